@@ -1,0 +1,296 @@
+// Package model holds the domain types shared by every Segue package:
+// identifiers, catalog entities, audio tiers, manifests and play events.
+//
+// It is a leaf package: it imports only the standard library, so the store,
+// crypto, sync, player, core and server packages can all depend on it. Types
+// here are plain values; every slice a function returns is owned by the caller.
+package model
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// TrackID identifies a track in the catalog. It is derived from the master
+// audio at ingest, so re-ingesting the same master yields the same id.
+type TrackID string
+
+// AlbumID identifies an album in the catalog.
+type AlbumID string
+
+// ArtistID identifies an artist in the catalog.
+type ArtistID string
+
+// DeviceID identifies a registered device: the lowercase hex SHA-256 of its
+// Ed25519 public key, truncated to 16 bytes.
+type DeviceID string
+
+// UserID identifies an account on the relay.
+type UserID string
+
+// Tier is an audio quality tier. The zero value is not a valid tier.
+type Tier string
+
+// The four tiers of DESIGN §3. All are Ogg Vorbis.
+const (
+	TierLow      Tier = "low"       // ≈24 kbps, encoded at a lower sample rate
+	TierNormal   Tier = "normal"    // ≈96 kbps (oggenc -q 2)
+	TierHigh     Tier = "high"      // ≈160 kbps (oggenc -q 5)
+	TierVeryHigh Tier = "very_high" // ≈320 kbps (oggenc -q 9)
+)
+
+// Tiers lists every tier from lowest to highest quality.
+var Tiers = []Tier{TierLow, TierNormal, TierHigh, TierVeryHigh}
+
+// ErrInvalidTier is returned when a string names no tier.
+var ErrInvalidTier = errors.New("model: invalid tier")
+
+// ParseTier returns the tier named s, or ErrInvalidTier.
+func ParseTier(s string) (Tier, error) {
+	for _, t := range Tiers {
+		if string(t) == s {
+			return t, nil
+		}
+	}
+	return "", fmt.Errorf("%w: %q", ErrInvalidTier, s)
+}
+
+// Valid reports whether t is one of the four tiers.
+func (t Tier) Valid() bool {
+	_, err := ParseTier(string(t))
+	return err == nil
+}
+
+// Index returns the tier's position in Tiers (0 for low), or -1 if invalid.
+func (t Tier) Index() int {
+	for i, x := range Tiers {
+		if x == t {
+			return i
+		}
+	}
+	return -1
+}
+
+// Loudness is a measurement of a master per EBU R128 / ITU-R BS.1770.
+type Loudness struct {
+	IntegratedLUFS float64 `cbor:"1,keyasint" json:"integrated_lufs"`
+	TruePeakDBTP   float64 `cbor:"2,keyasint" json:"true_peak_dbtp"`
+}
+
+// RightsShare is one rights holder's share of a track's royalties. The
+// shares of a track sum to 1.
+type RightsShare struct {
+	Holder string  `cbor:"1,keyasint" json:"holder"`
+	Share  float64 `cbor:"2,keyasint" json:"share"`
+}
+
+// Artist is a catalog artist.
+type Artist struct {
+	ID   ArtistID `cbor:"1,keyasint" json:"id"`
+	Name string   `cbor:"2,keyasint" json:"name"`
+}
+
+// Album is a catalog album. TrackIDs are ordered by disc, then track number.
+type Album struct {
+	ID          AlbumID    `cbor:"1,keyasint" json:"id"`
+	Title       string     `cbor:"2,keyasint" json:"title"`
+	ArtistIDs   []ArtistID `cbor:"3,keyasint" json:"artist_ids"`
+	ReleaseDate string     `cbor:"4,keyasint" json:"release_date,omitempty"` // YYYY-MM-DD or YYYY
+	TrackIDs    []TrackID  `cbor:"5,keyasint" json:"track_ids"`
+	// Loudness is the album's integrated loudness over all its tracks, for
+	// album-gain playback.
+	Loudness Loudness `cbor:"6,keyasint" json:"loudness"`
+}
+
+// Track is a catalog track.
+type Track struct {
+	ID          TrackID       `cbor:"1,keyasint" json:"id"`
+	Title       string        `cbor:"2,keyasint" json:"title"`
+	ArtistIDs   []ArtistID    `cbor:"3,keyasint" json:"artist_ids"`
+	AlbumID     AlbumID       `cbor:"4,keyasint" json:"album_id"`
+	TrackNumber int           `cbor:"5,keyasint" json:"track_number"`
+	DiscNumber  int           `cbor:"6,keyasint" json:"disc_number"`
+	ISRC        string        `cbor:"7,keyasint" json:"isrc,omitempty"`
+	ReleaseDate string        `cbor:"8,keyasint" json:"release_date,omitempty"`
+	Rights      []RightsShare `cbor:"9,keyasint" json:"rights,omitempty"`
+	// SampleRate and Samples describe the master: Samples is the exact
+	// number of sample frames, which every tier decodes to (after the low
+	// tier is resampled back to SampleRate).
+	SampleRate int      `cbor:"10,keyasint" json:"sample_rate"`
+	Channels   int      `cbor:"11,keyasint" json:"channels"`
+	Samples    int64    `cbor:"12,keyasint" json:"samples"`
+	Loudness   Loudness `cbor:"13,keyasint" json:"loudness"`
+	Tiers      []Tier   `cbor:"14,keyasint" json:"tiers"`
+	// MasterSHA256 is the hash of the master file, the basis of the id.
+	MasterSHA256 [32]byte `cbor:"15,keyasint" json:"-"`
+}
+
+// Duration returns the exact duration of the master.
+func (t Track) Duration() time.Duration {
+	if t.SampleRate <= 0 {
+		return 0
+	}
+	return time.Duration(t.Samples * int64(time.Second) / int64(t.SampleRate))
+}
+
+// BlobRef describes one encrypted blob: its size and the SHA-256 of its
+// encrypted bytes.
+type BlobRef struct {
+	Size   int64    `cbor:"1,keyasint" json:"size"`
+	SHA256 [32]byte `cbor:"2,keyasint" json:"sha256"`
+}
+
+// Chunk describes one audio chunk of a (track, tier) stream.
+//
+// A chunk's plaintext is PrimerSize bytes of primer page (absent for chunk
+// 0) followed by whole Ogg pages. Decoding the header blob, then the whole
+// chunk (primer included), yields exactly Samples sample frames, the ones
+// at [FirstSample, FirstSample+Samples) of the stream. For continuous
+// playback the primer is skipped: header + chunk 0 + chunk 1[PrimerSize:] +
+// ... is the original Ogg stream, byte for byte.
+type Chunk struct {
+	Index       int     `cbor:"1,keyasint" json:"index"`
+	FirstSample int64   `cbor:"2,keyasint" json:"first_sample"`
+	Samples     int64   `cbor:"3,keyasint" json:"samples"`
+	PrimerSize  int64   `cbor:"4,keyasint" json:"primer_size"`
+	Blob        BlobRef `cbor:"5,keyasint" json:"blob"`
+}
+
+// Manifest describes one (track, tier) stream: format, exact length,
+// loudness and every blob with its hash. Manifests travel signed by the
+// catalog key (see package crypto); the blob index used to derive the
+// AES-CTR counter is 0 for the header and i+1 for chunk i.
+type Manifest struct {
+	Version      int      `cbor:"1,keyasint" json:"version"`
+	TrackID      TrackID  `cbor:"2,keyasint" json:"track_id"`
+	Tier         Tier     `cbor:"3,keyasint" json:"tier"`
+	Codec        string   `cbor:"4,keyasint" json:"codec"` // "vorbis"
+	SampleRate   int      `cbor:"5,keyasint" json:"sample_rate"`
+	Channels     int      `cbor:"6,keyasint" json:"channels"`
+	TotalSamples int64    `cbor:"7,keyasint" json:"total_samples"`
+	Loudness     Loudness `cbor:"8,keyasint" json:"loudness"`
+	Header       BlobRef  `cbor:"9,keyasint" json:"header"`
+	Chunks       []Chunk  `cbor:"10,keyasint" json:"chunks"`
+	// Bitrate is the nominal bitrate in bits per second, for the player's
+	// "can this link sustain the tier" estimate.
+	Bitrate int `cbor:"11,keyasint" json:"bitrate"`
+}
+
+// ManifestVersion is the manifest format this code writes and reads.
+const ManifestVersion = 1
+
+// CodecVorbis is the only codec of manifest version 1.
+const CodecVorbis = "vorbis"
+
+// Validate checks the manifest's internal consistency: known version and
+// codec, a valid tier, positive rate and channels, chunks numbered from 0
+// and contiguous in samples, summing to TotalSamples, and no primer on
+// chunk 0. It bounds sizes so a hostile manifest cannot make a client
+// allocate without limit.
+func (m *Manifest) Validate() error {
+	switch {
+	case m.Version != ManifestVersion:
+		return fmt.Errorf("%w: version %d", ErrBadManifest, m.Version)
+	case m.Codec != CodecVorbis:
+		return fmt.Errorf("%w: codec %q", ErrBadManifest, m.Codec)
+	case !m.Tier.Valid():
+		return fmt.Errorf("%w: tier %q", ErrBadManifest, m.Tier)
+	case m.TrackID == "":
+		return fmt.Errorf("%w: empty track id", ErrBadManifest)
+	case m.SampleRate < 1000 || m.SampleRate > 384000:
+		return fmt.Errorf("%w: sample rate %d", ErrBadManifest, m.SampleRate)
+	case m.Channels < 1 || m.Channels > 255:
+		return fmt.Errorf("%w: %d channels", ErrBadManifest, m.Channels)
+	case len(m.Chunks) == 0 || len(m.Chunks) > MaxChunks:
+		return fmt.Errorf("%w: %d chunks", ErrBadManifest, len(m.Chunks))
+	case m.Header.Size <= 0 || m.Header.Size > MaxBlobSize:
+		return fmt.Errorf("%w: header size %d", ErrBadManifest, m.Header.Size)
+	}
+	var next int64
+	for i, c := range m.Chunks {
+		switch {
+		case c.Index != i:
+			return fmt.Errorf("%w: chunk %d has index %d", ErrBadManifest, i, c.Index)
+		case c.FirstSample != next:
+			return fmt.Errorf("%w: chunk %d starts at sample %d, want %d", ErrBadManifest, i, c.FirstSample, next)
+		case c.Samples < 0:
+			return fmt.Errorf("%w: chunk %d has %d samples", ErrBadManifest, i, c.Samples)
+		case c.Blob.Size <= 0 || c.Blob.Size > MaxBlobSize:
+			return fmt.Errorf("%w: chunk %d size %d", ErrBadManifest, i, c.Blob.Size)
+		case c.PrimerSize < 0 || c.PrimerSize >= c.Blob.Size:
+			return fmt.Errorf("%w: chunk %d primer size %d", ErrBadManifest, i, c.PrimerSize)
+		case i == 0 && c.PrimerSize != 0:
+			return fmt.Errorf("%w: chunk 0 has a primer", ErrBadManifest)
+		}
+		next += c.Samples
+	}
+	if next != m.TotalSamples {
+		return fmt.Errorf("%w: chunks hold %d samples, total says %d", ErrBadManifest, next, m.TotalSamples)
+	}
+	return nil
+}
+
+// ChunkAt returns the index of the chunk holding sample s, or -1 when s is
+// outside the stream.
+func (m *Manifest) ChunkAt(s int64) int {
+	if s < 0 || s >= m.TotalSamples {
+		return -1
+	}
+	lo, hi := 0, len(m.Chunks)-1
+	for lo < hi {
+		mid := (lo + hi + 1) / 2
+		if m.Chunks[mid].FirstSample <= s {
+			lo = mid
+		} else {
+			hi = mid - 1
+		}
+	}
+	return lo
+}
+
+// Limits on manifests received from the network.
+const (
+	MaxChunks   = 1 << 16  // ≈ 6 days of audio at 8 s per chunk
+	MaxBlobSize = 16 << 20 // one blob; real chunks are well under 1 MiB
+)
+
+// ErrBadManifest is returned for a manifest that fails Validate.
+var ErrBadManifest = errors.New("model: bad manifest")
+
+// EndReason says why a play ended.
+type EndReason string
+
+// The end reasons of a play event.
+const (
+	EndCompleted EndReason = "completed"
+	EndSkipped   EndReason = "skipped"
+	EndStopped   EndReason = "stopped"
+	EndError     EndReason = "error"
+)
+
+// StreamThreshold is the played duration from which a play counts as a
+// stream for royalties.
+const StreamThreshold = 30 * time.Second
+
+// PlayContext names what a track was played from: an album, a playlist,
+// an artist, or nothing (a single track).
+type PlayContext struct {
+	Kind string `cbor:"1,keyasint" json:"kind"` // "album", "playlist", "artist", "track", "" for none
+	ID   string `cbor:"2,keyasint" json:"id"`
+}
+
+// PlayEvent records one play of one track on one device. EventID is unique
+// (random 16 bytes, hex) so the relay counts each play exactly once.
+type PlayEvent struct {
+	EventID   string        `cbor:"1,keyasint" json:"event_id"`
+	Device    DeviceID      `cbor:"2,keyasint" json:"device"`
+	TrackID   TrackID       `cbor:"3,keyasint" json:"track_id"`
+	Tier      Tier          `cbor:"4,keyasint" json:"tier"`
+	Context   PlayContext   `cbor:"5,keyasint" json:"context"`
+	Started   time.Time     `cbor:"6,keyasint" json:"started"`
+	Played    time.Duration `cbor:"7,keyasint" json:"played"` // exact, from samples played
+	End       EndReason     `cbor:"8,keyasint" json:"end"`
+	Offline   bool          `cbor:"9,keyasint" json:"offline"`
+	IsStream  bool          `cbor:"10,keyasint" json:"is_stream"` // Played ≥ StreamThreshold
+}

@@ -1,0 +1,256 @@
+package ogg
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Packet is one complete packet of a logical stream.
+//
+// Data is owned by the Reader and valid until the next call to Next; copy
+// it to keep it.
+type Packet struct {
+	Data   []byte
+	Serial uint32
+	// Granule is the granule position of the page on which the packet
+	// ends if it is the last packet ending there, else NoGranule.
+	Granule int64
+	// BOS is true for the first packet of a logical stream; a BOS packet
+	// after the end of an earlier stream starts a new link of a chained
+	// stream.
+	BOS bool
+	// EOS is true for the last packet of a logical stream.
+	EOS bool
+	// Hole is true when pages were lost (a gap in page sequence numbers)
+	// since the previous packet of this stream.
+	Hole bool
+}
+
+// DefaultMaxPacket is the default limit on one packet's size.
+const DefaultMaxPacket = 8 << 20
+
+// Reader reassembles the packets of one logical stream at a time from a
+// physical Ogg stream.
+//
+// It follows the first logical stream it meets and skips pages of other
+// serial numbers (multiplexed streams). After that stream's EOS page, the
+// next BOS page starts a new link (chained streams). Up to 64 KiB of
+// garbage before or between pages is skipped while resynchronising.
+// Memory is bounded by MaxPacket whatever the input claims.
+type Reader struct {
+	r         *bufio.Reader
+	MaxPacket int
+
+	serial   uint32
+	locked   bool
+	ended    bool // the locked stream saw its EOS page
+	lastSeq  uint32
+	haveSeq  bool
+	hole     bool
+	partial  []byte
+	inPart   bool
+	out      []byte
+	queue    []Packet
+	queueBuf []byte
+	pageBuf  []byte
+	err      error
+	// Lost counts bytes skipped while searching for a capture pattern.
+	Lost int64
+}
+
+// NewReader returns a Reader over r with DefaultMaxPacket.
+func NewReader(r io.Reader) *Reader {
+	return &Reader{r: bufio.NewReaderSize(r, 64<<10), MaxPacket: DefaultMaxPacket}
+}
+
+// ErrResync is returned when no capture pattern is found within the
+// resynchronisation window.
+var ErrResync = errors.New("ogg: no page found")
+
+const resyncWindow = 64 << 10
+
+// readPage reads the next page with a valid CRC, skipping garbage.
+func (r *Reader) readPage() (Page, error) {
+	skipped := 0
+	for {
+		hdr, err := r.r.Peek(HeaderSize)
+		if len(hdr) < 4 {
+			if err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) {
+				if len(hdr) == 0 {
+					return Page{}, io.EOF
+				}
+				return Page{}, io.ErrUnexpectedEOF
+			}
+			return Page{}, err
+		}
+		if string(hdr[:4]) != "OggS" {
+			if skipped >= resyncWindow {
+				return Page{}, ErrResync
+			}
+			r.r.Discard(1)
+			skipped++
+			r.Lost++
+			continue
+		}
+		if len(hdr) < HeaderSize {
+			return Page{}, io.ErrUnexpectedEOF
+		}
+		n := HeaderSize + int(hdr[26])
+		seg, err := r.r.Peek(n)
+		if len(seg) < n {
+			if err == nil {
+				err = io.ErrUnexpectedEOF
+			}
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return Page{}, err
+		}
+		for _, l := range seg[HeaderSize:] {
+			n += int(l)
+		}
+		if cap(r.pageBuf) < n {
+			r.pageBuf = make([]byte, n, MaxPageSize)
+		}
+		r.pageBuf = r.pageBuf[:n]
+		whole, _ := r.r.Peek(n)
+		if len(whole) < n {
+			// Page bigger than the buffer or truncated: read it through.
+			m, rerr := io.ReadFull(r.r, r.pageBuf)
+			if rerr != nil {
+				if m == 0 && rerr == io.EOF {
+					rerr = io.ErrUnexpectedEOF
+				}
+				if errors.Is(rerr, io.EOF) {
+					rerr = io.ErrUnexpectedEOF
+				}
+				return Page{}, rerr
+			}
+		} else {
+			copy(r.pageBuf, whole)
+			r.r.Discard(n)
+		}
+		p, _, perr := ParsePage(r.pageBuf)
+		if perr != nil {
+			if errors.Is(perr, ErrCRC) || errors.Is(perr, ErrVersion) {
+				// Corrupt page: count it as lost and resync after its capture.
+				r.Lost += int64(n)
+				skipped += n
+				if skipped >= resyncWindow {
+					return Page{}, ErrResync
+				}
+				r.hole = true
+				continue
+			}
+			return Page{}, perr
+		}
+		return p, nil
+	}
+}
+
+// Next returns the next packet of the followed logical stream. It returns
+// io.EOF at the clean end of input, io.ErrUnexpectedEOF when the input ends
+// inside a page or packet, ErrPacketLarge when a packet exceeds MaxPacket,
+// and other errors for unreadable input.
+func (r *Reader) Next() (Packet, error) {
+	for len(r.queue) == 0 {
+		if r.err != nil {
+			return Packet{}, r.err
+		}
+		if err := r.fill(); err != nil {
+			r.err = err
+			if err == io.EOF && r.inPart {
+				r.err = io.ErrUnexpectedEOF
+			}
+		}
+	}
+	p := r.queue[0]
+	r.queue = r.queue[1:]
+	return p, nil
+}
+
+// fill reads pages until at least one packet is queued or an error occurs.
+func (r *Reader) fill() error {
+	r.queue = r.queue[:0]
+	r.queueBuf = r.queueBuf[:0]
+	type span struct{ off, n int }
+	var spans []span
+	var meta []Packet
+	for len(meta) == 0 {
+		pg, err := r.readPage()
+		if err != nil {
+			return err
+		}
+		switch {
+		case !r.locked || (r.ended && pg.BOS()):
+			if !pg.BOS() && r.locked {
+				continue
+			}
+			r.serial, r.locked, r.ended = pg.Serial, true, false
+			r.haveSeq, r.inPart, r.partial = false, false, r.partial[:0]
+		case pg.Serial != r.serial:
+			continue
+		case r.ended:
+			continue
+		}
+		hole := r.hole
+		r.hole = false
+		if r.haveSeq && pg.Sequence != r.lastSeq+1 {
+			hole = true
+		}
+		r.lastSeq, r.haveSeq = pg.Sequence, true
+		if hole {
+			r.inPart, r.partial = false, r.partial[:0]
+		}
+		bos := pg.BOS()
+		lastEnd := -1
+		var pieceErr error
+		pg.Packets(func(data []byte, first, last bool) {
+			if pieceErr != nil {
+				return
+			}
+			if !first && !r.inPart {
+				// Continuation of a packet we never saw the start of.
+				return
+			}
+			if first {
+				r.partial = r.partial[:0]
+			}
+			if len(r.partial)+len(data) > r.MaxPacket {
+				pieceErr = fmt.Errorf("%w (%d bytes)", ErrPacketLarge, r.MaxPacket)
+				return
+			}
+			r.partial = append(r.partial, data...)
+			r.inPart = !last
+			if last {
+				off := len(r.queueBuf)
+				r.queueBuf = append(r.queueBuf, r.partial...)
+				spans = append(spans, span{off, len(r.partial)})
+				meta = append(meta, Packet{Serial: pg.Serial, Granule: NoGranule, BOS: bos && len(meta) == 0, Hole: hole})
+				hole = false
+				lastEnd = len(meta) - 1
+				r.partial = r.partial[:0]
+			}
+		})
+		if pieceErr != nil {
+			return pieceErr
+		}
+		if lastEnd >= 0 {
+			meta[lastEnd].Granule = pg.Granule
+			if pg.EOS() && !r.inPart {
+				meta[lastEnd].EOS = true
+			}
+		}
+		if pg.EOS() {
+			r.ended = true
+			r.inPart = false
+		}
+	}
+	for i := range meta {
+		meta[i].Data = r.queueBuf[spans[i].off : spans[i].off+spans[i].n : spans[i].off+spans[i].n]
+	}
+	r.queue = append(r.queue, meta...)
+	return nil
+}
