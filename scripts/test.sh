@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs every Segue test: installs the test tools (idempotent), checks
+# formatting and vet, runs the native test suite, then the pure-Go packages
+# again under GOOS=wasip1 (wazero) and GOOS=js (node).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/install-test-deps.sh
+export PATH="$PATH:$(go env GOPATH)/bin"
+export CGO_ENABLED=1
+
+unformatted=$(gofmt -l $(git ls-files '*.go'))
+if [ -n "$unformatted" ]; then
+	echo "gofmt needed on:"; echo "$unformatted"; exit 1
+fi
+go vet ./...
+
+go test -timeout 25m -count=1 ./...
+
+# The decoder and container run in the browser and under WASI: test them there.
+wasm_pkgs=(./player/ogg ./player/vorbis)
+GOOS=wasip1 GOARCH=wasm go test -count=1 -exec "$(go env GOROOT)/lib/wasm/go_wasip1_wasm_exec" "${wasm_pkgs[@]}"
+GOOS=js GOARCH=wasm go test -count=1 -exec "$(go env GOROOT)/lib/wasm/go_js_wasm_exec" "${wasm_pkgs[@]}"
