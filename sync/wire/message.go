@@ -1,0 +1,230 @@
+package wire
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/fxamacker/cbor/v2"
+
+	"github.com/segue-fm/segue/sync/docs"
+)
+
+// Message types of the automerge-repo protocol.
+const (
+	// TypeJoin is a client's first message: its peer id, metadata and the
+	// protocol versions it speaks.
+	TypeJoin = "join"
+	// TypePeer is the server's answer to join: its peer id, metadata and
+	// the selected protocol version.
+	TypePeer = "peer"
+	// TypeSync carries an Automerge sync message for one document.
+	TypeSync = "sync"
+	// TypeRequest is a sync message sent by a peer that does not have
+	// the document yet and asks for it.
+	TypeRequest = "request"
+	// TypeDocUnavailable answers a request for a document the sender
+	// neither has nor may share.
+	TypeDocUnavailable = "doc-unavailable"
+	// TypeEphemeral carries application data (presence, cursors) that is
+	// relayed but never stored.
+	TypeEphemeral = "ephemeral"
+	// TypeError reports a fatal error; the sender closes the connection
+	// after it.
+	TypeError = "error"
+	// TypeRemoteSubscriptionChange and TypeRemoteHeadsChanged are
+	// automerge-repo's optional remote-heads gossip. Segue decodes and
+	// ignores them.
+	TypeRemoteSubscriptionChange = "remote-subscription-change"
+	// TypeRemoteHeadsChanged: see TypeRemoteSubscriptionChange.
+	TypeRemoteHeadsChanged = "remote-heads-changed"
+)
+
+// ProtocolV1 is the only automerge-repo network protocol version.
+const ProtocolV1 = "1"
+
+// MaxFrameSize is the default cap on one encoded message (1 MiB). Larger
+// frames are refused before they are decoded.
+const MaxFrameSize = 1 << 20
+
+// Limits on the string fields of a message; longer values are invalid.
+const (
+	maxTypeLen    = 64
+	maxPeerIDLen  = 256
+	maxDocIDLen   = 64
+	maxSessionLen = 256
+	maxErrorLen   = 4096
+)
+
+// Errors returned by Decode and Validate. Every decoding failure wraps
+// ErrMalformed; an unacceptable frame size wraps ErrFrameTooLarge.
+var (
+	ErrMalformed     = errors.New("wire: malformed message")
+	ErrFrameTooLarge = errors.New("wire: frame too large")
+)
+
+// PeerMetadata is what a peer says about itself in join and peer.
+// StorageID names the peer's durable storage (empty for a peer without
+// storage); sync states are persisted per storage id. IsEphemeral marks
+// a peer that will forget everything when it disconnects.
+type PeerMetadata struct {
+	StorageID   string `cbor:"storageId,omitempty"`
+	IsEphemeral bool   `cbor:"isEphemeral"`
+}
+
+// Message is one automerge-repo protocol message: a CBOR map with string
+// keys. Only the fields of its Type are set; the others are zero and are
+// not encoded. Data is never encoded when empty (automerge-repo rejects
+// zero-length data). Count is an ephemeral message's sequence number in
+// its session; automerge-repo starts it at 1, so 0 means "absent".
+//
+// A decoded Message owns its byte slices; Encode does not retain m.
+type Message struct {
+	Type                      string        `cbor:"type"`
+	SenderID                  string        `cbor:"senderId,omitempty"`
+	TargetID                  string        `cbor:"targetId,omitempty"`
+	DocumentID                string        `cbor:"documentId,omitempty"`
+	Data                      []byte        `cbor:"data,omitempty"`
+	Count                     uint64        `cbor:"count,omitempty"`
+	SessionID                 string        `cbor:"sessionId,omitempty"`
+	PeerMetadata              *PeerMetadata `cbor:"peerMetadata,omitempty"`
+	SupportedProtocolVersions []string      `cbor:"supportedProtocolVersions,omitempty"`
+	SelectedProtocolVersion   string        `cbor:"selectedProtocolVersion,omitempty"`
+	Message                   string        `cbor:"message,omitempty"`
+}
+
+var modes = sync.OnceValues(func() (cbor.EncMode, cbor.DecMode) {
+	enc, err := cbor.CoreDetEncOptions().EncMode()
+	if err != nil {
+		panic(fmt.Sprintf("wire: cbor encode options: %v", err))
+	}
+	dec, err := cbor.DecOptions{
+		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
+		MaxNestedLevels:   16,
+		MaxArrayElements:  4096,
+		MaxMapPairs:       256,
+		IndefLength:       cbor.IndefLengthAllowed,
+		TagsMd:            cbor.TagsAllowed,
+		ExtraReturnErrors: cbor.ExtraDecErrorNone,
+	}.DecMode()
+	if err != nil {
+		panic(fmt.Sprintf("wire: cbor decode options: %v", err))
+	}
+	return enc, dec
+})
+
+// Encode returns the CBOR encoding of m (deterministic: sorted keys,
+// shortest forms). It validates m first so that nothing invalid is ever
+// sent. The returned slice is owned by the caller.
+func Encode(m *Message) ([]byte, error) {
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	enc, _ := modes()
+	b, err := enc.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("wire: encode %s: %w", m.Type, err)
+	}
+	if len(b) > MaxFrameSize {
+		return nil, fmt.Errorf("%w: %d bytes", ErrFrameTooLarge, len(b))
+	}
+	return b, nil
+}
+
+// Decode parses one frame (a single CBOR map, nothing after it) and
+// validates it. Frames larger than maxSize (MaxFrameSize when maxSize <=
+// 0) are refused with ErrFrameTooLarge. Unknown keys are ignored so that
+// newer automerge-repo fields do not break old peers. The returned
+// message does not alias b.
+func Decode(b []byte, maxSize int) (*Message, error) {
+	if maxSize <= 0 {
+		maxSize = MaxFrameSize
+	}
+	if len(b) > maxSize {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, len(b), maxSize)
+	}
+	if len(b) == 0 {
+		return nil, fmt.Errorf("%w: empty frame", ErrMalformed)
+	}
+	_, dec := modes()
+	var m Message
+	if err := dec.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+// Validate checks that m has the fields its type requires and that no
+// string field is longer than the protocol allows. Unknown types are
+// valid when they carry a sender (peers ignore them). Errors wrap
+// ErrMalformed.
+func (m *Message) Validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrMalformed, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case m.Type == "":
+		return bad("missing type")
+	case len(m.Type) > maxTypeLen:
+		return bad("type longer than %d bytes", maxTypeLen)
+	case len(m.SenderID) > maxPeerIDLen || len(m.TargetID) > maxPeerIDLen:
+		return bad("peer id longer than %d bytes", maxPeerIDLen)
+	case len(m.DocumentID) > maxDocIDLen:
+		return bad("document id longer than %d bytes", maxDocIDLen)
+	case len(m.SessionID) > maxSessionLen:
+		return bad("session id longer than %d bytes", maxSessionLen)
+	case len(m.Message) > maxErrorLen:
+		return bad("error message longer than %d bytes", maxErrorLen)
+	case m.PeerMetadata != nil && len(m.PeerMetadata.StorageID) > maxPeerIDLen:
+		return bad("storage id longer than %d bytes", maxPeerIDLen)
+	}
+	if m.Type != TypeError && m.SenderID == "" {
+		return bad("%s without senderId", m.Type)
+	}
+	switch m.Type {
+	case TypePeer:
+		if m.TargetID == "" {
+			return bad("peer without targetId")
+		}
+	case TypeSync, TypeRequest:
+		if m.DocumentID == "" || m.TargetID == "" {
+			return bad("%s without documentId or targetId", m.Type)
+		}
+		if len(m.Data) == 0 {
+			return bad("%s with empty data", m.Type)
+		}
+	case TypeDocUnavailable:
+		if m.DocumentID == "" || m.TargetID == "" {
+			return bad("doc-unavailable without documentId or targetId")
+		}
+	case TypeEphemeral:
+		if m.DocumentID == "" || m.SessionID == "" || m.Count == 0 {
+			return bad("ephemeral without documentId, sessionId or count")
+		}
+		if len(m.Data) == 0 {
+			return bad("ephemeral with empty data")
+		}
+	}
+	return nil
+}
+
+// DocID parses m.DocumentID (bs58check, as automerge-repo writes it).
+// The error wraps docs.ErrInvalidDocumentID.
+func (m *Message) DocID() (docs.DocumentID, error) {
+	id, err := docs.ParseDocumentID(m.DocumentID)
+	if err != nil {
+		return docs.DocumentID{}, fmt.Errorf("%s message: %w", m.Type, err)
+	}
+	return id, nil
+}
+
+// ErrorMessage returns an error message from sender to target.
+func ErrorMessage(sender, target, text string) *Message {
+	if len(text) > maxErrorLen {
+		text = text[:maxErrorLen]
+	}
+	return &Message{Type: TypeError, SenderID: sender, TargetID: target, Message: text}
+}
