@@ -1,0 +1,118 @@
+// Command gen regenerates the demo album fixtures in internal/demoalbum/data:
+// it synthesises the piece, cuts it into four float WAV masters in a
+// temporary directory, encodes the four tiers with oggenc, measures
+// loudness on the masters, and writes the .ogg files and album.json.
+//
+//	go run ./internal/demoalbum/gen [-out internal/demoalbum/data]
+//
+// It needs oggenc (vorbis-tools) on PATH. The output is committed, so
+// nothing else in Segue needs an encoder for the demo.
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/internal/demoalbum"
+	"github.com/segue-fm/segue/player/loudness"
+)
+
+// tierArgs are the oggenc settings per tier (DESIGN §3): low is 16 kHz
+// stereo at -q -1, whose nominal bitrate is 24 kbps.
+var tierArgs = map[model.Tier][]string{
+	model.TierVeryHigh: {"-q", "9"},
+	model.TierHigh:     {"-q", "5"},
+	model.TierNormal:   {"-q", "2"},
+	model.TierLow:      {"--resample", "16000", "-q", "-1"},
+}
+
+var titles = [4]string{"Arrival", "Crossing", "Harbour Lights", "Segue"}
+
+func main() {
+	out := flag.String("out", "internal/demoalbum/data", "output directory")
+	flag.Parse()
+	if err := run(context.Background(), *out); err != nil {
+		slog.Error("gen failed", "err", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, out string) error {
+	tmp, err := os.MkdirTemp("", "segue-demo-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	piece := demoalbum.Synthesize()
+	tracks := demoalbum.Split(piece)
+	meta := demoalbum.Meta{
+		Album:        "Segue Demo",
+		AlbumArtists: []string{"Segue Ensemble"},
+		ReleaseDate:  "2026-01-01",
+		Rights: []model.RightsShare{
+			{Holder: "Segue Ensemble", Share: 0.7},
+			{Holder: "Segue Records", Share: 0.3},
+		},
+	}
+	offset := int64(0)
+	for i, pcm := range tracks {
+		var wav bytes.Buffer
+		if err := demoalbum.WriteWAV(&wav, pcm, demoalbum.Rate, demoalbum.Channels); err != nil {
+			return err
+		}
+		master := filepath.Join(tmp, fmt.Sprintf("%02d.wav", i+1))
+		if err := os.WriteFile(master, wav.Bytes(), 0o644); err != nil {
+			return err
+		}
+		sum := sha256.Sum256(wav.Bytes())
+		loud, err := loudness.Measure(pcm, demoalbum.Rate, demoalbum.Channels)
+		if err != nil {
+			return fmt.Errorf("measure %s: %w", master, err)
+		}
+		n := int64(len(pcm) / demoalbum.Channels)
+		tm := demoalbum.TrackMeta{
+			Title:        titles[i],
+			Artists:      []string{"Segue Ensemble"},
+			TrackNumber:  i + 1,
+			DiscNumber:   1,
+			ISRC:         fmt.Sprintf("XXSEG2600%03d", i+1),
+			MasterSHA256: hex.EncodeToString(sum[:]),
+			SampleRate:   demoalbum.Rate,
+			Channels:     demoalbum.Channels,
+			Samples:      n,
+			Loudness:     loud,
+			Tiers:        map[model.Tier]string{},
+			CutOffset:    offset,
+		}
+		for _, tier := range model.Tiers {
+			name := fmt.Sprintf("%02d.%s.ogg", i+1, tier)
+			args := append([]string{"-Q", "--serial", fmt.Sprint(1000 + 10*i + tier.Index())}, tierArgs[tier]...)
+			args = append(args, "-o", filepath.Join(out, name), master)
+			if b, err := exec.CommandContext(ctx, "oggenc", args...).CombinedOutput(); err != nil {
+				return fmt.Errorf("oggenc %s: %w: %s", name, err, b)
+			}
+			tm.Tiers[tier] = name
+		}
+		meta.Tracks = append(meta.Tracks, tm)
+		offset += n
+		slog.Info("track", "n", i+1, "samples", n, "lufs", loud.IntegratedLUFS)
+	}
+	b, err := json.MarshalIndent(meta, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(out, "album.json"), append(b, '\n'), 0o644)
+}
