@@ -1,0 +1,128 @@
+package docs
+
+import (
+	crand "crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/automerge/automerge-go"
+)
+
+// Errors returned by the document views.
+var (
+	// ErrWrongType is returned when a document is not of the kind a view
+	// expects (or has no type yet because it has not synced).
+	ErrWrongType = errors.New("docs: wrong document type")
+	// ErrNotEmpty is returned when creating a document in a doc that
+	// already has changes.
+	ErrNotEmpty = errors.New("docs: document is not empty")
+	// ErrNoEntry is returned when an entry id names no playlist entry.
+	ErrNoEntry = errors.New("docs: no such entry")
+	// ErrBadPosition is returned for a position outside the playlist.
+	ErrBadPosition = errors.New("docs: bad position")
+	// ErrInvalidArgument is returned for an empty id or name where one is
+	// required.
+	ErrInvalidArgument = errors.New("docs: invalid argument")
+)
+
+// Kind is the value of a document's root "type" field.
+type Kind string
+
+// The document kinds of DESIGN §5.
+const (
+	KindPlaylist Kind = "playlist"
+	KindLibrary  Kind = "library"
+)
+
+// Options configure the typed views. The zero value is not usable; start
+// from DefaultOptions.
+type Options struct {
+	now  func() time.Time
+	rand io.Reader
+}
+
+// DefaultOptions returns options using the wall clock (time.Now) for
+// commit and entry timestamps and crypto/rand.Reader for entry ids and
+// position jitter.
+func DefaultOptions() Options {
+	return Options{now: time.Now, rand: crand.Reader}
+}
+
+// WithClock returns o with now as the clock for commit timestamps,
+// addedAt and savedAt values. Default: time.Now.
+func (o Options) WithClock(now func() time.Time) Options {
+	o.now = now
+	return o
+}
+
+// WithRand returns o reading entry ids and position jitter from r; r must
+// be safe for use by the goroutine that calls the view's methods.
+// Default: crypto/rand.Reader. Simulations pass a seeded reader.
+func (o Options) WithRand(r io.Reader) Options {
+	o.rand = r
+	return o
+}
+
+// KindOf returns the kind of doc from its root "type" field. A document
+// that has not received its first change yet returns ErrWrongType.
+func KindOf(doc *automerge.Doc) (Kind, error) {
+	v, err := doc.Path("type").Get()
+	if err != nil {
+		return "", fmt.Errorf("read type: %w", err)
+	}
+	if v.Kind() != automerge.KindStr {
+		return "", fmt.Errorf("%w: type is %v", ErrWrongType, v.Kind())
+	}
+	return Kind(v.Str()), nil
+}
+
+func checkKind(doc *automerge.Doc, want Kind) error {
+	k, err := KindOf(doc)
+	if err != nil {
+		return err
+	}
+	if k != want {
+		return fmt.Errorf("%w: %q, want %q", ErrWrongType, k, want)
+	}
+	return nil
+}
+
+func commit(doc *automerge.Doc, now time.Time, msg string) error {
+	if _, err := doc.Commit(msg, automerge.CommitOptions{Time: &now}); err != nil {
+		return fmt.Errorf("commit %q: %w", msg, err)
+	}
+	return nil
+}
+
+func strField(m *automerge.Map, key string) string {
+	v, err := m.Get(key)
+	if err != nil || v.Kind() != automerge.KindStr {
+		return ""
+	}
+	return v.Str()
+}
+
+func timeField(m *automerge.Map, key string) time.Time {
+	v, err := m.Get(key)
+	if err != nil || v.Kind() != automerge.KindTime {
+		return time.Time{}
+	}
+	return v.Time()
+}
+
+// randomID returns 16 lowercase hex digits read from r.
+func randomID(r io.Reader) (string, error) {
+	var b [8]byte
+	if _, err := io.ReadFull(r, b[:]); err != nil {
+		return "", fmt.Errorf("docs: read random id: %w", err)
+	}
+	const hexdig = "0123456789abcdef"
+	out := make([]byte, 16)
+	for i, c := range b {
+		out[2*i] = hexdig[c>>4]
+		out[2*i+1] = hexdig[c&15]
+	}
+	return string(out), nil
+}

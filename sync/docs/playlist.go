@@ -1,0 +1,440 @@
+package docs
+
+import (
+	"cmp"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/automerge/automerge-go"
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/sync/docs/fracindex"
+)
+
+// EntryID identifies one entry of a playlist (one occurrence of a track).
+type EntryID string
+
+// Entry is one playlist entry as read from the document.
+type Entry struct {
+	ID      EntryID
+	Track   model.TrackID
+	Pos     string // fractional index key; entries sort by (Pos, ID)
+	AddedBy model.UserID
+	AddedAt time.Time
+}
+
+// Info is a playlist's metadata.
+type Info struct {
+	Name          string
+	Description   string
+	Owner         model.UserID
+	Collaborators []model.UserID // sorted
+	Public        bool
+}
+
+// Playlist is a typed view over an Automerge document holding a playlist:
+//
+//	{type:"playlist", name, description, owner,
+//	 collaborators: {userId: true}, public: bool,
+//	 entries: {entryId: {trackId, pos, addedBy, addedAt}}}
+//
+// Every mutating method makes exactly one commit (or none when it changes
+// nothing), stamped with the options' clock. A move changes only the
+// entry's nested pos field, so a concurrent delete of the entry (which
+// removes its key from entries) wins and the entry is never resurrected or
+// duplicated. A Playlist is not safe for concurrent use; the doc itself may
+// be shared (sync/repo serialises access).
+type Playlist struct {
+	doc  *automerge.Doc
+	opts Options
+}
+
+// CreatePlaylist writes a new playlist skeleton owned by owner into the
+// empty doc and commits it ("create playlist"). It returns ErrNotEmpty if
+// doc already has changes.
+func CreatePlaylist(doc *automerge.Doc, owner model.UserID, name string, opts Options) (*Playlist, error) {
+	if len(doc.Heads()) != 0 {
+		return nil, ErrNotEmpty
+	}
+	if owner == "" {
+		return nil, fmt.Errorf("%w: empty owner", ErrInvalidArgument)
+	}
+	root := doc.RootMap()
+	for _, kv := range []struct {
+		k string
+		v any
+	}{
+		{"type", string(KindPlaylist)},
+		{"name", name},
+		{"description", ""},
+		{"owner", string(owner)},
+		{"collaborators", automerge.NewMap()},
+		{"public", false},
+		{"entries", automerge.NewMap()},
+	} {
+		if err := root.Set(kv.k, kv.v); err != nil {
+			return nil, fmt.Errorf("create playlist: set %s: %w", kv.k, err)
+		}
+	}
+	if err := commit(doc, opts.now(), "create playlist"); err != nil {
+		return nil, err
+	}
+	return &Playlist{doc: doc, opts: opts}, nil
+}
+
+// OpenPlaylist returns a view over doc, which must hold a playlist
+// (ErrWrongType otherwise).
+func OpenPlaylist(doc *automerge.Doc, opts Options) (*Playlist, error) {
+	if err := checkKind(doc, KindPlaylist); err != nil {
+		return nil, err
+	}
+	return &Playlist{doc: doc, opts: opts}, nil
+}
+
+// Doc returns the underlying document.
+func (p *Playlist) Doc() *automerge.Doc { return p.doc }
+
+func (p *Playlist) entries() *automerge.Map { return p.doc.Path("entries").Map() }
+
+// Info returns the playlist's metadata.
+func (p *Playlist) Info() (Info, error) {
+	root := p.doc.RootMap()
+	info := Info{
+		Name:        strField(root, "name"),
+		Description: strField(root, "description"),
+		Owner:       model.UserID(strField(root, "owner")),
+	}
+	_, collabs, public, err := p.Access()
+	if err != nil {
+		return Info{}, err
+	}
+	info.Collaborators, info.Public = collabs, public
+	return info, nil
+}
+
+// Access returns who may read and write the playlist: the owner, the
+// collaborators (sorted, owner excluded) and whether anyone may read it.
+// The relay authorises sync with it.
+func (p *Playlist) Access() (owner model.UserID, collaborators []model.UserID, public bool, err error) {
+	root := p.doc.RootMap()
+	owner = model.UserID(strField(root, "owner"))
+	if v, gerr := root.Get("public"); gerr == nil && v.Kind() == automerge.KindBool {
+		public = v.Bool()
+	}
+	keys, err := p.doc.Path("collaborators").Map().Keys()
+	if err != nil {
+		return "", nil, false, fmt.Errorf("read collaborators: %w", err)
+	}
+	for _, k := range keys {
+		v, gerr := p.doc.Path("collaborators", k).Get()
+		if gerr == nil && v.Kind() == automerge.KindBool && v.Bool() && model.UserID(k) != owner {
+			collaborators = append(collaborators, model.UserID(k))
+		}
+	}
+	slices.Sort(collaborators)
+	return owner, collaborators, public, nil
+}
+
+// CanWrite reports whether user is the owner or a collaborator.
+func (p *Playlist) CanWrite(user model.UserID) (bool, error) {
+	owner, collabs, _, err := p.Access()
+	if err != nil {
+		return false, err
+	}
+	return user != "" && (user == owner || slices.Contains(collabs, user)), nil
+}
+
+// CanRead reports whether user may read the playlist: a writer, or anyone
+// when it is public.
+func (p *Playlist) CanRead(user model.UserID) (bool, error) {
+	_, _, public, err := p.Access()
+	if err != nil || public {
+		return public, err
+	}
+	return p.CanWrite(user)
+}
+
+// Rename sets the name (last writer wins) in one commit.
+func (p *Playlist) Rename(name string) error {
+	if err := p.doc.RootMap().Set("name", name); err != nil {
+		return fmt.Errorf("rename: %w", err)
+	}
+	return commit(p.doc, p.opts.now(), "rename")
+}
+
+// Describe sets the description in one commit.
+func (p *Playlist) Describe(description string) error {
+	if err := p.doc.RootMap().Set("description", description); err != nil {
+		return fmt.Errorf("describe: %w", err)
+	}
+	return commit(p.doc, p.opts.now(), "describe")
+}
+
+// SetPublic makes the playlist public or private in one commit.
+func (p *Playlist) SetPublic(public bool) error {
+	if err := p.doc.RootMap().Set("public", public); err != nil {
+		return fmt.Errorf("set public: %w", err)
+	}
+	return commit(p.doc, p.opts.now(), "set public")
+}
+
+// SetCollaborators makes users exactly the set of collaborators: keys
+// missing from users are deleted and new ones set, in one commit (none if
+// nothing changes).
+func (p *Playlist) SetCollaborators(users ...model.UserID) error {
+	want := make(map[string]bool, len(users))
+	for _, u := range users {
+		if u == "" {
+			return fmt.Errorf("%w: empty user id", ErrInvalidArgument)
+		}
+		want[string(u)] = true
+	}
+	m := p.doc.Path("collaborators").Map()
+	keys, err := m.Keys()
+	if err != nil {
+		return fmt.Errorf("read collaborators: %w", err)
+	}
+	changed := false
+	for _, k := range keys {
+		if want[k] {
+			delete(want, k)
+			continue
+		}
+		if err := m.Delete(k); err != nil {
+			return fmt.Errorf("remove collaborator: %w", err)
+		}
+		changed = true
+	}
+	for _, u := range slices.Sorted(maps.Keys(want)) {
+		if err := m.Set(u, true); err != nil {
+			return fmt.Errorf("add collaborator: %w", err)
+		}
+		changed = true
+	}
+	if !changed {
+		return nil
+	}
+	return commit(p.doc, p.opts.now(), "set collaborators")
+}
+
+// Entries returns the entries ordered by (Pos, ID): every replica with
+// the same heads returns the same order. Malformed entries (not a map, no
+// trackId) written by a foreign client are skipped. The slice is owned by
+// the caller.
+func (p *Playlist) Entries() ([]Entry, error) {
+	vals, err := p.entries().Values()
+	if err != nil {
+		return nil, fmt.Errorf("read entries: %w", err)
+	}
+	out := make([]Entry, 0, len(vals))
+	for id, v := range vals {
+		if v.Kind() != automerge.KindMap {
+			continue
+		}
+		m := v.Map()
+		e := Entry{
+			ID:      EntryID(id),
+			Track:   model.TrackID(strField(m, "trackId")),
+			Pos:     strField(m, "pos"),
+			AddedBy: model.UserID(strField(m, "addedBy")),
+			AddedAt: timeField(m, "addedAt"),
+		}
+		if e.Track == "" {
+			continue
+		}
+		out = append(out, e)
+	}
+	slices.SortFunc(out, func(a, b Entry) int {
+		if c := cmp.Compare(a.Pos, b.Pos); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ID, b.ID)
+	})
+	return out, nil
+}
+
+// Position says where Add or Move puts entries. Build one with AtStart,
+// AtEnd, AtIndex, Before or After.
+type Position struct {
+	kind  posKind
+	ref   EntryID
+	index int
+}
+
+type posKind int
+
+const (
+	posEnd posKind = iota
+	posStart
+	posIndex
+	posBefore
+	posAfter
+)
+
+// AtEnd places entries after the last entry (the zero Position).
+func AtEnd() Position { return Position{kind: posEnd} }
+
+// AtStart places entries before the first entry.
+func AtStart() Position { return Position{kind: posStart} }
+
+// AtIndex places entries so the first one ends up at index i of the
+// resulting order (0 ≤ i ≤ number of other entries).
+func AtIndex(i int) Position { return Position{kind: posIndex, index: i} }
+
+// Before places entries immediately before entry id.
+func Before(id EntryID) Position { return Position{kind: posBefore, ref: id} }
+
+// After places entries immediately after entry id.
+func After(id EntryID) Position { return Position{kind: posAfter, ref: id} }
+
+// bounds returns the pos keys of the neighbours between which to insert,
+// in the ordered list es (which excludes any entry being moved). Entries
+// with equal pos are treated as one slot: inserting "between" them lands
+// after the group.
+func (pos Position) bounds(es []Entry) (lo, hi string, err error) {
+	idx := 0
+	switch pos.kind {
+	case posEnd:
+		idx = len(es)
+	case posStart:
+		idx = 0
+	case posIndex:
+		if pos.index < 0 || pos.index > len(es) {
+			return "", "", fmt.Errorf("%w: index %d of %d", ErrBadPosition, pos.index, len(es))
+		}
+		idx = pos.index
+	case posBefore, posAfter:
+		i := slices.IndexFunc(es, func(e Entry) bool { return e.ID == pos.ref })
+		if i < 0 {
+			return "", "", fmt.Errorf("%w: %s", ErrNoEntry, pos.ref)
+		}
+		idx = i
+		if pos.kind == posAfter {
+			idx = i + 1
+		}
+	}
+	if idx > 0 {
+		lo = es[idx-1].Pos
+	}
+	for j := idx; j < len(es); j++ {
+		if es[j].Pos > lo {
+			hi = es[j].Pos
+			break
+		}
+	}
+	if lo != "" && fracindex.Validate(lo) != nil {
+		return "", "", fmt.Errorf("%w: neighbour has invalid pos %q", ErrBadPosition, lo)
+	}
+	if hi != "" && fracindex.Validate(hi) != nil {
+		return "", "", fmt.Errorf("%w: neighbour has invalid pos %q", ErrBadPosition, hi)
+	}
+	return lo, hi, nil
+}
+
+// Add inserts one entry per track at pos, in order, attributed to by, in
+// one commit ("add N"). It returns the new entry ids (owned by the caller).
+func (p *Playlist) Add(pos Position, by model.UserID, tracks ...model.TrackID) ([]EntryID, error) {
+	if len(tracks) == 0 {
+		return nil, nil
+	}
+	for _, t := range tracks {
+		if t == "" {
+			return nil, fmt.Errorf("%w: empty track id", ErrInvalidArgument)
+		}
+	}
+	es, err := p.Entries()
+	if err != nil {
+		return nil, err
+	}
+	lo, hi, err := pos.bounds(es)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := fracindex.N(lo, hi, len(tracks), p.opts.rand)
+	if err != nil {
+		return nil, fmt.Errorf("add: place entries: %w", err)
+	}
+	ids := make([]EntryID, len(tracks))
+	for i := range ids {
+		id, err := randomID(p.opts.rand)
+		if err != nil {
+			return nil, err
+		}
+		ids[i] = EntryID(id)
+	}
+	now := p.opts.now()
+	m := p.entries()
+	for i, t := range tracks {
+		e := automerge.NewMap()
+		if err := m.Set(string(ids[i]), e); err != nil {
+			return nil, fmt.Errorf("add entry: %w", err)
+		}
+		for _, kv := range []struct {
+			k string
+			v any
+		}{{"trackId", string(t)}, {"pos", keys[i]}, {"addedBy", string(by)}, {"addedAt", now}} {
+			if err := e.Set(kv.k, kv.v); err != nil {
+				return nil, fmt.Errorf("add entry: set %s: %w", kv.k, err)
+			}
+		}
+	}
+	if err := commit(p.doc, now, fmt.Sprintf("add %d", len(tracks))); err != nil {
+		return nil, err
+	}
+	return ids, nil
+}
+
+// Remove deletes the given entries in one commit. Every id must exist
+// (ErrNoEntry otherwise, and nothing is removed).
+func (p *Playlist) Remove(ids ...EntryID) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	m := p.entries()
+	for _, id := range ids {
+		v, err := m.Get(string(id))
+		if err != nil {
+			return fmt.Errorf("remove: %w", err)
+		}
+		if v.IsVoid() {
+			return fmt.Errorf("%w: %s", ErrNoEntry, id)
+		}
+	}
+	for _, id := range ids {
+		if err := m.Delete(string(id)); err != nil {
+			return fmt.Errorf("remove %s: %w", id, err)
+		}
+	}
+	return commit(p.doc, p.opts.now(), fmt.Sprintf("remove %d", len(ids)))
+}
+
+// Move places entry id at pos (computed with the entry itself left out) by
+// writing only its nested pos field, in one commit. A concurrent Remove
+// of the same entry wins.
+func (p *Playlist) Move(id EntryID, pos Position) error {
+	es, err := p.Entries()
+	if err != nil {
+		return err
+	}
+	i := slices.IndexFunc(es, func(e Entry) bool { return e.ID == id })
+	if i < 0 {
+		return fmt.Errorf("%w: %s", ErrNoEntry, id)
+	}
+	if (pos.kind == posBefore || pos.kind == posAfter) && pos.ref == id {
+		return fmt.Errorf("%w: move %s relative to itself", ErrBadPosition, id)
+	}
+	rest := slices.Delete(slices.Clone(es), i, i+1)
+	lo, hi, err := pos.bounds(rest)
+	if err != nil {
+		return err
+	}
+	key, err := fracindex.Between(lo, hi, p.opts.rand)
+	if err != nil {
+		return fmt.Errorf("move: place entry: %w", err)
+	}
+	if err := p.doc.Path("entries", string(id), "pos").Set(key); err != nil {
+		return fmt.Errorf("move %s: %w", id, err)
+	}
+	return commit(p.doc, p.opts.now(), "move")
+}
