@@ -1,13 +1,3 @@
-// Package store is the local replica's storage: a narrow, ordered byte
-// key-value interface with atomic batches, implemented by Badger on disk
-// (package store/badgerstore) and in memory (Memory, for tests and the wasm
-// build).
-//
-// Keys are opaque bytes ordered lexicographically; the key schema every
-// package uses is documented in docs/ARCHITECTURE.md and built with the
-// helpers in keys.go. Values returned by Get and passed to iteration
-// callbacks are owned by the caller (Get) or valid only during the callback
-// (Iterate) as documented on each method.
 package store
 
 import (
@@ -49,7 +39,10 @@ type Store interface {
 	// result; any other error ends it and is returned.
 	Iterate(ctx context.Context, prefix []byte, reverse bool, fn func(key, value []byte) error) error
 	// Update runs fn in a read-write transaction: either every write fn
-	// makes is applied, or (when fn or the commit fails) none is.
+	// makes is applied, or (when fn or the commit fails, or ctx is done
+	// before the commit) none is. Transactions are serializable: a backend
+	// with optimistic concurrency (Badger) re-runs fn on a conflict, so fn
+	// must have no side effects besides its Txn calls.
 	Update(ctx context.Context, fn func(tx Txn) error) error
 	// Close releases the store. It is safe to call more than once.
 	Close() error

@@ -1,0 +1,408 @@
+package badgerstore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/segue-fm/segue/store"
+)
+
+// maxConflictRetries bounds how often Update re-runs fn after a Badger
+// transaction conflict before returning ErrConflict.
+const maxConflictRetries = 64
+
+// ErrConflict is returned by Update when fn kept conflicting with
+// concurrent transactions maxConflictRetries times in a row.
+var ErrConflict = errors.New("badgerstore: transaction conflict persisted after retries")
+
+// MaxInMemoryValue is the largest value a store opened WithInMemory(true)
+// accepts: in-memory Badger has no value log, so every value must fit under
+// its 1 MiB value threshold. On-disk stores have no such limit.
+const MaxInMemoryValue = 1<<20 - 1
+
+// ErrValueTooLarge is returned by Txn.Set (and Store.Set) on an in-memory
+// store for a value longer than MaxInMemoryValue.
+var ErrValueTooLarge = errors.New("badgerstore: value too large for an in-memory store")
+
+// MinMemTableSize is the smallest memtable Open accepts: Badger needs a
+// commit batch (15% of the memtable) to hold a 1 MiB inline value.
+const MinMemTableSize = 8 << 20
+
+// ErrBadOptions is returned by Open for inconsistent options.
+var ErrBadOptions = errors.New("badgerstore: bad options")
+
+// Options configures Open. The zero value is not useful; start from
+// DefaultOptions.
+type Options struct {
+	syncWrites   bool
+	inMemory     bool
+	logger       *slog.Logger
+	memTableSize int64
+}
+
+// DefaultOptions returns the defaults: durable writes (SyncWrites true),
+// on disk, logging to slog.Default() at warning level and above, 16 MiB
+// memtables.
+func DefaultOptions() Options {
+	return Options{syncWrites: true, memTableSize: 16 << 20}
+}
+
+// WithSyncWrites sets whether every commit is fsynced before it returns
+// (default true). With false, a machine crash may lose the last commits
+// but never corrupts the store; a process crash loses nothing.
+func (o Options) WithSyncWrites(v bool) Options { o.syncWrites = v; return o }
+
+// WithInMemory keeps everything in memory and ignores dir (default false).
+// Nothing survives Close, and values are limited to MaxInMemoryValue
+// bytes; prefer store.Memory for tests unless Badger itself is under test.
+func (o Options) WithInMemory(v bool) Options { o.inMemory = v; return o }
+
+// WithLogger routes Badger's warnings and errors to l (default
+// slog.Default()). Badger's info and debug chatter is dropped.
+func (o Options) WithLogger(l *slog.Logger) Options { o.logger = l; return o }
+
+// WithMemTableSize sets Badger's memtable size in bytes (default 16 MiB,
+// minimum MinMemTableSize; Open rejects less with ErrBadOptions). It bounds
+// the largest transaction: one commit must fit in about 15% of it (see
+// store.ErrTxnTooBig).
+func (o Options) WithMemTableSize(n int64) Options { o.memTableSize = n; return o }
+
+// Store is a store.Store on Badger. It is safe for concurrent use.
+type Store struct {
+	db       *badger.DB
+	log      *slog.Logger
+	inMemory bool
+	// mu guards closed; every operation holds it for reading so Close
+	// waits for running operations instead of closing Badger under them.
+	// Calling Close from inside an Iterate or Update callback deadlocks.
+	mu     sync.RWMutex
+	closed bool
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the Badger store in dir, then checks the
+// schema version with store.CheckSchema: a fresh store gets
+// store.SchemaVersion; a newer on-disk version fails with an error
+// matching store.ErrSchemaTooNew and the store is closed again.
+func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if opts.memTableSize < MinMemTableSize {
+		return nil, fmt.Errorf("%w: memtable size %d < %d", ErrBadOptions, opts.memTableSize, MinMemTableSize)
+	}
+	log := opts.logger
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("component", "badger")
+	bo := badger.DefaultOptions(dir).
+		WithSyncWrites(opts.syncWrites).
+		WithLogger(slogLogger{log}).
+		WithLoggingLevel(badger.WARNING).
+		WithMemTableSize(opts.memTableSize).
+		WithNumCompactors(2)
+	if opts.inMemory {
+		bo = bo.WithInMemory(true).WithDir("").WithValueDir("")
+	}
+	db, err := badger.Open(bo)
+	if err != nil {
+		return nil, fmt.Errorf("badgerstore: open %s: %w", dir, err)
+	}
+	s := &Store{db: db, log: log, inMemory: opts.inMemory}
+	if err := store.CheckSchema(ctx, s); err != nil {
+		return nil, errors.Join(fmt.Errorf("badgerstore: open %s: %w", dir, err), s.Close())
+	}
+	return s, nil
+}
+
+// acquire takes the read side of mu and reports ErrClosed after Close.
+func (s *Store) acquire() error {
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return store.ErrClosed
+	}
+	return nil
+}
+
+// Get implements store.Store.
+func (s *Store) Get(ctx context.Context, key []byte) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := s.acquire(); err != nil {
+		return nil, err
+	}
+	defer s.mu.RUnlock()
+	var out []byte
+	err := s.db.View(func(txn *badger.Txn) error {
+		var err error
+		out, err = get(txn, key)
+		return err
+	})
+	return out, err
+}
+
+// Set implements store.Store.
+func (s *Store) Set(ctx context.Context, key, value []byte) error {
+	return s.Update(ctx, func(tx store.Txn) error { return tx.Set(key, value) })
+}
+
+// Delete implements store.Store.
+func (s *Store) Delete(ctx context.Context, key []byte) error {
+	return s.Update(ctx, func(tx store.Txn) error { return tx.Delete(key) })
+}
+
+// Iterate implements store.Store over a consistent snapshot taken when it
+// starts; fn may write to s.
+func (s *Store) Iterate(ctx context.Context, prefix []byte, reverse bool, fn func(key, value []byte) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := s.acquire(); err != nil {
+		return err
+	}
+	defer s.mu.RUnlock()
+	return s.db.View(func(txn *badger.Txn) error {
+		return iterate(ctx, txn, prefix, reverse, fn)
+	})
+}
+
+// Update implements store.Store. On a Badger conflict fn is re-run on a
+// fresh transaction, up to maxConflictRetries times.
+func (s *Store) Update(ctx context.Context, fn func(tx store.Txn) error) error {
+	if err := s.acquire(); err != nil {
+		return err
+	}
+	defer s.mu.RUnlock()
+	for range maxConflictRetries {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		err := s.update(ctx, fn)
+		if !errors.Is(err, badger.ErrConflict) {
+			return err
+		}
+	}
+	return ErrConflict
+}
+
+func (s *Store) update(ctx context.Context, fn func(tx store.Txn) error) error {
+	txn := s.db.NewTransaction(true)
+	defer txn.Discard()
+	tx := &txnAdapter{ctx: ctx, txn: txn, inMemory: s.inMemory}
+	err := fn(tx)
+	tx.done = true
+	if err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := txn.Commit(); err != nil {
+		if errors.Is(err, badger.ErrTxnTooBig) {
+			return fmt.Errorf("commit: %w", store.ErrTxnTooBig)
+		}
+		if errors.Is(err, badger.ErrConflict) {
+			return err
+		}
+		return fmt.Errorf("badgerstore: commit: %w", err)
+	}
+	return nil
+}
+
+// RunGC reclaims value-log space: it rewrites value-log files whose
+// content is at least half garbage until none is left or ctx is done. Call
+// it periodically (the engine does so when idle), not concurrently.
+func (s *Store) RunGC(ctx context.Context) error {
+	if err := s.acquire(); err != nil {
+		return err
+	}
+	defer s.mu.RUnlock()
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		err := s.db.RunValueLogGC(0.5)
+		switch {
+		case errors.Is(err, badger.ErrNoRewrite), errors.Is(err, badger.ErrRejected):
+			return nil
+		case err != nil:
+			return fmt.Errorf("badgerstore: value log gc: %w", err)
+		}
+	}
+}
+
+// Close implements store.Store: it waits for running operations, then
+// flushes and closes Badger. Later calls return nil.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("badgerstore: close: %w", err)
+	}
+	return nil
+}
+
+func get(txn *badger.Txn, key []byte) ([]byte, error) {
+	if len(key) == 0 {
+		return nil, store.ErrNotFound
+	}
+	item, err := txn.Get(key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, store.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("badgerstore: get: %w", err)
+	}
+	out, err := item.ValueCopy(nil)
+	if err != nil {
+		return nil, fmt.Errorf("badgerstore: read value: %w", err)
+	}
+	if out == nil {
+		out = []byte{}
+	}
+	return out, nil
+}
+
+func iterate(ctx context.Context, txn *badger.Txn, prefix []byte, reverse bool, fn func(key, value []byte) error) error {
+	opt := badger.DefaultIteratorOptions
+	opt.PrefetchValues = false
+	opt.Reverse = reverse
+	end := store.PrefixEnd(prefix)
+	if !reverse {
+		// Badger's Valid checks Prefix, and Seek(nil) seeks to it; in
+		// reverse we seek past the prefix's end ourselves instead.
+		opt.Prefix = prefix
+	}
+	it := txn.NewIterator(opt)
+	defer it.Close()
+	switch {
+	case !reverse:
+		it.Seek(prefix)
+	case end != nil:
+		it.Seek(end)
+	default:
+		it.Rewind()
+	}
+	n := 0
+	for ; it.Valid(); it.Next() {
+		item := it.Item()
+		key := item.Key()
+		if !bytes.HasPrefix(key, prefix) {
+			if reverse && bytes.Compare(key, prefix) > 0 {
+				continue // the prefix end itself
+			}
+			break
+		}
+		n++
+		if n%256 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		err := item.Value(func(v []byte) error { return fn(key, v) })
+		if errors.Is(err, store.ErrStop) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// txnAdapter is a store.Txn over a read-write Badger transaction.
+type txnAdapter struct {
+	ctx      context.Context
+	txn      *badger.Txn
+	done     bool
+	inMemory bool
+}
+
+func (t *txnAdapter) Get(key []byte) ([]byte, error) {
+	if t.done {
+		return nil, store.ErrTxnDone
+	}
+	return get(t.txn, key)
+}
+
+func (t *txnAdapter) Set(key, value []byte) error {
+	if t.done {
+		return store.ErrTxnDone
+	}
+	if err := store.CheckKey(key); err != nil {
+		return err
+	}
+	if t.inMemory && len(value) > MaxInMemoryValue {
+		return fmt.Errorf("set %d bytes: %w", len(value), ErrValueTooLarge)
+	}
+	// Badger keeps the slices until commit; copy so the caller may reuse them.
+	if err := t.txn.Set(bytes.Clone(key), bytes.Clone(value)); err != nil {
+		return mapErr("set", err)
+	}
+	return nil
+}
+
+func (t *txnAdapter) Delete(key []byte) error {
+	if t.done {
+		return store.ErrTxnDone
+	}
+	if err := store.CheckKey(key); err != nil {
+		return err
+	}
+	if err := t.txn.Delete(bytes.Clone(key)); err != nil {
+		return mapErr("delete", err)
+	}
+	return nil
+}
+
+func (t *txnAdapter) Iterate(prefix []byte, reverse bool, fn func(key, value []byte) error) error {
+	if t.done {
+		return store.ErrTxnDone
+	}
+	if err := t.ctx.Err(); err != nil {
+		return err
+	}
+	return iterate(t.ctx, t.txn, prefix, reverse, fn)
+}
+
+func mapErr(op string, err error) error {
+	if errors.Is(err, badger.ErrTxnTooBig) {
+		return fmt.Errorf("%s: %w", op, store.ErrTxnTooBig)
+	}
+	return fmt.Errorf("badgerstore: %s: %w", op, err)
+}
+
+// slogLogger adapts slog to badger.Logger. Badger's level filter (set to
+// WARNING in Open) drops info and debug before they get here.
+type slogLogger struct{ l *slog.Logger }
+
+func (a slogLogger) Errorf(f string, args ...any) {
+	a.l.Error(trim(fmt.Sprintf(f, args...)))
+}
+
+func (a slogLogger) Warningf(f string, args ...any) {
+	a.l.Warn(trim(fmt.Sprintf(f, args...)))
+}
+
+func (a slogLogger) Infof(f string, args ...any) {
+	a.l.Info(trim(fmt.Sprintf(f, args...)))
+}
+
+func (a slogLogger) Debugf(f string, args ...any) {
+	a.l.Debug(trim(fmt.Sprintf(f, args...)))
+}
+
+func trim(s string) string { return string(bytes.TrimRight([]byte(s), "\n")) }
