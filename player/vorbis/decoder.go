@@ -1,0 +1,313 @@
+package vorbis
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Errors of the decoder. Wrapped errors carry detail; test them with
+// errors.Is.
+var (
+	// ErrHeader reports a malformed identification or comment header, or
+	// a header packet out of order.
+	ErrHeader = errors.New("vorbis: bad header")
+	// ErrSetup reports a malformed setup header.
+	ErrSetup = errors.New("vorbis: bad setup header")
+	// ErrLimit reports a stream that exceeds a limit set in Options.
+	ErrLimit = errors.New("vorbis: stream exceeds decoder limits")
+	// ErrNotAudio reports a packet that is not an audio packet, or an
+	// audio packet that refers to an undefined mode.
+	ErrNotAudio = errors.New("vorbis: not an audio packet")
+	// ErrNotReady reports Decode called before the three headers.
+	ErrNotReady = errors.New("vorbis: headers not read")
+	// errEOP reports a header that ends early.
+	errEOP = fmt.Errorf("%w: unexpected end of packet", ErrSetup)
+)
+
+// Options bounds what a stream may make the decoder allocate. The zero
+// value is not useful; start from DefaultOptions.
+type Options struct {
+	maxChannels   int
+	maxSetupBytes int
+}
+
+// DefaultOptions returns the default limits: 8 channels and 32 MiB for
+// the tables built from the setup header.
+func DefaultOptions() Options {
+	return Options{maxChannels: 8, maxSetupBytes: 32 << 20}
+}
+
+// WithMaxChannels returns o with the channel limit set to n (default 8;
+// Vorbis allows up to 255).
+func (o Options) WithMaxChannels(n int) Options { o.maxChannels = n; return o }
+
+// WithMaxSetupBytes returns o with the limit on memory allocated for the
+// setup header's codebooks, floors, residues and per-channel buffers set
+// to n bytes (default 32 MiB).
+func (o Options) WithMaxSetupBytes(n int) Options { o.maxSetupBytes = n; return o }
+
+// Info describes a Vorbis stream, as read from its identification and
+// comment headers.
+type Info struct {
+	Channels       int
+	SampleRate     int
+	BitrateMax     int // bits per second, 0 or negative when unset
+	BitrateNominal int
+	BitrateMin     int
+	BlockSizes     [2]int // short and long block sizes
+	Vendor         string
+	Comments       []string // "KEY=value" user comments, in stream order
+}
+
+// Decoder decodes one Vorbis I logical stream, packet by packet.
+//
+// Feed the three header packets to ReadHeader, then audio packets to
+// Decode. The decoder is not safe for concurrent use. After the headers it
+// does not allocate.
+type Decoder struct {
+	opts    Options
+	headers int // header packets read so far
+	info    Info
+
+	books    []*codebook
+	floors   []floor
+	residues []*residue
+	maps     []mapping
+	modes    []mode
+	modeBits uint
+
+	br      bitReader
+	imdct   [2]*imdct
+	win     [2][]float32 // window slopes for overlaps of bs0/2 and bs1/2
+	spec    [][]float32  // per channel spectrum, then first half of the IMDCT
+	prev    [][]float32  // per channel second half of the previous block
+	next    [][]float32  // per channel second half of the current block
+	prevBlk int          // block size class of prev, -1 when none
+	outBuf  [][]float32
+	out     [][]float32
+	ys      [][]int
+	coef    [][]float32
+	amp     []int
+	used    []bool
+	skip    []bool
+	subVecs [][]float32
+	subSkip []bool
+}
+
+// NewDecoder returns a decoder with the given limits.
+func NewDecoder(opts Options) *Decoder {
+	return &Decoder{opts: opts, prevBlk: -1}
+}
+
+// ReadHeader consumes the next of the three header packets
+// (identification, comment, setup), in order. The decoder does not keep
+// packet; the caller may reuse it.
+func (d *Decoder) ReadHeader(packet []byte) error {
+	want := [3]byte{1, 3, 5}
+	if d.headers >= 3 {
+		return fmt.Errorf("%w: all three headers already read", ErrHeader)
+	}
+	if len(packet) < 7 || string(packet[1:7]) != "vorbis" {
+		return fmt.Errorf("%w: not a Vorbis header", ErrHeader)
+	}
+	if packet[0] != want[d.headers] {
+		return fmt.Errorf("%w: header type %d, want %d", ErrHeader, packet[0], want[d.headers])
+	}
+	var err error
+	switch d.headers {
+	case 0:
+		err = d.readIdent(packet)
+	case 1:
+		err = d.readComment(packet)
+	default:
+		err = d.readSetup(packet)
+	}
+	if err != nil {
+		return err
+	}
+	d.headers++
+	return nil
+}
+
+// Ready reports whether all three headers have been read.
+func (d *Decoder) Ready() bool { return d.headers == 3 }
+
+// Info returns the stream description; it is complete once the comment
+// header has been read. Comments is shared with the decoder: do not
+// modify it.
+func (d *Decoder) Info() Info { return d.info }
+
+// Reset drops the overlap state, as after a seek: the next audio packet
+// primes the decoder and outputs no samples.
+func (d *Decoder) Reset() { d.prevBlk = -1 }
+
+// BlockSize returns the block size of the audio packet, without decoding
+// it. A packet yields BlockSize(prev)/4 + BlockSize(packet)/4 samples.
+func (d *Decoder) BlockSize(packet []byte) (int, error) {
+	if !d.Ready() {
+		return 0, ErrNotReady
+	}
+	if len(packet) == 0 || packet[0]&1 != 0 {
+		return 0, ErrNotAudio
+	}
+	var br bitReader
+	br.reset(packet)
+	br.read(1)
+	m := int(br.read(d.modeBits))
+	if br.eop || m >= len(d.modes) {
+		return 0, ErrNotAudio
+	}
+	if d.modes[m].long {
+		return d.info.BlockSizes[1], nil
+	}
+	return d.info.BlockSizes[0], nil
+}
+
+// Decode decodes one audio packet and returns its samples, one slice per
+// channel, all of equal length. The first packet after the headers or a
+// Reset returns no samples. The slices are owned by the decoder and valid
+// until the next call to Decode or Reset. An empty packet returns no
+// samples and leaves the state unchanged, like libvorbis.
+func (d *Decoder) Decode(packet []byte) ([][]float32, error) {
+	if !d.Ready() {
+		return nil, ErrNotReady
+	}
+	if len(packet) == 0 {
+		return d.out[:0], nil
+	}
+	br := &d.br
+	br.reset(packet)
+	if br.read(1) != 0 {
+		return nil, ErrNotAudio
+	}
+	mi := int(br.read(d.modeBits))
+	if br.eop || mi >= len(d.modes) {
+		return nil, fmt.Errorf("%w: mode %d of %d", ErrNotAudio, mi, len(d.modes))
+	}
+	md := d.modes[mi]
+	blk := 0
+	if md.long {
+		blk = 1
+		br.read(2) // previous and next window flags; the actual neighbours decide the overlap
+	}
+	n := d.info.BlockSizes[blk]
+	half := n / 2
+	mp := &d.maps[md.mapping]
+	ch := d.info.Channels
+
+	// Floors.
+	for c := range ch {
+		spec := d.spec[c][:half]
+		clear(spec)
+		fl := d.floors[mp.floors[mp.mux[c]]]
+		if fl.f1 != nil {
+			d.used[c] = fl.f1.decode(br, d.books, d.ys[c])
+		} else {
+			d.amp[c] = fl.f0.decode(br, d.books, d.coef[c])
+			d.used[c] = d.amp[c] != 0
+		}
+		d.skip[c] = !d.used[c]
+	}
+	for _, cp := range mp.coupling {
+		if d.used[cp[0]] || d.used[cp[1]] {
+			d.skip[cp[0]], d.skip[cp[1]] = false, false
+		}
+	}
+	// Residues, per submap.
+	for s := range mp.floors {
+		vecs, skip := d.subVecs[:0], d.subSkip[:0]
+		for c := range ch {
+			if mp.mux[c] == s {
+				vecs = append(vecs, d.spec[c][:half])
+				skip = append(skip, d.skip[c])
+			}
+		}
+		if len(vecs) > 0 && !br.eop {
+			d.residues[mp.residues[s]].decode(br, d.books, vecs, skip, half)
+		}
+	}
+	// Inverse coupling, last step first.
+	for i := len(mp.coupling) - 1; i >= 0; i-- {
+		decouple(d.spec[mp.coupling[i][0]][:half], d.spec[mp.coupling[i][1]][:half])
+	}
+	// Floor curves, IMDCT, overlap-add.
+	for c := range ch {
+		spec := d.spec[c][:half]
+		if !d.used[c] {
+			clear(spec)
+		} else if fl := d.floors[mp.floors[mp.mux[c]]]; fl.f1 != nil {
+			fl.f1.apply(d.ys[c], spec)
+		} else {
+			fl.f0.apply(blk, d.amp[c], d.coef[c], spec)
+		}
+	}
+	return d.synthesize(blk), nil
+}
+
+// decouple undoes square-polar channel coupling (Vorbis I §1.3.3).
+func decouple(mag, ang []float32) {
+	ang = ang[:len(mag)]
+	for i, m := range mag {
+		a := ang[i]
+		if m > 0 {
+			if a > 0 {
+				ang[i] = m - a
+			} else {
+				ang[i] = m
+				mag[i] = m + a
+			}
+		} else {
+			if a > 0 {
+				ang[i] = m + a
+			} else {
+				ang[i] = m
+				mag[i] = m - a
+			}
+		}
+	}
+}
+
+// synthesize runs the IMDCT of every channel's spectrum, overlaps it with
+// the previous block and returns the finished samples.
+func (d *Decoder) synthesize(blk int) [][]float32 {
+	n := d.info.BlockSizes[blk]
+	half := n / 2
+	ch := d.info.Channels
+	prevBlk := d.prevBlk
+	d.prevBlk = blk
+	tr := d.imdct[blk]
+	if prevBlk < 0 {
+		for c := range ch {
+			tr.inverse(d.spec[c], d.spec[c], d.prev[c])
+		}
+		d.out = d.out[:ch]
+		for c := range ch {
+			d.out[c] = d.outBuf[c][:0]
+		}
+		return d.out
+	}
+	pn := d.info.BlockSizes[prevBlk] / 2 // half of the previous block
+	// Overlap: the smaller of the two half blocks, centred on the
+	// previous block's three-quarter point and the current one's quarter.
+	ov := min(pn, half)
+	w := d.win[min(prevBlk, blk)]
+	pOff := pn/2 - ov/2   // start of the overlap in prev
+	cOff := half/2 - ov/2 // start of the overlap in the current first half
+	total := pn/2 + half/2
+	d.out = d.out[:ch]
+	for c := range ch {
+		cur := d.spec[c]
+		tr.inverse(cur, cur, d.next[c])
+		o := d.outBuf[c][:total]
+		p := d.prev[c]
+		k := copy(o, p[:pOff])
+		for i := range ov {
+			o[k+i] = p[pOff+i]*w[ov-1-i] + cur[cOff+i]*w[i]
+		}
+		k += ov
+		copy(o[k:], cur[cOff+ov:half])
+		d.out[c] = o
+		d.prev[c], d.next[c] = d.next[c], d.prev[c]
+	}
+	return d.out
+}

@@ -1,0 +1,260 @@
+package vorbis
+
+import "fmt"
+
+// residue is one residue configuration (Vorbis I §8).
+type residue struct {
+	typ       int
+	begin     int
+	end       int
+	partSize  int
+	classes   int
+	classBook int
+	books     [][8]int // per classification, per pass: book or -1
+	// classifications scratch: per channel (one row for type 2), per
+	// partition.
+	cls [][]uint8
+}
+
+func readResidue(br *bitReader, typ int, books []*codebook, budget *int) (*residue, error) {
+	r := &residue{
+		typ:       typ,
+		begin:     int(br.read(24)),
+		end:       int(br.read(24)),
+		partSize:  int(br.read(24)) + 1,
+		classes:   int(br.read(6)) + 1,
+		classBook: int(br.read(8)),
+	}
+	if br.eop {
+		return nil, errEOP
+	}
+	if r.classBook >= len(books) {
+		return nil, fmt.Errorf("%w: residue class book %d of %d", ErrSetup, r.classBook, len(books))
+	}
+	cb := books[r.classBook]
+	if cb.dims < 1 || cb.used == 0 {
+		return nil, fmt.Errorf("%w: residue class book %d unusable", ErrSetup, r.classBook)
+	}
+	cascade := make([]uint32, r.classes)
+	for i := range cascade {
+		lo := br.read(3)
+		var hi uint32
+		if br.readBool() {
+			hi = br.read(5)
+		}
+		cascade[i] = hi<<3 | lo
+	}
+	r.books = make([][8]int, r.classes)
+	for i := range r.books {
+		for j := range 8 {
+			r.books[i][j] = -1
+			if cascade[i]&(1<<j) != 0 {
+				b := int(br.read(8))
+				if b >= len(books) {
+					return nil, fmt.Errorf("%w: residue book %d of %d", ErrSetup, b, len(books))
+				}
+				if books[b].vq == nil || books[b].dims < 1 {
+					return nil, fmt.Errorf("%w: residue book %d has no vector lookup", ErrSetup, b)
+				}
+				if typ == 0 && r.partSize%books[b].dims != 0 {
+					return nil, fmt.Errorf("%w: residue partition %d not a multiple of book dimension %d", ErrSetup, r.partSize, books[b].dims)
+				}
+				r.books[i][j] = b
+			}
+		}
+	}
+	return r, br.checkEOP()
+}
+
+// prepare allocates the classification scratch for up to channels
+// channels of blocksize up to maxBlock.
+func (r *residue) prepare(channels, maxBlock int, budget *int) error {
+	size := maxBlock / 2
+	rows := channels
+	if r.typ == 2 {
+		size *= channels
+		rows = 1
+	}
+	end := min(r.end, size)
+	parts := 0
+	if end > r.begin {
+		parts = (end - r.begin) / r.partSize
+	}
+	// Partitions are classified a whole class codeword at a time.
+	cw := parts + 16 + 1
+	if err := spend(budget, rows*cw); err != nil {
+		return err
+	}
+	r.cls = make([][]uint8, rows)
+	for i := range r.cls {
+		r.cls[i] = make([]uint8, cw)
+	}
+	return nil
+}
+
+// decode reads the residue vectors of the channels in vecs (each n long),
+// skipping channels with skip set (Vorbis I §8.6). Reaching the end of the
+// packet ends decoding without error, keeping what was decoded.
+func (r *residue) decode(br *bitReader, books []*codebook, vecs [][]float32, skip []bool, n int) {
+	ch := len(vecs)
+	if r.typ == 2 {
+		any := false
+		for _, s := range skip {
+			any = any || !s
+		}
+		if !any {
+			return
+		}
+		n *= ch
+	}
+	end := min(r.end, n)
+	if end <= r.begin {
+		return
+	}
+	parts := (end - r.begin) / r.partSize
+	cb := books[r.classBook]
+	per := cb.dims
+	rows := ch
+	if r.typ == 2 {
+		rows = 1
+	}
+	for pass := range 8 {
+		for p := 0; p < parts; {
+			if pass == 0 {
+				for j := range rows {
+					if r.typ != 2 && skip[j] {
+						continue
+					}
+					t := cb.decode(br)
+					if t < 0 {
+						return
+					}
+					row := r.cls[j]
+					for i := per - 1; i >= 0; i-- {
+						if p+i < len(row) {
+							row[p+i] = uint8(t % r.classes)
+						}
+						t /= r.classes
+					}
+				}
+			}
+			for i := 0; i < per && p < parts; i++ {
+				off := r.begin + p*r.partSize
+				for j := range rows {
+					if r.typ != 2 && skip[j] {
+						continue
+					}
+					b := r.books[r.cls[j][p]][pass]
+					if b < 0 {
+						continue
+					}
+					bk := books[b]
+					var ok bool
+					switch r.typ {
+					case 0:
+						ok = decodePart0(br, bk, vecs[j][off:off+r.partSize])
+					case 1:
+						ok = decodePart1(br, bk, vecs[j][off:off+r.partSize])
+					default:
+						ok = decodePart2(br, bk, vecs, off, r.partSize)
+					}
+					if !ok {
+						return
+					}
+				}
+				p++
+			}
+		}
+	}
+}
+
+// decodePart0 adds one residue 0 partition (interleaved vector layout).
+func decodePart0(br *bitReader, bk *codebook, v []float32) bool {
+	dims := bk.dims
+	step := len(v) / dims
+	for i := 0; i < step; i++ {
+		e := bk.decode(br)
+		if e < 0 {
+			return false
+		}
+		vals := bk.vq[e*dims : (e+1)*dims]
+		for k, x := range vals {
+			v[i+k*step] += x
+		}
+	}
+	return true
+}
+
+// decodePart1 adds one residue 1 partition (consecutive vector layout).
+func decodePart1(br *bitReader, bk *codebook, v []float32) bool {
+	dims := bk.dims
+	for i := 0; i < len(v); {
+		e := bk.decode(br)
+		if e < 0 {
+			return false
+		}
+		vals := bk.vq[e*dims : (e+1)*dims]
+		for _, x := range vals {
+			if i >= len(v) {
+				break
+			}
+			v[i] += x
+			i++
+		}
+	}
+	return true
+}
+
+// decodePart2 adds one residue 2 partition of the interleaved vector
+// starting at interleaved offset off, writing straight into the channels.
+func decodePart2(br *bitReader, bk *codebook, vecs [][]float32, off, size int) bool {
+	dims := bk.dims
+	ch := len(vecs)
+	if ch == 2 {
+		l, r := vecs[0], vecs[1]
+		pos := off >> 1
+		odd := off&1 != 0
+		for i := 0; i < size; {
+			e := bk.decode(br)
+			if e < 0 {
+				return false
+			}
+			vals := bk.vq[e*dims : (e+1)*dims]
+			for _, x := range vals {
+				if i >= size {
+					break
+				}
+				if odd {
+					r[pos] += x
+					pos++
+				} else {
+					l[pos] += x
+				}
+				odd = !odd
+				i++
+			}
+		}
+		return true
+	}
+	c, pos := off%ch, off/ch
+	for i := 0; i < size; {
+		e := bk.decode(br)
+		if e < 0 {
+			return false
+		}
+		vals := bk.vq[e*dims : (e+1)*dims]
+		for _, x := range vals {
+			if i >= size {
+				break
+			}
+			vecs[c][pos] += x
+			c++
+			if c == ch {
+				c = 0
+				pos++
+			}
+			i++
+		}
+	}
+	return true
+}
