@@ -1,0 +1,83 @@
+package repo
+
+import (
+	crand "crypto/rand"
+	"io"
+	"log/slog"
+	"sync"
+
+	"github.com/automerge/automerge-go"
+	"github.com/segue-fm/segue/sync/docs"
+)
+
+// WriteCheck decides whether peer may change document id: it sees the
+// current document (read-only; do not modify it) and the changes the
+// peer's sync message would add that the document does not have yet. A
+// non-nil error rejects the whole message (ReceiveSyncMessage returns it
+// wrapped in ErrRejected) and nothing is applied.
+type WriteCheck func(peer PeerID, id docs.DocumentID, current *automerge.Doc, incoming []*automerge.Change) error
+
+// Options configure a Repo. Start from DefaultOptions.
+type Options struct {
+	docs          docs.Options
+	rand          io.Reader
+	maxIncrements int
+	maxIncBytes   int
+	logger        *slog.Logger
+	writeCheck    WriteCheck
+}
+
+// DefaultOptions returns: docs.DefaultOptions() for the typed views,
+// crypto/rand.Reader for document and actor ids, compaction after 64
+// increments or 1 MiB of increments per document, slog.Default() and no
+// write check.
+func DefaultOptions() Options {
+	return Options{
+		docs:          docs.DefaultOptions(),
+		rand:          crand.Reader,
+		maxIncrements: 64,
+		maxIncBytes:   1 << 20,
+		logger:        slog.Default(),
+	}
+}
+
+// WithDocOptions returns o with the options passed to the typed views
+// (clock and randomness for entries). Default: docs.DefaultOptions().
+func (o Options) WithDocOptions(d docs.Options) Options { o.docs = d; return o }
+
+// WithRand returns o drawing document ids and per-load actor ids from r.
+// The repo serialises its reads from r. Default: crypto/rand.Reader.
+func (o Options) WithRand(r io.Reader) Options { o.rand = r; return o }
+
+// WithCompaction returns o compacting a document (one snapshot replacing
+// its increments, in one store Update) once it has more than maxIncrements
+// increments or more than maxBytes bytes of them. Values < 1 keep the
+// default (64 increments, 1 MiB).
+func (o Options) WithCompaction(maxIncrements, maxBytes int) Options {
+	if maxIncrements > 0 {
+		o.maxIncrements = maxIncrements
+	}
+	if maxBytes > 0 {
+		o.maxIncBytes = maxBytes
+	}
+	return o
+}
+
+// WithLogger returns o logging to l. Default: slog.Default().
+func (o Options) WithLogger(l *slog.Logger) Options { o.logger = l; return o }
+
+// WithWriteCheck returns o with a check run on every incoming sync
+// message that carries new changes (the relay's authorisation). Default:
+// none, every change is accepted.
+func (o Options) WithWriteCheck(c WriteCheck) Options { o.writeCheck = c; return o }
+
+type lockedReader struct {
+	mu sync.Mutex
+	r  io.Reader
+}
+
+func (l *lockedReader) Read(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.r.Read(p)
+}

@@ -1,0 +1,326 @@
+package repo
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+
+	"github.com/automerge/automerge-go"
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/store"
+	"github.com/segue-fm/segue/sync/docs"
+)
+
+// Errors returned by the repo.
+var (
+	// ErrNotFound is returned by Get for a document the repo has neither
+	// in memory nor in the store.
+	ErrNotFound = errors.New("repo: document not found")
+	// ErrClosed is returned by every method after Close.
+	ErrClosed = errors.New("repo: closed")
+	// ErrCorrupt is returned when stored document bytes do not load.
+	ErrCorrupt = errors.New("repo: corrupt stored document")
+	// ErrBadMessage is returned for a sync message that does not decode
+	// or apply.
+	ErrBadMessage = errors.New("repo: bad sync message")
+	// ErrRejected is returned when the write check refuses a message.
+	ErrRejected = errors.New("repo: sync message rejected")
+	// ErrBadPeer is returned for an empty peer id or one containing '/'.
+	ErrBadPeer = errors.New("repo: bad peer id")
+)
+
+// PeerID names the other side of a sync session: for persistent peers it
+// is their automerge-repo storage id, so the sync state survives
+// reconnects and restarts. It must be non-empty and contain no '/'.
+type PeerID string
+
+func (p PeerID) check() error {
+	if p == "" || bytes.IndexByte([]byte(p), '/') >= 0 {
+		return fmt.Errorf("%w: %q", ErrBadPeer, p)
+	}
+	return nil
+}
+
+// Key schema (docs/ARCHITECTURE.md §5).
+func docPrefix(id docs.DocumentID) []byte { return store.Prefix("doc", id.String()) }
+func snapKey(id docs.DocumentID) []byte   { return store.Key("doc", id.String(), "snap") }
+func incPrefix(id docs.DocumentID) []byte { return store.Prefix("doc", id.String(), "inc") }
+func incKey(id docs.DocumentID, seq uint64) []byte {
+	return store.Key("doc", id.String(), "inc", store.U64(seq))
+}
+func syncKey(peer PeerID, id docs.DocumentID) []byte {
+	return store.Key("sync", string(peer), id.String())
+}
+
+// Repo is the device's (or relay's) local document repository: it loads
+// documents from a store.Store, persists every change incrementally
+// (snapshot + increments, compacted), keeps per-peer sync states and
+// notifies subscribers after local and remote changes. It is safe for
+// concurrent use; each document is serialised by its Handle's lock.
+// The Repo does not own the store: Close leaves it open.
+type Repo struct {
+	st   store.Store
+	opts Options
+	rand io.Reader
+
+	mu      sync.Mutex
+	handles map[docs.DocumentID]*Handle
+	closed  bool
+
+	subs *hub
+}
+
+// Open returns a repo over st. Documents load lazily on first use.
+func Open(ctx context.Context, st store.Store, opts Options) (*Repo, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if opts.logger == nil || opts.rand == nil || opts.maxIncrements < 1 {
+		return nil, errors.New("repo: options not from DefaultOptions")
+	}
+	return &Repo{
+		st:      st,
+		opts:    opts,
+		rand:    &lockedReader{r: opts.rand},
+		handles: make(map[docs.DocumentID]*Handle),
+		subs:    newHub(),
+	}, nil
+}
+
+// Close stops every subscription (their channels are closed) and makes
+// further calls fail with ErrClosed. It does not close the store.
+func (r *Repo) Close() error {
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
+	r.subs.closeAll()
+	return nil
+}
+
+func (r *Repo) newActor() (string, error) {
+	var b [16]byte
+	if _, err := io.ReadFull(r.rand, b[:]); err != nil {
+		return "", fmt.Errorf("repo: read actor id: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+// Create makes a new document with a random id, runs init on it (init
+// must commit, e.g. through docs.CreatePlaylist), persists its snapshot
+// and returns its handle.
+func (r *Repo) Create(ctx context.Context, init func(d *automerge.Doc) error) (*Handle, error) {
+	id, err := docs.NewDocumentID(r.rand)
+	if err != nil {
+		return nil, err
+	}
+	return r.createWithID(ctx, id, init)
+}
+
+func (r *Repo) createWithID(ctx context.Context, id docs.DocumentID, init func(d *automerge.Doc) error) (*Handle, error) {
+	actor, err := r.newActor()
+	if err != nil {
+		return nil, err
+	}
+	doc := automerge.New()
+	if err := doc.SetActorID(actor); err != nil {
+		return nil, fmt.Errorf("repo: set actor: %w", err)
+	}
+	if err := init(doc); err != nil {
+		return nil, err
+	}
+	h := &Handle{repo: r, id: id, doc: doc, nextSeq: 1, syncs: map[PeerID]*automerge.SyncState{}}
+	snap := doc.Save()
+	if err := r.st.Update(ctx, func(tx store.Txn) error { return tx.Set(snapKey(id), snap) }); err != nil {
+		return nil, fmt.Errorf("repo: persist new document %s: %w", id, err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, ErrClosed
+	}
+	r.handles[id] = h
+	r.subs.publish(Event{Doc: id, Heads: doc.Heads()})
+	return h, nil
+}
+
+// CreatePlaylist creates a playlist document owned by owner (one commit,
+// "create playlist").
+func (r *Repo) CreatePlaylist(ctx context.Context, owner model.UserID, name string) (*Handle, error) {
+	return r.Create(ctx, func(d *automerge.Doc) error {
+		_, err := docs.CreatePlaylist(d, owner, name, r.opts.docs)
+		return err
+	})
+}
+
+// Library returns owner's library document (id docs.LibraryID(owner)),
+// creating it with the deterministic genesis change when the repo has
+// none or has only an empty placeholder; devices that do this offline
+// still converge (see docs.CreateLibrary).
+func (r *Repo) Library(ctx context.Context, owner model.UserID) (*Handle, error) {
+	id := docs.LibraryID(owner)
+	h, err := r.Get(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return r.createWithID(ctx, id, func(d *automerge.Doc) error {
+			_, err := docs.CreateLibrary(d, owner, r.opts.docs)
+			return err
+		})
+	}
+	if err != nil {
+		return nil, err
+	}
+	if h.Empty() {
+		err := h.Change(ctx, func(d *automerge.Doc) error {
+			_, err := docs.CreateLibrary(d, owner, r.opts.docs)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return h, nil
+}
+
+// Get returns the handle of document id, loading it from the store on
+// first use; ErrNotFound when the repo does not know it.
+func (r *Repo) Get(ctx context.Context, id docs.DocumentID) (*Handle, error) {
+	return r.get(ctx, id, false)
+}
+
+// Ensure is Get, except that an unknown document gets an empty in-memory
+// placeholder (no changes, nothing stored) to be filled by sync — what a
+// device does when asked to sync or request a document it lacks.
+func (r *Repo) Ensure(ctx context.Context, id docs.DocumentID) (*Handle, error) {
+	return r.get(ctx, id, true)
+}
+
+func (r *Repo) get(ctx context.Context, id docs.DocumentID, create bool) (*Handle, error) {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil, ErrClosed
+	}
+	h, ok := r.handles[id]
+	r.mu.Unlock()
+	if ok {
+		return h, nil
+	}
+	h, err := r.load(ctx, id)
+	if errors.Is(err, ErrNotFound) && create {
+		actor, aerr := r.newActor()
+		if aerr != nil {
+			return nil, aerr
+		}
+		doc := automerge.New()
+		if err := doc.SetActorID(actor); err != nil {
+			return nil, fmt.Errorf("repo: set actor: %w", err)
+		}
+		h, err = &Handle{repo: r, id: id, doc: doc, nextSeq: 1, syncs: map[PeerID]*automerge.SyncState{}}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, ErrClosed
+	}
+	if prev, ok := r.handles[id]; ok {
+		return prev, nil // lost a race with another loader
+	}
+	r.handles[id] = h
+	return h, nil
+}
+
+// load reads snapshot + increments (in sequence order) of id.
+func (r *Repo) load(ctx context.Context, id docs.DocumentID) (*Handle, error) {
+	var snap []byte
+	var incs [][]byte
+	var lastSeq uint64
+	incBytes := 0
+	ip := incPrefix(id)
+	err := r.st.Iterate(ctx, docPrefix(id), false, func(k, v []byte) error {
+		switch {
+		case bytes.Equal(k, snapKey(id)):
+			snap = bytes.Clone(v)
+		case bytes.HasPrefix(k, ip):
+			seq, err := store.Uint64(k[len(ip):])
+			if err != nil {
+				return fmt.Errorf("%w: increment key %q: %v", ErrCorrupt, k, err)
+			}
+			lastSeq = seq
+			incs = append(incs, bytes.Clone(v))
+			incBytes += len(v)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("repo: load %s: %w", id, err)
+	}
+	if snap == nil && len(incs) == 0 {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	doc := automerge.New()
+	if snap != nil {
+		if doc, err = automerge.Load(snap); err != nil {
+			return nil, fmt.Errorf("%w: %s snapshot: %v", ErrCorrupt, id, err)
+		}
+	}
+	for i, inc := range incs {
+		if err := doc.LoadIncremental(inc); err != nil {
+			return nil, fmt.Errorf("%w: %s increment %d: %v", ErrCorrupt, id, i, err)
+		}
+	}
+	doc.SaveIncremental() // what we loaded is stored: move the baseline past it
+	actor, err := r.newActor()
+	if err != nil {
+		return nil, err
+	}
+	if err := doc.SetActorID(actor); err != nil {
+		return nil, fmt.Errorf("repo: set actor: %w", err)
+	}
+	return &Handle{
+		repo: r, id: id, doc: doc, nextSeq: lastSeq + 1,
+		incCount: len(incs), incBytes: incBytes,
+		syncs: map[PeerID]*automerge.SyncState{},
+	}, nil
+}
+
+// List returns the ids of every document in the store, sorted by their
+// string form.
+func (r *Repo) List(ctx context.Context) ([]docs.DocumentID, error) {
+	seen := map[docs.DocumentID]bool{}
+	prefix := store.Prefix("doc")
+	err := r.st.Iterate(ctx, prefix, false, func(k, _ []byte) error {
+		rest := k[len(prefix):]
+		if i := bytes.IndexByte(rest, '/'); i > 0 {
+			if id, err := docs.ParseDocumentID(string(rest[:i])); err == nil {
+				seen[id] = true
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("repo: list: %w", err)
+	}
+	out := make([]docs.DocumentID, 0, len(seen))
+	for id := range seen {
+		out = append(out, id)
+	}
+	slices.SortFunc(out, func(a, b docs.DocumentID) int { return bytes.Compare([]byte(a.String()), []byte(b.String())) })
+	return out, nil
+}
+
+// Subscribe returns a channel of events for document id (the zero id:
+// every document) and a cancel function that stops delivery and closes
+// the channel. Events fire after a change is persisted, for local and
+// remote changes. Delivery never blocks the repo: pending events coalesce
+// per document (the newest wins), so a slow reader sees the latest heads
+// of every document it missed, not every intermediate step.
+func (r *Repo) Subscribe(id docs.DocumentID) (<-chan Event, func()) {
+	return r.subs.subscribe(id)
+}
