@@ -355,3 +355,32 @@ func TestIDs(t *testing.T) {
 		t.Fatal("album ids collide across the artist/title split")
 	}
 }
+
+func TestOpenDataDirKeepsKeys(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	d, err := OpenDataDir(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := newFixture(6).release(t, d.Catalog, "A", 1)
+	if err := d.Catalog.Publish(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	pub := d.Signer.Public()
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d2, err := OpenDataDir(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d2.Close()
+	if !d2.Signer.Public().(ed25519.PublicKey).Equal(pub) {
+		t.Fatal("signing key changed across opens")
+	}
+	k, err := d2.Catalog.ContentKey(ctx, r.Tracks[0].Track.ID, model.TierLow)
+	if err != nil || k != r.Tracks[0].Streams[0].Key {
+		t.Fatalf("content key after reopen: %x %v", k, err)
+	}
+}
