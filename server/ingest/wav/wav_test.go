@@ -1,0 +1,221 @@
+package wav
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/segue-fm/segue/internal/testtool"
+)
+
+// build returns a WAVE file with the given format tag and raw sample data.
+func build(tag uint16, ch, rate, bits int, data []byte, extra ...[]byte) []byte {
+	var fmtc []byte
+	fmtc = binary.LittleEndian.AppendUint16(fmtc, tag)
+	fmtc = binary.LittleEndian.AppendUint16(fmtc, uint16(ch))
+	fmtc = binary.LittleEndian.AppendUint32(fmtc, uint32(rate))
+	fmtc = binary.LittleEndian.AppendUint32(fmtc, uint32(rate*ch*bits/8))
+	fmtc = binary.LittleEndian.AppendUint16(fmtc, uint16(ch*bits/8))
+	fmtc = binary.LittleEndian.AppendUint16(fmtc, uint16(bits))
+	for _, e := range extra {
+		fmtc = append(fmtc, e...)
+	}
+	var b []byte
+	b = append(b, "RIFF\x00\x00\x00\x00WAVE"...)
+	b = append(b, "LIST\x03\x00\x00\x00abc\x00"...) // odd-sized chunk with pad byte
+	b = append(b, "fmt "...)
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(fmtc)))
+	b = append(b, fmtc...)
+	b = append(b, "data"...)
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(data)))
+	b = append(b, data...)
+	binary.LittleEndian.PutUint32(b[4:], uint32(len(b)-8))
+	return b
+}
+
+func extensible(sub uint16, bits int) []byte {
+	e := []byte{22, 0}
+	e = binary.LittleEndian.AppendUint16(e, uint16(bits))
+	e = append(e, 3, 0, 0, 0)
+	e = binary.LittleEndian.AppendUint16(e, sub)
+	return append(e, guidTail...)
+}
+
+func readAll(t *testing.T, b []byte) (Format, []float32, error) {
+	t.Helper()
+	r, err := NewReader(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		return Format{}, nil, err
+	}
+	var out []float32
+	buf := make([]float32, 6)
+	for {
+		n, err := r.Read(buf)
+		out = append(out, buf[:n]...)
+		if err == io.EOF {
+			return r.Format(), out, nil
+		}
+		if err != nil {
+			return r.Format(), out, err
+		}
+	}
+}
+
+func TestDecode(t *testing.T) {
+	f32 := func(vs ...float32) []byte {
+		var b []byte
+		for _, v := range vs {
+			b = binary.LittleEndian.AppendUint32(b, math.Float32bits(v))
+		}
+		return b
+	}
+	tests := []struct {
+		name string
+		file []byte
+		ch   int
+		want []float32
+	}{
+		{"pcm16 stereo", build(1, 2, 44100, 16, []byte{0x00, 0x80, 0xff, 0x7f, 0, 0x40, 0, 0}), 2, []float32{-1, 32767.0 / 32768, 0.5, 0}},
+		{"pcm24 mono", build(1, 1, 48000, 24, []byte{0, 0, 0x80, 0, 0, 0x40, 0xff, 0xff, 0xff}), 1, []float32{-1, 0.5, -1.0 / (1 << 23)}},
+		{"pcm32 mono", build(1, 1, 96000, 32, []byte{0, 0, 0, 0xc0}), 1, []float32{-0.5}},
+		{"float stereo", build(3, 2, 44100, 32, f32(0.25, -0.75)), 2, []float32{0.25, -0.75}},
+		{"extensible pcm16", build(0xfffe, 1, 44100, 16, []byte{0, 0x40}, extensible(1, 16)), 1, []float32{0.5}},
+		{"extensible float 6ch", build(0xfffe, 6, 48000, 32, f32(1, 2, 3, 4, 5, 6)[:24], extensible(3, 32)), 6, []float32{4.6006e-41, 0, 0, 0, 0, 0}},
+	}
+	// The 6-channel case holds raw bits; compute its expectation.
+	tests[5].file = build(0xfffe, 6, 48000, 32, f32(0.1, 0.2, 0.3, 0.4, 0.5, 0.6), extensible(3, 32))
+	tests[5].want = []float32{0.1, 0.2, 0.3, 0.4, 0.5, 0.6}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f, got, err := readAll(t, tc.file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f.Channels != tc.ch || f.Frames != int64(len(tc.want)/tc.ch) {
+				t.Fatalf("format %+v", f)
+			}
+			if len(got) != len(tc.want) {
+				t.Fatalf("got %v, want %v", got, tc.want)
+			}
+			for i := range got {
+				if got[i] != tc.want[i] {
+					t.Fatalf("value %d: %v, want %v", i, got[i], tc.want[i])
+				}
+			}
+		})
+	}
+}
+
+func TestRejects(t *testing.T) {
+	good := build(1, 2, 44100, 16, make([]byte, 400))
+	noRIFF := append([]byte("RIFX"), good[4:]...)
+	badAlign := build(1, 2, 44100, 16, make([]byte, 402))
+	tests := []struct {
+		name string
+		file []byte
+		size int64
+		want error
+	}{
+		{"empty", nil, 0, ErrMalformed},
+		{"not riff", noRIFF, int64(len(good)), ErrMalformed},
+		{"rf64", append([]byte("RF64"), good[4:]...), int64(len(good)), ErrUnsupported},
+		{"truncated data", good[:len(good)-10], int64(len(good) - 10), ErrTruncated},
+		{"truncated header", good[:30], 30, ErrTruncated},
+		{"size lies", good[:len(good)-10], int64(len(good)), ErrTruncated},
+		{"8-bit", build(1, 1, 44100, 8, make([]byte, 4)), 0, ErrUnsupported},
+		{"adpcm", build(2, 1, 44100, 16, make([]byte, 4)), 0, ErrUnsupported},
+		{"9 channels", build(1, 9, 44100, 16, make([]byte, 18)), 0, ErrUnsupported},
+		{"rate 4000", build(1, 1, 4000, 16, make([]byte, 4)), 0, ErrUnsupported},
+		{"rate 384000", build(1, 1, 384000, 16, make([]byte, 4)), 0, ErrUnsupported},
+		{"partial frame", badAlign, 0, ErrMalformed},
+		{"no audio", build(1, 1, 44100, 16, nil), 0, ErrMalformed},
+		{"too large", good, MaxSize + 1, ErrUnsupported},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			size := tc.size
+			if size == 0 {
+				size = int64(len(tc.file))
+			}
+			r, err := NewReader(bytes.NewReader(tc.file), size)
+			if err == nil {
+				buf := make([]float32, 1024)
+				for err == nil {
+					_, err = r.Read(buf)
+				}
+				if err == io.EOF {
+					err = nil
+				}
+			}
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("err = %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestSoxOracle reads files written by sox in every supported encoding and
+// checks them against sox's own raw float output.
+func TestSoxOracle(t *testing.T) {
+	sox := testtool.Need(t, "sox")
+	dir := t.TempDir()
+	for _, enc := range [][]string{{"-b", "16", "-e", "signed-integer"}, {"-b", "24", "-e", "signed-integer"}, {"-b", "32", "-e", "signed-integer"}, {"-b", "32", "-e", "floating-point"}} {
+		t.Run(enc[1]+enc[3], func(t *testing.T) {
+			w := filepath.Join(dir, "t.wav")
+			raw := filepath.Join(dir, "t.f32")
+			args := append([]string{"-n", "-r", "48000", "-c", "3"}, enc...)
+			args = append(args, w, "synth", "0.05", "sine", "440", "gain", "-3")
+			if b, err := exec.Command(sox, args...).CombinedOutput(); err != nil {
+				t.Fatalf("sox: %v %s", err, b)
+			}
+			if b, err := exec.Command(sox, w, "-t", "f32", raw).CombinedOutput(); err != nil {
+				t.Fatalf("sox: %v %s", err, b)
+			}
+			file, _ := os.ReadFile(w)
+			want, _ := os.ReadFile(raw)
+			f, got, err := readAll(t, file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f.Channels != 3 || f.Rate != 48000 || len(got)*4 != len(want) {
+				t.Fatalf("format %+v, %d values, sox has %d", f, len(got), len(want)/4)
+			}
+			for i := range got {
+				w := math.Float32frombits(binary.LittleEndian.Uint32(want[4*i:]))
+				if math.Abs(float64(got[i]-w)) > 1e-6 {
+					t.Fatalf("value %d: %v, sox %v", i, got[i], w)
+				}
+			}
+		})
+	}
+}
+
+func FuzzReader(f *testing.F) {
+	f.Add(build(1, 2, 44100, 16, make([]byte, 40)))
+	f.Add(build(0xfffe, 1, 44100, 24, make([]byte, 9), extensible(1, 24)))
+	f.Add(build(3, 1, 8000, 32, make([]byte, 8)))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := NewReader(bytes.NewReader(b), int64(len(b)))
+		if err != nil {
+			return
+		}
+		buf := make([]float32, 64*r.Format().Channels)
+		var n int64
+		for {
+			k, err := r.Read(buf)
+			n += int64(k)
+			if err != nil {
+				break
+			}
+		}
+		if n > r.Format().Frames*int64(r.Format().Channels) {
+			t.Fatalf("read %d values, header says %d frames", n, r.Format().Frames)
+		}
+	})
+}
