@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/segue-fm/segue/server/relay"
+)
+
+func init() {
+	register("relay", "run the relay server (catalog, audio origin, keys)", runRelay)
+}
+
+// envOr returns the environment variable name, or def when it is unset.
+func envOr(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok {
+		return v
+	}
+	return def
+}
+
+func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("relay", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	def := relay.DefaultOptions("")
+	data := fs.String("data", envOr("SEGUE_DATA", "segue-data"), "data directory: Badger store and keys (env SEGUE_DATA)")
+	listen := fs.String("listen", envOr("SEGUE_LISTEN", def.Listen()), "listen address; port 0 picks a free port (env SEGUE_LISTEN)")
+	admin := fs.String("admin-token", envOr("SEGUE_ADMIN_TOKEN", ""), "admin bearer token for /metrics and closed signup (env SEGUE_ADMIN_TOKEN)")
+	signup := fs.String("open-signup", envOr("SEGUE_OPEN_SIGNUP", "true"), "allow anyone to create an account (env SEGUE_OPEN_SIGNUP)")
+	ttl := fs.String("token-ttl", envOr("SEGUE_TOKEN_TTL", "2160h"), "device token lifetime (env SEGUE_TOKEN_TTL)")
+	maxBody := fs.Int64("max-body", 64<<10, "largest JSON request body in bytes")
+	shutdown := fs.Duration("shutdown-timeout", 10*time.Second, "grace period for in-flight requests on SIGTERM")
+	level := fs.String("log-level", envOr("SEGUE_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env SEGUE_LOG_LEVEL)")
+	fastHash := fs.Bool("insecure-fast-passwords", false, "hash passwords with a trivial Argon2id cost (tests and demos only)")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+	}
+	open, err := strconv.ParseBool(*signup)
+	if err != nil {
+		return fmt.Errorf("%w: -open-signup: %v", errUsage, err)
+	}
+	tokTTL, err := time.ParseDuration(*ttl)
+	if err != nil || tokTTL <= 0 {
+		return fmt.Errorf("%w: -token-ttl %q: want a positive duration", errUsage, *ttl)
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
+		return fmt.Errorf("%w: -log-level: %v", errUsage, err)
+	}
+	if *data == "" {
+		return fmt.Errorf("%w: -data is empty", errUsage)
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	opts := relay.DefaultOptions(*data).
+		WithListen(*listen).
+		WithAdminToken(*admin).
+		WithOpenSignup(open).
+		WithTokenTTL(tokTTL).
+		WithMaxBody(*maxBody).
+		WithShutdownTimeout(*shutdown).
+		WithLogger(log)
+	if *fastHash {
+		opts = opts.WithArgonParams(relay.FastArgonParams)
+	}
+	srv, err := relay.New(ctx, opts)
+	if err != nil {
+		return err
+	}
+	addr, err := srv.Start(ctx)
+	if err != nil {
+		srv.Close()
+		return err
+	}
+	fmt.Fprintf(stdout, "relay listening on http://%s\n", addr)
+	serr := srv.Wait()
+	if cerr := srv.Close(); serr == nil {
+		serr = cerr
+	}
+	return serr
+}

@@ -1,0 +1,334 @@
+package relay
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/fxamacker/cbor/v2"
+	"golang.org/x/crypto/argon2"
+
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/crypto"
+	"github.com/segue-fm/segue/store"
+)
+
+// Subscription states of an account. New accounts are SubscriptionActive;
+// the license server may add states and gates content keys on them.
+const (
+	SubscriptionActive   = "active"
+	SubscriptionInactive = "inactive"
+)
+
+// Account is a relay account as stored at acct/<username> (CBOR).
+type Account struct {
+	Username     string    `cbor:"1,keyasint"`
+	Salt         []byte    `cbor:"2,keyasint"`
+	Hash         []byte    `cbor:"3,keyasint"` // Argon2id(password, Salt, Params), 32 bytes
+	Params       [3]uint32 `cbor:"4,keyasint"` // time, memory KiB, threads
+	Subscription string    `cbor:"5,keyasint"`
+	Created      time.Time `cbor:"6,keyasint"`
+}
+
+// Device is a registered device as stored at dev/<deviceID> (CBOR). It is
+// what the auth middleware puts into the request context.
+type Device struct {
+	ID         model.DeviceID `cbor:"1,keyasint" json:"device_id"`
+	User       model.UserID   `cbor:"2,keyasint" json:"user"`
+	Name       string         `cbor:"3,keyasint" json:"name"`
+	SignPub    []byte         `cbor:"4,keyasint" json:"sign_pub"` // Ed25519, 32 bytes
+	HPKEPub    []byte         `cbor:"5,keyasint" json:"hpke_pub"` // X25519, 32 bytes
+	Registered time.Time      `cbor:"6,keyasint" json:"registered"`
+}
+
+// tokenRecord is the value at tok/<sha256(token) hex>.
+type tokenRecord struct {
+	Device  model.DeviceID `cbor:"1,keyasint"`
+	Expires time.Time      `cbor:"2,keyasint"`
+}
+
+// Errors of account and device operations.
+var (
+	ErrAccountExists  = errors.New("relay: account exists")
+	ErrBadUsername    = errors.New("relay: bad username")
+	ErrBadPassword    = errors.New("relay: password must be 8 to 1024 bytes")
+	ErrBadCredentials = errors.New("relay: wrong username or password")
+	ErrBadProof       = errors.New("relay: bad device proof")
+	ErrDeviceTaken    = errors.New("relay: device registered to another account")
+	ErrUnauthorized   = errors.New("relay: unauthorized")
+)
+
+// ProofWindow is how far a device registration's Issued time may be from
+// the relay's clock, either way.
+const ProofWindow = 5 * time.Minute
+
+var usernameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,63}$`)
+
+var cborEnc = func() cbor.EncMode {
+	m, err := cbor.CoreDetEncOptions().EncMode()
+	if err != nil {
+		panic(err) // static options; cannot fail
+	}
+	return m
+}()
+
+var cborDec = func() cbor.DecMode {
+	m, err := cbor.DecOptions{MaxArrayElements: 1 << 16, MaxMapPairs: 1 << 10, MaxNestedLevels: 8}.DecMode()
+	if err != nil {
+		panic(err) // static options; cannot fail
+	}
+	return m
+}()
+
+func acctKey(user string) []byte      { return []byte("acct/" + user) }
+func devKey(id model.DeviceID) []byte { return []byte("dev/" + string(id)) }
+func tokKey(hash [32]byte) []byte     { return []byte("tok/" + hex.EncodeToString(hash[:])) }
+func hashPassword(pw, salt []byte, p [3]uint32) []byte {
+	return argon2.IDKey(pw, salt, p[0], p[1], uint8(p[2]), 32)
+}
+
+// DeviceProofMessage returns the bytes a device signs with its Ed25519 key
+// to register: "segue-device-v1\x00" ‖ u16 len ‖ username ‖ u16 len ‖ name
+// ‖ sign_pub (32) ‖ hpke_pub (32) ‖ u64 issued (Unix seconds), integers
+// big-endian. Binding both public keys and a fresh timestamp proves the
+// caller holds the signing key and that the HPKE key is the device's own.
+// The returned slice is owned by the caller.
+func DeviceProofMessage(username, name string, signPub, hpkePub []byte, issued time.Time) []byte {
+	b := make([]byte, 0, 16+4+len(username)+len(name)+64+8)
+	b = append(b, "segue-device-v1\x00"...)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(username)))
+	b = append(b, username...)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(name)))
+	b = append(b, name...)
+	b = append(b, signPub...)
+	b = append(b, hpkePub...)
+	return binary.BigEndian.AppendUint64(b, uint64(issued.Unix()))
+}
+
+// accounts implements account, device and token storage over a store.
+type accounts struct {
+	st    store.Store
+	argon ArgonParams
+	ttl   time.Duration
+	now   func() time.Time
+	dummy Account // hashed against when the user does not exist, to even out timing
+}
+
+func newAccounts(st store.Store, o Options) *accounts {
+	a := &accounts{st: st, argon: o.argon, ttl: o.tokenTTL, now: o.now}
+	a.dummy = Account{Salt: make([]byte, 16), Params: [3]uint32{o.argon.Time, o.argon.MemoryK, uint32(o.argon.Threads)}}
+	a.dummy.Hash = hashPassword([]byte("segue-dummy-password"), a.dummy.Salt, a.dummy.Params)
+	return a
+}
+
+func validCredentials(user, pw string) error {
+	if !usernameRE.MatchString(user) {
+		return fmt.Errorf("%w: %q", ErrBadUsername, user)
+	}
+	if len(pw) < 8 || len(pw) > 1024 {
+		return ErrBadPassword
+	}
+	return nil
+}
+
+// create stores a new account with an active subscription.
+func (a *accounts) create(ctx context.Context, user, pw string) error {
+	if err := validCredentials(user, pw); err != nil {
+		return err
+	}
+	acct := Account{
+		Username:     user,
+		Salt:         make([]byte, 16),
+		Params:       [3]uint32{a.argon.Time, a.argon.MemoryK, uint32(a.argon.Threads)},
+		Subscription: SubscriptionActive,
+		Created:      a.now().UTC(),
+	}
+	if _, err := rand.Read(acct.Salt); err != nil {
+		return fmt.Errorf("read salt: %w", err)
+	}
+	acct.Hash = hashPassword([]byte(pw), acct.Salt, acct.Params)
+	val, err := cborEnc.Marshal(acct)
+	if err != nil {
+		return fmt.Errorf("encode account: %w", err)
+	}
+	return a.st.Update(ctx, func(tx store.Txn) error {
+		_, err := tx.Get(acctKey(user))
+		switch {
+		case err == nil:
+			return ErrAccountExists
+		case !errors.Is(err, store.ErrNotFound):
+			return fmt.Errorf("read account: %w", err)
+		}
+		return tx.Set(acctKey(user), val)
+	})
+}
+
+// account loads an account.
+func (a *accounts) account(ctx context.Context, user string) (Account, error) {
+	var acct Account
+	if !usernameRE.MatchString(user) {
+		return acct, store.ErrNotFound
+	}
+	val, err := a.st.Get(ctx, acctKey(user))
+	if err != nil {
+		return acct, err
+	}
+	if err := cborDec.Unmarshal(val, &acct); err != nil {
+		return acct, fmt.Errorf("decode account %s: %w", user, err)
+	}
+	return acct, nil
+}
+
+// verify checks a password in constant time with respect to whether the
+// account exists.
+func (a *accounts) verify(ctx context.Context, user, pw string) (Account, error) {
+	acct, err := a.account(ctx, user)
+	found := err == nil
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return acct, err
+	}
+	ref := acct
+	if !found || len(ref.Salt) == 0 || ref.Params[0] == 0 || ref.Params[2] == 0 || ref.Params[2] > 255 {
+		ref = a.dummy
+	}
+	got := hashPassword([]byte(pw), ref.Salt, ref.Params)
+	if subtle.ConstantTimeCompare(got, ref.Hash) != 1 || !found {
+		return Account{}, ErrBadCredentials
+	}
+	return acct, nil
+}
+
+// registerRequest is the body of POST /v1/devices. []byte fields are
+// standard base64 in JSON.
+type registerRequest struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+	Name     string `json:"name"`
+	SignPub  []byte `json:"sign_pub"`
+	HPKEPub  []byte `json:"hpke_pub"`
+	Issued   int64  `json:"issued"` // Unix seconds
+	Sig      []byte `json:"sig"`    // Ed25519 over DeviceProofMessage
+}
+
+// checkProof validates sizes and the proof of possession.
+func (r *registerRequest) checkProof(now time.Time) error {
+	switch {
+	case len(r.SignPub) != ed25519.PublicKeySize:
+		return fmt.Errorf("%w: sign_pub is %d bytes, want 32", ErrBadProof, len(r.SignPub))
+	case len(r.HPKEPub) != 32:
+		return fmt.Errorf("%w: hpke_pub is %d bytes, want 32", ErrBadProof, len(r.HPKEPub))
+	case len(r.Sig) != ed25519.SignatureSize:
+		return fmt.Errorf("%w: sig is %d bytes, want 64", ErrBadProof, len(r.Sig))
+	case len(r.Name) > 128:
+		return fmt.Errorf("%w: name longer than 128 bytes", ErrBadProof)
+	}
+	issued := time.Unix(r.Issued, 0)
+	if d := now.Sub(issued); d > ProofWindow || d < -ProofWindow {
+		return fmt.Errorf("%w: issued %s is outside ±%s of relay time", ErrBadProof, issued.UTC().Format(time.RFC3339), ProofWindow)
+	}
+	msg := DeviceProofMessage(r.Username, r.Name, r.SignPub, r.HPKEPub, issued)
+	if !ed25519.Verify(r.SignPub, msg, r.Sig) {
+		return fmt.Errorf("%w: signature does not verify", ErrBadProof)
+	}
+	return nil
+}
+
+// register verifies the credentials and proof, stores (or refreshes) the
+// device and returns a new token. Re-registering a device of the same
+// account keeps its id and issues an additional token.
+func (a *accounts) register(ctx context.Context, r *registerRequest) (Device, string, error) {
+	acct, err := a.verify(ctx, r.Username, r.Password)
+	if err != nil {
+		return Device{}, "", err
+	}
+	now := a.now()
+	if err := r.checkProof(now); err != nil {
+		return Device{}, "", err
+	}
+	dev := Device{
+		ID:         crypto.DeviceIDFor(r.SignPub),
+		User:       model.UserID(acct.Username),
+		Name:       r.Name,
+		SignPub:    r.SignPub,
+		HPKEPub:    r.HPKEPub,
+		Registered: now.UTC(),
+	}
+	var raw [32]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return Device{}, "", fmt.Errorf("read token: %w", err)
+	}
+	token := base64.RawURLEncoding.EncodeToString(raw[:])
+	devVal, err := cborEnc.Marshal(dev)
+	if err != nil {
+		return Device{}, "", fmt.Errorf("encode device: %w", err)
+	}
+	tokVal, err := cborEnc.Marshal(tokenRecord{Device: dev.ID, Expires: now.Add(a.ttl).UTC()})
+	if err != nil {
+		return Device{}, "", fmt.Errorf("encode token: %w", err)
+	}
+	err = a.st.Update(ctx, func(tx store.Txn) error {
+		old, err := tx.Get(devKey(dev.ID))
+		switch {
+		case err == nil:
+			var prev Device
+			if err := cborDec.Unmarshal(old, &prev); err != nil {
+				return fmt.Errorf("decode device %s: %w", dev.ID, err)
+			}
+			if prev.User != dev.User {
+				return ErrDeviceTaken
+			}
+		case !errors.Is(err, store.ErrNotFound):
+			return fmt.Errorf("read device: %w", err)
+		}
+		if err := tx.Set(devKey(dev.ID), devVal); err != nil {
+			return err
+		}
+		return tx.Set(tokKey(sha256.Sum256([]byte(token))), tokVal)
+	})
+	if err != nil {
+		return Device{}, "", err
+	}
+	return dev, token, nil
+}
+
+// authenticate resolves a bearer token to its device.
+func (a *accounts) authenticate(ctx context.Context, token string) (Device, error) {
+	if len(token) == 0 || len(token) > 128 {
+		return Device{}, ErrUnauthorized
+	}
+	val, err := a.st.Get(ctx, tokKey(sha256.Sum256([]byte(token))))
+	if errors.Is(err, store.ErrNotFound) {
+		return Device{}, ErrUnauthorized
+	}
+	if err != nil {
+		return Device{}, fmt.Errorf("read token: %w", err)
+	}
+	var rec tokenRecord
+	if err := cborDec.Unmarshal(val, &rec); err != nil {
+		return Device{}, fmt.Errorf("decode token: %w", err)
+	}
+	if !a.now().Before(rec.Expires) {
+		return Device{}, fmt.Errorf("%w: token expired", ErrUnauthorized)
+	}
+	val, err = a.st.Get(ctx, devKey(rec.Device))
+	if errors.Is(err, store.ErrNotFound) {
+		return Device{}, fmt.Errorf("%w: device removed", ErrUnauthorized)
+	}
+	if err != nil {
+		return Device{}, fmt.Errorf("read device: %w", err)
+	}
+	var dev Device
+	if err := cborDec.Unmarshal(val, &dev); err != nil {
+		return Device{}, fmt.Errorf("decode device: %w", err)
+	}
+	return dev, nil
+}

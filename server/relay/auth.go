@@ -1,0 +1,54 @@
+package relay
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+)
+
+// ctxDevice is the echo.Context key under which Auth stores the Device.
+const ctxDevice = "segue.relay.device"
+
+// bearer returns the token of an "Authorization: Bearer <token>" header.
+func bearer(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	const p = "Bearer "
+	if len(h) <= len(p) || !strings.EqualFold(h[:len(p)], p) {
+		return "", false
+	}
+	return strings.TrimSpace(h[len(p):]), true
+}
+
+// Auth returns the device-token middleware. It accepts the token from
+// "Authorization: Bearer <token>" or, for WebSocket upgrades that browsers
+// cannot give headers, from the "token" query parameter; the header wins
+// when both are present. On success the Device is available to the
+// handler through DeviceFrom; otherwise the request ends with 401.
+func (s *Server) Auth() echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			tok, ok := bearer(c.Request())
+			if !ok {
+				tok = c.QueryParam("token")
+			}
+			if tok == "" {
+				return ErrUnauthorized
+			}
+			dev, err := s.acc.authenticate(c.Request().Context(), tok)
+			if err != nil {
+				return err
+			}
+			c.Set(ctxDevice, dev)
+			return next(c)
+		}
+	}
+}
+
+// DeviceFrom returns the authenticated device of a request that passed
+// the Auth middleware, and false for any other request. The Device's
+// slices are shared with other readers of the request: do not modify them.
+func DeviceFrom(c echo.Context) (Device, bool) {
+	d, ok := c.Get(ctxDevice).(Device)
+	return d, ok
+}

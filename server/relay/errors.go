@@ -1,0 +1,96 @@
+package relay
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/server/catalog"
+)
+
+// Errors of request handling, mapped to HTTP statuses by the error
+// handler. Every error response has the JSON body {"error": "<message>"}.
+var (
+	ErrBadRequest     = errors.New("relay: bad request")
+	ErrNotFound       = errors.New("relay: not found")
+	ErrForbidden      = errors.New("relay: forbidden")
+	ErrTooLarge       = errors.New("relay: request body too large")
+	ErrSignupClosed   = errors.New("relay: signup is closed")
+	ErrNoSubscription = errors.New("relay: no active subscription")
+)
+
+// errorBody is the JSON body of every error response.
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+// statusOf maps an error to its HTTP status and the message a client may
+// see. Unexpected errors are 500 with a generic message (the cause is
+// logged, never sent).
+func statusOf(err error) (int, string) {
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		msg := http.StatusText(he.Code)
+		if s, ok := he.Message.(string); ok {
+			msg = s
+		}
+		return he.Code, msg
+	}
+	switch {
+	case errors.Is(err, ErrUnauthorized), errors.Is(err, ErrBadCredentials):
+		return http.StatusUnauthorized, err.Error()
+	case errors.Is(err, ErrForbidden), errors.Is(err, ErrSignupClosed), errors.Is(err, ErrNoSubscription):
+		return http.StatusForbidden, err.Error()
+	case errors.Is(err, ErrNotFound), errors.Is(err, catalog.ErrNotFound):
+		return http.StatusNotFound, err.Error()
+	case errors.Is(err, ErrAccountExists), errors.Is(err, ErrDeviceTaken):
+		return http.StatusConflict, err.Error()
+	case errors.Is(err, ErrTooLarge):
+		return http.StatusRequestEntityTooLarge, err.Error()
+	case errors.Is(err, ErrBadRequest), errors.Is(err, ErrBadProof), errors.Is(err, ErrBadUsername),
+		errors.Is(err, ErrBadPassword), errors.Is(err, model.ErrInvalidTier):
+		return http.StatusBadRequest, err.Error()
+	}
+	return http.StatusInternalServerError, "internal error"
+}
+
+// errorHandler writes err as a JSON error response.
+func (s *Server) errorHandler(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	code, msg := statusOf(err)
+	if code >= 500 {
+		s.log.ErrorContext(c.Request().Context(), "request failed", "method", c.Request().Method, "route", routeOf(c), "err", err)
+	}
+	if code == http.StatusUnauthorized {
+		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="segue"`)
+	}
+	h := c.Response().Header()
+	h.Del("ETag")
+	h.Del("Cache-Control")
+	h.Set("Cache-Control", "no-store")
+	if c.Request().Method == http.MethodHead {
+		_ = c.NoContent(code)
+		return
+	}
+	_ = c.JSON(code, errorBody{Error: msg})
+}
+
+// decodeJSON reads a JSON request body of at most limit bytes into v.
+func decodeJSON(c echo.Context, limit int64, v any) error {
+	r := http.MaxBytesReader(c.Response(), c.Request().Body, limit)
+	dec := json.NewDecoder(r)
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return fmt.Errorf("%w: limit is %d bytes", ErrTooLarge, limit)
+		}
+		return fmt.Errorf("%w: decode json: %v", ErrBadRequest, err)
+	}
+	return nil
+}

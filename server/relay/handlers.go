@@ -1,0 +1,136 @@
+package relay
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/store"
+)
+
+// accountRequest is the body of POST /v1/accounts.
+type accountRequest struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+// createAccount handles POST /v1/accounts: open signup, or the admin token
+// when signup is closed.
+func (s *Server) createAccount(c echo.Context) error {
+	if !s.opts.openSignup && !s.isAdmin(c.Request()) {
+		return ErrSignupClosed
+	}
+	var req accountRequest
+	if err := decodeJSON(c, s.opts.maxBody, &req); err != nil {
+		return err
+	}
+	if err := s.acc.create(c.Request().Context(), req.Username, req.Password); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, map[string]string{"username": req.Username})
+}
+
+// registerResponse is the body of a successful POST /v1/devices.
+type registerResponse struct {
+	DeviceID   model.DeviceID `json:"device_id"`
+	Token      string         `json:"token"`
+	CatalogKey []byte         `json:"catalog_key"`
+}
+
+// registerDevice handles POST /v1/devices.
+func (s *Server) registerDevice(c echo.Context) error {
+	var req registerRequest
+	if err := decodeJSON(c, s.opts.maxBody, &req); err != nil {
+		return err
+	}
+	dev, tok, err := s.acc.register(c.Request().Context(), &req)
+	if err != nil {
+		return err
+	}
+	s.log.Info("device registered", "device", dev.ID, "user", dev.User)
+	return c.JSON(http.StatusCreated, registerResponse{DeviceID: dev.ID, Token: tok, CatalogKey: s.catalogPub()})
+}
+
+// meResponse is the body of GET /v1/me.
+type meResponse struct {
+	Device       Device `json:"device"`
+	Subscription string `json:"subscription"`
+}
+
+// me handles GET /v1/me: the calling device and its account's state.
+func (s *Server) me(c echo.Context) error {
+	dev, _ := DeviceFrom(c)
+	acct, err := s.acc.account(c.Request().Context(), string(dev.User))
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("%w: account removed", ErrUnauthorized)
+	}
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, meResponse{Device: dev, Subscription: acct.Subscription})
+}
+
+// catalogKey handles GET /v1/catalog/key.
+func (s *Server) catalogKey(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string][]byte{"key": s.catalogPub()})
+}
+
+// track handles GET /v1/tracks/:id.
+func (s *Server) track(c echo.Context) error {
+	t, err := s.cat.Track(c.Request().Context(), model.TrackID(c.Param("id")))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, t)
+}
+
+// albumResponse is the body of GET /v1/albums/:id.
+type albumResponse struct {
+	Album  model.Album   `json:"album"`
+	Tracks []model.Track `json:"tracks"`
+}
+
+// album handles GET /v1/albums/:id: the album and its tracks in album
+// order.
+func (s *Server) album(c echo.Context) error {
+	ctx := c.Request().Context()
+	a, err := s.cat.Album(ctx, model.AlbumID(c.Param("id")))
+	if err != nil {
+		return err
+	}
+	resp := albumResponse{Album: a, Tracks: make([]model.Track, 0, len(a.TrackIDs))}
+	for _, id := range a.TrackIDs {
+		t, err := s.cat.Track(ctx, id)
+		if err != nil {
+			return fmt.Errorf("read track %s of album %s: %w", id, a.ID, err)
+		}
+		resp.Tracks = append(resp.Tracks, t)
+	}
+	return c.JSON(http.StatusOK, resp)
+}
+
+// artistResponse is the body of GET /v1/artists/:id.
+type artistResponse struct {
+	Artist model.Artist  `json:"artist"`
+	Albums []model.Album `json:"albums"`
+}
+
+// artist handles GET /v1/artists/:id: the artist and its albums.
+func (s *Server) artist(c echo.Context) error {
+	ctx := c.Request().Context()
+	a, err := s.cat.Artist(ctx, model.ArtistID(c.Param("id")))
+	if err != nil {
+		return err
+	}
+	albums, err := s.cat.ArtistAlbums(ctx, a.ID)
+	if err != nil {
+		return err
+	}
+	if albums == nil {
+		albums = []model.Album{}
+	}
+	return c.JSON(http.StatusOK, artistResponse{Artist: a, Albums: albums})
+}

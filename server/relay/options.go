@@ -1,0 +1,115 @@
+package relay
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Options configures a Server. Build it with DefaultOptions and refine it
+// with the WithX methods; each method returns a modified copy, so an
+// Options value can be shared and derived from safely.
+type Options struct {
+	dataDir      string
+	listen       string
+	openSignup   bool
+	adminToken   string
+	maxBody      int64
+	tokenTTL     time.Duration
+	argon        ArgonParams
+	shutdownWait time.Duration
+	logger       *slog.Logger
+	now          func() time.Time
+}
+
+// ArgonParams are the Argon2id parameters used to hash new account
+// passwords. They are stored with every hash, so changing them affects
+// only passwords set afterwards.
+type ArgonParams struct {
+	Time    uint32 // passes over memory
+	MemoryK uint32 // memory in KiB
+	Threads uint8  // lanes
+}
+
+// DefaultArgonParams is the password hashing cost of a production relay:
+// Argon2id with 1 pass over 64 MiB and 2 lanes (RFC 9106's second
+// recommended option, scaled to a 2-core host), about 50 ms per hash here.
+var DefaultArgonParams = ArgonParams{Time: 1, MemoryK: 64 << 10, Threads: 2}
+
+// FastArgonParams is a deliberately weak cost (1 pass over 1 MiB) for tests
+// and demos, where many accounts are created per second. Never use it for
+// a relay that holds real accounts.
+var FastArgonParams = ArgonParams{Time: 1, MemoryK: 1 << 10, Threads: 1}
+
+// DefaultOptions returns the options of a relay whose Badger store and keys
+// live in dataDir: listen address 127.0.0.1:7474, open signup on, no admin
+// token (so /metrics and admin-only signup are refused), request bodies
+// limited to 64 KiB, device tokens valid for 90 days, DefaultArgonParams,
+// 10 s graceful shutdown, slog.Default() and time.Now.
+func DefaultOptions(dataDir string) Options {
+	return Options{
+		dataDir:      dataDir,
+		listen:       "127.0.0.1:7474",
+		openSignup:   true,
+		maxBody:      64 << 10,
+		tokenTTL:     90 * 24 * time.Hour,
+		argon:        DefaultArgonParams,
+		shutdownWait: 10 * time.Second,
+		logger:       slog.Default(),
+		now:          time.Now,
+	}
+}
+
+// DataDir returns the data directory.
+func (o Options) DataDir() string { return o.dataDir }
+
+// Listen returns the listen address.
+func (o Options) Listen() string { return o.listen }
+
+// WithListen sets the TCP listen address (default 127.0.0.1:7474). Port 0
+// picks a free port; Server.Start reports the address actually bound.
+func (o Options) WithListen(addr string) Options { o.listen = addr; return o }
+
+// WithOpenSignup sets whether anyone may create an account with POST
+// /v1/accounts (default true). When false, account creation needs the
+// admin token.
+func (o Options) WithOpenSignup(open bool) Options { o.openSignup = open; return o }
+
+// WithAdminToken sets the admin bearer token that guards /metrics and, with
+// open signup off, account creation (default empty: those are refused).
+func (o Options) WithAdminToken(tok string) Options { o.adminToken = tok; return o }
+
+// WithMaxBody sets the largest JSON request body accepted, in bytes
+// (default 64 KiB). Larger bodies get 413.
+func (o Options) WithMaxBody(n int64) Options { o.maxBody = n; return o }
+
+// WithTokenTTL sets how long a device token stays valid after it is issued
+// (default 90 days). Registering the device again issues a fresh token.
+func (o Options) WithTokenTTL(d time.Duration) Options { o.tokenTTL = d; return o }
+
+// WithArgonParams sets the password hashing cost (default
+// DefaultArgonParams).
+func (o Options) WithArgonParams(p ArgonParams) Options { o.argon = p; return o }
+
+// WithShutdownTimeout sets how long ListenAndServe waits for in-flight
+// requests after its context is cancelled (default 10 s).
+func (o Options) WithShutdownTimeout(d time.Duration) Options { o.shutdownWait = d; return o }
+
+// WithLogger sets the structured logger for request logs and lifecycle
+// events (default slog.Default()). A nil logger discards logs.
+func (o Options) WithLogger(l *slog.Logger) Options {
+	if l == nil {
+		l = slog.New(slog.DiscardHandler)
+	}
+	o.logger = l
+	return o
+}
+
+// WithClock sets the time source for token expiry, registration
+// timestamps and signed time (default time.Now). Tests pass a fake clock.
+func (o Options) WithClock(now func() time.Time) Options {
+	if now == nil {
+		now = time.Now
+	}
+	o.now = now
+	return o
+}

@@ -1,0 +1,230 @@
+package relay
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/segue-fm/segue/core/model"
+)
+
+// Cache-Control values of the audio origin (see docs/ARCHITECTURE.md §4).
+const (
+	// CacheImmutable is sent with content-addressed blobs (/v1/blobs/{hash}):
+	// the bytes at such a URL can never change.
+	CacheImmutable = "public, max-age=31536000, immutable"
+	// CachePositional is sent with manifests and with header and chunk blobs
+	// addressed by (track, tier, index): immutable in practice, but a
+	// re-published track replaces them, so caches revalidate (cheaply, by
+	// ETag) after an hour.
+	CachePositional = "public, max-age=3600"
+)
+
+// parseTier parses the :tier path parameter.
+func parseTier(c echo.Context) (model.Tier, error) {
+	t, err := model.ParseTier(c.Param("tier"))
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrBadRequest, err)
+	}
+	return t, nil
+}
+
+// ParseChunkIndex parses a chunk index path segment: 1 to 6 ASCII digits,
+// no sign, no leading zeros except "0", at most model.MaxChunks-1. It
+// returns ErrBadRequest for anything else.
+func ParseChunkIndex(s string) (int, error) {
+	if len(s) == 0 || len(s) > 6 || (len(s) > 1 && s[0] == '0') {
+		return 0, fmt.Errorf("%w: chunk index %q", ErrBadRequest, s)
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, fmt.Errorf("%w: chunk index %q", ErrBadRequest, s)
+		}
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n >= model.MaxChunks {
+		return 0, fmt.Errorf("%w: chunk index %q", ErrBadRequest, s)
+	}
+	return n, nil
+}
+
+// ParseBlobHash parses a blob hash path segment: 64 lowercase hex digits.
+func ParseBlobHash(s string) ([32]byte, error) {
+	var h [32]byte
+	if len(s) != 64 {
+		return h, fmt.Errorf("%w: blob hash must be 64 hex digits", ErrBadRequest)
+	}
+	if _, err := hex.Decode(h[:], []byte(s)); err != nil || hex.EncodeToString(h[:]) != s {
+		return h, fmt.Errorf("%w: blob hash must be lowercase hex", ErrBadRequest)
+	}
+	return h, nil
+}
+
+// manifestCache maps the SHA-256 of a signed envelope to its verified,
+// decoded manifest. Envelopes are content addressed here, so a re-published
+// manifest is simply a new entry; the map is dropped when it reaches max.
+type manifestCache struct {
+	mu  sync.RWMutex
+	max int
+	m   map[[32]byte]*model.Manifest
+}
+
+func newManifestCache(max int) *manifestCache {
+	return &manifestCache{max: max, m: make(map[[32]byte]*model.Manifest)}
+}
+
+func (mc *manifestCache) get(h [32]byte) *model.Manifest {
+	mc.mu.RLock()
+	defer mc.mu.RUnlock()
+	return mc.m[h]
+}
+
+func (mc *manifestCache) put(h [32]byte, m *model.Manifest) {
+	mc.mu.Lock()
+	defer mc.mu.Unlock()
+	if len(mc.m) >= mc.max {
+		clear(mc.m)
+	}
+	mc.m[h] = m
+}
+
+// streamManifest returns the signed envelope of (track, tier), its SHA-256
+// and the decoded manifest. The manifest is shared: do not modify it.
+func (s *Server) streamManifest(ctx context.Context, c echo.Context) ([]byte, [32]byte, *model.Manifest, error) {
+	tier, err := parseTier(c)
+	if err != nil {
+		return nil, [32]byte{}, nil, err
+	}
+	id := model.TrackID(c.Param("track"))
+	env, err := s.cat.Manifest(ctx, id, tier)
+	if err != nil {
+		return nil, [32]byte{}, nil, err
+	}
+	h := sha256.Sum256(env)
+	if m := s.mans.get(h); m != nil {
+		return env, h, m, nil
+	}
+	m, err := s.openManifest(env)
+	if err != nil {
+		return nil, h, nil, fmt.Errorf("open manifest %s/%s: %w", id, tier, err)
+	}
+	s.mans.put(h, m)
+	return env, h, m, nil
+}
+
+// manifest handles GET/HEAD /v1/audio/:track/:tier/manifest.
+func (s *Server) manifest(c echo.Context) error {
+	env, h, _, err := s.streamManifest(c.Request().Context(), c)
+	if err != nil {
+		return err
+	}
+	return serveBytes(c, env, h, "application/cbor", CachePositional)
+}
+
+// header handles GET/HEAD /v1/audio/:track/:tier/header.
+func (s *Server) header(c echo.Context) error {
+	ctx := c.Request().Context()
+	_, _, m, err := s.streamManifest(ctx, c)
+	if err != nil {
+		return err
+	}
+	return s.serveBlob(c, m.Header.SHA256, CachePositional)
+}
+
+// chunk handles GET/HEAD /v1/audio/:track/:tier/chunks/:i.
+func (s *Server) chunk(c echo.Context) error {
+	i, err := ParseChunkIndex(c.Param("i"))
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	_, _, m, err := s.streamManifest(ctx, c)
+	if err != nil {
+		return err
+	}
+	if i >= len(m.Chunks) {
+		return fmt.Errorf("%w: chunk %d of %d", ErrNotFound, i, len(m.Chunks))
+	}
+	return s.serveBlob(c, m.Chunks[i].Blob.SHA256, CachePositional)
+}
+
+// blob handles GET/HEAD /v1/blobs/:hash.
+func (s *Server) blob(c echo.Context) error {
+	h, err := ParseBlobHash(c.Param("hash"))
+	if err != nil {
+		return err
+	}
+	return s.serveBlob(c, h, CacheImmutable)
+}
+
+func (s *Server) serveBlob(c echo.Context, h [32]byte, cache string) error {
+	b, err := s.cat.Blob(c.Request().Context(), h)
+	if err != nil {
+		return err
+	}
+	return serveBytes(c, b, h, "application/octet-stream", cache)
+}
+
+// serveBytes serves b with http.ServeContent (Range, If-Range, HEAD,
+// If-None-Match → 304, 416), the strong ETag "<hex h>" and cache. Errors
+// ServeContent produces (416, 412) get the JSON error body and no-store.
+func serveBytes(c echo.Context, b []byte, h [32]byte, contentType, cache string) error {
+	hdr := c.Response().Header()
+	hdr.Set("Content-Type", contentType)
+	hdr.Set("ETag", `"`+hex.EncodeToString(h[:])+`"`)
+	hdr.Set("Cache-Control", cache)
+	hdr.Set("Accept-Ranges", "bytes")
+	w := &jsonErrorWriter{ResponseWriter: c.Response(), head: c.Request().Method == http.MethodHead}
+	http.ServeContent(w, c.Request(), "", time.Time{}, bytes.NewReader(b))
+	return nil
+}
+
+// jsonErrorWriter turns the plain-text error bodies http.ServeContent
+// writes (http.Error) into the relay's JSON error body, and makes error
+// responses uncacheable.
+type jsonErrorWriter struct {
+	http.ResponseWriter
+	head    bool
+	errCode int
+	msg     []byte
+}
+
+func (w *jsonErrorWriter) WriteHeader(code int) {
+	if code < 400 {
+		w.ResponseWriter.WriteHeader(code)
+		return
+	}
+	w.errCode = code
+	hdr := w.Header()
+	hdr.Set("Content-Type", "application/json")
+	hdr.Set("Cache-Control", "no-store")
+	hdr.Del("ETag")
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *jsonErrorWriter) Write(p []byte) (int, error) {
+	if w.errCode == 0 {
+		return w.ResponseWriter.Write(p)
+	}
+	if w.head || w.msg != nil {
+		return len(p), nil
+	}
+	w.msg = bytes.TrimSpace(p)
+	body, err := json.Marshal(errorBody{Error: string(w.msg)})
+	if err != nil {
+		return 0, err
+	}
+	if _, err := w.ResponseWriter.Write(append(body, '\n')); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}

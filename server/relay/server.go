@@ -1,0 +1,218 @@
+package relay
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/segue-fm/segue/server/catalog"
+	"github.com/segue-fm/segue/store"
+)
+
+// ErrStarted is returned by Start when the server is already serving.
+var ErrStarted = errors.New("relay: already started")
+
+// Server is the relay: an Echo application over a data directory. Create
+// it with New, optionally add routes with Mount, then either serve it with
+// Start/ListenAndServe or embed Handler in another http.Server. Close
+// releases the data directory.
+type Server struct {
+	opts   Options
+	log    *slog.Logger
+	now    func() time.Time
+	st     store.Store
+	cat    *catalog.Catalog
+	catPub ed25519.PublicKey
+	closer func() error
+	acc    *accounts
+	met    *metrics
+	e      *echo.Echo
+	v1     *echo.Group
+	mans   *manifestCache
+
+	mu      sync.Mutex
+	hs      *http.Server
+	served  chan error
+	closeMu sync.Once
+}
+
+// New opens the data directory of opts (creating it when missing) and
+// returns a relay with every route of docs/ARCHITECTURE.md §4 registered.
+func New(ctx context.Context, opts Options) (*Server, error) {
+	dd, err := catalog.OpenDataDir(ctx, opts.dataDir)
+	if err != nil {
+		return nil, fmt.Errorf("open data dir: %w", err)
+	}
+	return newServer(dd.Store, dd.Catalog, dd.Signer.Public().(ed25519.PublicKey), dd.Close, opts), nil
+}
+
+// NewWithDataDir returns a relay over an already open data directory, for
+// programs that also ingest into it (Badger allows one opener per
+// directory). The Server does not own dd: Close leaves it open, and the
+// caller closes dd after the server has stopped. The data directory in
+// opts is ignored.
+func NewWithDataDir(dd *catalog.DataDir, opts Options) *Server {
+	opts.dataDir = dd.Dir
+	return newServer(dd.Store, dd.Catalog, dd.Signer.Public().(ed25519.PublicKey), func() error { return nil }, opts)
+}
+
+// newServer builds a relay over an open store and catalog; closer
+// releases them on Close.
+func newServer(st store.Store, cat *catalog.Catalog, catPub ed25519.PublicKey, closer func() error, opts Options) *Server {
+	s := &Server{
+		opts:   opts,
+		log:    opts.logger,
+		now:    opts.now,
+		st:     st,
+		cat:    cat,
+		catPub: catPub,
+		closer: closer,
+		acc:    newAccounts(st, opts),
+		met:    newMetrics(),
+		mans:   newManifestCache(4096),
+	}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.Logger.SetOutput(discard{})
+	e.HTTPErrorHandler = s.errorHandler
+	e.Use(s.observe, middleware.RecoverWithConfig(middleware.RecoverConfig{DisablePrintStack: true}))
+	s.e = e
+
+	e.GET("/healthz", s.healthz)
+	e.GET("/metrics", s.metricsHandler(), s.adminOnly)
+	e.POST("/v1/accounts", s.createAccount)
+	e.POST("/v1/devices", s.registerDevice)
+
+	v1 := e.Group("/v1", s.Auth())
+	s.v1 = v1
+	v1.GET("/me", s.me)
+	v1.GET("/catalog/key", s.catalogKey)
+	v1.GET("/tracks/:id", s.track)
+	v1.GET("/albums/:id", s.album)
+	v1.GET("/artists/:id", s.artist)
+	getHead := []string{http.MethodGet, http.MethodHead}
+	v1.Match(getHead, "/audio/:track/:tier/manifest", s.manifest)
+	v1.Match(getHead, "/audio/:track/:tier/header", s.header)
+	v1.Match(getHead, "/audio/:track/:tier/chunks/:i", s.chunk)
+	v1.Match(getHead, "/blobs/:hash", s.blob)
+	v1.POST("/keys/stream", s.streamKey)
+	return s
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// Mount lets another package add routes under /v1 that require a device
+// token: fn receives the authenticated /v1 group, so every route it adds
+// runs after Auth and can call DeviceFrom. Call Mount before serving.
+func (s *Server) Mount(fn func(v1 *echo.Group)) { fn(s.v1) }
+
+// Echo returns the underlying Echo instance, for routes outside /v1 (use
+// Auth or AdminOnly as route middleware). Mutate it only before serving.
+func (s *Server) Echo() *echo.Echo { return s.e }
+
+// AdminOnly is middleware that admits only requests bearing the admin
+// token (Authorization: Bearer); without a configured admin token it
+// refuses every request with 401.
+func (s *Server) AdminOnly() echo.MiddlewareFunc { return s.adminOnly }
+
+// Catalog returns the catalog the relay serves, owned by the Server (valid
+// until Close).
+func (s *Server) Catalog() *catalog.Catalog { return s.cat }
+
+// Handler returns the relay as an http.Handler, for embedding in another
+// server or serving in-process.
+func (s *Server) Handler() http.Handler { return s.e }
+
+// Start binds the listen address and serves in the background until ctx is
+// cancelled, then shuts down gracefully (in-flight requests get the
+// shutdown timeout to finish). It returns the bound address, useful with
+// port 0. Wait reports how serving ended.
+func (s *Server) Start(ctx context.Context) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.hs != nil {
+		return "", ErrStarted
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", s.opts.listen)
+	if err != nil {
+		return "", fmt.Errorf("listen: %w", err)
+	}
+	hs := &http.Server{
+		Handler:           s.e,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	s.hs, s.served = hs, make(chan error, 1)
+	addr := ln.Addr().String()
+	s.log.Info("relay listening", "addr", addr, "data", s.opts.dataDir)
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- hs.Serve(ln) }()
+	go func() {
+		var err error
+		select {
+		case err = <-serveErr:
+		case <-ctx.Done():
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.shutdownWait)
+			err = hs.Shutdown(sctx)
+			cancel()
+			if serr := <-serveErr; !errors.Is(serr, http.ErrServerClosed) && err == nil {
+				err = serr
+			}
+			s.log.Info("relay stopped", "addr", addr, "err", err)
+		}
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		s.served <- err
+	}()
+	return addr, nil
+}
+
+// Wait blocks until a started server has shut down and returns the serve
+// or shutdown error (nil after a clean graceful shutdown). It returns nil
+// at once when the server was never started.
+func (s *Server) Wait() error {
+	s.mu.Lock()
+	ch := s.served
+	s.mu.Unlock()
+	if ch == nil {
+		return nil
+	}
+	err := <-ch
+	ch <- err
+	return err
+}
+
+// ListenAndServe is Start followed by Wait: it serves until ctx is
+// cancelled, shuts down gracefully and returns.
+func (s *Server) ListenAndServe(ctx context.Context) error {
+	if _, err := s.Start(ctx); err != nil {
+		return err
+	}
+	return s.Wait()
+}
+
+// Close releases the data directory. Stop serving first (cancel the
+// context given to Start, then Wait). It is safe to call more than once.
+func (s *Server) Close() error {
+	var err error
+	s.closeMu.Do(func() { err = s.closer() })
+	return err
+}
+
+func (s *Server) healthz(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
