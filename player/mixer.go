@@ -1,0 +1,188 @@
+package player
+
+import (
+	"errors"
+	"io"
+	"math"
+)
+
+// MaxCrossfadeFrames bounds a crossfade: 12 s at 192 kHz.
+const MaxCrossfadeFrames = 12 * 192000
+
+// Stream is one track ready for mixing: interleaved frames at the mixer's
+// format (already resampled and gain-adjusted).
+type Stream interface {
+	// Read fills dst with whole frames and returns how many; it returns
+	// io.EOF (with n == 0) after the last frame.
+	Read(dst []float32) (n int, err error)
+	// Remaining returns the exact number of frames left.
+	Remaining() int64
+}
+
+// Mixer joins streams: sample-exact concatenation (gapless) or an
+// equal-power crossfade, chosen per transition. Pure and single-threaded:
+// it only pulls from its streams.
+type Mixer struct {
+	channels  int
+	cur, next Stream
+	fade      int64 // requested crossfade of the next transition, frames
+	fadeLen   int64 // length of the running fade, 0 when none
+	fadePos   int64
+	scratch   []float32
+	switches  int
+}
+
+// NewMixer returns a mixer of interleaved audio with the given channel count.
+func NewMixer(channels int) *Mixer { return &Mixer{channels: channels} }
+
+// Play makes s the current stream, dropping any current and queued stream.
+func (m *Mixer) Play(s Stream) {
+	m.cur, m.next, m.fadeLen, m.fadePos = s, nil, 0, 0
+}
+
+// Enqueue sets the stream that follows the current one. crossfadeFrames 0
+// joins them gaplessly, sample-exact; otherwise the last crossfadeFrames of
+// the current stream (fewer if it or s is shorter) overlap the start of s
+// with an equal-power (cos/sin) curve. The caller passes 0 for consecutive
+// tracks of one album.
+func (m *Mixer) Enqueue(s Stream, crossfadeFrames int64) {
+	m.next = s
+	m.fade = min(max(crossfadeFrames, 0), MaxCrossfadeFrames, s.Remaining())
+	if m.cur == nil {
+		m.cur, m.next = s, nil
+	}
+}
+
+// Current returns the stream being played (the outgoing one during a fade).
+func (m *Mixer) Current() Stream { return m.cur }
+
+// Switches returns how many transitions have completed.
+func (m *Mixer) Switches() int { return m.switches }
+
+// Read fills dst (whole frames) and returns the number of frames written.
+// It returns io.EOF when the current stream has ended and nothing is
+// queued, and a stream's other errors as they come.
+func (m *Mixer) Read(dst []float32) (int, error) {
+	c := m.channels
+	want := len(dst) / c
+	done := 0
+	for done < want {
+		if m.cur == nil {
+			return done, io.EOF
+		}
+		if m.fadeLen == 0 && m.next != nil && m.fade > 0 {
+			if rem := m.cur.Remaining(); rem <= m.fade {
+				m.fadeLen, m.fadePos = rem, 0
+				if rem == 0 {
+					m.fade = 0
+				}
+			}
+		}
+		if m.fadeLen > 0 {
+			n, err := m.mixFade(dst[done*c : want*c])
+			done += n
+			if err != nil {
+				return done, err
+			}
+			continue
+		}
+		limit := want - done
+		if m.next != nil && m.fade > 0 {
+			limit = int(min(int64(limit), m.cur.Remaining()-m.fade))
+		}
+		n, err := m.cur.Read(dst[done*c : (done+limit)*c])
+		done += n
+		if errors.Is(err, io.EOF) || (err == nil && n == 0 && m.cur.Remaining() == 0) {
+			m.advance()
+			continue
+		}
+		if err != nil {
+			return done, err
+		}
+	}
+	return done, nil
+}
+
+func (m *Mixer) advance() {
+	m.cur, m.next, m.fadeLen, m.fadePos = m.next, nil, 0, 0
+	if m.cur != nil {
+		m.switches++
+	}
+}
+
+// mixFade writes up to len(dst)/c faded frames.
+func (m *Mixer) mixFade(dst []float32) (int, error) {
+	c := m.channels
+	n := int(min(int64(len(dst)/c), m.fadeLen-m.fadePos))
+	if cap(m.scratch) < n*c {
+		m.scratch = make([]float32, n*c)
+	}
+	b := m.scratch[:n*c]
+	na, err := readFull(m.cur, dst[:n*c], c)
+	if err != nil {
+		return 0, err
+	}
+	nb, err := readFull(m.next, b[:na*c], c)
+	if err != nil {
+		return 0, err
+	}
+	for i := 0; i < nb; i++ {
+		theta := math.Pi / 2 * (float64(m.fadePos+int64(i)) + 0.5) / float64(m.fadeLen)
+		ga, gb := float32(math.Cos(theta)), float32(math.Sin(theta))
+		for j := i * c; j < (i+1)*c; j++ {
+			dst[j] = dst[j]*ga + b[j]*gb
+		}
+	}
+	m.fadePos += int64(nb)
+	if m.fadePos >= m.fadeLen {
+		// The outgoing stream is exhausted; the incoming one continues.
+		m.cur, m.next, m.fadeLen, m.fadePos = m.next, nil, 0, 0
+		m.switches++
+	}
+	return nb, nil
+}
+
+// readFull reads exactly len(dst)/c frames unless the stream ends first.
+func readFull(s Stream, dst []float32, c int) (int, error) {
+	done := 0
+	for done*c < len(dst) {
+		n, err := s.Read(dst[done*c:])
+		done += n
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return done, err
+		}
+		if n == 0 {
+			break
+		}
+	}
+	return done, nil
+}
+
+// SliceStream is a Stream over interleaved samples in memory. The stream
+// reads samples but does not modify them.
+type SliceStream struct {
+	samples  []float32
+	channels int
+	pos      int
+}
+
+// NewSliceStream returns a stream over samples (whole frames).
+func NewSliceStream(samples []float32, channels int) *SliceStream {
+	return &SliceStream{samples: samples[:len(samples)/channels*channels], channels: channels}
+}
+
+// Read implements Stream.
+func (s *SliceStream) Read(dst []float32) (int, error) {
+	if s.pos == len(s.samples) {
+		return 0, io.EOF
+	}
+	n := copy(dst[:len(dst)/s.channels*s.channels], s.samples[s.pos:])
+	s.pos += n
+	return n / s.channels, nil
+}
+
+// Remaining implements Stream.
+func (s *SliceStream) Remaining() int64 { return int64(len(s.samples)-s.pos) / int64(s.channels) }

@@ -1,0 +1,32 @@
+package player
+
+import (
+	"context"
+
+	"github.com/segue-fm/segue/core/model"
+)
+
+// Source opens tracks for the pipeline. The engine (package core) implements
+// it over its fetcher: local blobs or relay/edge, verified against the
+// signed manifest and decrypted in memory.
+type Source interface {
+	// OpenTrack returns the (track, tier) stream. The TrackSource belongs to
+	// the caller, who closes it.
+	OpenTrack(ctx context.Context, id model.TrackID, tier model.Tier) (TrackSource, error)
+}
+
+// TrackSource is one (track, tier) stream: its manifest and its plaintext
+// Ogg Vorbis bytes.
+type TrackSource interface {
+	// Manifest returns the verified manifest (format, exact TotalSamples,
+	// loudness, chunks). The caller must not modify it.
+	Manifest() *model.Manifest
+	// Header returns the plaintext Vorbis header pages; the caller owns the
+	// returned bytes.
+	Header(ctx context.Context) ([]byte, error)
+	// Chunk returns the plaintext of chunk i (primer page included, see
+	// model.Chunk); the caller owns the returned bytes.
+	Chunk(ctx context.Context, i int) ([]byte, error)
+	// Close releases the stream.
+	Close() error
+}
