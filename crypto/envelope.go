@@ -121,7 +121,8 @@ func Sign(priv ed25519.PrivateKey, domain string, payload []byte) ([]byte, error
 
 // Verify checks an envelope made by Sign with the same domain and returns
 // its payload (a new slice owned by the caller). Errors match
-// ErrMalformed (not an envelope, or larger than MaxEnvelopeSize),
+// ErrMalformed (not a deterministic-CBOR envelope, or larger than
+// MaxEnvelopeSize),
 // ErrUnknownKey (signed by another key) or ErrBadSignature.
 func Verify(pub ed25519.PublicKey, domain string, env []byte) ([]byte, error) {
 	return verify(pub, domain, env, MaxEnvelopeSize)
@@ -140,6 +141,9 @@ func verify(pub ed25519.PublicKey, domain string, raw []byte, max int) ([]byte, 
 	var env envelope
 	if err := decMode.Unmarshal(raw, &env); err != nil {
 		return nil, fmt.Errorf("%w: envelope: %w", ErrMalformed, err)
+	}
+	if again, err := encMode.Marshal(env); err != nil || !bytes.Equal(again, raw) {
+		return nil, fmt.Errorf("%w: envelope not in deterministic encoding", ErrMalformed)
 	}
 	if len(env.Sig) != ed25519.SignatureSize || len(env.KeyID) != KeyIDSize {
 		return nil, fmt.Errorf("%w: signature %d bytes, key id %d bytes", ErrMalformed, len(env.Sig), len(env.KeyID))
