@@ -1,0 +1,77 @@
+package vorbis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/segue-fm/segue/player/wav"
+)
+
+// ErrFormatChange reports a chained stream whose links differ in sample
+// rate or channel count where the output cannot follow (WAV).
+var ErrFormatChange = errors.New("vorbis: chained stream changes rate or channels")
+
+// WAVOrder returns, for a stream of the given channel count, the Vorbis
+// channel index to place at each WAV channel position (Vorbis I §4.3.9
+// order to WAVE_FORMAT_EXTENSIBLE order: FL FR FC LFE BL BR …). For 1, 2
+// and over 8 channels the order is unchanged. The result is newly
+// allocated.
+func WAVOrder(channels int) []int {
+	perms := map[int][]int{
+		3: {0, 2, 1},
+		5: {0, 2, 1, 3, 4},
+		6: {0, 2, 1, 5, 3, 4},
+		7: {0, 2, 1, 6, 5, 3, 4},
+		8: {0, 2, 1, 7, 5, 6, 3, 4},
+	}
+	if p, ok := perms[channels]; ok {
+		return p
+	}
+	p := make([]int, channels)
+	for i := range p {
+		p[i] = i
+	}
+	return p
+}
+
+// DecodeWAV decodes the Ogg Vorbis stream src with a StreamReader and
+// writes it to dst as a WAV file in format f, with channels in WAV order.
+// Chained links must share rate and channel count (else ErrFormatChange).
+// It returns the stream's Info and the number of frames written; dst is
+// finished (sizes patched when it can seek) but not closed.
+func DecodeWAV(ctx context.Context, dst io.Writer, src io.Reader, f wav.Format, opts Options) (Info, int64, error) {
+	sr := NewStreamReader(src, opts)
+	if err := sr.ReadHeaders(ctx); err != nil {
+		return Info{}, 0, err
+	}
+	info := sr.Info()
+	w, err := wav.NewWriter(dst, info.SampleRate, info.Channels, f)
+	if err != nil {
+		return info, 0, err
+	}
+	order := WAVOrder(info.Channels)
+	perm := make([][]float32, info.Channels)
+	var buf []float32
+	for {
+		pcm, err := sr.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return info, w.Frames(), err
+		}
+		if li := sr.Info(); li.SampleRate != info.SampleRate || li.Channels != info.Channels {
+			return info, w.Frames(), fmt.Errorf("%w: link %d is %d Hz × %d", ErrFormatChange, sr.Link(), li.SampleRate, li.Channels)
+		}
+		for i, c := range order {
+			perm[i] = pcm[c]
+		}
+		buf = Interleave(buf[:0], perm)
+		if err := w.WriteFloat32(buf); err != nil {
+			return info, w.Frames(), err
+		}
+	}
+	return info, w.Frames(), w.Close()
+}
