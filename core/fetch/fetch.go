@@ -1,0 +1,260 @@
+package fetch
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/crypto"
+	"github.com/segue-fm/segue/store"
+)
+
+// Event reports one attempt to serve a request, for logs, metrics and
+// tests. Origin is "" and Cached true when the cache answered.
+type Event struct {
+	Origin   string
+	Request  Request
+	Cached   bool
+	Bytes    int           // body size on success
+	Err      error         // nil on success; an *OriginError otherwise
+	Duration time.Duration // wall time of the attempt
+}
+
+// Options configure a Fetcher. The zero value is not useful: start from
+// DefaultOptions.
+type Options struct {
+	cacheBytes int64
+	logger     *slog.Logger
+	observer   func(Event)
+}
+
+// DefaultOptions returns a 2 GiB cache bound, slog.Default() and no observer.
+func DefaultOptions() Options {
+	return Options{cacheBytes: 2 << 30, logger: slog.Default()}
+}
+
+// WithCacheBytes bounds the encrypted-blob cache to n bytes of blob data
+// (default 2 GiB). Manifests are cached outside this bound; a blob larger
+// than n is served but not cached.
+func (o Options) WithCacheBytes(n int64) Options { o.cacheBytes = max(n, 0); return o }
+
+// WithLogger sets the logger (default slog.Default()); nil keeps the default.
+func (o Options) WithLogger(l *slog.Logger) Options {
+	if l != nil {
+		o.logger = l
+	}
+	return o
+}
+
+// WithObserver sets a callback run synchronously after every cache hit and
+// every origin attempt (default none). It must not block.
+func (o Options) WithObserver(fn func(Event)) Options { o.observer = fn; return o }
+
+// KeyFunc returns the catalog's Ed25519 public key that signs manifests.
+// It is called before every manifest verification and may block (e.g. to
+// fetch and pin the key on first use); it must be safe for concurrent use.
+type KeyFunc func(ctx context.Context) (ed25519.PublicKey, error)
+
+// Fetcher gets manifests and encrypted blobs from its cache or its
+// origins, in order, verifying everything: manifest signatures with the
+// catalog key, blob sizes and SHA-256 hashes with the manifest. It never
+// sees content keys or plaintext. It is safe for concurrent use;
+// concurrent requests for one object share one fetch.
+type Fetcher struct {
+	origins []Origin
+	st      store.Store
+	key     KeyFunc
+	opts    Options
+	cache   *cache
+	flight  flight
+}
+
+// New returns a Fetcher over the device store st (which it does not own or
+// close) and origins, tried in order (the first is the primary). It
+// reloads the cache index from st.
+func New(ctx context.Context, st store.Store, origins []Origin, key KeyFunc, opts Options) (*Fetcher, error) {
+	if len(origins) == 0 {
+		return nil, ErrNoOrigins
+	}
+	if opts.logger == nil {
+		opts.logger = slog.Default()
+	}
+	c, err := openCache(ctx, st, opts.cacheBytes, opts.logger)
+	if err != nil {
+		return nil, err
+	}
+	return &Fetcher{origins: append([]Origin(nil), origins...), st: st, key: key, opts: opts, cache: c}, nil
+}
+
+// Origins returns the origins' names in the order they are tried.
+func (f *Fetcher) Origins() []string {
+	names := make([]string, len(f.origins))
+	for i, o := range f.origins {
+		names[i] = o.Name()
+	}
+	return names
+}
+
+// CacheStats returns the number of cached blobs and their total size in bytes.
+func (f *Fetcher) CacheStats() (blobs int, bytes int64) { return f.cache.stats() }
+
+// Flush persists the cache's recency information (reads only update it in
+// memory). Call it before closing the store.
+func (f *Fetcher) Flush(ctx context.Context) error { return f.cache.flush(ctx) }
+
+func manifestKey(track model.TrackID, tier model.Tier) []byte {
+	return []byte(prefixManifest + string(track) + "/" + string(tier))
+}
+
+// Manifest returns the verified manifest of (track, tier), caller-owned.
+// The signed envelope is cached; it is verified again on every load, and a
+// cached envelope that fails is dropped and fetched anew.
+func (f *Fetcher) Manifest(ctx context.Context, track model.TrackID, tier model.Tier) (*model.Manifest, error) {
+	if !tier.Valid() {
+		return nil, fmt.Errorf("fetch: manifest %s: %w", track, model.ErrInvalidTier)
+	}
+	pub, err := f.key(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("fetch: catalog key: %w", err)
+	}
+	mk := manifestKey(track, tier)
+	req := Request{Kind: KindManifest, Track: track, Tier: tier, MaxSize: crypto.MaxManifestSize}
+	env, err := f.st.Get(ctx, mk)
+	switch {
+	case err == nil:
+		m, verr := openManifest(pub, env, track, tier)
+		if verr == nil {
+			f.observe(Event{Request: req, Cached: true, Bytes: len(env)})
+			return m, nil
+		}
+		f.opts.logger.Warn("fetch: cached manifest rejected", "track", track, "tier", tier, "err", verr)
+		if err := f.st.Delete(ctx, mk); err != nil {
+			return nil, fmt.Errorf("fetch: drop cached manifest: %w", err)
+		}
+	case !errors.Is(err, store.ErrNotFound):
+		return nil, fmt.Errorf("fetch: read cached manifest: %w", err)
+	}
+	env, err = f.flight.do(ctx, "man/"+string(mk), func(ctx context.Context) ([]byte, error) {
+		return f.fromOrigins(ctx, req, func(b []byte) error {
+			_, err := openManifest(pub, b, track, tier)
+			return err
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := f.st.Set(ctx, mk, env); err != nil {
+		f.opts.logger.Warn("fetch: cache manifest", "track", track, "tier", tier, "err", err)
+	}
+	return openManifest(pub, env, track, tier)
+}
+
+// openManifest verifies env and checks it describes (track, tier), so an
+// origin cannot substitute another track's validly signed manifest.
+func openManifest(pub ed25519.PublicKey, env []byte, track model.TrackID, tier model.Tier) (*model.Manifest, error) {
+	m, err := crypto.OpenManifest(pub, env)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrIntegrity, err)
+	}
+	if m.TrackID != track || m.Tier != tier {
+		return nil, fmt.Errorf("%w: manifest is for %s/%s", ErrIntegrity, m.TrackID, m.Tier)
+	}
+	return m, nil
+}
+
+// Header returns the encrypted header blob of m, verified against m, owned
+// by the caller.
+func (f *Fetcher) Header(ctx context.Context, m *model.Manifest) ([]byte, error) {
+	return f.blob(ctx, Request{Kind: KindHeader, Track: m.TrackID, Tier: m.Tier, MaxSize: m.Header.Size}, m.Header)
+}
+
+// Chunk returns the encrypted chunk i of m, verified against m, owned by
+// the caller.
+func (f *Fetcher) Chunk(ctx context.Context, m *model.Manifest, i int) ([]byte, error) {
+	if i < 0 || i >= len(m.Chunks) {
+		return nil, fmt.Errorf("%w: %d of %d", ErrChunkRange, i, len(m.Chunks))
+	}
+	ref := m.Chunks[i].Blob
+	return f.blob(ctx, Request{Kind: KindChunk, Track: m.TrackID, Tier: m.Tier, Index: i, MaxSize: ref.Size}, ref)
+}
+
+// Cached reports whether the blob ref is in the cache, without reading it.
+func (f *Fetcher) Cached(ref model.BlobRef) bool {
+	f.cache.mu.Lock()
+	defer f.cache.mu.Unlock()
+	_, ok := f.cache.byHash[ref.SHA256]
+	return ok
+}
+
+func (f *Fetcher) blob(ctx context.Context, req Request, ref model.BlobRef) ([]byte, error) {
+	if b, ok, err := f.cache.get(ctx, ref.SHA256); err != nil {
+		return nil, err
+	} else if ok {
+		f.observe(Event{Request: req, Cached: true, Bytes: len(b)})
+		return b, nil
+	}
+	return f.flight.do(ctx, "blob/"+hex.EncodeToString(ref.SHA256[:]), func(ctx context.Context) ([]byte, error) {
+		b, err := f.fromOrigins(ctx, req, func(b []byte) error {
+			if int64(len(b)) != ref.Size {
+				return fmt.Errorf("%w: %d bytes, manifest says %d", ErrIntegrity, len(b), ref.Size)
+			}
+			if crypto.BlobHash(b) != ref.SHA256 {
+				return fmt.Errorf("%w: sha-256 mismatch", ErrIntegrity)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		if err := f.cache.put(ctx, ref.SHA256, b); err != nil {
+			f.opts.logger.Warn("fetch: cache blob", "request", req.String(), "err", err)
+		}
+		return b, nil
+	})
+}
+
+// fromOrigins tries each origin in order until one returns a body that
+// passes verify. Every failure is logged and observed; when all fail the
+// joined *OriginErrors are returned, with ErrOffline when none answered.
+func (f *Fetcher) fromOrigins(ctx context.Context, req Request, verify func([]byte) error) ([]byte, error) {
+	var errs []error
+	answered := false
+	for _, o := range f.origins {
+		start := time.Now()
+		b, err := o.Fetch(ctx, req)
+		if err == nil {
+			err = verify(b)
+		}
+		if cerr := ctx.Err(); cerr != nil {
+			return nil, fmt.Errorf("fetch: %s: %w", req, cerr)
+		}
+		if err == nil {
+			f.observe(Event{Origin: o.Name(), Request: req, Bytes: len(b), Duration: time.Since(start)})
+			return b, nil
+		}
+		oe := &OriginError{Origin: o.Name(), Request: req, Err: err}
+		answered = answered || reached(err)
+		level := slog.LevelWarn
+		if errors.Is(err, ErrIntegrity) || serverFault(err) {
+			level = slog.LevelError
+		}
+		f.opts.logger.Log(ctx, level, "fetch: origin failed", "origin", o.Name(), "request", req.String(), "err", err)
+		f.observe(Event{Origin: o.Name(), Request: req, Err: oe, Duration: time.Since(start)})
+		errs = append(errs, oe)
+	}
+	if !answered {
+		errs = append([]error{ErrOffline}, errs...)
+	}
+	return nil, fmt.Errorf("fetch: %s: %w", req, errors.Join(errs...))
+}
+
+func (f *Fetcher) observe(e Event) {
+	if f.opts.observer != nil {
+		f.opts.observer(e)
+	}
+}
