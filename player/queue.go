@@ -1,0 +1,463 @@
+package player
+
+import (
+	"errors"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/player/shuffle"
+)
+
+// ErrTierUnsustainable is the warning published when the measured download
+// speed cannot sustain the chosen tier. The player never downgrades on its
+// own.
+var ErrTierUnsustainable = errors.New("player: download speed cannot sustain the chosen tier")
+
+// RestartThreshold is the position beyond which Previous restarts the
+// current track instead of going back.
+const RestartThreshold = 3 * time.Second
+
+// RepeatMode is the queue's repeat setting.
+type RepeatMode int
+
+// Repeat modes.
+const (
+	RepeatOff RepeatMode = iota
+	RepeatContext
+	RepeatTrack
+)
+
+// State is the playback state published to subscribers.
+type State int
+
+// Playback states.
+const (
+	StateIdle State = iota
+	StateBuffering
+	StatePlaying
+	StatePaused
+	StateEnded
+)
+
+// Item is one entry of a play context.
+type Item struct {
+	Track  model.TrackID
+	Artist model.ArtistID
+	Album  model.AlbumID
+}
+
+// Event is an input to Queue.Step: a user control or a pipeline report.
+type Event interface{ isEvent() }
+
+// User controls.
+type (
+	// PlayContext starts playing items from index Start.
+	PlayContext struct {
+		Context model.PlayContext
+		Items   []Item
+		Start   int
+		Offline bool
+	}
+	Pause        struct{}
+	Resume       struct{}
+	Stop         struct{}
+	Next         struct{}
+	Previous     struct{}
+	Seek         struct{ Frame int64 } // in output frames of the current track
+	SetVolume    struct{ Gain float64 }
+	SetRepeat    struct{ Mode RepeatMode }
+	SetShuffle   struct{ On bool }
+	SetTier      struct{ Tier model.Tier }
+	SetCrossfade struct{ Duration time.Duration }
+)
+
+// Pipeline reports, tagged with the Load they refer to; stale ones are
+// ignored.
+type (
+	// Ready says the track is buffered: exact length in output frames and
+	// the manifest's nominal bitrate.
+	Ready struct {
+		Load    uint64
+		Frames  int64
+		Bitrate int
+	}
+	// Advanced says Frames more frames of the track reached the sink.
+	Advanced struct {
+		Load   uint64
+		Frames int64
+	}
+	Ended  struct{ Load uint64 }
+	Failed struct {
+		Load uint64
+		Err  error
+	}
+	Bandwidth struct{ BitsPerSecond float64 }
+)
+
+func (PlayContext) isEvent()  {}
+func (Pause) isEvent()        {}
+func (Resume) isEvent()       {}
+func (Stop) isEvent()         {}
+func (Next) isEvent()         {}
+func (Previous) isEvent()     {}
+func (Seek) isEvent()         {}
+func (SetVolume) isEvent()    {}
+func (SetRepeat) isEvent()    {}
+func (SetShuffle) isEvent()   {}
+func (SetTier) isEvent()      {}
+func (SetCrossfade) isEvent() {}
+func (Ready) isEvent()        {}
+func (Advanced) isEvent()     {}
+func (Ended) isEvent()        {}
+func (Failed) isEvent()       {}
+func (Bandwidth) isEvent()    {}
+
+// Effect is an output of Queue.Step for the pipeline, the store or
+// subscribers to carry out.
+type Effect interface{ isEffect() }
+
+// Effects.
+type (
+	// Load opens Track at Tier and starts it at StartFrame; Crossfade is
+	// the overlap with the previous track (0: gapless or a fresh start).
+	Load struct {
+		Load       uint64
+		Track      model.TrackID
+		Tier       model.Tier
+		StartFrame int64
+		Crossfade  time.Duration
+	}
+	// Preload fetches and pre-decodes the next track.
+	Preload struct {
+		Track model.TrackID
+		Tier  model.Tier
+	}
+	SeekTo struct {
+		Load  uint64
+		Frame int64
+	}
+	Output struct{ Playing bool }
+	Volume struct{ Gain float64 }
+	Halt   struct{}
+	// Publish carries the state for subscribers.
+	Publish struct{ Status Status }
+	// Record appends the play event to the store's history queue.
+	Record struct{ Event model.PlayEvent }
+	// Warn carries a non-fatal problem for subscribers.
+	Warn struct{ Err error }
+)
+
+func (Load) isEffect()    {}
+func (Preload) isEffect() {}
+func (SeekTo) isEffect()  {}
+func (Output) isEffect()  {}
+func (Volume) isEffect()  {}
+func (Halt) isEffect()    {}
+func (Publish) isEffect() {}
+func (Record) isEffect()  {}
+func (Warn) isEffect()    {}
+
+// Status is a snapshot of the queue for subscribers.
+type Status struct {
+	State    State
+	Track    model.TrackID
+	Index    int // in the context's items, -1 when none
+	Position time.Duration
+	Tier     model.Tier
+	Volume   float64
+	Repeat   RepeatMode
+	Shuffle  bool
+}
+
+// QueueConfig configures a Queue.
+type QueueConfig struct {
+	Rate       int            // output sample rate, for durations
+	Device     model.DeviceID // recorded in play events
+	Tier       model.Tier
+	NewID      func() string // play event ids (random 16 bytes hex in production)
+	ShuffleRng *rand.Rand    // seeded for deterministic shuffles
+}
+
+// Queue is the player's pure control state machine: contexts, next/previous,
+// repeat, shuffle, tier, seek and play-event accounting. Step takes the
+// current time explicitly (from an injected clock) and returns effects;
+// it performs no I/O. Not safe for concurrent use.
+type Queue struct {
+	cfg       QueueConfig
+	ctx       model.PlayContext
+	items     []Item
+	order     []int // play order: indices into items
+	pos       int   // index into order, -1 when none
+	offline   bool
+	state     State
+	tier      model.Tier // applies from the next Load
+	playTier  model.Tier // tier of the current play
+	volume    float64
+	repeat    RepeatMode
+	shuffle   bool
+	crossfade time.Duration
+
+	load      uint64
+	frames    int64 // current track length, 0 until Ready
+	bitrate   int
+	position  int64 // frames
+	played    int64 // frames actually output in this play
+	started   time.Time
+	preloaded bool
+	warned    bool
+}
+
+// NewQueue returns an idle queue.
+func NewQueue(cfg QueueConfig) *Queue {
+	if cfg.ShuffleRng == nil {
+		cfg.ShuffleRng = rand.New(rand.NewPCG(1, 1))
+	}
+	if cfg.Rate <= 0 {
+		cfg.Rate = 44100
+	}
+	return &Queue{cfg: cfg, pos: -1, tier: cfg.Tier, volume: 1}
+}
+
+// Step applies ev at time now and returns the effects, in order.
+func (q *Queue) Step(now time.Time, ev Event) []Effect {
+	var fx []Effect
+	switch e := ev.(type) {
+	case PlayContext:
+		fx = q.finish(now, fx, model.EndSkipped)
+		q.ctx, q.items, q.offline = e.Context, append([]Item(nil), e.Items...), e.Offline
+		if len(q.items) == 0 {
+			q.state, q.pos = StateIdle, -1
+			return append(fx, Halt{}, q.publish())
+		}
+		start := min(max(e.Start, 0), len(q.items)-1)
+		q.pos = q.buildOrder(start)
+		fx = q.start(now, fx, 0)
+	case Pause:
+		if q.state == StatePlaying || q.state == StateBuffering {
+			q.state = StatePaused
+			fx = append(fx, Output{Playing: false})
+		}
+	case Resume:
+		if q.state == StatePaused {
+			q.state = StatePlaying
+			fx = append(fx, Output{Playing: true})
+		}
+	case Stop:
+		fx = q.finish(now, fx, model.EndStopped)
+		q.state, q.pos = StateIdle, -1
+		fx = append(fx, Halt{})
+	case Next:
+		if q.pos < 0 {
+			return nil
+		}
+		fx = q.finish(now, fx, model.EndSkipped)
+		fx = q.advance(now, fx, true)
+	case Previous:
+		if q.pos < 0 {
+			return nil
+		}
+		if q.posDuration() > RestartThreshold || q.pos == 0 && q.repeat != RepeatContext {
+			q.position = 0
+			fx = append(fx, SeekTo{Load: q.load, Frame: 0})
+			break
+		}
+		fx = q.finish(now, fx, model.EndSkipped)
+		q.pos = (q.pos - 1 + len(q.order)) % len(q.order)
+		fx = q.start(now, fx, 0)
+	case Seek:
+		if q.pos < 0 {
+			return nil
+		}
+		f := max(e.Frame, 0)
+		if q.frames > 0 {
+			f = min(f, q.frames)
+		}
+		q.position = f
+		fx = append(fx, SeekTo{Load: q.load, Frame: f})
+	case SetVolume:
+		q.volume = min(max(e.Gain, 0), 1)
+		fx = append(fx, Volume{Gain: q.volume})
+	case SetRepeat:
+		q.repeat = e.Mode
+	case SetShuffle:
+		if e.On != q.shuffle {
+			q.shuffle = e.On
+			if q.pos >= 0 {
+				q.pos = q.buildOrder(q.order[q.pos])
+			}
+		}
+	case SetTier:
+		if e.Tier.Valid() {
+			q.tier = e.Tier // from the next Load on
+		}
+	case SetCrossfade:
+		q.crossfade = min(max(e.Duration, 0), 12*time.Second)
+	case Ready:
+		if e.Load != q.load {
+			return nil
+		}
+		q.frames, q.bitrate = e.Frames, e.Bitrate
+		if q.state == StateBuffering {
+			q.state = StatePlaying
+		}
+	case Advanced:
+		if e.Load != q.load || e.Frames <= 0 {
+			return nil
+		}
+		q.position += e.Frames
+		q.played += e.Frames
+		if !q.preloaded && q.frames > 0 && q.position*4 >= q.frames*3 {
+			q.preloaded = true
+			if n, ok := q.peekNext(); ok {
+				fx = append(fx, Preload{Track: q.items[n].Track, Tier: q.tier})
+			}
+		}
+	case Ended:
+		if e.Load != q.load {
+			return nil
+		}
+		fx = q.finish(now, fx, model.EndCompleted)
+		fx = q.advance(now, fx, false)
+	case Failed:
+		if e.Load != q.load {
+			return nil
+		}
+		fx = q.finish(now, fx, model.EndError)
+		fx = append(fx, Warn{Err: e.Err})
+		fx = q.advance(now, fx, true)
+	case Bandwidth:
+		if q.bitrate > 0 && !q.warned && e.BitsPerSecond < float64(q.bitrate)*1.1 {
+			q.warned = true
+			fx = append(fx, Warn{Err: ErrTierUnsustainable})
+		}
+	}
+	return append(fx, q.publish())
+}
+
+// buildOrder sets the play order and returns the position of items[first]
+// in it: context order without shuffle, or first followed by a smart
+// shuffle of the others.
+func (q *Queue) buildOrder(first int) int {
+	q.order = q.order[:0]
+	if !q.shuffle {
+		for i := range q.items {
+			q.order = append(q.order, i)
+		}
+		return first
+	}
+	rest := make([]shuffle.Item, 0, len(q.items))
+	for i, it := range q.items {
+		if i != first {
+			rest = append(rest, shuffle.Item{ID: strconv.Itoa(i), Artist: string(it.Artist)})
+		}
+	}
+	q.order = append(q.order, first)
+	for _, it := range shuffle.Smart(rest, q.cfg.ShuffleRng) {
+		i, _ := strconv.Atoi(it.ID)
+		q.order = append(q.order, i)
+	}
+	return 0
+}
+
+// peekNext returns the item index that follows the current one.
+func (q *Queue) peekNext() (int, bool) {
+	switch {
+	case q.repeat == RepeatTrack:
+		return q.order[q.pos], true
+	case q.pos+1 < len(q.order):
+		return q.order[q.pos+1], true
+	case q.repeat == RepeatContext:
+		return q.order[0], true
+	}
+	return 0, false
+}
+
+// advance moves to the next track; a user skip overrides repeat-track.
+func (q *Queue) advance(now time.Time, fx []Effect, user bool) []Effect {
+	prev := q.cur()
+	switch {
+	case q.repeat == RepeatTrack && !user:
+	case q.pos+1 < len(q.order):
+		q.pos++
+	case q.repeat == RepeatContext:
+		q.pos = 0
+	default:
+		q.state, q.pos = StateEnded, -1
+		return append(fx, Halt{})
+	}
+	fx = q.start(now, fx, 0)
+	if !user && q.crossfade > 0 {
+		l := fx[len(fx)-1].(Load)
+		if next := q.cur(); prev.Album == "" || prev.Album != next.Album {
+			l.Crossfade = q.crossfade
+		}
+		fx[len(fx)-1] = l
+	}
+	return fx
+}
+
+func (q *Queue) cur() Item {
+	if q.pos < 0 {
+		return Item{}
+	}
+	return q.items[q.order[q.pos]]
+}
+
+// start begins a play of the current item.
+func (q *Queue) start(now time.Time, fx []Effect, frame int64) []Effect {
+	q.load++
+	q.frames, q.bitrate, q.position, q.played = 0, 0, frame, 0
+	q.started, q.preloaded, q.warned, q.playTier = now, false, false, q.tier
+	if q.state != StatePaused {
+		q.state = StateBuffering
+	}
+	return append(fx, Load{Load: q.load, Track: q.cur().Track, Tier: q.tier, StartFrame: frame})
+}
+
+// finish records the current play, if any.
+func (q *Queue) finish(now time.Time, fx []Effect, end model.EndReason) []Effect {
+	if q.pos < 0 || q.state == StateIdle || q.state == StateEnded {
+		return fx
+	}
+	played := framesToDuration(q.played, q.cfg.Rate)
+	id := ""
+	if q.cfg.NewID != nil {
+		id = q.cfg.NewID()
+	}
+	ev := model.PlayEvent{
+		EventID:  id,
+		Device:   q.cfg.Device,
+		TrackID:  q.cur().Track,
+		Tier:     q.playTier,
+		Context:  q.ctx,
+		Started:  q.started,
+		Played:   played,
+		End:      end,
+		Offline:  q.offline,
+		IsStream: played >= model.StreamThreshold,
+	}
+	q.played = 0
+	return append(fx, Record{Event: ev})
+}
+
+// framesToDuration converts frames at rate to an exact duration (rounded
+// down to the nanosecond) without overflow.
+func framesToDuration(frames int64, rate int) time.Duration {
+	r := int64(rate)
+	return time.Duration(frames/r)*time.Second + time.Duration(frames%r*int64(time.Second)/r)
+}
+
+func (q *Queue) posDuration() time.Duration { return framesToDuration(q.position, q.cfg.Rate) }
+
+func (q *Queue) publish() Publish {
+	idx := -1
+	if q.pos >= 0 {
+		idx = q.order[q.pos]
+	}
+	return Publish{Status: Status{
+		State: q.state, Track: q.cur().Track, Index: idx, Position: q.posDuration(),
+		Tier: q.tier, Volume: q.volume, Repeat: q.repeat, Shuffle: q.shuffle,
+	}}
+}
