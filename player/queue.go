@@ -60,16 +60,27 @@ type (
 		Start   int
 		Offline bool
 	}
-	Pause        struct{}
-	Resume       struct{}
-	Stop         struct{}
-	Next         struct{}
-	Previous     struct{}
-	Seek         struct{ Frame int64 } // in output frames of the current track
-	SetVolume    struct{ Gain float64 }
-	SetRepeat    struct{ Mode RepeatMode }
-	SetShuffle   struct{ On bool }
-	SetTier      struct{ Tier model.Tier }
+	// Pause stops output, keeping the position.
+	Pause struct{}
+	// Resume continues a paused play.
+	Resume struct{}
+	// Stop ends the play (recorded as stopped) and halts the pipeline.
+	Stop struct{}
+	// Next skips to the next track (recorded as skipped).
+	Next struct{}
+	// Previous restarts the track after RestartThreshold, else goes back.
+	Previous struct{}
+	// Seek moves to Frame (output frames) of the current track.
+	Seek struct{ Frame int64 }
+	// SetVolume sets the linear volume, clamped to [0, 1].
+	SetVolume struct{ Gain float64 }
+	// SetRepeat sets the repeat mode.
+	SetRepeat struct{ Mode RepeatMode }
+	// SetShuffle turns smart shuffle on or off; the current track stays.
+	SetShuffle struct{ On bool }
+	// SetTier chooses the tier used from the next track on.
+	SetTier struct{ Tier model.Tier }
+	// SetCrossfade sets the crossfade, clamped to [0, 12 s].
 	SetCrossfade struct{ Duration time.Duration }
 )
 
@@ -88,11 +99,14 @@ type (
 		Load   uint64
 		Frames int64
 	}
-	Ended  struct{ Load uint64 }
+	// Ended says the track's last frame reached the sink.
+	Ended struct{ Load uint64 }
+	// Failed says the track could not be played.
 	Failed struct {
 		Load uint64
 		Err  error
 	}
+	// Bandwidth reports the measured download speed.
 	Bandwidth struct{ BitsPerSecond float64 }
 )
 
@@ -134,13 +148,17 @@ type (
 		Track model.TrackID
 		Tier  model.Tier
 	}
+	// SeekTo moves the pipeline of Load to Frame, sample-accurately.
 	SeekTo struct {
 		Load  uint64
 		Frame int64
 	}
+	// Output pauses or resumes the sink.
 	Output struct{ Playing bool }
+	// Volume ramps the output volume to Gain.
 	Volume struct{ Gain float64 }
-	Halt   struct{}
+	// Halt stops and releases the pipeline.
+	Halt struct{}
 	// Publish carries the state for subscribers.
 	Publish struct{ Status Status }
 	// Record appends the play event to the store's history queue.
