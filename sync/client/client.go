@@ -1,0 +1,274 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/segue-fm/segue/sync/docs"
+	"github.com/segue-fm/segue/sync/wire"
+	"github.com/segue-fm/segue/sync/wire/peer"
+)
+
+// Transport opens one connection to the sync peer (the relay or a LAN
+// device). close releases it.
+type Transport interface {
+	Dial(ctx context.Context) (c peer.Conn, close func(), err error)
+}
+
+// WebSocket dials the relay's GET /v1/sync endpoint. URL is the ws:// or
+// wss:// endpoint URL; Token is the device token, sent as the `token`
+// query parameter.
+type WebSocket struct {
+	URL         string
+	Token       string
+	Compression bool
+	MaxFrame    int
+	HTTPClient  *http.Client
+}
+
+// Dial implements Transport.
+func (w WebSocket) Dial(ctx context.Context) (peer.Conn, func(), error) {
+	u, err := url.Parse(w.URL)
+	if err != nil {
+		return nil, nil, fmt.Errorf("client: relay url: %w", err)
+	}
+	q := u.Query()
+	q.Set("token", w.Token)
+	u.RawQuery = q.Encode()
+	mode := websocket.CompressionDisabled
+	if w.Compression {
+		mode = websocket.CompressionContextTakeover
+	}
+	c, _, err := websocket.Dial(ctx, u.String(), &websocket.DialOptions{CompressionMode: mode, HTTPClient: w.HTTPClient})
+	if err != nil {
+		return nil, nil, fmt.Errorf("client: dial relay: %w", err)
+	}
+	return peer.NewWSConn(c, w.MaxFrame), func() { c.CloseNow() }, nil
+}
+
+// Options configure a Client. Start from DefaultOptions.
+type Options struct {
+	peerID, storageID   string
+	minBackoff, maxBack time.Duration
+	seed                uint64
+	sleep               func(ctx context.Context, d time.Duration) error
+	now                 func() time.Time
+	log                 *slog.Logger
+}
+
+// DefaultOptions returns: peer and storage id "device", backoff from
+// 500 ms doubling to 1 min with full jitter seeded with 1, real sleeping
+// and the wall clock, slog.Default.
+func DefaultOptions() Options {
+	return Options{
+		peerID: "device", storageID: "device",
+		minBackoff: 500 * time.Millisecond, maxBack: time.Minute, seed: 1,
+		sleep: func(ctx context.Context, d time.Duration) error {
+			t := time.NewTimer(d)
+			defer t.Stop()
+			select {
+			case <-t.C:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		},
+		now: time.Now, log: slog.Default(),
+	}
+}
+
+// WithIdentity sets the peer id (unique per connection owner) and the
+// storage id (stable for the device's store: sync states are resumed
+// per storage id). Default "device" for both.
+func (o Options) WithIdentity(peerID, storageID string) Options {
+	o.peerID, o.storageID = peerID, storageID
+	return o
+}
+
+// WithBackoff sets the reconnect delays: the first retry waits up to min,
+// each failure doubles the cap up to max; the wait is uniformly random
+// in [0, cap) from a PCG seeded with seed. Default 500 ms, 1 min, 1.
+func (o Options) WithBackoff(min, max time.Duration, seed uint64) Options {
+	o.minBackoff, o.maxBack, o.seed = min, max, seed
+	return o
+}
+
+// WithClock sets the clock and the sleep function used between
+// reconnects (a fake clock in simulations). Default: time.Now and a
+// real timer.
+func (o Options) WithClock(now func() time.Time, sleep func(ctx context.Context, d time.Duration) error) Options {
+	o.now, o.sleep = now, sleep
+	return o
+}
+
+// WithLogger sets the logger. Default slog.Default().
+func (o Options) WithLogger(l *slog.Logger) Options { o.log = l; return o }
+
+// Status is a snapshot of a client's sync state.
+type Status struct {
+	Connected bool
+	// Remote is the connected peer's id ("" when disconnected).
+	Remote string
+	// LastSync is when the last sync message was exchanged (zero: never).
+	LastSync time.Time
+	// Attempts counts connection attempts since the last success.
+	Attempts int
+	// LastError is the error that ended the last connection, if any.
+	LastError string
+}
+
+// Client keeps a device's documents in sync with one remote peer: it
+// connects, announces every document of the repository, resumes from the
+// persisted sync states, and reconnects with backoff when the
+// connection drops. Whether the last sync was a minute or a month ago
+// makes no difference: Automerge's sync protocol works from heads.
+type Client struct {
+	repo *peer.StoreRepo
+	tr   Transport
+	opts Options
+
+	mu      sync.Mutex
+	status  Status
+	session *peer.Session
+	want    []docs.DocumentID
+	synced  chan struct{}
+}
+
+// New returns a client syncing repo over tr.
+func New(repo *peer.StoreRepo, tr Transport, opts Options) *Client {
+	c := &Client{repo: repo, tr: tr, opts: opts, synced: make(chan struct{}, 1)}
+	repo.OnCreate(func(id docs.DocumentID) {
+		c.mu.Lock()
+		s := c.session
+		c.mu.Unlock()
+		if s != nil {
+			s.Want(id)
+		}
+	})
+	return c
+}
+
+// Status returns a snapshot of the client's state.
+func (c *Client) Status() Status {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.status
+}
+
+// Want adds documents to sync even if the repository does not hold them
+// yet (opening a shared playlist by URL); they are requested from the
+// remote on the next (or current) connection.
+func (c *Client) Want(ids ...docs.DocumentID) {
+	c.mu.Lock()
+	c.want = append(c.want, ids...)
+	s := c.session
+	c.mu.Unlock()
+	if s != nil {
+		s.Want(ids...)
+	}
+}
+
+// SyncNow offers every local document to the connected remote at once.
+// It returns ErrDisconnected when there is no connection.
+func (c *Client) SyncNow(ctx context.Context) error {
+	c.mu.Lock()
+	s := c.session
+	c.mu.Unlock()
+	if s == nil {
+		return ErrDisconnected
+	}
+	ids, err := c.repo.IDs(ctx)
+	if err != nil {
+		return err
+	}
+	s.Want(ids...)
+	return nil
+}
+
+// ErrDisconnected is returned by SyncNow when the client is not connected.
+var ErrDisconnected = errors.New("client: not connected")
+
+// Run connects and syncs until ctx ends, reconnecting with exponential
+// backoff and jitter after every failure. It returns ctx's error.
+func (c *Client) Run(ctx context.Context) error {
+	rng := rand.New(rand.NewPCG(c.opts.seed, c.opts.seed^0x9e3779b97f4a7c15))
+	ceiling := c.opts.minBackoff
+	for {
+		c.mu.Lock()
+		c.status.Attempts++
+		c.mu.Unlock()
+		connected, err := c.once(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		c.mu.Lock()
+		c.status.Connected, c.status.Remote, c.session = false, "", nil
+		if err != nil {
+			c.status.LastError = err.Error()
+		}
+		c.mu.Unlock()
+		if connected {
+			ceiling = c.opts.minBackoff
+		}
+		wait := time.Duration(rng.Int64N(int64(ceiling)) + 1)
+		c.opts.log.Info("client: disconnected", "err", err, "retry_in", wait)
+		if err := c.opts.sleep(ctx, wait); err != nil {
+			return err
+		}
+		ceiling = min(2*ceiling, c.opts.maxBack)
+	}
+}
+
+// once runs one connection; connected reports whether the handshake
+// succeeded.
+func (c *Client) once(ctx context.Context) (connected bool, err error) {
+	conn, closeConn, err := c.tr.Dial(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer closeConn()
+	pm, err := peer.ClientHandshake(ctx, conn, c.opts.peerID, wire.PeerMetadata{StorageID: c.opts.storageID})
+	if err != nil {
+		return false, err
+	}
+	storage := ""
+	if pm.PeerMetadata != nil && !pm.PeerMetadata.IsEphemeral {
+		storage = pm.PeerMetadata.StorageID
+	}
+	s := &peer.Session{
+		Repo: c.repo, Authz: peer.AllowAll, LocalID: c.opts.peerID, RemoteID: pm.SenderID,
+		RemoteStorage: storage, Conn: conn, Log: c.opts.log,
+		OnSynced: func(_ docs.DocumentID, _ time.Time) {
+			c.mu.Lock()
+			c.status.LastSync = c.opts.now()
+			c.mu.Unlock()
+			select {
+			case c.synced <- struct{}{}:
+			default:
+			}
+		},
+	}
+	ids, err := c.repo.IDs(ctx)
+	if err != nil {
+		return true, err
+	}
+	c.mu.Lock()
+	s.Want(append(ids, c.want...)...)
+	c.session = s
+	c.status.Connected, c.status.Remote, c.status.Attempts, c.status.LastError = true, pm.SenderID, 0, ""
+	c.mu.Unlock()
+	return true, s.Run(ctx)
+}
+
+// Synced returns a channel that receives (coalesced) after sync
+// messages are exchanged; tests and UIs use it to wait for progress.
+func (c *Client) Synced() <-chan struct{} { return c.synced }

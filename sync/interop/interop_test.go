@@ -1,0 +1,186 @@
+package interop
+
+import (
+	"log/slog"
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/automerge/automerge-go"
+
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/internal/testtool"
+	"github.com/segue-fm/segue/store/badgerstore"
+	"github.com/segue-fm/segue/sync/client"
+	"github.com/segue-fm/segue/sync/docs"
+	"github.com/segue-fm/segue/sync/relaysync"
+	"github.com/segue-fm/segue/sync/wire/peer"
+)
+
+var tokens = map[string]model.UserID{"tok-alice": "alice", "tok-bob": "bob", "tok-eve": "eve"}
+
+// relay starts the sync endpoint on a real Badger store and real HTTP on
+// 127.0.0.1 and returns its ws:// URL and repository.
+func relay(t *testing.T) (string, *peer.StoreRepo) {
+	t.Helper()
+	st, err := badgerstore.Open(t.Context(), t.TempDir(), badgerstore.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	repo := peer.NewStoreRepo(st)
+	ep := relaysync.New(repo, st, peer.PlaylistAccess, relaysync.DefaultOptions().WithLogger(slog.New(slog.NewTextHandler(testWriter{t}, nil))).WithAuthenticator(
+		func(r *http.Request) (model.UserID, error) {
+			if u, ok := tokens[r.URL.Query().Get("token")]; ok {
+				return u, nil
+			}
+			return "", relaysync.ErrUnauthenticated
+		}))
+	srv := httptest.NewServer(ep)
+	t.Cleanup(srv.Close)
+	return "ws" + strings.TrimPrefix(srv.URL, "http"), repo
+}
+
+// device opens a Go device with its own Badger store and starts its
+// client against url with token.
+func device(t *testing.T, ctx context.Context, name, url, token string) (*peer.StoreRepo, *client.Client) {
+	t.Helper()
+	st, err := badgerstore.Open(ctx, t.TempDir(), badgerstore.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	repo := peer.NewStoreRepo(st)
+	c := client.New(repo, client.WebSocket{URL: url, Token: token, Compression: true},
+		client.DefaultOptions().WithIdentity(name, name+"-store").WithBackoff(20*time.Millisecond, 200*time.Millisecond, 7))
+	go c.Run(ctx)
+	return repo, c
+}
+
+func entries(t *testing.T, ctx context.Context, repo *peer.StoreRepo, id docs.DocumentID) []string {
+	t.Helper()
+	var out []string
+	err := repo.View(ctx, id, func(doc *automerge.Doc) error {
+		p, err := docs.OpenPlaylist(doc, docs.DefaultOptions())
+		if err != nil {
+			return err
+		}
+		es, err := p.Entries()
+		for _, e := range es {
+			out = append(out, string(e.Track))
+		}
+		return err
+	})
+	if errors.Is(err, peer.ErrUnknownDocument) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timeout waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestInteropNodeClient: alice (native Go device) creates a playlist
+// shared with bob, a stock automerge-repo Node client logged in as bob
+// appends entries through the Go relay while alice keeps editing, and
+// all of them converge to the same entries in the same order.
+func TestInteropNodeClient(t *testing.T) {
+	node := testtool.Need(t, "node")
+	needModules(t)
+	ctx := t.Context()
+	url, relayRepo := relay(t)
+	alice, aliceClient := device(t, ctx, "alice-phone", url, "tok-alice")
+
+	id, err := docs.NewDocumentID(strings.NewReader(strings.Repeat("interop-playlist", 2)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := automerge.New()
+	p, err := docs.CreatePlaylist(doc, "alice", "Road trip", docs.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.SetCollaborators("bob"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Add(docs.AtEnd(), "alice", "go-0", "go-1", "go-2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.Create(ctx, id, doc); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "relay to hold the playlist", func() bool { return len(entries(t, ctx, relayRepo, id)) == 3 })
+
+	const jsAdds, goAdds = 4, 2
+	total := 3 + jsAdds + goAdds
+	cmd := exec.CommandContext(ctx, node, "test.mjs", url+"?token=tok-bob", id.URL(), "4", "9")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = testWriter{t}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { stdin.Close(); cmd.Wait() }()
+	// Alice edits while bob's client syncs.
+	for i := range goAdds {
+		err := alice.Change(ctx, id, func(doc *automerge.Doc) error {
+			p, err := docs.OpenPlaylist(doc, docs.DefaultOptions())
+			if err != nil {
+				return err
+			}
+			_, err = p.Add(docs.AtStart(), "alice", model.TrackID("go-late-"+string(rune('a'+i))))
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatalf("node output: %v", err)
+	}
+	var res struct {
+		Order []string
+		Error string
+	}
+	if err := json.Unmarshal([]byte(line), &res); err != nil || res.Error != "" {
+		t.Fatalf("node: %q %v", line, err)
+	}
+	waitFor(t, "alice to see every entry", func() bool { return len(entries(t, ctx, alice, id)) == total })
+	if st := aliceClient.Status(); !st.Connected || st.LastSync.IsZero() {
+		t.Fatalf("alice status %+v, want connected with a last sync", st)
+	}
+	waitFor(t, "relay to see every entry", func() bool { return len(entries(t, ctx, relayRepo, id)) == total })
+	goOrder, relayOrder := entries(t, ctx, alice, id), entries(t, ctx, relayRepo, id)
+	if !slices.Equal(goOrder, res.Order) || !slices.Equal(goOrder, relayOrder) {
+		t.Fatalf("diverged:\n go    %v\n node  %v\n relay %v", goOrder, res.Order, relayOrder)
+	}
+	if len(res.Order) != total {
+		t.Fatalf("node has %d entries, want %d", len(res.Order), total)
+	}
+}

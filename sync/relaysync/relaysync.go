@@ -1,0 +1,254 @@
+package relaysync
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/labstack/echo/v4"
+
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/store"
+	"github.com/segue-fm/segue/sync/docs"
+	"github.com/segue-fm/segue/sync/wire"
+	"github.com/segue-fm/segue/sync/wire/peer"
+)
+
+// ErrUnauthenticated is returned (HTTP 401) when the request carries no
+// valid device token.
+var ErrUnauthenticated = errors.New("relaysync: unauthenticated")
+
+// Options configure an Endpoint. Start from DefaultOptions.
+type Options struct {
+	maxFrame     int
+	maxDocs      int
+	rate         float64
+	burst        float64
+	now          func() time.Time
+	compression  bool
+	authenticate func(r *http.Request) (model.UserID, error)
+	log          *slog.Logger
+	peerID       string
+}
+
+// DefaultOptions returns: 1 MiB frames, 1,000 documents created per user,
+// 100 messages/s per connection with bursts of 200, the wall clock,
+// permessage-deflate on, slog.Default, and an authenticator that rejects
+// every request (set one with WithAuthenticator).
+func DefaultOptions() Options {
+	return Options{
+		maxFrame: wire.MaxFrameSize, maxDocs: 1000, rate: 100, burst: 200,
+		now: time.Now, compression: true, log: slog.Default(),
+		authenticate: func(*http.Request) (model.UserID, error) { return "", ErrUnauthenticated },
+	}
+}
+
+// WithMaxFrame caps one message at n bytes. Default 1 MiB.
+func (o Options) WithMaxFrame(n int) Options { o.maxFrame = n; return o }
+
+// WithMaxDocsPerUser caps how many documents one user may create on the
+// relay. Default 1,000.
+func (o Options) WithMaxDocsPerUser(n int) Options { o.maxDocs = n; return o }
+
+// WithRate sets the per-connection token bucket: perSecond messages
+// sustained, burst at once. Default 100/s, burst 200.
+func (o Options) WithRate(perSecond, burst float64) Options {
+	o.rate, o.burst = perSecond, burst
+	return o
+}
+
+// WithClock sets the clock of the rate limiter. Default time.Now.
+func (o Options) WithClock(now func() time.Time) Options { o.now = now; return o }
+
+// WithCompression turns permessage-deflate on or off. Default on.
+func (o Options) WithCompression(on bool) Options { o.compression = on; return o }
+
+// WithAuthenticator sets how a request maps to a user: the relay's
+// device-token check (the token arrives as the `token` query parameter,
+// since browsers cannot set headers on WebSockets). Default: reject all.
+func (o Options) WithAuthenticator(fn func(r *http.Request) (model.UserID, error)) Options {
+	o.authenticate = fn
+	return o
+}
+
+// WithLogger sets the logger. Default slog.Default().
+func (o Options) WithLogger(l *slog.Logger) Options { o.log = l; return o }
+
+// WithPeerID fixes the relay's peer id. Default: "relay-" + 8 random
+// bytes in hex, chosen by New.
+func (o Options) WithPeerID(id string) Options { o.peerID = id; return o }
+
+// Endpoint is the relay's automerge-repo WebSocket endpoint. It is an
+// http.Handler and, through Handle, an Echo handler.
+type Endpoint struct {
+	repo  *peer.StoreRepo
+	st    store.Store
+	authz peer.Authorizer
+	opts  Options
+
+	mu       sync.Mutex
+	sessions map[*peer.Session]struct{}
+	seen     map[string]uint64 // ephemeral (sender, session) → highest count
+	docMu    sync.Mutex
+}
+
+// New returns an endpoint serving the documents of repo, persisted in st
+// (the same store; the endpoint keeps its per-user document counts there
+// under sync/udoc/<user>/<doc>), authorising with authz.
+func New(repo *peer.StoreRepo, st store.Store, authz peer.Authorizer, opts Options) *Endpoint {
+	if opts.peerID == "" {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		opts.peerID = "relay-" + hex.EncodeToString(b[:])
+	}
+	return &Endpoint{repo: repo, st: st, authz: authz, opts: opts,
+		sessions: map[*peer.Session]struct{}{}, seen: map[string]uint64{}}
+}
+
+// Handle is the Echo handler; mount it with
+// e.GET("/v1/sync", ep.Handle).
+func (e *Endpoint) Handle(c echo.Context) error {
+	e.ServeHTTP(c.Response(), c.Request())
+	return nil
+}
+
+// Peers returns the number of connected peers.
+func (e *Endpoint) Peers() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.sessions)
+}
+
+// ServeHTTP authenticates the request, upgrades it to a WebSocket and
+// serves one automerge-repo peer until it disconnects.
+func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	user, err := e.opts.authenticate(r)
+	if err != nil || user == "" {
+		http.Error(w, "relaysync: missing or invalid token", http.StatusUnauthorized)
+		return
+	}
+	mode := websocket.CompressionDisabled
+	if e.opts.compression {
+		mode = websocket.CompressionContextTakeover
+	}
+	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: mode, InsecureSkipVerify: true})
+	if err != nil {
+		e.opts.log.Debug("relaysync: accept", "err", err)
+		return
+	}
+	defer c.CloseNow()
+	conn := peer.NewWSConn(c, e.opts.maxFrame)
+	conn.Allow = newBucket(e.opts.rate, e.opts.burst, e.opts.now).allow
+	ctx := r.Context()
+	join, err := peer.ServerHandshake(ctx, conn, e.opts.peerID, wire.PeerMetadata{StorageID: e.opts.peerID})
+	if err != nil {
+		e.opts.log.Debug("relaysync: handshake", "user", user, "err", err)
+		c.Close(websocket.StatusPolicyViolation, "handshake failed")
+		return
+	}
+	storage := ""
+	if join.PeerMetadata != nil && !join.PeerMetadata.IsEphemeral {
+		storage = join.PeerMetadata.StorageID
+	}
+	s := &peer.Session{
+		Repo: e.repo, Authz: e.authz, User: user,
+		LocalID: e.opts.peerID, RemoteID: join.SenderID, RemoteStorage: storage,
+		Conn: conn, Log: e.opts.log,
+	}
+	s.OnEphemeral = func(m *wire.Message) { e.relayEphemeral(ctx, s, m) }
+	s.BeforeCreate = func(ctx context.Context, id docs.DocumentID) error { return e.countDoc(ctx, user, id) }
+	e.mu.Lock()
+	e.sessions[s] = struct{}{}
+	e.mu.Unlock()
+	err = s.Run(ctx)
+	e.mu.Lock()
+	delete(e.sessions, s)
+	e.mu.Unlock()
+	if err != nil {
+		e.opts.log.Debug("relaysync: session ended", "user", user, "peer", join.SenderID, "err", err)
+		c.Close(websocket.StatusPolicyViolation, truncate(err.Error(), 120))
+		return
+	}
+	c.Close(websocket.StatusNormalClosure, "")
+}
+
+// countDoc records that user creates document id, refusing with ErrLimit
+// past the per-user cap.
+func (e *Endpoint) countDoc(ctx context.Context, user model.UserID, id docs.DocumentID) error {
+	e.docMu.Lock()
+	defer e.docMu.Unlock()
+	prefix := []byte("sync/udoc/" + string(user) + "/")
+	n := 0
+	if err := e.st.Iterate(ctx, prefix, false, func(_, _ []byte) error { n++; return nil }); err != nil {
+		return fmt.Errorf("count documents of %s: %w", user, err)
+	}
+	if n >= e.opts.maxDocs {
+		return fmt.Errorf("%w: user %q already has %d documents", peer.ErrLimit, user, n)
+	}
+	return e.st.Set(ctx, append(prefix, id.String()...), nil)
+}
+
+// relayEphemeral forwards an ephemeral message to every other peer that
+// follows its document and may read it, once per (sender, session,
+// count).
+func (e *Endpoint) relayEphemeral(ctx context.Context, from *peer.Session, m *wire.Message) {
+	id, err := m.DocID()
+	if err != nil {
+		return
+	}
+	key := m.SenderID + "\x00" + m.SessionID
+	e.mu.Lock()
+	if m.Count <= e.seen[key] {
+		e.mu.Unlock()
+		return
+	}
+	e.seen[key] = m.Count
+	targets := make([]*peer.Session, 0, len(e.sessions))
+	for s := range e.sessions {
+		if s != from {
+			targets = append(targets, s)
+		}
+	}
+	e.mu.Unlock()
+	for _, s := range targets {
+		if _, err := s.SendEphemeral(ctx, m, id); err != nil {
+			e.opts.log.Debug("relaysync: forward ephemeral", "err", err)
+		}
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// bucket is a token bucket on an injected clock.
+type bucket struct {
+	rate, burst, tokens float64
+	last                time.Time
+	now                 func() time.Time
+}
+
+func newBucket(rate, burst float64, now func() time.Time) *bucket {
+	return &bucket{rate: rate, burst: burst, tokens: burst, last: now(), now: now}
+}
+
+func (b *bucket) allow() error {
+	t := b.now()
+	b.tokens = min(b.burst, b.tokens+t.Sub(b.last).Seconds()*b.rate)
+	b.last = t
+	if b.tokens < 1 {
+		return fmt.Errorf("%w: more than %.0f messages/s", peer.ErrLimit, b.rate)
+	}
+	b.tokens--
+	return nil
+}

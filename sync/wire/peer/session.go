@@ -1,0 +1,499 @@
+package peer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/automerge/automerge-go"
+
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/sync/docs"
+	"github.com/segue-fm/segue/sync/wire"
+)
+
+// ErrRemote wraps an error message received from the remote peer.
+var ErrRemote = errors.New("peer: remote error")
+
+// ErrLimit is returned by a Conn when the remote exceeds a limit (frame
+// size, message rate, documents per user); the session tells the remote
+// with an error message before closing.
+var ErrLimit = errors.New("peer: limit exceeded")
+
+// ErrProtocol is returned when the remote peer breaks the protocol (a
+// message before join, an unsupported protocol version, an invalid
+// document id).
+var ErrProtocol = errors.New("peer: protocol violation")
+
+// Conn is one message-oriented connection to a remote peer: a WebSocket
+// (one binary frame per message) or a libp2p stream (length-prefixed
+// frames). Recv and Send may be called concurrently with each other but
+// each by one goroutine at a time.
+type Conn interface {
+	Recv(ctx context.Context) (*wire.Message, error)
+	Send(ctx context.Context, m *wire.Message) error
+}
+
+// Access is what a user may do with a document.
+type Access struct{ Read, Write bool }
+
+// Authorizer decides a user's access to a document from its current
+// content. It must be a pure function of its arguments.
+type Authorizer func(user model.UserID, doc *automerge.Doc) (Access, error)
+
+// AllowAll grants read and write to everyone; devices use it for the
+// relay, which has already authorised what it sends.
+func AllowAll(model.UserID, *automerge.Doc) (Access, error) { return Access{true, true}, nil }
+
+// PlaylistAccess is the relay's rule (DESIGN §5): a playlist is readable
+// by its owner, its collaborators and, when public, by everyone; writable
+// only by owner and collaborators. A document that is not a playlist
+// grants nothing.
+func PlaylistAccess(user model.UserID, doc *automerge.Doc) (Access, error) {
+	if k, err := docs.KindOf(doc); err != nil || k != docs.KindPlaylist {
+		return Access{}, nil
+	}
+	p, err := docs.OpenPlaylist(doc, docs.DefaultOptions())
+	if err != nil {
+		return Access{}, fmt.Errorf("open playlist: %w", err)
+	}
+	w, err := p.CanWrite(user)
+	if err != nil {
+		return Access{}, err
+	}
+	r, err := p.CanRead(user)
+	if err != nil {
+		return Access{}, err
+	}
+	return Access{Read: r || w, Write: w}, nil
+}
+
+// Session runs the document part of the automerge-repo protocol with one
+// remote peer after the join/peer handshake: it answers sync and request
+// messages, applies what the remote user may write, and pushes local
+// changes of every document the remote has shown interest in.
+type Session struct {
+	Repo  *StoreRepo
+	Authz Authorizer
+	// User is the remote peer's user, the subject of Authz.
+	User model.UserID
+	// LocalID and RemoteID are the peer ids; RemoteStorage is the remote
+	// storage id under which sync states persist ("" for none).
+	LocalID, RemoteID, RemoteStorage string
+	Conn                             Conn
+	// OnEphemeral, when set, receives the ephemeral messages of documents
+	// the remote user may read.
+	OnEphemeral func(m *wire.Message)
+	// BeforeCreate, when set, may veto storing a new document sent by the
+	// remote (an error wrapping ErrLimit or ErrForbidden ends the session
+	// with that message).
+	BeforeCreate func(ctx context.Context, id docs.DocumentID) error
+	// OnSynced, when set, is called after every sync message exchanged.
+	OnSynced func(id docs.DocumentID, at time.Time)
+	Log      *slog.Logger
+
+	mu    sync.Mutex
+	dirty map[docs.DocumentID]bool
+	wake  chan struct{}
+	docs  map[docs.DocumentID]*docState
+}
+
+type docState struct {
+	ss     *automerge.SyncState
+	cancel func()
+}
+
+func (s *Session) init() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.wake == nil {
+		s.wake = make(chan struct{}, 1)
+		s.dirty = map[docs.DocumentID]bool{}
+		s.docs = map[docs.DocumentID]*docState{}
+		if s.Log == nil {
+			s.Log = slog.Default()
+		}
+	}
+}
+
+func (s *Session) markDirty(id docs.DocumentID) {
+	s.mu.Lock()
+	s.dirty[id] = true
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Want schedules documents for syncing with the remote: a document held
+// locally is offered with a sync message, one not held is asked for with
+// a request message.
+func (s *Session) Want(ids ...docs.DocumentID) {
+	s.init()
+	for _, id := range ids {
+		s.markDirty(id)
+	}
+}
+
+// Run serves the session until ctx ends, the connection fails or the
+// remote breaks the rules (then an error message is sent first). It
+// returns nil only when ctx was cancelled.
+func (s *Session) Run(ctx context.Context) error {
+	s.init()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer s.detachAll()
+	inbox := make(chan *wire.Message)
+	errc := make(chan error, 1)
+	go func() {
+		for {
+			m, err := s.Conn.Recv(ctx)
+			if err != nil {
+				errc <- err
+				return
+			}
+			select {
+			case inbox <- m:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-errc:
+			if ctx.Err() != nil {
+				return nil
+			}
+			return s.fail(ctx, err)
+		case m := <-inbox:
+			if err := s.handle(ctx, m); err != nil {
+				return s.fail(ctx, err)
+			}
+		case <-s.wake:
+			if err := s.flushDirty(ctx); err != nil {
+				return s.fail(ctx, err)
+			}
+		}
+	}
+}
+
+// fail tells the remote why the session ends (for rule violations) and
+// returns err.
+func (s *Session) fail(ctx context.Context, err error) error {
+	if errors.Is(err, ErrForbidden) || errors.Is(err, ErrProtocol) || errors.Is(err, ErrLimit) ||
+		errors.Is(err, wire.ErrMalformed) || errors.Is(err, wire.ErrFrameTooLarge) {
+		_ = s.Conn.Send(ctx, wire.ErrorMessage(s.LocalID, s.RemoteID, err.Error()))
+	}
+	return err
+}
+
+func (s *Session) detachAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, st := range s.docs {
+		if st.cancel != nil {
+			st.cancel()
+		}
+		delete(s.docs, id)
+	}
+}
+
+func (s *Session) handle(ctx context.Context, m *wire.Message) error {
+	s.Log.Debug("peer: received", "type", m.Type, "from", m.SenderID, "doc", m.DocumentID, "bytes", len(m.Data))
+	switch m.Type {
+	case wire.TypeSync, wire.TypeRequest:
+		return s.handleSync(ctx, m)
+	case wire.TypeEphemeral:
+		id, err := m.DocID()
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrProtocol, err)
+		}
+		acc, err := s.access(ctx, id)
+		if err != nil || !acc.Read || s.OnEphemeral == nil {
+			return nil
+		}
+		s.OnEphemeral(m)
+		return nil
+	case wire.TypeError:
+		return fmt.Errorf("%w: %s", ErrRemote, m.Message)
+	case wire.TypeJoin, wire.TypePeer:
+		return fmt.Errorf("%w: %s after the handshake", ErrProtocol, m.Type)
+	default:
+		// doc-unavailable, remote-heads gossip and future types need no answer.
+		return nil
+	}
+}
+
+// access evaluates Authz on the current document; an unknown document
+// grants nothing.
+func (s *Session) access(ctx context.Context, id docs.DocumentID) (Access, error) {
+	var acc Access
+	err := s.Repo.View(ctx, id, func(doc *automerge.Doc) error {
+		var err error
+		acc, err = s.Authz(s.User, doc)
+		return err
+	})
+	return acc, err
+}
+
+func (s *Session) handleSync(ctx context.Context, m *wire.Message) error {
+	id, err := m.DocID()
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrProtocol, err)
+	}
+	has, err := s.Repo.Has(ctx, id)
+	if err != nil {
+		return err
+	}
+	if !has {
+		if m.Type == wire.TypeRequest {
+			return s.send(ctx, &wire.Message{Type: wire.TypeDocUnavailable, SenderID: s.LocalID, TargetID: s.RemoteID, DocumentID: m.DocumentID})
+		}
+		return s.create(ctx, id, m)
+	}
+	acc, err := s.access(ctx, id)
+	if err != nil {
+		return err
+	}
+	if !acc.Read {
+		return s.send(ctx, &wire.Message{Type: wire.TypeDocUnavailable, SenderID: s.LocalID, TargetID: s.RemoteID, DocumentID: m.DocumentID})
+	}
+	st, err := s.attach(ctx, id)
+	if err != nil {
+		return err
+	}
+	changed, err := s.Repo.Receive(ctx, id, st.ss, m.Data, acc.Write)
+	s.Log.Debug("peer: applied", "doc", id, "user", s.User, "write", acc.Write, "changed", changed, "err", err)
+	if err != nil {
+		if errors.Is(err, ErrForbidden) {
+			return fmt.Errorf("%w %s: user %q may only read it", ErrForbidden, id, s.User)
+		}
+		return fmt.Errorf("receive %s: %w", id, err)
+	}
+	if err := s.Repo.SaveSyncState(ctx, s.RemoteStorage, id, st.ss); err != nil {
+		return err
+	}
+	s.synced(id)
+	return s.flush(ctx, id)
+}
+
+// create accepts a document the repository does not hold yet, but only
+// when the remote user may write the document it describes (for a
+// playlist: the remote user is its owner or a collaborator).
+func (s *Session) create(ctx context.Context, id docs.DocumentID, m *wire.Message) error {
+	doc := automerge.New()
+	ss := automerge.NewSyncState(doc)
+	if _, err := ss.ReceiveMessage(m.Data); err != nil {
+		return fmt.Errorf("%w: sync message for new document %s: %v", ErrProtocol, id, err)
+	}
+	if len(doc.Heads()) == 0 {
+		// Nothing to store yet: answer so the remote sends its changes.
+		msg, ok := ss.GenerateMessage()
+		if !ok {
+			return nil
+		}
+		return s.send(ctx, &wire.Message{Type: wire.TypeSync, SenderID: s.LocalID, TargetID: s.RemoteID, DocumentID: m.DocumentID, Data: msg.Bytes()})
+	}
+	acc, err := s.Authz(s.User, doc)
+	if err != nil {
+		return err
+	}
+	if !acc.Write {
+		return fmt.Errorf("%w %s: user %q may not create it", ErrForbidden, id, s.User)
+	}
+	if s.BeforeCreate != nil {
+		if err := s.BeforeCreate(ctx, id); err != nil {
+			return err
+		}
+	}
+	if err := s.Repo.Create(ctx, id, doc); err != nil && !errors.Is(err, ErrExists) {
+		return err
+	}
+	st, err := s.attachWith(ctx, id, ss)
+	if err != nil {
+		return err
+	}
+	if err := s.Repo.SaveSyncState(ctx, s.RemoteStorage, id, st.ss); err != nil {
+		return err
+	}
+	s.synced(id)
+	return s.flush(ctx, id)
+}
+
+func (s *Session) synced(id docs.DocumentID) {
+	if s.OnSynced != nil {
+		s.OnSynced(id, time.Now())
+	}
+}
+
+// attach returns the session's state for id, loading the persisted sync
+// state and subscribing to changes on first use.
+func (s *Session) attach(ctx context.Context, id docs.DocumentID) (*docState, error) {
+	s.mu.Lock()
+	st := s.docs[id]
+	s.mu.Unlock()
+	if st != nil {
+		return st, nil
+	}
+	ss, err := s.Repo.SyncState(ctx, s.RemoteStorage, id)
+	if err != nil {
+		return nil, err
+	}
+	return s.attachWith(ctx, id, ss)
+}
+
+func (s *Session) attachWith(ctx context.Context, id docs.DocumentID, ss *automerge.SyncState) (*docState, error) {
+	s.mu.Lock()
+	if st := s.docs[id]; st != nil {
+		s.mu.Unlock()
+		return st, nil
+	}
+	st := &docState{ss: ss}
+	s.docs[id] = st
+	s.mu.Unlock()
+	cancel, err := s.Repo.Subscribe(ctx, id, func() { s.markDirty(id) })
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	st.cancel = cancel
+	s.mu.Unlock()
+	return st, nil
+}
+
+func (s *Session) flushDirty(ctx context.Context) error {
+	s.mu.Lock()
+	ids := make([]docs.DocumentID, 0, len(s.dirty))
+	for id := range s.dirty {
+		ids = append(ids, id)
+	}
+	clear(s.dirty)
+	s.mu.Unlock()
+	slices.SortFunc(ids, func(a, b docs.DocumentID) int { return slices.Compare(a[:], b[:]) })
+	for _, id := range ids {
+		has, err := s.Repo.Has(ctx, id)
+		if err != nil {
+			return err
+		}
+		if !has {
+			if err := s.request(ctx, id); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := s.flush(ctx, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// request asks the remote for a document this side does not hold.
+func (s *Session) request(ctx context.Context, id docs.DocumentID) error {
+	msg, ok := automerge.NewSyncState(automerge.New()).GenerateMessage()
+	if !ok {
+		return nil
+	}
+	return s.send(ctx, &wire.Message{Type: wire.TypeRequest, SenderID: s.LocalID, TargetID: s.RemoteID, DocumentID: id.String(), Data: msg.Bytes()})
+}
+
+// flush sends the next sync message for id, if any and if the remote may
+// read the document.
+func (s *Session) flush(ctx context.Context, id docs.DocumentID) error {
+	acc, err := s.access(ctx, id)
+	if err != nil {
+		return err
+	}
+	if !acc.Read {
+		return nil
+	}
+	st, err := s.attach(ctx, id)
+	if err != nil {
+		return err
+	}
+	data, ok, err := s.Repo.Generate(ctx, id, st.ss)
+	if err != nil || !ok {
+		return err
+	}
+	if err := s.Repo.SaveSyncState(ctx, s.RemoteStorage, id, st.ss); err != nil {
+		return err
+	}
+	return s.send(ctx, &wire.Message{Type: wire.TypeSync, SenderID: s.LocalID, TargetID: s.RemoteID, DocumentID: id.String(), Data: data})
+}
+
+// SendEphemeral forwards an ephemeral message to the remote when it
+// follows the document and may read it; it reports whether it did.
+func (s *Session) SendEphemeral(ctx context.Context, m *wire.Message, id docs.DocumentID) (bool, error) {
+	s.init()
+	s.mu.Lock()
+	_, follows := s.docs[id]
+	s.mu.Unlock()
+	if !follows {
+		return false, nil
+	}
+	if acc, err := s.access(ctx, id); err != nil || !acc.Read {
+		return false, err
+	}
+	fwd := *m
+	fwd.TargetID = s.RemoteID
+	return true, s.send(ctx, &fwd)
+}
+
+func (s *Session) send(ctx context.Context, m *wire.Message) error {
+	if err := s.Conn.Send(ctx, m); err != nil {
+		return fmt.Errorf("send %s: %w", m.Type, err)
+	}
+	return nil
+}
+
+// ServerHandshake reads the remote's join, checks its protocol versions
+// and answers with peer. It returns the join message.
+func ServerHandshake(ctx context.Context, c Conn, localID string, meta wire.PeerMetadata) (*wire.Message, error) {
+	m, err := c.Recv(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read join: %w", err)
+	}
+	if m.Type != wire.TypeJoin {
+		err := fmt.Errorf("%w: first message is %q, want join", ErrProtocol, m.Type)
+		_ = c.Send(ctx, wire.ErrorMessage(localID, m.SenderID, err.Error()))
+		return nil, err
+	}
+	if len(m.SupportedProtocolVersions) > 0 && !slices.Contains(m.SupportedProtocolVersions, wire.ProtocolV1) {
+		_ = c.Send(ctx, wire.ErrorMessage(localID, m.SenderID, "unsupported protocol version"))
+		return nil, fmt.Errorf("%w: unsupported protocol versions %v", ErrProtocol, m.SupportedProtocolVersions)
+	}
+	peer := &wire.Message{Type: wire.TypePeer, SenderID: localID, TargetID: m.SenderID, PeerMetadata: &meta, SelectedProtocolVersion: wire.ProtocolV1}
+	if err := c.Send(ctx, peer); err != nil {
+		return nil, fmt.Errorf("send peer: %w", err)
+	}
+	return m, nil
+}
+
+// ClientHandshake sends join and waits for the remote's peer message,
+// which it returns. An error message from the remote wraps ErrRemote.
+func ClientHandshake(ctx context.Context, c Conn, localID string, meta wire.PeerMetadata) (*wire.Message, error) {
+	join := &wire.Message{Type: wire.TypeJoin, SenderID: localID, PeerMetadata: &meta, SupportedProtocolVersions: []string{wire.ProtocolV1}}
+	if err := c.Send(ctx, join); err != nil {
+		return nil, fmt.Errorf("send join: %w", err)
+	}
+	m, err := c.Recv(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read peer: %w", err)
+	}
+	switch m.Type {
+	case wire.TypePeer:
+		return m, nil
+	case wire.TypeError:
+		return nil, fmt.Errorf("%w: %s", ErrRemote, m.Message)
+	default:
+		return nil, fmt.Errorf("%w: got %q, want peer", ErrProtocol, m.Type)
+	}
+}

@@ -1,0 +1,81 @@
+package peer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/coder/websocket"
+
+	"github.com/segue-fm/segue/sync/wire"
+)
+
+// WSConn adapts a WebSocket to Conn: one binary frame per message.
+// Frames larger than MaxFrame (wire.MaxFrameSize when 0) end the
+// connection with an error wrapping ErrLimit, detected before the frame
+// is fully read. Allow, when set, is consulted before each received
+// message and returns an error wrapping ErrLimit to refuse it (rate
+// limiting). Send is safe for concurrent use.
+type WSConn struct {
+	C        *websocket.Conn
+	MaxFrame int
+	Allow    func() error
+
+	wmu sync.Mutex
+}
+
+// NewWSConn returns a WSConn over c with the given frame cap and sets
+// c's own read limit just above it.
+func NewWSConn(c *websocket.Conn, maxFrame int) *WSConn {
+	if maxFrame <= 0 {
+		maxFrame = wire.MaxFrameSize
+	}
+	c.SetReadLimit(int64(maxFrame) + 1)
+	return &WSConn{C: c, MaxFrame: maxFrame}
+}
+
+// Recv reads and decodes the next binary frame.
+func (w *WSConn) Recv(ctx context.Context) (*wire.Message, error) {
+	for {
+		typ, r, err := w.C.Reader(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("read websocket: %w", err)
+		}
+		b, err := io.ReadAll(io.LimitReader(r, int64(w.MaxFrame)+1))
+		if err != nil {
+			var ce websocket.CloseError
+			if errors.As(err, &ce) && ce.Code == websocket.StatusMessageTooBig || len(b) > w.MaxFrame {
+				return nil, fmt.Errorf("%w: frame larger than %d bytes", ErrLimit, w.MaxFrame)
+			}
+			return nil, fmt.Errorf("read websocket frame: %w", err)
+		}
+		if len(b) > w.MaxFrame {
+			return nil, fmt.Errorf("%w: frame larger than %d bytes", ErrLimit, w.MaxFrame)
+		}
+		if typ != websocket.MessageBinary {
+			return nil, fmt.Errorf("%w: text frame", ErrProtocol)
+		}
+		if w.Allow != nil {
+			if err := w.Allow(); err != nil {
+				return nil, err
+			}
+		}
+		return wire.Decode(b, w.MaxFrame)
+	}
+}
+
+// Send encodes m and writes it as one binary frame.
+func (w *WSConn) Send(ctx context.Context, m *wire.Message) error {
+	b, err := wire.Encode(m)
+	if err != nil {
+		return err
+	}
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
+	if err := w.C.Write(ctx, websocket.MessageBinary, b); err != nil {
+		return fmt.Errorf("write websocket: %w", err)
+	}
+	return nil
+}
