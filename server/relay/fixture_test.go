@@ -136,9 +136,16 @@ type envOpt func(relay.Options) relay.Options
 // signs up "ada" and registers a device. The relay stops at test cleanup.
 func startRelay(t testing.TB, nChunks, chunkSize int, opts ...envOpt) *env {
 	t.Helper()
+	return startRelayWith(t, func(dir string) published { return publishSynthetic(t, dir, nChunks, chunkSize) }, opts...)
+}
+
+// startRelayWith is startRelay with the catalog content made by publish,
+// which receives the data directory before the relay opens it.
+func startRelayWith(t testing.TB, publish func(dir string) published, opts ...envOpt) *env {
+	t.Helper()
 	dir := t.TempDir()
 	e := &env{clock: &fakeClock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}}
-	e.pub = publishSynthetic(t, dir, nChunks, chunkSize)
+	e.pub = publish(dir)
 	o := relay.DefaultOptions(dir).
 		WithListen("127.0.0.1:0").
 		WithAdminToken(adminToken).
