@@ -1,11 +1,11 @@
 package interop
 
 import (
-	"log/slog"
 	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"

@@ -1,0 +1,20 @@
+// Package relaysync is the relay's automerge-repo WebSocket endpoint
+// (GET /v1/sync): stock automerge-repo clients and Segue devices join,
+// sync documents that are persisted with per-peer sync states in the
+// relay's store, and exchange ephemeral messages.
+//
+// Mount it in the Echo relay (the device token arrives as ?token=):
+//
+//	ep := relaysync.New(peer.NewStoreRepo(st), st, peer.PlaylistAccess,
+//		relaysync.DefaultOptions().WithAuthenticator(tokenToUser))
+//	e.GET("/v1/sync", ep.Handle)
+//
+// Authorisation (peer.PlaylistAccess): a playlist is readable by owner,
+// collaborators, or anyone when public, writable only by owner and
+// collaborators. A reader's message that would change a document is
+// refused with an error message and the connection is closed; the change
+// is neither stored nor forwarded. A request for a document the user may
+// not read is answered with doc-unavailable. Limits (frame size, message
+// rate per connection on an injected clock, documents created per user)
+// are answered with an error message naming the limit before closing.
+package relaysync
