@@ -250,3 +250,47 @@ func TestKill9(t *testing.T) {
 		t.Logf("round %d: %d acknowledged keys survived kill -9", round, len(acked))
 	}
 }
+
+func BenchmarkSet(b *testing.B) {
+	for _, sync := range []bool{true, false} {
+		b.Run(fmt.Sprintf("sync=%v", sync), func(b *testing.B) {
+			s, err := badgerstore.Open(b.Context(), b.TempDir(), quiet().WithSyncWrites(sync))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			val := make([]byte, 128)
+			var i uint64
+			for b.Loop() {
+				i++
+				if err := s.Set(b.Context(), store.Key("bench", store.U64(i)), val); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkUpdate100(b *testing.B) {
+	s, err := badgerstore.Open(b.Context(), b.TempDir(), quiet())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	val := make([]byte, 128)
+	var i uint64
+	for b.Loop() {
+		err := s.Update(b.Context(), func(tx store.Txn) error {
+			for range 100 {
+				i++
+				if err := tx.Set(store.Key("bench", store.U64(i)), val); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
