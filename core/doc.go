@@ -1,0 +1,38 @@
+// Package core is Segue's embeddable engine: open it on a data directory,
+// register the device with a relay, and stream tracks as decrypted Ogg
+// Vorbis for the player.
+//
+//	e, err := core.Open(ctx, dir, core.DefaultOptions().
+//		WithOrigins("https://relay.example", "https://mirror.example"))
+//	if err != nil { … }
+//	defer e.Close()
+//	if e.Token() == "" {
+//		err = e.Register(ctx, "ada", "secret-password", "Ada's phone")
+//	}
+//	t, err := e.OpenTrack(ctx, trackID, model.TierHigh)
+//	r := t.Stream(ctx) // header ‖ chunk 0 ‖ chunk 1[primer:] ‖ …
+//	defer r.Close()
+//	io.Copy(decoderInput, r)
+//
+// What the engine guarantees:
+//
+//   - Every manifest is verified with the catalog's Ed25519 key on every
+//     load, and every blob against the SHA-256 and size in that manifest,
+//     before any byte is decrypted or handed out. A blob that fails at one
+//     origin is fetched from the next (see package fetch); the failure
+//     names the origin (fetch.OriginError) and matches ErrIntegrity.
+//   - Only encrypted blobs reach the disk: the cache (bounded, LRU) holds
+//     the same bytes the relay serves. Content keys are obtained per
+//     (track, tier) from the relay, wrapped to this device's HPKE key, and
+//     held in memory only, for Options.WithKeyTTL.
+//   - The catalog key is either configured (WithCatalogKey) or trusted on
+//     first use: the key returned at registration, or by the first origin,
+//     is pinned in the store (cfg/catalog-key) and every later manifest must
+//     verify under it.
+//   - Cancelling a context stops every request made for it.
+//
+// Open does no network I/O, so an engine opens offline; tracks whose
+// manifest and blobs are cached and whose content key is still in memory
+// play with every origin down. (Offline playback across restarts needs
+// offline licenses, a separate subsystem.)
+package core

@@ -1,0 +1,354 @@
+package core
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/segue-fm/segue/core/fetch"
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/crypto"
+	"github.com/segue-fm/segue/store"
+	"github.com/segue-fm/segue/store/badgerstore"
+)
+
+// Sentinel errors, checked with errors.Is. Fetch failures use the
+// sentinels of package fetch (fetch.ErrIntegrity, fetch.ErrOffline,
+// fetch.ErrNotFound), re-exported here for convenience.
+var (
+	// ErrNoOrigins is returned by Open without WithOrigins.
+	ErrNoOrigins = errors.New("core: no origins configured")
+	// ErrNotRegistered is returned by calls that need a device token
+	// before Register succeeded.
+	ErrNotRegistered = errors.New("core: device not registered")
+	// ErrUnauthorized is returned when the relay rejects the credentials
+	// or the device token (e.g. expired: register again).
+	ErrUnauthorized = errors.New("core: unauthorized")
+	// ErrBadResponse is returned for a relay answer the engine cannot use.
+	ErrBadResponse = errors.New("core: bad relay response")
+	// ErrCatalogKeyMismatch is returned when the relay presents a catalog
+	// key different from the one pinned on this device.
+	ErrCatalogKeyMismatch = errors.New("core: catalog key differs from the pinned key")
+	// ErrClosed is returned by every method after Close.
+	ErrClosed = errors.New("core: engine closed")
+
+	// ErrIntegrity is fetch.ErrIntegrity.
+	ErrIntegrity = fetch.ErrIntegrity
+	// ErrOffline is fetch.ErrOffline.
+	ErrOffline = fetch.ErrOffline
+)
+
+// Names under which the engine keeps secrets in its crypto.KeyStore.
+const (
+	keyNameToken = "relay-token"
+)
+
+// catalogKeyKey is the store key of the catalog key pinned on first use.
+var catalogKeyKey = []byte("cfg/catalog-key")
+
+// Engine is Segue's embeddable engine: the device store, the device
+// identity, and the fetcher that gets verified encrypted audio from its
+// cache or its relays and decrypts it in memory. It is safe for
+// concurrent use. Close it when done.
+type Engine struct {
+	dir      string
+	opts     Options
+	log      *slog.Logger
+	st       store.Store
+	ownStore bool
+	ks       crypto.KeyStore
+	id       *crypto.Identity
+	fetcher  *fetch.Fetcher
+
+	mu     sync.Mutex
+	token  string
+	catKey ed25519.PublicKey
+	closed bool
+
+	keys keyCache
+}
+
+// Open opens (creating if needed) the engine's data directory dir: the
+// store (Badger in dir/db unless WithStore), the key store (dir/keys
+// unless WithKeyStore), the device identity (created once, then
+// reloaded), the relay token if the device registered before, and the
+// blob cache index. It does no network I/O.
+func Open(ctx context.Context, dir string, opts Options) (*Engine, error) {
+	if len(opts.origins) == 0 {
+		return nil, ErrNoOrigins
+	}
+	if opts.logger == nil {
+		opts.logger = slog.Default()
+	}
+	if opts.clock == nil {
+		opts.clock = SystemClock
+	}
+	if opts.httpClient == nil {
+		opts.httpClient = DefaultOptions().httpClient
+	}
+	e := &Engine{dir: dir, opts: opts, log: opts.logger, st: opts.store, ks: opts.keyStore}
+	e.keys.ttl = opts.keyTTL
+	e.keys.entries = map[string]keyEntry{}
+	if err := e.open(ctx); err != nil {
+		e.closeStore()
+		return nil, err
+	}
+	return e, nil
+}
+
+func (e *Engine) open(ctx context.Context) error {
+	if e.st == nil {
+		if err := os.MkdirAll(e.dir, 0o700); err != nil {
+			return fmt.Errorf("core: create data dir: %w", err)
+		}
+		st, err := badgerstore.Open(ctx, filepath.Join(e.dir, "db"), badgerstore.DefaultOptions().WithLogger(e.log))
+		if err != nil {
+			return fmt.Errorf("core: open store: %w", err)
+		}
+		e.st, e.ownStore = st, true
+	}
+	if err := store.CheckSchema(ctx, e.st); err != nil {
+		return fmt.Errorf("core: %w", err)
+	}
+	if e.ks == nil {
+		ks, err := crypto.NewFileKeyStore(filepath.Join(e.dir, "keys"), crypto.DefaultFileKeyStoreOptions())
+		if err != nil {
+			return fmt.Errorf("core: open key store: %w", err)
+		}
+		e.ks = ks
+	}
+	id, err := crypto.LoadOrCreateIdentity(ctx, e.ks, rand.Reader)
+	if err != nil {
+		return fmt.Errorf("core: device identity: %w", err)
+	}
+	e.id = id
+	switch tok, err := e.ks.Load(ctx, keyNameToken); {
+	case err == nil:
+		e.token = string(tok)
+	case !errors.Is(err, crypto.ErrKeyNotFound):
+		return fmt.Errorf("core: load relay token: %w", err)
+	}
+	if len(e.opts.catalogKey) != 0 {
+		if len(e.opts.catalogKey) != ed25519.PublicKeySize {
+			return fmt.Errorf("core: catalog key is %d bytes, want %d", len(e.opts.catalogKey), ed25519.PublicKeySize)
+		}
+		e.catKey = e.opts.catalogKey
+	} else {
+		switch k, err := e.st.Get(ctx, catalogKeyKey); {
+		case err == nil && len(k) == ed25519.PublicKeySize:
+			e.catKey = k
+		case err == nil:
+			return fmt.Errorf("core: pinned catalog key is %d bytes", len(k))
+		case !errors.Is(err, store.ErrNotFound):
+			return fmt.Errorf("core: load pinned catalog key: %w", err)
+		}
+	}
+	origins := make([]fetch.Origin, len(e.opts.origins))
+	for i, u := range e.opts.origins {
+		o, err := fetch.NewHTTPOrigin(u, e.opts.httpClient, e.Token)
+		if err != nil {
+			return fmt.Errorf("core: %w", err)
+		}
+		origins[i] = o
+		e.opts.origins[i] = o.Name()
+	}
+	fopts := fetch.DefaultOptions().WithCacheBytes(e.opts.cacheBytes).WithLogger(e.log).WithObserver(e.opts.observer)
+	f, err := fetch.New(ctx, e.st, origins, e.catalogKey, fopts)
+	if err != nil {
+		return fmt.Errorf("core: %w", err)
+	}
+	e.fetcher = f
+	return nil
+}
+
+// Close persists cache recency and closes the store (unless it was given
+// with WithStore). Content keys held in memory are forgotten. Close is
+// safe to call more than once.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	e.closed = true
+	e.mu.Unlock()
+	e.keys.clear()
+	var err error
+	if e.fetcher != nil {
+		err = e.fetcher.Flush(context.Background())
+	}
+	return errors.Join(err, e.closeStore())
+}
+
+func (e *Engine) closeStore() error {
+	if e.ownStore && e.st != nil {
+		return e.st.Close()
+	}
+	return nil
+}
+
+func (e *Engine) checkOpen() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return ErrClosed
+	}
+	return nil
+}
+
+// DeviceID returns this device's id (derived from its Ed25519 key).
+func (e *Engine) DeviceID() model.DeviceID { return e.id.DeviceID() }
+
+// Token returns the relay device token, or "" before Register. It is a
+// secret: never log it.
+func (e *Engine) Token() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.token
+}
+
+// Store returns the engine's store, for the engine's other subsystems
+// (sync, history). It stays owned by the engine.
+func (e *Engine) Store() store.Store { return e.st }
+
+// Fetcher returns the engine's fetcher (verified encrypted blobs), shared
+// with the player and downloads. It stays owned by the engine.
+func (e *Engine) Fetcher() *fetch.Fetcher { return e.fetcher }
+
+// SignUp creates an account on the relay (POST /v1/accounts), for relays
+// with open signup. It does not register this device: call Register.
+func (e *Engine) SignUp(ctx context.Context, username, password string) error {
+	if err := e.checkOpen(); err != nil {
+		return err
+	}
+	in := struct {
+		Username string `json:"username"`
+		Password string `json:"password"`
+	}{username, password}
+	if err := e.call(ctx, "POST", "/v1/accounts", in, nil, false); err != nil {
+		return fmt.Errorf("core: sign up: %w", err)
+	}
+	return nil
+}
+
+// registerAnswer is the relay's answer to POST /v1/devices.
+type registerAnswer struct {
+	DeviceID   string `json:"device_id"`
+	Token      string `json:"token"`
+	CatalogKey []byte `json:"catalog_key"`
+}
+
+// Register registers this device with the relay under the account
+// (POST /v1/devices, proving possession of the device's signing key), and
+// keeps the returned token in the key store, never in logs. When no
+// catalog key is pinned yet, the one the relay returns is pinned (trust on
+// first use); a different key than the pinned one is ErrCatalogKeyMismatch.
+func (e *Engine) Register(ctx context.Context, username, password, deviceName string) error {
+	if err := e.checkOpen(); err != nil {
+		return err
+	}
+	issued := e.opts.clock.Now().Truncate(time.Second)
+	signPub, hpkePub := e.id.SignPublic(), e.id.HPKEPublic()
+	in := struct {
+		Username string `json:"username"`
+		Password string `json:"password"`
+		Name     string `json:"name"`
+		SignPub  []byte `json:"sign_pub"`
+		HPKEPub  []byte `json:"hpke_pub"`
+		Issued   int64  `json:"issued"`
+		Sig      []byte `json:"sig"`
+	}{username, password, deviceName, signPub, hpkePub, issued.Unix(),
+		e.id.Sign(DeviceProofMessage(username, deviceName, signPub, hpkePub, issued))}
+	var out registerAnswer
+	if err := e.call(ctx, "POST", "/v1/devices", in, &out, false); err != nil {
+		return fmt.Errorf("core: register: %w", err)
+	}
+	if out.Token == "" {
+		return fmt.Errorf("core: register: %w: no token", ErrBadResponse)
+	}
+	if out.DeviceID != "" && model.DeviceID(out.DeviceID) != e.DeviceID() {
+		return fmt.Errorf("core: register: %w: device id %q, want %q", ErrBadResponse, out.DeviceID, e.DeviceID())
+	}
+	if len(out.CatalogKey) != 0 {
+		if err := e.pin(ctx, out.CatalogKey); err != nil {
+			return fmt.Errorf("core: register: %w", err)
+		}
+	}
+	if err := e.ks.Save(ctx, keyNameToken, []byte(out.Token)); err != nil {
+		return fmt.Errorf("core: register: save token: %w", err)
+	}
+	e.mu.Lock()
+	e.token = out.Token
+	e.mu.Unlock()
+	e.log.Info("core: device registered", "device", e.DeviceID(), "user", username)
+	return nil
+}
+
+// DeviceProofMessage returns the bytes a device signs to register (the
+// relay's wire format, docs/ARCHITECTURE.md §4): "segue-device-v1\x00" ‖
+// u16 len ‖ username ‖ u16 len ‖ name ‖ sign_pub ‖ hpke_pub ‖ u64 issued
+// Unix seconds, integers big-endian. The slice is owned by the caller.
+func DeviceProofMessage(username, name string, signPub, hpkePub []byte, issued time.Time) []byte {
+	b := make([]byte, 0, 16+4+len(username)+len(name)+len(signPub)+len(hpkePub)+8)
+	b = append(b, "segue-device-v1\x00"...)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(username)))
+	b = append(b, username...)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(name)))
+	b = append(b, name...)
+	b = append(b, signPub...)
+	b = append(b, hpkePub...)
+	return binary.BigEndian.AppendUint64(b, uint64(issued.Unix()))
+}
+
+// pin records k as the catalog key unless one is already pinned, in which
+// case k must equal it.
+func (e *Engine) pin(ctx context.Context, k []byte) error {
+	if len(k) != ed25519.PublicKeySize {
+		return fmt.Errorf("%w: catalog key is %d bytes", ErrBadResponse, len(k))
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.catKey != nil {
+		if !e.catKey.Equal(ed25519.PublicKey(k)) {
+			return ErrCatalogKeyMismatch
+		}
+		return nil
+	}
+	if err := e.st.Set(ctx, catalogKeyKey, k); err != nil {
+		return fmt.Errorf("pin catalog key: %w", err)
+	}
+	e.catKey = append(ed25519.PublicKey(nil), k...)
+	e.log.Info("core: catalog key pinned on first use")
+	return nil
+}
+
+// catalogKey is the fetcher's KeyFunc: the configured or pinned key, or
+// (trust on first use) the first origin's GET /v1/catalog/key, pinned.
+func (e *Engine) catalogKey(ctx context.Context) (ed25519.PublicKey, error) {
+	e.mu.Lock()
+	k := e.catKey
+	e.mu.Unlock()
+	if k != nil {
+		return k, nil
+	}
+	var out struct {
+		Key []byte `json:"key"`
+	}
+	if err := e.call(ctx, "GET", "/v1/catalog/key", nil, &out, true); err != nil {
+		return nil, fmt.Errorf("fetch catalog key: %w", err)
+	}
+	if err := e.pin(ctx, out.Key); err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.catKey, nil
+}

@@ -1,0 +1,123 @@
+package core
+
+import (
+	"crypto/ed25519"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/segue-fm/segue/core/fetch"
+	"github.com/segue-fm/segue/crypto"
+	"github.com/segue-fm/segue/store"
+)
+
+// Clock is the engine's only source of time (key expiry, registration
+// proofs). Tests inject a fake.
+type Clock interface {
+	Now() time.Time
+}
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
+
+// SystemClock is the real wall clock, the default Clock.
+var SystemClock Clock = systemClock{}
+
+// Options configure Open. The zero value is not useful: start from
+// DefaultOptions and chain WithX methods; each returns a modified copy.
+type Options struct {
+	origins    []string
+	catalogKey ed25519.PublicKey
+	cacheBytes int64
+	keyTTL     time.Duration
+	keyStore   crypto.KeyStore
+	httpClient *http.Client
+	logger     *slog.Logger
+	clock      Clock
+	store      store.Store
+	observer   func(fetch.Event)
+}
+
+// DefaultOptions returns: no origins (set at least one with WithOrigins),
+// the catalog key trusted on first use, a 2 GiB blob cache, content keys
+// kept in memory for 10 minutes, a file key store in <dir>/keys, a Badger
+// store in <dir>/db, an HTTP client with a 30 s timeout, slog.Default()
+// and the system clock.
+func DefaultOptions() Options {
+	return Options{
+		cacheBytes: 2 << 30,
+		keyTTL:     10 * time.Minute,
+		httpClient: &http.Client{Timeout: 30 * time.Second},
+		logger:     slog.Default(),
+		clock:      SystemClock,
+	}
+}
+
+// WithOrigins sets the relay base URLs ("http://host:port"), tried in
+// order for every request: the first is the primary, the others mirrors
+// serving the same catalog. The slice is copied.
+func (o Options) WithOrigins(urls ...string) Options {
+	o.origins = append([]string(nil), urls...)
+	return o
+}
+
+// WithCatalogKey pins the catalog's Ed25519 public key that signs every
+// manifest. Without it the engine trusts on first use: it pins the key the
+// relay returns at registration (or, failing that, the first origin's
+// GET /v1/catalog/key) in the store, and from then on rejects manifests
+// signed by any other key. An app that ships the key should set it.
+func (o Options) WithCatalogKey(k ed25519.PublicKey) Options {
+	o.catalogKey = append(ed25519.PublicKey(nil), k...)
+	return o
+}
+
+// WithCacheBytes bounds the encrypted-blob cache (default 2 GiB). Least
+// recently used blobs are evicted past it.
+func (o Options) WithCacheBytes(n int64) Options { o.cacheBytes = n; return o }
+
+// WithKeyTTL sets how long a streaming content key stays in memory after
+// it was obtained (default 10 minutes). Keys are never written to disk.
+func (o Options) WithKeyTTL(d time.Duration) Options { o.keyTTL = d; return o }
+
+// WithKeyStore sets where the device identity and relay token are kept
+// (default: crypto.FileKeyStore in <dir>/keys, without passphrase). Apps
+// should pass one backed by the platform's Keychain/Keystore.
+func (o Options) WithKeyStore(ks crypto.KeyStore) Options { o.keyStore = ks; return o }
+
+// WithHTTPClient sets the HTTP client for every relay request (default: a
+// client with a 30 s overall timeout). nil keeps the default.
+func (o Options) WithHTTPClient(c *http.Client) Options {
+	if c != nil {
+		o.httpClient = c
+	}
+	return o
+}
+
+// WithLogger sets the logger (default slog.Default()). nil keeps the
+// default. Tokens, passwords and keys are never logged.
+func (o Options) WithLogger(l *slog.Logger) Options {
+	if l != nil {
+		o.logger = l
+	}
+	return o
+}
+
+// WithClock sets the clock (default SystemClock). nil keeps the default.
+func (o Options) WithClock(c Clock) Options {
+	if c != nil {
+		o.clock = c
+	}
+	return o
+}
+
+// WithObserver sets a callback run after every cache hit and every origin
+// attempt of the fetcher (default none), for metrics and tests: a failed
+// attempt carries a *fetch.OriginError naming the origin. It must not
+// block.
+func (o Options) WithObserver(fn func(fetch.Event)) Options { o.observer = fn; return o }
+
+// WithStore makes the engine use s instead of opening Badger in
+// <dir>/db (for tests and the wasm build). The engine does not close a
+// store given here.
+func (o Options) WithStore(s store.Store) Options { o.store = s; return o }

@@ -1,0 +1,241 @@
+package core_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/segue-fm/segue/core"
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/crypto"
+	"github.com/segue-fm/segue/internal/demoalbum"
+	"github.com/segue-fm/segue/server/catalog"
+	"github.com/segue-fm/segue/server/ingest/segment"
+	"github.com/segue-fm/segue/server/relay"
+)
+
+// testbed is a real relay on 127.0.0.1 over Badger in a temp dir, serving
+// the demo album, plus an optional tampering front for it.
+type testbed struct {
+	url        string // the relay itself
+	catalogPub ed25519.PublicKey
+	tracks     []model.TrackID
+	originals  map[string][]byte // "<track>/<tier>" → the encoded Ogg file
+	srv        *relay.Server
+	stopRelay  context.CancelFunc
+}
+
+// testTiers are the tiers the testbed publishes (the smallest and a
+// middle one keep tests quick).
+var testTiers = []model.Tier{model.TierLow, model.TierHigh}
+
+const (
+	testUser = "ada"
+	testPass = "correct horse battery"
+)
+
+func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// publishDemo segments, encrypts, signs and publishes the demo album's
+// testTiers into the relay data dir, as ingest does.
+func publishDemo(t testing.TB, ctx context.Context, dir string) (ed25519.PublicKey, []model.TrackID, map[string][]byte) {
+	t.Helper()
+	dd, err := catalog.OpenDataDir(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dd.Close()
+	meta, err := demoalbum.Album()
+	if err != nil {
+		t.Fatal(err)
+	}
+	artist := model.Artist{ID: catalog.ArtistIDFor(meta.AlbumArtists[0]), Name: meta.AlbumArtists[0]}
+	rel := catalog.Release{
+		Album:   model.Album{ID: catalog.AlbumIDFor(artist.Name, meta.Album), Title: meta.Album, ArtistIDs: []model.ArtistID{artist.ID}},
+		Artists: []model.Artist{artist},
+	}
+	originals := map[string][]byte{}
+	var ids []model.TrackID
+	for _, tm := range meta.Tracks {
+		var sha [32]byte
+		if _, err := hex.Decode(sha[:], []byte(tm.MasterSHA256)); err != nil {
+			t.Fatal(err)
+		}
+		tr := model.Track{
+			ID: catalog.TrackIDFromMaster(sha), Title: tm.Title, ArtistIDs: []model.ArtistID{artist.ID},
+			AlbumID: rel.Album.ID, TrackNumber: tm.TrackNumber, DiscNumber: tm.DiscNumber,
+			SampleRate: tm.SampleRate, Channels: tm.Channels, Samples: tm.Samples, Loudness: tm.Loudness,
+			Tiers: testTiers, MasterSHA256: sha,
+		}
+		ids = append(ids, tr.ID)
+		rel.Album.TrackIDs = append(rel.Album.TrackIDs, tr.ID)
+		trel := catalog.TrackRelease{Track: tr}
+		for _, tier := range testTiers {
+			data, err := demoalbum.FS.ReadFile(path.Join("data", tm.Tiers[tier]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			originals[string(tr.ID)+"/"+string(tier)] = data
+			s, err := segment.Split(data, segment.DefaultOptions())
+			if err != nil {
+				t.Fatal(err)
+			}
+			key, err := crypto.NewContentKey(rand.Reader)
+			if err != nil {
+				t.Fatal(err)
+			}
+			put := func(idx uint64, plain []byte) model.BlobRef {
+				enc := crypto.EncryptBlob(key, idx, plain)
+				h, err := dd.Catalog.PutBlob(ctx, enc)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return model.BlobRef{Size: int64(len(enc)), SHA256: h}
+			}
+			m := &model.Manifest{
+				Version: model.ManifestVersion, TrackID: tr.ID, Tier: tier, Codec: model.CodecVorbis,
+				SampleRate: s.SampleRate, Channels: s.Channels, TotalSamples: s.TotalSamples,
+				Loudness: tm.Loudness, Header: put(0, s.Header), Bitrate: s.NominalBitrate,
+			}
+			for i, c := range s.Chunks {
+				m.Chunks = append(m.Chunks, model.Chunk{Index: i, FirstSample: c.FirstSample, Samples: c.Samples,
+					PrimerSize: int64(c.PrimerSize), Blob: put(uint64(i)+1, c.Data)})
+			}
+			env, err := crypto.SignManifest(dd.Signer, m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			trel.Streams = append(trel.Streams, catalog.Stream{Tier: tier, Envelope: env, Key: key})
+		}
+		rel.Tracks = append(rel.Tracks, trel)
+	}
+	if err := dd.Catalog.Publish(ctx, rel); err != nil {
+		t.Fatal(err)
+	}
+	return dd.Signer.Public().(ed25519.PublicKey), ids, originals
+}
+
+// newTestbed starts a relay serving the demo album and creates the test
+// account. The relay stops at the end of the test (or with tb.stop).
+func newTestbed(t testing.TB) *testbed {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	pub, ids, originals := publishDemo(t, ctx, dir)
+	srv, err := relay.New(ctx, relay.DefaultOptions(dir).WithListen("127.0.0.1:0").
+		WithArgonParams(relay.FastArgonParams).WithLogger(quiet()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	addr, err := srv.Start(rctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb := &testbed{url: "http://" + addr, catalogPub: pub, tracks: ids, originals: originals, srv: srv, stopRelay: cancel}
+	t.Cleanup(func() {
+		tb.stop()
+		srv.Close()
+	})
+	return tb
+}
+
+// stop shuts the relay down (idempotent).
+func (tb *testbed) stop() {
+	tb.stopRelay()
+	tb.srv.Wait()
+}
+
+// openEngine opens an engine in a temp dir on the given origins and
+// registers it (signing up first).
+func (tb *testbed) openEngine(t testing.TB, opts core.Options, origins ...string) *core.Engine {
+	t.Helper()
+	ctx := context.Background()
+	e, err := core.Open(ctx, t.TempDir(), opts.WithOrigins(origins...).WithLogger(quiet()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	if err := e.SignUp(ctx, testUser, testPass); err != nil && !isConflict(err) {
+		t.Fatal(err)
+	}
+	if err := e.Register(ctx, testUser, testPass, "test device"); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func isConflict(err error) bool {
+	return bytes.Contains([]byte(err.Error()), []byte("status 409"))
+}
+
+// tamperer fronts a handler, corrupting or stalling chosen responses.
+type tamperer struct {
+	inner http.Handler
+
+	mu      sync.Mutex
+	flip    map[string]int  // path → body offset whose byte is flipped
+	stall   map[string]bool // path → block until the request is cancelled
+	stalled atomic.Int32    // requests cancelled while stalled
+}
+
+func newTamperer(inner http.Handler) *tamperer {
+	return &tamperer{inner: inner, flip: map[string]int{}, stall: map[string]bool{}}
+}
+
+func (tp *tamperer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	tp.mu.Lock()
+	off, flip := tp.flip[r.URL.Path]
+	stall := tp.stall[r.URL.Path]
+	tp.mu.Unlock()
+	if stall {
+		select {
+		case <-r.Context().Done():
+			tp.stalled.Add(1)
+			return
+		case <-time.After(30 * time.Second):
+			http.Error(w, "stalled", http.StatusGatewayTimeout)
+			return
+		}
+	}
+	if !flip {
+		tp.inner.ServeHTTP(w, r)
+		return
+	}
+	rec := httptest.NewRecorder()
+	tp.inner.ServeHTTP(rec, r)
+	body := rec.Body.Bytes()
+	if off < 0 {
+		off += len(body)
+	}
+	if off >= 0 && off < len(body) {
+		body[off] ^= 0x01
+	}
+	for k, v := range rec.Header() {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(rec.Code)
+	w.Write(body)
+}
+
+// serve starts the tamperer on 127.0.0.1 and returns its URL.
+func (tp *tamperer) serve(t testing.TB) (string, func()) {
+	s := httptest.NewServer(tp)
+	t.Cleanup(s.Close)
+	return s.URL, s.Close
+}
+
+func chunkPath(track model.TrackID, tier model.Tier, i int) string {
+	return "/v1/audio/" + string(track) + "/" + string(tier) + "/chunks/" + strconv.Itoa(i)
+}
