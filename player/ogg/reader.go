@@ -2,6 +2,7 @@ package ogg
 
 import (
 	"bufio"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -28,6 +29,9 @@ type Packet struct {
 	Hole bool
 }
 
+// span locates one packet in Reader.queueBuf.
+type span struct{ off, n int }
+
 // DefaultMaxPacket is the default limit on one packet's size.
 const DefaultMaxPacket = 8 << 20
 
@@ -49,12 +53,15 @@ type Reader struct {
 	lastSeq  uint32
 	haveSeq  bool
 	hole     bool
+	first    bool // the next packet completed is the stream's first (BOS)
 	partial  []byte
 	inPart   bool
 	out      []byte
 	queue    []Packet
 	queueBuf []byte
 	pageBuf  []byte
+	spans    []span   // reused by fill
+	metaBuf  []Packet // reused by fill; queue points into it
 	err      error
 	// Lost counts bytes skipped while searching for a capture pattern.
 	Lost int64
@@ -71,14 +78,21 @@ var ErrResync = errors.New("ogg: no page found")
 
 const resyncWindow = 64 << 10
 
-// readPage reads the next page with a valid CRC, skipping garbage.
+// readPage reads the next page with a valid CRC, skipping garbage. A
+// capture pattern whose page fails its checksum, or runs past the end of
+// the input, is skipped one byte at a time, so a false "OggS" in garbage
+// never swallows the real pages after it.
 func (r *Reader) readPage() (Page, error) {
 	skipped := 0
+	short := false // a candidate page ran past the end of the input
 	for {
+		if skipped >= resyncWindow {
+			return Page{}, ErrResync
+		}
 		hdr, err := r.r.Peek(HeaderSize)
 		if len(hdr) < 4 {
 			if err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) {
-				if len(hdr) == 0 {
+				if len(hdr) == 0 && !short {
 					return Page{}, io.EOF
 				}
 				return Page{}, io.ErrUnexpectedEOF
@@ -86,66 +100,55 @@ func (r *Reader) readPage() (Page, error) {
 			return Page{}, err
 		}
 		if string(hdr[:4]) != "OggS" {
-			if skipped >= resyncWindow {
-				return Page{}, ErrResync
+			r.r.Discard(1)
+			skipped++
+			r.Lost++
+			continue
+		}
+		n := 0
+		if len(hdr) == HeaderSize {
+			n = HeaderSize + int(hdr[26])
+			if seg, _ := r.r.Peek(n); len(seg) == n {
+				for _, l := range seg[HeaderSize:] {
+					n += int(l)
+				}
+			} else {
+				n = 0
+			}
+		}
+		var whole []byte
+		if n > 0 {
+			whole, err = r.r.Peek(n) // n ≤ MaxPageSize fits the 64 KiB buffer
+		}
+		if n == 0 || len(whole) < n {
+			if err != nil && err != io.EOF && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, bufio.ErrBufferFull) {
+				return Page{}, err
+			}
+			short = true
+			r.r.Discard(1)
+			skipped++
+			r.Lost++
+			continue
+		}
+		p, _, perr := ParsePage(whole)
+		if perr != nil {
+			// Corrupt page or false capture: resync just after it.
+			if r.locked && binary.LittleEndian.Uint32(whole[14:18]) == r.serial {
+				r.hole = true
 			}
 			r.r.Discard(1)
 			skipped++
 			r.Lost++
 			continue
 		}
-		if len(hdr) < HeaderSize {
-			return Page{}, io.ErrUnexpectedEOF
-		}
-		n := HeaderSize + int(hdr[26])
-		seg, err := r.r.Peek(n)
-		if len(seg) < n {
-			if err == nil {
-				err = io.ErrUnexpectedEOF
-			}
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF
-			}
-			return Page{}, err
-		}
-		for _, l := range seg[HeaderSize:] {
-			n += int(l)
-		}
 		if cap(r.pageBuf) < n {
-			r.pageBuf = make([]byte, n, MaxPageSize)
+			r.pageBuf = make([]byte, 0, MaxPageSize)
 		}
-		r.pageBuf = r.pageBuf[:n]
-		whole, _ := r.r.Peek(n)
-		if len(whole) < n {
-			// Page bigger than the buffer or truncated: read it through.
-			m, rerr := io.ReadFull(r.r, r.pageBuf)
-			if rerr != nil {
-				if m == 0 && rerr == io.EOF {
-					rerr = io.ErrUnexpectedEOF
-				}
-				if errors.Is(rerr, io.EOF) {
-					rerr = io.ErrUnexpectedEOF
-				}
-				return Page{}, rerr
-			}
-		} else {
-			copy(r.pageBuf, whole)
-			r.r.Discard(n)
-		}
-		p, _, perr := ParsePage(r.pageBuf)
-		if perr != nil {
-			if errors.Is(perr, ErrCRC) || errors.Is(perr, ErrVersion) {
-				// Corrupt page: count it as lost and resync after its capture.
-				r.Lost += int64(n)
-				skipped += n
-				if skipped >= resyncWindow {
-					return Page{}, ErrResync
-				}
-				r.hole = true
-				continue
-			}
-			return Page{}, perr
-		}
+		r.pageBuf = append(r.pageBuf[:0], whole...)
+		r.r.Discard(n)
+		nseg := len(p.Segments)
+		p.Segments = r.pageBuf[HeaderSize : HeaderSize+nseg]
+		p.Body = r.pageBuf[HeaderSize+nseg : n]
 		return p, nil
 	}
 }
@@ -175,9 +178,8 @@ func (r *Reader) Next() (Packet, error) {
 func (r *Reader) fill() error {
 	r.queue = r.queue[:0]
 	r.queueBuf = r.queueBuf[:0]
-	type span struct{ off, n int }
-	var spans []span
-	var meta []Packet
+	spans := r.spans[:0]
+	meta := r.metaBuf[:0]
 	for len(meta) == 0 {
 		pg, err := r.readPage()
 		if err != nil {
@@ -188,7 +190,7 @@ func (r *Reader) fill() error {
 			if !pg.BOS() && r.locked {
 				continue
 			}
-			r.serial, r.locked, r.ended = pg.Serial, true, false
+			r.serial, r.locked, r.ended, r.first = pg.Serial, true, false, true
 			r.haveSeq, r.inPart, r.partial = false, false, r.partial[:0]
 		case pg.Serial != r.serial:
 			continue
@@ -204,7 +206,6 @@ func (r *Reader) fill() error {
 		if hole {
 			r.inPart, r.partial = false, r.partial[:0]
 		}
-		bos := pg.BOS()
 		lastEnd := -1
 		var pieceErr error
 		pg.Packets(func(data []byte, first, last bool) {
@@ -228,13 +229,21 @@ func (r *Reader) fill() error {
 				off := len(r.queueBuf)
 				r.queueBuf = append(r.queueBuf, r.partial...)
 				spans = append(spans, span{off, len(r.partial)})
-				meta = append(meta, Packet{Serial: pg.Serial, Granule: NoGranule, BOS: bos && len(meta) == 0, Hole: hole})
+				meta = append(meta, Packet{Serial: pg.Serial, Granule: NoGranule, BOS: r.first, Hole: hole})
+				r.first = false
 				hole = false
 				lastEnd = len(meta) - 1
 				r.partial = r.partial[:0]
 			}
 		})
+		// A hole not yet reported on a packet carries to the next page.
+		r.hole = hole
 		if pieceErr != nil {
+			if len(meta) > 0 {
+				// Deliver the packets completed before the oversized one.
+				r.err = pieceErr
+				break
+			}
 			return pieceErr
 		}
 		if lastEnd >= 0 {
@@ -251,6 +260,7 @@ func (r *Reader) fill() error {
 	for i := range meta {
 		meta[i].Data = r.queueBuf[spans[i].off : spans[i].off+spans[i].n : spans[i].off+spans[i].n]
 	}
-	r.queue = append(r.queue, meta...)
+	r.spans, r.metaBuf = spans, meta
+	r.queue = meta
 	return nil
 }
