@@ -58,13 +58,21 @@ type tokenRecord struct {
 
 // Errors of account and device operations.
 var (
-	ErrAccountExists  = errors.New("relay: account exists")
-	ErrBadUsername    = errors.New("relay: bad username")
-	ErrBadPassword    = errors.New("relay: password must be 8 to 1024 bytes")
+	// ErrAccountExists: the username is taken (409).
+	ErrAccountExists = errors.New("relay: account exists")
+	// ErrBadUsername: the username does not match ^[a-z0-9][a-z0-9_.-]{0,63}$ (400).
+	ErrBadUsername = errors.New("relay: bad username")
+	// ErrBadPassword: the password is shorter than 8 or longer than 1024 bytes (400).
+	ErrBadPassword = errors.New("relay: password must be 8 to 1024 bytes")
+	// ErrBadCredentials: unknown user or wrong password, indistinguishably (401).
 	ErrBadCredentials = errors.New("relay: wrong username or password")
-	ErrBadProof       = errors.New("relay: bad device proof")
-	ErrDeviceTaken    = errors.New("relay: device registered to another account")
-	ErrUnauthorized   = errors.New("relay: unauthorized")
+	// ErrBadProof: the device registration's keys, timestamp or signature
+	// are invalid (400).
+	ErrBadProof = errors.New("relay: bad device proof")
+	// ErrDeviceTaken: the device key is registered to another account (409).
+	ErrDeviceTaken = errors.New("relay: device registered to another account")
+	// ErrUnauthorized: missing, unknown or expired token (401).
+	ErrUnauthorized = errors.New("relay: unauthorized")
 )
 
 // ProofWindow is how far a device registration's Issued time may be from

@@ -15,11 +15,20 @@ import (
 // Errors of request handling, mapped to HTTP statuses by the error
 // handler. Every error response has the JSON body {"error": "<message>"}.
 var (
-	ErrBadRequest     = errors.New("relay: bad request")
-	ErrNotFound       = errors.New("relay: not found")
-	ErrForbidden      = errors.New("relay: forbidden")
-	ErrTooLarge       = errors.New("relay: request body too large")
-	ErrSignupClosed   = errors.New("relay: signup is closed")
+	// ErrBadRequest marks malformed input: bad JSON, tier, index or hash (400).
+	ErrBadRequest = errors.New("relay: bad request")
+	// ErrNotFound marks a well-formed reference to nothing, such as a chunk
+	// index past the last chunk (404).
+	ErrNotFound = errors.New("relay: not found")
+	// ErrForbidden marks an authenticated caller without the right (403).
+	ErrForbidden = errors.New("relay: forbidden")
+	// ErrTooLarge marks a request body over the configured limit (413).
+	ErrTooLarge = errors.New("relay: request body too large")
+	// ErrSignupClosed is returned by account creation without the admin
+	// token when open signup is off (403).
+	ErrSignupClosed = errors.New("relay: signup is closed")
+	// ErrNoSubscription is returned by key requests of accounts whose
+	// subscription is not active (403).
 	ErrNoSubscription = errors.New("relay: no active subscription")
 )
 

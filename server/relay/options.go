@@ -32,7 +32,7 @@ type ArgonParams struct {
 
 // DefaultArgonParams is the password hashing cost of a production relay:
 // Argon2id with 1 pass over 64 MiB and 2 lanes (RFC 9106's second
-// recommended option, scaled to a 2-core host), about 50 ms per hash here.
+// recommended option, scaled to a 2-core host).
 var DefaultArgonParams = ArgonParams{Time: 1, MemoryK: 64 << 10, Threads: 2}
 
 // FastArgonParams is a deliberately weak cost (1 pass over 1 MiB) for tests
