@@ -297,10 +297,8 @@ func (l *Library) Setting(key string) (string, bool, error) {
 	if err != nil {
 		return "", false, fmt.Errorf("read setting %s: %w", key, err)
 	}
-	if v.Kind() != automerge.KindStr {
-		return "", false, nil
-	}
-	return v.Str(), true, nil
+	s, ok := valueString(v)
+	return s, ok, nil
 }
 
 // SetTier stores the preferred audio tier (model.ErrInvalidTier for an

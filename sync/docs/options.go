@@ -72,10 +72,11 @@ func KindOf(doc *automerge.Doc) (Kind, error) {
 	if err != nil {
 		return "", fmt.Errorf("read type: %w", err)
 	}
-	if v.Kind() != automerge.KindStr {
+	s, ok := valueString(v)
+	if !ok {
 		return "", fmt.Errorf("%w: type is %v", ErrWrongType, v.Kind())
 	}
-	return Kind(v.Str()), nil
+	return Kind(s), nil
 }
 
 func checkKind(doc *automerge.Doc, want Kind) error {
@@ -98,10 +99,26 @@ func commit(doc *automerge.Doc, now time.Time, msg string) error {
 
 func strField(m *automerge.Map, key string) string {
 	v, err := m.Get(key)
-	if err != nil || v.Kind() != automerge.KindStr {
+	if err != nil {
 		return ""
 	}
-	return v.Str()
+	s, _ := valueString(v)
+	return s
+}
+
+// valueString reads a string field written either as a scalar string
+// (Segue, automerge-go) or as collaborative text (Automerge 3 JS writes
+// plain strings that way unless they are ImmutableString).
+func valueString(v *automerge.Value) (string, bool) {
+	switch v.Kind() {
+	case automerge.KindStr:
+		return v.Str(), true
+	case automerge.KindText:
+		s, err := v.Text().Get()
+		return s, err == nil
+	default:
+		return "", false
+	}
 }
 
 func timeField(m *automerge.Map, key string) time.Time {

@@ -155,24 +155,39 @@ func (p *Playlist) CanRead(user model.UserID) (bool, error) {
 	return p.CanWrite(user)
 }
 
-// Rename sets the name (last writer wins) in one commit.
+// Rename sets the name (last writer wins) in one commit (none when the
+// name is already name).
 func (p *Playlist) Rename(name string) error {
+	if strField(p.doc.RootMap(), "name") == name {
+		return nil
+	}
 	if err := p.doc.RootMap().Set("name", name); err != nil {
 		return fmt.Errorf("rename: %w", err)
 	}
 	return commit(p.doc, p.opts.now(), "rename")
 }
 
-// Describe sets the description in one commit.
+// Describe sets the description in one commit (none when unchanged).
 func (p *Playlist) Describe(description string) error {
+	if v, err := p.doc.RootMap().Get("description"); err == nil {
+		if cur, ok := valueString(v); ok && cur == description {
+			return nil
+		}
+	}
 	if err := p.doc.RootMap().Set("description", description); err != nil {
 		return fmt.Errorf("describe: %w", err)
 	}
 	return commit(p.doc, p.opts.now(), "describe")
 }
 
-// SetPublic makes the playlist public or private in one commit.
+// SetPublic makes the playlist public or private in one commit (none
+// when it already is).
 func (p *Playlist) SetPublic(public bool) error {
+	if _, _, cur, err := p.Access(); err == nil && cur == public {
+		if v, gerr := p.doc.RootMap().Get("public"); gerr == nil && v.Kind() == automerge.KindBool {
+			return nil
+		}
+	}
 	if err := p.doc.RootMap().Set("public", public); err != nil {
 		return fmt.Errorf("set public: %w", err)
 	}
