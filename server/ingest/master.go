@@ -1,0 +1,282 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"strconv"
+	"strings"
+
+	"github.com/mewkiz/flac"
+	"github.com/mewkiz/flac/meta"
+
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/player/loudness"
+	"github.com/segue-fm/segue/server/ingest/wav"
+)
+
+// Limits on masters.
+const (
+	MaxMasterBytes = 2 << 30
+	MaxChannels    = 8
+	MinRate        = 8000
+	MaxRate        = 192000
+	MaxSeconds     = 3 * 3600
+)
+
+// master is a decoded master's description.
+type master struct {
+	sha      [32]byte
+	rate     int
+	channels int
+	frames   int64
+	loud     model.Loudness
+	tags     map[string]string // FLAC Vorbis comments, upper-case keys
+	path     string            // copy on disk for the encoder
+}
+
+// hashFile returns the SHA-256 and size of name in fsys.
+func hashFile(ctx context.Context, fsys fs.FS, name string) ([32]byte, int64, error) {
+	var sum [32]byte
+	f, err := fsys.Open(name)
+	if err != nil {
+		return sum, 0, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, ctxReader{ctx, io.LimitReader(f, MaxMasterBytes+1)})
+	if err != nil {
+		return sum, n, err
+	}
+	if n > MaxMasterBytes {
+		return sum, n, fmt.Errorf("%w: over %d bytes", ErrTooLarge, int64(MaxMasterBytes))
+	}
+	copy(sum[:], h.Sum(nil))
+	return sum, n, nil
+}
+
+// ctxReader fails reads once ctx is done, so long copies are cancellable.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// decodeMaster reads the master name from fsys once: it copies it to
+// tmpDir for the encoder, checks the SHA-256 is still sha, decodes it
+// (WAV or FLAC, by content; the extension must agree), measures its
+// loudness and reads its tags.
+func decodeMaster(ctx context.Context, fsys fs.FS, name string, size int64, sha [32]byte, tmpDir string) (*master, error) {
+	ext := strings.ToLower(path.Ext(name))
+	if ext != ".wav" && ext != ".wave" && ext != ".flac" {
+		return nil, fmt.Errorf("%w: extension %q (want .wav or .flac)", ErrUnsupportedFormat, ext)
+	}
+	f, err := fsys.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	tmp, err := os.CreateTemp(tmpDir, "master-*"+ext)
+	if err != nil {
+		return nil, fmt.Errorf("copy master: %w", err)
+	}
+	defer tmp.Close()
+	h := sha256.New()
+	src := io.TeeReader(ctxReader{ctx, f}, io.MultiWriter(h, tmp))
+	var magic [4]byte
+	if _, err := io.ReadFull(src, magic[:]); err != nil {
+		return nil, fmt.Errorf("%w: %d-byte file", ErrCorrupt, size)
+	}
+	m := &master{path: tmp.Name()}
+	body := io.MultiReader(bytes.NewReader(magic[:]), src)
+	switch {
+	case string(magic[:]) == "RIFF" && ext != ".flac":
+		err = m.decodeWAV(body, size)
+	case string(magic[:]) == "fLaC" && ext == ".flac":
+		err = m.decodeFLAC(body)
+	case string(magic[:]) == "RIFF" || string(magic[:]) == "fLaC":
+		return nil, fmt.Errorf("%w: %s content in a %s file", ErrUnsupportedFormat, magicName(magic), ext)
+	default:
+		return nil, fmt.Errorf("%w: not a WAV or FLAC file (starts % x)", ErrUnsupportedFormat, magic)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if _, err := io.Copy(io.Discard, src); err != nil { // trailing chunks
+		return nil, fmt.Errorf("read master: %w", err)
+	}
+	if [32]byte(h.Sum(nil)) != sha {
+		return nil, fmt.Errorf("%w: master changed while being ingested", ErrCorrupt)
+	}
+	if err := tmp.Close(); err != nil {
+		return nil, fmt.Errorf("copy master: %w", err)
+	}
+	m.sha = sha
+	return m, nil
+}
+
+func magicName(m [4]byte) string {
+	if string(m[:]) == "RIFF" {
+		return "WAV"
+	}
+	return "FLAC"
+}
+
+func (m *master) checkFormat() error {
+	switch {
+	case m.channels < 1 || m.channels > MaxChannels:
+		return fmt.Errorf("%w: %d channels (1..%d)", ErrUnsupportedFormat, m.channels, MaxChannels)
+	case m.rate < MinRate || m.rate > MaxRate:
+		return fmt.Errorf("%w: sample rate %d (%d..%d)", ErrUnsupportedFormat, m.rate, MinRate, MaxRate)
+	}
+	return nil
+}
+
+func (m *master) decodeWAV(r io.Reader, size int64) error {
+	wr, err := wav.NewReader(r, size)
+	if err != nil {
+		return wavErr(err)
+	}
+	f := wr.Format()
+	m.rate, m.channels = f.Rate, f.Channels
+	if err := m.checkFormat(); err != nil {
+		return err
+	}
+	meter, err := loudness.NewMeter(m.rate, m.channels)
+	if err != nil {
+		return fmt.Errorf("measure loudness: %w", err)
+	}
+	buf := make([]float32, 8192*m.channels)
+	for {
+		n, err := wr.Read(buf)
+		meter.Write(buf[:n])
+		m.frames += int64(n / m.channels)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return wavErr(err)
+		}
+	}
+	m.loud = meter.Result()
+	return nil
+}
+
+func wavErr(err error) error {
+	switch {
+	case errors.Is(err, wav.ErrTruncated):
+		return fmt.Errorf("%w: %v", ErrTruncated, err)
+	case errors.Is(err, wav.ErrUnsupported):
+		return fmt.Errorf("%w: %v", ErrUnsupportedFormat, err)
+	default:
+		return fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+}
+
+func (m *master) decodeFLAC(r io.Reader) error {
+	st, err := flac.Parse(r)
+	if err != nil {
+		return fmt.Errorf("%w: flac: %v", ErrCorrupt, err)
+	}
+	info := st.Info
+	m.rate, m.channels = int(info.SampleRate), int(info.NChannels)
+	if err := m.checkFormat(); err != nil {
+		return err
+	}
+	if info.BitsPerSample < 4 || info.BitsPerSample > 32 {
+		return fmt.Errorf("%w: %d bits per sample", ErrUnsupportedFormat, info.BitsPerSample)
+	}
+	if info.NSamples > uint64(MaxSeconds)*uint64(m.rate) {
+		return fmt.Errorf("%w: %d samples is over %d s", ErrTooLarge, info.NSamples, MaxSeconds)
+	}
+	m.tags = map[string]string{}
+	for _, b := range st.Blocks {
+		if vc, ok := b.Body.(*meta.VorbisComment); ok {
+			for _, kv := range vc.Tags {
+				k := strings.ToUpper(kv[0])
+				if _, dup := m.tags[k]; !dup {
+					m.tags[k] = kv[1]
+				}
+			}
+		}
+	}
+	meter, err := loudness.NewMeter(m.rate, m.channels)
+	if err != nil {
+		return fmt.Errorf("measure loudness: %w", err)
+	}
+	scale := 1 / float32(int64(1)<<(info.BitsPerSample-1))
+	var buf []float32
+	for {
+		fr, err := st.ParseNext()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				return fmt.Errorf("%w: flac frame after sample %d: %v", ErrTruncated, m.frames, err)
+			}
+			return fmt.Errorf("%w: flac frame after sample %d: %v", ErrCorrupt, m.frames, err)
+		}
+		if len(fr.Subframes) != m.channels {
+			return fmt.Errorf("%w: flac frame with %d channels", ErrCorrupt, len(fr.Subframes))
+		}
+		n := len(fr.Subframes[0].Samples)
+		buf = buf[:0]
+		for i := range n {
+			for _, sf := range fr.Subframes {
+				if len(sf.Samples) != n {
+					return fmt.Errorf("%w: flac subframes of unequal length", ErrCorrupt)
+				}
+				buf = append(buf, float32(sf.Samples[i])*scale)
+			}
+		}
+		meter.Write(buf)
+		m.frames += int64(n)
+		if m.frames > int64(MaxSeconds)*int64(m.rate) {
+			return fmt.Errorf("%w: over %d s", ErrTooLarge, MaxSeconds)
+		}
+	}
+	if info.NSamples != 0 && uint64(m.frames) != info.NSamples {
+		return fmt.Errorf("%w: flac holds %d samples, header says %d", ErrTruncated, m.frames, info.NSamples)
+	}
+	m.loud = meter.Result()
+	return nil
+}
+
+// applyTags fills empty fields of t from FLAC tags.
+func (m *master) applyTags(t *TrackRequest) {
+	tag := func(k string) string { return strings.TrimSpace(m.tags[k]) }
+	t.Title = cmpOr(t.Title, tag("TITLE"))
+	if len(t.Artists) == 0 && tag("ARTIST") != "" {
+		t.Artists = []string{tag("ARTIST")}
+	}
+	t.Album = cmpOr(t.Album, tag("ALBUM"))
+	if len(t.AlbumArtists) == 0 && tag("ALBUMARTIST") != "" {
+		t.AlbumArtists = []string{tag("ALBUMARTIST")}
+	}
+	t.ISRC = cmpOr(t.ISRC, tag("ISRC"))
+	t.ReleaseDate = cmpOr(t.ReleaseDate, tag("DATE"))
+	num := func(k string) int {
+		s, _, _ := strings.Cut(tag(k), "/") // "3/12"
+		n, _ := strconv.Atoi(s)
+		return n
+	}
+	if t.TrackNumber == 0 {
+		t.TrackNumber = num("TRACKNUMBER")
+	}
+	if t.DiscNumber == 0 {
+		t.DiscNumber = num("DISCNUMBER")
+	}
+}

@@ -1,0 +1,200 @@
+package ingest
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"path"
+	"slices"
+	"strings"
+
+	"github.com/segue-fm/segue/core/model"
+)
+
+// Request is what to ingest: tracks whose files are read from FS.
+type Request struct {
+	// FS resolves every file name in the request (os.DirFS for the CLI,
+	// demoalbum.FS for the demo).
+	FS     fs.FS
+	Tracks []TrackRequest
+}
+
+// TrackRequest is one track to ingest. Either Master names a WAV or FLAC
+// master, or Tiers names at least one pre-encoded Ogg Vorbis file (or
+// both: pre-encoded tiers are used as they are, the others are encoded
+// from the master). Empty metadata fields are filled from the master's
+// FLAC tags, then from defaults (title = file name, disc 1).
+type TrackRequest struct {
+	Master string                `json:"file,omitempty"`
+	Tiers  map[model.Tier]string `json:"tiers,omitempty"`
+
+	Title        string              `json:"title,omitempty"`
+	Artists      []string            `json:"artists,omitempty"`
+	Album        string              `json:"album,omitempty"`
+	AlbumArtists []string            `json:"album_artists,omitempty"`
+	TrackNumber  int                 `json:"track_number,omitempty"`
+	DiscNumber   int                 `json:"disc_number,omitempty"`
+	ISRC         string              `json:"isrc,omitempty"`
+	ReleaseDate  string              `json:"release_date,omitempty"`
+	Rights       []model.RightsShare `json:"rights,omitempty"`
+
+	// For tracks without a master: the master's identity and exact length
+	// (MasterSHA256 as hex; when empty the id derives from the highest
+	// tier file), and its loudness, which cannot be measured here.
+	MasterSHA256 string          `json:"master_sha256,omitempty"`
+	SampleRate   int             `json:"sample_rate,omitempty"`
+	Channels     int             `json:"channels,omitempty"`
+	Samples      int64           `json:"samples,omitempty"`
+	Loudness     *model.Loudness `json:"loudness,omitempty"`
+}
+
+// name returns the file that identifies the track in errors.
+func (t *TrackRequest) name() string {
+	if t.Master != "" {
+		return t.Master
+	}
+	for _, tier := range []model.Tier{model.TierVeryHigh, model.TierHigh, model.TierNormal, model.TierLow} {
+		if f, ok := t.Tiers[tier]; ok {
+			return f
+		}
+	}
+	return "(no file)"
+}
+
+// albumFile is the album.json sidecar: album fields shared by its tracks.
+type albumFile struct {
+	Album        string              `json:"album"`
+	AlbumArtists []string            `json:"album_artists"`
+	ReleaseDate  string              `json:"release_date"`
+	Rights       []model.RightsShare `json:"rights"`
+	Tracks       []TrackRequest      `json:"tracks"`
+}
+
+// maxSidecar bounds a sidecar file's size.
+const maxSidecar = 1 << 20
+
+func readJSON(fsys fs.FS, name string, v any) error {
+	f, err := fsys.Open(name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if st.Size() > maxSidecar {
+		return fmt.Errorf("%w: %s is %d bytes, limit %d", ErrBadMetadata, name, st.Size(), maxSidecar)
+	}
+	// Unknown fields are allowed: generators may record their own data
+	// (the demo album records cut offsets).
+	if err := json.NewDecoder(f).Decode(v); err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrBadMetadata, name, err)
+	}
+	return nil
+}
+
+// LoadAlbum reads an album.json sidecar from fsys: {album, album_artists,
+// release_date, rights, tracks: [{file, tiers, title, artists,
+// track_number, …}]}. File names in it are relative to its directory.
+// Album fields apply to every track that does not set its own.
+func LoadAlbum(fsys fs.FS, name string) (Request, error) {
+	var a albumFile
+	if err := readJSON(fsys, name, &a); err != nil {
+		return Request{}, fmt.Errorf("load album %s: %w", name, err)
+	}
+	if len(a.Tracks) == 0 {
+		return Request{}, fmt.Errorf("load album %s: %w: no tracks", name, ErrBadMetadata)
+	}
+	dir := path.Dir(name)
+	req := Request{FS: fsys}
+	for i, t := range a.Tracks {
+		if t.Master != "" {
+			t.Master = path.Join(dir, t.Master)
+		}
+		tiers := make(map[model.Tier]string, len(t.Tiers))
+		for tier, f := range t.Tiers {
+			tiers[tier] = path.Join(dir, f)
+		}
+		t.Tiers = tiers
+		t.Album = cmpOr(t.Album, a.Album)
+		if len(t.AlbumArtists) == 0 {
+			t.AlbumArtists = a.AlbumArtists
+		}
+		t.ReleaseDate = cmpOr(t.ReleaseDate, a.ReleaseDate)
+		if len(t.Rights) == 0 {
+			t.Rights = a.Rights
+		}
+		if t.TrackNumber == 0 {
+			t.TrackNumber = i + 1
+		}
+		req.Tracks = append(req.Tracks, t)
+	}
+	return req, nil
+}
+
+// LoadFiles builds a request for master files, reading each one's
+// optional sidecar "<file>.json" (a TrackRequest object) from fsys.
+func LoadFiles(fsys fs.FS, names ...string) (Request, error) {
+	req := Request{FS: fsys}
+	for _, n := range names {
+		t := TrackRequest{}
+		err := readJSON(fsys, n+".json", &t)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+		case err != nil:
+			return Request{}, fmt.Errorf("load sidecar of %s: %w", n, err)
+		}
+		t.Master = n
+		req.Tracks = append(req.Tracks, t)
+	}
+	return req, nil
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// validate checks a track's metadata once tags and defaults are applied.
+func (t *TrackRequest) validate() error {
+	for tier := range t.Tiers {
+		if !tier.Valid() {
+			return fmt.Errorf("%w: unknown tier %q", ErrBadMetadata, tier)
+		}
+	}
+	switch {
+	case t.Master == "" && len(t.Tiers) == 0:
+		return fmt.Errorf("%w: neither a master nor pre-encoded tiers", ErrBadMetadata)
+	case strings.TrimSpace(t.Title) == "":
+		return fmt.Errorf("%w: no title", ErrBadMetadata)
+	case len(t.Artists) == 0:
+		return fmt.Errorf("%w: no artist", ErrBadMetadata)
+	case t.TrackNumber < 0 || t.TrackNumber > 9999 || t.DiscNumber < 0 || t.DiscNumber > 999:
+		return fmt.Errorf("%w: track %d disc %d", ErrBadMetadata, t.TrackNumber, t.DiscNumber)
+	case len(t.Title) > 1024 || len(t.Album) > 1024:
+		return fmt.Errorf("%w: title over 1024 bytes", ErrBadMetadata)
+	}
+	for _, a := range slices.Concat(t.Artists, t.AlbumArtists) {
+		if strings.TrimSpace(a) == "" || len(a) > 1024 {
+			return fmt.Errorf("%w: artist name %q", ErrBadMetadata, a)
+		}
+	}
+	if len(t.Rights) > 0 {
+		var sum float64
+		for _, r := range t.Rights {
+			if r.Holder == "" || r.Share <= 0 || r.Share > 1 || math.IsNaN(r.Share) {
+				return fmt.Errorf("%w: rights holder %q share %v", ErrBadMetadata, r.Holder, r.Share)
+			}
+			sum += r.Share
+		}
+		if math.Abs(sum-1) > 1e-6 {
+			return fmt.Errorf("%w: rights shares sum to %v, not 1", ErrBadMetadata, sum)
+		}
+	}
+	return nil
+}
