@@ -46,7 +46,7 @@ func (e *Engine) call(ctx context.Context, method, path string, in, out any, aut
 		}
 		var se *fetch.StatusError
 		isStatus := errors.As(err, &se)
-		answered = answered || isStatus
+		answered = answered || isStatus || errors.Is(err, ErrBadResponse) || errors.Is(err, fetch.ErrTooLarge)
 		oe := &fetch.OriginError{Origin: base, Err: err}
 		e.log.Warn("core: relay request failed", "origin", base, "method", method, "path", path, "err", err)
 		if isStatus && se.Code < 500 {

@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -49,28 +50,26 @@ func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // publishDemo segments, encrypts, signs and publishes the demo album's
 // testTiers into the relay data dir, as ingest does.
-func publishDemo(t testing.TB, ctx context.Context, dir string) (ed25519.PublicKey, []model.TrackID, map[string][]byte) {
-	t.Helper()
+func publishDemo(ctx context.Context, dir string) (pub ed25519.PublicKey, ids []model.TrackID, originals map[string][]byte, err error) {
 	dd, err := catalog.OpenDataDir(ctx, dir)
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, nil, err
 	}
 	defer dd.Close()
 	meta, err := demoalbum.Album()
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, nil, err
 	}
 	artist := model.Artist{ID: catalog.ArtistIDFor(meta.AlbumArtists[0]), Name: meta.AlbumArtists[0]}
 	rel := catalog.Release{
 		Album:   model.Album{ID: catalog.AlbumIDFor(artist.Name, meta.Album), Title: meta.Album, ArtistIDs: []model.ArtistID{artist.ID}},
 		Artists: []model.Artist{artist},
 	}
-	originals := map[string][]byte{}
-	var ids []model.TrackID
+	originals = map[string][]byte{}
 	for _, tm := range meta.Tracks {
 		var sha [32]byte
 		if _, err := hex.Decode(sha[:], []byte(tm.MasterSHA256)); err != nil {
-			t.Fatal(err)
+			return nil, nil, nil, err
 		}
 		tr := model.Track{
 			ID: catalog.TrackIDFromMaster(sha), Title: tm.Title, ArtistIDs: []model.ArtistID{artist.ID},
@@ -84,23 +83,22 @@ func publishDemo(t testing.TB, ctx context.Context, dir string) (ed25519.PublicK
 		for _, tier := range testTiers {
 			data, err := demoalbum.FS.ReadFile(path.Join("data", tm.Tiers[tier]))
 			if err != nil {
-				t.Fatal(err)
+				return nil, nil, nil, err
 			}
 			originals[string(tr.ID)+"/"+string(tier)] = data
 			s, err := segment.Split(data, segment.DefaultOptions())
 			if err != nil {
-				t.Fatal(err)
+				return nil, nil, nil, err
 			}
 			key, err := crypto.NewContentKey(rand.Reader)
 			if err != nil {
-				t.Fatal(err)
+				return nil, nil, nil, err
 			}
+			var putErr error
 			put := func(idx uint64, plain []byte) model.BlobRef {
 				enc := crypto.EncryptBlob(key, idx, plain)
 				h, err := dd.Catalog.PutBlob(ctx, enc)
-				if err != nil {
-					t.Fatal(err)
-				}
+				putErr = errors.Join(putErr, err)
 				return model.BlobRef{Size: int64(len(enc)), SHA256: h}
 			}
 			m := &model.Manifest{
@@ -112,27 +110,33 @@ func publishDemo(t testing.TB, ctx context.Context, dir string) (ed25519.PublicK
 				m.Chunks = append(m.Chunks, model.Chunk{Index: i, FirstSample: c.FirstSample, Samples: c.Samples,
 					PrimerSize: int64(c.PrimerSize), Blob: put(uint64(i)+1, c.Data)})
 			}
+			if putErr != nil {
+				return nil, nil, nil, putErr
+			}
 			env, err := crypto.SignManifest(dd.Signer, m)
 			if err != nil {
-				t.Fatal(err)
+				return nil, nil, nil, err
 			}
 			trel.Streams = append(trel.Streams, catalog.Stream{Tier: tier, Envelope: env, Key: key})
 		}
 		rel.Tracks = append(rel.Tracks, trel)
 	}
 	if err := dd.Catalog.Publish(ctx, rel); err != nil {
-		t.Fatal(err)
+		return nil, nil, nil, err
 	}
-	return dd.Signer.Public().(ed25519.PublicKey), ids, originals
+	return dd.Signer.Public().(ed25519.PublicKey), ids, originals, nil
 }
 
-// newTestbed starts a relay serving the demo album and creates the test
-// account. The relay stops at the end of the test (or with tb.stop).
+// newTestbed starts a relay serving the demo album (accounts are created
+// by openEngine). The relay stops at the end of the test (or with tb.stop).
 func newTestbed(t testing.TB) *testbed {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	pub, ids, originals := publishDemo(t, ctx, dir)
+	pub, ids, originals, err := publishDemo(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv, err := relay.New(ctx, relay.DefaultOptions(dir).WithListen("127.0.0.1:0").
 		WithArgonParams(relay.FastArgonParams).WithLogger(quiet()))
 	if err != nil {

@@ -123,20 +123,32 @@ type stream struct {
 	err error
 }
 
-// produce fetches the header then every chunk in order; the channel's
-// one-slot buffer is the prefetch of the next chunk.
+// produce fetches the header then every chunk in order, each fetch
+// started while the previous part is still being fetched or read (so the
+// header and chunk 0 travel concurrently); the channel's one-slot buffer
+// holds the next part for the reader.
 func (s *stream) produce(ctx context.Context, t *Track) {
+	var wg sync.WaitGroup
 	defer close(s.done)
+	defer wg.Wait()
 	defer close(s.parts)
+	start := func(i int) <-chan part {
+		ch := make(chan part, 1)
+		wg.Go(func() { ch <- t.part(ctx, i) })
+		return ch
+	}
+	next := start(-1)
 	for i := -1; i < len(t.m.Chunks); i++ {
+		cur := next
+		if i+1 < len(t.m.Chunks) {
+			next = start(i + 1)
+		}
 		var p part
-		if i < 0 {
-			p.b, p.err = t.Header(ctx)
-		} else {
-			p.b, p.err = t.Chunk(ctx, i)
-			if p.err == nil {
-				p.b = p.b[t.m.Chunks[i].PrimerSize:]
-			}
+		select {
+		case p = <-cur:
+		case <-ctx.Done():
+			s.final = fmt.Errorf("core: stream %s/%s: %w", t.m.TrackID, t.m.Tier, ctx.Err())
+			return
 		}
 		select {
 		case s.parts <- p:
@@ -148,6 +160,20 @@ func (s *stream) produce(ctx context.Context, t *Track) {
 			return
 		}
 	}
+}
+
+// part returns the decrypted header (i = -1) or chunk i without its
+// primer, as it appears in the continuous stream.
+func (t *Track) part(ctx context.Context, i int) part {
+	if i < 0 {
+		b, err := t.Header(ctx)
+		return part{b, err}
+	}
+	b, err := t.Chunk(ctx, i)
+	if err != nil {
+		return part{nil, err}
+	}
+	return part{b[t.m.Chunks[i].PrimerSize:], nil}
 }
 
 // Read implements io.Reader.
