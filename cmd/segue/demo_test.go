@@ -1,0 +1,47 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestDemo runs `segue demo` exactly as a user would (in-process) and checks
+// its report: every track/tier stream verified and decoded to its exact
+// length, within the one-minute budget.
+func TestDemo(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var out, errb bytes.Buffer
+	t0 := time.Now()
+	code := run(ctx, []string{"demo", "-dir", t.TempDir()}, &out, &errb)
+	elapsed := time.Since(t0)
+	if code != 0 {
+		t.Fatalf("segue demo exited %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errb.String())
+	}
+	report := out.String()
+	for _, want := range []string{
+		"ingested 4 tracks × 4 tiers",
+		"relay listening on http://127.0.0.1:",
+		"all 16 streams verified",
+	} {
+		if !strings.Contains(report, want) {
+			t.Errorf("demo report lacks %q:\n%s", want, report)
+		}
+	}
+	if strings.Contains(report, "MISMATCH") {
+		t.Errorf("demo reports a length mismatch:\n%s", report)
+	}
+	if elapsed > time.Minute {
+		t.Errorf("demo took %v, budget is one minute", elapsed)
+	}
+}
+
+func TestDemoRejectsArguments(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"demo", "extra"}, &out, &errb); code != 2 {
+		t.Fatalf("exit code %d, want 2 (usage)", code)
+	}
+}
