@@ -607,3 +607,6 @@ func finite(l model.Loudness) model.Loudness {
 	}
 	return model.Loudness{IntegratedLUFS: fix(l.IntegratedLUFS), TruePeakDBTP: fix(l.TruePeakDBTP)}
 }
+
+// Parallel returns the concurrency limit set by WithParallel.
+func (o Options) Parallel() int { return o.parallel }
