@@ -3,10 +3,8 @@ package core_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"crypto/ed25519"
-	"crypto/rand"
-	"encoding/hex"
-	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -19,10 +17,9 @@ import (
 
 	"github.com/segue-fm/segue/core"
 	"github.com/segue-fm/segue/core/model"
-	"github.com/segue-fm/segue/crypto"
 	"github.com/segue-fm/segue/internal/demoalbum"
 	"github.com/segue-fm/segue/server/catalog"
-	"github.com/segue-fm/segue/server/ingest/segment"
+	"github.com/segue-fm/segue/server/ingest"
 	"github.com/segue-fm/segue/server/relay"
 )
 
@@ -37,8 +34,8 @@ type testbed struct {
 	stopRelay  context.CancelFunc
 }
 
-// testTiers are the tiers the testbed publishes (the smallest and a
-// middle one keep tests quick).
+// testTiers are the tiers the tests stream (the smallest and a middle
+// one keep tests quick; the relay serves all four).
 var testTiers = []model.Tier{model.TierLow, model.TierHigh}
 
 const (
@@ -48,81 +45,40 @@ const (
 
 func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
-// publishDemo segments, encrypts, signs and publishes the demo album's
-// testTiers into the relay data dir, as ingest does.
+// publishDemo ingests the demo album (pre-encoded tiers, so no encoder
+// runs) into the relay data dir with server/ingest.
 func publishDemo(ctx context.Context, dir string) (pub ed25519.PublicKey, ids []model.TrackID, originals map[string][]byte, err error) {
 	dd, err := catalog.OpenDataDir(ctx, dir)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	defer dd.Close()
+	req, err := ingest.LoadAlbum(demoalbum.FS, demoalbum.AlbumPath)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	res, err := ingest.Ingest(ctx, dd.Catalog, dd.Signer, req, ingest.DefaultOptions())
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	meta, err := demoalbum.Album()
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	artist := model.Artist{ID: catalog.ArtistIDFor(meta.AlbumArtists[0]), Name: meta.AlbumArtists[0]}
-	rel := catalog.Release{
-		Album:   model.Album{ID: catalog.AlbumIDFor(artist.Name, meta.Album), Title: meta.Album, ArtistIDs: []model.ArtistID{artist.ID}},
-		Artists: []model.Artist{artist},
+	if len(res.Tracks) != len(meta.Tracks) {
+		return nil, nil, nil, fmt.Errorf("ingested %d tracks, album has %d", len(res.Tracks), len(meta.Tracks))
 	}
 	originals = map[string][]byte{}
-	for _, tm := range meta.Tracks {
-		var sha [32]byte
-		if _, err := hex.Decode(sha[:], []byte(tm.MasterSHA256)); err != nil {
-			return nil, nil, nil, err
-		}
-		tr := model.Track{
-			ID: catalog.TrackIDFromMaster(sha), Title: tm.Title, ArtistIDs: []model.ArtistID{artist.ID},
-			AlbumID: rel.Album.ID, TrackNumber: tm.TrackNumber, DiscNumber: tm.DiscNumber,
-			SampleRate: tm.SampleRate, Channels: tm.Channels, Samples: tm.Samples, Loudness: tm.Loudness,
-			Tiers: testTiers, MasterSHA256: sha,
-		}
-		ids = append(ids, tr.ID)
-		rel.Album.TrackIDs = append(rel.Album.TrackIDs, tr.ID)
-		trel := catalog.TrackRelease{Track: tr}
+	for i, tm := range meta.Tracks {
+		id := res.Tracks[i].ID
+		ids = append(ids, id)
 		for _, tier := range testTiers {
 			data, err := demoalbum.FS.ReadFile(path.Join("data", tm.Tiers[tier]))
 			if err != nil {
 				return nil, nil, nil, err
 			}
-			originals[string(tr.ID)+"/"+string(tier)] = data
-			s, err := segment.Split(data, segment.DefaultOptions())
-			if err != nil {
-				return nil, nil, nil, err
-			}
-			key, err := crypto.NewContentKey(rand.Reader)
-			if err != nil {
-				return nil, nil, nil, err
-			}
-			var putErr error
-			put := func(idx uint64, plain []byte) model.BlobRef {
-				enc := crypto.EncryptBlob(key, idx, plain)
-				h, err := dd.Catalog.PutBlob(ctx, enc)
-				putErr = errors.Join(putErr, err)
-				return model.BlobRef{Size: int64(len(enc)), SHA256: h}
-			}
-			m := &model.Manifest{
-				Version: model.ManifestVersion, TrackID: tr.ID, Tier: tier, Codec: model.CodecVorbis,
-				SampleRate: s.SampleRate, Channels: s.Channels, TotalSamples: s.TotalSamples,
-				Loudness: tm.Loudness, Header: put(0, s.Header), Bitrate: s.NominalBitrate,
-			}
-			for i, c := range s.Chunks {
-				m.Chunks = append(m.Chunks, model.Chunk{Index: i, FirstSample: c.FirstSample, Samples: c.Samples,
-					PrimerSize: int64(c.PrimerSize), Blob: put(uint64(i)+1, c.Data)})
-			}
-			if putErr != nil {
-				return nil, nil, nil, putErr
-			}
-			env, err := crypto.SignManifest(dd.Signer, m)
-			if err != nil {
-				return nil, nil, nil, err
-			}
-			trel.Streams = append(trel.Streams, catalog.Stream{Tier: tier, Envelope: env, Key: key})
+			originals[string(id)+"/"+string(tier)] = data
 		}
-		rel.Tracks = append(rel.Tracks, trel)
-	}
-	if err := dd.Catalog.Publish(ctx, rel); err != nil {
-		return nil, nil, nil, err
 	}
 	return dd.Signer.Public().(ed25519.PublicKey), ids, originals, nil
 }
