@@ -3,8 +3,8 @@ package core_test
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"crypto/ed25519"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
