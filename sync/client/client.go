@@ -132,7 +132,7 @@ type Status struct {
 // connection drops. Whether the last sync was a minute or a month ago
 // makes no difference: Automerge's sync protocol works from heads.
 type Client struct {
-	repo *peer.StoreRepo
+	repo peer.Repo
 	tr   Transport
 	opts Options
 
@@ -143,18 +143,11 @@ type Client struct {
 	synced  chan struct{}
 }
 
-// New returns a client syncing repo over tr.
-func New(repo *peer.StoreRepo, tr Transport, opts Options) *Client {
-	c := &Client{repo: repo, tr: tr, opts: opts, synced: make(chan struct{}, 1)}
-	repo.OnCreate(func(id docs.DocumentID) {
-		c.mu.Lock()
-		s := c.session
-		c.mu.Unlock()
-		if s != nil {
-			s.Want(id)
-		}
-	})
-	return c
+// New returns a client syncing repo (normally a peer.RepoAdapter over the
+// device's sync/repo.Repo) over tr. Every document that changes locally
+// or arrives from elsewhere (a LAN peer) is pushed while connected.
+func New(repo peer.Repo, tr Transport, opts Options) *Client {
+	return &Client{repo: repo, tr: tr, opts: opts, synced: make(chan struct{}, 1)}
 }
 
 // Status returns a snapshot of the client's state.
@@ -246,10 +239,10 @@ func (c *Client) once(ctx context.Context) (connected bool, err error) {
 	}
 	s := &peer.Session{
 		Repo: c.repo, Authz: peer.AllowAll, LocalID: c.opts.peerID, RemoteID: pm.SenderID,
-		RemoteStorage: storage, Conn: conn, Log: c.opts.log,
-		OnSynced: func(_ docs.DocumentID, _ time.Time) {
+		RemoteStorage: storage, Conn: conn, Log: c.opts.log, FollowAll: true, Now: c.opts.now,
+		OnSynced: func(_ docs.DocumentID, at time.Time) {
 			c.mu.Lock()
-			c.status.LastSync = c.opts.now()
+			c.status.LastSync = at
 			c.mu.Unlock()
 			select {
 			case c.synced <- struct{}{}:

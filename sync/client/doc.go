@@ -1,5 +1,5 @@
 // Package client is the device side of sync: it keeps a device's
-// documents (a peer.StoreRepo over the device's Badger store) in sync
+// documents (a peer.RepoAdapter over the device's sync/repo.Repo) in sync
 // with the relay over the automerge-repo WebSocket protocol.
 //
 //	c := client.New(repo, client.WebSocket{URL: "wss://relay/v1/sync", Token: tok, Compression: true},

@@ -18,10 +18,12 @@ import (
 
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/internal/testtool"
+	"github.com/segue-fm/segue/store"
 	"github.com/segue-fm/segue/store/badgerstore"
 	"github.com/segue-fm/segue/sync/client"
 	"github.com/segue-fm/segue/sync/docs"
 	"github.com/segue-fm/segue/sync/relaysync"
+	"github.com/segue-fm/segue/sync/repo"
 	"github.com/segue-fm/segue/sync/wire/peer"
 )
 
@@ -29,15 +31,15 @@ var tokens = map[string]model.UserID{"tok-alice": "alice", "tok-bob": "bob", "to
 
 // relay starts the sync endpoint on a real Badger store and real HTTP on
 // 127.0.0.1 and returns its ws:// URL and repository.
-func relay(t *testing.T) (string, *peer.StoreRepo) {
+func relay(t *testing.T) (string, *peer.RepoAdapter) {
 	t.Helper()
 	st, err := badgerstore.Open(t.Context(), t.TempDir(), badgerstore.DefaultOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	repo := peer.NewStoreRepo(st)
-	ep := relaysync.New(repo, st, peer.PlaylistAccess, relaysync.DefaultOptions().WithLogger(slog.New(slog.NewTextHandler(testWriter{t}, nil))).WithAuthenticator(
+	repo := openRepo(t, st)
+	ep := relaysync.New(repo, st, peer.DocumentAccess, relaysync.DefaultOptions().WithLogger(slog.New(slog.NewTextHandler(testWriter{t}, nil))).WithAuthenticator(
 		func(r *http.Request) (model.UserID, error) {
 			if u, ok := tokens[r.URL.Query().Get("token")]; ok {
 				return u, nil
@@ -51,21 +53,21 @@ func relay(t *testing.T) (string, *peer.StoreRepo) {
 
 // device opens a Go device with its own Badger store and starts its
 // client against url with token.
-func device(t *testing.T, ctx context.Context, name, url, token string) (*peer.StoreRepo, *client.Client) {
+func device(t *testing.T, ctx context.Context, name, url, token string) (*peer.RepoAdapter, *client.Client) {
 	t.Helper()
 	st, err := badgerstore.Open(ctx, t.TempDir(), badgerstore.DefaultOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	repo := peer.NewStoreRepo(st)
+	repo := openRepo(t, st)
 	c := client.New(repo, client.WebSocket{URL: url, Token: token, Compression: true},
 		client.DefaultOptions().WithIdentity(name, name+"-store").WithBackoff(20*time.Millisecond, 200*time.Millisecond, 7))
 	go c.Run(ctx)
 	return repo, c
 }
 
-func entries(t *testing.T, ctx context.Context, repo *peer.StoreRepo, id docs.DocumentID) []string {
+func entries(t *testing.T, ctx context.Context, repo *peer.RepoAdapter, id docs.DocumentID) []string {
 	t.Helper()
 	var out []string
 	err := repo.View(ctx, id, func(doc *automerge.Doc) error {
@@ -110,22 +112,19 @@ func TestInteropNodeClient(t *testing.T) {
 	url, relayRepo := relay(t)
 	alice, aliceClient := device(t, ctx, "alice-phone", url, "tok-alice")
 
-	id, err := docs.NewDocumentID(strings.NewReader(strings.Repeat("interop-playlist", 2)))
+	h, err := alice.R.CreatePlaylist(ctx, "alice", "Road trip")
 	if err != nil {
 		t.Fatal(err)
 	}
-	doc := automerge.New()
-	p, err := docs.CreatePlaylist(doc, "alice", "Road trip", docs.DefaultOptions())
+	id := h.ID()
+	err = h.Playlist(ctx, func(p *docs.Playlist) error {
+		if err := p.SetCollaborators("bob"); err != nil {
+			return err
+		}
+		_, err := p.Add(docs.AtEnd(), "alice", "go-0", "go-1", "go-2")
+		return err
+	})
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.SetCollaborators("bob"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.Add(docs.AtEnd(), "alice", "go-0", "go-1", "go-2"); err != nil {
-		t.Fatal(err)
-	}
-	if err := alice.Create(ctx, id, doc); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "relay to hold the playlist", func() bool { return len(entries(t, ctx, relayRepo, id)) == 3 })
@@ -148,12 +147,8 @@ func TestInteropNodeClient(t *testing.T) {
 	defer func() { stdin.Close(); cmd.Wait() }()
 	// Alice edits while bob's client syncs.
 	for i := range goAdds {
-		err := alice.Change(ctx, id, func(doc *automerge.Doc) error {
-			p, err := docs.OpenPlaylist(doc, docs.DefaultOptions())
-			if err != nil {
-				return err
-			}
-			_, err = p.Add(docs.AtStart(), "alice", model.TrackID("go-late-"+string(rune('a'+i))))
+		err := h.Playlist(ctx, func(p *docs.Playlist) error {
+			_, err := p.Add(docs.AtStart(), "alice", model.TrackID("go-late-"+string(rune('a'+i))))
 			return err
 		})
 		if err != nil {
@@ -183,4 +178,15 @@ func TestInteropNodeClient(t *testing.T) {
 	if len(res.Order) != total {
 		t.Fatalf("node has %d entries, want %d", len(res.Order), total)
 	}
+}
+
+// openRepo opens a sync/repo.Repo over st for the test's lifetime.
+func openRepo(t *testing.T, st store.Store) *peer.RepoAdapter {
+	t.Helper()
+	r, err := repo.Open(t.Context(), st, repo.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return peer.NewRepoAdapter(r)
 }

@@ -36,16 +36,21 @@ type Options struct {
 	authenticate func(r *http.Request) (model.UserID, error)
 	log          *slog.Logger
 	peerID       string
+	dedupWindow  time.Duration
+	dedupMax     int
 }
 
 // DefaultOptions returns: 1 MiB frames, 1,000 documents created per user,
 // 100 messages/s per connection with bursts of 200, the wall clock,
-// permessage-deflate on, slog.Default, and an authenticator that rejects
-// every request (set one with WithAuthenticator).
+// permessage-deflate on, slog.Default, ephemeral de-duplication over the
+// last 10 minutes and at most 100,000 (sender, session) pairs, and an
+// authenticator that rejects every request (set one with
+// WithAuthenticator).
 func DefaultOptions() Options {
 	return Options{
 		maxFrame: wire.MaxFrameSize, maxDocs: 1000, rate: 100, burst: 200,
 		now: time.Now, compression: true, log: slog.Default(),
+		dedupWindow: 10 * time.Minute, dedupMax: 100_000,
 		authenticate: func(*http.Request) (model.UserID, error) { return "", ErrUnauthenticated },
 	}
 }
@@ -64,7 +69,23 @@ func (o Options) WithRate(perSecond, burst float64) Options {
 	return o
 }
 
-// WithClock sets the clock of the rate limiter. Default time.Now.
+// WithEphemeralDedup bounds the ephemeral de-duplication table: a
+// (sender, session) pair is forgotten window after it was last seen, and
+// the least recently seen pairs are dropped beyond max entries (a
+// forgotten pair's next message is forwarded again). Values ≤ 0 keep the
+// defaults, 10 minutes and 100,000.
+func (o Options) WithEphemeralDedup(window time.Duration, max int) Options {
+	if window > 0 {
+		o.dedupWindow = window
+	}
+	if max > 0 {
+		o.dedupMax = max
+	}
+	return o
+}
+
+// WithClock sets the clock of the rate limiter and of the ephemeral
+// de-duplication window. Default time.Now.
 func (o Options) WithClock(now func() time.Time) Options { o.now = now; return o }
 
 // WithCompression turns permessage-deflate on or off. Default on.
@@ -88,28 +109,29 @@ func (o Options) WithPeerID(id string) Options { o.peerID = id; return o }
 // Endpoint is the relay's automerge-repo WebSocket endpoint. It is an
 // http.Handler and, through Handle, an Echo handler.
 type Endpoint struct {
-	repo  *peer.StoreRepo
+	repo  peer.Repo
 	st    store.Store
 	authz peer.Authorizer
 	opts  Options
 
 	mu       sync.Mutex
 	sessions map[*peer.Session]struct{}
-	seen     map[string]uint64 // ephemeral (sender, session) → highest count
+	seen     *dedup // ephemeral (sender, session) → highest count
 	docMu    sync.Mutex
 }
 
-// New returns an endpoint serving the documents of repo, persisted in st
-// (the same store; the endpoint keeps its per-user document counts there
-// under sync/udoc/<user>/<doc>), authorising with authz.
-func New(repo *peer.StoreRepo, st store.Store, authz peer.Authorizer, opts Options) *Endpoint {
+// New returns an endpoint serving the documents of repo (normally a
+// peer.RepoAdapter over the relay's sync/repo.Repo), whose store is st
+// (the endpoint keeps its per-user document counts there under
+// sync/udoc/<user>/<doc>), authorising with authz.
+func New(repo peer.Repo, st store.Store, authz peer.Authorizer, opts Options) *Endpoint {
 	if opts.peerID == "" {
 		var b [8]byte
 		_, _ = rand.Read(b[:])
 		opts.peerID = "relay-" + hex.EncodeToString(b[:])
 	}
 	return &Endpoint{repo: repo, st: st, authz: authz, opts: opts,
-		sessions: map[*peer.Session]struct{}{}, seen: map[string]uint64{}}
+		sessions: map[*peer.Session]struct{}{}, seen: newDedup(opts.dedupWindow, opts.dedupMax)}
 }
 
 // Handle is the Echo handler; mount it with
@@ -117,6 +139,14 @@ func New(repo *peer.StoreRepo, st store.Store, authz peer.Authorizer, opts Optio
 func (e *Endpoint) Handle(c echo.Context) error {
 	e.ServeHTTP(c.Response(), c.Request())
 	return nil
+}
+
+// EphemeralEntries returns the size of the ephemeral de-duplication
+// table (bounded by WithEphemeralDedup).
+func (e *Endpoint) EphemeralEntries() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.seen.len()
 }
 
 // Peers returns the number of connected peers.
@@ -160,7 +190,7 @@ func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s := &peer.Session{
 		Repo: e.repo, Authz: e.authz, User: user,
 		LocalID: e.opts.peerID, RemoteID: join.SenderID, RemoteStorage: storage,
-		Conn: conn, Log: e.opts.log,
+		Conn: conn, Log: e.opts.log, Now: e.opts.now,
 	}
 	s.OnEphemeral = func(m *wire.Message) { e.relayEphemeral(ctx, s, m) }
 	s.BeforeCreate = func(ctx context.Context, id docs.DocumentID) error { return e.countDoc(ctx, user, id) }
@@ -205,11 +235,10 @@ func (e *Endpoint) relayEphemeral(ctx context.Context, from *peer.Session, m *wi
 	}
 	key := m.SenderID + "\x00" + m.SessionID
 	e.mu.Lock()
-	if m.Count <= e.seen[key] {
+	if !e.seen.fresh(key, m.Count, e.opts.now()) {
 		e.mu.Unlock()
 		return
 	}
-	e.seen[key] = m.Count
 	targets := make([]*peer.Session, 0, len(e.sessions))
 	for s := range e.sessions {
 		if s != from {

@@ -13,22 +13,24 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/store"
 	"github.com/segue-fm/segue/store/badgerstore"
 	"github.com/segue-fm/segue/sync/docs"
 	"github.com/segue-fm/segue/sync/relaysync"
 	"github.com/segue-fm/segue/sync/wire"
+	"github.com/segue-fm/segue/sync/repo"
 	"github.com/segue-fm/segue/sync/wire/peer"
 )
 
-func openRelay(t *testing.T, opts relaysync.Options) (string, *peer.StoreRepo) {
+func openRelay(t *testing.T, opts relaysync.Options) (string, *peer.RepoAdapter) {
 	t.Helper()
 	st, err := badgerstore.Open(t.Context(), t.TempDir(), badgerstore.DefaultOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	repo := peer.NewStoreRepo(st)
-	ep := relaysync.New(repo, st, peer.PlaylistAccess, opts.WithAuthenticator(func(r *http.Request) (model.UserID, error) {
+	repo := openRepo(t, st)
+	ep := relaysync.New(repo, st, peer.DocumentAccess, opts.WithAuthenticator(func(r *http.Request) (model.UserID, error) {
 		if u := r.URL.Query().Get("token"); u != "" {
 			return model.UserID(u), nil
 		}
@@ -107,7 +109,7 @@ func syncUntilQuiet(t *testing.T, conn *peer.WSConn, id docs.DocumentID, doc *au
 	return nil, nil
 }
 
-func relayTracks(t *testing.T, repo *peer.StoreRepo, id docs.DocumentID) []string {
+func relayTracks(t *testing.T, repo *peer.RepoAdapter, id docs.DocumentID) []string {
 	var out []string
 	if err := repo.View(t.Context(), id, func(doc *automerge.Doc) error {
 		p, err := docs.OpenPlaylist(doc, docs.DefaultOptions())
@@ -213,4 +215,15 @@ func TestRateAndFrameLimits(t *testing.T) {
 			t.Fatalf("got %+v, want a frame-size error", m)
 		}
 	})
+}
+
+// openRepo opens a sync/repo.Repo over st for the test's lifetime.
+func openRepo(t *testing.T, st store.Store) *peer.RepoAdapter {
+	t.Helper()
+	r, err := repo.Open(t.Context(), st, repo.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return peer.NewRepoAdapter(r)
 }

@@ -2,6 +2,7 @@ package peer
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -72,19 +73,53 @@ func PlaylistAccess(user model.UserID, doc *automerge.Doc) (Access, error) {
 	return Access{Read: r || w, Write: w}, nil
 }
 
+// DocumentAccess is the rule for every document kind: a library is
+// readable and writable by its owner only (all devices of one user); a
+// playlist follows PlaylistAccess; anything else grants nothing.
+func DocumentAccess(user model.UserID, doc *automerge.Doc) (Access, error) {
+	k, err := docs.KindOf(doc)
+	if err != nil {
+		return Access{}, nil
+	}
+	switch k {
+	case docs.KindLibrary:
+		l, err := docs.OpenLibrary(doc, docs.DefaultOptions())
+		if err != nil {
+			return Access{}, fmt.Errorf("open library: %w", err)
+		}
+		own := user != "" && l.Owner() == user
+		return Access{Read: own, Write: own}, nil
+	case docs.KindPlaylist:
+		return PlaylistAccess(user, doc)
+	default:
+		return Access{}, nil
+	}
+}
+
 // Session runs the document part of the automerge-repo protocol with one
 // remote peer after the join/peer handshake: it answers sync and request
 // messages, applies what the remote user may write, and pushes local
-// changes of every document the remote has shown interest in.
+// changes of every document the remote has shown interest in (every
+// document it may read, with FollowAll).
+//
+// Sync states live in the Repo under the remote's storage id, so a
+// reconnecting peer resumes from the heads both sides shared; two
+// concurrent sessions with one storage id share that state, which is
+// correct but may resend changes.
 type Session struct {
-	Repo  *StoreRepo
+	Repo  Repo
 	Authz Authorizer
 	// User is the remote peer's user, the subject of Authz.
 	User model.UserID
 	// LocalID and RemoteID are the peer ids; RemoteStorage is the remote
-	// storage id under which sync states persist ("" for none).
+	// storage id under which sync states persist ("" for an ephemeral
+	// peer, whose states are forgotten when the session ends).
 	LocalID, RemoteID, RemoteStorage string
 	Conn                             Conn
+	// FollowAll pushes every document that changes and that the remote
+	// may read, not only those the remote asked about (devices set it:
+	// a new local playlist reaches the relay without a request).
+	FollowAll bool
 	// OnEphemeral, when set, receives the ephemeral messages of documents
 	// the remote user may read.
 	OnEphemeral func(m *wire.Message)
@@ -94,17 +129,16 @@ type Session struct {
 	BeforeCreate func(ctx context.Context, id docs.DocumentID) error
 	// OnSynced, when set, is called after every sync message exchanged.
 	OnSynced func(id docs.DocumentID, at time.Time)
-	Log      *slog.Logger
+	// Now is the clock given to OnSynced; nil means time.Now.
+	Now func() time.Time
+	Log *slog.Logger
 
-	mu    sync.Mutex
-	dirty map[docs.DocumentID]bool
-	wake  chan struct{}
-	docs  map[docs.DocumentID]*docState
-}
-
-type docState struct {
-	ss     *automerge.SyncState
-	cancel func()
+	mu         sync.Mutex
+	dirty      map[docs.DocumentID]bool
+	wake       chan struct{}
+	follows    map[docs.DocumentID]bool
+	peer       string
+	persistent bool
 }
 
 func (s *Session) init() {
@@ -113,9 +147,15 @@ func (s *Session) init() {
 	if s.wake == nil {
 		s.wake = make(chan struct{}, 1)
 		s.dirty = map[docs.DocumentID]bool{}
-		s.docs = map[docs.DocumentID]*docState{}
+		s.follows = map[docs.DocumentID]bool{}
+		var nonce [8]byte
+		_, _ = rand.Read(nonce[:])
+		s.peer, s.persistent = peerName(s.RemoteStorage, s.RemoteID, string(nonce[:]))
 		if s.Log == nil {
 			s.Log = slog.Default()
+		}
+		if s.Now == nil {
+			s.Now = time.Now
 		}
 	}
 }
@@ -127,6 +167,16 @@ func (s *Session) markDirty(id docs.DocumentID) {
 	select {
 	case s.wake <- struct{}{}:
 	default:
+	}
+}
+
+// changed is the Repo watch callback.
+func (s *Session) changed(id docs.DocumentID) {
+	s.mu.Lock()
+	follow := s.FollowAll || s.follows[id]
+	s.mu.Unlock()
+	if follow {
+		s.markDirty(id)
 	}
 }
 
@@ -142,12 +192,20 @@ func (s *Session) Want(ids ...docs.DocumentID) {
 
 // Run serves the session until ctx ends, the connection fails or the
 // remote breaks the rules (then an error message is sent first). It
-// returns nil only when ctx was cancelled.
+// returns nil only when ctx was cancelled. When it returns, the
+// in-memory sync states with the remote are dropped (persisted ones
+// stay for a persistent peer).
 func (s *Session) Run(ctx context.Context) error {
 	s.init()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	defer s.detachAll()
+	unwatch := s.Repo.Watch(s.changed)
+	defer func() {
+		unwatch()
+		if err := s.Repo.Disconnected(context.WithoutCancel(ctx), s.peer, !s.persistent); err != nil {
+			s.Log.Warn("peer: drop sync states", "peer", s.peer, "err", err)
+		}
+	}()
 	inbox := make(chan *wire.Message)
 	errc := make(chan error, 1)
 	go func() {
@@ -195,17 +253,6 @@ func (s *Session) fail(ctx context.Context, err error) error {
 	return err
 }
 
-func (s *Session) detachAll() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for id, st := range s.docs {
-		if st.cancel != nil {
-			st.cancel()
-		}
-		delete(s.docs, id)
-	}
-}
-
 func (s *Session) handle(ctx context.Context, m *wire.Message) error {
 	s.Log.Debug("peer: received", "type", m.Type, "from", m.SenderID, "doc", m.DocumentID, "bytes", len(m.Data))
 	switch m.Type {
@@ -241,7 +288,14 @@ func (s *Session) access(ctx context.Context, id docs.DocumentID) (Access, error
 		acc, err = s.Authz(s.User, doc)
 		return err
 	})
+	if errors.Is(err, ErrUnknownDocument) {
+		return Access{}, nil
+	}
 	return acc, err
+}
+
+func (s *Session) unavailable(ctx context.Context, m *wire.Message) error {
+	return s.send(ctx, &wire.Message{Type: wire.TypeDocUnavailable, SenderID: s.LocalID, TargetID: s.RemoteID, DocumentID: m.DocumentID})
 }
 
 func (s *Session) handleSync(ctx context.Context, m *wire.Message) error {
@@ -255,7 +309,7 @@ func (s *Session) handleSync(ctx context.Context, m *wire.Message) error {
 	}
 	if !has {
 		if m.Type == wire.TypeRequest {
-			return s.send(ctx, &wire.Message{Type: wire.TypeDocUnavailable, SenderID: s.LocalID, TargetID: s.RemoteID, DocumentID: m.DocumentID})
+			return s.unavailable(ctx, m)
 		}
 		return s.create(ctx, id, m)
 	}
@@ -264,21 +318,15 @@ func (s *Session) handleSync(ctx context.Context, m *wire.Message) error {
 		return err
 	}
 	if !acc.Read {
-		return s.send(ctx, &wire.Message{Type: wire.TypeDocUnavailable, SenderID: s.LocalID, TargetID: s.RemoteID, DocumentID: m.DocumentID})
+		return s.unavailable(ctx, m)
 	}
-	st, err := s.attach(ctx, id)
+	s.follow(id)
+	err = s.Repo.Receive(ctx, s.peer, id, m.Data, acc.Write)
+	s.Log.Debug("peer: applied", "doc", id, "user", s.User, "write", acc.Write, "err", err)
+	if errors.Is(err, ErrForbidden) {
+		return fmt.Errorf("%w %s: user %q may only read it", ErrForbidden, id, s.User)
+	}
 	if err != nil {
-		return err
-	}
-	changed, err := s.Repo.Receive(ctx, id, st.ss, m.Data, acc.Write)
-	s.Log.Debug("peer: applied", "doc", id, "user", s.User, "write", acc.Write, "changed", changed, "err", err)
-	if err != nil {
-		if errors.Is(err, ErrForbidden) {
-			return fmt.Errorf("%w %s: user %q may only read it", ErrForbidden, id, s.User)
-		}
-		return fmt.Errorf("receive %s: %w", id, err)
-	}
-	if err := s.Repo.SaveSyncState(ctx, s.RemoteStorage, id, st.ss); err != nil {
 		return err
 	}
 	s.synced(id)
@@ -287,7 +335,8 @@ func (s *Session) handleSync(ctx context.Context, m *wire.Message) error {
 
 // create accepts a document the repository does not hold yet, but only
 // when the remote user may write the document it describes (for a
-// playlist: the remote user is its owner or a collaborator).
+// playlist: the remote user is its owner or a collaborator). The check
+// runs on a scratch document; nothing is stored for a refused one.
 func (s *Session) create(ctx context.Context, id docs.DocumentID, m *wire.Message) error {
 	doc := automerge.New()
 	ss := automerge.NewSyncState(doc)
@@ -314,59 +363,24 @@ func (s *Session) create(ctx context.Context, id docs.DocumentID, m *wire.Messag
 			return err
 		}
 	}
-	if err := s.Repo.Create(ctx, id, doc); err != nil && !errors.Is(err, ErrExists) {
-		return err
-	}
-	st, err := s.attachWith(ctx, id, ss)
-	if err != nil {
-		return err
-	}
-	if err := s.Repo.SaveSyncState(ctx, s.RemoteStorage, id, st.ss); err != nil {
+	s.follow(id)
+	if err := s.Repo.Receive(ctx, s.peer, id, m.Data, true); err != nil {
 		return err
 	}
 	s.synced(id)
 	return s.flush(ctx, id)
 }
 
+func (s *Session) follow(id docs.DocumentID) {
+	s.mu.Lock()
+	s.follows[id] = true
+	s.mu.Unlock()
+}
+
 func (s *Session) synced(id docs.DocumentID) {
 	if s.OnSynced != nil {
-		s.OnSynced(id, time.Now())
+		s.OnSynced(id, s.Now())
 	}
-}
-
-// attach returns the session's state for id, loading the persisted sync
-// state and subscribing to changes on first use.
-func (s *Session) attach(ctx context.Context, id docs.DocumentID) (*docState, error) {
-	s.mu.Lock()
-	st := s.docs[id]
-	s.mu.Unlock()
-	if st != nil {
-		return st, nil
-	}
-	ss, err := s.Repo.SyncState(ctx, s.RemoteStorage, id)
-	if err != nil {
-		return nil, err
-	}
-	return s.attachWith(ctx, id, ss)
-}
-
-func (s *Session) attachWith(ctx context.Context, id docs.DocumentID, ss *automerge.SyncState) (*docState, error) {
-	s.mu.Lock()
-	if st := s.docs[id]; st != nil {
-		s.mu.Unlock()
-		return st, nil
-	}
-	st := &docState{ss: ss}
-	s.docs[id] = st
-	s.mu.Unlock()
-	cancel, err := s.Repo.Subscribe(ctx, id, func() { s.markDirty(id) })
-	if err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	st.cancel = cancel
-	s.mu.Unlock()
-	return st, nil
 }
 
 func (s *Session) flushDirty(ctx context.Context) error {
@@ -398,6 +412,7 @@ func (s *Session) flushDirty(ctx context.Context) error {
 
 // request asks the remote for a document this side does not hold.
 func (s *Session) request(ctx context.Context, id docs.DocumentID) error {
+	s.follow(id)
 	msg, ok := automerge.NewSyncState(automerge.New()).GenerateMessage()
 	if !ok {
 		return nil
@@ -415,15 +430,9 @@ func (s *Session) flush(ctx context.Context, id docs.DocumentID) error {
 	if !acc.Read {
 		return nil
 	}
-	st, err := s.attach(ctx, id)
-	if err != nil {
-		return err
-	}
-	data, ok, err := s.Repo.Generate(ctx, id, st.ss)
+	s.follow(id)
+	data, ok, err := s.Repo.Generate(ctx, s.peer, id)
 	if err != nil || !ok {
-		return err
-	}
-	if err := s.Repo.SaveSyncState(ctx, s.RemoteStorage, id, st.ss); err != nil {
 		return err
 	}
 	return s.send(ctx, &wire.Message{Type: wire.TypeSync, SenderID: s.LocalID, TargetID: s.RemoteID, DocumentID: id.String(), Data: data})
@@ -434,7 +443,7 @@ func (s *Session) flush(ctx context.Context, id docs.DocumentID) error {
 func (s *Session) SendEphemeral(ctx context.Context, m *wire.Message, id docs.DocumentID) (bool, error) {
 	s.init()
 	s.mu.Lock()
-	_, follows := s.docs[id]
+	follows := s.follows[id]
 	s.mu.Unlock()
 	if !follows {
 		return false, nil
