@@ -246,3 +246,18 @@ func FuzzSplit(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkSplit segments the demo's largest fixture (02.very_high.ogg,
+// 15.5 s, 285 KB).
+func BenchmarkSplit(b *testing.B) {
+	data, err := demoalbum.FS.ReadFile("data/02.very_high.ogg")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if _, err := Split(data, DefaultOptions()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
