@@ -195,6 +195,9 @@ func readCodebook(br *bitReader, budget *int) (*codebook, error) {
 // except a single codeword of length 1, as libvorbis does.
 func (c *codebook) buildHuffman(budget *int) error {
 	var marker [33]uint32
+	if err := spend(budget, 4*c.entries); err != nil {
+		return err
+	}
 	codes := make([]uint32, c.entries)
 	maxLen := uint8(0)
 	for i, l := range c.lengths {

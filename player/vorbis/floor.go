@@ -289,8 +289,8 @@ func readFloor0(br *bitReader, books []*codebook) (*floor0, error) {
 	if br.eop {
 		return nil, errEOP
 	}
-	if f.order < 1 || f.rate < 1 || f.barkMapSize < 1 {
-		return nil, fmt.Errorf("%w: floor 0 order %d rate %d bark map %d", ErrSetup, f.order, f.rate, f.barkMapSize)
+	if f.order < 1 || f.rate < 1 || f.barkMapSize < 1 || f.ampBits > 32 {
+		return nil, fmt.Errorf("%w: floor 0 order %d rate %d bark map %d amplitude bits %d", ErrSetup, f.order, f.rate, f.barkMapSize, f.ampBits)
 	}
 	f.books = make([]int, nb)
 	for i := range f.books {
