@@ -2,7 +2,10 @@ package core_test
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/segue-fm/segue/core"
 	"github.com/segue-fm/segue/core/model"
@@ -89,4 +92,73 @@ func BenchmarkTimeToFirstByte(b *testing.B) {
 			}
 		})
 	}
+}
+
+// slowLink emulates a link with a round-trip time and a bandwidth in front
+// of a handler: each request waits one RTT before it is served, and the
+// response body is paced at the bandwidth. TCP setup is not emulated.
+type slowLink struct {
+	inner     http.Handler
+	rtt       time.Duration
+	bytesPerS float64
+}
+
+func (l slowLink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	time.Sleep(l.rtt)
+	rec := httptest.NewRecorder()
+	l.inner.ServeHTTP(rec, r)
+	for k, v := range rec.Header() {
+		w.Header()[k] = v
+	}
+	body := rec.Body.Bytes()
+	time.Sleep(time.Duration(float64(len(body)) / l.bytesPerS * float64(time.Second)))
+	w.WriteHeader(rec.Code)
+	w.Write(body)
+}
+
+// BenchmarkTimeToFirstByteSlowLink is the online case behind an emulated
+// 50 ms RTT, 10 Mbit/s link. It reports ttfb_ms and the ratio to the
+// floor of one round trip plus the transfer of header and chunk 0
+// (ratio_vs_floor); the engine needs two round trips (manifest ∥ key, then
+// header ∥ chunk 0), so the ratio is about 2 on this link.
+func BenchmarkTimeToFirstByteSlowLink(b *testing.B) {
+	const rtt = 50 * time.Millisecond
+	const bw = 10e6 / 8
+	tb := newTestbed(b)
+	front := httptest.NewServer(slowLink{inner: tb.srv.Handler(), rtt: rtt, bytesPerS: bw})
+	defer front.Close()
+	ctx := context.Background()
+	id, tier := tb.tracks[0], model.TierHigh
+	var total time.Duration
+	var floor time.Duration
+	for b.Loop() {
+		b.StopTimer()
+		e, err := core.Open(ctx, "", core.DefaultOptions().WithOrigins(front.URL).WithCatalogKey(tb.catalogPub).
+			WithStore(store.NewMemory()).WithKeyStore(&crypto.MemoryKeyStore{}).WithLogger(quiet()))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := e.SignUp(ctx, testUser, testPass); err != nil && !isConflict(err) {
+			b.Fatal(err)
+		}
+		if err := e.Register(ctx, testUser, testPass, "bench"); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		start := time.Now()
+		firstByte(b, e, id, tier)
+		total += time.Since(start)
+		b.StopTimer()
+		tr, err := e.OpenTrack(ctx, id, tier)
+		if err != nil {
+			b.Fatal(err)
+		}
+		m := tr.Manifest()
+		floor = rtt + time.Duration(float64(m.Header.Size+m.Chunks[0].Blob.Size)/bw*float64(time.Second))
+		e.Close()
+		b.StartTimer()
+	}
+	mean := total / time.Duration(b.N)
+	b.ReportMetric(float64(mean)/1e6, "ttfb_ms")
+	b.ReportMetric(float64(mean)/float64(floor), "ratio_vs_floor")
 }

@@ -23,8 +23,11 @@ type Track struct {
 }
 
 // OpenTrack fetches and verifies the manifest of (track, tier) and
-// obtains its content key, concurrently. Both come from memory or cache
-// when possible, so a track played recently opens without network.
+// obtains its content key, concurrently; when the manifest is not cached,
+// the header and chunk 0 are fetched at the same time and cached once they
+// verify against it, so the first audio is one round trip away (see
+// fetch.Fetcher.ManifestAndPrefetch). Everything comes from memory or
+// cache when possible, so a track played recently opens without network.
 func (e *Engine) OpenTrack(ctx context.Context, track model.TrackID, tier model.Tier) (*Track, error) {
 	if err := e.checkOpen(); err != nil {
 		return nil, err
@@ -45,7 +48,7 @@ func (e *Engine) OpenTrack(ctx context.Context, track model.TrackID, tier model.
 			cancel()
 		}
 	})
-	m, err := e.fetcher.Manifest(ctx, track, tier)
+	m, err := e.fetcher.ManifestAndPrefetch(ctx, track, tier, 1)
 	if err != nil {
 		cancel()
 	}

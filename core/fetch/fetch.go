@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/segue-fm/segue/core/model"
@@ -152,6 +153,65 @@ func (f *Fetcher) Manifest(ctx context.Context, track model.TrackID, tier model.
 		f.opts.logger.Warn("fetch: cache manifest", "track", track, "tier", tier, "err", err)
 	}
 	return openManifest(pub, env, track, tier)
+}
+
+// ManifestAndPrefetch is Manifest that also saves a round trip before the
+// first audio: when the manifest is not cached, the header and the first
+// chunks (up to n) are requested from the primary origin at the same time
+// as the manifest (their paths do not depend on it), with the size bound
+// model.MaxBlobSize. Once the manifest has verified, each prefetched blob
+// is checked against it and cached only if its size and hash match;
+// anything else is dropped and fetched normally later. It returns when
+// the manifest and the prefetches are done, so following Header/Chunk
+// calls hit the cache. With a cached manifest it is just Manifest.
+func (f *Fetcher) ManifestAndPrefetch(ctx context.Context, track model.TrackID, tier model.Tier, n int) (*model.Manifest, error) {
+	if !tier.Valid() {
+		return nil, fmt.Errorf("fetch: manifest %s: %w", track, model.ErrInvalidTier)
+	}
+	if env, err := f.st.Get(ctx, manifestKey(track, tier)); err == nil && len(env) > 0 {
+		return f.Manifest(ctx, track, tier)
+	}
+	type spec struct {
+		req Request
+		b   []byte
+		err error
+	}
+	specs := []*spec{{req: Request{Kind: KindHeader, Track: track, Tier: tier, MaxSize: model.MaxBlobSize}}}
+	for i := range max(n, 0) {
+		specs = append(specs, &spec{req: Request{Kind: KindChunk, Track: track, Tier: tier, Index: i, MaxSize: model.MaxBlobSize}})
+	}
+	var wg sync.WaitGroup
+	for _, s := range specs {
+		wg.Go(func() { s.b, s.err = f.origins[0].Fetch(ctx, s.req) })
+	}
+	m, err := f.Manifest(ctx, track, tier)
+	wg.Wait()
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range specs {
+		if s.err != nil {
+			continue
+		}
+		ref := m.Header
+		if s.req.Kind == KindChunk {
+			if s.req.Index >= len(m.Chunks) {
+				continue
+			}
+			ref = m.Chunks[s.req.Index].Blob
+		}
+		if int64(len(s.b)) != ref.Size || crypto.BlobHash(s.b) != ref.SHA256 {
+			oe := &OriginError{Origin: f.origins[0].Name(), Request: s.req, Err: fmt.Errorf("%w: prefetched blob does not match the manifest", ErrIntegrity)}
+			f.opts.logger.Error("fetch: origin failed", "origin", oe.Origin, "request", s.req.String(), "err", oe.Err)
+			f.observe(Event{Origin: oe.Origin, Request: s.req, Err: oe})
+			continue
+		}
+		if err := f.cache.put(ctx, ref.SHA256, s.b); err != nil {
+			f.opts.logger.Warn("fetch: cache blob", "request", s.req.String(), "err", err)
+		}
+		f.observe(Event{Origin: f.origins[0].Name(), Request: s.req, Bytes: len(s.b)})
+	}
+	return m, nil
 }
 
 // openManifest verifies env and checks it describes (track, tier), so an

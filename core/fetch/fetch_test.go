@@ -639,3 +639,60 @@ func ExampleFetcher() {
 	// 2 1001 <nil>
 	// cached blobs: 1
 }
+
+func TestManifestAndPrefetch(t *testing.T) {
+	fx := newFixture(t, 12, "trprefetch", 4, 2000)
+	ctx := context.Background()
+	tests := []struct {
+		name       string
+		tamper     bool
+		wantCached []bool // header, chunk 0, chunk 1, chunk 2
+	}{
+		{"clean", false, []bool{true, true, true, false}},
+		{"tampered chunk 0 at primary", true, []bool{true, false, true, false}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o1, o2 := fx.origin("o1"), fx.origin("o2")
+			if tt.tamper {
+				o1.Put(fx.req(fetch.KindChunk, 0), flip(fx.chunks[0], 9))
+			}
+			rec := &recorder{}
+			f := newFetcher(t, store.NewMemory(), fx, rec, o1, o2)
+			m, err := f.ManifestAndPrefetch(ctx, fx.m.TrackID, fx.m.Tier, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := []bool{f.Cached(m.Header)}
+			for i := range 3 {
+				got = append(got, f.Cached(m.Chunks[i].Blob))
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tt.wantCached) {
+				t.Fatalf("cached %v, want %v", got, tt.wantCached)
+			}
+			if fails := rec.failures(); tt.tamper != (len(fails) == 1) {
+				t.Fatalf("failures %+v", fails)
+			}
+			b, err := f.Chunk(ctx, m, 0)
+			if err != nil || !bytes.Equal(b, fx.chunks[0]) {
+				t.Fatalf("chunk 0 after prefetch: %v", err)
+			}
+			// Once by the prefetch; after a rejected prefetch, once more by
+			// the normal path, which then moves on to o2.
+			want := 1
+			if tt.tamper {
+				want = 2
+			}
+			if n := o1.Requests(fx.req(fetch.KindChunk, 0)); n != want {
+				t.Fatalf("primary asked %d times for chunk 0, want %d", n, want)
+			}
+			// A second call finds the manifest cached and prefetches nothing.
+			if _, err := f.ManifestAndPrefetch(ctx, fx.m.TrackID, fx.m.Tier, 2); err != nil {
+				t.Fatal(err)
+			}
+			if n := o1.Requests(fx.req(fetch.KindHeader, 0)); n != 1 {
+				t.Fatalf("header requested %d times", n)
+			}
+		})
+	}
+}
