@@ -3,6 +3,8 @@ package vorbis
 import (
 	"bytes"
 	"context"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -72,4 +74,57 @@ func oggdecOrder(channels int) []int {
 		return []int{0, 2, 1, 4, 5, 3}
 	}
 	return WAVOrder(channels)
+}
+
+// TestChained decodes chained streams: two links of the same format
+// through DecodeWAV, and links of different rates through a StreamReader,
+// which reports each link's Info.
+func TestChained(t *testing.T) {
+	a, err := os.ReadFile(filepath.Join("testdata", "stereo22k.ogg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join("testdata", "ffmpeg.ogg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	_, frames, err := DecodeWAV(context.Background(), &out, bytes.NewReader(append(append([]byte(nil), a...), a...)), wav.F32, DefaultOptions())
+	if err != nil || frames != 2*11025 {
+		t.Fatalf("same-format chain: %d frames, %v; want %d", frames, err, 2*11025)
+	}
+	_, _, err = DecodeWAV(context.Background(), &bytes.Buffer{}, bytes.NewReader(append(append([]byte(nil), a...), b...)), wav.F32, DefaultOptions())
+	if !errors.Is(err, ErrFormatChange) {
+		t.Fatalf("rate-changing chain to WAV: %v, want ErrFormatChange", err)
+	}
+	sr := NewStreamReader(bytes.NewReader(append(append([]byte(nil), a...), b...)), DefaultOptions())
+	perLink := map[int]int{}
+	rates := map[int]int{}
+	for {
+		pcm, err := sr.Next(context.Background())
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		perLink[sr.Link()] += len(pcm[0])
+		rates[sr.Link()] = sr.Info().SampleRate
+	}
+	whole, err := wav.Read(mustRead(t, "ffmpeg.oggdec.wav"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perLink[0] != 11025 || perLink[1] != whole.Frames() || rates[0] != 22050 || rates[1] != 44100 {
+		t.Errorf("links %v at rates %v, want [11025 %d] at [22050 44100]", perLink, whole.Frames(), rates)
+	}
+}
+
+func mustRead(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
