@@ -18,6 +18,6 @@ go vet ./...
 go test -timeout 25m -count=1 ./...
 
 # The decoder and container run in the browser and under WASI: test them there.
-wasm_pkgs=(./player/ogg ./player/vorbis)
-GOOS=wasip1 GOARCH=wasm go test -count=1 -exec "$(go env GOROOT)/lib/wasm/go_wasip1_wasm_exec" "${wasm_pkgs[@]}"
+wasm_pkgs=(./player/ogg ./player/vorbis ./player/wav)
+GOWASIRUNTIME=wazero GOOS=wasip1 GOARCH=wasm go test -count=1 -exec "$(go env GOROOT)/lib/wasm/go_wasip1_wasm_exec" "${wasm_pkgs[@]}"
 GOOS=js GOARCH=wasm go test -count=1 -exec "$(go env GOROOT)/lib/wasm/go_js_wasm_exec" "${wasm_pkgs[@]}"
