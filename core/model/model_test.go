@@ -1,0 +1,97 @@
+package model
+
+import (
+	"errors"
+	"testing"
+	"time"
+)
+
+func validManifest() Manifest {
+	return Manifest{
+		Version: ManifestVersion, TrackID: "tr1", Tier: TierHigh, Codec: CodecVorbis,
+		SampleRate: 44100, Channels: 2, TotalSamples: 300,
+		Header: BlobRef{Size: 10},
+		Chunks: []Chunk{
+			{Index: 0, FirstSample: 0, Samples: 100, Blob: BlobRef{Size: 50}},
+			{Index: 1, FirstSample: 100, Samples: 150, PrimerSize: 20, Blob: BlobRef{Size: 60}},
+			{Index: 2, FirstSample: 250, Samples: 50, PrimerSize: 20, Blob: BlobRef{Size: 30}},
+		},
+	}
+}
+
+func TestManifestValidate(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(m *Manifest)
+		ok     bool
+	}{
+		{"valid", func(*Manifest) {}, true},
+		{"version", func(m *Manifest) { m.Version = 2 }, false},
+		{"codec", func(m *Manifest) { m.Codec = "opus" }, false},
+		{"tier", func(m *Manifest) { m.Tier = "ultra" }, false},
+		{"empty track", func(m *Manifest) { m.TrackID = "" }, false},
+		{"rate", func(m *Manifest) { m.SampleRate = 0 }, false},
+		{"channels", func(m *Manifest) { m.Channels = 0 }, false},
+		{"no chunks", func(m *Manifest) { m.Chunks = nil; m.TotalSamples = 0 }, false},
+		{"header size", func(m *Manifest) { m.Header.Size = MaxBlobSize + 1 }, false},
+		{"index gap", func(m *Manifest) { m.Chunks[1].Index = 5 }, false},
+		{"sample gap", func(m *Manifest) { m.Chunks[2].FirstSample = 251 }, false},
+		{"negative samples", func(m *Manifest) { m.Chunks[2].Samples = -1 }, false},
+		{"blob size", func(m *Manifest) { m.Chunks[1].Blob.Size = 0 }, false},
+		{"primer on chunk 0", func(m *Manifest) { m.Chunks[0].PrimerSize = 1 }, false},
+		{"primer fills blob", func(m *Manifest) { m.Chunks[1].PrimerSize = 60 }, false},
+		{"total mismatch", func(m *Manifest) { m.TotalSamples = 299 }, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := validManifest()
+			tc.mutate(&m)
+			err := m.Validate()
+			if tc.ok && err != nil {
+				t.Fatalf("Validate: %v", err)
+			}
+			if !tc.ok && !errors.Is(err, ErrBadManifest) {
+				t.Fatalf("Validate = %v, want ErrBadManifest", err)
+			}
+		})
+	}
+}
+
+func TestManifestChunkAt(t *testing.T) {
+	m := validManifest()
+	for _, tc := range []struct {
+		s    int64
+		want int
+	}{{-1, -1}, {0, 0}, {99, 0}, {100, 1}, {249, 1}, {250, 2}, {299, 2}, {300, -1}} {
+		if got := m.ChunkAt(tc.s); got != tc.want {
+			t.Errorf("ChunkAt(%d) = %d, want %d", tc.s, got, tc.want)
+		}
+	}
+}
+
+func TestParseTier(t *testing.T) {
+	for i, tier := range Tiers {
+		got, err := ParseTier(string(tier))
+		if err != nil || got != tier || tier.Index() != i || !tier.Valid() {
+			t.Errorf("tier %q: got %q, %v, index %d", tier, got, err, tier.Index())
+		}
+	}
+	for _, bad := range []string{"", "HIGH", "lossless"} {
+		if _, err := ParseTier(bad); !errors.Is(err, ErrInvalidTier) {
+			t.Errorf("ParseTier(%q) = %v, want ErrInvalidTier", bad, err)
+		}
+		if Tier(bad).Index() != -1 {
+			t.Errorf("Tier(%q).Index() != -1", bad)
+		}
+	}
+}
+
+func TestTrackDuration(t *testing.T) {
+	tr := Track{SampleRate: 44100, Samples: 44100 * 90}
+	if d := tr.Duration(); d != 90*time.Second {
+		t.Fatalf("Duration = %v", d)
+	}
+	if d := (Track{}).Duration(); d != 0 {
+		t.Fatalf("zero track Duration = %v", d)
+	}
+}
