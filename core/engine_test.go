@@ -128,7 +128,9 @@ func TestTamperedChunkAtFirstOrigin(t *testing.T) {
 	tb := newTestbed(t)
 	id, tier := tb.tracks[0], model.TierHigh
 	tp := newTamperer(tb.srv.Handler())
-	tp.flip[chunkPath(id, tier, 1)] = 1000
+	for _, p := range tb.chunkPaths(t, id, tier, 1) {
+		tp.flip[p] = 1000
+	}
 	bad, _ := tp.serve(t)
 	ev := &events{}
 	e := tb.openEngine(t, core.DefaultOptions().WithObserver(ev.observe), bad, tb.url)
@@ -259,7 +261,9 @@ func TestCancellationStopsStream(t *testing.T) {
 	tb := newTestbed(t)
 	id, tier := tb.tracks[0], model.TierLow
 	tp := newTamperer(tb.srv.Handler())
-	tp.stall[chunkPath(id, tier, 2)] = true
+	for _, p := range tb.chunkPaths(t, id, tier, 2) {
+		tp.stall[p] = true
+	}
 	slow, _ := tp.serve(t)
 	e := tb.openEngine(t, core.DefaultOptions(), slow)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -17,6 +17,7 @@ import (
 
 	"github.com/segue-fm/segue/core"
 	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/crypto"
 	"github.com/segue-fm/segue/internal/demoalbum"
 	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/server/ingest"
@@ -196,6 +197,20 @@ func (tp *tamperer) serve(t testing.TB) (string, func()) {
 	return s.URL, s.Close
 }
 
-func chunkPath(track model.TrackID, tier model.Tier, i int) string {
-	return "/v1/audio/" + string(track) + "/" + string(tier) + "/chunks/" + strconv.Itoa(i)
+// chunkPaths returns both paths chunk i is served at: positional (used
+// by the prefetch before the manifest is known) and by hash.
+func (tb *testbed) chunkPaths(t testing.TB, track model.TrackID, tier model.Tier, i int) []string {
+	t.Helper()
+	env, err := tb.srv.Catalog().Manifest(context.Background(), track, tier)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := crypto.OpenManifest(tb.catalogPub, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []string{
+		"/v1/audio/" + string(track) + "/" + string(tier) + "/chunks/" + strconv.Itoa(i),
+		"/v1/blobs/" + crypto.HashHex(m.Chunks[i].Blob.SHA256),
+	}
 }

@@ -228,9 +228,11 @@ func openManifest(pub ed25519.PublicKey, env []byte, track model.TrackID, tier m
 }
 
 // Header returns the encrypted header blob of m, verified against m, owned
-// by the caller.
+// by the caller. Blobs are requested by hash (GET /v1/blobs/<hex>: an
+// immutable URL, so edge caches can keep them forever and a re-published
+// track never yields a stale positional blob).
 func (f *Fetcher) Header(ctx context.Context, m *model.Manifest) ([]byte, error) {
-	return f.blob(ctx, Request{Kind: KindHeader, Track: m.TrackID, Tier: m.Tier, MaxSize: m.Header.Size}, m.Header)
+	return f.blob(ctx, Request{Kind: KindHeader, Track: m.TrackID, Tier: m.Tier, MaxSize: m.Header.Size, Hash: m.Header.SHA256}, m.Header)
 }
 
 // Chunk returns the encrypted chunk i of m, verified against m, owned by
@@ -240,7 +242,7 @@ func (f *Fetcher) Chunk(ctx context.Context, m *model.Manifest, i int) ([]byte, 
 		return nil, fmt.Errorf("%w: %d of %d", ErrChunkRange, i, len(m.Chunks))
 	}
 	ref := m.Chunks[i].Blob
-	return f.blob(ctx, Request{Kind: KindChunk, Track: m.TrackID, Tier: m.Tier, Index: i, MaxSize: ref.Size}, ref)
+	return f.blob(ctx, Request{Kind: KindChunk, Track: m.TrackID, Tier: m.Tier, Index: i, MaxSize: ref.Size, Hash: ref.SHA256}, ref)
 }
 
 // Cached reports whether the blob ref is in the cache, without reading it.

@@ -2,6 +2,7 @@ package fetch
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -46,11 +47,19 @@ type Request struct {
 	Tier    model.Tier
 	Index   int   // chunk index, for KindChunk only
 	MaxSize int64 // upper bound on the body, > 0
+	// Hash, when non-zero, is the blob's SHA-256 from the manifest: the
+	// blob is then requested by hash (immutable URL, see Path).
+	Hash [32]byte
 }
 
-// Path returns the request's path on a relay, relative to its base URL,
-// e.g. "/v1/audio/trX/high/chunks/3". Track ids are path-escaped.
+// Path returns the request's path on a relay, relative to its base URL:
+// "/v1/blobs/<sha256 hex>" for a blob whose Hash is known, else the
+// positional "/v1/audio/<track>/<tier>/manifest", "…/header" or
+// "…/chunks/<i>". Ids are path-escaped.
 func (r Request) Path() string {
+	if r.Kind != KindManifest && r.Hash != ([32]byte{}) {
+		return "/v1/blobs/" + hex.EncodeToString(r.Hash[:])
+	}
 	base := "/v1/audio/" + url.PathEscape(string(r.Track)) + "/" + url.PathEscape(string(r.Tier))
 	switch r.Kind {
 	case KindManifest:
