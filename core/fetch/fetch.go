@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/segue-fm/segue/core/model"
@@ -73,6 +74,7 @@ type Fetcher struct {
 	opts    Options
 	cache   *cache
 	flight  flight
+	pinned  atomic.Pointer[PinnedFunc] // offline downloads, consulted first (pinned.go)
 }
 
 // New returns a Fetcher over the device store st (which it does not own or
@@ -254,6 +256,9 @@ func (f *Fetcher) Cached(ref model.BlobRef) bool {
 }
 
 func (f *Fetcher) blob(ctx context.Context, req Request, ref model.BlobRef) ([]byte, error) {
+	if b, ok := f.fromPinned(ctx, req, ref); ok {
+		return b, nil
+	}
 	if b, ok, err := f.cache.get(ctx, ref.SHA256); err != nil {
 		return nil, err
 	} else if ok {

@@ -1,0 +1,264 @@
+package download
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/fxamacker/cbor/v2"
+
+	"github.com/segue-fm/segue/core/fetch"
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/crypto"
+)
+
+// Wire constants of the relay's license API (docs/ARCHITECTURE.md §4).
+const (
+	statementDomain = "segue-statement-v1"
+	statementHeader = "Segue-Statement"
+	renewDomain     = "segue-renew-v1"
+	nonceSize       = 16
+	// maxLicenseResponse bounds a license answer: 65,536 entries ≈ 3.5 MiB.
+	maxLicenseResponse = 8 << 20
+)
+
+// Statement statuses (the relay's license.Status* values).
+const (
+	statusOK      = "ok"
+	statusRevoked = "revoked"
+)
+
+// statement is a verified relay statement: time, device, outcome, nonce.
+type statement struct {
+	Time   int64  `cbor:"1,keyasint"`
+	Device string `cbor:"2,keyasint"`
+	Status string `cbor:"3,keyasint"`
+	Nonce  []byte `cbor:"4,keyasint,omitempty"`
+}
+
+var strictDec = func() cbor.DecMode {
+	m, err := cbor.DecOptions{
+		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
+		IndefLength:       cbor.IndefLengthForbidden,
+		TagsMd:            cbor.TagsForbidden,
+		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
+		MaxArrayElements:  1 << 17,
+		MaxMapPairs:       1 << 10,
+		MaxNestedLevels:   8,
+	}.DecMode()
+	if err != nil {
+		panic(err) // static options; cannot fail
+	}
+	return m
+}()
+
+var detEnc = func() cbor.EncMode {
+	m, err := cbor.CoreDetEncOptions().EncMode()
+	if err != nil {
+		panic(err) // static options; cannot fail
+	}
+	return m
+}()
+
+// parseStatement verifies a StatementHeader value against the catalog key
+// and checks it speaks to dev and echoes nonce (when nonce is non-empty).
+// Errors match ErrBadResponse.
+func parseStatement(pub ed25519.PublicKey, header string, dev model.DeviceID, nonce []byte) (statement, error) {
+	var s statement
+	if header == "" {
+		return s, fmt.Errorf("%w: no signed statement", ErrBadResponse)
+	}
+	if len(header) > 4096 {
+		return s, fmt.Errorf("%w: statement of %d bytes", ErrBadResponse, len(header))
+	}
+	env, err := base64.RawURLEncoding.DecodeString(header)
+	if err != nil {
+		return s, fmt.Errorf("%w: statement: %v", ErrBadResponse, err)
+	}
+	payload, err := crypto.Verify(pub, statementDomain, env)
+	if err != nil {
+		return s, fmt.Errorf("%w: statement: %w", ErrBadResponse, err)
+	}
+	if err := strictDec.Unmarshal(payload, &s); err != nil {
+		return s, fmt.Errorf("%w: statement: %v", ErrBadResponse, err)
+	}
+	if model.DeviceID(s.Device) != dev {
+		return s, fmt.Errorf("%w: statement for device %q", ErrBadResponse, s.Device)
+	}
+	if len(nonce) > 0 && !bytes.Equal(s.Nonce, nonce) {
+		return s, fmt.Errorf("%w: statement answers another request", ErrBadResponse)
+	}
+	return s, nil
+}
+
+// renewMessage mirrors the relay's license.RenewMessage.
+func renewMessage(device model.DeviceID, nonce []byte, ids []string) []byte {
+	b := append([]byte(renewDomain), 0)
+	put := func(s []byte) {
+		b = binary.BigEndian.AppendUint16(b, uint16(len(s)))
+		b = append(b, s...)
+	}
+	put([]byte(device))
+	put(nonce)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(ids)))
+	for _, id := range ids {
+		put([]byte(id))
+	}
+	return b
+}
+
+// relayClient talks to the relay's license API and catalog.
+type relayClient struct {
+	origins []string
+	http    *http.Client
+	token   func() string
+}
+
+// answer is one relay answer: status, body, signed statement header.
+type answer struct {
+	code      int
+	body      []byte
+	statement string
+}
+
+// do sends a JSON request to the origins in order until one answers; a
+// network error or 5xx moves on. No answer at all is fetch.ErrOffline.
+func (c *relayClient) do(ctx context.Context, method, path string, in any, auth bool) (answer, error) {
+	var body []byte
+	if in != nil {
+		var err error
+		if body, err = json.Marshal(in); err != nil {
+			return answer{}, fmt.Errorf("encode %s: %w", path, err)
+		}
+	}
+	var errs []error
+	for _, base := range c.origins {
+		req, err := http.NewRequestWithContext(ctx, method, base+path, bytes.NewReader(body))
+		if err != nil {
+			return answer{}, fmt.Errorf("build request: %w", err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		if auth {
+			tok := c.token()
+			if tok == "" {
+				return answer{}, ErrNotRegistered
+			}
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		resp, err := c.http.Do(req)
+		if err != nil {
+			if ctx.Err() != nil {
+				return answer{}, ctx.Err()
+			}
+			errs = append(errs, &fetch.OriginError{Origin: base, Err: err})
+			continue
+		}
+		a := answer{code: resp.StatusCode, statement: resp.Header.Get(statementHeader)}
+		if resp.StatusCode >= 500 {
+			se := fetch.ReadStatusError(resp)
+			resp.Body.Close()
+			errs = append(errs, &fetch.OriginError{Origin: base, Err: se})
+			continue
+		}
+		if resp.StatusCode < 200 || resp.StatusCode > 299 {
+			se := fetch.ReadStatusError(resp)
+			resp.Body.Close()
+			return a, se
+		}
+		a.body, err = fetch.ReadBody(resp.Body, maxLicenseResponse)
+		resp.Body.Close()
+		if err != nil {
+			errs = append(errs, &fetch.OriginError{Origin: base, Err: err})
+			continue
+		}
+		return a, nil
+	}
+	answered := false
+	for _, e := range errs {
+		var se *fetch.StatusError
+		answered = answered || errors.As(e, &se)
+	}
+	if !answered {
+		errs = append([]error{fetch.ErrOffline}, errs...)
+	}
+	return answer{}, fmt.Errorf("%s %s: %w", method, path, errors.Join(errs...))
+}
+
+// albumTracks returns an album's track ids (GET /v1/albums/{id}).
+func (c *relayClient) albumTracks(ctx context.Context, id model.AlbumID) ([]model.TrackID, error) {
+	a, err := c.do(ctx, http.MethodGet, "/v1/albums/"+url.PathEscape(string(id)), nil, true)
+	if err != nil {
+		return nil, err
+	}
+	var out struct {
+		Album model.Album `json:"album"`
+	}
+	if err := json.Unmarshal(a.body, &out); err != nil {
+		return nil, fmt.Errorf("%w: album %s: %v", ErrBadResponse, id, err)
+	}
+	return out.Album.TrackIDs, nil
+}
+
+// issueRequest mirrors the relay's license.IssueRequest.
+type issueRequest struct {
+	Tracks []model.TrackID `json:"tracks,omitempty"`
+	Tier   model.Tier      `json:"tier"`
+	Nonce  []byte          `json:"nonce,omitempty"`
+}
+
+// renewRequest mirrors the relay's license.RenewRequest.
+type renewRequest struct {
+	Device     model.DeviceID `json:"device"`
+	LicenseIDs []string       `json:"license_ids"`
+	Nonce      []byte         `json:"nonce"`
+	Sig        []byte         `json:"sig"`
+}
+
+// refusal is a relay's signed refusal of a license request.
+type refusal struct {
+	status string
+	err    error
+}
+
+func (r *refusal) Error() string { return fmt.Sprintf("relay refused (%s): %v", r.status, r.err) }
+
+func (r *refusal) Unwrap() error { return r.err }
+
+// licenseCall posts to a license route and returns the license envelope
+// with the verified statement. A 403 carrying a signed statement is a
+// *refusal; a statement that does not verify is ErrBadResponse.
+func (c *relayClient) licenseCall(ctx context.Context, pub ed25519.PublicKey, dev model.DeviceID, path string, in any, nonce []byte, auth bool) ([]byte, statement, error) {
+	a, err := c.do(ctx, http.MethodPost, path, in, auth)
+	if a.statement != "" {
+		st, serr := parseStatement(pub, a.statement, dev, nonce)
+		if serr != nil {
+			return nil, st, serr
+		}
+		if err != nil {
+			return nil, st, &refusal{status: st.Status, err: err}
+		}
+		if st.Status != statusOK {
+			return nil, st, fmt.Errorf("%w: status %q on success", ErrBadResponse, st.Status)
+		}
+		return a.body, st, nil
+	}
+	if err == nil {
+		err = fmt.Errorf("%w: license answer without statement", ErrBadResponse)
+	}
+	return nil, statement{}, err
+}
+
+func msTime(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
+
+func validID(s string) bool {
+	return s != "" && len(s) <= 256 && !strings.ContainsAny(s, "/\x00")
+}

@@ -1,0 +1,317 @@
+package download
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/crypto"
+	"github.com/segue-fm/segue/store"
+)
+
+// loadLicensesLocked opens every stored license envelope (verifying the
+// catalog signature and the device binding, unwrapping keys in memory)
+// and indexes them by (track, tier), preferring the latest expiry. An
+// envelope that no longer opens is dropped from the store. Caller holds
+// m.licMu.
+func (m *Manager) loadLicensesLocked(ctx context.Context) error {
+	if m.lics != nil {
+		return nil
+	}
+	pub, err := m.d.CatalogKey(ctx)
+	if err != nil {
+		return fmt.Errorf("download: catalog key: %w", err)
+	}
+	lics := map[string]*crypto.License{}
+	var bad [][]byte
+	err = m.d.Store.Iterate(ctx, []byte(pLic), false, func(k, v []byte) error {
+		l, err := crypto.OpenLicense(pub, m.d.Identity, v)
+		if err != nil {
+			m.log.Warn("download: stored license rejected", "key", string(k), "err", err)
+			bad = append(bad, append([]byte(nil), k...))
+			return nil
+		}
+		lics[l.ID] = l
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("download: load licenses: %w", err)
+	}
+	for _, k := range bad {
+		if err := m.d.Store.Delete(ctx, k); err != nil {
+			return fmt.Errorf("download: drop license: %w", err)
+		}
+	}
+	byTT := map[trackTier]*crypto.License{}
+	for _, l := range lics {
+		m.observe(ctx, l.ServerTime)
+		for _, e := range l.Entries {
+			tt := trackTier{e.TrackID, e.Tier}
+			if cur, ok := byTT[tt]; !ok || l.Expires.After(cur.Expires) {
+				byTT[tt] = l
+			}
+		}
+	}
+	m.lics, m.byTT = lics, byTT
+	return nil
+}
+
+// licensed reports whether a stored license covers tt (expired or not).
+func (m *Manager) licensed(ctx context.Context, tt trackTier) bool {
+	m.licMu.Lock()
+	defer m.licMu.Unlock()
+	if m.loadLicensesLocked(ctx) != nil {
+		return false
+	}
+	_, ok := m.byTT[tt]
+	return ok
+}
+
+// license requests one license for tracks at tier and stores it.
+func (m *Manager) license(ctx context.Context, tracks []model.TrackID, tier model.Tier) error {
+	pub, err := m.d.CatalogKey(ctx)
+	if err != nil {
+		return fmt.Errorf("catalog key: %w", err)
+	}
+	nonce := newNonce()
+	env, st, err := m.rc.licenseCall(ctx, pub, m.d.Identity.DeviceID(), "/v1/licenses",
+		issueRequest{Tracks: tracks, Tier: tier, Nonce: nonce}, nonce, true)
+	if st.Time != 0 {
+		m.observe(ctx, msTime(st.Time))
+	}
+	if err != nil {
+		return fmt.Errorf("license: %w", err)
+	}
+	return m.storeLicenses(ctx, env, nil)
+}
+
+// storeLicenses verifies env (a license for this device, signed by the
+// catalog key), then stores it and deletes the superseded licenses in
+// one transaction.
+func (m *Manager) storeLicenses(ctx context.Context, env []byte, supersede []string) error {
+	pub, err := m.d.CatalogKey(ctx)
+	if err != nil {
+		return fmt.Errorf("catalog key: %w", err)
+	}
+	l, err := crypto.OpenLicense(pub, m.d.Identity, env)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrBadResponse, err)
+	}
+	m.observe(ctx, l.ServerTime)
+	err = m.d.Store.Update(ctx, func(tx store.Txn) error {
+		for _, id := range supersede {
+			if err := tx.Delete([]byte(pLic + id)); err != nil {
+				return err
+			}
+		}
+		b, err := detEnc.Marshal(stateRec{})
+		if err != nil {
+			return err
+		}
+		if err := tx.Set([]byte(kState), b); err != nil {
+			return err
+		}
+		return tx.Set([]byte(pLic+l.ID), env)
+	})
+	if err != nil {
+		return fmt.Errorf("store license: %w", err)
+	}
+	m.licMu.Lock()
+	m.lics, m.byTT = nil, nil
+	m.licMu.Unlock()
+	m.mu.Lock()
+	m.state = stateRec{}
+	m.mu.Unlock()
+	return nil
+}
+
+// Renew renews every license of this device in one request, signed by the
+// device key. On success the new license replaces all others. A signed
+// refusal because the device was deregistered deletes every license
+// (ErrRevoked); a refusal for the subscription is ErrRenewalRefused and
+// leaves the licenses to run out. Unreachable relays give fetch.ErrOffline.
+func (m *Manager) Renew(ctx context.Context) error {
+	var ids []string
+	err := m.d.Store.Iterate(ctx, []byte(pLic), false, func(k, _ []byte) error {
+		ids = append(ids, string(k[len(pLic):]))
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("download: list licenses: %w", err)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	pub, err := m.d.CatalogKey(ctx)
+	if err != nil {
+		return fmt.Errorf("download: catalog key: %w", err)
+	}
+	dev := m.d.Identity.DeviceID()
+	nonce := newNonce()
+	req := renewRequest{Device: dev, LicenseIDs: ids, Nonce: nonce,
+		Sig: m.d.Identity.Sign(renewMessage(dev, nonce, ids))}
+	env, st, err := m.rc.licenseCall(ctx, pub, dev, "/v1/licenses/renew", req, nonce, false)
+	if st.Time != 0 {
+		m.observe(ctx, msTime(st.Time))
+	}
+	var ref *refusal
+	if errors.As(err, &ref) {
+		if ref.status == statusRevoked {
+			return m.revoke(ctx)
+		}
+		m.setState(ctx, stateRec{Refused: ref.status})
+		m.emit(Event{Kind: EventRenewalRefused, Reason: ref.status})
+		return fmt.Errorf("%w: %s", ErrRenewalRefused, ref.status)
+	}
+	if err != nil {
+		return fmt.Errorf("download: renew: %w", err)
+	}
+	if err := m.storeLicenses(ctx, env, ids); err != nil {
+		return fmt.Errorf("download: renew: %w", err)
+	}
+	m.emit(Event{Kind: EventRenewed})
+	return nil
+}
+
+// revoke deletes every license after a signed revocation.
+func (m *Manager) revoke(ctx context.Context) error {
+	b, err := detEnc.Marshal(stateRec{Revoked: true})
+	if err != nil {
+		return err
+	}
+	err = m.d.Store.Update(ctx, func(tx store.Txn) error {
+		var keys [][]byte
+		if err := tx.Iterate([]byte(pLic), false, func(k, _ []byte) error {
+			keys = append(keys, append([]byte(nil), k...))
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, k := range keys {
+			if err := tx.Delete(k); err != nil {
+				return err
+			}
+		}
+		return tx.Set([]byte(kState), b)
+	})
+	if err != nil {
+		return fmt.Errorf("download: revoke: %w", err)
+	}
+	m.licMu.Lock()
+	m.lics, m.byTT = nil, nil
+	m.licMu.Unlock()
+	m.mu.Lock()
+	m.state = stateRec{Revoked: true}
+	m.mu.Unlock()
+	m.log.Warn("download: device deregistered; offline licenses deleted")
+	m.emit(Event{Kind: EventRenewalRefused, Reason: statusRevoked})
+	return ErrRevoked
+}
+
+func (m *Manager) setState(ctx context.Context, s stateRec) {
+	m.mu.Lock()
+	m.state = s
+	m.mu.Unlock()
+	if b, err := detEnc.Marshal(s); err == nil {
+		if err := m.d.Store.Set(ctx, []byte(kState), b); err != nil {
+			m.log.Warn("download: save license state", "err", err)
+		}
+	}
+}
+
+// renewalDue reports whether a license expires within the renew-ahead
+// window by trusted time (and renewal was not refused already).
+func (m *Manager) renewalDue(ctx context.Context) bool {
+	m.mu.Lock()
+	st := m.state
+	m.mu.Unlock()
+	if st.Revoked || st.Refused != "" {
+		return false
+	}
+	now := m.TrustedNow(ctx)
+	m.licMu.Lock()
+	defer m.licMu.Unlock()
+	if m.loadLicensesLocked(ctx) != nil {
+		return false
+	}
+	for _, l := range m.lics {
+		if !now.Add(m.opts.renewAhead).Before(l.Expires) {
+			return true
+		}
+	}
+	return false
+}
+
+// ContentKey returns the content key of a downloaded (track, tier) from
+// its offline license, checked against trusted time: ErrNotDownloaded
+// when it is not completely downloaded, ErrRevoked after deregistration,
+// ErrNotLicensed without a license, ErrLicenseExpired past expiry plus
+// grace. The key stays in memory; the caller must not persist it.
+func (m *Manager) ContentKey(ctx context.Context, track model.TrackID, tier model.Tier) (crypto.ContentKey, error) {
+	tt := trackTier{track, tier}
+	if !m.Downloaded(track, tier) {
+		return crypto.ContentKey{}, fmt.Errorf("%w: %s/%s", ErrNotDownloaded, track, tier)
+	}
+	m.mu.Lock()
+	revoked := m.state.Revoked
+	m.mu.Unlock()
+	if revoked {
+		return crypto.ContentKey{}, ErrRevoked
+	}
+	now := m.TrustedNow(ctx)
+	m.licMu.Lock()
+	defer m.licMu.Unlock()
+	if err := m.loadLicensesLocked(ctx); err != nil {
+		return crypto.ContentKey{}, err
+	}
+	l, ok := m.byTT[tt]
+	if !ok {
+		return crypto.ContentKey{}, fmt.Errorf("%w: %s/%s", ErrNotLicensed, track, tier)
+	}
+	if err := l.Check(now); err != nil {
+		return crypto.ContentKey{}, fmt.Errorf("%w (%w)", ErrLicenseExpired, err)
+	}
+	return l.ContentKey(track, tier)
+}
+
+// observe feeds a verified server time to the trusted clock and persists
+// it.
+func (m *Manager) observe(ctx context.Context, t time.Time) {
+	m.clkMu.Lock()
+	used := m.clock.Observe(t, m.opts.mono())
+	m.clkMu.Unlock()
+	if used {
+		if err := m.persistClock(ctx); err != nil {
+			m.log.Warn("download: persist trusted clock", "err", err)
+		}
+	}
+}
+
+// TrustedNow returns the trusted time (crypto.TrustedClock: the newest
+// signed server time plus monotonic progress, never going backwards) and
+// persists the clock.
+func (m *Manager) TrustedNow(ctx context.Context) time.Time {
+	m.clkMu.Lock()
+	now := m.clock.Now(m.opts.wall(), m.opts.mono())
+	m.clkMu.Unlock()
+	if err := m.persistClock(ctx); err != nil {
+		m.log.Warn("download: persist trusted clock", "err", err)
+	}
+	return now
+}
+
+func (m *Manager) persistClock(ctx context.Context) error {
+	m.clkMu.Lock()
+	c, err := m.clock.MarshalBinary()
+	m.clkMu.Unlock()
+	if err != nil {
+		return err
+	}
+	b, err := detEnc.Marshal(clockRec{BootID: m.opts.bootID, Clock: c})
+	if err != nil {
+		return err
+	}
+	return m.d.Store.Set(ctx, []byte(kClock), b)
+}

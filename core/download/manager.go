@@ -1,0 +1,649 @@
+package download
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/segue-fm/segue/core/fetch"
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/crypto"
+	"github.com/segue-fm/segue/store"
+)
+
+// Sentinel errors, checked with errors.Is.
+var (
+	// ErrLicenseExpired: the track's license is past its expiry and grace
+	// period by trusted time. It also matches crypto.ErrLicenseExpired.
+	ErrLicenseExpired = errors.New("download: license expired: connect to verify your subscription")
+	// ErrRevoked: this device was deregistered; its licenses are void.
+	ErrRevoked = errors.New("download: device deregistered: offline licenses revoked")
+	// ErrNotDownloaded: the (track, tier) is not (completely) downloaded.
+	ErrNotDownloaded = errors.New("download: not downloaded")
+	// ErrNotLicensed: the track is downloaded but no license covers it.
+	ErrNotLicensed = errors.New("download: no license for track")
+	// ErrRenewalRefused: the relay refused renewal (subscription expired
+	// or cancelled); licenses run out at expiry plus grace.
+	ErrRenewalRefused = errors.New("download: license renewal refused")
+	// ErrNotRegistered: the device has no relay token.
+	ErrNotRegistered = errors.New("download: device not registered")
+	// ErrBadResponse: the relay's answer is malformed or not signed.
+	ErrBadResponse = errors.New("download: bad relay response")
+	// ErrNoPlaylists: a playlist download without a playlist resolver.
+	ErrNoPlaylists = errors.New("download: no playlist resolver configured")
+	// ErrBadRef: an invalid kind, id or tier.
+	ErrBadRef = errors.New("download: bad download reference")
+	// ErrClosed: the manager was closed.
+	ErrClosed = errors.New("download: manager closed")
+)
+
+// Kind is what a download request names.
+type Kind string
+
+// Kinds of download requests.
+const (
+	KindTrack    Kind = "track"
+	KindAlbum    Kind = "album"
+	KindPlaylist Kind = "playlist"
+)
+
+// Ref names one download request: a track, album or playlist at a tier.
+type Ref struct {
+	Kind Kind
+	ID   string
+	Tier model.Tier
+}
+
+func (r Ref) String() string { return fmt.Sprintf("%s %s (%s)", r.Kind, r.ID, r.Tier) }
+
+func (r Ref) valid() error {
+	switch {
+	case r.Kind != KindTrack && r.Kind != KindAlbum && r.Kind != KindPlaylist:
+		return fmt.Errorf("%w: kind %q", ErrBadRef, r.Kind)
+	case !validID(r.ID):
+		return fmt.Errorf("%w: id %q", ErrBadRef, r.ID)
+	case !r.Tier.Valid():
+		return fmt.Errorf("%w: tier %q", ErrBadRef, r.Tier)
+	}
+	return nil
+}
+
+// Deps are the engine parts a Manager works with; the Manager owns none
+// of them.
+type Deps struct {
+	Store      store.Store
+	Identity   *crypto.Identity
+	CatalogKey fetch.KeyFunc
+	// Fetcher gets verified manifests (cached in the store) and serves
+	// blobs already in the streaming cache.
+	Fetcher *fetch.Fetcher
+	// Origins serve blobs for download (bypassing the streaming cache).
+	Origins []fetch.Origin
+	// Relays are the relay base URLs for license and catalog requests.
+	Relays []string
+	HTTP   *http.Client
+	// Token returns the relay device token ("" before registration).
+	Token func() string
+}
+
+// Store keys (docs/ARCHITECTURE.md §5).
+const (
+	pItem  = "dl/item/"
+	pJob   = "dl/job/"
+	pDone  = "dl/done/"
+	pLic   = "dl/lic/"
+	pBlob  = "off/blob/"
+	pRef   = "off/ref/"
+	kClock = "dl/clock"
+	kCfg   = "dl/cfg"
+	kState = "dl/state"
+)
+
+type trackTier struct {
+	track model.TrackID
+	tier  model.Tier
+}
+
+func itemKey(r Ref) []byte { return []byte(pItem + string(r.Kind) + "/" + string(r.Tier) + "/" + r.ID) }
+func jobKey(t trackTier) []byte {
+	return []byte(pJob + string(t.tier) + "/" + string(t.track))
+}
+func donePrefix(t trackTier) []byte {
+	return []byte(pDone + string(t.tier) + "/" + string(t.track) + "/")
+}
+func doneKey(t trackTier, idx int) []byte {
+	return binary.BigEndian.AppendUint32(donePrefix(t), uint32(idx))
+}
+func blobKey(h [32]byte) []byte { return []byte(pBlob + hex.EncodeToString(h[:])) }
+func refKey(h [32]byte) []byte  { return []byte(pRef + hex.EncodeToString(h[:])) }
+
+// itemRec is a download request as persisted (dl/item/<kind>/<tier>/<id>).
+type itemRec struct {
+	Kind     string   `cbor:"1,keyasint"`
+	ID       string   `cbor:"2,keyasint"`
+	Tier     string   `cbor:"3,keyasint"`
+	Tracks   []string `cbor:"4,keyasint"`
+	Resolved bool     `cbor:"5,keyasint"`
+	Err      string   `cbor:"6,keyasint"`
+	Added    int64    `cbor:"7,keyasint"`
+}
+
+func (r *itemRec) ref() Ref { return Ref{Kind(r.Kind), r.ID, model.Tier(r.Tier)} }
+
+// jobRec is one (track, tier) download (dl/job/<tier>/<track>): how many
+// requests reference it and its progress.
+type jobRec struct {
+	Refs      int   `cbor:"1,keyasint"`
+	Blobs     int   `cbor:"2,keyasint"` // header + chunks; 0 until the manifest is known
+	Bytes     int64 `cbor:"3,keyasint"`
+	Done      int   `cbor:"4,keyasint"`
+	DoneBytes int64 `cbor:"5,keyasint"`
+}
+
+func (j *jobRec) complete() bool { return j.Blobs > 0 && j.Done >= j.Blobs }
+
+// stateRec is the persisted license state (dl/state).
+type stateRec struct {
+	Revoked bool   `cbor:"1,keyasint"`
+	Refused string `cbor:"2,keyasint"`
+}
+
+// cfgRec is the persisted settings (dl/cfg).
+type cfgRec struct {
+	AllowMetered bool `cbor:"1,keyasint"`
+}
+
+// clockRec is the persisted trusted clock with its monotonic epoch.
+type clockRec struct {
+	BootID string `cbor:"1,keyasint"`
+	Clock  []byte `cbor:"2,keyasint"`
+}
+
+// Manager downloads tracks, albums and playlists for offline playback and
+// enforces their licenses. Downloads are a durable job table in the store:
+// every blob is verified against its signed manifest, then written
+// (encrypted, pinned outside the streaming cache) together with its done
+// bit in one transaction, so a crash or kill -9 loses at most the blobs in
+// flight and never refetches a completed one. Safe for concurrent use.
+type Manager struct {
+	d    Deps
+	opts Options
+	log  *slog.Logger
+	rc   *relayClient
+
+	mu       sync.Mutex
+	items    map[Ref]*itemRec
+	jobs     map[trackTier]*jobRec
+	active   map[trackTier]bool
+	allowMet bool
+	state    stateRec
+	paused   string
+	errs     map[Ref]error
+	failed   map[trackTier]error
+	idle     chan struct{} // closed while there is nothing to do
+	closed   bool
+
+	wake   chan struct{}
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	licMu  sync.Mutex
+	lics   map[string]*crypto.License // nil until loaded
+	byTT   map[trackTier]*crypto.License
+	clkMu  sync.Mutex
+	clock  crypto.TrustedClock
+	monoOK bool
+}
+
+// New loads the download state from d.Store (no network I/O) and starts
+// the background scheduler, which resumes unfinished downloads as soon as
+// the network allows. Close stops it.
+func New(ctx context.Context, d Deps, opts Options) (*Manager, error) {
+	if d.Store == nil || d.Identity == nil || d.CatalogKey == nil || d.Fetcher == nil {
+		return nil, errors.New("download: store, identity, catalog key and fetcher are required")
+	}
+	if d.HTTP == nil {
+		d.HTTP = http.DefaultClient
+	}
+	if d.Token == nil {
+		d.Token = func() string { return "" }
+	}
+	m := &Manager{
+		d: d, opts: opts, log: opts.logger,
+		rc:     &relayClient{origins: d.Relays, http: d.HTTP, token: d.Token},
+		items:  map[Ref]*itemRec{},
+		jobs:   map[trackTier]*jobRec{},
+		active: map[trackTier]bool{},
+		errs:   map[Ref]error{},
+		failed: map[trackTier]error{},
+		wake:   make(chan struct{}, 1),
+		done:   make(chan struct{}),
+	}
+	if err := m.load(ctx); err != nil {
+		return nil, err
+	}
+	m.idle = make(chan struct{})
+	if !m.hasWorkLocked() {
+		close(m.idle)
+	}
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	m.cancel = cancel
+	go m.run(rctx)
+	return m, nil
+}
+
+// load reads items, jobs, settings, license state and the trusted clock.
+func (m *Manager) load(ctx context.Context) error {
+	err := m.d.Store.Iterate(ctx, []byte(pItem), false, func(k, v []byte) error {
+		var r itemRec
+		if err := strictDec.Unmarshal(v, &r); err != nil {
+			return fmt.Errorf("decode %s: %w", k, err)
+		}
+		m.items[r.ref()] = &r
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("download: load items: %w", err)
+	}
+	err = m.d.Store.Iterate(ctx, []byte(pJob), false, func(k, v []byte) error {
+		tier, track, ok := splitJobKey(k)
+		if !ok {
+			return fmt.Errorf("malformed job key %q", k)
+		}
+		var j jobRec
+		if err := strictDec.Unmarshal(v, &j); err != nil {
+			return fmt.Errorf("decode %s: %w", k, err)
+		}
+		m.jobs[trackTier{model.TrackID(track), model.Tier(tier)}] = &j
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("download: load jobs: %w", err)
+	}
+	m.allowMet = m.opts.allowMetered
+	if b, err := m.d.Store.Get(ctx, []byte(kCfg)); err == nil {
+		var c cfgRec
+		if err := strictDec.Unmarshal(b, &c); err != nil {
+			return fmt.Errorf("download: decode settings: %w", err)
+		}
+		m.allowMet = c.AllowMetered
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("download: load settings: %w", err)
+	}
+	if b, err := m.d.Store.Get(ctx, []byte(kState)); err == nil {
+		if err := strictDec.Unmarshal(b, &m.state); err != nil {
+			return fmt.Errorf("download: decode license state: %w", err)
+		}
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("download: load license state: %w", err)
+	}
+	if b, err := m.d.Store.Get(ctx, []byte(kClock)); err == nil {
+		var c clockRec
+		if err := strictDec.Unmarshal(b, &c); err != nil {
+			return fmt.Errorf("download: decode trusted clock: %w", err)
+		}
+		if err := m.clock.UnmarshalBinary(c.Clock); err != nil {
+			return fmt.Errorf("download: %w", err)
+		}
+		if c.BootID != m.opts.bootID {
+			// The monotonic anchor is from another epoch (reboot, or a
+			// process clock): drop it; trusted time restarts from
+			// max(wall clock, last trusted time).
+			m.clock.Now(m.opts.wall(), -1)
+		}
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("download: load trusted clock: %w", err)
+	}
+	return nil
+}
+
+func splitJobKey(k []byte) (tier, track string, ok bool) {
+	rest := string(k[len(pJob):])
+	for i := 0; i < len(rest); i++ {
+		if rest[i] == '/' {
+			return rest[:i], rest[i+1:], i > 0 && i+1 < len(rest)
+		}
+	}
+	return "", "", false
+}
+
+// hasWorkLocked reports unresolved items or incomplete jobs. Caller holds m.mu.
+func (m *Manager) hasWorkLocked() bool {
+	for r, it := range m.items {
+		if !it.Resolved && m.errs[r] == nil {
+			return true
+		}
+	}
+	for tt, j := range m.jobs {
+		if !j.complete() && m.failed[tt] == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// busy marks that there is work and wakes the scheduler.
+func (m *Manager) busy() {
+	m.mu.Lock()
+	select {
+	case <-m.idle:
+		m.idle = make(chan struct{})
+	default:
+	}
+	m.mu.Unlock()
+	m.Nudge()
+}
+
+// Nudge makes a paused manager retry at once (call it when the app sees
+// connectivity return).
+func (m *Manager) Nudge() {
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (m *Manager) emit(e Event) {
+	if m.opts.events != nil {
+		m.opts.events(e)
+	}
+}
+
+// Add records a download request durably and returns; the scheduler
+// resolves it (album tracks from the relay, playlist entries from the
+// resolver), obtains one license for its tracks and downloads them.
+// Adding a request again is a no-op.
+func (m *Manager) Add(ctx context.Context, r Ref) error {
+	if err := r.valid(); err != nil {
+		return err
+	}
+	if r.Kind == KindPlaylist && m.opts.playlists == nil {
+		return ErrNoPlaylists
+	}
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return ErrClosed
+	}
+	_, ok := m.items[r]
+	m.mu.Unlock()
+	if ok {
+		return nil
+	}
+	rec := &itemRec{Kind: string(r.Kind), ID: r.ID, Tier: string(r.Tier), Added: m.opts.wall().UnixMilli()}
+	b, err := detEnc.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	if err := m.d.Store.Set(ctx, itemKey(r), b); err != nil {
+		return fmt.Errorf("download: add %s: %w", r, err)
+	}
+	m.mu.Lock()
+	m.items[r] = rec
+	delete(m.errs, r)
+	clear(m.failed)
+	m.mu.Unlock()
+	m.emit(Event{Kind: EventQueued, Ref: r})
+	m.busy()
+	return nil
+}
+
+// Refresh re-resolves a downloaded playlist (or album): new entries are
+// licensed and fetched, removed entries' blobs are released unless
+// another download still needs them.
+func (m *Manager) Refresh(ctx context.Context, r Ref) error {
+	m.mu.Lock()
+	it, ok := m.items[r]
+	if ok {
+		c := *it
+		c.Resolved = false
+		m.items[r] = &c
+		delete(m.errs, r)
+		clear(m.failed)
+	}
+	m.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("%w: %s", ErrNotDownloaded, r)
+	}
+	m.busy()
+	return nil
+}
+
+// Remove deletes a download request. Tracks no other request references
+// are deleted with their blobs (shared tracks stay, counted once).
+func (m *Manager) Remove(ctx context.Context, r Ref) error {
+	m.mu.Lock()
+	it, ok := m.items[r]
+	m.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("%w: %s", ErrNotDownloaded, r)
+	}
+	tracks := slices.Clone(it.Tracks)
+	for len(tracks) > 0 {
+		// One transaction per batch: the item's track list shrinks with
+		// the references it releases, so a crash never double-releases.
+		n := min(len(tracks), 256)
+		batch, rest := tracks[:n], tracks[n:]
+		err := m.d.Store.Update(ctx, func(tx store.Txn) error {
+			for _, t := range batch {
+				if err := m.unrefTx(tx, trackTier{model.TrackID(t), r.Tier}); err != nil {
+					return err
+				}
+			}
+			cur := *it
+			cur.Tracks = rest
+			b, err := detEnc.Marshal(&cur)
+			if err != nil {
+				return err
+			}
+			return tx.Set(itemKey(r), b)
+		})
+		if err != nil {
+			return fmt.Errorf("download: remove %s: %w", r, err)
+		}
+		m.refreshJobs(ctx, r.Tier, batch)
+		tracks = rest
+	}
+	if err := m.d.Store.Delete(ctx, itemKey(r)); err != nil {
+		return fmt.Errorf("download: remove %s: %w", r, err)
+	}
+	m.mu.Lock()
+	delete(m.items, r)
+	delete(m.errs, r)
+	m.mu.Unlock()
+	m.emit(Event{Kind: EventRemoved, Ref: r})
+	return nil
+}
+
+// unrefTx drops one reference to a job; at zero the job, its done bits
+// and its blob references go, and blobs nobody references are deleted.
+func (m *Manager) unrefTx(tx store.Txn, tt trackTier) error {
+	b, err := tx.Get(jobKey(tt))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var j jobRec
+	if err := strictDec.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	j.Refs--
+	if j.Refs > 0 {
+		v, err := detEnc.Marshal(&j)
+		if err != nil {
+			return err
+		}
+		return tx.Set(jobKey(tt), v)
+	}
+	var done [][]byte
+	var hashes [][32]byte
+	if err := tx.Iterate(donePrefix(tt), false, func(k, v []byte) error {
+		done = append(done, append([]byte(nil), k...))
+		var h [32]byte
+		if len(v) == 32 {
+			copy(h[:], v)
+			hashes = append(hashes, h)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, k := range done {
+		if err := tx.Delete(k); err != nil {
+			return err
+		}
+	}
+	for _, h := range hashes {
+		if err := releaseBlobTx(tx, h); err != nil {
+			return err
+		}
+	}
+	return tx.Delete(jobKey(tt))
+}
+
+// releaseBlobTx decrements a pinned blob's reference count, deleting the
+// blob at zero.
+func releaseBlobTx(tx store.Txn, h [32]byte) error {
+	b, err := tx.Get(refKey(h))
+	if errors.Is(err, store.ErrNotFound) {
+		return tx.Delete(blobKey(h))
+	}
+	if err != nil {
+		return err
+	}
+	n := uint32(0)
+	if len(b) == 4 {
+		n = binary.BigEndian.Uint32(b)
+	}
+	if n <= 1 {
+		if err := tx.Delete(refKey(h)); err != nil {
+			return err
+		}
+		return tx.Delete(blobKey(h))
+	}
+	return tx.Set(refKey(h), binary.BigEndian.AppendUint32(nil, n-1))
+}
+
+// refreshJobs reloads the in-memory job records of tracks from the store.
+func (m *Manager) refreshJobs(ctx context.Context, tier model.Tier, tracks []string) {
+	for _, t := range tracks {
+		tt := trackTier{model.TrackID(t), tier}
+		b, err := m.d.Store.Get(ctx, jobKey(tt))
+		m.mu.Lock()
+		if err != nil {
+			delete(m.jobs, tt)
+		} else {
+			var j jobRec
+			if strictDec.Unmarshal(b, &j) == nil {
+				m.jobs[tt] = &j
+			}
+		}
+		m.mu.Unlock()
+	}
+}
+
+// SetAllowMetered changes and persists the metered-network setting.
+func (m *Manager) SetAllowMetered(ctx context.Context, ok bool) error {
+	b, err := detEnc.Marshal(cfgRec{AllowMetered: ok})
+	if err != nil {
+		return err
+	}
+	if err := m.d.Store.Set(ctx, []byte(kCfg), b); err != nil {
+		return fmt.Errorf("download: save settings: %w", err)
+	}
+	m.mu.Lock()
+	m.allowMet = ok
+	m.mu.Unlock()
+	m.Nudge()
+	return nil
+}
+
+// Wait blocks until nothing is left to resolve or download (or ctx ends)
+// and returns the failures of requests that could not be resolved. While
+// the manager is paused (offline, metered) it keeps waiting.
+func (m *Manager) Wait(ctx context.Context) error {
+	for {
+		m.mu.Lock()
+		ch := m.idle
+		m.mu.Unlock()
+		select {
+		case <-ch:
+			m.mu.Lock()
+			if !m.hasWorkLocked() {
+				var errs []error
+				for r, err := range m.errs {
+					errs = append(errs, fmt.Errorf("%s: %w", r, err))
+				}
+				m.mu.Unlock()
+				return errors.Join(errs...)
+			}
+			m.mu.Unlock()
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Close stops the scheduler and waits for in-flight blobs to finish or
+// be abandoned (their done bits are not set). Safe to call twice.
+func (m *Manager) Close() error {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil
+	}
+	m.closed = true
+	m.mu.Unlock()
+	m.cancel()
+	<-m.done
+	m.licMu.Lock()
+	m.lics, m.byTT = nil, nil
+	m.licMu.Unlock()
+	return m.persistClock(context.Background())
+}
+
+// Blob returns a pinned downloaded blob by its SHA-256 (the encrypted
+// bytes, caller-owned), for the fetcher's pinned lookup. ok is false when
+// the blob is not downloaded.
+func (m *Manager) Blob(ctx context.Context, h [32]byte) ([]byte, bool, error) {
+	b, err := m.d.Store.Get(ctx, blobKey(h))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("download: read blob: %w", err)
+	}
+	return b, true, nil
+}
+
+// Downloaded reports whether (track, tier) is completely downloaded.
+func (m *Manager) Downloaded(track model.TrackID, tier model.Tier) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	j, ok := m.jobs[trackTier{track, tier}]
+	return ok && j.complete()
+}
+
+func newNonce() []byte {
+	n := make([]byte, nonceSize)
+	_, _ = rand.Read(n) // crypto/rand.Read never fails (Go ≥ 1.24)
+	return n
+}
+
+// backoff doubles d within the configured bounds.
+func (m *Manager) backoff(d time.Duration) time.Duration {
+	if d == 0 {
+		return m.opts.backoffMin
+	}
+	return min(2*d, m.opts.backoffMax)
+}

@@ -1,0 +1,119 @@
+package download
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/segue-fm/segue/core/model"
+)
+
+// NetworkState is what the embedding app knows about connectivity.
+type NetworkState struct {
+	// Online is false when the platform reports no network at all; the
+	// manager then pauses without trying.
+	Online bool
+	// Metered is true on a cellular or otherwise costly link; downloads
+	// pause there unless metered downloads are allowed.
+	Metered bool
+}
+
+// PlaylistFunc returns the current track ids of a playlist (a document id
+// of package sync/docs), in order. The engine wires it to its playlist
+// documents; it must work offline from the local replica.
+type PlaylistFunc func(ctx context.Context, id string) ([]model.TrackID, error)
+
+// Options configure a Manager. Start from DefaultOptions; each WithX
+// returns a modified copy.
+type Options struct {
+	workers      int
+	allowMetered bool
+	network      func() NetworkState
+	backoffMin   time.Duration
+	backoffMax   time.Duration
+	renewAhead   time.Duration
+	playlists    PlaylistFunc
+	wall         func() time.Time
+	mono         func() time.Duration
+	bootID       string
+	logger       *slog.Logger
+	events       func(Event)
+}
+
+// DefaultOptions returns: 4 concurrent track downloads, metered networks
+// not used (until SetAllowMetered or WithAllowMetered), the network always
+// reported online and unmetered, retry backoff from 1 s doubling to 30 s,
+// licenses renewed when they expire within 7 days, no playlist resolver
+// (playlist downloads fail with ErrNoPlaylists), the system wall clock
+// with the boot-time monotonic clock, slog.Default() and no event sink.
+func DefaultOptions() Options {
+	return Options{
+		workers:    4,
+		network:    func() NetworkState { return NetworkState{Online: true} },
+		backoffMin: time.Second,
+		backoffMax: 30 * time.Second,
+		renewAhead: 7 * 24 * time.Hour,
+		wall:       time.Now,
+		mono:       bootTime,
+		bootID:     bootID(),
+		logger:     slog.Default(),
+	}
+}
+
+// WithWorkers bounds how many tracks download at once (default 4;
+// values below 1 become 1).
+func (o Options) WithWorkers(n int) Options { o.workers = max(n, 1); return o }
+
+// WithAllowMetered sets the initial metered-network setting (default
+// false: pause on metered networks). The persisted setting, once changed
+// with SetAllowMetered, wins.
+func (o Options) WithAllowMetered(ok bool) Options { o.allowMetered = ok; return o }
+
+// WithNetworkState sets the app's connectivity probe (default: always
+// online, unmetered). It is called before every blob and must be cheap
+// and non-blocking.
+func (o Options) WithNetworkState(fn func() NetworkState) Options {
+	if fn != nil {
+		o.network = fn
+	}
+	return o
+}
+
+// WithBackoff sets the retry delay after the relay was unreachable: from
+// lo doubling up to hi (default 1 s to 30 s). Nudge retries at once.
+func (o Options) WithBackoff(lo, hi time.Duration) Options {
+	if lo > 0 && hi >= lo {
+		o.backoffMin, o.backoffMax = lo, hi
+	}
+	return o
+}
+
+// WithRenewAhead sets how long before expiry the manager renews licenses
+// on its own when online (default 7 days).
+func (o Options) WithRenewAhead(d time.Duration) Options { o.renewAhead = max(d, 0); return o }
+
+// WithPlaylists sets the playlist resolver (default none).
+func (o Options) WithPlaylists(fn PlaylistFunc) Options { o.playlists = fn; return o }
+
+// WithClock sets the device wall clock and the monotonic clock fed to the
+// trusted clock (default time.Now and time since boot). bootID names the
+// monotonic clock's epoch: a persisted anchor from another epoch (a
+// reboot) is not trusted. Tests pass fake clocks.
+func (o Options) WithClock(wall func() time.Time, mono func() time.Duration, bootID string) Options {
+	if wall != nil && mono != nil {
+		o.wall, o.mono, o.bootID = wall, mono, bootID
+	}
+	return o
+}
+
+// WithLogger sets the logger (default slog.Default(); nil keeps it).
+func (o Options) WithLogger(l *slog.Logger) Options {
+	if l != nil {
+		o.logger = l
+	}
+	return o
+}
+
+// WithEvents sets the progress sink (default none). It is called from the
+// manager's goroutines and must not block.
+func (o Options) WithEvents(fn func(Event)) Options { o.events = fn; return o }

@@ -1,0 +1,94 @@
+package license
+
+import (
+	"crypto/rand"
+	"io"
+	"log/slog"
+	"time"
+)
+
+// Options configures a Server. Start from DefaultOptions and refine with
+// the WithX methods; each returns a modified copy.
+type Options struct {
+	validity    time.Duration
+	grace       time.Duration
+	deviceLimit int
+	adminToken  string
+	maxBody     int64
+	now         func() time.Time
+	rand        io.Reader
+	logger      *slog.Logger
+}
+
+// DefaultOptions returns the defaults of DESIGN §4: licenses valid 30
+// days with a 48-hour grace, at most 5 offline devices per account, no
+// admin token (admin routes refused), request bodies up to 1 MiB (enough
+// for 10,000 track ids), time.Now, crypto/rand and slog.Default().
+func DefaultOptions() Options {
+	return Options{
+		validity:    30 * 24 * time.Hour,
+		grace:       48 * time.Hour,
+		deviceLimit: 5,
+		maxBody:     1 << 20,
+		now:         time.Now,
+		rand:        rand.Reader,
+		logger:      slog.Default(),
+	}
+}
+
+// WithValidity sets how long a license is valid after it is issued or
+// renewed (default 30 days). Non-positive values keep the current one.
+func (o Options) WithValidity(d time.Duration) Options {
+	if d > 0 {
+		o.validity = d
+	}
+	return o
+}
+
+// WithGrace sets how long after expiry a license still plays while the
+// device tries to renew (default 48 hours). Negative values become 0.
+func (o Options) WithGrace(d time.Duration) Options { o.grace = max(d, 0); return o }
+
+// WithDeviceLimit sets how many devices of one account may hold offline
+// licenses (default 5). A device counts from its first license until it
+// is deregistered. Values below 1 become 1.
+func (o Options) WithDeviceLimit(n int) Options { o.deviceLimit = max(n, 1); return o }
+
+// WithAdminToken sets the bearer token of the admin routes (default
+// empty: they refuse every request).
+func (o Options) WithAdminToken(tok string) Options { o.adminToken = tok; return o }
+
+// WithMaxBody sets the largest JSON request body accepted (default 1 MiB).
+func (o Options) WithMaxBody(n int64) Options {
+	if n > 0 {
+		o.maxBody = n
+	}
+	return o
+}
+
+// WithClock sets the time source for issue, expiry and signed time
+// (default time.Now; nil keeps it). Tests pass a fake clock.
+func (o Options) WithClock(now func() time.Time) Options {
+	if now != nil {
+		o.now = now
+	}
+	return o
+}
+
+// WithRand sets the source of license ids and license keys (default
+// crypto/rand; nil keeps it).
+func (o Options) WithRand(r io.Reader) Options {
+	if r != nil {
+		o.rand = r
+	}
+	return o
+}
+
+// WithLogger sets the logger (default slog.Default(); nil discards).
+func (o Options) WithLogger(l *slog.Logger) Options {
+	if l == nil {
+		l = slog.New(slog.DiscardHandler)
+	}
+	o.logger = l
+	return o
+}

@@ -1,0 +1,555 @@
+package license
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/crypto"
+	"github.com/segue-fm/segue/server/catalog"
+	"github.com/segue-fm/segue/server/relay"
+	"github.com/segue-fm/segue/store"
+)
+
+// Errors of the license server. Handlers wrap them in relay errors so the
+// relay's error handler maps them to statuses.
+var (
+	// ErrNoSubscription: the account's subscription is not active (403).
+	ErrNoSubscription = errors.New("license: subscription not active")
+	// ErrDeviceLimit: the account has reached its offline-device limit (403).
+	ErrDeviceLimit = errors.New("license: offline device limit reached")
+	// ErrRevoked: the device was deregistered (403).
+	ErrRevoked = errors.New("license: device deregistered")
+	// ErrBadState: an unknown subscription state (400).
+	ErrBadState = errors.New("license: unknown subscription state")
+)
+
+// Server is the relay's license server: it issues and renews offline
+// licenses, counts offline devices per account, deregisters devices and
+// lets an operator set subscription states. It keeps its records in the
+// relay's store under lic/… (docs/ARCHITECTURE.md §5) and reads and
+// updates the relay's acct/ and dev/ records. Safe for concurrent use.
+type Server struct {
+	st     store.Store
+	cat    *catalog.Catalog
+	signer ed25519.PrivateKey
+	opts   Options
+	log    *slog.Logger
+}
+
+// New returns a license server over the relay's store and catalog,
+// signing with the catalog key (the key devices verify manifests with).
+// It does not own st or cat.
+func New(st store.Store, cat *catalog.Catalog, signer ed25519.PrivateKey, opts Options) *Server {
+	return &Server{st: st, cat: cat, signer: signer, opts: opts, log: opts.logger}
+}
+
+// NewForDataDir is New over an open relay data directory.
+func NewForDataDir(dd *catalog.DataDir, opts Options) *Server {
+	return New(dd.Store, dd.Catalog, dd.Signer, opts)
+}
+
+// Mount registers the license routes on r (call before serving):
+//
+//	POST   /v1/licenses                       issue (device token)
+//	POST   /v1/licenses/renew                 renew all (device signature)
+//	DELETE /v1/devices/{id}                   deregister (device token, same account)
+//	PUT    /v1/admin/subscriptions/{user}     set subscription (admin token)
+//	GET    /v1/admin/subscriptions/{user}     read subscription (admin token)
+func (s *Server) Mount(r *relay.Server) {
+	r.Mount(func(v1 *echo.Group) {
+		v1.POST("/licenses", s.issue)
+		v1.DELETE("/devices/:id", s.deregister)
+	})
+	e := r.Echo()
+	e.POST("/v1/licenses/renew", s.renew)
+	e.PUT("/v1/admin/subscriptions/:user", s.setSubscription, s.admin)
+	e.GET("/v1/admin/subscriptions/:user", s.getSubscription, s.admin)
+}
+
+// Store keys (docs/ARCHITECTURE.md §5).
+func licKey(id string) []byte                        { return []byte("lic/l/" + id) }
+func devLicPrefix(dev model.DeviceID) []byte         { return []byte("lic/d/" + string(dev) + "/") }
+func devLicKey(dev model.DeviceID, id string) []byte { return append(devLicPrefix(dev), id...) }
+func offPrefix(user model.UserID) []byte             { return []byte("lic/a/" + string(user) + "/") }
+func offKey(user model.UserID, dev model.DeviceID) []byte {
+	return append(offPrefix(user), dev...)
+}
+func goneKey(dev model.DeviceID) []byte { return []byte("lic/gone/" + string(dev)) }
+func acctKey(user model.UserID) []byte  { return []byte("acct/" + string(user)) }
+func devKey(dev model.DeviceID) []byte  { return []byte("dev/" + string(dev)) }
+
+// record is a live license as the relay remembers it (lic/l/<id>).
+type record struct {
+	Device  string      `cbor:"1,keyasint"`
+	User    string      `cbor:"2,keyasint"`
+	Issued  int64       `cbor:"3,keyasint"` // Unix ms
+	Expires int64       `cbor:"4,keyasint"`
+	Entries [][2]string `cbor:"5,keyasint"` // (track, tier)
+}
+
+// tombstone remembers a deregistered device (lic/gone/<id>) so its
+// renewal attempts get a signed revocation.
+type tombstone struct {
+	User    string `cbor:"1,keyasint"`
+	SignPub []byte `cbor:"2,keyasint"`
+	At      int64  `cbor:"3,keyasint"`
+}
+
+// statement signs st and sets it as the StatementHeader of c's response.
+func (s *Server) statement(c echo.Context, dev model.DeviceID, status string, nonce []byte) {
+	if len(nonce) > NonceSize {
+		nonce = nil
+	}
+	payload, err := cborEnc.Marshal(Statement{Time: s.opts.now().UnixMilli(), Device: string(dev), Status: status, Nonce: nonce})
+	if err == nil {
+		var env []byte
+		if env, err = crypto.Sign(s.signer, StatementDomain, payload); err == nil {
+			c.Response().Header().Set(StatementHeader, base64.RawURLEncoding.EncodeToString(env))
+			return
+		}
+	}
+	s.log.Error("license: sign statement", "err", err)
+}
+
+// decode reads a JSON body of at most the configured size.
+func (s *Server) decode(c echo.Context, v any) error {
+	r := http.MaxBytesReader(c.Response(), c.Request().Body, s.opts.maxBody)
+	if err := json.NewDecoder(r).Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return fmt.Errorf("%w: limit is %d bytes", relay.ErrTooLarge, s.opts.maxBody)
+		}
+		return fmt.Errorf("%w: decode json: %v", relay.ErrBadRequest, err)
+	}
+	return nil
+}
+
+// account reads the relay account of user.
+func (s *Server) account(ctx context.Context, user model.UserID) (relay.Account, error) {
+	var a relay.Account
+	b, err := s.st.Get(ctx, acctKey(user))
+	if errors.Is(err, store.ErrNotFound) {
+		return a, fmt.Errorf("%w: account removed", relay.ErrUnauthorized)
+	}
+	if err != nil {
+		return a, fmt.Errorf("read account: %w", err)
+	}
+	if err := relayDec.Unmarshal(b, &a); err != nil {
+		return a, fmt.Errorf("decode account %s: %w", user, err)
+	}
+	return a, nil
+}
+
+// subscriptionStatus maps a subscription state to a statement status.
+func subscriptionStatus(state string) string {
+	switch state {
+	case SubscriptionActive:
+		return StatusOK
+	case SubscriptionExpired:
+		return StatusSubscriptionExpired
+	case SubscriptionCancelled:
+		return StatusSubscriptionCancelled
+	}
+	return StatusSubscriptionInactive
+}
+
+// refuse answers 403 with a signed statement carrying status.
+func (s *Server) refuse(c echo.Context, dev model.DeviceID, status string, nonce []byte, err error) error {
+	s.statement(c, dev, status, nonce)
+	return fmt.Errorf("%w: %w", relay.ErrForbidden, err)
+}
+
+// issue handles POST /v1/licenses.
+func (s *Server) issue(c echo.Context) error {
+	ctx := c.Request().Context()
+	dev, _ := relay.DeviceFrom(c)
+	var req IssueRequest
+	if err := s.decode(c, &req); err != nil {
+		return err
+	}
+	if len(req.Nonce) > NonceSize {
+		return fmt.Errorf("%w: nonce longer than %d bytes", relay.ErrBadRequest, NonceSize)
+	}
+	if !req.Tier.Valid() {
+		return fmt.Errorf("%w: tier %q", relay.ErrBadRequest, req.Tier)
+	}
+	acct, err := s.account(ctx, dev.User)
+	if err != nil {
+		return err
+	}
+	if st := subscriptionStatus(acct.Subscription); st != StatusOK {
+		return s.refuse(c, dev.ID, st, req.Nonce, fmt.Errorf("%w: %s", ErrNoSubscription, acct.Subscription))
+	}
+	tracks := append([]model.TrackID(nil), req.Tracks...)
+	for _, a := range req.Albums {
+		al, err := s.cat.Album(ctx, a)
+		if err != nil {
+			return fmt.Errorf("album %s: %w", a, err)
+		}
+		tracks = append(tracks, al.TrackIDs...)
+	}
+	seen := make(map[model.TrackID]bool, len(tracks))
+	keys := make([]crypto.LicenseKey, 0, len(tracks))
+	for _, t := range tracks {
+		if seen[t] {
+			continue
+		}
+		seen[t] = true
+		k, err := s.cat.ContentKey(ctx, t, req.Tier)
+		if err != nil {
+			return fmt.Errorf("track %s/%s: %w", t, req.Tier, err)
+		}
+		keys = append(keys, crypto.LicenseKey{TrackID: t, Tier: req.Tier, Key: k})
+	}
+	if len(keys) == 0 {
+		return fmt.Errorf("%w: no tracks", relay.ErrBadRequest)
+	}
+	if len(keys) > crypto.MaxLicenseEntries {
+		return fmt.Errorf("%w: %d entries exceed %d", relay.ErrBadRequest, len(keys), crypto.MaxLicenseEntries)
+	}
+	env, err := s.grant(ctx, dev, keys, nil)
+	if errors.Is(err, ErrDeviceLimit) {
+		return s.refuse(c, dev.ID, StatusDeviceLimit, req.Nonce, err)
+	}
+	if err != nil {
+		return err
+	}
+	s.statement(c, dev.ID, StatusOK, req.Nonce)
+	return c.Blob(http.StatusOK, "application/cbor", env)
+}
+
+// grant signs a license of keys for dev and records it in one update:
+// the device joins the account's offline devices (within the limit), the
+// superseded licenses are deleted.
+func (s *Server) grant(ctx context.Context, dev relay.Device, keys []crypto.LicenseKey, supersede []string) ([]byte, error) {
+	var raw [16]byte
+	if _, err := io.ReadFull(s.opts.rand, raw[:]); err != nil {
+		return nil, fmt.Errorf("license id: %w", err)
+	}
+	id := "li" + hex.EncodeToString(raw[:])
+	now := s.opts.now().UTC()
+	req := crypto.LicenseRequest{
+		ID: id, User: dev.User, Device: dev.ID, Issued: now, Expires: now.Add(s.opts.validity),
+		Grace: s.opts.grace, ServerTime: now, Keys: keys,
+	}
+	env, err := crypto.IssueLicense(s.opts.rand, s.signer, dev.HPKEPub, req)
+	if err != nil {
+		return nil, err
+	}
+	rec := record{Device: string(dev.ID), User: string(dev.User), Issued: now.UnixMilli(), Expires: req.Expires.UnixMilli()}
+	rec.Entries = make([][2]string, len(keys))
+	for i, k := range keys {
+		rec.Entries[i] = [2]string{string(k.TrackID), string(k.Tier)}
+	}
+	val, err := cborEnc.Marshal(rec)
+	if err != nil {
+		return nil, fmt.Errorf("encode license record: %w", err)
+	}
+	err = s.st.Update(ctx, func(tx store.Txn) error {
+		if _, err := tx.Get(offKey(dev.User, dev.ID)); errors.Is(err, store.ErrNotFound) {
+			n := 0
+			if err := tx.Iterate(offPrefix(dev.User), false, func(k, v []byte) error { n++; return nil }); err != nil {
+				return err
+			}
+			if n >= s.opts.deviceLimit {
+				return fmt.Errorf("%w: %d of %d", ErrDeviceLimit, n, s.opts.deviceLimit)
+			}
+			if err := tx.Set(offKey(dev.User, dev.ID), binaryTime(now)); err != nil {
+				return err
+			}
+		} else if err != nil {
+			return err
+		}
+		for _, old := range supersede {
+			if err := tx.Delete(licKey(old)); err != nil {
+				return err
+			}
+			if err := tx.Delete(devLicKey(dev.ID, old)); err != nil {
+				return err
+			}
+		}
+		if err := tx.Set(licKey(id), val); err != nil {
+			return err
+		}
+		return tx.Set(devLicKey(dev.ID, id), nil)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("record license: %w", err)
+	}
+	s.log.Info("license: issued", "license", id, "device", dev.ID, "entries", len(keys), "renewal", supersede != nil)
+	return env, nil
+}
+
+func binaryTime(t time.Time) []byte {
+	b, _ := cborEnc.Marshal(t.UnixMilli())
+	return b
+}
+
+// renew handles POST /v1/licenses/renew: one new license covering every
+// live license of the device, or a signed refusal.
+func (s *Server) renew(c echo.Context) error {
+	ctx := c.Request().Context()
+	var req RenewRequest
+	if err := s.decode(c, &req); err != nil {
+		return err
+	}
+	if len(req.Nonce) != NonceSize {
+		return fmt.Errorf("%w: nonce must be %d bytes", relay.ErrBadRequest, NonceSize)
+	}
+	if len(req.Device) == 0 || len(req.Device) > 64 || strings.ContainsRune(string(req.Device), '/') {
+		return fmt.Errorf("%w: bad device id", relay.ErrBadRequest)
+	}
+	msg, err := RenewMessage(req.Device, req.Nonce, req.LicenseIDs)
+	if err != nil {
+		return fmt.Errorf("%w: %v", relay.ErrBadRequest, err)
+	}
+	var dev relay.Device
+	b, err := s.st.Get(ctx, devKey(req.Device))
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		// Deregistered? A tombstone keeps the key to prove it to the device.
+		tb, err := s.st.Get(ctx, goneKey(req.Device))
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("%w: unknown device", relay.ErrUnauthorized)
+		}
+		if err != nil {
+			return fmt.Errorf("read tombstone: %w", err)
+		}
+		var t tombstone
+		if err := cborDec.Unmarshal(tb, &t); err != nil {
+			return fmt.Errorf("decode tombstone: %w", err)
+		}
+		if len(t.SignPub) != ed25519.PublicKeySize || !ed25519.Verify(t.SignPub, msg, req.Sig) {
+			return fmt.Errorf("%w: bad signature", relay.ErrUnauthorized)
+		}
+		return s.refuse(c, req.Device, StatusRevoked, req.Nonce, ErrRevoked)
+	case err != nil:
+		return fmt.Errorf("read device: %w", err)
+	}
+	if err := relayDec.Unmarshal(b, &dev); err != nil {
+		return fmt.Errorf("decode device: %w", err)
+	}
+	if len(dev.SignPub) != ed25519.PublicKeySize || !ed25519.Verify(dev.SignPub, msg, req.Sig) {
+		return fmt.Errorf("%w: bad signature", relay.ErrUnauthorized)
+	}
+	acct, err := s.account(ctx, dev.User)
+	if err != nil {
+		return err
+	}
+	if st := subscriptionStatus(acct.Subscription); st != StatusOK {
+		return s.refuse(c, dev.ID, st, req.Nonce, fmt.Errorf("%w: %s", ErrNoSubscription, acct.Subscription))
+	}
+	var ids []string
+	var keys []crypto.LicenseKey
+	seen := map[[2]string]bool{}
+	err = s.st.Iterate(ctx, devLicPrefix(dev.ID), false, func(k, _ []byte) error {
+		ids = append(ids, string(k[len(devLicPrefix(dev.ID)):]))
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("list licenses: %w", err)
+	}
+	for _, id := range ids {
+		b, err := s.st.Get(ctx, licKey(id))
+		if err != nil {
+			return fmt.Errorf("read license %s: %w", id, err)
+		}
+		var rec record
+		if err := cborDec.Unmarshal(b, &rec); err != nil {
+			return fmt.Errorf("decode license %s: %w", id, err)
+		}
+		for _, e := range rec.Entries {
+			if seen[e] {
+				continue
+			}
+			seen[e] = true
+			tier := model.Tier(e[1])
+			k, err := s.cat.ContentKey(ctx, model.TrackID(e[0]), tier)
+			if errors.Is(err, catalog.ErrNotFound) {
+				continue // withdrawn from the catalog: not renewed
+			}
+			if err != nil {
+				return fmt.Errorf("content key %s/%s: %w", e[0], e[1], err)
+			}
+			keys = append(keys, crypto.LicenseKey{TrackID: model.TrackID(e[0]), Tier: tier, Key: k})
+		}
+	}
+	if len(keys) == 0 {
+		return fmt.Errorf("%w: no licenses to renew", relay.ErrNotFound)
+	}
+	if len(keys) > crypto.MaxLicenseEntries {
+		return fmt.Errorf("%w: %d entries exceed %d", relay.ErrBadRequest, len(keys), crypto.MaxLicenseEntries)
+	}
+	env, err := s.grant(ctx, dev, keys, ids)
+	if errors.Is(err, ErrDeviceLimit) {
+		return s.refuse(c, dev.ID, StatusDeviceLimit, req.Nonce, err)
+	}
+	if err != nil {
+		return err
+	}
+	s.statement(c, dev.ID, StatusOK, req.Nonce)
+	return c.Blob(http.StatusOK, "application/cbor", env)
+}
+
+// deregister handles DELETE /v1/devices/{id}: a device of the same
+// account (itself included) removes it. Its tokens stop working, its
+// licenses are deleted, its offline slot is freed, and a tombstone lets
+// its next renewal learn it was revoked.
+func (s *Server) deregister(c echo.Context) error {
+	ctx := c.Request().Context()
+	caller, _ := relay.DeviceFrom(c)
+	id := model.DeviceID(c.Param("id"))
+	if id == "" || len(id) > 64 || strings.ContainsRune(string(id), '/') {
+		return fmt.Errorf("%w: bad device id", relay.ErrBadRequest)
+	}
+	err := s.st.Update(ctx, func(tx store.Txn) error {
+		b, err := tx.Get(devKey(id))
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("%w: device %s", relay.ErrNotFound, id)
+		}
+		if err != nil {
+			return err
+		}
+		var dev relay.Device
+		if err := relayDec.Unmarshal(b, &dev); err != nil {
+			return fmt.Errorf("decode device: %w", err)
+		}
+		if dev.User != caller.User {
+			return fmt.Errorf("%w: device %s", relay.ErrNotFound, id) // do not reveal other accounts' devices
+		}
+		tb, err := cborEnc.Marshal(tombstone{User: string(dev.User), SignPub: dev.SignPub, At: s.opts.now().UnixMilli()})
+		if err != nil {
+			return err
+		}
+		var lics [][]byte
+		if err := tx.Iterate(devLicPrefix(id), false, func(k, _ []byte) error {
+			lics = append(lics, append([]byte(nil), k...))
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, k := range lics {
+			if err := tx.Delete(k); err != nil {
+				return err
+			}
+			if err := tx.Delete(licKey(string(k[len(devLicPrefix(id)):]))); err != nil {
+				return err
+			}
+		}
+		if err := tx.Delete(offKey(dev.User, id)); err != nil {
+			return err
+		}
+		if err := tx.Set(goneKey(id), tb); err != nil {
+			return err
+		}
+		return tx.Delete(devKey(id))
+	})
+	if err != nil {
+		return err
+	}
+	s.log.Info("license: device deregistered", "device", id, "by", caller.ID)
+	s.statement(c, caller.ID, StatusOK, nil)
+	return c.NoContent(http.StatusNoContent)
+}
+
+// admin is middleware admitting only the admin bearer token.
+func (s *Server) admin(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Request().Header.Get("Authorization")
+		const p = "Bearer "
+		if s.opts.adminToken == "" || len(h) <= len(p) || !strings.EqualFold(h[:len(p)], p) ||
+			subtle.ConstantTimeCompare([]byte(strings.TrimSpace(h[len(p):])), []byte(s.opts.adminToken)) != 1 {
+			return fmt.Errorf("%w: admin token required", relay.ErrUnauthorized)
+		}
+		return next(c)
+	}
+}
+
+// subscriptionAnswer is the JSON answer of the admin routes.
+type subscriptionAnswer struct {
+	Username       string   `json:"username"`
+	Subscription   string   `json:"subscription"`
+	OfflineDevices []string `json:"offline_devices"`
+}
+
+// SetSubscription sets user's subscription state (active, expired or
+// cancelled). Only "active" lets licenses be issued or renewed.
+func (s *Server) SetSubscription(ctx context.Context, user model.UserID, state string) error {
+	switch state {
+	case SubscriptionActive, SubscriptionExpired, SubscriptionCancelled:
+	default:
+		return fmt.Errorf("%w: %q", ErrBadState, state)
+	}
+	return s.st.Update(ctx, func(tx store.Txn) error {
+		b, err := tx.Get(acctKey(user))
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("%w: account %s", relay.ErrNotFound, user)
+		}
+		if err != nil {
+			return err
+		}
+		var a relay.Account
+		if err := relayDec.Unmarshal(b, &a); err != nil {
+			return fmt.Errorf("decode account: %w", err)
+		}
+		a.Subscription = state
+		val, err := cborEnc.Marshal(a)
+		if err != nil {
+			return err
+		}
+		return tx.Set(acctKey(user), val)
+	})
+}
+
+func (s *Server) setSubscription(c echo.Context) error {
+	var req SubscriptionRequest
+	if err := s.decode(c, &req); err != nil {
+		return err
+	}
+	user := model.UserID(c.Param("user"))
+	if err := s.SetSubscription(c.Request().Context(), user, req.State); err != nil {
+		if errors.Is(err, ErrBadState) {
+			return fmt.Errorf("%w: %w", relay.ErrBadRequest, err)
+		}
+		return err
+	}
+	return s.getSubscription(c)
+}
+
+func (s *Server) getSubscription(c echo.Context) error {
+	ctx := c.Request().Context()
+	user := model.UserID(c.Param("user"))
+	if strings.ContainsRune(string(user), '/') {
+		return fmt.Errorf("%w: bad username", relay.ErrBadRequest)
+	}
+	acct, err := s.account(ctx, user)
+	if errors.Is(err, relay.ErrUnauthorized) {
+		return fmt.Errorf("%w: account %s", relay.ErrNotFound, user)
+	}
+	if err != nil {
+		return err
+	}
+	out := subscriptionAnswer{Username: acct.Username, Subscription: acct.Subscription, OfflineDevices: []string{}}
+	err = s.st.Iterate(ctx, offPrefix(user), false, func(k, _ []byte) error {
+		out.OfflineDevices = append(out.OfflineDevices, string(k[len(offPrefix(user)):]))
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, out)
+}
