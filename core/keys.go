@@ -60,6 +60,9 @@ func (c *keyCache) clear() {
 // it is fresh, else from POST /v1/keys/stream, unwrapped with the device's
 // HPKE key. Keys never touch disk.
 func (e *Engine) contentKey(ctx context.Context, track model.TrackID, tier model.Tier) (crypto.ContentKey, error) {
+	if k, ok, err := e.offlineKey(ctx, track, tier); ok { // offline licenses (offline.go)
+		return k, err
+	}
 	id := keyID(track, tier)
 	if k, ok := e.keys.get(id, e.opts.clock.Now()); ok {
 		return k, nil

@@ -381,7 +381,7 @@ func (m *Manager) fetchBlob(ctx context.Context, man *model.Manifest, idx int, r
 			return b, nil
 		}
 	}
-	req := fetch.Request{Kind: fetch.KindHeader, Track: man.TrackID, Tier: man.Tier, MaxSize: ref.Size}
+	req := fetch.Request{Kind: fetch.KindHeader, Track: man.TrackID, Tier: man.Tier, MaxSize: ref.Size, Hash: ref.SHA256}
 	if idx > 0 {
 		req.Kind, req.Index = fetch.KindChunk, idx-1
 	}

@@ -1,0 +1,61 @@
+package core
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/segue-fm/segue/core/download"
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/crypto"
+)
+
+// Offline playback errors (package download's sentinels, re-exported).
+var (
+	// ErrLicenseExpired: the offline license ran out (expiry plus grace,
+	// by trusted time): connect to verify your subscription.
+	ErrLicenseExpired = download.ErrLicenseExpired
+	// ErrLicenseRevoked: this device was deregistered.
+	ErrLicenseRevoked = download.ErrRevoked
+)
+
+// SetOfflineMode turns offline mode on or off. In offline mode the engine
+// never asks the relay for keys: downloaded tracks play from their
+// licenses, others fail at once with an error matching ErrOffline.
+func (e *Engine) SetOfflineMode(on bool) {
+	st := e.offline()
+	st.mu.Lock()
+	st.offlineMode = on
+	st.mu.Unlock()
+}
+
+// OfflineMode reports whether offline mode is on.
+func (e *Engine) OfflineMode() bool {
+	st := e.offline()
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.offlineMode
+}
+
+// offlineKey is the content-key hook of OpenTrack: a completely
+// downloaded (track, tier) always takes its key from the offline license
+// (trusted-time checks included, no network); in offline mode any other
+// track fails fast with ErrOffline. handled is false when the relay
+// should be asked.
+func (e *Engine) offlineKey(ctx context.Context, track model.TrackID, tier model.Tier) (k crypto.ContentKey, handled bool, err error) {
+	v, ok := offlineStates.Load(e)
+	if !ok {
+		return k, false, nil
+	}
+	st := v.(*offlineState)
+	st.mu.Lock()
+	dl, mode := st.dl, st.offlineMode
+	st.mu.Unlock()
+	if dl != nil && dl.Downloaded(track, tier) {
+		k, err = dl.ContentKey(ctx, track, tier)
+		return k, true, err
+	}
+	if mode {
+		return k, true, fmt.Errorf("%w: %s/%s is not downloaded (offline mode)", ErrOffline, track, tier)
+	}
+	return k, false, nil
+}
