@@ -1,0 +1,21 @@
+// Package p2p syncs documents directly between devices on one network
+// over libp2p, with or without the relay: TCP + Noise + yamux, QUIC v1
+// as a second listener, the device's Ed25519 key as libp2p identity,
+// mDNS discovery where the network allows multicast and manual peer
+// entry by multiaddr always.
+//
+// Protocol /segue/sync/1, one stream per pair of devices: each side
+// first writes its device certificate (4-byte big-endian length, ≤ 4 KiB;
+// a catalog-signed {user, device id, sign_pub}, see IssueCert), checked
+// against the key Noise authenticated; then the automerge-repo messages
+// of sync/wire, framed as 4-byte big-endian length + CBOR (1 MiB cap),
+// served by a peer.Session with peer.DocumentAccess: a library syncs
+// only between its owner's devices, a playlist with its owner and
+// collaborators (anyone may read a public one; nobody else may change it).
+//
+//	n, err := p2p.New(ctx, identity, cert, catalogPub, peer.NewRepoAdapter(r), p2p.DefaultOptions())
+//	defer n.Close()
+//	fmt.Println(n.Addrs())                  // give one to the other device
+//	err = n.Connect(ctx, "/ip4/192.168.1.7/tcp/4001/p2p/12D3KooW…")
+//	for _, p := range n.Peers() { … }        // user, device, last sync
+package p2p

@@ -1,0 +1,370 @@
+package p2p
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	libp2pcrypto "github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	libp2ppeer "github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
+	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
+	"github.com/libp2p/go-libp2p/p2p/security/noise"
+	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	"github.com/multiformats/go-multiaddr"
+
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/crypto"
+	"github.com/segue-fm/segue/sync/docs"
+	"github.com/segue-fm/segue/sync/wire"
+	"github.com/segue-fm/segue/sync/wire/peer"
+)
+
+// ProtocolID is the libp2p protocol of Segue's LAN sync.
+const ProtocolID = "/segue/sync/1"
+
+// Errors of the LAN node.
+var (
+	// ErrClosed is returned after Close.
+	ErrClosed = errors.New("p2p: node closed")
+	// ErrBadAddr is returned by Connect for an address that is not a
+	// multiaddr ending in /p2p/<peer id>.
+	ErrBadAddr = errors.New("p2p: bad peer address")
+	// ErrAlreadyConnected is returned by Connect when a session with the
+	// peer is running.
+	ErrAlreadyConnected = errors.New("p2p: already syncing with this peer")
+)
+
+// PeerStatus describes one LAN peer a Node syncs with.
+type PeerStatus struct {
+	ID       string // libp2p peer id
+	User     model.UserID
+	Device   model.DeviceID
+	Addr     string // remote multiaddr
+	Since    time.Time
+	LastSync time.Time // zero: nothing exchanged yet
+}
+
+// Node syncs a device's documents with other devices on the LAN over
+// libp2p (TCP + Noise + yamux, QUIC v1 as a second listener). The libp2p
+// identity is the device's Ed25519 key; on every /segue/sync/1 stream
+// both sides first exchange a relay-signed device certificate, so each
+// knows the other's user, then speak automerge-repo messages with the
+// same framing as elsewhere. peer.DocumentAccess decides per document:
+// a library syncs only between devices of its owner, a playlist with its
+// collaborators (or anyone when public, read-only).
+type Node struct {
+	h       host.Host
+	repo    peer.Repo
+	cert    []byte
+	catalog ed25519.PublicKey
+	storage string
+	opts    Options
+	md      mdns.Service
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	sessions map[libp2ppeer.ID]*session
+	closed   bool
+}
+
+type session struct {
+	s      *peer.Session
+	status PeerStatus
+	reset  func()
+}
+
+// New starts a node for the device id (whose certificate cert the relay
+// signed with the catalog key; catalog verifies the peers'), syncing
+// repo. It listens at once, and announces itself over mDNS when enabled.
+// Close stops it. The node does not own repo.
+func New(ctx context.Context, id *crypto.Identity, cert []byte, catalog ed25519.PublicKey, repo peer.Repo, opts Options) (*Node, error) {
+	if len(cert) == 0 || len(cert) > MaxCertSize {
+		return nil, fmt.Errorf("%w: certificate of %d bytes", ErrBadCert, len(cert))
+	}
+	if _, err := VerifyCert(catalog, cert, id.SignPublic()); err != nil {
+		return nil, fmt.Errorf("own certificate: %w", err)
+	}
+	priv, err := libp2pcrypto.UnmarshalEd25519PrivateKey(id.SigningKey())
+	if err != nil {
+		return nil, fmt.Errorf("p2p: identity: %w", err)
+	}
+	h, err := libp2p.New(
+		libp2p.Identity(priv),
+		libp2p.ListenAddrStrings(opts.listen...),
+		libp2p.Security(noise.ID, noise.New),
+		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
+		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.Transport(quic.NewTransport),
+		libp2p.DisableRelay(),
+		libp2p.DisableMetrics(),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("p2p: start host: %w", err)
+	}
+	nctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	n := &Node{
+		h: h, repo: repo, cert: cert, catalog: catalog, storage: string(id.DeviceID()), opts: opts,
+		ctx: nctx, cancel: cancel, sessions: map[libp2ppeer.ID]*session{},
+	}
+	h.SetStreamHandler(ProtocolID, n.accept)
+	if opts.mdns {
+		n.md = mdns.NewMdnsService(h, opts.service, notifee{n})
+		if err := n.md.Start(); err != nil {
+			n.opts.log.Warn("p2p: mDNS unavailable; manual peers only", "err", err)
+			n.md = nil
+		}
+	}
+	return n, nil
+}
+
+// ID returns the node's libp2p peer id.
+func (n *Node) ID() string { return n.h.ID().String() }
+
+// Addrs returns the node's dialable multiaddrs, each ending in
+// /p2p/<id>, for manual peer entry on another device.
+func (n *Node) Addrs() []string {
+	var out []string
+	for _, a := range n.h.Addrs() {
+		out = append(out, a.String()+"/p2p/"+n.h.ID().String())
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Peers returns the peers the node currently syncs with, sorted by id.
+func (n *Node) Peers() []PeerStatus {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := make([]PeerStatus, 0, len(n.sessions))
+	for _, s := range n.sessions {
+		out = append(out, s.status)
+	}
+	slices.SortFunc(out, func(a, b PeerStatus) int {
+		if a.ID < b.ID {
+			return -1
+		}
+		if a.ID > b.ID {
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// SyncNow offers every local document to every connected peer.
+func (n *Node) SyncNow(ctx context.Context) error {
+	ids, err := n.repo.IDs(ctx)
+	if err != nil {
+		return err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, s := range n.sessions {
+		s.s.Want(ids...)
+	}
+	return nil
+}
+
+// Connect dials the peer at addr (a multiaddr ending in /p2p/<id>, as
+// printed by Addrs), checks its certificate and starts syncing in the
+// background. It returns once the handshake is done.
+func (n *Node) Connect(ctx context.Context, addr string) error {
+	ma, err := multiaddr.NewMultiaddr(addr)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrBadAddr, err)
+	}
+	ai, err := libp2ppeer.AddrInfoFromP2pAddr(ma)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrBadAddr, err)
+	}
+	return n.connect(ctx, *ai)
+}
+
+func (n *Node) connect(ctx context.Context, ai libp2ppeer.AddrInfo) error {
+	n.mu.Lock()
+	closed := n.closed
+	_, busy := n.sessions[ai.ID]
+	n.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	if busy {
+		return ErrAlreadyConnected
+	}
+	ctx, cancel := context.WithTimeout(ctx, n.opts.dialTimeout)
+	defer cancel()
+	if err := n.h.Connect(ctx, ai); err != nil {
+		return fmt.Errorf("p2p: connect %s: %w", ai.ID, err)
+	}
+	st, err := n.h.NewStream(ctx, ai.ID, ProtocolID)
+	if err != nil {
+		return fmt.Errorf("p2p: open stream to %s: %w", ai.ID, err)
+	}
+	return n.start(ctx, st, true)
+}
+
+// accept serves an incoming stream.
+func (n *Node) accept(st network.Stream) {
+	ctx, cancel := context.WithTimeout(n.ctx, n.opts.dialTimeout)
+	defer cancel()
+	if err := n.start(ctx, st, false); err != nil {
+		n.opts.log.Info("p2p: refused peer", "peer", st.Conn().RemotePeer(), "err", err)
+	}
+}
+
+// start exchanges certificates and the automerge-repo handshake on st,
+// then runs the session in the background.
+func (n *Node) start(ctx context.Context, st network.Stream, dialer bool) error {
+	remote := st.Conn().RemotePeer()
+	conn := newStreamConn(st, n.opts.maxFrame)
+	_ = st.SetDeadline(time.Now().Add(n.opts.dialTimeout))
+	cert, err := n.exchangeCerts(conn, st)
+	if err != nil {
+		st.Reset()
+		return err
+	}
+	meta := wire.PeerMetadata{StorageID: n.storage}
+	var hm *wire.Message
+	if dialer {
+		hm, err = peer.ClientHandshake(ctx, conn, n.ID(), meta)
+	} else {
+		hm, err = peer.ServerHandshake(ctx, conn, n.ID(), meta)
+	}
+	if err != nil {
+		st.Reset()
+		return fmt.Errorf("p2p: handshake with %s: %w", remote, err)
+	}
+	_ = st.SetDeadline(time.Time{})
+	storage := ""
+	if hm.PeerMetadata != nil && !hm.PeerMetadata.IsEphemeral {
+		storage = hm.PeerMetadata.StorageID
+	}
+	sess := &session{status: PeerStatus{
+		ID: remote.String(), User: cert.User, Device: cert.Device,
+		Addr: st.Conn().RemoteMultiaddr().String(), Since: n.opts.now(),
+	}, reset: func() { st.Reset() }}
+	sess.s = &peer.Session{
+		Repo: n.repo, Authz: peer.DocumentAccess, User: cert.User,
+		LocalID: n.ID(), RemoteID: hm.SenderID, RemoteStorage: storage,
+		Conn: conn, FollowAll: true, Now: n.opts.now, Log: n.opts.log,
+		OnSynced: func(_ docs.DocumentID, at time.Time) {
+			n.mu.Lock()
+			sess.status.LastSync = at
+			n.mu.Unlock()
+		},
+	}
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		st.Reset()
+		return ErrClosed
+	}
+	if _, dup := n.sessions[remote]; dup {
+		n.mu.Unlock()
+		st.Reset()
+		return ErrAlreadyConnected
+	}
+	n.sessions[remote] = sess
+	n.wg.Add(1)
+	n.mu.Unlock()
+	ids, err := n.repo.IDs(ctx)
+	if err != nil {
+		n.opts.log.Warn("p2p: list documents", "err", err)
+	}
+	sess.s.Want(ids...)
+	go n.run(remote, sess, st)
+	return nil
+}
+
+func (n *Node) run(remote libp2ppeer.ID, sess *session, st network.Stream) {
+	defer n.wg.Done()
+	err := sess.s.Run(n.ctx)
+	st.Reset()
+	n.mu.Lock()
+	if n.sessions[remote] == sess {
+		delete(n.sessions, remote)
+	}
+	n.mu.Unlock()
+	n.opts.log.Info("p2p: session ended", "peer", remote, "user", sess.status.User, "err", err)
+}
+
+// exchangeCerts sends the own certificate, reads the remote's and checks
+// it against the key Noise authenticated.
+func (n *Node) exchangeCerts(conn *streamConn, st network.Stream) (Cert, error) {
+	errc := make(chan error, 1)
+	go func() { errc <- conn.writeBlob(n.cert) }()
+	raw, err := conn.readBlob(MaxCertSize)
+	if werr := <-errc; err == nil {
+		err = werr
+	}
+	if err != nil {
+		return Cert{}, err
+	}
+	pk := st.Conn().RemotePublicKey()
+	if pk == nil || pk.Type() != libp2pcrypto.Ed25519 {
+		return Cert{}, fmt.Errorf("%w: remote key is not Ed25519", ErrBadCert)
+	}
+	pub, err := pk.Raw()
+	if err != nil {
+		return Cert{}, fmt.Errorf("%w: remote key: %v", ErrBadCert, err)
+	}
+	return VerifyCert(n.catalog, raw, ed25519.PublicKey(pub))
+}
+
+// Close stops discovery, ends every session and closes the host.
+func (n *Node) Close() error {
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return nil
+	}
+	n.closed = true
+	for _, s := range n.sessions {
+		s.reset()
+	}
+	n.mu.Unlock()
+	if n.md != nil {
+		n.md.Close()
+	}
+	n.cancel()
+	n.wg.Wait()
+	return n.h.Close()
+}
+
+// notifee dials peers found by mDNS. Of two devices that find each
+// other, only the one with the larger peer id dials, so they do not
+// open two sessions.
+type notifee struct{ n *Node }
+
+func (f notifee) HandlePeerFound(ai libp2ppeer.AddrInfo) {
+	n := f.n
+	if ai.ID == n.h.ID() || ai.ID.String() > n.ID() {
+		return
+	}
+	n.opts.log.Debug("p2p: mDNS found peer", "peer", ai.ID)
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return
+	}
+	n.wg.Add(1)
+	n.mu.Unlock()
+	go func() {
+		defer n.wg.Done()
+		if err := n.connect(n.ctx, ai); err != nil && !errors.Is(err, ErrAlreadyConnected) {
+			n.opts.log.Info("p2p: mDNS peer", "peer", ai.ID, "err", err)
+		}
+	}()
+}

@@ -1,0 +1,73 @@
+package p2p
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/segue-fm/segue/sync/wire"
+)
+
+// Options configure a Node. Start from DefaultOptions.
+type Options struct {
+	listen      []string
+	mdns        bool
+	service     string
+	maxFrame    int
+	dialTimeout time.Duration
+	now         func() time.Time
+	log         *slog.Logger
+}
+
+// DefaultOptions returns: TCP and QUIC listeners on every IPv4 interface
+// at random ports, mDNS discovery on with service name "segue-sync",
+// 1 MiB frames, a 10 s dial timeout, the wall clock and slog.Default.
+func DefaultOptions() Options {
+	return Options{
+		listen:      []string{"/ip4/0.0.0.0/tcp/0", "/ip4/0.0.0.0/udp/0/quic-v1"},
+		mdns:        true,
+		service:     "segue-sync",
+		maxFrame:    wire.MaxFrameSize,
+		dialTimeout: 10 * time.Second,
+		now:         time.Now,
+		log:         slog.Default(),
+	}
+}
+
+// WithListen sets the listen multiaddrs (TCP and/or QUIC v1). Default
+// /ip4/0.0.0.0/tcp/0 and /ip4/0.0.0.0/udp/0/quic-v1; tests use
+// 127.0.0.1.
+func (o Options) WithListen(addrs ...string) Options { o.listen = addrs; return o }
+
+// WithMDNS turns mDNS discovery on or off and sets its service name
+// (devices only find peers announcing the same name). Default on,
+// "segue-sync".
+func (o Options) WithMDNS(on bool, service string) Options {
+	o.mdns = on
+	if service != "" {
+		o.service = service
+	}
+	return o
+}
+
+// WithMaxFrame caps one message at n bytes. Default 1 MiB.
+func (o Options) WithMaxFrame(n int) Options {
+	if n > 0 {
+		o.maxFrame = n
+	}
+	return o
+}
+
+// WithDialTimeout bounds connecting to a peer, handshakes included.
+// Default 10 s.
+func (o Options) WithDialTimeout(d time.Duration) Options {
+	if d > 0 {
+		o.dialTimeout = d
+	}
+	return o
+}
+
+// WithClock sets the clock of the peers' status. Default time.Now.
+func (o Options) WithClock(now func() time.Time) Options { o.now = now; return o }
+
+// WithLogger sets the logger. Default slog.Default().
+func (o Options) WithLogger(l *slog.Logger) Options { o.log = l; return o }
