@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
@@ -95,15 +96,19 @@ func BenchmarkTimeToFirstByte(b *testing.B) {
 }
 
 // slowLink emulates a link with a round-trip time and a bandwidth in front
-// of a handler: each request waits one RTT before it is served, and the
-// response body is paced at the bandwidth. TCP setup is not emulated.
+// of a handler: each request waits one RTT before it is served, and
+// response bodies share the bandwidth (transfers queue one after the
+// other). TCP setup is not emulated.
 type slowLink struct {
 	inner     http.Handler
 	rtt       time.Duration
 	bytesPerS float64
+
+	mu   sync.Mutex
+	free time.Time // when the link finishes its queued transfers
 }
 
-func (l slowLink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (l *slowLink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	time.Sleep(l.rtt)
 	rec := httptest.NewRecorder()
 	l.inner.ServeHTTP(rec, r)
@@ -111,7 +116,15 @@ func (l slowLink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header()[k] = v
 	}
 	body := rec.Body.Bytes()
-	time.Sleep(time.Duration(float64(len(body)) / l.bytesPerS * float64(time.Second)))
+	l.mu.Lock()
+	start := time.Now()
+	if l.free.After(start) {
+		start = l.free
+	}
+	l.free = start.Add(time.Duration(float64(len(body)) / l.bytesPerS * float64(time.Second)))
+	done := l.free
+	l.mu.Unlock()
+	time.Sleep(time.Until(done))
 	w.WriteHeader(rec.Code)
 	w.Write(body)
 }
@@ -125,7 +138,7 @@ func BenchmarkTimeToFirstByteSlowLink(b *testing.B) {
 	const rtt = 50 * time.Millisecond
 	const bw = 10e6 / 8
 	tb := newTestbed(b)
-	front := httptest.NewServer(slowLink{inner: tb.srv.Handler(), rtt: rtt, bytesPerS: bw})
+	front := httptest.NewServer(&slowLink{inner: tb.srv.Handler(), rtt: rtt, bytesPerS: bw})
 	defer front.Close()
 	ctx := context.Background()
 	id, tier := tb.tracks[0], model.TierHigh
