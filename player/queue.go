@@ -108,6 +108,12 @@ type (
 	}
 	// Bandwidth reports the measured download speed.
 	Bandwidth struct{ BitsPerSecond float64 }
+	// Buffering says the pipeline of Load ran dry (On) or refilled (!On)
+	// mid-track, e.g. during a network stall.
+	Buffering struct {
+		Load uint64
+		On   bool
+	}
 )
 
 func (PlayContext) isEvent()  {}
@@ -127,6 +133,7 @@ func (Advanced) isEvent()     {}
 func (Ended) isEvent()        {}
 func (Failed) isEvent()       {}
 func (Bandwidth) isEvent()    {}
+func (Buffering) isEvent()    {}
 
 // Effect is an output of Queue.Step for the pipeline, the store or
 // subscribers to carry out.
@@ -143,10 +150,12 @@ type (
 		StartFrame int64
 		Crossfade  time.Duration
 	}
-	// Preload fetches and pre-decodes the next track.
+	// Preload fetches and pre-decodes the next track, which will follow
+	// the current one after Crossfade of overlap (0: gapless).
 	Preload struct {
-		Track model.TrackID
-		Tier  model.Tier
+		Track     model.TrackID
+		Tier      model.Tier
+		Crossfade time.Duration
 	}
 	// SeekTo moves the pipeline of Load to Frame, sample-accurately.
 	SeekTo struct {
@@ -183,10 +192,15 @@ type Status struct {
 	Track    model.TrackID
 	Index    int // in the context's items, -1 when none
 	Position time.Duration
+	Frame    int64 // position in output frames
+	Length   int64 // track length in output frames, 0 until known
 	Tier     model.Tier
 	Volume   float64
 	Repeat   RepeatMode
 	Shuffle  bool
+	// Err is a warning or error that came with this update (e.g.
+	// ErrTierUnsustainable, or why a track was skipped); nil otherwise.
+	Err error
 }
 
 // QueueConfig configures a Queue.
@@ -329,7 +343,7 @@ func (q *Queue) Step(now time.Time, ev Event) []Effect {
 		if !q.preloaded && q.frames > 0 && q.position*4 >= q.frames*3 {
 			q.preloaded = true
 			if n, ok := q.peekNext(); ok {
-				fx = append(fx, Preload{Track: q.items[n].Track, Tier: q.tier})
+				fx = append(fx, Preload{Track: q.items[n].Track, Tier: q.tier, Crossfade: q.fadeBetween(q.cur(), q.items[n])})
 			}
 		}
 	case Ended:
@@ -345,6 +359,16 @@ func (q *Queue) Step(now time.Time, ev Event) []Effect {
 		fx = q.finish(now, fx, model.EndError)
 		fx = append(fx, Warn{Err: e.Err})
 		fx = q.advance(now, fx, true)
+	case Buffering:
+		if e.Load != q.load {
+			return nil
+		}
+		switch {
+		case e.On && q.state == StatePlaying:
+			q.state = StateBuffering
+		case !e.On && q.state == StateBuffering && q.frames > 0:
+			q.state = StatePlaying
+		}
 	case Bandwidth:
 		if q.bitrate > 0 && !q.warned && e.BitsPerSecond < float64(q.bitrate)*1.1 {
 			q.warned = true
@@ -406,14 +430,21 @@ func (q *Queue) advance(now time.Time, fx []Effect, user bool) []Effect {
 		return append(fx, Halt{})
 	}
 	fx = q.start(now, fx, 0)
-	if !user && q.crossfade > 0 {
+	if !user {
 		l := fx[len(fx)-1].(Load)
-		if next := q.cur(); prev.Album == "" || prev.Album != next.Album {
-			l.Crossfade = q.crossfade
-		}
+		l.Crossfade = q.fadeBetween(prev, q.cur())
 		fx[len(fx)-1] = l
 	}
 	return fx
+}
+
+// fadeBetween returns the crossfade from prev to next: none between
+// consecutive tracks of one album, which stay gapless.
+func (q *Queue) fadeBetween(prev, next Item) time.Duration {
+	if prev.Album != "" && prev.Album == next.Album {
+		return 0
+	}
+	return q.crossfade
 }
 
 func (q *Queue) cur() Item {
@@ -476,6 +507,6 @@ func (q *Queue) publish() Publish {
 	}
 	return Publish{Status: Status{
 		State: q.state, Track: q.cur().Track, Index: idx, Position: q.posDuration(),
-		Tier: q.tier, Volume: q.volume, Repeat: q.repeat, Shuffle: q.shuffle,
+		Frame: q.position, Length: q.frames, Tier: q.tier, Volume: q.volume, Repeat: q.repeat, Shuffle: q.shuffle,
 	}}
 }

@@ -1,0 +1,308 @@
+package player
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/player/vorbis"
+)
+
+// ErrUnplayable marks a Source or TrackSource error that retrying cannot
+// fix (the object is missing, or corrupt at every origin). Errors that do
+// not match it are treated as a stall: retried with backoff until the
+// stall timeout, while the player reports buffering.
+var ErrUnplayable = errors.New("player: track cannot be played")
+
+// ErrLength is returned when a track decodes to a different number of
+// samples than its manifest promises.
+var ErrLength = errors.New("player: decoded length differs from the manifest")
+
+// decodeBlockFrames is the size of the blocks a decoder hands over.
+const decodeBlockFrames = 4096
+
+// decoder fetches and decodes one track in its own goroutine, from source
+// sample start on, into a bounded queue of interleaved blocks at the
+// track's own rate. It runs ahead of playback by at most the queue's
+// capacity (pre-decode) and stops at the end, on a permanent error, or
+// when its context is cancelled.
+type decoder struct {
+	src   TrackSource
+	m     *model.Manifest
+	start int64
+	opts  Options
+	wake  func() // called whenever a block or the end is available
+
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu       sync.Mutex
+	blocks   [][]float32
+	head     []float32 // partially consumed front block
+	finished bool
+	err      error
+	stalled  bool
+	consumed int64 // frames taken by the consumer
+	space    chan struct{}
+	bw       func(bitsPerSecond float64)
+}
+
+// newDecoder starts decoding src from sample start.
+func newDecoder(ctx context.Context, src TrackSource, start int64, opts Options, wake func(), bw func(float64)) *decoder {
+	ctx, cancel := context.WithCancel(ctx)
+	d := &decoder{src: src, m: src.Manifest(), start: start, opts: opts, wake: wake, bw: bw,
+		cancel: cancel, done: make(chan struct{}), space: make(chan struct{}, 1)}
+	go d.run(ctx)
+	return d
+}
+
+// stop cancels the decoder and waits for its goroutine.
+func (d *decoder) stop() {
+	d.cancel()
+	<-d.done
+}
+
+// take moves up to len(dst)/ch frames into dst without blocking. It
+// returns the frames moved, and whether the decoder has finished and
+// every frame was taken (with the error that ended it, nil at a clean
+// end).
+func (d *decoder) take(dst []float32) (n int, end bool, err error) {
+	ch := d.m.Channels
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for n*ch < len(dst) {
+		if len(d.head) == 0 {
+			if len(d.blocks) == 0 {
+				break
+			}
+			d.head = d.blocks[0]
+			d.blocks[0] = nil
+			d.blocks = d.blocks[1:]
+			select {
+			case d.space <- struct{}{}:
+			default:
+			}
+		}
+		c := copy(dst[n*ch:], d.head)
+		d.head = d.head[c:]
+		n += c / ch
+	}
+	d.consumed += int64(n)
+	if d.finished && len(d.head) == 0 && len(d.blocks) == 0 {
+		return n, true, d.err
+	}
+	return n, false, nil
+}
+
+// state returns whether the decoder is stalled on the network and the
+// error that ended it, if any.
+func (d *decoder) state() (stalled bool, err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.stalled, d.err
+}
+
+// taken returns how many frames the consumer has taken.
+func (d *decoder) taken() int64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.consumed
+}
+
+func (d *decoder) setStalled(on bool) {
+	d.mu.Lock()
+	changed := d.stalled != on
+	d.stalled = on
+	d.mu.Unlock()
+	if changed {
+		d.wake()
+	}
+}
+
+func (d *decoder) run(ctx context.Context) {
+	defer close(d.done)
+	err := d.decode(ctx)
+	if ctx.Err() != nil {
+		return // stopped by the player: nobody reads the result
+	}
+	d.mu.Lock()
+	d.finished, d.err, d.stalled = true, err, false
+	d.mu.Unlock()
+	d.wake()
+}
+
+// push queues one block, waiting while the queue is full.
+func (d *decoder) push(ctx context.Context, b []float32) error {
+	for {
+		d.mu.Lock()
+		if len(d.blocks) < d.opts.predecodeBlocks {
+			d.blocks = append(d.blocks, b)
+			d.mu.Unlock()
+			d.wake()
+			return nil
+		}
+		d.mu.Unlock()
+		select {
+		case <-d.space:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// decode decodes [start, TotalSamples): header ‖ chunk k (primer
+// included, so it decodes alone) ‖ chunk k+1 without primer ‖ …, dropping
+// the frames of chunk k before start.
+func (d *decoder) decode(ctx context.Context) error {
+	m := d.m
+	if d.start >= m.TotalSamples {
+		return nil
+	}
+	k := m.ChunkAt(max(d.start, 0))
+	hdr, err := retry(ctx, d, func(ctx context.Context) ([]byte, error) { return d.src.Header(ctx) })
+	if err != nil {
+		return fmt.Errorf("header: %w", err)
+	}
+	r := &chunkReader{d: d, ctx: ctx, next: k, first: k, cur: hdr}
+	sr := vorbis.NewStreamReader(r, vorbis.DefaultOptions().WithMaxChannels(255))
+	if err := sr.ReadHeaders(ctx); err != nil {
+		return fmt.Errorf("%w: %w", ErrUnplayable, err)
+	}
+	if info := sr.Info(); info.SampleRate != m.SampleRate || info.Channels != m.Channels {
+		return fmt.Errorf("%w: stream is %d Hz × %d, manifest says %d Hz × %d", ErrUnplayable,
+			info.SampleRate, info.Channels, m.SampleRate, m.Channels)
+	}
+	skip := d.start - m.Chunks[k].FirstSample
+	want := m.TotalSamples - d.start
+	var got int64
+	for {
+		pcm, err := sr.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			if r.err != nil {
+				return r.err
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("%w: decode: %w", ErrUnplayable, err)
+		}
+		n := int64(len(pcm[0]))
+		lo := min(skip, n)
+		skip -= lo
+		if lo == n {
+			continue
+		}
+		for i := range pcm {
+			pcm[i] = pcm[i][lo:]
+		}
+		n -= lo
+		if got+n > want {
+			return fmt.Errorf("%w: more than %d samples", ErrLength, m.TotalSamples)
+		}
+		got += n
+		for off := 0; off < int(n); off += decodeBlockFrames {
+			end := min(int(n), off+decodeBlockFrames)
+			part := make([][]float32, len(pcm))
+			for i := range pcm {
+				part[i] = pcm[i][off:end]
+			}
+			if err := d.push(ctx, vorbis.Interleave(make([]float32, 0, (end-off)*len(pcm)), part)); err != nil {
+				return err
+			}
+		}
+	}
+	if got != want {
+		return fmt.Errorf("%w: %d samples from %d, want %d", ErrLength, got, d.start, want)
+	}
+	return nil
+}
+
+// chunkReader is the decoder's byte stream: the header, then chunks in
+// order, each fetched with retries when the decoder needs it.
+type chunkReader struct {
+	d           *decoder
+	ctx         context.Context
+	next, first int
+	cur         []byte
+	err         error
+}
+
+func (r *chunkReader) Read(p []byte) (int, error) {
+	for len(r.cur) == 0 {
+		if r.err != nil {
+			return 0, r.err
+		}
+		m := r.d.m
+		if r.next >= len(m.Chunks) {
+			return 0, io.EOF
+		}
+		i := r.next
+		b, err := retry(r.ctx, r.d, func(ctx context.Context) ([]byte, error) { return r.d.src.Chunk(ctx, i) })
+		if err != nil {
+			r.err = fmt.Errorf("chunk %d: %w", i, err)
+			return 0, r.err
+		}
+		if i != r.first {
+			if int64(len(b)) < m.Chunks[i].PrimerSize {
+				r.err = fmt.Errorf("%w: chunk %d shorter than its primer", ErrUnplayable, i)
+				return 0, r.err
+			}
+			b = b[m.Chunks[i].PrimerSize:]
+		}
+		r.cur = b
+		r.next++
+	}
+	n := copy(p, r.cur)
+	r.cur = r.cur[n:]
+	return n, nil
+}
+
+// retry calls get until it succeeds, fails with ErrUnplayable, or fails
+// for longer than the stall timeout. Each attempt is bounded by the fetch
+// timeout; the decoder is marked stalled while attempts fail. Successful
+// fetches report their throughput.
+func retry(ctx context.Context, d *decoder, get func(context.Context) ([]byte, error)) ([]byte, error) {
+	var first time.Time
+	backoff := d.opts.retryMin
+	for {
+		actx, cancel := context.WithTimeout(ctx, d.opts.fetchTimeout)
+		t0 := time.Now()
+		b, err := get(actx)
+		cancel()
+		if err == nil {
+			if el := time.Since(t0); el > time.Millisecond && d.bw != nil {
+				d.bw(float64(len(b)) * 8 / el.Seconds())
+			}
+			if !first.IsZero() {
+				d.setStalled(false)
+			}
+			return b, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if errors.Is(err, ErrUnplayable) {
+			return nil, err
+		}
+		if first.IsZero() {
+			first = t0
+			d.setStalled(true)
+		}
+		if time.Since(first) >= d.opts.stallTimeout {
+			return nil, fmt.Errorf("stalled for %v: %w", d.opts.stallTimeout, err)
+		}
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		backoff = min(2*backoff, d.opts.retryMax)
+	}
+}

@@ -1,0 +1,831 @@
+package player
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	randv2 "math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/segue-fm/segue/core/model"
+)
+
+// ErrPlayerClosed is returned by a Player's methods after Close.
+var ErrPlayerClosed = errors.New("player: closed")
+
+// Player plays contexts of tracks from a Source into a Sink: a Queue for
+// the controls and play events, and a pipeline per track (fetch with
+// retries → decode → resample → loudness gain) feeding a Mixer (gapless or
+// crossfade) and a volume Fader. The next track is pre-decoded from 75 %
+// of the current one and joined at the sample.
+//
+// Its methods are safe for concurrent use and do not block on playback:
+// they queue the request for the player's goroutine. Observe the result
+// with Subscribe.
+type Player struct {
+	src  Source
+	sink Sink
+	opts Options
+	log  *slog.Logger
+	rate int
+	och  int
+
+	in     chan any
+	wake   chan struct{}
+	cancel context.CancelFunc
+	done   chan struct{}
+	err    error // why the loop ended; read after done
+
+	subMu  sync.Mutex
+	subs   map[int]chan Status
+	nextID int
+	firstW func()
+
+	// Owned by the loop goroutine.
+	ctx     context.Context
+	q       *Queue
+	mix     *Mixer
+	vol     *Fader
+	cur     *slot
+	pre     *slot
+	paused  bool
+	stalled bool
+	buf     []float32
+	tokens  uint64
+	status  Status
+}
+
+// slot is one track being opened or played.
+type slot struct {
+	token  uint64
+	load   uint64 // queue load id; 0 while it is only a preload
+	track  model.TrackID
+	tier   model.Tier
+	fade   time.Duration
+	start  int64 // output frame to start at
+	opened bool
+	src    TrackSource
+	err    error
+	ts     *trackStream
+	cancel context.CancelFunc
+	unrep  int64 // frames played before the queue adopted the slot
+}
+
+// opened is the result of opening a slot's track.
+type openedMsg struct {
+	token uint64
+	src   TrackSource
+	err   error
+}
+
+type bandwidthMsg struct{ bps float64 }
+
+// New starts a player that plays from src into sink at the sink's format.
+// The player does not own src or sink: Close the player before them.
+func New(src Source, sink Sink, opts Options) (*Player, error) {
+	rate, ch := sink.Format()
+	if rate < 1000 || rate > 768000 || ch < 1 || ch > 255 {
+		return nil, fmt.Errorf("%w: sink %d Hz × %d", ErrFormat, rate, ch)
+	}
+	if opts.clock == nil || opts.blockFrames == 0 {
+		return nil, errors.New("player: options not initialised: start from DefaultOptions")
+	}
+	if opts.newID == nil {
+		opts.newID = randomID
+	}
+	if opts.rng == nil {
+		opts.rng = randv2.New(randv2.NewPCG(randv2.Uint64(), randv2.Uint64()))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &Player{
+		src: src, sink: sink, opts: opts, log: opts.logger, rate: rate, och: ch,
+		in: make(chan any, 256), wake: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{}),
+		subs: map[int]chan Status{}, ctx: ctx,
+		q: NewQueue(QueueConfig{Rate: rate, Device: opts.device, Tier: opts.tier, NewID: opts.newID,
+			ShuffleRng: opts.rng}),
+		mix: NewMixer(ch), vol: NewFader(ch, 1, rate/50),
+		buf: make([]float32, opts.blockFrames*ch),
+	}
+	go p.loop()
+	return p, nil
+}
+
+func randomID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Close stops playback, releases every pipeline, and waits for the
+// player's goroutine. It returns the error that stopped the player early
+// (a failing sink), if any. Close is idempotent.
+func (p *Player) Close() error {
+	p.cancel()
+	<-p.done
+	if errors.Is(p.err, context.Canceled) {
+		return nil
+	}
+	return p.err
+}
+
+// Send queues a control event (PlayContext, Pause, Resume, Stop, Next,
+// Previous, Seek, SetVolume, SetRepeat, SetShuffle, SetTier,
+// SetCrossfade).
+func (p *Player) Send(ev Event) error {
+	select {
+	case <-p.done:
+		return ErrPlayerClosed
+	default:
+	}
+	select {
+	case p.in <- ev:
+		return nil
+	case <-p.done:
+		return ErrPlayerClosed
+	}
+}
+
+// Play plays items of the context c from index start.
+func (p *Player) Play(c model.PlayContext, items []Item, start int) error {
+	return p.Send(PlayContext{Context: c, Items: items, Start: start})
+}
+
+// Pause pauses output, keeping the position.
+func (p *Player) Pause() error { return p.Send(Pause{}) }
+
+// Resume resumes a paused play.
+func (p *Player) Resume() error { return p.Send(Resume{}) }
+
+// Stop ends the play (recorded as stopped).
+func (p *Player) Stop() error { return p.Send(Stop{}) }
+
+// Next skips to the next track.
+func (p *Player) Next() error { return p.Send(Next{}) }
+
+// Previous goes back a track, or restarts this one past RestartThreshold.
+func (p *Player) Previous() error { return p.Send(Previous{}) }
+
+// SeekFrame moves to output frame f of the current track, sample-exactly.
+func (p *Player) SeekFrame(f int64) error { return p.Send(Seek{Frame: f}) }
+
+// Seek moves to time d of the current track (rounded down to a frame).
+func (p *Player) Seek(d time.Duration) error {
+	return p.SeekFrame(int64(d/time.Second*time.Duration(p.rate) + d%time.Second*time.Duration(p.rate)/time.Second))
+}
+
+// SetVolume sets the linear volume in [0, 1].
+func (p *Player) SetVolume(g float64) error { return p.Send(SetVolume{Gain: g}) }
+
+// SetRepeat sets the repeat mode.
+func (p *Player) SetRepeat(m RepeatMode) error { return p.Send(SetRepeat{Mode: m}) }
+
+// SetShuffle turns smart shuffle on or off.
+func (p *Player) SetShuffle(on bool) error { return p.Send(SetShuffle{On: on}) }
+
+// SetTier chooses the tier from the next track on.
+func (p *Player) SetTier(t model.Tier) error { return p.Send(SetTier{Tier: t}) }
+
+// SetCrossfade sets the crossfade between tracks of different albums
+// (0–12 s, equal power).
+func (p *Player) SetCrossfade(d time.Duration) error { return p.Send(SetCrossfade{Duration: d}) }
+
+// Subscribe returns a channel of status updates (state, track, position,
+// buffering, warnings and errors) and a function that ends the
+// subscription. The channel is buffered; a subscriber that falls behind
+// loses the oldest updates, never the newest. The channel is closed when
+// the subscription ends or the player closes.
+func (p *Player) Subscribe() (<-chan Status, func()) {
+	c := make(chan Status, 64)
+	p.subMu.Lock()
+	defer p.subMu.Unlock()
+	if p.subs == nil {
+		close(c)
+		return c, func() {}
+	}
+	id := p.nextID
+	p.nextID++
+	p.subs[id] = c
+	c <- p.status
+	return c, func() {
+		p.subMu.Lock()
+		defer p.subMu.Unlock()
+		if ch, ok := p.subs[id]; ok {
+			delete(p.subs, id)
+			close(ch)
+		}
+	}
+}
+
+// OnFirstWrite sets fn to run once, on the player's goroutine, right
+// after the first audio frames of the next play reach the sink (time to
+// first audio). fn must not block.
+func (p *Player) OnFirstWrite(fn func()) {
+	p.subMu.Lock()
+	p.firstW = fn
+	p.subMu.Unlock()
+}
+
+func (p *Player) publish(st Status) {
+	p.subMu.Lock()
+	defer p.subMu.Unlock()
+	p.status = st
+	for _, c := range p.subs {
+		select {
+		case c <- st:
+		default:
+			select {
+			case <-c:
+			default:
+			}
+			select {
+			case c <- st:
+			default:
+			}
+		}
+	}
+}
+
+// signal wakes the loop (from decoders); it never blocks.
+func (p *Player) signal() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (p *Player) loop() {
+	defer close(p.done)
+	defer func() {
+		p.halt()
+		p.subMu.Lock()
+		for id, c := range p.subs {
+			delete(p.subs, id)
+			close(c)
+		}
+		p.subs = nil
+		p.subMu.Unlock()
+	}()
+	for {
+		select {
+		case msg := <-p.in:
+			p.handle(msg)
+			continue
+		case <-p.ctx.Done():
+			p.err = p.ctx.Err()
+			return
+		default:
+		}
+		if !p.paused && p.mix.Current() != nil {
+			ok, err := p.ready()
+			if err != nil {
+				p.fail(err)
+				continue
+			}
+			if ok {
+				p.setStalled(false)
+				if err := p.output(); err != nil {
+					p.err = err
+					st := p.status
+					st.Err = err
+					p.publish(st)
+					return
+				}
+				continue
+			}
+			p.setStalled(true)
+		}
+		select {
+		case msg := <-p.in:
+			p.handle(msg)
+		case <-p.wake:
+		case <-p.ctx.Done():
+			p.err = p.ctx.Err()
+			return
+		}
+	}
+}
+
+func (p *Player) setStalled(on bool) {
+	if p.stalled == on || p.cur == nil || p.cur.load == 0 {
+		return
+	}
+	p.stalled = on
+	p.step(Buffering{Load: p.cur.load, On: on})
+}
+
+// ready reports whether the next block can be mixed without waiting, or
+// the error that stops the current track.
+func (p *Player) ready() (bool, error) {
+	need := int64(p.opts.blockFrames)
+	cur, ok := p.mix.Current().(*trackStream)
+	if !ok {
+		return true, nil
+	}
+	if !cur.available(need) {
+		if err := cur.err(); err != nil {
+			return false, err
+		}
+		return false, nil
+	}
+	if p.pre != nil && p.pre.ts != nil && p.mix.next == p.pre.ts && cur.Remaining() < need+p.mix.fade {
+		if !p.pre.ts.available(need) {
+			if err := p.pre.ts.err(); err != nil {
+				p.dropPreload(err)
+				return true, nil
+			}
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// output mixes one block, writes it to the sink, and reports progress.
+func (p *Player) output() error {
+	a, _ := p.mix.Current().(*trackStream)
+	var b *trackStream
+	if nb, ok := p.mix.next.(*trackStream); ok {
+		b = nb
+	}
+	remA, remB := int64(0), int64(0)
+	if a != nil {
+		remA = a.Remaining()
+	}
+	if b != nil {
+		remB = b.Remaining()
+	}
+	n, err := p.mix.Read(p.buf)
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, errUnderrun) {
+		p.log.Warn("player: mix", "err", err)
+	}
+	if n > 0 {
+		out := p.buf[:n*p.och]
+		p.vol.Apply(out)
+		if err := p.sink.Write(p.ctx, out); err != nil {
+			return fmt.Errorf("player: write sink: %w", err)
+		}
+		p.subMu.Lock()
+		fn := p.firstW
+		p.firstW = nil
+		p.subMu.Unlock()
+		if fn != nil {
+			fn()
+		}
+	}
+	for _, s := range []*trackStream{a, b} {
+		if s == nil {
+			continue
+		}
+		rem := remA
+		if s == b {
+			rem = remB
+		}
+		delta := rem - s.Remaining()
+		switch {
+		case p.cur != nil && p.cur.ts == s:
+			if delta > 0 {
+				p.step(Advanced{Load: p.cur.load, Frames: delta})
+			}
+		case p.pre != nil && p.pre.ts == s:
+			p.pre.unrep += delta
+		}
+	}
+	if p.cur != nil && p.cur.ts != nil && p.cur.ts == a && a.Remaining() == 0 {
+		p.step(Ended{Load: p.cur.load})
+	}
+	return nil
+}
+
+// fail reports the current track as failed.
+func (p *Player) fail(err error) {
+	if p.cur == nil {
+		return
+	}
+	p.log.Warn("player: track failed", "track", p.cur.track, "tier", p.cur.tier, "err", err)
+	p.step(Failed{Load: p.cur.load, Err: fmt.Errorf("play %s: %w", p.cur.track, err)})
+}
+
+// handle processes one message from the API or a pipeline goroutine.
+func (p *Player) handle(msg any) {
+	switch m := msg.(type) {
+	case Event:
+		p.step(m)
+	case openedMsg:
+		p.opened(m)
+	case bandwidthMsg:
+		p.step(Bandwidth{BitsPerSecond: m.bps})
+	}
+}
+
+// step feeds the queue and carries out its effects.
+func (p *Player) step(ev Event) {
+	for _, fx := range p.q.Step(p.opts.clock(), ev) {
+		switch f := fx.(type) {
+		case Load:
+			p.load(f)
+		case Preload:
+			p.preload(f)
+		case SeekTo:
+			p.seek(f)
+		case Output:
+			p.paused = !f.Playing
+		case Volume:
+			p.vol.SetGain(float32(f.Gain))
+		case Halt:
+			p.halt()
+		case Record:
+			p.record(f.Event)
+		case Warn:
+			st := p.status
+			st.Err = f.Err
+			p.publish(st)
+		case Publish:
+			p.publish(f.Status)
+		}
+	}
+}
+
+func (p *Player) record(ev model.PlayEvent) {
+	if p.opts.history == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := p.opts.history.Append(ctx, ev); err != nil {
+		p.log.Error("player: record play event", "track", ev.TrackID, "err", err)
+	}
+}
+
+// halt stops every pipeline.
+func (p *Player) halt() {
+	p.release(p.cur)
+	p.release(p.pre)
+	p.cur, p.pre, p.stalled = nil, nil, false
+	p.mix.Play(nil)
+}
+
+// release stops a slot's opening and decoding.
+func (p *Player) release(s *slot) {
+	if s == nil {
+		return
+	}
+	if s.cancel != nil {
+		s.cancel()
+	}
+	if s.ts != nil {
+		s.ts.ch.stop()
+	}
+	if s.src != nil && (p.cur == nil || p.cur.src != s.src) && (p.pre == nil || p.pre.src != s.src) {
+		s.src.Close()
+	}
+}
+
+// open starts opening a slot's track in the background.
+func (p *Player) open(s *slot) {
+	p.tokens++
+	s.token = p.tokens
+	ctx, cancel := context.WithCancel(p.ctx)
+	s.cancel = cancel
+	go func() {
+		src, err := p.openTrack(ctx, s.track, s.tier)
+		select {
+		case p.in <- openedMsg{token: s.token, src: src, err: err}:
+		case <-ctx.Done():
+			if src != nil {
+				src.Close()
+			}
+		}
+	}()
+}
+
+// openTrack opens a track, retrying transient failures like a stall.
+func (p *Player) openTrack(ctx context.Context, id model.TrackID, tier model.Tier) (TrackSource, error) {
+	var first time.Time
+	backoff := p.opts.retryMin
+	for {
+		actx, cancel := context.WithTimeout(ctx, p.opts.fetchTimeout)
+		t0 := time.Now()
+		src, err := p.src.OpenTrack(actx, id, tier)
+		cancel()
+		switch {
+		case err == nil:
+			if err := src.Manifest().Validate(); err != nil {
+				src.Close()
+				return nil, fmt.Errorf("%w: %w", ErrUnplayable, err)
+			}
+			return src, nil
+		case ctx.Err() != nil:
+			return nil, ctx.Err()
+		case errors.Is(err, ErrUnplayable):
+			return nil, err
+		}
+		if first.IsZero() {
+			first = t0
+		}
+		if time.Since(first) >= p.opts.stallTimeout {
+			return nil, fmt.Errorf("stalled for %v: %w", p.opts.stallTimeout, err)
+		}
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		backoff = min(2*backoff, p.opts.retryMax)
+	}
+}
+
+// load carries out a Load: adopt the preloaded track when it matches,
+// else open the track anew.
+func (p *Player) load(l Load) {
+	old := p.cur
+	p.stalled = false
+	if pre := p.pre; pre != nil && pre.track == l.Track && pre.tier == l.Tier && l.StartFrame == 0 {
+		p.pre = nil
+		pre.load = l.Load
+		p.cur = pre
+		if old != nil && old.ts != nil && p.mix.Current() == old.ts {
+			// A user skip: the outgoing track stops now, and the incoming
+			// one starts from its beginning on a chain of its own.
+			if pre.ts != nil && (pre.ts.ch == old.ts.ch || pre.ts.consumed > 0) {
+				p.restart(pre)
+			}
+			p.play(pre.ts)
+		}
+		p.releaseOld(old)
+		if pre.opened {
+			p.adopted()
+		}
+		return
+	}
+	p.release(p.pre)
+	p.pre = nil
+	p.releaseOld(old)
+	p.mix.Play(nil)
+	p.cur = &slot{load: l.Load, track: l.Track, tier: l.Tier, start: l.StartFrame}
+	p.open(p.cur)
+}
+
+// releaseOld stops the previous slot's pipeline unless its chain lives on
+// in the new current track.
+func (p *Player) releaseOld(old *slot) {
+	if old == nil || old == p.cur {
+		return
+	}
+	if old.cancel != nil {
+		old.cancel()
+	}
+	if old.ts == nil {
+		if old.src != nil {
+			old.src.Close()
+		}
+		return
+	}
+	if p.cur.ts == nil || p.cur.ts.ch != old.ts.ch {
+		old.ts.ch.stop()
+	} else {
+		// The chain continues with the new track; stop only the old decoder.
+		for _, mb := range old.ts.ch.members {
+			if mb.ts == old.ts {
+				mb.dec.stop()
+			}
+		}
+	}
+	old.src.Close()
+}
+
+// play makes ts (nil: nothing) the mixer's current stream.
+func (p *Player) play(ts *trackStream) {
+	if ts == nil {
+		p.mix.Play(nil)
+		return
+	}
+	p.mix.Play(ts)
+}
+
+// restart gives a slot a fresh chain from its track start, reusing its
+// open source.
+func (p *Player) restart(s *slot) {
+	old := s.ts
+	ts, err := p.newStream(s.src, 0, 0)
+	if err != nil {
+		s.err = err
+		s.ts = nil
+		return
+	}
+	s.ts = ts
+	if old != nil {
+		for _, mb := range old.ch.members {
+			if mb.ts == old {
+				mb.dec.stop()
+			}
+		}
+	}
+}
+
+// adopted tells the queue the current slot is open (or failed) and
+// accounts for frames it played as a preload.
+func (p *Player) adopted() {
+	s := p.cur
+	if s.err != nil || s.ts == nil {
+		err := s.err
+		if err == nil {
+			err = ErrUnplayable
+		}
+		p.fail(err)
+		return
+	}
+	if p.mix.Current() == nil {
+		p.play(s.ts)
+	}
+	p.step(Ready{Load: s.load, Frames: s.ts.frames, Bitrate: s.src.Manifest().Bitrate})
+	if s.unrep > 0 && p.cur == s {
+		n := s.unrep
+		s.unrep = 0
+		p.step(Advanced{Load: s.load, Frames: n})
+	}
+}
+
+// preload carries out a Preload.
+func (p *Player) preload(f Preload) {
+	p.release(p.pre)
+	p.pre = &slot{track: f.Track, tier: f.Tier, fade: f.Crossfade}
+	if f.Crossfade == 0 && p.cur != nil && p.cur.ts != nil {
+		p.cur.ts.ch.final = false // a gapless successor may join the chain
+	}
+	p.open(p.pre)
+}
+
+// dropPreload abandons a preload whose pipeline failed; the queue will
+// load the track anew when it comes.
+func (p *Player) dropPreload(err error) {
+	s := p.pre
+	p.log.Warn("player: preload failed", "track", s.track, "err", err)
+	if p.mix.next == s.ts {
+		p.mix.next, p.mix.fade = nil, 0
+	}
+	if s.ts != nil && p.cur != nil && p.cur.ts != nil && s.ts.ch == p.cur.ts.ch {
+		ch := s.ts.ch
+		last := ch.members[len(ch.members)-1]
+		last.dec.stop()
+		ch.members = ch.members[:len(ch.members)-1]
+		ch.planned -= last.want
+	}
+	p.pre = nil
+	if s.cancel != nil {
+		s.cancel()
+	}
+	if s.src != nil {
+		s.src.Close()
+	}
+	if p.cur != nil && p.cur.ts != nil {
+		p.cur.ts.ch.final = true
+	}
+}
+
+// opened attaches an opened track to its slot.
+func (p *Player) opened(m openedMsg) {
+	var s *slot
+	switch {
+	case p.cur != nil && p.cur.token == m.token:
+		s = p.cur
+	case p.pre != nil && p.pre.token == m.token:
+		s = p.pre
+	default:
+		if m.src != nil {
+			m.src.Close()
+		}
+		return
+	}
+	s.opened, s.src, s.err = true, m.src, m.err
+	if s.err == nil {
+		if s == p.pre && s.fade == 0 && p.cur != nil && p.cur.ts != nil && p.canLink(p.cur.ts, s.src.Manifest()) {
+			s.ts = p.linkedStream(p.cur.ts.ch, s.src)
+		} else {
+			s.ts, s.err = p.newStream(s.src, 0, s.start)
+		}
+	}
+	if s == p.pre {
+		if p.cur != nil && p.cur.ts != nil {
+			// Resolved: the successor joined the chain or will not.
+			p.cur.ts.ch.final = true
+		}
+		if s.err != nil {
+			p.dropPreload(s.err)
+			return
+		}
+		if p.cur != nil && p.cur.ts != nil && p.mix.Current() == p.cur.ts {
+			p.mix.Enqueue(s.ts, int64(s.fade.Seconds()*float64(p.rate)))
+		}
+		return
+	}
+	p.adopted()
+}
+
+// canLink reports whether a track of manifest m can continue cur's chain
+// gaplessly: same rate and channels, and cur is the chain's last member.
+func (p *Player) canLink(cur *trackStream, m *model.Manifest) bool {
+	ch := cur.ch
+	last := ch.members[len(ch.members)-1]
+	return last.ts == cur && !ch.flushed && cur.m.SampleRate == m.SampleRate && cur.m.Channels == m.Channels
+}
+
+// linkedStream appends src to chain c.
+func (p *Player) linkedStream(c *chain, src TrackSource) *trackStream {
+	ts := p.streamFor(src)
+	dec := newDecoder(p.ctx, src, 0, p.opts, p.signal, p.bandwidth)
+	c.link(ts, dec)
+	return ts
+}
+
+func (p *Player) bandwidth(bps float64) {
+	select {
+	case p.in <- bandwidthMsg{bps}:
+	default:
+	}
+}
+
+// streamFor returns an unattached stream for src with its loudness gain.
+func (p *Player) streamFor(src TrackSource) *trackStream {
+	m := src.Manifest()
+	g := NormalisationGainDB(m.Loudness, model.Loudness{}, p.opts.gain)
+	return &trackStream{src: src, m: m, gain: DBToLinear(g), outCh: p.och, rate: p.rate, bitrate: m.Bitrate}
+}
+
+// newStream builds a fresh chain for src positioned at output frame f,
+// on the resampling grid of input offset cIn: decoding starts early
+// enough (at an input frame on the grid) that the resampler's output from
+// f on is exactly that of an uninterrupted play.
+func (p *Player) newStream(src TrackSource, cIn, f int64) (*trackStream, error) {
+	m := src.Manifest()
+	if m.Channels != p.och && m.Channels != 1 && m.Channels < p.och {
+		return nil, fmt.Errorf("%w: %d-channel track on a %d-channel sink", ErrFormat, m.Channels, p.och)
+	}
+	c, err := newChain(m.SampleRate, p.rate, m.Channels)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnplayable, err)
+	}
+	ts := p.streamFor(src)
+	ts.ch, ts.cIn = c, cIn
+	ts.cOut = ceilDiv(cIn*c.l, c.m)
+	ts.frames = ceilDiv((cIn+m.TotalSamples)*c.l, c.m) - ts.cOut
+	f = min(max(f, 0), ts.frames)
+	margin := int64(0)
+	if c.l != c.m {
+		margin = int64(c.res.Latency()) + 1
+	}
+	a := max(floorDiv((ts.cOut+f)*c.m, c.l)-cIn-margin, -cIn)
+	s0 := floorDiv(cIn+a, c.m)*c.m - cIn
+	k0 := (cIn + s0) / c.m * c.l
+	ts.off = ts.cOut - k0
+	ts.pos = f
+	start := min(max(s0, 0), m.TotalSamples)
+	c.zeros = max(-s0, 0)
+	c.planned = c.zeros + m.TotalSamples - start
+	dec := newDecoder(p.ctx, src, start, p.opts, p.signal, p.bandwidth)
+	c.members = append(c.members, &member{ts: ts, dec: dec, want: m.TotalSamples - start})
+	return ts, nil
+}
+
+// seek carries out a SeekTo on the current track.
+func (p *Player) seek(f SeekTo) {
+	s := p.cur
+	if s == nil || s.load != f.Load {
+		return
+	}
+	if s.ts == nil {
+		s.start = f.Frame
+		return
+	}
+	old := s.ts
+	ts, err := p.newStream(s.src, old.cIn, f.Frame)
+	if err != nil {
+		p.fail(err)
+		return
+	}
+	old.ch.stop()
+	s.ts = ts
+	p.stalled = false
+	p.mix.Play(ts)
+	if pre := p.pre; pre != nil && pre.ts != nil {
+		if pre.ts.ch == old.ch {
+			// old.ch.stop stopped its decoder too: join the new chain, or
+			// start afresh.
+			if pre.fade == 0 && p.canLink(ts, pre.src.Manifest()) {
+				pre.ts = p.linkedStream(ts.ch, pre.src)
+			} else {
+				p.restart(pre)
+				if pre.ts == nil {
+					p.dropPreload(pre.err)
+					return
+				}
+			}
+		}
+		p.mix.Enqueue(pre.ts, int64(pre.fade.Seconds()*float64(p.rate)))
+	} else if pre != nil && pre.fade == 0 {
+		ts.ch.final = false
+	}
+}
