@@ -105,6 +105,9 @@ func newServer(st store.Store, cat *catalog.Catalog, catPub ed25519.PublicKey, c
 	v1.Match(getHead, "/audio/:track/:tier/chunks/:i", s.chunk)
 	v1.Match(getHead, "/blobs/:hash", s.blob)
 	v1.POST("/keys/stream", s.streamKey)
+	if err := s.mountSync(); err != nil {
+		s.log.Error("relay: sync endpoint disabled", "err", err)
+	}
 	return s
 }
 

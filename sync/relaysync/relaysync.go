@@ -164,6 +164,17 @@ func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "relaysync: missing or invalid token", http.StatusUnauthorized)
 		return
 	}
+	e.ServeUser(w, r, user)
+}
+
+// ServeUser serves a request whose caller the embedding server already
+// authenticated as user (the relay's device-token middleware): it
+// upgrades to a WebSocket and serves one peer until it disconnects.
+func (e *Endpoint) ServeUser(w http.ResponseWriter, r *http.Request, user model.UserID) {
+	if user == "" {
+		http.Error(w, "relaysync: missing or invalid token", http.StatusUnauthorized)
+		return
+	}
 	mode := websocket.CompressionDisabled
 	if e.opts.compression {
 		mode = websocket.CompressionContextTakeover

@@ -17,8 +17,8 @@ import (
 	"github.com/segue-fm/segue/store/badgerstore"
 	"github.com/segue-fm/segue/sync/docs"
 	"github.com/segue-fm/segue/sync/relaysync"
-	"github.com/segue-fm/segue/sync/wire"
 	"github.com/segue-fm/segue/sync/repo"
+	"github.com/segue-fm/segue/sync/wire"
 	"github.com/segue-fm/segue/sync/wire/peer"
 )
 

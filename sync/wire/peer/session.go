@@ -309,6 +309,9 @@ func (s *Session) handleSync(ctx context.Context, m *wire.Message) error {
 	}
 	if !has {
 		if m.Type == wire.TypeRequest {
+			// Remember the interest: when the document arrives (from
+			// another peer) and the remote may read it, it is sent.
+			s.follow(id)
 			return s.unavailable(ctx, m)
 		}
 		return s.create(ctx, id, m)

@@ -1,0 +1,169 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/sync/docs"
+	"github.com/segue-fm/segue/sync/repo"
+)
+
+// ErrNotPlaylist is returned for a document id that is not a playlist
+// this device holds.
+var ErrNotPlaylist = errors.New("core: not a playlist on this device")
+
+// Playlists edits the user's playlists. Each method is one Automerge
+// commit, durable when it returns, synced when sync runs.
+type Playlists struct{ d *Docs }
+
+// Playlists returns the playlist API of d.
+func (d *Docs) Playlists() Playlists { return Playlists{d} }
+
+// PlaylistView is a snapshot of one playlist: metadata and the entries
+// in order. It is owned by the caller.
+type PlaylistView struct {
+	ID      docs.DocumentID
+	Info    docs.Info
+	Entries []docs.Entry
+}
+
+// Create makes a playlist owned by the user, adds it to the user's
+// library and returns its id.
+func (p Playlists) Create(ctx context.Context, name string) (docs.DocumentID, error) {
+	h, err := p.d.repo.CreatePlaylist(ctx, p.d.user, name)
+	if err != nil {
+		return docs.DocumentID{}, fmt.Errorf("core: create playlist: %w", err)
+	}
+	if err := p.d.Library().edit(ctx, func(l *docs.Library) error { return l.FollowPlaylists(h.ID()) }); err != nil {
+		return h.ID(), err
+	}
+	return h.ID(), nil
+}
+
+func (p Playlists) handle(ctx context.Context, id docs.DocumentID) (*repo.Handle, error) {
+	h, err := p.d.repo.Get(ctx, id)
+	if errors.Is(err, repo.ErrNotFound) || err == nil && h.Empty() {
+		return nil, fmt.Errorf("%w: %s", ErrNotPlaylist, id)
+	}
+	return h, err
+}
+
+func (p Playlists) edit(ctx context.Context, id docs.DocumentID, fn func(pl *docs.Playlist) error) error {
+	h, err := p.handle(ctx, id)
+	if err != nil {
+		return err
+	}
+	if err := h.Playlist(ctx, fn); err != nil {
+		return fmt.Errorf("core: playlist %s: %w", id, err)
+	}
+	return nil
+}
+
+// Get returns a snapshot of playlist id.
+func (p Playlists) Get(ctx context.Context, id docs.DocumentID) (PlaylistView, error) {
+	h, err := p.handle(ctx, id)
+	if err != nil {
+		return PlaylistView{}, err
+	}
+	v := PlaylistView{ID: id}
+	err = h.ReadPlaylist(func(pl *docs.Playlist) error {
+		var err error
+		if v.Info, err = pl.Info(); err != nil {
+			return err
+		}
+		v.Entries, err = pl.Entries()
+		return err
+	})
+	if err != nil {
+		return PlaylistView{}, fmt.Errorf("core: playlist %s: %w", id, err)
+	}
+	return v, nil
+}
+
+// List returns the playlists held on this device (own, collaborative
+// and followed), in id order.
+func (p Playlists) List(ctx context.Context) ([]PlaylistView, error) {
+	ids, err := p.d.repo.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []PlaylistView
+	for _, id := range ids {
+		v, err := p.Get(ctx, id)
+		if errors.Is(err, docs.ErrWrongType) || errors.Is(err, ErrNotPlaylist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// Rename sets the playlist's name.
+func (p Playlists) Rename(ctx context.Context, id docs.DocumentID, name string) error {
+	return p.edit(ctx, id, func(pl *docs.Playlist) error { return pl.Rename(name) })
+}
+
+// Describe sets the playlist's description.
+func (p Playlists) Describe(ctx context.Context, id docs.DocumentID, description string) error {
+	return p.edit(ctx, id, func(pl *docs.Playlist) error { return pl.Describe(description) })
+}
+
+// Add inserts tracks at pos (docs.AtEnd(), docs.AtIndex(i), …), added by
+// the user, and returns the new entry ids.
+func (p Playlists) Add(ctx context.Context, id docs.DocumentID, pos docs.Position, tracks ...model.TrackID) ([]docs.EntryID, error) {
+	var out []docs.EntryID
+	err := p.edit(ctx, id, func(pl *docs.Playlist) error {
+		var err error
+		out, err = pl.Add(pos, p.d.user, tracks...)
+		return err
+	})
+	return out, err
+}
+
+// Remove deletes entries.
+func (p Playlists) Remove(ctx context.Context, id docs.DocumentID, entries ...docs.EntryID) error {
+	return p.edit(ctx, id, func(pl *docs.Playlist) error { return pl.Remove(entries...) })
+}
+
+// Move moves one entry to pos.
+func (p Playlists) Move(ctx context.Context, id docs.DocumentID, entry docs.EntryID, pos docs.Position) error {
+	return p.edit(ctx, id, func(pl *docs.Playlist) error { return pl.Move(entry, pos) })
+}
+
+// SetCollaborators makes users exactly the playlist's collaborators
+// (they may then read and edit it, through the relay or on the LAN).
+func (p Playlists) SetCollaborators(ctx context.Context, id docs.DocumentID, users ...model.UserID) error {
+	return p.edit(ctx, id, func(pl *docs.Playlist) error { return pl.SetCollaborators(users...) })
+}
+
+// SetPublic makes the playlist public (anyone may read and follow it)
+// or private.
+func (p Playlists) SetPublic(ctx context.Context, id docs.DocumentID, public bool) error {
+	return p.edit(ctx, id, func(pl *docs.Playlist) error { return pl.SetPublic(public) })
+}
+
+// Follow records playlist id (shared by URL, public or collaborative) in
+// the user's library and asks the relay for it when sync runs; it
+// arrives asynchronously (Subscribe).
+func (p Playlists) Follow(ctx context.Context, id docs.DocumentID) error {
+	if err := p.d.Library().edit(ctx, func(l *docs.Library) error { return l.FollowPlaylists(id) }); err != nil {
+		return err
+	}
+	p.d.mu.Lock()
+	c := p.d.client
+	p.d.mu.Unlock()
+	if c != nil {
+		c.Want(id)
+	}
+	return nil
+}
+
+// Unfollow removes playlist id from the user's library.
+func (p Playlists) Unfollow(ctx context.Context, id docs.DocumentID) error {
+	return p.d.Library().edit(ctx, func(l *docs.Library) error { return l.UnfollowPlaylists(id) })
+}

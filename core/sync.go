@@ -1,0 +1,252 @@
+package core
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/sync/client"
+	"github.com/segue-fm/segue/sync/docs"
+	"github.com/segue-fm/segue/sync/p2p"
+	"github.com/segue-fm/segue/sync/repo"
+	"github.com/segue-fm/segue/sync/wire/peer"
+)
+
+// ErrNoUser is returned by OpenDocs for an empty user id.
+var ErrNoUser = errors.New("core: no user")
+
+// Docs is the user's mutable state on this device — the library and the
+// playlists, Automerge documents in the engine's store — and their sync
+// with the relay (WebSocket) and with devices on the LAN (libp2p). Every
+// edit is durable when its method returns, works offline, and merges
+// with concurrent edits made elsewhere. Open it with Engine.OpenDocs;
+// Close it before closing the Engine. Safe for concurrent use.
+type Docs struct {
+	e    *Engine
+	user model.UserID
+	repo *repo.Repo
+	ad   *peer.RepoAdapter
+
+	mu     sync.Mutex
+	client *client.Client
+	stop   context.CancelFunc
+	done   chan struct{}
+	node   *p2p.Node
+	closed bool
+}
+
+// OpenDocs opens the documents of user (the account this device
+// registered with) in the engine's store. It does no network I/O; call
+// StartSync to sync with the relay.
+func (e *Engine) OpenDocs(ctx context.Context, user model.UserID) (*Docs, error) {
+	if err := e.checkOpen(); err != nil {
+		return nil, err
+	}
+	if user == "" {
+		return nil, ErrNoUser
+	}
+	r, err := repo.Open(ctx, e.st, repo.DefaultOptions().WithLogger(e.log).
+		WithDocOptions(docs.DefaultOptions().WithClock(e.opts.clock.Now)))
+	if err != nil {
+		return nil, fmt.Errorf("core: open documents: %w", err)
+	}
+	return &Docs{e: e, user: user, repo: r, ad: peer.NewRepoAdapter(r)}, nil
+}
+
+// User returns the user whose documents these are.
+func (d *Docs) User() model.UserID { return d.user }
+
+// Repo returns the underlying document repository (owned by Docs).
+func (d *Docs) Repo() *repo.Repo { return d.repo }
+
+// Subscribe returns a channel that receives an event after every change
+// of a document, local or remote (from the relay or a LAN peer), and a
+// cancel function. Pending events coalesce per document.
+func (d *Docs) Subscribe() (<-chan repo.Event, func()) {
+	return d.repo.Subscribe(docs.DocumentID{})
+}
+
+// SyncURL returns the relay's sync endpoint for an origin base URL:
+// http(s)://host → ws(s)://host/v1/sync.
+func SyncURL(origin string) (string, error) {
+	u, err := url.Parse(origin)
+	if err != nil {
+		return "", fmt.Errorf("core: origin %q: %w", origin, err)
+	}
+	switch u.Scheme {
+	case "http":
+		u.Scheme = "ws"
+	case "https":
+		u.Scheme = "wss"
+	default:
+		return "", fmt.Errorf("core: origin %q: want http or https", origin)
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/") + "/v1/sync"
+	return u.String(), nil
+}
+
+// StartSync connects to the relay's sync endpoint (the first origin) in
+// the background and keeps every document in sync, reconnecting with
+// backoff. It needs a registered device (ErrNotRegistered). Calling it
+// while sync runs does nothing.
+func (d *Docs) StartSync(ctx context.Context) error {
+	tok := d.e.Token()
+	if tok == "" {
+		return ErrNotRegistered
+	}
+	u, err := SyncURL(d.e.opts.origins[0])
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return ErrClosed
+	}
+	if d.client != nil {
+		return nil
+	}
+	dev := string(d.e.DeviceID())
+	c := client.New(d.ad, client.WebSocket{URL: u, Token: tok, Compression: true, HTTPClient: d.e.opts.httpClient},
+		client.DefaultOptions().WithIdentity(dev+"-"+randomSuffix(), dev).WithLogger(d.e.log))
+	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() { defer close(done); _ = c.Run(cctx) }()
+	d.client, d.stop, d.done = c, cancel, done
+	return nil
+}
+
+// StopSync disconnects from the relay (going offline); edits keep
+// working and are sent on the next StartSync.
+func (d *Docs) StopSync() {
+	d.mu.Lock()
+	stop, done := d.stop, d.done
+	d.client, d.stop, d.done = nil, nil, nil
+	d.mu.Unlock()
+	if stop != nil {
+		stop()
+		<-done
+	}
+}
+
+// randomSuffix names one connection (peer ids are per connection; the
+// storage id, the device id, is stable).
+func randomSuffix() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// SyncNow offers every document to the relay and LAN peers at once.
+func (d *Docs) SyncNow(ctx context.Context) error {
+	d.mu.Lock()
+	c, n := d.client, d.node
+	d.mu.Unlock()
+	var errs []error
+	if c != nil {
+		errs = append(errs, c.SyncNow(ctx))
+	}
+	if n != nil {
+		errs = append(errs, n.SyncNow(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+// SyncStatus is a snapshot of sync with the relay and LAN peers.
+type SyncStatus struct {
+	Relay     client.Status
+	RelayOn   bool // StartSync is in effect
+	LANAddrs  []string
+	LANPeers  []p2p.PeerStatus
+	Documents int
+}
+
+// Status returns the current sync status.
+func (d *Docs) Status(ctx context.Context) (SyncStatus, error) {
+	d.mu.Lock()
+	c, n := d.client, d.node
+	d.mu.Unlock()
+	var s SyncStatus
+	if c != nil {
+		s.Relay, s.RelayOn = c.Status(), true
+	}
+	if n != nil {
+		s.LANAddrs, s.LANPeers = n.Addrs(), n.Peers()
+	}
+	ids, err := d.repo.List(ctx)
+	s.Documents = len(ids)
+	return s, err
+}
+
+// WaitSynced blocks until the relay client has exchanged a sync message
+// after since and then seen no further exchange for quiet, or ctx ends.
+// UIs and demos use it to wait for convergence.
+func (d *Docs) WaitSynced(ctx context.Context, since time.Time, quiet time.Duration) error {
+	d.mu.Lock()
+	c := d.client
+	d.mu.Unlock()
+	if c == nil {
+		return client.ErrDisconnected
+	}
+	t := time.NewTimer(quiet)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c.Synced():
+			t.Reset(quiet)
+		case <-t.C:
+			if c.Status().LastSync.After(since) {
+				return nil
+			}
+			t.Reset(quiet)
+		}
+	}
+}
+
+// StartLAN starts LAN sync (sync/p2p) with cert, this device's
+// relay-signed certificate; peers are checked against the pinned catalog
+// key. It returns the node (Addrs for manual entry, Connect, Peers).
+func (d *Docs) StartLAN(ctx context.Context, cert []byte, opts p2p.Options) (*p2p.Node, error) {
+	ck, err := d.e.catalogKey(ctx)
+	if err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return nil, ErrClosed
+	}
+	if d.node != nil {
+		return d.node, nil
+	}
+	n, err := p2p.New(ctx, d.e.id, cert, ck, d.ad, opts.WithLogger(d.e.log))
+	if err != nil {
+		return nil, err
+	}
+	d.node = n
+	return n, nil
+}
+
+// Close stops sync (relay and LAN) and closes the repository. The
+// engine stays open.
+func (d *Docs) Close() error {
+	d.StopSync()
+	d.mu.Lock()
+	n := d.node
+	d.node, d.closed = nil, true
+	d.mu.Unlock()
+	var err error
+	if n != nil {
+		err = n.Close()
+	}
+	return errors.Join(err, d.repo.Close())
+}

@@ -1,0 +1,157 @@
+package core_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/segue-fm/segue/core"
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/server/relay"
+	"github.com/segue-fm/segue/sync/docs"
+)
+
+// syncRelay starts a relay (no catalog needed) on 127.0.0.1 and returns
+// its origin URL.
+func syncRelay(t *testing.T) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := relay.New(ctx, relay.DefaultOptions(t.TempDir()).WithListen("127.0.0.1:0").
+		WithArgonParams(relay.FastArgonParams).WithLogger(quiet()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, err := srv.Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); srv.Wait(); srv.Close() })
+	return "http://" + addr
+}
+
+// userDocs opens a registered engine of user and its documents.
+func userDocs(t *testing.T, origin string, user model.UserID) *core.Docs {
+	t.Helper()
+	ctx := context.Background()
+	e, err := core.Open(ctx, t.TempDir(), core.DefaultOptions().WithOrigins(origin).WithLogger(quiet()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	if err := e.SignUp(ctx, string(user), testPass); err != nil && !isConflict(err) {
+		t.Fatal(err)
+	}
+	if err := e.Register(ctx, string(user), testPass, "device"); err != nil {
+		t.Fatal(err)
+	}
+	d, err := e.OpenDocs(ctx, user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+func trackList(t *testing.T, d *core.Docs, id docs.DocumentID) []model.TrackID {
+	t.Helper()
+	v, err := d.Playlists().Get(context.Background(), id)
+	if err != nil {
+		return nil
+	}
+	var out []model.TrackID
+	for _, e := range v.Entries {
+		out = append(out, e.Track)
+	}
+	return out
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timeout: %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestCollaborativePlaylistOffline is the demo scenario: alice shares a
+// playlist with bob through the relay, both go offline and edit, both
+// reconnect, and both converge to the same entries in the same order.
+func TestCollaborativePlaylistOffline(t *testing.T) {
+	ctx := t.Context()
+	origin := syncRelay(t)
+	alice, bob := userDocs(t, origin, "alice"), userDocs(t, origin, "bob")
+
+	id, err := alice.Playlists().Create(ctx, "Road trip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.Playlists().SetCollaborators(ctx, id, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.Playlists().Add(ctx, id, docs.AtEnd(), "t1", "t2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.Library().SaveTracks(ctx, "t1"); err != nil {
+		t.Fatal(err)
+	}
+	events, cancel := bob.Subscribe()
+	defer cancel()
+	for _, d := range []*core.Docs{alice, bob} {
+		if err := d.StartSync(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := bob.Playlists().Follow(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "bob receives the playlist", func() bool { return len(trackList(t, bob, id)) == 2 })
+	select {
+	case e := <-events:
+		if e.Doc.IsZero() {
+			t.Fatal("zero event")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no change event on bob's side")
+	}
+
+	alice.StopSync()
+	bob.StopSync()
+	if _, err := alice.Playlists().Add(ctx, id, docs.AtStart(), "a-offline"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.Playlists().Add(ctx, id, docs.AtEnd(), "b-offline"); err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.Playlists().Rename(ctx, id, "Road trip 2"); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []*core.Docs{alice, bob} {
+		if err := d.StartSync(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []model.TrackID{"a-offline", "t1", "t2", "b-offline"}
+	waitUntil(t, "both converge", func() bool {
+		return slices.Equal(trackList(t, alice, id), want) && slices.Equal(trackList(t, bob, id), want)
+	})
+	v, err := alice.Playlists().Get(ctx, id)
+	if err != nil || v.Info.Name != "Road trip 2" {
+		t.Fatalf("alice sees %+v, %v", v.Info, err)
+	}
+	// Bob never receives alice's library (libraries are per user).
+	lib, err := bob.Library().Get(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lib.Tracks) != 0 {
+		t.Fatalf("bob's library has alice's tracks: %v", lib.Tracks)
+	}
+	st, err := alice.Status(ctx)
+	if err != nil || !st.RelayOn || st.Documents < 2 {
+		t.Fatalf("status %+v, %v", st, err)
+	}
+}

@@ -1,0 +1,31 @@
+package relay
+
+import (
+	"context"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/segue-fm/segue/sync/relaysync"
+	"github.com/segue-fm/segue/sync/repo"
+	"github.com/segue-fm/segue/sync/wire/peer"
+)
+
+// mountSync serves GET /v1/sync, the automerge-repo WebSocket endpoint
+// (sync/relaysync), over the relay's store: documents and sync states
+// under the keys of docs/ARCHITECTURE.md §6, authorised with
+// peer.DocumentAccess for the user of the calling device (the token may
+// be given as ?token=, since browsers cannot set WebSocket headers).
+func (s *Server) mountSync() error {
+	r, err := repo.Open(context.Background(), s.st, repo.DefaultOptions().WithLogger(s.log))
+	if err != nil {
+		return err
+	}
+	ep := relaysync.New(peer.NewRepoAdapter(r), s.st, peer.DocumentAccess,
+		relaysync.DefaultOptions().WithLogger(s.log).WithClock(s.now))
+	s.v1.GET("/sync", func(c echo.Context) error {
+		dev, _ := DeviceFrom(c)
+		ep.ServeUser(c.Response(), c.Request(), dev.User)
+		return nil
+	})
+	return nil
+}
