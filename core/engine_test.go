@@ -396,3 +396,49 @@ func TestOpenNeedsOrigins(t *testing.T) {
 		t.Fatalf("got %v, want ErrNoOrigins", err)
 	}
 }
+
+// fakeClock is a settable Clock.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// TestContentKeyExpires: a streaming key lives in memory for the TTL by
+// the engine's clock, then must be fetched again.
+func TestContentKeyExpires(t *testing.T) {
+	tb := newTestbed(t)
+	clock := &fakeClock{now: time.Now()}
+	e := tb.openEngine(t, core.DefaultOptions().WithClock(clock).WithKeyTTL(10*time.Minute), tb.url)
+	ctx := context.Background()
+	id, tier := tb.tracks[1], model.TierLow
+	tr, err := e.OpenTrack(ctx, id, tier)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readStream(t, tr)
+	tb.stop()
+	clock.advance(9 * time.Minute)
+	if _, err := e.OpenTrack(ctx, id, tier); err != nil {
+		t.Fatalf("within the TTL: %v", err)
+	}
+	clock.advance(2 * time.Minute)
+	if _, err := e.OpenTrack(ctx, id, tier); !errors.Is(err, core.ErrOffline) {
+		t.Fatalf("after the TTL with the relay down: got %v, want ErrOffline", err)
+	}
+	// A Track opened earlier keeps its key.
+	if b := readStream(t, tr); len(b) == 0 {
+		t.Fatal("empty stream")
+	}
+}
