@@ -11,6 +11,8 @@ import (
 	"github.com/segue-fm/segue/core/model"
 )
 
+func newDoc() *automerge.Doc { return automerge.New() }
+
 func testOpts(seed byte) Options {
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	n := 0

@@ -121,6 +121,15 @@ func valueString(v *automerge.Value) (string, bool) {
 	}
 }
 
+// strValue is valueString for a possibly missing (nil) map value.
+func strValue(v *automerge.Value) string {
+	if v == nil {
+		return ""
+	}
+	s, _ := valueString(v)
+	return s
+}
+
 func timeField(m *automerge.Map, key string) time.Time {
 	v, err := m.Get(key)
 	if err != nil || v.Kind() != automerge.KindTime {

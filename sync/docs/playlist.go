@@ -247,13 +247,18 @@ func (p *Playlist) Entries() ([]Entry, error) {
 		if v.Kind() != automerge.KindMap {
 			continue
 		}
-		m := v.Map()
+		fields, err := v.Map().Values()
+		if err != nil {
+			return nil, fmt.Errorf("read entry %s: %w", id, err)
+		}
 		e := Entry{
 			ID:      EntryID(id),
-			Track:   model.TrackID(strField(m, "trackId")),
-			Pos:     strField(m, "pos"),
-			AddedBy: model.UserID(strField(m, "addedBy")),
-			AddedAt: timeField(m, "addedAt"),
+			Track:   model.TrackID(strValue(fields["trackId"])),
+			Pos:     strValue(fields["pos"]),
+			AddedBy: model.UserID(strValue(fields["addedBy"])),
+		}
+		if at := fields["addedAt"]; at != nil && at.Kind() == automerge.KindTime {
+			e.AddedAt = at.Time()
 		}
 		if e.Track == "" {
 			continue

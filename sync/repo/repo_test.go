@@ -53,6 +53,14 @@ func entries(t testing.TB, h *Handle) []docs.Entry {
 // and their total size.
 func syncUntilQuiet(t testing.TB, a, b *Repo, pa, pb PeerID, id docs.DocumentID) (msgs, size int) {
 	t.Helper()
+	msgs, size, _ = syncRounds(t, a, b, pa, pb, id)
+	return msgs, size
+}
+
+// syncRounds is syncUntilQuiet that also returns the number of rounds
+// (a round: each side sends at most one message) that carried messages.
+func syncRounds(t testing.TB, a, b *Repo, pa, pb PeerID, id docs.DocumentID) (msgs, size, rounds int) {
+	t.Helper()
 	ctx := context.Background()
 	for range 100 {
 		sent := false
@@ -78,8 +86,9 @@ func syncUntilQuiet(t testing.TB, a, b *Repo, pa, pb PeerID, id docs.DocumentID)
 			}
 		}
 		if !sent {
-			return msgs, size
+			return msgs, size, rounds
 		}
+		rounds++
 	}
 	t.Fatal("sync did not quiesce in 100 rounds")
 	return
