@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"encoding/hex"
 
 	"github.com/labstack/echo/v4"
 
@@ -20,8 +21,11 @@ func (s *Server) mountSync() error {
 	if err != nil {
 		return err
 	}
+	// A stable peer id (it is also the relay's storage id) lets devices
+	// resume from their persisted sync states after a relay restart.
 	ep := relaysync.New(peer.NewRepoAdapter(r), s.st, peer.DocumentAccess,
-		relaysync.DefaultOptions().WithLogger(s.log).WithClock(s.now))
+		relaysync.DefaultOptions().WithLogger(s.log).WithClock(s.now).
+			WithPeerID("relay-"+hex.EncodeToString(s.catPub[:8])))
 	s.v1.GET("/sync", func(c echo.Context) error {
 		dev, _ := DeviceFrom(c)
 		ep.ServeUser(c.Response(), c.Request(), dev.User)
