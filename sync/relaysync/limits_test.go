@@ -1,10 +1,10 @@
 package relaysync_test
 
 import (
-	"time"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/automerge/automerge-go"
 
