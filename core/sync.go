@@ -118,9 +118,38 @@ func (d *Docs) StartSync(ctx context.Context) error {
 		client.DefaultOptions().WithIdentity(dev+"-"+randomSuffix(), dev).WithLogger(d.e.log))
 	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
-	go func() { defer close(done); _ = c.Run(cctx) }()
+	events, unsub := d.repo.Subscribe(docs.LibraryID(d.user))
+	d.wantFollowed(cctx, c)
+	go func() {
+		defer close(done)
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range events {
+				d.wantFollowed(cctx, c)
+			}
+		}()
+		_ = c.Run(cctx)
+		unsub()
+		wg.Wait()
+	}()
 	d.client, d.stop, d.done = c, cancel, done
 	return nil
+}
+
+// wantFollowed asks c for every playlist the library follows that this
+// device does not hold (another device of the user followed it).
+func (d *Docs) wantFollowed(ctx context.Context, c *client.Client) {
+	lib, err := d.Library().Get(ctx)
+	if err != nil {
+		return
+	}
+	for _, id := range lib.Playlists {
+		if ok, err := d.ad.Has(ctx, id); err == nil && !ok {
+			c.Want(id)
+		}
+	}
 }
 
 // StopSync disconnects from the relay (going offline); edits keep

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/segue-fm/segue/core"
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/sync/docs"
+)
+
+func init() {
+	register("playlist", "edit playlists offline: list, create, show, add, remove, move, rename, describe, collab, public, follow, unfollow", runPlaylist)
+}
+
+// docsFlags are the flags shared by `segue playlist` and `segue sync`.
+type docsFlags struct {
+	data, origin, user *string
+}
+
+func addDocsFlags(fs *flag.FlagSet) docsFlags {
+	return docsFlags{
+		data:   fs.String("data", envOr("SEGUE_DEVICE", "segue-device"), "device data directory (env SEGUE_DEVICE)"),
+		origin: fs.String("origin", envOr("SEGUE_ORIGIN", "http://127.0.0.1:8080"), "relay base URL (env SEGUE_ORIGIN)"),
+		user:   fs.String("user", envOr("SEGUE_USER", ""), "account name (env SEGUE_USER)"),
+	}
+}
+
+// open opens the engine and the user's documents; close releases both.
+func (f docsFlags) open(ctx context.Context) (*core.Engine, *core.Docs, func(), error) {
+	if *f.user == "" {
+		return nil, nil, nil, fmt.Errorf("%w: -user is required", errUsage)
+	}
+	e, err := core.Open(ctx, *f.data, core.DefaultOptions().WithOrigins(*f.origin))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	d, err := e.OpenDocs(ctx, model.UserID(*f.user))
+	if err != nil {
+		e.Close()
+		return nil, nil, nil, err
+	}
+	return e, d, func() { d.Close(); e.Close() }, nil
+}
+
+func runPlaylist(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("playlist", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	df := addDocsFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	rest := fs.Args()
+	if len(rest) == 0 {
+		return fmt.Errorf("%w: playlist list|create NAME|show ID|add ID TRACK…|remove ID ENTRY…|move ID ENTRY INDEX|rename ID NAME|describe ID TEXT|collab ID USER…|public ID true|false|follow ID|unfollow ID", errUsage)
+	}
+	sub, rest := rest[0], rest[1:]
+	need := map[string]int{"list": 0, "create": 1, "show": 1, "add": 2, "remove": 2, "move": 3, "rename": 2, "describe": 2, "collab": 1, "public": 2, "follow": 1, "unfollow": 1}
+	n, ok := need[sub]
+	if !ok {
+		return fmt.Errorf("%w: unknown playlist command %q", errUsage, sub)
+	}
+	if len(rest) < n {
+		return fmt.Errorf("%w: playlist %s needs %d argument(s)", errUsage, sub, n)
+	}
+	var id docs.DocumentID
+	if sub != "list" && sub != "create" {
+		var err error
+		if id, err = parseDocID(rest[0]); err != nil {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
+		rest = rest[1:]
+	}
+	_, d, closeAll, err := df.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeAll()
+	pl := d.Playlists()
+	switch sub {
+	case "list":
+		vs, err := pl.List(ctx)
+		if err != nil {
+			return err
+		}
+		for _, v := range vs {
+			fmt.Fprintf(stdout, "%s\t%s\t%d entries\towner %s\n", v.ID, v.Info.Name, len(v.Entries), v.Info.Owner)
+		}
+		return nil
+	case "create":
+		id, err := pl.Create(ctx, strings.Join(rest, " "))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, id)
+		return nil
+	case "show":
+		return showPlaylist(ctx, stdout, pl, id)
+	case "add":
+		tracks := make([]model.TrackID, len(rest))
+		for i, s := range rest {
+			tracks[i] = model.TrackID(s)
+		}
+		_, err = pl.Add(ctx, id, docs.AtEnd(), tracks...)
+	case "remove":
+		es := make([]docs.EntryID, len(rest))
+		for i, s := range rest {
+			es[i] = docs.EntryID(s)
+		}
+		err = pl.Remove(ctx, id, es...)
+	case "move":
+		i, perr := strconv.Atoi(rest[1])
+		if perr != nil || i < 0 {
+			return fmt.Errorf("%w: move index %q", errUsage, rest[1])
+		}
+		err = pl.Move(ctx, id, docs.EntryID(rest[0]), docs.AtIndex(i))
+	case "rename":
+		err = pl.Rename(ctx, id, strings.Join(rest, " "))
+	case "describe":
+		err = pl.Describe(ctx, id, strings.Join(rest, " "))
+	case "collab":
+		us := make([]model.UserID, len(rest))
+		for i, s := range rest {
+			us[i] = model.UserID(s)
+		}
+		err = pl.SetCollaborators(ctx, id, us...)
+	case "public":
+		b, perr := strconv.ParseBool(rest[0])
+		if perr != nil {
+			return fmt.Errorf("%w: public %q: want true or false", errUsage, rest[0])
+		}
+		err = pl.SetPublic(ctx, id, b)
+	case "follow":
+		err = pl.Follow(ctx, id)
+	case "unfollow":
+		err = pl.Unfollow(ctx, id)
+	}
+	if err != nil {
+		return err
+	}
+	if sub == "follow" || sub == "unfollow" {
+		return nil
+	}
+	return showPlaylist(ctx, stdout, pl, id)
+}
+
+func parseDocID(s string) (docs.DocumentID, error) {
+	if strings.HasPrefix(s, docs.URLPrefix) {
+		return docs.ParseURL(s)
+	}
+	return docs.ParseDocumentID(s)
+}
+
+func showPlaylist(ctx context.Context, w io.Writer, pl core.Playlists, id docs.DocumentID) error {
+	v, err := pl.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "%s %q owner=%s collaborators=%v public=%v\n", id.URL(), v.Info.Name, v.Info.Owner, v.Info.Collaborators, v.Info.Public)
+	for i, e := range v.Entries {
+		fmt.Fprintf(w, "%3d  %s  %s  (%s)\n", i, e.ID, e.Track, e.AddedBy)
+	}
+	return nil
+}

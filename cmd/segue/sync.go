@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/segue-fm/segue/core"
+	"github.com/segue-fm/segue/sync/p2p"
+)
+
+func init() {
+	register("sync", "sync documents: login USER PASSWORD, status, now (relay), peers (LAN, mDNS + manual -peer)", runSync)
+}
+
+func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("sync", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	df := addDocsFlags(fs)
+	wait := fs.Duration("wait", 10*time.Second, "how long `sync now` and `sync peers` run at most")
+	quiet := fs.Duration("quiet", 500*time.Millisecond, "`sync now` stops after this long without sync traffic")
+	peerAddr := fs.String("peer", "", "`sync peers`: a LAN peer multiaddr to connect to (…/p2p/<id>)")
+	cert := fs.String("cert", "", "`sync peers`: file holding this device's relay-signed certificate")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() == 0 {
+		return fmt.Errorf("%w: sync login USER PASSWORD | status | now | peers", errUsage)
+	}
+	sub := fs.Arg(0)
+	if sub == "login" {
+		if fs.NArg() != 3 {
+			return fmt.Errorf("%w: sync login USER PASSWORD", errUsage)
+		}
+		e, err := core.Open(ctx, *df.data, core.DefaultOptions().WithOrigins(*df.origin))
+		if err != nil {
+			return err
+		}
+		defer e.Close()
+		return e.Register(ctx, fs.Arg(1), fs.Arg(2), "segue-cli")
+	}
+	_, d, closeAll, err := df.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeAll()
+	switch sub {
+	case "status":
+		st, err := d.Status(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "user %s: %d documents\n", d.User(), st.Documents)
+		return nil
+	case "now":
+		start := time.Now()
+		if err := d.StartSync(ctx); err != nil {
+			return err
+		}
+		wctx, cancel := context.WithTimeout(ctx, *wait)
+		defer cancel()
+		err := d.WaitSynced(wctx, start, *quiet)
+		st, _ := d.Status(ctx)
+		fmt.Fprintf(stdout, "relay connected=%v last sync=%s documents=%d error=%q\n",
+			st.Relay.Connected, st.Relay.LastSync.Format(time.RFC3339), st.Documents, st.Relay.LastError)
+		return err
+	case "peers":
+		if *cert == "" {
+			return fmt.Errorf("%w: sync peers needs -cert", errUsage)
+		}
+		raw, err := readFileLimited(*cert, p2p.MaxCertSize)
+		if err != nil {
+			return err
+		}
+		n, err := d.StartLAN(ctx, raw, p2p.DefaultOptions())
+		if err != nil {
+			return err
+		}
+		for _, a := range n.Addrs() {
+			fmt.Fprintln(stdout, "listening", a)
+		}
+		if *peerAddr != "" {
+			if err := n.Connect(ctx, *peerAddr); err != nil {
+				return err
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(*wait):
+		}
+		for _, p := range n.Peers() {
+			fmt.Fprintf(stdout, "peer %s user=%s device=%s addr=%s last sync=%s\n", p.ID, p.User, p.Device, p.Addr, p.LastSync.Format(time.RFC3339))
+		}
+		return nil
+	default:
+		return fmt.Errorf("%w: unknown sync command %q", errUsage, sub)
+	}
+}
+
+// readFileLimited reads a small file, refusing one larger than max bytes.
+func readFileLimited(name string, max int) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, int64(max)+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > max {
+		return nil, fmt.Errorf("%s: larger than %d bytes", name, max)
+	}
+	return b, nil
+}
