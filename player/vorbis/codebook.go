@@ -174,7 +174,9 @@ func readCodebook(br *bitReader, budget *int) (*codebook, error) {
 					idx = (e / div) % nvals
 					div *= nvals
 				}
-				v := float32(mult[idx]*delta) + minV + last
+				// libvorbis computes fabs(q)*delta+min+last in double
+				// and rounds once.
+				v := float32(float64(mult[idx])*float64(delta) + float64(minV) + float64(last))
 				if seq {
 					last = v
 				}
@@ -293,7 +295,9 @@ func (s byCode) Swap(i, j int) {
 }
 
 // decode reads one codeword and returns its entry number, or -1 at the end
-// of the packet (or for a book with no codewords).
+// of the packet or for a book with no codewords. Like libvorbis, a book
+// with no codewords reads nothing and does not mark the end of the
+// packet.
 func (c *codebook) decode(br *bitReader) int {
 	if br.n < 32 {
 		br.fill()
@@ -322,7 +326,6 @@ func (c *codebook) decode(br *bitReader) int {
 		br.n -= c.singleLen
 		return int(c.singleEntry)
 	}
-	br.eop = true
 	return -1
 }
 

@@ -16,7 +16,9 @@ var (
 	// ErrLimit reports a stream that exceeds a limit set in Options.
 	ErrLimit = errors.New("vorbis: stream exceeds decoder limits")
 	// ErrNotAudio reports a packet that is not an audio packet, or an
-	// audio packet that refers to an undefined mode.
+	// audio packet that refers to an undefined mode or ends before its
+	// mode and window flags (libvorbis' OV_ENOTAUDIO and OV_EBADPACKET);
+	// such packets produce no samples.
 	ErrNotAudio = errors.New("vorbis: not an audio packet")
 	// ErrNotReady reports Decode called before the three headers.
 	ErrNotReady = errors.New("vorbis: headers not read")
@@ -188,7 +190,13 @@ func (d *Decoder) Decode(packet []byte) ([][]float32, error) {
 	blk := 0
 	if md.long {
 		blk = 1
-		br.read(2) // previous and next window flags; the actual neighbours decide the overlap
+		// Previous and next window flags: the actual neighbours decide
+		// the overlap, but libvorbis rejects a packet that ends before
+		// them.
+		br.read(2)
+		if br.eop {
+			return nil, fmt.Errorf("%w: packet ends in its window flags", ErrNotAudio)
+		}
 	}
 	n := d.info.BlockSizes[blk]
 	half := n / 2

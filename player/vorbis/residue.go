@@ -11,6 +11,12 @@ type residue struct {
 	classes   int
 	classBook int
 	books     [][8]int // per classification, per pass: book or -1
+	// stages is the number of passes that read anything: the highest
+	// cascade bit set in any classification (libvorbis' look->stages).
+	stages int
+	// partVals is classes^dims of the class book; a class codeword of
+	// this entry number or more ends the residue, as in libvorbis.
+	partVals int
 	// classifications scratch: per channel (one row for type 2), per
 	// partition.
 	cls [][]uint8
@@ -32,8 +38,17 @@ func readResidue(br *bitReader, typ int, books []*codebook, budget *int) (*resid
 		return nil, fmt.Errorf("%w: residue class book %d of %d", ErrSetup, r.classBook, len(books))
 	}
 	cb := books[r.classBook]
-	if cb.dims < 1 || cb.used == 0 {
-		return nil, fmt.Errorf("%w: residue class book %d unusable", ErrSetup, r.classBook)
+	if cb.dims < 1 {
+		return nil, fmt.Errorf("%w: residue class book %d has no dimensions", ErrSetup, r.classBook)
+	}
+	// libvorbis rejects a class book too small to code every
+	// combination of classifications.
+	r.partVals = 1
+	for range cb.dims {
+		r.partVals *= r.classes
+		if r.partVals > cb.entries {
+			return nil, fmt.Errorf("%w: residue class book %d of %d entries for %d classes in %d dimensions", ErrSetup, r.classBook, cb.entries, r.classes, cb.dims)
+		}
 	}
 	cascade := make([]uint32, r.classes)
 	for i := range cascade {
@@ -43,6 +58,7 @@ func readResidue(br *bitReader, typ int, books []*codebook, budget *int) (*resid
 			hi = br.read(5)
 		}
 		cascade[i] = hi<<3 | lo
+		r.stages = max(r.stages, int(ilog(int(cascade[i]))))
 	}
 	r.books = make([][8]int, r.classes)
 	for i := range r.books {
@@ -55,9 +71,6 @@ func readResidue(br *bitReader, typ int, books []*codebook, budget *int) (*resid
 				}
 				if books[b].vq == nil || books[b].dims < 1 {
 					return nil, fmt.Errorf("%w: residue book %d has no vector lookup", ErrSetup, b)
-				}
-				if typ == 0 && r.partSize%books[b].dims != 0 {
-					return nil, fmt.Errorf("%w: residue partition %d not a multiple of book dimension %d", ErrSetup, r.partSize, books[b].dims)
 				}
 				r.books[i][j] = b
 			}
@@ -94,7 +107,10 @@ func (r *residue) prepare(channels, maxBlock int, budget *int) error {
 
 // decode reads the residue vectors of the channels in vecs (each n long),
 // skipping channels with skip set (Vorbis I §8.6). Reaching the end of the
-// packet ends decoding without error, keeping what was decoded.
+// packet ends decoding without error. What stays decoded then is what
+// libvorbis keeps: every finished partition, and for residues 1 and 2 the
+// vectors already read of the partition in progress (residue 0 reads a
+// whole partition before adding it).
 func (r *residue) decode(br *bitReader, books []*codebook, vecs [][]float32, skip []bool, n int) {
 	ch := len(vecs)
 	if r.typ == 2 {
@@ -118,7 +134,7 @@ func (r *residue) decode(br *bitReader, books []*codebook, vecs [][]float32, ski
 	if r.typ == 2 {
 		rows = 1
 	}
-	for pass := range 8 {
+	for pass := range r.stages {
 		for p := 0; p < parts; {
 			if pass == 0 {
 				for j := range rows {
@@ -126,7 +142,7 @@ func (r *residue) decode(br *bitReader, books []*codebook, vecs [][]float32, ski
 						continue
 					}
 					t := cb.decode(br)
-					if t < 0 {
+					if t < 0 || t >= r.partVals {
 						return
 					}
 					row := r.cls[j]
@@ -145,7 +161,9 @@ func (r *residue) decode(br *bitReader, books []*codebook, vecs [][]float32, ski
 						continue
 					}
 					b := r.books[r.cls[j][p]][pass]
-					if b < 0 {
+					if b < 0 || books[b].used == 0 {
+						// libvorbis: a book without codewords decodes
+						// nothing and succeeds.
 						continue
 					}
 					bk := books[b]
@@ -168,15 +186,23 @@ func (r *residue) decode(br *bitReader, books []*codebook, vecs [][]float32, ski
 	}
 }
 
-// decodePart0 adds one residue 0 partition (interleaved vector layout).
+// decodePart0 adds one residue 0 partition (interleaved vector layout:
+// vector i holds values i, i+step, i+2·step, … with step = len(v)/dims).
+// Like libvorbis' vorbis_book_decodevs_add it reads every vector of the
+// partition before adding any, so a partition cut by the end of the
+// packet adds nothing.
 func decodePart0(br *bitReader, bk *codebook, v []float32) bool {
 	dims := bk.dims
 	step := len(v) / dims
-	for i := 0; i < step; i++ {
-		e := bk.decode(br)
-		if e < 0 {
+	save := *br
+	for range step {
+		if bk.decode(br) < 0 {
 			return false
 		}
+	}
+	*br = save
+	for i := range step {
+		e := bk.decode(br)
 		vals := bk.vq[e*dims : (e+1)*dims]
 		for k, x := range vals {
 			v[i+k*step] += x
@@ -205,23 +231,28 @@ func decodePart1(br *bitReader, bk *codebook, v []float32) bool {
 	return true
 }
 
-// decodePart2 adds one residue 2 partition of the interleaved vector
-// starting at interleaved offset off, writing straight into the channels.
+// decodePart2 adds one residue 2 partition of size values at interleaved
+// offset off, writing straight into the channels.
+//
+// It follows libvorbis' vorbis_book_decodevv_add rather than the letter
+// of Vorbis I §8.6.4: the partition covers the whole frames off/ch up to
+// (off+size)/ch and starts at channel 0, even when off or size is not a
+// multiple of the channel count. The two agree whenever they are, as in
+// every stream libvorbis encodes.
 func decodePart2(br *bitReader, bk *codebook, vecs [][]float32, off, size int) bool {
 	dims := bk.dims
 	ch := len(vecs)
+	pos, end := off/ch, (off+size)/ch
 	if ch == 2 {
 		l, r := vecs[0], vecs[1]
-		pos := off >> 1
-		odd := off&1 != 0
-		for i := 0; i < size; {
+		odd := false
+		for pos < end {
 			e := bk.decode(br)
 			if e < 0 {
 				return false
 			}
-			vals := bk.vq[e*dims : (e+1)*dims]
-			for _, x := range vals {
-				if i >= size {
+			for _, x := range bk.vq[e*dims : (e+1)*dims] {
+				if pos >= end {
 					break
 				}
 				if odd {
@@ -231,20 +262,18 @@ func decodePart2(br *bitReader, bk *codebook, vecs [][]float32, off, size int) b
 					l[pos] += x
 				}
 				odd = !odd
-				i++
 			}
 		}
 		return true
 	}
-	c, pos := off%ch, off/ch
-	for i := 0; i < size; {
+	c := 0
+	for pos < end {
 		e := bk.decode(br)
 		if e < 0 {
 			return false
 		}
-		vals := bk.vq[e*dims : (e+1)*dims]
-		for _, x := range vals {
-			if i >= size {
+		for _, x := range bk.vq[e*dims : (e+1)*dims] {
+			if pos >= end {
 				break
 			}
 			vecs[c][pos] += x
@@ -253,7 +282,6 @@ func decodePart2(br *bitReader, bk *codebook, vecs [][]float32, off, size int) b
 				c = 0
 				pos++
 			}
-			i++
 		}
 	}
 	return true
