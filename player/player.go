@@ -175,7 +175,7 @@ func (p *Player) SeekFrame(f int64) error { return p.Send(Seek{Frame: f}) }
 
 // Seek moves to time d of the current track (rounded down to a frame).
 func (p *Player) Seek(d time.Duration) error {
-	return p.SeekFrame(int64(d/time.Second*time.Duration(p.rate) + d%time.Second*time.Duration(p.rate)/time.Second))
+	return p.SeekFrame(p.frames(d))
 }
 
 // SetVolume sets the linear volume in [0, 1].
@@ -331,6 +331,10 @@ func (p *Player) ready() (bool, error) {
 			return false, err
 		}
 		return false, nil
+	}
+	if p.pre != nil && !p.pre.opened && p.pre.fade > 0 && cur == p.cur.ts &&
+		cur.Remaining() < need+p.frames(p.pre.fade) {
+		return false, nil // the crossfade needs the next track: wait for it
 	}
 	if p.pre != nil && p.pre.ts != nil && p.mix.next == p.pre.ts && cur.Remaining() < need+p.mix.fade {
 		if !p.pre.ts.available(need) {
@@ -718,7 +722,7 @@ func (p *Player) opened(m openedMsg) {
 			return
 		}
 		if p.cur != nil && p.cur.ts != nil && p.mix.Current() == p.cur.ts {
-			p.mix.Enqueue(s.ts, int64(s.fade.Seconds()*float64(p.rate)))
+			p.mix.Enqueue(s.ts, p.frames(s.fade))
 		}
 		return
 	}
@@ -790,6 +794,11 @@ func (p *Player) newStream(src TrackSource, cIn, f int64) (*trackStream, error) 
 	return ts, nil
 }
 
+// frames converts a duration to output frames.
+func (p *Player) frames(d time.Duration) int64 {
+	return int64(d/time.Second)*int64(p.rate) + int64(d%time.Second)*int64(p.rate)/int64(time.Second)
+}
+
 // seek carries out a SeekTo on the current track.
 func (p *Player) seek(f SeekTo) {
 	s := p.cur
@@ -824,7 +833,7 @@ func (p *Player) seek(f SeekTo) {
 				}
 			}
 		}
-		p.mix.Enqueue(pre.ts, int64(pre.fade.Seconds()*float64(p.rate)))
+		p.mix.Enqueue(pre.ts, p.frames(pre.fade))
 	} else if pre != nil && pre.fade == 0 {
 		ts.ch.final = false
 	}
