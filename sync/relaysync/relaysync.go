@@ -123,7 +123,7 @@ type Endpoint struct {
 // New returns an endpoint serving the documents of repo (normally a
 // peer.RepoAdapter over the relay's sync/repo.Repo), whose store is st
 // (the endpoint keeps its per-user document counts there under
-// sync/udoc/<user>/<doc>), authorising with authz.
+// udoc/<user>/<doc>), authorising with authz.
 func New(repo peer.Repo, st store.Store, authz peer.Authorizer, opts Options) *Endpoint {
 	if opts.peerID == "" {
 		var b [8]byte
@@ -225,7 +225,7 @@ func (e *Endpoint) ServeUser(w http.ResponseWriter, r *http.Request, user model.
 func (e *Endpoint) countDoc(ctx context.Context, user model.UserID, id docs.DocumentID) error {
 	e.docMu.Lock()
 	defer e.docMu.Unlock()
-	prefix := []byte("sync/udoc/" + string(user) + "/")
+	prefix := []byte("udoc/" + string(user) + "/")
 	n := 0
 	if err := e.st.Iterate(ctx, prefix, false, func(_, _ []byte) error { n++; return nil }); err != nil {
 		return fmt.Errorf("count documents of %s: %w", user, err)
