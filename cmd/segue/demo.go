@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/segue-fm/segue/core"
@@ -18,6 +20,7 @@ import (
 	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/server/ingest"
 	"github.com/segue-fm/segue/server/relay"
+	"github.com/segue-fm/segue/sync/docs"
 )
 
 func init() {
@@ -100,6 +103,9 @@ func (d *demo) run(ctx context.Context) error {
 	if err := d.streamAll(ctx); err != nil {
 		return err
 	}
+	if err := d.playlistOffline(ctx); err != nil {
+		return fmt.Errorf("collaborative playlist: %w", err)
+	}
 	d.step("done in %.1fs", time.Since(d.start).Seconds())
 	return nil
 }
@@ -146,22 +152,172 @@ func (d *demo) startRelay(ctx context.Context) error {
 }
 
 func (d *demo) openDevice(ctx context.Context) error {
-	e, err := core.Open(ctx, filepath.Join(d.work, "device-1"), core.DefaultOptions().
-		WithOrigins(d.url).WithLogger(d.log))
+	e, err := d.newDevice(ctx, "device-1", "ada", "Ada's laptop")
 	if err != nil {
 		return err
 	}
-	if err := e.SignUp(ctx, "ada", "demo-password-1"); err != nil {
-		e.Close()
-		return err
-	}
-	if err := e.Register(ctx, "ada", "demo-password-1", "Ada's laptop"); err != nil {
-		e.Close()
-		return err
-	}
 	d.engine = e
-	d.step("device %s registered as ada", e.DeviceID())
 	return nil
+}
+
+// newDevice opens an engine in its own directory, signs the user up and
+// registers the device with the relay.
+func (d *demo) newDevice(ctx context.Context, dir, user, name string) (*core.Engine, error) {
+	e, err := core.Open(ctx, filepath.Join(d.work, dir), core.DefaultOptions().
+		WithOrigins(d.url).WithLogger(d.log))
+	if err != nil {
+		return nil, err
+	}
+	pass := "demo-password-" + user
+	if err := e.SignUp(ctx, user, pass); err != nil {
+		e.Close()
+		return nil, err
+	}
+	if err := e.Register(ctx, user, pass, name); err != nil {
+		e.Close()
+		return nil, err
+	}
+	d.step("device %s registered as %s (%s)", e.DeviceID(), user, name)
+	return e, nil
+}
+
+// playlistOffline shows two collaborators editing one playlist while both
+// are offline, then converging through the relay: Automerge merges the
+// concurrent edits with no server deciding.
+func (d *demo) playlistOffline(ctx context.Context) error {
+	fmt.Fprintln(d.out)
+	bobEngine, err := d.newDevice(ctx, "device-2", "bob", "Bob's phone")
+	if err != nil {
+		return err
+	}
+	defer bobEngine.Close()
+	ada, err := d.engine.OpenDocs(ctx, "ada")
+	if err != nil {
+		return err
+	}
+	defer ada.Close()
+	bob, err := bobEngine.OpenDocs(ctx, "bob")
+	if err != nil {
+		return err
+	}
+	defer bob.Close()
+
+	t := d.tracks
+	id, err := ada.Playlists().Create(ctx, "Road trip")
+	if err != nil {
+		return err
+	}
+	if err := ada.Playlists().SetCollaborators(ctx, id, "bob"); err != nil {
+		return err
+	}
+	if _, err := ada.Playlists().Add(ctx, id, docs.AtEnd(), t[0].ID, t[1].ID); err != nil {
+		return err
+	}
+	for _, x := range []*core.Docs{ada, bob} {
+		if err := x.StartSync(ctx); err != nil {
+			return err
+		}
+	}
+	if err := bob.Playlists().Follow(ctx, id); err != nil {
+		return err
+	}
+	d.step("ada created %q (%s), shared it with bob; both online", "Road trip", id.URL())
+	if err := waitFor(ctx, 20*time.Second, func() (bool, error) {
+		v, err := bob.Playlists().Get(ctx, id)
+		return err == nil && len(v.Entries) == 2, nil
+	}); err != nil {
+		return fmt.Errorf("bob never received the playlist: %w", err)
+	}
+	d.step("bob's device received it: %s", d.describe(ctx, bob, id))
+
+	ada.StopSync()
+	bob.StopSync()
+	d.step("both devices go offline and edit the same playlist")
+	if _, err := ada.Playlists().Add(ctx, id, docs.AtStart(), t[2].ID); err != nil {
+		return err
+	}
+	if err := ada.Playlists().Rename(ctx, id, "Road trip (night drive)"); err != nil {
+		return err
+	}
+	bobView, err := bob.Playlists().Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	if _, err := bob.Playlists().Add(ctx, id, docs.AtEnd(), t[3].ID); err != nil {
+		return err
+	}
+	if err := bob.Playlists().Move(ctx, id, bobView.Entries[1].ID, docs.AtStart()); err != nil {
+		return err
+	}
+	d.step("  ada offline: %s", d.describe(ctx, ada, id))
+	d.step("  bob offline: %s", d.describe(ctx, bob, id))
+
+	for _, x := range []*core.Docs{ada, bob} {
+		if err := x.StartSync(ctx); err != nil {
+			return err
+		}
+	}
+	d.step("both reconnect")
+	var final string
+	if err := waitFor(ctx, 20*time.Second, func() (bool, error) {
+		a, err := ada.Playlists().Get(ctx, id)
+		if err != nil {
+			return false, err
+		}
+		b, err := bob.Playlists().Get(ctx, id)
+		if err != nil {
+			return false, err
+		}
+		same := len(a.Entries) == 4 && a.Info.Name == b.Info.Name &&
+			slices.EqualFunc(a.Entries, b.Entries, func(x, y docs.Entry) bool { return x.ID == y.ID && x.Track == y.Track })
+		return same, nil
+	}); err != nil {
+		return fmt.Errorf("devices did not converge: %w", err)
+	}
+	final = d.describe(ctx, ada, id)
+	d.step("converged on both devices: %s", final)
+	return nil
+}
+
+// describe renders a playlist as `"name": title, title, …`.
+func (d *demo) describe(ctx context.Context, x *core.Docs, id docs.DocumentID) string {
+	v, err := x.Playlists().Get(ctx, id)
+	if err != nil {
+		return "(" + err.Error() + ")"
+	}
+	titles := make([]string, 0, len(v.Entries))
+	for _, e := range v.Entries {
+		title := string(e.Track)
+		for _, tr := range d.tracks {
+			if tr.ID == e.Track {
+				title = tr.Title
+			}
+		}
+		titles = append(titles, title)
+	}
+	return fmt.Sprintf("%q: %s", v.Info.Name, strings.Join(titles, ", "))
+}
+
+// waitFor polls cond every 20 ms until it holds, fails, or timeout passes.
+func waitFor(ctx context.Context, timeout time.Duration, cond func() (bool, error)) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		ok, err := cond()
+		if err != nil {
+			return err
+		}
+		if ok {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
 }
 
 // streamAll streams every track at every tier through the engine — fetch,

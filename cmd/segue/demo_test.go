@@ -26,6 +26,8 @@ func TestDemo(t *testing.T) {
 		"ingested 4 tracks × 4 tiers",
 		"relay listening on http://127.0.0.1:",
 		"all 16 streams verified",
+		"bob's device received it",
+		"converged on both devices",
 	} {
 		if !strings.Contains(report, want) {
 			t.Errorf("demo report lacks %q:\n%s", want, report)
