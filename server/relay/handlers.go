@@ -38,6 +38,7 @@ type registerResponse struct {
 	DeviceID   model.DeviceID `json:"device_id"`
 	Token      string         `json:"token"`
 	CatalogKey []byte         `json:"catalog_key"`
+	Cert       []byte         `json:"cert"` // device certificate (p2p.IssueCert)
 }
 
 // registerDevice handles POST /v1/devices.
@@ -50,8 +51,12 @@ func (s *Server) registerDevice(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	cert, err := s.issueCert(dev)
+	if err != nil {
+		return err
+	}
 	s.log.Info("device registered", "device", dev.ID, "user", dev.User)
-	return c.JSON(http.StatusCreated, registerResponse{DeviceID: dev.ID, Token: tok, CatalogKey: s.catalogPub()})
+	return c.JSON(http.StatusCreated, registerResponse{DeviceID: dev.ID, Token: tok, CatalogKey: s.catalogPub(), Cert: cert})
 }
 
 // meResponse is the body of GET /v1/me.

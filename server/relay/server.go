@@ -32,6 +32,7 @@ type Server struct {
 	st     store.Store
 	cat    *catalog.Catalog
 	catPub ed25519.PublicKey
+	signer ed25519.PrivateKey // catalog key: signs device certificates
 	closer func() error
 	acc    *accounts
 	met    *metrics
@@ -52,7 +53,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open data dir: %w", err)
 	}
-	return newServer(dd.Store, dd.Catalog, dd.Signer.Public().(ed25519.PublicKey), dd.Close, opts), nil
+	return newServer(dd.Store, dd.Catalog, dd.Signer, dd.Close, opts), nil
 }
 
 // NewWithDataDir returns a relay over an already open data directory, for
@@ -62,19 +63,20 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 // opts is ignored.
 func NewWithDataDir(dd *catalog.DataDir, opts Options) *Server {
 	opts.dataDir = dd.Dir
-	return newServer(dd.Store, dd.Catalog, dd.Signer.Public().(ed25519.PublicKey), func() error { return nil }, opts)
+	return newServer(dd.Store, dd.Catalog, dd.Signer, func() error { return nil }, opts)
 }
 
-// newServer builds a relay over an open store and catalog; closer
-// releases them on Close.
-func newServer(st store.Store, cat *catalog.Catalog, catPub ed25519.PublicKey, closer func() error, opts Options) *Server {
+// newServer builds a relay over an open store and catalog whose key is
+// signer; closer releases them on Close.
+func newServer(st store.Store, cat *catalog.Catalog, signer ed25519.PrivateKey, closer func() error, opts Options) *Server {
 	s := &Server{
 		opts:   opts,
 		log:    opts.logger,
 		now:    opts.now,
 		st:     st,
 		cat:    cat,
-		catPub: catPub,
+		catPub: signer.Public().(ed25519.PublicKey),
+		signer: signer,
 		closer: closer,
 		acc:    newAccounts(st, opts),
 		met:    newMetrics(),
@@ -95,6 +97,7 @@ func newServer(st store.Store, cat *catalog.Catalog, catPub ed25519.PublicKey, c
 	v1 := e.Group("/v1", s.Auth())
 	s.v1 = v1
 	v1.GET("/me", s.me)
+	v1.GET("/devices/cert", s.deviceCert)
 	v1.GET("/catalog/key", s.catalogKey)
 	v1.GET("/tracks/:id", s.track)
 	v1.GET("/albums/:id", s.album)

@@ -1,0 +1,83 @@
+package relay_test
+
+import (
+	"crypto/ed25519"
+	"errors"
+	"testing"
+
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/crypto"
+	"github.com/segue-fm/segue/sync/p2p"
+)
+
+// TestDeviceCert: registration answers a certificate that verifies with
+// the catalog key for the registering device's key and user, and GET
+// /v1/devices/cert re-issues it; neither verifies for another device or
+// under another catalog key.
+func TestDeviceCert(t *testing.T) {
+	e := startRelay(t, 1, 1000)
+	if res := e.do(t, "POST", "/v1/accounts", map[string]string{"username": "bob", "password": "bobs password"}, adminToken); res.code != 201 {
+		t.Fatalf("sign up bob: %d %s", res.code, res.body)
+	}
+	bobID := newIdentity(t)
+	res := e.do(t, "POST", "/v1/devices", e.registration("bob", "bobs password", bobID, e.clock.Now()), "")
+	if res.code != 201 {
+		t.Fatalf("register bob: %d %s", res.code, res.body)
+	}
+	var reg struct {
+		Token      string `json:"token"`
+		CatalogKey []byte `json:"catalog_key"`
+		Cert       []byte `json:"cert"`
+	}
+	res.json(t, &reg)
+	again := e.do(t, "GET", "/v1/devices/cert", nil, reg.Token)
+	if again.code != 200 {
+		t.Fatalf("GET /v1/devices/cert: %d %s", again.code, again.body)
+	}
+	var refetched struct {
+		Cert []byte `json:"cert"`
+	}
+	again.json(t, &refetched)
+	adaCert := e.do(t, "GET", "/v1/devices/cert", nil, e.token)
+	var ada struct {
+		Cert []byte `json:"cert"`
+	}
+	adaCert.json(t, &ada)
+	if noAuth := e.do(t, "GET", "/v1/devices/cert", nil, ""); noAuth.code != 401 {
+		t.Fatalf("without token: %d", noAuth.code)
+	}
+
+	catalog := ed25519.PublicKey(reg.CatalogKey)
+	rogue, _, _ := ed25519.GenerateKey(nil) // public key of another catalog
+	cases := []struct {
+		name    string
+		catalog ed25519.PublicKey
+		cert    []byte
+		key     *crypto.Identity
+		user    model.UserID
+		ok      bool
+	}{
+		{"registration cert", catalog, reg.Cert, bobID, "bob", true},
+		{"re-fetched cert", catalog, refetched.Cert, bobID, "bob", true},
+		{"other user's device", catalog, ada.Cert, e.id, "ada", true},
+		{"presented by another device", catalog, reg.Cert, e.id, "", false},
+		{"under another catalog key", rogue, reg.Cert, bobID, "", false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := p2p.VerifyCert(c.catalog, c.cert, c.key.SignPublic())
+			if !c.ok {
+				if !errors.Is(err, p2p.ErrBadCert) {
+					t.Fatalf("err = %v, want ErrBadCert", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.User != c.user || got.Device != c.key.DeviceID() || got.Issued != e.clock.Now().UnixMilli() {
+				t.Fatalf("cert = %+v, want user %s device %s issued %d", got, c.user, c.key.DeviceID(), e.clock.Now().UnixMilli())
+			}
+		})
+	}
+}
