@@ -244,11 +244,13 @@ type registerAnswer struct {
 	DeviceID   string `json:"device_id"`
 	Token      string `json:"token"`
 	CatalogKey []byte `json:"catalog_key"`
+	Cert       []byte `json:"cert"`
 }
 
 // Register registers this device with the relay under the account
 // (POST /v1/devices, proving possession of the device's signing key), and
-// keeps the returned token in the key store, never in logs. When no
+// keeps the returned token in the key store, never in logs, and the
+// device certificate for LAN sync at cfg/device-cert. When no
 // catalog key is pinned yet, the one the relay returns is pinned (trust on
 // first use); a different key than the pinned one is ErrCatalogKeyMismatch.
 func (e *Engine) Register(ctx context.Context, username, password, deviceName string) error {
@@ -279,6 +281,11 @@ func (e *Engine) Register(ctx context.Context, username, password, deviceName st
 	}
 	if len(out.CatalogKey) != 0 {
 		if err := e.pin(ctx, out.CatalogKey); err != nil {
+			return fmt.Errorf("core: register: %w", err)
+		}
+	}
+	if len(out.Cert) != 0 {
+		if err := e.saveDeviceCert(ctx, out.Cert); err != nil {
 			return fmt.Errorf("core: register: %w", err)
 		}
 	}

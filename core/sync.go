@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/store"
 	"github.com/segue-fm/segue/sync/client"
 	"github.com/segue-fm/segue/sync/docs"
 	"github.com/segue-fm/segue/sync/p2p"
@@ -242,12 +243,20 @@ func (d *Docs) WaitSynced(ctx context.Context, since time.Time, quiet time.Durat
 }
 
 // StartLAN starts LAN sync (sync/p2p) with cert, this device's
-// relay-signed certificate; peers are checked against the pinned catalog
-// key. It returns the node (Addrs for manual entry, Connect, Peers).
+// relay-signed certificate, or with Engine.DeviceCert when cert is nil
+// (the one Register stored, else fetched from the relay); peers are
+// checked against the pinned catalog key. It returns the node (Addrs for
+// manual entry, Connect, Peers). Once a certificate is stored, starting
+// LAN sync needs no relay.
 func (d *Docs) StartLAN(ctx context.Context, cert []byte, opts p2p.Options) (*p2p.Node, error) {
 	ck, err := d.e.catalogKey(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if cert == nil {
+		if cert, err = d.e.DeviceCert(ctx); err != nil {
+			return nil, err
+		}
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -263,6 +272,58 @@ func (d *Docs) StartLAN(ctx context.Context, cert []byte, opts p2p.Options) (*p2
 	}
 	d.node = n
 	return n, nil
+}
+
+// deviceCertKey is the store key of this device's certificate.
+var deviceCertKey = []byte("cfg/device-cert")
+
+// DeviceCert returns this device's certificate for LAN sync: the
+// catalog-signed envelope binding its signing key to its user
+// (p2p.IssueCert). It is the one stored at cfg/device-cert by Register;
+// when none is stored (a device registered with an older relay) it is
+// fetched with GET /v1/devices/cert, verified and stored, which needs a
+// registered device (ErrNotRegistered). The slice is owned by the
+// caller.
+func (e *Engine) DeviceCert(ctx context.Context) ([]byte, error) {
+	if err := e.checkOpen(); err != nil {
+		return nil, err
+	}
+	cert, err := e.st.Get(ctx, deviceCertKey)
+	if err == nil {
+		return cert, nil
+	}
+	if !errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("core: read device certificate: %w", err)
+	}
+	if e.Token() == "" {
+		return nil, ErrNotRegistered
+	}
+	var out struct {
+		Cert []byte `json:"cert"`
+	}
+	if err := e.call(ctx, "GET", "/v1/devices/cert", nil, &out, true); err != nil {
+		return nil, fmt.Errorf("core: fetch device certificate: %w", err)
+	}
+	if err := e.saveDeviceCert(ctx, out.Cert); err != nil {
+		return nil, fmt.Errorf("core: fetch device certificate: %w", err)
+	}
+	return out.Cert, nil
+}
+
+// saveDeviceCert checks that cert certifies this device's key under the
+// pinned catalog key and stores it at cfg/device-cert.
+func (e *Engine) saveDeviceCert(ctx context.Context, cert []byte) error {
+	ck, err := e.catalogKey(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := p2p.VerifyCert(ck, cert, e.id.SignPublic()); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadResponse, err)
+	}
+	if err := e.st.Set(ctx, deviceCertKey, cert); err != nil {
+		return fmt.Errorf("store device certificate: %w", err)
+	}
+	return nil
 }
 
 // Close stops sync (relay and LAN) and closes the repository. The

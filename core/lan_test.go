@@ -1,0 +1,163 @@
+package core_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/segue-fm/segue/core"
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/crypto"
+	"github.com/segue-fm/segue/server/relay"
+	"github.com/segue-fm/segue/sync/docs"
+	"github.com/segue-fm/segue/sync/p2p"
+)
+
+// stoppableRelay starts a relay on 127.0.0.1 and returns its origin and
+// a function that stops it (idempotent; also run at cleanup).
+func stoppableRelay(t *testing.T) (string, func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := relay.New(ctx, relay.DefaultOptions(t.TempDir()).WithListen("127.0.0.1:0").
+		WithArgonParams(relay.FastArgonParams).WithLogger(quiet()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, err := srv.Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	stop := func() {
+		if !stopped {
+			stopped = true
+			cancel()
+			srv.Wait()
+			srv.Close()
+		}
+	}
+	t.Cleanup(stop)
+	return "http://" + addr, stop
+}
+
+// registeredEngine opens an engine in a fresh directory and registers it
+// as a device of user (signing up first when needed). It returns the
+// engine and its device identity.
+func registeredEngine(t *testing.T, origin string, user model.UserID, name string) (*core.Engine, *crypto.Identity) {
+	t.Helper()
+	ctx := context.Background()
+	ks, err := crypto.NewFileKeyStore(t.TempDir(), crypto.DefaultFileKeyStoreOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := core.Open(ctx, t.TempDir(), core.DefaultOptions().WithOrigins(origin).WithKeyStore(ks).WithLogger(quiet()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	if err := e.SignUp(ctx, string(user), testPass); err != nil && !isConflict(err) {
+		t.Fatal(err)
+	}
+	if err := e.Register(ctx, string(user), testPass, name); err != nil {
+		t.Fatal(err)
+	}
+	id, err := crypto.LoadOrCreateIdentity(ctx, ks, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e, id
+}
+
+// TestLANWithRelayCerts: two devices of alice register with a real
+// relay, which hands each a device certificate; the relay is stopped,
+// and the devices then sync a playlist over LAN (libp2p on loopback)
+// with StartLAN's default certificate, in both directions.
+func TestLANWithRelayCerts(t *testing.T) {
+	ctx := t.Context()
+	origin, stopRelay := stoppableRelay(t)
+	phone, phoneID := registeredEngine(t, origin, "alice", "phone")
+	laptop, laptopID := registeredEngine(t, origin, "alice", "laptop")
+	// The catalog key pinned at registration (trust on first use).
+	catalog, err := phone.Store().Get(ctx, []byte("cfg/catalog-key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The stored certificate verifies for each device's own key and user.
+	for i, e := range []*core.Engine{phone, laptop} {
+		cert, err := e.DeviceCert(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := []*crypto.Identity{phoneID, laptopID}[i]
+		c, err := p2p.VerifyCert(ed25519.PublicKey(catalog), cert, id.SignPublic())
+		if err != nil || c.User != "alice" || c.Device != e.DeviceID() {
+			t.Fatalf("cert of %s = %+v, %v", e.DeviceID(), c, err)
+		}
+	}
+	// A device without a stored certificate fetches it again.
+	if err := laptop.Store().Delete(ctx, []byte("cfg/device-cert")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := laptop.DeviceCert(ctx); err != nil {
+		t.Fatalf("re-fetch: %v", err)
+	}
+
+	stopRelay()
+
+	open := func(e *core.Engine) (*core.Docs, *p2p.Node) {
+		d, err := e.OpenDocs(ctx, "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { d.Close() })
+		n, err := d.StartLAN(ctx, nil, p2p.DefaultOptions().WithListen("/ip4/127.0.0.1/tcp/0").WithMDNS(false, ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d, n
+	}
+	pd, pn := open(phone)
+	ld, ln := open(laptop)
+
+	id, err := pd.Playlists().Create(ctx, "Offline mix")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pd.Playlists().Add(ctx, id, docs.AtEnd(), "t1", "t2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := ln.Connect(ctx, pn.Addrs()[0]); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "laptop gets the playlist over LAN", func() bool {
+		return slices.Equal(trackList(t, ld, id), []model.TrackID{"t1", "t2"})
+	})
+	if _, err := ld.Playlists().Add(ctx, id, docs.AtEnd(), "t3"); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "phone gets the laptop's edit", func() bool {
+		return slices.Equal(trackList(t, pd, id), []model.TrackID{"t1", "t2", "t3"})
+	})
+	ps := pn.Peers()
+	if len(ps) != 1 || ps[0].User != "alice" || ps[0].Device != laptop.DeviceID() {
+		t.Fatalf("phone's peers = %+v", ps)
+	}
+}
+
+// TestDeviceCertNeedsRegistration: an unregistered engine with no
+// stored certificate cannot start LAN sync.
+func TestDeviceCertNeedsRegistration(t *testing.T) {
+	ctx := t.Context()
+	origin, _ := stoppableRelay(t)
+	e, err := core.Open(ctx, t.TempDir(), core.DefaultOptions().WithOrigins(origin).WithLogger(quiet()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if _, err := e.DeviceCert(ctx); !errors.Is(err, core.ErrNotRegistered) {
+		t.Fatalf("err = %v, want ErrNotRegistered", err)
+	}
+}
