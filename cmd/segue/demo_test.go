@@ -26,6 +26,7 @@ func TestDemo(t *testing.T) {
 		"ingested 4 tracks × 4 tiers",
 		"relay listening on http://127.0.0.1:",
 		"all 16 streams verified",
+		"gap 0 samples",
 		"bob's device received it",
 		"converged on both devices",
 	} {
