@@ -31,10 +31,33 @@ func fixturePackets(tb testing.TB, name string) [][]byte {
 // fuzzOptions keeps fuzzed setups small so the fuzzer stays fast.
 var fuzzOptions = DefaultOptions().WithMaxSetupBytes(4 << 20)
 
+// builderSeeds returns streams of the test builder (gen_test.go) in the
+// shapes no encoder emits: floor 0, residue 0 and lookup type 2.
+func builderSeeds(tb testing.TB) (hdrs [][3][]byte, packets [][][]byte, streams [][]byte) {
+	tb.Helper()
+	for i, cfg := range []genConfig{
+		{floor: 0, residue: 0, lookup: 1, channels: 2, bs: [2]int{256, 2048}},
+		{floor: 1, residue: 0, lookup: 2, channels: 1, bs: [2]int{512, 4096}},
+		{floor: 0, residue: 2, lookup: 2, channels: 2, bs: [2]int{256, 2048}},
+		{floor: 0, residue: 1, lookup: 2, channels: 1, bs: [2]int{512, 4096}},
+	} {
+		_, hdr, ps, b, err := genStream(uint64(i), cfg, 8, 0)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		hdrs, packets, streams = append(hdrs, hdr), append(packets, ps), append(streams, b)
+	}
+	return hdrs, packets, streams
+}
+
 func FuzzHeaders(f *testing.F) {
 	for _, name := range []string{"stereo22k.ogg", "surround.ogg", "ffmpeg.ogg"} {
 		ps := fixturePackets(f, name)
 		f.Add(ps[0], ps[1], ps[2])
+	}
+	hdrs, _, _ := builderSeeds(f)
+	for _, h := range hdrs {
+		f.Add(h[0], h[1], h[2])
 	}
 	f.Fuzz(func(t *testing.T, id, comment, setup []byte) {
 		d := NewDecoder(fuzzOptions)
@@ -68,6 +91,19 @@ func FuzzDecodePacket(f *testing.F) {
 			f.Add(uint8(len(streams)-1), p)
 		}
 	}
+	hdrs, packets, _ := builderSeeds(f)
+	for i, h := range hdrs {
+		d := NewDecoder(DefaultOptions())
+		for _, p := range h {
+			if err := d.ReadHeader(p); err != nil {
+				f.Fatal(err)
+			}
+		}
+		streams = append(streams, stream{d, d.Info().BlockSizes[1]})
+		for _, p := range packets[i] {
+			f.Add(uint8(len(streams)-1), p)
+		}
+	}
 	f.Fuzz(func(t *testing.T, which uint8, pkt []byte) {
 		s := streams[int(which)%len(streams)]
 		for range 2 { // once to prime, once overlapping
@@ -90,6 +126,10 @@ func FuzzStream(f *testing.F) {
 		if err != nil {
 			f.Fatal(err)
 		}
+		f.Add(b)
+	}
+	_, _, streams := builderSeeds(f)
+	for _, b := range streams {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
