@@ -12,7 +12,7 @@ for pair in oggenc:vorbis-tools oggdec:vorbis-tools ogginfo:vorbis-tools ffmpeg:
 	tool=${pair%%:*} pkg=${pair##*:}
 	command -v "$tool" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
-for hdr in vorbis/vorbisfile.h:libvorbis-dev ogg/ogg.h:libogg-dev; do
+for hdr in vorbis/vorbisfile.h:libvorbis-dev ogg/ogg.h:libogg-dev alsa/asoundlib.h:libasound2-dev; do
 	h=${hdr%%:*} pkg=${hdr##*:}
 	[ -e "/usr/include/$h" ] || need_apt+=("$pkg")
 done

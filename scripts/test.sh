@@ -16,6 +16,8 @@ fi
 go vet ./...
 
 go test -timeout 25m -count=1 ./...
+# The ALSA device sink is behind a build tag (it links libasound); its tests use the "null" PCM.
+go test -tags alsa -count=1 ./player/alsa/
 
 # The decoder and container run in the browser and under WASI: test them there.
 wasm_pkgs=(./player/ogg ./player/vorbis ./player/wav)
