@@ -11,6 +11,7 @@ import (
 	"github.com/segue-fm/segue/core/fetch"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/player"
+	"github.com/segue-fm/segue/sync/docs"
 )
 
 // playerState is the engine's player. It lives beside the Engine (keyed
@@ -73,36 +74,97 @@ func (e *Engine) ClosePlayer() error {
 	return p.Close()
 }
 
-// PlayTrack plays one track (context kind "track").
-func (e *Engine) PlayTrack(ctx context.Context, id model.TrackID) error {
+// TrackInfo returns a track's catalog metadata (GET /v1/tracks/{id}),
+// owned by the caller.
+func (e *Engine) TrackInfo(ctx context.Context, id model.TrackID) (model.Track, error) {
 	var t model.Track
 	if err := e.call(ctx, http.MethodGet, "/v1/tracks/"+url.PathEscape(string(id)), nil, &t, true); err != nil {
-		return fmt.Errorf("core: play track %s: %w", id, err)
+		return model.Track{}, fmt.Errorf("core: track %s: %w", id, err)
 	}
-	return e.play(model.PlayContext{Kind: "track", ID: string(id)}, []model.Track{t}, 0)
+	return t, nil
+}
+
+// PlayTrack plays one track (context kind "track").
+func (e *Engine) PlayTrack(ctx context.Context, id model.TrackID) error {
+	t, err := e.TrackInfo(ctx, id)
+	if err != nil {
+		return fmt.Errorf("core: play: %w", err)
+	}
+	return e.play(model.PlayContext{Kind: "track", ID: string(id)}, []model.Track{t}, 0, model.Loudness{})
 }
 
 // PlayAlbum plays an album from its track index start (context kind
-// "album"); its consecutive tracks join gaplessly, never crossfaded.
+// "album"); its consecutive tracks join gaplessly, never crossfaded. In
+// player.GainAlbum mode every track gets the album's gain (from
+// model.Album.Loudness), limited only where a track's own true peak
+// would exceed the ceiling.
 func (e *Engine) PlayAlbum(ctx context.Context, id model.AlbumID, start int) error {
-	_, tracks, err := e.Album(ctx, id)
+	a, tracks, err := e.Album(ctx, id)
 	if err != nil {
 		return err
 	}
-	return e.play(model.PlayContext{Kind: "album", ID: string(id)}, tracks, start)
+	return e.play(model.PlayContext{Kind: "album", ID: string(id)}, tracks, start, a.Loudness)
 }
 
+// metadataFetches bounds the concurrent track-metadata requests of
+// PlayTracks.
+const metadataFetches = 8
+
 // PlayTracks plays tracks by id in the given context (e.g. a playlist's
-// entries in order), fetching their metadata from the relay.
+// entries in order), fetching their metadata from the relay (up to 8
+// requests at a time). The gain is each track's own (album gain needs an
+// album context: PlayAlbum).
 func (e *Engine) PlayTracks(ctx context.Context, c model.PlayContext, ids []model.TrackID, start int) error {
 	tracks := make([]model.Track, len(ids))
+	errs := make([]error, len(ids))
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sem := make(chan struct{}, metadataFetches)
+	var wg sync.WaitGroup
 	for i, id := range ids {
-		if err := e.call(ctx, http.MethodGet, "/v1/tracks/"+url.PathEscape(string(id)), nil, &tracks[i], true); err != nil {
-			return fmt.Errorf("core: play %s %s: track %s: %w", c.Kind, c.ID, id, err)
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			var err error
+			if tracks[i], err = e.TrackInfo(ctx, id); err != nil {
+				errs[i] = fmt.Errorf("core: play %s %s: %w", c.Kind, c.ID, err)
+				cancel()
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return err
 		}
 	}
-	return e.play(c, tracks, start)
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return e.play(c, tracks, start, model.Loudness{})
 }
+
+// PlayPlaylist plays the entries of playlist id, as this device holds it
+// (edits made offline included), in order from entry index start, with
+// context kind "playlist" and id the document id (bs58check).
+func (e *Engine) PlayPlaylist(ctx context.Context, d *Docs, id docs.DocumentID, start int) error {
+	v, err := d.Playlists().Get(ctx, id)
+	if err != nil {
+		return fmt.Errorf("core: play playlist %s: %w", id, err)
+	}
+	ids := make([]model.TrackID, len(v.Entries))
+	for i, en := range v.Entries {
+		ids[i] = en.Track
+	}
+	if len(ids) == 0 {
+		return fmt.Errorf("core: play playlist %s: %w", id, ErrEmptyPlaylist)
+	}
+	return e.PlayTracks(ctx, model.PlayContext{Kind: "playlist", ID: id.String()}, ids, start)
+}
+
+// ErrEmptyPlaylist is returned by PlayPlaylist for a playlist without
+// entries.
+var ErrEmptyPlaylist = errors.New("core: playlist has no entries")
 
 // Album returns an album and its tracks in album order (GET
 // /v1/albums/{id}); the slices are owned by the caller.
@@ -120,14 +182,16 @@ func (e *Engine) Album(ctx context.Context, id model.AlbumID) (model.Album, []mo
 // ErrNoPlayer is returned by the Play methods before OpenPlayer.
 var ErrNoPlayer = errors.New("core: player not open")
 
-func (e *Engine) play(c model.PlayContext, tracks []model.Track, start int) error {
+// play sends the tracks to the player; album is the loudness of the
+// album they all belong to (zero when unknown or mixed).
+func (e *Engine) play(c model.PlayContext, tracks []model.Track, start int, album model.Loudness) error {
 	p := e.Player()
 	if p == nil {
 		return ErrNoPlayer
 	}
 	items := make([]player.Item, len(tracks))
 	for i, t := range tracks {
-		items[i] = player.Item{Track: t.ID, Album: t.AlbumID}
+		items[i] = player.Item{Track: t.ID, Album: t.AlbumID, AlbumLoudness: album}
 		if len(t.ArtistIDs) > 0 {
 			items[i].Artist = t.ArtistIDs[0]
 		}

@@ -48,7 +48,10 @@ func (o GainOptions) WithMaxGain(db float64) GainOptions { o.maxGainDB = db; ret
 // NormalisationGainDB returns the gain in dB for a track: TargetLUFS −
 // integrated loudness (of the track, or of the album in GainAlbum mode when
 // album is non-zero) plus the pre-amp, capped at the maximum boost and
-// limited so that true peak + gain ≤ PeakCeilingDBTP. Pure.
+// limited so that the track's true peak + gain ≤ PeakCeilingDBTP. In
+// GainAlbum mode every track of an album thus gets the same gain, keeping
+// the album's dynamics, except a track whose own peak would clip, which
+// gets less. Pure.
 func NormalisationGainDB(track, album model.Loudness, o GainOptions) float64 {
 	if o.mode == GainOff {
 		return 0
@@ -59,7 +62,7 @@ func NormalisationGainDB(track, album model.Loudness, o GainOptions) float64 {
 	}
 	g := TargetLUFS - l.IntegratedLUFS + o.preampDB
 	g = math.Min(g, o.maxGainDB)
-	return math.Min(g, PeakCeilingDBTP-l.TruePeakDBTP)
+	return math.Min(g, PeakCeilingDBTP-track.TruePeakDBTP)
 }
 
 // DBToLinear converts decibels to a linear amplitude factor.

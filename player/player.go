@@ -67,7 +67,8 @@ type slot struct {
 	track  model.TrackID
 	tier   model.Tier
 	fade   time.Duration
-	start  int64 // output frame to start at
+	album  model.Loudness // album loudness for GainAlbum; zero: unknown
+	start  int64          // output frame to start at
 	opened bool
 	src    TrackSource
 	err    error
@@ -569,7 +570,7 @@ func (p *Player) load(l Load) {
 	p.pre = nil
 	p.releaseOld(old)
 	p.mix.Play(nil)
-	p.cur = &slot{load: l.Load, track: l.Track, tier: l.Tier, start: l.StartFrame}
+	p.cur = &slot{load: l.Load, track: l.Track, tier: l.Tier, album: l.AlbumLoudness, start: l.StartFrame}
 	p.open(p.cur)
 }
 
@@ -614,7 +615,7 @@ func (p *Player) play(ts *trackStream) {
 // open source.
 func (p *Player) restart(s *slot) {
 	old := s.ts
-	ts, err := p.newStream(s.src, 0, 0)
+	ts, err := p.newStream(s, 0, 0)
 	if err != nil {
 		s.err = err
 		s.ts = nil
@@ -656,7 +657,7 @@ func (p *Player) adopted() {
 // preload carries out a Preload.
 func (p *Player) preload(f Preload) {
 	p.release(p.pre)
-	p.pre = &slot{track: f.Track, tier: f.Tier, fade: f.Crossfade}
+	p.pre = &slot{track: f.Track, tier: f.Tier, fade: f.Crossfade, album: f.AlbumLoudness}
 	if f.Crossfade == 0 && p.cur != nil && p.cur.ts != nil {
 		p.cur.ts.ch.final = false // a gapless successor may join the chain
 	}
@@ -707,9 +708,9 @@ func (p *Player) opened(m openedMsg) {
 	s.opened, s.src, s.err = true, m.src, m.err
 	if s.err == nil {
 		if s == p.pre && s.fade == 0 && p.cur != nil && p.cur.ts != nil && p.canLink(p.cur.ts, s.src.Manifest()) {
-			s.ts = p.linkedStream(p.cur.ts.ch, s.src)
+			s.ts = p.linkedStream(p.cur.ts.ch, s)
 		} else {
-			s.ts, s.err = p.newStream(s.src, 0, s.start)
+			s.ts, s.err = p.newStream(s, 0, s.start)
 		}
 	}
 	if s == p.pre {
@@ -737,10 +738,10 @@ func (p *Player) canLink(cur *trackStream, m *model.Manifest) bool {
 	return last.ts == cur && !ch.flushed && cur.m.SampleRate == m.SampleRate && cur.m.Channels == m.Channels
 }
 
-// linkedStream appends src to chain c.
-func (p *Player) linkedStream(c *chain, src TrackSource) *trackStream {
-	ts := p.streamFor(src)
-	dec := newDecoder(p.ctx, src, 0, p.opts, p.signal, p.bandwidth)
+// linkedStream appends the slot's open track to chain c.
+func (p *Player) linkedStream(c *chain, s *slot) *trackStream {
+	ts := p.streamFor(s)
+	dec := newDecoder(p.ctx, s.src, 0, p.opts, p.signal, p.bandwidth)
 	c.link(ts, dec)
 	return ts
 }
@@ -752,18 +753,21 @@ func (p *Player) bandwidth(bps float64) {
 	}
 }
 
-// streamFor returns an unattached stream for src with its loudness gain.
-func (p *Player) streamFor(src TrackSource) *trackStream {
-	m := src.Manifest()
-	g := NormalisationGainDB(m.Loudness, model.Loudness{}, p.opts.gain)
-	return &trackStream{src: src, m: m, gain: DBToLinear(g), outCh: p.och, rate: p.rate, bitrate: m.Bitrate}
+// streamFor returns an unattached stream for the slot's open track with
+// its loudness gain (of the track, or of its album in GainAlbum mode).
+func (p *Player) streamFor(s *slot) *trackStream {
+	m := s.src.Manifest()
+	g := NormalisationGainDB(m.Loudness, s.album, p.opts.gain)
+	return &trackStream{src: s.src, m: m, gain: DBToLinear(g), outCh: p.och, rate: p.rate, bitrate: m.Bitrate}
 }
 
-// newStream builds a fresh chain for src positioned at output frame f,
+// newStream builds a fresh chain for the slot's open track positioned at
+// output frame f,
 // on the resampling grid of input offset cIn: decoding starts early
 // enough (at an input frame on the grid) that the resampler's output from
 // f on is exactly that of an uninterrupted play.
-func (p *Player) newStream(src TrackSource, cIn, f int64) (*trackStream, error) {
+func (p *Player) newStream(s *slot, cIn, f int64) (*trackStream, error) {
+	src := s.src
 	m := src.Manifest()
 	if m.Channels != p.och && m.Channels != 1 && m.Channels < p.och {
 		return nil, fmt.Errorf("%w: %d-channel track on a %d-channel sink", ErrFormat, m.Channels, p.och)
@@ -772,7 +776,7 @@ func (p *Player) newStream(src TrackSource, cIn, f int64) (*trackStream, error) 
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnplayable, err)
 	}
-	ts := p.streamFor(src)
+	ts := p.streamFor(s)
 	ts.ch, ts.cIn = c, cIn
 	ts.cOut = ceilDiv(cIn*c.l, c.m)
 	ts.frames = ceilDiv((cIn+m.TotalSamples)*c.l, c.m) - ts.cOut
@@ -810,7 +814,7 @@ func (p *Player) seek(f SeekTo) {
 		return
 	}
 	old := s.ts
-	ts, err := p.newStream(s.src, old.cIn, f.Frame)
+	ts, err := p.newStream(s, old.cIn, f.Frame)
 	if err != nil {
 		p.fail(err)
 		return
@@ -824,7 +828,7 @@ func (p *Player) seek(f SeekTo) {
 			// old.ch.stop stopped its decoder too: join the new chain, or
 			// start afresh.
 			if pre.fade == 0 && p.canLink(ts, pre.src.Manifest()) {
-				pre.ts = p.linkedStream(ts.ch, pre.src)
+				pre.ts = p.linkedStream(ts.ch, pre)
 			} else {
 				p.restart(pre)
 				if pre.ts == nil {

@@ -41,11 +41,15 @@ const (
 	StateEnded
 )
 
-// Item is one entry of a play context.
+// Item is one entry of a play context. AlbumLoudness is the loudness of
+// the track's album as a whole (model.Album.Loudness); it drives the gain
+// in GainAlbum mode, and when it is zero (unknown) the track's own
+// loudness is used.
 type Item struct {
-	Track  model.TrackID
-	Artist model.ArtistID
-	Album  model.AlbumID
+	Track         model.TrackID
+	Artist        model.ArtistID
+	Album         model.AlbumID
+	AlbumLoudness model.Loudness
 }
 
 // Event is an input to Queue.Step: a user control or a pipeline report.
@@ -142,20 +146,23 @@ type Effect interface{ isEffect() }
 // Effects.
 type (
 	// Load opens Track at Tier and starts it at StartFrame; Crossfade is
-	// the overlap with the previous track (0: gapless or a fresh start).
+	// the overlap with the previous track (0: gapless or a fresh start);
+	// AlbumLoudness is the item's (for GainAlbum).
 	Load struct {
-		Load       uint64
-		Track      model.TrackID
-		Tier       model.Tier
-		StartFrame int64
-		Crossfade  time.Duration
+		Load          uint64
+		Track         model.TrackID
+		Tier          model.Tier
+		StartFrame    int64
+		Crossfade     time.Duration
+		AlbumLoudness model.Loudness
 	}
 	// Preload fetches and pre-decodes the next track, which will follow
 	// the current one after Crossfade of overlap (0: gapless).
 	Preload struct {
-		Track     model.TrackID
-		Tier      model.Tier
-		Crossfade time.Duration
+		Track         model.TrackID
+		Tier          model.Tier
+		Crossfade     time.Duration
+		AlbumLoudness model.Loudness
 	}
 	// SeekTo moves the pipeline of Load to Frame, sample-accurately.
 	SeekTo struct {
@@ -343,7 +350,8 @@ func (q *Queue) Step(now time.Time, ev Event) []Effect {
 		if !q.preloaded && q.frames > 0 && q.position*4 >= q.frames*3 {
 			q.preloaded = true
 			if n, ok := q.peekNext(); ok {
-				fx = append(fx, Preload{Track: q.items[n].Track, Tier: q.tier, Crossfade: q.fadeBetween(q.cur(), q.items[n])})
+				fx = append(fx, Preload{Track: q.items[n].Track, Tier: q.tier, Crossfade: q.fadeBetween(q.cur(), q.items[n]),
+					AlbumLoudness: q.items[n].AlbumLoudness})
 			}
 		}
 	case Ended:
@@ -462,7 +470,7 @@ func (q *Queue) start(now time.Time, fx []Effect, frame int64) []Effect {
 	if q.state != StatePaused {
 		q.state = StateBuffering
 	}
-	return append(fx, Load{Load: q.load, Track: q.cur().Track, Tier: q.tier, StartFrame: frame})
+	return append(fx, Load{Load: q.load, Track: q.cur().Track, Tier: q.tier, StartFrame: frame, AlbumLoudness: q.cur().AlbumLoudness})
 }
 
 // finish records the current play, if any.
