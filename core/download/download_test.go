@@ -1,0 +1,206 @@
+package download_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/segue-fm/segue/core"
+	"github.com/segue-fm/segue/core/download"
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/crypto"
+	"github.com/segue-fm/segue/server/catalog"
+)
+
+func demoBed(t *testing.T) (*bed, published) {
+	var p published
+	b := newBed(t, func(ctx context.Context, dd *catalog.DataDir) { p = publishDemo(t, ctx, dd) })
+	return b, p
+}
+
+// play opens a track and reads its whole decrypted stream.
+func play(ctx context.Context, e *core.Engine, id model.TrackID) ([]byte, error) {
+	tr, err := e.OpenTrack(ctx, id, model.TierLow)
+	if err != nil {
+		return nil, err
+	}
+	r := tr.Stream(ctx)
+	defer r.Close()
+	return io.ReadAll(r)
+}
+
+// TestOfflinePlayback downloads an album, stops the relay, and plays the
+// downloaded tracks from disk while a track that is not downloaded fails
+// fast with ErrOffline; then it scans the data directory for plaintext.
+func TestOfflinePlayback(t *testing.T) {
+	b, p := demoBed(t)
+	ctx := waitCtx(t)
+	var (
+		evMu   sync.Mutex
+		events []download.Event
+	)
+	d := b.openDevice(t, t.TempDir(), "boot1", download.DefaultOptions().WithEvents(func(e download.Event) {
+		evMu.Lock()
+		events = append(events, e)
+		evMu.Unlock()
+	}))
+	album := download.Ref{Kind: download.KindAlbum, ID: string(p.album), Tier: model.TierLow}
+	// Download the album except its last track: fetch it as a separate
+	// track request afterwards to check shared accounting.
+	if err := d.dl.Add(ctx, album); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.dl.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st, err := d.dl.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Tracks != len(p.tracks) || st.TracksDone != len(p.tracks) {
+		t.Fatalf("status: %d tracks, %d done; want %d", st.Tracks, st.TracksDone, len(p.tracks))
+	}
+	var want int64
+	for _, id := range p.tracks {
+		want += encryptedSize(t, b, id)
+	}
+	if st.Bytes != want {
+		t.Fatalf("storage accounting: %d bytes, want %d", st.Bytes, want)
+	}
+	if len(st.Licenses) != 1 || st.Licenses[0].Entries != len(p.tracks) {
+		t.Fatalf("licenses: %+v", st.Licenses)
+	}
+	if got := st.Licenses[0].Until.Sub(st.Licenses[0].Expires); got != 48*time.Hour {
+		t.Fatalf("grace %s", got)
+	}
+	done := 0
+	evMu.Lock()
+	seen := append([]download.Event(nil), events...)
+	evMu.Unlock()
+	for _, e := range seen {
+		if e.Kind == download.EventTrackDone {
+			done++
+		}
+	}
+	if done != len(p.tracks) {
+		t.Fatalf("%d track_done events, want %d", done, len(p.tracks))
+	}
+	// Adding one of the album's tracks again is shared: counted once.
+	one := download.Ref{Kind: download.KindTrack, ID: string(p.tracks[0]), Tier: model.TierLow}
+	if err := d.dl.Add(ctx, one); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.dl.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st2, _ := d.dl.Status(ctx); st2.Bytes != want || st2.Tracks != len(p.tracks) {
+		t.Fatalf("shared track counted twice: %d bytes %d tracks", st2.Bytes, st2.Tracks)
+	}
+
+	// Relay down: every downloaded track plays, byte for byte.
+	b.up.Store(false)
+	for _, id := range p.tracks {
+		got, err := play(ctx, d.e, id)
+		if err != nil {
+			t.Fatalf("offline play %s: %v", id, err)
+		}
+		if !bytes.Equal(got, p.plain[string(id)+"/low"]) {
+			t.Fatalf("offline play %s: stream differs from the original", id)
+		}
+	}
+	// A track that is not downloaded fails fast and clearly.
+	if err := d.dl.Remove(ctx, album); err != nil {
+		t.Fatal(err)
+	}
+	if d.dl.Downloaded(p.tracks[1], model.TierLow) {
+		t.Fatal("removed track still downloaded")
+	}
+	if !d.dl.Downloaded(p.tracks[0], model.TierLow) {
+		t.Fatal("track still requested on its own was removed")
+	}
+	start := time.Now()
+	_, err = play(ctx, d.e, p.tracks[1])
+	if !errors.Is(err, core.ErrOffline) {
+		t.Fatalf("not downloaded, relay down: %v, want ErrOffline", err)
+	}
+	if el := time.Since(start); el > 2*time.Second {
+		t.Fatalf("offline failure took %s", el)
+	}
+	d.e.SetOfflineMode(true)
+	b.up.Store(true)
+	start = time.Now()
+	if _, err := play(ctx, d.e, p.tracks[1]); !errors.Is(err, core.ErrOffline) {
+		t.Fatalf("offline mode: %v, want ErrOffline", err)
+	}
+	if el := time.Since(start); el > 100*time.Millisecond {
+		t.Fatalf("offline mode failure took %s", el)
+	}
+	if _, err := play(ctx, d.e, p.tracks[0]); err != nil {
+		t.Fatalf("offline mode, downloaded: %v", err)
+	}
+	st3, _ := d.dl.Status(ctx)
+	if st3.Bytes != encryptedSize(t, b, p.tracks[0]) || st3.Tracks != 1 {
+		t.Fatalf("after removal: %d bytes, %d tracks", st3.Bytes, st3.Tracks)
+	}
+	d.close()
+
+	// No Ogg page in the clear and no content key anywhere on disk.
+	var needles [][]byte
+	for _, k := range p.keys {
+		needles = append(needles, append([]byte(nil), k[:]...))
+	}
+	scanDir(t, d.dir, needles)
+}
+
+func encryptedSize(t *testing.T, b *bed, id model.TrackID) int64 {
+	env, err := b.dd.Catalog.Manifest(context.Background(), id, model.TierLow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := crypto.OpenManifest(b.pub, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := m.Header.Size
+	for _, c := range m.Chunks {
+		n += c.Blob.Size
+	}
+	return n
+}
+
+// scanDir fails when any file under dir contains "OggS" or any needle.
+func scanDir(t *testing.T, dir string, needles [][]byte) {
+	t.Helper()
+	files := 0
+	err := filepath.WalkDir(dir, func(p string, de os.DirEntry, err error) error {
+		if err != nil || de.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		files++
+		if bytes.Contains(b, []byte("OggS")) {
+			t.Errorf("%s holds an Ogg page in the clear", p)
+		}
+		for _, n := range needles {
+			if bytes.Contains(b, n) {
+				t.Errorf("%s holds a content key", p)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if files < 3 {
+		t.Fatalf("scanned only %d files", files)
+	}
+}
