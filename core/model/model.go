@@ -283,14 +283,14 @@ type PlayContext struct {
 // PlayEvent records one play of one track on one device. EventID is unique
 // (random 16 bytes, hex) so the relay counts each play exactly once.
 type PlayEvent struct {
-	EventID   string        `cbor:"1,keyasint" json:"event_id"`
-	Device    DeviceID      `cbor:"2,keyasint" json:"device"`
-	TrackID   TrackID       `cbor:"3,keyasint" json:"track_id"`
-	Tier      Tier          `cbor:"4,keyasint" json:"tier"`
-	Context   PlayContext   `cbor:"5,keyasint" json:"context"`
-	Started   time.Time     `cbor:"6,keyasint" json:"started"`
-	Played    time.Duration `cbor:"7,keyasint" json:"played"` // exact, from samples played
-	End       EndReason     `cbor:"8,keyasint" json:"end"`
-	Offline   bool          `cbor:"9,keyasint" json:"offline"`
-	IsStream  bool          `cbor:"10,keyasint" json:"is_stream"` // Played ≥ StreamThreshold
+	EventID  string        `cbor:"1,keyasint" json:"event_id"`
+	Device   DeviceID      `cbor:"2,keyasint" json:"device"`
+	TrackID  TrackID       `cbor:"3,keyasint" json:"track_id"`
+	Tier     Tier          `cbor:"4,keyasint" json:"tier"`
+	Context  PlayContext   `cbor:"5,keyasint" json:"context"`
+	Started  time.Time     `cbor:"6,keyasint" json:"started"`
+	Played   time.Duration `cbor:"7,keyasint" json:"played"` // exact, from samples played
+	End      EndReason     `cbor:"8,keyasint" json:"end"`
+	Offline  bool          `cbor:"9,keyasint" json:"offline"`
+	IsStream bool          `cbor:"10,keyasint" json:"is_stream"` // Played ≥ StreamThreshold
 }
