@@ -13,43 +13,73 @@ import (
 	"github.com/segue-fm/segue/core"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/player"
+	"github.com/segue-fm/segue/player/alsa"
 	"github.com/segue-fm/segue/player/wav"
+	"github.com/segue-fm/segue/sync/docs"
 )
 
 func init() {
-	register("play", "play a track or album from a relay to a WAV file, with a progress line", runPlay)
+	register("play", "play a track, album or playlist from a relay to the audio device (or a WAV file), with a progress line", runPlay)
+}
+
+// outputSink is where segue play sends audio: the ALSA device or a WAV
+// file.
+type outputSink interface {
+	player.Sink
+	Frames() int64
 }
 
 // runPlay implements
-// `segue play --relay URL --user U --pass P [--tier high] [--data DIR] [--out FILE.wav] track|album ID`.
-// This build has no audio-device sink, so the audio goes to the WAV file.
+// `segue play --relay URL --user U --pass P [--tier high] [--data DIR] [--device NAME] [--out FILE.wav] track|album|playlist ID`.
+// Without --out it plays to the ALSA device when this binary was built
+// with -tags alsa and the device opens, else it writes segue-play.wav; it
+// says which on stderr.
 func runPlay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("play", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	relayURL := fs.String("relay", "http://127.0.0.1:7474", "relay base URL")
-	user := fs.String("user", "", "account username")
+	user := fs.String("user", "", "account username (needed to register, and for playlists)")
 	pass := fs.String("pass", "", "account password (or $SEGUE_PASSWORD)")
 	tierName := fs.String("tier", string(model.TierHigh), "tier: low, normal, high or very_high")
 	home, _ := os.UserHomeDir()
 	data := fs.String("data", filepath.Join(home, ".segue"), "engine data directory")
-	out := fs.String("out", "segue-play.wav", "output WAV file (no audio-device sink in this build)")
+	device := fs.String("device", "default", "ALSA playback device (builds with -tags alsa)")
+	out := fs.String("out", "segue-play.wav", "write a WAV file instead of playing to the device")
 	crossfade := fs.Duration("crossfade", 0, "crossfade between tracks of different albums (0–12s)")
-	noNorm := fs.Bool("no-normalize", false, "disable loudness normalisation to −14 LUFS")
+	gainMode := fs.String("gain", "track", "loudness normalisation to −14 LUFS: track, album or off")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: segue play --relay URL --user U --pass P [--tier high] [--out FILE.wav] track|album ID")
+		fmt.Fprintln(stderr, "usage: segue play --relay URL --user U --pass P [--tier high] [--out FILE.wav] track|album|playlist ID")
+		fmt.Fprintln(stderr, "  a playlist ID is its document id or automerge: URL, as this device holds it (see segue playlist, segue sync)")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	if fs.NArg() != 2 || (fs.Arg(0) != "track" && fs.Arg(0) != "album") {
+	kind := fs.Arg(0)
+	if fs.NArg() != 2 || (kind != "track" && kind != "album" && kind != "playlist") {
 		fs.Usage()
-		return fmt.Errorf("%w: want track|album ID", errUsage)
+		return fmt.Errorf("%w: want track|album|playlist ID", errUsage)
 	}
 	tier, err := model.ParseTier(*tierName)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
+	modes := map[string]player.GainMode{"track": player.GainTrack, "album": player.GainAlbum, "off": player.GainOff}
+	mode, ok := modes[*gainMode]
+	if !ok {
+		return fmt.Errorf("%w: --gain %q: want track, album or off", errUsage, *gainMode)
+	}
+	var plID docs.DocumentID
+	if kind == "playlist" {
+		if plID, err = parseDocID(fs.Arg(1)); err != nil {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
+		if *user == "" {
+			return fmt.Errorf("%w: --user is needed to open the playlist documents", errUsage)
+		}
+	}
+	outSet := false
+	fs.Visit(func(f *flag.Flag) { outSet = outSet || f.Name == "out" })
 	if *pass == "" {
 		*pass = os.Getenv("SEGUE_PASSWORD")
 	}
@@ -66,20 +96,12 @@ func runPlay(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return err
 		}
 	}
-	f, err := os.Create(*out)
+	sink, describe, err := openOutput(ctx, outSet, *device, *out, stderr)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	sink, err := player.NewWAVSink(f, 44100, 2, wav.S16)
-	if err != nil {
-		return err
-	}
-	opts := player.DefaultOptions().WithTier(tier)
-	if *noNorm {
-		opts = opts.WithGain(player.DefaultGainOptions().WithMode(player.GainOff))
-	}
-	p, err := e.OpenPlayer(sink, opts)
+	defer sink.Close()
+	p, err := e.OpenPlayer(sink, player.DefaultOptions().WithTier(tier).WithGain(player.DefaultGainOptions().WithMode(mode)))
 	if err != nil {
 		return err
 	}
@@ -89,16 +111,25 @@ func runPlay(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	sub, cancel := p.Subscribe()
 	defer cancel()
-	if fs.Arg(0) == "album" {
+	switch kind {
+	case "album":
 		err = e.PlayAlbum(ctx, model.AlbumID(fs.Arg(1)), 0)
-	} else {
+	case "playlist":
+		var d *core.Docs
+		if d, err = e.OpenDocs(ctx, model.UserID(*user)); err != nil {
+			return err
+		}
+		defer d.Close()
+		err = e.PlayPlaylist(ctx, d, plID, 0)
+	default:
 		err = e.PlayTrack(ctx, model.TrackID(fs.Arg(1)))
 	}
 	if err != nil {
 		return err
 	}
+	rate, _ := sink.Format()
 	var failed error
-	if failed, err = progress(ctx, sub, stderr); err != nil {
+	if failed, err = progress(ctx, sub, stderr, rate); err != nil {
 		return err
 	}
 	if err := e.ClosePlayer(); err != nil {
@@ -107,16 +138,62 @@ func runPlay(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := sink.Close(); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "wrote %s: %d frames (%s)\n", *out, sink.Frames(), (time.Duration(sink.Frames()) * time.Second / 44100).Round(time.Millisecond))
+	fmt.Fprintf(stdout, "%s: %d frames (%s)\n", describe, sink.Frames(),
+		(time.Duration(sink.Frames()) * time.Second / time.Duration(rate)).Round(time.Millisecond))
 	if failed != nil {
 		return fmt.Errorf("some tracks were skipped: %w", failed)
 	}
 	return nil
 }
 
+// openOutput opens the ALSA device unless a WAV file was asked for (or
+// the device is unavailable: no ALSA in this build, or no device), and
+// reports the choice on w.
+func openOutput(ctx context.Context, wavAsked bool, device, path string, w io.Writer) (outputSink, string, error) {
+	if !wavAsked {
+		s, err := alsa.Open(ctx, alsa.DefaultOptions().WithDevice(device))
+		if err == nil {
+			rate, ch := s.Format()
+			fmt.Fprintf(w, "output: ALSA device %q, %d Hz × %d, %s\n", device, rate, ch, s.SampleFormat())
+			return s, "played to ALSA device " + device, nil
+		}
+		if !errors.Is(err, alsa.ErrUnavailable) {
+			return nil, "", err
+		}
+		fmt.Fprintf(w, "output: WAV file %s (%v)\n", path, err)
+	} else {
+		fmt.Fprintf(w, "output: WAV file %s\n", path)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, "", err
+	}
+	s, err := player.NewWAVSink(f, 44100, 2, wav.S16)
+	if err != nil {
+		f.Close()
+		return nil, "", err
+	}
+	return fileSink{s, f}, "wrote " + path, nil
+}
+
+// fileSink is a WAV sink that closes its file.
+type fileSink struct {
+	*player.WAVSink
+	f *os.File
+}
+
+// Close closes the sink, then the file; it is idempotent.
+func (s fileSink) Close() error {
+	err := s.WAVSink.Close()
+	if cerr := s.f.Close(); err == nil && cerr != nil && !errors.Is(cerr, os.ErrClosed) {
+		err = cerr
+	}
+	return err
+}
+
 // progress prints a progress line per status until the queue ends, and
 // returns the last track error seen.
-func progress(ctx context.Context, sub <-chan player.Status, w io.Writer) (error, error) {
+func progress(ctx context.Context, sub <-chan player.Status, w io.Writer, rate int) (error, error) {
 	var last error
 	started := false
 	names := map[player.State]string{player.StateIdle: "idle", player.StateBuffering: "buffering",
@@ -139,11 +216,11 @@ func progress(ctx context.Context, sub <-chan player.Status, w io.Writer) (error
 				fmt.Fprintln(w, "\rended"+fmt.Sprintf("%60s", ""))
 				return last, nil
 			}
-			if time.Since(shown) < 100*time.Millisecond && st.Err == nil {
+			if !started || time.Since(shown) < 100*time.Millisecond && st.Err == nil {
 				continue
 			}
 			shown = time.Now()
-			length := time.Duration(st.Length) * time.Second / 44100
+			length := time.Duration(st.Length) * time.Second / time.Duration(rate)
 			fmt.Fprintf(w, "\r%-9s track %d  %s / %s  [%s]   ", names[st.State], st.Index+1,
 				st.Position.Round(100*time.Millisecond), length.Round(100*time.Millisecond), st.Tier)
 		}
