@@ -280,7 +280,7 @@ func (m *Manager) ContentKey(ctx context.Context, track model.TrackID, tier mode
 // it.
 func (m *Manager) observe(ctx context.Context, t time.Time) {
 	m.clkMu.Lock()
-	used := m.clock.Observe(t, m.opts.mono())
+	used := m.clock.Observe(t, m.mono())
 	m.clkMu.Unlock()
 	if used {
 		if err := m.persistClock(ctx); err != nil {
@@ -294,7 +294,7 @@ func (m *Manager) observe(ctx context.Context, t time.Time) {
 // persists the clock.
 func (m *Manager) TrustedNow(ctx context.Context) time.Time {
 	m.clkMu.Lock()
-	now := m.clock.Now(m.opts.wall(), m.opts.mono())
+	now := m.clock.Now(m.opts.wall(), m.mono())
 	m.clkMu.Unlock()
 	if err := m.persistClock(ctx); err != nil {
 		m.log.Warn("download: persist trusted clock", "err", err)
@@ -309,7 +309,7 @@ func (m *Manager) persistClock(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	b, err := detEnc.Marshal(clockRec{BootID: m.opts.bootID, Clock: c})
+	b, err := detEnc.Marshal(clockRec{BootID: m.opts.bootID, Clock: c, EpochStart: int64(m.epoch)})
 	if err != nil {
 		return err
 	}

@@ -161,10 +161,14 @@ type cfgRec struct {
 	AllowMetered bool `cbor:"1,keyasint"`
 }
 
-// clockRec is the persisted trusted clock with its monotonic epoch.
+// clockRec is the persisted trusted clock with its monotonic epoch: the
+// clock's monotonic readings are opts.mono() − EpochStart, and a new
+// epoch (another boot id) starts again from zero, below any persisted
+// anchor, so crypto.TrustedClock falls back to max(wall, last trusted).
 type clockRec struct {
-	BootID string `cbor:"1,keyasint"`
-	Clock  []byte `cbor:"2,keyasint"`
+	BootID     string `cbor:"1,keyasint"`
+	Clock      []byte `cbor:"2,keyasint"`
+	EpochStart int64  `cbor:"3,keyasint"`
 }
 
 // Manager downloads tracks, albums and playlists for offline playback and
@@ -200,7 +204,7 @@ type Manager struct {
 	byTT   map[trackTier]*crypto.License
 	clkMu  sync.Mutex
 	clock  crypto.TrustedClock
-	monoOK bool
+	epoch  time.Duration // opts.mono() reading where this boot's epoch starts
 }
 
 // New loads the download state from d.Store (no network I/O) and starts
@@ -285,6 +289,7 @@ func (m *Manager) load(ctx context.Context) error {
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("download: load license state: %w", err)
 	}
+	m.epoch = m.opts.mono()
 	if b, err := m.d.Store.Get(ctx, []byte(kClock)); err == nil {
 		var c clockRec
 		if err := strictDec.Unmarshal(b, &c); err != nil {
@@ -293,17 +298,17 @@ func (m *Manager) load(ctx context.Context) error {
 		if err := m.clock.UnmarshalBinary(c.Clock); err != nil {
 			return fmt.Errorf("download: %w", err)
 		}
-		if c.BootID != m.opts.bootID {
-			// The monotonic anchor is from another epoch (reboot, or a
-			// process clock): drop it; trusted time restarts from
-			// max(wall clock, last trusted time).
-			m.clock.Now(m.opts.wall(), -1)
+		if c.BootID == m.opts.bootID && time.Duration(c.EpochStart) <= m.epoch {
+			m.epoch = time.Duration(c.EpochStart) // same boot: progress continues
 		}
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("download: load trusted clock: %w", err)
 	}
 	return nil
 }
+
+// mono is the trusted clock's monotonic reading in this boot's epoch.
+func (m *Manager) mono() time.Duration { return m.opts.mono() - m.epoch }
 
 func splitJobKey(k []byte) (tier, track string, ok bool) {
 	rest := string(k[len(pJob):])

@@ -39,12 +39,21 @@ func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 // advances with Advance (winding the wall clock does not move it).
 type fakeClock struct {
 	mu   sync.Mutex
-	wall time.Time
-	mono time.Duration
+	wall time.Time     // the device's clock, which the user may wind
+	real time.Time     // true time: the relay's clock
+	mono time.Duration // the device's monotonic clock
 }
 
 func newFakeClock() *fakeClock {
-	return &fakeClock{wall: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC), mono: time.Hour}
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	return &fakeClock{wall: t0, real: t0, mono: time.Hour}
+}
+
+// Real returns true time (the relay's clock).
+func (c *fakeClock) Real() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.real
 }
 
 func (c *fakeClock) Now() time.Time {
@@ -64,6 +73,7 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.wall = c.wall.Add(d)
+	c.real = c.real.Add(d)
 	c.mono += d
 }
 
@@ -235,8 +245,8 @@ func newBed(t testing.TB, publish func(ctx context.Context, dd *catalog.DataDir)
 	publish(ctx, dd)
 	b := &bed{dd: dd, clock: newFakeClock(), pub: dd.Signer.Public().(ed25519.PublicKey), counts: map[string]int{}, bytes: map[string]int64{}}
 	b.srv = relay.NewWithDataDir(dd, relay.DefaultOptions("").WithArgonParams(relay.FastArgonParams).
-		WithLogger(quiet()).WithClock(b.clock.Now).WithMaxBody(1<<20))
-	b.lic = license.NewForDataDir(dd, license.DefaultOptions().WithClock(b.clock.Now).WithAdminToken(adminToken).WithLogger(quiet()))
+		WithLogger(quiet()).WithClock(b.clock.Real).WithMaxBody(1<<20))
+	b.lic = license.NewForDataDir(dd, license.DefaultOptions().WithClock(b.clock.Real).WithAdminToken(adminToken).WithLogger(quiet()))
 	b.lic.Mount(b.srv)
 	h := b.srv.Handler()
 	b.up.Store(true)

@@ -1,0 +1,243 @@
+package download_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/segue-fm/segue/core"
+	"github.com/segue-fm/segue/core/download"
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/crypto"
+	"github.com/segue-fm/segue/server/license"
+)
+
+const day = 24 * time.Hour
+
+// downloadTrack downloads one track and returns the device's single
+// license envelope as stored.
+func downloadOne(t *testing.T, ctx context.Context, d *device, id model.TrackID) {
+	t.Helper()
+	if err := d.dl.Add(ctx, download.Ref{Kind: download.KindTrack, ID: string(id), Tier: model.TierLow}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.dl.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !d.dl.Downloaded(id, model.TierLow) {
+		t.Fatal("not downloaded")
+	}
+}
+
+func storedLicense(t *testing.T, ctx context.Context, d *device) []byte {
+	t.Helper()
+	var env []byte
+	err := d.e.Store().Iterate(ctx, []byte("dl/lic/"), false, func(_, v []byte) error {
+		env = append([]byte(nil), v...)
+		return nil
+	})
+	if err != nil || env == nil {
+		t.Fatalf("no stored license: %v", err)
+	}
+	return env
+}
+
+// TestLicenseLifecycle: expiry → grace → clear refusal; renewal extends;
+// cancellation stops renewal; winding the clock back revives nothing.
+func TestLicenseLifecycle(t *testing.T) {
+	b, p := demoBed(t)
+	ctx := waitCtx(t)
+	dir := t.TempDir()
+	d := b.openDevice(t, dir, "boot1", download.DefaultOptions().WithRenewAhead(0))
+	id := p.tracks[0]
+	downloadOne(t, ctx, d, id)
+	b.up.Store(false) // offline from here on unless stated
+
+	key := func() error { _, err := d.dl.ContentKey(ctx, id, model.TierLow); return err }
+	steps := []struct {
+		name    string
+		advance time.Duration
+		wantErr error
+	}{
+		{"fresh", 0, nil},
+		{"day 29", 29 * day, nil},
+		{"expired, in grace", 1*day + time.Hour, nil},
+		{"grace over", 47 * time.Hour, download.ErrLicenseExpired},
+	}
+	for _, s := range steps {
+		b.clock.Advance(s.advance)
+		if err := key(); !errors.Is(err, s.wantErr) {
+			t.Fatalf("%s: %v, want %v", s.name, err, s.wantErr)
+		}
+	}
+	err := key()
+	if !errors.Is(err, crypto.ErrLicenseExpired) || !strings.Contains(err.Error(), "connect to verify your subscription") {
+		t.Fatalf("expired error not clear: %v", err)
+	}
+	if _, err := play(ctx, d.e, id); !errors.Is(err, core.ErrLicenseExpired) {
+		t.Fatalf("OpenTrack after grace: %v", err)
+	}
+	// Back online: one renewal request extends it.
+	b.up.Store(true)
+	if err := d.dl.Renew(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := key(); err != nil {
+		t.Fatalf("after renewal: %v", err)
+	}
+	if _, err := play(ctx, d.e, id); err != nil {
+		t.Fatalf("play after renewal: %v", err)
+	}
+
+	// Cancel: renewal is refused with a signed reason; playback continues
+	// until expiry + grace, then stops.
+	b.setSubscription(t, license.SubscriptionCancelled)
+	b.clock.Advance(29 * day)
+	if err := d.dl.Renew(ctx); !errors.Is(err, download.ErrRenewalRefused) {
+		t.Fatalf("renew after cancel: %v", err)
+	}
+	st, _ := d.dl.Status(ctx)
+	if st.Refused != license.StatusSubscriptionCancelled {
+		t.Fatalf("refusal reason %q", st.Refused)
+	}
+	if err := key(); err != nil {
+		t.Fatalf("before expiry after cancel: %v", err)
+	}
+	b.clock.Advance(1*day + 48*time.Hour)
+	if err := key(); !errors.Is(err, download.ErrLicenseExpired) {
+		t.Fatalf("after cancel + grace: %v", err)
+	}
+
+	// Wind the wall clock back 40 days and restart (monotonic clock of a
+	// new boot): nothing revives.
+	d.close()
+	b.up.Store(false)
+	b.clock.SetWall(b.clock.Now().Add(-40 * day))
+	d2 := b.openDevice(t, dir, "boot2", download.DefaultOptions().WithRenewAhead(0))
+	if _, err := d2.dl.ContentKey(ctx, id, model.TierLow); !errors.Is(err, download.ErrLicenseExpired) {
+		t.Fatalf("clock wound back 40 days: %v", err)
+	}
+	// Same boot, wall clock wound back: the monotonic anchor still rules.
+	d2.close()
+	d3 := b.openDevice(t, dir, "boot2", download.DefaultOptions().WithRenewAhead(0))
+	if _, err := d3.dl.ContentKey(ctx, id, model.TierLow); !errors.Is(err, download.ErrLicenseExpired) {
+		t.Fatalf("same boot, clock back: %v", err)
+	}
+	// Reactivated subscription: renewal works again.
+	b.up.Store(true)
+	b.setSubscription(t, license.SubscriptionActive)
+	if err := d3.dl.Renew(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d3.dl.ContentKey(ctx, id, model.TierLow); err != nil {
+		t.Fatalf("after reactivation: %v", err)
+	}
+}
+
+// TestLicenseBinding: a license is useless on another device, tampering
+// and foreign catalog keys are rejected.
+func TestLicenseBinding(t *testing.T) {
+	b, p := demoBed(t)
+	ctx := waitCtx(t)
+	a := b.openDevice(t, t.TempDir(), "boot1", download.DefaultOptions())
+	downloadOne(t, ctx, a, p.tracks[0])
+	env := storedLicense(t, ctx, a)
+
+	bdev := b.openDevice(t, t.TempDir(), "boot1", download.DefaultOptions())
+	other, err := crypto.NewIdentity(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := crypto.OpenLicense(b.pub, other, env); !errors.Is(err, crypto.ErrWrongDevice) {
+		t.Fatalf("license of A opened by another identity: %v", err)
+	}
+	// Copy A's license and blobs into B's store: B still cannot play.
+	err = a.e.Store().Iterate(ctx, []byte("dl/"), false, func(k, v []byte) error {
+		return bdev.e.Store().Set(ctx, k, v)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bdev.close()
+	bdev = b.openDevice(t, bdev.dir, "boot1", download.DefaultOptions())
+	if _, err := bdev.dl.ContentKey(ctx, p.tracks[0], model.TierLow); !errors.Is(err, download.ErrNotLicensed) {
+		t.Fatalf("B with A's license: %v", err)
+	}
+	tampered := append([]byte(nil), env...)
+	tampered[len(tampered)/2] ^= 1
+	if _, err := crypto.OpenLicense(b.pub, identityOf(t, a), tampered); err == nil {
+		t.Fatal("tampered license opened")
+	}
+	foreignPub, _, _ := ed25519.GenerateKey(rand.Reader)
+	if _, err := crypto.OpenLicense(foreignPub, identityOf(t, a), env); !errors.Is(err, crypto.ErrUnknownKey) {
+		t.Fatalf("license under another catalog key: %v", err)
+	}
+	if _, err := crypto.OpenLicense(b.pub, identityOf(t, a), env); err != nil {
+		t.Fatalf("genuine license: %v", err)
+	}
+}
+
+func identityOf(t *testing.T, d *device) *crypto.Identity {
+	t.Helper()
+	ks, err := crypto.NewFileKeyStore(d.dir+"/keys", crypto.DefaultFileKeyStoreOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := crypto.LoadOrCreateIdentity(context.Background(), ks, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// TestDeregistration: a deregistered device loses offline playback at its
+// next check; its slot is freed for another device; the device limit holds.
+func TestDeregistration(t *testing.T) {
+	b, p := demoBed(t)
+	ctx := waitCtx(t)
+	a := b.openDevice(t, t.TempDir(), "boot1", download.DefaultOptions())
+	downloadOne(t, ctx, a, p.tracks[0])
+	other := b.openDevice(t, t.TempDir(), "boot1", download.DefaultOptions())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodDelete, b.url+"/v1/devices/"+string(a.e.DeviceID()), nil)
+	req.Header.Set("Authorization", "Bearer "+other.e.Token())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("deregister: %d", resp.StatusCode)
+	}
+	// Still plays until it checks in...
+	if _, err := a.dl.ContentKey(ctx, p.tracks[0], model.TierLow); err != nil {
+		t.Fatalf("before check: %v", err)
+	}
+	if err := a.dl.Renew(ctx); !errors.Is(err, download.ErrRevoked) {
+		t.Fatalf("renew after deregistration: %v", err)
+	}
+	if _, err := play(ctx, a.e, p.tracks[0]); !errors.Is(err, core.ErrLicenseRevoked) {
+		t.Fatalf("play after revocation: %v", err)
+	}
+	// Device limit: 5 offline devices per account.
+	for i := 0; i < 5; i++ {
+		d := b.openDevice(t, t.TempDir(), "boot1", download.DefaultOptions())
+		err := d.dl.Add(ctx, download.Ref{Kind: download.KindTrack, ID: string(p.tracks[1]), Tier: model.TierLow})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = d.dl.Wait(ctx)
+		if i < 5 && err != nil {
+			t.Fatalf("device %d: %v", i, err)
+		}
+	}
+	sixth := b.openDevice(t, t.TempDir(), "boot1", download.DefaultOptions())
+	sixth.dl.Add(ctx, download.Ref{Kind: download.KindTrack, ID: string(p.tracks[1]), Tier: model.TierLow})
+	if err := sixth.dl.Wait(ctx); err == nil || !strings.Contains(err.Error(), license.StatusDeviceLimit) {
+		t.Fatalf("sixth offline device: %v", err)
+	}
+}
