@@ -204,3 +204,5 @@ func scanDir(t *testing.T, dir string, needles [][]byte) {
 		t.Fatalf("scanned only %d files", files)
 	}
 }
+
+func cryptoOpenManifest(b *bed, env []byte) (*model.Manifest, error) { return crypto.OpenManifest(b.pub, env) }

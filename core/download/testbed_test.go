@@ -228,6 +228,7 @@ type bed struct {
 	url    string // the counting front
 	front  *httptest.Server
 	up     atomic.Bool // the front answers only while up
+	delay  atomic.Int64 // nanoseconds to stall each blob response
 	pub    ed25519.PublicKey
 	mu     sync.Mutex
 	counts map[string]int // path → requests
@@ -261,6 +262,9 @@ func newBed(t testing.TB, publish func(ctx context.Context, dd *catalog.DataDir)
 				}
 			}
 			panic(http.ErrAbortHandler)
+		}
+		if d := b.delay.Load(); d > 0 && len(r.URL.Path) > 10 && r.URL.Path[:10] == "/v1/blobs/" {
+			time.Sleep(time.Duration(d))
 		}
 		cw := &countingWriter{ResponseWriter: w}
 		h.ServeHTTP(cw, r)

@@ -1,0 +1,141 @@
+package download_test
+
+import (
+	"context"
+	"encoding/hex"
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+
+	"github.com/segue-fm/segue/core"
+	"github.com/segue-fm/segue/core/download"
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/store/badgerstore"
+)
+
+// TestCrashChild is the downloading process of TestKill9Resume; it does
+// nothing unless run as that child.
+func TestCrashChild(t *testing.T) {
+	dir, url, album := os.Getenv("SEGUE_DL_CHILD_DIR"), os.Getenv("SEGUE_DL_CHILD_URL"), os.Getenv("SEGUE_DL_CHILD_ALBUM")
+	if dir == "" {
+		t.Skip("helper process for TestKill9Resume")
+	}
+	ctx := context.Background()
+	e, err := core.Open(ctx, dir, core.DefaultOptions().WithOrigins(url).WithLogger(quiet()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dl, err := e.OpenDownloads(ctx, download.DefaultOptions().WithWorkers(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dl.Add(ctx, download.Ref{Kind: download.KindAlbum, ID: album, Tier: model.TierLow}); err != nil {
+		t.Fatal(err)
+	}
+	dl.Wait(ctx)
+	time.Sleep(time.Minute) // the parent kills us long before
+}
+
+// TestKill9Resume kills a downloading process with SIGKILL, restarts the
+// download in this process, and checks that it completes verified without
+// refetching any blob that was complete at the kill.
+func TestKill9Resume(t *testing.T) {
+	b, p := demoBed(t)
+	dir := t.TempDir()
+	d := b.openDevice(t, dir, "boot1", download.DefaultOptions()) // registers
+	d.close()
+	b.delay.Store(int64(40 * time.Millisecond))
+
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "SEGUE_DL_CHILD_DIR="+dir, "SEGUE_DL_CHILD_URL="+b.url, "SEGUE_DL_CHILD_ALBUM="+string(p.album))
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for blobRequests(b) < 6 {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatal("child made no progress")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := cmd.Process.Kill(); err != nil { // SIGKILL
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	time.Sleep(100 * time.Millisecond) // let in-flight handlers finish counting
+
+	// Blobs the killed process had recorded as done.
+	ctx := waitCtx(t)
+	st, err := badgerstore.Open(ctx, dir+"/db", badgerstore.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doneAtKill []string
+	st.Iterate(ctx, []byte("dl/done/"), false, func(_, v []byte) error {
+		doneAtKill = append(doneAtKill, hex.EncodeToString(v))
+		return nil
+	})
+	st.Close()
+	total := 0
+	for _, id := range p.tracks {
+		total += blobCount(t, b, id)
+	}
+	if len(doneAtKill) == 0 || len(doneAtKill) >= total {
+		t.Fatalf("%d of %d blobs done at the kill; want a partial download", len(doneAtKill), total)
+	}
+	before := map[string]int{}
+	for _, h := range doneAtKill {
+		before[h] = b.count("/v1/blobs/" + h)
+	}
+
+	b.delay.Store(0)
+	d = b.openDevice(t, dir, "boot1", download.DefaultOptions())
+	if err := d.dl.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range p.tracks {
+		if !d.dl.Downloaded(id, model.TierLow) {
+			t.Fatalf("%s not downloaded after resume", id)
+		}
+	}
+	for h, n := range before {
+		if got := b.count("/v1/blobs/" + h); got != n {
+			t.Errorf("blob %s complete at the kill was fetched again (%d → %d requests)", h[:12], n, got)
+		}
+	}
+	// Everything verifies and plays offline.
+	b.up.Store(false)
+	for _, id := range p.tracks {
+		got, err := play(ctx, d.e, id)
+		if err != nil || string(got) != string(p.plain[string(id)+"/low"]) {
+			t.Fatalf("play %s after resume: %v", id, err)
+		}
+	}
+	t.Logf("%d of %d blobs were done at the kill", len(doneAtKill), total)
+}
+
+func blobRequests(b *bed) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := 0
+	for p, c := range b.counts {
+		if len(p) > 10 && p[:10] == "/v1/blobs/" {
+			n += c
+		}
+	}
+	return n
+}
+
+func blobCount(t *testing.T, b *bed, id model.TrackID) int {
+	env, err := b.dd.Catalog.Manifest(context.Background(), id, model.TierLow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := cryptoOpenManifest(b, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(m.Chunks) + 1
+}
