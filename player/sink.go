@@ -14,7 +14,7 @@ var ErrClosed = errors.New("player: sink closed")
 // at the fixed format Format returns. Write blocks until the frames are
 // accepted (a device sink paces playback this way) and must not retain
 // frames after returning. The app may implement Sink; built-ins are
-// DiscardSink and, when package player/wav lands, a WAV writer.
+// DiscardSink, WAVSink and the ALSA device sink of package player/alsa.
 type Sink interface {
 	// Format returns the sample rate and channel count, constant for the
 	// sink's life.
