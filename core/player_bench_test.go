@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"sort"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,39 +18,75 @@ import (
 	"github.com/segue-fm/segue/player/vorbis"
 )
 
-// emulatedLink is an http.RoundTripper adding one round trip of latency
-// to every request and pacing response bodies at a fixed bandwidth.
+// emulatedLink is an http.RoundTripper, over a Transport of its own,
+// emulating a link to the relay: every request waits one round trip
+// before its response starts, every new TCP connection one more (the
+// handshake; TLS is not emulated), and all response bodies share the
+// bandwidth — each body read reserves its bytes on the one link, so
+// concurrent transfers take turns and finish no earlier than their total
+// size allows.
 type emulatedLink struct {
-	rtt time.Duration
-	bps float64
+	rtt   time.Duration
+	bps   float64
+	tr    *http.Transport
+	dials atomic.Int32
+
+	mu   sync.Mutex
+	free time.Time // when the link has sent every byte reserved so far
 }
 
-func (l emulatedLink) RoundTrip(r *http.Request) (*http.Response, error) {
-	select {
-	case <-time.After(l.rtt):
-	case <-r.Context().Done():
-		return nil, r.Context().Err()
-	}
-	resp, err := http.DefaultTransport.RoundTrip(r)
+func newEmulatedLink(rtt time.Duration, bps float64) *emulatedLink {
+	l := &emulatedLink{rtt: rtt, bps: bps}
+	var d net.Dialer
+	l.tr = &http.Transport{MaxIdleConnsPerHost: 8, DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		l.dials.Add(1)
+		select {
+		case <-time.After(rtt):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		return d.DialContext(ctx, network, addr)
+	}}
+	return l
+}
+
+func (l *emulatedLink) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := l.tr.RoundTrip(r)
 	if err != nil {
 		return nil, err
 	}
-	resp.Body = &pacedBody{rc: resp.Body, bps: l.bps, start: time.Now()}
+	select {
+	case <-time.After(l.rtt):
+	case <-r.Context().Done():
+		resp.Body.Close()
+		return nil, r.Context().Err()
+	}
+	resp.Body = &pacedBody{rc: resp.Body, l: l}
 	return resp, nil
 }
 
+// reserve queues n bytes on the link and returns when they have arrived.
+func (l *emulatedLink) reserve(n int) {
+	l.mu.Lock()
+	start := time.Now()
+	if l.free.After(start) {
+		start = l.free
+	}
+	l.free = start.Add(time.Duration(float64(n*8) / l.bps * float64(time.Second)))
+	due := l.free
+	l.mu.Unlock()
+	time.Sleep(time.Until(due))
+}
+
 type pacedBody struct {
-	rc    io.ReadCloser
-	bps   float64
-	start time.Time
-	n     int64
+	rc io.ReadCloser
+	l  *emulatedLink
 }
 
 func (p *pacedBody) Read(b []byte) (int, error) {
 	n, err := p.rc.Read(b)
-	p.n += int64(n)
-	if due := p.start.Add(time.Duration(float64(p.n*8) / p.bps * float64(time.Second))); time.Until(due) > 0 {
-		time.Sleep(time.Until(due))
+	if n > 0 {
+		p.l.reserve(n)
 	}
 	return n, err
 }
@@ -84,8 +123,12 @@ func median(d []time.Duration) time.Duration {
 
 // BenchmarkTimeToFirstAudio measures play request → first frames at the
 // sink: offline (manifest and blobs cached, content key in memory), and
-// online through an emulated 50 ms RTT, 10 Mbit/s link, against the
-// physical floor of one round trip + first-chunk transfer + first decode.
+// online through an emulated 50 ms RTT, 10 Mbit/s link (shared bandwidth,
+// a round trip per request and per TCP handshake), against the floor of
+// one round trip + header and chunk 0 at link rate + first decode. The
+// online case runs with the engine's connections already open (warm) and
+// with only the registration's connection open (cold-connections): the
+// engine's four concurrent requests then need three handshakes.
 func BenchmarkTimeToFirstAudio(b *testing.B) {
 	tb := newTestbed(b)
 	id := tb.tracks[0]
@@ -99,40 +142,77 @@ func BenchmarkTimeToFirstAudio(b *testing.B) {
 		b.ReportMetric(float64(median(ds).Microseconds())/1000, "ttfa_ms")
 		b.ReportMetric(0, "ns/op")
 	})
-	b.Run("online-50ms-10Mbit", func(b *testing.B) {
-		link := emulatedLink{rtt: 50 * time.Millisecond, bps: 10e6}
-		// The floor: one round trip, chunk 0 at 10 Mbit/s, and decoding
-		// header ‖ chunk 0 to its first block.
-		e0 := tb.openEngine(b, core.DefaultOptions(), tb.url)
-		tr, err := e0.OpenTrack(context.Background(), id, model.TierHigh)
-		if err != nil {
-			b.Fatal(err)
+	// The floor: one round trip, header and chunk 0 at 10 Mbit/s, and
+	// decoding header ‖ chunk 0 to its first block.
+	const rtt, bps = 50 * time.Millisecond, 10e6
+	e0 := tb.openEngine(b, core.DefaultOptions(), tb.url)
+	tr, err := e0.OpenTrack(context.Background(), id, model.TierHigh)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := tr.Manifest()
+	hdr, _ := tr.Header(context.Background())
+	c0, _ := tr.Chunk(context.Background(), 0)
+	t0 := time.Now()
+	sr := vorbis.NewStreamReader(bytes.NewReader(append(hdr, c0...)), vorbis.DefaultOptions())
+	if _, err := sr.Next(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	decode := time.Since(t0)
+	transfer := time.Duration(float64((m.Header.Size+m.Chunks[0].Blob.Size)*8) / bps * float64(time.Second))
+	floor := rtt + transfer + decode
+	// warm: the engine's connections are open (as with HTTP/2 to a relay
+	// it already talks to, or HTTP/1.1 keep-alive after earlier requests);
+	// cold: only the registration's connection is, so concurrent requests
+	// beyond it pay a TCP handshake first.
+	for _, warm := range []bool{true, false} {
+		name := "online-50ms-10Mbit/warm"
+		if !warm {
+			name = "online-50ms-10Mbit/cold-connections"
 		}
-		m := tr.Manifest()
-		hdr, _ := tr.Header(context.Background())
-		c0, _ := tr.Chunk(context.Background(), 0)
-		t0 := time.Now()
-		sr := vorbis.NewStreamReader(bytes.NewReader(append(hdr, c0...)), vorbis.DefaultOptions())
-		if _, err := sr.Next(context.Background()); err != nil {
-			b.Fatal(err)
-		}
-		decode := time.Since(t0)
-		transfer := time.Duration(float64((m.Header.Size+m.Chunks[0].Blob.Size)*8) / link.bps * float64(time.Second))
-		floor := link.rtt + transfer + decode
-		var ds []time.Duration
-		for b.Loop() {
-			b.StopTimer()
-			e := tb.openEngine(b, core.DefaultOptions().WithHTTPClient(&http.Client{Transport: link}), tb.url)
-			b.StartTimer()
-			ds = append(ds, ttfa(b, e, id))
-			b.StopTimer()
-			e.Close()
-			b.StartTimer()
-		}
-		med := median(ds)
-		b.ReportMetric(float64(med.Microseconds())/1000, "ttfa_ms")
-		b.ReportMetric(float64(floor.Microseconds())/1000, "floor_ms")
-		b.ReportMetric(float64(med)/float64(floor), "ratio")
-		b.ReportMetric(0, "ns/op")
-	})
+		b.Run(name, func(b *testing.B) {
+			var ds []time.Duration
+			dials := 0
+			for b.Loop() {
+				b.StopTimer()
+				link := newEmulatedLink(rtt, bps)
+				e := tb.openEngine(b, core.DefaultOptions().WithHTTPClient(&http.Client{Transport: link}), tb.url)
+				if warm {
+					warmConnections(b, link, tb.url, 4)
+				}
+				d0 := link.dials.Load()
+				b.StartTimer()
+				ds = append(ds, ttfa(b, e, id))
+				b.StopTimer()
+				dials += int(link.dials.Load() - d0)
+				e.Close()
+				link.tr.CloseIdleConnections()
+				b.StartTimer()
+			}
+			med := median(ds)
+			b.ReportMetric(float64(med.Microseconds())/1000, "ttfa_ms")
+			b.ReportMetric(float64(floor.Microseconds())/1000, "floor_ms")
+			b.ReportMetric(float64(med)/float64(floor), "ratio")
+			b.ReportMetric(float64(dials)/float64(len(ds)), "dials/op")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}
+
+// warmConnections opens n idle connections to base through link.
+func warmConnections(b *testing.B, link *emulatedLink, base string, n int) {
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			req, _ := http.NewRequest(http.MethodGet, base+"/healthz", nil)
+			resp, err := link.RoundTrip(req)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		})
+	}
+	wg.Wait()
 }
