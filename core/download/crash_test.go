@@ -74,7 +74,7 @@ func TestKill9Resume(t *testing.T) {
 	}
 	var doneAtKill []string
 	st.Iterate(ctx, []byte("dl/done/"), false, func(_, v []byte) error {
-		doneAtKill = append(doneAtKill, hex.EncodeToString(v))
+		doneAtKill = append(doneAtKill, hex.EncodeToString(v[:32]))
 		return nil
 	})
 	st.Close()

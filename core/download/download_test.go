@@ -205,4 +205,6 @@ func scanDir(t *testing.T, dir string, needles [][]byte) {
 	}
 }
 
-func cryptoOpenManifest(b *bed, env []byte) (*model.Manifest, error) { return crypto.OpenManifest(b.pub, env) }
+func cryptoOpenManifest(b *bed, env []byte) (*model.Manifest, error) {
+	return crypto.OpenManifest(b.pub, env)
+}

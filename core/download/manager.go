@@ -199,12 +199,12 @@ type Manager struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	licMu  sync.Mutex
-	lics   map[string]*crypto.License // nil until loaded
-	byTT   map[trackTier]*crypto.License
-	clkMu  sync.Mutex
-	clock  crypto.TrustedClock
-	epoch  time.Duration // opts.mono() reading where this boot's epoch starts
+	licMu sync.Mutex
+	lics  map[string]*crypto.License // nil until loaded
+	byTT  map[trackTier]*crypto.License
+	clkMu sync.Mutex
+	clock crypto.TrustedClock
+	epoch time.Duration // opts.mono() reading where this boot's epoch starts
 }
 
 // New loads the download state from d.Store (no network I/O) and starts
@@ -271,6 +271,13 @@ func (m *Manager) load(ctx context.Context) error {
 	})
 	if err != nil {
 		return fmt.Errorf("download: load jobs: %w", err)
+	}
+	for tt, j := range m.jobs {
+		if !j.complete() {
+			if err := m.countDone(ctx, tt, j); err != nil {
+				return fmt.Errorf("download: load progress: %w", err)
+			}
+		}
 	}
 	m.allowMet = m.opts.allowMetered
 	if b, err := m.d.Store.Get(ctx, []byte(kCfg)); err == nil {
@@ -495,7 +502,7 @@ func (m *Manager) unrefTx(tx store.Txn, tt trackTier) error {
 	if err := tx.Iterate(donePrefix(tt), false, func(k, v []byte) error {
 		done = append(done, append([]byte(nil), k...))
 		var h [32]byte
-		if len(v) == 32 {
+		if len(v) == 40 {
 			copy(h[:], v)
 			hashes = append(hashes, h)
 		}
@@ -539,22 +546,54 @@ func releaseBlobTx(tx store.Txn, h [32]byte) error {
 	return tx.Set(refKey(h), binary.BigEndian.AppendUint32(nil, n-1))
 }
 
-// refreshJobs reloads the in-memory job records of tracks from the store.
+// refreshJobs brings the in-memory jobs of tracks in line with the
+// store after a reference change: new jobs are loaded, removed ones
+// dropped, live ones get their reference count (their progress counters
+// are the truth in memory).
 func (m *Manager) refreshJobs(ctx context.Context, tier model.Tier, tracks []string) {
 	for _, t := range tracks {
 		tt := trackTier{model.TrackID(t), tier}
-		b, err := m.d.Store.Get(ctx, jobKey(tt))
+		j, err := m.loadJob(ctx, tt)
 		m.mu.Lock()
-		if err != nil {
+		switch cur, ok := m.jobs[tt]; {
+		case err != nil:
 			delete(m.jobs, tt)
-		} else {
-			var j jobRec
-			if strictDec.Unmarshal(b, &j) == nil {
-				m.jobs[tt] = &j
-			}
+		case ok:
+			cur.Refs = j.Refs
+		default:
+			m.jobs[tt] = &j
 		}
 		m.mu.Unlock()
 	}
+}
+
+// loadJob reads a job record; an incomplete job's progress is counted
+// from its done bits (hash ‖ u64 size each).
+func (m *Manager) loadJob(ctx context.Context, tt trackTier) (jobRec, error) {
+	var j jobRec
+	b, err := m.d.Store.Get(ctx, jobKey(tt))
+	if err != nil {
+		return j, err
+	}
+	if err := strictDec.Unmarshal(b, &j); err != nil {
+		return j, fmt.Errorf("decode job %s/%s: %w", tt.track, tt.tier, err)
+	}
+	if j.complete() {
+		return j, nil
+	}
+	return j, m.countDone(ctx, tt, &j)
+}
+
+// countDone sets j's progress from the done bits in the store.
+func (m *Manager) countDone(ctx context.Context, tt trackTier, j *jobRec) error {
+	j.Done, j.DoneBytes = 0, 0
+	return m.d.Store.Iterate(ctx, donePrefix(tt), false, func(_, v []byte) error {
+		if len(v) == 40 {
+			j.Done++
+			j.DoneBytes += int64(binary.BigEndian.Uint64(v[32:]))
+		}
+		return nil
+	})
 }
 
 // SetAllowMetered changes and persists the metered-network setting.

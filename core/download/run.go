@@ -15,6 +15,9 @@ import (
 	"github.com/segue-fm/segue/store"
 )
 
+// blobsPerTrack bounds the blobs of one track in flight at once.
+const blobsPerTrack = 4
+
 // errJobGone: the job was removed while its blob was in flight.
 var errJobGone = errors.New("download: job removed")
 
@@ -330,6 +333,11 @@ func (m *Manager) downloadTrack(ctx context.Context, tt trackTier) error {
 		refs = append(refs, c.Blob)
 		total += c.Blob.Size
 	}
+	m.mu.Lock()
+	if j, ok := m.jobs[tt]; ok {
+		j.Blobs, j.Bytes = len(refs), total
+	}
+	m.mu.Unlock()
 	done := map[int]bool{}
 	err = m.d.Store.Iterate(ctx, donePrefix(tt), false, func(k, _ []byte) error {
 		if len(k) == len(donePrefix(tt))+4 {
@@ -340,28 +348,80 @@ func (m *Manager) downloadTrack(ctx context.Context, tt trackTier) error {
 	if err != nil {
 		return fmt.Errorf("read progress: %w", err)
 	}
+	// Blobs of one track download concurrently (blobsPerTrack at a time),
+	// each committed with its done bit on its own: concurrent commits
+	// share the store's sync, and a crash loses only blobs in flight.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg       sync.WaitGroup
+		sem      = make(chan struct{}, blobsPerTrack)
+		errMu    sync.Mutex
+		firstErr error
+	)
+	fail := func(err error) {
+		errMu.Lock()
+		if firstErr == nil {
+			firstErr = err
+		}
+		errMu.Unlock()
+		cancel()
+	}
 	for idx, ref := range refs {
 		if done[idx] {
 			continue
 		}
 		if reason := m.blocked(); reason != "" {
 			if reason == "offline" {
-				return fetch.ErrOffline
+				fail(fetch.ErrOffline)
+			} else {
+				fail(fmt.Errorf("download: paused: %s", reason))
 			}
-			return fmt.Errorf("download: paused: %s", reason)
+			break
 		}
-		b, err := m.fetchBlob(ctx, man, idx, ref)
-		if err != nil {
-			return fmt.Errorf("blob %d: %w", idx, err)
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
 		}
-		j, err := m.storeBlob(ctx, tt, idx, ref, b, len(refs), total)
-		if err != nil {
-			return err
+		if ctx.Err() != nil {
+			break
 		}
-		m.emit(Event{Kind: EventProgress, Track: tt.track, Tier: tt.tier, BlobsDone: j.Done, Blobs: j.Blobs, BytesDone: j.DoneBytes, Bytes: j.Bytes})
-		if j.complete() {
-			m.emit(Event{Kind: EventTrackDone, Track: tt.track, Tier: tt.tier, BlobsDone: j.Done, Blobs: j.Blobs, BytesDone: j.DoneBytes, Bytes: j.Bytes})
-		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			b, err := m.fetchBlob(ctx, man, idx, ref)
+			if err != nil {
+				fail(fmt.Errorf("blob %d: %w", idx, err))
+				return
+			}
+			j, err := m.storeBlob(ctx, tt, idx, ref, b, len(refs), total)
+			if err != nil {
+				fail(err)
+				return
+			}
+			m.emit(Event{Kind: EventProgress, Track: tt.track, Tier: tt.tier, BlobsDone: j.Done, Blobs: j.Blobs, BytesDone: j.DoneBytes, Bytes: j.Bytes})
+			if j.complete() {
+				m.emit(Event{Kind: EventTrackDone, Track: tt.track, Tier: tt.tier, BlobsDone: j.Done, Blobs: j.Blobs, BytesDone: j.DoneBytes, Bytes: j.Bytes})
+			}
+		})
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	j, ok := m.jobs[tt]
+	var c jobRec
+	if ok {
+		c = *j
+	}
+	m.mu.Unlock()
+	if ok && c.complete() && len(done) == len(refs) {
+		// Every blob was done before this pass (a crash between the last
+		// blob and its completion record): record completion now.
+		return m.persistComplete(ctx, tt, c)
 	}
 	return nil
 }
@@ -412,20 +472,17 @@ func (m *Manager) fetchBlob(ctx context.Context, man *model.Manifest, idx int, r
 	return nil, errors.Join(errs...)
 }
 
-// storeBlob writes a verified blob, its reference and its done bit, and
-// the job's progress, in one transaction.
+// storeBlob writes a verified blob, its reference and its done bit
+// (hash ‖ u64 size) in one transaction, then counts it in memory; the
+// job's record is rewritten only when the track completes, so concurrent
+// blobs of one track never conflict.
 func (m *Manager) storeBlob(ctx context.Context, tt trackTier, idx int, ref model.BlobRef, b []byte, blobs int, total int64) (jobRec, error) {
-	var j jobRec
+	fresh := false
 	err := m.d.Store.Update(ctx, func(tx store.Txn) error {
-		jb, err := tx.Get(jobKey(tt))
-		if errors.Is(err, store.ErrNotFound) {
+		fresh = false
+		if _, err := tx.Get(jobKey(tt)); errors.Is(err, store.ErrNotFound) {
 			return errJobGone
-		}
-		if err != nil {
-			return err
-		}
-		j = jobRec{}
-		if err := strictDec.Unmarshal(jb, &j); err != nil {
+		} else if err != nil {
 			return err
 		}
 		if _, err := tx.Get(doneKey(tt, idx)); err == nil {
@@ -447,12 +504,49 @@ func (m *Manager) storeBlob(ctx context.Context, tt trackTier, idx int, ref mode
 		if err := tx.Set(refKey(ref.SHA256), binary.BigEndian.AppendUint32(nil, n+1)); err != nil {
 			return err
 		}
-		if err := tx.Set(doneKey(tt, idx), ref.SHA256[:]); err != nil {
-			return err
-		}
-		j.Blobs, j.Bytes = blobs, total
+		fresh = true
+		return tx.Set(doneKey(tt, idx), binary.BigEndian.AppendUint64(append([]byte(nil), ref.SHA256[:]...), uint64(ref.Size)))
+	})
+	if err != nil {
+		return jobRec{}, fmt.Errorf("store blob %d of %s/%s: %w", idx, tt.track, tt.tier, err)
+	}
+	m.mu.Lock()
+	j, ok := m.jobs[tt]
+	if !ok {
+		m.mu.Unlock()
+		return jobRec{}, errJobGone
+	}
+	j.Blobs, j.Bytes = blobs, total
+	if fresh {
 		j.Done++
 		j.DoneBytes += ref.Size
+	}
+	c := *j
+	m.mu.Unlock()
+	if c.complete() {
+		if err := m.persistComplete(ctx, tt, c); err != nil {
+			return c, err
+		}
+	}
+	return c, nil
+}
+
+// persistComplete records a completed job's totals (keeping its
+// reference count).
+func (m *Manager) persistComplete(ctx context.Context, tt trackTier, c jobRec) error {
+	err := m.d.Store.Update(ctx, func(tx store.Txn) error {
+		b, err := tx.Get(jobKey(tt))
+		if errors.Is(err, store.ErrNotFound) {
+			return errJobGone
+		}
+		if err != nil {
+			return err
+		}
+		var j jobRec
+		if err := strictDec.Unmarshal(b, &j); err != nil {
+			return err
+		}
+		j.Blobs, j.Bytes, j.Done, j.DoneBytes = c.Blobs, c.Bytes, c.Done, c.DoneBytes
 		v, err := detEnc.Marshal(&j)
 		if err != nil {
 			return err
@@ -460,11 +554,7 @@ func (m *Manager) storeBlob(ctx context.Context, tt trackTier, idx int, ref mode
 		return tx.Set(jobKey(tt), v)
 	})
 	if err != nil {
-		return j, fmt.Errorf("store blob %d of %s/%s: %w", idx, tt.track, tt.tier, err)
+		return fmt.Errorf("record %s/%s complete: %w", tt.track, tt.tier, err)
 	}
-	m.mu.Lock()
-	c := j
-	m.jobs[tt] = &c
-	m.mu.Unlock()
-	return j, nil
+	return nil
 }

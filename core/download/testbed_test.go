@@ -227,7 +227,7 @@ type bed struct {
 	clock  *fakeClock
 	url    string // the counting front
 	front  *httptest.Server
-	up     atomic.Bool // the front answers only while up
+	up     atomic.Bool  // the front answers only while up
 	delay  atomic.Int64 // nanoseconds to stall each blob response
 	pub    ed25519.PublicKey
 	mu     sync.Mutex
