@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+
+	"github.com/segue-fm/segue/core"
+	"github.com/segue-fm/segue/core/download"
+	"github.com/segue-fm/segue/core/model"
+)
+
+func init() {
+	register("download", "download tracks, albums or playlists for offline playback", runDownload)
+}
+
+// deviceFlags are the flags shared by download and offline.
+type deviceFlags struct {
+	data, relay, user, password string
+}
+
+func (f *deviceFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.data, "data", envOr("SEGUE_DEVICE_DATA", "segue-device"), "device data directory (env SEGUE_DEVICE_DATA)")
+	fs.StringVar(&f.relay, "relay", envOr("SEGUE_RELAY", "http://127.0.0.1:7474"), "relay URL (env SEGUE_RELAY)")
+	fs.StringVar(&f.user, "user", envOr("SEGUE_USER", ""), "account, to register this device on first use (env SEGUE_USER)")
+	fs.StringVar(&f.password, "password", envOr("SEGUE_PASSWORD", ""), "password, to register on first use (env SEGUE_PASSWORD)")
+}
+
+// open opens the engine and its downloads, registering the device first
+// when it has no token and credentials were given.
+func (f *deviceFlags) open(ctx context.Context, opts download.Options) (*core.Engine, *download.Manager, error) {
+	e, err := core.Open(ctx, f.data, core.DefaultOptions().WithOrigins(f.relay))
+	if err != nil {
+		return nil, nil, err
+	}
+	if e.Token() == "" && f.user != "" {
+		if err := e.Register(ctx, f.user, f.password, "segue cli"); err != nil {
+			e.Close()
+			return nil, nil, err
+		}
+	}
+	m, err := e.OpenDownloads(ctx, opts)
+	if err != nil {
+		e.Close()
+		return nil, nil, err
+	}
+	return e, m, nil
+}
+
+func closeEngine(e *core.Engine) error {
+	err := e.CloseDownloads()
+	if cerr := e.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func runDownload(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("download", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var df deviceFlags
+	df.register(fs)
+	tier := fs.String("tier", "high", "tier: low, normal, high, very_high")
+	metered := fs.Bool("metered", false, "allow downloading on a metered network")
+	workers := fs.Int("workers", 4, "tracks downloaded at once")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: segue download [flags] track:<id>|album:<id> ...")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	t, err := model.ParseTier(*tier)
+	if err != nil {
+		return fmt.Errorf("%w: -tier: %v", errUsage, err)
+	}
+	if fs.NArg() == 0 {
+		return fmt.Errorf("%w: name at least one track:<id> or album:<id>", errUsage)
+	}
+	var refs []download.Ref
+	for _, a := range fs.Args() {
+		kind, id, ok := strings.Cut(a, ":")
+		if !ok || (kind != string(download.KindTrack) && kind != string(download.KindAlbum)) || id == "" {
+			return fmt.Errorf("%w: %q: want track:<id> or album:<id>", errUsage, a)
+		}
+		refs = append(refs, download.Ref{Kind: download.Kind(kind), ID: id, Tier: t})
+	}
+	bars := newDLProgress(stdout)
+	e, m, err := df.open(ctx, download.DefaultOptions().WithWorkers(*workers).WithAllowMetered(*metered).WithEvents(bars.event))
+	if err != nil {
+		return err
+	}
+	defer closeEngine(e)
+	if err := m.SetAllowMetered(ctx, *metered); err != nil {
+		return err
+	}
+	for _, r := range refs {
+		if err := m.Add(ctx, r); err != nil {
+			return err
+		}
+	}
+	err = m.Wait(ctx)
+	bars.finish()
+	if err != nil {
+		return err
+	}
+	st, err := m.Status(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%d tracks downloaded, %s stored\n", st.TracksDone, humanBytes(st.Bytes))
+	return nil
+}
+
+// dlProgress draws one bar per track being downloaded.
+type dlProgress struct {
+	w    io.Writer
+	mu   sync.Mutex
+	last map[string]int
+}
+
+func newDLProgress(w io.Writer) *dlProgress { return &dlProgress{w: w, last: map[string]int{}} }
+
+func (p *dlProgress) event(e download.Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch e.Kind {
+	case download.EventProgress:
+		if e.Bytes == 0 {
+			return
+		}
+		pct := int(100 * e.BytesDone / e.Bytes)
+		k := string(e.Track) + "/" + string(e.Tier)
+		if pct/10 == p.last[k]/10 && pct != 100 {
+			return
+		}
+		p.last[k] = pct
+		fmt.Fprintf(p.w, "%-22s [%-20s] %3d%% %s\n", k, strings.Repeat("#", pct/5), pct, humanBytes(e.Bytes))
+	case download.EventPaused:
+		fmt.Fprintf(p.w, "paused: %s (will resume)\n", e.Reason)
+	case download.EventResumed:
+		fmt.Fprintln(p.w, "resumed")
+	case download.EventFailed:
+		fmt.Fprintf(p.w, "failed: %v\n", e.Err)
+	}
+}
+
+func (p *dlProgress) finish() {}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
