@@ -102,9 +102,7 @@ func runDownload(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			return err
 		}
 	}
-	err = m.Wait(ctx)
-	bars.finish()
-	if err != nil {
+	if err := m.Wait(ctx); err != nil {
 		return err
 	}
 	st, err := m.Status(ctx)
@@ -147,8 +145,6 @@ func (p *dlProgress) event(e download.Event) {
 		fmt.Fprintf(p.w, "failed: %v\n", e.Err)
 	}
 }
-
-func (p *dlProgress) finish() {}
 
 func humanBytes(n int64) string {
 	switch {

@@ -1,0 +1,34 @@
+// Package download is the engine's offline half (DESIGN §4): licensed,
+// encrypted downloads that play with no network and stop when they must.
+//
+// A Manager keeps a durable job table in the device store (dl/… keys,
+// docs/ARCHITECTURE.md §5). A request (track, album or playlist at a tier)
+// is resolved to tracks, licensed in one request to the relay (one signed
+// license per request, content keys sealed to this device's HPKE key),
+// and each track's blobs are fetched, verified against the signed
+// manifest, and written encrypted to off/blob/<hash> together with their
+// done bit in one transaction — so a crash or kill -9 resumes at blob
+// granularity and never refetches a completed blob. Blobs are reference
+// counted: tracks shared by several requests are stored and counted once,
+// and removal releases what nothing else needs.
+//
+// Playback of a downloaded track takes its content key from the stored
+// license, opened in memory, after checking it against trusted time
+// (crypto.TrustedClock fed with the relay's signed statements, persisted
+// with its boot epoch): past expiry plus grace it fails with
+// ErrLicenseExpired. Renew renews every license in one signed request; a
+// deregistered device learns it from a signed statement and deletes its
+// licenses (ErrRevoked). Decrypted audio and content keys never reach the
+// disk.
+//
+// Usage, through the engine (package core wires the fetcher hook and the
+// key hook):
+//
+//	m, err := engine.OpenDownloads(ctx, download.DefaultOptions().
+//		WithNetworkState(appNetwork).WithEvents(showProgress))
+//	err = m.Add(ctx, download.Ref{Kind: download.KindAlbum, ID: albumID, Tier: model.TierHigh})
+//	err = m.Wait(ctx)
+//	st, err := m.Status(ctx) // tracks, bytes, license expiry
+//	t, err := engine.OpenTrack(ctx, trackID, model.TierHigh) // works offline
+//	if errors.Is(err, core.ErrLicenseExpired) { /* "connect to verify your subscription" */ }
+package download
