@@ -14,6 +14,7 @@ if [ -n "$unformatted" ]; then
 	echo "gofmt needed on:"; echo "$unformatted"; exit 1
 fi
 go vet ./...
+go vet -tags alsa ./player/alsa/
 
 go test -timeout 25m -count=1 ./...
 # The ALSA device sink is behind a build tag (it links libasound); its tests use the "null" PCM.
