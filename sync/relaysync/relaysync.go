@@ -33,6 +33,7 @@ type Options struct {
 	burst        float64
 	now          func() time.Time
 	compression  bool
+	takeover     bool
 	authenticate func(r *http.Request) (model.UserID, error)
 	log          *slog.Logger
 	peerID       string
@@ -42,7 +43,7 @@ type Options struct {
 
 // DefaultOptions returns: 1 MiB frames, 1,000 documents created per user,
 // 100 messages/s per connection with bursts of 200, the wall clock,
-// permessage-deflate on, slog.Default, ephemeral de-duplication over the
+// permessage-deflate on without context takeover, slog.Default, ephemeral de-duplication over the
 // last 10 minutes and at most 100,000 (sender, session) pairs, and an
 // authenticator that rejects every request (set one with
 // WithAuthenticator).
@@ -91,6 +92,18 @@ func (o Options) WithClock(now func() time.Time) Options { o.now = now; return o
 // WithCompression turns permessage-deflate on or off. Default on.
 func (o Options) WithCompression(on bool) Options { o.compression = on; return o }
 
+// WithContextTakeover chooses permessage-deflate context takeover: on,
+// each connection keeps its own compressor and 32 KiB window between
+// messages (≈1.2 MiB of heap per connection, even idle — 12 GiB for
+// 10,000 peers); off (the default), each message larger than 512 bytes
+// is compressed on its own with a pooled compressor, so an idle peer
+// costs no compression memory. Automerge sync messages are binary and
+// already column-compressed, so the shared window gains little; a relay
+// holding many mostly idle peers wants it off. Clients that offered
+// takeover are told server_no_context_takeover and
+// client_no_context_takeover (RFC 7692), which every client must accept.
+func (o Options) WithContextTakeover(on bool) Options { o.takeover = on; return o }
+
 // WithAuthenticator sets how a request maps to a user: the relay's
 // device-token check (the token arrives as the `token` query parameter,
 // since browsers cannot set headers on WebSockets). Default: reject all.
@@ -114,6 +127,8 @@ type Endpoint struct {
 	authz peer.Authorizer
 	opts  Options
 
+	fanout *peer.Fanout
+
 	mu       sync.Mutex
 	sessions map[*peer.Session]struct{}
 	seen     *dedup // ephemeral (sender, session) → highest count
@@ -130,7 +145,7 @@ func New(repo peer.Repo, st store.Store, authz peer.Authorizer, opts Options) *E
 		_, _ = rand.Read(b[:])
 		opts.peerID = "relay-" + hex.EncodeToString(b[:])
 	}
-	return &Endpoint{repo: repo, st: st, authz: authz, opts: opts,
+	return &Endpoint{repo: repo, st: st, authz: authz, opts: opts, fanout: peer.NewFanout(repo),
 		sessions: map[*peer.Session]struct{}{}, seen: newDedup(opts.dedupWindow, opts.dedupMax)}
 }
 
@@ -148,6 +163,11 @@ func (e *Endpoint) EphemeralEntries() int {
 	defer e.mu.Unlock()
 	return e.seen.len()
 }
+
+// Notified returns how many change notifications the endpoint's
+// sessions have received (peer.Fanout.Notified): with N changes it is
+// the sum over the changed documents of their followers, not N × peers.
+func (e *Endpoint) Notified() uint64 { return e.fanout.Notified() }
 
 // Peers returns the number of connected peers.
 func (e *Endpoint) Peers() int {
@@ -177,7 +197,10 @@ func (e *Endpoint) ServeUser(w http.ResponseWriter, r *http.Request, user model.
 	}
 	mode := websocket.CompressionDisabled
 	if e.opts.compression {
-		mode = websocket.CompressionContextTakeover
+		mode = websocket.CompressionNoContextTakeover
+		if e.opts.takeover {
+			mode = websocket.CompressionContextTakeover
+		}
 	}
 	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: mode, InsecureSkipVerify: true})
 	if err != nil {
@@ -201,7 +224,7 @@ func (e *Endpoint) ServeUser(w http.ResponseWriter, r *http.Request, user model.
 	s := &peer.Session{
 		Repo: e.repo, Authz: e.authz, User: user,
 		LocalID: e.opts.peerID, RemoteID: join.SenderID, RemoteStorage: storage,
-		Conn: conn, Log: e.opts.log, Now: e.opts.now,
+		Conn: conn, Log: e.opts.log, Now: e.opts.now, Fanout: e.fanout,
 	}
 	s.OnEphemeral = func(m *wire.Message) { e.relayEphemeral(ctx, s, m) }
 	s.BeforeCreate = func(ctx context.Context, id docs.DocumentID) error { return e.countDoc(ctx, user, id) }
@@ -238,7 +261,8 @@ func (e *Endpoint) countDoc(ctx context.Context, user model.UserID, id docs.Docu
 
 // relayEphemeral forwards an ephemeral message to every other peer that
 // follows its document and may read it, once per (sender, session,
-// count).
+// count). Only the document's followers are visited (the Fanout index),
+// not every connected peer.
 func (e *Endpoint) relayEphemeral(ctx context.Context, from *peer.Session, m *wire.Message) {
 	id, err := m.DocID()
 	if err != nil {
@@ -250,14 +274,11 @@ func (e *Endpoint) relayEphemeral(ctx context.Context, from *peer.Session, m *wi
 		e.mu.Unlock()
 		return
 	}
-	targets := make([]*peer.Session, 0, len(e.sessions))
-	for s := range e.sessions {
-		if s != from {
-			targets = append(targets, s)
-		}
-	}
 	e.mu.Unlock()
-	for _, s := range targets {
+	for _, s := range e.fanout.Followers(id) {
+		if s == from {
+			continue
+		}
 		if _, err := s.SendEphemeral(ctx, m, id); err != nil {
 			e.opts.log.Debug("relaysync: forward ephemeral", "err", err)
 		}

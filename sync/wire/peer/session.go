@@ -132,6 +132,13 @@ type Session struct {
 	// Now is the clock given to OnSynced; nil means time.Now.
 	Now func() time.Time
 	Log *slog.Logger
+	// Fanout, when set, delivers change notifications to this session
+	// only for the documents it follows (and for all with FollowAll);
+	// sessions sharing a Repo should share one Fanout. When nil the
+	// session watches the whole Repo itself, which costs every session a
+	// wake-up per change: fine for a device's few sessions, not for a
+	// relay's thousands.
+	Fanout *Fanout
 
 	mu         sync.Mutex
 	dirty      map[docs.DocumentID]bool
@@ -199,7 +206,12 @@ func (s *Session) Run(ctx context.Context) error {
 	s.init()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	unwatch := s.Repo.Watch(s.changed)
+	var unwatch func()
+	if s.Fanout != nil {
+		unwatch = s.Fanout.add(s)
+	} else {
+		unwatch = s.Repo.Watch(s.changed)
+	}
 	defer func() {
 		unwatch()
 		if err := s.Repo.Disconnected(context.WithoutCancel(ctx), s.peer, !s.persistent); err != nil {
@@ -233,14 +245,23 @@ func (s *Session) Run(ctx context.Context) error {
 			return s.fail(ctx, err)
 		case m := <-inbox:
 			if err := s.handle(ctx, m); err != nil {
-				return s.fail(ctx, err)
+				return s.end(ctx, err)
 			}
 		case <-s.wake:
 			if err := s.flushDirty(ctx); err != nil {
-				return s.fail(ctx, err)
+				return s.end(ctx, err)
 			}
 		}
 	}
+}
+
+// end returns nil when ctx was cancelled (the error is then the
+// cancellation's echo, e.g. a persist cut short), else fail(err).
+func (s *Session) end(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	return s.fail(ctx, err)
 }
 
 // fail tells the remote why the session ends (for rule violations) and
@@ -376,8 +397,12 @@ func (s *Session) create(ctx context.Context, id docs.DocumentID, m *wire.Messag
 
 func (s *Session) follow(id docs.DocumentID) {
 	s.mu.Lock()
+	known := s.follows[id]
 	s.follows[id] = true
 	s.mu.Unlock()
+	if !known && s.Fanout != nil {
+		s.Fanout.follow(s, id)
+	}
 }
 
 func (s *Session) synced(id docs.DocumentID) {
