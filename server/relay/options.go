@@ -17,6 +17,9 @@ type Options struct {
 	tokenTTL     time.Duration
 	argon        ArgonParams
 	shutdownWait time.Duration
+	idleTimeout  time.Duration
+	tlsCert      string
+	tlsKey       string
 	logger       *slog.Logger
 	now          func() time.Time
 }
@@ -44,7 +47,9 @@ var FastArgonParams = ArgonParams{Time: 1, MemoryK: 1 << 10, Threads: 1}
 // live in dataDir: listen address 127.0.0.1:7474, open signup on, no admin
 // token (so /metrics and admin-only signup are refused), request bodies
 // limited to 64 KiB, device tokens valid for 90 days, DefaultArgonParams,
-// 10 s graceful shutdown, slog.Default() and time.Now.
+// 10 s graceful shutdown, idle connections kept 5 minutes, no TLS
+// (HTTP/1.1 and cleartext HTTP/2 on the listener), slog.Default() and
+// time.Now.
 func DefaultOptions(dataDir string) Options {
 	return Options{
 		dataDir:      dataDir,
@@ -54,6 +59,7 @@ func DefaultOptions(dataDir string) Options {
 		tokenTTL:     90 * 24 * time.Hour,
 		argon:        DefaultArgonParams,
 		shutdownWait: 10 * time.Second,
+		idleTimeout:  5 * time.Minute,
 		logger:       slog.Default(),
 		now:          time.Now,
 	}
@@ -93,6 +99,27 @@ func (o Options) WithArgonParams(p ArgonParams) Options { o.argon = p; return o 
 // WithShutdownTimeout sets how long ListenAndServe waits for in-flight
 // requests after its context is cancelled (default 10 s).
 func (o Options) WithShutdownTimeout(d time.Duration) Options { o.shutdownWait = d; return o }
+
+// WithIdleTimeout sets how long the relay keeps a client connection open
+// with no request in flight (default 5 minutes), for HTTP/1.1 keep-alive
+// and HTTP/2 alike. A connection still open when a listener presses play
+// saves it the TCP (and TLS) handshake round trips; each idle connection
+// costs the relay a few KiB.
+func (o Options) WithIdleTimeout(d time.Duration) Options { o.idleTimeout = d; return o }
+
+// WithTLS makes Start serve HTTPS with the PEM certificate chain and key in
+// certFile and keyFile (default: no TLS). Over TLS the relay speaks HTTP/2
+// (negotiated with ALPN) and HTTP/1.1; without it, HTTP/1.1 and cleartext
+// HTTP/2 with prior knowledge (h2c) on the same port. The files are read
+// once, by Start; Start fails when they cannot be loaded. Both must be set
+// together: an empty certFile disables TLS.
+func (o Options) WithTLS(certFile, keyFile string) Options {
+	o.tlsCert, o.tlsKey = certFile, keyFile
+	return o
+}
+
+// TLS reports whether WithTLS was set, that is whether Start serves HTTPS.
+func (o Options) TLS() bool { return o.tlsCert != "" }
 
 // WithLogger sets the structured logger for request logs and lifecycle
 // events (default slog.Default()). A nil logger discards logs.

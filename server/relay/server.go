@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -144,28 +145,51 @@ func (s *Server) Handler() http.Handler { return s.e }
 // cancelled, then shuts down gracefully (in-flight requests get the
 // shutdown timeout to finish). It returns the bound address, useful with
 // port 0. Wait reports how serving ended.
+//
+// Without TLS the listener speaks HTTP/1.1 and cleartext HTTP/2 with prior
+// knowledge (h2c): a client may multiplex all its requests on one
+// connection, while WebSocket upgrades (/v1/sync) stay on HTTP/1.1. With
+// WithTLS it speaks HTTPS, HTTP/2 or HTTP/1.1 as ALPN negotiates.
 func (s *Server) Start(ctx context.Context) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.hs != nil {
 		return "", ErrStarted
 	}
+	var protos http.Protocols
+	protos.SetHTTP1(true)
+	protos.SetHTTP2(true)
+	protos.SetUnencryptedHTTP2(true)
+	hs := &http.Server{
+		Handler:           s.e,
+		Protocols:         &protos,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       s.opts.idleTimeout,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	if s.opts.TLS() {
+		cert, err := tls.LoadX509KeyPair(s.opts.tlsCert, s.opts.tlsKey)
+		if err != nil {
+			return "", fmt.Errorf("load tls key pair: %w", err)
+		}
+		hs.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", s.opts.listen)
 	if err != nil {
 		return "", fmt.Errorf("listen: %w", err)
 	}
-	hs := &http.Server{
-		Handler:           s.e,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-	}
 	s.hs, s.served = hs, make(chan error, 1)
 	addr := ln.Addr().String()
-	s.log.Info("relay listening", "addr", addr, "data", s.opts.dataDir)
+	s.log.Info("relay listening", "addr", addr, "tls", s.opts.TLS(), "data", s.opts.dataDir)
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- hs.Serve(ln) }()
+	go func() {
+		if s.opts.TLS() {
+			serveErr <- hs.ServeTLS(ln, "", "")
+			return
+		}
+		serveErr <- hs.Serve(ln)
+	}()
 	go func() {
 		var err error
 		select {
