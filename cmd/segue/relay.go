@@ -38,6 +38,8 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	shutdown := fs.Duration("shutdown-timeout", 10*time.Second, "grace period for in-flight requests on SIGTERM")
 	level := fs.String("log-level", envOr("SEGUE_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env SEGUE_LOG_LEVEL)")
 	fastHash := fs.Bool("insecure-fast-passwords", false, "hash passwords with a trivial Argon2id cost (tests and demos only)")
+	tlsCert := fs.String("tls-cert", envOr("SEGUE_TLS_CERT", ""), "PEM certificate chain: serve HTTPS (HTTP/2 via ALPN) instead of HTTP/1.1 + h2c (env SEGUE_TLS_CERT)")
+	tlsKey := fs.String("tls-key", envOr("SEGUE_TLS_KEY", ""), "PEM private key for -tls-cert (env SEGUE_TLS_KEY)")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
@@ -59,6 +61,9 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *data == "" {
 		return fmt.Errorf("%w: -data is empty", errUsage)
 	}
+	if (*tlsCert == "") != (*tlsKey == "") {
+		return fmt.Errorf("%w: -tls-cert and -tls-key go together", errUsage)
+	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
 	opts := relay.DefaultOptions(*data).
 		WithListen(*listen).
@@ -71,6 +76,9 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *fastHash {
 		opts = opts.WithArgonParams(relay.FastArgonParams)
 	}
+	if *tlsCert != "" {
+		opts = opts.WithTLS(*tlsCert, *tlsKey)
+	}
 	srv, err := relay.New(ctx, opts)
 	if err != nil {
 		return err
@@ -80,7 +88,11 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		srv.Close()
 		return err
 	}
-	fmt.Fprintf(stdout, "relay listening on http://%s\n", addr)
+	scheme := "http"
+	if opts.TLS() {
+		scheme = "https"
+	}
+	fmt.Fprintf(stdout, "relay listening on %s://%s\n", scheme, addr)
 	serr := srv.Wait()
 	if cerr := srv.Close(); serr == nil {
 		serr = cerr
