@@ -18,14 +18,27 @@ var (
 	ErrLicenseRevoked = download.ErrRevoked
 )
 
+// offlineModeReason is the pause reason downloads report in offline mode.
+const offlineModeReason = "offline mode"
+
 // SetOfflineMode turns offline mode on or off. In offline mode the engine
 // never asks the relay for keys: downloaded tracks play from their
-// licenses, others fail at once with an error matching ErrOffline.
+// licenses, others fail at once with an error matching ErrOffline; and
+// downloads pause (blobs in flight are abandoned, Status.Paused is
+// "offline mode") until offline mode is turned off, when they resume.
 func (e *Engine) SetOfflineMode(on bool) {
 	st := e.offline()
 	st.mu.Lock()
 	st.offlineMode = on
+	dl := st.dl
 	st.mu.Unlock()
+	if dl != nil {
+		reason := ""
+		if on {
+			reason = offlineModeReason
+		}
+		dl.SetPaused(reason)
+	}
 }
 
 // OfflineMode reports whether offline mode is on.

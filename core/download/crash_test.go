@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -45,7 +46,7 @@ func TestKill9Resume(t *testing.T) {
 	dir := t.TempDir()
 	d := b.openDevice(t, dir, "boot1", download.DefaultOptions()) // registers
 	d.close()
-	b.delay.Store(int64(40 * time.Millisecond))
+	b.delay.Store(int64(150 * time.Millisecond))
 
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
 	cmd.Env = append(os.Environ(), "SEGUE_DL_CHILD_DIR="+dir, "SEGUE_DL_CHILD_URL="+b.url, "SEGUE_DL_CHILD_ALBUM="+string(p.album))
@@ -53,18 +54,20 @@ func TestKill9Resume(t *testing.T) {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(30 * time.Second)
-	for blobRequests(b) < 6 {
+	for blobRequests(b) < 6 || len(blobFiles(t, dir)) < 3 {
 		if time.Now().After(deadline) {
 			cmd.Process.Kill()
 			t.Fatal("child made no progress")
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+	time.Sleep(20 * time.Millisecond) // some done bits committed, others in flight
 	if err := cmd.Process.Kill(); err != nil { // SIGKILL
 		t.Fatal(err)
 	}
 	cmd.Wait()
 	time.Sleep(100 * time.Millisecond) // let in-flight handlers finish counting
+	filesAtKill := len(blobFiles(t, dir))
 
 	// Blobs the killed process had recorded as done.
 	ctx := waitCtx(t)
@@ -113,7 +116,63 @@ func TestKill9Resume(t *testing.T) {
 			t.Fatalf("play %s after resume: %v", id, err)
 		}
 	}
-	t.Logf("%d of %d blobs were done at the kill", len(doneAtKill), total)
+	// No orphan or partial file survives: every blob file is a blob of a
+	// downloaded track, and the temp directory is empty.
+	want := map[string]bool{}
+	for _, id := range p.tracks {
+		for _, h := range blobHashes(t, b, id) {
+			want[h] = true
+		}
+	}
+	files := blobFiles(t, dir)
+	for _, f := range files {
+		if !want[f] {
+			t.Errorf("orphan blob file %s after resume", f)
+		}
+	}
+	if len(files) != len(want) {
+		t.Errorf("%d blob files, want %d", len(files), len(want))
+	}
+	if tmp, _ := os.ReadDir(filepath.Join(dir, "blobs", "tmp")); len(tmp) != 0 {
+		t.Errorf("%d temp files left", len(tmp))
+	}
+	t.Logf("%d of %d blobs were done at the kill, %d files on disk", len(doneAtKill), total, filesAtKill)
+}
+
+// blobFiles lists the blob files of a device directory as hex hashes.
+func blobFiles(t testing.TB, dir string) []string {
+	t.Helper()
+	var out []string
+	root := filepath.Join(dir, "blobs")
+	subs, _ := os.ReadDir(root)
+	for _, s := range subs {
+		if !s.IsDir() || len(s.Name()) != 2 {
+			continue
+		}
+		ents, _ := os.ReadDir(filepath.Join(root, s.Name()))
+		for _, e := range ents {
+			out = append(out, s.Name()+e.Name())
+		}
+	}
+	return out
+}
+
+// blobHashes returns the hex hashes of a track's blobs (low tier).
+func blobHashes(t testing.TB, b *bed, id model.TrackID) []string {
+	t.Helper()
+	env, err := b.dd.Catalog.Manifest(context.Background(), id, model.TierLow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := cryptoOpenManifest(b, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := []string{hex.EncodeToString(m.Header.SHA256[:])}
+	for _, c := range m.Chunks {
+		out = append(out, hex.EncodeToString(c.Blob.SHA256[:]))
+	}
+	return out
 }
 
 func blobRequests(b *bed) int {

@@ -3,6 +3,7 @@ package download
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -92,6 +93,9 @@ type Deps struct {
 	HTTP   *http.Client
 	// Token returns the relay device token ("" before registration).
 	Token func() string
+	// BlobDir is the directory of downloaded blob files (the engine
+	// passes <data dir>/blobs). The Manager owns its contents.
+	BlobDir string
 }
 
 // Store keys (docs/ARCHITECTURE.md §5).
@@ -100,7 +104,6 @@ const (
 	pJob   = "dl/job/"
 	pDone  = "dl/done/"
 	pLic   = "dl/lic/"
-	pBlob  = "off/blob/"
 	pRef   = "off/ref/"
 	kClock = "dl/clock"
 	kCfg   = "dl/cfg"
@@ -122,8 +125,7 @@ func donePrefix(t trackTier) []byte {
 func doneKey(t trackTier, idx int) []byte {
 	return binary.BigEndian.AppendUint32(donePrefix(t), uint32(idx))
 }
-func blobKey(h [32]byte) []byte { return []byte(pBlob + hex.EncodeToString(h[:])) }
-func refKey(h [32]byte) []byte  { return []byte(pRef + hex.EncodeToString(h[:])) }
+func refKey(h [32]byte) []byte { return []byte(pRef + hex.EncodeToString(h[:])) }
 
 // itemRec is a download request as persisted (dl/item/<kind>/<tier>/<id>).
 type itemRec struct {
@@ -172,28 +174,36 @@ type clockRec struct {
 }
 
 // Manager downloads tracks, albums and playlists for offline playback and
-// enforces their licenses. Downloads are a durable job table in the store:
-// every blob is verified against its signed manifest, then written
-// (encrypted, pinned outside the streaming cache) together with its done
-// bit in one transaction, so a crash or kill -9 loses at most the blobs in
-// flight and never refetches a completed one. Safe for concurrent use.
+// enforces their licenses. Downloads are a durable job table in the store
+// plus content-addressed blob files in Deps.BlobDir: every blob is
+// streamed from the relay into a temp file while it is hashed, verified
+// against its signed manifest, fsynced and renamed into place, and only
+// then its done bit is committed — so a crash or kill -9 loses at most the
+// blobs in flight and never refetches a completed one. Safe for
+// concurrent use.
 type Manager struct {
-	d    Deps
-	opts Options
-	log  *slog.Logger
-	rc   *relayClient
+	d     Deps
+	opts  Options
+	log   *slog.Logger
+	rc    *relayClient
+	files *blobFiles
 
-	mu       sync.Mutex
-	items    map[Ref]*itemRec
-	jobs     map[trackTier]*jobRec
-	active   map[trackTier]bool
-	allowMet bool
-	state    stateRec
-	paused   string
-	errs     map[Ref]error
-	failed   map[trackTier]error
-	idle     chan struct{} // closed while there is nothing to do
-	closed   bool
+	mu        sync.Mutex
+	items     map[Ref]*itemRec
+	jobs      map[trackTier]*jobRec
+	active    map[trackTier]bool
+	allowMet  bool
+	state     stateRec
+	paused    string
+	hold      string // pause requested by the app (SetPaused), or ""
+	playlists PlaylistFunc
+	stopPass  context.CancelFunc
+	gen       map[Ref]uint64 // bumped by Refresh: a resolve in flight is stale
+	corrupt   map[[32]byte]bool
+	errs      map[Ref]error
+	failed    map[trackTier]error
+	idle      chan struct{} // closed while there is nothing to do
+	closed    bool
 
 	wake   chan struct{}
 	cancel context.CancelFunc
@@ -220,16 +230,23 @@ func New(ctx context.Context, d Deps, opts Options) (*Manager, error) {
 	if d.Token == nil {
 		d.Token = func() string { return "" }
 	}
+	files, err := newBlobFiles(d.BlobDir)
+	if err != nil {
+		return nil, err
+	}
 	m := &Manager{
-		d: d, opts: opts, log: opts.logger,
-		rc:     &relayClient{origins: d.Relays, http: d.HTTP, token: d.Token},
-		items:  map[Ref]*itemRec{},
-		jobs:   map[trackTier]*jobRec{},
-		active: map[trackTier]bool{},
-		errs:   map[Ref]error{},
-		failed: map[trackTier]error{},
-		wake:   make(chan struct{}, 1),
-		done:   make(chan struct{}),
+		d: d, opts: opts, log: opts.logger, files: files,
+		playlists: opts.playlists,
+		gen:       map[Ref]uint64{},
+		corrupt:   map[[32]byte]bool{},
+		rc:        &relayClient{origins: d.Relays, http: d.HTTP, token: d.Token},
+		items:     map[Ref]*itemRec{},
+		jobs:      map[trackTier]*jobRec{},
+		active:    map[trackTier]bool{},
+		errs:      map[Ref]error{},
+		failed:    map[trackTier]error{},
+		wake:      make(chan struct{}, 1),
+		done:      make(chan struct{}),
 	}
 	if err := m.load(ctx); err != nil {
 		return nil, err
@@ -329,6 +346,9 @@ func splitJobKey(k []byte) (tier, track string, ok bool) {
 
 // hasWorkLocked reports unresolved items or incomplete jobs. Caller holds m.mu.
 func (m *Manager) hasWorkLocked() bool {
+	if len(m.corrupt) > 0 {
+		return true
+	}
 	for r, it := range m.items {
 		if !it.Resolved && m.errs[r] == nil {
 			return true
@@ -377,7 +397,10 @@ func (m *Manager) Add(ctx context.Context, r Ref) error {
 	if err := r.valid(); err != nil {
 		return err
 	}
-	if r.Kind == KindPlaylist && m.opts.playlists == nil {
+	m.mu.Lock()
+	noPlaylists := m.playlists == nil
+	m.mu.Unlock()
+	if r.Kind == KindPlaylist && noPlaylists {
 		return ErrNoPlaylists
 	}
 	m.mu.Lock()
@@ -418,6 +441,7 @@ func (m *Manager) Refresh(ctx context.Context, r Ref) error {
 		c := *it
 		c.Resolved = false
 		m.items[r] = &c
+		m.gen[r]++
 		delete(m.errs, r)
 		clear(m.failed)
 	}
@@ -427,6 +451,72 @@ func (m *Manager) Refresh(ctx context.Context, r Ref) error {
 	}
 	m.busy()
 	return nil
+}
+
+// RefreshPlaylist refreshes the downloads of playlist id at every tier
+// (see Refresh); it does nothing when the playlist is not downloaded.
+// The engine calls it whenever the playlist's document changes.
+func (m *Manager) RefreshPlaylist(ctx context.Context, id string) error {
+	m.mu.Lock()
+	var refs []Ref
+	for r := range m.items {
+		if r.Kind == KindPlaylist && r.ID == id {
+			refs = append(refs, r)
+		}
+	}
+	m.mu.Unlock()
+	for _, r := range refs {
+		if err := m.Refresh(ctx, r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Playlists returns the ids of the downloaded playlists (any tier), in
+// order.
+func (m *Manager) Playlists() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var ids []string
+	for r := range m.items {
+		if r.Kind == KindPlaylist && !slices.Contains(ids, r.ID) {
+			ids = append(ids, r.ID)
+		}
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// SetPlaylists sets (or, with nil, clears) the playlist resolver, which
+// replaces the one of WithPlaylists. Playlist downloads that failed to
+// resolve are retried with the new resolver.
+func (m *Manager) SetPlaylists(fn PlaylistFunc) {
+	m.mu.Lock()
+	m.playlists = fn
+	for r := range m.errs {
+		if r.Kind == KindPlaylist {
+			delete(m.errs, r)
+		}
+	}
+	m.mu.Unlock()
+	m.busy()
+}
+
+// SetPaused pauses every download with reason (non-empty; reported as
+// Status.Paused and in EventPaused) or, with "", lifts the pause. Pausing
+// cancels the blobs in flight (their partial files are removed, their
+// done bits never set) and stops license renewals until resumed; playback
+// of downloaded tracks is unaffected. The engine's offline mode uses it.
+func (m *Manager) SetPaused(reason string) {
+	m.mu.Lock()
+	m.hold = reason
+	stop := m.stopPass
+	m.mu.Unlock()
+	if reason != "" && stop != nil {
+		stop()
+	}
+	m.Nudge()
 }
 
 // Remove deletes a download request. Tracks no other request references
@@ -439,14 +529,18 @@ func (m *Manager) Remove(ctx context.Context, r Ref) error {
 		return fmt.Errorf("%w: %s", ErrNotDownloaded, r)
 	}
 	tracks := slices.Clone(it.Tracks)
+	var freed [][32]byte
+	defer func() { m.unlinkFreed(ctx, freed) }()
 	for len(tracks) > 0 {
 		// One transaction per batch: the item's track list shrinks with
 		// the references it releases, so a crash never double-releases.
 		n := min(len(tracks), 256)
 		batch, rest := tracks[:n], tracks[n:]
+		n0 := len(freed)
 		err := m.d.Store.Update(ctx, func(tx store.Txn) error {
+			freed = freed[:n0]
 			for _, t := range batch {
-				if err := m.unrefTx(tx, trackTier{model.TrackID(t), r.Tier}); err != nil {
+				if err := m.unrefTx(tx, trackTier{model.TrackID(t), r.Tier}, &freed); err != nil {
 					return err
 				}
 			}
@@ -476,8 +570,10 @@ func (m *Manager) Remove(ctx context.Context, r Ref) error {
 }
 
 // unrefTx drops one reference to a job; at zero the job, its done bits
-// and its blob references go, and blobs nobody references are deleted.
-func (m *Manager) unrefTx(tx store.Txn, tt trackTier) error {
+// and its blob references go, and the hashes of blobs nobody references
+// any more are appended to freed (their files are unlinked after the
+// commit, unlinkFreed).
+func (m *Manager) unrefTx(tx store.Txn, tt trackTier, freed *[][32]byte) error {
 	b, err := tx.Get(jobKey(tt))
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
@@ -516,34 +612,55 @@ func (m *Manager) unrefTx(tx store.Txn, tt trackTier) error {
 		}
 	}
 	for _, h := range hashes {
-		if err := releaseBlobTx(tx, h); err != nil {
+		gone, err := releaseBlobTx(tx, h)
+		if err != nil {
 			return err
+		}
+		if gone {
+			*freed = append(*freed, h)
 		}
 	}
 	return tx.Delete(jobKey(tt))
 }
 
-// releaseBlobTx decrements a pinned blob's reference count, deleting the
-// blob at zero.
-func releaseBlobTx(tx store.Txn, h [32]byte) error {
+// releaseBlobTx decrements a pinned blob's reference count; gone is true
+// when it reached zero (the reference is deleted; the file goes after the
+// commit).
+func releaseBlobTx(tx store.Txn, h [32]byte) (gone bool, err error) {
 	b, err := tx.Get(refKey(h))
 	if errors.Is(err, store.ErrNotFound) {
-		return tx.Delete(blobKey(h))
+		return true, nil
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
 	n := uint32(0)
 	if len(b) == 4 {
 		n = binary.BigEndian.Uint32(b)
 	}
 	if n <= 1 {
-		if err := tx.Delete(refKey(h)); err != nil {
-			return err
-		}
-		return tx.Delete(blobKey(h))
+		return true, tx.Delete(refKey(h))
 	}
-	return tx.Set(refKey(h), binary.BigEndian.AppendUint32(nil, n-1))
+	return false, tx.Set(refKey(h), binary.BigEndian.AppendUint32(nil, n-1))
+}
+
+// unlinkFreed removes the files of blobs whose last reference a committed
+// transaction released, unless a reference came back meanwhile (checked
+// under the hash's lock, which installs also hold). A failure leaves an
+// orphan file that the next start removes.
+func (m *Manager) unlinkFreed(ctx context.Context, freed [][32]byte) {
+	for _, h := range freed {
+		mu := m.files.lock(h)
+		mu.Lock()
+		_, err := m.d.Store.Get(context.WithoutCancel(ctx), refKey(h))
+		if errors.Is(err, store.ErrNotFound) {
+			err = m.files.remove(h)
+		}
+		mu.Unlock()
+		if err != nil {
+			m.log.Warn("download: release blob file", "hash", hex.EncodeToString(h[:]), "err", err)
+		}
+	}
 }
 
 // refreshJobs brings the in-memory jobs of tracks in line with the
@@ -657,15 +774,26 @@ func (m *Manager) Close() error {
 }
 
 // Blob returns a pinned downloaded blob by its SHA-256 (the encrypted
-// bytes, caller-owned), for the fetcher's pinned lookup. ok is false when
-// the blob is not downloaded.
+// bytes read from its file, caller-owned), for the fetcher's pinned
+// lookup. ok is false when the blob is not downloaded. A file whose bytes
+// no longer hash to h (disk corruption, tampering) is not returned: it
+// is scheduled for repair (its done bits dropped, the blob downloaded
+// again) and ok is false, so playback falls back to the network.
 func (m *Manager) Blob(ctx context.Context, h [32]byte) ([]byte, bool, error) {
-	b, err := m.d.Store.Get(ctx, blobKey(h))
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, false, nil
-	}
+	b, ok, err := m.files.read(h)
 	if err != nil {
 		return nil, false, fmt.Errorf("download: read blob: %w", err)
+	}
+	if !ok {
+		return nil, false, nil
+	}
+	if sha256.Sum256(b) != h {
+		m.log.Warn("download: blob file corrupt; downloading it again", "hash", hex.EncodeToString(h[:]))
+		m.mu.Lock()
+		m.corrupt[h] = true
+		m.mu.Unlock()
+		m.busy()
+		return nil, false, nil
 	}
 	return b, true, nil
 }

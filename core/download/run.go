@@ -5,13 +5,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/segue-fm/segue/core/fetch"
 	"github.com/segue-fm/segue/core/model"
-	"github.com/segue-fm/segue/crypto"
 	"github.com/segue-fm/segue/store"
 )
 
@@ -21,19 +21,44 @@ const blobsPerTrack = 4
 // errJobGone: the job was removed while its blob was in flight.
 var errJobGone = errors.New("download: job removed")
 
-// run is the scheduler: resolve requests, download jobs with bounded
-// concurrency, renew licenses, pause with backoff when offline or metered.
+// errPaused: downloads were paused (offline mode, metered network) while
+// a track was in progress; it resumes later and is not a failure.
+var errPaused = errors.New("download: paused")
+
+// run is the scheduler: reconcile blob files with the store once, then
+// resolve requests, download jobs with bounded concurrency, renew
+// licenses, pause with backoff when offline or metered, and hold while
+// the app paused downloads (SetPaused) until it resumes them.
 func (m *Manager) run(ctx context.Context) {
 	defer close(m.done)
+	if err := m.reconcile(ctx); err != nil && ctx.Err() == nil {
+		m.log.Warn("download: reconcile blob files", "err", err)
+	}
 	var delay time.Duration
 	for ctx.Err() == nil {
 		if reason := m.blocked(); reason != "" {
 			m.pause(reason)
+			if m.held() {
+				m.sleep(ctx, time.Hour) // until SetPaused("") nudges
+				continue
+			}
 			delay = m.backoff(delay)
 			m.sleep(ctx, delay)
 			continue
 		}
-		err := m.pass(ctx)
+		pctx, stop := context.WithCancel(ctx)
+		m.mu.Lock()
+		m.stopPass = stop
+		m.mu.Unlock()
+		err := m.pass(pctx)
+		m.mu.Lock()
+		m.stopPass = nil
+		m.mu.Unlock()
+		stopped := pctx.Err() != nil
+		stop()
+		if stopped {
+			continue // paused by SetPaused, or closing
+		}
 		if errors.Is(err, fetch.ErrOffline) {
 			m.pause("offline")
 			delay = m.backoff(delay)
@@ -73,11 +98,22 @@ func (m *Manager) sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
-// blocked returns why downloads cannot run now, or "".
+// held reports whether the app paused downloads (SetPaused).
+func (m *Manager) held() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.hold != ""
+}
+
+// blocked returns why downloads cannot run now, or "". An app pause
+// blocks even without pending work, so that renewals wait too.
 func (m *Manager) blocked() string {
 	ns := m.opts.network()
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.hold != "" {
+		return m.hold
+	}
 	if !m.hasWorkLocked() {
 		return ""
 	}
@@ -115,6 +151,9 @@ func (m *Manager) resume() {
 // renew licenses when due. It returns fetch.ErrOffline when the relay
 // could not be reached.
 func (m *Manager) pass(ctx context.Context) error {
+	if err := m.repairCorrupt(ctx); err != nil {
+		return err
+	}
 	m.mu.Lock()
 	var pending []*itemRec
 	for r, it := range m.items {
@@ -152,6 +191,9 @@ func (m *Manager) pass(ctx context.Context) error {
 // transaction (new entries referenced, dropped entries released).
 func (m *Manager) resolve(ctx context.Context, it *itemRec) error {
 	r := it.ref()
+	m.mu.Lock()
+	gen, resolvePlaylist := m.gen[r], m.playlists
+	m.mu.Unlock()
 	var tracks []model.TrackID
 	switch r.Kind {
 	case KindTrack:
@@ -162,8 +204,11 @@ func (m *Manager) resolve(ctx context.Context, it *itemRec) error {
 			return fmt.Errorf("resolve album: %w", err)
 		}
 	case KindPlaylist:
+		if resolvePlaylist == nil {
+			return ErrNoPlaylists
+		}
 		var err error
-		if tracks, err = m.opts.playlists(ctx, r.ID); err != nil {
+		if tracks, err = resolvePlaylist(ctx, r.ID); err != nil {
 			return fmt.Errorf("resolve playlist: %w", err)
 		}
 	}
@@ -196,8 +241,9 @@ func (m *Manager) resolve(ctx context.Context, it *itemRec) error {
 		return err
 	}
 	var dropped []string
+	var freed [][32]byte
 	err = m.d.Store.Update(ctx, func(tx store.Txn) error {
-		dropped = dropped[:0]
+		dropped, freed = dropped[:0], freed[:0]
 		for _, t := range ids {
 			if old[t] {
 				continue
@@ -209,7 +255,7 @@ func (m *Manager) resolve(ctx context.Context, it *itemRec) error {
 		for _, t := range it.Tracks {
 			if !seen[model.TrackID(t)] {
 				dropped = append(dropped, t)
-				if err := m.unrefTx(tx, trackTier{model.TrackID(t), r.Tier}); err != nil {
+				if err := m.unrefTx(tx, trackTier{model.TrackID(t), r.Tier}, &freed); err != nil {
 					return err
 				}
 			}
@@ -219,10 +265,16 @@ func (m *Manager) resolve(ctx context.Context, it *itemRec) error {
 	if err != nil {
 		return fmt.Errorf("record %s: %w", r, err)
 	}
+	m.unlinkFreed(ctx, freed)
 	m.refreshJobs(ctx, r.Tier, ids)
 	m.refreshJobs(ctx, r.Tier, dropped)
 	m.mu.Lock()
-	m.items[r] = &rec
+	if _, ok := m.items[r]; ok { // not removed meanwhile
+		if m.gen[r] != gen {
+			rec.Resolved = false // refreshed while resolving: again
+		}
+		m.items[r] = &rec
+	}
 	m.mu.Unlock()
 	m.emit(Event{Kind: EventResolved, Ref: r})
 	return nil
@@ -288,7 +340,7 @@ func (m *Manager) downloadAll(ctx context.Context) error {
 			defer func() { <-sem }()
 			err := m.downloadTrack(ctx, tt)
 			switch {
-			case err == nil, errors.Is(err, errJobGone):
+			case err == nil, errors.Is(err, errJobGone), errors.Is(err, errPaused):
 			case errors.Is(err, fetch.ErrOffline):
 				mu.Lock()
 				offline = err
@@ -349,8 +401,9 @@ func (m *Manager) downloadTrack(ctx context.Context, tt trackTier) error {
 		return fmt.Errorf("read progress: %w", err)
 	}
 	// Blobs of one track download concurrently (blobsPerTrack at a time),
-	// each committed with its done bit on its own: concurrent commits
-	// share the store's sync, and a crash loses only blobs in flight.
+	// each streamed to its own file and committed with its done bit on
+	// its own: concurrent commits share the store's sync, and a crash
+	// loses only blobs in flight.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
@@ -375,7 +428,7 @@ func (m *Manager) downloadTrack(ctx context.Context, tt trackTier) error {
 			if reason == "offline" {
 				fail(fetch.ErrOffline)
 			} else {
-				fail(fmt.Errorf("download: paused: %s", reason))
+				fail(fmt.Errorf("%w: %s", errPaused, reason))
 			}
 			break
 		}
@@ -388,12 +441,12 @@ func (m *Manager) downloadTrack(ctx context.Context, tt trackTier) error {
 		}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			b, err := m.fetchBlob(ctx, man, idx, ref)
+			tmp, err := m.fetchBlob(ctx, man, idx, ref)
 			if err != nil {
 				fail(fmt.Errorf("blob %d: %w", idx, err))
 				return
 			}
-			j, err := m.storeBlob(ctx, tt, idx, ref, b, len(refs), total)
+			j, err := m.storeBlob(ctx, tt, idx, ref, tmp, len(refs), total)
 			if err != nil {
 				fail(err)
 				return
@@ -426,19 +479,51 @@ func (m *Manager) downloadTrack(ctx context.Context, tt trackTier) error {
 	return nil
 }
 
-// fetchBlob returns blob idx (0 = header) verified against ref: from the
-// streaming cache when it holds it, else from the origins in order.
-func (m *Manager) fetchBlob(ctx context.Context, man *model.Manifest, idx int, ref model.BlobRef) ([]byte, error) {
+// fetchBlob writes blob idx (0 = header) to a temp file, verified against
+// ref and fsynced, and returns the file's path: from the streaming cache
+// when it holds the blob, else streamed from the origins in order while
+// it is hashed (never buffered whole).
+func (m *Manager) fetchBlob(ctx context.Context, man *model.Manifest, idx int, ref model.BlobRef) (string, error) {
+	tmp, err := m.files.create()
+	if err != nil {
+		return "", err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			tmp.discard()
+		}
+	}()
+	check := func() error {
+		switch {
+		case tmp.n != ref.Size:
+			return fmt.Errorf("%w: %d bytes, manifest says %d", fetch.ErrIntegrity, tmp.n, ref.Size)
+		case tmp.sum() != ref.SHA256:
+			return fmt.Errorf("%w: sha-256 mismatch", fetch.ErrIntegrity)
+		}
+		return nil
+	}
 	if m.d.Fetcher.Cached(ref) {
 		var b []byte
-		var err error
 		if idx == 0 {
 			b, err = m.d.Fetcher.Header(ctx, man)
 		} else {
 			b, err = m.d.Fetcher.Chunk(ctx, man, idx-1)
 		}
 		if err == nil {
-			return b, nil
+			if _, err := tmp.Write(b); err != nil {
+				return "", fmt.Errorf("write blob: %w", err)
+			}
+			if err := check(); err == nil {
+				if err := tmp.finish(); err != nil {
+					return "", err
+				}
+				ok = true
+				return tmp.path, nil
+			}
+		}
+		if err := tmp.reset(); err != nil {
+			return "", fmt.Errorf("write blob: %w", err)
 		}
 	}
 	req := fetch.Request{Kind: fetch.KindHeader, Track: man.TrackID, Tier: man.Tier, MaxSize: ref.Size, Hash: ref.SHA256}
@@ -448,19 +533,28 @@ func (m *Manager) fetchBlob(ctx context.Context, man *model.Manifest, idx int, r
 	var errs []error
 	answered := false
 	for _, o := range m.d.Origins {
-		b, err := o.Fetch(ctx, req)
+		if err := tmp.reset(); err != nil {
+			return "", fmt.Errorf("write blob: %w", err)
+		}
+		if so, isStream := o.(fetch.StreamOrigin); isStream {
+			_, err = so.FetchTo(ctx, req, tmp)
+		} else {
+			var b []byte
+			if b, err = o.Fetch(ctx, req); err == nil {
+				_, err = tmp.Write(b)
+			}
+		}
 		if err == nil {
-			switch {
-			case int64(len(b)) != ref.Size:
-				err = fmt.Errorf("%w: %d bytes, manifest says %d", fetch.ErrIntegrity, len(b), ref.Size)
-			case crypto.BlobHash(b) != ref.SHA256:
-				err = fmt.Errorf("%w: sha-256 mismatch", fetch.ErrIntegrity)
-			default:
-				return b, nil
+			if err = check(); err == nil {
+				if err := tmp.finish(); err != nil {
+					return "", err
+				}
+				ok = true
+				return tmp.path, nil
 			}
 		}
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return "", ctx.Err()
 		}
 		var se *fetch.StatusError
 		answered = answered || errors.As(err, &se) || errors.Is(err, fetch.ErrIntegrity) || errors.Is(err, fetch.ErrTooLarge)
@@ -469,44 +563,57 @@ func (m *Manager) fetchBlob(ctx context.Context, man *model.Manifest, idx int, r
 	if !answered {
 		errs = append([]error{fetch.ErrOffline}, errs...)
 	}
-	return nil, errors.Join(errs...)
+	return "", errors.Join(errs...)
 }
 
-// storeBlob writes a verified blob, its reference and its done bit
-// (hash ‖ u64 size) in one transaction, then counts it in memory; the
-// job's record is rewritten only when the track completes, so concurrent
-// blobs of one track never conflict.
-func (m *Manager) storeBlob(ctx context.Context, tt trackTier, idx int, ref model.BlobRef, b []byte, blobs int, total int64) (jobRec, error) {
+// storeBlob installs a verified, fsynced blob file (rename, directory
+// fsync), then commits its reference and its done bit (hash ‖ u64 size)
+// in one transaction, under the hash's lock; then it counts the blob in
+// memory. The job's record is rewritten only when the track completes,
+// so concurrent blobs of one track never conflict.
+func (m *Manager) storeBlob(ctx context.Context, tt trackTier, idx int, ref model.BlobRef, tmp string, blobs int, total int64) (jobRec, error) {
 	fresh := false
-	err := m.d.Store.Update(ctx, func(tx store.Txn) error {
-		fresh = false
-		if _, err := tx.Get(jobKey(tt)); errors.Is(err, store.ErrNotFound) {
-			return errJobGone
-		} else if err != nil {
-			return err
-		}
-		if _, err := tx.Get(doneKey(tt, idx)); err == nil {
-			return nil // already done (a concurrent pass)
-		}
-		n := uint32(0)
-		switch rb, err := tx.Get(refKey(ref.SHA256)); {
-		case err == nil && len(rb) == 4:
-			n = binary.BigEndian.Uint32(rb)
-		case err == nil, errors.Is(err, store.ErrNotFound):
-		default:
-			return err
-		}
-		if n == 0 {
-			if err := tx.Set(blobKey(ref.SHA256), b); err != nil {
+	mu := m.files.lock(ref.SHA256)
+	mu.Lock()
+	err := m.files.install(tmp, ref.SHA256)
+	if err != nil {
+		os.Remove(tmp)
+	} else {
+		err = m.d.Store.Update(ctx, func(tx store.Txn) error {
+			fresh = false
+			if _, err := tx.Get(jobKey(tt)); errors.Is(err, store.ErrNotFound) {
+				return errJobGone
+			} else if err != nil {
 				return err
 			}
+			if _, err := tx.Get(doneKey(tt, idx)); err == nil {
+				return nil // already done (a concurrent pass)
+			}
+			n := uint32(0)
+			switch rb, err := tx.Get(refKey(ref.SHA256)); {
+			case err == nil && len(rb) == 4:
+				n = binary.BigEndian.Uint32(rb)
+			case err == nil, errors.Is(err, store.ErrNotFound):
+			default:
+				return err
+			}
+			if err := tx.Set(refKey(ref.SHA256), binary.BigEndian.AppendUint32(nil, n+1)); err != nil {
+				return err
+			}
+			fresh = true
+			return tx.Set(doneKey(tt, idx), binary.BigEndian.AppendUint64(append([]byte(nil), ref.SHA256[:]...), uint64(ref.Size)))
+		})
+		if err != nil {
+			// Nothing committed: drop the file unless another job holds it.
+			if _, gerr := m.d.Store.Get(context.WithoutCancel(ctx), refKey(ref.SHA256)); errors.Is(gerr, store.ErrNotFound) {
+				m.files.remove(ref.SHA256)
+			}
 		}
-		if err := tx.Set(refKey(ref.SHA256), binary.BigEndian.AppendUint32(nil, n+1)); err != nil {
-			return err
-		}
-		fresh = true
-		return tx.Set(doneKey(tt, idx), binary.BigEndian.AppendUint64(append([]byte(nil), ref.SHA256[:]...), uint64(ref.Size)))
-	})
+	}
+	mu.Unlock()
+	if errors.Is(err, errJobGone) {
+		return jobRec{}, err
+	}
 	if err != nil {
 		return jobRec{}, fmt.Errorf("store blob %d of %s/%s: %w", idx, tt.track, tt.tier, err)
 	}

@@ -3,6 +3,10 @@ package fetch
 import (
 	"context"
 	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
 
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
@@ -36,3 +40,60 @@ func (f *Fetcher) fromPinned(ctx context.Context, req Request, ref model.BlobRef
 	f.observe(Event{Request: req, Cached: true, Bytes: len(b)})
 	return b, true
 }
+
+// StreamOrigin is an Origin that can stream a body into w instead of
+// buffering it, for callers that write blobs straight to files (offline
+// downloads). Implementations stop and fail with an error wrapping
+// ErrTooLarge as soon as more than r.MaxSize bytes arrive; bytes already
+// written to w are then garbage the caller discards.
+type StreamOrigin interface {
+	Origin
+	// FetchTo writes the body of r to w and returns its length. Errors
+	// are those of Origin.Fetch, plus w's write errors.
+	FetchTo(ctx context.Context, r Request, w io.Writer) (int64, error)
+}
+
+// FetchTo implements StreamOrigin with a GET of r.Path(), copying the
+// body to w as it arrives (never more than r.MaxSize+1 bytes are read).
+func (o *HTTPOrigin) FetchTo(ctx context.Context, r Request, w io.Writer) (int64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, o.base+r.Path(), nil)
+	if err != nil {
+		return 0, fmt.Errorf("build request: %w", err)
+	}
+	if o.token != nil {
+		if t := o.token(); t != "" {
+			req.Header.Set("Authorization", "Bearer "+t)
+		}
+	}
+	resp, err := o.client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, ReadStatusError(resp)
+	}
+	if resp.ContentLength > r.MaxSize {
+		return 0, fmt.Errorf("%w: %d > %d bytes", ErrTooLarge, resp.ContentLength, r.MaxSize)
+	}
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	n, err := io.CopyBuffer(onlyWriter{w}, io.LimitReader(resp.Body, r.MaxSize+1), *bp)
+	if err != nil {
+		return n, fmt.Errorf("read body: %w", err)
+	}
+	if n > r.MaxSize {
+		return n, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, r.MaxSize)
+	}
+	return n, nil
+}
+
+// copyBufs holds 128 KiB copy buffers for FetchTo.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 128<<10); return &b }}
+
+// onlyWriter hides w's ReadFrom so io.CopyBuffer uses the given buffer.
+type onlyWriter struct{ w io.Writer }
+
+func (o onlyWriter) Write(p []byte) (int, error) { return o.w.Write(p) }
+
+var _ StreamOrigin = (*HTTPOrigin)(nil)

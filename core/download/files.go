@@ -1,0 +1,207 @@
+package download
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+)
+
+// blobFiles stores pinned (downloaded) blobs as files, content addressed:
+// DIR/ab/cdef… where abcdef… is the hex SHA-256 of the encrypted bytes.
+// A blob is written to DIR/tmp/, fsynced, renamed into place and its
+// directory fsynced before the manager records its done bit in the store,
+// so a done bit always names a durable file; a crash between rename and
+// commit leaves an orphan file that reconcile removes at the next start.
+//
+// File names and the store's reference counts are kept consistent per
+// hash by stripe locks: installing a file and committing its reference
+// happen under the hash's lock, and so do deciding that nothing
+// references it and unlinking it.
+type blobFiles struct {
+	dir   string
+	locks [64]sync.Mutex
+	made  sync.Map // subdirectory name → struct{}: created and fsynced
+}
+
+const tmpDir = "tmp"
+
+func newBlobFiles(dir string) (*blobFiles, error) {
+	if dir == "" {
+		return nil, errors.New("download: no blob directory")
+	}
+	if err := os.MkdirAll(filepath.Join(dir, tmpDir), 0o700); err != nil {
+		return nil, fmt.Errorf("download: create blob directory: %w", err)
+	}
+	return &blobFiles{dir: dir}, nil
+}
+
+func (f *blobFiles) lock(h [32]byte) *sync.Mutex { return &f.locks[h[0]%byte(len(f.locks))] }
+
+func (f *blobFiles) path(h [32]byte) string {
+	x := hex.EncodeToString(h[:])
+	return filepath.Join(f.dir, x[:2], x[2:])
+}
+
+// read returns the file of h (caller-owned); ok is false when there is
+// none. It does not verify the bytes.
+func (f *blobFiles) read(h [32]byte) (b []byte, ok bool, err error) {
+	b, err = os.ReadFile(f.path(h))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return b, true, nil
+}
+
+// tempBlob is a blob being written: a file in DIR/tmp hashed as it is
+// written.
+type tempBlob struct {
+	f    *os.File
+	h    hash.Hash
+	n    int64
+	path string
+}
+
+func (f *blobFiles) create() (*tempBlob, error) {
+	file, err := os.CreateTemp(filepath.Join(f.dir, tmpDir), "blob-*")
+	if err != nil {
+		return nil, fmt.Errorf("create temp blob: %w", err)
+	}
+	return &tempBlob{f: file, h: sha256.New(), path: file.Name()}, nil
+}
+
+// Write writes p to the file and the hash.
+func (t *tempBlob) Write(p []byte) (int, error) {
+	n, err := t.f.Write(p)
+	t.h.Write(p[:n])
+	t.n += int64(n)
+	return n, err
+}
+
+// reset truncates the file for another attempt.
+func (t *tempBlob) reset() error {
+	t.h.Reset()
+	t.n = 0
+	if _, err := t.f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	return t.f.Truncate(0)
+}
+
+func (t *tempBlob) sum() (s [32]byte) {
+	t.h.Sum(s[:0])
+	return s
+}
+
+// finish fsyncs and closes the file.
+func (t *tempBlob) finish() error {
+	if err := t.f.Sync(); err != nil {
+		t.f.Close()
+		return fmt.Errorf("sync blob: %w", err)
+	}
+	if err := t.f.Close(); err != nil {
+		return fmt.Errorf("close blob: %w", err)
+	}
+	return nil
+}
+
+// discard closes and removes the temp file.
+func (t *tempBlob) discard() {
+	t.f.Close()
+	os.Remove(t.path)
+}
+
+// install renames a finished temp file to h's name and fsyncs the
+// directory. Caller holds f.lock(h).
+func (f *blobFiles) install(tmp string, h [32]byte) error {
+	dst := f.path(h)
+	sub := filepath.Dir(dst)
+	if _, ok := f.made.Load(sub); !ok {
+		if err := os.MkdirAll(sub, 0o700); err != nil {
+			return fmt.Errorf("create blob directory: %w", err)
+		}
+		if err := syncDir(f.dir); err != nil {
+			return err
+		}
+		f.made.Store(sub, struct{}{})
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		return fmt.Errorf("install blob: %w", err)
+	}
+	return syncDir(sub)
+}
+
+// remove unlinks h's file (missing is fine). Caller holds f.lock(h).
+func (f *blobFiles) remove(h [32]byte) error {
+	if err := os.Remove(f.path(h)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove blob: %w", err)
+	}
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync directory: %w", err)
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("sync directory: %w", err)
+	}
+	return nil
+}
+
+// list returns every blob file with its size, and removes leftovers of
+// interrupted writes in DIR/tmp. Names that are not blob names are
+// ignored.
+func (f *blobFiles) list() (map[[32]byte]int64, error) {
+	tmps, err := os.ReadDir(filepath.Join(f.dir, tmpDir))
+	if err != nil {
+		return nil, fmt.Errorf("list temp blobs: %w", err)
+	}
+	for _, t := range tmps {
+		os.Remove(filepath.Join(f.dir, tmpDir, t.Name()))
+	}
+	subs, err := os.ReadDir(f.dir)
+	if err != nil {
+		return nil, fmt.Errorf("list blobs: %w", err)
+	}
+	out := map[[32]byte]int64{}
+	for _, s := range subs {
+		if !s.IsDir() || len(s.Name()) != 2 {
+			continue
+		}
+		ents, err := os.ReadDir(filepath.Join(f.dir, s.Name()))
+		if err != nil {
+			return nil, fmt.Errorf("list blobs: %w", err)
+		}
+		for _, e := range ents {
+			name := s.Name() + e.Name()
+			var h [32]byte
+			if len(name) != 2*len(h) || e.IsDir() {
+				continue
+			}
+			if _, err := hex.Decode(h[:], []byte(name)); err != nil {
+				continue
+			}
+			info, err := e.Info()
+			if err != nil {
+				continue // removed meanwhile
+			}
+			out[h] = info.Size()
+		}
+	}
+	return out, nil
+}
