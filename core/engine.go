@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -268,7 +267,7 @@ func (e *Engine) Register(ctx context.Context, username, password, deviceName st
 		Issued   int64  `json:"issued"`
 		Sig      []byte `json:"sig"`
 	}{username, password, deviceName, signPub, hpkePub, issued.Unix(),
-		e.id.Sign(DeviceProofMessage(username, deviceName, signPub, hpkePub, issued))}
+		e.id.Sign(crypto.DeviceProofMessage(username, deviceName, signPub, hpkePub, issued))}
 	var out registerAnswer
 	if err := e.call(ctx, "POST", "/v1/devices", in, &out, false); err != nil {
 		return fmt.Errorf("core: register: %w", err)
@@ -297,22 +296,6 @@ func (e *Engine) Register(ctx context.Context, username, password, deviceName st
 	e.mu.Unlock()
 	e.log.Info("core: device registered", "device", e.DeviceID(), "user", username)
 	return nil
-}
-
-// DeviceProofMessage returns the bytes a device signs to register (the
-// relay's wire format, docs/ARCHITECTURE.md §4): "segue-device-v1\x00" ‖
-// u16 len ‖ username ‖ u16 len ‖ name ‖ sign_pub ‖ hpke_pub ‖ u64 issued
-// Unix seconds, integers big-endian. The slice is owned by the caller.
-func DeviceProofMessage(username, name string, signPub, hpkePub []byte, issued time.Time) []byte {
-	b := make([]byte, 0, 16+4+len(username)+len(name)+len(signPub)+len(hpkePub)+8)
-	b = append(b, "segue-device-v1\x00"...)
-	b = binary.BigEndian.AppendUint16(b, uint16(len(username)))
-	b = append(b, username...)
-	b = binary.BigEndian.AppendUint16(b, uint16(len(name)))
-	b = append(b, name...)
-	b = append(b, signPub...)
-	b = append(b, hpkePub...)
-	return binary.BigEndian.AppendUint64(b, uint64(issued.Unix()))
 }
 
 // pin records k as the catalog key unless one is already pinned, in which

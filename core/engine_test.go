@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -19,7 +18,6 @@ import (
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
 	"github.com/segue-fm/segue/internal/testtool"
-	"github.com/segue-fm/segue/server/relay"
 	"github.com/segue-fm/segue/store"
 )
 
@@ -377,17 +375,6 @@ func TestRegisterPersistsAcrossRestart(t *testing.T) {
 		return nil
 	}); err != nil {
 		t.Fatal(err)
-	}
-}
-
-func TestDeviceProofMatchesRelay(t *testing.T) {
-	pub := bytes.Repeat([]byte{7}, 32)
-	hp := bytes.Repeat([]byte{9}, 32)
-	at := time.Unix(1_700_000_000, 0)
-	for _, tc := range []struct{ user, name string }{{"ada", "phone"}, {"", ""}, {"x", strings.Repeat("é", 40)}} {
-		if !bytes.Equal(core.DeviceProofMessage(tc.user, tc.name, pub, hp, at), relay.DeviceProofMessage(tc.user, tc.name, pub, hp, at)) {
-			t.Fatalf("proof message for %+v differs from the relay's", tc)
-		}
 	}
 }
 

@@ -92,7 +92,7 @@ func TestLANWithRelayCerts(t *testing.T) {
 			t.Fatal(err)
 		}
 		id := []*crypto.Identity{phoneID, laptopID}[i]
-		c, err := p2p.VerifyCert(ed25519.PublicKey(catalog), cert, id.SignPublic())
+		c, err := crypto.VerifyDeviceCert(ed25519.PublicKey(catalog), cert, id.SignPublic())
 		if err != nil || c.User != "alice" || c.Device != e.DeviceID() {
 			t.Fatalf("cert of %s = %+v, %v", e.DeviceID(), c, err)
 		}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/crypto"
 	"github.com/segue-fm/segue/store"
 	"github.com/segue-fm/segue/sync/client"
 	"github.com/segue-fm/segue/sync/docs"
@@ -279,7 +280,7 @@ var deviceCertKey = []byte("cfg/device-cert")
 
 // DeviceCert returns this device's certificate for LAN sync: the
 // catalog-signed envelope binding its signing key to its user
-// (p2p.IssueCert). It is the one stored at cfg/device-cert by Register;
+// (crypto.IssueDeviceCert). It is the one stored at cfg/device-cert by Register;
 // when none is stored (a device registered with an older relay) it is
 // fetched with GET /v1/devices/cert, verified and stored, which needs a
 // registered device (ErrNotRegistered). The slice is owned by the
@@ -317,7 +318,7 @@ func (e *Engine) saveDeviceCert(ctx context.Context, cert []byte) error {
 	if err != nil {
 		return err
 	}
-	if _, err := p2p.VerifyCert(ck, cert, e.id.SignPublic()); err != nil {
+	if _, err := crypto.VerifyDeviceCert(ck, cert, e.id.SignPublic()); err != nil {
 		return fmt.Errorf("%w: %w", ErrBadResponse, err)
 	}
 	if err := e.st.Set(ctx, deviceCertKey, cert); err != nil {

@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -102,24 +101,6 @@ func devKey(id model.DeviceID) []byte { return []byte("dev/" + string(id)) }
 func tokKey(hash [32]byte) []byte     { return []byte("tok/" + hex.EncodeToString(hash[:])) }
 func hashPassword(pw, salt []byte, p [3]uint32) []byte {
 	return argon2.IDKey(pw, salt, p[0], p[1], uint8(p[2]), 32)
-}
-
-// DeviceProofMessage returns the bytes a device signs with its Ed25519 key
-// to register: "segue-device-v1\x00" ‖ u16 len ‖ username ‖ u16 len ‖ name
-// ‖ sign_pub (32) ‖ hpke_pub (32) ‖ u64 issued (Unix seconds), integers
-// big-endian. Binding both public keys and a fresh timestamp proves the
-// caller holds the signing key and that the HPKE key is the device's own.
-// The returned slice is owned by the caller.
-func DeviceProofMessage(username, name string, signPub, hpkePub []byte, issued time.Time) []byte {
-	b := make([]byte, 0, 16+4+len(username)+len(name)+64+8)
-	b = append(b, "segue-device-v1\x00"...)
-	b = binary.BigEndian.AppendUint16(b, uint16(len(username)))
-	b = append(b, username...)
-	b = binary.BigEndian.AppendUint16(b, uint16(len(name)))
-	b = append(b, name...)
-	b = append(b, signPub...)
-	b = append(b, hpkePub...)
-	return binary.BigEndian.AppendUint64(b, uint64(issued.Unix()))
 }
 
 // accounts implements account, device and token storage over a store.
@@ -224,7 +205,7 @@ type registerRequest struct {
 	SignPub  []byte `json:"sign_pub"`
 	HPKEPub  []byte `json:"hpke_pub"`
 	Issued   int64  `json:"issued"` // Unix seconds
-	Sig      []byte `json:"sig"`    // Ed25519 over DeviceProofMessage
+	Sig      []byte `json:"sig"`    // Ed25519 over crypto.DeviceProofMessage
 }
 
 // checkProof validates sizes and the proof of possession.
@@ -243,7 +224,7 @@ func (r *registerRequest) checkProof(now time.Time) error {
 	if d := now.Sub(issued); d > ProofWindow || d < -ProofWindow {
 		return fmt.Errorf("%w: issued %s is outside ±%s of relay time", ErrBadProof, issued.UTC().Format(time.RFC3339), ProofWindow)
 	}
-	msg := DeviceProofMessage(r.Username, r.Name, r.SignPub, r.HPKEPub, issued)
+	msg := crypto.DeviceProofMessage(r.Username, r.Name, r.SignPub, r.HPKEPub, issued)
 	if !ed25519.Verify(r.SignPub, msg, r.Sig) {
 		return fmt.Errorf("%w: signature does not verify", ErrBadProof)
 	}

@@ -7,7 +7,6 @@ import (
 
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
-	"github.com/segue-fm/segue/sync/p2p"
 )
 
 // TestDeviceCert: registration answers a certificate that verifies with
@@ -65,10 +64,10 @@ func TestDeviceCert(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got, err := p2p.VerifyCert(c.catalog, c.cert, c.key.SignPublic())
+			got, err := crypto.VerifyDeviceCert(c.catalog, c.cert, c.key.SignPublic())
 			if !c.ok {
-				if !errors.Is(err, p2p.ErrBadCert) {
-					t.Fatalf("err = %v, want ErrBadCert", err)
+				if !errors.Is(err, crypto.ErrBadDeviceCert) {
+					t.Fatalf("err = %v, want ErrBadDeviceCert", err)
 				}
 				return
 			}

@@ -6,7 +6,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/segue-fm/segue/sync/p2p"
+	"github.com/segue-fm/segue/crypto"
 )
 
 // certResponse is the body of GET /v1/devices/cert.
@@ -14,12 +14,12 @@ type certResponse struct {
 	Cert []byte `json:"cert"`
 }
 
-// issueCert signs dev's device certificate (p2p.IssueCert: user, device
+// issueCert signs dev's device certificate (crypto.IssueDeviceCert: user, device
 // id and Ed25519 key, issued now) with the catalog key. Devices present
 // it to each other for LAN sync (docs/ARCHITECTURE.md §6). The returned
 // envelope is owned by the caller.
 func (s *Server) issueCert(dev Device) ([]byte, error) {
-	cert, err := p2p.IssueCert(s.signer, dev.User, dev.SignPub, s.now())
+	cert, err := crypto.IssueDeviceCert(s.signer, dev.User, dev.SignPub, s.now())
 	if err != nil {
 		return nil, fmt.Errorf("issue device certificate: %w", err)
 	}

@@ -30,7 +30,7 @@
 //
 // An account (POST /v1/accounts, username and password, Argon2id-hashed)
 // registers devices with POST /v1/devices. The device proves it holds its
-// Ed25519 key by signing DeviceProofMessage; the relay answers with a
+// Ed25519 key by signing crypto.DeviceProofMessage; the relay answers with a
 // random 32-byte token (base64url), stored only as its SHA-256. Every
 // route except /healthz then needs "Authorization: Bearer <token>" (or
 // ?token= for WebSocket upgrades); /metrics needs the admin token.

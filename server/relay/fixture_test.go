@@ -207,7 +207,7 @@ func (e *env) registration(user, pw string, id *crypto.Identity, issued time.Tim
 	return map[string]any{
 		"username": user, "password": pw, "name": "test device",
 		"sign_pub": []byte(sp), "hpke_pub": hp, "issued": issued.Unix(),
-		"sig": id.Sign(relay.DeviceProofMessage(user, "test device", sp, hp, issued)),
+		"sig": id.Sign(crypto.DeviceProofMessage(user, "test device", sp, hp, issued)),
 	}
 }
 

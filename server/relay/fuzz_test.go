@@ -60,7 +60,7 @@ func FuzzDeviceRegistration(f *testing.F) {
 	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 	sp, hp := id.SignPublic(), id.HPKEPublic()
 	real := registerRequest{Username: "ada", Password: "correct horse", Name: "phone", SignPub: sp, HPKEPub: hp,
-		Issued: now.Unix(), Sig: id.Sign(DeviceProofMessage("ada", "phone", sp, hp, now))}
+		Issued: now.Unix(), Sig: id.Sign(crypto.DeviceProofMessage("ada", "phone", sp, hp, now))}
 	seed, err := json.Marshal(real)
 	if err != nil {
 		f.Fatal(err)

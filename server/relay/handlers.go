@@ -38,7 +38,7 @@ type registerResponse struct {
 	DeviceID   model.DeviceID `json:"device_id"`
 	Token      string         `json:"token"`
 	CatalogKey []byte         `json:"catalog_key"`
-	Cert       []byte         `json:"cert"` // device certificate (p2p.IssueCert)
+	Cert       []byte         `json:"cert"` // device certificate (crypto.IssueDeviceCert)
 }
 
 // registerDevice handles POST /v1/devices.

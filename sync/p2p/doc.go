@@ -6,7 +6,7 @@
 //
 // Protocol /segue/sync/1, one stream per pair of devices: each side
 // first writes its device certificate (4-byte big-endian length, ≤ 4 KiB;
-// a catalog-signed {user, device id, sign_pub}, see IssueCert), checked
+// a catalog-signed {user, device id, sign_pub}, see crypto.IssueDeviceCert), checked
 // against the key Noise authenticated; then the automerge-repo messages
 // of sync/wire, framed as 4-byte big-endian length + CBOR (1 MiB cap),
 // served by a peer.Session with peer.DocumentAccess: a library syncs

@@ -173,7 +173,7 @@ func TestHelperMDNS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert, err := p2p.IssueCert(catalogKey, "alice", id.SignPublic(), time.Unix(1_700_000_000, 0))
+	cert, err := crypto.IssueDeviceCert(catalogKey, "alice", id.SignPublic(), time.Unix(1_700_000_000, 0))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -90,10 +90,10 @@ type session struct {
 // repo. It listens at once, and announces itself over mDNS when enabled.
 // Close stops it. The node does not own repo.
 func New(ctx context.Context, id *crypto.Identity, cert []byte, catalog ed25519.PublicKey, repo peer.Repo, opts Options) (*Node, error) {
-	if len(cert) == 0 || len(cert) > MaxCertSize {
-		return nil, fmt.Errorf("%w: certificate of %d bytes", ErrBadCert, len(cert))
+	if len(cert) == 0 || len(cert) > crypto.MaxDeviceCertSize {
+		return nil, fmt.Errorf("%w: certificate of %d bytes", crypto.ErrBadDeviceCert, len(cert))
 	}
-	if _, err := VerifyCert(catalog, cert, id.SignPublic()); err != nil {
+	if _, err := crypto.VerifyDeviceCert(catalog, cert, id.SignPublic()); err != nil {
 		return nil, fmt.Errorf("own certificate: %w", err)
 	}
 	priv, err := libp2pcrypto.UnmarshalEd25519PrivateKey(id.SigningKey())
@@ -302,25 +302,25 @@ func (n *Node) run(remote libp2ppeer.ID, sess *session, st network.Stream) {
 
 // exchangeCerts sends the own certificate, reads the remote's and checks
 // it against the key Noise authenticated.
-func (n *Node) exchangeCerts(conn *streamConn, st network.Stream) (Cert, error) {
+func (n *Node) exchangeCerts(conn *streamConn, st network.Stream) (crypto.DeviceCert, error) {
 	errc := make(chan error, 1)
 	go func() { errc <- conn.writeBlob(n.cert) }()
-	raw, err := conn.readBlob(MaxCertSize)
+	raw, err := conn.readBlob(crypto.MaxDeviceCertSize)
 	if werr := <-errc; err == nil {
 		err = werr
 	}
 	if err != nil {
-		return Cert{}, err
+		return crypto.DeviceCert{}, err
 	}
 	pk := st.Conn().RemotePublicKey()
 	if pk == nil || pk.Type() != libp2pcrypto.Ed25519 {
-		return Cert{}, fmt.Errorf("%w: remote key is not Ed25519", ErrBadCert)
+		return crypto.DeviceCert{}, fmt.Errorf("%w: remote key is not Ed25519", crypto.ErrBadDeviceCert)
 	}
 	pub, err := pk.Raw()
 	if err != nil {
-		return Cert{}, fmt.Errorf("%w: remote key: %v", ErrBadCert, err)
+		return crypto.DeviceCert{}, fmt.Errorf("%w: remote key: %v", crypto.ErrBadDeviceCert, err)
 	}
-	return VerifyCert(n.catalog, raw, ed25519.PublicKey(pub))
+	return crypto.VerifyDeviceCert(n.catalog, raw, ed25519.PublicKey(pub))
 }
 
 // Close stops discovery, ends every session and closes the host.

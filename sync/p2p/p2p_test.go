@@ -40,7 +40,7 @@ func newDevice(t *testing.T, user model.UserID, seed byte) *device {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert, err := p2p.IssueCert(catalogKey, user, id.SignPublic(), time.Unix(1_700_000_000, 0))
+	cert, err := crypto.IssueDeviceCert(catalogKey, user, id.SignPublic(), time.Unix(1_700_000_000, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,50 +198,6 @@ func TestLANSync(t *testing.T) {
 	if !users["alice"] || !users["bob"] || !users["eve"] {
 		t.Fatalf("peer users = %v", users)
 	}
-}
-
-// TestBadCert: a certificate from another catalog key, or for another
-// device's key, is refused.
-func TestBadCert(t *testing.T) {
-	id, _ := crypto.NewIdentity(bytes.NewReader(bytes.Repeat([]byte{9}, 64)))
-	other, _ := crypto.NewIdentity(bytes.NewReader(bytes.Repeat([]byte{8}, 64)))
-	rogue := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{1}, 32))
-	good, _ := p2p.IssueCert(catalogKey, "alice", id.SignPublic(), time.Unix(0, 0))
-	forged, _ := p2p.IssueCert(rogue, "alice", id.SignPublic(), time.Unix(0, 0))
-	pub := catalogKey.Public().(ed25519.PublicKey)
-	tests := []struct {
-		name string
-		cert []byte
-		key  ed25519.PublicKey
-		ok   bool
-	}{
-		{"valid", good, id.SignPublic(), true},
-		{"other catalog", forged, id.SignPublic(), false},
-		{"other device", good, other.SignPublic(), false},
-		{"garbage", []byte{0xa1, 0x01}, id.SignPublic(), false},
-		{"too large", make([]byte, p2p.MaxCertSize+1), id.SignPublic(), false},
-	}
-	for _, tc := range tests {
-		c, err := p2p.VerifyCert(pub, tc.cert, tc.key)
-		if (err == nil) != tc.ok {
-			t.Fatalf("%s: err = %v", tc.name, err)
-		}
-		if tc.ok && c.User != "alice" {
-			t.Fatalf("%s: user %q", tc.name, c.User)
-		}
-	}
-}
-
-// FuzzVerifyCert: arbitrary certificate bytes never panic.
-func FuzzVerifyCert(f *testing.F) {
-	id, _ := crypto.NewIdentity(bytes.NewReader(bytes.Repeat([]byte{9}, 64)))
-	good, _ := p2p.IssueCert(catalogKey, "alice", id.SignPublic(), time.Unix(0, 0))
-	f.Add(good)
-	f.Add([]byte{})
-	pub := catalogKey.Public().(ed25519.PublicKey)
-	f.Fuzz(func(t *testing.T, b []byte) {
-		_, _ = p2p.VerifyCert(pub, b, id.SignPublic())
-	})
 }
 
 func init() {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 
+	"github.com/segue-fm/segue/crypto"
 	"github.com/segue-fm/segue/sync/wire"
 )
 
@@ -70,7 +71,7 @@ func (c *streamConn) readBlob(max int) ([]byte, error) {
 	}
 	n := binary.BigEndian.Uint32(h[:])
 	if uint64(n) > uint64(max) {
-		return nil, fmt.Errorf("%w: certificate of %d bytes, limit %d", ErrBadCert, n, max)
+		return nil, fmt.Errorf("%w: certificate of %d bytes, limit %d", crypto.ErrBadDeviceCert, n, max)
 	}
 	b := make([]byte, n)
 	if _, err := io.ReadFull(c.r, b); err != nil {
