@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/segue-fm/segue/core"
+	"github.com/segue-fm/segue/crypto"
 	"github.com/segue-fm/segue/sync/p2p"
 )
 
@@ -23,7 +25,9 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	wait := fs.Duration("wait", 10*time.Second, "how long `sync now` and `sync peers` run at most")
 	quiet := fs.Duration("quiet", 500*time.Millisecond, "`sync now` stops after this long without sync traffic")
 	peerAddr := fs.String("peer", "", "`sync peers`: a LAN peer multiaddr to connect to (…/p2p/<id>)")
-	cert := fs.String("cert", "", "`sync peers`: file holding this device's relay-signed certificate")
+	cert := fs.String("cert", "", "`sync peers`: optional file holding a relay-signed device certificate to use instead of the one the relay issued at login")
+	listen := fs.String("listen", "", "`sync peers`: comma-separated listen multiaddrs (default TCP and QUIC on every IPv4 interface)")
+	mdns := fs.Bool("mdns", true, "`sync peers`: discover peers with mDNS")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
@@ -68,14 +72,17 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			st.Relay.Connected, st.Relay.LastSync.Format(time.RFC3339), st.Documents, st.Relay.LastError)
 		return err
 	case "peers":
-		if *cert == "" {
-			return fmt.Errorf("%w: sync peers needs -cert", errUsage)
+		var raw []byte // nil: the certificate stored at login (re-fetched from the relay when missing)
+		if *cert != "" {
+			if raw, err = readFileLimited(*cert, crypto.MaxDeviceCertSize); err != nil {
+				return err
+			}
 		}
-		raw, err := readFileLimited(*cert, p2p.MaxCertSize)
-		if err != nil {
-			return err
+		opts := p2p.DefaultOptions().WithMDNS(*mdns, "")
+		if *listen != "" {
+			opts = opts.WithListen(strings.Split(*listen, ",")...)
 		}
-		n, err := d.StartLAN(ctx, raw, p2p.DefaultOptions())
+		n, err := d.StartLAN(ctx, raw, opts)
 		if err != nil {
 			return err
 		}

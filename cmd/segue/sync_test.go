@@ -1,0 +1,101 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/segue-fm/segue/core"
+	"github.com/segue-fm/segue/server/relay"
+)
+
+// TestSyncPeers runs `segue sync peers` against a real relay on
+// 127.0.0.1 after `segue sync login`: without -cert it uses the
+// certificate the relay issued at login; -cert overrides it with a file,
+// which must hold a valid certificate for this device.
+func TestSyncPeers(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	srv, err := relay.New(ctx, relay.DefaultOptions(t.TempDir()).WithListen("127.0.0.1:0").
+		WithArgonParams(relay.FastArgonParams).WithLogger(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	addr, err := srv.Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	origin := "http://" + addr
+	resp, err := http.Post(origin+"/v1/accounts", "application/json", strings.NewReader(`{"username":"alice","password":"password1"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create account: %s", resp.Status)
+	}
+	dev := t.TempDir()
+	segue := func(args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		code := run(ctx, append([]string{"sync", "-data", dev, "-origin", origin}, args...), &out, &errb)
+		return code, out.String(), errb.String()
+	}
+	if code, _, stderr := segue("login", "alice", "password1"); code != 0 {
+		t.Fatalf("sync login exited %d: %s", code, stderr)
+	}
+
+	// The certificate stored at login, as an override file.
+	e, err := core.Open(ctx, dev, core.DefaultOptions().WithOrigins(origin))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := e.DeviceCert(ctx)
+	e.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	good := filepath.Join(dir, "cert")
+	bad := filepath.Join(dir, "bad")
+	if err := os.WriteFile(good, cert, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bad, append(bytes.Clone(cert[:len(cert)-1]), cert[len(cert)-1]^1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	lan := []string{"-user", "alice", "-wait", "0s", "-listen", "/ip4/127.0.0.1/tcp/0", "-mdns=false"}
+	tests := []struct {
+		name string
+		args []string
+		code int
+		out  string // in stdout when code is 0, else in stderr
+	}{
+		{"relay-issued certificate", nil, 0, "listening /ip4/127.0.0.1/tcp/"},
+		{"-cert override", []string{"-cert", good}, 0, "listening /ip4/127.0.0.1/tcp/"},
+		{"-cert with a tampered certificate", []string{"-cert", bad}, 1, "bad device certificate"},
+		{"-cert missing file", []string{"-cert", filepath.Join(dir, "none")}, 1, "no such file"},
+		{"no -user", []string{"-user", ""}, 2, "-user is required"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append(append(append([]string{}, lan...), tc.args...), "peers")
+			code, stdout, stderr := segue(args...)
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tc.code, stdout, stderr)
+			}
+			got := stderr
+			if code == 0 {
+				got = stdout
+			}
+			if !strings.Contains(got, tc.out) {
+				t.Fatalf("output lacks %q:\nstdout: %s\nstderr: %s", tc.out, stdout, stderr)
+			}
+		})
+	}
+}
