@@ -33,6 +33,9 @@ type Options struct {
 	keyTTL     time.Duration
 	keyStore   crypto.KeyStore
 	httpClient *http.Client
+	ownClient  bool // httpClient is the default one, rebuilt by WithHTTP2 and WithDialContext
+	http2      bool
+	dial       DialFunc
 	logger     *slog.Logger
 	clock      Clock
 	store      store.Store
@@ -42,13 +45,15 @@ type Options struct {
 // DefaultOptions returns: no origins (set at least one with WithOrigins),
 // the catalog key trusted on first use, a 2 GiB blob cache, content keys
 // kept in memory for 10 minutes, a file key store in <dir>/keys, a Badger
-// store in <dir>/db, an HTTP client with a 30 s timeout, slog.Default()
-// and the system clock.
+// store in <dir>/db, the engine's own HTTP client (30 s timeout, HTTP/2
+// on: see WithHTTP2), slog.Default() and the system clock.
 func DefaultOptions() Options {
 	return Options{
 		cacheBytes: 2 << 30,
 		keyTTL:     10 * time.Minute,
-		httpClient: &http.Client{Timeout: 30 * time.Second},
+		httpClient: newRelayClient(true, nil),
+		ownClient:  true,
+		http2:      true,
 		logger:     slog.Default(),
 		clock:      SystemClock,
 	}
@@ -85,11 +90,46 @@ func (o Options) WithKeyTTL(d time.Duration) Options { o.keyTTL = d; return o }
 // should pass one backed by the platform's Keychain/Keystore.
 func (o Options) WithKeyStore(ks crypto.KeyStore) Options { o.keyStore = ks; return o }
 
-// WithHTTPClient sets the HTTP client for every relay request (default: a
-// client with a 30 s overall timeout). nil keeps the default.
+// WithHTTPClient sets the HTTP client for every relay request, replacing
+// the engine's own (see WithHTTP2). nil keeps the current one. With a
+// client of the app's, WithHTTP2 and WithDialContext have no effect; its
+// Transport must leave WebSocket upgrades (sync) on HTTP/1.1.
 func (o Options) WithHTTPClient(c *http.Client) Options {
 	if c != nil {
-		o.httpClient = c
+		o.httpClient, o.ownClient = c, false
+	}
+	return o
+}
+
+// WithHTTP2 sets whether the engine's own HTTP client speaks HTTP/2
+// (default true). On, every http:// relay request goes as cleartext HTTP/2
+// with prior knowledge (h2c), so the requests of a play (manifest, key,
+// header, first chunk) multiplex on one connection instead of needing one
+// TCP handshake each; https:// origins negotiate HTTP/2 with ALPN, and
+// WebSocket upgrades always use HTTP/1.1. An http:// origin whose first
+// h2c attempt fails (an HTTP/1.1-only server or proxy) is spoken to over
+// HTTP/1.1 from then on, re-probed hourly, with the failed request resent
+// at once; a dial failure or a cancelled request does not count. Off,
+// http:// origins get HTTP/1.1 only (https:// still negotiates HTTP/2).
+// Either way idle connections are kept 5 minutes and an HTTP/2
+// connection silent for 30 s is checked with a PING (closed when
+// unanswered within 10 s). The client times every request out after 30 s.
+func (o Options) WithHTTP2(on bool) Options {
+	o.http2 = on
+	if o.ownClient {
+		o.httpClient = newRelayClient(o.http2, o.dial)
+	}
+	return o
+}
+
+// WithDialContext sets how the engine's own HTTP client opens connections
+// (default a net.Dialer with a 10 s timeout and TCP keep-alive), for
+// custom network stacks, VPN-bound sockets and link emulation in tests.
+// nil restores the default. It has no effect after WithHTTPClient.
+func (o Options) WithDialContext(dial DialFunc) Options {
+	o.dial = dial
+	if o.ownClient {
+		o.httpClient = newRelayClient(o.http2, o.dial)
 	}
 	return o
 }
