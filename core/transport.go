@@ -62,9 +62,14 @@ func newRelayClient(http2 bool, dial DialFunc) *http.Client {
 		var h2c http.Protocols
 		h2c.SetUnencryptedHTTP2(true)
 		rt.h2c = &http.Transport{
-			DialContext:     dial,
-			Protocols:       &h2c,
-			HTTP2:           h2,
+			DialContext: dial,
+			Protocols:   &h2c,
+			HTTP2:       h2,
+			// For HTTP/2 this bounds dials in progress, not connections:
+			// concurrent first requests wait for the one connection being
+			// dialed instead of each dialing its own, and a further
+			// connection is still opened when one's streams run out.
+			MaxConnsPerHost: 1,
 			IdleConnTimeout: idleConnTimeout,
 		}
 	}

@@ -19,8 +19,8 @@ import (
 var h2Preface = []byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
 
 // connCounter is a TCP forwarder on 127.0.0.1 in front of a server: it
-// counts the connections clients open and notes which ones began with the
-// HTTP/2 preface.
+// counts the connections clients open (at accept, used or not) and notes
+// which ones began with the HTTP/2 preface.
 type connCounter struct {
 	ln net.Listener
 
@@ -67,6 +67,9 @@ func (c *connCounter) reset() {
 
 func (c *connCounter) forward(in net.Conn, target string) {
 	defer in.Close()
+	c.mu.Lock()
+	c.conns++
+	c.mu.Unlock()
 	// Every request line or preface is longer than the preface.
 	in.SetReadDeadline(time.Now().Add(10 * time.Second))
 	head := make([]byte, len(h2Preface))
@@ -74,12 +77,11 @@ func (c *connCounter) forward(in net.Conn, target string) {
 		return
 	}
 	in.SetReadDeadline(time.Time{})
-	c.mu.Lock()
-	c.conns++
 	if bytes.Equal(head, h2Preface) {
+		c.mu.Lock()
 		c.h2++
+		c.mu.Unlock()
 	}
-	c.mu.Unlock()
 	out, err := net.Dial("tcp", target)
 	if err != nil {
 		return
@@ -162,12 +164,19 @@ func TestOneConnectionPerTrack(t *testing.T) {
 		{"HTTP/2 off", relayAddr, core.DefaultOptions().WithHTTP2(false), false, -1, 0},
 		{"HTTP/1.1-only relay: one h2c probe, then HTTP/1.1", h1Server.Listener.Addr().String(), core.DefaultOptions(), false, -1, 1},
 	}
+	// Dials take 20 ms, as over a real link, so that concurrent requests
+	// find no connection ready and would each dial one if allowed to.
+	var d net.Dialer
+	slowDial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		time.Sleep(20 * time.Millisecond)
+		return d.DialContext(ctx, network, addr)
+	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			cc := newConnCounter(t, c.target)
 			ctx := context.Background()
 			dir := t.TempDir()
-			e, err := core.Open(ctx, dir, c.opts.WithOrigins(cc.url()).WithLogger(quiet()))
+			e, err := core.Open(ctx, dir, c.opts.WithDialContext(slowDial).WithOrigins(cc.url()).WithLogger(quiet()))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -182,11 +191,12 @@ func TestOneConnectionPerTrack(t *testing.T) {
 				e.Close()
 				cc.reset()
 				// A new Options value: a new client with no connections.
-				if e, err = core.Open(ctx, dir, core.DefaultOptions().WithOrigins(cc.url()).WithLogger(quiet())); err != nil {
+				if e, err = core.Open(ctx, dir, c.opts.WithDialContext(slowDial).WithOrigins(cc.url()).WithLogger(quiet())); err != nil {
 					t.Fatal(err)
 				}
 			}
 			openTrackStart(t, e, tb.tracks[0])
+			time.Sleep(100 * time.Millisecond) // any other dial in flight connects
 			conns, h2 := cc.counts()
 			if c.wantConns >= 0 && conns != c.wantConns || conns < 1 {
 				t.Errorf("%d connections, want %d", conns, c.wantConns)
