@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -40,12 +41,19 @@ import (
 // peers (default 1,000), SEGUE_CAP_RATE edits per second per active
 // peer (default 1), SEGUE_CAP_DURATION of the active phase (default
 // 20s), SEGUE_CAP_COMPRESSION permessage-deflate on the peers' side
-// (default 1, as devices dial; the relay always offers it).
+// (default 1, as devices dial; the relay always offers it),
+// SEGUE_CAP_TAKEOVER=1 the relay's permessage-deflate context takeover
+// (default 0, as DefaultOptions), SEGUE_CAP_HEAPPROFILE a file for the
+// relay process's heap profile at the end, SEGUE_CAP_CPUPROFILE a file
+// for its CPU profile of the active phase.
 type capacityConfig struct {
 	idle, active int
 	rate         float64
 	duration     time.Duration
 	compression  bool
+	takeover     bool
+	heapProfile  string
+	cpuProfile   string
 }
 
 func capacityFromEnv(b testing.TB) capacityConfig {
@@ -76,6 +84,9 @@ func capacityFromEnv(b testing.TB) capacityConfig {
 		c.duration = d
 	}
 	c.compression = os.Getenv("SEGUE_CAP_COMPRESSION") != "0"
+	c.takeover = os.Getenv("SEGUE_CAP_TAKEOVER") == "1"
+	c.heapProfile = os.Getenv("SEGUE_CAP_HEAPPROFILE")
+	c.cpuProfile = os.Getenv("SEGUE_CAP_CPUPROFILE")
 	return c
 }
 
@@ -126,7 +137,7 @@ func runCapacity(b *testing.B, cfg capacityConfig) {
 	}
 	defer r.Close()
 	ep := relaysync.New(peer.NewRepoAdapter(r), st, peer.DocumentAccess, relaysync.DefaultOptions().
-		WithLogger(discardLog).WithAuthenticator(func(r *http.Request) (model.UserID, error) {
+		WithLogger(discardLog).WithContextTakeover(cfg.takeover).WithAuthenticator(func(r *http.Request) (model.UserID, error) {
 		if u := r.URL.Query().Get("token"); u != "" {
 			return model.UserID(u), nil
 		}
@@ -188,9 +199,35 @@ func runCapacity(b *testing.B, cfg capacityConfig) {
 	fmt.Fprintln(in, "ACTIVE")
 	expect("READY")
 	heldAll := ep.Peers()
+	if cfg.cpuProfile != "" {
+		f, err := os.Create(cfg.cpuProfile)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			b.Fatal(err)
+		}
+	}
+	cpu0 := cpuTime()
 	fmt.Fprintln(in, "RUN")
 	res := expect("RESULT") // edits errors p50 p99 max firstError
+	cpuActive := cpuTime() - cpu0
+	if cfg.cpuProfile != "" {
+		pprof.StopCPUProfile()
+	}
 	afterActive := sample()
+	notified := ep.Notified()
+	if cfg.heapProfile != "" {
+		if f, err := os.Create(cfg.heapProfile); err != nil {
+			b.Error(err)
+		} else {
+			if err := pprof.WriteHeapProfile(f); err != nil {
+				b.Error(err)
+			}
+			f.Close()
+		}
+	}
 
 	per := func(a, b float64) float64 {
 		if heldIdle == 0 {
@@ -211,6 +248,11 @@ func runCapacity(b *testing.B, cfg capacityConfig) {
 	b.ReportMetric(f(res[3]), "p99-ms")
 	b.ReportMetric(f(res[4]), "max-ms")
 	b.ReportMetric(float64(afterActive.rss)/(1<<20), "relay-RSS-MiB-end")
+	b.ReportMetric(float64(afterActive.heap)/(1<<20), "relay-heap-MiB-end")
+	if n := f(res[0]); n > 0 {
+		b.ReportMetric(float64(notified)/n, "wakeups/edit")
+		b.ReportMetric(float64(cpuActive.Microseconds())/n, "relay-CPU-µs/edit")
+	}
 	b.Logf("relay: idle %d/%d held (dial errors %s, first %q), active %d/%d; edits %s errors %s (first %q); relay RSS %d → %d → %d MiB, heap %d → %d MiB, goroutines %d → %d",
 		heldIdle, cfg.idle, idle[1], idle[3], heldAll-heldIdle, cfg.active, res[0], res[1], res[5],
 		base.rss>>20, afterIdle.rss>>20, afterActive.rss>>20, base.heap>>20, afterIdle.heap>>20, base.goroutines, afterIdle.goroutines)
@@ -508,6 +550,15 @@ func sample() memSample {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	return memSample{rss: rssBytes(), heap: ms.HeapInuse + ms.StackInuse, goroutines: runtime.NumGoroutine()}
+}
+
+// cpuTime is the process's user + system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // rssBytes reads VmRSS from /proc/self/status (0 when unavailable).

@@ -141,6 +141,7 @@ type Session struct {
 	Fanout *Fanout
 
 	mu         sync.Mutex
+	authz      map[docs.DocumentID]authzEntry // Authz results by document heads
 	dirty      map[docs.DocumentID]bool
 	wake       chan struct{}
 	follows    map[docs.DocumentID]bool
@@ -155,6 +156,7 @@ func (s *Session) init() {
 		s.wake = make(chan struct{}, 1)
 		s.dirty = map[docs.DocumentID]bool{}
 		s.follows = map[docs.DocumentID]bool{}
+		s.authz = map[docs.DocumentID]authzEntry{}
 		var nonce [8]byte
 		_, _ = rand.Read(nonce[:])
 		s.peer, s.persistent = peerName(s.RemoteStorage, s.RemoteID, string(nonce[:]))
@@ -300,14 +302,43 @@ func (s *Session) handle(ctx context.Context, m *wire.Message) error {
 	}
 }
 
+// maxAuthzCache bounds a session's cached Authz results; the cache is
+// emptied when it would grow beyond.
+const maxAuthzCache = 1024
+
+// authzEntry is an Authz result for the document at heads.
+type authzEntry struct {
+	heads []automerge.ChangeHash
+	acc   Access
+}
+
 // access evaluates Authz on the current document; an unknown document
-// grants nothing.
+// grants nothing. Authz is a pure function of (user, document) and the
+// heads identify the document's content, so a result is reused while
+// the heads are unchanged: reading the heads is one call into
+// automerge, evaluating a playlist's access a dozen.
 func (s *Session) access(ctx context.Context, id docs.DocumentID) (Access, error) {
 	var acc Access
 	err := s.Repo.View(ctx, id, func(doc *automerge.Doc) error {
+		heads := doc.Heads()
+		s.mu.Lock()
+		e, ok := s.authz[id]
+		s.mu.Unlock()
+		if ok && slices.Equal(e.heads, heads) {
+			acc = e.acc
+			return nil
+		}
 		var err error
-		acc, err = s.Authz(s.User, doc)
-		return err
+		if acc, err = s.Authz(s.User, doc); err != nil {
+			return err
+		}
+		s.mu.Lock()
+		if len(s.authz) >= maxAuthzCache {
+			clear(s.authz)
+		}
+		s.authz[id] = authzEntry{heads: heads, acc: acc}
+		s.mu.Unlock()
+		return nil
 	})
 	if errors.Is(err, ErrUnknownDocument) {
 		return Access{}, nil

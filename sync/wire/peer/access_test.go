@@ -1,0 +1,98 @@
+package peer_test
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+
+	"github.com/automerge/automerge-go"
+
+	"github.com/segue-fm/segue/store/badgerstore"
+	"github.com/segue-fm/segue/sync/docs"
+	"github.com/segue-fm/segue/sync/repo"
+	"github.com/segue-fm/segue/sync/wire"
+	"github.com/segue-fm/segue/sync/wire/peer"
+)
+
+// TestAccessFollowsDocumentChanges: a session caches Authz results by
+// document heads, so a change to a playlist's sharing takes effect on the
+// next message: bob reads alice's public playlist, is refused once she
+// makes it private, and reads it again once she adds him as a
+// collaborator. The session runs without a Fanout (a device's session).
+func TestAccessFollowsDocumentChanges(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	st, err := badgerstore.Open(ctx, t.TempDir(), badgerstore.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	r, err := repo.Open(ctx, st, repo.DefaultOptions().WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	h, err := r.CreatePlaylist(ctx, "alice", "mix")
+	if err != nil {
+		t.Fatal(err)
+	}
+	edit := func(fn func(p *docs.Playlist) error) {
+		t.Helper()
+		if err := h.Playlist(ctx, fn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	edit(func(p *docs.Playlist) error { return p.SetPublic(true) })
+
+	local, far := pipe()
+	s := &peer.Session{Repo: peer.NewRepoAdapter(r), Authz: peer.DocumentAccess, User: "bob", LocalID: "relay",
+		RemoteID: "bob-dev", RemoteStorage: "bob-store", Conn: local, Log: slog.New(slog.DiscardHandler)}
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	doc := automerge.New()
+	ss := automerge.NewSyncState(doc)
+	// ask sends bob's next sync message (or an empty one) and returns the
+	// type of the first answer.
+	ask := func() string {
+		t.Helper()
+		data := automerge.NewSyncState(automerge.New())
+		m, ok := ss.GenerateMessage()
+		if !ok {
+			m, _ = data.GenerateMessage()
+		}
+		if err := far.Send(ctx, &wire.Message{Type: wire.TypeSync, SenderID: "bob-dev", TargetID: "relay", DocumentID: h.ID().String(), Data: m.Bytes()}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := far.Recv(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Type == wire.TypeSync {
+			if _, err := ss.ReceiveMessage(got.Data); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return got.Type
+	}
+	steps := []struct {
+		name   string
+		change func(p *docs.Playlist) error
+		want   string
+	}{
+		{"public", nil, wire.TypeSync},
+		{"made private", func(p *docs.Playlist) error { return p.SetPublic(false) }, wire.TypeDocUnavailable},
+		{"bob collaborates", func(p *docs.Playlist) error { return p.SetCollaborators("bob") }, wire.TypeSync},
+	}
+	for _, st := range steps {
+		if st.change != nil {
+			edit(st.change)
+		}
+		if got := ask(); got != st.want {
+			t.Fatalf("%s: answer %s, want %s", st.name, got, st.want)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
