@@ -61,7 +61,7 @@ func TestKill9Resume(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	time.Sleep(20 * time.Millisecond) // some done bits committed, others in flight
+	time.Sleep(20 * time.Millisecond)          // some done bits committed, others in flight
 	if err := cmd.Process.Kill(); err != nil { // SIGKILL
 		t.Fatal(err)
 	}

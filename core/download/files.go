@@ -39,7 +39,21 @@ func newBlobFiles(dir string) (*blobFiles, error) {
 	if err := os.MkdirAll(filepath.Join(dir, tmpDir), 0o700); err != nil {
 		return nil, fmt.Errorf("download: create blob directory: %w", err)
 	}
-	return &blobFiles{dir: dir}, nil
+	f := &blobFiles{dir: dir}
+	// The 256 fan-out directories are made once, up front (ff last, so
+	// its presence means all are there), so that installing a blob never
+	// creates a directory on the download path.
+	if _, err := os.Stat(filepath.Join(dir, "ff")); errors.Is(err, fs.ErrNotExist) {
+		for i := range 256 {
+			if err := os.Mkdir(filepath.Join(dir, fmt.Sprintf("%02x", i)), 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+				return nil, fmt.Errorf("download: create blob directory: %w", err)
+			}
+		}
+		if err := syncDir(dir); err != nil {
+			return nil, fmt.Errorf("download: %w", err)
+		}
+	}
+	return f, nil
 }
 
 func (f *blobFiles) lock(h [32]byte) *sync.Mutex { return &f.locks[h[0]%byte(len(f.locks))] }
@@ -120,9 +134,10 @@ func (t *tempBlob) discard() {
 	os.Remove(t.path)
 }
 
-// install renames a finished temp file to h's name and fsyncs the
-// directory. Caller holds f.lock(h).
-func (f *blobFiles) install(tmp string, h [32]byte) error {
+// rename moves a finished temp file to h's name, creating (and making
+// durable) its directory first; the caller fsyncs that directory before
+// recording the blob. Caller holds f.lock(h).
+func (f *blobFiles) rename(tmp string, h [32]byte) error {
 	dst := f.path(h)
 	sub := filepath.Dir(dst)
 	if _, ok := f.made.Load(sub); !ok {
@@ -137,7 +152,7 @@ func (f *blobFiles) install(tmp string, h [32]byte) error {
 	if err := os.Rename(tmp, dst); err != nil {
 		return fmt.Errorf("install blob: %w", err)
 	}
-	return syncDir(sub)
+	return nil
 }
 
 // remove unlinks h's file (missing is fine). Caller holds f.lock(h).

@@ -205,9 +205,10 @@ type Manager struct {
 	idle      chan struct{} // closed while there is nothing to do
 	closed    bool
 
-	wake   chan struct{}
-	cancel context.CancelFunc
-	done   chan struct{}
+	commits chan commitReq // to the committer (unbuffered)
+	wake    chan struct{}
+	cancel  context.CancelFunc
+	done    chan struct{}
 
 	licMu sync.Mutex
 	lics  map[string]*crypto.License // nil until loaded
@@ -246,6 +247,7 @@ func New(ctx context.Context, d Deps, opts Options) (*Manager, error) {
 		errs:      map[Ref]error{},
 		failed:    map[trackTier]error{},
 		wake:      make(chan struct{}, 1),
+		commits:   make(chan commitReq),
 		done:      make(chan struct{}),
 	}
 	if err := m.load(ctx); err != nil {

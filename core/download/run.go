@@ -15,8 +15,10 @@ import (
 	"github.com/segue-fm/segue/store"
 )
 
-// blobsPerTrack bounds the blobs of one track in flight at once.
-const blobsPerTrack = 4
+// blobsPerWorker is how many blobs each worker keeps in flight: a pass
+// shares workers × blobsPerWorker blob slots among the tracks it
+// downloads (so the last tracks of a pass still fill every slot).
+const blobsPerWorker = 4
 
 // errJobGone: the job was removed while its blob was in flight.
 var errJobGone = errors.New("download: job removed")
@@ -31,6 +33,12 @@ var errPaused = errors.New("download: paused")
 // the app paused downloads (SetPaused) until it resumes them.
 func (m *Manager) run(ctx context.Context) {
 	defer close(m.done)
+	committed := make(chan struct{})
+	go func() {
+		defer close(committed)
+		m.committer(ctx)
+	}()
+	defer func() { <-committed }()
 	if err := m.reconcile(ctx); err != nil && ctx.Err() == nil {
 		m.log.Warn("download: reconcile blob files", "err", err)
 	}
@@ -323,11 +331,30 @@ func (m *Manager) downloadAll(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
-		wg      sync.WaitGroup
+		tracks  sync.WaitGroup // track workers, until their blobs are fetched
+		commits sync.WaitGroup // tracks whose blobs are being committed
 		sem     = make(chan struct{}, m.opts.workers)
+		blobSem = make(chan struct{}, m.opts.workers*blobsPerWorker)
 		mu      sync.Mutex
 		offline error
 	)
+	settle := func(tt trackTier, err error) {
+		switch {
+		case err == nil, errors.Is(err, errJobGone), errors.Is(err, errPaused):
+		case errors.Is(err, fetch.ErrOffline):
+			mu.Lock()
+			offline = err
+			mu.Unlock()
+			cancel()
+		case ctx.Err() != nil:
+		default:
+			m.mu.Lock()
+			m.failed[tt] = err
+			m.mu.Unlock()
+			m.log.Warn("download: track failed", "track", tt.track, "tier", tt.tier, "err", err)
+			m.emit(Event{Kind: EventFailed, Track: tt.track, Tier: tt.tier, Err: err})
+		}
+	}
 	for _, tt := range todo {
 		select {
 		case sem <- struct{}{}:
@@ -336,47 +363,72 @@ func (m *Manager) downloadAll(ctx context.Context) error {
 		if ctx.Err() != nil {
 			break
 		}
-		wg.Go(func() {
+		tracks.Go(func() {
 			defer func() { <-sem }()
-			err := m.downloadTrack(ctx, tt)
-			switch {
-			case err == nil, errors.Is(err, errJobGone), errors.Is(err, errPaused):
-			case errors.Is(err, fetch.ErrOffline):
-				mu.Lock()
-				offline = err
-				mu.Unlock()
-				cancel()
-			case ctx.Err() != nil:
-			default:
-				m.mu.Lock()
-				m.failed[tt] = err
-				m.mu.Unlock()
-				m.log.Warn("download: track failed", "track", tt.track, "tier", tt.tier, "err", err)
-				m.emit(Event{Kind: EventFailed, Track: tt.track, Tier: tt.tier, Err: err})
-			}
+			m.downloadTrack(ctx, tt, blobSem, &commits, settle)
 		})
 	}
-	wg.Wait()
+	tracks.Wait()
+	commits.Wait()
 	return offline
 }
 
-// downloadTrack fetches every blob of one job that is not done yet.
-func (m *Manager) downloadTrack(ctx context.Context, tt trackTier) error {
+// downloadTrack fetches every blob of one job that is not done yet, each
+// holding a slot of sem while it is transferred. It returns once every
+// blob is fetched (freeing its caller's track slot for the next track);
+// the blobs' commits finish in the background, counted in commits, and
+// settle receives the track's outcome after the last one.
+func (m *Manager) downloadTrack(ctx context.Context, tt trackTier, sem chan struct{}, commits *sync.WaitGroup, settle func(trackTier, error)) {
 	m.mu.Lock()
 	if m.active[tt] {
 		m.mu.Unlock()
-		return nil
+		return
 	}
 	m.active[tt] = true
 	m.mu.Unlock()
+	var (
+		all      sync.WaitGroup // every blob, fetched and committed
+		fetched  sync.WaitGroup
+		errMu    sync.Mutex
+		firstErr error
+		nBlobs   int
+		before   int // blobs done before this pass
+	)
+	ctx, cancel := context.WithCancel(ctx)
+	fail := func(err error) {
+		errMu.Lock()
+		if firstErr == nil {
+			firstErr = err
+		}
+		errMu.Unlock()
+		cancel()
+	}
+	commits.Add(1)
 	defer func() {
-		m.mu.Lock()
-		delete(m.active, tt)
-		m.mu.Unlock()
+		fetched.Wait()
+		go func() {
+			defer commits.Done()
+			all.Wait()
+			errMu.Lock()
+			err := firstErr
+			errMu.Unlock()
+			if err == nil {
+				err = ctx.Err()
+			}
+			if err == nil {
+				err = m.completeIfDone(ctx, tt, before, nBlobs)
+			}
+			cancel()
+			m.mu.Lock()
+			delete(m.active, tt)
+			m.mu.Unlock()
+			settle(tt, err)
+		}()
 	}()
 	man, err := m.d.Fetcher.Manifest(ctx, tt.track, tt.tier)
 	if err != nil {
-		return fmt.Errorf("manifest: %w", err)
+		fail(fmt.Errorf("manifest: %w", err))
+		return
 	}
 	refs := make([]model.BlobRef, 0, len(man.Chunks)+1)
 	refs = append(refs, man.Header)
@@ -385,6 +437,7 @@ func (m *Manager) downloadTrack(ctx context.Context, tt trackTier) error {
 		refs = append(refs, c.Blob)
 		total += c.Blob.Size
 	}
+	nBlobs = len(refs)
 	m.mu.Lock()
 	if j, ok := m.jobs[tt]; ok {
 		j.Blobs, j.Bytes = len(refs), total
@@ -398,28 +451,10 @@ func (m *Manager) downloadTrack(ctx context.Context, tt trackTier) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("read progress: %w", err)
+		fail(fmt.Errorf("read progress: %w", err))
+		return
 	}
-	// Blobs of one track download concurrently (blobsPerTrack at a time),
-	// each streamed to its own file and committed with its done bit on
-	// its own: concurrent commits share the store's sync, and a crash
-	// loses only blobs in flight.
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		wg       sync.WaitGroup
-		sem      = make(chan struct{}, blobsPerTrack)
-		errMu    sync.Mutex
-		firstErr error
-	)
-	fail := func(err error) {
-		errMu.Lock()
-		if firstErr == nil {
-			firstErr = err
-		}
-		errMu.Unlock()
-		cancel()
-	}
+	before = len(done)
 	for idx, ref := range refs {
 		if done[idx] {
 			continue
@@ -439,9 +474,16 @@ func (m *Manager) downloadTrack(ctx context.Context, tt trackTier) error {
 		if ctx.Err() != nil {
 			break
 		}
-		wg.Go(func() {
-			defer func() { <-sem }()
+		all.Add(1)
+		fetched.Add(1)
+		go func() {
+			defer all.Done()
+			// The slot bounds transfers: it is released once the blob is
+			// in its fsynced temp file, so the group commit overlaps the
+			// next transfers.
 			tmp, err := m.fetchBlob(ctx, man, idx, ref)
+			<-sem
+			fetched.Done()
 			if err != nil {
 				fail(fmt.Errorf("blob %d: %w", idx, err))
 				return
@@ -455,15 +497,14 @@ func (m *Manager) downloadTrack(ctx context.Context, tt trackTier) error {
 			if j.complete() {
 				m.emit(Event{Kind: EventTrackDone, Track: tt.track, Tier: tt.tier, BlobsDone: j.Done, Blobs: j.Blobs, BytesDone: j.DoneBytes, Bytes: j.Bytes})
 			}
-		})
+		}()
 	}
-	wg.Wait()
-	if firstErr != nil {
-		return firstErr
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
+}
+
+// completeIfDone records completion of a job whose blobs were all done
+// before this pass (a crash between the last blob and its completion
+// record).
+func (m *Manager) completeIfDone(ctx context.Context, tt trackTier, before, blobs int) error {
 	m.mu.Lock()
 	j, ok := m.jobs[tt]
 	var c jobRec
@@ -471,9 +512,7 @@ func (m *Manager) downloadTrack(ctx context.Context, tt trackTier) error {
 		c = *j
 	}
 	m.mu.Unlock()
-	if ok && c.complete() && len(done) == len(refs) {
-		// Every blob was done before this pass (a crash between the last
-		// blob and its completion record): record completion now.
+	if ok && c.complete() && before == blobs {
 		return m.persistComplete(ctx, tt, c)
 	}
 	return nil
@@ -566,51 +605,21 @@ func (m *Manager) fetchBlob(ctx context.Context, man *model.Manifest, idx int, r
 	return "", errors.Join(errs...)
 }
 
-// storeBlob installs a verified, fsynced blob file (rename, directory
-// fsync), then commits its reference and its done bit (hash ‖ u64 size)
-// in one transaction, under the hash's lock; then it counts the blob in
+// storeBlob hands a verified, fsynced blob file to the committer (which
+// renames it into place, fsyncs its directory, then commits its
+// reference and done bit, grouped with other blobs), then counts it in
 // memory. The job's record is rewritten only when the track completes,
 // so concurrent blobs of one track never conflict.
 func (m *Manager) storeBlob(ctx context.Context, tt trackTier, idx int, ref model.BlobRef, tmp string, blobs int, total int64) (jobRec, error) {
-	fresh := false
-	mu := m.files.lock(ref.SHA256)
-	mu.Lock()
-	err := m.files.install(tmp, ref.SHA256)
-	if err != nil {
+	req := commitReq{tt: tt, idx: idx, ref: ref, tmp: tmp, reply: make(chan commitRes, 1)}
+	select {
+	case m.commits <- req:
+	case <-ctx.Done():
 		os.Remove(tmp)
-	} else {
-		err = m.d.Store.Update(ctx, func(tx store.Txn) error {
-			fresh = false
-			if _, err := tx.Get(jobKey(tt)); errors.Is(err, store.ErrNotFound) {
-				return errJobGone
-			} else if err != nil {
-				return err
-			}
-			if _, err := tx.Get(doneKey(tt, idx)); err == nil {
-				return nil // already done (a concurrent pass)
-			}
-			n := uint32(0)
-			switch rb, err := tx.Get(refKey(ref.SHA256)); {
-			case err == nil && len(rb) == 4:
-				n = binary.BigEndian.Uint32(rb)
-			case err == nil, errors.Is(err, store.ErrNotFound):
-			default:
-				return err
-			}
-			if err := tx.Set(refKey(ref.SHA256), binary.BigEndian.AppendUint32(nil, n+1)); err != nil {
-				return err
-			}
-			fresh = true
-			return tx.Set(doneKey(tt, idx), binary.BigEndian.AppendUint64(append([]byte(nil), ref.SHA256[:]...), uint64(ref.Size)))
-		})
-		if err != nil {
-			// Nothing committed: drop the file unless another job holds it.
-			if _, gerr := m.d.Store.Get(context.WithoutCancel(ctx), refKey(ref.SHA256)); errors.Is(gerr, store.ErrNotFound) {
-				m.files.remove(ref.SHA256)
-			}
-		}
+		return jobRec{}, ctx.Err()
 	}
-	mu.Unlock()
+	res := <-req.reply
+	fresh, err := res.fresh, res.err
 	if errors.Is(err, errJobGone) {
 		return jobRec{}, err
 	}
