@@ -14,4 +14,8 @@
 //		User: user, LocalID: me, RemoteID: join.SenderID,
 //		RemoteStorage: join.PeerMetadata.StorageID, Conn: conn}
 //	err := s.Run(ctx)
+//
+// A server with many sessions over one Repo (the relay) gives them one
+// Fanout (Session.Fanout = peer.NewFanout(repo)): a change then wakes
+// only the sessions following that document instead of every session.
 package peer
