@@ -101,16 +101,18 @@ func (o Options) WithHTTPClient(c *http.Client) Options {
 	return o
 }
 
-// WithHTTP2 sets whether the engine's own HTTP client speaks HTTP/2
-// (default true). On, every http:// relay request goes as cleartext HTTP/2
-// with prior knowledge (h2c), so the requests of a play (manifest, key,
-// header, first chunk) multiplex on one connection instead of needing one
-// TCP handshake each; https:// origins negotiate HTTP/2 with ALPN, and
-// WebSocket upgrades always use HTTP/1.1. An http:// origin whose first
-// h2c attempt fails (an HTTP/1.1-only server or proxy) is spoken to over
-// HTTP/1.1 from then on, re-probed hourly, with the failed request resent
-// at once; a dial failure or a cancelled request does not count. Off,
-// http:// origins get HTTP/1.1 only (https:// still negotiates HTTP/2).
+// WithHTTP2 sets whether the engine's own HTTP client insists on HTTP/2
+// (default true). On, relay requests go HTTP/2-only — cleartext with prior
+// knowledge (h2c) to http:// origins, h2 by ALPN to https:// ones — with
+// one connection dialed per origin at a time, so the requests of a play
+// (manifest, key, header, first chunk) multiplex on one connection instead
+// of needing a handshake each, even from an engine with no connection
+// open. WebSocket upgrades and proxied requests use HTTP/1.1 (or ALPN). An
+// origin whose first HTTP/2-only attempt fails (an HTTP/1.1-only server or
+// proxy) is spoken to over HTTP/1.1 (https://: whatever ALPN picks) from
+// then on, re-probed hourly, with the failed request resent at once; a
+// dial failure or a cancelled request does not count. Off, http://
+// origins get HTTP/1.1 only and https:// ones negotiate by ALPN.
 // Either way idle connections are kept 5 minutes and an HTTP/2
 // connection silent for 30 s is checked with a PING (closed when
 // unanswered within 10 s). The client times every request out after 30 s.

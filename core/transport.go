@@ -27,8 +27,9 @@ const (
 	// answered in time.
 	pingAfter   = 30 * time.Second
 	pingTimeout = 10 * time.Second
-	// h1Reprobe is how long an origin that failed its first cleartext
-	// HTTP/2 attempt is spoken to over HTTP/1.1 before h2c is tried again.
+	// h1Reprobe is how long an origin that failed its first HTTP/2-only
+	// attempt goes through the negotiating transport before HTTP/2-only
+	// is tried again.
 	h1Reprobe = time.Hour
 )
 
@@ -59,12 +60,14 @@ func newRelayClient(http2 bool, dial DialFunc) *http.Client {
 		hosts: map[string]hostState{},
 	}
 	if http2 {
-		var h2c http.Protocols
-		h2c.SetUnencryptedHTTP2(true)
-		rt.h2c = &http.Transport{
-			DialContext: dial,
-			Protocols:   &h2c,
-			HTTP2:       h2,
+		var h2only http.Protocols
+		h2only.SetUnencryptedHTTP2(true)
+		h2only.SetHTTP2(true)
+		rt.h2 = &http.Transport{
+			DialContext:         dial,
+			Protocols:           &h2only,
+			HTTP2:               h2,
+			TLSHandshakeTimeout: 10 * time.Second,
 			// For HTTP/2 this bounds dials in progress, not connections:
 			// concurrent first requests wait for the one connection being
 			// dialed instead of each dialing its own, and a further
@@ -76,31 +79,34 @@ func newRelayClient(http2 bool, dial DialFunc) *http.Client {
 	return &http.Client{Timeout: clientTimeout, Transport: rt}
 }
 
-// hostState is what relayTransport learned about an http:// origin.
+// hostState is what relayTransport learned about an origin.
 type hostState struct {
-	h2c     bool      // a cleartext HTTP/2 request to it succeeded
-	h1Until time.Time // it failed its first h2c attempt: HTTP/1.1 until then
+	h2      bool      // an HTTP/2-only request to it succeeded
+	h1Until time.Time // it failed its first HTTP/2-only attempt: std until then
 }
 
-// relayTransport sends http:// requests as cleartext HTTP/2 with prior
-// knowledge (h2c), so that concurrent requests to a relay share one
-// connection, and everything else through an HTTP/1.1 transport that also
-// negotiates HTTP/2 over TLS (ALPN).
+// relayTransport sends requests HTTP/2-only through one transport that
+// dials one connection per origin at a time — cleartext HTTP/2 with prior
+// knowledge (h2c) for http://, h2 by ALPN for https:// — so that
+// concurrent requests to a relay share one connection even when none is
+// open yet. The other transport, std, speaks HTTP/1.1 to http:// and
+// negotiates HTTP/2 or HTTP/1.1 by ALPN for https:// (without coalescing
+// concurrent dials).
 //
-// Routing of an http:// request: WebSocket upgrades, requests through a
-// proxy, and requests to an origin known not to speak h2c go over
-// HTTP/1.1. Any other request goes over h2c. When an origin's h2c attempt
-// fails before h2c ever worked there, other than in dialing or by the
-// request's cancellation, the origin is taken to speak only HTTP/1.1 (an
-// HTTP/1.1 server answers the HTTP/2 preface with an HTTP/1.1 error or
-// closes the connection): the request is resent over HTTP/1.1 (when its
-// body can be rewound) and the origin stays on HTTP/1.1 for h1Reprobe. A
-// failure on an origin where h2c did work is returned as is, and the next
-// request probes again, so a relay later downgraded to HTTP/1.1 costs one
-// failed request.
+// Routing: WebSocket upgrades, requests through a proxy, and requests to
+// an origin known not to speak HTTP/2 go through std; any other request
+// goes HTTP/2-only. When an origin's HTTP/2-only attempt fails before
+// HTTP/2 ever worked there, other than in dialing or by the request's
+// cancellation, the origin is taken not to speak it (an HTTP/1.1 server
+// answers the h2c preface with an HTTP/1.1 error or closes the
+// connection; a TLS server without h2 refuses the ALPN): the request is
+// resent through std (when its body can be rewound) and the origin stays
+// there for h1Reprobe. A failure on an origin where HTTP/2 did work is
+// returned as is, and the next request probes again, so a relay later
+// downgraded to HTTP/1.1 costs one failed request.
 type relayTransport struct {
 	std *http.Transport
-	h2c *http.Transport // nil: HTTP/2 off for http:// origins
+	h2  *http.Transport // nil: HTTP/2 off for http:// origins
 	now func() time.Time
 
 	mu    sync.Mutex
@@ -109,12 +115,12 @@ type relayTransport struct {
 
 // RoundTrip implements http.RoundTripper.
 func (t *relayTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if !t.useH2C(req) {
+	if !t.useH2(req) {
 		return t.std.RoundTrip(req)
 	}
-	resp, err := t.h2c.RoundTrip(req)
+	resp, err := t.h2.RoundTrip(req)
 	if err == nil {
-		t.setState(req.URL.Host, hostState{h2c: true})
+		t.setState(req.URL.Host, hostState{h2: true})
 		return resp, nil
 	}
 	if !t.fallBack(req, err) {
@@ -134,9 +140,12 @@ func (t *relayTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return t.std.RoundTrip(req)
 }
 
-// useH2C reports whether req goes over cleartext HTTP/2.
-func (t *relayTransport) useH2C(req *http.Request) bool {
-	if t.h2c == nil || req.URL.Scheme != "http" || req.Header.Get("Upgrade") != "" {
+// useH2 reports whether req goes HTTP/2-only.
+func (t *relayTransport) useH2(req *http.Request) bool {
+	if t.h2 == nil || req.Header.Get("Upgrade") != "" {
+		return false
+	}
+	if req.URL.Scheme != "http" && req.URL.Scheme != "https" {
 		return false
 	}
 	if p, err := http.ProxyFromEnvironment(req); err != nil || p != nil {
@@ -147,8 +156,8 @@ func (t *relayTransport) useH2C(req *http.Request) bool {
 	return !t.now().Before(t.hosts[req.URL.Host].h1Until)
 }
 
-// fallBack updates the origin's state after a failed h2c attempt and
-// reports whether the request should be resent over HTTP/1.1.
+// fallBack updates the origin's state after a failed HTTP/2-only attempt
+// and reports whether the request should be resent through std.
 func (t *relayTransport) fallBack(req *http.Request, err error) bool {
 	var op *net.OpError
 	if req.Context().Err() != nil || (errors.As(err, &op) && op.Op == "dial") {
@@ -156,7 +165,7 @@ func (t *relayTransport) fallBack(req *http.Request, err error) bool {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.hosts[req.URL.Host].h2c {
+	if t.hosts[req.URL.Host].h2 {
 		delete(t.hosts, req.URL.Host)
 		return false
 	}
@@ -174,7 +183,7 @@ func (t *relayTransport) setState(host string, s hostState) {
 // (http.Client.CloseIdleConnections calls it).
 func (t *relayTransport) CloseIdleConnections() {
 	t.std.CloseIdleConnections()
-	if t.h2c != nil {
-		t.h2c.CloseIdleConnections()
+	if t.h2 != nil {
+		t.h2.CloseIdleConnections()
 	}
 }

@@ -2,9 +2,13 @@ package core
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"io"
+	"log"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -168,5 +172,66 @@ func TestRelayTransportHTTP2Off(t *testing.T) {
 	}
 	if n := h1Srv.pri.Load(); n != 0 {
 		t.Errorf("%d prefaces sent with HTTP/2 off", n)
+	}
+}
+
+// TestRelayTransportHTTPS checks https:// origins: concurrent first
+// requests to an HTTP/2 server share one dial, and a TLS server without h2
+// is reached over HTTP/1.1 after one refused ALPN.
+func TestRelayTransportHTTPS(t *testing.T) {
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, r.Proto) })
+	h2Srv := httptest.NewUnstartedServer(handler)
+	h2Srv.EnableHTTP2 = true
+	h2Srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	h2Srv.StartTLS()
+	defer h2Srv.Close()
+	h1Srv := httptest.NewUnstartedServer(handler)
+	h1Srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused ALPN is logged
+	h1Srv.StartTLS()
+	defer h1Srv.Close()
+	pool := x509.NewCertPool()
+	pool.AddCert(h2Srv.Certificate())
+	pool.AddCert(h1Srv.Certificate())
+	var dials atomic.Int32
+	var d net.Dialer
+	c := newRelayClient(true, func(ctx context.Context, network, addr string) (net.Conn, error) {
+		dials.Add(1)
+		time.Sleep(20 * time.Millisecond)
+		return d.DialContext(ctx, network, addr)
+	})
+	rt := c.Transport.(*relayTransport)
+	rt.std.TLSClientConfig = &tls.Config{RootCAs: pool}
+	rt.h2.TLSClientConfig = &tls.Config{RootCAs: pool}
+	cases := []struct {
+		name      string
+		url       string
+		wantProto string
+		wantDials int32
+	}{
+		{"h2 server: four concurrent requests, one dial", h2Srv.URL, "HTTP/2.0", 1},
+		{"HTTP/1.1 server: refused ALPN, then HTTP/1.1", h1Srv.URL, "HTTP/1.1", -1},
+	}
+	for _, tc := range cases {
+		d0 := dials.Load()
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Go(func() {
+				resp, err := c.Get(tc.url + "/x")
+				if err != nil {
+					t.Errorf("%s: %v", tc.name, err)
+					return
+				}
+				got, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if string(got) != tc.wantProto {
+					t.Errorf("%s: served over %s, want %s", tc.name, got, tc.wantProto)
+				}
+			})
+		}
+		wg.Wait()
+		time.Sleep(50 * time.Millisecond) // any other dial in flight completes
+		if n := dials.Load() - d0; tc.wantDials >= 0 && n != tc.wantDials {
+			t.Errorf("%s: %d dials, want %d", tc.name, n, tc.wantDials)
+		}
 	}
 }
