@@ -22,6 +22,7 @@ import (
 	"github.com/segue-fm/segue/player/wav"
 	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/server/ingest"
+	"github.com/segue-fm/segue/server/license"
 	"github.com/segue-fm/segue/server/relay"
 	"github.com/segue-fm/segue/sync/docs"
 )
@@ -148,6 +149,7 @@ func (d *demo) ingest(ctx context.Context) error {
 func (d *demo) startRelay(ctx context.Context) error {
 	opts := relay.DefaultOptions(d.data.Dir).WithListen("127.0.0.1:0").WithLogger(d.log)
 	srv := relay.NewWithDataDir(d.data, opts)
+	license.NewForDataDir(d.data, license.DefaultOptions().WithLogger(d.log)).Mount(srv)
 	addr, err := srv.Start(ctx)
 	if err != nil {
 		return err

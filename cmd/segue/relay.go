@@ -10,11 +10,13 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/segue-fm/segue/server/catalog"
+	"github.com/segue-fm/segue/server/license"
 	"github.com/segue-fm/segue/server/relay"
 )
 
 func init() {
-	register("relay", "run the relay server (catalog, audio origin, keys)", runRelay)
+	register("relay", "run the relay server (catalog, audio origin, keys, offline licenses)", runRelay)
 }
 
 // envOr returns the environment variable name, or def when it is unset.
@@ -79,10 +81,13 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *tlsCert != "" {
 		opts = opts.WithTLS(*tlsCert, *tlsKey)
 	}
-	srv, err := relay.New(ctx, opts)
+	dd, err := catalog.OpenDataDir(ctx, *data)
 	if err != nil {
-		return err
+		return fmt.Errorf("open data dir: %w", err)
 	}
+	defer dd.Close()
+	srv := relay.NewWithDataDir(dd, opts)
+	license.NewForDataDir(dd, license.DefaultOptions().WithAdminToken(*admin).WithLogger(log)).Mount(srv)
 	addr, err := srv.Start(ctx)
 	if err != nil {
 		srv.Close()

@@ -283,7 +283,7 @@ func (m *Manager) observe(ctx context.Context, t time.Time) {
 	used := m.clock.Observe(t, m.mono())
 	m.clkMu.Unlock()
 	if used {
-		if err := m.persistClock(ctx); err != nil {
+		if err := m.persistClock(context.WithoutCancel(ctx)); err != nil {
 			m.log.Warn("download: persist trusted clock", "err", err)
 		}
 	}
@@ -296,7 +296,7 @@ func (m *Manager) TrustedNow(ctx context.Context) time.Time {
 	m.clkMu.Lock()
 	now := m.clock.Now(m.opts.wall(), m.mono())
 	m.clkMu.Unlock()
-	if err := m.persistClock(ctx); err != nil {
+	if err := m.persistClock(context.WithoutCancel(ctx)); err != nil {
 		m.log.Warn("download: persist trusted clock", "err", err)
 	}
 	return now

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/crypto"
+	"github.com/segue-fm/segue/server/catalog"
+)
+
+// syncBuffer is a bytes.Buffer safe for a writer goroutine and a reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// publishAlbum publishes one album of n tracks (a 64-byte header and two
+// 4 KiB chunks of random bytes each, encrypted and signed like ingest's
+// output) into the relay data directory dir, and returns its id.
+func publishAlbum(t *testing.T, dir string, n int) model.AlbumID {
+	t.Helper()
+	ctx := context.Background()
+	dd, err := catalog.OpenDataDir(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dd.Close()
+	artist := model.Artist{ID: catalog.ArtistIDFor("cli"), Name: "cli"}
+	rel := catalog.Release{
+		Album:   model.Album{ID: catalog.AlbumIDFor("cli", "offline"), Title: "offline", ArtistIDs: []model.ArtistID{artist.ID}},
+		Artists: []model.Artist{artist},
+	}
+	for i := range n {
+		sha := sha256.Sum256(fmt.Appendf(nil, "cli master %d", i))
+		id := catalog.TrackIDFromMaster(sha)
+		var key crypto.ContentKey
+		kh := sha256.Sum256(sha[:])
+		copy(key[:], kh[:])
+		put := func(idx uint64, size int) model.BlobRef {
+			plain := bytes.Repeat([]byte{byte(i), byte(idx)}, size/2)
+			enc := crypto.EncryptBlob(key, idx, plain)
+			h, err := dd.Catalog.PutBlob(ctx, enc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return model.BlobRef{Size: int64(len(enc)), SHA256: h}
+		}
+		m := &model.Manifest{Version: model.ManifestVersion, TrackID: id, Tier: model.TierLow, Codec: model.CodecVorbis,
+			SampleRate: 16000, Channels: 2, TotalSamples: 32000, Header: put(0, 64),
+			Chunks: []model.Chunk{
+				{Index: 0, Samples: 16000, Blob: put(1, 4096)},
+				{Index: 1, FirstSample: 16000, Samples: 16000, Blob: put(2, 4096)},
+			}}
+		env, err := crypto.SignManifest(dd.Signer, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := model.Track{ID: id, Title: fmt.Sprint("track ", i), ArtistIDs: []model.ArtistID{artist.ID}, AlbumID: rel.Album.ID,
+			TrackNumber: i + 1, DiscNumber: 1, SampleRate: 16000, Channels: 2, Samples: 32000,
+			Tiers: []model.Tier{model.TierLow}, MasterSHA256: sha}
+		rel.Album.TrackIDs = append(rel.Album.TrackIDs, id)
+		rel.Tracks = append(rel.Tracks, catalog.TrackRelease{Track: tr, Streams: []catalog.Stream{{Tier: model.TierLow, Envelope: env, Key: key}}})
+	}
+	if err := dd.Catalog.Publish(ctx, rel); err != nil {
+		t.Fatal(err)
+	}
+	return rel.Album.ID
+}
+
+// startRelayCmd runs `segue relay` in-process on a free port and returns
+// its URL; the relay stops when the test ends.
+func startRelayCmd(t *testing.T, data, admin string) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errOut syncBuffer
+	code := make(chan int, 1)
+	go func() {
+		code <- run(ctx, []string{"relay", "-data", data, "-listen", "127.0.0.1:0", "-insecure-fast-passwords", "-admin-token", admin, "-log-level", "warn"}, &out, &errOut)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if c := <-code; c != 0 {
+			t.Errorf("segue relay exited %d: %s", c, errOut.String())
+		}
+	})
+	re := regexp.MustCompile(`relay listening on (http://\S+)`)
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if m := re.FindStringSubmatch(out.String()); m != nil {
+			return m[1]
+		}
+		select {
+		case c := <-code:
+			t.Fatalf("segue relay exited %d: %s", c, errOut.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	t.Fatal("segue relay did not start")
+	return ""
+}
+
+// runCmd runs one segue command in-process and returns its exit code and
+// output.
+func runCmd(args ...string) (code int, stdout, stderr string) {
+	var out, errOut bytes.Buffer
+	code = run(context.Background(), args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+// TestDownloadOfflineCommands runs `segue relay` (with the license server
+// mounted), then `segue download` and `segue offline` against it: a
+// download registers the device on first use and licenses and fetches an
+// album; offline reports it and its license, renews it in one request,
+// and removes it; bad arguments exit 2.
+func TestDownloadOfflineCommands(t *testing.T) {
+	relayDir := filepath.Join(t.TempDir(), "relay")
+	album := publishAlbum(t, relayDir, 3)
+	url := startRelayCmd(t, relayDir, "cli-admin-token")
+	resp, err := http.Post(url+"/v1/accounts", "application/json", strings.NewReader(`{"username":"ada","password":"correct horse battery"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("sign up: %s", resp.Status)
+	}
+	dev := filepath.Join(t.TempDir(), "device")
+	base := []string{"-data", dev, "-relay", url}
+
+	steps := []struct {
+		name string
+		args []string
+		code int
+		want []string // substrings of stdout (exit 0) or stderr
+	}{
+		{"download without refs", append([]string{"download"}, base...), 2, []string{"name at least one"}},
+		{"download bad ref", append(append([]string{"download"}, base...), "song:x"), 2, []string{"want track:<id> or album:<id>"}},
+		{"download bad tier", append(append([]string{"download"}, base...), "-tier", "ultra", "album:x"), 2, []string{"-tier"}},
+		{"download unregistered", append(append([]string{"download"}, base...), "-tier", "low", "album:"+string(album)), 1, []string{"not registered"}},
+		{"download album", append(append([]string{"download"}, base...), "-user", "ada", "-password", "correct horse battery", "-tier", "low", "album:"+string(album)),
+			0, []string{"3 tracks downloaded", "100%"}},
+		{"offline status", append([]string{"offline"}, base...), 0,
+			[]string{"3 of 3 tracks downloaded", "album " + string(album) + " (low)", "3/3", "license li", "3 tracks, expires", "(valid)"}},
+		{"offline renew", append(append([]string{"offline"}, base...), "-renew"), 0, []string{"renewal: all licenses renewed", "3 tracks, expires"}},
+		{"offline bad remove", append(append([]string{"offline"}, base...), "-remove", "bogus"), 2, []string{"-remove"}},
+		{"offline stray argument", append(append([]string{"offline"}, base...), "extra"), 2, []string{"unexpected arguments"}},
+		{"offline remove", append(append([]string{"offline"}, base...), "-remove", "album:"+string(album), "-tier", "low"), 0, []string{"0 of 0 tracks downloaded, 0 B used"}},
+	}
+	for _, s := range steps {
+		code, out, errOut := runCmd(s.args...)
+		if code != s.code {
+			t.Fatalf("%s: exit %d, want %d\nstdout: %s\nstderr: %s", s.name, code, s.code, out, errOut)
+		}
+		text := out
+		if code != 0 {
+			text = errOut
+		}
+		for _, w := range s.want {
+			if !strings.Contains(text, w) {
+				t.Fatalf("%s: output lacks %q:\n%s", s.name, w, text)
+			}
+		}
+	}
+}
