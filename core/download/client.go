@@ -101,7 +101,7 @@ func parseStatement(pub ed25519.PublicKey, header string, dev model.DeviceID, no
 }
 
 // renewMessage mirrors the relay's license.RenewMessage.
-func renewMessage(device model.DeviceID, nonce []byte, ids []string) []byte {
+func renewMessage(device model.DeviceID, nonce []byte, ids []string, drop []entry) []byte {
 	b := append([]byte(renewDomain), 0)
 	put := func(s []byte) {
 		b = binary.BigEndian.AppendUint16(b, uint16(len(s)))
@@ -112,6 +112,13 @@ func renewMessage(device model.DeviceID, nonce []byte, ids []string) []byte {
 	b = binary.BigEndian.AppendUint32(b, uint32(len(ids)))
 	for _, id := range ids {
 		put([]byte(id))
+	}
+	if len(drop) > 0 {
+		b = binary.BigEndian.AppendUint32(b, uint32(len(drop)))
+		for _, e := range drop {
+			put([]byte(e.Track))
+			put([]byte(e.Tier))
+		}
 	}
 	return b
 }
@@ -219,8 +226,15 @@ type issueRequest struct {
 type renewRequest struct {
 	Device     model.DeviceID `json:"device"`
 	LicenseIDs []string       `json:"license_ids"`
+	Drop       []entry        `json:"drop,omitempty"`
 	Nonce      []byte         `json:"nonce"`
 	Sig        []byte         `json:"sig"`
+}
+
+// entry mirrors the relay's license.Entry.
+type entry struct {
+	Track model.TrackID `json:"track"`
+	Tier  model.Tier    `json:"tier"`
 }
 
 // refusal is a relay's signed refusal of a license request.

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fxamacker/cbor/v2"
+
 	"github.com/segue-fm/segue/core"
 	"github.com/segue-fm/segue/core/download"
 	"github.com/segue-fm/segue/core/model"
@@ -240,4 +242,90 @@ func TestDeregistration(t *testing.T) {
 	if err := sixth.dl.Wait(ctx); err == nil || !strings.Contains(err.Error(), license.StatusDeviceLimit) {
 		t.Fatalf("sixth offline device: %v", err)
 	}
+}
+
+// TestRenewalDropsRemoved: after a download is removed, the next renewal
+// (one request) covers only what is still downloaded, on the device and
+// in the relay's records; removing the last download deletes the
+// licenses without a request.
+func TestRenewalDropsRemoved(t *testing.T) {
+	b, p := demoBed(t)
+	ctx := waitCtx(t)
+	d := b.openDevice(t, t.TempDir(), "boot1", download.DefaultOptions())
+	album := download.Ref{Kind: download.KindAlbum, ID: string(p.album), Tier: model.TierLow}
+	one := download.Ref{Kind: download.KindTrack, ID: string(p.tracks[0]), Tier: model.TierLow}
+	for _, r := range []download.Ref{album, one} {
+		if err := d.dl.Add(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.dl.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	entries := func() (device, relay int) {
+		st, err := d.dl.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range st.Licenses {
+			device += l.Entries
+		}
+		relay = relayEntries(t, b)
+		return device, relay
+	}
+	if dev, rel := entries(); dev != len(p.tracks) || rel != len(p.tracks) {
+		t.Fatalf("before removal: %d entries on the device, %d at the relay; want %d", dev, rel, len(p.tracks))
+	}
+	if err := d.dl.Remove(ctx, album); err != nil {
+		t.Fatal(err)
+	}
+	before := b.count("/v1/licenses/renew")
+	if err := d.dl.Renew(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := b.count("/v1/licenses/renew") - before; n != 1 {
+		t.Fatalf("renewal took %d requests", n)
+	}
+	if dev, rel := entries(); dev != 1 || rel != 1 {
+		t.Fatalf("after removal and renewal: %d entries on the device, %d at the relay; want 1", dev, rel)
+	}
+	if _, err := d.dl.ContentKey(ctx, p.tracks[0], model.TierLow); err != nil {
+		t.Fatalf("kept track: %v", err)
+	}
+	// Remove the last download: renewal deletes the license locally and
+	// asks nothing.
+	if err := d.dl.Remove(ctx, one); err != nil {
+		t.Fatal(err)
+	}
+	before = b.count("/v1/licenses/renew")
+	if err := d.dl.Renew(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := b.count("/v1/licenses/renew") - before; n != 0 {
+		t.Fatalf("renewal with nothing downloaded sent %d requests", n)
+	}
+	if dev, _ := entries(); dev != 0 {
+		t.Fatalf("%d license entries left with nothing downloaded", dev)
+	}
+}
+
+// relayEntries counts the (track, tier) entries of the relay's live
+// licenses (lic/l/ records).
+func relayEntries(t *testing.T, b *bed) int {
+	t.Helper()
+	n := 0
+	err := b.dd.Store.Iterate(context.Background(), []byte("lic/l/"), false, func(_, v []byte) error {
+		var rec struct {
+			Entries [][2]string `cbor:"5,keyasint"`
+		}
+		if err := cbor.Unmarshal(v, &rec); err != nil {
+			return err
+		}
+		n += len(rec.Entries)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -1,9 +1,11 @@
 package download
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/segue-fm/segue/core/model"
@@ -128,10 +130,14 @@ func (m *Manager) storeLicenses(ctx context.Context, env []byte, supersede []str
 }
 
 // Renew renews every license of this device in one request, signed by the
-// device key. On success the new license replaces all others. A signed
-// refusal because the device was deregistered deletes every license
-// (ErrRevoked); a refusal for the subscription is ErrRenewalRefused and
-// leaves the licenses to run out. Unreachable relays give fetch.ErrOffline.
+// device key. Entries whose downloads were removed are listed as dropped
+// (signed too), so the renewed license covers only what the device still
+// downloads; when nothing is left, the stored licenses are deleted and no
+// request is made. On success the new license replaces all others. A
+// signed refusal because the device was deregistered deletes every
+// license (ErrRevoked); a refusal for the subscription is
+// ErrRenewalRefused and leaves the licenses to run out. Unreachable
+// relays give fetch.ErrOffline.
 func (m *Manager) Renew(ctx context.Context) error {
 	var ids []string
 	err := m.d.Store.Iterate(ctx, []byte(pLic), false, func(k, _ []byte) error {
@@ -144,14 +150,21 @@ func (m *Manager) Renew(ctx context.Context) error {
 	if len(ids) == 0 {
 		return nil
 	}
+	drop, keep, err := m.dropped(ctx)
+	if err != nil {
+		return err
+	}
+	if keep == 0 {
+		return m.deleteLicenses(ctx, ids)
+	}
 	pub, err := m.d.CatalogKey(ctx)
 	if err != nil {
 		return fmt.Errorf("download: catalog key: %w", err)
 	}
 	dev := m.d.Identity.DeviceID()
 	nonce := newNonce()
-	req := renewRequest{Device: dev, LicenseIDs: ids, Nonce: nonce,
-		Sig: m.d.Identity.Sign(renewMessage(dev, nonce, ids))}
+	req := renewRequest{Device: dev, LicenseIDs: ids, Drop: drop, Nonce: nonce,
+		Sig: m.d.Identity.Sign(renewMessage(dev, nonce, ids, drop))}
 	env, st, err := m.rc.licenseCall(ctx, pub, dev, "/v1/licenses/renew", req, nonce, false)
 	if st.Time != 0 {
 		m.observe(ctx, msTime(st.Time))
@@ -172,6 +185,57 @@ func (m *Manager) Renew(ctx context.Context) error {
 		return fmt.Errorf("download: renew: %w", err)
 	}
 	m.emit(Event{Kind: EventRenewed})
+	return nil
+}
+
+// dropped returns the licensed (track, tier) entries with no download
+// job (removed since they were licensed), sorted, and how many licensed
+// entries still have one.
+func (m *Manager) dropped(ctx context.Context) ([]entry, int, error) {
+	m.licMu.Lock()
+	err := m.loadLicensesLocked(ctx)
+	var tts []trackTier
+	for tt := range m.byTT {
+		tts = append(tts, tt)
+	}
+	m.licMu.Unlock()
+	if err != nil {
+		return nil, 0, err
+	}
+	var drop []entry
+	keep := 0
+	m.mu.Lock()
+	for _, tt := range tts {
+		if _, ok := m.jobs[tt]; ok {
+			keep++
+		} else {
+			drop = append(drop, entry{Track: tt.track, Tier: tt.tier})
+		}
+	}
+	m.mu.Unlock()
+	slices.SortFunc(drop, func(a, b entry) int {
+		return cmp.Or(cmp.Compare(a.Track, b.Track), cmp.Compare(a.Tier, b.Tier))
+	})
+	return drop, keep, nil
+}
+
+// deleteLicenses deletes the stored licenses ids (nothing they cover is
+// downloaded any more).
+func (m *Manager) deleteLicenses(ctx context.Context, ids []string) error {
+	err := m.d.Store.Update(ctx, func(tx store.Txn) error {
+		for _, id := range ids {
+			if err := tx.Delete([]byte(pLic + id)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("download: delete licenses: %w", err)
+	}
+	m.licMu.Lock()
+	m.lics, m.byTT = nil, nil
+	m.licMu.Unlock()
 	return nil
 }
 

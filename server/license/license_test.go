@@ -72,15 +72,25 @@ func TestRoutes(t *testing.T) {
 }
 
 func TestRenewMessage(t *testing.T) {
-	a, err := license.RenewMessage("dev", []byte("n"), []string{"l1", "l2"})
+	a, err := license.RenewMessage("dev", []byte("n"), []string{"l1", "l2"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := license.RenewMessage("dev", []byte("n"), []string{"l1l2"})
+	b, _ := license.RenewMessage("dev", []byte("n"), []string{"l1l2"}, nil)
 	if bytes.Equal(a, b) {
 		t.Fatal("ids are not length-delimited")
 	}
-	if _, err := license.RenewMessage("dev", make([]byte, 70000), nil); err == nil {
+	if _, err := license.RenewMessage("dev", make([]byte, 70000), nil, nil); err == nil {
 		t.Fatal("oversized field accepted")
+	}
+	// Drops are signed: a request whose drop list was edited fails the
+	// signature; no drops leaves the message as before.
+	d1, _ := license.RenewMessage("dev", []byte("n"), []string{"l1", "l2"}, []license.Entry{{Track: "t1", Tier: "low"}})
+	d2, _ := license.RenewMessage("dev", []byte("n"), []string{"l1", "l2"}, []license.Entry{{Track: "t1lo", Tier: "w"}})
+	if bytes.Equal(d1, a) || bytes.Equal(d1, d2) {
+		t.Fatal("drop entries are not part of the signed message, or not length-delimited")
+	}
+	if !bytes.HasPrefix(d1, a) {
+		t.Fatal("drops changed the message's common prefix")
 	}
 }

@@ -313,7 +313,7 @@ func (s *Server) renew(c echo.Context) error {
 	if len(req.Device) == 0 || len(req.Device) > 64 || strings.ContainsRune(string(req.Device), '/') {
 		return fmt.Errorf("%w: bad device id", relay.ErrBadRequest)
 	}
-	msg, err := RenewMessage(req.Device, req.Nonce, req.LicenseIDs)
+	msg, err := RenewMessage(req.Device, req.Nonce, req.LicenseIDs, req.Drop)
 	if err != nil {
 		return fmt.Errorf("%w: %v", relay.ErrBadRequest, err)
 	}
@@ -355,7 +355,10 @@ func (s *Server) renew(c echo.Context) error {
 	}
 	var ids []string
 	var keys []crypto.LicenseKey
-	seen := map[[2]string]bool{}
+	seen := make(map[[2]string]bool, len(req.Drop))
+	for _, d := range req.Drop {
+		seen[[2]string{string(d.Track), string(d.Tier)}] = true // dropped: never renewed
+	}
 	err = s.st.Iterate(ctx, devLicPrefix(dev.ID), false, func(k, _ []byte) error {
 		ids = append(ids, string(k[len(devLicPrefix(dev.ID)):]))
 		return nil

@@ -84,8 +84,17 @@ type IssueRequest struct {
 type RenewRequest struct {
 	Device     model.DeviceID `json:"device"`
 	LicenseIDs []string       `json:"license_ids"`
-	Nonce      []byte         `json:"nonce"`
-	Sig        []byte         `json:"sig"`
+	// Drop lists (track, tier) entries the device no longer holds (it
+	// removed their downloads): the renewed license leaves them out.
+	Drop  []Entry `json:"drop,omitempty"`
+	Nonce []byte  `json:"nonce"`
+	Sig   []byte  `json:"sig"`
+}
+
+// Entry names one licensed (track, tier).
+type Entry struct {
+	Track model.TrackID `json:"track"`
+	Tier  model.Tier    `json:"tier"`
 }
 
 // SubscriptionRequest is the JSON body of the admin route
@@ -96,9 +105,11 @@ type SubscriptionRequest struct {
 
 // RenewMessage returns the bytes a device signs to renew:
 // RenewDomain ‖ 0 ‖ u16 len ‖ device ‖ u16 len ‖ nonce ‖ u32 count ‖
-// (u16 len ‖ license id)…, integers big-endian. The slice is owned by
-// the caller. It fails for fields longer than 65535 bytes.
-func RenewMessage(device model.DeviceID, nonce []byte, ids []string) ([]byte, error) {
+// (u16 len ‖ license id)…, then, only when drop is non-empty, u32 count ‖
+// (u16 len ‖ track ‖ u16 len ‖ tier)…; integers big-endian. (Without
+// drops the message is the one of devices that never drop.) The slice
+// is owned by the caller. It fails for fields longer than 65535 bytes.
+func RenewMessage(device model.DeviceID, nonce []byte, ids []string, drop []Entry) ([]byte, error) {
 	b := append([]byte(RenewDomain), 0)
 	var err error
 	put := func(s []byte) {
@@ -114,6 +125,13 @@ func RenewMessage(device model.DeviceID, nonce []byte, ids []string) ([]byte, er
 	b = binary.BigEndian.AppendUint32(b, uint32(len(ids)))
 	for _, id := range ids {
 		put([]byte(id))
+	}
+	if len(drop) > 0 {
+		b = binary.BigEndian.AppendUint32(b, uint32(len(drop)))
+		for _, e := range drop {
+			put([]byte(e.Track))
+			put([]byte(e.Tier))
+		}
 	}
 	return b, err
 }
