@@ -208,3 +208,77 @@ func scanDir(t *testing.T, dir string, needles [][]byte) {
 func cryptoOpenManifest(b *bed, env []byte) (*model.Manifest, error) {
 	return crypto.OpenManifest(b.pub, env)
 }
+
+// TestOfflineModePausesDownloads: Engine.SetOfflineMode(true) pauses the
+// downloads (blobs in flight abandoned, no further request, Status and an
+// event say why); turning it off resumes them to completion.
+func TestOfflineModePausesDownloads(t *testing.T) {
+	b, p := demoBed(t)
+	ctx := waitCtx(t)
+	events := make(chan download.Event, 256)
+	d := b.openDevice(t, t.TempDir(), "boot1", download.DefaultOptions().WithWorkers(1).WithEvents(func(e download.Event) {
+		if e.Kind == download.EventPaused || e.Kind == download.EventResumed {
+			events <- e
+		}
+	}))
+	b.delay.Store(int64(100 * time.Millisecond))
+	if err := d.dl.Add(ctx, download.Ref{Kind: download.KindAlbum, ID: string(p.album), Tier: model.TierLow}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "first blobs", func() bool { return blobRequests(b) >= 2 })
+	d.e.SetOfflineMode(true)
+	select {
+	case e := <-events:
+		if e.Kind != download.EventPaused || e.Reason != "offline mode" {
+			t.Fatalf("event %+v, want paused (offline mode)", e)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no paused event")
+	}
+	time.Sleep(250 * time.Millisecond) // requests in flight at the pause finish counting
+	paused := blobRequests(b)
+	time.Sleep(500 * time.Millisecond)
+	if n := blobRequests(b); n != paused {
+		t.Fatalf("%d blob requests while paused", n-paused)
+	}
+	st, err := d.dl.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Paused != "offline mode" || st.TracksDone == len(p.tracks) {
+		t.Fatalf("while paused: paused %q, %d of %d tracks done", st.Paused, st.TracksDone, len(p.tracks))
+	}
+	b.delay.Store(0)
+	d.e.SetOfflineMode(false)
+	if err := d.dl.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range p.tracks {
+		if !d.dl.Downloaded(id, model.TierLow) {
+			t.Fatalf("%s not downloaded after resuming", id)
+		}
+	}
+	select {
+	case e := <-events:
+		if e.Kind != download.EventResumed {
+			t.Fatalf("event %+v, want resumed", e)
+		}
+	default:
+		t.Fatal("no resumed event")
+	}
+	if tmp, _ := os.ReadDir(filepath.Join(d.dir, "blobs", "tmp")); len(tmp) != 0 {
+		t.Fatalf("%d partial files left after the pause", len(tmp))
+	}
+	t.Logf("%d blob requests before the pause, %d in all", paused, blobRequests(b))
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timeout: %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
