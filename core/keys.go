@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"sync"
 	"time"
@@ -71,12 +72,12 @@ func (e *Engine) contentKey(ctx context.Context, track model.TrackID, tier model
 		Track model.TrackID `json:"track"`
 		Tier  model.Tier    `json:"tier"`
 	}{track, tier}
-	var out struct {
-		Wrapped []byte `json:"wrapped"`
-	}
-	if err := e.call(ctx, "POST", "/v1/keys/stream", in, &out, true); err != nil {
+	var out streamKeyAnswer
+	nonce := statementNonce()
+	if err := e.call(ctx, "POST", "/v1/keys/stream?nonce="+base64.RawURLEncoding.EncodeToString(nonce), in, &out, true); err != nil {
 		return crypto.ContentKey{}, fmt.Errorf("core: content key %s/%s: %w", track, tier, err)
 	}
+	e.observeStatement(ctx, out.statement, nonce) // signed server time (offline.go)
 	k, err := e.id.UnwrapContentKey(crypto.StreamKeyInfo(track, tier), out.Wrapped)
 	if err != nil {
 		return crypto.ContentKey{}, fmt.Errorf("core: unwrap content key %s/%s: %w", track, tier, err)

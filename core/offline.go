@@ -2,7 +2,9 @@ package core
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
+	"net/http"
 
 	"github.com/segue-fm/segue/core/download"
 	"github.com/segue-fm/segue/core/model"
@@ -71,4 +73,48 @@ func (e *Engine) offlineKey(ctx context.Context, track model.TrackID, tier model
 		return k, true, fmt.Errorf("%w: %s/%s is not downloaded (offline mode)", ErrOffline, track, tier)
 	}
 	return k, false, nil
+}
+
+// statementHeader carries the relay's signed statement (server/license).
+const statementHeader = "Segue-Statement"
+
+// headerSink is implemented by relay answers that also need response
+// headers; Engine.call hands them the headers of a successful answer.
+type headerSink interface{ takeHeader(h http.Header) }
+
+// streamKeyAnswer is the answer of POST /v1/keys/stream with its signed
+// statement header.
+type streamKeyAnswer struct {
+	Wrapped   []byte `json:"wrapped"`
+	statement string
+}
+
+func (a *streamKeyAnswer) takeHeader(h http.Header) { a.statement = h.Get(statementHeader) }
+
+// statementNonce returns a fresh 16-byte nonce for a statement to echo.
+func statementNonce() []byte {
+	n := make([]byte, 16)
+	_, _ = rand.Read(n) // crypto/rand.Read never fails (Go ≥ 1.24)
+	return n
+}
+
+// observeStatement feeds the signed server time of a stream-key answer
+// to the downloads' trusted clock, when downloads are open. A missing,
+// unsigned, tampered or replayed statement (another device or nonce) is
+// ignored and logged: it never moves the clock.
+func (e *Engine) observeStatement(ctx context.Context, header string, nonce []byte) {
+	v, ok := offlineStates.Load(e)
+	if !ok || header == "" {
+		return
+	}
+	st := v.(*offlineState)
+	st.mu.Lock()
+	dl := st.dl
+	st.mu.Unlock()
+	if dl == nil {
+		return
+	}
+	if err := dl.ObserveStatement(ctx, header, nonce); err != nil {
+		e.log.Warn("core: stream key statement ignored", "err", err)
+	}
 }

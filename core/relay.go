@@ -93,5 +93,8 @@ func (e *Engine) callOne(ctx context.Context, base, method, path string, body []
 	if err := json.Unmarshal(b, out); err != nil {
 		return fmt.Errorf("%w: decode answer: %w", ErrBadResponse, err)
 	}
+	if hs, ok := out.(headerSink); ok { // answers that need headers (offline.go)
+		hs.takeHeader(resp.Header)
+	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"net/http"
 	"strings"
@@ -328,4 +329,69 @@ func relayEntries(t *testing.T, b *bed) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// TestStreamKeySignedTime: answers of POST /v1/keys/stream carry a signed
+// statement that feeds the device's trusted clock; a statement with a
+// broken signature, one signed by another key, and a replayed one (valid,
+// but for another request's nonce) are ignored.
+func TestStreamKeySignedTime(t *testing.T) {
+	b, p := demoBed(t)
+	ctx := waitCtx(t)
+	d := b.openDevice(t, t.TempDir(), "boot1", download.DefaultOptions())
+	_, otherKey, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := cbor.CoreDetEncOptions().EncMode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var captured string
+	base := b.clock.Real()
+	steps := []struct {
+		name    string
+		tamper  func(r *http.Request, h http.Header)
+		trusted bool
+	}{
+		{"signed", func(_ *http.Request, h http.Header) { captured = h.Get(license.StatementHeader) }, true},
+		{"bad signature", func(_ *http.Request, h http.Header) {
+			env, _ := base64.RawURLEncoding.DecodeString(h.Get(license.StatementHeader))
+			env[len(env)-1] ^= 1
+			h.Set(license.StatementHeader, base64.RawURLEncoding.EncodeToString(env))
+		}, false},
+		{"other key", func(r *http.Request, h http.Header) {
+			nonce, _ := base64.RawURLEncoding.DecodeString(r.URL.Query().Get("nonce"))
+			payload, _ := enc.Marshal(license.Statement{Time: b.clock.Real().UnixMilli(), Device: string(d.e.DeviceID()), Status: license.StatusOK, Nonce: nonce})
+			env, err := crypto.Sign(otherKey, license.StatementDomain, payload)
+			if err != nil {
+				t.Error(err)
+			}
+			h.Set(license.StatementHeader, base64.RawURLEncoding.EncodeToString(env))
+		}, false},
+		{"replayed", func(_ *http.Request, h http.Header) { h.Set(license.StatementHeader, captured) }, false},
+	}
+	for i, s := range steps {
+		relayNow := base.Add(time.Duration(i+1) * 10 * day)
+		b.clock.setRelayTime(relayNow)
+		fn := func(r *http.Request, h http.Header) {
+			if r.URL.Path == "/v1/keys/stream" {
+				if h.Get(license.StatementHeader) == "" {
+					t.Errorf("%s: stream key answer without a statement", s.name)
+				}
+				s.tamper(r, h)
+			}
+		}
+		b.rewrite.Store(&fn)
+		if _, err := play(ctx, d.e, p.tracks[i]); err != nil {
+			t.Fatalf("%s: play: %v", s.name, err)
+		}
+		got := d.dl.TrustedNow(ctx)
+		switch {
+		case s.trusted && (got.Before(relayNow) || got.After(relayNow.Add(time.Minute))):
+			t.Fatalf("%s: trusted now %s, want the relay's %s", s.name, got, relayNow)
+		case !s.trusted && !got.Before(relayNow.Add(-5*day)):
+			t.Fatalf("%s: trusted now %s moved to the relay's %s", s.name, got, relayNow)
+		}
+	}
 }

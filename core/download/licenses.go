@@ -340,6 +340,30 @@ func (m *Manager) ContentKey(ctx context.Context, track model.TrackID, tier mode
 	return l.ContentKey(track, tier)
 }
 
+// ObserveStatement verifies a relay statement header (the value of
+// Segue-Statement: signed by the catalog key, for this device, echoing
+// nonce, status ok) and feeds its server time to the trusted clock. The
+// engine calls it with the statements of stream-key answers. Anything
+// that does not verify is ErrBadResponse and changes nothing.
+func (m *Manager) ObserveStatement(ctx context.Context, header string, nonce []byte) error {
+	if len(nonce) == 0 {
+		return fmt.Errorf("%w: statement without a request nonce", ErrBadResponse)
+	}
+	pub, err := m.d.CatalogKey(ctx)
+	if err != nil {
+		return fmt.Errorf("download: catalog key: %w", err)
+	}
+	st, err := parseStatement(pub, header, m.d.Identity.DeviceID(), nonce)
+	if err != nil {
+		return err
+	}
+	if st.Status != statusOK {
+		return fmt.Errorf("%w: statement status %q", ErrBadResponse, st.Status)
+	}
+	m.observe(ctx, msTime(st.Time))
+	return nil
+}
+
 // observe feeds a verified server time to the trusted clock and persists
 // it.
 func (m *Manager) observe(ctx context.Context, t time.Time) {

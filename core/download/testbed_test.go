@@ -221,18 +221,21 @@ func publishSynthetic(t testing.TB, ctx context.Context, dd *catalog.DataDir, n 
 // bed is a real relay with the license server on 127.0.0.1, over Badger
 // in a temp dir, on a fake clock, behind a counting front.
 type bed struct {
-	dd     *catalog.DataDir
-	srv    *relay.Server
-	lic    *license.Server
-	clock  *fakeClock
-	url    string // the counting front
-	front  *httptest.Server
-	up     atomic.Bool  // the front answers only while up
-	delay  atomic.Int64 // nanoseconds to stall each blob response
-	pub    ed25519.PublicKey
-	mu     sync.Mutex
-	counts map[string]int // path → requests
-	bytes  map[string]int64
+	dd    *catalog.DataDir
+	srv   *relay.Server
+	lic   *license.Server
+	clock *fakeClock
+	url   string // the counting front
+	front *httptest.Server
+	up    atomic.Bool  // the front answers only while up
+	delay atomic.Int64 // nanoseconds to stall each blob response
+	// rewrite, when set, edits the response headers of every request
+	// just before they are sent (a man in the middle).
+	rewrite atomic.Pointer[func(r *http.Request, h http.Header)]
+	pub     ed25519.PublicKey
+	mu      sync.Mutex
+	counts  map[string]int // path → requests
+	bytes   map[string]int64
 }
 
 func newBed(t testing.TB, publish func(ctx context.Context, dd *catalog.DataDir)) *bed {
@@ -266,7 +269,7 @@ func newBed(t testing.TB, publish func(ctx context.Context, dd *catalog.DataDir)
 		if d := b.delay.Load(); d > 0 && len(r.URL.Path) > 10 && r.URL.Path[:10] == "/v1/blobs/" {
 			time.Sleep(time.Duration(d))
 		}
-		cw := &countingWriter{ResponseWriter: w}
+		cw := &countingWriter{ResponseWriter: w, req: r, rewrite: b.rewrite.Load()}
 		h.ServeHTTP(cw, r)
 		b.mu.Lock()
 		b.counts[r.URL.Path]++
@@ -280,13 +283,34 @@ func newBed(t testing.TB, publish func(ctx context.Context, dd *catalog.DataDir)
 
 type countingWriter struct {
 	http.ResponseWriter
-	n int64
+	n       int64
+	req     *http.Request
+	rewrite *func(r *http.Request, h http.Header)
+	wrote   bool
+}
+
+func (w *countingWriter) WriteHeader(code int) {
+	if !w.wrote && w.rewrite != nil {
+		(*w.rewrite)(w.req, w.Header())
+	}
+	w.wrote = true
+	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *countingWriter) Write(p []byte) (int, error) {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
 	n, err := w.ResponseWriter.Write(p)
 	w.n += int64(n)
 	return n, err
+}
+
+// setRelayTime moves only the relay's clock (true time) to t.
+func (c *fakeClock) setRelayTime(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.real = t
 }
 
 func (b *bed) count(p string) int {

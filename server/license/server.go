@@ -62,7 +62,8 @@ func NewForDataDir(dd *catalog.DataDir, opts Options) *Server {
 	return New(dd.Store, dd.Catalog, dd.Signer, opts)
 }
 
-// Mount registers the license routes on r (call before serving):
+// Mount registers the license routes on r (call before serving), and
+// signs the relay's stream-key answers (signStreamKeys):
 //
 //	POST   /v1/licenses                       issue (device token)
 //	POST   /v1/licenses/renew                 renew all (device signature)
@@ -75,6 +76,7 @@ func (s *Server) Mount(r *relay.Server) {
 		v1.DELETE("/devices/:id", s.deregister)
 	})
 	e := r.Echo()
+	e.Use(s.signStreamKeys)
 	e.POST("/v1/licenses/renew", s.renew)
 	e.PUT("/v1/admin/subscriptions/:user", s.setSubscription, s.admin)
 	e.GET("/v1/admin/subscriptions/:user", s.getSubscription, s.admin)
@@ -123,6 +125,37 @@ func (s *Server) statement(c echo.Context, dev model.DeviceID, status string, no
 		}
 	}
 	s.log.Error("license: sign statement", "err", err)
+}
+
+// streamKeyPath is the relay's stream-key route, whose successful
+// answers the license server signs (signStreamKeys).
+const streamKeyPath = "/v1/keys/stream"
+
+// signStreamKeys is middleware that gives every successful answer of
+// POST /v1/keys/stream the same signed statement header as the license
+// routes (status ok, the relay's time, the calling device, and the
+// request's nonce from the optional query parameter nonce, base64url of
+// NonceSize bytes), so devices learn trusted time while streaming too.
+// The header is added just before the status is written, when the
+// relay's Auth has identified the device; refusals carry none.
+func (s *Server) signStreamKeys(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if c.Path() != streamKeyPath || c.Request().Method != http.MethodPost {
+			return next(c)
+		}
+		nonce, err := base64.RawURLEncoding.DecodeString(c.QueryParam("nonce"))
+		if err != nil || len(nonce) > NonceSize {
+			nonce = nil
+		}
+		res := c.Response()
+		res.Before(func() {
+			dev, ok := relay.DeviceFrom(c)
+			if ok && res.Status >= 200 && res.Status < 300 {
+				s.statement(c, dev.ID, StatusOK, nonce)
+			}
+		})
+		return next(c)
+	}
 }
 
 // decode reads a JSON body of at most the configured size.
