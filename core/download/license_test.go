@@ -7,6 +7,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +20,7 @@ import (
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
 	"github.com/segue-fm/segue/server/license"
+	"github.com/segue-fm/segue/store/badgerstore"
 )
 
 const day = 24 * time.Hour
@@ -159,14 +162,27 @@ func TestLicenseBinding(t *testing.T) {
 	if _, err := crypto.OpenLicense(b.pub, other, env); !errors.Is(err, crypto.ErrWrongDevice) {
 		t.Fatalf("license of A opened by another identity: %v", err)
 	}
-	// Copy A's license and blobs into B's store: B still cannot play.
-	err = a.e.Store().Iterate(ctx, []byte("dl/"), false, func(k, v []byte) error {
-		return bdev.e.Store().Set(ctx, k, v)
-	})
+	// Copy A's download records, license and blob files to B (closed):
+	// B still cannot play.
+	bdev.close()
+	bst, err := badgerstore.Open(ctx, filepath.Join(bdev.dir, "db"), badgerstore.DefaultOptions().WithLogger(quiet()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	bdev.close()
+	for _, prefix := range []string{"dl/", "off/"} {
+		err = a.e.Store().Iterate(ctx, []byte(prefix), false, func(k, v []byte) error {
+			return bst.Set(ctx, k, v)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := bst.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.CopyFS(filepath.Join(bdev.dir, "blobs"), os.DirFS(filepath.Join(a.dir, "blobs"))); err != nil {
+		t.Fatal(err)
+	}
 	bdev = b.openDevice(t, bdev.dir, "boot1", download.DefaultOptions())
 	if _, err := bdev.dl.ContentKey(ctx, p.tracks[0], model.TierLow); !errors.Is(err, download.ErrNotLicensed) {
 		t.Fatalf("B with A's license: %v", err)
