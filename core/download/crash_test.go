@@ -6,12 +6,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/segue-fm/segue/core"
 	"github.com/segue-fm/segue/core/download"
 	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/crypto"
 	"github.com/segue-fm/segue/store/badgerstore"
 )
 
@@ -197,4 +199,76 @@ func blobCount(t *testing.T, b *bed, id model.TrackID) int {
 		t.Fatal(err)
 	}
 	return len(m.Chunks) + 1
+}
+
+// TestBlobFilesRepair: at start, a done bit whose file is missing is
+// downloaded again, and orphan and partial files are removed; a file
+// whose bytes were altered is never played (the network serves the
+// blob) and is downloaded again.
+func TestBlobFilesRepair(t *testing.T) {
+	b, p := demoBed(t)
+	ctx := waitCtx(t)
+	dir := t.TempDir()
+	d := b.openDevice(t, dir, "boot1", download.DefaultOptions())
+	id := p.tracks[0]
+	downloadOne(t, ctx, d, id)
+	d.close()
+
+	hashes := blobHashes(t, b, id)
+	path := func(h string) string { return filepath.Join(dir, "blobs", h[:2], h[2:]) }
+	lost, bad := hashes[0], hashes[len(hashes)-1]
+	if err := os.Remove(path(lost)); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path(bad))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)/2] ^= 0xff
+	if err := os.WriteFile(path(bad), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	orphan := strings.Repeat("ab", 32)
+	partial := filepath.Join(dir, "blobs", "tmp", "blob-123")
+	for _, f := range []string{path(orphan), partial} {
+		if err := os.WriteFile(f, []byte("leftover"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := map[string]int{lost: b.count("/v1/blobs/" + lost), bad: b.count("/v1/blobs/" + bad)}
+
+	d = b.openDevice(t, dir, "boot1", download.DefaultOptions())
+	waitFor(t, "the lost blob is downloaded again", func() bool {
+		_, err := os.Stat(path(lost))
+		return err == nil && d.dl.Downloaded(id, model.TierLow)
+	})
+	if err := d.dl.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{path(orphan), partial} {
+		if _, err := os.Stat(f); !os.IsNotExist(err) {
+			t.Errorf("%s survived the start: %v", f, err)
+		}
+	}
+	if n := b.count("/v1/blobs/" + lost); n != before[lost]+1 {
+		t.Fatalf("lost blob fetched %d times", n-before[lost])
+	}
+	// Playing reads the altered file, rejects it, streams that blob from
+	// the relay, and schedules the repair.
+	got, err := play(ctx, d.e, id)
+	if err != nil || string(got) != string(p.plain[string(id)+"/low"]) {
+		t.Fatalf("play with a corrupt blob file: %v", err)
+	}
+	waitFor(t, "the corrupt blob is repaired", func() bool {
+		data, err := os.ReadFile(path(bad))
+		h := crypto.BlobHash(data)
+		return err == nil && hex.EncodeToString(h[:]) == bad && d.dl.Downloaded(id, model.TierLow)
+	})
+	if n, err := d.dl.Verify(ctx); err != nil || n != 0 {
+		t.Fatalf("verify after repair: %d bad, %v", n, err)
+	}
+	b.up.Store(false)
+	if got, err := play(ctx, d.e, id); err != nil || string(got) != string(p.plain[string(id)+"/low"]) {
+		t.Fatalf("offline play after repair: %v", err)
+	}
 }
