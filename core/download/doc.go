@@ -5,12 +5,17 @@
 // docs/ARCHITECTURE.md §5). A request (track, album or playlist at a tier)
 // is resolved to tracks, licensed in one request to the relay (one signed
 // license per request, content keys sealed to this device's HPKE key),
-// and each track's blobs are fetched, verified against the signed
-// manifest, and written encrypted to off/blob/<hash> together with their
-// done bit in one transaction — so a crash or kill -9 resumes at blob
-// granularity and never refetches a completed blob. Blobs are reference
-// counted: tracks shared by several requests are stored and counted once,
-// and removal releases what nothing else needs.
+// and each track's blobs are streamed to content-addressed files
+// (Deps.BlobDir/ab/cdef…, encrypted as served) while they are hashed,
+// verified against the signed manifest, fsynced and renamed into place
+// before their done bits are committed (grouped) — so a crash or kill -9
+// resumes at blob granularity and never refetches a completed blob; at
+// start, orphan and partial files are removed and lost ones refetched.
+// Blobs are reference counted: tracks shared by several requests are
+// stored and counted once, and removal releases what nothing else needs.
+// Playlist downloads follow their documents (core's FollowPlaylists
+// calls RefreshPlaylist on every change), and renewal leaves removed
+// downloads out of the new license.
 //
 // Playback of a downloaded track takes its content key from the stored
 // license, opened in memory, after checking it against trusted time
