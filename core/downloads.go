@@ -16,6 +16,10 @@ import (
 // ErrNoDownloads is returned by FollowPlaylists before OpenDownloads.
 var ErrNoDownloads = errors.New("core: downloads not open")
 
+// errNoDataDir: OpenDownloads on an engine opened without a data
+// directory (Open(ctx, "", …) with WithStore) has nowhere for blob files.
+var errNoDataDir = errors.New("no data directory for downloaded blobs")
+
 // offlineState is the engine's downloads manager and offline-mode switch.
 // It lives beside the Engine (keyed by it) so that the downloads
 // subsystem needs no field in engine.go.
@@ -51,6 +55,9 @@ func (e *Engine) OpenDownloads(ctx context.Context, opts download.Options) (*dow
 	defer st.mu.Unlock()
 	if st.dl != nil {
 		return st.dl, nil
+	}
+	if e.dir == "" {
+		return nil, fmt.Errorf("core: open downloads: %w", errNoDataDir)
 	}
 	origins := make([]fetch.Origin, len(e.opts.origins))
 	for i, u := range e.opts.origins {
