@@ -394,7 +394,8 @@ func (m *Manager) emit(e Event) {
 // Add records a download request durably and returns; the scheduler
 // resolves it (album tracks from the relay, playlist entries from the
 // resolver), obtains one license for its tracks and downloads them.
-// Adding a request again is a no-op.
+// Adding a request again is a no-op, unless it failed to resolve: then
+// it is retried.
 func (m *Manager) Add(ctx context.Context, r Ref) error {
 	if err := r.valid(); err != nil {
 		return err
@@ -411,8 +412,12 @@ func (m *Manager) Add(ctx context.Context, r Ref) error {
 		return ErrClosed
 	}
 	_, ok := m.items[r]
+	failed := m.errs[r] != nil
 	m.mu.Unlock()
 	if ok {
+		if failed { // adding a failed request again retries it
+			return m.Refresh(ctx, r)
+		}
 		return nil
 	}
 	rec := &itemRec{Kind: string(r.Kind), ID: r.ID, Tier: string(r.Tier), Added: m.opts.wall().UnixMilli()}
