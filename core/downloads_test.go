@@ -9,37 +9,18 @@ import (
 	"github.com/segue-fm/segue/core/download"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
+	tbed "github.com/segue-fm/segue/internal/testbed"
 	"github.com/segue-fm/segue/server/catalog"
-	"github.com/segue-fm/segue/server/license"
-	"github.com/segue-fm/segue/server/relay"
 	"github.com/segue-fm/segue/sync/docs"
 )
 
 // licenseRelay starts a relay with the license server over the demo
 // album on 127.0.0.1 and returns its URL, the catalog key and the track
 // ids (album order). It stops when the test ends.
-func licenseRelay(t *testing.T) (string, *catalog.DataDir, ed25519.PublicKey, []model.TrackID) {
+func licenseRelay(t *testing.T) (string, *catalog.Catalog, ed25519.PublicKey, []model.TrackID) {
 	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	pub, ids, _, err := publishDemo(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dd, err := catalog.OpenDataDir(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := relay.NewWithDataDir(dd, relay.DefaultOptions("").WithListen("127.0.0.1:0").
-		WithArgonParams(relay.FastArgonParams).WithLogger(quiet()))
-	license.NewForDataDir(dd, license.DefaultOptions().WithLogger(quiet())).Mount(srv)
-	rctx, cancel := context.WithCancel(ctx)
-	addr, err := srv.Start(rctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cancel(); srv.Wait(); srv.Close(); dd.Close() })
-	return "http://" + addr, dd, pub, ids
+	r := tbed.NewRelay(t, tbed.DefaultOptions().WithLicenses(true))
+	return r.URL, r.Server().Catalog(), r.CatalogKey, r.Tracks
 }
 
 // syncedDevice is a registered engine of user with its documents synced
@@ -53,17 +34,8 @@ type syncedDevice struct {
 func openSyncedDevice(t *testing.T, url string, user model.UserID, downloads bool) *syncedDevice {
 	t.Helper()
 	ctx := context.Background()
-	e, err := core.Open(ctx, t.TempDir(), core.DefaultOptions().WithOrigins(url).WithLogger(quiet()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.Close() })
-	if err := e.SignUp(ctx, string(user), testPass); err != nil && !isConflict(err) {
-		t.Fatal(err)
-	}
-	if err := e.Register(ctx, string(user), testPass, "device"); err != nil {
-		t.Fatal(err)
-	}
+	e := tbed.Engine(t, core.DefaultOptions().WithOrigins(url))
+	tbed.Register(t, e, user, "device")
 	d, err := e.OpenDocs(ctx, user)
 	if err != nil {
 		t.Fatal(err)
@@ -92,7 +64,7 @@ func openSyncedDevice(t *testing.T, url string, user model.UserID, downloads boo
 // track (counted once). The license of a playlist download covers exactly
 // its tracks.
 func TestPlaylistDownloadFollowsSync(t *testing.T) {
-	url, dd, pub, ids := licenseRelay(t)
+	url, cat, pub, ids := licenseRelay(t)
 	if len(ids) < 4 {
 		t.Fatalf("demo album has %d tracks, need 4", len(ids))
 	}
@@ -101,7 +73,7 @@ func TestPlaylistDownloadFollowsSync(t *testing.T) {
 	laptop := openSyncedDevice(t, url, testUser, true)
 	size := map[model.TrackID]int64{}
 	for _, id := range ids {
-		env, err := dd.Catalog.Manifest(ctx, id, model.TierLow)
+		env, err := cat.Manifest(ctx, id, model.TierLow)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -9,32 +9,17 @@ import (
 
 	"github.com/segue-fm/segue/core"
 	"github.com/segue-fm/segue/core/model"
-	"github.com/segue-fm/segue/server/relay"
+	tbed "github.com/segue-fm/segue/internal/testbed"
 )
 
 // exampleRelay starts a relay serving the demo album on 127.0.0.1 and
 // returns its URL, a demo track id and a stop function.
 func exampleRelay() (string, model.TrackID, func(), error) {
-	dir, err := os.MkdirTemp("", "segue-example-relay-")
+	r, err := tbed.Start(context.Background(), tbed.DefaultOptions())
 	if err != nil {
 		return "", "", nil, err
 	}
-	_, ids, _, err := publishDemo(context.Background(), dir)
-	if err != nil {
-		return "", "", nil, err
-	}
-	srv, err := relay.New(context.Background(), relay.DefaultOptions(dir).WithListen("127.0.0.1:0").
-		WithArgonParams(relay.FastArgonParams).WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		return "", "", nil, err
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	addr, err := srv.Start(ctx)
-	if err != nil {
-		cancel()
-		return "", "", nil, err
-	}
-	return "http://" + addr, ids[0], func() { cancel(); srv.Wait(); srv.Close(); os.RemoveAll(dir) }, nil
+	return r.URL, r.Tracks[0], func() { r.Close() }, nil
 }
 
 // Example embeds the engine: open a data directory, sign up and register

@@ -10,7 +10,7 @@ import (
 	"github.com/segue-fm/segue/core"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
-	"github.com/segue-fm/segue/server/relay"
+	tbed "github.com/segue-fm/segue/internal/testbed"
 	"github.com/segue-fm/segue/sync/docs"
 	"github.com/segue-fm/segue/sync/p2p"
 )
@@ -19,27 +19,8 @@ import (
 // a function that stops it (idempotent; also run at cleanup).
 func stoppableRelay(t *testing.T) (string, func()) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := relay.New(ctx, relay.DefaultOptions(t.TempDir()).WithListen("127.0.0.1:0").
-		WithArgonParams(relay.FastArgonParams).WithLogger(quiet()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr, err := srv.Start(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stopped := false
-	stop := func() {
-		if !stopped {
-			stopped = true
-			cancel()
-			srv.Wait()
-			srv.Close()
-		}
-	}
-	t.Cleanup(stop)
-	return "http://" + addr, stop
+	r := tbed.NewRelay(t, tbed.DefaultOptions().WithDemoAlbum(false))
+	return r.URL, func() { r.Stop() }
 }
 
 // registeredEngine opens an engine in a fresh directory and registers it
@@ -52,17 +33,8 @@ func registeredEngine(t *testing.T, origin string, user model.UserID, name strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := core.Open(ctx, t.TempDir(), core.DefaultOptions().WithOrigins(origin).WithKeyStore(ks).WithLogger(quiet()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.Close() })
-	if err := e.SignUp(ctx, string(user), testPass); err != nil && !isConflict(err) {
-		t.Fatal(err)
-	}
-	if err := e.Register(ctx, string(user), testPass, name); err != nil {
-		t.Fatal(err)
-	}
+	e := tbed.Engine(t, core.DefaultOptions().WithOrigins(origin).WithKeyStore(ks))
+	tbed.Register(t, e, user, name)
 	id, err := crypto.LoadOrCreateIdentity(ctx, ks, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -8,7 +8,7 @@ import (
 
 	"github.com/segue-fm/segue/core"
 	"github.com/segue-fm/segue/core/model"
-	"github.com/segue-fm/segue/server/relay"
+	tbed "github.com/segue-fm/segue/internal/testbed"
 	"github.com/segue-fm/segue/sync/docs"
 )
 
@@ -16,35 +16,15 @@ import (
 // its origin URL.
 func syncRelay(t *testing.T) string {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := relay.New(ctx, relay.DefaultOptions(t.TempDir()).WithListen("127.0.0.1:0").
-		WithArgonParams(relay.FastArgonParams).WithLogger(quiet()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr, err := srv.Start(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cancel(); srv.Wait(); srv.Close() })
-	return "http://" + addr
+	return tbed.NewRelay(t, tbed.DefaultOptions().WithDemoAlbum(false)).URL
 }
 
 // userDocs opens a registered engine of user and its documents.
 func userDocs(t *testing.T, origin string, user model.UserID) *core.Docs {
 	t.Helper()
 	ctx := context.Background()
-	e, err := core.Open(ctx, t.TempDir(), core.DefaultOptions().WithOrigins(origin).WithLogger(quiet()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.Close() })
-	if err := e.SignUp(ctx, string(user), testPass); err != nil && !isConflict(err) {
-		t.Fatal(err)
-	}
-	if err := e.Register(ctx, string(user), testPass, "device"); err != nil {
-		t.Fatal(err)
-	}
+	e := tbed.Engine(t, core.DefaultOptions().WithOrigins(origin))
+	tbed.Register(t, e, user, "device")
 	d, err := e.OpenDocs(ctx, user)
 	if err != nil {
 		t.Fatal(err)

@@ -1,14 +1,11 @@
 package core_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -18,21 +15,19 @@ import (
 	"github.com/segue-fm/segue/core"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
-	"github.com/segue-fm/segue/internal/demoalbum"
-	"github.com/segue-fm/segue/server/catalog"
-	"github.com/segue-fm/segue/server/ingest"
+	tbed "github.com/segue-fm/segue/internal/testbed"
 	"github.com/segue-fm/segue/server/relay"
 )
 
 // testbed is a real relay on 127.0.0.1 over Badger in a temp dir, serving
-// the demo album, plus an optional tampering front for it.
+// the demo album (internal/testbed), plus an optional tampering front for it.
 type testbed struct {
 	url        string // the relay itself
 	catalogPub ed25519.PublicKey
 	tracks     []model.TrackID
 	originals  map[string][]byte // "<track>/<tier>" → the encoded Ogg file
 	srv        *relay.Server
-	stopRelay  context.CancelFunc
+	relay      *tbed.Relay
 }
 
 // testTiers are the tiers the tests stream (the smallest and a middle
@@ -41,105 +36,43 @@ var testTiers = []model.Tier{model.TierLow, model.TierHigh}
 
 const (
 	testUser = "ada"
-	testPass = "correct horse battery"
+	testPass = tbed.Password
 )
 
 func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
-
-// publishDemo ingests the demo album (pre-encoded tiers, so no encoder
-// runs) into the relay data dir with server/ingest.
-func publishDemo(ctx context.Context, dir string) (pub ed25519.PublicKey, ids []model.TrackID, originals map[string][]byte, err error) {
-	dd, err := catalog.OpenDataDir(ctx, dir)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	defer dd.Close()
-	req, err := ingest.LoadAlbum(demoalbum.FS, demoalbum.AlbumPath)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	res, err := ingest.Ingest(ctx, dd.Catalog, dd.Signer, req, ingest.DefaultOptions())
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	meta, err := demoalbum.Album()
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	if len(res.Tracks) != len(meta.Tracks) {
-		return nil, nil, nil, fmt.Errorf("ingested %d tracks, album has %d", len(res.Tracks), len(meta.Tracks))
-	}
-	originals = map[string][]byte{}
-	for i, tm := range meta.Tracks {
-		id := res.Tracks[i].ID
-		ids = append(ids, id)
-		for _, tier := range testTiers {
-			data, err := demoalbum.FS.ReadFile(path.Join("data", tm.Tiers[tier]))
-			if err != nil {
-				return nil, nil, nil, err
-			}
-			originals[string(id)+"/"+string(tier)] = data
-		}
-	}
-	return dd.Signer.Public().(ed25519.PublicKey), ids, originals, nil
-}
 
 // newTestbed starts a relay serving the demo album (accounts are created
 // by openEngine). The relay stops at the end of the test (or with tb.stop).
 func newTestbed(t testing.TB) *testbed {
 	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	pub, ids, originals, err := publishDemo(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
+	r := tbed.NewRelay(t, tbed.DefaultOptions())
+	tb := &testbed{url: r.URL, catalogPub: r.CatalogKey, tracks: r.Tracks, originals: map[string][]byte{},
+		srv: r.Server(), relay: r}
+	for _, id := range r.Tracks {
+		for _, tier := range testTiers {
+			b, err := r.Encoded(id, tier)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tb.originals[string(id)+"/"+string(tier)] = b
+		}
 	}
-	srv, err := relay.New(ctx, relay.DefaultOptions(dir).WithListen("127.0.0.1:0").
-		WithArgonParams(relay.FastArgonParams).WithLogger(quiet()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rctx, cancel := context.WithCancel(ctx)
-	addr, err := srv.Start(rctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tb := &testbed{url: "http://" + addr, catalogPub: pub, tracks: ids, originals: originals, srv: srv, stopRelay: cancel}
-	t.Cleanup(func() {
-		tb.stop()
-		srv.Close()
-	})
 	return tb
 }
 
 // stop shuts the relay down (idempotent).
-func (tb *testbed) stop() {
-	tb.stopRelay()
-	tb.srv.Wait()
-}
+func (tb *testbed) stop() { tb.relay.Stop() }
 
 // openEngine opens an engine in a temp dir on the given origins and
 // registers it (signing up first).
 func (tb *testbed) openEngine(t testing.TB, opts core.Options, origins ...string) *core.Engine {
 	t.Helper()
-	ctx := context.Background()
-	e, err := core.Open(ctx, t.TempDir(), opts.WithOrigins(origins...).WithLogger(quiet()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.Close() })
-	if err := e.SignUp(ctx, testUser, testPass); err != nil && !isConflict(err) {
-		t.Fatal(err)
-	}
-	if err := e.Register(ctx, testUser, testPass, "test device"); err != nil {
-		t.Fatal(err)
-	}
+	e := tbed.Engine(t, opts.WithOrigins(origins...))
+	tbed.Register(t, e, testUser, "test device")
 	return e
 }
 
-func isConflict(err error) bool {
-	return bytes.Contains([]byte(err.Error()), []byte("status 409"))
-}
+func isConflict(err error) bool { return tbed.IsConflict(err) }
 
 // tamperer fronts a handler, corrupting or stalling chosen responses.
 type tamperer struct {

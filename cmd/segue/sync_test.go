@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/segue-fm/segue/core"
-	"github.com/segue-fm/segue/server/relay"
+	"github.com/segue-fm/segue/internal/testbed"
 )
 
 // TestSyncPeers runs `segue sync peers` against a real relay on
@@ -21,17 +21,7 @@ import (
 func TestSyncPeers(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	srv, err := relay.New(ctx, relay.DefaultOptions(t.TempDir()).WithListen("127.0.0.1:0").
-		WithArgonParams(relay.FastArgonParams).WithLogger(nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	addr, err := srv.Start(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	origin := "http://" + addr
+	origin := testbed.NewRelay(t, testbed.DefaultOptions().WithDemoAlbum(false)).URL
 	resp, err := http.Post(origin+"/v1/accounts", "application/json", strings.NewReader(`{"username":"alice","password":"password1"}`))
 	if err != nil {
 		t.Fatal(err)
