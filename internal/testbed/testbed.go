@@ -92,7 +92,8 @@ func (o Options) WithLicenseOptions(fn func(license.Options) license.Options) Op
 // Relay is a running relay on 127.0.0.1. Its exported fields are set by
 // Start and never change afterwards (Restart keeps the URL).
 type Relay struct {
-	// URL is the relay's origin, http://127.0.0.1:<port>.
+	// URL is the relay's origin, http://127.0.0.1:<port> (https:// when
+	// the relay options set TLS).
 	URL string
 	// DataDir is the relay data directory (Badger, keys).
 	DataDir string
@@ -108,6 +109,7 @@ type Relay struct {
 	opts    Options
 	ownDir  bool
 	addr    string
+	tls     bool
 	meta    map[model.TrackID]demoalbum.TrackMeta
 	mu      sync.Mutex
 	srv     *relay.Server
@@ -165,6 +167,9 @@ func Start(ctx context.Context, opts Options) (*Relay, error) {
 		return nil, err
 	}
 	r.URL = "http://" + r.addr
+	if r.tls {
+		r.URL = "https://" + r.addr
+	}
 	return r, nil
 }
 
@@ -207,6 +212,7 @@ func (r *Relay) start(dd *catalog.DataDir, addr string) error {
 	for _, fn := range r.opts.relayOpts {
 		o = fn(o)
 	}
+	r.tls = o.TLS()
 	srv := relay.NewWithDataDir(dd, o)
 	if r.opts.licenses {
 		lo := license.DefaultOptions().WithLogger(r.opts.logger)

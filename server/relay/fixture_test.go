@@ -15,6 +15,7 @@ import (
 
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
+	"github.com/segue-fm/segue/internal/testbed"
 	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/server/relay"
 )
@@ -146,34 +147,15 @@ func startRelayWith(t testing.TB, publish func(dir string) published, opts ...en
 	dir := t.TempDir()
 	e := &env{clock: &fakeClock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}}
 	e.pub = publish(dir)
-	o := relay.DefaultOptions(dir).
-		WithListen("127.0.0.1:0").
-		WithAdminToken(adminToken).
-		WithArgonParams(relay.FastArgonParams).
-		WithClock(e.clock.Now).
-		WithLogger(nil)
+	tbo := testbed.DefaultOptions().WithDemoAlbum(false).WithDataDir(dir).
+		WithRelayOptions(func(o relay.Options) relay.Options {
+			return o.WithAdminToken(adminToken).WithClock(e.clock.Now)
+		})
 	for _, f := range opts {
-		o = f(o)
+		tbo = tbo.WithRelayOptions(f)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := relay.New(ctx, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr, err := srv.Start(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		if err := srv.Wait(); err != nil {
-			t.Errorf("relay shutdown: %v", err)
-		}
-		if err := srv.Close(); err != nil {
-			t.Errorf("relay close: %v", err)
-		}
-	})
-	e.base, e.srv = "http://"+addr, srv
+	r := testbed.NewRelay(t, tbo)
+	e.base, e.srv = r.URL, r.Server()
 	if res := e.do(t, "POST", "/v1/accounts", map[string]string{"username": "ada", "password": "correct horse"}, adminToken); res.code != 201 {
 		t.Fatalf("sign up: %d %s", res.code, res.body)
 	}

@@ -26,6 +26,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/segue-fm/segue/internal/testbed"
 	"github.com/segue-fm/segue/server/relay"
 )
 
@@ -210,24 +211,8 @@ func TestTLSNegotiatesHTTP2(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile, pool := writeSelfSigned(t, t.TempDir())
 	pub := publishSynthetic(t, dir, 2, 5000)
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := relay.New(ctx, relay.DefaultOptions(dir).WithListen("127.0.0.1:0").
-		WithArgonParams(relay.FastArgonParams).WithLogger(nil).WithTLS(certFile, keyFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr, err := srv.Start(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		if err := srv.Wait(); err != nil {
-			t.Errorf("relay shutdown: %v", err)
-		}
-		srv.Close()
-	})
-	base := "https://" + addr
+	base := testbed.NewRelay(t, testbed.DefaultOptions().WithDemoAlbum(false).WithDataDir(dir).
+		WithRelayOptions(func(o relay.Options) relay.Options { return o.WithTLS(certFile, keyFile) })).URL
 	tlsConf := &tls.Config{RootCAs: pool}
 	var both, only1 http.Protocols
 	both.SetHTTP1(true)
