@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/fxamacker/cbor/v2"
+	"github.com/segue-fm/segue/internal/cborx"
 )
 
 // Sentinel errors of envelope, manifest and license verification.
@@ -45,37 +45,12 @@ type envelope struct {
 }
 
 var (
-	encMode = mustEncMode()
-	decMode = mustDecMode()
+	encMode = cborx.EncMode()
+	// decMode is the strict decoder for untrusted bytes: no duplicate
+	// keys, no indefinite lengths, no tags, valid UTF-8, no unknown fields,
+	// bounded nesting and counts.
+	decMode = cborx.Limits{MaxNestedLevels: 8, MaxArrayElements: 1 << 16, MaxMapPairs: 64}.ClosedDecMode()
 )
-
-func mustEncMode() cbor.EncMode {
-	m, err := cbor.CoreDetEncOptions().EncMode()
-	if err != nil {
-		panic(err) // static options
-	}
-	return m
-}
-
-// mustDecMode is the strict decoder for untrusted bytes: no duplicate
-// keys, no indefinite lengths, no tags, valid UTF-8, no unknown fields,
-// bounded nesting and counts.
-func mustDecMode() cbor.DecMode {
-	m, err := cbor.DecOptions{
-		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
-		IndefLength:       cbor.IndefLengthForbidden,
-		TagsMd:            cbor.TagsForbidden,
-		UTF8:              cbor.UTF8RejectInvalid,
-		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
-		MaxNestedLevels:   8,
-		MaxArrayElements:  1 << 16,
-		MaxMapPairs:       64,
-	}.DecMode()
-	if err != nil {
-		panic(err) // static options
-	}
-	return m
-}
 
 // signedMessage is what an envelope's signature covers: domain ‖ 0x00 ‖
 // payload.

@@ -13,10 +13,9 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/fxamacker/cbor/v2"
-
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
+	"github.com/segue-fm/segue/internal/cborx"
 	"github.com/segue-fm/segue/store"
 )
 
@@ -48,24 +47,10 @@ type Catalog struct {
 }
 
 var (
-	encMode = func() cbor.EncMode {
-		m, err := cbor.CoreDetEncOptions().EncMode()
-		if err != nil {
-			panic(err) // static options; cannot fail
-		}
-		return m
-	}()
-	decMode = func() cbor.DecMode {
-		m, err := cbor.DecOptions{
-			MaxArrayElements: model.MaxChunks + 16,
-			MaxMapPairs:      1 << 16,
-			MaxNestedLevels:  16,
-		}.DecMode()
-		if err != nil {
-			panic(err) // static options; cannot fail
-		}
-		return m
-	}()
+	encMode = cborx.EncMode()
+	// decMode reads the catalog's own records and manifests; arrays hold
+	// up to a manifest's chunks.
+	decMode = cborx.Limits{MaxNestedLevels: 16, MaxArrayElements: model.MaxChunks + 16, MaxMapPairs: 1 << 16}.DecMode()
 )
 
 // New returns a catalog over s whose content keys are sealed with atRest.

@@ -5,9 +5,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/fxamacker/cbor/v2"
-
 	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/internal/cborx"
 )
 
 // StatementDomain is the signing domain of the relay's signed statements
@@ -136,35 +135,11 @@ func RenewMessage(device model.DeviceID, nonce []byte, ids []string, drop []Entr
 	return b, err
 }
 
-var cborEnc = func() cbor.EncMode {
-	m, err := cbor.CoreDetEncOptions().EncMode()
-	if err != nil {
-		panic(err) // static options; cannot fail
-	}
-	return m
-}()
-
-var cborDec = func() cbor.DecMode {
-	m, err := cbor.DecOptions{
-		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
-		IndefLength:      cbor.IndefLengthForbidden,
-		TagsMd:           cbor.TagsForbidden,
-		MaxArrayElements: 1 << 17,
-		MaxMapPairs:      1 << 10,
-		MaxNestedLevels:  8,
-	}.DecMode()
-	if err != nil {
-		panic(err) // static options; cannot fail
-	}
-	return m
-}()
-
-// relayDec decodes the relay's own records (acct/, dev/) with the relay's
-// decoding limits.
-var relayDec = func() cbor.DecMode {
-	m, err := cbor.DecOptions{MaxArrayElements: 1 << 16, MaxMapPairs: 1 << 10, MaxNestedLevels: 8}.DecMode()
-	if err != nil {
-		panic(err) // static options; cannot fail
-	}
-	return m
-}()
+var (
+	cborEnc = cborx.EncMode()
+	// cborDec reads requests and the license server's records strictly.
+	cborDec = cborx.Limits{MaxNestedLevels: 8, MaxArrayElements: 1 << 17, MaxMapPairs: 1 << 10}.StrictDecMode()
+	// relayDec decodes the relay's own records (acct/, dev/) with the
+	// relay's decoding limits.
+	relayDec = cborx.Limits{MaxNestedLevels: 8, MaxArrayElements: 1 << 16, MaxMapPairs: 1 << 10}.DecMode()
+)

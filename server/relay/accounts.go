@@ -13,11 +13,11 @@ import (
 	"regexp"
 	"time"
 
-	"github.com/fxamacker/cbor/v2"
 	"golang.org/x/crypto/argon2"
 
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
+	"github.com/segue-fm/segue/internal/cborx"
 	"github.com/segue-fm/segue/store"
 )
 
@@ -80,21 +80,11 @@ const ProofWindow = 5 * time.Minute
 
 var usernameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,63}$`)
 
-var cborEnc = func() cbor.EncMode {
-	m, err := cbor.CoreDetEncOptions().EncMode()
-	if err != nil {
-		panic(err) // static options; cannot fail
-	}
-	return m
-}()
-
-var cborDec = func() cbor.DecMode {
-	m, err := cbor.DecOptions{MaxArrayElements: 1 << 16, MaxMapPairs: 1 << 10, MaxNestedLevels: 8}.DecMode()
-	if err != nil {
-		panic(err) // static options; cannot fail
-	}
-	return m
-}()
+var (
+	cborEnc = cborx.EncMode()
+	// cborDec reads the relay's own records (acct/, dev/, tok/).
+	cborDec = cborx.Limits{MaxNestedLevels: 8, MaxArrayElements: 1 << 16, MaxMapPairs: 1 << 10}.DecMode()
+)
 
 func acctKey(user string) []byte      { return []byte("acct/" + user) }
 func devKey(id model.DeviceID) []byte { return []byte("dev/" + string(id)) }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/fxamacker/cbor/v2"
 
+	"github.com/segue-fm/segue/internal/cborx"
 	"github.com/segue-fm/segue/sync/docs"
 )
 
@@ -93,11 +94,13 @@ type Message struct {
 	Message                   string        `cbor:"message,omitempty"`
 }
 
+// modes are the wire's encoder (the shared deterministic one) and its own
+// decoder, which differs from cborx's strict mode on purpose: messages come
+// from JavaScript automerge-repo peers whose encoder this package does not
+// control, so indefinite lengths and tags are accepted (only duplicate keys
+// are refused), with the wire's own size limits.
 var modes = sync.OnceValues(func() (cbor.EncMode, cbor.DecMode) {
-	enc, err := cbor.CoreDetEncOptions().EncMode()
-	if err != nil {
-		panic(fmt.Sprintf("wire: cbor encode options: %v", err))
-	}
+	enc := cborx.EncMode()
 	dec, err := cbor.DecOptions{
 		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
 		MaxNestedLevels:   16,
