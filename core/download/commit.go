@@ -8,36 +8,36 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
-	"time"
 
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/store"
 )
 
-// maxCommitBatch bounds the blobs one group commit records, and
-// commitWindow how long the committer gathers requests before it
-// commits.
-const (
-	maxCommitBatch = 128
-	commitWindow   = 2 * time.Millisecond
-)
+// maxCommitBatch bounds the blobs one group commit records.
+const maxCommitBatch = 128
 
 // commitReq asks the committer to install one verified, fsynced temp
-// file and record its done bit.
+// file and record its done bit. blobs and bytes are the job's totals from
+// its manifest.
 type commitReq struct {
 	tt    trackTier
 	idx   int
 	ref   model.BlobRef
 	tmp   string
+	blobs int
+	bytes int64
 	reply chan commitRes // buffered (1)
 }
 
 // commitRes is the committer's answer: whether the done bit is new
-// (false when it was already set), or an error (errJobGone when the job
-// was removed meanwhile).
+// (false when it was already set) and the job's progress after the
+// commit (recorded complete in the same transaction when it is), or an
+// error (errJobGone when the job was removed meanwhile).
 type commitRes struct {
-	fresh bool
-	err   error
+	fresh     bool
+	job       jobRec // progress as of this blob's done bit
+	completed bool   // this blob's done bit completed the job
+	err       error
 }
 
 // committer is the group commit of downloaded blobs: it takes every
@@ -47,7 +47,11 @@ type commitRes struct {
 // Durability order per blob is unchanged — file fsynced, renamed,
 // directory fsynced, then the done bit — but a batch of n blobs costs one
 // directory fsync per distinct directory and one commit instead of n of
-// each. It runs until ctx ends, then fails the requests still queued.
+// each. There is no timer: the committer takes what is queued and
+// commits at once, and the transfers finishing while it commits queue up
+// for the next batch, so batches grow with the load and a lone blob (the
+// last of a download) waits for no window. It runs until ctx ends, then
+// fails the requests still queued.
 func (m *Manager) committer(ctx context.Context) {
 	for {
 		var batch []commitReq
@@ -65,22 +69,15 @@ func (m *Manager) committer(ctx context.Context) {
 				}
 			}
 		}
-		// Gather what arrives within commitWindow: the transfers are not
-		// waiting (their slots are free), and fewer, larger commits cost
-		// fewer journal flushes.
-		window := time.NewTimer(commitWindow)
 	more:
 		for len(batch) < maxCommitBatch {
 			select {
 			case r := <-m.commits:
 				batch = append(batch, r)
-			case <-window.C:
-				break more
-			case <-ctx.Done():
+			default:
 				break more
 			}
 		}
-		window.Stop()
 		m.commitBatch(context.WithoutCancel(ctx), batch)
 	}
 }
@@ -135,18 +132,26 @@ func (m *Manager) commitBatch(ctx context.Context, batch []commitReq) {
 	if syncErr != nil {
 		ok = m.abandon(ctx, batch, ok, res, syncErr)
 	}
+	var progress map[trackTier]jobRec
 	if len(ok) > 0 {
 		err := m.d.Store.Update(ctx, func(tx store.Txn) error {
+			progress = map[trackTier]jobRec{}
 			for _, i := range ok {
 				r := batch[i]
 				res[i] = commitRes{}
-				if _, err := tx.Get(jobKey(r.tt)); errors.Is(err, store.ErrNotFound) {
-					res[i].err = errJobGone
-					continue
-				} else if err != nil {
-					return err
+				if _, seen := progress[r.tt]; !seen {
+					j, err := progressTx(tx, r.tt)
+					if errors.Is(err, store.ErrNotFound) {
+						res[i].err = errJobGone
+						continue
+					} else if err != nil {
+						return err
+					}
+					j.Blobs, j.Bytes = r.blobs, r.bytes
+					progress[r.tt] = j
 				}
 				if _, err := tx.Get(doneKey(r.tt, r.idx)); err == nil {
+					res[i].job = progress[r.tt]
 					continue // already done (a concurrent pass)
 				}
 				n := uint32(0)
@@ -164,6 +169,21 @@ func (m *Manager) commitBatch(ctx context.Context, batch []commitReq) {
 				if err := tx.Set(doneKey(r.tt, r.idx), binary.BigEndian.AppendUint64(append([]byte(nil), r.ref.SHA256[:]...), uint64(r.ref.Size))); err != nil {
 					return err
 				}
+				j := progress[r.tt]
+				j.Done++
+				j.DoneBytes += r.ref.Size
+				progress[r.tt] = j
+				res[i].job, res[i].completed = j, j.Done == j.Blobs
+			}
+			// A job this batch completes is recorded complete in the same
+			// transaction (no commit of its own).
+			for tt, j := range progress {
+				if !j.complete() {
+					continue
+				}
+				if err := setJobProgressTx(tx, tt, j); err != nil {
+					return err
+				}
 			}
 			return nil
 		})
@@ -177,6 +197,13 @@ func (m *Manager) commitBatch(ctx context.Context, batch []commitReq) {
 				}
 			}
 			m.abandon(ctx, batch, gone, res, errJobGone)
+			m.mu.Lock()
+			for tt, p := range progress {
+				if j, live := m.jobs[tt]; live {
+					j.Blobs, j.Bytes, j.Done, j.DoneBytes = p.Blobs, p.Bytes, p.Done, p.DoneBytes
+				}
+			}
+			m.mu.Unlock()
 		}
 	}
 	for i, r := range batch {
@@ -196,4 +223,45 @@ func (m *Manager) abandon(ctx context.Context, batch []commitReq, idx []int, res
 		}
 	}
 	return nil
+}
+
+// progressTx reads a job's record with its progress counted from its
+// done bits (store.ErrNotFound when the job is gone).
+func progressTx(tx store.Txn, tt trackTier) (jobRec, error) {
+	var j jobRec
+	b, err := tx.Get(jobKey(tt))
+	if err != nil {
+		return j, err
+	}
+	if err := strictDec.Unmarshal(b, &j); err != nil {
+		return j, err
+	}
+	j.Done, j.DoneBytes = 0, 0
+	err = tx.Iterate(donePrefix(tt), false, func(_, v []byte) error {
+		if len(v) == 40 {
+			j.Done++
+			j.DoneBytes += int64(binary.BigEndian.Uint64(v[32:]))
+		}
+		return nil
+	})
+	return j, err
+}
+
+// setJobProgressTx rewrites a job's totals and progress, keeping its
+// reference count as stored.
+func setJobProgressTx(tx store.Txn, tt trackTier, p jobRec) error {
+	b, err := tx.Get(jobKey(tt))
+	if err != nil {
+		return err
+	}
+	var j jobRec
+	if err := strictDec.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	j.Blobs, j.Bytes, j.Done, j.DoneBytes = p.Blobs, p.Bytes, p.Done, p.DoneBytes
+	v, err := detEnc.Marshal(&j)
+	if err != nil {
+		return err
+	}
+	return tx.Set(jobKey(tt), v)
 }

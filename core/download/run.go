@@ -488,13 +488,14 @@ func (m *Manager) downloadTrack(ctx context.Context, tt trackTier, sem chan stru
 				fail(fmt.Errorf("blob %d: %w", idx, err))
 				return
 			}
-			j, err := m.storeBlob(ctx, tt, idx, ref, tmp, len(refs), total)
+			res, err := m.storeBlob(ctx, tt, idx, ref, tmp, len(refs), total)
 			if err != nil {
 				fail(err)
 				return
 			}
+			j := res.job
 			m.emit(Event{Kind: EventProgress, Track: tt.track, Tier: tt.tier, BlobsDone: j.Done, Blobs: j.Blobs, BytesDone: j.DoneBytes, Bytes: j.Bytes})
-			if j.complete() {
+			if res.completed {
 				m.emit(Event{Kind: EventTrackDone, Track: tt.track, Tier: tt.tier, BlobsDone: j.Done, Blobs: j.Blobs, BytesDone: j.DoneBytes, Bytes: j.Bytes})
 			}
 		}()
@@ -607,44 +608,31 @@ func (m *Manager) fetchBlob(ctx context.Context, man *model.Manifest, idx int, r
 
 // storeBlob hands a verified, fsynced blob file to the committer (which
 // renames it into place, fsyncs its directory, then commits its
-// reference and done bit, grouped with other blobs), then counts it in
-// memory. The job's record is rewritten only when the track completes,
-// so concurrent blobs of one track never conflict.
-func (m *Manager) storeBlob(ctx context.Context, tt trackTier, idx int, ref model.BlobRef, tmp string, blobs int, total int64) (jobRec, error) {
-	req := commitReq{tt: tt, idx: idx, ref: ref, tmp: tmp, reply: make(chan commitRes, 1)}
+// reference and done bit, grouped with other blobs, and the job's
+// completion when this blob completes it) and returns the job's progress
+// after the commit.
+func (m *Manager) storeBlob(ctx context.Context, tt trackTier, idx int, ref model.BlobRef, tmp string, blobs int, total int64) (commitRes, error) {
+	req := commitReq{tt: tt, idx: idx, ref: ref, tmp: tmp, blobs: blobs, bytes: total, reply: make(chan commitRes, 1)}
 	select {
 	case m.commits <- req:
 	case <-ctx.Done():
 		os.Remove(tmp)
-		return jobRec{}, ctx.Err()
+		return commitRes{}, ctx.Err()
 	}
 	res := <-req.reply
-	fresh, err := res.fresh, res.err
-	if errors.Is(err, errJobGone) {
-		return jobRec{}, err
+	if errors.Is(res.err, errJobGone) {
+		return res, res.err
 	}
-	if err != nil {
-		return jobRec{}, fmt.Errorf("store blob %d of %s/%s: %w", idx, tt.track, tt.tier, err)
+	if res.err != nil {
+		return res, fmt.Errorf("store blob %d of %s/%s: %w", idx, tt.track, tt.tier, res.err)
 	}
 	m.mu.Lock()
-	j, ok := m.jobs[tt]
-	if !ok {
-		m.mu.Unlock()
-		return jobRec{}, errJobGone
-	}
-	j.Blobs, j.Bytes = blobs, total
-	if fresh {
-		j.Done++
-		j.DoneBytes += ref.Size
-	}
-	c := *j
+	_, live := m.jobs[tt]
 	m.mu.Unlock()
-	if c.complete() {
-		if err := m.persistComplete(ctx, tt, c); err != nil {
-			return c, err
-		}
+	if !live {
+		return res, errJobGone
 	}
-	return c, nil
+	return res, nil
 }
 
 // persistComplete records a completed job's totals (keeping its
