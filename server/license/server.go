@@ -91,8 +91,6 @@ func offKey(user model.UserID, dev model.DeviceID) []byte {
 	return append(offPrefix(user), dev...)
 }
 func goneKey(dev model.DeviceID) []byte { return []byte("lic/gone/" + string(dev)) }
-func acctKey(user model.UserID) []byte  { return []byte("acct/" + string(user)) }
-func devKey(dev model.DeviceID) []byte  { return []byte("dev/" + string(dev)) }
 
 // record is a live license as the relay remembers it (lic/l/<id>).
 type record struct {
@@ -174,14 +172,14 @@ func (s *Server) decode(c echo.Context, v any) error {
 // account reads the relay account of user.
 func (s *Server) account(ctx context.Context, user model.UserID) (relay.Account, error) {
 	var a relay.Account
-	b, err := s.st.Get(ctx, acctKey(user))
+	b, err := s.st.Get(ctx, relay.AccountKey(user))
 	if errors.Is(err, store.ErrNotFound) {
 		return a, fmt.Errorf("%w: account removed", relay.ErrUnauthorized)
 	}
 	if err != nil {
 		return a, fmt.Errorf("read account: %w", err)
 	}
-	if err := relayDec.Unmarshal(b, &a); err != nil {
+	if err := relay.DecodeRecord(b, &a); err != nil {
 		return a, fmt.Errorf("decode account %s: %w", user, err)
 	}
 	return a, nil
@@ -251,17 +249,24 @@ func (s *Server) issue(c echo.Context) error {
 	if len(keys) == 0 {
 		return fmt.Errorf("%w: no tracks", relay.ErrBadRequest)
 	}
+	return s.answerGrant(c, dev, keys, nil, req.Nonce)
+}
+
+// answerGrant answers an issue or renew request with a license of keys
+// for dev (see grant), with a signed statement echoing nonce; too many
+// entries are a bad request, the account's device limit a refusal.
+func (s *Server) answerGrant(c echo.Context, dev relay.Device, keys []crypto.LicenseKey, supersede []string, nonce []byte) error {
 	if len(keys) > crypto.MaxLicenseEntries {
 		return fmt.Errorf("%w: %d entries exceed %d", relay.ErrBadRequest, len(keys), crypto.MaxLicenseEntries)
 	}
-	env, err := s.grant(ctx, dev, keys, nil)
+	env, err := s.grant(c.Request().Context(), dev, keys, supersede)
 	if errors.Is(err, ErrDeviceLimit) {
-		return s.refuse(c, dev.ID, StatusDeviceLimit, req.Nonce, err)
+		return s.refuse(c, dev.ID, StatusDeviceLimit, nonce, err)
 	}
 	if err != nil {
 		return err
 	}
-	s.statement(c, dev.ID, StatusOK, req.Nonce)
+	s.statement(c, dev.ID, StatusOK, nonce)
 	return c.Blob(http.StatusOK, "application/cbor", env)
 }
 
@@ -351,7 +356,7 @@ func (s *Server) renew(c echo.Context) error {
 		return fmt.Errorf("%w: %v", relay.ErrBadRequest, err)
 	}
 	var dev relay.Device
-	b, err := s.st.Get(ctx, devKey(req.Device))
+	b, err := s.st.Get(ctx, relay.DeviceKey(req.Device))
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		// Deregistered? A tombstone keeps the key to prove it to the device.
@@ -373,7 +378,7 @@ func (s *Server) renew(c echo.Context) error {
 	case err != nil:
 		return fmt.Errorf("read device: %w", err)
 	}
-	if err := relayDec.Unmarshal(b, &dev); err != nil {
+	if err := relay.DecodeRecord(b, &dev); err != nil {
 		return fmt.Errorf("decode device: %w", err)
 	}
 	if len(dev.SignPub) != ed25519.PublicKeySize || !ed25519.Verify(dev.SignPub, msg, req.Sig) {
@@ -427,18 +432,7 @@ func (s *Server) renew(c echo.Context) error {
 	if len(keys) == 0 {
 		return fmt.Errorf("%w: no licenses to renew", relay.ErrNotFound)
 	}
-	if len(keys) > crypto.MaxLicenseEntries {
-		return fmt.Errorf("%w: %d entries exceed %d", relay.ErrBadRequest, len(keys), crypto.MaxLicenseEntries)
-	}
-	env, err := s.grant(ctx, dev, keys, ids)
-	if errors.Is(err, ErrDeviceLimit) {
-		return s.refuse(c, dev.ID, StatusDeviceLimit, req.Nonce, err)
-	}
-	if err != nil {
-		return err
-	}
-	s.statement(c, dev.ID, StatusOK, req.Nonce)
-	return c.Blob(http.StatusOK, "application/cbor", env)
+	return s.answerGrant(c, dev, keys, ids, req.Nonce)
 }
 
 // deregister handles DELETE /v1/devices/{id}: a device of the same
@@ -453,7 +447,7 @@ func (s *Server) deregister(c echo.Context) error {
 		return fmt.Errorf("%w: bad device id", relay.ErrBadRequest)
 	}
 	err := s.st.Update(ctx, func(tx store.Txn) error {
-		b, err := tx.Get(devKey(id))
+		b, err := tx.Get(relay.DeviceKey(id))
 		if errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("%w: device %s", relay.ErrNotFound, id)
 		}
@@ -461,7 +455,7 @@ func (s *Server) deregister(c echo.Context) error {
 			return err
 		}
 		var dev relay.Device
-		if err := relayDec.Unmarshal(b, &dev); err != nil {
+		if err := relay.DecodeRecord(b, &dev); err != nil {
 			return fmt.Errorf("decode device: %w", err)
 		}
 		if dev.User != caller.User {
@@ -492,7 +486,7 @@ func (s *Server) deregister(c echo.Context) error {
 		if err := tx.Set(goneKey(id), tb); err != nil {
 			return err
 		}
-		return tx.Delete(devKey(id))
+		return tx.Delete(relay.DeviceKey(id))
 	})
 	if err != nil {
 		return err
@@ -531,7 +525,7 @@ func (s *Server) SetSubscription(ctx context.Context, user model.UserID, state s
 		return fmt.Errorf("%w: %q", ErrBadState, state)
 	}
 	return s.st.Update(ctx, func(tx store.Txn) error {
-		b, err := tx.Get(acctKey(user))
+		b, err := tx.Get(relay.AccountKey(user))
 		if errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("%w: account %s", relay.ErrNotFound, user)
 		}
@@ -539,7 +533,7 @@ func (s *Server) SetSubscription(ctx context.Context, user model.UserID, state s
 			return err
 		}
 		var a relay.Account
-		if err := relayDec.Unmarshal(b, &a); err != nil {
+		if err := relay.DecodeRecord(b, &a); err != nil {
 			return fmt.Errorf("decode account: %w", err)
 		}
 		a.Subscription = state
@@ -547,7 +541,7 @@ func (s *Server) SetSubscription(ctx context.Context, user model.UserID, state s
 		if err != nil {
 			return err
 		}
-		return tx.Set(acctKey(user), val)
+		return tx.Set(relay.AccountKey(user), val)
 	})
 }
 

@@ -139,7 +139,4 @@ var (
 	cborEnc = cborx.EncMode()
 	// cborDec reads requests and the license server's records strictly.
 	cborDec = cborx.Limits{MaxNestedLevels: 8, MaxArrayElements: 1 << 17, MaxMapPairs: 1 << 10}.StrictDecMode()
-	// relayDec decodes the relay's own records (acct/, dev/) with the
-	// relay's decoding limits.
-	relayDec = cborx.Limits{MaxNestedLevels: 8, MaxArrayElements: 1 << 16, MaxMapPairs: 1 << 10}.DecMode()
 )

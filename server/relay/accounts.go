@@ -86,9 +86,23 @@ var (
 	cborDec = cborx.Limits{MaxNestedLevels: 8, MaxArrayElements: 1 << 16, MaxMapPairs: 1 << 10}.DecMode()
 )
 
-func acctKey(user string) []byte      { return []byte("acct/" + user) }
-func devKey(id model.DeviceID) []byte { return []byte("dev/" + string(id)) }
-func tokKey(hash [32]byte) []byte     { return []byte("tok/" + hex.EncodeToString(hash[:])) }
+func acctKey(user string) []byte      { return AccountKey(model.UserID(user)) }
+func devKey(id model.DeviceID) []byte { return DeviceKey(id) }
+
+// AccountKey is the store key of user's Account record, acct/<user>. The
+// caller owns the returned slice.
+func AccountKey(user model.UserID) []byte { return []byte("acct/" + string(user)) }
+
+// DeviceKey is the store key of a Device record, dev/<id>. The caller
+// owns the returned slice.
+func DeviceKey(id model.DeviceID) []byte { return []byte("dev/" + string(id)) }
+
+// DecodeRecord decodes a record the relay stored at AccountKey (into an
+// *Account) or DeviceKey (into a *Device), with the relay's size limits,
+// for packages sharing its data directory (the license server).
+// Re-encode a changed record with the core deterministic encoding.
+func DecodeRecord(b []byte, v any) error { return cborDec.Unmarshal(b, v) }
+func tokKey(hash [32]byte) []byte        { return []byte("tok/" + hex.EncodeToString(hash[:])) }
 func hashPassword(pw, salt []byte, p [3]uint32) []byte {
 	return argon2.IDKey(pw, salt, p[0], p[1], uint8(p[2]), 32)
 }
