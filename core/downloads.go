@@ -20,21 +20,13 @@ var ErrNoDownloads = errors.New("core: downloads not open")
 // directory (Open(ctx, "", …) with WithStore) has nowhere for blob files.
 var errNoDataDir = errors.New("no data directory for downloaded blobs")
 
-// offlineState is the engine's downloads manager and offline-mode switch.
-// It lives beside the Engine (keyed by it) so that the downloads
-// subsystem needs no field in engine.go.
+// offlineState is the engine's downloads manager and offline-mode switch
+// (Engine.offline).
 type offlineState struct {
-	mu          sync.Mutex
+	mu          sync.Mutex // held while the manager opens or closes
 	dl          *download.Manager
 	offlineMode bool
 	unfollow    func() // stops FollowPlaylists' watcher; nil when none
-}
-
-var offlineStates sync.Map // *Engine → *offlineState
-
-func (e *Engine) offline() *offlineState {
-	v, _ := offlineStates.LoadOrStore(e, &offlineState{})
-	return v.(*offlineState)
 }
 
 // OpenDownloads starts the engine's downloads manager (the first call;
@@ -44,13 +36,15 @@ func (e *Engine) offline() *offlineState {
 // offline licenses serve OpenTrack — with no relay at all. Downloaded
 // blobs are files under <dir>/blobs (encrypted, content addressed); the
 // job table and licenses are in the store. In offline mode
-// (SetOfflineMode) the manager starts paused. Call CloseDownloads before
-// Close.
+// (SetOfflineMode) the manager starts paused. The manager is the
+// engine's: CloseDownloads or Close closes it.
 func (e *Engine) OpenDownloads(ctx context.Context, opts download.Options) (*download.Manager, error) {
-	if err := e.checkOpen(); err != nil {
+	ctx, done, err := e.calls.enter(ctx)
+	if err != nil {
 		return nil, err
 	}
-	st := e.offline()
+	defer done()
+	st := &e.offline
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.dl != nil {
@@ -61,7 +55,7 @@ func (e *Engine) OpenDownloads(ctx context.Context, opts download.Options) (*dow
 	}
 	origins := make([]fetch.Origin, len(e.opts.origins))
 	for i, u := range e.opts.origins {
-		o, err := fetch.NewHTTPOrigin(u, e.opts.httpClient, e.Token)
+		o, err := fetch.NewHTTPOrigin(u, e.client, e.Token)
 		if err != nil {
 			return nil, fmt.Errorf("core: %w", err)
 		}
@@ -69,7 +63,7 @@ func (e *Engine) OpenDownloads(ctx context.Context, opts download.Options) (*dow
 	}
 	m, err := download.New(ctx, download.Deps{
 		Store: e.st, Identity: e.id, CatalogKey: e.catalogKey, Fetcher: e.fetcher,
-		Origins: origins, Relays: e.opts.origins, HTTP: e.opts.httpClient, Token: e.Token,
+		Origins: origins, Relays: e.opts.origins, HTTP: e.client, Token: e.Token,
 		BlobDir: filepath.Join(e.dir, "blobs"),
 	}, opts.WithLogger(e.log))
 	if err != nil {
@@ -92,10 +86,16 @@ func (e *Engine) OpenDownloads(ctx context.Context, opts download.Options) (*dow
 // entries' blobs are released unless another download still needs them
 // (shared tracks are stored and counted once). Every playlist download is
 // refreshed once now, since documents may have changed while downloads
-// were closed. The watcher runs until CloseDownloads, d.Close, or the
-// next FollowPlaylists. It needs OpenDownloads first (ErrNoDownloads).
+// were closed. The watcher runs until CloseDownloads (or Close), d.Close,
+// or the next FollowPlaylists; stopping it cancels the refresh it is
+// doing. It needs OpenDownloads first (ErrNoDownloads).
 func (e *Engine) FollowPlaylists(ctx context.Context, d *Docs) error {
-	st := e.offline()
+	ctx, done, err := e.calls.enter(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	st := &e.offline
 	st.mu.Lock()
 	m := st.dl
 	if m == nil {
@@ -105,9 +105,10 @@ func (e *Engine) FollowPlaylists(ctx context.Context, d *Docs) error {
 	if st.unfollow != nil {
 		st.unfollow()
 	}
-	events, cancel := d.Subscribe()
-	done := make(chan struct{})
-	st.unfollow = func() { cancel(); <-done }
+	events, unsubscribe := d.Subscribe()
+	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
+	watching := make(chan struct{})
+	st.unfollow = func() { unsubscribe(); stop(); <-watching }
 	st.mu.Unlock()
 	m.SetPlaylists(func(ctx context.Context, id string) ([]model.TrackID, error) {
 		doc, err := docs.ParseDocumentID(id)
@@ -124,9 +125,8 @@ func (e *Engine) FollowPlaylists(ctx context.Context, d *Docs) error {
 		}
 		return ids, nil
 	})
-	bg := context.WithoutCancel(ctx)
 	go func() {
-		defer close(done)
+		defer close(watching)
 		for ev := range events {
 			if err := m.RefreshPlaylist(bg, ev.Doc.String()); err != nil {
 				e.log.Warn("core: refresh playlist download", "playlist", ev.Doc.String(), "err", err)
@@ -141,23 +141,23 @@ func (e *Engine) FollowPlaylists(ctx context.Context, d *Docs) error {
 	return nil
 }
 
-// Downloads returns the manager started by OpenDownloads, or nil.
+// Downloads returns the manager started by OpenDownloads, or nil (none,
+// or after CloseDownloads or Close).
 func (e *Engine) Downloads() *download.Manager {
-	st := e.offline()
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	return st.dl
+	e.offline.mu.Lock()
+	defer e.offline.mu.Unlock()
+	return e.offline.dl
 }
 
-// CloseDownloads stops the downloads manager (in-flight blobs are
-// abandoned, never half-recorded) and forgets the engine's offline state.
-// Safe to call without OpenDownloads and more than once.
-func (e *Engine) CloseDownloads() error {
-	v, ok := offlineStates.LoadAndDelete(e)
-	if !ok {
-		return nil
-	}
-	st := v.(*offlineState)
+// CloseDownloads stops FollowPlaylists' watcher and the downloads manager
+// (in-flight blobs are abandoned, never half-recorded), returning when
+// they have ended. Offline mode stays as set. It is a no-op returning nil
+// without a manager, so more than once and after Close too; OpenDownloads
+// may start a new manager.
+func (e *Engine) CloseDownloads() error { return e.closeDownloads() }
+
+func (e *Engine) closeDownloads() error {
+	st := &e.offline
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.unfollow != nil {

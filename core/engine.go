@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -55,31 +56,41 @@ var catalogKeyKey = []byte("cfg/catalog-key")
 
 // Engine is Segue's embeddable engine: the device store, the device
 // identity, and the fetcher that gets verified encrypted audio from its
-// cache or its relays and decrypts it in memory. It is safe for
-// concurrent use. Close it when done.
+// cache or its relays and decrypts it in memory, plus the subsystems
+// started on it (player, downloads, documents, history), which it owns
+// and closes. It is safe for concurrent use. Close it when done.
 type Engine struct {
-	dir      string
-	opts     Options
-	log      *slog.Logger
-	st       store.Store
-	ownStore bool
-	ks       crypto.KeyStore
-	id       *crypto.Identity
-	fetcher  *fetch.Fetcher
+	dir       string
+	opts      Options
+	log       *slog.Logger
+	st        store.Store
+	ownStore  bool
+	ks        crypto.KeyStore
+	id        *crypto.Identity
+	fetcher   *fetch.Fetcher
+	client    *http.Client // every relay request
+	ownClient bool         // client was made for this engine (not WithHTTPClient)
+
+	calls     *gate // public calls; Close shuts it first
+	closeOnce sync.Once
 
 	mu     sync.Mutex
 	token  string
 	catKey ed25519.PublicKey
-	closed bool
+	docs   map[*Docs]struct{} // opened by OpenDocs, not yet closed
 
-	keys keyCache
+	keys    keyCache
+	player  playerState  // player.go
+	offline offlineState // downloads.go, offline.go
+	history *History     // history.go
 }
 
 // Open opens (creating if needed) the engine's data directory dir: the
 // store (Badger in dir/db unless WithStore), the key store (dir/keys
 // unless WithKeyStore), the device identity (created once, then
 // reloaded), the relay token if the device registered before, and the
-// blob cache index. It does no network I/O.
+// blob cache index. Unless WithHTTPClient, it makes the engine's own HTTP
+// client (never shared with another engine). It does no network I/O.
 func Open(ctx context.Context, dir string, opts Options) (*Engine, error) {
 	if len(opts.origins) == 0 {
 		return nil, ErrNoOrigins
@@ -90,16 +101,22 @@ func Open(ctx context.Context, dir string, opts Options) (*Engine, error) {
 	if opts.clock == nil {
 		opts.clock = SystemClock
 	}
-	if opts.httpClient == nil {
-		opts.httpClient = DefaultOptions().httpClient
+	opts.origins = append([]string(nil), opts.origins...)
+	e := &Engine{dir: dir, opts: opts, log: opts.logger, st: opts.store, ks: opts.keyStore,
+		client: opts.httpClient, calls: newGate(), docs: map[*Docs]struct{}{}}
+	if e.client == nil {
+		e.client, e.ownClient = newRelayClient(opts.http2, opts.dial), true
 	}
-	e := &Engine{dir: dir, opts: opts, log: opts.logger, st: opts.store, ks: opts.keyStore}
 	e.keys.ttl = opts.keyTTL
 	e.keys.entries = map[string]keyEntry{}
 	if err := e.open(ctx); err != nil {
 		e.closeStore()
+		if e.ownClient {
+			e.client.CloseIdleConnections()
+		}
 		return nil, err
 	}
+	e.history = &History{st: e.st, calls: newGate()}
 	return e, nil
 }
 
@@ -152,7 +169,7 @@ func (e *Engine) open(ctx context.Context) error {
 	}
 	origins := make([]fetch.Origin, len(e.opts.origins))
 	for i, u := range e.opts.origins {
-		o, err := fetch.NewHTTPOrigin(u, e.opts.httpClient, e.Token)
+		o, err := fetch.NewHTTPOrigin(u, e.client, e.Token)
 		if err != nil {
 			return fmt.Errorf("core: %w", err)
 		}
@@ -168,37 +185,9 @@ func (e *Engine) open(ctx context.Context) error {
 	return nil
 }
 
-// Close persists cache recency and closes the store (unless it was given
-// with WithStore). Content keys held in memory are forgotten. Close is
-// safe to call more than once.
-func (e *Engine) Close() error {
-	e.mu.Lock()
-	if e.closed {
-		e.mu.Unlock()
-		return nil
-	}
-	e.closed = true
-	e.mu.Unlock()
-	e.keys.clear()
-	var err error
-	if e.fetcher != nil {
-		err = e.fetcher.Flush(context.Background())
-	}
-	return errors.Join(err, e.closeStore())
-}
-
 func (e *Engine) closeStore() error {
 	if e.ownStore && e.st != nil {
 		return e.st.Close()
-	}
-	return nil
-}
-
-func (e *Engine) checkOpen() error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closed {
-		return ErrClosed
 	}
 	return nil
 }
@@ -215,19 +204,23 @@ func (e *Engine) Token() string {
 }
 
 // Store returns the engine's store, for the engine's other subsystems
-// (sync, history). It stays owned by the engine.
+// (sync, history). It stays owned by the engine and is closed by Close
+// (unless given with WithStore).
 func (e *Engine) Store() store.Store { return e.st }
 
 // Fetcher returns the engine's fetcher (verified encrypted blobs), shared
-// with the player and downloads. It stays owned by the engine.
+// with the player and downloads. It stays owned by the engine; do not use
+// it after Close.
 func (e *Engine) Fetcher() *fetch.Fetcher { return e.fetcher }
 
 // SignUp creates an account on the relay (POST /v1/accounts), for relays
 // with open signup. It does not register this device: call Register.
 func (e *Engine) SignUp(ctx context.Context, username, password string) error {
-	if err := e.checkOpen(); err != nil {
+	ctx, done, err := e.calls.enter(ctx)
+	if err != nil {
 		return err
 	}
+	defer done()
 	in := struct {
 		Username string `json:"username"`
 		Password string `json:"password"`
@@ -253,9 +246,11 @@ type registerAnswer struct {
 // catalog key is pinned yet, the one the relay returns is pinned (trust on
 // first use); a different key than the pinned one is ErrCatalogKeyMismatch.
 func (e *Engine) Register(ctx context.Context, username, password, deviceName string) error {
-	if err := e.checkOpen(); err != nil {
+	ctx, done, err := e.calls.enter(ctx)
+	if err != nil {
 		return err
 	}
+	defer done()
 	issued := e.opts.clock.Now().Truncate(time.Second)
 	signPub, hpkePub := e.id.SignPublic(), e.id.HPKEPublic()
 	in := struct {

@@ -21,9 +21,12 @@ var histPrefix = []byte("hist/")
 // waiting to be uploaded (a later step sends them in batches and the relay
 // de-duplicates by event id). Sequence numbers increase strictly and are
 // never reused, even after Ack. It is safe for concurrent use and
-// implements player.History.
+// implements player.History. It belongs to its engine: after the engine's
+// Close (which closes it after the player, so the player's last events
+// are kept) every method returns ErrClosed.
 type History struct {
 	st     store.Store
+	calls  *gate
 	mu     sync.Mutex
 	next   uint64
 	loaded bool
@@ -35,13 +38,9 @@ type HistoryEntry struct {
 	Event model.PlayEvent
 }
 
-var histStates sync.Map // *Engine → *History
-
-// History returns the engine's play history queue.
-func (e *Engine) History() *History {
-	v, _ := histStates.LoadOrStore(e, &History{st: e.st})
-	return v.(*History)
-}
+// History returns the engine's play history queue (the same one on every
+// call, created by Open).
+func (e *Engine) History() *History { return e.history }
 
 var histEnc, histDec = func() (cbor.EncMode, cbor.DecMode) {
 	o := cbor.CoreDetEncOptions()
@@ -108,6 +107,11 @@ func (h *History) Append(ctx context.Context, ev model.PlayEvent) error {
 
 // AppendSeq is Append returning the entry's sequence number.
 func (h *History) AppendSeq(ctx context.Context, ev model.PlayEvent) (uint64, error) {
+	ctx, done, err := h.calls.enter(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer done()
 	b, err := histEnc.Marshal(ev)
 	if err != nil {
 		return 0, fmt.Errorf("core: encode play event: %w", err)
@@ -129,8 +133,13 @@ func (h *History) AppendSeq(ctx context.Context, ev model.PlayEvent) (uint64, er
 // ≤ 0). The entries are owned by the caller. An entry that does not
 // decode is reported as an error naming its sequence number.
 func (h *History) List(ctx context.Context, limit int) ([]HistoryEntry, error) {
+	ctx, done, err := h.calls.enter(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
 	var out []HistoryEntry
-	err := h.st.Iterate(ctx, histPrefix, false, func(k, v []byte) error {
+	err = h.st.Iterate(ctx, histPrefix, false, func(k, v []byte) error {
 		if len(k) != len(histPrefix)+8 {
 			return nil
 		}
@@ -154,12 +163,17 @@ func (h *History) List(ctx context.Context, limit int) ([]HistoryEntry, error) {
 // Ack removes every entry with a sequence number ≤ upTo (once uploaded),
 // in one transaction.
 func (h *History) Ack(ctx context.Context, upTo uint64) error {
+	ctx, done, err := h.calls.enter(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if err := h.load(ctx); err != nil {
 		return err
 	}
-	err := h.st.Update(ctx, func(tx store.Txn) error {
+	err = h.st.Update(ctx, func(tx store.Txn) error {
 		var keys [][]byte
 		err := tx.Iterate(histPrefix, false, func(k, _ []byte) error {
 			if len(k) != len(histPrefix)+8 {

@@ -17,6 +17,11 @@ type Library struct{ d *Docs }
 func (d *Docs) Library() Library { return Library{d} }
 
 func (l Library) edit(ctx context.Context, fn func(lib *docs.Library) error) error {
+	ctx, done, err := l.d.calls.enter(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
 	h, err := l.d.repo.Library(ctx, l.d.user)
 	if err != nil {
 		return fmt.Errorf("core: library: %w", err)
@@ -28,6 +33,11 @@ func (l Library) edit(ctx context.Context, fn func(lib *docs.Library) error) err
 }
 
 func (l Library) read(ctx context.Context, fn func(lib *docs.Library) error) error {
+	ctx, done, err := l.d.calls.enter(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
 	h, err := l.d.repo.Library(ctx, l.d.user)
 	if err != nil {
 		return fmt.Errorf("core: library: %w", err)

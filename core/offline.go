@@ -28,8 +28,11 @@ const offlineModeReason = "offline mode"
 // licenses, others fail at once with an error matching ErrOffline; and
 // downloads pause (blobs in flight are abandoned, Status.Paused is
 // "offline mode") until offline mode is turned off, when they resume.
+//
+// Offline mode is an engine setting held in memory (off at Open); it
+// survives CloseDownloads. After Close it is a no-op.
 func (e *Engine) SetOfflineMode(on bool) {
-	st := e.offline()
+	st := &e.offline
 	st.mu.Lock()
 	st.offlineMode = on
 	dl := st.dl
@@ -45,7 +48,7 @@ func (e *Engine) SetOfflineMode(on bool) {
 
 // OfflineMode reports whether offline mode is on.
 func (e *Engine) OfflineMode() bool {
-	st := e.offline()
+	st := &e.offline
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	return st.offlineMode
@@ -57,11 +60,7 @@ func (e *Engine) OfflineMode() bool {
 // track fails fast with ErrOffline. handled is false when the relay
 // should be asked.
 func (e *Engine) offlineKey(ctx context.Context, track model.TrackID, tier model.Tier) (k crypto.ContentKey, handled bool, err error) {
-	v, ok := offlineStates.Load(e)
-	if !ok {
-		return k, false, nil
-	}
-	st := v.(*offlineState)
+	st := &e.offline
 	st.mu.Lock()
 	dl, mode := st.dl, st.offlineMode
 	st.mu.Unlock()
@@ -103,11 +102,10 @@ func statementNonce() []byte {
 // unsigned, tampered or replayed statement (another device or nonce) is
 // ignored and logged: it never moves the clock.
 func (e *Engine) observeStatement(ctx context.Context, header string, nonce []byte) {
-	v, ok := offlineStates.Load(e)
-	if !ok || header == "" {
+	if header == "" {
 		return
 	}
-	st := v.(*offlineState)
+	st := &e.offline
 	st.mu.Lock()
 	dl := st.dl
 	st.mu.Unlock()

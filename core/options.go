@@ -32,8 +32,7 @@ type Options struct {
 	cacheBytes int64
 	keyTTL     time.Duration
 	keyStore   crypto.KeyStore
-	httpClient *http.Client
-	ownClient  bool // httpClient is the default one, rebuilt by WithHTTP2 and WithDialContext
+	httpClient *http.Client // the app's (WithHTTPClient); nil: each engine makes its own
 	http2      bool
 	dial       DialFunc
 	logger     *slog.Logger
@@ -46,13 +45,13 @@ type Options struct {
 // the catalog key trusted on first use, a 2 GiB blob cache, content keys
 // kept in memory for 10 minutes, a file key store in <dir>/keys, a Badger
 // store in <dir>/db, the engine's own HTTP client (30 s timeout, HTTP/2
-// on: see WithHTTP2), slog.Default() and the system clock.
+// on: see WithHTTP2), slog.Default() and the system clock. Each engine
+// makes its own client at Open, so engines opened from one Options value
+// share no connection, and Close can close its client's connections.
 func DefaultOptions() Options {
 	return Options{
 		cacheBytes: 2 << 30,
 		keyTTL:     10 * time.Minute,
-		httpClient: newRelayClient(true, nil),
-		ownClient:  true,
 		http2:      true,
 		logger:     slog.Default(),
 		clock:      SystemClock,
@@ -93,10 +92,12 @@ func (o Options) WithKeyStore(ks crypto.KeyStore) Options { o.keyStore = ks; ret
 // WithHTTPClient sets the HTTP client for every relay request, replacing
 // the engine's own (see WithHTTP2). nil keeps the current one. With a
 // client of the app's, WithHTTP2 and WithDialContext have no effect; its
-// Transport must leave WebSocket upgrades (sync) on HTTP/1.1.
+// Transport must leave WebSocket upgrades (sync) on HTTP/1.1. The client
+// stays the app's: Engine.Close does not close its connections, and
+// every engine opened with it shares them.
 func (o Options) WithHTTPClient(c *http.Client) Options {
 	if c != nil {
-		o.httpClient, o.ownClient = c, false
+		o.httpClient = c
 	}
 	return o
 }
@@ -116,25 +117,13 @@ func (o Options) WithHTTPClient(c *http.Client) Options {
 // Either way idle connections are kept 5 minutes and an HTTP/2
 // connection silent for 30 s is checked with a PING (closed when
 // unanswered within 10 s). The client times every request out after 30 s.
-func (o Options) WithHTTP2(on bool) Options {
-	o.http2 = on
-	if o.ownClient {
-		o.httpClient = newRelayClient(o.http2, o.dial)
-	}
-	return o
-}
+func (o Options) WithHTTP2(on bool) Options { o.http2 = on; return o }
 
 // WithDialContext sets how the engine's own HTTP client opens connections
 // (default a net.Dialer with a 10 s timeout and TCP keep-alive), for
 // custom network stacks, VPN-bound sockets and link emulation in tests.
 // nil restores the default. It has no effect after WithHTTPClient.
-func (o Options) WithDialContext(dial DialFunc) Options {
-	o.dial = dial
-	if o.ownClient {
-		o.httpClient = newRelayClient(o.http2, o.dial)
-	}
-	return o
-}
+func (o Options) WithDialContext(dial DialFunc) Options { o.dial = dial; return o }
 
 // WithLogger sets the logger (default slog.Default()). nil keeps the
 // default. Tokens, passwords and keys are never logged.

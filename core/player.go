@@ -14,38 +14,32 @@ import (
 	"github.com/segue-fm/segue/sync/docs"
 )
 
-// playerState is the engine's player. It lives beside the Engine (keyed
-// by it) so that playback needs no field in engine.go.
+// playerState is the engine's player (Engine.player).
 type playerState struct {
-	mu sync.Mutex
+	mu sync.Mutex // held while the player opens or closes
 	p  *player.Player
-}
-
-var playerStates sync.Map // *Engine → *playerState
-
-func (e *Engine) playerState() *playerState {
-	v, _ := playerStates.LoadOrStore(e, &playerState{})
-	return v.(*playerState)
 }
 
 // OpenPlayer starts the engine's player on sink (the first call; later
 // calls return the same player and ignore their arguments). The player
 // reads tracks through the engine (cache, then origins; verified and
 // decrypted in memory), records play events in History with this
-// device's id, and marks them offline while OfflineMode is on. The sink
-// stays owned by the caller; call ClosePlayer before closing it and
-// before Close.
+// device's id, and marks them offline while OfflineMode is on. The player
+// is the engine's: ClosePlayer or Close closes it. The sink stays owned
+// by the caller; close it after ClosePlayer (or Close).
 func (e *Engine) OpenPlayer(sink player.Sink, opts player.Options) (*player.Player, error) {
-	if err := e.checkOpen(); err != nil {
+	_, done, err := e.calls.enter(context.Background())
+	if err != nil {
 		return nil, err
 	}
-	st := e.playerState()
+	defer done()
+	st := &e.player
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.p != nil {
 		return st.p, nil
 	}
-	p, err := player.New(Source{e}, sink, opts.WithHistory(e.History()).WithDevice(e.DeviceID()).WithLogger(e.log))
+	p, err := player.New(Source{e}, sink, opts.WithHistory(e.history).WithDevice(e.DeviceID()).WithLogger(e.log))
 	if err != nil {
 		return nil, fmt.Errorf("core: open player: %w", err)
 	}
@@ -53,21 +47,27 @@ func (e *Engine) OpenPlayer(sink player.Sink, opts player.Options) (*player.Play
 	return p, nil
 }
 
-// Player returns the player started by OpenPlayer, or nil.
+// Player returns the player started by OpenPlayer, or nil (none, or
+// after ClosePlayer or Close).
 func (e *Engine) Player() *player.Player {
-	st := e.playerState()
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	return st.p
+	e.player.mu.Lock()
+	defer e.player.mu.Unlock()
+	return e.player.p
 }
 
-// ClosePlayer stops and releases the player (a no-op without one).
-func (e *Engine) ClosePlayer() error {
-	st := e.playerState()
+// ClosePlayer stops and releases the player, returning when its
+// goroutines have ended (a no-op returning nil without one, so after
+// Close too). OpenPlayer may start a new one.
+func (e *Engine) ClosePlayer() error { return e.closePlayer() }
+
+// closePlayer closes the player holding the player's lock, so that a
+// concurrent ClosePlayer and Close both return after the player ended.
+func (e *Engine) closePlayer() error {
+	st := &e.player
 	st.mu.Lock()
+	defer st.mu.Unlock()
 	p := st.p
 	st.p = nil
-	st.mu.Unlock()
 	if p == nil {
 		return nil
 	}
@@ -77,6 +77,11 @@ func (e *Engine) ClosePlayer() error {
 // TrackInfo returns a track's catalog metadata (GET /v1/tracks/{id}),
 // owned by the caller.
 func (e *Engine) TrackInfo(ctx context.Context, id model.TrackID) (model.Track, error) {
+	ctx, done, err := e.calls.enter(ctx)
+	if err != nil {
+		return model.Track{}, err
+	}
+	defer done()
 	var t model.Track
 	if err := e.call(ctx, http.MethodGet, "/v1/tracks/"+url.PathEscape(string(id)), nil, &t, true); err != nil {
 		return model.Track{}, fmt.Errorf("core: track %s: %w", id, err)
@@ -148,6 +153,9 @@ func (e *Engine) PlayTracks(ctx context.Context, c model.PlayContext, ids []mode
 // (edits made offline included), in order from entry index start, with
 // context kind "playlist" and id the document id (bs58check).
 func (e *Engine) PlayPlaylist(ctx context.Context, d *Docs, id docs.DocumentID, start int) error {
+	if err := e.calls.check(); err != nil {
+		return err
+	}
 	v, err := d.Playlists().Get(ctx, id)
 	if err != nil {
 		return fmt.Errorf("core: play playlist %s: %w", id, err)
@@ -169,6 +177,11 @@ var ErrEmptyPlaylist = errors.New("core: playlist has no entries")
 // Album returns an album and its tracks in album order (GET
 // /v1/albums/{id}); the slices are owned by the caller.
 func (e *Engine) Album(ctx context.Context, id model.AlbumID) (model.Album, []model.Track, error) {
+	ctx, done, err := e.calls.enter(ctx)
+	if err != nil {
+		return model.Album{}, nil, err
+	}
+	defer done()
 	var out struct {
 		Album  model.Album   `json:"album"`
 		Tracks []model.Track `json:"tracks"`
@@ -185,6 +198,9 @@ var ErrNoPlayer = errors.New("core: player not open")
 // play sends the tracks to the player; album is the loudness of the
 // album they all belong to (zero when unknown or mixed).
 func (e *Engine) play(c model.PlayContext, tracks []model.Track, start int, album model.Loudness) error {
+	if err := e.calls.check(); err != nil {
+		return err
+	}
 	p := e.Player()
 	if p == nil {
 		return ErrNoPlayer
@@ -199,8 +215,9 @@ func (e *Engine) play(c model.PlayContext, tracks []model.Track, start int, albu
 	return p.Send(player.PlayContext{Context: c, Items: items, Start: start, Offline: e.OfflineMode()})
 }
 
-// Source is the engine as a player.Source: tracks come through OpenTrack
-// (verified, decrypted in memory). Errors that retrying cannot fix — an
+// Source is the engine as a player.Source: tracks come as through
+// OpenTrack (verified, decrypted in memory), except that the player's
+// calls are not refused while Close is closing the player. Errors that retrying cannot fix — an
 // object missing or corrupt at every origin, a manifest that does not
 // verify, a refused request — match player.ErrUnplayable; connectivity
 // failures do not, so the player treats them as a stall and retries.
@@ -208,7 +225,7 @@ type Source struct{ E *Engine }
 
 // OpenTrack implements player.Source.
 func (s Source) OpenTrack(ctx context.Context, id model.TrackID, tier model.Tier) (player.TrackSource, error) {
-	t, err := s.E.OpenTrack(ctx, id, tier)
+	t, err := s.E.openTrack(ctx, id, tier)
 	if err != nil {
 		return nil, classify(err)
 	}
@@ -224,12 +241,12 @@ type playerTrack struct {
 func (p *playerTrack) Manifest() *model.Manifest { return p.m }
 
 func (p *playerTrack) Header(ctx context.Context) ([]byte, error) {
-	b, err := p.t.Header(ctx)
+	b, err := p.t.header(ctx)
 	return b, classify(err)
 }
 
 func (p *playerTrack) Chunk(ctx context.Context, i int) ([]byte, error) {
-	b, err := p.t.Chunk(ctx, i)
+	b, err := p.t.chunk(ctx, i)
 	return b, classify(err)
 }
 

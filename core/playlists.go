@@ -32,6 +32,11 @@ type PlaylistView struct {
 // Create makes a playlist owned by the user, adds it to the user's
 // library and returns its id.
 func (p Playlists) Create(ctx context.Context, name string) (docs.DocumentID, error) {
+	ctx, done, err := p.d.calls.enter(ctx)
+	if err != nil {
+		return docs.DocumentID{}, err
+	}
+	defer done()
 	h, err := p.d.repo.CreatePlaylist(ctx, p.d.user, name)
 	if err != nil {
 		return docs.DocumentID{}, fmt.Errorf("core: create playlist: %w", err)
@@ -51,6 +56,11 @@ func (p Playlists) handle(ctx context.Context, id docs.DocumentID) (*repo.Handle
 }
 
 func (p Playlists) edit(ctx context.Context, id docs.DocumentID, fn func(pl *docs.Playlist) error) error {
+	ctx, done, err := p.d.calls.enter(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
 	h, err := p.handle(ctx, id)
 	if err != nil {
 		return err
@@ -63,6 +73,11 @@ func (p Playlists) edit(ctx context.Context, id docs.DocumentID, fn func(pl *doc
 
 // Get returns a snapshot of playlist id.
 func (p Playlists) Get(ctx context.Context, id docs.DocumentID) (PlaylistView, error) {
+	ctx, done, err := p.d.calls.enter(ctx)
+	if err != nil {
+		return PlaylistView{}, err
+	}
+	defer done()
 	h, err := p.handle(ctx, id)
 	if err != nil {
 		return PlaylistView{}, err
@@ -85,6 +100,11 @@ func (p Playlists) Get(ctx context.Context, id docs.DocumentID) (PlaylistView, e
 // List returns the playlists held on this device (own, collaborative
 // and followed), in id order.
 func (p Playlists) List(ctx context.Context) ([]PlaylistView, error) {
+	ctx, done, err := p.d.calls.enter(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
 	ids, err := p.d.repo.List(ctx)
 	if err != nil {
 		return nil, err

@@ -75,7 +75,7 @@ func (e *Engine) callOne(ctx context.Context, base, method, path string, body []
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := e.opts.httpClient.Do(req)
+	resp, err := e.client.Do(req)
 	if err != nil {
 		return err
 	}

@@ -28,29 +28,37 @@ var ErrNoUser = errors.New("core: no user")
 // playlists, Automerge documents in the engine's store — and their sync
 // with the relay (WebSocket) and with devices on the LAN (libp2p). Every
 // edit is durable when its method returns, works offline, and merges
-// with concurrent edits made elsewhere. Open it with Engine.OpenDocs;
-// Close it before closing the Engine. Safe for concurrent use.
+// with concurrent edits made elsewhere. Open it with Engine.OpenDocs.
+// The engine owns it: Close releases it early, and Engine.Close closes it
+// if it is still open. After either, every method (Library and Playlists
+// included) returns ErrClosed. Safe for concurrent use.
 type Docs struct {
-	e    *Engine
-	user model.UserID
-	repo *repo.Repo
-	ad   *peer.RepoAdapter
+	e     *Engine
+	user  model.UserID
+	repo  *repo.Repo
+	ad    *peer.RepoAdapter
+	calls *gate // public calls; Close shuts it first
+
+	closeOnce sync.Once
+	closeErr  error
 
 	mu     sync.Mutex
 	client *client.Client
 	stop   context.CancelFunc
 	done   chan struct{}
 	node   *p2p.Node
-	closed bool
 }
 
 // OpenDocs opens the documents of user (the account this device
 // registered with) in the engine's store. It does no network I/O; call
-// StartSync to sync with the relay.
+// StartSync to sync with the relay. Several may be open at once (one per
+// user); each is closed by Docs.Close or, at the latest, Engine.Close.
 func (e *Engine) OpenDocs(ctx context.Context, user model.UserID) (*Docs, error) {
-	if err := e.checkOpen(); err != nil {
+	ctx, done, err := e.calls.enter(ctx)
+	if err != nil {
 		return nil, err
 	}
+	defer done()
 	if user == "" {
 		return nil, ErrNoUser
 	}
@@ -59,7 +67,9 @@ func (e *Engine) OpenDocs(ctx context.Context, user model.UserID) (*Docs, error)
 	if err != nil {
 		return nil, fmt.Errorf("core: open documents: %w", err)
 	}
-	return &Docs{e: e, user: user, repo: r, ad: peer.NewRepoAdapter(r)}, nil
+	d := &Docs{e: e, user: user, repo: r, ad: peer.NewRepoAdapter(r), calls: newGate()}
+	e.addDocs(d)
+	return d, nil
 }
 
 // User returns the user whose documents these are.
@@ -70,8 +80,14 @@ func (d *Docs) Repo() *repo.Repo { return d.repo }
 
 // Subscribe returns a channel that receives an event after every change
 // of a document, local or remote (from the relay or a LAN peer), and a
-// cancel function. Pending events coalesce per document.
+// cancel function. Pending events coalesce per document. The channel is
+// closed by cancel or Close (at once when d is already closed).
 func (d *Docs) Subscribe() (<-chan repo.Event, func()) {
+	if d.calls.check() != nil {
+		ch := make(chan repo.Event)
+		close(ch)
+		return ch, func() {}
+	}
 	return d.repo.Subscribe(docs.DocumentID{})
 }
 
@@ -99,6 +115,11 @@ func SyncURL(origin string) (string, error) {
 // backoff. It needs a registered device (ErrNotRegistered). Calling it
 // while sync runs does nothing.
 func (d *Docs) StartSync(ctx context.Context) error {
+	ctx, end, err := d.calls.enter(ctx)
+	if err != nil {
+		return err
+	}
+	defer end()
 	tok := d.e.Token()
 	if tok == "" {
 		return ErrNotRegistered
@@ -109,14 +130,11 @@ func (d *Docs) StartSync(ctx context.Context) error {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.closed {
-		return ErrClosed
-	}
 	if d.client != nil {
 		return nil
 	}
 	dev := string(d.e.DeviceID())
-	c := client.New(d.ad, client.WebSocket{URL: u, Token: tok, Compression: true, HTTPClient: d.e.opts.httpClient},
+	c := client.New(d.ad, client.WebSocket{URL: u, Token: tok, Compression: true, HTTPClient: d.e.client},
 		client.DefaultOptions().WithIdentity(dev+"-"+randomSuffix(), dev).WithLogger(d.e.log))
 	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
@@ -177,6 +195,11 @@ func randomSuffix() string {
 
 // SyncNow offers every document to the relay and LAN peers at once.
 func (d *Docs) SyncNow(ctx context.Context) error {
+	ctx, done, err := d.calls.enter(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
 	d.mu.Lock()
 	c, n := d.client, d.node
 	d.mu.Unlock()
@@ -201,6 +224,11 @@ type SyncStatus struct {
 
 // Status returns the current sync status.
 func (d *Docs) Status(ctx context.Context) (SyncStatus, error) {
+	ctx, done, err := d.calls.enter(ctx)
+	if err != nil {
+		return SyncStatus{}, err
+	}
+	defer done()
 	d.mu.Lock()
 	c, n := d.client, d.node
 	d.mu.Unlock()
@@ -217,9 +245,15 @@ func (d *Docs) Status(ctx context.Context) (SyncStatus, error) {
 }
 
 // WaitSynced blocks until the relay client has exchanged a sync message
-// after since and then seen no further exchange for quiet, or ctx ends.
-// UIs and demos use it to wait for convergence.
+// after since and then seen no further exchange for quiet, or ctx ends
+// (or d closes: context.Canceled). UIs and demos use it to wait for
+// convergence.
 func (d *Docs) WaitSynced(ctx context.Context, since time.Time, quiet time.Duration) error {
+	ctx, done, err := d.calls.enter(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
 	d.mu.Lock()
 	c := d.client
 	d.mu.Unlock()
@@ -250,6 +284,11 @@ func (d *Docs) WaitSynced(ctx context.Context, since time.Time, quiet time.Durat
 // manual entry, Connect, Peers). Once a certificate is stored, starting
 // LAN sync needs no relay.
 func (d *Docs) StartLAN(ctx context.Context, cert []byte, opts p2p.Options) (*p2p.Node, error) {
+	ctx, done, err := d.calls.enter(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
 	ck, err := d.e.catalogKey(ctx)
 	if err != nil {
 		return nil, err
@@ -261,9 +300,6 @@ func (d *Docs) StartLAN(ctx context.Context, cert []byte, opts p2p.Options) (*p2
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.closed {
-		return nil, ErrClosed
-	}
 	if d.node != nil {
 		return d.node, nil
 	}
@@ -286,9 +322,11 @@ var deviceCertKey = []byte("cfg/device-cert")
 // registered device (ErrNotRegistered). The slice is owned by the
 // caller.
 func (e *Engine) DeviceCert(ctx context.Context) ([]byte, error) {
-	if err := e.checkOpen(); err != nil {
+	ctx, done, err := e.calls.enter(ctx)
+	if err != nil {
 		return nil, err
 	}
+	defer done()
 	cert, err := e.st.Get(ctx, deviceCertKey)
 	if err == nil {
 		return cert, nil
@@ -327,17 +365,24 @@ func (e *Engine) saveDeviceCert(ctx context.Context, cert []byte) error {
 	return nil
 }
 
-// Close stops sync (relay and LAN) and closes the repository. The
-// engine stays open.
+// Close refuses further calls (ErrClosed), cancels and waits for those in
+// flight, stops sync (relay and LAN) and closes the repository. The
+// engine stays open. Close is idempotent: later calls return the first
+// call's error once it has finished.
 func (d *Docs) Close() error {
-	d.StopSync()
-	d.mu.Lock()
-	n := d.node
-	d.node, d.closed = nil, true
-	d.mu.Unlock()
-	var err error
-	if n != nil {
-		err = n.Close()
-	}
-	return errors.Join(err, d.repo.Close())
+	d.closeOnce.Do(func() {
+		d.calls.close()
+		d.StopSync()
+		d.mu.Lock()
+		n := d.node
+		d.node = nil
+		d.mu.Unlock()
+		var err error
+		if n != nil {
+			err = n.Close()
+		}
+		d.closeErr = errors.Join(err, d.repo.Close())
+		d.e.removeDocs(d)
+	})
+	return d.closeErr
 }

@@ -29,9 +29,16 @@ type Track struct {
 // fetch.Fetcher.ManifestAndPrefetch). Everything comes from memory or
 // cache when possible, so a track played recently opens without network.
 func (e *Engine) OpenTrack(ctx context.Context, track model.TrackID, tier model.Tier) (*Track, error) {
-	if err := e.checkOpen(); err != nil {
+	ctx, done, err := e.calls.enter(ctx)
+	if err != nil {
 		return nil, err
 	}
+	defer done()
+	return e.openTrack(ctx, track, tier)
+}
+
+// openTrack is OpenTrack without the gate, for the engine's player.
+func (e *Engine) openTrack(ctx context.Context, track model.TrackID, tier model.Tier) (*Track, error) {
 	if !tier.Valid() {
 		return nil, fmt.Errorf("core: open %s: %w", track, model.ErrInvalidTier)
 	}
@@ -71,8 +78,17 @@ func (t *Track) Manifest() *model.Manifest {
 }
 
 // Header returns the decrypted header blob (the Vorbis header pages),
-// owned by the caller.
+// owned by the caller. After the engine's Close it returns ErrClosed.
 func (t *Track) Header(ctx context.Context) ([]byte, error) {
+	ctx, done, err := t.e.calls.enter(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	return t.header(ctx)
+}
+
+func (t *Track) header(ctx context.Context) ([]byte, error) {
 	b, err := t.e.fetcher.Header(ctx, t.m)
 	if err != nil {
 		return nil, fmt.Errorf("core: header of %s/%s: %w", t.m.TrackID, t.m.Tier, err)
@@ -84,7 +100,17 @@ func (t *Track) Header(ctx context.Context) ([]byte, error) {
 // Chunk returns decrypted chunk i, primer page included (so header ‖
 // chunk decodes alone to exactly the chunk's samples), owned by the
 // caller. The blob was verified against the manifest before decryption.
+// After the engine's Close it returns ErrClosed.
 func (t *Track) Chunk(ctx context.Context, i int) ([]byte, error) {
+	ctx, done, err := t.e.calls.enter(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	return t.chunk(ctx, i)
+}
+
+func (t *Track) chunk(ctx context.Context, i int) ([]byte, error) {
 	b, err := t.e.fetcher.Chunk(ctx, t.m, i)
 	if err != nil {
 		return nil, fmt.Errorf("core: chunk %d of %s/%s: %w", i, t.m.TrackID, t.m.Tier, err)
@@ -99,7 +125,8 @@ func (t *Track) Chunk(ctx context.Context, i int) ([]byte, error) {
 // (prefetch). Each chunk is released only after its hash verified (chunk
 // 0 is about one second of audio, so verify-then-release costs little
 // time to first byte). Cancelling ctx or calling Close stops every request;
-// Read then returns the error. The caller must Close the stream.
+// Read then returns the error (ErrClosed once the engine closed). The
+// caller must Close the stream.
 func (t *Track) Stream(ctx context.Context) io.ReadCloser {
 	ctx, cancel := context.WithCancel(ctx)
 	s := &stream{parts: make(chan part, 1), cancel: cancel, done: make(chan struct{})}

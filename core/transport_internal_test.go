@@ -158,7 +158,7 @@ func TestRelayTransportRouting(t *testing.T) {
 // HTTP/1.1 only, no preface ever sent.
 func TestRelayTransportHTTP2Off(t *testing.T) {
 	h1Srv, h2Srv := newProtoServer(t, false), newProtoServer(t, true)
-	c := DefaultOptions().WithHTTP2(false).httpClient
+	c := newRelayClient(false, nil)
 	for _, srv := range []*protoServer{h1Srv, h2Srv} {
 		resp, err := c.Get(srv.url + "/x")
 		if err != nil {
