@@ -31,6 +31,17 @@
 //     verify under it.
 //   - Cancelling a context stops every request made for it.
 //
+// Lifecycle: the engine owns everything started on it — the player
+// (OpenPlayer), downloads (OpenDownloads), documents (OpenDocs), the play
+// history and its HTTP client — and one Close stops them all, in an order
+// in which nothing still running reaches a released resource: calls in
+// flight are cancelled and waited for, then the player, downloads,
+// documents, history, cache recency, idle connections, store. After
+// Close every method returns ErrClosed (Close, ClosePlayer,
+// CloseDownloads and Docs.Close return nil). Only what the app passed in
+// stays the app's: the player's sink, a WithStore store, a WithHTTPClient
+// client, a WithKeyStore key store.
+//
 // Open does no network I/O, so an engine opens offline; tracks whose
 // manifest and blobs are cached and whose content key is still in memory
 // play with every origin down. (Offline playback across restarts needs
