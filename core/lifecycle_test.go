@@ -320,8 +320,8 @@ func TestConcurrentClose(t *testing.T) {
 }
 
 // TestMethodsAfterClose: every method of the engine and of what it
-// handed out (Track, stream, History, Docs, Library, Playlists) returns
-// ErrClosed after Close.
+// handed out (Track, stream, History, Docs, Library, Playlists, Source)
+// returns ErrClosed after Close.
 func TestMethodsAfterClose(t *testing.T) {
 	var before map[string]bool
 	c := openClosingDevice(t, &before)
@@ -358,6 +358,7 @@ func TestMethodsAfterClose(t *testing.T) {
 			_, err := r.Read(make([]byte, 1))
 			return err
 		}},
+		{"Source.OpenTrack", func() error { _, err := core.Source{E: e}.OpenTrack(ctx, track, model.TierLow); return err }},
 		{"DeviceCert", func() error { _, err := e.DeviceCert(ctx); return err }},
 		{"OpenDocs", func() error { _, err := e.OpenDocs(ctx, testUser); return err }},
 		{"OpenPlayer", func() error {

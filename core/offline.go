@@ -30,7 +30,7 @@ const offlineModeReason = "offline mode"
 // "offline mode") until offline mode is turned off, when they resume.
 //
 // Offline mode is an engine setting held in memory (off at Open); it
-// survives CloseDownloads. After Close it is a no-op.
+// survives CloseDownloads.
 func (e *Engine) SetOfflineMode(on bool) {
 	st := &e.offline
 	st.mu.Lock()

@@ -39,7 +39,7 @@ func (e *Engine) OpenPlayer(sink player.Sink, opts player.Options) (*player.Play
 	if st.p != nil {
 		return st.p, nil
 	}
-	p, err := player.New(Source{e}, sink, opts.WithHistory(e.history).WithDevice(e.DeviceID()).WithLogger(e.log))
+	p, err := player.New(engineSource{e}, sink, opts.WithHistory(e.history).WithDevice(e.DeviceID()).WithLogger(e.log))
 	if err != nil {
 		return nil, fmt.Errorf("core: open player: %w", err)
 	}
@@ -215,38 +215,65 @@ func (e *Engine) play(c model.PlayContext, tracks []model.Track, start int, albu
 	return p.Send(player.PlayContext{Context: c, Items: items, Start: start, Offline: e.OfflineMode()})
 }
 
-// Source is the engine as a player.Source: tracks come as through
-// OpenTrack (verified, decrypted in memory), except that the player's
-// calls are not refused while Close is closing the player. Errors that retrying cannot fix — an
-// object missing or corrupt at every origin, a manifest that does not
-// verify, a refused request — match player.ErrUnplayable; connectivity
-// failures do not, so the player treats them as a stall and retries.
+// Source is the engine as a player.Source, for players an app runs
+// itself: tracks come through OpenTrack (verified, decrypted in memory),
+// and after the engine's Close every call fails with ErrClosed. Errors
+// that retrying cannot fix — an object missing or corrupt at every
+// origin, a manifest that does not verify, a refused request, a closed
+// engine — match player.ErrUnplayable; connectivity failures do not, so
+// the player treats them as a stall and retries.
 type Source struct{ E *Engine }
 
 // OpenTrack implements player.Source.
 func (s Source) OpenTrack(ctx context.Context, id model.TrackID, tier model.Tier) (player.TrackSource, error) {
-	t, err := s.E.openTrack(ctx, id, tier)
+	t, err := s.E.OpenTrack(ctx, id, tier)
+	if err != nil {
+		return nil, classify(err)
+	}
+	return &playerTrack{t: t, m: t.Manifest(), gated: true}, nil
+}
+
+// engineSource is the source of the engine's own player: like Source,
+// but its calls bypass the engine's gate, so that while Close closes the
+// player its last reads are not refused (which would fail the current
+// track and record a spurious play event). Close closes the player before
+// anything those reads use.
+type engineSource struct{ e *Engine }
+
+// OpenTrack implements player.Source.
+func (s engineSource) OpenTrack(ctx context.Context, id model.TrackID, tier model.Tier) (player.TrackSource, error) {
+	t, err := s.e.openTrack(ctx, id, tier)
 	if err != nil {
 		return nil, classify(err)
 	}
 	return &playerTrack{t: t, m: t.Manifest()}, nil
 }
 
-// playerTrack adapts a Track to player.TrackSource.
+// playerTrack adapts a Track to player.TrackSource; gated tracks refuse
+// reads after the engine's Close.
 type playerTrack struct {
-	t *Track
-	m *model.Manifest
+	t     *Track
+	m     *model.Manifest
+	gated bool
 }
 
 func (p *playerTrack) Manifest() *model.Manifest { return p.m }
 
 func (p *playerTrack) Header(ctx context.Context) ([]byte, error) {
-	b, err := p.t.header(ctx)
+	read := p.t.header
+	if p.gated {
+		read = p.t.Header
+	}
+	b, err := read(ctx)
 	return b, classify(err)
 }
 
 func (p *playerTrack) Chunk(ctx context.Context, i int) ([]byte, error) {
-	b, err := p.t.chunk(ctx, i)
+	read := p.t.chunk
+	if p.gated {
+		read = p.t.Chunk
+	}
+	b, err := read(ctx, i)
 	return b, classify(err)
 }
 
