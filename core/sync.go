@@ -29,8 +29,8 @@ var ErrNoUser = errors.New("core: no user")
 // with the relay (WebSocket) and with devices on the LAN (libp2p). Every
 // edit is durable when its method returns, works offline, and merges
 // with concurrent edits made elsewhere. Open it with Engine.OpenDocs.
-// The engine owns it: Close releases it early, and Engine.Close closes it
-// if it is still open. After either, every method (Library and Playlists
+// The engine owns it: Docs.Close releases it early, and Engine.Close
+// closes it if it is still open. After either, every method (Library and Playlists
 // included) returns ErrClosed. Safe for concurrent use.
 type Docs struct {
 	e     *Engine
@@ -51,8 +51,8 @@ type Docs struct {
 
 // OpenDocs opens the documents of user (the account this device
 // registered with) in the engine's store. It does no network I/O; call
-// StartSync to sync with the relay. Several may be open at once (one per
-// user); each is closed by Docs.Close or, at the latest, Engine.Close.
+// StartSync to sync with the relay. It is closed by Docs.Close or, at the
+// latest, by Engine.Close.
 func (e *Engine) OpenDocs(ctx context.Context, user model.UserID) (*Docs, error) {
 	ctx, done, err := e.calls.enter(ctx)
 	if err != nil {
