@@ -136,7 +136,7 @@ func BenchmarkDownloadThroughput(b *testing.B) {
 // GETs, inFlight at a time, and returns the wall time: mode 1 writes each
 // body to its own file (fsync each, then the directory), 2 writes them at
 // their offsets into one file (one fsync), 3 discards them.
-func plainGET(b *testing.B, ctx context.Context, base, tok string, hashes []string, inFlight, mode int) time.Duration {
+func plainGET(b testing.TB, ctx context.Context, base, tok string, hashes []string, inFlight, mode int) time.Duration {
 	dir := b.TempDir()
 	var one *os.File
 	if mode == 2 {
@@ -220,7 +220,7 @@ func plainGET(b *testing.B, ctx context.Context, base, tok string, hashes []stri
 
 // deregister frees d's offline-device slot (DELETE /v1/devices/{id}), so
 // that iterations are not limited by the account's device limit.
-func (bd *bed) deregister(b *testing.B, d *device) {
+func (bd *bed) deregister(b testing.TB, d *device) {
 	req, err := http.NewRequest(http.MethodDelete, bd.url+"/v1/devices/"+string(d.e.DeviceID()), nil)
 	if err != nil {
 		b.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,17 +14,23 @@ import (
 	"github.com/segue-fm/segue/store"
 )
 
-// maxCommitBatch bounds the blobs one group commit records.
-const maxCommitBatch = 128
+// maxCommitBatch bounds the blobs one group commit records, and
+// maxPendingCommits the blobs transferred but not yet committed (each
+// holds an open temp file and unsynced page cache): transfers wait
+// beyond it.
+const (
+	maxCommitBatch    = 128
+	maxPendingCommits = 128
+)
 
-// commitReq asks the committer to install one verified, fsynced temp
+// commitReq asks the committer to fsync and install one verified temp
 // file and record its done bit. blobs and bytes are the job's totals from
 // its manifest.
 type commitReq struct {
 	tt    trackTier
 	idx   int
 	ref   model.BlobRef
-	tmp   string
+	tmp   *tempBlob // open, unsynced; owned by the committer
 	blobs int
 	bytes int64
 	reply chan commitRes // buffered (1)
@@ -41,13 +48,14 @@ type commitRes struct {
 }
 
 // committer is the group commit of downloaded blobs: it takes every
-// request waiting, renames their temp files into place, fsyncs each
-// directory touched once, and records all their references and done bits
-// in one store transaction (one fsync), all under the blobs' hash locks.
-// Durability order per blob is unchanged — file fsynced, renamed,
-// directory fsynced, then the done bit — but a batch of n blobs costs one
-// directory fsync per distinct directory and one commit instead of n of
-// each. There is no timer: the committer takes what is queued and
+// request waiting, fsyncs their temp files (concurrently), renames them
+// into place, fsyncs each directory touched once, and records all their
+// references and done bits in one store transaction (one fsync), all
+// under the blobs' hash locks. Durability order per blob is unchanged —
+// file fsynced, renamed, directory fsynced, then the done bit — but the
+// fsyncs run outside the transfer slots, and a batch of n blobs costs
+// one journal commit for the files, one directory fsync per distinct
+// directory and one store commit instead of n of each. There is no timer: the committer takes what is queued and
 // commits at once, and the transfers finishing while it commits queue up
 // for the next batch, so batches grow with the load and a lone blob (the
 // last of a download) waits for no window. It runs until ctx ends, then
@@ -62,7 +70,7 @@ func (m *Manager) committer(ctx context.Context) {
 			for {
 				select {
 				case r := <-m.commits:
-					os.Remove(r.tmp)
+					r.tmp.discard()
 					r.reply <- commitRes{err: ctx.Err()}
 				default:
 					return
@@ -101,34 +109,43 @@ func (m *Manager) commitBatch(ctx context.Context, batch []commitReq) {
 		}
 	}()
 	res := make([]commitRes, len(batch))
+	// The batch's files are fsynced concurrently (a journaling filesystem
+	// folds concurrent fsyncs into few journal commits), each before its
+	// rename.
+	synced := make([]error, len(batch))
+	var wg sync.WaitGroup
+	for i, r := range batch {
+		wg.Go(func() { synced[i] = r.tmp.finish() })
+	}
+	wg.Wait()
 	dirs := map[string]bool{}
 	var ok []int
 	for i, r := range batch {
-		if err := m.files.rename(r.tmp, r.ref.SHA256); err != nil {
-			os.Remove(r.tmp)
+		if synced[i] != nil {
+			os.Remove(r.tmp.path)
+			res[i].err = synced[i]
+			continue
+		}
+		if err := m.files.rename(r.tmp.path, r.ref.SHA256); err != nil {
+			os.Remove(r.tmp.path)
 			res[i].err = err
 			continue
 		}
 		dirs[filepath.Dir(m.files.path(r.ref.SHA256))] = true
 		ok = append(ok, i)
 	}
-	// The directories are fsynced concurrently: the filesystem folds
-	// concurrent syncs into one journal commit where it can.
-	var (
-		wg      sync.WaitGroup
-		errMu   sync.Mutex
-		syncErr error
-	)
-	for d := range dirs {
-		wg.Go(func() {
-			if err := syncDir(d); err != nil {
-				errMu.Lock()
-				syncErr = err
-				errMu.Unlock()
-			}
-		})
+	// The directories are fsynced one after the other from this
+	// goroutine: the first fsync commits the filesystem journal holding
+	// every rename of the batch, so on a journaling filesystem the rest
+	// return at once, and no goroutine or thread per directory competes
+	// with the transfers for the CPU.
+	var syncErr error
+	for _, d := range slices.Sorted(maps.Keys(dirs)) {
+		if err := syncDir(d); err != nil {
+			syncErr = err
+			break
+		}
 	}
-	wg.Wait()
 	if syncErr != nil {
 		ok = m.abandon(ctx, batch, ok, res, syncErr)
 	}

@@ -27,7 +27,6 @@ import (
 type blobFiles struct {
 	dir   string
 	locks [64]sync.Mutex
-	made  sync.Map // subdirectory name → struct{}: created and fsynced
 }
 
 const tmpDir = "tmp"
@@ -101,8 +100,12 @@ func (t *tempBlob) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// reset truncates the file for another attempt.
+// reset truncates the file for another attempt (a no-op, without
+// syscalls, while nothing was written).
 func (t *tempBlob) reset() error {
+	if t.n == 0 {
+		return nil
+	}
 	t.h.Reset()
 	t.n = 0
 	if _, err := t.f.Seek(0, io.SeekStart); err != nil {
@@ -134,22 +137,25 @@ func (t *tempBlob) discard() {
 	os.Remove(t.path)
 }
 
-// rename moves a finished temp file to h's name, creating (and making
-// durable) its directory first; the caller fsyncs that directory before
-// recording the blob. Caller holds f.lock(h).
+// rename moves a finished temp file to h's name; the caller fsyncs its
+// directory before recording the blob. The fan-out directories are made
+// up front (newBlobFiles); one that went missing is made again (and the
+// blob directory fsynced) and the rename retried. Caller holds f.lock(h).
 func (f *blobFiles) rename(tmp string, h [32]byte) error {
 	dst := f.path(h)
-	sub := filepath.Dir(dst)
-	if _, ok := f.made.Load(sub); !ok {
-		if err := os.MkdirAll(sub, 0o700); err != nil {
-			return fmt.Errorf("create blob directory: %w", err)
+	err := os.Rename(tmp, dst)
+	if errors.Is(err, fs.ErrNotExist) {
+		if _, serr := os.Stat(tmp); serr == nil {
+			if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+				return fmt.Errorf("create blob directory: %w", err)
+			}
+			if err := syncDir(f.dir); err != nil {
+				return err
+			}
+			err = os.Rename(tmp, dst)
 		}
-		if err := syncDir(f.dir); err != nil {
-			return err
-		}
-		f.made.Store(sub, struct{}{})
 	}
-	if err := os.Rename(tmp, dst); err != nil {
+	if err != nil {
 		return fmt.Errorf("install blob: %w", err)
 	}
 	return nil
@@ -159,21 +165,6 @@ func (f *blobFiles) rename(tmp string, h [32]byte) error {
 func (f *blobFiles) remove(h [32]byte) error {
 	if err := os.Remove(f.path(h)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("remove blob: %w", err)
-	}
-	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync directory: %w", err)
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("sync directory: %w", err)
 	}
 	return nil
 }

@@ -206,6 +206,7 @@ type Manager struct {
 	closed    bool
 
 	commits chan commitReq // to the committer (unbuffered)
+	pending chan struct{}  // blobs transferred, not yet committed (maxPendingCommits)
 	wake    chan struct{}
 	cancel  context.CancelFunc
 	done    chan struct{}
@@ -248,6 +249,7 @@ func New(ctx context.Context, d Deps, opts Options) (*Manager, error) {
 		failed:    map[trackTier]error{},
 		wake:      make(chan struct{}, 1),
 		commits:   make(chan commitReq),
+		pending:   make(chan struct{}, maxPendingCommits),
 		done:      make(chan struct{}),
 	}
 	if err := m.load(ctx); err != nil {

@@ -5,8 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -126,6 +126,23 @@ func (m *Manager) blocked() string {
 		return ""
 	}
 	switch {
+	case !ns.Online:
+		return "offline"
+	case ns.Metered && !m.allowMet:
+		return "metered"
+	}
+	return ""
+}
+
+// pausedNow is blocked for a caller that has work in hand (a track being
+// downloaded): the same reasons, without scanning every request and job.
+func (m *Manager) pausedNow() string {
+	ns := m.opts.network()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch {
+	case m.hold != "":
+		return m.hold
 	case !ns.Online:
 		return "offline"
 	case ns.Metered && !m.allowMet:
@@ -308,8 +325,14 @@ func refTx(tx store.Txn, tt trackTier) error {
 	return tx.Set(jobKey(tt), v)
 }
 
-// downloadAll downloads every incomplete job, opts.workers at a time. The
-// first fetch.ErrOffline cancels the others and is returned.
+// downloadAll downloads every incomplete job. Transfers run on
+// opts.workers × blobsPerWorker long-lived workers fed from one queue:
+// up to opts.workers tracks at a time read their manifests and queue
+// their missing blobs in track order, and a worker that finishes a blob
+// takes the next one itself, so no slot waits for a goroutine to be
+// scheduled or a track to start. A track frees its place as soon as its
+// blobs are queued. The first fetch.ErrOffline cancels the others and is
+// returned.
 func (m *Manager) downloadAll(ctx context.Context) error {
 	m.mu.Lock()
 	var todo []trackTier
@@ -319,25 +342,28 @@ func (m *Manager) downloadAll(ctx context.Context) error {
 		}
 	}
 	m.mu.Unlock()
-	slices.SortFunc(todo, func(a, b trackTier) int {
-		if a.track < b.track {
-			return -1
-		}
-		if a.track > b.track {
-			return 1
-		}
-		return 0
-	})
+	if len(todo) == 0 {
+		return nil
+	}
+	slices.SortFunc(todo, func(a, b trackTier) int { return strings.Compare(string(a.track), string(b.track)) })
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
-		tracks  sync.WaitGroup // track workers, until their blobs are fetched
-		commits sync.WaitGroup // tracks whose blobs are being committed
+		tracks  sync.WaitGroup // tracks queuing their blobs
+		workers sync.WaitGroup
+		commits sync.WaitGroup // tracks whose blobs are in flight or being committed
 		sem     = make(chan struct{}, m.opts.workers)
-		blobSem = make(chan struct{}, m.opts.workers*blobsPerWorker)
+		queue   = make(chan blobTask, m.opts.workers*blobsPerWorker)
 		mu      sync.Mutex
 		offline error
 	)
+	for range m.opts.workers * blobsPerWorker {
+		workers.Go(func() {
+			for t := range queue {
+				t.run()
+			}
+		})
+	}
 	settle := func(tt trackTier, err error) {
 		switch {
 		case err == nil, errors.Is(err, errJobGone), errors.Is(err, errPaused):
@@ -365,20 +391,26 @@ func (m *Manager) downloadAll(ctx context.Context) error {
 		}
 		tracks.Go(func() {
 			defer func() { <-sem }()
-			m.downloadTrack(ctx, tt, blobSem, &commits, settle)
+			m.downloadTrack(ctx, tt, queue, &commits, settle)
 		})
 	}
 	tracks.Wait()
+	close(queue)
+	workers.Wait()
 	commits.Wait()
 	return offline
 }
 
-// downloadTrack fetches every blob of one job that is not done yet, each
-// holding a slot of sem while it is transferred. It returns once every
-// blob is fetched (freeing its caller's track slot for the next track);
-// the blobs' commits finish in the background, counted in commits, and
-// settle receives the track's outcome after the last one.
-func (m *Manager) downloadTrack(ctx context.Context, tt trackTier, sem chan struct{}, commits *sync.WaitGroup, settle func(trackTier, error)) {
+// blobTask is one blob transfer queued for the workers.
+type blobTask struct{ run func() }
+
+// downloadTrack queues every blob of one job that is not done yet and
+// returns once they are queued (freeing its caller's track place for the
+// next track). Each blob is fetched by a worker into a verified, fsynced
+// temp file, then committed in the background (the worker moves on);
+// settle receives the track's outcome after the last commit, counted in
+// commits until then.
+func (m *Manager) downloadTrack(ctx context.Context, tt trackTier, queue chan<- blobTask, commits *sync.WaitGroup, settle func(trackTier, error)) {
 	m.mu.Lock()
 	if m.active[tt] {
 		m.mu.Unlock()
@@ -387,8 +419,7 @@ func (m *Manager) downloadTrack(ctx context.Context, tt trackTier, sem chan stru
 	m.active[tt] = true
 	m.mu.Unlock()
 	var (
-		all      sync.WaitGroup // every blob, fetched and committed
-		fetched  sync.WaitGroup
+		all      sync.WaitGroup // every queued blob, until committed or failed
 		errMu    sync.Mutex
 		firstErr error
 		nBlobs   int
@@ -405,7 +436,6 @@ func (m *Manager) downloadTrack(ctx context.Context, tt trackTier, sem chan stru
 	}
 	commits.Add(1)
 	defer func() {
-		fetched.Wait()
 		go func() {
 			defer commits.Done()
 			all.Wait()
@@ -459,7 +489,7 @@ func (m *Manager) downloadTrack(ctx context.Context, tt trackTier, sem chan stru
 		if done[idx] {
 			continue
 		}
-		if reason := m.blocked(); reason != "" {
+		if reason := m.pausedNow(); reason != "" {
 			if reason == "offline" {
 				fail(fetch.ErrOffline)
 			} else {
@@ -467,38 +497,51 @@ func (m *Manager) downloadTrack(ctx context.Context, tt trackTier, sem chan stru
 			}
 			break
 		}
+		all.Add(1)
+		task := blobTask{run: func() {
+			if ctx.Err() != nil { // the track failed or the pass stopped
+				all.Done()
+				return
+			}
+			tmp, err := m.fetchBlob(ctx, man, idx, ref)
+			if err != nil {
+				fail(fmt.Errorf("blob %d: %w", idx, err))
+				all.Done()
+				return
+			}
+			// The commit (fsync included) waits for the group
+			// committer; the worker moves on to the next transfer
+			// meanwhile, unless maxPendingCommits blobs already wait.
+			select {
+			case m.pending <- struct{}{}:
+			case <-ctx.Done():
+				tmp.discard()
+				all.Done()
+				return
+			}
+			go func() {
+				defer all.Done()
+				defer func() { <-m.pending }()
+				res, err := m.storeBlob(ctx, tt, idx, ref, tmp, len(refs), total)
+				if err != nil {
+					fail(err)
+					return
+				}
+				j := res.job
+				m.emit(Event{Kind: EventProgress, Track: tt.track, Tier: tt.tier, BlobsDone: j.Done, Blobs: j.Blobs, BytesDone: j.DoneBytes, Bytes: j.Bytes})
+				if res.completed {
+					m.emit(Event{Kind: EventTrackDone, Track: tt.track, Tier: tt.tier, BlobsDone: j.Done, Blobs: j.Blobs, BytesDone: j.DoneBytes, Bytes: j.Bytes})
+				}
+			}()
+		}}
 		select {
-		case sem <- struct{}{}:
+		case queue <- task:
 		case <-ctx.Done():
+			all.Done()
 		}
 		if ctx.Err() != nil {
 			break
 		}
-		all.Add(1)
-		fetched.Add(1)
-		go func() {
-			defer all.Done()
-			// The slot bounds transfers: it is released once the blob is
-			// in its fsynced temp file, so the group commit overlaps the
-			// next transfers.
-			tmp, err := m.fetchBlob(ctx, man, idx, ref)
-			<-sem
-			fetched.Done()
-			if err != nil {
-				fail(fmt.Errorf("blob %d: %w", idx, err))
-				return
-			}
-			res, err := m.storeBlob(ctx, tt, idx, ref, tmp, len(refs), total)
-			if err != nil {
-				fail(err)
-				return
-			}
-			j := res.job
-			m.emit(Event{Kind: EventProgress, Track: tt.track, Tier: tt.tier, BlobsDone: j.Done, Blobs: j.Blobs, BytesDone: j.DoneBytes, Bytes: j.Bytes})
-			if res.completed {
-				m.emit(Event{Kind: EventTrackDone, Track: tt.track, Tier: tt.tier, BlobsDone: j.Done, Blobs: j.Blobs, BytesDone: j.DoneBytes, Bytes: j.Bytes})
-			}
-		}()
 	}
 }
 
@@ -520,13 +563,14 @@ func (m *Manager) completeIfDone(ctx context.Context, tt trackTier, before, blob
 }
 
 // fetchBlob writes blob idx (0 = header) to a temp file, verified against
-// ref and fsynced, and returns the file's path: from the streaming cache
-// when it holds the blob, else streamed from the origins in order while
-// it is hashed (never buffered whole).
-func (m *Manager) fetchBlob(ctx context.Context, man *model.Manifest, idx int, ref model.BlobRef) (string, error) {
+// ref, and returns it still open and not yet fsynced (the group committer
+// fsyncs it, so a transfer slot never waits for the disk): from the
+// streaming cache when it holds the blob, else streamed from the origins
+// in order while it is hashed (never buffered whole).
+func (m *Manager) fetchBlob(ctx context.Context, man *model.Manifest, idx int, ref model.BlobRef) (*tempBlob, error) {
 	tmp, err := m.files.create()
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	ok := false
 	defer func() {
@@ -552,18 +596,15 @@ func (m *Manager) fetchBlob(ctx context.Context, man *model.Manifest, idx int, r
 		}
 		if err == nil {
 			if _, err := tmp.Write(b); err != nil {
-				return "", fmt.Errorf("write blob: %w", err)
+				return nil, fmt.Errorf("write blob: %w", err)
 			}
 			if err := check(); err == nil {
-				if err := tmp.finish(); err != nil {
-					return "", err
-				}
 				ok = true
-				return tmp.path, nil
+				return tmp, nil
 			}
 		}
 		if err := tmp.reset(); err != nil {
-			return "", fmt.Errorf("write blob: %w", err)
+			return nil, fmt.Errorf("write blob: %w", err)
 		}
 	}
 	req := fetch.Request{Kind: fetch.KindHeader, Track: man.TrackID, Tier: man.Tier, MaxSize: ref.Size, Hash: ref.SHA256}
@@ -574,7 +615,7 @@ func (m *Manager) fetchBlob(ctx context.Context, man *model.Manifest, idx int, r
 	answered := false
 	for _, o := range m.d.Origins {
 		if err := tmp.reset(); err != nil {
-			return "", fmt.Errorf("write blob: %w", err)
+			return nil, fmt.Errorf("write blob: %w", err)
 		}
 		if so, isStream := o.(fetch.StreamOrigin); isStream {
 			_, err = so.FetchTo(ctx, req, tmp)
@@ -586,15 +627,12 @@ func (m *Manager) fetchBlob(ctx context.Context, man *model.Manifest, idx int, r
 		}
 		if err == nil {
 			if err = check(); err == nil {
-				if err := tmp.finish(); err != nil {
-					return "", err
-				}
 				ok = true
-				return tmp.path, nil
+				return tmp, nil
 			}
 		}
 		if ctx.Err() != nil {
-			return "", ctx.Err()
+			return nil, ctx.Err()
 		}
 		var se *fetch.StatusError
 		answered = answered || errors.As(err, &se) || errors.Is(err, fetch.ErrIntegrity) || errors.Is(err, fetch.ErrTooLarge)
@@ -603,20 +641,20 @@ func (m *Manager) fetchBlob(ctx context.Context, man *model.Manifest, idx int, r
 	if !answered {
 		errs = append([]error{fetch.ErrOffline}, errs...)
 	}
-	return "", errors.Join(errs...)
+	return nil, errors.Join(errs...)
 }
 
-// storeBlob hands a verified, fsynced blob file to the committer (which
-// renames it into place, fsyncs its directory, then commits its
+// storeBlob hands a verified blob file to the committer (which fsyncs
+// it, renames it into place, fsyncs its directory, then commits its
 // reference and done bit, grouped with other blobs, and the job's
 // completion when this blob completes it) and returns the job's progress
-// after the commit.
-func (m *Manager) storeBlob(ctx context.Context, tt trackTier, idx int, ref model.BlobRef, tmp string, blobs int, total int64) (commitRes, error) {
+// after the commit. The committer owns tmp from then on.
+func (m *Manager) storeBlob(ctx context.Context, tt trackTier, idx int, ref model.BlobRef, tmp *tempBlob, blobs int, total int64) (commitRes, error) {
 	req := commitReq{tt: tt, idx: idx, ref: ref, tmp: tmp, blobs: blobs, bytes: total, reply: make(chan commitRes, 1)}
 	select {
 	case m.commits <- req:
 	case <-ctx.Done():
-		os.Remove(tmp)
+		tmp.discard()
 		return commitRes{}, ctx.Err()
 	}
 	res := <-req.reply
