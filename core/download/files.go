@@ -143,7 +143,7 @@ func (t *tempBlob) discard() {
 // blob directory fsynced) and the rename retried. Caller holds f.lock(h).
 func (f *blobFiles) rename(tmp string, h [32]byte) error {
 	dst := f.path(h)
-	err := os.Rename(tmp, dst)
+	err := renameFile(tmp, dst)
 	if errors.Is(err, fs.ErrNotExist) {
 		if _, serr := os.Stat(tmp); serr == nil {
 			if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
@@ -152,7 +152,7 @@ func (f *blobFiles) rename(tmp string, h [32]byte) error {
 			if err := syncDir(f.dir); err != nil {
 				return err
 			}
-			err = os.Rename(tmp, dst)
+			err = renameFile(tmp, dst)
 		}
 	}
 	if err != nil {

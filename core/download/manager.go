@@ -188,6 +188,16 @@ type Manager struct {
 	rc    *relayClient
 	files *blobFiles
 
+	// itemMu serialises the durable state transitions of requests: Add
+	// creating one, resolve recording its tracks and job references,
+	// Remove releasing them. Network work (album lookup, licensing)
+	// happens outside it, so a Remove never waits for the relay, and a
+	// resolve that finds its request removed records nothing.
+	itemMu sync.Mutex
+	// resolved, when set (tests only), is called by resolve after its
+	// network work and before it records the result.
+	resolved func(Ref)
+
 	mu        sync.Mutex
 	items     map[Ref]*itemRec
 	jobs      map[trackTier]*jobRec
@@ -198,7 +208,7 @@ type Manager struct {
 	hold      string // pause requested by the app (SetPaused), or ""
 	playlists PlaylistFunc
 	stopPass  context.CancelFunc
-	gen       map[Ref]uint64 // bumped by Refresh: a resolve in flight is stale
+	gen       map[Ref]uint64 // bumped by Refresh and Remove: a resolve in flight is stale
 	corrupt   map[[32]byte]bool
 	errs      map[Ref]error
 	failed    map[trackTier]error
@@ -408,6 +418,8 @@ func (m *Manager) Add(ctx context.Context, r Ref) error {
 	if r.Kind == KindPlaylist && noPlaylists {
 		return ErrNoPlaylists
 	}
+	m.itemMu.Lock()
+	defer m.itemMu.Unlock()
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
@@ -529,8 +541,11 @@ func (m *Manager) SetPaused(reason string) {
 }
 
 // Remove deletes a download request. Tracks no other request references
-// are deleted with their blobs (shared tracks stay, counted once).
+// are deleted with their blobs (shared tracks stay, counted once). A
+// resolve of the request in flight records nothing once Remove returns.
 func (m *Manager) Remove(ctx context.Context, r Ref) error {
+	m.itemMu.Lock()
+	defer m.itemMu.Unlock()
 	m.mu.Lock()
 	it, ok := m.items[r]
 	m.mu.Unlock()
@@ -573,6 +588,7 @@ func (m *Manager) Remove(ctx context.Context, r Ref) error {
 	m.mu.Lock()
 	delete(m.items, r)
 	delete(m.errs, r)
+	m.gen[r]++ // a resolve begun before is stale, even if r is added again
 	m.mu.Unlock()
 	m.emit(Event{Kind: EventRemoved, Ref: r})
 	return nil

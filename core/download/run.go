@@ -255,11 +255,29 @@ func (m *Manager) resolve(ctx context.Context, it *itemRec) error {
 			return err
 		}
 	}
+	m.itemMu.Lock()
+	hook := m.resolved
+	m.itemMu.Unlock()
+	if hook != nil {
+		hook(r)
+	}
+	// Record against the request as it is now, not as it was when the
+	// pass began: a Remove may have released it meanwhile (then nothing
+	// is recorded), and its recorded tracks are what the references
+	// count.
+	m.itemMu.Lock()
+	defer m.itemMu.Unlock()
+	m.mu.Lock()
+	cur, live := m.items[r]
+	m.mu.Unlock()
+	if !live {
+		return nil
+	}
 	old := map[string]bool{}
-	for _, t := range it.Tracks {
+	for _, t := range cur.Tracks {
 		old[t] = true
 	}
-	rec := *it
+	rec := *cur
 	rec.Tracks, rec.Resolved, rec.Err = ids, true, ""
 	val, err := detEnc.Marshal(&rec)
 	if err != nil {
@@ -269,6 +287,9 @@ func (m *Manager) resolve(ctx context.Context, it *itemRec) error {
 	var freed [][32]byte
 	err = m.d.Store.Update(ctx, func(tx store.Txn) error {
 		dropped, freed = dropped[:0], freed[:0]
+		if _, err := tx.Get(itemKey(r)); err != nil {
+			return err // store.ErrNotFound: removed (no other writer while itemMu is held)
+		}
 		for _, t := range ids {
 			if old[t] {
 				continue
@@ -277,7 +298,7 @@ func (m *Manager) resolve(ctx context.Context, it *itemRec) error {
 				return err
 			}
 		}
-		for _, t := range it.Tracks {
+		for _, t := range cur.Tracks {
 			if !seen[model.TrackID(t)] {
 				dropped = append(dropped, t)
 				if err := m.unrefTx(tx, trackTier{model.TrackID(t), r.Tier}, &freed); err != nil {
@@ -294,12 +315,10 @@ func (m *Manager) resolve(ctx context.Context, it *itemRec) error {
 	m.refreshJobs(ctx, r.Tier, ids)
 	m.refreshJobs(ctx, r.Tier, dropped)
 	m.mu.Lock()
-	if _, ok := m.items[r]; ok { // not removed meanwhile
-		if m.gen[r] != gen {
-			rec.Resolved = false // refreshed while resolving: again
-		}
-		m.items[r] = &rec
+	if m.gen[r] != gen {
+		rec.Resolved = false // refreshed while resolving: again
 	}
+	m.items[r] = &rec
 	m.mu.Unlock()
 	m.emit(Event{Kind: EventResolved, Ref: r})
 	return nil

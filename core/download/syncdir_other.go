@@ -23,3 +23,6 @@ func syncDir(dir string) error {
 	}
 	return nil
 }
+
+// renameFile renames a file (os.Rename).
+func renameFile(from, to string) error { return os.Rename(from, to) }

@@ -4,6 +4,7 @@ package download
 
 import (
 	"fmt"
+	"os"
 	"syscall"
 )
 
@@ -22,6 +23,15 @@ func syncDir(dir string) error {
 	}
 	if err != nil {
 		return fmt.Errorf("sync directory %s: %w", dir, err)
+	}
+	return nil
+}
+
+// renameFile renames a file with one rename(2), without os.Rename's stat
+// of the destination (a blob file is never renamed over a directory).
+func renameFile(from, to string) error {
+	if err := syscall.Rename(from, to); err != nil {
+		return &os.LinkError{Op: "rename", Old: from, New: to, Err: err}
 	}
 	return nil
 }
