@@ -4,11 +4,10 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"maps"
 	"os"
-	"path/filepath"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/store"
@@ -17,10 +16,12 @@ import (
 // maxCommitBatch bounds the blobs one group commit records, and
 // maxPendingCommits the blobs transferred but not yet committed (each
 // holds an open temp file and unsynced page cache): transfers wait
-// beyond it.
+// beyond it. commitWindow is how long the committer gathers a batch
+// while more blobs are on their way.
 const (
 	maxCommitBatch    = 128
 	maxPendingCommits = 128
+	commitWindow      = 3 * time.Millisecond
 )
 
 // commitReq asks the committer to fsync and install one verified temp
@@ -77,15 +78,28 @@ func (m *Manager) committer(ctx context.Context) {
 				}
 			}
 		}
+		window := time.NewTimer(commitWindow)
 	more:
 		for len(batch) < maxCommitBatch {
+			if m.coming.Load() == 0 {
+				select { // nothing on its way: take what is queued, no wait
+				case r := <-m.commits:
+					batch = append(batch, r)
+					continue
+				default:
+					break more
+				}
+			}
 			select {
 			case r := <-m.commits:
 				batch = append(batch, r)
-			default:
+			case <-window.C:
+				break more
+			case <-ctx.Done():
 				break more
 			}
 		}
+		window.Stop()
 		m.commitBatch(context.WithoutCancel(ctx), batch)
 	}
 }
@@ -118,7 +132,6 @@ func (m *Manager) commitBatch(ctx context.Context, batch []commitReq) {
 		wg.Go(func() { synced[i] = r.tmp.finish() })
 	}
 	wg.Wait()
-	dirs := map[string]bool{}
 	var ok []int
 	for i, r := range batch {
 		if synced[i] != nil {
@@ -131,23 +144,13 @@ func (m *Manager) commitBatch(ctx context.Context, batch []commitReq) {
 			res[i].err = err
 			continue
 		}
-		dirs[filepath.Dir(m.files.path(r.ref.SHA256))] = true
 		ok = append(ok, i)
 	}
-	// The directories are fsynced one after the other from this
-	// goroutine: the first fsync commits the filesystem journal holding
-	// every rename of the batch, so on a journaling filesystem the rest
-	// return at once, and no goroutine or thread per directory competes
-	// with the transfers for the CPU.
-	var syncErr error
-	for _, d := range slices.Sorted(maps.Keys(dirs)) {
-		if err := syncDir(d); err != nil {
-			syncErr = err
-			break
+	// One fsync of the blob directory makes every rename durable.
+	if len(ok) > 0 {
+		if err := syncDir(m.files.dir); err != nil {
+			ok = m.abandon(ctx, batch, ok, res, err)
 		}
-	}
-	if syncErr != nil {
-		ok = m.abandon(ctx, batch, ok, res, syncErr)
 	}
 	var progress map[trackTier]jobRec
 	if len(ok) > 0 {

@@ -145,15 +145,10 @@ func TestKill9Resume(t *testing.T) {
 func blobFiles(t testing.TB, dir string) []string {
 	t.Helper()
 	var out []string
-	root := filepath.Join(dir, "blobs")
-	subs, _ := os.ReadDir(root)
-	for _, s := range subs {
-		if !s.IsDir() || len(s.Name()) != 2 {
-			continue
-		}
-		ents, _ := os.ReadDir(filepath.Join(root, s.Name()))
-		for _, e := range ents {
-			out = append(out, s.Name()+e.Name())
+	ents, _ := os.ReadDir(filepath.Join(dir, "blobs"))
+	for _, e := range ents {
+		if !e.IsDir() && len(e.Name()) == 64 {
+			out = append(out, e.Name())
 		}
 	}
 	return out
@@ -215,7 +210,7 @@ func TestBlobFilesRepair(t *testing.T) {
 	d.close()
 
 	hashes := blobHashes(t, b, id)
-	path := func(h string) string { return filepath.Join(dir, "blobs", h[:2], h[2:]) }
+	path := func(h string) string { return filepath.Join(dir, "blobs", h) }
 	lost, bad := hashes[0], hashes[len(hashes)-1]
 	if err := os.Remove(path(lost)); err != nil {
 		t.Fatal(err)

@@ -10,15 +10,19 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 )
 
 // blobFiles stores pinned (downloaded) blobs as files, content addressed:
-// DIR/ab/cdef… where abcdef… is the hex SHA-256 of the encrypted bytes.
-// A blob is written to DIR/tmp/, fsynced, renamed into place and its
-// directory fsynced before the manager records its done bit in the store,
-// so a done bit always names a durable file; a crash between rename and
-// commit leaves an orphan file that reconcile removes at the next start.
+// DIR/abcdef… where abcdef… is the hex SHA-256 of the encrypted bytes,
+// all in one directory, so that a group commit fsyncs one directory
+// whatever its size (with a fan-out of subdirectories nearly every blob
+// lands in its own, and each needs its own fsync). A blob is written to
+// DIR/tmp/, fsynced, renamed into place and DIR fsynced before the
+// manager records its done bit in the store, so a done bit always names a
+// durable file; a crash between rename and commit leaves an orphan file
+// that reconcile removes at the next start.
 //
 // File names and the store's reference counts are kept consistent per
 // hash by stripe locks: installing a file and committing its reference
@@ -38,28 +42,13 @@ func newBlobFiles(dir string) (*blobFiles, error) {
 	if err := os.MkdirAll(filepath.Join(dir, tmpDir), 0o700); err != nil {
 		return nil, fmt.Errorf("download: create blob directory: %w", err)
 	}
-	f := &blobFiles{dir: dir}
-	// The 256 fan-out directories are made once, up front (ff last, so
-	// its presence means all are there), so that installing a blob never
-	// creates a directory on the download path.
-	if _, err := os.Stat(filepath.Join(dir, "ff")); errors.Is(err, fs.ErrNotExist) {
-		for i := range 256 {
-			if err := os.Mkdir(filepath.Join(dir, fmt.Sprintf("%02x", i)), 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-				return nil, fmt.Errorf("download: create blob directory: %w", err)
-			}
-		}
-		if err := syncDir(dir); err != nil {
-			return nil, fmt.Errorf("download: %w", err)
-		}
-	}
-	return f, nil
+	return &blobFiles{dir: dir}, nil
 }
 
 func (f *blobFiles) lock(h [32]byte) *sync.Mutex { return &f.locks[h[0]%byte(len(f.locks))] }
 
 func (f *blobFiles) path(h [32]byte) string {
-	x := hex.EncodeToString(h[:])
-	return filepath.Join(f.dir, x[:2], x[2:])
+	return filepath.Join(f.dir, hex.EncodeToString(h[:]))
 }
 
 // read returns the file of h (caller-owned); ok is false when there is
@@ -137,25 +126,10 @@ func (t *tempBlob) discard() {
 	os.Remove(t.path)
 }
 
-// rename moves a finished temp file to h's name; the caller fsyncs its
-// directory before recording the blob. The fan-out directories are made
-// up front (newBlobFiles); one that went missing is made again (and the
-// blob directory fsynced) and the rename retried. Caller holds f.lock(h).
+// rename moves a finished temp file to h's name; the caller fsyncs the
+// blob directory before recording the blob. Caller holds f.lock(h).
 func (f *blobFiles) rename(tmp string, h [32]byte) error {
-	dst := f.path(h)
-	err := renameFile(tmp, dst)
-	if errors.Is(err, fs.ErrNotExist) {
-		if _, serr := os.Stat(tmp); serr == nil {
-			if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
-				return fmt.Errorf("create blob directory: %w", err)
-			}
-			if err := syncDir(f.dir); err != nil {
-				return err
-			}
-			err = renameFile(tmp, dst)
-		}
-	}
-	if err != nil {
+	if err := renameFile(tmp, f.path(h)); err != nil {
 		return fmt.Errorf("install blob: %w", err)
 	}
 	return nil
@@ -171,7 +145,8 @@ func (f *blobFiles) remove(h [32]byte) error {
 
 // list returns every blob file with its size, and removes leftovers of
 // interrupted writes in DIR/tmp. Names that are not blob names are
-// ignored.
+// ignored. Blob files of the earlier layout (DIR/ab/cdef…) are moved to
+// DIR/abcdef… first.
 func (f *blobFiles) list() (map[[32]byte]int64, error) {
 	tmps, err := os.ReadDir(filepath.Join(f.dir, tmpDir))
 	if err != nil {
@@ -180,34 +155,66 @@ func (f *blobFiles) list() (map[[32]byte]int64, error) {
 	for _, t := range tmps {
 		os.Remove(filepath.Join(f.dir, tmpDir, t.Name()))
 	}
-	subs, err := os.ReadDir(f.dir)
+	if err := f.flatten(); err != nil {
+		return nil, err
+	}
+	ents, err := os.ReadDir(f.dir)
 	if err != nil {
 		return nil, fmt.Errorf("list blobs: %w", err)
 	}
 	out := map[[32]byte]int64{}
-	for _, s := range subs {
-		if !s.IsDir() || len(s.Name()) != 2 {
+	for _, e := range ents {
+		h, ok := blobName(e.Name())
+		if !ok || e.IsDir() {
 			continue
 		}
-		ents, err := os.ReadDir(filepath.Join(f.dir, s.Name()))
+		info, err := e.Info()
 		if err != nil {
-			return nil, fmt.Errorf("list blobs: %w", err)
+			continue // removed meanwhile
 		}
-		for _, e := range ents {
-			name := s.Name() + e.Name()
-			var h [32]byte
-			if len(name) != 2*len(h) || e.IsDir() {
-				continue
-			}
-			if _, err := hex.Decode(h[:], []byte(name)); err != nil {
-				continue
-			}
-			info, err := e.Info()
-			if err != nil {
-				continue // removed meanwhile
-			}
-			out[h] = info.Size()
-		}
+		out[h] = info.Size()
 	}
 	return out, nil
+}
+
+// blobName parses a blob file name (64 lowercase hex digits).
+func blobName(name string) (h [32]byte, ok bool) {
+	if len(name) != 2*len(h) || strings.ToLower(name) != name {
+		return h, false
+	}
+	_, err := hex.Decode(h[:], []byte(name))
+	return h, err == nil
+}
+
+// flatten moves blob files of the fan-out layout (DIR/ab/cdef…) to
+// DIR/abcdef… and removes the emptied directories.
+func (f *blobFiles) flatten() error {
+	subs, err := os.ReadDir(f.dir)
+	if err != nil {
+		return fmt.Errorf("list blobs: %w", err)
+	}
+	moved := false
+	for _, s := range subs {
+		if !s.IsDir() || len(s.Name()) != 2 || s.Name() == tmpDir {
+			continue
+		}
+		sub := filepath.Join(f.dir, s.Name())
+		ents, err := os.ReadDir(sub)
+		if err != nil {
+			return fmt.Errorf("list blobs: %w", err)
+		}
+		for _, e := range ents {
+			if _, ok := blobName(s.Name() + e.Name()); ok && !e.IsDir() {
+				if err := renameFile(filepath.Join(sub, e.Name()), filepath.Join(f.dir, s.Name()+e.Name())); err != nil {
+					return fmt.Errorf("move blob file: %w", err)
+				}
+				moved = true
+			}
+		}
+		os.Remove(sub) // only if empty
+	}
+	if moved {
+		return syncDir(f.dir)
+	}
+	return nil
 }

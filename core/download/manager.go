@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/segue-fm/segue/core/fetch"
@@ -217,9 +218,13 @@ type Manager struct {
 
 	commits chan commitReq // to the committer (unbuffered)
 	pending chan struct{}  // blobs transferred, not yet committed (maxPendingCommits)
-	wake    chan struct{}
-	cancel  context.CancelFunc
-	done    chan struct{}
+	// coming counts blobs being transferred or waiting to reach the
+	// committer: while it is non-zero the committer gathers a larger
+	// batch (up to commitWindow) instead of committing at once.
+	coming atomic.Int64
+	wake   chan struct{}
+	cancel context.CancelFunc
+	done   chan struct{}
 
 	licMu sync.Mutex
 	lics  map[string]*crypto.License // nil until loaded

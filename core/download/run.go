@@ -522,8 +522,10 @@ func (m *Manager) downloadTrack(ctx context.Context, tt trackTier, queue chan<- 
 				all.Done()
 				return
 			}
+			m.coming.Add(1)
 			tmp, err := m.fetchBlob(ctx, man, idx, ref)
 			if err != nil {
+				m.coming.Add(-1)
 				fail(fmt.Errorf("blob %d: %w", idx, err))
 				all.Done()
 				return
@@ -534,6 +536,7 @@ func (m *Manager) downloadTrack(ctx context.Context, tt trackTier, queue chan<- 
 			select {
 			case m.pending <- struct{}{}:
 			case <-ctx.Done():
+				m.coming.Add(-1)
 				tmp.discard()
 				all.Done()
 				return
@@ -670,6 +673,7 @@ func (m *Manager) fetchBlob(ctx context.Context, man *model.Manifest, idx int, r
 // after the commit. The committer owns tmp from then on.
 func (m *Manager) storeBlob(ctx context.Context, tt trackTier, idx int, ref model.BlobRef, tmp *tempBlob, blobs int, total int64) (commitRes, error) {
 	req := commitReq{tt: tt, idx: idx, ref: ref, tmp: tmp, blobs: blobs, bytes: total, reply: make(chan commitRes, 1)}
+	m.coming.Add(-1) // before the hand-over: a committer seeing 0 must not wait for this blob
 	select {
 	case m.commits <- req:
 	case <-ctx.Done():
