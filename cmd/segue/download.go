@@ -2,15 +2,18 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/segue-fm/segue/core"
 	"github.com/segue-fm/segue/core/download"
 	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/sync/docs"
 )
 
 func init() {
@@ -66,8 +69,11 @@ func runDownload(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	tier := fs.String("tier", "high", "tier: low, normal, high, very_high")
 	metered := fs.Bool("metered", false, "allow downloading on a metered network")
 	workers := fs.Int("workers", 4, "tracks downloaded at once")
+	syncWait := fs.Duration("sync-wait", 10*time.Second, "playlists: how long the sync with the relay before downloading may take at most")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: segue download [flags] track:<id>|album:<id> ...")
+		fmt.Fprintln(stderr, "usage: segue download [flags] track:<id>|album:<id>|playlist:<automerge url or id> ...")
+		fmt.Fprintln(stderr, "A playlist download needs -user (whose documents to open); it syncs once with the relay,")
+		fmt.Fprintln(stderr, "downloads the playlist's tracks and follows its edits while the command runs.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -78,15 +84,22 @@ func runDownload(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return fmt.Errorf("%w: -tier: %v", errUsage, err)
 	}
 	if fs.NArg() == 0 {
-		return fmt.Errorf("%w: name at least one track:<id> or album:<id>", errUsage)
+		return fmt.Errorf("%w: name at least one track:<id>, album:<id> or playlist:<id>", errUsage)
 	}
 	var refs []download.Ref
+	var playlists []docs.DocumentID
 	for _, a := range fs.Args() {
-		kind, id, ok := strings.Cut(a, ":")
-		if !ok || (kind != string(download.KindTrack) && kind != string(download.KindAlbum)) || id == "" {
-			return fmt.Errorf("%w: %q: want track:<id> or album:<id>", errUsage, a)
+		ref, doc, err := parseDownloadRef(a, t)
+		if err != nil {
+			return fmt.Errorf("%w: %v", errUsage, err)
 		}
-		refs = append(refs, download.Ref{Kind: download.Kind(kind), ID: id, Tier: t})
+		refs = append(refs, ref)
+		if ref.Kind == download.KindPlaylist {
+			playlists = append(playlists, doc)
+		}
+	}
+	if len(playlists) > 0 && df.user == "" {
+		return fmt.Errorf("%w: playlist downloads need -user", errUsage)
 	}
 	bars := newDLProgress(stdout)
 	e, m, err := df.open(ctx, download.DefaultOptions().WithWorkers(*workers).WithAllowMetered(*metered).WithEvents(bars.event))
@@ -96,6 +109,15 @@ func runDownload(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	defer closeEngine(e)
 	if err := m.SetAllowMetered(ctx, *metered); err != nil {
 		return err
+	}
+	if len(playlists) > 0 {
+		d, err := openPlaylists(ctx, e, model.UserID(df.user), playlists, *syncWait, stderr)
+		if err != nil {
+			return err
+		}
+		// Downloads stop following before the documents close.
+		defer d.Close()
+		defer e.CloseDownloads()
 	}
 	for _, r := range refs {
 		if err := m.Add(ctx, r); err != nil {
@@ -111,6 +133,80 @@ func runDownload(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	fmt.Fprintf(stdout, "%d tracks downloaded, %s stored\n", st.TracksDone, humanBytes(st.Bytes))
 	return nil
+}
+
+// parseDownloadRef parses track:<id>, album:<id> or playlist:<automerge
+// URL or document id>; for a playlist it also returns the document id
+// (the Ref's ID is its canonical string, as Engine.FollowPlaylists
+// resolves it).
+func parseDownloadRef(a string, t model.Tier) (download.Ref, docs.DocumentID, error) {
+	kind, id, ok := strings.Cut(a, ":")
+	if !ok || id == "" {
+		return download.Ref{}, docs.DocumentID{}, fmt.Errorf("%q: want track:<id>, album:<id> or playlist:<id>", a)
+	}
+	switch download.Kind(kind) {
+	case download.KindTrack, download.KindAlbum:
+		return download.Ref{Kind: download.Kind(kind), ID: id, Tier: t}, docs.DocumentID{}, nil
+	case download.KindPlaylist:
+		doc, err := parseDocID(id)
+		if err != nil {
+			return download.Ref{}, docs.DocumentID{}, fmt.Errorf("%q: %v", a, err)
+		}
+		return download.Ref{Kind: download.KindPlaylist, ID: doc.String(), Tier: t}, doc, nil
+	}
+	return download.Ref{}, docs.DocumentID{}, fmt.Errorf("%q: want track:<id>, album:<id> or playlist:<id>", a)
+}
+
+// openPlaylists opens user's documents, syncs them once with the relay
+// (at most wait; without a relay the local replica is used), follows
+// playlists this device does not hold yet (so the relay sends them) and
+// makes the downloads follow the playlist documents. The caller closes
+// the returned Docs after CloseDownloads.
+func openPlaylists(ctx context.Context, e *core.Engine, user model.UserID, ids []docs.DocumentID, wait time.Duration, stderr io.Writer) (*core.Docs, error) {
+	d, err := e.OpenDocs(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			d.Close()
+		}
+	}()
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	start := time.Now()
+	if err := d.StartSync(ctx); err != nil {
+		return nil, err
+	}
+	synced := d.WaitSynced(wctx, start, 300*time.Millisecond) == nil
+	if !synced {
+		fmt.Fprintln(stderr, "sync with the relay did not finish; using the playlists as this device holds them")
+	}
+	pl := d.Playlists()
+	for _, id := range ids {
+		if _, err := pl.Get(ctx, id); !errors.Is(err, core.ErrNotPlaylist) {
+			continue
+		}
+		if err := pl.Follow(ctx, id); err != nil {
+			return nil, err
+		}
+		for synced {
+			if _, err := pl.Get(ctx, id); !errors.Is(err, core.ErrNotPlaylist) {
+				break
+			}
+			select {
+			case <-wctx.Done():
+				return nil, fmt.Errorf("playlist %s: not on this device and not received from the relay: %w", id, core.ErrNotPlaylist)
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
+	if err := e.FollowPlaylists(ctx, d); err != nil {
+		return nil, err
+	}
+	ok = true
+	return d, nil
 }
 
 // dlProgress draws one bar per track being downloaded.

@@ -13,9 +13,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/segue-fm/segue/core"
+	"github.com/segue-fm/segue/core/download"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
 	"github.com/segue-fm/segue/server/catalog"
+	"github.com/segue-fm/segue/sync/docs"
 )
 
 // syncBuffer is a bytes.Buffer safe for a writer goroutine and a reader.
@@ -156,7 +159,8 @@ func TestDownloadOfflineCommands(t *testing.T) {
 		want []string // substrings of stdout (exit 0) or stderr
 	}{
 		{"download without refs", append([]string{"download"}, base...), 2, []string{"name at least one"}},
-		{"download bad ref", append(append([]string{"download"}, base...), "song:x"), 2, []string{"want track:<id> or album:<id>"}},
+		{"download bad ref", append(append([]string{"download"}, base...), "song:x"), 2, []string{"want track:<id>, album:<id> or playlist:<id>"}},
+		{"download bad playlist id", append(append([]string{"download"}, base...), "playlist:nope"), 2, []string{"playlist:nope"}},
 		{"download bad tier", append(append([]string{"download"}, base...), "-tier", "ultra", "album:x"), 2, []string{"-tier"}},
 		{"download unregistered", append(append([]string{"download"}, base...), "-tier", "low", "album:"+string(album)), 1, []string{"not registered"}},
 		{"download album", append(append([]string{"download"}, base...), "-user", "ada", "-password", "correct horse battery", "-tier", "low", "album:"+string(album)),
@@ -182,5 +186,91 @@ func TestDownloadOfflineCommands(t *testing.T) {
 				t.Fatalf("%s: output lacks %q:\n%s", s.name, w, text)
 			}
 		}
+	}
+}
+
+// TestDownloadPlaylistCommand creates a playlist on one device (through
+// core) and syncs it to the relay; then `segue download playlist:<url>`
+// on a second, fresh device registers it, syncs once with the relay,
+// downloads the playlist's tracks (and only those) and exits 0. A
+// playlist download without -user is a usage error.
+func TestDownloadPlaylistCommand(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	defer cancel()
+	relayDir := filepath.Join(t.TempDir(), "relay")
+	album := publishAlbum(t, relayDir, 3)
+	url := startRelayCmd(t, relayDir, "cli-admin-token")
+	const user, pass = "ada", "correct horse battery"
+	resp, err := http.Post(url+"/v1/accounts", "application/json", strings.NewReader(`{"username":"ada","password":"correct horse battery"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+
+	// Device A: a playlist of the album's first and third tracks, synced.
+	a, err := core.Open(ctx, filepath.Join(t.TempDir(), "a"), core.DefaultOptions().WithOrigins(url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if err := a.Register(ctx, user, pass, "phone"); err != nil {
+		t.Fatal(err)
+	}
+	_, tracks, err := a.Album(ctx, album)
+	if err != nil {
+		t.Fatal(err)
+	}
+	da, err := a.OpenDocs(ctx, user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer da.Close()
+	pl, err := da.Playlists().Create(ctx, "road trip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := da.Playlists().Add(ctx, pl, docs.AtEnd(), tracks[0].ID, tracks[2].ID); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := da.StartSync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := da.WaitSynced(ctx, start, 300*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+
+	dev := filepath.Join(t.TempDir(), "b")
+	base := []string{"download", "-data", dev, "-relay", url, "-tier", "low"}
+	if code, _, errOut := runCmd(append(base, "playlist:"+pl.URL())...); code != 2 || !strings.Contains(errOut, "need -user") {
+		t.Fatalf("without -user: exit %d, stderr %q", code, errOut)
+	}
+	code, out, errOut := runCmd(append(base, "-user", user, "-password", pass, "playlist:"+pl.URL())...)
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	if !strings.Contains(out, "2 tracks downloaded") || !strings.Contains(out, "100%") {
+		t.Fatalf("output:\n%s", out)
+	}
+
+	// Device B now holds exactly the playlist's two tracks, complete, and
+	// remembers the request as a playlist download.
+	b, err := core.Open(ctx, dev, core.DefaultOptions().WithOrigins(url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	m, err := b.OpenDownloads(ctx, download.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.CloseDownloads()
+	for i, tr := range tracks {
+		if got, want := m.Downloaded(tr.ID, model.TierLow), i != 1; got != want {
+			t.Errorf("track %d downloaded = %v, want %v", i, got, want)
+		}
+	}
+	if got := m.Playlists(); len(got) != 1 || got[0] != pl.String() {
+		t.Fatalf("playlist downloads %v, want [%s]", got, pl)
 	}
 }
