@@ -16,32 +16,45 @@ func init() {
 	register("offline", "offline downloads: status, space used, license expiry; renew or remove", runOffline)
 }
 
+// runOffline implements `segue offline [device flags] [--renew] [--remove KIND:<id> --tier T]`:
+// the device's downloads, space used and license state, after an
+// optional renewal or removal.
 func runOffline(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("offline", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var df deviceFlags
-	df.register(fs)
+	da := addDeviceFlags(fs)
 	renew := fs.Bool("renew", false, "renew every license now (one request)")
-	remove := fs.String("remove", "", "remove a download: track:<id> or album:<id>")
+	remove := fs.String("remove", "", "remove a download: track:<id>, album:<id> or playlist:<id>")
 	tier := fs.String("tier", "high", "tier of the download to remove")
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
-	}
-	e, m, err := df.open(ctx, download.DefaultOptions())
+	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
 	}
-	defer closeEngine(e)
+	if len(pos) > 0 {
+		return fmt.Errorf("%w: unexpected arguments %q", errUsage, pos)
+	}
+	var ref download.Ref
 	if *remove != "" {
 		kind, id, ok := strings.Cut(*remove, ":")
 		t, terr := model.ParseTier(*tier)
-		if !ok || id == "" || terr != nil {
-			return fmt.Errorf("%w: -remove %q -tier %q", errUsage, *remove, *tier)
+		k := download.Kind(kind)
+		if !ok || id == "" || terr != nil || (k != download.KindTrack && k != download.KindAlbum && k != download.KindPlaylist) {
+			return fmt.Errorf("%w: --remove %q --tier %q: want track:<id>, album:<id> or playlist:<id> and a tier", errUsage, *remove, *tier)
 		}
-		if err := m.Remove(ctx, download.Ref{Kind: download.Kind(kind), ID: id, Tier: t}); err != nil {
+		ref = download.Ref{Kind: download.Kind(kind), ID: id, Tier: t}
+	}
+	dev, err := da.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer dev.close()
+	e := dev.e
+	m, err := e.OpenDownloads(ctx, download.DefaultOptions())
+	if err != nil {
+		return err
+	}
+	if *remove != "" {
+		if err := m.Remove(ctx, ref); err != nil {
 			return err
 		}
 	}
@@ -56,7 +69,7 @@ func runOffline(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "device %s, trusted time %s\n", e.DeviceID(), st.TrustedNow.Format(time.RFC3339))
+	fmt.Fprintf(stdout, "device %s, user %s, trusted time %s\n", e.DeviceID(), dev.user, st.TrustedNow.Format(time.RFC3339))
 	fmt.Fprintf(stdout, "%d of %d tracks downloaded, %s used\n", st.TracksDone, st.Tracks, humanBytes(st.Bytes))
 	for _, it := range st.Items {
 		line := fmt.Sprintf("  %-40s %d/%d", it.Ref.String(), it.TracksDone, it.Tracks)

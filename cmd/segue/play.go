@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/segue-fm/segue/core"
@@ -30,36 +29,33 @@ type outputSink interface {
 }
 
 // runPlay implements
-// `segue play --relay URL --user U --pass P [--tier high] [--data DIR] [--device NAME] [--out FILE.wav] track|album|playlist ID`.
+// `segue play [device flags] [--tier high] [--alsa-device NAME] [--out FILE.wav] track|album|playlist ID`.
 // Without --out it plays to the ALSA device when this binary was built
 // with -tags alsa and the device opens, else it writes segue-play.wav; it
 // says which on stderr.
 func runPlay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("play", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	relayURL := fs.String("relay", "http://127.0.0.1:7474", "relay base URL")
-	user := fs.String("user", "", "account username (needed to register, and for playlists)")
-	pass := fs.String("pass", "", "account password (or $SEGUE_PASSWORD)")
+	da := addDeviceFlags(fs)
 	tierName := fs.String("tier", string(model.TierHigh), "tier: low, normal, high or very_high")
-	home, _ := os.UserHomeDir()
-	data := fs.String("data", filepath.Join(home, ".segue"), "engine data directory")
-	device := fs.String("device", "default", "ALSA playback device (builds with -tags alsa)")
+	alsaDevice := fs.String("alsa-device", "default", "ALSA playback device (builds with -tags alsa)")
 	out := fs.String("out", "segue-play.wav", "write a WAV file instead of playing to the device")
 	crossfade := fs.Duration("crossfade", 0, "crossfade between tracks of different albums (0–12s)")
 	gainMode := fs.String("gain", "track", "loudness normalisation to −14 LUFS: track, album or off")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: segue play --relay URL --user U --pass P [--tier high] [--out FILE.wav] track|album|playlist ID")
+		fmt.Fprintln(stderr, "usage: segue play [flags] track|album|playlist ID")
 		fmt.Fprintln(stderr, "  a playlist ID is its document id or automerge: URL, as this device holds it (see segue playlist, segue sync)")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
 	}
-	kind := fs.Arg(0)
-	if fs.NArg() != 2 || (kind != "track" && kind != "album" && kind != "playlist") {
+	if len(pos) != 2 || (pos[0] != "track" && pos[0] != "album" && pos[0] != "playlist") {
 		fs.Usage()
 		return fmt.Errorf("%w: want track|album|playlist ID", errUsage)
 	}
+	kind, id := pos[0], pos[1]
 	tier, err := model.ParseTier(*tierName)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
@@ -71,32 +67,25 @@ func runPlay(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	var plID docs.DocumentID
 	if kind == "playlist" {
-		if plID, err = parseDocID(fs.Arg(1)); err != nil {
+		if plID, err = parseDocID(id); err != nil {
 			return fmt.Errorf("%w: %v", errUsage, err)
-		}
-		if *user == "" {
-			return fmt.Errorf("%w: --user is needed to open the playlist documents", errUsage)
 		}
 	}
 	outSet := false
 	fs.Visit(func(f *flag.Flag) { outSet = outSet || f.Name == "out" })
-	if *pass == "" {
-		*pass = os.Getenv("SEGUE_PASSWORD")
-	}
-	e, err := core.Open(ctx, *data, core.DefaultOptions().WithOrigins(*relayURL))
+	dev, err := da.open(ctx)
 	if err != nil {
 		return err
 	}
-	defer e.Close()
-	if e.Token() == "" {
-		if *user == "" || *pass == "" {
-			return fmt.Errorf("%w: --user and --pass are needed to register this device", errUsage)
-		}
-		if err := e.Register(ctx, *user, *pass, "segue play"); err != nil {
+	defer dev.close()
+	e := dev.e
+	var d *core.Docs
+	if kind == "playlist" {
+		if d, err = dev.docs(ctx); err != nil {
 			return err
 		}
 	}
-	sink, describe, err := openOutput(ctx, outSet, *device, *out, stderr)
+	sink, describe, err := openOutput(ctx, outSet, *alsaDevice, *out, stderr)
 	if err != nil {
 		return err
 	}
@@ -113,16 +102,11 @@ func runPlay(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	defer cancel()
 	switch kind {
 	case "album":
-		err = e.PlayAlbum(ctx, model.AlbumID(fs.Arg(1)), 0)
+		err = e.PlayAlbum(ctx, model.AlbumID(id), 0)
 	case "playlist":
-		var d *core.Docs
-		if d, err = e.OpenDocs(ctx, model.UserID(*user)); err != nil {
-			return err
-		}
-		defer d.Close()
 		err = e.PlayPlaylist(ctx, d, plID, 0)
 	default:
-		err = e.PlayTrack(ctx, model.TrackID(fs.Arg(1)))
+		err = e.PlayTrack(ctx, model.TrackID(id))
 	}
 	if err != nil {
 		return err

@@ -17,46 +17,27 @@ func init() {
 	register("playlist", "edit playlists offline: list, create, show, add, remove, move, rename, describe, collab, public, follow, unfollow", runPlaylist)
 }
 
-// docsFlags are the flags shared by `segue playlist` and `segue sync`.
-type docsFlags struct {
-	data, origin, user *string
-}
+// playlistUsage lists the playlist subcommands and their arguments.
+const playlistUsage = "playlist list|create NAME|show ID|add ID TRACK…|remove ID ENTRY…|move ID ENTRY INDEX|rename ID NAME|describe ID TEXT|collab ID USER…|public ID true|false|follow ID|unfollow ID"
 
-func addDocsFlags(fs *flag.FlagSet) docsFlags {
-	return docsFlags{
-		data:   fs.String("data", envOr("SEGUE_DEVICE", "segue-device"), "device data directory (env SEGUE_DEVICE)"),
-		origin: fs.String("origin", envOr("SEGUE_ORIGIN", "http://127.0.0.1:8080"), "relay base URL (env SEGUE_ORIGIN)"),
-		user:   fs.String("user", envOr("SEGUE_USER", ""), "account name (env SEGUE_USER)"),
-	}
-}
-
-// open opens the engine and the user's documents; close releases both.
-func (f docsFlags) open(ctx context.Context) (*core.Engine, *core.Docs, func(), error) {
-	if *f.user == "" {
-		return nil, nil, nil, fmt.Errorf("%w: -user is required", errUsage)
-	}
-	e, err := core.Open(ctx, *f.data, core.DefaultOptions().WithOrigins(*f.origin))
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	d, err := e.OpenDocs(ctx, model.UserID(*f.user))
-	if err != nil {
-		e.Close()
-		return nil, nil, nil, err
-	}
-	return e, d, func() { d.Close(); e.Close() }, nil
-}
-
+// runPlaylist implements `segue playlist [device flags] SUBCOMMAND …`:
+// edits of the account's playlist documents on this device, offline;
+// `segue sync now` sends them to the relay. Every edit prints the
+// playlist as it now is.
 func runPlaylist(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("playlist", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	df := addDocsFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+	da := addDeviceFlags(fs)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: segue "+playlistUsage+" [flags]")
+		fs.PrintDefaults()
 	}
-	rest := fs.Args()
+	rest, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
 	if len(rest) == 0 {
-		return fmt.Errorf("%w: playlist list|create NAME|show ID|add ID TRACK…|remove ID ENTRY…|move ID ENTRY INDEX|rename ID NAME|describe ID TEXT|collab ID USER…|public ID true|false|follow ID|unfollow ID", errUsage)
+		return fmt.Errorf("%w: %s", errUsage, playlistUsage)
 	}
 	sub, rest := rest[0], rest[1:]
 	need := map[string]int{"list": 0, "create": 1, "show": 1, "add": 2, "remove": 2, "move": 3, "rename": 2, "describe": 2, "collab": 1, "public": 2, "follow": 1, "unfollow": 1}
@@ -69,17 +50,20 @@ func runPlaylist(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	var id docs.DocumentID
 	if sub != "list" && sub != "create" {
-		var err error
 		if id, err = parseDocID(rest[0]); err != nil {
 			return fmt.Errorf("%w: %v", errUsage, err)
 		}
 		rest = rest[1:]
 	}
-	_, d, closeAll, err := df.open(ctx)
+	dev, err := da.open(ctx)
 	if err != nil {
 		return err
 	}
-	defer closeAll()
+	defer dev.close()
+	d, err := dev.docs(ctx)
+	if err != nil {
+		return err
+	}
 	pl := d.Playlists()
 	switch sub {
 	case "list":
@@ -148,6 +132,7 @@ func runPlaylist(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	return showPlaylist(ctx, stdout, pl, id)
 }
 
+// parseDocID accepts a playlist document id or its automerge: URL.
 func parseDocID(s string) (docs.DocumentID, error) {
 	if strings.HasPrefix(s, docs.URLPrefix) {
 		return docs.ParseURL(s)
@@ -155,6 +140,8 @@ func parseDocID(s string) (docs.DocumentID, error) {
 	return docs.ParseDocumentID(s)
 }
 
+// showPlaylist prints the playlist id's header line and one line per
+// entry.
 func showPlaylist(ctx context.Context, w io.Writer, pl core.Playlists, id docs.DocumentID) error {
 	v, err := pl.Get(ctx, id)
 	if err != nil {

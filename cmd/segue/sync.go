@@ -9,55 +9,72 @@ import (
 	"strings"
 	"time"
 
-	"github.com/segue-fm/segue/core"
 	"github.com/segue-fm/segue/crypto"
 	"github.com/segue-fm/segue/sync/p2p"
 )
 
 func init() {
-	register("sync", "sync documents: login USER PASSWORD, status, now (relay), peers (LAN, mDNS + manual -peer)", runSync)
+	register("sync", "sync documents: login (register again), status, now (relay), peers (LAN, mDNS + manual --peer)", runSync)
 }
 
+// syncUsage lists the sync subcommands.
+const syncUsage = "sync login | status | now | peers"
+
+// runSync implements `segue sync [device flags] login|status|now|peers`:
+// login registers the device again (with --user and --password), the
+// others sync the account's documents with the relay or LAN peers.
 func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("sync", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	df := addDocsFlags(fs)
+	da := addDeviceFlags(fs)
 	wait := fs.Duration("wait", 10*time.Second, "how long `sync now` and `sync peers` run at most")
 	quiet := fs.Duration("quiet", 500*time.Millisecond, "`sync now` stops after this long without sync traffic")
 	peerAddr := fs.String("peer", "", "`sync peers`: a LAN peer multiaddr to connect to (…/p2p/<id>)")
 	cert := fs.String("cert", "", "`sync peers`: optional file holding a relay-signed device certificate to use instead of the one the relay issued at login")
 	listen := fs.String("listen", "", "`sync peers`: comma-separated listen multiaddrs (default TCP and QUIC on every IPv4 interface)")
 	mdns := fs.Bool("mdns", true, "`sync peers`: discover peers with mDNS")
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: segue "+syncUsage+" [flags]")
+		fs.PrintDefaults()
 	}
-	if fs.NArg() == 0 {
-		return fmt.Errorf("%w: sync login USER PASSWORD | status | now | peers", errUsage)
-	}
-	sub := fs.Arg(0)
-	if sub == "login" {
-		if fs.NArg() != 3 {
-			return fmt.Errorf("%w: sync login USER PASSWORD", errUsage)
-		}
-		e, err := core.Open(ctx, *df.data, core.DefaultOptions().WithOrigins(*df.origin))
-		if err != nil {
-			return err
-		}
-		defer e.Close()
-		return e.Register(ctx, fs.Arg(1), fs.Arg(2), "segue-cli")
-	}
-	_, d, closeAll, err := df.open(ctx)
+	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
 	}
-	defer closeAll()
+	if len(pos) != 1 {
+		return fmt.Errorf("%w: %s", errUsage, syncUsage)
+	}
+	sub := pos[0]
+	switch sub {
+	case "login", "status", "now", "peers":
+	default:
+		return fmt.Errorf("%w: unknown sync command %q", errUsage, sub)
+	}
+	if sub == "login" {
+		dev, err := da.login(ctx)
+		if err != nil {
+			return err
+		}
+		defer dev.close()
+		fmt.Fprintf(stdout, "device %s registered to %s at %s\n", dev.e.DeviceID(), dev.user, da.relay)
+		return nil
+	}
+	dev, err := da.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer dev.close()
+	d, err := dev.docs(ctx)
+	if err != nil {
+		return err
+	}
 	switch sub {
 	case "status":
 		st, err := d.Status(ctx)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "user %s: %d documents\n", d.User(), st.Documents)
+		fmt.Fprintf(stdout, "device %s, user %s: %d documents\n", dev.e.DeviceID(), d.User(), st.Documents)
 		return nil
 	case "now":
 		start := time.Now()
@@ -71,7 +88,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintf(stdout, "relay connected=%v last sync=%s documents=%d error=%q\n",
 			st.Relay.Connected, st.Relay.LastSync.Format(time.RFC3339), st.Documents, st.Relay.LastError)
 		return err
-	case "peers":
+	default: // peers
 		var raw []byte // nil: the certificate stored at login (re-fetched from the relay when missing)
 		if *cert != "" {
 			if raw, err = readFileLimited(*cert, crypto.MaxDeviceCertSize); err != nil {
@@ -102,8 +119,6 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			fmt.Fprintf(stdout, "peer %s user=%s device=%s addr=%s last sync=%s\n", p.ID, p.User, p.Device, p.Addr, p.LastSync.Format(time.RFC3339))
 		}
 		return nil
-	default:
-		return fmt.Errorf("%w: unknown sync command %q", errUsage, sub)
 	}
 }
 

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,28 +14,21 @@ import (
 )
 
 // TestSyncPeers runs `segue sync peers` against a real relay on
-// 127.0.0.1 after `segue sync login`: without -cert it uses the
-// certificate the relay issued at login; -cert overrides it with a file,
-// which must hold a valid certificate for this device.
+// 127.0.0.1 after `segue sync login --signup`: without --cert it uses the
+// certificate the relay issued at login; --cert overrides it with a file,
+// which must hold a valid certificate for this device. The account
+// recorded at login is the one it acts for.
 func TestSyncPeers(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	origin := testbed.NewRelay(t, testbed.DefaultOptions().WithDemoAlbum(false)).URL
-	resp, err := http.Post(origin+"/v1/accounts", "application/json", strings.NewReader(`{"username":"alice","password":"password1"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("create account: %s", resp.Status)
-	}
 	dev := t.TempDir()
 	segue := func(args ...string) (int, string, string) {
 		var out, errb bytes.Buffer
-		code := run(ctx, append([]string{"sync", "-data", dev, "-origin", origin}, args...), &out, &errb)
+		code := run(ctx, append([]string{"sync", "--data", dev, "--relay", origin}, args...), &out, &errb)
 		return code, out.String(), errb.String()
 	}
-	if code, _, stderr := segue("login", "alice", "password1"); code != 0 {
+	if code, _, stderr := segue("login", "--signup", "--user", "alice", "--password", "password1"); code != 0 {
 		t.Fatalf("sync login exited %d: %s", code, stderr)
 	}
 
@@ -59,7 +51,7 @@ func TestSyncPeers(t *testing.T) {
 	if err := os.WriteFile(bad, append(bytes.Clone(cert[:len(cert)-1]), cert[len(cert)-1]^1), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	lan := []string{"-user", "alice", "-wait", "0s", "-listen", "/ip4/127.0.0.1/tcp/0", "-mdns=false"}
+	lan := []string{"--wait", "0s", "--listen", "/ip4/127.0.0.1/tcp/0", "--mdns=false"}
 	tests := []struct {
 		name string
 		args []string
@@ -67,10 +59,10 @@ func TestSyncPeers(t *testing.T) {
 		out  string // in stdout when code is 0, else in stderr
 	}{
 		{"relay-issued certificate", nil, 0, "listening /ip4/127.0.0.1/tcp/"},
-		{"-cert override", []string{"-cert", good}, 0, "listening /ip4/127.0.0.1/tcp/"},
-		{"-cert with a tampered certificate", []string{"-cert", bad}, 1, "bad device certificate"},
-		{"-cert missing file", []string{"-cert", filepath.Join(dir, "none")}, 1, "no such file"},
-		{"no -user", []string{"-user", ""}, 2, "-user is required"},
+		{"--cert override", []string{"--cert", good}, 0, "listening /ip4/127.0.0.1/tcp/"},
+		{"--cert with a tampered certificate", []string{"--cert", bad}, 1, "bad device certificate"},
+		{"--cert missing file", []string{"--cert", filepath.Join(dir, "none")}, 1, "no such file"},
+		{"--user of another account", []string{"--user", "bob"}, 2, "registered to alice"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

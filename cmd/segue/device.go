@@ -1,0 +1,230 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+
+	"github.com/segue-fm/segue/core"
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/store"
+)
+
+// The device-side commands (play, playlist, sync, offline, download) share
+// one device: the engine data directory named by --data, registered once
+// with the relay named by --relay. This file holds the flags they all
+// register and the one way they open that device.
+
+// defaultRelay is the relay every device command talks to unless --relay
+// or $SEGUE_RELAY says otherwise: `segue relay`'s default listen address
+// (relay.DefaultOptions).
+const defaultRelay = "http://127.0.0.1:7474"
+
+// errNotRegistered is the usage error of a device command run on a device
+// that has no relay token and was given no credentials to get one.
+var errNotRegistered = errors.New("device not registered: pass --user and --password once (with --signup to create the account)")
+
+// userKey is the engine store key at which the CLI records the account it
+// registered the device to (ARCHITECTURE §5), so later commands need no
+// --user.
+var userKey = []byte("cli/user")
+
+// usernameRE is the relay's account name syntax (ARCHITECTURE §4).
+var usernameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,63}$`)
+
+// deviceArgs are the flags every device command registers with
+// addDeviceFlags. The password is never printed: its flag has no default
+// (the environment is read after parsing) and no error message quotes it.
+type deviceArgs struct {
+	data, relay, user string
+	password          string
+	signup            bool
+}
+
+// addDeviceFlags registers --data, --relay, --user, --password and
+// --signup on fs and returns where their values land after fs.Parse.
+// Flags win over the environment, which wins over the defaults.
+func addDeviceFlags(fs *flag.FlagSet) *deviceArgs {
+	a := &deviceArgs{}
+	home, _ := os.UserHomeDir()
+	fs.StringVar(&a.data, "data", envOr("SEGUE_DEVICE", deviceDirFor(os.Getenv("XDG_DATA_HOME"), home)),
+		"device data directory (env SEGUE_DEVICE)")
+	fs.StringVar(&a.relay, "relay", envOr("SEGUE_RELAY", defaultRelay), "relay base URL (env SEGUE_RELAY)")
+	fs.StringVar(&a.user, "user", envOr("SEGUE_USER", ""),
+		"account name; needed once, to register this device (env SEGUE_USER)")
+	fs.StringVar(&a.password, "password", "", "account password; needed once, to register this device (env SEGUE_PASSWORD)")
+	fs.BoolVar(&a.signup, "signup", false, "create the account on the relay before registering this device")
+	return a
+}
+
+// deviceDirFor returns the default device data directory:
+// $XDG_DATA_HOME/segue/device when xdg is an absolute path (the XDG base
+// directory rules ignore relative ones), else HOME/.local/share/segue/device,
+// else "" when home is unknown too.
+func deviceDirFor(xdg, home string) string {
+	switch {
+	case filepath.IsAbs(xdg):
+		return filepath.Join(xdg, "segue", "device")
+	case home != "":
+		return filepath.Join(home, ".local", "share", "segue", "device")
+	}
+	return ""
+}
+
+// check validates the parsed flags and fills the password from
+// $SEGUE_PASSWORD; every error it returns wraps errUsage.
+func (a *deviceArgs) check() error {
+	if a.password == "" {
+		a.password = os.Getenv("SEGUE_PASSWORD")
+	}
+	if a.data == "" {
+		return fmt.Errorf("%w: --data is empty (and no home directory to default to)", errUsage)
+	}
+	u, err := url.Parse(a.relay)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%w: --relay %q: want an http:// or https:// URL", errUsage, a.relay)
+	}
+	if a.user != "" && !usernameRE.MatchString(a.user) {
+		return fmt.Errorf("%w: --user %q: want lowercase letters, digits, '.', '_' or '-' (at most 64)", errUsage, a.user)
+	}
+	return nil
+}
+
+// device is an engine open on the --data directory, registered with the
+// relay, and the account it acts for.
+type device struct {
+	e *core.Engine
+	// user is the account the device is registered to, as recorded at
+	// registration or else given with --user; "" when neither is known.
+	user model.UserID
+}
+
+// open opens the device, registering it on first use: a device without a
+// relay token needs --user and --password (and --signup to create the
+// account first), else the error wraps errUsage and errNotRegistered. The
+// caller closes the device.
+func (a *deviceArgs) open(ctx context.Context) (*device, error) {
+	return a.openDevice(ctx, false)
+}
+
+// login opens the device and registers it now, even when it holds a
+// token already (an expired one, say): it needs --user and --password.
+func (a *deviceArgs) login(ctx context.Context) (*device, error) {
+	return a.openDevice(ctx, true)
+}
+
+func (a *deviceArgs) openDevice(ctx context.Context, force bool) (*device, error) {
+	if err := a.check(); err != nil {
+		return nil, err
+	}
+	e, err := core.Open(ctx, a.data, core.DefaultOptions().WithOrigins(a.relay))
+	if err != nil {
+		return nil, err
+	}
+	d := &device{e: e}
+	if err := d.setUp(ctx, a, force); err != nil {
+		e.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// setUp registers the device when it must and settles which account it
+// acts for.
+func (d *device) setUp(ctx context.Context, a *deviceArgs, force bool) error {
+	recorded, err := d.recordedUser(ctx)
+	if err != nil {
+		return err
+	}
+	registered := d.e.Token() != ""
+	if registered && !force {
+		switch {
+		case a.signup:
+			return fmt.Errorf("%w: --signup: this device is registered already", errUsage)
+		case recorded != "" && a.user != "" && model.UserID(a.user) != recorded:
+			return fmt.Errorf("%w: --user %s: this device is registered to %s (use another --data for another account)", errUsage, a.user, recorded)
+		case recorded != "":
+			d.user = recorded
+		default:
+			d.user = model.UserID(a.user)
+		}
+		return nil
+	}
+	if a.user == "" || a.password == "" {
+		if force {
+			return fmt.Errorf("%w: login needs --user and --password", errUsage)
+		}
+		return fmt.Errorf("%w: %w", errUsage, errNotRegistered)
+	}
+	if a.signup {
+		if err := d.e.SignUp(ctx, a.user, a.password); err != nil {
+			return err
+		}
+	}
+	name := "segue cli"
+	if host, err := os.Hostname(); err == nil && host != "" {
+		name += " on " + host
+	}
+	if err := d.e.Register(ctx, a.user, a.password, name); err != nil {
+		return err
+	}
+	if err := d.e.Store().Set(ctx, userKey, []byte(a.user)); err != nil {
+		return fmt.Errorf("record account: %w", err)
+	}
+	d.user = model.UserID(a.user)
+	return nil
+}
+
+// recordedUser returns the account recorded at registration, or "" when
+// none is (a fresh device, or one registered by another program).
+func (d *device) recordedUser(ctx context.Context) (model.UserID, error) {
+	b, err := d.e.Store().Get(ctx, userKey)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return "", nil
+	case err != nil:
+		return "", fmt.Errorf("read recorded account: %w", err)
+	case !usernameRE.Match(b):
+		return "", fmt.Errorf("read recorded account: %d bytes that are not an account name", len(b))
+	}
+	return model.UserID(b), nil
+}
+
+// docs opens the account's documents (playlists, library) on the device;
+// the caller closes them (closing the device does too).
+func (d *device) docs(ctx context.Context) (*core.Docs, error) {
+	if d.user == "" {
+		return nil, fmt.Errorf("%w: --user is needed: this device was registered by another program and its account is not recorded", errUsage)
+	}
+	return d.e.OpenDocs(ctx, d.user)
+}
+
+// close closes the engine and everything opened on it (player,
+// downloads, documents).
+func (d *device) close() error { return d.e.Close() }
+
+// parseArgs parses args with fs, letting flags and positional arguments
+// mix (`segue play playlist ID --out x.wav`); after a `--` every argument
+// is positional. It returns the positional arguments; errors wrap
+// errUsage.
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, fmt.Errorf("%w: %v", errUsage, err)
+		}
+		rest := fs.Args()
+		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		pos, args = append(pos, rest[0]), rest[1:]
+	}
+}

@@ -1,0 +1,259 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/internal/testbed"
+	"github.com/segue-fm/segue/internal/testtool"
+	"github.com/segue-fm/segue/player/wav"
+)
+
+func TestDeviceDirFor(t *testing.T) {
+	tests := []struct {
+		xdg, home, want string
+	}{
+		{"/xdg", "/home/ada", "/xdg/segue/device"},
+		{"", "/home/ada", "/home/ada/.local/share/segue/device"},
+		{"relative/xdg", "/home/ada", "/home/ada/.local/share/segue/device"}, // XDG: relative paths are ignored
+		{"/xdg", "", "/xdg/segue/device"},
+		{"", "", ""},
+	}
+	for _, tc := range tests {
+		if got := deviceDirFor(tc.xdg, tc.home); got != tc.want {
+			t.Errorf("deviceDirFor(%q, %q) = %q, want %q", tc.xdg, tc.home, got, tc.want)
+		}
+	}
+}
+
+func TestParseArgs(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		pos     []string
+		out     string
+		wantErr bool
+	}{
+		{"flags first", []string{"--out", "x.wav", "playlist", "ID"}, []string{"playlist", "ID"}, "x.wav", false},
+		{"flags after positionals", []string{"playlist", "ID", "--out", "x.wav"}, []string{"playlist", "ID"}, "x.wav", false},
+		{"flags between positionals", []string{"playlist", "-out=x.wav", "ID"}, []string{"playlist", "ID"}, "x.wav", false},
+		{"-- ends flags", []string{"describe", "--", "ID", "--out", "x"}, []string{"describe", "ID", "--out", "x"}, "d.wav", false},
+		{"-- after a positional", []string{"describe", "ID", "--", "-text-"}, []string{"describe", "ID", "-text-"}, "d.wav", false},
+		{"no arguments", nil, nil, "d.wav", false},
+		{"unknown flag", []string{"playlist", "--bogus"}, nil, "", true},
+		{"flag without value", []string{"playlist", "--out"}, nil, "", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := flag.NewFlagSet("t", flag.ContinueOnError)
+			fs.SetOutput(io.Discard)
+			out := fs.String("out", "d.wav", "")
+			pos, err := parseArgs(fs, tc.args)
+			if tc.wantErr {
+				if err == nil || !strings.HasPrefix(err.Error(), "usage: ") {
+					t.Fatalf("err = %v, want a usage error", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(pos, tc.pos) || *out != tc.out {
+				t.Fatalf("positionals %q out %q, want %q %q", pos, *out, tc.pos, tc.out)
+			}
+		})
+	}
+}
+
+// segueResult is what one in-process segue command did.
+type segueResult struct {
+	code           int
+	stdout, stderr string
+}
+
+// segue runs one segue command in-process, bounded by a minute.
+func segue(t *testing.T, args ...string) segueResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	var out, errOut bytes.Buffer
+	code := run(ctx, args, &out, &errOut)
+	return segueResult{code, out.String(), errOut.String()}
+}
+
+// TestDeviceCommandsShareOneDevice is the command-line scenario of the
+// README against a real relay serving the demo album: with the device
+// directory, relay, account and password in the environment, playlist,
+// sync, play and offline all open the same device and act for the same
+// account; the device registers (and signs up) once, on first use. A
+// second device directory gets the playlist through the relay, and the
+// WAV that `segue play playlist` writes holds exactly the playlist's
+// tracks as oggdec decodes them.
+func TestDeviceCommandsShareOneDevice(t *testing.T) {
+	oggdec := testtool.Need(t, "oggdec")
+	r := testbed.NewRelay(t, testbed.DefaultOptions())
+	tmp := t.TempDir()
+	dir, dir2 := filepath.Join(tmp, "device"), filepath.Join(tmp, "device2")
+	const password = "a long enough secret"
+	t.Setenv("SEGUE_DEVICE", dir)
+	t.Setenv("SEGUE_RELAY", r.URL)
+	t.Setenv("SEGUE_USER", "ada")
+	t.Setenv("SEGUE_PASSWORD", "")
+	var outputs []string
+	step := func(name string, code int, want []string, args ...string) segueResult {
+		t.Helper()
+		res := segue(t, args...)
+		outputs = append(outputs, res.stdout, res.stderr)
+		if res.code != code {
+			t.Fatalf("%s: segue %q exited %d, want %d\nstdout: %s\nstderr: %s", name, args, res.code, code, res.stdout, res.stderr)
+		}
+		text := res.stdout
+		if code != 0 {
+			text = res.stderr
+		}
+		for _, w := range want {
+			if !strings.Contains(text, w) {
+				t.Fatalf("%s: segue %q: output lacks %q\nstdout: %s\nstderr: %s", name, args, w, res.stdout, res.stderr)
+			}
+		}
+		return res
+	}
+
+	step("unregistered device", 2, []string{"segue offline: usage: device not registered: pass --user and --password once"}, "offline")
+	t.Setenv("SEGUE_PASSWORD", password)
+	step("no account yet, no --signup", 1, []string{"unauthorized"}, "playlist", "list")
+	created := step("sign up, register, create", 0, nil, "playlist", "--signup", "create", "Road", "trip")
+	id := strings.TrimSpace(created.stdout)
+	tr0, tr1 := string(r.Tracks[0]), string(r.Tracks[1])
+	step("add", 0, []string{`"Road trip" owner=ada`, "  0  ", tr0, "  1  ", tr1}, "playlist", "add", id, tr0, tr1)
+	step("sync now", 0, []string{"relay connected=true", `error=""`}, "sync", "now")
+	status := step("sync status", 0, []string{", user ada: "}, "sync", "status")
+
+	// The same account on a second device, by flags this time: it
+	// registers without --signup and gets the playlist through the relay.
+	step("second device syncs", 0, []string{"relay connected=true"}, "sync", "now", "--data", dir2, "--user", "ada", "--password", password)
+	step("second device has the playlist", 0, []string{`"Road trip" owner=ada`, tr0, tr1}, "playlist", "show", id, "--data", dir2)
+
+	wavPath := filepath.Join(tmp, "x.wav")
+	played := step("play playlist", 0, nil, "play", "playlist", id, "--out", wavPath, "--gain", "off")
+	offline := step("offline", 0, []string{", user ada, trusted time", "0 of 0 tracks downloaded"}, "offline")
+	other := step("offline on the second device", 0, []string{", user ada, "}, "offline", "--data", dir2)
+
+	devRE := regexp.MustCompile(`device ([0-9a-f]{32}),`)
+	ids := []string{}
+	for _, s := range []string{status.stdout, offline.stdout, other.stdout} {
+		m := devRE.FindStringSubmatch(s)
+		if m == nil {
+			t.Fatalf("no device id in %q", s)
+		}
+		ids = append(ids, m[1])
+	}
+	if ids[0] != ids[1] || ids[0] == ids[2] {
+		t.Fatalf("device ids: sync %s, offline %s, second device %s: want the first two equal, the third different", ids[0], ids[1], ids[2])
+	}
+
+	// The WAV holds the two tracks back to back, sample for sample what
+	// libvorbis decodes from the relay's high tier (gain off).
+	var want []float32
+	for _, tr := range r.Tracks[:2] {
+		want = append(want, oggdecSamples(t, oggdec, r, tr)...)
+	}
+	b, err := os.ReadFile(wavPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := wav.Read(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Rate != 44100 || got.Channels != 2 || len(got.Samples) != len(want) {
+		t.Fatalf("WAV: %d Hz × %d, %d samples; want 44100 Hz × 2, %d samples", got.Rate, got.Channels, len(got.Samples), len(want))
+	}
+	if !strings.Contains(played.stdout, fmt.Sprintf("wrote %s: %d frames", wavPath, len(want)/2)) {
+		t.Fatalf("play output %q does not report %d frames", played.stdout, len(want)/2)
+	}
+	var worst float64
+	for i := range want {
+		worst = max(worst, math.Abs(float64(got.Samples[i]-want[i])))
+	}
+	if worst > 2.0/32768 {
+		t.Fatalf("WAV differs from oggdec by up to %g (more than 2 LSB)", worst)
+	}
+
+	// Usage errors exit 2 and say what is wrong; none opens the device
+	// for another account.
+	usage := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"play without arguments", []string{"play"}, "want track|album|playlist ID"},
+		{"play unknown kind", []string{"play", "song", "x"}, "want track|album|playlist ID"},
+		{"play bad playlist id", []string{"play", "playlist", "not-a-doc-id"}, "usage: "},
+		{"play bad tier", []string{"play", "track", tr0, "--tier", "ultra"}, "usage: "},
+		{"play bad gain", []string{"play", "track", tr0, "--gain", "loud"}, "--gain"},
+		{"playlist without subcommand", []string{"playlist"}, "playlist list|create NAME"},
+		{"playlist unknown subcommand", []string{"playlist", "frobnicate"}, `unknown playlist command "frobnicate"`},
+		{"playlist add without tracks", []string{"playlist", "add", id}, "playlist add needs 2 argument(s)"},
+		{"sync without subcommand", []string{"sync"}, "sync login | status | now | peers"},
+		{"sync unknown subcommand", []string{"sync", "later"}, `unknown sync command "later"`},
+		{"sync login without user", []string{"sync", "login", "--user="}, "login needs --user and --password"},
+		{"offline stray argument", []string{"offline", "extra"}, "unexpected arguments"},
+		{"offline bad remove", []string{"offline", "--remove", "song:x"}, "--remove"},
+		{"unknown flag", []string{"offline", "--origin", r.URL}, "flag provided but not defined: -origin"},
+		{"old password flag", []string{"play", "--pass", password, "track", tr0}, "flag provided but not defined: -pass"},
+		{"bad relay URL", []string{"offline", "--relay", "ftp://relay"}, "--relay"},
+		{"bad user name", []string{"offline", "--user", "Ada!"}, "--user"},
+		{"another account", []string{"playlist", "list", "--user", "bob"}, "registered to ada"},
+		{"signup again", []string{"offline", "--signup"}, "--signup: this device is registered already"},
+		{"help", []string{"playlist", "-h"}, "-password"},
+	}
+	for _, tc := range usage {
+		step(tc.name, 2, []string{tc.want}, tc.args...)
+	}
+	for _, o := range outputs {
+		if strings.Contains(o, password) {
+			t.Fatalf("the password appears in an output:\n%s", o)
+		}
+	}
+}
+
+// oggdecSamples decodes the demo album's high tier of track with oggdec
+// and returns its interleaved samples.
+func oggdecSamples(t *testing.T, oggdec string, r *testbed.Relay, track model.TrackID) []float32 {
+	t.Helper()
+	enc, err := r.Encoded(track, model.TierHigh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "t.ogg"), filepath.Join(dir, "t.wav")
+	if err := os.WriteFile(in, enc, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := exec.Command(oggdec, "-Q", "-o", out, in).CombinedOutput(); err != nil {
+		t.Fatalf("oggdec: %v: %s", err, b)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := wav.Read(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a.Samples
+}
