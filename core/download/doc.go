@@ -6,7 +6,7 @@
 // is resolved to tracks, licensed in one request to the relay (one signed
 // license per request, content keys sealed to this device's HPKE key),
 // and each track's blobs are streamed to content-addressed files
-// (Deps.BlobDir/ab/cdef…, encrypted as served) while they are hashed,
+// (Deps.BlobDir/<sha256 hex>, encrypted as served) while they are hashed,
 // verified against the signed manifest, fsynced and renamed into place
 // before their done bits are committed (grouped) — so a crash or kill -9
 // resumes at blob granularity and never refetches a completed blob; at
