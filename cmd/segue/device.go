@@ -5,6 +5,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -44,13 +46,15 @@ type deviceArgs struct {
 	data, relay, user string
 	password          string
 	signup            bool
+	stderr            io.Writer // the flag set's output, for logs
 }
 
 // addDeviceFlags registers --data, --relay, --user, --password and
 // --signup on fs and returns where their values land after fs.Parse.
-// Flags win over the environment, which wins over the defaults.
+// Flags win over the environment, which wins over the defaults. Call it
+// after fs.SetOutput: the device's logs go to that writer.
 func addDeviceFlags(fs *flag.FlagSet) *deviceArgs {
-	a := &deviceArgs{}
+	a := &deviceArgs{stderr: fs.Output()}
 	home, _ := os.UserHomeDir()
 	fs.StringVar(&a.data, "data", envOr("SEGUE_DEVICE", deviceDirFor(os.Getenv("XDG_DATA_HOME"), home)),
 		"device data directory (env SEGUE_DEVICE)")
@@ -106,8 +110,9 @@ type device struct {
 
 // open opens the device, registering it on first use: a device without a
 // relay token needs --user and --password (and --signup to create the
-// account first), else the error wraps errUsage and errNotRegistered. The
-// caller closes the device.
+// account first), else the error wraps errUsage and errNotRegistered.
+// The engine's warnings and a registration notice go to the flag set's
+// output. The caller closes the device.
 func (a *deviceArgs) open(ctx context.Context) (*device, error) {
 	return a.openDevice(ctx, false)
 }
@@ -122,7 +127,8 @@ func (a *deviceArgs) openDevice(ctx context.Context, force bool) (*device, error
 	if err := a.check(); err != nil {
 		return nil, err
 	}
-	e, err := core.Open(ctx, a.data, core.DefaultOptions().WithOrigins(a.relay))
+	log := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	e, err := core.Open(ctx, a.data, core.DefaultOptions().WithOrigins(a.relay).WithLogger(log))
 	if err != nil {
 		return nil, err
 	}
@@ -171,12 +177,16 @@ func (d *device) setUp(ctx context.Context, a *deviceArgs, force bool) error {
 		name += " on " + host
 	}
 	if err := d.e.Register(ctx, a.user, a.password, name); err != nil {
+		if errors.Is(err, core.ErrUnauthorized) && !a.signup {
+			return fmt.Errorf("register as %s: wrong password or no such account (--signup creates it): %w", a.user, err)
+		}
 		return err
 	}
 	if err := d.e.Store().Set(ctx, userKey, []byte(a.user)); err != nil {
 		return fmt.Errorf("record account: %w", err)
 	}
 	d.user = model.UserID(a.user)
+	fmt.Fprintf(a.stderr, "registered device %s to %s at %s\n", d.e.DeviceID(), a.user, a.relay)
 	return nil
 }
 

@@ -134,9 +134,12 @@ func TestDeviceCommandsShareOneDevice(t *testing.T) {
 
 	step("unregistered device", 2, []string{"segue offline: usage: device not registered: pass --user and --password once"}, "offline")
 	t.Setenv("SEGUE_PASSWORD", password)
-	step("no account yet, no --signup", 1, []string{"unauthorized"}, "playlist", "list")
+	step("no account yet, no --signup", 1, []string{"register as ada: wrong password or no such account (--signup creates it)"}, "playlist", "list")
 	created := step("sign up, register, create", 0, nil, "playlist", "--signup", "create", "Road", "trip")
 	id := strings.TrimSpace(created.stdout)
+	if !strings.Contains(created.stderr, "registered device ") || !strings.Contains(created.stderr, " to ada at "+r.URL) {
+		t.Fatalf("no registration notice on stderr: %q", created.stderr)
+	}
 	tr0, tr1 := string(r.Tracks[0]), string(r.Tracks[1])
 	step("add", 0, []string{`"Road trip" owner=ada`, "  0  ", tr0, "  1  ", tr1}, "playlist", "add", id, tr0, tr1)
 	step("sync now", 0, []string{"relay connected=true", `error=""`}, "sync", "now")
