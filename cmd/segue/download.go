@@ -20,75 +20,38 @@ func init() {
 	register("download", "download tracks, albums or playlists for offline playback", runDownload)
 }
 
-// deviceFlags are the flags shared by download and offline.
-type deviceFlags struct {
-	data, relay, user, password string
-}
-
-func (f *deviceFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.data, "data", envOr("SEGUE_DEVICE_DATA", "segue-device"), "device data directory (env SEGUE_DEVICE_DATA)")
-	fs.StringVar(&f.relay, "relay", envOr("SEGUE_RELAY", "http://127.0.0.1:7474"), "relay URL (env SEGUE_RELAY)")
-	fs.StringVar(&f.user, "user", envOr("SEGUE_USER", ""), "account, to register this device on first use (env SEGUE_USER)")
-	fs.StringVar(&f.password, "password", envOr("SEGUE_PASSWORD", ""), "password, to register on first use (env SEGUE_PASSWORD)")
-}
-
-// open opens the engine and its downloads, registering the device first
-// when it has no token and credentials were given.
-func (f *deviceFlags) open(ctx context.Context, opts download.Options) (*core.Engine, *download.Manager, error) {
-	e, err := core.Open(ctx, f.data, core.DefaultOptions().WithOrigins(f.relay))
-	if err != nil {
-		return nil, nil, err
-	}
-	if e.Token() == "" && f.user != "" {
-		if err := e.Register(ctx, f.user, f.password, "segue cli"); err != nil {
-			e.Close()
-			return nil, nil, err
-		}
-	}
-	m, err := e.OpenDownloads(ctx, opts)
-	if err != nil {
-		e.Close()
-		return nil, nil, err
-	}
-	return e, m, nil
-}
-
-func closeEngine(e *core.Engine) error {
-	err := e.CloseDownloads()
-	if cerr := e.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
+// runDownload implements `segue download [device flags] [--tier T]
+// [--metered] [--workers N] [--sync-wait D] track:<id>|album:<id>|playlist:<id> …`:
+// it records the requests, downloads them with progress bars and exits
+// once everything is downloaded (or failed).
 func runDownload(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("download", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var df deviceFlags
-	df.register(fs)
+	da := addDeviceFlags(fs)
 	tier := fs.String("tier", "high", "tier: low, normal, high, very_high")
 	metered := fs.Bool("metered", false, "allow downloading on a metered network")
 	workers := fs.Int("workers", 4, "tracks downloaded at once")
 	syncWait := fs.Duration("sync-wait", 10*time.Second, "playlists: how long the sync with the relay before downloading may take at most")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: segue download [flags] track:<id>|album:<id>|playlist:<automerge url or id> ...")
-		fmt.Fprintln(stderr, "A playlist download needs -user (whose documents to open); it syncs once with the relay,")
-		fmt.Fprintln(stderr, "downloads the playlist's tracks and follows its edits while the command runs.")
+		fmt.Fprintln(stderr, "A playlist download syncs the account's documents once with the relay, downloads the")
+		fmt.Fprintln(stderr, "playlist's tracks and follows its edits while the command runs.")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
 	}
 	t, err := model.ParseTier(*tier)
 	if err != nil {
-		return fmt.Errorf("%w: -tier: %v", errUsage, err)
+		return fmt.Errorf("%w: --tier: %v", errUsage, err)
 	}
-	if fs.NArg() == 0 {
+	if len(pos) == 0 {
 		return fmt.Errorf("%w: name at least one track:<id>, album:<id> or playlist:<id>", errUsage)
 	}
 	var refs []download.Ref
 	var playlists []docs.DocumentID
-	for _, a := range fs.Args() {
+	for _, a := range pos {
 		ref, doc, err := parseDownloadRef(a, t)
 		if err != nil {
 			return fmt.Errorf("%w: %v", errUsage, err)
@@ -98,26 +61,28 @@ func runDownload(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			playlists = append(playlists, doc)
 		}
 	}
-	if len(playlists) > 0 && df.user == "" {
-		return fmt.Errorf("%w: playlist downloads need -user", errUsage)
-	}
-	bars := newDLProgress(stdout)
-	e, m, err := df.open(ctx, download.DefaultOptions().WithWorkers(*workers).WithAllowMetered(*metered).WithEvents(bars.event))
+	dev, err := da.open(ctx)
 	if err != nil {
 		return err
 	}
-	defer closeEngine(e)
+	defer dev.close() // downloads and documents too
+	e := dev.e
+	bars := newDLProgress(stdout)
+	m, err := e.OpenDownloads(ctx, download.DefaultOptions().WithWorkers(*workers).WithAllowMetered(*metered).WithEvents(bars.event))
+	if err != nil {
+		return err
+	}
 	if err := m.SetAllowMetered(ctx, *metered); err != nil {
 		return err
 	}
 	if len(playlists) > 0 {
-		d, err := openPlaylists(ctx, e, model.UserID(df.user), playlists, *syncWait, stderr)
+		d, err := dev.docs(ctx)
 		if err != nil {
 			return err
 		}
-		// Downloads stop following before the documents close.
-		defer d.Close()
-		defer e.CloseDownloads()
+		if err := followPlaylists(ctx, e, d, playlists, *syncWait, stderr); err != nil {
+			return err
+		}
 	}
 	for _, r := range refs {
 		if err := m.Add(ctx, r); err != nil {
@@ -157,27 +122,16 @@ func parseDownloadRef(a string, t model.Tier) (download.Ref, docs.DocumentID, er
 	return download.Ref{}, docs.DocumentID{}, fmt.Errorf("%q: want track:<id>, album:<id> or playlist:<id>", a)
 }
 
-// openPlaylists opens user's documents, syncs them once with the relay
-// (at most wait; without a relay the local replica is used), follows
-// playlists this device does not hold yet (so the relay sends them) and
-// makes the downloads follow the playlist documents. The caller closes
-// the returned Docs after CloseDownloads.
-func openPlaylists(ctx context.Context, e *core.Engine, user model.UserID, ids []docs.DocumentID, wait time.Duration, stderr io.Writer) (*core.Docs, error) {
-	d, err := e.OpenDocs(ctx, user)
-	if err != nil {
-		return nil, err
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			d.Close()
-		}
-	}()
+// followPlaylists syncs d once with the relay (at most wait; without a
+// relay the local replica is used), follows playlists this device does
+// not hold yet (so the relay sends them) and makes the downloads follow
+// the playlist documents (Engine.FollowPlaylists).
+func followPlaylists(ctx context.Context, e *core.Engine, d *core.Docs, ids []docs.DocumentID, wait time.Duration, stderr io.Writer) error {
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	start := time.Now()
 	if err := d.StartSync(ctx); err != nil {
-		return nil, err
+		return err
 	}
 	synced := d.WaitSynced(wctx, start, 300*time.Millisecond) == nil
 	if !synced {
@@ -189,7 +143,7 @@ func openPlaylists(ctx context.Context, e *core.Engine, user model.UserID, ids [
 			continue
 		}
 		if err := pl.Follow(ctx, id); err != nil {
-			return nil, err
+			return err
 		}
 		for synced {
 			if _, err := pl.Get(ctx, id); !errors.Is(err, core.ErrNotPlaylist) {
@@ -197,16 +151,12 @@ func openPlaylists(ctx context.Context, e *core.Engine, user model.UserID, ids [
 			}
 			select {
 			case <-wctx.Done():
-				return nil, fmt.Errorf("playlist %s: not on this device and not received from the relay: %w", id, core.ErrNotPlaylist)
+				return fmt.Errorf("playlist %s: not on this device and not received from the relay: %w", id, core.ErrNotPlaylist)
 			case <-time.After(50 * time.Millisecond):
 			}
 		}
 	}
-	if err := e.FollowPlaylists(ctx, d); err != nil {
-		return nil, err
-	}
-	ok = true
-	return d, nil
+	return e.FollowPlaylists(ctx, d)
 }
 
 // dlProgress draws one bar per track being downloaded.

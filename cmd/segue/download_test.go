@@ -162,7 +162,7 @@ func TestDownloadOfflineCommands(t *testing.T) {
 		{"download bad ref", append(append([]string{"download"}, base...), "song:x"), 2, []string{"want track:<id>, album:<id> or playlist:<id>"}},
 		{"download bad playlist id", append(append([]string{"download"}, base...), "playlist:nope"), 2, []string{"playlist:nope"}},
 		{"download bad tier", append(append([]string{"download"}, base...), "-tier", "ultra", "album:x"), 2, []string{"-tier"}},
-		{"download unregistered", append(append([]string{"download"}, base...), "-tier", "low", "album:"+string(album)), 1, []string{"not registered"}},
+		{"download unregistered", append(append([]string{"download"}, base...), "-tier", "low", "album:"+string(album)), 2, []string{"not registered"}},
 		{"download album", append(append([]string{"download"}, base...), "-user", "ada", "-password", "correct horse battery", "-tier", "low", "album:"+string(album)),
 			0, []string{"3 tracks downloaded", "100%"}},
 		{"offline status", append([]string{"offline"}, base...), 0,
@@ -192,8 +192,8 @@ func TestDownloadOfflineCommands(t *testing.T) {
 // TestDownloadPlaylistCommand creates a playlist on one device (through
 // core) and syncs it to the relay; then `segue download playlist:<url>`
 // on a second, fresh device registers it, syncs once with the relay,
-// downloads the playlist's tracks (and only those) and exits 0. A
-// playlist download without -user is a usage error.
+// downloads the playlist's tracks (and only those) and exits 0. Without
+// credentials the unregistered device is a usage error.
 func TestDownloadPlaylistCommand(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 	defer cancel()
@@ -242,8 +242,8 @@ func TestDownloadPlaylistCommand(t *testing.T) {
 
 	dev := filepath.Join(t.TempDir(), "b")
 	base := []string{"download", "-data", dev, "-relay", url, "-tier", "low"}
-	if code, _, errOut := runCmd(append(base, "playlist:"+pl.URL())...); code != 2 || !strings.Contains(errOut, "need -user") {
-		t.Fatalf("without -user: exit %d, stderr %q", code, errOut)
+	if code, _, errOut := runCmd(append(base, "playlist:"+pl.URL())...); code != 2 || !strings.Contains(errOut, "not registered") {
+		t.Fatalf("unregistered, no credentials: exit %d, stderr %q", code, errOut)
 	}
 	code, out, errOut := runCmd(append(base, "-user", user, "-password", pass, "playlist:"+pl.URL())...)
 	if code != 0 {
