@@ -62,7 +62,7 @@ func addDeviceFlags(fs *flag.FlagSet) *deviceArgs {
 	fs.StringVar(&a.user, "user", envOr("SEGUE_USER", ""),
 		"account name; needed once, to register this device (env SEGUE_USER)")
 	fs.StringVar(&a.password, "password", "", "account password; needed once, to register this device (env SEGUE_PASSWORD)")
-	fs.BoolVar(&a.signup, "signup", false, "create the account on the relay before registering this device")
+	fs.BoolVar(&a.signup, "signup", false, "create the account on the relay if it does not exist yet, when registering this device (no effect once registered)")
 	return a
 }
 
@@ -109,8 +109,10 @@ type device struct {
 }
 
 // open opens the device, registering it on first use: a device without a
-// relay token needs --user and --password (and --signup to create the
-// account first), else the error wraps errUsage and errNotRegistered.
+// relay token needs --user and --password, else the error wraps errUsage
+// and errNotRegistered. With --signup the account is created first when
+// it does not exist (a sign-up that fails is not an error when the
+// registration then succeeds: the account existed, with that password).
 // The engine's warnings and a registration notice go to the flag set's
 // output. The caller closes the device.
 func (a *deviceArgs) open(ctx context.Context) (*device, error) {
@@ -150,8 +152,6 @@ func (d *device) setUp(ctx context.Context, a *deviceArgs, force bool) error {
 	registered := d.e.Token() != ""
 	if registered && !force {
 		switch {
-		case a.signup:
-			return fmt.Errorf("%w: --signup: this device is registered already", errUsage)
 		case recorded != "" && a.user != "" && model.UserID(a.user) != recorded:
 			return fmt.Errorf("%w: --user %s: this device is registered to %s (use another --data for another account)", errUsage, a.user, recorded)
 		case recorded != "":
@@ -167,17 +167,21 @@ func (d *device) setUp(ctx context.Context, a *deviceArgs, force bool) error {
 		}
 		return fmt.Errorf("%w: %w", errUsage, errNotRegistered)
 	}
+	var signupErr error
 	if a.signup {
-		if err := d.e.SignUp(ctx, a.user, a.password); err != nil {
-			return err
-		}
+		signupErr = d.e.SignUp(ctx, a.user, a.password)
 	}
 	name := "segue cli"
 	if host, err := os.Hostname(); err == nil && host != "" {
 		name += " on " + host
 	}
 	if err := d.e.Register(ctx, a.user, a.password, name); err != nil {
-		if errors.Is(err, core.ErrUnauthorized) && !a.signup {
+		switch {
+		case signupErr != nil:
+			// The account could be neither created nor used: both
+			// reasons (wrong password, name taken, signup closed…).
+			return fmt.Errorf("register as %s: %w; sign up: %w", a.user, err, signupErr)
+		case errors.Is(err, core.ErrUnauthorized) && !a.signup:
 			return fmt.Errorf("register as %s: wrong password or no such account (--signup creates it): %w", a.user, err)
 		}
 		return err

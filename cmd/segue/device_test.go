@@ -145,9 +145,13 @@ func TestDeviceCommandsShareOneDevice(t *testing.T) {
 	step("sync now", 0, []string{"relay connected=true", `error=""`}, "sync", "now")
 	status := step("sync status", 0, []string{", user ada: "}, "sync", "status")
 
-	// The same account on a second device, by flags this time: it
-	// registers without --signup and gets the playlist through the relay.
-	step("second device syncs", 0, []string{"relay connected=true"}, "sync", "now", "--data", dir2, "--user", "ada", "--password", password)
+	step("--signup on a registered device", 0, nil, "playlist", "list", "--signup")
+	step("wrong password with --signup on a new device", 1, []string{"register as ada: ", "wrong username or password", "; sign up: ", "account exists"}, "offline", "--data", dir2, "--signup", "--password", "not the password")
+
+	// The same account on a second device, by flags this time: --signup
+	// finds the account exists and registers; the playlist comes through
+	// the relay.
+	step("second device syncs", 0, []string{"relay connected=true"}, "sync", "now", "--data", dir2, "--user", "ada", "--password", password, "--signup")
 	step("second device has the playlist", 0, []string{`"Road trip" owner=ada`, tr0, tr1}, "playlist", "show", id, "--data", dir2)
 
 	wavPath := filepath.Join(tmp, "x.wav")
@@ -221,7 +225,6 @@ func TestDeviceCommandsShareOneDevice(t *testing.T) {
 		{"bad relay URL", []string{"offline", "--relay", "ftp://relay"}, "--relay"},
 		{"bad user name", []string{"offline", "--user", "Ada!"}, "--user"},
 		{"another account", []string{"playlist", "list", "--user", "bob"}, "registered to ada"},
-		{"signup again", []string{"offline", "--signup"}, "--signup: this device is registered already"},
 		{"help", []string{"playlist", "-h"}, "-password"},
 	}
 	for _, tc := range usage {
