@@ -30,7 +30,7 @@ func runDownload(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	da := addDeviceFlags(fs)
 	tier := fs.String("tier", "high", "tier: low, normal, high, very_high")
 	metered := fs.Bool("metered", false, "allow downloading on a metered network")
-	workers := fs.Int("workers", 4, "tracks downloaded at once")
+	workers := fs.Int("workers", 4, "download workers: tracks queued at once; 4 blob transfers each")
 	syncWait := fs.Duration("sync-wait", 10*time.Second, "playlists: how long the sync with the relay before downloading may take at most")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: segue download [flags] track:<id>|album:<id>|playlist:<automerge url or id> ...")

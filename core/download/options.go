@@ -40,10 +40,11 @@ type Options struct {
 	events       func(Event)
 }
 
-// DefaultOptions returns: 4 concurrent track downloads, metered networks
-// not used (until SetAllowMetered or WithAllowMetered), the network always
-// reported online and unmetered, retry backoff from 1 s doubling to 30 s,
-// licenses renewed when they expire within 7 days, no playlist resolver
+// DefaultOptions returns: 4 workers (4 tracks queued, 16 blob transfers
+// at once), metered networks not used (until SetAllowMetered or
+// WithAllowMetered), the network always reported online and unmetered,
+// retry backoff from 1 s doubling to 30 s, licenses renewed when they
+// expire within 7 days, no playlist resolver
 // (playlist downloads fail with ErrNoPlaylists), the system wall clock
 // with the boot-time monotonic clock, slog.Default() and no event sink.
 func DefaultOptions() Options {
@@ -60,8 +61,9 @@ func DefaultOptions() Options {
 	}
 }
 
-// WithWorkers bounds how many tracks download at once (default 4;
-// values below 1 become 1).
+// WithWorkers sets the download concurrency (default 4; values below 1
+// become 1): n tracks at a time read their manifests and queue their
+// blobs, and 4·n blob transfers run at once, shared by those tracks.
 func (o Options) WithWorkers(n int) Options { o.workers = max(n, 1); return o }
 
 // WithAllowMetered sets the initial metered-network setting (default
