@@ -15,12 +15,12 @@ import (
 
 // maxCommitBatch bounds the blobs one group commit records, and
 // maxPendingCommits the blobs transferred but not yet committed (each
-// holds an open temp file and unsynced page cache): transfers wait
-// beyond it. commitWindow is how long the committer gathers a batch
+// holds an open temp file — mind macOS's default limit of 256 open files
+// — and unsynced page cache): transfers wait beyond it. commitWindow is how long the committer gathers a batch
 // while more blobs are on their way.
 const (
 	maxCommitBatch    = 128
-	maxPendingCommits = 128
+	maxPendingCommits = 64
 	commitWindow      = 3 * time.Millisecond
 )
 
