@@ -349,15 +349,12 @@ func TestSeekLandsOnSample(t *testing.T) {
 			whole := playThroughEngine(t, e, noGain(tier), playItems(items), nil).samples
 			total := len(whole) / 2
 			for _, target := range []int64{0, 1, 300_001, int64(total) - 5000} {
-				// Seek before any audio: the output is exactly whole[target:].
+				// Start at a frame (resume): the output is exactly whole[target:].
 				pre := playThroughEngine(t, e, noGain(tier), func(p *player.Player) error {
-					if err := p.Play(model.PlayContext{}, items, 0); err != nil {
-						return err
-					}
-					return p.SeekFrame(target)
+					return p.PlayFrom(model.PlayContext{}, items, 0, target)
 				}, nil).samples
 				if !equalFloats(pre, whole[target*2:]) {
-					t.Fatalf("seek to %d before playing: %d frames differ from the uninterrupted play", target, len(pre)/2)
+					t.Fatalf("play from frame %d: %d frames differ from the uninterrupted play", target, len(pre)/2)
 				}
 			}
 			// Seek mid-play: the output is a prefix of whole, then

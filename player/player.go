@@ -156,6 +156,13 @@ func (p *Player) Play(c model.PlayContext, items []Item, start int) error {
 	return p.Send(PlayContext{Context: c, Items: items, Start: start})
 }
 
+// PlayFrom is Play starting at output frame frame of items[start],
+// sample-exactly: the first frame reaching the sink is that frame. It is
+// how an app resumes a play where the listener left it.
+func (p *Player) PlayFrom(c model.PlayContext, items []Item, start int, frame int64) error {
+	return p.Send(PlayContext{Context: c, Items: items, Start: start, StartFrame: frame})
+}
+
 // Pause pauses output, keeping the position.
 func (p *Player) Pause() error { return p.Send(Pause{}) }
 

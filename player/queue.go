@@ -57,12 +57,15 @@ type Event interface{ isEvent() }
 
 // User controls.
 type (
-	// PlayContext starts playing items from index Start.
+	// PlayContext starts playing items from index Start, at output
+	// frame StartFrame of that track (0: its beginning; resuming where a
+	// listener left off on another device passes the saved position).
 	PlayContext struct {
-		Context model.PlayContext
-		Items   []Item
-		Start   int
-		Offline bool
+		Context    model.PlayContext
+		Items      []Item
+		Start      int
+		StartFrame int64
+		Offline    bool
 	}
 	// Pause stops output, keeping the position.
 	Pause struct{}
@@ -272,7 +275,7 @@ func (q *Queue) Step(now time.Time, ev Event) []Effect {
 		}
 		start := min(max(e.Start, 0), len(q.items)-1)
 		q.pos = q.buildOrder(start)
-		fx = q.start(now, fx, 0)
+		fx = q.start(now, fx, max(e.StartFrame, 0))
 	case Pause:
 		if q.state == StatePlaying || q.state == StateBuffering {
 			q.state = StatePaused

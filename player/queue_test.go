@@ -270,3 +270,36 @@ func TestFramesToDuration(t *testing.T) {
 		}
 	}
 }
+
+// TestQueuePlayFromFrame starts a play mid-track (resume): the load asks
+// for that frame, the played duration counts only frames actually played,
+// and the next track starts at its beginning.
+func TestQueuePlayFromFrame(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		frame     int64
+		wantStart int64
+	}{
+		{"beginning", 0, 0},
+		{"mid-track", 90 * rate, 90 * rate},
+		{"negative is the beginning", -5, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q := newQueue()
+			fx := q.Step(t0, PlayContext{Items: album(2, "al"), StartFrame: tc.frame})
+			l := lastLoad(t, fx)
+			if l.StartFrame != tc.wantStart {
+				t.Fatalf("Load.StartFrame = %d, want %d", l.StartFrame, tc.wantStart)
+			}
+			q.Step(t0, Ready{Load: l.Load, Frames: 180 * rate, Bitrate: 160000})
+			q.Step(t0, Advanced{Load: l.Load, Frames: 40 * rate})
+			fx = q.Step(t0, Ended{Load: l.Load})
+			if e := effects[Record](fx)[0].Event; e.Played != 40*time.Second || !e.IsStream {
+				t.Errorf("recorded %v played (stream %v), want 40s and a stream", e.Played, e.IsStream)
+			}
+			if next := lastLoad(t, fx); next.StartFrame != 0 {
+				t.Errorf("next track starts at frame %d, want 0", next.StartFrame)
+			}
+		})
+	}
+}
