@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/core/fetch"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
@@ -221,22 +222,11 @@ func (e *Engine) SignUp(ctx context.Context, username, password string) error {
 		return err
 	}
 	defer done()
-	in := struct {
-		Username string `json:"username"`
-		Password string `json:"password"`
-	}{username, password}
+	in := api.AccountRequest{Username: username, Password: password}
 	if err := e.call(ctx, "POST", "/v1/accounts", in, nil, false); err != nil {
 		return fmt.Errorf("core: sign up: %w", err)
 	}
 	return nil
-}
-
-// registerAnswer is the relay's answer to POST /v1/devices.
-type registerAnswer struct {
-	DeviceID   string `json:"device_id"`
-	Token      string `json:"token"`
-	CatalogKey []byte `json:"catalog_key"`
-	Cert       []byte `json:"cert"`
 }
 
 // Register registers this device with the relay under the account
@@ -253,24 +243,17 @@ func (e *Engine) Register(ctx context.Context, username, password, deviceName st
 	defer done()
 	issued := e.opts.clock.Now().Truncate(time.Second)
 	signPub, hpkePub := e.id.SignPublic(), e.id.HPKEPublic()
-	in := struct {
-		Username string `json:"username"`
-		Password string `json:"password"`
-		Name     string `json:"name"`
-		SignPub  []byte `json:"sign_pub"`
-		HPKEPub  []byte `json:"hpke_pub"`
-		Issued   int64  `json:"issued"`
-		Sig      []byte `json:"sig"`
-	}{username, password, deviceName, signPub, hpkePub, issued.Unix(),
-		e.id.Sign(crypto.DeviceProofMessage(username, deviceName, signPub, hpkePub, issued))}
-	var out registerAnswer
+	in := api.RegisterRequest{Username: username, Password: password, Name: deviceName,
+		SignPub: signPub, HPKEPub: hpkePub, Issued: issued.Unix(),
+		Sig: e.id.Sign(crypto.DeviceProofMessage(username, deviceName, signPub, hpkePub, issued))}
+	var out api.RegisterResponse
 	if err := e.call(ctx, "POST", "/v1/devices", in, &out, false); err != nil {
 		return fmt.Errorf("core: register: %w", err)
 	}
 	if out.Token == "" {
 		return fmt.Errorf("core: register: %w: no token", ErrBadResponse)
 	}
-	if out.DeviceID != "" && model.DeviceID(out.DeviceID) != e.DeviceID() {
+	if out.DeviceID != "" && out.DeviceID != e.DeviceID() {
 		return fmt.Errorf("core: register: %w: device id %q, want %q", ErrBadResponse, out.DeviceID, e.DeviceID())
 	}
 	if len(out.CatalogKey) != 0 {
@@ -324,9 +307,7 @@ func (e *Engine) catalogKey(ctx context.Context) (ed25519.PublicKey, error) {
 	if k != nil {
 		return k, nil
 	}
-	var out struct {
-		Key []byte `json:"key"`
-	}
+	var out api.CatalogKeyResponse
 	if err := e.call(ctx, "GET", "/v1/catalog/key", nil, &out, true); err != nil {
 		return nil, fmt.Errorf("fetch catalog key: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
 )
@@ -68,10 +69,7 @@ func (e *Engine) contentKey(ctx context.Context, track model.TrackID, tier model
 	if k, ok := e.keys.get(id, e.opts.clock.Now()); ok {
 		return k, nil
 	}
-	in := struct {
-		Track model.TrackID `json:"track"`
-		Tier  model.Tier    `json:"tier"`
-	}{track, tier}
+	in := api.StreamKeyRequest{Track: track, Tier: tier}
 	var out streamKeyAnswer
 	nonce := statementNonce()
 	if err := e.call(ctx, "POST", "/v1/keys/stream?nonce="+base64.RawURLEncoding.EncodeToString(nonce), in, &out, true); err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/core/download"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
@@ -74,9 +75,6 @@ func (e *Engine) offlineKey(ctx context.Context, track model.TrackID, tier model
 	return k, false, nil
 }
 
-// statementHeader carries the relay's signed statement (server/license).
-const statementHeader = "Segue-Statement"
-
 // headerSink is implemented by relay answers that also need response
 // headers; Engine.call hands them the headers of a successful answer.
 type headerSink interface{ takeHeader(h http.Header) }
@@ -84,15 +82,16 @@ type headerSink interface{ takeHeader(h http.Header) }
 // streamKeyAnswer is the answer of POST /v1/keys/stream with its signed
 // statement header.
 type streamKeyAnswer struct {
-	Wrapped   []byte `json:"wrapped"`
+	api.StreamKeyResponse
 	statement string
 }
 
-func (a *streamKeyAnswer) takeHeader(h http.Header) { a.statement = h.Get(statementHeader) }
+func (a *streamKeyAnswer) takeHeader(h http.Header) { a.statement = h.Get(api.StatementHeader) }
 
-// statementNonce returns a fresh 16-byte nonce for a statement to echo.
+// statementNonce returns a fresh api.NonceSize-byte nonce for a
+// statement to echo.
 func statementNonce() []byte {
-	n := make([]byte, 16)
+	n := make([]byte, api.NonceSize)
 	_, _ = rand.Read(n) // crypto/rand.Read never fails (Go ≥ 1.24)
 	return n
 }

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"sync"
 
+	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/core/fetch"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/player"
@@ -182,10 +183,7 @@ func (e *Engine) Album(ctx context.Context, id model.AlbumID) (model.Album, []mo
 		return model.Album{}, nil, err
 	}
 	defer done()
-	var out struct {
-		Album  model.Album   `json:"album"`
-		Tracks []model.Track `json:"tracks"`
-	}
+	var out api.AlbumResponse
 	if err := e.call(ctx, http.MethodGet, "/v1/albums/"+url.PathEscape(string(id)), nil, &out, true); err != nil {
 		return model.Album{}, nil, fmt.Errorf("core: album %s: %w", id, err)
 	}

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
 	"github.com/segue-fm/segue/store"
@@ -337,9 +338,7 @@ func (e *Engine) DeviceCert(ctx context.Context) ([]byte, error) {
 	if e.Token() == "" {
 		return nil, ErrNotRegistered
 	}
-	var out struct {
-		Cert []byte `json:"cert"`
-	}
+	var out api.CertResponse
 	if err := e.call(ctx, "GET", "/v1/devices/cert", nil, &out, true); err != nil {
 		return nil, fmt.Errorf("core: fetch device certificate: %w", err)
 	}

@@ -2,7 +2,11 @@ package crypto
 
 import (
 	"encoding/binary"
+	"fmt"
 	"time"
+
+	"github.com/segue-fm/segue/core/api"
+	"github.com/segue-fm/segue/core/model"
 )
 
 // DeviceProofDomain prefixes every device proof message.
@@ -32,4 +36,47 @@ func DeviceProofMessage(username, name string, signPub, hpkePub []byte, issued t
 	b = append(b, signPub...)
 	b = append(b, hpkePub...)
 	return binary.BigEndian.AppendUint64(b, uint64(issued.Unix()))
+}
+
+// RenewDomain prefixes the bytes a device signs to renew its offline
+// licenses (RenewMessage).
+const RenewDomain = "segue-renew-v1"
+
+// RenewMessage returns the bytes a device signs with its Ed25519 key to
+// renew its offline licenses (POST /v1/licenses/renew, api.RenewRequest),
+// and that the relay verifies:
+//
+//	"segue-renew-v1" ‖ 0 ‖ u16 len ‖ device ‖ u16 len ‖ nonce ‖
+//	u32 count ‖ (u16 len ‖ license id)…
+//
+// followed, only when drop is non-empty, by u32 count ‖ (u16 len ‖ track ‖
+// u16 len ‖ tier)…; integers big-endian. (Without drops the message is the
+// one of devices that never drop.) It is a pure function of its
+// arguments; the returned slice is the caller's. It fails for a field
+// longer than 65,535 bytes.
+func RenewMessage(device model.DeviceID, nonce []byte, ids []string, drop []api.Entry) ([]byte, error) {
+	b := append([]byte(RenewDomain), 0)
+	var err error
+	put := func(s []byte) {
+		if len(s) > 0xffff {
+			err = fmt.Errorf("crypto: renew field of %d bytes", len(s))
+			return
+		}
+		b = binary.BigEndian.AppendUint16(b, uint16(len(s)))
+		b = append(b, s...)
+	}
+	put([]byte(device))
+	put(nonce)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(ids)))
+	for _, id := range ids {
+		put([]byte(id))
+	}
+	if len(drop) > 0 {
+		b = binary.BigEndian.AppendUint32(b, uint32(len(drop)))
+		for _, e := range drop {
+			put([]byte(e.Track))
+			put([]byte(e.Tier))
+		}
+	}
+	return b, err
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/crypto"
 )
 
@@ -63,5 +64,36 @@ func TestDeviceProofBindsFields(t *testing.T) {
 	}
 	if !ed25519.Verify(sp, base, sig) {
 		t.Fatal("signature does not verify")
+	}
+}
+
+// TestRenewMessage pins the renew signing format byte for byte (devices
+// and the relay build it independently) and checks it is unambiguous.
+func TestRenewMessage(t *testing.T) {
+	a, err := crypto.RenewMessage("dev", []byte("n"), []string{"l1", "l2"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := crypto.RenewMessage("dev", []byte("n"), []string{"l1l2"}, nil)
+	if bytes.Equal(a, b) {
+		t.Fatal("ids are not length-delimited")
+	}
+	if _, err := crypto.RenewMessage("dev", make([]byte, 70000), nil, nil); err == nil {
+		t.Fatal("oversized field accepted")
+	}
+	// Drops are signed: a request whose drop list was edited fails the
+	// signature; no drops leaves the message as before.
+	d1, _ := crypto.RenewMessage("dev", []byte("n"), []string{"l1", "l2"}, []api.Entry{{Track: "t1", Tier: "low"}})
+	d2, _ := crypto.RenewMessage("dev", []byte("n"), []string{"l1", "l2"}, []api.Entry{{Track: "t1lo", Tier: "w"}})
+	if bytes.Equal(d1, a) || bytes.Equal(d1, d2) {
+		t.Fatal("drop entries are not part of the signed message, or not length-delimited")
+	}
+	if !bytes.HasPrefix(d1, a) {
+		t.Fatal("drops changed the message's common prefix")
+	}
+	const want = "73656775652d72656e65772d7631" + "00" + "0003646576" + "00016e" +
+		"00000002" + "00026c31" + "00026c32" + "00000001" + "00027431" + "00036c6f77"
+	if got := hex.EncodeToString(d1); got != want {
+		t.Fatalf("message %s, want %s", got, want)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/base64"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,34 +15,14 @@ import (
 
 	"github.com/fxamacker/cbor/v2"
 
+	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/core/fetch"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
 )
 
-// Wire constants of the relay's license API (docs/ARCHITECTURE.md §4).
-const (
-	statementDomain = "segue-statement-v1"
-	statementHeader = "Segue-Statement"
-	renewDomain     = "segue-renew-v1"
-	nonceSize       = 16
-	// maxLicenseResponse bounds a license answer: 65,536 entries ≈ 3.5 MiB.
-	maxLicenseResponse = 8 << 20
-)
-
-// Statement statuses (the relay's license.Status* values).
-const (
-	statusOK      = "ok"
-	statusRevoked = "revoked"
-)
-
-// statement is a verified relay statement: time, device, outcome, nonce.
-type statement struct {
-	Time   int64  `cbor:"1,keyasint"`
-	Device string `cbor:"2,keyasint"`
-	Status string `cbor:"3,keyasint"`
-	Nonce  []byte `cbor:"4,keyasint,omitempty"`
-}
+// maxLicenseResponse bounds a license answer: 65,536 entries ≈ 3.5 MiB.
+const maxLicenseResponse = 8 << 20
 
 var strictDec = func() cbor.DecMode {
 	m, err := cbor.DecOptions{
@@ -69,11 +48,11 @@ var detEnc = func() cbor.EncMode {
 	return m
 }()
 
-// parseStatement verifies a StatementHeader value against the catalog key
-// and checks it speaks to dev and echoes nonce (when nonce is non-empty).
-// Errors match ErrBadResponse.
-func parseStatement(pub ed25519.PublicKey, header string, dev model.DeviceID, nonce []byte) (statement, error) {
-	var s statement
+// parseStatement verifies an api.StatementHeader value against the
+// catalog key and checks it speaks to dev and echoes nonce (when nonce is
+// non-empty). Errors match ErrBadResponse.
+func parseStatement(pub ed25519.PublicKey, header string, dev model.DeviceID, nonce []byte) (api.Statement, error) {
+	var s api.Statement
 	if header == "" {
 		return s, fmt.Errorf("%w: no signed statement", ErrBadResponse)
 	}
@@ -84,7 +63,7 @@ func parseStatement(pub ed25519.PublicKey, header string, dev model.DeviceID, no
 	if err != nil {
 		return s, fmt.Errorf("%w: statement: %v", ErrBadResponse, err)
 	}
-	payload, err := crypto.Verify(pub, statementDomain, env)
+	payload, err := crypto.Verify(pub, api.StatementDomain, env)
 	if err != nil {
 		return s, fmt.Errorf("%w: statement: %w", ErrBadResponse, err)
 	}
@@ -98,29 +77,6 @@ func parseStatement(pub ed25519.PublicKey, header string, dev model.DeviceID, no
 		return s, fmt.Errorf("%w: statement answers another request", ErrBadResponse)
 	}
 	return s, nil
-}
-
-// renewMessage mirrors the relay's license.RenewMessage.
-func renewMessage(device model.DeviceID, nonce []byte, ids []string, drop []entry) []byte {
-	b := append([]byte(renewDomain), 0)
-	put := func(s []byte) {
-		b = binary.BigEndian.AppendUint16(b, uint16(len(s)))
-		b = append(b, s...)
-	}
-	put([]byte(device))
-	put(nonce)
-	b = binary.BigEndian.AppendUint32(b, uint32(len(ids)))
-	for _, id := range ids {
-		put([]byte(id))
-	}
-	if len(drop) > 0 {
-		b = binary.BigEndian.AppendUint32(b, uint32(len(drop)))
-		for _, e := range drop {
-			put([]byte(e.Track))
-			put([]byte(e.Tier))
-		}
-	}
-	return b
 }
 
 // relayClient talks to the relay's license API and catalog.
@@ -169,7 +125,7 @@ func (c *relayClient) do(ctx context.Context, method, path string, in any, auth 
 			errs = append(errs, &fetch.OriginError{Origin: base, Err: err})
 			continue
 		}
-		a := answer{code: resp.StatusCode, statement: resp.Header.Get(statementHeader)}
+		a := answer{code: resp.StatusCode, statement: resp.Header.Get(api.StatementHeader)}
 		if resp.StatusCode >= 500 {
 			se := fetch.ReadStatusError(resp)
 			resp.Body.Close()
@@ -206,35 +162,11 @@ func (c *relayClient) albumTracks(ctx context.Context, id model.AlbumID) ([]mode
 	if err != nil {
 		return nil, err
 	}
-	var out struct {
-		Album model.Album `json:"album"`
-	}
+	var out api.AlbumResponse
 	if err := json.Unmarshal(a.body, &out); err != nil {
 		return nil, fmt.Errorf("%w: album %s: %v", ErrBadResponse, id, err)
 	}
 	return out.Album.TrackIDs, nil
-}
-
-// issueRequest mirrors the relay's license.IssueRequest.
-type issueRequest struct {
-	Tracks []model.TrackID `json:"tracks,omitempty"`
-	Tier   model.Tier      `json:"tier"`
-	Nonce  []byte          `json:"nonce,omitempty"`
-}
-
-// renewRequest mirrors the relay's license.RenewRequest.
-type renewRequest struct {
-	Device     model.DeviceID `json:"device"`
-	LicenseIDs []string       `json:"license_ids"`
-	Drop       []entry        `json:"drop,omitempty"`
-	Nonce      []byte         `json:"nonce"`
-	Sig        []byte         `json:"sig"`
-}
-
-// entry mirrors the relay's license.Entry.
-type entry struct {
-	Track model.TrackID `json:"track"`
-	Tier  model.Tier    `json:"tier"`
 }
 
 // refusal is a relay's signed refusal of a license request.
@@ -250,7 +182,7 @@ func (r *refusal) Unwrap() error { return r.err }
 // licenseCall posts to a license route and returns the license envelope
 // with the verified statement. A 403 carrying a signed statement is a
 // *refusal; a statement that does not verify is ErrBadResponse.
-func (c *relayClient) licenseCall(ctx context.Context, pub ed25519.PublicKey, dev model.DeviceID, path string, in any, nonce []byte, auth bool) ([]byte, statement, error) {
+func (c *relayClient) licenseCall(ctx context.Context, pub ed25519.PublicKey, dev model.DeviceID, path string, in any, nonce []byte, auth bool) ([]byte, api.Statement, error) {
 	a, err := c.do(ctx, http.MethodPost, path, in, auth)
 	if a.statement != "" {
 		st, serr := parseStatement(pub, a.statement, dev, nonce)
@@ -260,7 +192,7 @@ func (c *relayClient) licenseCall(ctx context.Context, pub ed25519.PublicKey, de
 		if err != nil {
 			return nil, st, &refusal{status: st.Status, err: err}
 		}
-		if st.Status != statusOK {
+		if st.Status != api.StatusOK {
 			return nil, st, fmt.Errorf("%w: status %q on success", ErrBadResponse, st.Status)
 		}
 		return a.body, st, nil
@@ -268,7 +200,7 @@ func (c *relayClient) licenseCall(ctx context.Context, pub ed25519.PublicKey, de
 	if err == nil {
 		err = fmt.Errorf("%w: license answer without statement", ErrBadResponse)
 	}
-	return nil, statement{}, err
+	return nil, api.Statement{}, err
 }
 
 func msTime(ms int64) time.Time { return time.UnixMilli(ms).UTC() }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/crypto"
 )
 
@@ -20,16 +21,16 @@ func FuzzParseStatement(f *testing.F) {
 	priv := ed25519.NewKeyFromSeed(seed)
 	pub := priv.Public().(ed25519.PublicKey)
 	nonce := []byte("0123456789abcdef")
-	for _, st := range []statement{
-		{Time: 1700000000000, Device: "dev1", Status: statusOK, Nonce: nonce},
-		{Time: 1, Device: "dev1", Status: statusRevoked},
+	for _, st := range []api.Statement{
+		{Time: 1700000000000, Device: "dev1", Status: api.StatusOK, Nonce: nonce},
+		{Time: 1, Device: "dev1", Status: api.StatusRevoked},
 		{Time: -5, Device: "other", Status: "x"},
 	} {
 		payload, err := detEnc.Marshal(st)
 		if err != nil {
 			f.Fatal(err)
 		}
-		env, err := crypto.Sign(priv, statementDomain, payload)
+		env, err := crypto.Sign(priv, api.StatementDomain, payload)
 		if err != nil {
 			f.Fatal(err)
 		}

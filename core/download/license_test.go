@@ -16,6 +16,7 @@ import (
 	"github.com/fxamacker/cbor/v2"
 
 	"github.com/segue-fm/segue/core"
+	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/core/download"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
@@ -108,7 +109,7 @@ func TestLicenseLifecycle(t *testing.T) {
 		t.Fatalf("renew after cancel: %v", err)
 	}
 	st, _ := d.dl.Status(ctx)
-	if st.Refused != license.StatusSubscriptionCancelled {
+	if st.Refused != api.StatusSubscriptionCancelled {
 		t.Fatalf("refusal reason %q", st.Refused)
 	}
 	if err := key(); err != nil {
@@ -256,7 +257,7 @@ func TestDeregistration(t *testing.T) {
 	}
 	sixth := b.openDevice(t, t.TempDir(), "boot1", download.DefaultOptions())
 	sixth.dl.Add(ctx, download.Ref{Kind: download.KindTrack, ID: string(p.tracks[1]), Tier: model.TierLow})
-	if err := sixth.dl.Wait(ctx); err == nil || !strings.Contains(err.Error(), license.StatusDeviceLimit) {
+	if err := sixth.dl.Wait(ctx); err == nil || !strings.Contains(err.Error(), api.StatusDeviceLimit) {
 		t.Fatalf("sixth offline device: %v", err)
 	}
 }
@@ -370,29 +371,29 @@ func TestStreamKeySignedTime(t *testing.T) {
 		tamper  func(r *http.Request, h http.Header)
 		trusted bool
 	}{
-		{"signed", func(_ *http.Request, h http.Header) { captured = h.Get(license.StatementHeader) }, true},
+		{"signed", func(_ *http.Request, h http.Header) { captured = h.Get(api.StatementHeader) }, true},
 		{"bad signature", func(_ *http.Request, h http.Header) {
-			env, _ := base64.RawURLEncoding.DecodeString(h.Get(license.StatementHeader))
+			env, _ := base64.RawURLEncoding.DecodeString(h.Get(api.StatementHeader))
 			env[len(env)-1] ^= 1
-			h.Set(license.StatementHeader, base64.RawURLEncoding.EncodeToString(env))
+			h.Set(api.StatementHeader, base64.RawURLEncoding.EncodeToString(env))
 		}, false},
 		{"other key", func(r *http.Request, h http.Header) {
 			nonce, _ := base64.RawURLEncoding.DecodeString(r.URL.Query().Get("nonce"))
-			payload, _ := enc.Marshal(license.Statement{Time: b.clock.Real().UnixMilli(), Device: string(d.e.DeviceID()), Status: license.StatusOK, Nonce: nonce})
-			env, err := crypto.Sign(otherKey, license.StatementDomain, payload)
+			payload, _ := enc.Marshal(api.Statement{Time: b.clock.Real().UnixMilli(), Device: string(d.e.DeviceID()), Status: api.StatusOK, Nonce: nonce})
+			env, err := crypto.Sign(otherKey, api.StatementDomain, payload)
 			if err != nil {
 				t.Error(err)
 			}
-			h.Set(license.StatementHeader, base64.RawURLEncoding.EncodeToString(env))
+			h.Set(api.StatementHeader, base64.RawURLEncoding.EncodeToString(env))
 		}, false},
-		{"replayed", func(_ *http.Request, h http.Header) { h.Set(license.StatementHeader, captured) }, false},
+		{"replayed", func(_ *http.Request, h http.Header) { h.Set(api.StatementHeader, captured) }, false},
 	}
 	for i, s := range steps {
 		relayNow := base.Add(time.Duration(i+1) * 10 * day)
 		b.clock.setRelayTime(relayNow)
 		fn := func(r *http.Request, h http.Header) {
 			if r.URL.Path == "/v1/keys/stream" {
-				if h.Get(license.StatementHeader) == "" {
+				if h.Get(api.StatementHeader) == "" {
 					t.Errorf("%s: stream key answer without a statement", s.name)
 				}
 				s.tamper(r, h)

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
 	"github.com/segue-fm/segue/store"
@@ -79,7 +80,7 @@ func (m *Manager) license(ctx context.Context, tracks []model.TrackID, tier mode
 	}
 	nonce := newNonce()
 	env, st, err := m.rc.licenseCall(ctx, pub, m.d.Identity.DeviceID(), "/v1/licenses",
-		issueRequest{Tracks: tracks, Tier: tier, Nonce: nonce}, nonce, true)
+		api.IssueRequest{Tracks: tracks, Tier: tier, Nonce: nonce}, nonce, true)
 	if st.Time != 0 {
 		m.observe(ctx, msTime(st.Time))
 	}
@@ -163,15 +164,18 @@ func (m *Manager) Renew(ctx context.Context) error {
 	}
 	dev := m.d.Identity.DeviceID()
 	nonce := newNonce()
-	req := renewRequest{Device: dev, LicenseIDs: ids, Drop: drop, Nonce: nonce,
-		Sig: m.d.Identity.Sign(renewMessage(dev, nonce, ids, drop))}
+	msg, err := crypto.RenewMessage(dev, nonce, ids, drop)
+	if err != nil {
+		return fmt.Errorf("download: renew: %w", err)
+	}
+	req := api.RenewRequest{Device: dev, LicenseIDs: ids, Drop: drop, Nonce: nonce, Sig: m.d.Identity.Sign(msg)}
 	env, st, err := m.rc.licenseCall(ctx, pub, dev, "/v1/licenses/renew", req, nonce, false)
 	if st.Time != 0 {
 		m.observe(ctx, msTime(st.Time))
 	}
 	var ref *refusal
 	if errors.As(err, &ref) {
-		if ref.status == statusRevoked {
+		if ref.status == api.StatusRevoked {
 			return m.revoke(ctx)
 		}
 		m.setState(ctx, stateRec{Refused: ref.status})
@@ -191,7 +195,7 @@ func (m *Manager) Renew(ctx context.Context) error {
 // dropped returns the licensed (track, tier) entries with no download
 // job (removed since they were licensed), sorted, and how many licensed
 // entries still have one.
-func (m *Manager) dropped(ctx context.Context) ([]entry, int, error) {
+func (m *Manager) dropped(ctx context.Context) ([]api.Entry, int, error) {
 	m.licMu.Lock()
 	err := m.loadLicensesLocked(ctx)
 	var tts []trackTier
@@ -202,18 +206,18 @@ func (m *Manager) dropped(ctx context.Context) ([]entry, int, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	var drop []entry
+	var drop []api.Entry
 	keep := 0
 	m.mu.Lock()
 	for _, tt := range tts {
 		if _, ok := m.jobs[tt]; ok {
 			keep++
 		} else {
-			drop = append(drop, entry{Track: tt.track, Tier: tt.tier})
+			drop = append(drop, api.Entry{Track: tt.track, Tier: tt.tier})
 		}
 	}
 	m.mu.Unlock()
-	slices.SortFunc(drop, func(a, b entry) int {
+	slices.SortFunc(drop, func(a, b api.Entry) int {
 		return cmp.Or(cmp.Compare(a.Track, b.Track), cmp.Compare(a.Tier, b.Tier))
 	})
 	return drop, keep, nil
@@ -270,7 +274,7 @@ func (m *Manager) revoke(ctx context.Context) error {
 	m.state = stateRec{Revoked: true}
 	m.mu.Unlock()
 	m.log.Warn("download: device deregistered; offline licenses deleted")
-	m.emit(Event{Kind: EventRenewalRefused, Reason: statusRevoked})
+	m.emit(Event{Kind: EventRenewalRefused, Reason: api.StatusRevoked})
 	return ErrRevoked
 }
 
@@ -357,7 +361,7 @@ func (m *Manager) ObserveStatement(ctx context.Context, header string, nonce []b
 	if err != nil {
 		return err
 	}
-	if st.Status != statusOK {
+	if st.Status != api.StatusOK {
 		return fmt.Errorf("%w: statement status %q", ErrBadResponse, st.Status)
 	}
 	m.observe(ctx, msTime(st.Time))

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/core/fetch"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
@@ -837,7 +838,7 @@ func (m *Manager) Downloaded(track model.TrackID, tier model.Tier) bool {
 }
 
 func newNonce() []byte {
-	n := make([]byte, nonceSize)
+	n := make([]byte, api.NonceSize)
 	_, _ = rand.Read(n) // crypto/rand.Read never fails (Go ≥ 1.24)
 	return n
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/core/model"
 )
 
@@ -185,9 +186,7 @@ func ReadBody(body io.Reader, limit int64) ([]byte, error) {
 func ReadStatusError(resp *http.Response) *StatusError {
 	e := &StatusError{Code: resp.StatusCode}
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-	var msg struct {
-		Error string `json:"error"`
-	}
+	var msg api.ErrorBody
 	if json.Unmarshal(b, &msg) == nil {
 		e.Message = msg.Error
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
 	"github.com/segue-fm/segue/server/catalog"
@@ -109,16 +110,16 @@ type tombstone struct {
 	At      int64  `cbor:"3,keyasint"`
 }
 
-// statement signs st and sets it as the StatementHeader of c's response.
+// statement signs st and sets it as the api.StatementHeader of c's response.
 func (s *Server) statement(c echo.Context, dev model.DeviceID, status string, nonce []byte) {
-	if len(nonce) > NonceSize {
+	if len(nonce) > api.NonceSize {
 		nonce = nil
 	}
-	payload, err := cborEnc.Marshal(Statement{Time: s.opts.now().UnixMilli(), Device: string(dev), Status: status, Nonce: nonce})
+	payload, err := cborEnc.Marshal(api.Statement{Time: s.opts.now().UnixMilli(), Device: string(dev), Status: status, Nonce: nonce})
 	if err == nil {
 		var env []byte
-		if env, err = crypto.Sign(s.signer, StatementDomain, payload); err == nil {
-			c.Response().Header().Set(StatementHeader, base64.RawURLEncoding.EncodeToString(env))
+		if env, err = crypto.Sign(s.signer, api.StatementDomain, payload); err == nil {
+			c.Response().Header().Set(api.StatementHeader, base64.RawURLEncoding.EncodeToString(env))
 			return
 		}
 	}
@@ -133,7 +134,7 @@ const streamKeyPath = "/v1/keys/stream"
 // POST /v1/keys/stream the same signed statement header as the license
 // routes (status ok, the relay's time, the calling device, and the
 // request's nonce from the optional query parameter nonce, base64url of
-// NonceSize bytes), so devices learn trusted time while streaming too.
+// api.NonceSize bytes), so devices learn trusted time while streaming too.
 // The header is added just before the status is written, when the
 // relay's Auth has identified the device; refusals carry none.
 func (s *Server) signStreamKeys(next echo.HandlerFunc) echo.HandlerFunc {
@@ -142,14 +143,14 @@ func (s *Server) signStreamKeys(next echo.HandlerFunc) echo.HandlerFunc {
 			return next(c)
 		}
 		nonce, err := base64.RawURLEncoding.DecodeString(c.QueryParam("nonce"))
-		if err != nil || len(nonce) > NonceSize {
+		if err != nil || len(nonce) > api.NonceSize {
 			nonce = nil
 		}
 		res := c.Response()
 		res.Before(func() {
 			dev, ok := relay.DeviceFrom(c)
 			if ok && res.Status >= 200 && res.Status < 300 {
-				s.statement(c, dev.ID, StatusOK, nonce)
+				s.statement(c, dev.ID, api.StatusOK, nonce)
 			}
 		})
 		return next(c)
@@ -189,13 +190,13 @@ func (s *Server) account(ctx context.Context, user model.UserID) (relay.Account,
 func subscriptionStatus(state string) string {
 	switch state {
 	case SubscriptionActive:
-		return StatusOK
+		return api.StatusOK
 	case SubscriptionExpired:
-		return StatusSubscriptionExpired
+		return api.StatusSubscriptionExpired
 	case SubscriptionCancelled:
-		return StatusSubscriptionCancelled
+		return api.StatusSubscriptionCancelled
 	}
-	return StatusSubscriptionInactive
+	return api.StatusSubscriptionInactive
 }
 
 // refuse answers 403 with a signed statement carrying status.
@@ -208,12 +209,12 @@ func (s *Server) refuse(c echo.Context, dev model.DeviceID, status string, nonce
 func (s *Server) issue(c echo.Context) error {
 	ctx := c.Request().Context()
 	dev, _ := relay.DeviceFrom(c)
-	var req IssueRequest
+	var req api.IssueRequest
 	if err := s.decode(c, &req); err != nil {
 		return err
 	}
-	if len(req.Nonce) > NonceSize {
-		return fmt.Errorf("%w: nonce longer than %d bytes", relay.ErrBadRequest, NonceSize)
+	if len(req.Nonce) > api.NonceSize {
+		return fmt.Errorf("%w: nonce longer than %d bytes", relay.ErrBadRequest, api.NonceSize)
 	}
 	if !req.Tier.Valid() {
 		return fmt.Errorf("%w: tier %q", relay.ErrBadRequest, req.Tier)
@@ -222,7 +223,7 @@ func (s *Server) issue(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if st := subscriptionStatus(acct.Subscription); st != StatusOK {
+	if st := subscriptionStatus(acct.Subscription); st != api.StatusOK {
 		return s.refuse(c, dev.ID, st, req.Nonce, fmt.Errorf("%w: %s", ErrNoSubscription, acct.Subscription))
 	}
 	tracks := append([]model.TrackID(nil), req.Tracks...)
@@ -261,12 +262,12 @@ func (s *Server) answerGrant(c echo.Context, dev relay.Device, keys []crypto.Lic
 	}
 	env, err := s.grant(c.Request().Context(), dev, keys, supersede)
 	if errors.Is(err, ErrDeviceLimit) {
-		return s.refuse(c, dev.ID, StatusDeviceLimit, nonce, err)
+		return s.refuse(c, dev.ID, api.StatusDeviceLimit, nonce, err)
 	}
 	if err != nil {
 		return err
 	}
-	s.statement(c, dev.ID, StatusOK, nonce)
+	s.statement(c, dev.ID, api.StatusOK, nonce)
 	return c.Blob(http.StatusOK, "application/cbor", env)
 }
 
@@ -341,17 +342,17 @@ func binaryTime(t time.Time) []byte {
 // live license of the device, or a signed refusal.
 func (s *Server) renew(c echo.Context) error {
 	ctx := c.Request().Context()
-	var req RenewRequest
+	var req api.RenewRequest
 	if err := s.decode(c, &req); err != nil {
 		return err
 	}
-	if len(req.Nonce) != NonceSize {
-		return fmt.Errorf("%w: nonce must be %d bytes", relay.ErrBadRequest, NonceSize)
+	if len(req.Nonce) != api.NonceSize {
+		return fmt.Errorf("%w: nonce must be %d bytes", relay.ErrBadRequest, api.NonceSize)
 	}
 	if len(req.Device) == 0 || len(req.Device) > 64 || strings.ContainsRune(string(req.Device), '/') {
 		return fmt.Errorf("%w: bad device id", relay.ErrBadRequest)
 	}
-	msg, err := RenewMessage(req.Device, req.Nonce, req.LicenseIDs, req.Drop)
+	msg, err := crypto.RenewMessage(req.Device, req.Nonce, req.LicenseIDs, req.Drop)
 	if err != nil {
 		return fmt.Errorf("%w: %v", relay.ErrBadRequest, err)
 	}
@@ -374,7 +375,7 @@ func (s *Server) renew(c echo.Context) error {
 		if len(t.SignPub) != ed25519.PublicKeySize || !ed25519.Verify(t.SignPub, msg, req.Sig) {
 			return fmt.Errorf("%w: bad signature", relay.ErrUnauthorized)
 		}
-		return s.refuse(c, req.Device, StatusRevoked, req.Nonce, ErrRevoked)
+		return s.refuse(c, req.Device, api.StatusRevoked, req.Nonce, ErrRevoked)
 	case err != nil:
 		return fmt.Errorf("read device: %w", err)
 	}
@@ -388,7 +389,7 @@ func (s *Server) renew(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if st := subscriptionStatus(acct.Subscription); st != StatusOK {
+	if st := subscriptionStatus(acct.Subscription); st != api.StatusOK {
 		return s.refuse(c, dev.ID, st, req.Nonce, fmt.Errorf("%w: %s", ErrNoSubscription, acct.Subscription))
 	}
 	var ids []string
@@ -492,7 +493,7 @@ func (s *Server) deregister(c echo.Context) error {
 		return err
 	}
 	s.log.Info("license: device deregistered", "device", id, "by", caller.ID)
-	s.statement(c, caller.ID, StatusOK, nil)
+	s.statement(c, caller.ID, api.StatusOK, nil)
 	return c.NoContent(http.StatusNoContent)
 }
 
@@ -546,7 +547,7 @@ func (s *Server) SetSubscription(ctx context.Context, user model.UserID, state s
 }
 
 func (s *Server) setSubscription(c echo.Context) error {
-	var req SubscriptionRequest
+	var req api.SubscriptionRequest
 	if err := s.decode(c, &req); err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/crypto/argon2"
 
+	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
 	"github.com/segue-fm/segue/internal/cborx"
@@ -200,20 +201,9 @@ func (a *accounts) verify(ctx context.Context, user, pw string) (Account, error)
 	return acct, nil
 }
 
-// registerRequest is the body of POST /v1/devices. []byte fields are
-// standard base64 in JSON.
-type registerRequest struct {
-	Username string `json:"username"`
-	Password string `json:"password"`
-	Name     string `json:"name"`
-	SignPub  []byte `json:"sign_pub"`
-	HPKEPub  []byte `json:"hpke_pub"`
-	Issued   int64  `json:"issued"` // Unix seconds
-	Sig      []byte `json:"sig"`    // Ed25519 over crypto.DeviceProofMessage
-}
-
-// checkProof validates sizes and the proof of possession.
-func (r *registerRequest) checkProof(now time.Time) error {
+// checkProof validates the sizes of a POST /v1/devices body and its proof
+// of possession (Sig over crypto.DeviceProofMessage).
+func checkProof(r *api.RegisterRequest, now time.Time) error {
 	switch {
 	case len(r.SignPub) != ed25519.PublicKeySize:
 		return fmt.Errorf("%w: sign_pub is %d bytes, want 32", ErrBadProof, len(r.SignPub))
@@ -238,13 +228,13 @@ func (r *registerRequest) checkProof(now time.Time) error {
 // register verifies the credentials and proof, stores (or refreshes) the
 // device and returns a new token. Re-registering a device of the same
 // account keeps its id and issues an additional token.
-func (a *accounts) register(ctx context.Context, r *registerRequest) (Device, string, error) {
+func (a *accounts) register(ctx context.Context, r *api.RegisterRequest) (Device, string, error) {
 	acct, err := a.verify(ctx, r.Username, r.Password)
 	if err != nil {
 		return Device{}, "", err
 	}
 	now := a.now()
-	if err := r.checkProof(now); err != nil {
+	if err := checkProof(r, now); err != nil {
 		return Device{}, "", err
 	}
 	dev := Device{

@@ -6,13 +6,9 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/crypto"
 )
-
-// certResponse is the body of GET /v1/devices/cert.
-type certResponse struct {
-	Cert []byte `json:"cert"`
-}
 
 // issueCert signs dev's device certificate (crypto.IssueDeviceCert: user, device
 // id and Ed25519 key, issued now) with the catalog key. Devices present
@@ -34,5 +30,5 @@ func (s *Server) deviceCert(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, certResponse{Cert: cert})
+	return c.JSON(http.StatusOK, api.CertResponse{Cert: cert})
 }

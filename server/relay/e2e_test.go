@@ -11,13 +11,13 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
 	"github.com/segue-fm/segue/internal/demoalbum"
 	"github.com/segue-fm/segue/internal/testtool"
 	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/server/ingest/segment"
-	"github.com/segue-fm/segue/server/relay"
 )
 
 // publishDemoTrack segments, encrypts and publishes the committed libvorbis
@@ -97,7 +97,7 @@ func TestEndToEndRealAudio(t *testing.T) {
 		t.Fatalf("manifest: %d samples in %d chunks", m.TotalSamples, len(m.Chunks))
 	}
 	res = e.do(t, "POST", "/v1/keys/stream", map[string]string{"track": "tr1", "tier": "high"}, e.token)
-	var sk relay.StreamKeyResponse
+	var sk api.StreamKeyResponse
 	res.json(t, &sk)
 	key, err := e.id.UnwrapContentKey(crypto.StreamKeyInfo("tr1", model.TierHigh), sk.Wrapped)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/server/catalog"
 )
@@ -31,11 +32,6 @@ var (
 	// subscription is not active (403).
 	ErrNoSubscription = errors.New("relay: no active subscription")
 )
-
-// errorBody is the JSON body of every error response.
-type errorBody struct {
-	Error string `json:"error"`
-}
 
 // statusOf maps an error to its HTTP status and the message a client may
 // see. Unexpected errors are 500 with a generic message (the cause is
@@ -87,7 +83,7 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 		_ = c.NoContent(code)
 		return
 	}
-	_ = c.JSON(code, errorBody{Error: msg})
+	_ = c.JSON(code, api.ErrorBody{Error: msg})
 }
 
 // decodeJSON reads a JSON request body of at most limit bytes into v.

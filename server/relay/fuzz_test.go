@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/crypto"
 )
 
@@ -59,7 +60,7 @@ func FuzzDeviceRegistration(f *testing.F) {
 	}
 	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 	sp, hp := id.SignPublic(), id.HPKEPublic()
-	real := registerRequest{Username: "ada", Password: "correct horse", Name: "phone", SignPub: sp, HPKEPub: hp,
+	real := api.RegisterRequest{Username: "ada", Password: "correct horse", Name: "phone", SignPub: sp, HPKEPub: hp,
 		Issued: now.Unix(), Sig: id.Sign(crypto.DeviceProofMessage("ada", "phone", sp, hp, now))}
 	seed, err := json.Marshal(real)
 	if err != nil {
@@ -69,11 +70,11 @@ func FuzzDeviceRegistration(f *testing.F) {
 	f.Add([]byte(`{"sign_pub":"AAAA","sig":null}`))
 	f.Add([]byte(`{}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		var r registerRequest
+		var r api.RegisterRequest
 		if json.Unmarshal(body, &r) != nil {
 			return
 		}
-		if err := r.checkProof(now); err != nil {
+		if err := checkProof(&r, now); err != nil {
 			if !errors.Is(err, ErrBadProof) {
 				t.Fatalf("error %v is not ErrBadProof", err)
 			}

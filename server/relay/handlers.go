@@ -7,15 +7,10 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/store"
 )
-
-// accountRequest is the body of POST /v1/accounts.
-type accountRequest struct {
-	Username string `json:"username"`
-	Password string `json:"password"`
-}
 
 // createAccount handles POST /v1/accounts: open signup, or the admin token
 // when signup is closed.
@@ -23,7 +18,7 @@ func (s *Server) createAccount(c echo.Context) error {
 	if !s.opts.openSignup && !s.isAdmin(c.Request()) {
 		return ErrSignupClosed
 	}
-	var req accountRequest
+	var req api.AccountRequest
 	if err := decodeJSON(c, s.opts.maxBody, &req); err != nil {
 		return err
 	}
@@ -33,17 +28,9 @@ func (s *Server) createAccount(c echo.Context) error {
 	return c.JSON(http.StatusCreated, map[string]string{"username": req.Username})
 }
 
-// registerResponse is the body of a successful POST /v1/devices.
-type registerResponse struct {
-	DeviceID   model.DeviceID `json:"device_id"`
-	Token      string         `json:"token"`
-	CatalogKey []byte         `json:"catalog_key"`
-	Cert       []byte         `json:"cert"` // device certificate (crypto.IssueDeviceCert)
-}
-
 // registerDevice handles POST /v1/devices.
 func (s *Server) registerDevice(c echo.Context) error {
-	var req registerRequest
+	var req api.RegisterRequest
 	if err := decodeJSON(c, s.opts.maxBody, &req); err != nil {
 		return err
 	}
@@ -56,7 +43,7 @@ func (s *Server) registerDevice(c echo.Context) error {
 		return err
 	}
 	s.log.Info("device registered", "device", dev.ID, "user", dev.User)
-	return c.JSON(http.StatusCreated, registerResponse{DeviceID: dev.ID, Token: tok, CatalogKey: s.catalogPub(), Cert: cert})
+	return c.JSON(http.StatusCreated, api.RegisterResponse{DeviceID: dev.ID, Token: tok, CatalogKey: s.catalogPub(), Cert: cert})
 }
 
 // meResponse is the body of GET /v1/me.
@@ -80,7 +67,7 @@ func (s *Server) me(c echo.Context) error {
 
 // catalogKey handles GET /v1/catalog/key.
 func (s *Server) catalogKey(c echo.Context) error {
-	return c.JSON(http.StatusOK, map[string][]byte{"key": s.catalogPub()})
+	return c.JSON(http.StatusOK, api.CatalogKeyResponse{Key: s.catalogPub()})
 }
 
 // track handles GET /v1/tracks/:id.
@@ -92,12 +79,6 @@ func (s *Server) track(c echo.Context) error {
 	return c.JSON(http.StatusOK, t)
 }
 
-// albumResponse is the body of GET /v1/albums/:id.
-type albumResponse struct {
-	Album  model.Album   `json:"album"`
-	Tracks []model.Track `json:"tracks"`
-}
-
 // album handles GET /v1/albums/:id: the album and its tracks in album
 // order.
 func (s *Server) album(c echo.Context) error {
@@ -106,7 +87,7 @@ func (s *Server) album(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	resp := albumResponse{Album: a, Tracks: make([]model.Track, 0, len(a.TrackIDs))}
+	resp := api.AlbumResponse{Album: a, Tracks: make([]model.Track, 0, len(a.TrackIDs))}
 	for _, id := range a.TrackIDs {
 		t, err := s.cat.Track(ctx, id)
 		if err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/core/model"
 )
 
@@ -219,7 +220,7 @@ func (w *jsonErrorWriter) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	w.msg = bytes.TrimSpace(p)
-	body, err := json.Marshal(errorBody{Error: string(w.msg)})
+	body, err := json.Marshal(api.ErrorBody{Error: string(w.msg)})
 	if err != nil {
 		return 0, err
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
 	"github.com/segue-fm/segue/server/relay"
@@ -245,7 +246,7 @@ func TestStreamKey(t *testing.T) {
 		if res.code != 200 {
 			t.Fatalf("%d %s", res.code, res.body)
 		}
-		var out relay.StreamKeyResponse
+		var out api.StreamKeyResponse
 		res.json(t, &out)
 		k, err := e.id.UnwrapContentKey(crypto.StreamKeyInfo("tr1", model.TierHigh), out.Wrapped)
 		if err != nil {

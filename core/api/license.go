@@ -1,0 +1,91 @@
+package api
+
+import (
+	"time"
+
+	"github.com/segue-fm/segue/core/model"
+)
+
+// StatementDomain is the signing domain of the relay's signed statements
+// (crypto.Sign / crypto.Verify with the catalog key).
+const StatementDomain = "segue-statement-v1"
+
+// StatementHeader is the response header carrying a signed statement,
+// base64url without padding, on every license response, refusals
+// included, and on stream-key answers.
+const StatementHeader = "Segue-Statement"
+
+// NonceSize is the size of the request nonce a statement echoes.
+const NonceSize = 16
+
+// Statuses a statement carries.
+const (
+	// StatusOK: the request succeeded.
+	StatusOK = "ok"
+	// StatusSubscriptionExpired: the account's subscription lapsed; no
+	// license is issued or renewed.
+	StatusSubscriptionExpired = "subscription_expired"
+	// StatusSubscriptionCancelled: the account cancelled; no license is
+	// issued or renewed.
+	StatusSubscriptionCancelled = "subscription_cancelled"
+	// StatusSubscriptionInactive: any other non-active subscription state.
+	StatusSubscriptionInactive = "subscription_inactive"
+	// StatusDeviceLimit: the account already has the maximum number of
+	// offline devices.
+	StatusDeviceLimit = "device_limit"
+	// StatusRevoked: the device was deregistered; its licenses are void.
+	StatusRevoked = "revoked"
+)
+
+// Statement is the CBOR payload of a signed statement: the relay's clock,
+// the device it speaks to, the outcome, and the nonce of the request it
+// answers (empty when the request had none). Devices feed Time to their
+// crypto.TrustedClock only after verifying the signature with the catalog
+// key and checking Device and Nonce.
+type Statement struct {
+	Time   int64  `cbor:"1,keyasint"` // Unix milliseconds
+	Device string `cbor:"2,keyasint"`
+	Status string `cbor:"3,keyasint"`
+	Nonce  []byte `cbor:"4,keyasint,omitempty"`
+}
+
+// ServerTime returns Time as a time.Time in UTC.
+func (s Statement) ServerTime() time.Time { return time.UnixMilli(s.Time).UTC() }
+
+// IssueRequest is the JSON body of POST /v1/licenses. Albums are
+// expanded to their tracks by the relay; playlists are resolved on the
+// device (which holds the playlist documents) and sent as tracks.
+type IssueRequest struct {
+	Tracks []model.TrackID `json:"tracks,omitempty"`
+	Albums []model.AlbumID `json:"albums,omitempty"`
+	Tier   model.Tier      `json:"tier"`
+	Nonce  []byte          `json:"nonce,omitempty"` // NonceSize bytes, echoed in the statement
+}
+
+// RenewRequest is the JSON body of POST /v1/licenses/renew. It is
+// authenticated by Sig, the device's Ed25519 signature over
+// crypto.RenewMessage(Device, Nonce, LicenseIDs, Drop), not by a token,
+// so a deregistered device can still learn (authentically) that it was
+// revoked.
+type RenewRequest struct {
+	Device     model.DeviceID `json:"device"`
+	LicenseIDs []string       `json:"license_ids"`
+	// Drop lists (track, tier) entries the device no longer holds (it
+	// removed their downloads): the renewed license leaves them out.
+	Drop  []Entry `json:"drop,omitempty"`
+	Nonce []byte  `json:"nonce"`
+	Sig   []byte  `json:"sig"`
+}
+
+// Entry names one licensed (track, tier).
+type Entry struct {
+	Track model.TrackID `json:"track"`
+	Tier  model.Tier    `json:"tier"`
+}
+
+// SubscriptionRequest is the JSON body of the admin route
+// PUT /v1/admin/subscriptions/{user}. State is "active", "expired" or
+// "cancelled".
+type SubscriptionRequest struct {
+	State string `json:"state"`
+}

@@ -1,0 +1,83 @@
+package api
+
+import (
+	"time"
+
+	"github.com/segue-fm/segue/core/model"
+)
+
+// ErrorBody is the JSON body of every relay error response. Error is a
+// message a client may show; it never carries internal causes.
+type ErrorBody struct {
+	Error string `json:"error"`
+}
+
+// AccountRequest is the JSON body of POST /v1/accounts (signup).
+type AccountRequest struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+// RegisterRequest is the JSON body of POST /v1/devices. Sig is the
+// device's Ed25519 signature over crypto.DeviceProofMessage(Username,
+// Name, SignPub, HPKEPub, time.Unix(Issued, 0)); SignPub (Ed25519) and
+// HPKEPub (X25519) are 32 bytes each.
+type RegisterRequest struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+	Name     string `json:"name"`
+	SignPub  []byte `json:"sign_pub"`
+	HPKEPub  []byte `json:"hpke_pub"`
+	Issued   int64  `json:"issued"` // Unix seconds
+	Sig      []byte `json:"sig"`
+}
+
+// RegisterResponse is the JSON body of a successful POST /v1/devices:
+// the device id (derived from SignPub), the bearer token, the catalog's
+// Ed25519 public key, and the device certificate
+// (crypto.IssueDeviceCert).
+type RegisterResponse struct {
+	DeviceID   model.DeviceID `json:"device_id"`
+	Token      string         `json:"token"`
+	CatalogKey []byte         `json:"catalog_key"`
+	Cert       []byte         `json:"cert"`
+}
+
+// CertResponse is the JSON body of GET /v1/devices/cert: a freshly
+// signed device certificate (crypto.IssueDeviceCert).
+type CertResponse struct {
+	Cert []byte `json:"cert"`
+}
+
+// CatalogKeyResponse is the JSON body of GET /v1/catalog/key: the
+// catalog's Ed25519 public key.
+type CatalogKeyResponse struct {
+	Key []byte `json:"key"`
+}
+
+// AlbumResponse is the JSON body of GET /v1/albums/{id}: the album and
+// its tracks in album order.
+type AlbumResponse struct {
+	Album  model.Album   `json:"album"`
+	Tracks []model.Track `json:"tracks"`
+}
+
+// StreamKeyRequest is the JSON body of POST /v1/keys/stream. The relay
+// validates Tier (model.ParseTier).
+type StreamKeyRequest struct {
+	Track model.TrackID `json:"track"`
+	Tier  model.Tier    `json:"tier"`
+}
+
+// StreamKeyResponse is the JSON body of a successful POST
+// /v1/keys/stream. Wrapped is the (track, tier) content key sealed with
+// HPKE to the calling device's registered X25519 key
+// (crypto.WrapContentKey; the HPKE info binds track and tier). ServerTime
+// is the relay's clock; devices trust only the signed statement header
+// (StatementHeader), not this field.
+type StreamKeyResponse struct {
+	Track      model.TrackID `json:"track"`
+	Tier       model.Tier    `json:"tier"`
+	Wrapped    []byte        `json:"wrapped"`
+	ServerTime time.Time     `json:"server_time"`
+}
