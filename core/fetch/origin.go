@@ -144,6 +144,18 @@ func (o *HTTPOrigin) Name() string { return o.base }
 // Fetch implements Origin with a GET of r.Path(). The body is read only up
 // to r.MaxSize+1 bytes.
 func (o *HTTPOrigin) Fetch(ctx context.Context, r Request) ([]byte, error) {
+	resp, err := o.get(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	return ReadBody(resp.Body, r.MaxSize)
+}
+
+// get sends the GET of r.Path() and returns a 200 response whose declared
+// length does not exceed r.MaxSize; the caller closes its body. Any other
+// answer is returned as an error with the body already closed.
+func (o *HTTPOrigin) get(ctx context.Context, r Request) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, o.base+r.Path(), nil)
 	if err != nil {
 		return nil, fmt.Errorf("build request: %w", err)
@@ -157,14 +169,15 @@ func (o *HTTPOrigin) Fetch(ctx context.Context, r Request) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
 		return nil, ReadStatusError(resp)
 	}
 	if resp.ContentLength > r.MaxSize {
+		resp.Body.Close()
 		return nil, fmt.Errorf("%w: %d > %d bytes", ErrTooLarge, resp.ContentLength, r.MaxSize)
 	}
-	return ReadBody(resp.Body, r.MaxSize)
+	return resp, nil
 }
 
 // ReadBody reads all of body, failing with ErrTooLarge past max bytes. The

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"net/http"
 	"sync"
 
 	"github.com/segue-fm/segue/core/model"
@@ -56,26 +55,11 @@ type StreamOrigin interface {
 // FetchTo implements StreamOrigin with a GET of r.Path(), copying the
 // body to w as it arrives (never more than r.MaxSize+1 bytes are read).
 func (o *HTTPOrigin) FetchTo(ctx context.Context, r Request, w io.Writer) (int64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, o.base+r.Path(), nil)
-	if err != nil {
-		return 0, fmt.Errorf("build request: %w", err)
-	}
-	if o.token != nil {
-		if t := o.token(); t != "" {
-			req.Header.Set("Authorization", "Bearer "+t)
-		}
-	}
-	resp, err := o.client.Do(req)
+	resp, err := o.get(ctx, r)
 	if err != nil {
 		return 0, err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return 0, ReadStatusError(resp)
-	}
-	if resp.ContentLength > r.MaxSize {
-		return 0, fmt.Errorf("%w: %d > %d bytes", ErrTooLarge, resp.ContentLength, r.MaxSize)
-	}
 	bp := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(bp)
 	n, err := io.CopyBuffer(onlyWriter{w}, io.LimitReader(resp.Body, r.MaxSize+1), *bp)
