@@ -217,19 +217,6 @@ func (s *trackStream) err() error {
 	return nil
 }
 
-// stalled reports whether a decoder the stream waits on is stalled.
-func (s *trackStream) stalled() bool {
-	for _, mb := range s.ch.members[min(s.ch.cur, len(s.ch.members)):] {
-		if st, _ := mb.dec.state(); st {
-			return true
-		}
-		if mb.ts == s {
-			break
-		}
-	}
-	return false
-}
-
 // mapChannels writes len(dst)/outCh frames of src (inCh channels) to dst
 // scaled by gain: equal counts copy, mono is duplicated, and more input
 // channels than output keep the first outCh.

@@ -46,7 +46,6 @@ type decoder struct {
 	finished bool
 	err      error
 	stalled  bool
-	consumed int64 // frames taken by the consumer
 	space    chan struct{}
 	bw       func(bitsPerSecond float64)
 }
@@ -91,26 +90,10 @@ func (d *decoder) take(dst []float32) (n int, end bool, err error) {
 		d.head = d.head[c:]
 		n += c / ch
 	}
-	d.consumed += int64(n)
 	if d.finished && len(d.head) == 0 && len(d.blocks) == 0 {
 		return n, true, d.err
 	}
 	return n, false, nil
-}
-
-// state returns whether the decoder is stalled on the network and the
-// error that ended it, if any.
-func (d *decoder) state() (stalled bool, err error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.stalled, d.err
-}
-
-// taken returns how many frames the consumer has taken.
-func (d *decoder) taken() int64 {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.consumed
 }
 
 func (d *decoder) setStalled(on bool) {
