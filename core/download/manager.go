@@ -65,6 +65,7 @@ type Ref struct {
 	Tier model.Tier
 }
 
+// String describes the request for logs and errors: "album a1 (low)".
 func (r Ref) String() string { return fmt.Sprintf("%s %s (%s)", r.Kind, r.ID, r.Tier) }
 
 func (r Ref) valid() error {
