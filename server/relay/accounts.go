@@ -87,9 +87,6 @@ var (
 	cborDec = cborx.Limits{MaxNestedLevels: 8, MaxArrayElements: 1 << 16, MaxMapPairs: 1 << 10}.DecMode()
 )
 
-func acctKey(user string) []byte      { return AccountKey(model.UserID(user)) }
-func devKey(id model.DeviceID) []byte { return DeviceKey(id) }
-
 // AccountKey is the store key of user's Account record, acct/<user>. The
 // caller owns the returned slice.
 func AccountKey(user model.UserID) []byte { return []byte("acct/" + string(user)) }
@@ -154,15 +151,16 @@ func (a *accounts) create(ctx context.Context, user, pw string) error {
 	if err != nil {
 		return fmt.Errorf("encode account: %w", err)
 	}
+	key := AccountKey(model.UserID(user))
 	return a.st.Update(ctx, func(tx store.Txn) error {
-		_, err := tx.Get(acctKey(user))
+		_, err := tx.Get(key)
 		switch {
 		case err == nil:
 			return ErrAccountExists
 		case !errors.Is(err, store.ErrNotFound):
 			return fmt.Errorf("read account: %w", err)
 		}
-		return tx.Set(acctKey(user), val)
+		return tx.Set(key, val)
 	})
 }
 
@@ -172,7 +170,7 @@ func (a *accounts) account(ctx context.Context, user string) (Account, error) {
 	if !usernameRE.MatchString(user) {
 		return acct, store.ErrNotFound
 	}
-	val, err := a.st.Get(ctx, acctKey(user))
+	val, err := a.st.Get(ctx, AccountKey(model.UserID(user)))
 	if err != nil {
 		return acct, err
 	}
@@ -259,7 +257,7 @@ func (a *accounts) register(ctx context.Context, r *api.RegisterRequest) (Device
 		return Device{}, "", fmt.Errorf("encode token: %w", err)
 	}
 	err = a.st.Update(ctx, func(tx store.Txn) error {
-		old, err := tx.Get(devKey(dev.ID))
+		old, err := tx.Get(DeviceKey(dev.ID))
 		switch {
 		case err == nil:
 			var prev Device
@@ -272,7 +270,7 @@ func (a *accounts) register(ctx context.Context, r *api.RegisterRequest) (Device
 		case !errors.Is(err, store.ErrNotFound):
 			return fmt.Errorf("read device: %w", err)
 		}
-		if err := tx.Set(devKey(dev.ID), devVal); err != nil {
+		if err := tx.Set(DeviceKey(dev.ID), devVal); err != nil {
 			return err
 		}
 		return tx.Set(tokKey(sha256.Sum256([]byte(token))), tokVal)
@@ -302,7 +300,7 @@ func (a *accounts) authenticate(ctx context.Context, token string) (Device, erro
 	if !a.now().Before(rec.Expires) {
 		return Device{}, fmt.Errorf("%w: token expired", ErrUnauthorized)
 	}
-	val, err = a.st.Get(ctx, devKey(rec.Device))
+	val, err = a.st.Get(ctx, DeviceKey(rec.Device))
 	if errors.Is(err, store.ErrNotFound) {
 		return Device{}, fmt.Errorf("%w: device removed", ErrUnauthorized)
 	}

@@ -77,7 +77,6 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 	}
 	h := c.Response().Header()
 	h.Del("ETag")
-	h.Del("Cache-Control")
 	h.Set("Cache-Control", "no-store")
 	if c.Request().Method == http.MethodHead {
 		_ = c.NoContent(code)

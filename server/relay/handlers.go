@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -55,14 +56,21 @@ type meResponse struct {
 // me handles GET /v1/me: the calling device and its account's state.
 func (s *Server) me(c echo.Context) error {
 	dev, _ := DeviceFrom(c)
-	acct, err := s.acc.account(c.Request().Context(), string(dev.User))
-	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("%w: account removed", ErrUnauthorized)
-	}
+	acct, err := s.accountOf(c.Request().Context(), dev)
 	if err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, meResponse{Device: dev, Subscription: acct.Subscription})
+}
+
+// accountOf loads the account of an authenticated device. An account
+// removed since the device registered is ErrUnauthorized.
+func (s *Server) accountOf(ctx context.Context, dev Device) (Account, error) {
+	acct, err := s.acc.account(ctx, string(dev.User))
+	if errors.Is(err, store.ErrNotFound) {
+		return acct, fmt.Errorf("%w: account removed", ErrUnauthorized)
+	}
+	return acct, err
 }
 
 // catalogKey handles GET /v1/catalog/key.

@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 
@@ -10,7 +9,6 @@ import (
 	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
-	"github.com/segue-fm/segue/store"
 )
 
 // streamKey handles POST /v1/keys/stream (api.StreamKeyRequest →
@@ -27,10 +25,7 @@ func (s *Server) streamKey(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	dev, _ := DeviceFrom(c)
-	acct, err := s.acc.account(ctx, string(dev.User))
-	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("%w: account removed", ErrUnauthorized)
-	}
+	acct, err := s.accountOf(ctx, dev)
 	if err != nil {
 		return err
 	}

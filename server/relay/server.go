@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -85,7 +86,7 @@ func newServer(st store.Store, cat *catalog.Catalog, signer ed25519.PrivateKey, 
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	e.Logger.SetOutput(discard{})
+	e.Logger.SetOutput(io.Discard)
 	e.HTTPErrorHandler = s.errorHandler
 	e.Use(s.observe, middleware.RecoverWithConfig(middleware.RecoverConfig{DisablePrintStack: true}))
 	s.e = e
@@ -114,10 +115,6 @@ func newServer(st store.Store, cat *catalog.Catalog, signer ed25519.PrivateKey, 
 	}
 	return s
 }
-
-type discard struct{}
-
-func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
 // Mount lets another package add routes under /v1 that require a device
 // token: fn receives the authenticated /v1 group, so every route it adds
