@@ -233,13 +233,9 @@ func (c *Client) once(ctx context.Context) (connected bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	storage := ""
-	if pm.PeerMetadata != nil && !pm.PeerMetadata.IsEphemeral {
-		storage = pm.PeerMetadata.StorageID
-	}
 	s := &peer.Session{
 		Repo: c.repo, Authz: peer.AllowAll, LocalID: c.opts.peerID, RemoteID: pm.SenderID,
-		RemoteStorage: storage, Conn: conn, Log: c.opts.log, FollowAll: true, Now: c.opts.now,
+		RemoteStorage: peer.RemoteStorage(pm), Conn: conn, Log: c.opts.log, FollowAll: true, Now: c.opts.now,
 		OnSynced: func(_ docs.DocumentID, at time.Time) {
 			c.mu.Lock()
 			c.status.LastSync = at

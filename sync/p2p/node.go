@@ -247,17 +247,13 @@ func (n *Node) start(ctx context.Context, st network.Stream, dialer bool) error 
 		return fmt.Errorf("p2p: handshake with %s: %w", remote, err)
 	}
 	_ = st.SetDeadline(time.Time{})
-	storage := ""
-	if hm.PeerMetadata != nil && !hm.PeerMetadata.IsEphemeral {
-		storage = hm.PeerMetadata.StorageID
-	}
 	sess := &session{status: PeerStatus{
 		ID: remote.String(), User: cert.User, Device: cert.Device,
 		Addr: st.Conn().RemoteMultiaddr().String(), Since: n.opts.now(),
 	}, reset: func() { st.Reset() }}
 	sess.s = &peer.Session{
 		Repo: n.repo, Authz: peer.DocumentAccess, User: cert.User,
-		LocalID: n.ID(), RemoteID: hm.SenderID, RemoteStorage: storage,
+		LocalID: n.ID(), RemoteID: hm.SenderID, RemoteStorage: peer.RemoteStorage(hm),
 		Conn: conn, FollowAll: true, Now: n.opts.now, Log: n.opts.log,
 		OnSynced: func(_ docs.DocumentID, at time.Time) {
 			n.mu.Lock()

@@ -217,13 +217,9 @@ func (e *Endpoint) ServeUser(w http.ResponseWriter, r *http.Request, user model.
 		c.Close(websocket.StatusPolicyViolation, "handshake failed")
 		return
 	}
-	storage := ""
-	if join.PeerMetadata != nil && !join.PeerMetadata.IsEphemeral {
-		storage = join.PeerMetadata.StorageID
-	}
 	s := &peer.Session{
 		Repo: e.repo, Authz: e.authz, User: user,
-		LocalID: e.opts.peerID, RemoteID: join.SenderID, RemoteStorage: storage,
+		LocalID: e.opts.peerID, RemoteID: join.SenderID, RemoteStorage: peer.RemoteStorage(join),
 		Conn: conn, Log: e.opts.log, Now: e.opts.now, Fanout: e.fanout,
 	}
 	s.OnEphemeral = func(m *wire.Message) { e.relayEphemeral(ctx, s, m) }

@@ -565,3 +565,14 @@ func ClientHandshake(ctx context.Context, c Conn, localID string, meta wire.Peer
 		return nil, fmt.Errorf("%w: got %q, want peer", ErrProtocol, m.Type)
 	}
 }
+
+// RemoteStorage returns the storage id announced in a handshake message
+// (the join ServerHandshake returns, the peer ClientHandshake returns):
+// "" when the remote is ephemeral or announces none. It is the value for
+// Session.RemoteStorage.
+func RemoteStorage(m *wire.Message) string {
+	if m.PeerMetadata == nil || m.PeerMetadata.IsEphemeral {
+		return ""
+	}
+	return m.PeerMetadata.StorageID
+}
