@@ -6,7 +6,6 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -159,15 +158,7 @@ func (s *Server) signStreamKeys(next echo.HandlerFunc) echo.HandlerFunc {
 
 // decode reads a JSON body of at most the configured size.
 func (s *Server) decode(c echo.Context, v any) error {
-	r := http.MaxBytesReader(c.Response(), c.Request().Body, s.opts.maxBody)
-	if err := json.NewDecoder(r).Decode(v); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return fmt.Errorf("%w: limit is %d bytes", relay.ErrTooLarge, s.opts.maxBody)
-		}
-		return fmt.Errorf("%w: decode json: %v", relay.ErrBadRequest, err)
-	}
-	return nil
+	return relay.DecodeJSON(c, s.opts.maxBody, v)
 }
 
 // account reads the relay account of user.

@@ -2,12 +2,14 @@ package license
 
 import (
 	"github.com/segue-fm/segue/internal/cborx"
+	"github.com/segue-fm/segue/server/relay"
 )
 
-// Subscription states the admin route accepts (relay.SubscriptionActive
-// is "active").
+// Subscription states the admin route accepts. SubscriptionActive is the
+// relay's state of a new account, the only one that lets keys and
+// licenses be issued.
 const (
-	SubscriptionActive    = "active"
+	SubscriptionActive    = relay.SubscriptionActive
 	SubscriptionExpired   = "expired"
 	SubscriptionCancelled = "cancelled"
 )

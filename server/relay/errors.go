@@ -85,8 +85,11 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 	_ = c.JSON(code, api.ErrorBody{Error: msg})
 }
 
-// decodeJSON reads a JSON request body of at most limit bytes into v.
-func decodeJSON(c echo.Context, limit int64, v any) error {
+// DecodeJSON reads the JSON request body of c, at most limit bytes, into
+// v. A larger body is ErrTooLarge, malformed JSON ErrBadRequest, so the
+// relay's error handler answers 413 or 400. Routes mounted on the relay
+// (the license server's) decode their bodies with it too.
+func DecodeJSON(c echo.Context, limit int64, v any) error {
 	r := http.MaxBytesReader(c.Response(), c.Request().Body, limit)
 	dec := json.NewDecoder(r)
 	if err := dec.Decode(v); err != nil {

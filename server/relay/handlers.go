@@ -20,7 +20,7 @@ func (s *Server) createAccount(c echo.Context) error {
 		return ErrSignupClosed
 	}
 	var req api.AccountRequest
-	if err := decodeJSON(c, s.opts.maxBody, &req); err != nil {
+	if err := DecodeJSON(c, s.opts.maxBody, &req); err != nil {
 		return err
 	}
 	if err := s.acc.create(c.Request().Context(), req.Username, req.Password); err != nil {
@@ -32,7 +32,7 @@ func (s *Server) createAccount(c echo.Context) error {
 // registerDevice handles POST /v1/devices.
 func (s *Server) registerDevice(c echo.Context) error {
 	var req api.RegisterRequest
-	if err := decodeJSON(c, s.opts.maxBody, &req); err != nil {
+	if err := DecodeJSON(c, s.opts.maxBody, &req); err != nil {
 		return err
 	}
 	dev, tok, err := s.acc.register(c.Request().Context(), &req)

@@ -16,7 +16,7 @@ import (
 // subscription, then seals the content key to the device.
 func (s *Server) streamKey(c echo.Context) error {
 	var req api.StreamKeyRequest
-	if err := decodeJSON(c, s.opts.maxBody, &req); err != nil {
+	if err := DecodeJSON(c, s.opts.maxBody, &req); err != nil {
 		return err
 	}
 	tier, err := model.ParseTier(string(req.Tier))
