@@ -389,8 +389,9 @@ func (s *Server) renew(c echo.Context) error {
 	for _, d := range req.Drop {
 		seen[[2]string{string(d.Track), string(d.Tier)}] = true // dropped: never renewed
 	}
-	err = s.st.Iterate(ctx, devLicPrefix(dev.ID), false, func(k, _ []byte) error {
-		ids = append(ids, string(k[len(devLicPrefix(dev.ID)):]))
+	prefix := devLicPrefix(dev.ID)
+	err = s.st.Iterate(ctx, prefix, false, func(k, _ []byte) error {
+		ids = append(ids, string(k[len(prefix):]))
 		return nil
 	})
 	if err != nil {
@@ -566,8 +567,9 @@ func (s *Server) getSubscription(c echo.Context) error {
 		return err
 	}
 	out := subscriptionAnswer{Username: acct.Username, Subscription: acct.Subscription, OfflineDevices: []string{}}
-	err = s.st.Iterate(ctx, offPrefix(user), false, func(k, _ []byte) error {
-		out.OfflineDevices = append(out.OfflineDevices, string(k[len(offPrefix(user)):]))
+	prefix := offPrefix(user)
+	err = s.st.Iterate(ctx, prefix, false, func(k, _ []byte) error {
+		out.OfflineDevices = append(out.OfflineDevices, string(k[len(prefix):]))
 		return nil
 	})
 	if err != nil {
