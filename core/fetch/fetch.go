@@ -121,13 +121,19 @@ func (f *Fetcher) Manifest(ctx context.Context, track model.TrackID, tier model.
 	if !tier.Valid() {
 		return nil, fmt.Errorf("fetch: manifest %s: %w", track, model.ErrInvalidTier)
 	}
-	pub, err := f.key(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("fetch: catalog key: %w", err)
+	env, err := f.st.Get(ctx, manifestKey(track, tier))
+	return f.manifest(ctx, track, tier, env, err)
+}
+
+// manifest is Manifest given the result (env, err) of reading the cached
+// envelope, so a caller that already read it does not read it again.
+func (f *Fetcher) manifest(ctx context.Context, track model.TrackID, tier model.Tier, env []byte, err error) (*model.Manifest, error) {
+	pub, kerr := f.key(ctx)
+	if kerr != nil {
+		return nil, fmt.Errorf("fetch: catalog key: %w", kerr)
 	}
 	mk := manifestKey(track, tier)
 	req := Request{Kind: KindManifest, Track: track, Tier: tier, MaxSize: crypto.MaxManifestSize}
-	env, err := f.st.Get(ctx, mk)
 	switch {
 	case err == nil:
 		m, verr := openManifest(pub, env, track, tier)
@@ -170,8 +176,9 @@ func (f *Fetcher) ManifestAndPrefetch(ctx context.Context, track model.TrackID, 
 	if !tier.Valid() {
 		return nil, fmt.Errorf("fetch: manifest %s: %w", track, model.ErrInvalidTier)
 	}
-	if env, err := f.st.Get(ctx, manifestKey(track, tier)); err == nil && len(env) > 0 {
-		return f.Manifest(ctx, track, tier)
+	env, getErr := f.st.Get(ctx, manifestKey(track, tier))
+	if getErr == nil && len(env) > 0 {
+		return f.manifest(ctx, track, tier, env, getErr)
 	}
 	type spec struct {
 		req Request
@@ -186,7 +193,7 @@ func (f *Fetcher) ManifestAndPrefetch(ctx context.Context, track model.TrackID, 
 	for _, s := range specs {
 		wg.Go(func() { s.b, s.err = f.origins[0].Fetch(ctx, s.req) })
 	}
-	m, err := f.Manifest(ctx, track, tier)
+	m, err := f.manifest(ctx, track, tier, env, getErr)
 	wg.Wait()
 	if err != nil {
 		return nil, err
