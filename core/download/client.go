@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
@@ -204,7 +203,3 @@ func (c *relayClient) licenseCall(ctx context.Context, pub ed25519.PublicKey, de
 }
 
 func msTime(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
-
-func validID(s string) bool {
-	return s != "" && len(s) <= 256 && !strings.ContainsAny(s, "/\x00")
-}

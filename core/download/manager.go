@@ -72,7 +72,7 @@ func (r Ref) valid() error {
 	switch {
 	case r.Kind != KindTrack && r.Kind != KindAlbum && r.Kind != KindPlaylist:
 		return fmt.Errorf("%w: kind %q", ErrBadRef, r.Kind)
-	case !validID(r.ID):
+	case !model.ValidID(r.ID):
 		return fmt.Errorf("%w: id %q", ErrBadRef, r.ID)
 	case !r.Tier.Valid():
 		return fmt.Errorf("%w: tier %q", ErrBadRef, r.Tier)

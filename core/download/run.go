@@ -241,7 +241,7 @@ func (m *Manager) resolve(ctx context.Context, it *itemRec) error {
 	seen := map[model.TrackID]bool{}
 	var need []model.TrackID
 	for _, t := range tracks {
-		if seen[t] || !validID(string(t)) {
+		if seen[t] || !model.ValidID(string(t)) {
 			continue
 		}
 		seen[t] = true

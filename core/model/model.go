@@ -9,6 +9,7 @@ package model
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -28,6 +29,17 @@ type DeviceID string
 
 // UserID identifies an account on the relay.
 type UserID string
+
+// MaxIDLen is the longest catalog or document id, in bytes.
+const MaxIDLen = 128
+
+// ValidID reports whether s can be an id (track, album, artist, playlist
+// document): non-empty, at most MaxIDLen bytes, and free of '/' and NUL so
+// it is safe as one component of a store key or URL path. The relay and
+// the engine apply the same rule.
+func ValidID(s string) bool {
+	return s != "" && len(s) <= MaxIDLen && !strings.ContainsAny(s, "/\x00")
+}
 
 // Tier is an audio quality tier. The zero value is not a valid tier.
 type Tier string

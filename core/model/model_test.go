@@ -2,6 +2,7 @@ package model
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -93,5 +94,24 @@ func TestTrackDuration(t *testing.T) {
 	}
 	if d := (Track{}).Duration(); d != 0 {
 		t.Fatalf("zero track Duration = %v", d)
+	}
+}
+
+func TestValidID(t *testing.T) {
+	for _, tc := range []struct {
+		id   string
+		want bool
+	}{
+		{"trabc123", true},
+		{"4NCRfzFwPzBxMTJ3fZxC6eaYNoJ", true},
+		{"", false},
+		{"a/b", false},
+		{"a\x00b", false},
+		{strings.Repeat("x", MaxIDLen), true},
+		{strings.Repeat("x", MaxIDLen+1), false},
+	} {
+		if got := ValidID(tc.id); got != tc.want {
+			t.Errorf("ValidID(%q) = %v, want %v", tc.id, got, tc.want)
+		}
 	}
 }

@@ -1,7 +1,6 @@
 package catalog
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"crypto/aes"
@@ -96,11 +95,6 @@ func refKey(h [32]byte, id model.TrackID, t model.Tier) []byte {
 	return append(refPrefix(h), string(id)+"/"+string(t)...)
 }
 
-// validID reports whether id can be a key component.
-func validID(id string) bool {
-	return id != "" && len(id) <= 128 && !bytes.ContainsAny([]byte(id), "/\x00")
-}
-
 func (c *Catalog) getCBOR(ctx context.Context, key []byte, v any) error {
 	b, err := c.s.Get(ctx, key)
 	if errors.Is(err, store.ErrNotFound) {
@@ -118,7 +112,7 @@ func (c *Catalog) getCBOR(ctx context.Context, key []byte, v any) error {
 // Track returns the track with the given id, or ErrNotFound.
 func (c *Catalog) Track(ctx context.Context, id model.TrackID) (model.Track, error) {
 	var t model.Track
-	if !validID(string(id)) {
+	if !model.ValidID(string(id)) {
 		return t, fmt.Errorf("%w: track %q", ErrNotFound, id)
 	}
 	err := c.getCBOR(ctx, trackKey(id), &t)
@@ -129,7 +123,7 @@ func (c *Catalog) Track(ctx context.Context, id model.TrackID) (model.Track, err
 // are ordered by disc, then track number.
 func (c *Catalog) Album(ctx context.Context, id model.AlbumID) (model.Album, error) {
 	var a model.Album
-	if !validID(string(id)) {
+	if !model.ValidID(string(id)) {
 		return a, fmt.Errorf("%w: album %q", ErrNotFound, id)
 	}
 	err := c.getCBOR(ctx, albumKey(id), &a)
@@ -139,7 +133,7 @@ func (c *Catalog) Album(ctx context.Context, id model.AlbumID) (model.Album, err
 // Artist returns the artist with the given id, or ErrNotFound.
 func (c *Catalog) Artist(ctx context.Context, id model.ArtistID) (model.Artist, error) {
 	var a model.Artist
-	if !validID(string(id)) {
+	if !model.ValidID(string(id)) {
 		return a, fmt.Errorf("%w: artist %q", ErrNotFound, id)
 	}
 	err := c.getCBOR(ctx, artistKey(id), &a)
@@ -192,7 +186,7 @@ func (c *Catalog) EachTrack(ctx context.Context, fn func(model.Track) error) err
 // Manifest returns the signed manifest envelope of (track, tier), owned by
 // the caller, or ErrNotFound.
 func (c *Catalog) Manifest(ctx context.Context, id model.TrackID, tier model.Tier) ([]byte, error) {
-	if !validID(string(id)) || !tier.Valid() {
+	if !model.ValidID(string(id)) || !tier.Valid() {
 		return nil, fmt.Errorf("%w: manifest %q/%q", ErrNotFound, id, tier)
 	}
 	b, err := c.s.Get(ctx, manifestKey(id, tier))
@@ -210,7 +204,7 @@ func (c *Catalog) Manifest(ctx context.Context, id model.TrackID, tier model.Tie
 // authentication (wrong at-rest key or tampered store).
 func (c *Catalog) ContentKey(ctx context.Context, id model.TrackID, tier model.Tier) (crypto.ContentKey, error) {
 	var k crypto.ContentKey
-	if !validID(string(id)) || !tier.Valid() {
+	if !model.ValidID(string(id)) || !tier.Valid() {
 		return k, fmt.Errorf("%w: key %q/%q", ErrNotFound, id, tier)
 	}
 	sk := contentKeyKey(id, tier)

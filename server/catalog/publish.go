@@ -76,14 +76,14 @@ func blobsOf(m *model.Manifest) [][32]byte {
 
 // check validates the release's internal consistency.
 func (r *Release) check() error {
-	if !validID(string(r.Album.ID)) {
+	if !model.ValidID(string(r.Album.ID)) {
 		return fmt.Errorf("%w: album id %q", ErrBadRelease, r.Album.ID)
 	}
 	if len(r.Tracks) == 0 {
 		return fmt.Errorf("%w: no tracks", ErrBadRelease)
 	}
 	for _, a := range r.Artists {
-		if !validID(string(a.ID)) || a.Name == "" {
+		if !model.ValidID(string(a.ID)) || a.Name == "" {
 			return fmt.Errorf("%w: artist %q (%q)", ErrBadRelease, a.ID, a.Name)
 		}
 	}
@@ -91,7 +91,7 @@ func (r *Release) check() error {
 	for _, tr := range r.Tracks {
 		t := tr.Track
 		switch {
-		case !validID(string(t.ID)):
+		case !model.ValidID(string(t.ID)):
 			return fmt.Errorf("%w: track id %q", ErrBadRelease, t.ID)
 		case seen[t.ID]:
 			return fmt.Errorf("%w: track %s twice", ErrBadRelease, t.ID)
@@ -102,7 +102,7 @@ func (r *Release) check() error {
 		}
 		seen[t.ID] = true
 		for _, a := range t.ArtistIDs {
-			if !validID(string(a)) {
+			if !model.ValidID(string(a)) {
 				return fmt.Errorf("%w: track %s artist id %q", ErrBadRelease, t.ID, a)
 			}
 		}
