@@ -78,81 +78,26 @@ func parseStatement(pub ed25519.PublicKey, header string, dev model.DeviceID, no
 	return s, nil
 }
 
-// relayClient talks to the relay's license API and catalog.
+// relayClient talks to the relay's license API and catalog through the
+// engine's shared JSON request path.
 type relayClient struct {
-	origins []string
-	http    *http.Client
-	token   func() string
+	json fetch.JSONClient
 }
 
-// answer is one relay answer: status, body, signed statement header.
+// answer is one relay answer: body and signed statement header.
 type answer struct {
-	code      int
 	body      []byte
 	statement string
 }
 
-// do sends a JSON request to the origins in order until one answers; a
-// network error or 5xx moves on. No answer at all is fetch.ErrOffline.
+// do sends a JSON request to the origins in order until one answers (see
+// fetch.JSONClient.Do); a refusal still carries its statement header.
 func (c *relayClient) do(ctx context.Context, method, path string, in any, auth bool) (answer, error) {
-	var body []byte
-	if in != nil {
-		var err error
-		if body, err = json.Marshal(in); err != nil {
-			return answer{}, fmt.Errorf("encode %s: %w", path, err)
-		}
+	a, err := c.json.Do(ctx, method, path, in, nil, auth)
+	if errors.Is(err, fetch.ErrNoToken) {
+		return answer{}, ErrNotRegistered
 	}
-	var errs []error
-	for _, base := range c.origins {
-		req, err := http.NewRequestWithContext(ctx, method, base+path, bytes.NewReader(body))
-		if err != nil {
-			return answer{}, fmt.Errorf("build request: %w", err)
-		}
-		req.Header.Set("Content-Type", "application/json")
-		if auth {
-			tok := c.token()
-			if tok == "" {
-				return answer{}, ErrNotRegistered
-			}
-			req.Header.Set("Authorization", "Bearer "+tok)
-		}
-		resp, err := c.http.Do(req)
-		if err != nil {
-			if ctx.Err() != nil {
-				return answer{}, ctx.Err()
-			}
-			errs = append(errs, &fetch.OriginError{Origin: base, Err: err})
-			continue
-		}
-		a := answer{code: resp.StatusCode, statement: resp.Header.Get(api.StatementHeader)}
-		if resp.StatusCode >= 500 {
-			se := fetch.ReadStatusError(resp)
-			resp.Body.Close()
-			errs = append(errs, &fetch.OriginError{Origin: base, Err: se})
-			continue
-		}
-		if resp.StatusCode < 200 || resp.StatusCode > 299 {
-			se := fetch.ReadStatusError(resp)
-			resp.Body.Close()
-			return a, se
-		}
-		a.body, err = fetch.ReadBody(resp.Body, maxLicenseResponse)
-		resp.Body.Close()
-		if err != nil {
-			errs = append(errs, &fetch.OriginError{Origin: base, Err: err})
-			continue
-		}
-		return a, nil
-	}
-	answered := false
-	for _, e := range errs {
-		var se *fetch.StatusError
-		answered = answered || errors.As(e, &se)
-	}
-	if !answered {
-		errs = append([]error{fetch.ErrOffline}, errs...)
-	}
-	return answer{}, fmt.Errorf("%s %s: %w", method, path, errors.Join(errs...))
+	return answer{body: a.Body, statement: a.Header.Get(api.StatementHeader)}, err
 }
 
 // albumTracks returns an album's track ids (GET /v1/albums/{id}).

@@ -258,7 +258,7 @@ func New(ctx context.Context, d Deps, opts Options) (*Manager, error) {
 		playlists: opts.playlists,
 		gen:       map[Ref]uint64{},
 		corrupt:   map[[32]byte]bool{},
-		rc:        &relayClient{origins: d.Relays, http: d.HTTP, token: d.Token},
+		rc:        &relayClient{json: fetch.JSONClient{Origins: d.Relays, Client: d.HTTP, Token: d.Token, MaxBody: maxLicenseResponse}},
 		items:     map[Ref]*itemRec{},
 		jobs:      map[trackTier]*jobRec{},
 		active:    map[trackTier]bool{},

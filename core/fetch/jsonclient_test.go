@@ -1,0 +1,81 @@
+package fetch
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+)
+
+// TestJSONClientOrigins checks when Do moves on to the next origin and
+// when an answer ends the loop.
+func TestJSONClientOrigins(t *testing.T) {
+	serve := func(code int, body string) string {
+		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("Authorization") != "Bearer tok" {
+				http.Error(w, `{"error":"no token"}`, http.StatusUnauthorized)
+				return
+			}
+			w.Header().Set("X-Mark", "yes")
+			w.WriteHeader(code)
+			w.Write([]byte(body))
+		}))
+		t.Cleanup(s.Close)
+		return s.URL
+	}
+	good := serve(200, `{"v":7}`)
+	down := httptest.NewServer(http.NotFoundHandler())
+	downURL := down.URL
+	down.Close()
+
+	tests := []struct {
+		name      string
+		origins   []string
+		wantV     int
+		wantCode  int // of the returned answer; 0 when none
+		wantErr   error
+		wantMark  bool
+		wantFails int // *OriginError entries expected in the error text (0: no error)
+	}{
+		{"first answers", []string{good}, 7, 200, nil, true, 0},
+		{"5xx moves on", []string{serve(503, `{"error":"busy"}`), good}, 7, 200, nil, true, 0},
+		{"bad JSON moves on", []string{serve(200, `not json`), good}, 7, 200, nil, true, 0},
+		{"unreachable moves on", []string{downURL, good}, 7, 200, nil, true, 0},
+		{"4xx is the answer", []string{serve(403, `{"error":"refused"}`), good}, 0, 403, nil, true, 1},
+		{"nobody answers", []string{downURL}, 0, 0, ErrOffline, false, 1},
+		{"only bad JSON", []string{serve(200, `{`)}, 0, 0, ErrBadAnswer, false, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := JSONClient{Origins: tc.origins, Client: http.DefaultClient, Token: func() string { return "tok" }, MaxBody: 1 << 10}
+			var out struct{ V int }
+			a, err := c.Do(context.Background(), http.MethodGet, "/x", nil, &out, true)
+			if tc.wantFails == 0 && err != nil {
+				t.Fatalf("Do: %v", err)
+			}
+			if tc.wantFails > 0 {
+				var oe *OriginError
+				if !errors.As(err, &oe) {
+					t.Fatalf("Do = %v, want an *OriginError", err)
+				}
+			}
+			if tc.wantErr != nil && !errors.Is(err, tc.wantErr) {
+				t.Fatalf("Do = %v, want %v", err, tc.wantErr)
+			}
+			if tc.wantErr == nil && errors.Is(err, ErrOffline) {
+				t.Fatalf("Do = %v: an origin answered, not offline", err)
+			}
+			if a.Code != tc.wantCode || out.V != tc.wantV || (a.Header.Get("X-Mark") == "yes") != tc.wantMark {
+				t.Fatalf("answer code %d v %d mark %q; want %d %d %v", a.Code, out.V, a.Header.Get("X-Mark"), tc.wantCode, tc.wantV, tc.wantMark)
+			}
+		})
+	}
+}
+
+func TestJSONClientNoToken(t *testing.T) {
+	c := JSONClient{Origins: []string{"http://127.0.0.1:1"}, Client: http.DefaultClient, MaxBody: 1 << 10}
+	if _, err := c.Do(context.Background(), http.MethodGet, "/x", nil, nil, true); !errors.Is(err, ErrNoToken) {
+		t.Fatalf("Do = %v, want ErrNoToken", err)
+	}
+}
