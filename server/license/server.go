@@ -3,7 +3,6 @@ package license
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -492,10 +491,7 @@ func (s *Server) deregister(c echo.Context) error {
 // admin is middleware admitting only the admin bearer token.
 func (s *Server) admin(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		h := c.Request().Header.Get("Authorization")
-		const p = "Bearer "
-		if s.opts.adminToken == "" || len(h) <= len(p) || !strings.EqualFold(h[:len(p)], p) ||
-			subtle.ConstantTimeCompare([]byte(strings.TrimSpace(h[len(p):])), []byte(s.opts.adminToken)) != 1 {
+		if !relay.BearerIs(c.Request(), s.opts.adminToken) {
 			return fmt.Errorf("%w: admin token required", relay.ErrUnauthorized)
 		}
 		return next(c)

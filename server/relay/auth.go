@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"crypto/subtle"
 	"net/http"
 	"strings"
 
@@ -18,6 +19,14 @@ func bearer(r *http.Request) (string, bool) {
 		return "", false
 	}
 	return strings.TrimSpace(h[len(p):]), true
+}
+
+// BearerIs reports whether r carries "Authorization: Bearer <token>" for
+// exactly token, compared in constant time. An empty token never matches,
+// so an unset admin token refuses everyone.
+func BearerIs(r *http.Request, token string) bool {
+	tok, ok := bearer(r)
+	return ok && token != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(token)) == 1
 }
 
 // Auth returns the device-token middleware. It accepts the token from

@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"crypto/subtle"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -91,10 +90,7 @@ func (s *Server) adminOnly(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-func (s *Server) isAdmin(r *http.Request) bool {
-	tok, ok := bearer(r)
-	return ok && s.opts.adminToken != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(s.opts.adminToken)) == 1
-}
+func (s *Server) isAdmin(r *http.Request) bool { return BearerIs(r, s.opts.adminToken) }
 
 // metricsHandler serves the Prometheus text format of the server's registry.
 func (s *Server) metricsHandler() echo.HandlerFunc {
