@@ -103,8 +103,8 @@ var _ store.Store = (*Store)(nil)
 // Before Badger touches dir, Open checks it reading only: a directory
 // another process has open fails with ErrLocked, and one Badger would
 // panic on or silently empty (see ErrDamaged) fails with ErrDamaged naming
-// the file, with nothing written. A panic of Badger's open is returned as
-// ErrDamaged too.
+// the file, with nothing written. A panic of Badger's open in the calling
+// goroutine is returned as ErrDamaged too.
 func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err

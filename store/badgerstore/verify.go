@@ -18,9 +18,11 @@ import (
 // ErrDamaged is returned by Open when dir holds a Badger store that cannot
 // be opened completely: a missing or unreadable MANIFEST next to data
 // files, a table file the MANIFEST lists that is missing or unreadable
-// (truncated, garbage), or, with WithStrict, a MANIFEST ending in a
-// partial record or a table file the MANIFEST does not list. The message
-// names the file. Open has written nothing to dir when it returns it.
+// (truncated, garbage), table files beside a MANIFEST that lists none, or,
+// with WithStrict, a MANIFEST ending in a partial record or any table file
+// the MANIFEST does not list. The message names the file. These are found
+// by a check that only reads, before Badger touches dir; a panic of
+// Badger's own open is ErrDamaged too, after Badger may have written.
 var ErrDamaged = errors.New("badgerstore: damaged store")
 
 // ErrLocked is returned by Open when another process has the store open
@@ -95,9 +97,9 @@ func checkBeforeOpen(dir string, strict bool) error {
 		}
 	}
 	slices.Sort(orphans)
-	switch {
-	case len(orphans) > 0 && (strict || len(m.Tables) == 0):
-		return fmt.Errorf("%w: %s is not listed in %s (%d such tables); Badger would delete it",
+	if len(orphans) > 0 && (strict || len(m.Tables) == 0) {
+		return fmt.Errorf("%w: %s is not listed in %s (%d such tables) and Badger would delete it: the MANIFEST lost records "+
+			"(restore a backup), or the process was killed while compacting and the file is a leftover (move it away)",
 			ErrDamaged, filepath.Join(dir, orphans[0]), mpath, len(orphans))
 	}
 	return nil
