@@ -35,7 +35,7 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	data := fs.String("data", envOr("SEGUE_DATA", "segue-data"), "data directory: Badger store and keys (env SEGUE_DATA)")
 	initDir := fs.Bool("init", false, "create a new relay in -data, which must be absent or empty (without it, -data must hold a relay)")
 	listen := fs.String("listen", envOr("SEGUE_LISTEN", def.Listen()), "listen address; port 0 picks a free port (env SEGUE_LISTEN)")
-	admin := fs.String("admin-token", envOr("SEGUE_ADMIN_TOKEN", ""), "admin bearer token for /metrics and closed signup (env SEGUE_ADMIN_TOKEN)")
+	admin := fs.String("admin-token", envOr("SEGUE_ADMIN_TOKEN", ""), "admin bearer token for /metrics, closed signup and POST /v1/admin/ingest (env SEGUE_ADMIN_TOKEN)")
 	signup := fs.String("open-signup", envOr("SEGUE_OPEN_SIGNUP", "true"), "allow anyone to create an account (env SEGUE_OPEN_SIGNUP)")
 	ttl := fs.String("token-ttl", envOr("SEGUE_TOKEN_TTL", "2160h"), "device token lifetime (env SEGUE_TOKEN_TTL)")
 	maxBody := fs.Int64("max-body", 64<<10, "largest JSON request body in bytes")
