@@ -2,30 +2,44 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"mime/multipart"
+	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
+	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/server/ingest"
+	"github.com/segue-fm/segue/store/badgerstore"
 )
 
 func init() {
-	register("ingest", "ingest WAV/FLAC masters or Ogg Vorbis tiers into a relay data directory", runIngest)
+	register("ingest", "ingest WAV/FLAC masters or Ogg Vorbis tiers into a relay data directory or a running relay", runIngest)
 }
 
-// runIngest is `segue ingest --data DIR [--album album.json | files...]`.
+// maxIngestAnswer bounds the relay's answer to an admin ingest.
+const maxIngestAnswer = 16 << 20
+
+// runIngest is `segue ingest --data DIR [--album album.json | files...]`
+// or `segue ingest --relay URL --admin-token T --album album.json`.
 func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("ingest", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: segue ingest --data DIR [--parallel N] [--quiet] [--gc] (--album album.json | master.wav|master.flac ...)")
+		fmt.Fprintln(stderr, "       segue ingest --relay URL --admin-token TOKEN --album album.json   (into a running relay)")
 		fs.PrintDefaults()
 	}
-	data := fs.String("data", "", "relay data directory (created if absent)")
+	data := fs.String("data", "", "relay data directory (initialised when absent or empty); not while a relay runs on it")
+	relayURL := fs.String("relay", "", "upload to this running relay instead of opening a data directory")
+	admin := fs.String("admin-token", envOr("SEGUE_ADMIN_TOKEN", ""), "the relay's admin token, with --relay (env SEGUE_ADMIN_TOKEN)")
 	album := fs.String("album", "", "album.json sidecar listing the tracks")
 	parallel := fs.Int("parallel", ingest.DefaultOptions().Parallel(), "concurrent encoder processes")
 	quiet := fs.Bool("quiet", false, "no progress on stderr")
@@ -35,8 +49,14 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	files := fs.Args()
 	switch {
-	case *data == "":
-		return fmt.Errorf("%w: --data is required", errUsage)
+	case *relayURL != "" && *data != "":
+		return fmt.Errorf("%w: give either --data or --relay, not both", errUsage)
+	case *relayURL != "" && (*album == "" || len(files) > 0 || *gc):
+		return fmt.Errorf("%w: --relay takes --album album.json (no master files, no --gc)", errUsage)
+	case *relayURL != "" && *admin == "":
+		return fmt.Errorf("%w: --relay needs --admin-token (or SEGUE_ADMIN_TOKEN)", errUsage)
+	case *relayURL == "" && *data == "":
+		return fmt.Errorf("%w: --data (or --relay) is required", errUsage)
 	case *album != "" && len(files) > 0:
 		return fmt.Errorf("%w: give either --album or master files, not both", errUsage)
 	case *album == "" && len(files) == 0 && !*gc:
@@ -57,11 +77,25 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	dd, err := catalog.OpenDataDir(ctx, *data)
+	if *relayURL != "" {
+		out, err := uploadAlbum(ctx, *relayURL, *admin, *album, req)
+		if err != nil {
+			return err
+		}
+		printIngest(stdout, out)
+		return nil
+	}
+	dd, err := catalog.OpenDataDirWith(ctx, *data, catalog.DefaultDataDirOptions().WithInit(catalog.InitIfEmpty))
+	if errors.Is(err, badgerstore.ErrLocked) {
+		return fmt.Errorf("%w: is `segue relay` running on %s? Ingest through it instead: segue ingest --relay URL --admin-token TOKEN --album album.json", err, *data)
+	}
 	if err != nil {
 		return err
 	}
 	defer dd.Close()
+	if dd.Created && !*quiet {
+		fmt.Fprintf(stderr, "initialised a new relay data directory %s\n", dd.Dir)
+	}
 	if len(req.Tracks) > 0 {
 		opts := ingest.DefaultOptions().WithParallel(*parallel)
 		if !*quiet {
@@ -77,13 +111,11 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if err != nil {
 			return err
 		}
-		for _, t := range res.Tracks {
-			state := "ingested"
-			if t.Skipped {
-				state = "already present"
-			}
-			fmt.Fprintf(stdout, "%s\t%s\t%q\t%s\n", t.ID, state, t.Track.Title, t.File)
+		out, err := ingest.Summarize(ctx, dd.Catalog, res)
+		if err != nil {
+			return err
 		}
+		printIngest(stdout, out)
 		fmt.Fprintf(stdout, "%d tracks in %v (encoders %v)\n", len(res.Tracks), res.Elapsed.Round(1e6), res.EncoderTime.Round(1e6))
 	}
 	if *gc {
@@ -94,6 +126,98 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintf(stdout, "gc: removed %d unreferenced blobs\n", n)
 	}
 	return nil
+}
+
+// printIngest prints one line per track (id, state, title, file) and one
+// per album (album, id, title).
+func printIngest(w io.Writer, out api.IngestResponse) {
+	for _, t := range out.Tracks {
+		state := "ingested"
+		if t.Skipped {
+			state = "already present"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%q\t%s\n", t.ID, state, t.Title, t.File)
+	}
+	for _, a := range out.Albums {
+		fmt.Fprintf(w, "album\t%s\t%q\n", a.ID, a.Title)
+	}
+}
+
+// uploadAlbum sends albumPath and every file req names to the relay's
+// admin ingest endpoint, streaming them, and returns its answer.
+func uploadAlbum(ctx context.Context, base, token, albumPath string, req ingest.Request) (api.IngestResponse, error) {
+	var names []string
+	for _, t := range req.Tracks {
+		if t.Master != "" {
+			names = append(names, t.Master)
+		}
+		for _, f := range t.Tiers {
+			names = append(names, f)
+		}
+	}
+	slices.Sort(names)
+	names = slices.Compact(names)
+	dir := filepath.Dir(albumPath)
+	pr, pw := io.Pipe()
+	mw := multipart.NewWriter(pw)
+	go func() {
+		pw.CloseWithError(writeUpload(mw, albumPath, dir, names))
+	}()
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(base, "/")+api.AdminIngestPath, pr)
+	if err != nil {
+		pr.Close()
+		return api.IngestResponse{}, fmt.Errorf("%w: --relay %q: %v", errUsage, base, err)
+	}
+	hr.Header.Set("Content-Type", mw.FormDataContentType())
+	hr.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(hr)
+	pr.Close()
+	if err != nil {
+		return api.IngestResponse{}, fmt.Errorf("upload to %s: %w", base, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxIngestAnswer))
+	if err != nil {
+		return api.IngestResponse{}, fmt.Errorf("upload to %s: read answer: %w", base, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		var eb api.ErrorBody
+		if json.Unmarshal(body, &eb) != nil || eb.Error == "" {
+			eb.Error = http.StatusText(resp.StatusCode)
+		}
+		return api.IngestResponse{}, fmt.Errorf("relay refused the ingest (%d): %s", resp.StatusCode, eb.Error)
+	}
+	var out api.IngestResponse
+	if err := json.Unmarshal(body, &out); err != nil {
+		return api.IngestResponse{}, fmt.Errorf("upload to %s: decode answer: %w", base, err)
+	}
+	return out, nil
+}
+
+// writeUpload writes the album part and one part per file to mw.
+func writeUpload(mw *multipart.Writer, albumPath, dir string, names []string) error {
+	add := func(field, name, path string) error {
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		w, err := mw.CreateFormFile(field, name)
+		if err != nil {
+			return err
+		}
+		_, err = io.Copy(w, f)
+		return err
+	}
+	if err := add(api.AdminIngestAlbumPart, "album.json", albumPath); err != nil {
+		return err
+	}
+	for _, n := range names {
+		if err := add(api.AdminIngestFilePart, n, filepath.Join(dir, filepath.FromSlash(n))); err != nil {
+			return err
+		}
+	}
+	return mw.Close()
 }
 
 // rootedPaths makes paths absolute and unrooted for os.DirFS("/") (fs.FS

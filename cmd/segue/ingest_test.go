@@ -33,6 +33,9 @@ func TestIngestCommand(t *testing.T) {
 		if n := strings.Count(out.String(), "\t"+want+"\t"); n != 4 {
 			t.Fatalf("run %d: %d tracks %s:\n%s", i, n, want, out.String())
 		}
+		if !strings.Contains(out.String(), "album\tal") || !strings.Contains(out.String(), `"Segue Demo"`) {
+			t.Fatalf("run %d: no album id line:\n%s", i, out.String())
+		}
 	}
 	usage := [][]string{
 		{},

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -32,8 +33,9 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.SetOutput(stderr)
 	def := relay.DefaultOptions("")
 	data := fs.String("data", envOr("SEGUE_DATA", "segue-data"), "data directory: Badger store and keys (env SEGUE_DATA)")
+	initDir := fs.Bool("init", false, "create a new relay in -data, which must be absent or empty (without it, -data must hold a relay)")
 	listen := fs.String("listen", envOr("SEGUE_LISTEN", def.Listen()), "listen address; port 0 picks a free port (env SEGUE_LISTEN)")
-	admin := fs.String("admin-token", envOr("SEGUE_ADMIN_TOKEN", ""), "admin bearer token for /metrics and closed signup (env SEGUE_ADMIN_TOKEN)")
+	admin := fs.String("admin-token", envOr("SEGUE_ADMIN_TOKEN", ""), "admin bearer token for /metrics, closed signup and POST /v1/admin/ingest (env SEGUE_ADMIN_TOKEN)")
 	signup := fs.String("open-signup", envOr("SEGUE_OPEN_SIGNUP", "true"), "allow anyone to create an account (env SEGUE_OPEN_SIGNUP)")
 	ttl := fs.String("token-ttl", envOr("SEGUE_TOKEN_TTL", "2160h"), "device token lifetime (env SEGUE_TOKEN_TTL)")
 	maxBody := fs.Int64("max-body", 64<<10, "largest JSON request body in bytes")
@@ -81,13 +83,26 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *tlsCert != "" {
 		opts = opts.WithTLS(*tlsCert, *tlsKey)
 	}
-	dd, err := catalog.OpenDataDir(ctx, *data)
-	if err != nil {
+	mode := catalog.OpenExisting
+	if *initDir {
+		mode = catalog.InitNew
+	}
+	dd, err := catalog.OpenDataDirWith(ctx, *data, catalog.DefaultDataDirOptions().WithInit(mode).WithLogger(log))
+	switch {
+	case errors.Is(err, catalog.ErrNotInitialized):
+		return fmt.Errorf("%w: to create a new relay there, run `segue relay --init --data %s`", err, *data)
+	case errors.Is(err, catalog.ErrNotEmpty):
+		return fmt.Errorf("%w: --init creates a relay only in an absent or empty directory; to run the relay already in it, drop --init", err)
+	case err != nil:
 		return fmt.Errorf("open data dir: %w", err)
 	}
 	defer dd.Close()
+	if dd.Created {
+		log.Info("created a new relay data directory", "dir", dd.Dir)
+	}
 	srv := relay.NewWithDataDir(dd, opts)
 	license.NewForDataDir(dd, license.DefaultOptions().WithAdminToken(*admin).WithLogger(log)).Mount(srv)
+	srv.MountIngest(relay.DefaultIngestOptions())
 	addr, err := srv.Start(ctx)
 	if err != nil {
 		srv.Close()

@@ -24,7 +24,7 @@ func TestRunRelayTLSFlags(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			args := append([]string{"-data", data, "-listen", "127.0.0.1:0", "-insecure-fast-passwords"}, c.args...)
+			args := append([]string{"-init", "-data", data, "-listen", "127.0.0.1:0", "-insecure-fast-passwords"}, c.args...)
 			err := runRelay(context.Background(), args, &bytes.Buffer{}, &bytes.Buffer{})
 			switch {
 			case c.usage && !errors.Is(err, errUsage):

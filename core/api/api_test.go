@@ -31,6 +31,8 @@ func TestWireJSON(t *testing.T) {
 		{"catalog key nil", api.CatalogKeyResponse{}, `{"key":null}`},
 		{"album", api.AlbumResponse{Album: model.Album{ID: "a1"}, Tracks: []model.Track{}}, ""},
 		{"stream key", api.StreamKeyRequest{Track: "t1", Tier: model.TierLow}, `{"track":"t1","tier":"low"}`},
+		{"admin ingest answer", api.IngestResponse{Albums: []api.IngestedAlbum{{ID: "a1", Title: "A"}}, Tracks: []api.IngestedTrack{{ID: "t1", Album: "a1", Title: "T", File: "01.wav", Skipped: true}}},
+			`{"albums":[{"id":"a1","title":"A"}],"tracks":[{"id":"t1","album_id":"a1","title":"T","file":"01.wav","skipped":true}]}`},
 		{"stream key answer", api.StreamKeyResponse{Track: "t1", Tier: model.TierHigh, Wrapped: []byte{6}, ServerTime: at},
 			`{"track":"t1","tier":"high","wrapped":"Bg==","server_time":"2030-01-02T03:04:05Z"}`},
 		{"issue", api.IssueRequest{Tracks: []model.TrackID{"t1"}, Tier: model.TierLow, Nonce: []byte{7}},

@@ -1,11 +1,18 @@
 package catalog
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 
@@ -23,10 +30,66 @@ const (
 	AtRestKeyName = "catalog-at-rest"
 )
 
-// DataDir is an open relay data directory: the Badger store in DIR/db,
-// the file KeyStore in DIR/keys, and the catalog over them. The relay and
-// `segue ingest` share it; only one process may open a directory at a
-// time (Badger holds a lock).
+// IdentityFile is the file, in a data directory, that records what the
+// directory must contain: the store id and the fingerprints of the catalog
+// keys. Initialisation writes it last, so its presence means the directory
+// was completely initialised.
+const IdentityFile = "segue-data.json"
+
+// Errors of OpenDataDirWith.
+var (
+	// ErrNotInitialized is returned for an absent or empty directory when
+	// the options do not allow initialising it.
+	ErrNotInitialized = errors.New("catalog: data directory is not initialised")
+	// ErrNotEmpty is returned with InitNew for a directory that holds
+	// files.
+	ErrNotEmpty = errors.New("catalog: data directory is not empty")
+	// ErrDamagedDataDir is returned for a data directory that cannot be
+	// opened completely: a missing, unreadable or mismatching key file,
+	// identity file or store. The message names the file; nothing was
+	// written. A damaged Badger store fails with badgerstore.ErrDamaged.
+	ErrDamagedDataDir = errors.New("catalog: damaged data directory")
+)
+
+// InitMode says when OpenDataDirWith may initialise a directory (generate
+// the catalog keys, create the store, write IdentityFile).
+type InitMode int
+
+const (
+	// OpenExisting opens an initialised directory only; an absent or empty
+	// one fails with ErrNotInitialized.
+	OpenExisting InitMode = iota
+	// InitIfEmpty initialises an absent or empty directory and opens an
+	// initialised one.
+	InitIfEmpty
+	// InitNew initialises an absent or empty directory; a directory with
+	// any file in it fails with ErrNotEmpty.
+	InitNew
+)
+
+// DataDirOptions configures OpenDataDirWith. Start from
+// DefaultDataDirOptions.
+type DataDirOptions struct {
+	init   InitMode
+	logger *slog.Logger
+}
+
+// DefaultDataDirOptions returns the defaults: OpenExisting, logging to
+// slog.Default().
+func DefaultDataDirOptions() DataDirOptions { return DataDirOptions{init: OpenExisting} }
+
+// WithInit sets when the directory may be initialised (default
+// OpenExisting).
+func (o DataDirOptions) WithInit(m InitMode) DataDirOptions { o.init = m; return o }
+
+// WithLogger sets the logger of the store and of data-directory notices
+// (default slog.Default()).
+func (o DataDirOptions) WithLogger(l *slog.Logger) DataDirOptions { o.logger = l; return o }
+
+// DataDir is an open relay data directory: IdentityFile, the Badger store
+// in DIR/db, the file KeyStore in DIR/keys, and the catalog over them. The
+// relay and `segue ingest` share it; only one process may open a directory
+// at a time (Badger holds a lock).
 type DataDir struct {
 	Dir     string
 	Store   store.Store
@@ -35,63 +98,332 @@ type DataDir struct {
 	// Signer is the catalog's Ed25519 key; manifests are signed with it
 	// and clients verify them with Signer.Public().
 	Signer ed25519.PrivateKey
+	// Created reports that this open initialised the directory.
+	Created bool
 }
 
-// OpenDataDir opens (creating on first use) the relay data directory dir:
-// the store, and the catalog signing and at-rest keys, generated randomly
-// when absent. Close it when done.
+// OpenDataDir is OpenDataDirWith with InitIfEmpty: it initialises an
+// absent or empty directory (tools and tests handing it a new one) and
+// otherwise opens an intact data directory, never regenerating its keys.
 func OpenDataDir(ctx context.Context, dir string) (*DataDir, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	return OpenDataDirWith(ctx, dir, DefaultDataDirOptions().WithInit(InitIfEmpty))
+}
+
+// OpenDataDirWith opens the relay data directory dir, or initialises it
+// when it is absent or empty and opts allow (see InitMode). Close it when
+// done.
+//
+// An existing directory is checked, reading only, before anything is
+// written: IdentityFile must parse, both key files must load and match the
+// fingerprints it records, the store must open completely (strict
+// badgerstore checks: a missing or truncated MANIFEST, a damaged table)
+// and hold the recorded store id. Any failure names the file and, except
+// a store id mismatch (found once Badger has opened the store), leaves the
+// directory as it was; a missing key is never regenerated, since that
+// would orphan every sealed content key and signed manifest. A directory
+// made before IdentityFile existed (keys and store present, no
+// IdentityFile) passes the same checks and gets its IdentityFile.
+func OpenDataDirWith(ctx context.Context, dir string, opts DataDirOptions) (*DataDir, error) {
+	if opts.logger == nil {
+		opts.logger = slog.Default()
+	}
+	empty, err := isEmptyDir(dir)
+	if err != nil {
 		return nil, fmt.Errorf("open data dir: %w", err)
 	}
-	ks, err := crypto.NewFileKeyStore(filepath.Join(dir, "keys"), crypto.DefaultFileKeyStoreOptions())
-	if err != nil {
-		return nil, fmt.Errorf("open data dir keys: %w", err)
+	switch {
+	case empty && opts.init == OpenExisting:
+		return nil, fmt.Errorf("%w: %s is empty or absent", ErrNotInitialized, dir)
+	case empty:
+		return initDataDir(ctx, dir, opts)
+	case opts.init == InitNew:
+		return nil, fmt.Errorf("%w: %s", ErrNotEmpty, dir)
 	}
-	seed, err := loadOrCreateSecret(ctx, ks, SigningKeyName, ed25519.SeedSize)
-	if err != nil {
-		return nil, err
-	}
-	atRest, err := loadOrCreateSecret(ctx, ks, AtRestKeyName, len(AtRestKey{}))
-	if err != nil {
-		return nil, err
-	}
-	s, err := badgerstore.Open(ctx, filepath.Join(dir, "db"), badgerstore.DefaultOptions())
-	if err != nil {
-		return nil, fmt.Errorf("open data dir store: %w", err)
-	}
-	return &DataDir{
-		Dir:     dir,
-		Store:   s,
-		Keys:    ks,
-		Catalog: New(s, AtRestKey(atRest)),
-		Signer:  ed25519.NewKeyFromSeed(seed),
-	}, nil
+	return openDataDir(ctx, dir, opts)
 }
 
 // Close closes the store.
 func (d *DataDir) Close() error { return d.Store.Close() }
 
-// loadOrCreateSecret returns the secret saved under name, creating n
-// random bytes on first use. A stored secret of the wrong size is an error,
-// never silently replaced (that would orphan every sealed key).
-func loadOrCreateSecret(ctx context.Context, ks crypto.KeyStore, name string, n int) ([]byte, error) {
+// identity is the content of IdentityFile.
+type identity struct {
+	Format int `json:"format"`
+	// StoreID is random hex, also kept in the store under storeIDKey, so
+	// a store from elsewhere (or a fresh one) is told apart.
+	StoreID string `json:"store_id"`
+	// SigningPublicKey is the hex Ed25519 public key of the catalog
+	// signing key.
+	SigningPublicKey string `json:"catalog_signing_public_key"`
+	// AtRestKeySHA256 is the hex SHA-256 of the at-rest key.
+	AtRestKeySHA256 string `json:"catalog_at_rest_key_sha256"`
+}
+
+// identityFormat is the Format this code writes and reads.
+const identityFormat = 1
+
+// maxIdentityFile bounds IdentityFile's size.
+const maxIdentityFile = 64 << 10
+
+// storeIDKey is the store key holding the data directory's store id.
+var storeIDKey = []byte("meta/data-dir-id")
+
+func identityOf(storeID string, seed, atRest []byte) identity {
+	pub := ed25519.NewKeyFromSeed(seed).Public().(ed25519.PublicKey)
+	sum := sha256.Sum256(atRest)
+	return identity{Format: identityFormat, StoreID: storeID, SigningPublicKey: hex.EncodeToString(pub), AtRestKeySHA256: hex.EncodeToString(sum[:])}
+}
+
+// isEmptyDir reports whether dir is absent or has no entries.
+func isEmptyDir(dir string) (bool, error) {
+	f, err := os.Open(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	_, err = f.Readdirnames(1)
+	if errors.Is(err, io.EOF) {
+		return true, nil
+	}
+	return false, err
+}
+
+func storeOptions(opts DataDirOptions) badgerstore.Options {
+	return badgerstore.DefaultOptions().WithStrict(true).WithLogger(opts.logger)
+}
+
+// initDataDir initialises the absent or empty dir. On failure it removes
+// what it made, leaving dir as it found it.
+func initDataDir(ctx context.Context, dir string, opts DataDirOptions) (_ *DataDir, err error) {
+	_, statErr := os.Stat(dir)
+	made := errors.Is(statErr, fs.ErrNotExist)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("init data dir: %w", err)
+	}
+	var st *badgerstore.Store
+	defer func() {
+		if err == nil {
+			return
+		}
+		if st != nil {
+			st.Close()
+		}
+		if made {
+			os.RemoveAll(dir)
+			return
+		}
+		for _, n := range []string{"keys", "db", IdentityFile + ".tmp"} {
+			os.RemoveAll(filepath.Join(dir, n))
+		}
+	}()
+	ks, err := crypto.NewFileKeyStore(filepath.Join(dir, "keys"), crypto.DefaultFileKeyStoreOptions())
+	if err != nil {
+		return nil, fmt.Errorf("init data dir keys: %w", err)
+	}
+	seed, atRest, id := make([]byte, ed25519.SeedSize), make([]byte, len(AtRestKey{})), make([]byte, 16)
+	for _, b := range [][]byte{seed, atRest, id} {
+		if _, err := rand.Read(b); err != nil {
+			return nil, fmt.Errorf("init data dir: %w", err)
+		}
+	}
+	if err := ks.Save(ctx, SigningKeyName, seed); err != nil {
+		return nil, fmt.Errorf("init data dir: save %s: %w", SigningKeyName, err)
+	}
+	if err := ks.Save(ctx, AtRestKeyName, atRest); err != nil {
+		return nil, fmt.Errorf("init data dir: save %s: %w", AtRestKeyName, err)
+	}
+	st, err = badgerstore.Open(ctx, filepath.Join(dir, "db"), storeOptions(opts))
+	if err != nil {
+		return nil, fmt.Errorf("init data dir store: %w", err)
+	}
+	storeID := hex.EncodeToString(id)
+	if err := st.Set(ctx, storeIDKey, []byte(storeID)); err != nil {
+		return nil, fmt.Errorf("init data dir store: %w", err)
+	}
+	if err := writeIdentity(dir, identityOf(storeID, seed, atRest)); err != nil {
+		return nil, err
+	}
+	opts.logger.Debug("initialised a new data directory", "dir", dir)
+	d := newDataDir(dir, st, ks, seed, atRest)
+	d.Created = true
+	return d, nil
+}
+
+func newDataDir(dir string, st store.Store, ks crypto.KeyStore, seed, atRest []byte) *DataDir {
+	return &DataDir{Dir: dir, Store: st, Keys: ks, Catalog: New(st, AtRestKey(atRest)), Signer: ed25519.NewKeyFromSeed(seed)}
+}
+
+// writeIdentity writes IdentityFile atomically (temporary file, fsync,
+// rename, fsync of dir).
+func writeIdentity(dir string, id identity) error {
+	b, err := json.MarshalIndent(id, "", "  ")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", IdentityFile, err)
+	}
+	tmp := filepath.Join(dir, IdentityFile+".tmp")
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", IdentityFile, err)
+	}
+	_, err = f.Write(append(b, '\n'))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, filepath.Join(dir, IdentityFile))
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", IdentityFile, err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		err = d.Sync()
+		d.Close()
+		if err != nil {
+			return fmt.Errorf("write %s: sync dir: %w", IdentityFile, err)
+		}
+	}
+	return nil
+}
+
+// readIdentity reads and checks IdentityFile; ok is false when it does
+// not exist.
+func readIdentity(dir string) (id identity, ok bool, err error) {
+	path := filepath.Join(dir, IdentityFile)
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return identity{}, false, nil
+	}
+	if err != nil {
+		return identity{}, false, fmt.Errorf("%w: %s: %v", ErrDamagedDataDir, path, err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxIdentityFile+1))
+	if err != nil {
+		return identity{}, false, fmt.Errorf("%w: %s: %v", ErrDamagedDataDir, path, err)
+	}
+	if len(b) > maxIdentityFile {
+		return identity{}, false, fmt.Errorf("%w: %s is over %d bytes", ErrDamagedDataDir, path, maxIdentityFile)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&id); err != nil {
+		return identity{}, false, fmt.Errorf("%w: %s is unreadable: %v", ErrDamagedDataDir, path, err)
+	}
+	if dec.More() {
+		return identity{}, false, fmt.Errorf("%w: %s has data after its JSON object", ErrDamagedDataDir, path)
+	}
+	if id.Format != identityFormat || id.StoreID == "" || id.SigningPublicKey == "" || id.AtRestKeySHA256 == "" {
+		return identity{}, false, fmt.Errorf("%w: %s: format %d or a field missing (this segue reads format %d)", ErrDamagedDataDir, path, id.Format, identityFormat)
+	}
+	return id, true, nil
+}
+
+// openDataDir opens the non-empty dir (see OpenDataDirWith).
+func openDataDir(ctx context.Context, dir string, opts DataDirOptions) (*DataDir, error) {
+	want, haveID, err := readIdentity(dir)
+	if err != nil {
+		return nil, err
+	}
+	keysDir := filepath.Join(dir, "keys")
+	if !haveID {
+		// Without IdentityFile only a directory holding a relay's keys and
+		// store is opened; anything else is not a data directory.
+		for _, p := range []string{keyPath(dir, SigningKeyName), keyPath(dir, AtRestKeyName), filepath.Join(dir, "db", "MANIFEST")} {
+			if _, err := os.Stat(p); err != nil {
+				return nil, fmt.Errorf("%w: %s is missing and so is %s: not a segue data directory, or damaged",
+					ErrDamagedDataDir, filepath.Join(dir, IdentityFile), p)
+			}
+		}
+	}
+	if st, err := os.Stat(keysDir); err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("%w: %s is missing", ErrDamagedDataDir, keysDir)
+	}
+	ks, err := crypto.NewFileKeyStore(keysDir, crypto.DefaultFileKeyStoreOptions())
+	if err != nil {
+		return nil, fmt.Errorf("open data dir keys: %w", err)
+	}
+	seed, err := loadSecret(ctx, ks, dir, SigningKeyName, ed25519.SeedSize)
+	if err != nil {
+		return nil, err
+	}
+	atRest, err := loadSecret(ctx, ks, dir, AtRestKeyName, len(AtRestKey{}))
+	if err != nil {
+		return nil, err
+	}
+	got := identityOf(want.StoreID, seed, atRest)
+	if haveID && got.SigningPublicKey != want.SigningPublicKey {
+		return nil, fmt.Errorf("%w: %s does not match the signing key recorded in %s", ErrDamagedDataDir, keyPath(dir, SigningKeyName), IdentityFile)
+	}
+	if haveID && got.AtRestKeySHA256 != want.AtRestKeySHA256 {
+		return nil, fmt.Errorf("%w: %s does not match the at-rest key recorded in %s", ErrDamagedDataDir, keyPath(dir, AtRestKeyName), IdentityFile)
+	}
+	dbDir := filepath.Join(dir, "db")
+	if _, err := os.Stat(filepath.Join(dbDir, "MANIFEST")); err != nil {
+		return nil, fmt.Errorf("%w: %s is missing: the store is gone or damaged", ErrDamagedDataDir, filepath.Join(dbDir, "MANIFEST"))
+	}
+	st, err := badgerstore.Open(ctx, dbDir, storeOptions(opts))
+	if err != nil {
+		return nil, fmt.Errorf("open data dir store: %w", err)
+	}
+	if err := checkStoreID(ctx, st, dir, want.StoreID, haveID, opts.logger, seed, atRest); err != nil {
+		return nil, errors.Join(err, st.Close())
+	}
+	return newDataDir(dir, st, ks, seed, atRest), nil
+}
+
+// checkStoreID compares the store's id with IdentityFile's. For a
+// directory without IdentityFile (haveID false) it records one, taking
+// the store's id or giving the store a new one.
+func checkStoreID(ctx context.Context, st store.Store, dir, want string, haveID bool, log *slog.Logger, seed, atRest []byte) error {
+	b, err := st.Get(ctx, storeIDKey)
+	switch {
+	case err == nil && haveID && string(b) == want:
+		return nil
+	case err == nil && haveID:
+		return fmt.Errorf("%w: %s holds store %q, %s expects %q", ErrDamagedDataDir, filepath.Join(dir, "db"), b, IdentityFile, want)
+	case errors.Is(err, store.ErrNotFound) && haveID:
+		return fmt.Errorf("%w: %s has no store id, %s expects %q: the store was replaced or lost data", ErrDamagedDataDir, filepath.Join(dir, "db"), IdentityFile, want)
+	case err != nil && !errors.Is(err, store.ErrNotFound):
+		return fmt.Errorf("open data dir store: %w", err)
+	}
+	id := string(b)
+	if id == "" {
+		r := make([]byte, 16)
+		if _, err := rand.Read(r); err != nil {
+			return fmt.Errorf("open data dir: %w", err)
+		}
+		id = hex.EncodeToString(r)
+		if err := st.Set(ctx, storeIDKey, []byte(id)); err != nil {
+			return fmt.Errorf("open data dir store: %w", err)
+		}
+	}
+	if err := writeIdentity(dir, identityOf(id, seed, atRest)); err != nil {
+		return err
+	}
+	log.Warn("data directory had no identity file: recorded its existing keys and store", "file", filepath.Join(dir, IdentityFile))
+	return nil
+}
+
+func keyPath(dir, name string) string { return filepath.Join(dir, "keys", name+".key") }
+
+// loadSecret loads the secret name of n bytes; a missing or malformed key
+// file is ErrDamagedDataDir naming it, never replaced.
+func loadSecret(ctx context.Context, ks crypto.KeyStore, dir, name string, n int) ([]byte, error) {
 	b, err := ks.Load(ctx, name)
 	switch {
-	case err == nil:
-		if len(b) != n {
-			return nil, fmt.Errorf("load %s: %d bytes, want %d", name, len(b), n)
-		}
-		return b, nil
-	case !errors.Is(err, crypto.ErrKeyNotFound):
-		return nil, fmt.Errorf("load %s: %w", name, err)
-	}
-	b = make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		return nil, fmt.Errorf("create %s: %w", name, err)
-	}
-	if err := ks.Save(ctx, name, b); err != nil {
-		return nil, fmt.Errorf("create %s: %w", name, err)
+	case errors.Is(err, crypto.ErrKeyNotFound):
+		return nil, fmt.Errorf("%w: %s is missing; an existing data directory's keys are never regenerated (that would orphan every sealed content key): restore it from a backup",
+			ErrDamagedDataDir, keyPath(dir, name))
+	case err != nil:
+		return nil, fmt.Errorf("%w: %s: %v", ErrDamagedDataDir, keyPath(dir, name), err)
+	case len(b) != n:
+		return nil, fmt.Errorf("%w: %s holds %d bytes, want %d", ErrDamagedDataDir, keyPath(dir, name), len(b), n)
 	}
 	return b, nil
 }

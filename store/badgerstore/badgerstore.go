@@ -43,6 +43,7 @@ type Options struct {
 	inMemory     bool
 	logger       *slog.Logger
 	memTableSize int64
+	strict       bool
 }
 
 // DefaultOptions returns the defaults: durable writes (SyncWrites true),
@@ -72,6 +73,14 @@ func (o Options) WithLogger(l *slog.Logger) Options { o.logger = l; return o }
 // store.ErrTxnTooBig).
 func (o Options) WithMemTableSize(n int64) Options { o.memTableSize = n; return o }
 
+// WithStrict makes Open also refuse (with ErrDamaged) a MANIFEST that
+// ends in a partial record and table files the MANIFEST does not list
+// (default false: Badger cuts the partial record and deletes such files,
+// its normal recovery after a machine crash, which also hides a truncated
+// MANIFEST). Servers whose data must never shrink silently set it; the
+// operator then decides.
+func (o Options) WithStrict(v bool) Options { o.strict = v; return o }
+
 // Store is a store.Store on Badger. It is safe for concurrent use.
 type Store struct {
 	db       *badger.DB
@@ -90,6 +99,12 @@ var _ store.Store = (*Store)(nil)
 // schema version with store.CheckSchema: a fresh store gets
 // store.SchemaVersion; a newer on-disk version fails with an error
 // matching store.ErrSchemaTooNew and the store is closed again.
+//
+// Before Badger touches dir, Open checks it reading only: a directory
+// another process has open fails with ErrLocked, and one Badger would
+// panic on or silently empty (see ErrDamaged) fails with ErrDamaged naming
+// the file, with nothing written. A panic of Badger's open in the calling
+// goroutine is returned as ErrDamaged too.
 func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -111,7 +126,12 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	if opts.inMemory {
 		bo = bo.WithInMemory(true).WithDir("").WithValueDir("")
 	}
-	db, err := badger.Open(bo)
+	if !opts.inMemory {
+		if err := checkBeforeOpen(dir, opts.strict); err != nil {
+			return nil, err
+		}
+	}
+	db, err := openRecovered(bo)
 	if err != nil {
 		return nil, fmt.Errorf("badgerstore: open %s: %w", dir, err)
 	}

@@ -1,0 +1,190 @@
+package catalog
+
+import (
+	"crypto/ed25519"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/segue-fm/segue/internal/dirhash"
+	"github.com/segue-fm/segue/store/badgerstore"
+)
+
+func quietDD() DataDirOptions {
+	return DefaultDataDirOptions().WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
+
+// initDir initialises a data directory with a published release in it and
+// returns its path and catalog public key.
+func initDir(t *testing.T) (string, ed25519.PublicKey) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "data")
+	d, err := OpenDataDirWith(t.Context(), dir, quietDD().WithInit(InitNew))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !d.Created {
+		t.Fatal("InitNew did not report Created")
+	}
+	r, _ := newFixture(6).release(t, d.Catalog, "A", 1)
+	if err := d.Catalog.Publish(t.Context(), r); err != nil {
+		t.Fatal(err)
+	}
+	pub := d.Signer.Public().(ed25519.PublicKey)
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return dir, pub
+}
+
+func TestOpenDataDirModes(t *testing.T) {
+	ctx := t.Context()
+	absent := filepath.Join(t.TempDir(), "absent")
+	if _, err := OpenDataDirWith(ctx, absent, quietDD()); !errors.Is(err, ErrNotInitialized) {
+		t.Fatalf("absent dir, OpenExisting: %v, want ErrNotInitialized", err)
+	}
+	if _, err := os.Stat(absent); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("refused open created the directory: %v", err)
+	}
+	empty := t.TempDir()
+	if _, err := OpenDataDirWith(ctx, empty, quietDD()); !errors.Is(err, ErrNotInitialized) {
+		t.Fatalf("empty dir, OpenExisting: %v, want ErrNotInitialized", err)
+	}
+	dir, pub := initDir(t)
+	if _, err := OpenDataDirWith(ctx, dir, quietDD().WithInit(InitNew)); !errors.Is(err, ErrNotEmpty) {
+		t.Fatalf("InitNew on a data dir: %v, want ErrNotEmpty", err)
+	}
+	for _, m := range []InitMode{OpenExisting, InitIfEmpty} {
+		d, err := OpenDataDirWith(ctx, dir, quietDD().WithInit(m))
+		if err != nil {
+			t.Fatalf("mode %d: %v", m, err)
+		}
+		if d.Created || !d.Signer.Public().(ed25519.PublicKey).Equal(pub) {
+			t.Fatalf("mode %d: created %v, key changed %v", m, d.Created, !d.Signer.Public().(ed25519.PublicKey).Equal(pub))
+		}
+		d.Close()
+	}
+}
+
+// TestOpenDataDirRefusesDamage damages an initialised directory and checks
+// the open fails naming the file, regenerates nothing and writes nothing.
+func TestOpenDataDirRefusesDamage(t *testing.T) {
+	other, _ := initDir(t)
+	cases := []struct {
+		name   string
+		damage func(t *testing.T, dir string) string // returns the file the error must name
+		want   error
+		// opened: the store id is compared after Badger opened the store,
+		// which may rewrite its own files.
+		opened bool
+	}{
+		{"missing MANIFEST", func(t *testing.T, dir string) string {
+			return remove(t, filepath.Join(dir, "db", "MANIFEST"))
+		}, ErrDamagedDataDir, false},
+		{"MANIFEST cut short", func(t *testing.T, dir string) string {
+			p := filepath.Join(dir, "db", "MANIFEST")
+			st, _ := os.Stat(p)
+			if err := os.Truncate(p, st.Size()/2); err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}, badgerstore.ErrDamaged, false},
+		{"missing signing key", func(t *testing.T, dir string) string {
+			return remove(t, filepath.Join(dir, "keys", SigningKeyName+".key"))
+		}, ErrDamagedDataDir, false},
+		{"missing at-rest key", func(t *testing.T, dir string) string {
+			return remove(t, filepath.Join(dir, "keys", AtRestKeyName+".key"))
+		}, ErrDamagedDataDir, false},
+		{"garbage key file", func(t *testing.T, dir string) string {
+			p := filepath.Join(dir, "keys", SigningKeyName+".key")
+			if err := os.WriteFile(p, []byte("garbage garbage garbage garbage garbage"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}, ErrDamagedDataDir, false},
+		{"key of another directory", func(t *testing.T, dir string) string {
+			p := filepath.Join(dir, "keys", AtRestKeyName+".key")
+			b, err := os.ReadFile(filepath.Join(other, "keys", AtRestKeyName+".key"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(p, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}, ErrDamagedDataDir, false},
+		{"store of another directory", func(t *testing.T, dir string) string {
+			if err := os.RemoveAll(filepath.Join(dir, "db")); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.CopyFS(filepath.Join(dir, "db"), os.DirFS(filepath.Join(other, "db"))); err != nil {
+				t.Fatal(err)
+			}
+			return filepath.Join(dir, "db")
+		}, ErrDamagedDataDir, true},
+		{"garbage identity file", func(t *testing.T, dir string) string {
+			p := filepath.Join(dir, IdentityFile)
+			if err := os.WriteFile(p, []byte("{"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}, ErrDamagedDataDir, false},
+		{"no identity file and no key", func(t *testing.T, dir string) string {
+			remove(t, filepath.Join(dir, IdentityFile))
+			return remove(t, filepath.Join(dir, "keys", SigningKeyName+".key"))
+		}, ErrDamagedDataDir, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir, _ := initDir(t)
+			file := tc.damage(t, dir)
+			before, err := dirhash.Sum(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range []InitMode{OpenExisting, InitIfEmpty} {
+				d, err := OpenDataDirWith(t.Context(), dir, quietDD().WithInit(m))
+				if err == nil {
+					d.Close()
+					t.Fatalf("mode %d: damaged directory opened", m)
+				}
+				if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), file) {
+					t.Fatalf("mode %d: err = %v, want %v naming %s", m, err, tc.want, file)
+				}
+			}
+			if after, err := dirhash.Sum(dir); !tc.opened && (err != nil || after != before) {
+				t.Fatalf("the refused open changed the directory (%v)", err)
+			}
+		})
+	}
+}
+
+// TestOpenDataDirAdoptsOlderLayout opens a directory made before the
+// identity file existed: it keeps its keys and gets an identity file.
+func TestOpenDataDirAdoptsOlderLayout(t *testing.T) {
+	dir, pub := initDir(t)
+	remove(t, filepath.Join(dir, IdentityFile))
+	d, err := OpenDataDirWith(t.Context(), dir, quietDD())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !d.Signer.Public().(ed25519.PublicKey).Equal(pub) {
+		t.Fatal("keys changed")
+	}
+	d.Close()
+	if _, ok, err := readIdentity(dir); !ok || err != nil {
+		t.Fatalf("identity after adoption: %v %v", ok, err)
+	}
+}
+
+func remove(t *testing.T, p string) string {
+	t.Helper()
+	if err := os.Remove(p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
