@@ -75,14 +75,25 @@ func (e *Engine) closePlayer() error {
 	return p.Close()
 }
 
-// TrackInfo returns a track's catalog metadata (GET /v1/tracks/{id}),
-// owned by the caller.
+// TrackInfo returns a track's catalog metadata, owned by the caller: for
+// a track a download holds (see OpenDownloads), the copy the download
+// recorded, with no network I/O (so downloaded tracks play with every
+// origin down); else the relay's answer (GET /v1/tracks/{id}).
 func (e *Engine) TrackInfo(ctx context.Context, id model.TrackID) (model.Track, error) {
 	ctx, done, err := e.calls.enter(ctx)
 	if err != nil {
 		return model.Track{}, err
 	}
 	defer done()
+	if dl := e.Downloads(); dl != nil {
+		t, ok, err := dl.TrackInfo(ctx, id)
+		if ok {
+			return t, nil
+		}
+		if err != nil {
+			e.log.Warn("core: downloaded track metadata unreadable; asking the relay", "track", id, "err", err)
+		}
+	}
 	var t model.Track
 	if err := e.call(ctx, http.MethodGet, "/v1/tracks/"+url.PathEscape(string(id)), nil, &t, true); err != nil {
 		return model.Track{}, fmt.Errorf("core: track %s: %w", id, err)
@@ -112,40 +123,52 @@ func (e *Engine) PlayAlbum(ctx context.Context, id model.AlbumID, start int) err
 	return e.play(model.PlayContext{Kind: "album", ID: string(id)}, tracks, start, a.Loudness)
 }
 
-// metadataFetches bounds the concurrent track-metadata requests of
+// metadataFetches bounds the concurrent track-metadata lookups of
 // PlayTracks.
 const metadataFetches = 8
 
 // PlayTracks plays tracks by id in the given context (e.g. a playlist's
-// entries in order), fetching their metadata from the relay (up to 8
-// requests at a time). The gain is each track's own (album gain needs an
-// album context: PlayAlbum).
+// entries in order), with their metadata from TrackInfo (up to 8 lookups
+// at a time). The gain is each track's own (album gain needs an album
+// context: PlayAlbum).
+//
+// A track whose metadata cannot be had (unknown to the relay, refused,
+// or unreachable and not downloaded) does not stop the others: it is
+// logged and queued by its id alone, and the player skips it when it
+// cannot play it, with a Status whose Err says why (at once for a
+// refusal; for an unreachable relay after the player's stall timeout, in
+// case the network comes back). Only when no track's metadata can be had
+// does PlayTracks fail.
 func (e *Engine) PlayTracks(ctx context.Context, c model.PlayContext, ids []model.TrackID, start int) error {
 	tracks := make([]model.Track, len(ids))
 	errs := make([]error, len(ids))
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	sem := make(chan struct{}, metadataFetches)
 	var wg sync.WaitGroup
 	for i, id := range ids {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			var err error
-			if tracks[i], err = e.TrackInfo(ctx, id); err != nil {
-				errs[i] = fmt.Errorf("core: play %s %s: %w", c.Kind, c.ID, err)
-				cancel()
-			}
+			tracks[i], errs[i] = e.TrackInfo(ctx, id)
 		})
 	}
 	wg.Wait()
-	for _, err := range errs {
-		if err != nil && !errors.Is(err, context.Canceled) {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("core: play %s %s: %w", c.Kind, c.ID, err)
+	}
+	var failed []error
+	for i, err := range errs {
+		switch {
+		case err == nil:
+		case errors.Is(err, ErrClosed):
 			return err
+		default:
+			e.log.Warn("core: no metadata for a track; the player tries it by id", "track", ids[i], "context", c.Kind, "err", err)
+			tracks[i] = model.Track{ID: ids[i]}
+			failed = append(failed, err)
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
-		return err
+	if len(failed) > 0 && len(failed) == len(ids) {
+		return fmt.Errorf("core: play %s %s: %w", c.Kind, c.ID, errors.Join(failed...))
 	}
 	return e.play(c, tracks, start, model.Loudness{})
 }
@@ -175,14 +198,25 @@ func (e *Engine) PlayPlaylist(ctx context.Context, d *Docs, id docs.DocumentID, 
 // entries.
 var ErrEmptyPlaylist = errors.New("core: playlist has no entries")
 
-// Album returns an album and its tracks in album order (GET
-// /v1/albums/{id}); the slices are owned by the caller.
+// Album returns an album and its tracks in album order; the slices are
+// owned by the caller. For an album an album download holds (see
+// OpenDownloads), they are the copies the download recorded, with no
+// network I/O; else the relay's answer (GET /v1/albums/{id}).
 func (e *Engine) Album(ctx context.Context, id model.AlbumID) (model.Album, []model.Track, error) {
 	ctx, done, err := e.calls.enter(ctx)
 	if err != nil {
 		return model.Album{}, nil, err
 	}
 	defer done()
+	if dl := e.Downloads(); dl != nil {
+		a, tracks, ok, err := dl.AlbumInfo(ctx, id)
+		if ok {
+			return a, tracks, nil
+		}
+		if err != nil {
+			e.log.Warn("core: downloaded album metadata unreadable; asking the relay", "album", id, "err", err)
+		}
+	}
 	var out api.AlbumResponse
 	if err := e.call(ctx, http.MethodGet, "/v1/albums/"+url.PathEscape(string(id)), nil, &out, true); err != nil {
 		return model.Album{}, nil, fmt.Errorf("core: album %s: %w", id, err)
