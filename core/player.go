@@ -103,11 +103,17 @@ func (e *Engine) TrackInfo(ctx context.Context, id model.TrackID) (model.Track, 
 
 // PlayTrack plays one track (context kind "track").
 func (e *Engine) PlayTrack(ctx context.Context, id model.TrackID) error {
+	return e.PlayTrackFrom(ctx, id, 0)
+}
+
+// PlayTrackFrom is PlayTrack starting at output frame frame of the track,
+// sample-exactly (see player.Player.PlayFrom).
+func (e *Engine) PlayTrackFrom(ctx context.Context, id model.TrackID, frame int64) error {
 	t, err := e.TrackInfo(ctx, id)
 	if err != nil {
 		return fmt.Errorf("core: play: %w", err)
 	}
-	return e.play(model.PlayContext{Kind: "track", ID: string(id)}, []model.Track{t}, 0, model.Loudness{})
+	return e.play(model.PlayContext{Kind: "track", ID: string(id)}, []model.Track{t}, 0, frame, model.Loudness{})
 }
 
 // PlayAlbum plays an album from its track index start (context kind
@@ -116,11 +122,17 @@ func (e *Engine) PlayTrack(ctx context.Context, id model.TrackID) error {
 // model.Album.Loudness), limited only where a track's own true peak
 // would exceed the ceiling.
 func (e *Engine) PlayAlbum(ctx context.Context, id model.AlbumID, start int) error {
+	return e.PlayAlbumFrom(ctx, id, start, 0)
+}
+
+// PlayAlbumFrom is PlayAlbum starting at output frame frame of track
+// start, sample-exactly (see player.Player.PlayFrom).
+func (e *Engine) PlayAlbumFrom(ctx context.Context, id model.AlbumID, start int, frame int64) error {
 	a, tracks, err := e.Album(ctx, id)
 	if err != nil {
 		return err
 	}
-	return e.play(model.PlayContext{Kind: "album", ID: string(id)}, tracks, start, a.Loudness)
+	return e.play(model.PlayContext{Kind: "album", ID: string(id)}, tracks, start, frame, a.Loudness)
 }
 
 // metadataFetches bounds the concurrent track-metadata lookups of
@@ -140,6 +152,12 @@ const metadataFetches = 8
 // case the network comes back). Only when no track's metadata can be had
 // does PlayTracks fail.
 func (e *Engine) PlayTracks(ctx context.Context, c model.PlayContext, ids []model.TrackID, start int) error {
+	return e.PlayTracksFrom(ctx, c, ids, start, 0)
+}
+
+// PlayTracksFrom is PlayTracks starting at output frame frame of track
+// start, sample-exactly (see player.Player.PlayFrom).
+func (e *Engine) PlayTracksFrom(ctx context.Context, c model.PlayContext, ids []model.TrackID, start int, frame int64) error {
 	tracks := make([]model.Track, len(ids))
 	errs := make([]error, len(ids))
 	sem := make(chan struct{}, metadataFetches)
@@ -170,13 +188,19 @@ func (e *Engine) PlayTracks(ctx context.Context, c model.PlayContext, ids []mode
 	if len(failed) > 0 && len(failed) == len(ids) {
 		return fmt.Errorf("core: play %s %s: %w", c.Kind, c.ID, errors.Join(failed...))
 	}
-	return e.play(c, tracks, start, model.Loudness{})
+	return e.play(c, tracks, start, frame, model.Loudness{})
 }
 
 // PlayPlaylist plays the entries of playlist id, as this device holds it
 // (edits made offline included), in order from entry index start, with
 // context kind "playlist" and id the document id (bs58check).
 func (e *Engine) PlayPlaylist(ctx context.Context, d *Docs, id docs.DocumentID, start int) error {
+	return e.PlayPlaylistFrom(ctx, d, id, start, 0)
+}
+
+// PlayPlaylistFrom is PlayPlaylist starting at output frame frame of
+// entry start, sample-exactly (see player.Player.PlayFrom).
+func (e *Engine) PlayPlaylistFrom(ctx context.Context, d *Docs, id docs.DocumentID, start int, frame int64) error {
 	if err := e.calls.check(); err != nil {
 		return err
 	}
@@ -191,7 +215,7 @@ func (e *Engine) PlayPlaylist(ctx context.Context, d *Docs, id docs.DocumentID, 
 	if len(ids) == 0 {
 		return fmt.Errorf("core: play playlist %s: %w", id, ErrEmptyPlaylist)
 	}
-	return e.PlayTracks(ctx, model.PlayContext{Kind: "playlist", ID: id.String()}, ids, start)
+	return e.PlayTracksFrom(ctx, model.PlayContext{Kind: "playlist", ID: id.String()}, ids, start, frame)
 }
 
 // ErrEmptyPlaylist is returned by PlayPlaylist for a playlist without
@@ -227,9 +251,10 @@ func (e *Engine) Album(ctx context.Context, id model.AlbumID) (model.Album, []mo
 // ErrNoPlayer is returned by the Play methods before OpenPlayer.
 var ErrNoPlayer = errors.New("core: player not open")
 
-// play sends the tracks to the player; album is the loudness of the
-// album they all belong to (zero when unknown or mixed).
-func (e *Engine) play(c model.PlayContext, tracks []model.Track, start int, album model.Loudness) error {
+// play sends the tracks to the player, to start at output frame frame of
+// tracks[start]; album is the loudness of the album they all belong to
+// (zero when unknown or mixed).
+func (e *Engine) play(c model.PlayContext, tracks []model.Track, start int, frame int64, album model.Loudness) error {
 	if err := e.calls.check(); err != nil {
 		return err
 	}
@@ -244,7 +269,7 @@ func (e *Engine) play(c model.PlayContext, tracks []model.Track, start int, albu
 			items[i].Artist = t.ArtistIDs[0]
 		}
 	}
-	return p.Send(player.PlayContext{Context: c, Items: items, Start: start, Offline: e.OfflineMode()})
+	return p.Send(player.PlayContext{Context: c, Items: items, Start: start, StartFrame: frame, Offline: e.OfflineMode()})
 }
 
 // Source is the engine as a player.Source, for players an app runs
