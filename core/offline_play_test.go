@@ -3,6 +3,7 @@ package core_test
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/segue-fm/segue/core"
 	"github.com/segue-fm/segue/core/download"
@@ -91,6 +92,9 @@ func TestDownloadedPlaysWithRelayDown(t *testing.T) {
 		{"playlist", func() error { return e.PlayPlaylist(ctx, d, pl, 0) }, []model.TrackID{r.Tracks[2], r.Tracks[0]}},
 	}
 	for _, tc := range cases {
+		if t.Failed() {
+			break
+		}
 		t.Run(tc.name, func(t *testing.T) {
 			var want int64
 			for _, id := range tc.clips {
@@ -106,5 +110,31 @@ func TestDownloadedPlaysWithRelayDown(t *testing.T) {
 				t.Fatalf("played %d frames, want %d (the downloaded tracks' samples)", got, want)
 			}
 		})
+	}
+
+	// In offline mode a playlist entry no download holds is skipped at
+	// once (with a warning status), not retried until the stall timeout,
+	// and the rest plays.
+	e.SetOfflineMode(true)
+	defer e.SetOfflineMode(false)
+	began := time.Now()
+	ids := []model.TrackID{"not-downloaded", r.Tracks[3]}
+	run := playThroughEngine(t, e, noGain(tier), func(*player.Player) error {
+		return e.PlayTracks(ctx, model.PlayContext{Kind: "playlist", ID: "mixed"}, ids, 0)
+	}, nil)
+	if el := time.Since(began); el > 10*time.Second {
+		t.Fatalf("the missing track held the play for %v", el)
+	}
+	var warned []error
+	for _, st := range run.statuses {
+		if st.Err != nil {
+			warned = append(warned, st.Err)
+		}
+	}
+	if len(warned) != 1 || !errors.Is(warned[0], player.ErrUnplayable) || !errors.Is(warned[0], core.ErrOffline) {
+		t.Fatalf("warnings %v: want one skip of the track not downloaded (unplayable, offline)", warned)
+	}
+	if got := int64(len(run.samples) / 2); got != samples[r.Tracks[3]] {
+		t.Fatalf("played %d frames, want the downloaded track's %d", got, samples[r.Tracks[3]])
 	}
 }

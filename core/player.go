@@ -336,8 +336,12 @@ func (p *playerTrack) Chunk(ctx context.Context, i int) ([]byte, error) {
 
 func (p *playerTrack) Close() error { return nil }
 
-// classify marks permanent failures with player.ErrUnplayable.
+// classify marks permanent failures with player.ErrUnplayable; in
+// offline mode that includes a track no download holds.
 func classify(err error) error {
+	if errors.Is(err, errOfflineMiss) {
+		return fmt.Errorf("%w: %w", player.ErrUnplayable, err)
+	}
 	if err == nil || errors.Is(err, fetch.ErrOffline) || errors.Is(err, context.DeadlineExceeded) ||
 		errors.Is(err, context.Canceled) {
 		return err

@@ -21,7 +21,7 @@ func init() {
 }
 
 // runPlay implements
-// `segue play [device flags] [--tier high] [--alsa-device NAME] [--out FILE.wav] [--format s16|s24|f32] [--start POS] track|album|playlist ID`.
+// `segue play [device flags] [--tier high] [--alsa-device NAME] [--out FILE.wav] [--format s16|s24|f32] [--start POS] [--offline] track|album|playlist ID`.
 // Without --out it plays to the ALSA device when this binary was built
 // with -tags alsa and the device opens, else it writes segue-play.wav; it
 // says which on stderr. A WAV file appears only once the play succeeded.
@@ -38,6 +38,7 @@ func runPlay(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	startAt := fs.String("start", "", "start this far into the first track: 90s, 1m30s, 1:30 or 1:02:03.5 (sample-exact)")
 	crossfade := fs.Duration("crossfade", 0, "crossfade between tracks of different albums (0–12s)")
 	gainMode := fs.String("gain", "track", "loudness normalisation to −14 LUFS: track, album or off")
+	offline := fs.Bool("offline", false, "offline mode: ask the relay for no keys; tracks not downloaded are skipped at once instead of retried")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: segue play [flags] track|album|playlist ID")
 		fmt.Fprintln(stderr, "  a playlist ID is its document id or automerge: URL, as this device holds it (see segue playlist, segue sync)")
@@ -86,6 +87,7 @@ func runPlay(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	defer dev.close()
 	e := dev.e
+	e.SetOfflineMode(*offline)
 	// The downloads serve metadata, manifests, blobs and keys; they stay
 	// paused: playing downloads nothing.
 	dl, err := e.OpenDownloads(ctx, download.DefaultOptions())
