@@ -229,3 +229,36 @@ func TestPlayPlaylistSkipsUnknownTrack(t *testing.T) {
 		}
 	}
 }
+
+// TestParsePosition covers --start's spellings and its bounds.
+func TestParsePosition(t *testing.T) {
+	tests := []struct {
+		in   string
+		want time.Duration
+		ok   bool
+	}{
+		{"90s", 90 * time.Second, true},
+		{"1m30s", 90 * time.Second, true},
+		{"1:30", 90 * time.Second, true},
+		{"01:30.25", 90*time.Second + 250*time.Millisecond, true},
+		{"1:02:03.5", time.Hour + 2*time.Minute + 3500*time.Millisecond, true},
+		{"0:00", 0, true},
+		{"23:59:59", 24*time.Hour - time.Second, true},
+		{"24h", 0, false},
+		{"-1s", 0, false},
+		{"90", 0, false},
+		{"1:60", 0, false},
+		{"1:60:00", 0, false},
+		{"1:2:3:4", 0, false},
+		{"1:-5", 0, false},
+		{"1:1e1", 0, false},
+		{":30", 0, false},
+		{"", 0, false},
+	}
+	for _, tc := range tests {
+		got, err := parsePosition(tc.in)
+		if (err == nil) != tc.ok || got != tc.want {
+			t.Errorf("parsePosition(%q) = %v, %v; want %v, ok %v", tc.in, got, err, tc.want, tc.ok)
+		}
+	}
+}
