@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/segue-fm/segue/core"
@@ -31,7 +32,7 @@ func runPlay(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs := flag.NewFlagSet("play", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	da := addDeviceFlags(fs)
-	tierName := fs.String("tier", string(model.TierHigh), "tier: low, normal, high or very_high (downloads play offline at the tier they were downloaded at)")
+	tierName := fs.String("tier", string(model.TierHigh), "tier: low, normal, high or very_high (default: the highest the first track is downloaded at, else high)")
 	alsaDevice := fs.String("alsa-device", "default", "ALSA playback device (builds with -tags alsa)")
 	out := fs.String("out", "segue-play.wav", "write a WAV file instead of playing to the device (written to a temporary file, renamed once the play succeeded)")
 	formatName := fs.String("format", "s16", "WAV sample format: s16, s24 or f32")
@@ -101,26 +102,6 @@ func runPlay(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return err
 		}
 	}
-	sink, err := openOutput(ctx, outSet, *alsaDevice, *out, format, stderr)
-	if err != nil {
-		return err
-	}
-	defer sink.Discard()
-	p, err := e.OpenPlayer(sink, player.DefaultOptions().WithTier(tier).WithGain(player.DefaultGainOptions().WithMode(mode)))
-	if err != nil {
-		return err
-	}
-	defer e.ClosePlayer()
-	if err := p.SetCrossfade(*crossfade); err != nil {
-		return err
-	}
-	rate, _ := sink.Format()
-	frame := int64(start) * int64(rate) / int64(time.Second) // start < 24 h: no overflow
-	sub, cancel := p.Subscribe()
-	defer cancel()
-	first := make(chan time.Duration, 1)
-	t0 := time.Now()
-	p.OnFirstWrite(func() { first <- time.Since(t0) })
 	var tracks []model.TrackID // the context's, in order
 	switch kind {
 	case "album":
@@ -145,6 +126,41 @@ func runPlay(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return fmt.Errorf("%w: --start %s is past the end of the first track (%s, %s)", errUsage, *startAt, t.Title, clock(t.Duration()))
 		}
 	}
+	tierSet := false
+	fs.Visit(func(f *flag.Flag) { tierSet = tierSet || f.Name == "tier" })
+	if !tierSet && len(tracks) > 0 {
+		// Without --tier, a downloaded first track picks the tier: the
+		// highest it is downloaded at, so a download plays offline.
+		for _, t := range slices.Backward(model.Tiers) {
+			if dl.Downloaded(tracks[0], t) {
+				if t != tier {
+					fmt.Fprintf(stderr, "tier: %s (downloaded)\n", t)
+				}
+				tier = t
+				break
+			}
+		}
+	}
+	sink, err := openOutput(ctx, outSet, *alsaDevice, *out, format, stderr)
+	if err != nil {
+		return err
+	}
+	defer sink.Discard()
+	p, err := e.OpenPlayer(sink, player.DefaultOptions().WithTier(tier).WithGain(player.DefaultGainOptions().WithMode(mode)))
+	if err != nil {
+		return err
+	}
+	defer e.ClosePlayer()
+	if err := p.SetCrossfade(*crossfade); err != nil {
+		return err
+	}
+	rate, _ := sink.Format()
+	frame := int64(start) * int64(rate) / int64(time.Second) // start < 24 h: no overflow
+	sub, cancel := p.Subscribe()
+	defer cancel()
+	first := make(chan time.Duration, 1)
+	t0 := time.Now()
+	p.OnFirstWrite(func() { first <- time.Since(t0) })
 	switch kind {
 	case "album":
 		err = e.PlayAlbumFrom(ctx, model.AlbumID(id), 0, frame)

@@ -48,7 +48,8 @@ func noTempFiles(t *testing.T, dir string, want ...string) {
 // album:…` on a device, the relay stopped, then `segue play` of a track
 // and of the album plays them from the downloads, with the exact sample
 // counts, printing the time to first audio and per-track progress; WAV
-// output in s16, s24 and f32; --start lands on the sample (the output is
+// output in s16, s24 and f32; without --tier the downloaded tier plays;
+// --start lands on the sample (the output is
 // the tail of the full play); a play that fails leaves no file.
 func TestPlayDownloadedWithRelayDown(t *testing.T) {
 	const tier = model.TierNormal // 44.1 kHz: output frames are the tracks' samples
@@ -90,11 +91,12 @@ func TestPlayDownloadedWithRelayDown(t *testing.T) {
 
 	tr := r.Tracks[1]
 	trackWAV := filepath.Join(out, "track.wav")
-	res = cmd("play", "track", string(tr), "--tier", string(tier), "--gain", "off", "--format", "s24", "--out", trackWAV)
+	// No --tier: the tier the track was downloaded at.
+	res = cmd("play", "track", string(tr), "--gain", "off", "--format", "s24", "--out", trackWAV)
 	if res.code != 0 {
 		t.Fatalf("play track with the relay down: exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
 	}
-	for _, w := range []string{"first audio after ", "track 1/1  " + titles[tr], "ended"} {
+	for _, w := range []string{"tier: normal (downloaded)", "first audio after ", "track 1/1  " + titles[tr], "ended"} {
 		if !strings.Contains(res.stderr, w) {
 			t.Fatalf("play track: stderr lacks %q:\n%s", w, res.stderr)
 		}

@@ -75,7 +75,6 @@ type alsaOutput struct {
 	device string
 }
 
-func (a alsaOutput) Frames() int64    { return a.Sink.Frames() }
 func (a alsaOutput) Commit() error    { return a.Sink.Close() }
 func (a alsaOutput) Discard()         { a.Sink.Close() }
 func (a alsaOutput) Describe() string { return "played to ALSA device " + a.device }
