@@ -64,6 +64,41 @@ func (m *Manager) fetchMeta(ctx context.Context, tier model.Tier, ids []string, 
 	return nil
 }
 
+// metaBatch bounds the metadata records written per transaction: a large
+// playlist's would not fit Badger's transaction size in one.
+const metaBatch = 256
+
+// recordMeta writes the metadata in metas of the jobs of ids at tier,
+// metaBatch per transaction, after the transaction that referenced the
+// jobs. The caller holds itemMu, so no job can go meanwhile (only
+// resolve and Remove release jobs, both under itemMu). A crash before the
+// writes end leaves tracks without metadata: TrackInfo then falls back to
+// the relay, and the next resolve of a request naming them fetches it.
+func (m *Manager) recordMeta(ctx context.Context, tier model.Tier, ids []string, metas map[model.TrackID][]byte) error {
+	var todo []string
+	for _, t := range ids {
+		if metas[model.TrackID(t)] != nil {
+			todo = append(todo, t)
+		}
+	}
+	for len(todo) > 0 {
+		batch := todo[:min(len(todo), metaBatch)]
+		todo = todo[len(batch):]
+		err := m.d.Store.Update(ctx, func(tx store.Txn) error {
+			for _, t := range batch {
+				if err := tx.Set(metaKey(trackTier{model.TrackID(t), tier}), metas[model.TrackID(t)]); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // TrackInfo returns the catalog metadata of a track as a download of it
 // (at any tier) recorded it when the download was last resolved, without
 // network I/O; ok is false when no download holds it. The Track is owned

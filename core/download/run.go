@@ -315,13 +315,6 @@ func (m *Manager) resolve(ctx context.Context, it *itemRec) error {
 				return err
 			}
 		}
-		for _, t := range ids {
-			if b := metas[model.TrackID(t)]; b != nil {
-				if err := tx.Set(metaKey(trackTier{model.TrackID(t), r.Tier}), b); err != nil {
-					return err
-				}
-			}
-		}
 		for _, t := range cur.Tracks {
 			if !seen[model.TrackID(t)] {
 				dropped = append(dropped, t)
@@ -334,6 +327,9 @@ func (m *Manager) resolve(ctx context.Context, it *itemRec) error {
 	})
 	if err != nil {
 		return fmt.Errorf("record %s: %w", r, err)
+	}
+	if err := m.recordMeta(ctx, r.Tier, ids, metas); err != nil {
+		m.log.Warn("download: record catalog metadata", "ref", r.String(), "err", err)
 	}
 	m.unlinkFreed(ctx, freed)
 	m.refreshJobs(ctx, r.Tier, ids)
