@@ -33,7 +33,8 @@ type offlineState struct {
 // later calls return the same manager and ignore opts): it loads the
 // durable download table from the store without network I/O, resumes
 // unfinished downloads in the background, and makes downloaded blobs and
-// offline licenses serve OpenTrack — with no relay at all. Downloaded
+// offline licenses serve OpenTrack, and the metadata downloads recorded
+// serve TrackInfo and Album (so the Play methods) — with no relay at all. Downloaded
 // blobs are files under <dir>/blobs (encrypted, content addressed); the
 // job table and licenses are in the store. In offline mode
 // (SetOfflineMode) the manager starts paused. The manager is the

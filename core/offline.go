@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"net/http"
 
@@ -55,6 +56,12 @@ func (e *Engine) OfflineMode() bool {
 	return st.offlineMode
 }
 
+// errOfflineMiss marks a track asked for in offline mode that no download
+// holds: retrying cannot play it until the app turns offline mode off, so
+// the player skips it at once (classify) instead of retrying it as a
+// stall.
+var errOfflineMiss = errors.New("not downloaded (offline mode)")
+
 // offlineKey is the content-key hook of OpenTrack: a completely
 // downloaded (track, tier) always takes its key from the offline license
 // (trusted-time checks included, no network); in offline mode any other
@@ -70,7 +77,7 @@ func (e *Engine) offlineKey(ctx context.Context, track model.TrackID, tier model
 		return k, true, err
 	}
 	if mode {
-		return k, true, fmt.Errorf("%w: %s/%s is not downloaded (offline mode)", ErrOffline, track, tier)
+		return k, true, fmt.Errorf("%w: %w: %s/%s", ErrOffline, errOfflineMiss, track, tier)
 	}
 	return k, false, nil
 }

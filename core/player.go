@@ -75,14 +75,25 @@ func (e *Engine) closePlayer() error {
 	return p.Close()
 }
 
-// TrackInfo returns a track's catalog metadata (GET /v1/tracks/{id}),
-// owned by the caller.
+// TrackInfo returns a track's catalog metadata, owned by the caller: for
+// a track a download holds (see OpenDownloads), the copy the download
+// recorded, with no network I/O (so downloaded tracks play with every
+// origin down); else the relay's answer (GET /v1/tracks/{id}).
 func (e *Engine) TrackInfo(ctx context.Context, id model.TrackID) (model.Track, error) {
 	ctx, done, err := e.calls.enter(ctx)
 	if err != nil {
 		return model.Track{}, err
 	}
 	defer done()
+	if dl := e.Downloads(); dl != nil {
+		t, ok, err := dl.TrackInfo(ctx, id)
+		if ok {
+			return t, nil
+		}
+		if err != nil {
+			e.log.Warn("core: downloaded track metadata unreadable; asking the relay", "track", id, "err", err)
+		}
+	}
 	var t model.Track
 	if err := e.call(ctx, http.MethodGet, "/v1/tracks/"+url.PathEscape(string(id)), nil, &t, true); err != nil {
 		return model.Track{}, fmt.Errorf("core: track %s: %w", id, err)
@@ -92,11 +103,17 @@ func (e *Engine) TrackInfo(ctx context.Context, id model.TrackID) (model.Track, 
 
 // PlayTrack plays one track (context kind "track").
 func (e *Engine) PlayTrack(ctx context.Context, id model.TrackID) error {
+	return e.PlayTrackFrom(ctx, id, 0)
+}
+
+// PlayTrackFrom is PlayTrack starting at output frame frame of the track,
+// sample-exactly (see player.Player.PlayFrom).
+func (e *Engine) PlayTrackFrom(ctx context.Context, id model.TrackID, frame int64) error {
 	t, err := e.TrackInfo(ctx, id)
 	if err != nil {
 		return fmt.Errorf("core: play: %w", err)
 	}
-	return e.play(model.PlayContext{Kind: "track", ID: string(id)}, []model.Track{t}, 0, model.Loudness{})
+	return e.play(model.PlayContext{Kind: "track", ID: string(id)}, []model.Track{t}, 0, frame, model.Loudness{})
 }
 
 // PlayAlbum plays an album from its track index start (context kind
@@ -105,55 +122,85 @@ func (e *Engine) PlayTrack(ctx context.Context, id model.TrackID) error {
 // model.Album.Loudness), limited only where a track's own true peak
 // would exceed the ceiling.
 func (e *Engine) PlayAlbum(ctx context.Context, id model.AlbumID, start int) error {
+	return e.PlayAlbumFrom(ctx, id, start, 0)
+}
+
+// PlayAlbumFrom is PlayAlbum starting at output frame frame of track
+// start, sample-exactly (see player.Player.PlayFrom).
+func (e *Engine) PlayAlbumFrom(ctx context.Context, id model.AlbumID, start int, frame int64) error {
 	a, tracks, err := e.Album(ctx, id)
 	if err != nil {
 		return err
 	}
-	return e.play(model.PlayContext{Kind: "album", ID: string(id)}, tracks, start, a.Loudness)
+	return e.play(model.PlayContext{Kind: "album", ID: string(id)}, tracks, start, frame, a.Loudness)
 }
 
-// metadataFetches bounds the concurrent track-metadata requests of
+// metadataFetches bounds the concurrent track-metadata lookups of
 // PlayTracks.
 const metadataFetches = 8
 
 // PlayTracks plays tracks by id in the given context (e.g. a playlist's
-// entries in order), fetching their metadata from the relay (up to 8
-// requests at a time). The gain is each track's own (album gain needs an
-// album context: PlayAlbum).
+// entries in order), with their metadata from TrackInfo (up to 8 lookups
+// at a time). The gain is each track's own (album gain needs an album
+// context: PlayAlbum).
+//
+// A track whose metadata cannot be had (unknown to the relay, refused,
+// or unreachable and not downloaded) does not stop the others: it is
+// logged and queued by its id alone, and the player skips it when it
+// cannot play it, with a Status whose Err says why (at once for a
+// refusal; for an unreachable relay after the player's stall timeout, in
+// case the network comes back). Only when no track's metadata can be had
+// does PlayTracks fail.
 func (e *Engine) PlayTracks(ctx context.Context, c model.PlayContext, ids []model.TrackID, start int) error {
+	return e.PlayTracksFrom(ctx, c, ids, start, 0)
+}
+
+// PlayTracksFrom is PlayTracks starting at output frame frame of track
+// start, sample-exactly (see player.Player.PlayFrom).
+func (e *Engine) PlayTracksFrom(ctx context.Context, c model.PlayContext, ids []model.TrackID, start int, frame int64) error {
 	tracks := make([]model.Track, len(ids))
 	errs := make([]error, len(ids))
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	sem := make(chan struct{}, metadataFetches)
 	var wg sync.WaitGroup
 	for i, id := range ids {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			var err error
-			if tracks[i], err = e.TrackInfo(ctx, id); err != nil {
-				errs[i] = fmt.Errorf("core: play %s %s: %w", c.Kind, c.ID, err)
-				cancel()
-			}
+			tracks[i], errs[i] = e.TrackInfo(ctx, id)
 		})
 	}
 	wg.Wait()
-	for _, err := range errs {
-		if err != nil && !errors.Is(err, context.Canceled) {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("core: play %s %s: %w", c.Kind, c.ID, err)
+	}
+	var failed []error
+	for i, err := range errs {
+		switch {
+		case err == nil:
+		case errors.Is(err, ErrClosed):
 			return err
+		default:
+			e.log.Warn("core: no metadata for a track; the player tries it by id", "track", ids[i], "context", c.Kind, "err", err)
+			tracks[i] = model.Track{ID: ids[i]}
+			failed = append(failed, err)
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
-		return err
+	if len(failed) > 0 && len(failed) == len(ids) {
+		return fmt.Errorf("core: play %s %s: %w", c.Kind, c.ID, errors.Join(failed...))
 	}
-	return e.play(c, tracks, start, model.Loudness{})
+	return e.play(c, tracks, start, frame, model.Loudness{})
 }
 
 // PlayPlaylist plays the entries of playlist id, as this device holds it
 // (edits made offline included), in order from entry index start, with
 // context kind "playlist" and id the document id (bs58check).
 func (e *Engine) PlayPlaylist(ctx context.Context, d *Docs, id docs.DocumentID, start int) error {
+	return e.PlayPlaylistFrom(ctx, d, id, start, 0)
+}
+
+// PlayPlaylistFrom is PlayPlaylist starting at output frame frame of
+// entry start, sample-exactly (see player.Player.PlayFrom).
+func (e *Engine) PlayPlaylistFrom(ctx context.Context, d *Docs, id docs.DocumentID, start int, frame int64) error {
 	if err := e.calls.check(); err != nil {
 		return err
 	}
@@ -168,21 +215,32 @@ func (e *Engine) PlayPlaylist(ctx context.Context, d *Docs, id docs.DocumentID, 
 	if len(ids) == 0 {
 		return fmt.Errorf("core: play playlist %s: %w", id, ErrEmptyPlaylist)
 	}
-	return e.PlayTracks(ctx, model.PlayContext{Kind: "playlist", ID: id.String()}, ids, start)
+	return e.PlayTracksFrom(ctx, model.PlayContext{Kind: "playlist", ID: id.String()}, ids, start, frame)
 }
 
 // ErrEmptyPlaylist is returned by PlayPlaylist for a playlist without
 // entries.
 var ErrEmptyPlaylist = errors.New("core: playlist has no entries")
 
-// Album returns an album and its tracks in album order (GET
-// /v1/albums/{id}); the slices are owned by the caller.
+// Album returns an album and its tracks in album order; the slices are
+// owned by the caller. For an album an album download holds (see
+// OpenDownloads), they are the copies the download recorded, with no
+// network I/O; else the relay's answer (GET /v1/albums/{id}).
 func (e *Engine) Album(ctx context.Context, id model.AlbumID) (model.Album, []model.Track, error) {
 	ctx, done, err := e.calls.enter(ctx)
 	if err != nil {
 		return model.Album{}, nil, err
 	}
 	defer done()
+	if dl := e.Downloads(); dl != nil {
+		a, tracks, ok, err := dl.AlbumInfo(ctx, id)
+		if ok {
+			return a, tracks, nil
+		}
+		if err != nil {
+			e.log.Warn("core: downloaded album metadata unreadable; asking the relay", "album", id, "err", err)
+		}
+	}
 	var out api.AlbumResponse
 	if err := e.call(ctx, http.MethodGet, "/v1/albums/"+url.PathEscape(string(id)), nil, &out, true); err != nil {
 		return model.Album{}, nil, fmt.Errorf("core: album %s: %w", id, err)
@@ -193,9 +251,10 @@ func (e *Engine) Album(ctx context.Context, id model.AlbumID) (model.Album, []mo
 // ErrNoPlayer is returned by the Play methods before OpenPlayer.
 var ErrNoPlayer = errors.New("core: player not open")
 
-// play sends the tracks to the player; album is the loudness of the
-// album they all belong to (zero when unknown or mixed).
-func (e *Engine) play(c model.PlayContext, tracks []model.Track, start int, album model.Loudness) error {
+// play sends the tracks to the player, to start at output frame frame of
+// tracks[start]; album is the loudness of the album they all belong to
+// (zero when unknown or mixed).
+func (e *Engine) play(c model.PlayContext, tracks []model.Track, start int, frame int64, album model.Loudness) error {
 	if err := e.calls.check(); err != nil {
 		return err
 	}
@@ -210,7 +269,7 @@ func (e *Engine) play(c model.PlayContext, tracks []model.Track, start int, albu
 			items[i].Artist = t.ArtistIDs[0]
 		}
 	}
-	return p.Send(player.PlayContext{Context: c, Items: items, Start: start, Offline: e.OfflineMode()})
+	return p.Send(player.PlayContext{Context: c, Items: items, Start: start, StartFrame: frame, Offline: e.OfflineMode()})
 }
 
 // Source is the engine as a player.Source, for players an app runs
@@ -277,8 +336,12 @@ func (p *playerTrack) Chunk(ctx context.Context, i int) ([]byte, error) {
 
 func (p *playerTrack) Close() error { return nil }
 
-// classify marks permanent failures with player.ErrUnplayable.
+// classify marks permanent failures with player.ErrUnplayable; in
+// offline mode that includes a track no download holds.
 func classify(err error) error {
+	if errors.Is(err, errOfflineMiss) {
+		return fmt.Errorf("%w: %w", player.ErrUnplayable, err)
+	}
 	if err == nil || errors.Is(err, fetch.ErrOffline) || errors.Is(err, context.DeadlineExceeded) ||
 		errors.Is(err, context.Canceled) {
 		return err

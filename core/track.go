@@ -60,7 +60,7 @@ func (e *Engine) openTrack(ctx context.Context, track model.TrackID, tier model.
 		cancel()
 	}
 	wg.Wait()
-	if keyErr != nil && (err == nil || errors.Is(err, context.Canceled)) {
+	if keyErr != nil && (err == nil || errors.Is(err, context.Canceled) || errors.Is(keyErr, errOfflineMiss)) {
 		err = keyErr
 	}
 	if err != nil {

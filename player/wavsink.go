@@ -20,7 +20,7 @@ type WAVSink struct {
 }
 
 // NewWAVSink returns a sink writing rate Hz, channels-channel audio in
-// format f (wav.S16 or wav.F32) to dst.
+// format f (wav.S16, wav.S24 or wav.F32) to dst.
 func NewWAVSink(dst io.Writer, rate, channels int, f wav.Format) (*WAVSink, error) {
 	w, err := wav.NewWriter(dst, rate, channels, f)
 	if err != nil {

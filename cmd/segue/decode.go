@@ -15,14 +15,14 @@ func init() {
 	register("decode", "decode an Ogg Vorbis file to WAV with the pure-Go decoder", runDecode)
 }
 
-// runDecode implements `segue decode [--format s16|f32] IN.ogg OUT.wav`.
+// runDecode implements `segue decode [--format s16|s24|f32] IN.ogg OUT.wav`.
 // OUT "-" writes to stdout (WAV sizes then stay unpatched).
 func runDecode(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("decode", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	format := fs.String("format", "s16", "output sample format: s16 or f32")
+	format := fs.String("format", "s16", "output sample format: s16, s24 or f32")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: segue decode [--format s16|f32] IN.ogg OUT.wav")
+		fmt.Fprintln(stderr, "usage: segue decode [--format s16|s24|f32] IN.ogg OUT.wav")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

@@ -16,7 +16,7 @@ func TestRunDecode(t *testing.T) {
 	for _, tc := range []struct {
 		args   []string
 		format wav.Format
-	}{{nil, wav.S16}, {[]string{"--format", "f32"}, wav.F32}} {
+	}{{nil, wav.S16}, {[]string{"--format", "f32"}, wav.F32}, {[]string{"--format", "s24"}, wav.S24}} {
 		out := filepath.Join(t.TempDir(), "out.wav")
 		var stderr bytes.Buffer
 		if err := runDecode(context.Background(), append(tc.args, in, out), &bytes.Buffer{}, &stderr); err != nil {
@@ -34,7 +34,7 @@ func TestRunDecode(t *testing.T) {
 			t.Errorf("%v: %v %d Hz × %d, %d frames", tc.args, a.Format, a.Rate, a.Channels, a.Frames())
 		}
 	}
-	for _, args := range [][]string{nil, {"--format", "s24", in, "x.wav"}, {in}} {
+	for _, args := range [][]string{nil, {"--format", "s32", in, filepath.Join(t.TempDir(), "x.wav")}, {in}} {
 		if err := runDecode(context.Background(), args, &bytes.Buffer{}, &bytes.Buffer{}); !errors.Is(err, errUsage) {
 			t.Errorf("%q: %v, want errUsage", args, err)
 		}

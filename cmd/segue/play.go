@@ -6,45 +6,44 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
+	"slices"
 	"time"
 
 	"github.com/segue-fm/segue/core"
+	"github.com/segue-fm/segue/core/download"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/player"
-	"github.com/segue-fm/segue/player/alsa"
 	"github.com/segue-fm/segue/player/wav"
 	"github.com/segue-fm/segue/sync/docs"
 )
 
 func init() {
-	register("play", "play a track, album or playlist from a relay to the audio device (or a WAV file), with a progress line", runPlay)
-}
-
-// outputSink is where segue play sends audio: the ALSA device or a WAV
-// file.
-type outputSink interface {
-	player.Sink
-	Frames() int64
+	register("play", "play a track, album or playlist (downloaded ones with the relay down too) to the audio device or a WAV file, with time to first audio and progress", runPlay)
 }
 
 // runPlay implements
-// `segue play [device flags] [--tier high] [--alsa-device NAME] [--out FILE.wav] track|album|playlist ID`.
+// `segue play [device flags] [--tier high] [--alsa-device NAME] [--out FILE.wav] [--format s16|s24|f32] [--start POS] [--offline] track|album|playlist ID`.
 // Without --out it plays to the ALSA device when this binary was built
 // with -tags alsa and the device opens, else it writes segue-play.wav; it
-// says which on stderr.
+// says which on stderr. A WAV file appears only once the play succeeded.
+// What this device downloaded plays with the relay unreachable: metadata,
+// manifests, audio and keys all come from the downloads.
 func runPlay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("play", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	da := addDeviceFlags(fs)
-	tierName := fs.String("tier", string(model.TierHigh), "tier: low, normal, high or very_high")
+	tierName := fs.String("tier", string(model.TierHigh), "tier: low, normal, high or very_high (default: the highest the first track is downloaded at, else high)")
 	alsaDevice := fs.String("alsa-device", "default", "ALSA playback device (builds with -tags alsa)")
-	out := fs.String("out", "segue-play.wav", "write a WAV file instead of playing to the device")
+	out := fs.String("out", "segue-play.wav", "write a WAV file instead of playing to the device (written to a temporary file, renamed once the play succeeded)")
+	formatName := fs.String("format", "s16", "WAV sample format: s16, s24 or f32")
+	startAt := fs.String("start", "", "start this far into the first track: 90s, 1m30s, 1:30 or 1:02:03.5 (sample-exact)")
 	crossfade := fs.Duration("crossfade", 0, "crossfade between tracks of different albums (0–12s)")
 	gainMode := fs.String("gain", "track", "loudness normalisation to −14 LUFS: track, album or off")
+	offline := fs.Bool("offline", false, "offline mode: ask the relay for no keys; tracks not downloaded are skipped at once instead of retried")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: segue play [flags] track|album|playlist ID")
 		fmt.Fprintln(stderr, "  a playlist ID is its document id or automerge: URL, as this device holds it (see segue playlist, segue sync)")
+		fmt.Fprintln(stderr, "  downloaded tracks, albums and playlists (segue download) play with the relay unreachable")
 		fs.PrintDefaults()
 	}
 	pos, err := parseArgs(fs, args)
@@ -58,12 +57,22 @@ func runPlay(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	kind, id := pos[0], pos[1]
 	tier, err := model.ParseTier(*tierName)
 	if err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return fmt.Errorf("%w: --tier: %v", errUsage, err)
 	}
 	modes := map[string]player.GainMode{"track": player.GainTrack, "album": player.GainAlbum, "off": player.GainOff}
 	mode, ok := modes[*gainMode]
 	if !ok {
 		return fmt.Errorf("%w: --gain %q: want track, album or off", errUsage, *gainMode)
+	}
+	format, err := wav.ParseFormat(*formatName)
+	if err != nil {
+		return fmt.Errorf("%w: --format %q: want s16, s24 or f32", errUsage, *formatName)
+	}
+	var start time.Duration
+	if *startAt != "" {
+		if start, err = parsePosition(*startAt); err != nil {
+			return fmt.Errorf("%w: --start: %v", errUsage, err)
+		}
 	}
 	var plID docs.DocumentID
 	if kind == "playlist" {
@@ -79,17 +88,64 @@ func runPlay(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	defer dev.close()
 	e := dev.e
+	e.SetOfflineMode(*offline)
+	// The downloads serve metadata, manifests, blobs and keys; they stay
+	// paused: playing downloads nothing.
+	dl, err := e.OpenDownloads(ctx, download.DefaultOptions())
+	if err != nil {
+		return err
+	}
+	dl.SetPaused("segue play")
 	var d *core.Docs
 	if kind == "playlist" {
 		if d, err = dev.docs(ctx); err != nil {
 			return err
 		}
 	}
-	sink, describe, err := openOutput(ctx, outSet, *alsaDevice, *out, stderr)
+	var tracks []model.TrackID // the context's, in order
+	switch kind {
+	case "album":
+		a, _, err := e.Album(ctx, model.AlbumID(id))
+		if err != nil {
+			return err
+		}
+		tracks = a.TrackIDs
+	case "playlist":
+		v, err := d.Playlists().Get(ctx, plID)
+		if err != nil {
+			return fmt.Errorf("playlist %s: %w", id, err)
+		}
+		for _, en := range v.Entries {
+			tracks = append(tracks, en.Track)
+		}
+	default:
+		tracks = []model.TrackID{model.TrackID(id)}
+	}
+	if start > 0 && len(tracks) > 0 {
+		if t, err := e.TrackInfo(ctx, tracks[0]); err == nil && t.SampleRate > 0 && start >= t.Duration() {
+			return fmt.Errorf("%w: --start %s is past the end of the first track (%s, %s)", errUsage, *startAt, t.Title, clock(t.Duration()))
+		}
+	}
+	tierSet := false
+	fs.Visit(func(f *flag.Flag) { tierSet = tierSet || f.Name == "tier" })
+	if !tierSet && len(tracks) > 0 {
+		// Without --tier, a downloaded first track picks the tier: the
+		// highest it is downloaded at, so a download plays offline.
+		for _, t := range slices.Backward(model.Tiers) {
+			if dl.Downloaded(tracks[0], t) {
+				if t != tier {
+					fmt.Fprintf(stderr, "tier: %s (downloaded)\n", t)
+				}
+				tier = t
+				break
+			}
+		}
+	}
+	sink, err := openOutput(ctx, outSet, *alsaDevice, *out, format, stderr)
 	if err != nil {
 		return err
 	}
-	defer sink.Close()
+	defer sink.Discard()
 	p, err := e.OpenPlayer(sink, player.DefaultOptions().WithTier(tier).WithGain(player.DefaultGainOptions().WithMode(mode)))
 	if err != nil {
 		return err
@@ -98,115 +154,44 @@ func runPlay(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := p.SetCrossfade(*crossfade); err != nil {
 		return err
 	}
+	rate, _ := sink.Format()
+	frame := int64(start) * int64(rate) / int64(time.Second) // start < 24 h: no overflow
 	sub, cancel := p.Subscribe()
 	defer cancel()
+	first := make(chan time.Duration, 1)
+	t0 := time.Now()
+	p.OnFirstWrite(func() { first <- time.Since(t0) })
 	switch kind {
 	case "album":
-		err = e.PlayAlbum(ctx, model.AlbumID(id), 0)
+		err = e.PlayAlbumFrom(ctx, model.AlbumID(id), 0, frame)
 	case "playlist":
-		err = e.PlayPlaylist(ctx, d, plID, 0)
+		err = e.PlayPlaylistFrom(ctx, d, plID, 0, frame)
 	default:
-		err = e.PlayTrack(ctx, model.TrackID(id))
+		err = e.PlayTrackFrom(ctx, model.TrackID(id), frame)
 	}
 	if err != nil {
 		return err
 	}
-	rate, _ := sink.Format()
-	var failed error
-	if failed, err = progress(ctx, sub, stderr, rate); err != nil {
+	n := len(tracks)
+	pr := &playProgress{e: e, w: stderr, rate: rate, n: n, first: first, artists: map[model.ArtistID]string{}}
+	skipped, err := pr.run(ctx, sub)
+	if err != nil {
 		return err
 	}
 	if err := e.ClosePlayer(); err != nil {
 		return err
 	}
-	if err := sink.Close(); err != nil {
+	frames := sink.Frames()
+	if frames == 0 {
+		return errors.Join(append([]error{errors.New("nothing played")}, skipped...)...)
+	}
+	if err := sink.Commit(); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%s: %d frames (%s)\n", describe, sink.Frames(),
-		(time.Duration(sink.Frames()) * time.Second / time.Duration(rate)).Round(time.Millisecond))
-	if failed != nil {
-		return fmt.Errorf("some tracks were skipped: %w", failed)
+	fmt.Fprintf(stdout, "%s: %d frames (%s)\n", sink.Describe(), frames,
+		(time.Duration(frames) * time.Second / time.Duration(rate)).Round(time.Millisecond))
+	if len(skipped) > 0 {
+		fmt.Fprintf(stderr, "warning: %d of %d tracks skipped\n", len(skipped), n)
 	}
 	return nil
-}
-
-// openOutput opens the ALSA device unless a WAV file was asked for (or
-// the device is unavailable: no ALSA in this build, or no device), and
-// reports the choice on w.
-func openOutput(ctx context.Context, wavAsked bool, device, path string, w io.Writer) (outputSink, string, error) {
-	if !wavAsked {
-		s, err := alsa.Open(ctx, alsa.DefaultOptions().WithDevice(device))
-		if err == nil {
-			rate, ch := s.Format()
-			fmt.Fprintf(w, "output: ALSA device %q, %d Hz × %d, %s\n", device, rate, ch, s.SampleFormat())
-			return s, "played to ALSA device " + device, nil
-		}
-		if !errors.Is(err, alsa.ErrUnavailable) {
-			return nil, "", err
-		}
-		fmt.Fprintf(w, "output: WAV file %s (%v)\n", path, err)
-	} else {
-		fmt.Fprintf(w, "output: WAV file %s\n", path)
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, "", err
-	}
-	s, err := player.NewWAVSink(f, 44100, 2, wav.S16)
-	if err != nil {
-		f.Close()
-		return nil, "", err
-	}
-	return fileSink{s, f}, "wrote " + path, nil
-}
-
-// fileSink is a WAV sink that closes its file.
-type fileSink struct {
-	*player.WAVSink
-	f *os.File
-}
-
-// Close closes the sink, then the file; it is idempotent.
-func (s fileSink) Close() error {
-	err := s.WAVSink.Close()
-	if cerr := s.f.Close(); err == nil && cerr != nil && !errors.Is(cerr, os.ErrClosed) {
-		err = cerr
-	}
-	return err
-}
-
-// progress prints a progress line per status until the queue ends, and
-// returns the last track error seen.
-func progress(ctx context.Context, sub <-chan player.Status, w io.Writer, rate int) (error, error) {
-	var last error
-	started := false
-	names := map[player.State]string{player.StateIdle: "idle", player.StateBuffering: "buffering",
-		player.StatePlaying: "playing", player.StatePaused: "paused", player.StateEnded: "ended"}
-	var shown time.Time
-	for {
-		select {
-		case <-ctx.Done():
-			return last, ctx.Err()
-		case st, ok := <-sub:
-			if !ok {
-				return last, errors.New("play: player closed")
-			}
-			if st.Err != nil {
-				last = st.Err
-				fmt.Fprintf(w, "\nwarning: %v\n", st.Err)
-			}
-			started = started || st.State == player.StateBuffering || st.State == player.StatePlaying
-			if started && (st.State == player.StateEnded || st.State == player.StateIdle) {
-				fmt.Fprintln(w, "\rended"+fmt.Sprintf("%60s", ""))
-				return last, nil
-			}
-			if !started || time.Since(shown) < 100*time.Millisecond && st.Err == nil {
-				continue
-			}
-			shown = time.Now()
-			length := time.Duration(st.Length) * time.Second / time.Duration(rate)
-			fmt.Fprintf(w, "\r%-9s track %d  %s / %s  [%s]   ", names[st.State], st.Index+1,
-				st.Position.Round(100*time.Millisecond), length.Round(100*time.Millisecond), st.Tier)
-		}
-	}
 }

@@ -132,12 +132,18 @@ func runPlaylist(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	return showPlaylist(ctx, stdout, pl, id)
 }
 
-// parseDocID accepts a playlist document id or its automerge: URL.
+// parseDocID accepts a playlist document id or its automerge: URL; its
+// error names the argument and what a playlist id looks like.
 func parseDocID(s string) (docs.DocumentID, error) {
+	parse := docs.ParseDocumentID
 	if strings.HasPrefix(s, docs.URLPrefix) {
-		return docs.ParseURL(s)
+		parse = docs.ParseURL
 	}
-	return docs.ParseDocumentID(s)
+	id, err := parse(s)
+	if err != nil {
+		return id, fmt.Errorf("playlist id %q: not a Segue playlist id (expected automerge:<base58check> or the bare id printed by 'segue playlist create')", s)
+	}
+	return id, nil
 }
 
 // showPlaylist prints the playlist id's header line and one line per

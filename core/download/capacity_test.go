@@ -90,6 +90,14 @@ func TestCapacity10k(t *testing.T) {
 	if _, err := d.dl.ContentKey(ctx, ids[len(ids)-1], model.TierLow); err != nil {
 		t.Fatal(err)
 	}
+	// Each album's metadata was recorded whole (in several batches).
+	last, ok, err := d.dl.TrackInfo(ctx, ids[len(ids)-1])
+	if err != nil || !ok {
+		t.Fatalf("TrackInfo of the last track: %v, %v", ok, err)
+	}
+	if a, tracks, ok, err := d.dl.AlbumInfo(ctx, last.AlbumID); err != nil || !ok || len(tracks) != 1000 || tracks[999].ID != ids[len(ids)-1] {
+		t.Fatalf("AlbumInfo of the last album: %s, %d tracks, %v, %v", a.ID, len(tracks), ok, err)
+	}
 	t.Logf("engine open with %d downloads: %s; renewal: 1 request, %d bytes, %s", len(ids), open, n, renew)
 	if n > 1<<20 {
 		t.Errorf("renewal answer %d bytes > 1 MiB", n)

@@ -100,17 +100,34 @@ func (c *relayClient) do(ctx context.Context, method, path string, in any, auth 
 	return answer{body: a.Body, statement: a.Header.Get(api.StatementHeader)}, err
 }
 
-// albumTracks returns an album's track ids (GET /v1/albums/{id}).
-func (c *relayClient) albumTracks(ctx context.Context, id model.AlbumID) ([]model.TrackID, error) {
+// album returns an album and its tracks in album order (GET
+// /v1/albums/{id}).
+func (c *relayClient) album(ctx context.Context, id model.AlbumID) (api.AlbumResponse, error) {
+	var out api.AlbumResponse
 	a, err := c.do(ctx, http.MethodGet, "/v1/albums/"+url.PathEscape(string(id)), nil, true)
 	if err != nil {
-		return nil, err
+		return out, err
 	}
-	var out api.AlbumResponse
 	if err := json.Unmarshal(a.body, &out); err != nil {
-		return nil, fmt.Errorf("%w: album %s: %v", ErrBadResponse, id, err)
+		return out, fmt.Errorf("%w: album %s: %v", ErrBadResponse, id, err)
 	}
-	return out.Album.TrackIDs, nil
+	return out, nil
+}
+
+// track returns a track's catalog metadata (GET /v1/tracks/{id}).
+func (c *relayClient) track(ctx context.Context, id model.TrackID) (model.Track, error) {
+	var out model.Track
+	a, err := c.do(ctx, http.MethodGet, "/v1/tracks/"+url.PathEscape(string(id)), nil, true)
+	if err != nil {
+		return out, err
+	}
+	if err := json.Unmarshal(a.body, &out); err != nil {
+		return out, fmt.Errorf("%w: track %s: %v", ErrBadResponse, id, err)
+	}
+	if out.ID != id {
+		return out, fmt.Errorf("%w: track %s answered as %q", ErrBadResponse, id, out.ID)
+	}
+	return out, nil
 }
 
 // refusal is a relay's signed refusal of a license request.

@@ -13,6 +13,10 @@
 // start, orphan and partial files are removed and lost ones refetched.
 // Blobs are reference counted: tracks shared by several requests are
 // stored and counted once, and removal releases what nothing else needs.
+// A resolve also records the catalog metadata it found (the album, each
+// track's), kept as long as a download holds them, so TrackInfo and
+// AlbumInfo answer with no network and a download plays by album or
+// playlist with every origin down.
 // Playlist downloads follow their documents (core's FollowPlaylists
 // calls RefreshPlaylist on every change), and renewal leaves removed
 // downloads out of the new license.

@@ -282,3 +282,65 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestRecordedMetadata: a download records the catalog metadata it
+// resolved (the album, and every track's), which answers TrackInfo and
+// AlbumInfo with the relay down and after a restart, lives as long as the
+// download holding it, and costs no request per track for an album (its
+// answer carries its tracks).
+func TestRecordedMetadata(t *testing.T) {
+	b, p := demoBed(t)
+	ctx := waitCtx(t)
+	dir := t.TempDir()
+	d := b.openDevice(t, dir, "boot1", download.DefaultOptions())
+	album := download.Ref{Kind: download.KindAlbum, ID: string(p.album), Tier: model.TierLow}
+	one := download.Ref{Kind: download.KindTrack, ID: string(p.tracks[0]), Tier: model.TierLow}
+	for _, r := range []download.Ref{album, one} {
+		if err := d.dl.Add(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.dl.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range p.tracks {
+		if n := b.count("/v1/tracks/" + string(id)); n != 0 {
+			t.Fatalf("%d metadata requests for %s: the album's answer carries it", n, id)
+		}
+	}
+	d.close()
+	b.up.Store(false)
+	d = b.openDevice(t, dir, "boot1", download.DefaultOptions())
+
+	a, tracks, ok, err := d.dl.AlbumInfo(ctx, p.album)
+	if err != nil || !ok || a.ID != p.album || len(tracks) != len(p.tracks) {
+		t.Fatalf("AlbumInfo after a restart, relay down = %+v, %d tracks, %v, %v", a, len(tracks), ok, err)
+	}
+	for i, tr := range tracks {
+		if tr.ID != p.tracks[i] || tr.Title == "" || tr.Samples == 0 || tr.AlbumID != p.album {
+			t.Fatalf("recorded track %d = %+v", i, tr)
+		}
+		got, ok, err := d.dl.TrackInfo(ctx, tr.ID)
+		if err != nil || !ok || got.Title != tr.Title {
+			t.Fatalf("TrackInfo(%s) = %+v, %v, %v", tr.ID, got, ok, err)
+		}
+	}
+	if _, _, ok, err := d.dl.AlbumInfo(ctx, "no-such-album"); ok || err != nil {
+		t.Fatalf("AlbumInfo of an album not downloaded: ok %v, %v", ok, err)
+	}
+
+	// Removing the album drops its metadata but for the track still
+	// downloaded on its own.
+	if err := d.dl.Remove(ctx, album); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok, _ := d.dl.AlbumInfo(ctx, p.album); ok {
+		t.Fatal("album metadata outlived its download")
+	}
+	if _, ok, _ := d.dl.TrackInfo(ctx, p.tracks[1]); ok {
+		t.Fatal("track metadata outlived its download")
+	}
+	if tr, ok, err := d.dl.TrackInfo(ctx, p.tracks[0]); !ok || err != nil || tr.ID != p.tracks[0] {
+		t.Fatalf("metadata of the track still downloaded: %+v, %v, %v", tr, ok, err)
+	}
+}

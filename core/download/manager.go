@@ -107,6 +107,7 @@ const (
 	pJob   = "dl/job/"
 	pDone  = "dl/done/"
 	pLic   = "dl/lic/"
+	pMeta  = "dl/meta/"
 	pRef   = "off/ref/"
 	kClock = "dl/clock"
 	kCfg   = "dl/cfg"
@@ -130,6 +131,12 @@ func doneKey(t trackTier, idx int) []byte {
 }
 func refKey(h [32]byte) []byte { return []byte(pRef + hex.EncodeToString(h[:])) }
 
+// metaKey is the key of a job's catalog metadata (JSON model.Track), which
+// lives and goes with the job.
+func metaKey(t trackTier) []byte {
+	return []byte(pMeta + string(t.tier) + "/" + string(t.track))
+}
+
 // itemRec is a download request as persisted (dl/item/<kind>/<tier>/<id>).
 type itemRec struct {
 	Kind     string   `cbor:"1,keyasint"`
@@ -139,6 +146,9 @@ type itemRec struct {
 	Resolved bool     `cbor:"5,keyasint"`
 	Err      string   `cbor:"6,keyasint"`
 	Added    int64    `cbor:"7,keyasint"`
+	// Album is an album request's catalog metadata (JSON model.Album)
+	// as its last resolve found it; empty for other kinds.
+	Album []byte `cbor:"8,keyasint,omitempty"`
 }
 
 func (r *itemRec) ref() Ref { return Ref{Kind(r.Kind), r.ID, model.Tier(r.Tier)} }
@@ -624,6 +634,9 @@ func (m *Manager) unrefTx(tx store.Txn, tt trackTier, freed *[][32]byte) error {
 			return err
 		}
 		return tx.Set(jobKey(tt), v)
+	}
+	if err := tx.Delete(metaKey(tt)); err != nil {
+		return err
 	}
 	var done [][]byte
 	var hashes [][32]byte

@@ -3,6 +3,7 @@ package download
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -219,14 +220,27 @@ func (m *Manager) resolve(ctx context.Context, it *itemRec) error {
 	m.mu.Lock()
 	gen, resolvePlaylist := m.gen[r], m.playlists
 	m.mu.Unlock()
-	var tracks []model.TrackID
+	var (
+		tracks []model.TrackID
+		album  []byte                       // an album's metadata (JSON)
+		metas  = map[model.TrackID][]byte{} // tracks' metadata (JSON)
+	)
 	switch r.Kind {
 	case KindTrack:
 		tracks = []model.TrackID{model.TrackID(r.ID)}
 	case KindAlbum:
-		var err error
-		if tracks, err = m.rc.albumTracks(ctx, model.AlbumID(r.ID)); err != nil {
+		a, err := m.rc.album(ctx, model.AlbumID(r.ID))
+		if err != nil {
 			return fmt.Errorf("resolve album: %w", err)
+		}
+		tracks = a.Album.TrackIDs
+		if album, err = json.Marshal(a.Album); err != nil {
+			return fmt.Errorf("resolve album: %w", err)
+		}
+		for _, t := range a.Tracks {
+			if metas[t.ID], err = json.Marshal(t); err != nil {
+				return fmt.Errorf("resolve album: %w", err)
+			}
 		}
 	case KindPlaylist:
 		if resolvePlaylist == nil {
@@ -249,6 +263,9 @@ func (m *Manager) resolve(ctx context.Context, it *itemRec) error {
 		if !m.licensed(ctx, trackTier{t, r.Tier}) {
 			need = append(need, t)
 		}
+	}
+	if err := m.fetchMeta(ctx, r.Tier, ids, metas); err != nil {
+		return fmt.Errorf("resolve %s: %w", r.Kind, err)
 	}
 	if len(need) > 0 {
 		if err := m.license(ctx, need, r.Tier); err != nil {
@@ -278,7 +295,7 @@ func (m *Manager) resolve(ctx context.Context, it *itemRec) error {
 		old[t] = true
 	}
 	rec := *cur
-	rec.Tracks, rec.Resolved, rec.Err = ids, true, ""
+	rec.Tracks, rec.Resolved, rec.Err, rec.Album = ids, true, "", album
 	val, err := detEnc.Marshal(&rec)
 	if err != nil {
 		return err
@@ -310,6 +327,9 @@ func (m *Manager) resolve(ctx context.Context, it *itemRec) error {
 	})
 	if err != nil {
 		return fmt.Errorf("record %s: %w", r, err)
+	}
+	if err := m.recordMeta(ctx, r.Tier, ids, metas); err != nil {
+		m.log.Warn("download: record catalog metadata", "ref", r.String(), "err", err)
 	}
 	m.unlinkFreed(ctx, freed)
 	m.refreshJobs(ctx, r.Tier, ids)

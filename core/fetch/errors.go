@@ -38,8 +38,13 @@ type OriginError struct {
 	Err     error   // why it failed: a *StatusError, ErrIntegrity, a network error…
 }
 
-// Error implements error.
+// Error implements error. A JSON API call (JSONClient) has no object
+// Request: its error names only the origin, and the caller's wrap names
+// the method and path.
 func (e *OriginError) Error() string {
+	if e.Request == (Request{}) {
+		return fmt.Sprintf("fetch: origin %s: %v", e.Origin, e.Err)
+	}
 	return fmt.Sprintf("fetch: origin %s: %s: %v", e.Origin, e.Request, e.Err)
 }
 

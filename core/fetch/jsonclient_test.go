@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 )
 
@@ -77,5 +78,28 @@ func TestJSONClientNoToken(t *testing.T) {
 	c := JSONClient{Origins: []string{"http://127.0.0.1:1"}, Client: http.DefaultClient, MaxBody: 1 << 10}
 	if _, err := c.Do(context.Background(), http.MethodGet, "/x", nil, nil, true); !errors.Is(err, ErrNoToken) {
 		t.Fatalf("Do = %v, want ErrNoToken", err)
+	}
+}
+
+// TestJSONClientErrorText: a failed call names its method, path and
+// origin, and no empty object request ("/ kind(0)").
+func TestJSONClientErrorText(t *testing.T) {
+	refuse := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, `{"error":"no such track"}`, http.StatusNotFound)
+	}))
+	defer refuse.Close()
+	down := httptest.NewServer(http.NotFoundHandler())
+	down.Close()
+	for _, origin := range []string{refuse.URL, down.URL} {
+		c := JSONClient{Origins: []string{origin}, Client: http.DefaultClient, MaxBody: 1 << 10}
+		_, err := c.Do(context.Background(), http.MethodGet, "/v1/tracks/x", nil, nil, false)
+		if err == nil {
+			t.Fatalf("%s: no error", origin)
+		}
+		msg := err.Error()
+		if strings.Contains(msg, "kind(") || strings.Contains(msg, ": / ") ||
+			!strings.HasPrefix(msg, "GET /v1/tracks/x: ") || !strings.Contains(msg, "fetch: origin "+origin+": ") {
+			t.Fatalf("error text %q: want it to name GET /v1/tracks/x and the origin, and no empty request", msg)
+		}
 	}
 }

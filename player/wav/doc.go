@@ -1,6 +1,7 @@
-// Package wav writes and reads RIFF WAVE files holding 16-bit integer or
-// 32-bit IEEE float PCM, using WAVE_FORMAT_EXTENSIBLE (with a channel
-// mask) above two channels.
+// Package wav writes and reads RIFF WAVE files holding 16- or 24-bit
+// integer or 32-bit IEEE float PCM, using WAVE_FORMAT_EXTENSIBLE (with a
+// channel mask) above two channels and for 24-bit samples, and a fact
+// chunk for float samples.
 //
 // Writing streams: the header is written first with placeholder sizes,
 // which Close patches when the destination can seek.

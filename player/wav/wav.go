@@ -15,33 +15,41 @@ type Format int
 const (
 	S16 Format = iota + 1 // signed 16-bit little-endian integer PCM
 	F32                   // 32-bit little-endian IEEE float PCM
+	S24                   // signed 24-bit little-endian integer PCM (3 bytes a sample)
 )
 
-// String returns "s16" or "f32".
+// String returns "s16", "s24" or "f32".
 func (f Format) String() string {
 	switch f {
 	case S16:
 		return "s16"
+	case S24:
+		return "s24"
 	case F32:
 		return "f32"
 	}
 	return fmt.Sprintf("Format(%d)", int(f))
 }
 
-// ParseFormat parses "s16" or "f32".
+// ParseFormat parses "s16", "s24" or "f32".
 func ParseFormat(s string) (Format, error) {
 	switch s {
 	case "s16":
 		return S16, nil
+	case "s24":
+		return S24, nil
 	case "f32":
 		return F32, nil
 	}
-	return 0, fmt.Errorf("%w: %q (want s16 or f32)", ErrFormat, s)
+	return 0, fmt.Errorf("%w: %q (want s16, s24 or f32)", ErrFormat, s)
 }
 
 func (f Format) bytes() int {
-	if f == F32 {
+	switch f {
+	case F32:
 		return 4
+	case S24:
+		return 3
 	}
 	return 2
 }
@@ -81,7 +89,7 @@ type Writer struct {
 	w        io.Writer
 	format   Format
 	channels int
-	hdrSize  int
+	rate     int
 	data     int64 // bytes of sample data written
 	buf      []byte
 	closed   bool
@@ -90,33 +98,47 @@ type Writer struct {
 // NewWriter writes a WAV header for the given rate, channel count (1 to
 // 65535) and format to w and returns a Writer for the samples.
 func NewWriter(w io.Writer, rate, channels int, f Format) (*Writer, error) {
-	if f != S16 && f != F32 {
+	if f != S16 && f != S24 && f != F32 {
 		return nil, fmt.Errorf("%w: format %v", ErrFormat, f)
 	}
 	if channels < 1 || channels > 65535 || rate < 1 || int64(rate)*int64(channels*f.bytes()) > math.MaxUint32 {
 		return nil, fmt.Errorf("%w: %d channels at %d Hz", ErrFormat, channels, rate)
 	}
-	wr := &Writer{w: w, format: f, channels: channels}
+	wr := &Writer{w: w, format: f, channels: channels, rate: rate}
 	hdr := wr.header(rate, 0)
-	wr.hdrSize = len(hdr)
 	if _, err := w.Write(hdr); err != nil {
 		return nil, fmt.Errorf("write header: %w", err)
 	}
 	return wr, nil
 }
 
-// header encodes the RIFF header for dataSize bytes of samples.
+// extensible reports whether the file needs WAVE_FORMAT_EXTENSIBLE: more
+// than two channels (for the channel mask) or integer samples of more
+// than 16 bits, as the Microsoft WAVE format rules require.
+func (w *Writer) extensible() bool { return w.channels > 2 || w.format == S24 }
+
+// header encodes the RIFF header for dataSize bytes of samples: the fmt
+// chunk (16 bytes for plain PCM, 18 for IEEE float, 40 when extensible),
+// then for float samples the fact chunk (frames per channel, which
+// non-PCM formats must carry), then the data chunk header.
 func (w *Writer) header(rate int, dataSize uint32) []byte {
-	ext := w.channels > 2
+	ext := w.extensible()
 	fmtLen := 16
-	if ext {
+	switch {
+	case ext:
 		fmtLen = 40
+	case w.format == F32:
+		fmtLen = 18
+	}
+	factLen := 0
+	if w.format == F32 {
+		factLen = 12
 	}
 	bps := w.format.bytes()
 	le := binary.LittleEndian
-	b := make([]byte, 0, 20+fmtLen+8)
+	b := make([]byte, 0, 20+fmtLen+factLen+8)
 	b = append(b, "RIFF"...)
-	b = le.AppendUint32(b, uint32(4+8+fmtLen+8)+dataSize)
+	b = le.AppendUint32(b, uint32(4+8+fmtLen+factLen+8)+dataSize)
 	b = append(b, "WAVEfmt "...)
 	b = le.AppendUint32(b, uint32(fmtLen))
 	tag := uint16(formatPCM)
@@ -140,6 +162,13 @@ func (w *Writer) header(rate int, dataSize uint32) []byte {
 		// Sub-format GUID: tag followed by the standard suffix.
 		b = le.AppendUint16(b, tag)
 		b = append(b, 0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x80, 0x00, 0x00, 0xaa, 0x00, 0x38, 0x9b, 0x71)
+	} else if fmtLen == 18 {
+		b = le.AppendUint16(b, 0) // cbSize: no extension
+	}
+	if factLen > 0 {
+		b = append(b, "fact"...)
+		b = le.AppendUint32(b, 4)
+		b = le.AppendUint32(b, dataSize/uint32(w.channels*bps))
 	}
 	b = append(b, "data"...)
 	b = le.AppendUint32(b, dataSize)
@@ -165,11 +194,19 @@ func (w *Writer) WriteFloat32(s []float32) error {
 		w.buf = make([]byte, n)
 	}
 	b := w.buf[:n]
-	if w.format == F32 {
+	switch w.format {
+	case F32:
 		for i, v := range s {
 			binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(v))
 		}
-	} else {
+	case S24:
+		for i, v := range s {
+			x := math.RoundToEven(float64(v) * (1 << 23))
+			x = max(-(1 << 23), min(1<<23-1, x))
+			u := uint32(int32(x))
+			b[3*i], b[3*i+1], b[3*i+2] = byte(u), byte(u>>8), byte(u>>16)
+		}
+	default:
 		for i, v := range s {
 			x := math.RoundToEven(float64(v) * 32768)
 			x = max(-32768, min(32767, x))
@@ -187,7 +224,8 @@ func (w *Writer) WriteFloat32(s []float32) error {
 func (w *Writer) Frames() int64 { return w.data / int64(w.channels*w.format.bytes()) }
 
 // Close finishes the file: when the destination implements io.Seeker it
-// patches the RIFF and data sizes in the header, then seeks back to the
+// patches the RIFF and data sizes (and a float file's fact frame count)
+// in the header, then seeks back to the
 // end. Otherwise the header keeps size 0 (readers of streamed WAV treat
 // it as "until end of file"). Close does not close the destination.
 func (w *Writer) Close() error {
@@ -199,20 +237,11 @@ func (w *Writer) Close() error {
 	if !ok {
 		return nil
 	}
-	le := binary.LittleEndian
-	var sz [4]byte
-	le.PutUint32(sz[:], uint32(int64(w.hdrSize-8)+w.data))
-	if _, err := s.Seek(4, io.SeekStart); err != nil {
+	// The header again, with the final sizes: same length, same place.
+	if _, err := s.Seek(0, io.SeekStart); err != nil {
 		return fmt.Errorf("seek header: %w", err)
 	}
-	if _, err := s.Write(sz[:]); err != nil {
-		return fmt.Errorf("patch header: %w", err)
-	}
-	le.PutUint32(sz[:], uint32(w.data))
-	if _, err := s.Seek(int64(w.hdrSize-4), io.SeekStart); err != nil {
-		return fmt.Errorf("seek header: %w", err)
-	}
-	if _, err := s.Write(sz[:]); err != nil {
+	if _, err := s.Write(w.header(w.rate, uint32(w.data))); err != nil {
 		return fmt.Errorf("patch header: %w", err)
 	}
 	if _, err := s.Seek(0, io.SeekEnd); err != nil {
@@ -227,13 +256,14 @@ type Audio struct {
 	Channels    int
 	Format      Format
 	ChannelMask uint32    // 0 unless WAVE_FORMAT_EXTENSIBLE
-	Samples     []float32 // interleaved; S16 samples are divided by 32768
+	Samples     []float32 // interleaved; S16 samples are divided by 32768, S24 by 2²³
 }
 
 // Frames returns the number of frames in a.
 func (a *Audio) Frames() int { return len(a.Samples) / max(1, a.Channels) }
 
-// Read parses a whole WAV file of 16-bit integer or 32-bit float PCM. A
+// Read parses a whole WAV file of 16- or 24-bit integer or 32-bit float
+// PCM (plain or WAVE_FORMAT_EXTENSIBLE). A
 // data chunk size of 0 or one running past the end means "to the end of
 // the file" (streamed WAV). The returned samples are newly allocated.
 func Read(b []byte) (*Audio, error) {
@@ -265,6 +295,8 @@ func Read(b []byte) (*Audio, error) {
 			switch {
 			case tag == formatPCM && bits == 16:
 				a.Format, bps = S16, 2
+			case tag == formatPCM && bits == 24:
+				a.Format, bps = S24, 3
 			case tag == formatFloat && bits == 32:
 				a.Format, bps = F32, 4
 			default:
@@ -285,9 +317,13 @@ func Read(b []byte) (*Audio, error) {
 			n -= n % frame
 			a.Samples = make([]float32, n/bps)
 			for i := range a.Samples {
-				if bps == 2 {
+				switch bps {
+				case 2:
 					a.Samples[i] = float32(int16(le.Uint16(b[2*i:]))) / 32768
-				} else {
+				case 3:
+					u := uint32(b[3*i]) | uint32(b[3*i+1])<<8 | uint32(b[3*i+2])<<16
+					a.Samples[i] = float32(int32(u<<8)>>8) / (1 << 23)
+				default:
 					a.Samples[i] = math.Float32frombits(le.Uint32(b[4*i:]))
 				}
 			}

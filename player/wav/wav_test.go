@@ -2,8 +2,10 @@ package wav
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,6 +28,10 @@ func TestRoundTrip(t *testing.T) {
 		{"f32-stereo", F32, 2, 0},
 		{"s16-5.1", S16, 6, 1.0 / 32768},
 		{"f32-5.1", F32, 6, 0},
+		{"s24-mono", S24, 1, 1.0 / (1 << 23)},
+		{"s24-stereo", S24, 2, 1.0 / (1 << 23)},
+		{"s24-5.1", S24, 6, 1.0 / (1 << 23)},
+		{"f32-mono", F32, 1, 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -76,14 +82,80 @@ func TestRoundTrip(t *testing.T) {
 					t.Fatalf("sample %d: %v, want %v", i, a.Samples[i], want[i])
 				}
 			}
+			checkHeader(t, b, tc.format, tc.channels)
 			if runtime.GOOS != "js" && runtime.GOOS != "wasip1" {
-				soxi := testtool.Need(t, "soxi")
-				out, err := exec.Command(soxi, "-s", path).Output()
-				if err != nil || strings.TrimSpace(string(out)) != "1000" {
-					t.Errorf("soxi -s: %q %v, want 1000", out, err)
-				}
+				checkWithTools(t, path, tc.format, tc.channels, want, tc.tol)
 			}
 		})
+	}
+}
+
+// checkHeader checks the fmt chunk's format tag and sizes and the fact
+// chunk: WAVE_FORMAT_EXTENSIBLE above two channels and for 24-bit
+// integers (with the sub-format and valid bits), IEEE float with an
+// 18-byte fmt chunk and a fact chunk counting the frames otherwise.
+func checkHeader(t *testing.T, b []byte, f Format, channels int) {
+	t.Helper()
+	le := binary.LittleEndian
+	fmtLen := le.Uint32(b[16:])
+	tag, bits := le.Uint16(b[20:]), le.Uint16(b[34:])
+	ext := channels > 2 || f == S24
+	wantTag, wantLen := map[Format]uint16{S16: formatPCM, S24: formatPCM, F32: formatFloat}[f], uint32(16)
+	if f == F32 {
+		wantLen = 18
+	}
+	if ext {
+		if tag != formatExtensible || fmtLen != 40 || le.Uint16(b[36:]) != 22 || le.Uint16(b[38:]) != bits || le.Uint16(b[44:]) != wantTag {
+			t.Fatalf("fmt chunk % x: want WAVE_FORMAT_EXTENSIBLE of sub-format %#x", b[12:20+fmtLen], wantTag)
+		}
+	} else if tag != wantTag || fmtLen != wantLen {
+		t.Fatalf("fmt chunk: tag %#x, %d bytes; want tag %#x, %d bytes", tag, fmtLen, wantTag, wantLen)
+	}
+	if int(bits) != 8*f.bytes() {
+		t.Fatalf("%d bits per sample, want %d", bits, 8*f.bytes())
+	}
+	next := b[20+fmtLen:]
+	if f == F32 {
+		if string(next[:4]) != "fact" || le.Uint32(next[4:]) != 4 || le.Uint32(next[8:]) != 1000 {
+			t.Fatalf("no fact chunk of 1000 frames after fmt: % x", next[:12])
+		}
+		next = next[12:]
+	}
+	if string(next[:4]) != "data" || int(le.Uint32(next[4:])) != 1000*channels*f.bytes() || int(le.Uint32(b[4:])) != len(b)-8 {
+		t.Fatalf("data chunk % x, RIFF size %d of a %d-byte file", next[:8], le.Uint32(b[4:]), len(b))
+	}
+}
+
+// checkWithTools has soxi and ffprobe read the file's format and length,
+// and sox decode its samples, which must equal want within tol (plus
+// 2⁻²³: sox carries samples as 32-bit integers, so floats lose their
+// last bits).
+func checkWithTools(t *testing.T, path string, f Format, channels int, want []float32, tol float32) {
+	t.Helper()
+	soxi := testtool.Need(t, "soxi")
+	enc := map[Format]string{S16: "Signed Integer PCM", S24: "Signed Integer PCM", F32: "Floating Point PCM"}[f]
+	for _, q := range []struct{ flag, want string }{{"-s", "1000"}, {"-b", fmt.Sprint(8 * f.bytes())}, {"-c", fmt.Sprint(channels)}, {"-e", enc}} {
+		out, err := exec.Command(soxi, q.flag, path).Output()
+		if err != nil || strings.TrimSpace(string(out)) != q.want {
+			t.Errorf("soxi %s: %q %v, want %q", q.flag, out, err, q.want)
+		}
+	}
+	ffprobe := testtool.Need(t, "ffprobe")
+	out, err := exec.Command(ffprobe, "-v", "error", "-show_entries", "stream=codec_name,channels,duration_ts", "-of", "csv=p=0", path).Output()
+	codec := map[Format]string{S16: "pcm_s16le", S24: "pcm_s24le", F32: "pcm_f32le"}[f]
+	if w := fmt.Sprintf("%s,%d,1000", codec, channels); err != nil || strings.TrimSpace(string(out)) != w {
+		t.Errorf("ffprobe: %q %v, want %q", out, err, w)
+	}
+	sox := testtool.Need(t, "sox")
+	raw, err := exec.Command(sox, path, "-t", "raw", "-e", "floating-point", "-b", "32", "-L", "-").Output()
+	if err != nil || len(raw) != 4*len(want) {
+		t.Fatalf("sox decode: %d bytes, %v; want %d", len(raw), err, 4*len(want))
+	}
+	for i := range want {
+		v := math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
+		if d := v - want[i]; d < -tol-1.0/(1<<23) || d > tol+1.0/(1<<23) {
+			t.Fatalf("sox decodes sample %d as %v, want %v", i, v, want[i])
+		}
 	}
 }
 
@@ -112,8 +184,8 @@ func TestErrors(t *testing.T) {
 	if _, err := NewWriter(&bytes.Buffer{}, 44100, 0, S16); !errors.Is(err, ErrFormat) {
 		t.Errorf("0 channels: %v", err)
 	}
-	if _, err := ParseFormat("s24"); !errors.Is(err, ErrFormat) {
-		t.Errorf("s24: %v", err)
+	if _, err := ParseFormat("s32"); !errors.Is(err, ErrFormat) {
+		t.Errorf("s32: %v", err)
 	}
 	w, _ := NewWriter(&bytes.Buffer{}, 44100, 2, F32)
 	if err := w.WriteFloat32([]float32{1}); err == nil {

@@ -1,0 +1,297 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/segue-fm/segue/core"
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/player"
+	"github.com/segue-fm/segue/player/alsa"
+	"github.com/segue-fm/segue/player/wav"
+)
+
+// This file holds segue play's output (the ALSA device or a WAV file
+// that appears only once the play succeeded), its --start parsing and
+// its progress display.
+
+// outputSink is where segue play sends audio.
+type outputSink interface {
+	player.Sink
+	// Frames returns the frames written so far.
+	Frames() int64
+	// Commit closes the sink and keeps what it wrote (a WAV file is
+	// renamed into place).
+	Commit() error
+	// Discard closes the sink and drops what it wrote unless Commit
+	// succeeded; it is a no-op after Commit.
+	Discard()
+	// Describe says where the audio went, for the summary line.
+	Describe() string
+}
+
+// openOutput opens the ALSA device unless a WAV file was asked for (or
+// the device is unavailable: no ALSA in this build, or no device), and
+// reports the choice on w. A WAV file of format f is written to a
+// temporary file next to path, renamed to path by Commit.
+func openOutput(ctx context.Context, wavAsked bool, device, path string, f wav.Format, w io.Writer) (outputSink, error) {
+	if !wavAsked {
+		s, err := alsa.Open(ctx, alsa.DefaultOptions().WithDevice(device))
+		if err == nil {
+			rate, ch := s.Format()
+			fmt.Fprintf(w, "output: ALSA device %q, %d Hz × %d, %s\n", device, rate, ch, s.SampleFormat())
+			return alsaOutput{s, device}, nil
+		}
+		if !errors.Is(err, alsa.ErrUnavailable) {
+			return nil, err
+		}
+		fmt.Fprintf(w, "output: WAV file %s, %s (%v)\n", path, f, err)
+	} else {
+		fmt.Fprintf(w, "output: WAV file %s, %s\n", path, f)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return nil, fmt.Errorf("create output: %w", err)
+	}
+	s, err := player.NewWAVSink(tmp, 44100, 2, f)
+	if err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return nil, err
+	}
+	return &wavOutput{WAVSink: s, f: tmp, path: path}, nil
+}
+
+// alsaOutput is the ALSA device as an outputSink.
+type alsaOutput struct {
+	*alsa.Sink
+	device string
+}
+
+func (a alsaOutput) Commit() error    { return a.Sink.Close() }
+func (a alsaOutput) Discard()         { a.Sink.Close() }
+func (a alsaOutput) Describe() string { return "played to ALSA device " + a.device }
+
+// wavOutput is a WAV sink writing a temporary file that Commit renames
+// to path and Discard removes.
+type wavOutput struct {
+	*player.WAVSink
+	f         *os.File
+	path      string
+	committed bool
+}
+
+// Commit finishes the WAV header, syncs and closes the file and renames
+// it to its path; on failure the temporary file is removed.
+func (s *wavOutput) Commit() error {
+	err := s.WAVSink.Close()
+	if err == nil {
+		err = s.f.Sync()
+	}
+	if cerr := s.f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(s.f.Name(), s.path)
+	}
+	if err != nil {
+		os.Remove(s.f.Name())
+		return fmt.Errorf("write %s: %w", s.path, err)
+	}
+	s.committed = true
+	return nil
+}
+
+// Discard closes and removes the temporary file unless Commit succeeded.
+func (s *wavOutput) Discard() {
+	if s.committed {
+		return
+	}
+	s.WAVSink.Close()
+	s.f.Close()
+	os.Remove(s.f.Name())
+}
+
+func (s *wavOutput) Describe() string { return "wrote " + s.path }
+
+// maxPosition bounds --start.
+const maxPosition = 24 * time.Hour
+
+// parsePosition parses a position in a track: a Go duration ("90s",
+// "1m30s", "1.5s") or a clock time "m:ss" or "h:mm:ss", seconds with an
+// optional fraction ("1:30", "1:02:03.5"). It must be at least 0 and below
+// 24 hours.
+func parsePosition(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		if d, err = parseClock(s); err != nil {
+			return 0, fmt.Errorf("%q: want a duration (90s, 1m30s) or a clock time (1:30, 1:02:03.5)", s)
+		}
+	}
+	if d < 0 || d >= maxPosition {
+		return 0, fmt.Errorf("%q: want a position from 0 to under %v", s, maxPosition)
+	}
+	return d, nil
+}
+
+// parseClock parses "m:ss[.f]" or "h:mm:ss[.f]" (seconds and minutes
+// after the first field below 60).
+func parseClock(s string) (time.Duration, error) {
+	parts := strings.Split(s, ":")
+	if len(parts) < 2 || len(parts) > 3 {
+		return 0, errors.New("not a clock time")
+	}
+	secs, err := strconv.ParseFloat(parts[len(parts)-1], 64)
+	if err != nil || secs < 0 || secs >= 60 || strings.ContainsAny(parts[len(parts)-1], "eE+-") {
+		return 0, errors.New("bad seconds")
+	}
+	d := time.Duration(secs * float64(time.Second))
+	unit := time.Minute
+	for i := len(parts) - 2; i >= 0; i-- {
+		n, err := strconv.Atoi(parts[i])
+		if err != nil || n < 0 || (i > 0 && n >= 60) || n > 24*60 {
+			return 0, errors.New("bad field")
+		}
+		d += time.Duration(n) * unit
+		unit *= 60
+	}
+	return d, nil
+}
+
+// playProgress shows segue play's progress on w: the time to first
+// audio, a line per track (n/N, title — artists) and, at most every
+// 200 ms, the position in it.
+type playProgress struct {
+	e       *core.Engine
+	w       io.Writer
+	rate    int
+	n       int // tracks in the context
+	first   <-chan time.Duration
+	artists map[model.ArtistID]string
+	noNames bool // an artist lookup found the relay unreachable: stop asking
+	shown   int  // length of the status line on screen, 0 when none
+}
+
+// line prints s on a line of its own, over the status line.
+func (pr *playProgress) line(format string, args ...any) {
+	pr.clear()
+	fmt.Fprintf(pr.w, format+"\n", args...)
+}
+
+// status replaces the status line (no newline: the next one overwrites it).
+func (pr *playProgress) status(format string, args ...any) {
+	pr.clear()
+	s := fmt.Sprintf(format, args...)
+	fmt.Fprint(pr.w, s)
+	pr.shown = len(s)
+}
+
+// clear blanks the status line, if any, leaving the cursor at its start.
+func (pr *playProgress) clear() {
+	if pr.shown > 0 {
+		fmt.Fprintf(pr.w, "\r%*s\r", pr.shown, "")
+		pr.shown = 0
+	}
+}
+
+// run prints progress until the queue ends and returns the errors of
+// the tracks the player skipped.
+func (pr *playProgress) run(ctx context.Context, sub <-chan player.Status) ([]error, error) {
+	var skipped []error
+	started := false
+	names := map[player.State]string{player.StateIdle: "idle", player.StateBuffering: "buffering",
+		player.StatePlaying: "playing", player.StatePaused: "paused", player.StateEnded: "ended"}
+	var shown time.Time
+	last := model.TrackID("")
+	lastIndex := -1
+	for {
+		select {
+		case <-ctx.Done():
+			return skipped, ctx.Err()
+		case d := <-pr.first:
+			pr.line("first audio after %v", d.Round(100*time.Microsecond))
+		case st, ok := <-sub:
+			if !ok {
+				return skipped, errors.New("play: player closed")
+			}
+			switch {
+			case errors.Is(st.Err, player.ErrTierUnsustainable):
+				pr.line("warning: %v", st.Err)
+			case st.Err != nil: // the player skipped the track
+				skipped = append(skipped, st.Err)
+				pr.line("warning: track %d/%d skipped: %v", st.Index+1, pr.n, st.Err)
+			}
+			started = started || st.State == player.StateBuffering || st.State == player.StatePlaying
+			if started && (st.State == player.StateEnded || st.State == player.StateIdle) {
+				pr.line("ended")
+				return skipped, nil
+			}
+			if !started {
+				continue
+			}
+			if st.Track != "" && (st.Track != last || st.Index != lastIndex) {
+				last, lastIndex = st.Track, st.Index
+				pr.line("track %d/%d  %s", st.Index+1, pr.n, pr.describe(ctx, st.Track))
+			}
+			if time.Since(shown) < 200*time.Millisecond {
+				continue
+			}
+			shown = time.Now()
+			length := time.Duration(st.Length) * time.Second / time.Duration(pr.rate)
+			pr.status("%-9s track %d/%d  %s / %s  [%s]", names[st.State], st.Index+1, pr.n,
+				clock(st.Position), clock(length), st.Tier)
+		}
+	}
+}
+
+// describe returns "title — artist, artist" for a track, from its
+// metadata (the downloads' copy when it is downloaded) and the relay's
+// artist names; the track id when its metadata cannot be had.
+func (pr *playProgress) describe(ctx context.Context, id model.TrackID) string {
+	t, err := pr.e.TrackInfo(ctx, id)
+	if err != nil {
+		return string(id)
+	}
+	var names []string
+	for _, a := range t.ArtistIDs {
+		if name := pr.artist(ctx, a); name != "" {
+			names = append(names, name)
+		}
+	}
+	if len(names) == 0 {
+		return t.Title
+	}
+	return t.Title + " — " + strings.Join(names, ", ")
+}
+
+// artist returns an artist's name, asking the relay once per artist and
+// not at all once it was unreachable; "" when unknown.
+func (pr *playProgress) artist(ctx context.Context, id model.ArtistID) string {
+	if name, ok := pr.artists[id]; ok || pr.noNames {
+		return name
+	}
+	a, err := pr.e.Artist(ctx, id)
+	if errors.Is(err, core.ErrOffline) {
+		pr.noNames = true
+	}
+	pr.artists[id] = a.Name
+	return a.Name
+}
+
+// clock formats a position as m:ss.d (h:mm:ss.d from an hour).
+func clock(d time.Duration) string {
+	d = d.Round(100 * time.Millisecond)
+	h, m := d/time.Hour, d%time.Hour/time.Minute
+	s := float64(d%time.Minute) / float64(time.Second)
+	if h > 0 {
+		return fmt.Sprintf("%d:%02d:%04.1f", h, m, s)
+	}
+	return fmt.Sprintf("%d:%04.1f", m, s)
+}
