@@ -26,6 +26,11 @@ func runOffline(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	renew := fs.Bool("renew", false, "renew every license now (one request)")
 	remove := fs.String("remove", "", "remove a download: track:<id>, album:<id> or playlist:<id>")
 	tier := fs.String("tier", "high", "tier of the download to remove")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: segue offline [flags]")
+		fmt.Fprintln(stderr, "  this device's downloads, space used and licenses, after --renew or --remove")
+		fs.PrintDefaults()
+	}
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err

@@ -20,6 +20,58 @@ func init() {
 // playlistUsage lists the playlist subcommands and their arguments.
 const playlistUsage = "playlist list|create NAME|show ID|add ID TRACK…|remove ID ENTRY…|move ID ENTRY INDEX|rename ID NAME|describe ID TEXT|collab ID USER…|public ID true|false|follow ID|unfollow ID"
 
+// subcommand is one subcommand of a command with subcommands (playlist,
+// sync): its arguments, how many it needs at least, and what it does.
+type subcommand struct {
+	name, args string
+	need       int
+	summary    string
+}
+
+// playlistSubs are the playlist subcommands, in the order usage lists them.
+var playlistSubs = []subcommand{
+	{"list", "", 0, "list the account's playlists on this device"},
+	{"create", "NAME", 1, "create a playlist; prints only its id on stdout"},
+	{"show", "ID", 1, "show a playlist: title, artists and duration of each entry (from the relay, else from this device's downloads)"},
+	{"add", "ID TRACK…", 2, "append tracks"},
+	{"remove", "ID ENTRY…", 2, "remove entries (entry ids, as show prints them)"},
+	{"move", "ID ENTRY INDEX", 3, "move an entry to an index"},
+	{"rename", "ID NAME", 2, "rename"},
+	{"describe", "ID TEXT", 2, "set the description"},
+	{"collab", "ID USER…", 1, "set the collaborators (none: only the owner edits)"},
+	{"public", "ID true|false", 2, "make the playlist public or private"},
+	{"follow", "ID", 1, "follow a playlist shared with this account"},
+	{"unfollow", "ID", 1, "stop following a playlist"},
+}
+
+// findSub returns the subcommand named name, or nil.
+func findSub(subs []subcommand, name string) *subcommand {
+	for i := range subs {
+		if subs[i].name == name {
+			return &subs[i]
+		}
+	}
+	return nil
+}
+
+// printSubUsage writes the usage of `segue cmd SUB` when pos names one of
+// subs, else of `segue cmd` with every subcommand, then fs's flags.
+func printSubUsage(w io.Writer, fs *flag.FlagSet, cmd string, subs []subcommand, pos []string) {
+	if len(pos) > 0 {
+		if sc := findSub(subs, pos[0]); sc != nil {
+			fmt.Fprintf(w, "usage: segue %s %s %s [flags]\n  %s\n\nflags:\n", cmd, sc.name, sc.args, sc.summary)
+			fs.PrintDefaults()
+			return
+		}
+	}
+	fmt.Fprintf(w, "usage: segue %s SUBCOMMAND [arguments] [flags]\n\nsubcommands:\n", cmd)
+	for _, sc := range subs {
+		fmt.Fprintf(w, "  %-28s %s\n", strings.TrimSpace(sc.name+" "+sc.args), sc.summary)
+	}
+	fmt.Fprintln(w, "\nflags:")
+	fs.PrintDefaults()
+}
+
 // runPlaylist implements `segue playlist [device flags] SUBCOMMAND …`:
 // edits of the account's playlist documents on this device, offline;
 // `segue sync now` sends them to the relay. Every edit prints the
@@ -28,25 +80,22 @@ func runPlaylist(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs := flag.NewFlagSet("playlist", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	da := addDeviceFlags(fs)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: segue "+playlistUsage+" [flags]")
-		fs.PrintDefaults()
-	}
+	fs.Usage = func() {} // printed below, for the subcommand named before the flag
 	rest, err := parseArgs(fs, args)
 	if err != nil {
+		printSubUsage(stderr, fs, "playlist", playlistSubs, rest)
 		return err
 	}
 	if len(rest) == 0 {
 		return fmt.Errorf("%w: %s", errUsage, playlistUsage)
 	}
 	sub, rest := rest[0], rest[1:]
-	need := map[string]int{"list": 0, "create": 1, "show": 1, "add": 2, "remove": 2, "move": 3, "rename": 2, "describe": 2, "collab": 1, "public": 2, "follow": 1, "unfollow": 1}
-	n, ok := need[sub]
-	if !ok {
+	sc := findSub(playlistSubs, sub)
+	if sc == nil {
 		return fmt.Errorf("%w: unknown playlist command %q", errUsage, sub)
 	}
-	if len(rest) < n {
-		return fmt.Errorf("%w: playlist %s needs %d argument(s)", errUsage, sub, n)
+	if len(rest) < sc.need {
+		return fmt.Errorf("%w: playlist %s needs %d argument(s)", errUsage, sub, sc.need)
 	}
 	var id docs.DocumentID
 	if sub != "list" && sub != "create" {

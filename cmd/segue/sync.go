@@ -20,6 +20,14 @@ func init() {
 // syncUsage lists the sync subcommands.
 const syncUsage = "sync login | status | now | peers"
 
+// syncSubs are the sync subcommands, in the order usage lists them.
+var syncSubs = []subcommand{
+	{"login", "", 0, "register this device again (--user and --password)"},
+	{"status", "", 0, "this device's account and number of documents"},
+	{"now", "", 0, "sync the account's documents with the relay once; prints documents sent and received and the time"},
+	{"peers", "", 0, "sync with LAN peers (mDNS, or --peer) for --wait"},
+}
+
 // runSync implements `segue sync [device flags] login|status|now|peers`:
 // login registers the device again (with --user and --password), the
 // others sync the account's documents with the relay or LAN peers.
@@ -33,21 +41,17 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	cert := fs.String("cert", "", "`sync peers`: optional file holding a relay-signed device certificate to use instead of the one the relay issued at login")
 	listen := fs.String("listen", "", "`sync peers`: comma-separated listen multiaddrs (default TCP and QUIC on every IPv4 interface)")
 	mdns := fs.Bool("mdns", true, "`sync peers`: discover peers with mDNS")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: segue "+syncUsage+" [flags]")
-		fs.PrintDefaults()
-	}
+	fs.Usage = func() {} // printed below, for the subcommand named before the flag
 	pos, err := parseArgs(fs, args)
 	if err != nil {
+		printSubUsage(stderr, fs, "sync", syncSubs, pos)
 		return err
 	}
 	if len(pos) != 1 {
 		return fmt.Errorf("%w: %s", errUsage, syncUsage)
 	}
 	sub := pos[0]
-	switch sub {
-	case "login", "status", "now", "peers":
-	default:
+	if findSub(syncSubs, sub) == nil {
 		return fmt.Errorf("%w: unknown sync command %q", errUsage, sub)
 	}
 	if sub == "login" {
