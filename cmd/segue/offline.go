@@ -48,12 +48,14 @@ func runOffline(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 		ref = download.Ref{Kind: download.Kind(kind), ID: id, Tier: t}
 	}
+	log := newStepLog(stderr)
 	dev, err := da.open(ctx)
 	if err != nil {
 		return err
 	}
 	defer dev.close()
 	e := dev.e
+	log.step("device open")
 	m, err := e.OpenDownloads(ctx, download.DefaultOptions())
 	if err != nil {
 		return err
@@ -62,9 +64,13 @@ func runOffline(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if err := m.Remove(ctx, ref); err != nil {
 			return err
 		}
+		log.step("removed %s", ref)
 	}
 	if *renew {
-		if err := m.Renew(ctx); err != nil {
+		start := time.Now()
+		err := m.Renew(ctx)
+		log.step("renewal answered in %s", seconds(time.Since(start)))
+		if err != nil {
 			fmt.Fprintf(stdout, "renewal: %v\n", err)
 		} else {
 			fmt.Fprintln(stdout, "renewal: all licenses renewed")

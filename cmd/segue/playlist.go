@@ -7,6 +7,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/segue-fm/segue/core"
 	"github.com/segue-fm/segue/core/model"
@@ -32,7 +33,7 @@ type subcommand struct {
 var playlistSubs = []subcommand{
 	{"list", "", 0, "list the account's playlists on this device"},
 	{"create", "NAME", 1, "create a playlist; prints only its id on stdout"},
-	{"show", "ID", 1, "show a playlist: title, artists and duration of each entry (from the relay, else from this device's downloads)"},
+	{"show", "ID", 1, "show a playlist: title, artists and duration of each entry (from the relay, else as this device last resolved them)"},
 	{"add", "ID TRACK…", 2, "append tracks"},
 	{"remove", "ID ENTRY…", 2, "remove entries (entry ids, as show prints them)"},
 	{"move", "ID ENTRY INDEX", 3, "move an entry to an index"},
@@ -104,6 +105,7 @@ func runPlaylist(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 		rest = rest[1:]
 	}
+	log := newStepLog(stderr)
 	dev, err := da.open(ctx)
 	if err != nil {
 		return err
@@ -113,6 +115,7 @@ func runPlaylist(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
+	log.step("device open")
 	pl := d.Playlists()
 	switch sub {
 	case "list":
@@ -129,10 +132,11 @@ func runPlaylist(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if err != nil {
 			return err
 		}
+		log.step("created playlist %s on this device (segue sync now sends it to the relay)", id)
 		fmt.Fprintln(stdout, id)
 		return nil
 	case "show":
-		return showPlaylist(ctx, stdout, pl, id)
+		return showPlaylist(ctx, stdout, log, dev.e, pl, id)
 	case "add":
 		tracks := make([]model.TrackID, len(rest))
 		for i, s := range rest {
@@ -175,10 +179,11 @@ func runPlaylist(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
+	log.step("%s done on this device (segue sync now sends it to the relay)", sub)
 	if sub == "follow" || sub == "unfollow" {
 		return nil
 	}
-	return showPlaylist(ctx, stdout, pl, id)
+	return showPlaylist(ctx, stdout, log, dev.e, pl, id)
 }
 
 // parseDocID accepts a playlist document id or its automerge: URL.
@@ -190,15 +195,30 @@ func parseDocID(s string) (docs.DocumentID, error) {
 }
 
 // showPlaylist prints the playlist id's header line and one line per
-// entry.
-func showPlaylist(ctx context.Context, w io.Writer, pl core.Playlists, id docs.DocumentID) error {
+// entry: index, entry id, track id, then title, artists and duration
+// (metaResolver: from the relay, else from this device's records), and
+// who added it.
+func showPlaylist(ctx context.Context, w io.Writer, log *stepLog, e *core.Engine, pl core.Playlists, id docs.DocumentID) error {
 	v, err := pl.Get(ctx, id)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "%s %q owner=%s collaborators=%v public=%v\n", id.URL(), v.Info.Name, v.Info.Owner, v.Info.Collaborators, v.Info.Public)
-	for i, e := range v.Entries {
-		fmt.Fprintf(w, "%3d  %s  %s  (%s)\n", i, e.ID, e.Track, e.AddedBy)
+	r := newMetaResolver(e)
+	lines := make([]string, len(v.Entries))
+	var total time.Duration
+	for i, en := range v.Entries {
+		var d time.Duration
+		lines[i], d = r.trackLine(ctx, en.Track)
+		total += d
+	}
+	from := "the relay"
+	if r.offline {
+		from = "this device (relay unreachable)"
+	}
+	log.step("%d entries named from %s", len(v.Entries), from)
+	fmt.Fprintf(w, "%s %q owner=%s collaborators=%v public=%v  %d entries, %s\n", id.URL(), v.Info.Name, v.Info.Owner, v.Info.Collaborators, v.Info.Public, len(v.Entries), clock(total))
+	for i, en := range v.Entries {
+		fmt.Fprintf(w, "%3d  %s  %s  %s  (%s)\n", i, en.ID, en.Track, lines[i], en.AddedBy)
 	}
 	return nil
 }

@@ -9,7 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/segue-fm/segue/core"
 	"github.com/segue-fm/segue/crypto"
+	"github.com/segue-fm/segue/sync/docs"
 	"github.com/segue-fm/segue/sync/p2p"
 )
 
@@ -81,16 +83,34 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintf(stdout, "device %s, user %s: %d documents\n", dev.e.DeviceID(), d.User(), st.Documents)
 		return nil
 	case "now":
+		log := newStepLog(stderr)
+		events, stop := d.Subscribe()
+		defer stop()
+		counted := make(chan int, 1)
+		go func() { // documents the relay changed, until stop closes events
+			received := map[docs.DocumentID]bool{}
+			for ev := range events {
+				if ev.Remote {
+					received[ev.Doc] = true
+				}
+			}
+			counted <- len(received)
+		}()
 		start := time.Now()
 		if err := d.StartSync(ctx); err != nil {
 			return err
 		}
+		log.step("syncing %d documents with %s", docCount(ctx, d), da.relay)
 		wctx, cancel := context.WithTimeout(ctx, *wait)
 		defer cancel()
 		err := d.WaitSynced(wctx, start, *quiet)
+		took := time.Since(start)
+		stop()
+		received := <-counted
 		st, _ := d.Status(ctx)
-		fmt.Fprintf(stdout, "relay connected=%v last sync=%s documents=%d error=%q\n",
-			st.Relay.Connected, st.Relay.LastSync.Format(time.RFC3339), st.Documents, st.Relay.LastError)
+		log.step("sync ended after %s: %d documents changed by the relay", seconds(took), received)
+		fmt.Fprintf(stdout, "relay connected=%v last sync=%s documents=%d received=%d time=%s error=%q\n",
+			st.Relay.Connected, st.Relay.LastSync.Format(time.RFC3339), st.Documents, received, seconds(took), st.Relay.LastError)
 		return err
 	default: // peers
 		var raw []byte // nil: the certificate stored at login (re-fetched from the relay when missing)
@@ -124,6 +144,16 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		return nil
 	}
+}
+
+// docCount returns the number of documents d holds, or -1 when its
+// status cannot be read.
+func docCount(ctx context.Context, d *core.Docs) int {
+	st, err := d.Status(ctx)
+	if err != nil {
+		return -1
+	}
+	return st.Documents
 }
 
 // readFileLimited reads a small file, refusing one larger than max bytes.

@@ -1,0 +1,30 @@
+package core
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+
+	"github.com/segue-fm/segue/core/model"
+)
+
+// artistAnswer is the part of GET /v1/artists/{id} that Artist reads.
+type artistAnswer struct {
+	Artist model.Artist `json:"artist"`
+}
+
+// Artist returns an artist's catalog record (GET /v1/artists/{id}). The
+// errors are those of TrackInfo: ErrOffline when no origin answered.
+func (e *Engine) Artist(ctx context.Context, id model.ArtistID) (model.Artist, error) {
+	ctx, done, err := e.calls.enter(ctx)
+	if err != nil {
+		return model.Artist{}, err
+	}
+	defer done()
+	var out artistAnswer
+	if err := e.call(ctx, http.MethodGet, "/v1/artists/"+url.PathEscape(string(id)), nil, &out, true); err != nil {
+		return model.Artist{}, fmt.Errorf("core: artist %s: %w", id, err)
+	}
+	return out.Artist, nil
+}
