@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -224,5 +226,35 @@ func BenchmarkTrackMetadata(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestAccessLogSamplesReads sends 2,048 reads and 3 sign-ups: at info
+// level the access log holds exactly 2 of the reads (one in 1,024) and
+// every sign-up.
+func TestAccessLogSamplesReads(t *testing.T) {
+	var logs lockedBuffer
+	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	e := startRelay(t, 1, 100, func(o relay.Options) relay.Options { return o.WithLogger(log) })
+	h := e.srv.Handler()
+	for range 2048 {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest("GET", "/healthz", nil))
+		if w.Code != 200 {
+			t.Fatalf("healthz: %d", w.Code)
+		}
+	}
+	for i := range 3 {
+		body := fmt.Sprintf(`{"username":"user%d","password":"a long password"}`, i)
+		if r := e.do(t, "POST", "/v1/accounts", body, ""); r.code != 201 {
+			t.Fatalf("sign up: %d %s", r.code, r.body)
+		}
+	}
+	out := logs.String()
+	if n := strings.Count(out, "msg=http method=GET route=/healthz"); n != 2 {
+		t.Errorf("%d info records of 2,048 reads, want 2", n)
+	}
+	if n := strings.Count(out, "msg=http method=POST route=/v1/accounts status=201"); n != 4 { // ada's and 3 more
+		t.Errorf("%d info records of 4 sign-ups, want 4:\n%s", n, out)
 	}
 }

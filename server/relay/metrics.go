@@ -58,14 +58,15 @@ func routeOf(c echo.Context) string {
 // whose client went away before the answer: nginx's 499.
 const statusClientClosed = 499
 
-// accessLogEvery samples the access log: one request in accessLogEvery is
-// logged at info level; every request is at debug level, every server
-// error at error level.
+// accessLogEvery samples the access log of reads: one GET or HEAD in
+// accessLogEvery is logged at info level, every one at debug level. Other
+// methods (sign-ups, registrations, key requests…) are all logged at info
+// level, server errors at error level.
 const accessLogEvery = 1024
 
 // observe is the outermost middleware: it runs the handler, renders its
 // error (so the final status is known), then updates the metrics and
-// samples the access log. A request whose client went away (its context
+// writes the access log, sampling reads. A request whose client went away (its context
 // cancelled) is no server error: it is counted with status 499 and logged
 // at debug level. It never logs tokens, query strings or bodies.
 func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
@@ -91,7 +92,8 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		switch {
 		case status >= 500:
 			lvl = slog.LevelError
-		case status != statusClientClosed && s.logged.Add(1)%accessLogEvery == 0:
+		case status == statusClientClosed:
+		case req.Method != http.MethodGet && req.Method != http.MethodHead, s.logged.Add(1)%accessLogEvery == 0:
 			lvl = slog.LevelInfo
 		}
 		if !s.log.Enabled(req.Context(), lvl) {
