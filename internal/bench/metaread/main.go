@@ -98,7 +98,7 @@ func coordinate(segue string, runs int, d time.Duration, conns int, serverCPU, l
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	relayURL, stopRelay, err := startServer(ctx, "taskset", "-c", serverCPU, segue, "relay", "-data", data,
+	relayURL, relayPID, stopRelay, err := startServer(ctx, "taskset", "-c", serverCPU, segue, "relay", "-data", data,
 		"-listen", "127.0.0.1:0", "-insecure-fast-passwords", "-log-level", "info")
 	if err != nil {
 		return fmt.Errorf("start relay: %w", err)
@@ -117,7 +117,7 @@ func coordinate(segue string, runs int, d time.Duration, conns int, serverCPU, l
 	if err := os.WriteFile(bodyFile, b, 0o600); err != nil {
 		return err
 	}
-	floorURL, stopFloor, err := startServer(ctx, "taskset", "-c", serverCPU, self, "-role", "floor", "-body", bodyFile, "-etag", etag)
+	floorURL, floorPID, stopFloor, err := startServer(ctx, "taskset", "-c", serverCPU, self, "-role", "floor", "-body", bodyFile, "-etag", etag)
 	if err != nil {
 		return fmt.Errorf("start floor: %w", err)
 	}
@@ -132,8 +132,13 @@ func coordinate(segue string, runs int, d time.Duration, conns int, serverCPU, l
 	for i := range runs {
 		for _, side := range []struct {
 			name, url string
+			pid       int
 			rates     *[]float64
-		}{{"relay", trackURL, &relayRates}, {"floor", floorURL + "/v1/tracks/" + string(track), &floorRates}} {
+		}{{"relay", trackURL, relayPID, &relayRates}, {"floor", floorURL + "/v1/tracks/" + string(track), floorPID, &floorRates}} {
+			cpu0, err := cpuTime(side.pid)
+			if err != nil {
+				return err
+			}
 			out, err := exec.CommandContext(ctx, "taskset", "-c", loadCPU, self, "-role", "load",
 				"-url", side.url, "-token", tok, "-conns", strconv.Itoa(conns), "-duration", d.String()).Output()
 			if err != nil {
@@ -146,14 +151,43 @@ func coordinate(segue string, runs int, d time.Duration, conns int, serverCPU, l
 			if res.Errors > 0 {
 				return fmt.Errorf("load %s: %d errors (%s)", side.name, res.Errors, res.FirstError)
 			}
+			cpu1, err := cpuTime(side.pid)
+			if err != nil {
+				return err
+			}
 			*side.rates = append(*side.rates, res.PerSecond)
-			fmt.Printf("run %d %-5s %9.0f req/s\n", i+1, side.name, res.PerSecond)
+			fmt.Printf("run %d %-5s %9.0f req/s  %5.1f µs server CPU per request\n", i+1, side.name, res.PerSecond,
+				float64((cpu1-cpu0).Microseconds())/float64(res.Requests))
 		}
 	}
 	r, f := median(relayRates), median(floorRates)
 	fmt.Printf("relay %.0f req/s (%.0f–%.0f), floor %.0f req/s (%.0f–%.0f): ratio %.2f (goal ≥ 0.80)\n",
 		r, slices.Min(relayRates), slices.Max(relayRates), f, slices.Min(floorRates), slices.Max(floorRates), r/f)
 	return nil
+}
+
+// cpuTime returns the user+system CPU time process pid has used, from
+// /proc/<pid>/stat (clock ticks of 10 ms, USER_HZ on Linux).
+func cpuTime(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc/%d/stat: no command name", pid)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+	}
+	return time.Duration(ut+st) * 10 * time.Millisecond, nil
 }
 
 func median(v []float64) float64 {
@@ -212,15 +246,15 @@ func publish(dir string) (model.TrackID, error) {
 
 // startServer runs a server command that prints "… listening on URL" as
 // its first stdout line, and returns the URL and a function that stops it.
-func startServer(ctx context.Context, name string, args ...string) (string, func(), error) {
+func startServer(ctx context.Context, name string, args ...string) (string, int, func(), error) {
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	stop := func() {
 		_ = cmd.Process.Signal(os.Interrupt)
@@ -236,15 +270,15 @@ func startServer(ctx context.Context, name string, args ...string) (string, func
 	lines := bufio.NewScanner(out)
 	if !lines.Scan() {
 		stop()
-		return "", nil, fmt.Errorf("%s: no listening line", name)
+		return "", 0, nil, fmt.Errorf("%s: no listening line", name)
 	}
 	_, u, ok := strings.Cut(lines.Text(), " listening on ")
 	if !ok {
 		stop()
-		return "", nil, fmt.Errorf("%s: unexpected first line %q", name, lines.Text())
+		return "", 0, nil, fmt.Errorf("%s: unexpected first line %q", name, lines.Text())
 	}
 	go func() { _, _ = io.Copy(io.Discard, out) }()
-	return u, stop, nil
+	return u, cmd.Process.Pid, stop, nil
 }
 
 // register signs up an account and registers a device on the relay at
