@@ -249,7 +249,7 @@ func TestDownloadPlaylistCommand(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
 	}
-	if !regexp.MustCompile(`^2/2 tracks, [0-9.]+ KiB in [0-9.]+ s\n$`).MatchString(out) || !strings.Contains(errOut, "100%") {
+	if !regexp.MustCompile(`^2/2 tracks, [0-9.]+ KiB in [0-9.]+ s\n$`).MatchString(out) || !regexp.MustCompile(`(?m)^\[ *[0-9.]+s\] tr\S+/low +\[#{20}\] 100% `).MatchString(errOut) {
 		t.Fatalf("stdout:\n%s\nstderr:\n%s", out, errOut)
 	}
 

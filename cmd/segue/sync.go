@@ -26,7 +26,7 @@ const syncUsage = "sync login | status | now | peers"
 var syncSubs = []subcommand{
 	{"login", "", 0, "register this device again (--user and --password)"},
 	{"status", "", 0, "this device's account and number of documents"},
-	{"now", "", 0, "sync the account's documents with the relay once; prints documents sent and received and the time"},
+	{"now", "", 0, "sync the account's documents with the relay once; prints the documents received and the time it took"},
 	{"peers", "", 0, "sync with LAN peers (mDNS, or --peer) for --wait"},
 }
 
