@@ -244,8 +244,9 @@ func publish(dir string) (model.TrackID, error) {
 	return id, err
 }
 
-// startServer runs a server command that prints "… listening on URL" as
-// its first stdout line, and returns the URL and a function that stops it.
+// startServer runs a server command that prints "… listening on URL" on
+// stdout, and returns the URL, its process id and a function that stops
+// it.
 func startServer(ctx context.Context, name string, args ...string) (string, int, func(), error) {
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Stderr = os.Stderr
@@ -268,14 +269,13 @@ func startServer(ctx context.Context, name string, args ...string) (string, int,
 		}
 	}
 	lines := bufio.NewScanner(out)
-	if !lines.Scan() {
-		stop()
-		return "", 0, nil, fmt.Errorf("%s: no listening line", name)
+	var u string
+	for u == "" && lines.Scan() {
+		_, u, _ = strings.Cut(lines.Text(), " listening on ")
 	}
-	_, u, ok := strings.Cut(lines.Text(), " listening on ")
-	if !ok {
+	if u == "" {
 		stop()
-		return "", 0, nil, fmt.Errorf("%s: unexpected first line %q", name, lines.Text())
+		return "", 0, nil, fmt.Errorf("%s: exited without a listening line", name)
 	}
 	go func() { _, _ = io.Copy(io.Discard, out) }()
 	return u, cmd.Process.Pid, stop, nil
