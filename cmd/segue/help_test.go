@@ -31,7 +31,7 @@ func TestHelp(t *testing.T) {
 		want []string // substrings of stdout
 	}
 	var cases []tc
-	for _, a := range [][]string{{}, {"help"}, {"-h"}, {"--help"}} {
+	for _, a := range [][]string{{}, {"help"}, {"-h"}, {"--help"}, {"help", "-h"}} {
 		cases = append(cases, tc{a, []string{"usage: segue <command>", "playlist", "download"}})
 	}
 	names := make([]string, 0, len(commands))

@@ -52,7 +52,7 @@ func main() {
 // for (`segue help CMD [SUB]`, or -h, -help or --help anywhere before a
 // `--`) is the command's output: its usage goes to stdout and it exits 0.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "help" && len(args) == 1 || isHelpFlag(args[0]) {
+	if len(args) == 0 || isHelpFlag(args[0]) || args[0] == "help" && (len(args) == 1 || isHelpFlag(args[1])) {
 		usage(stdout)
 		return 0
 	}
