@@ -9,13 +9,15 @@ import (
 	"github.com/segue-fm/segue/core/model"
 )
 
-// artistAnswer is the part of GET /v1/artists/{id} the engine reads.
+// artistAnswer is the part of GET /v1/artists/{id} that Artist reads.
 type artistAnswer struct {
 	Artist model.Artist `json:"artist"`
 }
 
 // Artist returns an artist's catalog record (GET /v1/artists/{id}), for
-// showing names next to the ids tracks and albums carry.
+// showing names next to the ids tracks and albums carry. The errors are
+// those of TrackInfo: ErrOffline when no origin answered, ErrBadResponse
+// when the answer names another artist.
 func (e *Engine) Artist(ctx context.Context, id model.ArtistID) (model.Artist, error) {
 	ctx, done, err := e.calls.enter(ctx)
 	if err != nil {

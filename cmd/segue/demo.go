@@ -40,8 +40,12 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	dir := fs.String("dir", "", "working directory for the relay and device data (default: a new temporary directory, removed at the end)")
 	keep := fs.Bool("keep", false, "keep the working directory")
 	verbose := fs.Bool("v", false, "log relay and engine details")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: segue demo [flags]")
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 	if fs.NArg() != 0 {
 		return fmt.Errorf("%w: demo takes no arguments", errUsage)

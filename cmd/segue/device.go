@@ -225,12 +225,14 @@ func (d *device) close() error { return d.e.Close() }
 // parseArgs parses args with fs, letting flags and positional arguments
 // mix (`segue play playlist ID --out x.wav`); after a `--` every argument
 // is positional. It returns the positional arguments; errors wrap
-// errUsage.
+// errUsage and the flag package's error (flag.ErrHelp for -h, -help or
+// --help), and come with the positional arguments seen before the failing
+// flag (a subcommand whose help was asked for, say).
 func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			return nil, fmt.Errorf("%w: %v", errUsage, err)
+			return pos, fmt.Errorf("%w: %w", errUsage, err)
 		}
 		rest := fs.Args()
 		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {

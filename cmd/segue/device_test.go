@@ -225,7 +225,6 @@ func TestDeviceCommandsShareOneDevice(t *testing.T) {
 		{"bad relay URL", []string{"offline", "--relay", "ftp://relay"}, "--relay"},
 		{"bad user name", []string{"offline", "--user", "Ada!"}, "--user"},
 		{"another account", []string{"playlist", "list", "--user", "bob"}, "registered to ada"},
-		{"help", []string{"playlist", "-h"}, "-password"},
 	}
 	for _, tc := range usage {
 		step(tc.name, 2, []string{tc.want}, tc.args...)

@@ -61,13 +61,14 @@ func runDownload(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			playlists = append(playlists, doc)
 		}
 	}
+	prog := newStepLog(stderr)
 	dev, err := da.open(ctx)
 	if err != nil {
 		return err
 	}
 	defer dev.close() // downloads and documents too
 	e := dev.e
-	bars := newDLProgress(stdout)
+	bars := newDLProgress(prog)
 	m, err := e.OpenDownloads(ctx, download.DefaultOptions().WithWorkers(*workers).WithAllowMetered(*metered).WithEvents(bars.event))
 	if err != nil {
 		return err
@@ -80,14 +81,20 @@ func runDownload(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if err != nil {
 			return err
 		}
-		if err := followPlaylists(ctx, e, d, playlists, *syncWait, stderr); err != nil {
+		if err := followPlaylists(ctx, e, d, playlists, *syncWait, prog); err != nil {
 			return err
 		}
 	}
+	before, err := m.Status(ctx)
+	if err != nil {
+		return err
+	}
+	start := prog.elapsed()
 	for _, r := range refs {
 		if err := m.Add(ctx, r); err != nil {
 			return err
 		}
+		prog.step("queued %s", r)
 	}
 	if err := m.Wait(ctx); err != nil {
 		return err
@@ -96,7 +103,7 @@ func runDownload(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%d tracks downloaded, %s stored\n", st.TracksDone, humanBytes(st.Bytes))
+	fmt.Fprintf(stdout, "%d/%d tracks, %s in %s\n", st.TracksDone, st.Tracks, humanBytes(st.Bytes-before.Bytes), seconds(prog.elapsed()-start))
 	return nil
 }
 
@@ -126,7 +133,7 @@ func parseDownloadRef(a string, t model.Tier) (download.Ref, docs.DocumentID, er
 // relay the local replica is used), follows playlists this device does
 // not hold yet (so the relay sends them) and makes the downloads follow
 // the playlist documents (Engine.FollowPlaylists).
-func followPlaylists(ctx context.Context, e *core.Engine, d *core.Docs, ids []docs.DocumentID, wait time.Duration, stderr io.Writer) error {
+func followPlaylists(ctx context.Context, e *core.Engine, d *core.Docs, ids []docs.DocumentID, wait time.Duration, prog *stepLog) error {
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	start := time.Now()
@@ -134,8 +141,10 @@ func followPlaylists(ctx context.Context, e *core.Engine, d *core.Docs, ids []do
 		return err
 	}
 	synced := d.WaitSynced(wctx, start, 300*time.Millisecond) == nil
-	if !synced {
-		fmt.Fprintln(stderr, "sync with the relay did not finish; using the playlists as this device holds them")
+	if synced {
+		prog.step("synced playlists with the relay in %s", seconds(time.Since(start)))
+	} else {
+		prog.step("sync with the relay did not finish; using the playlists as this device holds them")
 	}
 	pl := d.Playlists()
 	for _, id := range ids {
@@ -159,36 +168,41 @@ func followPlaylists(ctx context.Context, e *core.Engine, d *core.Docs, ids []do
 	return e.FollowPlaylists(ctx, d)
 }
 
-// dlProgress draws one bar per track being downloaded.
+// dlProgress reports a download's events as progress lines: each
+// track's bar in 10% steps and when it is done, pauses and failures.
 type dlProgress struct {
-	w    io.Writer
+	p    *stepLog
 	mu   sync.Mutex
 	last map[string]int
+	done int
 }
 
-func newDLProgress(w io.Writer) *dlProgress { return &dlProgress{w: w, last: map[string]int{}} }
+func newDLProgress(p *stepLog) *dlProgress { return &dlProgress{p: p, last: map[string]int{}} }
 
-func (p *dlProgress) event(e download.Event) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
+func (d *dlProgress) event(e download.Event) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	k := string(e.Track) + "/" + string(e.Tier)
 	switch e.Kind {
 	case download.EventProgress:
 		if e.Bytes == 0 {
 			return
 		}
 		pct := int(100 * e.BytesDone / e.Bytes)
-		k := string(e.Track) + "/" + string(e.Tier)
-		if pct/10 == p.last[k]/10 && pct != 100 {
+		if last, seen := d.last[k]; seen && pct/10 == last/10 && pct != 100 {
 			return
 		}
-		p.last[k] = pct
-		fmt.Fprintf(p.w, "%-22s [%-20s] %3d%% %s\n", k, strings.Repeat("#", pct/5), pct, humanBytes(e.Bytes))
+		d.last[k] = pct
+		d.p.step("%-22s [%-20s] %3d%% %s", k, strings.Repeat("#", pct/5), pct, humanBytes(e.Bytes))
+	case download.EventTrackDone:
+		d.done++
+		d.p.step("%-22s done (%d so far)", k, d.done)
 	case download.EventPaused:
-		fmt.Fprintf(p.w, "paused: %s (will resume)\n", e.Reason)
+		d.p.step("paused: %s (will resume)", e.Reason)
 	case download.EventResumed:
-		fmt.Fprintln(p.w, "resumed")
+		d.p.step("resumed")
 	case download.EventFailed:
-		fmt.Fprintf(p.w, "failed: %v\n", e.Err)
+		d.p.step("failed: %v", e.Err)
 	}
 }
 

@@ -164,9 +164,9 @@ func TestDownloadOfflineCommands(t *testing.T) {
 		{"download bad tier", append(append([]string{"download"}, base...), "-tier", "ultra", "album:x"), 2, []string{"-tier"}},
 		{"download unregistered", append(append([]string{"download"}, base...), "-tier", "low", "album:"+string(album)), 2, []string{"not registered"}},
 		{"download album", append(append([]string{"download"}, base...), "-user", "ada", "-password", "correct horse battery", "-tier", "low", "album:"+string(album)),
-			0, []string{"3 tracks downloaded", "100%"}},
+			0, []string{"3/3 tracks, 24.2 KiB in "}}, // the bytes offline reports as used
 		{"offline status", append([]string{"offline"}, base...), 0,
-			[]string{"3 of 3 tracks downloaded", "album " + string(album) + " (low)", "3/3", "license li", "3 tracks, expires", "(valid)"}},
+			[]string{"3 of 3 tracks downloaded, 24.2 KiB used", "album " + string(album) + " (low)", "3/3", "license li", "3 tracks, expires", "(valid)"}},
 		{"offline renew", append(append([]string{"offline"}, base...), "-renew"), 0, []string{"renewal: all licenses renewed", "3 tracks, expires"}},
 		{"offline bad remove", append(append([]string{"offline"}, base...), "-remove", "bogus"), 2, []string{"-remove"}},
 		{"offline stray argument", append(append([]string{"offline"}, base...), "extra"), 2, []string{"unexpected arguments"}},
@@ -249,8 +249,8 @@ func TestDownloadPlaylistCommand(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
 	}
-	if !strings.Contains(out, "2 tracks downloaded") || !strings.Contains(out, "100%") {
-		t.Fatalf("output:\n%s", out)
+	if !regexp.MustCompile(`^2/2 tracks, [0-9.]+ KiB in [0-9.]+ s\n$`).MatchString(out) || !regexp.MustCompile(`(?m)^\[ *[0-9.]+s\] tr\S+/low +\[#{20}\] 100% `).MatchString(errOut) {
+		t.Fatalf("stdout:\n%s\nstderr:\n%s", out, errOut)
 	}
 
 	// Device B now holds exactly the playlist's two tracks, complete, and

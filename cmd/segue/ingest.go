@@ -45,7 +45,7 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	quiet := fs.Bool("quiet", false, "no progress on stderr")
 	gc := fs.Bool("gc", false, "after ingesting, delete blobs no manifest references (e.g. left by a failed ingest)")
 	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 	files := fs.Args()
 	switch {

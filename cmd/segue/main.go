@@ -12,6 +12,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -47,10 +48,16 @@ func main() {
 	os.Exit(code)
 }
 
+// run is the whole command line: it returns the exit code. Help asked
+// for (`segue help CMD [SUB]`, or -h, -help or --help anywhere before a
+// `--`) is the command's output: its usage goes to stdout and it exits 0.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+	if len(args) == 0 || isHelpFlag(args[0]) || args[0] == "help" && (len(args) == 1 || isHelpFlag(args[1])) {
 		usage(stdout)
 		return 0
+	}
+	if args[0] == "help" { // segue help playlist show = segue playlist show --help
+		args = append(args[1:len(args):len(args)], "--help")
 	}
 	c, ok := commands[args[0]]
 	if !ok {
@@ -58,7 +65,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		usage(stderr)
 		return 2
 	}
-	if err := c.run(ctx, args[1:], stdout, stderr); err != nil {
+	help := wantsHelp(args[1:])
+	cmdErr := stderr
+	if help {
+		cmdErr = stdout
+	}
+	if err := c.run(ctx, args[1:], stdout, cmdErr); err != nil {
+		if help && errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
 		fmt.Fprintf(stderr, "segue %s: %v\n", args[0], err)
 		if errors.Is(err, errUsage) {
 			return 2
@@ -66,6 +81,30 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// isHelpFlag reports whether a is one of the flag package's help flags.
+func isHelpFlag(a string) bool {
+	switch a {
+	case "-h", "-help", "--h", "--help":
+		return true
+	}
+	return false
+}
+
+// wantsHelp reports whether args hold a help flag before any `--`. The
+// flag package decides whether it really is one (not, say, the value of
+// --out); this only picks where the usage goes.
+func wantsHelp(args []string) bool {
+	for _, a := range args {
+		if a == "--" {
+			return false
+		}
+		if isHelpFlag(a) {
+			return true
+		}
+	}
+	return false
 }
 
 func usage(w io.Writer) {

@@ -26,6 +26,11 @@ func runOffline(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	renew := fs.Bool("renew", false, "renew every license now (one request)")
 	remove := fs.String("remove", "", "remove a download: track:<id>, album:<id> or playlist:<id>")
 	tier := fs.String("tier", "high", "tier of the download to remove")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: segue offline [flags]")
+		fmt.Fprintln(stderr, "  this device's downloads, space used and licenses, after --renew or --remove")
+		fs.PrintDefaults()
+	}
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -43,12 +48,14 @@ func runOffline(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 		ref = download.Ref{Kind: download.Kind(kind), ID: id, Tier: t}
 	}
+	log := newStepLog(stderr)
 	dev, err := da.open(ctx)
 	if err != nil {
 		return err
 	}
 	defer dev.close()
 	e := dev.e
+	log.step("device open")
 	m, err := e.OpenDownloads(ctx, download.DefaultOptions())
 	if err != nil {
 		return err
@@ -57,9 +64,13 @@ func runOffline(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if err := m.Remove(ctx, ref); err != nil {
 			return err
 		}
+		log.step("removed %s", ref)
 	}
 	if *renew {
-		if err := m.Renew(ctx); err != nil {
+		start := time.Now()
+		err := m.Renew(ctx)
+		log.step("renewal answered in %s", seconds(time.Since(start)))
+		if err != nil {
 			fmt.Fprintf(stdout, "renewal: %v\n", err)
 		} else {
 			fmt.Fprintln(stdout, "renewal: all licenses renewed")

@@ -7,6 +7,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/segue-fm/segue/core"
 	"github.com/segue-fm/segue/core/model"
@@ -20,6 +21,58 @@ func init() {
 // playlistUsage lists the playlist subcommands and their arguments.
 const playlistUsage = "playlist list|create NAME|show ID|add ID TRACK…|remove ID ENTRY…|move ID ENTRY INDEX|rename ID NAME|describe ID TEXT|collab ID USER…|public ID true|false|follow ID|unfollow ID"
 
+// subcommand is one subcommand of a command with subcommands (playlist,
+// sync): its arguments, how many it needs at least, and what it does.
+type subcommand struct {
+	name, args string
+	need       int
+	summary    string
+}
+
+// playlistSubs are the playlist subcommands, in the order usage lists them.
+var playlistSubs = []subcommand{
+	{"list", "", 0, "list the account's playlists on this device"},
+	{"create", "NAME", 1, "create a playlist; prints only its id on stdout"},
+	{"show", "ID", 1, "show a playlist: title, artists and duration of each entry (from the relay, else as this device last resolved them)"},
+	{"add", "ID TRACK…", 2, "append tracks"},
+	{"remove", "ID ENTRY…", 2, "remove entries (entry ids, as show prints them)"},
+	{"move", "ID ENTRY INDEX", 3, "move an entry to an index"},
+	{"rename", "ID NAME", 2, "rename"},
+	{"describe", "ID TEXT", 2, "set the description"},
+	{"collab", "ID USER…", 1, "set the collaborators (none: only the owner edits)"},
+	{"public", "ID true|false", 2, "make the playlist public or private"},
+	{"follow", "ID", 1, "follow a playlist shared with this account"},
+	{"unfollow", "ID", 1, "stop following a playlist"},
+}
+
+// findSub returns the subcommand named name, or nil.
+func findSub(subs []subcommand, name string) *subcommand {
+	for i := range subs {
+		if subs[i].name == name {
+			return &subs[i]
+		}
+	}
+	return nil
+}
+
+// printSubUsage writes the usage of `segue cmd SUB` when pos names one of
+// subs, else of `segue cmd` with every subcommand, then fs's flags.
+func printSubUsage(w io.Writer, fs *flag.FlagSet, cmd string, subs []subcommand, pos []string) {
+	if len(pos) > 0 {
+		if sc := findSub(subs, pos[0]); sc != nil {
+			fmt.Fprintf(w, "usage: segue %s %s %s [flags]\n  %s\n\nflags:\n", cmd, sc.name, sc.args, sc.summary)
+			fs.PrintDefaults()
+			return
+		}
+	}
+	fmt.Fprintf(w, "usage: segue %s SUBCOMMAND [arguments] [flags]\n\nsubcommands:\n", cmd)
+	for _, sc := range subs {
+		fmt.Fprintf(w, "  %-28s %s\n", strings.TrimSpace(sc.name+" "+sc.args), sc.summary)
+	}
+	fmt.Fprintln(w, "\nflags:")
+	fs.PrintDefaults()
+}
+
 // runPlaylist implements `segue playlist [device flags] SUBCOMMAND …`:
 // edits of the account's playlist documents on this device, offline;
 // `segue sync now` sends them to the relay. Every edit prints the
@@ -28,25 +81,22 @@ func runPlaylist(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs := flag.NewFlagSet("playlist", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	da := addDeviceFlags(fs)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: segue "+playlistUsage+" [flags]")
-		fs.PrintDefaults()
-	}
+	fs.Usage = func() {} // printed below, for the subcommand named before the flag
 	rest, err := parseArgs(fs, args)
 	if err != nil {
+		printSubUsage(stderr, fs, "playlist", playlistSubs, rest)
 		return err
 	}
 	if len(rest) == 0 {
 		return fmt.Errorf("%w: %s", errUsage, playlistUsage)
 	}
 	sub, rest := rest[0], rest[1:]
-	need := map[string]int{"list": 0, "create": 1, "show": 1, "add": 2, "remove": 2, "move": 3, "rename": 2, "describe": 2, "collab": 1, "public": 2, "follow": 1, "unfollow": 1}
-	n, ok := need[sub]
-	if !ok {
+	sc := findSub(playlistSubs, sub)
+	if sc == nil {
 		return fmt.Errorf("%w: unknown playlist command %q", errUsage, sub)
 	}
-	if len(rest) < n {
-		return fmt.Errorf("%w: playlist %s needs %d argument(s)", errUsage, sub, n)
+	if len(rest) < sc.need {
+		return fmt.Errorf("%w: playlist %s needs %d argument(s)", errUsage, sub, sc.need)
 	}
 	var id docs.DocumentID
 	if sub != "list" && sub != "create" {
@@ -55,6 +105,7 @@ func runPlaylist(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 		rest = rest[1:]
 	}
+	log := newStepLog(stderr)
 	dev, err := da.open(ctx)
 	if err != nil {
 		return err
@@ -64,6 +115,7 @@ func runPlaylist(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
+	log.step("device open")
 	pl := d.Playlists()
 	switch sub {
 	case "list":
@@ -80,10 +132,11 @@ func runPlaylist(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if err != nil {
 			return err
 		}
+		log.step("created playlist %s on this device (segue sync now sends it to the relay)", id)
 		fmt.Fprintln(stdout, id)
 		return nil
 	case "show":
-		return showPlaylist(ctx, stdout, pl, id)
+		return showPlaylist(ctx, stdout, log, dev.e, pl, id)
 	case "add":
 		tracks := make([]model.TrackID, len(rest))
 		for i, s := range rest {
@@ -126,10 +179,11 @@ func runPlaylist(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
+	log.step("%s done on this device (segue sync now sends it to the relay)", sub)
 	if sub == "follow" || sub == "unfollow" {
 		return nil
 	}
-	return showPlaylist(ctx, stdout, pl, id)
+	return showPlaylist(ctx, stdout, log, dev.e, pl, id)
 }
 
 // parseDocID accepts a playlist document id or its automerge: URL; its
@@ -147,15 +201,30 @@ func parseDocID(s string) (docs.DocumentID, error) {
 }
 
 // showPlaylist prints the playlist id's header line and one line per
-// entry.
-func showPlaylist(ctx context.Context, w io.Writer, pl core.Playlists, id docs.DocumentID) error {
+// entry: index, entry id, track id, then title, artists and duration
+// (metaResolver: from the relay, else from this device's records), and
+// who added it.
+func showPlaylist(ctx context.Context, w io.Writer, log *stepLog, e *core.Engine, pl core.Playlists, id docs.DocumentID) error {
 	v, err := pl.Get(ctx, id)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "%s %q owner=%s collaborators=%v public=%v\n", id.URL(), v.Info.Name, v.Info.Owner, v.Info.Collaborators, v.Info.Public)
-	for i, e := range v.Entries {
-		fmt.Fprintf(w, "%3d  %s  %s  (%s)\n", i, e.ID, e.Track, e.AddedBy)
+	r := newMetaResolver(e)
+	lines := make([]string, len(v.Entries))
+	var total time.Duration
+	for i, en := range v.Entries {
+		var d time.Duration
+		lines[i], d = r.trackLine(ctx, en.Track)
+		total += d
+	}
+	from := "the relay"
+	if r.offline {
+		from = "this device (relay unreachable)"
+	}
+	log.step("%d entries named from %s", len(v.Entries), from)
+	fmt.Fprintf(w, "%s %q owner=%s collaborators=%v public=%v  %d entries, %s\n", id.URL(), v.Info.Name, v.Info.Owner, v.Info.Collaborators, v.Info.Public, len(v.Entries), clock(total))
+	for i, en := range v.Entries {
+		fmt.Fprintf(w, "%3d  %s  %s  %s  (%s)\n", i, en.ID, en.Track, lines[i], en.AddedBy)
 	}
 	return nil
 }

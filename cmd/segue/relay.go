@@ -45,7 +45,7 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	tlsCert := fs.String("tls-cert", envOr("SEGUE_TLS_CERT", ""), "PEM certificate chain: serve HTTPS (HTTP/2 via ALPN) instead of HTTP/1.1 + h2c (env SEGUE_TLS_CERT)")
 	tlsKey := fs.String("tls-key", envOr("SEGUE_TLS_KEY", ""), "PEM private key for -tls-cert (env SEGUE_TLS_KEY)")
 	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())

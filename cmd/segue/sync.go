@@ -9,7 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/segue-fm/segue/core"
 	"github.com/segue-fm/segue/crypto"
+	"github.com/segue-fm/segue/sync/docs"
 	"github.com/segue-fm/segue/sync/p2p"
 )
 
@@ -19,6 +21,14 @@ func init() {
 
 // syncUsage lists the sync subcommands.
 const syncUsage = "sync login | status | now | peers"
+
+// syncSubs are the sync subcommands, in the order usage lists them.
+var syncSubs = []subcommand{
+	{"login", "", 0, "register this device again (--user and --password)"},
+	{"status", "", 0, "this device's account and number of documents"},
+	{"now", "", 0, "sync the account's documents with the relay once; prints the documents received and the time it took"},
+	{"peers", "", 0, "sync with LAN peers (mDNS, or --peer) for --wait"},
+}
 
 // runSync implements `segue sync [device flags] login|status|now|peers`:
 // login registers the device again (with --user and --password), the
@@ -33,21 +43,17 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	cert := fs.String("cert", "", "`sync peers`: optional file holding a relay-signed device certificate to use instead of the one the relay issued at login")
 	listen := fs.String("listen", "", "`sync peers`: comma-separated listen multiaddrs (default TCP and QUIC on every IPv4 interface)")
 	mdns := fs.Bool("mdns", true, "`sync peers`: discover peers with mDNS")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: segue "+syncUsage+" [flags]")
-		fs.PrintDefaults()
-	}
+	fs.Usage = func() {} // printed below, for the subcommand named before the flag
 	pos, err := parseArgs(fs, args)
 	if err != nil {
+		printSubUsage(stderr, fs, "sync", syncSubs, pos)
 		return err
 	}
 	if len(pos) != 1 {
 		return fmt.Errorf("%w: %s", errUsage, syncUsage)
 	}
 	sub := pos[0]
-	switch sub {
-	case "login", "status", "now", "peers":
-	default:
+	if findSub(syncSubs, sub) == nil {
 		return fmt.Errorf("%w: unknown sync command %q", errUsage, sub)
 	}
 	if sub == "login" {
@@ -77,16 +83,34 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintf(stdout, "device %s, user %s: %d documents\n", dev.e.DeviceID(), d.User(), st.Documents)
 		return nil
 	case "now":
+		log := newStepLog(stderr)
+		events, stop := d.Subscribe()
+		defer stop()
+		counted := make(chan int, 1)
+		go func() { // documents the relay changed, until stop closes events
+			received := map[docs.DocumentID]bool{}
+			for ev := range events {
+				if ev.Remote {
+					received[ev.Doc] = true
+				}
+			}
+			counted <- len(received)
+		}()
 		start := time.Now()
 		if err := d.StartSync(ctx); err != nil {
 			return err
 		}
+		log.step("syncing %d documents with %s", docCount(ctx, d), da.relay)
 		wctx, cancel := context.WithTimeout(ctx, *wait)
 		defer cancel()
 		err := d.WaitSynced(wctx, start, *quiet)
+		took := time.Since(start)
+		stop()
+		received := <-counted
 		st, _ := d.Status(ctx)
-		fmt.Fprintf(stdout, "relay connected=%v last sync=%s documents=%d error=%q\n",
-			st.Relay.Connected, st.Relay.LastSync.Format(time.RFC3339), st.Documents, st.Relay.LastError)
+		log.step("sync ended after %s: %d documents changed by the relay", seconds(took), received)
+		fmt.Fprintf(stdout, "relay connected=%v last sync=%s documents=%d received=%d time=%s error=%q\n",
+			st.Relay.Connected, st.Relay.LastSync.Format(time.RFC3339), st.Documents, received, seconds(took), st.Relay.LastError)
 		return err
 	default: // peers
 		var raw []byte // nil: the certificate stored at login (re-fetched from the relay when missing)
@@ -120,6 +144,16 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		return nil
 	}
+}
+
+// docCount returns the number of documents d holds, or -1 when its
+// status cannot be read.
+func docCount(ctx context.Context, d *core.Docs) int {
+	st, err := d.Status(ctx)
+	if err != nil {
+		return -1
+	}
+	return st.Documents
 }
 
 // readFileLimited reads a small file, refusing one larger than max bytes.

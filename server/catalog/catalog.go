@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync/atomic"
 
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
@@ -43,7 +44,15 @@ type AtRestKey [32]byte
 type Catalog struct {
 	s    store.Store
 	aead cipher.AEAD
+	gen  atomic.Uint64 // Generation
 }
+
+// Generation counts the Publish calls of this Catalog that reached the
+// store (committed or not). A cache of what the catalog returned stays
+// valid while Generation is the value it read before reading the catalog:
+// Publish bumps it after its transaction ends. Publishes through another
+// Catalog over the same store are not counted.
+func (c *Catalog) Generation() uint64 { return c.gen.Load() }
 
 var (
 	encMode = cborx.EncMode()

@@ -190,6 +190,7 @@ func (c *Catalog) Publish(ctx context.Context, r Release) error {
 		}
 		return putAlbum(tx, r)
 	})
+	c.gen.Add(1) // even on error: a failed commit may still have applied
 	if err != nil {
 		return fmt.Errorf("publish album %s: %w", r.Album.ID, err)
 	}

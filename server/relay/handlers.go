@@ -78,33 +78,12 @@ func (s *Server) catalogKey(c echo.Context) error {
 	return c.JSON(http.StatusOK, api.CatalogKeyResponse{Key: s.catalogPub()})
 }
 
-// track handles GET /v1/tracks/:id.
-func (s *Server) track(c echo.Context) error {
-	t, err := s.cat.Track(c.Request().Context(), model.TrackID(c.Param("id")))
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, t)
-}
+// track handles GET /v1/tracks/:id (cached: metacache.go).
+func (s *Server) track(c echo.Context) error { return s.serveMeta(c, metaTrack, s.loadTrack) }
 
 // album handles GET /v1/albums/:id: the album and its tracks in album
-// order.
-func (s *Server) album(c echo.Context) error {
-	ctx := c.Request().Context()
-	a, err := s.cat.Album(ctx, model.AlbumID(c.Param("id")))
-	if err != nil {
-		return err
-	}
-	resp := api.AlbumResponse{Album: a, Tracks: make([]model.Track, 0, len(a.TrackIDs))}
-	for _, id := range a.TrackIDs {
-		t, err := s.cat.Track(ctx, id)
-		if err != nil {
-			return fmt.Errorf("read track %s of album %s: %w", id, a.ID, err)
-		}
-		resp.Tracks = append(resp.Tracks, t)
-	}
-	return c.JSON(http.StatusOK, resp)
-}
+// order (cached: metacache.go).
+func (s *Server) album(c echo.Context) error { return s.serveMeta(c, metaAlbum, s.loadAlbum) }
 
 // artistResponse is the body of GET /v1/artists/:id.
 type artistResponse struct {
@@ -112,19 +91,6 @@ type artistResponse struct {
 	Albums []model.Album `json:"albums"`
 }
 
-// artist handles GET /v1/artists/:id: the artist and its albums.
-func (s *Server) artist(c echo.Context) error {
-	ctx := c.Request().Context()
-	a, err := s.cat.Artist(ctx, model.ArtistID(c.Param("id")))
-	if err != nil {
-		return err
-	}
-	albums, err := s.cat.ArtistAlbums(ctx, a.ID)
-	if err != nil {
-		return err
-	}
-	if albums == nil {
-		albums = []model.Album{}
-	}
-	return c.JSON(http.StatusOK, artistResponse{Artist: a, Albums: albums})
-}
+// artist handles GET /v1/artists/:id: the artist and its albums (cached:
+// metacache.go).
+func (s *Server) artist(c echo.Context) error { return s.serveMeta(c, metaArtist, s.loadArtist) }

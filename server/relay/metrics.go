@@ -1,6 +1,8 @@
 package relay
 
 import (
+	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -52,31 +54,72 @@ func routeOf(c echo.Context) string {
 	return p
 }
 
+// statusClientClosed is the status recorded (never sent) for a request
+// whose client went away before the answer: nginx's 499.
+const statusClientClosed = 499
+
+// accessLogEvery samples the access log of reads: one GET or HEAD in
+// accessLogEvery is logged at info level, every one at debug level. Other
+// methods (sign-ups, registrations, key requests…) are all logged at info
+// level, server errors at error level.
+const accessLogEvery = 1024
+
 // observe is the outermost middleware: it runs the handler, renders its
-// error (so the final status is known), then logs the request and updates
-// the metrics. It never logs tokens, query strings or bodies.
+// error (so the final status is known), then updates the metrics and
+// writes the access log, sampling reads. A request whose client went away (its context
+// cancelled) is no server error: it is counted with status 499 and logged
+// at debug level. It never logs tokens, query strings or bodies.
 func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := s.now()
-		if err := next(c); err != nil {
+		err := next(c)
+		req, res := c.Request(), c.Response()
+		status := res.Status
+		switch {
+		case err == nil:
+		case errors.Is(err, context.Canceled) && req.Context().Err() != nil:
+			status = statusClientClosed
+		default:
 			c.Error(err)
+			status = res.Status
 		}
 		d := s.now().Sub(start)
-		req, res := c.Request(), c.Response()
 		route := routeOf(c)
-		code := strconv.Itoa(res.Status)
-		s.met.requests.WithLabelValues(route, req.Method, code).Inc()
+		s.met.requests.WithLabelValues(route, req.Method, statusText(status)).Inc()
 		s.met.latency.WithLabelValues(route, req.Method).Observe(d.Seconds())
 		s.met.bytes.WithLabelValues(route).Add(float64(res.Size))
-		lvl := slog.LevelInfo
-		if res.Status >= 500 {
+		lvl := slog.LevelDebug
+		switch {
+		case status >= 500:
 			lvl = slog.LevelError
+		case status == statusClientClosed:
+		case req.Method != http.MethodGet && req.Method != http.MethodHead, s.logged.Add(1)%accessLogEvery == 0:
+			lvl = slog.LevelInfo
+		}
+		if !s.log.Enabled(req.Context(), lvl) {
+			return nil
 		}
 		s.log.LogAttrs(req.Context(), lvl, "http",
 			slog.String("method", req.Method), slog.String("route", route),
-			slog.Int("status", res.Status), slog.Duration("dur", d), slog.Int64("bytes", res.Size))
+			slog.Int("status", status), slog.Duration("dur", d), slog.Int64("bytes", res.Size))
 		return nil
 	}
+}
+
+// statusText is strconv.Itoa for HTTP statuses, without allocating for
+// the common ones.
+func statusText(code int) string {
+	switch code {
+	case http.StatusOK:
+		return "200"
+	case http.StatusNotModified:
+		return "304"
+	case http.StatusNotFound:
+		return "404"
+	case statusClientClosed:
+		return "499"
+	}
+	return strconv.Itoa(code)
 }
 
 // adminOnly guards a handler with the admin token (Authorization: Bearer).

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -41,6 +42,8 @@ type Server struct {
 	e      *echo.Echo
 	v1     *echo.Group
 	mans   *manifestCache
+	meta   *metaCache
+	logged atomic.Uint64 // requests seen by the access log sampler
 
 	mu      sync.Mutex
 	hs      *http.Server
@@ -83,6 +86,7 @@ func newServer(st store.Store, cat *catalog.Catalog, signer ed25519.PrivateKey, 
 		acc:    newAccounts(st, opts),
 		met:    newMetrics(),
 		mans:   newManifestCache(4096),
+		meta:   newMetaCache(metaCacheBytes, cat.Generation),
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -236,7 +240,10 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 // context given to Start, then Wait). It is safe to call more than once.
 func (s *Server) Close() error {
 	var err error
-	s.closeMu.Do(func() { err = s.closer() })
+	s.closeMu.Do(func() {
+		s.meta.close()
+		err = s.closer()
+	})
 	return err
 }
 

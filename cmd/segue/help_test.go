@@ -1,0 +1,90 @@
+package main
+
+import (
+	"bytes"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// buildSegue builds this command into a temporary directory and returns
+// the binary's path.
+func buildSegue(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "segue")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// TestHelp runs the built binary as a user would with -h, -help, --help
+// and `segue help CMD [SUB]` for every command and every subcommand of
+// playlist and sync: each prints its usage on stdout, nothing on stderr,
+// and exits 0. Asking for help about an unknown command exits 2.
+func TestHelp(t *testing.T) {
+	bin := buildSegue(t)
+	type tc struct {
+		args []string
+		want []string // substrings of stdout
+	}
+	var cases []tc
+	for _, a := range [][]string{{}, {"help"}, {"-h"}, {"--help"}, {"help", "-h"}} {
+		cases = append(cases, tc{a, []string{"usage: segue <command>", "playlist", "download"}})
+	}
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		want := []string{"segue " + n}
+		if n == "relay" { // the flag package's default usage
+			want = []string{"Usage of relay:", "-listen"}
+		}
+		for _, a := range [][]string{{n, "--help"}, {n, "-h"}, {n, "-help"}, {"help", n}} {
+			cases = append(cases, tc{a, want})
+		}
+	}
+	// Help after other flags and arguments, as a user edits a command line.
+	cases = append(cases,
+		tc{[]string{"download", "--tier", "low", "album:x", "--help"}, []string{"usage: segue download", "-workers"}},
+		tc{[]string{"play", "track", "x", "-h"}, []string{"usage: segue play", "-tier"}},
+		tc{[]string{"playlist", "--data", "/nonexistent", "-h"}, []string{"usage: segue playlist SUBCOMMAND", "show ID", "-relay"}},
+	)
+	for _, sub := range playlistSubs {
+		want := []string{"usage: segue playlist " + sub.name + " " + sub.args, sub.summary, "-data"}
+		cases = append(cases, tc{[]string{"playlist", sub.name, "--help"}, want}, tc{[]string{"help", "playlist", sub.name}, want})
+	}
+	for _, sub := range syncSubs {
+		want := []string{"usage: segue sync " + sub.name, sub.summary, "-wait"}
+		cases = append(cases, tc{[]string{"sync", sub.name, "-h"}, want}, tc{[]string{"help", "sync", sub.name}, want})
+	}
+	for _, c := range cases {
+		t.Run(strings.Join(append([]string{"segue"}, c.args...), " "), func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			cmd := exec.Command(bin, c.args...)
+			cmd.Stdout, cmd.Stderr = &out, &errOut
+			if err := cmd.Run(); err != nil {
+				t.Fatalf("%v\nstdout: %s\nstderr: %s", err, out.String(), errOut.String())
+			}
+			if errOut.Len() != 0 {
+				t.Errorf("stderr is not empty: %q", errOut.String())
+			}
+			for _, w := range c.want {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("stdout lacks %q:\n%s", w, out.String())
+				}
+			}
+		})
+	}
+	for _, args := range [][]string{{"help", "bogus"}, {"bogus", "--help"}} {
+		cmd := exec.Command(bin, args...)
+		out, err := cmd.Output()
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || len(out) != 0 {
+			t.Errorf("segue %q: %v, stdout %q; want exit 2 and usage on stderr only", args, err, out)
+		}
+	}
+}

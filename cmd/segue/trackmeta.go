@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/segue-fm/segue/core"
+	"github.com/segue-fm/segue/core/model"
+)
+
+// Engine store key prefixes at which the CLI keeps the track and artist
+// records it resolved from the relay (JSON), so that it can name tracks
+// when the relay is unreachable (docs/ARCHITECTURE.md §5).
+const (
+	cliMetaTrack  = "cli/meta/track/"
+	cliMetaArtist = "cli/meta/artist/"
+)
+
+// metaResolver names tracks for display: from the relay while it
+// answers, else from the records this device kept. After one request
+// finds the relay unreachable it asks it nothing more.
+type metaResolver struct {
+	e       *core.Engine
+	offline bool
+	artists map[model.ArtistID]string
+}
+
+func newMetaResolver(e *core.Engine) *metaResolver {
+	return &metaResolver{e: e, artists: map[model.ArtistID]string{}}
+}
+
+// trackLine is a track's display form: "Title — Artist, Artist  m:ss",
+// or "(unknown)" when neither the relay nor the device knows the track.
+func (r *metaResolver) trackLine(ctx context.Context, id model.TrackID) (string, time.Duration) {
+	var t model.Track
+	if !r.resolve(ctx, cliMetaTrack, string(id), &t, func() (any, error) { return r.e.TrackInfo(ctx, id) }) {
+		return "(unknown)", 0
+	}
+	names := make([]string, 0, len(t.ArtistIDs))
+	for _, a := range t.ArtistIDs {
+		names = append(names, r.artist(ctx, a))
+	}
+	var d time.Duration
+	if t.SampleRate > 0 {
+		d = time.Duration(t.Samples) * time.Second / time.Duration(t.SampleRate)
+	}
+	return fmt.Sprintf("%s — %s  %s", t.Title, strings.Join(names, ", "), clock(d)), d
+}
+
+// artist returns an artist's name, or its id when it is not known.
+func (r *metaResolver) artist(ctx context.Context, id model.ArtistID) string {
+	if n, ok := r.artists[id]; ok {
+		return n
+	}
+	var a model.Artist
+	name := string(id)
+	if r.resolve(ctx, cliMetaArtist, string(id), &a, func() (any, error) { return r.e.Artist(ctx, id) }) && a.Name != "" {
+		name = a.Name
+	}
+	r.artists[id] = name
+	return name
+}
+
+// resolve fills v (a *model.Track or *model.Artist) from fetch while the
+// relay answers, recording the answer under prefix+id; otherwise from the
+// record under prefix+id. It reports whether v was filled. An id that is
+// not a valid catalog id (a playlist may hold anything) is never asked
+// for nor looked up.
+func (r *metaResolver) resolve(ctx context.Context, prefix, id string, v any, fetch func() (any, error)) bool {
+	if !model.ValidID(id) {
+		return false
+	}
+	key := []byte(prefix + id)
+	if !r.offline {
+		got, err := fetch()
+		if err == nil {
+			b, merr := json.Marshal(got)
+			if merr == nil {
+				_ = r.e.Store().Set(ctx, key, b) // a record not kept only costs an offline name
+			}
+			return json.Unmarshal(b, v) == nil
+		}
+		if errors.Is(err, core.ErrOffline) {
+			r.offline = true
+		}
+	}
+	b, err := r.e.Store().Get(ctx, key)
+	return err == nil && json.Unmarshal(b, v) == nil
+}
+
+// clock formats d as m:ss (h:mm:ss from an hour).
+func clock(d time.Duration) string {
+	s := int64(d.Round(time.Second) / time.Second)
+	if s >= 3600 {
+		return fmt.Sprintf("%d:%02d:%02d", s/3600, s/60%60, s%60)
+	}
+	return fmt.Sprintf("%d:%02d", s/60, s%60)
+}
