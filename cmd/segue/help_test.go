@@ -3,22 +3,10 @@ package main
 import (
 	"bytes"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 )
-
-// buildSegue builds this command into a temporary directory and returns
-// the binary's path.
-func buildSegue(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "segue")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
 
 // TestHelp runs the built binary as a user would with -h, -help, --help
 // and `segue help CMD [SUB]` for every command and every subcommand of

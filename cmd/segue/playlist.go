@@ -222,7 +222,7 @@ func showPlaylist(ctx context.Context, w io.Writer, log *stepLog, e *core.Engine
 		from = "this device (relay unreachable)"
 	}
 	log.step("%d entries named from %s", len(v.Entries), from)
-	fmt.Fprintf(w, "%s %q owner=%s collaborators=%v public=%v  %d entries, %s\n", id.URL(), v.Info.Name, v.Info.Owner, v.Info.Collaborators, v.Info.Public, len(v.Entries), clock(total))
+	fmt.Fprintf(w, "%s %q owner=%s collaborators=%v public=%v  %d entries, %s\n", id.URL(), v.Info.Name, v.Info.Owner, v.Info.Collaborators, v.Info.Public, len(v.Entries), mmss(total))
 	for i, en := range v.Entries {
 		fmt.Fprintf(w, "%3d  %s  %s  %s  (%s)\n", i, en.ID, en.Track, lines[i], en.AddedBy)
 	}

@@ -48,7 +48,7 @@ func (r *metaResolver) trackLine(ctx context.Context, id model.TrackID) (string,
 	if t.SampleRate > 0 {
 		d = time.Duration(t.Samples) * time.Second / time.Duration(t.SampleRate)
 	}
-	return fmt.Sprintf("%s — %s  %s", t.Title, strings.Join(names, ", "), clock(d)), d
+	return fmt.Sprintf("%s — %s  %s", t.Title, strings.Join(names, ", "), mmss(d)), d
 }
 
 // artist returns an artist's name, or its id when it is not known.
@@ -92,8 +92,8 @@ func (r *metaResolver) resolve(ctx context.Context, prefix, id string, v any, fe
 	return err == nil && json.Unmarshal(b, v) == nil
 }
 
-// clock formats d as m:ss (h:mm:ss from an hour).
-func clock(d time.Duration) string {
+// mmss formats d as m:ss (h:mm:ss from an hour).
+func mmss(d time.Duration) string {
 	s := int64(d.Round(time.Second) / time.Second)
 	if s >= 3600 {
 		return fmt.Sprintf("%d:%02d:%02d", s/3600, s/60%60, s%60)
