@@ -622,7 +622,7 @@ func (p *Player) play(ts *trackStream) {
 // open source.
 func (p *Player) restart(s *slot) {
 	old := s.ts
-	ts, err := p.newStream(s, 0, 0)
+	ts, err := p.newStream(s, freshGrid, 0)
 	if err != nil {
 		s.err = err
 		s.ts = nil
@@ -717,7 +717,7 @@ func (p *Player) opened(m openedMsg) {
 		if s == p.pre && s.fade == 0 && p.cur != nil && p.cur.ts != nil && p.canLink(p.cur.ts, s.src.Manifest()) {
 			s.ts = p.linkedStream(p.cur.ts.ch, s)
 		} else {
-			s.ts, s.err = p.newStream(s, 0, s.start)
+			s.ts, s.err = p.newStream(s, freshGrid, s.start)
 		}
 	}
 	if s == p.pre {
@@ -738,11 +738,13 @@ func (p *Player) opened(m openedMsg) {
 }
 
 // canLink reports whether a track of manifest m can continue cur's chain
-// gaplessly: same rate and channels, and cur is the chain's last member.
+// gaplessly: same rate and channels, cur is the chain's last member, and
+// m continues cur's resampling grid (see continues).
 func (p *Player) canLink(cur *trackStream, m *model.Manifest) bool {
 	ch := cur.ch
 	last := ch.members[len(ch.members)-1]
-	return last.ts == cur && !ch.flushed && cur.m.SampleRate == m.SampleRate && cur.m.Channels == m.Channels
+	return last.ts == cur && !ch.flushed && cur.m.SampleRate == m.SampleRate && cur.m.Channels == m.Channels &&
+		continues(cur.m, m)
 }
 
 // linkedStream appends the slot's open track to chain c.
@@ -768,11 +770,14 @@ func (p *Player) streamFor(s *slot) *trackStream {
 	return &trackStream{src: s.src, m: m, gain: DBToLinear(g), outCh: p.och, rate: p.rate, bitrate: m.Bitrate}
 }
 
+// freshGrid asks newStream for a new resampling grid (see chain.startIn).
+const freshGrid = -1
+
 // newStream builds a fresh chain for the slot's open track positioned at
-// output frame f,
-// on the resampling grid of input offset cIn: decoding starts early
-// enough (at an input frame on the grid) that the resampler's output from
-// f on is exactly that of an uninterrupted play.
+// output frame f, on the resampling grid of input offset cIn (freshGrid: a
+// new one): decoding starts early enough (at an input frame on the grid)
+// that the resampler's output from f on is exactly that of an
+// uninterrupted play.
 func (p *Player) newStream(s *slot, cIn, f int64) (*trackStream, error) {
 	src := s.src
 	m := src.Manifest()
@@ -783,10 +788,13 @@ func (p *Player) newStream(s *slot, cIn, f int64) (*trackStream, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnplayable, err)
 	}
+	if cIn == freshGrid {
+		cIn = c.startIn(m)
+	}
 	ts := p.streamFor(s)
 	ts.ch, ts.cIn = c, cIn
-	ts.cOut = ceilDiv(cIn*c.l, c.m)
-	ts.frames = ceilDiv((cIn+m.TotalSamples)*c.l, c.m) - ts.cOut
+	first, end := c.span(cIn, m)
+	ts.cOut, ts.frames = first, end-first
 	f = min(max(f, 0), ts.frames)
 	margin := int64(0)
 	if c.l != c.m {
