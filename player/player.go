@@ -18,11 +18,19 @@ import (
 // ErrPlayerClosed is returned by a Player's methods after Close.
 var ErrPlayerClosed = errors.New("player: closed")
 
+// ErrCrossfadeShortened is the warning published (Status.Err, and logged)
+// when a transition cannot overlap as long as the crossfade asks: the
+// outgoing or incoming track is shorter than it, or the next track was
+// not ready in time (a slow fetch, a seek close to the end). The overlap
+// is then as long as possible; the error says why.
+var ErrCrossfadeShortened = errors.New("player: crossfade shortened")
+
 // Player plays contexts of tracks from a Source into a Sink: a Queue for
 // the controls and play events, and a pipeline per track (fetch with
 // retries → decode → resample → loudness gain) feeding a Mixer (gapless or
 // crossfade) and a volume Fader. The next track is pre-decoded from 75 %
-// of the current one and joined at the sample.
+// of the current one (earlier when a crossfade needs it, see
+// PreloadMargin) and joined at the sample.
 //
 // Its methods are safe for concurrent use and do not block on playback:
 // they queue the request for the player's goroutine. Observe the result
@@ -671,6 +679,34 @@ func (p *Player) preload(f Preload) {
 	p.open(p.pre)
 }
 
+// crossfade returns the overlap, in frames, of the preloaded slot s after
+// the outgoing stream cur: its requested crossfade, shortened to what both
+// tracks allow from now on. A shortened crossfade is published and logged
+// with its reason, never applied silently.
+func (p *Player) crossfade(s *slot, cur *trackStream) int64 {
+	want := min(p.frames(s.fade), MaxCrossfadeFrames)
+	got := min(want, cur.Remaining(), s.ts.Remaining())
+	if got == want {
+		return got
+	}
+	var reason string
+	switch {
+	case cur.frames < want:
+		reason = fmt.Sprintf("the outgoing track lasts %v", framesToDuration(cur.frames, p.rate))
+	case s.ts.Remaining() < want:
+		reason = fmt.Sprintf("the incoming track lasts %v", framesToDuration(s.ts.Remaining(), p.rate))
+	default:
+		reason = fmt.Sprintf("the next track was ready only %v before the end", framesToDuration(cur.Remaining(), p.rate))
+	}
+	err := fmt.Errorf("%w to %v of %v: %s", ErrCrossfadeShortened, framesToDuration(got, p.rate), s.fade, reason)
+	p.log.Warn("player: crossfade shortened", "track", s.track, "requested", s.fade,
+		"overlap", framesToDuration(got, p.rate), "reason", reason)
+	st := p.status
+	st.Err = err
+	p.publish(st)
+	return got
+}
+
 // dropPreload abandons a preload whose pipeline failed; the queue will
 // load the track anew when it comes.
 func (p *Player) dropPreload(err error) {
@@ -730,7 +766,7 @@ func (p *Player) opened(m openedMsg) {
 			return
 		}
 		if p.cur != nil && p.cur.ts != nil && p.mix.Current() == p.cur.ts {
-			p.mix.Enqueue(s.ts, p.frames(s.fade))
+			p.mix.Enqueue(s.ts, p.crossfade(s, p.cur.ts))
 		}
 		return
 	}
@@ -852,7 +888,7 @@ func (p *Player) seek(f SeekTo) {
 				}
 			}
 		}
-		p.mix.Enqueue(pre.ts, p.frames(pre.fade))
+		p.mix.Enqueue(pre.ts, p.crossfade(pre, ts))
 	} else if pre != nil && pre.fade == 0 {
 		ts.ch.final = false
 	}
