@@ -237,3 +237,55 @@ func TestIngestAlbumResampledTiersCarryTheirPhase(t *testing.T) {
 		t.Fatalf("low tier holds %d samples, the piece at 16 kHz has 96000", lowTotal)
 	}
 }
+
+// A 96 kHz album: every tier is resampled (48 kHz, low 16 kHz), each from
+// the run resampled once, and every manifest carries its timing.
+func TestIngestHighRateAlbumEveryTierTimed(t *testing.T) {
+	testtool.Need(t, "oggenc")
+	const rate = 96000
+	cuts := []int64{0, 48_001, 96_000 + 777}
+	fsys := fstest.MapFS{}
+	album := `{"album":"Hi-res","album_artists":["Tester"],"tracks":[`
+	for i := range 2 {
+		n := int(cuts[i+1] - cuts[i])
+		pcm := make([]float32, n)
+		for j := range pcm {
+			pcm[j] = float32(0.3 * math.Sin(2*math.Pi*440*float64(int(cuts[i])+j)/rate))
+		}
+		var b wavBuffer
+		if err := demoalbum.WriteWAV(&b, pcm, rate, 1); err != nil {
+			t.Fatal(err)
+		}
+		name := fmt.Sprintf("%02d.wav", i+1)
+		fsys[name] = &fstest.MapFile{Data: b}
+		album += fmt.Sprintf(`%s{"file":%q,"title":"Part %d","artists":["Tester"]}`, map[bool]string{true: ",", false: ""}[i > 0], name, i+1)
+	}
+	fsys["album.json"] = &fstest.MapFile{Data: []byte(album + "]}")}
+	req, err := LoadAlbum(fsys, "album.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := newCatalog()
+	res, err := Ingest(context.Background(), c, testSigner, req, DefaultOptions().WithEncoders("oggenc", "no-such-ffmpeg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tier := range model.Tiers {
+		var total int64
+		r := tierRate(tier, rate)
+		for i, tr := range res.Tracks {
+			m, _, _ := stream(t, c, tr.ID, tier)
+			want := model.Timing{SourceRate: rate, RunOffset: cuts[i], SourceSamples: cuts[i+1] - cuts[i]}
+			if i > 0 {
+				want.Follows = res.Tracks[0].ID
+			}
+			if m.SampleRate != r || m.Timing == nil || *m.Timing != want {
+				t.Fatalf("track %d tier %s: %d Hz, timing %+v; want %d Hz, %+v", i+1, tier, m.SampleRate, m.Timing, r, want)
+			}
+			total += m.TotalSamples
+		}
+		if _, whole := model.ResampledSpan(0, cuts[2], rate, r); total != whole {
+			t.Fatalf("tier %s: %d samples in all, the album resampled once has %d", tier, total, whole)
+		}
+	}
+}

@@ -129,7 +129,9 @@ func (o Options) WithProgress(fn func(Progress)) Options { o.progress = fn; retu
 func (o Options) WithSegment(s segment.Options) Options { o.segment = s; return o }
 
 // WithTempDir returns o with the directory for temporary files: a copy of
-// each master and the encoder outputs (default os.TempDir()).
+// each master (all of a request's at once, each until its tiers are
+// encoded), the masters' gapless runs resampled to the lower tier rates
+// (float WAV), and the encoder outputs (default os.TempDir()).
 func (o Options) WithTempDir(dir string) Options { o.tmpDir = dir; return o }
 
 // WithRand returns o with the source of content keys (default
@@ -212,14 +214,14 @@ func Ingest(ctx context.Context, cat *catalog.Catalog, signer ed25519.PrivateKey
 		if run[0].m == nil {
 			continue
 		}
-		for _, rate := range resampleRates(run) {
-			g.Go(func() error {
+		g.Go(func() error {
+			for _, rate := range resampleRates(run) { // in turn: they share the run's maps
 				if err := in.resampleRun(gctx, run, rate); err != nil {
 					return fmt.Errorf("ingest %s: %w", run[0].t.name(), err)
 				}
-				return nil
-			})
-		}
+			}
+			return nil
+		})
 	}
 	if err := g.Wait(); err != nil {
 		return Result{}, err
