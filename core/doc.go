@@ -1,6 +1,6 @@
 // Package core is Segue's embeddable engine: open it on a data directory,
-// register the device with a relay, and stream tracks as decrypted Ogg
-// Vorbis for the player.
+// register the device with a relay, and play tracks into a player.Sink the
+// app provides (examples/minimal is a complete program).
 //
 //	e, err := core.Open(ctx, dir, core.DefaultOptions().
 //		WithOrigins("https://relay.example", "https://mirror.example"))
@@ -9,10 +9,12 @@
 //	if e.Token() == "" {
 //		err = e.Register(ctx, "ada", "secret-password", "Ada's phone")
 //	}
-//	t, err := e.OpenTrack(ctx, trackID, model.TierHigh)
-//	r := t.Stream(ctx) // header ‖ chunk 0 ‖ chunk 1[primer:] ‖ …
-//	defer r.Close()
-//	io.Copy(decoderInput, r)
+//	p, err := e.OpenPlayer(sink, player.DefaultOptions()) // sink gets PCM
+//	err = e.PlayTrack(ctx, trackID)
+//
+// An app with its own Vorbis decoder can read a track's clear Ogg stream
+// instead (Track.Stream: header ‖ chunk 0 ‖ chunk 1[primer:] ‖ …); like
+// the PCM a sink receives, it is clear audio the app must keep in memory.
 //
 // What the engine guarantees:
 //
@@ -22,7 +24,8 @@
 //     origin is fetched from the next (see package fetch); the failure
 //     names the origin (fetch.OriginError) and matches ErrIntegrity.
 //   - Only encrypted blobs reach the disk: the cache (bounded, LRU) holds
-//     the same bytes the relay serves. Content keys are obtained per
+//     the same bytes the relay serves. Decrypted audio exists only in
+//     memory, in the player and in what the app reads. Content keys are obtained per
 //     (track, tier) from the relay, wrapped to this device's HPKE key, and
 //     held in memory only, for Options.WithKeyTTL.
 //   - The catalog key is either configured (WithCatalogKey) or trusted on

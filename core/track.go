@@ -13,9 +13,17 @@ import (
 )
 
 // Track is one (track, tier) stream opened for playback: its verified
-// manifest and its content key, held in memory for the Track's lifetime.
-// Every byte it returns was verified against the signed manifest before
-// decryption. A Track is safe for concurrent use and needs no closing.
+// manifest and its content key, held in memory for the Track's lifetime
+// and never returned. Every byte it returns was verified against the
+// signed manifest before decryption.
+//
+// Header, Chunk and Stream return clear audio (Ogg Vorbis): they are for an
+// app with its own decoder. The bytes are the caller's, in memory; the
+// engine never writes clear audio or keys to disk, and a caller must not
+// either (DESIGN §4, docs/THREAT_MODEL.md). An app that wants decoded PCM
+// plays the track with Engine.OpenPlayer and a player.Sink of its own,
+// which receives each block of PCM for the length of one Write. A Track is
+// safe for concurrent use and needs no closing.
 type Track struct {
 	e   *Engine
 	m   *model.Manifest
@@ -78,7 +86,8 @@ func (t *Track) Manifest() *model.Manifest {
 }
 
 // Header returns the decrypted header blob (the Vorbis header pages),
-// owned by the caller. After the engine's Close it returns ErrClosed.
+// owned by the caller and clear audio: hold it in memory only (see Track).
+// After the engine's Close it returns ErrClosed.
 func (t *Track) Header(ctx context.Context) ([]byte, error) {
 	ctx, done, err := t.e.calls.enter(ctx)
 	if err != nil {
@@ -99,8 +108,9 @@ func (t *Track) header(ctx context.Context) ([]byte, error) {
 
 // Chunk returns decrypted chunk i, primer page included (so header ‖
 // chunk decodes alone to exactly the chunk's samples), owned by the
-// caller. The blob was verified against the manifest before decryption.
-// After the engine's Close it returns ErrClosed.
+// caller and clear audio: hold it in memory only (see Track). The blob
+// was verified against the manifest before decryption. After the engine's
+// Close it returns ErrClosed.
 func (t *Track) Chunk(ctx context.Context, i int) ([]byte, error) {
 	ctx, done, err := t.e.calls.enter(ctx)
 	if err != nil {
@@ -121,7 +131,8 @@ func (t *Track) chunk(ctx context.Context, i int) ([]byte, error) {
 
 // Stream returns the track's continuous decrypted Ogg stream: header ‖
 // chunk 0 ‖ chunk 1 without its primer ‖ … — byte for byte the encoded
-// file. One chunk ahead of the reader is fetched in the background
+// file, in the clear: hold it in memory only (see Track). One chunk ahead
+// of the reader is fetched in the background
 // (prefetch). Each chunk is released only after its hash verified (chunk
 // 0 is about one second of audio, so verify-then-release costs little
 // time to first byte). Cancelling ctx or calling Close stops every request;

@@ -254,3 +254,28 @@ func FuzzOpenManifest(f *testing.F) {
 		}
 	})
 }
+
+// A resampled tier's timing survives signing and the strict, deterministic
+// decoder.
+func TestManifestTimingRoundTrip(t *testing.T) {
+	pub, priv := testKeys(t, 11)
+	m := testManifest()
+	m.SampleRate = 16000
+	m.Timing = &model.Timing{SourceRate: 44100, RunOffset: 617003, Follows: "trk-0"}
+	for m.Timing.SourceSamples = 1; ; m.Timing.SourceSamples++ {
+		if _, n := model.ResampledSpan(m.Timing.RunOffset, m.Timing.SourceSamples, 44100, 16000); n == m.TotalSamples {
+			break
+		}
+	}
+	env, err := SignManifest(priv, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := OpenManifest(pub, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Timing == nil || *got.Timing != *m.Timing {
+		t.Fatalf("timing %+v, want %+v", got.Timing, m.Timing)
+	}
+}

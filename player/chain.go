@@ -62,6 +62,9 @@ func floorDiv(a, b int64) int64 {
 	return q
 }
 
+// floorMod is a − b·⌊a/b⌋, in [0, b), for b > 0 and any a.
+func floorMod(a, b int64) int64 { return a - b*floorDiv(a, b) }
+
 // produced returns the chain frame after the last one produced.
 func (c *chain) produced() int64 { return c.outBase + int64(len(c.out)/c.channels) }
 
@@ -122,17 +125,111 @@ func (c *chain) drop(f int64) {
 }
 
 // link appends ts (starting at its sample 0) after the chain's last
-// member and sets its frame range; dec must decode ts from sample 0.
+// member and sets its frame range; dec must decode ts from sample 0. The
+// caller checks continues first, so the ranges of consecutive members
+// tile the chain's output.
 func (c *chain) link(ts *trackStream, dec *decoder) {
 	in := c.planned
-	ts.cIn = in % c.m
-	ts.cOut = ceilDiv(ts.cIn*c.l, c.m)
-	ts.frames = ceilDiv((ts.cIn+ts.m.TotalSamples)*c.l, c.m) - ts.cOut
-	ts.off = ceilDiv(in*c.l, c.m)
+	ts.cIn = c.gridIn(in, ts.m)
+	ts.cOut, _ = c.span(ts.cIn, ts.m)
+	first, end := c.span(in, ts.m)
+	ts.frames = end - first
+	ts.off = first
 	ts.pos = 0
 	ts.ch = c
 	c.members = append(c.members, &member{ts: ts, dec: dec, want: ts.m.TotalSamples})
 	c.planned += ts.m.TotalSamples
+}
+
+// gridIn reduces the input frame in to the equivalent virtual input frame
+// of the resampling grid (the same output phase): in mod M, lifted to
+// [M, 2M) for a timed track, whose true start may precede its first input
+// frame by up to one frame.
+func (c *chain) gridIn(in int64, m *model.Manifest) int64 {
+	g := in % c.m
+	if m.Timing != nil {
+		g += c.m
+	}
+	return g
+}
+
+// span returns the output frames [first, end) of the track of manifest m
+// when its first input frame is input frame in of the grid (output frame
+// u is at input time u·M/L).
+//
+// Without timing they are the output frames from its first input frame
+// on, up to its end: [⌈in·L/M⌉, ⌈(in+T)·L/M⌉). With timing (a tier
+// resampled at ingest, see model.Timing), the track's true start on the
+// master's time line lies frac = k − offset·R/Rs input frames before its
+// first input frame (k = ⌈offset·R/Rs⌉, R the stream's rate, Rs the
+// master's) and its true end (offset+N)·R/Rs − k input frames after it; the
+// span is the output frames nearest to both: first = round((in−k)·L/M +
+// offset·Rout/Rs), end likewise with offset+N. The end of a track and the
+// start of the track that continues it in its run are the same number, so
+// consecutive members tile the output, and a run of tracks spans exactly
+// round(run length·Rout/Rs) frames (its length at the output rate).
+func (c *chain) span(in int64, m *model.Manifest) (first, end int64) {
+	t := m.Timing
+	if t == nil {
+		return ceilDiv(in*c.l, c.m), ceilDiv((in+m.TotalSamples)*c.l, c.m)
+	}
+	k, _ := model.ResampledSpan(t.RunOffset, t.SourceSamples, t.SourceRate, m.SampleRate)
+	return c.nearest(in-k, t.RunOffset, t.SourceRate), c.nearest(in-k, t.RunOffset+t.SourceSamples, t.SourceRate)
+}
+
+// nearest returns round(d·L/M + s·Rout/Rs) (halves round up) exactly,
+// without overflow for |d| ≤ 2^45 and s ≤ model.MaxRunFrames: d is an
+// input frame offset of the grid, s a master frame at rs Hz.
+func (c *chain) nearest(d, s int64, rs int) int64 {
+	_, out := c.res.Rates()
+	q2, r2 := floorDiv(d*c.l, c.m), floorMod(d*c.l, c.m)
+	q1, r1 := s*int64(out)/int64(rs), s*int64(out)%int64(rs)
+	den := c.m * int64(rs)
+	num := r1*c.m + r2*int64(rs) // the fraction num/den, in [0, 2)
+	return q1 + q2 + floorDiv(2*num+den, 2*den)
+}
+
+// startIn returns the virtual input frame at which a fresh chain places
+// the first input frame of the track of manifest m: 0 without timing. With
+// timing it is the grid frame in [M, 2M) that puts the track's true start
+// nearest to an output frame (within 1/(2M) frame; exactly when the output
+// rate is the master's), so the track's frame 0 is its true start: the
+// phase reset of a track played on its own or out of its run's order.
+func (c *chain) startIn(m *model.Manifest) int64 {
+	t := m.Timing
+	if t == nil {
+		return 0
+	}
+	_, out := c.res.Rates()
+	rs := int64(t.SourceRate)
+	k, _ := model.ResampledSpan(t.RunOffset, t.SourceSamples, t.SourceRate, m.SampleRate)
+	r1 := t.RunOffset * int64(out) % rs
+	den := c.m * rs
+	best, bestDist := int64(0), den
+	for e := range c.m { // e ≡ in − k (mod M)
+		f := (r1*c.m + (e*c.l%c.m)*rs) % den
+		if d := min(f, den-f); d < bestDist {
+			best, bestDist = e, d
+		}
+	}
+	return floorMod(k+best, c.m) + c.m
+}
+
+// continues reports whether the track of manifest b continues the track of
+// manifest a on one resampling grid: neither is timed (plain gapless
+// concatenation of the decoded samples, as for tiers at the master's
+// rate), or b follows a in its gapless run. A timed track that does not
+// continue its predecessor (played alone, out of order, or after another
+// album) starts a chain of its own: its resampling phase is reset.
+func continues(a, b *model.Manifest) bool {
+	ta, tb := a.Timing, b.Timing
+	switch {
+	case ta == nil && tb == nil:
+		return true
+	case ta == nil || tb == nil:
+		return false
+	}
+	return tb.Follows == a.TrackID && tb.SourceRate == ta.SourceRate && tb.RunOffset == ta.RunOffset+ta.SourceSamples
 }
 
 // stop stops every member's decoder.
@@ -152,8 +249,8 @@ type trackStream struct {
 	off      int64
 	pos      int64 // next track frame
 	frames   int64 // track length in output frames
-	cIn      int64 // the track's input offset on its resampling grid, in [0, M)
-	cOut     int64 // ⌈cIn·L/M⌉
+	cIn      int64 // the track's input offset on its resampling grid (see gridIn)
+	cOut     int64 // its first frame on that grid (see span)
 	gain     float32
 	outCh    int
 	rate     int

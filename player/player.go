@@ -18,11 +18,19 @@ import (
 // ErrPlayerClosed is returned by a Player's methods after Close.
 var ErrPlayerClosed = errors.New("player: closed")
 
+// ErrCrossfadeShortened is the warning published (Status.Err, and logged)
+// when a transition cannot overlap as long as the crossfade asks: the
+// outgoing or incoming track is shorter than it, or the next track was
+// not ready in time (a slow fetch, a seek close to the end). The overlap
+// is then as long as possible; the error says why.
+var ErrCrossfadeShortened = errors.New("player: crossfade shortened")
+
 // Player plays contexts of tracks from a Source into a Sink: a Queue for
 // the controls and play events, and a pipeline per track (fetch with
 // retries → decode → resample → loudness gain) feeding a Mixer (gapless or
 // crossfade) and a volume Fader. The next track is pre-decoded from 75 %
-// of the current one and joined at the sample.
+// of the current one (earlier when a crossfade needs it, see
+// PreloadMargin) and joined at the sample.
 //
 // Its methods are safe for concurrent use and do not block on playback:
 // they queue the request for the player's goroutine. Observe the result
@@ -622,7 +630,7 @@ func (p *Player) play(ts *trackStream) {
 // open source.
 func (p *Player) restart(s *slot) {
 	old := s.ts
-	ts, err := p.newStream(s, 0, 0)
+	ts, err := p.newStream(s, freshGrid, 0)
 	if err != nil {
 		s.err = err
 		s.ts = nil
@@ -671,6 +679,34 @@ func (p *Player) preload(f Preload) {
 	p.open(p.pre)
 }
 
+// crossfade returns the overlap, in frames, of the preloaded slot s after
+// the outgoing stream cur: its requested crossfade, shortened to what both
+// tracks allow from now on. A shortened crossfade is published and logged
+// with its reason, never applied silently.
+func (p *Player) crossfade(s *slot, cur *trackStream) int64 {
+	want := min(p.frames(s.fade), MaxCrossfadeFrames)
+	got := min(want, cur.Remaining(), s.ts.Remaining())
+	if got == want {
+		return got
+	}
+	var reason string
+	switch {
+	case cur.frames < want:
+		reason = fmt.Sprintf("the outgoing track lasts %v", framesToDuration(cur.frames, p.rate))
+	case s.ts.Remaining() < want:
+		reason = fmt.Sprintf("the incoming track lasts %v", framesToDuration(s.ts.Remaining(), p.rate))
+	default:
+		reason = fmt.Sprintf("the next track was ready only %v before the end", framesToDuration(cur.Remaining(), p.rate))
+	}
+	err := fmt.Errorf("%w to %v of %v: %s", ErrCrossfadeShortened, framesToDuration(got, p.rate), s.fade, reason)
+	p.log.Warn("player: crossfade shortened", "track", s.track, "requested", s.fade,
+		"overlap", framesToDuration(got, p.rate), "reason", reason)
+	st := p.status
+	st.Err = err
+	p.publish(st)
+	return got
+}
+
 // dropPreload abandons a preload whose pipeline failed; the queue will
 // load the track anew when it comes.
 func (p *Player) dropPreload(err error) {
@@ -717,7 +753,7 @@ func (p *Player) opened(m openedMsg) {
 		if s == p.pre && s.fade == 0 && p.cur != nil && p.cur.ts != nil && p.canLink(p.cur.ts, s.src.Manifest()) {
 			s.ts = p.linkedStream(p.cur.ts.ch, s)
 		} else {
-			s.ts, s.err = p.newStream(s, 0, s.start)
+			s.ts, s.err = p.newStream(s, freshGrid, s.start)
 		}
 	}
 	if s == p.pre {
@@ -730,7 +766,7 @@ func (p *Player) opened(m openedMsg) {
 			return
 		}
 		if p.cur != nil && p.cur.ts != nil && p.mix.Current() == p.cur.ts {
-			p.mix.Enqueue(s.ts, p.frames(s.fade))
+			p.mix.Enqueue(s.ts, p.crossfade(s, p.cur.ts))
 		}
 		return
 	}
@@ -738,11 +774,13 @@ func (p *Player) opened(m openedMsg) {
 }
 
 // canLink reports whether a track of manifest m can continue cur's chain
-// gaplessly: same rate and channels, and cur is the chain's last member.
+// gaplessly: same rate and channels, cur is the chain's last member, and
+// m continues cur's resampling grid (see continues).
 func (p *Player) canLink(cur *trackStream, m *model.Manifest) bool {
 	ch := cur.ch
 	last := ch.members[len(ch.members)-1]
-	return last.ts == cur && !ch.flushed && cur.m.SampleRate == m.SampleRate && cur.m.Channels == m.Channels
+	return last.ts == cur && !ch.flushed && cur.m.SampleRate == m.SampleRate && cur.m.Channels == m.Channels &&
+		continues(cur.m, m)
 }
 
 // linkedStream appends the slot's open track to chain c.
@@ -768,11 +806,14 @@ func (p *Player) streamFor(s *slot) *trackStream {
 	return &trackStream{src: s.src, m: m, gain: DBToLinear(g), outCh: p.och, rate: p.rate, bitrate: m.Bitrate}
 }
 
+// freshGrid asks newStream for a new resampling grid (see chain.startIn).
+const freshGrid = -1
+
 // newStream builds a fresh chain for the slot's open track positioned at
-// output frame f,
-// on the resampling grid of input offset cIn: decoding starts early
-// enough (at an input frame on the grid) that the resampler's output from
-// f on is exactly that of an uninterrupted play.
+// output frame f, on the resampling grid of input offset cIn (freshGrid: a
+// new one): decoding starts early enough (at an input frame on the grid)
+// that the resampler's output from f on is exactly that of an
+// uninterrupted play.
 func (p *Player) newStream(s *slot, cIn, f int64) (*trackStream, error) {
 	src := s.src
 	m := src.Manifest()
@@ -783,10 +824,13 @@ func (p *Player) newStream(s *slot, cIn, f int64) (*trackStream, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnplayable, err)
 	}
+	if cIn == freshGrid {
+		cIn = c.startIn(m)
+	}
 	ts := p.streamFor(s)
 	ts.ch, ts.cIn = c, cIn
-	ts.cOut = ceilDiv(cIn*c.l, c.m)
-	ts.frames = ceilDiv((cIn+m.TotalSamples)*c.l, c.m) - ts.cOut
+	first, end := c.span(cIn, m)
+	ts.cOut, ts.frames = first, end-first
 	f = min(max(f, 0), ts.frames)
 	margin := int64(0)
 	if c.l != c.m {
@@ -844,7 +888,7 @@ func (p *Player) seek(f SeekTo) {
 				}
 			}
 		}
-		p.mix.Enqueue(pre.ts, p.frames(pre.fade))
+		p.mix.Enqueue(pre.ts, p.crossfade(pre, ts))
 	} else if pre != nil && pre.fade == 0 {
 		ts.ch.final = false
 	}

@@ -73,6 +73,14 @@ func (s *memSource) OpenTrack(ctx context.Context, id model.TrackID, tier model.
 		m.Chunks = append(m.Chunks, model.Chunk{Index: i, FirstSample: c.FirstSample, Samples: c.Samples,
 			PrimerSize: int64(c.PrimerSize), Blob: model.BlobRef{Size: int64(len(c.Data))}})
 	}
+	if tm := meta.Tracks[n-1]; st.SampleRate != tm.SampleRate {
+		// What ingest records for the demo album's low tier, cut from the
+		// piece resampled once.
+		m.Timing = &model.Timing{SourceRate: tm.SampleRate, RunOffset: tm.CutOffset, SourceSamples: tm.Samples}
+		if n > 1 {
+			m.Timing.Follows = model.TrackID(fmt.Sprintf("t%d", n-1))
+		}
+	}
 	return &memTrack{s: s, st: st, m: m}, nil
 }
 
@@ -212,8 +220,14 @@ func TestPlayAlbumExactLength(t *testing.T) {
 				lowIn += st.TotalSamples
 			}
 			if tier == model.TierLow {
+				// The low tier's tracks are the piece resampled once:
+				// played in order at the master's rate they are exactly
+				// the piece, not their 16 kHz total upsampled.
 				r, _ := player.NewResampler(16000, 44100, 2)
-				want = r.OutFrames(lowIn)
+				if r.OutFrames(lowIn) == demoalbum.TotalSamples {
+					t.Fatal("the demo album's 16 kHz length upsamples to the piece's length: the test cannot tell")
+				}
+				want = demoalbum.TotalSamples
 			}
 			if n := int64(len(got) / 2); n != want {
 				t.Fatalf("%d frames, want %d", n, want)

@@ -19,6 +19,13 @@ var ErrTierUnsustainable = errors.New("player: download speed cannot sustain the
 // current track instead of going back.
 const RestartThreshold = 3 * time.Second
 
+// PreloadMargin is how long before a crossfade must start the next track
+// is preloaded: time to fetch and pre-decode its start. The next track is
+// preloaded at 75 % of the current one, or earlier when the crossfade
+// needs it: at the track's end − crossfade − PreloadMargin (at its start
+// when that is before it).
+const PreloadMargin = 2 * time.Second
+
 // RepeatMode is the queue's repeat setting.
 type RepeatMode int
 
@@ -344,19 +351,14 @@ func (q *Queue) Step(now time.Time, ev Event) []Effect {
 		if q.state == StateBuffering {
 			q.state = StatePlaying
 		}
+		fx = q.maybePreload(fx)
 	case Advanced:
 		if e.Load != q.load || e.Frames <= 0 {
 			return nil
 		}
 		q.position += e.Frames
 		q.played += e.Frames
-		if !q.preloaded && q.frames > 0 && q.position*4 >= q.frames*3 {
-			q.preloaded = true
-			if n, ok := q.peekNext(); ok {
-				fx = append(fx, Preload{Track: q.items[n].Track, Tier: q.tier, Crossfade: q.fadeBetween(q.cur(), q.items[n]),
-					AlbumLoudness: q.items[n].AlbumLoudness})
-			}
-		}
+		fx = q.maybePreload(fx)
 	case Ended:
 		if e.Load != q.load {
 			return nil
@@ -412,6 +414,35 @@ func (q *Queue) buildOrder(first int) int {
 		q.order = append(q.order, i)
 	}
 	return 0
+}
+
+// maybePreload emits the Preload of the next track once the position
+// reaches the preload point: 75 % of the track, or end − crossfade −
+// PreloadMargin when that is earlier, so the next track is ready before
+// the requested crossfade starts (see PreloadMargin).
+func (q *Queue) maybePreload(fx []Effect) []Effect {
+	if q.preloaded || q.frames <= 0 {
+		return fx
+	}
+	n, ok := q.peekNext()
+	if !ok {
+		if q.position*4 >= q.frames*3 {
+			q.preloaded = true
+		}
+		return fx
+	}
+	fade := q.fadeBetween(q.cur(), q.items[n])
+	at := q.frames * 3 / 4
+	if fade > 0 {
+		r := int64(q.cfg.Rate)
+		lead := int64(fade+PreloadMargin) / int64(time.Millisecond) * r / 1000
+		at = max(0, min(at, q.frames-lead))
+	}
+	if q.position < at {
+		return fx
+	}
+	q.preloaded = true
+	return append(fx, Preload{Track: q.items[n].Track, Tier: q.tier, Crossfade: fade, AlbumLoudness: q.items[n].AlbumLoudness})
 }
 
 // peekNext returns the item index that follows the current one.

@@ -303,3 +303,50 @@ func TestQueuePlayFromFrame(t *testing.T) {
 		})
 	}
 }
+
+// The next track is preloaded at 75 %, or early enough for the crossfade
+// plus PreloadMargin, on a 7.5 s track.
+func TestQueuePreloadPointFollowsCrossfade(t *testing.T) {
+	const frames = 7*rate + rate/2
+	tests := []struct {
+		fade    time.Duration
+		sameAlb bool
+		wantAt  int64 // first position (frames) at which Preload is emitted
+	}{
+		{0, false, frames * 3 / 4},
+		{2 * time.Second, true, frames * 3 / 4}, // same album: gapless
+		{1 * time.Second, false, frames - 3*rate},
+		{2 * time.Second, false, frames - 4*rate},
+		{3 * time.Second, false, frames - 5*rate},
+		{5 * time.Second, false, frames - 7*rate},
+		{12 * time.Second, false, 0},
+	}
+	for _, tc := range tests {
+		t.Run(fmt.Sprint(tc.fade, tc.sameAlb), func(t *testing.T) {
+			q := newQueue()
+			q.Step(t0, SetCrossfade{Duration: tc.fade})
+			items := []Item{{Track: "a", Album: "A"}, {Track: "b", Album: "B"}}
+			if tc.sameAlb {
+				items[1].Album = "A"
+			}
+			l := lastLoad(t, q.Step(t0, PlayContext{Items: items}))
+			at := int64(-1)
+			if p := effects[Preload](q.Step(t0, Ready{Load: l.Load, Frames: frames})); len(p) == 1 {
+				at = 0
+			}
+			for pos := int64(0); at < 0 && pos < frames; pos += 64 {
+				if p := effects[Preload](q.Step(t0, Advanced{Load: l.Load, Frames: 64})); len(p) == 1 {
+					at = pos + 64
+					if p[0].Track != "b" || p[0].Crossfade != map[bool]time.Duration{true: 0, false: tc.fade}[tc.sameAlb] {
+						t.Fatalf("preload %+v", p[0])
+					}
+				}
+			}
+			// Advanced comes in blocks of 64 frames: the preload lands on
+			// the first block at or after the point.
+			if at < tc.wantAt || at >= tc.wantAt+64 {
+				t.Fatalf("preloaded at frame %d, want %d", at, tc.wantAt)
+			}
+		})
+	}
+}

@@ -16,7 +16,8 @@ type Source interface {
 }
 
 // TrackSource is one (track, tier) stream: its manifest and its plaintext
-// Ogg Vorbis bytes.
+// Ogg Vorbis bytes, which are clear audio: the player keeps them in memory
+// only, as every implementation must (DESIGN §4).
 type TrackSource interface {
 	// Manifest returns the verified manifest (format, exact TotalSamples,
 	// loudness, chunks). The caller must not modify it.

@@ -187,6 +187,52 @@ type Manifest struct {
 	// Bitrate is the nominal bitrate in bits per second, for the player's
 	// "can this link sustain the tier" estimate.
 	Bitrate int `cbor:"11,keyasint" json:"bitrate"`
+	// Timing places a tier encoded at a rate other than the master's on
+	// the master's time line, so the player joins an album's tracks
+	// sample-exactly; nil for a tier at the master's rate (and for
+	// resampled tiers ingested before it existed, which play with their
+	// phase reset at every track).
+	Timing *Timing `cbor:"12,keyasint,omitempty" json:"timing,omitempty"`
+}
+
+// Timing describes how a resampled tier's samples sit on the master's
+// time line. A gapless run is a sequence of consecutive tracks of one
+// album (same master rate and channels) that ingest resampled as one
+// signal: sample j of the run's resampled signal is at master frame
+// j·SourceRate/SampleRate of the run, and a track holds exactly the
+// resampled samples whose instants fall inside its span
+// [RunOffset, RunOffset+SourceSamples) of master frames (see
+// ResampledSpan), so the tracks of a run played in order are the run
+// resampled once.
+type Timing struct {
+	// SourceRate is the master's sample rate in Hz.
+	SourceRate int `cbor:"1,keyasint" json:"source_rate"`
+	// RunOffset is the number of master frames in the run before this
+	// track (0 for the run's first track).
+	RunOffset int64 `cbor:"2,keyasint" json:"run_offset"`
+	// SourceSamples is the master's exact length in frames (Track.Samples).
+	SourceSamples int64 `cbor:"3,keyasint" json:"source_samples"`
+	// Follows is the track this one continues in the run; empty for the
+	// run's first track.
+	Follows TrackID `cbor:"4,keyasint,omitempty" json:"follows,omitempty"`
+}
+
+// MaxRunFrames bounds Timing.RunOffset+SourceSamples (≈ 18 days at 44.1
+// kHz), so the exact rational arithmetic on it cannot overflow.
+const MaxRunFrames = 1 << 36
+
+// ResampledSpan returns the resampled samples of a track whose master
+// frames are [offset, offset+samples) of its run, with the run's master at
+// from Hz resampled to to Hz: the run's resampled samples
+// [first, first+n), those whose instants j·from/to lie in the track's span,
+// first = ⌈offset·to/from⌉. The spans of consecutive tracks tile the run's
+// resampled signal exactly, and a run's first track (offset 0) gets
+// ⌈samples·to/from⌉, the length of the track resampled alone. Arguments
+// must be positive and offset+samples at most MaxRunFrames.
+func ResampledSpan(offset, samples int64, from, to int) (first, n int64) {
+	ceil := func(a int64) int64 { return (a*int64(to) + int64(from) - 1) / int64(from) }
+	first = ceil(offset)
+	return first, ceil(offset+samples) - first
 }
 
 // ManifestVersion is the manifest format this code writes and reads.
@@ -239,6 +285,19 @@ func (m *Manifest) Validate() error {
 	}
 	if next != m.TotalSamples {
 		return fmt.Errorf("%w: chunks hold %d samples, total says %d", ErrBadManifest, next, m.TotalSamples)
+	}
+	if t := m.Timing; t != nil {
+		switch {
+		case t.SourceRate < 1000 || t.SourceRate > 384000 || t.SourceRate == m.SampleRate:
+			return fmt.Errorf("%w: timing source rate %d for a %d Hz stream", ErrBadManifest, t.SourceRate, m.SampleRate)
+		case t.RunOffset < 0 || t.SourceSamples <= 0 || t.RunOffset > MaxRunFrames-t.SourceSamples:
+			return fmt.Errorf("%w: timing offset %d, %d samples", ErrBadManifest, t.RunOffset, t.SourceSamples)
+		case (t.RunOffset == 0) != (t.Follows == ""):
+			return fmt.Errorf("%w: timing offset %d follows %q", ErrBadManifest, t.RunOffset, t.Follows)
+		}
+		if _, n := ResampledSpan(t.RunOffset, t.SourceSamples, t.SourceRate, m.SampleRate); n != m.TotalSamples {
+			return fmt.Errorf("%w: timing maps %d master frames to %d samples, total says %d", ErrBadManifest, t.SourceSamples, n, m.TotalSamples)
+		}
 	}
 	return nil
 }

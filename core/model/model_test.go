@@ -42,6 +42,21 @@ func TestManifestValidate(t *testing.T) {
 		{"primer on chunk 0", func(m *Manifest) { m.Chunks[0].PrimerSize = 1 }, false},
 		{"primer fills blob", func(m *Manifest) { m.Chunks[1].PrimerSize = 60 }, false},
 		{"total mismatch", func(m *Manifest) { m.TotalSamples = 299 }, false},
+		{"timing run start", func(m *Manifest) { m.SampleRate, m.Timing = 16000, &Timing{SourceRate: 44100, SourceSamples: 826} }, true},
+		{"timing mid run", func(m *Manifest) {
+			m.SampleRate, m.Timing = 16000, &Timing{SourceRate: 44100, RunOffset: 617003, SourceSamples: 826, Follows: "tr0"}
+		}, true},
+		{"timing length", func(m *Manifest) { m.SampleRate, m.Timing = 16000, &Timing{SourceRate: 44100, SourceSamples: 830} }, false},
+		{"timing same rate", func(m *Manifest) { m.Timing = &Timing{SourceRate: 44100, SourceSamples: 300} }, false},
+		{"timing follows nothing", func(m *Manifest) {
+			m.SampleRate, m.Timing = 16000, &Timing{SourceRate: 44100, RunOffset: 617003, SourceSamples: 826}
+		}, false},
+		{"timing first follows", func(m *Manifest) {
+			m.SampleRate, m.Timing = 16000, &Timing{SourceRate: 44100, SourceSamples: 826, Follows: "tr0"}
+		}, false},
+		{"timing overflow", func(m *Manifest) {
+			m.SampleRate, m.Timing = 16000, &Timing{SourceRate: 44100, RunOffset: MaxRunFrames, SourceSamples: 826, Follows: "tr0"}
+		}, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -113,5 +128,29 @@ func TestValidID(t *testing.T) {
 		if got := ValidID(tc.id); got != tc.want {
 			t.Errorf("ValidID(%q) = %v, want %v", tc.id, got, tc.want)
 		}
+	}
+}
+
+func TestResampledSpanTiles(t *testing.T) {
+	// Four tracks of one 1,058,400-frame piece at 44.1 kHz, cut at
+	// positions that are not multiples of 441/160: their 16 kHz spans tile
+	// the piece resampled once (384,000 samples), where resampling each
+	// track alone and rounding up gives more.
+	cuts := []int64{0, 264_601, 529_199, 793_803, 1_058_400}
+	var next, alone int64
+	for i := range 4 {
+		first, n := ResampledSpan(cuts[i], cuts[i+1]-cuts[i], 44100, 16000)
+		if first != next {
+			t.Fatalf("track %d starts at %d, want %d", i+1, first, next)
+		}
+		next = first + n
+		_, a := ResampledSpan(0, cuts[i+1]-cuts[i], 44100, 16000)
+		alone += a
+	}
+	if next != 384_000 {
+		t.Fatalf("spans total %d, want 384000", next)
+	}
+	if alone <= next {
+		t.Fatalf("tracks resampled alone total %d, want more than %d (the cuts must not fall on the ratio)", alone, next)
 	}
 }

@@ -1,12 +1,20 @@
 // Command minimal is the smallest program embedding the Segue engine: it
-// opens an engine in a temporary directory, registers the device with a
-// running relay, and streams one track's decrypted Ogg Vorbis to a file
-// (or just counts it).
+// opens an engine in a data directory, registers the device with a
+// running relay, plays one track through the engine's player into a sink
+// of its own that measures what it hears (duration and loudness), and
+// prints the result.
 //
 //	segue relay &                    # a relay with ingested music
 //	go run ./examples/minimal -relay http://127.0.0.1:7474 \
 //	    -user ada -pass 'correct horse battery' -signup \
-//	    -track tr... -tier high -out track.ogg
+//	    -track tr... -tier high
+//
+// Decrypted audio never leaves memory: the engine verifies and decrypts
+// each blob in memory, the player decodes it, and the sink sees each block
+// of PCM for the length of one Write. Only encrypted blobs, the sealed
+// keys and metadata reach the data directory. An app that needs audio
+// does what this sink does (play it, analyse it); writing it to a file
+// is what the engine is built never to do.
 package main
 
 import (
@@ -18,10 +26,13 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"sync"
 	"time"
 
 	"github.com/segue-fm/segue/core"
 	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/player"
+	"github.com/segue-fm/segue/player/loudness"
 )
 
 func main() {
@@ -41,9 +52,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	user := fs.String("user", "", "account name")
 	pass := fs.String("pass", "", "account password")
 	signup := fs.Bool("signup", false, "create the account first (open-signup relays)")
-	track := fs.String("track", "", "track id to stream")
+	track := fs.String("track", "", "track id to play")
 	tierName := fs.String("tier", string(model.TierHigh), "tier: low, normal, high or very_high")
-	out := fs.String("out", "", "write the decrypted Ogg stream to this file (default: only count it)")
+	dataDir := fs.String("dir", "", "engine data directory (default: a temporary one, removed at exit)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -56,11 +67,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return errors.New("-user, -pass and -track are required")
 	}
 
-	dir, err := os.MkdirTemp("", "segue-minimal-")
-	if err != nil {
-		return err
+	dir := *dataDir
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "segue-minimal-"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
 	}
-	defer os.RemoveAll(dir)
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	e, err := core.Open(ctx, dir, core.DefaultOptions().WithOrigins(*relayURL).WithLogger(logger))
 	if err != nil {
@@ -76,36 +89,101 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
+	sink, err := newMeterSink(44100, 2)
+	if err != nil {
+		return err
+	}
+	p, err := e.OpenPlayer(sink, player.DefaultOptions().WithTier(tier))
+	if err != nil {
+		return err
+	}
+	statuses, unsubscribe := p.Subscribe()
+	defer unsubscribe()
 	start := time.Now()
-	t, err := e.OpenTrack(ctx, model.TrackID(*track), tier)
-	if err != nil {
+	var firstAudio time.Duration
+	p.OnFirstWrite(func() { firstAudio = time.Since(start) })
+	if err := e.PlayTrack(ctx, model.TrackID(*track)); err != nil {
 		return err
 	}
-	r := t.Stream(ctx)
-	defer r.Close()
-	w := io.Discard
-	if *out != "" {
-		f, err := os.Create(*out)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		w = f
-	}
-	first := make([]byte, 1)
-	if _, err := io.ReadFull(r, first); err != nil {
+	if err := waitEnd(ctx, statuses); err != nil {
 		return err
 	}
-	ttfb := time.Since(start)
-	if _, err := w.Write(first); err != nil {
+	if err := e.ClosePlayer(); err != nil { // waits for the player: firstAudio is set
 		return err
 	}
-	n, err := io.Copy(w, r)
-	if err != nil {
-		return err
-	}
-	m := t.Manifest()
-	fmt.Fprintf(stdout, "device %s streamed %s/%s: %d bytes, %d chunks, %d samples at %d Hz, first byte after %s\n",
-		e.DeviceID(), m.TrackID, m.Tier, n+1, len(m.Chunks), m.TotalSamples, m.SampleRate, ttfb.Round(time.Microsecond))
+	frames, loud := sink.result()
+	fmt.Fprintf(stdout, "device %s played %s/%s: %d frames (%s) at %d Hz, %.1f LUFS, true peak %.1f dBTP, first audio after %s\n",
+		e.DeviceID(), *track, tier, frames, time.Duration(frames)*time.Second/44100, 44100,
+		loud.IntegratedLUFS, loud.TruePeakDBTP, firstAudio.Round(time.Microsecond))
 	return nil
+}
+
+// waitEnd returns when the play ends, or with the error that stopped it.
+func waitEnd(ctx context.Context, statuses <-chan player.Status) error {
+	started := false
+	for {
+		select {
+		case st, ok := <-statuses:
+			if !ok {
+				return errors.New("player closed")
+			}
+			if st.Err != nil && !errors.Is(st.Err, player.ErrTierUnsustainable) {
+				return st.Err
+			}
+			started = started || st.State == player.StateBuffering || st.State == player.StatePlaying
+			if started && (st.State == player.StateEnded || st.State == player.StateIdle) {
+				return nil
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// meterSink is a player.Sink that measures what it receives (frames,
+// EBU R128 loudness and true peak) and keeps none of it: each block lives
+// in memory only for the length of Write.
+type meterSink struct {
+	rate, channels int
+	mu             sync.Mutex
+	meter          *loudness.Meter
+	frames         int64
+	closed         bool
+}
+
+func newMeterSink(rate, channels int) (*meterSink, error) {
+	m, err := loudness.NewMeter(rate, channels)
+	if err != nil {
+		return nil, err
+	}
+	return &meterSink{rate: rate, channels: channels, meter: m}, nil
+}
+
+// Format implements player.Sink.
+func (s *meterSink) Format() (int, int) { return s.rate, s.channels }
+
+// Write implements player.Sink.
+func (s *meterSink) Write(ctx context.Context, frames []float32) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return player.ErrClosed
+	}
+	s.meter.Write(frames)
+	s.frames += int64(len(frames) / s.channels)
+	return nil
+}
+
+// Close implements player.Sink.
+func (s *meterSink) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	return nil
+}
+
+func (s *meterSink) result() (int64, model.Loudness) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.frames, s.meter.Result()
 }

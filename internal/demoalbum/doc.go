@@ -21,4 +21,7 @@
 // Because the tracks are cut from one continuous piece, playing them in
 // order must equal the piece: any gap or overlap at a cut is audible and
 // measurable (CutOffset records where each track starts in the piece).
+// The low tier (16 kHz) is cut, like ingest does, from the piece resampled
+// once, at each track's span (model.ResampledSpan); no cut falls on a
+// 16 kHz sample, so every track but the first starts between two.
 package demoalbum

@@ -29,6 +29,9 @@
 //
 // Tiers: very_high, high and normal are oggenc -q 9, 5 and 2 at the
 // master's rate (at most 48 kHz); low is -q −1 at 16 kHz (nominal 24 kbps,
-// stereo kept). Each tier's exact sample count is checked against the
-// master's (rounded up at a resampled rate).
+// stereo kept). A tier at another rate than the master's is cut from the
+// track's gapless run (its album's consecutive tracks) resampled once, so
+// the album stays sample-exact at every tier, and its manifest records
+// model.Timing. Each tier's exact sample count is checked against the
+// master's (model.ResampledSpan at a resampled rate).
 package ingest

@@ -65,27 +65,20 @@ func findEncoder(o Options) (encoder, error) {
 	return encoder{}, fmt.Errorf("%w: neither %s nor %s found on PATH (install vorbis-tools or ffmpeg)", ErrEncoderMissing, o.oggenc, o.ffmpeg)
 }
 
-// encode encodes the master file at in to a tier and returns the Ogg
-// Vorbis bytes and the encoder's wall time.
-func (e encoder) encode(ctx context.Context, in string, tier model.Tier, masterRate int, serial uint32, tmpDir string) ([]byte, time.Duration, error) {
+// encode encodes the audio file at in, already at the tier's rate (the
+// master, or its run resampled by resampleRun: the encoders' own
+// resamplers are never used, so an album's tracks stay on one resampling
+// grid), and returns the Ogg Vorbis bytes and the encoder's wall time.
+func (e encoder) encode(ctx context.Context, in string, tier model.Tier, serial uint32, tmpDir string) ([]byte, time.Duration, error) {
 	out := filepath.Join(tmpDir, fmt.Sprintf("%08x.%s.ogg", serial, tier))
 	defer os.Remove(out)
-	rate := tierRate(tier, masterRate)
 	var args []string
 	switch e.name {
 	case "oggenc":
-		args = []string{"-Q", "--serial", strconv.FormatUint(uint64(serial), 10), "-q", tierQuality[tier]}
-		if rate != masterRate {
-			args = append(args, "--resample", strconv.Itoa(rate))
-		}
-		args = append(args, "-o", out, in)
+		args = []string{"-Q", "--serial", strconv.FormatUint(uint64(serial), 10), "-q", tierQuality[tier], "-o", out, in}
 	default:
 		args = []string{"-nostdin", "-v", "error", "-y", "-i", in, "-map", "0:a:0", "-map_metadata", "-1",
-			"-c:a", "libvorbis", "-q:a", tierQuality[tier]}
-		if rate != masterRate {
-			args = append(args, "-ar", strconv.Itoa(rate))
-		}
-		args = append(args, "-f", "ogg", out)
+			"-c:a", "libvorbis", "-q:a", tierQuality[tier], "-f", "ogg", out}
 	}
 	var stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, e.path, args...)

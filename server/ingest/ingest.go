@@ -129,7 +129,9 @@ func (o Options) WithProgress(fn func(Progress)) Options { o.progress = fn; retu
 func (o Options) WithSegment(s segment.Options) Options { o.segment = s; return o }
 
 // WithTempDir returns o with the directory for temporary files: a copy of
-// each master and the encoder outputs (default os.TempDir()).
+// each master (all of a request's at once, each until its tiers are
+// encoded), the masters' gapless runs resampled to the lower tier rates
+// (float WAV), and the encoder outputs (default os.TempDir()).
 func (o Options) WithTempDir(dir string) Options { o.tmpDir = dir; return o }
 
 // WithRand returns o with the source of content keys (default
@@ -182,21 +184,65 @@ func Ingest(ctx context.Context, cat *catalog.Catalog, signer ed25519.PrivateKey
 	in := &ingester{cat: cat, signer: signer, req: req, o: opts, tmp: tmp, sem: make(chan struct{}, max(1, opts.parallel))}
 	res := Result{Tracks: make([]TrackResult, len(req.Tracks))}
 	prepared := make([]*preparedTrack, len(req.Tracks))
+	probes := make([]*probed, len(req.Tracks))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(max(1, opts.parallel))
 	for i := range req.Tracks {
 		g.Go(func() error {
-			p, err := in.prepare(gctx, i, req.Tracks[i])
+			p, skipped, err := in.probe(gctx, i, req.Tracks[i])
 			if err != nil {
 				return fmt.Errorf("ingest %s: %w", req.Tracks[i].name(), err)
 			}
-			prepared[i] = p
-			res.Tracks[i] = p.result
+			probes[i], prepared[i] = p, skipped
 			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
 		return Result{}, err
+	}
+	// Gapless runs: each run's resampled tiers are made from the run
+	// resampled once, then every track is encoded on its own.
+	var todo []*probed
+	for _, p := range probes {
+		if p != nil {
+			todo = append(todo, p)
+		}
+	}
+	g, gctx = errgroup.WithContext(ctx)
+	g.SetLimit(max(1, opts.parallel))
+	for _, run := range placeRuns(todo) {
+		if run[0].m == nil {
+			continue
+		}
+		g.Go(func() error {
+			for _, rate := range resampleRates(run) { // in turn: they share the run's maps
+				if err := in.resampleRun(gctx, run, rate); err != nil {
+					return fmt.Errorf("ingest %s: %w", run[0].t.name(), err)
+				}
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return Result{}, err
+	}
+	g, gctx = errgroup.WithContext(ctx)
+	g.SetLimit(max(1, opts.parallel))
+	for _, p := range todo {
+		g.Go(func() error {
+			pt, err := in.build(gctx, p)
+			if err != nil {
+				return fmt.Errorf("ingest %s: %w", p.t.name(), err)
+			}
+			prepared[p.i] = pt
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return Result{}, err
+	}
+	for i, p := range prepared {
+		res.Tracks[i] = p.result
 	}
 	res.EncoderTime = in.encTime
 	in.report(Progress{Track: -1, Stage: StagePublish})
@@ -277,24 +323,25 @@ func (in *ingester) identity(ctx context.Context, t *TrackRequest) ([32]byte, in
 	}
 }
 
-// prepare does everything for one track except publishing.
-func (in *ingester) prepare(ctx context.Context, i int, t TrackRequest) (*preparedTrack, error) {
+// probe identifies one track, decodes its master and validates its
+// metadata. An already ingested track returns its skipped result instead.
+func (in *ingester) probe(ctx context.Context, i int, t TrackRequest) (*probed, *preparedTrack, error) {
 	name := t.name()
 	in.report(Progress{Track: i, File: name, Stage: StageHash})
 	sha, size, err := in.identity(ctx, &t)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	id := catalog.TrackIDFromMaster(sha)
 	if got, ok, err := in.cat.TrackByMaster(ctx, sha); err != nil {
-		return nil, err
+		return nil, nil, err
 	} else if ok {
 		in.report(Progress{Track: i, File: name, Stage: StageSkip})
 		tr, err := in.cat.Track(ctx, got)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		return &preparedTrack{result: TrackResult{File: name, ID: got, Skipped: true, Track: tr}}, nil
+		return nil, &preparedTrack{result: TrackResult{File: name, ID: got, Skipped: true, Track: tr}}, nil
 	}
 	in.mu.Lock()
 	if in.claimed == nil {
@@ -304,19 +351,18 @@ func (in *ingester) prepare(ctx context.Context, i int, t TrackRequest) (*prepar
 	in.claimed[id] = true
 	in.mu.Unlock()
 	if dup {
-		return nil, fmt.Errorf("%w: the same master appears twice in the request", ErrBadMetadata)
+		return nil, nil, fmt.Errorf("%w: the same master appears twice in the request", ErrBadMetadata)
 	}
 
 	var m *master
 	if t.Master != "" {
 		in.report(Progress{Track: i, File: name, Stage: StageDecode})
 		if m, err = decodeMaster(ctx, in.req.FS, t.Master, size, sha, in.tmp); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		defer os.Remove(m.path)
 		m.applyTags(&t)
 		if t.Samples != 0 && t.Samples != m.frames {
-			return nil, fmt.Errorf("%w: sidecar says %d samples, master has %d", ErrBadMetadata, t.Samples, m.frames)
+			return nil, nil, fmt.Errorf("%w: sidecar says %d samples, master has %d", ErrBadMetadata, t.Samples, m.frames)
 		}
 		t.SampleRate, t.Channels, t.Samples = m.rate, m.channels, m.frames
 		if t.Loudness == nil {
@@ -325,23 +371,35 @@ func (in *ingester) prepare(ctx context.Context, i int, t TrackRequest) (*prepar
 	}
 	applyDefaults(&t)
 	if err := t.validate(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if m == nil && (t.SampleRate <= 0 || t.Channels <= 0 || t.Samples <= 0 || t.Loudness == nil) {
-		return nil, fmt.Errorf("%w: without a master, sample_rate, channels, samples and loudness are required", ErrBadMetadata)
+		return nil, nil, fmt.Errorf("%w: without a master, sample_rate, channels, samples and loudness are required", ErrBadMetadata)
 	}
 	if t.SampleRate < MinRate || t.SampleRate > MaxRate || t.Channels > MaxChannels || t.Samples > int64(MaxSeconds)*int64(t.SampleRate) {
-		return nil, fmt.Errorf("%w: %d Hz, %d channels, %d samples", ErrUnsupportedFormat, t.SampleRate, t.Channels, t.Samples)
+		return nil, nil, fmt.Errorf("%w: %d Hz, %d channels, %d samples", ErrUnsupportedFormat, t.SampleRate, t.Channels, t.Samples)
 	}
+	return &probed{i: i, t: t, m: m, sha: sha, id: id}, nil, nil
+}
 
-	tiers, err := in.tierStreams(ctx, i, &t, m, sha)
+// albumID is the catalog album of a validated track request.
+func albumID(t *TrackRequest) model.AlbumID { return catalog.AlbumIDFor(t.AlbumArtists[0], t.Album) }
+
+// build encodes, segments and stores one probed track's tiers (its run
+// already resampled), ready to publish.
+func (in *ingester) build(ctx context.Context, p *probed) (*preparedTrack, error) {
+	i, t, id, sha, name := p.i, p.t, p.id, p.sha, p.t.name()
+	if p.m != nil {
+		defer os.Remove(p.m.path)
+	}
+	tiers, timings, err := in.tierStreams(ctx, p)
 	if err != nil {
 		return nil, err
 	}
 	track := model.Track{
 		ID:           id,
 		Title:        t.Title,
-		AlbumID:      catalog.AlbumIDFor(t.AlbumArtists[0], t.Album),
+		AlbumID:      albumID(&t),
 		TrackNumber:  t.TrackNumber,
 		DiscNumber:   t.DiscNumber,
 		ISRC:         t.ISRC,
@@ -363,7 +421,7 @@ func (in *ingester) prepare(ctx context.Context, i int, t TrackRequest) (*prepar
 			continue
 		}
 		in.report(Progress{Track: i, File: name, Stage: StageStore, Tier: tier})
-		s, err := in.store(ctx, id, tier, st, track.Loudness)
+		s, err := in.store(ctx, id, tier, st, track.Loudness, timings[tier])
 		if err != nil {
 			return nil, fmt.Errorf("store tier %s: %w", tier, err)
 		}
@@ -399,8 +457,18 @@ func applyDefaults(t *TrackRequest) {
 }
 
 // tierStreams reads the pre-encoded tiers and encodes the others from the
-// master (concurrently, bounded), then segments and checks each.
-func (in *ingester) tierStreams(ctx context.Context, i int, t *TrackRequest, m *master, sha [32]byte) (map[model.Tier]*segment.Stream, error) {
+// master, or from its run's resampled WAV for a tier at another rate
+// (concurrently, bounded), then segments and checks each, and returns the
+// timing of each resampled tier (model.Timing).
+//
+// An encoded resampled tier must hold exactly its span of the run
+// (model.ResampledSpan). A pre-encoded one gets a timing only when it
+// holds exactly that span (it was cut from the run resampled once, as the
+// demo album's generator does); otherwise, within a frame of the track
+// resampled alone, it is accepted without timing and plays with its phase
+// reset, and a warning says so.
+func (in *ingester) tierStreams(ctx context.Context, p *probed) (map[model.Tier]*segment.Stream, map[model.Tier]*model.Timing, error) {
+	i, t, m, sha := p.i, &p.t, p.m, p.sha
 	type job struct {
 		tier model.Tier
 		file string // pre-encoded file, or "" to encode
@@ -419,14 +487,20 @@ func (in *ingester) tierStreams(ctx context.Context, i int, t *TrackRequest, m *
 		if j.file != "" {
 			b, err := readLimited(in.req.FS, j.file, MaxTierBytes)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			j.data = b
 			continue
 		}
 		enc, err := in.encoder()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
+		}
+		src := m.path
+		if r := tierRate(j.tier, m.rate); r != m.rate {
+			if src = p.resampled[r]; src == "" {
+				return nil, nil, fmt.Errorf("ingest: no %d Hz resample of %s", r, t.name())
+			}
 		}
 		g.Go(func() error {
 			select {
@@ -437,7 +511,7 @@ func (in *ingester) tierStreams(ctx context.Context, i int, t *TrackRequest, m *
 			defer func() { <-in.sem }()
 			in.report(Progress{Track: i, File: t.name(), Stage: StageEncode, Tier: j.tier})
 			serial := binary.BigEndian.Uint32(sha[:4]) + uint32(j.tier.Index())
-			b, took, err := enc.encode(gctx, m.path, j.tier, m.rate, serial, in.tmp)
+			b, took, err := enc.encode(gctx, src, j.tier, serial, in.tmp)
 			in.mu.Lock()
 			in.encTime += took
 			in.mu.Unlock()
@@ -446,37 +520,46 @@ func (in *ingester) tierStreams(ctx context.Context, i int, t *TrackRequest, m *
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	out := make(map[model.Tier]*segment.Stream, len(jobs))
+	timings := map[model.Tier]*model.Timing{}
 	for _, j := range jobs {
 		in.report(Progress{Track: i, File: t.name(), Stage: StageSegment, Tier: j.tier})
 		label := cmp.Or(j.file, "encoded "+string(j.tier))
 		st, err := segment.Split(j.data, in.o.segment)
 		switch {
 		case errors.Is(err, segment.ErrTruncated):
-			return nil, fmt.Errorf("%s: %w: %v", label, ErrTruncated, err)
+			return nil, nil, fmt.Errorf("%s: %w: %v", label, ErrTruncated, err)
 		case errors.Is(err, segment.ErrTooLarge):
-			return nil, fmt.Errorf("%s: %w: %v", label, ErrTooLarge, err)
+			return nil, nil, fmt.Errorf("%s: %w: %v", label, ErrTooLarge, err)
 		case err != nil:
-			return nil, fmt.Errorf("%s: %w: %v", label, ErrUnsupportedFormat, err)
-		}
-		want := expectedSamples(t.Samples, t.SampleRate, st.SampleRate)
-		slack := int64(0)
-		if st.SampleRate != t.SampleRate {
-			slack = 1 // resamplers differ in rounding
+			return nil, nil, fmt.Errorf("%s: %w: %v", label, ErrUnsupportedFormat, err)
 		}
 		switch {
 		case st.Channels != t.Channels:
-			return nil, fmt.Errorf("%s: %w: %d channels, master has %d", label, ErrTierMismatch, st.Channels, t.Channels)
-		case st.TotalSamples < want-slack || st.TotalSamples > want+slack:
-			return nil, fmt.Errorf("%s: %w: %d samples at %d Hz, want %d", label, ErrTierMismatch, st.TotalSamples, st.SampleRate, want)
+			return nil, nil, fmt.Errorf("%s: %w: %d channels, master has %d", label, ErrTierMismatch, st.Channels, t.Channels)
 		case st.SampleRate > t.SampleRate:
-			return nil, fmt.Errorf("%s: %w: %d Hz is above the master's %d Hz", label, ErrTierMismatch, st.SampleRate, t.SampleRate)
+			return nil, nil, fmt.Errorf("%s: %w: %d Hz is above the master's %d Hz", label, ErrTierMismatch, st.SampleRate, t.SampleRate)
 		}
+		want := t.Samples
+		if st.SampleRate != t.SampleRate {
+			_, want = model.ResampledSpan(p.runOffset, t.Samples, t.SampleRate, st.SampleRate)
+		}
+		if st.TotalSamples == want {
+			timings[j.tier] = p.timing(st.SampleRate)
+			out[j.tier] = st
+			continue
+		}
+		alone := expectedSamples(t.Samples, t.SampleRate, st.SampleRate)
+		if j.file == "" || st.SampleRate == t.SampleRate || st.TotalSamples < alone-1 || st.TotalSamples > alone+1 {
+			return nil, nil, fmt.Errorf("%s: %w: %d samples at %d Hz, want %d", label, ErrTierMismatch, st.TotalSamples, st.SampleRate, want)
+		}
+		in.o.logger.Warn("ingest: pre-encoded tier was not cut from its album resampled once; it plays with its resampling phase reset",
+			"file", j.file, "tier", j.tier, "samples", st.TotalSamples, "want", want)
 		out[j.tier] = st
 	}
-	return out, nil
+	return out, timings, nil
 }
 
 func readLimited(fsys fs.FS, name string, limit int64) ([]byte, error) {
@@ -497,7 +580,7 @@ func readLimited(fsys fs.FS, name string, limit int64) ([]byte, error) {
 
 // store encrypts a segmented tier under a fresh content key, puts its
 // blobs and returns the signed stream.
-func (in *ingester) store(ctx context.Context, id model.TrackID, tier model.Tier, st *segment.Stream, loud model.Loudness) (catalog.Stream, error) {
+func (in *ingester) store(ctx context.Context, id model.TrackID, tier model.Tier, st *segment.Stream, loud model.Loudness, timing *model.Timing) (catalog.Stream, error) {
 	key, err := crypto.NewContentKey(in.o.rand)
 	if err != nil {
 		return catalog.Stream{}, err
@@ -517,6 +600,7 @@ func (in *ingester) store(ctx context.Context, id model.TrackID, tier model.Tier
 		TotalSamples: st.TotalSamples,
 		Loudness:     loud,
 		Bitrate:      cmp.Or(st.NominalBitrate, st.AverageBitrate()),
+		Timing:       timing,
 	}
 	if m.Header, err = put(0, st.Header); err != nil {
 		return catalog.Stream{}, fmt.Errorf("put header: %w", err)

@@ -114,6 +114,11 @@ func TestIngestDemoAlbumPreEncoded(t *testing.T) {
 			if !bytes.Equal(joined, orig) {
 				t.Fatalf("track %d tier %s: decrypted stream differs from the fixture", i, tier)
 			}
+			// The low tier was cut from the piece resampled once: its
+			// place in the album is recorded for the player.
+			if tier == model.TierLow && (m.Timing == nil || m.Timing.RunOffset != want.CutOffset || m.Timing.SourceSamples != want.Samples) {
+				t.Fatalf("track %d low tier timing %+v, want offset %d", i, m.Timing, want.CutOffset)
+			}
 		}
 	}
 	al, err := c.Album(ctx, albumID)

@@ -39,6 +39,73 @@ type master struct {
 	loud     model.Loudness
 	tags     map[string]string // FLAC Vorbis comments, upper-case keys
 	path     string            // copy on disk for the encoder
+	flac     bool              // the copy is FLAC (else WAV)
+
+	// pcm, when set, receives the decoded frames instead of the loudness
+	// meter (rereading the copy for the album resampler).
+	pcm   func([]float32) error
+	meter *loudness.Meter
+}
+
+// begin starts measuring once the format is known.
+func (m *master) begin() error {
+	if err := m.checkFormat(); err != nil {
+		return err
+	}
+	if m.pcm != nil {
+		return nil
+	}
+	meter, err := loudness.NewMeter(m.rate, m.channels)
+	if err != nil {
+		return fmt.Errorf("measure loudness: %w", err)
+	}
+	m.meter = meter
+	return nil
+}
+
+// write takes decoded interleaved frames.
+func (m *master) write(buf []float32) error {
+	m.frames += int64(len(buf) / m.channels)
+	if m.pcm != nil {
+		return m.pcm(buf)
+	}
+	m.meter.Write(buf)
+	return nil
+}
+
+// end finishes measuring.
+func (m *master) end() {
+	if m.meter != nil {
+		m.loud = m.meter.Result()
+	}
+}
+
+// readPCM decodes the master's copy again, passing its frames in order to
+// fn; the frame count must match the first decode.
+func (m *master) readPCM(ctx context.Context, fn func([]float32) error) error {
+	f, err := os.Open(m.path)
+	if err != nil {
+		return fmt.Errorf("reread master: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("reread master: %w", err)
+	}
+	re := &master{pcm: fn}
+	r := ctxReader{ctx, f}
+	if m.flac {
+		err = re.decodeFLAC(r)
+	} else {
+		err = re.decodeWAV(r, st.Size())
+	}
+	switch {
+	case err != nil:
+		return fmt.Errorf("reread master: %w", err)
+	case re.frames != m.frames || re.rate != m.rate || re.channels != m.channels:
+		return fmt.Errorf("%w: master copy changed while being ingested", ErrCorrupt)
+	}
+	return nil
 }
 
 // hashFile returns the SHA-256 and size of name in fsys.
@@ -99,7 +166,7 @@ func decodeMaster(ctx context.Context, fsys fs.FS, name string, size int64, sha 
 	if _, err := io.ReadFull(src, magic[:]); err != nil {
 		return nil, fmt.Errorf("%w: %d-byte file", ErrCorrupt, size)
 	}
-	m := &master{path: tmp.Name()}
+	m := &master{path: tmp.Name(), flac: string(magic[:]) == "fLaC"}
 	body := io.MultiReader(bytes.NewReader(magic[:]), src)
 	switch {
 	case string(magic[:]) == "RIFF" && ext != ".flac":
@@ -151,18 +218,15 @@ func (m *master) decodeWAV(r io.Reader, size int64) error {
 	}
 	f := wr.Format()
 	m.rate, m.channels = f.Rate, f.Channels
-	if err := m.checkFormat(); err != nil {
+	if err := m.begin(); err != nil {
 		return err
-	}
-	meter, err := loudness.NewMeter(m.rate, m.channels)
-	if err != nil {
-		return fmt.Errorf("measure loudness: %w", err)
 	}
 	buf := make([]float32, 8192*m.channels)
 	for {
 		n, err := wr.Read(buf)
-		meter.Write(buf[:n])
-		m.frames += int64(n / m.channels)
+		if werr := m.write(buf[:n]); werr != nil {
+			return werr
+		}
 		if err == io.EOF {
 			break
 		}
@@ -170,7 +234,7 @@ func (m *master) decodeWAV(r io.Reader, size int64) error {
 			return wavErr(err)
 		}
 	}
-	m.loud = meter.Result()
+	m.end()
 	return nil
 }
 
@@ -192,7 +256,7 @@ func (m *master) decodeFLAC(r io.Reader) error {
 	}
 	info := st.Info
 	m.rate, m.channels = int(info.SampleRate), int(info.NChannels)
-	if err := m.checkFormat(); err != nil {
+	if err := m.begin(); err != nil {
 		return err
 	}
 	if info.BitsPerSample < 4 || info.BitsPerSample > 32 {
@@ -211,10 +275,6 @@ func (m *master) decodeFLAC(r io.Reader) error {
 				}
 			}
 		}
-	}
-	meter, err := loudness.NewMeter(m.rate, m.channels)
-	if err != nil {
-		return fmt.Errorf("measure loudness: %w", err)
 	}
 	scale := 1 / float32(int64(1)<<(info.BitsPerSample-1))
 	var buf []float32
@@ -242,8 +302,9 @@ func (m *master) decodeFLAC(r io.Reader) error {
 				buf = append(buf, float32(sf.Samples[i])*scale)
 			}
 		}
-		meter.Write(buf)
-		m.frames += int64(n)
+		if err := m.write(buf); err != nil {
+			return err
+		}
 		if m.frames > int64(MaxSeconds)*int64(m.rate) {
 			return fmt.Errorf("%w: over %d s", ErrTooLarge, MaxSeconds)
 		}
@@ -251,7 +312,7 @@ func (m *master) decodeFLAC(r io.Reader) error {
 	if info.NSamples != 0 && uint64(m.frames) != info.NSamples {
 		return fmt.Errorf("%w: flac holds %d samples, header says %d", ErrTruncated, m.frames, info.NSamples)
 	}
-	m.loud = meter.Result()
+	m.end()
 	return nil
 }
 

@@ -1,6 +1,7 @@
 // Command gen regenerates the demo album fixtures in internal/demoalbum/data:
 // it synthesises the piece, cuts it into four float WAV masters in a
-// temporary directory, encodes the four tiers with oggenc, measures
+// temporary directory, resamples the piece once to 16 kHz and cuts it the
+// same way for the low tier, encodes the four tiers with oggenc, measures
 // loudness on the masters, and writes the .ogg files and album.json.
 //
 //	go run ./internal/demoalbum/gen [-out internal/demoalbum/data]
@@ -24,6 +25,7 @@ import (
 
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/internal/demoalbum"
+	"github.com/segue-fm/segue/player"
 	"github.com/segue-fm/segue/player/loudness"
 )
 
@@ -33,7 +35,34 @@ var tierArgs = map[model.Tier][]string{
 	model.TierVeryHigh: {"-q", "9"},
 	model.TierHigh:     {"-q", "5"},
 	model.TierNormal:   {"-q", "2"},
-	model.TierLow:      {"--resample", "16000", "-q", "-1"},
+	model.TierLow:      {"-q", "-1"},
+}
+
+// lowRate is the low tier's rate. Like ingest, the generator resamples
+// the whole piece once and cuts it at each track's span
+// (model.ResampledSpan), so the low tier is the piece resampled once and
+// ingest records its timing (model.Timing).
+const lowRate = 16000
+
+// lowTracks resamples the piece to lowRate in one pass and cuts it at the
+// tracks' spans.
+func lowTracks(piece []float32) ([4][]float32, error) {
+	var out [4][]float32
+	r, err := player.NewResampler(demoalbum.Rate, lowRate, demoalbum.Channels)
+	if err != nil {
+		return out, err
+	}
+	low, err := r.Write(nil, piece)
+	if err != nil {
+		return out, err
+	}
+	low = r.Flush(low)
+	bounds := []int64{0, demoalbum.Cuts[0], demoalbum.Cuts[1], demoalbum.Cuts[2], demoalbum.TotalSamples}
+	for i := range 4 {
+		first, n := model.ResampledSpan(bounds[i], bounds[i+1]-bounds[i], demoalbum.Rate, lowRate)
+		out[i] = low[first*demoalbum.Channels : (first+n)*demoalbum.Channels]
+	}
+	return out, nil
 }
 
 var titles = [4]string{"Arrival", "Crossing", "Harbour Lights", "Segue"}
@@ -58,6 +87,10 @@ func run(ctx context.Context, out string) error {
 	}
 	piece := demoalbum.Synthesize()
 	tracks := demoalbum.Split(piece)
+	lows, err := lowTracks(piece)
+	if err != nil {
+		return err
+	}
 	meta := demoalbum.Meta{
 		Album:        "Segue Demo",
 		AlbumArtists: []string{"Segue Ensemble"},
@@ -75,6 +108,14 @@ func run(ctx context.Context, out string) error {
 		}
 		master := filepath.Join(tmp, fmt.Sprintf("%02d.wav", i+1))
 		if err := os.WriteFile(master, wav.Bytes(), 0o644); err != nil {
+			return err
+		}
+		var lowWAV bytes.Buffer
+		if err := demoalbum.WriteWAV(&lowWAV, lows[i], lowRate, demoalbum.Channels); err != nil {
+			return err
+		}
+		lowMaster := filepath.Join(tmp, fmt.Sprintf("%02d.low.wav", i+1))
+		if err := os.WriteFile(lowMaster, lowWAV.Bytes(), 0o644); err != nil {
 			return err
 		}
 		sum := sha256.Sum256(wav.Bytes())
@@ -100,7 +141,11 @@ func run(ctx context.Context, out string) error {
 		for _, tier := range model.Tiers {
 			name := fmt.Sprintf("%02d.%s.ogg", i+1, tier)
 			args := append([]string{"-Q", "--serial", fmt.Sprint(1000 + 10*i + tier.Index())}, tierArgs[tier]...)
-			args = append(args, "-o", filepath.Join(out, name), master)
+			in := master
+			if tier == model.TierLow {
+				in = lowMaster
+			}
+			args = append(args, "-o", filepath.Join(out, name), in)
 			if b, err := exec.CommandContext(ctx, "oggenc", args...).CombinedOutput(); err != nil {
 				return fmt.Errorf("oggenc %s: %w: %s", name, err, b)
 			}

@@ -69,7 +69,7 @@ func TestSplitDemoLayout(t *testing.T) {
 			tr := meta.Tracks[i/len(model.Tiers)]
 			want := tr.Samples
 			if st.SampleRate != tr.SampleRate {
-				want = lowSamples(tr.Samples, tr.SampleRate, st.SampleRate)
+				_, want = model.ResampledSpan(tr.CutOffset, tr.Samples, tr.SampleRate, st.SampleRate)
 			}
 			if st.TotalSamples != want || st.Channels != 2 {
 				t.Fatalf("total %d channels %d, want %d and 2", st.TotalSamples, st.Channels, want)
@@ -122,7 +122,7 @@ func TestOracleOggdec(t *testing.T) {
 			tr := meta.Tracks[i/len(model.Tiers)]
 			want := tr.Samples
 			if st.SampleRate != tr.SampleRate {
-				want = lowSamples(tr.Samples, tr.SampleRate, st.SampleRate)
+				_, want = model.ResampledSpan(tr.CutOffset, tr.Samples, tr.SampleRate, st.SampleRate)
 			}
 			stream := append([]byte(nil), st.Header...)
 			for _, c := range st.Chunks {
@@ -220,12 +220,6 @@ func TestSplitOptions(t *testing.T) {
 }
 
 const ogg64k = 65307
-
-// lowSamples is the sample count oggenc's resampler produces: the source
-// count scaled to the new rate, rounded up.
-func lowSamples(n int64, from, to int) int64 {
-	return (n*int64(to) + int64(from) - 1) / int64(from)
-}
 
 func FuzzSplit(f *testing.F) {
 	_, files, _ := demoStreams(f)

@@ -1,0 +1,110 @@
+package player_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/player"
+)
+
+// shortSource serves the first chunks of the demo album's high tier as
+// short tracks: "<track>/<chunks>" is track's first chunks (about 1, 3, 7
+// s for 1, 2, 3 chunks), with the exact manifest of that prefix.
+type shortSource struct{ *memSource }
+
+func (s shortSource) OpenTrack(ctx context.Context, id model.TrackID, tier model.Tier) (player.TrackSource, error) {
+	var base string
+	var n int
+	if _, err := fmt.Sscanf(string(id), "%2s/%d", &base, &n); err != nil {
+		return nil, fmt.Errorf("%w: %s", player.ErrUnplayable, id)
+	}
+	ts, err := s.memSource.OpenTrack(ctx, model.TrackID(base), model.TierHigh)
+	if err != nil {
+		return nil, err
+	}
+	mt := ts.(*memTrack)
+	m := *mt.m
+	m.Chunks = m.Chunks[:n]
+	m.TotalSamples = 0
+	for _, c := range m.Chunks {
+		m.TotalSamples += c.Samples
+	}
+	return &memTrack{s: mt.s, st: mt.st, m: &m}, nil
+}
+
+// The crossfade the listener asks for is the overlap they get, on short
+// tracks too: the next track is preloaded early enough. Only a crossfade
+// longer than a track is shortened, and then with a reported reason.
+func TestCrossfadeOverlapOnShortTracks(t *testing.T) {
+	mem, _ := newMemSource(t)
+	src := shortSource{mem}
+	lengths := map[model.TrackID]int64{}
+	for _, id := range []model.TrackID{"t1/3", "t2/3"} {
+		ts, err := src.OpenTrack(context.Background(), id, model.TierHigh)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lengths[id] = ts.Manifest().TotalSamples
+	}
+	a, b := lengths["t1/3"], lengths["t2/3"]
+	t.Logf("outgoing track %d frames, incoming %d", a, b)
+	tests := []struct {
+		fade    time.Duration
+		overlap int64 // frames
+		warned  bool
+	}{
+		{2 * time.Second, 2 * 44100, false},
+		{3 * time.Second, 3 * 44100, false},
+		{5 * time.Second, 5 * 44100, false},
+		{10 * time.Second, min(a, b), true}, // longer than either track
+	}
+	for _, tc := range tests {
+		t.Run(tc.fade.String(), func(t *testing.T) {
+			sink := player.NewDiscardSink(44100, 2)
+			p, err := player.New(src, sink, player.DefaultOptions().WithTier(model.TierHigh).
+				WithLogger(slog.New(slog.DiscardHandler)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			sub, cancel := p.Subscribe()
+			defer cancel()
+			if err := p.SetCrossfade(tc.fade); err != nil {
+				t.Fatal(err)
+			}
+			items := []player.Item{{Track: "t1/3", Album: "one"}, {Track: "t2/3", Album: "two"}}
+			if err := p.Play(model.PlayContext{Kind: "playlist", ID: "mix"}, items, 0); err != nil {
+				t.Fatal(err)
+			}
+			var warning error
+			timeout := time.After(60 * time.Second)
+			for started, done := false, false; !done; {
+				select {
+				case st := <-sub:
+					started = started || st.State == player.StatePlaying
+					done = started && st.State == player.StateEnded
+					if errors.Is(st.Err, player.ErrCrossfadeShortened) {
+						warning = st.Err
+					}
+				case <-timeout:
+					t.Fatal("playback did not end")
+				}
+			}
+			overlap := a + b - sink.Frames()
+			if overlap != tc.overlap {
+				t.Errorf("crossfade %v: overlap %d frames (%.2f s), want %d", tc.fade, overlap, float64(overlap)/44100, tc.overlap)
+			}
+			if (warning != nil) != tc.warned {
+				t.Errorf("crossfade %v: warning %v, want one: %v", tc.fade, warning, tc.warned)
+			}
+			if warning != nil {
+				t.Logf("warning: %v", warning)
+			}
+		})
+	}
+}
