@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -54,6 +56,10 @@ func statusOf(err error) (int, string) {
 		return http.StatusNotFound, err.Error()
 	case errors.Is(err, ErrAccountExists), errors.Is(err, ErrDeviceTaken):
 		return http.StatusConflict, err.Error()
+	case errors.Is(err, ErrRateLimited):
+		return http.StatusTooManyRequests, err.Error()
+	case errors.Is(err, ErrBusy):
+		return http.StatusServiceUnavailable, err.Error()
 	case errors.Is(err, ErrTooLarge):
 		return http.StatusRequestEntityTooLarge, err.Error()
 	case errors.Is(err, ErrBadRequest), errors.Is(err, ErrBadProof), errors.Is(err, ErrBadUsername),
@@ -69,7 +75,10 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 		return
 	}
 	code, msg := statusOf(err)
-	if code >= 500 {
+	if d, ok := RetryAfter(err); ok {
+		c.Response().Header().Set("Retry-After", strconv.Itoa(int(d/time.Second)))
+	}
+	if code >= 500 && code != http.StatusServiceUnavailable {
 		s.log.ErrorContext(c.Request().Context(), "request failed", "method", c.Request().Method, "route", routeOf(c), "err", err)
 	}
 	if code == http.StatusUnauthorized {

@@ -18,6 +18,10 @@ type Options struct {
 	argon        ArgonParams
 	shutdownWait time.Duration
 	idleTimeout  time.Duration
+	hashMemory   int64
+	hashQueue    int
+	hashWait     time.Duration
+	loginLimits  LoginLimits
 	tlsCert      string
 	tlsKey       string
 	logger       *slog.Logger
@@ -47,7 +51,9 @@ var FastArgonParams = ArgonParams{Time: 1, MemoryK: 1 << 10, Threads: 1}
 // live in dataDir: listen address 127.0.0.1:7474, open signup on, no admin
 // token (so /metrics and admin-only signup are refused), request bodies
 // limited to 64 KiB, device tokens valid for 90 days, DefaultArgonParams,
-// 10 s graceful shutdown, idle connections kept 5 minutes, no TLS
+// 10 s graceful shutdown, idle connections kept 5 minutes, 256 MiB for
+// password hashing with 64 checks waiting at most 10 s,
+// DefaultLoginLimits, no TLS
 // (HTTP/1.1 and cleartext HTTP/2 on the listener), slog.Default() and
 // time.Now.
 func DefaultOptions(dataDir string) Options {
@@ -60,6 +66,10 @@ func DefaultOptions(dataDir string) Options {
 		argon:        DefaultArgonParams,
 		shutdownWait: 10 * time.Second,
 		idleTimeout:  5 * time.Minute,
+		hashMemory:   256 << 20,
+		hashQueue:    64,
+		hashWait:     10 * time.Second,
+		loginLimits:  DefaultLoginLimits,
 		logger:       slog.Default(),
 		now:          time.Now,
 	}
@@ -106,6 +116,30 @@ func (o Options) WithShutdownTimeout(d time.Duration) Options { o.shutdownWait =
 // saves it the TCP (and TLS) handshake round trips; each idle connection
 // costs the relay a few KiB.
 func (o Options) WithIdleTimeout(d time.Duration) Options { o.idleTimeout = d; return o }
+
+// WithHashMemory sets the memory budget of password hashing in bytes
+// (default 256 MiB). Every Argon2id computation (signup, device
+// registration) holds its memory cost of the budget while it runs, so
+// with DefaultArgonParams (64 MiB) at most 4 run at once; others wait
+// (see WithHashQueue). A hash costlier than the whole budget runs alone.
+// Size it to the memory the relay may spend on unauthenticated requests;
+// one 2-lane hash already keeps 2 cores busy, so more concurrency mostly
+// buys parallelism on bigger hosts.
+func (o Options) WithHashMemory(bytes int64) Options { o.hashMemory = max(bytes, 1); return o }
+
+// WithHashQueue sets how many password checks may wait for hashing memory
+// (default 64) and how long each waits at most (default 10 s). A check
+// that finds the queue full, or waits longer, is answered 503 with
+// Retry-After.
+func (o Options) WithHashQueue(waiters int, wait time.Duration) Options {
+	o.hashQueue, o.hashWait = max(waiters, 0), max(wait, 0)
+	return o
+}
+
+// WithLoginLimits sets the brute-force limiter of password checks
+// (default DefaultLoginLimits); fields below their smallest useful value
+// are raised to it (Free 0, Base 1 ms, Max Base, Entries 1, PerAddress 1).
+func (o Options) WithLoginLimits(l LoginLimits) Options { o.loginLimits = l; return o }
 
 // WithTLS makes Start serve HTTPS with the PEM certificate chain and key in
 // certFile and keyFile (default: no TLS). Over TLS the relay speaks HTTP/2

@@ -84,6 +84,7 @@ func newServer(st store.Store, cat *catalog.Catalog, signer ed25519.PrivateKey, 
 		met:    newMetrics(),
 		mans:   newManifestCache(4096),
 	}
+	s.met.reg.MustRegister(s.acc.gate.collectors()...)
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.Logger.SetOutput(io.Discard)
