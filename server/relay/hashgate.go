@@ -111,20 +111,22 @@ func (g *hashGate) release(n int64) {
 }
 
 // do runs fn, which allocates about need bytes that are garbage when it
-// returns, holding need bytes of the budget, and returns fn's error. When
-// fn succeeds (it may refuse before allocating), do hands the memory
-// back: the Go runtime would otherwise let the heap grow to twice the
-// live size before collecting, so garbage hashes could pile up to twice
-// the budget, and it returns freed pages to the OS only slowly. While
-// other hashes run, a collection makes the dead buffer reusable by the
-// next; when the gate falls idle (the burst is over), the heap is
-// returned to the OS at once so the relay's RSS comes back down.
+// returns, holding need bytes of the budget, and returns fn's error.
+// When fn succeeds (it may refuse before allocating), do collects the
+// garbage before it hands the slot on: the Go runtime would otherwise let
+// the heap grow to twice its live size before collecting, so dead hash
+// buffers could pile up next to the live ones, while a collected buffer's
+// pages are simply reused by the next hash. When the gate then falls idle
+// (the burst is over), the heap is returned to the OS at once, so the
+// relay's RSS comes back down instead of waiting for the scavenger.
 func (g *hashGate) do(ctx context.Context, need int64, fn func() error) error {
 	n, err := g.acquire(ctx, need)
 	if err != nil {
 		return err
 	}
-	err = fn()
+	if err = fn(); err == nil {
+		runtime.GC()
+	}
 	g.mu.Lock()
 	g.release(n)
 	if err == nil {
@@ -133,15 +135,10 @@ func (g *hashGate) do(ctx context.Context, need int64, fn func() error) error {
 	}
 	idle := g.running == 0 && len(g.queue) == 0
 	g.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	if idle {
+	if err == nil && idle {
 		debug.FreeOSMemory()
-	} else {
-		runtime.GC()
 	}
-	return nil
+	return err
 }
 
 // gateStats is a snapshot of a hashGate's counters.
