@@ -223,7 +223,7 @@ func (s *Server) issue(c echo.Context) error {
 		return fmt.Errorf("%w: nonce longer than %d bytes", relay.ErrBadRequest, api.NonceSize)
 	}
 	if !req.Tier.Valid() {
-		return fmt.Errorf("%w: tier %q", relay.ErrBadRequest, req.Tier)
+		return fmt.Errorf("%w: tier %s", relay.ErrBadRequest, relay.QuoteInput(string(req.Tier)))
 	}
 	acct, err := s.account(ctx, dev.User)
 	if err != nil {
@@ -533,7 +533,7 @@ func (s *Server) SetSubscription(ctx context.Context, user model.UserID, state s
 	switch state {
 	case SubscriptionActive, SubscriptionExpired, SubscriptionCancelled:
 	default:
-		return fmt.Errorf("%w: %q", ErrBadState, state)
+		return fmt.Errorf("%w: %s", ErrBadState, relay.QuoteInput(state))
 	}
 	return s.st.Update(ctx, func(tx store.Txn) error {
 		b, err := tx.Get(relay.AccountKey(user))

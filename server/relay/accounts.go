@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 
 	"golang.org/x/crypto/argon2"
@@ -62,8 +63,9 @@ var (
 	ErrAccountExists = errors.New("relay: account exists")
 	// ErrBadUsername: the username does not match ^[a-z0-9][a-z0-9_.-]{0,63}$ (400).
 	ErrBadUsername = errors.New("relay: bad username")
-	// ErrBadPassword: the password is shorter than 8 or longer than 1024 bytes (400).
-	ErrBadPassword = errors.New("relay: password must be 8 to 1024 bytes")
+	// ErrBadPassword: at signup, the password is shorter than 8 or longer
+	// than 1024 bytes, or only whitespace (400).
+	ErrBadPassword = errors.New("relay: bad password")
 	// ErrBadCredentials: unknown user or wrong password, indistinguishably (401).
 	ErrBadCredentials = errors.New("relay: wrong username or password")
 	// ErrBadProof: the device registration's keys, timestamp or signature
@@ -154,10 +156,13 @@ func limiterUser(user string) string {
 
 func validCredentials(user, pw string) error {
 	if !usernameRE.MatchString(user) {
-		return fmt.Errorf("%w: %q", ErrBadUsername, user)
+		return fmt.Errorf("%w: %s", ErrBadUsername, QuoteInput(user))
 	}
 	if len(pw) < 8 || len(pw) > 1024 {
-		return ErrBadPassword
+		return fmt.Errorf("%w: must be 8 to 1024 bytes", ErrBadPassword)
+	}
+	if strings.TrimSpace(pw) == "" {
+		return fmt.Errorf("%w: only whitespace", ErrBadPassword)
 	}
 	return nil
 }

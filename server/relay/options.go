@@ -18,6 +18,9 @@ type Options struct {
 	argon        ArgonParams
 	shutdownWait time.Duration
 	idleTimeout  time.Duration
+	headerWait   time.Duration
+	bodyTimeout  time.Duration
+	maxConns     int
 	hashMemory   int64
 	hashQueue    int
 	hashWait     time.Duration
@@ -51,7 +54,9 @@ var FastArgonParams = ArgonParams{Time: 1, MemoryK: 1 << 10, Threads: 1}
 // live in dataDir: listen address 127.0.0.1:7474, open signup on, no admin
 // token (so /metrics and admin-only signup are refused), request bodies
 // limited to 64 KiB, device tokens valid for 90 days, DefaultArgonParams,
-// 10 s graceful shutdown, idle connections kept 5 minutes, 256 MiB for
+// 10 s graceful shutdown, idle connections kept 5 minutes, request
+// headers within 10 s and bodies within 30 s, at most 16,384 connections,
+// 256 MiB for
 // password hashing with 64 checks waiting at most 10 s,
 // DefaultLoginLimits, no TLS
 // (HTTP/1.1 and cleartext HTTP/2 on the listener), slog.Default() and
@@ -66,6 +71,9 @@ func DefaultOptions(dataDir string) Options {
 		argon:        DefaultArgonParams,
 		shutdownWait: 10 * time.Second,
 		idleTimeout:  5 * time.Minute,
+		headerWait:   10 * time.Second,
+		bodyTimeout:  30 * time.Second,
+		maxConns:     16384,
 		hashMemory:   256 << 20,
 		hashQueue:    64,
 		hashWait:     10 * time.Second,
@@ -116,6 +124,24 @@ func (o Options) WithShutdownTimeout(d time.Duration) Options { o.shutdownWait =
 // saves it the TCP (and TLS) handshake round trips; each idle connection
 // costs the relay a few KiB.
 func (o Options) WithIdleTimeout(d time.Duration) Options { o.idleTimeout = d; return o }
+
+// WithReadTimeouts sets how long a client has to send a request's
+// headers (default 10 s; the clock starts when the connection is ready
+// for the request) and, once they are in, its body (default 30 s;
+// WebSocket upgrades have no body deadline). A request whose headers are
+// late is dropped with its connection; a body that is late fails with
+// 408 and its connection is closed. Zero disables the respective limit.
+func (o Options) WithReadTimeouts(header, body time.Duration) Options {
+	o.headerWait, o.bodyTimeout = max(header, 0), max(body, 0)
+	return o
+}
+
+// WithMaxConns caps the connections the relay holds open at once (default
+// 16,384: 10,000 idle sync sessions and 1,000 active ones fit, see
+// docs/BENCHMARKS.md). A WebSocket session counts until it closes. Beyond
+// the cap new connections wait in the kernel's accept queue until one
+// closes. Values below 1 become 1; it applies to Start, not to Handler.
+func (o Options) WithMaxConns(n int) Options { o.maxConns = max(n, 1); return o }
 
 // WithHashMemory sets the memory budget of password hashing in bytes
 // (default 256 MiB). Every Argon2id computation (signup, device
