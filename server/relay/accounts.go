@@ -130,11 +130,11 @@ func newAccounts(st store.Store, o Options) *accounts {
 }
 
 // hash computes Argon2id of pw with salt and p inside the memory budget,
-// after check (run once the slot is held, so a limit reached while
-// waiting still applies) passes.
-func (a *accounts) hash(ctx context.Context, pw, salt []byte, p [3]uint32, check func() error) ([]byte, error) {
+// for the client address addr, after check (run once the slot is held,
+// so a limit reached while waiting still applies) passes.
+func (a *accounts) hash(ctx context.Context, pw, salt []byte, p [3]uint32, addr string, check func() error) ([]byte, error) {
 	var out []byte
-	err := a.gate.do(ctx, int64(p[1])<<10, func() error {
+	err := a.gate.do(ctx, int64(p[1])<<10, addr, func() error {
 		if err := check(); err != nil {
 			return err
 		}
@@ -194,7 +194,7 @@ func (a *accounts) create(ctx context.Context, user, pw, addr string) error {
 	if _, err := rand.Read(acct.Salt); err != nil {
 		return fmt.Errorf("read salt: %w", err)
 	}
-	if acct.Hash, err = a.hash(ctx, []byte(pw), acct.Salt, acct.Params, func() error { return nil }); err != nil {
+	if acct.Hash, err = a.hash(ctx, []byte(pw), acct.Salt, acct.Params, addr, func() error { return nil }); err != nil {
 		return err
 	}
 	val, err := cborEnc.Marshal(acct)
@@ -256,7 +256,7 @@ func (a *accounts) verify(ctx context.Context, user, pw, addr string) (Account, 
 	if !found || len(ref.Salt) == 0 || ref.Params[0] == 0 || ref.Params[2] == 0 || ref.Params[2] > 255 {
 		ref = a.dummy
 	}
-	got, err := a.hash(ctx, []byte(pw), ref.Salt, ref.Params, allow)
+	got, err := a.hash(ctx, []byte(pw), ref.Salt, ref.Params, addr, allow)
 	if err != nil {
 		return Account{}, err
 	}

@@ -2,18 +2,25 @@ package relay
 
 import (
 	"context"
-
-	"github.com/prometheus/client_golang/prometheus"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
-// hashGate is a FIFO semaphore over a memory budget that every Argon2id
+// hashGate is a semaphore over a memory budget that every Argon2id
 // computation of the relay passes through, so concurrent password checks
 // never hold more than the budget. Waiters are bounded in number and in
-// time; beyond either the caller gets ErrBusy. Safe for concurrent use.
+// time; beyond either the caller gets ErrBusy. Each caller names its
+// client (the address); a waiter's rank is how many hashes of its client
+// were running or waiting when it arrived. Waiters are served lowest
+// rank first (first come first served within a rank), and a newcomer who
+// finds the queue full displaces the waiter with the highest rank when
+// its own is lower, so a client with many requests in flight cannot keep
+// another client's first request out. Safe for concurrent use.
 type hashGate struct {
 	budget   int64
 	maxQueue int
@@ -25,36 +32,65 @@ type hashGate struct {
 	peak    int   // most hashes ever running at once
 	hashes  int64 // hashes run (fn returned nil)
 	bytes   int64 // sum of their memory costs
+	seq     uint64
 	queue   []*hashWaiter
+	byKey   map[string]int // running + waiting per client; no zero entries
 }
 
+// hashWaiter is one caller of acquire, waiting or holding its slot.
 type hashWaiter struct {
 	need    int64
+	key     string
+	rank    int
+	seq     uint64
 	granted bool
-	ready   chan struct{}
+	evicted bool
+	ready   chan struct{} // closed when granted or evicted
 }
 
 func newHashGate(budget int64, maxQueue int, maxWait time.Duration) *hashGate {
-	return &hashGate{budget: max(budget, 1), maxQueue: max(maxQueue, 0), maxWait: max(maxWait, 0)}
+	return &hashGate{budget: max(budget, 1), maxQueue: max(maxQueue, 0), maxWait: max(maxWait, 0), byKey: make(map[string]int)}
+}
+
+// before reports whether w is served before v.
+func (w *hashWaiter) before(v *hashWaiter) bool {
+	return w.rank < v.rank || (w.rank == v.rank && w.seq < v.seq)
 }
 
 // acquire takes need bytes of the budget (all of it when need exceeds
-// it: such a hash runs alone), waiting in line at most maxWait. It
-// returns ErrBusy when the queue is full or the wait runs out, and ctx's
-// error when ctx ends first. Release what acquire returned.
-func (g *hashGate) acquire(ctx context.Context, need int64) (int64, error) {
+// it: such a hash runs alone) for client key, waiting in line at most
+// maxWait. It returns ErrBusy when the queue is full (and the newcomer
+// does not outrank anyone in it), when the wait runs out or when a
+// better-ranked newcomer displaced it, and ctx's error when ctx ends
+// first. Release the returned slot with release.
+func (g *hashGate) acquire(ctx context.Context, need int64, key string) (*hashWaiter, error) {
 	need = min(max(need, 1), g.budget)
 	g.mu.Lock()
+	g.seq++
+	w := &hashWaiter{need: need, key: key, rank: g.byKey[key], seq: g.seq, ready: make(chan struct{})}
 	if len(g.queue) == 0 && g.used+need <= g.budget {
-		g.take(need)
+		g.byKey[key]++
+		g.take(w)
 		g.mu.Unlock()
-		return need, nil
+		return w, nil
 	}
 	if len(g.queue) >= g.maxQueue {
-		g.mu.Unlock()
-		return 0, retryLater(ErrBusy, time.Second, "%d password checks waiting", g.maxQueue)
+		worst := -1
+		for i, q := range g.queue {
+			if worst < 0 || g.queue[worst].before(q) {
+				worst = i
+			}
+		}
+		if worst < 0 || g.queue[worst].rank <= w.rank {
+			g.mu.Unlock()
+			return nil, retryLater(ErrBusy, time.Second, "%d password checks waiting", g.maxQueue)
+		}
+		v := g.queue[worst]
+		g.remove(v)
+		v.evicted = true
+		close(v.ready)
 	}
-	w := &hashWaiter{need: need, ready: make(chan struct{})}
+	g.byKey[key]++
 	g.queue = append(g.queue, w)
 	g.mu.Unlock()
 
@@ -63,7 +99,6 @@ func (g *hashGate) acquire(ctx context.Context, need int64) (int64, error) {
 	var err error
 	select {
 	case <-w.ready:
-		return need, nil
 	case <-timer.C:
 		err = retryLater(ErrBusy, time.Second, "no password-check slot within %s", g.maxWait)
 	case <-ctx.Done():
@@ -71,47 +106,73 @@ func (g *hashGate) acquire(ctx context.Context, need int64) (int64, error) {
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if w.granted {
-		g.release(need)
-		return 0, err
+	switch {
+	case w.granted && err == nil:
+		return w, nil
+	case w.granted:
+		g.release(w)
+	case w.evicted:
+		err = retryLater(ErrBusy, time.Second, "password-check queue is full")
+	default:
+		g.remove(w)
+		g.grant()
 	}
-	for i, q := range g.queue {
-		if q == w {
-			g.queue = append(g.queue[:i], g.queue[i+1:]...)
-			break
-		}
-	}
-	g.grant()
-	return 0, err
+	return nil, err
 }
 
-// take books need bytes; g.mu is held.
-func (g *hashGate) take(need int64) {
-	g.used += need
+// take books w's bytes; g.mu is held.
+func (g *hashGate) take(w *hashWaiter) {
+	g.used += w.need
 	g.running++
 	g.peak = max(g.peak, g.running)
+	w.granted = true
 }
 
-// grant lets waiters in, in order, while they fit; g.mu is held.
+// remove takes w out of the queue and out of its client's count; g.mu is
+// held.
+func (g *hashGate) remove(w *hashWaiter) {
+	if i := slices.Index(g.queue, w); i >= 0 {
+		g.queue = slices.Delete(g.queue, i, i+1)
+	}
+	g.uncount(w.key)
+}
+
+func (g *hashGate) uncount(key string) {
+	if g.byKey[key]--; g.byKey[key] <= 0 {
+		delete(g.byKey, key)
+	}
+}
+
+// grant lets waiters in, best first, while the best fits; g.mu is held.
 func (g *hashGate) grant() {
-	for len(g.queue) > 0 && g.used+g.queue[0].need <= g.budget {
-		w := g.queue[0]
-		g.queue = g.queue[1:]
-		g.take(w.need)
-		w.granted = true
+	for len(g.queue) > 0 {
+		best := 0
+		for i, q := range g.queue {
+			if q.before(g.queue[best]) {
+				best = i
+			}
+		}
+		w := g.queue[best]
+		if g.used+w.need > g.budget {
+			return
+		}
+		g.queue = slices.Delete(g.queue, best, best+1)
+		g.take(w)
 		close(w.ready)
 	}
 }
 
-// release returns n bytes of the budget; g.mu is held.
-func (g *hashGate) release(n int64) {
-	g.used -= n
+// release returns w's slot; g.mu is held.
+func (g *hashGate) release(w *hashWaiter) {
+	g.used -= w.need
 	g.running--
+	g.uncount(w.key)
 	g.grant()
 }
 
-// do runs fn, which allocates about need bytes that are garbage when it
-// returns, holding need bytes of the budget, and returns fn's error.
+// do runs fn for client key, which allocates about need bytes that are
+// garbage when it returns, holding need bytes of the budget (see
+// acquire), and returns fn's error.
 // When fn succeeds (it may refuse before allocating), do collects the
 // garbage before it hands the slot on: the Go runtime would otherwise let
 // the heap grow to twice its live size before collecting, so dead hash
@@ -119,8 +180,8 @@ func (g *hashGate) release(n int64) {
 // pages are simply reused by the next hash. When the gate then falls idle
 // (the burst is over), the heap is returned to the OS at once, so the
 // relay's RSS comes back down instead of waiting for the scavenger.
-func (g *hashGate) do(ctx context.Context, need int64, fn func() error) error {
-	n, err := g.acquire(ctx, need)
+func (g *hashGate) do(ctx context.Context, need int64, key string, fn func() error) error {
+	w, err := g.acquire(ctx, need, key)
 	if err != nil {
 		return err
 	}
@@ -128,10 +189,10 @@ func (g *hashGate) do(ctx context.Context, need int64, fn func() error) error {
 		runtime.GC()
 	}
 	g.mu.Lock()
-	g.release(n)
+	g.release(w)
 	if err == nil {
 		g.hashes++
-		g.bytes += n
+		g.bytes += w.need
 	}
 	idle := g.running == 0 && len(g.queue) == 0
 	g.mu.Unlock()

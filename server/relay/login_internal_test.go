@@ -3,6 +3,8 @@ package relay
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -19,7 +21,7 @@ func TestHashGateBound(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 24 {
 		wg.Go(func() {
-			err := g.do(context.Background(), 1, func() error {
+			err := g.do(context.Background(), 1, "a", func() error {
 				n := now.Add(1)
 				for {
 					m := most.Load()
@@ -53,15 +55,15 @@ func TestHashGateQueue(t *testing.T) {
 	g := newHashGate(1, 1, 50*time.Millisecond)
 	hold := make(chan struct{})
 	started := make(chan struct{})
-	go g.do(context.Background(), 1, func() error { close(started); <-hold; return nil })
+	go g.do(context.Background(), 1, "a", func() error { close(started); <-hold; return nil })
 	<-started
 
 	waited := make(chan error, 1)
-	go func() { waited <- g.do(context.Background(), 1, func() error { return nil }) }()
+	go func() { waited <- g.do(context.Background(), 1, "a", func() error { return nil }) }()
 	for g.stats().waiting != 1 {
 		time.Sleep(time.Millisecond)
 	}
-	err := g.do(context.Background(), 1, func() error { t.Error("ran past a full queue"); return nil })
+	err := g.do(context.Background(), 1, "a", func() error { t.Error("ran past a full queue"); return nil })
 	if d, ok := RetryAfter(err); !errors.Is(err, ErrBusy) || !ok || d != time.Second {
 		t.Fatalf("full queue: %v (retry %v %v), want ErrBusy, 1s", err, d, ok)
 	}
@@ -70,18 +72,65 @@ func TestHashGateQueue(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := g.do(ctx, 1, func() error { return nil }); !errors.Is(err, context.Canceled) {
+	if err := g.do(ctx, 1, "b", func() error { return nil }); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled wait: %v", err)
 	}
 	close(hold)
 	for g.stats().running != 0 {
 		time.Sleep(time.Millisecond)
 	}
-	if err := g.do(context.Background(), 1, func() error { return nil }); err != nil {
+	if err := g.do(context.Background(), 1, "a", func() error { return nil }); err != nil {
 		t.Fatalf("after the holder left: %v", err)
 	}
-	if st := g.stats(); st.running != 0 || st.waiting != 0 || g.used != 0 {
-		t.Fatalf("budget leaked: %+v used %d", st, g.used)
+	if st := g.stats(); st.running != 0 || st.waiting != 0 || g.used != 0 || len(g.byKey) != 0 {
+		t.Fatalf("budget leaked: %+v used %d, clients %v", st, g.used, g.byKey)
+	}
+}
+
+// TestHashGateFairness fills a 1-slot gate and its 3-place queue from
+// client a; client b's first request then displaces a's last waiter and
+// is served next, before a's earlier waiters.
+func TestHashGateFairness(t *testing.T) {
+	g := newHashGate(1, 3, 10*time.Second)
+	ctx := context.Background()
+	var mu sync.Mutex
+	var order []string
+	run := func(key string, hold chan struct{}) func() error {
+		return func() error {
+			mu.Lock()
+			order = append(order, key)
+			mu.Unlock()
+			if hold != nil {
+				<-hold
+			}
+			return nil
+		}
+	}
+	hold := make(chan struct{})
+	go g.do(ctx, 1, "a", run("a0", hold))
+	for g.stats().running != 1 {
+		time.Sleep(time.Millisecond)
+	}
+	errs := make(chan error, 4)
+	for i := 1; i <= 3; i++ {
+		go func() { errs <- g.do(ctx, 1, "a", run(fmt.Sprintf("a%d", i), nil)) }()
+		for g.stats().waiting != i {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	go func() { errs <- g.do(ctx, 1, "b", run("b0", nil)) }()
+	evicted := <-errs
+	if !errors.Is(evicted, ErrBusy) {
+		t.Fatalf("a's last waiter: %v, want ErrBusy (displaced by b)", evicted)
+	}
+	close(hold)
+	for range 3 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := strings.Join(order, " "); got != "a0 b0 a1 a2" {
+		t.Fatalf("served %s, want a0 b0 a1 a2", got)
 	}
 }
 
