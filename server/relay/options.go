@@ -56,11 +56,9 @@ var FastArgonParams = ArgonParams{Time: 1, MemoryK: 1 << 10, Threads: 1}
 // limited to 64 KiB, device tokens valid for 90 days, DefaultArgonParams,
 // 10 s graceful shutdown, idle connections kept 5 minutes, request
 // headers within 10 s and bodies within 30 s, at most 16,384 connections,
-// 256 MiB for
-// password hashing with 64 checks waiting at most 10 s,
-// DefaultLoginLimits, no TLS
-// (HTTP/1.1 and cleartext HTTP/2 on the listener), slog.Default() and
-// time.Now.
+// 256 MiB for password hashing with 64 checks waiting at most 10 s,
+// DefaultLoginLimits, no TLS (HTTP/1.1 and cleartext HTTP/2 on the
+// listener), slog.Default() and time.Now.
 func DefaultOptions(dataDir string) Options {
 	return Options{
 		dataDir:      dataDir,
@@ -156,7 +154,9 @@ func (o Options) WithHashMemory(bytes int64) Options { o.hashMemory = max(bytes,
 // WithHashQueue sets how many password checks may wait for hashing memory
 // (default 64) and how long each waits at most (default 10 s). A check
 // that finds the queue full, or waits longer, is answered 503 with
-// Retry-After.
+// Retry-After. Waiters are served fairly across client addresses: an
+// address's first check goes before another address's second, and
+// displaces it from a full queue.
 func (o Options) WithHashQueue(waiters int, wait time.Duration) Options {
 	o.hashQueue, o.hashWait = max(waiters, 0), max(wait, 0)
 	return o
@@ -192,7 +192,8 @@ func (o Options) WithLogger(l *slog.Logger) Options {
 }
 
 // WithClock sets the time source for token expiry, registration
-// timestamps and signed time (default time.Now). Tests pass a fake clock.
+// timestamps, signed time and the login limiter's backoff (default
+// time.Now). Tests pass a fake clock.
 func (o Options) WithClock(now func() time.Time) Options {
 	if now == nil {
 		now = time.Now
