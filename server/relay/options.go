@@ -56,7 +56,7 @@ var FastArgonParams = ArgonParams{Time: 1, MemoryK: 1 << 10, Threads: 1}
 // limited to 64 KiB, device tokens valid for 90 days, DefaultArgonParams,
 // 10 s graceful shutdown, idle connections kept 5 minutes, request
 // headers within 10 s and bodies within 30 s, at most 16,384 connections,
-// 256 MiB for password hashing with 64 checks waiting at most 10 s,
+// 128 MiB for password hashing with 64 checks waiting at most 10 s,
 // DefaultLoginLimits, no TLS (HTTP/1.1 and cleartext HTTP/2 on the
 // listener), slog.Default() and time.Now.
 func DefaultOptions(dataDir string) Options {
@@ -72,7 +72,7 @@ func DefaultOptions(dataDir string) Options {
 		headerWait:   10 * time.Second,
 		bodyTimeout:  30 * time.Second,
 		maxConns:     16384,
-		hashMemory:   256 << 20,
+		hashMemory:   128 << 20,
 		hashQueue:    64,
 		hashWait:     10 * time.Second,
 		loginLimits:  DefaultLoginLimits,
@@ -142,13 +142,16 @@ func (o Options) WithReadTimeouts(header, body time.Duration) Options {
 func (o Options) WithMaxConns(n int) Options { o.maxConns = max(n, 1); return o }
 
 // WithHashMemory sets the memory budget of password hashing in bytes
-// (default 256 MiB). Every Argon2id computation (signup, device
+// (default 128 MiB). Every Argon2id computation (signup, device
 // registration) holds its memory cost of the budget while it runs, so
-// with DefaultArgonParams (64 MiB) at most 4 run at once; others wait
+// with DefaultArgonParams (64 MiB) at most 2 run at once; others wait
 // (see WithHashQueue). A hash costlier than the whole budget runs alone.
-// Size it to the memory the relay may spend on unauthenticated requests;
-// one 2-lane hash already keeps 2 cores busy, so more concurrency mostly
-// buys parallelism on bigger hosts.
+// Peak RSS under a flood of password checks is about the baseline plus
+// twice the budget plus per-connection memory: the Go collector lets the
+// heap grow to twice its live size, and the live size includes the
+// running hashes (docs/BENCHMARKS.md measures 128 MiB and 256 MiB). One
+// 2-lane hash keeps 2 cores busy, so raise it only on hosts with more
+// cores and memory to spare.
 func (o Options) WithHashMemory(bytes int64) Options { o.hashMemory = max(bytes, 1); return o }
 
 // WithHashQueue sets how many password checks may wait for hashing memory
