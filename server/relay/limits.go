@@ -109,8 +109,8 @@ func coalesce(rs []byteRange) []byteRange {
 // 9110 §14.2 allows) for http.ServeContent.
 func limitRanges(r *http.Request, size int64) error {
 	h := r.Header.Get("Range")
-	if h == "" {
-		return nil
+	if h == "" || size <= 0 {
+		return nil // nothing to merge: ServeContent answers an empty resource
 	}
 	rs, ok, err := parseRanges(h, size)
 	if err != nil || !ok || len(rs) < 2 {
