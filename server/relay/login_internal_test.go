@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -195,5 +196,49 @@ func TestUnknownUserSameWork(t *testing.T) {
 	}
 	if _, err := a.verify(ctx, "ada", "right password", "10.0.0.2"); err != nil {
 		t.Fatalf("right password: %v", err)
+	}
+}
+
+// TestClientAddr checks the limiter key of a connection's address.
+func TestClientAddr(t *testing.T) {
+	cases := []struct{ remote, want string }{
+		{"192.0.2.7:5555", "192.0.2.7"},
+		{"[2001:db8:1:2:3:4:5:6]:443", "2001:db8:1:2::/64"},
+		{"[2001:db8:1:2::9]:443", "2001:db8:1:2::/64"},
+		{"[::ffff:192.0.2.7]:80", "192.0.2.7"},
+		{"not an address", "not an address"},
+	}
+	for _, tc := range cases {
+		r := &http.Request{RemoteAddr: tc.remote}
+		if got := clientAddr(r); got != tc.want {
+			t.Errorf("clientAddr(%q) = %q, want %q", tc.remote, got, tc.want)
+		}
+	}
+}
+
+// TestLoginGuardInflight checks the per-address cap on checks in flight
+// and that finished checks leave no entry behind.
+func TestLoginGuardInflight(t *testing.T) {
+	g := newLoginGuard(LoginLimits{PerAddress: 2}, time.Now)
+	l1, err := g.enter("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l2, err := g.enter("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.enter("a"); !errors.Is(err, ErrRateLimited) {
+		t.Fatalf("third check from a: %v, want ErrRateLimited", err)
+	}
+	l3, err := g.enter("b")
+	if err != nil {
+		t.Fatalf("first check from b: %v", err)
+	}
+	l1()
+	l2()
+	l3()
+	if len(g.inflight) != 0 {
+		t.Fatalf("entries left: %v", g.inflight)
 	}
 }
