@@ -69,8 +69,8 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		s.met.latency.WithLabelValues(route, req.Method).Observe(d.Seconds())
 		s.met.bytes.WithLabelValues(route).Add(float64(res.Size))
 		lvl := slog.LevelInfo
-		if res.Status >= 500 {
-			lvl = slog.LevelError
+		if res.Status >= 500 && res.Status != http.StatusServiceUnavailable {
+			lvl = slog.LevelError // 503 is a deliberate refusal (ErrBusy), not a fault
 		}
 		s.log.LogAttrs(req.Context(), lvl, "http",
 			slog.String("method", req.Method), slog.String("route", route),
