@@ -163,8 +163,8 @@ func TestBackoffTable(t *testing.T) {
 	for _, k := range []string{"b", "c", "d"} {
 		tb.fail(k, now)
 	}
-	if tb.len() != 3 {
-		t.Fatalf("table holds %d keys, limit 3", tb.len())
+	if tb.order.Len() != 3 || len(tb.byKey) != 3 {
+		t.Fatalf("table holds %d keys (%d indexed), limit 3", tb.order.Len(), len(tb.byKey))
 	}
 	if _, ok := tb.byKey["ada"]; ok {
 		t.Fatal("the least recently failed key was not evicted")

@@ -23,7 +23,7 @@ var (
 )
 
 // retryError is an error that tells the client when to retry; the error
-// handler sends After as the Retry-After header.
+// handler sends after, in whole seconds, as the Retry-After header.
 type retryError struct {
 	err   error
 	after time.Duration
@@ -171,9 +171,6 @@ func (t *backoffTable) reset(key string) {
 		delete(t.byKey, key)
 	}
 }
-
-// len returns the number of keys held.
-func (t *backoffTable) len() int { return t.order.Len() }
 
 // loginGuard is the relay's limiter of password checks: failure backoff
 // per account and per client address, and a cap on checks in flight per
