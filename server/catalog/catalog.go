@@ -104,10 +104,13 @@ func refKey(h [32]byte, id model.TrackID, t model.Tier) []byte {
 	return append(refPrefix(h), string(id)+"/"+string(t)...)
 }
 
-func (c *Catalog) getCBOR(ctx context.Context, key []byte, v any) error {
+// getCBOR decodes the record at key into v. Its ErrNotFound names what
+// (such as `track "x"`), never the store key: relays send that message
+// to clients, which must not learn the key schema.
+func (c *Catalog) getCBOR(ctx context.Context, key []byte, what string, v any) error {
 	b, err := c.s.Get(ctx, key)
 	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("%w: %s", ErrNotFound, key)
+		return fmt.Errorf("%w: %s", ErrNotFound, what)
 	}
 	if err != nil {
 		return fmt.Errorf("read %s: %w", key, err)
@@ -124,7 +127,7 @@ func (c *Catalog) Track(ctx context.Context, id model.TrackID) (model.Track, err
 	if !model.ValidID(string(id)) {
 		return t, fmt.Errorf("%w: track %q", ErrNotFound, id)
 	}
-	err := c.getCBOR(ctx, trackKey(id), &t)
+	err := c.getCBOR(ctx, trackKey(id), fmt.Sprintf("track %q", id), &t)
 	return t, err
 }
 
@@ -135,7 +138,7 @@ func (c *Catalog) Album(ctx context.Context, id model.AlbumID) (model.Album, err
 	if !model.ValidID(string(id)) {
 		return a, fmt.Errorf("%w: album %q", ErrNotFound, id)
 	}
-	err := c.getCBOR(ctx, albumKey(id), &a)
+	err := c.getCBOR(ctx, albumKey(id), fmt.Sprintf("album %q", id), &a)
 	return a, err
 }
 
@@ -145,7 +148,7 @@ func (c *Catalog) Artist(ctx context.Context, id model.ArtistID) (model.Artist, 
 	if !model.ValidID(string(id)) {
 		return a, fmt.Errorf("%w: artist %q", ErrNotFound, id)
 	}
-	err := c.getCBOR(ctx, artistKey(id), &a)
+	err := c.getCBOR(ctx, artistKey(id), fmt.Sprintf("artist %q", id), &a)
 	return a, err
 }
 

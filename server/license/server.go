@@ -91,6 +91,22 @@ func offKey(user model.UserID, dev model.DeviceID) []byte {
 }
 func goneKey(dev model.DeviceID) []byte { return []byte("lic/gone/" + string(dev)) }
 
+// slotsKey is the account's offline-slot guard (lic/n/<user>): every
+// transaction that takes or frees an offline slot of user reads and writes
+// it, so two concurrent grants that both counted the same free slot
+// conflict in Badger and the later one re-runs and counts again. Without
+// it each would add its own lic/a/ key unseen by the other (a phantom the
+// prefix scan cannot detect) and the account could exceed its limit.
+func slotsKey(user model.UserID) []byte { return []byte("lic/n/" + string(user)) }
+
+// touchSlots reads and rewrites user's slot guard inside tx (see slotsKey).
+func touchSlots(tx store.Txn, user model.UserID, now time.Time) error {
+	if _, err := tx.Get(slotsKey(user)); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	return tx.Set(slotsKey(user), binaryTime(now))
+}
+
 // record is a live license as the relay remembers it (lic/l/<id>).
 type record struct {
 	Device  string      `cbor:"1,keyasint"`
@@ -207,7 +223,7 @@ func (s *Server) issue(c echo.Context) error {
 		return fmt.Errorf("%w: nonce longer than %d bytes", relay.ErrBadRequest, api.NonceSize)
 	}
 	if !req.Tier.Valid() {
-		return fmt.Errorf("%w: tier %q", relay.ErrBadRequest, req.Tier)
+		return fmt.Errorf("%w: tier %s", relay.ErrBadRequest, relay.QuoteInput(string(req.Tier)))
 	}
 	acct, err := s.account(ctx, dev.User)
 	if err != nil {
@@ -290,6 +306,9 @@ func (s *Server) grant(ctx context.Context, dev relay.Device, keys []crypto.Lice
 	}
 	err = s.st.Update(ctx, func(tx store.Txn) error {
 		if _, err := tx.Get(offKey(dev.User, dev.ID)); errors.Is(err, store.ErrNotFound) {
+			if err := touchSlots(tx, dev.User, now); err != nil {
+				return err
+			}
 			n := 0
 			if err := tx.Iterate(offPrefix(dev.User), false, func(k, v []byte) error { n++; return nil }); err != nil {
 				return err
@@ -472,6 +491,9 @@ func (s *Server) deregister(c echo.Context) error {
 				return err
 			}
 		}
+		if err := touchSlots(tx, dev.User, s.opts.now()); err != nil {
+			return err
+		}
 		if err := tx.Delete(offKey(dev.User, id)); err != nil {
 			return err
 		}
@@ -511,7 +533,7 @@ func (s *Server) SetSubscription(ctx context.Context, user model.UserID, state s
 	switch state {
 	case SubscriptionActive, SubscriptionExpired, SubscriptionCancelled:
 	default:
-		return fmt.Errorf("%w: %q", ErrBadState, state)
+		return fmt.Errorf("%w: %s", ErrBadState, relay.QuoteInput(state))
 	}
 	return s.st.Update(ctx, func(tx store.Txn) error {
 		b, err := tx.Get(relay.AccountKey(user))

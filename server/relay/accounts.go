@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 
 	"golang.org/x/crypto/argon2"
@@ -62,8 +63,9 @@ var (
 	ErrAccountExists = errors.New("relay: account exists")
 	// ErrBadUsername: the username does not match ^[a-z0-9][a-z0-9_.-]{0,63}$ (400).
 	ErrBadUsername = errors.New("relay: bad username")
-	// ErrBadPassword: the password is shorter than 8 or longer than 1024 bytes (400).
-	ErrBadPassword = errors.New("relay: password must be 8 to 1024 bytes")
+	// ErrBadPassword: at signup, the password is shorter than 8 or longer
+	// than 1024 bytes, or only whitespace (400).
+	ErrBadPassword = errors.New("relay: bad password")
 	// ErrBadCredentials: unknown user or wrong password, indistinguishably (401).
 	ErrBadCredentials = errors.New("relay: wrong username or password")
 	// ErrBadProof: the device registration's keys, timestamp or signature
@@ -106,35 +108,81 @@ func hashPassword(pw, salt []byte, p [3]uint32) []byte {
 }
 
 // accounts implements account, device and token storage over a store.
+// Every Argon2id computation passes through gate (memory budget), and
+// password checks and signups through guard (backoff and per-address cap).
 type accounts struct {
 	st    store.Store
 	argon ArgonParams
 	ttl   time.Duration
 	now   func() time.Time
+	gate  *hashGate
+	guard *loginGuard
 	dummy Account // hashed against when the user does not exist, to even out timing
 }
 
 func newAccounts(st store.Store, o Options) *accounts {
-	a := &accounts{st: st, argon: o.argon, ttl: o.tokenTTL, now: o.now}
+	a := &accounts{st: st, argon: o.argon, ttl: o.tokenTTL, now: o.now,
+		gate:  newHashGate(o.hashMemory, o.hashQueue, o.hashWait),
+		guard: newLoginGuard(o.loginLimits, o.now)}
 	a.dummy = Account{Salt: make([]byte, 16), Params: [3]uint32{o.argon.Time, o.argon.MemoryK, uint32(o.argon.Threads)}}
 	a.dummy.Hash = hashPassword([]byte("segue-dummy-password"), a.dummy.Salt, a.dummy.Params)
 	return a
 }
 
+// hash computes Argon2id of pw with salt and p inside the memory budget,
+// for the client address addr, after check (run once the slot is held,
+// so a limit reached while waiting still applies) passes.
+func (a *accounts) hash(ctx context.Context, pw, salt []byte, p [3]uint32, addr string, check func() error) ([]byte, error) {
+	var out []byte
+	err := a.gate.do(ctx, int64(p[1])<<10, addr, func() error {
+		if err := check(); err != nil {
+			return err
+		}
+		out = hashPassword(pw, salt, p)
+		return nil
+	})
+	return out, err
+}
+
+// limiterUser is the account key of user in the login limiter: the
+// username, or one shared key for strings that cannot be usernames, so
+// the table never holds long input.
+func limiterUser(user string) string {
+	if !usernameRE.MatchString(user) {
+		return "\x00invalid"
+	}
+	return user
+}
+
 func validCredentials(user, pw string) error {
 	if !usernameRE.MatchString(user) {
-		return fmt.Errorf("%w: %q", ErrBadUsername, user)
+		return fmt.Errorf("%w: %s", ErrBadUsername, QuoteInput(user))
 	}
 	if len(pw) < 8 || len(pw) > 1024 {
-		return ErrBadPassword
+		return fmt.Errorf("%w: must be 8 to 1024 bytes", ErrBadPassword)
+	}
+	if strings.TrimSpace(pw) == "" {
+		return fmt.Errorf("%w: only whitespace", ErrBadPassword)
 	}
 	return nil
 }
 
-// create stores a new account with an active subscription.
-func (a *accounts) create(ctx context.Context, user, pw string) error {
+// create stores a new account with an active subscription. addr is the
+// client address (clientAddr), whose signups in flight are capped.
+func (a *accounts) create(ctx context.Context, user, pw, addr string) error {
 	if err := validCredentials(user, pw); err != nil {
 		return err
+	}
+	leave, err := a.guard.enter(addr)
+	if err != nil {
+		return err
+	}
+	defer leave()
+	key := AccountKey(model.UserID(user))
+	if _, err := a.st.Get(ctx, key); err == nil {
+		return ErrAccountExists // before hashing: a taken name costs no hash
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("read account: %w", err)
 	}
 	acct := Account{
 		Username:     user,
@@ -146,12 +194,13 @@ func (a *accounts) create(ctx context.Context, user, pw string) error {
 	if _, err := rand.Read(acct.Salt); err != nil {
 		return fmt.Errorf("read salt: %w", err)
 	}
-	acct.Hash = hashPassword([]byte(pw), acct.Salt, acct.Params)
+	if acct.Hash, err = a.hash(ctx, []byte(pw), acct.Salt, acct.Params, addr, func() error { return nil }); err != nil {
+		return err
+	}
 	val, err := cborEnc.Marshal(acct)
 	if err != nil {
 		return fmt.Errorf("encode account: %w", err)
 	}
-	key := AccountKey(model.UserID(user))
 	return a.st.Update(ctx, func(tx store.Txn) error {
 		_, err := tx.Get(key)
 		switch {
@@ -180,9 +229,24 @@ func (a *accounts) account(ctx context.Context, user string) (Account, error) {
 	return acct, nil
 }
 
-// verify checks a password in constant time with respect to whether the
-// account exists.
-func (a *accounts) verify(ctx context.Context, user, pw string) (Account, error) {
+// verify checks a password from the client address addr in constant time
+// with respect to whether the account exists: an unknown user is hashed
+// against a dummy account with the current parameters, through the same
+// limiter and memory budget. A blocked account or address is
+// ErrRateLimited, a full hashing queue ErrBusy; a wrong password counts
+// a failure for both the account and the address, a right one clears the
+// account's failures.
+func (a *accounts) verify(ctx context.Context, user, pw, addr string) (Account, error) {
+	leave, err := a.guard.enter(addr)
+	if err != nil {
+		return Account{}, err
+	}
+	defer leave()
+	lu := limiterUser(user)
+	allow := func() error { return a.guard.allow(lu, addr) }
+	if err := allow(); err != nil {
+		return Account{}, err
+	}
 	acct, err := a.account(ctx, user)
 	found := err == nil
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -192,10 +256,15 @@ func (a *accounts) verify(ctx context.Context, user, pw string) (Account, error)
 	if !found || len(ref.Salt) == 0 || ref.Params[0] == 0 || ref.Params[2] == 0 || ref.Params[2] > 255 {
 		ref = a.dummy
 	}
-	got := hashPassword([]byte(pw), ref.Salt, ref.Params)
+	got, err := a.hash(ctx, []byte(pw), ref.Salt, ref.Params, addr, allow)
+	if err != nil {
+		return Account{}, err
+	}
 	if subtle.ConstantTimeCompare(got, ref.Hash) != 1 || !found {
+		a.guard.failed(lu, addr)
 		return Account{}, ErrBadCredentials
 	}
+	a.guard.succeeded(lu)
 	return acct, nil
 }
 
@@ -224,10 +293,11 @@ func checkProof(r *api.RegisterRequest, now time.Time) error {
 }
 
 // register verifies the credentials and proof, stores (or refreshes) the
-// device and returns a new token. Re-registering a device of the same
+// device and returns a new token. addr is the client address
+// (clientAddr) for the login limiter. Re-registering a device of the same
 // account keeps its id and issues an additional token.
-func (a *accounts) register(ctx context.Context, r *api.RegisterRequest) (Device, string, error) {
-	acct, err := a.verify(ctx, r.Username, r.Password)
+func (a *accounts) register(ctx context.Context, r *api.RegisterRequest, addr string) (Device, string, error) {
+	acct, err := a.verify(ctx, r.Username, r.Password, addr)
 	if err != nil {
 		return Device{}, "", err
 	}

@@ -35,6 +35,11 @@
 // route except /healthz then needs "Authorization: Bearer <token>" (or
 // ?token= for WebSocket upgrades); /metrics needs the admin token.
 //
+// Password checks are unauthenticated, so they run inside a memory budget
+// (WithHashMemory, WithHashQueue: 503 + Retry-After when full) and a
+// per-account and per-address backoff (WithLoginLimits: 429 +
+// Retry-After); unknown users cost the same hash as known ones.
+//
 // # Audio origin
 //
 // Blobs are served with http.ServeContent (Range, If-Range, HEAD, 304,

@@ -1,10 +1,17 @@
 package relay
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -23,6 +30,9 @@ var (
 	ErrNotFound = errors.New("relay: not found")
 	// ErrForbidden marks an authenticated caller without the right (403).
 	ErrForbidden = errors.New("relay: forbidden")
+	// ErrRequestTimeout marks a request body that did not arrive within
+	// the body read timeout (408).
+	ErrRequestTimeout = errors.New("relay: request timeout")
 	// ErrTooLarge marks a request body over the configured limit (413).
 	ErrTooLarge = errors.New("relay: request body too large")
 	// ErrSignupClosed is returned by account creation without the admin
@@ -54,6 +64,14 @@ func statusOf(err error) (int, string) {
 		return http.StatusNotFound, err.Error()
 	case errors.Is(err, ErrAccountExists), errors.Is(err, ErrDeviceTaken):
 		return http.StatusConflict, err.Error()
+	case errors.Is(err, ErrRateLimited):
+		return http.StatusTooManyRequests, err.Error()
+	case errors.Is(err, ErrBusy):
+		return http.StatusServiceUnavailable, err.Error()
+	case errors.Is(err, ErrTooManyRanges):
+		return http.StatusRequestedRangeNotSatisfiable, err.Error()
+	case errors.Is(err, ErrRequestTimeout):
+		return http.StatusRequestTimeout, err.Error()
 	case errors.Is(err, ErrTooLarge):
 		return http.StatusRequestEntityTooLarge, err.Error()
 	case errors.Is(err, ErrBadRequest), errors.Is(err, ErrBadProof), errors.Is(err, ErrBadUsername),
@@ -69,7 +87,10 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 		return
 	}
 	code, msg := statusOf(err)
-	if code >= 500 {
+	if d, ok := RetryAfter(err); ok {
+		c.Response().Header().Set("Retry-After", strconv.Itoa(int(d/time.Second)))
+	}
+	if code >= 500 && code != http.StatusServiceUnavailable {
 		s.log.ErrorContext(c.Request().Context(), "request failed", "method", c.Request().Method, "route", routeOf(c), "err", err)
 	}
 	if code == http.StatusUnauthorized {
@@ -82,22 +103,130 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 		_ = c.NoContent(code)
 		return
 	}
-	_ = c.JSON(code, api.ErrorBody{Error: msg})
+	_ = c.JSON(code, api.ErrorBody{Error: clipMessage(msg)})
 }
 
 // DecodeJSON reads the JSON request body of c, at most limit bytes, into
-// v. A larger body is ErrTooLarge, malformed JSON ErrBadRequest, so the
-// relay's error handler answers 413 or 400. Routes mounted on the relay
-// (the license server's) decode their bodies with it too.
+// v. A larger body is ErrTooLarge; malformed JSON, data after the value,
+// and an object with the same key twice (compared case-insensitively, as
+// encoding/json matches field names, at any depth) are ErrBadRequest; a
+// body that does not arrive within the read timeout is ErrRequestTimeout.
+// The relay's error handler answers 413, 400 or 408. Routes mounted on
+// the relay (the license server's) decode their bodies with it too.
 func DecodeJSON(c echo.Context, limit int64, v any) error {
-	r := http.MaxBytesReader(c.Response(), c.Request().Body, limit)
-	dec := json.NewDecoder(r)
-	if err := dec.Decode(v); err != nil {
+	b, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, limit))
+	if err != nil {
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		switch {
+		case errors.As(err, &mbe):
 			return fmt.Errorf("%w: limit is %d bytes", ErrTooLarge, limit)
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			return fmt.Errorf("%w: body not received in time", ErrRequestTimeout)
 		}
+		return fmt.Errorf("%w: read body: %v", ErrBadRequest, err)
+	}
+	if err := checkDuplicateKeys(b); err != nil {
+		return fmt.Errorf("%w: decode json: %v", ErrBadRequest, err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
 		return fmt.Errorf("%w: decode json: %v", ErrBadRequest, err)
 	}
 	return nil
+}
+
+// jsonFrame is an open object or array while checkDuplicateKeys walks a
+// document.
+type jsonFrame struct {
+	obj     bool
+	wantKey bool // in an object: the next token is a key or '}'
+	keys    map[string]struct{}
+}
+
+// checkDuplicateKeys reports the first object key that occurs twice in
+// one object of the JSON document b (case-insensitively), or a syntax
+// error. Data after the first value is left to json.Unmarshal.
+func checkDuplicateKeys(b []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var stack []*jsonFrame
+	valueDone := func() {
+		if n := len(stack); n > 0 && stack[n-1].obj {
+			stack[n-1].wantKey = true
+		}
+	}
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if n := len(stack); n > 0 && stack[n-1].wantKey {
+			top := stack[n-1]
+			if tok == json.Delim('}') {
+				stack = stack[:n-1]
+				valueDone()
+				if len(stack) == 0 {
+					return nil
+				}
+				continue
+			}
+			k, _ := tok.(string)
+			fold := strings.ToLower(k)
+			if _, dup := top.keys[fold]; dup {
+				return fmt.Errorf("duplicate key %s", QuoteInput(k))
+			}
+			top.keys[fold] = struct{}{}
+			top.wantKey = false
+			continue
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, &jsonFrame{obj: true, wantKey: true, keys: make(map[string]struct{})})
+			continue
+		case json.Delim('['):
+			stack = append(stack, &jsonFrame{})
+			continue
+		case json.Delim(']'):
+			stack = stack[:len(stack)-1]
+		}
+		valueDone()
+		if len(stack) == 0 {
+			return nil
+		}
+	}
+}
+
+// MaxEchoedInput is the most bytes of client input an error message
+// quotes (QuoteInput); longer input is cut and marked with "…".
+const MaxEchoedInput = 64
+
+// QuoteInput quotes client input s for an error message, at most
+// MaxEchoedInput bytes of it (cut on a rune boundary).
+func QuoteInput(s string) string {
+	if len(s) <= MaxEchoedInput {
+		return strconv.Quote(s)
+	}
+	cut := MaxEchoedInput
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return strconv.Quote(s[:cut]) + "…"
+}
+
+// maxErrorMessage bounds the message of an error body, whatever produced
+// it, so no error can echo long input.
+const maxErrorMessage = 256
+
+// clipMessage cuts msg to maxErrorMessage bytes on a rune boundary.
+func clipMessage(msg string) string {
+	if len(msg) <= maxErrorMessage {
+		return msg
+	}
+	cut := maxErrorMessage
+	for cut > 0 && !utf8.RuneStart(msg[cut]) {
+		cut--
+	}
+	return msg[:cut] + "…"
 }

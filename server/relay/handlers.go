@@ -23,7 +23,7 @@ func (s *Server) createAccount(c echo.Context) error {
 	if err := DecodeJSON(c, s.opts.maxBody, &req); err != nil {
 		return err
 	}
-	if err := s.acc.create(c.Request().Context(), req.Username, req.Password); err != nil {
+	if err := s.acc.create(c.Request().Context(), req.Username, req.Password, clientAddr(c.Request())); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusCreated, map[string]string{"username": req.Username})
@@ -35,7 +35,7 @@ func (s *Server) registerDevice(c echo.Context) error {
 	if err := DecodeJSON(c, s.opts.maxBody, &req); err != nil {
 		return err
 	}
-	dev, tok, err := s.acc.register(c.Request().Context(), &req)
+	dev, tok, err := s.acc.register(c.Request().Context(), &req, clientAddr(c.Request()))
 	if err != nil {
 		return err
 	}

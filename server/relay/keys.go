@@ -21,7 +21,7 @@ func (s *Server) streamKey(c echo.Context) error {
 	}
 	tier, err := model.ParseTier(string(req.Tier))
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrBadRequest, err)
+		return fmt.Errorf("%w: tier %s", ErrBadRequest, QuoteInput(string(req.Tier)))
 	}
 	ctx := c.Request().Context()
 	dev, _ := DeviceFrom(c)

@@ -90,6 +90,8 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		s.met.bytes.WithLabelValues(route).Add(float64(res.Size))
 		lvl := slog.LevelDebug
 		switch {
+		case status == http.StatusServiceUnavailable:
+			lvl = slog.LevelInfo // a deliberate refusal (ErrBusy), not a fault
 		case status >= 500:
 			lvl = slog.LevelError
 		case status == statusClientClosed:

@@ -18,6 +18,13 @@ type Options struct {
 	argon        ArgonParams
 	shutdownWait time.Duration
 	idleTimeout  time.Duration
+	headerWait   time.Duration
+	bodyTimeout  time.Duration
+	maxConns     int
+	hashMemory   int64
+	hashQueue    int
+	hashWait     time.Duration
+	loginLimits  LoginLimits
 	tlsCert      string
 	tlsKey       string
 	logger       *slog.Logger
@@ -47,9 +54,11 @@ var FastArgonParams = ArgonParams{Time: 1, MemoryK: 1 << 10, Threads: 1}
 // live in dataDir: listen address 127.0.0.1:7474, open signup on, no admin
 // token (so /metrics and admin-only signup are refused), request bodies
 // limited to 64 KiB, device tokens valid for 90 days, DefaultArgonParams,
-// 10 s graceful shutdown, idle connections kept 5 minutes, no TLS
-// (HTTP/1.1 and cleartext HTTP/2 on the listener), slog.Default() and
-// time.Now.
+// 10 s graceful shutdown, idle connections kept 5 minutes, request
+// headers within 10 s and bodies within 30 s, at most 16,384 connections,
+// 128 MiB for password hashing with 64 checks waiting at most 10 s,
+// DefaultLoginLimits, no TLS (HTTP/1.1 and cleartext HTTP/2 on the
+// listener), slog.Default() and time.Now.
 func DefaultOptions(dataDir string) Options {
 	return Options{
 		dataDir:      dataDir,
@@ -60,6 +69,13 @@ func DefaultOptions(dataDir string) Options {
 		argon:        DefaultArgonParams,
 		shutdownWait: 10 * time.Second,
 		idleTimeout:  5 * time.Minute,
+		headerWait:   10 * time.Second,
+		bodyTimeout:  30 * time.Second,
+		maxConns:     16384,
+		hashMemory:   128 << 20,
+		hashQueue:    64,
+		hashWait:     10 * time.Second,
+		loginLimits:  DefaultLoginLimits,
 		logger:       slog.Default(),
 		now:          time.Now,
 	}
@@ -107,6 +123,53 @@ func (o Options) WithShutdownTimeout(d time.Duration) Options { o.shutdownWait =
 // costs the relay a few KiB.
 func (o Options) WithIdleTimeout(d time.Duration) Options { o.idleTimeout = d; return o }
 
+// WithReadTimeouts sets how long a client has to send a request's
+// headers (default 10 s; the clock starts when the connection is ready
+// for the request) and, once they are in, its body (default 30 s;
+// WebSocket upgrades have no body deadline). A request whose headers are
+// late is dropped with its connection; a body that is late fails with
+// 408 and its connection is closed. Zero disables the respective limit.
+func (o Options) WithReadTimeouts(header, body time.Duration) Options {
+	o.headerWait, o.bodyTimeout = max(header, 0), max(body, 0)
+	return o
+}
+
+// WithMaxConns caps the connections the relay holds open at once (default
+// 16,384: 10,000 idle sync sessions and 1,000 active ones fit, see
+// docs/BENCHMARKS.md). A WebSocket session counts until it closes. Beyond
+// the cap new connections wait in the kernel's accept queue until one
+// closes. Values below 1 become 1; it applies to Start, not to Handler.
+func (o Options) WithMaxConns(n int) Options { o.maxConns = max(n, 1); return o }
+
+// WithHashMemory sets the memory budget of password hashing in bytes
+// (default 128 MiB). Every Argon2id computation (signup, device
+// registration) holds its memory cost of the budget while it runs, so
+// with DefaultArgonParams (64 MiB) at most 2 run at once; others wait
+// (see WithHashQueue). A hash costlier than the whole budget runs alone.
+// Peak RSS under a flood of password checks is about the baseline plus
+// twice the budget plus per-connection memory: the Go collector lets the
+// heap grow to twice its live size, and the live size includes the
+// running hashes (docs/BENCHMARKS.md measures 128 MiB and 256 MiB). One
+// 2-lane hash keeps 2 cores busy, so raise it only on hosts with more
+// cores and memory to spare.
+func (o Options) WithHashMemory(bytes int64) Options { o.hashMemory = max(bytes, 1); return o }
+
+// WithHashQueue sets how many password checks may wait for hashing memory
+// (default 64) and how long each waits at most (default 10 s). A check
+// that finds the queue full, or waits longer, is answered 503 with
+// Retry-After. Waiters are served fairly across client addresses: an
+// address's first check goes before another address's second, and
+// displaces it from a full queue.
+func (o Options) WithHashQueue(waiters int, wait time.Duration) Options {
+	o.hashQueue, o.hashWait = max(waiters, 0), max(wait, 0)
+	return o
+}
+
+// WithLoginLimits sets the brute-force limiter of password checks
+// (default DefaultLoginLimits); fields below their smallest useful value
+// are raised to it (Free 0, Base 1 ms, Max Base, Entries 1, PerAddress 1).
+func (o Options) WithLoginLimits(l LoginLimits) Options { o.loginLimits = l; return o }
+
 // WithTLS makes Start serve HTTPS with the PEM certificate chain and key in
 // certFile and keyFile (default: no TLS). Over TLS the relay speaks HTTP/2
 // (negotiated with ALPN) and HTTP/1.1; without it, HTTP/1.1 and cleartext
@@ -132,7 +195,8 @@ func (o Options) WithLogger(l *slog.Logger) Options {
 }
 
 // WithClock sets the time source for token expiry, registration
-// timestamps and signed time (default time.Now). Tests pass a fake clock.
+// timestamps, signed time and the login limiter's backoff (default
+// time.Now). Tests pass a fake clock.
 func (o Options) WithClock(now func() time.Time) Options {
 	if now == nil {
 		now = time.Now

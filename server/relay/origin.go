@@ -34,7 +34,7 @@ const (
 func parseTier(c echo.Context) (model.Tier, error) {
 	t, err := model.ParseTier(c.Param("tier"))
 	if err != nil {
-		return "", fmt.Errorf("%w: %v", ErrBadRequest, err)
+		return "", fmt.Errorf("%w: tier %s", ErrBadRequest, QuoteInput(c.Param("tier")))
 	}
 	return t, nil
 }
@@ -44,16 +44,16 @@ func parseTier(c echo.Context) (model.Tier, error) {
 // returns ErrBadRequest for anything else.
 func ParseChunkIndex(s string) (int, error) {
 	if len(s) == 0 || len(s) > 6 || (len(s) > 1 && s[0] == '0') {
-		return 0, fmt.Errorf("%w: chunk index %q", ErrBadRequest, s)
+		return 0, fmt.Errorf("%w: chunk index %s", ErrBadRequest, QuoteInput(s))
 	}
 	for i := 0; i < len(s); i++ {
 		if s[i] < '0' || s[i] > '9' {
-			return 0, fmt.Errorf("%w: chunk index %q", ErrBadRequest, s)
+			return 0, fmt.Errorf("%w: chunk index %s", ErrBadRequest, QuoteInput(s))
 		}
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n >= model.MaxChunks {
-		return 0, fmt.Errorf("%w: chunk index %q", ErrBadRequest, s)
+		return 0, fmt.Errorf("%w: chunk index %s", ErrBadRequest, QuoteInput(s))
 	}
 	return n, nil
 }
@@ -176,9 +176,14 @@ func (s *Server) serveBlob(c echo.Context, h [32]byte, cache string) error {
 }
 
 // serveBytes serves b with http.ServeContent (Range, If-Range, HEAD,
-// If-None-Match → 304, 416), the strong ETag "<hex h>" and cache. Errors
+// If-None-Match → 304, 416), at most MaxRanges ranges, merged
+// (limitRanges), the strong ETag "<hex h>" and cache. Errors
 // ServeContent produces (416, 412) get the JSON error body and no-store.
 func serveBytes(c echo.Context, b []byte, h [32]byte, contentType, cache string) error {
+	if err := limitRanges(c.Request(), int64(len(b))); err != nil {
+		c.Response().Header().Set("Content-Range", "bytes */"+strconv.Itoa(len(b)))
+		return err
+	}
 	hdr := c.Response().Header()
 	hdr.Set("Content-Type", contentType)
 	hdr.Set("ETag", `"`+hex.EncodeToString(h[:])+`"`)

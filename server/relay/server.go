@@ -16,6 +16,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+	"golang.org/x/net/netutil"
 
 	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/store"
@@ -88,11 +89,12 @@ func newServer(st store.Store, cat *catalog.Catalog, signer ed25519.PrivateKey, 
 		mans:   newManifestCache(4096),
 		meta:   newMetaCache(metaCacheBytes, cat.Generation),
 	}
+	s.met.reg.MustRegister(s.acc.gate.collectors()...)
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.Logger.SetOutput(io.Discard)
 	e.HTTPErrorHandler = s.errorHandler
-	e.Use(s.observe, middleware.RecoverWithConfig(middleware.RecoverConfig{DisablePrintStack: true}))
+	e.Use(s.observe, middleware.RecoverWithConfig(middleware.RecoverConfig{DisablePrintStack: true}), s.bodyDeadline)
 	s.e = e
 
 	e.GET("/healthz", s.healthz)
@@ -164,7 +166,7 @@ func (s *Server) Start(ctx context.Context) (string, error) {
 	hs := &http.Server{
 		Handler:           s.e,
 		Protocols:         &protos,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: s.opts.headerWait,
 		IdleTimeout:       s.opts.idleTimeout,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
@@ -180,8 +182,9 @@ func (s *Server) Start(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("listen: %w", err)
 	}
-	s.hs, s.served = hs, make(chan error, 1)
 	addr := ln.Addr().String()
+	ln = netutil.LimitListener(ln, s.opts.maxConns)
+	s.hs, s.served = hs, make(chan error, 1)
 	s.log.Info("relay listening", "addr", addr, "tls", s.opts.TLS(), "data", s.opts.dataDir)
 	serveErr := make(chan error, 1)
 	go func() {

@@ -7,7 +7,7 @@
 // median of each side and the ratio relay/floor.
 //
 //	go build -o /tmp/segue ./cmd/segue
-//	go run ./internal/bench/metaread -segue /tmp/segue -runs 3 -duration 5s
+//	go run ./bench/metaread -segue /tmp/segue -runs 3 -duration 5s
 //
 // It needs Linux and taskset (util-linux). The same binary plays three
 // roles: the coordinator (default), the floor server (-role floor) and the
