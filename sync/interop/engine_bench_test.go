@@ -41,7 +41,7 @@ func (r engineResult) report(b *testing.B) {
 
 // engineEntryID, enginePos: the deterministic ids and positions
 // engine-bench.mjs uses.
-func engineEntryID(i int) string { return fmt.Sprintf("%016x", uint64(i+1)*0x9e3779b97f4a7c15) }
+func engineEntryID(i int) string            { return fmt.Sprintf("%016x", uint64(i+1)*0x9e3779b97f4a7c15) }
 func enginePos(prefix string, i int) string { return fmt.Sprintf("%s%06d", prefix, i) }
 
 func ms(t0 time.Time) float64 { return float64(time.Since(t0)) / float64(time.Millisecond) }
