@@ -15,30 +15,34 @@ import (
 	"github.com/segue-fm/segue/sync/docs"
 )
 
-// countingConn counts the bytes a device reads and writes on one TCP
-// connection: what goes on the wire, after permessage-deflate and with
-// the WebSocket framing and the automerge-repo CBOR envelope included.
+// wireCount is what a device's TCP connections read and wrote: what goes
+// on the wire, after permessage-deflate and with the WebSocket framing and
+// the automerge-repo CBOR envelope included (TCP/IP headers excluded).
+type wireCount struct{ in, out atomic.Int64 }
+
+func (w *wireCount) total() int64 { return w.in.Load() + w.out.Load() }
+
 type countingConn struct {
 	net.Conn
-	n *atomic.Int64
+	n *wireCount
 }
 
 func (c countingConn) Read(b []byte) (int, error) {
 	n, err := c.Conn.Read(b)
-	c.n.Add(int64(n))
+	c.n.in.Add(int64(n))
 	return n, err
 }
 
 func (c countingConn) Write(b []byte) (int, error) {
 	n, err := c.Conn.Write(b)
-	c.n.Add(int64(n))
+	c.n.out.Add(int64(n))
 	return n, err
 }
 
 // wireDevice registers a device of alice against relay whose every TCP
 // connection is counted in the returned counter, and opens its docs.
-func wireDevice(b *testing.B, relay *tbed.Relay, name string) (*core.Docs, *atomic.Int64) {
-	n := &atomic.Int64{}
+func wireDevice(b *testing.B, relay *tbed.Relay, name string) (*core.Docs, *wireCount) {
+	n := &wireCount{}
 	var d net.Dialer
 	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := d.DialContext(ctx, network, addr)
@@ -89,7 +93,9 @@ func waitHeads(b *testing.B, from, to *core.Docs, id docs.DocumentID) {
 // automerge-repo CBOR envelope and automerge sync message):
 //
 //   - edit: one Move in a 10,000-entry playlist on device A until device
-//     B holds it; bytes at A's and at B's sockets per edit, and the time.
+//     B holds it, and the time; per edit: bytes A sent (the edit) and
+//     received (the relay's acknowledgement), and bytes at B's sockets
+//     (the relayed edit and B's acknowledgement).
 //   - first-sync: a new device C starts sync and fetches the library and
 //     the 10,000-entry playlist; bytes at C's sockets and the time from
 //     StartSync until C holds the playlist's heads.
@@ -132,7 +138,7 @@ func BenchmarkSyncWire(b *testing.B) {
 			b.Fatal(err)
 		}
 		time.Sleep(200 * time.Millisecond) // let the follow's exchanges settle
-		a0, b0 := na.Load(), nb.Load()
+		aOut, aIn, b0 := na.out.Load(), na.in.Load(), nb.total()
 		t0 := time.Now()
 		for i := range b.N {
 			e := v.Entries[(i*104729)%len(v.Entries)]
@@ -143,8 +149,9 @@ func BenchmarkSyncWire(b *testing.B) {
 		}
 		el := time.Since(t0)
 		time.Sleep(100 * time.Millisecond) // the acknowledgements
-		b.ReportMetric(float64(na.Load()-a0)/float64(b.N), "senderB/edit")
-		b.ReportMetric(float64(nb.Load()-b0)/float64(b.N), "receiverB/edit")
+		b.ReportMetric(float64(na.out.Load()-aOut)/float64(b.N), "sentB/edit")
+		b.ReportMetric(float64(na.in.Load()-aIn)/float64(b.N), "ackB/edit")
+		b.ReportMetric(float64(nb.total()-b0)/float64(b.N), "receiverB/edit")
 		b.ReportMetric(float64(el.Milliseconds())/float64(b.N), "ms/edit")
 		b.ReportMetric(0, "ns/op")
 	})
@@ -152,7 +159,7 @@ func BenchmarkSyncWire(b *testing.B) {
 		var total, bytes float64
 		for i := range b.N {
 			c, nc := wireDevice(b, relay, fmt.Sprintf("c%d-%d", b.N, i))
-			n0 := nc.Load()
+			n0 := nc.total()
 			t0 := time.Now()
 			if err := c.StartSync(ctx); err != nil {
 				b.Fatal(err)
@@ -160,7 +167,7 @@ func BenchmarkSyncWire(b *testing.B) {
 			waitHeads(b, a, c, id)
 			total += float64(time.Since(t0).Milliseconds())
 			time.Sleep(100 * time.Millisecond) // the last acknowledgement
-			bytes += float64(nc.Load() - n0)
+			bytes += float64(nc.total() - n0)
 			c.StopSync()
 		}
 		b.ReportMetric(total/float64(b.N), "ms/sync")
