@@ -6,6 +6,7 @@ import (
 	"net"
 	"slices"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -61,6 +62,16 @@ func wireDevice(b *testing.B, relay *tbed.Relay, name string) (*core.Docs, *wire
 	return ds, n
 }
 
+// processCPU returns the CPU time this process has used (relay and
+// devices run in it).
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 func heads(b *testing.B, d *core.Docs, id docs.DocumentID) []string {
 	h, err := d.Repo().Get(b.Context(), id)
 	if err != nil {
@@ -98,7 +109,8 @@ func waitHeads(b *testing.B, from, to *core.Docs, id docs.DocumentID) {
 //     (the relayed edit and B's acknowledgement).
 //   - first-sync: a new device C starts sync and fetches the library and
 //     the 10,000-entry playlist; bytes at C's sockets and the time from
-//     StartSync until C holds the playlist's heads.
+//     StartSync until C holds the playlist's heads, and the CPU time the
+//     process (relay and devices) spent meanwhile.
 //
 // Run with:
 //
@@ -156,22 +168,25 @@ func BenchmarkSyncWire(b *testing.B) {
 		b.ReportMetric(0, "ns/op")
 	})
 	b.Run("first-sync", func(b *testing.B) {
-		var total, bytes float64
+		var total, bytes, cpu float64
 		for i := range b.N {
 			c, nc := wireDevice(b, relay, fmt.Sprintf("c%d-%d", b.N, i))
 			n0 := nc.total()
+			c0 := processCPU(b)
 			t0 := time.Now()
 			if err := c.StartSync(ctx); err != nil {
 				b.Fatal(err)
 			}
 			waitHeads(b, a, c, id)
 			total += float64(time.Since(t0).Milliseconds())
+			cpu += float64((processCPU(b) - c0).Milliseconds())
 			time.Sleep(100 * time.Millisecond) // the last acknowledgement
 			bytes += float64(nc.total() - n0)
 			c.StopSync()
 		}
 		b.ReportMetric(total/float64(b.N), "ms/sync")
 		b.ReportMetric(bytes/float64(b.N)/1000, "KB/sync")
+		b.ReportMetric(cpu/float64(b.N), "cpu-ms/sync")
 		b.ReportMetric(0, "ns/op")
 	})
 }
