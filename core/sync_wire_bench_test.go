@@ -168,10 +168,10 @@ func BenchmarkSyncWire(b *testing.B) {
 		b.ReportMetric(0, "ns/op")
 	})
 	b.Run("first-sync", func(b *testing.B) {
-		var total, bytes, cpu float64
+		var total, bytes, in, cpu float64
 		for i := range b.N {
 			c, nc := wireDevice(b, relay, fmt.Sprintf("c%d-%d", b.N, i))
-			n0 := nc.total()
+			n0, in0 := nc.total(), nc.in.Load()
 			c0 := processCPU(b)
 			t0 := time.Now()
 			if err := c.StartSync(ctx); err != nil {
@@ -182,10 +182,12 @@ func BenchmarkSyncWire(b *testing.B) {
 			cpu += float64((processCPU(b) - c0).Milliseconds())
 			time.Sleep(100 * time.Millisecond) // the last acknowledgement
 			bytes += float64(nc.total() - n0)
+			in += float64(nc.in.Load() - in0)
 			c.StopSync()
 		}
 		b.ReportMetric(total/float64(b.N), "ms/sync")
 		b.ReportMetric(bytes/float64(b.N)/1000, "KB/sync")
+		b.ReportMetric(in/float64(b.N)/1000, "recvKB/sync")
 		b.ReportMetric(cpu/float64(b.N), "cpu-ms/sync")
 		b.ReportMetric(0, "ns/op")
 	})
