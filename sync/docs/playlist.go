@@ -1,7 +1,6 @@
 package docs
 
 import (
-	"cmp"
 	"fmt"
 	"maps"
 	"slices"
@@ -43,11 +42,15 @@ type Info struct {
 // nothing), stamped with the options' clock. A move changes only the
 // entry's nested pos field, so a concurrent delete of the entry (which
 // removes its key from entries) wins and the entry is never resurrected or
-// duplicated. A Playlist is not safe for concurrent use; the doc itself may
-// be shared (sync/repo serialises access).
+// duplicated. Entries and placements read a materialised view (EntryView)
+// that the Playlist's own edits keep current and that is rebuilt from the
+// document when its heads changed otherwise. A Playlist is not safe for
+// concurrent use; the doc itself may be shared (sync/repo serialises
+// access).
 type Playlist struct {
 	doc  *automerge.Doc
 	opts Options
+	view *EntryView
 }
 
 // CreatePlaylist writes a new playlist skeleton owned by owner into the
@@ -80,22 +83,50 @@ func CreatePlaylist(doc *automerge.Doc, owner model.UserID, name string, opts Op
 	if err := commit(doc, opts.now(), "create playlist"); err != nil {
 		return nil, err
 	}
-	return &Playlist{doc: doc, opts: opts}, nil
+	return &Playlist{doc: doc, opts: opts, view: NewEntryView()}, nil
 }
 
 // OpenPlaylist returns a view over doc, which must hold a playlist
 // (ErrWrongType otherwise).
 func OpenPlaylist(doc *automerge.Doc, opts Options) (*Playlist, error) {
+	return OpenPlaylistWith(doc, NewEntryView(), opts)
+}
+
+// OpenPlaylistWith is OpenPlaylist reading and keeping current view, which
+// the caller keeps with doc across calls (under the same lock) so that
+// reads and placements do not re-read every entry; nil means a fresh
+// view.
+func OpenPlaylistWith(doc *automerge.Doc, view *EntryView, opts Options) (*Playlist, error) {
 	if err := checkKind(doc, KindPlaylist); err != nil {
 		return nil, err
 	}
-	return &Playlist{doc: doc, opts: opts}, nil
+	if view == nil {
+		view = NewEntryView()
+	}
+	return &Playlist{doc: doc, opts: opts, view: view}, nil
 }
 
 // Doc returns the underlying document.
 func (p *Playlist) Doc() *automerge.Doc { return p.doc }
 
 func (p *Playlist) entries() *automerge.Map { return p.doc.Path("entries").Map() }
+
+// commit commits the pending edits as msg at now and reports whether the
+// view may be updated in place with them (it is dropped otherwise).
+func (p *Playlist) commit(now time.Time, msg string) (bool, error) {
+	h, err := p.doc.Commit(msg, automerge.CommitOptions{Time: &now})
+	if err != nil {
+		p.view.drop()
+		return false, fmt.Errorf("commit %q: %w", msg, err)
+	}
+	return p.view.advance(p.doc, h), nil
+}
+
+// commitMeta commits an edit outside entries, keeping the view current.
+func (p *Playlist) commitMeta(msg string) error {
+	_, err := p.commit(p.opts.now(), msg)
+	return err
+}
 
 // Info returns the playlist's metadata.
 func (p *Playlist) Info() (Info, error) {
@@ -164,7 +195,7 @@ func (p *Playlist) Rename(name string) error {
 	if err := p.doc.RootMap().Set("name", name); err != nil {
 		return fmt.Errorf("rename: %w", err)
 	}
-	return commit(p.doc, p.opts.now(), "rename")
+	return p.commitMeta("rename")
 }
 
 // Describe sets the description in one commit (none when unchanged).
@@ -177,7 +208,7 @@ func (p *Playlist) Describe(description string) error {
 	if err := p.doc.RootMap().Set("description", description); err != nil {
 		return fmt.Errorf("describe: %w", err)
 	}
-	return commit(p.doc, p.opts.now(), "describe")
+	return p.commitMeta("describe")
 }
 
 // SetPublic makes the playlist public or private in one commit (none
@@ -191,7 +222,7 @@ func (p *Playlist) SetPublic(public bool) error {
 	if err := p.doc.RootMap().Set("public", public); err != nil {
 		return fmt.Errorf("set public: %w", err)
 	}
-	return commit(p.doc, p.opts.now(), "set public")
+	return p.commitMeta("set public")
 }
 
 // SetCollaborators makes users exactly the set of collaborators: keys
@@ -230,7 +261,7 @@ func (p *Playlist) SetCollaborators(users ...model.UserID) error {
 	if !changed {
 		return nil
 	}
-	return commit(p.doc, p.opts.now(), "set collaborators")
+	return p.commitMeta("set collaborators")
 }
 
 // Entries returns the entries ordered by (Pos, ID): every replica with
@@ -238,40 +269,10 @@ func (p *Playlist) SetCollaborators(users ...model.UserID) error {
 // trackId) written by a foreign client are skipped. The slice is owned by
 // the caller.
 func (p *Playlist) Entries() ([]Entry, error) {
-	vals, err := p.entries().Values()
-	if err != nil {
-		return nil, fmt.Errorf("read entries: %w", err)
+	if err := p.view.refresh(p.doc); err != nil {
+		return nil, err
 	}
-	out := make([]Entry, 0, len(vals))
-	for id, v := range vals {
-		if v.Kind() != automerge.KindMap {
-			continue
-		}
-		fields, err := v.Map().Values()
-		if err != nil {
-			return nil, fmt.Errorf("read entry %s: %w", id, err)
-		}
-		e := Entry{
-			ID:      EntryID(id),
-			Track:   model.TrackID(strValue(fields["trackId"])),
-			Pos:     strValue(fields["pos"]),
-			AddedBy: model.UserID(strValue(fields["addedBy"])),
-		}
-		if at := fields["addedAt"]; at != nil && at.Kind() == automerge.KindTime {
-			e.AddedAt = at.Time()
-		}
-		if e.Track == "" {
-			continue
-		}
-		out = append(out, e)
-	}
-	slices.SortFunc(out, func(a, b Entry) int {
-		if c := cmp.Compare(a.Pos, b.Pos); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.ID, b.ID)
-	})
-	return out, nil
+	return slices.Clone(p.view.order), nil
 }
 
 // Position says where Add or Move puts entries. Build one with AtStart,
@@ -309,10 +310,10 @@ func Before(id EntryID) Position { return Position{kind: posBefore, ref: id} }
 func After(id EntryID) Position { return Position{kind: posAfter, ref: id} }
 
 // bounds returns the pos keys of the neighbours between which to insert,
-// in the ordered list es (which excludes any entry being moved). Entries
-// with equal pos are treated as one slot: inserting "between" them lands
-// after the group.
-func (pos Position) bounds(es []Entry) (lo, hi string, err error) {
+// in the ordered list es (which excludes any entry being moved); find
+// returns the index of an entry in es, or -1. Entries with equal pos are
+// treated as one slot: inserting "between" them lands after the group.
+func (pos Position) bounds(es []Entry, find func(EntryID) int) (lo, hi string, err error) {
 	idx := 0
 	switch pos.kind {
 	case posEnd:
@@ -325,7 +326,7 @@ func (pos Position) bounds(es []Entry) (lo, hi string, err error) {
 		}
 		idx = pos.index
 	case posBefore, posAfter:
-		i := slices.IndexFunc(es, func(e Entry) bool { return e.ID == pos.ref })
+		i := find(pos.ref)
 		if i < 0 {
 			return "", "", fmt.Errorf("%w: %s", ErrNoEntry, pos.ref)
 		}
@@ -363,11 +364,10 @@ func (p *Playlist) Add(pos Position, by model.UserID, tracks ...model.TrackID) (
 			return nil, fmt.Errorf("%w: empty track id", ErrInvalidArgument)
 		}
 	}
-	es, err := p.Entries()
-	if err != nil {
+	if err := p.view.refresh(p.doc); err != nil {
 		return nil, err
 	}
-	lo, hi, err := pos.bounds(es)
+	lo, hi, err := pos.bounds(p.view.order, p.view.index)
 	if err != nil {
 		return nil, err
 	}
@@ -399,8 +399,18 @@ func (p *Playlist) Add(pos Position, by model.UserID, tracks ...model.TrackID) (
 			}
 		}
 	}
-	if err := commit(p.doc, now, fmt.Sprintf("add %d", len(tracks))); err != nil {
+	keep, err := p.commit(now, fmt.Sprintf("add %d", len(tracks)))
+	if err != nil {
 		return nil, err
+	}
+	if keep {
+		// addedAt as the document stores it: milliseconds, local zone.
+		at := time.UnixMilli(now.UnixMilli())
+		es := make([]Entry, len(tracks))
+		for i, t := range tracks {
+			es[i] = Entry{ID: ids[i], Track: t, Pos: keys[i], AddedBy: by, AddedAt: at}
+		}
+		p.view.insert(es...)
 	}
 	return ids, nil
 }
@@ -411,8 +421,15 @@ func (p *Playlist) Remove(ids ...EntryID) error {
 	if len(ids) == 0 {
 		return nil
 	}
+	if err := p.view.refresh(p.doc); err != nil {
+		return err
+	}
 	m := p.entries()
 	for _, id := range ids {
+		if p.view.index(id) >= 0 {
+			continue
+		}
+		// Not in the view: a malformed entry may still be removed.
 		v, err := m.Get(string(id))
 		if err != nil {
 			return fmt.Errorf("remove: %w", err)
@@ -426,35 +443,55 @@ func (p *Playlist) Remove(ids ...EntryID) error {
 			return fmt.Errorf("remove %s: %w", id, err)
 		}
 	}
-	return commit(p.doc, p.opts.now(), fmt.Sprintf("remove %d", len(ids)))
+	keep, err := p.commit(p.opts.now(), fmt.Sprintf("remove %d", len(ids)))
+	if err != nil {
+		return err
+	}
+	if keep {
+		p.view.remove(ids...)
+	}
+	return nil
 }
 
 // Move places entry id at pos (computed with the entry itself left out) by
 // writing only its nested pos field, in one commit. A concurrent Remove
 // of the same entry wins.
 func (p *Playlist) Move(id EntryID, pos Position) error {
-	es, err := p.Entries()
-	if err != nil {
+	if err := p.view.refresh(p.doc); err != nil {
 		return err
 	}
-	i := slices.IndexFunc(es, func(e Entry) bool { return e.ID == id })
+	i := p.view.index(id)
 	if i < 0 {
 		return fmt.Errorf("%w: %s", ErrNoEntry, id)
 	}
 	if (pos.kind == posBefore || pos.kind == posAfter) && pos.ref == id {
 		return fmt.Errorf("%w: move %s relative to itself", ErrBadPosition, id)
 	}
-	rest := slices.Delete(slices.Clone(es), i, i+1)
-	lo, hi, err := pos.bounds(rest)
+	// Place it among the others: take it out of the view, and put it
+	// back where it was if the move does not happen.
+	e := p.view.order[i]
+	p.view.remove(id)
+	lo, hi, err := pos.bounds(p.view.order, p.view.index)
 	if err != nil {
+		p.view.insert(e)
 		return err
 	}
 	key, err := fracindex.Between(lo, hi, p.opts.rand)
 	if err != nil {
+		p.view.insert(e)
 		return fmt.Errorf("move: place entry: %w", err)
 	}
 	if err := p.doc.Path("entries", string(id), "pos").Set(key); err != nil {
+		p.view.insert(e)
 		return fmt.Errorf("move %s: %w", id, err)
 	}
-	return commit(p.doc, p.opts.now(), "move")
+	keep, err := p.commit(p.opts.now(), "move")
+	if err != nil {
+		return err
+	}
+	if keep {
+		e.Pos = key
+		p.view.insert(e)
+	}
+	return nil
 }

@@ -9,7 +9,7 @@ import (
 
 // needModules fails (CI) or skips the test when sync/interop/install.sh
 // has not installed the npm packages.
-func needModules(t *testing.T) {
+func needModules(t testing.TB) {
 	t.Helper()
 	if _, err := os.Stat("node_modules/@automerge/automerge-repo/package.json"); err == nil {
 		return

@@ -25,10 +25,27 @@ type Handle struct {
 	nextSeq  uint64 // sequence number of the next increment key
 	incCount int    // increments stored since the last snapshot
 	incBytes int
+	// snapBytes is the size of the stored snapshot: compaction rewrites
+	// it, so it waits until the increments are worth a share of it.
+	snapBytes int
 	// dirty is set when persisting failed after the document changed in
 	// memory: the next persist writes a full snapshot so nothing is lost.
 	dirty bool
 	syncs map[PeerID]*automerge.SyncState
+	// view is the playlist's ordered entries, kept across calls so that
+	// reads and placements on big playlists do not re-read every entry
+	// (docs.EntryView rebuilds it when the heads moved). Nil until the
+	// document is first opened as a playlist.
+	view *docs.EntryView
+}
+
+// playlist opens the document as a playlist with the handle's entry
+// view. Caller holds h.mu.
+func (h *Handle) playlist(d *automerge.Doc) (*docs.Playlist, error) {
+	if h.view == nil {
+		h.view = docs.NewEntryView()
+	}
+	return docs.OpenPlaylistWith(d, h.view, h.repo.opts.docs)
 }
 
 // ID returns the document id.
@@ -58,7 +75,7 @@ func (h *Handle) Read(fn func(d *automerge.Doc) error) error {
 // ReadPlaylist runs fn with a read view of the playlist.
 func (h *Handle) ReadPlaylist(fn func(p *docs.Playlist) error) error {
 	return h.Read(func(d *automerge.Doc) error {
-		p, err := docs.OpenPlaylist(d, h.repo.opts.docs)
+		p, err := h.playlist(d)
 		if err != nil {
 			return err
 		}
@@ -102,7 +119,7 @@ func (h *Handle) Change(ctx context.Context, fn func(d *automerge.Doc) error) er
 // not a playlist) inside Change.
 func (h *Handle) Playlist(ctx context.Context, fn func(p *docs.Playlist) error) error {
 	return h.Change(ctx, func(d *automerge.Doc) error {
-		p, err := docs.OpenPlaylist(d, h.repo.opts.docs)
+		p, err := h.playlist(d)
 		if err != nil {
 			return err
 		}
@@ -154,7 +171,8 @@ func (h *Handle) persist(ctx context.Context, extra func(tx store.Txn) error) er
 		h.incCount++
 		h.incBytes += len(inc)
 	}
-	if h.incCount > h.repo.opts.maxIncrements || h.incBytes > h.repo.opts.maxIncBytes {
+	if h.incBytes > h.repo.opts.maxIncBytes ||
+		h.incCount > h.repo.opts.maxIncrements && h.incBytes*compactShare >= h.snapBytes {
 		if err := h.compact(ctx, nil); err != nil {
 			// The increment is durable; compaction is retried next time.
 			h.repo.opts.logger.Warn("repo: compaction failed", "doc", h.id.String(), "err", err)
@@ -194,7 +212,7 @@ func (h *Handle) compact(ctx context.Context, extra func(tx store.Txn) error) er
 		return fmt.Errorf("repo: compact %s: %w", h.id, err)
 	}
 	h.dirty = false
-	h.incCount, h.incBytes = 0, 0
+	h.incCount, h.incBytes, h.snapBytes = 0, 0, len(snap)
 	return nil
 }
 

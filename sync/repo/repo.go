@@ -133,8 +133,8 @@ func (r *Repo) createWithID(ctx context.Context, id docs.DocumentID, init func(d
 	if err := init(doc); err != nil {
 		return nil, err
 	}
-	h := &Handle{repo: r, id: id, doc: doc, nextSeq: 1, syncs: map[PeerID]*automerge.SyncState{}}
 	snap := doc.Save()
+	h := &Handle{repo: r, id: id, doc: doc, nextSeq: 1, snapBytes: len(snap), syncs: map[PeerID]*automerge.SyncState{}}
 	if err := r.st.Update(ctx, func(tx store.Txn) error { return tx.Set(snapKey(id), snap) }); err != nil {
 		return nil, fmt.Errorf("repo: persist new document %s: %w", id, err)
 	}
@@ -285,7 +285,7 @@ func (r *Repo) load(ctx context.Context, id docs.DocumentID) (*Handle, error) {
 	}
 	return &Handle{
 		repo: r, id: id, doc: doc, nextSeq: lastSeq + 1,
-		incCount: len(incs), incBytes: incBytes,
+		incCount: len(incs), incBytes: incBytes, snapBytes: len(snap),
 		syncs: map[PeerID]*automerge.SyncState{},
 	}, nil
 }

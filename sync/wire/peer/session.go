@@ -145,6 +145,7 @@ type Session struct {
 	dirty      map[docs.DocumentID]bool
 	wake       chan struct{}
 	follows    map[docs.DocumentID]bool
+	requested  map[docs.DocumentID]bool // requests not answered yet (see request)
 	peer       string
 	persistent bool
 }
@@ -157,6 +158,7 @@ func (s *Session) init() {
 		s.dirty = map[docs.DocumentID]bool{}
 		s.follows = map[docs.DocumentID]bool{}
 		s.authz = map[docs.DocumentID]authzEntry{}
+		s.requested = map[docs.DocumentID]bool{}
 		var nonce [8]byte
 		_, _ = rand.Read(nonce[:])
 		s.peer, s.persistent = peerName(s.RemoteStorage, s.RemoteID, string(nonce[:]))
@@ -278,6 +280,13 @@ func (s *Session) fail(ctx context.Context, err error) error {
 
 func (s *Session) handle(ctx context.Context, m *wire.Message) error {
 	s.Log.Debug("peer: received", "type", m.Type, "from", m.SenderID, "doc", m.DocumentID, "bytes", len(m.Data))
+	if m.Type == wire.TypeSync || m.Type == wire.TypeRequest || m.Type == wire.TypeDocUnavailable {
+		if id, err := m.DocID(); err == nil {
+			s.mu.Lock()
+			delete(s.requested, id)
+			s.mu.Unlock()
+		}
+	}
 	switch m.Type {
 	case wire.TypeSync, wire.TypeRequest:
 		return s.handleSync(ctx, m)
@@ -469,9 +478,19 @@ func (s *Session) flushDirty(ctx context.Context) error {
 	return nil
 }
 
-// request asks the remote for a document this side does not hold.
+// request asks the remote for a document this side does not hold, once
+// until the remote answers (sync or doc-unavailable): a second request
+// would make the remote's sync state start over and send the whole
+// document again.
 func (s *Session) request(ctx context.Context, id docs.DocumentID) error {
 	s.follow(id)
+	s.mu.Lock()
+	asked := s.requested[id]
+	s.requested[id] = true
+	s.mu.Unlock()
+	if asked {
+		return nil
+	}
 	msg, ok := automerge.NewSyncState(automerge.New()).GenerateMessage()
 	if !ok {
 		return nil
