@@ -20,6 +20,8 @@ import (
 	"github.com/segue-fm/segue/crypto"
 	"github.com/segue-fm/segue/internal/cborx"
 	"github.com/segue-fm/segue/store"
+	"github.com/segue-fm/segue/sync/docs"
+	"github.com/segue-fm/segue/sync/relaysync"
 )
 
 // Subscription states of an account. New accounts are SubscriptionActive;
@@ -131,7 +133,10 @@ func validCredentials(user, pw string) error {
 	return nil
 }
 
-// create stores a new account with an active subscription.
+// create stores a new account with an active subscription and, in the
+// same transaction, binds its library document id
+// (relaysync.BindLibrary), so the id is the account's before anyone can
+// create a document there.
 func (a *accounts) create(ctx context.Context, user, pw string) error {
 	if err := validCredentials(user, pw); err != nil {
 		return err
@@ -160,8 +165,24 @@ func (a *accounts) create(ctx context.Context, user, pw string) error {
 		case !errors.Is(err, store.ErrNotFound):
 			return fmt.Errorf("read account: %w", err)
 		}
-		return tx.Set(key, val)
+		if err := tx.Set(key, val); err != nil {
+			return err
+		}
+		_, err = relaysync.BindLibrary(tx, model.UserID(user), rand.Reader)
+		return err
 	})
+}
+
+// library returns user's library document id, binding one for an
+// account created before ids were assigned (relaysync.BindLibrary).
+func (a *accounts) library(ctx context.Context, user model.UserID) (docs.DocumentID, error) {
+	var id docs.DocumentID
+	err := a.st.Update(ctx, func(tx store.Txn) error {
+		var err error
+		id, err = relaysync.BindLibrary(tx, user, rand.Reader)
+		return err
+	})
+	return id, err
 }
 
 // account loads an account.
@@ -224,16 +245,18 @@ func checkProof(r *api.RegisterRequest, now time.Time) error {
 }
 
 // register verifies the credentials and proof, stores (or refreshes) the
-// device and returns a new token. Re-registering a device of the same
-// account keeps its id and issues an additional token.
-func (a *accounts) register(ctx context.Context, r *api.RegisterRequest) (Device, string, error) {
+// device and returns a new token and the account's library document id
+// (bound in the same transaction for an account created before ids were
+// assigned). Re-registering a device of the same account keeps its id
+// and issues an additional token.
+func (a *accounts) register(ctx context.Context, r *api.RegisterRequest) (Device, string, docs.DocumentID, error) {
 	acct, err := a.verify(ctx, r.Username, r.Password)
 	if err != nil {
-		return Device{}, "", err
+		return Device{}, "", docs.DocumentID{}, err
 	}
 	now := a.now()
 	if err := checkProof(r, now); err != nil {
-		return Device{}, "", err
+		return Device{}, "", docs.DocumentID{}, err
 	}
 	dev := Device{
 		ID:         crypto.DeviceIDFor(r.SignPub),
@@ -245,17 +268,18 @@ func (a *accounts) register(ctx context.Context, r *api.RegisterRequest) (Device
 	}
 	var raw [32]byte
 	if _, err := rand.Read(raw[:]); err != nil {
-		return Device{}, "", fmt.Errorf("read token: %w", err)
+		return Device{}, "", docs.DocumentID{}, fmt.Errorf("read token: %w", err)
 	}
 	token := base64.RawURLEncoding.EncodeToString(raw[:])
 	devVal, err := cborEnc.Marshal(dev)
 	if err != nil {
-		return Device{}, "", fmt.Errorf("encode device: %w", err)
+		return Device{}, "", docs.DocumentID{}, fmt.Errorf("encode device: %w", err)
 	}
 	tokVal, err := cborEnc.Marshal(tokenRecord{Device: dev.ID, Expires: now.Add(a.ttl).UTC()})
 	if err != nil {
-		return Device{}, "", fmt.Errorf("encode token: %w", err)
+		return Device{}, "", docs.DocumentID{}, fmt.Errorf("encode token: %w", err)
 	}
+	var lib docs.DocumentID
 	err = a.st.Update(ctx, func(tx store.Txn) error {
 		old, err := tx.Get(DeviceKey(dev.ID))
 		switch {
@@ -273,12 +297,16 @@ func (a *accounts) register(ctx context.Context, r *api.RegisterRequest) (Device
 		if err := tx.Set(DeviceKey(dev.ID), devVal); err != nil {
 			return err
 		}
-		return tx.Set(tokKey(sha256.Sum256([]byte(token))), tokVal)
+		if err := tx.Set(tokKey(sha256.Sum256([]byte(token))), tokVal); err != nil {
+			return err
+		}
+		lib, err = relaysync.BindLibrary(tx, dev.User, rand.Reader)
+		return err
 	})
 	if err != nil {
-		return Device{}, "", err
+		return Device{}, "", docs.DocumentID{}, err
 	}
-	return dev, token, nil
+	return dev, token, lib, nil
 }
 
 // authenticate resolves a bearer token to its device.
