@@ -24,9 +24,9 @@ import (
 //   - udoc/<user>/<docID> → empty: documents user created (per-user cap).
 //   - udocn/<user> → decimal count: written by every creation of user, so
 //     two concurrent creations conflict and the cap check is atomic.
-func ownerKey(id docs.DocumentID) []byte { return store.Key("own", id.String()) }
-func libraryKey(user model.UserID) []byte { return store.Key("lib", string(user)) }
-func udocPrefix(user model.UserID) []byte { return store.Prefix("udoc", string(user)) }
+func ownerKey(id docs.DocumentID) []byte    { return store.Key("own", id.String()) }
+func libraryKey(user model.UserID) []byte   { return store.Key("lib", string(user)) }
+func udocPrefix(user model.UserID) []byte   { return store.Prefix("udoc", string(user)) }
 func udocCountKey(user model.UserID) []byte { return store.Key("udocn", string(user)) }
 
 // OwnerOf returns the recorded owner of document id, "" when none is
