@@ -43,6 +43,9 @@ type Docs struct {
 	closeOnce sync.Once
 	closeErr  error
 
+	libMu    sync.Mutex
+	libMoved bool // library() has moved a library kept under the derived id
+
 	mu     sync.Mutex
 	client *client.Client
 	stop   context.CancelFunc
@@ -113,8 +116,10 @@ func SyncURL(origin string) (string, error) {
 
 // StartSync connects to the relay's sync endpoint (the first origin) in
 // the background and keeps every document in sync, reconnecting with
-// backoff. It needs a registered device (ErrNotRegistered). Calling it
-// while sync runs does nothing.
+// backoff. It needs a registered device (ErrNotRegistered). A device
+// that registered with a relay older than library id assignment first
+// fetches its library id (GET /v1/me; an error when the relay is
+// unreachable). Calling it while sync runs does nothing.
 func (d *Docs) StartSync(ctx context.Context) error {
 	ctx, end, err := d.calls.enter(ctx)
 	if err != nil {
@@ -134,12 +139,22 @@ func (d *Docs) StartSync(ctx context.Context) error {
 	if d.client != nil {
 		return nil
 	}
+	// The library syncs at the id the relay assigned: a device
+	// registered before ids were assigned asks for it first (and moves
+	// a library kept under the old derived id into it).
+	if err := d.e.fetchLibraryID(ctx); err != nil {
+		return err
+	}
+	lib, err := d.library(ctx)
+	if err != nil {
+		return fmt.Errorf("core: library: %w", err)
+	}
 	dev := string(d.e.DeviceID())
 	c := client.New(d.ad, client.WebSocket{URL: u, Token: tok, Compression: true, HTTPClient: d.e.client},
 		client.DefaultOptions().WithIdentity(dev+"-"+randomSuffix(), dev).WithLogger(d.e.log))
 	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
-	events, unsub := d.repo.Subscribe(docs.LibraryID(d.user))
+	events, unsub := d.repo.Subscribe(lib.ID())
 	d.wantFollowed(cctx, c)
 	go func() {
 		defer close(done)

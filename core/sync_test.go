@@ -187,7 +187,7 @@ func TestCollaboratorACLChangeRefused(t *testing.T) {
 		}
 		return false
 	})
-	if !strings.Contains(reason, "owner, collaborators or public") {
+	if !strings.Contains(reason, "which only the owner may change") {
 		t.Fatalf("refusal reason %q", reason)
 	}
 	if _, err := alice.Playlists().Add(ctx, id, docs.AtEnd(), "a2"); err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -16,6 +17,10 @@ import (
 func init() {
 	register("sync", "sync documents: login (register again), status, now (relay), peers (LAN, mDNS + manual --peer)", runSync)
 }
+
+// errSyncRefused is returned by `segue sync now` when the relay refused
+// documents (each is printed with the relay's reason).
+var errSyncRefused = errors.New("the relay refused documents")
 
 // syncUsage lists the sync subcommands.
 const syncUsage = "sync login | status | now | peers"
@@ -87,6 +92,12 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		st, _ := d.Status(ctx)
 		fmt.Fprintf(stdout, "relay connected=%v last sync=%s documents=%d error=%q\n",
 			st.Relay.Connected, st.Relay.LastSync.Format(time.RFC3339), st.Documents, st.Relay.LastError)
+		for _, r := range st.Relay.Refused {
+			fmt.Fprintf(stdout, "refused %s: %s\n", r.Doc, r.Reason)
+		}
+		if err == nil && len(st.Relay.Refused) > 0 {
+			err = fmt.Errorf("%w: %d document(s), listed above", errSyncRefused, len(st.Relay.Refused))
+		}
 		return err
 	default: // peers
 		var raw []byte // nil: the certificate stored at login (re-fetched from the relay when missing)

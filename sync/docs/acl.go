@@ -24,6 +24,20 @@ var (
 	ErrMissingDeps = errors.New("docs: change depends on changes not sent")
 )
 
+// ACLChangeError is the error CheckACLUntouched returns for a touched
+// field; errors.Is(err, ErrACLChange) holds.
+type ACLChangeError struct {
+	// Field is the root field the changes touch (one of ACLFields).
+	Field string
+}
+
+func (e *ACLChangeError) Error() string {
+	return "docs: the change touches " + e.Field + ", which only the owner may change"
+}
+
+// Is reports whether target is ErrACLChange.
+func (e *ACLChangeError) Is(target error) bool { return target == ErrACLChange }
+
 // ACLFields are the root fields of a document that only its owner may
 // change: who owns it, who may write it, whether anyone may read it, and
 // its kind (which selects the access rule).
@@ -36,8 +50,8 @@ func Owner(doc *automerge.Doc) model.UserID {
 }
 
 // CheckACLUntouched returns nil when the changes, applied to current,
-// touch none of ACLFields; otherwise an error wrapping ErrACLChange that
-// names the field. current is not modified (the checks run on forks).
+// touch none of ACLFields; otherwise an *ACLChangeError naming the field
+// (it matches ErrACLChange). current is not modified (the checks run on forks).
 //
 // automerge-go exposes neither a change's operations nor a key's
 // conflict set, so the check observes the changes' effect on three
@@ -80,7 +94,7 @@ func CheckACLUntouched(current *automerge.Doc, changes []*automerge.Change) erro
 	before, after := aclState(current), aclState(plain)
 	for _, f := range ACLFields {
 		if before[f] != after[f] {
-			return fmt.Errorf("%w: %s", ErrACLChange, f)
+			return &ACLChangeError{Field: f}
 		}
 	}
 	rootCleared, err := withChanges(current, changes, func(d *automerge.Doc) error {
@@ -99,7 +113,7 @@ func CheckACLUntouched(current *automerge.Doc, changes []*automerge.Change) erro
 	}
 	for _, f := range ACLFields {
 		if v, err := rootCleared.RootMap().Get(f); err == nil && !v.IsVoid() {
-			return fmt.Errorf("%w: %s", ErrACLChange, f)
+			return &ACLChangeError{Field: f}
 		}
 	}
 	if v, err := current.RootMap().Get("collaborators"); err != nil || v.Kind() != automerge.KindMap {
@@ -122,7 +136,7 @@ func CheckACLUntouched(current *automerge.Doc, changes []*automerge.Change) erro
 		return err
 	}
 	if v, err := collabsCleared.RootMap().Get("collaborators"); err == nil && v.Kind() == automerge.KindMap && v.Map().Len() > 0 {
-		return fmt.Errorf("%w: collaborators", ErrACLChange)
+		return &ACLChangeError{Field: "collaborators"}
 	}
 	return nil
 }

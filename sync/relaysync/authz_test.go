@@ -2,6 +2,7 @@ package relaysync_test
 
 import (
 	"crypto/rand"
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -395,5 +396,48 @@ func TestRefusedDocumentsKeepSession(t *testing.T) {
 	}
 	if has, err := repo.Has(t.Context(), own); err != nil || !has {
 		t.Fatalf("eve's own playlist not stored (%v)", err)
+	}
+}
+
+// TestBindLibraryMigration: on a store written by an older relay,
+// RecordOwners records each document's creator from the relay's
+// creation records; BindLibrary then keeps the derived library id for
+// alice, who created it herself, and gives carol, whose derived id bob
+// squatted, a fresh random id. Bindings are stable.
+func TestBindLibraryMigration(t *testing.T) {
+	_, _, st := openRelayStore(t, relaysync.DefaultOptions())
+	ctx := t.Context()
+	for _, k := range []string{
+		"udoc/alice/" + docs.LibraryID("alice").String(),
+		"udoc/bob/" + docs.LibraryID("carol").String(),
+	} {
+		if err := st.Set(ctx, []byte(k), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := relaysync.RecordOwners(ctx, st, slog.New(slog.DiscardHandler))
+	if err != nil || n != 2 {
+		t.Fatalf("RecordOwners = %d, %v; want 2", n, err)
+	}
+	if n, err := relaysync.RecordOwners(ctx, st, slog.New(slog.DiscardHandler)); err != nil || n != 0 {
+		t.Fatalf("second RecordOwners = %d, %v; want 0", n, err)
+	}
+	for id, want := range map[docs.DocumentID]model.UserID{docs.LibraryID("alice"): "alice", docs.LibraryID("carol"): "bob"} {
+		if got, err := relaysync.OwnerOf(ctx, st, id); err != nil || got != want {
+			t.Fatalf("owner of %s = %q (%v), want %q", id, got, err, want)
+		}
+	}
+	if got := bindLibrary(t, st, "alice"); got != docs.LibraryID("alice") {
+		t.Fatalf("alice's library %s, want her derived id %s", got, docs.LibraryID("alice"))
+	}
+	carol := bindLibrary(t, st, "carol")
+	if carol == docs.LibraryID("carol") {
+		t.Fatal("carol got the derived id bob created")
+	}
+	if got, err := relaysync.OwnerOf(ctx, st, carol); err != nil || got != "carol" {
+		t.Fatalf("owner of carol's library = %q (%v)", got, err)
+	}
+	if again := bindLibrary(t, st, "carol"); again != carol {
+		t.Fatalf("carol's library changed from %s to %s", carol, again)
 	}
 }

@@ -492,12 +492,13 @@ func (s *Session) syncDoc(ctx context.Context, id docs.DocumentID, m *wire.Messa
 	}
 	s.follow(id)
 	err = s.Repo.Receive(ctx, s.peer, id, m.Data, acc)
+	var acl *docs.ACLChangeError
 	s.Log.Debug("peer: applied", "doc", id, "user", s.User, "write", acc.Write, "manage", acc.Manage, "err", err)
 	switch {
 	case errors.Is(err, ErrForbidden):
 		return fmt.Errorf("%w %s: user %q may only read it", ErrForbidden, id, s.User)
-	case errors.Is(err, docs.ErrACLChange):
-		return fmt.Errorf("%w: user %q may not change the owner, collaborators or public of %s", err, s.User, id)
+	case errors.As(err, &acl):
+		return fmt.Errorf("%w (user %q, document %s)", acl, s.User, id)
 	case err != nil:
 		return err
 	}
