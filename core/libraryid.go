@@ -45,7 +45,8 @@ func (e *Engine) libraryID(ctx context.Context) (id docs.DocumentID, ok bool, er
 }
 
 // fetchLibraryID asks the relay for the account's library id
-// (GET /v1/me) when none is stored, and stores it.
+// (GET /v1/me) when none is stored, and stores it. A relay that assigns
+// none (older than assignment) leaves the device on the derived id.
 func (e *Engine) fetchLibraryID(ctx context.Context) error {
 	if _, ok, err := e.libraryID(ctx); err != nil || ok {
 		return err
@@ -55,7 +56,8 @@ func (e *Engine) fetchLibraryID(ctx context.Context) error {
 		return fmt.Errorf("core: fetch library id: %w", err)
 	}
 	if out.Library == "" {
-		return fmt.Errorf("core: fetch library id: %w: no library id", ErrBadResponse)
+		e.log.Info("core: the relay assigns no library id; keeping the derived one")
+		return nil
 	}
 	if err := e.saveLibraryID(ctx, out.Library); err != nil {
 		return fmt.Errorf("core: fetch library id: %w", err)

@@ -118,8 +118,9 @@ func SyncURL(origin string) (string, error) {
 // the background and keeps every document in sync, reconnecting with
 // backoff. It needs a registered device (ErrNotRegistered). A device
 // that registered with a relay older than library id assignment first
-// fetches its library id (GET /v1/me; an error when the relay is
-// unreachable). Calling it while sync runs does nothing.
+// fetches its library id (GET /v1/me; when that fails it syncs without
+// and asks again at the next StartSync). Calling it while sync runs does
+// nothing.
 func (d *Docs) StartSync(ctx context.Context) error {
 	ctx, end, err := d.calls.enter(ctx)
 	if err != nil {
@@ -135,19 +136,28 @@ func (d *Docs) StartSync(ctx context.Context) error {
 		return err
 	}
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.client != nil {
+	running := d.client != nil
+	d.mu.Unlock()
+	if running {
 		return nil
 	}
 	// The library syncs at the id the relay assigned: a device
 	// registered before ids were assigned asks for it first (and moves
-	// a library kept under the old derived id into it).
+	// a library kept under the old derived id into it). When that fails
+	// (relay unreachable) sync starts anyway and the next StartSync asks
+	// again; meanwhile the relay refuses the derived library, which
+	// shows in Status.
 	if err := d.e.fetchLibraryID(ctx); err != nil {
-		return err
+		d.e.log.Warn("core: library id unknown, syncing without it", "err", err)
 	}
 	lib, err := d.library(ctx)
 	if err != nil {
 		return fmt.Errorf("core: library: %w", err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.client != nil {
+		return nil
 	}
 	dev := string(d.e.DeviceID())
 	c := client.New(d.ad, client.WebSocket{URL: u, Token: tok, Compression: true, HTTPClient: d.e.client},
