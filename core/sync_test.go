@@ -10,6 +10,7 @@ import (
 	"github.com/segue-fm/segue/core"
 	"github.com/segue-fm/segue/core/model"
 	tbed "github.com/segue-fm/segue/internal/testbed"
+	"github.com/segue-fm/segue/sync/client"
 	"github.com/segue-fm/segue/sync/docs"
 )
 
@@ -204,4 +205,42 @@ func TestCollaboratorACLChangeRefused(t *testing.T) {
 	if st, _ := bob.Status(ctx); !st.Relay.Connected {
 		t.Fatalf("bob disconnected after the refusal: %+v", st.Relay)
 	}
+}
+
+// TestRefusalClearsWhenDocumentArrives: bob follows alice's playlist
+// before alice has synced it; the relay answers doc-unavailable, which
+// bob's status lists, and the entry goes once the playlist arrives.
+func TestRefusalClearsWhenDocumentArrives(t *testing.T) {
+	ctx := t.Context()
+	origin := syncRelay(t)
+	alice, bob := userDocs(t, origin, "alice"), userDocs(t, origin, "bob")
+	id, err := alice.Playlists().Create(ctx, "Later")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.Playlists().SetCollaborators(ctx, id, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.Playlists().Add(ctx, id, docs.AtEnd(), "t1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.StartSync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.Playlists().Follow(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	refused := func() bool {
+		st, err := bob.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slices.ContainsFunc(st.Relay.Refused, func(r client.Refusal) bool { return r.Doc == id })
+	}
+	waitUntil(t, "bob's status lists the unavailable playlist", refused)
+	if err := alice.StartSync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "bob receives the playlist", func() bool { return len(trackList(t, bob, id)) == 1 })
+	waitUntil(t, "the refusal goes", func() bool { return !refused() })
 }

@@ -383,10 +383,10 @@ func refusable(err error) bool {
 func (s *Session) refuse(ctx context.Context, id docs.DocumentID, m *wire.Message, cause error) error {
 	s.mu.Lock()
 	n, known := s.refusals[id]
-	if known || len(s.refusals) < maxRefusedDocs {
+	full := !known && len(s.refusals) >= maxRefusedDocs
+	if !full {
 		s.refusals[id] = n + 1
 	}
-	full := !known && len(s.refusals) >= maxRefusedDocs && s.refusals[id] == 0
 	s.mu.Unlock()
 	if n >= maxRefusals || full {
 		s.Log.Debug("peer: dropping message for refused document", "doc", id, "user", s.User, "err", cause)
