@@ -99,7 +99,8 @@ func BindLibrary(tx store.Txn, user model.UserID, rnd io.Reader) (docs.DocumentI
 // before owners were recorded, from the relay's own creation records
 // (udoc/<user>/<doc>, written from the authenticated creator; never from
 // document content). A document two users' records name is left
-// unrecorded and logged: it grants nothing until an operator decides.
+// unrecorded and logged: no one may manage it (nor read it, if it is a
+// library) until an operator records an owner.
 // Idempotent; it returns how many owners it recorded.
 func RecordOwners(ctx context.Context, st store.Store, log *slog.Logger) (int, error) {
 	creators := map[docs.DocumentID][]model.UserID{}
