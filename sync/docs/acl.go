@@ -54,30 +54,31 @@ func Owner(doc *automerge.Doc) model.UserID {
 // (it matches ErrACLChange). current is not modified (the checks run on forks).
 //
 // automerge-go exposes neither a change's operations nor a key's
-// conflict set, so the check observes the changes' effect on three
-// forks of current:
+// conflict set, so the check observes the changes' effect on two forks
+// of current:
 //
 //   - a plain fork with the changes applied: any difference in the
 //     visible value of an ACL field (collaborators compared deeply) is
 //     a touch — this catches deletions and value changes;
-//   - a fork in which every ACL root field was first deleted: a deletion
-//     removes only the operations it saw, so any value visible after
-//     the changes are applied was put by them — this catches a put of
-//     owner, public, type or a new collaborators object, even one that
-//     writes the value already there or that loses to the existing value
-//     as a concurrent conflict;
-//   - a fork in which every key of the collaborators map was first
-//     deleted: any key visible afterwards was put by the changes — this
-//     catches a put inside collaborators, including one that rewrites
-//     an existing entry with the same value.
+//   - a probe fork in which owner, public and type were first deleted,
+//     and every key of the collaborators map deleted and a marker key
+//     put in it: a deletion removes only the operations it saw, so any
+//     value or key visible after the changes are applied was put by
+//     them — a put of owner, public or type, or inside collaborators,
+//     even one that writes the value already there or that loses a
+//     concurrent conflict — and a visible collaborators map without the
+//     marker is a new map the changes put there.
 //
 // A change whose dependencies are neither in current nor in changes
 // returns ErrMissingDeps: Automerge would hold it back and apply it
 // later without a check. What is not detected: an operation that leaves
-// no visible trace in any fork (a deletion of an operation that was
-// already overwritten, or a splice inside a text-valued owner that
-// restores the same string); by construction such an operation changes
-// no field that access is decided on.
+// no visible trace in either fork (a deletion of an operation that was
+// already overwritten, a text splice inside a text-valued owner that
+// restores the same string, a new collaborators map that loses the
+// conflict with the existing one and so stays invisible); by
+// construction such an operation changes no field that access is
+// decided on. Cost: two forks of current (each about as costly as
+// saving it), so callers run it only for writers who may not manage.
 func CheckACLUntouched(current *automerge.Doc, changes []*automerge.Change) error {
 	if len(changes) == 0 {
 		return nil
@@ -97,29 +98,25 @@ func CheckACLUntouched(current *automerge.Doc, changes []*automerge.Change) erro
 			return &ACLChangeError{Field: f}
 		}
 	}
-	rootCleared, err := withChanges(current, changes, func(d *automerge.Doc) error {
+	hadMap := false
+	if v, err := current.RootMap().Get("collaborators"); err == nil && v.Kind() == automerge.KindMap {
+		hadMap = true
+	}
+	probe, err := withChanges(current, changes, func(d *automerge.Doc) error {
 		root := d.RootMap()
 		for _, f := range ACLFields {
+			if f == "collaborators" {
+				continue
+			}
 			if v, err := root.Get(f); err == nil && !v.IsVoid() {
 				if err := root.Delete(f); err != nil {
 					return err
 				}
 			}
 		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	for _, f := range ACLFields {
-		if v, err := rootCleared.RootMap().Get(f); err == nil && !v.IsVoid() {
-			return &ACLChangeError{Field: f}
+		if !hadMap {
+			return nil
 		}
-	}
-	if v, err := current.RootMap().Get("collaborators"); err != nil || v.Kind() != automerge.KindMap {
-		return nil
-	}
-	collabsCleared, err := withChanges(current, changes, func(d *automerge.Doc) error {
 		m := d.Path("collaborators").Map()
 		keys, err := m.Keys()
 		if err != nil {
@@ -130,16 +127,42 @@ func CheckACLUntouched(current *automerge.Doc, changes []*automerge.Change) erro
 				return err
 			}
 		}
-		return nil
+		return m.Set(probeKey, true)
 	})
 	if err != nil {
 		return err
 	}
-	if v, err := collabsCleared.RootMap().Get("collaborators"); err == nil && v.Kind() == automerge.KindMap && v.Map().Len() > 0 {
+	root := probe.RootMap()
+	for _, f := range ACLFields {
+		if f == "collaborators" {
+			continue
+		}
+		if v, err := root.Get(f); err == nil && !v.IsVoid() {
+			return &ACLChangeError{Field: f}
+		}
+	}
+	v, err := root.Get("collaborators")
+	if err != nil {
+		return fmt.Errorf("acl check: read collaborators: %w", err)
+	}
+	if !hadMap {
+		if !v.IsVoid() {
+			return &ACLChangeError{Field: "collaborators"}
+		}
+		return nil
+	}
+	if v.Kind() != automerge.KindMap {
+		return &ACLChangeError{Field: "collaborators"}
+	}
+	if keys, err := v.Map().Keys(); err != nil || len(keys) != 1 || keys[0] != probeKey {
 		return &ACLChangeError{Field: "collaborators"}
 	}
 	return nil
 }
+
+// probeKey marks the document's own collaborators map in the probe fork
+// of CheckACLUntouched; no client writes it (it starts with a NUL).
+const probeKey = "\x00segue-acl-probe"
 
 // withChanges forks doc, runs prepare on the fork and commits what it
 // did, then applies changes.
