@@ -231,8 +231,9 @@ func (e *Engine) SignUp(ctx context.Context, username, password string) error {
 
 // Register registers this device with the relay under the account
 // (POST /v1/devices, proving possession of the device's signing key), and
-// keeps the returned token in the key store, never in logs, and the
-// device certificate for LAN sync at cfg/device-cert. When no
+// keeps the returned token in the key store, never in logs, the
+// device certificate for LAN sync at cfg/device-cert and the account's
+// library document id at cfg/library-id. When no
 // catalog key is pinned yet, the one the relay returns is pinned (trust on
 // first use); a different key than the pinned one is ErrCatalogKeyMismatch.
 func (e *Engine) Register(ctx context.Context, username, password, deviceName string) error {
@@ -263,6 +264,11 @@ func (e *Engine) Register(ctx context.Context, username, password, deviceName st
 	}
 	if len(out.Cert) != 0 {
 		if err := e.saveDeviceCert(ctx, out.Cert); err != nil {
+			return fmt.Errorf("core: register: %w", err)
+		}
+	}
+	if out.Library != "" {
+		if err := e.saveLibraryID(ctx, out.Library); err != nil {
 			return fmt.Errorf("core: register: %w", err)
 		}
 	}

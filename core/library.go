@@ -22,7 +22,7 @@ func (l Library) edit(ctx context.Context, fn func(lib *docs.Library) error) err
 		return err
 	}
 	defer done()
-	h, err := l.d.repo.Library(ctx, l.d.user)
+	h, err := l.d.library(ctx)
 	if err != nil {
 		return fmt.Errorf("core: library: %w", err)
 	}
@@ -38,7 +38,7 @@ func (l Library) read(ctx context.Context, fn func(lib *docs.Library) error) err
 		return err
 	}
 	defer done()
-	h, err := l.d.repo.Library(ctx, l.d.user)
+	h, err := l.d.library(ctx)
 	if err != nil {
 		return fmt.Errorf("core: library: %w", err)
 	}

@@ -43,6 +43,9 @@ type Docs struct {
 	closeOnce sync.Once
 	closeErr  error
 
+	libMu    sync.Mutex
+	libMoved bool // library() has moved a library kept under the derived id
+
 	mu     sync.Mutex
 	client *client.Client
 	stop   context.CancelFunc
@@ -113,8 +116,11 @@ func SyncURL(origin string) (string, error) {
 
 // StartSync connects to the relay's sync endpoint (the first origin) in
 // the background and keeps every document in sync, reconnecting with
-// backoff. It needs a registered device (ErrNotRegistered). Calling it
-// while sync runs does nothing.
+// backoff. It needs a registered device (ErrNotRegistered). A device
+// that registered with a relay older than library id assignment first
+// fetches its library id (GET /v1/me; when that fails it syncs without
+// and asks again at the next StartSync). Calling it while sync runs does
+// nothing.
 func (d *Docs) StartSync(ctx context.Context) error {
 	ctx, end, err := d.calls.enter(ctx)
 	if err != nil {
@@ -130,6 +136,25 @@ func (d *Docs) StartSync(ctx context.Context) error {
 		return err
 	}
 	d.mu.Lock()
+	running := d.client != nil
+	d.mu.Unlock()
+	if running {
+		return nil
+	}
+	// The library syncs at the id the relay assigned: a device
+	// registered before ids were assigned asks for it first (and moves
+	// a library kept under the old derived id into it). When that fails
+	// (relay unreachable) sync starts anyway and the next StartSync asks
+	// again; meanwhile the relay refuses the derived library, which
+	// shows in Status.
+	if err := d.e.fetchLibraryID(ctx); err != nil {
+		d.e.log.Warn("core: library id unknown, syncing without it", "err", err)
+	}
+	lib, err := d.library(ctx)
+	if err != nil {
+		return fmt.Errorf("core: library: %w", err)
+	}
+	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.client != nil {
 		return nil
@@ -139,7 +164,7 @@ func (d *Docs) StartSync(ctx context.Context) error {
 		client.DefaultOptions().WithIdentity(dev+"-"+randomSuffix(), dev).WithLogger(d.e.log))
 	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
-	events, unsub := d.repo.Subscribe(docs.LibraryID(d.user))
+	events, unsub := d.repo.Subscribe(lib.ID())
 	d.wantFollowed(cctx, c)
 	go func() {
 		defer close(done)

@@ -3,12 +3,14 @@ package core_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/segue-fm/segue/core"
 	"github.com/segue-fm/segue/core/model"
 	tbed "github.com/segue-fm/segue/internal/testbed"
+	"github.com/segue-fm/segue/sync/client"
 	"github.com/segue-fm/segue/sync/docs"
 )
 
@@ -134,4 +136,111 @@ func TestCollaborativePlaylistOffline(t *testing.T) {
 	if err != nil || !st.RelayOn || st.Documents < 2 {
 		t.Fatalf("status %+v, %v", st, err)
 	}
+}
+
+// TestCollaboratorACLChangeRefused: bob, collaborator on alice's
+// playlist, adds an entry (it reaches alice), then removes every
+// collaborator. The relay refuses that change; bob's SyncStatus names
+// the document and the reason, alice's playlist keeps bob as its
+// collaborator, and alice's later edits still reach bob.
+func TestCollaboratorACLChangeRefused(t *testing.T) {
+	ctx := t.Context()
+	origin := syncRelay(t)
+	alice, bob := userDocs(t, origin, "alice"), userDocs(t, origin, "bob")
+	id, err := alice.Playlists().Create(ctx, "Shared")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.Playlists().SetCollaborators(ctx, id, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.Playlists().Add(ctx, id, docs.AtEnd(), "t1"); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []*core.Docs{alice, bob} {
+		if err := d.StartSync(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := bob.Playlists().Follow(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "bob receives the playlist", func() bool { return len(trackList(t, bob, id)) == 1 })
+	if _, err := bob.Playlists().Add(ctx, id, docs.AtEnd(), "b1"); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "bob's entry reaches alice", func() bool { return slices.Contains(trackList(t, alice, id), "b1") })
+
+	if err := bob.Playlists().SetCollaborators(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	var reason string
+	waitUntil(t, "bob's status shows the refusal", func() bool {
+		st, err := bob.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range st.Relay.Refused {
+			if r.Doc == id {
+				reason = r.Reason
+				return true
+			}
+		}
+		return false
+	})
+	if !strings.Contains(reason, "which only the owner may change") {
+		t.Fatalf("refusal reason %q", reason)
+	}
+	if _, err := alice.Playlists().Add(ctx, id, docs.AtEnd(), "a2"); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "alice's later edit reaches bob", func() bool { return slices.Contains(trackList(t, bob, id), "a2") })
+	v, err := alice.Playlists().Get(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(v.Info.Collaborators, []model.UserID{"bob"}) {
+		t.Fatalf("alice's collaborators %v, want [bob]", v.Info.Collaborators)
+	}
+	if st, _ := bob.Status(ctx); !st.Relay.Connected {
+		t.Fatalf("bob disconnected after the refusal: %+v", st.Relay)
+	}
+}
+
+// TestRefusalClearsWhenDocumentArrives: bob follows alice's playlist
+// before alice has synced it; the relay answers doc-unavailable, which
+// bob's status lists, and the entry goes once the playlist arrives.
+func TestRefusalClearsWhenDocumentArrives(t *testing.T) {
+	ctx := t.Context()
+	origin := syncRelay(t)
+	alice, bob := userDocs(t, origin, "alice"), userDocs(t, origin, "bob")
+	id, err := alice.Playlists().Create(ctx, "Later")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.Playlists().SetCollaborators(ctx, id, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.Playlists().Add(ctx, id, docs.AtEnd(), "t1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.StartSync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.Playlists().Follow(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	refused := func() bool {
+		st, err := bob.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slices.ContainsFunc(st.Relay.Refused, func(r client.Refusal) bool { return r.Doc == id })
+	}
+	waitUntil(t, "bob's status lists the unavailable playlist", refused)
+	if err := alice.StartSync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "bob receives the playlist", func() bool { return len(trackList(t, bob, id)) == 1 })
+	waitUntil(t, "the refusal goes", func() bool { return !refused() })
 }

@@ -262,3 +262,44 @@ func oggdecSamples(t *testing.T, oggdec string, r *testbed.Relay, track model.Tr
 	}
 	return a.Samples
 }
+
+// TestSyncNowReportsRefusal: bob, collaborator on ada's playlist, makes
+// it public on his device. `segue sync now` prints the relay's refusal
+// naming the playlist and exits 1; ada's playlist stays private.
+func TestSyncNowReportsRefusal(t *testing.T) {
+	r := testbed.NewRelay(t, testbed.DefaultOptions().WithDemoAlbum(false))
+	tmp := t.TempDir()
+	ada, bob := filepath.Join(tmp, "ada"), filepath.Join(tmp, "bob")
+	const password = "a long enough secret"
+	t.Setenv("SEGUE_RELAY", r.URL)
+	t.Setenv("SEGUE_PASSWORD", password)
+	run := func(code int, args ...string) segueResult {
+		t.Helper()
+		res := segue(t, args...)
+		if res.code != code {
+			t.Fatalf("segue %q exited %d, want %d\nstdout: %s\nstderr: %s", args, res.code, code, res.stdout, res.stderr)
+		}
+		return res
+	}
+	adaFlags := []string{"--data", ada, "--user", "ada", "--signup"}
+	bobFlags := []string{"--data", bob, "--user", "bob", "--signup"}
+	id := strings.TrimSpace(run(0, append([]string{"playlist", "create", "Mix"}, adaFlags...)...).stdout)
+	run(0, append([]string{"playlist", "collab", id, "bob"}, adaFlags...)...)
+	run(0, append([]string{"sync", "now"}, adaFlags...)...)
+	run(0, append([]string{"playlist", "follow", id}, bobFlags...)...)
+	run(0, append([]string{"sync", "now"}, bobFlags...)...)
+	run(0, append([]string{"playlist", "public", id, "true"}, bobFlags...)...)
+	res := run(1, append([]string{"sync", "now"}, bobFlags...)...)
+	if !strings.Contains(res.stdout, "refused "+id+": ") || !strings.Contains(res.stdout, "which only the owner may change") {
+		t.Fatalf("sync now output lacks the refusal of %s:\n%s", id, res.stdout)
+	}
+	if !strings.Contains(res.stderr, "the relay refused documents") {
+		t.Fatalf("sync now error: %q", res.stderr)
+	}
+	// A new device of ada's gets the playlist from the relay: private.
+	ada2 := []string{"--data", filepath.Join(tmp, "ada2"), "--user", "ada"}
+	run(0, append([]string{"sync", "now"}, ada2...)...)
+	if show := run(0, append([]string{"playlist", "show", id}, ada2...)...); !strings.Contains(show.stdout, "public=false") || !strings.Contains(show.stdout, "collaborators=[bob]") {
+		t.Fatalf("ada's playlist after bob's refused change:\n%s", show.stdout)
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -18,6 +19,10 @@ import (
 func init() {
 	register("sync", "sync documents: login (register again), status, now (relay), peers (LAN, mDNS + manual --peer)", runSync)
 }
+
+// errSyncRefused is returned by `segue sync now` when the relay refused
+// documents (each is printed with the relay's reason).
+var errSyncRefused = errors.New("the relay refused documents")
 
 // syncUsage lists the sync subcommands.
 const syncUsage = "sync login | status | now | peers"
@@ -111,6 +116,12 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		log.step("sync ended after %s: %d documents changed by the relay", seconds(took), received)
 		fmt.Fprintf(stdout, "relay connected=%v last sync=%s documents=%d received=%d time=%s error=%q\n",
 			st.Relay.Connected, st.Relay.LastSync.Format(time.RFC3339), st.Documents, received, seconds(took), st.Relay.LastError)
+		for _, r := range st.Relay.Refused {
+			fmt.Fprintf(stdout, "refused %s: %s\n", r.Doc, r.Reason)
+		}
+		if err == nil && len(st.Relay.Refused) > 0 {
+			err = fmt.Errorf("%w: %d document(s), listed above", errSyncRefused, len(st.Relay.Refused))
+		}
 		return err
 	default: // peers
 		var raw []byte // nil: the certificate stored at login (re-fetched from the relay when missing)

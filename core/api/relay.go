@@ -34,13 +34,21 @@ type RegisterRequest struct {
 
 // RegisterResponse is the JSON body of a successful POST /v1/devices:
 // the device id (derived from SignPub), the bearer token, the catalog's
-// Ed25519 public key, and the device certificate
-// (crypto.IssueDeviceCert).
+// Ed25519 public key, the device certificate (crypto.IssueDeviceCert)
+// and the account's library document id (bs58check, assigned by the
+// relay; absent from relays older than the assignment).
 type RegisterResponse struct {
 	DeviceID   model.DeviceID `json:"device_id"`
 	Token      string         `json:"token"`
 	CatalogKey []byte         `json:"catalog_key"`
 	Cert       []byte         `json:"cert"`
+	Library    string         `json:"library,omitempty"`
+}
+
+// MeResponse is the part of the JSON body of GET /v1/me the engine
+// reads: the account's library document id (bs58check).
+type MeResponse struct {
+	Library string `json:"library"`
 }
 
 // CertResponse is the JSON body of GET /v1/devices/cert: a freshly

@@ -21,6 +21,8 @@ import (
 	"github.com/segue-fm/segue/crypto"
 	"github.com/segue-fm/segue/internal/cborx"
 	"github.com/segue-fm/segue/store"
+	"github.com/segue-fm/segue/sync/docs"
+	"github.com/segue-fm/segue/sync/relaysync"
 )
 
 // Subscription states of an account. New accounts are SubscriptionActive;
@@ -167,8 +169,11 @@ func validCredentials(user, pw string) error {
 	return nil
 }
 
-// create stores a new account with an active subscription. addr is the
-// client address (clientAddr), whose signups in flight are capped.
+// create stores a new account with an active subscription and, in the
+// same transaction, binds its library document id
+// (relaysync.BindLibrary), so the id is the account's before anyone can
+// create a document there. addr is the client address (clientAddr), whose
+// signups in flight are capped.
 func (a *accounts) create(ctx context.Context, user, pw, addr string) error {
 	if err := validCredentials(user, pw); err != nil {
 		return err
@@ -209,8 +214,24 @@ func (a *accounts) create(ctx context.Context, user, pw, addr string) error {
 		case !errors.Is(err, store.ErrNotFound):
 			return fmt.Errorf("read account: %w", err)
 		}
-		return tx.Set(key, val)
+		if err := tx.Set(key, val); err != nil {
+			return err
+		}
+		_, err = relaysync.BindLibrary(tx, model.UserID(user), rand.Reader)
+		return err
 	})
+}
+
+// library returns user's library document id, binding one for an
+// account created before ids were assigned (relaysync.BindLibrary).
+func (a *accounts) library(ctx context.Context, user model.UserID) (docs.DocumentID, error) {
+	var id docs.DocumentID
+	err := a.st.Update(ctx, func(tx store.Txn) error {
+		var err error
+		id, err = relaysync.BindLibrary(tx, user, rand.Reader)
+		return err
+	})
+	return id, err
 }
 
 // account loads an account.
@@ -293,17 +314,19 @@ func checkProof(r *api.RegisterRequest, now time.Time) error {
 }
 
 // register verifies the credentials and proof, stores (or refreshes) the
-// device and returns a new token. addr is the client address
-// (clientAddr) for the login limiter. Re-registering a device of the same
-// account keeps its id and issues an additional token.
-func (a *accounts) register(ctx context.Context, r *api.RegisterRequest, addr string) (Device, string, error) {
+// device and returns a new token and the account's library document id
+// (bound in the same transaction for an account created before ids were
+// assigned). addr is the client address (clientAddr) for the login
+// limiter. Re-registering a device of the same account keeps its id and
+// issues an additional token.
+func (a *accounts) register(ctx context.Context, r *api.RegisterRequest, addr string) (Device, string, docs.DocumentID, error) {
 	acct, err := a.verify(ctx, r.Username, r.Password, addr)
 	if err != nil {
-		return Device{}, "", err
+		return Device{}, "", docs.DocumentID{}, err
 	}
 	now := a.now()
 	if err := checkProof(r, now); err != nil {
-		return Device{}, "", err
+		return Device{}, "", docs.DocumentID{}, err
 	}
 	dev := Device{
 		ID:         crypto.DeviceIDFor(r.SignPub),
@@ -315,17 +338,18 @@ func (a *accounts) register(ctx context.Context, r *api.RegisterRequest, addr st
 	}
 	var raw [32]byte
 	if _, err := rand.Read(raw[:]); err != nil {
-		return Device{}, "", fmt.Errorf("read token: %w", err)
+		return Device{}, "", docs.DocumentID{}, fmt.Errorf("read token: %w", err)
 	}
 	token := base64.RawURLEncoding.EncodeToString(raw[:])
 	devVal, err := cborEnc.Marshal(dev)
 	if err != nil {
-		return Device{}, "", fmt.Errorf("encode device: %w", err)
+		return Device{}, "", docs.DocumentID{}, fmt.Errorf("encode device: %w", err)
 	}
 	tokVal, err := cborEnc.Marshal(tokenRecord{Device: dev.ID, Expires: now.Add(a.ttl).UTC()})
 	if err != nil {
-		return Device{}, "", fmt.Errorf("encode token: %w", err)
+		return Device{}, "", docs.DocumentID{}, fmt.Errorf("encode token: %w", err)
 	}
+	var lib docs.DocumentID
 	err = a.st.Update(ctx, func(tx store.Txn) error {
 		old, err := tx.Get(DeviceKey(dev.ID))
 		switch {
@@ -343,12 +367,16 @@ func (a *accounts) register(ctx context.Context, r *api.RegisterRequest, addr st
 		if err := tx.Set(DeviceKey(dev.ID), devVal); err != nil {
 			return err
 		}
-		return tx.Set(tokKey(sha256.Sum256([]byte(token))), tokVal)
+		if err := tx.Set(tokKey(sha256.Sum256([]byte(token))), tokVal); err != nil {
+			return err
+		}
+		lib, err = relaysync.BindLibrary(tx, dev.User, rand.Reader)
+		return err
 	})
 	if err != nil {
-		return Device{}, "", err
+		return Device{}, "", docs.DocumentID{}, err
 	}
-	return dev, token, nil
+	return dev, token, lib, nil
 }
 
 // authenticate resolves a bearer token to its device.

@@ -35,7 +35,7 @@ func (s *Server) registerDevice(c echo.Context) error {
 	if err := DecodeJSON(c, s.opts.maxBody, &req); err != nil {
 		return err
 	}
-	dev, tok, err := s.acc.register(c.Request().Context(), &req, clientAddr(c.Request()))
+	dev, tok, lib, err := s.acc.register(c.Request().Context(), &req, clientAddr(c.Request()))
 	if err != nil {
 		return err
 	}
@@ -44,13 +44,15 @@ func (s *Server) registerDevice(c echo.Context) error {
 		return err
 	}
 	s.log.Info("device registered", "device", dev.ID, "user", dev.User)
-	return c.JSON(http.StatusCreated, api.RegisterResponse{DeviceID: dev.ID, Token: tok, CatalogKey: s.catalogPub(), Cert: cert})
+	return c.JSON(http.StatusCreated, api.RegisterResponse{DeviceID: dev.ID, Token: tok, CatalogKey: s.catalogPub(), Cert: cert, Library: lib.String()})
 }
 
 // meResponse is the body of GET /v1/me.
 type meResponse struct {
 	Device       Device `json:"device"`
 	Subscription string `json:"subscription"`
+	// Library is the account's library document id (bs58check).
+	Library string `json:"library"`
 }
 
 // me handles GET /v1/me: the calling device and its account's state.
@@ -60,7 +62,11 @@ func (s *Server) me(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, meResponse{Device: dev, Subscription: acct.Subscription})
+	lib, err := s.acc.library(c.Request().Context(), dev.User)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, meResponse{Device: dev, Subscription: acct.Subscription, Library: lib.String()})
 }
 
 // accountOf loads the account of an authenticated device. An account

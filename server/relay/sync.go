@@ -17,9 +17,19 @@ import (
 // peer.DocumentAccess for the user of the calling device (the token may
 // be given as ?token=, since browsers cannot set WebSocket headers).
 func (s *Server) mountSync() error {
-	r, err := repo.Open(context.Background(), s.st, repo.DefaultOptions().WithLogger(s.log))
+	ctx := context.Background()
+	r, err := repo.Open(ctx, s.st, repo.DefaultOptions().WithLogger(s.log))
 	if err != nil {
 		return err
+	}
+	// Documents created before owners were recorded get their owner
+	// from the relay's creation records (idempotent).
+	n, err := relaysync.RecordOwners(ctx, s.st, s.log)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		s.log.Info("relay: recorded owners of existing documents", "documents", n)
 	}
 	// A stable peer id (it is also the relay's storage id) lets devices
 	// resume from their persisted sync states after a relay restart.

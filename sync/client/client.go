@@ -1,6 +1,7 @@
 package client
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"sync"
 	"time"
 
@@ -124,6 +126,21 @@ type Status struct {
 	Attempts int
 	// LastError is the error that ended the last connection, if any.
 	LastError string
+	// Refused lists the documents the remote refused (an error message
+	// or doc-unavailable naming them), sorted by id. An entry stays until
+	// a sync message from the remote shows it holds every local change
+	// of the document. The slice is the caller's.
+	Refused []Refusal
+}
+
+// Refusal is one document the remote refused and why.
+type Refusal struct {
+	Doc docs.DocumentID
+	// Reason is the remote's message (peer.ReasonUnavailable for
+	// doc-unavailable).
+	Reason string
+	// At is when the (latest) refusal arrived.
+	At time.Time
 }
 
 // Client keeps a device's documents in sync with one remote peer: it
@@ -138,6 +155,7 @@ type Client struct {
 
 	mu      sync.Mutex
 	status  Status
+	refused map[docs.DocumentID]Refusal
 	session *peer.Session
 	want    []docs.DocumentID
 	synced  chan struct{}
@@ -147,14 +165,43 @@ type Client struct {
 // device's sync/repo.Repo) over tr. Every document that changes locally
 // or arrives from elsewhere (a LAN peer) is pushed while connected.
 func New(repo peer.Repo, tr Transport, opts Options) *Client {
-	return &Client{repo: repo, tr: tr, opts: opts, synced: make(chan struct{}, 1)}
+	return &Client{repo: repo, tr: tr, opts: opts, synced: make(chan struct{}, 1), refused: map[docs.DocumentID]Refusal{}}
 }
 
 // Status returns a snapshot of the client's state.
 func (c *Client) Status() Status {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.status
+	st := c.status
+	st.Refused = make([]Refusal, 0, len(c.refused))
+	for _, r := range c.refused {
+		st.Refused = append(st.Refused, r)
+	}
+	slices.SortFunc(st.Refused, func(a, b Refusal) int { return cmp.Compare(a.Doc.String(), b.Doc.String()) })
+	return st
+}
+
+// refusedBy records that the remote refused document id.
+func (c *Client) refusedBy(id docs.DocumentID, reason string) {
+	c.opts.log.Warn("client: document refused", "doc", id.String(), "reason", reason)
+	c.mu.Lock()
+	c.refused[id] = Refusal{Doc: id, Reason: reason, At: c.opts.now()}
+	c.mu.Unlock()
+	c.notify()
+}
+
+// accepted forgets a refusal of document id.
+func (c *Client) accepted(id docs.DocumentID) {
+	c.mu.Lock()
+	delete(c.refused, id)
+	c.mu.Unlock()
+}
+
+func (c *Client) notify() {
+	select {
+	case c.synced <- struct{}{}:
+	default:
+	}
 }
 
 // Want adds documents to sync even if the repository does not hold them
@@ -240,11 +287,10 @@ func (c *Client) once(ctx context.Context) (connected bool, err error) {
 			c.mu.Lock()
 			c.status.LastSync = at
 			c.mu.Unlock()
-			select {
-			case c.synced <- struct{}{}:
-			default:
-			}
+			c.notify()
 		},
+		OnRefused:  c.refusedBy,
+		OnAccepted: c.accepted,
 	}
 	ids, err := c.repo.IDs(ctx)
 	if err != nil {
@@ -259,5 +305,6 @@ func (c *Client) once(ctx context.Context) (connected bool, err error) {
 }
 
 // Synced returns a channel that receives (coalesced) after sync
-// messages are exchanged; tests and UIs use it to wait for progress.
+// messages are exchanged and after the remote refuses a document; tests
+// and UIs use it to wait for progress.
 func (c *Client) Synced() <-chan struct{} { return c.synced }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -322,4 +323,48 @@ func (l *Library) Tier(def model.Tier) (model.Tier, error) {
 		return def, nil
 	}
 	return t, nil
+}
+
+// Import adds to l every member of from's sets that l lacks (keeping
+// from's savedAt times) and every setting l does not have, in one commit
+// (none when nothing is new). Devices use it to move a library kept
+// under an older id into the one the relay assigned.
+func (l *Library) Import(from *Library) error {
+	now := l.opts.now()
+	changed := false
+	for _, set := range []string{setTracks, setAlbums, setArtists, setPlaylists, mapSettings} {
+		src, err := from.doc.Path(set).Map().Values()
+		if err != nil {
+			return fmt.Errorf("import %s: %w", set, err)
+		}
+		dst := l.doc.Path(set).Map()
+		for _, k := range slices.Sorted(maps.Keys(src)) {
+			cur, err := dst.Get(k)
+			if err != nil {
+				return fmt.Errorf("import %s: %w", set, err)
+			}
+			if !cur.IsVoid() {
+				continue
+			}
+			var val any = now
+			switch v := src[k]; {
+			case set == mapSettings:
+				s, ok := valueString(v)
+				if !ok {
+					continue
+				}
+				val = s
+			case v.Kind() == automerge.KindTime:
+				val = v.Time()
+			}
+			if err := dst.Set(k, val); err != nil {
+				return fmt.Errorf("import %s: %w", set, err)
+			}
+			changed = true
+		}
+	}
+	if !changed {
+		return nil
+	}
+	return commit(l.doc, now, "import library")
 }

@@ -190,3 +190,80 @@ func openRepo(t *testing.T, st store.Store) *peer.RepoAdapter {
 	t.Cleanup(func() { r.Close() })
 	return peer.NewRepoAdapter(r)
 }
+
+// TestInteropForeignDocument: a stock automerge-repo client announces
+// every document it holds. bob's client holds one document under the id
+// of alice's private playlist and one naming ada as its owner, next to
+// his own playlist. The relay refuses the two per document
+// (doc-unavailable, error) and keeps the session: bob's playlist is
+// stored, the others are not touched, and the client's WebSocket never
+// closes (no reconnect loop).
+func TestInteropForeignDocument(t *testing.T) {
+	node := testtool.Need(t, "node")
+	needModules(t)
+	ctx := t.Context()
+	url, relayRepo := relay(t)
+	alice, _ := device(t, ctx, "alice-phone", url, "tok-alice")
+	h, err := alice.R.CreatePlaylist(ctx, "alice", "private")
+	if err != nil {
+		t.Fatal(err)
+	}
+	private := h.ID()
+	if err := h.Playlist(ctx, func(p *docs.Playlist) error { _, err := p.Add(docs.AtEnd(), "alice", "a1"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "relay to hold alice's playlist", func() bool { return len(entries(t, ctx, relayRepo, private)) == 1 })
+
+	cmd := exec.CommandContext(ctx, node, "foreign.mjs", url+"?token=tok-bob", private.URL(), "bob")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = testWriter{t}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { stdin.Close(); cmd.Wait() }()
+	lines := bufio.NewReader(out)
+	line, err := lines.ReadString('\n')
+	if err != nil {
+		t.Fatalf("node output: %v", err)
+	}
+	var ids struct{ Own, Forged string }
+	if err := json.Unmarshal([]byte(line), &ids); err != nil {
+		t.Fatalf("node: %q %v", line, err)
+	}
+	own, err := docs.ParseURL(ids.Own)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged, err := docs.ParseURL(ids.Forged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "relay to store bob's playlist", func() bool { return slices.Equal(entries(t, ctx, relayRepo, own), []string{"t1"}) })
+	// Give the client time to run into a reconnect loop if it would.
+	time.Sleep(time.Second)
+	stdin.Close()
+	line, err = lines.ReadString('\n')
+	if err != nil {
+		t.Fatalf("node output: %v", err)
+	}
+	var res struct{ Disconnects int }
+	if err := json.Unmarshal([]byte(line), &res); err != nil {
+		t.Fatalf("node: %q %v", line, err)
+	}
+	if res.Disconnects != 0 {
+		t.Fatalf("the client's WebSocket closed %d times", res.Disconnects)
+	}
+	if has, err := relayRepo.Has(ctx, forged); err != nil || has {
+		t.Fatalf("relay holds the playlist naming ada as owner (%v)", err)
+	}
+	if got := entries(t, ctx, relayRepo, private); !slices.Equal(got, []string{"a1"}) {
+		t.Fatalf("alice's playlist on the relay: %v", got)
+	}
+}

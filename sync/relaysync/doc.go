@@ -10,15 +10,19 @@
 //		relaysync.DefaultOptions().WithAuthenticator(tokenToUser))
 //	e.GET("/v1/sync", ep.Handle)
 //
-// Authorisation (peer.DocumentAccess): a library document is readable and
-// writable only by its owner's devices; a playlist is readable by owner,
-// collaborators, or anyone when public, writable only by owner and
-// collaborators. A reader's message that would change a document is
-// refused with an error message and the connection is closed; the change
-// is neither stored nor forwarded. A request for a document the user may
-// not read is answered with doc-unavailable. Limits (frame size, message
-// rate per connection on an injected clock, documents created per user)
-// are answered with an error message naming the limit before closing.
+// Authorisation (peer.DocumentAccess with the owner the relay recorded,
+// see owners.go): a library document is readable and writable only by
+// its owner's devices; a playlist is readable by owner, collaborators, or
+// anyone when public, writable only by owner and collaborators, and its
+// owner, collaborators and public fields change only by its owner. A
+// document is owned by the user who first stored it, and must name that
+// user as its owner. Every refusal (a read, write or creation refused, a
+// per-user limit) is answered for that document only, with
+// doc-unavailable or an error message naming it, and the session stays
+// up; nothing of a refused change is stored or forwarded. Limits of the
+// connection (frame size, message rate per connection on an injected
+// clock) are answered with an error message naming the limit before
+// closing.
 // Ephemeral messages are de-duplicated by (sender, session, count) in a
 // table bounded in time and size (WithEphemeralDedup).
 package relaysync

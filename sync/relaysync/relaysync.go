@@ -132,13 +132,15 @@ type Endpoint struct {
 	mu       sync.Mutex
 	sessions map[*peer.Session]struct{}
 	seen     *dedup // ephemeral (sender, session) → highest count
-	docMu    sync.Mutex
 }
 
 // New returns an endpoint serving the documents of repo (normally a
 // peer.RepoAdapter over the relay's sync/repo.Repo), whose store is st
-// (the endpoint keeps its per-user document counts there under
-// udoc/<user>/<doc>), authorising with authz.
+// (the endpoint records there, in the transaction that first stores a
+// document, its owner under own/<doc> and the creation under
+// udoc/<user>/<doc>; see owners.go), authorising with authz, which it
+// gives the recorded owner. Run RecordOwners once on a store written by
+// an older relay before serving it.
 func New(repo peer.Repo, st store.Store, authz peer.Authorizer, opts Options) *Endpoint {
 	if opts.peerID == "" {
 		var b [8]byte
@@ -223,7 +225,8 @@ func (e *Endpoint) ServeUser(w http.ResponseWriter, r *http.Request, user model.
 		Conn: conn, Log: e.opts.log, Now: e.opts.now, Fanout: e.fanout,
 	}
 	s.OnEphemeral = func(m *wire.Message) { e.relayEphemeral(ctx, s, m) }
-	s.BeforeCreate = func(ctx context.Context, id docs.DocumentID) error { return e.countDoc(ctx, user, id) }
+	s.Owner = func(ctx context.Context, id docs.DocumentID) (model.UserID, error) { return OwnerOf(ctx, e.st, id) }
+	s.OnCreate = func(tx store.Txn, id docs.DocumentID) error { return e.recordCreate(tx, user, id) }
 	e.mu.Lock()
 	e.sessions[s] = struct{}{}
 	e.mu.Unlock()
@@ -237,22 +240,6 @@ func (e *Endpoint) ServeUser(w http.ResponseWriter, r *http.Request, user model.
 		return
 	}
 	c.Close(websocket.StatusNormalClosure, "")
-}
-
-// countDoc records that user creates document id, refusing with ErrLimit
-// past the per-user cap.
-func (e *Endpoint) countDoc(ctx context.Context, user model.UserID, id docs.DocumentID) error {
-	e.docMu.Lock()
-	defer e.docMu.Unlock()
-	prefix := []byte("udoc/" + string(user) + "/")
-	n := 0
-	if err := e.st.Iterate(ctx, prefix, false, func(_, _ []byte) error { n++; return nil }); err != nil {
-		return fmt.Errorf("count documents of %s: %w", user, err)
-	}
-	if n >= e.opts.maxDocs {
-		return fmt.Errorf("%w: user %q already has %d documents", peer.ErrLimit, user, n)
-	}
-	return e.st.Set(ctx, append(prefix, id.String()...), nil)
 }
 
 // relayEphemeral forwards an ephemeral message to every other peer that

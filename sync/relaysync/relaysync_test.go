@@ -24,6 +24,13 @@ import (
 
 func openRelay(t *testing.T, opts relaysync.Options) (string, *peer.RepoAdapter) {
 	t.Helper()
+	url, repo, _ := openRelayStore(t, opts)
+	return url, repo
+}
+
+// openRelayStore is openRelay that also returns the relay's store.
+func openRelayStore(t *testing.T, opts relaysync.Options) (string, *peer.RepoAdapter, store.Store) {
+	t.Helper()
 	st, err := badgerstore.Open(t.Context(), t.TempDir(), badgerstore.DefaultOptions())
 	if err != nil {
 		t.Fatal(err)
@@ -38,7 +45,7 @@ func openRelay(t *testing.T, opts relaysync.Options) (string, *peer.RepoAdapter)
 	}))
 	srv := httptest.NewServer(ep)
 	t.Cleanup(srv.Close)
-	return "ws" + strings.TrimPrefix(srv.URL, "http") + "/v1/sync", repo
+	return "ws" + strings.TrimPrefix(srv.URL, "http") + "/v1/sync", repo, st
 }
 
 // dial connects as user and completes the handshake.

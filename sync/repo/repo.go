@@ -157,12 +157,19 @@ func (r *Repo) CreatePlaylist(ctx context.Context, owner model.UserID, name stri
 	})
 }
 
-// Library returns owner's library document (id docs.LibraryID(owner)),
-// creating it with the deterministic genesis change when the repo has
-// none or has only an empty placeholder; devices that do this offline
-// still converge (see docs.CreateLibrary).
+// Library returns owner's library document at the id derived from the
+// owner's name (docs.LibraryID): OpenLibrary(ctx, docs.LibraryID(owner),
+// owner). Relays assign library ids; devices learn theirs at
+// registration and use OpenLibrary.
 func (r *Repo) Library(ctx context.Context, owner model.UserID) (*Handle, error) {
-	id := docs.LibraryID(owner)
+	return r.OpenLibrary(ctx, docs.LibraryID(owner), owner)
+}
+
+// OpenLibrary returns owner's library document id, creating it with the
+// deterministic genesis change when the repo has none or has only an
+// empty placeholder; devices that do this offline still converge (see
+// docs.CreateLibrary).
+func (r *Repo) OpenLibrary(ctx context.Context, id docs.DocumentID, owner model.UserID) (*Handle, error) {
 	h, err := r.Get(ctx, id)
 	if errors.Is(err, ErrNotFound) {
 		return r.createWithID(ctx, id, func(d *automerge.Doc) error {
@@ -183,6 +190,47 @@ func (r *Repo) Library(ctx context.Context, owner model.UserID) (*Handle, error)
 		}
 	}
 	return h, nil
+}
+
+// Delete removes document id from the repo and the store (snapshot,
+// increments and every peer's sync state), in one store Update. Handles
+// obtained before stay usable in memory but are no longer persisted;
+// the next Get loads nothing (ErrNotFound). Deleting an unknown document
+// is not an error.
+func (r *Repo) Delete(ctx context.Context, id docs.DocumentID) error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return ErrClosed
+	}
+	delete(r.handles, id)
+	r.mu.Unlock()
+	suffix := []byte("/" + id.String())
+	err := r.st.Update(ctx, func(tx store.Txn) error {
+		var keys [][]byte
+		collect := func(k, _ []byte) error { keys = append(keys, bytes.Clone(k)); return nil }
+		if err := tx.Iterate(docPrefix(id), false, collect); err != nil {
+			return err
+		}
+		if err := tx.Iterate(store.Prefix("sync"), false, func(k, v []byte) error {
+			if bytes.HasSuffix(k, suffix) {
+				return collect(k, v)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, k := range keys {
+			if err := tx.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("repo: delete %s: %w", id, err)
+	}
+	return nil
 }
 
 // Get returns the handle of document id, loading it from the store on

@@ -69,6 +69,32 @@ func (r *Repo) GenerateSyncMessage(ctx context.Context, peer PeerID, id docs.Doc
 // decode returns ErrBadMessage; one refused by the write check returns
 // ErrRejected and changes nothing.
 func (r *Repo) ReceiveSyncMessage(ctx context.Context, peer PeerID, id docs.DocumentID, msg []byte) error {
+	return r.ReceiveSyncMessageWith(ctx, peer, id, msg, Incoming{})
+}
+
+// Incoming refines one ReceiveSyncMessageWith call.
+type Incoming struct {
+	// Check, when set, runs under the document's lock (after the
+	// repository's WriteCheck) on the changes msg would add that the
+	// document does not have yet; current must not be modified. A
+	// non-nil error rejects the whole message (ErrRejected wrapping it)
+	// and nothing is applied.
+	Check func(current *automerge.Doc, fresh []*automerge.Change) error
+	// Create, when set, makes the call a creation: the document must
+	// have no changes yet (ErrExists otherwise), and Create runs inside
+	// the store Update that first stores it, so whatever it writes is
+	// stored together with the document or not at all. An error from
+	// Create rejects the message (returned as is) and nothing is stored.
+	Create func(tx store.Txn) error
+}
+
+// ErrExists is returned by ReceiveSyncMessageWith with Incoming.Create
+// when the document already has changes.
+var ErrExists = errors.New("repo: document exists")
+
+// ReceiveSyncMessageWith is ReceiveSyncMessage with an extra check and,
+// for a creation, extra writes in the same store Update (see Incoming).
+func (r *Repo) ReceiveSyncMessageWith(ctx context.Context, peer PeerID, id docs.DocumentID, msg []byte, in Incoming) error {
 	if err := peer.check(); err != nil {
 		return err
 	}
@@ -78,8 +104,11 @@ func (r *Repo) ReceiveSyncMessage(ctx context.Context, peer PeerID, id docs.Docu
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if r.opts.writeCheck != nil {
-		if err := h.checkWrite(peer, msg); err != nil {
+	if in.Create != nil && len(h.doc.Heads()) > 0 {
+		return fmt.Errorf("%w: %s", ErrExists, id)
+	}
+	if r.opts.writeCheck != nil || in.Check != nil {
+		if err := h.checkWrite(peer, msg, in.Check); err != nil {
 			return err
 		}
 	}
@@ -94,8 +123,17 @@ func (r *Repo) ReceiveSyncMessage(ctx context.Context, peer PeerID, id docs.Docu
 	after := h.doc.Heads()
 	state := ss.Save()
 	if err := h.persist(ctx, func(tx store.Txn) error {
+		if in.Create != nil {
+			if err := in.Create(tx); err != nil {
+				return err
+			}
+		}
 		return tx.Set(syncKey(peer, h.id), state)
 	}); err != nil {
+		if in.Create != nil {
+			// A creation that is not stored leaves no document behind.
+			h.resetEmpty()
+		}
 		return err
 	}
 	if !slices.Equal(before, after) {
@@ -104,9 +142,23 @@ func (r *Repo) ReceiveSyncMessage(ctx context.Context, peer PeerID, id docs.Docu
 	return nil
 }
 
-// checkWrite decodes msg on a scratch document and runs the write check
-// on the changes the document does not have yet. Caller holds h.mu.
-func (h *Handle) checkWrite(peer PeerID, msg []byte) error {
+// resetEmpty turns h back into an empty placeholder after a creation
+// whose persist failed. The in-memory sync states were bound to the
+// discarded document; they are dropped and reload from the store (where
+// the failed Update wrote nothing). Caller holds h.mu.
+func (h *Handle) resetEmpty() {
+	doc := automerge.New()
+	if err := doc.SetActorID(h.doc.ActorID()); err != nil {
+		h.repo.opts.logger.Warn("repo: reset placeholder actor", "doc", h.id.String(), "err", err)
+	}
+	h.doc, h.dirty, h.nextSeq, h.incCount, h.incBytes = doc, false, 1, 0, 0
+	clear(h.syncs)
+}
+
+// checkWrite decodes msg on a scratch document and runs the write
+// checks (the repository's, then extra) on the changes the document does
+// not have yet. Caller holds h.mu.
+func (h *Handle) checkWrite(peer PeerID, msg []byte, extra func(*automerge.Doc, []*automerge.Change) error) error {
 	sm, err := automerge.NewSyncState(automerge.New()).ReceiveMessage(msg)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrBadMessage, err)
@@ -120,8 +172,15 @@ func (h *Handle) checkWrite(peer PeerID, msg []byte) error {
 	if len(fresh) == 0 {
 		return nil
 	}
-	if err := h.repo.opts.writeCheck(peer, h.id, h.doc, fresh); err != nil {
-		return fmt.Errorf("%w: %w", ErrRejected, err)
+	if c := h.repo.opts.writeCheck; c != nil {
+		if err := c(peer, h.id, h.doc, fresh); err != nil {
+			return fmt.Errorf("%w: %w", ErrRejected, err)
+		}
+	}
+	if extra != nil {
+		if err := extra(h.doc, fresh); err != nil {
+			return fmt.Errorf("%w: %w", ErrRejected, err)
+		}
 	}
 	return nil
 }

@@ -30,8 +30,9 @@ const (
 	// TypeEphemeral carries application data (presence, cursors) that is
 	// relayed but never stored.
 	TypeEphemeral = "ephemeral"
-	// TypeError reports a fatal error; the sender closes the connection
-	// after it.
+	// TypeError reports an error. Without a documentId it is fatal and
+	// the sender closes the connection after it; with one (Segue's
+	// relay), it refuses that document only and the session goes on.
 	TypeError = "error"
 	// TypeRemoteSubscriptionChange and TypeRemoteHeadsChanged are
 	// automerge-repo's optional remote-heads gossip. Segue decodes and

@@ -9,6 +9,7 @@ import (
 
 	"github.com/automerge/automerge-go"
 
+	"github.com/segue-fm/segue/store"
 	"github.com/segue-fm/segue/sync/docs"
 	"github.com/segue-fm/segue/sync/repo"
 )
@@ -21,6 +22,9 @@ var (
 	// ErrForbidden is returned when a peer without write access sends
 	// changes the document does not already contain.
 	ErrForbidden = errors.New("peer: not allowed to change this document")
+	// ErrExists is returned by Repo.Create for a document that has
+	// changes already (another session created it first).
+	ErrExists = errors.New("peer: document exists")
 )
 
 // Repo is the document repository a Session syncs. Peer names are
@@ -36,10 +40,18 @@ type Repo interface {
 	View(ctx context.Context, id docs.DocumentID, fn func(doc *automerge.Doc) error) error
 	// Receive applies a sync message from peer to id (created when
 	// unknown) and persists the changes and the sync state before it
-	// returns. When writable is false and the message carries a change
+	// returns. When acc.Write is false and the message carries a change
 	// the document lacks, nothing is applied and the error wraps
-	// ErrForbidden.
-	Receive(ctx context.Context, peer string, id docs.DocumentID, data []byte, writable bool) error
+	// ErrForbidden; when acc.Manage is false and a new change touches a
+	// field only the owner may change (docs.CheckACLUntouched), nothing
+	// is applied and the error wraps docs.ErrACLChange (or
+	// docs.ErrMissingDeps).
+	Receive(ctx context.Context, peer string, id docs.DocumentID, data []byte, acc Access) error
+	// Create stores a document the repository does not hold yet from its
+	// first sync message; record runs in the store transaction that
+	// first stores it (nothing is stored when it fails). When the
+	// document has changes already the error wraps ErrExists.
+	Create(ctx context.Context, peer string, id docs.DocumentID, data []byte, record func(tx store.Txn) error) error
 	// Generate returns the next sync message for peer, or ok false when
 	// there is nothing to send. The bytes are the caller's.
 	Generate(ctx context.Context, peer string, id docs.DocumentID) (data []byte, ok bool, err error)
@@ -89,38 +101,41 @@ func (a *RepoAdapter) View(ctx context.Context, id docs.DocumentID, fn func(doc 
 	return h.Read(fn)
 }
 
-// Receive implements Repo. The write check runs before the message is
-// applied: changes only accumulate, so a change missing at check time
-// would still be new when applied.
-func (a *RepoAdapter) Receive(ctx context.Context, peer string, id docs.DocumentID, data []byte, writable bool) error {
-	if !writable {
-		if err := a.checkReadOnly(ctx, id, data); err != nil {
-			return err
+// Receive implements Repo. The checks run under the document's lock on
+// the changes the message would add, so nothing can slip in between the
+// check and the apply.
+func (a *RepoAdapter) Receive(ctx context.Context, peer string, id docs.DocumentID, data []byte, acc Access) error {
+	var in repo.Incoming
+	switch {
+	case !acc.Write:
+		in.Check = func(_ *automerge.Doc, fresh []*automerge.Change) error {
+			if len(fresh) > 0 {
+				return ErrForbidden
+			}
+			return nil
 		}
+	case !acc.Manage:
+		in.Check = docs.CheckACLUntouched
 	}
-	if err := a.R.ReceiveSyncMessage(ctx, repo.PeerID(peer), id, data); err != nil {
+	if err := a.R.ReceiveSyncMessageWith(ctx, repo.PeerID(peer), id, data, in); err != nil {
 		return fmt.Errorf("receive %s: %w", id, err)
 	}
 	return nil
 }
 
-func (a *RepoAdapter) checkReadOnly(ctx context.Context, id docs.DocumentID, data []byte) error {
-	sm, err := automerge.NewSyncState(automerge.New()).ReceiveMessage(data)
+// Create implements Repo.
+func (a *RepoAdapter) Create(ctx context.Context, peer string, id docs.DocumentID, data []byte, record func(tx store.Txn) error) error {
+	if record == nil {
+		record = func(store.Txn) error { return nil }
+	}
+	err := a.R.ReceiveSyncMessageWith(ctx, repo.PeerID(peer), id, data, repo.Incoming{Create: record})
+	if errors.Is(err, repo.ErrExists) {
+		return fmt.Errorf("create %s: %w", id, ErrExists)
+	}
 	if err != nil {
-		return fmt.Errorf("%w: %v", repo.ErrBadMessage, err)
+		return fmt.Errorf("create %s: %w", id, err)
 	}
-	changes := sm.Changes()
-	if len(changes) == 0 {
-		return nil
-	}
-	return a.View(ctx, id, func(doc *automerge.Doc) error {
-		for _, c := range changes {
-			if _, err := doc.Change(c.Hash()); err != nil {
-				return ErrForbidden
-			}
-		}
-		return nil
-	})
+	return nil
 }
 
 // Generate implements Repo.

@@ -3,6 +3,7 @@ package peer
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,7 +14,9 @@ import (
 	"github.com/automerge/automerge-go"
 
 	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/store"
 	"github.com/segue-fm/segue/sync/docs"
+	"github.com/segue-fm/segue/sync/repo"
 	"github.com/segue-fm/segue/sync/wire"
 )
 
@@ -39,22 +42,32 @@ type Conn interface {
 	Send(ctx context.Context, m *wire.Message) error
 }
 
-// Access is what a user may do with a document.
-type Access struct{ Read, Write bool }
+// Access is what a user may do with a document: read it, write it,
+// and manage it (change the fields only its owner may change:
+// docs.ACLFields). A writer who may not manage has every change checked
+// with docs.CheckACLUntouched.
+type Access struct{ Read, Write, Manage bool }
 
-// Authorizer decides a user's access to a document from its current
-// content. It must be a pure function of its arguments.
-type Authorizer func(user model.UserID, doc *automerge.Doc) (Access, error)
+// Authorizer decides a user's access to a document from its owner and
+// its current content. owner is the owner the session trusts: the
+// relay's record (Session.Owner), or the document's own owner field
+// where the session keeps no record (devices, LAN peers). It must be a
+// pure function of its arguments.
+type Authorizer func(user, owner model.UserID, doc *automerge.Doc) (Access, error)
 
-// AllowAll grants read and write to everyone; devices use it for the
-// relay, which has already authorised what it sends.
-func AllowAll(model.UserID, *automerge.Doc) (Access, error) { return Access{true, true}, nil }
+// AllowAll grants everything to everyone; devices use it for the relay,
+// which has already authorised what it sends.
+func AllowAll(model.UserID, model.UserID, *automerge.Doc) (Access, error) {
+	return Access{Read: true, Write: true, Manage: true}, nil
+}
 
 // PlaylistAccess is the relay's rule (DESIGN §5): a playlist is readable
-// by its owner, its collaborators and, when public, by everyone; writable
-// only by owner and collaborators. A document that is not a playlist
-// grants nothing.
-func PlaylistAccess(user model.UserID, doc *automerge.Doc) (Access, error) {
+// by its owner, its collaborators and, when public, by everyone;
+// writable only by owner and collaborators; manageable (owner,
+// collaborators, public) only by its owner. Collaborators and public
+// come from the content, the owner from the caller. A document that is
+// not a playlist grants nothing.
+func PlaylistAccess(user, owner model.UserID, doc *automerge.Doc) (Access, error) {
 	if k, err := docs.KindOf(doc); err != nil || k != docs.KindPlaylist {
 		return Access{}, nil
 	}
@@ -62,35 +75,30 @@ func PlaylistAccess(user model.UserID, doc *automerge.Doc) (Access, error) {
 	if err != nil {
 		return Access{}, fmt.Errorf("open playlist: %w", err)
 	}
-	w, err := p.CanWrite(user)
+	_, collabs, public, err := p.Access()
 	if err != nil {
 		return Access{}, err
 	}
-	r, err := p.CanRead(user)
-	if err != nil {
-		return Access{}, err
-	}
-	return Access{Read: r || w, Write: w}, nil
+	own := user != "" && user == owner
+	w := own || user != "" && slices.Contains(collabs, user)
+	return Access{Read: w || public, Write: w, Manage: own}, nil
 }
 
 // DocumentAccess is the rule for every document kind: a library is
-// readable and writable by its owner only (all devices of one user); a
-// playlist follows PlaylistAccess; anything else grants nothing.
-func DocumentAccess(user model.UserID, doc *automerge.Doc) (Access, error) {
+// readable, writable and manageable by its owner only (all devices of
+// one user); a playlist follows PlaylistAccess; anything else grants
+// nothing.
+func DocumentAccess(user, owner model.UserID, doc *automerge.Doc) (Access, error) {
 	k, err := docs.KindOf(doc)
 	if err != nil {
 		return Access{}, nil
 	}
 	switch k {
 	case docs.KindLibrary:
-		l, err := docs.OpenLibrary(doc, docs.DefaultOptions())
-		if err != nil {
-			return Access{}, fmt.Errorf("open library: %w", err)
-		}
-		own := user != "" && l.Owner() == user
-		return Access{Read: own, Write: own}, nil
+		own := user != "" && owner == user
+		return Access{Read: own, Write: own, Manage: own}, nil
 	case docs.KindPlaylist:
-		return PlaylistAccess(user, doc)
+		return PlaylistAccess(user, owner, doc)
 	default:
 		return Access{}, nil
 	}
@@ -109,7 +117,9 @@ func DocumentAccess(user model.UserID, doc *automerge.Doc) (Access, error) {
 type Session struct {
 	Repo  Repo
 	Authz Authorizer
-	// User is the remote peer's user, the subject of Authz.
+	// User is the remote peer's user, the subject of Authz. When set, a
+	// document the remote creates must name User as its owner field.
+	// Devices leave it empty for the relay, whose documents they trust.
 	User model.UserID
 	// LocalID and RemoteID are the peer ids; RemoteStorage is the remote
 	// storage id under which sync states persist ("" for an ephemeral
@@ -123,10 +133,26 @@ type Session struct {
 	// OnEphemeral, when set, receives the ephemeral messages of documents
 	// the remote user may read.
 	OnEphemeral func(m *wire.Message)
-	// BeforeCreate, when set, may veto storing a new document sent by the
-	// remote (an error wrapping ErrLimit or ErrForbidden ends the session
-	// with that message).
-	BeforeCreate func(ctx context.Context, id docs.DocumentID) error
+	// Owner, when set (the relay), returns the recorded owner of a
+	// document ("" when none is recorded); Authz then decides with it,
+	// never with the document's owner field, and a document may only be
+	// created by its recorded owner (a library only where its owner's id
+	// is recorded: ids are assigned, not claimed). When nil, the owner
+	// is the document's owner field.
+	Owner func(ctx context.Context, id docs.DocumentID) (model.UserID, error)
+	// OnCreate, when set, runs in the store transaction that first
+	// stores a document the remote creates (the relay records its owner
+	// and counts it there). An error refuses the document; nothing of it
+	// is stored and the remote is told with an error message naming it.
+	OnCreate func(tx store.Txn, id docs.DocumentID) error
+	// OnRefused, when set, is called when the remote refuses a document:
+	// an error message naming it (a refused write or creation), or
+	// doc-unavailable (it may not read it, or does not hold it).
+	OnRefused func(id docs.DocumentID, reason string)
+	// OnAccepted, when set, is called when a sync message from the
+	// remote shows that it holds every change of the local document:
+	// whatever it refused before has been settled.
+	OnAccepted func(id docs.DocumentID)
 	// OnSynced, when set, is called after every sync message exchanged.
 	OnSynced func(id docs.DocumentID, at time.Time)
 	// Now is the clock given to OnSynced; nil means time.Now.
@@ -146,6 +172,7 @@ type Session struct {
 	wake       chan struct{}
 	follows    map[docs.DocumentID]bool
 	requested  map[docs.DocumentID]bool // requests not answered yet (see request)
+	refusals   map[docs.DocumentID]int // answers refusing each document
 	peer       string
 	persistent bool
 }
@@ -159,6 +186,7 @@ func (s *Session) init() {
 		s.follows = map[docs.DocumentID]bool{}
 		s.authz = map[docs.DocumentID]authzEntry{}
 		s.requested = map[docs.DocumentID]bool{}
+		s.refusals = map[docs.DocumentID]int{}
 		var nonce [8]byte
 		_, _ = rand.Read(nonce[:])
 		s.peer, s.persistent = peerName(s.RemoteStorage, s.RemoteID, string(nonce[:]))
@@ -302,13 +330,84 @@ func (s *Session) handle(ctx context.Context, m *wire.Message) error {
 		s.OnEphemeral(m)
 		return nil
 	case wire.TypeError:
-		return fmt.Errorf("%w: %s", ErrRemote, m.Message)
+		if m.DocumentID == "" {
+			return fmt.Errorf("%w: %s", ErrRemote, m.Message)
+		}
+		id, err := m.DocID()
+		if err != nil {
+			return fmt.Errorf("%w: %s", ErrRemote, m.Message)
+		}
+		s.Log.Warn("peer: remote refused document", "doc", id, "remote", s.RemoteID, "message", m.Message)
+		if s.OnRefused != nil {
+			s.OnRefused(id, m.Message)
+		}
+		return nil
+	case wire.TypeDocUnavailable:
+		if id, err := m.DocID(); err == nil && s.OnRefused != nil {
+			s.OnRefused(id, ReasonUnavailable)
+		}
+		return nil
 	case wire.TypeJoin, wire.TypePeer:
 		return fmt.Errorf("%w: %s after the handshake", ErrProtocol, m.Type)
 	default:
-		// doc-unavailable, remote-heads gossip and future types need no answer.
+		// remote-heads gossip and future types need no answer.
 		return nil
 	}
+}
+
+// ReasonUnavailable is the reason OnRefused receives for a
+// doc-unavailable answer.
+const ReasonUnavailable = "document unavailable: the remote does not hold it or you may not read it"
+
+// Bounds on refusal answers (see refuse).
+const (
+	// maxRefusals is how many messages for one document a session
+	// answers with a refusal; later ones are dropped unanswered, so a
+	// remote that retries at once cannot turn a refusal into a loop.
+	maxRefusals = 3
+	// maxRefusedDocs bounds the documents whose refusals a session
+	// counts; messages for further refused documents are dropped
+	// unanswered.
+	maxRefusedDocs = 4096
+)
+
+// errUnreadable marks a document the remote user may not read.
+var errUnreadable = errors.New("peer: document not readable")
+
+// refusable reports whether err refuses one document (answered for that
+// document; the session goes on) rather than the session.
+func refusable(err error) bool {
+	for _, e := range []error{errUnreadable, ErrForbidden, ErrLimit, ErrProtocol, ErrExists,
+		docs.ErrACLChange, docs.ErrMissingDeps, repo.ErrBadMessage, repo.ErrRejected} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// refuse answers a refused message for document id: doc-unavailable
+// when the remote may not read it, else an error message naming the
+// document. At most maxRefusals answers per document and session.
+func (s *Session) refuse(ctx context.Context, id docs.DocumentID, m *wire.Message, cause error) error {
+	s.mu.Lock()
+	n, known := s.refusals[id]
+	full := !known && len(s.refusals) >= maxRefusedDocs
+	if !full {
+		s.refusals[id] = n + 1
+	}
+	s.mu.Unlock()
+	if n >= maxRefusals || full {
+		s.Log.Debug("peer: dropping message for refused document", "doc", id, "user", s.User, "err", cause)
+		return nil
+	}
+	s.Log.Info("peer: refused document", "doc", id, "user", s.User, "err", cause)
+	if errors.Is(cause, errUnreadable) {
+		return s.unavailable(ctx, m)
+	}
+	e := wire.ErrorMessage(s.LocalID, s.RemoteID, cause.Error())
+	e.DocumentID = m.DocumentID
+	return s.send(ctx, e)
 }
 
 // maxAuthzCache bounds a session's cached Authz results; the cache is
@@ -337,8 +436,15 @@ func (s *Session) access(ctx context.Context, id docs.DocumentID) (Access, error
 			acc = e.acc
 			return nil
 		}
+		owner := docs.Owner(doc)
+		if s.Owner != nil {
+			var err error
+			if owner, err = s.Owner(ctx, id); err != nil {
+				return err
+			}
+		}
 		var err error
-		if acc, err = s.Authz(s.User, doc); err != nil {
+		if acc, err = s.Authz(s.User, owner, doc); err != nil {
 			return err
 		}
 		s.mu.Lock()
@@ -364,6 +470,15 @@ func (s *Session) handleSync(ctx context.Context, m *wire.Message) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrProtocol, err)
 	}
+	err = s.syncDoc(ctx, id, m)
+	if err != nil && ctx.Err() == nil && refusable(err) {
+		return s.refuse(ctx, id, m, err)
+	}
+	return err
+}
+
+// syncDoc applies a sync or request message for id.
+func (s *Session) syncDoc(ctx context.Context, id docs.DocumentID, m *wire.Message) error {
 	has, err := s.Repo.Has(ctx, id)
 	if err != nil {
 		return err
@@ -382,25 +497,31 @@ func (s *Session) handleSync(ctx context.Context, m *wire.Message) error {
 		return err
 	}
 	if !acc.Read {
-		return s.unavailable(ctx, m)
+		return fmt.Errorf("%w: %s", errUnreadable, id)
 	}
 	s.follow(id)
-	err = s.Repo.Receive(ctx, s.peer, id, m.Data, acc.Write)
-	s.Log.Debug("peer: applied", "doc", id, "user", s.User, "write", acc.Write, "err", err)
-	if errors.Is(err, ErrForbidden) {
+	err = s.Repo.Receive(ctx, s.peer, id, m.Data, acc)
+	var acl *docs.ACLChangeError
+	s.Log.Debug("peer: applied", "doc", id, "user", s.User, "write", acc.Write, "manage", acc.Manage, "err", err)
+	switch {
+	case errors.Is(err, ErrForbidden):
 		return fmt.Errorf("%w %s: user %q may only read it", ErrForbidden, id, s.User)
-	}
-	if err != nil {
+	case errors.As(err, &acl):
+		return fmt.Errorf("%w (user %q, document %s)", acl, s.User, id)
+	case err != nil:
 		return err
 	}
-	s.synced(id)
+	s.applied(ctx, id, m)
 	return s.flush(ctx, id)
 }
 
 // create accepts a document the repository does not hold yet, but only
-// when the remote user may write the document it describes (for a
-// playlist: the remote user is its owner or a collaborator). The check
-// runs on a scratch document; nothing is stored for a refused one.
+// when the remote user may create it: the document names the remote
+// user as its owner (when the session has a User), the relay's record
+// (Owner) names no other owner — for a library it must name the remote
+// user — and the user may write the document it describes. The check
+// runs on a scratch document; nothing is stored for a refused one, and
+// OnCreate runs in the transaction that stores it.
 func (s *Session) create(ctx context.Context, id docs.DocumentID, m *wire.Message) error {
 	doc := automerge.New()
 	ss := automerge.NewSyncState(doc)
@@ -415,24 +536,79 @@ func (s *Session) create(ctx context.Context, id docs.DocumentID, m *wire.Messag
 		}
 		return s.send(ctx, &wire.Message{Type: wire.TypeSync, SenderID: s.LocalID, TargetID: s.RemoteID, DocumentID: m.DocumentID, Data: msg.Bytes()})
 	}
-	acc, err := s.Authz(s.User, doc)
+	owner := docs.Owner(doc)
+	if s.User != "" {
+		if owner != s.User {
+			return fmt.Errorf("%w %s: user %q may not create a document naming %q as its owner", ErrForbidden, id, s.User, owner)
+		}
+		if s.Owner != nil {
+			rec, err := s.Owner(ctx, id)
+			if err != nil {
+				return err
+			}
+			if rec != "" && rec != s.User {
+				return fmt.Errorf("%w %s: the id belongs to another user", ErrForbidden, id)
+			}
+			if k, _ := docs.KindOf(doc); k == docs.KindLibrary && rec != s.User {
+				return fmt.Errorf("%w %s: not the library id the relay assigned to user %q", ErrForbidden, id, s.User)
+			}
+		}
+	}
+	acc, err := s.Authz(s.User, owner, doc)
 	if err != nil {
 		return err
 	}
 	if !acc.Write {
 		return fmt.Errorf("%w %s: user %q may not create it", ErrForbidden, id, s.User)
 	}
-	if s.BeforeCreate != nil {
-		if err := s.BeforeCreate(ctx, id); err != nil {
-			return err
-		}
-	}
 	s.follow(id)
-	if err := s.Repo.Receive(ctx, s.peer, id, m.Data, true); err != nil {
+	var record func(tx store.Txn) error
+	if s.OnCreate != nil {
+		record = func(tx store.Txn) error { return s.OnCreate(tx, id) }
+	}
+	err = s.Repo.Create(ctx, s.peer, id, m.Data, record)
+	if errors.Is(err, ErrExists) {
+		// Another session stored it first: apply as to any held document.
+		return s.syncDoc(ctx, id, m)
+	}
+	if err != nil {
 		return err
 	}
-	s.synced(id)
+	s.applied(ctx, id, m)
 	return s.flush(ctx, id)
+}
+
+// applied records that a sync message for id from the remote was
+// applied: the document's refusals are forgotten, OnSynced runs, and
+// OnAccepted when the remote's heads cover every local change.
+func (s *Session) applied(ctx context.Context, id docs.DocumentID, m *wire.Message) {
+	s.mu.Lock()
+	delete(s.refusals, id)
+	s.mu.Unlock()
+	s.synced(id)
+	if s.OnAccepted == nil {
+		return
+	}
+	theirs, ok := SyncMessageHeads(m.Data)
+	if !ok {
+		return
+	}
+	// Covered: the remote's heads are known here and nothing local lies
+	// outside their history.
+	covered := false
+	err := s.Repo.View(ctx, id, func(doc *automerge.Doc) error {
+		for _, h := range theirs {
+			if _, err := doc.Change(h); err != nil {
+				return nil
+			}
+		}
+		rest, err := doc.Changes(theirs...)
+		covered = err == nil && len(rest) == 0
+		return nil
+	})
+	if err == nil && covered {
+		s.OnAccepted(id)
+	}
 }
 
 func (s *Session) follow(id docs.DocumentID) {
@@ -594,4 +770,27 @@ func RemoteStorage(m *wire.Message) string {
 		return ""
 	}
 	return m.PeerMetadata.StorageID
+}
+
+// syncMessageType is the first byte of an Automerge sync message.
+const syncMessageType = 0x42
+
+// SyncMessageHeads returns the sender's heads from an encoded Automerge
+// sync message (type byte 0x42, then the heads as a LEB128 count and
+// 32-byte hashes) without decoding the rest; ok is false when data does
+// not start that way. The slice is owned by the caller.
+func SyncMessageHeads(data []byte) (heads []automerge.ChangeHash, ok bool) {
+	if len(data) < 2 || data[0] != syncMessageType {
+		return nil, false
+	}
+	n, k := binary.Uvarint(data[1:])
+	if k <= 0 || n > uint64(len(data)-1-k)/32 {
+		return nil, false
+	}
+	rest := data[1+k:]
+	heads = make([]automerge.ChangeHash, n)
+	for i := range heads {
+		copy(heads[i][:], rest[32*i:])
+	}
+	return heads, true
 }

@@ -1,0 +1,135 @@
+package core_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/segue-fm/segue/core"
+	"github.com/segue-fm/segue/core/model"
+	tbed "github.com/segue-fm/segue/internal/testbed"
+	"github.com/segue-fm/segue/sync/docs"
+	"github.com/segue-fm/segue/sync/repo"
+)
+
+// registered opens an engine against origin registered as a device of
+// user, and its documents.
+func registered(t *testing.T, origin string, user model.UserID) (*core.Engine, *core.Docs) {
+	t.Helper()
+	e := tbed.Engine(t, core.DefaultOptions().WithOrigins(origin))
+	tbed.Register(t, e, user, "device")
+	d, err := e.OpenDocs(context.Background(), user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return e, d
+}
+
+func storedLibraryID(t *testing.T, e *core.Engine) docs.DocumentID {
+	t.Helper()
+	v, err := e.Store().Get(context.Background(), []byte("cfg/library-id"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := docs.ParseDocumentID(string(v))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func savedTracks(t *testing.T, d *core.Docs) []model.TrackID {
+	t.Helper()
+	lib, err := d.Library().Get(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []model.TrackID
+	for _, s := range lib.Tracks {
+		out = append(out, model.TrackID(s.ID))
+	}
+	return out
+}
+
+// TestLibraryAtAssignedID: registration hands every device of an
+// account the same relay-assigned library id, not the one derived from
+// the username; the library syncs between the devices under it.
+func TestLibraryAtAssignedID(t *testing.T) {
+	ctx := t.Context()
+	origin := syncRelay(t)
+	e1, d1 := registered(t, origin, "alice")
+	e2, d2 := registered(t, origin, "alice")
+	id := storedLibraryID(t, e1)
+	if id == docs.LibraryID("alice") {
+		t.Fatal("the relay assigned the id derived from the username")
+	}
+	if id2 := storedLibraryID(t, e2); id2 != id {
+		t.Fatalf("second device got library %s, first %s", id2, id)
+	}
+	if err := d1.Library().SaveTracks(ctx, "t1"); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []*core.Docs{d1, d2} {
+		if err := d.StartSync(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitUntil(t, "the second device gets the library", func() bool { return slices.Contains(savedTracks(t, d2), "t1") })
+	if h, err := d2.Repo().Get(ctx, id); err != nil || h.Empty() {
+		t.Fatalf("second device holds no library at %s (%v)", id, err)
+	}
+}
+
+// TestLibraryMovedFromDerivedID: a device registered before the relay
+// assigned library ids kept its library under the id derived from the
+// username. At StartSync it fetches its id (GET /v1/me), imports the old
+// library into it and deletes the old document; nothing is refused and
+// another device of the account receives what was saved.
+func TestLibraryMovedFromDerivedID(t *testing.T) {
+	ctx := t.Context()
+	origin := syncRelay(t)
+	e := tbed.Engine(t, core.DefaultOptions().WithOrigins(origin))
+	tbed.Register(t, e, "alice", "old device")
+	if err := e.Store().Delete(ctx, []byte("cfg/library-id")); err != nil {
+		t.Fatal(err)
+	}
+	d, err := e.OpenDocs(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	if err := d.Library().SaveTracks(ctx, "old-1"); err != nil {
+		t.Fatal(err)
+	}
+	derived := docs.LibraryID("alice")
+	if h, err := d.Repo().Get(ctx, derived); err != nil || h.Empty() {
+		t.Fatalf("the legacy device keeps no library at the derived id (%v)", err)
+	}
+	if err := d.StartSync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	id := storedLibraryID(t, e)
+	if id == derived {
+		t.Fatal("library id still the derived one")
+	}
+	if _, err := d.Repo().Get(ctx, derived); !errors.Is(err, repo.ErrNotFound) {
+		t.Fatalf("derived library still stored (%v)", err)
+	}
+	if got := savedTracks(t, d); !slices.Equal(got, []model.TrackID{"old-1"}) {
+		t.Fatalf("library after the move: %v", got)
+	}
+	_, other := registered(t, origin, "alice")
+	if err := other.StartSync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "another device gets the moved library", func() bool { return slices.Contains(savedTracks(t, other), "old-1") })
+	st, err := d.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Relay.Refused) != 0 {
+		t.Fatalf("refused after the move: %+v", st.Relay.Refused)
+	}
+}

@@ -1,0 +1,128 @@
+package docs
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/automerge/automerge-go"
+)
+
+// TestCheckACLUntouched: bob, a collaborator, edits his replica of
+// alice's playlist; the changes he would send are checked against
+// alice's copy. Entry and name edits pass; every write to owner,
+// collaborators, public or type is caught, including ones that write
+// the value already there and ones made concurrently with alice's later
+// edits.
+func TestCheckACLUntouched(t *testing.T) {
+	cases := []struct {
+		name string
+		edit func(p *Playlist) error
+		want error
+	}{
+		{"add entries", func(p *Playlist) error { _, err := p.Add(AtEnd(), "bob", "t1", "t2"); return err }, nil},
+		{"rename", func(p *Playlist) error { return p.Rename("bob's trip") }, nil},
+		{"move", func(p *Playlist) error {
+			es, err := p.Entries()
+			if err != nil {
+				return err
+			}
+			return p.Move(es[0].ID, AtEnd())
+		}, nil},
+		{"owner to bob", func(p *Playlist) error { return p.Doc().RootMap().Set("owner", "bob") }, ErrACLChange},
+		// automerge-go writes no operation for a put of the value already
+		// there, so "the same value" is written as a put over a put: the
+		// change's operations end on the value the field had.
+		{"owner set and restored", func(p *Playlist) error { return setTwice(p.Doc().RootMap(), "owner", "bob", "alice") }, ErrACLChange},
+		{"owner deleted", func(p *Playlist) error { return p.Doc().RootMap().Delete("owner") }, ErrACLChange},
+		{"clear collaborators", func(p *Playlist) error { return p.SetCollaborators() }, ErrACLChange},
+		{"add collaborator", func(p *Playlist) error { return p.SetCollaborators("bob", "carol") }, ErrACLChange},
+		{"collaborator set and restored", func(p *Playlist) error {
+			return setTwice(p.Doc().Path("collaborators").Map(), "bob", false, true)
+		}, ErrACLChange},
+		{"collaborators replaced", func(p *Playlist) error {
+			return p.Doc().RootMap().Set("collaborators", automerge.NewMap())
+		}, ErrACLChange},
+		{"make public", func(p *Playlist) error { return p.SetPublic(true) }, ErrACLChange},
+		{"public set and restored", func(p *Playlist) error { return setTwice(p.Doc().RootMap(), "public", true, false) }, ErrACLChange},
+		{"type changed", func(p *Playlist) error { return p.Doc().RootMap().Set("type", "library") }, ErrACLChange},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			alice := newPlaylist(t, 1)
+			if err := alice.SetCollaborators("bob"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := alice.Add(AtEnd(), "alice", "a1", "a2"); err != nil {
+				t.Fatal(err)
+			}
+			bob := fork(t, alice, 2)
+			base := bob.Doc().Heads()
+			// Alice edits concurrently: bob's changes do not build on these.
+			if _, err := alice.Add(AtStart(), "alice", "a0"); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.edit(bob); err != nil {
+				t.Fatal(err)
+			}
+			commitPending(t, bob.Doc())
+			changes, err := bob.Doc().Changes(base...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			heads := alice.Doc().Heads()
+			err = CheckACLUntouched(alice.Doc(), changes)
+			if c.want == nil && err != nil || c.want != nil && !errors.Is(err, c.want) {
+				t.Fatalf("CheckACLUntouched = %v, want %v", err, c.want)
+			}
+			if got := alice.Doc().Heads(); len(got) != len(heads) || got[0] != heads[0] {
+				t.Fatalf("the check changed the document: heads %v, want %v", got, heads)
+			}
+		})
+	}
+}
+
+// TestCheckACLUntouchedMissingDeps: a change sent without the change it
+// depends on cannot be checked and is refused.
+func TestCheckACLUntouchedMissingDeps(t *testing.T) {
+	alice := newPlaylist(t, 1)
+	bob := fork(t, alice, 2)
+	base := bob.Doc().Heads()
+	if err := bob.SetPublic(true); err != nil {
+		t.Fatal(err)
+	}
+	mid := bob.Doc().Heads()
+	if err := bob.Rename("x"); err != nil {
+		t.Fatal(err)
+	}
+	all, err := bob.Doc().Changes(base...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, err := bob.Doc().Changes(mid...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckACLUntouched(alice.Doc(), last); !errors.Is(err, ErrMissingDeps) {
+		t.Fatalf("only the dependent change: %v, want ErrMissingDeps", err)
+	}
+	if err := CheckACLUntouched(alice.Doc(), all); !errors.Is(err, ErrACLChange) {
+		t.Fatalf("both changes: %v, want ErrACLChange", err)
+	}
+}
+
+// setTwice puts a then b at key in one change.
+func setTwice(m *automerge.Map, key string, a, b any) error {
+	if err := m.Set(key, a); err != nil {
+		return err
+	}
+	return m.Set(key, b)
+}
+
+// commitPending commits raw edits made through the automerge API (the
+// views commit their own).
+func commitPending(t *testing.T, d *automerge.Doc) {
+	t.Helper()
+	if _, err := d.Commit("raw edit", automerge.CommitOptions{AllowEmpty: true}); err != nil {
+		t.Fatal(err)
+	}
+}
