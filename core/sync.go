@@ -278,6 +278,41 @@ func (d *Docs) WaitSynced(ctx context.Context, since time.Time, quiet time.Durat
 	}
 }
 
+// WaitInSync blocks until the relay client is in sync (client.InSync:
+// every document, including the followed playlists this device does not
+// hold yet, answered by the relay in the current connection with both
+// sides holding the same changes), or ctx ends (or d closes:
+// context.Canceled). A device that is already up to date returns after
+// one round trip. It needs StartSync (client.ErrDisconnected).
+func (d *Docs) WaitInSync(ctx context.Context) error {
+	ctx, done, err := d.calls.enter(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	d.mu.Lock()
+	c := d.client
+	d.mu.Unlock()
+	if c == nil {
+		return client.ErrDisconnected
+	}
+	for {
+		d.wantFollowed(ctx, c)
+		ok, err := c.InSync(ctx)
+		if err != nil {
+			return fmt.Errorf("core: sync state: %w", err)
+		}
+		if ok {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c.Synced():
+		}
+	}
+}
+
 // StartLAN starts LAN sync (sync/p2p) with cert, this device's
 // relay-signed certificate, or with Engine.DeviceCert when cert is nil
 // (the one Register stored, else fetched from the relay); peers are

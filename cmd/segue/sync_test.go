@@ -81,3 +81,40 @@ func TestSyncPeers(t *testing.T) {
 		})
 	}
 }
+
+// TestSyncNowUpToDate runs `segue sync now` twice against a real relay:
+// the second run finds the device already in sync (the relay has
+// nothing to send) and must report that at once with exit 0, well
+// within --wait, instead of waiting for traffic that never comes.
+func TestSyncNowUpToDate(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	origin := testbed.NewRelay(t, testbed.DefaultOptions().WithDemoAlbum(false)).URL
+	dev := t.TempDir()
+	segue := func(cmd string, args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		code := run(ctx, append([]string{cmd, "--data", dev, "--relay", origin}, args...), &out, &errb)
+		return code, out.String(), errb.String()
+	}
+	if code, _, stderr := segue("sync", "login", "--signup", "--user", "alice", "--password", "password1"); code != 0 {
+		t.Fatalf("sync login exited %d: %s", code, stderr)
+	}
+	if code, _, stderr := segue("playlist", "create", "Road trip"); code != 0 {
+		t.Fatalf("playlist new exited %d: %s", code, stderr)
+	}
+	const wait = 5 * time.Second
+	for i := range 3 {
+		start := time.Now()
+		code, stdout, stderr := segue("sync", "--wait", wait.String(), "now")
+		took := time.Since(start)
+		if code != 0 {
+			t.Fatalf("sync now #%d exited %d after %s\nstdout: %s\nstderr: %s", i+1, code, took, stdout, stderr)
+		}
+		if !strings.Contains(stdout, "relay connected=true") || !strings.Contains(stdout, `error=""`) {
+			t.Fatalf("sync now #%d: %s", i+1, stdout)
+		}
+		if took >= wait/2 {
+			t.Fatalf("sync now #%d took %s: it waited for traffic instead of seeing the device in sync", i+1, took)
+		}
+	}
+}

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"sync"
 	"time"
 
@@ -141,6 +143,8 @@ type Client struct {
 	session *peer.Session
 	want    []docs.DocumentID
 	synced  chan struct{}
+	heard   map[docs.DocumentID]bool // the remote sent a sync message in this connection
+	gone    map[docs.DocumentID]bool // the remote said doc-unavailable in this connection
 }
 
 // New returns a client syncing repo (normally a peer.RepoAdapter over the
@@ -209,6 +213,7 @@ func (c *Client) Run(ctx context.Context) error {
 			c.status.LastError = err.Error()
 		}
 		c.mu.Unlock()
+		c.poke()
 		if connected {
 			ceiling = c.opts.minBackoff
 		}
@@ -236,14 +241,18 @@ func (c *Client) once(ctx context.Context) (connected bool, err error) {
 	s := &peer.Session{
 		Repo: c.repo, Authz: peer.AllowAll, LocalID: c.opts.peerID, RemoteID: pm.SenderID,
 		RemoteStorage: peer.RemoteStorage(pm), Conn: conn, Log: c.opts.log, FollowAll: true, Now: c.opts.now,
-		OnSynced: func(_ docs.DocumentID, at time.Time) {
+		OnSynced: func(id docs.DocumentID, at time.Time) {
 			c.mu.Lock()
 			c.status.LastSync = at
+			c.heard[id] = true
 			c.mu.Unlock()
-			select {
-			case c.synced <- struct{}{}:
-			default:
-			}
+			c.poke()
+		},
+		OnUnavailable: func(id docs.DocumentID) {
+			c.mu.Lock()
+			c.gone[id] = true
+			c.mu.Unlock()
+			c.poke()
 		},
 	}
 	ids, err := c.repo.IDs(ctx)
@@ -253,11 +262,57 @@ func (c *Client) once(ctx context.Context) (connected bool, err error) {
 	c.mu.Lock()
 	s.Want(append(ids, c.want...)...)
 	c.session = s
+	c.heard, c.gone = map[docs.DocumentID]bool{}, map[docs.DocumentID]bool{}
 	c.status.Connected, c.status.Remote, c.status.Attempts, c.status.LastError = true, pm.SenderID, 0, ""
 	c.mu.Unlock()
 	return true, s.Run(ctx)
 }
 
 // Synced returns a channel that receives (coalesced) after sync
-// messages are exchanged; tests and UIs use it to wait for progress.
+// messages are exchanged, after the remote answers doc-unavailable and
+// after the connection drops; tests and UIs use it to wait for progress
+// (InSync tells whether it is complete).
 func (c *Client) Synced() <-chan struct{} { return c.synced }
+
+// poke signals Synced without blocking.
+func (c *Client) poke() {
+	select {
+	case c.synced <- struct{}{}:
+	default:
+	}
+}
+
+// InSync reports whether the client is connected and in sync: for every
+// document of the repository and every wanted one, the remote has
+// answered in the current connection, and both sides hold the same
+// changes (peer.Session.InSync) — or the remote said it does not have
+// the document. A connected remote answers every document the client
+// announces, even when it has nothing new, so an up-to-date device
+// reaches InSync after one round trip.
+func (c *Client) InSync(ctx context.Context) (bool, error) {
+	c.mu.Lock()
+	s := c.session
+	heard, gone := maps.Clone(c.heard), maps.Clone(c.gone)
+	want := slices.Clone(c.want)
+	c.mu.Unlock()
+	if s == nil {
+		return false, nil
+	}
+	ids, err := c.repo.IDs(ctx)
+	if err != nil {
+		return false, err
+	}
+	for _, id := range append(ids, want...) {
+		if gone[id] {
+			continue
+		}
+		if !heard[id] {
+			return false, nil
+		}
+		ok, err := s.InSync(ctx, id)
+		if err != nil || !ok {
+			return false, err
+		}
+	}
+	return true, nil
+}

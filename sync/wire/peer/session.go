@@ -129,6 +129,9 @@ type Session struct {
 	BeforeCreate func(ctx context.Context, id docs.DocumentID) error
 	// OnSynced, when set, is called after every sync message exchanged.
 	OnSynced func(id docs.DocumentID, at time.Time)
+	// OnUnavailable, when set, is called when the remote answers that it
+	// has no document id (or may not share it).
+	OnUnavailable func(id docs.DocumentID)
 	// Now is the clock given to OnSynced; nil means time.Now.
 	Now func() time.Time
 	Log *slog.Logger
@@ -143,6 +146,7 @@ type Session struct {
 	mu         sync.Mutex
 	authz      map[docs.DocumentID]authzEntry // Authz results by document heads
 	dirty      map[docs.DocumentID]bool
+	sent       map[docs.DocumentID]bool // a sync message went out in this session
 	wake       chan struct{}
 	follows    map[docs.DocumentID]bool
 	peer       string
@@ -155,6 +159,7 @@ func (s *Session) init() {
 	if s.wake == nil {
 		s.wake = make(chan struct{}, 1)
 		s.dirty = map[docs.DocumentID]bool{}
+		s.sent = map[docs.DocumentID]bool{}
 		s.follows = map[docs.DocumentID]bool{}
 		s.authz = map[docs.DocumentID]authzEntry{}
 		var nonce [8]byte
@@ -296,6 +301,11 @@ func (s *Session) handle(ctx context.Context, m *wire.Message) error {
 		return fmt.Errorf("%w: %s", ErrRemote, m.Message)
 	case wire.TypeJoin, wire.TypePeer:
 		return fmt.Errorf("%w: %s after the handshake", ErrProtocol, m.Type)
+	case wire.TypeDocUnavailable:
+		if id, err := m.DocID(); err == nil && s.OnUnavailable != nil {
+			s.OnUnavailable(id)
+		}
+		return nil
 	default:
 		// doc-unavailable, remote-heads gossip and future types need no answer.
 		return nil
@@ -385,7 +395,7 @@ func (s *Session) handleSync(ctx context.Context, m *wire.Message) error {
 		return err
 	}
 	s.synced(id)
-	return s.flush(ctx, id)
+	return s.answer(ctx, id)
 }
 
 // create accepts a document the repository does not hold yet, but only
@@ -423,7 +433,7 @@ func (s *Session) create(ctx context.Context, id docs.DocumentID, m *wire.Messag
 		return err
 	}
 	s.synced(id)
-	return s.flush(ctx, id)
+	return s.answer(ctx, id)
 }
 
 func (s *Session) follow(id docs.DocumentID) {
@@ -482,19 +492,26 @@ func (s *Session) request(ctx context.Context, id docs.DocumentID) error {
 // flush sends the next sync message for id, if any and if the remote may
 // read the document.
 func (s *Session) flush(ctx context.Context, id docs.DocumentID) error {
+	_, err := s.flushSent(ctx, id)
+	return err
+}
+
+// flushSent is flush reporting whether a message was sent.
+func (s *Session) flushSent(ctx context.Context, id docs.DocumentID) (bool, error) {
 	acc, err := s.access(ctx, id)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if !acc.Read {
-		return nil
+		return false, nil
 	}
 	s.follow(id)
 	data, ok, err := s.Repo.Generate(ctx, s.peer, id)
 	if err != nil || !ok {
-		return err
+		return false, err
 	}
-	return s.send(ctx, &wire.Message{Type: wire.TypeSync, SenderID: s.LocalID, TargetID: s.RemoteID, DocumentID: id.String(), Data: data})
+	s.markSent(id)
+	return true, s.send(ctx, &wire.Message{Type: wire.TypeSync, SenderID: s.LocalID, TargetID: s.RemoteID, DocumentID: id.String(), Data: data})
 }
 
 // SendEphemeral forwards an ephemeral message to the remote when it
