@@ -18,6 +18,7 @@ import (
 
 	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/store"
+	"github.com/segue-fm/segue/sync/relaysync"
 )
 
 // ErrStarted is returned by Start when the server is already serving.
@@ -41,6 +42,7 @@ type Server struct {
 	e      *echo.Echo
 	v1     *echo.Group
 	mans   *manifestCache
+	sync   *relaysync.Endpoint // nil when the sync endpoint failed to mount
 
 	mu      sync.Mutex
 	hs      *http.Server

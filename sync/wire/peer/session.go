@@ -132,6 +132,10 @@ type Session struct {
 	// OnUnavailable, when set, is called when the remote answers that it
 	// has no document id (or may not share it).
 	OnUnavailable func(id docs.DocumentID)
+	// OnRevocation, when set, receives the data of the remote's
+	// device-revoked messages (wire.TypeDeviceRevoked: a notice the
+	// callee must verify); without it they are ignored.
+	OnRevocation func(notice []byte)
 	// Now is the clock given to OnSynced; nil means time.Now.
 	Now func() time.Time
 	Log *slog.Logger
@@ -304,6 +308,11 @@ func (s *Session) handle(ctx context.Context, m *wire.Message) error {
 	case wire.TypeDocUnavailable:
 		if id, err := m.DocID(); err == nil && s.OnUnavailable != nil {
 			s.OnUnavailable(id)
+		}
+		return nil
+	case wire.TypeDeviceRevoked:
+		if s.OnRevocation != nil {
+			s.OnRevocation(m.Data)
 		}
 		return nil
 	default:
@@ -503,7 +512,7 @@ func (s *Session) flushSent(ctx context.Context, id docs.DocumentID) (bool, erro
 		return false, err
 	}
 	if !acc.Read {
-		return false, nil
+		return false, s.lostRead(ctx, id)
 	}
 	s.follow(id)
 	data, ok, err := s.Repo.Generate(ctx, s.peer, id)
