@@ -113,8 +113,13 @@ func SyncURL(origin string) (string, error) {
 
 // StartSync connects to the relay's sync endpoint (the first origin) in
 // the background and keeps every document in sync, reconnecting with
-// backoff. It needs a registered device (ErrNotRegistered). Calling it
-// while sync runs does nothing.
+// backoff; first it renews the stored device certificate when it is
+// older than CertRefreshAge. It needs a registered device
+// (ErrNotRegistered). Calling it while sync runs does nothing; after the
+// relay refused the device's credentials (client.ErrRevoked,
+// client.ErrUnauthorized: sync stops, see Status) it starts over. The
+// relay's revocation notices for the account's other devices are kept
+// and end LAN sessions with those devices at once (StartLAN).
 func (d *Docs) StartSync(ctx context.Context) error {
 	ctx, end, err := d.calls.enter(ctx)
 	if err != nil {
@@ -132,11 +137,16 @@ func (d *Docs) StartSync(ctx context.Context) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.client != nil {
-		return nil
+		select {
+		case <-d.done: // the relay refused the credentials: start over
+		default:
+			return nil
+		}
 	}
 	dev := string(d.e.DeviceID())
 	c := client.New(d.ad, client.WebSocket{URL: u, Token: tok, Compression: true, HTTPClient: d.e.client},
-		client.DefaultOptions().WithIdentity(dev+"-"+randomSuffix(), dev).WithLogger(d.e.log))
+		client.DefaultOptions().WithIdentity(dev+"-"+randomSuffix(), dev).WithLogger(d.e.log).
+			WithRevocationHandler(d.revocation))
 	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
 	events, unsub := d.repo.Subscribe(docs.LibraryID(d.user))
@@ -151,6 +161,9 @@ func (d *Docs) StartSync(ctx context.Context) error {
 				d.wantFollowed(cctx, c)
 			}
 		}()
+		if err := d.e.refreshDeviceCert(cctx); err != nil {
+			d.e.log.Warn("core: refresh device certificate", "err", err)
+		}
 		_ = c.Run(cctx)
 		unsub()
 		wg.Wait()
@@ -305,6 +318,9 @@ func (d *Docs) WaitInSync(ctx context.Context) error {
 		if ok {
 			return nil
 		}
+		if err := c.Refused(); err != nil {
+			return fmt.Errorf("core: relay sync: %w", err)
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -334,12 +350,16 @@ func (d *Docs) StartLAN(ctx context.Context, cert []byte, opts p2p.Options) (*p2
 			return nil, err
 		}
 	}
+	revoked, err := d.revokedDevices(ctx)
+	if err != nil {
+		return nil, err
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.node != nil {
 		return d.node, nil
 	}
-	n, err := p2p.New(ctx, d.e.id, cert, ck, d.ad, opts.WithLogger(d.e.log))
+	n, err := p2p.New(ctx, d.e.id, cert, ck, d.ad, opts.WithLogger(d.e.log).WithRevoked(revoked...))
 	if err != nil {
 		return nil, err
 	}
