@@ -316,7 +316,7 @@ func (s *Session) handle(ctx context.Context, m *wire.Message) error {
 		}
 		return nil
 	default:
-		// doc-unavailable, remote-heads gossip and future types need no answer.
+		// Remote-heads gossip and future types need no answer.
 		return nil
 	}
 }
