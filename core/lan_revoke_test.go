@@ -124,7 +124,8 @@ func (c *shiftClock) set(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// TestDeviceCertRefresh: StartSync replaces a stored device certificate
+// TestDeviceCertRefresh: StartSync (and StartLAN, when the relay is
+// reachable) replaces a stored device certificate
 // older than CertRefreshAge (by the engine's clock) with a fresh one from
 // the relay, so that LAN peers, which refuse certificates older than
 // p2p.DefaultCertMaxAge, keep accepting a device that reaches the relay
@@ -134,10 +135,12 @@ func TestDeviceCertRefresh(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		age     time.Duration
+		lan     bool // StartLAN instead of StartSync
 		renewed bool
 	}{
-		{"younger than CertRefreshAge", core.CertRefreshAge - time.Hour, false},
-		{"older than CertRefreshAge", core.CertRefreshAge + time.Hour, true},
+		{"younger than CertRefreshAge", core.CertRefreshAge - time.Hour, false, false},
+		{"older than CertRefreshAge", core.CertRefreshAge + time.Hour, false, true},
+		{"older than CertRefreshAge, StartLAN", core.CertRefreshAge + time.Hour, true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := t.Context()
@@ -154,11 +157,17 @@ func TestDeviceCertRefresh(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { d.Close() })
-			if err := d.StartSync(ctx); err != nil {
-				t.Fatal(err)
-			}
-			if err := d.WaitInSync(ctx); err != nil {
-				t.Fatal(err)
+			if tc.lan {
+				if _, err := d.StartLAN(ctx, nil, p2p.DefaultOptions().WithListen("/ip4/127.0.0.1/tcp/0").WithMDNS(false, "")); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				if err := d.StartSync(ctx); err != nil {
+					t.Fatal(err)
+				}
+				if err := d.WaitInSync(ctx); err != nil {
+					t.Fatal(err)
+				}
 			}
 			after, err := e.DeviceCert(ctx)
 			if err != nil {

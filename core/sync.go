@@ -334,7 +334,10 @@ func (d *Docs) WaitInSync(ctx context.Context) error {
 // (the one Register stored, else fetched from the relay); peers are
 // checked against the pinned catalog key. It returns the node (Addrs for
 // manual entry, Connect, Peers). Once a certificate is stored, starting
-// LAN sync needs no relay.
+// LAN sync needs no relay; when the relay is reachable, a stored
+// certificate older than CertRefreshAge is renewed first (giving up
+// after a few seconds). Devices whose revocation notices this device
+// kept are refused.
 func (d *Docs) StartLAN(ctx context.Context, cert []byte, opts p2p.Options) (*p2p.Node, error) {
 	ctx, done, err := d.calls.enter(ctx)
 	if err != nil {
@@ -346,6 +349,11 @@ func (d *Docs) StartLAN(ctx context.Context, cert []byte, opts p2p.Options) (*p2
 		return nil, err
 	}
 	if cert == nil {
+		rctx, cancel := context.WithTimeout(ctx, certRefreshTimeout)
+		if err := d.e.refreshDeviceCert(rctx); err != nil {
+			d.e.log.Info("core: device certificate not renewed; LAN peers refuse it once it is 30 days old", "err", err)
+		}
+		cancel()
 		if cert, err = d.e.DeviceCert(ctx); err != nil {
 			return nil, err
 		}
