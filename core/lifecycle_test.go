@@ -380,6 +380,7 @@ func TestMethodsAfterClose(t *testing.T) {
 		{"Docs.SyncNow", func() error { return d.SyncNow(ctx) }},
 		{"Docs.Status", func() error { _, err := d.Status(ctx); return err }},
 		{"Docs.WaitSynced", func() error { return d.WaitSynced(ctx, time.Time{}, time.Millisecond) }},
+		{"Docs.WaitInSync", func() error { return d.WaitInSync(ctx) }},
 		{"Docs.StartLAN", func() error { _, err := d.StartLAN(ctx, nil, p2p.DefaultOptions()); return err }},
 		{"Library.SaveTracks", func() error { return d.Library().SaveTracks(ctx, track) }},
 		{"Library.UnsaveTracks", func() error { return d.Library().UnsaveTracks(ctx, track) }},

@@ -116,11 +116,16 @@ func SyncURL(origin string) (string, error) {
 
 // StartSync connects to the relay's sync endpoint (the first origin) in
 // the background and keeps every document in sync, reconnecting with
-// backoff. It needs a registered device (ErrNotRegistered). A device
-// that registered with a relay older than library id assignment first
-// fetches its library id (GET /v1/me; when that fails it syncs without
-// and asks again at the next StartSync). Calling it while sync runs does
-// nothing.
+// backoff; first it renews the stored device certificate when it is
+// older than CertRefreshAge. It needs a registered device
+// (ErrNotRegistered). A device that registered with a relay older than
+// library id assignment first fetches its library id (GET /v1/me; when
+// that fails it syncs without and asks again at the next StartSync).
+// Calling it while sync runs does nothing; after the relay refused the
+// device's credentials (client.ErrRevoked, client.ErrUnauthorized: sync
+// stops, see Status) it starts over. The relay's revocation notices for
+// the account's other devices are kept and end LAN sessions with those
+// devices at once (StartLAN).
 func (d *Docs) StartSync(ctx context.Context) error {
 	ctx, end, err := d.calls.enter(ctx)
 	if err != nil {
@@ -157,11 +162,16 @@ func (d *Docs) StartSync(ctx context.Context) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.client != nil {
-		return nil
+		select {
+		case <-d.done: // the relay refused the credentials: start over
+		default:
+			return nil
+		}
 	}
 	dev := string(d.e.DeviceID())
 	c := client.New(d.ad, client.WebSocket{URL: u, Token: tok, Compression: true, HTTPClient: d.e.client},
-		client.DefaultOptions().WithIdentity(dev+"-"+randomSuffix(), dev).WithLogger(d.e.log))
+		client.DefaultOptions().WithIdentity(dev+"-"+randomSuffix(), dev).WithLogger(d.e.log).
+			WithRevocationHandler(d.revocation))
 	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
 	events, unsub := d.repo.Subscribe(lib.ID())
@@ -176,6 +186,9 @@ func (d *Docs) StartSync(ctx context.Context) error {
 				d.wantFollowed(cctx, c)
 			}
 		}()
+		if err := d.e.refreshDeviceCert(cctx); err != nil {
+			d.e.log.Warn("core: refresh device certificate", "err", err)
+		}
 		_ = c.Run(cctx)
 		unsub()
 		wg.Wait()
@@ -303,12 +316,53 @@ func (d *Docs) WaitSynced(ctx context.Context, since time.Time, quiet time.Durat
 	}
 }
 
+// WaitInSync blocks until the relay client is in sync (client.InSync:
+// every document, including the followed playlists this device does not
+// hold yet, answered by the relay in the current connection with both
+// sides holding the same changes), or ctx ends (or d closes:
+// context.Canceled). A device that is already up to date returns after
+// one round trip. It needs StartSync (client.ErrDisconnected).
+func (d *Docs) WaitInSync(ctx context.Context) error {
+	ctx, done, err := d.calls.enter(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	d.mu.Lock()
+	c := d.client
+	d.mu.Unlock()
+	if c == nil {
+		return client.ErrDisconnected
+	}
+	for {
+		d.wantFollowed(ctx, c)
+		ok, err := c.InSync(ctx)
+		if err != nil {
+			return fmt.Errorf("core: sync state: %w", err)
+		}
+		if ok {
+			return nil
+		}
+		if err := c.AuthRefused(); err != nil {
+			return fmt.Errorf("core: relay sync: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c.Synced():
+		}
+	}
+}
+
 // StartLAN starts LAN sync (sync/p2p) with cert, this device's
 // relay-signed certificate, or with Engine.DeviceCert when cert is nil
 // (the one Register stored, else fetched from the relay); peers are
 // checked against the pinned catalog key. It returns the node (Addrs for
 // manual entry, Connect, Peers). Once a certificate is stored, starting
-// LAN sync needs no relay.
+// LAN sync needs no relay; when the relay is reachable, a stored
+// certificate older than CertRefreshAge is renewed first (giving up
+// after a few seconds). Devices whose revocation notices this device
+// kept are refused.
 func (d *Docs) StartLAN(ctx context.Context, cert []byte, opts p2p.Options) (*p2p.Node, error) {
 	ctx, done, err := d.calls.enter(ctx)
 	if err != nil {
@@ -320,16 +374,25 @@ func (d *Docs) StartLAN(ctx context.Context, cert []byte, opts p2p.Options) (*p2
 		return nil, err
 	}
 	if cert == nil {
+		rctx, cancel := context.WithTimeout(ctx, certRefreshTimeout)
+		if err := d.e.refreshDeviceCert(rctx); err != nil {
+			d.e.log.Info("core: device certificate not renewed; LAN peers refuse it once it is 30 days old", "err", err)
+		}
+		cancel()
 		if cert, err = d.e.DeviceCert(ctx); err != nil {
 			return nil, err
 		}
+	}
+	revoked, err := d.revokedDevices(ctx)
+	if err != nil {
+		return nil, err
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.node != nil {
 		return d.node, nil
 	}
-	n, err := p2p.New(ctx, d.e.id, cert, ck, d.ad, opts.WithLogger(d.e.log))
+	n, err := p2p.New(ctx, d.e.id, cert, ck, d.ad, opts.WithLogger(d.e.log).WithRevoked(revoked...))
 	if err != nil {
 		return nil, err
 	}

@@ -23,9 +23,10 @@ const MaxDeviceCertSize = 4096
 var ErrBadDeviceCert = errors.New("crypto: bad device certificate")
 
 // DeviceCert is what the relay vouches for: the device with Ed25519 key
-// SignPub (and id Device = DeviceIDFor(SignPub)) belongs to User. Issued
-// is informative; a certificate stays valid as long as the catalog key
-// that signed it is trusted (no expiry, no revocation).
+// SignPub (and id Device = DeviceIDFor(SignPub)) belongs to User, as of
+// Issued. LAN peers accept it for a bounded time after Issued
+// (p2p.WithCertMaxAge) and refuse it early once the relay's revocation
+// notice for the device reached them (IssueRevocation).
 type DeviceCert struct {
 	User    model.UserID   `cbor:"1,keyasint"`
 	Device  model.DeviceID `cbor:"2,keyasint"`

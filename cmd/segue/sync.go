@@ -42,8 +42,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs := flag.NewFlagSet("sync", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	da := addDeviceFlags(fs)
-	wait := fs.Duration("wait", 10*time.Second, "how long `sync now` and `sync peers` run at most")
-	quiet := fs.Duration("quiet", 500*time.Millisecond, "`sync now` stops after this long without sync traffic")
+	wait := fs.Duration("wait", 10*time.Second, "how long `sync now` (which returns once in sync) and `sync peers` run at most")
 	peerAddr := fs.String("peer", "", "`sync peers`: a LAN peer multiaddr to connect to (…/p2p/<id>)")
 	cert := fs.String("cert", "", "`sync peers`: optional file holding a relay-signed device certificate to use instead of the one the relay issued at login")
 	listen := fs.String("listen", "", "`sync peers`: comma-separated listen multiaddrs (default TCP and QUIC on every IPv4 interface)")
@@ -108,7 +107,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		log.step("syncing %d documents with %s", docCount(ctx, d), da.relay)
 		wctx, cancel := context.WithTimeout(ctx, *wait)
 		defer cancel()
-		err := d.WaitSynced(wctx, start, *quiet)
+		err := d.WaitInSync(wctx)
 		took := time.Since(start)
 		stop()
 		received := <-counted

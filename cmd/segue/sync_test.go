@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -79,5 +80,83 @@ func TestSyncPeers(t *testing.T) {
 				t.Fatalf("output lacks %q:\nstdout: %s\nstderr: %s", tc.out, stdout, stderr)
 			}
 		})
+	}
+}
+
+// TestSyncNowUpToDate runs `segue sync now` twice against a real relay:
+// the second run finds the device already in sync (the relay has
+// nothing to send) and must report that at once with exit 0, well
+// within --wait, instead of waiting for traffic that never comes.
+func TestSyncNowUpToDate(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	origin := testbed.NewRelay(t, testbed.DefaultOptions().WithDemoAlbum(false)).URL
+	dev := t.TempDir()
+	segue := func(cmd string, args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		code := run(ctx, append([]string{cmd, "--data", dev, "--relay", origin}, args...), &out, &errb)
+		return code, out.String(), errb.String()
+	}
+	if code, _, stderr := segue("sync", "login", "--signup", "--user", "alice", "--password", "password1"); code != 0 {
+		t.Fatalf("sync login exited %d: %s", code, stderr)
+	}
+	if code, _, stderr := segue("playlist", "create", "Road trip"); code != 0 {
+		t.Fatalf("playlist new exited %d: %s", code, stderr)
+	}
+	const wait = 5 * time.Second
+	for i := range 3 {
+		start := time.Now()
+		code, stdout, stderr := segue("sync", "--wait", wait.String(), "now")
+		took := time.Since(start)
+		if code != 0 {
+			t.Fatalf("sync now #%d exited %d after %s\nstdout: %s\nstderr: %s", i+1, code, took, stdout, stderr)
+		}
+		if !strings.Contains(stdout, "relay connected=true") || !strings.Contains(stdout, `error=""`) {
+			t.Fatalf("sync now #%d: %s", i+1, stdout)
+		}
+		if took >= wait/2 {
+			t.Fatalf("sync now #%d took %s: it waited for traffic instead of seeing the device in sync", i+1, took)
+		}
+	}
+}
+
+// TestSyncNowRevoked: after the device is deregistered, `segue sync now`
+// fails at once saying the relay refused the device, instead of
+// retrying the dead token until --wait runs out.
+func TestSyncNowRevoked(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	origin := testbed.NewRelay(t, testbed.DefaultOptions().WithDemoAlbum(false).WithLicenses(true)).URL
+	dev := t.TempDir()
+	var out, errb bytes.Buffer
+	if code := run(ctx, []string{"sync", "--data", dev, "--relay", origin, "login", "--signup", "--user", "alice", "--password", "password1"}, &out, &errb); code != 0 {
+		t.Fatalf("sync login exited %d: %s", code, errb.String())
+	}
+	e, err := core.Open(ctx, dev, core.DefaultOptions().WithOrigins(origin))
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, id := e.Token(), e.DeviceID()
+	e.Close()
+	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, origin+"/v1/devices/"+string(id), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusNoContent {
+		t.Fatalf("deregister: %s", res.Status)
+	}
+	const wait = 10 * time.Second
+	start := time.Now()
+	out.Reset()
+	errb.Reset()
+	code := run(ctx, []string{"sync", "--data", dev, "--relay", origin, "--wait", wait.String(), "now"}, &out, &errb)
+	if took := time.Since(start); code != 1 || took >= wait/2 || !strings.Contains(errb.String(), "unauthorized") {
+		t.Fatalf("sync now of a deregistered device: exit %d after %s\nstdout: %s\nstderr: %s", code, took, out.String(), errb.String())
 	}
 }

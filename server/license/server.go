@@ -47,6 +47,9 @@ type Server struct {
 	signer ed25519.PrivateKey
 	opts   Options
 	log    *slog.Logger
+	// revoked is told about every deregistered device once the deletion
+	// is committed (relay.Server.DeviceRevoked, set by Mount).
+	revoked func(ctx context.Context, user model.UserID, dev model.DeviceID)
 }
 
 // New returns a license server over the relay's store and catalog,
@@ -69,7 +72,11 @@ func NewForDataDir(dd *catalog.DataDir, opts Options) *Server {
 //	DELETE /v1/devices/{id}                   deregister (device token, same account)
 //	PUT    /v1/admin/subscriptions/{user}     set subscription (admin token)
 //	GET    /v1/admin/subscriptions/{user}     read subscription (admin token)
+//
+// Deregistering a device also ends its live sync sessions through
+// r.DeviceRevoked.
 func (s *Server) Mount(r *relay.Server) {
+	s.revoked = r.DeviceRevoked
 	r.Mount(func(v1 *echo.Group) {
 		v1.POST("/licenses", s.issue)
 		v1.DELETE("/devices/:id", s.deregister)
@@ -506,6 +513,9 @@ func (s *Server) deregister(c echo.Context) error {
 		return err
 	}
 	s.log.Info("license: device deregistered", "device", id, "by", caller.ID)
+	if s.revoked != nil {
+		s.revoked(ctx, caller.User, id)
+	}
 	s.statement(c, caller.ID, api.StatusOK, nil)
 	return c.NoContent(http.StatusNoContent)
 }

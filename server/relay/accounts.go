@@ -379,35 +379,36 @@ func (a *accounts) register(ctx context.Context, r *api.RegisterRequest, addr st
 	return dev, token, lib, nil
 }
 
-// authenticate resolves a bearer token to its device.
-func (a *accounts) authenticate(ctx context.Context, token string) (Device, error) {
+// authenticate resolves a bearer token to its device and the token's
+// expiry.
+func (a *accounts) authenticate(ctx context.Context, token string) (Device, time.Time, error) {
 	if len(token) == 0 || len(token) > 128 {
-		return Device{}, ErrUnauthorized
+		return Device{}, time.Time{}, ErrUnauthorized
 	}
 	val, err := a.st.Get(ctx, tokKey(sha256.Sum256([]byte(token))))
 	if errors.Is(err, store.ErrNotFound) {
-		return Device{}, ErrUnauthorized
+		return Device{}, time.Time{}, ErrUnauthorized
 	}
 	if err != nil {
-		return Device{}, fmt.Errorf("read token: %w", err)
+		return Device{}, time.Time{}, fmt.Errorf("read token: %w", err)
 	}
 	var rec tokenRecord
 	if err := cborDec.Unmarshal(val, &rec); err != nil {
-		return Device{}, fmt.Errorf("decode token: %w", err)
+		return Device{}, time.Time{}, fmt.Errorf("decode token: %w", err)
 	}
 	if !a.now().Before(rec.Expires) {
-		return Device{}, fmt.Errorf("%w: token expired", ErrUnauthorized)
+		return Device{}, time.Time{}, fmt.Errorf("%w: token expired", ErrUnauthorized)
 	}
 	val, err = a.st.Get(ctx, DeviceKey(rec.Device))
 	if errors.Is(err, store.ErrNotFound) {
-		return Device{}, fmt.Errorf("%w: device removed", ErrUnauthorized)
+		return Device{}, time.Time{}, fmt.Errorf("%w: device removed", ErrUnauthorized)
 	}
 	if err != nil {
-		return Device{}, fmt.Errorf("read device: %w", err)
+		return Device{}, time.Time{}, fmt.Errorf("read device: %w", err)
 	}
 	var dev Device
 	if err := cborDec.Unmarshal(val, &dev); err != nil {
-		return Device{}, fmt.Errorf("decode device: %w", err)
+		return Device{}, time.Time{}, fmt.Errorf("decode device: %w", err)
 	}
-	return dev, nil
+	return dev, rec.Expires, nil
 }

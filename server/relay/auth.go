@@ -11,6 +11,10 @@ import (
 // ctxDevice is the echo.Context key under which Auth stores the Device.
 const ctxDevice = "segue.relay.device"
 
+// ctxTokenExpiry is the echo.Context key under which Auth stores the
+// expiry (time.Time) of the token the request came with.
+const ctxTokenExpiry = "segue.relay.token-expiry"
+
 // bearer returns the token of an "Authorization: Bearer <token>" header.
 func bearer(r *http.Request) (string, bool) {
 	h := r.Header.Get("Authorization")
@@ -44,11 +48,12 @@ func (s *Server) Auth() echo.MiddlewareFunc {
 			if tok == "" {
 				return ErrUnauthorized
 			}
-			dev, err := s.acc.authenticate(c.Request().Context(), tok)
+			dev, exp, err := s.acc.authenticate(c.Request().Context(), tok)
 			if err != nil {
 				return err
 			}
 			c.Set(ctxDevice, dev)
+			c.Set(ctxTokenExpiry, exp)
 			return next(c)
 		}
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/store"
+	"github.com/segue-fm/segue/sync/relaysync"
 )
 
 // ErrStarted is returned by Start when the server is already serving.
@@ -45,6 +46,7 @@ type Server struct {
 	mans   *manifestCache
 	meta   *metaCache
 	logged atomic.Uint64 // requests seen by the access log sampler
+	sync   *relaysync.Endpoint // nil when the sync endpoint failed to mount
 
 	mu      sync.Mutex
 	hs      *http.Server

@@ -3,9 +3,12 @@ package relay
 import (
 	"context"
 	"encoding/hex"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/crypto"
 	"github.com/segue-fm/segue/sync/relaysync"
 	"github.com/segue-fm/segue/sync/repo"
 	"github.com/segue-fm/segue/sync/wire/peer"
@@ -36,10 +39,30 @@ func (s *Server) mountSync() error {
 	ep := relaysync.New(peer.NewRepoAdapter(r), s.st, peer.DocumentAccess,
 		relaysync.DefaultOptions().WithLogger(s.log).WithClock(s.now).
 			WithPeerID("relay-"+hex.EncodeToString(s.catPub[:8])))
+	s.sync = ep
 	s.v1.GET("/sync", func(c echo.Context) error {
 		dev, _ := DeviceFrom(c)
-		ep.ServeUser(c.Response(), c.Request(), dev.User)
+		exp, _ := c.Get(ctxTokenExpiry).(time.Time)
+		ep.ServeCaller(c.Response(), c.Request(), relaysync.Caller{User: dev.User, Device: dev.ID, Expires: exp})
 		return nil
 	})
 	return nil
+}
+
+// DeviceRevoked ends every live sync session of device at once
+// (WebSocket close code peer.CloseRevoked) and sends the user's other
+// live sessions a revocation notice signed with the catalog key
+// (crypto.IssueRevocation), which their devices keep to refuse LAN
+// sessions with the revoked device (docs/ARCHITECTURE.md §6). Whatever
+// deletes a device or its tokens (the license server's DELETE
+// /v1/devices/{id}) calls it once the deletion is committed.
+func (s *Server) DeviceRevoked(ctx context.Context, user model.UserID, device model.DeviceID) {
+	if s.sync == nil {
+		return
+	}
+	notice, err := crypto.IssueRevocation(s.signer, user, device, s.now())
+	if err != nil {
+		s.log.Error("relay: sign revocation", "device", device, "err", err)
+	}
+	s.sync.RevokeDevice(ctx, user, device, notice)
 }

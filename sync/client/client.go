@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -50,8 +51,11 @@ func (w WebSocket) Dial(ctx context.Context) (peer.Conn, func(), error) {
 	if w.Compression {
 		mode = websocket.CompressionContextTakeover
 	}
-	c, _, err := websocket.Dial(ctx, u.String(), &websocket.DialOptions{CompressionMode: mode, HTTPClient: w.HTTPClient})
+	c, resp, err := websocket.Dial(ctx, u.String(), &websocket.DialOptions{CompressionMode: mode, HTTPClient: w.HTTPClient})
 	if err != nil {
+		if resp != nil && resp.StatusCode == http.StatusUnauthorized {
+			return nil, nil, fmt.Errorf("%w: dial relay: %v", ErrUnauthorized, err)
+		}
 		return nil, nil, fmt.Errorf("client: dial relay: %w", err)
 	}
 	return peer.NewWSConn(c, w.MaxFrame), func() { c.CloseNow() }, nil
@@ -65,6 +69,7 @@ type Options struct {
 	sleep               func(ctx context.Context, d time.Duration) error
 	now                 func() time.Time
 	log                 *slog.Logger
+	onRevocation        func(notice []byte)
 }
 
 // DefaultOptions returns: peer and storage id "device", backoff from
@@ -115,6 +120,16 @@ func (o Options) WithClock(now func() time.Time, sleep func(ctx context.Context,
 // WithLogger sets the logger. Default slog.Default().
 func (o Options) WithLogger(l *slog.Logger) Options { o.log = l; return o }
 
+// WithRevocationHandler sets fn to receive the revocation notices the
+// relay sends when another device of the account is deregistered
+// (wire.TypeDeviceRevoked; fn verifies them, see crypto.VerifyRevocation).
+// fn runs on the session's goroutine and must not block. Default none:
+// notices are ignored.
+func (o Options) WithRevocationHandler(fn func(notice []byte)) Options {
+	o.onRevocation = fn
+	return o
+}
+
 // Status is a snapshot of a client's sync state.
 type Status struct {
 	Connected bool
@@ -131,6 +146,10 @@ type Status struct {
 	// a sync message from the remote shows it holds every local change
 	// of the document. The slice is the caller's.
 	Refused []Refusal
+	// AuthRefused reports that the relay refused the device's credentials
+	// (ErrRevoked, ErrUnauthorized): Run has returned and does not
+	// reconnect with them.
+	AuthRefused bool
 }
 
 // Refusal is one document the remote refused and why.
@@ -153,12 +172,15 @@ type Client struct {
 	tr   Transport
 	opts Options
 
-	mu      sync.Mutex
-	status  Status
-	refused map[docs.DocumentID]Refusal
-	session *peer.Session
-	want    []docs.DocumentID
-	synced  chan struct{}
+	mu         sync.Mutex
+	status     Status
+	refused    map[docs.DocumentID]Refusal
+	session    *peer.Session
+	want       []docs.DocumentID
+	synced     chan struct{}
+	refusedErr error                    // why Run stopped for good (AuthRefused)
+	heard      map[docs.DocumentID]bool // the remote sent a sync message in this connection
+	gone       map[docs.DocumentID]bool // the remote said doc-unavailable in this connection
 }
 
 // New returns a client syncing repo (normally a peer.RepoAdapter over the
@@ -197,6 +219,7 @@ func (c *Client) accepted(id docs.DocumentID) {
 	c.mu.Unlock()
 }
 
+// notify signals Synced without blocking.
 func (c *Client) notify() {
 	select {
 	case c.synced <- struct{}{}:
@@ -234,11 +257,37 @@ func (c *Client) SyncNow(ctx context.Context) error {
 	return nil
 }
 
-// ErrDisconnected is returned by SyncNow when the client is not connected.
-var ErrDisconnected = errors.New("client: not connected")
+// Errors of the client.
+var (
+	// ErrDisconnected is returned by SyncNow when the client is not
+	// connected.
+	ErrDisconnected = errors.New("client: not connected")
+	// ErrUnauthorized is returned by Run when the relay refuses the
+	// token (HTTP 401 on connect, or the connection closed with
+	// peer.CloseUnauthorized when the token expired): reconnecting with
+	// the same token cannot succeed, so Run stops.
+	ErrUnauthorized = errors.New("client: unauthorized")
+	// ErrRevoked is returned by Run when the relay closed the connection
+	// because the device was deregistered (peer.CloseRevoked).
+	ErrRevoked = errors.New("client: device revoked")
+)
+
+// refused classifies an error that ended a connection: ErrRevoked or
+// ErrUnauthorized when the relay refused the credentials, else err.
+func refused(err error) error {
+	switch websocket.CloseStatus(err) {
+	case peer.CloseRevoked:
+		return fmt.Errorf("%w: %v", ErrRevoked, err)
+	case peer.CloseUnauthorized:
+		return fmt.Errorf("%w: %v", ErrUnauthorized, err)
+	}
+	return err
+}
 
 // Run connects and syncs until ctx ends, reconnecting with exponential
-// backoff and jitter after every failure. It returns ctx's error.
+// backoff and jitter after every failure. It returns ctx's error, or
+// ErrRevoked / ErrUnauthorized (wrapped) as soon as the relay refuses
+// the device's credentials: it never retries them.
 func (c *Client) Run(ctx context.Context) error {
 	rng := rand.New(rand.NewPCG(c.opts.seed, c.opts.seed^0x9e3779b97f4a7c15))
 	ceiling := c.opts.minBackoff
@@ -250,12 +299,22 @@ func (c *Client) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		stop := errors.Is(err, ErrRevoked) || errors.Is(err, ErrUnauthorized)
 		c.mu.Lock()
 		c.status.Connected, c.status.Remote, c.session = false, "", nil
 		if err != nil {
 			c.status.LastError = err.Error()
 		}
+		c.status.AuthRefused = stop
+		if stop {
+			c.refusedErr = err
+		}
 		c.mu.Unlock()
+		c.notify()
+		if stop {
+			c.opts.log.Warn("client: relay refused the device's credentials; not reconnecting", "err", err)
+			return err
+		}
 		if connected {
 			ceiling = c.opts.minBackoff
 		}
@@ -283,9 +342,17 @@ func (c *Client) once(ctx context.Context) (connected bool, err error) {
 	s := &peer.Session{
 		Repo: c.repo, Authz: peer.AllowAll, LocalID: c.opts.peerID, RemoteID: pm.SenderID,
 		RemoteStorage: peer.RemoteStorage(pm), Conn: conn, Log: c.opts.log, FollowAll: true, Now: c.opts.now,
-		OnSynced: func(_ docs.DocumentID, at time.Time) {
+		OnSynced: func(id docs.DocumentID, at time.Time) {
 			c.mu.Lock()
 			c.status.LastSync = at
+			c.heard[id] = true
+			c.mu.Unlock()
+			c.notify()
+		},
+		OnRevocation: c.opts.onRevocation,
+		OnUnavailable: func(id docs.DocumentID) {
+			c.mu.Lock()
+			c.gone[id] = true
 			c.mu.Unlock()
 			c.notify()
 		},
@@ -299,12 +366,58 @@ func (c *Client) once(ctx context.Context) (connected bool, err error) {
 	c.mu.Lock()
 	s.Want(append(ids, c.want...)...)
 	c.session = s
+	c.heard, c.gone = map[docs.DocumentID]bool{}, map[docs.DocumentID]bool{}
 	c.status.Connected, c.status.Remote, c.status.Attempts, c.status.LastError = true, pm.SenderID, 0, ""
 	c.mu.Unlock()
-	return true, s.Run(ctx)
+	return true, refused(s.Run(ctx))
 }
 
 // Synced returns a channel that receives (coalesced) after sync
-// messages are exchanged and after the remote refuses a document; tests
-// and UIs use it to wait for progress.
+// messages are exchanged, after the remote refuses a document or answers
+// doc-unavailable and after the connection drops; tests and UIs use it to
+// wait for progress (InSync tells whether it is complete).
 func (c *Client) Synced() <-chan struct{} { return c.synced }
+
+// AuthRefused returns the error with which Run stopped because the relay
+// refused the device's credentials (wrapping ErrRevoked or
+// ErrUnauthorized), or nil.
+func (c *Client) AuthRefused() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.refusedErr
+}
+
+// InSync reports whether the client is connected and in sync: for every
+// document of the repository and every wanted one, the remote has
+// answered in the current connection, and both sides hold the same
+// changes (peer.Session.InSync) — or the remote said it does not have
+// the document. A connected remote answers every document the client
+// announces, even when it has nothing new, so an up-to-date device
+// reaches InSync after one round trip.
+func (c *Client) InSync(ctx context.Context) (bool, error) {
+	c.mu.Lock()
+	s := c.session
+	heard, gone := maps.Clone(c.heard), maps.Clone(c.gone)
+	want := slices.Clone(c.want)
+	c.mu.Unlock()
+	if s == nil {
+		return false, nil
+	}
+	ids, err := c.repo.IDs(ctx)
+	if err != nil {
+		return false, err
+	}
+	for _, id := range append(ids, want...) {
+		if gone[id] {
+			continue
+		}
+		if !heard[id] {
+			return false, nil
+		}
+		ok, err := s.InSync(ctx, id)
+		if err != nil || !ok {
+			return false, err
+		}
+	}
+	return true, nil
+}

@@ -41,6 +41,12 @@ var (
 	// ErrAlreadyConnected is returned by Connect when a session with the
 	// peer is running.
 	ErrAlreadyConnected = errors.New("p2p: already syncing with this peer")
+	// ErrRevoked is returned when the peer's device was revoked (Revoke,
+	// WithRevoked).
+	ErrRevoked = errors.New("p2p: peer device revoked")
+	// ErrCertExpired is returned when the peer's certificate was issued
+	// longer ago than the node accepts (WithCertMaxAge).
+	ErrCertExpired = errors.New("p2p: peer certificate too old")
 )
 
 // PeerStatus describes one LAN peer a Node syncs with.
@@ -76,6 +82,7 @@ type Node struct {
 
 	mu       sync.Mutex
 	sessions map[libp2ppeer.ID]*session
+	revoked  map[model.DeviceID]bool
 	closed   bool
 }
 
@@ -116,7 +123,10 @@ func New(ctx context.Context, id *crypto.Identity, cert []byte, catalog ed25519.
 	nctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	n := &Node{
 		h: h, repo: repo, cert: cert, catalog: catalog, storage: string(id.DeviceID()), opts: opts,
-		ctx: nctx, cancel: cancel, sessions: map[libp2ppeer.ID]*session{},
+		ctx: nctx, cancel: cancel, sessions: map[libp2ppeer.ID]*session{}, revoked: map[model.DeviceID]bool{},
+	}
+	for _, d := range opts.revoked {
+		n.revoked[d] = true
 	}
 	h.SetStreamHandler(ProtocolID, n.accept)
 	if opts.mdns {
@@ -235,6 +245,17 @@ func (n *Node) start(ctx context.Context, st network.Stream, dialer bool) error 
 		st.Reset()
 		return err
 	}
+	n.mu.Lock()
+	revoked := n.revoked[cert.Device]
+	n.mu.Unlock()
+	if revoked {
+		st.Reset()
+		return fmt.Errorf("%w: %s of %s", ErrRevoked, cert.Device, cert.User)
+	}
+	if age := n.opts.now().Sub(time.UnixMilli(cert.Issued)); n.opts.certMaxAge > 0 && age > n.opts.certMaxAge {
+		st.Reset()
+		return fmt.Errorf("%w: %s of %s issued %s ago, limit %s", ErrCertExpired, cert.Device, cert.User, age.Round(time.Second), n.opts.certMaxAge)
+	}
 	meta := wire.PeerMetadata{StorageID: n.storage}
 	var hm *wire.Message
 	if dialer {
@@ -267,6 +288,11 @@ func (n *Node) start(ctx context.Context, st network.Stream, dialer bool) error 
 		st.Reset()
 		return ErrClosed
 	}
+	if n.revoked[cert.Device] { // revoked during the handshake
+		n.mu.Unlock()
+		st.Reset()
+		return fmt.Errorf("%w: %s of %s", ErrRevoked, cert.Device, cert.User)
+	}
 	if _, dup := n.sessions[remote]; dup {
 		n.mu.Unlock()
 		st.Reset()
@@ -294,6 +320,28 @@ func (n *Node) run(remote libp2ppeer.ID, sess *session, st network.Stream) {
 	}
 	n.mu.Unlock()
 	n.opts.log.Info("p2p: session ended", "peer", remote, "user", sess.status.User, "err", err)
+}
+
+// Revoke makes the node refuse device from now on: its running sessions
+// are reset at once and its certificate is refused on every later
+// stream. The caller has verified that the relay revoked it (a
+// crypto.VerifyRevocation notice) and persists that for the next start
+// (WithRevoked). It reports how many sessions it ended.
+func (n *Node) Revoke(device model.DeviceID) int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.revoked[device] = true
+	ended := 0
+	for _, s := range n.sessions {
+		if s.status.Device == device {
+			s.reset()
+			ended++
+		}
+	}
+	if ended > 0 {
+		n.opts.log.Info("p2p: revoked device", "device", device, "sessions", ended)
+	}
+	return ended
 }
 
 // exchangeCerts sends the own certificate, reads the remote's and checks

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/sync/wire"
 )
 
@@ -16,11 +17,22 @@ type Options struct {
 	dialTimeout time.Duration
 	now         func() time.Time
 	log         *slog.Logger
+	revoked     []model.DeviceID
+	certMaxAge  time.Duration
 }
+
+// DefaultCertMaxAge is how long after issue a device certificate is
+// accepted from a LAN peer by default: the bound on how long a revoked
+// device can keep syncing with devices that never heard of the
+// revocation (offline from the relay). Devices online to the relay
+// renew theirs well before.
+const DefaultCertMaxAge = 30 * 24 * time.Hour
 
 // DefaultOptions returns: TCP and QUIC listeners on every IPv4 interface
 // at random ports, mDNS discovery on with service name "segue-sync",
-// 1 MiB frames, a 10 s dial timeout, the wall clock and slog.Default.
+// 1 MiB frames, a 10 s dial timeout, the wall clock, slog.Default, no
+// revoked devices and peer certificates accepted up to
+// DefaultCertMaxAge after issue.
 func DefaultOptions() Options {
 	return Options{
 		listen:      []string{"/ip4/0.0.0.0/tcp/0", "/ip4/0.0.0.0/udp/0/quic-v1"},
@@ -30,8 +42,14 @@ func DefaultOptions() Options {
 		dialTimeout: 10 * time.Second,
 		now:         time.Now,
 		log:         slog.Default(),
+		certMaxAge:  DefaultCertMaxAge,
 	}
 }
+
+// WithCertMaxAge sets how long after issue (by the node's clock) a
+// peer's device certificate is accepted; an older one is refused with
+// ErrCertExpired. d ≤ 0 removes the bound. Default DefaultCertMaxAge.
+func (o Options) WithCertMaxAge(d time.Duration) Options { o.certMaxAge = d; return o }
 
 // WithListen sets the listen multiaddrs (TCP and/or QUIC v1). Default
 // /ip4/0.0.0.0/tcp/0 and /ip4/0.0.0.0/udp/0/quic-v1; tests use
@@ -66,8 +84,17 @@ func (o Options) WithDialTimeout(d time.Duration) Options {
 	return o
 }
 
-// WithClock sets the clock of the peers' status. Default time.Now.
+// WithClock sets the clock of the peers' status and of the certificate
+// age check. Default time.Now.
 func (o Options) WithClock(now func() time.Time) Options { o.now = now; return o }
 
 // WithLogger sets the logger. Default slog.Default().
 func (o Options) WithLogger(l *slog.Logger) Options { o.log = l; return o }
+
+// WithRevoked names devices whose certificates the node refuses from the
+// start (the revocation notices the device kept; Node.Revoke adds more
+// later). Default none.
+func (o Options) WithRevoked(devices ...model.DeviceID) Options {
+	o.revoked = append(o.revoked[:len(o.revoked):len(o.revoked)], devices...)
+	return o
+}

@@ -40,7 +40,7 @@ func newDevice(t *testing.T, user model.UserID, seed byte) *device {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert, err := crypto.IssueDeviceCert(catalogKey, user, id.SignPublic(), time.Unix(1_700_000_000, 0))
+	cert, err := crypto.IssueDeviceCert(catalogKey, user, id.SignPublic(), time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,19 +39,21 @@ type Options struct {
 	peerID       string
 	dedupWindow  time.Duration
 	dedupMax     int
+	after        func(d time.Duration, f func()) (stop func() bool)
 }
 
 // DefaultOptions returns: 1 MiB frames, 1,000 documents created per user,
 // 100 messages/s per connection with bursts of 200, the wall clock,
 // permessage-deflate on without context takeover, slog.Default, ephemeral de-duplication over the
-// last 10 minutes and at most 100,000 (sender, session) pairs, and an
+// last 10 minutes and at most 100,000 (sender, session) pairs,
+// time.AfterFunc to close connections at token expiry, and an
 // authenticator that rejects every request (set one with
 // WithAuthenticator).
 func DefaultOptions() Options {
 	return Options{
 		maxFrame: wire.MaxFrameSize, maxDocs: 1000, rate: 100, burst: 200,
 		now: time.Now, compression: true, log: slog.Default(),
-		dedupWindow: 10 * time.Minute, dedupMax: 100_000,
+		dedupWindow: 10 * time.Minute, dedupMax: 100_000, after: afterFunc,
 		authenticate: func(*http.Request) (model.UserID, error) { return "", ErrUnauthenticated },
 	}
 }
@@ -132,6 +134,8 @@ type Endpoint struct {
 	mu       sync.Mutex
 	sessions map[*peer.Session]struct{}
 	seen     *dedup // ephemeral (sender, session) → highest count
+	docMu    sync.Mutex
+	live     liveSet // connections by device and user (RevokeDevice)
 }
 
 // New returns an endpoint serving the documents of repo (normally a
@@ -190,9 +194,17 @@ func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // ServeUser serves a request whose caller the embedding server already
-// authenticated as user (the relay's device-token middleware): it
-// upgrades to a WebSocket and serves one peer until it disconnects.
+// authenticated as user: it upgrades to a WebSocket and serves one peer
+// until it disconnects. ServeCaller also binds the connection to the
+// device and its token's expiry.
 func (e *Endpoint) ServeUser(w http.ResponseWriter, r *http.Request, user model.UserID) {
+	e.serve(w, r, Caller{User: user})
+}
+
+// serve upgrades to a WebSocket and serves one peer of caller until it
+// disconnects, its device is revoked or its token expires.
+func (e *Endpoint) serve(w http.ResponseWriter, r *http.Request, caller Caller) {
+	user := caller.User
 	if user == "" {
 		http.Error(w, "relaysync: missing or invalid token", http.StatusUnauthorized)
 		return
@@ -219,10 +231,12 @@ func (e *Endpoint) ServeUser(w http.ResponseWriter, r *http.Request, user model.
 		c.Close(websocket.StatusPolicyViolation, "handshake failed")
 		return
 	}
+	runCtx, lc := e.register(ctx, caller, c, conn)
+	defer e.unregister(lc)
 	s := &peer.Session{
 		Repo: e.repo, Authz: e.authz, User: user,
 		LocalID: e.opts.peerID, RemoteID: join.SenderID, RemoteStorage: peer.RemoteStorage(join),
-		Conn: conn, Log: e.opts.log, Now: e.opts.now, Fanout: e.fanout,
+		Conn: lc, Log: e.opts.log, Now: e.opts.now, Fanout: e.fanout,
 	}
 	s.OnEphemeral = func(m *wire.Message) { e.relayEphemeral(ctx, s, m) }
 	s.Owner = func(ctx context.Context, id docs.DocumentID) (model.UserID, error) { return OwnerOf(ctx, e.st, id) }
@@ -230,10 +244,15 @@ func (e *Endpoint) ServeUser(w http.ResponseWriter, r *http.Request, user model.
 	e.mu.Lock()
 	e.sessions[s] = struct{}{}
 	e.mu.Unlock()
-	err = s.Run(ctx)
+	err = s.Run(runCtx)
 	e.mu.Lock()
 	delete(e.sessions, s)
 	e.mu.Unlock()
+	if _, reason, ok := lc.ended(); ok {
+		<-runCtx.Done() // the close handshake has finished
+		e.opts.log.Info("relaysync: session closed", "user", user, "device", caller.Device, "reason", reason)
+		return
+	}
 	if err != nil {
 		e.opts.log.Debug("relaysync: session ended", "user", user, "peer", join.SenderID, "err", err)
 		c.Close(websocket.StatusPolicyViolation, truncate(err.Error(), 120))

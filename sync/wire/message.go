@@ -40,6 +40,11 @@ const (
 	TypeRemoteSubscriptionChange = "remote-subscription-change"
 	// TypeRemoteHeadsChanged: see TypeRemoteSubscriptionChange.
 	TypeRemoteHeadsChanged = "remote-heads-changed"
+	// TypeDeviceRevoked is Segue's own: the relay tells a user's live
+	// sessions that one of the user's devices was deregistered; Data is
+	// the catalog-signed notice (crypto.IssueRevocation). Other
+	// automerge-repo peers ignore it.
+	TypeDeviceRevoked = "segue-device-revoked"
 )
 
 // ProtocolV1 is the only automerge-repo network protocol version.
@@ -203,6 +208,10 @@ func (m *Message) Validate() error {
 	case TypeDocUnavailable:
 		if m.DocumentID == "" || m.TargetID == "" {
 			return bad("doc-unavailable without documentId or targetId")
+		}
+	case TypeDeviceRevoked:
+		if len(m.Data) == 0 {
+			return bad("%s with empty data", m.Type)
 		}
 	case TypeEphemeral:
 		if m.DocumentID == "" || m.SessionID == "" || m.Count == 0 {

@@ -63,6 +63,16 @@ type Repo interface {
 	// Disconnected drops in-memory sync sessions with peer; forget also
 	// deletes its persisted sync states (ephemeral peers).
 	Disconnected(ctx context.Context, peer string, forget bool) error
+	// Announce returns a sync message telling peer the document's heads
+	// (from the persisted state with peer: no changes, a filter over
+	// nothing or little) without advancing the live sync state; a
+	// session sends it when automerge itself has nothing to say.
+	// ErrUnknownDocument for an unknown id. The bytes are the caller's.
+	Announce(ctx context.Context, peer string, id docs.DocumentID) ([]byte, error)
+	// InSync reports whether the persisted sync state with peer records
+	// the document's current heads as shared: both sides hold exactly
+	// the same changes as of the last message received from peer.
+	InSync(ctx context.Context, peer string, id docs.DocumentID) (bool, error)
 }
 
 // RepoAdapter serves a sync/repo.Repo to Sessions: documents persist as

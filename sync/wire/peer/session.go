@@ -155,6 +155,13 @@ type Session struct {
 	OnAccepted func(id docs.DocumentID)
 	// OnSynced, when set, is called after every sync message exchanged.
 	OnSynced func(id docs.DocumentID, at time.Time)
+	// OnUnavailable, when set, is called when the remote answers that it
+	// has no document id (or may not share it).
+	OnUnavailable func(id docs.DocumentID)
+	// OnRevocation, when set, receives the data of the remote's
+	// device-revoked messages (wire.TypeDeviceRevoked: a notice the
+	// callee must verify); without it they are ignored.
+	OnRevocation func(notice []byte)
 	// Now is the clock given to OnSynced; nil means time.Now.
 	Now func() time.Time
 	Log *slog.Logger
@@ -169,6 +176,7 @@ type Session struct {
 	mu         sync.Mutex
 	authz      map[docs.DocumentID]authzEntry // Authz results by document heads
 	dirty      map[docs.DocumentID]bool
+	sent       map[docs.DocumentID]bool // a sync message went out in this session
 	wake       chan struct{}
 	follows    map[docs.DocumentID]bool
 	requested  map[docs.DocumentID]bool // requests not answered yet (see request)
@@ -183,6 +191,7 @@ func (s *Session) init() {
 	if s.wake == nil {
 		s.wake = make(chan struct{}, 1)
 		s.dirty = map[docs.DocumentID]bool{}
+		s.sent = map[docs.DocumentID]bool{}
 		s.follows = map[docs.DocumentID]bool{}
 		s.authz = map[docs.DocumentID]authzEntry{}
 		s.requested = map[docs.DocumentID]bool{}
@@ -343,12 +352,24 @@ func (s *Session) handle(ctx context.Context, m *wire.Message) error {
 		}
 		return nil
 	case wire.TypeDocUnavailable:
-		if id, err := m.DocID(); err == nil && s.OnRefused != nil {
+		id, err := m.DocID()
+		if err != nil {
+			return nil
+		}
+		if s.OnRefused != nil {
 			s.OnRefused(id, ReasonUnavailable)
+		}
+		if s.OnUnavailable != nil {
+			s.OnUnavailable(id)
 		}
 		return nil
 	case wire.TypeJoin, wire.TypePeer:
 		return fmt.Errorf("%w: %s after the handshake", ErrProtocol, m.Type)
+	case wire.TypeDeviceRevoked:
+		if s.OnRevocation != nil {
+			s.OnRevocation(m.Data)
+		}
+		return nil
 	default:
 		// remote-heads gossip and future types need no answer.
 		return nil
@@ -512,7 +533,7 @@ func (s *Session) syncDoc(ctx context.Context, id docs.DocumentID, m *wire.Messa
 		return err
 	}
 	s.applied(ctx, id, m)
-	return s.flush(ctx, id)
+	return s.answer(ctx, id)
 }
 
 // create accepts a document the repository does not hold yet, but only
@@ -575,7 +596,7 @@ func (s *Session) create(ctx context.Context, id docs.DocumentID, m *wire.Messag
 		return err
 	}
 	s.applied(ctx, id, m)
-	return s.flush(ctx, id)
+	return s.answer(ctx, id)
 }
 
 // applied records that a sync message for id from the remote was
@@ -677,19 +698,26 @@ func (s *Session) request(ctx context.Context, id docs.DocumentID) error {
 // flush sends the next sync message for id, if any and if the remote may
 // read the document.
 func (s *Session) flush(ctx context.Context, id docs.DocumentID) error {
+	_, err := s.flushSent(ctx, id)
+	return err
+}
+
+// flushSent is flush reporting whether a message was sent.
+func (s *Session) flushSent(ctx context.Context, id docs.DocumentID) (bool, error) {
 	acc, err := s.access(ctx, id)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if !acc.Read {
-		return nil
+		return false, s.lostRead(ctx, id)
 	}
 	s.follow(id)
 	data, ok, err := s.Repo.Generate(ctx, s.peer, id)
 	if err != nil || !ok {
-		return err
+		return false, err
 	}
-	return s.send(ctx, &wire.Message{Type: wire.TypeSync, SenderID: s.LocalID, TargetID: s.RemoteID, DocumentID: id.String(), Data: data})
+	s.markSent(id)
+	return true, s.send(ctx, &wire.Message{Type: wire.TypeSync, SenderID: s.LocalID, TargetID: s.RemoteID, DocumentID: id.String(), Data: data})
 }
 
 // SendEphemeral forwards an ephemeral message to the remote when it

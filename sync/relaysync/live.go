@@ -1,0 +1,222 @@
+package relaysync
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/sync/wire"
+	"github.com/segue-fm/segue/sync/wire/peer"
+)
+
+// Caller is who a sync connection was authenticated as.
+type Caller struct {
+	// User is the account; it decides document access.
+	User model.UserID
+	// Device is the calling device; "" when unknown, and then
+	// RevokeDevice cannot reach the connection.
+	Device model.DeviceID
+	// Expires is when the token the connection was opened with expires;
+	// the connection is closed then (peer.CloseUnauthorized). Zero: no
+	// expiry.
+	Expires time.Time
+}
+
+// Close reasons sent with peer.CloseRevoked and peer.CloseUnauthorized.
+const (
+	reasonRevoked = "revoked: device deregistered"
+	reasonExpired = "unauthorized: token expired"
+)
+
+// revokeSendTimeout bounds telling one live session about a revocation,
+// so a stalled peer cannot hold RevokeDevice up.
+const revokeSendTimeout = time.Second
+
+// WithAfterFunc sets how the endpoint schedules the close of a
+// connection at its token's expiry: after(d, f) runs f once d has passed
+// and returns a function that cancels it (reporting whether it did). The
+// delay d is computed with the clock of WithClock. Default
+// time.AfterFunc.
+func (o Options) WithAfterFunc(after func(d time.Duration, f func()) (stop func() bool)) Options {
+	o.after = after
+	return o
+}
+
+func afterFunc(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }
+
+// liveConn is one served connection in the registry. It is also the
+// session's Conn: once ended it neither delivers nor sends another
+// message.
+type liveConn struct {
+	caller Caller
+	conn   peer.Conn
+	ws     *websocket.Conn
+	cancel context.CancelFunc
+	stop   func() bool // cancels the expiry close; nil without expiry
+
+	mu     sync.Mutex
+	code   websocket.StatusCode
+	reason string
+}
+
+// errEnded is returned by a liveConn's Recv and Send after end.
+var errEnded = errors.New("relaysync: connection ended by the relay")
+
+// Recv implements peer.Conn.
+func (l *liveConn) Recv(ctx context.Context) (*wire.Message, error) {
+	m, err := l.conn.Recv(ctx)
+	if _, _, ended := l.ended(); ended {
+		return nil, errEnded
+	}
+	return m, err
+}
+
+// Send implements peer.Conn.
+func (l *liveConn) Send(ctx context.Context, m *wire.Message) error {
+	if _, _, ended := l.ended(); ended {
+		return errEnded
+	}
+	return l.conn.Send(ctx, m)
+}
+
+// end closes the connection with code and reason (the first call wins):
+// the session stops reading and writing at once, the WebSocket close
+// handshake runs in the background, and the session's context is
+// cancelled when it is done.
+func (l *liveConn) end(code websocket.StatusCode, reason string) {
+	l.mu.Lock()
+	first := l.code == 0
+	if first {
+		l.code, l.reason = code, reason
+	}
+	l.mu.Unlock()
+	if !first {
+		return
+	}
+	go func() {
+		_ = l.ws.Close(code, reason)
+		l.cancel()
+	}()
+}
+
+// ended returns the close code and reason set by end, if any.
+func (l *liveConn) ended() (websocket.StatusCode, string, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.code, l.reason, l.code != 0
+}
+
+// liveSet is the endpoint's registry of served connections by device
+// and by user.
+type liveSet struct {
+	mu       sync.Mutex
+	byDevice map[model.DeviceID]map[*liveConn]struct{}
+	byUser   map[model.UserID]map[*liveConn]struct{}
+}
+
+func index[K comparable](m map[K]map[*liveConn]struct{}, k K, l *liveConn) {
+	if m[k] == nil {
+		m[k] = map[*liveConn]struct{}{}
+	}
+	m[k][l] = struct{}{}
+}
+
+func unindex[K comparable](m map[K]map[*liveConn]struct{}, k K, l *liveConn) {
+	delete(m[k], l)
+	if len(m[k]) == 0 {
+		delete(m, k)
+	}
+}
+
+// register adds a connection of caller over conn (the WebSocket ws) and
+// returns the context its session runs in (cancelled once the connection
+// is ended by revocation or expiry) and its entry, which is the Conn the
+// session must use and is passed to unregister when the session ends.
+func (e *Endpoint) register(ctx context.Context, caller Caller, ws *websocket.Conn, conn peer.Conn) (context.Context, *liveConn) {
+	ctx, cancel := context.WithCancel(ctx)
+	l := &liveConn{caller: caller, conn: conn, ws: ws, cancel: cancel}
+	e.live.mu.Lock()
+	if e.live.byDevice == nil {
+		e.live.byDevice = map[model.DeviceID]map[*liveConn]struct{}{}
+		e.live.byUser = map[model.UserID]map[*liveConn]struct{}{}
+	}
+	if caller.Device != "" {
+		index(e.live.byDevice, caller.Device, l)
+	}
+	index(e.live.byUser, caller.User, l)
+	e.live.mu.Unlock()
+	if !caller.Expires.IsZero() {
+		expire := func() { l.end(peer.CloseUnauthorized, reasonExpired) }
+		if d := caller.Expires.Sub(e.opts.now()); d > 0 {
+			l.stop = e.opts.after(d, expire)
+		} else {
+			expire()
+		}
+	}
+	return ctx, l
+}
+
+// unregister removes l from the registry and stops its expiry timer.
+func (e *Endpoint) unregister(l *liveConn) {
+	if l.stop != nil {
+		l.stop()
+	}
+	l.cancel()
+	e.live.mu.Lock()
+	if l.caller.Device != "" {
+		unindex(e.live.byDevice, l.caller.Device, l)
+	}
+	unindex(e.live.byUser, l.caller.User, l)
+	e.live.mu.Unlock()
+}
+
+// RevokeDevice ends every live connection of device at once: its session
+// stops reading and writing and the WebSocket closes with
+// peer.CloseRevoked. When notice is not empty (a catalog-signed
+// crypto.IssueRevocation of the device), it is sent as a
+// wire.TypeDeviceRevoked message to user's other live connections, so
+// their devices refuse LAN sessions with the revoked one (each send
+// bounded by one second). It returns how many connections it closed.
+// Call it after the deletion is committed: a reconnect then fails
+// authentication.
+func (e *Endpoint) RevokeDevice(ctx context.Context, user model.UserID, device model.DeviceID, notice []byte) int {
+	e.live.mu.Lock()
+	var closing, others []*liveConn
+	for l := range e.live.byDevice[device] {
+		closing = append(closing, l)
+	}
+	for l := range e.live.byUser[user] {
+		if l.caller.Device != device {
+			others = append(others, l)
+		}
+	}
+	e.live.mu.Unlock()
+	for _, l := range closing {
+		l.end(peer.CloseRevoked, reasonRevoked)
+	}
+	if len(notice) > 0 {
+		for _, l := range others {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), revokeSendTimeout)
+			m := &wire.Message{Type: wire.TypeDeviceRevoked, SenderID: e.opts.peerID, Data: notice}
+			if err := l.conn.Send(sctx, m); err != nil {
+				e.opts.log.Debug("relaysync: send revocation", "user", user, "err", err)
+			}
+			cancel()
+		}
+	}
+	e.opts.log.Info("relaysync: device revoked", "user", user, "device", device, "closed", len(closing), "notified", len(others))
+	return len(closing)
+}
+
+// ServeCaller is ServeUser for a caller whose device and token expiry
+// the embedding server knows (the relay's device-token middleware): the
+// connection is registered so RevokeDevice can end it, and it is closed
+// with peer.CloseUnauthorized when the token expires.
+func (e *Endpoint) ServeCaller(w http.ResponseWriter, r *http.Request, caller Caller) {
+	e.serve(w, r, caller)
+}

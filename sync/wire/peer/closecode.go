@@ -1,0 +1,14 @@
+package peer
+
+import "github.com/coder/websocket"
+
+// WebSocket close codes (RFC 6455 private range) with which the relay
+// ends a sync connection whose credentials stopped being valid
+// (websocket.CloseStatus reads them from a Conn error). A client
+// receiving either must not reconnect with the same token.
+const (
+	// CloseUnauthorized: the device token expired (or was removed).
+	CloseUnauthorized websocket.StatusCode = 4401
+	// CloseRevoked: the device was deregistered.
+	CloseRevoked websocket.StatusCode = 4403
+)

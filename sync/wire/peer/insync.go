@@ -1,0 +1,143 @@
+package peer
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/automerge/automerge-go"
+
+	"github.com/segue-fm/segue/sync/docs"
+	"github.com/segue-fm/segue/sync/repo"
+	"github.com/segue-fm/segue/sync/wire"
+)
+
+// syncStateType is the first byte of automerge's encoded sync state,
+// which continues with the shared heads (a LEB128 count, then 32-byte
+// hashes).
+const syncStateType = 0x43
+
+// errBadSyncState is returned for a persisted sync state that does not
+// decode.
+var errBadSyncState = errors.New("peer: malformed sync state")
+
+// sharedHeads decodes the shared heads of an encoded automerge sync
+// state.
+func sharedHeads(state []byte) ([]automerge.ChangeHash, error) {
+	if len(state) == 0 || state[0] != syncStateType {
+		return nil, errBadSyncState
+	}
+	n, k := binary.Uvarint(state[1:])
+	if k <= 0 || n > uint64(len(state)-1-k)/32 {
+		return nil, errBadSyncState
+	}
+	rest := state[1+k:]
+	heads := make([]automerge.ChangeHash, n)
+	for i := range heads {
+		copy(heads[i][:], rest[32*i:])
+	}
+	return heads, nil
+}
+
+// sameHeads compares two sets of heads regardless of order.
+func sameHeads(a, b []automerge.ChangeHash) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	cmp := func(x, y automerge.ChangeHash) int { return slices.Compare(x[:], y[:]) }
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.SortFunc(a, cmp)
+	slices.SortFunc(b, cmp)
+	return slices.Equal(a, b)
+}
+
+// Announce implements Repo.
+func (a *RepoAdapter) Announce(ctx context.Context, peer string, id docs.DocumentID) ([]byte, error) {
+	raw, err := a.R.SyncState(ctx, repo.PeerID(peer), id)
+	if err != nil {
+		return nil, err
+	}
+	var out []byte
+	err = a.View(ctx, id, func(doc *automerge.Doc) error {
+		ss := automerge.NewSyncState(doc)
+		if raw != nil {
+			if loaded, err := automerge.LoadSyncState(doc, raw); err == nil {
+				ss = loaded
+			}
+		}
+		if sm, ok := ss.GenerateMessage(); ok {
+			out = sm.Bytes()
+		}
+		return nil
+	})
+	return out, err
+}
+
+// InSync implements Repo.
+func (a *RepoAdapter) InSync(ctx context.Context, peer string, id docs.DocumentID) (bool, error) {
+	raw, err := a.R.SyncState(ctx, repo.PeerID(peer), id)
+	if err != nil || raw == nil {
+		return false, err
+	}
+	shared, err := sharedHeads(raw)
+	if err != nil {
+		return false, fmt.Errorf("sync state %s/%s: %w", peer, id, err)
+	}
+	var in bool
+	err = a.View(ctx, id, func(doc *automerge.Doc) error {
+		in = sameHeads(shared, doc.Heads())
+		return nil
+	})
+	return in, err
+}
+
+// InSync reports whether this session's remote and the local repository
+// share the document's current heads as of the last message received in
+// this session or an earlier one with the same remote storage (see
+// Repo.InSync). Callers that must know the remote's present state wait
+// for a message of this session first (OnSynced): every session answers
+// the first sync message of each document, so a connected remote always
+// tells its heads.
+func (s *Session) InSync(ctx context.Context, id docs.DocumentID) (bool, error) {
+	s.init()
+	return s.Repo.InSync(ctx, s.peer, id)
+}
+
+// answer sends the next sync message for id after a message from the
+// remote; when automerge has nothing to say (the remote's heads equal
+// ours) and nothing was sent for id in this session yet, it sends the
+// document's heads anyway (Repo.Announce), so a remote that is already in
+// sync learns so instead of waiting for a reply that never comes.
+func (s *Session) answer(ctx context.Context, id docs.DocumentID) error {
+	sent, err := s.flushSent(ctx, id)
+	if err != nil || sent {
+		return err
+	}
+	s.mu.Lock()
+	done := s.sent[id]
+	s.mu.Unlock()
+	if done {
+		return nil
+	}
+	if acc, err := s.access(ctx, id); err != nil || !acc.Read {
+		return err
+	}
+	data, err := s.Repo.Announce(ctx, s.peer, id)
+	if err != nil || data == nil {
+		return err
+	}
+	s.markSent(id)
+	return s.send(ctx, &wire.Message{Type: wire.TypeSync, SenderID: s.LocalID, TargetID: s.RemoteID, DocumentID: id.String(), Data: data})
+}
+
+// markSent records that a sync message for id went out in this session.
+func (s *Session) markSent(id docs.DocumentID) {
+	s.mu.Lock()
+	if len(s.sent) >= maxAuthzCache {
+		clear(s.sent)
+	}
+	s.sent[id] = true
+	s.mu.Unlock()
+}
