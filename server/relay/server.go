@@ -45,7 +45,7 @@ type Server struct {
 	v1     *echo.Group
 	mans   *manifestCache
 	meta   *metaCache
-	logged atomic.Uint64 // requests seen by the access log sampler
+	logged atomic.Uint64       // requests seen by the access log sampler
 	sync   *relaysync.Endpoint // nil when the sync endpoint failed to mount
 
 	mu      sync.Mutex

@@ -180,7 +180,7 @@ type Session struct {
 	wake       chan struct{}
 	follows    map[docs.DocumentID]bool
 	requested  map[docs.DocumentID]bool // requests not answered yet (see request)
-	refusals   map[docs.DocumentID]int // answers refusing each document
+	refusals   map[docs.DocumentID]int  // answers refusing each document
 	peer       string
 	persistent bool
 }
