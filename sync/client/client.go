@@ -391,13 +391,17 @@ func (c *Client) AuthRefused() error {
 // document of the repository and every wanted one, the remote has
 // answered in the current connection, and both sides hold the same
 // changes (peer.Session.InSync) — or the remote said it does not have
-// the document. A connected remote answers every document the client
+// the document, or refused it (Status.Refused: the remote will not take
+// the local changes, so waiting longer changes nothing). A connected remote answers every document the client
 // announces, even when it has nothing new, so an up-to-date device
 // reaches InSync after one round trip.
 func (c *Client) InSync(ctx context.Context) (bool, error) {
 	c.mu.Lock()
 	s := c.session
 	heard, gone := maps.Clone(c.heard), maps.Clone(c.gone)
+	for id := range c.refused {
+		gone[id] = true
+	}
 	want := slices.Clone(c.want)
 	c.mu.Unlock()
 	if s == nil {
