@@ -354,3 +354,23 @@ func TestEASERestriction(t *testing.T) {
 		t.Errorf("NewItemKNN(k=0): err = %v", err)
 	}
 }
+
+// TestFriendBoost: a large Beta lifts the items the user's friends played
+// above the base ranking; Beta 0 keeps the base ranking.
+func TestFriendBoost(t *testing.T) {
+	m, err := NewMatrix(3, 4, []Play{{0, 0, 1}, {1, 0, 1}, {1, 1, 3}, {2, 3, 1}, {2, 0, 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pop := NewPopularity(m) // item 0 (3 users) > 1, 3 (1 user) > 2
+	dst := make([]float64, 4)
+	seen, _ := m.UserRow(0)
+	(&FriendBoost{Base: pop, Train: m, Friends: [][]int{{2}, nil, nil}}).Scores(0, dst)
+	if got := TopN(dst, seen, 1); !slices.Equal(got, []int{1}) {
+		t.Errorf("beta 0: top = %v, want [1] (popularity, lower index on ties)", got)
+	}
+	(&FriendBoost{Base: pop, Train: m, Friends: [][]int{{2}, nil, nil}, Beta: 1}).Scores(0, dst)
+	if got := TopN(dst, seen, 1); !slices.Equal(got, []int{3}) {
+		t.Errorf("beta 1: top = %v, want [3] (played by friend 2)", got)
+	}
+}
