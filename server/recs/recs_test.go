@@ -374,3 +374,29 @@ func TestFriendBoost(t *testing.T) {
 		t.Errorf("beta 1: top = %v, want [3] (played by friend 2)", got)
 	}
 }
+
+func TestTopNPerArtist(t *testing.T) {
+	scores := []float64{9, 8, 7, 6, 5, 4, math.Inf(-1)}
+	artist := []int{0, 0, 0, 1, 1, 2, 3}
+	for _, tc := range []struct {
+		exclude []int
+		n, per  int
+		want    []int
+	}{
+		{nil, 4, 2, []int{0, 1, 3, 4}},
+		{nil, 10, 1, []int{0, 3, 5}},
+		{[]int{0}, 3, 2, []int{1, 2, 3}},
+		{nil, 0, 2, nil},
+	} {
+		got, err := TopNPerArtist(scores, tc.exclude, artist, tc.n, tc.per)
+		if err != nil || !slices.Equal(got, tc.want) {
+			t.Errorf("TopNPerArtist(exclude %v, n %d, per %d) = %v, %v; want %v", tc.exclude, tc.n, tc.per, got, err, tc.want)
+		}
+	}
+	if _, err := TopNPerArtist(scores, nil, artist[:3], 3, 2); !errors.Is(err, ErrInvalidOptions) {
+		t.Errorf("short artist list: err = %v", err)
+	}
+	if _, err := TopNPerArtist(scores, nil, artist, 3, 0); !errors.Is(err, ErrInvalidOptions) {
+		t.Errorf("perArtist 0: err = %v", err)
+	}
+}
