@@ -3,6 +3,8 @@ package eval
 import (
 	"errors"
 	"math"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -158,5 +160,57 @@ func TestLastFMData(t *testing.T) {
 	}
 	if links != 25434 {
 		t.Errorf("%d directed friend links, want 25434", links)
+	}
+}
+
+// TestLastFMGoals checks issue 14's quality goals on the real data with
+// the hyperparameters bench/recs chose on the validation split
+// (docs/BENCHMARKS.md): ALS NDCG@10 ≥ 2 × popularity and ≥ item-kNN on the
+// held-out 20 %.
+func TestLastFMGoals(t *testing.T) {
+	d := lastFM(t)
+	m, err := d.Matrix()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := DefaultConfig()
+	train, test, err := Split(m, c.TestFrac, c.Seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pop := Evaluate(recs.NewPopularity(train), train, test)
+	knn, err := recs.NewItemKNN(train, tunedKNN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kr := Evaluate(knn, train, test)
+	als, err := recs.TrainALS(train, tunedALS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ar := Evaluate(als, train, test)
+	t.Logf("NDCG@10: popularity %.4f, item-kNN %.4f, ALS %.4f", pop.NDCG10, kr.NDCG10, ar.NDCG10)
+	if ar.NDCG10 < 2*pop.NDCG10 || ar.NDCG10 < kr.NDCG10 {
+		t.Errorf("ALS NDCG@10 %.4f, want ≥ 2 × popularity (%.4f) and ≥ item-kNN (%.4f)", ar.NDCG10, pop.NDCG10, kr.NDCG10)
+	}
+}
+
+// The values bench/recs selected on the validation split (seed 42).
+var (
+	tunedKNN = 1000
+	tunedALS = recs.DefaultOptions().WithAlpha(1).WithRegularization(50)
+)
+
+func TestFindLastFMEnv(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv(EnvLastFMDir, dir)
+	if _, err := FindLastFM(); !errors.Is(err, ErrNoData) || !strings.Contains(err.Error(), dir) {
+		t.Errorf("empty %s: err = %v, want ErrNoData naming %s", EnvLastFMDir, err, dir)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "user_artists.dat"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := FindLastFM(); err != nil || got != dir {
+		t.Errorf("FindLastFM() = %q, %v; want %q", got, err, dir)
 	}
 }
