@@ -78,7 +78,7 @@ func NewItemKNN(m *Matrix, k int) (*ItemKNN, error) {
 			}
 			return a.item - b.item
 		})
-		nb[i] = cands[:min(k, len(cands)):min(k, len(cands))]
+		nb[i] = slices.Clone(cands[:min(k, len(cands))])
 	}
 	return &ItemKNN{m: m, neighbors: nb}, nil
 }
@@ -164,7 +164,6 @@ func NewEASE(m *Matrix, lambda float64, maxItems int) (*EASE, error) {
 	if !chol.Factorize(g) {
 		return nil, fmt.Errorf("%w: ease gram matrix not positive definite", ErrInvalidOptions)
 	}
-	g = nil
 	var inv mat.SymDense
 	if err := chol.InverseTo(&inv); err != nil {
 		return nil, fmt.Errorf("recs: invert ease gram matrix: %w", err)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -149,7 +150,7 @@ func ParseLastFM(plays, friends io.Reader) (*Dataset, error) {
 		return nil, err
 	}
 	for _, f := range d.Friends {
-		sortInts(f)
+		slices.Sort(f)
 	}
 	return d, nil
 }

@@ -18,8 +18,6 @@ func sortedKeys(m map[int]int) []int {
 	return k
 }
 
-func sortInts(s []int) { slices.Sort(s) }
-
 // Split holds out round(frac·n) of every user's n items (at least one when
 // n ≥ 2, never all), chosen by a shuffle seeded from seed and the user
 // index so each user's draw is independent of the others. It returns the
