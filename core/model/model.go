@@ -136,6 +136,22 @@ type Track struct {
 	Tiers      []Tier   `cbor:"14,keyasint" json:"tiers"`
 	// MasterSHA256 is the hash of the master file, the basis of the id.
 	MasterSHA256 [32]byte `cbor:"15,keyasint" json:"-"`
+	// Features are measured from the master at ingest; nil when the track
+	// was ingested without a master (pre-encoded tiers only).
+	Features *AudioFeatures `cbor:"16,keyasint,omitempty" json:"features,omitempty"`
+}
+
+// AudioFeatures describe how a track sounds, for recommendations (issue
+// 14): computed by server/ingest/features from the master's PCM.
+type AudioFeatures struct {
+	TempoBPM     float64 `cbor:"1,keyasint" json:"tempo_bpm"`     // 0 when no pulse was found
+	BeatStrength float64 `cbor:"2,keyasint" json:"beat_strength"` // onset autocorrelation at the beat period, 0..1
+	Energy       float64 `cbor:"3,keyasint" json:"energy"`        // RMS of the mono downmix, full scale = 1
+	CentroidHz   float64 `cbor:"4,keyasint" json:"centroid_hz"`   // magnitude-weighted mean frequency
+	OnsetRate    float64 `cbor:"5,keyasint" json:"onset_rate"`    // onsets per second
+	Key          int     `cbor:"6,keyasint" json:"key"`           // pitch class of the tonic, 0 = C … 11 = B
+	Minor        bool    `cbor:"7,keyasint" json:"minor"`         // mode: false major, true minor
+	KeyStrength  float64 `cbor:"8,keyasint" json:"key_strength"`  // correlation with the key profile, -1..1
 }
 
 // Duration returns the exact duration of the master.

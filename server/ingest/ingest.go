@@ -411,6 +411,9 @@ func (in *ingester) build(ctx context.Context, p *probed) (*preparedTrack, error
 		Loudness:     finite(*t.Loudness),
 		MasterSHA256: sha,
 	}
+	if p.m != nil {
+		track.Features = &p.m.feat
+	}
 	for _, a := range t.Artists {
 		track.ArtistIDs = append(track.ArtistIDs, catalog.ArtistIDFor(a))
 	}

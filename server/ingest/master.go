@@ -18,6 +18,7 @@ import (
 
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/player/loudness"
+	"github.com/segue-fm/segue/server/ingest/features"
 	"github.com/segue-fm/segue/server/ingest/wav"
 )
 
@@ -37,6 +38,7 @@ type master struct {
 	channels int
 	frames   int64
 	loud     model.Loudness
+	feat     model.AudioFeatures
 	tags     map[string]string // FLAC Vorbis comments, upper-case keys
 	path     string            // copy on disk for the encoder
 	flac     bool              // the copy is FLAC (else WAV)
@@ -45,6 +47,7 @@ type master struct {
 	// meter (rereading the copy for the album resampler).
 	pcm   func([]float32) error
 	meter *loudness.Meter
+	ext   *features.Extractor
 }
 
 // begin starts measuring once the format is known.
@@ -60,6 +63,9 @@ func (m *master) begin() error {
 		return fmt.Errorf("measure loudness: %w", err)
 	}
 	m.meter = meter
+	if m.ext, err = features.New(m.rate, m.channels); err != nil {
+		return fmt.Errorf("measure features: %w", err)
+	}
 	return nil
 }
 
@@ -70,6 +76,7 @@ func (m *master) write(buf []float32) error {
 		return m.pcm(buf)
 	}
 	m.meter.Write(buf)
+	m.ext.Write(buf)
 	return nil
 }
 
@@ -77,6 +84,7 @@ func (m *master) write(buf []float32) error {
 func (m *master) end() {
 	if m.meter != nil {
 		m.loud = m.meter.Result()
+		m.feat = m.ext.Result()
 	}
 }
 
