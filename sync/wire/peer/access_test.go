@@ -52,8 +52,12 @@ func TestAccessFollowsDocumentChanges(t *testing.T) {
 	doc := automerge.New()
 	ss := automerge.NewSyncState(doc)
 	// ask sends bob's next sync message (or an empty one) and returns the
-	// type of the first answer.
-	ask := func() string {
+	// type of the answer. A doc-unavailable received while a sync is
+	// wanted is skipped: when bob loses read access the session also sends
+	// one on its own (the downgrade), which may still be queued behind the
+	// previous step's answer. A sync while doc-unavailable is wanted is
+	// never skipped.
+	ask := func(want string) string {
 		t.Helper()
 		data := automerge.NewSyncState(automerge.New())
 		m, ok := ss.GenerateMessage()
@@ -66,6 +70,11 @@ func TestAccessFollowsDocumentChanges(t *testing.T) {
 		got, err := far.Recv(ctx)
 		if err != nil {
 			t.Fatal(err)
+		}
+		for want == wire.TypeSync && got.Type == wire.TypeDocUnavailable {
+			if got, err = far.Recv(ctx); err != nil {
+				t.Fatal(err)
+			}
 		}
 		if got.Type == wire.TypeSync {
 			if _, err := ss.ReceiveMessage(got.Data); err != nil {
@@ -87,7 +96,7 @@ func TestAccessFollowsDocumentChanges(t *testing.T) {
 		if st.change != nil {
 			edit(st.change)
 		}
-		if got := ask(); got != st.want {
+		if got := ask(st.want); got != st.want {
 			t.Fatalf("%s: answer %s, want %s", st.name, got, st.want)
 		}
 	}
