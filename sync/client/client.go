@@ -205,7 +205,13 @@ func (c *Client) Status() Status {
 
 // refusedBy records that the remote refused document id.
 func (c *Client) refusedBy(id docs.DocumentID, reason string) {
-	c.opts.log.Warn("client: document refused", "doc", id.String(), "reason", reason)
+	if reason == peer.ReasonUnavailable {
+		// Often transient: a shared document another device has not
+		// synced to the relay yet. Cleared when the document arrives.
+		c.opts.log.Info("client: document unavailable", "doc", id.String())
+	} else {
+		c.opts.log.Warn("client: document refused", "doc", id.String(), "reason", reason)
+	}
 	c.mu.Lock()
 	c.refused[id] = Refusal{Doc: id, Reason: reason, At: c.opts.now()}
 	c.mu.Unlock()
