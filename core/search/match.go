@@ -243,6 +243,11 @@ func Match(q Query, d Document) (Result, bool) {
 			r.ExactWords += u.words
 		}
 		r.Highlights = append(r.Highlights, u.hl)
+		if u.words == 2 {
+			// Two query words written as one document word count as
+			// adjacent, never closer than the same words apart.
+			r.Proximity++
+		}
 		if k > 0 {
 			r.Proximity += proximity(final.units[k-1], u)
 		}

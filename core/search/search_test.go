@@ -263,6 +263,9 @@ func TestRankingOrder(t *testing.T) {
 		{"typos", "yesterday ",
 			track("a", "Yesterday Forever", "x", "y", 0),
 			track("b", "Yesterdya", "x", "y", 100)},
+		{"proximity: separate words beat nothing closer", "g na",
+			track("a", "G.NA", "x", "y", 0),
+			track("b", "Gnarls", "x", "y", 100)},
 		{"proximity", "hey jude ",
 			track("a", "Hey Jude", "x", "y", 0),
 			track("b", "Hey There Jude", "x", "y", 100)},
@@ -339,4 +342,24 @@ func FuzzParseQuery(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestWordTypos(t *testing.T) {
+	for _, tc := range []struct {
+		w, term string
+		prefix  bool
+		typos   int
+		ok      bool
+	}{
+		{"bjork", "bjork", false, 0, true},
+		{"bjrok", "bjork", false, 1, true},
+		{"bjrk", "bjork", false, 1, false},
+		{"metal", "metallica", true, 0, true},
+		{"metal", "metallica", false, 2, false},
+	} {
+		typos, ok := WordTypos([]rune(tc.w), []rune(tc.term), tc.prefix)
+		if ok != tc.ok || (ok && typos != tc.typos) {
+			t.Errorf("WordTypos(%q, %q, %v) = %d, %v; want %d, %v", tc.w, tc.term, tc.prefix, typos, ok, tc.typos, tc.ok)
+		}
+	}
 }

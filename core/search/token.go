@@ -146,3 +146,13 @@ func TypoBudget(n int) int {
 		return 0
 	}
 }
+
+// WordTypos reports whether the folded query word w matches the folded
+// word term within w's typo budget (as a prefix of term when prefix is
+// set), and with how many typos. An index uses it to order candidate
+// terms.
+func WordTypos(w []rune, term []rune, prefix bool) (int, bool) {
+	budget := TypoBudget(len(w))
+	d, _ := distance(w, term, budget, prefix)
+	return d, d <= budget
+}

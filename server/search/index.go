@@ -73,19 +73,19 @@ type Options struct {
 	maxCandidates int
 }
 
-// DefaultOptions returns the defaults: the FST is rebuilt when 8192 new
-// terms have arrived since the last build, and at most 1000 candidates
-// are ranked per query.
-func DefaultOptions() Options { return Options{freshLimit: 8192, maxCandidates: 1000} }
+// DefaultOptions returns the defaults: the FST is rebuilt when 1024 new
+// terms have arrived since the last build, and at most 200 candidates are
+// ranked per query.
+func DefaultOptions() Options { return Options{freshLimit: 1024, maxCandidates: 200} }
 
 // WithFreshLimit sets how many terms new since the last FST build are
-// searched linearly before the FST is rebuilt (default 8192; values below
+// searched linearly before the FST is rebuilt (default 1024; values below
 // 1 become 1).
 func (o Options) WithFreshLimit(n int) Options { o.freshLimit = max(n, 1); return o }
 
 // WithMaxCandidates sets how many candidates, those matching the most
 // query words and then the most popular, are ranked with core/search per
-// query (default 1000; values below 1 become 1).
+// query (default 200; values below 1 become 1).
 func (o Options) WithMaxCandidates(n int) Options { o.maxCandidates = max(n, 1); return o }
 
 // entryPrefix is the store namespace of the index's entries:
@@ -416,6 +416,150 @@ func (ix *Index) matchTerms(word []rune, prefix bool, fn func(term string)) erro
 	return nil
 }
 
+// scratch holds per-query candidate state indexed by slot: mask has bit i
+// set when the slot has a term matching query word i, typos sums the
+// fewest typos of each matched word; touched lists the slots set.
+type scratch struct {
+	mask    []uint32
+	typos   []uint8
+	exact   []uint8
+	touched []uint32
+	terms   []termTypos
+}
+
+type termTypos struct {
+	term  string
+	typos int
+	exact bool
+}
+
+var scratchPool sync.Pool
+
+// scratch returns a cleared scratch sized for the slots; the caller holds
+// mu.
+func (ix *Index) scratch() *scratch {
+	sc, _ := scratchPool.Get().(*scratch)
+	if sc == nil {
+		sc = &scratch{}
+	}
+	if len(sc.mask) < len(ix.slots) {
+		sc.mask = make([]uint32, len(ix.slots))
+		sc.typos = make([]uint8, len(ix.slots))
+		sc.exact = make([]uint8, len(ix.slots))
+	}
+	return sc
+}
+
+func (ix *Index) release(sc *scratch) {
+	for _, n := range sc.touched {
+		sc.mask[n], sc.typos[n], sc.exact[n] = 0, 0, 0
+	}
+	sc.touched, sc.terms = sc.touched[:0], sc.terms[:0]
+	scratchPool.Put(sc)
+}
+
+// collect marks the slots having a term within word's typo budget with
+// bitsSet, adding the fewest typos of the word to each slot once.
+func (ix *Index) collect(sc *scratch, word []rune, prefix bool, bitsSet uint32) error {
+	sc.terms = sc.terms[:0]
+	err := ix.matchTerms(word, prefix, func(t string) {
+		typos, _ := search.WordTypos(word, []rune(t), prefix)
+		sc.terms = append(sc.terms, termTypos{t, typos, bitsSet&(bitsSet-1) == 0 && t == string(word)})
+	})
+	if err != nil {
+		return err
+	}
+	// The exact term first, then by typos, so each slot gets its best.
+	slices.SortFunc(sc.terms, func(a, b termTypos) int {
+		if a.exact != b.exact {
+			if a.exact {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Compare(a.typos, b.typos)
+	})
+	for _, tt := range sc.terms {
+		for _, n := range ix.postings[tt.term] {
+			m := sc.mask[n]
+			if m&bitsSet != 0 {
+				continue
+			}
+			if m == 0 {
+				sc.touched = append(sc.touched, n)
+			}
+			sc.mask[n] = m | bitsSet
+			sc.typos[n] = uint8(min(int(sc.typos[n])+tt.typos, 255))
+			if tt.exact {
+				sc.exact[n]++
+			}
+		}
+	}
+	return nil
+}
+
+// cand is a candidate slot with what is known before matching.
+type cand struct {
+	n     uint32
+	words int
+	typos int
+	exact int
+	pop   float64
+}
+
+// better orders candidates by the ranking criteria known before matching:
+// words matched, typos, words matched exactly, then popularity (and slot
+// for a stable order).
+func (a cand) better(b cand) bool {
+	if a.words != b.words {
+		return a.words > b.words
+	}
+	if a.typos != b.typos {
+		return a.typos < b.typos
+	}
+	if a.exact != b.exact {
+		return a.exact > b.exact
+	}
+	if a.pop != b.pop {
+		return a.pop > b.pop
+	}
+	return a.n < b.n
+}
+
+// bestCandidates returns the k best of cands (k < len(cands)), in no
+// particular order, keeping a bounded min-heap instead of sorting them
+// all (a frequent word has tens of thousands).
+func bestCandidates(cands []cand, k int) []cand {
+	h := slices.Clone(cands[:k])
+	// worst-at-root heap: parent is worse than its children.
+	down := func(i int) {
+		for {
+			l, w := 2*i+1, i
+			if l < k && h[w].better(h[l]) {
+				w = l
+			}
+			if r := l + 1; r < k && h[w].better(h[r]) {
+				w = r
+			}
+			if w == i {
+				return
+			}
+			h[i], h[w] = h[w], h[i]
+			i = w
+		}
+	}
+	for i := k/2 - 1; i >= 0; i-- {
+		down(i)
+	}
+	for _, c := range cands[k:] {
+		if c.better(h[0]) {
+			h[0] = c
+			down(0)
+		}
+	}
+	return h
+}
+
 // Request is a search request.
 type Request struct {
 	Query search.Query
@@ -440,53 +584,31 @@ func (ix *Index) Search(req Request) ([]Hit, int, error) {
 	}
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
-	// masks[n] has bit i set when document n has a term matching query
-	// word i (or words i and i+1 written together).
-	masks := map[uint32]uint32{}
-	addWord := func(word []rune, prefix bool, bitsSet uint32) error {
-		return ix.matchTerms(word, prefix, func(t string) {
-			for _, n := range ix.postings[t] {
-				masks[n] |= bitsSet
-			}
-		})
-	}
+	sc := ix.scratch()
+	defer ix.release(sc)
 	last := len(q.Words) - 1
 	for i, w := range q.Words {
 		prefix := q.LastIsPrefix && i == last || len(w.Runes) == search.MaxWordRunes
-		if err := addWord(w.Runes, prefix, 1<<i); err != nil {
+		if err := ix.collect(sc, w.Runes, prefix, 1<<i); err != nil {
 			return nil, 0, err
 		}
 		if i < last {
 			cat := append(slices.Clone(w.Runes), q.Words[i+1].Runes...)
-			if err := addWord(cat, q.LastIsPrefix && i+1 == last, 3<<i); err != nil {
+			if err := ix.collect(sc, cat, q.LastIsPrefix && i+1 == last, 3<<i); err != nil {
 				return nil, 0, err
 			}
 		}
 	}
-	type cand struct {
-		n     uint32
-		words int
-		pop   float64
-	}
-	cands := make([]cand, 0, len(masks))
-	for n, m := range masks {
+	cands := make([]cand, 0, len(sc.touched))
+	for _, n := range sc.touched {
 		s := &ix.slots[n]
 		if !s.alive || (len(req.Kinds) > 0 && !slices.Contains(req.Kinds, s.entry.Kind)) {
 			continue
 		}
-		cands = append(cands, cand{n, bits.OnesCount32(m), s.entry.Popularity})
+		cands = append(cands, cand{n, bits.OnesCount32(sc.mask[n]), int(sc.typos[n]), int(sc.exact[n]), s.entry.Popularity})
 	}
 	if len(cands) > ix.opts.maxCandidates {
-		slices.SortFunc(cands, func(a, b cand) int {
-			if c := cmp.Compare(b.words, a.words); c != 0 {
-				return c
-			}
-			if c := cmp.Compare(b.pop, a.pop); c != 0 {
-				return c
-			}
-			return cmp.Compare(a.n, b.n)
-		})
-		cands = cands[:ix.opts.maxCandidates]
+		cands = bestCandidates(cands, ix.opts.maxCandidates)
 	}
 	hits := make([]Hit, 0, len(cands))
 	for _, c := range cands {

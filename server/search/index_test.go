@@ -226,3 +226,29 @@ func TestEntryCheck(t *testing.T) {
 		}
 	}
 }
+
+func TestBestCandidates(t *testing.T) {
+	var cands []cand
+	for i := range 500 {
+		cands = append(cands, cand{n: uint32(i), words: i % 3, typos: i % 5, exact: i % 2, pop: float64(i % 7)})
+	}
+	want := slices.Clone(cands)
+	slices.SortFunc(want, func(a, b cand) int {
+		if a.better(b) {
+			return -1
+		}
+		return 1
+	})
+	for _, k := range []int{1, 10, 499} {
+		got := bestCandidates(cands, k)
+		slices.SortFunc(got, func(a, b cand) int {
+			if a.better(b) {
+				return -1
+			}
+			return 1
+		})
+		if !slices.Equal(got, want[:k]) {
+			t.Errorf("k=%d: best candidates differ from the sorted prefix", k)
+		}
+	}
+}
