@@ -14,6 +14,7 @@ import (
 	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/server/license"
 	"github.com/segue-fm/segue/server/relay"
+	"github.com/segue-fm/segue/server/search"
 )
 
 func init() {
@@ -103,6 +104,10 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	srv := relay.NewWithDataDir(dd, opts)
 	license.NewForDataDir(dd, license.DefaultOptions().WithAdminToken(*admin).WithLogger(log)).Mount(srv)
 	srv.MountIngest(relay.DefaultIngestOptions())
+	if _, err := search.MountForDataDir(ctx, dd, srv); err != nil {
+		srv.Close()
+		return err
+	}
 	addr, err := srv.Start(ctx)
 	if err != nil {
 		srv.Close()

@@ -1,0 +1,254 @@
+package search
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+
+	core "github.com/segue-fm/segue/core/search"
+	"github.com/segue-fm/segue/store"
+	"github.com/segue-fm/segue/store/badgerstore"
+)
+
+var fixture = []Entry{
+	{Kind: KindArtist, ID: "acdc", Title: "AC/DC", Popularity: 90},
+	{Kind: KindArtist, ID: "bjork", Title: "Björk", Popularity: 80},
+	{Kind: KindArtist, ID: "gnr", Title: "Guns N' Roses", Popularity: 85},
+	{Kind: KindArtist, ID: "pink", Title: "P!nk", Popularity: 70},
+	{Kind: KindArtist, ID: "thethe", Title: "The The", Popularity: 20},
+	{Kind: KindArtist, ID: "beatles", Title: "The Beatles", Popularity: 99},
+	{Kind: KindArtist, ID: "metallica", Title: "Metallica", Popularity: 88},
+	{Kind: KindTrack, ID: "t1", Title: "Day Tripper", Artists: []string{"The Beatles"}, Album: "Past Masters", Popularity: 60},
+	{Kind: KindTrack, ID: "t2", Title: "Day Tripper (Remastered 2009)", Artists: []string{"The Beatles"}, Album: "1", Popularity: 40},
+	{Kind: KindTrack, ID: "t3", Title: "Jóga", Artists: []string{"Björk"}, Album: "Homogenic", Popularity: 50},
+	{Kind: KindTrack, ID: "t4", Title: "Highway to Hell", Artists: []string{"AC/DC"}, Album: "Highway to Hell", Popularity: 75},
+	{Kind: KindTrack, ID: "t5", Title: "Straße", Artists: []string{"Æther Ensemble", "Ólafur Arnalds"}, Album: "Nord", Popularity: 10},
+	{Kind: KindAlbum, ID: "a1", Title: "Homogenic", Artists: []string{"Björk"}, Popularity: 55},
+	{Kind: KindPlaylist, ID: "p1", Title: "Road Trip", Popularity: 5},
+}
+
+func openMemory(t *testing.T, opts Options, entries ...Entry) (*Index, store.Store) {
+	t.Helper()
+	st := store.NewMemory()
+	ix, err := Open(context.Background(), st, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ix.Upsert(context.Background(), entries...); err != nil {
+		t.Fatal(err)
+	}
+	return ix, st
+}
+
+func find(t *testing.T, ix *Index, q string, kinds ...Kind) []string {
+	t.Helper()
+	pq, err := core.ParseQuery(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hits, _, err := ix.Search(Request{Query: pq, Kinds: kinds, Limit: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, h := range hits {
+		ids = append(ids, h.Entry.ID)
+	}
+	return ids
+}
+
+// TestIndexQueries runs the same table over an index whose terms are all in
+// the FST and one whose terms are all fresh (searched linearly), so both
+// candidate paths are checked.
+func TestIndexQueries(t *testing.T) {
+	cases := []struct {
+		query string
+		kinds []Kind
+		first string
+	}{
+		{"bjork", nil, "bjork"},
+		{"björk joga", nil, "t3"},
+		{"acdc", nil, "acdc"},
+		{"ac dc", nil, "acdc"},
+		{"guns n roses", nil, "gnr"},
+		{"p!nk", nil, "pink"},
+		{"the the ", nil, "thethe"},
+		{"metalica", nil, "metallica"},   // one typo at 8 letters
+		{"metlalcia ", nil, "metallica"}, // two typos at 9 letters
+		{"metal", nil, "metallica"},      // prefix
+		{"daytripper", []Kind{KindTrack}, "t1"},
+		{"day trip", []Kind{KindTrack}, "t1"},
+		{"highway hel", nil, "t4"},
+		{"strasse", nil, "t5"},
+		{"aether", nil, "t5"},
+		{"olafur", nil, "t5"},
+		{"homogenic", []Kind{KindAlbum}, "a1"},
+		{"road trip", []Kind{KindPlaylist}, "p1"},
+	}
+	for _, mode := range []struct {
+		name string
+		opts Options
+	}{
+		{"fst", DefaultOptions().WithFreshLimit(1)},
+		{"fresh", DefaultOptions().WithFreshLimit(1 << 20)},
+	} {
+		ix, _ := openMemory(t, mode.opts, fixture...)
+		if mode.name == "fst" && len(ix.fresh) != 0 {
+			t.Fatalf("fst mode has %d fresh terms", len(ix.fresh))
+		}
+		if mode.name == "fresh" && len(ix.fresh) == 0 {
+			t.Fatal("fresh mode has no fresh terms")
+		}
+		for _, tc := range cases {
+			got := find(t, ix, tc.query, tc.kinds...)
+			if len(got) == 0 || got[0] != tc.first {
+				t.Errorf("%s: %q → %v, want %s first", mode.name, tc.query, got, tc.first)
+			}
+		}
+		for _, q := range []string{"xqzvw", "bjrk ", "zzzzzzzzzz"} {
+			if got := find(t, ix, q); len(got) != 0 {
+				t.Errorf("%s: %q → %v, want nothing", mode.name, q, got)
+			}
+		}
+	}
+}
+
+func TestIndexPaging(t *testing.T) {
+	ix, _ := openMemory(t, DefaultOptions(), fixture...)
+	pq, _ := core.ParseQuery("beatles")
+	all, total, err := ix.Search(Request{Query: pq})
+	if err != nil || total != 3 || len(all) != 3 {
+		t.Fatalf("all: %d hits, total %d, %v", len(all), total, err)
+	}
+	page, total, _ := ix.Search(Request{Query: pq, Offset: 1, Limit: 1})
+	if total != 3 || len(page) != 1 || page[0].Entry.ID != all[1].Entry.ID {
+		t.Errorf("page 2 of 1: %+v (total %d), want %+v", page, total, all[1].Entry)
+	}
+	if page, _, _ := ix.Search(Request{Query: pq, Offset: 3}); len(page) != 0 {
+		t.Errorf("offset past the end: %d hits", len(page))
+	}
+}
+
+func TestIndexIncremental(t *testing.T) {
+	ctx := context.Background()
+	ix, _ := openMemory(t, DefaultOptions().WithFreshLimit(2), fixture...)
+	// Rename: the old title no longer matches, the new one does.
+	renamed := fixture[9]
+	renamed.Title = "Bachelorette"
+	if err := ix.Upsert(ctx, renamed); err != nil {
+		t.Fatal(err)
+	}
+	if got := find(t, ix, "joga", KindTrack); len(got) != 0 {
+		t.Errorf("old title still found: %v", got)
+	}
+	if got := find(t, ix, "bachelorete", KindTrack); !slices.Equal(got, []string{"t3"}) {
+		t.Errorf("new title: %v", got)
+	}
+	if err := ix.Remove(ctx, KindArtist, "metallica", "unknown"); err != nil {
+		t.Fatal(err)
+	}
+	if got := find(t, ix, "metallica"); len(got) != 0 {
+		t.Errorf("removed artist found: %v", got)
+	}
+	if ix.Len() != len(fixture)-1 {
+		t.Errorf("Len %d, want %d", ix.Len(), len(fixture)-1)
+	}
+}
+
+func TestIndexPersisted(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := badgerstore.Open(ctx, dir, badgerstore.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix, err := Open(ctx, st, DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ix.Upsert(ctx, fixture...); err != nil {
+		t.Fatal(err)
+	}
+	if err := ix.Remove(ctx, KindArtist, "acdc"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st, err = badgerstore.Open(ctx, dir, badgerstore.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ix, err = Open(ctx, st, DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ix.Len() != len(fixture)-1 {
+		t.Errorf("reopened with %d entries, want %d", ix.Len(), len(fixture)-1)
+	}
+	if got := find(t, ix, "bjrok "); len(got) == 0 || got[0] != "bjork" {
+		t.Errorf("reopened: bjrok → %v", got)
+	}
+	if got := find(t, ix, "ac dc", KindArtist); len(got) != 0 {
+		t.Errorf("reopened: removed artist found: %v", got)
+	}
+}
+
+func TestEntryCheck(t *testing.T) {
+	long := string(make([]byte, MaxTextBytes+1))
+	many := make([]string, MaxArtists+1)
+	for i := range many {
+		many[i] = "a"
+	}
+	for _, e := range []Entry{
+		{Kind: "song", ID: "x", Title: "t"},
+		{Kind: KindTrack, ID: "", Title: "t"},
+		{Kind: KindTrack, ID: "a/b", Title: "t"},
+		{Kind: KindTrack, ID: string(make([]byte, MaxIDBytes+1)), Title: "t"},
+		{Kind: KindTrack, ID: "x", Title: ""},
+		{Kind: KindTrack, ID: "x", Title: long},
+		{Kind: KindTrack, ID: "x", Title: "t", Album: long},
+		{Kind: KindTrack, ID: "x", Title: "t", Artists: []string{""}},
+		{Kind: KindTrack, ID: "x", Title: "t", Artists: many},
+	} {
+		ix, st := openMemory(t, DefaultOptions())
+		if err := ix.Upsert(context.Background(), fixture[0], e); !errors.Is(err, ErrInvalidEntry) {
+			t.Errorf("Upsert(%+.40v) = %v, want ErrInvalidEntry", e, err)
+		}
+		// All or nothing: the valid entry before it is not written either.
+		if ix.Len() != 0 {
+			t.Errorf("index has %d entries after a failed upsert", ix.Len())
+		}
+		if _, err := st.Get(context.Background(), store.Key("search", "entry", "artist:acdc")); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("store has the entry of a failed upsert: %v", err)
+		}
+	}
+}
+
+func TestBestCandidates(t *testing.T) {
+	var cands []cand
+	for i := range 500 {
+		cands = append(cands, cand{n: uint32(i), words: i % 3, typos: i % 5, exact: i % 2, pop: float64(i % 7)})
+	}
+	want := slices.Clone(cands)
+	slices.SortFunc(want, func(a, b cand) int {
+		if a.better(b) {
+			return -1
+		}
+		return 1
+	})
+	for _, k := range []int{1, 10, 499} {
+		got := bestCandidates(cands, k)
+		slices.SortFunc(got, func(a, b cand) int {
+			if a.better(b) {
+				return -1
+			}
+			return 1
+		})
+		if !slices.Equal(got, want[:k]) {
+			t.Errorf("k=%d: best candidates differ from the sorted prefix", k)
+		}
+	}
+}
