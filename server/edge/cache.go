@@ -57,20 +57,23 @@ type store struct {
 	closing atomic.Bool
 }
 
-func counters(budget int64) int64 {
-	return max(10*budget/avgObject, 1000)
+// policyConfig is the ristretto configuration of a cache level with a
+// byte budget (the hit-ratio replay uses it too): cost = bytes, TinyLFU
+// counters for ten times the objects of average size the budget holds.
+func policyConfig[V any](budget int64) *ristretto.Config[string, V] {
+	return &ristretto.Config[string, V]{
+		NumCounters:        max(10*budget/avgObject, 1000),
+		MaxCost:            budget,
+		BufferItems:        64,
+		Metrics:            true,
+		IgnoreInternalCost: true,
+	}
 }
 
 func newStore(o Options) (*store, error) {
 	s := &store{dir: o.diskDir, log: o.logger}
 	var err error
-	s.mem, err = ristretto.NewCache(&ristretto.Config[string, []byte]{
-		NumCounters:        counters(o.memoryBytes),
-		MaxCost:            o.memoryBytes,
-		BufferItems:        64,
-		Metrics:            true,
-		IgnoreInternalCost: true,
-	})
+	s.mem, err = ristretto.NewCache(policyConfig[[]byte](o.memoryBytes))
 	if err != nil {
 		return nil, fmt.Errorf("edge: memory cache: %w", err)
 	}
@@ -89,15 +92,9 @@ func newStore(o Options) (*store, error) {
 			s.log.Warn("edge: remove evicted object", "path", it.Value, "err", err)
 		}
 	}
-	s.disk, err = ristretto.NewCache(&ristretto.Config[string, string]{
-		NumCounters:        counters(o.diskBytes),
-		MaxCost:            o.diskBytes,
-		BufferItems:        64,
-		Metrics:            true,
-		IgnoreInternalCost: true,
-		OnEvict:            remove,
-		OnReject:           remove,
-	})
+	dc := policyConfig[string](o.diskBytes)
+	dc.OnEvict, dc.OnReject = remove, remove
+	s.disk, err = ristretto.NewCache(dc)
 	if err != nil {
 		s.mem.Close()
 		return nil, fmt.Errorf("edge: disk cache: %w", err)
