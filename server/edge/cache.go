@@ -10,9 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 
-	"github.com/dgraph-io/ristretto/v2"
+	"github.com/maypok86/otter/v2"
 )
 
 // objKey names a cached object: its kind ('b' for a blob, header or chunk,
@@ -40,40 +39,42 @@ func parseObjKey(s string) (objKey, bool) {
 	return k, true
 }
 
-// avgObject is the object size the TinyLFU counters are sized for (chunks
-// are 8 s of audio: ≈ 10–320 KiB).
-const avgObject = 32 << 10
+// maxObject bounds an object's size (cache weights are uint32);
+// Options.WithMaxBlobSize cannot exceed it.
+const maxObject = 1 << 30
 
 // store is the two-level object cache: bodies in memory, files on disk.
-// Both levels are ristretto (W-TinyLFU admission, sampled LFU eviction)
-// with cost = bytes, so each level stays within its byte budget.
+// Both levels are otter v2 caches (W-TinyLFU: a TinyLFU admission filter in
+// front of a windowed segmented LRU, as Caffeine) weighted by bytes, so each
+// level holds at most its byte budget once its maintenance has run (a
+// write beyond it is evicted by the next maintenance, which the write
+// schedules at once).
 type store struct {
-	mem  *ristretto.Cache[string, []byte]
-	disk *ristretto.Cache[string, string] // key → file path; nil without a disk level
+	mem  *otter.Cache[string, []byte]
+	disk *otter.Cache[string, diskObj] // nil without a disk level
 	dir  string
 	log  *slog.Logger
-	// closing stops eviction callbacks from deleting files: ristretto's
-	// Close evicts every entry, and the files must survive a restart.
-	closing atomic.Bool
 }
 
-// policyConfig is the ristretto configuration of a cache level with a
-// byte budget (the hit-ratio replay uses it too): cost = bytes, TinyLFU
-// counters for ten times the objects of average size the budget holds.
-func policyConfig[V any](budget int64) *ristretto.Config[string, V] {
-	return &ristretto.Config[string, V]{
-		NumCounters:        max(10*budget/avgObject, 1000),
-		MaxCost:            budget,
-		BufferItems:        64,
-		Metrics:            true,
-		IgnoreInternalCost: true,
+// diskObj is an object file and its size.
+type diskObj struct {
+	path string
+	size uint32
+}
+
+// policyOptions is the otter configuration of a cache level with a byte
+// budget (the hit-ratio replay uses it too).
+func policyOptions[V any](budget int64, weigh func(V) uint32) *otter.Options[string, V] {
+	return &otter.Options[string, V]{
+		MaximumWeight: uint64(budget),
+		Weigher:       func(_ string, v V) uint32 { return weigh(v) },
 	}
 }
 
 func newStore(o Options) (*store, error) {
 	s := &store{dir: o.diskDir, log: o.logger}
 	var err error
-	s.mem, err = ristretto.NewCache(policyConfig[[]byte](o.memoryBytes))
+	s.mem, err = otter.New(policyOptions(o.memoryBytes, func(b []byte) uint32 { return uint32(len(b)) }))
 	if err != nil {
 		return nil, fmt.Errorf("edge: memory cache: %w", err)
 	}
@@ -81,26 +82,24 @@ func newStore(o Options) (*store, error) {
 		return s, nil
 	}
 	if err := os.MkdirAll(o.diskDir, 0o700); err != nil {
-		s.mem.Close()
 		return nil, fmt.Errorf("edge: disk cache: %w", err)
 	}
-	remove := func(it *ristretto.Item[string]) {
-		if s.closing.Load() {
+	dc := policyOptions(o.diskBytes, func(d diskObj) uint32 { return d.size })
+	// Synchronous, so the files never outlast their entries: the disk
+	// budget holds for the files themselves.
+	dc.OnAtomicDeletion = func(e otter.DeletionEvent[string, diskObj]) {
+		if !e.Cause.IsEviction() {
 			return
 		}
-		if err := os.Remove(it.Value); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			s.log.Warn("edge: remove evicted object", "path", it.Value, "err", err)
+		if err := os.Remove(e.Value.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			s.log.Warn("edge: remove evicted object", "path", e.Value.path, "err", err)
 		}
 	}
-	dc := policyConfig[string](o.diskBytes)
-	dc.OnEvict, dc.OnReject = remove, remove
-	s.disk, err = ristretto.NewCache(dc)
+	s.disk, err = otter.New(dc)
 	if err != nil {
-		s.mem.Close()
 		return nil, fmt.Errorf("edge: disk cache: %w", err)
 	}
 	if err := s.load(); err != nil {
-		s.close()
 		return nil, err
 	}
 	return s, nil
@@ -123,11 +122,13 @@ func (s *store) load() error {
 			}
 			continue
 		}
-		if !s.disk.Set(e.Name(), p, info.Size()) {
+		if info.Size() > maxObject {
 			os.Remove(p)
+			continue
 		}
+		s.disk.Set(e.Name(), diskObj{path: p, size: uint32(info.Size())})
 	}
-	s.disk.Wait()
+	s.disk.CleanUp()
 	return nil
 }
 
@@ -135,37 +136,37 @@ func (s *store) load() error {
 // memory, else from disk (verified, then promoted to memory).
 func (s *store) get(k objKey) ([]byte, bool) {
 	name := k.String()
-	if b, ok := s.mem.Get(name); ok {
+	if b, ok := s.mem.GetIfPresent(name); ok {
 		return b, true
 	}
 	if s.disk == nil {
 		return nil, false
 	}
-	p, ok := s.disk.Get(name)
+	d, ok := s.disk.GetIfPresent(name)
 	if !ok {
 		return nil, false
 	}
-	b, err := os.ReadFile(p)
+	b, err := os.ReadFile(d.path)
 	if err != nil || sha256.Sum256(b) != k.hash {
 		s.log.Warn("edge: dropping unreadable or corrupt disk object", "object", name, "err", err)
-		s.disk.Del(name)
-		os.Remove(p)
+		s.disk.Invalidate(name)
+		os.Remove(d.path)
 		return nil, false
 	}
-	s.mem.Set(name, b, int64(len(b)))
+	s.mem.Set(name, b)
 	return b, true
 }
 
 // put offers b, whose SHA-256 the caller has checked against k, to both
 // levels; the cache keeps b (do not modify it afterwards). Admission is
-// the policy's: a put may be dropped.
+// the policy's: the object may be evicted at once.
 func (s *store) put(k objKey, b []byte) {
 	name := k.String()
-	s.mem.Set(name, b, int64(len(b)))
+	s.mem.Set(name, b)
 	if s.disk == nil {
 		return
 	}
-	if _, ok := s.disk.Get(name); ok {
+	if _, ok := s.disk.GetIfPresent(name); ok {
 		return
 	}
 	p := filepath.Join(s.dir, name)
@@ -173,9 +174,7 @@ func (s *store) put(k objKey, b []byte) {
 		s.log.Warn("edge: write disk object", "object", name, "err", err)
 		return
 	}
-	if !s.disk.Set(name, p, int64(len(b))) {
-		os.Remove(p)
-	}
+	s.disk.Set(name, diskObj{path: p, size: uint32(len(b))})
 }
 
 // writeFile writes b to p through a temporary file in dir, so p is never
@@ -198,30 +197,27 @@ func writeFile(dir, p string, b []byte) error {
 	return nil
 }
 
-// wait applies buffered sets (tests and the bench use it).
+// wait runs pending maintenance (evictions) now (tests use it).
 func (s *store) wait() {
-	s.mem.Wait()
+	s.mem.CleanUp()
 	if s.disk != nil {
-		s.disk.Wait()
+		s.disk.CleanUp()
 	}
 }
 
-// usage returns the bytes held in memory and on disk by the policies'
-// accounting.
+// usage returns the bytes held in memory and on disk.
 func (s *store) usage() (mem, disk int64) {
-	m := s.mem.Metrics
-	mem = int64(m.CostAdded() - m.CostEvicted())
+	mem = int64(s.mem.WeightedSize())
 	if s.disk != nil {
-		d := s.disk.Metrics
-		disk = int64(d.CostAdded() - d.CostEvicted())
+		disk = int64(s.disk.WeightedSize())
 	}
 	return mem, disk
 }
 
+// close stops the caches' goroutines. Disk files stay for the next run.
 func (s *store) close() {
-	s.closing.Store(true)
-	s.mem.Close()
+	s.mem.StopAllGoroutines()
 	if s.disk != nil {
-		s.disk.Close()
+		s.disk.StopAllGoroutines()
 	}
 }

@@ -15,7 +15,7 @@
 // URL, a positional answer's SHA-256 must equal the parent's strong ETag;
 // a mismatch is answered 502 and nothing is stored.
 //
-// Admission and eviction are ristretto v2's W-TinyLFU, under two explicit
+// Admission and eviction are otter v2's W-TinyLFU, under two explicit
 // byte budgets: one in memory (Options.WithMemoryBytes) and one on disk
 // (Options.WithDiskDir, Options.WithDiskBytes). Concurrent misses for the
 // same object share one parent fetch (singleflight). Ranges, HEAD,

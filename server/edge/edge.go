@@ -76,8 +76,8 @@ func New(opts Options) (*Edge, error) {
 		return nil, fmt.Errorf("%w: memory budget %d: want > 0", ErrBadOptions, opts.memoryBytes)
 	case opts.diskDir != "" && opts.diskBytes <= 0:
 		return nil, fmt.Errorf("%w: disk budget %d: want > 0", ErrBadOptions, opts.diskBytes)
-	case opts.maxBlob <= 0:
-		return nil, fmt.Errorf("%w: max blob size %d: want > 0", ErrBadOptions, opts.maxBlob)
+	case opts.maxBlob <= 0 || opts.maxBlob > maxObject:
+		return nil, fmt.Errorf("%w: max blob size %d: want 1 to %d", ErrBadOptions, opts.maxBlob, maxObject)
 	case opts.authTTL < 0 || opts.authFailTTL < 0 || opts.originTimeout <= 0:
 		return nil, fmt.Errorf("%w: negative TTL or non-positive origin timeout", ErrBadOptions)
 	}

@@ -496,6 +496,7 @@ func TestNewBadOptions(t *testing.T) {
 		DefaultOptions("http://x").WithMemoryBytes(0),
 		DefaultOptions("http://x").WithDiskDir(t.TempDir()).WithDiskBytes(-1),
 		DefaultOptions("http://x").WithMaxBlobSize(0),
+		DefaultOptions("http://x").WithMaxBlobSize(2 << 30),
 		DefaultOptions("http://x").WithOriginTimeout(0),
 	} {
 		if e, err := New(o); err == nil {

@@ -72,7 +72,8 @@ func (o Options) WithDiskDir(dir string) Options { o.diskDir = dir; return o }
 func (o Options) WithDiskBytes(n int64) Options { o.diskBytes = n; return o }
 
 // WithMaxBlobSize sets the largest body the edge fetches from its parent;
-// a larger answer is a 502 (default model.MaxBlobSize, 16 MiB).
+// a larger answer is a 502 (default model.MaxBlobSize, 16 MiB; at most
+// 1 GiB).
 func (o Options) WithMaxBlobSize(n int64) Options { o.maxBlob = n; return o }
 
 // WithAuthTTL sets how long the edge trusts the parent's verdict on a
