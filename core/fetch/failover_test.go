@@ -118,8 +118,8 @@ func TestFailoverFromFaultyOrigin(t *testing.T) {
 			}
 			playTrack := func(track model.TrackID) (worst time.Duration) {
 				var m *model.Manifest
-				worst = timed("manifest", func() (err error) {
-					m, err = f.Manifest(ctx, track, model.TierNormal)
+				worst = timed("manifest and prefetch", func() (err error) {
+					m, err = f.ManifestAndPrefetch(ctx, track, model.TierNormal, 1) // as the engine starts a track
 					return err
 				})
 				worst = max(worst, timed("header", func() error { _, err := f.Header(ctx, m); return err }))

@@ -208,9 +208,18 @@ func (f *Fetcher) ManifestAndPrefetch(ctx context.Context, track model.TrackID, 
 	for i := range max(n, 0) {
 		specs = append(specs, &spec{req: Request{Kind: KindChunk, Track: track, Tier: tier, Index: i, MaxSize: model.MaxBlobSize}})
 	}
+	// Prefetch from the first origin in health order, bounded like any
+	// attempt; what it does not deliver is fetched normally later.
+	first := f.order()[0]
+	po := f.origins[first]
+	pctx, cancel := ctx, context.CancelFunc(func() {})
+	if f.opts.attempt > 0 && len(f.origins) > 1 {
+		pctx, cancel = context.WithTimeout(ctx, f.opts.attempt)
+	}
+	defer cancel()
 	var wg sync.WaitGroup
 	for _, s := range specs {
-		wg.Go(func() { s.b, s.err = f.origins[0].Fetch(ctx, s.req) })
+		wg.Go(func() { s.b, s.err = po.Fetch(pctx, s.req) })
 	}
 	m, err := f.manifest(ctx, track, tier, env, getErr)
 	wg.Wait()
@@ -219,6 +228,9 @@ func (f *Fetcher) ManifestAndPrefetch(ctx context.Context, track model.TrackID, 
 	}
 	for _, s := range specs {
 		if s.err != nil {
+			if ctx.Err() == nil {
+				f.setHealth(first, s.err)
+			}
 			continue
 		}
 		ref := m.Header
@@ -229,7 +241,8 @@ func (f *Fetcher) ManifestAndPrefetch(ctx context.Context, track model.TrackID, 
 			ref = m.Chunks[s.req.Index].Blob
 		}
 		if int64(len(s.b)) != ref.Size || crypto.BlobHash(s.b) != ref.SHA256 {
-			oe := &OriginError{Origin: f.origins[0].Name(), Request: s.req, Err: fmt.Errorf("%w: prefetched blob does not match the manifest", ErrIntegrity)}
+			oe := &OriginError{Origin: po.Name(), Request: s.req, Err: fmt.Errorf("%w: prefetched blob does not match the manifest", ErrIntegrity)}
+			f.setHealth(first, oe)
 			f.opts.logger.Error("fetch: origin failed", "origin", oe.Origin, "request", s.req.String(), "err", oe.Err)
 			f.observe(Event{Origin: oe.Origin, Request: s.req, Err: oe})
 			continue
@@ -237,7 +250,7 @@ func (f *Fetcher) ManifestAndPrefetch(ctx context.Context, track model.TrackID, 
 		if err := f.cache.put(ctx, ref.SHA256, s.b); err != nil {
 			f.opts.logger.Warn("fetch: cache blob", "request", s.req.String(), "err", err)
 		}
-		f.observe(Event{Origin: f.origins[0].Name(), Request: s.req, Bytes: len(s.b)})
+		f.observe(Event{Origin: po.Name(), Request: s.req, Bytes: len(s.b)})
 	}
 	return m, nil
 }
