@@ -414,23 +414,43 @@ func serve(w http.ResponseWriter, r *http.Request, b []byte, k objKey, cache, xc
 	hdr.Set("Cache-Control", cache)
 	hdr.Set("Accept-Ranges", "bytes")
 	hdr.Set("X-Cache", xcache)
-	http.ServeContent(&errorWriter{ResponseWriter: w}, r, "", time.Time{}, bytes.NewReader(b))
+	http.ServeContent(&errorWriter{ResponseWriter: w, head: r.Method == http.MethodHead}, r, "", time.Time{}, bytes.NewReader(b))
 }
 
-// errorWriter makes the error answers of http.ServeContent (416, 412)
-// uncacheable and strips the ETag from them, as the relay does.
+// errorWriter gives the error answers of http.ServeContent (416, 412) the
+// relay's JSON body, no-store and no ETag, as the relay does.
 type errorWriter struct {
 	http.ResponseWriter
+	head    bool
+	errCode int
+	wrote   bool
 }
 
 func (w *errorWriter) WriteHeader(code int) {
 	if code >= 400 {
+		w.errCode = code
 		hdr := w.Header()
+		hdr.Set("Content-Type", "application/json")
 		hdr.Set("Cache-Control", "no-store")
 		hdr.Del("ETag")
 		hdr.Del("X-Cache")
+		hdr.Del("Content-Length")
 	}
 	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *errorWriter) Write(p []byte) (int, error) {
+	if w.errCode == 0 {
+		return w.ResponseWriter.Write(p)
+	}
+	if !w.head && !w.wrote {
+		w.wrote = true
+		body, _ := json.Marshal(api.ErrorBody{Error: string(bytes.TrimSpace(p))})
+		if _, err := w.ResponseWriter.Write(append(body, '\n')); err != nil {
+			return 0, err
+		}
+	}
+	return len(p), nil
 }
 
 // writeError writes the relay's JSON error body with no-store.

@@ -320,6 +320,9 @@ func TestEdgeRangeAnd304(t *testing.T) {
 			t.Errorf("%s: status %d, want %d", tc.name, resp.StatusCode, tc.status)
 			continue
 		}
+		if tc.status >= 400 && (!bytes.HasPrefix(b, []byte(`{"error":`)) || resp.Header.Get("Cache-Control") != "no-store" || resp.Header.Get("ETag") != "") {
+			t.Errorf("%s: error answer %q, Cache-Control %q, ETag %q; want JSON, no-store, no ETag", tc.name, b, resp.Header.Get("Cache-Control"), resp.Header.Get("ETag"))
+		}
 		if tc.body != nil && !bytes.Equal(b, tc.body) {
 			t.Errorf("%s: %d bytes, not the expected %d", tc.name, len(b), len(tc.body))
 		}
