@@ -33,11 +33,26 @@ type Options struct {
 	cacheBytes int64
 	logger     *slog.Logger
 	observer   func(Event)
+	attempt    time.Duration
+	downFor    time.Duration
 }
 
-// DefaultOptions returns a 2 GiB cache bound, slog.Default() and no observer.
+// DefaultOptions returns a 2 GiB cache bound, slog.Default(), no observer,
+// a 1.5 s attempt timeout and 30 s of origin quarantine.
 func DefaultOptions() Options {
-	return Options{cacheBytes: 2 << 30, logger: slog.Default()}
+	return Options{cacheBytes: 2 << 30, logger: slog.Default(), attempt: 1500 * time.Millisecond, downFor: 30 * time.Second}
+}
+
+// WithFailover sets how the fetcher fails over between origins: an
+// attempt that has not returned the whole body within attempt is
+// abandoned for the next origin (the last origin tried gets no such
+// limit, only the caller's context), and an origin that failed through its
+// own fault (unreachable, timed out, 5xx, bytes that do not verify) is
+// tried after the healthy ones for downFor, so the next request does not
+// wait for it again (defaults 1.5 s and 30 s; 0 disables either).
+func (o Options) WithFailover(attempt, downFor time.Duration) Options {
+	o.attempt, o.downFor = max(attempt, 0), max(downFor, 0)
+	return o
 }
 
 // WithCacheBytes bounds the encrypted-blob cache to n bytes of blob data
@@ -75,6 +90,9 @@ type Fetcher struct {
 	cache   *cache
 	flight  flight
 	pinned  atomic.Pointer[PinnedFunc] // offline downloads, consulted first (pinned.go)
+
+	healthMu sync.Mutex
+	downTill []time.Time // per origin: quarantined until then (zero: healthy)
 }
 
 // New returns a Fetcher over the device store st (which it does not own or
@@ -91,7 +109,8 @@ func New(ctx context.Context, st store.Store, origins []Origin, key KeyFunc, opt
 	if err != nil {
 		return nil, err
 	}
-	return &Fetcher{origins: append([]Origin(nil), origins...), st: st, key: key, opts: opts, cache: c}, nil
+	return &Fetcher{origins: append([]Origin(nil), origins...), st: st, key: key, opts: opts, cache: c,
+		downTill: make([]time.Time, len(origins))}, nil
 }
 
 // Origins returns the origins' names in the order they are tried.
@@ -189,9 +208,18 @@ func (f *Fetcher) ManifestAndPrefetch(ctx context.Context, track model.TrackID, 
 	for i := range max(n, 0) {
 		specs = append(specs, &spec{req: Request{Kind: KindChunk, Track: track, Tier: tier, Index: i, MaxSize: model.MaxBlobSize}})
 	}
+	// Prefetch from the first origin in health order, bounded like any
+	// attempt; what it does not deliver is fetched normally later.
+	first := f.order()[0]
+	po := f.origins[first]
+	pctx, cancel := ctx, context.CancelFunc(func() {})
+	if f.opts.attempt > 0 && len(f.origins) > 1 {
+		pctx, cancel = context.WithTimeout(ctx, f.opts.attempt)
+	}
+	defer cancel()
 	var wg sync.WaitGroup
 	for _, s := range specs {
-		wg.Go(func() { s.b, s.err = f.origins[0].Fetch(ctx, s.req) })
+		wg.Go(func() { s.b, s.err = po.Fetch(pctx, s.req) })
 	}
 	m, err := f.manifest(ctx, track, tier, env, getErr)
 	wg.Wait()
@@ -200,6 +228,9 @@ func (f *Fetcher) ManifestAndPrefetch(ctx context.Context, track model.TrackID, 
 	}
 	for _, s := range specs {
 		if s.err != nil {
+			if ctx.Err() == nil {
+				f.setHealth(first, s.err)
+			}
 			continue
 		}
 		ref := m.Header
@@ -210,7 +241,8 @@ func (f *Fetcher) ManifestAndPrefetch(ctx context.Context, track model.TrackID, 
 			ref = m.Chunks[s.req.Index].Blob
 		}
 		if int64(len(s.b)) != ref.Size || crypto.BlobHash(s.b) != ref.SHA256 {
-			oe := &OriginError{Origin: f.origins[0].Name(), Request: s.req, Err: fmt.Errorf("%w: prefetched blob does not match the manifest", ErrIntegrity)}
+			oe := &OriginError{Origin: po.Name(), Request: s.req, Err: fmt.Errorf("%w: prefetched blob does not match the manifest", ErrIntegrity)}
+			f.setHealth(first, oe)
 			f.opts.logger.Error("fetch: origin failed", "origin", oe.Origin, "request", s.req.String(), "err", oe.Err)
 			f.observe(Event{Origin: oe.Origin, Request: s.req, Err: oe})
 			continue
@@ -218,7 +250,7 @@ func (f *Fetcher) ManifestAndPrefetch(ctx context.Context, track model.TrackID, 
 		if err := f.cache.put(ctx, ref.SHA256, s.b); err != nil {
 			f.opts.logger.Warn("fetch: cache blob", "request", s.req.String(), "err", err)
 		}
-		f.observe(Event{Origin: f.origins[0].Name(), Request: s.req, Bytes: len(s.b)})
+		f.observe(Event{Origin: po.Name(), Request: s.req, Bytes: len(s.b)})
 	}
 	return m, nil
 }
@@ -298,15 +330,23 @@ func (f *Fetcher) blob(ctx context.Context, req Request, ref model.BlobRef) ([]b
 func (f *Fetcher) fromOrigins(ctx context.Context, req Request, verify func([]byte) error) ([]byte, error) {
 	var errs []error
 	answered := false
-	for _, o := range f.origins {
+	order := f.order()
+	for n, i := range order {
+		o := f.origins[i]
 		start := time.Now()
-		b, err := o.Fetch(ctx, req)
+		actx, cancel := ctx, context.CancelFunc(func() {})
+		if f.opts.attempt > 0 && n < len(order)-1 {
+			actx, cancel = context.WithTimeout(ctx, f.opts.attempt)
+		}
+		b, err := o.Fetch(actx, req)
 		if err == nil {
 			err = verify(b)
 		}
+		cancel()
 		if cerr := ctx.Err(); cerr != nil {
 			return nil, fmt.Errorf("fetch: %s: %w", req, cerr)
 		}
+		f.setHealth(i, err)
 		if err == nil {
 			f.observe(Event{Origin: o.Name(), Request: req, Bytes: len(b), Duration: time.Since(start)})
 			return b, nil
@@ -325,6 +365,42 @@ func (f *Fetcher) fromOrigins(ctx context.Context, req Request, verify func([]by
 		errs = append([]error{ErrOffline}, errs...)
 	}
 	return nil, fmt.Errorf("fetch: %s: %w", req, errors.Join(errs...))
+}
+
+// order returns the origin indexes in the order to try them: the healthy
+// ones in configured order, then the quarantined ones (still tried, last).
+func (f *Fetcher) order() []int {
+	f.healthMu.Lock()
+	defer f.healthMu.Unlock()
+	now := time.Now()
+	healthy := make([]int, 0, len(f.origins))
+	var down []int
+	for i, t := range f.downTill {
+		if now.Before(t) {
+			down = append(down, i)
+		} else {
+			healthy = append(healthy, i)
+		}
+	}
+	return append(healthy, down...)
+}
+
+// setHealth records the outcome of an attempt at origin i: success clears
+// its quarantine; a failure that is the origin's fault (not reached,
+// timed out, 5xx, bytes that do not verify) quarantines it for downFor. An
+// answer about the object (404 and other 4xx) says nothing about health.
+func (f *Fetcher) setHealth(i int, err error) {
+	var until time.Time
+	switch {
+	case err == nil:
+	case f.opts.downFor > 0 && (!reached(err) || serverFault(err) || errors.Is(err, ErrIntegrity)):
+		until = time.Now().Add(f.opts.downFor)
+	default:
+		return
+	}
+	f.healthMu.Lock()
+	f.downTill[i] = until
+	f.healthMu.Unlock()
 }
 
 func (f *Fetcher) observe(e Event) {

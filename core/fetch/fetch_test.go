@@ -694,17 +694,17 @@ func TestManifestAndPrefetch(t *testing.T) {
 			if err != nil || !bytes.Equal(b, fx.chunks[0]) {
 				t.Fatalf("chunk 0 after prefetch: %v", err)
 			}
-			// Once by the prefetch (positional); after a rejected prefetch,
-			// once more by hash, before moving on to o2.
-			want := 0
-			if tt.tamper {
-				want = 1
-			}
+			// Once by the prefetch (positional); a rejected prefetch
+			// quarantines the primary, so chunk 0 then comes from o2 and
+			// the primary is not asked again.
 			if n := o1.Requests(fx.posReq(fetch.KindChunk, 0)); n != 1 {
 				t.Fatalf("primary prefetched chunk 0 %d times", n)
 			}
-			if n := o1.Requests(fx.req(fetch.KindChunk, 0)); n != want {
-				t.Fatalf("primary asked %d times for chunk 0 by hash, want %d", n, want)
+			if n := o1.Requests(fx.req(fetch.KindChunk, 0)); n != 0 {
+				t.Fatalf("primary asked %d times for chunk 0 by hash, want 0", n)
+			}
+			if n, want := o2.Requests(fx.req(fetch.KindChunk, 0)), map[bool]int{true: 1, false: 0}[tt.tamper]; n != want {
+				t.Fatalf("secondary asked %d times for chunk 0, want %d", n, want)
 			}
 			// A second call finds the manifest cached and prefetches nothing.
 			if _, err := f.ManifestAndPrefetch(ctx, fx.m.TrackID, fx.m.Tier, 2); err != nil {

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/segue-fm/segue/server/edge"
+)
+
+func init() {
+	register("edge", "run a caching edge in front of a relay or a parent edge (encrypted blobs and manifests only)", runEdge)
+}
+
+func runEdge(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("edge", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	parent := fs.String("parent", envOr("SEGUE_EDGE_PARENT", ""), "base URL misses are fetched from: the relay or a mid-tier edge, e.g. http://relay:8080 (env SEGUE_EDGE_PARENT)")
+	listen := fs.String("listen", envOr("SEGUE_EDGE_LISTEN", "127.0.0.1:8090"), "listen address; port 0 picks a free port (env SEGUE_EDGE_LISTEN)")
+	memMiB := fs.Int64("memory-mib", edge.DefaultMemoryBytes>>20, "memory cache budget in MiB")
+	diskDir := fs.String("disk-dir", envOr("SEGUE_EDGE_DISK", ""), "disk cache directory (empty: memory only; env SEGUE_EDGE_DISK)")
+	diskMiB := fs.Int64("disk-mib", edge.DefaultDiskBytes>>20, "disk cache budget in MiB (with -disk-dir)")
+	authTTL := fs.Duration("auth-ttl", edge.DefaultAuthTTL, "how long an accepted device token is trusted before the parent is asked again")
+	shutdown := fs.Duration("shutdown-timeout", 10*time.Second, "grace period for in-flight requests on SIGTERM")
+	level := fs.String("log-level", envOr("SEGUE_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env SEGUE_LOG_LEVEL)")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
+		return fmt.Errorf("%w: -log-level: %v", errUsage, err)
+	}
+	if *parent == "" {
+		return fmt.Errorf("%w: -parent is required", errUsage)
+	}
+	if *memMiB <= 0 || *diskMiB <= 0 || *memMiB > 1<<30 || *diskMiB > 1<<30 {
+		return fmt.Errorf("%w: -memory-mib and -disk-mib must be between 1 and 2^30", errUsage)
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	opts := edge.DefaultOptions(*parent).
+		WithMemoryBytes(*memMiB<<20).
+		WithDiskDir(*diskDir).
+		WithDiskBytes(*diskMiB<<20).
+		WithAuthTTL(*authTTL, edge.DefaultAuthFailTTL).
+		WithLogger(log)
+	e, err := edge.New(opts)
+	if errors.Is(err, edge.ErrBadOptions) {
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{Handler: e.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 5 * time.Minute}
+	fmt.Fprintf(stdout, "edge listening on http://%s (parent %s)\n", ln.Addr(), *parent)
+	serr := make(chan error, 1)
+	go func() { serr <- srv.Serve(ln) }()
+	select {
+	case err := <-serr:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), *shutdown)
+	defer cancel()
+	err = srv.Shutdown(sctx)
+	s := e.Stats()
+	log.Info("edge stopped", "hits", s.Hits, "misses", s.Misses, "hit_ratio", s.HitRatio(), "parent_fetches", s.ParentFetches)
+	return err
+}

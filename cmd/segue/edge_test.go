@@ -1,0 +1,80 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/segue-fm/segue/internal/testbed"
+)
+
+// TestEdgeCommand runs `segue edge` in front of a relay: the same manifest
+// comes through it twice, a request without a token is refused
+// as the relay refuses it, and bad arguments exit 2.
+func TestEdgeCommand(t *testing.T) {
+	r := testbed.NewRelay(t, testbed.DefaultOptions())
+	tok := testbed.Device(t, r, "alice").Token()
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errOut syncBuffer
+	code := make(chan int, 1)
+	go func() {
+		code <- run(ctx, []string{"edge", "-parent", r.URL, "-listen", "127.0.0.1:0", "-disk-dir", t.TempDir(), "-log-level", "warn"}, &out, &errOut)
+	}()
+	re := regexp.MustCompile(`edge listening on (http://\S+)`)
+	var url string
+	for deadline := time.Now().Add(10 * time.Second); url == "" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if m := re.FindStringSubmatch(out.String()); m != nil {
+			url = m[1]
+		}
+	}
+	if url == "" {
+		t.Fatalf("segue edge did not start: %s", errOut.String())
+	}
+	path := "/v1/audio/" + string(r.Tracks[0]) + "/normal/manifest"
+	var first []byte
+	for i := range 2 {
+		req, _ := http.NewRequest(http.MethodGet, url+path, nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || len(b) == 0 || bytes.HasPrefix(b, []byte("{")) || resp.Header.Get("Content-Type") != "application/cbor" {
+			t.Fatalf("request %d: %d %s", i, resp.StatusCode, b)
+		}
+		if i == 1 && !bytes.Equal(b, first) {
+			t.Fatal("the second answer differs from the first")
+		}
+		first = b
+	}
+	resp, err := http.Get(url + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("no token: %d, want 401", resp.StatusCode)
+	}
+	cancel()
+	if c := <-code; c != 0 {
+		t.Errorf("segue edge exited %d: %s", c, errOut.String())
+	}
+
+	for _, args := range [][]string{
+		{"edge"},
+		{"edge", "-parent", "ftp://x"},
+		{"edge", "-parent", "http://x", "-memory-mib", "0"},
+		{"edge", "-parent", "http://x", "extra"},
+	} {
+		if c, _, stderr := runCmd(args...); c != 2 || !strings.Contains(stderr, "segue edge") {
+			t.Errorf("%q: exit %d, %q; want 2 with a message", args, c, stderr)
+		}
+	}
+}

@@ -1,0 +1,130 @@
+package edge
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// maxVerdicts bounds the token verdict cache; it is emptied when full.
+const maxVerdicts = 1 << 16
+
+// verdict is the parent's answer about one token, trusted until until.
+type verdict struct {
+	ok    bool
+	until time.Time
+}
+
+// verdicts caches the parent's verdicts on device tokens, keyed by the
+// token's SHA-256 (the edge keeps no token in memory longer than a request).
+type verdicts struct {
+	mu  sync.Mutex
+	now func() time.Time
+	m   map[[32]byte]verdict
+}
+
+func newVerdicts(now func() time.Time) *verdicts {
+	return &verdicts{now: now, m: make(map[[32]byte]verdict)}
+}
+
+func (v *verdicts) get(h [32]byte) (ok, known bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	d, found := v.m[h]
+	if !found || !v.now().Before(d.until) {
+		return false, false
+	}
+	return d.ok, true
+}
+
+func (v *verdicts) put(h [32]byte, ok bool, ttl time.Duration) {
+	if ttl <= 0 {
+		return
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if len(v.m) >= maxVerdicts {
+		clear(v.m)
+	}
+	v.m[h] = verdict{ok: ok, until: v.now().Add(ttl)}
+}
+
+// checkToken reports whether the parent accepts tok: it asks GET /v1/me
+// (200 = accepted, 401 = refused; anything else is an error and is not
+// remembered) at most once per token per TTL, and concurrent checks of one
+// token share one request.
+func (e *Edge) checkToken(ctx context.Context, tok string) (bool, error) {
+	h := sha256.Sum256([]byte(tok))
+	if ok, known := e.auth.get(h); known {
+		return ok, nil
+	}
+	ch := e.flight.DoChan("auth "+string(h[:]), func() (any, error) {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.opts.originTimeout)
+		defer cancel()
+		status, _, _, err := e.get(fctx, "/v1/me", tok, 64<<10)
+		if err != nil {
+			return false, err
+		}
+		switch status {
+		case http.StatusOK:
+			e.auth.put(h, true, e.opts.authTTL)
+			return true, nil
+		case http.StatusUnauthorized:
+			e.auth.put(h, false, e.opts.authFailTTL)
+			return false, nil
+		}
+		return false, fmt.Errorf("%w: /v1/me answered %d", ErrParent, status)
+	})
+	select {
+	case res := <-ch:
+		if res.Err != nil {
+			return false, res.Err
+		}
+		return res.Val.(bool), nil
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+}
+
+// maxPositions bounds the position → hash map; it is emptied when full.
+const maxPositions = 1 << 20
+
+// position is where a positional URL pointed, trusted until until.
+type position struct {
+	k     objKey
+	until time.Time
+}
+
+// posCache maps positional paths (manifest, header, chunk of a track and
+// tier) to the object they named, for the parent's max-age.
+type posCache struct {
+	mu  sync.Mutex
+	now func() time.Time
+	m   map[string]position
+}
+
+func newPosCache(now func() time.Time) *posCache {
+	return &posCache{now: now, m: make(map[string]position)}
+}
+
+func (p *posCache) get(path string) (objKey, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	d, ok := p.m[path]
+	if !ok || !p.now().Before(d.until) {
+		return objKey{}, false
+	}
+	return d.k, true
+}
+
+func (p *posCache) put(path string, k objKey, age time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.m) >= maxPositions {
+		clear(p.m)
+	}
+	p.m[path] = position{k: k, until: p.now().Add(age)}
+}

@@ -1,0 +1,223 @@
+package edge
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/maypok86/otter/v2"
+)
+
+// objKey names a cached object: its kind ('b' for a blob, header or chunk,
+// 'm' for a manifest envelope) and the SHA-256 of its bytes. Manifests have
+// their own namespace so /v1/blobs/{h} never answers with a manifest the
+// relay would not serve there.
+type objKey struct {
+	kind byte
+	hash [32]byte
+}
+
+// String is the key's cache key and disk file name: "b-<hex>" or "m-<hex>".
+func (k objKey) String() string { return string(k.kind) + "-" + hex.EncodeToString(k.hash[:]) }
+
+// parseObjKey is the inverse of objKey.String.
+func parseObjKey(s string) (objKey, bool) {
+	var k objKey
+	if len(s) != 2+64 || (s[0] != 'b' && s[0] != 'm') || s[1] != '-' {
+		return k, false
+	}
+	if _, err := hex.Decode(k.hash[:], []byte(s[2:])); err != nil || hex.EncodeToString(k.hash[:]) != s[2:] {
+		return k, false
+	}
+	k.kind = s[0]
+	return k, true
+}
+
+// maxObject bounds an object's size (cache weights are uint32);
+// Options.WithMaxBlobSize cannot exceed it.
+const maxObject = 1 << 30
+
+// store is the two-level object cache: bodies in memory, files on disk.
+// Both levels are otter v2 caches (W-TinyLFU: a TinyLFU admission filter in
+// front of a windowed segmented LRU, as Caffeine) weighted by bytes, so each
+// level holds at most its byte budget once its maintenance has run (a
+// write beyond it is evicted by the next maintenance, which the write
+// schedules at once).
+type store struct {
+	mem  *otter.Cache[string, []byte]
+	disk *otter.Cache[string, diskObj] // nil without a disk level
+	dir  string
+	log  *slog.Logger
+}
+
+// diskObj is an object file and its size.
+type diskObj struct {
+	path string
+	size uint32
+}
+
+// policyOptions is the otter configuration of a cache level with a byte
+// budget (the hit-ratio replay uses it too).
+func policyOptions[V any](budget int64, weigh func(V) uint32) *otter.Options[string, V] {
+	return &otter.Options[string, V]{
+		MaximumWeight: uint64(budget),
+		Weigher:       func(_ string, v V) uint32 { return weigh(v) },
+	}
+}
+
+func newStore(o Options) (*store, error) {
+	s := &store{dir: o.diskDir, log: o.logger}
+	var err error
+	s.mem, err = otter.New(policyOptions(o.memoryBytes, func(b []byte) uint32 { return uint32(len(b)) }))
+	if err != nil {
+		return nil, fmt.Errorf("edge: memory cache: %w", err)
+	}
+	if o.diskDir == "" {
+		return s, nil
+	}
+	if err := os.MkdirAll(o.diskDir, 0o700); err != nil {
+		return nil, fmt.Errorf("edge: disk cache: %w", err)
+	}
+	dc := policyOptions(o.diskBytes, func(d diskObj) uint32 { return d.size })
+	// Synchronous, so the files never outlast their entries: the disk
+	// budget holds for the files themselves.
+	dc.OnAtomicDeletion = func(e otter.DeletionEvent[string, diskObj]) {
+		if !e.Cause.IsEviction() {
+			return
+		}
+		if err := os.Remove(e.Value.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			s.log.Warn("edge: remove evicted object", "path", e.Value.path, "err", err)
+		}
+	}
+	s.disk, err = otter.New(dc)
+	if err != nil {
+		return nil, fmt.Errorf("edge: disk cache: %w", err)
+	}
+	if err := s.load(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// load registers the object files a previous run left in the disk
+// directory (their bytes are verified when read) and removes anything
+// else the edge may have left there (temporary files of a crash).
+func (s *store) load() error {
+	ents, err := os.ReadDir(s.dir)
+	if err != nil {
+		return fmt.Errorf("edge: read disk cache: %w", err)
+	}
+	for _, e := range ents {
+		p := filepath.Join(s.dir, e.Name())
+		info, err := e.Info()
+		if _, ok := parseObjKey(e.Name()); !ok || err != nil || !info.Mode().IsRegular() {
+			if strings.HasPrefix(e.Name(), ".tmp-") {
+				os.Remove(p)
+			}
+			continue
+		}
+		if info.Size() > maxObject {
+			os.Remove(p)
+			continue
+		}
+		s.disk.Set(e.Name(), diskObj{path: p, size: uint32(info.Size())})
+	}
+	s.disk.CleanUp()
+	return nil
+}
+
+// get returns the body of k, owned by the cache (do not modify it), from
+// memory, else from disk (verified, then promoted to memory).
+func (s *store) get(k objKey) ([]byte, bool) {
+	name := k.String()
+	if b, ok := s.mem.GetIfPresent(name); ok {
+		return b, true
+	}
+	if s.disk == nil {
+		return nil, false
+	}
+	d, ok := s.disk.GetIfPresent(name)
+	if !ok {
+		return nil, false
+	}
+	b, err := os.ReadFile(d.path)
+	if err != nil || sha256.Sum256(b) != k.hash {
+		s.log.Warn("edge: dropping unreadable or corrupt disk object", "object", name, "err", err)
+		s.disk.Invalidate(name)
+		os.Remove(d.path)
+		return nil, false
+	}
+	s.mem.Set(name, b)
+	return b, true
+}
+
+// put offers b, whose SHA-256 the caller has checked against k, to both
+// levels; the cache keeps b (do not modify it afterwards). Admission is
+// the policy's: the object may be evicted at once.
+func (s *store) put(k objKey, b []byte) {
+	name := k.String()
+	s.mem.Set(name, b)
+	if s.disk == nil {
+		return
+	}
+	if _, ok := s.disk.GetIfPresent(name); ok {
+		return
+	}
+	p := filepath.Join(s.dir, name)
+	if err := writeFile(s.dir, p, b); err != nil {
+		s.log.Warn("edge: write disk object", "object", name, "err", err)
+		return
+	}
+	s.disk.Set(name, diskObj{path: p, size: uint32(len(b))})
+}
+
+// writeFile writes b to p through a temporary file in dir, so p is never
+// half written.
+func writeFile(dir, p string, b []byte) error {
+	f, err := os.CreateTemp(dir, ".tmp-")
+	if err != nil {
+		return err
+	}
+	_, werr := f.Write(b)
+	cerr := f.Close()
+	if err := errors.Join(werr, cerr); err != nil {
+		os.Remove(f.Name())
+		return err
+	}
+	if err := os.Rename(f.Name(), p); err != nil {
+		os.Remove(f.Name())
+		return err
+	}
+	return nil
+}
+
+// wait runs pending maintenance (evictions) now (tests use it).
+func (s *store) wait() {
+	s.mem.CleanUp()
+	if s.disk != nil {
+		s.disk.CleanUp()
+	}
+}
+
+// usage returns the bytes held in memory and on disk.
+func (s *store) usage() (mem, disk int64) {
+	mem = int64(s.mem.WeightedSize())
+	if s.disk != nil {
+		disk = int64(s.disk.WeightedSize())
+	}
+	return mem, disk
+}
+
+// close stops the caches' goroutines. Disk files stay for the next run.
+func (s *store) close() {
+	s.mem.StopAllGoroutines()
+	if s.disk != nil {
+		s.disk.StopAllGoroutines()
+	}
+}

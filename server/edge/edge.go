@@ -1,0 +1,464 @@
+package edge
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/segue-fm/segue/core/api"
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/server/relay"
+)
+
+// Errors of the edge. Handlers answer them as the relay would: JSON
+// {"error": …} with Cache-Control: no-store.
+var (
+	// ErrBadOptions is returned by New for unusable options.
+	ErrBadOptions = errors.New("edge: bad options")
+	// ErrCorrupt means the parent answered bytes whose SHA-256 does not
+	// match the name (or ETag) they were asked for; they are neither
+	// cached nor served (502).
+	ErrCorrupt = errors.New("edge: parent sent corrupt bytes")
+	// ErrTooLarge means the parent's body exceeded the largest blob (502).
+	ErrTooLarge = errors.New("edge: parent body too large")
+	// ErrParent means the parent could not be reached or answered an
+	// unexpected status (502).
+	ErrParent = errors.New("edge: parent unavailable")
+)
+
+// Stats are an edge's counters since New. Hits and Misses count GET/HEAD
+// answers of the cached routes (a miss is one that waited for the parent,
+// led a fetch or joined one); ParentFetches counts fetches actually sent.
+type Stats struct {
+	Hits, Misses   int64
+	ParentFetches  int64
+	Corrupt        int64 // parent answers refused by the hash check
+	BytesFromCache int64 // bodies of hits (whole objects, before Range)
+	BytesFetched   int64 // verified bodies fetched from the parent
+	MemoryBytes    int64 // held in memory (≤ the memory budget)
+	DiskBytes      int64 // held on disk (≤ the disk budget)
+}
+
+// Edge is a caching reverse proxy in front of a relay or a parent edge.
+// It is safe for concurrent use; Close releases its caches.
+type Edge struct {
+	opts   Options
+	parent *url.URL
+	store  *store
+	pos    *posCache
+	auth   *verdicts
+	flight singleflight.Group
+
+	hits, misses, fetches, corrupt, fromCache, fetched atomic.Int64
+}
+
+// New returns an edge with opts. It checks the options and, with a disk
+// directory, loads the objects a previous run left there.
+func New(opts Options) (*Edge, error) {
+	u, err := url.Parse(opts.parent)
+	switch {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "":
+		return nil, fmt.Errorf("%w: parent %q: want http(s)://host[:port]", ErrBadOptions, opts.parent)
+	case opts.memoryBytes <= 0:
+		return nil, fmt.Errorf("%w: memory budget %d: want > 0", ErrBadOptions, opts.memoryBytes)
+	case opts.diskDir != "" && opts.diskBytes <= 0:
+		return nil, fmt.Errorf("%w: disk budget %d: want > 0", ErrBadOptions, opts.diskBytes)
+	case opts.maxBlob <= 0 || opts.maxBlob > maxObject:
+		return nil, fmt.Errorf("%w: max blob size %d: want 1 to %d", ErrBadOptions, opts.maxBlob, maxObject)
+	case opts.authTTL < 0 || opts.authFailTTL < 0 || opts.originTimeout <= 0:
+		return nil, fmt.Errorf("%w: negative TTL or non-positive origin timeout", ErrBadOptions)
+	}
+	u.Path = ""
+	st, err := newStore(opts)
+	if err != nil {
+		return nil, err
+	}
+	return &Edge{opts: opts, parent: u, store: st, pos: newPosCache(opts.now), auth: newVerdicts(opts.now)}, nil
+}
+
+// Close releases the caches. The disk objects stay for the next run.
+func (e *Edge) Close() error {
+	e.store.close()
+	return nil
+}
+
+// Stats returns the counters.
+func (e *Edge) Stats() Stats {
+	mem, disk := e.store.usage()
+	return Stats{
+		Hits: e.hits.Load(), Misses: e.misses.Load(), ParentFetches: e.fetches.Load(),
+		Corrupt: e.corrupt.Load(), BytesFromCache: e.fromCache.Load(), BytesFetched: e.fetched.Load(),
+		MemoryBytes: mem, DiskBytes: disk,
+	}
+}
+
+// HitRatio returns Hits / (Hits + Misses), 0 before any request.
+func (s Stats) HitRatio() float64 {
+	if s.Hits+s.Misses == 0 {
+		return 0
+	}
+	return float64(s.Hits) / float64(s.Hits+s.Misses)
+}
+
+// Handler returns the edge's HTTP handler: the cached routes, /v1/me passed
+// through to the parent, and /healthz. Anything else is 404.
+func (e *Edge) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"status":"ok"}`+"\n")
+	})
+	mux.HandleFunc("GET /v1/me", e.authed(e.me))
+	mux.HandleFunc("GET /v1/blobs/{hash}", e.authed(e.blob))
+	mux.HandleFunc("GET /v1/audio/{track}/{tier}/manifest", e.authed(e.positional))
+	mux.HandleFunc("GET /v1/audio/{track}/{tier}/header", e.authed(e.positional))
+	mux.HandleFunc("GET /v1/audio/{track}/{tier}/chunks/{i}", e.authed(e.positional))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "edge: no such route")
+	})
+	return mux
+}
+
+// bearer returns the token of "Authorization: Bearer <token>".
+func bearer(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	tok, ok := strings.CutPrefix(h, "Bearer ")
+	return tok, ok && tok != ""
+}
+
+// authed admits only requests whose bearer token the parent accepts.
+func (e *Edge) authed(h func(w http.ResponseWriter, r *http.Request, tok string)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := bearer(r)
+		if !ok {
+			w.Header().Set("WWW-Authenticate", "Bearer")
+			writeError(w, http.StatusUnauthorized, "missing bearer token")
+			return
+		}
+		valid, err := e.checkToken(r.Context(), tok)
+		if err != nil {
+			e.opts.logger.Warn("edge: token check", "err", err)
+			writeError(w, http.StatusBadGateway, "edge: cannot check token with the parent")
+			return
+		}
+		if !valid {
+			w.Header().Set("WWW-Authenticate", "Bearer")
+			writeError(w, http.StatusUnauthorized, "invalid or expired token")
+			return
+		}
+		h(w, r, tok)
+	}
+}
+
+// me passes GET /v1/me through to the parent (never cached), so a child
+// edge can validate tokens against this one.
+func (e *Edge) me(w http.ResponseWriter, r *http.Request, tok string) {
+	status, hdr, body, err := e.get(r.Context(), "/v1/me", tok, 64<<10)
+	if err != nil {
+		e.writeFetchError(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", hdr.Get("Content-Type"))
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	w.Write(body)
+}
+
+// blob handles GET/HEAD /v1/blobs/{hash}.
+func (e *Edge) blob(w http.ResponseWriter, r *http.Request, tok string) {
+	h, err := relay.ParseBlobHash(r.PathValue("hash"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	k := objKey{kind: 'b', hash: h}
+	if b, ok := e.store.get(k); ok {
+		e.hit(b)
+		serve(w, r, b, k, relay.CacheImmutable, "HIT")
+		return
+	}
+	e.misses.Add(1)
+	b, err := e.fetchOnce(r.Context(), k.String(), func(ctx context.Context) ([]byte, error) {
+		return e.fetchBlob(ctx, r.URL.Path, tok, k)
+	})
+	if err != nil {
+		e.writeFetchError(w, err)
+		return
+	}
+	serve(w, r, b, k, relay.CacheImmutable, "MISS")
+}
+
+// positional handles GET/HEAD of a manifest, header or chunk by position.
+// The position → hash mapping is kept as long as the parent's max-age
+// allows (an hour at the relay); the bytes are stored by hash.
+func (e *Edge) positional(w http.ResponseWriter, r *http.Request, tok string) {
+	if _, err := model.ParseTier(r.PathValue("tier")); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if r.PathValue("track") == "" {
+		writeError(w, http.StatusBadRequest, "empty track id")
+		return
+	}
+	kind := byte('b')
+	if strings.HasSuffix(r.URL.Path, "/manifest") {
+		kind = 'm'
+	} else if i := r.PathValue("i"); i != "" {
+		if _, err := relay.ParseChunkIndex(i); err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+	}
+	path := r.URL.EscapedPath()
+	if k, ok := e.pos.get(path); ok {
+		if b, ok := e.store.get(k); ok {
+			e.hit(b)
+			serve(w, r, b, k, relay.CachePositional, "HIT")
+			return
+		}
+	}
+	e.misses.Add(1)
+	b, err := e.fetchOnce(r.Context(), "p "+path, func(ctx context.Context) ([]byte, error) {
+		return e.fetchPositional(ctx, path, tok, kind)
+	})
+	if err != nil {
+		e.writeFetchError(w, err)
+		return
+	}
+	serve(w, r, b, objKey{kind: kind, hash: sha256.Sum256(b)}, relay.CachePositional, "MISS")
+}
+
+func (e *Edge) hit(b []byte) {
+	e.hits.Add(1)
+	e.fromCache.Add(int64(len(b)))
+}
+
+// fetchOnce runs fetch for key at most once at a time: concurrent callers
+// for the same key share the leader's result. The fetch runs on a context
+// detached from the leader's request (bounded by the origin timeout), so a
+// leader that goes away does not fail the others; each caller stops
+// waiting when its own ctx ends.
+func (e *Edge) fetchOnce(ctx context.Context, key string, fetch func(context.Context) ([]byte, error)) ([]byte, error) {
+	ch := e.flight.DoChan(key, func() (any, error) {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.opts.originTimeout)
+		defer cancel()
+		return fetch(fctx)
+	})
+	select {
+	case res := <-ch:
+		if res.Err != nil {
+			return nil, res.Err
+		}
+		return res.Val.([]byte), nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// fetchBlob fetches a blob from the parent, checks its hash and caches it.
+func (e *Edge) fetchBlob(ctx context.Context, path, tok string, k objKey) ([]byte, error) {
+	status, _, b, err := e.get(ctx, path, tok, e.opts.maxBlob)
+	if err != nil {
+		return nil, err
+	}
+	if status != http.StatusOK {
+		return nil, &parentStatus{code: status, body: b}
+	}
+	if sha256.Sum256(b) != k.hash {
+		e.corrupt.Add(1)
+		e.opts.logger.Warn("edge: corrupt blob from parent", "path", path)
+		return nil, fmt.Errorf("%w: %s", ErrCorrupt, path)
+	}
+	e.fetched.Add(int64(len(b)))
+	e.store.put(k, b)
+	return b, nil
+}
+
+// fetchPositional fetches a positional object, checks it against the
+// parent's strong ETag (the SHA-256 of the bytes, §4), caches the bytes by
+// hash and remembers the position for the parent's max-age.
+func (e *Edge) fetchPositional(ctx context.Context, path, tok string, kind byte) ([]byte, error) {
+	status, hdr, b, err := e.get(ctx, path, tok, e.opts.maxBlob)
+	if err != nil {
+		return nil, err
+	}
+	if status != http.StatusOK {
+		return nil, &parentStatus{code: status, body: b}
+	}
+	k := objKey{kind: kind}
+	etag := hdr.Get("ETag")
+	if len(etag) != 66 || etag[0] != '"' || etag[65] != '"' {
+		e.corrupt.Add(1)
+		return nil, fmt.Errorf("%w: %s: no strong SHA-256 ETag", ErrCorrupt, path)
+	}
+	if _, err := hex.Decode(k.hash[:], []byte(etag[1:65])); err != nil || sha256.Sum256(b) != k.hash {
+		e.corrupt.Add(1)
+		e.opts.logger.Warn("edge: corrupt object from parent", "path", path)
+		return nil, fmt.Errorf("%w: %s", ErrCorrupt, path)
+	}
+	e.fetched.Add(int64(len(b)))
+	e.store.put(k, b)
+	if age := maxAge(hdr.Get("Cache-Control")); age > 0 {
+		e.pos.put(path, k, age)
+	}
+	return b, nil
+}
+
+// maxAge returns the max-age of a Cache-Control value, 0 when absent,
+// malformed, or the answer may not be stored by a shared cache.
+func maxAge(cc string) time.Duration {
+	var age time.Duration
+	for _, d := range strings.Split(cc, ",") {
+		d = strings.TrimSpace(strings.ToLower(d))
+		switch {
+		case d == "no-store" || d == "private" || d == "no-cache":
+			return 0
+		case strings.HasPrefix(d, "max-age="):
+			n, err := strconv.ParseInt(d[len("max-age="):], 10, 32)
+			if err != nil || n < 0 {
+				return 0
+			}
+			age = time.Duration(n) * time.Second
+		}
+	}
+	return age
+}
+
+// parentStatus is a non-200 answer of the parent, passed on to the client
+// for 400, 401, 403, 404 and 416 (others are a 502).
+type parentStatus struct {
+	code int
+	body []byte
+}
+
+func (p *parentStatus) Error() string {
+	return fmt.Sprintf("edge: parent answered %d", p.code)
+}
+
+// get sends GET base+path with the client's token and reads at most limit
+// bytes of body.
+func (e *Edge) get(ctx context.Context, path, tok string, limit int64) (int, http.Header, []byte, error) {
+	e.fetches.Add(1)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.parent.String()+path, nil)
+	if err != nil {
+		return 0, nil, nil, fmt.Errorf("%w: %v", ErrParent, err)
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := e.opts.client.Do(req)
+	if err != nil {
+		return 0, nil, nil, fmt.Errorf("%w: %v", ErrParent, err)
+	}
+	defer resp.Body.Close()
+	if resp.ContentLength > limit {
+		return 0, nil, nil, fmt.Errorf("%w: %s: %d bytes", ErrTooLarge, path, resp.ContentLength)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return 0, nil, nil, fmt.Errorf("%w: read %s: %v", ErrParent, path, err)
+	}
+	if int64(len(b)) > limit {
+		return 0, nil, nil, fmt.Errorf("%w: %s", ErrTooLarge, path)
+	}
+	return resp.StatusCode, resp.Header, b, nil
+}
+
+// writeFetchError answers a failed fetch.
+func (e *Edge) writeFetchError(w http.ResponseWriter, err error) {
+	var ps *parentStatus
+	switch {
+	case errors.As(err, &ps):
+		switch ps.code {
+		case http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound:
+			var body api.ErrorBody
+			if json.Unmarshal(ps.body, &body) != nil || body.Error == "" {
+				body.Error = http.StatusText(ps.code)
+			}
+			if ps.code == http.StatusUnauthorized {
+				w.Header().Set("WWW-Authenticate", "Bearer")
+			}
+			writeError(w, ps.code, body.Error)
+			return
+		}
+		writeError(w, http.StatusBadGateway, err.Error())
+	case errors.Is(err, context.Canceled):
+		// The client went away: nobody reads the answer.
+	default:
+		writeError(w, http.StatusBadGateway, err.Error())
+	}
+}
+
+// serve answers with b as the relay does (relay.serveBytes): strong ETag
+// "<sha256 hex>", Cache-Control, Range/If-None-Match/If-Range/HEAD by
+// http.ServeContent. X-Cache says HIT or MISS.
+func serve(w http.ResponseWriter, r *http.Request, b []byte, k objKey, cache, xcache string) {
+	hdr := w.Header()
+	ct := "application/octet-stream"
+	if k.kind == 'm' {
+		ct = "application/cbor"
+	}
+	hdr.Set("Content-Type", ct)
+	hdr.Set("ETag", `"`+hex.EncodeToString(k.hash[:])+`"`)
+	hdr.Set("Cache-Control", cache)
+	hdr.Set("Accept-Ranges", "bytes")
+	hdr.Set("X-Cache", xcache)
+	http.ServeContent(&errorWriter{ResponseWriter: w, head: r.Method == http.MethodHead}, r, "", time.Time{}, bytes.NewReader(b))
+}
+
+// errorWriter gives the error answers of http.ServeContent (416, 412) the
+// relay's JSON body, no-store and no ETag, as the relay does.
+type errorWriter struct {
+	http.ResponseWriter
+	head    bool
+	errCode int
+	wrote   bool
+}
+
+func (w *errorWriter) WriteHeader(code int) {
+	if code >= 400 {
+		w.errCode = code
+		hdr := w.Header()
+		hdr.Set("Content-Type", "application/json")
+		hdr.Set("Cache-Control", "no-store")
+		hdr.Del("ETag")
+		hdr.Del("X-Cache")
+		hdr.Del("Content-Length")
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *errorWriter) Write(p []byte) (int, error) {
+	if w.errCode == 0 {
+		return w.ResponseWriter.Write(p)
+	}
+	if !w.head && !w.wrote {
+		w.wrote = true
+		body, _ := json.Marshal(api.ErrorBody{Error: string(bytes.TrimSpace(p))})
+		if _, err := w.ResponseWriter.Write(append(body, '\n')); err != nil {
+			return 0, err
+		}
+	}
+	return len(p), nil
+}
+
+// writeError writes the relay's JSON error body with no-store.
+func writeError(w http.ResponseWriter, code int, msg string) {
+	body, _ := json.Marshal(api.ErrorBody{Error: msg})
+	hdr := w.Header()
+	hdr.Set("Content-Type", "application/json")
+	hdr.Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	w.Write(append(body, '\n'))
+}

@@ -1,0 +1,534 @@
+package edge
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/internal/testbed"
+	"github.com/segue-fm/segue/server/relay"
+)
+
+// origin is a loopback proxy in front of a real relay that counts the
+// audio requests reaching the relay and can corrupt or delay them.
+type origin struct {
+	url     string
+	target  string
+	counts  sync.Map // path → *atomic.Int64
+	corrupt atomic.Bool
+	delay   atomic.Int64 // nanoseconds before answering an audio request
+}
+
+func newOrigin(t *testing.T, target string) *origin {
+	o := &origin{target: target}
+	srv := httptest.NewServer(http.HandlerFunc(o.serve))
+	t.Cleanup(srv.Close)
+	o.url = srv.URL
+	return o
+}
+
+func (o *origin) serve(w http.ResponseWriter, r *http.Request) {
+	audio := strings.HasPrefix(r.URL.Path, "/v1/blobs/") || strings.HasPrefix(r.URL.Path, "/v1/audio/")
+	if audio {
+		n, _ := o.counts.LoadOrStore(r.URL.Path, new(atomic.Int64))
+		n.(*atomic.Int64).Add(1)
+		time.Sleep(time.Duration(o.delay.Load()))
+	}
+	req, err := http.NewRequestWithContext(r.Context(), r.Method, o.target+r.URL.RequestURI(), nil)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	req.Header = r.Header.Clone()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if audio && o.corrupt.Load() && len(body) > 0 {
+		body[len(body)/2] ^= 1
+	}
+	for k, v := range resp.Header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(resp.StatusCode)
+	w.Write(body)
+}
+
+// count returns how many requests for path reached the relay.
+func (o *origin) count(path string) int64 {
+	n, ok := o.counts.Load(path)
+	if !ok {
+		return 0
+	}
+	return n.(*atomic.Int64).Load()
+}
+
+// fixture is a relay, a counting origin proxy in front of it, and a token.
+type fixture struct {
+	relay  *testbed.Relay
+	origin *origin
+	token  string
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	r := testbed.NewRelay(t, testbed.DefaultOptions())
+	dev := testbed.Device(t, r, "alice")
+	return &fixture{relay: r, origin: newOrigin(t, r.URL), token: dev.Token()}
+}
+
+// startEdge starts an edge with opts on loopback.
+func startEdge(t *testing.T, opts Options) (*Edge, string) {
+	t.Helper()
+	e, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(e.Handler())
+	t.Cleanup(func() { srv.Close(); e.Close() })
+	return e, srv.URL
+}
+
+// get sends GET base+path with tok (none when empty) and extra headers.
+func get(t *testing.T, base, path, tok string, hdr ...string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, base+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, b
+}
+
+// blobPaths returns the /v1/blobs paths of every header and chunk of the
+// demo album's tracks in tier, with their bytes, read from the relay.
+func (f *fixture) blobPaths(t *testing.T, tier model.Tier) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	for _, tr := range f.relay.Tracks {
+		base := "/v1/audio/" + string(tr) + "/" + string(tier)
+		for _, p := range []string{"/header", "/chunks/0", "/chunks/1"} {
+			resp, b := get(t, f.relay.URL, base+p, f.token)
+			if resp.StatusCode != http.StatusOK {
+				continue
+			}
+			h := sha256.Sum256(b)
+			out["/v1/blobs/"+hex.EncodeToString(h[:])] = b
+		}
+	}
+	if len(out) < 4 {
+		t.Fatalf("only %d blobs in tier %s", len(out), tier)
+	}
+	return out
+}
+
+func anyBlob(t *testing.T, m map[string][]byte) (string, []byte) {
+	for p, b := range m {
+		return p, b
+	}
+	t.Fatal("no blob")
+	return "", nil
+}
+
+func TestEdgeHitMiss(t *testing.T) {
+	f := newFixture(t)
+	e, url := startEdge(t, DefaultOptions(f.origin.url))
+	path, want := anyBlob(t, f.blobPaths(t, model.TierNormal))
+
+	for i, xcache := range []string{"MISS", "HIT", "HIT"} {
+		resp, b := get(t, url, path, f.token)
+		if resp.StatusCode != http.StatusOK || !bytes.Equal(b, want) {
+			t.Fatalf("request %d: status %d, %d bytes (want 200, the blob)", i, resp.StatusCode, len(b))
+		}
+		if got := resp.Header.Get("X-Cache"); got != xcache {
+			t.Errorf("request %d: X-Cache %q, want %q", i, got, xcache)
+		}
+		if got := resp.Header.Get("Cache-Control"); got != relay.CacheImmutable {
+			t.Errorf("Cache-Control %q, want %q", got, relay.CacheImmutable)
+		}
+		if got, want := resp.Header.Get("ETag"), `"`+strings.TrimPrefix(path, "/v1/blobs/")+`"`; got != want {
+			t.Errorf("ETag %s, want %s", got, want)
+		}
+		e.store.wait()
+	}
+	if n := f.origin.count(path); n != 1 {
+		t.Errorf("relay saw %d fetches of the blob, want 1", n)
+	}
+	if s := e.Stats(); s.Hits != 2 || s.Misses != 1 {
+		t.Errorf("stats %+v, want 2 hits 1 miss", s)
+	}
+
+	// Positional routes: manifest, header and chunk, cached by position.
+	tr := string(f.relay.Tracks[0])
+	for _, p := range []string{"/manifest", "/header", "/chunks/1"} {
+		path := "/v1/audio/" + tr + "/normal" + p
+		_, direct := get(t, f.relay.URL, path, f.token)
+		for i := range 2 {
+			resp, b := get(t, url, path, f.token)
+			if resp.StatusCode != http.StatusOK || !bytes.Equal(b, direct) {
+				t.Fatalf("%s request %d: status %d, body differs from the relay's", path, i, resp.StatusCode)
+			}
+			if cc := resp.Header.Get("Cache-Control"); cc != relay.CachePositional {
+				t.Errorf("%s: Cache-Control %q", path, cc)
+			}
+			e.store.wait()
+		}
+		if n := f.origin.count(path); n != 1 {
+			t.Errorf("%s: relay saw %d fetches, want 1", path, n)
+		}
+	}
+	resp, _ := get(t, url, "/v1/audio/"+tr+"/normal/manifest", f.token)
+	if ct := resp.Header.Get("Content-Type"); ct != "application/cbor" {
+		t.Errorf("manifest Content-Type %q", ct)
+	}
+}
+
+func TestEdgePositionExpires(t *testing.T) {
+	f := newFixture(t)
+	var now atomic.Int64
+	now.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	clock := func() time.Time { return time.Unix(0, now.Load()) }
+	e, url := startEdge(t, DefaultOptions(f.origin.url).WithClock(clock))
+	path := "/v1/audio/" + string(f.relay.Tracks[0]) + "/low/chunks/0"
+	get(t, url, path, f.token)
+	e.store.wait()
+	now.Add(int64(59 * time.Minute))
+	get(t, url, path, f.token)
+	if n := f.origin.count(path); n != 1 {
+		t.Fatalf("within max-age: %d fetches, want 1", n)
+	}
+	now.Add(int64(2 * time.Minute)) // past the relay's max-age=3600
+	get(t, url, path, f.token)
+	if n := f.origin.count(path); n != 2 {
+		t.Fatalf("after max-age: %d fetches, want 2 (revalidated by a fetch)", n)
+	}
+}
+
+func TestEdgeCoalescing(t *testing.T) {
+	f := newFixture(t)
+	_, url := startEdge(t, DefaultOptions(f.origin.url))
+	path, want := anyBlob(t, f.blobPaths(t, model.TierHigh))
+	get(t, url, "/v1/me", f.token) // the token verdict is not what we count
+	f.origin.delay.Store(int64(200 * time.Millisecond))
+
+	const n = 32
+	var wg sync.WaitGroup
+	errs := make(chan string, n)
+	for range n {
+		wg.Go(func() {
+			req, _ := http.NewRequest(http.MethodGet, url+path, nil)
+			req.Header.Set("Authorization", "Bearer "+f.token)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				errs <- err.Error()
+				return
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || !bytes.Equal(b, want) {
+				errs <- "bad answer " + resp.Status
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	if c := f.origin.count(path); c != 1 {
+		t.Errorf("%d concurrent misses made %d origin fetches, want 1", n, c)
+	}
+}
+
+func TestEdgeCorruptOrigin(t *testing.T) {
+	f := newFixture(t)
+	e, url := startEdge(t, DefaultOptions(f.origin.url))
+	blobs := f.blobPaths(t, model.TierNormal)
+	path, want := anyBlob(t, blobs)
+	pos := "/v1/audio/" + string(f.relay.Tracks[1]) + "/normal/chunks/0"
+	f.origin.corrupt.Store(true)
+	for _, p := range []string{path, pos, "/v1/audio/" + string(f.relay.Tracks[1]) + "/normal/manifest"} {
+		resp, b := get(t, url, p, f.token)
+		if resp.StatusCode != http.StatusBadGateway {
+			t.Errorf("%s from a corrupting origin: status %d, want 502", p, resp.StatusCode)
+		}
+		if bytes.Contains(b, want) || resp.Header.Get("ETag") != "" {
+			t.Errorf("%s: corrupt answer leaked", p)
+		}
+	}
+	e.store.wait()
+	if s := e.Stats(); s.Corrupt != 3 || s.MemoryBytes != 0 {
+		t.Errorf("stats %+v: want 3 corrupt, nothing cached", s)
+	}
+	f.origin.corrupt.Store(false)
+	resp, b := get(t, url, path, f.token)
+	if resp.StatusCode != http.StatusOK || !bytes.Equal(b, want) || resp.Header.Get("X-Cache") != "MISS" {
+		t.Errorf("after the origin healed: %d %s, want a fresh 200 MISS with the blob", resp.StatusCode, resp.Header.Get("X-Cache"))
+	}
+}
+
+func TestEdgeRangeAnd304(t *testing.T) {
+	f := newFixture(t)
+	e, url := startEdge(t, DefaultOptions(f.origin.url))
+	path, want := anyBlob(t, f.blobPaths(t, model.TierVeryHigh))
+	get(t, url, path, f.token)
+	e.store.wait()
+	etag := `"` + strings.TrimPrefix(path, "/v1/blobs/") + `"`
+	tests := []struct {
+		name   string
+		hdr    []string
+		status int
+		body   []byte
+	}{
+		{"range", []string{"Range", "bytes=10-99"}, http.StatusPartialContent, want[10:100]},
+		{"suffix", []string{"Range", "bytes=-7"}, http.StatusPartialContent, want[len(want)-7:]},
+		{"if-none-match", []string{"If-None-Match", etag}, http.StatusNotModified, nil},
+		{"if-none-match other", []string{"If-None-Match", `"x"`}, http.StatusOK, want},
+		{"unsatisfiable", []string{"Range", "bytes=99999999-"}, http.StatusRequestedRangeNotSatisfiable, nil},
+	}
+	for _, tc := range tests {
+		resp, b := get(t, url, path, f.token, tc.hdr...)
+		if resp.StatusCode != tc.status {
+			t.Errorf("%s: status %d, want %d", tc.name, resp.StatusCode, tc.status)
+			continue
+		}
+		if tc.status >= 400 && (!bytes.HasPrefix(b, []byte(`{"error":`)) || resp.Header.Get("Cache-Control") != "no-store" || resp.Header.Get("ETag") != "") {
+			t.Errorf("%s: error answer %q, Cache-Control %q, ETag %q; want JSON, no-store, no ETag", tc.name, b, resp.Header.Get("Cache-Control"), resp.Header.Get("ETag"))
+		}
+		if tc.body != nil && !bytes.Equal(b, tc.body) {
+			t.Errorf("%s: %d bytes, not the expected %d", tc.name, len(b), len(tc.body))
+		}
+		if tc.status < 400 && resp.Header.Get("X-Cache") != "HIT" {
+			t.Errorf("%s: not a hit", tc.name)
+		}
+	}
+	if n := f.origin.count(path); n != 1 {
+		t.Errorf("relay saw %d fetches, want 1", n)
+	}
+}
+
+func TestEdgeTiering(t *testing.T) {
+	f := newFixture(t)
+	_, mid := startEdge(t, DefaultOptions(f.origin.url))
+	blobs := f.blobPaths(t, model.TierNormal)
+	path, want := anyBlob(t, blobs)
+	for i := range 3 { // three leaf edges, each with a cold cache
+		leaf, url := startEdge(t, DefaultOptions(mid))
+		resp, b := get(t, url, path, f.token)
+		if resp.StatusCode != http.StatusOK || !bytes.Equal(b, want) {
+			t.Fatalf("leaf %d: status %d", i, resp.StatusCode)
+		}
+		if s := leaf.Stats(); s.Misses != 1 {
+			t.Errorf("leaf %d: %+v, want a miss", i, s)
+		}
+	}
+	if n := f.origin.count(path); n != 1 {
+		t.Errorf("relay saw %d fetches through the mid tier, want 1", n)
+	}
+	// Auth passes through the tiers too.
+	_, url := startEdge(t, DefaultOptions(mid))
+	if resp, _ := get(t, url, path, "bogus-token"); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("bad token through two tiers: %d, want 401", resp.StatusCode)
+	}
+}
+
+func TestEdgeByteBudget(t *testing.T) {
+	f := newFixture(t)
+	const memBudget, diskBudget = 24 << 10, 48 << 10
+	dir := t.TempDir()
+	e, url := startEdge(t, DefaultOptions(f.origin.url).WithMemoryBytes(memBudget).WithDiskDir(dir).WithDiskBytes(diskBudget))
+	var total int
+	for _, tier := range []model.Tier{model.TierLow, model.TierNormal, model.TierHigh} {
+		for path, want := range f.blobPaths(t, tier) {
+			total += len(want)
+			for range 2 {
+				resp, b := get(t, url, path, f.token)
+				if resp.StatusCode != http.StatusOK || !bytes.Equal(b, want) {
+					t.Fatalf("%s: status %d", path, resp.StatusCode)
+				}
+			}
+			e.store.wait()
+			s := e.Stats()
+			if s.MemoryBytes > memBudget || s.DiskBytes > diskBudget {
+				t.Fatalf("over budget: %+v", s)
+			}
+			var onDisk int64
+			ents, _ := os.ReadDir(dir)
+			for _, de := range ents {
+				info, _ := de.Info()
+				onDisk += info.Size()
+			}
+			if onDisk > diskBudget {
+				t.Fatalf("%d bytes of files on disk, budget %d", onDisk, diskBudget)
+			}
+		}
+	}
+	if total < 2*diskBudget {
+		t.Fatalf("only %d bytes requested: the test does not exceed the budget", total)
+	}
+	if s := e.Stats(); s.Hits == 0 || s.DiskBytes == 0 || s.MemoryBytes == 0 {
+		t.Errorf("nothing kept: %+v", s)
+	}
+}
+
+func TestEdgeDiskSurvivesRestartAndCorruption(t *testing.T) {
+	f := newFixture(t)
+	dir := t.TempDir()
+	opts := DefaultOptions(f.origin.url).WithDiskDir(dir)
+	blobs := f.blobPaths(t, model.TierLow)
+	e1, url := startEdge(t, opts)
+	for p := range blobs {
+		get(t, url, p, f.token)
+	}
+	e1.store.wait()
+	e1.Close()
+
+	// Corrupt one object file behind the edge's back.
+	var bad string
+	for p := range blobs {
+		bad = p
+		break
+	}
+	name := filepath.Join(dir, "b-"+strings.TrimPrefix(bad, "/v1/blobs/"))
+	if err := os.WriteFile(name, []byte("not the blob"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, url2 := startEdge(t, opts)
+	for p, want := range blobs {
+		resp, b := get(t, url2, p, f.token)
+		if resp.StatusCode != http.StatusOK || !bytes.Equal(b, want) {
+			t.Fatalf("%s after restart: status %d", p, resp.StatusCode)
+		}
+		wantX := "HIT"
+		if p == bad {
+			wantX = "MISS"
+		}
+		if got := resp.Header.Get("X-Cache"); got != wantX {
+			t.Errorf("%s after restart: X-Cache %s, want %s", p, got, wantX)
+		}
+	}
+	if n := f.origin.count(bad); n != 2 {
+		t.Errorf("corrupted object fetched %d times, want 2 (refetched after the corrupt file)", n)
+	}
+}
+
+func TestEdgeAuth(t *testing.T) {
+	f := newFixture(t)
+	var now atomic.Int64
+	now.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	clock := func() time.Time { return time.Unix(0, now.Load()) }
+	e, url := startEdge(t, DefaultOptions(f.origin.url).WithClock(clock))
+	path, want := anyBlob(t, f.blobPaths(t, model.TierNormal))
+	get(t, url, path, f.token) // cached now
+	e.store.wait()
+
+	for _, tc := range []struct {
+		name, tok string
+		status    int
+	}{
+		{"no token", "", http.StatusUnauthorized},
+		{"unknown token", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", http.StatusUnauthorized},
+		{"malformed token", "x", http.StatusUnauthorized},
+		{"valid token", f.token, http.StatusOK},
+	} {
+		for _, p := range []string{path, "/v1/audio/" + string(f.relay.Tracks[0]) + "/normal/manifest"} {
+			resp, b := get(t, url, p, tc.tok)
+			if resp.StatusCode != tc.status {
+				t.Errorf("%s %s: status %d, want %d", tc.name, p, resp.StatusCode, tc.status)
+			}
+			direct, _ := get(t, f.relay.URL, p, tc.tok)
+			if direct.StatusCode != resp.StatusCode {
+				t.Errorf("%s %s: edge %d, relay %d", tc.name, p, resp.StatusCode, direct.StatusCode)
+			}
+			if tc.status == http.StatusUnauthorized {
+				if bytes.Contains(b, want[:16]) || resp.Header.Get("WWW-Authenticate") != "Bearer" {
+					t.Errorf("%s: 401 without WWW-Authenticate or with the blob", tc.name)
+				}
+			}
+		}
+	}
+	// Verdicts are cached: a burst of requests asks the relay once per TTL.
+	countMe := func() int64 { return e.fetches.Load() }
+	n0 := countMe()
+	for range 5 {
+		get(t, url, path, f.token)
+	}
+	if d := countMe() - n0; d != 0 {
+		t.Errorf("hits within the verdict TTL sent %d parent requests, want 0", d)
+	}
+	now.Add(int64(DefaultAuthTTL + time.Second))
+	get(t, url, path, f.token)
+	if d := countMe() - n0; d != 1 {
+		t.Errorf("after the TTL: %d parent requests, want 1 (the token check)", d)
+	}
+}
+
+func TestNewBadOptions(t *testing.T) {
+	for _, o := range []Options{
+		DefaultOptions(""),
+		DefaultOptions("ftp://x"),
+		DefaultOptions("http://x/path"),
+		DefaultOptions("http://x").WithMemoryBytes(0),
+		DefaultOptions("http://x").WithDiskDir(t.TempDir()).WithDiskBytes(-1),
+		DefaultOptions("http://x").WithMaxBlobSize(0),
+		DefaultOptions("http://x").WithMaxBlobSize(2 << 30),
+		DefaultOptions("http://x").WithOriginTimeout(0),
+	} {
+		if e, err := New(o); err == nil {
+			e.Close()
+			t.Errorf("New(%+v) accepted", o)
+		}
+	}
+}
+
+func TestEdgeBadRequests(t *testing.T) {
+	f := newFixture(t)
+	_, url := startEdge(t, DefaultOptions(f.origin.url))
+	tr := string(f.relay.Tracks[0])
+	for _, tc := range []struct {
+		path   string
+		status int
+	}{
+		{"/v1/blobs/abc", http.StatusBadRequest},
+		{"/v1/blobs/" + strings.Repeat("A", 64), http.StatusBadRequest},
+		{"/v1/blobs/" + strings.Repeat("0", 64), http.StatusNotFound},
+		{"/v1/audio/" + tr + "/ultra/manifest", http.StatusBadRequest},
+		{"/v1/audio/" + tr + "/normal/chunks/01", http.StatusBadRequest},
+		{"/v1/audio/" + tr + "/normal/chunks/999", http.StatusNotFound},
+		{"/v1/audio/nosuchtrack/normal/manifest", http.StatusNotFound},
+		{"/v1/keys/stream", http.StatusNotFound},
+	} {
+		resp, b := get(t, url, tc.path, f.token)
+		if resp.StatusCode != tc.status || resp.Header.Get("Cache-Control") != "no-store" || !bytes.HasPrefix(b, []byte(`{"error":`)) {
+			t.Errorf("%s: %d %q %s, want %d no-store JSON", tc.path, resp.StatusCode, resp.Header.Get("Cache-Control"), b, tc.status)
+		}
+	}
+}

@@ -1,0 +1,119 @@
+package edge
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/segue-fm/segue/core/model"
+)
+
+// Options configure an Edge. Start from DefaultOptions; the zero value has
+// no parent and is refused by New.
+type Options struct {
+	parent        string
+	memoryBytes   int64
+	diskDir       string
+	diskBytes     int64
+	maxBlob       int64
+	authTTL       time.Duration
+	authFailTTL   time.Duration
+	originTimeout time.Duration
+	client        *http.Client
+	logger        *slog.Logger
+	now           func() time.Time
+}
+
+// Defaults of DefaultOptions.
+const (
+	DefaultMemoryBytes   = 256 << 20
+	DefaultDiskBytes     = 10 << 30
+	DefaultAuthTTL       = 30 * time.Second
+	DefaultAuthFailTTL   = 2 * time.Second
+	DefaultOriginTimeout = 30 * time.Second
+)
+
+// DefaultOptions returns the defaults for an edge in front of parent (the
+// relay's or a parent edge's base URL, such as "http://relay:8080"): 256 MiB
+// of memory cache, no disk cache, blobs up to model.MaxBlobSize, token
+// verdicts kept 30 s (refusals 2 s), parent fetches bounded by 30 s, an
+// http.Client without a timeout of its own, logs discarded.
+func DefaultOptions(parent string) Options {
+	return Options{
+		parent:        parent,
+		memoryBytes:   DefaultMemoryBytes,
+		diskBytes:     DefaultDiskBytes,
+		maxBlob:       model.MaxBlobSize,
+		authTTL:       DefaultAuthTTL,
+		authFailTTL:   DefaultAuthFailTTL,
+		originTimeout: DefaultOriginTimeout,
+		client:        &http.Client{},
+		logger:        slog.New(slog.DiscardHandler),
+		now:           time.Now,
+	}
+}
+
+// WithParent sets the base URL misses are fetched from: the relay, or a
+// mid-tier edge (default: DefaultOptions' argument).
+func (o Options) WithParent(url string) Options { o.parent = url; return o }
+
+// WithMemoryBytes sets the byte budget of the in-memory cache: the sum of
+// the bodies held never exceeds it (default 256 MiB, DefaultMemoryBytes).
+func (o Options) WithMemoryBytes(n int64) Options { o.memoryBytes = n; return o }
+
+// WithDiskDir enables the disk cache in dir, which the edge owns: it
+// creates it, keeps its objects there across restarts and deletes what it
+// evicts (default "": no disk cache).
+func (o Options) WithDiskDir(dir string) Options { o.diskDir = dir; return o }
+
+// WithDiskBytes sets the byte budget of the disk cache: the sum of the
+// object files never exceeds it (default 10 GiB, DefaultDiskBytes; it
+// matters only with WithDiskDir).
+func (o Options) WithDiskBytes(n int64) Options { o.diskBytes = n; return o }
+
+// WithMaxBlobSize sets the largest body the edge fetches from its parent;
+// a larger answer is a 502 (default model.MaxBlobSize, 16 MiB; at most
+// 1 GiB).
+func (o Options) WithMaxBlobSize(n int64) Options { o.maxBlob = n; return o }
+
+// WithAuthTTL sets how long the edge trusts the parent's verdict on a
+// device token: an accepted token is not asked about again for ok, a
+// refused one for fail (defaults 30 s and 2 s). A token the relay revokes
+// therefore keeps reading encrypted blobs from the edge for at most ok.
+func (o Options) WithAuthTTL(ok, fail time.Duration) Options {
+	o.authTTL, o.authFailTTL = ok, fail
+	return o
+}
+
+// WithOriginTimeout bounds one fetch from the parent, body included
+// (default 30 s).
+func (o Options) WithOriginTimeout(d time.Duration) Options { o.originTimeout = d; return o }
+
+// WithHTTPClient sets the client used for the parent (default a plain
+// &http.Client{}; nil means the same).
+func (o Options) WithHTTPClient(c *http.Client) Options {
+	if c == nil {
+		c = &http.Client{}
+	}
+	o.client = c
+	return o
+}
+
+// WithLogger sets the logger (default: logs discarded; nil means the same).
+func (o Options) WithLogger(l *slog.Logger) Options {
+	if l == nil {
+		l = slog.New(slog.DiscardHandler)
+	}
+	o.logger = l
+	return o
+}
+
+// WithClock sets the clock the token verdict cache reads (default
+// time.Now; nil means the same).
+func (o Options) WithClock(now func() time.Time) Options {
+	if now == nil {
+		now = time.Now
+	}
+	o.now = now
+	return o
+}
