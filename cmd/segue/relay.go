@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/segue-fm/segue/server/catalog"
+	"github.com/segue-fm/segue/server/counting"
+	"github.com/segue-fm/segue/server/events"
 	"github.com/segue-fm/segue/server/license"
 	"github.com/segue-fm/segue/server/relay"
 )
@@ -103,11 +105,22 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	srv := relay.NewWithDataDir(dd, opts)
 	license.NewForDataDir(dd, license.DefaultOptions().WithAdminToken(*admin).WithLogger(log)).Mount(srv)
 	srv.MountIngest(relay.DefaultIngestOptions())
+	counts := counting.New(dd.Store, events.NewStoreLog(dd.Store), dd.Catalog, counting.DefaultOptions().WithAdminToken(*admin).WithLogger(log))
+	counts.Mount(srv)
 	addr, err := srv.Start(ctx)
 	if err != nil {
 		srv.Close()
 		return err
 	}
+	cctx, stopCounting := context.WithCancel(ctx)
+	counted := make(chan struct{})
+	go func() {
+		defer close(counted)
+		if err := counts.Run(cctx); err != nil && cctx.Err() == nil {
+			log.Error("counting consumer stopped", "err", err)
+		}
+	}()
+	defer func() { stopCounting(); <-counted }()
 	scheme := "http"
 	if opts.TLS() {
 		scheme = "https"
