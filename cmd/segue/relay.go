@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/segue-fm/segue/server/audit"
 	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/server/counting"
 	"github.com/segue-fm/segue/server/events"
@@ -105,7 +106,8 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	srv := relay.NewWithDataDir(dd, opts)
 	license.NewForDataDir(dd, license.DefaultOptions().WithAdminToken(*admin).WithLogger(log)).Mount(srv)
 	srv.MountIngest(relay.DefaultIngestOptions())
-	counts := counting.New(dd.Store, events.NewStoreLog(dd.Store), dd.Catalog, counting.DefaultOptions().WithAdminToken(*admin).WithLogger(log))
+	chain := audit.NewChain(dd.Store, dd.Signer, audit.DefaultCheckpointEvery, nil)
+	counts := counting.New(dd.Store, events.NewStoreLog(dd.Store), dd.Catalog, chain, counting.DefaultOptions().WithAdminToken(*admin).WithLogger(log))
 	counts.Mount(srv)
 	addr, err := srv.Start(ctx)
 	if err != nil {

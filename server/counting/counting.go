@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/server/audit"
 	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/server/events"
 	"github.com/segue-fm/segue/store"
@@ -36,16 +37,28 @@ var (
 // catalog; it owns none of them. Safe for concurrent use, with one
 // consumer (Run or Step) at a time.
 type Service struct {
-	st   store.Store
-	log  events.Log
-	cat  *catalog.Catalog
-	opts Options
-	lg   *slog.Logger
+	st    store.Store
+	log   events.Log
+	cat   *catalog.Catalog
+	chain *audit.Chain
+	opts  Options
+	lg    *slog.Logger
 }
 
-// New returns the counting service.
-func New(st store.Store, log events.Log, cat *catalog.Catalog, opts Options) *Service {
-	return &Service{st: st, log: log, cat: cat, opts: opts, lg: opts.logger}
+// New returns the counting service. With a non-nil chain (over st) every
+// counted stream is appended to the audit log in the transaction that
+// counts it, and every rejected upload event after its answer is decided.
+func New(st store.Store, log events.Log, cat *catalog.Catalog, chain *audit.Chain, opts Options) *Service {
+	return &Service{st: st, log: log, cat: cat, chain: chain, opts: opts, lg: opts.logger}
+}
+
+// update runs fn in one transaction of st, through the audit chain when
+// there is one (add is then non-nil).
+func (s *Service) update(ctx context.Context, fn func(tx store.Txn, add func(audit.Record) error) error) error {
+	if s.chain == nil {
+		return s.st.Update(ctx, func(tx store.Txn) error { return fn(tx, nil) })
+	}
+	return s.chain.Update(ctx, fn)
 }
 
 // Store keys (docs/ARCHITECTURE.md §5).
@@ -133,6 +146,7 @@ func (s *Service) Step(ctx context.Context) (int, error) {
 		return 0, nil
 	}
 	add := map[string]uint64{}
+	var streams []events.Entry
 	for i, e := range es {
 		if e.Offset != pos+uint64(i) {
 			return 0, fmt.Errorf("%w: log offset %d where %d was expected", ErrCorrupt, e.Offset, pos+uint64(i))
@@ -140,12 +154,13 @@ func (s *Service) Step(ctx context.Context) (int, error) {
 		if !IsStream(e.Event.PlayedMs, s.opts.threshold) {
 			continue
 		}
+		streams = append(streams, e)
 		m := Month(e.Event.StartedAt)
 		add[string(trackKey(e.Event.Track, m))]++
 		add[string(userKey(e.User, m, e.Event.Track))]++
 	}
 	next := pos + uint64(len(es))
-	err = s.st.Update(ctx, func(tx store.Txn) error {
+	err = s.update(ctx, func(tx store.Txn, record func(audit.Record) error) error {
 		cur, err := readU64(tx.Get(posKey))
 		if err != nil {
 			return err
@@ -159,6 +174,16 @@ func (s *Service) Step(ctx context.Context) (int, error) {
 				return err
 			}
 			if err := tx.Set([]byte(k), binary.BigEndian.AppendUint64(nil, old+n)); err != nil {
+				return err
+			}
+		}
+		for _, e := range streams {
+			if record == nil {
+				break
+			}
+			r := audit.Record{Kind: audit.KindStream, Device: string(e.Device), User: string(e.User), Seq: e.Event.Seq,
+				Track: string(e.Event.Track), Started: e.Event.StartedAt, Played: e.Event.PlayedMs, Offset: e.Offset}
+			if err := record(r); err != nil {
 				return err
 			}
 		}

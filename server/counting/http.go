@@ -12,9 +12,11 @@ import (
 	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
+	"github.com/segue-fm/segue/server/audit"
 	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/server/events"
 	"github.com/segue-fm/segue/server/relay"
+	"github.com/segue-fm/segue/store"
 )
 
 // ErrBadSignature: the upload's signature does not verify with the
@@ -90,8 +92,43 @@ func (s *Service) plays(c echo.Context) error {
 			}
 		}
 	}
+	if err := s.auditRejections(ctx, dev, req.Events, res); err != nil {
+		return err
+	}
 	s.lg.Info("counting: plays uploaded", "device", dev.ID, "events", len(req.Events), "valid", len(valid))
 	return c.JSON(http.StatusOK, api.PlaysAnswer{Results: res})
+}
+
+// auditRejections appends every rejected event of an upload to the audit
+// log (a retried upload's rejections are recorded again).
+func (s *Service) auditRejections(ctx context.Context, dev relay.Device, evs []api.PlayRecord, res []api.PlayResult) error {
+	if s.chain == nil {
+		return nil
+	}
+	var rej []int
+	for i, r := range res {
+		if r.Status != api.PlayAccepted && r.Status != api.PlayDuplicate {
+			rej = append(rej, i)
+		}
+	}
+	if len(rej) == 0 {
+		return nil
+	}
+	err := s.chain.Update(ctx, func(_ store.Txn, add func(audit.Record) error) error {
+		for _, i := range rej {
+			e := evs[i]
+			r := audit.Record{Kind: audit.KindRejection, Device: string(dev.ID), User: string(dev.User), Seq: e.Seq,
+				Track: string(e.Track), Started: e.StartedAt, Played: e.PlayedMs, Reason: res[i].Status}
+			if err := add(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("audit rejections: %w", err)
+	}
+	return nil
 }
 
 // validate returns the rejection reason of e ("" when it is valid), or an

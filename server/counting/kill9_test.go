@@ -3,6 +3,7 @@ package counting_test
 import (
 	"bufio"
 	"context"
+	"crypto/ed25519"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/server/audit"
 	"github.com/segue-fm/segue/server/counting"
 	"github.com/segue-fm/segue/server/events"
 	"github.com/segue-fm/segue/store/badgerstore"
@@ -26,6 +28,9 @@ import (
 var kill9Events = flag.Int("kill9-events", 6000, "events TestCountingKill9 appends and counts")
 
 const kill9Env = "SEGUE_COUNTING_KILL9_DIR"
+
+// kill9Key signs the audit checkpoints of TestCountingKill9's children.
+var kill9Key = ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
 
 // kill9Batch is the upload batch size for n events.
 func kill9Batch(n int) int { return min(1000, max(n/60, 10)) }
@@ -61,7 +66,7 @@ func TestCountingCrashChild(t *testing.T) {
 		fail(err)
 	}
 	lg := events.NewStoreLog(st)
-	svc := counting.New(st, lg, nil, counting.DefaultOptions().WithConsumerBatch(37).WithPoll(time.Millisecond).WithLogger(nil))
+	svc := counting.New(st, lg, nil, audit.NewChain(st, kill9Key, 100, nil), counting.DefaultOptions().WithConsumerBatch(37).WithPoll(time.Millisecond).WithLogger(nil))
 	cerr := make(chan error, 1)
 	go func() { cerr <- svc.Run(ctx) }()
 	w := bufio.NewWriter(os.Stdout)
@@ -149,7 +154,7 @@ func TestCountingKill9(t *testing.T) {
 		if want := uint64(min(n, (acked+1)*kill9Batch(n))); head < want {
 			t.Fatalf("round %d: log has %d events, but %d were acknowledged", round, head, want)
 		}
-		svc := counting.New(st, events.NewStoreLog(st), nil, counting.DefaultOptions())
+		svc := counting.New(st, events.NewStoreLog(st), nil, nil, counting.DefaultOptions())
 		pos, err := svc.Position(context.Background())
 		if err != nil {
 			t.Fatal(err)
@@ -157,7 +162,11 @@ func TestCountingKill9(t *testing.T) {
 		// The log holds the load in order (a later life's re-appends are
 		// dropped), so the committed counts must be exactly the streams
 		// of the first pos events.
-		check(t, svc, n, int(pos))
+		streams := check(t, svc, n, int(pos))
+		// Each counted stream has exactly one audit record, committed with it.
+		if rep, err := audit.Verify(context.Background(), st, kill9Key.Public().(ed25519.PublicKey)); err != nil || rep.Records != streams {
+			t.Fatalf("round %d: audit %+v, %v; want %d records", round, rep, err, streams)
+		}
 		if kill {
 			t.Logf("round %d: killed after batch %d acknowledged, log head %d, consumer at %d", round, acked, head, pos)
 			return
@@ -174,7 +183,7 @@ func TestCountingKill9(t *testing.T) {
 
 // check compares the committed counts with the streams of the first
 // upto events of the load of n.
-func check(t *testing.T, svc *counting.Service, n, upto int) {
+func check(t *testing.T, svc *counting.Service, n, upto int) uint64 {
 	t.Helper()
 	ctx := context.Background()
 	type tk struct {
@@ -209,4 +218,5 @@ func check(t *testing.T, svc *counting.Service, n, upto int) {
 		}
 	}
 	t.Logf("%d events, %d streams counted exactly once", upto, total)
+	return total
 }

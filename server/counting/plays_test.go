@@ -14,6 +14,7 @@ import (
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
 	"github.com/segue-fm/segue/internal/testbed"
+	"github.com/segue-fm/segue/server/audit"
 	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/server/counting"
 	"github.com/segue-fm/segue/server/events"
@@ -35,7 +36,8 @@ func newFixture(t *testing.T, opts counting.Options) *fixture {
 	f := &fixture{}
 	f.r = testbed.NewRelay(t, testbed.DefaultOptions().WithMount(func(dd *catalog.DataDir, srv *relay.Server) {
 		f.dd = dd
-		f.svc = counting.New(dd.Store, events.NewStoreLog(dd.Store), dd.Catalog, opts.WithAdminToken(adminToken).WithLogger(nil))
+		chain := audit.NewChain(dd.Store, dd.Signer, 5, nil)
+		f.svc = counting.New(dd.Store, events.NewStoreLog(dd.Store), dd.Catalog, chain, opts.WithAdminToken(adminToken).WithLogger(nil))
 		f.svc.Mount(srv)
 	}))
 	return f
@@ -205,6 +207,13 @@ func TestPlaysRejections(t *testing.T) {
 	// Accepted: seq 1 (full), 8 (1.04×), 12 (1.5 s), 13 (0.999 s: not a stream).
 	if n, err := svc.TrackStreams(ctx, f.r.Tracks[0], month); err != nil || n != 3 {
 		t.Errorf("streams %d, %v; want 3", n, err)
+	}
+	// The audit log holds the 10 rejections of each of the two uploads,
+	// the later conflict and the 3 counted streams, chained and
+	// checkpointed every 5 records.
+	rep, err := audit.Verify(ctx, f.dd.Store, f.r.CatalogKey)
+	if err != nil || rep.Records != 24 || rep.Checkpoints != 4 {
+		t.Errorf("audit: %+v, %v; want 24 records, 4 checkpoints", rep, err)
 	}
 }
 
