@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/segue-fm/segue/core/model"
@@ -217,4 +218,30 @@ func (s *Service) Run(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+// MonthStreams returns the counted streams of every track in month
+// (YYYY-MM) from st (the keys cnt/t/…). The map is the caller's.
+func MonthStreams(ctx context.Context, st store.Store, month string) (map[model.TrackID]uint64, error) {
+	if !monthRE.MatchString(month) {
+		return nil, ErrBadMonth
+	}
+	out := map[model.TrackID]uint64{}
+	suffix := "/" + month
+	err := st.Iterate(ctx, []byte("cnt/t/"), false, func(k, v []byte) error {
+		rest, ok := strings.CutSuffix(string(k[len("cnt/t/"):]), suffix)
+		if !ok {
+			return nil
+		}
+		n, err := readU64(v, nil)
+		if err != nil {
+			return err
+		}
+		out[model.TrackID(rest)] = n
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("counting: month streams: %w", err)
+	}
+	return out, nil
 }
