@@ -18,8 +18,8 @@ import (
 var histPrefix = []byte("hist/")
 
 // History is the device's durable, append-only queue of play events,
-// waiting to be uploaded (a later step sends them in batches and the relay
-// de-duplicates by event id). Sequence numbers increase strictly and are
+// waiting to be uploaded (Engine.UploadPlays sends them in signed batches;
+// the relay de-duplicates by (device, sequence number)). Sequence numbers increase strictly and are
 // never reused, even after Ack. It is safe for concurrent use and
 // implements player.History. It belongs to its engine: after the engine's
 // Close (which closes it after the player, so the player's last events

@@ -352,7 +352,8 @@ type PlayContext struct {
 }
 
 // PlayEvent records one play of one track on one device. EventID is unique
-// (random 16 bytes, hex) so the relay counts each play exactly once.
+// (random 16 bytes, hex); the relay counts each play exactly once by the
+// device's history sequence number (api.PlayRecord.Seq).
 type PlayEvent struct {
 	EventID  string        `cbor:"1,keyasint" json:"event_id"`
 	Device   DeviceID      `cbor:"2,keyasint" json:"device"`
