@@ -125,6 +125,9 @@ func (d *demo) run(ctx context.Context) error {
 	if err := d.playAlbum(ctx); err != nil {
 		return fmt.Errorf("play album: %w", err)
 	}
+	if err := d.skipTrack(ctx); err != nil {
+		return fmt.Errorf("skip a track: %w", err)
+	}
 	if err := d.countPlays(ctx); err != nil {
 		return fmt.Errorf("count plays: %w", err)
 	}
@@ -476,6 +479,56 @@ func (d *demo) playAlbum(ctx context.Context) error {
 	return nil
 }
 
+// skipTrack plays the album again from its third track, skips it as
+// soon as audio starts and stops right after: two short plays (the
+// skipped track, the barely started next one) that countPlays must not
+// count.
+func (d *demo) skipTrack(ctx context.Context) error {
+	if len(d.tracks) < 4 {
+		return fmt.Errorf("%w: the demo album has %d tracks", errDemoCheck, len(d.tracks))
+	}
+	p, err := d.engine.OpenPlayer(player.NewDiscardSink(d.tracks[0].SampleRate, d.tracks[0].Channels), player.DefaultOptions())
+	if err != nil {
+		return err
+	}
+	defer d.engine.ClosePlayer()
+	updates, unsubscribe := p.Subscribe()
+	defer unsubscribe()
+	stopped := make(chan error, 1)
+	p.OnFirstWrite(func() {
+		err := p.Next()
+		if err == nil {
+			err = p.Stop()
+		}
+		stopped <- err
+	})
+	if err := d.engine.PlayAlbum(ctx, d.tracks[0].AlbumID, 2); err != nil {
+		return err
+	}
+	for sent := false; ; {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-stopped:
+			if err != nil {
+				return err
+			}
+			sent = true
+		case st := <-updates:
+			if st.Err != nil {
+				return fmt.Errorf("player: %w", st.Err)
+			}
+			if sent && st.State == player.StateIdle {
+				if err := d.engine.ClosePlayer(); err != nil {
+					return err
+				}
+				d.step("play: skipped %q as soon as it started, stopped %q: plays under %v", d.tracks[2].Title, d.tracks[3].Title, demoThreshold)
+				return nil
+			}
+		}
+	}
+}
+
 // countPlays uploads the device's play history, counts it on the relay
 // (each album track played through is one stream), prints a one-line
 // royalty statement for the month and verifies the audit chain.
@@ -504,7 +557,7 @@ func (d *demo) countPlays(ctx context.Context) error {
 		return err
 	}
 	st := royalties.Compute(month, "EUR", 100, streams)
-	d.step("counting: %d streams in %s (plays ≥ %v count; the album's %d tracks played through)", st.Streams, month, demoThreshold, len(d.tracks))
+	d.step("counting: %d streams in %s (plays ≥ %v count: the album's %d tracks played through, not the skipped or stopped plays)", st.Streams, month, demoThreshold, len(d.tracks))
 	if st.Streams != uint64(len(d.tracks)) {
 		return fmt.Errorf("%w: %d streams counted, want %d", errDemoCheck, st.Streams, len(d.tracks))
 	}
