@@ -31,7 +31,7 @@ type fixture struct {
 	svc *counting.Service
 }
 
-func newFixture(t *testing.T, opts counting.Options) *fixture {
+func newFixture(t testing.TB, opts counting.Options) *fixture {
 	t.Helper()
 	f := &fixture{}
 	f.r = testbed.NewRelay(t, testbed.DefaultOptions().WithMount(func(dd *catalog.DataDir, srv *relay.Server) {
@@ -50,7 +50,7 @@ type device struct {
 	url   string
 }
 
-func postJSON(t *testing.T, url, token string, body any) *http.Response {
+func postJSON(t testing.TB, url, token string, body any) *http.Response {
 	t.Helper()
 	b, err := json.Marshal(body)
 	if err != nil {
@@ -75,6 +75,12 @@ func newDevice(t *testing.T, f *fixture, user string) *device {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return registerDevice(t, f, user, id)
+}
+
+// registerDevice signs user up and registers id as a device of it.
+func registerDevice(t testing.TB, f *fixture, user string, id *crypto.Identity) *device {
+	t.Helper()
 	if res := postJSON(t, f.r.URL+"/v1/accounts", "", api.AccountRequest{Username: user, Password: testbed.Password}); res.StatusCode != http.StatusCreated && res.StatusCode != http.StatusConflict {
 		t.Fatalf("sign up: %s", res.Status)
 	}
