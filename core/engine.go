@@ -117,7 +117,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Engine, error) {
 		}
 		return nil, err
 	}
-	e.history = &History{st: e.st, calls: newGate()}
+	e.history = &History{st: e.st, calls: newGate(), stamp: e.stampPlay}
 	return e, nil
 }
 

@@ -18,8 +18,8 @@ import (
 var histPrefix = []byte("hist/")
 
 // History is the device's durable, append-only queue of play events,
-// waiting to be uploaded (a later step sends them in batches and the relay
-// de-duplicates by event id). Sequence numbers increase strictly and are
+// waiting to be uploaded (Engine.UploadPlays sends them in signed batches;
+// the relay de-duplicates by (device, sequence number)). Sequence numbers increase strictly and are
 // never reused, even after Ack. It is safe for concurrent use and
 // implements player.History. It belongs to its engine: after the engine's
 // Close (which closes it after the player, so the player's last events
@@ -30,6 +30,8 @@ type History struct {
 	mu     sync.Mutex
 	next   uint64
 	loaded bool
+	// stamp completes events appended without a Source (Engine.stampPlay).
+	stamp func(context.Context, *model.PlayEvent)
 }
 
 // HistoryEntry is one queued play event and its sequence number.
@@ -105,13 +107,19 @@ func (h *History) Append(ctx context.Context, ev model.PlayEvent) error {
 	return err
 }
 
-// AppendSeq is Append returning the entry's sequence number.
+// AppendSeq is Append returning the entry's sequence number. An event
+// without a Source (as the player records them) is completed first: its
+// source, and for an offline play the start time on the downloads'
+// trusted license clock (Engine.stampPlay).
 func (h *History) AppendSeq(ctx context.Context, ev model.PlayEvent) (uint64, error) {
 	ctx, done, err := h.calls.enter(ctx)
 	if err != nil {
 		return 0, err
 	}
 	defer done()
+	if h.stamp != nil && ev.Source == "" {
+		h.stamp(ctx, &ev)
+	}
 	b, err := histEnc.Marshal(ev)
 	if err != nil {
 		return 0, fmt.Errorf("core: encode play event: %w", err)

@@ -528,6 +528,7 @@ func (q *Queue) finish(now time.Time, fx []Effect, end model.EndReason) []Effect
 		End:      end,
 		Offline:  q.offline,
 		IsStream: played >= model.StreamThreshold,
+		Muted:    q.volume == 0,
 	}
 	q.played = 0
 	return append(fx, Record{Event: ev})

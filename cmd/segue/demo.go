@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"flag"
 	"fmt"
@@ -20,10 +21,14 @@ import (
 	"github.com/segue-fm/segue/player"
 	"github.com/segue-fm/segue/player/vorbis"
 	"github.com/segue-fm/segue/player/wav"
+	"github.com/segue-fm/segue/server/audit"
 	"github.com/segue-fm/segue/server/catalog"
+	"github.com/segue-fm/segue/server/counting"
+	"github.com/segue-fm/segue/server/events"
 	"github.com/segue-fm/segue/server/ingest"
 	"github.com/segue-fm/segue/server/license"
 	"github.com/segue-fm/segue/server/relay"
+	"github.com/segue-fm/segue/server/royalties"
 	"github.com/segue-fm/segue/sync/docs"
 )
 
@@ -83,7 +88,13 @@ type demo struct {
 	url    string
 	tracks []model.Track
 	engine *core.Engine
+	counts *counting.Service
 }
+
+// demoThreshold is the demo relay's stream threshold: the demo album's
+// tracks last about 15 s, under the relay's default 30 s, so the demo
+// counts from 10 s.
+const demoThreshold = 10 * time.Second
 
 func (d *demo) step(format string, a ...any) {
 	fmt.Fprintf(d.out, "[%6.2fs] %s\n", time.Since(d.start).Seconds(), fmt.Sprintf(format, a...))
@@ -113,6 +124,12 @@ func (d *demo) run(ctx context.Context) error {
 	}
 	if err := d.playAlbum(ctx); err != nil {
 		return fmt.Errorf("play album: %w", err)
+	}
+	if err := d.skipTrack(ctx); err != nil {
+		return fmt.Errorf("skip a track: %w", err)
+	}
+	if err := d.countPlays(ctx); err != nil {
+		return fmt.Errorf("count plays: %w", err)
 	}
 	if err := d.playlistOffline(ctx); err != nil {
 		return fmt.Errorf("collaborative playlist: %w", err)
@@ -154,6 +171,10 @@ func (d *demo) startRelay(ctx context.Context) error {
 	opts := relay.DefaultOptions(d.data.Dir).WithListen("127.0.0.1:0").WithLogger(d.log)
 	srv := relay.NewWithDataDir(d.data, opts)
 	license.NewForDataDir(d.data, license.DefaultOptions().WithLogger(d.log)).Mount(srv)
+	chain := audit.NewChain(d.data.Store, d.data.Signer, audit.DefaultCheckpointEvery, nil)
+	d.counts = counting.New(d.data.Store, events.NewStoreLog(d.data.Store), d.data.Catalog, chain,
+		counting.DefaultOptions().WithThreshold(demoThreshold).WithLogger(d.log))
+	d.counts.Mount(srv)
 	addr, err := srv.Start(ctx)
 	if err != nil {
 		return err
@@ -455,6 +476,99 @@ func (d *demo) playAlbum(ctx context.Context) error {
 	if got != expected {
 		return fmt.Errorf("%w: rendered %d samples, want %d", errDemoCheck, got, expected)
 	}
+	return nil
+}
+
+// skipTrack plays the album again from its third track, skips it as
+// soon as audio starts and stops right after: two short plays (the
+// skipped track, the barely started next one) that countPlays must not
+// count.
+func (d *demo) skipTrack(ctx context.Context) error {
+	if len(d.tracks) < 4 {
+		return fmt.Errorf("%w: the demo album has %d tracks", errDemoCheck, len(d.tracks))
+	}
+	p, err := d.engine.OpenPlayer(player.NewDiscardSink(d.tracks[0].SampleRate, d.tracks[0].Channels), player.DefaultOptions())
+	if err != nil {
+		return err
+	}
+	defer d.engine.ClosePlayer()
+	updates, unsubscribe := p.Subscribe()
+	defer unsubscribe()
+	stopped := make(chan error, 1)
+	p.OnFirstWrite(func() {
+		err := p.Next()
+		if err == nil {
+			err = p.Stop()
+		}
+		stopped <- err
+	})
+	if err := d.engine.PlayAlbum(ctx, d.tracks[0].AlbumID, 2); err != nil {
+		return err
+	}
+	for sent := false; ; {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-stopped:
+			if err != nil {
+				return err
+			}
+			sent = true
+		case st := <-updates:
+			if st.Err != nil {
+				return fmt.Errorf("player: %w", st.Err)
+			}
+			if sent && st.State == player.StateIdle {
+				if err := d.engine.ClosePlayer(); err != nil {
+					return err
+				}
+				d.step("play: skipped %q as soon as it started, stopped %q: plays under %v", d.tracks[2].Title, d.tracks[3].Title, demoThreshold)
+				return nil
+			}
+		}
+	}
+}
+
+// countPlays uploads the device's play history, counts it on the relay
+// (each album track played through is one stream), prints a one-line
+// royalty statement for the month and verifies the audit chain.
+func (d *demo) countPlays(ctx context.Context) error {
+	up, err := d.engine.UploadPlays(ctx)
+	if err != nil {
+		return err
+	}
+	rejected := 0
+	for _, n := range up.Rejected {
+		rejected += n
+	}
+	d.step("plays: %d uploaded, signed by the device: %d accepted, %d rejected", up.Accepted+up.Duplicate+rejected, up.Accepted, rejected)
+	for {
+		n, err := d.counts.Step(ctx)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			break
+		}
+	}
+	month := counting.Month(time.Now().UnixMilli())
+	streams, err := counting.MonthStreams(ctx, d.data.Store, month)
+	if err != nil {
+		return err
+	}
+	st := royalties.Compute(month, "EUR", 100, streams)
+	d.step("counting: %d streams in %s (plays ≥ %v count: the album's %d tracks played through, not the skipped or stopped plays)", st.Streams, month, demoThreshold, len(d.tracks))
+	if st.Streams != uint64(len(d.tracks)) {
+		return fmt.Errorf("%w: %d streams counted, want %d", errDemoCheck, st.Streams, len(d.tracks))
+	}
+	if len(st.Tracks) > 0 {
+		d.step("royalties %s: pool %s EUR over %d streams → %s EUR for %s", month, st.Pool, st.Streams, st.Tracks[0].Amount, d.title(st.Tracks[0].Track))
+	}
+	rep, err := audit.Verify(ctx, d.data.Store, d.data.Signer.Public().(ed25519.PublicKey))
+	if err != nil {
+		return err
+	}
+	d.step("audit: %d hash-chained records intact", rep.Records)
 	return nil
 }
 

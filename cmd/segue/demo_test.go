@@ -27,6 +27,11 @@ func TestDemo(t *testing.T) {
 		"relay listening on http://127.0.0.1:",
 		"all 16 streams verified",
 		"gap 0 samples",
+		"plays: 6 uploaded, signed by the device: 6 accepted, 0 rejected",
+		"as soon as it started",
+		"counting: 4 streams in",
+		"pool 1.00 EUR over 4 streams → 0.25 EUR",
+		"audit: 4 hash-chained records intact",
 		"bob's device received it",
 		"converged on both devices",
 	} {

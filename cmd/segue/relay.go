@@ -11,7 +11,10 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/segue-fm/segue/server/audit"
 	"github.com/segue-fm/segue/server/catalog"
+	"github.com/segue-fm/segue/server/counting"
+	"github.com/segue-fm/segue/server/events"
 	"github.com/segue-fm/segue/server/license"
 	"github.com/segue-fm/segue/server/relay"
 	"github.com/segue-fm/segue/server/search"
@@ -108,11 +111,23 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		srv.Close()
 		return err
 	}
+	chain := audit.NewChain(dd.Store, dd.Signer, audit.DefaultCheckpointEvery, nil)
+	counts := counting.New(dd.Store, events.NewStoreLog(dd.Store), dd.Catalog, chain, counting.DefaultOptions().WithAdminToken(*admin).WithLogger(log))
+	counts.Mount(srv)
 	addr, err := srv.Start(ctx)
 	if err != nil {
 		srv.Close()
 		return err
 	}
+	cctx, stopCounting := context.WithCancel(ctx)
+	counted := make(chan struct{})
+	go func() {
+		defer close(counted)
+		if err := counts.Run(cctx); err != nil && cctx.Err() == nil {
+			log.Error("counting consumer stopped", "err", err)
+		}
+	}()
+	defer func() { stopCounting(); <-counted }()
 	scheme := "http"
 	if opts.TLS() {
 		scheme = "https"

@@ -368,7 +368,8 @@ type PlayContext struct {
 }
 
 // PlayEvent records one play of one track on one device. EventID is unique
-// (random 16 bytes, hex) so the relay counts each play exactly once.
+// (random 16 bytes, hex); the relay counts each play exactly once by the
+// device's history sequence number (api.PlayRecord.Seq).
 type PlayEvent struct {
 	EventID  string        `cbor:"1,keyasint" json:"event_id"`
 	Device   DeviceID      `cbor:"2,keyasint" json:"device"`
@@ -380,4 +381,21 @@ type PlayEvent struct {
 	End      EndReason     `cbor:"8,keyasint" json:"end"`
 	Offline  bool          `cbor:"9,keyasint" json:"offline"`
 	IsStream bool          `cbor:"10,keyasint" json:"is_stream"` // Played ≥ StreamThreshold
+	// Muted: the output volume was 0 when the play ended.
+	Muted bool `cbor:"11,keyasint,omitempty" json:"muted,omitempty"`
+	// Source is where the audio came from (SourceStream, SourceDownload);
+	// empty in events recorded before it existed, read as SourceStream.
+	Source PlaySource `cbor:"12,keyasint,omitempty" json:"source,omitempty"`
+	// TrustedTime: Started was corrected to the downloads' trusted
+	// license clock (offline plays), not the device's wall clock.
+	TrustedTime bool `cbor:"13,keyasint,omitempty" json:"trusted_time,omitempty"`
 }
+
+// PlaySource says where a play's audio came from.
+type PlaySource string
+
+// The play sources of a play event.
+const (
+	SourceStream   PlaySource = "stream"
+	SourceDownload PlaySource = "download"
+)

@@ -38,6 +38,7 @@ type Options struct {
 	relayOpts []func(relay.Options) relay.Options
 	licenses  bool
 	licOpts   []func(license.Options) license.Options
+	mounts    []func(*catalog.DataDir, *relay.Server)
 }
 
 // DefaultOptions returns the defaults: the demo album ingested, a fresh
@@ -86,6 +87,14 @@ func (o Options) WithLicenses(on bool) Options { o.licenses = on; return o }
 // (default none). It matters only WithLicenses(true).
 func (o Options) WithLicenseOptions(fn func(license.Options) license.Options) Options {
 	o.licOpts = append(o.licOpts[:len(o.licOpts):len(o.licOpts)], fn)
+	return o
+}
+
+// WithMount adds fn, called with the data directory and the relay
+// server before it serves (on every start, Restart included), to mount
+// more routes (default none); several calls apply in order.
+func (o Options) WithMount(fn func(*catalog.DataDir, *relay.Server)) Options {
+	o.mounts = append(o.mounts[:len(o.mounts):len(o.mounts)], fn)
 	return o
 }
 
@@ -220,6 +229,9 @@ func (r *Relay) start(dd *catalog.DataDir, addr string) error {
 			lo = fn(lo)
 		}
 		license.NewForDataDir(dd, lo).Mount(srv)
+	}
+	for _, fn := range r.opts.mounts {
+		fn(dd, srv)
 	}
 	sctx, cancel := context.WithCancel(context.Background())
 	bound, err := srv.Start(sctx)

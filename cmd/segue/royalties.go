@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/segue-fm/segue/server/catalog"
+	"github.com/segue-fm/segue/server/counting"
+	"github.com/segue-fm/segue/server/royalties"
+)
+
+func init() {
+	register("royalties", "write a month's pro-rata royalty statement per track (CSV and JSON) from counted streams", runRoyalties)
+}
+
+// runRoyalties implements `segue royalties --data DIR --month YYYY-MM
+// --pool AMOUNT --currency CUR [--out DIR]`: it writes
+// statement-<month>.csv and .json (each complete or absent) with the
+// pool split pro rata over the month's counted streams, in exact cents
+// (server/royalties documents the rounding rule).
+func runRoyalties(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("royalties", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	data := fs.String("data", "", "relay data directory (of a stopped relay, or a copy)")
+	month := fs.String("month", "", "statement month, YYYY-MM (UTC)")
+	pool := fs.String("pool", "", "revenue pool to split, a decimal with at most two fraction digits")
+	currency := fs.String("currency", "", "ISO 4217 currency code, e.g. EUR")
+	out := fs.String("out", ".", "directory to write statement-<month>.csv and .json into")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: segue royalties --data DIR --month YYYY-MM --pool AMOUNT --currency CUR [--out DIR]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	if fs.NArg() != 0 || *data == "" {
+		fs.Usage()
+		return fmt.Errorf("%w: --data is required and no arguments are taken", errUsage)
+	}
+	cents, err := royalties.ParsePool(*pool)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	cur, err := royalties.ParseCurrency(*currency)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	dd, err := catalog.OpenDataDirWith(ctx, *data, catalog.DefaultDataDirOptions())
+	if err != nil {
+		return fmt.Errorf("open data dir: %w", err)
+	}
+	defer dd.Close()
+	streams, err := counting.MonthStreams(ctx, dd.Store, *month)
+	if errors.Is(err, counting.ErrBadMonth) {
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	if err != nil {
+		return err
+	}
+	st := royalties.Compute(*month, cur, cents, streams)
+	js, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	base := filepath.Join(*out, "statement-"+*month)
+	for _, f := range []struct {
+		path string
+		b    []byte
+	}{{base + ".csv", st.CSV()}, {base + ".json", append(js, '\n')}} {
+		if err := writeFileAtomic(f.path, f.b); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(stdout, "%s: %d streams, pool %s %s over %d tracks → %s.csv, %s.json\n", *month, st.Streams, st.Pool, cur, len(st.Tracks), base, base)
+	return nil
+}
+
+// writeFileAtomic writes b to path through a temporary file renamed into
+// place, so path is either complete or untouched.
+func writeFileAtomic(path string, b []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".statement-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}

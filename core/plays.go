@@ -1,0 +1,110 @@
+package core
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	"github.com/segue-fm/segue/core/api"
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/crypto"
+)
+
+// MaxPlayBatch is the most play events UploadPlays sends in one request
+// (the relay accepts up to 1,000 by default).
+const MaxPlayBatch = 500
+
+// stampPlay completes a play event the player recorded: Source is
+// download when the downloads manager holds the track at that tier, else
+// stream; an offline play's start is moved by the difference between the
+// downloads' trusted license clock (crypto.TrustedClock) and the engine's
+// clock, and marked TrustedTime, so a device whose wall clock is wrong
+// still reports when the play happened.
+func (e *Engine) stampPlay(ctx context.Context, ev *model.PlayEvent) {
+	ev.Source = model.SourceStream
+	dl := e.Downloads()
+	if dl == nil {
+		return
+	}
+	if dl.Downloaded(ev.TrackID, ev.Tier) {
+		ev.Source = model.SourceDownload
+	}
+	if ev.Offline {
+		ev.Started = ev.Started.Add(dl.TrustedNow(ctx).Sub(e.opts.clock.Now()))
+		ev.TrustedTime = true
+	}
+}
+
+// PlayRecord returns the upload form of a history entry.
+func PlayRecord(h HistoryEntry) api.PlayRecord {
+	ev := h.Event
+	src := ev.Source
+	if src == "" {
+		src = model.SourceStream
+	}
+	return api.PlayRecord{
+		Seq: h.Seq, Track: ev.TrackID, Tier: ev.Tier, Context: ev.Context,
+		StartedAt: ev.Started.UnixMilli(), PlayedMs: ev.Played.Milliseconds(), EndReason: ev.End,
+		Offline: ev.Offline, VolumeMuted: ev.Muted, Source: src, TrustedTime: ev.TrustedTime,
+	}
+}
+
+// PlayUpload sums up an UploadPlays call: how many events the relay
+// accepted, already had, or rejected (by reason).
+type PlayUpload struct {
+	Accepted  int
+	Duplicate int
+	Rejected  map[string]int
+}
+
+// UploadPlays sends the play history to the relay (POST /v1/plays) in
+// batches of at most MaxPlayBatch events, each signed with the device's
+// key over crypto.PlaysMessage, and acknowledges a batch in History only
+// once the relay has answered for every event of it (its answer comes
+// after the accepted events are durable; rejections are final too). A
+// failed request leaves the batch queued for the next call; since
+// sequence numbers are the relay's de-duplication key, resending is
+// harmless. It returns what was uploaded before any error.
+func (e *Engine) UploadPlays(ctx context.Context) (PlayUpload, error) {
+	sum := PlayUpload{Rejected: map[string]int{}}
+	for {
+		hs, err := e.history.List(ctx, MaxPlayBatch)
+		if err != nil {
+			return sum, err
+		}
+		if len(hs) == 0 {
+			return sum, nil
+		}
+		recs := make([]api.PlayRecord, len(hs))
+		for i, h := range hs {
+			recs[i] = PlayRecord(h)
+		}
+		msg, err := crypto.PlaysMessage(e.DeviceID(), recs)
+		if err != nil {
+			return sum, fmt.Errorf("core: sign plays: %w", err)
+		}
+		var ans api.PlaysAnswer
+		if err := e.call(ctx, http.MethodPost, "/v1/plays", api.PlaysRequest{Events: recs, Sig: e.id.Sign(msg)}, &ans, true); err != nil {
+			return sum, fmt.Errorf("core: upload plays: %w", err)
+		}
+		if len(ans.Results) != len(recs) {
+			return sum, fmt.Errorf("%w: %d results for %d plays", ErrBadResponse, len(ans.Results), len(recs))
+		}
+		for i, r := range ans.Results {
+			if r.Seq != recs[i].Seq {
+				return sum, fmt.Errorf("%w: result for seq %d where %d was sent", ErrBadResponse, r.Seq, recs[i].Seq)
+			}
+			switch r.Status {
+			case api.PlayAccepted:
+				sum.Accepted++
+			case api.PlayDuplicate:
+				sum.Duplicate++
+			default:
+				sum.Rejected[r.Status]++
+			}
+		}
+		if err := e.history.Ack(ctx, recs[len(recs)-1].Seq); err != nil {
+			return sum, err
+		}
+	}
+}

@@ -1,0 +1,249 @@
+// Package audit is the relay's tamper-evident audit log of counting:
+// every counted stream and every rejected play event is a record that
+// carries the SHA-256 of the previous record, and every N records the
+// relay signs a checkpoint (record count, head hash, time) with the
+// catalog key. Verify recomputes the chain from the store and checks
+// every checkpoint, naming the first bad record after an edit, a
+// deletion, a reorder or a truncation. Keys are in docs/ARCHITECTURE.md §5.
+//
+// A truncation after the last checkpoint that also removes the head
+// record cannot be seen from the data directory alone: publish or copy
+// checkpoints elsewhere to anchor the tail.
+package audit
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/segue-fm/segue/crypto"
+	"github.com/segue-fm/segue/internal/cborx"
+	"github.com/segue-fm/segue/store"
+)
+
+// CheckpointDomain is the signing domain of audit checkpoints.
+const CheckpointDomain = "segue-audit-checkpoint-v1"
+
+// Record kinds.
+const (
+	KindStream    = "stream"
+	KindRejection = "rejection"
+)
+
+// ErrTampered: the chain or a checkpoint does not verify; the message
+// names the first bad record.
+var ErrTampered = errors.New("audit: log tampered")
+
+// Record is one audit entry. Index and Prev are set by the Chain.
+type Record struct {
+	Index   uint64   `cbor:"1,keyasint"`
+	Prev    [32]byte `cbor:"2,keyasint"`
+	Kind    string   `cbor:"3,keyasint"`
+	Time    int64    `cbor:"4,keyasint"` // Unix ms, relay clock
+	Device  string   `cbor:"5,keyasint"`
+	User    string   `cbor:"6,keyasint,omitempty"`
+	Seq     uint64   `cbor:"7,keyasint"`
+	Track   string   `cbor:"8,keyasint"`
+	Started int64    `cbor:"9,keyasint"` // Unix ms
+	Played  int64    `cbor:"10,keyasint"`
+	Reason  string   `cbor:"11,keyasint,omitempty"` // rejections
+	Offset  uint64   `cbor:"12,keyasint,omitempty"` // event-log offset of a stream
+}
+
+// Checkpoint is the signed payload of a checkpoint: the number of
+// records so far, the SHA-256 of the last one, and the relay's time.
+type Checkpoint struct {
+	Count uint64   `cbor:"1,keyasint"`
+	Head  [32]byte `cbor:"2,keyasint"`
+	Time  int64    `cbor:"3,keyasint"` // Unix ms
+}
+
+var (
+	headKey = []byte("aud/head")
+	recPfx  = []byte("aud/r/")
+	cpPfx   = []byte("aud/c/")
+	enc     = cborx.EncMode()
+	dec     = cborx.Limits{MaxNestedLevels: 4, MaxArrayElements: 64, MaxMapPairs: 32}.StrictDecMode()
+)
+
+func recKey(i uint64) []byte { return binary.BigEndian.AppendUint64(bytes.Clone(recPfx), i) }
+func cpKey(n uint64) []byte  { return binary.BigEndian.AppendUint64(bytes.Clone(cpPfx), n) }
+
+// Chain appends records to the audit log in a store. Appends are
+// serialised; the chain's head is read and written in the caller's
+// transaction, so records commit atomically with what they describe.
+type Chain struct {
+	st     store.Store
+	signer ed25519.PrivateKey
+	every  uint64
+	now    func() time.Time
+	mu     sync.Mutex
+}
+
+// DefaultCheckpointEvery is how many records `segue relay` appends
+// between signed checkpoints.
+const DefaultCheckpointEvery = 1000
+
+// NewChain returns the chain in st, signing a checkpoint with signer
+// every `every` records (values below 1 become DefaultCheckpointEvery);
+// now is the relay clock (nil: time.Now). It does not own st.
+func NewChain(st store.Store, signer ed25519.PrivateKey, every int, now func() time.Time) *Chain {
+	if every < 1 {
+		every = DefaultCheckpointEvery
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &Chain{st: st, signer: signer, every: uint64(every), now: now}
+}
+
+// Update runs fn in one store transaction, serialised with every other
+// append; fn may call add to append records (Index, Prev and Time are
+// set by the chain) and write its own keys with tx. Nothing is appended
+// when fn or the commit fails.
+func (c *Chain) Update(ctx context.Context, fn func(tx store.Txn, add func(Record) error) error) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.st.Update(ctx, func(tx store.Txn) error {
+		count, head, err := readHead(tx.Get)
+		if err != nil {
+			return err
+		}
+		now := c.now().UnixMilli()
+		add := func(r Record) error {
+			r.Index, r.Prev, r.Time = count, head, now
+			b, err := enc.Marshal(r)
+			if err != nil {
+				return err
+			}
+			if err := tx.Set(recKey(count), b); err != nil {
+				return err
+			}
+			count, head = count+1, sha256.Sum256(b)
+			if count%c.every != 0 {
+				return nil
+			}
+			p, err := enc.Marshal(Checkpoint{Count: count, Head: head, Time: now})
+			if err != nil {
+				return err
+			}
+			env, err := crypto.Sign(c.signer, CheckpointDomain, p)
+			if err != nil {
+				return err
+			}
+			return tx.Set(cpKey(count), env)
+		}
+		if err := fn(tx, add); err != nil {
+			return err
+		}
+		return tx.Set(headKey, binary.BigEndian.AppendUint64(head[:], count))
+	})
+}
+
+// readHead returns the record count and the last record's hash.
+func readHead(get func([]byte) ([]byte, error)) (uint64, [32]byte, error) {
+	var h [32]byte
+	b, err := get(headKey)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return 0, h, nil
+	case err != nil:
+		return 0, h, err
+	case len(b) != 40:
+		return 0, h, fmt.Errorf("%w: head of %d bytes", ErrTampered, len(b))
+	}
+	copy(h[:], b)
+	return binary.BigEndian.Uint64(b[32:]), h, nil
+}
+
+// Report is what Verify checked.
+type Report struct {
+	Records     uint64
+	Checkpoints int
+}
+
+// Verify recomputes the chain in st and checks every checkpoint's
+// signature with pub and its count and head against the chain, and the
+// head record. The first problem is ErrTampered naming the first bad
+// record: a record whose stored index is not its position (reordered),
+// a missing index (deleted), a record whose hash is not its successor's
+// Prev (edited), a checkpoint beyond the last record (truncated) or
+// whose head differs (edited).
+func Verify(ctx context.Context, st store.Store, pub ed25519.PublicKey) (Report, error) {
+	var rep Report
+	heads := map[uint64][32]byte{} // count → hash of record count-1
+	var prev [32]byte
+	var n uint64
+	err := st.Iterate(ctx, recPfx, false, func(k, v []byte) error {
+		if len(k) != len(recPfx)+8 {
+			return fmt.Errorf("%w: stray key %q", ErrTampered, k)
+		}
+		at := binary.BigEndian.Uint64(k[len(recPfx):])
+		if at != n {
+			return fmt.Errorf("%w: record %d missing (next present is %d): deleted", ErrTampered, n, at)
+		}
+		var r Record
+		if err := dec.Unmarshal(v, &r); err != nil {
+			return fmt.Errorf("%w: record %d does not decode: %v", ErrTampered, n, err)
+		}
+		if r.Index != n {
+			return fmt.Errorf("%w: record %d holds index %d: reordered", ErrTampered, n, r.Index)
+		}
+		if r.Prev != prev {
+			return fmt.Errorf("%w: record %d does not chain to record %d: record %d edited", ErrTampered, n, n-1, n-1)
+		}
+		prev = sha256.Sum256(v)
+		n++
+		heads[n] = prev
+		return nil
+	})
+	if err != nil {
+		return rep, err
+	}
+	rep.Records = n
+	err = st.Iterate(ctx, cpPfx, false, func(k, v []byte) error {
+		if len(k) != len(cpPfx)+8 {
+			return fmt.Errorf("%w: stray key %q", ErrTampered, k)
+		}
+		at := binary.BigEndian.Uint64(k[len(cpPfx):])
+		p, err := crypto.Verify(pub, CheckpointDomain, v)
+		if err != nil {
+			return fmt.Errorf("%w: checkpoint at %d: signature: %v", ErrTampered, at, err)
+		}
+		var cp Checkpoint
+		if err := dec.Unmarshal(p, &cp); err != nil || cp.Count != at {
+			return fmt.Errorf("%w: checkpoint at %d: bad payload", ErrTampered, at)
+		}
+		h, ok := heads[at]
+		if !ok {
+			return fmt.Errorf("%w: checkpoint covers %d records, the log has %d: truncated from record %d", ErrTampered, at, n, n)
+		}
+		if h != cp.Head {
+			return fmt.Errorf("%w: checkpoint at %d: head differs: record %d edited", ErrTampered, at, at-1)
+		}
+		rep.Checkpoints++
+		return nil
+	})
+	if err != nil {
+		return rep, err
+	}
+	count, head, err := readHead(func(k []byte) ([]byte, error) { return st.Get(ctx, k) })
+	if err != nil {
+		return rep, fmt.Errorf("audit: read head: %w", err)
+	}
+	switch {
+	case count > n:
+		return rep, fmt.Errorf("%w: head says %d records, the log has %d: truncated from record %d", ErrTampered, count, n, n)
+	case count < n:
+		return rep, fmt.Errorf("%w: head says %d records, the log has %d: record %d appended outside the chain", ErrTampered, count, n, count)
+	case n > 0 && head != prev:
+		return rep, fmt.Errorf("%w: head hash differs: record %d edited", ErrTampered, n-1)
+	}
+	return rep, nil
+}

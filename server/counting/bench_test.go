@@ -1,0 +1,164 @@
+package counting_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/segue-fm/segue/core/api"
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/crypto"
+	"github.com/segue-fm/segue/internal/cborx"
+	"github.com/segue-fm/segue/server/counting"
+)
+
+const (
+	loadEnv       = "SEGUE_COUNTING_LOAD"
+	loadBatch     = 1000
+	loadWorkers   = 4
+	loadSeedBytes = "segue-counting-load-generator-seed-0123456789abcdef"
+)
+
+// loadIdentity is the device the load generator signs as; parent and
+// child derive it from the same fixed bytes.
+func loadIdentity() (*crypto.Identity, error) {
+	return crypto.NewIdentity(bytes.NewReader([]byte(strings.Repeat(loadSeedBytes, 4))))
+}
+
+// TestLoadGeneratorChild is the load generator of BenchmarkIngestHTTP,
+// run as a separate process: it posts SEGUE_COUNTING_LOAD_BATCHES signed
+// batches of 1,000 events from 4 connections and prints "ok" when every
+// event was accepted.
+func TestLoadGeneratorChild(t *testing.T) {
+	url := os.Getenv(loadEnv)
+	if url == "" {
+		t.Skip("child process of BenchmarkIngestHTTP")
+	}
+	fail := func(err error) { fmt.Println("ERR", err); os.Exit(2) }
+	id, err := loadIdentity()
+	if err != nil {
+		fail(err)
+	}
+	batches, _ := strconv.Atoi(os.Getenv(loadEnv + "_BATCHES"))
+	tracks := strings.Split(os.Getenv(loadEnv+"_TRACKS"), ",")
+	token := os.Getenv(loadEnv + "_TOKEN")
+	started := time.Now().Add(-time.Hour).UnixMilli()
+	bodies := make(chan []byte, loadWorkers)
+	go func() {
+		defer close(bodies)
+		for b := range batches {
+			evs := make([]api.PlayRecord, loadBatch)
+			for i := range evs {
+				seq := uint64(b*loadBatch + i)
+				evs[i] = api.PlayRecord{Seq: seq, Track: model.TrackID(tracks[int(seq)%len(tracks)]), Tier: model.TierLow,
+					StartedAt: started, PlayedMs: int64(seq % 14000), EndReason: model.EndCompleted, Source: model.SourceStream}
+			}
+			msg, err := crypto.PlaysMessage(id.DeviceID(), evs)
+			if err != nil {
+				fail(err)
+			}
+			body, err := json.Marshal(api.PlaysRequest{Events: evs, Sig: id.Sign(msg)})
+			if err != nil {
+				fail(err)
+			}
+			bodies <- body
+		}
+	}()
+	var wg sync.WaitGroup
+	for range loadWorkers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for body := range bodies {
+				req, _ := http.NewRequest(http.MethodPost, url+"/v1/plays", bytes.NewReader(body))
+				req.Header.Set("Authorization", "Bearer "+token)
+				req.Header.Set("Content-Type", "application/json")
+				res, err := http.DefaultClient.Do(req)
+				if err != nil {
+					fail(err)
+				}
+				var ans api.PlaysAnswer
+				err = json.NewDecoder(res.Body).Decode(&ans)
+				res.Body.Close()
+				if err != nil || res.StatusCode != http.StatusOK {
+					fail(fmt.Errorf("status %s: %v", res.Status, err))
+				}
+				for _, r := range ans.Results {
+					if r.Status != api.PlayAccepted {
+						fail(fmt.Errorf("seq %d: %s", r.Seq, r.Status))
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	fmt.Println("ok")
+	os.Exit(0)
+}
+
+// BenchmarkIngestHTTP measures durable ingest end to end: a load
+// generator in a separate process posts signed batches of 1,000 events
+// over HTTP to a real relay on loopback, which validates them and appends
+// them to the Badger event log (fsync per commit) before answering.
+// b.N is the number of batches; the metric is events/s.
+func BenchmarkIngestHTTP(b *testing.B) {
+	f := newFixture(b, counting.DefaultOptions())
+	id, err := loadIdentity()
+	if err != nil {
+		b.Fatal(err)
+	}
+	d := registerDevice(b, f, "loadgen", id)
+	var tracks []string
+	for _, tr := range f.r.Tracks {
+		tracks = append(tracks, string(tr))
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestLoadGeneratorChild$", "-test.v=false", "-test.bench=^$")
+	cmd.Env = append(os.Environ(), loadEnv+"="+f.r.URL, loadEnv+"_BATCHES="+strconv.Itoa(b.N),
+		loadEnv+"_TRACKS="+strings.Join(tracks, ","), loadEnv+"_TOKEN="+d.token)
+	b.ResetTimer()
+	out, err := cmd.Output()
+	b.StopTimer()
+	if err != nil || !strings.Contains(string(out), "ok") {
+		b.Fatalf("load generator: %v\n%s", err, out)
+	}
+	b.ReportMetric(float64(b.N*loadBatch)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkFsyncFloor is the floor BenchmarkIngestHTTP is compared with:
+// appending each batch of 1,000 CBOR-encoded events to a plain file and
+// fsyncing it. b.N is the number of batches; the metric is events/s.
+func BenchmarkFsyncFloor(b *testing.B) {
+	fh, err := os.Create(filepath.Join(b.TempDir(), "log"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer fh.Close()
+	evs := make([]api.PlayRecord, loadBatch)
+	for i := range evs {
+		evs[i] = api.PlayRecord{Seq: uint64(i), Track: "t", Tier: model.TierLow, StartedAt: 1, PlayedMs: 31000,
+			EndReason: model.EndCompleted, Source: model.SourceStream}
+	}
+	b.ResetTimer()
+	for range b.N {
+		buf, err := cborx.Marshal(evs)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := fh.Write(buf); err != nil {
+			b.Fatal(err)
+		}
+		if err := fh.Sync(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*loadBatch)/b.Elapsed().Seconds(), "events/s")
+}

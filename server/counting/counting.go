@@ -1,0 +1,247 @@
+// Package counting turns uploaded play events into counted streams. It
+// mounts the device upload route (POST /v1/plays: signature check,
+// per-event validation, durable append to an events.Log before the
+// answer) and the admin read route, and runs the consumer that reads the
+// log and counts every play of at least the threshold (30 s) as one
+// stream per track and month and per user, track and month. The
+// consumer's position and the counts it adds are committed in one store
+// transaction, so after a crash at any point every logged event is
+// counted exactly once. Keys are in docs/ARCHITECTURE.md §5.
+package counting
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/server/audit"
+	"github.com/segue-fm/segue/server/catalog"
+	"github.com/segue-fm/segue/server/events"
+	"github.com/segue-fm/segue/store"
+)
+
+// Errors of the counting service.
+var (
+	// ErrBadMonth: a month that is not YYYY-MM.
+	ErrBadMonth = errors.New("counting: month must be YYYY-MM")
+	// ErrCorrupt: a stored count or position does not decode.
+	ErrCorrupt = errors.New("counting: corrupt record")
+)
+
+// Service is the relay's counting service over its store, event log and
+// catalog; it owns none of them. Safe for concurrent use, with one
+// consumer (Run or Step) at a time.
+type Service struct {
+	st    store.Store
+	log   events.Log
+	cat   *catalog.Catalog
+	chain *audit.Chain
+	opts  Options
+	lg    *slog.Logger
+}
+
+// New returns the counting service. With a non-nil chain (over st) every
+// counted stream is appended to the audit log in the transaction that
+// counts it, and every rejected upload event after its answer is decided.
+func New(st store.Store, log events.Log, cat *catalog.Catalog, chain *audit.Chain, opts Options) *Service {
+	return &Service{st: st, log: log, cat: cat, chain: chain, opts: opts, lg: opts.logger}
+}
+
+// update runs fn in one transaction of st, through the audit chain when
+// there is one (add is then non-nil).
+func (s *Service) update(ctx context.Context, fn func(tx store.Txn, add func(audit.Record) error) error) error {
+	if s.chain == nil {
+		return s.st.Update(ctx, func(tx store.Txn) error { return fn(tx, nil) })
+	}
+	return s.chain.Update(ctx, fn)
+}
+
+// Store keys (docs/ARCHITECTURE.md §5).
+var posKey = []byte("cnt/pos")
+
+func trackKey(track model.TrackID, month string) []byte {
+	return []byte("cnt/t/" + string(track) + "/" + month)
+}
+func userKey(user model.UserID, month string, track model.TrackID) []byte {
+	return []byte("cnt/u/" + string(user) + "/" + month + "/" + string(track))
+}
+
+var monthRE = regexp.MustCompile(`^[0-9]{4}-(0[1-9]|1[0-2])$`)
+
+// Month returns the UTC month (YYYY-MM) a play started at (Unix ms)
+// is counted in.
+func Month(startedMs int64) string { return time.UnixMilli(startedMs).UTC().Format("2006-01") }
+
+func readU64(b []byte, err error) (uint64, error) {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return 0, nil
+	case err != nil:
+		return 0, err
+	case len(b) != 8:
+		return 0, fmt.Errorf("%w: %d-byte counter", ErrCorrupt, len(b))
+	}
+	return binary.BigEndian.Uint64(b), nil
+}
+
+// Position returns the offset of the next log entry the consumer counts.
+func (s *Service) Position(ctx context.Context) (uint64, error) {
+	p, err := readU64(s.st.Get(ctx, posKey))
+	if err != nil {
+		return 0, fmt.Errorf("counting: read position: %w", err)
+	}
+	return p, nil
+}
+
+// TrackStreams returns the counted streams of track in month (YYYY-MM).
+func (s *Service) TrackStreams(ctx context.Context, track model.TrackID, month string) (uint64, error) {
+	if !monthRE.MatchString(month) {
+		return 0, ErrBadMonth
+	}
+	n, err := readU64(s.st.Get(ctx, trackKey(track, month)))
+	if err != nil {
+		return 0, fmt.Errorf("counting: read count: %w", err)
+	}
+	return n, nil
+}
+
+// UserStreams returns the counted streams of user for track in month.
+func (s *Service) UserStreams(ctx context.Context, user model.UserID, month string, track model.TrackID) (uint64, error) {
+	if !monthRE.MatchString(month) {
+		return 0, ErrBadMonth
+	}
+	n, err := readU64(s.st.Get(ctx, userKey(user, month, track)))
+	if err != nil {
+		return 0, fmt.Errorf("counting: read count: %w", err)
+	}
+	return n, nil
+}
+
+// IsStream reports whether a play of playedMs milliseconds counts as a
+// stream under the threshold.
+func IsStream(playedMs int64, threshold time.Duration) bool {
+	return playedMs >= threshold.Milliseconds()
+}
+
+// Step counts the next log entries (at most the consumer batch) and
+// returns how many it consumed; 0 means it has caught up. The counts and
+// the new position are one transaction: a crash before it commits counts
+// none of these entries, after it all of them, and the next Step resumes
+// from the committed position.
+func (s *Service) Step(ctx context.Context) (int, error) {
+	pos, err := s.Position(ctx)
+	if err != nil {
+		return 0, err
+	}
+	es, err := s.log.Read(ctx, pos, s.opts.batch)
+	if err != nil {
+		return 0, fmt.Errorf("counting: read log: %w", err)
+	}
+	if len(es) == 0 {
+		return 0, nil
+	}
+	add := map[string]uint64{}
+	var streams []events.Entry
+	for i, e := range es {
+		if e.Offset != pos+uint64(i) {
+			return 0, fmt.Errorf("%w: log offset %d where %d was expected", ErrCorrupt, e.Offset, pos+uint64(i))
+		}
+		if !IsStream(e.Event.PlayedMs, s.opts.threshold) {
+			continue
+		}
+		streams = append(streams, e)
+		m := Month(e.Event.StartedAt)
+		add[string(trackKey(e.Event.Track, m))]++
+		add[string(userKey(e.User, m, e.Event.Track))]++
+	}
+	next := pos + uint64(len(es))
+	err = s.update(ctx, func(tx store.Txn, record func(audit.Record) error) error {
+		cur, err := readU64(tx.Get(posKey))
+		if err != nil {
+			return err
+		}
+		if cur != pos {
+			return fmt.Errorf("counting: position moved from %d to %d: two consumers", pos, cur)
+		}
+		for k, n := range add {
+			old, err := readU64(tx.Get([]byte(k)))
+			if err != nil {
+				return err
+			}
+			if err := tx.Set([]byte(k), binary.BigEndian.AppendUint64(nil, old+n)); err != nil {
+				return err
+			}
+		}
+		for _, e := range streams {
+			if record == nil {
+				break
+			}
+			r := audit.Record{Kind: audit.KindStream, Device: string(e.Device), User: string(e.User), Seq: e.Event.Seq,
+				Track: string(e.Event.Track), Started: e.Event.StartedAt, Played: e.Event.PlayedMs, Offset: e.Offset}
+			if err := record(r); err != nil {
+				return err
+			}
+		}
+		return tx.Set(posKey, binary.BigEndian.AppendUint64(nil, next))
+	})
+	if err != nil {
+		return 0, fmt.Errorf("counting: commit counts: %w", err)
+	}
+	return len(es), nil
+}
+
+// Run consumes the log until ctx is done, polling when caught up. It
+// returns ctx's error, or the first error of Step.
+func (s *Service) Run(ctx context.Context) error {
+	t := time.NewTicker(s.opts.poll)
+	defer t.Stop()
+	for {
+		n, err := s.Step(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return err
+		}
+		if n > 0 {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// MonthStreams returns the counted streams of every track in month
+// (YYYY-MM) from st (the keys cnt/t/…). The map is the caller's.
+func MonthStreams(ctx context.Context, st store.Store, month string) (map[model.TrackID]uint64, error) {
+	if !monthRE.MatchString(month) {
+		return nil, ErrBadMonth
+	}
+	out := map[model.TrackID]uint64{}
+	suffix := "/" + month
+	err := st.Iterate(ctx, []byte("cnt/t/"), false, func(k, v []byte) error {
+		rest, ok := strings.CutSuffix(string(k[len("cnt/t/"):]), suffix)
+		if !ok {
+			return nil
+		}
+		n, err := readU64(v, nil)
+		if err != nil {
+			return err
+		}
+		out[model.TrackID(rest)] = n
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("counting: month streams: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,209 @@
+package counting
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/segue-fm/segue/core/api"
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/crypto"
+	"github.com/segue-fm/segue/server/audit"
+	"github.com/segue-fm/segue/server/catalog"
+	"github.com/segue-fm/segue/server/events"
+	"github.com/segue-fm/segue/server/relay"
+	"github.com/segue-fm/segue/store"
+)
+
+// ErrBadSignature: the upload's signature does not verify with the
+// calling device's key (401).
+var ErrBadSignature = errors.New("counting: bad batch signature")
+
+// Mount registers the counting routes on r (call before serving):
+//
+//	POST /v1/plays                         upload play events (device token, signed batch)
+//	GET  /v1/admin/counts?track=&month=    counted streams (admin token)
+func (s *Service) Mount(r *relay.Server) {
+	r.Mount(func(v1 *echo.Group) {
+		v1.POST("/plays", s.plays)
+	})
+	r.Echo().GET("/v1/admin/counts", s.counts, s.admin)
+}
+
+// plays handles POST /v1/plays: the batch must be signed by the calling
+// device (the device comes from its token, never from the body); each
+// event is validated, the valid ones appended durably, and the answer
+// gives every event its final status.
+func (s *Service) plays(c echo.Context) error {
+	ctx := c.Request().Context()
+	dev, _ := relay.DeviceFrom(c)
+	var req api.PlaysRequest
+	if err := relay.DecodeJSON(c, s.opts.maxBody, &req); err != nil {
+		return err
+	}
+	if len(req.Events) == 0 {
+		return fmt.Errorf("%w: no events", relay.ErrBadRequest)
+	}
+	if len(req.Events) > s.opts.maxEvents {
+		return fmt.Errorf("%w: %d events, at most %d per batch", relay.ErrTooLarge, len(req.Events), s.opts.maxEvents)
+	}
+	msg, err := crypto.PlaysMessage(dev.ID, req.Events)
+	if err != nil {
+		return fmt.Errorf("%w: %v", relay.ErrBadRequest, err)
+	}
+	if len(dev.SignPub) != ed25519.PublicKeySize || !ed25519.Verify(dev.SignPub, msg, req.Sig) {
+		return fmt.Errorf("%w: %w", relay.ErrUnauthorized, ErrBadSignature)
+	}
+	now := s.opts.now()
+	res := make([]api.PlayResult, len(req.Events))
+	var valid []api.PlayRecord
+	var idx []int
+	durations := map[model.TrackID]int64{}
+	for i, e := range req.Events {
+		res[i].Seq = e.Seq
+		reason, err := s.validate(ctx, e, now.UnixMilli(), durations)
+		if err != nil {
+			return err
+		}
+		if reason != "" {
+			res[i].Status = reason
+			continue
+		}
+		valid = append(valid, e)
+		idx = append(idx, i)
+	}
+	if len(valid) > 0 {
+		out, err := s.log.Append(ctx, events.Batch{Device: dev.ID, User: dev.User, Received: now.UnixMilli(), Message: msg, Sig: req.Sig, Events: valid})
+		if err != nil {
+			return fmt.Errorf("append plays: %w", err)
+		}
+		for j, o := range out {
+			switch o {
+			case events.Appended:
+				res[idx[j]].Status = api.PlayAccepted
+			case events.Duplicate:
+				res[idx[j]].Status = api.PlayDuplicate
+			default:
+				res[idx[j]].Status = api.PlaySeqConflict
+			}
+		}
+	}
+	if err := s.auditRejections(ctx, dev, req.Events, res); err != nil {
+		return err
+	}
+	s.lg.Info("counting: plays uploaded", "device", dev.ID, "events", len(req.Events), "valid", len(valid))
+	return c.JSON(http.StatusOK, api.PlaysAnswer{Results: res})
+}
+
+// auditRejections appends every rejected event of an upload to the audit
+// log (a retried upload's rejections are recorded again).
+func (s *Service) auditRejections(ctx context.Context, dev relay.Device, evs []api.PlayRecord, res []api.PlayResult) error {
+	if s.chain == nil {
+		return nil
+	}
+	var rej []int
+	for i, r := range res {
+		if r.Status != api.PlayAccepted && r.Status != api.PlayDuplicate {
+			rej = append(rej, i)
+		}
+	}
+	if len(rej) == 0 {
+		return nil
+	}
+	err := s.chain.Update(ctx, func(_ store.Txn, add func(audit.Record) error) error {
+		for _, i := range rej {
+			e := evs[i]
+			r := audit.Record{Kind: audit.KindRejection, Device: string(dev.ID), User: string(dev.User), Seq: e.Seq,
+				Track: string(e.Track), Started: e.StartedAt, Played: e.PlayedMs, Reason: res[i].Status}
+			if err := add(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("audit rejections: %w", err)
+	}
+	return nil
+}
+
+// validate returns the rejection reason of e ("" when it is valid), or an
+// error when the catalog cannot be read. durations caches track lengths
+// (ms, -1 for unknown tracks) for the batch.
+func (s *Service) validate(ctx context.Context, e api.PlayRecord, nowMs int64, durations map[model.TrackID]int64) (string, error) {
+	if !e.Tier.Valid() || !validEnd(e.EndReason) || (e.Source != model.SourceStream && e.Source != model.SourceDownload) ||
+		len(e.Context.Kind) > 64 || len(e.Context.ID) > 256 {
+		return api.PlayBadField, nil
+	}
+	if e.PlayedMs < 0 || e.PlayedMs > api.MaxPlayMs || e.StartedAt <= 0 {
+		return api.PlayBadDuration, nil
+	}
+	if limit := nowMs + s.opts.skew.Milliseconds(); e.StartedAt > limit || e.StartedAt+e.PlayedMs > limit {
+		return api.PlayFuture, nil
+	}
+	d, ok := durations[e.Track]
+	if !ok {
+		t, err := s.cat.Track(ctx, e.Track)
+		switch {
+		case errors.Is(err, catalog.ErrNotFound):
+			d = -1
+		case err != nil:
+			return "", fmt.Errorf("read track %s: %w", e.Track, err)
+		default:
+			d = t.Duration().Milliseconds()
+		}
+		durations[e.Track] = d
+	}
+	if d < 0 {
+		return api.PlayUnknownTrack, nil
+	}
+	if e.PlayedMs*100 > d*105 {
+		return api.PlayTooLong, nil
+	}
+	return "", nil
+}
+
+func validEnd(r model.EndReason) bool {
+	switch r {
+	case model.EndCompleted, model.EndSkipped, model.EndStopped, model.EndError:
+		return true
+	}
+	return false
+}
+
+// CountsAnswer is the JSON answer of GET /v1/admin/counts.
+type CountsAnswer struct {
+	Track   model.TrackID `json:"track"`
+	Month   string        `json:"month"`
+	Streams uint64        `json:"streams"`
+}
+
+// counts handles GET /v1/admin/counts?track=&month=.
+func (s *Service) counts(c echo.Context) error {
+	track, month := model.TrackID(c.QueryParam("track")), c.QueryParam("month")
+	if track == "" || len(track) > 128 {
+		return fmt.Errorf("%w: track required", relay.ErrBadRequest)
+	}
+	n, err := s.TrackStreams(c.Request().Context(), track, month)
+	if errors.Is(err, ErrBadMonth) {
+		return fmt.Errorf("%w: %w", relay.ErrBadRequest, err)
+	}
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, CountsAnswer{Track: track, Month: month, Streams: n})
+}
+
+// admin refuses requests without the admin bearer token.
+func (s *Service) admin(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if !relay.BearerIs(c.Request(), s.opts.adminToken) {
+			return fmt.Errorf("%w: admin token required", relay.ErrUnauthorized)
+		}
+		return next(c)
+	}
+}

@@ -1,0 +1,112 @@
+package counting
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Options configures a Service. Start from DefaultOptions and refine with
+// the WithX methods; each returns a modified copy.
+type Options struct {
+	threshold  time.Duration
+	maxEvents  int
+	maxBody    int64
+	skew       time.Duration
+	batch      int
+	poll       time.Duration
+	adminToken string
+	now        func() time.Time
+	logger     *slog.Logger
+}
+
+// DefaultOptions returns the defaults: a play counts as a stream from 30
+// seconds played (model.StreamThreshold), at most 1,000 events and 1 MiB
+// per upload, 5 minutes of allowed clock skew for timestamps, the
+// consumer committing up to 1,000 events per transaction and polling the
+// log every 200 ms, no admin token (admin routes refused), time.Now and
+// slog.Default().
+func DefaultOptions() Options {
+	return Options{
+		threshold: 30 * time.Second,
+		maxEvents: 1000,
+		maxBody:   1 << 20,
+		skew:      5 * time.Minute,
+		batch:     1000,
+		poll:      200 * time.Millisecond,
+		now:       time.Now,
+		logger:    slog.Default(),
+	}
+}
+
+// WithThreshold sets the played time from which a play is one stream
+// (default 30 s). Non-positive values keep the current one.
+func (o Options) WithThreshold(d time.Duration) Options {
+	if d > 0 {
+		o.threshold = d
+	}
+	return o
+}
+
+// WithMaxEvents sets the most events one upload may carry (default
+// 1,000); a larger batch is refused whole with 413. Values below 1 keep
+// the current one.
+func (o Options) WithMaxEvents(n int) Options {
+	if n > 0 {
+		o.maxEvents = n
+	}
+	return o
+}
+
+// WithMaxBody sets the largest upload body accepted (default 1 MiB).
+// Values below 1 keep the current one.
+func (o Options) WithMaxBody(n int64) Options {
+	if n > 0 {
+		o.maxBody = n
+	}
+	return o
+}
+
+// WithSkew sets how far in the relay's future a play may start or end
+// before it is rejected as future_timestamp (default 5 minutes).
+// Negative values become 0.
+func (o Options) WithSkew(d time.Duration) Options { o.skew = max(d, 0); return o }
+
+// WithConsumerBatch sets how many log entries the consumer counts per
+// transaction (default 1,000). Values below 1 keep the current one.
+func (o Options) WithConsumerBatch(n int) Options {
+	if n > 0 {
+		o.batch = n
+	}
+	return o
+}
+
+// WithPoll sets how long the consumer waits when it has caught up with
+// the log (default 200 ms). Non-positive values keep the current one.
+func (o Options) WithPoll(d time.Duration) Options {
+	if d > 0 {
+		o.poll = d
+	}
+	return o
+}
+
+// WithAdminToken sets the bearer token of GET /v1/admin/counts (default
+// empty: refused).
+func (o Options) WithAdminToken(tok string) Options { o.adminToken = tok; return o }
+
+// WithClock sets the relay clock for received times and the future check
+// (default time.Now; nil keeps it).
+func (o Options) WithClock(now func() time.Time) Options {
+	if now != nil {
+		o.now = now
+	}
+	return o
+}
+
+// WithLogger sets the logger (default slog.Default(); nil discards).
+func (o Options) WithLogger(l *slog.Logger) Options {
+	if l == nil {
+		l = slog.New(slog.DiscardHandler)
+	}
+	o.logger = l
+	return o
+}

@@ -1,0 +1,204 @@
+// Package eventstest is the conformance suite of events.Log backends:
+// every backend's tests call Run with a function opening a fresh log.
+package eventstest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/segue-fm/segue/core/api"
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/server/events"
+)
+
+// Run runs the suite. open returns a new, empty log; reopen, when not
+// nil, closes nothing and returns the log over the same durable state
+// (a new handle), to check that appends survive it.
+func Run(t *testing.T, open func(t *testing.T) (l events.Log, reopen func() events.Log)) {
+	for _, tc := range []struct {
+		name string
+		fn   func(*testing.T, events.Log, func() events.Log)
+	}{
+		{"AppendRead", testAppendRead},
+		{"Dedup", testDedup},
+		{"DedupInBatch", testDedupInBatch},
+		{"BadBatch", testBadBatch},
+		{"BatchKept", testBatchKept},
+		{"Concurrent", testConcurrent},
+		{"Reopen", testReopen},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l, reopen := open(t)
+			tc.fn(t, l, reopen)
+		})
+	}
+}
+
+// Event returns a valid play record with seq and track t.
+func Event(seq uint64, t model.TrackID) api.PlayRecord {
+	return api.PlayRecord{Seq: seq, Track: t, Tier: model.TierLow, StartedAt: 1_800_000_000_000 + int64(seq), PlayedMs: 31_000,
+		EndReason: model.EndCompleted, Source: model.SourceStream}
+}
+
+func batch(dev model.DeviceID, evs ...api.PlayRecord) events.Batch {
+	return events.Batch{Device: dev, User: model.UserID("u-" + dev), Received: 42, Message: []byte("msg-" + dev), Sig: []byte("sig"), Events: evs}
+}
+
+func mustAppend(t *testing.T, l events.Log, b events.Batch, want ...events.Outcome) {
+	t.Helper()
+	got, err := l.Append(context.Background(), b)
+	if err != nil {
+		t.Fatalf("append: %v", err)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("outcomes %v, want %v", got, want)
+	}
+}
+
+func readAll(t *testing.T, l events.Log) []events.Entry {
+	t.Helper()
+	var out []events.Entry
+	for {
+		es, err := l.Read(context.Background(), uint64(len(out)), 3)
+		if err != nil {
+			t.Fatalf("read: %v", err)
+		}
+		if len(es) == 0 {
+			return out
+		}
+		out = append(out, es...)
+	}
+}
+
+func testAppendRead(t *testing.T, l events.Log, _ func() events.Log) {
+	ctx := context.Background()
+	if h, err := l.Head(ctx); err != nil || h != 0 {
+		t.Fatalf("empty head %d, %v", h, err)
+	}
+	mustAppend(t, l, batch("d1", Event(1, "a"), Event(2, "b")), events.Appended, events.Appended)
+	mustAppend(t, l, batch("d2", Event(1, "c")), events.Appended)
+	es := readAll(t, l)
+	if len(es) != 3 {
+		t.Fatalf("%d entries, want 3", len(es))
+	}
+	for i, want := range []struct {
+		dev   model.DeviceID
+		track model.TrackID
+	}{{"d1", "a"}, {"d1", "b"}, {"d2", "c"}} {
+		e := es[i]
+		if e.Offset != uint64(i) || e.Device != want.dev || e.Event.Track != want.track || e.User != model.UserID("u-"+want.dev) || e.Received != 42 {
+			t.Errorf("entry %d = %+v", i, e)
+		}
+	}
+	if es[0].Event != Event(1, "a") {
+		t.Errorf("event not kept verbatim: %+v", es[0].Event)
+	}
+	if h, _ := l.Head(ctx); h != 3 {
+		t.Errorf("head %d, want 3", h)
+	}
+	if es, err := l.Read(ctx, 3, 10); err != nil || len(es) != 0 {
+		t.Errorf("read at head: %v, %v", es, err)
+	}
+}
+
+func testDedup(t *testing.T, l events.Log, _ func() events.Log) {
+	mustAppend(t, l, batch("d1", Event(1, "a"), Event(2, "b")), events.Appended, events.Appended)
+	changed := Event(2, "b")
+	changed.PlayedMs++
+	// A retry of the same batch adds nothing; a changed event with a used
+	// seq conflicts; the new seq in the same batch is still appended; the
+	// same seq from another device is another event.
+	mustAppend(t, l, batch("d1", Event(1, "a"), changed, Event(3, "c")), events.Duplicate, events.Conflict, events.Appended)
+	mustAppend(t, l, batch("d2", Event(1, "a")), events.Appended)
+	if es := readAll(t, l); len(es) != 4 || es[2].Event.Seq != 3 || es[3].Device != "d2" {
+		t.Fatalf("entries %+v", es)
+	}
+}
+
+func testDedupInBatch(t *testing.T, l events.Log, _ func() events.Log) {
+	changed := Event(1, "x")
+	mustAppend(t, l, batch("d1", Event(1, "a"), Event(1, "a"), changed), events.Appended, events.Duplicate, events.Conflict)
+	if es := readAll(t, l); len(es) != 1 {
+		t.Fatalf("%d entries, want 1", len(es))
+	}
+}
+
+func testBadBatch(t *testing.T, l events.Log, _ func() events.Log) {
+	for name, b := range map[string]events.Batch{
+		"no device": {Sig: []byte("s"), Events: []api.PlayRecord{Event(1, "a")}},
+		"no sig":    {Device: "d", Events: []api.PlayRecord{Event(1, "a")}},
+		"no events": {Device: "d", Sig: []byte("s")},
+	} {
+		if _, err := l.Append(context.Background(), b); !errors.Is(err, events.ErrBadBatch) {
+			t.Errorf("%s: %v, want ErrBadBatch", name, err)
+		}
+	}
+	if h, _ := l.Head(context.Background()); h != 0 {
+		t.Errorf("head %d after refused batches", h)
+	}
+}
+
+func testBatchKept(t *testing.T, l events.Log, _ func() events.Log) {
+	ctx := context.Background()
+	mustAppend(t, l, batch("d1", Event(1, "a")), events.Appended)
+	mustAppend(t, l, batch("d2", Event(1, "a"), Event(2, "b")), events.Appended, events.Appended)
+	es := readAll(t, l)
+	if es[1].Batch != es[2].Batch || es[0].Batch == es[1].Batch {
+		t.Fatalf("batch ids %d %d %d", es[0].Batch, es[1].Batch, es[2].Batch)
+	}
+	b, err := l.Batch(ctx, es[1].Batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Device != "d2" || string(b.Message) != "msg-d2" || string(b.Sig) != "sig" || b.User != "u-d2" {
+		t.Errorf("batch %+v", b)
+	}
+	if _, err := l.Batch(ctx, 999); !errors.Is(err, events.ErrNotFound) {
+		t.Errorf("unknown batch: %v", err)
+	}
+}
+
+func testConcurrent(t *testing.T, l events.Log, _ func() events.Log) {
+	const writers, per = 4, 25
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range per {
+				// Every writer sends each event twice: only one counts.
+				b := batch(model.DeviceID(fmt.Sprint("d", w)), Event(uint64(i), "a"))
+				for range 2 {
+					if _, err := l.Append(context.Background(), b); err != nil {
+						t.Error(err)
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	es := readAll(t, l)
+	if len(es) != writers*per {
+		t.Fatalf("%d entries, want %d", len(es), writers*per)
+	}
+	for i, e := range es {
+		if e.Offset != uint64(i) {
+			t.Fatalf("offset %d at %d: offsets not dense", e.Offset, i)
+		}
+	}
+}
+
+func testReopen(t *testing.T, l events.Log, reopen func() events.Log) {
+	if reopen == nil {
+		t.Skip("backend has no durable state to reopen")
+	}
+	mustAppend(t, l, batch("d1", Event(1, "a")), events.Appended)
+	l2 := reopen()
+	mustAppend(t, l2, batch("d1", Event(1, "a"), Event(2, "b")), events.Duplicate, events.Appended)
+	if es := readAll(t, l2); len(es) != 2 {
+		t.Fatalf("%d entries after reopen, want 2", len(es))
+	}
+}

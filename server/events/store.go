@@ -1,0 +1,206 @@
+package events
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/segue-fm/segue/core/api"
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/crypto"
+	"github.com/segue-fm/segue/internal/cborx"
+	"github.com/segue-fm/segue/store"
+)
+
+// Store keys (docs/ARCHITECTURE.md §5).
+var (
+	headKey   = []byte("ev/head")
+	entryPfx  = []byte("ev/l/")
+	batchPfx  = []byte("ev/b/")
+	dedupPfx  = []byte("ev/d/")
+	maxReadTx = 10000
+)
+
+func entryKey(off uint64) []byte { return binary.BigEndian.AppendUint64(bytes.Clone(entryPfx), off) }
+func batchKey(id uint64) []byte  { return binary.BigEndian.AppendUint64(bytes.Clone(batchPfx), id) }
+func dedupKey(dev model.DeviceID, seq uint64) []byte {
+	k := append(bytes.Clone(dedupPfx), dev...)
+	return binary.BigEndian.AppendUint64(append(k, '/'), seq)
+}
+
+var (
+	enc = cborx.EncMode()
+	dec = cborx.Limits{MaxNestedLevels: 6, MaxArrayElements: 64, MaxMapPairs: 64}.DecMode()
+)
+
+// entryRec is the stored form of an Entry (ev/l/<offset>).
+type entryRec struct {
+	Batch    uint64         `cbor:"1,keyasint"`
+	Device   model.DeviceID `cbor:"2,keyasint"`
+	User     model.UserID   `cbor:"3,keyasint"`
+	Received int64          `cbor:"4,keyasint"`
+	Event    api.PlayRecord `cbor:"5,keyasint"`
+}
+
+// batchRec is the stored form of a StoredBatch (ev/b/<id>).
+type batchRec struct {
+	Device   model.DeviceID `cbor:"1,keyasint"`
+	User     model.UserID   `cbor:"2,keyasint"`
+	Received int64          `cbor:"3,keyasint"`
+	Message  []byte         `cbor:"4,keyasint"`
+	Sig      []byte         `cbor:"5,keyasint"`
+}
+
+// contentHash identifies an event's content for the (device, seq)
+// de-duplication: SHA-256 of its signed encoding.
+func contentHash(dev model.DeviceID, e api.PlayRecord) ([32]byte, error) {
+	m, err := crypto.PlaysMessage(dev, []api.PlayRecord{e})
+	if err != nil {
+		return [32]byte{}, fmt.Errorf("%w: %v", ErrBadBatch, err)
+	}
+	return sha256.Sum256(m), nil
+}
+
+// StoreLog is the embedded Log over a store.Store (the relay's Badger;
+// store.Memory for pure tests): entries, batches, the de-duplication
+// index and the head are written in one store transaction, so a crash
+// leaves either the whole batch or none of it. Appends are serialised.
+type StoreLog struct {
+	st store.Store
+	mu sync.Mutex
+}
+
+// NewStoreLog returns the log kept in st under ev/… . It does not own st.
+func NewStoreLog(st store.Store) *StoreLog { return &StoreLog{st: st} }
+
+// Append implements Log. The whole batch is one store transaction, so
+// callers bound its size (the relay takes at most 1,000 events a batch).
+func (l *StoreLog) Append(ctx context.Context, b Batch) ([]Outcome, error) {
+	if b.Device == "" || len(b.Sig) == 0 || len(b.Events) == 0 {
+		return nil, ErrBadBatch
+	}
+	hashes := make([][32]byte, len(b.Events))
+	for i, e := range b.Events {
+		h, err := contentHash(b.Device, e)
+		if err != nil {
+			return nil, err
+		}
+		hashes[i] = h
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []Outcome
+	err := l.st.Update(ctx, func(tx store.Txn) error {
+		out = make([]Outcome, len(b.Events))
+		head, err := readHead(tx.Get)
+		if err != nil {
+			return err
+		}
+		id := head
+		for i, e := range b.Events {
+			dk := dedupKey(b.Device, e.Seq)
+			switch old, err := tx.Get(dk); {
+			case err == nil:
+				if len(old) >= 32 && bytes.Equal(old[:32], hashes[i][:]) {
+					out[i] = Duplicate
+				} else {
+					out[i] = Conflict
+				}
+				continue
+			case !errors.Is(err, store.ErrNotFound):
+				return err
+			}
+			rec, err := enc.Marshal(entryRec{Batch: id, Device: b.Device, User: b.User, Received: b.Received, Event: e})
+			if err != nil {
+				return err
+			}
+			if err := tx.Set(entryKey(head), rec); err != nil {
+				return err
+			}
+			if err := tx.Set(dk, binary.BigEndian.AppendUint64(hashes[i][:], head)); err != nil {
+				return err
+			}
+			out[i] = Appended
+			head++
+		}
+		if head == id {
+			return nil
+		}
+		br, err := enc.Marshal(batchRec{Device: b.Device, User: b.User, Received: b.Received, Message: b.Message, Sig: b.Sig})
+		if err != nil {
+			return err
+		}
+		if err := tx.Set(batchKey(id), br); err != nil {
+			return err
+		}
+		return tx.Set(headKey, binary.BigEndian.AppendUint64(nil, head))
+	})
+	if err != nil {
+		return nil, fmt.Errorf("events: append: %w", err)
+	}
+	return out, nil
+}
+
+func readHead(get func([]byte) ([]byte, error)) (uint64, error) {
+	b, err := get(headKey)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return 0, nil
+	case err != nil:
+		return 0, err
+	case len(b) != 8:
+		return 0, fmt.Errorf("%w: head of %d bytes", ErrCorrupt, len(b))
+	}
+	return binary.BigEndian.Uint64(b), nil
+}
+
+// Head implements Log.
+func (l *StoreLog) Head(ctx context.Context) (uint64, error) {
+	h, err := readHead(func(k []byte) ([]byte, error) { return l.st.Get(ctx, k) })
+	if err != nil {
+		return 0, fmt.Errorf("events: head: %w", err)
+	}
+	return h, nil
+}
+
+// Read implements Log; limit is capped at 10,000.
+func (l *StoreLog) Read(ctx context.Context, from uint64, limit int) ([]Entry, error) {
+	limit = min(max(limit, 1), maxReadTx)
+	head, err := l.Head(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []Entry
+	for off := from; off < head && len(out) < limit; off++ {
+		b, err := l.st.Get(ctx, entryKey(off))
+		if err != nil {
+			return nil, fmt.Errorf("events: read %d: %w", off, err)
+		}
+		var r entryRec
+		if err := dec.Unmarshal(b, &r); err != nil {
+			return nil, fmt.Errorf("%w: entry %d: %v", ErrCorrupt, off, err)
+		}
+		out = append(out, Entry{Offset: off, Batch: r.Batch, Device: r.Device, User: r.User, Received: r.Received, Event: r.Event})
+	}
+	return out, nil
+}
+
+// Batch implements Log.
+func (l *StoreLog) Batch(ctx context.Context, id uint64) (StoredBatch, error) {
+	b, err := l.st.Get(ctx, batchKey(id))
+	if errors.Is(err, store.ErrNotFound) {
+		return StoredBatch{}, fmt.Errorf("%w: batch %d", ErrNotFound, id)
+	}
+	if err != nil {
+		return StoredBatch{}, fmt.Errorf("events: batch %d: %w", id, err)
+	}
+	var r batchRec
+	if err := dec.Unmarshal(b, &r); err != nil {
+		return StoredBatch{}, fmt.Errorf("%w: batch %d: %v", ErrCorrupt, id, err)
+	}
+	return StoredBatch(r), nil
+}
