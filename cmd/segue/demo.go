@@ -3,11 +3,15 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,6 +20,7 @@ import (
 	"time"
 
 	"github.com/segue-fm/segue/core"
+	"github.com/segue-fm/segue/core/fetch"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/internal/demoalbum"
 	"github.com/segue-fm/segue/player"
@@ -24,11 +29,14 @@ import (
 	"github.com/segue-fm/segue/server/audit"
 	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/server/counting"
+	"github.com/segue-fm/segue/server/edge"
 	"github.com/segue-fm/segue/server/events"
 	"github.com/segue-fm/segue/server/ingest"
 	"github.com/segue-fm/segue/server/license"
 	"github.com/segue-fm/segue/server/relay"
 	"github.com/segue-fm/segue/server/royalties"
+	"github.com/segue-fm/segue/server/search"
+	"github.com/segue-fm/segue/store"
 	"github.com/segue-fm/segue/sync/docs"
 )
 
@@ -119,8 +127,14 @@ func (d *demo) run(ctx context.Context) error {
 		return fmt.Errorf("open device: %w", err)
 	}
 	defer d.engine.Close()
+	if err := d.searchTypo(ctx); err != nil {
+		return fmt.Errorf("search: %w", err)
+	}
 	if err := d.streamAll(ctx); err != nil {
 		return err
+	}
+	if err := d.edgeTwice(ctx); err != nil {
+		return fmt.Errorf("edge: %w", err)
 	}
 	if err := d.playAlbum(ctx); err != nil {
 		return fmt.Errorf("play album: %w", err)
@@ -171,12 +185,17 @@ func (d *demo) startRelay(ctx context.Context) error {
 	opts := relay.DefaultOptions(d.data.Dir).WithListen("127.0.0.1:0").WithLogger(d.log)
 	srv := relay.NewWithDataDir(d.data, opts)
 	license.NewForDataDir(d.data, license.DefaultOptions().WithLogger(d.log)).Mount(srv)
+	if _, err := search.MountForDataDir(ctx, d.data, srv); err != nil {
+		srv.Close()
+		return err
+	}
 	chain := audit.NewChain(d.data.Store, d.data.Signer, audit.DefaultCheckpointEvery, nil)
 	d.counts = counting.New(d.data.Store, events.NewStoreLog(d.data.Store), d.data.Catalog, chain,
 		counting.DefaultOptions().WithThreshold(demoThreshold).WithLogger(d.log))
 	d.counts.Mount(srv)
 	addr, err := srv.Start(ctx)
 	if err != nil {
+		srv.Close()
 		return err
 	}
 	d.relay, d.url = srv, "http://"+addr
@@ -570,6 +589,149 @@ func (d *demo) countPlays(ctx context.Context) error {
 	}
 	d.step("audit: %d hash-chained records intact", rep.Records)
 	return nil
+}
+
+// demoSearchQuery is the demo's search: "Harbour Lights" with a swapped
+// pair in the first word (1 typo, allowed from 5 letters) and a dropped
+// letter in the last, which is also matched as a prefix.
+const (
+	demoSearchQuery = "harbuor ligts"
+	demoSearchWant  = "Harbour Lights"
+)
+
+// searchTypo asks the relay's GET /v1/search, as the registered device,
+// for a demo track spelled with typos and checks that it ranks first.
+func (d *demo) searchTypo(ctx context.Context) error {
+	var want model.TrackID
+	for _, tr := range d.tracks {
+		if tr.Title == demoSearchWant {
+			want = tr.ID
+		}
+	}
+	if want == "" {
+		return fmt.Errorf("%w: the demo album has no track %q", errDemoCheck, demoSearchWant)
+	}
+	t0 := time.Now()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, d.url+"/v1/search?q="+url.QueryEscape(demoSearchQuery), nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+d.engine.Token())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%w: GET /v1/search answered %s", errDemoCheck, resp.Status)
+	}
+	var res search.ResponseJSON
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&res); err != nil {
+		return fmt.Errorf("decode answer: %w", err)
+	}
+	took := time.Since(t0)
+	if len(res.Results) == 0 {
+		return fmt.Errorf("%w: %q found nothing", errDemoCheck, demoSearchQuery)
+	}
+	top := res.Results[0]
+	d.step("search: %q → top hit %s %q by %s (of %d, %v over HTTP)", demoSearchQuery, top.Kind, top.Title, strings.Join(top.Artists, ", "), res.Total, took.Round(10*time.Microsecond))
+	if top.Kind != search.KindTrack || top.ID != string(want) {
+		return fmt.Errorf("%w: %q ranked %s %q first, want track %q", errDemoCheck, demoSearchQuery, top.Kind, top.Title, demoSearchWant)
+	}
+	return nil
+}
+
+// edgeTwice starts a caching edge on loopback in front of the relay and
+// fetches one track (manifest, header, every chunk) through it from two
+// fresh device caches: the first listener's requests miss and fill the
+// edge, the second's are all hits. Every request must be answered by the
+// edge, not by the relay behind it as a fallback.
+func (d *demo) edgeTwice(ctx context.Context) error {
+	e, err := edge.New(edge.DefaultOptions(d.url).WithLogger(d.log))
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: e.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	defer srv.Close()
+	edgeURL := "http://" + ln.Addr().String()
+	d.step("edge listening on %s (parent %s)", edgeURL, d.url)
+
+	tr, tier := d.tracks[0], model.TierHigh
+	pub := d.data.Signer.Public().(ed25519.PublicKey)
+	for pass := 1; pass <= 2; pass++ {
+		t0 := time.Now()
+		before := e.Stats()
+		n, err := d.fetchViaEdge(ctx, edgeURL, pub, tr.ID, tier)
+		if err != nil {
+			return fmt.Errorf("listener %d: %w", pass, err)
+		}
+		s := e.Stats()
+		hits, misses := s.Hits-before.Hits, s.Misses-before.Misses
+		d.step("edge: listener %d fetched %q (%s, %d objects) in %v: %d hits, %d misses",
+			pass, tr.Title, tier, n, time.Since(t0).Round(10*time.Microsecond), hits, misses)
+		if pass == 2 && (misses != 0 || hits != int64(n)) {
+			return fmt.Errorf("%w: the second listener got %d hits and %d misses for %d objects, want all hits", errDemoCheck, hits, misses, n)
+		}
+	}
+	s := e.Stats()
+	byteRatio := 0.0
+	if s.BytesFromCache+s.BytesFetched > 0 {
+		byteRatio = float64(s.BytesFromCache) / float64(s.BytesFromCache+s.BytesFetched)
+	}
+	d.step("edge: hit ratio %.2f by objects (%d hits / %d misses), %.2f by bytes (%d from cache / %d fetched from the relay)",
+		s.HitRatio(), s.Hits, s.Misses, byteRatio, s.BytesFromCache, s.BytesFetched)
+	return nil
+}
+
+// fetchViaEdge fetches and verifies track's manifest, header and chunks
+// with a fresh fetcher (an empty in-memory cache) whose first origin is
+// the edge and second the relay, and returns how many objects it fetched.
+// It fails if any request was answered by an origin other than the edge.
+func (d *demo) fetchViaEdge(ctx context.Context, edgeURL string, pub ed25519.PublicKey, track model.TrackID, tier model.Tier) (int, error) {
+	var origins []fetch.Origin
+	for _, u := range []string{edgeURL, d.url} {
+		o, err := fetch.NewHTTPOrigin(u, nil, d.engine.Token)
+		if err != nil {
+			return 0, err
+		}
+		origins = append(origins, o)
+	}
+	var viaEdge, elsewhere atomic.Int64
+	observe := func(ev fetch.Event) {
+		switch {
+		case ev.Err == nil && ev.Origin == edgeURL:
+			viaEdge.Add(1)
+		case ev.Err == nil && !ev.Cached:
+			elsewhere.Add(1)
+		}
+	}
+	key := func(context.Context) (ed25519.PublicKey, error) { return pub, nil }
+	f, err := fetch.New(ctx, store.NewMemory(), origins, key, fetch.DefaultOptions().WithLogger(d.log).WithObserver(observe))
+	if err != nil {
+		return 0, err
+	}
+	m, err := f.Manifest(ctx, track, tier)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := f.Header(ctx, m); err != nil {
+		return 0, err
+	}
+	for i := range m.Chunks {
+		if _, err := f.Chunk(ctx, m, i); err != nil {
+			return 0, fmt.Errorf("chunk %d: %w", i, err)
+		}
+	}
+	if elsewhere.Load() != 0 {
+		return 0, fmt.Errorf("%w: %d requests bypassed the edge", errDemoCheck, elsewhere.Load())
+	}
+	return int(viaEdge.Load()), nil
 }
 
 func (d *demo) title(id model.TrackID) string {

@@ -25,7 +25,12 @@ func TestDemo(t *testing.T) {
 	for _, want := range []string{
 		"ingested 4 tracks × 4 tiers",
 		"relay listening on http://127.0.0.1:",
+		`search: "harbuor ligts" → top hit track "Harbour Lights" by Segue Ensemble`,
 		"all 16 streams verified",
+		"edge: listener 1 fetched \"Arrival\" (high, 6 objects)",
+		"0 hits, 6 misses",
+		"6 hits, 0 misses",
+		"edge: hit ratio 0.50 by objects (6 hits / 6 misses), 0.50 by bytes",
 		"gap 0 samples",
 		"plays: 6 uploaded, signed by the device: 6 accepted, 0 rejected",
 		"as soon as it started",
