@@ -25,12 +25,16 @@ type Options struct {
 	maxIncBytes   int
 	logger        *slog.Logger
 	writeCheck    WriteCheck
+	maxLoaded     int
+	batchWrites   int
+	batchBytes    int
 }
 
 // DefaultOptions returns: docs.DefaultOptions() for the typed views,
 // crypto/rand.Reader for document and actor ids, compaction after 64
-// increments or 1 MiB of increments per document, slog.Default() and no
-// write check.
+// increments or 1 MiB of increments per document, slog.Default(), no
+// write check, at most 1,024 documents loaded and group commits of at
+// most 512 writes or 4 MiB.
 func DefaultOptions() Options {
 	return Options{
 		docs:          docs.DefaultOptions(),
@@ -38,7 +42,38 @@ func DefaultOptions() Options {
 		maxIncrements: 64,
 		maxIncBytes:   1 << 20,
 		logger:        slog.Default(),
+		maxLoaded:     1024,
+		batchWrites:   512,
+		batchBytes:    4 << 20,
 	}
+}
+
+// WithLoadedDocs returns o keeping at most n documents loaded in memory
+// (an automerge document costs C memory the Go collector does not see):
+// past n, the least recently used idle documents are unloaded and reload
+// from the store on next use, and their in-memory sync states are
+// dropped (sessions resume from the persisted ones). Documents busy at
+// that moment stay loaded until a later use. Values < 1 keep the
+// default, 1,024.
+func (o Options) WithLoadedDocs(n int) Options {
+	if n > 0 {
+		o.maxLoaded = n
+	}
+	return o
+}
+
+// WithGroupCommit returns o committing at most maxWrites queued writes
+// (document increments with their sync states, compactions) or about
+// maxBytes of them in one store Update; a single larger write is
+// committed alone. Values < 1 keep the defaults, 512 writes and 4 MiB.
+func (o Options) WithGroupCommit(maxWrites, maxBytes int) Options {
+	if maxWrites > 0 {
+		o.batchWrites = maxWrites
+	}
+	if maxBytes > 0 {
+		o.batchBytes = maxBytes
+	}
+	return o
 }
 
 // WithDocOptions returns o with the options passed to the typed views

@@ -18,6 +18,9 @@ func (h *Handle) syncState(ctx context.Context, peer PeerID) (*automerge.SyncSta
 	if ss, ok := h.syncs[peer]; ok {
 		return ss, nil
 	}
+	if h.syncs == nil {
+		h.syncs = map[PeerID]*automerge.SyncState{}
+	}
 	raw, err := h.repo.st.Get(ctx, syncKey(peer, h.id))
 	var ss *automerge.SyncState
 	switch {
@@ -51,6 +54,9 @@ func (r *Repo) GenerateSyncMessage(ctx context.Context, peer PeerID, id docs.Doc
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if err := h.loaded(ctx); err != nil {
+		return nil, false, err
+	}
 	ss, err := h.syncState(ctx, peer)
 	if err != nil {
 		return nil, false, err
@@ -64,10 +70,14 @@ func (r *Repo) GenerateSyncMessage(ctx context.Context, peer PeerID, id docs.Doc
 
 // ReceiveSyncMessage applies a sync message from peer to document id
 // (created as an empty placeholder if unknown). New changes and the
-// updated sync state are persisted in one store Update before it returns;
-// subscribers are then notified with Remote set. A message that does not
-// decode returns ErrBadMessage; one refused by the write check returns
-// ErrRejected and changes nothing.
+// updated sync state are persisted in one store Update (a group commit
+// shared with other messages) before it returns; subscribers are then
+// notified with Remote set. The document's lock is released while the
+// write commits, so later messages of the same document are applied
+// meanwhile (and may reach other peers before this one is durable; its
+// sender is answered only after). A message that does not decode returns
+// ErrBadMessage; one refused by the write check returns ErrRejected and
+// changes nothing.
 func (r *Repo) ReceiveSyncMessage(ctx context.Context, peer PeerID, id docs.DocumentID, msg []byte) error {
 	if err := peer.check(); err != nil {
 		return err
@@ -77,31 +87,40 @@ func (r *Repo) ReceiveSyncMessage(ctx context.Context, peer PeerID, id docs.Docu
 		return err
 	}
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	if r.opts.writeCheck != nil {
+	w, err := h.receive(ctx, peer, msg)
+	h.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return w.wait(ctx)
+}
+
+// receive applies msg and queues its persistence. Caller holds h.mu.
+func (h *Handle) receive(ctx context.Context, peer PeerID, msg []byte) (*write, error) {
+	if err := h.loaded(ctx); err != nil {
+		return nil, err
+	}
+	if h.repo.opts.writeCheck != nil {
 		if err := h.checkWrite(peer, msg); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	ss, err := h.syncState(ctx, peer)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	before := h.doc.Heads()
 	if _, err := ss.ReceiveMessage(msg); err != nil {
-		return fmt.Errorf("%w: %v", ErrBadMessage, err)
+		return nil, fmt.Errorf("%w: %v", ErrBadMessage, err)
 	}
 	after := h.doc.Heads()
 	state := ss.Save()
-	if err := h.persist(ctx, func(tx store.Txn) error {
-		return tx.Set(syncKey(peer, h.id), state)
-	}); err != nil {
-		return err
-	}
+	var ev *Event
 	if !slices.Equal(before, after) {
-		r.subs.publish(Event{Doc: id, Heads: after, Remote: true, Peer: peer})
+		ev = &Event{Doc: h.id, Heads: after, Remote: true, Peer: peer}
 	}
-	return nil
+	key := syncKey(peer, h.id)
+	return h.persist(func(tx store.Txn) error { return tx.Set(key, state) }, len(key)+len(state), ev), nil
 }
 
 // checkWrite decodes msg on a scratch document and runs the write check

@@ -1,0 +1,214 @@
+package repo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/store"
+	"github.com/segue-fm/segue/sync/docs"
+)
+
+// slowStore is a store whose Update takes delay (an fsync) and can be
+// made to fail; it counts the Updates it commits.
+type slowStore struct {
+	store.Store
+	delay   time.Duration
+	updates atomic.Int64
+	fail    atomic.Bool
+}
+
+var errDiskFull = errors.New("test: disk full")
+
+func (s *slowStore) Update(ctx context.Context, fn func(tx store.Txn) error) error {
+	if s.fail.Load() {
+		return errDiskFull
+	}
+	time.Sleep(s.delay)
+	s.updates.Add(1)
+	return s.Store.Update(ctx, fn)
+}
+
+// TestGroupCommitBatchesConcurrentWrites: concurrent edits of many
+// documents share store Updates (one fsync each) instead of one Update
+// per edit, and every edit is in the store when its Change returns.
+func TestGroupCommitBatchesConcurrentWrites(t *testing.T) {
+	ctx := context.Background()
+	st := &slowStore{Store: store.NewMemory(), delay: 5 * time.Millisecond}
+	r, err := Open(ctx, st, DefaultOptions().WithCompaction(1000, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	const ndocs, edits = 32, 5
+	hs := make([]*Handle, ndocs)
+	for i := range hs {
+		if hs[i], err = r.CreatePlaylist(ctx, "alice", fmt.Sprint("p", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := st.updates.Load()
+	var wg sync.WaitGroup
+	errc := make(chan error, ndocs)
+	for _, h := range hs {
+		wg.Go(func() {
+			for k := 1; k <= edits; k++ {
+				if err := h.Playlist(ctx, func(p *docs.Playlist) error {
+					_, err := p.Add(docs.AtEnd(), "alice", model.TrackID(fmt.Sprint("t", k)))
+					return err
+				}); err != nil {
+					errc <- err
+					return
+				}
+				// Acknowledged: the increment must be in the store now.
+				if _, err := st.Store.Get(ctx, incKey(h.ID(), uint64(k))); err != nil {
+					errc <- fmt.Errorf("doc %s edit %d acknowledged but not stored: %w", h.ID(), k, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		t.Fatal(err)
+	}
+	updates := st.updates.Load() - before
+	if total := int64(ndocs * edits); updates > total/4 {
+		t.Fatalf("%d edits took %d store updates, want ≤ %d (group commit)", total, updates, total/4)
+	}
+	t.Logf("%d edits in %d store updates (%d group commits)", ndocs*edits, updates, r.Batches())
+}
+
+// TestGroupCommitFailureRepairs: a write that fails is reported to its
+// caller, and the document's next write is a full snapshot, so a reload
+// has every change, the failed one included.
+func TestGroupCommitFailureRepairs(t *testing.T) {
+	ctx := context.Background()
+	st := &slowStore{Store: store.NewMemory()}
+	r, err := Open(ctx, st, testOptions(60))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := r.CreatePlaylist(ctx, "alice", "Fragile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	add := func(tr model.TrackID) error {
+		return h.Playlist(ctx, func(p *docs.Playlist) error { _, err := p.Add(docs.AtEnd(), "alice", tr); return err })
+	}
+	st.fail.Store(true)
+	if err := add("lost-then-saved"); !errors.Is(err, errDiskFull) {
+		t.Fatalf("edit on a failing store: %v, want %v", err, errDiskFull)
+	}
+	st.fail.Store(false)
+	if err := add("after"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Store.Get(ctx, incKey(h.ID(), 2)); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("write after a failure stored as an increment (%v), want a full snapshot", err)
+	}
+	r.Close()
+	h2, err := openRepo(t, st, 61).Get(ctx, h.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[model.TrackID]bool{}
+	for _, e := range entries(t, h2) {
+		got[e.Track] = true
+	}
+	if !got["lost-then-saved"] || !got["after"] {
+		t.Fatalf("after reload: %v, want both edits", got)
+	}
+}
+
+// TestLoadedDocsBudget: past WithLoadedDocs the least recently used
+// documents are unloaded, a handle held across its unloading keeps
+// working (it reloads, and writes continue the increment sequence), and
+// sync states survive through the store.
+func TestLoadedDocsBudget(t *testing.T) {
+	ctx := context.Background()
+	st := store.NewMemory()
+	r, err := Open(ctx, st, testOptions(62).WithLoadedDocs(4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	first, err := r.CreatePlaylist(ctx, "alice", "First")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Playlist(ctx, func(p *docs.Playlist) error { _, err := p.Add(docs.AtEnd(), "alice", "a"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	ids := []docs.DocumentID{first.ID()}
+	for i := range 20 {
+		h, err := r.CreatePlaylist(ctx, "alice", fmt.Sprint("p", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, h.ID())
+		if n, _ := r.Loaded(); n > 4 {
+			t.Fatalf("after %d documents: %d loaded, budget 4", i+2, n)
+		}
+	}
+	if _, unloads := r.Loaded(); unloads < 17 {
+		t.Fatalf("%d unloads, want ≥ 17", unloads)
+	}
+	first.mu.Lock()
+	unloaded := first.doc == nil
+	first.mu.Unlock()
+	if !unloaded {
+		t.Fatal("least recently used document still loaded")
+	}
+	// The held handle reloads and keeps its increment sequence.
+	if err := first.Playlist(ctx, func(p *docs.Playlist) error { _, err := p.Add(docs.AtEnd(), "alice", "b"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Get(ctx, incKey(first.ID(), 2)); err != nil {
+		t.Fatalf("second edit after reload: %v, want increment 2", err)
+	}
+	if h, _ := r.Get(ctx, first.ID()); h != first {
+		t.Fatal("Get returned a second handle for a reloaded document")
+	}
+	// Every document still reads back, each reloading in turn.
+	for _, id := range ids {
+		h, err := r.Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Empty() {
+			t.Fatalf("%s empty after reload", id)
+		}
+	}
+	if got := entries(t, first); len(got) != 2 || got[0].Track != "a" || got[1].Track != "b" {
+		t.Fatalf("entries after reloads: %v", got)
+	}
+	// A sync peer resumes from the persisted state after an unload.
+	b := openRepo(t, store.NewMemory(), 63)
+	syncUntilQuiet(t, r, b, "A", "B", first.ID())
+	for _, id := range ids[1:] { // unload first again
+		_ = entries(t, mustGet(t, r, id))
+	}
+	if err := first.Playlist(ctx, func(p *docs.Playlist) error { _, err := p.Add(docs.AtEnd(), "alice", "c"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	syncUntilQuiet(t, r, b, "A", "B", first.ID())
+	if got := entries(t, mustGet(t, b, first.ID())); len(got) != 3 {
+		t.Fatalf("peer after sync across an unload: %d entries, want 3", len(got))
+	}
+}
+
+func mustGet(t testing.TB, r *Repo, id docs.DocumentID) *Handle {
+	t.Helper()
+	h, err := r.Get(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
