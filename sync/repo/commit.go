@@ -26,8 +26,8 @@ type write struct {
 	// event, when set, is published once the write is durable (by the
 	// committer, so a document's events keep their order).
 	event *Event
-	err     error
-	done    chan struct{} // closed once err is set
+	err   error
+	done  chan struct{} // closed once err is set
 }
 
 // wait blocks until w is committed or failed, or ctx ends (the write may
