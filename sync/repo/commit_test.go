@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -211,4 +213,98 @@ func mustGet(t testing.TB, r *Repo, id docs.DocumentID) *Handle {
 		t.Fatal(err)
 	}
 	return h
+}
+
+// TestReceiveWaitsOnlyForChanges: a sync message that adds changes
+// returns only once they are durable; one that adds none (the first
+// message of a new sync session: heads and a bloom filter) does not wait
+// for its sync state to be written.
+func TestReceiveWaitsOnlyForChanges(t *testing.T) {
+	ctx := context.Background()
+	const delay = 400 * time.Millisecond
+	st := &slowStore{Store: store.NewMemory()}
+	a, err := Open(ctx, st, testOptions(64))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b := openRepo(t, store.NewMemory(), 65)
+	h, err := b.CreatePlaylist(ctx, "alice", "Remote")
+	if err != nil {
+		t.Fatal(err)
+	}
+	syncUntilQuiet(t, b, a, "B", "A", h.ID())
+	st.delay = delay
+	if err := h.Playlist(ctx, func(p *docs.Playlist) error { _, err := p.Add(docs.AtEnd(), "alice", "x"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	m, ok, err := b.GenerateSyncMessage(ctx, "A", h.ID())
+	if err != nil || !ok {
+		t.Fatalf("generate: %v %v", ok, err)
+	}
+	t0 := time.Now()
+	if err := a.ReceiveSyncMessage(ctx, "B", h.ID(), m); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(t0); d < delay {
+		t.Fatalf("message with a change acknowledged after %v, before its write (%v) was durable", d, delay)
+	}
+	// A new session of another peer: its first message carries no change.
+	m, ok, err = b.GenerateSyncMessage(ctx, "A2", h.ID())
+	if err != nil || !ok {
+		t.Fatalf("generate: %v %v", ok, err)
+	}
+	t0 = time.Now()
+	if err := a.ReceiveSyncMessage(ctx, "B2", h.ID(), m); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(t0); d >= delay {
+		t.Fatalf("message without changes took %v: it waited for its sync state write", d)
+	}
+}
+
+// TestCollectBudgetRunsCollector: with the runtime's own collector off,
+// automerge work past WithCollectBudget runs collections (which queue the
+// finalizers that free automerge's C memory); below it, none.
+func TestCollectBudgetRunsCollector(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	ctx := context.Background()
+	for _, tc := range []struct {
+		budget int64
+		want   bool
+	}{{64 << 10, true}, {1 << 30, false}} {
+		a, err := Open(ctx, store.NewMemory(), testOptions(66).WithCollectBudget(tc.budget))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := openRepo(t, store.NewMemory(), 67)
+		h, err := a.CreatePlaylist(ctx, "alice", "Churn")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var before runtime.MemStats
+		runtime.ReadMemStats(&before)
+		for i := range 200 {
+			if err := h.Playlist(ctx, func(p *docs.Playlist) error {
+				_, err := p.Add(docs.AtEnd(), "alice", model.TrackID(fmt.Sprint("t", i)))
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			syncUntilQuiet(t, a, b, "A", "B", h.ID())
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for tc.want && a.Collections() == 0 && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		var after runtime.MemStats
+		runtime.ReadMemStats(&after)
+		if got := a.Collections() > 0; got != tc.want {
+			t.Fatalf("budget %d: %d collections, want some: %v", tc.budget, a.Collections(), tc.want)
+		}
+		if tc.want && after.NumGC == before.NumGC {
+			t.Fatalf("budget %d: the runtime counted no collection", tc.budget)
+		}
+		a.Close()
+	}
 }

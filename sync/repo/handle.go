@@ -157,6 +157,7 @@ func (h *Handle) persist(extra func(tx store.Txn) error, extraSize int, ev *Even
 	if len(inc) == 0 && extra == nil {
 		return nil
 	}
+	h.repo.gc.add(len(inc))
 	id, seq := h.id, h.nextSeq
 	w := &write{h: h, size: len(inc) + extraSize, event: ev, fn: func(tx store.Txn) error {
 		if len(inc) > 0 {
@@ -188,6 +189,7 @@ func (h *Handle) persist(extra func(tx store.Txn) error, extraSize int, ev *Even
 // returns it. Caller holds h.mu with the document loaded.
 func (h *Handle) queueCompaction(extra func(tx store.Txn) error, extraSize int, ev *Event) *write {
 	snap := h.doc.Save()
+	h.repo.gc.add(len(snap))
 	id := h.id
 	w := &write{h: h, size: len(snap) + extraSize, compact: true, event: ev, fn: func(tx store.Txn) error {
 		var old [][]byte

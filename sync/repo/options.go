@@ -28,13 +28,15 @@ type Options struct {
 	maxLoaded     int
 	batchWrites   int
 	batchBytes    int
+	collectBudget int64
 }
 
 // DefaultOptions returns: docs.DefaultOptions() for the typed views,
 // crypto/rand.Reader for document and actor ids, compaction after 64
 // increments or 1 MiB of increments per document, slog.Default(), no
-// write check, at most 1,024 documents loaded and group commits of at
-// most 512 writes or 4 MiB.
+// write check, at most 1,024 documents loaded, group commits of at most
+// 512 writes or 4 MiB, and a Go collection after every 4 MiB of
+// automerge work.
 func DefaultOptions() Options {
 	return Options{
 		docs:          docs.DefaultOptions(),
@@ -45,7 +47,25 @@ func DefaultOptions() Options {
 		maxLoaded:     1024,
 		batchWrites:   512,
 		batchBytes:    4 << 20,
+		collectBudget: 4 << 20,
 	}
+}
+
+// WithCollectBudget returns o running a Go garbage collection once the
+// repo has passed n bytes through automerge (messages received and
+// generated, increments, snapshots, sync states, documents loaded) since
+// the last collection, the runtime's or its own: automerge-go frees C
+// memory only in finalizers, which run only after a collection, while the
+// Go collector paces itself on the Go heap alone. A smaller n bounds the
+// C garbage tighter at the cost of more collections. Values < 1 keep the
+// default, 4 MiB: one message, increment and answer pass about 1 KiB,
+// and leave tens of KiB of C memory until they are finalised, so a
+// relay collects every few thousand messages.
+func (o Options) WithCollectBudget(n int64) Options {
+	if n > 0 {
+		o.collectBudget = n
+	}
+	return o
 }
 
 // WithLoadedDocs returns o keeping at most n documents loaded in memory

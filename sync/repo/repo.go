@@ -87,6 +87,8 @@ type Repo struct {
 	lruMu   sync.Mutex
 	lru     *list.List
 	unloads atomic.Uint64
+
+	gc *collector // runs the Go collector for automerge's C memory (collect.go)
 }
 
 // Open returns a repo over st. Documents load lazily on first use.
@@ -95,7 +97,7 @@ func Open(ctx context.Context, st store.Store, opts Options) (*Repo, error) {
 		return nil, err
 	}
 	if opts.logger == nil || opts.rand == nil || opts.maxIncrements < 1 || opts.maxLoaded < 1 ||
-		opts.batchWrites < 1 || opts.batchBytes < 1 {
+		opts.batchWrites < 1 || opts.batchBytes < 1 || opts.collectBudget < 1 {
 		return nil, errors.New("repo: options not from DefaultOptions")
 	}
 	r := &Repo{
@@ -107,6 +109,7 @@ func Open(ctx context.Context, st store.Store, opts Options) (*Repo, error) {
 		queue:         make(chan *write, opts.batchWrites),
 		committerDone: make(chan struct{}),
 		lru:           list.New(),
+		gc:            newCollector(opts.collectBudget),
 	}
 	go r.committer()
 	return r, nil
@@ -121,8 +124,13 @@ func (r *Repo) Close() error {
 	r.mu.Unlock()
 	r.stopCommitter()
 	r.subs.closeAll()
+	r.gc.stop()
 	return nil
 }
+
+// Collections returns how many Go collections the repo ran because its
+// automerge work passed the budget of WithCollectBudget.
+func (r *Repo) Collections() uint64 { return r.gc.forced.Load() }
 
 // Batches returns how many group commits (store Updates of queued
 // writes) the repo has made: with n writes persisted it is at most n, and
@@ -327,6 +335,7 @@ func (r *Repo) read(ctx context.Context, id docs.DocumentID) (loadedDoc, error) 
 			return loadedDoc{}, fmt.Errorf("%w: %s increment %d: %v", ErrCorrupt, id, i, err)
 		}
 	}
+	r.gc.add(len(snap) + incBytes)
 	doc.SaveIncremental() // what we loaded is stored: move the baseline past it
 	actor, err := r.newActor()
 	if err != nil {

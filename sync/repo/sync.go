@@ -65,14 +65,19 @@ func (r *Repo) GenerateSyncMessage(ctx context.Context, peer PeerID, id docs.Doc
 	if !valid {
 		return nil, false, nil
 	}
-	return sm.Bytes(), true, nil
+	b := sm.Bytes()
+	r.gc.add(len(b))
+	return b, true, nil
 }
 
 // ReceiveSyncMessage applies a sync message from peer to document id
 // (created as an empty placeholder if unknown). New changes and the
 // updated sync state are persisted in one store Update (a group commit
 // shared with other messages) before it returns; subscribers are then
-// notified with Remote set. The document's lock is released while the
+// notified with Remote set. A message that adds no change (heads, a bloom
+// filter, changes the document already has) does not wait for its sync
+// state to be durable, only for the document's earlier writes: answering
+// it acknowledges nothing new. The document's lock is released while the
 // write commits, so later messages of the same document are applied
 // meanwhile (and may reach other peers before this one is durable; its
 // sender is answered only after). A message that does not decode returns
@@ -87,40 +92,46 @@ func (r *Repo) ReceiveSyncMessage(ctx context.Context, peer PeerID, id docs.Docu
 		return err
 	}
 	h.mu.Lock()
-	w, err := h.receive(ctx, peer, msg)
+	prev := h.pending
+	w, changed, err := h.receive(ctx, peer, msg)
 	h.mu.Unlock()
 	if err != nil {
 		return err
 	}
+	if !changed {
+		w = prev
+	}
 	return w.wait(ctx)
 }
 
-// receive applies msg and queues its persistence. Caller holds h.mu.
-func (h *Handle) receive(ctx context.Context, peer PeerID, msg []byte) (*write, error) {
+// receive applies msg and queues its persistence; changed reports
+// whether it added changes. Caller holds h.mu.
+func (h *Handle) receive(ctx context.Context, peer PeerID, msg []byte) (w *write, changed bool, err error) {
 	if err := h.loaded(ctx); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if h.repo.opts.writeCheck != nil {
 		if err := h.checkWrite(peer, msg); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 	}
 	ss, err := h.syncState(ctx, peer)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	before := h.doc.Heads()
 	if _, err := ss.ReceiveMessage(msg); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadMessage, err)
+		return nil, false, fmt.Errorf("%w: %v", ErrBadMessage, err)
 	}
 	after := h.doc.Heads()
 	state := ss.Save()
 	var ev *Event
-	if !slices.Equal(before, after) {
+	if changed = !slices.Equal(before, after); changed {
 		ev = &Event{Doc: h.id, Heads: after, Remote: true, Peer: peer}
 	}
 	key := syncKey(peer, h.id)
-	return h.persist(func(tx store.Txn) error { return tx.Set(key, state) }, len(key)+len(state), ev), nil
+	h.repo.gc.add(len(msg) + len(state))
+	return h.persist(func(tx store.Txn) error { return tx.Set(key, state) }, len(key)+len(state), ev), changed, nil
 }
 
 // checkWrite decodes msg on a scratch document and runs the write check

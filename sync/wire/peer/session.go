@@ -62,15 +62,14 @@ func PlaylistAccess(user model.UserID, doc *automerge.Doc) (Access, error) {
 	if err != nil {
 		return Access{}, fmt.Errorf("open playlist: %w", err)
 	}
-	w, err := p.CanWrite(user)
+	// One read of the ACL fields (CanWrite and CanRead would read them
+	// three times).
+	owner, collaborators, public, err := p.Access()
 	if err != nil {
 		return Access{}, err
 	}
-	r, err := p.CanRead(user)
-	if err != nil {
-		return Access{}, err
-	}
-	return Access{Read: r || w, Write: w}, nil
+	w := user != "" && (user == owner || slices.Contains(collaborators, user))
+	return Access{Read: w || public, Write: w}, nil
 }
 
 // DocumentAccess is the rule for every document kind: a library is
