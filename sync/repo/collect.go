@@ -3,6 +3,7 @@ package repo
 import (
 	"runtime"
 	"runtime/metrics"
+	"sync"
 	"sync/atomic"
 )
 
@@ -24,6 +25,7 @@ type collector struct {
 	done    chan struct{}
 	forced  atomic.Uint64
 	samples []metrics.Sample
+	once    sync.Once
 }
 
 func newCollector(budget int64) *collector {
@@ -76,4 +78,5 @@ func (c *collector) run() {
 	}
 }
 
-func (c *collector) stop() { close(c.done) }
+// stop ends the collector's goroutine; it is safe to call more than once.
+func (c *collector) stop() { c.once.Do(func() { close(c.done) }) }
