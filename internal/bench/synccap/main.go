@@ -46,6 +46,11 @@ import (
 	"github.com/segue-fm/segue/sync/wire/peer"
 )
 
+// drain is how long after the edit phase edits still queued (the relay
+// pushing back on their connections) may be sent; the rest count as
+// errors.
+const drain = 10 * time.Second
+
 type config struct {
 	url, prefix           string
 	relayPID              int
@@ -132,26 +137,34 @@ type device struct {
 	conn  *peer.WSConn
 	mu    sync.Mutex
 	docs  map[docs.DocumentID]*doc
-	sends atomic.Int64
+	// unacked are the device's edits the relay has not acknowledged;
+	// guarded by stats.mu.
+	unacked []*pending
 }
 
 // pending is one edit awaiting its ack and its followers.
 type pending struct {
 	at      time.Time
 	hash    automerge.ChangeHash
-	doc     docs.DocumentID
-	by      *device
 	acked   bool
 	waiting map[*device]bool // followers that do not hold it yet
 }
 
 type stats struct {
 	mu       sync.Mutex
-	pend     map[docs.DocumentID][]*pending
+	byHash   map[automerge.ChangeHash]*pending // edits not yet acknowledged or not yet with every follower
 	ack, fol []time.Duration
 	offered  int
 	errs     int
 	firstErr string
+}
+
+// done forgets p once it is acknowledged and with every follower.
+// Caller holds s.mu.
+func (s *stats) done(p *pending) {
+	if p.acked && len(p.waiting) == 0 {
+		delete(s.byHash, p.hash)
+	}
 }
 
 func (s *stats) fail(err error) {
@@ -174,7 +187,7 @@ func run(ctx context.Context, c config) error {
 	}); err != nil {
 		return err
 	}
-	st := &stats{pend: map[docs.DocumentID][]*pending{}}
+	st := &stats{byHash: map[automerge.ChangeHash]*pending{}}
 	if err := parallel(len(devs), 64, func(i int) error { return devs[i].connect(ctx, c, st) }); err != nil {
 		return err
 	}
@@ -236,7 +249,9 @@ func run(ctx context.Context, c config) error {
 
 	mon := startMonitor(c.relayPID)
 	cpu0, t0 := mon.cpu(), time.Now()
-	runEdits(ctx, c, devs, followers, sharedDocs, st)
+	ectx, ecancel := context.WithTimeout(ctx, c.duration+drain)
+	runEdits(ectx, c, devs, followers, sharedDocs, st)
+	ecancel()
 	// Let the last edits arrive.
 	time.Sleep(2 * time.Second)
 	cpu := mon.cpu() - cpu0
@@ -246,13 +261,11 @@ func run(ctx context.Context, c config) error {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	lost, lostFol := 0, 0
-	for _, ps := range st.pend {
-		for _, p := range ps {
-			if !p.acked {
-				lost++
-			}
-			lostFol += len(p.waiting)
+	for _, p := range st.byHash {
+		if !p.acked {
+			lost++
 		}
+		lostFol += len(p.waiting)
 	}
 	slices.Sort(st.ack)
 	slices.Sort(st.fol)
@@ -303,7 +316,7 @@ func runEdits(ctx context.Context, c config, devs []*device, followers [][]*devi
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			if err := d.edit(ctx, id, followersOf(followers, shared, id), st); err != nil {
+			if err := d.edit(ctx, at, id, followersOf(followers, shared, id), st); err != nil {
 				st.fail(err)
 			}
 		})
@@ -422,29 +435,33 @@ func (d *device) read(ctx context.Context, st *stats) {
 			continue
 		}
 		heads := sm.Heads()
+		var got []automerge.ChangeHash // changes the message carried, and their dependencies
+		for _, ch := range sm.Changes() {
+			got = append(got, ch.Hash())
+			got = append(got, ch.Dependencies()...)
+		}
 		d.mu.Unlock()
 		st.mu.Lock()
-		ps := st.pend[id]
-		keep := ps[:0]
-		for _, p := range ps {
-			if p.by == d && !p.acked && slices.Contains(heads, p.hash) {
+		keep := d.unacked[:0]
+		for _, p := range d.unacked {
+			// The relay's heads include the edit, or a change it sent
+			// depends on it: the relay holds it, durably.
+			if slices.Contains(heads, p.hash) || slices.Contains(got, p.hash) {
 				p.acked = true
 				st.ack = append(st.ack, now.Sub(p.at))
+				st.done(p)
+				continue
 			}
-			if p.waiting[d] {
-				d.mu.Lock()
-				_, herr := dd.am.Change(p.hash)
-				d.mu.Unlock()
-				if herr == nil {
-					delete(p.waiting, d)
-					st.fol = append(st.fol, now.Sub(p.at))
-				}
-			}
-			if !p.acked || len(p.waiting) > 0 {
-				keep = append(keep, p)
+			keep = append(keep, p)
+		}
+		d.unacked = keep
+		for _, h := range got {
+			if p := st.byHash[h]; p != nil && p.waiting[d] {
+				delete(p.waiting, d)
+				st.fol = append(st.fol, now.Sub(p.at))
+				st.done(p)
 			}
 		}
-		st.pend[id] = keep
 		st.mu.Unlock()
 		if err := d.flush(ctx, dd); err != nil {
 			st.fail(err)
@@ -464,7 +481,6 @@ func (d *device) flush(ctx context.Context, dd *doc) error {
 	if !ok {
 		return nil
 	}
-	d.sends.Add(1)
 	return d.conn.Send(ctx, &wire.Message{Type: wire.TypeSync, SenderID: string(d.user) + "-dev", TargetID: "relay", DocumentID: dd.id.String(), Data: data})
 }
 
@@ -523,7 +539,12 @@ func (d *device) own() docs.DocumentID {
 }
 
 // edit appends a track to id, registers the edit as pending and sends it.
-func (d *device) edit(ctx context.Context, id docs.DocumentID, followers []*device, st *stats) error {
+// Latencies count from due, the edit's scheduled time, so an edit delayed
+// by a relay that pushes back is measured from when it was offered.
+func (d *device) edit(ctx context.Context, due time.Time, id docs.DocumentID, followers []*device, st *stats) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("edit not sent by the end of the run: %w", err)
+	}
 	d.mu.Lock()
 	dd := d.docs[id]
 	if dd.pl == nil {
@@ -534,8 +555,7 @@ func (d *device) edit(ctx context.Context, id docs.DocumentID, followers []*devi
 		}
 		dd.pl = pl
 	}
-	at := time.Now()
-	if _, err := dd.pl.Add(docs.AtEnd(), d.user, model.TrackID("t"+strconv.FormatInt(at.UnixNano(), 36))); err != nil {
+	if _, err := dd.pl.Add(docs.AtEnd(), d.user, model.TrackID("t"+strconv.FormatInt(due.UnixNano(), 36))); err != nil {
 		d.mu.Unlock()
 		return err
 	}
@@ -544,14 +564,15 @@ func (d *device) edit(ctx context.Context, id docs.DocumentID, followers []*devi
 	if len(heads) != 1 {
 		return fmt.Errorf("%d heads after a local commit", len(heads))
 	}
-	p := &pending{at: at, hash: heads[0], doc: id, by: d, waiting: map[*device]bool{}}
+	p := &pending{at: due, hash: heads[0], waiting: map[*device]bool{}}
 	for _, f := range followers {
 		if f != d {
 			p.waiting[f] = true
 		}
 	}
 	st.mu.Lock()
-	st.pend[id] = append(st.pend[id], p)
+	st.byHash[p.hash] = p
+	d.unacked = append(d.unacked, p)
 	st.mu.Unlock()
 	return d.flush(ctx, dd)
 }

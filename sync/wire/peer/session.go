@@ -55,21 +55,12 @@ func AllowAll(model.UserID, *automerge.Doc) (Access, error) { return Access{true
 // only by owner and collaborators. A document that is not a playlist
 // grants nothing.
 func PlaylistAccess(user model.UserID, doc *automerge.Doc) (Access, error) {
-	if k, err := docs.KindOf(doc); err != nil || k != docs.KindPlaylist {
-		return Access{}, nil
-	}
-	p, err := docs.OpenPlaylist(doc, docs.DefaultOptions())
-	if err != nil {
-		return Access{}, fmt.Errorf("open playlist: %w", err)
-	}
-	// One read of the ACL fields (CanWrite and CanRead would read them
-	// three times).
-	owner, collaborators, public, err := p.Access()
-	if err != nil {
+	acl, err := readPlaylistACL(doc)
+	if err != nil || !acl.playlist {
 		return Access{}, err
 	}
-	w := user != "" && (user == owner || slices.Contains(collaborators, user))
-	return Access{Read: w || public, Write: w}, nil
+	w := user != "" && (user == acl.owner || slices.Contains(acl.collaborators, user))
+	return Access{Read: w || acl.public, Write: w}, nil
 }
 
 // DocumentAccess is the rule for every document kind: a library is
