@@ -110,7 +110,7 @@ func main() {
 	if c.fols > c.devices || c.devices < 1 || c.rate <= 0 || c.sharedFrac > 1 {
 		fatal(errors.New("want 1 ≤ followers ≤ devices, rate > 0, shared-frac ≤ 1"))
 	}
-	if err := run(context.Background(), c); err != nil {
+	if _, err := run(context.Background(), c); err != nil {
 		fatal(err)
 	}
 }
@@ -176,7 +176,9 @@ func (s *stats) fail(err error) {
 	s.mu.Unlock()
 }
 
-func run(ctx context.Context, c config) error {
+// run sets the scenario up, runs it, prints the report and returns the
+// measurements.
+func run(ctx context.Context, c config) (*stats, error) {
 	hc := &http.Client{Timeout: 30 * time.Second}
 	fmt.Printf("# synccap %+v\n", c)
 	devs := make([]*device, c.devices)
@@ -185,18 +187,18 @@ func run(ctx context.Context, c config) error {
 		devs[i] = d
 		return err
 	}); err != nil {
-		return err
+		return nil, err
 	}
 	st := &stats{byHash: map[automerge.ChangeHash]*pending{}}
 	if err := parallel(len(devs), 64, func(i int) error { return devs[i].connect(ctx, c, st) }); err != nil {
-		return err
+		return nil, err
 	}
 	// Own playlists, then the shared ones with their collaborators.
 	if err := parallel(len(devs), 64, func(i int) error {
 		_, err := devs[i].create(ctx, -1, nil)
 		return err
 	}); err != nil {
-		return err
+		return nil, err
 	}
 	followers := make([][]*device, c.shared)
 	sharedDocs := make([]docs.DocumentID, c.shared)
@@ -214,12 +216,12 @@ func run(ctx context.Context, c config) error {
 		sharedDocs[s] = id
 		return err
 	}); err != nil {
-		return err
+		return nil, err
 	}
 	for s := range c.shared {
 		for _, f := range followers[s][1:] {
 			if err := f.follow(ctx, sharedDocs[s], s); err != nil {
-				return err
+				return nil, err
 			}
 		}
 	}
@@ -229,7 +231,7 @@ func run(ctx context.Context, c config) error {
 		for _, f := range followers[s] {
 			for !f.has(sharedDocs[s]) {
 				if time.Now().After(deadline) {
-					return fmt.Errorf("follower %s never received shared playlist %d", f.user, s)
+					return nil, fmt.Errorf("follower %s never received shared playlist %d", f.user, s)
 				}
 				time.Sleep(20 * time.Millisecond)
 			}
@@ -237,7 +239,7 @@ func run(ctx context.Context, c config) error {
 	}
 	idle, err := openIdle(ctx, c, devs[0])
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer func() {
 		for _, ic := range idle {
@@ -278,7 +280,7 @@ func run(ctx context.Context, c config) error {
 			cpu.Seconds()/wall.Seconds(), wall.Round(time.Millisecond), float64(cpu.Microseconds())/float64(max(1, len(st.ack))),
 			float64(cpu.Microseconds())/float64(max(1, len(st.ack)+len(st.fol))))
 	}
-	return nil
+	return st, nil
 }
 
 func pct(d []time.Duration, p float64) float64 {
