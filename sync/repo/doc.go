@@ -10,6 +10,14 @@
 // the increments in one Update. sync/<peer>/<id> holds the sync state with
 // a persistent peer.
 //
+// Writes go through one group commit: every write queued while the
+// previous batch commits is committed in one store Update, and each
+// caller returns only once its write is durable (the document's lock is
+// not held meanwhile). At most WithLoadedDocs documents stay loaded; the
+// others reload on use. automerge-go frees C memory only in finalizers,
+// so the repo runs a Go collection after every WithCollectBudget bytes of
+// automerge work.
+//
 // Every load gets a fresh random actor id, so a change lost to a crash
 // before it was persisted can never be re-issued with the same actor and
 // sequence number.
