@@ -434,3 +434,35 @@ func TestCreationCommitsAloneWithItsRecords(t *testing.T) {
 		t.Fatalf("second creation: %v, want ErrExists", err)
 	}
 }
+
+// TestSyncStateSeesUnwaitedWrites: a message that adds no change returns
+// before its sync state is durable, yet SyncState (what InSync reads)
+// called afterwards already reflects it.
+func TestSyncStateSeesUnwaitedWrites(t *testing.T) {
+	ctx := context.Background()
+	st := &slowStore{Store: store.NewMemory(), delay: 50 * time.Millisecond}
+	r, err := Open(ctx, st, testOptions(8))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	src := openRepo(t, store.NewMemory(), 9)
+	h, err := src.CreatePlaylist(ctx, "alice", "Mix")
+	if err != nil {
+		t.Fatal(err)
+	}
+	heads, ok, err := src.GenerateSyncMessage(ctx, "relay", h.ID())
+	if err != nil || !ok {
+		t.Fatalf("heads message: %v %v", ok, err)
+	}
+	if err := r.ReceiveSyncMessage(ctx, "dev", h.ID(), heads); err != nil {
+		t.Fatal(err)
+	}
+	state, err := r.SyncState(ctx, "dev", h.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if state == nil {
+		t.Fatal("SyncState missed the sync state of a message already received")
+	}
+}

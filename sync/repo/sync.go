@@ -235,10 +235,25 @@ func (h *Handle) checkWrite(peer PeerID, msg []byte, extra func(*automerge.Doc, 
 
 // SyncState returns the persisted sync state with peer for document id
 // (automerge's encoding: the heads both sides are known to share), or nil
-// when none is stored. The bytes are owned by the caller.
+// when none is stored. It first waits for the document's queued writes,
+// so the state reflects every message received before the call (a
+// message that adds no change returns before its sync state is
+// durable). The bytes are owned by the caller.
 func (r *Repo) SyncState(ctx context.Context, peer PeerID, id docs.DocumentID) ([]byte, error) {
 	if err := peer.check(); err != nil {
 		return nil, err
+	}
+	r.mu.Lock()
+	h := r.handles[id]
+	r.mu.Unlock()
+	if h != nil {
+		h.mu.Lock()
+		pending := h.pending
+		h.mu.Unlock()
+		// A failed write leaves the stored state as it was: read that.
+		if err := pending.wait(ctx); err != nil && ctx.Err() != nil {
+			return nil, fmt.Errorf("repo: read sync state: %w", err)
+		}
 	}
 	b, err := r.st.Get(ctx, syncKey(peer, id))
 	if errors.Is(err, store.ErrNotFound) {
