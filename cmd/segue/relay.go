@@ -32,6 +32,10 @@ func envOr(name, def string) string {
 	return def
 }
 
+// relayMallocArenas is the relay's cap on glibc malloc arenas (see
+// limitMallocArenas); MALLOC_ARENA_MAX in the environment overrides it.
+const relayMallocArenas = 2
+
 func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("relay", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -73,6 +77,9 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("%w: -tls-cert and -tls-key go together", errUsage)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	if limitMallocArenas(relayMallocArenas) {
+		log.Debug("malloc arenas limited for automerge's C memory", "arenas", relayMallocArenas)
+	}
 	opts := relay.DefaultOptions(*data).
 		WithListen(*listen).
 		WithAdminToken(*admin).

@@ -2,11 +2,12 @@ package repo
 
 import (
 	"bytes"
+	"container/list"
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/automerge/automerge-go"
 	"github.com/segue-fm/segue/store"
@@ -15,27 +16,34 @@ import (
 
 // Handle is one open document of a Repo. Its methods serialise access to
 // the document; the *automerge.Doc passed to callbacks must not be
-// retained after the callback returns.
+// retained after the callback returns. The Repo keeps at most its
+// document budget (WithLoadedDocs) loaded: an idle handle past it drops
+// its automerge document and in-memory sync states and reloads them from
+// the store on next use, so a Handle stays valid however long it is held.
 type Handle struct {
 	repo *Repo
 	id   docs.DocumentID
 
 	mu       sync.Mutex
-	doc      *automerge.Doc
-	nextSeq  uint64 // sequence number of the next increment key
-	incCount int    // increments stored since the last snapshot
+	doc      *automerge.Doc // nil while unloaded (see reload)
+	nextSeq  uint64         // sequence number of the next increment key
+	incCount int            // increments stored since the last snapshot
 	incBytes int
 	// snapBytes is the size of the stored snapshot: compaction rewrites
 	// it, so it waits until the increments are worth a share of it.
 	snapBytes int
-	// dirty is set when persisting failed after the document changed in
-	// memory: the next persist writes a full snapshot so nothing is lost.
-	dirty bool
-	syncs map[PeerID]*automerge.SyncState
+	// broken is set by the committer when a write of the document failed
+	// after it changed in memory: the next persist writes a full snapshot
+	// so nothing is lost, and increments queued meanwhile fail.
+	broken  atomic.Bool
+	pending *write // the last write queued; unloading waits for it
+	syncs   map[PeerID]*automerge.SyncState
+	lru     *list.Element // in Repo.lru while loaded; guarded by Repo.lruMu
 	// view is the playlist's ordered entries, kept across calls so that
 	// reads and placements on big playlists do not re-read every entry
 	// (docs.EntryView rebuilds it when the heads moved). Nil until the
-	// document is first opened as a playlist.
+	// document is first opened as a playlist, and dropped when the
+	// document is unloaded.
 	view *docs.EntryView
 }
 
@@ -52,9 +60,13 @@ func (h *Handle) playlist(d *automerge.Doc) (*docs.Playlist, error) {
 func (h *Handle) ID() docs.DocumentID { return h.id }
 
 // Heads returns the document's current heads (a new slice).
+// It returns nil when an unloaded document fails to reload.
 func (h *Handle) Heads() []automerge.ChangeHash {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if err := h.loaded(context.Background()); err != nil {
+		return nil
+	}
 	return h.doc.Heads()
 }
 
@@ -69,6 +81,9 @@ func (h *Handle) Empty() bool {
 func (h *Handle) Read(fn func(d *automerge.Doc) error) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if err := h.loaded(context.Background()); err != nil {
+		return err
+	}
 	return fn(h.doc)
 }
 
@@ -101,17 +116,22 @@ func (h *Handle) ReadLibrary(fn func(l *docs.Library) error) error {
 // are durable (as durable as the store). Subscribers are notified after.
 func (h *Handle) Change(ctx context.Context, fn func(d *automerge.Doc) error) error {
 	h.mu.Lock()
-	defer h.mu.Unlock()
+	if err := h.loaded(ctx); err != nil {
+		h.mu.Unlock()
+		return err
+	}
 	before := h.doc.Heads()
 	fnErr := fn(h.doc)
 	after := h.doc.Heads()
 	if slices.Equal(before, after) {
+		h.mu.Unlock()
 		return fnErr
 	}
-	if err := h.persist(ctx, nil); err != nil {
+	w := h.persist(nil, 0, &Event{Doc: h.id, Heads: after}, false)
+	h.mu.Unlock()
+	if err := w.wait(ctx); err != nil {
 		return errors.Join(fnErr, err)
 	}
-	h.repo.subs.publish(Event{Doc: h.id, Heads: after})
 	return fnErr
 }
 
@@ -138,22 +158,30 @@ func (h *Handle) Library(ctx context.Context, fn func(l *docs.Library) error) er
 	})
 }
 
-// persist writes the changes since the last persist as one increment,
-// plus whatever extra writes, in one store Update; it compacts when the
-// increments pass the configured bounds or a previous persist failed.
-// Caller holds h.mu.
-func (h *Handle) persist(ctx context.Context, extra func(tx store.Txn) error) error {
-	if h.dirty {
-		return h.compact(ctx, extra)
+// persist queues the changes since the last persist as one increment,
+// plus the extra writes (extraSize bytes), for the group commit and
+// returns the queued write, or nil when there is nothing to write. The
+// caller waits for it after releasing h.mu: the document's lock is not
+// held across the fsync, so the next message of the document is applied
+// while this one commits. ev, when set, is published once it is durable.
+// It queues a full snapshot instead when a previous write failed, and a
+// compaction after the increment when the increments pass the configured
+// bounds. A creation's write (see write.creation) is committed alone and
+// is not followed by a compaction, which would store the document even
+// if the creation is refused. Caller holds h.mu with the document loaded.
+func (h *Handle) persist(extra func(tx store.Txn) error, extraSize int, ev *Event, creation bool) *write {
+	if h.broken.Load() {
+		return h.queueCompaction(extra, extraSize, ev, creation)
 	}
 	inc := h.doc.SaveIncremental()
 	if len(inc) == 0 && extra == nil {
 		return nil
 	}
-	seq := h.nextSeq
-	err := h.repo.st.Update(ctx, func(tx store.Txn) error {
+	h.repo.gc.add(len(inc))
+	id, seq := h.id, h.nextSeq
+	w := &write{h: h, size: len(inc) + extraSize, event: ev, creation: creation, fn: func(tx store.Txn) error {
 		if len(inc) > 0 {
-			if err := tx.Set(incKey(h.id, seq), inc); err != nil {
+			if err := tx.Set(incKey(id, seq), inc); err != nil {
 				return err
 			}
 		}
@@ -161,34 +189,32 @@ func (h *Handle) persist(ctx context.Context, extra func(tx store.Txn) error) er
 			return extra(tx)
 		}
 		return nil
-	})
-	if err != nil {
-		h.dirty = len(inc) > 0
-		return fmt.Errorf("repo: persist %s: %w", h.id, err)
-	}
+	}}
 	if len(inc) > 0 {
 		h.nextSeq++
 		h.incCount++
 		h.incBytes += len(inc)
 	}
-	if h.incBytes > h.repo.opts.maxIncBytes ||
-		h.incCount > h.repo.opts.maxIncrements && h.incBytes*compactShare >= h.snapBytes {
-		if err := h.compact(ctx, nil); err != nil {
-			// The increment is durable; compaction is retried next time.
-			h.repo.opts.logger.Warn("repo: compaction failed", "doc", h.id.String(), "err", err)
-			h.dirty = false
-		}
+	h.queue(w)
+	if !creation && (h.incBytes > h.repo.opts.maxIncBytes ||
+		h.incCount > h.repo.opts.maxIncrements && h.incBytes*compactShare >= h.snapBytes) {
+		// Queued behind the increment: a failure loses nothing, the
+		// increments stay and the next bound crossing retries.
+		h.queueCompaction(nil, 0, nil, false)
 	}
-	return nil
+	return w
 }
 
-// compact replaces the snapshot and every increment of the document with
-// one fresh snapshot, atomically. Caller holds h.mu.
-func (h *Handle) compact(ctx context.Context, extra func(tx store.Txn) error) error {
+// queueCompaction queues a write replacing the snapshot and every
+// increment of the document with one fresh snapshot, atomically, and
+// returns it. Caller holds h.mu with the document loaded.
+func (h *Handle) queueCompaction(extra func(tx store.Txn) error, extraSize int, ev *Event, creation bool) *write {
 	snap := h.doc.Save()
-	err := h.repo.st.Update(ctx, func(tx store.Txn) error {
+	h.repo.gc.add(len(snap))
+	id := h.id
+	w := &write{h: h, size: len(snap) + extraSize, compact: true, creation: creation, event: ev, fn: func(tx store.Txn) error {
 		var old [][]byte
-		if err := tx.Iterate(incPrefix(h.id), false, func(k, _ []byte) error {
+		if err := tx.Iterate(incPrefix(id), false, func(k, _ []byte) error {
 			old = append(old, bytes.Clone(k))
 			return nil
 		}); err != nil {
@@ -199,26 +225,34 @@ func (h *Handle) compact(ctx context.Context, extra func(tx store.Txn) error) er
 				return err
 			}
 		}
-		if err := tx.Set(snapKey(h.id), snap); err != nil {
+		if err := tx.Set(snapKey(id), snap); err != nil {
 			return err
 		}
 		if extra != nil {
 			return extra(tx)
 		}
 		return nil
-	})
-	if err != nil {
-		h.dirty = true
-		return fmt.Errorf("repo: compact %s: %w", h.id, err)
-	}
-	h.dirty = false
+	}}
 	h.incCount, h.incBytes, h.snapBytes = 0, 0, len(snap)
-	return nil
+	h.queue(w)
+	return w
 }
 
-// Compact forces a compaction of the document now.
+// queue hands w to the repo's committer. Caller holds h.mu.
+func (h *Handle) queue(w *write) {
+	h.pending = w
+	h.repo.enqueue(w)
+}
+
+// Compact forces a compaction of the document now and waits until it is
+// durable.
 func (h *Handle) Compact(ctx context.Context) error {
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.compact(ctx, nil)
+	if err := h.loaded(ctx); err != nil {
+		h.mu.Unlock()
+		return err
+	}
+	w := h.queueCompaction(nil, 0, nil, false)
+	h.mu.Unlock()
+	return w.wait(ctx)
 }

@@ -30,12 +30,18 @@ type Options struct {
 	maxIncBytes   int
 	logger        *slog.Logger
 	writeCheck    WriteCheck
+	maxLoaded     int
+	batchWrites   int
+	batchBytes    int
+	collectBudget int64
 }
 
 // DefaultOptions returns: docs.DefaultOptions() for the typed views,
 // crypto/rand.Reader for document and actor ids, compaction after 64
 // increments (once they weigh a quarter of the snapshot) or 1 MiB of
-// increments per document, slog.Default() and no write check.
+// increments per document, slog.Default(), no write check, at most
+// 1,024 documents loaded, group commits of at most 512 writes or 4 MiB,
+// and a Go collection after every 4 MiB of automerge work.
 func DefaultOptions() Options {
 	return Options{
 		docs:          docs.DefaultOptions(),
@@ -43,7 +49,56 @@ func DefaultOptions() Options {
 		maxIncrements: 64,
 		maxIncBytes:   1 << 20,
 		logger:        slog.Default(),
+		maxLoaded:     1024,
+		batchWrites:   512,
+		batchBytes:    4 << 20,
+		collectBudget: 4 << 20,
 	}
+}
+
+// WithCollectBudget returns o running a Go garbage collection once the
+// repo has passed n bytes through automerge (messages received and
+// generated, increments, snapshots, sync states, documents loaded) since
+// the last collection, the runtime's or its own: automerge-go frees C
+// memory only in finalizers, which run only after a collection, while the
+// Go collector paces itself on the Go heap alone. A smaller n bounds the
+// C garbage tighter at the cost of more collections. Values < 1 keep the
+// default, 4 MiB: one message, increment and answer pass about 1 KiB,
+// and leave tens of KiB of C memory until they are finalised, so a
+// relay collects every few thousand messages.
+func (o Options) WithCollectBudget(n int64) Options {
+	if n > 0 {
+		o.collectBudget = n
+	}
+	return o
+}
+
+// WithLoadedDocs returns o keeping at most n documents loaded in memory
+// (an automerge document costs C memory the Go collector does not see):
+// past n, the least recently used idle documents are unloaded and reload
+// from the store on next use, and their in-memory sync states are
+// dropped (sessions resume from the persisted ones). Documents busy at
+// that moment stay loaded until a later use. Values < 1 keep the
+// default, 1,024.
+func (o Options) WithLoadedDocs(n int) Options {
+	if n > 0 {
+		o.maxLoaded = n
+	}
+	return o
+}
+
+// WithGroupCommit returns o committing at most maxWrites queued writes
+// (document increments with their sync states, compactions) or about
+// maxBytes of them in one store Update; a single larger write is
+// committed alone. Values < 1 keep the defaults, 512 writes and 4 MiB.
+func (o Options) WithGroupCommit(maxWrites, maxBytes int) Options {
+	if maxWrites > 0 {
+		o.batchWrites = maxWrites
+	}
+	if maxBytes > 0 {
+		o.batchBytes = maxBytes
+	}
+	return o
 }
 
 // WithDocOptions returns o with the options passed to the typed views

@@ -2,6 +2,7 @@ package repo
 
 import (
 	"bytes"
+	"container/list"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"io"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/automerge/automerge-go"
 	"github.com/segue-fm/segue/core/model"
@@ -73,6 +75,20 @@ type Repo struct {
 	closed  bool
 
 	subs *hub
+
+	// The group commit (commit.go).
+	qmu           sync.RWMutex
+	qclosed       bool
+	queue         chan *write
+	committerDone chan struct{}
+	batches       atomic.Uint64
+
+	// The document budget (budget.go): loaded handles, most recent first.
+	lruMu   sync.Mutex
+	lru     *list.List
+	unloads atomic.Uint64
+
+	gc *collector // runs the Go collector for automerge's C memory (collect.go)
 }
 
 // Open returns a repo over st. Documents load lazily on first use.
@@ -80,27 +96,46 @@ func Open(ctx context.Context, st store.Store, opts Options) (*Repo, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if opts.logger == nil || opts.rand == nil || opts.maxIncrements < 1 {
+	if opts.logger == nil || opts.rand == nil || opts.maxIncrements < 1 || opts.maxLoaded < 1 ||
+		opts.batchWrites < 1 || opts.batchBytes < 1 || opts.collectBudget < 1 {
 		return nil, errors.New("repo: options not from DefaultOptions")
 	}
-	return &Repo{
-		st:      st,
-		opts:    opts,
-		rand:    &lockedReader{r: opts.rand},
-		handles: make(map[docs.DocumentID]*Handle),
-		subs:    newHub(),
-	}, nil
+	r := &Repo{
+		st:            st,
+		opts:          opts,
+		rand:          &lockedReader{r: opts.rand},
+		handles:       make(map[docs.DocumentID]*Handle),
+		subs:          newHub(),
+		queue:         make(chan *write, opts.batchWrites),
+		committerDone: make(chan struct{}),
+		lru:           list.New(),
+		gc:            newCollector(opts.collectBudget),
+	}
+	go r.committer()
+	return r, nil
 }
 
-// Close stops every subscription (their channels are closed) and makes
-// further calls fail with ErrClosed. It does not close the store.
+// Close commits the writes already queued, stops every subscription
+// (their channels are closed) and makes further calls fail with
+// ErrClosed. It does not close the store.
 func (r *Repo) Close() error {
 	r.mu.Lock()
 	r.closed = true
 	r.mu.Unlock()
+	r.stopCommitter()
 	r.subs.closeAll()
+	r.gc.stop()
 	return nil
 }
+
+// Collections returns how many Go collections the repo ran because its
+// automerge work passed the budget of WithCollectBudget.
+func (r *Repo) Collections() uint64 { return r.gc.forced.Load() }
+
+// Batches returns how many group commits (store Updates of queued
+// writes) the repo has made: with n writes persisted it is at most n, and
+// fewer the more writes arrived together.
+func (r *Repo) Batches() uint64 { return r.batches.Load() }
 
 func (r *Repo) newActor() (string, error) {
 	var b [16]byte
@@ -134,17 +169,22 @@ func (r *Repo) createWithID(ctx context.Context, id docs.DocumentID, init func(d
 		return nil, err
 	}
 	snap := doc.Save()
-	h := &Handle{repo: r, id: id, doc: doc, nextSeq: 1, snapBytes: len(snap), syncs: map[PeerID]*automerge.SyncState{}}
+	h := &Handle{repo: r, id: id, doc: doc, nextSeq: 1, snapBytes: len(snap)}
 	if err := r.st.Update(ctx, func(tx store.Txn) error { return tx.Set(snapKey(id), snap) }); err != nil {
 		return nil, fmt.Errorf("repo: persist new document %s: %w", id, err)
 	}
+	heads := doc.Heads()
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if r.closed {
+		r.mu.Unlock()
 		return nil, ErrClosed
 	}
 	r.handles[id] = h
-	r.subs.publish(Event{Doc: id, Heads: doc.Heads()})
+	r.subs.publish(Event{Doc: id, Heads: heads})
+	r.mu.Unlock()
+	h.mu.Lock()
+	r.touch(h)
+	h.mu.Unlock()
 	return h, nil
 }
 
@@ -203,8 +243,19 @@ func (r *Repo) Delete(ctx context.Context, id docs.DocumentID) error {
 		r.mu.Unlock()
 		return ErrClosed
 	}
+	h := r.handles[id]
 	delete(r.handles, id)
 	r.mu.Unlock()
+	if h != nil {
+		// Writes of the document already queued commit (or fail) first,
+		// so none lands after the delete.
+		h.mu.Lock()
+		pending := h.pending
+		h.mu.Unlock()
+		if err := pending.wait(ctx); err != nil && ctx.Err() != nil {
+			return fmt.Errorf("repo: delete %s: %w", id, err)
+		}
+	}
 	suffix := []byte("/" + id.String())
 	err := r.st.Update(ctx, func(tx store.Txn) error {
 		var keys [][]byte
@@ -257,35 +308,55 @@ func (r *Repo) get(ctx context.Context, id docs.DocumentID, create bool) (*Handl
 	if ok {
 		return h, nil
 	}
-	h, err := r.load(ctx, id)
+	l, err := r.read(ctx, id)
 	if errors.Is(err, ErrNotFound) && create {
-		actor, aerr := r.newActor()
-		if aerr != nil {
-			return nil, aerr
-		}
-		doc := automerge.New()
-		if err := doc.SetActorID(actor); err != nil {
-			return nil, fmt.Errorf("repo: set actor: %w", err)
-		}
-		h, err = &Handle{repo: r, id: id, doc: doc, nextSeq: 1, syncs: map[PeerID]*automerge.SyncState{}}, nil
+		l, err = r.empty()
 	}
 	if err != nil {
 		return nil, err
 	}
+	h = &Handle{repo: r, id: id, doc: l.doc, nextSeq: l.nextSeq, incCount: l.incCount, incBytes: l.incBytes, snapBytes: l.snapBytes}
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if r.closed {
+		r.mu.Unlock()
 		return nil, ErrClosed
 	}
 	if prev, ok := r.handles[id]; ok {
+		r.mu.Unlock()
 		return prev, nil // lost a race with another loader
 	}
 	r.handles[id] = h
+	r.mu.Unlock()
+	h.mu.Lock()
+	r.touch(h)
+	h.mu.Unlock()
 	return h, nil
 }
 
-// load reads snapshot + increments (in sequence order) of id.
-func (r *Repo) load(ctx context.Context, id docs.DocumentID) (*Handle, error) {
+// loadedDoc is a document read from the store: the automerge document
+// (with a fresh actor id) and its increment bookkeeping.
+type loadedDoc struct {
+	doc                           *automerge.Doc
+	nextSeq                       uint64
+	incCount, incBytes, snapBytes int
+}
+
+// empty returns a new empty document with a fresh actor id (a
+// placeholder to be filled by sync).
+func (r *Repo) empty() (loadedDoc, error) {
+	actor, err := r.newActor()
+	if err != nil {
+		return loadedDoc{}, err
+	}
+	doc := automerge.New()
+	if err := doc.SetActorID(actor); err != nil {
+		return loadedDoc{}, fmt.Errorf("repo: set actor: %w", err)
+	}
+	return loadedDoc{doc: doc, nextSeq: 1}, nil
+}
+
+// read reads snapshot + increments (in sequence order) of id.
+func (r *Repo) read(ctx context.Context, id docs.DocumentID) (loadedDoc, error) {
 	var snap []byte
 	var incs [][]byte
 	var lastSeq uint64
@@ -307,35 +378,32 @@ func (r *Repo) load(ctx context.Context, id docs.DocumentID) (*Handle, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("repo: load %s: %w", id, err)
+		return loadedDoc{}, fmt.Errorf("repo: load %s: %w", id, err)
 	}
 	if snap == nil && len(incs) == 0 {
-		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+		return loadedDoc{}, fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
 	doc := automerge.New()
 	if snap != nil {
 		if doc, err = automerge.Load(snap); err != nil {
-			return nil, fmt.Errorf("%w: %s snapshot: %v", ErrCorrupt, id, err)
+			return loadedDoc{}, fmt.Errorf("%w: %s snapshot: %v", ErrCorrupt, id, err)
 		}
 	}
 	for i, inc := range incs {
 		if err := doc.LoadIncremental(inc); err != nil {
-			return nil, fmt.Errorf("%w: %s increment %d: %v", ErrCorrupt, id, i, err)
+			return loadedDoc{}, fmt.Errorf("%w: %s increment %d: %v", ErrCorrupt, id, i, err)
 		}
 	}
+	r.gc.add(len(snap) + incBytes)
 	doc.SaveIncremental() // what we loaded is stored: move the baseline past it
 	actor, err := r.newActor()
 	if err != nil {
-		return nil, err
+		return loadedDoc{}, err
 	}
 	if err := doc.SetActorID(actor); err != nil {
-		return nil, fmt.Errorf("repo: set actor: %w", err)
+		return loadedDoc{}, fmt.Errorf("repo: set actor: %w", err)
 	}
-	return &Handle{
-		repo: r, id: id, doc: doc, nextSeq: lastSeq + 1,
-		incCount: len(incs), incBytes: incBytes, snapBytes: len(snap),
-		syncs: map[PeerID]*automerge.SyncState{},
-	}, nil
+	return loadedDoc{doc: doc, nextSeq: lastSeq + 1, incCount: len(incs), incBytes: incBytes, snapBytes: len(snap)}, nil
 }
 
 // List returns the ids of every document in the store, sorted by their

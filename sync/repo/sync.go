@@ -18,6 +18,9 @@ func (h *Handle) syncState(ctx context.Context, peer PeerID) (*automerge.SyncSta
 	if ss, ok := h.syncs[peer]; ok {
 		return ss, nil
 	}
+	if h.syncs == nil {
+		h.syncs = map[PeerID]*automerge.SyncState{}
+	}
 	raw, err := h.repo.st.Get(ctx, syncKey(peer, h.id))
 	var ss *automerge.SyncState
 	switch {
@@ -51,6 +54,9 @@ func (r *Repo) GenerateSyncMessage(ctx context.Context, peer PeerID, id docs.Doc
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if err := h.loaded(ctx); err != nil {
+		return nil, false, err
+	}
 	ss, err := h.syncState(ctx, peer)
 	if err != nil {
 		return nil, false, err
@@ -59,15 +65,24 @@ func (r *Repo) GenerateSyncMessage(ctx context.Context, peer PeerID, id docs.Doc
 	if !valid {
 		return nil, false, nil
 	}
-	return sm.Bytes(), true, nil
+	b := sm.Bytes()
+	r.gc.add(len(b))
+	return b, true, nil
 }
 
 // ReceiveSyncMessage applies a sync message from peer to document id
 // (created as an empty placeholder if unknown). New changes and the
-// updated sync state are persisted in one store Update before it returns;
-// subscribers are then notified with Remote set. A message that does not
-// decode returns ErrBadMessage; one refused by the write check returns
-// ErrRejected and changes nothing.
+// updated sync state are persisted in one store Update (a group commit
+// shared with other messages) before it returns; subscribers are then
+// notified with Remote set. A message that adds no change (heads, a bloom
+// filter, changes the document already has) does not wait for its sync
+// state to be durable, only for the document's earlier writes: answering
+// it acknowledges nothing new. The document's lock is released while the
+// write commits, so later messages of the same document are applied
+// meanwhile (and may reach other peers before this one is durable; its
+// sender is answered only after). A message that does not decode returns
+// ErrBadMessage; one refused by the write check returns ErrRejected and
+// changes nothing.
 func (r *Repo) ReceiveSyncMessage(ctx context.Context, peer PeerID, id docs.DocumentID, msg []byte) error {
 	return r.ReceiveSyncMessageWith(ctx, peer, id, msg, Incoming{})
 }
@@ -103,55 +118,88 @@ func (r *Repo) ReceiveSyncMessageWith(ctx context.Context, peer PeerID, id docs.
 		return err
 	}
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	if in.Create != nil && len(h.doc.Heads()) > 0 {
-		return fmt.Errorf("%w: %s", ErrExists, id)
-	}
-	if r.opts.writeCheck != nil || in.Check != nil {
-		if err := h.checkWrite(peer, msg, in.Check); err != nil {
-			return err
-		}
-	}
-	ss, err := h.syncState(ctx, peer)
+	prev := h.pending
+	w, changed, err := h.receive(ctx, peer, msg, in)
 	if err != nil {
+		h.mu.Unlock()
 		return err
 	}
-	before := h.doc.Heads()
-	if _, err := ss.ReceiveMessage(msg); err != nil {
-		return fmt.Errorf("%w: %v", ErrBadMessage, err)
-	}
-	after := h.doc.Heads()
-	state := ss.Save()
-	if err := h.persist(ctx, func(tx store.Txn) error {
-		if in.Create != nil {
-			if err := in.Create(tx); err != nil {
-				return err
-			}
-		}
-		return tx.Set(syncKey(peer, h.id), state)
-	}); err != nil {
-		if in.Create != nil {
+	if in.Create != nil {
+		// A creation keeps the document's lock until its write is
+		// decided, so nothing is applied on top of a document that may
+		// yet be refused. It waits for the outcome even past ctx: only
+		// the outcome tells whether the document must be reset.
+		defer h.mu.Unlock()
+		err := w.wait(context.Background())
+		if err != nil {
 			// A creation that is not stored leaves no document behind.
 			h.resetEmpty()
 		}
 		return err
 	}
-	if !slices.Equal(before, after) {
-		r.subs.publish(Event{Doc: id, Heads: after, Remote: true, Peer: peer})
+	h.mu.Unlock()
+	if !changed {
+		w = prev
 	}
-	return nil
+	return w.wait(ctx)
+}
+
+// receive runs the checks of in, applies msg and queues its persistence
+// (with in.Create's writes, as a creation); changed reports whether it
+// added changes. Caller holds h.mu.
+func (h *Handle) receive(ctx context.Context, peer PeerID, msg []byte, in Incoming) (w *write, changed bool, err error) {
+	if err := h.loaded(ctx); err != nil {
+		return nil, false, err
+	}
+	if in.Create != nil && len(h.doc.Heads()) > 0 {
+		return nil, false, fmt.Errorf("%w: %s", ErrExists, h.id)
+	}
+	if h.repo.opts.writeCheck != nil || in.Check != nil {
+		if err := h.checkWrite(peer, msg, in.Check); err != nil {
+			return nil, false, err
+		}
+	}
+	ss, err := h.syncState(ctx, peer)
+	if err != nil {
+		return nil, false, err
+	}
+	before := h.doc.Heads()
+	if _, err := ss.ReceiveMessage(msg); err != nil {
+		return nil, false, fmt.Errorf("%w: %v", ErrBadMessage, err)
+	}
+	after := h.doc.Heads()
+	state := ss.Save()
+	var ev *Event
+	if changed = !slices.Equal(before, after); changed {
+		ev = &Event{Doc: h.id, Heads: after, Remote: true, Peer: peer}
+	}
+	key := syncKey(peer, h.id)
+	h.repo.gc.add(len(msg) + len(state))
+	extra := func(tx store.Txn) error { return tx.Set(key, state) }
+	if create := in.Create; create != nil {
+		extra = func(tx store.Txn) error {
+			if err := create(tx); err != nil {
+				return err
+			}
+			return tx.Set(key, state)
+		}
+	}
+	return h.persist(extra, len(key)+len(state), ev, in.Create != nil), changed, nil
 }
 
 // resetEmpty turns h back into an empty placeholder after a creation
-// whose persist failed. The in-memory sync states were bound to the
+// whose write failed. The in-memory sync states were bound to the
 // discarded document; they are dropped and reload from the store (where
-// the failed Update wrote nothing). Caller holds h.mu.
+// the failed Update wrote nothing). An empty document has nothing a
+// failed write could have lost, so it is no longer broken. Caller holds
+// h.mu.
 func (h *Handle) resetEmpty() {
 	doc := automerge.New()
 	if err := doc.SetActorID(h.doc.ActorID()); err != nil {
 		h.repo.opts.logger.Warn("repo: reset placeholder actor", "doc", h.id.String(), "err", err)
 	}
-	h.doc, h.dirty, h.nextSeq, h.incCount, h.incBytes = doc, false, 1, 0, 0
+	h.doc, h.nextSeq, h.incCount, h.incBytes, h.snapBytes, h.view = doc, 1, 0, 0, 0, nil
+	h.broken.Store(false)
 	clear(h.syncs)
 }
 
@@ -187,10 +235,25 @@ func (h *Handle) checkWrite(peer PeerID, msg []byte, extra func(*automerge.Doc, 
 
 // SyncState returns the persisted sync state with peer for document id
 // (automerge's encoding: the heads both sides are known to share), or nil
-// when none is stored. The bytes are owned by the caller.
+// when none is stored. It first waits for the document's queued writes,
+// so the state reflects every message received before the call (a
+// message that adds no change returns before its sync state is
+// durable). The bytes are owned by the caller.
 func (r *Repo) SyncState(ctx context.Context, peer PeerID, id docs.DocumentID) ([]byte, error) {
 	if err := peer.check(); err != nil {
 		return nil, err
+	}
+	r.mu.Lock()
+	h := r.handles[id]
+	r.mu.Unlock()
+	if h != nil {
+		h.mu.Lock()
+		pending := h.pending
+		h.mu.Unlock()
+		// A failed write leaves the stored state as it was: read that.
+		if err := pending.wait(ctx); err != nil && ctx.Err() != nil {
+			return nil, fmt.Errorf("repo: read sync state: %w", err)
+		}
 	}
 	b, err := r.st.Get(ctx, syncKey(peer, id))
 	if errors.Is(err, store.ErrNotFound) {

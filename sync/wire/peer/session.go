@@ -65,23 +65,17 @@ func AllowAll(model.UserID, model.UserID, *automerge.Doc) (Access, error) {
 // by its owner, its collaborators and, when public, by everyone;
 // writable only by owner and collaborators; manageable (owner,
 // collaborators, public) only by its owner. Collaborators and public
-// come from the content, the owner from the caller. A document that is
-// not a playlist grants nothing.
+// come from the content (read once per document content, see aclMemo),
+// the owner from the caller. A document that is not a playlist grants
+// nothing.
 func PlaylistAccess(user, owner model.UserID, doc *automerge.Doc) (Access, error) {
-	if k, err := docs.KindOf(doc); err != nil || k != docs.KindPlaylist {
-		return Access{}, nil
-	}
-	p, err := docs.OpenPlaylist(doc, docs.DefaultOptions())
-	if err != nil {
-		return Access{}, fmt.Errorf("open playlist: %w", err)
-	}
-	_, collabs, public, err := p.Access()
-	if err != nil {
+	acl, err := readPlaylistACL(doc)
+	if err != nil || !acl.playlist {
 		return Access{}, err
 	}
 	own := user != "" && user == owner
-	w := own || user != "" && slices.Contains(collabs, user)
-	return Access{Read: w || public, Write: w, Manage: own}, nil
+	w := own || user != "" && slices.Contains(acl.collaborators, user)
+	return Access{Read: w || acl.public, Write: w, Manage: own}, nil
 }
 
 // DocumentAccess is the rule for every document kind: a library is

@@ -1,0 +1,614 @@
+// Command synccap is the relay sync load generator (docs/BENCHMARKS.md):
+// it drives a running `segue relay` (started with
+// --insecure-fast-passwords and open signup) over real automerge-repo
+// WebSocket connections from a separate process, so the relay's CPU and
+// memory are its own. Pin them apart:
+//
+//	taskset -c 1 segue relay --data /tmp/r --init --insecure-fast-passwords --listen 127.0.0.1:8099 &
+//	taskset -c 0 go run ./internal/bench/synccap -url http://127.0.0.1:8099 -relay-pid $! -scenario a
+//
+// Every device is one user with one connection. Each owns a playlist it
+// edits; shared playlists are owned by one device and list followers as
+// collaborators, who all sync them and edit them too. Edits are offered
+// at -rate per second in total (a -shared fraction of them on shared
+// playlists) from a Poisson-free fixed schedule. Reported: edits offered
+// and acknowledged, edit→ack latency (the relay answered with heads
+// including the edit: it is durable there), edit→followers latency (each
+// other follower's device holds the edit), and every second the relay's
+// CPU (from /proc/<pid>/stat) and RSS.
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/automerge/automerge-go"
+	"github.com/coder/websocket"
+
+	"github.com/segue-fm/segue/core/api"
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/crypto"
+	"github.com/segue-fm/segue/sync/docs"
+	"github.com/segue-fm/segue/sync/wire"
+	"github.com/segue-fm/segue/sync/wire/peer"
+)
+
+// drain is how long after the edit phase edits still queued (the relay
+// pushing back on their connections) may be sent; the rest count as
+// errors.
+const drain = 10 * time.Second
+
+type config struct {
+	url, prefix           string
+	relayPID              int
+	devices, shared, fols int
+	idle                  int
+	rate, sharedFrac      float64
+	duration              time.Duration
+}
+
+func main() {
+	var c config
+	scenario := flag.String("scenario", "a", "preset: a (200 devices, 20 shared × 20 followers, 1,000 edits/s), b (100 devices following 100 shared playlists, 10,000 idle peers, 50 edits/s), c (a at 20,000 edits/s offered: maximum throughput); flags given explicitly override it")
+	flag.StringVar(&c.url, "url", "http://127.0.0.1:8099", "relay base URL")
+	flag.IntVar(&c.relayPID, "relay-pid", 0, "relay process id, for CPU and RSS (0: not reported)")
+	flag.StringVar(&c.prefix, "prefix", "", "username prefix (default: random, so runs do not collide)")
+	devices := flag.Int("devices", 0, "devices (users), each with its own playlist")
+	shared := flag.Int("shared", 0, "shared playlists")
+	fols := flag.Int("followers", 0, "followers (collaborators, online) per shared playlist")
+	idle := flag.Int("idle", -1, "idle peers (connected, following nothing)")
+	rate := flag.Float64("rate", 0, "edits per second offered, in total")
+	sharedFrac := flag.Float64("shared-frac", -1, "fraction of edits on shared playlists")
+	dur := flag.Duration("duration", 30*time.Second, "edit phase")
+	flag.Parse()
+	switch *scenario {
+	case "a":
+		c.devices, c.shared, c.fols, c.rate, c.sharedFrac = 200, 20, 20, 1000, 0.5
+	case "b":
+		c.devices, c.shared, c.fols, c.idle, c.rate, c.sharedFrac = 100, 100, 100, 10000, 50, 1
+	case "c":
+		c.devices, c.shared, c.fols, c.rate, c.sharedFrac = 200, 20, 20, 20000, 0.5
+	default:
+		fatal(fmt.Errorf("unknown scenario %q", *scenario))
+	}
+	set := func(v int, dst *int) {
+		if v > 0 {
+			*dst = v
+		}
+	}
+	set(*devices, &c.devices)
+	set(*shared, &c.shared)
+	set(*fols, &c.fols)
+	if *idle >= 0 {
+		c.idle = *idle
+	}
+	if *rate > 0 {
+		c.rate = *rate
+	}
+	if *sharedFrac >= 0 {
+		c.sharedFrac = *sharedFrac
+	}
+	c.duration = *dur
+	if c.prefix == "" {
+		var b [3]byte
+		_, _ = rand.Read(b[:])
+		c.prefix = fmt.Sprintf("b%x", b)
+	}
+	if c.fols > c.devices || c.devices < 1 || c.rate <= 0 || c.sharedFrac > 1 {
+		fatal(errors.New("want 1 ≤ followers ≤ devices, rate > 0, shared-frac ≤ 1"))
+	}
+	if _, err := run(context.Background(), c); err != nil {
+		fatal(err)
+	}
+}
+
+func fatal(err error) {
+	fmt.Fprintln(os.Stderr, "synccap:", err)
+	os.Exit(1)
+}
+
+// doc is one device's replica of one document and its sync state.
+type doc struct {
+	id     docs.DocumentID
+	am     *automerge.Doc
+	pl     *docs.Playlist
+	ss     *automerge.SyncState
+	shared int // index of the shared playlist, -1 for an own one
+}
+
+// device is one user's device: one connection, its replicas.
+type device struct {
+	n     int
+	user  model.UserID
+	token string
+	conn  *peer.WSConn
+	mu    sync.Mutex
+	docs  map[docs.DocumentID]*doc
+	// unacked are the device's edits the relay has not acknowledged;
+	// guarded by stats.mu.
+	unacked []*pending
+}
+
+// pending is one edit awaiting its ack and its followers.
+type pending struct {
+	at      time.Time
+	hash    automerge.ChangeHash
+	acked   bool
+	waiting map[*device]bool // followers that do not hold it yet
+}
+
+type stats struct {
+	mu       sync.Mutex
+	byHash   map[automerge.ChangeHash]*pending // edits not yet acknowledged or not yet with every follower
+	ack, fol []time.Duration
+	offered  int
+	errs     int
+	firstErr string
+}
+
+// done forgets p once it is acknowledged and with every follower.
+// Caller holds s.mu.
+func (s *stats) done(p *pending) {
+	if p.acked && len(p.waiting) == 0 {
+		delete(s.byHash, p.hash)
+	}
+}
+
+func (s *stats) fail(err error) {
+	s.mu.Lock()
+	s.errs++
+	if s.firstErr == "" {
+		s.firstErr = err.Error()
+	}
+	s.mu.Unlock()
+}
+
+// run sets the scenario up, runs it, prints the report and returns the
+// measurements.
+func run(ctx context.Context, c config) (*stats, error) {
+	hc := &http.Client{Timeout: 30 * time.Second}
+	fmt.Printf("# synccap %+v\n", c)
+	devs := make([]*device, c.devices)
+	if err := parallel(c.devices, 16, func(i int) error {
+		d, err := register(ctx, hc, c, i)
+		devs[i] = d
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	st := &stats{byHash: map[automerge.ChangeHash]*pending{}}
+	if err := parallel(len(devs), 64, func(i int) error { return devs[i].connect(ctx, c, st) }); err != nil {
+		return nil, err
+	}
+	// Own playlists, then the shared ones with their collaborators.
+	if err := parallel(len(devs), 64, func(i int) error {
+		_, err := devs[i].create(ctx, -1, nil)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	followers := make([][]*device, c.shared)
+	sharedDocs := make([]docs.DocumentID, c.shared)
+	for s := range c.shared {
+		for k := range c.fols {
+			followers[s] = append(followers[s], devs[(s+k)%len(devs)])
+		}
+	}
+	if err := parallel(c.shared, 16, func(s int) error {
+		var users []model.UserID
+		for _, f := range followers[s][1:] {
+			users = append(users, f.user)
+		}
+		id, err := followers[s][0].create(ctx, s, users)
+		sharedDocs[s] = id
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	for s := range c.shared {
+		for _, f := range followers[s][1:] {
+			if err := f.follow(ctx, sharedDocs[s], s); err != nil {
+				return nil, err
+			}
+		}
+	}
+	// Wait until every follower holds its shared playlists.
+	deadline := time.Now().Add(2 * time.Minute)
+	for s := range c.shared {
+		for _, f := range followers[s] {
+			for !f.has(sharedDocs[s]) {
+				if time.Now().After(deadline) {
+					return nil, fmt.Errorf("follower %s never received shared playlist %d", f.user, s)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+	}
+	idle, err := openIdle(ctx, c, devs[0])
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		for _, ic := range idle {
+			ic.C.CloseNow()
+		}
+	}()
+	fmt.Printf("# setup done: %d devices, %d shared playlists × %d followers, %d idle peers\n", len(devs), c.shared, c.fols, len(idle))
+	time.Sleep(2 * time.Second)
+
+	mon := startMonitor(c.relayPID)
+	cpu0, t0 := mon.cpu(), time.Now()
+	ectx, ecancel := context.WithTimeout(ctx, c.duration+drain)
+	runEdits(ectx, c, devs, followers, sharedDocs, st)
+	ecancel()
+	// Let the last edits arrive.
+	time.Sleep(2 * time.Second)
+	cpu := mon.cpu() - cpu0
+	wall := time.Since(t0)
+	mon.stop()
+
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	lost, lostFol := 0, 0
+	for _, p := range st.byHash {
+		if !p.acked {
+			lost++
+		}
+		lostFol += len(p.waiting)
+	}
+	slices.Sort(st.ack)
+	slices.Sort(st.fol)
+	fmt.Printf("offered %d edits in %s (%.0f/s); acknowledged %d (%.0f/s); unacknowledged at end %d; errors %d (first %q)\n",
+		st.offered, c.duration, float64(st.offered)/c.duration.Seconds(), len(st.ack), float64(len(st.ack))/c.duration.Seconds(), lost, st.errs, st.firstErr)
+	fmt.Printf("edit→ack ms: p50 %.1f p99 %.1f max %.1f\n", pct(st.ack, .5), pct(st.ack, .99), pct(st.ack, 1))
+	fmt.Printf("edit→follower ms (%d deliveries, %d missing at end): p50 %.1f p99 %.1f max %.1f\n", len(st.fol), lostFol, pct(st.fol, .5), pct(st.fol, .99), pct(st.fol, 1))
+	if c.relayPID > 0 {
+		fmt.Printf("relay CPU %.2f cores over %s; %.1f µs per acknowledged edit; %.1f µs per delivered change (acks + follower deliveries)\n",
+			cpu.Seconds()/wall.Seconds(), wall.Round(time.Millisecond), float64(cpu.Microseconds())/float64(max(1, len(st.ack))),
+			float64(cpu.Microseconds())/float64(max(1, len(st.ack)+len(st.fol))))
+	}
+	return st, nil
+}
+
+func pct(d []time.Duration, p float64) float64 {
+	if len(d) == 0 {
+		return 0
+	}
+	return float64(d[min(len(d)-1, int(p*float64(len(d))))].Microseconds()) / 1000
+}
+
+// runEdits offers c.rate edits per second for c.duration on a fixed
+// schedule, each from a goroutine of its device (a device edits one at
+// a time; an edit due while its device is busy waits).
+func runEdits(ctx context.Context, c config, devs []*device, followers [][]*device, shared []docs.DocumentID, st *stats) {
+	period := time.Duration(float64(time.Second) / c.rate)
+	end := time.Now().Add(c.duration)
+	var wg sync.WaitGroup
+	var rnd uint64 = 0x9E3779B97F4A7C15
+	next := func() uint64 { rnd ^= rnd << 13; rnd ^= rnd >> 7; rnd ^= rnd << 17; return rnd }
+	sem := make(chan struct{}, 4096)
+	for at := time.Now(); at.Before(end); at = at.Add(period) {
+		time.Sleep(time.Until(at))
+		var d *device
+		var id docs.DocumentID
+		if c.shared > 0 && float64(next()%1000)/1000 < c.sharedFrac {
+			s := int(next() % uint64(c.shared))
+			d = followers[s][next()%uint64(len(followers[s]))]
+			id = shared[s]
+		} else {
+			d = devs[next()%uint64(len(devs))]
+			id = d.own()
+		}
+		st.mu.Lock()
+		st.offered++
+		st.mu.Unlock()
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if err := d.edit(ctx, at, id, followersOf(followers, shared, id), st); err != nil {
+				st.fail(err)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func followersOf(followers [][]*device, shared []docs.DocumentID, id docs.DocumentID) []*device {
+	for s, sid := range shared {
+		if sid == id {
+			return followers[s]
+		}
+	}
+	return nil
+}
+
+func register(ctx context.Context, hc *http.Client, c config, i int) (*device, error) {
+	user := fmt.Sprintf("%s%d", c.prefix, i)
+	const pw = "synccap-password"
+	if err := post(ctx, hc, c.url+"/v1/accounts", api.AccountRequest{Username: user, Password: pw}, nil); err != nil {
+		return nil, fmt.Errorf("sign up %s: %w", user, err)
+	}
+	id, err := crypto.NewIdentity(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	issued := time.Now().Truncate(time.Second)
+	sp, hp := id.SignPublic(), id.HPKEPublic()
+	req := api.RegisterRequest{Username: user, Password: pw, Name: "synccap", SignPub: sp, HPKEPub: hp, Issued: issued.Unix(),
+		Sig: id.Sign(crypto.DeviceProofMessage(user, "synccap", sp, hp, issued))}
+	var out api.RegisterResponse
+	if err := post(ctx, hc, c.url+"/v1/devices", req, &out); err != nil {
+		return nil, fmt.Errorf("register %s: %w", user, err)
+	}
+	return &device{n: i, user: model.UserID(user), token: out.Token, docs: map[docs.DocumentID]*doc{}}, nil
+}
+
+func post(ctx context.Context, hc *http.Client, url string, in, out any) error {
+	b, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("%s: HTTP %d", url, resp.StatusCode)
+	}
+	if out != nil {
+		return json.NewDecoder(resp.Body).Decode(out)
+	}
+	return nil
+}
+
+func dial(ctx context.Context, c config, token, peerID string, meta wire.PeerMetadata) (*peer.WSConn, error) {
+	u := "ws" + strings.TrimPrefix(c.url, "http") + "/v1/sync?token=" + token
+	wc, _, err := websocket.Dial(ctx, u, &websocket.DialOptions{CompressionMode: websocket.CompressionNoContextTakeover})
+	if err != nil {
+		return nil, err
+	}
+	wc.SetReadLimit(wire.MaxFrameSize)
+	conn := peer.NewWSConn(wc, 0)
+	if _, err := peer.ClientHandshake(ctx, conn, peerID, meta); err != nil {
+		wc.CloseNow()
+		return nil, err
+	}
+	return conn, nil
+}
+
+func (d *device) connect(ctx context.Context, c config, st *stats) error {
+	conn, err := dial(ctx, c, d.token, string(d.user)+"-dev", wire.PeerMetadata{StorageID: string(d.user) + "-store"})
+	if err != nil {
+		return fmt.Errorf("connect %s: %w", d.user, err)
+	}
+	d.conn = conn
+	go d.read(ctx, st)
+	return nil
+}
+
+// read applies every message from the relay, answers it, and records
+// acks and follower deliveries.
+func (d *device) read(ctx context.Context, st *stats) {
+	for {
+		m, err := d.conn.Recv(ctx)
+		if err != nil {
+			return
+		}
+		if m.Type != wire.TypeSync {
+			if m.Type == wire.TypeError {
+				st.fail(fmt.Errorf("relay error to %s: %s", d.user, m.Message))
+			}
+			continue
+		}
+		id, err := docs.ParseDocumentID(m.DocumentID)
+		if err != nil {
+			continue
+		}
+		now := time.Now()
+		d.mu.Lock()
+		dd := d.docs[id]
+		if dd == nil {
+			d.mu.Unlock()
+			continue
+		}
+		sm, err := dd.ss.ReceiveMessage(m.Data)
+		if err != nil {
+			d.mu.Unlock()
+			st.fail(err)
+			continue
+		}
+		heads := sm.Heads()
+		var got []automerge.ChangeHash // changes the message carried, and their dependencies
+		for _, ch := range sm.Changes() {
+			got = append(got, ch.Hash())
+			got = append(got, ch.Dependencies()...)
+		}
+		d.mu.Unlock()
+		st.mu.Lock()
+		keep := d.unacked[:0]
+		for _, p := range d.unacked {
+			// The relay's heads include the edit, or a change it sent
+			// depends on it: the relay holds it, durably.
+			if slices.Contains(heads, p.hash) || slices.Contains(got, p.hash) {
+				p.acked = true
+				st.ack = append(st.ack, now.Sub(p.at))
+				st.done(p)
+				continue
+			}
+			keep = append(keep, p)
+		}
+		d.unacked = keep
+		for _, h := range got {
+			if p := st.byHash[h]; p != nil && p.waiting[d] {
+				delete(p.waiting, d)
+				st.fol = append(st.fol, now.Sub(p.at))
+				st.done(p)
+			}
+		}
+		st.mu.Unlock()
+		if err := d.flush(ctx, dd); err != nil {
+			st.fail(err)
+		}
+	}
+}
+
+// flush sends the next sync message of dd, if any.
+func (d *device) flush(ctx context.Context, dd *doc) error {
+	d.mu.Lock()
+	sm, ok := dd.ss.GenerateMessage()
+	var data []byte
+	if ok {
+		data = sm.Bytes()
+	}
+	d.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	return d.conn.Send(ctx, &wire.Message{Type: wire.TypeSync, SenderID: string(d.user) + "-dev", TargetID: "relay", DocumentID: dd.id.String(), Data: data})
+}
+
+// create makes a playlist (shared index s, or -1 for the device's own)
+// with collaborators and syncs it to the relay.
+func (d *device) create(ctx context.Context, s int, collaborators []model.UserID) (docs.DocumentID, error) {
+	id, err := docs.NewDocumentID(rand.Reader)
+	if err != nil {
+		return id, err
+	}
+	am := automerge.New()
+	pl, err := docs.CreatePlaylist(am, d.user, "synccap", docs.DefaultOptions())
+	if err != nil {
+		return id, err
+	}
+	if len(collaborators) > 0 {
+		if err := pl.SetCollaborators(collaborators...); err != nil {
+			return id, err
+		}
+	}
+	dd := &doc{id: id, am: am, pl: pl, ss: automerge.NewSyncState(am), shared: s}
+	d.mu.Lock()
+	d.docs[id] = dd
+	d.mu.Unlock()
+	return id, d.flush(ctx, dd)
+}
+
+// follow asks the relay for a shared playlist the device does not hold.
+func (d *device) follow(ctx context.Context, id docs.DocumentID, s int) error {
+	am := automerge.New()
+	dd := &doc{id: id, am: am, ss: automerge.NewSyncState(am), shared: s}
+	d.mu.Lock()
+	d.docs[id] = dd
+	sm, _ := dd.ss.GenerateMessage()
+	data := sm.Bytes()
+	d.mu.Unlock()
+	return d.conn.Send(ctx, &wire.Message{Type: wire.TypeRequest, SenderID: string(d.user) + "-dev", TargetID: "relay", DocumentID: id.String(), Data: data})
+}
+
+func (d *device) has(id docs.DocumentID) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	dd := d.docs[id]
+	return dd != nil && len(dd.am.Heads()) > 0
+}
+
+func (d *device) own() docs.DocumentID {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for id, dd := range d.docs {
+		if dd.shared < 0 {
+			return id
+		}
+	}
+	return docs.DocumentID{}
+}
+
+// edit appends a track to id, registers the edit as pending and sends it.
+// Latencies count from due, the edit's scheduled time, so an edit delayed
+// by a relay that pushes back is measured from when it was offered.
+func (d *device) edit(ctx context.Context, due time.Time, id docs.DocumentID, followers []*device, st *stats) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("edit not sent by the end of the run: %w", err)
+	}
+	d.mu.Lock()
+	dd := d.docs[id]
+	if dd.pl == nil {
+		pl, err := docs.OpenPlaylist(dd.am, docs.DefaultOptions())
+		if err != nil {
+			d.mu.Unlock()
+			return err
+		}
+		dd.pl = pl
+	}
+	if _, err := dd.pl.Add(docs.AtEnd(), d.user, model.TrackID("t"+strconv.FormatInt(due.UnixNano(), 36))); err != nil {
+		d.mu.Unlock()
+		return err
+	}
+	heads := dd.am.Heads() // a local commit depends on every head: it is the only one now
+	d.mu.Unlock()
+	if len(heads) != 1 {
+		return fmt.Errorf("%d heads after a local commit", len(heads))
+	}
+	p := &pending{at: due, hash: heads[0], waiting: map[*device]bool{}}
+	for _, f := range followers {
+		if f != d {
+			p.waiting[f] = true
+		}
+	}
+	st.mu.Lock()
+	st.byHash[p.hash] = p
+	d.unacked = append(d.unacked, p)
+	st.mu.Unlock()
+	return d.flush(ctx, dd)
+}
+
+// openIdle connects n idle peers with dev's token (ephemeral peers:
+// nothing of them persists on the relay).
+func openIdle(ctx context.Context, c config, dev *device) ([]*peer.WSConn, error) {
+	out := make([]*peer.WSConn, c.idle)
+	err := parallel(c.idle, 64, func(i int) error {
+		conn, err := dial(ctx, c, dev.token, fmt.Sprintf("%s-idle%d", dev.user, i), wire.PeerMetadata{IsEphemeral: true})
+		out[i] = conn
+		return err
+	})
+	return out, err
+}
+
+// parallel runs fn(0..n-1) with at most k at once and returns the first
+// error.
+func parallel(n, k int, fn func(i int) error) error {
+	var wg sync.WaitGroup
+	var first atomic.Value
+	sem := make(chan struct{}, k)
+	for i := range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if err := fn(i); err != nil {
+				first.CompareAndSwap(nil, err)
+			}
+		})
+	}
+	wg.Wait()
+	if err, _ := first.Load().(error); err != nil {
+		return err
+	}
+	return nil
+}

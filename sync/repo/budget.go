@@ -1,0 +1,91 @@
+package repo
+
+import (
+	"context"
+	"errors"
+)
+
+// loaded makes sure the document is in memory, reloading it from the
+// store when the document budget unloaded it, and marks it most recently
+// used; past the budget it unloads the least recently used idle
+// documents. Caller holds h.mu.
+func (h *Handle) loaded(ctx context.Context) error {
+	if h.doc == nil {
+		if err := h.reload(ctx); err != nil {
+			return err
+		}
+	}
+	h.repo.touch(h)
+	return nil
+}
+
+// reload reads the document back from the store (snapshot, increments)
+// with a fresh actor id; a document with nothing stored (an unloaded
+// empty placeholder) comes back empty. Caller holds h.mu.
+func (h *Handle) reload(ctx context.Context) error {
+	l, err := h.repo.read(ctx, h.id)
+	if errors.Is(err, ErrNotFound) {
+		l, err = h.repo.empty()
+	}
+	if err != nil {
+		return err
+	}
+	h.doc, h.nextSeq, h.incCount, h.incBytes, h.snapBytes = l.doc, l.nextSeq, l.incCount, l.incBytes, l.snapBytes
+	h.syncs = nil
+	return nil
+}
+
+// touch marks h most recently used (adding it to the loaded list) and
+// unloads the least recently used documents past the budget. A document
+// that is busy (its lock held by someone else, a write of it not yet
+// committed, or changes a failed write left only in memory) is skipped and stays loaded until a later touch. Caller
+// holds h.mu; the others are only try-locked, so there is no lock order
+// to respect.
+func (r *Repo) touch(h *Handle) {
+	r.lruMu.Lock()
+	if h.lru == nil {
+		h.lru = r.lru.PushFront(h)
+	} else {
+		r.lru.MoveToFront(h.lru)
+	}
+	var victims []*Handle
+	for el := r.lru.Back(); el != nil && r.lru.Len()-len(victims) > r.opts.maxLoaded; el = el.Prev() {
+		if v := el.Value.(*Handle); v != h {
+			victims = append(victims, v)
+		}
+	}
+	r.lruMu.Unlock()
+	for _, v := range victims {
+		if !v.mu.TryLock() {
+			continue
+		}
+		if (v.pending == nil || v.pending.finished()) && !v.broken.Load() {
+			v.unload()
+		}
+		v.mu.Unlock()
+	}
+}
+
+// unload drops the document and its in-memory sync states (the persisted
+// ones stay; a session resumes from them as after a reconnect), so their
+// automerge memory is freed when the Go collector finalises them. Caller
+// holds h.mu and has checked that no write is pending.
+func (h *Handle) unload() {
+	h.repo.lruMu.Lock()
+	if h.lru != nil {
+		h.repo.lru.Remove(h.lru)
+		h.lru = nil
+	}
+	h.repo.lruMu.Unlock()
+	h.doc, h.syncs, h.pending, h.view = nil, nil, nil, nil
+	h.repo.unloads.Add(1)
+}
+
+// Loaded returns the number of documents in memory (bounded by
+// WithLoadedDocs, beyond which only busy documents stay) and how many
+// times a document was unloaded to keep within the budget.
+func (r *Repo) Loaded() (docs int, unloads uint64) {
+	r.lruMu.Lock()
+	defer r.lruMu.Unlock()
+	return r.lru.Len(), r.unloads.Load()
+}

@@ -1,0 +1,186 @@
+package repo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/segue-fm/segue/store"
+)
+
+// ErrWriteFailed is returned for a write queued behind an earlier write
+// of the same document that failed: it is not committed (its increment
+// would depend on the lost one); the document's next persist writes a
+// full snapshot instead.
+var ErrWriteFailed = errors.New("repo: an earlier write of this document failed")
+
+// write is one document's durable write queued for the group commit: an
+// increment (and the extra writes of its persist, such as a sync state)
+// or a compaction. fn is pure (no side effects besides its Txn calls), so
+// it may run more than once (conflict retries, a split batch).
+type write struct {
+	h       *Handle
+	fn      func(tx store.Txn) error
+	size    int  // bytes written, for the batch bound
+	compact bool // a full snapshot: repairs a failed earlier write
+	// creation is the first storing of a document together with the
+	// records of its creation (Incoming.Create), which may refuse it: it
+	// is committed in an Update of its own, so its refusal fails no other
+	// write, and its failure does not mark the document broken (the
+	// caller, still holding the document's lock, resets it to an empty
+	// placeholder).
+	creation bool
+	// event, when set, is published once the write is durable (by the
+	// committer, so a document's events keep their order).
+	event *Event
+	err   error
+	done  chan struct{} // closed once err is set
+}
+
+// wait blocks until w is committed or failed, or ctx ends (the write may
+// still commit afterwards; nothing was acknowledged). A nil w is done.
+func (w *write) wait(ctx context.Context) error {
+	if w == nil {
+		return nil
+	}
+	select {
+	case <-w.done:
+		return w.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// finished reports whether w is committed or failed.
+func (w *write) finished() bool {
+	select {
+	case <-w.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// enqueue hands w to the committer. It fails w at once when the repo is
+// closing.
+func (r *Repo) enqueue(w *write) {
+	w.done = make(chan struct{})
+	r.qmu.RLock()
+	defer r.qmu.RUnlock()
+	if r.qclosed {
+		w.err = ErrClosed
+		close(w.done)
+		return
+	}
+	r.queue <- w
+}
+
+// committer is the repo's group commit: it takes every write queued and
+// commits them in one store Update (one Badger commit, one fsync) — up to
+// the batch bounds of WithGroupCommit — then answers each. There is no
+// timer: writes arriving while a batch commits queue up for the next
+// one, so batches grow with the load and a lone write waits for nothing.
+// Writes of one document keep their queue order, within and across
+// batches. A creation (see write.creation) is committed alone. When a batch fails every write in it fails and their
+// documents are marked broken: their later queued increments fail with
+// ErrWriteFailed until a compaction (full snapshot) of the document
+// commits. It runs until the queue is closed (Close), committing what was
+// queued before.
+func (r *Repo) committer() {
+	defer close(r.committerDone)
+	var next *write
+	for {
+		w := next
+		next = nil
+		if w == nil {
+			var ok bool
+			if w, ok = <-r.queue; !ok {
+				return
+			}
+		}
+		batch := []*write{w}
+		size := w.size
+	gather:
+		for !w.creation && len(batch) < r.opts.batchWrites && size < r.opts.batchBytes {
+			select {
+			case w, ok := <-r.queue:
+				if !ok {
+					break gather
+				}
+				if w.creation || size+w.size > r.opts.batchBytes {
+					next = w
+					break gather
+				}
+				batch = append(batch, w)
+				size += w.size
+			default:
+				break gather
+			}
+		}
+		r.commitBatch(batch)
+	}
+}
+
+// commitBatch commits batch in one Update and answers every write.
+func (r *Repo) commitBatch(batch []*write) {
+	live := batch[:0:0]
+	for _, w := range batch {
+		if w.h.broken.Load() && !w.compact {
+			r.finish(w, fmt.Errorf("%w: %s", ErrWriteFailed, w.h.id))
+			continue
+		}
+		live = append(live, w)
+	}
+	if len(live) == 0 {
+		return
+	}
+	r.batches.Add(1)
+	err := r.st.Update(context.Background(), func(tx store.Txn) error {
+		for _, w := range live {
+			if err := w.fn(tx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if errors.Is(err, store.ErrTxnTooBig) && len(live) > 1 {
+		// Too big for one transaction: commit the writes one by one.
+		for _, w := range live {
+			r.commitBatch([]*write{w})
+		}
+		return
+	}
+	for _, w := range live {
+		switch {
+		case err != nil && !w.compact && !w.creation:
+			// A failed compaction loses nothing: the increments stay.
+			w.h.broken.Store(true)
+		case err == nil && w.compact:
+			w.h.broken.Store(false)
+		}
+		if err == nil && w.event != nil {
+			r.subs.publish(*w.event)
+		}
+		r.finish(w, err)
+	}
+}
+
+func (r *Repo) finish(w *write, err error) {
+	if err != nil {
+		err = fmt.Errorf("repo: persist %s: %w", w.h.id, err)
+	}
+	w.err = err
+	close(w.done)
+}
+
+// stopCommitter closes the queue and waits for the committer to commit
+// what was queued.
+func (r *Repo) stopCommitter() {
+	r.qmu.Lock()
+	if !r.qclosed {
+		r.qclosed = true
+		close(r.queue)
+	}
+	r.qmu.Unlock()
+	<-r.committerDone
+}
