@@ -5,7 +5,7 @@
 // memory are its own. Pin them apart:
 //
 //	taskset -c 1 segue relay --data /tmp/r --init --insecure-fast-passwords --listen 127.0.0.1:8099 &
-//	taskset -c 0 go run ./internal/bench/synccap -url http://127.0.0.1:8099 -relay-pid $! -scenario a
+//	taskset -c 0 go run ./bench/synccap -url http://127.0.0.1:8099 -relay-pid $! -scenario a
 //
 // Every device is one user with one connection. Each owns a playlist it
 // edits; shared playlists are owned by one device and list followers as
