@@ -29,6 +29,10 @@ func runEdge(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	authTTL := fs.Duration("auth-ttl", edge.DefaultAuthTTL, "how long an accepted device token is trusted before the parent is asked again")
 	shutdown := fs.Duration("shutdown-timeout", 10*time.Second, "grace period for in-flight requests on SIGTERM")
 	level := fs.String("log-level", envOr("SEGUE_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env SEGUE_LOG_LEVEL)")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: segue edge --parent URL [--listen ADDR] [--memory-mib N] [--disk-dir DIR --disk-mib N]")
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %w", errUsage, err)
 	}
