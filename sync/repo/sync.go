@@ -269,7 +269,9 @@ func (r *Repo) SyncState(ctx context.Context, peer PeerID, id docs.DocumentID) (
 // open document (the persisted shared heads stay). Call it when the
 // connection closes: the next session starts with a fresh exchange of
 // heads, which is what recovers from messages lost in the broken
-// connection.
+// connection. It first waits for each document's queued writes (the
+// group commit may still hold the latest sync state with peer), so the
+// next session resumes from the latest state, not an older stored one.
 func (r *Repo) PeerDisconnected(peer PeerID) {
 	r.mu.Lock()
 	hs := make([]*Handle, 0, len(r.handles))
@@ -278,6 +280,12 @@ func (r *Repo) PeerDisconnected(peer PeerID) {
 	}
 	r.mu.Unlock()
 	for _, h := range hs {
+		h.mu.Lock()
+		pending := h.pending
+		h.mu.Unlock()
+		// A failed write leaves the stored state as it was; the next
+		// session reads that.
+		_ = pending.wait(context.Background())
 		h.mu.Lock()
 		delete(h.syncs, peer)
 		h.mu.Unlock()
