@@ -293,11 +293,9 @@ func (d *Docs) WaitSynced(ctx context.Context, since time.Time, quiet time.Durat
 		return err
 	}
 	defer done()
-	d.mu.Lock()
-	c := d.client
-	d.mu.Unlock()
-	if c == nil {
-		return client.ErrDisconnected
+	c, err := d.relayClient()
+	if err != nil {
+		return err
 	}
 	t := time.NewTimer(quiet)
 	defer t.Stop()
@@ -328,11 +326,9 @@ func (d *Docs) WaitInSync(ctx context.Context) error {
 		return err
 	}
 	defer done()
-	d.mu.Lock()
-	c := d.client
-	d.mu.Unlock()
-	if c == nil {
-		return client.ErrDisconnected
+	c, err := d.relayClient()
+	if err != nil {
+		return err
 	}
 	for {
 		d.wantFollowed(ctx, c)
@@ -472,4 +468,15 @@ func (d *Docs) Close() error {
 		d.e.removeDocs(d)
 	})
 	return d.closeErr
+}
+
+// relayClient returns the running relay client, or
+// client.ErrDisconnected before StartSync.
+func (d *Docs) relayClient() (*client.Client, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.client == nil {
+		return nil, client.ErrDisconnected
+	}
+	return d.client, nil
 }
