@@ -22,6 +22,8 @@ require (
 	golang.org/x/text v0.44.0
 )
 
+require github.com/tetratelabs/wazero v1.12.0
+
 require (
 	filippo.io/bigmod v0.1.1-0.20260103110540-f8a47775ebe5 // indirect
 	filippo.io/keygen v1.0.0 // indirect
