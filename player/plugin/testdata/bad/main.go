@@ -3,13 +3,16 @@
 // 0 passes the block through untouched (the overhead benchmark), 1 loops
 // forever, 2 panics, 3 allocates until its memory is exhausted, 4 writes
 // NaN, 5 returns a failure status, 6 traps with an out-of-range index.
-// Parameter "abi" sets the version segue_abi_version returns from then on.
+// Parameter "after" delays the misbehaviour: the first "after" blocks are
+// halved (exactly) and passed back. Parameter "abi" sets the version
+// segue_abi_version returns from then on.
 package main
 
 import "unsafe"
 
 var (
 	mode     int32
+	after    int32
 	abi      int32 = 1
 	channels int32
 	buffers  [][]float32
@@ -41,6 +44,8 @@ func setParam(key uint32, n int32, v float64) int32 {
 	switch k {
 	case "mode":
 		mode = int32(v)
+	case "after":
+		after = int32(v)
 	case "abi":
 		abi = int32(v)
 	default:
@@ -52,6 +57,13 @@ func setParam(key uint32, n int32, v float64) int32 {
 //go:wasmexport segue_process
 func process(p uint32, frames int32) int32 {
 	buf := buffers[0][:frames*channels]
+	if after > 0 {
+		after--
+		for i := range buf {
+			buf[i] *= 0.5
+		}
+		return 0
+	}
 	switch mode {
 	case 1:
 		for {
