@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/examples/eq/dsp"
@@ -18,10 +19,11 @@ func effectOpts() player.Options {
 		WithShuffleRand(rand.New(rand.NewPCG(1, 2)))
 }
 
-func loadPlugin(t *testing.T, dir string, params ...plugin.Param) *plugin.Instance {
+// loadPlugin builds and loads a plugin with the block time bound.
+func loadPlugin(t *testing.T, dir string, bound time.Duration, params ...plugin.Param) *plugin.Instance {
 	t.Helper()
 	ctx := context.Background()
-	rt, err := plugin.NewRuntime(ctx, plugin.DefaultOptions().WithCacheDir(wasmbuild.CacheDir()+"/wazero"))
+	rt, err := plugin.NewRuntime(ctx, plugin.DefaultOptions().WithCacheDir(wasmbuild.CacheDir()+"/wazero").WithBlockTimeout(bound))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +48,8 @@ func TestEffectStageIsSampleExact(t *testing.T) {
 	src, ids := newMemSource(t)
 	ref, _ := playToWAV(t, src, effectOpts(), albumItems(ids), nil)
 	params := []plugin.Param{{Key: "preamp", Value: -2}, {Key: "band3", Value: 4}, {Key: "band8", Value: -6}}
-	inst := loadPlugin(t, "examples/eq", params...)
+	// A generous bound: this test is about samples, not timing.
+	inst := loadPlugin(t, "examples/eq", 10*time.Second, params...)
 	got, _ := playToWAV(t, src, effectOpts().WithEffects(inst), albumItems(ids), nil)
 	if len(got) != len(ref) {
 		t.Fatalf("%d samples with the effect, %d without", len(got), len(ref))
@@ -84,7 +87,7 @@ func TestEffectStageIsSampleExact(t *testing.T) {
 func TestLoopingPluginRemovedPlaybackContinues(t *testing.T) {
 	src, ids := newMemSource(t)
 	ref, _ := playToWAV(t, src, effectOpts(), albumItems(ids), nil)
-	inst := loadPlugin(t, "player/plugin/testdata/bad", plugin.Param{Key: "after", Value: 20}, plugin.Param{Key: "mode", Value: 1})
+	inst := loadPlugin(t, "player/plugin/testdata/bad", plugin.DefaultOptions().BlockTimeout(), plugin.Param{Key: "after", Value: 20}, plugin.Param{Key: "mode", Value: 1})
 	var removed []error
 	got, _ := playToWAV(t, src, effectOpts().WithEffects(inst), albumItems(ids), func(p *player.Player, st player.Status) {
 		if errors.Is(st.Err, player.ErrEffectRemoved) {

@@ -74,7 +74,10 @@ type Options struct {
 
 // DefaultOptions returns: compiled code cached on disk in
 // os.UserCacheDir()/segue/wazero (in memory only when there is no user
-// cache directory), a 50 ms bound on each processed block, 2 s on loading
+// cache directory), a 250 ms bound on each processed block (wall-clock
+// time: about ten 1024-frame blocks at 44.1 kHz, generous so that a
+// healthy plugin on a busy machine is not taken for a looping one), 2 s
+// on loading
 // and on each parameter change, memory capped at 1024 pages (64 MiB), and
 // blocks passed to the plugin in pieces of at most 8192 frames.
 func DefaultOptions() Options {
@@ -82,7 +85,7 @@ func DefaultOptions() Options {
 	if d, err := os.UserCacheDir(); err == nil {
 		dir = filepath.Join(d, "segue", "wazero")
 	}
-	return Options{cacheDir: dir, blockTimeout: 50 * time.Millisecond, setupTimeout: 2 * time.Second,
+	return Options{cacheDir: dir, blockTimeout: 250 * time.Millisecond, setupTimeout: 2 * time.Second,
 		memoryPages: 1024, maxFrames: 8192}
 }
 
@@ -90,7 +93,8 @@ func DefaultOptions() Options {
 // compiled code in memory only.
 func (o Options) WithCacheDir(dir string) Options { o.cacheDir = dir; return o }
 
-// WithBlockTimeout bounds each Process call (default 50 ms; at least 1 ms).
+// WithBlockTimeout bounds each Process call (default 250 ms; at least 1
+// ms).
 func (o Options) WithBlockTimeout(d time.Duration) Options {
 	o.blockTimeout = max(d, time.Millisecond)
 	return o
@@ -148,6 +152,9 @@ func NewRuntime(ctx context.Context, opts Options) (*Runtime, error) {
 	}
 	return &Runtime{opts: opts, r: r, cache: cache}, nil
 }
+
+// Options returns the runtime's options.
+func (rt *Runtime) Options() Options { return rt.opts }
 
 // Close closes every plugin instance of the runtime and the runtime.
 func (rt *Runtime) Close(ctx context.Context) error {
