@@ -77,6 +77,6 @@
 // (random_get from crypto.getRandomValues, clocks from performance.now,
 // fd_write to the console, proc_exit throwing), calls _initialize, and then
 // the same sequence. The test TestBrowserOutputIsNative runs it in
-// headless Chromium (webhost.js in testdata) and compares its output with
+// headless Chromium (WebHostJS, the file webhost.js) and compares its output with
 // this host's, byte for byte.
 package plugin
