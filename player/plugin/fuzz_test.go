@@ -3,6 +3,8 @@ package plugin_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math"
 	"testing"
 	"time"
 
@@ -56,6 +58,30 @@ func FuzzCompile(f *testing.F) {
 		block := make([]float32, 256)
 		if err := inst.Process(ctx, block); err != nil && !isKnown(err) {
 			t.Fatalf("Process: unclassified error %v", err)
+		}
+	})
+}
+
+// FuzzParseParam: ParseParam never panics, and what it accepts is a valid
+// key with a finite value that formats back to an accepted setting.
+func FuzzParseParam(f *testing.F) {
+	for _, s := range []string{"band3=+4", "preamp=-3.5", "band7.freq=2.5e3", "=", "a=NaN", "k=1e400"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := plugin.ParseParam(s)
+		if err != nil {
+			if !errors.Is(err, plugin.ErrParam) {
+				t.Fatalf("%q: %v is not ErrParam", s, err)
+			}
+			return
+		}
+		if math.IsNaN(p.Value) || math.IsInf(p.Value, 0) {
+			t.Fatalf("%q: value %v", s, p.Value)
+		}
+		q, err := plugin.ParseParam(fmt.Sprintf("%s=%v", p.Key, p.Value))
+		if err != nil || q != p {
+			t.Fatalf("%q: %v does not round-trip: %v, %v", s, p, q, err)
 		}
 	})
 }
