@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/segue-fm/segue/examples/eq/dsp"
+	"github.com/segue-fm/segue/internal/wasmbuild"
 	"github.com/segue-fm/segue/player/plugin"
 )
 
@@ -395,5 +396,69 @@ func TestFormatRefused(t *testing.T) {
 		if _, err := p.Instantiate(context.Background(), f[0], f[1]); !errors.Is(err, plugin.ErrFormat) {
 			t.Errorf("%v: %v, want ErrFormat", f, err)
 		}
+	}
+}
+
+// Blocks larger than the plugin's buffer are processed in pieces, with
+// the same result as in one piece.
+func TestLargeBlocksSplit(t *testing.T) {
+	ctx := context.Background()
+	rt, err := plugin.NewRuntime(ctx, plugin.DefaultOptions().WithCacheDir(filepath.Join(wasmbuild.CacheDir(), "wazero")).
+		WithMaxBlockFrames(64).WithBlockTimeout(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close(ctx)
+	params := []plugin.Param{{Key: "band5", Value: 9}, {Key: "band9", Value: -9}}
+	small, err := compile(t, rt, "eq", eqWasm(t)).Instantiate(ctx, rate, 2, params...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer small.Close()
+	big, err := compile(t, sharedRuntime(t, 1024), "eq", eqWasm(t)).Instantiate(ctx, rate, 2, params...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer big.Close()
+	x := stereoSine(1000, 700)
+	y := append([]float32(nil), x...)
+	if err := small.Process(ctx, x); err != nil { // 16 pieces of ≤ 64 frames
+		t.Fatal(err)
+	}
+	if err := big.Process(ctx, y); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(f32bytes(x), f32bytes(y)) {
+		t.Fatal("processing in pieces changed the result")
+	}
+}
+
+// SetParam from another goroutine while blocks are processed is safe
+// (run with -race) and takes effect between blocks.
+func TestSetParamWhileProcessing(t *testing.T) {
+	ctx := context.Background()
+	inst, err := compile(t, sharedRuntime(t, 1024), "eq", eqWasm(t)).Instantiate(ctx, rate, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inst.Close()
+	done := make(chan error)
+	go func() {
+		for k := range 50 {
+			if err := inst.SetParam(ctx, "band4", float64(k%12)); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	x := stereoSine(256, 250)
+	for range 50 {
+		if err := inst.Process(ctx, x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
