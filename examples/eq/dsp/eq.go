@@ -15,7 +15,8 @@
 // A band at 0 dB, or whose centre is at or above 0.49 × rate, is bypassed
 // exactly: with every band at 0 dB and no preamp the output equals the
 // input bit for bit. Filtering runs in float64 (transposed direct form
-// II); state below 1e-100 is flushed to zero at the end of each block so
+// II), band by band over the block, both channels of a stereo block in
+// one loop; state below 1e-100 is flushed to zero at the end of each block so
 // silence never leaves slow denormals behind. The threshold is far below
 // what can change a float32 result, so the output does not depend on how
 // the stream is split into blocks.
@@ -99,6 +100,7 @@ type EQ struct {
 	active   [Bands]bool
 	coeffs   [Bands]Coeffs
 	state    [][Bands][2]float64 // per channel, per band: z1, z2
+	work     []float64           // the block being processed
 }
 
 // New returns a flat equaliser for rate Hz and channels interleaved
@@ -186,6 +188,8 @@ func (e *EQ) SetParam(key string, v float64) error {
 // Process equalises len(buf)/channels interleaved frames in place; a
 // trailing partial frame is left untouched. Each sample goes through the
 // preamp and the active bands in float64 and is rounded to float32 once.
+// The work runs band by band over the block (the band's coefficients and
+// state in locals), which gives the same result as sample by sample.
 func (e *EQ) Process(buf []float32) {
 	ch := e.channels
 	n := len(buf) / ch * ch
@@ -197,30 +201,62 @@ func (e *EQ) Process(buf []float32) {
 			na++
 		}
 	}
-	if na == 0 && e.preamp == 0 {
+	if na == 0 && e.preamp == 0 || n == 0 {
 		return
 	}
 	g := 1.0
 	if e.preamp != 0 {
 		g = math.Pow(10, e.preamp/20)
 	}
-	for k := range ch {
-		st := &e.state[k]
-		for i := k; i < n; i += ch {
-			x := float64(buf[i]) * g
-			for _, b := range idx[:na] {
-				c, z := &e.coeffs[b], &st[b]
-				y := c.B0*x + z[0]
-				z[0] = c.B1*x - c.A1*y + z[1]
-				z[1] = c.B2*x - c.A2*y
-				x = y
-			}
-			buf[i] = float32(x)
+	if cap(e.work) < n {
+		e.work = make([]float64, n)
+	}
+	w := e.work[:n]
+	for i, v := range buf[:n] {
+		w[i] = float64(v) * g
+	}
+	for _, b := range idx[:na] {
+		c := e.coeffs[b]
+		if ch == 2 {
+			e.stereo(w, c, &e.state[0][b], &e.state[1][b])
+			continue
 		}
-		for _, b := range idx[:na] {
-			st[b] = [2]float64{flush(st[b][0]), flush(st[b][1])}
+		for k := range ch {
+			z := &e.state[k][b]
+			z1, z2 := z[0], z[1]
+			for i := k; i < n; i += ch {
+				x := w[i]
+				y := c.B0*x + z1
+				z1 = c.B1*x - c.A1*y + z2
+				z2 = c.B2*x - c.A2*y
+				w[i] = y
+			}
+			*z = [2]float64{flush(z1), flush(z2)}
 		}
 	}
+	out := buf[:len(w)]
+	for i, y := range w {
+		out[i] = float32(y)
+	}
+}
+
+// stereo runs one band over interleaved stereo: both channels' filters in
+// one loop.
+func (e *EQ) stereo(w []float64, c Coeffs, zl, zr *[2]float64) {
+	b0, b1, b2, a1, a2 := c.B0, c.B1, c.B2, c.A1, c.A2
+	l1, l2, r1, r2 := zl[0], zl[1], zr[0], zr[1]
+	for i := 1; i < len(w); i += 2 {
+		xl, xr := w[i-1], w[i]
+		yl := b0*xl + l1
+		yr := b0*xr + r1
+		l1 = b1*xl - a1*yl + l2
+		r1 = b1*xr - a1*yr + r2
+		l2 = b2*xl - a2*yl
+		r2 = b2*xr - a2*yr
+		w[i-1], w[i] = yl, yr
+	}
+	*zl = [2]float64{flush(l1), flush(l2)}
+	*zr = [2]float64{flush(r1), flush(r2)}
 }
 
 func flush(z float64) float64 {
