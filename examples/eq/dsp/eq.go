@@ -15,8 +15,10 @@
 // A band at 0 dB, or whose centre is at or above 0.49 × rate, is bypassed
 // exactly: with every band at 0 dB and no preamp the output equals the
 // input bit for bit. Filtering runs in float64 (transposed direct form
-// II), band by band over the block, both channels of a stereo block in
-// one loop; state below 1e-100 is flushed to zero at the end of each block so
+// II), band by band over the block (stereo: both channels in one loop,
+// two bands per pass, the first band reading and the last writing the
+// float32 block), with the same arithmetic as sample by sample; state
+// below 1e-100 is flushed to zero at the end of each block so
 // silence never leaves slow denormals behind. The threshold is far below
 // what can change a float32 result, so the output does not depend on how
 // the stream is split into blocks.
@@ -212,15 +214,38 @@ func (e *EQ) Process(buf []float32) {
 		e.work = make([]float64, n)
 	}
 	w := e.work[:n]
-	for i, v := range buf[:n] {
+	in := buf[:n]
+	if ch == 2 {
+		// The first band reads the block (preamp applied), the last
+		// writes it back: no separate conversion passes.
+		switch na {
+		case 0:
+			for i, v := range in {
+				in[i] = float32(float64(v) * g)
+			}
+		case 1:
+			b := idx[0]
+			stereoBand(in, in, g, e.coeffs[b], &e.state[0][b], &e.state[1][b])
+		default:
+			first, last := idx[0], idx[na-1]
+			stereoBand(in, w, g, e.coeffs[first], &e.state[0][first], &e.state[1][first])
+			mid := idx[1 : na-1]
+			for ; len(mid) >= 2; mid = mid[2:] {
+				p, q := mid[0], mid[1]
+				stereoBands(w, e.coeffs[p], e.coeffs[q], &e.state[0][p], &e.state[1][p], &e.state[0][q], &e.state[1][q])
+			}
+			if len(mid) == 1 {
+				stereoBand(w, w, 1, e.coeffs[mid[0]], &e.state[0][mid[0]], &e.state[1][mid[0]])
+			}
+			stereoBand(w, in, 1, e.coeffs[last], &e.state[0][last], &e.state[1][last])
+		}
+		return
+	}
+	for i, v := range in {
 		w[i] = float64(v) * g
 	}
 	for _, b := range idx[:na] {
 		c := e.coeffs[b]
-		if ch == 2 {
-			e.stereo(w, c, &e.state[0][b], &e.state[1][b])
-			continue
-		}
 		for k := range ch {
 			z := &e.state[k][b]
 			z1, z2 := z[0], z[1]
@@ -234,29 +259,55 @@ func (e *EQ) Process(buf []float32) {
 			*z = [2]float64{flush(z1), flush(z2)}
 		}
 	}
-	out := buf[:len(w)]
 	for i, y := range w {
-		out[i] = float32(y)
+		in[i] = float32(y)
 	}
 }
 
-// stereo runs one band over interleaved stereo: both channels' filters in
-// one loop.
-func (e *EQ) stereo(w []float64, c Coeffs, zl, zr *[2]float64) {
+// stereoBand runs one band over interleaved stereo, both channels in one
+// loop: out = band(in × g). in and out have the same length and may be
+// the same slice; converting float32 ↔ float64 on the way in or out.
+func stereoBand[I, O float32 | float64](in []I, out []O, g float64, c Coeffs, zl, zr *[2]float64) {
 	b0, b1, b2, a1, a2 := c.B0, c.B1, c.B2, c.A1, c.A2
 	l1, l2, r1, r2 := zl[0], zl[1], zr[0], zr[1]
-	for i := 1; i < len(w); i += 2 {
-		xl, xr := w[i-1], w[i]
+	out = out[:len(in)]
+	for i := 1; i < len(in); i += 2 {
+		xl, xr := float64(in[i-1])*g, float64(in[i])*g
 		yl := b0*xl + l1
 		yr := b0*xr + r1
 		l1 = b1*xl - a1*yl + l2
 		r1 = b1*xr - a1*yr + r2
 		l2 = b2*xl - a2*yl
 		r2 = b2*xr - a2*yr
-		w[i-1], w[i] = yl, yr
+		out[i-1], out[i] = O(yl), O(yr)
 	}
 	*zl = [2]float64{flush(l1), flush(l2)}
 	*zr = [2]float64{flush(r1), flush(r2)}
+}
+
+// stereoBands runs two bands, p then q, over interleaved stereo in place:
+// the same arithmetic as two stereoBand passes, in one loop.
+func stereoBands(w []float64, p, q Coeffs, pl, pr, ql, qr *[2]float64) {
+	pl1, pl2, pr1, pr2 := pl[0], pl[1], pr[0], pr[1]
+	ql1, ql2, qr1, qr2 := ql[0], ql[1], qr[0], qr[1]
+	for i := 1; i < len(w); i += 2 {
+		xl, xr := w[i-1], w[i]
+		yl := p.B0*xl + pl1
+		yr := p.B0*xr + pr1
+		pl1 = p.B1*xl - p.A1*yl + pl2
+		pr1 = p.B1*xr - p.A1*yr + pr2
+		pl2 = p.B2*xl - p.A2*yl
+		pr2 = p.B2*xr - p.A2*yr
+		zl := q.B0*yl + ql1
+		zr := q.B0*yr + qr1
+		ql1 = q.B1*yl - q.A1*zl + ql2
+		qr1 = q.B1*yr - q.A1*zr + qr2
+		ql2 = q.B2*yl - q.A2*zl
+		qr2 = q.B2*yr - q.A2*zr
+		w[i-1], w[i] = zl, zr
+	}
+	*pl, *pr = [2]float64{flush(pl1), flush(pl2)}, [2]float64{flush(pr1), flush(pr2)}
+	*ql, *qr = [2]float64{flush(ql1), flush(ql2)}, [2]float64{flush(qr1), flush(qr2)}
 }
 
 func flush(z float64) float64 {
