@@ -25,7 +25,7 @@ import (
 // directory.
 var ErrNoModule = errors.New("wasmbuild: go.mod not found")
 
-var mu sync.Mutex
+var mu sync.Mutex // one build at a time within a process
 
 // Root returns the module's root directory: the nearest parent of the
 // working directory holding go.mod.
@@ -72,7 +72,15 @@ func Build(ctx context.Context, cacheDir, dir string, srcDirs ...string) ([]byte
 	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
 		return nil, err
 	}
-	tmp := out + ".tmp"
+	// A unique temporary name: test binaries of several packages may
+	// build the same plugin at once.
+	f, err := os.CreateTemp(cacheDir, filepath.Base(out)+".*.tmp")
+	if err != nil {
+		return nil, err
+	}
+	tmp := f.Name()
+	f.Close()
+	defer os.Remove(tmp)
 	cmd := exec.CommandContext(ctx, "go", "build", "-buildmode=c-shared", "-trimpath", "-o", tmp, "./"+dir)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
