@@ -30,13 +30,39 @@ window.runPlugin = async (params, block) => {
   for (let i = 0; i < b.length; i += 8192) s += String.fromCharCode(...b.subarray(i, i + 8192));
   return btoa(s);
 };
+window.failures = async () => {
+  const out = {};
+  for (const name of ["v2", "foreign", "junk"]) {
+    const wasm = await fetch("/" + name + ".wasm").then((r) => r.arrayBuffer());
+    try {
+      await loadPlugin(wasm, 44100, 2, [], { name });
+      out[name] = "loaded";
+    } catch (e) {
+      out[name] = e.kind;
+    }
+  }
+  const trap = await loadPlugin(await fetch("/trap.wasm").then((r) => r.arrayBuffer()), 44100, 2, [], { name: "trap" });
+  const block = new Float32Array([0.5, -0.5, 0.25, -0.25]);
+  for (const k of ["trap1", "trap2"]) {
+    try {
+      trap.process(block);
+      out[k] = "processed";
+    } catch (e) {
+      out[k] = e.kind;
+    }
+  }
+  out.unchanged = block.join(",") === "0.5,-0.5,0.25,-0.25";
+  return out;
+};
 window.hostReady = true;
 </script>`
 
 // The equaliser plugin run in headless Chromium by the browser's
 // WebAssembly engine (webhost.js) produces exactly the bytes the native
 // host produces under wazero, for the same input (the demo piece and
-// noise), settings and blocks.
+// noise), settings and blocks. The browser host also refuses a version
+// mismatch, a foreign import and junk, and unloads a trapping plugin
+// leaving the block unchanged, as the native host does.
 func TestBrowserOutputIsNative(t *testing.T) {
 	eq := eqWasm(t)
 	piece := demoalbum.Synthesize()
@@ -73,6 +99,15 @@ func TestBrowserOutputIsNative(t *testing.T) {
 		case "/plugin.wasm":
 			w.Header().Set("Content-Type", "application/wasm")
 			w.Write(eq)
+		case "/v2.wasm":
+			w.Write(abiModule(2, []byte{0x41, 0}))
+		case "/foreign.wasm":
+			imp := append(append(append([]byte{1}, name("env")...), name("foo")...), 0, 0)
+			w.Write(assemble(wasmParts{version: 1, processBody: []byte{0x41, 0}, processType: 2, memMin: 4, imports: imp, nImports: 1}))
+		case "/junk.wasm":
+			w.Write([]byte("not wasm"))
+		case "/trap.wasm":
+			w.Write(abiModule(1, []byte{0x00}))
 		case "/input.f32":
 			w.Header().Set("Content-Type", "application/octet-stream")
 			w.Write(in)
@@ -112,6 +147,19 @@ func TestBrowserOutputIsNative(t *testing.T) {
 		}
 	}
 	t.Logf("browser == native: %d samples, bit-identical", len(input))
+
+	// The browser host refuses and unloads what the native host does.
+	fails, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]any](`failures()`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantFails := map[string]any{"v2": "unsupported ABI version", "foreign": "invalid module", "junk": "invalid module",
+		"trap1": "trapped", "trap2": "unloaded", "unchanged": true}
+	for k, v := range wantFails {
+		if fails[k] != v {
+			t.Errorf("browser host: %s = %v, want %v (all: %v)", k, fails[k], v, fails)
+		}
+	}
 }
 
 func jsonOf(t *testing.T, v any) string {
