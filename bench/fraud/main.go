@@ -90,7 +90,7 @@ func run() error {
 		}
 	} else {
 		t0 := time.Now()
-		ss, err := fraudeval.Seeds(tr, opts, shape)
+		ss, err := fraudeval.Seeds(tr, opts, shape, true)
 		if err != nil {
 			return err
 		}
@@ -111,14 +111,20 @@ func run() error {
 			}
 		}
 	}
-	t0 := time.Now()
-	ss, err := fraudeval.Seeds(te, opts, shape)
-	if err != nil {
-		return err
+	for _, inputs := range []bool{true, false} {
+		t0 := time.Now()
+		ss, err := fraudeval.Seeds(te, opts, shape, inputs)
+		if err != nil {
+			return err
+		}
+		tab := fraudeval.Evaluate(m, ss, fraud.DefaultMinPlays)
+		what := "with AccountInfo (IP, friends, library edits)"
+		if !inputs {
+			what = "play events only (no AccountInfo)"
+		}
+		fmt.Printf("\nheld-out seeds %s, %s (threshold %.4f, %v):\n\n", *test, what, tab.Threshold, time.Since(t0).Round(time.Millisecond))
+		tab.Write(os.Stdout)
 	}
-	tab := fraudeval.Evaluate(m, ss, fraud.DefaultMinPlays)
-	fmt.Printf("\nheld-out seeds %s (threshold %.4f, %v):\n\n", *test, tab.Threshold, time.Since(t0).Round(time.Millisecond))
-	tab.Write(os.Stdout)
 	if *verbose {
 		for i := range int(fraud.NumFeatures) {
 			fmt.Printf("%-20s edges %.3g\n%-20s points %.2f\n", fraud.Feature(i), m.Edges[i], "", m.Points[i])

@@ -42,10 +42,6 @@ const (
 	Loops
 	// Muted: share of plays with the volume muted.
 	Muted
-	// Offline: share of plays made offline (downloads).
-	Offline
-	// Playlists: share of plays from a playlist context.
-	Playlists
 	// AccountsPerDevice: log2 of the most accounts seen on one of the
 	// account's devices.
 	AccountsPerDevice
@@ -64,10 +60,10 @@ const (
 )
 
 var featureNames = [NumFeatures]string{"plays_per_day", "hours_per_day", "quiet_hours", "skip_rate", "distinct_tracks", "top_tracks",
-	"just_over_30s", "rotation", "loops", "muted", "offline", "playlists", "accounts_per_device", "accounts_per_ip", "no_friends", "friends", "library_edits"}
+	"just_over_30s", "rotation", "loops", "muted", "accounts_per_device", "accounts_per_ip", "no_friends", "friends", "library_edits"}
 
 var featureText = [NumFeatures]string{"plays per active day (log)", "active hours per day", "quiet hours a day", "skip rate", "distinct-track ratio",
-	"share on top 10 tracks", "plays cut just over 30 s", "tracks in heavy rotation", "repeated loops", "muted plays", "offline plays", "playlist plays",
+	"share on top 10 tracks", "plays cut just over 30 s", "tracks in heavy rotation", "repeated loops", "muted plays",
 	"accounts per device (log2)", "accounts per IP (log2)", "no friends", "friends (log)", "library edits (log)"}
 
 // String returns the feature's name in the model format.
@@ -77,6 +73,10 @@ func (f Feature) String() string {
 	}
 	return featureNames[f]
 }
+
+// The play context and the offline flag are not features: in the
+// simulation they told bots from humans only because the simulated bots
+// never set them, and a bot sets them as easily as a human.
 
 // Features is one account's feature vector; NaN marks a feature whose
 // input is unknown (it then contributes nothing to the score).
@@ -106,14 +106,14 @@ type transition struct{ from, to model.TrackID }
 
 // acc accumulates one account's (or device's) plays.
 type acc struct {
-	plays, skips, just30, muted, offline, playlists int
-	hours                                           [24]int
-	days                                            map[int64]uint32 // day → bitmask of UTC hours
-	tracks                                          map[model.TrackID]int
-	prev                                            map[model.DeviceID]model.TrackID
-	trans                                           map[transition]int
-	devices                                         map[model.DeviceID]struct{}
-	users                                           map[model.UserID]struct{}
+	plays, skips, just30, muted int
+	hours                       [24]int
+	days                        map[int64]uint32 // day → bitmask of UTC hours
+	tracks                      map[model.TrackID]int
+	prev                        map[model.DeviceID]model.TrackID
+	trans                       map[transition]int
+	devices                     map[model.DeviceID]struct{}
+	users                       map[model.UserID]struct{}
 }
 
 func newAcc() *acc {
@@ -126,8 +126,7 @@ const msPerHour = int64(time.Hour / time.Millisecond)
 func (a *acc) add(p Play) {
 	e := p.Event
 	a.plays++
-	switch {
-	case e.EndReason == model.EndSkipped:
+	if e.EndReason == model.EndSkipped {
 		a.skips++
 	}
 	if e.EndReason != model.EndCompleted && e.PlayedMs >= 30_000 && e.PlayedMs < 40_000 {
@@ -135,12 +134,6 @@ func (a *acc) add(p Play) {
 	}
 	if e.VolumeMuted {
 		a.muted++
-	}
-	if e.Offline {
-		a.offline++
-	}
-	if e.Context.Kind == "playlist" {
-		a.playlists++
 	}
 	h := e.StartedAt / msPerHour
 	if e.StartedAt < 0 {
@@ -212,8 +205,6 @@ func (a *acc) behaviour(f *Features) {
 	}
 	f[Loops] = share(loops, a.plays)
 	f[Muted] = share(a.muted, a.plays)
-	f[Offline] = share(a.offline, a.plays)
-	f[Playlists] = share(a.playlists, a.plays)
 }
 
 // Extractor accumulates plays and computes per-account and per-device

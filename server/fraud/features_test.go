@@ -22,8 +22,7 @@ func TestAccountFeatures(t *testing.T) {
 		x.Add(Play{Device: model.DeviceID(dev), User: model.UserID(user), Event: e})
 	}
 	// u1: 10 plays on day one at 20:00–21:00 UTC: a loop a→b→c→a…, 2
-	// skipped at 35 s (just over 30 s), 1 skipped at 5 s, 1 muted, 2
-	// offline, 5 from a playlist.
+	// skipped at 35 s (just over 30 s), 1 skipped at 5 s, 1 muted.
 	for i := range 10 {
 		e := ev(string(rune('a'+i%3)), 20+float64(i)/10, 200_000, model.EndCompleted)
 		switch i {
@@ -33,10 +32,6 @@ func TestAccountFeatures(t *testing.T) {
 			e.PlayedMs, e.EndReason = 5_000, model.EndSkipped
 		}
 		e.VolumeMuted = i == 4
-		e.Offline = i >= 8
-		if i < 5 {
-			e.Context = model.PlayContext{Kind: "playlist", ID: "p"}
-		}
 		add("d1", "u1", e)
 	}
 	// u2 shares d1 and plays around the clock on two days.
@@ -66,8 +61,6 @@ func TestAccountFeatures(t *testing.T) {
 		{Rotation, 0},
 		{Loops, 0.9}, // every transition of the 3-cycle repeats ≥ 3 times: 9 transitions
 		{Muted, 0.1},
-		{Offline, 0.2},
-		{Playlists, 0.5},
 		{AccountsPerDevice, 1},
 		{AccountsPerIP, math.Log2(3)},
 		{NoFriends, 1},

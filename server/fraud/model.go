@@ -176,8 +176,11 @@ func (m *Model) Score(f Features) Score {
 
 func sigmoid(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
 
+// softplus is log(1 + eˣ), computed stably.
+func softplus(x float64) float64 { return math.Max(x, 0) + math.Log1p(math.Exp(-math.Abs(x))) }
+
 // FitOptions configures Fit. DefaultFitOptions: 12 quantile bins per
-// feature, L2 penalty 4.0 on the points (per sample-weight unit), target
+// feature and class (merged: at most 22 edges), L2 penalty 4.0 on the points (per sample-weight unit), target
 // precision 1.0 on the training set for the threshold (no training human
 // flagged: the margin that keeps held-out precision ≥ 0.99, since a
 // wrongly withheld royalty is costly).
@@ -199,7 +202,8 @@ func (o FitOptions) L2() float64 { return o.l2 }
 // Precision returns the target training precision.
 func (o FitOptions) Precision() float64 { return o.precision }
 
-// WithBins sets the number of quantile bins per feature (1–MaxBins).
+// WithBins sets the number of quantile bins per feature and class
+// (1–MaxBins/2).
 func (o FitOptions) WithBins(n int) FitOptions { o.bins = n; return o }
 
 // WithL2 sets the L2 penalty (≥ 0).
@@ -227,9 +231,20 @@ func quantileEdges(xs []float64, bins int) []float64 {
 	return out
 }
 
-// Fit fits a model on labelled feature vectors (bot = true): quantile bins
-// per feature from the pooled training values, the points by L-BFGS on
-// the L2-penalised log-loss with the two classes weighted equally, and the
+// featureDirection constrains the points of a feature to grow in one
+// direction (+1: higher values more suspicious, −1: lower values); 0
+// leaves them free. Constrained are the features where "none at all"
+// must not look suspicious: a human who never muted, shares no device or
+// IP, or has many friends and library edits; a free feature may be
+// suspicious in a middle range (a skip rate near 0 or near 1).
+var featureDirection = [NumFeatures]float64{
+	Muted: 1, AccountsPerDevice: 1, AccountsPerIP: 1, NoFriends: 1, Friends: -1, LibraryEdits: -1,
+}
+
+// Fit fits a model on labelled feature vectors (bot = true): bins per
+// feature at the quantiles of each class's training values, the points by L-BFGS on
+// the L2-penalised log-loss with the two classes weighted equally (the
+// points of the features in featureDirection monotone), and the
 // threshold: the lowest training score at which the flagged training
 // accounts reach the target precision (most recall at that precision).
 // Deterministic.
@@ -237,7 +252,7 @@ func Fit(xs []Features, bot []bool, opts FitOptions) (*Model, error) {
 	if len(xs) != len(bot) {
 		return nil, fmt.Errorf("%w: %d samples, %d labels", ErrNoData, len(xs), len(bot))
 	}
-	if opts.bins < 1 || opts.bins > MaxBins || opts.l2 < 0 || !(opts.precision > 0 && opts.precision <= 1) {
+	if opts.bins < 1 || opts.bins > MaxBins/2 || opts.l2 < 0 || !(opts.precision > 0 && opts.precision <= 1) {
 		return nil, fmt.Errorf("fraud: fit: bad options %+v", opts)
 	}
 	nb := 0
@@ -252,12 +267,21 @@ func Fit(xs []Features, bot []bool, opts FitOptions) (*Model, error) {
 	n := int(NumFeatures)
 	m := &Model{Features: featureNames[:], Edges: make([][]float64, n), Points: make([][]float64, n)}
 	off := make([]int, n+1) // parameter offsets: feature i's points are p[off[i]:off[i+1]]
-	col := make([]float64, len(xs))
+	var hc, bc []float64
 	for i := range n {
+		hc, bc = hc[:0], bc[:0]
 		for j, x := range xs {
-			col[j] = x[i]
+			if bot[j] {
+				bc = append(bc, x[i])
+			} else {
+				hc = append(hc, x[i])
+			}
 		}
-		m.Edges[i] = quantileEdges(col, opts.bins)
+		// Quantiles of each class, merged: resolution both where humans
+		// are and where the (rarer) bots are.
+		e := append(quantileEdges(hc, opts.bins), quantileEdges(bc, opts.bins)...)
+		slices.Sort(e)
+		m.Edges[i] = slices.Compact(e)
 		off[i+1] = off[i] + len(m.Edges[i]) + 1
 	}
 	// idx[j][i]: sample j's parameter for feature i, −1 when unknown.
@@ -272,12 +296,27 @@ func Fit(xs []Features, bot []bool, opts FitOptions) (*Model, error) {
 		}
 	}
 	np := off[n]
+	// The optimiser's parameters q map to the points: a feature with a
+	// direction has its first bin's points free and every later bin adding
+	// direction × softplus(q) (the L2 penalty is on that step), so its
+	// points are monotone: more of a suspicious signal never lowers the
+	// score, and its unsuspicious values never raise it.
+	expand := func(q, p []float64) {
+		copy(p, q)
+		for i := range n {
+			if d := featureDirection[i]; d != 0 {
+				for k := off[i] + 1; k < off[i+1]; k++ {
+					p[k] = p[k-1] + d*softplus(q[k])
+				}
+			}
+		}
+	}
 	wBot, wHuman := 0.5/float64(nb), 0.5/float64(len(bot)-nb)
 	reg := opts.l2 / float64(len(xs))
-	loss := func(p, grad []float64) float64 {
-		if grad != nil {
-			clear(grad)
-		}
+	p, gp := make([]float64, np+1), make([]float64, np+1)
+	loss := func(q, grad []float64) float64 {
+		expand(q, p)
+		clear(gp)
 		l := 0.0
 		for j, ij := range idx {
 			lo := p[np]
@@ -296,32 +335,65 @@ func Fit(xs []Features, bot []bool, opts FitOptions) (*Model, error) {
 				g := w * (sigmoid(lo) - y)
 				for _, k := range ij {
 					if k >= 0 {
-						grad[k] += g
+						gp[k] += g
 					}
 				}
-				grad[np] += g
+				gp[np] += g
 			}
 		}
-		for k := range np {
-			l += 0.5 * reg * p[k] * p[k]
-			if grad != nil {
-				grad[k] += reg * p[k]
+		for i := range n {
+			for k := off[i]; k < off[i+1]; k++ {
+				v := q[k]
+				if featureDirection[i] != 0 && k > off[i] {
+					v = softplus(q[k])
+				}
+				l += 0.5 * reg * v * v
+			}
+		}
+		if grad == nil {
+			return l
+		}
+		copy(grad, gp)
+		for i := range n {
+			if d := featureDirection[i]; d != 0 {
+				suffix := 0.0
+				for k := off[i+1] - 1; k > off[i]; k-- {
+					suffix += gp[k]
+					grad[k] = d*sigmoid(q[k])*suffix + reg*softplus(q[k])*sigmoid(q[k])
+				}
+				grad[off[i]] = suffix + gp[off[i]]
+			}
+		}
+		for i := range n {
+			for k := off[i]; k < off[i+1]; k++ {
+				if featureDirection[i] == 0 || k == off[i] {
+					grad[k] += reg * q[k]
+				}
 			}
 		}
 		return l
 	}
 	prob := optimize.Problem{
-		Func: func(p []float64) float64 { return loss(p, nil) },
-		Grad: func(grad, p []float64) { loss(p, grad) },
+		Func: func(q []float64) float64 { return loss(q, nil) },
+		Grad: func(grad, q []float64) { loss(q, grad) },
 	}
-	res, err := optimize.Minimize(prob, make([]float64, np+1), &optimize.Settings{GradientThreshold: 1e-9}, &optimize.LBFGS{})
+	q0 := make([]float64, np+1)
+	for i := range n {
+		if featureDirection[i] != 0 {
+			for k := off[i] + 1; k < off[i+1]; k++ {
+				q0[k] = -3 // steps of softplus(−3) ≈ 0.05
+			}
+		}
+	}
+	res, err := optimize.Minimize(prob, q0, &optimize.Settings{GradientThreshold: 1e-9}, &optimize.LBFGS{})
 	if err != nil && res == nil {
 		return nil, fmt.Errorf("fraud: fit: %w", err)
 	}
+	expand(res.X, p)
 	for i := range n {
-		m.Points[i] = slices.Clone(res.X[off[i]:off[i+1]])
+		m.Points[i] = slices.Clone(p[off[i]:off[i+1]])
 	}
-	m.Bias = res.X[np]
+	m.Bias = p[np]
 	scores := make([]float64, len(xs))
 	for j, x := range xs {
 		scores[j] = m.Score(x).Value

@@ -28,8 +28,10 @@ func (s Sample) Bot() bool { return s.Account.Label != playsim.Human }
 
 // Population simulates opts (its seed) over shape and returns every
 // account's sample, accounts with fewer than minPlays plays included
-// (Evaluate counts them as not flagged, as Scan does).
-func Population(opts playsim.Options, shape playsim.Shape) ([]Sample, error) {
+// (Evaluate counts them as not flagged, as Scan does). With inputs false
+// the accounts' IP and social facts are left unknown, as in a scan run
+// without AccountInfo (the relay's own knowledge: play events only).
+func Population(opts playsim.Options, shape playsim.Shape, inputs bool) ([]Sample, error) {
 	x := fraud.NewExtractor()
 	accts, err := playsim.Run(opts, shape, func(p playsim.Play) { x.Add(fraud.Play(p)) })
 	if err != nil {
@@ -37,7 +39,9 @@ func Population(opts playsim.Options, shape playsim.Shape) ([]Sample, error) {
 	}
 	info := make(map[model.UserID]fraud.AccountInfo, len(accts))
 	for _, a := range accts {
-		info[a.User] = fraud.AccountInfo{IP: a.IP, Social: true, Friends: a.Friends, LibraryEdits: a.LibraryEdits}
+		if inputs {
+			info[a.User] = fraud.AccountInfo{IP: a.IP, Social: true, Friends: a.Friends, LibraryEdits: a.LibraryEdits}
+		}
 	}
 	in := fraud.NewInputs(info)
 	out := make([]Sample, 0, len(accts))
@@ -49,11 +53,11 @@ func Population(opts playsim.Options, shape playsim.Shape) ([]Sample, error) {
 }
 
 // Seeds simulates every seed (opts otherwise unchanged) and concatenates
-// the samples.
-func Seeds(seeds []uint64, opts playsim.Options, shape playsim.Shape) ([]Sample, error) {
+// the samples (inputs as for Population).
+func Seeds(seeds []uint64, opts playsim.Options, shape playsim.Shape, inputs bool) ([]Sample, error) {
 	var all []Sample
 	for _, s := range seeds {
-		ss, err := Population(opts.WithSeed(s), shape)
+		ss, err := Population(opts.WithSeed(s), shape, inputs)
 		if err != nil {
 			return nil, fmt.Errorf("seed %d: %w", s, err)
 		}
