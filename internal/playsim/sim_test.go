@@ -1,8 +1,11 @@
 package playsim
 
 import (
+	"strings"
+
 	"crypto/sha256"
 	"encoding/json"
+	"github.com/segue-fm/segue/server/recs/eval"
 	"testing"
 	"time"
 )
@@ -87,5 +90,29 @@ func TestRunBadOptions(t *testing.T) {
 	}
 	if _, err := Run(DefaultOptions(), Shape{}, func(Play) {}); err == nil {
 		t.Error("empty shape: no error")
+	}
+}
+
+// TestShapeFromLastFM: listeners take their artist weights (heaviest
+// first) and friend counts from the data; popularity sums the weights;
+// users without plays are dropped.
+func TestShapeFromLastFM(t *testing.T) {
+	d, err := eval.ParseLastFM(strings.NewReader("userID\tartistID\tweight\n2\t51\t10\n2\t52\t30\n3\t51\t5\n"),
+		strings.NewReader("2\t3\n3\t2\n2\t9\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ShapeFromLastFM(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Artists != 2 || s.Popularity[0] != 15 || s.Popularity[1] != 30 || len(s.Listeners) != 2 {
+		t.Fatalf("shape %+v", s)
+	}
+	if l := s.Listeners[0]; l.Artists[0] != 1 || l.Weights[0] != 30 || l.Friends != 1 {
+		t.Errorf("listener 0 %+v", l)
+	}
+	if _, err := ShapeFromLastFM(&eval.Dataset{}); err == nil {
+		t.Error("empty data set: no error")
 	}
 }
