@@ -1,13 +1,13 @@
 package playsim
 
 import (
-	"strings"
-
 	"crypto/sha256"
 	"encoding/json"
-	"github.com/segue-fm/segue/server/recs/eval"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/segue-fm/segue/server/recs/eval"
 )
 
 func digest(t *testing.T, o Options, s Shape) ([32]byte, []Account, map[Label]int) {
