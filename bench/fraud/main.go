@@ -90,7 +90,7 @@ func run() error {
 		}
 	} else {
 		t0 := time.Now()
-		ss, err := fraudeval.Seeds(tr, opts, shape, true)
+		ss, err := fraudeval.Seeds(tr, opts, shape)
 		if err != nil {
 			return err
 		}
@@ -100,7 +100,7 @@ func run() error {
 		m.Trained = fmt.Sprintf("playsim seeds %s, %d humans and %d bots per strategy per seed, lastfm-2k shape; %d bins, L2 %g, training precision %g",
 			*train, *humans, *bots, *bins, *l2, *prec)
 		fmt.Printf("fitted on seeds %s in %v; training table:\n\n", *train, time.Since(t0).Round(time.Millisecond))
-		fraudeval.Evaluate(m, ss, fraud.DefaultMinPlays).Write(os.Stdout)
+		fraudeval.Evaluate(m, ss, fraud.DefaultMinPlays, true).Write(os.Stdout)
 		if *write != "" {
 			b, err := m.JSON()
 			if err != nil {
@@ -111,18 +111,19 @@ func run() error {
 			}
 		}
 	}
+	t0 := time.Now()
+	ss, err := fraudeval.Seeds(te, opts, shape)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("\nsimulated and extracted %d held-out accounts in %v\n", len(ss), time.Since(t0).Round(time.Millisecond))
 	for _, inputs := range []bool{true, false} {
-		t0 := time.Now()
-		ss, err := fraudeval.Seeds(te, opts, shape, inputs)
-		if err != nil {
-			return err
-		}
-		tab := fraudeval.Evaluate(m, ss, fraud.DefaultMinPlays)
+		tab := fraudeval.Evaluate(m, ss, fraud.DefaultMinPlays, inputs)
 		what := "with AccountInfo (IP, friends, library edits)"
 		if !inputs {
 			what = "play events only (no AccountInfo)"
 		}
-		fmt.Printf("\nheld-out seeds %s, %s (threshold %.4f, %v):\n\n", *test, what, tab.Threshold, time.Since(t0).Round(time.Millisecond))
+		fmt.Printf("\nheld-out seeds %s, %s (threshold %.4f):\n\n", *test, what, tab.Threshold)
 		tab.Write(os.Stdout)
 	}
 	if *verbose {

@@ -59,12 +59,12 @@ func TestHeldOut(t *testing.T) {
 		true:  {playsim.BotLoop: 1, playsim.BotThreshold: 1, playsim.BotMuted: 1, playsim.BotFarm: 0.95, playsim.BotMimic: 0.75, playsim.BotSlowLow: 0.8},
 		false: {playsim.BotLoop: 1, playsim.BotThreshold: 1, playsim.BotMuted: 1, playsim.BotFarm: 0.85, playsim.BotMimic: 0.9, playsim.BotSlowLow: 0.8},
 	}
+	ss, err := Seeds(TestSeeds, playsim.DefaultOptions(), shape)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, inputs := range []bool{true, false} {
-		ss, err := Seeds(TestSeeds, playsim.DefaultOptions(), shape, inputs)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tab := Evaluate(m, ss, fraud.DefaultMinPlays)
+		tab := Evaluate(m, ss, fraud.DefaultMinPlays, inputs)
 		var b strings.Builder
 		tab.Write(&b)
 		t.Logf("held-out seeds %v, AccountInfo %v:\n%s", TestSeeds, inputs, b.String())
@@ -85,7 +85,7 @@ func TestHeldOut(t *testing.T) {
 // TestEvaluateCounts checks the table arithmetic on a small synthetic
 // population: rows add up, unscored accounts are not flagged.
 func TestEvaluateCounts(t *testing.T) {
-	ss, err := Population(playsim.DefaultOptions().WithHumans(20).WithBots(2).WithDays(3), playsim.SyntheticShape(3, 30, 200), true)
+	ss, err := Population(playsim.DefaultOptions().WithHumans(20).WithBots(2).WithDays(3), playsim.SyntheticShape(3, 30, 200))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,14 +93,14 @@ func TestEvaluateCounts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tab := Evaluate(m, ss, 1_000_000) // nobody reaches the minimum: nothing flagged
+	tab := Evaluate(m, ss, 1_000_000, true) // nobody reaches the minimum: nothing flagged
 	if o := tab.Overall(); o.Accounts != 2*len(playsim.Strategies) || o.Flagged != 0 || o.Recall != 0 || o.Precision != 1 {
 		t.Errorf("overall %+v", o)
 	}
 	if h := tab.Humans(); h.Accounts != 20 || h.Flagged != 0 {
 		t.Errorf("humans %+v", h)
 	}
-	tab = Evaluate(m, ss, 1)
+	tab = Evaluate(m, ss, 1, false)
 	n := 0
 	for _, s := range playsim.Strategies {
 		n += tab.Strategy(s).Flagged

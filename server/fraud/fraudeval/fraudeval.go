@@ -16,11 +16,14 @@ import (
 	"github.com/segue-fm/segue/server/fraud"
 )
 
-// Sample is one simulated account ready for scoring.
+// Sample is one simulated account ready for scoring: its features with
+// the AccountInfo inputs (IP, friends, library edits), and from its play
+// events only, as a scan without AccountInfo sees it.
 type Sample struct {
-	Account  playsim.Account
-	Plays    int
-	Features fraud.Features
+	Account    playsim.Account
+	Plays      int
+	Features   fraud.Features
+	EventsOnly fraud.Features
 }
 
 // Bot reports whether the sample is a bot account.
@@ -28,10 +31,8 @@ func (s Sample) Bot() bool { return s.Account.Label != playsim.Human }
 
 // Population simulates opts (its seed) over shape and returns every
 // account's sample, accounts with fewer than minPlays plays included
-// (Evaluate counts them as not flagged, as Scan does). With inputs false
-// the accounts' IP and social facts are left unknown, as in a scan run
-// without AccountInfo (the relay's own knowledge: play events only).
-func Population(opts playsim.Options, shape playsim.Shape, inputs bool) ([]Sample, error) {
+// (Evaluate counts them as not flagged, as Scan does).
+func Population(opts playsim.Options, shape playsim.Shape) ([]Sample, error) {
 	x := fraud.NewExtractor()
 	accts, err := playsim.Run(opts, shape, func(p playsim.Play) { x.Add(fraud.Play(p)) })
 	if err != nil {
@@ -39,25 +40,24 @@ func Population(opts playsim.Options, shape playsim.Shape, inputs bool) ([]Sampl
 	}
 	info := make(map[model.UserID]fraud.AccountInfo, len(accts))
 	for _, a := range accts {
-		if inputs {
-			info[a.User] = fraud.AccountInfo{IP: a.IP, Social: true, Friends: a.Friends, LibraryEdits: a.LibraryEdits}
-		}
+		info[a.User] = fraud.AccountInfo{IP: a.IP, Social: true, Friends: a.Friends, LibraryEdits: a.LibraryEdits}
 	}
-	in := fraud.NewInputs(info)
+	in, none := fraud.NewInputs(info), fraud.NewInputs(nil)
 	out := make([]Sample, 0, len(accts))
 	for _, a := range accts {
 		f, _ := x.Account(a.User, in)
-		out = append(out, Sample{Account: a, Plays: x.Plays(a.User), Features: f})
+		e, _ := x.Account(a.User, none)
+		out = append(out, Sample{Account: a, Plays: x.Plays(a.User), Features: f, EventsOnly: e})
 	}
 	return out, nil
 }
 
 // Seeds simulates every seed (opts otherwise unchanged) and concatenates
-// the samples (inputs as for Population).
-func Seeds(seeds []uint64, opts playsim.Options, shape playsim.Shape, inputs bool) ([]Sample, error) {
+// the samples.
+func Seeds(seeds []uint64, opts playsim.Options, shape playsim.Shape) ([]Sample, error) {
 	var all []Sample
 	for _, s := range seeds {
-		ss, err := Population(opts.WithSeed(s), shape, inputs)
+		ss, err := Population(opts.WithSeed(s), shape)
 		if err != nil {
 			return nil, fmt.Errorf("seed %d: %w", s, err)
 		}
@@ -117,12 +117,17 @@ func (t Table) row(l string) Row {
 }
 
 // Evaluate scores every sample reaching minPlays with m (the others are
-// not flagged) and tabulates precision and recall.
-func Evaluate(m *fraud.Model, samples []Sample, minPlays int) Table {
+// not flagged) and tabulates precision and recall; with inputs false it
+// scores the samples' EventsOnly features.
+func Evaluate(m *fraud.Model, samples []Sample, minPlays int, inputs bool) Table {
 	n, tp := map[playsim.Label]int{}, map[playsim.Label]int{}
 	for _, s := range samples {
 		n[s.Account.Label]++
-		if s.Plays >= minPlays && m.Score(s.Features).Flagged {
+		f := s.Features
+		if !inputs {
+			f = s.EventsOnly
+		}
+		if s.Plays >= minPlays && m.Score(f).Flagged {
 			tp[s.Account.Label]++
 		}
 	}
