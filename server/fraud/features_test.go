@@ -101,3 +101,34 @@ func TestFeatureNames(t *testing.T) {
 		t.Error("out-of-range feature has a name")
 	}
 }
+
+// FuzzExtractor: plays with any field values (they come from devices)
+// give finite behaviour features and a score in [0, 1].
+func FuzzExtractor(f *testing.F) {
+	f.Add("t", int64(0), int64(31_000), "skipped", true, "d", "u")
+	f.Add("", int64(-1), int64(-5), "", false, "", "")
+	f.Add("x", int64(math.MaxInt64), int64(math.MinInt64), "completed", false, "d2", "u")
+	m, err := DefaultModel()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, track string, started, played int64, end string, muted bool, dev, user string) {
+		x := NewExtractor()
+		for i := range 3 {
+			x.Add(Play{Device: model.DeviceID(dev), User: model.UserID(user), Event: api.PlayRecord{Track: model.TrackID(track),
+				StartedAt: started + int64(i), PlayedMs: played, EndReason: model.EndReason(end), VolumeMuted: muted}})
+		}
+		fs, ok := x.Account(model.UserID(user), NewInputs(nil))
+		if !ok {
+			t.Fatal("account unseen")
+		}
+		for i := range AccountsPerIP {
+			if math.IsNaN(fs[i]) || math.IsInf(fs[i], 0) {
+				t.Fatalf("%s = %v", i, fs[i])
+			}
+		}
+		if s := m.Score(fs); !(s.Value >= 0 && s.Value <= 1) {
+			t.Fatalf("score %v", s.Value)
+		}
+	})
+}
