@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,7 +24,8 @@ import (
 // the same flags on a rerun) and then `segue royalties`: the flagged
 // accounts' streams are held out of the pool and listed in the JSON and
 // in statement-<month>-held.csv, counted plus held equals every counted
-// stream. Bad arguments are usage errors.
+// stream; once the flags are lifted the statement pays every stream and
+// the hold-out list is gone. Bad arguments are usage errors.
 func TestFraudScanCLI(t *testing.T) {
 	bin := buildSegue(t)
 	dir, out := t.TempDir(), t.TempDir()
@@ -139,6 +141,28 @@ func TestFraudScanCLI(t *testing.T) {
 	csv, err := os.ReadFile(filepath.Join(out, "statement-2026-11-held.csv"))
 	if err != nil || !strings.HasPrefix(string(csv), "month,user,track,streams\n") || strings.Count(string(csv), "\n") != len(stmt.Held.Lines)+1 {
 		t.Errorf("held csv (%v):\n%s", err, csv)
+	}
+	// Flags lifted (deleted by an operator): the next statement pays every
+	// stream and leaves no stale hold-out list.
+	dd, err = catalog.OpenDataDir(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range flagged {
+		if err := dd.Store.Delete(ctx, []byte("fraud/2026-11/a/"+u)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dd.Close()
+	if b, err := exec.Command(bin, roy...).CombinedOutput(); err != nil || strings.Contains(string(b), "held out") {
+		t.Fatalf("%v\n%s", err, b)
+	}
+	if _, err := os.Stat(filepath.Join(out, "statement-2026-11-held.csv")); !os.IsNotExist(err) {
+		t.Errorf("stale held csv: %v", err)
+	}
+	js, _ = os.ReadFile(filepath.Join(out, "statement-2026-11.json"))
+	if strings.Contains(string(js), `"held"`) || !strings.Contains(string(js), fmt.Sprintf(`"streams": %d,`, all)) {
+		t.Errorf("statement after lifting the flags:\n%.400s", js)
 	}
 	bad := filepath.Join(out, "bad.json")
 	os.WriteFile(bad, []byte(`{"u": {"friends": -1}}`), 0o600)

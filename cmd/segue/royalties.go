@@ -91,6 +91,11 @@ func runRoyalties(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			return err
 		}
 	}
+	if len(held) == 0 { // no stale hold-out list from an earlier run
+		if err := os.Remove(base + "-held.csv"); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
 	fmt.Fprintf(stdout, "%s: %d streams, pool %s %s over %d tracks → %s.csv, %s.json\n", *month, st.Streams, st.Pool, cur, len(st.Tracks), base, base)
 	if len(held) > 0 {
 		fmt.Fprintf(stdout, "%s: %d streams of %d accounts flagged for fraud held out of the pool → %s-held.csv\n", *month, h.Streams, len(held), base)
