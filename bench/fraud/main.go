@@ -94,11 +94,11 @@ func run() error {
 		if err != nil {
 			return err
 		}
-		if m, err = fraudeval.Fit(ss, fraud.DefaultMinPlays, fraud.DefaultFitOptions().WithL2(*l2).WithBins(*bins).WithPrecision(*prec)); err != nil {
+		fo := fraud.DefaultFitOptions().WithL2(*l2).WithBins(*bins).WithPrecision(*prec)
+		if m, err = fraudeval.Fit(ss, fraud.DefaultMinPlays, fo); err != nil {
 			return err
 		}
-		m.Trained = fmt.Sprintf("playsim seeds %s, %d humans and %d bots per strategy per seed, lastfm-2k shape; %d bins, L2 %g, training precision %g",
-			*train, *humans, *bots, *bins, *l2, *prec)
+		m.Trained = fraudeval.Trained(tr, opts, fo)
 		fmt.Printf("fitted on seeds %s in %v; training table:\n\n", *train, time.Since(t0).Round(time.Millisecond))
 		fraudeval.Evaluate(m, ss, fraud.DefaultMinPlays, true).Write(os.Stdout)
 		if *write != "" {

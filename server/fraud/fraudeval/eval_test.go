@@ -1,6 +1,7 @@
 package fraudeval
 
 import (
+	"bytes"
 	"slices"
 	"strings"
 	"testing"
@@ -107,5 +108,38 @@ func TestEvaluateCounts(t *testing.T) {
 	}
 	if n != tab.Overall().Flagged {
 		t.Errorf("strategies flag %d, overall %d", n, tab.Overall().Flagged)
+	}
+}
+
+// TestShippedModelReproducible refits on TrainSeeds with the default
+// options and gets server/fraud/model.json byte for byte: the shipped
+// model is what `go run ./bench/fraud -fit` produces. Skipped with -short
+// (about a minute on a loaded machine).
+func TestShippedModelReproducible(t *testing.T) {
+	if testing.Short() {
+		t.Skip("refits the model on five simulated seeds")
+	}
+	shape := lastFMShape(t)
+	opts := playsim.DefaultOptions()
+	ss, err := Seeds(TrainSeeds, opts, shape)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Fit(ss, fraud.DefaultMinPlays, fraud.DefaultFitOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Trained = Trained(TrainSeeds, opts, fraud.DefaultFitOptions())
+	got, err := m.JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	shipped, err := fraud.DefaultModel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := shipped.JSON()
+	if !bytes.Equal(got, want) {
+		t.Errorf("refitted model differs from model.json (rerun go run ./bench/fraud -fit -write server/fraud/model.json):\n%.600s", got)
 	}
 }

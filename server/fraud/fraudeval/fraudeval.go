@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/internal/playsim"
@@ -64,6 +66,17 @@ func Seeds(seeds []uint64, opts playsim.Options, shape playsim.Shape) ([]Sample,
 		all = append(all, ss...)
 	}
 	return all, nil
+}
+
+// Trained describes a model fitted by Fit on seeds simulated with opts,
+// for Model.Trained.
+func Trained(seeds []uint64, opts playsim.Options, fit fraud.FitOptions) string {
+	ss := make([]string, len(seeds))
+	for i, s := range seeds {
+		ss[i] = strconv.FormatUint(s, 10)
+	}
+	return fmt.Sprintf("playsim seeds %s, %d humans and %d bots per strategy per seed, lastfm-2k shape; %d bins, L2 %g, training precision %g",
+		strings.Join(ss, ","), opts.Humans(), opts.Bots(), fit.Bins(), fit.L2(), fit.Precision())
 }
 
 // Fit fits a model on the samples that reach minPlays.
