@@ -63,21 +63,43 @@ func runRoyalties(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	st := royalties.Compute(*month, cur, cents, streams)
-	js, err := json.MarshalIndent(st, "", "  ")
+	held, err := flaggedStreams(ctx, dd.Store, *month)
+	if err != nil {
+		return err
+	}
+	st, h, err := royalties.ComputeHeld(*month, cur, cents, streams, held)
+	if err != nil {
+		return err
+	}
+	js, err := json.MarshalIndent(heldStatement{st, heldOrNil(h)}, "", "  ")
 	if err != nil {
 		return err
 	}
 	base := filepath.Join(*out, "statement-"+*month)
-	for _, f := range []struct {
+	files := []struct {
 		path string
 		b    []byte
-	}{{base + ".csv", st.CSV()}, {base + ".json", append(js, '\n')}} {
+	}{{base + ".csv", st.CSV()}, {base + ".json", append(js, '\n')}}
+	if len(held) > 0 {
+		files = append(files, struct {
+			path string
+			b    []byte
+		}{base + "-held.csv", h.CSV(*month)})
+	}
+	for _, f := range files {
 		if err := writeFileAtomic(f.path, f.b); err != nil {
 			return err
 		}
 	}
+	if len(held) == 0 { // no stale hold-out list from an earlier run
+		if err := os.Remove(base + "-held.csv"); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
 	fmt.Fprintf(stdout, "%s: %d streams, pool %s %s over %d tracks → %s.csv, %s.json\n", *month, st.Streams, st.Pool, cur, len(st.Tracks), base, base)
+	if len(held) > 0 {
+		fmt.Fprintf(stdout, "%s: %d streams of %d accounts flagged for fraud held out of the pool → %s-held.csv\n", *month, h.Streams, len(held), base)
+	}
 	return nil
 }
 
