@@ -12,6 +12,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/player/shuffle"
 )
 
 // Item is one catalog track as the playlist builders see it. Items are
@@ -174,7 +175,7 @@ func (u *Universe) DiscoverWeekly(l Listener, o DiscoverOptions) ([]int, error) 
 		}
 		d := math.Inf(1)
 		for _, t := range taste {
-			d = math.Min(d, FeatureDistance(*it.Features, *u.Items[t].Features))
+			d = math.Min(d, shuffle.FeatureDistance(*it.Features, *u.Items[t].Features))
 		}
 		fresh[i] = -d
 		freshN++
@@ -255,10 +256,10 @@ func DefaultMixOptions() MixOptions {
 
 // FlowStep is the Daily Mix ordering's distance between neighbours: the
 // Euclidean distance of the tempo (log scale) and energy coordinates of
-// FeatureVector. 0.15 is about a 40 % tempo change at equal energy, or an
+// shuffle.FeatureVector. 0.15 is about a 40 % tempo change at equal energy, or an
 // RMS change of 0.075 at equal tempo.
 func FlowStep(a, b model.AudioFeatures) float64 {
-	va, vb := FeatureVector(a), FeatureVector(b)
+	va, vb := shuffle.FeatureVector(a), shuffle.FeatureVector(b)
 	return math.Hypot(va[0]-vb[0], va[2]-vb[2])
 }
 
@@ -389,9 +390,9 @@ func (u *Universe) itemVector(l Listener) func(i int) []float64 {
 	}
 	return func(i int) []float64 {
 		if u.Items[i].Features == nil {
-			return make([]float64, featureDims)
+			return make([]float64, shuffle.FeatureDims)
 		}
-		v := FeatureVector(*u.Items[i].Features)
+		v := shuffle.FeatureVector(*u.Items[i].Features)
 		return v[:]
 	}
 }
@@ -611,7 +612,7 @@ func (u *Universe) Similar(item, n int) ([]int, error) {
 			}
 		}
 		if src.Features != nil && it.Features != nil {
-			s += 1 / (1 + FeatureDistance(*src.Features, *it.Features))
+			s += 1 / (1 + shuffle.FeatureDistance(*src.Features, *it.Features))
 			has = true
 		}
 		if has {
