@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	_ "time/tzdata" // time zones by IANA name on hosts without zoneinfo
 
 	"github.com/automerge/automerge-go"
 	"gonum.org/v1/gonum/mat"
