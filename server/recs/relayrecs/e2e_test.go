@@ -234,6 +234,8 @@ func TestRoutes(t *testing.T) {
 		{"admin run with a device token", "POST", "/v1/admin/recs/run", tok, `{"week":"2026-W49"}`, 401},
 		{"admin run bad week", "POST", "/v1/admin/recs/run", adminToken, `{"week":"2026-W60"}`, 400},
 		{"admin run future week", "POST", "/v1/admin/recs/run", adminToken, `{"week":"2027-W10"}`, 400},
+		{"time zone body too large", "PUT", "/v1/recommendations/timezone", tok, `{"time_zone":"` + strings.Repeat("a", 2000) + `"}`, 413},
+		{"admin run body too large", "POST", "/v1/admin/recs/run", adminToken, `{"week":"` + strings.Repeat("a", 2000) + `"}`, 413},
 		{"admin run", "POST", "/v1/admin/recs/run", adminToken, `{"week":"2026-W49"}`, 200},
 	}
 	for _, c := range cases {

@@ -586,6 +586,20 @@ func (s *Service) Playlists(ctx context.Context, user model.UserID) ([]Playlist,
 	return out, nil
 }
 
+// trainOnce trains a model unless another caller did while this one
+// waited for the run lock, so concurrent first requests train once.
+func (s *Service) trainOnce(ctx context.Context) (*snapshot, error) {
+	s.runMu.Lock()
+	defer s.runMu.Unlock()
+	s.mu.Lock()
+	snap := s.snap
+	s.mu.Unlock()
+	if snap != nil {
+		return snap, nil
+	}
+	return s.train(ctx, s.opts.now())
+}
+
 // Playlist is one of a listener's service playlists.
 type Playlist struct {
 	Kind   string
@@ -601,11 +615,8 @@ func (s *Service) Similar(ctx context.Context, track model.TrackID, n int) ([]mo
 	snap := s.snap
 	s.mu.Unlock()
 	if snap == nil {
-		s.runMu.Lock()
 		var err error
-		snap, err = s.train(ctx, s.opts.now())
-		s.runMu.Unlock()
-		if err != nil {
+		if snap, err = s.trainOnce(ctx); err != nil {
 			return nil, err
 		}
 	}
