@@ -216,6 +216,10 @@ func (p *Player) SetTier(t model.Tier) error { return p.Send(SetTier{Tier: t}) }
 // (0–12 s, equal power).
 func (p *Player) SetCrossfade(d time.Duration) error { return p.Send(SetCrossfade{Duration: d}) }
 
+// RemoveInserted takes the Smart Shuffle item at index (Status.Index) out
+// of the queue (see the RemoveInserted event).
+func (p *Player) RemoveInserted(index int) error { return p.Send(RemoveInserted{Index: index}) }
+
 // Subscribe returns a channel of status updates (state, track, position,
 // buffering, warnings and errors) and a function that ends the
 // subscription. The channel is buffered; a subscriber that falls behind
