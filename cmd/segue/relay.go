@@ -18,6 +18,7 @@ import (
 	"github.com/segue-fm/segue/server/license"
 	"github.com/segue-fm/segue/server/relay"
 	"github.com/segue-fm/segue/server/search"
+	"github.com/segue-fm/segue/server/social"
 )
 
 func init() {
@@ -51,6 +52,7 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	level := fs.String("log-level", envOr("SEGUE_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env SEGUE_LOG_LEVEL)")
 	fastHash := fs.Bool("insecure-fast-passwords", false, "hash passwords with a trivial Argon2id cost (tests and demos only)")
 	tlsCert := fs.String("tls-cert", envOr("SEGUE_TLS_CERT", ""), "PEM certificate chain: serve HTTPS (HTTP/2 via ALPN) instead of HTTP/1.1 + h2c (env SEGUE_TLS_CERT)")
+	publicURL := fs.String("public-url", envOr("SEGUE_PUBLIC_URL", ""), "base URL of share links and pages, e.g. https://segue.example (env SEGUE_PUBLIC_URL; default: the request's host)")
 	tlsKey := fs.String("tls-key", envOr("SEGUE_TLS_KEY", ""), "PEM private key for -tls-cert (env SEGUE_TLS_KEY)")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %w", errUsage, err)
@@ -121,6 +123,7 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	chain := audit.NewChain(dd.Store, dd.Signer, audit.DefaultCheckpointEvery, nil)
 	counts := counting.New(dd.Store, events.NewStoreLog(dd.Store), dd.Catalog, chain, counting.DefaultOptions().WithAdminToken(*admin).WithLogger(log))
 	counts.Mount(srv)
+	social.NewForRelay(dd, srv, social.DefaultOptions().WithLogger(log).WithPublicURL(*publicURL)).Mount(srv)
 	addr, err := srv.Start(ctx)
 	if err != nil {
 		srv.Close()

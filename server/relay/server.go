@@ -21,6 +21,7 @@ import (
 	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/store"
 	"github.com/segue-fm/segue/sync/relaysync"
+	"github.com/segue-fm/segue/sync/repo"
 )
 
 // ErrStarted is returned by Start when the server is already serving.
@@ -47,6 +48,9 @@ type Server struct {
 	meta   *metaCache
 	logged atomic.Uint64       // requests seen by the access log sampler
 	sync   *relaysync.Endpoint // nil when the sync endpoint failed to mount
+	docs   *repo.Repo          // the sync endpoint's repository, nil with it
+
+	onShutdown []func() // run when a graceful shutdown begins (OnShutdown)
 
 	mu      sync.Mutex
 	hs      *http.Server
@@ -129,6 +133,12 @@ func newServer(st store.Store, cat *catalog.Catalog, signer ed25519.PrivateKey, 
 // runs after Auth and can call DeviceFrom. Call Mount before serving.
 func (s *Server) Mount(fn func(v1 *echo.Group)) { fn(s.v1) }
 
+// OnShutdown registers fn to run (in its own goroutine) when a graceful
+// shutdown of a started server begins, for handlers that hold requests
+// open (event streams) and must end them so shutdown does not wait for
+// its timeout. Call it before Start.
+func (s *Server) OnShutdown(fn func()) { s.onShutdown = append(s.onShutdown, fn) }
+
 // Echo returns the underlying Echo instance, for routes outside /v1 (use
 // Auth or AdminOnly as route middleware). Mutate it only before serving.
 func (s *Server) Echo() *echo.Echo { return s.e }
@@ -171,6 +181,9 @@ func (s *Server) Start(ctx context.Context) (string, error) {
 		ReadHeaderTimeout: s.opts.headerWait,
 		IdleTimeout:       s.opts.idleTimeout,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	for _, fn := range s.onShutdown {
+		hs.RegisterOnShutdown(fn)
 	}
 	if s.opts.TLS() {
 		cert, err := tls.LoadX509KeyPair(s.opts.tlsCert, s.opts.tlsKey)

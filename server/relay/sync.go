@@ -39,7 +39,7 @@ func (s *Server) mountSync() error {
 	ep := relaysync.New(peer.NewRepoAdapter(r), s.st, peer.DocumentAccess,
 		relaysync.DefaultOptions().WithLogger(s.log).WithClock(s.now).
 			WithPeerID("relay-"+hex.EncodeToString(s.catPub[:8])))
-	s.sync = ep
+	s.sync, s.docs = ep, r
 	s.v1.GET("/sync", func(c echo.Context) error {
 		dev, _ := DeviceFrom(c)
 		exp, _ := c.Get(ctxTokenExpiry).(time.Time)
@@ -48,6 +48,12 @@ func (s *Server) mountSync() error {
 	})
 	return nil
 }
+
+// Docs returns the relay's document repository (the one the sync
+// endpoint serves), nil when the sync endpoint failed to mount. Packages
+// mounted on the relay read documents through it (server/social: public
+// playlists); the Server owns it.
+func (s *Server) Docs() *repo.Repo { return s.docs }
 
 // DeviceRevoked ends every live sync session of device at once
 // (WebSocket close code peer.CloseRevoked) and sends the user's other
