@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"strconv"
 	"time"
@@ -74,6 +75,9 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if *data == "" {
 		return fmt.Errorf("%w: -data is empty", errUsage)
+	}
+	if u, err := url.Parse(*publicURL); *publicURL != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "") {
+		return fmt.Errorf("%w: -public-url %q: want http(s)://host[/path]", errUsage, *publicURL)
 	}
 	if (*tlsCert == "") != (*tlsKey == "") {
 		return fmt.Errorf("%w: -tls-cert and -tls-key go together", errUsage)
