@@ -288,3 +288,13 @@ func (s *Service) readProfile(ctx context.Context, user model.UserID) (profile, 
 	}
 	return p, nil
 }
+
+// ImportFollow records inside tx that follower follows followee, with no
+// checks (existence, blocks, limits): for importers and load generators
+// (bench/socialload) filling a relay's store before the relay starts.
+func ImportFollow(tx store.Txn, follower, followee model.UserID) error {
+	if err := tx.Set(followKey(follower, followee), nil); err != nil {
+		return err
+	}
+	return tx.Set(followerKey(followee, follower), nil)
+}
