@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/segue-fm/segue/core/api"
+	"github.com/segue-fm/segue/core/fetch"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/player"
 	"github.com/segue-fm/segue/store"
@@ -109,12 +110,23 @@ func (e *Engine) watchActivity(p *player.Player) {
 	st, stop := p.Subscribe()
 	pending := make(chan api.ActivityPost, 1)
 	go func() {
+		unsupported := false
 		for post := range pending {
+			if unsupported {
+				continue
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), activityTimeout)
-			if err := e.PublishActivity(ctx, post); err != nil && !errors.Is(err, ErrClosed) && !errors.Is(err, ErrNotRegistered) {
+			err := e.PublishActivity(ctx, post)
+			cancel()
+			var se *fetch.StatusError
+			switch {
+			case errors.As(err, &se) && se.Code == http.StatusNotFound:
+				// A relay without the social routes: stop asking it.
+				e.log.Info("core: the relay does not take friend activity; not publishing")
+				unsupported = true
+			case err != nil && !errors.Is(err, ErrClosed) && !errors.Is(err, ErrNotRegistered):
 				e.log.Debug("core: publish activity", "err", err)
 			}
-			cancel()
 		}
 	}()
 	go func() {
