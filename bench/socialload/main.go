@@ -311,19 +311,50 @@ func stream(ctx context.Context, hc *http.Client, url, token string, lat *latenc
 			continue
 		}
 		now := time.Now()
-		var a struct {
-			At time.Time `json:"at"`
-		}
-		if err := json.Unmarshal(data, &a); err != nil {
+		at, err := stampOf(data)
+		if err != nil {
 			return err
 		}
-		lat.add(now.Sub(a.At))
+		lat.add(now.Sub(at))
 		recv.Add(1)
 	}
 	if ctx.Err() != nil {
 		return nil
 	}
 	return cmpErr(sc.Err(), errors.New("stream ended"))
+}
+
+// stampOf extracts the relay's "at" stamp from an activity event's JSON
+// without decoding the rest (the generator must stay cheap).
+func stampOf(data []byte) (time.Time, error) {
+	_, rest, ok := bytes.Cut(data, []byte(`"at":"`))
+	if !ok {
+		return time.Time{}, fmt.Errorf("event without a stamp: %.80s", data)
+	}
+	v, _, ok := bytes.Cut(rest, []byte(`"`))
+	if !ok {
+		return time.Time{}, fmt.Errorf("event with a cut stamp: %.80s", data)
+	}
+	return time.Parse(time.RFC3339Nano, string(v))
+}
+
+// probe times GET /healthz every 100 ms until ctx ends: the round trip
+// of a request that does no work, the baseline the fan-out latency is
+// read against on a loaded machine.
+func probe(ctx context.Context, hc *http.Client, url string, lat *latencies) {
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		t0 := time.Now()
+		if err := do(ctx, hc, "GET", url+"/healthz", "", nil, nil); err == nil {
+			lat.add(time.Since(t0))
+		}
+	}
 }
 
 // relayCPU returns the relay's user + system CPU time (0 when unknown).
@@ -406,12 +437,16 @@ func run(ctx context.Context, c config) error {
 	slices.SortFunc(order, func(a, b int) int { return int(phase[a] - phase[b]) })
 
 	var published, pubErrs atomic.Int64
+	var base latencies
+	go probe(sctx, h2c(), c.url, &base)
 	pubClient := clients[0]
+	self := os.Getpid()
 	for r := 1; r <= c.runs && ctx.Err() == nil; r++ {
 		lat.take()
+		base.take()
 		recv.Store(0)
 		published.Store(0)
-		cpu0, t0 := relayCPU(c.relayPID), time.Now()
+		cpu0, own0, t0 := relayCPU(c.relayPID), relayCPU(self), time.Now()
 		var pw sync.WaitGroup
 		for cycle := time.Duration(0); cycle < c.duration; cycle += c.interval {
 			for _, i := range order {
@@ -442,12 +477,14 @@ func run(ctx context.Context, c config) error {
 		pw.Wait()
 		time.Sleep(3 * time.Second) // deliveries in flight
 		wall := time.Since(t0)
-		cpu := relayCPU(c.relayPID) - cpu0
-		ms := lat.take()
+		cpu, own := relayCPU(c.relayPID)-cpu0, relayCPU(self)-own0
+		ms, bs := lat.take(), base.take()
 		slices.Sort(ms)
-		fmt.Printf("run %d: %v, %d publications (%.1f/s), %d events expected, %d received; fan-out latency ms p50 %.1f p99 %.1f max %.1f; relay CPU %.1f%% of one core\n",
+		slices.Sort(bs)
+		fmt.Printf("run %d: %v, %d publications (%.1f/s), %d events expected, %d received; fan-out latency ms p50 %.1f p99 %.1f max %.1f; baseline /healthz round trip ms p50 %.1f p99 %.1f; relay CPU %.1f%% of one core, generator CPU %.1f%%\n",
 			r, wall.Round(time.Second), published.Load(), float64(published.Load())/c.duration.Seconds(),
-			published.Load()*int64(c.friends), len(ms), quantile(ms, 0.5), quantile(ms, 0.99), quantile(ms, 1), 100*cpu.Seconds()/wall.Seconds())
+			published.Load()*int64(c.friends), len(ms), quantile(ms, 0.5), quantile(ms, 0.99), quantile(ms, 1),
+			quantile(bs, 0.5), quantile(bs, 0.99), 100*cpu.Seconds()/wall.Seconds(), 100*own.Seconds()/wall.Seconds())
 	}
 	cancel()
 	wg.Wait()

@@ -136,7 +136,9 @@ func (s *Server) Mount(fn func(v1 *echo.Group)) { fn(s.v1) }
 // OnShutdown registers fn to run (in its own goroutine) when a graceful
 // shutdown of a started server begins, for handlers that hold requests
 // open (event streams) and must end them so shutdown does not wait for
-// its timeout. Call it before Start.
+// its timeout; Close runs it again, synchronously, before it releases
+// the data directory (so fn may also flush what it buffers). fn must be
+// safe to call twice. Call OnShutdown before Start.
 func (s *Server) OnShutdown(fn func()) { s.onShutdown = append(s.onShutdown, fn) }
 
 // Echo returns the underlying Echo instance, for routes outside /v1 (use
@@ -259,6 +261,9 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 func (s *Server) Close() error {
 	var err error
 	s.closeMu.Do(func() {
+		for _, fn := range s.onShutdown {
+			fn()
+		}
 		s.meta.close()
 		err = s.closer()
 	})

@@ -169,8 +169,9 @@ func checkContext(c model.PlayContext) error {
 	return nil
 }
 
-// Publish records what me plays (post) and pushes it to me's friends
-// who are online. It does nothing (and reports false) when me hides
+// Publish pushes what me plays (post) to me's friends who are online and
+// records it as me's latest activity (committed within actFlushDelay,
+// behind the fan-out). It does nothing (and reports false) when me hides
 // activity. A playlist context is kept only when the playlist is public.
 func (s *Service) Publish(ctx context.Context, me model.UserID, post api.ActivityPost) (bool, error) {
 	if post.Track == "" || len(post.Track) > maxContextID {
@@ -209,35 +210,16 @@ func (s *Service) Publish(ctx context.Context, me model.UserID, post api.Activit
 	if err != nil {
 		return false, err
 	}
-	// The hide flag is re-read in the transaction, so a concurrent
-	// "hide" is never overwritten by a stale activity.
-	hidden := false
-	err = s.st.Update(ctx, func(tx store.Txn) error {
-		pb, err := tx.Get(profileKey(me))
-		if err == nil {
-			var p profile
-			if err := cborDec.Unmarshal(pb, &p); err != nil {
-				return err
-			}
-			if hidden = p.HideActivity; hidden {
-				return nil
-			}
-		} else if !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-		return tx.Set(activityKey(me), b)
-	})
-	if err != nil || hidden {
-		return false, err
-	}
+	s.acts.put(me, b)
 	friends, err := s.Friends(ctx, me)
 	if err != nil {
 		return true, err
 	}
-	msg, err := json.Marshal(rec.api(me, p.DisplayName))
+	js, err := json.Marshal(rec.api(me, p.DisplayName))
 	if err != nil {
 		return true, err
 	}
+	msg := sseEvent(js) // framed once, written as is to every stream
 	for _, f := range friends {
 		s.hub.send(f, msg)
 	}
@@ -272,6 +254,15 @@ func (s *Service) publishH(c echo.Context) error {
 	return c.NoContent(http.StatusNoContent)
 }
 
+// sseEvent frames one activity (JSON without newlines, as encoding/json
+// writes it) as a Server-Sent Event.
+func sseEvent(js []byte) []byte {
+	out := make([]byte, 0, len(js)+len("event: activity\ndata: \n\n"))
+	out = append(out, "event: activity\ndata: "...)
+	out = append(out, js...)
+	return append(out, "\n\n"...)
+}
+
 // Feed returns the latest activity of each of me's friends who has one
 // and does not hide it, most recent first.
 func (s *Service) Feed(ctx context.Context, me model.UserID) ([]api.Activity, error) {
@@ -281,12 +272,15 @@ func (s *Service) Feed(ctx context.Context, me model.UserID) ([]api.Activity, er
 	}
 	out := []api.Activity{}
 	for _, f := range friends {
-		b, err := s.st.Get(ctx, activityKey(f))
-		if errors.Is(err, store.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, err
+		b, ok := s.acts.get(f)
+		if !ok {
+			b, err = s.st.Get(ctx, activityKey(f))
+			if errors.Is(err, store.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
 		}
 		var rec activityRecord
 		if err := cborDec.Unmarshal(b, &rec); err != nil {
@@ -347,18 +341,16 @@ func (s *Service) streamH(c echo.Context) error {
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
-	write := func(b []byte) error {
-		if _, err := fmt.Fprintf(w, "event: activity\ndata: %s\n\n", b); err != nil {
-			return err
-		}
-		return nil
+	write := func(frame []byte) error {
+		_, err := w.Write(frame)
+		return err
 	}
 	for i := len(feed) - 1; i >= 0; i-- {
 		b, err := json.Marshal(feed[i])
 		if err != nil {
 			return err
 		}
-		if err := write(b); err != nil {
+		if err := write(sseEvent(b)); err != nil {
 			return nil
 		}
 	}

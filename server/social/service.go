@@ -44,6 +44,7 @@ type Service struct {
 	shares *userLimiter
 	posts  *userLimiter
 	waves  *waveCache
+	acts   *actWriter
 }
 
 // New returns a Service over the relay's store, catalog (with its public
@@ -57,6 +58,7 @@ func New(st store.Store, cat *catalog.Catalog, catalogPub ed25519.PublicKey, doc
 		posts:  newUserLimiter(opts.activityRate, opts.activityBurst, opts.limiterUsers),
 	}
 	s.waves = newWaveCache(s, catalogPub)
+	s.acts = newActWriter(st, opts.logger)
 	return s
 }
 
@@ -104,8 +106,13 @@ func (s *Service) Mount(r *relay.Server) {
 	r.OnShutdown(s.Close)
 }
 
-// Close ends every open activity stream; later streams are refused.
-func (s *Service) Close() { s.hub.close() }
+// Close ends every open activity stream (later streams are refused) and
+// commits the latest activities not yet stored. Call it before the store
+// closes (Mount arranges it for the relay's graceful shutdown).
+func (s *Service) Close() {
+	s.hub.close()
+	s.acts.close()
+}
 
 // caller returns the authenticated user of c.
 func caller(c echo.Context) (model.UserID, error) {
@@ -248,6 +255,7 @@ func (s *Service) SetProfile(ctx context.Context, me model.UserID, set api.Profi
 			p.ShowTopArtists = *set.ShowTopArtists
 		}
 		if p.HideActivity {
+			s.acts.drop(me)
 			if err := tx.Delete(activityKey(me)); err != nil {
 				return err
 			}

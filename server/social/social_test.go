@@ -514,3 +514,31 @@ func checkCard(t *testing.T, b []byte) {
 		t.Fatalf("card looks blank: %d colours, %d white title pixels", len(colors), white)
 	}
 }
+
+// TestActivitySurvivesRestart: the latest activity is committed behind
+// the fan-out and flushed at shutdown, so the feed has it after a
+// restart; a newer post replaces an older one.
+func TestActivitySurvivesRestart(t *testing.T) {
+	ctx := t.Context()
+	r := socialRelay(t, social.DefaultOptions())
+	ada, bob := testbed.Device(t, r, "ada"), testbed.Device(t, r, "bob")
+	friends(t, ada, bob, "ada", "bob")
+	for _, tr := range r.Tracks[:2] {
+		if err := ada.PublishActivity(ctx, api.ActivityPost{Track: tr, Playing: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	feed, err := bob.FriendActivity(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(feed) != 1 || feed[0].Track != r.Tracks[1] {
+		t.Fatalf("feed after restart = %+v", feed)
+	}
+}
