@@ -73,7 +73,14 @@ type hub struct {
 
 // sub is one open stream: encoded events waiting to be written.
 type sub struct {
-	ch chan []byte
+	ch chan queued
+}
+
+// queued is one event waiting on a stream: its SSE frame and the relay
+// time of its publication.
+type queued struct {
+	frame []byte
+	at    time.Time
 }
 
 func newHub(maxStreams, perUser, buf int) *hub {
@@ -96,7 +103,7 @@ func (h *hub) subscribe(user model.UserID) (*sub, func(), error) {
 		m = map[*sub]struct{}{}
 		h.subs[user] = m
 	}
-	s := &sub{ch: make(chan []byte, h.buf)}
+	s := &sub{ch: make(chan queued, h.buf)}
 	m[s] = struct{}{}
 	h.total++
 	return s, func() {
@@ -114,7 +121,7 @@ func (h *hub) subscribe(user model.UserID) (*sub, func(), error) {
 
 // send queues msg on every stream of user without blocking: a full
 // queue drops its oldest event.
-func (h *hub) send(user model.UserID, msg []byte) {
+func (h *hub) send(user model.UserID, msg queued) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for s := range h.subs[user] {
@@ -194,7 +201,8 @@ func (s *Service) Publish(ctx context.Context, me model.UserID, post api.Activit
 	if err != nil {
 		return false, err
 	}
-	rec := activityRecord{Track: t.ID, Title: t.Title, At: s.opts.now().UnixMilli(), Playing: post.Playing,
+	at := s.opts.now()
+	rec := activityRecord{Track: t.ID, Title: t.Title, At: at.UnixMilli(), Playing: post.Playing,
 		Kind: post.Context.Kind, ID: post.Context.ID}
 	for _, a := range t.ArtistIDs {
 		name := string(a)
@@ -219,7 +227,7 @@ func (s *Service) Publish(ctx context.Context, me model.UserID, post api.Activit
 	if err != nil {
 		return true, err
 	}
-	msg := sseEvent(js) // framed once, written as is to every stream
+	msg := queued{frame: sseEvent(js), at: at} // framed once, written as is to every stream
 	for _, f := range friends {
 		s.hub.send(f, msg)
 	}
@@ -358,6 +366,7 @@ func (s *Service) streamH(c echo.Context) error {
 		return nil
 	}
 	w.Flush()
+	var batch []time.Time
 	tick := time.NewTicker(s.opts.keepAlive)
 	defer tick.Stop()
 	for {
@@ -370,15 +379,21 @@ func (s *Service) streamH(c echo.Context) error {
 			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
 				return nil
 			}
-		case b := <-sb.ch:
-			if err := write(b); err != nil {
+		case q := <-sb.ch:
+			batch = append(batch[:0], q.at)
+			if err := write(q.frame); err != nil {
 				return nil
 			}
 			for n := len(sb.ch); n > 0; n-- { // write what else is queued before one flush
-				if err := write(<-sb.ch); err != nil {
+				q := <-sb.ch
+				batch = append(batch, q.at)
+				if err := write(q.frame); err != nil {
 					return nil
 				}
 			}
+			w.Flush()
+			s.lat.record(s.opts.now(), batch...)
+			continue
 		}
 		w.Flush()
 	}

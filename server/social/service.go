@@ -45,6 +45,7 @@ type Service struct {
 	posts  *userLimiter
 	waves  *waveCache
 	acts   *actWriter
+	lat    *fanoutLatency
 }
 
 // New returns a Service over the relay's store, catalog (with its public
@@ -59,6 +60,7 @@ func New(st store.Store, cat *catalog.Catalog, catalogPub ed25519.PublicKey, doc
 	}
 	s.waves = newWaveCache(s, catalogPub)
 	s.acts = newActWriter(st, opts.logger)
+	s.lat = &fanoutLatency{log: opts.logger}
 	return s
 }
 
