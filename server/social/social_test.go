@@ -22,6 +22,7 @@ import (
 	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/server/relay"
 	"github.com/segue-fm/segue/server/social"
+	"github.com/segue-fm/segue/store"
 )
 
 // socialRelay starts a real relay (Badger, demo album) with the social
@@ -540,5 +541,36 @@ func TestActivitySurvivesRestart(t *testing.T) {
 	}
 	if len(feed) != 1 || feed[0].Track != r.Tracks[1] {
 		t.Fatalf("feed after restart = %+v", feed)
+	}
+}
+
+// TestTopArtists: counted streams (server/counting's cnt/u/ records)
+// summed by artist appear on a profile only when its owner allows it
+// (the owner always sees them).
+func TestTopArtists(t *testing.T) {
+	ctx := t.Context()
+	r := socialRelay(t, social.DefaultOptions())
+	ada, bob := testbed.Device(t, r, "ada"), testbed.Device(t, r, "bob")
+	st := r.Server().Catalog().Store()
+	month := time.Now().UTC().Format("2006-01")
+	for i, tr := range r.Tracks[:2] {
+		if err := st.Set(ctx, store.Key("cnt", "u", "ada", month, string(tr)), []byte(store.U64(uint64(3+i)))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if p, err := bob.Profile(ctx, "ada"); err != nil || len(p.TopArtists) != 0 {
+		t.Fatalf("top artists shown without consent: %+v %v", p, err)
+	}
+	own, err := ada.Profile(ctx, "ada")
+	if err != nil || len(own.TopArtists) == 0 || own.TopArtists[0].Plays != 7 || own.TopArtists[0].Name == "" {
+		t.Fatalf("own top artists: %+v %v", own.TopArtists, err)
+	}
+	yes := true
+	if err := ada.SetProfile(ctx, api.ProfileSettings{ShowTopArtists: &yes}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := bob.Profile(ctx, "ada")
+	if err != nil || len(p.TopArtists) == 0 || p.TopArtists[0] != own.TopArtists[0] {
+		t.Fatalf("allowed top artists: %+v %v", p.TopArtists, err)
 	}
 }
