@@ -39,6 +39,8 @@ func TestDemo(t *testing.T) {
 		"audit: 4 hash-chained records intact",
 		"bob's device received it",
 		"converged on both devices",
+		"social: bob sees ada playing \"Segue\"",
+		"social: ada shares the track: http://127.0.0.1:",
 	} {
 		if !strings.Contains(report, want) {
 			t.Errorf("demo report lacks %q:\n%s", want, report)
