@@ -439,11 +439,17 @@ func TestShareLinks(t *testing.T) {
 		t.Errorf("meta tags %v", m)
 	}
 
+	t0 := time.Now()
 	code, hdr, img := do(t, "GET", sh.URL+".png", "", "")
 	if code != http.StatusOK || hdr.Get("Content-Type") != "image/png" {
 		t.Fatalf("card: %d %v", code, hdr)
 	}
+	t1 := time.Now()
 	checkCard(t, img)
+	if code, _, again := do(t, "GET", sh.URL+".png", "", ""); code != http.StatusOK || !bytes.Equal(again, img) {
+		t.Fatalf("second card render differs (%d)", code)
+	}
+	t.Logf("card: first render (waveform decoded) %v, second (waveform stored) %v, %d bytes", t1.Sub(t0), time.Since(t1), len(img))
 
 	album, err := ada.Share(ctx, api.ShareAlbum, string(r.Album))
 	if err != nil {
