@@ -179,7 +179,8 @@ func checkContext(c model.PlayContext) error {
 // Publish pushes what me plays (post) to me's friends who are online and
 // records it as me's latest activity (committed within actFlushDelay,
 // behind the fan-out). It does nothing (and reports false) when me hides
-// activity. A playlist context is kept only when the playlist is public.
+// activity. The context is kept only when friends may see it
+// (visibleContext).
 func (s *Service) Publish(ctx context.Context, me model.UserID, post api.ActivityPost) (bool, error) {
 	if post.Track == "" || len(post.Track) > maxContextID {
 		return false, fmt.Errorf("%w: no track", ErrBadActivity)
@@ -211,7 +212,7 @@ func (s *Service) Publish(ctx context.Context, me model.UserID, post api.Activit
 		}
 		rec.Artists = append(rec.Artists, name)
 	}
-	if rec.Kind == "playlist" && !s.publicPlaylist(ctx, rec.ID) {
+	if !s.visibleContext(ctx, post.Context) {
 		rec.Kind, rec.ID = "", ""
 	}
 	b, err := cborEnc.Marshal(rec)
@@ -232,6 +233,26 @@ func (s *Service) Publish(ctx context.Context, me model.UserID, post api.Activit
 		s.hub.send(f, msg)
 	}
 	return true, nil
+}
+
+// visibleContext reports whether friends may see c: a catalog album,
+// artist or track that exists, or a public playlist. Anything else is
+// dropped from the activity (not refused: the track still shows).
+func (s *Service) visibleContext(ctx context.Context, c model.PlayContext) bool {
+	var err error
+	switch c.Kind {
+	case "album":
+		_, err = s.cat.Album(ctx, model.AlbumID(c.ID))
+	case "artist":
+		_, err = s.cat.Artist(ctx, model.ArtistID(c.ID))
+	case "track":
+		_, err = s.cat.Track(ctx, model.TrackID(c.ID))
+	case "playlist":
+		return s.publicPlaylist(ctx, c.ID)
+	default:
+		return false
+	}
+	return err == nil
 }
 
 // publicPlaylist reports whether id names a public playlist the relay holds.
