@@ -344,7 +344,7 @@ func (s *Service) feedH(c echo.Context) error {
 // streamH serves GET /v1/activity/stream as Server-Sent Events: first
 // the current feed (oldest first), then every friend's activity as it is
 // published ("event: activity", data = api.Activity JSON), with a
-// comment line every keep-alive period. It ends when the client goes,
+// comment line after each keep-alive period without an event. It ends when the client goes,
 // the relay shuts down or Close is called.
 func (s *Service) streamH(c echo.Context) error {
 	me, err := caller(c)
@@ -388,18 +388,21 @@ func (s *Service) streamH(c echo.Context) error {
 	}
 	w.Flush()
 	var batch []time.Time
-	tick := time.NewTicker(s.opts.keepAlive)
-	defer tick.Stop()
+	// The keep-alive goes only to streams idle for a whole period: with
+	// 10,000 streams a fixed ticker would add 400 writes a second.
+	idle := time.NewTimer(s.opts.keepAlive)
+	defer idle.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-s.hub.done:
 			return nil
-		case <-tick.C:
+		case <-idle.C:
 			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
 				return nil
 			}
+			idle.Reset(s.opts.keepAlive)
 		case q := <-sb.ch:
 			batch = append(batch[:0], q.at)
 			if err := write(q.frame); err != nil {
@@ -414,6 +417,7 @@ func (s *Service) streamH(c echo.Context) error {
 			}
 			w.Flush()
 			s.lat.record(s.opts.now(), batch...)
+			idle.Reset(s.opts.keepAlive)
 			continue
 		}
 		w.Flush()

@@ -582,3 +582,44 @@ func TestTopArtists(t *testing.T) {
 		t.Fatalf("allowed top artists: %+v %v", p.TopArtists, err)
 	}
 }
+
+// TestStreamKeepAlive: an idle stream gets a comment line once per
+// keep-alive period.
+func TestStreamKeepAlive(t *testing.T) {
+	r := socialRelay(t, social.DefaultOptions().WithKeepAlive(time.Second))
+	ada := testbed.Device(t, r, "ada")
+	req, err := http.NewRequestWithContext(t.Context(), "GET", r.URL+"/v1/activity/stream", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+ada.Token())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("content type %q", resp.Header.Get("Content-Type"))
+	}
+	done := make(chan string, 1)
+	go func() {
+		var got []byte
+		buf := make([]byte, 256)
+		for !bytes.Contains(got, []byte(": keep-alive\n\n")) {
+			n, err := resp.Body.Read(buf)
+			got = append(got, buf[:n]...)
+			if err != nil {
+				break
+			}
+		}
+		done <- string(got)
+	}()
+	select {
+	case got := <-done:
+		if !strings.HasPrefix(got, ": ready\n\n") || !strings.Contains(got, ": keep-alive\n\n") {
+			t.Fatalf("stream began %q", got)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no keep-alive within 5 s")
+	}
+}
