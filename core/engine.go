@@ -84,6 +84,7 @@ type Engine struct {
 	player  playerState  // player.go
 	offline offlineState // downloads.go, offline.go
 	history *History     // history.go
+	social  socialState  // social.go
 }
 
 // Open opens (creating if needed) the engine's data directory dir: the

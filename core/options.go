@@ -39,6 +39,8 @@ type Options struct {
 	clock      Clock
 	store      store.Store
 	observer   func(fetch.Event)
+
+	privateSession bool
 }
 
 // DefaultOptions returns: no origins (set at least one with WithOrigins),
@@ -57,6 +59,11 @@ func DefaultOptions() Options {
 		clock:      SystemClock,
 	}
 }
+
+// WithPrivateSession starts the engine in a private session (default
+// off): it publishes no friend activity, whatever the stored switch says
+// (see Engine.SetPrivateSession, which overrides it).
+func (o Options) WithPrivateSession(on bool) Options { o.privateSession = on; return o }
 
 // WithOrigins sets the relay base URLs ("http://host:port"), tried in
 // order for every request: the first is the primary, the others mirrors

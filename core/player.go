@@ -47,6 +47,7 @@ func (e *Engine) OpenPlayer(sink player.Sink, opts player.Options) (*player.Play
 		return nil, fmt.Errorf("core: open player: %w", err)
 	}
 	st.p = p
+	e.watchActivity(p)
 	return p, nil
 }
 
@@ -276,6 +277,7 @@ func (e *Engine) play(c model.PlayContext, tracks []model.Track, start int, fram
 		return ErrNoPlayer
 	}
 	items := playerItems(tracks, album)
+	e.social.setContext(c)
 	return p.Send(player.PlayContext{Context: c, Items: items, Start: start, StartFrame: frame, Offline: e.OfflineMode()})
 }
 

@@ -151,6 +151,9 @@ func (d *demo) run(ctx context.Context) error {
 	if err := d.discoverWeekly(ctx); err != nil {
 		return fmt.Errorf("discover weekly: %w", err)
 	}
+	if err := d.friendActivity(ctx); err != nil {
+		return fmt.Errorf("friend activity: %w", err)
+	}
 	d.step("done in %.1fs", time.Since(d.start).Seconds())
 	return nil
 }
@@ -196,6 +199,7 @@ func (d *demo) startRelay(ctx context.Context) error {
 	d.counts = counting.New(d.data.Store, events.NewStoreLog(d.data.Store), d.data.Catalog, chain,
 		counting.DefaultOptions().WithThreshold(demoThreshold).WithLogger(d.log))
 	d.counts.Mount(srv)
+	d.mountSocial(srv)
 	addr, err := srv.Start(ctx)
 	if err != nil {
 		srv.Close()

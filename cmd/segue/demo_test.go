@@ -41,6 +41,8 @@ func TestDemo(t *testing.T) {
 		"converged on both devices",
 		`cleo's device synced it through her library: "Discover Weekly": Harbour Lights, Segue`,
 		"editing it is refused",
+		"social: bob sees ada playing \"Segue\"",
+		"social: ada shares the track: http://127.0.0.1:",
 	} {
 		if !strings.Contains(report, want) {
 			t.Errorf("demo report lacks %q:\n%s", want, report)

@@ -46,6 +46,15 @@ func TestWireJSON(t *testing.T) {
 		{"renew drop", api.RenewRequest{Device: "d1", LicenseIDs: []string{"l1"}, Drop: []api.Entry{{Track: "t1", Tier: model.TierLow}}, Nonce: []byte{7}, Sig: []byte{8}},
 			`{"device":"d1","license_ids":["l1"],"drop":[{"track":"t1","tier":"low"}],"nonce":"Bw==","sig":"CA=="}`},
 		{"subscription", api.SubscriptionRequest{State: "cancelled"}, `{"state":"cancelled"}`},
+		{"activity post", api.ActivityPost{Track: "t1", Context: model.PlayContext{Kind: "album", ID: "a1"}, Playing: true},
+			`{"track":"t1","context":{"kind":"album","id":"a1"},"playing":true}`},
+		{"activity", api.Activity{User: "ada", DisplayName: "Ada", Track: "t1", Title: "T", Artists: []string{"A"}, At: at, Playing: true},
+			`{"user":"ada","display_name":"Ada","track":"t1","title":"T","artists":["A"],"context":{"kind":"","id":""},"at":"2030-01-02T03:04:05Z","playing":true}`},
+		{"share request", api.ShareRequest{Kind: api.SharePlaylist, ID: "p", Invite: true, TTL: 60},
+			`{"kind":"playlist","id":"p","invite":true,"ttl":60}`},
+		{"share", api.Share{Token: "tok", URL: "https://x/s/tok", Kind: "track", ID: "t1"},
+			`{"token":"tok","url":"https://x/s/tok","kind":"track","id":"t1"}`},
+		{"user list", api.UserList{Users: []model.UserID{"bob"}}, `{"users":["bob"]}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -48,7 +48,9 @@ type Server struct {
 	meta   *metaCache
 	logged atomic.Uint64       // requests seen by the access log sampler
 	sync   *relaysync.Endpoint // nil when the sync endpoint failed to mount
-	docs   *repo.Repo          // the sync endpoint's documents; nil with sync
+	docs   *repo.Repo          // the sync endpoint's repository, nil with it
+
+	onShutdown []func() // run when a graceful shutdown begins (OnShutdown)
 
 	mu      sync.Mutex
 	hs      *http.Server
@@ -131,6 +133,14 @@ func newServer(st store.Store, cat *catalog.Catalog, signer ed25519.PrivateKey, 
 // runs after Auth and can call DeviceFrom. Call Mount before serving.
 func (s *Server) Mount(fn func(v1 *echo.Group)) { fn(s.v1) }
 
+// OnShutdown registers fn to run (in its own goroutine) when a graceful
+// shutdown of a started server begins, for handlers that hold requests
+// open (event streams) and must end them so shutdown does not wait for
+// its timeout; Close runs it again, synchronously, before it releases
+// the data directory (so fn may also flush what it buffers). fn must be
+// safe to call twice. Call OnShutdown before Start.
+func (s *Server) OnShutdown(fn func()) { s.onShutdown = append(s.onShutdown, fn) }
+
 // Echo returns the underlying Echo instance, for routes outside /v1 (use
 // Auth or AdminOnly as route middleware). Mutate it only before serving.
 func (s *Server) Echo() *echo.Echo { return s.e }
@@ -173,6 +183,9 @@ func (s *Server) Start(ctx context.Context) (string, error) {
 		ReadHeaderTimeout: s.opts.headerWait,
 		IdleTimeout:       s.opts.idleTimeout,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	for _, fn := range s.onShutdown {
+		hs.RegisterOnShutdown(fn)
 	}
 	if s.opts.TLS() {
 		cert, err := tls.LoadX509KeyPair(s.opts.tlsCert, s.opts.tlsKey)
@@ -248,6 +261,9 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 func (s *Server) Close() error {
 	var err error
 	s.closeMu.Do(func() {
+		for _, fn := range s.onShutdown {
+			fn()
+		}
 		s.meta.close()
 		err = s.closer()
 	})

@@ -69,6 +69,7 @@ func (s *Server) DeviceRevoked(ctx context.Context, user model.UserID, device mo
 
 // Docs returns the relay's document repository (the one the sync
 // endpoint serves), for services that write documents on the relay as
-// a local peer (recommendation playlists); nil when the sync endpoint
-// failed to mount. Local changes reach connected devices like any other.
+// a local peer (recommendation playlists) or read them (server/social:
+// public playlists); nil when the sync endpoint failed to mount. The
+// Server owns it. Local changes reach connected devices like any other.
 func (s *Server) Docs() *repo.Repo { return s.docs }

@@ -1,0 +1,425 @@
+package social
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/segue-fm/segue/core/api"
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/server/catalog"
+	"github.com/segue-fm/segue/server/relay"
+	"github.com/segue-fm/segue/store"
+	"github.com/segue-fm/segue/sync/docs"
+)
+
+// Errors of activity streams.
+var (
+	// ErrStreamsFull: the relay holds as many activity streams as allowed
+	// (503), or it is shutting down.
+	ErrStreamsFull = fmt.Errorf("social: too many activity streams: %w", relay.ErrBusy)
+	// ErrUserStreams: the caller holds as many activity streams as
+	// allowed per user (429).
+	ErrUserStreams = fmt.Errorf("social: too many activity streams of yours: %w", relay.ErrRateLimited)
+	// ErrBadActivity: an activity naming no track, an unknown context
+	// kind or an oversized id (400).
+	ErrBadActivity = fmt.Errorf("social: bad activity: %w", relay.ErrBadRequest)
+)
+
+// maxContextID bounds a play context's id in bytes.
+const maxContextID = 128
+
+// activityRecord is the value at soc/act/<user>: the user's latest
+// activity, with the track's title and artists as they were published.
+type activityRecord struct {
+	Track   model.TrackID `cbor:"1,keyasint"`
+	Title   string        `cbor:"2,keyasint"`
+	Artists []string      `cbor:"3,keyasint"`
+	Kind    string        `cbor:"4,keyasint,omitempty"`
+	ID      string        `cbor:"5,keyasint,omitempty"`
+	At      int64         `cbor:"6,keyasint"` // Unix ms, relay clock
+	Playing bool          `cbor:"7,keyasint,omitempty"`
+}
+
+func (r activityRecord) api(user model.UserID, display string) api.Activity {
+	return api.Activity{
+		User: user, DisplayName: cmp.Or(display, string(user)), Track: r.Track, Title: r.Title,
+		Artists: r.Artists, Context: model.PlayContext{Kind: r.Kind, ID: r.ID},
+		At: time.UnixMilli(r.At).UTC(), Playing: r.Playing,
+	}
+}
+
+// hub holds the open activity streams by user. Safe for concurrent use.
+type hub struct {
+	max, perUser, buf int
+
+	mu     sync.Mutex
+	closed bool
+	total  int
+	subs   map[model.UserID]map[*sub]struct{}
+	done   chan struct{} // closed by close
+	sent   atomic.Uint64
+	drops  atomic.Uint64
+}
+
+// sub is one open stream: encoded events waiting to be written.
+type sub struct {
+	ch chan queued
+}
+
+// queued is one event waiting on a stream: its SSE frame and the relay
+// time of its publication.
+type queued struct {
+	frame []byte
+	at    time.Time
+}
+
+func newHub(maxStreams, perUser, buf int) *hub {
+	return &hub{max: maxStreams, perUser: perUser, buf: max(buf, 1), subs: map[model.UserID]map[*sub]struct{}{}, done: make(chan struct{})}
+}
+
+// subscribe opens a stream for user; call the returned function when it
+// ends.
+func (h *hub) subscribe(user model.UserID) (*sub, func(), error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed || h.total >= h.max {
+		return nil, nil, ErrStreamsFull
+	}
+	m := h.subs[user]
+	if len(m) >= h.perUser {
+		return nil, nil, ErrUserStreams
+	}
+	if m == nil {
+		m = map[*sub]struct{}{}
+		h.subs[user] = m
+	}
+	s := &sub{ch: make(chan queued, h.buf)}
+	m[s] = struct{}{}
+	h.total++
+	return s, func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if _, ok := m[s]; ok {
+			delete(m, s)
+			h.total--
+			if len(m) == 0 && h.subs[user] != nil && len(h.subs[user]) == 0 {
+				delete(h.subs, user)
+			}
+		}
+	}, nil
+}
+
+// send queues msg on every stream of user without blocking: a full
+// queue drops its oldest event.
+func (h *hub) send(user model.UserID, msg queued) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for s := range h.subs[user] {
+		for {
+			select {
+			case s.ch <- msg:
+				h.sent.Add(1)
+			default:
+				select {
+				case <-s.ch:
+					h.drops.Add(1)
+				default:
+				}
+				continue
+			}
+			break
+		}
+	}
+}
+
+// close ends every stream and refuses new ones.
+func (h *hub) close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.closed {
+		h.closed = true
+		close(h.done)
+	}
+}
+
+// Streams returns the number of open activity streams.
+func (s *Service) Streams() int {
+	s.hub.mu.Lock()
+	defer s.hub.mu.Unlock()
+	return s.hub.total
+}
+
+// Delivered returns how many events were queued on streams and how many
+// were dropped because a stream's queue was full.
+func (s *Service) Delivered() (sent, dropped uint64) { return s.hub.sent.Load(), s.hub.drops.Load() }
+
+// checkContext validates a play context from a device.
+func checkContext(c model.PlayContext) error {
+	switch c.Kind {
+	case "", "album", "artist", "track", "playlist":
+	default:
+		return fmt.Errorf("%w: context kind %s", ErrBadActivity, relay.QuoteInput(c.Kind))
+	}
+	if len(c.ID) > maxContextID || (c.Kind == "") != (c.ID == "") {
+		return fmt.Errorf("%w: context id", ErrBadActivity)
+	}
+	return nil
+}
+
+// Publish pushes what me plays (post) to me's friends who are online and
+// records it as me's latest activity (committed within actFlushDelay,
+// behind the fan-out). It does nothing (and reports false) when me hides
+// activity. The context is kept only when friends may see it
+// (visibleContext).
+func (s *Service) Publish(ctx context.Context, me model.UserID, post api.ActivityPost) (bool, error) {
+	if post.Track == "" || len(post.Track) > maxContextID {
+		return false, fmt.Errorf("%w: no track", ErrBadActivity)
+	}
+	if err := checkContext(post.Context); err != nil {
+		return false, err
+	}
+	p, err := s.readProfile(ctx, me)
+	if err != nil {
+		return false, err
+	}
+	if p.HideActivity {
+		return false, nil
+	}
+	t, err := s.cat.Track(ctx, post.Track)
+	if errors.Is(err, catalog.ErrNotFound) {
+		return false, fmt.Errorf("%w: track %s", ErrBadActivity, relay.QuoteInput(string(post.Track)))
+	}
+	if err != nil {
+		return false, err
+	}
+	at := s.opts.now()
+	rec := activityRecord{Track: t.ID, Title: t.Title, At: at.UnixMilli(), Playing: post.Playing,
+		Kind: post.Context.Kind, ID: post.Context.ID}
+	for _, a := range t.ArtistIDs {
+		name := string(a)
+		if ar, err := s.cat.Artist(ctx, a); err == nil {
+			name = ar.Name
+		}
+		rec.Artists = append(rec.Artists, name)
+	}
+	if !s.visibleContext(ctx, post.Context) {
+		rec.Kind, rec.ID = "", ""
+	}
+	b, err := cborEnc.Marshal(rec)
+	if err != nil {
+		return false, err
+	}
+	s.acts.put(me, b)
+	friends, err := s.Friends(ctx, me)
+	if err != nil {
+		return true, err
+	}
+	js, err := json.Marshal(rec.api(me, p.DisplayName))
+	if err != nil {
+		return true, err
+	}
+	msg := queued{frame: sseEvent(js), at: at} // framed once, written as is to every stream
+	for _, f := range friends {
+		s.hub.send(f, msg)
+	}
+	return true, nil
+}
+
+// visibleContext reports whether friends may see c: a catalog album,
+// artist or track that exists, or a public playlist. Anything else is
+// dropped from the activity (not refused: the track still shows).
+func (s *Service) visibleContext(ctx context.Context, c model.PlayContext) bool {
+	var err error
+	switch c.Kind {
+	case "album":
+		_, err = s.cat.Album(ctx, model.AlbumID(c.ID))
+	case "artist":
+		_, err = s.cat.Artist(ctx, model.ArtistID(c.ID))
+	case "track":
+		_, err = s.cat.Track(ctx, model.TrackID(c.ID))
+	case "playlist":
+		return s.publicPlaylist(ctx, c.ID)
+	default:
+		return false
+	}
+	return err == nil
+}
+
+// publicPlaylist reports whether id names a public playlist the relay holds.
+func (s *Service) publicPlaylist(ctx context.Context, id string) bool {
+	did, err := docs.ParseDocumentID(id)
+	if err != nil {
+		return false
+	}
+	info, ok, err := s.playlistInfo(ctx, did)
+	return err == nil && ok && info.Public
+}
+
+func (s *Service) publishH(c echo.Context) error {
+	me, err := caller(c)
+	if err != nil {
+		return err
+	}
+	if ok, d := s.posts.allow(me, s.opts.now()); !ok {
+		return tooMany(c, d, "activity updates")
+	}
+	var post api.ActivityPost
+	if err := relay.DecodeJSON(c, s.opts.maxBody, &post); err != nil {
+		return err
+	}
+	if _, err := s.Publish(c.Request().Context(), me, post); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// sseEvent frames one activity (JSON without newlines, as encoding/json
+// writes it) as a Server-Sent Event.
+func sseEvent(js []byte) []byte {
+	out := make([]byte, 0, len(js)+len("event: activity\ndata: \n\n"))
+	out = append(out, "event: activity\ndata: "...)
+	out = append(out, js...)
+	return append(out, "\n\n"...)
+}
+
+// Feed returns the latest activity of each of me's friends who has one
+// and does not hide it, most recent first.
+func (s *Service) Feed(ctx context.Context, me model.UserID) ([]api.Activity, error) {
+	friends, err := s.Friends(ctx, me)
+	if err != nil {
+		return nil, err
+	}
+	out := []api.Activity{}
+	for _, f := range friends {
+		b, ok := s.acts.get(f)
+		if !ok {
+			b, err = s.st.Get(ctx, activityKey(f))
+			if errors.Is(err, store.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+		}
+		var rec activityRecord
+		if err := cborDec.Unmarshal(b, &rec); err != nil {
+			return nil, fmt.Errorf("decode activity of %s: %w", f, err)
+		}
+		p, err := s.readProfile(ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		if p.HideActivity {
+			continue
+		}
+		out = append(out, rec.api(f, p.DisplayName))
+	}
+	slices.SortFunc(out, func(a, b api.Activity) int { return cmp.Or(b.At.Compare(a.At), cmp.Compare(a.User, b.User)) })
+	return out, nil
+}
+
+func (s *Service) feedH(c echo.Context) error {
+	me, err := caller(c)
+	if err != nil {
+		return err
+	}
+	feed, err := s.Feed(c.Request().Context(), me)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.JSON(http.StatusOK, api.ActivityFeed{Activities: feed})
+}
+
+// streamH serves GET /v1/activity/stream as Server-Sent Events: first
+// the current feed (oldest first), then every friend's activity as it is
+// published ("event: activity", data = api.Activity JSON), with a
+// comment line after each keep-alive period without an event. It ends when the client goes,
+// the relay shuts down or Close is called.
+func (s *Service) streamH(c echo.Context) error {
+	me, err := caller(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	sb, done, err := s.hub.subscribe(me)
+	if err != nil {
+		if errors.Is(err, ErrUserStreams) {
+			return tooMany(c, time.Second, "activity streams")
+		}
+		return err
+	}
+	defer done()
+	feed, err := s.Feed(ctx, me)
+	if err != nil {
+		return err
+	}
+	w := c.Response()
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	write := func(frame []byte) error {
+		_, err := w.Write(frame)
+		return err
+	}
+	for i := len(feed) - 1; i >= 0; i-- {
+		b, err := json.Marshal(feed[i])
+		if err != nil {
+			return err
+		}
+		if err := write(sseEvent(b)); err != nil {
+			return nil
+		}
+	}
+	if _, err := fmt.Fprint(w, ": ready\n\n"); err != nil {
+		return nil
+	}
+	w.Flush()
+	var batch []time.Time
+	// The keep-alive goes only to streams idle for a whole period: with
+	// 10,000 streams a fixed ticker would add 400 writes a second.
+	idle := time.NewTimer(s.opts.keepAlive)
+	defer idle.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.hub.done:
+			return nil
+		case <-idle.C:
+			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
+				return nil
+			}
+			idle.Reset(s.opts.keepAlive)
+		case q := <-sb.ch:
+			batch = append(batch[:0], q.at)
+			if err := write(q.frame); err != nil {
+				return nil
+			}
+			for n := len(sb.ch); n > 0; n-- { // write what else is queued before one flush
+				q := <-sb.ch
+				batch = append(batch, q.at)
+				if err := write(q.frame); err != nil {
+					return nil
+				}
+			}
+			w.Flush()
+			s.lat.record(s.opts.now(), batch...)
+			idle.Reset(s.opts.keepAlive)
+			continue
+		}
+		w.Flush()
+	}
+}

@@ -1,0 +1,185 @@
+package social
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"image"
+	"image/color"
+	"image/draw"
+	"image/png"
+	"math"
+	"strings"
+	"sync"
+
+	"golang.org/x/image/font"
+	"golang.org/x/image/font/gofont/gobold"
+	"golang.org/x/image/font/gofont/goregular"
+	"golang.org/x/image/font/opentype"
+	"golang.org/x/image/math/fixed"
+)
+
+// Card dimensions: the Open Graph large image size.
+const (
+	CardWidth  = 1200
+	CardHeight = 630
+)
+
+// fonts are the Go fonts' faces the card is set in, parsed once.
+var fonts = sync.OnceValues(func() (*faces, error) {
+	bold, err := opentype.Parse(gobold.TTF)
+	if err != nil {
+		return nil, err
+	}
+	reg, err := opentype.Parse(goregular.TTF)
+	if err != nil {
+		return nil, err
+	}
+	f := &faces{}
+	for _, x := range []struct {
+		dst  *font.Face
+		fnt  *opentype.Font
+		size float64
+	}{{&f.title, bold, 60}, {&f.sub, reg, 36}, {&f.small, bold, 24}} {
+		if *x.dst, err = opentype.NewFace(x.fnt, &opentype.FaceOptions{Size: x.size, DPI: 72, Hinting: font.HintingFull}); err != nil {
+			return nil, err
+		}
+	}
+	return f, nil
+})
+
+type faces struct{ title, sub, small font.Face }
+
+// fontMu serialises text drawing: opentype faces are not safe for
+// concurrent use.
+var fontMu sync.Mutex
+
+// palette derives two colours from seed for the generated cover and the
+// background tint.
+func palette(seed string) (a, b color.RGBA) {
+	h := sha256.Sum256([]byte(seed))
+	hue := func(x byte, sat, val float64) color.RGBA {
+		hh := float64(x) / 256 * 6
+		c := val * sat
+		xx := c * (1 - math.Abs(math.Mod(hh, 2)-1))
+		var r, g, bb float64
+		switch int(hh) {
+		case 0:
+			r, g = c, xx
+		case 1:
+			r, g = xx, c
+		case 2:
+			g, bb = c, xx
+		case 3:
+			g, bb = xx, c
+		case 4:
+			r, bb = xx, c
+		default:
+			r, bb = c, xx
+		}
+		m := val - c
+		return color.RGBA{uint8(255 * (r + m)), uint8(255 * (g + m)), uint8(255 * (bb + m)), 255}
+	}
+	return hue(h[0], 0.75, 0.95), hue(h[1]+96, 0.8, 0.55)
+}
+
+func lerp(a, b color.RGBA, t float64) color.RGBA {
+	f := func(x, y uint8) uint8 { return uint8(float64(x) + (float64(y)-float64(x))*t) }
+	return color.RGBA{f(a.R, b.R), f(a.G, b.G), f(a.B, b.B), 255}
+}
+
+// drawCover paints the generated cover in r: a diagonal gradient of the
+// seed's colours with concentric rings, like a record.
+func drawCover(img *image.RGBA, r image.Rectangle, seed string) {
+	a, b := palette(seed)
+	w, h := float64(r.Dx()), float64(r.Dy())
+	cx, cy := w/2, h/2
+	for y := 0; y < r.Dy(); y++ {
+		for x := 0; x < r.Dx(); x++ {
+			c := lerp(a, b, (float64(x)/w+float64(y)/h)/2)
+			d := math.Hypot(float64(x)-cx, float64(y)-cy)
+			if ring := math.Mod(d, 28); d < w*0.45 && ring < 3 {
+				c = lerp(c, color.RGBA{255, 255, 255, 255}, 0.18)
+			}
+			if d < w*0.08 {
+				c = lerp(c, color.RGBA{20, 20, 24, 255}, 0.85)
+			}
+			img.SetRGBA(r.Min.X+x, r.Min.Y+y, c)
+		}
+	}
+}
+
+// fit cuts s to fit width pixels in face, ending it with "…" when cut.
+func fit(face font.Face, s string, width int) string {
+	limit := fixed.I(width)
+	if font.MeasureString(face, s) <= limit {
+		return s
+	}
+	rs := []rune(s)
+	for len(rs) > 0 {
+		rs = rs[:len(rs)-1]
+		t := strings.TrimSpace(string(rs)) + "…"
+		if font.MeasureString(face, t) <= limit {
+			return t
+		}
+	}
+	return "…"
+}
+
+func text(img *image.RGBA, face font.Face, c color.Color, x, y int, s string) {
+	d := font.Drawer{Dst: img, Src: image.NewUniform(c), Face: face, Dot: fixed.P(x, y)}
+	d.DrawString(s)
+}
+
+// card renders the share card of it as a 1200×630 PNG: background tinted
+// from the item, the generated cover (the catalog has no cover art), the
+// kind, title, subtitle and detail in the Go fonts, and the waveform of
+// the item's (first) track, drawn from its audio. A track whose waveform
+// cannot be computed gets none.
+func (s *Service) card(ctx context.Context, it item) ([]byte, error) {
+	f, err := fonts()
+	if err != nil {
+		return nil, err
+	}
+	var wave []byte
+	if it.Track != "" {
+		if wave, err = s.waves.get(ctx, it.Track); err != nil {
+			s.log.Warn("social: waveform", "track", it.Track, "err", err)
+			wave = nil
+		}
+	}
+	img := image.NewRGBA(image.Rect(0, 0, CardWidth, CardHeight))
+	_, dark := palette(it.Seed)
+	bg := lerp(color.RGBA{14, 14, 18, 255}, dark, 0.25)
+	draw.Draw(img, img.Bounds(), image.NewUniform(bg), image.Point{}, draw.Src)
+	cover := image.Rect(70, 80, 540, 550)
+	drawCover(img, cover, it.Seed)
+
+	const left, width = 600, 540
+	fontMu.Lock()
+	text(img, f.small, color.RGBA{190, 190, 200, 255}, left, 130, strings.ToUpper("Segue · "+it.Kind))
+	text(img, f.title, color.White, left, 210, fit(f.title, it.Title, width))
+	text(img, f.sub, color.RGBA{220, 220, 228, 255}, left, 265, fit(f.sub, it.Subtitle, width))
+	if it.Detail != "" {
+		text(img, f.sub, color.RGBA{150, 150, 160, 255}, left, 315, fit(f.sub, it.Detail, width))
+	}
+	fontMu.Unlock()
+
+	if len(wave) == WaveBars {
+		accent, _ := palette(it.Seed)
+		const top, height = 380, 160
+		mid := top + height/2
+		step := float64(width) / WaveBars
+		for i, v := range wave {
+			bh := max(int(float64(v)/255*height/2), 2)
+			x0 := left + int(float64(i)*step)
+			x1 := x0 + max(int(step*0.6), 1)
+			draw.Draw(img, image.Rect(x0, mid-bh, x1, mid+bh), image.NewUniform(accent), image.Point{}, draw.Src)
+		}
+	}
+	var buf bytes.Buffer
+	if err := (&png.Encoder{CompressionLevel: png.BestSpeed}).Encode(&buf, img); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}

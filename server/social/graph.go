@@ -1,0 +1,300 @@
+package social
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/internal/cborx"
+	"github.com/segue-fm/segue/server/relay"
+	"github.com/segue-fm/segue/store"
+)
+
+// Errors of the follow graph. Each wraps the relay error that gives its
+// HTTP status.
+var (
+	// ErrNoUser: the named user does not exist, or has blocked the
+	// caller (the two are indistinguishable on purpose) (404).
+	ErrNoUser = fmt.Errorf("social: no such user: %w", relay.ErrNotFound)
+	// ErrBadUser: a user name that cannot exist (400).
+	ErrBadUser = fmt.Errorf("social: bad user name: %w", relay.ErrBadRequest)
+	// ErrSelf: following or blocking oneself (400).
+	ErrSelf = fmt.Errorf("social: not with yourself: %w", relay.ErrBadRequest)
+	// ErrBlocked: the caller has blocked the user; unblock first (403).
+	ErrBlocked = fmt.Errorf("social: you blocked this user: %w", relay.ErrForbidden)
+	// ErrTooMany: the caller follows or blocks as many users as allowed (403).
+	ErrTooMany = fmt.Errorf("social: limit reached: %w", relay.ErrForbidden)
+	// ErrBadProfile: a display name that is too long or not printable
+	// UTF-8 (400).
+	ErrBadProfile = fmt.Errorf("social: bad profile: %w", relay.ErrBadRequest)
+)
+
+// MaxDisplayName bounds a display name in bytes.
+const MaxDisplayName = 64
+
+var userRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,63}$`)
+
+// Keys of the follow graph (docs/ARCHITECTURE.md §5, "Social"):
+//
+//	soc/fo/<user>/<followee>  empty: user follows followee
+//	soc/fi/<user>/<follower>  empty: follower follows user (the reverse index)
+//	soc/bl/<user>/<blocked>   empty: user blocked blocked
+//	soc/prof/<user>           CBOR profile
+//	soc/act/<user>            CBOR last activity
+func followKey(u, v model.UserID) []byte   { return store.Key("soc", "fo", string(u), string(v)) }
+func followerKey(u, v model.UserID) []byte { return store.Key("soc", "fi", string(u), string(v)) }
+func blockKey(u, v model.UserID) []byte    { return store.Key("soc", "bl", string(u), string(v)) }
+func profileKey(u model.UserID) []byte     { return store.Key("soc", "prof", string(u)) }
+func activityKey(u model.UserID) []byte    { return store.Key("soc", "act", string(u)) }
+func followPrefix(u model.UserID) []byte   { return store.Prefix("soc", "fo", string(u)) }
+func followerPrefix(u model.UserID) []byte { return store.Prefix("soc", "fi", string(u)) }
+func blockPrefix(u model.UserID) []byte    { return store.Prefix("soc", "bl", string(u)) }
+
+// profile is the record at soc/prof/<user>.
+type profile struct {
+	DisplayName    string `cbor:"1,keyasint,omitempty"`
+	HideActivity   bool   `cbor:"2,keyasint,omitempty"`
+	ShowTopArtists bool   `cbor:"3,keyasint,omitempty"`
+}
+
+var (
+	cborEnc = cborx.EncMode()
+	cborDec = cborx.Limits{MaxNestedLevels: 4, MaxArrayElements: 1 << 10, MaxMapPairs: 64}.DecMode()
+)
+
+// checkUser validates a user name from a request.
+func checkUser(u string) (model.UserID, error) {
+	if !userRE.MatchString(u) {
+		return "", fmt.Errorf("%w %s", ErrBadUser, relay.QuoteInput(u))
+	}
+	return model.UserID(u), nil
+}
+
+// checkDisplayName accepts up to MaxDisplayName bytes of valid UTF-8
+// without control or format characters.
+func checkDisplayName(s string) error {
+	if len(s) > MaxDisplayName || !utf8.ValidString(s) {
+		return fmt.Errorf("%w: display name over %d bytes or not UTF-8", ErrBadProfile, MaxDisplayName)
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+			return fmt.Errorf("%w: display name has control characters", ErrBadProfile)
+		}
+	}
+	return nil
+}
+
+// has reports whether key exists in tx.
+func has(tx store.Txn, key []byte) (bool, error) {
+	_, err := tx.Get(key)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// exists reports whether user has an account.
+func exists(tx store.Txn, user model.UserID) (bool, error) { return has(tx, relay.AccountKey(user)) }
+
+// countPrefix counts keys under prefix, up to limit (then it stops).
+func countPrefix(it func(prefix []byte, reverse bool, fn func(k, v []byte) error) error, prefix []byte, limit int) (int, error) {
+	n := 0
+	err := it(prefix, false, func(_, _ []byte) error {
+		n++
+		if n >= limit {
+			return store.ErrStop
+		}
+		return nil
+	})
+	return n, err
+}
+
+// target checks that them is a user other than me who has not blocked
+// me (ErrNoUser otherwise).
+func target(tx store.Txn, me, them model.UserID) error {
+	if me == them {
+		return ErrSelf
+	}
+	ok, err := exists(tx, them)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return ErrNoUser
+	}
+	blocked, err := has(tx, blockKey(them, me))
+	if err != nil {
+		return err
+	}
+	if blocked {
+		return ErrNoUser
+	}
+	return nil
+}
+
+// Follow makes me follow them. Following a user who blocked me is
+// ErrNoUser; one I blocked, ErrBlocked; following again is a no-op.
+func (s *Service) Follow(ctx context.Context, me, them model.UserID) error {
+	return s.st.Update(ctx, func(tx store.Txn) error {
+		if err := target(tx, me, them); err != nil {
+			return err
+		}
+		b, err := has(tx, blockKey(me, them))
+		if err != nil {
+			return err
+		}
+		if b {
+			return ErrBlocked
+		}
+		if f, err := has(tx, followKey(me, them)); err != nil || f {
+			return err
+		}
+		n, err := countPrefix(tx.Iterate, followPrefix(me), s.opts.maxFollowing)
+		if err != nil {
+			return err
+		}
+		if n >= s.opts.maxFollowing {
+			return fmt.Errorf("%w: you follow %d users", ErrTooMany, n)
+		}
+		if err := tx.Set(followKey(me, them), nil); err != nil {
+			return err
+		}
+		return tx.Set(followerKey(them, me), nil)
+	})
+}
+
+// Unfollow makes me stop following them (a no-op when I did not).
+func (s *Service) Unfollow(ctx context.Context, me, them model.UserID) error {
+	return s.st.Update(ctx, func(tx store.Txn) error {
+		if err := tx.Delete(followKey(me, them)); err != nil {
+			return err
+		}
+		return tx.Delete(followerKey(them, me))
+	})
+}
+
+// Block makes me block them: both follows between us go, and neither of
+// us can follow the other or see the other's activity until I unblock.
+// them must exist (blocking someone who blocked me is allowed).
+func (s *Service) Block(ctx context.Context, me, them model.UserID) error {
+	return s.st.Update(ctx, func(tx store.Txn) error {
+		if me == them {
+			return ErrSelf
+		}
+		ok, err := exists(tx, them)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return ErrNoUser
+		}
+		if b, err := has(tx, blockKey(me, them)); err != nil || b {
+			return err
+		}
+		n, err := countPrefix(tx.Iterate, blockPrefix(me), s.opts.maxBlocks)
+		if err != nil {
+			return err
+		}
+		if n >= s.opts.maxBlocks {
+			return fmt.Errorf("%w: you block %d users", ErrTooMany, n)
+		}
+		for _, k := range [][]byte{followKey(me, them), followerKey(them, me), followKey(them, me), followerKey(me, them)} {
+			if err := tx.Delete(k); err != nil {
+				return err
+			}
+		}
+		return tx.Set(blockKey(me, them), nil)
+	})
+}
+
+// Unblock lifts my block of them (follows are not restored).
+func (s *Service) Unblock(ctx context.Context, me, them model.UserID) error {
+	return s.st.Delete(ctx, blockKey(me, them))
+}
+
+// users lists the last key components under prefix, ascending.
+func (s *Service) users(ctx context.Context, prefix []byte) ([]model.UserID, error) {
+	out := []model.UserID{}
+	err := s.st.Iterate(ctx, prefix, false, func(k, _ []byte) error {
+		out = append(out, model.UserID(k[len(prefix):]))
+		return nil
+	})
+	return out, err
+}
+
+// Following lists the users me follows.
+func (s *Service) Following(ctx context.Context, me model.UserID) ([]model.UserID, error) {
+	return s.users(ctx, followPrefix(me))
+}
+
+// Followers lists the users who follow me.
+func (s *Service) Followers(ctx context.Context, me model.UserID) ([]model.UserID, error) {
+	return s.users(ctx, followerPrefix(me))
+}
+
+// Blocks lists the users me blocked.
+func (s *Service) Blocks(ctx context.Context, me model.UserID) ([]model.UserID, error) {
+	return s.users(ctx, blockPrefix(me))
+}
+
+// Friends lists the users me follows who follow me back, ascending.
+func (s *Service) Friends(ctx context.Context, me model.UserID) ([]model.UserID, error) {
+	fo, err := s.Following(ctx, me)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := s.Followers(ctx, me)
+	if err != nil {
+		return nil, err
+	}
+	return intersect(fo, fi), nil
+}
+
+// intersect returns the names in both ascending lists.
+func intersect(a, b []model.UserID) []model.UserID {
+	out := []model.UserID{}
+	for i, j := 0, 0; i < len(a) && j < len(b); {
+		switch c := bytes.Compare([]byte(a[i]), []byte(b[j])); {
+		case c == 0:
+			out = append(out, a[i])
+			i++
+			j++
+		case c < 0:
+			i++
+		default:
+			j++
+		}
+	}
+	return out
+}
+
+// readProfile returns user's profile record (the zero profile when none).
+func (s *Service) readProfile(ctx context.Context, user model.UserID) (profile, error) {
+	var p profile
+	b, err := s.st.Get(ctx, profileKey(user))
+	if errors.Is(err, store.ErrNotFound) {
+		return p, nil
+	}
+	if err != nil {
+		return p, err
+	}
+	if err := cborDec.Unmarshal(b, &p); err != nil {
+		return p, fmt.Errorf("decode profile of %s: %w", user, err)
+	}
+	return p, nil
+}
+
+// ImportFollow records inside tx that follower follows followee, with no
+// checks (existence, blocks, limits): for importers and load generators
+// (bench/socialload) filling a relay's store before the relay starts.
+func ImportFollow(tx store.Txn, follower, followee model.UserID) error {
+	if err := tx.Set(followKey(follower, followee), nil); err != nil {
+		return err
+	}
+	return tx.Set(followerKey(followee, follower), nil)
+}

@@ -1,0 +1,116 @@
+package social
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Options configures a Service. Start from DefaultOptions and refine with
+// the WithX methods; each returns a modified copy.
+type Options struct {
+	now           func() time.Time
+	logger        *slog.Logger
+	publicURL     string
+	maxFollowing  int
+	maxBlocks     int
+	maxBody       int64
+	streams       int
+	userStreams   int
+	streamBuffer  int
+	keepAlive     time.Duration
+	shareRate     time.Duration
+	shareBurst    int
+	activityRate  time.Duration
+	activityBurst int
+	inviteTTL     time.Duration
+	limiterUsers  int
+}
+
+// DefaultOptions returns the defaults: time.Now and slog.Default(); share
+// links built from the request's scheme and host (set WithPublicURL in
+// production); at most 5,000 follows and 10,000 blocks per user; 64 KiB
+// request bodies; at most 50,000 activity streams open, 8 per user, 64
+// events queued per stream (the oldest dropped beyond), a keep-alive
+// comment every 25 s; share creation at 1 per 6 s per user with a burst
+// of 20; activity posts at 1 per 500 ms per user with a burst of 10;
+// collaborator invites valid 7 days at most; rate limiters tracking at
+// most 100,000 users (least recently seen evicted).
+func DefaultOptions() Options {
+	return Options{
+		now:           time.Now,
+		logger:        slog.Default(),
+		maxFollowing:  5000,
+		maxBlocks:     10000,
+		maxBody:       64 << 10,
+		streams:       50000,
+		userStreams:   8,
+		streamBuffer:  64,
+		keepAlive:     25 * time.Second,
+		shareRate:     6 * time.Second,
+		shareBurst:    20,
+		activityRate:  500 * time.Millisecond,
+		activityBurst: 10,
+		inviteTTL:     7 * 24 * time.Hour,
+		limiterUsers:  100000,
+	}
+}
+
+// WithClock sets the clock (default time.Now); nil keeps the current one.
+func (o Options) WithClock(now func() time.Time) Options {
+	if now != nil {
+		o.now = now
+	}
+	return o
+}
+
+// WithLogger sets the logger (default slog.Default()); nil keeps it.
+func (o Options) WithLogger(l *slog.Logger) Options {
+	if l != nil {
+		o.logger = l
+	}
+	return o
+}
+
+// WithPublicURL sets the base URL share links are built on and share
+// pages name in their meta tags (e.g. "https://segue.example"). Empty
+// (the default) uses the scheme and Host of the request, which a client
+// controls: set it whenever the relay is reachable under a known name.
+func (o Options) WithPublicURL(u string) Options { o.publicURL = u; return o }
+
+// WithMaxFollowing sets how many users one user may follow (default
+// 5,000; at least 1).
+func (o Options) WithMaxFollowing(n int) Options { o.maxFollowing = max(n, 1); return o }
+
+// WithMaxBlocks sets how many users one user may block (default 10,000;
+// at least 1).
+func (o Options) WithMaxBlocks(n int) Options { o.maxBlocks = max(n, 1); return o }
+
+// WithStreams sets how many activity streams may be open at once in all
+// and per user (defaults 50,000 and 8; at least 1 each); more get 503
+// and 429.
+func (o Options) WithStreams(total, perUser int) Options {
+	o.streams, o.userStreams = max(total, 1), max(perUser, 1)
+	return o
+}
+
+// WithKeepAlive sets how often an idle activity stream gets an SSE
+// comment line (default 25 s; at least 1 s).
+func (o Options) WithKeepAlive(d time.Duration) Options { o.keepAlive = max(d, time.Second); return o }
+
+// WithShareRate sets the share-creation limit per user: one token every
+// every, up to burst at once (defaults 6 s and 20).
+func (o Options) WithShareRate(every time.Duration, burst int) Options {
+	o.shareRate, o.shareBurst = max(every, time.Millisecond), max(burst, 1)
+	return o
+}
+
+// WithActivityRate sets the activity-post limit per user (defaults one
+// every 500 ms, burst 10).
+func (o Options) WithActivityRate(every time.Duration, burst int) Options {
+	o.activityRate, o.activityBurst = max(every, time.Millisecond), max(burst, 1)
+	return o
+}
+
+// WithInviteTTL sets the longest (and default) lifetime of a
+// collaborator invite link (default 7 days; at least 1 minute).
+func (o Options) WithInviteTTL(d time.Duration) Options { o.inviteTTL = max(d, time.Minute); return o }
