@@ -11,11 +11,14 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/segue-fm/segue/server/access"
 	"github.com/segue-fm/segue/server/audit"
 	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/server/counting"
 	"github.com/segue-fm/segue/server/events"
+	"github.com/segue-fm/segue/server/events/natslog"
 	"github.com/segue-fm/segue/server/license"
 	"github.com/segue-fm/segue/server/relay"
 	"github.com/segue-fm/segue/server/search"
@@ -52,6 +55,7 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	level := fs.String("log-level", envOr("SEGUE_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env SEGUE_LOG_LEVEL)")
 	fastHash := fs.Bool("insecure-fast-passwords", false, "hash passwords with a trivial Argon2id cost (tests and demos only)")
 	tlsCert := fs.String("tls-cert", envOr("SEGUE_TLS_CERT", ""), "PEM certificate chain: serve HTTPS (HTTP/2 via ALPN) instead of HTTP/1.1 + h2c (env SEGUE_TLS_CERT)")
+	natsURL := fs.String("events-nats", envOr("SEGUE_EVENTS_NATS", ""), "NATS server URL: keep the play-event log on JetStream (server/events/natslog) instead of the relay's Badger (env SEGUE_EVENTS_NATS)")
 	tlsKey := fs.String("tls-key", envOr("SEGUE_TLS_KEY", ""), "PEM private key for -tls-cert (env SEGUE_TLS_KEY)")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %w", errUsage, err)
@@ -122,8 +126,21 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		srv.Close()
 		return err
 	}
+	var evlog events.Log = events.NewStoreLog(dd.Store)
+	if *natsURL != "" {
+		nc, err := nats.Connect(*natsURL, nats.Name("segue-relay"))
+		if err != nil {
+			srv.Close()
+			return fmt.Errorf("connect to nats: %w", err)
+		}
+		defer nc.Close()
+		if evlog, err = natslog.Open(ctx, nc, natslog.DefaultOptions()); err != nil {
+			srv.Close()
+			return err
+		}
+	}
 	chain := audit.NewChain(dd.Store, dd.Signer, audit.DefaultCheckpointEvery, nil)
-	counts := counting.New(dd.Store, events.NewStoreLog(dd.Store), dd.Catalog, chain, counting.DefaultOptions().WithAdminToken(*admin).WithLogger(log))
+	counts := counting.New(dd.Store, evlog, dd.Catalog, chain, counting.DefaultOptions().WithAdminToken(*admin).WithLogger(log))
 	counts.Mount(srv)
 	addr, err := srv.Start(ctx)
 	if err != nil {
