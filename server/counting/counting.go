@@ -44,13 +44,16 @@ type Service struct {
 	chain *audit.Chain
 	opts  Options
 	lg    *slog.Logger
+	met   *metrics
 }
 
 // New returns the counting service. With a non-nil chain (over st) every
 // counted stream is appended to the audit log in the transaction that
 // counts it, and every rejected upload event after its answer is decided.
 func New(st store.Store, log events.Log, cat *catalog.Catalog, chain *audit.Chain, opts Options) *Service {
-	return &Service{st: st, log: log, cat: cat, chain: chain, opts: opts, lg: opts.logger}
+	s := &Service{st: st, log: log, cat: cat, chain: chain, opts: opts, lg: opts.logger}
+	s.met = newMetrics(s)
+	return s
 }
 
 // update runs fn in one transaction of st, through the audit chain when
@@ -193,6 +196,8 @@ func (s *Service) Step(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("counting: commit counts: %w", err)
 	}
+	s.met.consumed.Add(float64(len(es)))
+	s.met.counted.Add(float64(len(streams)))
 	return len(es), nil
 }
 
