@@ -55,6 +55,7 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	level := fs.String("log-level", envOr("SEGUE_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env SEGUE_LOG_LEVEL)")
 	fastHash := fs.Bool("insecure-fast-passwords", false, "hash passwords with a trivial Argon2id cost (tests and demos only)")
 	tlsCert := fs.String("tls-cert", envOr("SEGUE_TLS_CERT", ""), "PEM certificate chain: serve HTTPS (HTTP/2 via ALPN) instead of HTTP/1.1 + h2c (env SEGUE_TLS_CERT)")
+	retention := fs.Duration("event-retention", 0, "delete raw play events this long after they arrived, once counted (0 keeps them; counts, audit log and dedup index stay)")
 	natsURL := fs.String("events-nats", envOr("SEGUE_EVENTS_NATS", ""), "NATS server URL: keep the play-event log on JetStream (server/events/natslog) instead of the relay's Badger (env SEGUE_EVENTS_NATS)")
 	tlsKey := fs.String("tls-key", envOr("SEGUE_TLS_KEY", ""), "PEM private key for -tls-cert (env SEGUE_TLS_KEY)")
 	if err := fs.Parse(args); err != nil {
@@ -140,7 +141,7 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	chain := audit.NewChain(dd.Store, dd.Signer, audit.DefaultCheckpointEvery, nil)
-	counts := counting.New(dd.Store, evlog, dd.Catalog, chain, counting.DefaultOptions().WithAdminToken(*admin).WithLogger(log))
+	counts := counting.New(dd.Store, evlog, dd.Catalog, chain, counting.DefaultOptions().WithAdminToken(*admin).WithLogger(log).WithRetention(*retention))
 	counts.Mount(srv)
 	addr, err := srv.Start(ctx)
 	if err != nil {

@@ -174,6 +174,13 @@ func (l *StoreLog) Read(ctx context.Context, from uint64, limit int) ([]Entry, e
 	if err != nil {
 		return nil, err
 	}
+	low, err := l.low(func(k []byte) ([]byte, error) { return l.st.Get(ctx, k) })
+	if err != nil {
+		return nil, fmt.Errorf("events: read: %w", err)
+	}
+	if from < low && from < head {
+		return nil, fmt.Errorf("%w: offset %d (first kept %d)", ErrPruned, from, low)
+	}
 	var out []Entry
 	for off := from; off < head && len(out) < limit; off++ {
 		b, err := l.st.Get(ctx, entryKey(off))
