@@ -60,3 +60,14 @@ func TestNATSLog(t *testing.T) {
 		return open(), open
 	})
 }
+
+// BenchmarkAppendNATS: the same load as events.BenchmarkAppendBadger on
+// JetStream (in-process nats-server, file store, sync always).
+func BenchmarkAppendNATS(b *testing.B) {
+	ns := startServer(b)
+	l, err := natslog.Open(context.Background(), connect(b, ns), natslog.DefaultOptions())
+	if err != nil {
+		b.Fatal(err)
+	}
+	eventstest.BenchAppend(b, l, 1000)
+}
