@@ -166,7 +166,7 @@ var _ events.Log = (*Log)(nil)
 // Open creates (or updates) the two streams on nc's JetStream and returns
 // the log over them.
 func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Log, error) {
-	js, err := jetstream.New(nc, jetstream.WithDefaultTimeout(opts.timeout))
+	js, err := jetstream.New(nc, jetstream.WithDefaultTimeout(opts.timeout), jetstream.WithPublishAsyncMaxPending(1<<16))
 	if err != nil {
 		return nil, fmt.Errorf("natslog: %w", err)
 	}
