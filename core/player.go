@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"sync/atomic"
 
 	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/core/fetch"
@@ -17,8 +18,9 @@ import (
 
 // playerState is the engine's player (Engine.player).
 type playerState struct {
-	mu sync.Mutex // held while the player opens or closes
-	p  *player.Player
+	mu    sync.Mutex // held while the player opens or closes
+	p     *player.Player
+	smart atomic.Bool // Smart Shuffle on (smartshuffle.go)
 }
 
 // OpenPlayer starts the engine's player on sink (the first call; later
@@ -158,18 +160,7 @@ func (e *Engine) PlayTracks(ctx context.Context, c model.PlayContext, ids []mode
 // PlayTracksFrom is PlayTracks starting at output frame frame of track
 // start, sample-exactly (see player.Player.PlayFrom).
 func (e *Engine) PlayTracksFrom(ctx context.Context, c model.PlayContext, ids []model.TrackID, start int, frame int64) error {
-	tracks := make([]model.Track, len(ids))
-	errs := make([]error, len(ids))
-	sem := make(chan struct{}, metadataFetches)
-	var wg sync.WaitGroup
-	for i, id := range ids {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			tracks[i], errs[i] = e.TrackInfo(ctx, id)
-		})
-	}
-	wg.Wait()
+	tracks, errs := e.trackInfos(ctx, ids)
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("core: play %s %s: %w", c.Kind, c.ID, err)
 	}
@@ -191,9 +182,28 @@ func (e *Engine) PlayTracksFrom(ctx context.Context, c model.PlayContext, ids []
 	return e.play(c, tracks, start, frame, model.Loudness{})
 }
 
+// trackInfos fetches the metadata of ids, metadataFetches at a time.
+func (e *Engine) trackInfos(ctx context.Context, ids []model.TrackID) ([]model.Track, []error) {
+	tracks := make([]model.Track, len(ids))
+	errs := make([]error, len(ids))
+	sem := make(chan struct{}, metadataFetches)
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			tracks[i], errs[i] = e.TrackInfo(ctx, id)
+		})
+	}
+	wg.Wait()
+	return tracks, errs
+}
+
 // PlayPlaylist plays the entries of playlist id, as this device holds it
 // (edits made offline included), in order from entry index start, with
-// context kind "playlist" and id the document id (bs58check).
+// context kind "playlist" and id the document id (bs58check). With Smart
+// Shuffle on (SetSmartShuffle), recommended tracks are inserted between
+// the entries (see smartshuffle.go).
 func (e *Engine) PlayPlaylist(ctx context.Context, d *Docs, id docs.DocumentID, start int) error {
 	return e.PlayPlaylistFrom(ctx, d, id, start, 0)
 }
@@ -214,6 +224,9 @@ func (e *Engine) PlayPlaylistFrom(ctx context.Context, d *Docs, id docs.Document
 	}
 	if len(ids) == 0 {
 		return fmt.Errorf("core: play playlist %s: %w", id, ErrEmptyPlaylist)
+	}
+	if e.SmartShuffle() {
+		return e.playSmartShuffle(ctx, d, id, ids, start, frame)
 	}
 	return e.PlayTracksFrom(ctx, model.PlayContext{Kind: "playlist", ID: id.String()}, ids, start, frame)
 }
@@ -262,6 +275,12 @@ func (e *Engine) play(c model.PlayContext, tracks []model.Track, start int, fram
 	if p == nil {
 		return ErrNoPlayer
 	}
+	items := playerItems(tracks, album)
+	return p.Send(player.PlayContext{Context: c, Items: items, Start: start, StartFrame: frame, Offline: e.OfflineMode()})
+}
+
+// playerItems converts tracks to queue items with album loudness album.
+func playerItems(tracks []model.Track, album model.Loudness) []player.Item {
 	items := make([]player.Item, len(tracks))
 	for i, t := range tracks {
 		items[i] = player.Item{Track: t.ID, Album: t.AlbumID, AlbumLoudness: album}
@@ -269,7 +288,7 @@ func (e *Engine) play(c model.PlayContext, tracks []model.Track, start int, fram
 			items[i].Artist = t.ArtistIDs[0]
 		}
 	}
-	return p.Send(player.PlayContext{Context: c, Items: items, Start: start, StartFrame: frame, Offline: e.OfflineMode()})
+	return items
 }
 
 // Source is the engine as a player.Source, for players an app runs

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/automerge/automerge-go"
+
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/sync/docs"
 	"github.com/segue-fm/segue/sync/repo"
@@ -64,6 +66,15 @@ func (p Playlists) edit(ctx context.Context, id docs.DocumentID, fn func(pl *doc
 	h, err := p.handle(ctx, id)
 	if err != nil {
 		return err
+	}
+	err = h.Read(func(d *automerge.Doc) error {
+		if _, ok := docs.ServiceOf(d); ok {
+			return docs.ErrReadOnly
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("core: playlist %s: %w", id, err)
 	}
 	if err := h.Playlist(ctx, fn); err != nil {
 		return fmt.Errorf("core: playlist %s: %w", id, err)

@@ -4,7 +4,8 @@
 //
 //	Source.OpenTrack → decoder goroutine (fetch with retries, Ogg demux,
 //	Vorbis decode, pre-decode ahead) → Resampler chain → loudness gain →
-//	Mixer (gapless or crossfade) → volume Fader → Sink.Write
+//	Mixer (gapless or crossfade) → effects (Options.WithEffects) →
+//	volume Fader → Sink.Write
 //
 // driven by the pure Queue state machine.
 //
@@ -29,6 +30,9 @@
 //     true peak to PeakCeilingDBTP; click-free volume ramps.
 //   - Mixer: sample-exact gapless concatenation, or an equal-power
 //     crossfade between tracks of different albums.
+//   - AudioEffect: optional in-place effects on the output stream, such
+//     as WebAssembly plugins (package player/plugin); one that fails is
+//     removed (ErrEffectRemoved) and playback goes on unprocessed.
 //   - Sink: where audio leaves the player. Built-ins: DiscardSink,
 //     WAVSink, and the ALSA device sink in package player/alsa (build tag
 //     alsa). Write blocking is what paces playback.

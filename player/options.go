@@ -34,6 +34,7 @@ type Options struct {
 	stallTimeout    time.Duration
 	retryMin        time.Duration
 	retryMax        time.Duration
+	effects         []AudioEffect
 }
 
 // DefaultOptions returns: tier high, track loudness normalisation
@@ -41,8 +42,9 @@ type Options struct {
 // published), time.Now, slog.Default(), random event ids, a randomly
 // seeded shuffle, 1024-frame output blocks, up to 48 decoded blocks of
 // 4096 frames pre-decoded per track (≈ 4.5 s at 44.1 kHz), a 10 s bound on
-// each fetch attempt, retries every 50 ms growing to 1 s, and a track
-// given up (skipped with an error) after 30 s of failing fetches.
+// each fetch attempt, retries every 50 ms growing to 1 s, a track given
+// up (skipped with an error) after 30 s of failing fetches, and no
+// effects.
 func DefaultOptions() Options {
 	return Options{
 		tier: model.TierHigh, gain: DefaultGainOptions(), clock: time.Now, logger: slog.Default(),
@@ -102,3 +104,12 @@ func (o Options) WithStallTimeout(d time.Duration) Options { o.stallTimeout = d;
 
 // WithFetchTimeout bounds each fetch attempt (default 10 s).
 func (o Options) WithFetchTimeout(d time.Duration) Options { o.fetchTimeout = d; return o }
+
+// WithEffects sets the effects applied, in order, to the output before
+// the volume fader (default none). Each must run at the sink's format. An
+// effect that fails is removed and playback goes on without it
+// (ErrEffectRemoved).
+func (o Options) WithEffects(fx ...AudioEffect) Options {
+	o.effects = append([]AudioEffect(nil), fx...)
+	return o
+}

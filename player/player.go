@@ -64,6 +64,7 @@ type Player struct {
 	paused  bool
 	stalled bool
 	buf     []float32
+	effects []AudioEffect
 	tokens  uint64
 	status  Status
 }
@@ -104,6 +105,11 @@ func New(src Source, sink Sink, opts Options) (*Player, error) {
 	if opts.clock == nil || opts.blockFrames == 0 {
 		return nil, errors.New("player: options not initialised: start from DefaultOptions")
 	}
+	for _, fx := range opts.effects {
+		if r, c := fx.Format(); r != rate || c != ch {
+			return nil, fmt.Errorf("%w: effect %s runs at %d Hz × %d, the sink at %d Hz × %d", ErrFormat, fx.Name(), r, c, rate, ch)
+		}
+	}
 	if opts.newID == nil {
 		opts.newID = randomID
 	}
@@ -118,7 +124,7 @@ func New(src Source, sink Sink, opts Options) (*Player, error) {
 		q: NewQueue(QueueConfig{Rate: rate, Device: opts.device, Tier: opts.tier, NewID: opts.newID,
 			ShuffleRng: opts.rng}),
 		mix: NewMixer(ch), vol: NewFader(ch, 1, rate/50),
-		buf: make([]float32, opts.blockFrames*ch),
+		buf: make([]float32, opts.blockFrames*ch), effects: opts.effects,
 	}
 	go p.loop()
 	return p, nil
@@ -209,6 +215,10 @@ func (p *Player) SetTier(t model.Tier) error { return p.Send(SetTier{Tier: t}) }
 // SetCrossfade sets the crossfade between tracks of different albums
 // (0–12 s, equal power).
 func (p *Player) SetCrossfade(d time.Duration) error { return p.Send(SetCrossfade{Duration: d}) }
+
+// RemoveInserted takes the Smart Shuffle item at index (Status.Index) out
+// of the queue (see the RemoveInserted event).
+func (p *Player) RemoveInserted(index int) error { return p.Send(RemoveInserted{Index: index}) }
 
 // Subscribe returns a channel of status updates (state, track, position,
 // buffering, warnings and errors) and a function that ends the
@@ -384,6 +394,7 @@ func (p *Player) output() error {
 	}
 	if n > 0 {
 		out := p.buf[:n*p.och]
+		p.applyEffects(out)
 		p.vol.Apply(out)
 		if err := p.sink.Write(p.ctx, out); err != nil {
 			return fmt.Errorf("player: write sink: %w", err)

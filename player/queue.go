@@ -2,13 +2,19 @@ package player
 
 import (
 	"errors"
+	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"time"
 
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/player/shuffle"
 )
+
+// ErrNotRemovable is the warning RemoveInserted publishes for an item
+// that is not an inserted one, or is playing.
+var ErrNotRemovable = errors.New("player: only an inserted item that is not playing can be removed")
 
 // ErrTierUnsustainable is the warning published when the measured download
 // speed cannot sustain the chosen tier. The player never downgrades on its
@@ -57,7 +63,17 @@ type Item struct {
 	Artist        model.ArtistID
 	Album         model.AlbumID
 	AlbumLoudness model.Loudness
+	// Inserted marks a recommended track Smart Shuffle put between the
+	// context's own items: its play event's context is
+	// {ContextSmartShuffle, the context's id}, Status shows it, and
+	// RemoveInserted may take it out of the queue (the context itself,
+	// e.g. the playlist document, is never edited).
+	Inserted bool
 }
+
+// ContextSmartShuffle is the play-context kind of the play events of
+// inserted items (Item.Inserted).
+const ContextSmartShuffle = "smart_shuffle"
 
 // Event is an input to Queue.Step: a user control or a pipeline report.
 type Event interface{ isEvent() }
@@ -96,6 +112,11 @@ type (
 	SetTier struct{ Tier model.Tier }
 	// SetCrossfade sets the crossfade, clamped to [0, 12 s].
 	SetCrossfade struct{ Duration time.Duration }
+	// RemoveInserted takes the inserted item at Index (in the
+	// context's items, as Status.Index counts) out of the queue; the
+	// current item, or one not Inserted, is refused with a Warn
+	// (ErrNotRemovable). Skip the current one with Next.
+	RemoveInserted struct{ Index int }
 )
 
 // Pipeline reports, tagged with the Load they refer to; stale ones are
@@ -130,24 +151,25 @@ type (
 	}
 )
 
-func (PlayContext) isEvent()  {}
-func (Pause) isEvent()        {}
-func (Resume) isEvent()       {}
-func (Stop) isEvent()         {}
-func (Next) isEvent()         {}
-func (Previous) isEvent()     {}
-func (Seek) isEvent()         {}
-func (SetVolume) isEvent()    {}
-func (SetRepeat) isEvent()    {}
-func (SetShuffle) isEvent()   {}
-func (SetTier) isEvent()      {}
-func (SetCrossfade) isEvent() {}
-func (Ready) isEvent()        {}
-func (Advanced) isEvent()     {}
-func (Ended) isEvent()        {}
-func (Failed) isEvent()       {}
-func (Bandwidth) isEvent()    {}
-func (Buffering) isEvent()    {}
+func (PlayContext) isEvent()    {}
+func (Pause) isEvent()          {}
+func (Resume) isEvent()         {}
+func (Stop) isEvent()           {}
+func (Next) isEvent()           {}
+func (Previous) isEvent()       {}
+func (Seek) isEvent()           {}
+func (SetVolume) isEvent()      {}
+func (SetRepeat) isEvent()      {}
+func (SetShuffle) isEvent()     {}
+func (SetTier) isEvent()        {}
+func (SetCrossfade) isEvent()   {}
+func (RemoveInserted) isEvent() {}
+func (Ready) isEvent()          {}
+func (Advanced) isEvent()       {}
+func (Ended) isEvent()          {}
+func (Failed) isEvent()         {}
+func (Bandwidth) isEvent()      {}
+func (Buffering) isEvent()      {}
 
 // Effect is an output of Queue.Step for the pipeline, the store or
 // subscribers to carry out.
@@ -215,6 +237,8 @@ type Status struct {
 	Volume   float64
 	Repeat   RepeatMode
 	Shuffle  bool
+	// Inserted: the current item was inserted by Smart Shuffle.
+	Inserted bool
 	// Err is a warning or error that came with this update (e.g.
 	// ErrTierUnsustainable, or why a track was skipped); nil otherwise.
 	Err error
@@ -343,6 +367,10 @@ func (q *Queue) Step(now time.Time, ev Event) []Effect {
 		}
 	case SetCrossfade:
 		q.crossfade = min(max(e.Duration, 0), 12*time.Second)
+	case RemoveInserted:
+		if err := q.removeInserted(e.Index); err != nil {
+			fx = append(fx, Warn{Err: err})
+		}
 	case Ready:
 		if e.Load != q.load {
 			return nil
@@ -517,12 +545,16 @@ func (q *Queue) finish(now time.Time, fx []Effect, end model.EndReason) []Effect
 	if q.cfg.NewID != nil {
 		id = q.cfg.NewID()
 	}
+	c := q.ctx
+	if q.cur().Inserted {
+		c = model.PlayContext{Kind: ContextSmartShuffle, ID: q.ctx.ID}
+	}
 	ev := model.PlayEvent{
 		EventID:  id,
 		Device:   q.cfg.Device,
 		TrackID:  q.cur().Track,
 		Tier:     q.playTier,
-		Context:  q.ctx,
+		Context:  c,
 		Started:  q.started,
 		Played:   played,
 		End:      end,
@@ -551,5 +583,34 @@ func (q *Queue) publish() Publish {
 	return Publish{Status: Status{
 		State: q.state, Track: q.cur().Track, Index: idx, Position: q.posDuration(),
 		Frame: q.position, Length: q.frames, Tier: q.tier, Volume: q.volume, Repeat: q.repeat, Shuffle: q.shuffle,
+		Inserted: q.pos >= 0 && q.cur().Inserted,
 	}}
+}
+
+// removeInserted removes the inserted item at index i of the context's
+// items, keeping the play order of the others and the current item.
+func (q *Queue) removeInserted(i int) error {
+	if i < 0 || i >= len(q.items) || !q.items[i].Inserted {
+		return fmt.Errorf("%w: item %d", ErrNotRemovable, i)
+	}
+	if q.pos >= 0 && q.order[q.pos] == i {
+		return fmt.Errorf("%w: item %d is playing (skip it with Next)", ErrNotRemovable, i)
+	}
+	q.items = slices.Delete(q.items, i, i+1)
+	order := q.order[:0]
+	for p, j := range q.order {
+		switch {
+		case j == i:
+			if p < q.pos {
+				q.pos--
+			}
+			continue
+		case j > i:
+			j--
+		}
+		order = append(order, j)
+	}
+	q.order = order
+	q.preloaded = false // the next item may have been the removed one
+	return nil
 }

@@ -148,6 +148,9 @@ func (d *demo) run(ctx context.Context) error {
 	if err := d.playlistOffline(ctx); err != nil {
 		return fmt.Errorf("collaborative playlist: %w", err)
 	}
+	if err := d.discoverWeekly(ctx); err != nil {
+		return fmt.Errorf("discover weekly: %w", err)
+	}
 	d.step("done in %.1fs", time.Since(d.start).Seconds())
 	return nil
 }

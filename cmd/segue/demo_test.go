@@ -39,6 +39,8 @@ func TestDemo(t *testing.T) {
 		"audit: 4 hash-chained records intact",
 		"bob's device received it",
 		"converged on both devices",
+		`cleo's device synced it through her library: "Discover Weekly": Harbour Lights, Segue`,
+		"editing it is refused",
 	} {
 		if !strings.Contains(report, want) {
 			t.Errorf("demo report lacks %q:\n%s", want, report)

@@ -129,8 +129,8 @@ func parseDownloadRef(a string, t model.Tier) (download.Ref, docs.DocumentID, er
 	return download.Ref{}, docs.DocumentID{}, fmt.Errorf("%q: want track:<id>, album:<id> or playlist:<id>", a)
 }
 
-// followPlaylists syncs d once with the relay (at most wait; without a
-// relay the local replica is used), follows playlists this device does
+// followPlaylists brings d in sync with the relay (Docs.WaitInSync, at
+// most wait; without a relay the local replica is used), follows playlists this device does
 // not hold yet (so the relay sends them) and makes the downloads follow
 // the playlist documents (Engine.FollowPlaylists).
 func followPlaylists(ctx context.Context, e *core.Engine, d *core.Docs, ids []docs.DocumentID, wait time.Duration, prog *stepLog) error {
@@ -140,7 +140,7 @@ func followPlaylists(ctx context.Context, e *core.Engine, d *core.Docs, ids []do
 	if err := d.StartSync(ctx); err != nil {
 		return err
 	}
-	synced := d.WaitSynced(wctx, start, 300*time.Millisecond) == nil
+	synced := d.WaitInSync(wctx) == nil
 	if synced {
 		prog.step("synced playlists with the relay in %s", seconds(time.Since(start)))
 	} else {

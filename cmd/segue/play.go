@@ -22,7 +22,7 @@ func init() {
 }
 
 // runPlay implements
-// `segue play [device flags] [--tier high] [--alsa-device NAME] [--out FILE.wav] [--format s16|s24|f32] [--start POS] [--offline] track|album|playlist ID`.
+// `segue play [device flags] [--tier high] [--alsa-device NAME] [--out FILE.wav] [--format s16|s24|f32] [--start POS] [--offline] [--effect FILE.wasm [--effect-param k=v]...]... track|album|playlist ID`.
 // Without --out it plays to the ALSA device when this binary was built
 // with -tags alsa and the device opens, else it writes segue-play.wav; it
 // says which on stderr. A WAV file appears only once the play succeeded.
@@ -40,6 +40,7 @@ func runPlay(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	crossfade := fs.Duration("crossfade", 0, "crossfade between tracks of different albums (0–12s)")
 	gainMode := fs.String("gain", "track", "loudness normalisation to −14 LUFS: track, album or off")
 	offline := fs.Bool("offline", false, "offline mode: ask the relay for no keys; tracks not downloaded are skipped at once instead of retried")
+	effects := addEffectFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: segue play [flags] track|album|playlist ID")
 		fmt.Fprintln(stderr, "  a playlist ID is its document id or automerge: URL, as this device holds it (see segue playlist, segue sync)")
@@ -146,7 +147,14 @@ func runPlay(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer sink.Discard()
-	p, err := e.OpenPlayer(sink, player.DefaultOptions().WithTier(tier).WithGain(player.DefaultGainOptions().WithMode(mode)))
+	rate, channels := sink.Format()
+	fx, closeFx, err := effects.load(ctx, rate, channels)
+	if err != nil {
+		return err
+	}
+	defer closeFx()
+	p, err := e.OpenPlayer(sink, player.DefaultOptions().WithTier(tier).WithGain(player.DefaultGainOptions().WithMode(mode)).
+		WithEffects(fx...))
 	if err != nil {
 		return err
 	}
@@ -154,7 +162,6 @@ func runPlay(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := p.SetCrossfade(*crossfade); err != nil {
 		return err
 	}
-	rate, _ := sink.Format()
 	frame := int64(start) * int64(rate) / int64(time.Second) // start < 24 h: no overflow
 	sub, cancel := p.Subscribe()
 	defer cancel()

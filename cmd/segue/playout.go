@@ -222,7 +222,7 @@ func (pr *playProgress) run(ctx context.Context, sub <-chan player.Status) ([]er
 				return skipped, errors.New("play: player closed")
 			}
 			switch {
-			case errors.Is(st.Err, player.ErrTierUnsustainable):
+			case errors.Is(st.Err, player.ErrTierUnsustainable), errors.Is(st.Err, player.ErrEffectRemoved):
 				pr.line("warning: %v", st.Err)
 			case st.Err != nil: // the player skipped the track
 				skipped = append(skipped, st.Err)

@@ -143,6 +143,8 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	chain := audit.NewChain(dd.Store, dd.Signer, audit.DefaultCheckpointEvery, nil)
 	counts := counting.New(dd.Store, evlog, dd.Catalog, chain, counting.DefaultOptions().WithAdminToken(*admin).WithLogger(log).WithRetention(*retention))
 	counts.Mount(srv)
+	stopRecs := mountRecs(ctx, dd, srv, log)
+	defer stopRecs()
 	addr, err := srv.Start(ctx)
 	if err != nil {
 		srv.Close()
@@ -163,6 +165,7 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	fmt.Fprintf(stdout, "relay listening on %s://%s\n", scheme, addr)
 	serr := srv.Wait()
+	stopRecs()
 	if cerr := srv.Close(); serr == nil {
 		serr = cerr
 	}

@@ -66,13 +66,26 @@ func runRoyalties(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	rights, err := trackRights(ctx, dd.Catalog, streams)
+	held, err := flaggedStreams(ctx, dd.Store, *month)
 	if err != nil {
 		return err
 	}
-	st := royalties.Compute(*month, cur, cents, streams)
-	hs := royalties.ComputeHolders(*month, cur, cents, streams, rights)
-	js, err := json.MarshalIndent(st, "", "  ")
+	st, h, err := royalties.ComputeHeld(*month, cur, cents, streams, held)
+	if err != nil {
+		return err
+	}
+	// Rights holders share the same pool over the same streams: the
+	// flagged accounts' streams are held out of both.
+	net := make(map[model.TrackID]uint64, len(st.Tracks))
+	for _, l := range st.Tracks {
+		net[l.Track] = l.Streams
+	}
+	rights, err := trackRights(ctx, dd.Catalog, net)
+	if err != nil {
+		return err
+	}
+	hs := royalties.ComputeHolders(*month, cur, cents, net, rights)
+	js, err := json.MarshalIndent(heldStatement{st, heldOrNil(h)}, "", "  ")
 	if err != nil {
 		return err
 	}
@@ -81,17 +94,32 @@ func runRoyalties(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	base := filepath.Join(*out, "statement-"+*month)
-	for _, f := range []struct {
+	files := []struct {
 		path string
 		b    []byte
 	}{{base + ".csv", st.CSV()}, {base + ".json", append(js, '\n')},
-		{base + "-holders.csv", hs.CSV()}, {base + "-holders.json", append(hjs, '\n')}} {
+		{base + "-holders.csv", hs.CSV()}, {base + "-holders.json", append(hjs, '\n')}}
+	if len(held) > 0 {
+		files = append(files, struct {
+			path string
+			b    []byte
+		}{base + "-held.csv", h.CSV(*month)})
+	}
+	for _, f := range files {
 		if err := writeFileAtomic(f.path, f.b); err != nil {
+			return err
+		}
+	}
+	if len(held) == 0 { // no stale hold-out list from an earlier run
+		if err := os.Remove(base + "-held.csv"); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
 	}
 	fmt.Fprintf(stdout, "%s: %d streams, pool %s %s over %d tracks and %d rights holders (%d tracks without rights) → %s{,-holders}.{csv,json}\n",
 		*month, st.Streams, st.Pool, cur, len(st.Tracks), len(hs.Holders), hs.UnassignedTracks, base)
+	if len(held) > 0 {
+		fmt.Fprintf(stdout, "%s: %d streams of %d accounts flagged for fraud held out of the pool → %s-held.csv\n", *month, h.Streams, len(held), base)
+	}
 	return nil
 }
 

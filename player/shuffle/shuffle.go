@@ -1,6 +1,9 @@
 // Package shuffle orders a play queue: Smart, the artist-spreading shuffle
 // of DESIGN §6 (Spotify, 2014), the uniform FisherYates baseline, and the
-// metrics that compare them.
+// metrics that compare them; and PlanInsertions, the choice of the
+// recommended tracks Smart Shuffle inserts between a playlist's tracks
+// (closest in FeatureVector space to both neighbours, plus taste), with
+// its fit metric MeanNeighborDistance.
 //
 // Both shuffles are pure functions of their input and a caller-owned
 // *rand.Rand, so a seeded generator reproduces an order exactly:

@@ -22,6 +22,7 @@ import (
 	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/store"
 	"github.com/segue-fm/segue/sync/relaysync"
+	"github.com/segue-fm/segue/sync/repo"
 )
 
 // ErrStarted is returned by Start when the server is already serving.
@@ -48,6 +49,7 @@ type Server struct {
 	meta   *metaCache
 	logged atomic.Uint64       // requests seen by the access log sampler
 	sync   *relaysync.Endpoint // nil when the sync endpoint failed to mount
+	docs   *repo.Repo          // the sync endpoint's documents; nil with sync
 	// accessW records audio served to devices; nil records nothing
 	// (SetAccessWriter, access.go).
 	accessW access.Writer

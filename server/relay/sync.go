@@ -39,7 +39,7 @@ func (s *Server) mountSync() error {
 	ep := relaysync.New(peer.NewRepoAdapter(r), s.st, peer.DocumentAccess,
 		relaysync.DefaultOptions().WithLogger(s.log).WithClock(s.now).
 			WithPeerID("relay-"+hex.EncodeToString(s.catPub[:8])))
-	s.sync = ep
+	s.sync, s.docs = ep, r
 	s.v1.GET("/sync", func(c echo.Context) error {
 		dev, _ := DeviceFrom(c)
 		exp, _ := c.Get(ctxTokenExpiry).(time.Time)
@@ -66,3 +66,9 @@ func (s *Server) DeviceRevoked(ctx context.Context, user model.UserID, device mo
 	}
 	s.sync.RevokeDevice(ctx, user, device, notice)
 }
+
+// Docs returns the relay's document repository (the one the sync
+// endpoint serves), for services that write documents on the relay as
+// a local peer (recommendation playlists); nil when the sync endpoint
+// failed to mount. Local changes reach connected devices like any other.
+func (s *Server) Docs() *repo.Repo { return s.docs }

@@ -80,8 +80,8 @@ func PlaylistAccess(user, owner model.UserID, doc *automerge.Doc) (Access, error
 
 // DocumentAccess is the rule for every document kind: a library is
 // readable, writable and manageable by its owner only (all devices of
-// one user); a playlist follows PlaylistAccess; anything else grants
-// nothing.
+// one user); a playlist follows PlaylistAccess, or ServiceAccess when
+// its owner is docs.ServiceUser; anything else grants nothing.
 func DocumentAccess(user, owner model.UserID, doc *automerge.Doc) (Access, error) {
 	k, err := docs.KindOf(doc)
 	if err != nil {
@@ -92,10 +92,27 @@ func DocumentAccess(user, owner model.UserID, doc *automerge.Doc) (Access, error
 		own := user != "" && owner == user
 		return Access{Read: own, Write: own, Manage: own}, nil
 	case docs.KindPlaylist:
+		if owner == docs.ServiceUser {
+			return ServiceAccess(user, doc), nil
+		}
 		return PlaylistAccess(user, owner, doc)
 	default:
 		return Access{}, nil
 	}
+}
+
+// ServiceAccess is the rule for a playlist whose trusted owner is
+// docs.ServiceUser (Discover Weekly, Daily Mixes, Release Radar): its
+// listener may read it, no remote peer may write or manage it (the
+// relay writes it locally), anyone else gets nothing. Only call it when
+// the owner comes from the relay's record; the listener field is then
+// trustworthy because only the service writes the document.
+func ServiceAccess(user model.UserID, doc *automerge.Doc) Access {
+	s, ok := docs.ServiceOf(doc)
+	if !ok || user == "" || s.Listener != user {
+		return Access{}
+	}
+	return Access{Read: true}
 }
 
 // Session runs the document part of the automerge-repo protocol with one

@@ -1,4 +1,4 @@
-package recs
+package shuffle
 
 import (
 	"errors"
@@ -77,10 +77,10 @@ func TestPlanInsertionsTaste(t *testing.T) {
 			t.Errorf("taste weight %g: %v, %v; want candidate %d", tc.weight, ins, err, tc.want)
 		}
 	}
-	if _, err := PlanInsertions(playlist, cands, []float64{1}, 1, 1); !errors.Is(err, ErrInvalidOptions) {
+	if _, err := PlanInsertions(playlist, cands, []float64{1}, 1, 1); !errors.Is(err, ErrInvalidInsert) {
 		t.Errorf("short taste: err = %v", err)
 	}
-	if _, err := PlanInsertions(playlist, cands, nil, 0, 1); !errors.Is(err, ErrInvalidOptions) {
+	if _, err := PlanInsertions(playlist, cands, nil, 0, 1); !errors.Is(err, ErrInvalidInsert) {
 		t.Errorf("every 0: err = %v", err)
 	}
 }

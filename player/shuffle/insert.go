@@ -1,23 +1,28 @@
-package recs
+package shuffle
 
 import (
+	"errors"
 	"fmt"
 	"math"
 
 	"github.com/segue-fm/segue/core/model"
 )
 
-// featureDims is the length of a FeatureVector.
-const featureDims = 8
+// FeatureDims is the length of a FeatureVector.
+const FeatureDims = 8
+
+// ErrInvalidInsert is returned by PlanInsertions for an interval below 1
+// or taste scores that do not match the candidates.
+var ErrInvalidInsert = errors.New("shuffle: invalid insertion plan")
 
 // FeatureVector maps audio features onto comparable scales, each
 // coordinate roughly in [0, 1]: log2 tempo over 30–300 BPM, beat strength,
 // energy (RMS, ×2 so music at −6 dBFS RMS maps near 1), log2 centroid over
 // 50 Hz–12.8 kHz, onset rate / 10 per second, the key on the circle of
 // fifths as a point on a circle of radius 0.5, and the mode.
-func FeatureVector(f model.AudioFeatures) [featureDims]float64 {
+func FeatureVector(f model.AudioFeatures) [FeatureDims]float64 {
 	clamp := func(x float64) float64 { return math.Max(0, math.Min(1, x)) }
-	var v [featureDims]float64
+	var v [FeatureDims]float64
 	if f.TempoBPM > 0 {
 		v[0] = clamp(math.Log2(f.TempoBPM/30) / math.Log2(10))
 	}
@@ -61,10 +66,10 @@ type Insertion struct {
 // out. It is deterministic (ties to the lower candidate index).
 func PlanInsertions(playlist, candidates []model.AudioFeatures, taste []float64, every int, tasteWeight float64) ([]Insertion, error) {
 	if every < 1 {
-		return nil, fmt.Errorf("%w: insert every %d", ErrInvalidOptions, every)
+		return nil, fmt.Errorf("%w: insert every %d", ErrInvalidInsert, every)
 	}
 	if taste != nil && len(taste) != len(candidates) {
-		return nil, fmt.Errorf("%w: %d taste scores for %d candidates", ErrInvalidOptions, len(taste), len(candidates))
+		return nil, fmt.Errorf("%w: %d taste scores for %d candidates", ErrInvalidInsert, len(taste), len(candidates))
 	}
 	used := make([]bool, len(candidates))
 	var out []Insertion

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/server/catalog"
+	"github.com/segue-fm/segue/server/counting"
+	"github.com/segue-fm/segue/server/events"
+	"github.com/segue-fm/segue/server/fraud"
+)
+
+func init() {
+	register("fraud", "score a month's accounts for streaming fraud and store the flags royalties hold out", runFraud)
+}
+
+// maxAccountsFile bounds the --accounts file.
+const maxAccountsFile = 64 << 20
+
+// runFraud implements `segue fraud scan --data DIR --month YYYY-MM
+// [--accounts FILE]`: it scores every account with plays in the month
+// from the relay's event log and replaces the month's flags (fraud/…
+// keys), printing each flagged account with its explanation.
+func runFraud(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("fraud", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	data := fs.String("data", "", "relay data directory (of a stopped relay, or a copy)")
+	month := fs.String("month", "", "month to scan, YYYY-MM (UTC)")
+	accounts := fs.String("accounts", "", `optional JSON file {"<user>": {"ip": "...", "social": true, "friends": N, "library_edits": N}} with what the event log does not know`)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: segue fraud scan --data DIR --month YYYY-MM [--accounts FILE]")
+		fs.PrintDefaults()
+	}
+	rest, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) != 1 || rest[0] != "scan" {
+		fs.Usage()
+		return fmt.Errorf("%w: want the subcommand scan", errUsage)
+	}
+	if *data == "" {
+		return fmt.Errorf("%w: --data is required", errUsage)
+	}
+	if !counting.ValidMonth(*month) {
+		return fmt.Errorf("%w: %w", errUsage, counting.ErrBadMonth)
+	}
+	opts := fraud.DefaultScanOptions()
+	if *accounts != "" {
+		info, err := readAccounts(*accounts)
+		if err != nil {
+			return fmt.Errorf("%w: %w", errUsage, err)
+		}
+		opts = opts.WithInfo(info)
+	}
+	dd, err := catalog.OpenDataDirWith(ctx, *data, catalog.DefaultDataDirOptions())
+	if err != nil {
+		if errors.Is(err, catalog.ErrNotInitialized) {
+			return fmt.Errorf("%w: %s is not a relay data directory", err, *data)
+		}
+		return fmt.Errorf("open data dir: %w", err)
+	}
+	defer dd.Close()
+	rec, flags, err := fraud.Scan(ctx, dd.Store, events.NewStoreLog(dd.Store), *month, opts.WithLogger(nil))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: %d events, %d accounts, %d scored, %d flagged\n", rec.Month, rec.Events, rec.Accounts, rec.Scored, rec.Flagged)
+	for _, f := range flags {
+		fmt.Fprintf(stdout, "flagged %s (%d plays): %s\n", f.User, f.Plays, f.Explanation)
+	}
+	return nil
+}
+
+// readAccounts reads and checks the --accounts file.
+func readAccounts(path string) (map[model.UserID]fraud.AccountInfo, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read accounts: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxAccountsFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("read accounts: %w", err)
+	}
+	if len(b) > maxAccountsFile {
+		return nil, fmt.Errorf("read accounts: %s is larger than %d bytes", path, maxAccountsFile)
+	}
+	var info map[model.UserID]fraud.AccountInfo
+	if err := json.Unmarshal(b, &info); err != nil {
+		return nil, fmt.Errorf("read accounts: %s: %w", path, err)
+	}
+	for u, a := range info {
+		if u == "" || a.Friends < 0 || a.LibraryEdits < 0 {
+			return nil, fmt.Errorf("read accounts: %s: account %q: empty id or negative count", path, u)
+		}
+	}
+	return info, nil
+}

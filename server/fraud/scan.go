@@ -1,0 +1,238 @@
+package fraud
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/internal/cborx"
+	"github.com/segue-fm/segue/server/counting"
+	"github.com/segue-fm/segue/server/events"
+	"github.com/segue-fm/segue/store"
+)
+
+// Errors of the scan.
+var (
+	// ErrTooManyFlags: a scan would flag more than ScanOptions' limit;
+	// nothing was written (a model or data problem to look at first).
+	ErrTooManyFlags = errors.New("fraud: too many accounts flagged")
+	// ErrCorrupt: a stored flag does not decode.
+	ErrCorrupt = errors.New("fraud: corrupt record")
+)
+
+// ScanOptions configures Scan. DefaultScanOptions: DefaultModel,
+// DefaultMinPlays, the system clock, no AccountInfo, at most 10,000 flags
+// per month, slog.Default().
+type ScanOptions struct {
+	model    *Model
+	minPlays int
+	maxFlags int
+	now      func() time.Time
+	info     map[model.UserID]AccountInfo
+	lg       *slog.Logger
+}
+
+// MaxFlagsLimit bounds WithMaxFlags: the flags of one scan are written in
+// one store transaction.
+const MaxFlagsLimit = 20_000
+
+// DefaultScanOptions returns the defaults above (the shipped model is
+// embedded and checked by the package's tests, so it always parses).
+func DefaultScanOptions() ScanOptions {
+	m, err := DefaultModel()
+	if err != nil {
+		panic(err) // the embedded model is checked by TestDefaultModel
+	}
+	return ScanOptions{model: m, minPlays: DefaultMinPlays, maxFlags: 10_000, now: time.Now, lg: slog.Default()}
+}
+
+// WithModel sets the model.
+func (o ScanOptions) WithModel(m *Model) ScanOptions { o.model = m; return o }
+
+// WithMinPlays sets the fewest plays an account needs to be scored (≥ 1).
+func (o ScanOptions) WithMinPlays(n int) ScanOptions { o.minPlays = n; return o }
+
+// WithMaxFlags sets the most accounts one scan may flag (1–MaxFlagsLimit).
+func (o ScanOptions) WithMaxFlags(n int) ScanOptions { o.maxFlags = n; return o }
+
+// WithClock sets the clock the flags' time comes from.
+func (o ScanOptions) WithClock(now func() time.Time) ScanOptions { o.now = now; return o }
+
+// WithInfo supplies the accounts' IP and social facts (AccountInfo); the
+// map is kept, not copied.
+func (o ScanOptions) WithInfo(info map[model.UserID]AccountInfo) ScanOptions { o.info = info; return o }
+
+// WithLogger sets the logger (nil: discard).
+func (o ScanOptions) WithLogger(l *slog.Logger) ScanOptions {
+	if l == nil {
+		l = slog.New(slog.DiscardHandler)
+	}
+	o.lg = l
+	return o
+}
+
+// Flag is a flagged account of a month as stored under fraud/<month>/a/.
+type Flag struct {
+	User        model.UserID `cbor:"1,keyasint" json:"user"`
+	Score       float64      `cbor:"2,keyasint" json:"score"`
+	Threshold   float64      `cbor:"3,keyasint" json:"threshold"`
+	Explanation string       `cbor:"4,keyasint" json:"explanation"`
+	Plays       int          `cbor:"5,keyasint" json:"plays"`
+	Time        int64        `cbor:"6,keyasint" json:"time"` // Unix ms of the scan
+}
+
+// ScanRecord summarises a month's last scan (fraud/<month>/scan).
+type ScanRecord struct {
+	Month    string `cbor:"1,keyasint" json:"month"`
+	Time     int64  `cbor:"2,keyasint" json:"time"` // Unix ms
+	Events   int    `cbor:"3,keyasint" json:"events"`
+	Accounts int    `cbor:"4,keyasint" json:"accounts"`
+	Scored   int    `cbor:"5,keyasint" json:"scored"`
+	Flagged  int    `cbor:"6,keyasint" json:"flagged"`
+	Model    string `cbor:"7,keyasint" json:"model"`
+}
+
+var (
+	enc = cborx.EncMode()
+	dec = cborx.Limits{MaxNestedLevels: 4, MaxArrayElements: 16, MaxMapPairs: 16}.DecMode()
+)
+
+// Store keys (docs/ARCHITECTURE.md §5).
+func flagPrefix(month string) []byte { return []byte("fraud/" + month + "/a/") }
+func scanKey(month string) []byte    { return []byte("fraud/" + month + "/scan") }
+
+// readPage is how many log entries Scan reads at a time.
+const readPage = 10_000
+
+// Scan scores every account with plays started in month (YYYY-MM, UTC)
+// in the event log and records the month's flags in st: one Flag per
+// account scoring at or over the model's threshold (with at least the
+// minimum plays), and the ScanRecord. The flags replace the month's
+// previous ones in one transaction, so a scan is idempotent (the same log
+// gives the same flags; only the time changes) and a failed scan leaves
+// the previous flags whole. It reads the whole log (memory grows with the
+// month's accounts and their distinct tracks).
+func Scan(ctx context.Context, st store.Store, log events.Log, month string, opts ScanOptions) (ScanRecord, []Flag, error) {
+	switch {
+	case !counting.ValidMonth(month):
+		return ScanRecord{}, nil, counting.ErrBadMonth
+	case opts.model == nil || opts.minPlays < 1 || opts.maxFlags < 1 || opts.maxFlags > MaxFlagsLimit || opts.now == nil:
+		return ScanRecord{}, nil, fmt.Errorf("fraud: scan: bad options")
+	}
+	x := NewExtractor()
+	rec := ScanRecord{Month: month, Model: opts.model.Trained}
+	for from := uint64(0); ; {
+		es, err := log.Read(ctx, from, readPage)
+		if err != nil {
+			return ScanRecord{}, nil, fmt.Errorf("fraud: scan: read log: %w", err)
+		}
+		if len(es) == 0 {
+			break
+		}
+		for _, e := range es {
+			if counting.Month(e.Event.StartedAt) == month {
+				x.Add(Play{Device: e.Device, User: e.User, Event: e.Event})
+				rec.Events++
+			}
+		}
+		from = es[len(es)-1].Offset + 1
+	}
+	in := NewInputs(opts.info)
+	now := opts.now().UnixMilli()
+	var flags []Flag
+	for _, u := range x.Users() {
+		rec.Accounts++
+		n := x.Plays(u)
+		if n < opts.minPlays {
+			continue
+		}
+		rec.Scored++
+		f, _ := x.Account(u, in)
+		s := opts.model.Score(f)
+		if s.Flagged {
+			flags = append(flags, Flag{User: u, Score: s.Value, Threshold: opts.model.Threshold, Explanation: s.Explain(opts.model.Threshold), Plays: n, Time: now})
+		}
+	}
+	rec.Flagged, rec.Time = len(flags), now
+	if len(flags) > opts.maxFlags {
+		return ScanRecord{}, nil, fmt.Errorf("%w: %d of %d scored (limit %d)", ErrTooManyFlags, len(flags), rec.Scored, opts.maxFlags)
+	}
+	err := st.Update(ctx, func(tx store.Txn) error {
+		var old [][]byte
+		if err := tx.Iterate(flagPrefix(month), false, func(k, _ []byte) error {
+			old = append(old, slices.Clone(k))
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, k := range old {
+			if err := tx.Delete(k); err != nil {
+				return err
+			}
+		}
+		for _, f := range flags {
+			b, err := enc.Marshal(f)
+			if err != nil {
+				return err
+			}
+			if err := tx.Set(append(flagPrefix(month), f.User...), b); err != nil {
+				return err
+			}
+		}
+		b, err := enc.Marshal(rec)
+		if err != nil {
+			return err
+		}
+		return tx.Set(scanKey(month), b)
+	})
+	if err != nil {
+		return ScanRecord{}, nil, fmt.Errorf("fraud: scan: store flags: %w", err)
+	}
+	opts.lg.Info("fraud scan", "month", month, "events", rec.Events, "accounts", rec.Accounts, "scored", rec.Scored, "flagged", rec.Flagged)
+	return rec, flags, nil
+}
+
+// Flags returns the month's stored flags, by user id.
+func Flags(ctx context.Context, st store.Store, month string) ([]Flag, error) {
+	if !counting.ValidMonth(month) {
+		return nil, counting.ErrBadMonth
+	}
+	var out []Flag
+	err := st.Iterate(ctx, flagPrefix(month), false, func(k, v []byte) error {
+		var f Flag
+		if err := dec.Unmarshal(v, &f); err != nil {
+			return fmt.Errorf("%w: %s: %v", ErrCorrupt, k, err)
+		}
+		if string(f.User) != strings.TrimPrefix(string(k), string(flagPrefix(month))) {
+			return fmt.Errorf("%w: %s holds user %q", ErrCorrupt, k, f.User)
+		}
+		out = append(out, f)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("fraud: flags: %w", err)
+	}
+	return out, nil
+}
+
+// LastScan returns the month's scan record, or store.ErrNotFound when the
+// month was never scanned.
+func LastScan(ctx context.Context, st store.Store, month string) (ScanRecord, error) {
+	if !counting.ValidMonth(month) {
+		return ScanRecord{}, counting.ErrBadMonth
+	}
+	b, err := st.Get(ctx, scanKey(month))
+	if err != nil {
+		return ScanRecord{}, fmt.Errorf("fraud: last scan: %w", err)
+	}
+	var r ScanRecord
+	if err := dec.Unmarshal(b, &r); err != nil {
+		return ScanRecord{}, fmt.Errorf("%w: scan record: %v", ErrCorrupt, err)
+	}
+	return r, nil
+}

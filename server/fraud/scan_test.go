@@ -1,0 +1,198 @@
+package fraud_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/segue-fm/segue/core/api"
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/internal/playsim"
+	"github.com/segue-fm/segue/server/counting"
+	"github.com/segue-fm/segue/server/events"
+	"github.com/segue-fm/segue/server/fraud"
+	"github.com/segue-fm/segue/store"
+	"github.com/segue-fm/segue/store/badgerstore"
+)
+
+// logPopulation simulates a week of a small population, appends its plays
+// to the event log on st in batches per device and user, counts them, and
+// returns the accounts.
+func logPopulation(t *testing.T, st store.Store, lg events.Log) []playsim.Account {
+	t.Helper()
+	ctx := context.Background()
+	type key struct {
+		d model.DeviceID
+		u model.UserID
+	}
+	pending := map[key][]api.PlayRecord{}
+	var order []key
+	flush := func(k key) {
+		if _, err := lg.Append(ctx, events.Batch{Device: k.d, User: k.u, Message: []byte("m"), Sig: []byte("s"), Events: pending[k]}); err != nil {
+			t.Fatal(err)
+		}
+		pending[k] = pending[k][:0]
+	}
+	opts := playsim.DefaultOptions().WithSeed(7).WithHumans(15).WithBots(2).WithDays(7)
+	accts, err := playsim.Run(opts, playsim.SyntheticShape(7, 30, 300), func(p playsim.Play) {
+		k := key{p.Device, p.User}
+		if _, ok := pending[k]; !ok {
+			order = append(order, k)
+		}
+		if pending[k] = append(pending[k], p.Event); len(pending[k]) == 1000 {
+			flush(k)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range order {
+		if len(pending[k]) > 0 {
+			flush(k)
+		}
+	}
+	c := counting.New(st, lg, nil, nil, counting.DefaultOptions().WithLogger(nil))
+	for {
+		n, err := c.Step(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+	}
+	return accts
+}
+
+func info(accts []playsim.Account) map[model.UserID]fraud.AccountInfo {
+	m := map[model.UserID]fraud.AccountInfo{}
+	for _, a := range accts {
+		m[a.User] = fraud.AccountInfo{IP: a.IP, Social: true, Friends: a.Friends, LibraryEdits: a.LibraryEdits}
+	}
+	return m
+}
+
+// TestScanBadger scans a simulated week in a real Badger store: the
+// around-the-clock bots (loop, muted) are flagged with an explanation, no human is, the
+// flags are exactly the model's verdicts, a rescan gives the same flags
+// (only the time moves), and another month has none.
+func TestScanBadger(t *testing.T) {
+	ctx := context.Background()
+	st, err := badgerstore.Open(ctx, t.TempDir(), badgerstore.DefaultOptions().WithLogger(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	lg := events.NewStoreLog(st)
+	accts := logPopulation(t, st, lg)
+	now := time.Date(2026, 12, 1, 3, 0, 0, 0, time.UTC)
+	opts := fraud.DefaultScanOptions().WithInfo(info(accts)).WithClock(func() time.Time { return now }).WithLogger(nil)
+	rec, flags, err := fraud.Scan(ctx, st, lg, "2026-11", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Accounts != len(accts) || rec.Flagged != len(flags) || rec.Time != now.UnixMilli() || rec.Events == 0 {
+		t.Fatalf("scan record %+v for %d accounts", rec, len(accts))
+	}
+	label := map[model.UserID]playsim.Label{}
+	for _, a := range accts {
+		label[a.User] = a.Label
+	}
+	flagged := map[model.UserID]bool{}
+	for _, f := range flags {
+		flagged[f.User] = true
+		if label[f.User] == playsim.Human {
+			t.Errorf("human %s flagged: %s", f.User, f.Explanation)
+		}
+		if f.Score < f.Threshold || f.Explanation == "" || f.Time != now.UnixMilli() || f.Plays < fraud.DefaultMinPlays {
+			t.Errorf("flag %+v", f)
+		}
+	}
+	for _, a := range accts {
+		switch a.Label {
+		case playsim.BotLoop, playsim.BotMuted: // a week only: the model was fitted on months
+			if !flagged[a.User] {
+				t.Errorf("%s bot %s not flagged", a.Label, a.User)
+			}
+		}
+	}
+	stored, err := fraud.Flags(ctx, st, "2026-11")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(stored, flags) {
+		t.Fatalf("stored flags differ from the scan's:\n%+v\n%+v", stored, flags)
+	}
+	// Rescan an hour later: same accounts, same scores, new time.
+	now = now.Add(time.Hour)
+	_, again, err := fraud.Scan(ctx, st, lg, "2026-11", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(again) != len(flags) {
+		t.Fatalf("rescan flagged %d, first scan %d", len(again), len(flags))
+	}
+	for i := range again {
+		if again[i].User != flags[i].User || again[i].Score != flags[i].Score || again[i].Time != now.UnixMilli() {
+			t.Errorf("rescan flag %+v, first %+v", again[i], flags[i])
+		}
+	}
+	if last, err := fraud.LastScan(ctx, st, "2026-11"); err != nil || last.Time != now.UnixMilli() {
+		t.Errorf("last scan %+v, %v", last, err)
+	}
+	if other, err := fraud.Flags(ctx, st, "2026-10"); err != nil || len(other) != 0 {
+		t.Errorf("October flags %v, %v", other, err)
+	}
+	if _, err := fraud.LastScan(ctx, st, "2026-10"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("October last scan: %v, want ErrNotFound", err)
+	}
+}
+
+// TestScanReplacesAndLimits: a scan replaces the month's earlier flags
+// (an account no longer flagged loses its flag), and a scan over its flag
+// limit fails with ErrTooManyFlags leaving the earlier flags whole.
+func TestScanReplacesAndLimits(t *testing.T) {
+	ctx := context.Background()
+	st, err := badgerstore.Open(ctx, t.TempDir(), badgerstore.DefaultOptions().WithLogger(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	lg := events.NewStoreLog(st)
+	accts := logPopulation(t, st, lg)
+	opts := fraud.DefaultScanOptions().WithInfo(info(accts)).WithLogger(nil)
+	_, flags, err := fraud.Scan(ctx, st, lg, "2026-11", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(flags) < 2 {
+		t.Fatalf("only %d flags", len(flags))
+	}
+	if _, _, err := fraud.Scan(ctx, st, lg, "2026-11", opts.WithMaxFlags(1)); !errors.Is(err, fraud.ErrTooManyFlags) {
+		t.Fatalf("over the limit: %v, want ErrTooManyFlags", err)
+	}
+	if stored, _ := fraud.Flags(ctx, st, "2026-11"); len(stored) != len(flags) {
+		t.Fatalf("failed scan left %d flags, want the %d from before", len(stored), len(flags))
+	}
+	// A model that flags nobody clears the month.
+	strict, _ := fraud.DefaultModel()
+	strict.Threshold = 1
+	strict.Bias = -1000
+	rec, none, err := fraud.Scan(ctx, st, lg, "2026-11", opts.WithModel(strict))
+	if err != nil || len(none) != 0 || rec.Flagged != 0 {
+		t.Fatalf("strict scan: %d flags, %v", len(none), err)
+	}
+	if stored, _ := fraud.Flags(ctx, st, "2026-11"); len(stored) != 0 {
+		t.Errorf("%d stale flags left", len(stored))
+	}
+	for _, m := range []string{"2026-13", "26-11", "", "2026-11/x"} {
+		if _, _, err := fraud.Scan(ctx, st, lg, m, opts); !errors.Is(err, counting.ErrBadMonth) {
+			t.Errorf("month %q: %v, want ErrBadMonth", m, err)
+		}
+	}
+	if _, _, err := fraud.Scan(ctx, st, lg, "2026-11", opts.WithMinPlays(0)); err == nil {
+		t.Error("min plays 0 accepted")
+	}
+}

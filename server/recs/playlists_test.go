@@ -1,0 +1,147 @@
+package recs
+
+import (
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/segue-fm/segue/core/model"
+)
+
+func feat(bpm, energy float64) *model.AudioFeatures {
+	return &model.AudioFeatures{TempoBPM: bpm, Energy: energy, BeatStrength: 0.5, CentroidHz: 1000}
+}
+
+// TestOrderFlow: every step of the order stays within the threshold, a
+// track too far from all others is left out, and the chain is the
+// longest one (not just the one from the calmest track).
+func TestOrderFlow(t *testing.T) {
+	cases := []struct {
+		name  string
+		feats []model.AudioFeatures
+		want  int
+	}{
+		{"empty", nil, 0},
+		{"one", []model.AudioFeatures{*feat(100, 0.1)}, 1},
+		{"ramp", []model.AudioFeatures{*feat(130, 0.2), *feat(100, 0.1), *feat(110, 0.13), *feat(120, 0.16)}, 4},
+		{"outlier left out", []model.AudioFeatures{*feat(100, 0.1), *feat(104, 0.11), *feat(240, 0.45), *feat(108, 0.12)}, 3},
+		{"calmest is the outlier", []model.AudioFeatures{*feat(60, 0.01), *feat(140, 0.3), *feat(142, 0.31), *feat(145, 0.3)}, 3},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			order := OrderFlow(c.feats, 0.15)
+			if len(order) != c.want {
+				t.Fatalf("order %v, want %d tracks", order, c.want)
+			}
+			for i := 1; i < len(order); i++ {
+				if d := FlowStep(c.feats[order[i-1]], c.feats[order[i]]); d > 0.15 {
+					t.Errorf("step %d: %.3f", i, d)
+				}
+			}
+		})
+	}
+}
+
+// TestKMeans: two well-separated groups end in two clusters; the result
+// is the same for a seed; k is clamped to the number of points.
+func TestKMeans(t *testing.T) {
+	pts := [][]float64{{0, 0}, {0.1, 0}, {0, 0.1}, {5, 5}, {5.1, 5}, {5, 5.1}}
+	a, c := KMeans(pts, 2, 20, 1)
+	if len(c) != 2 || a[0] != a[1] || a[1] != a[2] || a[3] != a[4] || a[4] != a[5] || a[0] == a[3] {
+		t.Fatalf("assign %v", a)
+	}
+	b, _ := KMeans(pts, 2, 20, 1)
+	if !slices.Equal(a, b) {
+		t.Fatal("not deterministic")
+	}
+	if _, c := KMeans(pts[:1], 5, 20, 1); len(c) != 1 {
+		t.Fatalf("%d centroids for one point", len(c))
+	}
+	if a, c := KMeans(nil, 3, 20, 1); a != nil || c != nil {
+		t.Fatal("clusters of nothing")
+	}
+}
+
+// TestBuilderOptionsValidated: invalid options are ErrInvalidOptions,
+// never a panic.
+func TestBuilderOptionsValidated(t *testing.T) {
+	u, err := NewUniverse([]Item{{Track: "a", Artist: "x", Features: feat(100, 0.1)}}, []float64{1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := Listener{Plays: map[int]float64{0: 1}}
+	bad := []error{}
+	_, e := u.DiscoverWeekly(l, DiscoverOptions{Size: 30, PerArtist: 0, TasteTracks: 1})
+	bad = append(bad, e)
+	_, e = u.DiscoverWeekly(l, DiscoverOptions{Size: 30, PerArtist: 2, FreshShare: 2, TasteTracks: 1})
+	bad = append(bad, e)
+	_, e = u.DailyMixes(l, MixOptions{})
+	bad = append(bad, e)
+	_, e = u.ReleaseRadar(l, time.Now(), RadarOptions{})
+	bad = append(bad, e)
+	_, e = u.Similar(5, 3)
+	bad = append(bad, e)
+	_, e = NewUniverse([]Item{{}}, nil, nil)
+	bad = append(bad, e)
+	_, e = NewUniverse([]Item{{}}, []float64{0}, mat.NewDense(2, 2, nil))
+	bad = append(bad, e)
+	for i, e := range bad {
+		if !errors.Is(e, ErrInvalidOptions) {
+			t.Errorf("case %d: %v, want ErrInvalidOptions", i, e)
+		}
+	}
+}
+
+// TestReleaseRadarWindow: the window is (now − 14 days, now]; unknown
+// dates and other artists are left out; newest first.
+func TestReleaseRadarWindow(t *testing.T) {
+	now := time.Date(2026, 12, 4, 0, 0, 0, 0, time.UTC)
+	day := func(d int) time.Time { return now.AddDate(0, 0, -d) }
+	items := []Item{
+		{Track: "old", Artist: "x", Released: day(14)},
+		{Track: "edge", Artist: "x", Released: day(13)},
+		{Track: "today", Artist: "x", Released: day(0)},
+		{Track: "future", Artist: "x", Released: now.Add(time.Hour)},
+		{Track: "unknown", Artist: "x"},
+		{Track: "other", Artist: "y", Released: day(1)},
+		{Track: "played", Artist: "z", Released: day(2)},
+		{Track: "z-old", Artist: "z", Released: day(400)},
+	}
+	u, err := NewUniverse(items, make([]float64, len(items)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := u.ReleaseRadar(Listener{Plays: map[int]float64{7: 5}, Followed: []model.ArtistID{"x"}}, now, DefaultRadarOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []model.TrackID
+	for _, i := range got {
+		ids = append(ids, items[i].Track)
+	}
+	if want := []model.TrackID{"today", "played", "edge"}; !slices.Equal(ids, want) {
+		t.Fatalf("radar %v, want %v", ids, want)
+	}
+}
+
+// TestSimilar: the nearest track in audio features comes first; the
+// track itself is never returned.
+func TestSimilar(t *testing.T) {
+	items := []Item{
+		{Track: "a", Artist: "x", Features: feat(100, 0.1)},
+		{Track: "b", Artist: "y", Features: feat(101, 0.1)},
+		{Track: "c", Artist: "z", Features: feat(180, 0.4)},
+		{Track: "d", Artist: "z"},
+	}
+	u, err := NewUniverse(items, make([]float64, len(items)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := u.Similar(0, 5)
+	if err != nil || !slices.Equal(got, []int{1, 2}) {
+		t.Fatalf("similar %v, %v; want [1 2]", got, err)
+	}
+}

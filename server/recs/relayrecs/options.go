@@ -1,0 +1,65 @@
+package relayrecs
+
+import (
+	"crypto/rand"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/segue-fm/segue/server/recs"
+)
+
+// Options configure a Service. Start from DefaultOptions.
+type Options struct {
+	now      func() time.Time
+	tick     time.Duration
+	rand     io.Reader
+	log      *slog.Logger
+	history  int
+	als      recs.Options
+	discover recs.DiscoverOptions
+	mixes    recs.MixOptions
+	radar    recs.RadarOptions
+}
+
+// DefaultOptions returns: the wall clock, a scheduler tick of one
+// minute, crypto/rand for document ids, slog.Default, 12 months of
+// counted plays, ALS with 32 factors and 10 iterations on 2 workers
+// (recs.DefaultOptions otherwise), and recs' default Discover Weekly,
+// Daily Mix and Release Radar options.
+func DefaultOptions() Options {
+	return Options{
+		now: time.Now, tick: time.Minute, rand: rand.Reader, log: slog.Default(), history: 12,
+		als:      recs.DefaultOptions().WithFactors(32).WithIterations(10).WithWorkers(2),
+		discover: recs.DefaultDiscoverOptions(), mixes: recs.DefaultMixOptions(), radar: recs.DefaultRadarOptions(),
+	}
+}
+
+// WithClock sets the clock every schedule decision reads. Default time.Now.
+func (o Options) WithClock(now func() time.Time) Options { o.now = now; return o }
+
+// WithTick sets how often Run checks what is due. Default one minute.
+func (o Options) WithTick(d time.Duration) Options { o.tick = d; return o }
+
+// WithRand sets the source of new document ids. Default crypto/rand.
+func (o Options) WithRand(r io.Reader) Options { o.rand = r; return o }
+
+// WithLogger sets the logger. Default slog.Default().
+func (o Options) WithLogger(l *slog.Logger) Options { o.log = l; return o }
+
+// WithHistoryMonths sets how many calendar months of counted plays
+// (including the current one) training reads. Default 12.
+func (o Options) WithHistoryMonths(n int) Options { o.history = n; return o }
+
+// WithALS sets the ALS options. Default: 32 factors, 10 iterations, 2
+// workers.
+func (o Options) WithALS(a recs.Options) Options { o.als = a; return o }
+
+// WithDiscover sets the Discover Weekly options.
+func (o Options) WithDiscover(d recs.DiscoverOptions) Options { o.discover = d; return o }
+
+// WithMixes sets the Daily Mix options.
+func (o Options) WithMixes(m recs.MixOptions) Options { o.mixes = m; return o }
+
+// WithRadar sets the Release Radar options.
+func (o Options) WithRadar(r recs.RadarOptions) Options { o.radar = r; return o }
