@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/segue-fm/segue/server/audit"
 	"github.com/segue-fm/segue/server/catalog"
@@ -52,5 +53,8 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	fmt.Fprintf(stdout, "audit log intact: %d records, %d signed checkpoints\n", rep.Records, rep.Checkpoints)
+	if len(rep.MonthEnds) > 0 {
+		fmt.Fprintf(stdout, "months closed by a signed month-end checkpoint: %s\n", strings.Join(rep.MonthEnds, ", "))
+	}
 	return nil
 }

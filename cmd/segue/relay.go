@@ -12,10 +12,14 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
+	"github.com/segue-fm/segue/server/access"
 	"github.com/segue-fm/segue/server/audit"
 	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/server/counting"
 	"github.com/segue-fm/segue/server/events"
+	"github.com/segue-fm/segue/server/events/natslog"
 	"github.com/segue-fm/segue/server/license"
 	"github.com/segue-fm/segue/server/relay"
 	"github.com/segue-fm/segue/server/search"
@@ -54,6 +58,8 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fastHash := fs.Bool("insecure-fast-passwords", false, "hash passwords with a trivial Argon2id cost (tests and demos only)")
 	tlsCert := fs.String("tls-cert", envOr("SEGUE_TLS_CERT", ""), "PEM certificate chain: serve HTTPS (HTTP/2 via ALPN) instead of HTTP/1.1 + h2c (env SEGUE_TLS_CERT)")
 	publicURL := fs.String("public-url", envOr("SEGUE_PUBLIC_URL", ""), "base URL of share links and pages, e.g. https://segue.example (env SEGUE_PUBLIC_URL; default: the request's host)")
+	retention := fs.Duration("event-retention", 0, "delete raw play events this long after they arrived, once counted (0 keeps them; counts, audit log and dedup index stay)")
+	natsURL := fs.String("events-nats", envOr("SEGUE_EVENTS_NATS", ""), "NATS server URL: keep the play-event log on JetStream (server/events/natslog) instead of the relay's Badger (env SEGUE_EVENTS_NATS)")
 	tlsKey := fs.String("tls-key", envOr("SEGUE_TLS_KEY", ""), "PEM private key for -tls-cert (env SEGUE_TLS_KEY)")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %w", errUsage, err)
@@ -118,14 +124,30 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		log.Info("created a new relay data directory", "dir", dd.Dir)
 	}
 	srv := relay.NewWithDataDir(dd, opts)
-	license.NewForDataDir(dd, license.DefaultOptions().WithAdminToken(*admin).WithLogger(log)).Mount(srv)
+	accessLog := access.NewStoreWriter(dd.Store, access.DefaultOptions().WithLogger(log))
+	defer accessLog.Close()
+	srv.SetAccessWriter(accessLog)
+	license.NewForDataDir(dd, license.DefaultOptions().WithAdminToken(*admin).WithLogger(log).WithAccessWriter(accessLog)).Mount(srv)
 	srv.MountIngest(relay.DefaultIngestOptions())
 	if _, err := search.MountForDataDir(ctx, dd, srv); err != nil {
 		srv.Close()
 		return err
 	}
+	var evlog events.Log = events.NewStoreLog(dd.Store)
+	if *natsURL != "" {
+		nc, err := nats.Connect(*natsURL, nats.Name("segue-relay"))
+		if err != nil {
+			srv.Close()
+			return fmt.Errorf("connect to nats: %w", err)
+		}
+		defer nc.Close()
+		if evlog, err = natslog.Open(ctx, nc, natslog.DefaultOptions()); err != nil {
+			srv.Close()
+			return err
+		}
+	}
 	chain := audit.NewChain(dd.Store, dd.Signer, audit.DefaultCheckpointEvery, nil)
-	counts := counting.New(dd.Store, events.NewStoreLog(dd.Store), dd.Catalog, chain, counting.DefaultOptions().WithAdminToken(*admin).WithLogger(log))
+	counts := counting.New(dd.Store, evlog, dd.Catalog, chain, counting.DefaultOptions().WithAdminToken(*admin).WithLogger(log).WithRetention(*retention))
 	counts.Mount(srv)
 	stopRecs := mountRecs(ctx, dd, srv, log)
 	defer stopRecs()

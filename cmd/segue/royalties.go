@@ -10,20 +10,23 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/server/counting"
 	"github.com/segue-fm/segue/server/royalties"
 )
 
 func init() {
-	register("royalties", "write a month's pro-rata royalty statement per track (CSV and JSON) from counted streams", runRoyalties)
+	register("royalties", "write a month's pro-rata royalty statements per track and per rights holder (CSV and JSON) from counted streams", runRoyalties)
 }
 
 // runRoyalties implements `segue royalties --data DIR --month YYYY-MM
 // --pool AMOUNT --currency CUR [--out DIR]`: it writes
-// statement-<month>.csv and .json (each complete or absent) with the
-// pool split pro rata over the month's counted streams, in exact cents
-// (server/royalties documents the rounding rule).
+// statement-<month>.csv and .json with the pool split pro rata over the
+// month's counted streams per track, and statement-<month>-holders.csv
+// and .json split per rights holder by the tracks' ingested rights (each
+// file complete or absent), in exact cents (server/royalties documents
+// the rounding rules).
 func runRoyalties(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("royalties", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -71,7 +74,22 @@ func runRoyalties(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
+	// Rights holders share the same pool over the same streams: the
+	// flagged accounts' streams are held out of both.
+	net := make(map[model.TrackID]uint64, len(st.Tracks))
+	for _, l := range st.Tracks {
+		net[l.Track] = l.Streams
+	}
+	rights, err := trackRights(ctx, dd.Catalog, net)
+	if err != nil {
+		return err
+	}
+	hs := royalties.ComputeHolders(*month, cur, cents, net, rights)
 	js, err := json.MarshalIndent(heldStatement{st, heldOrNil(h)}, "", "  ")
+	if err != nil {
+		return err
+	}
+	hjs, err := json.MarshalIndent(hs, "", "  ")
 	if err != nil {
 		return err
 	}
@@ -79,7 +97,8 @@ func runRoyalties(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	files := []struct {
 		path string
 		b    []byte
-	}{{base + ".csv", st.CSV()}, {base + ".json", append(js, '\n')}}
+	}{{base + ".csv", st.CSV()}, {base + ".json", append(js, '\n')},
+		{base + "-holders.csv", hs.CSV()}, {base + "-holders.json", append(hjs, '\n')}}
 	if len(held) > 0 {
 		files = append(files, struct {
 			path string
@@ -96,11 +115,29 @@ func runRoyalties(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			return err
 		}
 	}
-	fmt.Fprintf(stdout, "%s: %d streams, pool %s %s over %d tracks → %s.csv, %s.json\n", *month, st.Streams, st.Pool, cur, len(st.Tracks), base, base)
+	fmt.Fprintf(stdout, "%s: %d streams, pool %s %s over %d tracks and %d rights holders (%d tracks without rights) → %s{,-holders}.{csv,json}\n",
+		*month, st.Streams, st.Pool, cur, len(st.Tracks), len(hs.Holders), hs.UnassignedTracks, base)
 	if len(held) > 0 {
 		fmt.Fprintf(stdout, "%s: %d streams of %d accounts flagged for fraud held out of the pool → %s-held.csv\n", *month, h.Streams, len(held), base)
 	}
 	return nil
+}
+
+// trackRights reads the rights of every streamed track from the catalog;
+// a track no longer in the catalog has none (its money is unassigned).
+func trackRights(ctx context.Context, cat *catalog.Catalog, streams map[model.TrackID]uint64) (map[model.TrackID][]model.RightsShare, error) {
+	rights := make(map[model.TrackID][]model.RightsShare, len(streams))
+	for id := range streams {
+		tr, err := cat.Track(ctx, id)
+		switch {
+		case errors.Is(err, catalog.ErrNotFound):
+		case err != nil:
+			return nil, fmt.Errorf("track %s: %w", id, err)
+		default:
+			rights[id] = tr.Rights
+		}
+	}
+	return rights, nil
 }
 
 // writeFileAtomic writes b to path through a temporary file renamed into

@@ -11,9 +11,11 @@ import (
 
 	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/internal/demoalbum"
 	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/server/counting"
 	"github.com/segue-fm/segue/server/events"
+	"github.com/segue-fm/segue/server/ingest"
 )
 
 // TestRoyaltiesCLI counts streams in a relay data directory and runs
@@ -59,6 +61,14 @@ func TestRoyaltiesCLI(t *testing.T) {
 	if want := "month,currency,track,streams,amount\n2026-11,EUR,a,1,33.33\n2026-11,EUR,b,2,66.67\n"; string(csv) != want {
 		t.Errorf("csv:\n%s\nwant:\n%s", csv, want)
 	}
+	holders, err := os.ReadFile(filepath.Join(out, "statement-2026-11-holders.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// a and b are not in the catalog: no rights, their money is held.
+	if want := "month,currency,party,role,tracks,streams,amount\n2026-11,EUR,(unassigned),(unassigned),2,3,100.00\n"; string(holders) != want {
+		t.Errorf("holders csv:\n%s\nwant:\n%s", holders, want)
+	}
 	js, _ := os.ReadFile(filepath.Join(out, "statement-2026-11.json"))
 	if !strings.Contains(string(js), `"pool": "100.00"`) || !strings.Contains(string(js), `"amount": "66.67"`) {
 		t.Errorf("json:\n%s", js)
@@ -81,5 +91,67 @@ func TestRoyaltiesCLI(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(out, "statement-2026-10.csv")); !os.IsNotExist(err) {
 		t.Errorf("a refused run wrote a statement: %v", err)
+	}
+}
+
+// TestRoyaltiesHoldersCLI ingests the demo album (rights: Segue Ensemble
+// performer 0.7, Segue Records label 0.3), counts streams of three of its
+// tracks and checks the per-holder statement: exact cents summing to the
+// pool, byte for byte the same on a second run.
+func TestRoyaltiesHoldersCLI(t *testing.T) {
+	bin := buildSegue(t)
+	dir, out := t.TempDir(), t.TempDir()
+	ctx := context.Background()
+	dd, err := catalog.OpenDataDir(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := ingest.LoadAlbum(demoalbum.FS, demoalbum.AlbumPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := ingest.Ingest(ctx, dd.Catalog, dd.Signer, req, ingest.DefaultOptions().WithEncoders("no-such-oggenc", "no-such-ffmpeg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nov := time.Date(2026, 11, 5, 0, 0, 0, 0, time.UTC).UnixMilli()
+	var evs []api.PlayRecord
+	for i, k := range []int{0, 1, 1, 2, 2, 2} {
+		evs = append(evs, api.PlayRecord{Seq: uint64(i), Track: res.Tracks[k].ID, Tier: model.TierLow, StartedAt: nov, PlayedMs: 31000,
+			EndReason: model.EndCompleted, Source: model.SourceStream})
+	}
+	lg := events.NewStoreLog(dd.Store)
+	if _, err := lg.Append(ctx, events.Batch{Device: "d", User: "u", Message: []byte("m"), Sig: []byte("s"), Events: evs}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := counting.New(dd.Store, lg, nil, nil, counting.DefaultOptions().WithLogger(nil)).Step(ctx); err != nil {
+		t.Fatal(err)
+	}
+	dd.Close()
+	args := []string{"royalties", "--data", dir, "--month", "2026-11", "--pool", "1000.01", "--currency", "EUR", "--out", out}
+	var first []byte
+	for run := range 2 {
+		if b, err := exec.Command(bin, args...).CombinedOutput(); err != nil {
+			t.Fatalf("%v\n%s", err, b)
+		}
+		csv, err := os.ReadFile(filepath.Join(out, "statement-2026-11-holders.csv"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// 100001 cents × 0.7 = 70000.7 → 70001 (largest remainder), × 0.3 = 30000.3 → 30000.
+		want := "month,currency,party,role,tracks,streams,amount\n" +
+			"2026-11,EUR,Segue Ensemble,performer,3,4.2,700.01\n" +
+			"2026-11,EUR,Segue Records,label,3,1.8,300.00\n"
+		if string(csv) != want {
+			t.Fatalf("holders csv:\n%s\nwant:\n%s", csv, want)
+		}
+		if run == 1 && string(csv) != string(first) {
+			t.Fatal("second run differs")
+		}
+		first = csv
+	}
+	js, _ := os.ReadFile(filepath.Join(out, "statement-2026-11-holders.json"))
+	if !strings.Contains(string(js), `"amount": "700.01"`) || !strings.Contains(string(js), `"unassigned_tracks": 0`) {
+		t.Errorf("json:\n%s", js)
 	}
 }

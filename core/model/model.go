@@ -9,6 +9,7 @@ package model
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -90,11 +91,133 @@ type Loudness struct {
 	TruePeakDBTP   float64 `cbor:"2,keyasint" json:"true_peak_dbtp"`
 }
 
-// RightsShare is one rights holder's share of a track's royalties. The
-// shares of a track sum to 1.
+// RightsShare is one rights holder's share of a track's royalties: the
+// party paid, its role and its exact share. The shares of a track sum to
+// exactly 1 (ValidateRights). Records stored before roles existed (keys
+// 1 holder, 2 float share) decode with a zero Share and so fail
+// ValidateRights: such tracks count as having no rights.
 type RightsShare struct {
-	Holder string  `cbor:"1,keyasint" json:"holder"`
-	Share  float64 `cbor:"2,keyasint" json:"share"`
+	Party string `cbor:"1,keyasint" json:"party"`
+	Role  Role   `cbor:"3,keyasint" json:"role"`
+	Share Share  `cbor:"4,keyasint" json:"share"`
+}
+
+// Role is a rights holder's role on a track.
+type Role string
+
+// The rights roles of an album JSON's rights entries.
+const (
+	RolePerformer   Role = "performer"
+	RoleSongwriter  Role = "songwriter"
+	RoleLabel       Role = "label"
+	RoleDistributor Role = "distributor"
+)
+
+// Valid reports whether r is one of the four roles.
+func (r Role) Valid() bool {
+	return r == RolePerformer || r == RoleSongwriter || r == RoleLabel || r == RoleDistributor
+}
+
+// ShareScale is the denominator of a Share: shares are exact multiples
+// of 10⁻⁹ (nine fraction digits), so they add without rounding.
+const ShareScale = 1_000_000_000
+
+// Share is an exact fraction of a track's royalties in units of
+// 1/ShareScale. In JSON it is a decimal between 0 and 1 with at most nine
+// fraction digits, as a number (0.25) or a string ("0.25"); it is written
+// as a string. Parsing is exact: no binary floating point is involved.
+type Share uint64
+
+// ErrBadShare is returned for a share that is not a decimal in (0, 1]
+// with at most nine fraction digits.
+var ErrBadShare = errors.New("model: share must be a decimal in (0, 1] with at most 9 fraction digits")
+
+// ParseShare parses a decimal such as "0.25", "1", "0.333333333" exactly.
+func ParseShare(s string) (Share, error) {
+	whole, frac, dot := strings.Cut(s, ".")
+	if (whole != "0" && whole != "1") || (dot && (frac == "" || len(frac) > 9)) {
+		return 0, fmt.Errorf("%w: %q", ErrBadShare, s)
+	}
+	var v uint64
+	for _, c := range frac {
+		if c < '0' || c > '9' {
+			return 0, fmt.Errorf("%w: %q", ErrBadShare, s)
+		}
+		v = v*10 + uint64(c-'0')
+	}
+	for range 9 - len(frac) {
+		v *= 10
+	}
+	if whole == "1" {
+		v += ShareScale
+	}
+	if v == 0 || v > ShareScale {
+		return 0, fmt.Errorf("%w: %q", ErrBadShare, s)
+	}
+	return Share(v), nil
+}
+
+// String formats the share as a decimal with the trailing zeros dropped
+// ("0.25", "1").
+func (s Share) String() string {
+	if s%ShareScale == 0 {
+		return strconv.FormatUint(uint64(s)/ShareScale, 10)
+	}
+	f := fmt.Sprintf("%09d", uint64(s)%ShareScale)
+	return strconv.FormatUint(uint64(s)/ShareScale, 10) + "." + strings.TrimRight(f, "0")
+}
+
+// MarshalJSON writes the share as a JSON string ("0.25").
+func (s Share) MarshalJSON() ([]byte, error) { return []byte(`"` + s.String() + `"`), nil }
+
+// UnmarshalJSON accepts a JSON number or string holding a decimal share.
+func (s *Share) UnmarshalJSON(b []byte) error {
+	str := string(b)
+	if len(str) >= 2 && str[0] == '"' && str[len(str)-1] == '"' {
+		str = str[1 : len(str)-1]
+	}
+	v, err := ParseShare(str)
+	if err != nil {
+		return err
+	}
+	*s = v
+	return nil
+}
+
+// ErrBadRights is returned by ValidateRights.
+var ErrBadRights = errors.New("model: bad rights")
+
+// ValidateRights checks a track's rights: each entry names a party (at
+// most 256 bytes) and a valid role, has a share in (0, 1], no (party,
+// role) repeats, and the shares sum to exactly 1. An empty list is valid
+// (a track without rights; see server/royalties for how it is paid).
+func ValidateRights(rs []RightsShare) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	if len(rs) > 64 {
+		return fmt.Errorf("%w: %d holders, at most 64", ErrBadRights, len(rs))
+	}
+	var sum uint64
+	seen := make(map[[2]string]bool, len(rs))
+	for _, r := range rs {
+		switch {
+		case strings.TrimSpace(r.Party) == "" || len(r.Party) > 256:
+			return fmt.Errorf("%w: party %q (want a name of 1 to 256 bytes)", ErrBadRights, r.Party)
+		case !r.Role.Valid():
+			return fmt.Errorf("%w: party %q role %q (want performer, songwriter, label or distributor)", ErrBadRights, r.Party, r.Role)
+		case r.Share == 0 || r.Share > ShareScale:
+			return fmt.Errorf("%w: party %q share %s not in (0, 1]", ErrBadRights, r.Party, r.Share)
+		case seen[[2]string{r.Party, string(r.Role)}]:
+			return fmt.Errorf("%w: party %q role %q listed twice", ErrBadRights, r.Party, r.Role)
+		}
+		seen[[2]string{r.Party, string(r.Role)}] = true
+		sum += uint64(r.Share)
+	}
+	if sum != ShareScale {
+		return fmt.Errorf("%w: shares sum to %s, not exactly 1", ErrBadRights, Share(sum))
+	}
+	return nil
 }
 
 // Artist is a catalog artist.

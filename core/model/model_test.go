@@ -1,6 +1,7 @@
 package model
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -153,4 +154,105 @@ func TestResampledSpanTiles(t *testing.T) {
 	if alone <= next {
 		t.Fatalf("tracks resampled alone total %d, want more than %d (the cuts must not fall on the ratio)", alone, next)
 	}
+}
+
+func TestParseShare(t *testing.T) {
+	tests := []struct {
+		in   string
+		want Share
+		ok   bool
+	}{
+		{"1", ShareScale, true},
+		{"1.0", ShareScale, true},
+		{"0.25", 250_000_000, true},
+		{"0.1", 100_000_000, true},
+		{"0.000000001", 1, true},
+		{"0.333333333", 333_333_333, true},
+		{"0", 0, false},
+		{"0.0", 0, false},
+		{"0.0000000001", 0, false},
+		{"1.5", 0, false},
+		{"1.000000001", 0, false},
+		{"2", 0, false},
+		{"-0.5", 0, false},
+		{".5", 0, false},
+		{"0.", 0, false},
+		{"0.5e0", 0, false},
+		{"", 0, false},
+		{"00.5", 0, false},
+	}
+	for _, tc := range tests {
+		got, err := ParseShare(tc.in)
+		if tc.ok != (err == nil) || got != tc.want {
+			t.Errorf("ParseShare(%q) = %d, %v; want %d ok=%v", tc.in, got, err, tc.want, tc.ok)
+		}
+		if err != nil && !errors.Is(err, ErrBadShare) {
+			t.Errorf("ParseShare(%q) error %v is not ErrBadShare", tc.in, err)
+		}
+		if tc.ok {
+			back, err := ParseShare(got.String())
+			if err != nil || back != got {
+				t.Errorf("round trip of %q via %q: %d %v", tc.in, got.String(), back, err)
+			}
+		}
+	}
+}
+
+func TestValidateRights(t *testing.T) {
+	sh := func(s string) Share {
+		v, err := ParseShare(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	tests := []struct {
+		name string
+		json string
+		ok   bool
+	}{
+		{"none", `[]`, true},
+		{"one holder", `[{"party":"A","role":"performer","share":1}]`, true},
+		{"tenths exact (float would drift)", `[{"party":"A","role":"performer","share":0.1},{"party":"B","role":"songwriter","share":0.2},{"party":"C","role":"label","share":"0.7"}]`, true},
+		{"thirds short of 1", `[{"party":"A","role":"performer","share":0.333333333},{"party":"B","role":"songwriter","share":0.333333333},{"party":"C","role":"label","share":0.333333333}]`, false},
+		{"over 1", `[{"party":"A","role":"performer","share":0.6},{"party":"B","role":"label","share":0.5}]`, false},
+		{"no party", `[{"role":"performer","share":1}]`, false},
+		{"bad role", `[{"party":"A","role":"producer","share":1}]`, false},
+		{"legacy holder field", `[{"holder":"A","share":1}]`, false},
+		{"repeated party role", `[{"party":"A","role":"label","share":0.5},{"party":"A","role":"label","share":0.5}]`, false},
+		{"same party two roles", `[{"party":"A","role":"label","share":0.5},{"party":"A","role":"performer","share":0.5}]`, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var rs []RightsShare
+			err := json.Unmarshal([]byte(tc.json), &rs)
+			if err == nil {
+				err = ValidateRights(rs)
+			}
+			if tc.ok != (err == nil) {
+				t.Fatalf("got %v, want ok=%v", err, tc.ok)
+			}
+		})
+	}
+	if err := ValidateRights([]RightsShare{{Party: "A", Role: RoleLabel, Share: sh("0.5")}}); !errors.Is(err, ErrBadRights) {
+		t.Fatalf("half: %v", err)
+	}
+}
+
+func FuzzParseShare(f *testing.F) {
+	for _, s := range []string{"0.25", "1", "0.000000001", "1.0", "x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		v, err := ParseShare(s)
+		if err != nil {
+			return
+		}
+		if v == 0 || v > ShareScale {
+			t.Fatalf("ParseShare(%q) = %d out of range", s, v)
+		}
+		if back, err := ParseShare(v.String()); err != nil || back != v {
+			t.Fatalf("round trip %q: %v %v", s, back, err)
+		}
+	})
 }

@@ -51,12 +51,8 @@ func TestAlbumMatchesSynthesis(t *testing.T) {
 	if sum != TotalSamples {
 		t.Errorf("tracks hold %d samples, piece has %d", sum, TotalSamples)
 	}
-	var share float64
-	for _, r := range m.Rights {
-		share += r.Share
-	}
-	if math.Abs(share-1) > 1e-9 {
-		t.Errorf("rights shares sum to %v", share)
+	if err := model.ValidateRights(m.Rights); err != nil || len(m.Rights) == 0 {
+		t.Errorf("rights %+v: %v", m.Rights, err)
 	}
 }
 

@@ -62,14 +62,18 @@ type Checkpoint struct {
 	Count uint64   `cbor:"1,keyasint"`
 	Head  [32]byte `cbor:"2,keyasint"`
 	Time  int64    `cbor:"3,keyasint"` // Unix ms
+	// Month is set on a month-end checkpoint: the UTC month (YYYY-MM)
+	// whose records end at Count.
+	Month string `cbor:"4,keyasint,omitempty"`
 }
 
 var (
-	headKey = []byte("aud/head")
-	recPfx  = []byte("aud/r/")
-	cpPfx   = []byte("aud/c/")
-	enc     = cborx.EncMode()
-	dec     = cborx.Limits{MaxNestedLevels: 4, MaxArrayElements: 64, MaxMapPairs: 32}.StrictDecMode()
+	monthKey = []byte("aud/month")
+	headKey  = []byte("aud/head")
+	recPfx   = []byte("aud/r/")
+	cpPfx    = []byte("aud/c/")
+	enc      = cborx.EncMode()
+	dec      = cborx.Limits{MaxNestedLevels: 4, MaxArrayElements: 64, MaxMapPairs: 32}.StrictDecMode()
 )
 
 func recKey(i uint64) []byte { return binary.BigEndian.AppendUint64(bytes.Clone(recPfx), i) }
@@ -116,7 +120,24 @@ func (c *Chain) Update(ctx context.Context, fn func(tx store.Txn, add func(Recor
 			return err
 		}
 		now := c.now().UnixMilli()
+		month := time.UnixMilli(now).UTC().Format("2006-01")
+		prevMonth, err := tx.Get(monthKey)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		closed := false
 		add := func(r Record) error {
+			if !closed && string(prevMonth) != month {
+				// The first record of a new month closes the previous
+				// month's records with a signed month-end checkpoint.
+				closed = true
+				if err := c.monthEnd(tx, count, head, now, string(prevMonth)); err != nil {
+					return err
+				}
+				if err := tx.Set(monthKey, []byte(month)); err != nil {
+					return err
+				}
+			}
 			r.Index, r.Prev, r.Time = count, head, now
 			b, err := enc.Marshal(r)
 			if err != nil {
@@ -146,6 +167,23 @@ func (c *Chain) Update(ctx context.Context, fn func(tx store.Txn, add func(Recor
 	})
 }
 
+// monthEnd signs the checkpoint closing month at count records (none
+// for an empty log or when the first month begins).
+func (c *Chain) monthEnd(tx store.Txn, count uint64, head [32]byte, now int64, month string) error {
+	if count == 0 || month == "" {
+		return nil
+	}
+	p, err := enc.Marshal(Checkpoint{Count: count, Head: head, Time: now, Month: month})
+	if err != nil {
+		return err
+	}
+	env, err := crypto.Sign(c.signer, CheckpointDomain, p)
+	if err != nil {
+		return err
+	}
+	return tx.Set(cpKey(count), env)
+}
+
 // readHead returns the record count and the last record's hash.
 func readHead(get func([]byte) ([]byte, error)) (uint64, [32]byte, error) {
 	var h [32]byte
@@ -166,6 +204,9 @@ func readHead(get func([]byte) ([]byte, error)) (uint64, [32]byte, error) {
 type Report struct {
 	Records     uint64
 	Checkpoints int
+	// MonthEnds are the months closed by a month-end checkpoint, in
+	// order.
+	MonthEnds []string
 }
 
 // Verify recomputes the chain in st and checks every checkpoint's
@@ -228,6 +269,9 @@ func Verify(ctx context.Context, st store.Store, pub ed25519.PublicKey) (Report,
 			return fmt.Errorf("%w: checkpoint at %d: head differs: record %d edited", ErrTampered, at, at-1)
 		}
 		rep.Checkpoints++
+		if cp.Month != "" {
+			rep.MonthEnds = append(rep.MonthEnds, cp.Month)
+		}
 		return nil
 	})
 	if err != nil {

@@ -2,6 +2,8 @@ package counting_test
 
 import (
 	"bytes"
+	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -19,12 +21,14 @@ import (
 	"github.com/segue-fm/segue/crypto"
 	"github.com/segue-fm/segue/internal/cborx"
 	"github.com/segue-fm/segue/server/counting"
+	"github.com/segue-fm/segue/server/royalties"
+	"github.com/segue-fm/segue/store"
+	"github.com/segue-fm/segue/store/badgerstore"
 )
 
 const (
 	loadEnv       = "SEGUE_COUNTING_LOAD"
-	loadBatch     = 1000
-	loadWorkers   = 4
+	loadWorkers   = 16
 	loadSeedBytes = "segue-counting-load-generator-seed-0123456789abcdef"
 )
 
@@ -34,10 +38,19 @@ func loadIdentity() (*crypto.Identity, error) {
 	return crypto.NewIdentity(bytes.NewReader([]byte(strings.Repeat(loadSeedBytes, 4))))
 }
 
+// loadBatch is the events per upload: SEGUE_COUNTING_LOAD_BATCH (100 to
+// 1,000), default 1,000.
+func loadBatch() int {
+	if n, err := strconv.Atoi(os.Getenv(loadEnv + "_BATCH")); err == nil && n >= 1 && n <= 1000 {
+		return n
+	}
+	return 1000
+}
+
 // TestLoadGeneratorChild is the load generator of BenchmarkIngestHTTP,
 // run as a separate process: it posts SEGUE_COUNTING_LOAD_BATCHES signed
-// batches of 1,000 events from 4 connections and prints "ok" when every
-// event was accepted.
+// batches of loadBatch events from 16 connections and prints "ok" when
+// every event was accepted.
 func TestLoadGeneratorChild(t *testing.T) {
 	url := os.Getenv(loadEnv)
 	if url == "" {
@@ -53,12 +66,13 @@ func TestLoadGeneratorChild(t *testing.T) {
 	token := os.Getenv(loadEnv + "_TOKEN")
 	started := time.Now().Add(-time.Hour).UnixMilli()
 	bodies := make(chan []byte, loadWorkers)
+	size := loadBatch()
 	go func() {
 		defer close(bodies)
 		for b := range batches {
-			evs := make([]api.PlayRecord, loadBatch)
+			evs := make([]api.PlayRecord, size)
 			for i := range evs {
-				seq := uint64(b*loadBatch + i)
+				seq := uint64(b*size + i)
 				evs[i] = api.PlayRecord{Seq: seq, Track: model.TrackID(tracks[int(seq)%len(tracks)]), Tier: model.TierLow,
 					StartedAt: started, PlayedMs: int64(seq % 14000), EndReason: model.EndCompleted, Source: model.SourceStream}
 			}
@@ -106,10 +120,13 @@ func TestLoadGeneratorChild(t *testing.T) {
 }
 
 // BenchmarkIngestHTTP measures durable ingest end to end: a load
-// generator in a separate process posts signed batches of 1,000 events
+// generator in a separate process posts signed batches of
+// SEGUE_COUNTING_LOAD_BATCH events (default 1,000) from 16 connections
 // over HTTP to a real relay on loopback, which validates them and appends
-// them to the Badger event log (fsync per commit) before answering.
-// b.N is the number of batches; the metric is events/s.
+// them to the Badger event log (group commit: one fsync per transaction)
+// before answering. With SEGUE_BENCH_GEN_CPU set the generator runs under
+// taskset -c on that CPU. b.N is the number of batches; the metric is
+// events/s.
 func BenchmarkIngestHTTP(b *testing.B) {
 	f := newFixture(b, counting.DefaultOptions())
 	id, err := loadIdentity()
@@ -121,7 +138,11 @@ func BenchmarkIngestHTTP(b *testing.B) {
 	for _, tr := range f.r.Tracks {
 		tracks = append(tracks, string(tr))
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestLoadGeneratorChild$", "-test.v=false", "-test.bench=^$")
+	args := []string{os.Args[0], "-test.run=^TestLoadGeneratorChild$", "-test.v=false", "-test.bench=^$"}
+	if cpu := os.Getenv("SEGUE_BENCH_GEN_CPU"); cpu != "" {
+		args = append([]string{"taskset", "-c", cpu}, args...)
+	}
+	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Env = append(os.Environ(), loadEnv+"="+f.r.URL, loadEnv+"_BATCHES="+strconv.Itoa(b.N),
 		loadEnv+"_TRACKS="+strings.Join(tracks, ","), loadEnv+"_TOKEN="+d.token)
 	b.ResetTimer()
@@ -130,7 +151,7 @@ func BenchmarkIngestHTTP(b *testing.B) {
 	if err != nil || !strings.Contains(string(out), "ok") {
 		b.Fatalf("load generator: %v\n%s", err, out)
 	}
-	b.ReportMetric(float64(b.N*loadBatch)/b.Elapsed().Seconds(), "events/s")
+	b.ReportMetric(float64(b.N*loadBatch())/b.Elapsed().Seconds(), "events/s")
 }
 
 // BenchmarkFsyncFloor is the floor BenchmarkIngestHTTP is compared with:
@@ -142,7 +163,7 @@ func BenchmarkFsyncFloor(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer fh.Close()
-	evs := make([]api.PlayRecord, loadBatch)
+	evs := make([]api.PlayRecord, loadBatch())
 	for i := range evs {
 		evs[i] = api.PlayRecord{Seq: uint64(i), Track: "t", Tier: model.TierLow, StartedAt: 1, PlayedMs: 31000,
 			EndReason: model.EndCompleted, Source: model.SourceStream}
@@ -160,5 +181,52 @@ func BenchmarkFsyncFloor(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64(b.N*loadBatch)/b.Elapsed().Seconds(), "events/s")
+	b.ReportMetric(float64(b.N*loadBatch())/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkMonthStatement computes a month's statements for 100 million
+// counted streams: 250,000 tracks × 400 streams as cnt/t keys in Badger
+// (generated before the timer), read with MonthStreams and split per
+// track (royalties.Compute) and per rights holder (ComputeHolders, two
+// holders a track out of 5,000 parties). b.N statements; the metric is
+// seconds per statement.
+func BenchmarkMonthStatement(b *testing.B) {
+	ctx := context.Background()
+	st, err := badgerstore.Open(ctx, b.TempDir(), badgerstore.DefaultOptions().WithLogger(nil))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	const tracks, per = 250_000, 400
+	rights := make(map[model.TrackID][]model.RightsShare, tracks)
+	for lo := 0; lo < tracks; lo += 10_000 {
+		err := st.Update(ctx, func(tx store.Txn) error {
+			for i := lo; i < lo+10_000; i++ {
+				id := model.TrackID(fmt.Sprintf("tr%07d", i))
+				if err := tx.Set([]byte("cnt/t/"+string(id)+"/2026-11"), binary.BigEndian.AppendUint64(nil, per)); err != nil {
+					return err
+				}
+				rights[id] = []model.RightsShare{
+					{Party: fmt.Sprint("artist", i%5000), Role: model.RolePerformer, Share: 700_000_000},
+					{Party: fmt.Sprint("label", i%50), Role: model.RoleLabel, Share: 300_000_000}}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for range b.N {
+		streams, err := counting.MonthStreams(ctx, st, "2026-11")
+		if err != nil {
+			b.Fatal(err)
+		}
+		s := royalties.Compute("2026-11", "EUR", 100_000_000, streams)
+		h := royalties.ComputeHolders("2026-11", "EUR", 100_000_000, streams, rights)
+		if s.Streams != tracks*per || len(h.Holders) != 5050 {
+			b.Fatalf("%d streams, %d holders", s.Streams, len(h.Holders))
+		}
+	}
+	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/statement")
 }

@@ -44,13 +44,16 @@ type Service struct {
 	chain *audit.Chain
 	opts  Options
 	lg    *slog.Logger
+	met   *metrics
 }
 
 // New returns the counting service. With a non-nil chain (over st) every
 // counted stream is appended to the audit log in the transaction that
 // counts it, and every rejected upload event after its answer is decided.
 func New(st store.Store, log events.Log, cat *catalog.Catalog, chain *audit.Chain, opts Options) *Service {
-	return &Service{st: st, log: log, cat: cat, chain: chain, opts: opts, lg: opts.logger}
+	s := &Service{st: st, log: log, cat: cat, chain: chain, opts: opts, lg: opts.logger}
+	s.met = newMetrics(s)
+	return s
 }
 
 // update runs fn in one transaction of st, through the audit chain when
@@ -193,6 +196,8 @@ func (s *Service) Step(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("counting: commit counts: %w", err)
 	}
+	s.met.consumed.Add(float64(len(es)))
+	s.met.counted.Add(float64(len(streams)))
 	return len(es), nil
 }
 
@@ -201,7 +206,16 @@ func (s *Service) Step(ctx context.Context) (int, error) {
 func (s *Service) Run(ctx context.Context) error {
 	t := time.NewTicker(s.opts.poll)
 	defer t.Stop()
+	var pruned time.Time
 	for {
+		if now := s.opts.now(); s.opts.retention > 0 && now.Sub(pruned) >= pruneEvery {
+			pruned = now
+			if n, err := s.Prune(ctx); err != nil {
+				s.lg.Error("counting: prune raw events", "err", err)
+			} else if n > 0 {
+				s.lg.Info("counting: pruned raw events", "entries", n, "retention", s.opts.retention)
+			}
+		}
 		n, err := s.Step(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -218,6 +232,24 @@ func (s *Service) Run(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+// pruneEvery is how often Run applies the retention.
+const pruneEvery = time.Hour
+
+// Prune applies the retention now (Options.WithRetention): it deletes raw
+// events received before now − retention that the consumer has counted.
+// It does nothing without a retention or when the log cannot prune.
+func (s *Service) Prune(ctx context.Context) (int, error) {
+	p, ok := s.log.(events.Pruner)
+	if !ok || s.opts.retention <= 0 {
+		return 0, nil
+	}
+	pos, err := s.Position(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return p.Prune(ctx, s.opts.now().Add(-s.opts.retention), pos)
 }
 
 // MonthStreams returns the counted streams of every track in month

@@ -32,6 +32,9 @@ func (s *Service) Mount(r *relay.Server) {
 		v1.POST("/plays", s.plays)
 	})
 	r.Echo().GET("/v1/admin/counts", s.counts, s.admin)
+	if err := r.RegisterMetrics(s.met.collectors()...); err != nil {
+		s.lg.Error("counting: metrics not registered", "err", err)
+	}
 }
 
 // plays handles POST /v1/plays: the batch must be signed by the calling
@@ -90,6 +93,16 @@ func (s *Service) plays(c echo.Context) error {
 			default:
 				res[idx[j]].Status = api.PlaySeqConflict
 			}
+		}
+	}
+	for _, r := range res {
+		switch r.Status {
+		case api.PlayAccepted:
+			s.met.accepted.Inc()
+		case api.PlayDuplicate:
+			s.met.duplicates.Inc()
+		default:
+			s.met.rejected.WithLabelValues(r.Status).Inc()
 		}
 	}
 	if err := s.auditRejections(ctx, dev, req.Events, res); err != nil {

@@ -15,6 +15,7 @@ type Options struct {
 	batch      int
 	poll       time.Duration
 	adminToken string
+	retention  time.Duration
 	now        func() time.Time
 	logger     *slog.Logger
 }
@@ -110,3 +111,13 @@ func (o Options) WithLogger(l *slog.Logger) Options {
 	o.logger = l
 	return o
 }
+
+// WithRetention makes the consumer delete raw play events (entries and
+// their signed batches) received more than d ago, once they are counted,
+// at most once an hour while it runs (default 0: keep them forever). The
+// counts, the audit log and the (device, seq) index stay, so a late retry
+// of a pruned event is still a duplicate. Reconciliation and statements
+// traced to a device's claim need the raw events: keep d above the
+// reconciliation and dispute horizon. Only logs implementing
+// events.Pruner (the Badger StoreLog) prune; others keep everything.
+func (o Options) WithRetention(d time.Duration) Options { o.retention = max(d, 0); return o }

@@ -68,20 +68,51 @@ func contentHash(dev model.DeviceID, e api.PlayRecord) ([32]byte, error) {
 // StoreLog is the embedded Log over a store.Store (the relay's Badger;
 // store.Memory for pure tests): entries, batches, the de-duplication
 // index and the head are written in one store transaction, so a crash
-// leaves either the whole batch or none of it. Appends are serialised.
+// leaves either the whole batch or none of it.
+//
+// Group commit: concurrent Appends are committed together. The first
+// caller finding no commit in progress becomes the leader and commits
+// every batch queued meanwhile (up to MaxGroupEvents events) in one
+// transaction, hence one fsync, in arrival order; the others wait for
+// that commit and return their own outcomes. No Append returns before
+// the transaction holding its batch is durable, and a failed transaction
+// fails every batch in it (none of them is added).
 type StoreLog struct {
 	st store.Store
-	mu sync.Mutex
+	mu sync.Mutex // serialises transactions (appends and pruning)
+
+	gmu        sync.Mutex
+	pending    []*appendReq
+	committing bool
+}
+
+// MaxGroupEvents bounds the events one group-commit transaction holds; a
+// batch larger than it is committed alone.
+const MaxGroupEvents = 20000
+
+// appendReq is one queued Append.
+type appendReq struct {
+	b      Batch
+	hashes [][32]byte
+	out    []Outcome
+	err    error
+	done   chan struct{}
 }
 
 // NewStoreLog returns the log kept in st under ev/… . It does not own st.
 func NewStoreLog(st store.Store) *StoreLog { return &StoreLog{st: st} }
 
-// Append implements Log. The whole batch is one store transaction, so
-// callers bound its size (the relay takes at most 1,000 events a batch).
+// Append implements Log. A batch is committed in one store transaction,
+// possibly shared with concurrent batches (group commit), so callers
+// bound its size (the relay takes at most 1,000 events a batch). Once
+// queued, an Append waits for its commit even when ctx is cancelled, so
+// an error always means nothing of the batch was added.
 func (l *StoreLog) Append(ctx context.Context, b Batch) ([]Outcome, error) {
 	if b.Device == "" || len(b.Sig) == 0 || len(b.Events) == 0 {
 		return nil, ErrBadBatch
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
 	hashes := make([][32]byte, len(b.Events))
 	for i, e := range b.Events {
@@ -91,58 +122,108 @@ func (l *StoreLog) Append(ctx context.Context, b Batch) ([]Outcome, error) {
 		}
 		hashes[i] = h
 	}
+	r := &appendReq{b: b, hashes: hashes, done: make(chan struct{})}
+	l.gmu.Lock()
+	l.pending = append(l.pending, r)
+	if l.committing {
+		l.gmu.Unlock()
+		<-r.done
+		return r.out, r.err
+	}
+	l.committing = true
+	for len(l.pending) > 0 {
+		n, events := 0, 0
+		for n < len(l.pending) && (n == 0 || events+len(l.pending[n].b.Events) <= MaxGroupEvents) {
+			events += len(l.pending[n].b.Events)
+			n++
+		}
+		group := l.pending[:n:n]
+		l.pending = l.pending[n:]
+		l.gmu.Unlock()
+		l.commitGroup(context.WithoutCancel(ctx), group)
+		l.gmu.Lock()
+	}
+	l.committing = false
+	l.pending = nil
+	l.gmu.Unlock()
+	<-r.done
+	return r.out, r.err
+}
+
+// commitGroup commits group in one transaction, halving it when the
+// store reports the transaction too big, and wakes every request.
+func (l *StoreLog) commitGroup(ctx context.Context, group []*appendReq) {
+	err := l.commit(ctx, group)
+	if errors.Is(err, store.ErrTxnTooBig) && len(group) > 1 {
+		l.commitGroup(ctx, group[:len(group)/2])
+		l.commitGroup(ctx, group[len(group)/2:])
+		return
+	}
+	for _, r := range group {
+		if err != nil {
+			r.out, r.err = nil, fmt.Errorf("events: append: %w", err)
+		}
+		close(r.done)
+	}
+}
+
+// commit writes group in one transaction and sets each request's
+// outcomes (valid only when it returns nil).
+func (l *StoreLog) commit(ctx context.Context, group []*appendReq) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	var out []Outcome
-	err := l.st.Update(ctx, func(tx store.Txn) error {
-		out = make([]Outcome, len(b.Events))
+	return l.st.Update(ctx, func(tx store.Txn) error {
 		head, err := readHead(tx.Get)
 		if err != nil {
 			return err
 		}
-		id := head
-		for i, e := range b.Events {
-			dk := dedupKey(b.Device, e.Seq)
-			switch old, err := tx.Get(dk); {
-			case err == nil:
-				if len(old) >= 32 && bytes.Equal(old[:32], hashes[i][:]) {
-					out[i] = Duplicate
-				} else {
-					out[i] = Conflict
+		start := head
+		for _, r := range group {
+			b := r.b
+			r.out = make([]Outcome, len(b.Events))
+			id := head
+			for i, e := range b.Events {
+				dk := dedupKey(b.Device, e.Seq)
+				switch old, err := tx.Get(dk); {
+				case err == nil:
+					if len(old) >= 32 && bytes.Equal(old[:32], r.hashes[i][:]) {
+						r.out[i] = Duplicate
+					} else {
+						r.out[i] = Conflict
+					}
+					continue
+				case !errors.Is(err, store.ErrNotFound):
+					return err
 				}
-				continue
-			case !errors.Is(err, store.ErrNotFound):
-				return err
+				rec, err := enc.Marshal(entryRec{Batch: id, Device: b.Device, User: b.User, Received: b.Received, Event: e})
+				if err != nil {
+					return err
+				}
+				if err := tx.Set(entryKey(head), rec); err != nil {
+					return err
+				}
+				if err := tx.Set(dk, binary.BigEndian.AppendUint64(r.hashes[i][:], head)); err != nil {
+					return err
+				}
+				r.out[i] = Appended
+				head++
 			}
-			rec, err := enc.Marshal(entryRec{Batch: id, Device: b.Device, User: b.User, Received: b.Received, Event: e})
+			if head == id {
+				continue
+			}
+			br, err := enc.Marshal(batchRec{Device: b.Device, User: b.User, Received: b.Received, Message: b.Message, Sig: b.Sig})
 			if err != nil {
 				return err
 			}
-			if err := tx.Set(entryKey(head), rec); err != nil {
+			if err := tx.Set(batchKey(id), br); err != nil {
 				return err
 			}
-			if err := tx.Set(dk, binary.BigEndian.AppendUint64(hashes[i][:], head)); err != nil {
-				return err
-			}
-			out[i] = Appended
-			head++
 		}
-		if head == id {
+		if head == start {
 			return nil
-		}
-		br, err := enc.Marshal(batchRec{Device: b.Device, User: b.User, Received: b.Received, Message: b.Message, Sig: b.Sig})
-		if err != nil {
-			return err
-		}
-		if err := tx.Set(batchKey(id), br); err != nil {
-			return err
 		}
 		return tx.Set(headKey, binary.BigEndian.AppendUint64(nil, head))
 	})
-	if err != nil {
-		return nil, fmt.Errorf("events: append: %w", err)
-	}
-	return out, nil
 }
 
 func readHead(get func([]byte) ([]byte, error)) (uint64, error) {
@@ -173,6 +254,13 @@ func (l *StoreLog) Read(ctx context.Context, from uint64, limit int) ([]Entry, e
 	head, err := l.Head(ctx)
 	if err != nil {
 		return nil, err
+	}
+	low, err := l.low(func(k []byte) ([]byte, error) { return l.st.Get(ctx, k) })
+	if err != nil {
+		return nil, fmt.Errorf("events: read: %w", err)
+	}
+	if from < low && from < head {
+		return nil, fmt.Errorf("%w: offset %d (first kept %d)", ErrPruned, from, low)
 	}
 	var out []Entry
 	for off := from; off < head && len(out) < limit; off++ {

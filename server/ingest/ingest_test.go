@@ -181,7 +181,7 @@ func oggdecSamples(t *testing.T, data []byte, channels int) int64 {
 func TestIngestMasters(t *testing.T) {
 	const n = 3*44100 + 17 // not a multiple of any block size
 	wavFile := sineWAV(t, n, 44100, 2)
-	sidecar := []byte(`{"title":"Chord","artists":["Tester"],"album":"Tests","track_number":2,"rights":[{"holder":"A","share":0.25},{"holder":"B","share":0.75}]}`)
+	sidecar := []byte(`{"title":"Chord","artists":["Tester"],"album":"Tests","track_number":2,"rights":[{"party":"A","role":"performer","share":0.25},{"party":"B","role":"label","share":"0.75"}]}`)
 	tests := []struct {
 		name   string
 		oggenc string
@@ -304,7 +304,10 @@ func TestIngestRejects(t *testing.T) {
 		{"tier with wrong length", fstest.MapFS{"album.json": {Data: preSidecar(meta.Tracks[0].Samples+5, "t.ogg")}, "t.ogg": {Data: demoOgg}}, "album.json", nil, DefaultOptions(), ErrTierMismatch, "t.ogg"},
 		{"truncated tier", fstest.MapFS{"album.json": {Data: preSidecar(meta.Tracks[0].Samples, "t.ogg")}, "t.ogg": {Data: demoOgg[:len(demoOgg)-3000]}}, "album.json", nil, DefaultOptions(), ErrTruncated, "t.ogg"},
 		{"tier not ogg", fstest.MapFS{"album.json": {Data: preSidecar(meta.Tracks[0].Samples, "t.ogg")}, "t.ogg": {Data: good}}, "album.json", nil, DefaultOptions(), ErrUnsupportedFormat, "t.ogg"},
-		{"bad rights", fstest.MapFS{"ok.wav": {Data: good}, "ok.wav.json": {Data: []byte(`{"artists":["X"],"rights":[{"holder":"A","share":0.5}]}`)}}, "", []string{"ok.wav"}, DefaultOptions(), ErrBadMetadata, "ok.wav"},
+		{"bad rights", fstest.MapFS{"ok.wav": {Data: good}, "ok.wav.json": {Data: []byte(`{"artists":["X"],"rights":[{"party":"A","role":"performer","share":0.5}]}`)}}, "", []string{"ok.wav"}, DefaultOptions(), ErrBadMetadata, "ok.wav"},
+		{"rights thirds short of 1", fstest.MapFS{"ok.wav": {Data: good}, "ok.wav.json": {Data: []byte(`{"artists":["X"],"rights":[{"party":"A","role":"performer","share":0.333333333},{"party":"B","role":"songwriter","share":0.333333333},{"party":"C","role":"label","share":0.333333333}]}`)}}, "", []string{"ok.wav"}, DefaultOptions(), model.ErrBadRights, "sum to 0.999999999"},
+		{"rights unknown role", fstest.MapFS{"ok.wav": {Data: good}, "ok.wav.json": {Data: []byte(`{"artists":["X"],"rights":[{"party":"A","role":"producer","share":1}]}`)}}, "", []string{"ok.wav"}, DefaultOptions(), ErrBadMetadata, "producer"},
+		{"rights share not decimal", fstest.MapFS{"ok.wav": {Data: good}, "ok.wav.json": {Data: []byte(`{"artists":["X"],"rights":[{"party":"A","role":"label","share":1e0}]}`)}}, "", []string{"ok.wav"}, DefaultOptions(), ErrBadMetadata, "share"},
 		{"broken sidecar", fstest.MapFS{"ok.wav": {Data: good}, "ok.wav.json": {Data: []byte(`{"title":`)}}, "", []string{"ok.wav"}, DefaultOptions(), ErrBadMetadata, "ok.wav"},
 	}
 	for _, tc := range tests {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"math"
 	"path"
 	"slices"
 	"strings"
@@ -184,17 +183,8 @@ func (t *TrackRequest) validate() error {
 			return fmt.Errorf("%w: artist name %q", ErrBadMetadata, a)
 		}
 	}
-	if len(t.Rights) > 0 {
-		var sum float64
-		for _, r := range t.Rights {
-			if r.Holder == "" || r.Share <= 0 || r.Share > 1 || math.IsNaN(r.Share) {
-				return fmt.Errorf("%w: rights holder %q share %v", ErrBadMetadata, r.Holder, r.Share)
-			}
-			sum += r.Share
-		}
-		if math.Abs(sum-1) > 1e-6 {
-			return fmt.Errorf("%w: rights shares sum to %v, not 1", ErrBadMetadata, sum)
-		}
+	if err := model.ValidateRights(t.Rights); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadMetadata, err)
 	}
 	return nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"golang.org/x/net/netutil"
 
+	"github.com/segue-fm/segue/server/access"
 	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/store"
 	"github.com/segue-fm/segue/sync/relaysync"
@@ -51,6 +52,9 @@ type Server struct {
 	docs   *repo.Repo          // the sync endpoint's repository, nil with it
 
 	onShutdown []func() // run when a graceful shutdown begins (OnShutdown)
+	// accessW records audio served to devices; nil records nothing
+	// (SetAccessWriter, access.go).
+	accessW access.Writer
 
 	mu      sync.Mutex
 	hs      *http.Server

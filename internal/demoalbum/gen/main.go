@@ -96,8 +96,8 @@ func run(ctx context.Context, out string) error {
 		AlbumArtists: []string{"Segue Ensemble"},
 		ReleaseDate:  "2026-01-01",
 		Rights: []model.RightsShare{
-			{Holder: "Segue Ensemble", Share: 0.7},
-			{Holder: "Segue Records", Share: 0.3},
+			{Party: "Segue Ensemble", Role: model.RolePerformer, Share: 700_000_000},
+			{Party: "Segue Records", Role: model.RoleLabel, Share: 300_000_000},
 		},
 	}
 	offset := int64(0)

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/segue-fm/segue/server/access"
+	"github.com/segue-fm/segue/server/catalog"
+	"github.com/segue-fm/segue/server/events"
+	"github.com/segue-fm/segue/server/reconcile"
+)
+
+func init() {
+	register("reconcile", "check a day's counted streams against the audio served and licenses issued (access records)", runReconcile)
+}
+
+// runReconcile implements `segue reconcile --data DIR --day YYYY-MM-DD
+// [--threshold 30s] [--lookback 768h] [--json]`: the end-of-day check of
+// server/reconcile on a relay data directory (the relay stopped, or a
+// copy). It prints a summary and every counted-but-unbacked stream and
+// backed-but-uncounted (device, track), or the whole report as JSON. The
+// exit status is 0 whether or not discrepancies were found.
+func runReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("reconcile", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	def := reconcile.DefaultOptions()
+	data := fs.String("data", "", "relay data directory (of a stopped relay, or a copy)")
+	day := fs.String("day", "", "the UTC day to reconcile, YYYY-MM-DD")
+	threshold := fs.Duration("threshold", 30*time.Second, "audio the served chunks must cover: the counting threshold")
+	lookback := fs.Duration("lookback", 32*24*time.Hour, "how far before the day access records and licenses back its streams")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: segue reconcile --data DIR --day YYYY-MM-DD [--threshold 30s] [--lookback 768h] [--json]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	if fs.NArg() != 0 || *data == "" {
+		fs.Usage()
+		return fmt.Errorf("%w: --data is required and no arguments are taken", errUsage)
+	}
+	d, err := time.Parse(time.DateOnly, *day)
+	if err != nil {
+		return fmt.Errorf("%w: --day %q: want YYYY-MM-DD", errUsage, *day)
+	}
+	if *threshold <= 0 || *lookback < 0 {
+		return fmt.Errorf("%w: --threshold must be positive and --lookback not negative", errUsage)
+	}
+	dd, err := catalog.OpenDataDirWith(ctx, *data, catalog.DefaultDataDirOptions())
+	if err != nil {
+		if errors.Is(err, catalog.ErrNotInitialized) {
+			return fmt.Errorf("%w: %s is not a relay data directory", err, *data)
+		}
+		return fmt.Errorf("open data dir: %w", err)
+	}
+	defer dd.Close()
+	rep, err := reconcile.Run(ctx, d, reconcile.AuditStreams(dd.Store, events.NewStoreLog(dd.Store)),
+		access.NewStoreReader(dd.Store), reconcile.NewCatalog(dd.Catalog, dd.Signer.Public().(ed25519.PublicKey)),
+		def.WithThreshold(*threshold).WithLookback(*lookback))
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		b, err := json.MarshalIndent(rep, "", "  ")
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(stdout, "%s\n", b)
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: %d counted streams (%d online, %d offline): %d backed, %d counted but unbacked; %d (device, track) backed but uncounted\n",
+		rep.Day, rep.Streams, rep.Online, rep.Offline, rep.Backed, len(rep.Unbacked), len(rep.Uncounted))
+	for _, u := range rep.Unbacked {
+		fmt.Fprintf(stdout, "unbacked  device %s track %s started %s offset %d: %s\n", u.Device, u.Track,
+			time.UnixMilli(u.Started).UTC().Format(time.RFC3339), u.Offset, u.Reason)
+	}
+	for _, u := range rep.Uncounted {
+		fmt.Fprintf(stdout, "uncounted device %s track %s: chunks covering %.1f s served from %s, no stream counted\n", u.Device, u.Track,
+			float64(u.CoveredMs)/1000, time.UnixMilli(u.First).UTC().Format(time.RFC3339))
+	}
+	if rep.UnresolvedBlobs > 0 {
+		fmt.Fprintf(stdout, "%d served blobs belong to no current manifest\n", rep.UnresolvedBlobs)
+	}
+	return nil
+}

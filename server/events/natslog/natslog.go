@@ -1,0 +1,394 @@
+// Package natslog is the events.Log backend on NATS JetStream, for
+// deployments that outgrow one relay: several relays append to one
+// replicated stream and the counting consumer reads it.
+//
+// Layout (prefix P, default "segue_plays"):
+//
+//   - stream P_EVENTS, subjects P.ev.<device>.<seq>: one message per
+//     appended event (CBOR {batch, device, user, received, event}), so
+//     stream sequence n is log offset n-1 and offsets stay dense;
+//   - stream P_BATCHES, subjects P.batch.<id>: one message per batch with
+//     at least one appended event, its signed message and signature.
+//
+// De-duplication: every event is published with Nats-Msg-Id =
+// "<device>/<seq>" (JetStream drops a repeat inside the duplicate window
+// and acknowledges it as a duplicate) and with an expected last sequence
+// of 0 for its subject, which the server checks atomically against the
+// subject index, so a (device, seq) is appended at most once for the
+// stream's whole life, not only inside the window. A refused or duplicate
+// publish is then compared with the stored event's content hash (header
+// Segue-Hash, SHA-256 of its crypto.PlaysMessage): same content is
+// Duplicate, different content Conflict.
+//
+// Durability: an event counts as appended once JetStream acknowledged
+// it, i.e. stored it; the server must sync every write (nats-server
+// sync_interval: always, Options.SyncAlways) for that to survive power
+// loss, as the Badger backend does. Read pulls through a consumer with
+// explicit acknowledgement, acking each message it returns; the reader's
+// position is the caller's (counting keeps it in its own transaction), so
+// a Read from another offset recreates the consumer there.
+//
+// Difference from the Badger backend: an Append is one publish per event,
+// not one transaction, so an Append that fails midway (connection lost)
+// may have appended a prefix of the batch's new events. The device
+// retries the whole batch (it acknowledges nothing without a 200), and the
+// retry finds those as Duplicate: each event is still appended exactly
+// once.
+package natslog
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/segue-fm/segue/core/api"
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/crypto"
+	"github.com/segue-fm/segue/internal/cborx"
+	"github.com/segue-fm/segue/server/events"
+)
+
+// hashHeader carries an event's content hash (hex).
+const hashHeader = "Segue-Hash"
+
+// Options configures a Log. Start from DefaultOptions.
+type Options struct {
+	prefix    string
+	replicas  int
+	consumer  string
+	timeout   time.Duration
+	dupWindow time.Duration
+}
+
+// DefaultOptions: prefix "segue_plays", 1 replica, consumer "counting",
+// 10 s per JetStream request, a 2-minute duplicate window.
+func DefaultOptions() Options {
+	return Options{prefix: "segue_plays", replicas: 1, consumer: "counting", timeout: 10 * time.Second, dupWindow: 2 * time.Minute}
+}
+
+// WithPrefix sets the stream and subject prefix (letters, digits, '_'
+// and '-'; default "segue_plays"). Invalid prefixes keep the current one.
+func (o Options) WithPrefix(p string) Options {
+	if validToken(p) {
+		o.prefix = p
+	}
+	return o
+}
+
+// WithReplicas sets the streams' replica count (default 1; values below 1
+// keep the current one).
+func (o Options) WithReplicas(n int) Options {
+	if n > 0 {
+		o.replicas = n
+	}
+	return o
+}
+
+// WithConsumer sets the durable consumer name Read uses (default
+// "counting"; invalid names keep the current one).
+func (o Options) WithConsumer(name string) Options {
+	if validToken(name) {
+		o.consumer = name
+	}
+	return o
+}
+
+// WithTimeout sets the deadline of each JetStream request (default 10 s).
+func (o Options) WithTimeout(d time.Duration) Options {
+	if d > 0 {
+		o.timeout = d
+	}
+	return o
+}
+
+func validToken(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+var (
+	enc = cborx.EncMode()
+	dec = cborx.Limits{MaxNestedLevels: 6, MaxArrayElements: 64, MaxMapPairs: 64}.DecMode()
+)
+
+// entryRec is an event message's body.
+type entryRec struct {
+	Batch    uint64         `cbor:"1,keyasint"`
+	Device   model.DeviceID `cbor:"2,keyasint"`
+	User     model.UserID   `cbor:"3,keyasint"`
+	Received int64          `cbor:"4,keyasint"`
+	Event    api.PlayRecord `cbor:"5,keyasint"`
+}
+
+// batchRec is a batch message's body.
+type batchRec struct {
+	Device   model.DeviceID `cbor:"1,keyasint"`
+	User     model.UserID   `cbor:"2,keyasint"`
+	Received int64          `cbor:"3,keyasint"`
+	Message  []byte         `cbor:"4,keyasint"`
+	Sig      []byte         `cbor:"5,keyasint"`
+}
+
+// Log is the JetStream events.Log. It is safe for concurrent use; it does
+// not own the connection.
+type Log struct {
+	opts    Options
+	js      jetstream.JetStream
+	evs     jetstream.Stream
+	batches jetstream.Stream
+
+	mu   sync.Mutex // guards the reading consumer
+	cons jetstream.Consumer
+	next uint64 // offset the consumer delivers next
+}
+
+var _ events.Log = (*Log)(nil)
+
+// Open creates (or updates) the two streams on nc's JetStream and returns
+// the log over them.
+func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Log, error) {
+	js, err := jetstream.New(nc, jetstream.WithDefaultTimeout(opts.timeout), jetstream.WithPublishAsyncMaxPending(1<<16))
+	if err != nil {
+		return nil, fmt.Errorf("natslog: %w", err)
+	}
+	l := &Log{opts: opts, js: js}
+	l.evs, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name: opts.prefix + "_EVENTS", Subjects: []string{opts.prefix + ".ev.>"},
+		Storage: jetstream.FileStorage, Replicas: opts.replicas, Retention: jetstream.LimitsPolicy,
+		Duplicates: opts.dupWindow, Discard: jetstream.DiscardNew,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("natslog: events stream: %w", err)
+	}
+	l.batches, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name: opts.prefix + "_BATCHES", Subjects: []string{opts.prefix + ".batch.>"},
+		Storage: jetstream.FileStorage, Replicas: opts.replicas, Retention: jetstream.LimitsPolicy,
+		Discard: jetstream.DiscardNew,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("natslog: batches stream: %w", err)
+	}
+	return l, nil
+}
+
+func (l *Log) evSubject(dev model.DeviceID, seq uint64) string {
+	return l.opts.prefix + ".ev." + string(dev) + "." + strconv.FormatUint(seq, 10)
+}
+
+func (l *Log) batchSubject(id uint64) string {
+	return l.opts.prefix + ".batch." + strconv.FormatUint(id, 10)
+}
+
+// validDevice: a device id must be one subject token.
+func validDevice(d model.DeviceID) bool {
+	return d != "" && !strings.ContainsAny(string(d), ".*> \t\r\n")
+}
+
+// Append implements events.Log (see the package doc for how a failure
+// midway differs from the Badger backend).
+func (l *Log) Append(ctx context.Context, b events.Batch) ([]events.Outcome, error) {
+	if !validDevice(b.Device) || len(b.Sig) == 0 || len(b.Events) == 0 {
+		return nil, events.ErrBadBatch
+	}
+	hashes := make([]string, len(b.Events))
+	for i, e := range b.Events {
+		m, err := crypto.PlaysMessage(b.Device, []api.PlayRecord{e})
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", events.ErrBadBatch, err)
+		}
+		h := sha256.Sum256(m)
+		hashes[i] = hex.EncodeToString(h[:])
+	}
+	var raw [8]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return nil, err
+	}
+	id := binary.BigEndian.Uint64(raw[:]) >> 1 // positive in every language's int64
+	// The batch record goes first, so every entry's batch exists; it is
+	// deleted again when no event was appended.
+	br, err := enc.Marshal(batchRec{Device: b.Device, User: b.User, Received: b.Received, Message: b.Message, Sig: b.Sig})
+	if err != nil {
+		return nil, err
+	}
+	back, err := l.js.Publish(ctx, l.batchSubject(id), br, jetstream.WithExpectLastSequencePerSubject(0))
+	if err != nil {
+		return nil, fmt.Errorf("natslog: publish batch: %w", err)
+	}
+	out := make([]events.Outcome, len(b.Events))
+	futures := make([]jetstream.PubAckFuture, len(b.Events))
+	for i, e := range b.Events {
+		body, err := enc.Marshal(entryRec{Batch: id, Device: b.Device, User: b.User, Received: b.Received, Event: e})
+		if err != nil {
+			return nil, err
+		}
+		msg := &nats.Msg{Subject: l.evSubject(b.Device, e.Seq), Data: body, Header: nats.Header{}}
+		msg.Header.Set(hashHeader, hashes[i])
+		futures[i], err = l.js.PublishMsgAsync(msg, jetstream.WithMsgID(string(b.Device)+"/"+strconv.FormatUint(e.Seq, 10)),
+			jetstream.WithExpectLastSequencePerSubject(0))
+		if err != nil {
+			return nil, fmt.Errorf("natslog: publish event: %w", err)
+		}
+	}
+	appended := 0
+	for i, f := range futures {
+		var ack *jetstream.PubAck
+		var err error
+		select {
+		case ack = <-f.Ok():
+		case err = <-f.Err():
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		var apiErr *jetstream.APIError
+		switch {
+		case err == nil && !ack.Duplicate:
+			out[i] = events.Appended
+			appended++
+			continue
+		case err == nil:
+		case errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant):
+		default:
+			return nil, fmt.Errorf("natslog: append: %w", err)
+		}
+		// The (device, seq) is taken: by this content or another.
+		stored, gerr := l.evs.GetLastMsgForSubject(ctx, l.evSubject(b.Device, b.Events[i].Seq))
+		if gerr != nil {
+			return nil, fmt.Errorf("natslog: read stored event: %w", gerr)
+		}
+		if stored.Header.Get(hashHeader) == hashes[i] {
+			out[i] = events.Duplicate
+		} else {
+			out[i] = events.Conflict
+		}
+	}
+	if appended == 0 {
+		if err := l.batches.DeleteMsg(ctx, back.Sequence); err != nil {
+			return nil, fmt.Errorf("natslog: drop empty batch: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// Head implements events.Log: the events stream's last sequence.
+func (l *Log) Head(ctx context.Context) (uint64, error) {
+	info, err := l.evs.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("natslog: head: %w", err)
+	}
+	return info.State.LastSeq, nil
+}
+
+// Read implements events.Log; limit is capped at 10,000.
+func (l *Log) Read(ctx context.Context, from uint64, limit int) ([]events.Entry, error) {
+	limit = min(max(limit, 1), 10000)
+	head, err := l.Head(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if from >= head {
+		return nil, nil
+	}
+	limit = int(min(uint64(limit), head-from))
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.cons == nil || l.next != from {
+		if err := l.seek(ctx, from); err != nil {
+			return nil, err
+		}
+	}
+	var out []events.Entry
+	for len(out) < limit {
+		mb, err := l.cons.Fetch(limit-len(out), jetstream.FetchMaxWait(l.opts.timeout))
+		if err != nil {
+			l.cons = nil
+			return nil, fmt.Errorf("natslog: fetch: %w", err)
+		}
+		n := 0
+		for m := range mb.Messages() {
+			n++
+			md, err := m.Metadata()
+			if err != nil {
+				l.cons = nil
+				return nil, fmt.Errorf("natslog: %w", err)
+			}
+			off := md.Sequence.Stream - 1
+			if off != from+uint64(len(out)) {
+				l.cons = nil
+				return nil, fmt.Errorf("%w: offset %d where %d was due", events.ErrCorrupt, off, from+uint64(len(out)))
+			}
+			var r entryRec
+			if err := dec.Unmarshal(m.Data(), &r); err != nil {
+				l.cons = nil
+				return nil, fmt.Errorf("%w: entry %d: %v", events.ErrCorrupt, off, err)
+			}
+			out = append(out, events.Entry{Offset: off, Batch: r.Batch, Device: r.Device, User: r.User, Received: r.Received, Event: r.Event})
+			if err := m.Ack(); err != nil {
+				l.cons = nil
+				return nil, fmt.Errorf("natslog: ack: %w", err)
+			}
+		}
+		if err := mb.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
+			l.cons = nil
+			return nil, fmt.Errorf("natslog: fetch: %w", err)
+		}
+		if n == 0 {
+			break
+		}
+	}
+	l.next = from + uint64(len(out))
+	return out, nil
+}
+
+// seek recreates the durable consumer to deliver from offset from.
+func (l *Log) seek(ctx context.Context, from uint64) error {
+	err := l.evs.DeleteConsumer(ctx, l.opts.consumer)
+	if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return fmt.Errorf("natslog: reset consumer: %w", err)
+	}
+	c, err := l.evs.CreateConsumer(ctx, jetstream.ConsumerConfig{
+		Durable: l.opts.consumer, AckPolicy: jetstream.AckExplicitPolicy,
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: from + 1,
+		MaxAckPending: -1,
+	})
+	if err != nil {
+		return fmt.Errorf("natslog: create consumer: %w", err)
+	}
+	l.cons, l.next = c, from
+	return nil
+}
+
+// Batch implements events.Log.
+func (l *Log) Batch(ctx context.Context, id uint64) (events.StoredBatch, error) {
+	m, err := l.batches.GetLastMsgForSubject(ctx, l.batchSubject(id))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return events.StoredBatch{}, fmt.Errorf("%w: batch %d", events.ErrNotFound, id)
+	}
+	if err != nil {
+		return events.StoredBatch{}, fmt.Errorf("natslog: batch %d: %w", id, err)
+	}
+	var r batchRec
+	if err := dec.Unmarshal(m.Data, &r); err != nil {
+		return events.StoredBatch{}, fmt.Errorf("%w: batch %d: %v", events.ErrCorrupt, id, err)
+	}
+	return events.StoredBatch{Device: r.Device, User: r.User, Received: r.Received, Message: bytes.Clone(r.Message), Sig: bytes.Clone(r.Sig)}, nil
+}
