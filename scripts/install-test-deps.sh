@@ -3,12 +3,13 @@
 # (libvorbis tools as decoder oracles, ffmpeg, flac, sox, headers for the
 # libvorbisfile float oracle, iproute2 for network-namespace tests), the
 # wazero runtime for the wasip1 test run, and the npm packages of the
-# automerge-repo interop test. Safe to run again; does nothing when all is
+# automerge-repo interop test; chromium for the web player's browser tests
+# (internal/browsertest). Safe to run again; does nothing when all is
 # present.
 set -euo pipefail
 
 need_apt=()
-for pair in oggenc:vorbis-tools oggdec:vorbis-tools ogginfo:vorbis-tools ffmpeg:ffmpeg flac:flac sox:sox ip:iproute2 gcc:gcc node:nodejs npm:npm; do
+for pair in oggenc:vorbis-tools oggdec:vorbis-tools ogginfo:vorbis-tools ffmpeg:ffmpeg flac:flac sox:sox ip:iproute2 gcc:gcc node:nodejs npm:npm chromium:chromium; do
 	tool=${pair%%:*} pkg=${pair##*:}
 	command -v "$tool" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
