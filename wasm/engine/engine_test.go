@@ -162,4 +162,3 @@ func TestLoginRefusals(t *testing.T) {
 		t.Fatal("Open accepted an ftp relay URL")
 	}
 }
-
