@@ -18,6 +18,7 @@ import (
 	"github.com/segue-fm/segue/server/license"
 	"github.com/segue-fm/segue/server/relay"
 	"github.com/segue-fm/segue/server/search"
+	"github.com/segue-fm/segue/server/web"
 )
 
 func init() {
@@ -112,6 +113,7 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		log.Info("created a new relay data directory", "dir", dd.Dir)
 	}
 	srv := relay.NewWithDataDir(dd, opts)
+	web.Mount(srv.Echo()) // the web player at / (server/web)
 	license.NewForDataDir(dd, license.DefaultOptions().WithAdminToken(*admin).WithLogger(log)).Mount(srv)
 	srv.MountIngest(relay.DefaultIngestOptions())
 	if _, err := search.MountForDataDir(ctx, dd, srv); err != nil {

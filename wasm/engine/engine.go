@@ -375,11 +375,17 @@ func (e *Engine) Player() *player.Player {
 // gaplessly, with album loudness available to GainAlbum mode — as
 // core.Engine.PlayAlbum does.
 func (e *Engine) PlayAlbum(ctx context.Context, id model.AlbumID, start int) error {
+	return e.PlayAlbumFrom(ctx, id, start, 0)
+}
+
+// PlayAlbumFrom is PlayAlbum starting at output frame frame of track
+// start, sample-exactly (player.Player.PlayFrom).
+func (e *Engine) PlayAlbumFrom(ctx context.Context, id model.AlbumID, start int, frame int64) error {
 	a, tracks, err := e.Album(ctx, id)
 	if err != nil {
 		return err
 	}
-	return e.play(model.PlayContext{Kind: "album", ID: string(id)}, tracks, start, a.Loudness)
+	return e.play(model.PlayContext{Kind: "album", ID: string(id)}, tracks, start, frame, a.Loudness)
 }
 
 // PlayTracks plays tracks by id in context c from index start, each with
@@ -402,10 +408,10 @@ func (e *Engine) PlayTracks(ctx context.Context, c model.PlayContext, ids []mode
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return e.play(c, tracks, start, model.Loudness{})
+	return e.play(c, tracks, start, 0, model.Loudness{})
 }
 
-func (e *Engine) play(c model.PlayContext, tracks []model.Track, start int, album model.Loudness) error {
+func (e *Engine) play(c model.PlayContext, tracks []model.Track, start int, frame int64, album model.Loudness) error {
 	p := e.Player()
 	if p == nil {
 		return fmt.Errorf("engine: play: no player")
@@ -417,7 +423,7 @@ func (e *Engine) play(c model.PlayContext, tracks []model.Track, start int, albu
 			items[i].Artist = t.ArtistIDs[0]
 		}
 	}
-	return p.Send(player.PlayContext{Context: c, Items: items, Start: start})
+	return p.Send(player.PlayContext{Context: c, Items: items, Start: start, StartFrame: frame})
 }
 
 // Close stops the player and forgets the content keys. It does not close
@@ -438,4 +444,29 @@ func (e *Engine) Close() error {
 		err = p.Close()
 	}
 	return errors.Join(err, e.fetcher.Flush(context.Background()))
+}
+
+// ErrBadPath is returned by GetJSON for a path outside the read-only
+// catalog routes it allows.
+var ErrBadPath = errors.New("engine: path not allowed")
+
+// getPrefixes are the relay routes GetJSON may read for the page.
+var getPrefixes = []string{"/v1/search?", "/v1/albums/", "/v1/tracks/", "/v1/artists/", "/v1/me"}
+
+// GetJSON returns the body of an authenticated GET of a catalog route
+// (/v1/search?…, /v1/albums/…, /v1/tracks/…, /v1/artists/…, /v1/me), for
+// the page's library views; the bytes are the caller's.
+func (e *Engine) GetJSON(ctx context.Context, path string) ([]byte, error) {
+	ok := false
+	for _, p := range getPrefixes {
+		ok = ok || strings.HasPrefix(path, p)
+	}
+	if !ok || strings.Contains(path, "..") {
+		return nil, fmt.Errorf("%w: %q", ErrBadPath, path)
+	}
+	a, err := e.api.Do(ctx, http.MethodGet, path, nil, nil, true)
+	if err != nil {
+		return nil, e.authErr(fmt.Errorf("engine: GET %s: %w", path, err))
+	}
+	return a.Body, nil
 }
