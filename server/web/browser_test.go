@@ -22,6 +22,7 @@ import (
 	"github.com/segue-fm/segue/player"
 	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/server/relay"
+	"github.com/segue-fm/segue/server/search"
 	"github.com/segue-fm/segue/server/web"
 )
 
@@ -48,7 +49,10 @@ func (r *reference) serve(c echo.Context) error {
 // webRelay starts a testbed relay with the web player mounted at / and
 // the reference route.
 func webRelay(t *testing.T, ref *reference) *testbed.Relay {
-	return testbed.NewRelay(t, testbed.DefaultOptions().WithMount(func(_ *catalog.DataDir, srv *relay.Server) {
+	return testbed.NewRelay(t, testbed.DefaultOptions().WithMount(func(dd *catalog.DataDir, srv *relay.Server) {
+		if _, err := search.MountForDataDir(t.Context(), dd, srv); err != nil {
+			t.Errorf("mount search: %v", err)
+		}
 		web.Mount(srv.Echo())
 		srv.Echo().GET("/test/native.f32", ref.serve)
 	}))
@@ -216,20 +220,29 @@ func TestBrowserRealtimePlayer(t *testing.T) {
 	ref := &reference{}
 	r := webRelay(t, ref)
 	ctx := browsertest.New(t)
-	err := chromedp.Do(ctx,
-		chromedp.Navigate(r.URL+"/?test-capture"),
-		chromedp.WaitVisible("#user"),
-		chromedp.SendKeys("#user", "listener"),
-		chromedp.SendKeys("#pass", testbed.Password),
-		chromedp.Click("#signup"),
-		chromedp.Click("#login button[type=submit]"),
-		chromedp.WaitVisible("#library"),
-		chromedp.SendKeys("#q", "harbour lights"),
-		chromedp.Click("#find button[type=submit]"),
-		chromedp.WaitVisible("#results li button"),
-	)
-	if err != nil {
-		t.Fatal(err)
+	steps := []struct {
+		name string
+		a    chromedp.Action[chromedp.Void]
+	}{
+		{"open the page", chromedp.Navigate(r.URL + "/?test-capture")},
+		{"sign-in form", chromedp.WaitVisible("#user")},
+		{"user name", chromedp.SendKeys("#user", "listener")},
+		{"password", chromedp.SendKeys("#pass", testbed.Password)},
+		{"create account", chromedp.Click("#signup")},
+		{"sign in", chromedp.Click("#login button[type=submit]")},
+		{"library", chromedp.WaitVisible("#library")},
+		{"search", chromedp.SendKeys("#q", "harbour lights")},
+		{"submit search", chromedp.Click("#find button[type=submit]")},
+		{"results", chromedp.WaitVisible("#results li button")},
+	}
+	for _, st := range steps {
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		_, err := chromedp.Run(sctx, st.a)
+		cancel()
+		if err != nil {
+			msg, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("account-msg").textContent + " | " + document.getElementById("results").textContent`))
+			t.Fatalf("%s: %v (page says %q)", st.name, err, msg)
+		}
 	}
 	rate := run[int](t, ctx, `Promise.resolve(window.segueSession.audioContext.sampleRate)`)
 	trackLen := int64(682706) * int64(rate) / demoalbum.Rate
