@@ -146,15 +146,38 @@ type comparison struct {
 
 // TestBrowserAlbumMatchesNative signs up in the page served by a real
 // relay, plays the whole demo album through the wasm engine and the
-// AudioWorklet rendered in an OfflineAudioContext (paced by suspend, so
-// faster than real time), and compares every frame the worklet played
-// with the native player's output for the same album, tier and gain:
-// same length, no silence inserted between frames, max difference ≤ 1e-6.
+// AudioWorklet (SharedArrayBuffer ring) rendered in an
+// OfflineAudioContext (paced by suspend, so faster than real time), and
+// compares every frame the worklet played with the native player's
+// output for the same album, tier and gain: same length, no silence
+// inserted between frames, max difference ≤ 1e-6.
 func TestBrowserAlbumMatchesNative(t *testing.T) {
+	got := offlineAlbum(t, 0, false)
+	if !got.Isolated || !got.Shared {
+		t.Errorf("page not cross-origin isolated with a SharedArrayBuffer ring: %+v", got)
+	}
+	if got.Frames != demoalbum.TotalSamples {
+		t.Errorf("album is %d frames, want %d", got.Frames, demoalbum.TotalSamples)
+	}
+}
+
+// TestBrowserPostMessageFallback is the same comparison for the last
+// track through the postMessage output a page without cross-origin
+// isolation uses.
+func TestBrowserPostMessageFallback(t *testing.T) {
+	if got := offlineAlbum(t, 3, true); got.Shared {
+		t.Errorf("output used shared memory with noSharedMemory set")
+	}
+}
+
+// offlineAlbum renders the demo album from track start in an
+// OfflineAudioContext at 44.1 kHz, tier low, and fails unless the
+// worklet's output equals the native player's.
+func offlineAlbum(t *testing.T, start int, noShared bool) comparison {
 	ref := &reference{}
 	r := webRelay(t, ref)
 	const rate = 44100
-	ref.set(nativeAlbum(t, r, rate, model.TierLow, 0, 0))
+	ref.set(nativeAlbum(t, r, rate, model.TierLow, start, 0))
 	ctx := browsertest.New(t)
 	if err := chromedp.Do(ctx, chromedp.Navigate(r.URL+"/")); err != nil {
 		t.Fatal(err)
@@ -162,22 +185,24 @@ func TestBrowserAlbumMatchesNative(t *testing.T) {
 	got := run[comparison](t, ctx, fmt.Sprintf(`(async () => {
 		const rate = %d, nativeFrames = %d;
 		const oc = new OfflineAudioContext({numberOfChannels: 2, length: nativeFrames + rate, sampleRate: rate});
-		const s = await segue.open(location.origin, {audioContext: oc, capture: true, tier: "low"});
+		const s = await segue.open(location.origin, {audioContext: oc, capture: true, tier: "low", noSharedMemory: %t});
 		await s.signUp("webuser", %q);
 		await s.login("webuser", %q);
 		let ended = false;
 		s.on("status", (st) => { if (st.state === "ended") ended = true; if (st.error) console.error(st.error); });
+		// Render 4096 frames at a time, each once the output holds 8192
+		// (the fallback's count of consumed frames may lag by 1024).
 		const quantum = 4096, step = quantum / rate;
 		const pause = () => new Promise((r) => setTimeout(r, 1));
 		const paced = async (at) => {
-			while (!ended && s.buffered() < quantum) await pause();
+			while (!ended && s.buffered() < 2 * quantum) await pause();
 			const next = at + step;
 			if (!ended && next < oc.length / rate) oc.suspend(next).then(() => paced(next));
 			oc.resume();
 		};
 		oc.suspend(step).then(() => paced(step));
-		await s.playAlbum(%q, 0);
-		while (s.buffered() < quantum) await pause();
+		await s.playAlbum(%q, %d);
+		while (!ended && s.buffered() < 2 * quantum) await pause();
 		const t0 = performance.now();
 		await oc.startRendering();
 		const renderMs = performance.now() - t0;
@@ -186,18 +211,13 @@ func TestBrowserAlbumMatchesNative(t *testing.T) {
 		%s
 		return {frames: data.length / 2, nativeFrames: ref.length / 2, maxDiff, firstDiff, underruns: cap.underruns,
 			shared: s.sharedMemory, isolated: crossOriginIsolated, renderMs};
-	})()`, rate, len(ref.buf)/2, testbed.Password, testbed.Password, r.Album, compareScript))
+	})()`, rate, len(ref.buf)/2, noShared, testbed.Password, testbed.Password, r.Album, start, compareScript))
 	t.Logf("browser: %+v", got)
-	if !got.Isolated || !got.Shared {
-		t.Errorf("page not cross-origin isolated with a SharedArrayBuffer ring: %+v", got)
-	}
 	if got.Frames != got.NativeFrame || got.Underruns != 0 || got.MaxDiff > 1e-6 {
 		t.Fatalf("worklet played %d frames (native %d), %d underrun frames, max diff %g (first at sample %d)",
 			got.Frames, got.NativeFrame, got.Underruns, got.MaxDiff, got.FirstDiff)
 	}
-	if n := got.Frames; n != demoalbum.TotalSamples {
-		t.Errorf("album is %d frames, want %d", n, demoalbum.TotalSamples)
-	}
+	return got
 }
 
 type controls struct {
