@@ -48,7 +48,7 @@ func (r *reference) serve(c echo.Context) error {
 
 // webRelay starts a testbed relay with the web player mounted at / and
 // the reference route.
-func webRelay(t *testing.T, ref *reference) *testbed.Relay {
+func webRelay(t testing.TB, ref *reference) *testbed.Relay {
 	return testbed.NewRelay(t, testbed.DefaultOptions().WithMount(func(dd *catalog.DataDir, srv *relay.Server) {
 		if _, err := search.MountForDataDir(t.Context(), dd, srv); err != nil {
 			t.Errorf("mount search: %v", err)
@@ -110,7 +110,7 @@ func nativeAlbum(t *testing.T, r *testbed.Relay, rate int, tier model.Tier, star
 }
 
 // run evaluates an async script in the page and decodes its result.
-func run[T any](t *testing.T, ctx context.Context, script string) T {
+func run[T any](t testing.TB, ctx context.Context, script string) T {
 	t.Helper()
 	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](script, chromedp.EvalAwaitPromise))
 	if err != nil {
@@ -177,7 +177,9 @@ func offlineAlbum(t *testing.T, start int, noShared bool) comparison {
 	ref := &reference{}
 	r := webRelay(t, ref)
 	const rate = 44100
+	t0 := time.Now()
 	ref.set(nativeAlbum(t, r, rate, model.TierLow, start, 0))
+	nativeMs := float64(time.Since(t0).Microseconds()) / 1000
 	ctx := browsertest.New(t)
 	if err := chromedp.Do(ctx, chromedp.Navigate(r.URL+"/")); err != nil {
 		t.Fatal(err)
@@ -213,6 +215,8 @@ func offlineAlbum(t *testing.T, start int, noShared bool) comparison {
 			shared: s.sharedMemory, isolated: crossOriginIsolated, renderMs};
 	})()`, rate, len(ref.buf)/2, noShared, testbed.Password, testbed.Password, r.Album, start, compareScript))
 	t.Logf("browser: %+v", got)
+	t.Logf("render %d frames: native engine %.0f ms (sign-in to end), browser %.0f ms (OfflineAudioContext), ratio %.1f",
+		got.Frames, nativeMs, got.RenderMs, got.RenderMs/nativeMs)
 	if got.Frames != got.NativeFrame || got.Underruns != 0 || got.MaxDiff > 1e-6 {
 		t.Fatalf("worklet played %d frames (native %d), %d underrun frames, max diff %g (first at sample %d)",
 			got.Frames, got.NativeFrame, got.Underruns, got.MaxDiff, got.FirstDiff)
@@ -326,4 +330,75 @@ func TestBrowserRealtimePlayer(t *testing.T) {
 			t.Error(err)
 		}
 	}
+}
+
+// firstWriteSink records when the first frames arrive.
+type firstWriteSink struct {
+	once  sync.Once
+	first chan time.Time
+}
+
+func (s *firstWriteSink) Format() (int, int) { return 44100, 2 }
+func (s *firstWriteSink) Write(ctx context.Context, f []float32) error {
+	s.once.Do(func() { s.first <- time.Now() })
+	return ctx.Err()
+}
+func (s *firstWriteSink) Close() error { return nil }
+
+// BenchmarkWebPlayer measures, on one loopback relay, with a fresh
+// browser profile and a fresh native device each iteration: page load to
+// ready (navigation start to segue.open resolved — page, wasm fetched and
+// compiled, worklet running — on the Performance API's clock), the web
+// player's time to first audio (playAlbum to the first frames in the
+// worklet's buffer) and the native engine's (PlayAlbum to the first
+// Sink.Write), and their ratio.
+//
+//	go test -run '^$' -bench BenchmarkWebPlayer -benchtime 1x -count 3 ./server/web
+func BenchmarkWebPlayer(b *testing.B) {
+	r := webRelay(b, &reference{})
+	type timing struct {
+		Ready float64 `json:"ready"`
+		First float64 `json:"first"`
+	}
+	var ready, web, native float64
+	for i := 0; i < b.N; i++ {
+		ctx := browsertest.New(b)
+		if err := chromedp.Do(ctx, chromedp.Navigate(r.URL+"/")); err != nil {
+			b.Fatal(err)
+		}
+		user := fmt.Sprintf("bench%d-%d", i, time.Now().UnixNano())
+		got := run[timing](b, ctx, fmt.Sprintf(`(async () => {
+			const s = await segue.open(location.origin, {tier: "high"});
+			const ready = performance.now();
+			await s.signUp(%q, %q);
+			await s.login(%q, %q);
+			const t0 = performance.now();
+			await s.playAlbum(%q, 0);
+			while (s.buffered() === 0) await new Promise((r) => setTimeout(r, 0));
+			return {ready, first: performance.now() - t0};
+		})()`, user, testbed.Password, user, testbed.Password, r.Album))
+		ready += got.Ready
+		web += got.First
+
+		e := testbed.Device(b, r, model.UserID(user+"n"))
+		sink := &firstWriteSink{first: make(chan time.Time, 1)}
+		p, err := e.OpenPlayer(sink, player.DefaultOptions().WithTier(model.TierHigh))
+		if err != nil {
+			b.Fatal(err)
+		}
+		t0 := time.Now()
+		if err := e.PlayAlbum(b.Context(), r.Album, 0); err != nil {
+			b.Fatal(err)
+		}
+		native += float64((<-sink.first).Sub(t0).Microseconds()) / 1000
+		_ = p
+		if err := e.ClosePlayer(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	n := float64(b.N)
+	b.ReportMetric(ready/n, "ms-page-ready")
+	b.ReportMetric(web/n, "ms-first-audio-web")
+	b.ReportMetric(native/n, "ms-first-audio-native")
+	b.ReportMetric(web/native, "web/native")
 }
