@@ -289,6 +289,7 @@ func TestBrowserRealtimePlayer(t *testing.T) {
 		await s.captured();
 		await s.playAlbum(%q, 1, %d);
 		await until("track 3", () => st.index === 2 && st.frame >= 1.5 * rate, 20000);
+		await sleep(1000); // the status runs ahead of the worklet by what the buffer holds
 		const cap = await s.captured();
 		const data = cap.data;
 		%s
@@ -322,6 +323,45 @@ func TestBrowserRealtimePlayer(t *testing.T) {
 	}
 	if got.TierAfterNext != "normal" || got.IndexAfterNext != 3 {
 		t.Errorf("after setTier(normal) and next: track %d at tier %q", got.IndexAfterNext, got.TierAfterNext)
+	}
+	// At rest: nothing in IndexedDB is clear audio or a clear secret, and
+	// the wrapping key cannot be exported.
+	rest := run[struct {
+		Records     int    `json:"records"`
+		OggS        int    `json:"oggs"`
+		Token       int    `json:"token"`
+		Extractable bool   `json:"extractable"`
+		KeyType     string `json:"keyType"`
+	}](t, ctx, `(async () => {
+		const token = new TextEncoder().encode(await window.segueSession.token());
+		const all = async (name, store) => {
+			const db = await new Promise((res, rej) => { const r = indexedDB.open(name); r.onsuccess = () => res(r.result); r.onerror = () => rej(r.error); });
+			return await new Promise((res, rej) => { const r = db.transaction(store).objectStore(store).getAll(); r.onsuccess = () => res(r.result); r.onerror = () => rej(r.error); });
+		};
+		const bytes = (v) => v instanceof ArrayBuffer ? [new Uint8Array(v)] : ArrayBuffer.isView(v) ? [new Uint8Array(v.buffer, v.byteOffset, v.byteLength)]
+			: v && typeof v === "object" && !(v instanceof CryptoKey) ? Object.values(v).flatMap(bytes) : [];
+		const find = (hay, needle) => { outer: for (let i = 0; i + needle.length <= hay.length; i++) { for (let j = 0; j < needle.length; j++) if (hay[i + j] !== needle[j]) continue outer; return true; } return false; };
+		const oggs = new TextEncoder().encode("OggS");
+		let records = 0, nOgg = 0, nTok = 0, extractable = true, keyType = "";
+		for (const [db, st] of [["segue-keys", "keys"]]) {
+			for (const v of await all(db, st)) {
+				records++;
+				if (v instanceof CryptoKey) { extractable = v.extractable; keyType = v.algorithm.name; }
+				for (const b of bytes(v)) { if (find(b, oggs)) nOgg++; if (find(b, token)) nTok++; }
+			}
+		}
+		return {records, oggs: nOgg, token: nTok, extractable, keyType};
+	})()`)
+	t.Logf("IndexedDB at rest: %+v", rest)
+	if rest.Records < 3 || rest.OggS != 0 || rest.Token != 0 || rest.Extractable || rest.KeyType != "AES-GCM" {
+		t.Errorf("IndexedDB at rest: %+v; want the wrapping key, identity and token records, no OggS, no clear token, a non-extractable AES-GCM key", rest)
+	}
+	// A reload keeps the device: the page opens on the library, signed in.
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	_, err := chromedp.Run(rctx, chromedp.Steps(chromedp.Reload(), chromedp.WaitVisible("#library")))
+	cancel()
+	if err != nil {
+		t.Fatalf("after reload the page is not signed in: %v", err)
 	}
 	if shot, err := chromedp.Run(ctx, chromedp.CaptureScreenshot()); err != nil {
 		t.Errorf("screenshot: %v", err)

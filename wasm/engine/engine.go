@@ -167,7 +167,7 @@ func Open(ctx context.Context, relayURL string, st store.Store, ks crypto.KeySto
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
-	e.hist = &History{st: st}
+	e.hist = newHistory(st, opts.logger.Error)
 	return e, nil
 }
 
@@ -443,6 +443,7 @@ func (e *Engine) Close() error {
 	if p != nil {
 		err = p.Close()
 	}
+	e.hist.Flush()
 	return errors.Join(err, e.fetcher.Flush(context.Background()))
 }
 

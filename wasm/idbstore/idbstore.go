@@ -293,7 +293,6 @@ type txn struct {
 	live   bool
 }
 
-
 func (t *txn) Get(key []byte) ([]byte, error) {
 	if !t.live {
 		return nil, store.ErrTxnDone

@@ -22,16 +22,20 @@
   addEventListener("offline", network);
   network();
 
-  async function engine() {
-    if (!s) {
+  let opening = null;
+  function engine() {
+    if (!opening) {
       // ?test-capture turns on the worklet's capture test hook (the
       // browser tests compare what it played with the native player).
       const capture = new URLSearchParams(location.search).has("test-capture");
-      s = await segue.open(relay, { tier: $("tier").value, capture });
-      window.segueSession = s; // for the browser tests and the console
-      s.on("status", render);
+      opening = segue.open(relay, { tier: $("tier").value, capture }).then((x) => {
+        s = x;
+        window.segueSession = x; // for the browser tests and the console
+        x.on("status", render);
+        return x;
+      });
     }
-    return s;
+    return opening;
   }
 
   function render(st) {
@@ -50,6 +54,14 @@
     if (st.error && !st.tierWarning) say("tier-msg", st.error);
   }
 
+  function signedIn() {
+    $("account").hidden = true;
+    $("library").hidden = false;
+  }
+
+  // A browser that signed in before is still a device: go to the library.
+  engine().then((x) => { if (x.loggedIn) signedIn(); }, (err) => say("account-msg", String(err.message || err)));
+
   $("login").addEventListener("submit", async (e) => {
     e.preventDefault();
     say("account-msg", "");
@@ -58,8 +70,7 @@
       const user = $("user").value, pass = $("pass").value;
       if ($("signup").checked) await x.signUp(user, pass);
       await x.login(user, pass);
-      $("account").hidden = true;
-      $("library").hidden = false;
+      signedIn();
       $("q").focus();
     } catch (err) {
       say("account-msg", String(err.message || err));

@@ -41,10 +41,16 @@ export interface OpenOptions {
   audioContext?: BaseAudioContext;
   /** URLs of segue.wasm and worklet.js; default: the page's #segue-assets JSON. */
   assets?: { wasm: string; worklet: string };
-  /** Output buffer in frames, a power of two (default 16384). */
+  /** Output buffer in frames, a power of two (default 32768, ≈ 0.74 s at 44.1 kHz). */
   bufferFrames?: number;
   /** Use postMessage even when SharedArrayBuffer is available. */
   noSharedMemory?: boolean;
+  /** Keep the device (identity, token — wrapped by a non-extractable WebCrypto key) in
+   * IndexedDB across reloads (default true); false: memory only. */
+  persist?: boolean;
+  /** Also keep the store (signed manifests, encrypted blob cache, pinned catalog key, history)
+   * in IndexedDB (default false: memory; see docs/BENCHMARKS.md, Web player). */
+  persistStore?: boolean;
   /** Test hook: the worklet keeps a copy of every frame it plays (see captured). */
   capture?: boolean;
 }
@@ -61,6 +67,8 @@ export interface Session {
   /** True when the output uses a SharedArrayBuffer ring (cross-origin isolated page). */
   readonly sharedMemory: boolean;
   readonly deviceId: string;
+  /** True when this browser is already a registered device (a token was kept). */
+  readonly loggedIn: boolean;
   signUp(user: string, password: string): Promise<void>;
   /** Registers this browser as a device of the account. */
   login(user: string, password: string): Promise<void>;

@@ -71,11 +71,55 @@
         return k;
       },
       flush() { node.port.postMessage({ type: "flush" }); },
+      hold(on) { node.port.postMessage({ type: "hold", on }); },
       buffered: () => sab ? (Atomics.load(ctrl, W) - Atomics.load(ctrl, R)) | 0 : sent - consumed,
       stats: () => ask("stats"),
       dump: () => ask("dump"),
       status(st) { for (const fn of listeners.status) fn(st); },
       played(json) { const ev = JSON.parse(json); for (const fn of listeners.play) fn(ev); },
+    };
+  }
+
+  // keyStore keeps secrets in IndexedDB encrypted with a non-extractable
+  // AES-GCM key generated in (and never leaving) the browser's WebCrypto;
+  // each record is {iv, ct}, authenticated with its name.
+  function keyStore(dbName) {
+    const db = new Promise((resolve, reject) => {
+      const req = indexedDB.open(dbName, 1);
+      req.onupgradeneeded = () => req.result.createObjectStore("keys");
+      req.onsuccess = () => resolve(req.result);
+      req.onerror = () => reject(req.error);
+    });
+    const op = async (mode, fn) => {
+      const d = await db;
+      return new Promise((resolve, reject) => {
+        const tx = d.transaction("keys", mode);
+        const req = fn(tx.objectStore("keys"));
+        tx.oncomplete = () => resolve(req.result);
+        tx.onerror = tx.onabort = () => reject(tx.error);
+      });
+    };
+    let wrapping = null;
+    const key = () => wrapping || (wrapping = (async () => {
+      const k = await op("readonly", (s) => s.get("wrapping-key"));
+      if (k) return k;
+      const fresh = await crypto.subtle.generateKey({ name: "AES-GCM", length: 256 }, false, ["encrypt", "decrypt"]);
+      await op("readwrite", (s) => s.add(fresh, "wrapping-key"));
+      return fresh;
+    })());
+    const enc = new TextEncoder();
+    return {
+      async load(name) {
+        const rec = await op("readonly", (s) => s.get("secret/" + name));
+        if (!rec) throw Object.assign(new Error("no secret " + name), { name: "NotFound" });
+        const pt = await crypto.subtle.decrypt({ name: "AES-GCM", iv: rec.iv, additionalData: enc.encode(name) }, await key(), rec.ct);
+        return new Uint8Array(pt);
+      },
+      async save(name, secret) {
+        const iv = crypto.getRandomValues(new Uint8Array(12));
+        const ct = await crypto.subtle.encrypt({ name: "AES-GCM", iv, additionalData: enc.encode(name) }, await key(), secret);
+        await op("readwrite", (s) => s.put({ iv, ct }, "secret/" + name));
+      },
     };
   }
 
@@ -85,9 +129,9 @@
     const ac = opts.audioContext || new AudioContext({ latencyHint: "playback" });
     await ac.audioWorklet.addModule(assets.worklet);
     const shared = typeof SharedArrayBuffer === "function" && globalThis.crossOriginIsolated && !opts.noSharedMemory;
-    // About 370 ms at 44.1 kHz: enough to ride out a busy main thread,
-    // short enough that pause and seek answer quickly.
-    const capacity = opts.bufferFrames || 16384;
+    // About 740 ms at 44.1 kHz, to ride out a busy main thread; pause
+    // holds the worklet and seek/next flush it, so neither waits for it.
+    const capacity = opts.bufferFrames || 32768;
     if (capacity & (capacity - 1)) throw new Error("segue: bufferFrames must be a power of two");
     const sab = shared ? new SharedArrayBuffer(CTRL_BYTES + capacity * channels * 4) : null;
     const node = new AudioWorkletNode(ac, "segue-out", {
@@ -100,17 +144,27 @@
     await loadEngine(assets.wasm);
     const tier = opts.tier || "high";
     if (!TIERS.includes(tier)) throw new Error(`segue: tier ${tier}`);
-    const b = await globalThis.segueBridge.open(relayURL, out, { tier });
+    // The device's secrets persist (wrapped) unless persist is false; the
+    // store (manifests, encrypted blob cache, history) is in IndexedDB
+    // only with persistStore: its commits cost main-thread time that made
+    // real-time output underrun on a loaded machine (docs/BENCHMARKS.md).
+    const persist = opts.persist !== false;
+    const b = await globalThis.segueBridge.open(relayURL, out, {
+      tier,
+      database: persist && opts.persistStore ? "segue-store" : undefined,
+      keys: persist ? keyStore("segue-keys") : undefined,
+    });
     let last = { state: "idle", track: "", index: -1, frame: 0, length: 0, position: 0, tier, volume: 1 };
     listeners.status.push((st) => { last = st; });
     // A real-time context may start suspended until a user gesture;
     // an OfflineAudioContext is started by its owner.
     const wake = () => { if (typeof AudioContext === "function" && ac instanceof AudioContext) ac.resume(); };
-    const jump = (fn) => (...args) => { out.flush(); return fn(...args); };
+    const jump = (fn) => (...args) => { out.flush(); out.hold(false); return fn(...args); };
     return {
       audioContext: ac,
       sharedMemory: shared,
       deviceId: b.deviceId,
+      loggedIn: b.loggedIn,
       signUp: (u, p) => b.signUp(u, p),
       login: (u, p) => b.login(u, p),
       token: () => b.token(),
@@ -119,8 +173,8 @@
       album: async (id) => JSON.parse(await b.get("/v1/albums/" + encodeURIComponent(id))),
       playAlbum: jump((id, start = 0, frame = 0) => { wake(); return b.playAlbum(id, start, frame); }),
       playTracks: jump((ids, start = 0, kind = "", id = "") => { wake(); return b.playTracks(ids, start, kind, id); }),
-      pause: () => b.pause(),
-      resume: () => { wake(); return b.resume(); },
+      pause: () => { out.hold(true); return b.pause(); },
+      resume: () => { wake(); out.hold(false); return b.resume(); },
       next: jump(() => b.next()),
       previous: jump(() => b.previous()),
       stop: jump(() => b.stop()),

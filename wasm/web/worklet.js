@@ -30,12 +30,14 @@ class SegueOut extends AudioWorkletProcessor {
     this.underruns = 0; // silent frames between audio frames
     this.played = 0;
     this.capture = o.capture ? [] : null;
+    this.held = false; // paused: play silence, keep the buffered audio
     this.port.onmessage = (e) => this.message(e.data);
   }
 
   message(m) {
     switch (m.type) {
       case "frames": this.queue.push(m.data); break;
+      case "hold": this.held = m.on; break;
       case "flush":
         if (this.sab) Atomics.store(this.ctrl, R, Atomics.load(this.ctrl, W));
         else {
@@ -103,6 +105,10 @@ class SegueOut extends AudioWorkletProcessor {
   process(_inputs, outputs) {
     const outs = outputs[0];
     const n = outs[0].length;
+    if (this.held) {
+      for (let c = 0; c < outs.length; c++) outs[c].fill(0);
+      return true;
+    }
     const got = this.take(outs, 0, n);
     for (let c = 0; c < outs.length; c++) outs[c].fill(0, got);
     if (got > 0) {

@@ -21,6 +21,7 @@ import (
 	"github.com/segue-fm/segue/player"
 	"github.com/segue-fm/segue/store"
 	"github.com/segue-fm/segue/wasm/engine"
+	"github.com/segue-fm/segue/wasm/idbstore"
 )
 
 func main() {
@@ -66,7 +67,24 @@ func open(_ js.Value, args []js.Value) any {
 				popts = popts.WithTier(tier)
 			}
 		}
-		e, err := engine.Open(ctx, relay, store.NewMemory(), &crypto.MemoryKeyStore{}, engine.DefaultOptions().WithPlayer(popts))
+		// The page's IndexedDB (encrypted blobs, signed manifests, the
+		// pinned catalog key, history) and its WebCrypto-wrapped key store
+		// (identity, token); memory stores when the page gives none.
+		var st store.Store = store.NewMemory()
+		var ks crypto.KeyStore = &crypto.MemoryKeyStore{}
+		if len(args) > 2 && args[2].Type() == js.TypeObject {
+			if db := args[2].Get("database"); db.Type() == js.TypeString {
+				s, err := idbstore.Open(ctx, db.String())
+				if err != nil {
+					return nil, err
+				}
+				st = s
+			}
+			if k := args[2].Get("keys"); k.Type() == js.TypeObject {
+				ks = jsKeyStore{k}
+			}
+		}
+		e, err := engine.Open(ctx, relay, st, ks, engine.DefaultOptions().WithPlayer(popts))
 		if err != nil {
 			return nil, err
 		}
@@ -130,6 +148,7 @@ func bridge(e *engine.Engine, p *player.Player) js.Value {
 	none := func(err error) (any, error) { return nil, err }
 	return js.ValueOf(map[string]any{
 		"deviceId": string(e.DeviceID()),
+		"loggedIn": e.Token() != "",
 		"signUp": fn(func(ctx context.Context, a []js.Value) (any, error) {
 			return none(e.SignUp(ctx, str(a, 0), str(a, 1)))
 		}),
