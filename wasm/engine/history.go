@@ -21,7 +21,7 @@ const prefixHistory = "hist/"
 // output, and an IndexedDB commit can take longer than the output's
 // buffer lasts. Events returns stored and pending events alike.
 type History struct {
-	st store.Store
+	st  store.Store
 	log func(msg string, args ...any)
 
 	mu        sync.Mutex
