@@ -104,8 +104,16 @@
       const k = await op("readonly", (s) => s.get("wrapping-key"));
       if (k) return k;
       const fresh = await crypto.subtle.generateKey({ name: "AES-GCM", length: 256 }, false, ["encrypt", "decrypt"]);
-      await op("readwrite", (s) => s.add(fresh, "wrapping-key"));
-      return fresh;
+      try {
+        await op("readwrite", (s) => s.add(fresh, "wrapping-key"));
+        return fresh;
+      } catch (err) {
+        // Another session of this origin stored one first: use that.
+        const other = await op("readonly", (s) => s.get("wrapping-key"));
+        if (other) return other;
+        wrapping = null;
+        throw err;
+      }
     })());
     const enc = new TextEncoder();
     return {

@@ -6,7 +6,7 @@
 "use strict";
 
 // Ring layout (shared with segue.js): Int32 control words, then the data.
-const W = 0, R = 1, CTRL_BYTES = 64;
+const W = 0, R = 1, CTRL_BYTES = 64, PRIME = 8192;
 
 class SegueOut extends AudioWorkletProcessor {
   constructor(options) {
@@ -31,6 +31,12 @@ class SegueOut extends AudioWorkletProcessor {
     this.played = 0;
     this.capture = o.capture ? [] : null;
     this.held = false; // paused: play silence, keep the buffered audio
+    // After a start or a flush the worklet waits until PRIME frames are
+    // buffered (or the amount stops growing: a stream shorter than that),
+    // so the first blocks are not played faster than they arrive.
+    this.priming = true;
+    this.primeSeen = -1;
+    this.primeStill = 0;
     this.port.onmessage = (e) => this.message(e.data);
   }
 
@@ -47,6 +53,7 @@ class SegueOut extends AudioWorkletProcessor {
           this.port.postMessage({ type: "consumed", n: this.consumed });
         }
         this.started = false; this.silence = 0;
+        this.priming = true; this.primeSeen = -1; this.primeStill = 0;
         break;
       case "stats":
         this.port.postMessage({ type: "stats", id: m.id, played: this.played, underruns: this.underruns });
@@ -102,10 +109,31 @@ class SegueOut extends AudioWorkletProcessor {
     return got;
   }
 
+  available() {
+    if (this.sab) return (Atomics.load(this.ctrl, W) - Atomics.load(this.ctrl, R)) | 0;
+    let n = -this.head;
+    for (const b of this.queue) n += b.length / this.ch;
+    return n;
+  }
+
+  // primed ends priming once PRIME frames are buffered, or once a
+  // non-empty buffer has not grown for 16 quanta.
+  primed() {
+    const n = this.available();
+    if (n >= PRIME) { this.priming = false; return true; }
+    if (n > 0 && n === this.primeSeen) {
+      if (++this.primeStill >= 16) { this.priming = false; return true; }
+    } else {
+      this.primeStill = 0;
+    }
+    this.primeSeen = n;
+    return false;
+  }
+
   process(_inputs, outputs) {
     const outs = outputs[0];
     const n = outs[0].length;
-    if (this.held) {
+    if (this.held || (this.priming && !this.primed())) {
       for (let c = 0; c < outs.length; c++) outs[c].fill(0);
       return true;
     }
