@@ -3,6 +3,7 @@ module github.com/segue-fm/segue
 go 1.26.0
 
 require (
+	github.com/andybalholm/brotli v1.3.0
 	github.com/automerge/automerge-go v0.0.0-20230903201930-b80ce8aadbb9
 	github.com/blevesearch/bleve/v2 v2.6.3
 	github.com/blevesearch/vellum v1.2.1

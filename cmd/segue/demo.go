@@ -36,6 +36,7 @@ import (
 	"github.com/segue-fm/segue/server/relay"
 	"github.com/segue-fm/segue/server/royalties"
 	"github.com/segue-fm/segue/server/search"
+	"github.com/segue-fm/segue/server/web"
 	"github.com/segue-fm/segue/store"
 	"github.com/segue-fm/segue/sync/docs"
 )
@@ -53,6 +54,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	dir := fs.String("dir", "", "working directory for the relay and device data (default: a new temporary directory, removed at the end)")
 	keep := fs.Bool("keep", false, "keep the working directory")
 	verbose := fs.Bool("v", false, "log relay and engine details")
+	serve := fs.Bool("serve", false, "after the demo, keep the relay and its web player serving until Ctrl-C")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: segue demo [flags]")
 		fs.PrintDefaults()
@@ -80,7 +82,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			defer os.RemoveAll(work)
 		}
 	}
-	d := &demo{out: stdout, log: logger, work: work, start: time.Now()}
+	d := &demo{out: stdout, log: logger, work: work, start: time.Now(), serve: *serve}
 	return d.run(ctx)
 }
 
@@ -97,6 +99,7 @@ type demo struct {
 	tracks []model.Track
 	engine *core.Engine
 	counts *counting.Service
+	serve  bool // -serve: keep serving after the demo (demo_web.go)
 }
 
 // demoThreshold is the demo relay's stream threshold: the demo album's
@@ -155,7 +158,7 @@ func (d *demo) run(ctx context.Context) error {
 		return fmt.Errorf("friend activity: %w", err)
 	}
 	d.step("done in %.1fs", time.Since(d.start).Seconds())
-	return nil
+	return d.webPlayer(ctx)
 }
 
 func (d *demo) ingest(ctx context.Context) error {
@@ -190,6 +193,7 @@ func (d *demo) ingest(ctx context.Context) error {
 func (d *demo) startRelay(ctx context.Context) error {
 	opts := relay.DefaultOptions(d.data.Dir).WithListen("127.0.0.1:0").WithLogger(d.log)
 	srv := relay.NewWithDataDir(d.data, opts)
+	web.Mount(srv.Echo())
 	license.NewForDataDir(d.data, license.DefaultOptions().WithLogger(d.log)).Mount(srv)
 	if _, err := search.MountForDataDir(ctx, d.data, srv); err != nil {
 		srv.Close()

@@ -24,6 +24,7 @@ import (
 	"github.com/segue-fm/segue/server/relay"
 	"github.com/segue-fm/segue/server/search"
 	"github.com/segue-fm/segue/server/social"
+	"github.com/segue-fm/segue/server/web"
 )
 
 func init() {
@@ -127,6 +128,7 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	accessLog := access.NewStoreWriter(dd.Store, access.DefaultOptions().WithLogger(log))
 	defer accessLog.Close()
 	srv.SetAccessWriter(accessLog)
+	web.Mount(srv.Echo()) // the web player at / (server/web)
 	license.NewForDataDir(dd, license.DefaultOptions().WithAdminToken(*admin).WithLogger(log).WithAccessWriter(accessLog)).Mount(srv)
 	srv.MountIngest(relay.DefaultIngestOptions())
 	if _, err := search.MountForDataDir(ctx, dd, srv); err != nil {

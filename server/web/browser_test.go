@@ -1,0 +1,444 @@
+package web_test
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/labstack/echo/v4"
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/internal/browsertest"
+	"github.com/segue-fm/segue/internal/demoalbum"
+	"github.com/segue-fm/segue/internal/testbed"
+	"github.com/segue-fm/segue/player"
+	"github.com/segue-fm/segue/server/catalog"
+	"github.com/segue-fm/segue/server/relay"
+	"github.com/segue-fm/segue/server/search"
+	"github.com/segue-fm/segue/server/web"
+)
+
+// reference holds the native player's output that the page fetches from
+// /test/native.f32 (little-endian float32, interleaved stereo) to compare
+// with what its worklet played.
+type reference struct {
+	mu  sync.Mutex
+	buf []float32
+}
+
+func (r *reference) set(b []float32) { r.mu.Lock(); r.buf = b; r.mu.Unlock() }
+
+func (r *reference) serve(c echo.Context) error {
+	r.mu.Lock()
+	b := make([]byte, 4*len(r.buf))
+	for i, v := range r.buf {
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(v))
+	}
+	r.mu.Unlock()
+	return c.Blob(http.StatusOK, "application/octet-stream", b)
+}
+
+// webRelay starts a testbed relay with the web player mounted at / and
+// the reference route.
+func webRelay(t testing.TB, ref *reference) *testbed.Relay {
+	return testbed.NewRelay(t, testbed.DefaultOptions().WithMount(func(dd *catalog.DataDir, srv *relay.Server) {
+		if _, err := search.MountForDataDir(t.Context(), dd, srv); err != nil {
+			t.Errorf("mount search: %v", err)
+		}
+		web.Mount(srv.Echo())
+		srv.Echo().GET("/test/native.f32", ref.serve)
+	}))
+}
+
+// captureSink keeps every frame the native player writes.
+type captureSink struct {
+	rate int
+	mu   sync.Mutex
+	buf  []float32
+}
+
+func (c *captureSink) Format() (int, int) { return c.rate, 2 }
+func (c *captureSink) Write(ctx context.Context, f []float32) error {
+	c.mu.Lock()
+	c.buf = append(c.buf, f...)
+	c.mu.Unlock()
+	return ctx.Err()
+}
+func (c *captureSink) Close() error { return nil }
+
+// nativeAlbum plays the demo album from track start at output frame frame
+// on a native engine (core) and returns its output at rate.
+func nativeAlbum(t *testing.T, r *testbed.Relay, rate int, tier model.Tier, start int, frame int64) []float32 {
+	t.Helper()
+	e := testbed.Device(t, r, model.UserID(fmt.Sprintf("native%d", start)))
+	sink := &captureSink{rate: rate}
+	p, err := e.OpenPlayer(sink, player.DefaultOptions().WithTier(tier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, cancel := p.Subscribe()
+	defer cancel()
+	if err := e.PlayAlbumFrom(t.Context(), r.Album, start, frame); err != nil {
+		t.Fatal(err)
+	}
+	started := false
+	for timeout := time.After(60 * time.Second); ; {
+		select {
+		case st := <-sub:
+			if st.Err != nil && !errors.Is(st.Err, player.ErrCrossfadeShortened) {
+				t.Fatalf("native player: %v", st.Err)
+			}
+			started = started || st.State == player.StatePlaying
+			if started && (st.State == player.StateEnded || st.State == player.StateIdle) {
+				if err := e.ClosePlayer(); err != nil {
+					t.Fatal(err)
+				}
+				return sink.buf
+			}
+		case <-timeout:
+			t.Fatal("native playback did not end")
+		}
+	}
+}
+
+// run evaluates an async script in the page and decodes its result.
+func run[T any](t testing.TB, ctx context.Context, script string) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](script, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatalf("page: %v", err)
+	}
+	return v
+}
+
+// compareScript returns JS that fetches the reference and compares it
+// with the Float32Array named data: length, max |difference|, first
+// sample over 1e-6.
+const compareScript = `
+	const ref = new Float32Array(await (await fetch("/test/native.f32")).arrayBuffer());
+	let maxDiff = 0, firstDiff = -1;
+	const n = Math.min(data.length, ref.length);
+	for (let i = 0; i < n; i++) {
+		const d = Math.abs(data[i] - ref[i]);
+		if (d > maxDiff) maxDiff = d;
+		if (d > 1e-6 && firstDiff < 0) firstDiff = i;
+	}
+`
+
+type comparison struct {
+	Frames      int     `json:"frames"`
+	NativeFrame int     `json:"nativeFrames"`
+	MaxDiff     float64 `json:"maxDiff"`
+	FirstDiff   int     `json:"firstDiff"`
+	Underruns   int     `json:"underruns"`
+	Shared      bool    `json:"shared"`
+	Isolated    bool    `json:"isolated"`
+	RenderMs    float64 `json:"renderMs"`
+}
+
+// TestBrowserAlbumMatchesNative signs up in the page served by a real
+// relay, plays the whole demo album through the wasm engine and the
+// AudioWorklet (SharedArrayBuffer ring) rendered in an
+// OfflineAudioContext (paced by suspend, so faster than real time), and
+// compares every frame the worklet played with the native player's
+// output for the same album, tier and gain: same length, no silence
+// inserted between frames, max difference ≤ 1e-6.
+func TestBrowserAlbumMatchesNative(t *testing.T) {
+	got := offlineAlbum(t, 0, false)
+	if !got.Isolated || !got.Shared {
+		t.Errorf("page not cross-origin isolated with a SharedArrayBuffer ring: %+v", got)
+	}
+	if got.Frames != demoalbum.TotalSamples {
+		t.Errorf("album is %d frames, want %d", got.Frames, demoalbum.TotalSamples)
+	}
+}
+
+// TestBrowserPostMessageFallback is the same comparison for the last
+// track through the postMessage output a page without cross-origin
+// isolation uses.
+func TestBrowserPostMessageFallback(t *testing.T) {
+	if got := offlineAlbum(t, 3, true); got.Shared {
+		t.Errorf("output used shared memory with noSharedMemory set")
+	}
+}
+
+// offlineAlbum renders the demo album from track start in an
+// OfflineAudioContext at 44.1 kHz, tier low, and fails unless the
+// worklet's output equals the native player's.
+func offlineAlbum(t *testing.T, start int, noShared bool) comparison {
+	ref := &reference{}
+	r := webRelay(t, ref)
+	const rate = 44100
+	t0 := time.Now()
+	ref.set(nativeAlbum(t, r, rate, model.TierLow, start, 0))
+	nativeMs := float64(time.Since(t0).Microseconds()) / 1000
+	ctx := browsertest.New(t)
+	if err := chromedp.Do(ctx, chromedp.Navigate(r.URL+"/")); err != nil {
+		t.Fatal(err)
+	}
+	got := run[comparison](t, ctx, fmt.Sprintf(`(async () => {
+		const rate = %d, nativeFrames = %d;
+		const oc = new OfflineAudioContext({numberOfChannels: 2, length: nativeFrames + rate, sampleRate: rate});
+		const s = await segue.open(location.origin, {audioContext: oc, capture: true, tier: "low", noSharedMemory: %t});
+		await s.signUp("webuser", %q);
+		await s.login("webuser", %q);
+		let ended = false;
+		s.on("status", (st) => { if (st.state === "ended") ended = true; if (st.error) console.error(st.error); });
+		// Render 4096 frames at a time, each once the output holds 8192
+		// (the fallback's count of consumed frames may lag by 1024).
+		const quantum = 4096, step = quantum / rate;
+		const pause = () => new Promise((r) => setTimeout(r, 1));
+		const paced = async (at) => {
+			while (!ended && s.buffered() < 2 * quantum) await pause();
+			const next = at + step;
+			if (!ended && next < oc.length / rate) oc.suspend(next).then(() => paced(next));
+			oc.resume();
+		};
+		oc.suspend(step).then(() => paced(step));
+		await s.playAlbum(%q, %d);
+		while (!ended && s.buffered() < 2 * quantum) await pause();
+		const t0 = performance.now();
+		await oc.startRendering();
+		const renderMs = performance.now() - t0;
+		const cap = await s.captured();
+		const data = cap.data;
+		%s
+		return {frames: data.length / 2, nativeFrames: ref.length / 2, maxDiff, firstDiff, underruns: cap.underruns,
+			shared: s.sharedMemory, isolated: crossOriginIsolated, renderMs};
+	})()`, rate, len(ref.buf)/2, noShared, testbed.Password, testbed.Password, r.Album, start, compareScript))
+	t.Logf("browser: %+v", got)
+	t.Logf("render %d frames: native engine %.0f ms (sign-in to end), browser %.0f ms (OfflineAudioContext), ratio %.1f",
+		got.Frames, nativeMs, got.RenderMs, got.RenderMs/nativeMs)
+	if got.Frames != got.NativeFrame || got.Underruns != 0 || got.MaxDiff > 1e-6 {
+		t.Fatalf("worklet played %d frames (native %d), %d underrun frames, max diff %g (first at sample %d)",
+			got.Frames, got.NativeFrame, got.Underruns, got.MaxDiff, got.FirstDiff)
+	}
+	return got
+}
+
+type controls struct {
+	comparison
+	Paused1, Paused2, Resumed float64
+	TierAfterNext             string `json:"tierAfterNext"`
+	IndexAfterNext            int    `json:"indexAfterNext"`
+	SeekFrame                 float64
+	Rate                      float64 `json:"rate"`
+}
+
+// TestBrowserRealtimePlayer is the real-time path: a user signs up
+// through the page's form, then the page plays (through a running
+// AudioContext) the last 1.5 s of track 2 and into track 3; what the
+// worklet played across the track change must equal the native
+// player's output from the same start frame, with no underrun. Then
+// pause holds the output, resume restarts it, a tier change applies to
+// the next track, and seek lands on the asked position.
+func TestBrowserRealtimePlayer(t *testing.T) {
+	ref := &reference{}
+	r := webRelay(t, ref)
+	ctx := browsertest.New(t)
+	steps := []struct {
+		name string
+		a    chromedp.Action[chromedp.Void]
+	}{
+		{"open the page", chromedp.Navigate(r.URL + "/?test-capture")},
+		{"sign-in form", chromedp.WaitVisible("#user")},
+		{"user name", chromedp.SendKeys("#user", "listener")},
+		{"password", chromedp.SendKeys("#pass", testbed.Password)},
+		{"create account", chromedp.Click("#signup")},
+		{"sign in", chromedp.Click("#login button[type=submit]")},
+		{"library", chromedp.WaitVisible("#library")},
+		{"search", chromedp.SendKeys("#q", "harbour lights")},
+		{"submit search", chromedp.Click("#find button[type=submit]")},
+		{"results", chromedp.WaitVisible("#results li button")},
+	}
+	for _, st := range steps {
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		_, err := chromedp.Run(sctx, st.a)
+		cancel()
+		if err != nil {
+			msg, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("account-msg").textContent + " | " + document.getElementById("results").textContent`))
+			t.Fatalf("%s: %v (page says %q)", st.name, err, msg)
+		}
+	}
+	rate := run[int](t, ctx, `Promise.resolve(window.segueSession.audioContext.sampleRate)`)
+	trackLen := int64(682706) * int64(rate) / demoalbum.Rate
+	start := trackLen - int64(rate)*3/2
+	ref.set(nativeAlbum(t, r, rate, model.TierLow, 1, start))
+
+	got := run[controls](t, ctx, fmt.Sprintf(`(async () => {
+		const s = window.segueSession, rate = s.audioContext.sampleRate;
+		let st = s.status();
+		s.on("status", (x) => { st = x; });
+		const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+		const until = async (what, f, ms) => {
+			const t0 = performance.now();
+			while (!f()) {
+				if (performance.now() - t0 > ms) throw new Error("timed out waiting for " + what + "; status " + JSON.stringify(st));
+				await sleep(10);
+			}
+		};
+		await s.setTier("low");
+		await s.captured();
+		await s.playAlbum(%q, 1, %d);
+		await until("track 3", () => st.index === 2 && st.frame >= 1.5 * rate, 20000);
+		await sleep(1000); // the status runs ahead of the worklet by what the buffer holds
+		const cap = await s.captured();
+		const data = cap.data;
+		%s
+		await s.pause();
+		await until("paused", () => st.state === "paused", 3000);
+		await sleep(800);
+		const paused1 = (await s.outputStats()).played;
+		await sleep(300);
+		const paused2 = (await s.outputStats()).played;
+		await s.resume();
+		await until("playing", () => st.state === "playing", 3000);
+		await sleep(300);
+		const resumed = (await s.outputStats()).played;
+		await s.setTier("normal");
+		await s.next();
+		await until("track 4", () => st.index === 3 && st.state === "playing", 5000);
+		const tierAfterNext = st.tier, indexAfterNext = st.index;
+		await s.seek(5);
+		await until("seek", () => st.frame >= 5 * rate && st.frame < 6 * rate, 3000);
+		return {frames: data.length / 2, nativeFrames: ref.length / 2, maxDiff, firstDiff, underruns: cap.underruns,
+			shared: s.sharedMemory, isolated: crossOriginIsolated, Paused1: paused1, Paused2: paused2, Resumed: resumed,
+			tierAfterNext, indexAfterNext, SeekFrame: st.frame, rate};
+	})()`, r.Album, start, compareScript))
+	t.Logf("browser: %+v", got)
+	if got.Frames < rate*5/2 || got.Frames > got.NativeFrame || got.Underruns != 0 || got.MaxDiff > 1e-6 {
+		t.Fatalf("across the track change the worklet played %d frames (native %d), %d underrun frames, max diff %g (first at %d)",
+			got.Frames, got.NativeFrame, got.Underruns, got.MaxDiff, got.FirstDiff)
+	}
+	if got.Paused1 != got.Paused2 || got.Resumed <= got.Paused2 {
+		t.Errorf("pause/resume: played %v then %v while paused, %v after resume", got.Paused1, got.Paused2, got.Resumed)
+	}
+	if got.TierAfterNext != "normal" || got.IndexAfterNext != 3 {
+		t.Errorf("after setTier(normal) and next: track %d at tier %q", got.IndexAfterNext, got.TierAfterNext)
+	}
+	// At rest: nothing in IndexedDB is clear audio or a clear secret, and
+	// the wrapping key cannot be exported.
+	rest := run[struct {
+		Records     int    `json:"records"`
+		OggS        int    `json:"oggs"`
+		Token       int    `json:"token"`
+		Extractable bool   `json:"extractable"`
+		KeyType     string `json:"keyType"`
+	}](t, ctx, `(async () => {
+		const token = new TextEncoder().encode(await window.segueSession.token());
+		const all = async (name, store) => {
+			const db = await new Promise((res, rej) => { const r = indexedDB.open(name); r.onsuccess = () => res(r.result); r.onerror = () => rej(r.error); });
+			return await new Promise((res, rej) => { const r = db.transaction(store).objectStore(store).getAll(); r.onsuccess = () => res(r.result); r.onerror = () => rej(r.error); });
+		};
+		const bytes = (v) => v instanceof ArrayBuffer ? [new Uint8Array(v)] : ArrayBuffer.isView(v) ? [new Uint8Array(v.buffer, v.byteOffset, v.byteLength)]
+			: v && typeof v === "object" && !(v instanceof CryptoKey) ? Object.values(v).flatMap(bytes) : [];
+		const find = (hay, needle) => { outer: for (let i = 0; i + needle.length <= hay.length; i++) { for (let j = 0; j < needle.length; j++) if (hay[i + j] !== needle[j]) continue outer; return true; } return false; };
+		const oggs = new TextEncoder().encode("OggS");
+		let records = 0, nOgg = 0, nTok = 0, extractable = true, keyType = "";
+		for (const [db, st] of [["segue-keys", "keys"]]) {
+			for (const v of await all(db, st)) {
+				records++;
+				if (v instanceof CryptoKey) { extractable = v.extractable; keyType = v.algorithm.name; }
+				for (const b of bytes(v)) { if (find(b, oggs)) nOgg++; if (find(b, token)) nTok++; }
+			}
+		}
+		return {records, oggs: nOgg, token: nTok, extractable, keyType};
+	})()`)
+	t.Logf("IndexedDB at rest: %+v", rest)
+	if rest.Records < 3 || rest.OggS != 0 || rest.Token != 0 || rest.Extractable || rest.KeyType != "AES-GCM" {
+		t.Errorf("IndexedDB at rest: %+v; want the wrapping key, identity and token records, no OggS, no clear token, a non-extractable AES-GCM key", rest)
+	}
+	// A reload keeps the device: the page opens on the library, signed in.
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	_, err := chromedp.Run(rctx, chromedp.Steps(chromedp.Reload(), chromedp.WaitVisible("#library")))
+	cancel()
+	if err != nil {
+		t.Fatalf("after reload the page is not signed in: %v", err)
+	}
+	if shot, err := chromedp.Run(ctx, chromedp.CaptureScreenshot()); err != nil {
+		t.Errorf("screenshot: %v", err)
+	} else if dir := os.Getenv("SEGUE_ARTIFACTS"); dir != "" {
+		if err := os.WriteFile(filepath.Join(dir, "web-player.png"), shot, 0o644); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// firstWriteSink records when the first frames arrive.
+type firstWriteSink struct {
+	once  sync.Once
+	first chan time.Time
+}
+
+func (s *firstWriteSink) Format() (int, int) { return 44100, 2 }
+func (s *firstWriteSink) Write(ctx context.Context, f []float32) error {
+	s.once.Do(func() { s.first <- time.Now() })
+	return ctx.Err()
+}
+func (s *firstWriteSink) Close() error { return nil }
+
+// BenchmarkWebPlayer measures, on one loopback relay, with a fresh
+// browser profile and a fresh native device each iteration: page load to
+// ready (navigation start to segue.open resolved — page, wasm fetched and
+// compiled, worklet running — on the Performance API's clock), the web
+// player's time to first audio (playAlbum to the first frames in the
+// worklet's buffer) and the native engine's (PlayAlbum to the first
+// Sink.Write), and their ratio.
+//
+//	go test -run '^$' -bench BenchmarkWebPlayer -benchtime 1x -count 3 ./server/web
+func BenchmarkWebPlayer(b *testing.B) {
+	r := webRelay(b, &reference{})
+	type timing struct {
+		Ready float64 `json:"ready"`
+		First float64 `json:"first"`
+	}
+	var ready, web, native float64
+	for i := 0; i < b.N; i++ {
+		ctx := browsertest.New(b)
+		if err := chromedp.Do(ctx, chromedp.Navigate(r.URL+"/")); err != nil {
+			b.Fatal(err)
+		}
+		user := fmt.Sprintf("bench%d-%d", i, time.Now().UnixNano())
+		got := run[timing](b, ctx, fmt.Sprintf(`(async () => {
+			const s = await segue.open(location.origin, {tier: "high"});
+			const ready = performance.now();
+			await s.signUp(%q, %q);
+			await s.login(%q, %q);
+			const t0 = performance.now();
+			await s.playAlbum(%q, 0);
+			while (s.buffered() === 0) await new Promise((r) => setTimeout(r, 0));
+			return {ready, first: performance.now() - t0};
+		})()`, user, testbed.Password, user, testbed.Password, r.Album))
+		ready += got.Ready
+		web += got.First
+
+		e := testbed.Device(b, r, model.UserID(user+"n"))
+		sink := &firstWriteSink{first: make(chan time.Time, 1)}
+		p, err := e.OpenPlayer(sink, player.DefaultOptions().WithTier(model.TierHigh))
+		if err != nil {
+			b.Fatal(err)
+		}
+		t0 := time.Now()
+		if err := e.PlayAlbum(b.Context(), r.Album, 0); err != nil {
+			b.Fatal(err)
+		}
+		native += float64((<-sink.first).Sub(t0).Microseconds()) / 1000
+		_ = p
+		if err := e.ClosePlayer(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	n := float64(b.N)
+	b.ReportMetric(ready/n, "ms-page-ready")
+	b.ReportMetric(web/n, "ms-first-audio-web")
+	b.ReportMetric(native/n, "ms-first-audio-native")
+	b.ReportMetric(web/native, "web/native")
+}

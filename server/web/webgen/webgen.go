@@ -1,0 +1,157 @@
+// Package webgen turns the web player's sources and its built wasm module
+// into the files server/web embeds: each asset under a content-hashed name,
+// precompressed with brotli and gzip, and index.html pointing at them. The
+// output depends only on its inputs (no time, no file names in the gzip
+// header), so a rebuild from the same sources and Go toolchain gives the
+// same bytes. scripts/build-web.sh runs it through server/web/gen.
+package webgen
+
+import (
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+
+	"github.com/andybalholm/brotli"
+)
+
+// Assets are the sources, in wasm/web, that become hashed assets (besides
+// segue.wasm and Go's wasm_exec.js).
+var Assets = []string{"app.js", "segue.js", "worklet.js", "style.css"}
+
+// ErrMissing is returned when an input file is missing.
+var ErrMissing = errors.New("webgen: missing input")
+
+// Manifest describes one build: the logical name → hashed name of every
+// asset, the SHA-256 of every asset's plain bytes, and the Go toolchain
+// that built the wasm (the build is reproducible only with the same one).
+type Manifest struct {
+	Go     string            `json:"go"`
+	Files  map[string]string `json:"files"`
+	SHA256 map[string]string `json:"sha256"`
+	Index  string            `json:"index_sha256"`
+}
+
+// Input holds the plain bytes of every asset and the index template.
+type Input struct {
+	Files map[string][]byte
+	Index []byte
+}
+
+// Read loads the sources from src (wasm/web), the module from wasmPath
+// and wasm_exec.js from the running toolchain's GOROOT.
+func Read(src, wasmPath string) (Input, error) {
+	in := Input{Files: map[string][]byte{}}
+	read := func(name, path string) error {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrMissing, err)
+		}
+		in.Files[name] = b
+		return nil
+	}
+	for _, a := range Assets {
+		if err := read(a, filepath.Join(src, a)); err != nil {
+			return in, err
+		}
+	}
+	if err := read("segue.wasm", wasmPath); err != nil {
+		return in, err
+	}
+	if err := read("wasm_exec.js", filepath.Join(runtime.GOROOT(), "lib", "wasm", "wasm_exec.js")); err != nil {
+		return in, err
+	}
+	var err error
+	if in.Index, err = os.ReadFile(filepath.Join(src, "index.html")); err != nil {
+		return in, fmt.Errorf("%w: %w", ErrMissing, err)
+	}
+	return in, nil
+}
+
+// Hashed returns name with the first 12 hex digits of the SHA-256 of b
+// before its extension: app.js → app.0123456789ab.js.
+func Hashed(name string, b []byte) string {
+	sum := sha256.Sum256(b)
+	ext := filepath.Ext(name)
+	return strings.TrimSuffix(name, ext) + "." + hex.EncodeToString(sum[:6]) + ext
+}
+
+// Plan computes the manifest and the rendered index.html without
+// compressing anything (cheap: the up-to-date test uses it).
+func Plan(in Input, goVersion string) (Manifest, []byte, error) {
+	m := Manifest{Go: goVersion, Files: map[string]string{}, SHA256: map[string]string{}}
+	names := make([]string, 0, len(in.Files))
+	for n := range in.Files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	index := string(in.Index)
+	for _, n := range names {
+		b := in.Files[n]
+		sum := sha256.Sum256(b)
+		m.Files[n] = Hashed(n, b)
+		m.SHA256[n] = hex.EncodeToString(sum[:])
+		index = strings.ReplaceAll(index, "{{"+n+"}}", "/assets/"+m.Files[n])
+	}
+	if i := strings.Index(index, "{{"); i >= 0 {
+		return m, nil, fmt.Errorf("%w: index.html names an unknown asset near %q", ErrMissing, index[i:min(len(index), i+30)])
+	}
+	sum := sha256.Sum256([]byte(index))
+	m.Index = hex.EncodeToString(sum[:])
+	return m, []byte(index), nil
+}
+
+// Write renders the build into out (emptied first): index.html,
+// manifest.json and, for each asset, <hashed>.br and <hashed>.gz.
+func Write(in Input, goVersion, out string) (Manifest, error) {
+	m, index, err := Plan(in, goVersion)
+	if err != nil {
+		return m, err
+	}
+	if err := os.RemoveAll(out); err != nil {
+		return m, err
+	}
+	if err := os.MkdirAll(filepath.Join(out, "assets"), 0o755); err != nil {
+		return m, err
+	}
+	for n, b := range in.Files {
+		var br, gz bytes.Buffer
+		w := brotli.NewWriterLevel(&br, brotli.BestCompression)
+		if _, err := w.Write(b); err != nil {
+			return m, err
+		}
+		if err := w.Close(); err != nil {
+			return m, err
+		}
+		g, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
+		if _, err := g.Write(b); err != nil {
+			return m, err
+		}
+		if err := g.Close(); err != nil {
+			return m, err
+		}
+		base := filepath.Join(out, "assets", m.Files[n])
+		if err := os.WriteFile(base+".br", br.Bytes(), 0o644); err != nil {
+			return m, err
+		}
+		if err := os.WriteFile(base+".gz", gz.Bytes(), 0o644); err != nil {
+			return m, err
+		}
+	}
+	if err := os.WriteFile(filepath.Join(out, "index.html"), index, 0o644); err != nil {
+		return m, err
+	}
+	mb, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return m, err
+	}
+	return m, os.WriteFile(filepath.Join(out, "manifest.json"), append(mb, '\n'), 0o644)
+}

@@ -1,0 +1,237 @@
+//go:build js && wasm
+
+// Command segueweb is the web player's WebAssembly module: package
+// wasm/engine bound to JavaScript. The page's segue.js loads it and calls
+// globalThis.segueBridge.open; see wasm/web/segue.d.ts for the API the
+// page sees. Every method returns a Promise; errors reject it with the Go
+// error's text.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"syscall/js"
+	"time"
+	"unsafe"
+
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/crypto"
+	"github.com/segue-fm/segue/player"
+	"github.com/segue-fm/segue/store"
+	"github.com/segue-fm/segue/wasm/engine"
+	"github.com/segue-fm/segue/wasm/idbstore"
+)
+
+func main() {
+	js.Global().Set("segueBridge", js.ValueOf(map[string]any{"open": js.FuncOf(open)}))
+	select {}
+}
+
+// promise runs fn on a goroutine and returns a JS Promise of its result.
+func promise(fn func(ctx context.Context) (any, error)) js.Value {
+	var handler js.Func
+	handler = js.FuncOf(func(_ js.Value, args []js.Value) any {
+		resolve, reject := args[0], args[1]
+		go func() {
+			defer handler.Release()
+			v, err := fn(context.Background())
+			if err != nil {
+				reject.Invoke(js.Global().Get("Error").New(err.Error()))
+				return
+			}
+			resolve.Invoke(v)
+		}()
+		return nil
+	})
+	return js.Global().Get("Promise").New(handler)
+}
+
+// open(relayURL, out, options) → Promise<bridge>; out is the page's
+// audio output: {rate, channels, buffer(nbytes) → Uint8Array,
+// push(frames) → accepted frames, status(obj), played(obj)}.
+func open(_ js.Value, args []js.Value) any {
+	return promise(func(ctx context.Context) (any, error) {
+		if len(args) < 2 || args[0].Type() != js.TypeString || args[1].Type() != js.TypeObject {
+			return nil, errors.New("segue: open(relayURL, output[, options])")
+		}
+		relay, out := args[0].String(), args[1]
+		popts := player.DefaultOptions()
+		if len(args) > 2 && args[2].Type() == js.TypeObject {
+			if t := args[2].Get("tier"); t.Type() == js.TypeString {
+				tier := model.Tier(t.String())
+				if !tier.Valid() {
+					return nil, fmt.Errorf("segue: tier %q: %w", tier, model.ErrInvalidTier)
+				}
+				popts = popts.WithTier(tier)
+			}
+		}
+		// The page's IndexedDB (encrypted blobs, signed manifests, the
+		// pinned catalog key, history) and its WebCrypto-wrapped key store
+		// (identity, token); memory stores when the page gives none.
+		var st store.Store = store.NewMemory()
+		var ks crypto.KeyStore = &crypto.MemoryKeyStore{}
+		if len(args) > 2 && args[2].Type() == js.TypeObject {
+			if db := args[2].Get("database"); db.Type() == js.TypeString {
+				s, err := idbstore.Open(ctx, db.String())
+				if err != nil {
+					return nil, err
+				}
+				st = s
+			}
+			if k := args[2].Get("keys"); k.Type() == js.TypeObject {
+				ks = jsKeyStore{k}
+			}
+		}
+		e, err := engine.Open(ctx, relay, st, ks, engine.DefaultOptions().WithPlayer(popts))
+		if err != nil {
+			return nil, err
+		}
+		sink := &jsSink{out: out, rate: out.Get("rate").Int(), channels: out.Get("channels").Int()}
+		p, err := e.OpenPlayer(sink)
+		if err != nil {
+			return nil, err
+		}
+		go forwardStatus(p, out)
+		e.History().OnAppend(func(ev model.PlayEvent) {
+			b, _ := json.Marshal(ev)
+			out.Call("played", string(b))
+		})
+		return bridge(e, p), nil
+	})
+}
+
+func forwardStatus(p *player.Player, out js.Value) {
+	sub, cancel := p.Subscribe()
+	defer cancel()
+	for st := range sub {
+		m := map[string]any{
+			"state": stateNames[st.State], "track": string(st.Track), "index": st.Index,
+			"frame": float64(st.Frame), "length": float64(st.Length), "position": st.Position.Seconds(),
+			"tier": string(st.Tier), "volume": st.Volume,
+		}
+		if st.Err != nil {
+			m["error"] = st.Err.Error()
+			if errors.Is(st.Err, player.ErrTierUnsustainable) {
+				m["tierWarning"] = true
+			}
+		}
+		out.Call("status", js.ValueOf(m))
+	}
+}
+
+// stateNames are the player states as the page sees them.
+var stateNames = map[player.State]string{
+	player.StateIdle: "idle", player.StateBuffering: "buffering", player.StatePlaying: "playing",
+	player.StatePaused: "paused", player.StateEnded: "ended",
+}
+
+func bridge(e *engine.Engine, p *player.Player) js.Value {
+	fn := func(f func(ctx context.Context, args []js.Value) (any, error)) js.Func {
+		return js.FuncOf(func(_ js.Value, args []js.Value) any {
+			return promise(func(ctx context.Context) (any, error) { return f(ctx, args) })
+		})
+	}
+	str := func(args []js.Value, i int) string {
+		if i < len(args) && args[i].Type() == js.TypeString {
+			return args[i].String()
+		}
+		return ""
+	}
+	num := func(args []js.Value, i int) float64 {
+		if i < len(args) && args[i].Type() == js.TypeNumber {
+			return args[i].Float()
+		}
+		return 0
+	}
+	none := func(err error) (any, error) { return nil, err }
+	return js.ValueOf(map[string]any{
+		"deviceId": string(e.DeviceID()),
+		"loggedIn": e.Token() != "",
+		"signUp": fn(func(ctx context.Context, a []js.Value) (any, error) {
+			return none(e.SignUp(ctx, str(a, 0), str(a, 1)))
+		}),
+		"login": fn(func(ctx context.Context, a []js.Value) (any, error) {
+			return none(e.Login(ctx, str(a, 0), str(a, 1)))
+		}),
+		"token": fn(func(context.Context, []js.Value) (any, error) { return e.Token(), nil }),
+		"get": fn(func(ctx context.Context, a []js.Value) (any, error) {
+			b, err := e.GetJSON(ctx, str(a, 0))
+			return string(b), err
+		}),
+		"playAlbum": fn(func(ctx context.Context, a []js.Value) (any, error) {
+			return none(e.PlayAlbumFrom(ctx, model.AlbumID(str(a, 0)), int(num(a, 1)), int64(num(a, 2))))
+		}),
+		"playTracks": fn(func(ctx context.Context, a []js.Value) (any, error) {
+			if len(a) == 0 || a[0].Type() != js.TypeObject {
+				return nil, errors.New("segue: playTracks(ids[, start, context])")
+			}
+			ids := make([]model.TrackID, a[0].Length())
+			for i := range ids {
+				ids[i] = model.TrackID(a[0].Index(i).String())
+			}
+			c := model.PlayContext{Kind: "tracks"}
+			if k := str(a, 2); k != "" {
+				c = model.PlayContext{Kind: k, ID: str(a, 3)}
+			}
+			return none(e.PlayTracks(ctx, c, ids, int(num(a, 1))))
+		}),
+		"pause":    fn(func(context.Context, []js.Value) (any, error) { return none(p.Pause()) }),
+		"resume":   fn(func(context.Context, []js.Value) (any, error) { return none(p.Resume()) }),
+		"next":     fn(func(context.Context, []js.Value) (any, error) { return none(p.Next()) }),
+		"previous": fn(func(context.Context, []js.Value) (any, error) { return none(p.Previous()) }),
+		"stop":     fn(func(context.Context, []js.Value) (any, error) { return none(p.Stop()) }),
+		"seek": fn(func(_ context.Context, a []js.Value) (any, error) {
+			return none(p.Seek(time.Duration(num(a, 0) * float64(time.Second))))
+		}),
+		"setVolume": fn(func(_ context.Context, a []js.Value) (any, error) { return none(p.SetVolume(num(a, 0))) }),
+		"setTier": fn(func(_ context.Context, a []js.Value) (any, error) {
+			t := model.Tier(str(a, 0))
+			if !t.Valid() {
+				return nil, fmt.Errorf("segue: tier %q: %w", t, model.ErrInvalidTier)
+			}
+			return none(p.SetTier(t))
+		}),
+		"close": fn(func(context.Context, []js.Value) (any, error) { return none(e.Close()) }),
+	})
+}
+
+// jsSink is the player's Sink onto the page's audio output: each block is
+// copied into the output's staging bytes and pushed; while the output's
+// buffer is full, Write waits a few milliseconds (yielding to the event
+// loop, which drains it) and pushes the rest.
+type jsSink struct {
+	out            js.Value
+	rate, channels int
+	staged         js.Value
+	stagedLen      int
+}
+
+func (s *jsSink) Format() (int, int) { return s.rate, s.channels }
+
+func (s *jsSink) Write(ctx context.Context, frames []float32) error {
+	if len(frames) == 0 {
+		return nil
+	}
+	b := unsafe.Slice((*byte)(unsafe.Pointer(&frames[0])), len(frames)*4)
+	if s.stagedLen < len(b) {
+		s.staged = s.out.Call("buffer", len(b))
+		s.stagedLen = len(b)
+	}
+	js.CopyBytesToJS(s.staged, b)
+	n := len(frames) / s.channels
+	for off := 0; off < n; {
+		off += s.out.Call("push", off, n-off).Int()
+		if off < n {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(4 * time.Millisecond):
+			}
+		}
+	}
+	return nil
+}
+
+func (s *jsSink) Close() error { return nil }

@@ -1,0 +1,473 @@
+package engine
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/segue-fm/segue/core/api"
+	"github.com/segue-fm/segue/core/fetch"
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/crypto"
+	"github.com/segue-fm/segue/player"
+	"github.com/segue-fm/segue/store"
+)
+
+// Errors of the web engine.
+var (
+	// ErrNotLoggedIn is returned by calls that need a registered device
+	// before Login.
+	ErrNotLoggedIn = errors.New("engine: not logged in")
+	// ErrCatalogKeyMismatch is returned when the relay presents a catalog
+	// key other than the one pinned on first use.
+	ErrCatalogKeyMismatch = errors.New("engine: catalog key differs from the pinned one")
+	// ErrBadAnswer is returned for a relay answer that does not make sense
+	// (no token, another device id, a malformed catalog key).
+	ErrBadAnswer = errors.New("engine: bad relay answer")
+	// ErrBadCredentials is returned for an empty or oversized user name or
+	// password, before anything is sent.
+	ErrBadCredentials = errors.New("engine: bad user name or password")
+	// ErrClosed is returned after Close.
+	ErrClosed = errors.New("engine: closed")
+)
+
+// Store keys and key-store names the engine uses.
+const (
+	keyToken       = "token"
+	catalogKeyKey  = "cfg/catalog-key"
+	maxJSONBody    = 1 << 20
+	maxCredentials = 256
+)
+
+// Options configure an Engine. Start from DefaultOptions.
+type Options struct {
+	client     *http.Client
+	logger     *slog.Logger
+	clock      func() time.Time
+	cacheBytes int64
+	keyTTL     time.Duration
+	player     player.Options
+	deviceName string
+}
+
+// DefaultOptions returns http.DefaultClient (the browser's fetch under
+// GOOS=js), slog.Default(), time.Now, a 256 MiB encrypted-blob cache,
+// content keys kept 10 minutes in memory, player.DefaultOptions() (tier
+// high, track gain) and the device name "web".
+func DefaultOptions() Options {
+	return Options{client: http.DefaultClient, logger: slog.Default(), clock: time.Now,
+		cacheBytes: 256 << 20, keyTTL: 10 * time.Minute, player: player.DefaultOptions(), deviceName: "web"}
+}
+
+// WithHTTPClient sets the HTTP client; nil keeps the default.
+func (o Options) WithHTTPClient(c *http.Client) Options {
+	if c != nil {
+		o.client = c
+	}
+	return o
+}
+
+// WithLogger sets the logger; nil keeps the default.
+func (o Options) WithLogger(l *slog.Logger) Options {
+	if l != nil {
+		o.logger = l
+	}
+	return o
+}
+
+// WithClock sets the clock; nil keeps time.Now.
+func (o Options) WithClock(now func() time.Time) Options {
+	if now != nil {
+		o.clock = now
+	}
+	return o
+}
+
+// WithCacheBytes bounds the encrypted-blob cache (default 256 MiB).
+func (o Options) WithCacheBytes(n int64) Options { o.cacheBytes = max(n, 0); return o }
+
+// WithPlayer sets the player options (tier, gain, block size…); the
+// engine adds its device id and history.
+func (o Options) WithPlayer(p player.Options) Options { o.player = p; return o }
+
+// WithDeviceName sets the name Login registers the device under
+// (default "web").
+func (o Options) WithDeviceName(n string) Options { o.deviceName = n; return o }
+
+// Engine is one browser device: identity, token, fetcher and player. It is
+// safe for concurrent use.
+type Engine struct {
+	opts    Options
+	relay   string
+	st      store.Store
+	ks      crypto.KeyStore
+	id      *crypto.Identity
+	api     fetch.JSONClient
+	fetcher *fetch.Fetcher
+	hist    *History
+
+	mu     sync.Mutex
+	token  string
+	catKey ed25519.PublicKey
+	keys   map[string]keyEntry
+	p      *player.Player
+	closed bool
+}
+
+type keyEntry struct {
+	key     crypto.ContentKey
+	expires time.Time
+}
+
+// Open opens the engine for the relay at relayURL (http or https origin)
+// over st (manifests, encrypted blobs, the pinned catalog key, play
+// history) and ks (identity and token). It does no network I/O. The
+// engine does not own st or ks.
+func Open(ctx context.Context, relayURL string, st store.Store, ks crypto.KeyStore, opts Options) (*Engine, error) {
+	u, err := url.Parse(relayURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("engine: relay %q: %w", relayURL, fetch.ErrBadOrigin)
+	}
+	base := strings.TrimRight(relayURL, "/")
+	id, err := crypto.LoadOrCreateIdentity(ctx, ks, rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	e := &Engine{opts: opts, relay: base, st: st, ks: ks, id: id, keys: map[string]keyEntry{}}
+	switch tok, err := ks.Load(ctx, keyToken); {
+	case err == nil:
+		e.token = string(tok)
+	case !errors.Is(err, crypto.ErrKeyNotFound):
+		return nil, fmt.Errorf("engine: load token: %w", err)
+	}
+	switch k, err := st.Get(ctx, []byte(catalogKeyKey)); {
+	case err == nil && len(k) == ed25519.PublicKeySize:
+		e.catKey = ed25519.PublicKey(k)
+	case err == nil:
+		return nil, fmt.Errorf("engine: pinned catalog key is %d bytes", len(k))
+	case !errors.Is(err, store.ErrNotFound):
+		return nil, fmt.Errorf("engine: load catalog key: %w", err)
+	}
+	e.api = fetch.JSONClient{Origins: []string{base}, Client: opts.client, Token: e.Token, MaxBody: maxJSONBody}
+	o, err := fetch.NewHTTPOrigin(base, opts.client, e.Token)
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	e.fetcher, err = fetch.New(ctx, st, []fetch.Origin{o}, e.catalogKey,
+		fetch.DefaultOptions().WithCacheBytes(opts.cacheBytes).WithLogger(opts.logger))
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	e.hist = newHistory(st, opts.logger.Error)
+	return e, nil
+}
+
+// DeviceID returns this device's id.
+func (e *Engine) DeviceID() model.DeviceID { return e.id.DeviceID() }
+
+// Token returns the device token, "" before Login.
+func (e *Engine) Token() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.token
+}
+
+// Relay returns the relay's base URL.
+func (e *Engine) Relay() string { return e.relay }
+
+// History returns the play history the player appends to.
+func (e *Engine) History() *History { return e.hist }
+
+func checkCredentials(user, pass string) error {
+	if user == "" || pass == "" || len(user) > maxCredentials || len(pass) > maxCredentials {
+		return ErrBadCredentials
+	}
+	return nil
+}
+
+// SignUp creates an account (POST /v1/accounts). It does not log in.
+func (e *Engine) SignUp(ctx context.Context, user, pass string) error {
+	if err := checkCredentials(user, pass); err != nil {
+		return err
+	}
+	if _, err := e.api.Do(ctx, http.MethodPost, "/v1/accounts", api.AccountRequest{Username: user, Password: pass}, nil, false); err != nil {
+		return fmt.Errorf("engine: sign up: %w", err)
+	}
+	return nil
+}
+
+// Login registers this device under the account (POST /v1/devices with
+// the proof of possession of its signing key), keeps the token in the key
+// store and pins the catalog key the relay returns (trust on first use;
+// a different key than the pinned one is ErrCatalogKeyMismatch).
+func (e *Engine) Login(ctx context.Context, user, pass string) error {
+	if err := checkCredentials(user, pass); err != nil {
+		return err
+	}
+	issued := e.opts.clock().Truncate(time.Second)
+	signPub, hpkePub := e.id.SignPublic(), e.id.HPKEPublic()
+	name := e.opts.deviceName
+	in := api.RegisterRequest{Username: user, Password: pass, Name: name, SignPub: signPub, HPKEPub: hpkePub,
+		Issued: issued.Unix(), Sig: e.id.Sign(crypto.DeviceProofMessage(user, name, signPub, hpkePub, issued))}
+	var out api.RegisterResponse
+	if _, err := e.api.Do(ctx, http.MethodPost, "/v1/devices", in, &out, false); err != nil {
+		return fmt.Errorf("engine: login: %w", err)
+	}
+	if out.Token == "" {
+		return fmt.Errorf("engine: login: %w: no token", ErrBadAnswer)
+	}
+	if out.DeviceID != "" && out.DeviceID != e.DeviceID() {
+		return fmt.Errorf("engine: login: %w: device id %q, want %q", ErrBadAnswer, out.DeviceID, e.DeviceID())
+	}
+	if len(out.CatalogKey) != 0 {
+		if err := e.pin(ctx, out.CatalogKey); err != nil {
+			return fmt.Errorf("engine: login: %w", err)
+		}
+	}
+	if err := e.ks.Save(ctx, keyToken, []byte(out.Token)); err != nil {
+		return fmt.Errorf("engine: login: save token: %w", err)
+	}
+	e.mu.Lock()
+	e.token = out.Token
+	e.mu.Unlock()
+	return nil
+}
+
+func (e *Engine) pin(ctx context.Context, k []byte) error {
+	if len(k) != ed25519.PublicKeySize {
+		return fmt.Errorf("%w: catalog key is %d bytes", ErrBadAnswer, len(k))
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.catKey != nil {
+		if !e.catKey.Equal(ed25519.PublicKey(k)) {
+			return ErrCatalogKeyMismatch
+		}
+		return nil
+	}
+	if err := e.st.Set(ctx, []byte(catalogKeyKey), k); err != nil {
+		return fmt.Errorf("pin catalog key: %w", err)
+	}
+	e.catKey = append(ed25519.PublicKey(nil), k...)
+	return nil
+}
+
+// catalogKey is the fetcher's KeyFunc: the pinned key, else the relay's
+// GET /v1/catalog/key pinned on first use.
+func (e *Engine) catalogKey(ctx context.Context) (ed25519.PublicKey, error) {
+	e.mu.Lock()
+	k := e.catKey
+	e.mu.Unlock()
+	if k != nil {
+		return k, nil
+	}
+	var out api.CatalogKeyResponse
+	if _, err := e.api.Do(ctx, http.MethodGet, "/v1/catalog/key", nil, &out, true); err != nil {
+		return nil, e.authErr(fmt.Errorf("fetch catalog key: %w", err))
+	}
+	if err := e.pin(ctx, out.Key); err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.catKey, nil
+}
+
+func (e *Engine) authErr(err error) error {
+	if errors.Is(err, fetch.ErrNoToken) {
+		return fmt.Errorf("%w: %w", ErrNotLoggedIn, err)
+	}
+	return err
+}
+
+// Album returns an album and its tracks in album order (GET
+// /v1/albums/{id}), owned by the caller.
+func (e *Engine) Album(ctx context.Context, id model.AlbumID) (model.Album, []model.Track, error) {
+	var out api.AlbumResponse
+	if _, err := e.api.Do(ctx, http.MethodGet, "/v1/albums/"+url.PathEscape(string(id)), nil, &out, true); err != nil {
+		return model.Album{}, nil, e.authErr(fmt.Errorf("engine: album %s: %w", id, err))
+	}
+	return out.Album, out.Tracks, nil
+}
+
+// Track returns a track's metadata (GET /v1/tracks/{id}).
+func (e *Engine) Track(ctx context.Context, id model.TrackID) (model.Track, error) {
+	var t model.Track
+	if _, err := e.api.Do(ctx, http.MethodGet, "/v1/tracks/"+url.PathEscape(string(id)), nil, &t, true); err != nil {
+		return model.Track{}, e.authErr(fmt.Errorf("engine: track %s: %w", id, err))
+	}
+	return t, nil
+}
+
+// contentKey returns the content key of (track, tier) from memory while
+// fresh, else from POST /v1/keys/stream unwrapped with the device's HPKE
+// key. Keys are never stored.
+func (e *Engine) contentKey(ctx context.Context, track model.TrackID, tier model.Tier) (crypto.ContentKey, error) {
+	id := string(track) + "\x00" + string(tier)
+	now := e.opts.clock()
+	e.mu.Lock()
+	if k, ok := e.keys[id]; ok && now.Before(k.expires) {
+		e.mu.Unlock()
+		return k.key, nil
+	}
+	e.mu.Unlock()
+	nonce := make([]byte, api.NonceSize)
+	if _, err := rand.Read(nonce); err != nil {
+		return crypto.ContentKey{}, err
+	}
+	var out api.StreamKeyResponse
+	path := "/v1/keys/stream?nonce=" + base64.RawURLEncoding.EncodeToString(nonce)
+	if _, err := e.api.Do(ctx, http.MethodPost, path, api.StreamKeyRequest{Track: track, Tier: tier}, &out, true); err != nil {
+		return crypto.ContentKey{}, e.authErr(fmt.Errorf("content key %s/%s: %w", track, tier, err))
+	}
+	k, err := e.id.UnwrapContentKey(crypto.StreamKeyInfo(track, tier), out.Wrapped)
+	if err != nil {
+		return crypto.ContentKey{}, fmt.Errorf("unwrap content key %s/%s: %w", track, tier, err)
+	}
+	e.mu.Lock()
+	for id, k := range e.keys {
+		if !now.Before(k.expires) {
+			delete(e.keys, id)
+		}
+	}
+	e.keys[id] = keyEntry{key: k, expires: now.Add(e.opts.keyTTL)}
+	e.mu.Unlock()
+	return k, nil
+}
+
+// OpenPlayer starts the engine's player on sink (once; later calls
+// return the same player). Play events go to History with this device's
+// id.
+func (e *Engine) OpenPlayer(sink player.Sink) (*player.Player, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil, ErrClosed
+	}
+	if e.p != nil {
+		return e.p, nil
+	}
+	p, err := player.New(Source{e}, sink, e.opts.player.WithDevice(e.id.DeviceID()).WithHistory(e.hist).WithLogger(e.opts.logger))
+	if err != nil {
+		return nil, fmt.Errorf("engine: open player: %w", err)
+	}
+	e.p = p
+	return p, nil
+}
+
+// Player returns the player OpenPlayer started, or nil.
+func (e *Engine) Player() *player.Player {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.p
+}
+
+// PlayAlbum plays album id from track index start (context "album"),
+// gaplessly, with album loudness available to GainAlbum mode — as
+// core.Engine.PlayAlbum does.
+func (e *Engine) PlayAlbum(ctx context.Context, id model.AlbumID, start int) error {
+	return e.PlayAlbumFrom(ctx, id, start, 0)
+}
+
+// PlayAlbumFrom is PlayAlbum starting at output frame frame of track
+// start, sample-exactly (player.Player.PlayFrom).
+func (e *Engine) PlayAlbumFrom(ctx context.Context, id model.AlbumID, start int, frame int64) error {
+	a, tracks, err := e.Album(ctx, id)
+	if err != nil {
+		return err
+	}
+	return e.play(model.PlayContext{Kind: "album", ID: string(id)}, tracks, start, frame, a.Loudness)
+}
+
+// PlayTracks plays tracks by id in context c from index start, each with
+// its own gain (as core.Engine.PlayTracks does). A track whose metadata
+// cannot be had is queued by id; the player skips it if it cannot play.
+func (e *Engine) PlayTracks(ctx context.Context, c model.PlayContext, ids []model.TrackID, start int) error {
+	tracks := make([]model.Track, len(ids))
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		wg.Go(func() {
+			t, err := e.Track(ctx, id)
+			if err != nil {
+				e.opts.logger.Warn("engine: no metadata for a track; the player tries it by id", "track", id, "err", err)
+				t = model.Track{ID: id}
+			}
+			tracks[i] = t
+		})
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return e.play(c, tracks, start, 0, model.Loudness{})
+}
+
+func (e *Engine) play(c model.PlayContext, tracks []model.Track, start int, frame int64, album model.Loudness) error {
+	p := e.Player()
+	if p == nil {
+		return fmt.Errorf("engine: play: no player")
+	}
+	items := make([]player.Item, len(tracks))
+	for i, t := range tracks {
+		items[i] = player.Item{Track: t.ID, Album: t.AlbumID, AlbumLoudness: album}
+		if len(t.ArtistIDs) > 0 {
+			items[i].Artist = t.ArtistIDs[0]
+		}
+	}
+	return p.Send(player.PlayContext{Context: c, Items: items, Start: start, StartFrame: frame})
+}
+
+// Close stops the player and forgets the content keys. It does not close
+// the store, the key store or the sink.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	e.closed = true
+	p := e.p
+	e.p = nil
+	clear(e.keys)
+	e.mu.Unlock()
+	var err error
+	if p != nil {
+		err = p.Close()
+	}
+	e.hist.Flush()
+	return errors.Join(err, e.fetcher.Flush(context.Background()))
+}
+
+// ErrBadPath is returned by GetJSON for a path outside the read-only
+// catalog routes it allows.
+var ErrBadPath = errors.New("engine: path not allowed")
+
+// getPrefixes are the relay routes GetJSON may read for the page.
+var getPrefixes = []string{"/v1/search?", "/v1/albums/", "/v1/tracks/", "/v1/artists/", "/v1/me"}
+
+// GetJSON returns the body of an authenticated GET of a catalog route
+// (/v1/search?…, /v1/albums/…, /v1/tracks/…, /v1/artists/…, /v1/me), for
+// the page's library views; the bytes are the caller's.
+func (e *Engine) GetJSON(ctx context.Context, path string) ([]byte, error) {
+	ok := false
+	for _, p := range getPrefixes {
+		ok = ok || strings.HasPrefix(path, p)
+	}
+	if !ok || strings.Contains(path, "..") {
+		return nil, fmt.Errorf("%w: %q", ErrBadPath, path)
+	}
+	a, err := e.api.Do(ctx, http.MethodGet, path, nil, nil, true)
+	if err != nil {
+		return nil, e.authErr(fmt.Errorf("engine: GET %s: %w", path, err))
+	}
+	return a.Body, nil
+}

@@ -1,0 +1,164 @@
+package engine_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/crypto"
+	"github.com/segue-fm/segue/internal/demoalbum"
+	"github.com/segue-fm/segue/internal/testbed"
+	"github.com/segue-fm/segue/player"
+	"github.com/segue-fm/segue/store"
+	"github.com/segue-fm/segue/wasm/engine"
+)
+
+// captureSink keeps every frame written, at a fixed format.
+type captureSink struct {
+	rate int
+	mu   sync.Mutex
+	buf  []float32
+}
+
+func (c *captureSink) Format() (int, int) { return c.rate, demoalbum.Channels }
+func (c *captureSink) Write(ctx context.Context, f []float32) error {
+	c.mu.Lock()
+	c.buf = append(c.buf, f...)
+	c.mu.Unlock()
+	return ctx.Err()
+}
+func (c *captureSink) Close() error { return nil }
+
+// playToEnd starts playback with start and waits until the queue ended.
+func playToEnd(t *testing.T, p *player.Player, start func() error) {
+	t.Helper()
+	sub, cancel := p.Subscribe()
+	defer cancel()
+	if err := start(); err != nil {
+		t.Fatal(err)
+	}
+	started := false
+	timeout := time.After(60 * time.Second)
+	for {
+		select {
+		case st := <-sub:
+			if st.Err != nil && !errors.Is(st.Err, player.ErrCrossfadeShortened) {
+				t.Fatalf("player: %v", st.Err)
+			}
+			started = started || st.State == player.StatePlaying || st.State == player.StateBuffering
+			if started && (st.State == player.StateEnded || st.State == player.StateIdle) {
+				return
+			}
+		case <-timeout:
+			t.Fatal("playback did not end")
+		}
+	}
+}
+
+// TestAlbumMatchesNativeEngine plays the demo album through the web
+// engine and through core.Engine at 48 kHz (so the resampler runs) and
+// requires the same samples, bit for bit.
+func TestAlbumMatchesNativeEngine(t *testing.T) {
+	ctx := t.Context()
+	r := testbed.NewRelay(t, testbed.DefaultOptions())
+	const rate = 48000
+	popts := player.DefaultOptions().WithTier(model.TierLow)
+
+	e, err := engine.Open(ctx, r.URL, store.NewMemory(), &crypto.MemoryKeyStore{}, engine.DefaultOptions().WithPlayer(popts))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if err := e.PlayAlbum(ctx, r.Album, 0); err == nil {
+		t.Fatal("PlayAlbum before login and player succeeded")
+	}
+	if err := e.SignUp(ctx, "web", testbed.Password); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Login(ctx, "web", testbed.Password); err != nil {
+		t.Fatal(err)
+	}
+	web := &captureSink{rate: rate}
+	p, err := e.OpenPlayer(web)
+	if err != nil {
+		t.Fatal(err)
+	}
+	playToEnd(t, p, func() error { return e.PlayAlbum(ctx, r.Album, 0) })
+
+	n := testbed.Device(t, r, "native")
+	native := &captureSink{rate: rate}
+	np, err := n.OpenPlayer(native, popts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	playToEnd(t, np, func() error { return n.PlayAlbum(ctx, r.Album, 0) })
+
+	want := int64(demoalbum.TotalSamples)*rate/int64(demoalbum.Rate) - 1
+	if got := int64(len(web.buf) / 2); got < want || got > want+2 {
+		t.Fatalf("web engine wrote %d frames, want ≈ %d", got, want)
+	}
+	if len(web.buf) != len(native.buf) {
+		t.Fatalf("web %d samples, native %d", len(web.buf), len(native.buf))
+	}
+	for i := range web.buf {
+		if web.buf[i] != native.buf[i] {
+			t.Fatalf("sample %d: web %v, native %v", i, web.buf[i], native.buf[i])
+		}
+	}
+	evs, err := e.History().Events(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != len(r.Tracks) {
+		t.Fatalf("%d play events, want %d", len(evs), len(r.Tracks))
+	}
+	for _, ev := range evs {
+		if ev.Device != e.DeviceID() || ev.Tier != model.TierLow {
+			t.Errorf("event %+v: want device %s, tier low", ev, e.DeviceID())
+		}
+	}
+}
+
+// TestLoginRefusals covers credentials checked before sending, a wrong
+// password, and a relay that later presents another catalog key.
+func TestLoginRefusals(t *testing.T) {
+	ctx := t.Context()
+	r := testbed.NewRelay(t, testbed.DefaultOptions())
+	e, err := engine.Open(ctx, r.URL, store.NewMemory(), &crypto.MemoryKeyStore{}, engine.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	for _, c := range []struct{ user, pass string }{{"", "x"}, {"x", ""}, {string(make([]byte, 300)), "x"}} {
+		if err := e.Login(ctx, c.user, c.pass); !errors.Is(err, engine.ErrBadCredentials) {
+			t.Errorf("Login(%q, %q) = %v, want ErrBadCredentials", c.user, c.pass, err)
+		}
+	}
+	if err := e.SignUp(ctx, "ada", testbed.Password); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Login(ctx, "ada", "wrong password"); err == nil {
+		t.Fatal("login with a wrong password succeeded")
+	}
+	if _, _, err := e.Album(ctx, r.Album); !errors.Is(err, engine.ErrNotLoggedIn) {
+		t.Fatalf("Album before login = %v, want ErrNotLoggedIn", err)
+	}
+	st := store.NewMemory()
+	if err := st.Set(ctx, []byte("cfg/catalog-key"), make([]byte, 32)); err != nil {
+		t.Fatal(err)
+	}
+	e2, err := engine.Open(ctx, r.URL, st, &crypto.MemoryKeyStore{}, engine.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e2.Close()
+	if err := e2.Login(ctx, "ada", testbed.Password); !errors.Is(err, engine.ErrCatalogKeyMismatch) {
+		t.Fatalf("Login against another catalog key = %v, want ErrCatalogKeyMismatch", err)
+	}
+	if _, err := engine.Open(ctx, "ftp://x", store.NewMemory(), &crypto.MemoryKeyStore{}, engine.DefaultOptions()); err == nil {
+		t.Fatal("Open accepted an ftp relay URL")
+	}
+}

@@ -1,0 +1,13 @@
+// Package idbstore is a store.Store on the browser's IndexedDB, for the
+// web player (GOOS=js only). It passes the same store/storetest
+// conformance suite as Badger and Memory, run inside Chromium
+// (TestIndexedDBConformance in server/web).
+//
+// Keys and values are binary (IndexedDB orders ArrayBuffer keys bytewise,
+// as the Store contract requires). Writes — Set, Delete and Update — are
+// serialized by one lock, and an Update's writes are buffered in Go and
+// committed in one readwrite IndexedDB transaction, so they are applied
+// all or none. Reads inside an Update see its own writes over the
+// database. The lock is per Store value: one tab owns its database
+// (the page opens one Store).
+package idbstore

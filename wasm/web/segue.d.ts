@@ -1,0 +1,110 @@
+// Types of the Segue web player API (segue.js defines globalThis.segue).
+
+/** A quality tier; a change applies from the next track. */
+export type Tier = "low" | "normal" | "high" | "very_high";
+
+/** Where the player is, published on every change. */
+export interface Status {
+  state: "idle" | "buffering" | "playing" | "paused" | "ended";
+  /** Current track id, "" when none. */
+  track: string;
+  /** Index in the play context, -1 when none. */
+  index: number;
+  /** Position in output frames (at audioContext.sampleRate) written to the output. */
+  frame: number;
+  /** Track length in output frames, 0 until known. */
+  length: number;
+  /** Position in seconds. */
+  position: number;
+  tier: Tier;
+  volume: number;
+  /** A warning or the reason a track was skipped. */
+  error?: string;
+  /** Set when the tier is more than the measured bandwidth sustains (never switched automatically). */
+  tierWarning?: boolean;
+}
+
+/** One play of one track, as recorded in the device's history. */
+export interface PlayEvent {
+  event_id: string;
+  device: string;
+  track_id: string;
+  tier: Tier;
+  context: { kind: string; id?: string };
+  [field: string]: unknown;
+}
+
+export interface OpenOptions {
+  /** Initial tier (default "high"). */
+  tier?: Tier;
+  /** Use this context instead of a new AudioContext (its rate is the output rate). */
+  audioContext?: BaseAudioContext;
+  /** URLs of segue.wasm and worklet.js; default: the page's #segue-assets JSON. */
+  assets?: { wasm: string; worklet: string };
+  /** Output buffer in frames, a power of two (default 32768, ≈ 0.74 s at 44.1 kHz). */
+  bufferFrames?: number;
+  /** Use postMessage even when SharedArrayBuffer is available. */
+  noSharedMemory?: boolean;
+  /** Keep the device (identity, token — wrapped by a non-extractable WebCrypto key) in
+   * IndexedDB across reloads (default true); false: memory only. */
+  persist?: boolean;
+  /** Also keep the store (signed manifests, encrypted blob cache, pinned catalog key, history)
+   * in IndexedDB (default false: memory; see docs/BENCHMARKS.md, Web player). */
+  persistStore?: boolean;
+  /** Test hook: the worklet keeps a copy of every frame it plays (see captured). */
+  capture?: boolean;
+}
+
+export interface OutputStats {
+  /** Frames of audio the worklet played. */
+  played: number;
+  /** Silent frames the worklet had to insert between frames of audio. */
+  underruns: number;
+}
+
+export interface Session {
+  readonly audioContext: BaseAudioContext;
+  /** True when the output uses a SharedArrayBuffer ring (cross-origin isolated page). */
+  readonly sharedMemory: boolean;
+  readonly deviceId: string;
+  /** True when this browser is already a registered device (a token was kept). */
+  readonly loggedIn: boolean;
+  signUp(user: string, password: string): Promise<void>;
+  /** Registers this browser as a device of the account. */
+  login(user: string, password: string): Promise<void>;
+  token(): Promise<string>;
+  /** Authenticated GET of a catalog route (/v1/search?…, /v1/albums/…, /v1/tracks/…, /v1/artists/…, /v1/me). */
+  get(path: string): Promise<unknown>;
+  search(query: string): Promise<{ total: number; results: { kind: string; id: string; title: string; artists?: string[]; album?: string }[] }>;
+  album(id: string): Promise<{ album: { id: string; title: string }; tracks: { id: string; title: string }[] }>;
+  /** Plays album id from track index start, at output frame frame of that track (sample-exact). */
+  playAlbum(id: string, start?: number, frame?: number): Promise<void>;
+  playTracks(ids: string[], start?: number, contextKind?: string, contextId?: string): Promise<void>;
+  pause(): Promise<void>;
+  resume(): Promise<void>;
+  next(): Promise<void>;
+  previous(): Promise<void>;
+  stop(): Promise<void>;
+  /** Seeks in the current track, sample-exactly. */
+  seek(seconds: number): Promise<void>;
+  setVolume(gain: number): Promise<void>;
+  setTier(tier: Tier): Promise<void>;
+  /** The last published status. */
+  status(): Status;
+  on(event: "status", fn: (s: Status) => void): () => void;
+  on(event: "play", fn: (e: PlayEvent) => void): () => void;
+  outputStats(): Promise<OutputStats>;
+  /** Frames written to the output and not yet played. */
+  buffered(): number;
+  /** Test hook (open with capture: true): every frame played since the last call, interleaved stereo. */
+  captured(): Promise<OutputStats & { data: Float32Array }>;
+  close(): Promise<void>;
+}
+
+declare global {
+  var segue: {
+    /** Opens the engine for the relay at relayURL and starts the audio output. */
+    open(relayURL: string, options?: OpenOptions): Promise<Session>;
+    tiers: Tier[];
+  };
+}

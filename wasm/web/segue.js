@@ -1,0 +1,207 @@
+// segue.js — the web player's JavaScript API (typed in segue.d.ts). It
+// loads the Go engine (segue.wasm, run by Go's wasm_exec.js, which the
+// page loads first), starts the AudioWorklet output and wraps the
+// engine's bridge. Plain script: it defines globalThis.segue.
+"use strict";
+(() => {
+  const CTRL_BYTES = 64, W = 0, R = 1;
+  const TIERS = ["low", "normal", "high", "very_high"];
+
+  function assetURLs(opts) {
+    if (opts.assets) return opts.assets;
+    const el = document.getElementById("segue-assets");
+    if (!el) throw new Error("segue: no asset list (#segue-assets)");
+    return JSON.parse(el.textContent);
+  }
+
+  let engineLoaded = null;
+  function loadEngine(url) {
+    if (!engineLoaded) {
+      engineLoaded = (async () => {
+        if (typeof Go !== "function") throw new Error("segue: wasm_exec.js is not loaded");
+        const go = new Go();
+        const res = await WebAssembly.instantiateStreaming(fetch(url), go.importObject);
+        go.run(res.instance);
+        if (!globalThis.segueBridge) throw new Error("segue: the engine did not start");
+      })();
+    }
+    return engineLoaded;
+  }
+
+  // makeOutput returns the output the Go sink writes to: a staging buffer
+  // and push(offset, frames), which copies as many frames as fit into the
+  // worklet's buffer and returns that number.
+  function makeOutput(ac, node, sab, capacity, channels, listeners) {
+    let staging = new Uint8Array(0), stagingF = new Float32Array(0);
+    const mask = capacity - 1;
+    let sent = 0, consumed = 0; // fallback flow control, in frames
+    const pending = new Map();
+    let seq = 0;
+    const ctrl = sab ? new Int32Array(sab, 0, CTRL_BYTES / 4) : null;
+    const data = sab ? new Float32Array(sab, CTRL_BYTES, capacity * channels) : null;
+    node.port.onmessage = (e) => {
+      const m = e.data;
+      if (m.type === "consumed") consumed = m.n;
+      else if (pending.has(m.id)) { pending.get(m.id)(m); pending.delete(m.id); }
+    };
+    const ask = (type) => new Promise((resolve) => { const id = ++seq; pending.set(id, resolve); node.port.postMessage({ type, id }); });
+    return {
+      rate: ac.sampleRate,
+      channels,
+      buffer(nbytes) {
+        staging = new Uint8Array(nbytes);
+        stagingF = new Float32Array(staging.buffer);
+        return staging;
+      },
+      push(off, n) {
+        if (sab) {
+          const w = Atomics.load(ctrl, W), r = Atomics.load(ctrl, R);
+          const k = Math.min(n, capacity - ((w - r) | 0));
+          for (let i = 0; i < k; i++) {
+            const src = (off + i) * channels, dst = ((w + i) & mask) * channels;
+            for (let c = 0; c < channels; c++) data[dst + c] = stagingF[src + c];
+          }
+          Atomics.store(ctrl, W, (w + k) | 0);
+          return k;
+        }
+        const k = Math.min(n, capacity - (sent - consumed));
+        if (k <= 0) return 0;
+        node.port.postMessage({ type: "frames", data: stagingF.slice(off * channels, (off + k) * channels) });
+        sent += k;
+        return k;
+      },
+      flush() { node.port.postMessage({ type: "flush" }); },
+      hold(on) { node.port.postMessage({ type: "hold", on }); },
+      buffered: () => sab ? (Atomics.load(ctrl, W) - Atomics.load(ctrl, R)) | 0 : sent - consumed,
+      stats: () => ask("stats"),
+      dump: () => ask("dump"),
+      status(st) { for (const fn of listeners.status) fn(st); },
+      played(json) { const ev = JSON.parse(json); for (const fn of listeners.play) fn(ev); },
+    };
+  }
+
+  // keyStore keeps secrets in IndexedDB encrypted with a non-extractable
+  // AES-GCM key generated in (and never leaving) the browser's WebCrypto;
+  // each record is {iv, ct}, authenticated with its name.
+  function keyStore(dbName) {
+    const db = new Promise((resolve, reject) => {
+      const req = indexedDB.open(dbName, 1);
+      req.onupgradeneeded = () => req.result.createObjectStore("keys");
+      req.onsuccess = () => resolve(req.result);
+      req.onerror = () => reject(req.error);
+    });
+    const op = async (mode, fn) => {
+      const d = await db;
+      return new Promise((resolve, reject) => {
+        const tx = d.transaction("keys", mode);
+        const req = fn(tx.objectStore("keys"));
+        tx.oncomplete = () => resolve(req.result);
+        tx.onerror = tx.onabort = () => reject(tx.error);
+      });
+    };
+    let wrapping = null;
+    const key = () => wrapping || (wrapping = (async () => {
+      const k = await op("readonly", (s) => s.get("wrapping-key"));
+      if (k) return k;
+      const fresh = await crypto.subtle.generateKey({ name: "AES-GCM", length: 256 }, false, ["encrypt", "decrypt"]);
+      try {
+        await op("readwrite", (s) => s.add(fresh, "wrapping-key"));
+        return fresh;
+      } catch (err) {
+        // Another session of this origin stored one first: use that.
+        const other = await op("readonly", (s) => s.get("wrapping-key"));
+        if (other) return other;
+        wrapping = null;
+        throw err;
+      }
+    })());
+    const enc = new TextEncoder();
+    return {
+      async load(name) {
+        const rec = await op("readonly", (s) => s.get("secret/" + name));
+        if (!rec) throw Object.assign(new Error("no secret " + name), { name: "NotFound" });
+        const pt = await crypto.subtle.decrypt({ name: "AES-GCM", iv: rec.iv, additionalData: enc.encode(name) }, await key(), rec.ct);
+        return new Uint8Array(pt);
+      },
+      async save(name, secret) {
+        const iv = crypto.getRandomValues(new Uint8Array(12));
+        const ct = await crypto.subtle.encrypt({ name: "AES-GCM", iv, additionalData: enc.encode(name) }, await key(), secret);
+        await op("readwrite", (s) => s.put({ iv, ct }, "secret/" + name));
+      },
+    };
+  }
+
+  async function open(relayURL, opts = {}) {
+    const assets = assetURLs(opts);
+    const channels = 2;
+    const ac = opts.audioContext || new AudioContext({ latencyHint: "playback" });
+    await ac.audioWorklet.addModule(assets.worklet);
+    const shared = typeof SharedArrayBuffer === "function" && globalThis.crossOriginIsolated && !opts.noSharedMemory;
+    // About 740 ms at 44.1 kHz, to ride out a busy main thread; pause
+    // holds the worklet and seek/next flush it, so neither waits for it.
+    const capacity = opts.bufferFrames || 32768;
+    if (capacity & (capacity - 1)) throw new Error("segue: bufferFrames must be a power of two");
+    const sab = shared ? new SharedArrayBuffer(CTRL_BYTES + capacity * channels * 4) : null;
+    const node = new AudioWorkletNode(ac, "segue-out", {
+      numberOfInputs: 0, outputChannelCount: [channels],
+      processorOptions: { sab, capacity, channels, capture: !!opts.capture },
+    });
+    node.connect(ac.destination);
+    const listeners = { status: [], play: [] };
+    const out = makeOutput(ac, node, sab, capacity, channels, listeners);
+    await loadEngine(assets.wasm);
+    const tier = opts.tier || "high";
+    if (!TIERS.includes(tier)) throw new Error(`segue: tier ${tier}`);
+    // The device's secrets persist (wrapped) unless persist is false; the
+    // store (manifests, encrypted blob cache, history) is in IndexedDB
+    // only with persistStore: its commits cost main-thread time that made
+    // real-time output underrun on a loaded machine (docs/BENCHMARKS.md).
+    const persist = opts.persist !== false;
+    const b = await globalThis.segueBridge.open(relayURL, out, {
+      tier,
+      database: persist && opts.persistStore ? "segue-store" : undefined,
+      keys: persist ? keyStore("segue-keys") : undefined,
+    });
+    let last = { state: "idle", track: "", index: -1, frame: 0, length: 0, position: 0, tier, volume: 1 };
+    listeners.status.push((st) => { last = st; });
+    // A real-time context may start suspended until a user gesture;
+    // an OfflineAudioContext is started by its owner.
+    const wake = () => { if (typeof AudioContext === "function" && ac instanceof AudioContext) ac.resume(); };
+    const jump = (fn) => (...args) => { out.flush(); out.hold(false); return fn(...args); };
+    return {
+      audioContext: ac,
+      sharedMemory: shared,
+      deviceId: b.deviceId,
+      loggedIn: b.loggedIn,
+      signUp: (u, p) => b.signUp(u, p),
+      login: (u, p) => b.login(u, p),
+      token: () => b.token(),
+      get: async (path) => JSON.parse(await b.get(path)),
+      search: async (q) => JSON.parse(await b.get("/v1/search?q=" + encodeURIComponent(q))),
+      album: async (id) => JSON.parse(await b.get("/v1/albums/" + encodeURIComponent(id))),
+      playAlbum: jump((id, start = 0, frame = 0) => { wake(); return b.playAlbum(id, start, frame); }),
+      playTracks: jump((ids, start = 0, kind = "", id = "") => { wake(); return b.playTracks(ids, start, kind, id); }),
+      pause: () => { out.hold(true); return b.pause(); },
+      resume: () => { wake(); out.hold(false); return b.resume(); },
+      next: jump(() => b.next()),
+      previous: jump(() => b.previous()),
+      stop: jump(() => b.stop()),
+      seek: jump((seconds) => b.seek(seconds)),
+      setVolume: (g) => b.setVolume(g),
+      setTier: (t) => b.setTier(t),
+      status: () => last,
+      on(event, fn) {
+        const l = listeners[event];
+        if (!l) throw new Error(`segue: unknown event ${event}`);
+        l.push(fn);
+        return () => { const i = l.indexOf(fn); if (i >= 0) l.splice(i, 1); };
+      },
+      outputStats: () => out.stats(),
+      buffered: () => out.buffered(),
+      captured: () => out.dump(),
+      close: async () => { await b.close(); node.disconnect(); },
+    };
+  }
+
+  globalThis.segue = { open, tiers: TIERS };
+})();

@@ -1,0 +1,155 @@
+// The web player's AudioWorklet: plays interleaved float frames the Go
+// engine writes, from a SharedArrayBuffer ring (cross-origin isolated
+// pages) or from posted blocks (the fallback). It never blocks: a quantum
+// with too few frames is completed with silence and counted as an
+// underrun when it falls between two frames of audio.
+"use strict";
+
+// Ring layout (shared with segue.js): Int32 control words, then the data.
+const W = 0, R = 1, CTRL_BYTES = 64, PRIME = 8192;
+
+class SegueOut extends AudioWorkletProcessor {
+  constructor(options) {
+    super();
+    const o = options.processorOptions;
+    this.ch = o.channels;
+    this.cap = o.capacity; // frames, a power of two
+    this.mask = this.cap - 1;
+    this.sab = !!o.sab;
+    if (this.sab) {
+      this.ctrl = new Int32Array(o.sab, 0, CTRL_BYTES / 4);
+      this.data = new Float32Array(o.sab, CTRL_BYTES, this.cap * this.ch);
+    } else {
+      this.queue = [];
+      this.head = 0; // frames of queue[0] already played
+      this.consumed = 0;
+      this.reported = 0;
+    }
+    this.started = false; // a frame of audio was played
+    this.silence = 0; // silent frames since the last audio frame
+    this.underruns = 0; // silent frames between audio frames
+    this.played = 0;
+    this.capture = o.capture ? [] : null;
+    this.held = false; // paused: play silence, keep the buffered audio
+    // After a start or a flush the worklet waits until PRIME frames are
+    // buffered (or the amount stops growing: a stream shorter than that),
+    // so the first blocks are not played faster than they arrive.
+    this.priming = true;
+    this.primeSeen = -1;
+    this.primeStill = 0;
+    this.port.onmessage = (e) => this.message(e.data);
+  }
+
+  message(m) {
+    switch (m.type) {
+      case "frames": this.queue.push(m.data); break;
+      case "hold": this.held = m.on; break;
+      case "flush":
+        if (this.sab) Atomics.store(this.ctrl, R, Atomics.load(this.ctrl, W));
+        else {
+          for (const b of this.queue) this.consumed += b.length / this.ch;
+          this.consumed -= this.head;
+          this.queue = []; this.head = 0;
+          this.port.postMessage({ type: "consumed", n: this.consumed });
+        }
+        this.started = false; this.silence = 0;
+        this.priming = true; this.primeSeen = -1; this.primeStill = 0;
+        break;
+      case "stats":
+        this.port.postMessage({ type: "stats", id: m.id, played: this.played, underruns: this.underruns });
+        break;
+      case "dump": {
+        const n = this.capture ? this.capture.reduce((a, b) => a + b.length, 0) : 0;
+        const out = new Float32Array(n);
+        let off = 0;
+        for (const b of this.capture || []) { out.set(b, off); off += b.length; }
+        if (this.capture) this.capture = [];
+        this.port.postMessage({ type: "dump", id: m.id, data: out, underruns: this.underruns, played: this.played }, [out.buffer]);
+        this.underruns = 0; this.played = 0;
+        break;
+      }
+    }
+  }
+
+  // take copies up to n frames into the outputs at frame offset at and
+  // returns how many it copied.
+  take(outs, at, n) {
+    const ch = this.ch;
+    let got = 0;
+    if (this.sab) {
+      const w = Atomics.load(this.ctrl, W), r = Atomics.load(this.ctrl, R);
+      got = Math.min(n, (w - r) | 0);
+      for (let i = 0; i < got; i++) {
+        const p = ((r + i) & this.mask) * ch;
+        for (let c = 0; c < outs.length; c++) outs[c][at + i] = this.data[p + Math.min(c, ch - 1)];
+      }
+      if (this.capture && got > 0) {
+        const copy = new Float32Array(got * ch);
+        for (let i = 0; i < got; i++) {
+          const p = ((r + i) & this.mask) * ch;
+          for (let c = 0; c < ch; c++) copy[i * ch + c] = this.data[p + c];
+        }
+        this.capture.push(copy);
+      }
+      Atomics.store(this.ctrl, R, (r + got) | 0);
+      return got;
+    }
+    while (got < n && this.queue.length > 0) {
+      const b = this.queue[0];
+      const k = Math.min(n - got, b.length / ch - this.head);
+      for (let i = 0; i < k; i++) {
+        const p = (this.head + i) * ch;
+        for (let c = 0; c < outs.length; c++) outs[c][at + got + i] = b[p + Math.min(c, ch - 1)];
+      }
+      if (this.capture) this.capture.push(b.slice(this.head * ch, (this.head + k) * ch));
+      got += k; this.head += k;
+      if (this.head * ch >= b.length) { this.queue.shift(); this.head = 0; }
+    }
+    this.consumed += got;
+    return got;
+  }
+
+  available() {
+    if (this.sab) return (Atomics.load(this.ctrl, W) - Atomics.load(this.ctrl, R)) | 0;
+    let n = -this.head;
+    for (const b of this.queue) n += b.length / this.ch;
+    return n;
+  }
+
+  // primed ends priming once PRIME frames are buffered, or once a
+  // non-empty buffer has not grown for 16 quanta.
+  primed() {
+    const n = this.available();
+    if (n >= PRIME) { this.priming = false; return true; }
+    if (n > 0 && n === this.primeSeen) {
+      if (++this.primeStill >= 16) { this.priming = false; return true; }
+    } else {
+      this.primeStill = 0;
+    }
+    this.primeSeen = n;
+    return false;
+  }
+
+  process(_inputs, outputs) {
+    const outs = outputs[0];
+    const n = outs[0].length;
+    if (this.held || (this.priming && !this.primed())) {
+      for (let c = 0; c < outs.length; c++) outs[c].fill(0);
+      return true;
+    }
+    const got = this.take(outs, 0, n);
+    for (let c = 0; c < outs.length; c++) outs[c].fill(0, got);
+    if (got > 0) {
+      if (this.started) this.underruns += this.silence;
+      this.started = true; this.silence = 0; this.played += got;
+    }
+    this.silence += n - got;
+    if (!this.sab && this.consumed - this.reported >= 1024) {
+      this.reported = this.consumed;
+      this.port.postMessage({ type: "consumed", n: this.consumed });
+    }
+    return true;
+  }
+}
+
+registerProcessor("segue-out", SegueOut);
