@@ -113,11 +113,12 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	srv := relay.NewWithDataDir(dd, opts)
 	license.NewForDataDir(dd, license.DefaultOptions().WithAdminToken(*admin).WithLogger(log)).Mount(srv)
-	srv.MountIngest(relay.DefaultIngestOptions())
-	if _, err := search.MountForDataDir(ctx, dd, srv); err != nil {
+	ss, err := search.MountForDataDir(ctx, dd, srv)
+	if err != nil {
 		srv.Close()
 		return err
 	}
+	srv.MountIngest(relay.DefaultIngestOptions().WithPublished(ss.Published))
 	chain := audit.NewChain(dd.Store, dd.Signer, audit.DefaultCheckpointEvery, nil)
 	counts := counting.New(dd.Store, events.NewStoreLog(dd.Store), dd.Catalog, chain, counting.DefaultOptions().WithAdminToken(*admin).WithLogger(log))
 	counts.Mount(srv)

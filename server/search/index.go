@@ -16,6 +16,7 @@ import (
 
 	"github.com/segue-fm/segue/core/search"
 	"github.com/segue-fm/segue/internal/cborx"
+	"github.com/segue-fm/segue/server/metadata"
 	"github.com/segue-fm/segue/store"
 )
 
@@ -44,6 +45,10 @@ type Entry struct {
 	Artists    []string `cbor:"4,keyasint" json:"artists,omitempty"`
 	Album      string   `cbor:"5,keyasint" json:"album,omitempty"`
 	Popularity float64  `cbor:"6,keyasint" json:"popularity,omitempty"`
+	// Audio is the catalog track that plays a track entry: its own id for
+	// an ingested track, the attached track for an imported one, "" while
+	// an imported track has no audio.
+	Audio string `cbor:"7,keyasint,omitempty" json:"audio_id,omitempty"`
 }
 
 // Document returns e's searchable fields in the order Title, Artists...,
@@ -61,6 +66,21 @@ func (e Entry) Document() search.Document {
 }
 
 func (e Entry) key() string { return string(e.Kind) + ":" + e.ID }
+
+// storeKey is where e is persisted.
+func (e Entry) storeKey() []byte { return store.Key("search", "entry", e.key()) }
+
+// write returns the store write that persists e.
+func (e Entry) write() (metadata.KV, error) {
+	if err := e.Check(); err != nil {
+		return metadata.KV{}, err
+	}
+	v, err := cborx.Marshal(e)
+	if err != nil {
+		return metadata.KV{}, fmt.Errorf("search: encode entry: %w", err)
+	}
+	return metadata.KV{Key: e.storeKey(), Value: v}, nil
+}
 
 // Errors of the index.
 var (
@@ -118,9 +138,9 @@ type Index struct {
 	lev [3]*levenshtein.LevenshteinAutomatonBuilder
 }
 
-// Open loads the entries stored in st and builds the index over them. The
+// OpenIndex loads the entries stored in st and builds the index over them. The
 // index writes its entries to st; it does not close st.
-func Open(ctx context.Context, st store.Store, opts Options) (*Index, error) {
+func OpenIndex(ctx context.Context, st store.Store, opts Options) (*Index, error) {
 	ix := &Index{opts: opts, st: st, byKey: map[string]uint32{}, postings: map[string][]uint32{}, fresh: map[string]struct{}{}}
 	for d := 1; d <= 2; d++ {
 		b, err := levenshtein.NewLevenshteinAutomatonBuilder(uint8(d), true)
@@ -166,6 +186,8 @@ func (e Entry) Check() error {
 		return fmt.Errorf("%w: album of %d bytes", ErrInvalidEntry, len(e.Album))
 	case len(e.Artists) > MaxArtists:
 		return fmt.Errorf("%w: %d artists", ErrInvalidEntry, len(e.Artists))
+	case len(e.Audio) > MaxIDBytes:
+		return fmt.Errorf("%w: audio id of %d bytes", ErrInvalidEntry, len(e.Audio))
 	}
 	for _, a := range e.Artists {
 		if a == "" || len(a) > MaxTextBytes {
@@ -207,6 +229,29 @@ func (ix *Index) Upsert(ctx context.Context, entries ...Entry) error {
 	return ix.maybeRebuild()
 }
 
+// apply replaces entries already persisted in memory only, in batches
+// of applyBatch so that queries are not held off for long.
+func (ix *Index) apply(entries []Entry) error {
+	for len(entries) > 0 {
+		n := min(len(entries), applyBatch)
+		ix.mu.Lock()
+		for _, e := range entries[:n] {
+			ix.remove(e.key())
+			ix.add(e)
+		}
+		err := ix.maybeRebuild()
+		ix.mu.Unlock()
+		if err != nil {
+			return err
+		}
+		entries = entries[n:]
+	}
+	return nil
+}
+
+// applyBatch bounds the entries applied under one lock.
+const applyBatch = 4096
+
 // Remove deletes the entries of kind with the given ids; unknown ids are
 // ignored.
 func (ix *Index) Remove(ctx context.Context, kind Kind, ids ...string) error {
@@ -227,6 +272,21 @@ func (ix *Index) Remove(ctx context.Context, kind Kind, ids ...string) error {
 		ix.remove(string(kind) + ":" + id)
 	}
 	return ix.maybeRebuild()
+}
+
+// changed returns the entries of batch not indexed exactly as they are.
+func (ix *Index) changed(batch []Entry) []Entry {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return slices.DeleteFunc(batch, func(e Entry) bool {
+		n, ok := ix.byKey[e.key()]
+		if !ok {
+			return false
+		}
+		cur := ix.slots[n].entry
+		return cur.Title == e.Title && cur.Album == e.Album && cur.Popularity == e.Popularity &&
+			cur.Audio == e.Audio && slices.Equal(cur.Artists, e.Artists)
+	})
 }
 
 // Len returns the number of entries indexed.

@@ -31,7 +31,7 @@ var fixture = []Entry{
 func openMemory(t *testing.T, opts Options, entries ...Entry) (*Index, store.Store) {
 	t.Helper()
 	st := store.NewMemory()
-	ix, err := Open(context.Background(), st, opts)
+	ix, err := OpenIndex(context.Background(), st, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +163,7 @@ func TestIndexPersisted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ix, err := Open(ctx, st, DefaultOptions())
+	ix, err := OpenIndex(ctx, st, DefaultOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +181,7 @@ func TestIndexPersisted(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	ix, err = Open(ctx, st, DefaultOptions())
+	ix, err = OpenIndex(ctx, st, DefaultOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
