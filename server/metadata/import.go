@@ -70,9 +70,9 @@ type Options struct {
 	logger    *slog.Logger
 }
 
-// DefaultOptions returns: chunks of 500 records per transaction, the
+// DefaultOptions returns: chunks of 2000 records per transaction, the
 // first 100 line errors reported, slog.Default().
-func DefaultOptions() Options { return Options{chunk: 500, maxErrors: 100, logger: slog.Default()} }
+func DefaultOptions() Options { return Options{chunk: 2000, maxErrors: 100, logger: slog.Default()} }
 
 // WithChunk sets the records written per transaction (values below 1
 // become 1).

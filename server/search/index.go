@@ -9,6 +9,7 @@ import (
 	"math"
 	"math/bits"
 	"slices"
+	"runtime"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -210,14 +211,21 @@ func OpenIndex(ctx context.Context, st store.Store, opts Options) (*Index, error
 		}
 		ix.lev[d] = b
 	}
+	// Decoding and tokenising run on every core, a batch at a time;
+	// adding to the dictionary stays in store order.
+	var batch [][]byte
 	err := st.Iterate(ctx, entryPrefix, false, func(key, value []byte) error {
-		var e Entry
-		if err := entryDec.Unmarshal(value, &e); err != nil {
-			return fmt.Errorf("search: decode entry %q: %w", key, err)
+		batch = append(batch, bytes.Clone(value))
+		if len(batch) < loadBatch {
+			return nil
 		}
-		ix.add(e)
-		return nil
+		err := ix.load(batch)
+		batch = batch[:0]
+		return err
 	})
+	if err == nil {
+		err = ix.load(batch)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -389,13 +397,59 @@ func terms(d search.Document) []termAttr {
 
 // add indexes e in a new slot; the caller holds mu (or owns ix).
 func (ix *Index) add(e Entry) {
-	n := uint32(len(ix.slots))
 	doc := e.Document()
+	ix.addPrepared(e, doc, terms(doc))
+}
+
+// loadBatch is how many stored entries OpenIndex prepares at once.
+const loadBatch = 8192
+
+// prepared is a decoded entry with its document and terms.
+type prepared struct {
+	e     Entry
+	doc   search.Document
+	terms []termAttr
+	err   error
+}
+
+// load decodes and tokenises stored entries on every core, then adds
+// them in order; the caller owns ix.
+func (ix *Index) load(values [][]byte) error {
+	out := make([]prepared, len(values))
+	workers := min(runtime.GOMAXPROCS(0), len(values))
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < len(values); i += workers {
+				p := &out[i]
+				if err := entryDec.Unmarshal(values[i], &p.e); err != nil {
+					p.err = fmt.Errorf("search: decode entry: %w", err)
+					continue
+				}
+				p.doc = p.e.Document()
+				p.terms = terms(p.doc)
+			}
+		})
+	}
+	wg.Wait()
+	for _, p := range out {
+		if p.err != nil {
+			return p.err
+		}
+		ix.addPrepared(p.e, p.doc, p.terms)
+	}
+	return nil
+}
+
+// addPrepared indexes e, whose document is doc with terms ts, in a new
+// slot; the caller holds mu (or owns ix).
+func (ix *Index) addPrepared(e Entry, doc search.Document, ts []termAttr) {
+	n := uint32(len(ix.slots))
 	ix.slots = append(ix.slots, slot{entry: e, doc: doc, alive: true})
 	ix.kinds = append(ix.kinds, kindBit(e.Kind))
 	ix.pops = append(ix.pops, e.Popularity)
 	ix.byKey[e.key()] = n
-	for _, t := range terms(doc) {
+	for _, t := range ts {
 		p, ok := ix.postings[t.term]
 		if !ok {
 			ix.fresh[t.term] = struct{}{}
