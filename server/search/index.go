@@ -98,8 +98,9 @@ type Options struct {
 	termCache     int
 }
 
-// DefaultOptions returns the defaults: the FST is rebuilt when 1024 new
-// terms have arrived since the last build, at most 200 candidates are
+// DefaultOptions returns the defaults: the FST is rebuilt when more than
+// 1024 new terms (or a sixteenth of the dictionary) have arrived since the
+// last build, at most 200 candidates are
 // ranked per query (fewer for a small page, see Search), and a 32 MiB
 // term cache.
 func DefaultOptions() Options {
@@ -472,8 +473,13 @@ func (ix *Index) remove(key string) {
 	ix.dead++
 }
 
+// maybeRebuild rebuilds the FST when too many terms are fresh or half
+// the slots are dead; the caller holds mu. The fresh-term threshold grows with the dictionary (a sixteenth of its
+// terms, at least the configured limit), so a large import applied in
+// batches rebuilds the FST a logarithmic number of times, not once per
+// batch.
 func (ix *Index) maybeRebuild() error {
-	if len(ix.fresh) <= ix.opts.freshLimit && ix.dead <= len(ix.slots)/2 {
+	if len(ix.fresh) <= max(ix.opts.freshLimit, len(ix.postings)/16) && ix.dead <= len(ix.slots)/2 {
 		return nil
 	}
 	return ix.rebuild()
