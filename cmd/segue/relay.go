@@ -130,11 +130,12 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	srv.SetAccessWriter(accessLog)
 	web.Mount(srv.Echo()) // the web player at / (server/web)
 	license.NewForDataDir(dd, license.DefaultOptions().WithAdminToken(*admin).WithLogger(log).WithAccessWriter(accessLog)).Mount(srv)
-	srv.MountIngest(relay.DefaultIngestOptions())
-	if _, err := search.MountForDataDir(ctx, dd, srv); err != nil {
+	ss, err := search.MountForDataDir(ctx, dd, srv)
+	if err != nil {
 		srv.Close()
 		return err
 	}
+	srv.MountIngest(relay.DefaultIngestOptions().WithPublished(ss.Published))
 	var evlog events.Log = events.NewStoreLog(dd.Store)
 	if *natsURL != "" {
 		nc, err := nats.Connect(*natsURL, nats.Name("segue-relay"))

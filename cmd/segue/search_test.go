@@ -1,9 +1,16 @@
 package main
 
 import (
+	"context"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/segue-fm/segue/internal/testbed"
+	"github.com/segue-fm/segue/server/catalog"
+	"github.com/segue-fm/segue/server/relay"
+	"github.com/segue-fm/segue/server/search"
 )
 
 // TestRelayMountsSearch starts the real `segue relay` and checks GET
@@ -21,5 +28,37 @@ func TestRelayMountsSearch(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("GET /v1/search without a token: %d, want 401", resp.StatusCode)
+	}
+}
+
+// TestSearchCommand registers a device with `segue search` itself and
+// searches a real relay (the demo album ingested, search mounted as
+// `segue relay` mounts it) with a typo: the demo track comes first with
+// its matched words bracketed.
+func TestSearchCommand(t *testing.T) {
+	r := testbed.NewRelay(t, testbed.DefaultOptions().WithMount(func(dd *catalog.DataDir, srv *relay.Server) {
+		if _, err := search.MountForDataDir(context.Background(), dd, srv); err != nil {
+			t.Error(err)
+		}
+	}))
+	t.Setenv("SEGUE_DEVICE", filepath.Join(t.TempDir(), "device"))
+	t.Setenv("SEGUE_RELAY", r.URL)
+	t.Setenv("SEGUE_USER", "ada")
+	t.Setenv("SEGUE_PASSWORD", "a long enough secret")
+	res := segue(t, "search", "--signup", "--type", "track", "harbuor ligts")
+	if res.code != 0 {
+		t.Fatalf("search: %+v", res)
+	}
+	first, _, _ := strings.Cut(res.stdout, "\n")
+	if !strings.Contains(first, " 1. track  [Harbour] [Lights] — Segue Ensemble") {
+		t.Errorf("first line %q\n%s", first, res.stdout)
+	}
+	if res := segue(t, "search", "xqzvwkj"); res.code != 0 || !strings.Contains(res.stdout, "no results") {
+		t.Errorf("nothing close: %+v", res)
+	}
+	for _, args := range [][]string{{"search"}, {"search", "--type", "song", "x"}, {"search", "--limit", "0", "x"}, {"search", "--type", "playlist", "x"}} {
+		if res := segue(t, args...); res.code != 2 {
+			t.Errorf("%v: exit %d, want 2 (%s)", args, res.code, res.stderr)
+		}
 	}
 }

@@ -91,20 +91,20 @@ func Generate(seed uint64, tracks int) Catalog {
 		for k := 1; k <= n && len(c.Tracks) < tracks; k++ {
 			t := Track{
 				ID: fmt.Sprintf("tr%08d", len(c.Tracks)), AlbumID: al.ID, ArtistIDs: []string{a.ID},
-				ISRC:       fmt.Sprintf("QZ%s%02d%05d", "SG", len(c.Tracks)/100000%100, len(c.Tracks)%100000),
+				ISRC:       isrc(len(c.Tracks)),
 				DiscNumber: 1, TrackNumber: k, DurationMS: 90000 + r.IntN(400000),
 				Explicit: r.IntN(10) == 0, Popularity: math.Round(a.Popularity*r.Float64()*100) / 100,
 				Title: title(r, 1+r.IntN(4)),
 			}
-			if r.IntN(8) == 0 {
-				t.ArtistIDs = append(t.ArtistIDs, c.Artists[r.IntN(len(c.Artists))].ID)
+			if f := c.Artists[r.IntN(len(c.Artists))].ID; r.IntN(8) == 0 && f != a.ID {
+				t.ArtistIDs = append(t.ArtistIDs, f)
 			}
 			c.Tracks = append(c.Tracks, t)
 			// Remasters and live versions share the title.
 			if r.IntN(10) == 0 && len(c.Tracks) < tracks {
 				v := t
 				v.ID = fmt.Sprintf("tr%08d", len(c.Tracks))
-				v.ISRC = fmt.Sprintf("QZSG%02d%05d", len(c.Tracks)/100000%100, len(c.Tracks)%100000)
+				v.ISRC = isrc(len(c.Tracks))
 				v.Popularity /= 3
 				if r.IntN(2) == 0 {
 					v.Title += fmt.Sprintf(" (Remastered %d)", 1990+r.IntN(36))
@@ -117,6 +117,10 @@ func Generate(seed uint64, tracks int) Catalog {
 	}
 	return c
 }
+
+// isrc is the ISRC of the n-th generated track: country QZ, registrant
+// SGX, then 7 digits (unique below 10 million tracks).
+func isrc(n int) string { return fmt.Sprintf("QZSGX%07d", n%10_000_000) }
 
 func artistName(r *rand.Rand) string {
 	lang := syllables[r.IntN(len(syllables))]

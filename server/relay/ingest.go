@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +18,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/segue-fm/segue/core/api"
+	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/server/ingest"
 )
@@ -30,6 +32,7 @@ type IngestOptions struct {
 	readTimeout time.Duration
 	tmpDir      string
 	ingest      ingest.Options
+	published   func(context.Context, []model.Track) error
 }
 
 // maxAlbumPart bounds the album.json part.
@@ -58,6 +61,15 @@ func (o IngestOptions) WithMaxFiles(n int) IngestOptions { o.maxFiles = n; retur
 // (default one hour); it replaces the server's read deadline for that
 // request only.
 func (o IngestOptions) WithReadTimeout(d time.Duration) IngestOptions { o.readTimeout = d; return o }
+
+// WithPublished sets a function called with the tracks an ingest
+// published, after they are committed (the search index attaches or
+// indexes them). Its error is logged: the ingest itself succeeded.
+// Default: none.
+func (o IngestOptions) WithPublished(fn func(context.Context, []model.Track) error) IngestOptions {
+	o.published = fn
+	return o
+}
 
 // WithTempDir sets where uploads and encoder files are kept while an
 // ingest runs (default os.TempDir()); they are removed when it ends.
@@ -131,6 +143,15 @@ func (h *ingestHandler) serve(c echo.Context) error {
 	res, err := ingest.Ingest(ctx, h.s.cat, h.s.signer, req, h.o.ingest.WithTempDir(tmp).WithLogger(h.s.log))
 	if err != nil {
 		return ingestError(err, in)
+	}
+	if h.o.published != nil {
+		var tracks []model.Track
+		for _, t := range res.Tracks {
+			tracks = append(tracks, t.Track)
+		}
+		if err := h.o.published(ctx, tracks); err != nil {
+			h.s.log.ErrorContext(ctx, "admin ingest: published hook", "err", err)
+		}
 	}
 	out, err := ingest.Summarize(ctx, h.s.cat, res)
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"testing"
 
 	"github.com/segue-fm/segue/core/api"
+	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/internal/demoalbum"
 	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/server/relay"
@@ -102,7 +103,12 @@ func TestAdminIngest(t *testing.T) {
 	srv := relay.NewWithDataDir(dd, relay.DefaultOptions("").WithAdminToken(adminToken).WithLogger(quiet))
 	tmp := t.TempDir()
 	const maxFile, maxRequest = 400 << 10, 3 << 20
-	srv.MountIngest(relay.DefaultIngestOptions().WithMaxFile(maxFile).WithMaxRequest(maxRequest).WithTempDir(tmp))
+	var published []model.Track // the WithPublished hook's calls (the search index's)
+	srv.MountIngest(relay.DefaultIngestOptions().WithMaxFile(maxFile).WithMaxRequest(maxRequest).WithTempDir(tmp).
+		WithPublished(func(_ context.Context, tracks []model.Track) error {
+			published = append(published, tracks...)
+			return nil
+		}))
 	hs := httptest.NewServer(srv.Handler())
 	defer hs.Close()
 
@@ -201,6 +207,9 @@ func TestAdminIngest(t *testing.T) {
 		a, err := srv.Catalog().Album(ctx, res.Albums[0].ID)
 		if err != nil || len(a.TrackIDs) != 4 {
 			t.Fatalf("published album: %+v %v", a, err)
+		}
+		if len(published) != 4 || published[0].ID != res.Tracks[0].ID || published[0].ISRC == "" {
+			t.Errorf("published hook got %d tracks: %+v", len(published), published)
 		}
 		if left, _ := os.ReadDir(tmp); len(left) != 0 {
 			t.Fatalf("%d temporary entries left", len(left))

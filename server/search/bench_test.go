@@ -119,7 +119,7 @@ func setup(b *testing.B) *benchSet {
 
 		h0 := heapInUse()
 		start := time.Now()
-		ix, err := Open(context.Background(), store.NewMemory(), DefaultOptions())
+		ix, err := OpenIndex(context.Background(), store.NewMemory(), DefaultOptions())
 		if err == nil {
 			err = ix.Upsert(context.Background(), bs.entries...)
 		}

@@ -1,8 +1,6 @@
 package search
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -10,9 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/segue-fm/segue/core/model"
 	core "github.com/segue-fm/segue/core/search"
-	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/server/relay"
 )
 
@@ -42,11 +38,14 @@ func (s *Server) Mount(r *relay.Server) {
 // ResultJSON is one result of GET /v1/search. Highlights are UTF-8 byte
 // ranges into the named field (for artists, into Artists[Index]).
 type ResultJSON struct {
-	Kind       Kind            `json:"kind"`
-	ID         string          `json:"id"`
-	Title      string          `json:"title"`
-	Artists    []string        `json:"artists,omitempty"`
-	Album      string          `json:"album,omitempty"`
+	Kind    Kind     `json:"kind"`
+	ID      string   `json:"id"`
+	Title   string   `json:"title"`
+	Artists []string `json:"artists,omitempty"`
+	Album   string   `json:"album,omitempty"`
+	// Audio is the catalog track to play for a track result ("" while
+	// an imported track has no audio yet).
+	Audio      string          `json:"audio_id,omitempty"`
 	Highlights []HighlightJSON `json:"highlights"`
 }
 
@@ -113,7 +112,7 @@ func (s *Server) search(c echo.Context) error {
 	}
 	resp := ResponseJSON{Query: c.QueryParam("q"), Total: total, Offset: offset, Limit: limit, Results: []ResultJSON{}}
 	for _, h := range hits {
-		r := ResultJSON{Kind: h.Entry.Kind, ID: h.Entry.ID, Title: h.Entry.Title, Artists: h.Entry.Artists, Album: h.Entry.Album, Highlights: []HighlightJSON{}}
+		r := ResultJSON{Kind: h.Entry.Kind, ID: h.Entry.ID, Title: h.Entry.Title, Artists: h.Entry.Artists, Album: h.Entry.Album, Audio: h.Entry.Audio, Highlights: []HighlightJSON{}}
 		for _, hl := range h.Result.Highlights {
 			r.Highlights = append(r.Highlights, fieldOf(h.Entry, hl))
 		}
@@ -135,82 +134,4 @@ func fieldOf(e Entry, hl core.Highlight) HighlightJSON {
 		out.Field = "album"
 	}
 	return out
-}
-
-// IndexCatalog adds every published track of cat, with its album and
-// artists, to ix (batches of 500 entries, each all or nothing). Entries
-// already indexed are replaced.
-func IndexCatalog(ctx context.Context, ix *Index, cat *catalog.Catalog) error {
-	var batch []Entry
-	seen := map[string]bool{}
-	artistName := map[model.ArtistID]string{}
-	names := func(ids []model.ArtistID) ([]string, error) {
-		var out []string
-		for _, id := range ids {
-			n, ok := artistName[id]
-			if !ok {
-				a, err := cat.Artist(ctx, id)
-				if err != nil {
-					return nil, err
-				}
-				n, artistName[id] = a.Name, a.Name
-				batch = append(batch, Entry{Kind: KindArtist, ID: string(id), Title: a.Name})
-			}
-			out = append(out, n)
-		}
-		return out, nil
-	}
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		err := ix.Upsert(ctx, batch...)
-		batch = batch[:0]
-		return err
-	}
-	err := cat.EachTrack(ctx, func(t model.Track) error {
-		artists, err := names(t.ArtistIDs)
-		if err != nil {
-			return err
-		}
-		al, err := cat.Album(ctx, t.AlbumID)
-		if err != nil && !errors.Is(err, catalog.ErrNotFound) {
-			return err
-		}
-		if al.ID != "" && !seen[string(al.ID)] {
-			seen[string(al.ID)] = true
-			alArtists, err := names(al.ArtistIDs)
-			if err != nil {
-				return err
-			}
-			batch = append(batch, Entry{Kind: KindAlbum, ID: string(al.ID), Title: al.Title, Artists: alArtists})
-		}
-		batch = append(batch, Entry{Kind: KindTrack, ID: string(t.ID), Title: t.Title, Artists: artists, Album: al.Title})
-		if len(batch) >= 500 {
-			return flush()
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("search: index catalog: %w", err)
-	}
-	if err := flush(); err != nil {
-		return fmt.Errorf("search: index catalog: %w", err)
-	}
-	return nil
-}
-
-// MountForDataDir opens the index stored in dd's store, adds dd's
-// published catalog to it (IndexCatalog) and mounts GET /v1/search on r.
-// It returns the index, which stays valid while dd is open.
-func MountForDataDir(ctx context.Context, dd *catalog.DataDir, r *relay.Server) (*Index, error) {
-	ix, err := Open(ctx, dd.Store, DefaultOptions())
-	if err != nil {
-		return nil, err
-	}
-	if err := IndexCatalog(ctx, ix, dd.Catalog); err != nil {
-		return nil, err
-	}
-	NewServer(ix).Mount(r)
-	return ix, nil
 }

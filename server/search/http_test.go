@@ -18,6 +18,7 @@ import (
 	"github.com/segue-fm/segue/crypto"
 	"github.com/segue-fm/segue/internal/testbed"
 	"github.com/segue-fm/segue/server/catalog"
+	"github.com/segue-fm/segue/server/metadata"
 	"github.com/segue-fm/segue/server/relay"
 	"github.com/segue-fm/segue/store"
 )
@@ -65,7 +66,7 @@ func TestHTTPSearch(t *testing.T) {
 	defer dd.Close()
 	quiet := slog.New(slog.DiscardHandler)
 	srv := relay.NewWithDataDir(dd, relay.DefaultOptions("").WithArgonParams(relay.FastArgonParams).WithLogger(quiet))
-	ix, err := Open(ctx, dd.Store, DefaultOptions())
+	ix, err := OpenIndex(ctx, dd.Store, DefaultOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,11 +172,11 @@ func TestHTTPSearch(t *testing.T) {
 func TestIndexCatalog(t *testing.T) {
 	ctx := context.Background()
 	r := testbed.NewRelay(t, testbed.DefaultOptions())
-	ix, err := Open(ctx, store.NewMemory(), DefaultOptions())
+	ix, err := OpenIndex(ctx, store.NewMemory(), DefaultOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := IndexCatalog(ctx, ix, r.Server().Catalog()); err != nil {
+	if err := NewService(ix, r.Server().Catalog(), metadata.DefaultOptions()).IndexCatalog(ctx); err != nil {
 		t.Fatal(err)
 	}
 	tr, err := r.Server().Catalog().Track(ctx, r.Tracks[0])

@@ -31,7 +31,7 @@ var fixture = []Entry{
 func openMemory(t *testing.T, opts Options, entries ...Entry) (*Index, store.Store) {
 	t.Helper()
 	st := store.NewMemory()
-	ix, err := Open(context.Background(), st, opts)
+	ix, err := OpenIndex(context.Background(), st, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +163,7 @@ func TestIndexPersisted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ix, err := Open(ctx, st, DefaultOptions())
+	ix, err := OpenIndex(ctx, st, DefaultOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +181,7 @@ func TestIndexPersisted(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	ix, err = Open(ctx, st, DefaultOptions())
+	ix, err = OpenIndex(ctx, st, DefaultOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,7 +230,7 @@ func TestEntryCheck(t *testing.T) {
 func TestBestCandidates(t *testing.T) {
 	var cands []cand
 	for i := range 500 {
-		cands = append(cands, cand{n: uint32(i), words: i % 3, typos: i % 5, exact: i % 2, pop: float64(i % 7)})
+		cands = append(cands, cand{n: uint32(i), words: uint8(i % 3), typos: uint8(i % 5), attr: uint8(i % 4), exact: uint8(i % 2), pop: float64(i % 7)})
 	}
 	want := slices.Clone(cands)
 	slices.SortFunc(want, func(a, b cand) int {
@@ -239,7 +239,7 @@ func TestBestCandidates(t *testing.T) {
 		}
 		return 1
 	})
-	for _, k := range []int{1, 10, 499} {
+	for _, k := range []int{1, 10, 499, 500, 600} {
 		got := bestCandidates(cands, k)
 		slices.SortFunc(got, func(a, b cand) int {
 			if a.better(b) {
@@ -247,7 +247,7 @@ func TestBestCandidates(t *testing.T) {
 			}
 			return 1
 		})
-		if !slices.Equal(got, want[:k]) {
+		if !slices.Equal(got, want[:min(k, len(want))]) {
 			t.Errorf("k=%d: best candidates differ from the sorted prefix", k)
 		}
 	}
