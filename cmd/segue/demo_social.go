@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/segue-fm/segue/core"
@@ -59,8 +60,8 @@ func (d *demo) friendActivity(ctx context.Context) error {
 		select {
 		case a := <-seen:
 			if a.User == "ada" && a.Track == tr.ID && a.Playing {
-				d.step("social: bob sees %s playing %q by %v (from %s %s) %v after ada's player started it",
-					a.DisplayName, a.Title, a.Artists, a.Context.Kind, a.Context.ID, time.Since(t0).Round(time.Millisecond))
+				d.step("social: bob sees %s playing %q by %s (from her %s) %v after ada's player started it",
+					a.DisplayName, a.Title, strings.Join(a.Artists, ", "), a.Context.Kind, time.Since(t0).Round(time.Millisecond))
 				got = true
 			}
 		case <-timeout:
