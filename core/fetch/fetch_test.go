@@ -710,7 +710,11 @@ func TestManifestAndPrefetch(t *testing.T) {
 			if _, err := f.ManifestAndPrefetch(ctx, fx.m.TrackID, fx.m.Tier, 2); err != nil {
 				t.Fatal(err)
 			}
-			if n := o1.Requests(fx.posReq(fetch.KindHeader, 0)) + o1.Requests(fx.req(fetch.KindHeader, 0)); n != 1 {
+			n := 0 // the prefetch may reach o2 first if o1 was quarantined by chunk 0 already
+			for _, o := range []*fetch.MemoryOrigin{o1, o2} {
+				n += o.Requests(fx.posReq(fetch.KindHeader, 0)) + o.Requests(fx.req(fetch.KindHeader, 0))
+			}
+			if n != 1 {
 				t.Fatalf("header requested %d times", n)
 			}
 		})

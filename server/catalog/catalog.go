@@ -32,6 +32,9 @@ var (
 	// ErrCorrupt is returned when a stored value cannot be decoded or a
 	// sealed key fails authentication.
 	ErrCorrupt = errors.New("catalog: corrupt entry")
+	// ErrEmbargoed is returned by ContentKeyAt for a track whose album's
+	// release time (model.Album.ReleaseAt) is still ahead.
+	ErrEmbargoed = errors.New("catalog: embargoed until release")
 )
 
 // AtRestKey is the relay's 256-bit key that seals content keys in the store

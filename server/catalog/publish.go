@@ -280,6 +280,9 @@ func putAlbum(tx store.Txn, r Release) error {
 		for _, id := range prev.TrackIDs {
 			ids[id] = true
 		}
+		if a.ReleaseAt == 0 {
+			a.ReleaseAt = prev.ReleaseAt // a re-publish never lifts an embargo by omission
+		}
 		for _, ar := range prev.ArtistIDs {
 			if !slices.Contains(a.ArtistIDs, ar) {
 				if err := tx.Delete(artistAlbumKey(ar, a.ID)); err != nil {
@@ -317,6 +320,9 @@ func putAlbum(tx store.Txn, r Release) error {
 		a.TrackIDs[i] = p.id
 	}
 	if err := putCBOR(tx, albumKey(a.ID), a); err != nil {
+		return err
+	}
+	if err := indexRelease(tx, a); err != nil {
 		return err
 	}
 	for _, ar := range a.ArtistIDs {

@@ -22,6 +22,10 @@ type Options struct {
 	client        *http.Client
 	logger        *slog.Logger
 	now           func() time.Time
+
+	pinBytes         int64
+	pinWindow        time.Duration
+	prepositionTiers []model.Tier
 }
 
 // Defaults of DefaultOptions.
@@ -31,6 +35,8 @@ const (
 	DefaultAuthTTL       = 30 * time.Second
 	DefaultAuthFailTTL   = 2 * time.Second
 	DefaultOriginTimeout = 30 * time.Second
+	DefaultPinBytes      = 1 << 30
+	DefaultPinWindow     = time.Hour
 )
 
 // DefaultOptions returns the defaults for an edge in front of parent (the
@@ -50,7 +56,25 @@ func DefaultOptions(parent string) Options {
 		client:        &http.Client{},
 		logger:        slog.New(slog.DiscardHandler),
 		now:           time.Now,
+
+		pinBytes:         DefaultPinBytes,
+		pinWindow:        DefaultPinWindow,
+		prepositionTiers: model.Tiers,
 	}
+}
+
+// WithPreposition configures pre-positioning (Edge.Preposition): pinned
+// objects of upcoming releases take at most pinBytes of memory, outside
+// the cache budget (default 1 GiB, DefaultPinBytes), stay pinned until
+// their release time plus window (default an hour, DefaultPinWindow: the
+// release storm), and tiers are the stream tiers fetched (default every
+// tier, model.Tiers; none given keeps the current ones).
+func (o Options) WithPreposition(pinBytes int64, window time.Duration, tiers ...model.Tier) Options {
+	o.pinBytes, o.pinWindow = pinBytes, window
+	if len(tiers) > 0 {
+		o.prepositionTiers = append([]model.Tier(nil), tiers...)
+	}
+	return o
 }
 
 // WithParent sets the base URL misses are fetched from: the relay, or a
@@ -108,8 +132,8 @@ func (o Options) WithLogger(l *slog.Logger) Options {
 	return o
 }
 
-// WithClock sets the clock the token verdict cache reads (default
-// time.Now; nil means the same).
+// WithClock sets the clock the token verdict cache, the position map and
+// the pre-positioning windows read (default time.Now; nil means the same).
 func (o Options) WithClock(now func() time.Time) Options {
 	if now == nil {
 		now = time.Now
