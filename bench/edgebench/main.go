@@ -19,6 +19,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -39,8 +40,11 @@ import (
 	"github.com/segue-fm/segue/core"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
-	"github.com/segue-fm/segue/internal/testbed"
+	"github.com/segue-fm/segue/internal/demoalbum"
+	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/server/edge"
+	"github.com/segue-fm/segue/server/ingest"
+	"github.com/segue-fm/segue/server/relay"
 )
 
 // spec is what serve writes and load reads.
@@ -96,29 +100,29 @@ func serve(ctx context.Context, args []string) error {
 		return errors.New("serve: -spec is required and -mode must be edge, relay or files")
 	}
 	quiet := slog.New(slog.DiscardHandler)
-	r, err := testbed.Start(ctx, testbed.DefaultOptions().WithLogger(quiet))
-	if err != nil {
-		return err
-	}
-	defer r.Close()
 	dir, err := os.MkdirTemp("", "edgebench-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
+	r, err := startRelay(ctx, filepath.Join(dir, "relay"), quiet)
+	if err != nil {
+		return err
+	}
+	defer r.close()
 	eng, err := core.Open(ctx, filepath.Join(dir, "device"), core.DefaultOptions().WithOrigins(r.URL).WithLogger(quiet))
 	if err != nil {
 		return err
 	}
 	defer eng.Close()
-	if err := eng.SignUp(ctx, "bench", testbed.Password); err != nil {
+	if err := eng.SignUp(ctx, "bench", password); err != nil {
 		return fmt.Errorf("sign up: %w", err)
 	}
-	if err := eng.Register(ctx, "bench", testbed.Password, "edgebench"); err != nil {
+	if err := eng.Register(ctx, "bench", password, "edgebench"); err != nil {
 		return fmt.Errorf("register: %w", err)
 	}
 	sp := spec{Mode: *mode, URL: r.URL, Token: eng.Token()}
-	blobs, err := albumBlobs(ctx, r)
+	blobs, err := r.albumBlobs(ctx)
 	if err != nil {
 		return err
 	}
@@ -176,18 +180,72 @@ func serve(ctx context.Context, args []string) error {
 	return nil
 }
 
+// password is the bench account's password.
+const password = "edgebench password"
+
+// benchRelay is a relay on loopback over a data directory holding the
+// demo album.
+type benchRelay struct {
+	URL    string
+	dd     *catalog.DataDir
+	srv    *relay.Server
+	cancel context.CancelFunc
+	tracks []model.TrackID
+}
+
+// startRelay ingests the embedded demo album into a new data directory
+// dir and starts a relay on it on 127.0.0.1 with open signup.
+func startRelay(ctx context.Context, dir string, log *slog.Logger) (*benchRelay, error) {
+	dd, err := catalog.OpenDataDir(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	req, err := ingest.LoadAlbum(demoalbum.FS, demoalbum.AlbumPath)
+	if err != nil {
+		dd.Close()
+		return nil, err
+	}
+	res, err := ingest.Ingest(ctx, dd.Catalog, dd.Signer, req, ingest.DefaultOptions())
+	if err != nil {
+		dd.Close()
+		return nil, err
+	}
+	srv := relay.NewWithDataDir(dd, relay.DefaultOptions(dir).WithListen("127.0.0.1:0").WithOpenSignup(true).
+		WithArgonParams(relay.FastArgonParams).WithLogger(log))
+	sctx, cancel := context.WithCancel(context.Background())
+	addr, err := srv.Start(sctx)
+	if err != nil {
+		cancel()
+		srv.Close()
+		dd.Close()
+		return nil, err
+	}
+	r := &benchRelay{URL: "http://" + addr, dd: dd, srv: srv, cancel: cancel}
+	for _, t := range res.Tracks {
+		r.tracks = append(r.tracks, t.ID)
+	}
+	return r, nil
+}
+
+func (r *benchRelay) close() {
+	r.cancel()
+	r.srv.Close()
+	r.dd.Close()
+}
+
 // albumBlobs returns every header and chunk blob of the demo album, all
 // tiers, by hex SHA-256, read from the relay's catalog.
-func albumBlobs(ctx context.Context, r *testbed.Relay) (map[string][]byte, error) {
-	cat := r.Server().Catalog()
+func (r *benchRelay) albumBlobs(ctx context.Context) (map[string][]byte, error) {
+	cat := r.dd.Catalog
+	pub := r.dd.Signer.Public().(ed25519.PublicKey)
 	out := map[string][]byte{}
-	for _, track := range r.Tracks {
+	for _, track := range r.tracks {
 		for _, tier := range model.Tiers {
 			env, err := cat.Manifest(ctx, track, tier)
 			if err != nil {
 				continue // tier not published
 			}
-			m, err := crypto.OpenManifest(r.CatalogKey, env)
+			m, err := crypto.OpenManifest(pub, env)
 			if err != nil {
 				return nil, err
 			}
