@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/segue-fm/segue/server/access"
 	"github.com/segue-fm/segue/server/audit"
 	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/server/counting"
@@ -112,7 +113,10 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		log.Info("created a new relay data directory", "dir", dd.Dir)
 	}
 	srv := relay.NewWithDataDir(dd, opts)
-	license.NewForDataDir(dd, license.DefaultOptions().WithAdminToken(*admin).WithLogger(log)).Mount(srv)
+	accessLog := access.NewStoreWriter(dd.Store, access.DefaultOptions().WithLogger(log))
+	defer accessLog.Close()
+	srv.SetAccessWriter(accessLog)
+	license.NewForDataDir(dd, license.DefaultOptions().WithAdminToken(*admin).WithLogger(log).WithAccessWriter(accessLog)).Mount(srv)
 	srv.MountIngest(relay.DefaultIngestOptions())
 	if _, err := search.MountForDataDir(ctx, dd, srv); err != nil {
 		srv.Close()

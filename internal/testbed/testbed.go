@@ -12,10 +12,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/segue-fm/segue/core"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/internal/demoalbum"
+	"github.com/segue-fm/segue/server/access"
 	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/server/ingest"
 	"github.com/segue-fm/segue/server/license"
@@ -39,6 +41,7 @@ type Options struct {
 	licenses  bool
 	licOpts   []func(license.Options) license.Options
 	mounts    []func(*catalog.DataDir, *relay.Server)
+	accessLog bool
 }
 
 // DefaultOptions returns the defaults: the demo album ingested, a fresh
@@ -90,6 +93,11 @@ func (o Options) WithLicenseOptions(fn func(license.Options) license.Options) Op
 	return o
 }
 
+// WithAccessLog sets whether the relay (and the license server) record
+// access records (server/access) in the relay's store (default false);
+// Relay.AccessLog returns the writer, closed when the relay stops.
+func (o Options) WithAccessLog(on bool) Options { o.accessLog = on; return o }
+
 // WithMount adds fn, called with the data directory and the relay
 // server before it serves (on every start, Restart included), to mount
 // more routes (default none); several calls apply in order.
@@ -125,6 +133,7 @@ type Relay struct {
 	dd      *catalog.DataDir // the running relay's, closed by Stop
 	cancel  context.CancelFunc
 	stopped bool
+	access  access.Writer // nil without WithAccessLog
 }
 
 // NewRelay starts a relay with opts (see Start) in a temporary directory
@@ -223,8 +232,13 @@ func (r *Relay) start(dd *catalog.DataDir, addr string) error {
 	}
 	r.tls = o.TLS()
 	srv := relay.NewWithDataDir(dd, o)
+	var aw access.Writer
+	if r.opts.accessLog {
+		aw = access.NewStoreWriter(dd.Store, access.DefaultOptions().WithFlushInterval(20*time.Millisecond).WithLogger(r.opts.logger))
+		srv.SetAccessWriter(aw)
+	}
 	if r.opts.licenses {
-		lo := license.DefaultOptions().WithLogger(r.opts.logger)
+		lo := license.DefaultOptions().WithLogger(r.opts.logger).WithAccessWriter(aw)
 		for _, fn := range r.opts.licOpts {
 			lo = fn(lo)
 		}
@@ -238,11 +252,14 @@ func (r *Relay) start(dd *catalog.DataDir, addr string) error {
 	if err != nil {
 		cancel()
 		srv.Close()
+		if aw != nil {
+			aw.Close()
+		}
 		dd.Close()
 		return fmt.Errorf("testbed: start relay: %w", err)
 	}
 	r.mu.Lock()
-	r.srv, r.dd, r.cancel, r.addr, r.stopped = srv, dd, cancel, bound, false
+	r.srv, r.dd, r.cancel, r.addr, r.stopped, r.access = srv, dd, cancel, bound, false, aw
 	r.mu.Unlock()
 	return nil
 }
@@ -270,7 +287,20 @@ func (r *Relay) Stop() error {
 	}
 	r.stopped = true
 	r.cancel()
-	return errors.Join(r.srv.Wait(), r.srv.Close(), r.dd.Close())
+	werr := r.srv.Wait()
+	var aerr error
+	if r.access != nil {
+		aerr = r.access.Close()
+	}
+	return errors.Join(werr, aerr, r.srv.Close(), r.dd.Close())
+}
+
+// AccessLog returns the running relay's access-record writer (nil
+// without WithAccessLog); Flush it before reading the records.
+func (r *Relay) AccessLog() access.Writer {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.access
 }
 
 // Restart starts a stopped relay again on the same data directory and the

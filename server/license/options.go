@@ -5,6 +5,8 @@ import (
 	"io"
 	"log/slog"
 	"time"
+
+	"github.com/segue-fm/segue/server/access"
 )
 
 // Options configures a Server. Start from DefaultOptions and refine with
@@ -18,6 +20,7 @@ type Options struct {
 	now         func() time.Time
 	rand        io.Reader
 	logger      *slog.Logger
+	accessW     access.Writer
 }
 
 // DefaultOptions returns the defaults of DESIGN §4: licenses valid 30
@@ -92,3 +95,9 @@ func (o Options) WithLogger(l *slog.Logger) Options {
 	o.logger = l
 	return o
 }
+
+// WithAccessWriter makes the server record every (track, tier) of every
+// license it issues or renews as an access.KindLicense record of the
+// device (default nil: nothing recorded). Reconciliation backs offline
+// streams with them. The Server does not own w.
+func (o Options) WithAccessWriter(w access.Writer) Options { o.accessW = w; return o }

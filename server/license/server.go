@@ -346,6 +346,7 @@ func (s *Server) grant(ctx context.Context, dev relay.Device, keys []crypto.Lice
 		return nil, fmt.Errorf("record license: %w", err)
 	}
 	s.log.Info("license: issued", "license", id, "device", dev.ID, "entries", len(keys), "renewal", supersede != nil)
+	s.recordLicense(dev.ID, id, now, req.Expires, keys)
 	return env, nil
 }
 

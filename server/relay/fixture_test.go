@@ -124,6 +124,7 @@ func publishSynthetic(t testing.TB, dir string, nChunks, chunkSize int) publishe
 type env struct {
 	base  string
 	srv   *relay.Server
+	tb    *testbed.Relay
 	clock *fakeClock
 	pub   published
 	id    *crypto.Identity
@@ -144,6 +145,13 @@ func startRelay(t testing.TB, nChunks, chunkSize int, opts ...envOpt) *env {
 // which receives the data directory before the relay opens it.
 func startRelayWith(t testing.TB, publish func(dir string) published, opts ...envOpt) *env {
 	t.Helper()
+	return startRelayTB(t, publish, nil, opts...)
+}
+
+// startRelayTB is startRelayWith with tb (when not nil) refining the
+// testbed options.
+func startRelayTB(t testing.TB, publish func(dir string) published, tb func(testbed.Options) testbed.Options, opts ...envOpt) *env {
+	t.Helper()
 	dir := t.TempDir()
 	e := &env{clock: &fakeClock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}}
 	e.pub = publish(dir)
@@ -154,8 +162,11 @@ func startRelayWith(t testing.TB, publish func(dir string) published, opts ...en
 	for _, f := range opts {
 		tbo = tbo.WithRelayOptions(f)
 	}
+	if tb != nil {
+		tbo = tb(tbo)
+	}
 	r := testbed.NewRelay(t, tbo)
-	e.base, e.srv = r.URL, r.Server()
+	e.base, e.srv, e.tb = r.URL, r.Server(), r
 	if res := e.do(t, "POST", "/v1/accounts", map[string]string{"username": "ada", "password": "correct horse"}, adminToken); res.code != 201 {
 		t.Fatalf("sign up: %d %s", res.code, res.body)
 	}

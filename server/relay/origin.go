@@ -16,6 +16,7 @@ import (
 
 	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/server/access"
 )
 
 // Cache-Control values of the audio origin (see docs/ARCHITECTURE.md §4).
@@ -138,7 +139,8 @@ func (s *Server) header(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.serveBlob(c, m.Header.SHA256, CachePositional)
+	rec := access.Record{Kind: access.KindHeader, Track: m.TrackID, Tier: m.Tier, Blob: m.Header.SHA256}
+	return s.serveBlob(c, m.Header.SHA256, CachePositional, rec)
 }
 
 // chunk handles GET/HEAD /v1/audio/:track/:tier/chunks/:i.
@@ -155,7 +157,9 @@ func (s *Server) chunk(c echo.Context) error {
 	if i >= len(m.Chunks) {
 		return fmt.Errorf("%w: chunk %d of %d", ErrNotFound, i, len(m.Chunks))
 	}
-	return s.serveBlob(c, m.Chunks[i].Blob.SHA256, CachePositional)
+	h := m.Chunks[i].Blob.SHA256
+	rec := access.Record{Kind: access.KindChunk, Track: m.TrackID, Tier: m.Tier, First: uint32(i), Last: uint32(i), Blob: h}
+	return s.serveBlob(c, h, CachePositional, rec)
 }
 
 // blob handles GET/HEAD /v1/blobs/:hash.
@@ -164,15 +168,21 @@ func (s *Server) blob(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.serveBlob(c, h, CacheImmutable)
+	return s.serveBlob(c, h, CacheImmutable, access.Record{Kind: access.KindBlob, Blob: h})
 }
 
-func (s *Server) serveBlob(c echo.Context, h [32]byte, cache string) error {
+// serveBlob serves the blob h and records the access rec (see
+// recordAccess) once the answer is sent.
+func (s *Server) serveBlob(c echo.Context, h [32]byte, cache string, rec access.Record) error {
 	b, err := s.cat.Blob(c.Request().Context(), h)
 	if err != nil {
 		return err
 	}
-	return serveBytes(c, b, h, "application/octet-stream", cache)
+	if err := serveBytes(c, b, h, "application/octet-stream", cache); err != nil {
+		return err
+	}
+	s.recordAccess(c, rec)
+	return nil
 }
 
 // serveBytes serves b with http.ServeContent (Range, If-Range, HEAD,

@@ -18,6 +18,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"golang.org/x/net/netutil"
 
+	"github.com/segue-fm/segue/server/access"
 	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/store"
 	"github.com/segue-fm/segue/sync/relaysync"
@@ -47,6 +48,9 @@ type Server struct {
 	meta   *metaCache
 	logged atomic.Uint64       // requests seen by the access log sampler
 	sync   *relaysync.Endpoint // nil when the sync endpoint failed to mount
+	// accessW records audio served to devices; nil records nothing
+	// (SetAccessWriter, access.go).
+	accessW access.Writer
 
 	mu      sync.Mutex
 	hs      *http.Server
