@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/segue-fm/segue/server/access"
 	"github.com/segue-fm/segue/server/edge"
 )
 
@@ -32,10 +33,11 @@ func runEdge(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	tokenFile := fs.String("token-file", envOr("SEGUE_EDGE_TOKEN_FILE", ""), "file holding the edge's own device token; enables pre-positioning of scheduled releases (env SEGUE_EDGE_TOKEN_FILE)")
 	every := fs.Duration("preposition-every", 5*time.Minute, "interval between pre-positioning passes (with -token-file)")
 	pinMiB := fs.Int64("pin-mib", edge.DefaultPinBytes>>20, "memory budget in MiB for pre-positioned releases, outside -memory-mib")
+	accessDir := fs.String("access-dir", envOr("SEGUE_EDGE_ACCESS_DIR", ""), "directory for access records of the audio served (one file per UTC day, server/access; empty: none; env SEGUE_EDGE_ACCESS_DIR)")
 	shutdown := fs.Duration("shutdown-timeout", 10*time.Second, "grace period for in-flight requests on SIGTERM")
 	level := fs.String("log-level", envOr("SEGUE_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env SEGUE_LOG_LEVEL)")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: segue edge --parent URL [--listen ADDR] [--memory-mib N] [--disk-dir DIR --disk-mib N] [--token-file F [--preposition-every D] [--pin-mib N]]")
+		fmt.Fprintln(fs.Output(), "usage: segue edge --parent URL [--listen ADDR] [--memory-mib N] [--disk-dir DIR --disk-mib N] [--token-file F [--preposition-every D] [--pin-mib N]] [--access-dir DIR]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -75,6 +77,18 @@ func runEdge(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		WithAuthTTL(*authTTL, edge.DefaultAuthFailTTL).
 		WithPreposition(*pinMiB<<20, edge.DefaultPinWindow).
 		WithLogger(log)
+	if *accessDir != "" {
+		aw, err := access.NewFileWriter(*accessDir, access.DefaultOptions().WithLogger(log))
+		if err != nil {
+			return fmt.Errorf("access records: %w", err)
+		}
+		defer func() {
+			if err := aw.Close(); err != nil {
+				log.Error("edge: close access records", "err", err)
+			}
+		}()
+		opts = opts.WithAccessWriter(aw)
+	}
 	e, err := edge.New(opts)
 	if errors.Is(err, edge.ErrBadOptions) {
 		return fmt.Errorf("%w: %w", errUsage, err)

@@ -134,10 +134,10 @@ func (e *Edge) Handler() http.Handler {
 		io.WriteString(w, `{"status":"ok"}`+"\n")
 	})
 	mux.HandleFunc("GET /v1/me", e.authed(e.me))
-	mux.HandleFunc("GET /v1/blobs/{hash}", e.authed(e.blob))
+	mux.HandleFunc("GET /v1/blobs/{hash}", e.authed(e.recorded(e.blob)))
 	mux.HandleFunc("GET /v1/audio/{track}/{tier}/manifest", e.authed(e.positional))
-	mux.HandleFunc("GET /v1/audio/{track}/{tier}/header", e.authed(e.positional))
-	mux.HandleFunc("GET /v1/audio/{track}/{tier}/chunks/{i}", e.authed(e.positional))
+	mux.HandleFunc("GET /v1/audio/{track}/{tier}/header", e.authed(e.recorded(e.positional)))
+	mux.HandleFunc("GET /v1/audio/{track}/{tier}/chunks/{i}", e.authed(e.recorded(e.positional)))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "edge: no such route")
 	})
@@ -160,18 +160,18 @@ func (e *Edge) authed(h func(w http.ResponseWriter, r *http.Request, tok string)
 			writeError(w, http.StatusUnauthorized, "missing bearer token")
 			return
 		}
-		valid, err := e.checkToken(r.Context(), tok)
+		v, err := e.checkToken(r.Context(), tok)
 		if err != nil {
 			e.opts.logger.Warn("edge: token check", "err", err)
 			writeError(w, http.StatusBadGateway, "edge: cannot check token with the parent")
 			return
 		}
-		if !valid {
+		if !v.ok {
 			w.Header().Set("WWW-Authenticate", "Bearer")
 			writeError(w, http.StatusUnauthorized, "invalid or expired token")
 			return
 		}
-		h(w, r, tok)
+		h(w, r.WithContext(context.WithValue(r.Context(), deviceKey{}, v.device)), tok)
 	}
 }
 

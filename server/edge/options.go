@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/server/access"
 )
 
 // Options configure an Edge. Start from DefaultOptions; the zero value has
@@ -22,6 +23,8 @@ type Options struct {
 	client        *http.Client
 	logger        *slog.Logger
 	now           func() time.Time
+
+	access access.Writer
 
 	pinBytes         int64
 	pinWindow        time.Duration
@@ -62,6 +65,13 @@ func DefaultOptions(parent string) Options {
 		prepositionTiers: model.Tiers,
 	}
 }
+
+// WithAccessWriter makes the edge record every header, chunk and blob it
+// serves to a device as an access.Record (the one format the relay writes,
+// server/access) in w, which it does not own (close it after the edge's
+// server has stopped). Write only queues, so serving never waits for the
+// disk. Default none.
+func (o Options) WithAccessWriter(w access.Writer) Options { o.access = w; return o }
 
 // WithPreposition configures pre-positioning (Edge.Preposition): pinned
 // objects of upcoming releases take at most pinBytes of memory, outside
