@@ -176,3 +176,18 @@ func TestPrepositionBudget(t *testing.T) {
 		})
 	}
 }
+
+// FuzzManifestBlobs: decoding a parent's manifest envelope for
+// pre-positioning never panics, and what it accepts lists at least the
+// header.
+func FuzzManifestBlobs(f *testing.F) {
+	f.Add([]byte{0xa1, 0x01, 0x40})
+	f.Add([]byte{0xa1, 0x01, 0x41, 0xa0})
+	f.Add([]byte("not cbor"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		hs, err := manifestBlobs(b)
+		if err == nil && len(hs) == 0 {
+			t.Fatal("accepted a manifest without blobs")
+		}
+	})
+}
