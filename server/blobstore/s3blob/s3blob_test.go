@@ -92,7 +92,7 @@ func startSeaweed(t *testing.T) string {
 	}
 	cmd := exec.Command(weed, "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-dir="+data,
 		"-master.port="+strconv.Itoa(master), "-volume.port="+strconv.Itoa(volume),
-		"-filer.port="+strconv.Itoa(filer), "-master.volumeSizeLimitMB=64", "-volume.max=8",
+		"-filer.port="+strconv.Itoa(filer), "-master.volumeSizeLimitMB=64", "-volume.max=32",
 		"-s3", "-s3.port="+strconv.Itoa(s3), "-s3.config="+cfg)
 	logf, err := os.Create(filepath.Join(dir, "weed.log"))
 	if err != nil {
@@ -140,15 +140,17 @@ func tail(b []byte, n int) []byte {
 }
 
 // TestSeaweedConformance runs the blob-store conformance suite against a
-// real SeaweedFS S3 gateway, each subtest in a fresh bucket.
+// real SeaweedFS S3 gateway, each subtest under a fresh key prefix of one
+// bucket (a bucket per subtest exhausts the small test server's volumes:
+// SeaweedFS then answers PutObject with an internal error).
 func TestSeaweedConformance(t *testing.T) {
 	endpoint := startSeaweed(t)
 	var n atomic.Int64
 	blobstoretest.Run(t, func(t *testing.T) blobstore.Store {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		s, err := s3blob.New(ctx, s3blob.DefaultOptions(endpoint, fmt.Sprintf("conf%d", n.Add(1))).
-			WithInsecure(true).WithCredentials(accessKey, secretKey).WithPrefix("blobs/"))
+		s, err := s3blob.New(ctx, s3blob.DefaultOptions(endpoint, "conformance").
+			WithInsecure(true).WithCredentials(accessKey, secretKey).WithPrefix(fmt.Sprintf("run%d/", n.Add(1))))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -157,7 +159,7 @@ func TestSeaweedConformance(t *testing.T) {
 	t.Run("Catalog", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		bs, err := s3blob.New(ctx, s3blob.DefaultOptions(endpoint, "catalog").WithInsecure(true).WithCredentials(accessKey, secretKey))
+		bs, err := s3blob.New(ctx, s3blob.DefaultOptions(endpoint, "conformance").WithPrefix("catalog/").WithInsecure(true).WithCredentials(accessKey, secretKey))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -183,7 +185,7 @@ func TestSeaweedConformance(t *testing.T) {
 	t.Run("WrongCredentials", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		s, err := s3blob.New(ctx, s3blob.DefaultOptions(endpoint, "conf1").WithInsecure(true).WithCredentials(accessKey, "wrong"))
+		s, err := s3blob.New(ctx, s3blob.DefaultOptions(endpoint, "conformance").WithInsecure(true).WithCredentials(accessKey, "wrong"))
 		if err == nil {
 			b := []byte("x")
 			if err := s.Put(ctx, sha256.Sum256(b), b); err == nil {
