@@ -178,7 +178,8 @@ func (e *Engine) open(ctx context.Context) error {
 		origins[i] = o
 		e.opts.origins[i] = o.Name()
 	}
-	fopts := fetch.DefaultOptions().WithCacheBytes(e.opts.cacheBytes).WithLogger(e.log).WithObserver(e.opts.observer)
+	fopts := fetch.DefaultOptions().WithCacheBytes(e.opts.cacheBytes).WithLogger(e.log).WithObserver(e.opts.observer).
+		WithClock(e.opts.clock)
 	f, err := fetch.New(ctx, e.st, origins, e.catalogKey, fopts)
 	if err != nil {
 		return fmt.Errorf("core: %w", err)

@@ -9,8 +9,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"strings"
 	"time"
 
+	"github.com/segue-fm/segue/server/access"
 	"github.com/segue-fm/segue/server/edge"
 )
 
@@ -27,10 +30,14 @@ func runEdge(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	diskDir := fs.String("disk-dir", envOr("SEGUE_EDGE_DISK", ""), "disk cache directory (empty: memory only; env SEGUE_EDGE_DISK)")
 	diskMiB := fs.Int64("disk-mib", edge.DefaultDiskBytes>>20, "disk cache budget in MiB (with -disk-dir)")
 	authTTL := fs.Duration("auth-ttl", edge.DefaultAuthTTL, "how long an accepted device token is trusted before the parent is asked again")
+	tokenFile := fs.String("token-file", envOr("SEGUE_EDGE_TOKEN_FILE", ""), "file holding the edge's own device token; enables pre-positioning of scheduled releases (env SEGUE_EDGE_TOKEN_FILE)")
+	every := fs.Duration("preposition-every", 5*time.Minute, "interval between pre-positioning passes (with -token-file)")
+	pinMiB := fs.Int64("pin-mib", edge.DefaultPinBytes>>20, "memory budget in MiB for pre-positioned releases, outside -memory-mib")
+	accessDir := fs.String("access-dir", envOr("SEGUE_EDGE_ACCESS_DIR", ""), "directory for access records of the audio served (one file per UTC day, server/access; empty: none; env SEGUE_EDGE_ACCESS_DIR)")
 	shutdown := fs.Duration("shutdown-timeout", 10*time.Second, "grace period for in-flight requests on SIGTERM")
 	level := fs.String("log-level", envOr("SEGUE_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env SEGUE_LOG_LEVEL)")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: segue edge --parent URL [--listen ADDR] [--memory-mib N] [--disk-dir DIR --disk-mib N]")
+		fmt.Fprintln(fs.Output(), "usage: segue edge --parent URL [--listen ADDR] [--memory-mib N] [--disk-dir DIR --disk-mib N] [--token-file F [--preposition-every D] [--pin-mib N]] [--access-dir DIR]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -46,8 +53,21 @@ func runEdge(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *parent == "" {
 		return fmt.Errorf("%w: -parent is required", errUsage)
 	}
-	if *memMiB <= 0 || *diskMiB <= 0 || *memMiB > 1<<30 || *diskMiB > 1<<30 {
-		return fmt.Errorf("%w: -memory-mib and -disk-mib must be between 1 and 2^30", errUsage)
+	if *memMiB <= 0 || *diskMiB <= 0 || *memMiB > 1<<30 || *diskMiB > 1<<30 || *pinMiB < 0 || *pinMiB > 1<<30 {
+		return fmt.Errorf("%w: -memory-mib and -disk-mib must be between 1 and 2^30, -pin-mib between 0 and 2^30", errUsage)
+	}
+	if *every < time.Second {
+		return fmt.Errorf("%w: -preposition-every must be at least 1s", errUsage)
+	}
+	var token string
+	if *tokenFile != "" {
+		b, err := os.ReadFile(*tokenFile)
+		if err != nil {
+			return fmt.Errorf("%w: -token-file: %w", errUsage, err)
+		}
+		if token = strings.TrimSpace(string(b)); token == "" || len(token) > 4096 {
+			return fmt.Errorf("%w: -token-file %s: want one device token", errUsage, *tokenFile)
+		}
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
 	opts := edge.DefaultOptions(*parent).
@@ -55,7 +75,20 @@ func runEdge(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		WithDiskDir(*diskDir).
 		WithDiskBytes(*diskMiB<<20).
 		WithAuthTTL(*authTTL, edge.DefaultAuthFailTTL).
+		WithPreposition(*pinMiB<<20, edge.DefaultPinWindow).
 		WithLogger(log)
+	if *accessDir != "" {
+		aw, err := access.NewFileWriter(*accessDir, access.DefaultOptions().WithLogger(log))
+		if err != nil {
+			return fmt.Errorf("access records: %w", err)
+		}
+		defer func() {
+			if err := aw.Close(); err != nil {
+				log.Error("edge: close access records", "err", err)
+			}
+		}()
+		opts = opts.WithAccessWriter(aw)
+	}
 	e, err := edge.New(opts)
 	if errors.Is(err, edge.ErrBadOptions) {
 		return fmt.Errorf("%w: %w", errUsage, err)
@@ -72,6 +105,12 @@ func runEdge(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fmt.Fprintf(stdout, "edge listening on http://%s (parent %s)\n", ln.Addr(), *parent)
 	serr := make(chan error, 1)
 	go func() { serr <- srv.Serve(ln) }()
+	if token != "" {
+		pctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); e.RunPreposition(pctx, func() string { return token }, *every) }()
+		defer func() { stop(); <-done }() // before e.Close
+	}
 	select {
 	case err := <-serr:
 		return err

@@ -89,3 +89,21 @@ type StreamKeyResponse struct {
 	Wrapped    []byte        `json:"wrapped"`
 	ServerTime time.Time     `json:"server_time"`
 }
+
+// ReleaseSchedule is the answer of GET /v1/releases: the albums with an
+// embargo (model.Album.ReleaseAt) that ends after ServerTime minus the
+// relay's look-back (a day), ordered by release time, so edges can
+// pre-position their encrypted blobs before the release. ServerTime is
+// the relay's clock, the one the embargo is enforced by.
+type ReleaseSchedule struct {
+	ServerTime time.Time          `json:"server_time"`
+	Releases   []ScheduledRelease `json:"releases"`
+}
+
+// ScheduledRelease is one album of a ReleaseSchedule: no stream key or
+// license is issued for Tracks before ReleaseAt.
+type ScheduledRelease struct {
+	Album     model.AlbumID   `json:"album"`
+	ReleaseAt time.Time       `json:"release_at"`
+	Tracks    []model.TrackID `json:"tracks"`
+}

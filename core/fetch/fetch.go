@@ -35,12 +35,46 @@ type Options struct {
 	observer   func(Event)
 	attempt    time.Duration
 	downFor    time.Duration
+	hedge      time.Duration
+	clock      Clock
 }
 
+// Clock is the fetcher's source of the current time: origin quarantine
+// deadlines and Event durations. Timeouts (attempt, hedge) are timers
+// measured by the runtime, not by the Clock.
+type Clock interface {
+	Now() time.Time
+}
+
+type wallClock struct{}
+
+func (wallClock) Now() time.Time { return time.Now() }
+
 // DefaultOptions returns a 2 GiB cache bound, slog.Default(), no observer,
-// a 1.5 s attempt timeout and 30 s of origin quarantine.
+// a 1.5 s attempt timeout, 30 s of origin quarantine, a 250 ms hedge delay
+// for the objects before the first audio, and the wall clock.
 func DefaultOptions() Options {
-	return Options{cacheBytes: 2 << 30, logger: slog.Default(), attempt: 1500 * time.Millisecond, downFor: 30 * time.Second}
+	return Options{cacheBytes: 2 << 30, logger: slog.Default(), attempt: 1500 * time.Millisecond,
+		downFor: 30 * time.Second, hedge: 250 * time.Millisecond, clock: wallClock{}}
+}
+
+// WithHedge sets the hedge delay (default 250 ms; 0 disables hedging).
+// For the objects a track needs before its first audio — the manifest,
+// the header and chunk 0 — an attempt that has not answered within delay
+// is not abandoned: the same request is also sent to the next origin in
+// health order, and the first answer that verifies wins (the other is
+// cancelled). A slow primary therefore delays the start of a track by
+// about delay rather than by its own latency. Other chunks are not hedged
+// (they are fetched ahead of playback, so their latency is hidden).
+func (o Options) WithHedge(delay time.Duration) Options { o.hedge = max(delay, 0); return o }
+
+// WithClock sets the clock that dates origin quarantines and events
+// (default the wall clock); nil keeps the current one.
+func (o Options) WithClock(c Clock) Options {
+	if c != nil {
+		o.clock = c
+	}
+	return o
 }
 
 // WithFailover sets how the fetcher fails over between origins: an
@@ -104,6 +138,9 @@ func New(ctx context.Context, st store.Store, origins []Origin, key KeyFunc, opt
 	}
 	if opts.logger == nil {
 		opts.logger = slog.Default()
+	}
+	if opts.clock == nil {
+		opts.clock = wallClock{}
 	}
 	c, err := openCache(ctx, st, opts.cacheBytes, opts.logger)
 	if err != nil {
@@ -184,13 +221,15 @@ func (f *Fetcher) manifest(ctx context.Context, track model.TrackID, tier model.
 
 // ManifestAndPrefetch is Manifest that also saves a round trip before the
 // first audio: when the manifest is not cached, the header and the first
-// chunks (up to n) are requested from the primary origin at the same time
-// as the manifest (their paths do not depend on it), with the size bound
-// model.MaxBlobSize. Once the manifest has verified, each prefetched blob
-// is checked against it and cached only if its size and hash match;
-// anything else is dropped and fetched normally later. It returns when
-// the manifest and the prefetches are done, so following Header/Chunk
-// calls hit the cache. With a cached manifest it is just Manifest.
+// chunks (up to n) are requested positionally at the same time as the
+// manifest (their paths do not depend on it), with the size bound
+// model.MaxBlobSize, through the same failover and hedging as any request.
+// Each prefetched blob is verified against the manifest once it has
+// verified, and cached only if its size and hash match; a mismatch counts
+// against the origin that sent it. It returns when the manifest and the
+// prefetches are done, so following Header/Chunk calls hit the cache; a
+// prefetch that failed is fetched normally by them. With a cached manifest
+// it is just Manifest.
 func (f *Fetcher) ManifestAndPrefetch(ctx context.Context, track model.TrackID, tier model.Tier, n int) (*model.Manifest, error) {
 	if !tier.Valid() {
 		return nil, fmt.Errorf("fetch: manifest %s: %w", track, model.ErrInvalidTier)
@@ -199,60 +238,62 @@ func (f *Fetcher) ManifestAndPrefetch(ctx context.Context, track model.TrackID, 
 	if getErr == nil && len(env) > 0 {
 		return f.manifest(ctx, track, tier, env, getErr)
 	}
-	type spec struct {
-		req Request
-		b   []byte
-		err error
-	}
-	specs := []*spec{{req: Request{Kind: KindHeader, Track: track, Tier: tier, MaxSize: model.MaxBlobSize}}}
-	for i := range max(n, 0) {
-		specs = append(specs, &spec{req: Request{Kind: KindChunk, Track: track, Tier: tier, Index: i, MaxSize: model.MaxBlobSize}})
-	}
-	// Prefetch from the first origin in health order, bounded like any
-	// attempt; what it does not deliver is fetched normally later.
-	first := f.order()[0]
-	po := f.origins[first]
-	pctx, cancel := ctx, context.CancelFunc(func() {})
-	if f.opts.attempt > 0 && len(f.origins) > 1 {
-		pctx, cancel = context.WithTimeout(ctx, f.opts.attempt)
-	}
+	var m *model.Manifest // set before ready is closed, read after
+	ready := make(chan struct{})
+	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	for _, s := range specs {
-		wg.Go(func() { s.b, s.err = po.Fetch(pctx, s.req) })
+	for i := -1; i < max(n, 0); i++ {
+		req := Request{Kind: KindHeader, Track: track, Tier: tier, MaxSize: model.MaxBlobSize}
+		if i >= 0 {
+			req.Kind, req.Index = KindChunk, i
+		}
+		wg.Go(func() {
+			b, err := f.fromOrigins(pctx, req, func(b []byte) error {
+				select {
+				case <-ready:
+				case <-pctx.Done():
+					return pctx.Err()
+				}
+				ref, ok := prefetchRef(m, req)
+				if ok && (int64(len(b)) != ref.Size || crypto.BlobHash(b) != ref.SHA256) {
+					return fmt.Errorf("%w: prefetched blob does not match the manifest", ErrIntegrity)
+				}
+				return nil
+			})
+			if err != nil {
+				return
+			}
+			if ref, ok := prefetchRef(m, req); ok {
+				if err := f.cache.put(ctx, ref.SHA256, b); err != nil {
+					f.opts.logger.Warn("fetch: cache blob", "request", req.String(), "err", err)
+				}
+			}
+		})
 	}
 	m, err := f.manifest(ctx, track, tier, env, getErr)
+	if err != nil {
+		cancel() // the prefetches cannot be verified: stop them, no health recorded
+	} else {
+		close(ready)
+	}
 	wg.Wait()
 	if err != nil {
 		return nil, err
 	}
-	for _, s := range specs {
-		if s.err != nil {
-			if ctx.Err() == nil {
-				f.setHealth(first, s.err)
-			}
-			continue
-		}
-		ref := m.Header
-		if s.req.Kind == KindChunk {
-			if s.req.Index >= len(m.Chunks) {
-				continue
-			}
-			ref = m.Chunks[s.req.Index].Blob
-		}
-		if int64(len(s.b)) != ref.Size || crypto.BlobHash(s.b) != ref.SHA256 {
-			oe := &OriginError{Origin: po.Name(), Request: s.req, Err: fmt.Errorf("%w: prefetched blob does not match the manifest", ErrIntegrity)}
-			f.setHealth(first, oe)
-			f.opts.logger.Error("fetch: origin failed", "origin", oe.Origin, "request", s.req.String(), "err", oe.Err)
-			f.observe(Event{Origin: oe.Origin, Request: s.req, Err: oe})
-			continue
-		}
-		if err := f.cache.put(ctx, ref.SHA256, s.b); err != nil {
-			f.opts.logger.Warn("fetch: cache blob", "request", s.req.String(), "err", err)
-		}
-		f.observe(Event{Origin: po.Name(), Request: s.req, Bytes: len(s.b)})
-	}
 	return m, nil
+}
+
+// prefetchRef returns the manifest's reference for a positional header or
+// chunk request; false for a chunk index past the track's end.
+func prefetchRef(m *model.Manifest, r Request) (model.BlobRef, bool) {
+	if r.Kind == KindHeader {
+		return m.Header, true
+	}
+	if r.Index >= len(m.Chunks) {
+		return model.BlobRef{}, false
+	}
+	return m.Chunks[r.Index].Blob, true
 }
 
 // openManifest verifies env and checks it describes (track, tier), so an
@@ -324,42 +365,91 @@ func (f *Fetcher) blob(ctx context.Context, req Request, ref model.BlobRef) ([]b
 	})
 }
 
-// fromOrigins tries each origin in order until one returns a body that
-// passes verify. Every failure is logged and observed; when all fail the
-// joined *OriginErrors are returned, with ErrOffline when none answered.
+// fromOrigins tries each origin in health order until one returns a body
+// that passes verify. Every failure is logged and observed; when all fail
+// the joined *OriginErrors are returned, with ErrOffline when none
+// answered. For the objects before the first audio (Request.startsTrack)
+// an attempt still without a body after the hedge delay is joined by an
+// attempt at the next origin; the first verified body wins and the other
+// attempt is cancelled (a cancelled loser is neither observed nor held
+// against its origin: it was slow, not faulty). verify may be called
+// concurrently.
 func (f *Fetcher) fromOrigins(ctx context.Context, req Request, verify func([]byte) error) ([]byte, error) {
+	order := f.order()
+	type result struct {
+		n   int // position in order
+		b   []byte
+		err error
+		d   time.Duration
+	}
+	results := make(chan result, len(order))
+	actx, cancelAll := context.WithCancel(ctx)
+	defer cancelAll()
+	var bodies atomic.Int32 // attempts that got a whole body (verified or not)
+	next, running := 0, 0
+	launch := func() {
+		n := next
+		next++
+		running++
+		go func() {
+			o := f.origins[order[n]]
+			start := f.opts.clock.Now()
+			fctx, cancel := actx, context.CancelFunc(func() {})
+			if f.opts.attempt > 0 && n < len(order)-1 {
+				fctx, cancel = context.WithTimeout(actx, f.opts.attempt)
+			}
+			b, err := o.Fetch(fctx, req)
+			cancel()
+			if err == nil {
+				bodies.Add(1)
+				err = verify(b)
+			}
+			results <- result{n: n, b: b, err: err, d: f.opts.clock.Now().Sub(start)}
+		}()
+	}
+	var hedge <-chan time.Time
+	if f.opts.hedge > 0 && req.startsTrack() && len(order) > 1 {
+		t := time.NewTimer(f.opts.hedge)
+		defer t.Stop()
+		hedge = t.C
+	}
+	launch()
 	var errs []error
 	answered := false
-	order := f.order()
-	for n, i := range order {
-		o := f.origins[i]
-		start := time.Now()
-		actx, cancel := ctx, context.CancelFunc(func() {})
-		if f.opts.attempt > 0 && n < len(order)-1 {
-			actx, cancel = context.WithTimeout(ctx, f.opts.attempt)
+	for running > 0 {
+		select {
+		case <-hedge:
+			hedge = nil
+			if next < len(order) && bodies.Load() == 0 {
+				f.opts.logger.Debug("fetch: hedging", "request", req.String(), "slow", f.origins[order[next-1]].Name(),
+					"also", f.origins[order[next]].Name())
+				launch()
+			}
+		case r := <-results:
+			running--
+			if cerr := ctx.Err(); cerr != nil {
+				return nil, fmt.Errorf("fetch: %s: %w", req, cerr)
+			}
+			i := order[r.n]
+			o := f.origins[i]
+			f.setHealth(i, r.err)
+			if r.err == nil {
+				f.observe(Event{Origin: o.Name(), Request: req, Bytes: len(r.b), Duration: r.d})
+				return r.b, nil
+			}
+			oe := &OriginError{Origin: o.Name(), Request: req, Err: r.err}
+			answered = answered || reached(r.err)
+			level := slog.LevelWarn
+			if errors.Is(r.err, ErrIntegrity) || serverFault(r.err) {
+				level = slog.LevelError
+			}
+			f.opts.logger.Log(ctx, level, "fetch: origin failed", "origin", o.Name(), "request", req.String(), "err", r.err)
+			f.observe(Event{Origin: o.Name(), Request: req, Err: oe, Duration: r.d})
+			errs = append(errs, oe)
+			if running == 0 && next < len(order) {
+				launch()
+			}
 		}
-		b, err := o.Fetch(actx, req)
-		if err == nil {
-			err = verify(b)
-		}
-		cancel()
-		if cerr := ctx.Err(); cerr != nil {
-			return nil, fmt.Errorf("fetch: %s: %w", req, cerr)
-		}
-		f.setHealth(i, err)
-		if err == nil {
-			f.observe(Event{Origin: o.Name(), Request: req, Bytes: len(b), Duration: time.Since(start)})
-			return b, nil
-		}
-		oe := &OriginError{Origin: o.Name(), Request: req, Err: err}
-		answered = answered || reached(err)
-		level := slog.LevelWarn
-		if errors.Is(err, ErrIntegrity) || serverFault(err) {
-			level = slog.LevelError
-		}
-		f.opts.logger.Log(ctx, level, "fetch: origin failed", "origin", o.Name(), "request", req.String(), "err", err)
-		f.observe(Event{Origin: o.Name(), Request: req, Err: oe, Duration: time.Since(start)})
-		errs = append(errs, oe)
 	}
 	if !answered {
 		errs = append([]error{ErrOffline}, errs...)
@@ -372,7 +462,7 @@ func (f *Fetcher) fromOrigins(ctx context.Context, req Request, verify func([]by
 func (f *Fetcher) order() []int {
 	f.healthMu.Lock()
 	defer f.healthMu.Unlock()
-	now := time.Now()
+	now := f.opts.clock.Now()
 	healthy := make([]int, 0, len(f.origins))
 	var down []int
 	for i, t := range f.downTill {
@@ -387,14 +477,15 @@ func (f *Fetcher) order() []int {
 
 // setHealth records the outcome of an attempt at origin i: success clears
 // its quarantine; a failure that is the origin's fault (not reached,
-// timed out, 5xx, bytes that do not verify) quarantines it for downFor. An
-// answer about the object (404 and other 4xx) says nothing about health.
+// timed out, 5xx, bytes that do not verify) quarantines it for downFor,
+// dated by the Clock. An answer about the object (404 and other 4xx) says
+// nothing about health.
 func (f *Fetcher) setHealth(i int, err error) {
 	var until time.Time
 	switch {
 	case err == nil:
 	case f.opts.downFor > 0 && (!reached(err) || serverFault(err) || errors.Is(err, ErrIntegrity)):
-		until = time.Now().Add(f.opts.downFor)
+		until = f.opts.clock.Now().Add(f.opts.downFor)
 	default:
 		return
 	}

@@ -72,6 +72,12 @@ func (r Request) Path() string {
 	}
 }
 
+// startsTrack reports whether r is one of the objects a track needs before
+// its first audio (manifest, header, chunk 0): those are hedged.
+func (r Request) startsTrack() bool {
+	return r.Kind == KindManifest || r.Kind == KindHeader || (r.Kind == KindChunk && r.Index == 0)
+}
+
 // String describes the request for logs and errors.
 func (r Request) String() string {
 	if r.Kind == KindChunk {

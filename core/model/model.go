@@ -236,6 +236,19 @@ type Album struct {
 	// Loudness is the album's integrated loudness over all its tracks, for
 	// album-gain playback.
 	Loudness Loudness `cbor:"6,keyasint" json:"loudness"`
+	// ReleaseAt, when non-zero, is the album's embargo: the instant, in
+	// Unix seconds, before which the relay issues no stream key and no
+	// license for its tracks, by the relay's own clock (Embargoed). Its
+	// encrypted blobs and signed manifests are served before it, so edges
+	// can pre-position them. It is distinct from ReleaseDate, which is
+	// catalog metadata and enforces nothing.
+	ReleaseAt int64 `cbor:"16,keyasint,omitempty" json:"release_at,omitempty"`
+}
+
+// Embargoed reports whether the album's tracks are still under embargo
+// at now (ReleaseAt is set and now is before it).
+func (a Album) Embargoed(now time.Time) bool {
+	return a.ReleaseAt != 0 && now.Unix() < a.ReleaseAt
 }
 
 // Track is a catalog track.

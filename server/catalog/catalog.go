@@ -16,6 +16,7 @@ import (
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
 	"github.com/segue-fm/segue/internal/cborx"
+	"github.com/segue-fm/segue/server/blobstore"
 	"github.com/segue-fm/segue/store"
 )
 
@@ -32,6 +33,12 @@ var (
 	// ErrCorrupt is returned when a stored value cannot be decoded or a
 	// sealed key fails authentication.
 	ErrCorrupt = errors.New("catalog: corrupt entry")
+	// ErrEmbargoed is returned by ContentKeyAt for a track whose album's
+	// release time (model.Album.ReleaseAt) is still ahead.
+	ErrEmbargoed = errors.New("catalog: embargoed until release")
+	// ErrExternalGC is returned by GC on a catalog whose blobs are in an
+	// external store (NewWithBlobs).
+	ErrExternalGC = errors.New("catalog: gc of an external blob store is not supported")
 )
 
 // AtRestKey is the relay's 256-bit key that seals content keys in the store
@@ -45,6 +52,9 @@ type Catalog struct {
 	s    store.Store
 	aead cipher.AEAD
 	gen  atomic.Uint64 // Generation
+	// blobs is an external blob store (NewWithBlobs); nil: blobs live in s
+	// under blobstore.KVKey, checked and collected inside s's transactions.
+	blobs blobstore.Store
 }
 
 // Generation counts the Publish calls of this Catalog that reached the
@@ -75,6 +85,18 @@ func New(s store.Store, atRest AtRestKey) *Catalog {
 	return &Catalog{s: s, aead: aead}
 }
 
+// NewWithBlobs is New with the encrypted blobs in blobs (for example an
+// S3 bucket, server/blobstore/s3blob) instead of s. Publish then checks
+// that a release's blobs exist before its transaction rather than inside
+// it, and GC is refused (ErrExternalGC): deleting from an external store
+// cannot be made atomic with the reference check, so a GC racing an
+// ingest could delete a blob the ingest is about to reference.
+func NewWithBlobs(s store.Store, atRest AtRestKey, blobs blobstore.Store) *Catalog {
+	c := New(s, atRest)
+	c.blobs = blobs
+	return c
+}
+
 // Store returns the store the catalog reads and writes.
 func (c *Catalog) Store() store.Store { return c.s }
 
@@ -96,7 +118,7 @@ func manifestKey(id model.TrackID, t model.Tier) []byte {
 func contentKeyKey(id model.TrackID, t model.Tier) []byte {
 	return []byte("aud/key/" + string(id) + "/" + string(t))
 }
-func blobKey(h [32]byte) []byte { return []byte("blob/" + hex.EncodeToString(h[:])) }
+func blobKey(h [32]byte) []byte { return blobstore.KVKey(h) }
 func refPrefix(h [32]byte) []byte {
 	return []byte("aud/ref/" + hex.EncodeToString(h[:]) + "/")
 }
@@ -251,6 +273,13 @@ func (c *Catalog) sealKey(sk []byte, k crypto.ContentKey) ([]byte, error) {
 // Blob returns the encrypted blob with the given SHA-256, owned by the
 // caller, or ErrNotFound.
 func (c *Catalog) Blob(ctx context.Context, hash [32]byte) ([]byte, error) {
+	if c.blobs != nil {
+		b, err := c.blobs.Get(ctx, hash)
+		if errors.Is(err, blobstore.ErrNotFound) {
+			return nil, fmt.Errorf("%w: blob %x", ErrNotFound, hash)
+		}
+		return b, err
+	}
 	b, err := c.s.Get(ctx, blobKey(hash))
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("%w: blob %x", ErrNotFound, hash)
@@ -263,6 +292,9 @@ func (c *Catalog) Blob(ctx context.Context, hash [32]byte) ([]byte, error) {
 
 // HasBlob reports whether the blob with the given SHA-256 is stored.
 func (c *Catalog) HasBlob(ctx context.Context, hash [32]byte) (bool, error) {
+	if c.blobs != nil {
+		return c.blobs.Has(ctx, hash)
+	}
 	_, err := c.s.Get(ctx, blobKey(hash))
 	switch {
 	case err == nil:
@@ -282,6 +314,9 @@ func (c *Catalog) PutBlob(ctx context.Context, data []byte) ([32]byte, error) {
 	h := sha256.Sum256(data)
 	if len(data) == 0 || len(data) > model.MaxBlobSize {
 		return h, fmt.Errorf("%w: blob of %d bytes", ErrBadRelease, len(data))
+	}
+	if c.blobs != nil {
+		return h, c.blobs.Put(ctx, h, data)
 	}
 	ok, err := c.HasBlob(ctx, h)
 	if err != nil || ok {

@@ -152,6 +152,19 @@ func (c *Catalog) Publish(ctx context.Context, r Release) error {
 			streams[i] = append(streams[i], prepared{s.Tier, s.Envelope, sealed, blobsOf(m)})
 		}
 	}
+	if c.blobs != nil {
+		for i, tr := range r.Tracks {
+			for _, p := range streams[i] {
+				for _, h := range p.blobs {
+					if ok, err := c.blobs.Has(ctx, h); err != nil {
+						return fmt.Errorf("check blob %x: %w", h, err)
+					} else if !ok {
+						return fmt.Errorf("%w: %x (track %s tier %s)", ErrMissingBlob, h, tr.Track.ID, p.tier)
+					}
+				}
+			}
+		}
+	}
 	err := c.s.Update(ctx, func(tx store.Txn) error {
 		if err := putArtists(tx, r); err != nil {
 			return err
@@ -163,10 +176,8 @@ func (c *Catalog) Publish(ctx context.Context, r Release) error {
 			}
 			for _, p := range streams[i] {
 				for _, h := range p.blobs {
-					if _, err := tx.Get(blobKey(h)); errors.Is(err, store.ErrNotFound) {
-						return fmt.Errorf("%w: %x (track %s tier %s)", ErrMissingBlob, h, id, p.tier)
-					} else if err != nil {
-						return fmt.Errorf("check blob %x: %w", h, err)
+					if err := c.checkBlobTx(tx, h); err != nil {
+						return fmt.Errorf("%w (track %s tier %s)", err, id, p.tier)
 					}
 					if err := tx.Set(refKey(h, id, p.tier), nil); err != nil {
 						return err
@@ -193,6 +204,20 @@ func (c *Catalog) Publish(ctx context.Context, r Release) error {
 	c.gen.Add(1) // even on error: a failed commit may still have applied
 	if err != nil {
 		return fmt.Errorf("publish album %s: %w", r.Album.ID, err)
+	}
+	return nil
+}
+
+// checkBlobTx checks, inside Publish's transaction, that blob h is stored
+// (an external blob store was checked before the transaction).
+func (c *Catalog) checkBlobTx(tx store.Txn, h [32]byte) error {
+	if c.blobs != nil {
+		return nil
+	}
+	if _, err := tx.Get(blobKey(h)); errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("%w: %x", ErrMissingBlob, h)
+	} else if err != nil {
+		return fmt.Errorf("check blob %x: %w", h, err)
 	}
 	return nil
 }
@@ -280,6 +305,9 @@ func putAlbum(tx store.Txn, r Release) error {
 		for _, id := range prev.TrackIDs {
 			ids[id] = true
 		}
+		if a.ReleaseAt == 0 {
+			a.ReleaseAt = prev.ReleaseAt // a re-publish never lifts an embargo by omission
+		}
 		for _, ar := range prev.ArtistIDs {
 			if !slices.Contains(a.ArtistIDs, ar) {
 				if err := tx.Delete(artistAlbumKey(ar, a.ID)); err != nil {
@@ -319,6 +347,9 @@ func putAlbum(tx store.Txn, r Release) error {
 	if err := putCBOR(tx, albumKey(a.ID), a); err != nil {
 		return err
 	}
+	if err := indexRelease(tx, a); err != nil {
+		return err
+	}
 	for _, ar := range a.ArtistIDs {
 		if err := tx.Set(artistAlbumKey(ar, a.ID), nil); err != nil {
 			return err
@@ -336,7 +367,12 @@ const gcBatch = 256
 // that its blobs exist inside its own transaction, so GC racing an ingest
 // makes that Publish fail with ErrMissingBlob rather than publish a track
 // with missing audio; the ingest can then be retried.
+//
+// It returns ErrExternalGC for a catalog over an external blob store.
 func (c *Catalog) GC(ctx context.Context) (removed int, err error) {
+	if c.blobs != nil {
+		return 0, ErrExternalGC
+	}
 	var candidates [][32]byte
 	err = c.s.Iterate(ctx, []byte("blob/"), false, func(k, _ []byte) error {
 		var h [32]byte

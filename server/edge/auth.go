@@ -3,19 +3,26 @@ package edge
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/server/access"
 )
 
 // maxVerdicts bounds the token verdict cache; it is emptied when full.
 const maxVerdicts = 1 << 16
 
-// verdict is the parent's answer about one token, trusted until until.
+// verdict is the parent's answer about one token, trusted until until:
+// accepted or not, and for an accepted token the device it names (the
+// device_id of the parent's /v1/me answer).
 type verdict struct {
-	ok    bool
-	until time.Time
+	ok     bool
+	device model.DeviceID
+	until  time.Time
 }
 
 // verdicts caches the parent's verdicts on device tokens, keyed by the
@@ -30,17 +37,17 @@ func newVerdicts(now func() time.Time) *verdicts {
 	return &verdicts{now: now, m: make(map[[32]byte]verdict)}
 }
 
-func (v *verdicts) get(h [32]byte) (ok, known bool) {
+func (v *verdicts) get(h [32]byte) (d verdict, known bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	d, found := v.m[h]
 	if !found || !v.now().Before(d.until) {
-		return false, false
+		return verdict{}, false
 	}
-	return d.ok, true
+	return d, true
 }
 
-func (v *verdicts) put(h [32]byte, ok bool, ttl time.Duration) {
+func (v *verdicts) put(h [32]byte, d verdict, ttl time.Duration) {
 	if ttl <= 0 {
 		return
 	}
@@ -49,43 +56,57 @@ func (v *verdicts) put(h [32]byte, ok bool, ttl time.Duration) {
 	if len(v.m) >= maxVerdicts {
 		clear(v.m)
 	}
-	v.m[h] = verdict{ok: ok, until: v.now().Add(ttl)}
+	d.until = v.now().Add(ttl)
+	v.m[h] = d
 }
 
-// checkToken reports whether the parent accepts tok: it asks GET /v1/me
-// (200 = accepted, 401 = refused; anything else is an error and is not
-// remembered) at most once per token per TTL, and concurrent checks of one
-// token share one request.
-func (e *Edge) checkToken(ctx context.Context, tok string) (bool, error) {
+// meAnswer is the part of the parent's GET /v1/me answer the edge reads.
+type meAnswer struct {
+	Device struct {
+		ID model.DeviceID `json:"device_id"`
+	} `json:"device"`
+}
+
+// checkToken returns the parent's verdict on tok: it asks GET /v1/me
+// (200 = accepted, for the device its body names; 401 = refused; anything
+// else, or a 200 without a device id, is an error and is not remembered)
+// at most once per token per TTL, and concurrent checks of one token
+// share one request.
+func (e *Edge) checkToken(ctx context.Context, tok string) (verdict, error) {
 	h := sha256.Sum256([]byte(tok))
-	if ok, known := e.auth.get(h); known {
-		return ok, nil
+	if d, known := e.auth.get(h); known {
+		return d, nil
 	}
 	ch := e.flight.DoChan("auth "+string(h[:]), func() (any, error) {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.opts.originTimeout)
 		defer cancel()
-		status, _, _, err := e.get(fctx, "/v1/me", tok, 64<<10)
+		status, _, body, err := e.get(fctx, "/v1/me", tok, 64<<10)
 		if err != nil {
-			return false, err
+			return verdict{}, err
 		}
 		switch status {
 		case http.StatusOK:
-			e.auth.put(h, true, e.opts.authTTL)
-			return true, nil
+			var me meAnswer
+			if err := json.Unmarshal(body, &me); err != nil || me.Device.ID == "" || len(me.Device.ID) > access.MaxFieldLen {
+				return verdict{}, fmt.Errorf("%w: /v1/me answered without a device id", ErrParent)
+			}
+			d := verdict{ok: true, device: me.Device.ID}
+			e.auth.put(h, d, e.opts.authTTL)
+			return d, nil
 		case http.StatusUnauthorized:
-			e.auth.put(h, false, e.opts.authFailTTL)
-			return false, nil
+			e.auth.put(h, verdict{}, e.opts.authFailTTL)
+			return verdict{}, nil
 		}
-		return false, fmt.Errorf("%w: /v1/me answered %d", ErrParent, status)
+		return verdict{}, fmt.Errorf("%w: /v1/me answered %d", ErrParent, status)
 	})
 	select {
 	case res := <-ch:
 		if res.Err != nil {
-			return false, res.Err
+			return verdict{}, res.Err
 		}
-		return res.Val.(bool), nil
+		return res.Val.(verdict), nil
 	case <-ctx.Done():
-		return false, ctx.Err()
+		return verdict{}, ctx.Err()
 	}
 }
 

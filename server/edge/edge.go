@@ -50,6 +50,8 @@ type Stats struct {
 	BytesFetched   int64 // verified bodies fetched from the parent
 	MemoryBytes    int64 // held in memory (≤ the memory budget)
 	DiskBytes      int64 // held on disk (≤ the disk budget)
+	PinnedObjects  int   // pre-positioned objects pinned for upcoming releases
+	PinnedBytes    int64 // their bytes (≤ the pre-positioning budget)
 }
 
 // Edge is a caching reverse proxy in front of a relay or a parent edge.
@@ -59,6 +61,7 @@ type Edge struct {
 	parent *url.URL
 	store  *store
 	pos    *posCache
+	pins   *pins // pre-positioned releases (preposition.go)
 	auth   *verdicts
 	flight singleflight.Group
 
@@ -80,13 +83,20 @@ func New(opts Options) (*Edge, error) {
 		return nil, fmt.Errorf("%w: max blob size %d: want 1 to %d", ErrBadOptions, opts.maxBlob, maxObject)
 	case opts.authTTL < 0 || opts.authFailTTL < 0 || opts.originTimeout <= 0:
 		return nil, fmt.Errorf("%w: negative TTL or non-positive origin timeout", ErrBadOptions)
+	case opts.pinBytes < 0 || opts.pinWindow < 0:
+		return nil, fmt.Errorf("%w: negative pre-positioning budget or window", ErrBadOptions)
+	}
+	for _, t := range opts.prepositionTiers {
+		if !t.Valid() {
+			return nil, fmt.Errorf("%w: pre-positioning tier %q", ErrBadOptions, t)
+		}
 	}
 	u.Path = ""
 	st, err := newStore(opts)
 	if err != nil {
 		return nil, err
 	}
-	return &Edge{opts: opts, parent: u, store: st, pos: newPosCache(opts.now), auth: newVerdicts(opts.now)}, nil
+	return &Edge{opts: opts, parent: u, store: st, pos: newPosCache(opts.now), pins: newPins(opts.pinBytes), auth: newVerdicts(opts.now)}, nil
 }
 
 // Close releases the caches. The disk objects stay for the next run.
@@ -98,7 +108,9 @@ func (e *Edge) Close() error {
 // Stats returns the counters.
 func (e *Edge) Stats() Stats {
 	mem, disk := e.store.usage()
+	pinObjs, pinBytes := e.pins.usage()
 	return Stats{
+		PinnedObjects: pinObjs, PinnedBytes: pinBytes,
 		Hits: e.hits.Load(), Misses: e.misses.Load(), ParentFetches: e.fetches.Load(),
 		Corrupt: e.corrupt.Load(), BytesFromCache: e.fromCache.Load(), BytesFetched: e.fetched.Load(),
 		MemoryBytes: mem, DiskBytes: disk,
@@ -122,10 +134,10 @@ func (e *Edge) Handler() http.Handler {
 		io.WriteString(w, `{"status":"ok"}`+"\n")
 	})
 	mux.HandleFunc("GET /v1/me", e.authed(e.me))
-	mux.HandleFunc("GET /v1/blobs/{hash}", e.authed(e.blob))
+	mux.HandleFunc("GET /v1/blobs/{hash}", e.authed(e.recorded(e.blob)))
 	mux.HandleFunc("GET /v1/audio/{track}/{tier}/manifest", e.authed(e.positional))
-	mux.HandleFunc("GET /v1/audio/{track}/{tier}/header", e.authed(e.positional))
-	mux.HandleFunc("GET /v1/audio/{track}/{tier}/chunks/{i}", e.authed(e.positional))
+	mux.HandleFunc("GET /v1/audio/{track}/{tier}/header", e.authed(e.recorded(e.positional)))
+	mux.HandleFunc("GET /v1/audio/{track}/{tier}/chunks/{i}", e.authed(e.recorded(e.positional)))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "edge: no such route")
 	})
@@ -148,18 +160,18 @@ func (e *Edge) authed(h func(w http.ResponseWriter, r *http.Request, tok string)
 			writeError(w, http.StatusUnauthorized, "missing bearer token")
 			return
 		}
-		valid, err := e.checkToken(r.Context(), tok)
+		v, err := e.checkToken(r.Context(), tok)
 		if err != nil {
 			e.opts.logger.Warn("edge: token check", "err", err)
 			writeError(w, http.StatusBadGateway, "edge: cannot check token with the parent")
 			return
 		}
-		if !valid {
+		if !v.ok {
 			w.Header().Set("WWW-Authenticate", "Bearer")
 			writeError(w, http.StatusUnauthorized, "invalid or expired token")
 			return
 		}
-		h(w, r, tok)
+		h(w, r.WithContext(context.WithValue(r.Context(), deviceKey{}, v.device)), tok)
 	}
 }
 
@@ -185,7 +197,7 @@ func (e *Edge) blob(w http.ResponseWriter, r *http.Request, tok string) {
 		return
 	}
 	k := objKey{kind: 'b', hash: h}
-	if b, ok := e.store.get(k); ok {
+	if b, ok := e.lookup(k); ok {
 		e.hit(b)
 		serve(w, r, b, k, relay.CacheImmutable, "HIT")
 		return
@@ -223,8 +235,12 @@ func (e *Edge) positional(w http.ResponseWriter, r *http.Request, tok string) {
 		}
 	}
 	path := r.URL.EscapedPath()
-	if k, ok := e.pos.get(path); ok {
-		if b, ok := e.store.get(k); ok {
+	k, ok := e.pos.get(path)
+	if !ok {
+		k, ok = e.pins.position(path)
+	}
+	if ok {
+		if b, ok := e.lookup(k); ok {
 			e.hit(b)
 			serve(w, r, b, k, relay.CachePositional, "HIT")
 			return
@@ -239,6 +255,15 @@ func (e *Edge) positional(w http.ResponseWriter, r *http.Request, tok string) {
 		return
 	}
 	serve(w, r, b, objKey{kind: kind, hash: sha256.Sum256(b)}, relay.CachePositional, "MISS")
+}
+
+// lookup returns the body of k from the pre-positioned pins, else the
+// cache (owned by them: do not modify).
+func (e *Edge) lookup(k objKey) ([]byte, bool) {
+	if b, ok := e.pins.get(k); ok {
+		return b, true
+	}
+	return e.store.get(k)
 }
 
 func (e *Edge) hit(b []byte) {

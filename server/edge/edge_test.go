@@ -82,13 +82,14 @@ type fixture struct {
 	relay  *testbed.Relay
 	origin *origin
 	token  string
+	device model.DeviceID // the token's device
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	r := testbed.NewRelay(t, testbed.DefaultOptions())
 	dev := testbed.Device(t, r, "alice")
-	return &fixture{relay: r, origin: newOrigin(t, r.URL), token: dev.Token()}
+	return &fixture{relay: r, origin: newOrigin(t, r.URL), token: dev.Token(), device: dev.DeviceID()}
 }
 
 // startEdge starts an edge with opts on loopback.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/server/access"
 )
 
 // Options configure an Edge. Start from DefaultOptions; the zero value has
@@ -22,6 +23,12 @@ type Options struct {
 	client        *http.Client
 	logger        *slog.Logger
 	now           func() time.Time
+
+	access access.Writer
+
+	pinBytes         int64
+	pinWindow        time.Duration
+	prepositionTiers []model.Tier
 }
 
 // Defaults of DefaultOptions.
@@ -31,6 +38,8 @@ const (
 	DefaultAuthTTL       = 30 * time.Second
 	DefaultAuthFailTTL   = 2 * time.Second
 	DefaultOriginTimeout = 30 * time.Second
+	DefaultPinBytes      = 1 << 30
+	DefaultPinWindow     = time.Hour
 )
 
 // DefaultOptions returns the defaults for an edge in front of parent (the
@@ -50,7 +59,32 @@ func DefaultOptions(parent string) Options {
 		client:        &http.Client{},
 		logger:        slog.New(slog.DiscardHandler),
 		now:           time.Now,
+
+		pinBytes:         DefaultPinBytes,
+		pinWindow:        DefaultPinWindow,
+		prepositionTiers: model.Tiers,
 	}
+}
+
+// WithAccessWriter makes the edge record every header, chunk and blob it
+// serves to a device as an access.Record (the one format the relay writes,
+// server/access) in w, which it does not own (close it after the edge's
+// server has stopped). Write only queues, so serving never waits for the
+// disk. Default none.
+func (o Options) WithAccessWriter(w access.Writer) Options { o.access = w; return o }
+
+// WithPreposition configures pre-positioning (Edge.Preposition): pinned
+// objects of upcoming releases take at most pinBytes of memory, outside
+// the cache budget (default 1 GiB, DefaultPinBytes), stay pinned until
+// their release time plus window (default an hour, DefaultPinWindow: the
+// release storm), and tiers are the stream tiers fetched (default every
+// tier, model.Tiers; none given keeps the current ones).
+func (o Options) WithPreposition(pinBytes int64, window time.Duration, tiers ...model.Tier) Options {
+	o.pinBytes, o.pinWindow = pinBytes, window
+	if len(tiers) > 0 {
+		o.prepositionTiers = append([]model.Tier(nil), tiers...)
+	}
+	return o
 }
 
 // WithParent sets the base URL misses are fetched from: the relay, or a
@@ -108,8 +142,8 @@ func (o Options) WithLogger(l *slog.Logger) Options {
 	return o
 }
 
-// WithClock sets the clock the token verdict cache reads (default
-// time.Now; nil means the same).
+// WithClock sets the clock the token verdict cache, the position map and
+// the pre-positioning windows read (default time.Now; nil means the same).
 func (o Options) WithClock(now func() time.Time) Options {
 	if now == nil {
 		now = time.Now

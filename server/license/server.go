@@ -254,7 +254,7 @@ func (s *Server) issue(c echo.Context) error {
 			continue
 		}
 		seen[t] = true
-		k, err := s.cat.ContentKey(ctx, t, req.Tier)
+		k, err := s.cat.ContentKeyAt(ctx, t, req.Tier, s.opts.now())
 		if err != nil {
 			return fmt.Errorf("track %s/%s: %w", t, req.Tier, err)
 		}
@@ -438,9 +438,9 @@ func (s *Server) renew(c echo.Context) error {
 			}
 			seen[e] = true
 			tier := model.Tier(e[1])
-			k, err := s.cat.ContentKey(ctx, model.TrackID(e[0]), tier)
-			if errors.Is(err, catalog.ErrNotFound) {
-				continue // withdrawn from the catalog: not renewed
+			k, err := s.cat.ContentKeyAt(ctx, model.TrackID(e[0]), tier, s.opts.now())
+			if errors.Is(err, catalog.ErrNotFound) || errors.Is(err, catalog.ErrEmbargoed) {
+				continue // withdrawn from the catalog, or embargoed again: not renewed
 			}
 			if err != nil {
 				return fmt.Errorf("content key %s/%s: %w", e[0], e[1], err)

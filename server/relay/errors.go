@@ -58,7 +58,8 @@ func statusOf(err error) (int, string) {
 	switch {
 	case errors.Is(err, ErrUnauthorized), errors.Is(err, ErrBadCredentials):
 		return http.StatusUnauthorized, err.Error()
-	case errors.Is(err, ErrForbidden), errors.Is(err, ErrSignupClosed), errors.Is(err, ErrNoSubscription):
+	case errors.Is(err, ErrForbidden), errors.Is(err, ErrSignupClosed), errors.Is(err, ErrNoSubscription),
+		errors.Is(err, catalog.ErrEmbargoed):
 		return http.StatusForbidden, err.Error()
 	case errors.Is(err, ErrNotFound), errors.Is(err, catalog.ErrNotFound):
 		return http.StatusNotFound, err.Error()

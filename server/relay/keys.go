@@ -13,7 +13,8 @@ import (
 
 // streamKey handles POST /v1/keys/stream (api.StreamKeyRequest →
 // api.StreamKeyResponse): it checks the account's
-// subscription, then seals the content key to the device.
+// subscription and the album's embargo (by the relay's clock: 403 before
+// its release time), then seals the content key to the device.
 func (s *Server) streamKey(c echo.Context) error {
 	var req api.StreamKeyRequest
 	if err := DecodeJSON(c, s.opts.maxBody, &req); err != nil {
@@ -32,7 +33,7 @@ func (s *Server) streamKey(c echo.Context) error {
 	if acct.Subscription != SubscriptionActive {
 		return fmt.Errorf("%w: subscription is %s", ErrNoSubscription, acct.Subscription)
 	}
-	key, err := s.cat.ContentKey(ctx, req.Track, tier)
+	key, err := s.cat.ContentKeyAt(ctx, req.Track, tier, s.now())
 	if err != nil {
 		return err
 	}

@@ -126,6 +126,7 @@ func newServer(st store.Store, cat *catalog.Catalog, signer ed25519.PrivateKey, 
 	v1.Match(getHead, "/audio/:track/:tier/chunks/:i", s.chunk)
 	v1.Match(getHead, "/blobs/:hash", s.blob)
 	v1.POST("/keys/stream", s.streamKey)
+	v1.GET("/releases", s.releases) // releases.go
 	if err := s.mountSync(); err != nil {
 		s.log.Error("relay: sync endpoint disabled", "err", err)
 	}

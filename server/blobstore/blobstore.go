@@ -1,0 +1,150 @@
+// Package blobstore is the relay's store of encrypted audio blobs, named
+// by their SHA-256, behind one interface (docs/ARCHITECTURE.md §4b) with
+// two backends: KV, over the relay's store.Store (Badger; the catalog's
+// own keys "blob/<hex>", the default), and s3blob, any S3-compatible
+// object store through minio-go. Every backend passes the same
+// conformance suite, blobstoretest.Run.
+//
+// A blob is immutable: its name is the SHA-256 of its bytes, Put checks
+// that, and a second Put of the same blob is a no-op. Blobs hold only
+// ciphertext, so an object store needs no encryption of its own.
+package blobstore
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/store"
+)
+
+// Errors of a blob store. Check them with errors.Is.
+var (
+	// ErrNotFound is returned by Get for a blob that is not stored.
+	ErrNotFound = errors.New("blobstore: not found")
+	// ErrHashMismatch is returned by Put when the bytes' SHA-256 is not
+	// the name they are put under.
+	ErrHashMismatch = errors.New("blobstore: sha-256 does not match")
+	// ErrTooLarge is returned by Put for an empty blob or one over
+	// model.MaxBlobSize, and by Get when a stored object exceeds it.
+	ErrTooLarge = errors.New("blobstore: blob empty or too large")
+)
+
+// Store keeps encrypted blobs by SHA-256. Implementations are safe for
+// concurrent use; returned slices are owned by the caller.
+type Store interface {
+	// Get returns the blob named h, or ErrNotFound.
+	Get(ctx context.Context, h [32]byte) ([]byte, error)
+	// Has reports whether the blob named h is stored.
+	Has(ctx context.Context, h [32]byte) (bool, error)
+	// Put stores data under h, which must be its SHA-256
+	// (ErrHashMismatch) and 1 to model.MaxBlobSize bytes long
+	// (ErrTooLarge). Putting a stored blob again is a no-op. A reader
+	// never sees part of a blob: it is stored whole or not at all.
+	Put(ctx context.Context, h [32]byte, data []byte) error
+	// Delete removes the blob named h; a missing blob is not an error.
+	Delete(ctx context.Context, h [32]byte) error
+	// List calls fn for every stored blob's name, in ascending hex order;
+	// an error from fn ends the listing and is returned.
+	List(ctx context.Context, fn func(h [32]byte) error) error
+}
+
+// Check validates a Put: data is 1 to model.MaxBlobSize bytes and its
+// SHA-256 is h. Backends call it first.
+func Check(h [32]byte, data []byte) error {
+	if len(data) == 0 || len(data) > model.MaxBlobSize {
+		return fmt.Errorf("%w: %d bytes", ErrTooLarge, len(data))
+	}
+	if sha256.Sum256(data) != h {
+		return fmt.Errorf("%w: put as %x", ErrHashMismatch, h)
+	}
+	return nil
+}
+
+// ParseName parses a blob's name, 64 lowercase hex digits.
+func ParseName(s string) ([32]byte, bool) {
+	var h [32]byte
+	if len(s) != 64 {
+		return h, false
+	}
+	if _, err := hex.Decode(h[:], []byte(s)); err != nil || hex.EncodeToString(h[:]) != s {
+		return h, false
+	}
+	return h, true
+}
+
+// KVPrefix is the key prefix of blobs in a store.Store: "blob/<hex>".
+const KVPrefix = "blob/"
+
+// KVKey returns the store key of the blob named h.
+func KVKey(h [32]byte) []byte { return []byte(KVPrefix + hex.EncodeToString(h[:])) }
+
+// KV is the Store over a store.Store (the relay's Badger): blob h at
+// KVKey(h). It does not own the store.
+type KV struct{ s store.Store }
+
+// NewKV returns the blob store over s.
+func NewKV(s store.Store) *KV { return &KV{s: s} }
+
+// Get implements Store.
+func (k *KV) Get(ctx context.Context, h [32]byte) ([]byte, error) {
+	b, err := k.s.Get(ctx, KVKey(h))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %x", ErrNotFound, h)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read blob %x: %w", h, err)
+	}
+	return b, nil
+}
+
+// Has implements Store.
+func (k *KV) Has(ctx context.Context, h [32]byte) (bool, error) {
+	_, err := k.Get(ctx, h)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, ErrNotFound):
+		return false, nil
+	}
+	return false, err
+}
+
+// Put implements Store.
+func (k *KV) Put(ctx context.Context, h [32]byte, data []byte) error {
+	if err := Check(h, data); err != nil {
+		return err
+	}
+	if ok, err := k.Has(ctx, h); err != nil || ok {
+		return err
+	}
+	if err := k.s.Set(ctx, KVKey(h), data); err != nil {
+		return fmt.Errorf("write blob %x: %w", h, err)
+	}
+	return nil
+}
+
+// Delete implements Store.
+func (k *KV) Delete(ctx context.Context, h [32]byte) error {
+	if err := k.s.Delete(ctx, KVKey(h)); err != nil {
+		return fmt.Errorf("delete blob %x: %w", h, err)
+	}
+	return nil
+}
+
+// List implements Store. Keys under the prefix that are not blob names
+// are skipped.
+func (k *KV) List(ctx context.Context, fn func(h [32]byte) error) error {
+	return k.s.Iterate(ctx, []byte(KVPrefix), false, func(key, _ []byte) error {
+		h, ok := ParseName(string(key[len(KVPrefix):]))
+		if !ok {
+			return nil
+		}
+		return fn(h)
+	})
+}
+
+var _ Store = (*KV)(nil)

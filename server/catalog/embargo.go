@@ -1,0 +1,120 @@
+package catalog
+
+import (
+	"cmp"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/crypto"
+	"github.com/segue-fm/segue/store"
+)
+
+// releasePrefix indexes the albums with an embargo:
+// cat/releaseat/<album id> → ReleaseAt as 8 bytes big endian.
+const releasePrefix = "cat/releaseat/"
+
+func releaseKey(id model.AlbumID) []byte { return []byte(releasePrefix + string(id)) }
+
+// indexRelease keeps the release index in step with album a (written in
+// the same transaction as the album record).
+func indexRelease(tx store.Txn, a model.Album) error {
+	if a.ReleaseAt == 0 {
+		return tx.Delete(releaseKey(a.ID))
+	}
+	return tx.Set(releaseKey(a.ID), binary.BigEndian.AppendUint64(nil, uint64(a.ReleaseAt)))
+}
+
+// ScheduleRelease sets the embargo of album id: no stream key or license
+// is issued for its tracks before at (ContentKeyAt), and the album is
+// listed by Releases. A zero at lifts the embargo. It fails with
+// ErrNotFound for an unknown album and ErrBadRelease for a time before
+// 1970 (Unix seconds must be positive).
+func (c *Catalog) ScheduleRelease(ctx context.Context, id model.AlbumID, at time.Time) error {
+	var sec int64
+	if !at.IsZero() {
+		if sec = at.Unix(); sec <= 0 {
+			return fmt.Errorf("%w: release time %s", ErrBadRelease, at)
+		}
+	}
+	if !model.ValidID(string(id)) {
+		return fmt.Errorf("%w: album %q", ErrNotFound, id)
+	}
+	err := c.s.Update(ctx, func(tx store.Txn) error {
+		b, err := tx.Get(albumKey(id))
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("%w: album %s", ErrNotFound, id)
+		}
+		if err != nil {
+			return err
+		}
+		var a model.Album
+		if err := decMode.Unmarshal(b, &a); err != nil {
+			return fmt.Errorf("%w: album %s: %v", ErrCorrupt, id, err)
+		}
+		a.ReleaseAt = sec
+		if err := putCBOR(tx, albumKey(id), a); err != nil {
+			return err
+		}
+		return indexRelease(tx, a)
+	})
+	c.gen.Add(1)
+	if err != nil {
+		return fmt.Errorf("schedule release of %s: %w", id, err)
+	}
+	return nil
+}
+
+// Releases returns the albums whose embargo ends at or after since,
+// ordered by ReleaseAt then id, at most limit of them (limit ≤ 0: all).
+func (c *Catalog) Releases(ctx context.Context, since time.Time, limit int) ([]model.Album, error) {
+	var ids []model.AlbumID
+	err := c.s.Iterate(ctx, []byte(releasePrefix), false, func(k, v []byte) error {
+		if len(v) == 8 && int64(binary.BigEndian.Uint64(v)) >= since.Unix() {
+			ids = append(ids, model.AlbumID(k[len(releasePrefix):]))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list releases: %w", err)
+	}
+	albums := make([]model.Album, 0, len(ids))
+	for _, id := range ids {
+		a, err := c.Album(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		albums = append(albums, a)
+	}
+	slices.SortFunc(albums, func(a, b model.Album) int {
+		return cmp.Or(cmp.Compare(a.ReleaseAt, b.ReleaseAt), cmp.Compare(a.ID, b.ID))
+	})
+	if limit > 0 && len(albums) > limit {
+		albums = albums[:limit]
+	}
+	return albums, nil
+}
+
+// ContentKeyAt is ContentKey for a key about to be handed to a device at
+// now (the caller's trusted clock): it fails with ErrEmbargoed while the
+// track's album is embargoed (model.Album.Embargoed). Every path that
+// issues a stream key or a license goes through it.
+func (c *Catalog) ContentKeyAt(ctx context.Context, id model.TrackID, tier model.Tier, now time.Time) (crypto.ContentKey, error) {
+	t, err := c.Track(ctx, id)
+	if err != nil {
+		return crypto.ContentKey{}, err
+	}
+	a, err := c.Album(ctx, t.AlbumID)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return crypto.ContentKey{}, err
+	}
+	if a.Embargoed(now) {
+		return crypto.ContentKey{}, fmt.Errorf("%w: track %s (album %s) releases at %s", ErrEmbargoed, id, a.ID,
+			time.Unix(a.ReleaseAt, 0).UTC().Format(time.RFC3339))
+	}
+	return c.ContentKey(ctx, id, tier)
+}
