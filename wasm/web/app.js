@@ -58,7 +58,11 @@
     $("account").hidden = true;
     $("library").hidden = false;
     $("playlists").hidden = false;
-    playlists().catch((err) => say("pl-msg", String(err.message || err)));
+    const retry = () => playlists().catch((err) => {
+      say("pl-msg", `${err.message || err} — trying again in 15 s.`);
+      setTimeout(retry, 15000);
+    });
+    retry();
   }
 
   // Playlists: the bundled automerge-repo module (playlists.js), loaded

@@ -89,7 +89,15 @@ export async function connect(o) {
     }
     return p;
   };
-  const library = watch(await repo.find("automerge:" + o.library));
+  let library;
+  try {
+    library = watch(await repo.find("automerge:" + o.library));
+  } catch (err) {
+    await repo.shutdown();
+    // A Segue app creates the library (its first change is the same bytes
+    // on every device); until one has synced, the relay has none to give.
+    throw new Error("playlists: your library is not on the relay yet (a Segue app creates it at its first sync): " + (err.message || err));
+  }
   const write = async (id, fn) => {
     const h = await open(id);
     h.change(fn);
