@@ -30,8 +30,9 @@ type pageEntries struct {
 // device sees both; the native device appends a track, the page shows it
 // with its title; the page reorders with the keyboard-reachable Move
 // buttons and removes an entry, the native device sees the order; an
-// edit made in the page while its network is emulated offline reaches the
-// native device after it comes back.
+// edit made in the page while the relay is down merges with a concurrent
+// native edit once it is back; the page shares the playlist with another
+// user, whose native device follows it and adds a track the page shows.
 func TestBrowserPlaylistsWithNativeDevice(t *testing.T) {
 	r := webRelay(t, &reference{})
 	ctx := t.Context()
@@ -196,4 +197,40 @@ func TestBrowserPlaylistsWithNativeDevice(t *testing.T) {
 	})
 	shown("the offline edits merged", want)
 	t.Logf("reconnect and merge: %v", time.Since(t0))
+
+	// Share from the page with another user, whose native device follows
+	// the link and appends a track the page then shows.
+	step("share with a collaborator",
+		chromedp.SendKeys("#pl-share-user", "collab"),
+		chromedp.Click("#pl-share button[type=submit]"),
+		chromedp.WaitVisible(`#pl-collab`))
+	link := run[string](t, page, `Promise.resolve(document.getElementById("pl-link").textContent)`)
+	if link != plID.URL() {
+		t.Errorf("page shows the link %q, want %q", link, plID.URL())
+	}
+	ce := testbed.Device(t, r, "collab")
+	cd, err := ce.OpenDocs(ctx, "collab")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cd.Close() })
+	if err := cd.StartSync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := cd.Playlists().Follow(ctx, plID); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		v, err := cd.Playlists().Get(ctx, plID)
+		if err == nil && len(v.Entries) == len(want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("collaborator's device: %+v (%v)", v, err)
+		}
+	}
+	if _, err := cd.Playlists().Add(ctx, plID, docs.AtStart(), model.TrackID(tracks[2])); err != nil {
+		t.Fatal(err)
+	}
+	shown("the collaborator's entry", append([]string{tracks[2]}, want...))
 }

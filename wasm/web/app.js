@@ -157,6 +157,10 @@
       return li;
     }));
     ol.replaceChildren(...rows);
+    $("pl-link").textContent = "automerge:" + id;
+    const collab = await pl.collaborators(id);
+    $("pl-collab").textContent = collab.length ? `Shared with ${collab.join(", ")}` : "";
+    $("pl-share").hidden = p.owner !== pl.user;
     $("pl-play").onclick = () => p.entries.length && s.playTracks(p.entries.map((x) => x.trackId), 0, "playlist", id);
     if (focus) $("pl-title").focus();
   }
@@ -179,6 +183,23 @@
       $("pl-name").value = "";
       await showPlaylist(id, true);
       await drawPlaylists();
+    });
+  });
+  $("pl-share").addEventListener("submit", (e) => {
+    e.preventDefault();
+    edit(async () => {
+      const u = $("pl-share-user").value.trim();
+      await pl.share(openId, u);
+      $("pl-share-user").value = "";
+      say("pl-msg", `Shared with ${u}: send them the link.`);
+    });
+  });
+  $("pl-follow").addEventListener("submit", (e) => {
+    e.preventDefault();
+    edit(async () => {
+      const id = await pl.follow($("pl-follow-url").value);
+      $("pl-follow-url").value = "";
+      await showPlaylist(id, true);
     });
   });
   $("pl-add-now").addEventListener("click", () => {

@@ -104,6 +104,8 @@ export async function connect(o) {
     return h;
   };
   return {
+    /** The signed-in user. */
+    user: o.user,
     /** Playlist ids the library follows (own and shared), in the library's order of saving. */
     ids() {
       const m = library.doc().playlists || {};
@@ -158,6 +160,30 @@ export async function connect(o) {
         if (lo && hi && lo >= hi) return; // equal neighbours: nothing fits between
         d.entries[entryId].pos = S(keyBetween(lo, hi));
       });
+    },
+    /** Adds user as a collaborator (owner only; its own change, as the relay requires). */
+    async share(id, user) {
+      if (!/^[A-Za-z0-9._-]{1,64}$/.test(String(user))) throw new Error("playlists: bad user name");
+      const h = await open(id);
+      if (str(h.doc().owner) !== o.user) throw new Error("playlists: only the owner can share a playlist");
+      h.change((d) => {
+        if (!d.collaborators) d.collaborators = {};
+        d.collaborators[user] = true;
+      });
+    },
+    /** Collaborators of a playlist. */
+    async collaborators(id) {
+      return Object.keys((await open(id)).doc().collaborators || {}).sort();
+    },
+    /** Follows a playlist shared by link (automerge:<id> or the id): adds it to the library. */
+    async follow(url) {
+      const id = String(url).trim().replace(/^automerge:/, "");
+      await open(id);
+      library.change((d) => {
+        if (!d.playlists) d.playlists = {};
+        d.playlists[id] = new Date();
+      });
+      return id;
     },
     /** Renames a playlist. */
     async rename(id, name) {
