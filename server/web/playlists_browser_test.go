@@ -14,6 +14,7 @@ import (
 	"github.com/segue-fm/segue/internal/browsertest"
 	"github.com/segue-fm/segue/internal/testbed"
 	"github.com/segue-fm/segue/sync/docs"
+	"github.com/segue-fm/segue/sync/docs/fracindex"
 )
 
 // pageEntries is what the page's open playlist shows.
@@ -169,9 +170,14 @@ func TestBrowserPlaylistsWithNativeDevice(t *testing.T) {
 	t.Logf("page → native (keypress to the native device's order): %v", time.Since(t0))
 	step("remove the first entry", chromedp.Click(`#pl-entries li:nth-child(1) button[aria-label^="Remove"]`))
 	shown("after removing", []string{tracks[1], tracks[0]})
-	native("the page's removal", func(v core.PlaylistView) bool {
+	v = native("the page's removal", func(v core.PlaylistView) bool {
 		return slices.Equal(order(v), []model.TrackID{model.TrackID(tracks[1]), model.TrackID(tracks[0])})
 	})
+	for _, e := range v.Entries {
+		if err := fracindex.Validate(e.Pos); err != nil {
+			t.Errorf("entry %s: the page wrote pos %q: %v", e.ID, e.Pos, err)
+		}
+	}
 
 	// Offline: the relay goes away (the page's socket closes), the page
 	// moves an entry and the native device appends one meanwhile; both
