@@ -112,15 +112,17 @@
   async function drawPlaylists() {
     if (!pl) return;
     const ul = $("pl-list");
-    const items = [];
-    for (const id of pl.ids()) {
-      let p;
-      try { p = await pl.get(id); } catch { continue; }
+    // Opened in parallel; one the relay has not sent yet (or may not
+    // send) is listed as loading instead of holding up the others.
+    const late = () => new Promise((ok) => setTimeout(() => ok(null), 5000));
+    const got = await Promise.all(pl.ids().map((id) => Promise.race([pl.get(id).catch(() => null), late()]).then((p) => [id, p])));
+    const items = got.map(([id, p]) => {
       const li = document.createElement("li");
       li.dataset.id = id;
-      li.append(button(`${p.name || "(untitled)"} (${p.entries.length})`, `Open playlist ${p.name}`, () => showPlaylist(id, true)));
-      items.push(li);
-    }
+      if (!p) li.textContent = "A playlist that has not loaded yet";
+      else li.append(button(`${p.name || "(untitled)"} (${p.entries.length})`, `Open playlist ${p.name}`, () => showPlaylist(id, true)));
+      return li;
+    });
     ul.replaceChildren(...items);
     if (!items.length) ul.append(Object.assign(document.createElement("li"), { textContent: "No playlists yet" }));
     if (openId) await showPlaylist(openId, false);
