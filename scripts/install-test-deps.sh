@@ -46,4 +46,9 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 if [ -f "$here/sync/interop/install.sh" ]; then
 	bash "$here/sync/interop/install.sh"
 fi
+# esbuild and automerge-repo for the web player's playlists bundle
+# (TestDistUpToDate rebuilds it).
+if [ -f "$here/wasm/playlists/install.sh" ]; then
+	bash "$here/wasm/playlists/install.sh"
+fi
 echo "install-test-deps: ok"

@@ -1,5 +1,5 @@
-// app.js — the Segue web page: sign in, search the catalog, albums, play
-// controls. Plain DOM, no framework; the engine is globalThis.segue.
+// app.js — the Segue web page: sign in, search the catalog, albums,
+// playlists (playlists.js, loaded after sign-in), play controls. Plain DOM, no framework; the engine is globalThis.segue.
 "use strict";
 (() => {
   const $ = (id) => document.getElementById(id);
@@ -57,7 +57,158 @@
   function signedIn() {
     $("account").hidden = true;
     $("library").hidden = false;
+    $("playlists").hidden = false;
+    const retry = () => playlists().catch((err) => {
+      say("pl-msg", `${err.message || err} — trying again in 15 s.`);
+      setTimeout(retry, 15000);
+    });
+    retry();
   }
+
+  // Playlists: the bundled automerge-repo module (playlists.js), loaded
+  // after sign-in. The device token goes only into its WebSocket URL.
+  let pl = null, plLoading = null, openId = "";
+  const titles = new Map();
+  const assets = JSON.parse($("segue-assets").textContent);
+  function playlists() {
+    if (!plLoading) {
+      plLoading = (async () => {
+        if (!globalThis.seguePlaylists) {
+          await new Promise((ok, fail) => {
+            const el = Object.assign(document.createElement("script"), { src: assets.playlists });
+            el.onload = ok;
+            el.onerror = () => fail(new Error("could not load the playlists module"));
+            document.head.append(el);
+          });
+        }
+        const me = await s.get("/v1/me");
+        pl = await seguePlaylists.connect({
+          origin: relay, token: await s.token(), user: me.device.user, library: me.library,
+          wasm: assets.automerge, onChange: schedule,
+        });
+        window.seguePlaylistStore = pl; // for the browser tests and the console
+        await drawPlaylists();
+      })();
+      plLoading.catch(() => { plLoading = null; });
+    }
+    return plLoading;
+  }
+  let pending = false;
+  function schedule() {
+    if (pending) return;
+    pending = true;
+    setTimeout(() => { pending = false; drawPlaylists().catch((err) => say("pl-msg", String(err.message || err))); }, 50);
+  }
+  async function title(id) {
+    if (!titles.has(id)) titles.set(id, s.get("/v1/tracks/" + encodeURIComponent(id)).then((t) => t.title || id, () => id));
+    return titles.get(id);
+  }
+  const button = (text, label, fn) => {
+    const b = Object.assign(document.createElement("button"), { type: "button", textContent: text });
+    if (label) b.setAttribute("aria-label", label);
+    b.addEventListener("click", fn);
+    return b;
+  };
+  async function drawPlaylists() {
+    if (!pl) return;
+    const ul = $("pl-list");
+    // Opened in parallel; one the relay has not sent yet (or may not
+    // send) is listed as loading instead of holding up the others.
+    const late = () => new Promise((ok) => setTimeout(() => ok(null), 5000));
+    const got = await Promise.all(pl.ids().map((id) => Promise.race([pl.get(id).catch(() => null), late()]).then((p) => [id, p])));
+    const items = got.map(([id, p]) => {
+      const li = document.createElement("li");
+      li.dataset.id = id;
+      if (!p) li.textContent = "A playlist that has not loaded yet";
+      else li.append(button(`${p.name || "(untitled)"} (${p.entries.length})`, `Open playlist ${p.name}`, () => showPlaylist(id, true)));
+      return li;
+    });
+    ul.replaceChildren(...items);
+    if (!items.length) ul.append(Object.assign(document.createElement("li"), { textContent: "No playlists yet" }));
+    if (openId) await showPlaylist(openId, false);
+  }
+  async function showPlaylist(id, focus) {
+    openId = id;
+    const p = await pl.get(id);
+    $("pl-open").hidden = false;
+    $("pl-open").dataset.id = id;
+    $("pl-title").textContent = p.name || "(untitled)";
+    const ol = $("pl-entries");
+    const rows = await Promise.all(p.entries.map(async (e, i) => {
+      const t = await title(e.trackId);
+      const li = document.createElement("li");
+      li.dataset.entry = e.id;
+      li.dataset.track = e.trackId;
+      li.draggable = true;
+      li.append(button(t, `Play ${t}`, () => s.playTracks(p.entries.map((x) => x.trackId), i, "playlist", id)));
+      li.append(" ");
+      const up = button("↑", `Move ${t} up`, () => edit(() => pl.move(id, e.id, -1)));
+      const down = button("↓", `Move ${t} down`, () => edit(() => pl.move(id, e.id, 1)));
+      up.disabled = i === 0;
+      down.disabled = i === p.entries.length - 1;
+      li.append(up, down, button("Remove", `Remove ${t}`, () => edit(() => pl.remove(id, e.id))));
+      li.addEventListener("dragstart", (ev) => ev.dataTransfer.setData("text/x-segue-entry", String(i)));
+      li.addEventListener("dragover", (ev) => { ev.preventDefault(); li.classList.add("drop"); });
+      li.addEventListener("dragleave", () => li.classList.remove("drop"));
+      li.addEventListener("drop", (ev) => {
+        ev.preventDefault();
+        li.classList.remove("drop");
+        const from = Number(ev.dataTransfer.getData("text/x-segue-entry"));
+        if (Number.isInteger(from) && from !== i) edit(() => pl.move(id, p.entries[from].id, i - from));
+      });
+      return li;
+    }));
+    ol.replaceChildren(...rows);
+    $("pl-link").textContent = "automerge:" + id;
+    const collab = await pl.collaborators(id);
+    $("pl-collab").textContent = collab.length ? `Shared with ${collab.join(", ")}` : "";
+    $("pl-share").hidden = p.owner !== pl.user;
+    $("pl-play").onclick = () => p.entries.length && s.playTracks(p.entries.map((x) => x.trackId), 0, "playlist", id);
+    if (focus) $("pl-title").focus();
+  }
+  async function edit(fn) {
+    try { await fn(); } catch (err) { say("pl-msg", String(err.message || err)); }
+  }
+  // addTrack adds a track to the open playlist (the Add buttons of search
+  // results and album tracks, and the playing track).
+  function addTrack(trackId, name) {
+    if (!pl || !openId) { say("pl-msg", "Open a playlist first."); return; }
+    edit(async () => {
+      await pl.add(openId, trackId);
+      say("pl-msg", `Added ${name} to ${$("pl-title").textContent}.`);
+    });
+  }
+  $("pl-new").addEventListener("submit", (e) => {
+    e.preventDefault();
+    edit(async () => {
+      const id = pl.create($("pl-name").value);
+      $("pl-name").value = "";
+      await showPlaylist(id, true);
+      await drawPlaylists();
+    });
+  });
+  $("pl-share").addEventListener("submit", (e) => {
+    e.preventDefault();
+    edit(async () => {
+      const u = $("pl-share-user").value.trim();
+      await pl.share(openId, u);
+      $("pl-share-user").value = "";
+      say("pl-msg", `Shared with ${u}: send them the link.`);
+    });
+  });
+  $("pl-follow").addEventListener("submit", (e) => {
+    e.preventDefault();
+    edit(async () => {
+      const id = await pl.follow($("pl-follow-url").value);
+      $("pl-follow-url").value = "";
+      await showPlaylist(id, true);
+    });
+  });
+  $("pl-add-now").addEventListener("click", () => {
+    const st = s.status();
+    if (st.track) addTrack(st.track, "the playing track");
+    else say("pl-msg", "Nothing is playing.");
+  });
 
   // A browser that signed in before is still a device: go to the library.
   engine().then((x) => { if (x.loggedIn) signedIn(); }, (err) => say("account-msg", String(err.message || err)));
@@ -90,6 +241,7 @@
         b.textContent = `${r.title}${r.artists ? " — " + r.artists.join(", ") : ""} (${r.kind})`;
         b.addEventListener("click", () => r.kind === "album" ? showAlbum(r.id) : s.playTracks([r.id], 0, "track", r.id));
         li.append(b);
+        if (r.kind === "track") li.append(" ", button("Add", `Add ${r.title} to the open playlist`, () => addTrack(r.id, r.title)));
         ul.append(li);
       }
       if (!ul.children.length) ul.append(Object.assign(document.createElement("li"), { textContent: "No results" }));
@@ -112,7 +264,7 @@
       b.textContent = t.title;
       b.setAttribute("aria-label", `Play ${t.title}`);
       b.addEventListener("click", () => s.playAlbum(id, i));
-      li.append(b);
+      li.append(b, " ", button("Add", `Add ${t.title} to the open playlist`, () => addTrack(t.id, t.title)));
       ol.append(li);
     });
     $("album-play").focus();

@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -26,6 +27,11 @@ import (
 // Assets are the sources, in wasm/web, that become hashed assets (besides
 // segue.wasm and Go's wasm_exec.js).
 var Assets = []string{"app.js", "segue.js", "worklet.js", "style.css"}
+
+// Bundled are the files wasm/playlists/build.sh writes (the esbuild bundle
+// of the playlists module and Automerge's wasm); Read takes them from its
+// bundle directory.
+var Bundled = []string{"playlists.js", "automerge.wasm"}
 
 // ErrMissing is returned when an input file is missing.
 var ErrMissing = errors.New("webgen: missing input")
@@ -46,9 +52,10 @@ type Input struct {
 	Index []byte
 }
 
-// Read loads the sources from src (wasm/web), the module from wasmPath
-// and wasm_exec.js from the running toolchain's GOROOT.
-func Read(src, wasmPath string) (Input, error) {
+// Read loads the sources from src (wasm/web), the module from wasmPath,
+// the Bundled files from bundle and wasm_exec.js from the running
+// toolchain's GOROOT.
+func Read(src, wasmPath, bundle string) (Input, error) {
 	in := Input{Files: map[string][]byte{}}
 	read := func(name, path string) error {
 		b, err := os.ReadFile(path)
@@ -60,6 +67,11 @@ func Read(src, wasmPath string) (Input, error) {
 	}
 	for _, a := range Assets {
 		if err := read(a, filepath.Join(src, a)); err != nil {
+			return in, err
+		}
+	}
+	for _, a := range Bundled {
+		if err := read(a, filepath.Join(bundle, a)); err != nil {
 			return in, err
 		}
 	}
@@ -110,11 +122,21 @@ func Plan(in Input, goVersion string) (Manifest, []byte, error) {
 }
 
 // Write renders the build into out (emptied first): index.html,
-// manifest.json and, for each asset, <hashed>.br and <hashed>.gz.
+// manifest.json and, for each asset, <hashed>.br and <hashed>.gz. An asset
+// whose hashed name out already holds, with both compressed forms
+// decompressing to its bytes, keeps them: brotli at level 11 of the wasm
+// modules takes minutes, and a change to one script need not redo it.
 func Write(in Input, goVersion, out string) (Manifest, error) {
 	m, index, err := Plan(in, goVersion)
 	if err != nil {
 		return m, err
+	}
+	kept := map[string]packed{}
+	for n, b := range in.Files {
+		base := filepath.Join(out, "assets", m.Files[n])
+		if p, ok := reuse(base, b); ok {
+			kept[n] = p
+		}
 	}
 	if err := os.RemoveAll(out); err != nil {
 		return m, err
@@ -123,26 +145,17 @@ func Write(in Input, goVersion, out string) (Manifest, error) {
 		return m, err
 	}
 	for n, b := range in.Files {
-		var br, gz bytes.Buffer
-		w := brotli.NewWriterLevel(&br, brotli.BestCompression)
-		if _, err := w.Write(b); err != nil {
-			return m, err
-		}
-		if err := w.Close(); err != nil {
-			return m, err
-		}
-		g, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
-		if _, err := g.Write(b); err != nil {
-			return m, err
-		}
-		if err := g.Close(); err != nil {
-			return m, err
+		p, ok := kept[n]
+		if !ok {
+			if p.br, p.gz, err = compress(b); err != nil {
+				return m, err
+			}
 		}
 		base := filepath.Join(out, "assets", m.Files[n])
-		if err := os.WriteFile(base+".br", br.Bytes(), 0o644); err != nil {
+		if err := os.WriteFile(base+".br", p.br, 0o644); err != nil {
 			return m, err
 		}
-		if err := os.WriteFile(base+".gz", gz.Bytes(), 0o644); err != nil {
+		if err := os.WriteFile(base+".gz", p.gz, 0o644); err != nil {
 			return m, err
 		}
 	}
@@ -154,4 +167,52 @@ func Write(in Input, goVersion, out string) (Manifest, error) {
 		return m, err
 	}
 	return m, os.WriteFile(filepath.Join(out, "manifest.json"), append(mb, '\n'), 0o644)
+}
+
+// packed is one asset's brotli and gzip forms.
+type packed struct{ br, gz []byte }
+
+// compress returns b as brotli (level 11) and gzip (level 9).
+func compress(b []byte) (br, gz []byte, err error) {
+	var bb, gb bytes.Buffer
+	w := brotli.NewWriterLevel(&bb, brotli.BestCompression)
+	if _, err := w.Write(b); err != nil {
+		return nil, nil, err
+	}
+	if err := w.Close(); err != nil {
+		return nil, nil, err
+	}
+	g, _ := gzip.NewWriterLevel(&gb, gzip.BestCompression)
+	if _, err := g.Write(b); err != nil {
+		return nil, nil, err
+	}
+	if err := g.Close(); err != nil {
+		return nil, nil, err
+	}
+	return bb.Bytes(), gb.Bytes(), nil
+}
+
+// reuse returns base.br and base.gz when both exist and decompress to
+// exactly plain.
+func reuse(base string, plain []byte) (packed, bool) {
+	var p packed
+	var err error
+	if p.br, err = os.ReadFile(base + ".br"); err != nil {
+		return p, false
+	}
+	if p.gz, err = os.ReadFile(base + ".gz"); err != nil {
+		return p, false
+	}
+	b, err := io.ReadAll(brotli.NewReader(bytes.NewReader(p.br)))
+	if err != nil || !bytes.Equal(b, plain) {
+		return p, false
+	}
+	g, err := gzip.NewReader(bytes.NewReader(p.gz))
+	if err != nil {
+		return p, false
+	}
+	if b, err = io.ReadAll(g); err != nil || !bytes.Equal(b, plain) {
+		return p, false
+	}
+	return p, true
 }

@@ -1,0 +1,205 @@
+// playlists.js — the web player's playlists: stock automerge-repo with its
+// IndexedDB storage and WebSocket network adapters, syncing with the
+// relay's /v1/sync exactly as a native device does. The document schema is
+// docs/SYNC.md's (scalar strings, fractional-index positions, 16-hex entry
+// ids), so native devices read the page's edits and the page reads theirs.
+// scripts/build-web.sh bundles this file with esbuild into the hashed
+// asset playlists.js; the page loads it only after sign-in.
+import { Repo, ImmutableString, initializeWasm } from "@automerge/automerge-repo/slim";
+import { IndexedDBStorageAdapter } from "@automerge/automerge-repo-storage-indexeddb";
+import { WebSocketClientAdapter } from "@automerge/automerge-repo-network-websocket";
+import { generateKeyBetween } from "fractional-indexing";
+
+const S = (s) => new ImmutableString(s);
+const str = (v) => (v == null ? "" : String(v));
+const DIGITS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+const MAX_NAME = 200;
+
+// hex returns n random bytes as lowercase hex (entry ids: 8 bytes).
+function hex(n) {
+  return Array.from(crypto.getRandomValues(new Uint8Array(n)), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+// keyBetween is a fractional-index key strictly between a and b ("" for
+// an open end) with three random base-62 digits appended, as Segue's
+// fracindex.Between does, so concurrent inserts at one spot do not collide.
+export function keyBetween(a, b) {
+  const k = generateKeyBetween(a || null, b || null);
+  const r = crypto.getRandomValues(new Uint8Array(3));
+  let suffix = "";
+  for (let i = 0; i < 3; i++) suffix += DIGITS[r[i] % 62];
+  if (suffix.endsWith("0")) suffix = suffix.slice(0, 2) + "1";
+  const j = k + suffix;
+  return (!a || a < j) && (!b || j < b) ? j : k;
+}
+
+// sorted returns the entries of a playlist document in play order: by pos
+// byte-wise, ties by entry id. Entries a foreign client wrote without a
+// trackId or pos are skipped, as native devices do.
+export function sorted(doc) {
+  const out = [];
+  for (const [id, e] of Object.entries((doc && doc.entries) || {})) {
+    if (!e || !str(e.trackId) || !str(e.pos)) continue;
+    out.push({ id, trackId: str(e.trackId), pos: str(e.pos), addedBy: str(e.addedBy) });
+  }
+  out.sort((x, y) => (x.pos < y.pos ? -1 : x.pos > y.pos ? 1 : x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
+  return out;
+}
+
+let ready = null;
+
+/**
+ * connect opens the user's library and playlists. The token is used only
+ * to open the WebSocket (browsers cannot set headers on one; the relay
+ * takes ?token= on /v1/sync) and is not kept anywhere else.
+ * @param {{origin: string, token: string, user: string, library: string, wasm: string, onChange?: () => void}} o
+ */
+export async function connect(o) {
+  if (!/^[1-9A-HJ-NP-Za-km-z]{10,40}$/.test(o.library || "")) throw new Error("playlists: bad library id");
+  if (!ready) ready = initializeWasm(o.wasm);
+  await ready;
+  const wsURL = new URL("/v1/sync", o.origin);
+  wsURL.protocol = wsURL.protocol === "https:" ? "wss:" : "ws:";
+  wsURL.searchParams.set("token", o.token);
+  const known = new Set([o.library]);
+  const network = new WebSocketClientAdapter(wsURL.href);
+  const repo = new Repo({
+    network: [network],
+    storage: new IndexedDBStorageAdapter("segue-playlists-" + o.user),
+    // Announce only what the relay should hold from this user (docs/SYNC.md).
+    sharePolicy: async (_peer, id) => {
+      await null;
+      return id !== undefined && known.has(id);
+    },
+  });
+  const changed = () => o.onChange && o.onChange();
+  const handles = new Map();
+  const watch = (h) => {
+    h.on("change", changed);
+    return h;
+  };
+  const open = async (id) => {
+    if (!/^[1-9A-HJ-NP-Za-km-z]{10,40}$/.test(id)) throw new Error("playlists: bad playlist id");
+    let p = handles.get(id);
+    if (!p) {
+      known.add(id);
+      p = repo.find("automerge:" + id).then(watch);
+      p.catch(() => handles.delete(id));
+      handles.set(id, p);
+    }
+    return p;
+  };
+  let library;
+  try {
+    library = watch(await repo.find("automerge:" + o.library));
+  } catch (err) {
+    await repo.shutdown();
+    // A Segue app creates the library (its first change is the same bytes
+    // on every device); until one has synced, the relay has none to give.
+    throw new Error("playlists: your library is not on the relay yet (a Segue app creates it at its first sync): " + (err.message || err));
+  }
+  const write = async (id, fn) => {
+    const h = await open(id);
+    h.change(fn);
+    return h;
+  };
+  return {
+    /** The signed-in user. */
+    user: o.user,
+    /** Playlist ids the library follows (own and shared), in the library's order of saving. */
+    ids() {
+      const m = library.doc().playlists || {};
+      return Object.keys(m).sort((a, b) => (m[a] < m[b] ? -1 : m[a] > m[b] ? 1 : a < b ? -1 : 1));
+    },
+    /** Name, owner and entries of one playlist (opening it on first use). */
+    async get(id) {
+      const d = (await open(id)).doc();
+      return { id, name: str(d.name), owner: str(d.owner), entries: sorted(d) };
+    },
+    /** Creates a playlist owned by the user and adds it to the library; returns its id. */
+    create(name) {
+      name = String(name).trim();
+      if (!name || name.length > MAX_NAME) throw new Error(`playlists: a name is 1 to ${MAX_NAME} characters`);
+      const h = repo.create({
+        type: S("playlist"), name: S(name), description: S(""), owner: S(o.user),
+        collaborators: {}, public: false, entries: {},
+      });
+      known.add(h.documentId);
+      handles.set(h.documentId, Promise.resolve(watch(h)));
+      library.change((d) => {
+        if (!d.playlists) d.playlists = {};
+        d.playlists[h.documentId] = new Date();
+      });
+      return h.documentId;
+    },
+    /** Appends trackId after the last entry; returns the entry id. */
+    async add(id, trackId) {
+      if (typeof trackId !== "string" || !trackId || trackId.length > 256) throw new Error("playlists: bad track id");
+      const eid = hex(8);
+      await write(id, (d) => {
+        const last = sorted(d).at(-1);
+        if (!d.entries) d.entries = {};
+        d.entries[eid] = { trackId: S(trackId), pos: S(keyBetween(last ? last.pos : "", "")), addedBy: S(o.user), addedAt: new Date() };
+      });
+      return eid;
+    },
+    /** Removes one entry (a delete wins over a concurrent move). */
+    async remove(id, entryId) {
+      await write(id, (d) => { if (d.entries && d.entries[entryId]) delete d.entries[entryId]; });
+    },
+    /** Moves an entry by delta places (−1 up, +1 down), writing only its pos. */
+    async move(id, entryId, delta) {
+      await write(id, (d) => {
+        const es = sorted(d).filter((e) => e.id !== entryId);
+        const at = sorted(d).findIndex((e) => e.id === entryId);
+        if (at < 0) return;
+        const to = Math.max(0, Math.min(es.length, at + delta));
+        if (to === at) return;
+        const lo = to > 0 ? es[to - 1].pos : "";
+        const hi = to < es.length ? es[to].pos : "";
+        if (lo && hi && lo >= hi) return; // equal neighbours: nothing fits between
+        d.entries[entryId].pos = S(keyBetween(lo, hi));
+      });
+    },
+    /** Adds user as a collaborator (owner only; its own change, as the relay requires). */
+    async share(id, user) {
+      if (!/^[A-Za-z0-9._-]{1,64}$/.test(String(user))) throw new Error("playlists: bad user name");
+      const h = await open(id);
+      if (str(h.doc().owner) !== o.user) throw new Error("playlists: only the owner can share a playlist");
+      h.change((d) => {
+        if (!d.collaborators) d.collaborators = {};
+        d.collaborators[user] = true;
+      });
+    },
+    /** Collaborators of a playlist. */
+    async collaborators(id) {
+      return Object.keys((await open(id)).doc().collaborators || {}).sort();
+    },
+    /** Follows a playlist shared by link (automerge:<id> or the id): adds it to the library. */
+    async follow(url) {
+      const id = String(url).trim().replace(/^automerge:/, "");
+      await open(id);
+      library.change((d) => {
+        if (!d.playlists) d.playlists = {};
+        d.playlists[id] = new Date();
+      });
+      return id;
+    },
+    /** Renames a playlist. */
+    async rename(id, name) {
+      name = String(name).trim();
+      if (!name || name.length > MAX_NAME) throw new Error(`playlists: a name is 1 to ${MAX_NAME} characters`);
+      await write(id, (d) => { d.name = S(name); });
+    },
+    /** True while the WebSocket to the relay is open. */
+    online() {
+      return network.isReady ? network.isReady() : true;
+    },
+    /** Closes the socket and the storage. */
+    async close() {
+      await repo.shutdown();
+    },
+  };
+}
+
+globalThis.seguePlaylists = { connect, sorted, keyBetween };
