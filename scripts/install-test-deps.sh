@@ -30,16 +30,10 @@ if [ ! -x "$gobin/wazero" ]; then
 	go install github.com/tetratelabs/wazero/cmd/wazero@v1.12.0
 fi
 
-# SeaweedFS, the S3-compatible server of server/blobstore/s3blob's tests.
-# Its go.mod has replace directives, so `go install weed@version` is refused;
-# the module is downloaded from the Go module proxy and built in place.
-# On a 2-core machine the build takes minutes (docs/BENCHMARKS.md, S3 origin).
-if [ ! -x "$gobin/weed" ]; then
-	echo "install-test-deps: build SeaweedFS weed (slow)"
-	weedmod=github.com/seaweedfs/seaweedfs@v0.0.0-20261109003541-7506e5f91cd6
-	weeddir=$(cd /tmp && GOFLAGS=-mod=mod go mod download -json "$weedmod" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
-	mkdir -p "$gobin"
-	(cd "$weeddir" && go build -o "$gobin/weed" ./weed)
+# SeaweedFS for the S3 blob-store tests (slow to build; scripts/test.sh
+# builds it in the background instead and sets SEGUE_SKIP_WEED=1).
+if [ -z "${SEGUE_SKIP_WEED:-}" ]; then
+	bash "$(dirname "$0")/install-weed.sh"
 fi
 
 here=$(cd "$(dirname "$0")/.." && pwd)
