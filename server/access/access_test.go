@@ -280,3 +280,22 @@ func TestFileTornTailAndCorruption(t *testing.T) {
 		t.Fatalf("flipped bit: %v, want ErrCorrupt", err)
 	}
 }
+
+func TestRangeStart(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want uint64
+	}{
+		{"bytes 100-199/1000", 100},
+		{"bytes 0-0/1", 0},
+		{"bytes */1000", 0},
+		{"bytes 18446744073709551616-1/2", 0},
+		{"items 5-9/10", 0},
+		{"", 0},
+		{"bytes 7", 0},
+	} {
+		if got := access.RangeStart(c.in); got != c.want {
+			t.Errorf("RangeStart(%q) = %d, want %d", c.in, got, c.want)
+		}
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/segue-fm/segue/core/model"
 )
@@ -250,4 +252,23 @@ func (d *decoder) varint() int64 {
 	}
 	d.b = d.b[n:]
 	return v
+}
+
+// RangeStart returns the first byte of a single-range Content-Range
+// header value ("bytes a-b/n"): the Offset of a record for a ranged
+// answer. Anything else gives 0 (a multipart answer has no single start).
+func RangeStart(contentRange string) uint64 {
+	rest, ok := strings.CutPrefix(contentRange, "bytes ")
+	if !ok {
+		return 0
+	}
+	a, _, ok := strings.Cut(rest, "-")
+	if !ok {
+		return 0
+	}
+	n, err := strconv.ParseUint(a, 10, 64)
+	if err != nil {
+		return 0
+	}
+	return n
 }

@@ -79,7 +79,7 @@ func accessRecord(r *http.Request, w *countingWriter) (access.Record, bool) {
 		return access.Record{}, false
 	}
 	if w.status == http.StatusPartialContent {
-		rec.Offset = rangeStart(w.Header().Get("Content-Range"))
+		rec.Offset = access.RangeStart(w.Header().Get("Content-Range"))
 	}
 	switch {
 	case strings.HasPrefix(r.URL.Path, "/v1/blobs/"):
@@ -99,22 +99,4 @@ func accessRecord(r *http.Request, w *countingWriter) (access.Record, bool) {
 		return access.Record{}, false
 	}
 	return rec, len(rec.Track) <= access.MaxFieldLen
-}
-
-// rangeStart returns the first byte of a single-range Content-Range
-// ("bytes a-b/n"), 0 for anything else (a multipart answer has none).
-func rangeStart(cr string) uint64 {
-	rest, ok := strings.CutPrefix(cr, "bytes ")
-	if !ok {
-		return 0
-	}
-	a, _, ok := strings.Cut(rest, "-")
-	if !ok {
-		return 0
-	}
-	n, err := strconv.ParseUint(a, 10, 64)
-	if err != nil {
-		return 0
-	}
-	return n
 }

@@ -2,8 +2,6 @@ package relay
 
 import (
 	"net/http"
-	"strconv"
-	"strings"
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
@@ -52,27 +50,9 @@ func (s *Server) recordAccess(c echo.Context, rec access.Record) {
 	rec.Device = dev.ID
 	rec.Bytes = uint64(res.Size)
 	if res.Status == http.StatusPartialContent {
-		rec.Offset = rangeStart(res.Header().Get("Content-Range"))
+		rec.Offset = access.RangeStart(res.Header().Get("Content-Range"))
 	}
 	if err := s.accessW.Write(rec); err != nil {
 		s.log.Debug("relay: access record not queued", "err", err)
 	}
-}
-
-// rangeStart returns the first byte of a single-range Content-Range
-// ("bytes a-b/n"), 0 for anything else (a multipart answer has none).
-func rangeStart(cr string) uint64 {
-	rest, ok := strings.CutPrefix(cr, "bytes ")
-	if !ok {
-		return 0
-	}
-	a, _, ok := strings.Cut(rest, "-")
-	if !ok {
-		return 0
-	}
-	n, err := strconv.ParseUint(a, 10, 64)
-	if err != nil {
-		return 0
-	}
-	return n
 }
