@@ -14,7 +14,7 @@ export CGO_ENABLED=1
 # build: build it at the lowest priority while the rest of the suite runs,
 # and test that one package once it is there.
 weedlog=$(mktemp)
-setsid nice -n 19 bash scripts/install-weed.sh >"$weedlog" 2>&1 &
+setsid -w nice -n 19 bash scripts/install-weed.sh >"$weedlog" 2>&1 &
 weedpid=$!
 trap 'kill -- -"$weedpid" 2>/dev/null || true' EXIT
 
