@@ -119,13 +119,14 @@ type accounts struct {
 	now   func() time.Time
 	gate  *hashGate
 	guard *loginGuard
+	cache *authCache
 	dummy Account // hashed against when the user does not exist, to even out timing
 }
 
 func newAccounts(st store.Store, o Options) *accounts {
 	a := &accounts{st: st, argon: o.argon, ttl: o.tokenTTL, now: o.now,
 		gate:  newHashGate(o.hashMemory, o.hashQueue, o.hashWait),
-		guard: newLoginGuard(o.loginLimits, o.now)}
+		guard: newLoginGuard(o.loginLimits, o.now), cache: newAuthCache(o.authCache)}
 	a.dummy = Account{Salt: make([]byte, 16), Params: [3]uint32{o.argon.Time, o.argon.MemoryK, uint32(o.argon.Threads)}}
 	a.dummy.Hash = hashPassword([]byte("segue-dummy-password"), a.dummy.Salt, a.dummy.Params)
 	return a
@@ -376,39 +377,51 @@ func (a *accounts) register(ctx context.Context, r *api.RegisterRequest, addr st
 	if err != nil {
 		return Device{}, "", docs.DocumentID{}, err
 	}
+	a.cache.invalidate()
 	return dev, token, lib, nil
 }
 
-// authenticate resolves a bearer token to its device and the token's
-// expiry.
-func (a *accounts) authenticate(ctx context.Context, token string) (Device, time.Time, error) {
+// authenticate resolves a bearer token to its session (device and token
+// expiry), from the token cache when it holds the token under the current
+// generation, else from the store. The session may be shared with other
+// requests: read only.
+func (a *accounts) authenticate(ctx context.Context, token string) (*session, error) {
 	if len(token) == 0 || len(token) > 128 {
-		return Device{}, time.Time{}, ErrUnauthorized
+		return nil, ErrUnauthorized
 	}
-	val, err := a.st.Get(ctx, tokKey(sha256.Sum256([]byte(token))))
+	sum := sha256.Sum256([]byte(token))
+	if s, ok := a.cache.get(sum); ok {
+		if !a.now().Before(s.Expires) {
+			return nil, fmt.Errorf("%w: token expired", ErrUnauthorized)
+		}
+		return s, nil
+	}
+	gen := a.cache.generation()
+	val, err := a.st.Get(ctx, tokKey(sum))
 	if errors.Is(err, store.ErrNotFound) {
-		return Device{}, time.Time{}, ErrUnauthorized
+		return nil, ErrUnauthorized
 	}
 	if err != nil {
-		return Device{}, time.Time{}, fmt.Errorf("read token: %w", err)
+		return nil, fmt.Errorf("read token: %w", err)
 	}
 	var rec tokenRecord
 	if err := cborDec.Unmarshal(val, &rec); err != nil {
-		return Device{}, time.Time{}, fmt.Errorf("decode token: %w", err)
+		return nil, fmt.Errorf("decode token: %w", err)
 	}
-	if !a.now().Before(rec.Expires) {
-		return Device{}, time.Time{}, fmt.Errorf("%w: token expired", ErrUnauthorized)
+	now := a.now()
+	if !now.Before(rec.Expires) {
+		return nil, fmt.Errorf("%w: token expired", ErrUnauthorized)
 	}
 	val, err = a.st.Get(ctx, DeviceKey(rec.Device))
 	if errors.Is(err, store.ErrNotFound) {
-		return Device{}, time.Time{}, fmt.Errorf("%w: device removed", ErrUnauthorized)
+		return nil, fmt.Errorf("%w: device removed", ErrUnauthorized)
 	}
 	if err != nil {
-		return Device{}, time.Time{}, fmt.Errorf("read device: %w", err)
+		return nil, fmt.Errorf("read device: %w", err)
 	}
 	var dev Device
 	if err := cborDec.Unmarshal(val, &dev); err != nil {
-		return Device{}, time.Time{}, fmt.Errorf("decode device: %w", err)
+		return nil, fmt.Errorf("decode device: %w", err)
 	}
-	return dev, rec.Expires, nil
+	return a.cache.fill(sum, session{Device: dev, Expires: rec.Expires}, gen, rec.Expires.Sub(now)), nil
 }

@@ -4,16 +4,14 @@ import (
 	"crypto/subtle"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 )
 
-// ctxDevice is the echo.Context key under which Auth stores the Device.
-const ctxDevice = "segue.relay.device"
-
-// ctxTokenExpiry is the echo.Context key under which Auth stores the
-// expiry (time.Time) of the token the request came with.
-const ctxTokenExpiry = "segue.relay.token-expiry"
+// ctxSession is the echo.Context key under which Auth stores the
+// request's *session (its device and the token's expiry).
+const ctxSession = "segue.relay.session"
 
 // bearer returns the token of an "Authorization: Bearer <token>" header.
 func bearer(r *http.Request) (string, bool) {
@@ -48,12 +46,11 @@ func (s *Server) Auth() echo.MiddlewareFunc {
 			if tok == "" {
 				return ErrUnauthorized
 			}
-			dev, exp, err := s.acc.authenticate(c.Request().Context(), tok)
+			sess, err := s.acc.authenticate(c.Request().Context(), tok)
 			if err != nil {
 				return err
 			}
-			c.Set(ctxDevice, dev)
-			c.Set(ctxTokenExpiry, exp)
+			c.Set(ctxSession, sess)
 			return next(c)
 		}
 	}
@@ -63,6 +60,18 @@ func (s *Server) Auth() echo.MiddlewareFunc {
 // the Auth middleware, and false for any other request. The Device's
 // slices are shared with other readers of the request: do not modify them.
 func DeviceFrom(c echo.Context) (Device, bool) {
-	d, ok := c.Get(ctxDevice).(Device)
-	return d, ok
+	s, ok := c.Get(ctxSession).(*session)
+	if !ok {
+		return Device{}, false
+	}
+	return s.Device, true
+}
+
+// tokenExpiry returns when the token of a request that passed the Auth
+// middleware expires (the zero time for any other request).
+func tokenExpiry(c echo.Context) time.Time {
+	if s, ok := c.Get(ctxSession).(*session); ok {
+		return s.Expires
+	}
+	return time.Time{}
 }

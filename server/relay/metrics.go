@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,6 +22,48 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	bytes    *prometheus.CounterVec
+	series   sync.Map // seriesKey → *routeSeries
+}
+
+// seriesKey names one request series: route template, method (one of
+// methodOf's) and status. Each part has few values, so the series map
+// stays small whatever clients send.
+type seriesKey struct {
+	route, method string
+	status        int
+}
+
+// routeSeries are the collectors of one seriesKey, looked up once: label
+// lookups in the vectors hash every label on every call.
+type routeSeries struct {
+	requests prometheus.Counter
+	latency  prometheus.Observer
+	bytes    prometheus.Counter
+}
+
+// seriesOf returns the collectors of k, creating them on first use.
+func (m *metrics) seriesOf(k seriesKey) *routeSeries {
+	if v, ok := m.series.Load(k); ok {
+		return v.(*routeSeries)
+	}
+	v, _ := m.series.LoadOrStore(k, &routeSeries{
+		requests: m.requests.WithLabelValues(k.route, k.method, statusText(k.status)),
+		latency:  m.latency.WithLabelValues(k.route, k.method),
+		bytes:    m.bytes.WithLabelValues(k.route),
+	})
+	return v.(*routeSeries)
+}
+
+// methodOf returns the request method as a metric label: a standard
+// method as is, anything else "OTHER", so a client inventing methods
+// cannot grow the metrics without bound.
+func methodOf(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "OTHER"
 }
 
 func newMetrics() *metrics {
@@ -85,9 +128,10 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		d := s.now().Sub(start)
 		route := routeOf(c)
-		s.met.requests.WithLabelValues(route, req.Method, statusText(status)).Inc()
-		s.met.latency.WithLabelValues(route, req.Method).Observe(d.Seconds())
-		s.met.bytes.WithLabelValues(route).Add(float64(res.Size))
+		m := s.met.seriesOf(seriesKey{route: route, method: methodOf(req.Method), status: status})
+		m.requests.Inc()
+		m.latency.Observe(d.Seconds())
+		m.bytes.Add(float64(res.Size))
 		lvl := slog.LevelDebug
 		switch {
 		case status == http.StatusServiceUnavailable:
@@ -102,7 +146,7 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 			return nil
 		}
 		s.log.LogAttrs(req.Context(), lvl, "http",
-			slog.String("method", req.Method), slog.String("route", route),
+			slog.String("method", methodOf(req.Method)), slog.String("route", route),
 			slog.Int("status", status), slog.Duration("dur", d), slog.Int64("bytes", res.Size))
 		return nil
 	}

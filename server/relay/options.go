@@ -15,6 +15,7 @@ type Options struct {
 	adminToken   string
 	maxBody      int64
 	tokenTTL     time.Duration
+	authCache    int
 	argon        ArgonParams
 	shutdownWait time.Duration
 	idleTimeout  time.Duration
@@ -66,6 +67,7 @@ func DefaultOptions(dataDir string) Options {
 		openSignup:   true,
 		maxBody:      64 << 10,
 		tokenTTL:     90 * 24 * time.Hour,
+		authCache:    100_000,
 		argon:        DefaultArgonParams,
 		shutdownWait: 10 * time.Second,
 		idleTimeout:  5 * time.Minute,
@@ -107,6 +109,13 @@ func (o Options) WithMaxBody(n int64) Options { o.maxBody = n; return o }
 // WithTokenTTL sets how long a device token stays valid after it is issued
 // (default 90 days). Registering the device again issues a fresh token.
 func (o Options) WithTokenTTL(d time.Duration) Options { o.tokenTTL = d; return o }
+
+// WithAuthCache sets how many resolved device tokens the relay keeps in
+// memory (default 100,000; 0 turns the cache off, so every request reads
+// its token and device records from the store). A registration or a
+// device removal invalidates every cached token at once, and expiry is
+// checked on every request either way.
+func (o Options) WithAuthCache(entries int) Options { o.authCache = max(entries, 0); return o }
 
 // WithArgonParams sets the password hashing cost (default
 // DefaultArgonParams).

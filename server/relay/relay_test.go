@@ -1,10 +1,12 @@
 package relay_test
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -322,6 +324,37 @@ func TestMetrics(t *testing.T) {
 	noAdmin := startRelay(t, 1, 10, func(o relay.Options) relay.Options { return o.WithAdminToken("") })
 	if res := noAdmin.do(t, "GET", "/metrics", nil, ""); res.code != 401 {
 		t.Fatalf("metrics without a configured admin token: %d", res.code)
+	}
+}
+
+// TestMetricsInventedMethods sends 200 requests with made-up methods: the
+// metrics count them all under method="OTHER" and grow by no series per
+// method, so a client cannot inflate the relay's memory or /metrics.
+func TestMetricsInventedMethods(t *testing.T) {
+	e := startRelay(t, 1, 10)
+	for i := range 200 {
+		e.do(t, fmt.Sprintf("X%03d", i), "/v1/tracks/tr1", nil, e.token)
+	}
+	res := e.do(t, "GET", "/metrics", nil, adminToken)
+	if res.code != 200 {
+		t.Fatalf("metrics: %d", res.code)
+	}
+	if bytes.Contains(res.body, []byte(`method="X`)) {
+		t.Fatal("an invented method became a metric label")
+	}
+	var n float64
+	for line := range strings.Lines(string(res.body)) {
+		if strings.HasPrefix(line, "segue_relay_http_requests_total{") && strings.Contains(line, `method="OTHER"`) {
+			f := strings.Fields(line)
+			v, err := strconv.ParseFloat(f[len(f)-1], 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n += v
+		}
+	}
+	if n != 200 {
+		t.Fatalf("method=OTHER counts %v requests, want 200", n)
 	}
 }
 

@@ -270,6 +270,7 @@ func (s *Server) Close() error {
 			fn()
 		}
 		s.meta.close()
+		s.acc.cache.close()
 		err = s.closer()
 	})
 	return err

@@ -3,7 +3,6 @@ package relay
 import (
 	"context"
 	"encoding/hex"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -42,21 +41,22 @@ func (s *Server) mountSync() error {
 	s.sync, s.docs = ep, r
 	s.v1.GET("/sync", func(c echo.Context) error {
 		dev, _ := DeviceFrom(c)
-		exp, _ := c.Get(ctxTokenExpiry).(time.Time)
-		ep.ServeCaller(c.Response(), c.Request(), relaysync.Caller{User: dev.User, Device: dev.ID, Expires: exp})
+		ep.ServeCaller(c.Response(), c.Request(), relaysync.Caller{User: dev.User, Device: dev.ID, Expires: tokenExpiry(c)})
 		return nil
 	})
 	return nil
 }
 
-// DeviceRevoked ends every live sync session of device at once
-// (WebSocket close code peer.CloseRevoked) and sends the user's other
-// live sessions a revocation notice signed with the catalog key
-// (crypto.IssueRevocation), which their devices keep to refuse LAN
+// DeviceRevoked drops every cached token resolution, so the device's
+// tokens fail on their next request, ends every live sync session of
+// device at once (WebSocket close code peer.CloseRevoked) and sends the
+// user's other live sessions a revocation notice signed with the catalog
+// key (crypto.IssueRevocation), which their devices keep to refuse LAN
 // sessions with the revoked device (docs/ARCHITECTURE.md §6). Whatever
 // deletes a device or its tokens (the license server's DELETE
-// /v1/devices/{id}) calls it once the deletion is committed.
+// /v1/devices/{id}) must call it once the deletion is committed.
 func (s *Server) DeviceRevoked(ctx context.Context, user model.UserID, device model.DeviceID) {
+	s.acc.cache.invalidate()
 	if s.sync == nil {
 		return
 	}
