@@ -138,4 +138,3 @@ func tail(b []byte, n int) []byte {
 	}
 	return b
 }
-
