@@ -35,6 +35,9 @@ func DefaultGCOptions() GCOptions {
 // keeping its blobs in its own store ignores it.
 func (o GCOptions) WithGrace(d time.Duration) GCOptions { o.grace = max(d, 0); return o }
 
+// Grace returns the grace period (WithGrace).
+func (o GCOptions) Grace() time.Duration { return o.grace }
+
 // WithPageSize sets how many blobs one GC transaction checks and marks
 // (default 256; at least 1).
 func (o GCOptions) WithPageSize(n int) GCOptions { o.page = max(n, 1); return o }

@@ -65,7 +65,8 @@ type Server struct {
 // New opens the data directory of opts (creating it when missing) and
 // returns a relay with every route of docs/ARCHITECTURE.md §4 registered.
 func New(ctx context.Context, opts Options) (*Server, error) {
-	dd, err := catalog.OpenDataDir(ctx, opts.dataDir)
+	dd, err := catalog.OpenDataDirWith(ctx, opts.dataDir, catalog.DefaultDataDirOptions().
+		WithInit(catalog.InitIfEmpty).WithLogger(opts.logger).WithBlobs(opts.blobs, opts.blobsID))
 	if err != nil {
 		return nil, fmt.Errorf("open data dir: %w", err)
 	}
