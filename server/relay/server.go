@@ -70,6 +70,10 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open data dir: %w", err)
 	}
+	if dd.BlobStore != "" && opts.blobs == nil {
+		dd.Close()
+		return nil, fmt.Errorf("open data dir: %w: %s keeps its blobs in %s (Options.WithBlobs)", catalog.ErrBlobsNotOpened, opts.dataDir, dd.BlobStore)
+	}
 	return newServer(dd.Store, dd.Catalog, dd.Signer, dd.Close, opts), nil
 }
 
