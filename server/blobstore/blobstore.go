@@ -1,9 +1,7 @@
 // Package blobstore is the relay's store of encrypted audio blobs, named
 // by their SHA-256, behind one interface (docs/ARCHITECTURE.md §4a, "Blob
-// store") with
-// two backends: KV, over the relay's store.Store (Badger; the catalog's
-// own keys "blob/<hex>", the default), and s3blob, any S3-compatible
-// object store through minio-go. Every backend passes the same
+// store") with two backends: KV, over a store.Store (Badger), and s3blob,
+// any S3-compatible object store through minio-go. Every backend passes the same
 // conformance suite, blobstoretest.Run.
 //
 // A blob is immutable: its name is the SHA-256 of its bytes, Put checks
