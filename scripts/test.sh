@@ -10,9 +10,10 @@ SEGUE_SKIP_WEED=1 bash scripts/install-test-deps.sh
 export PATH="$PATH:$(go env GOPATH)/bin"
 export CGO_ENABLED=1
 
-# SeaweedFS (server/blobstore/s3blob's S3 server) takes many CPU-minutes to
-# build: build it at the lowest priority while the rest of the suite runs,
-# and test that one package once it is there.
+# SeaweedFS (the S3 server of server/blobstore/s3blob's tests and of
+# cmd/segue's TestRelayOnS3) takes many CPU-minutes to build: build it at
+# the lowest priority while the rest of the suite runs, and run those tests
+# once it is there.
 weedlog=$(mktemp)
 setsid -w nice -n 19 bash scripts/install-weed.sh >"$weedlog" 2>&1 &
 weedpid=$!
@@ -25,11 +26,12 @@ fi
 go vet ./...
 go vet -tags alsa ./player/alsa/
 
-go test -timeout 25m -count=1 $(go list ./... | grep -v '/server/blobstore/s3blob$')
+go test -timeout 25m -count=1 -skip '^TestRelayOnS3$' $(go list ./... | grep -v '/server/blobstore/s3blob$')
 if ! wait "$weedpid"; then
 	cat "$weedlog"; echo "building SeaweedFS weed failed"; exit 1
 fi
 go test -count=1 ./server/blobstore/s3blob/
+go test -count=1 -run '^TestRelayOnS3$' ./cmd/segue/
 # The ALSA device sink is behind a build tag (it links libasound); its tests use the "null" PCM.
 go test -tags alsa -count=1 ./player/alsa/
 

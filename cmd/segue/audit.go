@@ -3,14 +3,12 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"strings"
 
 	"github.com/segue-fm/segue/server/audit"
-	"github.com/segue-fm/segue/server/catalog"
 )
 
 func init() {
@@ -24,7 +22,7 @@ func init() {
 func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("audit", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	data := fs.String("data", "", "relay data directory (of a stopped relay, or a copy)")
+	data := relayDataFlag(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: segue audit verify --data DIR")
 		fs.PrintDefaults()
@@ -40,12 +38,9 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *data == "" {
 		return fmt.Errorf("%w: --data is required", errUsage)
 	}
-	dd, err := catalog.OpenDataDirWith(ctx, *data, catalog.DefaultDataDirOptions())
+	dd, err := openRelayData(ctx, *data)
 	if err != nil {
-		if errors.Is(err, catalog.ErrNotInitialized) {
-			return fmt.Errorf("%w: %s is not a relay data directory", err, *data)
-		}
-		return fmt.Errorf("open data dir: %w", err)
+		return err
 	}
 	defer dd.Close()
 	rep, err := audit.Verify(ctx, dd.Store, dd.Signer.Public().(ed25519.PublicKey))

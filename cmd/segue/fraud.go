@@ -3,15 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 
 	"github.com/segue-fm/segue/core/model"
-	"github.com/segue-fm/segue/server/catalog"
-	"github.com/segue-fm/segue/server/counting"
 	"github.com/segue-fm/segue/server/events"
 	"github.com/segue-fm/segue/server/fraud"
 )
@@ -30,7 +27,7 @@ const maxAccountsFile = 64 << 20
 func runFraud(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("fraud", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	data := fs.String("data", "", "relay data directory (of a stopped relay, or a copy)")
+	data := relayDataFlag(fs)
 	month := fs.String("month", "", "month to scan, YYYY-MM (UTC)")
 	accounts := fs.String("accounts", "", `optional JSON file {"<user>": {"ip": "...", "social": true, "friends": N, "library_edits": N}} with what the event log does not know`)
 	fs.Usage = func() {
@@ -48,8 +45,8 @@ func runFraud(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *data == "" {
 		return fmt.Errorf("%w: --data is required", errUsage)
 	}
-	if !counting.ValidMonth(*month) {
-		return fmt.Errorf("%w: %w", errUsage, counting.ErrBadMonth)
+	if err := monthArg(*month); err != nil {
+		return err
 	}
 	opts := fraud.DefaultScanOptions()
 	if *accounts != "" {
@@ -59,12 +56,9 @@ func runFraud(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		opts = opts.WithInfo(info)
 	}
-	dd, err := catalog.OpenDataDirWith(ctx, *data, catalog.DefaultDataDirOptions())
+	dd, err := openRelayData(ctx, *data)
 	if err != nil {
-		if errors.Is(err, catalog.ErrNotInitialized) {
-			return fmt.Errorf("%w: %s is not a relay data directory", err, *data)
-		}
-		return fmt.Errorf("open data dir: %w", err)
+		return err
 	}
 	defer dd.Close()
 	rec, flags, err := fraud.Scan(ctx, dd.Store, events.NewStoreLog(dd.Store), *month, opts.WithLogger(nil))

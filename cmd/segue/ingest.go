@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"mime/multipart"
 	"net/http"
 	"os"
@@ -44,8 +45,16 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	parallel := fs.Int("parallel", ingest.DefaultOptions().Parallel(), "concurrent encoder processes")
 	quiet := fs.Bool("quiet", false, "no progress on stderr")
 	gc := fs.Bool("gc", false, "after ingesting, delete blobs no manifest references (e.g. left by a failed ingest)")
+	gcGrace := fs.Duration("gc-grace", catalog.DefaultGCOptions().Grace(), "with --gc and blobs in S3: keep unreferenced blobs younger than this (an ingest in progress)")
+	s3 := addBlobS3Flags(fs)
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	if err := s3.validate(fs); err != nil {
+		return err
+	}
+	if *gcGrace < 0 {
+		return fmt.Errorf("%w: --gc-grace must not be negative", errUsage)
 	}
 	files := fs.Args()
 	switch {
@@ -53,6 +62,8 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return fmt.Errorf("%w: give either --data or --relay, not both", errUsage)
 	case *relayURL != "" && (*album == "" || len(files) > 0 || *gc):
 		return fmt.Errorf("%w: --relay takes --album album.json (no master files, no --gc)", errUsage)
+	case *relayURL != "" && s3.set():
+		return fmt.Errorf("%w: --blob-s3-* go with --data (the running relay has its own blob store)", errUsage)
 	case *relayURL != "" && *admin == "":
 		return fmt.Errorf("%w: --relay needs --admin-token (or SEGUE_ADMIN_TOKEN)", errUsage)
 	case *relayURL == "" && *data == "":
@@ -85,7 +96,11 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		printIngest(stdout, out)
 		return nil
 	}
-	dd, err := catalog.OpenDataDirWith(ctx, *data, catalog.DefaultDataDirOptions().WithInit(catalog.InitIfEmpty))
+	ddOpts, err := s3.apply(ctx, catalog.DefaultDataDirOptions().WithInit(catalog.InitIfEmpty), slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if err != nil {
+		return err
+	}
+	dd, err := catalog.OpenDataDirWith(ctx, *data, ddOpts)
 	if errors.Is(err, badgerstore.ErrLocked) {
 		return fmt.Errorf("%w: is `segue relay` running on %s? Ingest through it instead: segue ingest --relay URL --admin-token TOKEN --album album.json", err, *data)
 	}
@@ -93,6 +108,9 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer dd.Close()
+	if err := s3.check(dd); err != nil {
+		return err
+	}
 	if dd.Created && !*quiet {
 		fmt.Fprintf(stderr, "initialised a new relay data directory %s\n", dd.Dir)
 	}
@@ -119,7 +137,7 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintf(stdout, "%d tracks in %v (encoders %v)\n", len(res.Tracks), res.Elapsed.Round(1e6), res.EncoderTime.Round(1e6))
 	}
 	if *gc {
-		n, err := dd.Catalog.GC(ctx)
+		n, err := dd.Catalog.GCWith(ctx, catalog.DefaultGCOptions().WithGrace(*gcGrace))
 		if err != nil {
 			return err
 		}

@@ -4,14 +4,12 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"time"
 
 	"github.com/segue-fm/segue/server/access"
-	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/server/events"
 	"github.com/segue-fm/segue/server/reconcile"
 )
@@ -30,7 +28,7 @@ func runReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs := flag.NewFlagSet("reconcile", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	def := reconcile.DefaultOptions()
-	data := fs.String("data", "", "relay data directory (of a stopped relay, or a copy)")
+	data := relayDataFlag(fs)
 	day := fs.String("day", "", "the UTC day to reconcile, YYYY-MM-DD")
 	threshold := fs.Duration("threshold", 30*time.Second, "audio the served chunks must cover: the counting threshold")
 	lookback := fs.Duration("lookback", 32*24*time.Hour, "how far before the day access records and licenses back its streams")
@@ -46,19 +44,16 @@ func runReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		fs.Usage()
 		return fmt.Errorf("%w: --data is required and no arguments are taken", errUsage)
 	}
-	d, err := time.Parse(time.DateOnly, *day)
+	d, err := dayArg(*day)
 	if err != nil {
-		return fmt.Errorf("%w: --day %q: want YYYY-MM-DD", errUsage, *day)
+		return err
 	}
 	if *threshold <= 0 || *lookback < 0 {
 		return fmt.Errorf("%w: --threshold must be positive and --lookback not negative", errUsage)
 	}
-	dd, err := catalog.OpenDataDirWith(ctx, *data, catalog.DefaultDataDirOptions())
+	dd, err := openRelayData(ctx, *data)
 	if err != nil {
-		if errors.Is(err, catalog.ErrNotInitialized) {
-			return fmt.Errorf("%w: %s is not a relay data directory", err, *data)
-		}
-		return fmt.Errorf("open data dir: %w", err)
+		return err
 	}
 	defer dd.Close()
 	rep, err := reconcile.Run(ctx, d, reconcile.AuditStreams(dd.Store, events.NewStoreLog(dd.Store)),

@@ -62,8 +62,12 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	retention := fs.Duration("event-retention", 0, "delete raw play events this long after they arrived, once counted (0 keeps them; counts, audit log and dedup index stay)")
 	natsURL := fs.String("events-nats", envOr("SEGUE_EVENTS_NATS", ""), "NATS server URL: keep the play-event log on JetStream (server/events/natslog) instead of the relay's Badger (env SEGUE_EVENTS_NATS)")
 	tlsKey := fs.String("tls-key", envOr("SEGUE_TLS_KEY", ""), "PEM private key for -tls-cert (env SEGUE_TLS_KEY)")
+	s3 := addBlobS3Flags(fs)
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	if err := s3.validate(fs); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
@@ -111,7 +115,11 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *initDir {
 		mode = catalog.InitNew
 	}
-	dd, err := catalog.OpenDataDirWith(ctx, *data, catalog.DefaultDataDirOptions().WithInit(mode).WithLogger(log))
+	ddOpts, err := s3.apply(ctx, catalog.DefaultDataDirOptions().WithInit(mode).WithLogger(log), log)
+	if err != nil {
+		return err
+	}
+	dd, err := catalog.OpenDataDirWith(ctx, *data, ddOpts)
 	switch {
 	case errors.Is(err, catalog.ErrNotInitialized):
 		return fmt.Errorf("%w: to create a new relay there, run `segue relay --init --data %s`", err, *data)
@@ -121,6 +129,9 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("open data dir: %w", err)
 	}
 	defer dd.Close()
+	if err := s3.check(dd); err != nil {
+		return err
+	}
 	if dd.Created {
 		log.Info("created a new relay data directory", "dir", dd.Dir)
 	}

@@ -30,7 +30,7 @@ func init() {
 func runRoyalties(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("royalties", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	data := fs.String("data", "", "relay data directory (of a stopped relay, or a copy)")
+	data := relayDataFlag(fs)
 	month := fs.String("month", "", "statement month, YYYY-MM (UTC)")
 	pool := fs.String("pool", "", "revenue pool to split, a decimal with at most two fraction digits")
 	currency := fs.String("currency", "", "ISO 4217 currency code, e.g. EUR")
@@ -46,6 +46,9 @@ func runRoyalties(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		fs.Usage()
 		return fmt.Errorf("%w: --data is required and no arguments are taken", errUsage)
 	}
+	if err := monthArg(*month); err != nil {
+		return err
+	}
 	cents, err := royalties.ParsePool(*pool)
 	if err != nil {
 		return fmt.Errorf("%w: %w", errUsage, err)
@@ -54,15 +57,12 @@ func runRoyalties(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return fmt.Errorf("%w: %w", errUsage, err)
 	}
-	dd, err := catalog.OpenDataDirWith(ctx, *data, catalog.DefaultDataDirOptions())
+	dd, err := openRelayData(ctx, *data)
 	if err != nil {
-		return fmt.Errorf("open data dir: %w", err)
+		return err
 	}
 	defer dd.Close()
 	streams, err := counting.MonthStreams(ctx, dd.Store, *month)
-	if errors.Is(err, counting.ErrBadMonth) {
-		return fmt.Errorf("%w: %w", errUsage, err)
-	}
 	if err != nil {
 		return err
 	}

@@ -1,8 +1,7 @@
 // Package blobstore is the relay's store of encrypted audio blobs, named
-// by their SHA-256, behind one interface (docs/ARCHITECTURE.md §4b) with
-// two backends: KV, over the relay's store.Store (Badger; the catalog's
-// own keys "blob/<hex>", the default), and s3blob, any S3-compatible
-// object store through minio-go. Every backend passes the same
+// by their SHA-256, behind one interface (docs/ARCHITECTURE.md §4a, "Blob
+// store") with two backends: KV, over a store.Store (Badger), and s3blob,
+// any S3-compatible object store through minio-go. Every backend passes the same
 // conformance suite, blobstoretest.Run.
 //
 // A blob is immutable: its name is the SHA-256 of its bytes, Put checks
@@ -13,9 +12,11 @@ package blobstore
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/store"
@@ -47,9 +48,21 @@ type Store interface {
 	Put(ctx context.Context, h [32]byte, data []byte) error
 	// Delete removes the blob named h; a missing blob is not an error.
 	Delete(ctx context.Context, h [32]byte) error
-	// List calls fn for every stored blob's name, in ascending hex order;
-	// an error from fn ends the listing and is returned.
-	List(ctx context.Context, fn func(h [32]byte) error) error
+	// List calls fn for every stored blob, in ascending hex order of
+	// names; an error from fn ends the listing and is returned, and so
+	// does ctx's error once it is cancelled. fn may Put and Delete.
+	List(ctx context.Context, fn func(Info) error) error
+}
+
+// Info is what List reports of one blob.
+type Info struct {
+	// Hash is the blob's name, its SHA-256.
+	Hash [32]byte
+	// Modified is when the blob was stored, by the backend's clock (an
+	// object store's Last-Modified); the zero time when the backend does
+	// not know (a KV blob written before KV recorded times). Garbage
+	// collection (catalog.GC) keeps blobs younger than its grace period.
+	Modified time.Time
 }
 
 // Check validates a Put: data is 1 to model.MaxBlobSize bytes and its
@@ -82,12 +95,25 @@ const KVPrefix = "blob/"
 // KVKey returns the store key of the blob named h.
 func KVKey(h [32]byte) []byte { return []byte(KVPrefix + hex.EncodeToString(h[:])) }
 
-// KV is the Store over a store.Store (the relay's Badger): blob h at
-// KVKey(h). It does not own the store.
-type KV struct{ s store.Store }
+// KVTimePrefix is the key prefix of the times KV records its blobs were
+// put at: "blobtime/<hex>" = Unix nanoseconds, 8 bytes big-endian.
+const KVTimePrefix = "blobtime/"
 
-// NewKV returns the blob store over s.
-func NewKV(s store.Store) *KV { return &KV{s: s} }
+func kvTimeKey(h [32]byte) []byte { return []byte(KVTimePrefix + hex.EncodeToString(h[:])) }
+
+// KV is the Store over a store.Store (the relay's Badger): blob h at
+// KVKey(h), the time it was put at under KVTimePrefix. It does not own
+// the store.
+type KV struct {
+	s   store.Store
+	now func() time.Time
+}
+
+// NewKV returns the blob store over s, timing Puts with time.Now.
+func NewKV(s store.Store) *KV { return &KV{s: s, now: time.Now} }
+
+// NewKVWithClock is NewKV with Put times read from now.
+func NewKVWithClock(s store.Store, now func() time.Time) *KV { return &KV{s: s, now: now} }
 
 // Get implements Store.
 func (k *KV) Get(ctx context.Context, h [32]byte) ([]byte, error) {
@@ -121,7 +147,14 @@ func (k *KV) Put(ctx context.Context, h [32]byte, data []byte) error {
 	if ok, err := k.Has(ctx, h); err != nil || ok {
 		return err
 	}
-	if err := k.s.Set(ctx, KVKey(h), data); err != nil {
+	t := binary.BigEndian.AppendUint64(nil, uint64(k.now().UnixNano()))
+	err := k.s.Update(ctx, func(tx store.Txn) error {
+		if err := tx.Set(kvTimeKey(h), t); err != nil {
+			return err
+		}
+		return tx.Set(KVKey(h), data)
+	})
+	if err != nil {
 		return fmt.Errorf("write blob %x: %w", h, err)
 	}
 	return nil
@@ -129,22 +162,49 @@ func (k *KV) Put(ctx context.Context, h [32]byte, data []byte) error {
 
 // Delete implements Store.
 func (k *KV) Delete(ctx context.Context, h [32]byte) error {
-	if err := k.s.Delete(ctx, KVKey(h)); err != nil {
+	err := k.s.Update(ctx, func(tx store.Txn) error {
+		if err := tx.Delete(KVKey(h)); err != nil {
+			return err
+		}
+		return tx.Delete(kvTimeKey(h))
+	})
+	if err != nil {
 		return fmt.Errorf("delete blob %x: %w", h, err)
 	}
 	return nil
 }
 
 // List implements Store. Keys under the prefix that are not blob names
-// are skipped.
-func (k *KV) List(ctx context.Context, fn func(h [32]byte) error) error {
-	return k.s.Iterate(ctx, []byte(KVPrefix), false, func(key, _ []byte) error {
-		h, ok := ParseName(string(key[len(KVPrefix):]))
-		if !ok {
-			return nil
+// are skipped. It reads every name in one pass over the store (32 bytes a
+// blob), then calls fn outside that pass, so fn may write.
+func (k *KV) List(ctx context.Context, fn func(Info) error) error {
+	var names [][32]byte
+	err := k.s.Iterate(ctx, []byte(KVPrefix), false, func(key, _ []byte) error {
+		if h, ok := ParseName(string(key[len(KVPrefix):])); ok {
+			names = append(names, h)
 		}
-		return fn(h)
+		return nil
 	})
+	if err != nil {
+		return fmt.Errorf("list blobs: %w", err)
+	}
+	for _, h := range names {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		in := Info{Hash: h}
+		b, err := k.s.Get(ctx, kvTimeKey(h))
+		switch {
+		case err == nil && len(b) == 8:
+			in.Modified = time.Unix(0, int64(binary.BigEndian.Uint64(b)))
+		case err != nil && !errors.Is(err, store.ErrNotFound):
+			return fmt.Errorf("list blobs: %w", err)
+		}
+		if err := fn(in); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 var _ Store = (*KV)(nil)

@@ -36,9 +36,6 @@ var (
 	// ErrEmbargoed is returned by ContentKeyAt for a track whose album's
 	// release time (model.Album.ReleaseAt) is still ahead.
 	ErrEmbargoed = errors.New("catalog: embargoed until release")
-	// ErrExternalGC is returned by GC on a catalog whose blobs are in an
-	// external store (NewWithBlobs).
-	ErrExternalGC = errors.New("catalog: gc of an external blob store is not supported")
 )
 
 // AtRestKey is the relay's 256-bit key that seals content keys in the store
@@ -86,11 +83,9 @@ func New(s store.Store, atRest AtRestKey) *Catalog {
 }
 
 // NewWithBlobs is New with the encrypted blobs in blobs (for example an
-// S3 bucket, server/blobstore/s3blob) instead of s. Publish then checks
-// that a release's blobs exist before its transaction rather than inside
-// it, and GC is refused (ErrExternalGC): deleting from an external store
-// cannot be made atomic with the reference check, so a GC racing an
-// ingest could delete a blob the ingest is about to reference.
+// S3 bucket, server/blobstore/s3blob) instead of s. Manifests, keys and
+// the blob reference index stay in s. GC then collects by mark and sweep
+// with a grace period (GCWith).
 func NewWithBlobs(s store.Store, atRest AtRestKey, blobs blobstore.Store) *Catalog {
 	c := New(s, atRest)
 	c.blobs = blobs

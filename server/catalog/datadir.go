@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 
 	"github.com/segue-fm/segue/crypto"
+	"github.com/segue-fm/segue/server/blobstore"
 	"github.com/segue-fm/segue/store"
 	"github.com/segue-fm/segue/store/badgerstore"
 )
@@ -49,6 +50,13 @@ var (
 	// identity file or store. The message names the file; nothing was
 	// written. A damaged Badger store fails with badgerstore.ErrDamaged.
 	ErrDamagedDataDir = errors.New("catalog: damaged data directory")
+	// ErrBlobStore is returned when the blob store given with
+	// DataDirOptions.WithBlobs is not the one the directory records.
+	ErrBlobStore = errors.New("catalog: blob store does not match the data directory")
+	// ErrBlobsNotOpened is returned by every blob access of a DataDir
+	// whose blobs are in an external store (DataDir.BlobStore) opened
+	// without it (no WithBlobs).
+	ErrBlobsNotOpened = errors.New("catalog: the data directory's blobs are in an external store that was not opened")
 )
 
 // InitMode says when OpenDataDirWith may initialise a directory (generate
@@ -72,6 +80,8 @@ const (
 type DataDirOptions struct {
 	init   InitMode
 	logger *slog.Logger
+	blobs  blobstore.Store
+	blobID string
 }
 
 // DefaultDataDirOptions returns the defaults: OpenExisting, logging to
@@ -85,6 +95,19 @@ func (o DataDirOptions) WithInit(m InitMode) DataDirOptions { o.init = m; return
 // WithLogger sets the logger of the store and of data-directory notices
 // (default slog.Default()).
 func (o DataDirOptions) WithLogger(l *slog.Logger) DataDirOptions { o.logger = l; return o }
+
+// WithBlobs keeps the catalog's encrypted blobs in bs (NewWithBlobs), an
+// external store named id (for example "s3:bucket/prefix"; default: the
+// directory's own Badger store). The directory records id at its first
+// open with it, under meta/blob-store, and refuses later opens with
+// another id (ErrBlobStore), and a first one when its own store already
+// holds blobs (moving them is not supported). Opened without WithBlobs,
+// such a directory works except for blobs, which fail with
+// ErrBlobsNotOpened; DataDir.BlobStore says why.
+func (o DataDirOptions) WithBlobs(bs blobstore.Store, id string) DataDirOptions {
+	o.blobs, o.blobID = bs, id
+	return o
+}
 
 // DataDir is an open relay data directory: IdentityFile, the Badger store
 // in DIR/db, the file KeyStore in DIR/keys, and the catalog over them. The
@@ -100,6 +123,9 @@ type DataDir struct {
 	Signer ed25519.PrivateKey
 	// Created reports that this open initialised the directory.
 	Created bool
+	// BlobStore is the id of the external blob store the directory
+	// records (DataDirOptions.WithBlobs); "" when its blobs are in Store.
+	BlobStore string
 }
 
 // OpenDataDir is OpenDataDirWith with InitIfEmpty: it initialises an
@@ -246,14 +272,68 @@ func initDataDir(ctx context.Context, dir string, opts DataDirOptions) (_ *DataD
 		return nil, err
 	}
 	opts.logger.Debug("initialised a new data directory", "dir", dir)
-	d := newDataDir(dir, st, ks, seed, atRest)
+	d, err := newDataDir(ctx, dir, st, ks, seed, atRest, opts)
+	if err != nil {
+		return nil, err
+	}
 	d.Created = true
 	return d, nil
 }
 
-func newDataDir(dir string, st store.Store, ks crypto.KeyStore, seed, atRest []byte) *DataDir {
-	return &DataDir{Dir: dir, Store: st, Keys: ks, Catalog: New(st, AtRestKey(atRest)), Signer: ed25519.NewKeyFromSeed(seed)}
+// blobStoreKey records the id of a data directory's external blob store.
+var blobStoreKey = []byte("meta/blob-store")
+
+// newDataDir builds the DataDir over the opened store, with its catalog's
+// blobs where opts and the directory's record say (WithBlobs).
+func newDataDir(ctx context.Context, dir string, st store.Store, ks crypto.KeyStore, seed, atRest []byte, opts DataDirOptions) (*DataDir, error) {
+	d := &DataDir{Dir: dir, Store: st, Keys: ks, Signer: ed25519.NewKeyFromSeed(seed)}
+	b, err := st.Get(ctx, blobStoreKey)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return nil, fmt.Errorf("open data dir store: %w", err)
+	}
+	recorded := string(b)
+	switch {
+	case opts.blobs == nil && recorded == "":
+		d.Catalog = New(st, AtRestKey(atRest))
+		return d, nil
+	case opts.blobs == nil:
+		d.BlobStore = recorded
+		d.Catalog = NewWithBlobs(st, AtRestKey(atRest), unopenedBlobs{recorded})
+		return d, nil
+	case recorded != "" && recorded != opts.blobID:
+		return nil, fmt.Errorf("%w: %s keeps its blobs in %s, not %s", ErrBlobStore, dir, recorded, opts.blobID)
+	case recorded == "":
+		own := false
+		err := st.Iterate(ctx, []byte(blobstore.KVPrefix), false, func(_, _ []byte) error { own = true; return store.ErrStop })
+		if err != nil {
+			return nil, fmt.Errorf("open data dir store: %w", err)
+		}
+		if own {
+			return nil, fmt.Errorf("%w: %s keeps its blobs in its own store; moving them to %s is not supported", ErrBlobStore, dir, opts.blobID)
+		}
+		if err := st.Set(ctx, blobStoreKey, []byte(opts.blobID)); err != nil {
+			return nil, fmt.Errorf("open data dir store: %w", err)
+		}
+	}
+	d.BlobStore = opts.blobID
+	d.Catalog = NewWithBlobs(st, AtRestKey(atRest), opts.blobs)
+	return d, nil
 }
+
+// unopenedBlobs stands for an external blob store the DataDir was opened
+// without: every call fails with ErrBlobsNotOpened.
+type unopenedBlobs struct{ id string }
+
+func (u unopenedBlobs) err() error { return fmt.Errorf("%w: %s", ErrBlobsNotOpened, u.id) }
+func (u unopenedBlobs) Get(context.Context, [32]byte) ([]byte, error) {
+	return nil, u.err()
+}
+func (u unopenedBlobs) Has(context.Context, [32]byte) (bool, error)            { return false, u.err() }
+func (u unopenedBlobs) Put(context.Context, [32]byte, []byte) error            { return u.err() }
+func (u unopenedBlobs) Delete(context.Context, [32]byte) error                 { return u.err() }
+func (u unopenedBlobs) List(context.Context, func(blobstore.Info) error) error { return u.err() }
 
 // writeIdentity writes IdentityFile atomically (temporary file, fsync,
 // rename, fsync of dir).
@@ -374,7 +454,11 @@ func openDataDir(ctx context.Context, dir string, opts DataDirOptions) (*DataDir
 	if err := checkStoreID(ctx, st, dir, want.StoreID, haveID, opts.logger, seed, atRest); err != nil {
 		return nil, errors.Join(err, st.Close())
 	}
-	return newDataDir(dir, st, ks, seed, atRest), nil
+	d, err := newDataDir(ctx, dir, st, ks, seed, atRest, opts)
+	if err != nil {
+		return nil, errors.Join(err, st.Close())
+	}
+	return d, nil
 }
 
 // checkStoreID compares the store's id with IdentityFile's. For a

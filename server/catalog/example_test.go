@@ -3,7 +3,9 @@ package catalog_test
 import (
 	"context"
 	"fmt"
+	"time"
 
+	"github.com/segue-fm/segue/server/blobstore"
 	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/store"
 )
@@ -31,4 +33,24 @@ func ExampleTrackIDFromMaster() {
 	// Output:
 	// traaaaaaaaaaaaaaaa
 	// true
+}
+
+// GC over an external blob store spares unreferenced blobs younger than
+// the grace period (an ingest that has not published yet).
+func ExampleCatalog_GCWith() {
+	ctx := context.Background()
+	put := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	blobs := blobstore.NewKVWithClock(store.NewMemory(), func() time.Time { return put })
+	c := catalog.NewWithBlobs(store.NewMemory(), catalog.AtRestKey{}, blobs)
+	if _, err := c.PutBlob(ctx, []byte("encrypted bytes of an unfinished ingest")); err != nil {
+		panic(err)
+	}
+	for _, now := range []time.Time{put.Add(30 * time.Minute), put.Add(2 * time.Hour)} {
+		opts := catalog.DefaultGCOptions().WithGrace(time.Hour).WithClock(func() time.Time { return now })
+		n, err := c.GCWith(ctx, opts)
+		fmt.Println(now.Sub(put), "removed", n, err)
+	}
+	// Output:
+	// 30m0s removed 0 <nil>
+	// 2h0m0s removed 1 <nil>
 }

@@ -110,6 +110,14 @@ func (r *Release) check() error {
 	return nil
 }
 
+// prepared is one stream of a Release, ready for Publish's transaction.
+type prepared struct {
+	tier   model.Tier
+	env    []byte
+	sealed []byte
+	blobs  [][32]byte
+}
+
 // Publish makes a release visible in one atomic store.Update: tracks, the
 // album (merged with an existing one), artists, the artist→album index,
 // manifests, sealed content keys, blob references and the master index.
@@ -122,12 +130,6 @@ func (r *Release) check() error {
 func (c *Catalog) Publish(ctx context.Context, r Release) error {
 	if err := r.check(); err != nil {
 		return err
-	}
-	type prepared struct {
-		tier   model.Tier
-		env    []byte
-		sealed []byte
-		blobs  [][32]byte
 	}
 	streams := make([][]prepared, len(r.Tracks))
 	for i, tr := range r.Tracks {
@@ -152,20 +154,10 @@ func (c *Catalog) Publish(ctx context.Context, r Release) error {
 			streams[i] = append(streams[i], prepared{s.Tier, s.Envelope, sealed, blobsOf(m)})
 		}
 	}
-	if c.blobs != nil {
-		for i, tr := range r.Tracks {
-			for _, p := range streams[i] {
-				for _, h := range p.blobs {
-					if ok, err := c.blobs.Has(ctx, h); err != nil {
-						return fmt.Errorf("check blob %x: %w", h, err)
-					} else if !ok {
-						return fmt.Errorf("%w: %x (track %s tier %s)", ErrMissingBlob, h, tr.Track.ID, p.tier)
-					}
-				}
-			}
-		}
-	}
 	err := c.s.Update(ctx, func(tx store.Txn) error {
+		if err := c.checkExternalBlobs(ctx, tx, r, streams); err != nil {
+			return err
+		}
 		if err := putArtists(tx, r); err != nil {
 			return err
 		}
@@ -208,8 +200,47 @@ func (c *Catalog) Publish(ctx context.Context, r Release) error {
 	return nil
 }
 
+// checkExternalBlobs checks, inside Publish's transaction tx, that every
+// blob of streams is in the external blob store and not being collected
+// (GCWith): it reads each blob's tombstone, refusing a marked blob, then
+// asks the blob store, and deletes the tombstone key so that a GC marking
+// concurrently conflicts with this transaction. A catalog over its own
+// store checks in checkBlobTx.
+func (c *Catalog) checkExternalBlobs(ctx context.Context, tx store.Txn, r Release, streams [][]prepared) error {
+	if c.blobs == nil {
+		return nil
+	}
+	seen := map[[32]byte]bool{}
+	for i, tr := range r.Tracks {
+		for _, p := range streams[i] {
+			for _, h := range p.blobs {
+				if seen[h] {
+					continue
+				}
+				seen[h] = true
+				switch _, err := tx.Get(gcKey(h)); {
+				case err == nil:
+					return fmt.Errorf("%w: %x is being collected (track %s tier %s); ingest again after GC", ErrMissingBlob, h, tr.Track.ID, p.tier)
+				case !errors.Is(err, store.ErrNotFound):
+					return err
+				}
+				if ok, err := c.blobs.Has(ctx, h); err != nil {
+					return fmt.Errorf("check blob %x: %w", h, err)
+				} else if !ok {
+					return fmt.Errorf("%w: %x (track %s tier %s)", ErrMissingBlob, h, tr.Track.ID, p.tier)
+				}
+				if err := tx.Delete(gcKey(h)); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
 // checkBlobTx checks, inside Publish's transaction, that blob h is stored
-// (an external blob store was checked before the transaction).
+// in the catalog's own store (an external one is checked by
+// checkExternalBlobs).
 func (c *Catalog) checkBlobTx(tx store.Txn, h [32]byte) error {
 	if c.blobs != nil {
 		return nil
@@ -358,21 +389,9 @@ func putAlbum(tx store.Txn, r Release) error {
 	return nil
 }
 
-// gcBatch bounds the deletions of one GC transaction.
-const gcBatch = 256
-
-// GC deletes every stored blob that no published manifest references and
-// returns how many it removed. Each deletion re-checks, inside the deleting
-// transaction, that no reference appeared meanwhile, and Publish checks
-// that its blobs exist inside its own transaction, so GC racing an ingest
-// makes that Publish fail with ErrMissingBlob rather than publish a track
-// with missing audio; the ingest can then be retried.
-//
-// It returns ErrExternalGC for a catalog over an external blob store.
-func (c *Catalog) GC(ctx context.Context) (removed int, err error) {
-	if c.blobs != nil {
-		return 0, ErrExternalGC
-	}
+// gcOwn is GCWith for blobs in the catalog's own store: pages of page
+// blobs, each checked and deleted in one transaction.
+func (c *Catalog) gcOwn(ctx context.Context, page int) (removed int, err error) {
 	var candidates [][32]byte
 	err = c.s.Iterate(ctx, []byte("blob/"), false, func(k, _ []byte) error {
 		var h [32]byte
@@ -385,8 +404,8 @@ func (c *Catalog) GC(ctx context.Context) (removed int, err error) {
 	if err != nil {
 		return 0, fmt.Errorf("gc: list blobs: %w", err)
 	}
-	for start := 0; start < len(candidates); start += gcBatch {
-		batch := candidates[start:min(start+gcBatch, len(candidates))]
+	for start := 0; start < len(candidates); start += page {
+		batch := candidates[start:min(start+page, len(candidates))]
 		n := 0
 		err := c.s.Update(ctx, func(tx store.Txn) error {
 			n = 0

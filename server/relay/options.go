@@ -3,6 +3,8 @@ package relay
 import (
 	"log/slog"
 	"time"
+
+	"github.com/segue-fm/segue/server/blobstore"
 )
 
 // Options configures a Server. Build it with DefaultOptions and refine it
@@ -30,6 +32,8 @@ type Options struct {
 	tlsKey       string
 	logger       *slog.Logger
 	now          func() time.Time
+	blobs        blobstore.Store // WithBlobs (blobs.go); nil: the data directory's Badger
+	blobsID      string
 }
 
 // ArgonParams are the Argon2id parameters used to hash new account

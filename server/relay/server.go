@@ -65,9 +65,14 @@ type Server struct {
 // New opens the data directory of opts (creating it when missing) and
 // returns a relay with every route of docs/ARCHITECTURE.md §4 registered.
 func New(ctx context.Context, opts Options) (*Server, error) {
-	dd, err := catalog.OpenDataDir(ctx, opts.dataDir)
+	dd, err := catalog.OpenDataDirWith(ctx, opts.dataDir, catalog.DefaultDataDirOptions().
+		WithInit(catalog.InitIfEmpty).WithLogger(opts.logger).WithBlobs(opts.blobs, opts.blobsID))
 	if err != nil {
 		return nil, fmt.Errorf("open data dir: %w", err)
+	}
+	if dd.BlobStore != "" && opts.blobs == nil {
+		dd.Close()
+		return nil, fmt.Errorf("open data dir: %w: %s keeps its blobs in %s (Options.WithBlobs)", catalog.ErrBlobsNotOpened, opts.dataDir, dd.BlobStore)
 	}
 	return newServer(dd.Store, dd.Catalog, dd.Signer, dd.Close, opts), nil
 }

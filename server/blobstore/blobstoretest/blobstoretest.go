@@ -6,15 +6,20 @@ package blobstoretest
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"errors"
 	"fmt"
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/crypto"
 	"github.com/segue-fm/segue/server/blobstore"
+	"github.com/segue-fm/segue/server/catalog"
+	"github.com/segue-fm/segue/store"
 )
 
 // blob returns a deterministic blob of n bytes and its name.
@@ -65,7 +70,7 @@ func Run(t *testing.T, open func(t *testing.T) blobstore.Store) {
 			}
 		}
 		n := 0
-		if err := s.List(ctx, func([32]byte) error { n++; return nil }); err != nil || n != 1 {
+		if err := s.List(ctx, func(blobstore.Info) error { n++; return nil }); err != nil || n != 1 {
 			t.Fatalf("listed %d blobs (%v), want 1", n, err)
 		}
 	})
@@ -114,7 +119,7 @@ func Run(t *testing.T, open func(t *testing.T) blobstore.Store) {
 			t.Fatalf("deleting a missing blob: %v", err)
 		}
 		var listed [][32]byte
-		if err := s.List(ctx, func(h [32]byte) error { listed = append(listed, h); return nil }); err != nil {
+		if err := s.List(ctx, func(in blobstore.Info) error { listed = append(listed, in.Hash); return nil }); err != nil {
 			t.Fatal(err)
 		}
 		want := slices.Clone(names[5:])
@@ -124,7 +129,7 @@ func Run(t *testing.T, open func(t *testing.T) blobstore.Store) {
 		}
 		stop := errors.New("stop")
 		n := 0
-		if err := s.List(ctx, func([32]byte) error { n++; return stop }); !errors.Is(err, stop) || n != 1 {
+		if err := s.List(ctx, func(blobstore.Info) error { n++; return stop }); !errors.Is(err, stop) || n != 1 {
 			t.Fatalf("List with a failing fn: %v after %d calls", err, n)
 		}
 		if _, err := s.Get(ctx, names[0]); !errors.Is(err, blobstore.ErrNotFound) {
@@ -154,6 +159,24 @@ func Run(t *testing.T, open func(t *testing.T) blobstore.Store) {
 			t.Error(err)
 		}
 	})
+	t.Run("ListModified", func(t *testing.T) {
+		s := open(t)
+		before := time.Now()
+		h, b := blob(40, 100)
+		if err := s.Put(ctx, h, b); err != nil {
+			t.Fatal(err)
+		}
+		after := time.Now()
+		var got []blobstore.Info
+		if err := s.List(ctx, func(in blobstore.Info) error { got = append(got, in); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		// Object stores keep whole seconds; allow a little clock skew.
+		if len(got) != 1 || got[0].Hash != h || got[0].Modified.Before(before.Add(-2*time.Second)) || got[0].Modified.After(after.Add(2*time.Second)) {
+			t.Fatalf("listed %+v, want %x modified between %v and %v", got, h, before, after)
+		}
+	})
+	t.Run("GC", func(t *testing.T) { testGC(t, open(t)) })
 	t.Run("Cancelled", func(t *testing.T) {
 		s := open(t)
 		cctx, cancel := context.WithCancel(ctx)
@@ -165,4 +188,97 @@ func Run(t *testing.T, open func(t *testing.T) blobstore.Store) {
 			}
 		}
 	})
+}
+
+// release publishes, through c, an album of one track whose one stream
+// references a header and chunk put now, and returns their names.
+func release(t *testing.T, c *catalog.Catalog, title string) [][32]byte {
+	t.Helper()
+	ctx := context.Background()
+	seed := sha256.Sum256([]byte(title))
+	var key crypto.ContentKey
+	copy(key[:], seed[16:])
+	var refs []model.BlobRef
+	for i := range 2 {
+		enc := crypto.EncryptBlob(key, uint64(i), append([]byte(title), byte(i)))
+		h, err := c.PutBlob(ctx, enc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		refs = append(refs, model.BlobRef{Size: int64(len(enc)), SHA256: h})
+	}
+	artist := model.Artist{ID: catalog.ArtistIDFor("Conformance"), Name: "Conformance"}
+	track := model.Track{ID: catalog.TrackIDFromMaster(seed), Title: title, ArtistIDs: []model.ArtistID{artist.ID},
+		AlbumID: catalog.AlbumIDFor(artist.Name, title), TrackNumber: 1, DiscNumber: 1, SampleRate: 44100, Channels: 2,
+		Samples: 44100, Tiers: []model.Tier{model.TierLow}, MasterSHA256: seed}
+	m := &model.Manifest{Version: model.ManifestVersion, TrackID: track.ID, Tier: model.TierLow, Codec: model.CodecVorbis,
+		SampleRate: 44100, Channels: 2, Header: refs[0], TotalSamples: 44100,
+		Chunks: []model.Chunk{{Index: 0, Samples: 44100, Blob: refs[1]}}}
+	env, err := crypto.SignManifest(ed25519.NewKeyFromSeed(seed[:]), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := catalog.Release{
+		Album:   model.Album{ID: track.AlbumID, Title: title, ArtistIDs: []model.ArtistID{artist.ID}},
+		Artists: []model.Artist{artist},
+		Tracks:  []catalog.TrackRelease{{Track: track, Streams: []catalog.Stream{{Tier: model.TierLow, Envelope: env, Key: key}}}},
+	}
+	if err := c.Publish(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	return [][32]byte{refs[0].SHA256, refs[1].SHA256}
+}
+
+// testGC runs catalog.GCWith over s: referenced blobs stay, unreferenced
+// ones younger than the grace period stay, older ones go, page by page;
+// a cancelled GC deletes nothing.
+func testGC(t *testing.T, s blobstore.Store) {
+	ctx := context.Background()
+	c := catalog.NewWithBlobs(store.NewMemory(), catalog.AtRestKey{7}, s)
+	kept := release(t, c, "Kept")
+	var orphans [][32]byte
+	for i := range 5 {
+		h, b := blob(byte(50+i), 200+i)
+		if err := s.Put(ctx, h, b); err != nil {
+			t.Fatal(err)
+		}
+		orphans = append(orphans, h)
+	}
+	count := func() int {
+		n := 0
+		if err := s.List(ctx, func(blobstore.Info) error { n++; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	now := time.Now()
+	if n, err := c.GCWith(ctx, catalog.DefaultGCOptions().WithClock(func() time.Time { return now })); err != nil || n != 0 {
+		t.Fatalf("GC within the grace period removed %d (%v), want 0", n, err)
+	}
+	later := func() time.Time { return now.Add(2 * time.Hour) }
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := c.GCWith(cctx, catalog.DefaultGCOptions().WithClock(later)); !errors.Is(err, context.Canceled) {
+		t.Fatalf("GC with a cancelled context: %v", err)
+	}
+	if n := count(); n != len(kept)+len(orphans) {
+		t.Fatalf("%d blobs after a cancelled GC, want %d", n, len(kept)+len(orphans))
+	}
+	n, err := c.GCWith(ctx, catalog.DefaultGCOptions().WithClock(later).WithPageSize(2))
+	if err != nil || n != len(orphans) {
+		t.Fatalf("GC past the grace period removed %d (%v), want %d", n, err, len(orphans))
+	}
+	for _, h := range orphans {
+		if ok, err := s.Has(ctx, h); err != nil || ok {
+			t.Fatalf("orphan %x still stored (%v)", h, err)
+		}
+	}
+	for _, h := range kept {
+		if _, err := c.Blob(ctx, h); err != nil {
+			t.Fatalf("referenced blob %x: %v", h, err)
+		}
+	}
+	if n, err := c.GCWith(ctx, catalog.DefaultGCOptions().WithClock(later)); err != nil || n != 0 {
+		t.Fatalf("second GC removed %d (%v), want 0", n, err)
+	}
 }

@@ -166,13 +166,18 @@ func (s *Store) Delete(ctx context.Context, h [32]byte) error {
 	return nil
 }
 
+// ListPage is the most object names one ListObjects request asks for
+// (S3's own maximum).
+const ListPage = 1000
+
 // List implements blobstore.Store over ListObjects (S3 lists keys in
-// ascending byte order); objects under the prefix that are not blob names
-// are skipped.
-func (s *Store) List(ctx context.Context, fn func(h [32]byte) error) error {
+// ascending byte order, ListPage names a request); objects under the
+// prefix that are not blob names are skipped. Info.Modified is the
+// object's Last-Modified, by the object store's clock.
+func (s *Store) List(ctx context.Context, fn func(blobstore.Info) error) error {
 	lctx, cancel := context.WithCancel(ctx)
 	defer cancel() // stops the listing goroutine when fn ends it early
-	for obj := range s.c.ListObjects(lctx, s.bucket, minio.ListObjectsOptions{Prefix: s.prefix, Recursive: true}) {
+	for obj := range s.c.ListObjects(lctx, s.bucket, minio.ListObjectsOptions{Prefix: s.prefix, Recursive: true, MaxKeys: ListPage}) {
 		if obj.Err != nil {
 			return fmt.Errorf("s3blob: list: %w", obj.Err)
 		}
@@ -180,7 +185,10 @@ func (s *Store) List(ctx context.Context, fn func(h [32]byte) error) error {
 		if !ok {
 			continue
 		}
-		if err := fn(h); err != nil {
+		if err := fn(blobstore.Info{Hash: h, Modified: obj.LastModified}); err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
 			return err
 		}
 	}

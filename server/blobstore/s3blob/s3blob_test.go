@@ -6,12 +6,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"math/rand/v2"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,138 +13,23 @@ import (
 	"github.com/segue-fm/segue/server/blobstore"
 	"github.com/segue-fm/segue/server/blobstore/blobstoretest"
 	"github.com/segue-fm/segue/server/blobstore/s3blob"
+	"github.com/segue-fm/segue/server/blobstore/s3blob/s3test"
 	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/store"
 )
-
-const accessKey, secretKey = "segue-test", "segue-test-secret"
-
-// weedPath finds the SeaweedFS binary (scripts/install-test-deps.sh puts
-// it in $(go env GOPATH)/bin). Without it the test fails under CI=true
-// and is skipped otherwise.
-func weedPath(t *testing.T) string {
-	if p, err := exec.LookPath("weed"); err == nil {
-		return p
-	}
-	gopath := os.Getenv("GOPATH")
-	if gopath == "" {
-		if home, err := os.UserHomeDir(); err == nil {
-			gopath = filepath.Join(home, "go")
-		}
-	}
-	if p := filepath.Join(gopath, "bin", "weed"); gopath != "" {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("SeaweedFS `weed` not found: run scripts/install-test-deps.sh")
-	}
-	t.Skip("SeaweedFS `weed` not found (scripts/install-test-deps.sh installs it)")
-	return ""
-}
-
-// freePort returns a loopback port that is free, and whose +10000 (the
-// gRPC port SeaweedFS derives) is free too.
-func freePort(t *testing.T, rng *rand.Rand) int {
-	for range 200 {
-		p := 20000 + rng.IntN(20000)
-		ok := true
-		for _, q := range []int{p, p + 10000} {
-			ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(q))
-			if err != nil {
-				ok = false
-				break
-			}
-			ln.Close()
-		}
-		if ok {
-			return p
-		}
-	}
-	t.Fatal("no free port pair")
-	return 0
-}
-
-// startSeaweed runs `weed server -s3` (master, volume, filer, S3 gateway)
-// in a temporary directory on loopback ports with one identity, waits
-// until its S3 API answers, and stops it at the end of the test. It
-// returns the S3 endpoint (host:port).
-func startSeaweed(t *testing.T) string {
-	weed := weedPath(t)
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "s3.json")
-	identities := fmt.Sprintf(`{"identities":[{"name":"segue","credentials":[{"accessKey":%q,"secretKey":%q}],"actions":["Admin","Read","Write","List","Tagging"]}]}`, accessKey, secretKey)
-	if err := os.WriteFile(cfg, []byte(identities), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(os.Getpid())))
-	master, volume, filer, s3 := freePort(t, rng), freePort(t, rng), freePort(t, rng), freePort(t, rng)
-	data := filepath.Join(dir, "data")
-	if err := os.Mkdir(data, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(weed, "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-dir="+data,
-		"-master.port="+strconv.Itoa(master), "-volume.port="+strconv.Itoa(volume),
-		"-filer.port="+strconv.Itoa(filer), "-master.volumeSizeLimitMB=64", "-volume.max=32",
-		"-s3", "-s3.port="+strconv.Itoa(s3), "-s3.config="+cfg)
-	logf, err := os.Create(filepath.Join(dir, "weed.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var exited atomic.Bool
-	done := make(chan struct{})
-	go func() { cmd.Wait(); exited.Store(true); close(done) }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-		logf.Close()
-	})
-	endpoint := "127.0.0.1:" + strconv.Itoa(s3)
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_, err := s3blob.New(ctx, s3blob.DefaultOptions(endpoint, "probe").WithInsecure(true).WithCredentials(accessKey, secretKey))
-		cancel()
-		if err == nil {
-			return endpoint
-		}
-		if exited.Load() || time.Now().After(deadline) {
-			log, _ := os.ReadFile(filepath.Join(dir, "weed.log"))
-			t.Fatalf("SeaweedFS S3 not ready (exited %v): %v\n%s", exited.Load(), err, tail(log, 3000))
-		}
-		time.Sleep(300 * time.Millisecond)
-	}
-}
-
-func tail(b []byte, n int) []byte {
-	if len(b) > n {
-		return b[len(b)-n:]
-	}
-	return b
-}
 
 // TestSeaweedConformance runs the blob-store conformance suite against a
 // real SeaweedFS S3 gateway, each subtest under a fresh key prefix of one
 // bucket (a bucket per subtest exhausts the small test server's volumes:
 // SeaweedFS then answers PutObject with an internal error).
 func TestSeaweedConformance(t *testing.T) {
-	endpoint := startSeaweed(t)
+	endpoint := s3test.Start(t)
 	var n atomic.Int64
 	blobstoretest.Run(t, func(t *testing.T) blobstore.Store {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		s, err := s3blob.New(ctx, s3blob.DefaultOptions(endpoint, "conformance").
-			WithInsecure(true).WithCredentials(accessKey, secretKey).WithPrefix(fmt.Sprintf("run%d/", n.Add(1))))
+			WithInsecure(true).WithCredentials(s3test.AccessKey, s3test.SecretKey).WithPrefix(fmt.Sprintf("run%d/", n.Add(1))))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -159,7 +38,7 @@ func TestSeaweedConformance(t *testing.T) {
 	t.Run("Catalog", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		bs, err := s3blob.New(ctx, s3blob.DefaultOptions(endpoint, "conformance").WithPrefix("catalog/").WithInsecure(true).WithCredentials(accessKey, secretKey))
+		bs, err := s3blob.New(ctx, s3blob.DefaultOptions(endpoint, "conformance").WithPrefix("catalog/").WithInsecure(true).WithCredentials(s3test.AccessKey, s3test.SecretKey))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -178,14 +57,17 @@ func TestSeaweedConformance(t *testing.T) {
 		if _, err := c.Blob(ctx, [32]byte{1}); !errors.Is(err, catalog.ErrNotFound) {
 			t.Fatalf("unknown blob: %v", err)
 		}
-		if _, err := c.GC(ctx); !errors.Is(err, catalog.ErrExternalGC) {
-			t.Fatalf("GC: %v", err)
+		if n, err := c.GCWith(ctx, catalog.DefaultGCOptions().WithGrace(0)); err != nil || n != 1 {
+			t.Fatalf("GC of the unreferenced blob: removed %d, %v", n, err)
+		}
+		if ok, err := bs.Has(ctx, h); err != nil || ok {
+			t.Fatalf("the collected blob is still in the bucket: %v %v", ok, err)
 		}
 	})
 	t.Run("WrongCredentials", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		s, err := s3blob.New(ctx, s3blob.DefaultOptions(endpoint, "conformance").WithInsecure(true).WithCredentials(accessKey, "wrong"))
+		s, err := s3blob.New(ctx, s3blob.DefaultOptions(endpoint, "conformance").WithInsecure(true).WithCredentials(s3test.AccessKey, "wrong"))
 		if err == nil {
 			b := []byte("x")
 			if err := s.Put(ctx, sha256.Sum256(b), b); err == nil {
