@@ -155,7 +155,7 @@ func (s *Service) Published(ctx context.Context, tracks []model.Track) error {
 		}
 		batch = append(batch, Entry{Kind: KindTrack, ID: string(t.ID), Title: t.Title, Artists: artists, Album: al.Title, Audio: string(t.ID)})
 	}
-	batch = s.Index.changed(batch)
+	batch = s.Index.Changed(batch)
 	if len(batch) == 0 {
 		return nil
 	}
