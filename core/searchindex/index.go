@@ -18,6 +18,7 @@ import (
 	"github.com/blevesearch/vellum/levenshtein"
 	"github.com/maypok86/otter/v2"
 
+	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/core/search"
 	"github.com/segue-fm/segue/internal/cborx"
 	"github.com/segue-fm/segue/store"
@@ -998,4 +999,26 @@ func (ix *Index) Search(req Request) ([]Hit, int, error) {
 		hits = hits[:req.Limit]
 	}
 	return hits, total, nil
+}
+
+// JSON returns h as a result of GET /v1/search: the entry's display
+// fields with the highlights naming their field (Entry.Document's order:
+// title, artists, album).
+func (h Hit) JSON() api.SearchResult {
+	e := h.Entry
+	r := api.SearchResult{Kind: string(e.Kind), ID: e.ID, Title: e.Title, Artists: e.Artists, Album: e.Album, Audio: e.Audio,
+		Highlights: make([]api.SearchHighlight, 0, len(h.Result.Highlights))}
+	for _, hl := range h.Result.Highlights {
+		out := api.SearchHighlight{Start: hl.Start, End: hl.End}
+		switch {
+		case hl.Field == 0:
+			out.Field = "title"
+		case hl.Field <= len(e.Artists):
+			out.Field, out.Index = "artists", hl.Field-1
+		default:
+			out.Field = "album"
+		}
+		r.Highlights = append(r.Highlights, out)
+	}
+	return r
 }

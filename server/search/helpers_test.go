@@ -37,4 +37,3 @@ func openMemory(t *testing.T, opts Options, entries ...Entry) (*Index, store.Sto
 	}
 	return ix, st
 }
-

@@ -123,7 +123,7 @@ func TestHTTPSearch(t *testing.T) {
 		t.Errorf("missing highlights %v in %+v", want, top.Highlights)
 	}
 	code, r, _ = get("q=beatles&types=artist", tok)
-	if code != 200 || len(r.Results) != 1 || r.Results[0].Kind != KindArtist {
+	if code != 200 || len(r.Results) != 1 || r.Results[0].Kind != string(KindArtist) {
 		t.Errorf("types=artist: %d %+v", code, r)
 	}
 	code, r, _ = get("q=beatles&limit=1&offset=1", tok)
@@ -161,7 +161,7 @@ func TestHTTPSearch(t *testing.T) {
 	// Playlists are never served, even without types.
 	_, r, _ = get("q=road+trip", tok)
 	for _, res := range r.Results {
-		if res.Kind == KindPlaylist {
+		if res.Kind == string(KindPlaylist) {
 			t.Errorf("a playlist was served: %+v", res)
 		}
 	}
