@@ -53,6 +53,12 @@ type Entry struct {
 	// an ingested track, the attached track for an imported one, "" while
 	// an imported track has no audio.
 	Audio string `cbor:"7,keyasint,omitempty" json:"audio_id,omitempty"`
+	// Owner and Public are a playlist's visibility: a search with a
+	// Request.Viewer finds a playlist only when it is Public or the
+	// viewer is its Owner. The relay sets Owner from its own record of
+	// who created the document, never from the document's content.
+	Owner  string `cbor:"8,keyasint,omitempty" json:"-"`
+	Public bool   `cbor:"9,keyasint,omitempty" json:"-"`
 }
 
 // Document returns e's searchable fields in the order Title, Artists...,
@@ -260,6 +266,8 @@ func (e Entry) Check() error {
 		return fmt.Errorf("%w: %d artists", ErrInvalidEntry, len(e.Artists))
 	case len(e.Audio) > MaxIDBytes:
 		return fmt.Errorf("%w: audio id of %d bytes", ErrInvalidEntry, len(e.Audio))
+	case len(e.Owner) > MaxIDBytes:
+		return fmt.Errorf("%w: owner of %d bytes", ErrInvalidEntry, len(e.Owner))
 	}
 	for _, a := range e.Artists {
 		if a == "" || len(a) > MaxTextBytes {
@@ -359,7 +367,7 @@ func (ix *Index) Changed(batch []Entry) []Entry {
 		}
 		cur := ix.slots[n].entry
 		return cur.Title == e.Title && cur.Album == e.Album && cur.Popularity == e.Popularity &&
-			cur.Audio == e.Audio && slices.Equal(cur.Artists, e.Artists)
+			cur.Audio == e.Audio && cur.Owner == e.Owner && cur.Public == e.Public && slices.Equal(cur.Artists, e.Artists)
 	})
 }
 
@@ -868,6 +876,10 @@ type Request struct {
 	Kinds []Kind
 	// Limit and Offset page through the ranked results.
 	Limit, Offset int
+	// Viewer, when set, restricts playlists to the public ones and those
+	// Viewer owns (Entry.Owner); without it every playlist matches (the
+	// device's own index).
+	Viewer string
 }
 
 // Hit is one ranked result.
@@ -903,6 +915,13 @@ func cutoff(b *[MaxWords + 1][maxTypoBucket + 1]int, k int) (minWords, maxTypos 
 		}
 	}
 	return 0, maxTypoBucket
+}
+
+// visible reports whether the playlist in slot n is public or viewer's;
+// the caller holds mu.
+func (ix *Index) visible(n uint32, viewer string) bool {
+	e := &ix.slots[n].entry
+	return e.Public || e.Owner == viewer
 }
 
 // Search returns one page of the ranked results of req and how many
@@ -957,7 +976,7 @@ func (ix *Index) Search(req Request) ([]Hit, int, error) {
 		total = 0
 		for _, n := range sc.touched {
 			w := uint8(bits.OnesCount32(sc.mask[n]))
-			if ix.kinds[n]&kinds == 0 {
+			if ix.kinds[n]&kinds == 0 || req.Viewer != "" && ix.kinds[n] == kindBit(KindPlaylist) && !ix.visible(n, req.Viewer) {
 				continue
 			}
 			total++

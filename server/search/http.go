@@ -31,7 +31,7 @@ func NewServer(ix *Index) *Server { return &Server{ix: ix} }
 
 // Mount registers the search route on r (call before serving):
 //
-//	GET /v1/search?q=&types=track,album,artist&limit=&offset=   (device token)
+//	GET /v1/search?q=&types=track,album,artist,playlist&limit=&offset=   (device token)
 func (s *Server) Mount(r *relay.Server) {
 	r.Mount(func(v1 *echo.Group) { v1.GET("/search", s.search) })
 }
@@ -58,12 +58,14 @@ func intParam(c echo.Context, name string, def, lo, hi int) (int, error) {
 	return n, nil
 }
 
-// searchableKinds are the kinds GET /v1/search serves. Playlists are not
-// indexed yet (their visibility, public or the caller's own, is not
-// modelled in the index), so types=playlist is refused.
-var searchableKinds = []Kind{KindTrack, KindAlbum, KindArtist}
+// searchableKinds are the kinds GET /v1/search serves (all by default).
+var searchableKinds = []Kind{KindTrack, KindAlbum, KindArtist, KindPlaylist}
 
 func (s *Server) search(c echo.Context) error {
+	dev, ok := relay.DeviceFrom(c)
+	if !ok || dev.User == "" {
+		return relay.ErrUnauthorized
+	}
 	q, err := core.ParseQuery(c.QueryParam("q"))
 	if err != nil {
 		return fmt.Errorf("%w: q: %v", relay.ErrBadRequest, err)
@@ -80,13 +82,13 @@ func (s *Server) search(c echo.Context) error {
 	if t := c.QueryParam("types"); t != "" {
 		kinds = nil
 		for _, k := range strings.Split(t, ",") {
-			if !Kind(k).Valid() || Kind(k) == KindPlaylist {
-				return fmt.Errorf("%w: types: %q is not one of track, album, artist", relay.ErrBadRequest, k)
+			if !Kind(k).Valid() {
+				return fmt.Errorf("%w: types: %q is not one of track, album, artist, playlist", relay.ErrBadRequest, k)
 			}
 			kinds = append(kinds, Kind(k))
 		}
 	}
-	hits, total, err := s.ix.Search(Request{Query: q, Kinds: kinds, Limit: limit, Offset: offset})
+	hits, total, err := s.ix.Search(Request{Query: q, Kinds: kinds, Limit: limit, Offset: offset, Viewer: string(dev.User)})
 	if err != nil {
 		return fmt.Errorf("search: %w", err)
 	}

@@ -77,6 +77,11 @@ func MountForDataDir(ctx context.Context, dd *catalog.DataDir, r *relay.Server) 
 	if err != nil {
 		return nil, err
 	}
+	if rp := r.Docs(); rp != nil {
+		if err := s.FollowPlaylists(ctx, dd.Store, rp); err != nil {
+			return nil, err
+		}
+	}
 	NewServer(s.Index).Mount(r)
 	r.Echo().POST(AdminImportPath, s.importHandler, r.AdminOnly())
 	return s, nil
