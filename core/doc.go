@@ -49,4 +49,10 @@
 // manifest and blobs are cached and whose content key is still in memory
 // play with every origin down. (Offline playback across restarts needs
 // offline licenses, a separate subsystem.)
+//
+// Search (Engine.Search) asks the relay when it answers and otherwise a
+// local index of what the device holds (downloads, library, playlists,
+// recent plays), with the relay's matching and ranking
+// (core/searchindex); background refreshes of that index are engine calls
+// too, so Close cancels and waits for them.
 package core

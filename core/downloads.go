@@ -66,7 +66,7 @@ func (e *Engine) OpenDownloads(ctx context.Context, opts download.Options) (*dow
 		Store: e.st, Identity: e.id, CatalogKey: e.catalogKey, Fetcher: e.fetcher,
 		Origins: origins, Relays: e.opts.origins, HTTP: e.client, Token: e.Token,
 		BlobDir: filepath.Join(e.dir, "blobs"),
-	}, opts.WithLogger(e.log))
+	}, opts.WithLogger(e.log).WithEvents(e.searchDownloadEvents(opts.Events())))
 	if err != nil {
 		return nil, fmt.Errorf("core: open downloads: %w", err)
 	}
@@ -75,6 +75,7 @@ func (e *Engine) OpenDownloads(ctx context.Context, opts download.Options) (*dow
 	}
 	e.fetcher.SetPinned(m.Blob)
 	st.dl = m
+	e.scheduleSearchRefresh() // downloads may have changed while closed
 	return m, nil
 }
 

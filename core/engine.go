@@ -85,6 +85,7 @@ type Engine struct {
 	offline offlineState // downloads.go, offline.go
 	history *History     // history.go
 	social  socialState  // social.go
+	search  searchState  // search.go
 }
 
 // Open opens (creating if needed) the engine's data directory dir: the

@@ -22,6 +22,9 @@ const MaxPlayBatch = 500
 // still reports when the play happened.
 func (e *Engine) stampPlay(ctx context.Context, ev *model.PlayEvent) {
 	ev.Source = model.SourceStream
+	if err := e.notePlayed(ctx, ev.TrackID, false); err != nil {
+		e.log.Warn("core: note a recent play for search", "track", ev.TrackID, "err", err)
+	}
 	dl := e.Downloads()
 	if dl == nil {
 		return

@@ -646,7 +646,7 @@ func (d *demo) searchTypo(ctx context.Context) error {
 	}
 	top := res.Results[0]
 	d.step("search: %q → top hit %s %q by %s (of %d, %v over HTTP)", demoSearchQuery, top.Kind, top.Title, strings.Join(top.Artists, ", "), res.Total, took.Round(10*time.Microsecond))
-	if top.Kind != search.KindTrack || top.ID != string(want) {
+	if top.Kind != string(search.KindTrack) || top.ID != string(want) {
 		return fmt.Errorf("%w: %q ranked %s %q first, want track %q", errDemoCheck, demoSearchQuery, top.Kind, top.Title, demoSearchWant)
 	}
 	return nil

@@ -99,6 +99,11 @@ func runDownload(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err := m.Wait(ctx); err != nil {
 		return err
 	}
+	// Index what was downloaded now, while the relay can name its
+	// artists, so `segue search` finds it offline.
+	if _, err := e.RefreshSearchIndex(ctx, nil); err != nil {
+		prog.step("offline search index not updated: %v", err)
+	}
 	st, err := m.Status(ctx)
 	if err != nil {
 		return err

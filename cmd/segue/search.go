@@ -2,35 +2,35 @@ package main
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 
-	"github.com/segue-fm/segue/server/search"
+	"github.com/segue-fm/segue/core"
+	"github.com/segue-fm/segue/core/api"
+	"github.com/segue-fm/segue/core/searchindex"
 )
 
 func init() {
-	register("search", "search the relay's catalog (tracks, albums, artists) with typo tolerance; matches are [bracketed]", runSearch)
+	register("search", "search the catalog (tracks, albums, artists, playlists) with typo tolerance, this device's offline index without a relay; matches are [bracketed]", runSearch)
 }
 
-// maxSearchAnswer bounds the relay's answer to a search.
-const maxSearchAnswer = 1 << 20
-
-// runSearch is `segue search [--type track,album,artist] [--limit N]
-// QUERY...`: GET /v1/search as this device, one ranked result a line.
+// runSearch is `segue search [--type track,album,artist,playlist]
+// [--limit N] [--offline] QUERY...`: Engine.Search as this device, one
+// ranked result a line. Without a relay (or with --offline) it searches
+// what this device holds and says so on stderr.
 func runSearch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("search", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	da := addDeviceFlags(fs)
-	types := fs.String("type", "", "comma-separated kinds to search: track, album, artist (default all)")
-	limit := fs.Int("limit", search.DefaultLimit, fmt.Sprintf("results to print (1 to %d)", search.MaxLimit))
+	types := fs.String("type", "", "comma-separated kinds to search: track, album, artist, playlist (default all)")
+	limit := fs.Int("limit", api.SearchDefaultLimit, fmt.Sprintf("results to print (1 to %d)", api.SearchMaxLimit))
+	offline := fs.Bool("offline", false, "search only what this device holds (downloads, library, playlists, recent plays), without asking the relay")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: segue search [--type track,album,artist] [--limit N] [flags] QUERY...")
+		fmt.Fprintln(stderr, "usage: segue search [--type track,album,artist,playlist] [--limit N] [--offline] [flags] QUERY...")
 		fs.PrintDefaults()
 	}
 	pos, err := parseArgs(fs, args)
@@ -41,42 +41,37 @@ func runSearch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	switch {
 	case strings.TrimSpace(query) == "":
 		return fmt.Errorf("%w: give a QUERY", errUsage)
-	case *limit < 1 || *limit > search.MaxLimit:
-		return fmt.Errorf("%w: --limit %d: want 1 to %d", errUsage, *limit, search.MaxLimit)
+	case *limit < 1 || *limit > api.SearchMaxLimit:
+		return fmt.Errorf("%w: --limit %d: want 1 to %d", errUsage, *limit, api.SearchMaxLimit)
 	}
+	var kinds []string
 	for _, k := range strings.Split(*types, ",") {
-		if k != "" && (!search.Kind(k).Valid() || search.Kind(k) == search.KindPlaylist) {
-			return fmt.Errorf("%w: --type %q: want track, album or artist", errUsage, k)
+		if k == "" {
+			continue
 		}
+		if !searchindex.Kind(k).Valid() {
+			return fmt.Errorf("%w: --type %q: want track, album, artist or playlist", errUsage, k)
+		}
+		kinds = append(kinds, k)
 	}
 	dev, err := da.open(ctx)
 	if err != nil {
 		return err
 	}
 	defer dev.close()
-	v := url.Values{"q": {query}, "limit": {strconv.Itoa(*limit)}}
-	if *types != "" {
-		v.Set("types", *types)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(da.relay, "/")+"/v1/search?"+v.Encode(), nil)
+	opts := core.DefaultSearchOptions().WithKinds(kinds...).WithLimit(*limit).WithOffline(*offline)
+	res, err := dev.e.Search(ctx, query, opts)
 	if err != nil {
+		if errors.Is(err, core.ErrBadQuery) {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
 		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+dev.e.Token())
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("search: %w", err)
-	}
-	defer resp.Body.Close()
-	body := io.LimitReader(resp.Body, maxSearchAnswer)
-	if resp.StatusCode != http.StatusOK {
-		var e struct{ Error string }
-		_ = json.NewDecoder(body).Decode(&e)
-		return fmt.Errorf("search: relay answered %s: %s", resp.Status, e.Error)
-	}
-	var res search.ResponseJSON
-	if err := json.NewDecoder(body).Decode(&res); err != nil {
-		return fmt.Errorf("search: undecodable answer: %w", err)
+	switch {
+	case res.Unreachable != nil:
+		fmt.Fprintf(stderr, "note: no relay answered (%v); results from this device's offline index\n", res.Unreachable)
+	case res.Offline:
+		fmt.Fprintln(stderr, "note: results from this device's offline index (the relay was not asked)")
 	}
 	printSearch(stdout, res)
 	return nil
@@ -84,13 +79,14 @@ func runSearch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 // printSearch prints one line per result: rank, kind, the title, artists
 // and album with the matched ranges in brackets, and the id (plus the
-// audio id of an imported track that has audio).
-func printSearch(w io.Writer, res search.ResponseJSON) {
-	if len(res.Results) == 0 {
+// audio id of an imported track that has audio); a hit this device holds
+// is marked "* ", a downloaded track "↓ ".
+func printSearch(w io.Writer, res core.SearchResults) {
+	if len(res.Hits) == 0 {
 		fmt.Fprintf(w, "no results for %q\n", res.Query)
 		return
 	}
-	for i, r := range res.Results {
+	for i, r := range res.Hits {
 		marks := map[string][][2]int{}
 		for _, h := range r.Highlights {
 			f := h.Field
@@ -114,9 +110,16 @@ func printSearch(w io.Writer, res search.ResponseJSON) {
 		if r.Audio != "" && r.Audio != r.ID {
 			id += " audio " + r.Audio
 		}
-		fmt.Fprintf(w, "%2d. %-6s %s  (%s)\n", i+1, r.Kind, line, id)
+		mark := ""
+		switch {
+		case r.Downloaded:
+			mark = "↓ "
+		case r.Local:
+			mark = "* "
+		}
+		fmt.Fprintf(w, "%2d. %-6s %s%s  (%s)\n", i+1, r.Kind, mark, line, id)
 	}
-	fmt.Fprintf(w, "%d of %d matches\n", len(res.Results), res.Total)
+	fmt.Fprintf(w, "%d of %d matches\n", len(res.Hits), res.Total)
 }
 
 // highlight brackets the byte ranges of s (sorted, within s, not

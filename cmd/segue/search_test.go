@@ -34,9 +34,11 @@ func TestRelayMountsSearch(t *testing.T) {
 // TestSearchCommand registers a device with `segue search` itself and
 // searches a real relay (the demo album ingested, search mounted as
 // `segue relay` mounts it) with a typo: the demo track comes first with
-// its matched words bracketed.
+// its matched words bracketed. After `segue download` of the album and
+// with the relay stopped, `segue search` falls back to the device's
+// offline index with a note, and `--offline` searches it on purpose.
 func TestSearchCommand(t *testing.T) {
-	r := testbed.NewRelay(t, testbed.DefaultOptions().WithMount(func(dd *catalog.DataDir, srv *relay.Server) {
+	r := testbed.NewRelay(t, testbed.DefaultOptions().WithLicenses(true).WithMount(func(dd *catalog.DataDir, srv *relay.Server) {
 		if _, err := search.MountForDataDir(context.Background(), dd, srv); err != nil {
 			t.Error(err)
 		}
@@ -56,9 +58,27 @@ func TestSearchCommand(t *testing.T) {
 	if res := segue(t, "search", "xqzvwkj"); res.code != 0 || !strings.Contains(res.stdout, "no results") {
 		t.Errorf("nothing close: %+v", res)
 	}
-	for _, args := range [][]string{{"search"}, {"search", "--type", "song", "x"}, {"search", "--limit", "0", "x"}, {"search", "--type", "playlist", "x"}} {
+	for _, args := range [][]string{{"search"}, {"search", "--type", "song", "x"}, {"search", "--limit", "0", "x"}, {"search", "--offline", strings.Repeat("x ", 11)}} {
 		if res := segue(t, args...); res.code != 2 {
 			t.Errorf("%v: exit %d, want 2 (%s)", args, res.code, res.stderr)
+		}
+	}
+
+	if res := segue(t, "download", "--tier", "low", "album:"+string(r.Album)); res.code != 0 {
+		t.Fatalf("download: %+v", res)
+	}
+	res = segue(t, "search", "harbuor ligts")
+	if first, _, _ := strings.Cut(res.stdout, "\n"); res.code != 0 || !strings.Contains(first, " 1. track  ↓ [Harbour] [Lights]") {
+		t.Fatalf("online search after the download: the downloaded track first, marked: %+v", res)
+	}
+	if err := r.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"search", "harbuor ligts"}, {"search", "--offline", "harbuor ligts"}} {
+		res := segue(t, args...)
+		first, _, _ := strings.Cut(res.stdout, "\n")
+		if res.code != 0 || !strings.Contains(first, " 1. track  ↓ [Harbour] [Lights] — Segue Ensemble") || !strings.Contains(res.stderr, "offline index") {
+			t.Errorf("%v with the relay down: %+v", args, res)
 		}
 	}
 }

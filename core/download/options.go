@@ -119,3 +119,6 @@ func (o Options) WithLogger(l *slog.Logger) Options {
 // WithEvents sets the progress sink (default none). It is called from the
 // manager's goroutines and must not block.
 func (o Options) WithEvents(fn func(Event)) Options { o.events = fn; return o }
+
+// Events returns the progress sink set by WithEvents (nil for none).
+func (o Options) Events() func(Event) { return o.events }

@@ -142,7 +142,7 @@ func setup(b *testing.B) *benchSet {
 			}
 			batch := bi.NewBatch()
 			for _, e := range bs.entries {
-				if err := batch.Index(e.key(), map[string]any{"title": e.Title, "artists": e.Artists, "album": e.Album}); err != nil {
+				if err := batch.Index(e.Key(), map[string]any{"title": e.Title, "artists": e.Artists, "album": e.Album}); err != nil {
 					panic(err)
 				}
 				if batch.Size() >= 10_000 {

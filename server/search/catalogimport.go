@@ -22,7 +22,7 @@ type importHook struct {
 // what it imports in ix.
 func NewImporter(ix *Index, opts metadata.Options) *metadata.Importer {
 	h := &importHook{ix: ix}
-	h.meta = metadata.New(ix.st, h, opts)
+	h.meta = metadata.New(ix.Store(), h, opts)
 	return h.meta
 }
 
@@ -87,7 +87,7 @@ func (h *importHook) Writes(ctx context.Context, chunk []metadata.Record, names 
 	}
 	out := make([]metadata.KV, 0, len(entries))
 	for _, e := range entries {
-		kv, err := e.write()
+		kv, err := entryWrite(e)
 		if err != nil {
 			return nil, err
 		}
@@ -105,7 +105,7 @@ func (h *importHook) Committed(ctx context.Context, chunk []metadata.Record, nam
 	if err != nil {
 		return err
 	}
-	return h.ix.apply(entries)
+	return h.ix.Apply(entries)
 }
 
 // AttachAudio attaches the audio of catalog track t to the imported track
@@ -126,30 +126,30 @@ func AttachAudio(ctx context.Context, ix *Index, meta *metadata.Importer, id str
 			return false, err
 		}
 	}
-	key := string(KindTrack) + ":" + id
-	ix.mu.RLock()
-	n, ok := ix.byKey[key]
-	var e Entry
-	if ok {
-		e = ix.slots[n].entry
-	}
-	ix.mu.RUnlock()
+	e, ok := ix.Lookup(KindTrack, id)
 	if !ok {
 		return false, fmt.Errorf("search: attach audio: imported track %q is not indexed", id)
 	}
 	e.Audio = string(t.ID)
-	kv, err := e.write()
+	kv, err := entryWrite(e)
 	if err != nil {
 		return false, err
 	}
 	own := Entry{Kind: KindTrack, ID: string(t.ID)}
-	if err := meta.Attach(ctx, id, string(t.ID), kv, metadata.KV{Key: own.storeKey()}); err != nil {
+	if err := meta.Attach(ctx, id, string(t.ID), kv, metadata.KV{Key: own.StoreKey()}); err != nil {
 		return false, err
 	}
-	ix.mu.Lock()
-	defer ix.mu.Unlock()
-	ix.remove(own.key())
-	ix.remove(e.key())
-	ix.add(e)
-	return true, ix.maybeRebuild()
+	if err := ix.Forget(own.Key()); err != nil {
+		return false, err
+	}
+	return true, ix.Apply([]Entry{e})
+}
+
+// entryWrite returns the store write that persists e.
+func entryWrite(e Entry) (metadata.KV, error) {
+	v, err := e.Encode()
+	if err != nil {
+		return metadata.KV{}, err
+	}
+	return metadata.KV{Key: e.StoreKey(), Value: v}, nil
 }

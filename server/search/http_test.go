@@ -123,7 +123,7 @@ func TestHTTPSearch(t *testing.T) {
 		t.Errorf("missing highlights %v in %+v", want, top.Highlights)
 	}
 	code, r, _ = get("q=beatles&types=artist", tok)
-	if code != 200 || len(r.Results) != 1 || r.Results[0].Kind != KindArtist {
+	if code != 200 || len(r.Results) != 1 || r.Results[0].Kind != string(KindArtist) {
 		t.Errorf("types=artist: %d %+v", code, r)
 	}
 	code, r, _ = get("q=beatles&limit=1&offset=1", tok)
@@ -150,7 +150,7 @@ func TestHTTPSearch(t *testing.T) {
 		{"negative offset", "q=a&offset=-1", tok, 400},
 		{"offset over max", "q=a&offset=1001", tok, 400},
 		{"unknown type", "q=a&types=song", tok, 400},
-		{"playlists not served", "q=road&types=playlist", tok, 400},
+		{"playlists asked for", "q=road&types=playlist", tok, 200},
 		{"limit at max", "q=a&limit=50&offset=1000", tok, 200},
 		{"empty q", "q=", tok, 200},
 	} {
@@ -158,10 +158,11 @@ func TestHTTPSearch(t *testing.T) {
 			t.Errorf("%s: %d %s, want %d", tc.name, code, body, tc.want)
 		}
 	}
-	// Playlists are never served, even without types.
+	// A private playlist without an owner is never served, even without
+	// types.
 	_, r, _ = get("q=road+trip", tok)
 	for _, res := range r.Results {
-		if res.Kind == KindPlaylist {
+		if res.Kind == string(KindPlaylist) {
 			t.Errorf("a playlist was served: %+v", res)
 		}
 	}

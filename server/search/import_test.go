@@ -145,11 +145,7 @@ func TestAdminImport(t *testing.T) {
 		if len(res.Results) == 0 || res.Results[0].ID != "im-demo" || res.Results[0].Audio != string(r.Tracks[0]) {
 			t.Errorf("%s: attached track → %+v", when, res.Results)
 		}
-		ix := svc().Index
-		ix.mu.RLock()
-		_, own := ix.byKey["track:"+string(r.Tracks[0])]
-		ix.mu.RUnlock()
-		if own {
+		if _, own := svc().Index.Lookup(KindTrack, string(r.Tracks[0])); own {
 			t.Errorf("%s: the attached demo track is still its own entry", when)
 		}
 	}

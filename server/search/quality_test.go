@@ -14,6 +14,7 @@ import (
 	"golang.org/x/text/unicode/norm"
 
 	core "github.com/segue-fm/segue/core/search"
+	"github.com/segue-fm/segue/core/searchindex"
 )
 
 // lastfmDir finds the Last.fm 2k data set: $SEGUE_LASTFM_DIR, else
@@ -115,7 +116,7 @@ func TestQualityLastFM(t *testing.T) {
 	}
 	var entries []Entry
 	readTSV(t, filepath.Join(dir, "artists.dat"), func(f []string) {
-		if len(f) >= 2 && f[1] != "" && len(core.Tokenize(f[1])) > 0 && len(f[1]) <= MaxTextBytes {
+		if len(f) >= 2 && f[1] != "" && len(core.Tokenize(f[1])) > 0 && len(f[1]) <= searchindex.MaxTextBytes {
 			entries = append(entries, Entry{Kind: KindArtist, ID: f[0], Title: f[1], Popularity: plays[f[0]]})
 		}
 	})

@@ -77,6 +77,11 @@ func MountForDataDir(ctx context.Context, dd *catalog.DataDir, r *relay.Server) 
 	if err != nil {
 		return nil, err
 	}
+	if rp := r.Docs(); rp != nil {
+		if err := s.FollowPlaylists(ctx, dd.Store, rp); err != nil {
+			return nil, err
+		}
+	}
 	NewServer(s.Index).Mount(r)
 	r.Echo().POST(AdminImportPath, s.importHandler, r.AdminOnly())
 	return s, nil
@@ -155,7 +160,7 @@ func (s *Service) Published(ctx context.Context, tracks []model.Track) error {
 		}
 		batch = append(batch, Entry{Kind: KindTrack, ID: string(t.ID), Title: t.Title, Artists: artists, Album: al.Title, Audio: string(t.ID)})
 	}
-	batch = s.Index.changed(batch)
+	batch = s.Index.Changed(batch)
 	if len(batch) == 0 {
 		return nil
 	}

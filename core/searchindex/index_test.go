@@ -1,4 +1,4 @@
-package search
+package searchindex
 
 import (
 	"context"
@@ -250,5 +250,58 @@ func TestBestCandidates(t *testing.T) {
 		if !slices.Equal(got, want[:min(k, len(want))]) {
 			t.Errorf("k=%d: best candidates differ from the sorted prefix", k)
 		}
+	}
+}
+
+// TestPlaylistViewer checks Request.Viewer: a private playlist is found
+// only by its owner, a public one by anyone, every playlist without a
+// viewer; the total counts only what the viewer may see; the visibility
+// survives a reopen.
+func TestPlaylistViewer(t *testing.T) {
+	ix, st := openMemory(t, DefaultOptions(),
+		Entry{Kind: KindPlaylist, ID: "p-ada-private", Title: "Harbour Nights", Owner: "ada"},
+		Entry{Kind: KindPlaylist, ID: "p-ada-public", Title: "Harbour Days", Owner: "ada", Public: true},
+		Entry{Kind: KindPlaylist, ID: "p-bob-private", Title: "Harbour Noon", Owner: "bob"},
+		Entry{Kind: KindTrack, ID: "t", Title: "Harbour Lights"},
+	)
+	search := func(ix *Index, viewer, q string) ([]string, int) {
+		pq, err := core.ParseQuery(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hits, total, err := ix.Search(Request{Query: pq, Limit: 10, Viewer: viewer})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, h := range hits {
+			ids = append(ids, h.Entry.ID)
+		}
+		slices.Sort(ids)
+		return ids, total
+	}
+	for _, tc := range []struct {
+		viewer string
+		want   []string
+	}{
+		{"ada", []string{"p-ada-private", "p-ada-public", "t"}},
+		{"bob", []string{"p-ada-public", "p-bob-private", "t"}},
+		{"eve", []string{"p-ada-public", "t"}},
+		{"", []string{"p-ada-private", "p-ada-public", "p-bob-private", "t"}},
+	} {
+		got, total := search(ix, tc.viewer, "harbour")
+		if !slices.Equal(got, tc.want) || total != len(tc.want) {
+			t.Errorf("viewer %q: %v (total %d), want %v", tc.viewer, got, total, tc.want)
+		}
+	}
+	if got, _ := search(ix, "eve", "harbour nights"); slices.Contains(got, "p-ada-private") {
+		t.Error("eve found ada's private playlist by its exact name")
+	}
+	re, err := OpenIndex(context.Background(), st, DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := search(re, "eve", "harbour"); !slices.Equal(got, []string{"p-ada-public", "t"}) {
+		t.Errorf("after reopen eve sees %v", got)
 	}
 }

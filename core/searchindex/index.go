@@ -1,0 +1,1043 @@
+package searchindex
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/bits"
+	"runtime"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	"github.com/blevesearch/vellum"
+	"github.com/blevesearch/vellum/levenshtein"
+	"github.com/maypok86/otter/v2"
+
+	"github.com/segue-fm/segue/core/api"
+	"github.com/segue-fm/segue/core/search"
+	"github.com/segue-fm/segue/internal/cborx"
+	"github.com/segue-fm/segue/store"
+)
+
+// Kind is the kind of a searchable entry.
+type Kind string
+
+// The kinds of entries.
+const (
+	KindTrack    Kind = "track"
+	KindAlbum    Kind = "album"
+	KindArtist   Kind = "artist"
+	KindPlaylist Kind = "playlist"
+)
+
+// Valid reports whether k is one of the four kinds.
+func (k Kind) Valid() bool {
+	return k == KindTrack || k == KindAlbum || k == KindArtist || k == KindPlaylist
+}
+
+// Entry is one searchable record: its display fields are its searchable
+// fields. Title is the track, album or playlist title or the artist name.
+type Entry struct {
+	Kind       Kind     `cbor:"1,keyasint" json:"kind"`
+	ID         string   `cbor:"2,keyasint" json:"id"`
+	Title      string   `cbor:"3,keyasint" json:"title"`
+	Artists    []string `cbor:"4,keyasint" json:"artists,omitempty"`
+	Album      string   `cbor:"5,keyasint" json:"album,omitempty"`
+	Popularity float64  `cbor:"6,keyasint" json:"popularity,omitempty"`
+	// Audio is the catalog track that plays a track entry: its own id for
+	// an ingested track, the attached track for an imported one, "" while
+	// an imported track has no audio.
+	Audio string `cbor:"7,keyasint,omitempty" json:"audio_id,omitempty"`
+	// Owner and Public are a playlist's visibility: a search with a
+	// Request.Viewer finds a playlist only when it is Public or the
+	// viewer is its Owner. The relay sets Owner from its own record of
+	// who created the document, never from the document's content.
+	Owner  string `cbor:"8,keyasint,omitempty" json:"-"`
+	Public bool   `cbor:"9,keyasint,omitempty" json:"-"`
+}
+
+// Document returns e's searchable fields in the order Title, Artists...,
+// Album (Highlight.Field indexes this order).
+func (e Entry) Document() search.Document {
+	d := search.Document{ID: string(e.Kind) + ":" + e.ID, Popularity: e.Popularity}
+	d.Fields = append(d.Fields, search.Field{Attr: search.AttrTitle, Text: e.Title})
+	for _, a := range e.Artists {
+		d.Fields = append(d.Fields, search.Field{Attr: search.AttrArtist, Text: a})
+	}
+	if e.Album != "" {
+		d.Fields = append(d.Fields, search.Field{Attr: search.AttrAlbum, Text: e.Album})
+	}
+	return d
+}
+
+// Key returns e's key in the index: "<kind>:<id>".
+func (e Entry) Key() string { return string(e.Kind) + ":" + e.ID }
+
+// StoreKey returns where e is persisted: search/entry/<kind>:<id>.
+func (e Entry) StoreKey() []byte { return store.Key("search", "entry", e.Key()) }
+
+// Encode checks e and returns its stored value (CBOR), for a caller that
+// writes entries in its own transaction and then calls Apply.
+func (e Entry) Encode() ([]byte, error) {
+	if err := e.Check(); err != nil {
+		return nil, err
+	}
+	v, err := cborx.Marshal(e)
+	if err != nil {
+		return nil, fmt.Errorf("search: encode entry: %w", err)
+	}
+	return v, nil
+}
+
+// Errors of the index.
+var (
+	ErrInvalidEntry = errors.New("search: invalid entry")
+)
+
+// Options configures an Index. Start from DefaultOptions.
+type Options struct {
+	freshLimit    int
+	maxCandidates int
+	termCache     int
+}
+
+// DefaultOptions returns the defaults: the FST is rebuilt when more than
+// 1024 new terms (or a sixteenth of the dictionary) have arrived since the
+// last build, at most 200 candidates are
+// ranked per query (fewer for a small page, see Search), and a 32 MiB
+// term cache.
+func DefaultOptions() Options {
+	return Options{freshLimit: 1024, maxCandidates: 200, termCache: 32 << 20}
+}
+
+// WithTermCache sets the byte budget of the cache of each query word's
+// matching dictionary terms (default 32 MiB; 0 turns it off). Building a
+// Levenshtein automaton costs about a millisecond, so words typed again
+// (every keystroke repeats the words before the last) are served from
+// it; a change to the dictionary's terms invalidates it.
+func (o Options) WithTermCache(bytes int) Options { o.termCache = max(bytes, 0); return o }
+
+// WithFreshLimit sets how many terms new since the last FST build are
+// searched linearly before the FST is rebuilt (default 1024; values below
+// 1 become 1).
+func (o Options) WithFreshLimit(n int) Options { o.freshLimit = max(n, 1); return o }
+
+// WithMaxCandidates sets how many candidates, those matching the most
+// query words and then the most popular, are ranked with core/search per
+// query (default 200; values below 1 become 1).
+func (o Options) WithMaxCandidates(n int) Options { o.maxCandidates = max(n, 1); return o }
+
+// entryPrefix is the store namespace of the index's entries:
+// search/entry/<kind>:<id> → CBOR Entry.
+var entryPrefix = store.Prefix("search", "entry")
+
+// entryDec decodes stored entries within bounds.
+var entryDec = cborx.Limits{MaxArrayElements: 1024, MaxMapPairs: 16, MaxNestedLevels: 4}.DecMode()
+
+type slot struct {
+	entry Entry
+	doc   search.Document
+	alive bool
+}
+
+// kindBit is the bit of k in a kind mask.
+func kindBit(k Kind) uint8 {
+	switch k {
+	case KindTrack:
+		return 1
+	case KindAlbum:
+		return 2
+	case KindArtist:
+		return 4
+	default:
+		return 8
+	}
+}
+
+// Postings hold slot<<2 | attribute: the best (lowest) Attribute the term
+// has in the slot's document. Slots are below 1<<30.
+const (
+	attrBits = 2
+	attrMask = 1<<attrBits - 1
+)
+
+// Index is a persisted, incrementally updated search index. It is safe for
+// concurrent use.
+type Index struct {
+	opts Options
+	st   store.Store
+
+	mu    sync.RWMutex
+	slots []slot
+	// kinds (kindBit of the entry, 0 when the slot is dead) and pops
+	// (popularity) are what ranking reads of every candidate, kept apart
+	// from the slots so that scan stays in cache.
+	kinds    []uint8
+	pops     []float64
+	byKey    map[string]uint32
+	postings map[string][]uint32
+	fst      *vellum.FST
+	fresh    map[string]struct{}
+	dead     int
+
+	lev [3]*levenshtein.LevenshteinAutomatonBuilder
+
+	// gen changes whenever the dictionary's set of terms does; the term
+	// cache's entries of another generation are stale.
+	gen       atomic.Uint64
+	termCache *otter.Cache[termsKey, cachedTerms]
+}
+
+// OpenIndex loads the entries stored in st and builds the index over them. The
+// index writes its entries to st; it does not close st.
+func OpenIndex(ctx context.Context, st store.Store, opts Options) (*Index, error) {
+	ix := &Index{opts: opts, st: st, byKey: map[string]uint32{}, postings: map[string][]uint32{}, fresh: map[string]struct{}{}}
+	if opts.termCache > 0 {
+		c, err := otter.New(&otter.Options[termsKey, cachedTerms]{
+			MaximumWeight: uint64(opts.termCache),
+			Weigher: func(k termsKey, v cachedTerms) uint32 {
+				w := 64 + len(k.word) + 40*len(v.terms)
+				for _, t := range v.terms {
+					w += len(t.term)
+				}
+				return uint32(min(w, math.MaxUint32))
+			},
+		})
+		if err != nil {
+			return nil, fmt.Errorf("search: term cache: %w", err)
+		}
+		ix.termCache = c
+	}
+	for d := 1; d <= 2; d++ {
+		b, err := levenshtein.NewLevenshteinAutomatonBuilder(uint8(d), true)
+		if err != nil {
+			return nil, fmt.Errorf("search: build levenshtein automaton builder: %w", err)
+		}
+		ix.lev[d] = b
+	}
+	// Decoding and tokenising run on every core, a batch at a time;
+	// adding to the dictionary stays in store order.
+	var batch [][]byte
+	err := st.Iterate(ctx, entryPrefix, false, func(key, value []byte) error {
+		batch = append(batch, bytes.Clone(value))
+		if len(batch) < loadBatch {
+			return nil
+		}
+		err := ix.load(batch)
+		batch = batch[:0]
+		return err
+	})
+	if err == nil {
+		err = ix.load(batch)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := ix.rebuild(); err != nil {
+		return nil, err
+	}
+	return ix, nil
+}
+
+// Limits of an entry.
+const (
+	MaxIDBytes   = 128
+	MaxTextBytes = 512
+	MaxArtists   = 32
+)
+
+// Check returns a wrapped ErrInvalidEntry when e cannot be indexed.
+func (e Entry) Check() error {
+	switch {
+	case !e.Kind.Valid():
+		return fmt.Errorf("%w: kind %q", ErrInvalidEntry, e.Kind)
+	case e.ID == "" || len(e.ID) > MaxIDBytes || bytes.ContainsRune([]byte(e.ID), store.Sep):
+		return fmt.Errorf("%w: id %q", ErrInvalidEntry, e.ID)
+	case e.Title == "" || len(e.Title) > MaxTextBytes:
+		return fmt.Errorf("%w: title of %d bytes", ErrInvalidEntry, len(e.Title))
+	case len(e.Album) > MaxTextBytes:
+		return fmt.Errorf("%w: album of %d bytes", ErrInvalidEntry, len(e.Album))
+	case len(e.Artists) > MaxArtists:
+		return fmt.Errorf("%w: %d artists", ErrInvalidEntry, len(e.Artists))
+	case len(e.Audio) > MaxIDBytes:
+		return fmt.Errorf("%w: audio id of %d bytes", ErrInvalidEntry, len(e.Audio))
+	case len(e.Owner) > MaxIDBytes:
+		return fmt.Errorf("%w: owner of %d bytes", ErrInvalidEntry, len(e.Owner))
+	}
+	for _, a := range e.Artists {
+		if a == "" || len(a) > MaxTextBytes {
+			return fmt.Errorf("%w: artist of %d bytes", ErrInvalidEntry, len(a))
+		}
+	}
+	return nil
+}
+
+// Upsert adds entries or replaces those with the same kind and id, in one
+// store transaction: all or none are written.
+func (ix *Index) Upsert(ctx context.Context, entries ...Entry) error {
+	for _, e := range entries {
+		if err := e.Check(); err != nil {
+			return err
+		}
+	}
+	err := ix.st.Update(ctx, func(tx store.Txn) error {
+		for _, e := range entries {
+			v, err := cborx.Marshal(e)
+			if err != nil {
+				return fmt.Errorf("search: encode entry: %w", err)
+			}
+			if err := tx.Set(store.Key("search", "entry", e.Key()), v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("search: store entries: %w", err)
+	}
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	for _, e := range entries {
+		ix.remove(e.Key())
+		ix.add(e)
+	}
+	return ix.maybeRebuild()
+}
+
+// Apply replaces in memory only entries the caller has already persisted
+// (with Entry.StoreKey and Entry.Encode), in batches of applyBatch so
+// that queries are not held off for long.
+func (ix *Index) Apply(entries []Entry) error {
+	for len(entries) > 0 {
+		n := min(len(entries), applyBatch)
+		ix.mu.Lock()
+		for _, e := range entries[:n] {
+			ix.remove(e.Key())
+			ix.add(e)
+		}
+		err := ix.maybeRebuild()
+		ix.mu.Unlock()
+		if err != nil {
+			return err
+		}
+		entries = entries[n:]
+	}
+	return nil
+}
+
+// applyBatch bounds the entries applied under one lock.
+const applyBatch = 4096
+
+// Remove deletes the entries of kind with the given ids; unknown ids are
+// ignored.
+func (ix *Index) Remove(ctx context.Context, kind Kind, ids ...string) error {
+	err := ix.st.Update(ctx, func(tx store.Txn) error {
+		for _, id := range ids {
+			if err := tx.Delete(store.Key("search", "entry", string(kind)+":"+id)); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("search: delete entries: %w", err)
+	}
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	for _, id := range ids {
+		ix.remove(string(kind) + ":" + id)
+	}
+	return ix.maybeRebuild()
+}
+
+// Changed returns the entries of batch not indexed exactly as they are
+// (reusing batch's array).
+func (ix *Index) Changed(batch []Entry) []Entry {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return slices.DeleteFunc(batch, func(e Entry) bool {
+		n, ok := ix.byKey[e.Key()]
+		if !ok {
+			return false
+		}
+		cur := ix.slots[n].entry
+		return cur.Title == e.Title && cur.Album == e.Album && cur.Popularity == e.Popularity &&
+			cur.Audio == e.Audio && cur.Owner == e.Owner && cur.Public == e.Public && slices.Equal(cur.Artists, e.Artists)
+	})
+}
+
+// Forget removes in memory only the entries with the given keys
+// (Entry.Key), which the caller has already deleted from the store.
+func (ix *Index) Forget(keys ...string) error {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	for _, k := range keys {
+		ix.remove(k)
+	}
+	return ix.maybeRebuild()
+}
+
+// Lookup returns the indexed entry of kind and id.
+func (ix *Index) Lookup(kind Kind, id string) (Entry, bool) {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	n, ok := ix.byKey[string(kind)+":"+id]
+	if !ok {
+		return Entry{}, false
+	}
+	return ix.slots[n].entry, true
+}
+
+// Store returns the store the index persists its entries in (not owned:
+// the index never closes it).
+func (ix *Index) Store() store.Store { return ix.st }
+
+// Len returns the number of entries indexed.
+func (ix *Index) Len() int {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return len(ix.byKey)
+}
+
+// termAttr is a dictionary term of a document with the best attribute it
+// occurs in.
+type termAttr struct {
+	term string
+	attr search.Attribute
+}
+
+// terms returns the dictionary terms of a document: each folded word and
+// each pair of adjacent words written together (so "daytripper" finds "Day
+// Tripper"), each once with its best attribute.
+func terms(d search.Document) []termAttr {
+	var out []termAttr
+	for _, f := range d.Fields {
+		toks := search.Tokenize(f.Text)
+		for i, t := range toks {
+			out = append(out, termAttr{t.String(), f.Attr})
+			if i+1 < len(toks) {
+				out = append(out, termAttr{t.String() + toks[i+1].String(), f.Attr})
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b termAttr) int {
+		if c := cmp.Compare(a.term, b.term); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.attr, b.attr)
+	})
+	return slices.CompactFunc(out, func(a, b termAttr) bool { return a.term == b.term })
+}
+
+// add indexes e in a new slot; the caller holds mu (or owns ix).
+func (ix *Index) add(e Entry) {
+	doc := e.Document()
+	ix.addPrepared(e, doc, terms(doc))
+}
+
+// loadBatch is how many stored entries OpenIndex prepares at once.
+const loadBatch = 8192
+
+// prepared is a decoded entry with its document and terms.
+type prepared struct {
+	e     Entry
+	doc   search.Document
+	terms []termAttr
+	err   error
+}
+
+// load decodes and tokenises stored entries on every core, then adds
+// them in order; the caller owns ix.
+func (ix *Index) load(values [][]byte) error {
+	out := make([]prepared, len(values))
+	workers := min(runtime.GOMAXPROCS(0), len(values))
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < len(values); i += workers {
+				p := &out[i]
+				if err := entryDec.Unmarshal(values[i], &p.e); err != nil {
+					p.err = fmt.Errorf("search: decode entry: %w", err)
+					continue
+				}
+				p.doc = p.e.Document()
+				p.terms = terms(p.doc)
+			}
+		})
+	}
+	wg.Wait()
+	for _, p := range out {
+		if p.err != nil {
+			return p.err
+		}
+		ix.addPrepared(p.e, p.doc, p.terms)
+	}
+	return nil
+}
+
+// addPrepared indexes e, whose document is doc with terms ts, in a new
+// slot; the caller holds mu (or owns ix).
+func (ix *Index) addPrepared(e Entry, doc search.Document, ts []termAttr) {
+	n := uint32(len(ix.slots))
+	ix.slots = append(ix.slots, slot{entry: e, doc: doc, alive: true})
+	ix.kinds = append(ix.kinds, kindBit(e.Kind))
+	ix.pops = append(ix.pops, e.Popularity)
+	ix.byKey[e.Key()] = n
+	for _, t := range ts {
+		p, ok := ix.postings[t.term]
+		if !ok {
+			ix.fresh[t.term] = struct{}{}
+			ix.gen.Add(1)
+		}
+		ix.postings[t.term] = append(p, n<<attrBits|uint32(min(t.attr, attrMask)))
+	}
+}
+
+// remove marks the slot of key dead; the caller holds mu.
+func (ix *Index) remove(key string) {
+	n, ok := ix.byKey[key]
+	if !ok {
+		return
+	}
+	delete(ix.byKey, key)
+	ix.slots[n].alive = false
+	ix.slots[n].doc = search.Document{}
+	ix.kinds[n] = 0
+	ix.dead++
+}
+
+// maybeRebuild rebuilds the FST when too many terms are fresh or half
+// the slots are dead; the caller holds mu. The fresh-term threshold grows with the dictionary (a sixteenth of its
+// terms, at least the configured limit), so a large import applied in
+// batches rebuilds the FST a logarithmic number of times, not once per
+// batch.
+func (ix *Index) maybeRebuild() error {
+	if len(ix.fresh) <= max(ix.opts.freshLimit, len(ix.postings)/16) && ix.dead <= len(ix.slots)/2 {
+		return nil
+	}
+	return ix.rebuild()
+}
+
+// rebuild drops dead slots from the postings and builds the FST over all
+// terms; the caller holds mu (or owns ix).
+func (ix *Index) rebuild() error {
+	keys := make([]string, 0, len(ix.postings))
+	for t, p := range ix.postings {
+		if ix.dead > 0 {
+			p = slices.DeleteFunc(p, func(v uint32) bool { return !ix.slots[v>>attrBits].alive })
+			if len(p) == 0 {
+				delete(ix.postings, t)
+				ix.gen.Add(1)
+				continue
+			}
+			ix.postings[t] = p
+		}
+		keys = append(keys, t)
+	}
+	sort.Strings(keys)
+	var buf bytes.Buffer
+	b, err := vellum.New(&buf, nil)
+	if err != nil {
+		return fmt.Errorf("search: new fst: %w", err)
+	}
+	for _, k := range keys {
+		if err := b.Insert([]byte(k), 0); err != nil {
+			return fmt.Errorf("search: build fst: %w", err)
+		}
+	}
+	if err := b.Close(); err != nil {
+		return fmt.Errorf("search: build fst: %w", err)
+	}
+	f, err := vellum.Load(buf.Bytes())
+	if err != nil {
+		return fmt.Errorf("search: load fst: %w", err)
+	}
+	ix.fst = f
+	clear(ix.fresh)
+	return nil
+}
+
+// prefixAutomaton matches every key that has a prefix the wrapped
+// automaton matches: once the wrapped automaton is in a matching state,
+// every continuation matches.
+type prefixAutomaton struct{ a vellum.Automaton }
+
+// matched is prefixAutomaton's state after a match; automaton states of
+// vellum's DFAs are small non-negative numbers.
+const matched = -1 << 30
+
+func (p prefixAutomaton) Start() int { return p.a.Start() }
+func (p prefixAutomaton) IsMatch(s int) bool {
+	return s == matched || p.a.IsMatch(s)
+}
+func (p prefixAutomaton) CanMatch(s int) bool {
+	return s == matched || p.a.CanMatch(s)
+}
+func (p prefixAutomaton) WillAlwaysMatch(s int) bool { return s == matched }
+func (p prefixAutomaton) Accept(s int, b byte) int {
+	if s == matched || p.a.IsMatch(s) {
+		return matched
+	}
+	return p.a.Accept(s, b)
+}
+
+// automaton returns the automaton matching the terms within word's typo
+// budget (as a prefix when prefix is set), or nil when the budget is 0 and
+// an exact or range lookup serves.
+func (ix *Index) automaton(word string, budget int, prefix bool) (vellum.Automaton, error) {
+	if budget == 0 {
+		return nil, nil
+	}
+	dfa, err := ix.lev[budget].BuildDfa(word, uint8(budget))
+	if err != nil {
+		return nil, fmt.Errorf("search: build automaton: %w", err)
+	}
+	if prefix {
+		return prefixAutomaton{dfa}, nil
+	}
+	return dfa, nil
+}
+
+// matchTerms calls fn with each dictionary term within word's typo budget.
+// The caller holds mu.
+func (ix *Index) matchTerms(word []rune, prefix bool, fn func(term string)) error {
+	w := string(word)
+	budget := search.TypoBudget(len(word))
+	aut, err := ix.automaton(w, budget, prefix)
+	if err != nil {
+		return err
+	}
+	var it *vellum.FSTIterator
+	switch {
+	case aut != nil:
+		it, err = ix.fst.Search(aut, nil, nil)
+	case prefix:
+		it, err = ix.fst.Iterator([]byte(w), store.PrefixEnd([]byte(w)))
+	default:
+		if ok, gerr := ix.fst.Contains([]byte(w)); gerr != nil {
+			return fmt.Errorf("search: look up term: %w", gerr)
+		} else if ok {
+			fn(w)
+		}
+		err = vellum.ErrIteratorDone
+	}
+	for err == nil {
+		k, _ := it.Current()
+		fn(string(k))
+		err = it.Next()
+	}
+	if !errors.Is(err, vellum.ErrIteratorDone) {
+		return fmt.Errorf("search: iterate terms: %w", err)
+	}
+	for t := range ix.fresh {
+		tb := []byte(t)
+		switch {
+		case aut != nil:
+			if vellum.AutomatonContains(aut, tb) {
+				fn(t)
+			}
+		case prefix:
+			if bytes.HasPrefix(tb, []byte(w)) {
+				fn(t)
+			}
+		case t == w:
+			fn(t)
+		}
+	}
+	return nil
+}
+
+// scratch holds per-query candidate state indexed by slot: mask has bit i
+// set when the slot has a term matching query word i, typos sums the
+// fewest typos of each matched word, attr the attribute of each matched
+// word's best term, exact counts the words matched exactly; touched lists
+// the slots set.
+type scratch struct {
+	mask    []uint32
+	typos   []uint8
+	attr    []uint8
+	exact   []uint8
+	touched []uint32
+	heap    []cand
+}
+
+type termTypos struct {
+	term  string
+	typos int
+	exact bool
+}
+
+// scratchPool keeps cleared scratches for reuse. Unlike a sync.Pool it
+// is not emptied by garbage collections, which would make queries
+// allocate and clear arrays of a million slots again.
+var scratchPool = make(chan *scratch, 16)
+
+// scratch returns a cleared scratch sized for the slots; the caller holds
+// mu.
+func (ix *Index) scratch() *scratch {
+	var sc *scratch
+	select {
+	case sc = <-scratchPool:
+	default:
+		sc = &scratch{}
+	}
+	if len(sc.mask) < len(ix.slots) {
+		n := len(ix.slots) + len(ix.slots)/8
+		sc.mask = make([]uint32, n)
+		sc.typos = make([]uint8, n)
+		sc.attr = make([]uint8, n)
+		sc.exact = make([]uint8, n)
+	}
+	return sc
+}
+
+func (ix *Index) release(sc *scratch) {
+	for _, n := range sc.touched {
+		sc.mask[n], sc.typos[n], sc.attr[n], sc.exact[n] = 0, 0, 0, 0
+	}
+	sc.touched, sc.heap = sc.touched[:0], sc.heap[:0]
+	select {
+	case scratchPool <- sc:
+	default:
+	}
+}
+
+// termsKey identifies a query word's matching terms.
+type termsKey struct {
+	word   string
+	prefix bool
+}
+
+// cachedTerms are a word's matching terms in the dictionary of
+// generation gen, best first.
+type cachedTerms struct {
+	gen   uint64
+	terms []termTypos
+}
+
+// wordTerms returns the dictionary terms within word's typo budget (as
+// a prefix when prefix is set), the exact term first, then by typos. The
+// returned slice is shared (read only). The caller holds mu.
+func (ix *Index) wordTerms(word []rune, prefix bool) ([]termTypos, error) {
+	key := termsKey{string(word), prefix}
+	gen := ix.gen.Load()
+	if ix.termCache != nil {
+		if c, ok := ix.termCache.GetIfPresent(key); ok && c.gen == gen {
+			return c.terms, nil
+		}
+	}
+	var terms []termTypos
+	err := ix.matchTerms(word, prefix, func(t string) {
+		typos, _ := search.WordTypos(word, []rune(t), prefix)
+		terms = append(terms, termTypos{t, typos, t == key.word})
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(terms, func(a, b termTypos) int {
+		if a.exact != b.exact {
+			if a.exact {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Compare(a.typos, b.typos)
+	})
+	if ix.termCache != nil {
+		ix.termCache.Set(key, cachedTerms{gen: gen, terms: terms})
+	}
+	return terms, nil
+}
+
+// collect marks the slots having a term within word's typo budget with
+// bitsSet, adding the fewest typos of the word (and that term's
+// attribute) to each slot once. A term counts as exact only for a single
+// query word (bitsSet of one bit).
+func (ix *Index) collect(sc *scratch, word []rune, prefix bool, bitsSet uint32) error {
+	terms, err := ix.wordTerms(word, prefix)
+	if err != nil {
+		return err
+	}
+	words := uint8(bits.OnesCount32(bitsSet))
+	single := words == 1
+	for _, tt := range terms {
+		exact := single && tt.exact
+		for _, v := range ix.postings[tt.term] {
+			n := v >> attrBits
+			m := sc.mask[n]
+			if m&bitsSet != 0 {
+				continue
+			}
+			if m == 0 {
+				sc.touched = append(sc.touched, n)
+			}
+			sc.mask[n] = m | bitsSet
+			sc.typos[n] = uint8(min(int(sc.typos[n])+tt.typos, 255))
+			sc.attr[n] = uint8(min(int(sc.attr[n])+int(v&attrMask)*int(words), 255))
+			if exact {
+				sc.exact[n]++
+			}
+		}
+	}
+	return nil
+}
+
+// cand is a candidate slot with what is known before matching.
+type cand struct {
+	n     uint32
+	words uint8
+	typos uint8
+	attr  uint8
+	exact uint8
+	pop   float64
+}
+
+// better orders candidates by the ranking criteria known before matching,
+// in ranking order without proximity: words matched, typos, attribute,
+// words matched exactly, then popularity (and slot for a stable order).
+func (a cand) better(b cand) bool {
+	if a.words != b.words {
+		return a.words > b.words
+	}
+	if a.typos != b.typos {
+		return a.typos < b.typos
+	}
+	if a.attr != b.attr {
+		return a.attr < b.attr
+	}
+	if a.exact != b.exact {
+		return a.exact > b.exact
+	}
+	if a.pop != b.pop {
+		return a.pop > b.pop
+	}
+	return a.n < b.n
+}
+
+// topK keeps the k best candidates offered, in a worst-at-root heap held
+// in h (reused across queries).
+type topK struct {
+	h []cand
+	k int
+}
+
+func (t *topK) down(i int) {
+	h, k := t.h, len(t.h)
+	for {
+		l, w := 2*i+1, i
+		if l < k && h[w].better(h[l]) {
+			w = l
+		}
+		if r := l + 1; r < k && h[w].better(h[r]) {
+			w = r
+		}
+		if w == i {
+			return
+		}
+		h[i], h[w] = h[w], h[i]
+		i = w
+	}
+}
+
+func (t *topK) offer(c cand) {
+	if len(t.h) < t.k {
+		t.h = append(t.h, c)
+		if len(t.h) == t.k {
+			for i := t.k/2 - 1; i >= 0; i-- {
+				t.down(i)
+			}
+		}
+		return
+	}
+	if c.better(t.h[0]) {
+		t.h[0] = c
+		t.down(0)
+	}
+}
+
+// bestCandidates returns the k best of cands in no particular order.
+func bestCandidates(cands []cand, k int) []cand {
+	t := topK{k: k}
+	for _, c := range cands {
+		t.offer(c)
+	}
+	return t.h
+}
+
+// Request is a search request.
+type Request struct {
+	Query search.Query
+	// Kinds limits the result to these kinds; empty means all.
+	Kinds []Kind
+	// Limit and Offset page through the ranked results.
+	Limit, Offset int
+	// Viewer, when set, restricts playlists to the public ones and those
+	// Viewer owns (Entry.Owner); without it every playlist matches (the
+	// device's own index).
+	Viewer string
+}
+
+// Hit is one ranked result.
+type Hit struct {
+	Entry  Entry
+	Result search.Result
+}
+
+// ranked is how many candidates Search ranks with core/search for a page
+// ending at need: the page's candidates by every criterion but
+// proximity, and as many again (at least 32) whose proximity may lift
+// them into the page; never more than the index's maximum.
+func (ix *Index) ranked(need int) int {
+	return min(max(2*need, need+32), max(ix.opts.maxCandidates, need))
+}
+
+// MaxWords is the most query words a Search ranks (core/search's limit).
+const MaxWords = search.MaxQueryWords
+
+// maxTypoBucket caps the typo count of the ranking buckets.
+const maxTypoBucket = 7
+
+// cutoff returns the worst (words, typos) bucket that ranking must look
+// at for k candidates: buckets better than it hold fewer than k.
+func cutoff(b *[MaxWords + 1][maxTypoBucket + 1]int, k int) (minWords, maxTypos int) {
+	sum := 0
+	for w := MaxWords; w >= 1; w-- {
+		for t := 0; t <= maxTypoBucket; t++ {
+			sum += b[w][t]
+			if sum >= k {
+				return w, t
+			}
+		}
+	}
+	return 0, maxTypoBucket
+}
+
+// visible reports whether the playlist in slot n is public or viewer's;
+// the caller holds mu.
+func (ix *Index) visible(n uint32, viewer string) bool {
+	e := &ix.slots[n].entry
+	return e.Public || e.Owner == viewer
+}
+
+// Search returns one page of the ranked results of req and how many
+// entries matched at least one query word.
+func (ix *Index) Search(req Request) ([]Hit, int, error) {
+	q := req.Query
+	if len(q.Words) == 0 {
+		return nil, 0, nil
+	}
+	var kinds uint8
+	for _, k := range req.Kinds {
+		kinds |= kindBit(k)
+	}
+	if kinds == 0 {
+		kinds = 0xff
+	}
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	sc := ix.scratch()
+	defer ix.release(sc)
+	last := len(q.Words) - 1
+	for i, w := range q.Words {
+		prefix := q.LastIsPrefix && i == last || len(w.Runes) == search.MaxWordRunes
+		if err := ix.collect(sc, w.Runes, prefix, 1<<i); err != nil {
+			return nil, 0, err
+		}
+		if i < last {
+			cat := append(slices.Clone(w.Runes), q.Words[i+1].Runes...)
+			if err := ix.collect(sc, cat, q.LastIsPrefix && i+1 == last, 3<<i); err != nil {
+				return nil, 0, err
+			}
+		}
+	}
+	need := req.Offset + max(req.Limit, 1)
+	if req.Limit <= 0 {
+		need = ix.opts.maxCandidates
+	}
+	// Count the candidates per (words, typos) bucket, reading only the
+	// scratch, then rank only the buckets that can reach the page: the
+	// slot metadata (a cache miss each) is read for far fewer slots when
+	// many match some but not all query words.
+	var buckets [MaxWords + 1][maxTypoBucket + 1]int
+	for _, n := range sc.touched {
+		buckets[bits.OnesCount32(sc.mask[n])][min(sc.typos[n], maxTypoBucket)]++
+	}
+	k := ix.ranked(need)
+	var hits []Hit
+	total := 0
+	for {
+		minWords, maxTypos := cutoff(&buckets, k)
+		top := topK{h: sc.heap[:0], k: k}
+		total = 0
+		for _, n := range sc.touched {
+			w := uint8(bits.OnesCount32(sc.mask[n]))
+			if ix.kinds[n]&kinds == 0 || req.Viewer != "" && ix.kinds[n] == kindBit(KindPlaylist) && !ix.visible(n, req.Viewer) {
+				continue
+			}
+			total++
+			if int(w) < minWords || int(w) == minWords && int(min(sc.typos[n], maxTypoBucket)) > maxTypos {
+				continue // cannot reach the page
+			}
+			top.offer(cand{n, w, sc.typos[n], sc.attr[n], sc.exact[n], ix.pops[n]})
+		}
+		sc.heap = top.h
+		hits = hits[:0]
+		for _, c := range top.h {
+			s := &ix.slots[c.n]
+			if r, ok := search.Match(q, s.doc); ok {
+				hits = append(hits, Hit{Entry: s.entry, Result: r})
+			}
+		}
+		// A candidate the index found through a dictionary term may
+		// still fail core/search's match (rare: split words with typos);
+		// when too few matched, rank more.
+		if len(hits) >= need || len(top.h) < k || k >= len(sc.touched) {
+			break
+		}
+		k *= 4
+	}
+	slices.SortFunc(hits, func(a, b Hit) int {
+		if search.Less(a.Result, b.Result) {
+			return -1
+		}
+		if search.Less(b.Result, a.Result) {
+			return 1
+		}
+		return 0
+	})
+	if req.Offset >= len(hits) {
+		return nil, total, nil
+	}
+	hits = hits[req.Offset:]
+	if req.Limit > 0 && len(hits) > req.Limit {
+		hits = hits[:req.Limit]
+	}
+	return hits, total, nil
+}
+
+// JSON returns h as a result of GET /v1/search: the entry's display
+// fields with the highlights naming their field (Entry.Document's order:
+// title, artists, album).
+func (h Hit) JSON() api.SearchResult {
+	e := h.Entry
+	r := api.SearchResult{Kind: string(e.Kind), ID: e.ID, Title: e.Title, Artists: e.Artists, Album: e.Album, Audio: e.Audio,
+		Highlights: make([]api.SearchHighlight, 0, len(h.Result.Highlights))}
+	for _, hl := range h.Result.Highlights {
+		out := api.SearchHighlight{Start: hl.Start, End: hl.End}
+		switch {
+		case hl.Field == 0:
+			out.Field = "title"
+		case hl.Field <= len(e.Artists):
+			out.Field, out.Index = "artists", hl.Field-1
+		default:
+			out.Field = "album"
+		}
+		r.Highlights = append(r.Highlights, out)
+	}
+	return r
+}

@@ -1,0 +1,95 @@
+package search
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/segue-fm/segue/store"
+	"github.com/segue-fm/segue/sync/docs"
+	"github.com/segue-fm/segue/sync/relaysync"
+	"github.com/segue-fm/segue/sync/repo"
+)
+
+// FollowPlaylists indexes the playlists of the relay's document
+// repository rp (st is the store relaysync records owners in) and keeps
+// them indexed as they are created, renamed, made public or private: each
+// playlist is an entry of kind playlist titled by its name, with its
+// owner from the relay's record (relaysync.OwnerOf, never the document's
+// content) and its public flag, so GET /v1/search shows a caller only
+// public playlists and their own. The watcher runs until rp is closed.
+func (s *Service) FollowPlaylists(ctx context.Context, st store.Store, rp *repo.Repo) error {
+	events, cancel := rp.Subscribe(docs.DocumentID{})
+	ids, err := rp.List(ctx)
+	if err != nil {
+		cancel()
+		return fmt.Errorf("search: list documents: %w", err)
+	}
+	for _, id := range ids {
+		if err := s.indexPlaylist(ctx, st, rp, id); err != nil {
+			cancel()
+			return err
+		}
+	}
+	bg := context.WithoutCancel(ctx)
+	go func() {
+		defer cancel()
+		for ev := range events {
+			if err := s.indexPlaylist(bg, st, rp, ev.Doc); err != nil {
+				s.log.Warn("search: index playlist", "doc", ev.Doc.String(), "err", err)
+			}
+		}
+	}()
+	return nil
+}
+
+// indexPlaylist indexes document id if it is a named playlist with an
+// owner, and removes its entry otherwise.
+func (s *Service) indexPlaylist(ctx context.Context, st store.Store, rp *repo.Repo, id docs.DocumentID) error {
+	e, ok, err := playlistEntry(ctx, st, rp, id)
+	if err != nil {
+		return err
+	}
+	if !ok || e.Check() != nil {
+		if _, indexed := s.Index.Lookup(KindPlaylist, id.String()); indexed {
+			return s.Index.Remove(ctx, KindPlaylist, id.String())
+		}
+		return nil
+	}
+	if len(s.Index.Changed([]Entry{e})) == 0 {
+		return nil
+	}
+	return s.Index.Upsert(ctx, e)
+}
+
+// playlistEntry reads the search entry of playlist id; ok is false for a
+// document that is not a playlist, has no name or no recorded owner.
+func playlistEntry(ctx context.Context, st store.Store, rp *repo.Repo, id docs.DocumentID) (Entry, bool, error) {
+	owner, err := relaysync.OwnerOf(ctx, st, id)
+	if err != nil || owner == "" {
+		return Entry{}, false, err
+	}
+	h, err := rp.Get(ctx, id)
+	if errors.Is(err, repo.ErrNotFound) {
+		return Entry{}, false, nil
+	}
+	if err != nil {
+		return Entry{}, false, fmt.Errorf("search: read playlist %s: %w", id, err)
+	}
+	var info docs.Info
+	err = h.ReadPlaylist(func(p *docs.Playlist) error {
+		var err error
+		info, err = p.Info()
+		return err
+	})
+	if errors.Is(err, docs.ErrWrongType) || h.Empty() {
+		return Entry{}, false, nil
+	}
+	if err != nil {
+		return Entry{}, false, fmt.Errorf("search: read playlist %s: %w", id, err)
+	}
+	if info.Name == "" {
+		return Entry{}, false, nil
+	}
+	return Entry{Kind: KindPlaylist, ID: id.String(), Title: info.Name, Owner: string(owner), Public: info.Public}, true, nil
+}
