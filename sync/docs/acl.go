@@ -71,7 +71,9 @@ func Owner(doc *automerge.Doc) model.UserID {
 //
 // A change whose dependencies are neither in current nor in changes
 // returns ErrMissingDeps: Automerge would hold it back and apply it
-// later without a check. What is not detected: an operation that leaves
+// later without a check. (sync/repo passes only changes whose
+// dependencies are met and holds the others back until they are, so
+// this is a safety net there.) What is not detected: an operation that leaves
 // no visible trace in either fork (a deletion of an operation that was
 // already overwritten, a text splice inside a text-valued owner that
 // restores the same string, a new collaborators map that loses the
