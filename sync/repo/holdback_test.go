@@ -393,3 +393,36 @@ func TestHoldBackLimits(t *testing.T) {
 		t.Fatalf("Held = %d changes, %d bytes after disconnects, want 0", n, b)
 	}
 }
+
+// TestHoldBackTotalBytes: the repository-wide byte bound refuses an
+// orphan that fits every per-peer and per-document bound.
+func TestHoldBackTotalBytes(t *testing.T) {
+	ctx := context.Background()
+	r, err := Open(ctx, store.NewMemory(), testOptions(43).WithHoldLimits(HoldLimits{TotalBytes: 64}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	owner := sharedPlaylist(t)
+	id, _ := docs.NewDocumentID(r.rand)
+	first, _ := automerge.NewSyncState(owner).GenerateMessage()
+	if err := r.ReceiveSyncMessage(ctx, "alice", id, first.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	oss := automerge.NewSyncState(owner)
+	out, _, _ := r.GenerateSyncMessage(ctx, "alice", id)
+	if _, err := oss.ReceiveMessage(out); err != nil {
+		t.Fatal(err)
+	}
+	m, _ := oss.GenerateMessage()
+	if err := r.ReceiveSyncMessage(ctx, "alice", id, m.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	err = r.ReceiveSyncMessageWith(ctx, "bob", id, orphanMessage(t, owner, 1), Incoming{Check: docs.CheckACLUntouched})
+	if !errors.Is(err, ErrHoldLimit) {
+		t.Fatalf("err = %v, want ErrHoldLimit (one change is more than 64 bytes)", err)
+	}
+	if n, b := r.Held(); n != 0 || b != 0 {
+		t.Fatalf("Held = %d, %d, want nothing", n, b)
+	}
+}
