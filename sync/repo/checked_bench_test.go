@@ -16,12 +16,14 @@ import (
 // playlist of n entries — receive the editor's sync message, persist it
 // (in-memory store, so CPU only) and generate the answer. "owner" edits
 // are applied unchecked; "collaborator" edits go through the relay's
-// access check (docs.CheckACLUntouched, two forks of the document) and
-// the hold-back of changes with missing dependencies. ns/op is the relay
-// work per edit; the editor's own work is outside the timer.
+// access check with the document's kept forks (Incoming.CheckACL, as
+// the relay runs it), "collaborator-fresh" through the same check
+// forking the document for every message (docs.CheckACLUntouched, the
+// relay's path before the forks were kept). ns/op is the relay work per
+// edit; the editor's own work is outside the timer.
 func BenchmarkRelayReceiveEdit(b *testing.B) {
 	for _, n := range []int{100, 1000, 10000} {
-		for _, who := range []string{"owner", "collaborator"} {
+		for _, who := range []string{"owner", "collaborator", "collaborator-fresh"} {
 			b.Run(fmt.Sprintf("%s/%d", who, n), func(b *testing.B) {
 				ctx := context.Background()
 				r := openRepo(b, store.NewMemory(), 50)
@@ -33,7 +35,11 @@ func BenchmarkRelayReceiveEdit(b *testing.B) {
 				syncUntilQuiet(b, editor, r, "relay", "alice", h.ID())
 				user, peer := model.UserID("alice"), PeerID("alice")
 				var in Incoming
-				if who == "collaborator" {
+				switch who {
+				case "collaborator":
+					user, peer = "bob", "bob"
+					in.CheckACL = true
+				case "collaborator-fresh":
 					user, peer = "bob", "bob"
 					in.Check = docs.CheckACLUntouched
 				}

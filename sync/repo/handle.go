@@ -49,6 +49,9 @@ type Handle struct {
 	// the document lacks (holdback.go); kept across unloads, dropped
 	// when the peer disconnects.
 	held map[PeerID][]heldChange
+	// acl keeps the forks of the collaborators' access check
+	// (Incoming.CheckACL) between messages; dropped on unload.
+	acl docs.ACLCheck
 }
 
 // playlist opens the document as a playlist with the handle's entry

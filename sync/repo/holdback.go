@@ -148,7 +148,7 @@ type candidate struct {
 }
 
 // checkWrite decodes msg and runs the write checks (the repository's,
-// then extra) on the changes that become applicable: those of the
+// then in's) on the changes that become applicable: those of the
 // message the document lacks, plus changes held for peer whose
 // dependencies are now met. Changes whose dependencies are still missing
 // are held (within HoldLimits) rather than refused; automerge never sees
@@ -157,7 +157,7 @@ type candidate struct {
 // itself, or msg rewritten to carry exactly the checked changes. A
 // refused message changes nothing but drops the changes held for peer
 // (they would be refused again). Caller holds h.mu.
-func (h *Handle) checkWrite(peer PeerID, msg []byte, extra func(*automerge.Doc, []*automerge.Change) error) ([]byte, error) {
+func (h *Handle) checkWrite(peer PeerID, msg []byte, in Incoming) ([]byte, error) {
 	sm, err := automerge.NewSyncState(automerge.New()).ReceiveMessage(msg)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadMessage, err)
@@ -233,7 +233,7 @@ func (h *Handle) checkWrite(peer PeerID, msg []byte, extra func(*automerge.Doc, 
 		changes = append(changes, c.held.change)
 	}
 	if len(changes) > 0 {
-		if err := h.runChecks(peer, changes, extra); err != nil {
+		if err := h.runChecks(peer, changes, in); err != nil {
 			h.dropHeld(peer)
 			return nil, err
 		}
@@ -261,16 +261,21 @@ func (h *Handle) checkWrite(peer PeerID, msg []byte, extra func(*automerge.Doc, 
 	return m.Encode(), nil
 }
 
-// runChecks runs the repository's write check, then extra, on changes.
-// Caller holds h.mu.
-func (h *Handle) runChecks(peer PeerID, changes []*automerge.Change, extra func(*automerge.Doc, []*automerge.Change) error) error {
+// runChecks runs the repository's write check, then in.Check, then the
+// document's ACL check when in.CheckACL, on changes. Caller holds h.mu.
+func (h *Handle) runChecks(peer PeerID, changes []*automerge.Change, in Incoming) error {
 	if c := h.repo.opts.writeCheck; c != nil {
 		if err := c(peer, h.id, h.doc, changes); err != nil {
 			return fmt.Errorf("%w: %w", ErrRejected, err)
 		}
 	}
-	if extra != nil {
-		if err := extra(h.doc, changes); err != nil {
+	if in.Check != nil {
+		if err := in.Check(h.doc, changes); err != nil {
+			return fmt.Errorf("%w: %w", ErrRejected, err)
+		}
+	}
+	if in.CheckACL {
+		if err := h.acl.Check(h.doc, changes); err != nil {
 			return fmt.Errorf("%w: %w", ErrRejected, err)
 		}
 	}

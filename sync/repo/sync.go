@@ -98,6 +98,11 @@ type Incoming struct {
 	// until a later message from the same peer brings them; they are
 	// then checked together (see WithHoldLimits).
 	Check func(current *automerge.Doc, fresh []*automerge.Change) error
+	// CheckACL, when set, runs docs.ACLCheck (the document's own, whose
+	// forks are kept between messages so the check costs in proportion
+	// to the changes) after Check, on the same changes: the rule for a
+	// writer who may not manage the document.
+	CheckACL bool
 	// Create, when set, makes the call a creation: the document must
 	// have no changes yet (ErrExists otherwise), and Create runs inside
 	// the store Update that first stores it, so whatever it writes is
@@ -157,8 +162,8 @@ func (h *Handle) receive(ctx context.Context, peer PeerID, msg []byte, in Incomi
 	if in.Create != nil && len(h.doc.Heads()) > 0 {
 		return nil, false, fmt.Errorf("%w: %s", ErrExists, h.id)
 	}
-	if h.repo.opts.writeCheck != nil || in.Check != nil {
-		if msg, err = h.checkWrite(peer, msg, in.Check); err != nil {
+	if h.repo.opts.writeCheck != nil || in.Check != nil || in.CheckACL {
+		if msg, err = h.checkWrite(peer, msg, in); err != nil {
 			return nil, false, err
 		}
 	}
@@ -204,6 +209,7 @@ func (h *Handle) resetEmpty() {
 	h.doc, h.nextSeq, h.incCount, h.incBytes, h.snapBytes, h.view = doc, 1, 0, 0, 0, nil
 	h.broken.Store(false)
 	clear(h.syncs)
+	h.acl.Reset()
 }
 
 // SyncState returns the persisted sync state with peer for document id

@@ -129,7 +129,7 @@ func (a *RepoAdapter) Receive(ctx context.Context, peer string, id docs.Document
 			return nil
 		}
 	case !acc.Manage:
-		in.Check = docs.CheckACLUntouched
+		in.CheckACL = true
 	}
 	if err := a.R.ReceiveSyncMessageWith(ctx, repo.PeerID(peer), id, data, in); err != nil {
 		return fmt.Errorf("receive %s: %w", id, err)
