@@ -197,20 +197,45 @@ func (h *Handle) checkWrite(peer PeerID, msg []byte, in Incoming) ([]byte, error
 			cands = append(cands, &candidate{held: hc, old: true})
 		}
 	}
-	// Ready: every dependency in the document or ready itself. The
-	// order is one in which each change follows its dependencies.
-	ready := map[automerge.ChangeHash]bool{}
-	var fresh []*candidate
-	for progress := true; progress; {
-		progress = false
-		for _, c := range cands {
-			if ready[c.held.hash] {
-				continue
+	// Ready: every dependency in the document or ready itself (Kahn's
+	// order, linear in the changes and their dependencies). fresh lists
+	// them so that each follows its dependencies.
+	byHash := make(map[automerge.ChangeHash]*candidate, len(cands))
+	for _, c := range cands {
+		byHash[c.held.hash] = c
+	}
+	waiting := make(map[*candidate]int, len(cands))
+	dependents := map[automerge.ChangeHash][]*candidate{}
+	var queue []*candidate
+	for _, c := range cands {
+		blocked := false
+		for _, d := range c.held.deps {
+			switch {
+			case byHash[d] != nil:
+				waiting[c]++
+				dependents[d] = append(dependents[d], c)
+			case !inDoc(d):
+				blocked = true
 			}
-			if !slices.ContainsFunc(c.held.deps, func(d automerge.ChangeHash) bool { return !ready[d] && !inDoc(d) }) {
-				ready[c.held.hash] = true
-				fresh = append(fresh, c)
-				progress = true
+		}
+		if blocked {
+			waiting[c] = -1 // never ready: a dependency nobody sent
+		} else if waiting[c] == 0 {
+			queue = append(queue, c)
+		}
+	}
+	ready := make(map[automerge.ChangeHash]bool, len(cands))
+	var fresh []*candidate
+	for len(queue) > 0 {
+		c := queue[0]
+		queue = queue[1:]
+		ready[c.held.hash] = true
+		fresh = append(fresh, c)
+		for _, dep := range dependents[c.held.hash] {
+			if waiting[dep] > 0 {
+				if waiting[dep]--; waiting[dep] == 0 {
+					queue = append(queue, dep)
+				}
 			}
 		}
 	}
