@@ -16,7 +16,7 @@ import (
 
 // sharedPlaylist is an owner's playlist shared with bob, as raw
 // automerge (the ACL fields are what the check looks at).
-func sharedPlaylist(t *testing.T) *automerge.Doc {
+func sharedPlaylist(t testing.TB) *automerge.Doc {
 	t.Helper()
 	d := automerge.New()
 	root := d.RootMap()
@@ -269,7 +269,7 @@ func TestHoldBackStillChecksACL(t *testing.T) {
 // orphanMessage returns a sync message from bob carrying n changes that
 // all depend on a change never sent (plus a field only the owner may
 // touch), made on a copy of base.
-func orphanMessage(t *testing.T, base *automerge.Doc, n int) []byte {
+func orphanMessage(t testing.TB, base *automerge.Doc, n int) []byte {
 	t.Helper()
 	d, err := automerge.Load(base.Save())
 	if err != nil {
@@ -425,4 +425,69 @@ func TestHoldBackTotalBytes(t *testing.T) {
 	if n, b := r.Held(); n != 0 || b != 0 {
 		t.Fatalf("Held = %d, %d, want nothing", n, b)
 	}
+}
+
+// FuzzReceiveChecked feeds arbitrary bytes to the checked receive path
+// (hold-back and ACL check) of a shared playlist: it must never panic,
+// never hold beyond its limits, and never let a change touch owner,
+// collaborators, public or type.
+func FuzzReceiveChecked(f *testing.F) {
+	owner := sharedPlaylist(f)
+	f.Add(orphanMessage(f, owner, 2))
+	seed, _ := automerge.NewSyncState(owner).GenerateMessage()
+	f.Add(seed.Bytes())
+	f.Add([]byte{0x42})
+	base := owner.Save()
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		ctx := context.Background()
+		r, err := Open(ctx, store.NewMemory(), testOptions(44).WithHoldLimits(HoldLimits{PeerChanges: 4, DocChanges: 4}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		id := docs.DocumentID{2}
+		doc, err := automerge.Load(base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		oss := automerge.NewSyncState(doc)
+		m, _ := oss.GenerateMessage()
+		if err := r.ReceiveSyncMessage(ctx, "alice", id, m.Bytes()); err != nil {
+			t.Fatal(err)
+		}
+		out, _, _ := r.GenerateSyncMessage(ctx, "alice", id)
+		_, _ = oss.ReceiveMessage(out)
+		if m, ok := oss.GenerateMessage(); ok {
+			if err := r.ReceiveSyncMessage(ctx, "alice", id, m.Bytes()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for range 2 {
+			_ = r.ReceiveSyncMessageWith(ctx, "bob", id, msg, Incoming{CheckACL: true})
+			_, _, _ = r.GenerateSyncMessage(ctx, "bob", id)
+		}
+		if n, _ := r.Held(); n > 4 {
+			t.Fatalf("holds %d changes, limit 4", n)
+		}
+		h, _ := r.Get(ctx, id)
+		if err := h.Read(func(d *automerge.Doc) error {
+			if docs.Owner(d) != "alice" {
+				t.Fatalf("owner is %q", docs.Owner(d))
+			}
+			v, err := d.RootMap().Get("public")
+			if err == nil && !v.IsVoid() {
+				t.Fatal("public was set")
+			}
+			if v, err := d.RootMap().Get("type"); err != nil || v.Interface() != "playlist" {
+				t.Fatalf("type is %v (%v)", v, err)
+			}
+			keys, err := d.Path("collaborators").Map().Keys()
+			if err != nil || len(keys) != 1 || keys[0] != "bob" {
+				t.Fatalf("collaborators %v (%v)", keys, err)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
