@@ -157,6 +157,8 @@ type stats struct {
 	offered  int
 	errs     int
 	firstErr string
+	refused  int // error messages from the relay (refused sync messages)
+	firstRef string
 }
 
 // done forgets p once it is acknowledged and with every follower.
@@ -271,8 +273,11 @@ func run(ctx context.Context, c config) (*stats, error) {
 	}
 	slices.Sort(st.ack)
 	slices.Sort(st.fol)
-	fmt.Printf("offered %d edits in %s (%.0f/s); acknowledged %d (%.0f/s); unacknowledged at end %d; errors %d (first %q)\n",
-		st.offered, c.duration, float64(st.offered)/c.duration.Seconds(), len(st.ack), float64(len(st.ack))/c.duration.Seconds(), lost, st.errs, st.firstErr)
+	fmt.Printf("offered %d edits in %s (%.0f/s); acknowledged %d (%.0f/s); unacknowledged at end %d; errors %d, of which relay refusals %d (first %q)\n",
+		st.offered, c.duration, float64(st.offered)/c.duration.Seconds(), len(st.ack), float64(len(st.ack))/c.duration.Seconds(), lost, st.errs, st.refused, st.firstErr)
+	if st.refused > 0 {
+		fmt.Printf("first relay refusal: %s\n", st.firstRef)
+	}
 	fmt.Printf("edit→ack ms: p50 %.1f p99 %.1f max %.1f\n", pct(st.ack, .5), pct(st.ack, .99), pct(st.ack, 1))
 	fmt.Printf("edit→follower ms (%d deliveries, %d missing at end): p50 %.1f p99 %.1f max %.1f\n", len(st.fol), lostFol, pct(st.fol, .5), pct(st.fol, .99), pct(st.fol, 1))
 	if c.relayPID > 0 {
@@ -434,6 +439,12 @@ func (d *device) read(ctx context.Context, st *stats) {
 		}
 		if m.Type != wire.TypeSync {
 			if m.Type == wire.TypeError {
+				st.mu.Lock()
+				st.refused++
+				if st.firstRef == "" {
+					st.firstRef = m.Message
+				}
+				st.mu.Unlock()
 				st.fail(fmt.Errorf("relay error to %s: %s", d.user, m.Message))
 			}
 			continue

@@ -2,6 +2,7 @@ package docs
 
 import (
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/automerge/automerge-go"
@@ -124,5 +125,86 @@ func commitPending(t *testing.T, d *automerge.Doc) {
 	t.Helper()
 	if _, err := d.Commit("raw edit", automerge.CommitOptions{AllowEmpty: true}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestACLCheckReused: one ACLCheck serves a document across many
+// messages — bob's accepted edits (applied to alice's copy, as the
+// relay does), refused ones, alice's own concurrent edits, and alice
+// changing the ACL herself (adding carol, replacing the collaborators
+// map, making it public and private) — and always decides as a fresh
+// CheckACLUntouched does, without touching the document.
+func TestACLCheckReused(t *testing.T) {
+	type step struct {
+		name  string
+		alice func(p *Playlist) error // alice's edit before bob's, nil for none
+		bob   func(p *Playlist) error
+	}
+	add := func(p *Playlist) error { _, err := p.Add(AtEnd(), "bob", "b"); return err }
+	steps := []step{
+		{"add", nil, add},
+		{"add again", nil, add},
+		{"owner to bob", nil, func(p *Playlist) error { return p.Doc().RootMap().Set("owner", "bob") }},
+		{"add after refusal", nil, add},
+		{"alice adds carol, bob adds", func(p *Playlist) error { return p.SetCollaborators("bob", "carol") }, add},
+		{"bob re-puts carol", nil, func(p *Playlist) error {
+			return setTwice(p.Doc().Path("collaborators").Map(), "carol", false, true)
+		}},
+		{"alice edits concurrently", func(p *Playlist) error { _, err := p.Add(AtStart(), "alice", "a"); return err }, add},
+		{"alice replaces the map", func(p *Playlist) error {
+			if err := p.Doc().RootMap().Set("collaborators", automerge.NewMap()); err != nil {
+				return err
+			}
+			return p.Doc().Path("collaborators").Map().Set("bob", true)
+		}, add},
+		{"bob adds to the new map", nil, func(p *Playlist) error { return p.Doc().Path("collaborators").Map().Set("mallory", true) }},
+		{"alice makes it public", func(p *Playlist) error { return p.SetPublic(true) }, add},
+		{"bob re-puts public", nil, func(p *Playlist) error { return setTwice(p.Doc().RootMap(), "public", false, true) }},
+		{"alice makes it private", func(p *Playlist) error { return p.SetPublic(false) }, add},
+		{"bob deletes public", nil, func(p *Playlist) error { return p.Doc().RootMap().Delete("public") }},
+		{"bob renames", nil, func(p *Playlist) error { return p.Rename("trip") }},
+	}
+	alice := newPlaylist(t, 1)
+	if err := alice.SetCollaborators("bob"); err != nil {
+		t.Fatal(err)
+	}
+	var c ACLCheck
+	for i, s := range steps {
+		bob := fork(t, alice, byte(10+i))
+		base := bob.Doc().Heads()
+		if s.alice != nil {
+			if err := s.alice(alice); err != nil {
+				t.Fatal(err)
+			}
+			commitPending(t, alice.Doc())
+		}
+		if err := s.bob(bob); err != nil {
+			t.Fatal(err)
+		}
+		commitPending(t, bob.Doc())
+		changes, err := bob.Doc().Changes(base...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		heads := alice.Doc().Heads()
+		want := CheckACLUntouched(alice.Doc(), changes)
+		got := c.Check(alice.Doc(), changes)
+		if (want == nil) != (got == nil) || want != nil && want.Error() != got.Error() {
+			t.Fatalf("%s: reused check = %v, fresh check = %v", s.name, got, want)
+		}
+		if !slices.Equal(alice.Doc().Heads(), heads) {
+			t.Fatalf("%s: the check changed the document", s.name)
+		}
+		t.Logf("%s: %v (forks so far %d)", s.name, got, c.forks)
+		if got == nil {
+			if err := alice.Doc().Apply(changes...); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// One fork at the start and one after each of the 5 refusals: every
+	// other step, alice's edits included, caught the forks up instead.
+	if c.forks != 6 {
+		t.Fatalf("forked %d times, want 6", c.forks)
 	}
 }

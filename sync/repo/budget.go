@@ -78,6 +78,7 @@ func (h *Handle) unload() {
 	}
 	h.repo.lruMu.Unlock()
 	h.doc, h.syncs, h.pending, h.view = nil, nil, nil, nil
+	h.acl.Reset()
 	h.repo.unloads.Add(1)
 }
 

@@ -45,6 +45,13 @@ type Handle struct {
 	// document is first opened as a playlist, and dropped when the
 	// document is unloaded.
 	view *docs.EntryView
+	// held are changes from checked peers that wait for dependencies
+	// the document lacks (holdback.go); kept across unloads, dropped
+	// when the peer disconnects.
+	held map[PeerID][]heldChange
+	// acl keeps the forks of the collaborators' access check
+	// (Incoming.CheckACL) between messages; dropped on unload.
+	acl docs.ACLCheck
 }
 
 // playlist opens the document as a playlist with the handle's entry

@@ -34,6 +34,7 @@ type Options struct {
 	batchWrites   int
 	batchBytes    int
 	collectBudget int64
+	hold          HoldLimits
 }
 
 // DefaultOptions returns: docs.DefaultOptions() for the typed views,
@@ -41,7 +42,8 @@ type Options struct {
 // increments (once they weigh a quarter of the snapshot) or 1 MiB of
 // increments per document, slog.Default(), no write check, at most
 // 1,024 documents loaded, group commits of at most 512 writes or 4 MiB,
-// and a Go collection after every 4 MiB of automerge work.
+// a Go collection after every 4 MiB of automerge work, and
+// DefaultHoldLimits for changes waiting for their dependencies.
 func DefaultOptions() Options {
 	return Options{
 		docs:          docs.DefaultOptions(),
@@ -53,6 +55,7 @@ func DefaultOptions() Options {
 		batchWrites:   512,
 		batchBytes:    4 << 20,
 		collectBudget: 4 << 20,
+		hold:          DefaultHoldLimits(),
 	}
 }
 
@@ -131,8 +134,10 @@ func (o Options) WithCompaction(maxIncrements, maxBytes int) Options {
 func (o Options) WithLogger(l *slog.Logger) Options { o.logger = l; return o }
 
 // WithWriteCheck returns o with a check run on every incoming sync
-// message that carries new changes (the relay's authorisation). Default:
-// none, every change is accepted.
+// message that carries new changes (the relay's authorisation); changes
+// whose dependencies are missing are held back and checked once they
+// arrive, as for Incoming.Check. Default: none, every change is
+// accepted.
 func (o Options) WithWriteCheck(c WriteCheck) Options { o.writeCheck = c; return o }
 
 type lockedReader struct {

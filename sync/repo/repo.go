@@ -89,6 +89,8 @@ type Repo struct {
 	unloads atomic.Uint64
 
 	gc *collector // runs the Go collector for automerge's C memory (collect.go)
+
+	hold holdBook // changes held back for their dependencies (holdback.go)
 }
 
 // Open returns a repo over st. Documents load lazily on first use.
@@ -97,7 +99,8 @@ func Open(ctx context.Context, st store.Store, opts Options) (*Repo, error) {
 		return nil, err
 	}
 	if opts.logger == nil || opts.rand == nil || opts.maxIncrements < 1 || opts.maxLoaded < 1 ||
-		opts.batchWrites < 1 || opts.batchBytes < 1 || opts.collectBudget < 1 {
+		opts.batchWrites < 1 || opts.batchBytes < 1 || opts.collectBudget < 1 ||
+		opts.hold.PeerChanges < 1 || opts.hold.PeerBytes < 1 || opts.hold.DocChanges < 1 || opts.hold.DocBytes < 1 || opts.hold.TotalBytes < 1 {
 		return nil, errors.New("repo: options not from DefaultOptions")
 	}
 	r := &Repo{
@@ -110,6 +113,7 @@ func Open(ctx context.Context, st store.Store, opts Options) (*Repo, error) {
 		committerDone: make(chan struct{}),
 		lru:           list.New(),
 		gc:            newCollector(opts.collectBudget),
+		hold:          holdBook{limits: opts.hold},
 	}
 	go r.committer()
 	return r, nil

@@ -65,7 +65,7 @@ func (r *Repo) GenerateSyncMessage(ctx context.Context, peer PeerID, id docs.Doc
 	if !valid {
 		return nil, false, nil
 	}
-	b := sm.Bytes()
+	b := h.askMissing(peer, sm.Bytes())
 	r.gc.add(len(b))
 	return b, true, nil
 }
@@ -91,10 +91,18 @@ func (r *Repo) ReceiveSyncMessage(ctx context.Context, peer PeerID, id docs.Docu
 type Incoming struct {
 	// Check, when set, runs under the document's lock (after the
 	// repository's WriteCheck) on the changes msg would add that the
-	// document does not have yet; current must not be modified. A
-	// non-nil error rejects the whole message (ErrRejected wrapping it)
-	// and nothing is applied.
+	// document does not have yet and whose dependencies are met;
+	// current must not be modified. A non-nil error rejects the whole
+	// message (ErrRejected wrapping it) and nothing is applied. Changes
+	// whose dependencies are missing are held back, within HoldLimits,
+	// until a later message from the same peer brings them; they are
+	// then checked together (see WithHoldLimits).
 	Check func(current *automerge.Doc, fresh []*automerge.Change) error
+	// CheckACL, when set, runs docs.ACLCheck (the document's own, whose
+	// forks are kept between messages so the check costs in proportion
+	// to the changes) after Check, on the same changes: the rule for a
+	// writer who may not manage the document.
+	CheckACL bool
 	// Create, when set, makes the call a creation: the document must
 	// have no changes yet (ErrExists otherwise), and Create runs inside
 	// the store Update that first stores it, so whatever it writes is
@@ -154,8 +162,8 @@ func (h *Handle) receive(ctx context.Context, peer PeerID, msg []byte, in Incomi
 	if in.Create != nil && len(h.doc.Heads()) > 0 {
 		return nil, false, fmt.Errorf("%w: %s", ErrExists, h.id)
 	}
-	if h.repo.opts.writeCheck != nil || in.Check != nil {
-		if err := h.checkWrite(peer, msg, in.Check); err != nil {
+	if h.repo.opts.writeCheck != nil || in.Check != nil || in.CheckACL {
+		if msg, err = h.checkWrite(peer, msg, in); err != nil {
 			return nil, false, err
 		}
 	}
@@ -201,36 +209,7 @@ func (h *Handle) resetEmpty() {
 	h.doc, h.nextSeq, h.incCount, h.incBytes, h.snapBytes, h.view = doc, 1, 0, 0, 0, nil
 	h.broken.Store(false)
 	clear(h.syncs)
-}
-
-// checkWrite decodes msg on a scratch document and runs the write
-// checks (the repository's, then extra) on the changes the document does
-// not have yet. Caller holds h.mu.
-func (h *Handle) checkWrite(peer PeerID, msg []byte, extra func(*automerge.Doc, []*automerge.Change) error) error {
-	sm, err := automerge.NewSyncState(automerge.New()).ReceiveMessage(msg)
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrBadMessage, err)
-	}
-	var fresh []*automerge.Change
-	for _, c := range sm.Changes() {
-		if _, err := h.doc.Change(c.Hash()); err != nil {
-			fresh = append(fresh, c)
-		}
-	}
-	if len(fresh) == 0 {
-		return nil
-	}
-	if c := h.repo.opts.writeCheck; c != nil {
-		if err := c(peer, h.id, h.doc, fresh); err != nil {
-			return fmt.Errorf("%w: %w", ErrRejected, err)
-		}
-	}
-	if extra != nil {
-		if err := extra(h.doc, fresh); err != nil {
-			return fmt.Errorf("%w: %w", ErrRejected, err)
-		}
-	}
-	return nil
+	h.acl.Reset()
 }
 
 // SyncState returns the persisted sync state with peer for document id
@@ -288,6 +267,7 @@ func (r *Repo) PeerDisconnected(peer PeerID) {
 		_ = pending.wait(context.Background())
 		h.mu.Lock()
 		delete(h.syncs, peer)
+		h.dropHeld(peer)
 		h.mu.Unlock()
 	}
 }

@@ -27,31 +27,103 @@ type SyncSummary struct {
 // length is checked against the bytes that remain, so hostile input
 // fails with ErrMalformed and never allocates more than len(data).
 func InspectSync(data []byte) (SyncSummary, error) {
+	m, err := ParseSync(data)
+	if err != nil {
+		return SyncSummary{}, err
+	}
+	return SyncSummary{Heads: m.Heads, Changes: m.Changes}, nil
+}
+
+// SyncHave is one "have" of a sync message: the heads the sender last
+// knew were shared and a Bloom filter (automerge's encoding, empty for
+// none) of the changes it holds since.
+type SyncHave struct {
+	LastSync [][32]byte
+	Bloom    []byte
+}
+
+// SyncMessage is an Automerge sync message split into its fields, so a
+// relay can rewrite it (hold back changes, ask for more) without
+// applying it. Byte slices alias the parsed input; Encode writes a new
+// message.
+type SyncMessage struct {
+	// Type is the message type byte (0x42, or 0x43 with capabilities).
+	Type    byte
+	Heads   [][32]byte
+	Need    [][32]byte
+	Have    []SyncHave
+	Changes [][]byte
+	// Tail is whatever follows the changes (capabilities), kept verbatim.
+	Tail []byte
+}
+
+// ParseSync splits an Automerge sync message into its fields with the
+// checks of InspectSync (ErrMalformed for anything that does not parse).
+func ParseSync(data []byte) (SyncMessage, error) {
 	p := parser{b: data}
 	if len(data) == 0 {
-		return SyncSummary{}, fmt.Errorf("%w: empty sync message", ErrMalformed)
+		return SyncMessage{}, fmt.Errorf("%w: empty sync message", ErrMalformed)
 	}
-	if t := p.byte(); t != syncTypeV1 && t != syncTypeV2 {
-		return SyncSummary{}, fmt.Errorf("%w: sync message type 0x%02x", ErrMalformed, t)
+	var m SyncMessage
+	if m.Type = p.byte(); m.Type != syncTypeV1 && m.Type != syncTypeV2 {
+		return SyncMessage{}, fmt.Errorf("%w: sync message type 0x%02x", ErrMalformed, m.Type)
 	}
-	var s SyncSummary
-	s.Heads = p.hashes()
-	p.hashes() // needs
+	m.Heads = p.hashes()
+	m.Need = p.hashes()
 	nHaves := p.count(1)
 	for range nHaves {
-		p.hashes() // last sync
-		p.bytes()  // bloom filter
+		h := SyncHave{LastSync: p.hashes(), Bloom: p.bytes()}
+		if p.err == nil {
+			m.Have = append(m.Have, h)
+		}
 	}
 	nChanges := p.count(1)
 	for range nChanges {
 		if c := p.bytes(); p.err == nil {
-			s.Changes = append(s.Changes, c)
+			m.Changes = append(m.Changes, c)
 		}
 	}
 	if p.err != nil {
-		return SyncSummary{}, fmt.Errorf("%w: sync message: %v", ErrMalformed, p.err)
+		return SyncMessage{}, fmt.Errorf("%w: sync message: %v", ErrMalformed, p.err)
 	}
-	return s, nil
+	m.Tail = p.b
+	return m, nil
+}
+
+// Encode returns the message in automerge's encoding (a new slice);
+// ParseSync(m.Encode()) returns m's fields.
+func (m SyncMessage) Encode() []byte {
+	n := 1 + 3*binary.MaxVarintLen64 + 32*(len(m.Heads)+len(m.Need)) + len(m.Tail)
+	for _, h := range m.Have {
+		n += 2*binary.MaxVarintLen64 + 32*len(h.LastSync) + len(h.Bloom)
+	}
+	for _, c := range m.Changes {
+		n += binary.MaxVarintLen64 + len(c)
+	}
+	b := make([]byte, 0, n)
+	b = append(b, m.Type)
+	b = appendHashes(b, m.Heads)
+	b = appendHashes(b, m.Need)
+	b = binary.AppendUvarint(b, uint64(len(m.Have)))
+	for _, h := range m.Have {
+		b = appendHashes(b, h.LastSync)
+		b = binary.AppendUvarint(b, uint64(len(h.Bloom)))
+		b = append(b, h.Bloom...)
+	}
+	b = binary.AppendUvarint(b, uint64(len(m.Changes)))
+	for _, c := range m.Changes {
+		b = binary.AppendUvarint(b, uint64(len(c)))
+		b = append(b, c...)
+	}
+	return append(b, m.Tail...)
+}
+
+func appendHashes(b []byte, hs [][32]byte) []byte {
+	b = binary.AppendUvarint(b, uint64(len(hs)))
+	for _, h := range hs {
+		b = append(b, h[:]...)
+	}
+	return b
 }
 
 // parser reads LEB128-framed fields; the first error sticks and makes

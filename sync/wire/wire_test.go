@@ -322,3 +322,69 @@ func FuzzInspectSync(f *testing.F) {
 		}
 	})
 }
+
+func TestSyncMessageRoundTrip(t *testing.T) {
+	js, err := os.ReadFile("testdata/syncmsg.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, in := range map[string][]byte{"js": js, "go": syncMessageWithChanges(t, 3)} {
+		m, err := ParseSync(in)
+		if err != nil {
+			t.Fatalf("%s: ParseSync: %v", name, err)
+		}
+		if out := m.Encode(); !bytes.Equal(out, in) {
+			t.Fatalf("%s: Encode(ParseSync(b)) differs from b (%d vs %d bytes)", name, len(out), len(in))
+		}
+		// Dropping a change and adding a need still parses to exactly that.
+		if len(m.Changes) > 0 {
+			m.Changes = m.Changes[1:]
+		}
+		m.Need = append(m.Need, [32]byte{1, 2, 3})
+		back, err := ParseSync(m.Encode())
+		if err != nil {
+			t.Fatalf("%s: reparse: %v", name, err)
+		}
+		if !reflect.DeepEqual(normSync(back), normSync(m)) {
+			t.Fatalf("%s: rewritten message parses to %+v, want %+v", name, back, m)
+		}
+	}
+}
+
+// normSync maps empty slices to nil so parsed and built messages compare.
+func normSync(m SyncMessage) SyncMessage {
+	if len(m.Tail) == 0 {
+		m.Tail = nil
+	}
+	if len(m.Heads) == 0 {
+		m.Heads = nil
+	}
+	for i := range m.Have {
+		if len(m.Have[i].Bloom) == 0 {
+			m.Have[i].Bloom = nil
+		}
+	}
+	return m
+}
+
+func FuzzParseSync(f *testing.F) {
+	js, err := os.ReadFile("testdata/syncmsg.bin")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(js)
+	f.Add(syncMessageWithChanges(f, 2))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := ParseSync(b)
+		if err != nil {
+			return
+		}
+		back, err := ParseSync(m.Encode())
+		if err != nil {
+			t.Fatalf("Encode of a parsed message does not parse: %v", err)
+		}
+		if !reflect.DeepEqual(normSync(back), normSync(m)) {
+			t.Fatalf("round trip changed the message: %+v -> %+v", m, back)
+		}
+	})
+}

@@ -44,8 +44,12 @@ type Repo interface {
 	// the document lacks, nothing is applied and the error wraps
 	// ErrForbidden; when acc.Manage is false and a new change touches a
 	// field only the owner may change (docs.CheckACLUntouched), nothing
-	// is applied and the error wraps docs.ErrACLChange (or
-	// docs.ErrMissingDeps).
+	// is applied and the error wraps docs.ErrACLChange. Checked changes
+	// whose dependencies have not arrived are held back (bounded, see
+	// repo.HoldLimits; past the bounds the error wraps
+	// repo.ErrHoldLimit) and checked once a later message of the same
+	// peer brings their dependencies; the next message for peer asks
+	// for those.
 	Receive(ctx context.Context, peer string, id docs.DocumentID, data []byte, acc Access) error
 	// Create stores a document the repository does not hold yet from its
 	// first sync message; record runs in the store transaction that
@@ -125,7 +129,7 @@ func (a *RepoAdapter) Receive(ctx context.Context, peer string, id docs.Document
 			return nil
 		}
 	case !acc.Manage:
-		in.Check = docs.CheckACLUntouched
+		in.CheckACL = true
 	}
 	if err := a.R.ReceiveSyncMessageWith(ctx, repo.PeerID(peer), id, data, in); err != nil {
 		return fmt.Errorf("receive %s: %w", id, err)

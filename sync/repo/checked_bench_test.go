@@ -1,0 +1,92 @@
+package repo
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/automerge/automerge-go"
+
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/store"
+	"github.com/segue-fm/segue/sync/docs"
+)
+
+// BenchmarkRelayReceiveEdit: the relay's side of one edit to a shared
+// playlist of n entries — receive the editor's sync message, persist it
+// (in-memory store, so CPU only) and generate the answer. "owner" edits
+// are applied unchecked; "collaborator" edits go through the relay's
+// access check with the document's kept forks (Incoming.CheckACL, as
+// the relay runs it), "collaborator-fresh" through the same check
+// forking the document for every message (docs.CheckACLUntouched, the
+// relay's path before the forks were kept). ns/op is the relay work per
+// edit; the editor's own work is outside the timer.
+func BenchmarkRelayReceiveEdit(b *testing.B) {
+	for _, n := range []int{100, 1000, 10000} {
+		for _, who := range []string{"owner", "collaborator", "collaborator-fresh"} {
+			b.Run(fmt.Sprintf("%s/%d", who, n), func(b *testing.B) {
+				ctx := context.Background()
+				r := openRepo(b, store.NewMemory(), 50)
+				editor := openRepo(b, store.NewMemory(), 51)
+				h := bigPlaylist(b, editor, n)
+				if err := h.Playlist(ctx, func(p *docs.Playlist) error { return p.SetCollaborators("bob") }); err != nil {
+					b.Fatal(err)
+				}
+				syncUntilQuiet(b, editor, r, "relay", "alice", h.ID())
+				user, peer := model.UserID("alice"), PeerID("alice")
+				var in Incoming
+				switch who {
+				case "collaborator":
+					user, peer = "bob", "bob"
+					in.CheckACL = true
+				case "collaborator-fresh":
+					user, peer = "bob", "bob"
+					in.Check = docs.CheckACLUntouched
+				}
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					b.StopTimer()
+					if err := h.Playlist(ctx, func(p *docs.Playlist) error {
+						_, err := p.Add(docs.AtEnd(), user, model.TrackID(fmt.Sprintf("new%06d", i)))
+						return err
+					}); err != nil {
+						b.Fatal(err)
+					}
+					for range 4 {
+						msg, ok, err := editor.GenerateSyncMessage(ctx, "relay", h.ID())
+						if err != nil {
+							b.Fatal(err)
+						}
+						b.StartTimer()
+						if ok {
+							if err := r.ReceiveSyncMessageWith(ctx, peer, h.ID(), msg, in); err != nil {
+								b.Fatal(err)
+							}
+						}
+						out, rok, err := r.GenerateSyncMessage(ctx, peer, h.ID())
+						b.StopTimer()
+						if err != nil {
+							b.Fatal(err)
+						}
+						if rok {
+							if err := editor.ReceiveSyncMessage(ctx, "relay", h.ID(), out); err != nil {
+								b.Fatal(err)
+							}
+						}
+						if !ok && !rok {
+							break
+						}
+					}
+					b.StartTimer()
+				}
+				b.StopTimer()
+				var heads []automerge.ChangeHash
+				rh, _ := r.Get(ctx, h.ID())
+				heads = rh.Heads()
+				if len(heads) != 1 || heads[0] != h.Heads()[0] {
+					b.Fatal("relay did not converge with the editor")
+				}
+			})
+		}
+	}
+}

@@ -1,0 +1,383 @@
+package repo
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/automerge/automerge-go"
+
+	"github.com/segue-fm/segue/sync/wire"
+)
+
+// ErrHoldLimit is returned (wrapped in ErrRejected) for a checked sync
+// message whose changes wait for dependencies beyond the repository's
+// HoldLimits. Nothing of the message is applied or held.
+var ErrHoldLimit = errors.New("repo: too many changes waiting for their dependencies")
+
+// HoldLimits bound the changes a repository holds back from checked
+// peers (see Incoming.Check and WithWriteCheck) because they depend on
+// changes it does not have yet. Every limit applies at once.
+type HoldLimits struct {
+	// PeerChanges and PeerBytes bound what one peer has held, over all
+	// documents.
+	PeerChanges, PeerBytes int
+	// DocChanges and DocBytes bound what one document holds, over all
+	// peers.
+	DocChanges, DocBytes int
+	// TotalBytes bounds what the repository holds altogether.
+	TotalBytes int
+}
+
+// DefaultHoldLimits returns 256 changes and 1 MiB per peer, 1,024
+// changes and 4 MiB per document, and 64 MiB altogether.
+func DefaultHoldLimits() HoldLimits {
+	return HoldLimits{PeerChanges: 256, PeerBytes: 1 << 20, DocChanges: 1024, DocBytes: 4 << 20, TotalBytes: 64 << 20}
+}
+
+// WithHoldLimits returns o with the given bounds on held-back changes;
+// fields < 1 keep their default (DefaultHoldLimits).
+func (o Options) WithHoldLimits(l HoldLimits) Options {
+	d := DefaultHoldLimits()
+	pick := func(v, def int) int {
+		if v < 1 {
+			return def
+		}
+		return v
+	}
+	o.hold = HoldLimits{
+		PeerChanges: pick(l.PeerChanges, d.PeerChanges),
+		PeerBytes:   pick(l.PeerBytes, d.PeerBytes),
+		DocChanges:  pick(l.DocChanges, d.DocChanges),
+		DocBytes:    pick(l.DocBytes, d.DocBytes),
+		TotalBytes:  pick(l.TotalBytes, d.TotalBytes),
+	}
+	return o
+}
+
+// heldChange is a change from a checked peer that waits for its
+// dependencies. automerge never sees it until it is released: automerge
+// would queue it inside the document and apply it, unchecked, once its
+// dependencies arrive. raw (its encoding) is what the limits count; the
+// decoded change costs automerge memory of about the same size.
+type heldChange struct {
+	change *automerge.Change
+	hash   automerge.ChangeHash
+	deps   []automerge.ChangeHash
+	raw    []byte
+}
+
+// holdBook counts held changes per peer and altogether.
+type holdBook struct {
+	mu     sync.Mutex
+	peers  map[PeerID]holdUse
+	total  int
+	limits HoldLimits
+}
+
+type holdUse struct{ changes, bytes int }
+
+// reserve accounts add for peer if the per-peer and total limits allow.
+func (b *holdBook) reserve(peer PeerID, add holdUse) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	u := b.peers[peer]
+	if u.changes+add.changes > b.limits.PeerChanges || u.bytes+add.bytes > b.limits.PeerBytes ||
+		b.total+add.bytes > b.limits.TotalBytes {
+		return false
+	}
+	if b.peers == nil {
+		b.peers = map[PeerID]holdUse{}
+	}
+	b.peers[peer] = holdUse{u.changes + add.changes, u.bytes + add.bytes}
+	b.total += add.bytes
+	return true
+}
+
+// release returns what peer no longer holds.
+func (b *holdBook) release(peer PeerID, sub holdUse) {
+	if sub.changes == 0 {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	u := b.peers[peer]
+	u.changes -= sub.changes
+	u.bytes -= sub.bytes
+	if u.changes <= 0 {
+		delete(b.peers, peer)
+	} else {
+		b.peers[peer] = u
+	}
+	b.total -= sub.bytes
+}
+
+// Held returns how many changes and bytes the repository holds back
+// altogether (changes from checked peers waiting for dependencies).
+func (r *Repo) Held() (changes, bytes int) {
+	r.hold.mu.Lock()
+	defer r.hold.mu.Unlock()
+	for _, u := range r.hold.peers {
+		changes += u.changes
+	}
+	return changes, r.hold.total
+}
+
+func usage(hs []heldChange) holdUse {
+	u := holdUse{changes: len(hs)}
+	for _, c := range hs {
+		u.bytes += len(c.raw)
+	}
+	return u
+}
+
+// dropHeld forgets the changes held for peer. Caller holds h.mu.
+func (h *Handle) dropHeld(peer PeerID) {
+	if hs, ok := h.held[peer]; ok {
+		delete(h.held, peer)
+		h.repo.hold.release(peer, usage(hs))
+	}
+}
+
+// candidate is a change a checked message would add: from the message,
+// or held from an earlier one.
+type candidate struct {
+	held heldChange
+	old  bool // held from an earlier message
+}
+
+// checkWrite decodes msg and runs the write checks (the repository's,
+// then in's) on the changes that become applicable: those of the
+// message the document lacks, plus changes held for peer whose
+// dependencies are now met. Changes whose dependencies are still missing
+// are held (within HoldLimits) rather than refused; automerge never sees
+// them until they are released and checked, so sending changes out of
+// order cannot skip the check. It returns the message to apply: msg
+// itself, or msg rewritten to carry exactly the checked changes. A
+// refused message changes nothing but drops the changes held for peer
+// (they would be refused again). Caller holds h.mu.
+func (h *Handle) checkWrite(peer PeerID, msg []byte, in Incoming) ([]byte, error) {
+	sm, err := automerge.NewSyncState(automerge.New()).ReceiveMessage(msg)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadMessage, err)
+	}
+	held := h.held[peer]
+	inMsg := sm.Changes()
+	if len(inMsg) == 0 && len(held) == 0 {
+		return msg, nil
+	}
+	has := map[automerge.ChangeHash]bool{}
+	inDoc := func(hash automerge.ChangeHash) bool {
+		v, ok := has[hash]
+		if !ok {
+			_, err := h.doc.Change(hash)
+			v = err == nil
+			has[hash] = v
+		}
+		return v
+	}
+	seen := map[automerge.ChangeHash]bool{}
+	var cands []*candidate
+	for _, c := range inMsg {
+		hash := c.Hash()
+		if seen[hash] || inDoc(hash) {
+			continue
+		}
+		seen[hash] = true
+		cands = append(cands, &candidate{held: heldChange{change: c, hash: hash, deps: c.Dependencies()}})
+	}
+	stale := false // a held change the document got meanwhile
+	for _, hc := range held {
+		switch {
+		case inDoc(hc.hash):
+			stale = true
+		case !seen[hc.hash]:
+			seen[hc.hash] = true
+			cands = append(cands, &candidate{held: hc, old: true})
+		}
+	}
+	// Ready: every dependency in the document or ready itself (Kahn's
+	// order, linear in the changes and their dependencies). fresh lists
+	// them so that each follows its dependencies.
+	byHash := make(map[automerge.ChangeHash]*candidate, len(cands))
+	for _, c := range cands {
+		byHash[c.held.hash] = c
+	}
+	waiting := make(map[*candidate]int, len(cands))
+	dependents := map[automerge.ChangeHash][]*candidate{}
+	var queue []*candidate
+	for _, c := range cands {
+		blocked := false
+		for _, d := range c.held.deps {
+			switch {
+			case byHash[d] != nil:
+				waiting[c]++
+				dependents[d] = append(dependents[d], c)
+			case !inDoc(d):
+				blocked = true
+			}
+		}
+		if blocked {
+			waiting[c] = -1 // never ready: a dependency nobody sent
+		} else if waiting[c] == 0 {
+			queue = append(queue, c)
+		}
+	}
+	ready := make(map[automerge.ChangeHash]bool, len(cands))
+	var fresh []*candidate
+	for len(queue) > 0 {
+		c := queue[0]
+		queue = queue[1:]
+		ready[c.held.hash] = true
+		fresh = append(fresh, c)
+		for _, dep := range dependents[c.held.hash] {
+			if waiting[dep] > 0 {
+				if waiting[dep]--; waiting[dep] == 0 {
+					queue = append(queue, dep)
+				}
+			}
+		}
+	}
+	var orphans []heldChange
+	newOrphans := false
+	for _, c := range cands {
+		if ready[c.held.hash] {
+			continue
+		}
+		if !c.old {
+			c.held.raw = c.held.change.Save()
+			newOrphans = true
+		}
+		orphans = append(orphans, c.held)
+	}
+	released := false
+	changes := make([]*automerge.Change, 0, len(fresh))
+	for _, c := range fresh {
+		released = released || c.old
+		changes = append(changes, c.held.change)
+	}
+	if len(changes) > 0 {
+		if err := h.runChecks(peer, changes, in); err != nil {
+			h.dropHeld(peer)
+			return nil, err
+		}
+	}
+	if newOrphans || released || stale {
+		if err := h.setHeld(peer, orphans); err != nil {
+			return nil, err
+		}
+	}
+	if !newOrphans && !released {
+		return msg, nil
+	}
+	m, err := wire.ParseSync(msg)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadMessage, err)
+	}
+	m.Changes = make([][]byte, len(changes))
+	for i, c := range fresh {
+		if c.old {
+			m.Changes[i] = c.held.raw
+		} else {
+			m.Changes[i] = c.held.change.Save()
+		}
+	}
+	return m.Encode(), nil
+}
+
+// runChecks runs the repository's write check, then in.Check, then the
+// document's ACL check when in.CheckACL, on changes. Caller holds h.mu.
+func (h *Handle) runChecks(peer PeerID, changes []*automerge.Change, in Incoming) error {
+	if c := h.repo.opts.writeCheck; c != nil {
+		if err := c(peer, h.id, h.doc, changes); err != nil {
+			return fmt.Errorf("%w: %w", ErrRejected, err)
+		}
+	}
+	if in.Check != nil {
+		if err := in.Check(h.doc, changes); err != nil {
+			return fmt.Errorf("%w: %w", ErrRejected, err)
+		}
+	}
+	if in.CheckACL {
+		if err := h.acl.Check(h.doc, changes); err != nil {
+			return fmt.Errorf("%w: %w", ErrRejected, err)
+		}
+	}
+	return nil
+}
+
+// setHeld replaces the changes held for peer with hs if the limits
+// allow; otherwise it returns ErrHoldLimit (wrapped in ErrRejected) and
+// holds what it held. Caller holds h.mu.
+func (h *Handle) setHeld(peer PeerID, hs []heldChange) error {
+	old := usage(h.held[peer])
+	next := usage(hs)
+	doc := holdUse{}
+	for p, phs := range h.held {
+		if p != peer {
+			u := usage(phs)
+			doc.changes += u.changes
+			doc.bytes += u.bytes
+		}
+	}
+	lim := h.repo.opts.hold
+	if doc.changes+next.changes > lim.DocChanges || doc.bytes+next.bytes > lim.DocBytes {
+		return fmt.Errorf("%w: %w: document %s would hold %d changes", ErrRejected, ErrHoldLimit, h.id, doc.changes+next.changes)
+	}
+	h.repo.hold.release(peer, old)
+	if !h.repo.hold.reserve(peer, next) {
+		h.repo.hold.reserve(peer, old)
+		return fmt.Errorf("%w: %w: peer %s would hold %d changes", ErrRejected, ErrHoldLimit, peer, next.changes)
+	}
+	if len(hs) == 0 {
+		delete(h.held, peer)
+		return nil
+	}
+	if h.held == nil {
+		h.held = map[PeerID][]heldChange{}
+	}
+	h.held[peer] = hs
+	return nil
+}
+
+// askMissing adds to msg (a sync message for peer) the dependencies of
+// the changes held for peer that neither the document nor the held
+// changes have, so the peer sends them: automerge lists only what its
+// own document waits for, and it never sees held changes. Caller holds
+// h.mu.
+func (h *Handle) askMissing(peer PeerID, msg []byte) []byte {
+	held := h.held[peer]
+	if len(held) == 0 {
+		return msg
+	}
+	heldSet := make(map[automerge.ChangeHash]bool, len(held))
+	for _, c := range held {
+		heldSet[c.hash] = true
+	}
+	var missing [][32]byte
+	for _, c := range held {
+		for _, d := range c.deps {
+			if heldSet[d] || slices.Contains(missing, [32]byte(d)) {
+				continue
+			}
+			if _, err := h.doc.Change(d); err != nil {
+				missing = append(missing, d)
+			}
+		}
+	}
+	if len(missing) == 0 {
+		return msg
+	}
+	m, err := wire.ParseSync(msg)
+	if err != nil {
+		h.repo.opts.logger.Warn("repo: generated sync message does not parse", "doc", h.id.String(), "err", err)
+		return msg
+	}
+	for _, d := range missing {
+		if !slices.Contains(m.Need, d) {
+			m.Need = append(m.Need, d)
+		}
+	}
+	return m.Encode()
+}
