@@ -24,6 +24,10 @@ type Options struct {
 	activityBurst int
 	inviteTTL     time.Duration
 	limiterUsers  int
+	preview       time.Duration
+	previewRate   time.Duration
+	previewBurst  int
+	previewJobs   int
 }
 
 // DefaultOptions returns the defaults: time.Now and slog.Default(); share
@@ -34,7 +38,9 @@ type Options struct {
 // comment every 25 s; share creation at 1 per 6 s per user with a burst
 // of 20; activity posts at 1 per 500 ms per user with a burst of 10;
 // collaborator invites valid 7 days at most; rate limiters tracking at
-// most 100,000 users (least recently seen evicted).
+// most 100,000 users (least recently seen evicted); anonymous previews of
+// 30 s per track, at 1 request per 2 s per client address with a burst of
+// 30, at most 4 cut at once.
 func DefaultOptions() Options {
 	return Options{
 		now:           time.Now,
@@ -52,6 +58,10 @@ func DefaultOptions() Options {
 		activityBurst: 10,
 		inviteTTL:     7 * 24 * time.Hour,
 		limiterUsers:  100000,
+		preview:       30 * time.Second,
+		previewRate:   2 * time.Second,
+		previewBurst:  30,
+		previewJobs:   4,
 	}
 }
 
@@ -114,3 +124,19 @@ func (o Options) WithActivityRate(every time.Duration, burst int) Options {
 // WithInviteTTL sets the longest (and default) lifetime of a
 // collaborator invite link (default 7 days; at least 1 minute).
 func (o Options) WithInviteTTL(d time.Duration) Options { o.inviteTTL = max(d, time.Minute); return o }
+
+// WithPreview sets how much of each track a share link plays to a
+// visitor without an account (default 30 s; at least 1 s, at most 10 min).
+func (o Options) WithPreview(d time.Duration) Options {
+	o.preview = min(max(d, time.Second), 10*time.Minute)
+	return o
+}
+
+// WithPreviewRate sets the limit on anonymous preview requests (the
+// track list and each track's audio) per client address: one every
+// every, up to burst at once, and at most jobs previews cut at once in
+// all (more get 503); defaults 2 s, 30 and 4.
+func (o Options) WithPreviewRate(every time.Duration, burst, jobs int) Options {
+	o.previewRate, o.previewBurst, o.previewJobs = max(every, time.Millisecond), max(burst, 1), max(jobs, 1)
+	return o
+}

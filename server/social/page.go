@@ -110,6 +110,7 @@ type pageData struct {
 	OGType   string
 	URL      string
 	ImageURL string
+	PlayURL  string
 	Desc     string
 }
 
@@ -144,7 +145,7 @@ var pageTmpl = template.Must(template.New("share").Parse(`<!doctype html>
 <p id="subtitle">{{.Subtitle}}</p>
 {{if .Detail}}<p id="detail">{{.Detail}}</p>{{end}}
 {{if .Invite}}<p id="invite">You are invited to edit this playlist. Accept in the Segue app.</p>{{end}}
-<p>Listen on Segue.</p>
+<p><a id="play" href="{{.PlayURL}}">Play on Segue</a> (a preview without an account)</p>
 </body>
 </html>
 `))
@@ -189,7 +190,7 @@ func (s *Service) pageH(c echo.Context) error {
 		return c.Blob(http.StatusOK, "image/png", b)
 	}
 	url := s.baseURL(c) + "/s/" + tok
-	d := pageData{item: it, OGType: "music.song", URL: url, ImageURL: url + ".png",
+	d := pageData{item: it, OGType: "music.song", URL: url, ImageURL: url + ".png", PlayURL: s.baseURL(c) + "/#/s/" + tok,
 		Desc: strings.TrimSpace(strings.Join([]string{it.Subtitle, it.Detail}, " · "))}
 	switch it.Kind {
 	case api.ShareAlbum:
