@@ -17,6 +17,7 @@ type Options struct {
 	streams       int
 	userStreams   int
 	streamBuffer  int
+	streamFlush   time.Duration
 	keepAlive     time.Duration
 	shareRate     time.Duration
 	shareBurst    int
@@ -34,7 +35,8 @@ type Options struct {
 // links built from the request's scheme and host (set WithPublicURL in
 // production); at most 5,000 follows and 10,000 blocks per user; 64 KiB
 // request bodies; at most 50,000 activity streams open, 8 per user, 64
-// events queued per stream (the oldest dropped beyond), a keep-alive
+// events queued per stream (the oldest dropped beyond), events written to
+// the streams every 100 ms, a keep-alive
 // comment every 25 s; share creation at 1 per 6 s per user with a burst
 // of 20; activity posts at 1 per 500 ms per user with a burst of 10;
 // collaborator invites valid 7 days at most; rate limiters tracking at
@@ -51,6 +53,7 @@ func DefaultOptions() Options {
 		streams:       50000,
 		userStreams:   8,
 		streamBuffer:  64,
+		streamFlush:   100 * time.Millisecond,
 		keepAlive:     25 * time.Second,
 		shareRate:     6 * time.Second,
 		shareBurst:    20,
@@ -138,5 +141,15 @@ func (o Options) WithPreview(d time.Duration) Options {
 // all (more get 503); defaults 2 s, 30 and 4.
 func (o Options) WithPreviewRate(every time.Duration, burst, jobs int) Options {
 	o.previewRate, o.previewBurst, o.previewJobs = max(every, time.Millisecond), max(burst, 1), max(jobs, 1)
+	return o
+}
+
+// WithStreamFlush sets how often activity streams with pending events
+// are written and flushed (default 100 ms, at most 1 s; 0 writes each
+// event at once). Waking every stream's writer together lets the HTTP/2
+// server send many streams' events with one write per connection; it
+// adds at most d to the fan-out latency.
+func (o Options) WithStreamFlush(d time.Duration) Options {
+	o.streamFlush = min(max(d, 0), time.Second)
 	return o
 }

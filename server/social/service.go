@@ -58,7 +58,7 @@ type Service struct {
 func New(st store.Store, cat *catalog.Catalog, catalogPub ed25519.PublicKey, docsRepo *repo.Repo, opts Options) *Service {
 	s := &Service{
 		st: st, cat: cat, docs: docsRepo, opts: opts, log: opts.logger,
-		hub:         newHub(opts.streams, opts.userStreams, opts.streamBuffer),
+		hub:         newHub(opts.streams, opts.userStreams, opts.streamBuffer, opts.streamFlush),
 		shares:      newUserLimiter(opts.shareRate, opts.shareBurst, opts.limiterUsers),
 		posts:       newUserLimiter(opts.activityRate, opts.activityBurst, opts.limiterUsers),
 		previews:    newUserLimiter(opts.previewRate, opts.previewBurst, opts.limiterUsers),
