@@ -332,15 +332,9 @@ func (s *Service) publicPlaylist(ctx context.Context, id string) bool {
 }
 
 func (s *Service) publishH(c echo.Context) error {
-	me, err := caller(c)
-	if err != nil {
-		return err
-	}
-	if ok, d := s.posts.allow(me, s.opts.now()); !ok {
-		return tooMany(c, d, "activity updates")
-	}
 	var post api.ActivityPost
-	if err := relay.DecodeJSON(c, s.opts.maxBody, &post); err != nil {
+	me, err := s.limitedBody(c, s.posts, "activity updates", &post)
+	if err != nil {
 		return err
 	}
 	if _, err := s.Publish(c.Request().Context(), me, post); err != nil {

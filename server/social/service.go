@@ -135,6 +135,25 @@ func caller(c echo.Context) (model.UserID, error) {
 	return dev.User, nil
 }
 
+// limitedBody is the start of a rate-limited POST: the authenticated
+// caller, one token of the caller's bucket in lim (429 with Retry-After
+// naming what when there is none, before the body is read), then the
+// strict JSON body decoded into v (relay.DecodeJSON, Options' body
+// limit).
+func (s *Service) limitedBody(c echo.Context, lim *userLimiter, what string, v any) (model.UserID, error) {
+	me, err := caller(c)
+	if err != nil {
+		return "", err
+	}
+	if ok, d := lim.allow(me, s.opts.now()); !ok {
+		return "", tooMany(c, d, what)
+	}
+	if err := relay.DecodeJSON(c, s.opts.maxBody, v); err != nil {
+		return "", err
+	}
+	return me, nil
+}
+
 // pair returns the caller and the validated {user} of the path.
 func pair(c echo.Context) (model.UserID, model.UserID, error) {
 	me, err := caller(c)
