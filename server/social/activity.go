@@ -60,13 +60,11 @@ func (r activityRecord) api(user model.UserID, display string) api.Activity {
 
 // hub holds the open activity streams by user. Safe for concurrent use.
 //
-// Delivery is coalesced in time: send appends the shared, pre-encoded
-// frame to each stream's pending list, and every flushEvery one ticker
-// wakes the handlers of the streams that got something, each writing
-// all of its pending frames and flushing once. Waking them together lets
-// the HTTP/2 server write the frames of many streams of one connection
-// with one flush, where waking each handler per event cost a frame write,
-// a flush and a syscall per event and stream.
+// send appends the shared, pre-encoded frame to each stream's pending
+// list and wakes the stream's handler, which writes everything pending
+// and flushes once. With flushEvery > 0 the wake-ups are coalesced in
+// time instead: one ticker wakes, every flushEvery, the handlers of the
+// streams that got something.
 type hub struct {
 	max, perUser, buf int
 	flushEvery        time.Duration // 0: wake a stream's handler at once

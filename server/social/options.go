@@ -35,8 +35,8 @@ type Options struct {
 // links built from the request's scheme and host (set WithPublicURL in
 // production); at most 5,000 follows and 10,000 blocks per user; 64 KiB
 // request bodies; at most 50,000 activity streams open, 8 per user, 64
-// events queued per stream (the oldest dropped beyond), events written to
-// the streams every 100 ms, a keep-alive
+// events queued per stream (the oldest dropped beyond), each event
+// written at once (WithStreamFlush 0), a keep-alive
 // comment every 25 s; share creation at 1 per 6 s per user with a burst
 // of 20; activity posts at 1 per 500 ms per user with a burst of 10;
 // collaborator invites valid 7 days at most; rate limiters tracking at
@@ -53,7 +53,6 @@ func DefaultOptions() Options {
 		streams:       50000,
 		userStreams:   8,
 		streamBuffer:  64,
-		streamFlush:   100 * time.Millisecond,
 		keepAlive:     25 * time.Second,
 		shareRate:     6 * time.Second,
 		shareBurst:    20,
@@ -145,10 +144,12 @@ func (o Options) WithPreviewRate(every time.Duration, burst, jobs int) Options {
 }
 
 // WithStreamFlush sets how often activity streams with pending events
-// are written and flushed (default 100 ms, at most 1 s; 0 writes each
-// event at once). Waking every stream's writer together lets the HTTP/2
-// server send many streams' events with one write per connection; it
-// adds at most d to the fan-out latency.
+// are written and flushed (default 0: each event at once; at most 1 s).
+// A period d gathers a stream's events of d into one write and wakes the
+// writers of all streams together, adding at most d to the fan-out
+// latency. At the benchmark's rate (one event per stream per ~4 s) it
+// saved no measurable CPU (docs/BENCHMARKS.md "Social"): Go's HTTP/2
+// server still writes and flushes each stream's frame separately.
 func (o Options) WithStreamFlush(d time.Duration) Options {
 	o.streamFlush = min(max(d, 0), time.Second)
 	return o
