@@ -112,14 +112,21 @@ func (e *Engine) openPreview(ctx context.Context, token string, n int, id model.
 	if err != nil {
 		return nil, classify(fmt.Errorf("engine: preview of %s: %w", id, err))
 	}
+	return decodePreview(a.Body, id)
+}
+
+// decodePreview decodes and checks a preview answer (untrusted bytes):
+// strict CBOR, a valid one-chunk manifest of track id, header and audio
+// of the sizes and SHA-256 the manifest names. Failures are unplayable.
+func decodePreview(body []byte, id model.TrackID) (*previewTrack, error) {
 	var pa api.PreviewAudio
-	if err := previewDec.Unmarshal(a.Body, &pa); err != nil {
+	if err := previewDec.Unmarshal(body, &pa); err != nil {
 		return nil, fmt.Errorf("%w: engine: preview of %s: %w", player.ErrUnplayable, id, err)
 	}
 	m := &pa.Manifest
+	err := m.Validate()
 	switch {
-	case m.Validate() != nil:
-		err = m.Validate()
+	case err != nil:
 	case m.TrackID != id:
 		err = fmt.Errorf("%w: preview is of %s", ErrBadAnswer, m.TrackID)
 	case len(m.Chunks) != 1 || m.Header.Size != int64(len(pa.Header)) || m.Chunks[0].Blob.Size != int64(len(pa.Audio)) ||
