@@ -59,8 +59,15 @@ func (r activityRecord) api(user model.UserID, display string) api.Activity {
 }
 
 // hub holds the open activity streams by user. Safe for concurrent use.
+//
+// send appends the shared, pre-encoded frame to each stream's pending
+// list and wakes the stream's handler, which writes everything pending
+// and flushes once. With flushEvery > 0 the wake-ups are coalesced in
+// time instead: one ticker wakes, every flushEvery, the handlers of the
+// streams that got something.
 type hub struct {
 	max, perUser, buf int
+	flushEvery        time.Duration // 0: wake a stream's handler at once
 
 	mu     sync.Mutex
 	closed bool
@@ -69,11 +76,27 @@ type hub struct {
 	done   chan struct{} // closed by close
 	sent   atomic.Uint64
 	drops  atomic.Uint64
+
+	dmu   sync.Mutex
+	dirty []*sub // streams with pending events since the last tick
 }
 
-// sub is one open stream: encoded events waiting to be written.
+// sub is one open stream: events waiting to be written.
 type sub struct {
-	ch chan queued
+	wake    chan struct{} // capacity 1: the handler has something to take
+	mu      sync.Mutex
+	pending []queued
+	dirty   bool // pending is non-empty and the stream is due a wake-up
+}
+
+// take returns the pending events and leaves spare (emptied) in their
+// place, so the handler and send alternate between two slices.
+func (s *sub) take(spare []queued) []queued {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := s.pending
+	s.pending, s.dirty = spare[:0], false
+	return out
 }
 
 // queued is one event waiting on a stream: its SSE frame and the relay
@@ -83,8 +106,44 @@ type queued struct {
 	at    time.Time
 }
 
-func newHub(maxStreams, perUser, buf int) *hub {
-	return &hub{max: maxStreams, perUser: perUser, buf: max(buf, 1), subs: map[model.UserID]map[*sub]struct{}{}, done: make(chan struct{})}
+func newHub(maxStreams, perUser, buf int, flushEvery time.Duration) *hub {
+	h := &hub{max: maxStreams, perUser: perUser, buf: max(buf, 1), flushEvery: flushEvery,
+		subs: map[model.UserID]map[*sub]struct{}{}, done: make(chan struct{})}
+	if flushEvery > 0 {
+		go h.tick()
+	}
+	return h
+}
+
+// tick wakes the streams that got events, every flushEvery, until close.
+func (h *hub) tick() {
+	t := time.NewTicker(h.flushEvery)
+	defer t.Stop()
+	var spare []*sub
+	for {
+		select {
+		case <-h.done:
+			return
+		case <-t.C:
+		}
+		h.dmu.Lock()
+		due := h.dirty
+		h.dirty = spare[:0]
+		h.dmu.Unlock()
+		for _, s := range due {
+			wake(s)
+		}
+		clear(due)
+		spare = due
+	}
+}
+
+// wake tells s's handler it has events, without blocking.
+func wake(s *sub) {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
 }
 
 // subscribe opens a stream for user; call the returned function when it
@@ -103,7 +162,7 @@ func (h *hub) subscribe(user model.UserID) (*sub, func(), error) {
 		m = map[*sub]struct{}{}
 		h.subs[user] = m
 	}
-	s := &sub{ch: make(chan queued, h.buf)}
+	s := &sub{wake: make(chan struct{}, 1)}
 	m[s] = struct{}{}
 	h.total++
 	return s, func() {
@@ -119,25 +178,30 @@ func (h *hub) subscribe(user model.UserID) (*sub, func(), error) {
 	}, nil
 }
 
-// send queues msg on every stream of user without blocking: a full
-// queue drops its oldest event.
+// send queues msg on every stream of user without blocking: a stream
+// holding buf events drops its oldest.
 func (h *hub) send(user model.UserID, msg queued) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for s := range h.subs[user] {
-		for {
-			select {
-			case s.ch <- msg:
-				h.sent.Add(1)
-			default:
-				select {
-				case <-s.ch:
-					h.drops.Add(1)
-				default:
-				}
-				continue
-			}
-			break
+		s.mu.Lock()
+		if len(s.pending) >= h.buf {
+			s.pending = append(s.pending[:0], s.pending[1:]...)
+			h.drops.Add(1)
+		}
+		s.pending = append(s.pending, msg)
+		due := !s.dirty
+		s.dirty = true
+		s.mu.Unlock()
+		h.sent.Add(1)
+		switch {
+		case !due:
+		case h.flushEvery == 0:
+			wake(s)
+		default:
+			h.dmu.Lock()
+			h.dirty = append(h.dirty, s)
+			h.dmu.Unlock()
 		}
 	}
 }
@@ -266,15 +330,9 @@ func (s *Service) publicPlaylist(ctx context.Context, id string) bool {
 }
 
 func (s *Service) publishH(c echo.Context) error {
-	me, err := caller(c)
-	if err != nil {
-		return err
-	}
-	if ok, d := s.posts.allow(me, s.opts.now()); !ok {
-		return tooMany(c, d, "activity updates")
-	}
 	var post api.ActivityPost
-	if err := relay.DecodeJSON(c, s.opts.maxBody, &post); err != nil {
+	me, err := s.limitedBody(c, s.posts, "activity updates", &post)
+	if err != nil {
 		return err
 	}
 	if _, err := s.Publish(c.Request().Context(), me, post); err != nil {
@@ -387,9 +445,11 @@ func (s *Service) streamH(c echo.Context) error {
 		return nil
 	}
 	w.Flush()
-	var batch []time.Time
+	var spare []queued
 	// The keep-alive goes only to streams idle for a whole period: with
-	// 10,000 streams a fixed ticker would add 400 writes a second.
+	// 10,000 streams a fixed ticker would add 400 writes a second. Writes
+	// only note their time; the timer is re-armed when it fires.
+	last := time.Now()
 	idle := time.NewTimer(s.opts.keepAlive)
 	defer idle.Stop()
 	for {
@@ -399,25 +459,26 @@ func (s *Service) streamH(c echo.Context) error {
 		case <-s.hub.done:
 			return nil
 		case <-idle.C:
+			if quiet := time.Since(last); quiet < s.opts.keepAlive {
+				idle.Reset(s.opts.keepAlive - quiet)
+				continue
+			}
 			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
 				return nil
 			}
+			last = time.Now()
 			idle.Reset(s.opts.keepAlive)
-		case q := <-sb.ch:
-			batch = append(batch[:0], q.at)
-			if err := write(q.frame); err != nil {
-				return nil
-			}
-			for n := len(sb.ch); n > 0; n-- { // write what else is queued before one flush
-				q := <-sb.ch
-				batch = append(batch, q.at)
+		case <-sb.wake:
+			batch := sb.take(spare)
+			for _, q := range batch {
 				if err := write(q.frame); err != nil {
 					return nil
 				}
 			}
 			w.Flush()
 			s.lat.record(s.opts.now(), batch...)
-			idle.Reset(s.opts.keepAlive)
+			clear(batch)
+			spare, last = batch, time.Now()
 			continue
 		}
 		w.Flush()

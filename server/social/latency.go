@@ -27,17 +27,17 @@ type fanoutLatency struct {
 	ms    []float64
 }
 
-// record adds the latencies of events published at ats and written at now.
-func (l *fanoutLatency) record(now time.Time, ats ...time.Time) {
+// record adds the latencies of events written at now.
+func (l *fanoutLatency) record(now time.Time, events ...queued) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.start.IsZero() {
 		l.start = now
 	}
-	for _, at := range ats {
+	for _, q := range events {
 		l.n++
 		if len(l.ms) < maxLatencySamples {
-			l.ms = append(l.ms, float64(now.Sub(at).Microseconds())/1000)
+			l.ms = append(l.ms, float64(now.Sub(q.at).Microseconds())/1000)
 		}
 	}
 	if now.Sub(l.start) < latencyWindow {

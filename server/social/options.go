@@ -17,6 +17,7 @@ type Options struct {
 	streams       int
 	userStreams   int
 	streamBuffer  int
+	streamFlush   time.Duration
 	keepAlive     time.Duration
 	shareRate     time.Duration
 	shareBurst    int
@@ -24,17 +25,24 @@ type Options struct {
 	activityBurst int
 	inviteTTL     time.Duration
 	limiterUsers  int
+	preview       time.Duration
+	previewRate   time.Duration
+	previewBurst  int
+	previewJobs   int
 }
 
 // DefaultOptions returns the defaults: time.Now and slog.Default(); share
 // links built from the request's scheme and host (set WithPublicURL in
 // production); at most 5,000 follows and 10,000 blocks per user; 64 KiB
 // request bodies; at most 50,000 activity streams open, 8 per user, 64
-// events queued per stream (the oldest dropped beyond), a keep-alive
+// events queued per stream (the oldest dropped beyond), each event
+// written at once (WithStreamFlush 0), a keep-alive
 // comment every 25 s; share creation at 1 per 6 s per user with a burst
 // of 20; activity posts at 1 per 500 ms per user with a burst of 10;
 // collaborator invites valid 7 days at most; rate limiters tracking at
-// most 100,000 users (least recently seen evicted).
+// most 100,000 users (least recently seen evicted); anonymous previews of
+// 30 s per track, at 1 request per 2 s per client address with a burst of
+// 30, at most 4 cut at once.
 func DefaultOptions() Options {
 	return Options{
 		now:           time.Now,
@@ -52,6 +60,10 @@ func DefaultOptions() Options {
 		activityBurst: 10,
 		inviteTTL:     7 * 24 * time.Hour,
 		limiterUsers:  100000,
+		preview:       30 * time.Second,
+		previewRate:   2 * time.Second,
+		previewBurst:  30,
+		previewJobs:   4,
 	}
 }
 
@@ -114,3 +126,31 @@ func (o Options) WithActivityRate(every time.Duration, burst int) Options {
 // WithInviteTTL sets the longest (and default) lifetime of a
 // collaborator invite link (default 7 days; at least 1 minute).
 func (o Options) WithInviteTTL(d time.Duration) Options { o.inviteTTL = max(d, time.Minute); return o }
+
+// WithPreview sets how much of each track a share link plays to a
+// visitor without an account (default 30 s; at least 1 s, at most 10 min).
+func (o Options) WithPreview(d time.Duration) Options {
+	o.preview = min(max(d, time.Second), 10*time.Minute)
+	return o
+}
+
+// WithPreviewRate sets the limit on anonymous preview requests (the
+// track list and each track's audio) per client address: one every
+// every, up to burst at once, and at most jobs previews cut at once in
+// all (more get 503); defaults 2 s, 30 and 4.
+func (o Options) WithPreviewRate(every time.Duration, burst, jobs int) Options {
+	o.previewRate, o.previewBurst, o.previewJobs = max(every, time.Millisecond), max(burst, 1), max(jobs, 1)
+	return o
+}
+
+// WithStreamFlush sets how often activity streams with pending events
+// are written and flushed (default 0: each event at once; at most 1 s).
+// A period d gathers a stream's events of d into one write and wakes the
+// writers of all streams together, adding at most d to the fan-out
+// latency. At the benchmark's rate (one event per stream per ~4 s) it
+// saved no measurable CPU (docs/BENCHMARKS.md "Social"): Go's HTTP/2
+// server still writes and flushes each stream's frame separately.
+func (o Options) WithStreamFlush(d time.Duration) Options {
+	o.streamFlush = min(max(d, 0), time.Second)
+	return o
+}

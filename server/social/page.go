@@ -33,22 +33,13 @@ type item struct {
 // gone is ErrNoShare.
 func (s *Service) describe(ctx context.Context, rec shareRecord) (item, error) {
 	it := item{Kind: rec.Kind, Seed: rec.Kind + ":" + rec.ID, Invite: rec.Invite}
-	artists := func(ids []model.ArtistID) string {
-		names := make([]string, 0, len(ids))
-		for _, a := range ids {
-			if ar, err := s.cat.Artist(ctx, a); err == nil {
-				names = append(names, ar.Name)
-			}
-		}
-		return strings.Join(names, ", ")
-	}
 	switch rec.Kind {
 	case api.ShareTrack:
 		t, err := s.cat.Track(ctx, model.TrackID(rec.ID))
 		if err != nil {
 			return it, errors.Join(ErrNoShare, err)
 		}
-		it.Title, it.Subtitle, it.Track, it.Seed = t.Title, artists(t.ArtistIDs), t.ID, "album:"+string(t.AlbumID)
+		it.Title, it.Subtitle, it.Track, it.Seed = t.Title, s.artistNames(ctx, t.ArtistIDs), t.ID, "album:"+string(t.AlbumID)
 		if al, err := s.cat.Album(ctx, t.AlbumID); err == nil {
 			it.Detail = al.Title
 		}
@@ -57,7 +48,7 @@ func (s *Service) describe(ctx context.Context, rec shareRecord) (item, error) {
 		if err != nil {
 			return it, errors.Join(ErrNoShare, err)
 		}
-		it.Title, it.Subtitle = al.Title, artists(al.ArtistIDs)
+		it.Title, it.Subtitle = al.Title, s.artistNames(ctx, al.ArtistIDs)
 		it.Detail = fmt.Sprintf("Album · %d tracks", len(al.TrackIDs))
 		if len(al.TrackIDs) > 0 {
 			it.Track = al.TrackIDs[0]
@@ -110,6 +101,7 @@ type pageData struct {
 	OGType   string
 	URL      string
 	ImageURL string
+	PlayURL  string
 	Desc     string
 }
 
@@ -144,7 +136,7 @@ var pageTmpl = template.Must(template.New("share").Parse(`<!doctype html>
 <p id="subtitle">{{.Subtitle}}</p>
 {{if .Detail}}<p id="detail">{{.Detail}}</p>{{end}}
 {{if .Invite}}<p id="invite">You are invited to edit this playlist. Accept in the Segue app.</p>{{end}}
-<p>Listen on Segue.</p>
+<p><a id="play" href="{{.PlayURL}}">Play on Segue</a> (a preview without an account)</p>
 </body>
 </html>
 `))
@@ -189,7 +181,7 @@ func (s *Service) pageH(c echo.Context) error {
 		return c.Blob(http.StatusOK, "image/png", b)
 	}
 	url := s.baseURL(c) + "/s/" + tok
-	d := pageData{item: it, OGType: "music.song", URL: url, ImageURL: url + ".png",
+	d := pageData{item: it, OGType: "music.song", URL: url, ImageURL: url + ".png", PlayURL: s.baseURL(c) + "/#/s/" + tok,
 		Desc: strings.TrimSpace(strings.Join([]string{it.Subtitle, it.Detail}, " · "))}
 	switch it.Kind {
 	case api.ShareAlbum:

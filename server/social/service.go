@@ -43,9 +43,13 @@ type Service struct {
 	hub    *hub
 	shares *userLimiter
 	posts  *userLimiter
-	waves  *waveCache
-	acts   *actWriter
-	lat    *fanoutLatency
+	// previews limits anonymous preview requests per client address;
+	// previewJobs bounds the previews cut at once.
+	previews    *userLimiter
+	previewJobs chan struct{}
+	waves       *waveCache
+	acts        *actWriter
+	lat         *fanoutLatency
 }
 
 // New returns a Service over the relay's store, catalog (with its public
@@ -54,9 +58,11 @@ type Service struct {
 func New(st store.Store, cat *catalog.Catalog, catalogPub ed25519.PublicKey, docsRepo *repo.Repo, opts Options) *Service {
 	s := &Service{
 		st: st, cat: cat, docs: docsRepo, opts: opts, log: opts.logger,
-		hub:    newHub(opts.streams, opts.userStreams, opts.streamBuffer),
-		shares: newUserLimiter(opts.shareRate, opts.shareBurst, opts.limiterUsers),
-		posts:  newUserLimiter(opts.activityRate, opts.activityBurst, opts.limiterUsers),
+		hub:         newHub(opts.streams, opts.userStreams, opts.streamBuffer, opts.streamFlush),
+		shares:      newUserLimiter(opts.shareRate, opts.shareBurst, opts.limiterUsers),
+		posts:       newUserLimiter(opts.activityRate, opts.activityBurst, opts.limiterUsers),
+		previews:    newUserLimiter(opts.previewRate, opts.previewBurst, opts.limiterUsers),
+		previewJobs: make(chan struct{}, opts.previewJobs),
 	}
 	s.waves = newWaveCache(s, catalogPub)
 	s.acts = newActWriter(st, opts.logger)
@@ -85,6 +91,8 @@ func NewForRelay(dd *catalog.DataDir, r *relay.Server, opts Options) *Service {
 //	DELETE /v1/shares/{token}        revoke it (owner)
 //	POST /v1/shares/{token}/accept   follow a shared playlist / accept an invite
 //	GET  /s/{token}, /s/{token}.png  public share page and card (no auth)
+//	GET  /s/{token}/preview          what the link plays (no auth, rate-limited per address)
+//	GET  /s/{token}/preview/{n}      track n's preview audio (no auth, CBOR)
 func (s *Service) Mount(r *relay.Server) {
 	r.Mount(func(v1 *echo.Group) {
 		v1.POST("/follows/:user", s.followH)
@@ -105,6 +113,8 @@ func (s *Service) Mount(r *relay.Server) {
 		v1.POST("/shares/:token/accept", s.acceptShareH)
 	})
 	r.Echo().GET("/s/:token", s.pageH)
+	r.Echo().GET("/s/:token/preview", s.previewH)
+	r.Echo().GET("/s/:token/preview/:n", s.previewAudioH)
 	r.OnShutdown(s.Close)
 }
 
@@ -123,6 +133,25 @@ func caller(c echo.Context) (model.UserID, error) {
 		return "", relay.ErrUnauthorized
 	}
 	return dev.User, nil
+}
+
+// limitedBody is the start of a rate-limited POST: the authenticated
+// caller, one token of the caller's bucket in lim (429 with Retry-After
+// naming what when there is none, before the body is read), then the
+// strict JSON body decoded into v (relay.DecodeJSON, Options' body
+// limit).
+func (s *Service) limitedBody(c echo.Context, lim *userLimiter, what string, v any) (model.UserID, error) {
+	me, err := caller(c)
+	if err != nil {
+		return "", err
+	}
+	if ok, d := lim.allow(me, s.opts.now()); !ok {
+		return "", tooMany(c, d, what)
+	}
+	if err := relay.DecodeJSON(c, s.opts.maxBody, v); err != nil {
+		return "", err
+	}
+	return me, nil
 }
 
 // pair returns the caller and the validated {user} of the path.

@@ -282,15 +282,9 @@ func (s *Service) baseURL(c echo.Context) string {
 }
 
 func (s *Service) createShareH(c echo.Context) error {
-	me, err := caller(c)
-	if err != nil {
-		return err
-	}
-	if ok, d := s.shares.allow(me, s.opts.now()); !ok {
-		return tooMany(c, d, "share links")
-	}
 	var req api.ShareRequest
-	if err := relay.DecodeJSON(c, s.opts.maxBody, &req); err != nil {
+	me, err := s.limitedBody(c, s.shares, "share links", &req)
+	if err != nil {
 		return err
 	}
 	out, err := s.CreateShare(c.Request().Context(), me, req, s.baseURL(c))

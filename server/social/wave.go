@@ -68,63 +68,76 @@ func (w *waveCache) get(ctx context.Context, track model.TrackID) ([]byte, error
 
 // compute decodes track's lowest published tier and summarises it.
 func (w *waveCache) compute(ctx context.Context, track model.TrackID) ([]byte, error) {
-	cat := w.s.cat
-	var env []byte
-	var tier model.Tier
-	for _, t := range model.Tiers {
-		b, err := cat.Manifest(ctx, track, t)
+	m, key, err := w.s.openStream(ctx, track, model.Tiers...)
+	if err != nil {
+		return nil, fmt.Errorf("waveform of %s: %w", track, err)
+	}
+	ogg, err := w.s.plainStream(ctx, m, key, len(m.Chunks))
+	if err != nil {
+		return nil, fmt.Errorf("waveform of %s: %w", track, err)
+	}
+	return summarize(ctx, bytes.NewReader(ogg), m.TotalSamples)
+}
+
+// openStream returns the verified manifest and content key of track's
+// first published tier of tiers.
+func (s *Service) openStream(ctx context.Context, track model.TrackID, tiers ...model.Tier) (*model.Manifest, crypto.ContentKey, error) {
+	var key crypto.ContentKey
+	for _, t := range tiers {
+		env, err := s.cat.Manifest(ctx, track, t)
 		if errors.Is(err, catalog.ErrNotFound) {
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return nil, key, err
 		}
-		env, tier = b, t
-		break
-	}
-	if env == nil {
-		return nil, fmt.Errorf("waveform of %s: no tier published", track)
-	}
-	m, err := crypto.OpenManifest(w.pub, env)
-	if err != nil {
-		return nil, err
-	}
-	key, err := cat.ContentKey(ctx, track, tier)
-	if err != nil {
-		return nil, err
-	}
-	blob := func(ref model.BlobRef, idx uint64, skip int64) ([]byte, error) {
-		b, err := cat.Blob(ctx, ref.SHA256)
+		m, err := crypto.OpenManifest(s.waves.pub, env)
 		if err != nil {
-			return nil, err
+			return nil, key, err
+		}
+		if m.TrackID != track || m.Tier != t {
+			return nil, key, fmt.Errorf("manifest is of %s/%s", m.TrackID, m.Tier)
+		}
+		key, err = s.cat.ContentKey(ctx, track, t)
+		return m, key, err
+	}
+	return nil, key, errors.New("no tier published")
+}
+
+// plainStream returns the relay's own audio of m in clear: header ‖
+// chunk 0 ‖ chunk 1 without its primer ‖ … up to chunk n-1, each blob
+// hash-checked against the manifest before it is decrypted. The caller
+// owns the result, which is clear audio: it must not be stored.
+func (s *Service) plainStream(ctx context.Context, m *model.Manifest, key crypto.ContentKey, n int) ([]byte, error) {
+	var out []byte
+	add := func(ref model.BlobRef, idx uint64, skip int64) error {
+		b, err := s.cat.Blob(ctx, ref.SHA256)
+		if err != nil {
+			return err
 		}
 		if crypto.BlobHash(b) != ref.SHA256 {
-			return nil, fmt.Errorf("waveform of %s: blob hash mismatch", track)
+			return errors.New("blob hash mismatch")
+		}
+		if skip > int64(len(b)) {
+			return errors.New("primer past chunk end")
 		}
 		crypto.XORKeyStream(key, idx, 0, b, b)
-		if skip > int64(len(b)) {
-			return nil, fmt.Errorf("waveform of %s: primer past chunk end", track)
-		}
-		return b[skip:], nil
+		out = append(out, b[skip:]...)
+		return nil
 	}
-	var ogg bytes.Buffer
-	h, err := blob(m.Header, 0, 0)
-	if err != nil {
+	if err := add(m.Header, 0, 0); err != nil {
 		return nil, err
 	}
-	ogg.Write(h)
-	for i, c := range m.Chunks {
+	for i, c := range m.Chunks[:min(n, len(m.Chunks))] {
 		skip := c.PrimerSize
 		if i == 0 {
 			skip = 0
 		}
-		b, err := blob(c.Blob, uint64(i)+1, skip)
-		if err != nil {
+		if err := add(c.Blob, uint64(i)+1, skip); err != nil {
 			return nil, err
 		}
-		ogg.Write(b)
 	}
-	return summarize(ctx, &ogg, m.TotalSamples)
+	return out, nil
 }
 
 // summarize decodes the Ogg Vorbis stream r of total sample frames into

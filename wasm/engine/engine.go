@@ -120,7 +120,9 @@ type Engine struct {
 	catKey ed25519.PublicKey
 	keys   map[string]keyEntry
 	p      *player.Player
-	closed bool
+	// preview is the share link PlayShare plays while signed out.
+	preview *preview
+	closed  bool
 }
 
 type keyEntry struct {

@@ -15,7 +15,9 @@ import (
 
 // Source is the engine as a player.Source: manifests verified under the
 // pinned catalog key, blobs verified against the manifest before they
-// are decrypted in memory with the content key from the relay.
+// are decrypted in memory with the content key from the relay. While
+// signed out, the tracks of a share link PlayShare plays open as that
+// link's previews instead (api.PreviewAudio, already clear: no key).
 type Source struct{ E *Engine }
 
 // OpenTrack implements player.Source: the manifest (with the header and
@@ -23,6 +25,9 @@ type Source struct{ E *Engine }
 func (s Source) OpenTrack(ctx context.Context, id model.TrackID, tier model.Tier) (player.TrackSource, error) {
 	if !tier.Valid() {
 		return nil, fmt.Errorf("%w: %w", player.ErrUnplayable, model.ErrInvalidTier)
+	}
+	if token, n, ok := s.E.previewOf(id); ok {
+		return s.E.openPreview(ctx, token, n, id)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

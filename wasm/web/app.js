@@ -210,6 +210,36 @@
     else say("pl-msg", "Nothing is playing.");
   });
 
+  // A share link opens the page at #/s/{token}: Play plays the item, in
+  // full when signed in, else each track's preview (no account needed).
+  // The token stays in the fragment: never sent in a request line or a
+  // Referer.
+  const shareToken = () => (/^#\/s\/([A-Za-z0-9_-]{22})$/.exec(location.hash) || [])[1] || "";
+  function shared() {
+    const tok = shareToken();
+    $("shared").hidden = !tok;
+    say("shared-msg", "");
+    if (tok) say("shared-title", "A shared link: press Play.");
+  }
+  $("shared-play").addEventListener("click", async () => {
+    const tok = shareToken();
+    if (!tok) return;
+    say("shared-msg", "Loading…");
+    try {
+      const x = await engine();
+      const r = await x.playShare(tok);
+      const sh = r.share;
+      say("shared-title", sh.subtitle ? `${sh.title} — ${sh.subtitle}` : sh.title);
+      say("shared-msg", r.preview
+        ? `Preview: the first ${Math.round(sh.preview_ms / 1000)} s of each track. Sign in to hear it all.`
+        : `Playing ${sh.tracks.length === 1 ? "the track" : `${sh.tracks.length} tracks`}.`);
+    } catch (err) {
+      say("shared-msg", /\b404\b/.test(String(err.message || err)) ? "This link does not exist or was revoked." : String(err.message || err));
+    }
+  });
+  addEventListener("hashchange", shared);
+  shared();
+
   // A browser that signed in before is still a device: go to the library.
   engine().then((x) => { if (x.loggedIn) signedIn(); }, (err) => say("account-msg", String(err.message || err)));
 

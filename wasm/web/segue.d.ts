@@ -62,6 +62,18 @@ export interface OutputStats {
   underruns: number;
 }
 
+/** What a share link plays (GET /s/{token}/preview). */
+export interface SharePreview {
+  kind: "track" | "album" | "playlist";
+  /** The album or track id; absent for a playlist. */
+  id?: string;
+  title: string;
+  subtitle?: string;
+  /** How much of each track a visitor without an account hears. */
+  preview_ms: number;
+  tracks: { id: string; title: string; artists?: string }[];
+}
+
 export interface Session {
   readonly audioContext: BaseAudioContext;
   /** True when the output uses a SharedArrayBuffer ring (cross-origin isolated page). */
@@ -80,6 +92,12 @@ export interface Session {
   /** Plays album id from track index start, at output frame frame of that track (sample-exact). */
   playAlbum(id: string, start?: number, frame?: number): Promise<void>;
   playTracks(ids: string[], start?: number, contextKind?: string, contextId?: string): Promise<void>;
+  /**
+   * Plays the item of a share link (token = the last element of /s/{token}):
+   * the whole item when signed in; otherwise each track's preview (the first
+   * share.preview_ms of it), served without an account. preview tells which.
+   */
+  playShare(token: string): Promise<{ share: SharePreview; preview: boolean }>;
   pause(): Promise<void>;
   resume(): Promise<void>;
   next(): Promise<void>;

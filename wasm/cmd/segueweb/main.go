@@ -177,6 +177,14 @@ func bridge(e *engine.Engine, p *player.Player) js.Value {
 			}
 			return none(e.PlayTracks(ctx, c, ids, int(num(a, 1))))
 		}),
+		"playShare": fn(func(ctx context.Context, a []js.Value) (any, error) {
+			sp, preview, err := e.PlayShare(ctx, str(a, 0))
+			if err != nil {
+				return nil, err
+			}
+			b, err := json.Marshal(map[string]any{"share": sp, "preview": preview})
+			return string(b), err
+		}),
 		"pause":    fn(func(context.Context, []js.Value) (any, error) { return none(p.Pause()) }),
 		"resume":   fn(func(context.Context, []js.Value) (any, error) { return none(p.Resume()) }),
 		"next":     fn(func(context.Context, []js.Value) (any, error) { return none(p.Next()) }),
