@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -47,6 +48,51 @@ func loadBatch() int {
 	return 1000
 }
 
+// loadContentType is the upload form of the load generator:
+// SEGUE_COUNTING_LOAD_FORMAT=json for JSON, otherwise the compact CBOR.
+func loadContentType() string {
+	if os.Getenv(loadEnv+"_FORMAT") == "json" {
+		return "application/json"
+	}
+	return api.PlaysCBOR
+}
+
+// encodeLoadBatch encodes one upload in the loadContentType form.
+func encodeLoadBatch(evs []api.PlayRecord, sig []byte) ([]byte, error) {
+	if loadContentType() != api.PlaysCBOR {
+		return json.Marshal(api.PlaysRequest{Events: evs, Sig: sig})
+	}
+	w := api.PlaysRequestWire{Sig: sig, Events: make([]api.PlayWire, len(evs))}
+	for i, e := range evs {
+		w.Events[i] = api.WireOf(e)
+	}
+	return cborx.Marshal(w)
+}
+
+var answerDec = cborx.Limits{MaxArrayElements: 1 << 16}.StrictDecMode()
+
+// decodeLoadAnswer reads and closes res, an answer in loadContentType
+// form, refusing any status but 200.
+func decodeLoadAnswer(res *http.Response) (api.PlaysAnswer, error) {
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil || res.StatusCode != http.StatusOK {
+		return api.PlaysAnswer{}, fmt.Errorf("status %s: %v: %s", res.Status, err, b)
+	}
+	var ans api.PlaysAnswer
+	if loadContentType() != api.PlaysCBOR {
+		return ans, json.Unmarshal(b, &ans)
+	}
+	var w api.PlaysAnswerWire
+	if err := answerDec.Unmarshal(b, &w); err != nil {
+		return ans, err
+	}
+	for _, r := range w.Results {
+		ans.Results = append(ans.Results, api.PlayResult{Seq: r.Seq, Status: r.Status})
+	}
+	return ans, nil
+}
+
 // TestLoadGeneratorChild is the load generator of BenchmarkIngestHTTP,
 // run as a separate process: it posts SEGUE_COUNTING_LOAD_BATCHES signed
 // batches of loadBatch events from 16 connections and prints "ok" when
@@ -80,7 +126,7 @@ func TestLoadGeneratorChild(t *testing.T) {
 			if err != nil {
 				fail(err)
 			}
-			body, err := json.Marshal(api.PlaysRequest{Events: evs, Sig: id.Sign(msg)})
+			body, err := encodeLoadBatch(evs, id.Sign(msg))
 			if err != nil {
 				fail(err)
 			}
@@ -95,16 +141,14 @@ func TestLoadGeneratorChild(t *testing.T) {
 			for body := range bodies {
 				req, _ := http.NewRequest(http.MethodPost, url+"/v1/plays", bytes.NewReader(body))
 				req.Header.Set("Authorization", "Bearer "+token)
-				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Content-Type", loadContentType())
 				res, err := http.DefaultClient.Do(req)
 				if err != nil {
 					fail(err)
 				}
-				var ans api.PlaysAnswer
-				err = json.NewDecoder(res.Body).Decode(&ans)
-				res.Body.Close()
-				if err != nil || res.StatusCode != http.StatusOK {
-					fail(fmt.Errorf("status %s: %v", res.Status, err))
+				ans, err := decodeLoadAnswer(res)
+				if err != nil {
+					fail(err)
 				}
 				for _, r := range ans.Results {
 					if r.Status != api.PlayAccepted {

@@ -45,13 +45,14 @@ type Service struct {
 	opts  Options
 	lg    *slog.Logger
 	met   *metrics
+	durs  *durations
 }
 
 // New returns the counting service. With a non-nil chain (over st) every
 // counted stream is appended to the audit log in the transaction that
 // counts it, and every rejected upload event after its answer is decided.
 func New(st store.Store, log events.Log, cat *catalog.Catalog, chain *audit.Chain, opts Options) *Service {
-	s := &Service{st: st, log: log, cat: cat, chain: chain, opts: opts, lg: opts.logger}
+	s := &Service{st: st, log: log, cat: cat, chain: chain, opts: opts, lg: opts.logger, durs: newDurations(cat)}
 	s.met = newMetrics(s)
 	return s
 }

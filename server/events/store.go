@@ -55,14 +55,20 @@ type batchRec struct {
 	Sig      []byte         `cbor:"5,keyasint"`
 }
 
-// contentHash identifies an event's content for the (device, seq)
-// de-duplication: SHA-256 of its signed encoding.
-func contentHash(dev model.DeviceID, e api.PlayRecord) ([32]byte, error) {
-	m, err := crypto.PlaysMessage(dev, []api.PlayRecord{e})
-	if err != nil {
-		return [32]byte{}, fmt.Errorf("%w: %v", ErrBadBatch, err)
+// contentHashes identifies each event's content for the (device, seq)
+// de-duplication: SHA-256 of its signed encoding as a one-event batch.
+func contentHashes(dev model.DeviceID, evs []api.PlayRecord) ([][32]byte, error) {
+	hashes := make([][32]byte, len(evs))
+	var buf []byte
+	for i := range evs {
+		var err error
+		buf, err = crypto.AppendPlaysMessage(buf[:0], dev, evs[i:i+1])
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrBadBatch, err)
+		}
+		hashes[i] = sha256.Sum256(buf)
 	}
-	return sha256.Sum256(m), nil
+	return hashes, nil
 }
 
 // StoreLog is the embedded Log over a store.Store (the relay's Badger;
@@ -114,13 +120,9 @@ func (l *StoreLog) Append(ctx context.Context, b Batch) ([]Outcome, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	hashes := make([][32]byte, len(b.Events))
-	for i, e := range b.Events {
-		h, err := contentHash(b.Device, e)
-		if err != nil {
-			return nil, err
-		}
-		hashes[i] = h
+	hashes, err := contentHashes(b.Device, b.Events)
+	if err != nil {
+		return nil, err
 	}
 	r := &appendReq{b: b, hashes: hashes, done: make(chan struct{})}
 	l.gmu.Lock()
