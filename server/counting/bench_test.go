@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -172,7 +174,64 @@ func TestLoadGeneratorChild(t *testing.T) {
 // taskset -c on that CPU. b.N is the number of batches; the metric is
 // events/s.
 func BenchmarkIngestHTTP(b *testing.B) {
-	f := newFixture(b, counting.DefaultOptions())
+	benchIngestHTTP(b, newFixture(b, counting.DefaultOptions()))
+}
+
+// BenchmarkIngestHTTPCounting is BenchmarkIngestHTTP with the counting
+// consumer running, as on a real relay (poll 50 ms): it also reports the
+// largest consumer lag sampled every 50 ms (lag-events, and lag-s = that
+// over the ingest rate) and how long after the last answer the consumer
+// took to count everything (drain-ms).
+func BenchmarkIngestHTTPCounting(b *testing.B) {
+	f := newFixture(b, counting.DefaultOptions().WithPoll(50*time.Millisecond))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.svc.Run(ctx) }()
+	var maxLag atomic.Uint64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				if l, err := f.svc.Lag(ctx); err == nil && l > maxLag.Load() {
+					maxLag.Store(l)
+				}
+			}
+		}
+	}()
+	benchIngestHTTP(b, f)
+	close(stop)
+	<-sampled
+	end := time.Now()
+	for {
+		l, err := f.svc.Lag(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if l == 0 {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	drain := time.Since(end)
+	cancel()
+	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+		b.Fatal(err)
+	}
+	rate := float64(b.N*loadBatch()) / b.Elapsed().Seconds()
+	b.ReportMetric(float64(maxLag.Load()), "lag-events")
+	b.ReportMetric(float64(maxLag.Load())/rate, "lag-s")
+	b.ReportMetric(float64(drain.Milliseconds()), "drain-ms")
+}
+
+// benchIngestHTTP runs the load generator against f's relay.
+func benchIngestHTTP(b *testing.B, f *fixture) {
 	id, err := loadIdentity()
 	if err != nil {
 		b.Fatal(err)
@@ -190,12 +249,15 @@ func BenchmarkIngestHTTP(b *testing.B) {
 	cmd.Env = append(os.Environ(), loadEnv+"="+f.r.URL, loadEnv+"_BATCHES="+strconv.Itoa(b.N),
 		loadEnv+"_TRACKS="+strings.Join(tracks, ","), loadEnv+"_TOKEN="+d.token)
 	b.ResetTimer()
+	cpu := cpuSelf(b)
 	out, err := cmd.Output()
+	cpu = cpuSelf(b) - cpu
 	b.StopTimer()
 	if err != nil || !strings.Contains(string(out), "ok") {
 		b.Fatalf("load generator: %v\n%s", err, out)
 	}
 	b.ReportMetric(float64(b.N*loadBatch())/b.Elapsed().Seconds(), "events/s")
+	reportCPU(b, cpu, cmd, b.N*loadBatch())
 }
 
 // BenchmarkFsyncFloor is the floor BenchmarkIngestHTTP is compared with:

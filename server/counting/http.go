@@ -29,12 +29,14 @@ var ErrBadSignature = errors.New("counting: bad batch signature")
 // Mount registers the counting routes on r (call before serving):
 //
 //	POST /v1/plays                         upload play events (device token, signed batch)
-//	GET  /v1/admin/counts?track=&month=    counted streams (admin token)
+//	GET  /v1/admin/counts?track=&month=[&country=]  counted streams, per country (admin token)
+//	PUT  /v1/admin/accounts/:user/country           set an account's country (admin token)
 func (s *Service) Mount(r *relay.Server) {
 	r.Mount(func(v1 *echo.Group) {
 		v1.POST("/plays", s.plays)
 	})
 	r.Echo().GET("/v1/admin/counts", s.counts, s.admin)
+	r.Echo().PUT("/v1/admin/accounts/:user/country", s.setCountry, s.admin)
 	if err := r.RegisterMetrics(s.met.collectors()...); err != nil {
 		s.lg.Error("counting: metrics not registered", "err", err)
 	}
@@ -251,27 +253,90 @@ func validEnd(r model.EndReason) bool {
 	return false
 }
 
-// CountsAnswer is the JSON answer of GET /v1/admin/counts.
+// CountsAnswer is the JSON answer of GET /v1/admin/counts. With a
+// country filter Streams is that country's and Countries is absent;
+// without one Streams is the track's total and Countries its split
+// (UnknownCountry for accounts without a country).
 type CountsAnswer struct {
-	Track   model.TrackID `json:"track"`
-	Month   string        `json:"month"`
-	Streams uint64        `json:"streams"`
+	Track     model.TrackID     `json:"track"`
+	Month     string            `json:"month"`
+	Country   string            `json:"country,omitempty"`
+	Streams   uint64            `json:"streams"`
+	Countries map[string]uint64 `json:"countries,omitempty"`
 }
 
-// counts handles GET /v1/admin/counts?track=&month=.
+// counts handles GET /v1/admin/counts?track=&month=[&country=].
 func (s *Service) counts(c echo.Context) error {
-	track, month := model.TrackID(c.QueryParam("track")), c.QueryParam("month")
+	ctx := c.Request().Context()
+	track, month, country := model.TrackID(c.QueryParam("track")), c.QueryParam("month"), c.QueryParam("country")
 	if track == "" || len(track) > 128 {
 		return fmt.Errorf("%w: track required", relay.ErrBadRequest)
 	}
-	n, err := s.TrackStreams(c.Request().Context(), track, month)
+	if country != "" && country != UnknownCountry && !relay.ValidCountry(country) {
+		return fmt.Errorf("%w: %w: %s", relay.ErrBadRequest, relay.ErrBadCountry, relay.QuoteInput(country))
+	}
+	n, err := s.TrackStreams(ctx, track, month)
 	if errors.Is(err, ErrBadMonth) {
 		return fmt.Errorf("%w: %w", relay.ErrBadRequest, err)
 	}
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, CountsAnswer{Track: track, Month: month, Streams: n})
+	per, err := s.CountryStreams(ctx, track, month)
+	if err != nil {
+		return err
+	}
+	if country != "" {
+		return c.JSON(http.StatusOK, CountsAnswer{Track: track, Month: month, Country: country, Streams: per[country]})
+	}
+	return c.JSON(http.StatusOK, CountsAnswer{Track: track, Month: month, Streams: n, Countries: per})
+}
+
+// CountryRequest is the JSON body of PUT /v1/admin/accounts/:user/country:
+// an ISO 3166-1 alpha-2 code, or "" to clear it.
+type CountryRequest struct {
+	Country string `json:"country"`
+}
+
+// SetCountry sets user's account country (relay.ValidCountry, or "" for
+// none). Streams counted afterwards are counted under it; earlier counts
+// keep the country they were counted under.
+func (s *Service) SetCountry(ctx context.Context, user model.UserID, country string) error {
+	if country != "" && !relay.ValidCountry(country) {
+		return fmt.Errorf("%w: %w: %s", relay.ErrBadRequest, relay.ErrBadCountry, relay.QuoteInput(country))
+	}
+	return s.st.Update(ctx, func(tx store.Txn) error {
+		b, err := tx.Get(relay.AccountKey(user))
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("%w: account %s", relay.ErrNotFound, relay.QuoteInput(string(user)))
+		}
+		if err != nil {
+			return err
+		}
+		var a relay.Account
+		if err := relay.DecodeRecord(b, &a); err != nil {
+			return fmt.Errorf("decode account: %w", err)
+		}
+		a.Country = country
+		val, err := cborx.Marshal(a)
+		if err != nil {
+			return fmt.Errorf("encode account: %w", err)
+		}
+		return tx.Set(relay.AccountKey(user), val)
+	})
+}
+
+// setCountry handles PUT /v1/admin/accounts/:user/country.
+func (s *Service) setCountry(c echo.Context) error {
+	var req CountryRequest
+	if err := relay.DecodeJSON(c, 4096, &req); err != nil {
+		return err
+	}
+	user := model.UserID(c.Param("user"))
+	if err := s.SetCountry(c.Request().Context(), user, req.Country); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]string{"username": string(user), "country": req.Country})
 }
 
 // admin refuses requests without the admin bearer token.

@@ -34,11 +34,17 @@ type fixture struct {
 
 func newFixture(t testing.TB, opts counting.Options) *fixture {
 	t.Helper()
+	return newFixtureLog(t, opts, func(dd *catalog.DataDir) events.Log { return events.NewStoreLog(dd.Store) })
+}
+
+// newFixtureLog is newFixture with the event log mk returns.
+func newFixtureLog(t testing.TB, opts counting.Options, mk func(*catalog.DataDir) events.Log) *fixture {
+	t.Helper()
 	f := &fixture{}
 	f.r = testbed.NewRelay(t, testbed.DefaultOptions().WithMount(func(dd *catalog.DataDir, srv *relay.Server) {
 		f.dd = dd
 		chain := audit.NewChain(dd.Store, dd.Signer, 5, nil)
-		f.svc = counting.New(dd.Store, events.NewStoreLog(dd.Store), dd.Catalog, chain, opts.WithAdminToken(adminToken).WithLogger(nil))
+		f.svc = counting.New(dd.Store, mk(dd), dd.Catalog, chain, opts.WithAdminToken(adminToken).WithLogger(nil))
 		f.svc.Mount(srv)
 	}))
 	return f
