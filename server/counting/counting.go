@@ -47,14 +47,25 @@ type Service struct {
 	lg    *slog.Logger
 	met   *metrics
 	durs  *durations
+	// horizon: plays that started more than this before the relay clock
+	// are too old (0: no limit); set for logs that expire events.
+	horizon time.Duration
 }
 
-// New returns the counting service. With a non-nil chain (over st) every
+// New returns the counting service. When log expires events by age
+// (events.Expirer) uploads refuse plays that started more than that age
+// minus a margin (a tenth of it, at most an hour, for clock differences
+// between relay and log server) before the relay clock, as too_old: an
+// event accepted again after its de-duplication record expired would be
+// counted twice. With a non-nil chain (over st) every
 // counted stream is appended to the audit log in the transaction that
 // counts it, and every rejected upload event after its answer is decided.
 func New(st store.Store, log events.Log, cat *catalog.Catalog, chain *audit.Chain, opts Options) *Service {
 	s := &Service{st: st, log: log, cat: cat, chain: chain, opts: opts, lg: opts.logger, durs: newDurations(cat)}
 	s.met = newMetrics(s)
+	if x, ok := log.(events.Expirer); ok && x.MaxAge() > 0 {
+		s.horizon = x.MaxAge() - min(x.MaxAge()/10, time.Hour)
+	}
 	return s
 }
 

@@ -232,6 +232,9 @@ func (s *Service) validate(ctx context.Context, e api.PlayRecord, nowMs int64) (
 	if limit := nowMs + s.opts.skew.Milliseconds(); e.StartedAt > limit || e.StartedAt+e.PlayedMs > limit {
 		return api.PlayFuture, nil
 	}
+	if s.horizon > 0 && e.StartedAt < nowMs-s.horizon.Milliseconds() {
+		return api.PlayTooOld, nil
+	}
 	d, err := s.durs.get(ctx, e.Track)
 	if err != nil {
 		return "", err

@@ -70,6 +70,7 @@ type Options struct {
 	consumer  string
 	timeout   time.Duration
 	dupWindow time.Duration
+	maxAge    time.Duration
 }
 
 // DefaultOptions: prefix "segue_plays", 1 replica, consumer "counting",
@@ -110,6 +111,20 @@ func (o Options) WithTimeout(d time.Duration) Options {
 	if d > 0 {
 		o.timeout = d
 	}
+	return o
+}
+
+// WithMaxAge sets the retention of raw events: both streams get this
+// JetStream MaxAge, so the server deletes events and batches published
+// longer ago (default 0: keep forever; negative values become 0). The
+// (device, seq) de-duplication lives in the events stream, so it ends
+// with the event: the log reports the age through MaxAge and the counting
+// service then rejects plays that started too long ago (api.PlayTooOld),
+// so a retry or replay of an expired event is refused, not counted again.
+// The consumer must count events before they expire; a Read below the
+// stream's first kept event returns events.ErrPruned.
+func (o Options) WithMaxAge(d time.Duration) Options {
+	o.maxAge = max(d, 0)
 	return o
 }
 
@@ -171,10 +186,14 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Log, error) {
 		return nil, fmt.Errorf("natslog: %w", err)
 	}
 	l := &Log{opts: opts, js: js}
+	if opts.maxAge > 0 {
+		// JetStream refuses a duplicate window longer than the age.
+		opts.dupWindow = min(opts.dupWindow, opts.maxAge)
+	}
 	l.evs, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name: opts.prefix + "_EVENTS", Subjects: []string{opts.prefix + ".ev.>"},
 		Storage: jetstream.FileStorage, Replicas: opts.replicas, Retention: jetstream.LimitsPolicy,
-		Duplicates: opts.dupWindow, Discard: jetstream.DiscardNew,
+		Duplicates: opts.dupWindow, Discard: jetstream.DiscardNew, MaxAge: opts.maxAge,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("natslog: events stream: %w", err)
@@ -182,7 +201,7 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Log, error) {
 	l.batches, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name: opts.prefix + "_BATCHES", Subjects: []string{opts.prefix + ".batch.>"},
 		Storage: jetstream.FileStorage, Replicas: opts.replicas, Retention: jetstream.LimitsPolicy,
-		Discard: jetstream.DiscardNew,
+		Discard: jetstream.DiscardNew, MaxAge: opts.maxAge,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("natslog: batches stream: %w", err)
@@ -289,6 +308,9 @@ func (l *Log) Append(ctx context.Context, b events.Batch) ([]events.Outcome, err
 	return out, nil
 }
 
+// MaxAge implements events.Expirer: the streams' retention (0: none).
+func (l *Log) MaxAge() time.Duration { return l.opts.maxAge }
+
 // Head implements events.Log: the events stream's last sequence.
 func (l *Log) Head(ctx context.Context) (uint64, error) {
 	info, err := l.evs.Info(ctx)
@@ -307,6 +329,15 @@ func (l *Log) Read(ctx context.Context, from uint64, limit int) ([]events.Entry,
 	}
 	if from >= head {
 		return nil, nil
+	}
+	if l.opts.maxAge > 0 {
+		info, err := l.evs.Info(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("natslog: read: %w", err)
+		}
+		if first := info.State.FirstSeq; first > 0 && from+1 < first {
+			return nil, fmt.Errorf("%w: offset %d (first kept %d)", events.ErrPruned, from, first-1)
+		}
 	}
 	limit = int(min(uint64(limit), head-from))
 	l.mu.Lock()
