@@ -55,14 +55,21 @@ type batchRec struct {
 	Sig      []byte         `cbor:"5,keyasint"`
 }
 
-// contentHashes identifies each event's content for the (device, seq)
+// CheckBatch is the validation every backend applies before an append:
+// the batch needs a device, a signature and events, and every event a
+// signed encoding (crypto.PlaysMessage: strings ≤ 65,535 bytes). It
+// returns each event's content hash for the (device, seq)
 // de-duplication: SHA-256 of its signed encoding as a one-event batch.
-func contentHashes(dev model.DeviceID, evs []api.PlayRecord) ([][32]byte, error) {
-	hashes := make([][32]byte, len(evs))
+// Errors wrap ErrBadBatch.
+func CheckBatch(b Batch) ([][32]byte, error) {
+	if b.Device == "" || len(b.Sig) == 0 || len(b.Events) == 0 {
+		return nil, ErrBadBatch
+	}
+	hashes := make([][32]byte, len(b.Events))
 	var buf []byte
-	for i := range evs {
+	for i := range b.Events {
 		var err error
-		buf, err = crypto.AppendPlaysMessage(buf[:0], dev, evs[i:i+1])
+		buf, err = crypto.AppendPlaysMessage(buf[:0], b.Device, b.Events[i:i+1])
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrBadBatch, err)
 		}
@@ -114,14 +121,11 @@ func NewStoreLog(st store.Store) *StoreLog { return &StoreLog{st: st} }
 // queued, an Append waits for its commit even when ctx is cancelled, so
 // an error always means nothing of the batch was added.
 func (l *StoreLog) Append(ctx context.Context, b Batch) ([]Outcome, error) {
-	if b.Device == "" || len(b.Sig) == 0 || len(b.Events) == 0 {
-		return nil, ErrBadBatch
-	}
-	if err := ctx.Err(); err != nil {
+	hashes, err := CheckBatch(b)
+	if err != nil {
 		return nil, err
 	}
-	hashes, err := contentHashes(b.Device, b.Events)
-	if err != nil {
+	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	r := &appendReq{b: b, hashes: hashes, done: make(chan struct{})}

@@ -40,7 +40,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -55,7 +54,6 @@ import (
 
 	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/core/model"
-	"github.com/segue-fm/segue/crypto"
 	"github.com/segue-fm/segue/internal/cborx"
 	"github.com/segue-fm/segue/server/events"
 )
@@ -225,16 +223,15 @@ func validDevice(d model.DeviceID) bool {
 // Append implements events.Log (see the package doc for how a failure
 // midway differs from the Badger backend).
 func (l *Log) Append(ctx context.Context, b events.Batch) ([]events.Outcome, error) {
-	if !validDevice(b.Device) || len(b.Sig) == 0 || len(b.Events) == 0 {
+	if !validDevice(b.Device) {
 		return nil, events.ErrBadBatch
 	}
-	hashes := make([]string, len(b.Events))
-	for i, e := range b.Events {
-		m, err := crypto.PlaysMessage(b.Device, []api.PlayRecord{e})
-		if err != nil {
-			return nil, fmt.Errorf("%w: %v", events.ErrBadBatch, err)
-		}
-		h := sha256.Sum256(m)
+	sums, err := events.CheckBatch(b)
+	if err != nil {
+		return nil, err
+	}
+	hashes := make([]string, len(sums))
+	for i, h := range sums {
 		hashes[i] = hex.EncodeToString(h[:])
 	}
 	var raw [8]byte
