@@ -28,7 +28,14 @@ const PlaysDomain = "segue-plays-v1"
 // complement). It is a pure function of its arguments; the returned slice
 // is the caller's. It fails for a string longer than 65,535 bytes.
 func PlaysMessage(device model.DeviceID, events []api.PlayRecord) ([]byte, error) {
-	b := append([]byte(PlaysDomain), 0)
+	return AppendPlaysMessage(nil, device, events)
+}
+
+// AppendPlaysMessage appends PlaysMessage(device, events) to dst and
+// returns the extended slice (dst may be reused across calls to save
+// allocations); on error the returned slice is not a valid message.
+func AppendPlaysMessage(dst []byte, device model.DeviceID, events []api.PlayRecord) ([]byte, error) {
+	b := append(append(dst, PlaysDomain...), 0)
 	var err error
 	put := func(s string) {
 		if len(s) > 0xffff {

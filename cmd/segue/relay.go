@@ -59,8 +59,9 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fastHash := fs.Bool("insecure-fast-passwords", false, "hash passwords with a trivial Argon2id cost (tests and demos only)")
 	tlsCert := fs.String("tls-cert", envOr("SEGUE_TLS_CERT", ""), "PEM certificate chain: serve HTTPS (HTTP/2 via ALPN) instead of HTTP/1.1 + h2c (env SEGUE_TLS_CERT)")
 	publicURL := fs.String("public-url", envOr("SEGUE_PUBLIC_URL", ""), "base URL of share links and pages, e.g. https://segue.example (env SEGUE_PUBLIC_URL; default: the request's host)")
-	retention := fs.Duration("event-retention", 0, "delete raw play events this long after they arrived, once counted (0 keeps them; counts, audit log and dedup index stay)")
+	retention := fs.Duration("event-retention", 0, "delete raw play events this long after they arrived, once counted (0 keeps them; counts, audit log and dedup index stay); with --events-nats the JetStream streams' MaxAge, and older plays are refused as too_old")
 	natsURL := fs.String("events-nats", envOr("SEGUE_EVENTS_NATS", ""), "NATS server URL: keep the play-event log on JetStream (server/events/natslog) instead of the relay's Badger (env SEGUE_EVENTS_NATS)")
+	fraudEvery := fs.Duration("fraud-scan-interval", 0, "run the fraud scan of the current and previous month this often, storing the flags royalties hold out (0: only `segue fraud scan`)")
 	tlsKey := fs.String("tls-key", envOr("SEGUE_TLS_KEY", ""), "PEM private key for -tls-cert (env SEGUE_TLS_KEY)")
 	s3 := addBlobS3Flags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -155,7 +156,7 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return fmt.Errorf("connect to nats: %w", err)
 		}
 		defer nc.Close()
-		if evlog, err = natslog.Open(ctx, nc, natslog.DefaultOptions()); err != nil {
+		if evlog, err = natslog.Open(ctx, nc, natslog.DefaultOptions().WithMaxAge(*retention)); err != nil {
 			srv.Close()
 			return err
 		}
@@ -180,6 +181,7 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}()
 	defer func() { stopCounting(); <-counted }()
+	defer startFraudScans(ctx, dd.Store, evlog, counts, *fraudEvery, log)()
 	scheme := "http"
 	if opts.TLS() {
 		scheme = "https"

@@ -53,6 +53,12 @@ const (
 	PlayFuture = "future_timestamp"
 	// PlayTooLong: played_ms exceeds the track's duration × 1.05.
 	PlayTooLong = "played_exceeds_track"
+	// PlayTooOld: the play started before the relay's event-log
+	// retention horizon (only on logs that expire events, such as the
+	// NATS JetStream backend with a maximum age), so its de-duplication
+	// record may be gone and it is refused rather than risk counting it
+	// twice.
+	PlayTooOld = "too_old"
 	// PlaySeqConflict: an event with this seq but different content was
 	// accepted before (or appears earlier in the same batch).
 	PlaySeqConflict = "seq_conflict"

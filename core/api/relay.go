@@ -16,6 +16,9 @@ type ErrorBody struct {
 type AccountRequest struct {
 	Username string `json:"username"`
 	Password string `json:"password"`
+	// Country is optional: the account's ISO 3166-1 alpha-2 country code
+	// ("DE"); a code that is not assigned is refused with 400.
+	Country string `json:"country,omitempty"`
 }
 
 // RegisterRequest is the JSON body of POST /v1/devices. Sig is the

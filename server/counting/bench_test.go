@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -13,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -45,6 +48,51 @@ func loadBatch() int {
 		return n
 	}
 	return 1000
+}
+
+// loadContentType is the upload form of the load generator:
+// SEGUE_COUNTING_LOAD_FORMAT=json for JSON, otherwise the compact CBOR.
+func loadContentType() string {
+	if os.Getenv(loadEnv+"_FORMAT") == "json" {
+		return "application/json"
+	}
+	return api.PlaysCBOR
+}
+
+// encodeLoadBatch encodes one upload in the loadContentType form.
+func encodeLoadBatch(evs []api.PlayRecord, sig []byte) ([]byte, error) {
+	if loadContentType() != api.PlaysCBOR {
+		return json.Marshal(api.PlaysRequest{Events: evs, Sig: sig})
+	}
+	w := api.PlaysRequestWire{Sig: sig, Events: make([]api.PlayWire, len(evs))}
+	for i, e := range evs {
+		w.Events[i] = api.WireOf(e)
+	}
+	return cborx.Marshal(w)
+}
+
+var answerDec = cborx.Limits{MaxArrayElements: 1 << 16}.StrictDecMode()
+
+// decodeLoadAnswer reads and closes res, an answer in loadContentType
+// form, refusing any status but 200.
+func decodeLoadAnswer(res *http.Response) (api.PlaysAnswer, error) {
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil || res.StatusCode != http.StatusOK {
+		return api.PlaysAnswer{}, fmt.Errorf("status %s: %v: %s", res.Status, err, b)
+	}
+	var ans api.PlaysAnswer
+	if loadContentType() != api.PlaysCBOR {
+		return ans, json.Unmarshal(b, &ans)
+	}
+	var w api.PlaysAnswerWire
+	if err := answerDec.Unmarshal(b, &w); err != nil {
+		return ans, err
+	}
+	for _, r := range w.Results {
+		ans.Results = append(ans.Results, api.PlayResult{Seq: r.Seq, Status: r.Status})
+	}
+	return ans, nil
 }
 
 // TestLoadGeneratorChild is the load generator of BenchmarkIngestHTTP,
@@ -80,7 +128,7 @@ func TestLoadGeneratorChild(t *testing.T) {
 			if err != nil {
 				fail(err)
 			}
-			body, err := json.Marshal(api.PlaysRequest{Events: evs, Sig: id.Sign(msg)})
+			body, err := encodeLoadBatch(evs, id.Sign(msg))
 			if err != nil {
 				fail(err)
 			}
@@ -95,16 +143,14 @@ func TestLoadGeneratorChild(t *testing.T) {
 			for body := range bodies {
 				req, _ := http.NewRequest(http.MethodPost, url+"/v1/plays", bytes.NewReader(body))
 				req.Header.Set("Authorization", "Bearer "+token)
-				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Content-Type", loadContentType())
 				res, err := http.DefaultClient.Do(req)
 				if err != nil {
 					fail(err)
 				}
-				var ans api.PlaysAnswer
-				err = json.NewDecoder(res.Body).Decode(&ans)
-				res.Body.Close()
-				if err != nil || res.StatusCode != http.StatusOK {
-					fail(fmt.Errorf("status %s: %v", res.Status, err))
+				ans, err := decodeLoadAnswer(res)
+				if err != nil {
+					fail(err)
 				}
 				for _, r := range ans.Results {
 					if r.Status != api.PlayAccepted {
@@ -128,7 +174,64 @@ func TestLoadGeneratorChild(t *testing.T) {
 // taskset -c on that CPU. b.N is the number of batches; the metric is
 // events/s.
 func BenchmarkIngestHTTP(b *testing.B) {
-	f := newFixture(b, counting.DefaultOptions())
+	benchIngestHTTP(b, newFixture(b, counting.DefaultOptions()))
+}
+
+// BenchmarkIngestHTTPCounting is BenchmarkIngestHTTP with the counting
+// consumer running, as on a real relay (poll 50 ms): it also reports the
+// largest consumer lag sampled every 50 ms (lag-events, and lag-s = that
+// over the ingest rate) and how long after the last answer the consumer
+// took to count everything (drain-ms).
+func BenchmarkIngestHTTPCounting(b *testing.B) {
+	f := newFixture(b, counting.DefaultOptions().WithPoll(50*time.Millisecond))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.svc.Run(ctx) }()
+	var maxLag atomic.Uint64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				if l, err := f.svc.Lag(ctx); err == nil && l > maxLag.Load() {
+					maxLag.Store(l)
+				}
+			}
+		}
+	}()
+	benchIngestHTTP(b, f)
+	close(stop)
+	<-sampled
+	end := time.Now()
+	for {
+		l, err := f.svc.Lag(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if l == 0 {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	drain := time.Since(end)
+	cancel()
+	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+		b.Fatal(err)
+	}
+	rate := float64(b.N*loadBatch()) / b.Elapsed().Seconds()
+	b.ReportMetric(float64(maxLag.Load()), "lag-events")
+	b.ReportMetric(float64(maxLag.Load())/rate, "lag-s")
+	b.ReportMetric(float64(drain.Milliseconds()), "drain-ms")
+}
+
+// benchIngestHTTP runs the load generator against f's relay.
+func benchIngestHTTP(b *testing.B, f *fixture) {
 	id, err := loadIdentity()
 	if err != nil {
 		b.Fatal(err)
@@ -146,12 +249,15 @@ func BenchmarkIngestHTTP(b *testing.B) {
 	cmd.Env = append(os.Environ(), loadEnv+"="+f.r.URL, loadEnv+"_BATCHES="+strconv.Itoa(b.N),
 		loadEnv+"_TRACKS="+strings.Join(tracks, ","), loadEnv+"_TOKEN="+d.token)
 	b.ResetTimer()
+	cpu := cpuSelf(b)
 	out, err := cmd.Output()
+	cpu = cpuSelf(b) - cpu
 	b.StopTimer()
 	if err != nil || !strings.Contains(string(out), "ok") {
 		b.Fatalf("load generator: %v\n%s", err, out)
 	}
 	b.ReportMetric(float64(b.N*loadBatch())/b.Elapsed().Seconds(), "events/s")
+	reportCPU(b, cpu, cmd, b.N*loadBatch())
 }
 
 // BenchmarkFsyncFloor is the floor BenchmarkIngestHTTP is compared with:

@@ -23,6 +23,7 @@ import (
 	"github.com/segue-fm/segue/server/audit"
 	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/server/events"
+	"github.com/segue-fm/segue/server/relay"
 	"github.com/segue-fm/segue/store"
 )
 
@@ -45,14 +46,26 @@ type Service struct {
 	opts  Options
 	lg    *slog.Logger
 	met   *metrics
+	durs  *durations
+	// horizon: plays that started more than this before the relay clock
+	// are too old (0: no limit); set for logs that expire events.
+	horizon time.Duration
 }
 
-// New returns the counting service. With a non-nil chain (over st) every
+// New returns the counting service. When log expires events by age
+// (events.Expirer) uploads refuse plays that started more than that age
+// minus a margin (a tenth of it, at most an hour, for clock differences
+// between relay and log server) before the relay clock, as too_old: an
+// event accepted again after its de-duplication record expired would be
+// counted twice. With a non-nil chain (over st) every
 // counted stream is appended to the audit log in the transaction that
 // counts it, and every rejected upload event after its answer is decided.
 func New(st store.Store, log events.Log, cat *catalog.Catalog, chain *audit.Chain, opts Options) *Service {
-	s := &Service{st: st, log: log, cat: cat, chain: chain, opts: opts, lg: opts.logger}
+	s := &Service{st: st, log: log, cat: cat, chain: chain, opts: opts, lg: opts.logger, durs: newDurations(cat)}
 	s.met = newMetrics(s)
+	if x, ok := log.(events.Expirer); ok && x.MaxAge() > 0 {
+		s.horizon = x.MaxAge() - min(x.MaxAge()/10, time.Hour)
+	}
 	return s
 }
 
@@ -70,6 +83,9 @@ var posKey = []byte("cnt/pos")
 
 func trackKey(track model.TrackID, month string) []byte {
 	return []byte("cnt/t/" + string(track) + "/" + month)
+}
+func countryKey(track model.TrackID, month, country string) []byte {
+	return []byte("cnt/c/" + string(track) + "/" + month + "/" + country)
 }
 func userKey(user model.UserID, month string, track model.TrackID) []byte {
 	return []byte("cnt/u/" + string(user) + "/" + month + "/" + string(track))
@@ -172,6 +188,9 @@ func (s *Service) Step(ctx context.Context) (int, error) {
 		if cur != pos {
 			return fmt.Errorf("counting: position moved from %d to %d: two consumers", pos, cur)
 		}
+		if err := addCountries(tx, streams, add); err != nil {
+			return err
+		}
 		for k, n := range add {
 			old, err := readU64(tx.Get([]byte(k)))
 			if err != nil {
@@ -199,6 +218,67 @@ func (s *Service) Step(ctx context.Context) (int, error) {
 	s.met.consumed.Add(float64(len(es)))
 	s.met.counted.Add(float64(len(streams)))
 	return len(es), nil
+}
+
+// UnknownCountry is the country under which streams of accounts without
+// a country are counted (CLDR's "unknown region"; never a valid account
+// country).
+const UnknownCountry = "ZZ"
+
+// addCountries adds to add one count per stream under the country its
+// account has in tx now (UnknownCountry without one, or without an
+// account record), reading each account once.
+func addCountries(tx store.Txn, streams []events.Entry, add map[string]uint64) error {
+	countries := map[model.UserID]string{}
+	for _, e := range streams {
+		c, ok := countries[e.User]
+		if !ok {
+			c = UnknownCountry
+			b, err := tx.Get(relay.AccountKey(e.User))
+			switch {
+			case err == nil:
+				var a relay.Account
+				if err := relay.DecodeRecord(b, &a); err != nil {
+					return fmt.Errorf("%w: account %s: %v", ErrCorrupt, e.User, err)
+				}
+				if a.Country != "" {
+					c = a.Country
+				}
+			case !errors.Is(err, store.ErrNotFound):
+				return err
+			}
+			countries[e.User] = c
+		}
+		add[string(countryKey(e.Event.Track, Month(e.Event.StartedAt), c))]++
+	}
+	return nil
+}
+
+// CountryStreams returns the counted streams of track in month (YYYY-MM)
+// per country (ISO 3166-1 alpha-2, UnknownCountry for accounts without
+// one); countries without streams are absent. The map is the caller's.
+func (s *Service) CountryStreams(ctx context.Context, track model.TrackID, month string) (map[string]uint64, error) {
+	if !monthRE.MatchString(month) {
+		return nil, ErrBadMonth
+	}
+	pfx := []byte("cnt/c/" + string(track) + "/" + month + "/")
+	out := map[string]uint64{}
+	err := s.st.Iterate(ctx, pfx, false, func(k, v []byte) error {
+		c := string(k[len(pfx):])
+		if len(c) != 2 { // a longer track id sharing the prefix
+			return nil
+		}
+		n, err := readU64(v, nil)
+		if err != nil {
+			return err
+		}
+		out[c] = n
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("counting: country streams: %w", err)
+	}
+	return out, nil
 }
 
 // Run consumes the log until ctx is done, polling when caught up. It

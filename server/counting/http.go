@@ -5,15 +5,18 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"io"
+	"mime"
 	"net/http"
+	"os"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
+	"github.com/segue-fm/segue/internal/cborx"
 	"github.com/segue-fm/segue/server/audit"
-	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/server/events"
 	"github.com/segue-fm/segue/server/relay"
 	"github.com/segue-fm/segue/store"
@@ -26,12 +29,14 @@ var ErrBadSignature = errors.New("counting: bad batch signature")
 // Mount registers the counting routes on r (call before serving):
 //
 //	POST /v1/plays                         upload play events (device token, signed batch)
-//	GET  /v1/admin/counts?track=&month=    counted streams (admin token)
+//	GET  /v1/admin/counts?track=&month=[&country=]  counted streams, per country (admin token)
+//	PUT  /v1/admin/accounts/:user/country           set an account's country (admin token)
 func (s *Service) Mount(r *relay.Server) {
 	r.Mount(func(v1 *echo.Group) {
 		v1.POST("/plays", s.plays)
 	})
 	r.Echo().GET("/v1/admin/counts", s.counts, s.admin)
+	r.Echo().PUT("/v1/admin/accounts/:user/country", s.setCountry, s.admin)
 	if err := r.RegisterMetrics(s.met.collectors()...); err != nil {
 		s.lg.Error("counting: metrics not registered", "err", err)
 	}
@@ -40,12 +45,21 @@ func (s *Service) Mount(r *relay.Server) {
 // plays handles POST /v1/plays: the batch must be signed by the calling
 // device (the device comes from its token, never from the body); each
 // event is validated, the valid ones appended durably, and the answer
-// gives every event its final status.
+// gives every event its final status. The body is JSON (api.PlaysRequest)
+// or, with Content-Type api.PlaysCBOR, the compact CBOR form
+// (api.PlaysRequestWire), answered in the same form.
 func (s *Service) plays(c echo.Context) error {
 	ctx := c.Request().Context()
 	dev, _ := relay.DeviceFrom(c)
+	compact := isCBOR(c.Request().Header.Get(echo.HeaderContentType))
 	var req api.PlaysRequest
-	if err := relay.DecodeJSON(c, s.opts.maxBody, &req); err != nil {
+	var err error
+	if compact {
+		req, err = s.decodeCBOR(c)
+	} else {
+		err = relay.DecodeJSON(c, s.opts.maxBody, &req)
+	}
+	if err != nil {
 		return err
 	}
 	if len(req.Events) == 0 {
@@ -63,12 +77,11 @@ func (s *Service) plays(c echo.Context) error {
 	}
 	now := s.opts.now()
 	res := make([]api.PlayResult, len(req.Events))
-	var valid []api.PlayRecord
-	var idx []int
-	durations := map[model.TrackID]int64{}
+	valid := make([]api.PlayRecord, 0, len(req.Events))
+	idx := make([]int, 0, len(req.Events))
 	for i, e := range req.Events {
 		res[i].Seq = e.Seq
-		reason, err := s.validate(ctx, e, now.UnixMilli(), durations)
+		reason, err := s.validate(ctx, e, now.UnixMilli())
 		if err != nil {
 			return err
 		}
@@ -95,21 +108,83 @@ func (s *Service) plays(c echo.Context) error {
 			}
 		}
 	}
+	var accepted, duplicates int
 	for _, r := range res {
 		switch r.Status {
 		case api.PlayAccepted:
-			s.met.accepted.Inc()
+			accepted++
 		case api.PlayDuplicate:
-			s.met.duplicates.Inc()
+			duplicates++
 		default:
 			s.met.rejected.WithLabelValues(r.Status).Inc()
 		}
 	}
+	s.met.accepted.Add(float64(accepted))
+	s.met.duplicates.Add(float64(duplicates))
 	if err := s.auditRejections(ctx, dev, req.Events, res); err != nil {
 		return err
 	}
-	s.lg.Info("counting: plays uploaded", "device", dev.ID, "events", len(req.Events), "valid", len(valid))
+	s.lg.Debug("counting: plays uploaded", "device", dev.ID, "events", len(req.Events), "valid", len(valid))
+	if compact {
+		return s.answerCBOR(c, res)
+	}
 	return c.JSON(http.StatusOK, api.PlaysAnswer{Results: res})
+}
+
+// isCBOR reports whether the Content-Type ct is api.PlaysCBOR
+// (parameters ignored).
+func isCBOR(ct string) bool {
+	if ct == api.PlaysCBOR {
+		return true
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && mt == api.PlaysCBOR
+}
+
+// wireDec decodes the compact upload: strict (duplicate keys, indefinite
+// lengths and tags refused), arrays up to 65,536 elements; the body limit
+// bounds the total.
+var wireDec = cborx.Limits{MaxNestedLevels: 4, MaxArrayElements: 1 << 16, MaxMapPairs: 16}.StrictDecMode()
+
+// decodeCBOR reads and decodes a compact upload (body at most maxBody).
+func (s *Service) decodeCBOR(c echo.Context) (api.PlaysRequest, error) {
+	b, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, s.opts.maxBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		switch {
+		case errors.As(err, &mbe):
+			return api.PlaysRequest{}, fmt.Errorf("%w: limit is %d bytes", relay.ErrTooLarge, s.opts.maxBody)
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			return api.PlaysRequest{}, fmt.Errorf("%w: body not received in time", relay.ErrRequestTimeout)
+		}
+		return api.PlaysRequest{}, fmt.Errorf("%w: read body: %v", relay.ErrBadRequest, err)
+	}
+	var w api.PlaysRequestWire
+	if err := wireDec.Unmarshal(b, &w); err != nil {
+		return api.PlaysRequest{}, fmt.Errorf("%w: decode cbor: %v", relay.ErrBadRequest, err)
+	}
+	req := api.PlaysRequest{Sig: w.Sig, Events: make([]api.PlayRecord, len(w.Events))}
+	for i, e := range w.Events {
+		r, ok := e.Record()
+		if !ok {
+			return api.PlaysRequest{}, fmt.Errorf("%w: event %d: unknown flags %#x", relay.ErrBadRequest, i, e.Flags)
+		}
+		req.Events[i] = r
+	}
+	return req, nil
+}
+
+// answerCBOR writes res as an api.PlaysAnswerWire.
+func (s *Service) answerCBOR(c echo.Context, res []api.PlayResult) error {
+	w := api.PlaysAnswerWire{Results: make([]api.PlayResultWire, len(res))}
+	for i, r := range res {
+		w.Results[i] = api.PlayResultWire{Seq: r.Seq, Status: r.Status}
+	}
+	b, err := cborx.Marshal(w)
+	if err != nil {
+		return fmt.Errorf("encode answer: %w", err)
+	}
+	return c.Blob(http.StatusOK, api.PlaysCBOR, b)
 }
 
 // auditRejections appends every rejected event of an upload to the audit
@@ -145,9 +220,8 @@ func (s *Service) auditRejections(ctx context.Context, dev relay.Device, evs []a
 }
 
 // validate returns the rejection reason of e ("" when it is valid), or an
-// error when the catalog cannot be read. durations caches track lengths
-// (ms, -1 for unknown tracks) for the batch.
-func (s *Service) validate(ctx context.Context, e api.PlayRecord, nowMs int64, durations map[model.TrackID]int64) (string, error) {
+// error when the catalog cannot be read.
+func (s *Service) validate(ctx context.Context, e api.PlayRecord, nowMs int64) (string, error) {
 	if !e.Tier.Valid() || !validEnd(e.EndReason) || (e.Source != model.SourceStream && e.Source != model.SourceDownload) ||
 		len(e.Context.Kind) > 64 || len(e.Context.ID) > 256 {
 		return api.PlayBadField, nil
@@ -158,18 +232,12 @@ func (s *Service) validate(ctx context.Context, e api.PlayRecord, nowMs int64, d
 	if limit := nowMs + s.opts.skew.Milliseconds(); e.StartedAt > limit || e.StartedAt+e.PlayedMs > limit {
 		return api.PlayFuture, nil
 	}
-	d, ok := durations[e.Track]
-	if !ok {
-		t, err := s.cat.Track(ctx, e.Track)
-		switch {
-		case errors.Is(err, catalog.ErrNotFound):
-			d = -1
-		case err != nil:
-			return "", fmt.Errorf("read track %s: %w", e.Track, err)
-		default:
-			d = t.Duration().Milliseconds()
-		}
-		durations[e.Track] = d
+	if s.horizon > 0 && e.StartedAt < nowMs-s.horizon.Milliseconds() {
+		return api.PlayTooOld, nil
+	}
+	d, err := s.durs.get(ctx, e.Track)
+	if err != nil {
+		return "", err
 	}
 	if d < 0 {
 		return api.PlayUnknownTrack, nil
@@ -188,27 +256,90 @@ func validEnd(r model.EndReason) bool {
 	return false
 }
 
-// CountsAnswer is the JSON answer of GET /v1/admin/counts.
+// CountsAnswer is the JSON answer of GET /v1/admin/counts. With a
+// country filter Streams is that country's and Countries is absent;
+// without one Streams is the track's total and Countries its split
+// (UnknownCountry for accounts without a country).
 type CountsAnswer struct {
-	Track   model.TrackID `json:"track"`
-	Month   string        `json:"month"`
-	Streams uint64        `json:"streams"`
+	Track     model.TrackID     `json:"track"`
+	Month     string            `json:"month"`
+	Country   string            `json:"country,omitempty"`
+	Streams   uint64            `json:"streams"`
+	Countries map[string]uint64 `json:"countries,omitempty"`
 }
 
-// counts handles GET /v1/admin/counts?track=&month=.
+// counts handles GET /v1/admin/counts?track=&month=[&country=].
 func (s *Service) counts(c echo.Context) error {
-	track, month := model.TrackID(c.QueryParam("track")), c.QueryParam("month")
+	ctx := c.Request().Context()
+	track, month, country := model.TrackID(c.QueryParam("track")), c.QueryParam("month"), c.QueryParam("country")
 	if track == "" || len(track) > 128 {
 		return fmt.Errorf("%w: track required", relay.ErrBadRequest)
 	}
-	n, err := s.TrackStreams(c.Request().Context(), track, month)
+	if country != "" && country != UnknownCountry && !relay.ValidCountry(country) {
+		return fmt.Errorf("%w: %w: %s", relay.ErrBadRequest, relay.ErrBadCountry, relay.QuoteInput(country))
+	}
+	n, err := s.TrackStreams(ctx, track, month)
 	if errors.Is(err, ErrBadMonth) {
 		return fmt.Errorf("%w: %w", relay.ErrBadRequest, err)
 	}
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, CountsAnswer{Track: track, Month: month, Streams: n})
+	per, err := s.CountryStreams(ctx, track, month)
+	if err != nil {
+		return err
+	}
+	if country != "" {
+		return c.JSON(http.StatusOK, CountsAnswer{Track: track, Month: month, Country: country, Streams: per[country]})
+	}
+	return c.JSON(http.StatusOK, CountsAnswer{Track: track, Month: month, Streams: n, Countries: per})
+}
+
+// CountryRequest is the JSON body of PUT /v1/admin/accounts/:user/country:
+// an ISO 3166-1 alpha-2 code, or "" to clear it.
+type CountryRequest struct {
+	Country string `json:"country"`
+}
+
+// SetCountry sets user's account country (relay.ValidCountry, or "" for
+// none). Streams counted afterwards are counted under it; earlier counts
+// keep the country they were counted under.
+func (s *Service) SetCountry(ctx context.Context, user model.UserID, country string) error {
+	if country != "" && !relay.ValidCountry(country) {
+		return fmt.Errorf("%w: %w: %s", relay.ErrBadRequest, relay.ErrBadCountry, relay.QuoteInput(country))
+	}
+	return s.st.Update(ctx, func(tx store.Txn) error {
+		b, err := tx.Get(relay.AccountKey(user))
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("%w: account %s", relay.ErrNotFound, relay.QuoteInput(string(user)))
+		}
+		if err != nil {
+			return err
+		}
+		var a relay.Account
+		if err := relay.DecodeRecord(b, &a); err != nil {
+			return fmt.Errorf("decode account: %w", err)
+		}
+		a.Country = country
+		val, err := cborx.Marshal(a)
+		if err != nil {
+			return fmt.Errorf("encode account: %w", err)
+		}
+		return tx.Set(relay.AccountKey(user), val)
+	})
+}
+
+// setCountry handles PUT /v1/admin/accounts/:user/country.
+func (s *Service) setCountry(c echo.Context) error {
+	var req CountryRequest
+	if err := relay.DecodeJSON(c, 4096, &req); err != nil {
+		return err
+	}
+	user := model.UserID(c.Param("user"))
+	if err := s.SetCountry(c.Request().Context(), user, req.Country); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]string{"username": string(user), "country": req.Country})
 }
 
 // admin refuses requests without the admin bearer token.

@@ -13,6 +13,7 @@ import (
 	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
+	"github.com/segue-fm/segue/internal/cborx"
 	"github.com/segue-fm/segue/internal/testbed"
 	"github.com/segue-fm/segue/server/audit"
 	"github.com/segue-fm/segue/server/catalog"
@@ -33,11 +34,17 @@ type fixture struct {
 
 func newFixture(t testing.TB, opts counting.Options) *fixture {
 	t.Helper()
+	return newFixtureLog(t, opts, func(dd *catalog.DataDir) events.Log { return events.NewStoreLog(dd.Store) })
+}
+
+// newFixtureLog is newFixture with the event log mk returns.
+func newFixtureLog(t testing.TB, opts counting.Options, mk func(*catalog.DataDir) events.Log) *fixture {
+	t.Helper()
 	f := &fixture{}
 	f.r = testbed.NewRelay(t, testbed.DefaultOptions().WithMount(func(dd *catalog.DataDir, srv *relay.Server) {
 		f.dd = dd
 		chain := audit.NewChain(dd.Store, dd.Signer, 5, nil)
-		f.svc = counting.New(dd.Store, events.NewStoreLog(dd.Store), dd.Catalog, chain, opts.WithAdminToken(adminToken).WithLogger(nil))
+		f.svc = counting.New(dd.Store, mk(dd), dd.Catalog, chain, opts.WithAdminToken(adminToken).WithLogger(nil))
 		f.svc.Mount(srv)
 	}))
 	return f
@@ -48,6 +55,8 @@ type device struct {
 	id    *crypto.Identity
 	token string
 	url   string
+	// compact: upload uses the CBOR form (api.PlaysCBOR), not JSON.
+	compact bool
 }
 
 func postJSON(t testing.TB, url, token string, body any) *http.Response {
@@ -102,6 +111,9 @@ func (d *device) upload(t *testing.T, evs []api.PlayRecord) (int, api.PlaysAnswe
 	if err != nil {
 		t.Fatal(err)
 	}
+	if d.compact {
+		return d.uploadCBOR(t, evs, d.id.Sign(msg))
+	}
 	res := postJSON(t, d.url+"/v1/plays", d.token, api.PlaysRequest{Events: evs, Sig: d.id.Sign(msg)})
 	var ans api.PlaysAnswer
 	if res.StatusCode == http.StatusOK {
@@ -110,6 +122,47 @@ func (d *device) upload(t *testing.T, evs []api.PlayRecord) (int, api.PlaysAnswe
 		}
 	}
 	return res.StatusCode, ans
+}
+
+// uploadCBOR posts evs and sig in the compact CBOR form and converts
+// the CBOR answer.
+func (d *device) uploadCBOR(t *testing.T, evs []api.PlayRecord, sig []byte) (int, api.PlaysAnswer) {
+	t.Helper()
+	w := api.PlaysRequestWire{Sig: sig, Events: make([]api.PlayWire, len(evs))}
+	for i, e := range evs {
+		w.Events[i] = api.WireOf(e)
+	}
+	body, err := cborx.Marshal(w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := postRaw(t, d.url+"/v1/plays", d.token, api.PlaysCBOR, body)
+	var ans api.PlaysAnswer
+	if res.StatusCode == http.StatusOK {
+		if ct := res.Header.Get("Content-Type"); ct != api.PlaysCBOR {
+			t.Fatalf("answer Content-Type %q", ct)
+		}
+		a, err := decodeLoadAnswer(res)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ans = a
+	}
+	return res.StatusCode, ans
+}
+
+// postRaw posts body with Content-Type ct.
+func postRaw(t testing.TB, url, token, ct string, body []byte) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	req.Header.Set("Content-Type", ct)
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { res.Body.Close() })
+	return res
 }
 
 func play(seq uint64, track model.TrackID, playedMs int64) api.PlayRecord {
@@ -139,10 +192,18 @@ func (f *fixture) adminCounts(t *testing.T, track model.TrackID, month, token st
 
 // TestPlaysRejections sends one batch mixing valid and bad events: each
 // bad one gets its reason, the valid ones are all accepted and counted.
+// Both upload forms (JSON, compact CBOR) run it.
 func TestPlaysRejections(t *testing.T) {
+	for _, compact := range []bool{false, true} {
+		t.Run(map[bool]string{false: "json", true: "cbor"}[compact], func(t *testing.T) { testPlaysRejections(t, compact) })
+	}
+}
+
+func testPlaysRejections(t *testing.T, compact bool) {
 	// The demo tracks are short, so this test counts from 1 s.
 	f := newFixture(t, counting.DefaultOptions().WithThreshold(time.Second))
 	d := newDevice(t, f, "alice")
+	d.compact = compact
 	ctx := context.Background()
 	tr, err := f.r.Server().Catalog().Track(ctx, f.r.Tracks[0])
 	if err != nil {
@@ -226,9 +287,17 @@ func TestPlaysRejections(t *testing.T) {
 // TestPlaysLimits checks the upload's explicit limits and refusals: an
 // empty batch, more events than allowed, a body over the limit, a bad
 // signature, another device's signature and no token; none adds an event.
+// Both upload forms run it.
 func TestPlaysLimits(t *testing.T) {
+	for _, compact := range []bool{false, true} {
+		t.Run(map[bool]string{false: "json", true: "cbor"}[compact], func(t *testing.T) { testPlaysLimits(t, compact) })
+	}
+}
+
+func testPlaysLimits(t *testing.T, compact bool) {
 	f := newFixture(t, counting.DefaultOptions().WithMaxEvents(3).WithMaxBody(4096))
 	d := newDevice(t, f, "bob")
+	d.compact = compact
 	other := newDevice(t, f, "carol")
 	tr := f.r.Tracks[0]
 	three := []api.PlayRecord{play(1, tr, 1000), play(2, tr, 1000), play(3, tr, 1000)}
@@ -266,6 +335,50 @@ func TestPlaysLimits(t *testing.T) {
 	}
 	if h, err := events.NewStoreLog(f.dd.Store).Head(context.Background()); err != nil || h != 3 {
 		t.Errorf("log head %d, %v; want 3", h, err)
+	}
+}
+
+// TestPlaysCBORMalformed sends compact uploads that do not decode: each
+// is refused whole with 400 and adds nothing.
+func TestPlaysCBORMalformed(t *testing.T) {
+	f := newFixture(t, counting.DefaultOptions())
+	d := newDevice(t, f, "erin")
+	tr := f.r.Tracks[0]
+	evs := []api.PlayRecord{play(1, tr, 1000)}
+	msg, _ := crypto.PlaysMessage(d.id.DeviceID(), evs)
+	sig := d.id.Sign(msg)
+	wire := func(fn func(*api.PlaysRequestWire)) []byte {
+		w := api.PlaysRequestWire{Sig: sig, Events: []api.PlayWire{api.WireOf(evs[0])}}
+		fn(&w)
+		b, err := cborx.Marshal(w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	good := wire(func(*api.PlaysRequestWire) {})
+	asMap, _ := cborx.Marshal(map[string]any{"sig": sig, "events": []any{}})
+	jsonBody, _ := json.Marshal(api.PlaysRequest{Events: evs, Sig: sig})
+	for name, body := range map[string][]byte{
+		"garbage":        []byte("\xff\x00garbage"),
+		"empty body":     nil,
+		"truncated":      good[:len(good)-3],
+		"trailing bytes": append(bytes.Clone(good), 0x00),
+		"map not array":  asMap,
+		"json as cbor":   jsonBody,
+		"unknown flag":   wire(func(w *api.PlaysRequestWire) { w.Events[0].Flags = 8 }),
+		"no events":      wire(func(w *api.PlaysRequestWire) { w.Events = nil }),
+	} {
+		if res := postRaw(t, f.r.URL+"/v1/plays", d.token, api.PlaysCBOR, body); res.StatusCode != http.StatusBadRequest {
+			t.Errorf("%s: %s, want 400", name, res.Status)
+		}
+	}
+	// Parameters of the media type are allowed.
+	if res := postRaw(t, f.r.URL+"/v1/plays", d.token, api.PlaysCBOR+"; charset=binary", good); res.StatusCode != http.StatusOK {
+		t.Errorf("good upload with a parameter: %s", res.Status)
+	}
+	if h, err := events.NewStoreLog(f.dd.Store).Head(context.Background()); err != nil || h != 1 {
+		t.Errorf("log head %d, %v; want 1", h, err)
 	}
 }
 

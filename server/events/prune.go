@@ -13,6 +13,15 @@ import (
 // ErrPruned: the entry was removed by retention (Pruner.Prune).
 var ErrPruned = errors.New("events: pruned by retention")
 
+// Expirer is implemented by logs whose backend deletes raw events by age
+// on its own (the NATS backend's JetStream MaxAge), taking their (device,
+// seq) de-duplication with them. MaxAge is that age (0: none); the
+// counting service refuses plays that started longer ago than it, so an
+// expired event can never be appended a second time.
+type Expirer interface {
+	MaxAge() time.Duration
+}
+
 // Pruner is implemented by logs that can drop old raw events.
 type Pruner interface {
 	// Prune removes the entries received before `before` whose offset is

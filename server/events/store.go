@@ -55,14 +55,27 @@ type batchRec struct {
 	Sig      []byte         `cbor:"5,keyasint"`
 }
 
-// contentHash identifies an event's content for the (device, seq)
-// de-duplication: SHA-256 of its signed encoding.
-func contentHash(dev model.DeviceID, e api.PlayRecord) ([32]byte, error) {
-	m, err := crypto.PlaysMessage(dev, []api.PlayRecord{e})
-	if err != nil {
-		return [32]byte{}, fmt.Errorf("%w: %v", ErrBadBatch, err)
+// CheckBatch is the validation every backend applies before an append:
+// the batch needs a device, a signature and events, and every event a
+// signed encoding (crypto.PlaysMessage: strings ≤ 65,535 bytes). It
+// returns each event's content hash for the (device, seq)
+// de-duplication: SHA-256 of its signed encoding as a one-event batch.
+// Errors wrap ErrBadBatch.
+func CheckBatch(b Batch) ([][32]byte, error) {
+	if b.Device == "" || len(b.Sig) == 0 || len(b.Events) == 0 {
+		return nil, ErrBadBatch
 	}
-	return sha256.Sum256(m), nil
+	hashes := make([][32]byte, len(b.Events))
+	var buf []byte
+	for i := range b.Events {
+		var err error
+		buf, err = crypto.AppendPlaysMessage(buf[:0], b.Device, b.Events[i:i+1])
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrBadBatch, err)
+		}
+		hashes[i] = sha256.Sum256(buf)
+	}
+	return hashes, nil
 }
 
 // StoreLog is the embedded Log over a store.Store (the relay's Badger;
@@ -108,19 +121,12 @@ func NewStoreLog(st store.Store) *StoreLog { return &StoreLog{st: st} }
 // queued, an Append waits for its commit even when ctx is cancelled, so
 // an error always means nothing of the batch was added.
 func (l *StoreLog) Append(ctx context.Context, b Batch) ([]Outcome, error) {
-	if b.Device == "" || len(b.Sig) == 0 || len(b.Events) == 0 {
-		return nil, ErrBadBatch
+	hashes, err := CheckBatch(b)
+	if err != nil {
+		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
-	}
-	hashes := make([][32]byte, len(b.Events))
-	for i, e := range b.Events {
-		h, err := contentHash(b.Device, e)
-		if err != nil {
-			return nil, err
-		}
-		hashes[i] = h
 	}
 	r := &appendReq{b: b, hashes: hashes, done: make(chan struct{})}
 	l.gmu.Lock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -124,4 +125,30 @@ func BenchmarkAppendBadger(b *testing.B) {
 	}
 	defer st.Close()
 	eventstest.BenchAppend(b, events.NewStoreLog(st), 1000)
+}
+
+// TestCheckBatch: the shared pre-append validation refuses a batch
+// without device, signature or events, or with an unencodable event, and
+// hashes equal events alike and different ones differently.
+func TestCheckBatch(t *testing.T) {
+	ev := api.PlayRecord{Seq: 1, Track: "t", Tier: "low", StartedAt: 1, PlayedMs: 31000, EndReason: "completed", Source: "stream"}
+	other := ev
+	other.PlayedMs++
+	good := events.Batch{Device: "d", Sig: []byte("s"), Events: []api.PlayRecord{ev, ev, other}}
+	h, err := events.CheckBatch(good)
+	if err != nil || len(h) != 3 || h[0] != h[1] || h[0] == h[2] {
+		t.Fatalf("good batch: %x, %v", h, err)
+	}
+	long := ev
+	long.Context.ID = strings.Repeat("x", 1<<16)
+	for name, b := range map[string]events.Batch{
+		"no device":     {Sig: []byte("s"), Events: []api.PlayRecord{ev}},
+		"no signature":  {Device: "d", Events: []api.PlayRecord{ev}},
+		"no events":     {Device: "d", Sig: []byte("s")},
+		"64 KiB string": {Device: "d", Sig: []byte("s"), Events: []api.PlayRecord{long}},
+	} {
+		if _, err := events.CheckBatch(b); !errors.Is(err, events.ErrBadBatch) {
+			t.Errorf("%s: %v, want ErrBadBatch", name, err)
+		}
+	}
 }

@@ -40,6 +40,10 @@ type Account struct {
 	Params       [3]uint32 `cbor:"4,keyasint"` // time, memory KiB, threads
 	Subscription string    `cbor:"5,keyasint"`
 	Created      time.Time `cbor:"6,keyasint"`
+	// Country is the account's ISO 3166-1 alpha-2 country (ValidCountry),
+	// set at sign-up or by the admin; "" when unknown. Play counts are
+	// kept per country too (server/counting).
+	Country string `cbor:"7,keyasint,omitempty"`
 }
 
 // Device is a registered device as stored at dev/<deviceID> (CBOR). It is
@@ -175,9 +179,12 @@ func validCredentials(user, pw string) error {
 // (relaysync.BindLibrary), so the id is the account's before anyone can
 // create a document there. addr is the client address (clientAddr), whose
 // signups in flight are capped.
-func (a *accounts) create(ctx context.Context, user, pw, addr string) error {
+func (a *accounts) create(ctx context.Context, user, pw, country, addr string) error {
 	if err := validCredentials(user, pw); err != nil {
 		return err
+	}
+	if country != "" && !ValidCountry(country) {
+		return fmt.Errorf("%w: %w: %s", ErrBadRequest, ErrBadCountry, QuoteInput(country))
 	}
 	leave, err := a.guard.enter(addr)
 	if err != nil {
@@ -196,6 +203,7 @@ func (a *accounts) create(ctx context.Context, user, pw, addr string) error {
 		Params:       [3]uint32{a.argon.Time, a.argon.MemoryK, uint32(a.argon.Threads)},
 		Subscription: SubscriptionActive,
 		Created:      a.now().UTC(),
+		Country:      country,
 	}
 	if _, err := rand.Read(acct.Salt); err != nil {
 		return fmt.Errorf("read salt: %w", err)

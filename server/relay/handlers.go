@@ -23,7 +23,7 @@ func (s *Server) createAccount(c echo.Context) error {
 	if err := DecodeJSON(c, s.opts.maxBody, &req); err != nil {
 		return err
 	}
-	if err := s.acc.create(c.Request().Context(), req.Username, req.Password, clientAddr(c.Request())); err != nil {
+	if err := s.acc.create(c.Request().Context(), req.Username, req.Password, req.Country, clientAddr(c.Request())); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusCreated, map[string]string{"username": req.Username})

@@ -40,7 +40,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -55,7 +54,6 @@ import (
 
 	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/core/model"
-	"github.com/segue-fm/segue/crypto"
 	"github.com/segue-fm/segue/internal/cborx"
 	"github.com/segue-fm/segue/server/events"
 )
@@ -70,6 +68,7 @@ type Options struct {
 	consumer  string
 	timeout   time.Duration
 	dupWindow time.Duration
+	maxAge    time.Duration
 }
 
 // DefaultOptions: prefix "segue_plays", 1 replica, consumer "counting",
@@ -110,6 +109,20 @@ func (o Options) WithTimeout(d time.Duration) Options {
 	if d > 0 {
 		o.timeout = d
 	}
+	return o
+}
+
+// WithMaxAge sets the retention of raw events: both streams get this
+// JetStream MaxAge, so the server deletes events and batches published
+// longer ago (default 0: keep forever; negative values become 0). The
+// (device, seq) de-duplication lives in the events stream, so it ends
+// with the event: the log reports the age through MaxAge and the counting
+// service then rejects plays that started too long ago (api.PlayTooOld),
+// so a retry or replay of an expired event is refused, not counted again.
+// The consumer must count events before they expire; a Read below the
+// stream's first kept event returns events.ErrPruned.
+func (o Options) WithMaxAge(d time.Duration) Options {
+	o.maxAge = max(d, 0)
 	return o
 }
 
@@ -171,10 +184,14 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Log, error) {
 		return nil, fmt.Errorf("natslog: %w", err)
 	}
 	l := &Log{opts: opts, js: js}
+	if opts.maxAge > 0 {
+		// JetStream refuses a duplicate window longer than the age.
+		opts.dupWindow = min(opts.dupWindow, opts.maxAge)
+	}
 	l.evs, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name: opts.prefix + "_EVENTS", Subjects: []string{opts.prefix + ".ev.>"},
 		Storage: jetstream.FileStorage, Replicas: opts.replicas, Retention: jetstream.LimitsPolicy,
-		Duplicates: opts.dupWindow, Discard: jetstream.DiscardNew,
+		Duplicates: opts.dupWindow, Discard: jetstream.DiscardNew, MaxAge: opts.maxAge,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("natslog: events stream: %w", err)
@@ -182,7 +199,7 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Log, error) {
 	l.batches, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name: opts.prefix + "_BATCHES", Subjects: []string{opts.prefix + ".batch.>"},
 		Storage: jetstream.FileStorage, Replicas: opts.replicas, Retention: jetstream.LimitsPolicy,
-		Discard: jetstream.DiscardNew,
+		Discard: jetstream.DiscardNew, MaxAge: opts.maxAge,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("natslog: batches stream: %w", err)
@@ -206,16 +223,15 @@ func validDevice(d model.DeviceID) bool {
 // Append implements events.Log (see the package doc for how a failure
 // midway differs from the Badger backend).
 func (l *Log) Append(ctx context.Context, b events.Batch) ([]events.Outcome, error) {
-	if !validDevice(b.Device) || len(b.Sig) == 0 || len(b.Events) == 0 {
+	if !validDevice(b.Device) {
 		return nil, events.ErrBadBatch
 	}
-	hashes := make([]string, len(b.Events))
-	for i, e := range b.Events {
-		m, err := crypto.PlaysMessage(b.Device, []api.PlayRecord{e})
-		if err != nil {
-			return nil, fmt.Errorf("%w: %v", events.ErrBadBatch, err)
-		}
-		h := sha256.Sum256(m)
+	sums, err := events.CheckBatch(b)
+	if err != nil {
+		return nil, err
+	}
+	hashes := make([]string, len(sums))
+	for i, h := range sums {
 		hashes[i] = hex.EncodeToString(h[:])
 	}
 	var raw [8]byte
@@ -289,6 +305,9 @@ func (l *Log) Append(ctx context.Context, b events.Batch) ([]events.Outcome, err
 	return out, nil
 }
 
+// MaxAge implements events.Expirer: the streams' retention (0: none).
+func (l *Log) MaxAge() time.Duration { return l.opts.maxAge }
+
 // Head implements events.Log: the events stream's last sequence.
 func (l *Log) Head(ctx context.Context) (uint64, error) {
 	info, err := l.evs.Info(ctx)
@@ -307,6 +326,15 @@ func (l *Log) Read(ctx context.Context, from uint64, limit int) ([]events.Entry,
 	}
 	if from >= head {
 		return nil, nil
+	}
+	if l.opts.maxAge > 0 {
+		info, err := l.evs.Info(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("natslog: read: %w", err)
+		}
+		if first := info.State.FirstSeq; first > 0 && from+1 < first {
+			return nil, fmt.Errorf("%w: offset %d (first kept %d)", events.ErrPruned, from, first-1)
+		}
 	}
 	limit = int(min(uint64(limit), head-from))
 	l.mu.Lock()

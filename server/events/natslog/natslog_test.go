@@ -2,6 +2,7 @@ package natslog_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
+	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/server/events"
 	"github.com/segue-fm/segue/server/events/eventstest"
 	"github.com/segue-fm/segue/server/events/natslog"
@@ -70,4 +72,53 @@ func BenchmarkAppendNATS(b *testing.B) {
 		b.Fatal(err)
 	}
 	eventstest.BenchAppend(b, l, 1000)
+}
+
+// TestNATSMaxAge keeps events for one second: after that the server has
+// deleted them, Read below the first kept event is events.ErrPruned,
+// Head still counts them, and new events append after them. The expired
+// (device, seq) is accepted again — why the counting service refuses
+// plays older than the age (TestTooOldOnExpiringLog in server/counting).
+func TestNATSMaxAge(t *testing.T) {
+	ns := startServer(t)
+	ctx := context.Background()
+	l, err := natslog.Open(ctx, connect(t, ns), natslog.DefaultOptions().WithPrefix("age").WithMaxAge(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.MaxAge() != time.Second {
+		t.Fatalf("MaxAge %v", l.MaxAge())
+	}
+	ev := func(seq uint64) api.PlayRecord {
+		return api.PlayRecord{Seq: seq, Track: "t", Tier: "low", StartedAt: 1, PlayedMs: 31000, EndReason: "completed", Source: "stream"}
+	}
+	b := events.Batch{Device: "dev1", User: "u", Received: 1, Message: []byte("m"), Sig: []byte("s"),
+		Events: []api.PlayRecord{ev(1), ev(2), ev(3)}}
+	if out, err := l.Append(ctx, b); err != nil || out[0] != events.Appended {
+		t.Fatalf("append: %v %v", out, err)
+	}
+	if es, err := l.Read(ctx, 0, 10); err != nil || len(es) != 3 {
+		t.Fatalf("read before expiry: %d, %v", len(es), err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := l.Read(ctx, 0, 10)
+		if errors.Is(err, events.ErrPruned) {
+			break
+		}
+		if err != nil || time.Now().After(deadline) {
+			t.Fatalf("read after expiry: %v; want ErrPruned", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if h, err := l.Head(ctx); err != nil || h != 3 {
+		t.Fatalf("head %d, %v; want 3", h, err)
+	}
+	b.Events = []api.PlayRecord{ev(1), ev(4)}
+	if out, err := l.Append(ctx, b); err != nil || out[0] != events.Appended || out[1] != events.Appended {
+		t.Fatalf("append after expiry: %v %v", out, err)
+	}
+	if es, err := l.Read(ctx, 3, 10); err != nil || len(es) != 2 || es[0].Offset != 3 || es[1].Event.Seq != 4 {
+		t.Fatalf("read new events: %+v, %v", es, err)
+	}
 }
