@@ -32,6 +32,8 @@ var (
 	ErrNoLibrary = errors.New("relayrecs: listener has no library")
 	// ErrFutureWeek: a run was asked for a week that has not started.
 	ErrFutureWeek = errors.New("relayrecs: week has not started")
+	// ErrNoModel: no trained model with factors yet.
+	ErrNoModel = errors.New("relayrecs: no trained model")
 )
 
 // PlaySource returns every listener's play counts per track over the
@@ -80,8 +82,9 @@ type Service struct {
 
 	runMu sync.Mutex // one run (RunDue, RunWeek) at a time
 
-	mu   sync.Mutex
-	snap *snapshot // latest trained model; nil before the first run
+	mu          sync.Mutex
+	snap        *snapshot   // latest trained model; nil before the first run
+	factorStats FactorStats // of the latest loaded Spark run
 }
 
 // Catalog is what the service reads of the catalog; *catalog.Catalog
@@ -101,11 +104,12 @@ func New(st store.Store, cat Catalog, docRepo *repo.Repo, plays PlaySource, opts
 
 // snapshot is one trained model and the listening it was trained on.
 type snapshot struct {
-	at      time.Time
-	u       *recs.Universe
-	index   map[model.TrackID]int
-	users   map[model.UserID]int
-	factors *mat.Dense // user factors; nil without plays
+	at    time.Time
+	u     *recs.Universe
+	index map[model.TrackID]int
+	// factors are the listeners' user factors (the embedded ALS's or
+	// the loaded Spark run's); a listener without a row has none.
+	factors map[model.UserID][]float64
 	plays   map[model.UserID]map[int]float64
 }
 
@@ -156,11 +160,10 @@ func (s *Service) train(ctx context.Context, now time.Time) (*snapshot, error) {
 		return nil, fmt.Errorf("relayrecs: read plays: %w", err)
 	}
 	users := slices.Sorted(maps.Keys(raw))
-	snap := &snapshot{at: now, index: index, users: map[model.UserID]int{}, plays: map[model.UserID]map[int]float64{}}
+	snap := &snapshot{at: now, index: index, factors: map[model.UserID][]float64{}, plays: map[model.UserID]map[int]float64{}}
 	totals := make([]float64, len(items))
 	var triples []recs.Play
 	for u, user := range users {
-		snap.users[user] = u
 		m := map[int]float64{}
 		for track, n := range raw[user] {
 			i, ok := index[track]
@@ -174,7 +177,11 @@ func (s *Service) train(ctx context.Context, now time.Time) (*snapshot, error) {
 		snap.plays[user] = m
 	}
 	var itemFactors *mat.Dense
-	if len(triples) > 0 {
+	if s.opts.factorsDir != "" {
+		if itemFactors, err = s.loadFactors(ctx, snap, index); err != nil {
+			return nil, err
+		}
+	} else if len(triples) > 0 {
 		pm, err := recs.NewMatrix(len(users), len(items), triples)
 		if err != nil {
 			return nil, fmt.Errorf("relayrecs: play matrix: %w", err)
@@ -183,7 +190,10 @@ func (s *Service) train(ctx context.Context, now time.Time) (*snapshot, error) {
 		if err != nil {
 			return nil, fmt.Errorf("relayrecs: train: %w", err)
 		}
-		itemFactors, snap.factors = fit.ItemFactors, fit.UserFactors
+		itemFactors = fit.ItemFactors
+		for u, user := range users {
+			snap.factors[user] = fit.UserFactors.RawRowView(u)
+		}
 	}
 	if snap.u, err = recs.NewUniverse(items, totals, itemFactors); err != nil {
 		return nil, err
@@ -197,9 +207,7 @@ func (s *Service) train(ctx context.Context, now time.Time) (*snapshot, error) {
 // listener builds user's builder input from snap and the library.
 func (s *Service) listener(ctx context.Context, snap *snapshot, user model.UserID) (recs.Listener, error) {
 	l := recs.Listener{Plays: snap.plays[user]}
-	if u, ok := snap.users[user]; ok && snap.factors != nil {
-		l.Factors = snap.factors.RawRowView(u)
-	}
+	l.Factors = snap.factors[user]
 	libID, ok, err := relaysync.LibraryOf(ctx, s.st, user)
 	if err != nil {
 		return l, err
