@@ -57,6 +57,12 @@ func doneKey(user model.UserID, family string) []byte {
 }
 func tzKey(user model.UserID) []byte { return store.Key("recs", "tz", string(user)) }
 
+// followKey records that the relay made user's library follow playlist
+// kind once; from then on following is the listener's choice.
+func followKey(user model.UserID, kind string) []byte {
+	return store.Key("recs", "followed", string(user), kind)
+}
+
 // Families of service playlists: each is delivered once per period.
 const (
 	familyDiscover = KindDiscoverWeekly
@@ -553,6 +559,14 @@ func (s *Service) write(ctx context.Context, user model.UserID, kind, name, desc
 	if err := h.Playlist(ctx, func(p *docs.Playlist) error { return p.Replace(name, desc, period, tracks) }); err != nil {
 		return fmt.Errorf("relayrecs: replace playlist: %w", err)
 	}
+	// The library follows the playlist once, at its first delivery; a
+	// listener who unfollows it keeps it unfollowed (its content is still
+	// replaced, so following it again shows the current period).
+	if _, err := s.st.Get(ctx, followKey(user, kind)); err == nil {
+		return nil
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("relayrecs: read follow record: %w", err)
+	}
 	lib, err := s.docs.OpenLibrary(ctx, libID, user)
 	if err != nil {
 		return fmt.Errorf("relayrecs: open library: %w", err)
@@ -560,7 +574,7 @@ func (s *Service) write(ctx context.Context, user model.UserID, kind, name, desc
 	if err := lib.Library(ctx, func(l *docs.Library) error { return l.FollowPlaylists(id) }); err != nil {
 		return fmt.Errorf("relayrecs: follow playlist: %w", err)
 	}
-	return nil
+	return s.st.Update(ctx, func(tx store.Txn) error { return tx.Set(followKey(user, kind), []byte{1}) })
 }
 
 // Playlists returns user's service playlists in kind order (Discover
@@ -571,6 +585,10 @@ func (s *Service) Playlists(ctx context.Context, user model.UserID) ([]Playlist,
 		kinds = append(kinds, DailyMixKind(n))
 	}
 	kinds = append(kinds, KindReleaseRadar)
+	followed, err := s.followed(ctx, user)
+	if err != nil {
+		return nil, err
+	}
 	var out []Playlist
 	for _, k := range kinds {
 		id, ok, err := s.docID(ctx, user, k)
@@ -580,7 +598,7 @@ func (s *Service) Playlists(ctx context.Context, user model.UserID) ([]Playlist,
 		if !ok {
 			continue
 		}
-		p := Playlist{Kind: k, Doc: id}
+		p := Playlist{Kind: k, Doc: id, Followed: followed[id]}
 		if h, err := s.docs.Get(ctx, id); err == nil && !h.Empty() {
 			_ = h.Read(func(d *automerge.Doc) error {
 				if si, ok := docs.ServiceOf(d); ok {
@@ -613,6 +631,35 @@ type Playlist struct {
 	Kind   string
 	Doc    docs.DocumentID
 	Period string
+	// Followed reports whether the listener's library (the relay's copy)
+	// follows it: false after the listener unfollowed it, until they
+	// follow it again.
+	Followed bool
+}
+
+// followed returns the playlists user's library follows (the relay's
+// copy); empty when the library is unbound or not synced yet.
+func (s *Service) followed(ctx context.Context, user model.UserID) (map[docs.DocumentID]bool, error) {
+	out := map[docs.DocumentID]bool{}
+	libID, ok, err := relaysync.LibraryOf(ctx, s.st, user)
+	if err != nil || !ok {
+		return out, err
+	}
+	h, err := s.docs.Get(ctx, libID)
+	if errors.Is(err, repo.ErrNotFound) || err == nil && h.Empty() {
+		return out, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	err = h.ReadLibrary(func(l *docs.Library) error {
+		ids, err := l.Playlists()
+		for _, id := range ids {
+			out[id] = true
+		}
+		return err
+	})
+	return out, err
 }
 
 // Similar returns up to n tracks most similar to track (recs.Universe
