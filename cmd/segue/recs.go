@@ -14,10 +14,11 @@ import (
 
 	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/server/recs/relayrecs"
+	"github.com/segue-fm/segue/server/recs/sparkals"
 )
 
 func init() {
-	register("recs", "run recommendations on a relay: deliver Discover Weekly for an ISO week (admin)", runRecs)
+	register("recs", "run recommendations on a relay: deliver Discover Weekly for an ISO week (admin); check a Spark factor directory", runRecs)
 }
 
 // maxRecsAnswer bounds the relay's answer to `segue recs run`.
@@ -36,17 +37,22 @@ func runRecs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	relayURL := fs.String("relay", envOr("SEGUE_RELAY", defaultRelay), "relay base URL (env SEGUE_RELAY)")
 	token := fs.String("admin-token", envOr("SEGUE_ADMIN_TOKEN", ""), "the relay's admin token (env SEGUE_ADMIN_TOKEN)")
 	timeout := fs.Duration("timeout", 10*time.Minute, "how long to wait for the run")
+	factors := fs.String("factors", "", "check: a Spark factor directory to validate (docs/ARCHITECTURE.md §9)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: segue recs run --week YYYY-Www [--relay URL] [--admin-token TOKEN]")
+		fmt.Fprintln(stderr, "       segue recs check --factors DIR")
 		fs.PrintDefaults()
 	}
 	rest, err := parseArgs(fs, args)
 	if err != nil {
 		return err
 	}
+	if len(rest) == 1 && rest[0] == "check" {
+		return checkFactors(ctx, *factors, stdout)
+	}
 	if len(rest) != 1 || rest[0] != "run" {
 		fs.Usage()
-		return fmt.Errorf("%w: want the subcommand run", errUsage)
+		return fmt.Errorf("%w: want the subcommand run or check", errUsage)
 	}
 	if _, err := relayrecs.ParseWeek(*week, time.UTC); err != nil {
 		return fmt.Errorf("%w: --week: %w", errUsage, err)
@@ -91,5 +97,23 @@ func runRecs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if out.Failed > 0 {
 		return fmt.Errorf("%d listeners failed (the relay's log names them; their previous playlist stays)", out.Failed)
 	}
+	return nil
+}
+
+// checkFactors implements `segue recs check --factors DIR`: it loads DIR
+// as the relay's -recs-factors would (sparkals.Load, default limits) and
+// prints the manifest and row counts, so a Spark run can be checked
+// before it is published to the relay.
+func checkFactors(ctx context.Context, dir string, stdout io.Writer) error {
+	if dir == "" {
+		return fmt.Errorf("%w: check needs --factors DIR", errUsage)
+	}
+	f, err := sparkals.Load(ctx, dir, sparkals.DefaultLimits())
+	if err != nil {
+		return err
+	}
+	m := f.Manifest
+	fmt.Fprintf(stdout, "factors OK: run %q (export %q, created %s), rank %d, %d users, %d tracks\n",
+		m.RunID, m.ExportID, m.Created.UTC().Format(time.RFC3339), m.Rank, len(f.Users.IDs), len(f.Items.IDs))
 	return nil
 }

@@ -64,6 +64,7 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fraudEvery := fs.Duration("fraud-scan-interval", 0, "run the fraud scan of the current and previous month this often, storing the flags royalties hold out (0: only `segue fraud scan`)")
 	tlsKey := fs.String("tls-key", envOr("SEGUE_TLS_KEY", ""), "PEM private key for -tls-cert (env SEGUE_TLS_KEY)")
 	s3 := addBlobS3Flags(fs)
+	recsFactors := fs.String("recs-factors", envOr("SEGUE_RECS_FACTORS", ""), "directory of ALS factors trained by Spark (docs/ARCHITECTURE.md §9), read at every recommendation run instead of training in process (env SEGUE_RECS_FACTORS)")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %w", errUsage, err)
 	}
@@ -72,6 +73,9 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+	}
+	if err := checkRecsFactors(*recsFactors); err != nil {
+		return err
 	}
 	open, err := strconv.ParseBool(*signup)
 	if err != nil {
@@ -164,7 +168,7 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	chain := audit.NewChain(dd.Store, dd.Signer, audit.DefaultCheckpointEvery, nil)
 	counts := counting.New(dd.Store, evlog, dd.Catalog, chain, counting.DefaultOptions().WithAdminToken(*admin).WithLogger(log).WithRetention(*retention))
 	counts.Mount(srv)
-	stopRecs := mountRecs(ctx, dd, srv, log)
+	stopRecs := mountRecs(ctx, dd, srv, *recsFactors, log)
 	defer stopRecs()
 	social.NewForRelay(dd, srv, social.DefaultOptions().WithLogger(log).WithPublicURL(*publicURL)).Mount(srv)
 	addr, err := srv.Start(ctx)

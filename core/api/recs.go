@@ -14,6 +14,12 @@ type ServicePlaylist struct {
 	// Discover Weekly, a date for the others); "" before the first
 	// delivery.
 	Period string `json:"period,omitempty"`
+	// Followed reports whether the listener's library follows it. The
+	// relay makes the library follow a playlist once, at its first
+	// delivery; after the listener unfollows it, it stays unfollowed
+	// (its content is still refreshed) until they follow Doc again
+	// (core Playlists.Follow).
+	Followed bool `json:"followed"`
 }
 
 // Recommendations is the body of GET /v1/recommendations: the calling

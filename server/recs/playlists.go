@@ -266,13 +266,21 @@ func FlowStep(a, b model.AudioFeatures) float64 {
 // DailyMixes builds up to Max mixes: the listener's TopArtists most played
 // artists are clustered by k-means over their factor vectors (the mean
 // of their played tracks' item factors; audio feature vectors when there
-// are no factors); each mix takes the cluster's artists' tracks the
-// listener played (most played first, (1−NewShare)·Size of them) and
-// fills NewShare·Size with unplayed tracks closest to the cluster's
-// centroid (at most 2 per artist), then orders them by OrderFlow so no
-// step exceeds MaxStep. Items without audio features are not used; a
-// cluster with fewer than MinFamiliar played tracks makes no mix.
-// Mixes come out largest first; empty clusters are dropped.
+// are no factors). The number of clusters is what the history fills:
+// k = min(Max, ⌈artists/ArtistsPerMix⌉, ⌊familiar/((1−NewShare)·Size)⌋),
+// at least 1, where familiar counts the listener's played tracks (with
+// features) of those artists; k then drops further until a seeded
+// k-means gives every cluster (1−NewShare)·Size familiar tracks. Each mix
+// takes its cluster's most played tracks, (1−NewShare)·Size of them, and
+// NewShare·Size unplayed tracks closest to the cluster's centroid that
+// can be placed in the flow (at most 2 per artist), ordered by OrderFlow
+// so no step exceeds MaxStep; tracks the flow leaves out are replaced by
+// the next most played or next closest and the order made again. So a
+// listener with enough history gets mixes of Size tracks; a thin one gets
+// fewer mixes, and a mix with only f familiar tracks has about
+// f/(1−NewShare) tracks. Items without audio features are not used; a
+// cluster with fewer than MinFamiliar played tracks makes no mix. Mixes
+// come out largest first.
 func (u *Universe) DailyMixes(l Listener, o MixOptions) ([][]int, error) {
 	if o.Max < 1 || o.Size < 1 || o.NewShare < 0 || o.NewShare > 1 || o.TopArtists < 1 || o.ArtistsPerMix < 1 || o.MaxStep <= 0 || o.MinFamiliar < 1 {
 		return nil, fmt.Errorf("%w: daily mixes %+v", ErrInvalidOptions, o)
@@ -307,6 +315,7 @@ func (u *Universe) DailyMixes(l Listener, o MixOptions) ([][]int, error) {
 		points[j] = make([]float64, dim)
 	}
 	weight := make([]float64, len(artists))
+	fam := make([]int, len(artists)) // familiar tracks per artist
 	for i, n := range l.Plays {
 		j, ok := idx[u.artist[i]]
 		if !ok || n <= 0 || u.Items[i].Features == nil {
@@ -314,12 +323,24 @@ func (u *Universe) DailyMixes(l Listener, o MixOptions) ([][]int, error) {
 		}
 		floats.AddScaled(points[j], n, vec(i))
 		weight[j] += n
+		fam[j]++
 	}
 	for j := range points {
 		floats.Scale(1/weight[j], points[j])
 	}
-	k := min(o.Max, (len(artists)+o.ArtistsPerMix-1)/o.ArtistsPerMix)
-	assign, centroids := KMeans(points, k, 50, o.Seed)
+	// As many clusters as the history fills: a mix wants
+	// (1−NewShare)·Size familiar tracks, so a thin history makes fewer,
+	// fuller mixes rather than many short ones.
+	familiarTotal := 0
+	for i, n := range l.Plays {
+		if _, ok := idx[u.artist[i]]; ok && n > 0 && u.Items[i].Features != nil {
+			familiarTotal++
+		}
+	}
+	wantFamiliar := max(1, int(math.Round(float64(o.Size)*(1-o.NewShare))))
+	k := min(o.Max, (len(artists)+o.ArtistsPerMix-1)/o.ArtistsPerMix, max(1, familiarTotal/wantFamiliar))
+	assign, centroids := balancedKMeans(points, fam, k, max(o.MinFamiliar, wantFamiliar), o.Seed)
+	k = len(centroids)
 	played := l.played()
 	mixes := make([][]int, 0, k)
 	for c := range k {
@@ -339,9 +360,9 @@ func (u *Universe) DailyMixes(l Listener, o MixOptions) ([][]int, error) {
 			return cmp.Compare(a, b)
 		})
 		nNew := int(math.Round(float64(o.Size) * o.NewShare))
-		familiar = familiar[:min(len(familiar), o.Size-nNew)]
+		nFam := min(len(familiar), o.Size-nNew)
 		// Keep the ~NewShare proportion when there are few familiar tracks.
-		if want := int(math.Round(float64(len(familiar)) * o.NewShare / (1 - o.NewShare))); o.NewShare < 1 && want < nNew {
+		if want := int(math.Round(float64(nFam) * o.NewShare / (1 - o.NewShare))); o.NewShare < 1 && want < nNew {
 			nNew = max(1, want)
 		}
 		near := make([]float64, len(u.Items))
@@ -353,24 +374,79 @@ func (u *Universe) DailyMixes(l Listener, o MixOptions) ([][]int, error) {
 			}
 			near[i] = -floats.Distance(vec(i), centroids[c], 2)
 		}
-		fresh, err := TopNPerArtist(near, played, u.artist, nNew, 2)
+		// Spare new tracks replace those the flow leaves out.
+		freshPool, err := TopNPerArtist(near, played, u.artist, 3*nNew, 2)
 		if err != nil {
 			return nil, err
 		}
-		feats := make([]model.AudioFeatures, 0, len(familiar)+len(fresh))
-		all := append(slices.Clone(familiar), fresh...)
-		for _, i := range all {
-			feats = append(feats, *u.Items[i].Features)
-		}
-		order := OrderFlow(feats, o.MaxStep)
-		mix := make([]int, len(order))
-		for j, p := range order {
-			mix[j] = all[p]
-		}
-		mixes = append(mixes, mix)
+		mixes = append(mixes, fillFlow(u, familiar, freshPool, nFam, nNew, o.MaxStep))
 	}
 	slices.SortStableFunc(mixes, func(a, b []int) int { return cmp.Compare(len(b), len(a)) })
 	return mixes, nil
+}
+
+// balancedKMeans clusters the artists' points into at most k clusters,
+// each holding at least minTracks of the listener's familiar tracks
+// (tracks[j] per artist): from k down, it tries the seeds seed …
+// seed+7 and returns the first clustering in which every cluster has
+// enough (deterministic); k-means alone may split one taste and merge two others, which
+// leaves a mix too short to fill. One cluster is the last resort.
+func balancedKMeans(points [][]float64, tracks []int, k, minTracks int, seed uint64) ([]int, [][]float64) {
+	for ; k > 1; k-- {
+		for s := range uint64(8) {
+			assign, centroids := KMeans(points, k, 50, seed+s)
+			per := make([]int, len(centroids))
+			for j, c := range assign {
+				per[c] += tracks[j]
+			}
+			if slices.Min(per) >= minTracks {
+				return assign, centroids
+			}
+		}
+	}
+	return KMeans(points, 1, 50, seed)
+}
+
+// fillFlow orders nFam tracks of familiar (most played first) and nNew of
+// fresh (best first) by OrderFlow; the tracks the flow leaves out are
+// replaced by the next ones of their pool and the order is made again
+// (at most 4 rounds, while a pool has spares), so a mix stays near its
+// size when a few tracks do not fit the tempo/energy flow. The result
+// keeps OrderFlow's guarantee: no step exceeds maxStep.
+func fillFlow(u *Universe, familiar, fresh []int, nFam, nNew int, maxStep float64) []int {
+	fam, fr := familiar[:nFam], fresh[:min(nNew, len(fresh))]
+	nextFam, nextFresh := nFam, len(fr)
+	var mix []int
+	for round := 0; ; round++ {
+		all := append(slices.Clone(fam), fr...)
+		feats := make([]model.AudioFeatures, len(all))
+		for j, i := range all {
+			feats[j] = *u.Items[i].Features
+		}
+		order := OrderFlow(feats, maxStep)
+		mix = make([]int, len(order))
+		in := make(map[int]bool, len(order))
+		for j, p := range order {
+			mix[j] = all[p]
+			in[all[p]] = true
+		}
+		if len(order) == len(all) || round == 3 || (nextFam == len(familiar) && nextFresh == len(fresh)) {
+			return mix
+		}
+		keep := func(pool []int, next *int, src []int) []int {
+			out := make([]int, 0, len(pool))
+			for _, i := range pool {
+				if in[i] {
+					out = append(out, i)
+				} else if *next < len(src) {
+					out = append(out, src[*next])
+					*next++
+				}
+			}
+			return out
+		}
+		fam, fr = keep(fam, &nextFam, familiar), keep(fr, &nextFresh, fresh)
+	}
 }
 
 // itemVector returns the space tracks and artists are clustered in: ALS

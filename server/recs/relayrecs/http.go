@@ -56,7 +56,7 @@ func (s *Service) recommendations(c echo.Context) error {
 	}
 	out := api.Recommendations{TimeZone: loc.String(), Playlists: make([]api.ServicePlaylist, len(ps))}
 	for i, p := range ps {
-		out.Playlists[i] = api.ServicePlaylist{Kind: p.Kind, Doc: p.Doc.String(), Period: p.Period}
+		out.Playlists[i] = api.ServicePlaylist{Kind: p.Kind, Doc: p.Doc.String(), Period: p.Period, Followed: p.Followed}
 	}
 	return c.JSON(http.StatusOK, out)
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/segue-fm/segue/server/recs"
+	"github.com/segue-fm/segue/server/recs/sparkals"
 )
 
 // Options configure a Service. Start from DefaultOptions.
@@ -20,18 +21,23 @@ type Options struct {
 	discover recs.DiscoverOptions
 	mixes    recs.MixOptions
 	radar    recs.RadarOptions
+
+	factorsDir   string
+	factorLimits sparkals.Limits
 }
 
 // DefaultOptions returns: the wall clock, a scheduler tick of one
 // minute, crypto/rand for document ids, slog.Default, 12 months of
 // counted plays, ALS with 32 factors and 10 iterations on 2 workers
 // (recs.DefaultOptions otherwise), and recs' default Discover Weekly,
-// Daily Mix and Release Radar options.
+// Daily Mix and Release Radar options; factors trained in process (no
+// Spark factor directory).
 func DefaultOptions() Options {
 	return Options{
 		now: time.Now, tick: time.Minute, rand: rand.Reader, log: slog.Default(), history: 12,
 		als:      recs.DefaultOptions().WithFactors(32).WithIterations(10).WithWorkers(2),
 		discover: recs.DefaultDiscoverOptions(), mixes: recs.DefaultMixOptions(), radar: recs.DefaultRadarOptions(),
+		factorLimits: sparkals.DefaultLimits(),
 	}
 }
 
@@ -63,3 +69,16 @@ func (o Options) WithMixes(m recs.MixOptions) Options { o.mixes = m; return o }
 
 // WithRadar sets the Release Radar options.
 func (o Options) WithRadar(r recs.RadarOptions) Options { o.radar = r; return o }
+
+// WithSparkFactors makes every run load the factors of an external
+// trainer from dir (package sparkals: Spark MLlib ALS's user and item
+// factors as Parquet, with a manifest) instead of training ALS in process,
+// checked against lim. The directory is read afresh at each run, so a
+// new Spark run is picked up by replacing it; a run whose directory is
+// missing or malformed fails and the previous playlists stay. Plays are
+// still read from the PlaySource (what a listener has played, popularity
+// and new releases). Default: none, ALS in process.
+func (o Options) WithSparkFactors(dir string, lim sparkals.Limits) Options {
+	o.factorsDir, o.factorLimits = dir, lim
+	return o
+}

@@ -32,6 +32,8 @@ var (
 	ErrNoLibrary = errors.New("relayrecs: listener has no library")
 	// ErrFutureWeek: a run was asked for a week that has not started.
 	ErrFutureWeek = errors.New("relayrecs: week has not started")
+	// ErrNoModel: no trained model with factors yet.
+	ErrNoModel = errors.New("relayrecs: no trained model")
 )
 
 // PlaySource returns every listener's play counts per track over the
@@ -54,6 +56,12 @@ func doneKey(user model.UserID, family string) []byte {
 	return store.Key("recs", "done", string(user), family)
 }
 func tzKey(user model.UserID) []byte { return store.Key("recs", "tz", string(user)) }
+
+// followKey records that the relay made user's library follow playlist
+// kind once; from then on following is the listener's choice.
+func followKey(user model.UserID, kind string) []byte {
+	return store.Key("recs", "followed", string(user), kind)
+}
 
 // Families of service playlists: each is delivered once per period.
 const (
@@ -80,8 +88,9 @@ type Service struct {
 
 	runMu sync.Mutex // one run (RunDue, RunWeek) at a time
 
-	mu   sync.Mutex
-	snap *snapshot // latest trained model; nil before the first run
+	mu          sync.Mutex
+	snap        *snapshot   // latest trained model; nil before the first run
+	factorStats FactorStats // of the latest loaded Spark run
 }
 
 // Catalog is what the service reads of the catalog; *catalog.Catalog
@@ -101,11 +110,12 @@ func New(st store.Store, cat Catalog, docRepo *repo.Repo, plays PlaySource, opts
 
 // snapshot is one trained model and the listening it was trained on.
 type snapshot struct {
-	at      time.Time
-	u       *recs.Universe
-	index   map[model.TrackID]int
-	users   map[model.UserID]int
-	factors *mat.Dense // user factors; nil without plays
+	at    time.Time
+	u     *recs.Universe
+	index map[model.TrackID]int
+	// factors are the listeners' user factors (the embedded ALS's or
+	// the loaded Spark run's); a listener without a row has none.
+	factors map[model.UserID][]float64
 	plays   map[model.UserID]map[int]float64
 }
 
@@ -156,11 +166,10 @@ func (s *Service) train(ctx context.Context, now time.Time) (*snapshot, error) {
 		return nil, fmt.Errorf("relayrecs: read plays: %w", err)
 	}
 	users := slices.Sorted(maps.Keys(raw))
-	snap := &snapshot{at: now, index: index, users: map[model.UserID]int{}, plays: map[model.UserID]map[int]float64{}}
+	snap := &snapshot{at: now, index: index, factors: map[model.UserID][]float64{}, plays: map[model.UserID]map[int]float64{}}
 	totals := make([]float64, len(items))
 	var triples []recs.Play
 	for u, user := range users {
-		snap.users[user] = u
 		m := map[int]float64{}
 		for track, n := range raw[user] {
 			i, ok := index[track]
@@ -174,7 +183,11 @@ func (s *Service) train(ctx context.Context, now time.Time) (*snapshot, error) {
 		snap.plays[user] = m
 	}
 	var itemFactors *mat.Dense
-	if len(triples) > 0 {
+	if s.opts.factorsDir != "" {
+		if itemFactors, err = s.loadFactors(ctx, snap, index); err != nil {
+			return nil, err
+		}
+	} else if len(triples) > 0 {
 		pm, err := recs.NewMatrix(len(users), len(items), triples)
 		if err != nil {
 			return nil, fmt.Errorf("relayrecs: play matrix: %w", err)
@@ -183,7 +196,10 @@ func (s *Service) train(ctx context.Context, now time.Time) (*snapshot, error) {
 		if err != nil {
 			return nil, fmt.Errorf("relayrecs: train: %w", err)
 		}
-		itemFactors, snap.factors = fit.ItemFactors, fit.UserFactors
+		itemFactors = fit.ItemFactors
+		for u, user := range users {
+			snap.factors[user] = fit.UserFactors.RawRowView(u)
+		}
 	}
 	if snap.u, err = recs.NewUniverse(items, totals, itemFactors); err != nil {
 		return nil, err
@@ -197,9 +213,7 @@ func (s *Service) train(ctx context.Context, now time.Time) (*snapshot, error) {
 // listener builds user's builder input from snap and the library.
 func (s *Service) listener(ctx context.Context, snap *snapshot, user model.UserID) (recs.Listener, error) {
 	l := recs.Listener{Plays: snap.plays[user]}
-	if u, ok := snap.users[user]; ok && snap.factors != nil {
-		l.Factors = snap.factors.RawRowView(u)
-	}
+	l.Factors = snap.factors[user]
 	libID, ok, err := relaysync.LibraryOf(ctx, s.st, user)
 	if err != nil {
 		return l, err
@@ -545,6 +559,14 @@ func (s *Service) write(ctx context.Context, user model.UserID, kind, name, desc
 	if err := h.Playlist(ctx, func(p *docs.Playlist) error { return p.Replace(name, desc, period, tracks) }); err != nil {
 		return fmt.Errorf("relayrecs: replace playlist: %w", err)
 	}
+	// The library follows the playlist once, at its first delivery; a
+	// listener who unfollows it keeps it unfollowed (its content is still
+	// replaced, so following it again shows the current period).
+	if _, err := s.st.Get(ctx, followKey(user, kind)); err == nil {
+		return nil
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("relayrecs: read follow record: %w", err)
+	}
 	lib, err := s.docs.OpenLibrary(ctx, libID, user)
 	if err != nil {
 		return fmt.Errorf("relayrecs: open library: %w", err)
@@ -552,7 +574,7 @@ func (s *Service) write(ctx context.Context, user model.UserID, kind, name, desc
 	if err := lib.Library(ctx, func(l *docs.Library) error { return l.FollowPlaylists(id) }); err != nil {
 		return fmt.Errorf("relayrecs: follow playlist: %w", err)
 	}
-	return nil
+	return s.st.Update(ctx, func(tx store.Txn) error { return tx.Set(followKey(user, kind), []byte{1}) })
 }
 
 // Playlists returns user's service playlists in kind order (Discover
@@ -563,6 +585,10 @@ func (s *Service) Playlists(ctx context.Context, user model.UserID) ([]Playlist,
 		kinds = append(kinds, DailyMixKind(n))
 	}
 	kinds = append(kinds, KindReleaseRadar)
+	followed, err := s.followed(ctx, user)
+	if err != nil {
+		return nil, err
+	}
 	var out []Playlist
 	for _, k := range kinds {
 		id, ok, err := s.docID(ctx, user, k)
@@ -572,7 +598,7 @@ func (s *Service) Playlists(ctx context.Context, user model.UserID) ([]Playlist,
 		if !ok {
 			continue
 		}
-		p := Playlist{Kind: k, Doc: id}
+		p := Playlist{Kind: k, Doc: id, Followed: followed[id]}
 		if h, err := s.docs.Get(ctx, id); err == nil && !h.Empty() {
 			_ = h.Read(func(d *automerge.Doc) error {
 				if si, ok := docs.ServiceOf(d); ok {
@@ -605,6 +631,35 @@ type Playlist struct {
 	Kind   string
 	Doc    docs.DocumentID
 	Period string
+	// Followed reports whether the listener's library (the relay's copy)
+	// follows it: false after the listener unfollowed it, until they
+	// follow it again.
+	Followed bool
+}
+
+// followed returns the playlists user's library follows (the relay's
+// copy); empty when the library is unbound or not synced yet.
+func (s *Service) followed(ctx context.Context, user model.UserID) (map[docs.DocumentID]bool, error) {
+	out := map[docs.DocumentID]bool{}
+	libID, ok, err := relaysync.LibraryOf(ctx, s.st, user)
+	if err != nil || !ok {
+		return out, err
+	}
+	h, err := s.docs.Get(ctx, libID)
+	if errors.Is(err, repo.ErrNotFound) || err == nil && h.Empty() {
+		return out, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	err = h.ReadLibrary(func(l *docs.Library) error {
+		ids, err := l.Playlists()
+		for _, id := range ids {
+			out[id] = true
+		}
+		return err
+	})
+	return out, err
 }
 
 // Similar returns up to n tracks most similar to track (recs.Universe

@@ -130,6 +130,12 @@ type fixture struct {
 
 func newFixture(t *testing.T, users ...model.UserID) *fixture {
 	t.Helper()
+	return newFixtureWith(t, nil, users...)
+}
+
+// newFixtureWith is newFixture with the service's options changed by edit.
+func newFixtureWith(t *testing.T, edit func(relayrecs.Options) relayrecs.Options, users ...model.UserID) *fixture {
+	t.Helper()
 	ctx := t.Context()
 	st := store.NewMemory()
 	r, err := repo.Open(ctx, st, repo.DefaultOptions())
@@ -158,6 +164,9 @@ func newFixture(t *testing.T, users ...model.UserID) *fixture {
 	clk := &clock{t: epoch}
 	opts := relayrecs.DefaultOptions().WithClock(clk.now).WithLogger(slog.New(slog.DiscardHandler)).
 		WithALS(recs.DefaultOptions().WithFactors(16).WithIterations(8).WithWorkers(1))
+	if edit != nil {
+		opts = edit(opts)
+	}
 	return &fixture{st: st, docs: r, cat: cat, fresh: fresh, clk: clk, svc: relayrecs.New(st, cat, r, plays, opts), fail: &fail}
 }
 
