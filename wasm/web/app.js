@@ -32,6 +32,7 @@
         s = x;
         window.segueSession = x; // for the browser tests and the console
         x.on("status", render);
+        document.dispatchEvent(new CustomEvent("segue:session", { detail: x }));
         return x;
       });
     }
@@ -58,6 +59,7 @@
     $("account").hidden = true;
     $("library").hidden = false;
     $("playlists").hidden = false;
+    document.dispatchEvent(new CustomEvent("segue:signedin"));
     const retry = () => playlists().catch((err) => {
       say("pl-msg", `${err.message || err} — trying again in 15 s.`);
       setTimeout(retry, 15000);
@@ -253,6 +255,7 @@
   async function showAlbum(id) {
     const a = await s.album(id);
     $("album").hidden = false;
+    $("album").dataset.id = id;
     $("album-title").textContent = a.album.title;
     $("album-play").onclick = () => s.playAlbum(id, 0);
     const ol = $("album-tracks");

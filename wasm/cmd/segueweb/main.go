@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"syscall/js"
 	"time"
 	"unsafe"
@@ -71,6 +72,7 @@ func open(_ js.Value, args []js.Value) any {
 		// pinned catalog key, history) and its WebCrypto-wrapped key store
 		// (identity, token); memory stores when the page gives none.
 		var st store.Store = store.NewMemory()
+		var idb store.Store
 		var ks crypto.KeyStore = &crypto.MemoryKeyStore{}
 		if len(args) > 2 && args[2].Type() == js.TypeObject {
 			if db := args[2].Get("database"); db.Type() == js.TypeString {
@@ -78,7 +80,10 @@ func open(_ js.Value, args []js.Value) any {
 				if err != nil {
 					return nil, err
 				}
-				st = s
+				// The streaming blob cache stays in memory (an IndexedDB
+				// commit per blob costs the audio output main-thread time);
+				// manifests, downloads and licenses persist.
+				idb, st = s, engine.NewSplit(s, store.NewMemory(), engine.CachePrefixes...)
 			}
 			if k := args[2].Get("keys"); k.Type() == js.TypeObject {
 				ks = jsKeyStore{k}
@@ -87,6 +92,11 @@ func open(_ js.Value, args []js.Value) any {
 		e, err := engine.Open(ctx, relay, st, ks, engine.DefaultOptions().WithPlayer(popts))
 		if err != nil {
 			return nil, err
+		}
+		if idb != nil {
+			if err := openDownloads(ctx, e, idb, out); err != nil {
+				return nil, err
+			}
 		}
 		sink := &jsSink{out: out, rate: out.Get("rate").Int(), channels: out.Get("channels").Int()}
 		p, err := e.OpenPlayer(sink)
@@ -146,7 +156,7 @@ func bridge(e *engine.Engine, p *player.Player) js.Value {
 		return 0
 	}
 	none := func(err error) (any, error) { return nil, err }
-	return js.ValueOf(map[string]any{
+	m := map[string]any{
 		"deviceId": string(e.DeviceID()),
 		"loggedIn": e.Token() != "",
 		"signUp": fn(func(ctx context.Context, a []js.Value) (any, error) {
@@ -194,7 +204,9 @@ func bridge(e *engine.Engine, p *player.Player) js.Value {
 			return none(p.SetTier(t))
 		}),
 		"close": fn(func(context.Context, []js.Value) (any, error) { return none(e.Close()) }),
-	})
+	}
+	maps.Copy(m, downloadMethods(e, fn, str))
+	return js.ValueOf(m)
 }
 
 // jsSink is the player's Sink onto the page's audio output: each block is
