@@ -124,6 +124,10 @@ type Engine struct {
 	p      *player.Player
 	dl     *download.Manager
 	closed bool
+	// onUnauth is told when the relay refuses the token; refused is the
+	// token it last refused (see auth.go).
+	onUnauth func()
+	refused  string
 }
 
 type keyEntry struct {
@@ -290,7 +294,7 @@ func (e *Engine) authErr(err error) error {
 	if errors.Is(err, fetch.ErrNoToken) {
 		return fmt.Errorf("%w: %w", ErrNotLoggedIn, err)
 	}
-	return err
+	return e.unauthorized(err)
 }
 
 // Album returns an album and its tracks in album order, owned by the

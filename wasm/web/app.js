@@ -32,6 +32,7 @@
         s = x;
         window.segueSession = x; // for the browser tests and the console
         x.on("status", render);
+        x.on("signedout", sessionExpired);
         document.dispatchEvent(new CustomEvent("segue:session", { detail: x }));
         return x;
       });
@@ -53,6 +54,20 @@
     $("toggle").setAttribute("aria-label", playing ? "Pause" : "Play");
     if (st.tierWarning) say("tier-msg", "This connection may not sustain the chosen quality; lower it if playback stutters.");
     if (st.error && !st.tierWarning) say("tier-msg", st.error);
+  }
+
+  // The relay refused the device token (its lifetime ended): sign in
+  // again, as on native; this browser stays the same device. The page
+  // reloads after, so every connection (the playlists socket) takes the
+  // new token.
+  let expired = false;
+  function sessionExpired() {
+    expired = true;
+    $("account").hidden = false;
+    $("signup").checked = false;
+    $("pass").value = "";
+    say("account-msg", "Your session on this browser has expired: sign in again (downloads still play).");
+    $("user").focus();
   }
 
   function signedIn() {
@@ -223,6 +238,7 @@
       const user = $("user").value, pass = $("pass").value;
       if ($("signup").checked) await x.signUp(user, pass);
       await x.login(user, pass);
+      if (expired) { location.reload(); return; }
       signedIn();
       $("q").focus();
     } catch (err) {

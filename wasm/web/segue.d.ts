@@ -136,6 +136,9 @@ export interface Session {
   on(event: "status", fn: (s: Status) => void): () => void;
   on(event: "play", fn: (e: PlayEvent) => void): () => void;
   on(event: "download", fn: (e: DownloadEvent) => void): () => void;
+  /** The relay refused the device token (expired or revoked): sign in again with login(), which
+   * keeps this device (same id and keys). Downloads keep playing meanwhile. */
+  on(event: "signedout", fn: () => void): () => void;
   /** Downloads kind/id for offline play at tier (default: the current tier): recorded at once,
    * then resolved, licensed and fetched in the background (see on("download")). */
   download(kind: DownloadRef["kind"], id: string, tier?: Tier): Promise<void>;

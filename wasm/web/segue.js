@@ -77,6 +77,7 @@
       dump: () => ask("dump"),
       status(st) { for (const fn of listeners.status) fn(st); },
       played(json) { const ev = JSON.parse(json); for (const fn of listeners.play) fn(ev); },
+      unauthorized() { for (const fn of listeners.signedout) fn(); },
       download(json) { const ev = JSON.parse(json); for (const fn of listeners.download) fn(ev); },
       // Playlist downloads ask the page for a playlist's track ids
       // (session.setPlaylistResolver).
@@ -151,7 +152,7 @@
       processorOptions: { sab, capacity, channels, capture: !!opts.capture },
     });
     node.connect(ac.destination);
-    const listeners = { status: [], play: [], download: [], resolver: null };
+    const listeners = { status: [], play: [], download: [], signedout: [], resolver: null };
     const out = makeOutput(ac, node, sab, capacity, channels, listeners);
     await loadEngine(assets.wasm);
     const tier = opts.tier || "high";

@@ -104,6 +104,7 @@ func open(_ js.Value, args []js.Value) any {
 			return nil, err
 		}
 		go forwardStatus(p, out)
+		e.OnUnauthorized(func() { out.Call("unauthorized") })
 		e.History().OnAppend(func(ev model.PlayEvent) {
 			b, _ := json.Marshal(ev)
 			out.Call("played", string(b))
