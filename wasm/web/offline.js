@@ -8,9 +8,6 @@
 "use strict";
 (() => {
   const $ = (id) => document.getElementById(id);
-  if ("serviceWorker" in navigator) {
-    navigator.serviceWorker.register("/sw.js").catch((err) => console.warn("segue: service worker not registered:", err));
-  }
   // Names of downloaded items and the track ids of downloaded playlists,
   // for listing and playing them offline (no secrets: ids and titles).
   const KEY = "segue-downloads";
@@ -24,6 +21,12 @@
   function attach(x) {
     if (s) return;
     s = x;
+    // Registered once the engine is up, so the worker's install (which
+    // fetches the page and every asset, from the HTTP cache by then)
+    // does not compete with the first load.
+    if ("serviceWorker" in navigator) {
+      navigator.serviceWorker.register("/sw.js").catch((err) => console.warn("segue: service worker not registered:", err));
+    }
     // Playlist downloads resolve to the playlist as this browser holds it
     // (automerge replica in IndexedDB); the last list seen is kept for
     // playing it offline.

@@ -138,6 +138,10 @@
 
   async function open(relayURL, opts = {}) {
     const assets = assetURLs(opts);
+    // The engine's fetch and compile (the longest step of page load) run
+    // while the audio graph is set up, not after it.
+    const engineReady = loadEngine(assets.wasm);
+    engineReady.catch(() => {}); // reported by the await below
     const channels = 2;
     const ac = opts.audioContext || new AudioContext({ latencyHint: "playback" });
     await ac.audioWorklet.addModule(assets.worklet);
@@ -154,7 +158,7 @@
     node.connect(ac.destination);
     const listeners = { status: [], play: [], download: [], signedout: [], resolver: null };
     const out = makeOutput(ac, node, sab, capacity, channels, listeners);
-    await loadEngine(assets.wasm);
+    await engineReady;
     const tier = opts.tier || "high";
     if (!TIERS.includes(tier)) throw new Error(`segue: tier ${tier}`);
     // The device's secrets persist (wrapped) unless persist is false; the

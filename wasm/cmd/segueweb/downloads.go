@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"syscall/js"
 	"time"
 
@@ -65,16 +66,30 @@ func refJSON(r download.Ref) map[string]any {
 	return map[string]any{"kind": string(r.Kind), "id": r.ID, "tier": string(r.Tier)}
 }
 
+// errNoDownloads: the page opened the engine without its IndexedDB store.
+var errNoDownloads = errors.New("segue: downloads need the page's IndexedDB store (persistStore)")
+
 // downloadMethods are the bridge's download calls: download(kind, id,
 // tier), removeDownload(kind, id, tier), downloads() → status JSON,
-// renewLicenses().
-func downloadMethods(e *engine.Engine, fn func(func(context.Context, []js.Value) (any, error)) js.Func,
+// renewLicenses(). Each waits until the manager has opened (ready gets
+// the outcome once; it is kept for later calls).
+func downloadMethods(e *engine.Engine, ready chan error, fn func(func(context.Context, []js.Value) (any, error)) js.Func,
 	str func([]js.Value, int) string) map[string]any {
+	var (
+		once sync.Once
+		done = make(chan struct{})
+		oerr error
+	)
 	manager := func() (*download.Manager, error) {
+		once.Do(func() { go func() { oerr = <-ready; close(done) }() })
+		<-done
+		if oerr != nil {
+			return nil, oerr
+		}
 		if m := e.Downloads(); m != nil {
 			return m, nil
 		}
-		return nil, errors.New("segue: downloads need the page's IndexedDB store (persistStore)")
+		return nil, errNoDownloads
 	}
 	ref := func(a []js.Value) download.Ref {
 		return download.Ref{Kind: download.Kind(str(a, 0)), ID: str(a, 1), Tier: model.Tier(str(a, 2))}

@@ -93,10 +93,13 @@ func open(_ js.Value, args []js.Value) any {
 		if err != nil {
 			return nil, err
 		}
+		// The downloads manager opens (reading its tables from IndexedDB)
+		// after the page is ready; the bridge's download calls wait for it.
+		dlReady := make(chan error, 1)
 		if idb != nil {
-			if err := openDownloads(ctx, e, idb, out); err != nil {
-				return nil, err
-			}
+			go func() { dlReady <- openDownloads(context.Background(), e, idb, out) }()
+		} else {
+			dlReady <- errNoDownloads
 		}
 		sink := &jsSink{out: out, rate: out.Get("rate").Int(), channels: out.Get("channels").Int()}
 		p, err := e.OpenPlayer(sink)
@@ -109,7 +112,7 @@ func open(_ js.Value, args []js.Value) any {
 			b, _ := json.Marshal(ev)
 			out.Call("played", string(b))
 		})
-		return bridge(e, p), nil
+		return bridge(e, p, dlReady), nil
 	})
 }
 
@@ -138,7 +141,7 @@ var stateNames = map[player.State]string{
 	player.StatePaused: "paused", player.StateEnded: "ended",
 }
 
-func bridge(e *engine.Engine, p *player.Player) js.Value {
+func bridge(e *engine.Engine, p *player.Player, dlReady chan error) js.Value {
 	fn := func(f func(ctx context.Context, args []js.Value) (any, error)) js.Func {
 		return js.FuncOf(func(_ js.Value, args []js.Value) any {
 			return promise(func(ctx context.Context) (any, error) { return f(ctx, args) })
@@ -206,7 +209,7 @@ func bridge(e *engine.Engine, p *player.Player) js.Value {
 		}),
 		"close": fn(func(context.Context, []js.Value) (any, error) { return none(e.Close()) }),
 	}
-	maps.Copy(m, downloadMethods(e, fn, str))
+	maps.Copy(m, downloadMethods(e, dlReady, fn, str))
 	return js.ValueOf(m)
 }
 
