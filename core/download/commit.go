@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"os"
 	"slices"
 	"sync"
 	"time"
@@ -135,12 +134,12 @@ func (m *Manager) commitBatch(ctx context.Context, batch []commitReq) {
 	var ok []int
 	for i, r := range batch {
 		if synced[i] != nil {
-			os.Remove(r.tmp.path)
+			r.tmp.discard()
 			res[i].err = synced[i]
 			continue
 		}
-		if err := m.files.rename(r.tmp.path, r.ref.SHA256); err != nil {
-			os.Remove(r.tmp.path)
+		if err := m.files.install(r.tmp, r.ref.SHA256); err != nil {
+			r.tmp.discard()
 			res[i].err = err
 			continue
 		}
@@ -148,7 +147,7 @@ func (m *Manager) commitBatch(ctx context.Context, batch []commitReq) {
 	}
 	// One fsync of the blob directory makes every rename durable.
 	if len(ok) > 0 {
-		if err := syncDir(m.files.dir); err != nil {
+		if err := m.files.sync(); err != nil {
 			ok = m.abandon(ctx, batch, ok, res, err)
 		}
 	}

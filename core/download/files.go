@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+
+	"github.com/segue-fm/segue/store"
 )
 
 // blobFiles stores pinned (downloaded) blobs as files, content addressed:
@@ -28,15 +30,25 @@ import (
 // hash by stripe locks: installing a file and committing its reference
 // happen under the hash's lock, and so do deciding that nothing
 // references it and unlinking it.
+//
+// With a store instead of a directory (Deps.BlobStore, for platforms with
+// no file system such as the browser), see blobstore.go: the same methods
+// keep each blob as a value of that store.
 type blobFiles struct {
 	dir   string
+	st    store.Store // non-nil: blobs are store values, dir is unused
 	locks [64]sync.Mutex
 }
 
 const tmpDir = "tmp"
 
-func newBlobFiles(dir string) (*blobFiles, error) {
-	if dir == "" {
+func newBlobFiles(dir string, st store.Store) (*blobFiles, error) {
+	switch {
+	case dir != "" && st != nil:
+		return nil, errors.New("download: both a blob directory and a blob store")
+	case st != nil:
+		return &blobFiles{st: st}, nil
+	case dir == "":
 		return nil, errors.New("download: no blob directory")
 	}
 	if err := os.MkdirAll(filepath.Join(dir, tmpDir), 0o700); err != nil {
@@ -54,6 +66,9 @@ func (f *blobFiles) path(h [32]byte) string {
 // read returns the file of h (caller-owned); ok is false when there is
 // none. It does not verify the bytes.
 func (f *blobFiles) read(h [32]byte) (b []byte, ok bool, err error) {
+	if f.st != nil {
+		return f.storeRead(h)
+	}
 	b, err = os.ReadFile(f.path(h))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, false, nil
@@ -65,15 +80,19 @@ func (f *blobFiles) read(h [32]byte) (b []byte, ok bool, err error) {
 }
 
 // tempBlob is a blob being written: a file in DIR/tmp hashed as it is
-// written.
+// written, or bytes in memory (buf) with a blob store.
 type tempBlob struct {
-	f    *os.File
+	f    *os.File // nil with a blob store
+	buf  []byte
 	h    hash.Hash
 	n    int64
 	path string
 }
 
 func (f *blobFiles) create() (*tempBlob, error) {
+	if f.st != nil {
+		return &tempBlob{h: sha256.New()}, nil
+	}
 	file, err := os.CreateTemp(filepath.Join(f.dir, tmpDir), "blob-*")
 	if err != nil {
 		return nil, fmt.Errorf("create temp blob: %w", err)
@@ -83,6 +102,12 @@ func (f *blobFiles) create() (*tempBlob, error) {
 
 // Write writes p to the file and the hash.
 func (t *tempBlob) Write(p []byte) (int, error) {
+	if t.f == nil {
+		t.buf = append(t.buf, p...)
+		t.h.Write(p)
+		t.n += int64(len(p))
+		return len(p), nil
+	}
 	n, err := t.f.Write(p)
 	t.h.Write(p[:n])
 	t.n += int64(n)
@@ -97,6 +122,10 @@ func (t *tempBlob) reset() error {
 	}
 	t.h.Reset()
 	t.n = 0
+	if t.f == nil {
+		t.buf = t.buf[:0]
+		return nil
+	}
 	if _, err := t.f.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
@@ -110,6 +139,9 @@ func (t *tempBlob) sum() (s [32]byte) {
 
 // finish fsyncs and closes the file.
 func (t *tempBlob) finish() error {
+	if t.f == nil {
+		return nil
+	}
 	if err := t.f.Sync(); err != nil {
 		t.f.Close()
 		return fmt.Errorf("sync blob: %w", err)
@@ -122,14 +154,22 @@ func (t *tempBlob) finish() error {
 
 // discard closes and removes the temp file.
 func (t *tempBlob) discard() {
+	if t.f == nil {
+		t.buf = nil
+		return
+	}
 	t.f.Close()
 	os.Remove(t.path)
 }
 
-// rename moves a finished temp file to h's name; the caller fsyncs the
-// blob directory before recording the blob. Caller holds f.lock(h).
-func (f *blobFiles) rename(tmp string, h [32]byte) error {
-	if err := renameFile(tmp, f.path(h)); err != nil {
+// install moves a finished temp file to h's name (or stores the bytes
+// with a blob store); the caller fsyncs the blob directory (sync) before
+// recording the blob. Caller holds f.lock(h).
+func (f *blobFiles) install(t *tempBlob, h [32]byte) error {
+	if f.st != nil {
+		return f.storeInstall(t, h)
+	}
+	if err := renameFile(t.path, f.path(h)); err != nil {
 		return fmt.Errorf("install blob: %w", err)
 	}
 	return nil
@@ -137,6 +177,9 @@ func (f *blobFiles) rename(tmp string, h [32]byte) error {
 
 // remove unlinks h's file (missing is fine). Caller holds f.lock(h).
 func (f *blobFiles) remove(h [32]byte) error {
+	if f.st != nil {
+		return f.storeRemove(h)
+	}
 	if err := os.Remove(f.path(h)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("remove blob: %w", err)
 	}
@@ -148,6 +191,9 @@ func (f *blobFiles) remove(h [32]byte) error {
 // ignored. Blob files of the earlier layout (DIR/ab/cdef…) are moved to
 // DIR/abcdef… first.
 func (f *blobFiles) list() (map[[32]byte]int64, error) {
+	if f.st != nil {
+		return f.storeList()
+	}
 	tmps, err := os.ReadDir(filepath.Join(f.dir, tmpDir))
 	if err != nil {
 		return nil, fmt.Errorf("list temp blobs: %w", err)
@@ -175,6 +221,15 @@ func (f *blobFiles) list() (map[[32]byte]int64, error) {
 		out[h] = info.Size()
 	}
 	return out, nil
+}
+
+// sync makes the installs durable: one fsync of the blob directory (a
+// blob store's writes are durable when they return).
+func (f *blobFiles) sync() error {
+	if f.st != nil {
+		return nil
+	}
+	return syncDir(f.dir)
 }
 
 // blobName parses a blob file name (64 lowercase hex digits).

@@ -13,7 +13,7 @@ import (
 // removes temp files, and ignores names that are not blob names.
 func TestBlobFilesLayout(t *testing.T) {
 	dir := t.TempDir()
-	f, err := newBlobFiles(dir)
+	f, err := newBlobFiles(dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -99,6 +99,11 @@ type Deps struct {
 	// BlobDir is the directory of downloaded blob files (the engine
 	// passes <data dir>/blobs). The Manager owns its contents.
 	BlobDir string
+	// BlobStore, instead of BlobDir where there is no file system (the
+	// web player's IndexedDB), keeps each downloaded blob as a value
+	// under dl/blob/ with its size under dl/bsz/ (it may be Store). Set
+	// exactly one of BlobDir and BlobStore.
+	BlobStore store.Store
 }
 
 // Store keys (docs/ARCHITECTURE.md §5).
@@ -259,7 +264,7 @@ func New(ctx context.Context, d Deps, opts Options) (*Manager, error) {
 	if d.Token == nil {
 		d.Token = func() string { return "" }
 	}
-	files, err := newBlobFiles(d.BlobDir)
+	files, err := newBlobFiles(d.BlobDir, d.BlobStore)
 	if err != nil {
 		return nil, err
 	}

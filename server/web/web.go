@@ -41,15 +41,15 @@ func Manifest() (webgen.Manifest, error) {
 	return m, json.Unmarshal(b, &m)
 }
 
-// Handler serves the page and its assets. Paths other than /,
-// /index.html and /assets/<hashed name> are 404.
+// Handler serves the page, its service worker and its assets. Paths
+// other than /, /index.html, /sw.js and /assets/<hashed name> are 404.
 func Handler() http.Handler { return http.HandlerFunc(serve) }
 
-// Mount adds the web player's routes (GET and HEAD of / and /assets/*)
-// to the relay's Echo instance.
+// Mount adds the web player's routes (GET and HEAD of /, /index.html,
+// /sw.js and /assets/*) to the relay's Echo instance.
 func Mount(e *echo.Echo) {
 	h := echo.WrapHandler(Handler())
-	for _, p := range []string{"/", "/index.html", "/assets/*"} {
+	for _, p := range []string{"/", "/index.html", "/sw.js", "/assets/*"} {
 		e.GET(p, h)
 		e.HEAD(p, h)
 	}
@@ -77,10 +77,28 @@ func serve(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodGet {
 			_, _ = w.Write(b)
 		}
+	case p == "/sw.js":
+		worker(w, r)
 	case strings.HasPrefix(p, "/assets/"):
 		asset(w, r, strings.TrimPrefix(p, "/assets/"))
 	default:
 		http.NotFound(w, r)
+	}
+}
+
+// worker serves the service worker (not hashed: its URL is its identity;
+// no-cache, so a new build's worker is picked up on the next visit).
+func worker(w http.ResponseWriter, r *http.Request) {
+	b, err := dist.ReadFile("dist/" + webgen.Worker)
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	if r.Method == http.MethodGet {
+		_, _ = w.Write(b)
 	}
 }
 

@@ -3,6 +3,8 @@ package web_test
 import (
 	"bytes"
 	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -42,6 +44,12 @@ func TestServesPageAndAssets(t *testing.T) {
 	if page.Code != 200 || page.Header().Get("Cross-Origin-Opener-Policy") != "same-origin" ||
 		page.Header().Get("Cross-Origin-Embedder-Policy") != "require-corp" || page.Header().Get("Cache-Control") != "no-cache" {
 		t.Fatalf("GET / = %d %v", page.Code, page.Header())
+	}
+	sw := get(t, h, "/sw.js", "")
+	sum := sha256.Sum256(sw.Body.Bytes())
+	if sw.Code != 200 || sw.Header().Get("Cache-Control") != "no-cache" || !strings.HasPrefix(sw.Header().Get("Content-Type"), "text/javascript") ||
+		sw.Header().Get("Cross-Origin-Embedder-Policy") != "require-corp" || hex.EncodeToString(sum[:]) != m.Worker {
+		t.Fatalf("GET /sw.js = %d %v (sha256 %x, manifest %s)", sw.Code, sw.Header(), sum, m.Worker)
 	}
 	for name, hashed := range m.Files {
 		if !strings.Contains(page.Body.String(), "/assets/"+hashed) && name != "segue.wasm" && name != "worklet.js" {
@@ -167,6 +175,9 @@ func TestDistUpToDate(t *testing.T) {
 	}
 	if got.Index != m.Index {
 		t.Errorf("index.html is stale: run scripts/build-web.sh")
+	}
+	if got.Worker != m.Worker {
+		t.Errorf("sw.js is stale: run scripts/build-web.sh")
 	}
 }
 

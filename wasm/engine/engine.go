@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/segue-fm/segue/core/api"
+	"github.com/segue-fm/segue/core/download"
 	"github.com/segue-fm/segue/core/fetch"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
@@ -113,6 +114,7 @@ type Engine struct {
 	id      *crypto.Identity
 	api     fetch.JSONClient
 	fetcher *fetch.Fetcher
+	origin  *fetch.HTTPOrigin
 	hist    *History
 
 	mu     sync.Mutex
@@ -122,7 +124,12 @@ type Engine struct {
 	p      *player.Player
 	// preview is the share link PlayShare plays while signed out.
 	preview *preview
+	dl      *download.Manager
 	closed  bool
+	// onUnauth is told when the relay refuses the token; refused is the
+	// token it last refused (see auth.go).
+	onUnauth func()
+	refused  string
 }
 
 type keyEntry struct {
@@ -164,6 +171,7 @@ func Open(ctx context.Context, relayURL string, st store.Store, ks crypto.KeySto
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
+	e.origin = o
 	e.fetcher, err = fetch.New(ctx, st, []fetch.Origin{o}, e.catalogKey,
 		fetch.DefaultOptions().WithCacheBytes(opts.cacheBytes).WithLogger(opts.logger))
 	if err != nil {
@@ -288,12 +296,16 @@ func (e *Engine) authErr(err error) error {
 	if errors.Is(err, fetch.ErrNoToken) {
 		return fmt.Errorf("%w: %w", ErrNotLoggedIn, err)
 	}
-	return err
+	return e.unauthorized(err)
 }
 
-// Album returns an album and its tracks in album order (GET
-// /v1/albums/{id}), owned by the caller.
+// Album returns an album and its tracks in album order, owned by the
+// caller: as an album download recorded it (no network; see
+// OpenDownloads), else from the relay (GET /v1/albums/{id}).
 func (e *Engine) Album(ctx context.Context, id model.AlbumID) (model.Album, []model.Track, error) {
+	if a, tracks, ok := e.recordedAlbum(ctx, id); ok {
+		return a, tracks, nil
+	}
 	var out api.AlbumResponse
 	if _, err := e.api.Do(ctx, http.MethodGet, "/v1/albums/"+url.PathEscape(string(id)), nil, &out, true); err != nil {
 		return model.Album{}, nil, e.authErr(fmt.Errorf("engine: album %s: %w", id, err))
@@ -301,8 +313,12 @@ func (e *Engine) Album(ctx context.Context, id model.AlbumID) (model.Album, []mo
 	return out.Album, out.Tracks, nil
 }
 
-// Track returns a track's metadata (GET /v1/tracks/{id}).
+// Track returns a track's metadata: as a download recorded it, else
+// from the relay (GET /v1/tracks/{id}).
 func (e *Engine) Track(ctx context.Context, id model.TrackID) (model.Track, error) {
+	if t, ok := e.recordedTrack(ctx, id); ok {
+		return t, nil
+	}
 	var t model.Track
 	if _, err := e.api.Do(ctx, http.MethodGet, "/v1/tracks/"+url.PathEscape(string(id)), nil, &t, true); err != nil {
 		return model.Track{}, e.authErr(fmt.Errorf("engine: track %s: %w", id, err))
@@ -310,10 +326,14 @@ func (e *Engine) Track(ctx context.Context, id model.TrackID) (model.Track, erro
 	return t, nil
 }
 
-// contentKey returns the content key of (track, tier) from memory while
+// contentKey returns the content key of (track, tier): from its offline
+// license when it is downloaded (offlineKey), else from memory while
 // fresh, else from POST /v1/keys/stream unwrapped with the device's HPKE
 // key. Keys are never stored.
 func (e *Engine) contentKey(ctx context.Context, track model.TrackID, tier model.Tier) (crypto.ContentKey, error) {
+	if k, handled, err := e.offlineKey(ctx, track, tier); handled {
+		return k, err
+	}
 	id := string(track) + "\x00" + string(tier)
 	now := e.opts.clock()
 	e.mu.Lock()
@@ -328,9 +348,11 @@ func (e *Engine) contentKey(ctx context.Context, track model.TrackID, tier model
 	}
 	var out api.StreamKeyResponse
 	path := "/v1/keys/stream?nonce=" + base64.RawURLEncoding.EncodeToString(nonce)
-	if _, err := e.api.Do(ctx, http.MethodPost, path, api.StreamKeyRequest{Track: track, Tier: tier}, &out, true); err != nil {
+	a, err := e.api.Do(ctx, http.MethodPost, path, api.StreamKeyRequest{Track: track, Tier: tier}, &out, true)
+	if err != nil {
 		return crypto.ContentKey{}, e.authErr(fmt.Errorf("content key %s/%s: %w", track, tier, err))
 	}
+	e.observeStatement(ctx, a.Header.Get(api.StatementHeader), nonce)
 	k, err := e.id.UnwrapContentKey(crypto.StreamKeyInfo(track, tier), out.Wrapped)
 	if err != nil {
 		return crypto.ContentKey{}, fmt.Errorf("unwrap content key %s/%s: %w", track, tier, err)
@@ -428,8 +450,8 @@ func (e *Engine) play(c model.PlayContext, tracks []model.Track, start int, fram
 	return p.Send(player.PlayContext{Context: c, Items: items, Start: start, StartFrame: frame})
 }
 
-// Close stops the player and forgets the content keys. It does not close
-// the store, the key store or the sink.
+// Close stops the player and the downloads manager and forgets the
+// content keys. It does not close the store, the key store or the sink.
 func (e *Engine) Close() error {
 	e.mu.Lock()
 	if e.closed {
@@ -437,13 +459,17 @@ func (e *Engine) Close() error {
 		return nil
 	}
 	e.closed = true
-	p := e.p
-	e.p = nil
+	p, dl := e.p, e.dl
+	e.p, e.dl = nil, nil
 	clear(e.keys)
 	e.mu.Unlock()
 	var err error
 	if p != nil {
 		err = p.Close()
+	}
+	if dl != nil {
+		e.fetcher.SetPinned(nil)
+		err = errors.Join(err, dl.Close())
 	}
 	e.hist.Flush()
 	return errors.Join(err, e.fetcher.Flush(context.Background()))

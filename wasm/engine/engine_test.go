@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/segue-fm/segue/internal/demoalbum"
 	"github.com/segue-fm/segue/internal/testbed"
 	"github.com/segue-fm/segue/player"
+	"github.com/segue-fm/segue/server/relay"
 	"github.com/segue-fm/segue/store"
 	"github.com/segue-fm/segue/wasm/engine"
 )
@@ -160,5 +162,47 @@ func TestLoginRefusals(t *testing.T) {
 	}
 	if _, err := engine.Open(ctx, "ftp://x", store.NewMemory(), &crypto.MemoryKeyStore{}, engine.DefaultOptions()); err == nil {
 		t.Fatal("Open accepted an ftp relay URL")
+	}
+}
+
+// TestTokenExpiry: when the relay's token lifetime ends, calls fail with
+// ErrUnauthorized and the listener hears it once; signing in again keeps
+// the device (same id) and works.
+func TestTokenExpiry(t *testing.T) {
+	ctx := t.Context()
+	r := testbed.NewRelay(t, testbed.DefaultOptions().WithRelayOptions(func(o relay.Options) relay.Options {
+		return o.WithTokenTTL(2 * time.Second)
+	}))
+	e, err := engine.Open(ctx, r.URL, store.NewMemory(), &crypto.MemoryKeyStore{}, engine.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	var told atomic.Int32
+	e.OnUnauthorized(func() { told.Add(1) })
+	if err := e.SignUp(ctx, "ada", testbed.Password); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Login(ctx, "ada", testbed.Password); err != nil {
+		t.Fatal(err)
+	}
+	id := e.DeviceID()
+	if _, _, err := e.Album(ctx, r.Album); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2500 * time.Millisecond)
+	for range 2 {
+		if _, _, err := e.Album(ctx, r.Album); !errors.Is(err, engine.ErrUnauthorized) {
+			t.Fatalf("Album with an expired token = %v, want ErrUnauthorized", err)
+		}
+	}
+	if told.Load() != 1 {
+		t.Fatalf("listener told %d times, want once", told.Load())
+	}
+	if err := e.Login(ctx, "ada", testbed.Password); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.Album(ctx, r.Album); err != nil || e.DeviceID() != id {
+		t.Fatalf("after signing in again: %v, device %s (was %s)", err, e.DeviceID(), id)
 	}
 }

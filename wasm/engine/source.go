@@ -94,7 +94,7 @@ func classify(err error) error {
 	permanent := errors.Is(err, fetch.ErrIntegrity) || errors.Is(err, fetch.ErrNotFound) ||
 		errors.Is(err, fetch.ErrTooLarge) || errors.Is(err, fetch.ErrChunkRange) ||
 		errors.Is(err, model.ErrBadManifest) || errors.Is(err, model.ErrInvalidTier) ||
-		errors.Is(err, ErrNotLoggedIn) || errors.Is(err, ErrCatalogKeyMismatch) || errors.Is(err, crypto.ErrDecrypt) ||
+		errors.Is(err, ErrNotLoggedIn) || errors.Is(err, ErrUnauthorized) || errors.Is(err, ErrCatalogKeyMismatch) || errors.Is(err, crypto.ErrDecrypt) ||
 		errors.As(err, &se) && se.Code >= 400 && se.Code < 500 && se.Code != http.StatusRequestTimeout &&
 			se.Code != http.StatusTooManyRequests
 	if permanent {

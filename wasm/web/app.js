@@ -32,6 +32,8 @@
         s = x;
         window.segueSession = x; // for the browser tests and the console
         x.on("status", render);
+        x.on("signedout", sessionExpired);
+        document.dispatchEvent(new CustomEvent("segue:session", { detail: x }));
         return x;
       });
     }
@@ -54,10 +56,25 @@
     if (st.error && !st.tierWarning) say("tier-msg", st.error);
   }
 
+  // The relay refused the device token (its lifetime ended): sign in
+  // again, as on native; this browser stays the same device. The page
+  // reloads after, so every connection (the playlists socket) takes the
+  // new token.
+  let expired = false;
+  function sessionExpired() {
+    expired = true;
+    $("account").hidden = false;
+    $("signup").checked = false;
+    $("pass").value = "";
+    say("account-msg", "Your session on this browser has expired: sign in again (downloads still play).");
+    $("user").focus();
+  }
+
   function signedIn() {
     $("account").hidden = true;
     $("library").hidden = false;
     $("playlists").hidden = false;
+    document.dispatchEvent(new CustomEvent("segue:signedin"));
     const retry = () => playlists().catch((err) => {
       say("pl-msg", `${err.message || err} — trying again in 15 s.`);
       setTimeout(retry, 15000);
@@ -251,6 +268,7 @@
       const user = $("user").value, pass = $("pass").value;
       if ($("signup").checked) await x.signUp(user, pass);
       await x.login(user, pass);
+      if (expired) { location.reload(); return; }
       signedIn();
       $("q").focus();
     } catch (err) {
@@ -283,6 +301,7 @@
   async function showAlbum(id) {
     const a = await s.album(id);
     $("album").hidden = false;
+    $("album").dataset.id = id;
     $("album-title").textContent = a.album.title;
     $("album-play").onclick = () => s.playAlbum(id, 0);
     const ol = $("album-tracks");

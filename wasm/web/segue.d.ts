@@ -48,11 +48,53 @@ export interface OpenOptions {
   /** Keep the device (identity, token — wrapped by a non-extractable WebCrypto key) in
    * IndexedDB across reloads (default true); false: memory only. */
   persist?: boolean;
-  /** Also keep the store (signed manifests, encrypted blob cache, pinned catalog key, history)
-   * in IndexedDB (default false: memory; see docs/BENCHMARKS.md, Web player). */
+  /** Keep the store (signed manifests, downloads and offline licences, pinned catalog key,
+   * history) in IndexedDB (default true; the streaming blob cache is always in memory, see
+   * docs/BENCHMARKS.md, Web player). false: memory only, and no downloads. */
   persistStore?: boolean;
+  /** IndexedDB database of the store (default "segue-store"). */
+  database?: string;
   /** Test hook: the worklet keeps a copy of every frame it plays (see captured). */
   capture?: boolean;
+}
+
+/** A download request: an album, a playlist (automerge document id) or a track, at a tier. */
+export interface DownloadRef {
+  kind: "album" | "playlist" | "track";
+  id: string;
+  tier: Tier;
+}
+
+/** A snapshot of the downloads manager (times in ms since the epoch, by trusted time). */
+export interface DownloadStatus {
+  items: { ref: DownloadRef; resolved: boolean; tracks: number; tracksDone: number; error: string }[];
+  /** Distinct (track, tier) downloads, shared ones once, and how many are complete. */
+  tracks: number;
+  tracksDone: number;
+  /** Encrypted bytes stored. */
+  bytes: number;
+  /** Why downloads are paused ("" when not). */
+  paused: string;
+  /** Offline licences: playback stops at until (expires plus the 48 h grace). */
+  licenses: { entries: number; issued: number; expires: number; until: number }[];
+  trustedNow: number;
+  /** This device was deregistered: its licences were deleted. */
+  revoked: boolean;
+  /** The relay's reason for refusing the last renewal, "" when none. */
+  refused: string;
+}
+
+/** One progress report of the downloads manager. */
+export interface DownloadEvent {
+  kind: "queued" | "resolved" | "progress" | "track_done" | "failed" | "paused" | "resumed" | "removed" | "renewed" | "renewal_refused";
+  ref: DownloadRef;
+  track: string;
+  blobsDone: number;
+  blobs: number;
+  bytesDone: number;
+  bytes: number;
+  reason: string;
+  error?: string;
 }
 
 export interface OutputStats {
@@ -111,6 +153,19 @@ export interface Session {
   status(): Status;
   on(event: "status", fn: (s: Status) => void): () => void;
   on(event: "play", fn: (e: PlayEvent) => void): () => void;
+  on(event: "download", fn: (e: DownloadEvent) => void): () => void;
+  /** The relay refused the device token (expired or revoked): sign in again with login(), which
+   * keeps this device (same id and keys). Downloads keep playing meanwhile. */
+  on(event: "signedout", fn: () => void): () => void;
+  /** Downloads kind/id for offline play at tier (default: the current tier): recorded at once,
+   * then resolved, licensed and fetched in the background (see on("download")). */
+  download(kind: DownloadRef["kind"], id: string, tier?: Tier): Promise<void>;
+  removeDownload(kind: DownloadRef["kind"], id: string, tier?: Tier): Promise<void>;
+  downloads(): Promise<DownloadStatus>;
+  /** Renews every offline licence in one request (also done on its own a week before expiry). */
+  renewLicenses(): Promise<void>;
+  /** How a playlist download learns the playlist's track ids (the page's automerge replica). */
+  setPlaylistResolver(fn: (playlistId: string) => Promise<string[]>): void;
   outputStats(): Promise<OutputStats>;
   /** Frames written to the output and not yet played. */
   buffered(): number;

@@ -77,6 +77,11 @@
       dump: () => ask("dump"),
       status(st) { for (const fn of listeners.status) fn(st); },
       played(json) { const ev = JSON.parse(json); for (const fn of listeners.play) fn(ev); },
+      unauthorized() { for (const fn of listeners.signedout) fn(); },
+      download(json) { const ev = JSON.parse(json); for (const fn of listeners.download) fn(ev); },
+      // Playlist downloads ask the page for a playlist's track ids
+      // (session.setPlaylistResolver).
+      playlistTracks: (id) => listeners.resolver ? listeners.resolver(id) : Promise.reject(new Error("no playlist resolver")),
     };
   }
 
@@ -133,6 +138,10 @@
 
   async function open(relayURL, opts = {}) {
     const assets = assetURLs(opts);
+    // The engine's fetch and compile (the longest step of page load) run
+    // while the audio graph is set up, not after it.
+    const engineReady = loadEngine(assets.wasm);
+    engineReady.catch(() => {}); // reported by the await below
     const channels = 2;
     const ac = opts.audioContext || new AudioContext({ latencyHint: "playback" });
     await ac.audioWorklet.addModule(assets.worklet);
@@ -147,21 +156,24 @@
       processorOptions: { sab, capacity, channels, capture: !!opts.capture },
     });
     node.connect(ac.destination);
-    const listeners = { status: [], play: [] };
+    const listeners = { status: [], play: [], download: [], signedout: [], resolver: null };
     const out = makeOutput(ac, node, sab, capacity, channels, listeners);
-    await loadEngine(assets.wasm);
+    await engineReady;
     const tier = opts.tier || "high";
     if (!TIERS.includes(tier)) throw new Error(`segue: tier ${tier}`);
     // The device's secrets persist (wrapped) unless persist is false; the
-    // store (manifests, encrypted blob cache, history) is in IndexedDB
-    // only with persistStore: its commits cost main-thread time that made
-    // real-time output underrun on a loaded machine (docs/BENCHMARKS.md).
+    // store (signed manifests, downloads and offline licenses, history)
+    // is in IndexedDB unless persistStore is false — except the streaming
+    // blob cache, which stays in memory: an IndexedDB commit per blob
+    // made real-time output underrun on a loaded machine
+    // (docs/BENCHMARKS.md). Downloads need the IndexedDB store.
     const persist = opts.persist !== false;
     const b = await globalThis.segueBridge.open(relayURL, out, {
       tier,
-      database: persist && opts.persistStore ? "segue-store" : undefined,
+      database: persist && opts.persistStore !== false ? (opts.database || "segue-store") : undefined,
       keys: persist ? keyStore("segue-keys") : undefined,
     });
+    let setting = tier; // the tier setting (downloads default to it)
     let last = { state: "idle", track: "", index: -1, frame: 0, length: 0, position: 0, tier, volume: 1 };
     listeners.status.push((st) => { last = st; });
     // A real-time context may start suspended until a user gesture;
@@ -189,8 +201,15 @@
       stop: jump(() => b.stop()),
       seek: jump((seconds) => b.seek(seconds)),
       setVolume: (g) => b.setVolume(g),
-      setTier: (t) => b.setTier(t),
+      setTier: (t) => b.setTier(t).then(() => { setting = t; }),
       status: () => last,
+      // Offline downloads (kind "album" | "playlist" | "track") at a tier
+      // (default: the current playback tier).
+      download: (kind, id, t) => b.download(kind, id, t || setting),
+      removeDownload: (kind, id, t) => b.removeDownload(kind, id, t || setting),
+      downloads: async () => JSON.parse(await b.downloads()),
+      renewLicenses: () => b.renewLicenses(),
+      setPlaylistResolver(fn) { listeners.resolver = fn; },
       on(event, fn) {
         const l = listeners[event];
         if (!l) throw new Error(`segue: unknown event ${event}`);

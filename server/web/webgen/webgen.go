@@ -26,12 +26,16 @@ import (
 
 // Assets are the sources, in wasm/web, that become hashed assets (besides
 // segue.wasm and Go's wasm_exec.js).
-var Assets = []string{"app.js", "segue.js", "worklet.js", "style.css"}
+var Assets = []string{"app.js", "offline.js", "segue.js", "worklet.js", "style.css"}
 
 // Bundled are the files wasm/playlists/build.sh writes (the esbuild bundle
 // of the playlists module and Automerge's wasm); Read takes them from its
 // bundle directory.
 var Bundled = []string{"playlists.js", "automerge.wasm"}
+
+// Worker is the service worker's source in wasm/web: served as is at
+// /sw.js (a worker's URL cannot change between builds), no-cache.
+const Worker = "sw.js"
 
 // ErrMissing is returned when an input file is missing.
 var ErrMissing = errors.New("webgen: missing input")
@@ -44,12 +48,16 @@ type Manifest struct {
 	Files  map[string]string `json:"files"`
 	SHA256 map[string]string `json:"sha256"`
 	Index  string            `json:"index_sha256"`
+	// Worker is the SHA-256 of sw.js.
+	Worker string `json:"sw_sha256"`
 }
 
-// Input holds the plain bytes of every asset and the index template.
+// Input holds the plain bytes of every asset, the index template and the
+// service worker.
 type Input struct {
-	Files map[string][]byte
-	Index []byte
+	Files  map[string][]byte
+	Index  []byte
+	Worker []byte
 }
 
 // Read loads the sources from src (wasm/web), the module from wasmPath,
@@ -85,6 +93,9 @@ func Read(src, wasmPath, bundle string) (Input, error) {
 	if in.Index, err = os.ReadFile(filepath.Join(src, "index.html")); err != nil {
 		return in, fmt.Errorf("%w: %w", ErrMissing, err)
 	}
+	if in.Worker, err = os.ReadFile(filepath.Join(src, Worker)); err != nil {
+		return in, fmt.Errorf("%w: %w", ErrMissing, err)
+	}
 	return in, nil
 }
 
@@ -118,6 +129,8 @@ func Plan(in Input, goVersion string) (Manifest, []byte, error) {
 	}
 	sum := sha256.Sum256([]byte(index))
 	m.Index = hex.EncodeToString(sum[:])
+	sum = sha256.Sum256(in.Worker)
+	m.Worker = hex.EncodeToString(sum[:])
 	return m, []byte(index), nil
 }
 
@@ -160,6 +173,9 @@ func Write(in Input, goVersion, out string) (Manifest, error) {
 		}
 	}
 	if err := os.WriteFile(filepath.Join(out, "index.html"), index, 0o644); err != nil {
+		return m, err
+	}
+	if err := os.WriteFile(filepath.Join(out, Worker), in.Worker, 0o644); err != nil {
 		return m, err
 	}
 	mb, err := json.MarshalIndent(m, "", "  ")

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"syscall/js"
 	"time"
 	"unsafe"
@@ -71,6 +72,7 @@ func open(_ js.Value, args []js.Value) any {
 		// pinned catalog key, history) and its WebCrypto-wrapped key store
 		// (identity, token); memory stores when the page gives none.
 		var st store.Store = store.NewMemory()
+		var idb store.Store
 		var ks crypto.KeyStore = &crypto.MemoryKeyStore{}
 		if len(args) > 2 && args[2].Type() == js.TypeObject {
 			if db := args[2].Get("database"); db.Type() == js.TypeString {
@@ -78,7 +80,10 @@ func open(_ js.Value, args []js.Value) any {
 				if err != nil {
 					return nil, err
 				}
-				st = s
+				// The streaming blob cache stays in memory (an IndexedDB
+				// commit per blob costs the audio output main-thread time);
+				// manifests, downloads and licenses persist.
+				idb, st = s, engine.NewSplit(s, store.NewMemory(), engine.CachePrefixes...)
 			}
 			if k := args[2].Get("keys"); k.Type() == js.TypeObject {
 				ks = jsKeyStore{k}
@@ -88,17 +93,26 @@ func open(_ js.Value, args []js.Value) any {
 		if err != nil {
 			return nil, err
 		}
+		// The downloads manager opens (reading its tables from IndexedDB)
+		// after the page is ready; the bridge's download calls wait for it.
+		dlReady := make(chan error, 1)
+		if idb != nil {
+			go func() { dlReady <- openDownloads(context.Background(), e, idb, out) }()
+		} else {
+			dlReady <- errNoDownloads
+		}
 		sink := &jsSink{out: out, rate: out.Get("rate").Int(), channels: out.Get("channels").Int()}
 		p, err := e.OpenPlayer(sink)
 		if err != nil {
 			return nil, err
 		}
 		go forwardStatus(p, out)
+		e.OnUnauthorized(func() { out.Call("unauthorized") })
 		e.History().OnAppend(func(ev model.PlayEvent) {
 			b, _ := json.Marshal(ev)
 			out.Call("played", string(b))
 		})
-		return bridge(e, p), nil
+		return bridge(e, p, dlReady), nil
 	})
 }
 
@@ -127,7 +141,7 @@ var stateNames = map[player.State]string{
 	player.StatePaused: "paused", player.StateEnded: "ended",
 }
 
-func bridge(e *engine.Engine, p *player.Player) js.Value {
+func bridge(e *engine.Engine, p *player.Player, dlReady chan error) js.Value {
 	fn := func(f func(ctx context.Context, args []js.Value) (any, error)) js.Func {
 		return js.FuncOf(func(_ js.Value, args []js.Value) any {
 			return promise(func(ctx context.Context) (any, error) { return f(ctx, args) })
@@ -146,7 +160,7 @@ func bridge(e *engine.Engine, p *player.Player) js.Value {
 		return 0
 	}
 	none := func(err error) (any, error) { return nil, err }
-	return js.ValueOf(map[string]any{
+	m := map[string]any{
 		"deviceId": string(e.DeviceID()),
 		"loggedIn": e.Token() != "",
 		"signUp": fn(func(ctx context.Context, a []js.Value) (any, error) {
@@ -202,7 +216,9 @@ func bridge(e *engine.Engine, p *player.Player) js.Value {
 			return none(p.SetTier(t))
 		}),
 		"close": fn(func(context.Context, []js.Value) (any, error) { return none(e.Close()) }),
-	})
+	}
+	maps.Copy(m, downloadMethods(e, dlReady, fn, str))
+	return js.ValueOf(m)
 }
 
 // jsSink is the player's Sink onto the page's audio output: each block is
