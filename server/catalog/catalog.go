@@ -117,6 +117,16 @@ func blobKey(h [32]byte) []byte { return blobstore.KVKey(h) }
 func refPrefix(h [32]byte) []byte {
 	return []byte("aud/ref/" + hex.EncodeToString(h[:]) + "/")
 }
+
+// isReferenced reports whether any manifest references blob h, read in tx.
+func isReferenced(tx store.Txn, h [32]byte) (bool, error) {
+	referenced := false
+	err := tx.Iterate(refPrefix(h), false, func(_, _ []byte) error {
+		referenced = true
+		return store.ErrStop
+	})
+	return referenced, err
+}
 func refKey(h [32]byte, id model.TrackID, t model.Tier) []byte {
 	return append(refPrefix(h), string(id)+"/"+string(t)...)
 }

@@ -151,11 +151,7 @@ func (c *Catalog) sweep(ctx context.Context, hs [][32]byte, o GCOptions) (int, e
 	err := c.s.Update(ctx, func(tx store.Txn) error {
 		marked = marked[:0]
 		for _, h := range hs {
-			referenced := false
-			err := tx.Iterate(refPrefix(h), false, func(_, _ []byte) error {
-				referenced = true
-				return store.ErrStop
-			})
+			referenced, err := isReferenced(tx, h)
 			if err != nil {
 				return err
 			}

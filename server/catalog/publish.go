@@ -410,11 +410,7 @@ func (c *Catalog) gcOwn(ctx context.Context, page int) (removed int, err error) 
 		err := c.s.Update(ctx, func(tx store.Txn) error {
 			n = 0
 			for _, h := range batch {
-				referenced := false
-				err := tx.Iterate(refPrefix(h), false, func(_, _ []byte) error {
-					referenced = true
-					return store.ErrStop
-				})
+				referenced, err := isReferenced(tx, h)
 				if err != nil {
 					return err
 				}

@@ -54,16 +54,9 @@ func (s *Service) describe(ctx context.Context, rec shareRecord) (item, error) {
 			it.Track = al.TrackIDs[0]
 		}
 	case api.SharePlaylist:
-		id, err := docs.ParseDocumentID(rec.ID)
-		if err != nil {
-			return it, ErrNoShare
-		}
-		info, ok, err := s.playlistInfo(ctx, id)
+		id, info, err := s.sharedPlaylist(ctx, rec.ID)
 		if err != nil {
 			return it, err
-		}
-		if !ok {
-			return it, ErrNoShare
 		}
 		p, err := s.readProfile(ctx, info.Owner)
 		if err != nil {

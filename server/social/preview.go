@@ -81,16 +81,9 @@ func (s *Service) preview(ctx context.Context, rec shareRecord) (api.SharePrevie
 		}
 		out.ID, out.Title, out.Subtitle, ids = rec.ID, al.Title, s.artistNames(ctx, al.ArtistIDs), al.TrackIDs
 	case api.SharePlaylist:
-		id, err := docs.ParseDocumentID(rec.ID)
-		if err != nil {
-			return out, ErrNoShare
-		}
-		info, ok, err := s.playlistInfo(ctx, id)
+		id, info, err := s.sharedPlaylist(ctx, rec.ID)
 		if err != nil {
 			return out, err
-		}
-		if !ok {
-			return out, ErrNoShare
 		}
 		if !info.Public {
 			return out, fmt.Errorf("%w: the playlist is private", ErrNotShareable)

@@ -352,6 +352,24 @@ func (s *Service) publicPlaylists(ctx context.Context, user model.UserID) ([]api
 // playlistInfo reads playlist id's metadata with its owner taken from
 // the relay's record (never the content); ok is false when the relay
 // holds no such playlist.
+// sharedPlaylist returns the id and the relay's record of the playlist a
+// share record names: ErrNoShare when the id does not parse or the relay
+// does not hold the playlist (any more).
+func (s *Service) sharedPlaylist(ctx context.Context, recID string) (docs.DocumentID, docs.Info, error) {
+	id, err := docs.ParseDocumentID(recID)
+	if err != nil {
+		return docs.DocumentID{}, docs.Info{}, ErrNoShare
+	}
+	info, ok, err := s.playlistInfo(ctx, id)
+	if err != nil {
+		return docs.DocumentID{}, docs.Info{}, err
+	}
+	if !ok {
+		return docs.DocumentID{}, docs.Info{}, ErrNoShare
+	}
+	return id, info, nil
+}
+
 func (s *Service) playlistInfo(ctx context.Context, id docs.DocumentID) (docs.Info, bool, error) {
 	if s.docs == nil {
 		return docs.Info{}, false, nil

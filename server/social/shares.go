@@ -212,16 +212,9 @@ func (s *Service) AcceptShare(ctx context.Context, me model.UserID, token string
 	if rec.Kind != api.SharePlaylist || s.docs == nil {
 		return out, nil
 	}
-	id, err := docs.ParseDocumentID(rec.ID)
-	if err != nil {
-		return out, ErrNoShare
-	}
-	info, ok, err := s.playlistInfo(ctx, id)
+	id, info, err := s.sharedPlaylist(ctx, rec.ID)
 	if err != nil {
 		return out, err
-	}
-	if !ok {
-		return out, ErrNoShare
 	}
 	member := info.Owner == me || slices.Contains(info.Collaborators, me)
 	switch {
