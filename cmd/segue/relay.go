@@ -92,6 +92,12 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *data == "" {
 		return fmt.Errorf("%w: -data is empty", errUsage)
 	}
+	if *retention < 0 {
+		return fmt.Errorf("%w: -event-retention %s: want 0 (keep) or a positive duration", errUsage, *retention)
+	}
+	if *fraudEvery < 0 {
+		return fmt.Errorf("%w: -fraud-scan-interval %s: want 0 (off) or a positive duration", errUsage, *fraudEvery)
+	}
 	if u, err := url.Parse(*publicURL); *publicURL != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "") {
 		return fmt.Errorf("%w: -public-url %q: want http(s)://host[/path]", errUsage, *publicURL)
 	}

@@ -9,7 +9,9 @@ import (
 	"testing"
 )
 
-func TestRunRelayTLSFlags(t *testing.T) {
+// TestRunRelayFlagRefusals: flags that cannot work are refused before
+// anything is opened (usage errors), or fail with a clear error.
+func TestRunRelayFlagRefusals(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
 	missing := filepath.Join(t.TempDir(), "none.pem")
 	cases := []struct {
@@ -21,6 +23,8 @@ func TestRunRelayTLSFlags(t *testing.T) {
 		{"cert without key", []string{"-tls-cert", missing}, true, ""},
 		{"key without cert", []string{"-tls-key", missing}, true, ""},
 		{"unreadable pair", []string{"-tls-cert", missing, "-tls-key", missing}, false, "load tls key pair"},
+		{"negative event retention", []string{"-event-retention", "-1h"}, true, ""},
+		{"negative fraud scan interval", []string{"-fraud-scan-interval", "-5s"}, true, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
