@@ -29,7 +29,9 @@ func (s *Server) createAccount(c echo.Context) error {
 	return c.JSON(http.StatusCreated, map[string]string{"username": req.Username})
 }
 
-// registerDevice handles POST /v1/devices.
+// registerDevice handles POST /v1/devices. Once the registration is
+// committed, the account's library document is created on the relay if
+// missing (ensureLibrary).
 func (s *Server) registerDevice(c echo.Context) error {
 	var req api.RegisterRequest
 	if err := DecodeJSON(c, s.opts.maxBody, &req); err != nil {
@@ -44,6 +46,7 @@ func (s *Server) registerDevice(c echo.Context) error {
 		return err
 	}
 	s.log.Info("device registered", "device", dev.ID, "user", dev.User)
+	s.ensureLibrary(c.Request().Context(), dev.User, lib)
 	return c.JSON(http.StatusCreated, api.RegisterResponse{DeviceID: dev.ID, Token: tok, CatalogKey: s.catalogPub(), Cert: cert, Library: lib.String()})
 }
 
@@ -56,6 +59,8 @@ type meResponse struct {
 }
 
 // me handles GET /v1/me: the calling device and its account's state.
+// It also creates the library document if the relay lacks it
+// (ensureLibrary), for accounts registered before the relay did so.
 func (s *Server) me(c echo.Context) error {
 	dev, _ := DeviceFrom(c)
 	acct, err := s.accountOf(c.Request().Context(), dev)
@@ -66,6 +71,7 @@ func (s *Server) me(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	s.ensureLibrary(c.Request().Context(), dev.User, lib)
 	return c.JSON(http.StatusOK, meResponse{Device: dev, Subscription: acct.Subscription, Library: lib.String()})
 }
 

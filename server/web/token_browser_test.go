@@ -47,9 +47,11 @@ func TestBrowserTokenExpiry(t *testing.T) {
 	step("user name", chromedp.SendKeys("#user", "shortlived"))
 	step("password", chromedp.SendKeys("#pass", testbed.Password))
 	step("create account", chromedp.Click("#signup"))
-	signedIn := time.Now()
 	step("sign in", chromedp.Click("#login button[type=submit]"))
 	step("library", chromedp.WaitVisible("#library"))
+	// The token was issued before the library showed: from here, ttl
+	// later it has expired however long signing in took.
+	signedIn := time.Now()
 	device := run[string](t, ctx, `Promise.resolve(window.segueSession.deviceId)`)
 	time.Sleep(time.Until(signedIn.Add(ttl + 500*time.Millisecond)))
 	step("search", chromedp.SendKeys("#q", "segue demo"))

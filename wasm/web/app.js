@@ -198,6 +198,7 @@
   $("pl-new").addEventListener("submit", (e) => {
     e.preventDefault();
     edit(async () => {
+      await playlists(); // a create right after sign-in waits for the library
       const id = pl.create($("pl-name").value);
       $("pl-name").value = "";
       await showPlaylist(id, true);

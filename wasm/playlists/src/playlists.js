@@ -94,9 +94,10 @@ export async function connect(o) {
     library = watch(await repo.find("automerge:" + o.library));
   } catch (err) {
     await repo.shutdown();
-    // A Segue app creates the library (its first change is the same bytes
-    // on every device); until one has synced, the relay has none to give.
-    throw new Error("playlists: your library is not on the relay yet (a Segue app creates it at its first sync): " + (err.message || err));
+    // The relay creates the library when a device registers (and at
+    // GET /v1/me) with the genesis change every Segue device writes, so
+    // a page-only user has one too; this is a relay that has not yet.
+    throw new Error("playlists: your library is not on the relay yet: " + (err.message || err));
   }
   const write = async (id, fn) => {
     const h = await open(id);
