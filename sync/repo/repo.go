@@ -212,15 +212,11 @@ func (r *Repo) Library(ctx context.Context, owner model.UserID) (*Handle, error)
 // OpenLibrary returns owner's library document id, creating it with the
 // deterministic genesis change when the repo has none or has only an
 // empty placeholder; devices that do this offline still converge (see
-// docs.CreateLibrary).
+// docs.CreateLibrary). The genesis is written inside the handle's Change,
+// so a copy that sync delivers at the same moment is never overwritten:
+// a document that already has changes is left as it is.
 func (r *Repo) OpenLibrary(ctx context.Context, id docs.DocumentID, owner model.UserID) (*Handle, error) {
-	h, err := r.Get(ctx, id)
-	if errors.Is(err, ErrNotFound) {
-		return r.createWithID(ctx, id, func(d *automerge.Doc) error {
-			_, err := docs.CreateLibrary(d, owner, r.opts.docs)
-			return err
-		})
-	}
+	h, err := r.Ensure(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -229,7 +225,7 @@ func (r *Repo) OpenLibrary(ctx context.Context, id docs.DocumentID, owner model.
 			_, err := docs.CreateLibrary(d, owner, r.opts.docs)
 			return err
 		})
-		if err != nil {
+		if err != nil && !errors.Is(err, docs.ErrNotEmpty) {
 			return nil, err
 		}
 	}
