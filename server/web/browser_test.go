@@ -294,13 +294,13 @@ func TestBrowserRealtimePlayer(t *testing.T) {
 		const data = cap.data;
 		%s
 		await s.pause();
-		await until("paused", () => st.state === "paused", 10000);
+		await until("paused", () => st.state === "paused", 3000);
 		await sleep(800);
 		const paused1 = (await s.outputStats()).played;
 		await sleep(300);
 		const paused2 = (await s.outputStats()).played;
 		await s.resume();
-		await until("playing", () => st.state === "playing", 10000);
+		await until("playing", () => st.state === "playing", 3000);
 		await sleep(300);
 		const resumed = (await s.outputStats()).played;
 		await s.setTier("normal");

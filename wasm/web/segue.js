@@ -30,13 +30,20 @@
 
   // makeOutput returns the output the Go sink writes to: a staging buffer
   // and push(offset, frames), which copies as many frames as fit into the
-  // worklet's buffer and returns that number.
+  // worklet's buffer and returns that number. While the output is held
+  // (paused) the worklet consumes nothing, so frames that do not fit are
+  // kept here, up to one buffer's worth, and go to the worklet first once
+  // it plays again: the Go sink's write returns, so the player sees the
+  // pause instead of waiting for room that a held worklet never makes.
   function makeOutput(ac, node, sab, capacity, channels, listeners) {
     let staging = new Uint8Array(0), stagingF = new Float32Array(0);
     const mask = capacity - 1;
     let sent = 0, consumed = 0; // fallback flow control, in frames
     const pending = new Map();
     let seq = 0;
+    let held = false;
+    const over = new Float32Array(capacity * channels); // kept while held
+    let overN = 0, draining = 0;
     const ctrl = sab ? new Int32Array(sab, 0, CTRL_BYTES / 4) : null;
     const data = sab ? new Float32Array(sab, CTRL_BYTES, capacity * channels) : null;
     node.port.onmessage = (e) => {
@@ -45,6 +52,39 @@
       else if (pending.has(m.id)) { pending.get(m.id)(m); pending.delete(m.id); }
     };
     const ask = (type) => new Promise((resolve) => { const id = ++seq; pending.set(id, resolve); node.port.postMessage({ type, id }); });
+    // write copies up to n frames of src from frame off into the worklet's
+    // buffer and returns how many fit.
+    const write = (src, off, n) => {
+      if (sab) {
+        const w = Atomics.load(ctrl, W), r = Atomics.load(ctrl, R);
+        const k = Math.min(n, capacity - ((w - r) | 0));
+        for (let i = 0; i < k; i++) {
+          const s = (off + i) * channels, dst = ((w + i) & mask) * channels;
+          for (let c = 0; c < channels; c++) data[dst + c] = src[s + c];
+        }
+        Atomics.store(ctrl, W, (w + k) | 0);
+        return k;
+      }
+      const k = Math.min(n, capacity - (sent - consumed));
+      if (k <= 0) return 0;
+      node.port.postMessage({ type: "frames", data: src.slice(off * channels, (off + k) * channels) });
+      sent += k;
+      return k;
+    };
+    // drainOver moves kept frames into the worklet's buffer, in order.
+    const drainOver = () => {
+      if (overN === 0) return;
+      const k = write(over, 0, overN);
+      over.copyWithin(0, k * channels, overN * channels);
+      overN -= k;
+    };
+    // drainLater keeps draining after a resume even when the player has
+    // nothing more to write (the held frames were the end of the queue).
+    const drainLater = () => {
+      clearTimeout(draining);
+      drainOver();
+      if (overN > 0 && !held) draining = setTimeout(drainLater, 4);
+    };
     return {
       rate: ac.sampleRate,
       channels,
@@ -54,25 +94,21 @@
         return staging;
       },
       push(off, n) {
-        if (sab) {
-          const w = Atomics.load(ctrl, W), r = Atomics.load(ctrl, R);
-          const k = Math.min(n, capacity - ((w - r) | 0));
-          for (let i = 0; i < k; i++) {
-            const src = (off + i) * channels, dst = ((w + i) & mask) * channels;
-            for (let c = 0; c < channels; c++) data[dst + c] = stagingF[src + c];
-          }
-          Atomics.store(ctrl, W, (w + k) | 0);
-          return k;
-        }
-        const k = Math.min(n, capacity - (sent - consumed));
-        if (k <= 0) return 0;
-        node.port.postMessage({ type: "frames", data: stagingF.slice(off * channels, (off + k) * channels) });
-        sent += k;
-        return k;
+        drainOver();
+        const k = overN > 0 ? 0 : write(stagingF, off, n);
+        if (k === n || !held) return k;
+        const keep = Math.min(n - k, capacity - overN);
+        over.set(stagingF.subarray((off + k) * channels, (off + k + keep) * channels), overN * channels);
+        overN += keep;
+        return k + keep;
       },
-      flush() { node.port.postMessage({ type: "flush" }); },
-      hold(on) { node.port.postMessage({ type: "hold", on }); },
-      buffered: () => sab ? (Atomics.load(ctrl, W) - Atomics.load(ctrl, R)) | 0 : sent - consumed,
+      flush() { overN = 0; clearTimeout(draining); node.port.postMessage({ type: "flush" }); },
+      hold(on) {
+        held = on;
+        node.port.postMessage({ type: "hold", on });
+        if (!on) drainLater();
+      },
+      buffered: () => overN + (sab ? (Atomics.load(ctrl, W) - Atomics.load(ctrl, R)) | 0 : sent - consumed),
       stats: () => ask("stats"),
       dump: () => ask("dump"),
       status(st) { for (const fn of listeners.status) fn(st); },
