@@ -72,44 +72,52 @@ func TestQuarantineFollowsInjectedClock(t *testing.T) {
 	}
 }
 
-// slowOrigin delays every answer of its inner origin by delay (or until
-// the context ends).
+// slowOrigin answers through its inner origin only once gate is closed
+// (or the context ends): a primary that is up but slow.
 type slowOrigin struct {
 	fetch.Origin
-	delay time.Duration
+	gate <-chan struct{}
 }
 
 func (o slowOrigin) Fetch(ctx context.Context, r fetch.Request) ([]byte, error) {
 	select {
-	case <-time.After(o.delay):
+	case <-o.gate:
 		return o.Origin.Fetch(ctx, r)
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
 }
 
-// TestHedgeFirstChunk: a primary that answers, but after 1 s, delays the
-// start of a track by about the hedge delay, not by its latency: manifest,
+// TestHedgeFirstChunk: a primary that answers, but late, delays the start
+// of a track by about the hedge delay, not by its latency: manifest,
 // header and chunk 0 are also asked of the next origin after 100 ms and
 // the first verified answer wins. Later chunks are not hedged, and the
 // slow primary is not quarantined (it did not fail). Without hedging the
-// same start takes the primary's full second.
+// same start waits for the primary. The primary answers after 20 s when
+// hedged (so the bound of 5 s leaves a loaded machine room and still
+// fails without hedging) and after 1 s when not.
 func TestHedgeFirstChunk(t *testing.T) {
 	fx := newFixture(t, 8, "trhedge", 3, 3000)
 	for _, tt := range []struct {
 		name      string
 		hedge     time.Duration
+		late      time.Duration
 		wantStart func(time.Duration) bool
 		want      string
 	}{
-		{"hedged", 100 * time.Millisecond, func(d time.Duration) bool { return d < 600*time.Millisecond }, "< 600 ms"},
-		{"not hedged", 0, func(d time.Duration) bool { return d >= time.Second }, "≥ 1 s"},
+		{"hedged", 100 * time.Millisecond, 20 * time.Second, func(d time.Duration) bool { return d < 5*time.Second }, "< 5 s"},
+		{"not hedged", 0, time.Second, func(d time.Duration) bool { return d >= time.Second }, "≥ 1 s"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			o1, o2 := fx.origin("o1"), fx.origin("o2")
+			gate := make(chan struct{})
+			var once sync.Once
+			open := func() { once.Do(func() { close(gate) }) }
+			late := time.AfterFunc(tt.late, open)
+			t.Cleanup(func() { late.Stop(); open() })
 			rec := &recorder{}
 			f, err := fetch.New(context.Background(), store.NewMemory(),
-				[]fetch.Origin{slowOrigin{o1, time.Second}, o2}, fx.keyFunc(),
+				[]fetch.Origin{slowOrigin{o1, gate}, o2}, fx.keyFunc(),
 				fetch.DefaultOptions().WithLogger(quietLogger()).WithObserver(rec.observe).WithHedge(tt.hedge))
 			if err != nil {
 				t.Fatal(err)
@@ -136,7 +144,8 @@ func TestHedgeFirstChunk(t *testing.T) {
 				return
 			}
 			// Chunk 1 is not hedged: it comes from the slow primary, which
-			// is still first in health order.
+			// is still first in health order (and now answers).
+			open()
 			before := o2.Requests(fx.req(fetch.KindChunk, 1))
 			if _, err := f.Chunk(ctx, m, 1); err != nil {
 				t.Fatal(err)

@@ -193,11 +193,15 @@ func offlineAlbum(t *testing.T, start int, noShared bool) comparison {
 		let ended = false;
 		s.on("status", (st) => { if (st.state === "ended") ended = true; if (st.error) console.error(st.error); });
 		// Render 4096 frames at a time, each once the output holds 8192
-		// (the fallback's count of consumed frames may lag by 1024).
+		// (the fallback's count of consumed frames may lag by 1024). A
+		// round trip to the worklet (outputStats) before rendering on:
+		// the fallback posts frames, and the worklet's port is FIFO, so
+		// its answer means every posted frame has arrived, not only left.
 		const quantum = 4096, step = quantum / rate;
 		const pause = () => new Promise((r) => setTimeout(r, 1));
 		const paced = async (at) => {
 			while (!ended && s.buffered() < 2 * quantum) await pause();
+			await s.outputStats();
 			const next = at + step;
 			if (!ended && next < oc.length / rate) oc.suspend(next).then(() => paced(next));
 			oc.resume();
@@ -205,6 +209,7 @@ func offlineAlbum(t *testing.T, start int, noShared bool) comparison {
 		oc.suspend(step).then(() => paced(step));
 		await s.playAlbum(%q, %d);
 		while (!ended && s.buffered() < 2 * quantum) await pause();
+		await s.outputStats();
 		const t0 = performance.now();
 		await oc.startRendering();
 		const renderMs = performance.now() - t0;
