@@ -11,9 +11,9 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"time"
 
 	"github.com/segue-fm/segue/core/api"
+	"github.com/segue-fm/segue/core/device"
 	"github.com/segue-fm/segue/core/fetch"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
@@ -37,7 +37,7 @@ var (
 	ErrBadResponse = errors.New("core: bad relay response")
 	// ErrCatalogKeyMismatch is returned when the relay presents a catalog
 	// key different from the one pinned on this device.
-	ErrCatalogKeyMismatch = errors.New("core: catalog key differs from the pinned key")
+	ErrCatalogKeyMismatch = device.ErrCatalogKeyMismatch
 	// ErrClosed is returned by every method after Close.
 	ErrClosed = errors.New("core: engine closed")
 
@@ -51,9 +51,6 @@ var (
 const (
 	keyNameToken = "relay-token"
 )
-
-// catalogKeyKey is the store key of the catalog key pinned on first use.
-var catalogKeyKey = []byte("cfg/catalog-key")
 
 // Engine is Segue's embeddable engine: the device store, the device
 // identity, and the fetcher that gets verified encrypted audio from its
@@ -75,10 +72,10 @@ type Engine struct {
 	calls     *gate // public calls; Close shuts it first
 	closeOnce sync.Once
 
-	mu     sync.Mutex
-	token  string
-	catKey ed25519.PublicKey
-	docs   map[*Docs]struct{} // opened by OpenDocs, not yet closed
+	mu    sync.Mutex
+	token string
+	pin   *device.Pin        // the trusted catalog key
+	docs  map[*Docs]struct{} // opened by OpenDocs, not yet closed
 
 	keys    keyCache
 	player  playerState  // player.go
@@ -155,21 +152,15 @@ func (e *Engine) open(ctx context.Context) error {
 	case !errors.Is(err, crypto.ErrKeyNotFound):
 		return fmt.Errorf("core: load relay token: %w", err)
 	}
+	var fixed ed25519.PublicKey
 	if len(e.opts.catalogKey) != 0 {
-		if len(e.opts.catalogKey) != ed25519.PublicKeySize {
-			return fmt.Errorf("core: catalog key is %d bytes, want %d", len(e.opts.catalogKey), ed25519.PublicKeySize)
-		}
-		e.catKey = e.opts.catalogKey
-	} else {
-		switch k, err := e.st.Get(ctx, catalogKeyKey); {
-		case err == nil && len(k) == ed25519.PublicKeySize:
-			e.catKey = k
-		case err == nil:
-			return fmt.Errorf("core: pinned catalog key is %d bytes", len(k))
-		case !errors.Is(err, store.ErrNotFound):
-			return fmt.Errorf("core: load pinned catalog key: %w", err)
-		}
+		fixed = e.opts.catalogKey
 	}
+	pin, err := device.LoadPin(ctx, e.st, fixed)
+	if err != nil {
+		return fmt.Errorf("core: %w", err)
+	}
+	e.pin = pin
 	origins := make([]fetch.Origin, len(e.opts.origins))
 	for i, u := range e.opts.origins {
 		o, err := fetch.NewHTTPOrigin(u, e.client, e.Token)
@@ -239,30 +230,29 @@ func (e *Engine) SignUp(ctx context.Context, username, password string) error {
 // library document id at cfg/library-id. When no
 // catalog key is pinned yet, the one the relay returns is pinned (trust on
 // first use); a different key than the pinned one is ErrCatalogKeyMismatch.
+// An answer without a token or naming another device wraps
+// device.ErrBadAnswer.
 func (e *Engine) Register(ctx context.Context, username, password, deviceName string) error {
 	ctx, done, err := e.calls.enter(ctx)
 	if err != nil {
 		return err
 	}
 	defer done()
-	issued := e.opts.clock.Now().Truncate(time.Second)
-	signPub, hpkePub := e.id.SignPublic(), e.id.HPKEPublic()
-	in := api.RegisterRequest{Username: username, Password: password, Name: deviceName,
-		SignPub: signPub, HPKEPub: hpkePub, Issued: issued.Unix(),
-		Sig: e.id.Sign(crypto.DeviceProofMessage(username, deviceName, signPub, hpkePub, issued))}
+	in := device.RegisterRequest(e.id, username, password, deviceName, e.opts.clock.Now())
 	var out api.RegisterResponse
 	if err := e.call(ctx, "POST", "/v1/devices", in, &out, false); err != nil {
 		return fmt.Errorf("core: register: %w", err)
 	}
-	if out.Token == "" {
-		return fmt.Errorf("core: register: %w: no token", ErrBadResponse)
-	}
-	if out.DeviceID != "" && out.DeviceID != e.DeviceID() {
-		return fmt.Errorf("core: register: %w: device id %q, want %q", ErrBadResponse, out.DeviceID, e.DeviceID())
+	if err := device.CheckRegistered(out, e.DeviceID()); err != nil {
+		return fmt.Errorf("core: register: %w", err)
 	}
 	if len(out.CatalogKey) != 0 {
-		if err := e.pin(ctx, out.CatalogKey); err != nil {
+		pinned, err := e.pin.Set(ctx, out.CatalogKey)
+		if err != nil {
 			return fmt.Errorf("core: register: %w", err)
+		}
+		if pinned {
+			e.log.Info("core: catalog key pinned on first use")
 		}
 	}
 	if len(out.Cert) != 0 {
@@ -285,45 +275,14 @@ func (e *Engine) Register(ctx context.Context, username, password, deviceName st
 	return nil
 }
 
-// pin records k as the catalog key unless one is already pinned, in which
-// case k must equal it.
-func (e *Engine) pin(ctx context.Context, k []byte) error {
-	if len(k) != ed25519.PublicKeySize {
-		return fmt.Errorf("%w: catalog key is %d bytes", ErrBadResponse, len(k))
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.catKey != nil {
-		if !e.catKey.Equal(ed25519.PublicKey(k)) {
-			return ErrCatalogKeyMismatch
-		}
-		return nil
-	}
-	if err := e.st.Set(ctx, catalogKeyKey, k); err != nil {
-		return fmt.Errorf("pin catalog key: %w", err)
-	}
-	e.catKey = append(ed25519.PublicKey(nil), k...)
-	e.log.Info("core: catalog key pinned on first use")
-	return nil
-}
-
 // catalogKey is the fetcher's KeyFunc: the configured or pinned key, or
 // (trust on first use) the first origin's GET /v1/catalog/key, pinned.
 func (e *Engine) catalogKey(ctx context.Context) (ed25519.PublicKey, error) {
-	e.mu.Lock()
-	k := e.catKey
-	e.mu.Unlock()
-	if k != nil {
-		return k, nil
-	}
-	var out api.CatalogKeyResponse
-	if err := e.call(ctx, "GET", "/v1/catalog/key", nil, &out, true); err != nil {
-		return nil, fmt.Errorf("fetch catalog key: %w", err)
-	}
-	if err := e.pin(ctx, out.Key); err != nil {
-		return nil, err
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.catKey, nil
+	return e.pin.Resolve(ctx, func(ctx context.Context) ([]byte, error) {
+		var out api.CatalogKeyResponse
+		if err := e.call(ctx, "GET", "/v1/catalog/key", nil, &out, true); err != nil {
+			return nil, fmt.Errorf("fetch catalog key: %w", err)
+		}
+		return out.Key, nil
+	})
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/segue-fm/segue/core/api"
+	"github.com/segue-fm/segue/core/device"
 	"github.com/segue-fm/segue/core/download"
 	"github.com/segue-fm/segue/core/fetch"
 	"github.com/segue-fm/segue/core/model"
@@ -29,10 +30,13 @@ var (
 	// before Login.
 	ErrNotLoggedIn = errors.New("engine: not logged in")
 	// ErrCatalogKeyMismatch is returned when the relay presents a catalog
-	// key other than the one pinned on first use.
-	ErrCatalogKeyMismatch = errors.New("engine: catalog key differs from the pinned one")
-	// ErrBadAnswer is returned for a relay answer that does not make sense
-	// (no token, another device id, a malformed catalog key).
+	// key other than the one pinned on first use (the native engine's
+	// sentinel too: device.ErrCatalogKeyMismatch).
+	ErrCatalogKeyMismatch = device.ErrCatalogKeyMismatch
+	// ErrBadAnswer is returned for a share answer that does not make
+	// sense (no tracks, a preview of another track). A registration answer
+	// without a token or naming another device, or a malformed catalog
+	// key, wraps device.ErrBadAnswer.
 	ErrBadAnswer = errors.New("engine: bad relay answer")
 	// ErrBadCredentials is returned for an empty or oversized user name or
 	// password, before anything is sent.
@@ -44,7 +48,6 @@ var (
 // Store keys and key-store names the engine uses.
 const (
 	keyToken       = "token"
-	catalogKeyKey  = "cfg/catalog-key"
 	maxJSONBody    = 1 << 20
 	maxCredentials = 256
 )
@@ -117,11 +120,11 @@ type Engine struct {
 	origin  *fetch.HTTPOrigin
 	hist    *History
 
-	mu     sync.Mutex
-	token  string
-	catKey ed25519.PublicKey
-	keys   map[string]keyEntry
-	p      *player.Player
+	mu    sync.Mutex
+	token string
+	pin   *device.Pin // the trusted catalog key
+	keys  map[string]keyEntry
+	p     *player.Player
 	// preview is the share link PlayShare plays while signed out.
 	preview *preview
 	dl      *download.Manager
@@ -158,13 +161,8 @@ func Open(ctx context.Context, relayURL string, st store.Store, ks crypto.KeySto
 	case !errors.Is(err, crypto.ErrKeyNotFound):
 		return nil, fmt.Errorf("engine: load token: %w", err)
 	}
-	switch k, err := st.Get(ctx, []byte(catalogKeyKey)); {
-	case err == nil && len(k) == ed25519.PublicKeySize:
-		e.catKey = ed25519.PublicKey(k)
-	case err == nil:
-		return nil, fmt.Errorf("engine: pinned catalog key is %d bytes", len(k))
-	case !errors.Is(err, store.ErrNotFound):
-		return nil, fmt.Errorf("engine: load catalog key: %w", err)
+	if e.pin, err = device.LoadPin(ctx, st, nil); err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
 	}
 	e.api = fetch.JSONClient{Origins: []string{base}, Client: opts.client, Token: e.Token, MaxBody: maxJSONBody}
 	o, err := fetch.NewHTTPOrigin(base, opts.client, e.Token)
@@ -223,23 +221,16 @@ func (e *Engine) Login(ctx context.Context, user, pass string) error {
 	if err := checkCredentials(user, pass); err != nil {
 		return err
 	}
-	issued := e.opts.clock().Truncate(time.Second)
-	signPub, hpkePub := e.id.SignPublic(), e.id.HPKEPublic()
-	name := e.opts.deviceName
-	in := api.RegisterRequest{Username: user, Password: pass, Name: name, SignPub: signPub, HPKEPub: hpkePub,
-		Issued: issued.Unix(), Sig: e.id.Sign(crypto.DeviceProofMessage(user, name, signPub, hpkePub, issued))}
+	in := device.RegisterRequest(e.id, user, pass, e.opts.deviceName, e.opts.clock())
 	var out api.RegisterResponse
 	if _, err := e.api.Do(ctx, http.MethodPost, "/v1/devices", in, &out, false); err != nil {
 		return fmt.Errorf("engine: login: %w", err)
 	}
-	if out.Token == "" {
-		return fmt.Errorf("engine: login: %w: no token", ErrBadAnswer)
-	}
-	if out.DeviceID != "" && out.DeviceID != e.DeviceID() {
-		return fmt.Errorf("engine: login: %w: device id %q, want %q", ErrBadAnswer, out.DeviceID, e.DeviceID())
+	if err := device.CheckRegistered(out, e.DeviceID()); err != nil {
+		return fmt.Errorf("engine: login: %w", err)
 	}
 	if len(out.CatalogKey) != 0 {
-		if err := e.pin(ctx, out.CatalogKey); err != nil {
+		if _, err := e.pin.Set(ctx, out.CatalogKey); err != nil {
 			return fmt.Errorf("engine: login: %w", err)
 		}
 	}
@@ -252,44 +243,16 @@ func (e *Engine) Login(ctx context.Context, user, pass string) error {
 	return nil
 }
 
-func (e *Engine) pin(ctx context.Context, k []byte) error {
-	if len(k) != ed25519.PublicKeySize {
-		return fmt.Errorf("%w: catalog key is %d bytes", ErrBadAnswer, len(k))
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.catKey != nil {
-		if !e.catKey.Equal(ed25519.PublicKey(k)) {
-			return ErrCatalogKeyMismatch
-		}
-		return nil
-	}
-	if err := e.st.Set(ctx, []byte(catalogKeyKey), k); err != nil {
-		return fmt.Errorf("pin catalog key: %w", err)
-	}
-	e.catKey = append(ed25519.PublicKey(nil), k...)
-	return nil
-}
-
 // catalogKey is the fetcher's KeyFunc: the pinned key, else the relay's
 // GET /v1/catalog/key pinned on first use.
 func (e *Engine) catalogKey(ctx context.Context) (ed25519.PublicKey, error) {
-	e.mu.Lock()
-	k := e.catKey
-	e.mu.Unlock()
-	if k != nil {
-		return k, nil
-	}
-	var out api.CatalogKeyResponse
-	if _, err := e.api.Do(ctx, http.MethodGet, "/v1/catalog/key", nil, &out, true); err != nil {
-		return nil, e.authErr(fmt.Errorf("fetch catalog key: %w", err))
-	}
-	if err := e.pin(ctx, out.Key); err != nil {
-		return nil, err
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.catKey, nil
+	return e.pin.Resolve(ctx, func(ctx context.Context) ([]byte, error) {
+		var out api.CatalogKeyResponse
+		if _, err := e.api.Do(ctx, http.MethodGet, "/v1/catalog/key", nil, &out, true); err != nil {
+			return nil, e.authErr(fmt.Errorf("fetch catalog key: %w", err))
+		}
+		return out.Key, nil
+	})
 }
 
 func (e *Engine) authErr(err error) error {
