@@ -95,7 +95,7 @@ func (o Options) WithReplicas(n int) Options {
 	return o
 }
 
-// WithConsumer sets the durable consumer name Read uses (default
+// WithConsumer sets the prefix of the consumer names Read uses (default
 // "counting"; invalid names keep the current one).
 func (o Options) WithConsumer(name string) Options {
 	if validToken(name) {
@@ -170,8 +170,9 @@ type Log struct {
 	batches jetstream.Stream
 
 	mu   sync.Mutex // guards the reading consumer
-	cons jetstream.Consumer
-	next uint64 // offset the consumer delivers next
+	cons     jetstream.Consumer
+	consName string // the consumer's name, "" when none was created
+	next     uint64 // offset the consumer delivers next
 }
 
 var _ events.Log = (*Log)(nil)
@@ -387,23 +388,41 @@ func (l *Log) Read(ctx context.Context, from uint64, limit int) ([]events.Entry,
 	return out, nil
 }
 
-// seek recreates the durable consumer to deliver from offset from.
+// seek creates a consumer delivering from offset from and deletes the
+// previous one. Each gets a fresh name (the configured name, "_" and 8
+// random bytes in hex) and an inactivity threshold, so the server drops
+// consumers a crashed relay left: deleting a durable consumer and at once
+// creating one under the same name can fail while the server still
+// removes the old one's files (nats-server moved its own MQTT consumers
+// to unique names for the same reason).
 func (l *Log) seek(ctx context.Context, from uint64) error {
-	err := l.evs.DeleteConsumer(ctx, l.opts.consumer)
-	if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-		return fmt.Errorf("natslog: reset consumer: %w", err)
+	if l.consName != "" {
+		err := l.evs.DeleteConsumer(ctx, l.consName)
+		if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return fmt.Errorf("natslog: reset consumer: %w", err)
+		}
+		l.cons, l.consName = nil, ""
 	}
+	var nonce [8]byte
+	if _, err := rand.Read(nonce[:]); err != nil {
+		return fmt.Errorf("natslog: consumer name: %w", err)
+	}
+	name := l.opts.consumer + "_" + hex.EncodeToString(nonce[:])
 	c, err := l.evs.CreateConsumer(ctx, jetstream.ConsumerConfig{
-		Durable: l.opts.consumer, AckPolicy: jetstream.AckExplicitPolicy,
+		Durable: name, AckPolicy: jetstream.AckExplicitPolicy,
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: from + 1,
-		MaxAckPending: -1,
+		MaxAckPending: -1, InactiveThreshold: consumerIdle,
 	})
 	if err != nil {
 		return fmt.Errorf("natslog: create consumer: %w", err)
 	}
-	l.cons, l.next = c, from
+	l.cons, l.consName, l.next = c, name, from
 	return nil
 }
+
+// consumerIdle is how long the server keeps a reading consumer nobody
+// fetches from.
+const consumerIdle = 10 * time.Minute
 
 // Batch implements events.Log.
 func (l *Log) Batch(ctx context.Context, id uint64) (events.StoredBatch, error) {
