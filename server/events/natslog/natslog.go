@@ -169,7 +169,7 @@ type Log struct {
 	evs     jetstream.Stream
 	batches jetstream.Stream
 
-	mu   sync.Mutex // guards the reading consumer
+	mu       sync.Mutex // guards the reading consumer
 	cons     jetstream.Consumer
 	consName string // the consumer's name, "" when none was created
 	next     uint64 // offset the consumer delivers next
