@@ -124,7 +124,7 @@ func TestLoadGeneratorChild(t *testing.T) {
 			for i := range evs {
 				seq := uint64(b*size + i)
 				evs[i] = api.PlayRecord{Seq: seq, Track: model.TrackID(tracks[int(seq)%len(tracks)]), Tier: model.TierLow,
-					StartedAt: started, PlayedMs: int64(seq % 14000), EndReason: model.EndCompleted, Source: model.SourceStream}
+					StartedAt: started, PlayedMs: int64(seq * 7919 % 14000), EndReason: model.EndCompleted, Source: model.SourceStream}
 			}
 			msg, err := crypto.PlaysMessage(id.DeviceID(), evs)
 			if err != nil {
@@ -190,8 +190,13 @@ func BenchmarkIngestHTTP(b *testing.B) {
 // been in the log, taking an event as logged at the first sample whose
 // head is past it, so within 10 ms), and how long after the last answer
 // the consumer took to count everything (drain-ms).
+// SEGUE_COUNTING_LOAD_CONSUMER_BATCH sets the consumer's transaction size
+// (Options.WithConsumerBatch) to compare cadences in one run.
 func BenchmarkIngestHTTPCounting(b *testing.B) {
 	opts := counting.DefaultOptions().WithPoll(50 * time.Millisecond).WithThreshold(7 * time.Second)
+	if n, err := strconv.Atoi(os.Getenv(loadEnv + "_CONSUMER_BATCH")); err == nil {
+		opts = opts.WithConsumerBatch(n)
+	}
 	f := newFixtureChain(b, opts, func(dd *catalog.DataDir) events.Log { return events.NewStoreLog(dd.Store) }, 0)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -262,7 +267,7 @@ func BenchmarkIngestHTTPCounting(b *testing.B) {
 	}
 	var streams uint64
 	for _, tr := range f.r.Tracks {
-		n, err := f.svc.TrackStreams(ctx, tr, counting.Month(time.Now().Add(-time.Hour).UnixMilli()))
+		n, err := f.svc.TrackStreams(context.Background(), tr, counting.Month(time.Now().Add(-time.Hour).UnixMilli()))
 		if err != nil {
 			b.Fatal(err)
 		}
