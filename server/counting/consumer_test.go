@@ -144,3 +144,35 @@ func TestMonthCountryStreams(t *testing.T) {
 func binaryU64(n uint64) []byte {
 	return []byte{byte(n >> 56), byte(n >> 48), byte(n >> 40), byte(n >> 32), byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}
 }
+
+// TestCountCacheTwoServices: two services over one store take turns
+// counting; each one's cached counts are dropped once the other has
+// committed, so the totals stay exact.
+func TestCountCacheTwoServices(t *testing.T) {
+	ctx := context.Background()
+	mem := store.NewMemory()
+	lg := events.NewStoreLog(mem)
+	a := counting.New(mem, lg, nil, nil, counting.DefaultOptions().WithLogger(nil).WithConsumerBatch(3))
+	b := counting.New(mem, lg, nil, nil, counting.DefaultOptions().WithLogger(nil).WithConsumerBatch(3))
+	started := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC).UnixMilli()
+	for i := range 30 {
+		ev := api.PlayRecord{Seq: uint64(i), Track: model.TrackID(fmt.Sprint("t", i%2)), Tier: model.TierLow,
+			StartedAt: started, PlayedMs: 31000, EndReason: model.EndCompleted, Source: model.SourceStream}
+		if _, err := lg.Append(ctx, events.Batch{Device: "d", User: "u", Message: []byte("m"), Sig: []byte("s"), Events: []api.PlayRecord{ev}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, svc := range []*counting.Service{a, a, b, a, b, b, a, b, a, a} {
+		if n, err := svc.Step(ctx); err != nil || n != 3 {
+			t.Fatalf("step %d: %d, %v", i, n, err)
+		}
+	}
+	for _, tr := range []model.TrackID{"t0", "t1"} {
+		if n, err := a.TrackStreams(ctx, tr, "2026-11"); err != nil || n != 15 {
+			t.Fatalf("%s: %d streams, %v; want 15", tr, n, err)
+		}
+	}
+	if n, err := b.UserStreams(ctx, "u", "2026-11", "t0"); err != nil || n != 15 {
+		t.Fatalf("user streams %d, %v", n, err)
+	}
+}

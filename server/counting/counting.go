@@ -17,7 +17,10 @@ import (
 	"log/slog"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/maypok86/otter/v2"
 
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/server/audit"
@@ -52,7 +55,16 @@ type Service struct {
 	horizon time.Duration
 	// kick wakes Run when an upload appended events (capacity 1).
 	kick chan struct{}
+	// countCache caches count values (by key) as of the consumer's last
+	// commit, which left the position at countsAt; valid only while the
+	// stored position is still countsAt (no other consumer committed).
+	countCache *otter.Cache[string, uint64]
+	countsAt   uint64
+	cmu        sync.Mutex // guards countsAt and the use of countCache
 }
+
+// maxCachedCounts bounds the count cache (entries).
+const maxCachedCounts = 1 << 18
 
 // New returns the counting service. When log expires events by age
 // (events.Expirer) uploads refuse plays that started more than that age
@@ -64,7 +76,7 @@ type Service struct {
 // counts it, and every rejected upload event after its answer is decided.
 func New(st store.Store, log events.Log, cat *catalog.Catalog, chain *audit.Chain, opts Options) *Service {
 	s := &Service{st: st, log: log, cat: cat, chain: chain, opts: opts, lg: opts.logger, durs: newDurations(cat),
-		kick: make(chan struct{}, 1)}
+		kick: make(chan struct{}, 1), countCache: otter.Must(&otter.Options[string, uint64]{MaximumSize: maxCachedCounts})}
 	s.met = newMetrics(s)
 	if x, ok := log.(events.Expirer); ok && x.MaxAge() > 0 {
 		s.horizon = x.MaxAge() - min(x.MaxAge()/10, time.Hour)
@@ -199,7 +211,14 @@ func (s *Service) count(ctx context.Context, pos uint64, es []events.Entry) erro
 		add[string(userKey(e.User, m, e.Event.Track))]++
 	}
 	next := pos + uint64(len(es))
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	if s.countsAt != pos {
+		s.countCache.InvalidateAll()
+	}
+	var vals map[string]uint64
 	err := s.update(ctx, func(tx store.Txn, record func(audit.Record) error) error {
+		vals = make(map[string]uint64, len(add))
 		cur, err := readU64(tx.Get(posKey))
 		if err != nil {
 			return err
@@ -211,10 +230,14 @@ func (s *Service) count(ctx context.Context, pos uint64, es []events.Entry) erro
 			return err
 		}
 		for k, n := range add {
-			old, err := readU64(tx.Get([]byte(k)))
-			if err != nil {
-				return err
+			old, ok := s.countCache.GetIfPresent(k)
+			if !ok {
+				var err error
+				if old, err = readU64(tx.Get([]byte(k))); err != nil {
+					return err
+				}
 			}
+			vals[k] = old + n
 			if err := tx.Set([]byte(k), binary.BigEndian.AppendUint64(nil, old+n)); err != nil {
 				return err
 			}
@@ -234,6 +257,10 @@ func (s *Service) count(ctx context.Context, pos uint64, es []events.Entry) erro
 	if err != nil {
 		return fmt.Errorf("counting: commit counts: %w", err)
 	}
+	for k, v := range vals {
+		s.countCache.Set(k, v)
+	}
+	s.countsAt = next
 	s.met.consumed.Add(float64(len(es)))
 	s.met.counted.Add(float64(len(streams)))
 	return nil

@@ -205,7 +205,32 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Log, error) {
 	if err != nil {
 		return nil, fmt.Errorf("natslog: batches stream: %w", err)
 	}
+	if err := l.dropReaders(ctx); err != nil {
+		return nil, err
+	}
 	return l, nil
+}
+
+// dropReaders deletes the reading consumers an earlier Log with the same
+// consumer name left (a relay that crashed, or before this one used fresh
+// names: the bare name).
+func (l *Log) dropReaders(ctx context.Context) error {
+	names := l.evs.ConsumerNames(ctx)
+	var stale []string
+	for n := range names.Name() {
+		if n == l.opts.consumer || strings.HasPrefix(n, l.opts.consumer+"_") {
+			stale = append(stale, n)
+		}
+	}
+	if err := names.Err(); err != nil {
+		return fmt.Errorf("natslog: list consumers: %w", err)
+	}
+	for _, n := range stale {
+		if err := l.evs.DeleteConsumer(ctx, n); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return fmt.Errorf("natslog: delete consumer %s: %w", n, err)
+		}
+	}
+	return nil
 }
 
 func (l *Log) evSubject(dev model.DeviceID, seq uint64) string {
@@ -390,11 +415,10 @@ func (l *Log) Read(ctx context.Context, from uint64, limit int) ([]events.Entry,
 
 // seek creates a consumer delivering from offset from and deletes the
 // previous one. Each gets a fresh name (the configured name, "_" and 8
-// random bytes in hex) and an inactivity threshold, so the server drops
-// consumers a crashed relay left: deleting a durable consumer and at once
-// creating one under the same name can fail while the server still
-// removes the old one's files (nats-server moved its own MQTT consumers
-// to unique names for the same reason).
+// random bytes in hex): deleting a durable consumer and at once creating
+// one under the same name can fail while the server still removes the
+// old one's files (nats-server moved its own MQTT consumers to unique
+// names for the same reason). Open deletes the ones a crashed Log left.
 func (l *Log) seek(ctx context.Context, from uint64) error {
 	if l.consName != "" {
 		err := l.evs.DeleteConsumer(ctx, l.consName)
@@ -411,7 +435,7 @@ func (l *Log) seek(ctx context.Context, from uint64) error {
 	c, err := l.evs.CreateConsumer(ctx, jetstream.ConsumerConfig{
 		Durable: name, AckPolicy: jetstream.AckExplicitPolicy,
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: from + 1,
-		MaxAckPending: -1, InactiveThreshold: consumerIdle,
+		MaxAckPending: -1,
 	})
 	if err != nil {
 		return fmt.Errorf("natslog: create consumer: %w", err)
@@ -419,10 +443,6 @@ func (l *Log) seek(ctx context.Context, from uint64) error {
 	l.cons, l.consName, l.next = c, name, from
 	return nil
 }
-
-// consumerIdle is how long the server keeps a reading consumer nobody
-// fetches from.
-const consumerIdle = 10 * time.Minute
 
 // Batch implements events.Log.
 func (l *Log) Batch(ctx context.Context, id uint64) (events.StoredBatch, error) {
