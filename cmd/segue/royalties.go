@@ -26,7 +26,8 @@ func init() {
 // month's counted streams per track, and statement-<month>-holders.csv
 // and .json split per rights holder by the tracks' ingested rights (each
 // file complete or absent), in exact cents (server/royalties documents
-// the rounding rules).
+// the rounding rules). With --by-country it also writes
+// statement-<month>-countries.csv and .json (royalties.ComputeCountries).
 func runRoyalties(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("royalties", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -35,8 +36,9 @@ func runRoyalties(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	pool := fs.String("pool", "", "revenue pool to split, a decimal with at most two fraction digits")
 	currency := fs.String("currency", "", "ISO 4217 currency code, e.g. EUR")
 	out := fs.String("out", ".", "directory to write statement-<month>.csv and .json into")
+	byCountry := fs.Bool("by-country", false, "also write statement-<month>-countries.csv and .json: every track's amount split over the countries its streams were counted in")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: segue royalties --data DIR --month YYYY-MM --pool AMOUNT --currency CUR [--out DIR]")
+		fmt.Fprintln(stderr, "usage: segue royalties --data DIR --month YYYY-MM --pool AMOUNT --currency CUR [--out DIR] [--by-country]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -105,6 +107,23 @@ func runRoyalties(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			b    []byte
 		}{base + "-held.csv", h.CSV(*month)})
 	}
+	var cs royalties.CountryStatement
+	if *byCountry {
+		if cs, err = countryStatement(ctx, dd.Store, st, held); err != nil {
+			return err
+		}
+		cjs, err := json.MarshalIndent(cs, "", "  ")
+		if err != nil {
+			return err
+		}
+		files = append(files, struct {
+			path string
+			b    []byte
+		}{base + "-countries.csv", cs.CSV()}, struct {
+			path string
+			b    []byte
+		}{base + "-countries.json", append(cjs, '\n')})
+	}
 	for _, f := range files {
 		if err := writeFileAtomic(f.path, f.b); err != nil {
 			return err
@@ -117,6 +136,9 @@ func runRoyalties(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	fmt.Fprintf(stdout, "%s: %d streams, pool %s %s over %d tracks and %d rights holders (%d tracks without rights) → %s{,-holders}.{csv,json}\n",
 		*month, st.Streams, st.Pool, cur, len(st.Tracks), len(hs.Holders), hs.UnassignedTracks, base)
+	if *byCountry {
+		fmt.Fprintf(stdout, "%s: split over %d countries → %s-countries.{csv,json}\n", *month, len(cs.Countries), base)
+	}
 	if len(held) > 0 {
 		fmt.Fprintf(stdout, "%s: %d streams of %d accounts flagged for fraud held out of the pool → %s-held.csv\n", *month, h.Streams, len(held), base)
 	}

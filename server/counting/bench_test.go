@@ -23,7 +23,9 @@ import (
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
 	"github.com/segue-fm/segue/internal/cborx"
+	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/server/counting"
+	"github.com/segue-fm/segue/server/events"
 	"github.com/segue-fm/segue/server/royalties"
 	"github.com/segue-fm/segue/store"
 	"github.com/segue-fm/segue/store/badgerstore"
@@ -122,7 +124,7 @@ func TestLoadGeneratorChild(t *testing.T) {
 			for i := range evs {
 				seq := uint64(b*size + i)
 				evs[i] = api.PlayRecord{Seq: seq, Track: model.TrackID(tracks[int(seq)%len(tracks)]), Tier: model.TierLow,
-					StartedAt: started, PlayedMs: int64(seq % 14000), EndReason: model.EndCompleted, Source: model.SourceStream}
+					StartedAt: started, PlayedMs: int64(seq * 7919 % 14000), EndReason: model.EndCompleted, Source: model.SourceStream}
 			}
 			msg, err := crypto.PlaysMessage(id.DeviceID(), evs)
 			if err != nil {
@@ -178,29 +180,68 @@ func BenchmarkIngestHTTP(b *testing.B) {
 }
 
 // BenchmarkIngestHTTPCounting is BenchmarkIngestHTTP with the counting
-// consumer running, as on a real relay (poll 50 ms): it also reports the
-// largest consumer lag sampled every 50 ms (lag-events, and lag-s = that
-// over the ingest rate) and how long after the last answer the consumer
-// took to count everything (drain-ms).
+// consumer running as on a real relay (woken by each upload, polling
+// every 50 ms otherwise, audit checkpoints every 1,000 records) and a
+// 7 s stream threshold, so that about half the generated plays (0–14 s
+// on the demo album's short tracks) are counted streams with their
+// audit records. Every 10 ms it samples the log head and the consumer's
+// position and reports the largest lag: in events (lag-events, head −
+// position) and in time (lag-s: how long the oldest uncounted event had
+// been in the log, taking an event as logged at the first sample whose
+// head is past it, so within 10 ms), and how long after the last answer
+// the consumer took to count everything (drain-ms).
+// SEGUE_COUNTING_LOAD_CONSUMER_BATCH sets the consumer's transaction size
+// (Options.WithConsumerBatch) to compare cadences in one run.
 func BenchmarkIngestHTTPCounting(b *testing.B) {
-	f := newFixture(b, counting.DefaultOptions().WithPoll(50*time.Millisecond))
+	opts := counting.DefaultOptions().WithPoll(50 * time.Millisecond).WithThreshold(7 * time.Second)
+	if n, err := strconv.Atoi(os.Getenv(loadEnv + "_CONSUMER_BATCH")); err == nil {
+		opts = opts.WithConsumerBatch(n)
+	}
+	f := newFixtureChain(b, opts, func(dd *catalog.DataDir) events.Log { return events.NewStoreLog(dd.Store) }, 0)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- f.svc.Run(ctx) }()
 	var maxLag atomic.Uint64
+	var maxAge atomic.Int64
 	stop := make(chan struct{})
 	sampled := make(chan struct{})
 	go func() {
 		defer close(sampled)
-		t := time.NewTicker(50 * time.Millisecond)
+		t := time.NewTicker(10 * time.Millisecond)
 		defer t.Stop()
+		type mark struct {
+			head uint64
+			at   time.Time
+		}
+		var marks []mark // heads as first seen, ascending
 		for {
 			select {
 			case <-stop:
 				return
-			case <-t.C:
-				if l, err := f.svc.Lag(ctx); err == nil && l > maxLag.Load() {
-					maxLag.Store(l)
+			case now := <-t.C:
+				pos, err := f.svc.Position(ctx)
+				if err != nil {
+					continue
+				}
+				head, err := f.log.Head(ctx)
+				if err != nil {
+					continue
+				}
+				if len(marks) == 0 || head > marks[len(marks)-1].head {
+					marks = append(marks, mark{head, now})
+				}
+				if head > pos && head-pos > maxLag.Load() {
+					maxLag.Store(head - pos)
+				}
+				// The oldest uncounted event (offset pos) was logged by
+				// the first mark whose head is past it.
+				for len(marks) > 0 && marks[0].head <= pos {
+					marks = marks[1:]
+				}
+				if len(marks) > 0 && pos < head {
+					if age := now.Sub(marks[0].at); int64(age) > maxAge.Load() {
+						maxAge.Store(int64(age))
+					}
 				}
 			}
 		}
@@ -224,10 +265,21 @@ func BenchmarkIngestHTTPCounting(b *testing.B) {
 	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
 		b.Fatal(err)
 	}
-	rate := float64(b.N*loadBatch()) / b.Elapsed().Seconds()
+	var streams uint64
+	for _, tr := range f.r.Tracks {
+		n, err := f.svc.TrackStreams(context.Background(), tr, counting.Month(time.Now().Add(-time.Hour).UnixMilli()))
+		if err != nil {
+			b.Fatal(err)
+		}
+		streams += n
+	}
+	if streams == 0 {
+		b.Fatal("no stream counted")
+	}
 	b.ReportMetric(float64(maxLag.Load()), "lag-events")
-	b.ReportMetric(float64(maxLag.Load())/rate, "lag-s")
+	b.ReportMetric(time.Duration(maxAge.Load()).Seconds(), "lag-s")
 	b.ReportMetric(float64(drain.Milliseconds()), "drain-ms")
+	b.ReportMetric(float64(streams)/float64(b.N*loadBatch()), "streams/event")
 }
 
 // benchIngestHTTP runs the load generator against f's relay.

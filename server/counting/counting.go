@@ -17,7 +17,10 @@ import (
 	"log/slog"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/maypok86/otter/v2"
 
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/server/audit"
@@ -50,7 +53,18 @@ type Service struct {
 	// horizon: plays that started more than this before the relay clock
 	// are too old (0: no limit); set for logs that expire events.
 	horizon time.Duration
+	// kick wakes Run when an upload appended events (capacity 1).
+	kick chan struct{}
+	// countCache caches count values (by key) as of the consumer's last
+	// commit, which left the position at countsAt; valid only while the
+	// stored position is still countsAt (no other consumer committed).
+	countCache *otter.Cache[string, uint64]
+	countsAt   uint64
+	cmu        sync.Mutex // guards countsAt and the use of countCache
 }
+
+// maxCachedCounts bounds the count cache (entries).
+const maxCachedCounts = 1 << 18
 
 // New returns the counting service. When log expires events by age
 // (events.Expirer) uploads refuse plays that started more than that age
@@ -61,7 +75,8 @@ type Service struct {
 // counted stream is appended to the audit log in the transaction that
 // counts it, and every rejected upload event after its answer is decided.
 func New(st store.Store, log events.Log, cat *catalog.Catalog, chain *audit.Chain, opts Options) *Service {
-	s := &Service{st: st, log: log, cat: cat, chain: chain, opts: opts, lg: opts.logger, durs: newDurations(cat)}
+	s := &Service{st: st, log: log, cat: cat, chain: chain, opts: opts, lg: opts.logger, durs: newDurations(cat),
+		kick: make(chan struct{}, 1), countCache: otter.Must(&otter.Options[string, uint64]{MaximumSize: maxCachedCounts})}
 	s.met = newMetrics(s)
 	if x, ok := log.(events.Expirer); ok && x.MaxAge() > 0 {
 		s.horizon = x.MaxAge() - min(x.MaxAge()/10, time.Hour)
@@ -165,11 +180,27 @@ func (s *Service) Step(ctx context.Context) (int, error) {
 	if len(es) == 0 {
 		return 0, nil
 	}
+	for {
+		err := s.count(ctx, pos, es)
+		if errors.Is(err, store.ErrTxnTooBig) && len(es) > 1 {
+			es = es[:len(es)/2]
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		return len(es), nil
+	}
+}
+
+// count commits the counts of es, the entries from offset pos on, and
+// the position after them in one transaction.
+func (s *Service) count(ctx context.Context, pos uint64, es []events.Entry) error {
 	add := map[string]uint64{}
 	var streams []events.Entry
 	for i, e := range es {
 		if e.Offset != pos+uint64(i) {
-			return 0, fmt.Errorf("%w: log offset %d where %d was expected", ErrCorrupt, e.Offset, pos+uint64(i))
+			return fmt.Errorf("%w: log offset %d where %d was expected", ErrCorrupt, e.Offset, pos+uint64(i))
 		}
 		if !IsStream(e.Event.PlayedMs, s.opts.threshold) {
 			continue
@@ -180,7 +211,14 @@ func (s *Service) Step(ctx context.Context) (int, error) {
 		add[string(userKey(e.User, m, e.Event.Track))]++
 	}
 	next := pos + uint64(len(es))
-	err = s.update(ctx, func(tx store.Txn, record func(audit.Record) error) error {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	if s.countsAt != pos {
+		s.countCache.InvalidateAll()
+	}
+	var vals map[string]uint64
+	err := s.update(ctx, func(tx store.Txn, record func(audit.Record) error) error {
+		vals = make(map[string]uint64, len(add))
 		cur, err := readU64(tx.Get(posKey))
 		if err != nil {
 			return err
@@ -192,10 +230,14 @@ func (s *Service) Step(ctx context.Context) (int, error) {
 			return err
 		}
 		for k, n := range add {
-			old, err := readU64(tx.Get([]byte(k)))
-			if err != nil {
-				return err
+			old, ok := s.countCache.GetIfPresent(k)
+			if !ok {
+				var err error
+				if old, err = readU64(tx.Get([]byte(k))); err != nil {
+					return err
+				}
 			}
+			vals[k] = old + n
 			if err := tx.Set([]byte(k), binary.BigEndian.AppendUint64(nil, old+n)); err != nil {
 				return err
 			}
@@ -213,11 +255,15 @@ func (s *Service) Step(ctx context.Context) (int, error) {
 		return tx.Set(posKey, binary.BigEndian.AppendUint64(nil, next))
 	})
 	if err != nil {
-		return 0, fmt.Errorf("counting: commit counts: %w", err)
+		return fmt.Errorf("counting: commit counts: %w", err)
 	}
+	for k, v := range vals {
+		s.countCache.Set(k, v)
+	}
+	s.countsAt = next
 	s.met.consumed.Add(float64(len(es)))
 	s.met.counted.Add(float64(len(streams)))
-	return len(es), nil
+	return nil
 }
 
 // UnknownCountry is the country under which streams of accounts without
@@ -233,18 +279,8 @@ func addCountries(tx store.Txn, streams []events.Entry, add map[string]uint64) e
 	for _, e := range streams {
 		c, ok := countries[e.User]
 		if !ok {
-			c = UnknownCountry
-			b, err := tx.Get(relay.AccountKey(e.User))
-			switch {
-			case err == nil:
-				var a relay.Account
-				if err := relay.DecodeRecord(b, &a); err != nil {
-					return fmt.Errorf("%w: account %s: %v", ErrCorrupt, e.User, err)
-				}
-				if a.Country != "" {
-					c = a.Country
-				}
-			case !errors.Is(err, store.ErrNotFound):
+			var err error
+			if c, err = accountCountry(tx.Get, e.User); err != nil {
 				return err
 			}
 			countries[e.User] = c
@@ -252,6 +288,26 @@ func addCountries(tx store.Txn, streams []events.Entry, add map[string]uint64) e
 		add[string(countryKey(e.Event.Track, Month(e.Event.StartedAt), c))]++
 	}
 	return nil
+}
+
+// accountCountry returns user's account country read with get
+// (UnknownCountry without one, or without an account record).
+func accountCountry(get func([]byte) ([]byte, error), user model.UserID) (string, error) {
+	b, err := get(relay.AccountKey(user))
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return UnknownCountry, nil
+	case err != nil:
+		return "", err
+	}
+	var a relay.Account
+	if err := relay.DecodeRecord(b, &a); err != nil {
+		return "", fmt.Errorf("%w: account %s: %v", ErrCorrupt, user, err)
+	}
+	if a.Country == "" {
+		return UnknownCountry, nil
+	}
+	return a.Country, nil
 }
 
 // CountryStreams returns the counted streams of track in month (YYYY-MM)
@@ -281,8 +337,19 @@ func (s *Service) CountryStreams(ctx context.Context, track model.TrackID, month
 	return out, nil
 }
 
-// Run consumes the log until ctx is done, polling when caught up. It
-// returns ctx's error, or the first error of Step.
+// wake tells Run that the log has new events (never blocks).
+func (s *Service) wake() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run consumes the log until ctx is done. When caught up it waits for
+// the next upload this service appends (woken at once) or the poll
+// interval (events appended by other writers of a shared log, such as
+// another relay on the same NATS JetStream). It returns ctx's error, or
+// the first error of Step.
 func (s *Service) Run(ctx context.Context) error {
 	t := time.NewTicker(s.opts.poll)
 	defer t.Stop()
@@ -310,6 +377,7 @@ func (s *Service) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-t.C:
+		case <-s.kick:
 		}
 	}
 }

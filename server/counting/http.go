@@ -121,6 +121,9 @@ func (s *Service) plays(c echo.Context) error {
 	}
 	s.met.accepted.Add(float64(accepted))
 	s.met.duplicates.Add(float64(duplicates))
+	if accepted > 0 {
+		s.wake()
+	}
 	if err := s.auditRejections(ctx, dev, req.Events, res); err != nil {
 		return err
 	}

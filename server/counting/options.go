@@ -23,7 +23,7 @@ type Options struct {
 // DefaultOptions returns the defaults: a play counts as a stream from 30
 // seconds played (model.StreamThreshold), at most 1,000 events and 1 MiB
 // per upload, 5 minutes of allowed clock skew for timestamps, the
-// consumer committing up to 1,000 events per transaction and polling the
+// consumer committing up to 5,000 events per transaction and polling the
 // log every 200 ms, no admin token (admin routes refused), time.Now and
 // slog.Default().
 func DefaultOptions() Options {
@@ -32,7 +32,7 @@ func DefaultOptions() Options {
 		maxEvents: 1000,
 		maxBody:   1 << 20,
 		skew:      5 * time.Minute,
-		batch:     1000,
+		batch:     5000,
 		poll:      200 * time.Millisecond,
 		now:       time.Now,
 		logger:    slog.Default(),
@@ -73,7 +73,10 @@ func (o Options) WithMaxBody(n int64) Options {
 func (o Options) WithSkew(d time.Duration) Options { o.skew = max(d, 0); return o }
 
 // WithConsumerBatch sets how many log entries the consumer counts per
-// transaction (default 1,000). Values below 1 keep the current one.
+// transaction (default 5,000; the log reads at most 10,000 at a time).
+// Larger transactions write each touched count key once for more events;
+// one the store refuses as too big is counted in halves. Values below 1
+// keep the current one.
 func (o Options) WithConsumerBatch(n int) Options {
 	if n > 0 {
 		o.batch = n

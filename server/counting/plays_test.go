@@ -30,6 +30,7 @@ type fixture struct {
 	r   *testbed.Relay
 	dd  *catalog.DataDir
 	svc *counting.Service
+	log events.Log
 }
 
 func newFixture(t testing.TB, opts counting.Options) *fixture {
@@ -40,11 +41,19 @@ func newFixture(t testing.TB, opts counting.Options) *fixture {
 // newFixtureLog is newFixture with the event log mk returns.
 func newFixtureLog(t testing.TB, opts counting.Options, mk func(*catalog.DataDir) events.Log) *fixture {
 	t.Helper()
+	return newFixtureChain(t, opts, mk, 5)
+}
+
+// newFixtureChain is newFixtureLog with an audit checkpoint every
+// `every` records.
+func newFixtureChain(t testing.TB, opts counting.Options, mk func(*catalog.DataDir) events.Log, every int) *fixture {
+	t.Helper()
 	f := &fixture{}
 	f.r = testbed.NewRelay(t, testbed.DefaultOptions().WithMount(func(dd *catalog.DataDir, srv *relay.Server) {
 		f.dd = dd
-		chain := audit.NewChain(dd.Store, dd.Signer, 5, nil)
-		f.svc = counting.New(dd.Store, mk(dd), dd.Catalog, chain, opts.WithAdminToken(adminToken).WithLogger(nil))
+		chain := audit.NewChain(dd.Store, dd.Signer, every, nil)
+		f.log = mk(dd)
+		f.svc = counting.New(dd.Store, f.log, dd.Catalog, chain, opts.WithAdminToken(adminToken).WithLogger(nil))
 		f.svc.Mount(srv)
 	}))
 	return f

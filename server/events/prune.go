@@ -50,11 +50,17 @@ func (l *StoreLog) low(get func([]byte) ([]byte, error)) (uint64, error) {
 	return binary.BigEndian.Uint64(b), nil
 }
 
-// pruneTx is how many entries one Prune transaction removes at most.
-const pruneTx = 1000
+// pruneTx is how many chunks one Prune transaction removes at most
+// (≤ 64 × 256 entries).
+const pruneTx = 64
 
-// Prune implements Pruner, in transactions of at most 1,000 entries.
+// Prune implements Pruner, in transactions of at most 64 chunks. The
+// chunk holding the first kept offset always starts there: a chunk cut by
+// upTo is rewritten from upTo on.
 func (l *StoreLog) Prune(ctx context.Context, before time.Time, upTo uint64) (int, error) {
+	if err := l.ready(ctx); err != nil {
+		return 0, fmt.Errorf("events: prune: %w", err)
+	}
 	cut := before.UnixMilli()
 	total := 0
 	for {
@@ -73,7 +79,7 @@ func (l *StoreLog) pruneStep(ctx context.Context, cut int64, upTo uint64) (n int
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	err = l.st.Update(ctx, func(tx store.Txn) error {
-		n, done = 0, false
+		n, done = 0, true
 		low, err := l.low(tx.Get)
 		if err != nil {
 			return err
@@ -84,51 +90,67 @@ func (l *StoreLog) pruneStep(ctx context.Context, cut int64, upTo uint64) (n int
 		}
 		end := min(upTo, head)
 		off := low
-		var cur *entryRec
-		for ; off < end && n < pruneTx; off++ {
-			b, err := tx.Get(entryKey(off))
+		var cur *chunkRec // the last chunk removed from
+		var next *chunkRec
+		for chunks := 0; off < head; chunks++ {
+			c, err := readChunk(tx, off)
 			if err != nil {
-				return fmt.Errorf("read %d: %w", off, err)
+				return err
 			}
-			var r entryRec
-			if err := dec.Unmarshal(b, &r); err != nil {
-				return fmt.Errorf("%w: entry %d: %v", ErrCorrupt, off, err)
-			}
-			if r.Received >= cut {
+			if off >= end || c.Received >= cut {
+				next = &c
 				break
 			}
-			if cur != nil && cur.Batch != r.Batch {
+			if chunks == pruneTx {
+				next, done = &c, false
+				break
+			}
+			if cur != nil && cur.Batch != c.Batch {
 				if err := tx.Delete(batchKey(cur.Batch)); err != nil {
 					return err
 				}
 			}
-			if err := tx.Delete(entryKey(off)); err != nil {
+			if err := tx.Delete(chunkKey(off)); err != nil {
 				return err
 			}
-			cur = &r
-			n++
-		}
-		if cur != nil {
-			// The last removed entry's batch goes too unless a kept
-			// entry still refers to it.
-			next, err := tx.Get(entryKey(off))
-			keep := false
-			if err == nil {
-				var r entryRec
-				if dec.Unmarshal(next, &r) == nil && r.Batch == cur.Batch {
-					keep = true
-				}
-			} else if !errors.Is(err, store.ErrNotFound) {
-				return err
-			}
-			if !keep {
-				if err := tx.Delete(batchKey(cur.Batch)); err != nil {
+			cur = &c
+			k := min(uint64(len(c.Events)), end-off)
+			n += int(k)
+			if k < uint64(len(c.Events)) {
+				tail := c
+				tail.Events = c.Events[k:]
+				rec, err := enc.Marshal(tail)
+				if err != nil {
 					return err
 				}
+				if err := tx.Set(chunkKey(off+k), rec); err != nil {
+					return err
+				}
+				next = &tail
+				off += k
+				break
+			}
+			off += k
+		}
+		// The last chunk's batch goes too unless a kept entry refers to it.
+		if cur != nil && (next == nil || next.Batch != cur.Batch) {
+			if err := tx.Delete(batchKey(cur.Batch)); err != nil {
+				return err
 			}
 		}
-		done = n < pruneTx
 		return tx.Set(lowKey, binary.BigEndian.AppendUint64(nil, off))
 	})
 	return n, done, err
+}
+
+// readChunk returns the chunk starting at off.
+func readChunk(tx store.Txn, off uint64) (chunkRec, error) {
+	b, err := tx.Get(chunkKey(off))
+	if errors.Is(err, store.ErrNotFound) {
+		return chunkRec{}, fmt.Errorf("%w: no chunk starts at %d", ErrCorrupt, off)
+	}
+	if err != nil {
+		return chunkRec{}, fmt.Errorf("read chunk %d: %w", off, err)
+	}
+	return decodeChunk(off, b)
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/core/model"
@@ -16,35 +17,20 @@ import (
 	"github.com/segue-fm/segue/store"
 )
 
-// Store keys (docs/ARCHITECTURE.md §5).
+// Store keys (docs/ARCHITECTURE.md §5; chunks and de-duplication blocks
+// in format.go).
 var (
 	headKey   = []byte("ev/head")
-	entryPfx  = []byte("ev/l/")
 	batchPfx  = []byte("ev/b/")
-	dedupPfx  = []byte("ev/d/")
 	maxReadTx = 10000
 )
 
-func entryKey(off uint64) []byte { return binary.BigEndian.AppendUint64(bytes.Clone(entryPfx), off) }
-func batchKey(id uint64) []byte  { return binary.BigEndian.AppendUint64(bytes.Clone(batchPfx), id) }
-func dedupKey(dev model.DeviceID, seq uint64) []byte {
-	k := append(bytes.Clone(dedupPfx), dev...)
-	return binary.BigEndian.AppendUint64(append(k, '/'), seq)
-}
+func batchKey(id uint64) []byte { return binary.BigEndian.AppendUint64(bytes.Clone(batchPfx), id) }
 
 var (
 	enc = cborx.EncMode()
 	dec = cborx.Limits{MaxNestedLevels: 6, MaxArrayElements: 64, MaxMapPairs: 64}.DecMode()
 )
-
-// entryRec is the stored form of an Entry (ev/l/<offset>).
-type entryRec struct {
-	Batch    uint64         `cbor:"1,keyasint"`
-	Device   model.DeviceID `cbor:"2,keyasint"`
-	User     model.UserID   `cbor:"3,keyasint"`
-	Received int64          `cbor:"4,keyasint"`
-	Event    api.PlayRecord `cbor:"5,keyasint"`
-}
 
 // batchRec is the stored form of a StoredBatch (ev/b/<id>).
 type batchRec struct {
@@ -79,9 +65,11 @@ func CheckBatch(b Batch) ([][32]byte, error) {
 }
 
 // StoreLog is the embedded Log over a store.Store (the relay's Badger;
-// store.Memory for pure tests): entries, batches, the de-duplication
-// index and the head are written in one store transaction, so a crash
-// leaves either the whole batch or none of it.
+// store.Memory for pure tests): a batch's accepted events (as chunks of
+// at most 256), its signed claim, the de-duplication blocks it touches
+// and the head are written in one store transaction, so a crash leaves
+// either the whole batch or none of it. No key is written or read per
+// event (format.go).
 //
 // Group commit: concurrent Appends are committed together. The first
 // caller finding no commit in progress becomes the leader and commits
@@ -97,6 +85,8 @@ type StoreLog struct {
 	gmu        sync.Mutex
 	pending    []*appendReq
 	committing bool
+
+	formatOK atomic.Bool // ev/fmt checked (and a legacy log migrated)
 }
 
 // MaxGroupEvents bounds the events one group-commit transaction holds; a
@@ -126,6 +116,9 @@ func (l *StoreLog) Append(ctx context.Context, b Batch) ([]Outcome, error) {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := l.ready(ctx); err != nil {
 		return nil, err
 	}
 	r := &appendReq{b: b, hashes: hashes, done: make(chan struct{})}
@@ -174,7 +167,9 @@ func (l *StoreLog) commitGroup(ctx context.Context, group []*appendReq) {
 }
 
 // commit writes group in one transaction and sets each request's
-// outcomes (valid only when it returns nil).
+// outcomes (valid only when it returns nil): per batch its chunks and
+// claim, per touched (device, 256 seqs) its de-duplication block, and the
+// head.
 func (l *StoreLog) commit(ctx context.Context, group []*appendReq) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -184,38 +179,58 @@ func (l *StoreLog) commit(ctx context.Context, group []*appendReq) error {
 			return err
 		}
 		start := head
+		blocks := map[string]*dedupBlock{}
+		var order []string
 		for _, r := range group {
 			b := r.b
 			r.out = make([]Outcome, len(b.Events))
-			id := head
+			acc := make([]api.PlayWire, 0, len(b.Events))
 			for i, e := range b.Events {
-				dk := dedupKey(b.Device, e.Seq)
-				switch old, err := tx.Get(dk); {
-				case err == nil:
-					if len(old) >= 32 && bytes.Equal(old[:32], r.hashes[i][:]) {
+				bk := string(blockKey(b.Device, e.Seq))
+				blk := blocks[bk]
+				if blk == nil {
+					raw, err := tx.Get([]byte(bk))
+					switch {
+					case errors.Is(err, store.ErrNotFound):
+						blk = &dedupBlock{}
+					case err != nil:
+						return err
+					default:
+						if blk, err = decodeBlock(raw); err != nil {
+							return fmt.Errorf("device %s seq %d: %w", b.Device, e.Seq, err)
+						}
+					}
+					blocks[bk] = blk
+					order = append(order, bk)
+				}
+				h := hash8(r.hashes[i])
+				if old, ok := blk.lookup(e.Seq); ok {
+					if old == h {
 						r.out[i] = Duplicate
 					} else {
 						r.out[i] = Conflict
 					}
 					continue
-				case !errors.Is(err, store.ErrNotFound):
-					return err
 				}
-				rec, err := enc.Marshal(entryRec{Batch: id, Device: b.Device, User: b.User, Received: b.Received, Event: e})
+				blk.add(e.Seq, h)
+				acc = append(acc, api.WireOf(e))
+				r.out[i] = Appended
+			}
+			if len(acc) == 0 {
+				continue
+			}
+			id := head
+			for len(acc) > 0 {
+				n := min(uint64(len(acc)), BlockEvents-head%BlockEvents)
+				rec, err := enc.Marshal(chunkRec{Batch: id, Device: b.Device, User: b.User, Received: b.Received, Events: acc[:n]})
 				if err != nil {
 					return err
 				}
-				if err := tx.Set(entryKey(head), rec); err != nil {
+				if err := tx.Set(chunkKey(head), rec); err != nil {
 					return err
 				}
-				if err := tx.Set(dk, binary.BigEndian.AppendUint64(r.hashes[i][:], head)); err != nil {
-					return err
-				}
-				r.out[i] = Appended
-				head++
-			}
-			if head == id {
-				continue
+				head += n
+				acc = acc[n:]
 			}
 			br, err := enc.Marshal(batchRec{Device: b.Device, User: b.User, Received: b.Received, Message: b.Message, Sig: b.Sig})
 			if err != nil {
@@ -223,6 +238,13 @@ func (l *StoreLog) commit(ctx context.Context, group []*appendReq) error {
 			}
 			if err := tx.Set(batchKey(id), br); err != nil {
 				return err
+			}
+		}
+		for _, bk := range order {
+			if blk := blocks[bk]; blk.dirty {
+				if err := tx.Set([]byte(bk), blk.encode()); err != nil {
+					return err
+				}
 			}
 		}
 		if head == start {
@@ -254,8 +276,12 @@ func (l *StoreLog) Head(ctx context.Context) (uint64, error) {
 	return h, nil
 }
 
-// Read implements Log; limit is capped at 10,000.
+// Read implements Log; limit is capped at 10,000. It reads the chunks
+// covering the range, one 256-offset block at a time.
 func (l *StoreLog) Read(ctx context.Context, from uint64, limit int) ([]Entry, error) {
+	if err := l.ready(ctx); err != nil {
+		return nil, err
+	}
 	limit = min(max(limit, 1), maxReadTx)
 	head, err := l.Head(ctx)
 	if err != nil {
@@ -269,16 +295,35 @@ func (l *StoreLog) Read(ctx context.Context, from uint64, limit int) ([]Entry, e
 		return nil, fmt.Errorf("%w: offset %d (first kept %d)", ErrPruned, from, low)
 	}
 	var out []Entry
-	for off := from; off < head && len(out) < limit; off++ {
-		b, err := l.st.Get(ctx, entryKey(off))
+	for off := from; off < head && len(out) < limit; {
+		next := off
+		err := l.st.Iterate(ctx, chunkBlockPrefix(off), false, func(k, v []byte) error {
+			s := binary.BigEndian.Uint64(k[len(chunkPfx):])
+			if s > next {
+				return fmt.Errorf("%w: no chunk holds offset %d", ErrCorrupt, next)
+			}
+			c, err := decodeChunk(s, v)
+			if err != nil {
+				return err
+			}
+			if end := s + uint64(len(c.Events)); end > next {
+				if out, err = c.entries(out, s, next, limit); err != nil {
+					return err
+				}
+				next = end
+			}
+			if len(out) >= limit || next >= head {
+				return store.ErrStop
+			}
+			return nil
+		})
 		if err != nil {
 			return nil, fmt.Errorf("events: read %d: %w", off, err)
 		}
-		var r entryRec
-		if err := dec.Unmarshal(b, &r); err != nil {
-			return nil, fmt.Errorf("%w: entry %d: %v", ErrCorrupt, off, err)
+		if next == off || (next%BlockEvents != 0 && next < head && len(out) < limit) {
+			return nil, fmt.Errorf("%w: no chunk holds offset %d", ErrCorrupt, next)
 		}
-		out = append(out, Entry{Offset: off, Batch: r.Batch, Device: r.Device, User: r.User, Received: r.Received, Event: r.Event})
+		off = next
 	}
 	return out, nil
 }

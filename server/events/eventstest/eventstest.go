@@ -29,6 +29,8 @@ func Run(t *testing.T, open func(t *testing.T) (l events.Log, reopen func() even
 		{"BatchKept", testBatchKept},
 		{"Concurrent", testConcurrent},
 		{"Reopen", testReopen},
+		{"LargeBatches", testLargeBatches},
+		{"OutOfOrder", testOutOfOrder},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			l, reopen := open(t)
@@ -200,6 +202,86 @@ func testReopen(t *testing.T, l events.Log, reopen func() events.Log) {
 	mustAppend(t, l2, batch("d1", Event(1, "a"), Event(2, "b")), events.Duplicate, events.Appended)
 	if es := readAll(t, l2); len(es) != 2 {
 		t.Fatalf("%d entries after reopen, want 2", len(es))
+	}
+}
+
+// testLargeBatches: batches larger than the StoreLog's 256-event blocks,
+// with seqs crossing block boundaries and devices interleaved, read back
+// from every kind of offset and with limits cutting anywhere; a retry of
+// a whole large batch adds nothing.
+func testLargeBatches(t *testing.T, l events.Log, reopen func() events.Log) {
+	ctx := context.Background()
+	evs := func(from, n uint64) []api.PlayRecord {
+		out := make([]api.PlayRecord, n)
+		for i := range out {
+			out[i] = Event(from+uint64(i), model.TrackID(fmt.Sprint("t", from+uint64(i))))
+		}
+		return out
+	}
+	all := func(n int) []events.Outcome {
+		out := make([]events.Outcome, n)
+		for i := range out {
+			out[i] = events.Appended
+		}
+		return out
+	}
+	// d1: seqs 200…499 (crosses 256), d2: 0…9, d1: 500…799 (crosses 512, 768).
+	mustAppend(t, l, batch("d1", evs(200, 300)...), all(300)...)
+	mustAppend(t, l, batch("d2", evs(0, 10)...), all(10)...)
+	mustAppend(t, l, batch("d1", evs(500, 300)...), all(300)...)
+	if reopen != nil {
+		l = reopen()
+	}
+	retry := make([]events.Outcome, 300)
+	for i := range retry {
+		retry[i] = events.Duplicate
+	}
+	mustAppend(t, l, batch("d1", evs(200, 300)...), retry...)
+	want := append(append(evs(200, 300), evs(0, 10)...), evs(500, 300)...)
+	for _, limit := range []int{1, 7, 255, 256, 1000} {
+		for _, from := range []uint64{0, 1, 255, 256, 299, 300, 305, 310, 511, 512, 609} {
+			es, err := l.Read(ctx, from, limit)
+			if err != nil {
+				t.Fatalf("read %d/%d: %v", from, limit, err)
+			}
+			if n := min(limit, len(want)-int(from)); len(es) != n {
+				t.Fatalf("read %d/%d: %d entries, want %d", from, limit, len(es), n)
+			}
+			for i, e := range es {
+				if e.Offset != from+uint64(i) || e.Event != want[e.Offset] {
+					t.Fatalf("read %d/%d: entry %d = %d %+v, want %+v", from, limit, i, e.Offset, e.Event, want[from+uint64(i)])
+				}
+			}
+		}
+	}
+	es := readAll(t, l)
+	if es[299].Batch != es[0].Batch || es[300].Batch == es[0].Batch || es[310].Batch != 310 && es[310].Batch == es[300].Batch {
+		t.Fatalf("batch ids %d %d %d %d", es[0].Batch, es[299].Batch, es[300].Batch, es[310].Batch)
+	}
+	if es[305].Device != "d2" || es[609].Device != "d1" {
+		t.Fatalf("devices %s %s", es[305].Device, es[609].Device)
+	}
+}
+
+// testOutOfOrder: a device may send seqs in any order, across batches
+// and blocks of seqs (0, 255, 256, 2⁶⁴−1), fill earlier gaps later, and
+// repeat or change any of them.
+func testOutOfOrder(t *testing.T, l events.Log, _ func() events.Log) {
+	const top = ^uint64(0)
+	A, D, C := events.Appended, events.Duplicate, events.Conflict
+	mustAppend(t, l, batch("d1", Event(300, "a"), Event(5, "b"), Event(256, "c"), Event(top, "d")), A, A, A, A)
+	mustAppend(t, l, batch("d1", Event(255, "e"), Event(5, "b"), Event(4, "f"), Event(0, "g"), Event(300, "x")), A, D, A, A, C)
+	mustAppend(t, l, batch("d1", Event(top, "d"), Event(top-1, "h"), Event(6, "i"), Event(256, "c")), D, A, A, D)
+	mustAppend(t, l, batch("d2", Event(5, "b"), Event(top, "d")), A, A)
+	es := readAll(t, l)
+	var got []string
+	for _, e := range es {
+		got = append(got, fmt.Sprint(e.Device, "/", e.Event.Seq, "/", e.Event.Track))
+	}
+	want := fmt.Sprint([]string{"d1/300/a", "d1/5/b", "d1/256/c", fmt.Sprint("d1/", top, "/d"), "d1/255/e", "d1/4/f", "d1/0/g",
+		fmt.Sprint("d1/", top-1, "/h"), "d1/6/i", "d2/5/b", fmt.Sprint("d2/", top, "/d")})
+	if fmt.Sprint(got) != want {
+		t.Fatalf("entries %v\nwant %v", got, want)
 	}
 }
 

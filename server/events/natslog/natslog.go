@@ -95,7 +95,7 @@ func (o Options) WithReplicas(n int) Options {
 	return o
 }
 
-// WithConsumer sets the durable consumer name Read uses (default
+// WithConsumer sets the prefix of the consumer names Read uses (default
 // "counting"; invalid names keep the current one).
 func (o Options) WithConsumer(name string) Options {
 	if validToken(name) {
@@ -169,9 +169,10 @@ type Log struct {
 	evs     jetstream.Stream
 	batches jetstream.Stream
 
-	mu   sync.Mutex // guards the reading consumer
-	cons jetstream.Consumer
-	next uint64 // offset the consumer delivers next
+	mu       sync.Mutex // guards the reading consumer
+	cons     jetstream.Consumer
+	consName string // the consumer's name, "" when none was created
+	next     uint64 // offset the consumer delivers next
 }
 
 var _ events.Log = (*Log)(nil)
@@ -204,7 +205,32 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Log, error) {
 	if err != nil {
 		return nil, fmt.Errorf("natslog: batches stream: %w", err)
 	}
+	if err := l.dropReaders(ctx); err != nil {
+		return nil, err
+	}
 	return l, nil
+}
+
+// dropReaders deletes the reading consumers an earlier Log with the same
+// consumer name left (a relay that crashed, or before this one used fresh
+// names: the bare name).
+func (l *Log) dropReaders(ctx context.Context) error {
+	names := l.evs.ConsumerNames(ctx)
+	var stale []string
+	for n := range names.Name() {
+		if n == l.opts.consumer || strings.HasPrefix(n, l.opts.consumer+"_") {
+			stale = append(stale, n)
+		}
+	}
+	if err := names.Err(); err != nil {
+		return fmt.Errorf("natslog: list consumers: %w", err)
+	}
+	for _, n := range stale {
+		if err := l.evs.DeleteConsumer(ctx, n); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return fmt.Errorf("natslog: delete consumer %s: %w", n, err)
+		}
+	}
+	return nil
 }
 
 func (l *Log) evSubject(dev model.DeviceID, seq uint64) string {
@@ -387,21 +413,34 @@ func (l *Log) Read(ctx context.Context, from uint64, limit int) ([]events.Entry,
 	return out, nil
 }
 
-// seek recreates the durable consumer to deliver from offset from.
+// seek creates a consumer delivering from offset from and deletes the
+// previous one. Each gets a fresh name (the configured name, "_" and 8
+// random bytes in hex): deleting a durable consumer and at once creating
+// one under the same name can fail while the server still removes the
+// old one's files (nats-server moved its own MQTT consumers to unique
+// names for the same reason). Open deletes the ones a crashed Log left.
 func (l *Log) seek(ctx context.Context, from uint64) error {
-	err := l.evs.DeleteConsumer(ctx, l.opts.consumer)
-	if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-		return fmt.Errorf("natslog: reset consumer: %w", err)
+	if l.consName != "" {
+		err := l.evs.DeleteConsumer(ctx, l.consName)
+		if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return fmt.Errorf("natslog: reset consumer: %w", err)
+		}
+		l.cons, l.consName = nil, ""
 	}
+	var nonce [8]byte
+	if _, err := rand.Read(nonce[:]); err != nil {
+		return fmt.Errorf("natslog: consumer name: %w", err)
+	}
+	name := l.opts.consumer + "_" + hex.EncodeToString(nonce[:])
 	c, err := l.evs.CreateConsumer(ctx, jetstream.ConsumerConfig{
-		Durable: l.opts.consumer, AckPolicy: jetstream.AckExplicitPolicy,
+		Durable: name, AckPolicy: jetstream.AckExplicitPolicy,
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: from + 1,
 		MaxAckPending: -1,
 	})
 	if err != nil {
 		return fmt.Errorf("natslog: create consumer: %w", err)
 	}
-	l.cons, l.next = c, from
+	l.cons, l.consName, l.next = c, name, from
 	return nil
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/server/events"
@@ -120,5 +121,57 @@ func TestNATSMaxAge(t *testing.T) {
 	}
 	if es, err := l.Read(ctx, 3, 10); err != nil || len(es) != 2 || es[0].Offset != 3 || es[1].Event.Seq != 4 {
 		t.Fatalf("read new events: %+v, %v", es, err)
+	}
+}
+
+// TestNATSReaders: each Read from another offset replaces the reading
+// consumer (one at a time, under a fresh name), and opening the log again
+// deletes the readers an earlier handle left, as after a crash.
+func TestNATSReaders(t *testing.T) {
+	ns := startServer(t)
+	ctx := context.Background()
+	opts := natslog.DefaultOptions().WithPrefix("readers")
+	l, err := natslog.Open(ctx, connect(t, ns), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := events.Batch{Device: "dev1", User: "u", Received: 1, Message: []byte("m"), Sig: []byte("s"),
+		Events: []api.PlayRecord{eventstest.Event(1, "a"), eventstest.Event(2, "b")}}
+	if _, err := l.Append(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	js, err := jetstream.New(connect(t, ns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	readers := func() []string {
+		t.Helper()
+		st, err := js.Stream(ctx, "readers_EVENTS")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		names := st.ConsumerNames(ctx)
+		for n := range names.Name() {
+			out = append(out, n)
+		}
+		if err := names.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	for _, from := range []uint64{0, 1, 0, 0} {
+		if es, err := l.Read(ctx, from, 10); err != nil || len(es) != 2-int(from) {
+			t.Fatalf("read %d: %d, %v", from, len(es), err)
+		}
+		if r := readers(); len(r) != 1 {
+			t.Fatalf("after read %d: readers %v", from, r)
+		}
+	}
+	if _, err := natslog.Open(ctx, connect(t, ns), opts); err != nil {
+		t.Fatal(err)
+	}
+	if r := readers(); len(r) != 0 {
+		t.Fatalf("readers left after reopening: %v", r)
 	}
 }
