@@ -31,8 +31,18 @@ func (h *Handle) reload(ctx context.Context) error {
 		return err
 	}
 	h.doc, h.nextSeq, h.incCount, h.incBytes, h.snapBytes = l.doc, l.nextSeq, l.incCount, l.incBytes, l.snapBytes
+	h.closeSyncs()
 	h.syncs = nil
 	return nil
+}
+
+// closeSyncs frees the in-memory sync states (bound to the current
+// document) and empties the map. Caller holds h.mu.
+func (h *Handle) closeSyncs() {
+	for peer, ss := range h.syncs {
+		ss.Close()
+		delete(h.syncs, peer)
+	}
 }
 
 // touch marks h most recently used (adding it to the loaded list) and
@@ -67,9 +77,9 @@ func (r *Repo) touch(h *Handle) {
 }
 
 // unload drops the document and its in-memory sync states (the persisted
-// ones stay; a session resumes from them as after a reconnect), so their
-// automerge memory is freed when the Go collector finalises them. Caller
-// holds h.mu and has checked that no write is pending.
+// ones stay; a session resumes from them as after a reconnect) and frees
+// their automerge memory at once. Caller holds h.mu and has checked that
+// no write is pending.
 func (h *Handle) unload() {
 	h.repo.lruMu.Lock()
 	if h.lru != nil {
@@ -77,6 +87,8 @@ func (h *Handle) unload() {
 		h.lru = nil
 	}
 	h.repo.lruMu.Unlock()
+	h.closeSyncs()
+	h.doc.Close()
 	h.doc, h.syncs, h.pending, h.view = nil, nil, nil, nil
 	h.acl.Reset()
 	h.repo.unloads.Add(1)

@@ -383,14 +383,17 @@ func (r *Repo) read(ctx context.Context, id docs.DocumentID) (loadedDoc, error) 
 	if snap == nil && len(incs) == 0 {
 		return loadedDoc{}, fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
-	doc := automerge.New()
+	var doc *automerge.Doc
 	if snap != nil {
 		if doc, err = automerge.Load(snap); err != nil {
 			return loadedDoc{}, fmt.Errorf("%w: %s snapshot: %v", ErrCorrupt, id, err)
 		}
+	} else {
+		doc = automerge.New()
 	}
 	for i, inc := range incs {
 		if err := doc.LoadIncremental(inc); err != nil {
+			doc.Close()
 			return loadedDoc{}, fmt.Errorf("%w: %s increment %d: %v", ErrCorrupt, id, i, err)
 		}
 	}
