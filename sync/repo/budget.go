@@ -66,14 +66,65 @@ func (r *Repo) touch(h *Handle) {
 	}
 	r.lruMu.Unlock()
 	for _, v := range victims {
-		if !v.mu.TryLock() {
-			continue
-		}
-		if (v.pending == nil || v.pending.finished()) && !v.broken.Load() {
-			v.unload()
-		}
-		v.mu.Unlock()
+		v.tryUnload()
 	}
+	if r.opts.cmemBudget > 0 && r.touches.Add(1)%cmemSample == 0 {
+		r.unloadOverCMem(h)
+	}
+}
+
+// cmemSample: WithCMemBudget reads the C heap every cmemSample touches.
+const cmemSample = 32
+
+// cmemMaxUnloads bounds the documents one touch unloads for the C
+// budget, so that no single operation pays for a large eviction.
+const cmemMaxUnloads = 64
+
+// unloadOverCMem unloads least recently used idle documents other than
+// h while the C heap in use exceeds the budget (at most cmemMaxUnloads).
+// Locks as touch.
+func (r *Repo) unloadOverCMem(h *Handle) {
+	for range cmemMaxUnloads {
+		if r.cstats().InUse <= r.opts.cmemBudget {
+			return
+		}
+		var victim *Handle
+		r.lruMu.Lock()
+		for el := r.lru.Back(); el != nil; el = el.Prev() {
+			if v := el.Value.(*Handle); v != h && v.idle() {
+				victim = v
+				break
+			}
+		}
+		r.lruMu.Unlock()
+		if victim == nil || !victim.tryUnload() {
+			return
+		}
+	}
+}
+
+// idle reports, without blocking, whether h could be unloaded now.
+func (h *Handle) idle() bool {
+	if !h.mu.TryLock() {
+		return false
+	}
+	defer h.mu.Unlock()
+	return (h.pending == nil || h.pending.finished()) && !h.broken.Load()
+}
+
+// tryUnload unloads h if its lock is free, no write of it is pending and
+// no failed write left changes only in memory; it reports whether it
+// did.
+func (h *Handle) tryUnload() bool {
+	if !h.mu.TryLock() {
+		return false
+	}
+	defer h.mu.Unlock()
+	if (h.pending != nil && !h.pending.finished()) || h.broken.Load() {
+		return false
+	}
+	h.unload()
+	return true
 }
 
 // unload drops the document and its in-memory sync states (the persisted

@@ -109,3 +109,100 @@ func TestAutomergeMemoryFreedWithoutGC(t *testing.T) {
 		t.Fatalf("C memory grew by %d KiB over %d exchanges without a Go collection (limit %d KiB): automerge results are left to finalizers", growth>>10, n, limit>>10)
 	}
 }
+
+// TestCMemBudgetUnloads: past WithCMemBudget the repo unloads least
+// recently used idle documents until the C heap is under the budget, far
+// below the WithLoadedDocs count; the documents reload on use with their
+// content. The C heap is modelled (1 MiB per loaded document) so the test
+// is exact; TestCMemBudgetReal checks it against glibc's counters.
+func TestCMemBudgetUnloads(t *testing.T) {
+	ctx := context.Background()
+	r, err := Open(ctx, store.NewMemory(), testOptions(73).WithCMemBudget(10<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	r.opts.cmemBudget = 10 << 20 // also where glibc's counters are unavailable: stats are modelled
+	r.cstats = func() cmem.Heap {
+		n, _ := r.Loaded()
+		return cmem.Heap{InUse: uint64(n) << 20}
+	}
+	var ids []docs.DocumentID
+	for i := range 200 {
+		h, err := r.Create(ctx, func(d *automerge.Doc) error { return d.RootMap().Set("title", fmt.Sprint("doc ", i)) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, h.ID())
+		if n, _ := r.Loaded(); n > 10+cmemSample {
+			t.Fatalf("%d documents loaded after %d created (budget: 10 at 1 MiB each, checked every %d uses)", n, i+1, cmemSample)
+		}
+	}
+	n, unloads := r.Loaded()
+	if unloads < 150 {
+		t.Fatalf("%d unloads for 200 documents over a 10-document budget", unloads)
+	}
+	for i, id := range ids[:5] {
+		h, err := r.Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var title string
+		if err := h.Read(func(d *automerge.Doc) error {
+			v, err := d.RootMap().Get("title")
+			if err == nil {
+				title = v.Str()
+			}
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprint("doc ", i); title != want {
+			t.Fatalf("document %d reloaded with title %q, want %q", i, title, want)
+		}
+	}
+	t.Logf("%d documents loaded, %d unloads", n, unloads)
+}
+
+// TestCMemBudgetReal: with glibc's counters, 40 documents of 200 changes
+// each (≈250 KiB of C memory apiece once loaded) stay within an 8 MiB
+// budget above the starting C heap, give or take the document in use.
+func TestCMemBudgetReal(t *testing.T) {
+	if !cmem.Supported() {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("glibc malloc statistics (mallinfo2) unavailable: cannot measure C memory")
+		}
+		t.Skip("needs glibc ≥ 2.33 (mallinfo2) to measure C memory")
+	}
+	ctx := context.Background()
+	base := settleC()
+	budget := base + 8<<20
+	r, err := Open(ctx, store.NewMemory(), testOptions(74).WithCMemBudget(budget))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	peak := uint64(0)
+	for i := range 40 {
+		h, err := r.Create(ctx, func(d *automerge.Doc) error { return d.RootMap().Set("title", "t") })
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j := range 200 {
+			if err := h.Change(ctx, func(d *automerge.Doc) error {
+				return d.RootMap().Set("title", fmt.Sprint("doc ", i, " edit ", j))
+			}); err != nil {
+				t.Fatal(err)
+			}
+			peak = max(peak, cmem.Stats().InUse)
+		}
+	}
+	n, unloads := r.Loaded()
+	t.Logf("C heap: %d KiB at start, peak %d KiB (budget %d KiB); %d documents loaded, %d unloads", base>>10, peak>>10, budget>>10, n, unloads)
+	if unloads == 0 {
+		t.Fatal("no document unloaded")
+	}
+	if limit := budget + 2<<20; peak > limit {
+		t.Fatalf("C heap peaked at %d KiB, over the budget %d KiB + 2 MiB", peak>>10, budget>>10)
+	}
+}

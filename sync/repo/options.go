@@ -31,6 +31,7 @@ type Options struct {
 	logger        *slog.Logger
 	writeCheck    WriteCheck
 	maxLoaded     int
+	cmemBudget    uint64
 	batchWrites   int
 	batchBytes    int
 	collectBudget int64
@@ -87,6 +88,19 @@ func (o Options) WithLoadedDocs(n int) Options {
 	if n > 0 {
 		o.maxLoaded = n
 	}
+	return o
+}
+
+// WithCMemBudget returns o keeping the process's C heap in use (glibc's
+// count, internal/cmem: in a relay, automerge's documents, sync states
+// and ACL forks) under n bytes: every 32nd use of a document the repo
+// reads it and, while it is above n, unloads the least recently used
+// idle documents (as WithLoadedDocs does past its count) — an automerge
+// document holds its whole history in memory (≈1.3 KB per change), so
+// a count alone does not bound it. 0 (the default) turns it off; it is
+// off where glibc's counters are unavailable.
+func (o Options) WithCMemBudget(n uint64) Options {
+	o.cmemBudget = n
 	return o
 }
 

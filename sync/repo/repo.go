@@ -14,6 +14,7 @@ import (
 
 	"github.com/automerge/automerge-go"
 	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/internal/cmem"
 	"github.com/segue-fm/segue/store"
 	"github.com/segue-fm/segue/sync/docs"
 )
@@ -87,6 +88,8 @@ type Repo struct {
 	lruMu   sync.Mutex
 	lru     *list.List
 	unloads atomic.Uint64
+	touches atomic.Uint64 // for WithCMemBudget's sampling
+	cstats  func() cmem.Heap
 
 	gc *collector // runs the Go collector for automerge's C memory (collect.go)
 
@@ -112,8 +115,12 @@ func Open(ctx context.Context, st store.Store, opts Options) (*Repo, error) {
 		queue:         make(chan *write, opts.batchWrites),
 		committerDone: make(chan struct{}),
 		lru:           list.New(),
+		cstats:        cmem.Stats,
 		gc:            newCollector(opts.collectBudget),
 		hold:          holdBook{limits: opts.hold},
+	}
+	if !cmem.Supported() {
+		r.opts.cmemBudget = 0
 	}
 	go r.committer()
 	return r, nil
