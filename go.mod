@@ -190,3 +190,5 @@ require (
 	google.golang.org/protobuf v1.36.12 // indirect
 	lukechampine.com/blake3 v1.4.1 // indirect
 )
+
+replace github.com/automerge/automerge-go => ./third_party/automerge-go

@@ -468,10 +468,13 @@ func (d *device) read(ctx context.Context, st *stats) {
 		}
 		heads := sm.Heads()
 		var got []automerge.ChangeHash // changes the message carried, and their dependencies
-		for _, ch := range sm.Changes() {
+		chs := sm.Changes()
+		for _, ch := range chs {
 			got = append(got, ch.Hash())
 			got = append(got, ch.Dependencies()...)
 		}
+		automerge.CloseChanges(chs) // the generator frees as the relay does
+		sm.Close()
 		d.mu.Unlock()
 		st.mu.Lock()
 		keep := d.unacked[:0]
@@ -508,6 +511,7 @@ func (d *device) flush(ctx context.Context, dd *doc) error {
 	var data []byte
 	if ok {
 		data = sm.Bytes()
+		sm.Close()
 	}
 	d.mu.Unlock()
 	if !ok {
@@ -548,6 +552,7 @@ func (d *device) follow(ctx context.Context, id docs.DocumentID, s int) error {
 	d.docs[id] = dd
 	sm, _ := dd.ss.GenerateMessage()
 	data := sm.Bytes()
+	sm.Close()
 	d.mu.Unlock()
 	return d.conn.Send(ctx, &wire.Message{Type: wire.TypeRequest, SenderID: string(d.user) + "-dev", TargetID: "relay", DocumentID: id.String(), Data: data})
 }

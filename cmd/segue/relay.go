@@ -14,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/segue-fm/segue/internal/cmem"
 	"github.com/segue-fm/segue/server/access"
 	"github.com/segue-fm/segue/server/audit"
 	"github.com/segue-fm/segue/server/catalog"
@@ -108,6 +109,9 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if limitMallocArenas(relayMallocArenas) {
 		log.Debug("malloc arenas limited for automerge's C memory", "arenas", relayMallocArenas)
 	}
+	keepCtx, stopKeep := context.WithCancel(ctx)
+	defer stopKeep()
+	go cmem.Keep(keepCtx, cmem.DefaultKeeperOptions().WithLogger(log))
 	opts := relay.DefaultOptions(*data).
 		WithListen(*listen).
 		WithAdminToken(*admin).

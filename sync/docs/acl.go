@@ -108,9 +108,16 @@ type ACLCheck struct {
 	forks int // times the forks were made anew (tests)
 }
 
-// Reset drops the forks (their automerge memory is freed when the Go
-// collector finalises them).
-func (c *ACLCheck) Reset() { c.plain, c.probe, c.heads = nil, nil, nil }
+// Reset drops the forks and frees their automerge memory.
+func (c *ACLCheck) Reset() {
+	if c.plain != nil {
+		c.plain.Close()
+	}
+	if c.probe != nil {
+		c.probe.Close()
+	}
+	c.plain, c.probe, c.heads = nil, nil, nil
+}
 
 // Check is CheckACLUntouched with c's forks.
 func (c *ACLCheck) Check(current *automerge.Doc, changes []*automerge.Change) error {
@@ -144,6 +151,7 @@ func (c *ACLCheck) catchUp(current *automerge.Doc, hadMap bool) error {
 	}
 	if c.plain != nil {
 		since, err := current.Changes(c.heads...)
+		defer automerge.CloseChanges(since)
 		if err == nil && len(since) > 0 {
 			if err := c.plain.Apply(since...); err != nil {
 				return fmt.Errorf("acl check: catch up: %w", err)
@@ -157,15 +165,19 @@ func (c *ACLCheck) catchUp(current *automerge.Doc, hadMap bool) error {
 			}
 		}
 	}
+	c.Reset()
 	plain, err := current.Fork()
 	if err != nil {
 		return fmt.Errorf("acl check: fork: %w", err)
 	}
 	probe, err := current.Fork()
 	if err != nil {
+		plain.Close()
 		return fmt.Errorf("acl check: fork: %w", err)
 	}
 	if err := commitProbe(probe, hadMap); err != nil {
+		plain.Close()
+		probe.Close()
 		return err
 	}
 	c.plain, c.probe, c.heads = plain, probe, heads

@@ -223,7 +223,8 @@ func (e *Endpoint) serve(w http.ResponseWriter, r *http.Request, caller Caller) 
 	}
 	defer c.CloseNow()
 	conn := peer.NewWSConn(c, e.opts.maxFrame)
-	conn.Allow = newBucket(e.opts.rate, e.opts.burst, e.opts.now).allow
+	limit := newBucket(e.opts.rate, e.opts.burst, e.opts.now)
+	conn.Allow, conn.Sent = limit.allow, limit.credit
 	ctx := r.Context()
 	join, err := peer.ServerHandshake(ctx, conn, e.opts.peerID, wire.PeerMetadata{StorageID: e.opts.peerID})
 	if err != nil {
@@ -251,6 +252,11 @@ func (e *Endpoint) serve(w http.ResponseWriter, r *http.Request, caller Caller) 
 	if _, reason, ok := lc.ended(); ok {
 		<-runCtx.Done() // the close handshake has finished
 		e.opts.log.Info("relaysync: session closed", "user", user, "device", caller.Device, "reason", reason)
+		return
+	}
+	if errors.Is(err, ErrRateLimited) {
+		e.opts.log.Info("relaysync: session closed", "user", user, "device", caller.Device, "reason", err)
+		c.Close(peer.CloseRateLimited, truncate(err.Error(), 120))
 		return
 	}
 	if err != nil {
@@ -294,24 +300,61 @@ func truncate(s string, n int) string {
 	return s
 }
 
-// bucket is a token bucket on an injected clock.
+// ErrRateLimited is the error a connection ends with when its remote
+// sent messages faster than WithRate allows (beyond answers to the
+// relay's own messages); the relay closes it with
+// peer.CloseRateLimited. It wraps peer.ErrLimit.
+var ErrRateLimited = fmt.Errorf("relaysync: rate limit: %w", peer.ErrLimit)
+
+// owedPerBurst bounds the answers a remote may still send on credit:
+// owedPerBurst × burst, beyond which messages the relay sent earn no
+// further credit (a remote that never answers cannot bank an allowance).
+const owedPerBurst = 10
+
+// bucket is a connection's rate limiter on an injected clock: a token
+// bucket (rate per second, burst) for the messages the remote sends of
+// its own accord, plus one credit for every message the relay sent it,
+// spent first, so that answering the relay — the sync protocol answers
+// every sync message, and a follower of busy documents is sent many —
+// never counts against the remote's own rate. Safe for concurrent use
+// (allow runs on the reading goroutine, credit on the writers').
 type bucket struct {
+	mu                  sync.Mutex
 	rate, burst, tokens float64
+	owed, maxOwed       int
 	last                time.Time
 	now                 func() time.Time
 }
 
 func newBucket(rate, burst float64, now func() time.Time) *bucket {
-	return &bucket{rate: rate, burst: burst, tokens: burst, last: now(), now: now}
+	return &bucket{rate: rate, burst: burst, tokens: burst, maxOwed: int(burst) * owedPerBurst, last: now(), now: now}
 }
 
+// allow admits one received message or returns an error wrapping
+// ErrRateLimited.
 func (b *bucket) allow() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	t := b.now()
 	b.tokens = min(b.burst, b.tokens+t.Sub(b.last).Seconds()*b.rate)
 	b.last = t
+	if b.owed > 0 {
+		b.owed--
+		return nil
+	}
 	if b.tokens < 1 {
-		return fmt.Errorf("%w: more than %.0f messages/s", peer.ErrLimit, b.rate)
+		return fmt.Errorf("%w: more than %.0f messages/s (burst %.0f) beyond answers to the relay's", ErrRateLimited, b.rate, b.burst)
 	}
 	b.tokens--
 	return nil
+}
+
+// credit records one message sent to the remote: it may answer it
+// without spending a token.
+func (b *bucket) credit() {
+	b.mu.Lock()
+	if b.owed < b.maxOwed {
+		b.owed++
+	}
+	b.mu.Unlock()
 }

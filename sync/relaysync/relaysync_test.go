@@ -207,6 +207,10 @@ func TestRateAndFrameLimits(t *testing.T) {
 		if got.Type != wire.TypeError || !strings.Contains(got.Message, "messages/s") {
 			t.Fatalf("got %+v, want a rate-limit error", got)
 		}
+		_, err = c.Recv(t.Context())
+		if code := websocket.CloseStatus(err); code != peer.CloseRateLimited {
+			t.Fatalf("connection ended with %v (close code %d), want close code %d", err, code, peer.CloseRateLimited)
+		}
 	})
 	t.Run("frame", func(t *testing.T) {
 		c := dial(t, url, "bob")

@@ -31,8 +31,18 @@ func (h *Handle) reload(ctx context.Context) error {
 		return err
 	}
 	h.doc, h.nextSeq, h.incCount, h.incBytes, h.snapBytes = l.doc, l.nextSeq, l.incCount, l.incBytes, l.snapBytes
+	h.closeSyncs()
 	h.syncs = nil
 	return nil
+}
+
+// closeSyncs frees the in-memory sync states (bound to the current
+// document) and empties the map. Caller holds h.mu.
+func (h *Handle) closeSyncs() {
+	for peer, ss := range h.syncs {
+		ss.Close()
+		delete(h.syncs, peer)
+	}
 }
 
 // touch marks h most recently used (adding it to the loaded list) and
@@ -56,20 +66,71 @@ func (r *Repo) touch(h *Handle) {
 	}
 	r.lruMu.Unlock()
 	for _, v := range victims {
-		if !v.mu.TryLock() {
-			continue
-		}
-		if (v.pending == nil || v.pending.finished()) && !v.broken.Load() {
-			v.unload()
-		}
-		v.mu.Unlock()
+		v.tryUnload()
+	}
+	if r.opts.cmemBudget > 0 && r.touches.Add(1)%cmemSample == 0 {
+		r.unloadOverCMem(h)
 	}
 }
 
+// cmemSample: WithCMemBudget reads the C heap every cmemSample touches.
+const cmemSample = 32
+
+// cmemMaxUnloads bounds the documents one touch unloads for the C
+// budget, so that no single operation pays for a large eviction.
+const cmemMaxUnloads = 64
+
+// unloadOverCMem unloads least recently used idle documents other than
+// h while the C heap in use exceeds the budget (at most cmemMaxUnloads).
+// Locks as touch.
+func (r *Repo) unloadOverCMem(h *Handle) {
+	for range cmemMaxUnloads {
+		if r.cstats().InUse <= r.opts.cmemBudget {
+			return
+		}
+		var victim *Handle
+		r.lruMu.Lock()
+		for el := r.lru.Back(); el != nil; el = el.Prev() {
+			if v := el.Value.(*Handle); v != h && v.idle() {
+				victim = v
+				break
+			}
+		}
+		r.lruMu.Unlock()
+		if victim == nil || !victim.tryUnload() {
+			return
+		}
+	}
+}
+
+// idle reports, without blocking, whether h could be unloaded now.
+func (h *Handle) idle() bool {
+	if !h.mu.TryLock() {
+		return false
+	}
+	defer h.mu.Unlock()
+	return (h.pending == nil || h.pending.finished()) && !h.broken.Load()
+}
+
+// tryUnload unloads h if its lock is free, no write of it is pending and
+// no failed write left changes only in memory; it reports whether it
+// did.
+func (h *Handle) tryUnload() bool {
+	if !h.mu.TryLock() {
+		return false
+	}
+	defer h.mu.Unlock()
+	if (h.pending != nil && !h.pending.finished()) || h.broken.Load() {
+		return false
+	}
+	h.unload()
+	return true
+}
+
 // unload drops the document and its in-memory sync states (the persisted
-// ones stay; a session resumes from them as after a reconnect), so their
-// automerge memory is freed when the Go collector finalises them. Caller
-// holds h.mu and has checked that no write is pending.
+// ones stay; a session resumes from them as after a reconnect) and frees
+// their automerge memory at once. Caller holds h.mu and has checked that
+// no write is pending.
 func (h *Handle) unload() {
 	h.repo.lruMu.Lock()
 	if h.lru != nil {
@@ -77,6 +138,8 @@ func (h *Handle) unload() {
 		h.lru = nil
 	}
 	h.repo.lruMu.Unlock()
+	h.closeSyncs()
+	h.doc.Close()
 	h.doc, h.syncs, h.pending, h.view = nil, nil, nil, nil
 	h.acl.Reset()
 	h.repo.unloads.Add(1)

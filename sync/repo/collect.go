@@ -7,11 +7,12 @@ import (
 	"sync/atomic"
 )
 
-// collector runs the Go garbage collector for automerge's sake.
-// automerge-go frees a result's C memory (documents, sync states,
-// messages, saved bytes) only in a Go finalizer, so C memory is returned
-// only after a Go collection — and the Go collector paces itself on the
-// Go heap alone, in which an automerge result is a few dozen bytes. A
+// collector runs the Go garbage collector for automerge's sake: the
+// backstop for the automerge results the repo does not free explicitly
+// (see WithCollectBudget). automerge-go frees those only in a Go
+// finalizer, so their C memory is returned only after a Go collection —
+// and the Go collector paces itself on the Go heap alone, in which an
+// automerge result is a few dozen bytes. A
 // relay with a large, steady Go heap (thousands of connections) then
 // collects rarely while C garbage piles up. The collector counts the
 // bytes the repo passes through automerge (messages received and

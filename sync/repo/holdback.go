@@ -158,12 +158,25 @@ type candidate struct {
 // refused message changes nothing but drops the changes held for peer
 // (they would be refused again). Caller holds h.mu.
 func (h *Handle) checkWrite(peer PeerID, msg []byte, in Incoming) ([]byte, error) {
-	sm, err := automerge.NewSyncState(automerge.New()).ReceiveMessage(msg)
+	scratch := automerge.New()
+	defer scratch.Close()
+	sss := automerge.NewSyncState(scratch)
+	defer sss.Close()
+	sm, err := sss.ReceiveMessage(msg)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadMessage, err)
 	}
+	// The message's changes live in sm's memory: freed on return unless
+	// some are held back (kept, with sm, until released or dropped).
+	keep := false
 	held := h.held[peer]
 	inMsg := sm.Changes()
+	defer func() {
+		if !keep {
+			automerge.CloseChanges(inMsg)
+			sm.Close()
+		}
+	}()
 	if len(inMsg) == 0 && len(held) == 0 {
 		return msg, nil
 	}
@@ -171,8 +184,7 @@ func (h *Handle) checkWrite(peer PeerID, msg []byte, in Incoming) ([]byte, error
 	inDoc := func(hash automerge.ChangeHash) bool {
 		v, ok := has[hash]
 		if !ok {
-			_, err := h.doc.Change(hash)
-			v = err == nil
+			v = h.doc.HasChange(hash)
 			has[hash] = v
 		}
 		return v
@@ -248,6 +260,7 @@ func (h *Handle) checkWrite(peer PeerID, msg []byte, in Incoming) ([]byte, error
 		if !c.old {
 			c.held.raw = c.held.change.Save()
 			newOrphans = true
+			keep = true
 		}
 		orphans = append(orphans, c.held)
 	}

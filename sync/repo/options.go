@@ -31,6 +31,7 @@ type Options struct {
 	logger        *slog.Logger
 	writeCheck    WriteCheck
 	maxLoaded     int
+	cmemBudget    uint64
 	batchWrites   int
 	batchBytes    int
 	collectBudget int64
@@ -62,13 +63,14 @@ func DefaultOptions() Options {
 // WithCollectBudget returns o running a Go garbage collection once the
 // repo has passed n bytes through automerge (messages received and
 // generated, increments, snapshots, sync states, documents loaded) since
-// the last collection, the runtime's or its own: automerge-go frees C
-// memory only in finalizers, which run only after a collection, while the
-// Go collector paces itself on the Go heap alone. A smaller n bounds the
-// C garbage tighter at the cost of more collections. Values < 1 keep the
-// default, 4 MiB: one message, increment and answer pass about 1 KiB,
-// and leave tens of KiB of C memory until they are finalised, so a
-// relay collects every few thousand messages.
+// the last collection, the runtime's or its own. The repo frees what it
+// uses of automerge explicitly (segue's automerge-go fork: documents, sync
+// states, messages, temporary results); what is left to finalizers (values
+// of nested objects read through the typed views, changes a caller keeps)
+// is freed only after a collection, while the Go collector paces itself on
+// the Go heap alone — this is the backstop for that. A smaller n bounds it
+// tighter at the cost of more collections. Values < 1 keep the default,
+// 4 MiB.
 func (o Options) WithCollectBudget(n int64) Options {
 	if n > 0 {
 		o.collectBudget = n
@@ -87,6 +89,19 @@ func (o Options) WithLoadedDocs(n int) Options {
 	if n > 0 {
 		o.maxLoaded = n
 	}
+	return o
+}
+
+// WithCMemBudget returns o keeping the process's C heap in use (glibc's
+// count, internal/cmem: in a relay, automerge's documents, sync states
+// and ACL forks) under n bytes: every 32nd use of a document the repo
+// reads it and, while it is above n, unloads the least recently used
+// idle documents (as WithLoadedDocs does past its count) — an automerge
+// document holds its whole history in memory (≈1.3 KB per change), so
+// a count alone does not bound it. 0 (the default) turns it off; it is
+// off where glibc's counters are unavailable.
+func (o Options) WithCMemBudget(n uint64) Options {
+	o.cmemBudget = n
 	return o
 }
 

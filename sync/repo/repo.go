@@ -14,6 +14,7 @@ import (
 
 	"github.com/automerge/automerge-go"
 	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/internal/cmem"
 	"github.com/segue-fm/segue/store"
 	"github.com/segue-fm/segue/sync/docs"
 )
@@ -87,6 +88,8 @@ type Repo struct {
 	lruMu   sync.Mutex
 	lru     *list.List
 	unloads atomic.Uint64
+	touches atomic.Uint64 // for WithCMemBudget's sampling
+	cstats  func() cmem.Heap
 
 	gc *collector // runs the Go collector for automerge's C memory (collect.go)
 
@@ -112,8 +115,12 @@ func Open(ctx context.Context, st store.Store, opts Options) (*Repo, error) {
 		queue:         make(chan *write, opts.batchWrites),
 		committerDone: make(chan struct{}),
 		lru:           list.New(),
+		cstats:        cmem.Stats,
 		gc:            newCollector(opts.collectBudget),
 		hold:          holdBook{limits: opts.hold},
+	}
+	if !cmem.Supported() {
+		r.opts.cmemBudget = 0
 	}
 	go r.committer()
 	return r, nil
@@ -383,14 +390,17 @@ func (r *Repo) read(ctx context.Context, id docs.DocumentID) (loadedDoc, error) 
 	if snap == nil && len(incs) == 0 {
 		return loadedDoc{}, fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
-	doc := automerge.New()
+	var doc *automerge.Doc
 	if snap != nil {
 		if doc, err = automerge.Load(snap); err != nil {
 			return loadedDoc{}, fmt.Errorf("%w: %s snapshot: %v", ErrCorrupt, id, err)
 		}
+	} else {
+		doc = automerge.New()
 	}
 	for i, inc := range incs {
 		if err := doc.LoadIncremental(inc); err != nil {
+			doc.Close()
 			return loadedDoc{}, fmt.Errorf("%w: %s increment %d: %v", ErrCorrupt, id, i, err)
 		}
 	}

@@ -65,7 +65,9 @@ func (r *Repo) GenerateSyncMessage(ctx context.Context, peer PeerID, id docs.Doc
 	if !valid {
 		return nil, false, nil
 	}
-	b := h.askMissing(peer, sm.Bytes())
+	raw := sm.Bytes()
+	sm.Close()
+	b := h.askMissing(peer, raw)
 	r.gc.add(len(b))
 	return b, true, nil
 }
@@ -172,7 +174,9 @@ func (h *Handle) receive(ctx context.Context, peer PeerID, msg []byte, in Incomi
 		return nil, false, err
 	}
 	before := h.doc.Heads()
-	if _, err := ss.ReceiveMessage(msg); err != nil {
+	sm, err := ss.ReceiveMessage(msg)
+	sm.Close()
+	if err != nil {
 		return nil, false, fmt.Errorf("%w: %v", ErrBadMessage, err)
 	}
 	after := h.doc.Heads()
@@ -206,6 +210,8 @@ func (h *Handle) resetEmpty() {
 	if err := doc.SetActorID(h.doc.ActorID()); err != nil {
 		h.repo.opts.logger.Warn("repo: reset placeholder actor", "doc", h.id.String(), "err", err)
 	}
+	h.closeSyncs()
+	h.doc.Close()
 	h.doc, h.nextSeq, h.incCount, h.incBytes, h.snapBytes, h.view = doc, 1, 0, 0, 0, nil
 	h.broken.Store(false)
 	clear(h.syncs)
@@ -266,7 +272,10 @@ func (r *Repo) PeerDisconnected(peer PeerID) {
 		// session reads that.
 		_ = pending.wait(context.Background())
 		h.mu.Lock()
-		delete(h.syncs, peer)
+		if ss := h.syncs[peer]; ss != nil {
+			ss.Close()
+			delete(h.syncs, peer)
+		}
 		h.dropHeld(peer)
 		h.mu.Unlock()
 	}

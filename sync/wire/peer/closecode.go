@@ -11,4 +11,8 @@ const (
 	CloseUnauthorized websocket.StatusCode = 4401
 	// CloseRevoked: the device was deregistered.
 	CloseRevoked websocket.StatusCode = 4403
+	// CloseRateLimited: the remote sent messages faster than the relay's
+	// per-connection limit (the reason says which); it may reconnect
+	// after a pause, with the same token.
+	CloseRateLimited websocket.StatusCode = 4429
 )

@@ -61,14 +61,19 @@ func (a *RepoAdapter) Announce(ctx context.Context, peer string, id docs.Documen
 	}
 	var out []byte
 	err = a.View(ctx, id, func(doc *automerge.Doc) error {
-		ss := automerge.NewSyncState(doc)
+		var ss *automerge.SyncState
 		if raw != nil {
 			if loaded, err := automerge.LoadSyncState(doc, raw); err == nil {
 				ss = loaded
 			}
 		}
+		if ss == nil {
+			ss = automerge.NewSyncState(doc)
+		}
+		defer ss.Close()
 		if sm, ok := ss.GenerateMessage(); ok {
 			out = sm.Bytes()
+			sm.Close()
 		}
 		return nil
 	})

@@ -556,8 +556,12 @@ func (s *Session) syncDoc(ctx context.Context, id docs.DocumentID, m *wire.Messa
 // OnCreate runs in the transaction that stores it.
 func (s *Session) create(ctx context.Context, id docs.DocumentID, m *wire.Message) error {
 	doc := automerge.New()
+	defer doc.Close()
 	ss := automerge.NewSyncState(doc)
-	if _, err := ss.ReceiveMessage(m.Data); err != nil {
+	defer ss.Close()
+	sm, err := ss.ReceiveMessage(m.Data)
+	sm.Close()
+	if err != nil {
 		return fmt.Errorf("%w: sync message for new document %s: %v", ErrProtocol, id, err)
 	}
 	if len(doc.Heads()) == 0 {
@@ -566,7 +570,9 @@ func (s *Session) create(ctx context.Context, id docs.DocumentID, m *wire.Messag
 		if !ok {
 			return nil
 		}
-		return s.send(ctx, &wire.Message{Type: wire.TypeSync, SenderID: s.LocalID, TargetID: s.RemoteID, DocumentID: m.DocumentID, Data: msg.Bytes()})
+		data := msg.Bytes()
+		msg.Close()
+		return s.send(ctx, &wire.Message{Type: wire.TypeSync, SenderID: s.LocalID, TargetID: s.RemoteID, DocumentID: m.DocumentID, Data: data})
 	}
 	owner := docs.Owner(doc)
 	if s.User != "" {
@@ -630,12 +636,13 @@ func (s *Session) applied(ctx context.Context, id docs.DocumentID, m *wire.Messa
 	covered := false
 	err := s.Repo.View(ctx, id, func(doc *automerge.Doc) error {
 		for _, h := range theirs {
-			if _, err := doc.Change(h); err != nil {
+			if !doc.HasChange(h) {
 				return nil
 			}
 		}
 		rest, err := doc.Changes(theirs...)
 		covered = err == nil && len(rest) == 0
+		automerge.CloseChanges(rest)
 		return nil
 	})
 	if err == nil && covered {
@@ -699,11 +706,17 @@ func (s *Session) request(ctx context.Context, id docs.DocumentID) error {
 	if asked {
 		return nil
 	}
-	msg, ok := automerge.NewSyncState(automerge.New()).GenerateMessage()
+	empty := automerge.New()
+	ss := automerge.NewSyncState(empty)
+	msg, ok := ss.GenerateMessage()
+	data := msg.Bytes()
+	msg.Close()
+	ss.Close()
+	empty.Close()
 	if !ok {
 		return nil
 	}
-	return s.send(ctx, &wire.Message{Type: wire.TypeRequest, SenderID: s.LocalID, TargetID: s.RemoteID, DocumentID: id.String(), Data: msg.Bytes()})
+	return s.send(ctx, &wire.Message{Type: wire.TypeRequest, SenderID: s.LocalID, TargetID: s.RemoteID, DocumentID: id.String(), Data: data})
 }
 
 // flush sends the next sync message for id, if any and if the remote may

@@ -17,11 +17,14 @@ import (
 // connection with an error wrapping ErrLimit, detected before the frame
 // is fully read. Allow, when set, is consulted before each received
 // message and returns an error wrapping ErrLimit to refuse it (rate
-// limiting). Send is safe for concurrent use.
+// limiting); Sent, when set, is called after each message written (the
+// relay's limiter lets the remote answer every message it was sent on
+// top of its own rate). Send is safe for concurrent use.
 type WSConn struct {
 	C        *websocket.Conn
 	MaxFrame int
 	Allow    func() error
+	Sent     func()
 
 	wmu sync.Mutex
 }
@@ -76,6 +79,9 @@ func (w *WSConn) Send(ctx context.Context, m *wire.Message) error {
 	defer w.wmu.Unlock()
 	if err := w.C.Write(ctx, websocket.MessageBinary, b); err != nil {
 		return fmt.Errorf("write websocket: %w", err)
+	}
+	if w.Sent != nil {
+		w.Sent()
 	}
 	return nil
 }

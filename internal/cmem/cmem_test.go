@@ -1,0 +1,63 @@
+package cmem
+
+import (
+	"io"
+	"log/slog"
+	"os"
+	"testing"
+)
+
+func requireSupported(t *testing.T) {
+	t.Helper()
+	if !Supported() {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("glibc ≥ 2.33 (mallinfo2, malloc_trim) required")
+		}
+		t.Skip("needs glibc ≥ 2.33 (mallinfo2, malloc_trim)")
+	}
+}
+
+// TestStatsSeeAllocations: Stats counts C allocations in use and, once
+// they are freed, as free memory until Trim returns it.
+func TestStatsSeeAllocations(t *testing.T) {
+	requireSupported(t)
+	before := Stats()
+	blocks := testAlloc(4096, 256) // 1 MiB in small blocks (below the mmap threshold)
+	during := Stats()
+	if got := int64(during.InUse) - int64(before.InUse); got < 1<<20 {
+		t.Fatalf("in use grew by %d B after allocating 1 MiB", got)
+	}
+	testFree(blocks)
+	after := Stats()
+	if got := int64(during.InUse) - int64(after.InUse); got < 1<<20 {
+		t.Fatalf("in use fell by %d B after freeing 1 MiB", got)
+	}
+	if after.Free == 0 {
+		t.Fatal("no free memory reported after freeing 1 MiB")
+	}
+	Trim()
+	if trimmed := Stats(); trimmed.Free > after.Free {
+		t.Fatalf("free memory grew on trim: %d → %d B", after.Free, trimmed.Free)
+	}
+}
+
+func TestKeeperDecision(t *testing.T) {
+	for _, c := range []struct {
+		free, min uint64
+		want      bool
+	}{
+		{0, 32 << 20, false},
+		{32 << 20, 32 << 20, false},
+		{32<<20 + 1, 32 << 20, true},
+		{1 << 30, 32 << 20, true},
+	} {
+		trims := 0
+		o := DefaultKeeperOptions().WithMinFree(c.min).WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
+		o.stats = func() Heap { return Heap{InUse: 1 << 20, Free: c.free} }
+		o.trim = func() bool { trims++; return true }
+		o.check()
+		if (trims == 1) != c.want {
+			t.Errorf("free %d, min %d: trimmed %d times, want trim %v", c.free, c.min, trims, c.want)
+		}
+	}
+}
