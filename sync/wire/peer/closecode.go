@@ -12,3 +12,9 @@ const (
 	// CloseRevoked: the device was deregistered.
 	CloseRevoked websocket.StatusCode = 4403
 )
+
+// CloseSlowConsumer is the close code (RFC 6455 private range) of a sync
+// connection the relay ended because the device stopped reading: a write
+// to it stayed blocked longer than the relay allows. The device may
+// reconnect.
+const CloseSlowConsumer websocket.StatusCode = 4408
