@@ -140,7 +140,7 @@ type Endpoint struct {
 
 	activity    ActivitySource // guarded by mu; nil: subscriptions refused
 	activityLim ActivityLimits // guarded by mu
-	slow     atomic.Uint64  // connections closed as slow consumers
+	slow        atomic.Uint64  // connections closed as slow consumers
 }
 
 // New returns an endpoint serving the documents of repo (normally a
