@@ -376,21 +376,27 @@ func probe(ctx context.Context, hc *http.Client, url string, lat *latencies) {
 
 // relayCPU returns the relay's user + system CPU time (0 when unknown).
 func relayCPU(pid int) time.Duration {
+	u, s := procCPU(pid)
+	return u + s
+}
+
+// procCPU returns a process's user and system CPU time (0 when unknown).
+func procCPU(pid int) (user, sys time.Duration) {
 	if pid <= 0 {
-		return 0
+		return 0, 0
 	}
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0
+		return 0, 0
 	}
 	s := string(b)
 	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
 	if len(f) < 13 {
-		return 0
+		return 0, 0
 	}
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * time.Second / 100
+	return time.Duration(ut) * time.Second / 100, time.Duration(st) * time.Second / 100
 }
 
 func run(ctx context.Context, c config) error {
@@ -499,7 +505,8 @@ func measure(ctx context.Context, c config, transport string, r int, toks []stri
 	lat.take()
 	base.take()
 	recv.Store(0)
-	cpu0, own0, t0 := relayCPU(c.relayPID), relayCPU(self), time.Now()
+	u0, s0 := procCPU(c.relayPID)
+	own0, t0 := relayCPU(self), time.Now()
 	var pw sync.WaitGroup
 	for cycle := time.Duration(0); cycle < c.duration; cycle += c.interval {
 		for _, i := range order {
@@ -530,15 +537,18 @@ func measure(ctx context.Context, c config, transport string, r int, toks []stri
 	pw.Wait()
 	time.Sleep(3 * time.Second) // deliveries in flight
 	wall := time.Since(t0)
-	cpu, own := relayCPU(c.relayPID)-cpu0, relayCPU(self)-own0
+	u1, s1 := procCPU(c.relayPID)
+	ucpu, scpu, own := u1-u0, s1-s0, relayCPU(self)-own0
+	cpu := ucpu + scpu
 	ms, bs := lat.take(), base.take()
 	slices.Sort(ms)
 	slices.Sort(bs)
 	n := float64(len(ms))
-	fmt.Printf("run %d %s: %v, %d publications (%.1f/s), %d events expected, %d received; fan-out latency ms p50 %.1f p99 %.1f max %.1f; baseline /healthz round trip ms p50 %.1f p99 %.1f; relay CPU %.1f%% of one core (%.0f µs per event), generator CPU %.1f%%\n",
+	fmt.Printf("run %d %s: %v, %d publications (%.1f/s), %d events expected, %d received; fan-out latency ms p50 %.1f p99 %.1f max %.1f; baseline /healthz round trip ms p50 %.1f p99 %.1f; relay CPU %.1f%% of one core (user %.1f%%, system %.1f%%; %.0f µs per event), generator CPU %.1f%%\n",
 		r, transport, wall.Round(time.Second), published.Load(), float64(published.Load())/c.duration.Seconds(),
 		published.Load()*int64(c.friends), len(ms), quantile(ms, 0.5), quantile(ms, 0.99), quantile(ms, 1),
-		quantile(bs, 0.5), quantile(bs, 0.99), 100*cpu.Seconds()/wall.Seconds(), float64(cpu.Microseconds())/max(n, 1),
+		quantile(bs, 0.5), quantile(bs, 0.99), 100*cpu.Seconds()/wall.Seconds(), 100*ucpu.Seconds()/wall.Seconds(),
+		100*scpu.Seconds()/wall.Seconds(), float64(cpu.Microseconds())/max(n, 1),
 		100*own.Seconds()/wall.Seconds())
 	cancel()
 	wg.Wait()

@@ -2,9 +2,9 @@ package relaysync
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
@@ -164,11 +164,16 @@ type activitySub struct {
 	ws     *peer.WSConn
 	peerID string // the remote's, for refusals
 
-	lim     ActivityLimits
-	cancel  func()             // the source registration; nil when not subscribed
-	stop    chan struct{}      // closes the writer
-	done    chan struct{}      // closed when the writer returned
-	abandon context.CancelFunc // cancels the writer's context: a blocked write ends the connection
+	lim    ActivityLimits
+	cancel func()        // the source registration; nil when not subscribed
+	stop   chan struct{} // closes the writer
+	done   chan struct{} // closed when the writer returned
+
+	// writing is when the write in progress began (Unix ns on the
+	// endpoint's clock), 0 between writes: the slow-consumer watchdog
+	// reads it (writes carry no context deadline, which would cost a
+	// timer and an allocation per write).
+	writing atomic.Int64
 }
 
 // handle is the session's OnActivity: subscribe, unsubscribe, and refuse
@@ -178,7 +183,7 @@ func (a *activitySub) handle(m *wire.Message) error {
 	case wire.TypeActivitySubscribe:
 		return a.subscribe()
 	case wire.TypeActivityUnsubscribe:
-		a.unsubscribe(false)
+		a.unsubscribe()
 		return nil
 	default:
 		return fmt.Errorf("%w (got %s)", ErrActivityFromDevice, m.Type)
@@ -205,28 +210,25 @@ func (a *activitySub) subscribe() error {
 		a.e.opts.log.Info("relaysync: activity subscription refused", "user", a.caller.User, "err", err)
 		return a.refuse(err.Error())
 	}
-	wctx, abandon := context.WithCancel(a.ctx)
-	a.cancel, a.abandon, a.lim = cancel, abandon, lim
+	a.cancel, a.lim = cancel, lim
 	a.stop, a.done = make(chan struct{}), make(chan struct{})
-	go a.write(wctx, src, out, feed, a.stop, a.done)
+	a.e.watchSlow(a, true)
+	go a.write(a.ctx, src, out, feed, a.stop, a.done)
 	return nil
 }
 
 // unsubscribe removes the registration and waits for the writer to
-// finish its current write; at the session's end (ending) a write still
-// blocked is abandoned, which closes the connection.
-func (a *activitySub) unsubscribe(ending bool) {
+// finish its current write (bounded: the watchdog ends a connection
+// whose write stays blocked past the limit).
+func (a *activitySub) unsubscribe() {
 	if a.cancel == nil {
 		return
 	}
 	a.cancel()
 	close(a.stop)
-	if ending {
-		a.abandon()
-	}
 	<-a.done
-	a.abandon()
-	a.cancel, a.stop, a.done, a.abandon = nil, nil, nil, nil
+	a.e.watchSlow(a, false)
+	a.cancel, a.stop, a.done = nil, nil, nil
 }
 
 // write sends the snapshot, then each batch of pending activity, until
@@ -240,7 +242,7 @@ func (a *activitySub) write(ctx context.Context, src ActivitySource, out *Activi
 	for _, it := range feed {
 		snap.Items = append(snap.Items, it)
 	}
-	if !a.send(ctx, snap) {
+	if !a.send(snap) {
 		return
 	}
 	var spare []*Activity
@@ -259,13 +261,13 @@ func (a *activitySub) write(ctx context.Context, src ActivitySource, out *Activi
 		}
 		var ok bool
 		if len(batch) == 1 && dropped == 0 {
-			ok = a.sendShared(ctx, batch[0])
+			ok = a.sendShared(batch[0])
 		} else {
 			b := wire.ActivityBatch{Dropped: dropped}
 			for _, x := range batch {
 				b.Items = append(b.Items, x.item)
 			}
-			ok = a.send(ctx, b)
+			ok = a.send(b)
 		}
 		if !ok {
 			return
@@ -277,50 +279,105 @@ func (a *activitySub) write(ctx context.Context, src ActivitySource, out *Activi
 }
 
 // sendShared writes x's shared single-activity frame.
-func (a *activitySub) sendShared(ctx context.Context, x *Activity) bool {
+func (a *activitySub) sendShared(x *Activity) bool {
 	frame, err := x.single(a.e.opts.peerID)
 	if err != nil {
 		a.e.opts.log.Error("relaysync: encode activity", "err", err)
 		return true // this activity is lost; the connection is fine
 	}
-	return a.written(ctx, frame)
+	return a.written(frame)
 }
 
 // send encodes and writes one batch.
-func (a *activitySub) send(ctx context.Context, b wire.ActivityBatch) bool {
+func (a *activitySub) send(b wire.ActivityBatch) bool {
 	data, err := wire.EncodeActivityBatch(b)
 	if err == nil {
 		var frame []byte
 		frame, err = wire.Encode(&wire.Message{Type: wire.TypeActivity, SenderID: a.e.opts.peerID, TargetID: a.peerID, Data: data})
 		if err == nil {
-			return a.written(ctx, frame)
+			return a.written(frame)
 		}
 	}
 	a.e.opts.log.Error("relaysync: encode activity batch", "err", err)
 	return true
 }
 
-// written runs one write bounded by the endpoint's activity write
-// timeout; a write that stays blocked longer ends the connection as a
-// slow consumer. It reports whether the connection is still usable.
-func (a *activitySub) written(ctx context.Context, frame []byte) bool {
+// written runs one write. A write that stays blocked longer than the
+// limit is ended by the watchdog (watchSlow), which closes the
+// connection. It reports whether the connection is still usable.
+func (a *activitySub) written(frame []byte) bool {
 	if _, _, ended := a.lc.ended(); ended {
 		return false
 	}
-	wctx, cancel := context.WithTimeout(ctx, a.lim.WriteTimeout)
-	err := a.ws.SendEncoded(wctx, frame)
-	timedOut := errors.Is(wctx.Err(), context.DeadlineExceeded)
-	cancel()
-	switch {
-	case err == nil:
-		return true
-	case timedOut && ctx.Err() == nil:
-		a.e.slow.Add(1)
-		reason := fmt.Sprintf("slow consumer: friend activity not read for %v", a.lim.WriteTimeout)
-		a.e.opts.log.Info("relaysync: closing slow consumer", "user", a.caller.User, "device", a.caller.Device, "reason", reason)
-		a.lc.end(peer.CloseSlowConsumer, reason)
-	default:
+	a.writing.Store(max(a.e.opts.now().UnixNano(), 1))
+	err := a.ws.SendEncoded(context.Background(), frame)
+	a.writing.Store(0)
+	if err != nil {
 		a.e.opts.log.Debug("relaysync: write activity", "user", a.caller.User, "err", err)
+		return false
 	}
-	return false
+	return true
+}
+
+// slowWatch is the endpoint's slow-consumer watchdog: the subscribed
+// connections, checked every quarter of the shortest write limit while
+// there are any.
+type slowWatch struct {
+	mu      sync.Mutex
+	subs    map[*activitySub]struct{}
+	running bool
+}
+
+// watchSlow adds a subscribed connection to the watchdog (on) or removes
+// it, starting the watchdog's goroutine when the first one is added; it
+// stops by itself when none is left.
+func (e *Endpoint) watchSlow(a *activitySub, on bool) {
+	w := &e.slowWatch
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !on {
+		delete(w.subs, a)
+		return
+	}
+	if w.subs == nil {
+		w.subs = map[*activitySub]struct{}{}
+	}
+	w.subs[a] = struct{}{}
+	if !w.running {
+		w.running = true
+		go e.slowWatchdog()
+	}
+}
+
+// slowWatchdog closes, as slow consumers, the connections whose current
+// activity write began longer ago than their limit allows.
+func (e *Endpoint) slowWatchdog() {
+	w := &e.slowWatch
+	var due []*activitySub
+	for {
+		w.mu.Lock()
+		if len(w.subs) == 0 {
+			w.running = false
+			w.mu.Unlock()
+			return
+		}
+		period := time.Duration(1<<63 - 1)
+		now := e.opts.now().UnixNano()
+		for a := range w.subs {
+			period = min(period, a.lim.WriteTimeout/4)
+			if t := a.writing.Load(); t != 0 && now-t > int64(a.lim.WriteTimeout) {
+				due = append(due, a)
+			}
+		}
+		w.mu.Unlock()
+		for _, a := range due {
+			e.slow.Add(1)
+			reason := fmt.Sprintf("slow consumer: friend activity not read for %v", a.lim.WriteTimeout)
+			e.opts.log.Info("relaysync: closing slow consumer", "user", a.caller.User, "device", a.caller.Device, "reason", reason)
+			a.lc.abort(peer.CloseSlowConsumer, reason)
+		}
+		clear(due)
+		due = due[:0]
+		time.Sleep(max(period, 5*time.Millisecond))
+	}
 }

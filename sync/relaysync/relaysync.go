@@ -141,6 +141,7 @@ type Endpoint struct {
 	activity    ActivitySource // guarded by mu; nil: subscriptions refused
 	activityLim ActivityLimits // guarded by mu
 	slow        atomic.Uint64  // connections closed as slow consumers
+	slowWatch   slowWatch
 }
 
 // New returns an endpoint serving the documents of repo (normally a
@@ -252,7 +253,7 @@ func (e *Endpoint) serve(w http.ResponseWriter, r *http.Request, caller Caller) 
 	e.sessions[s] = struct{}{}
 	e.mu.Unlock()
 	err = s.Run(runCtx)
-	act.unsubscribe(true)
+	act.unsubscribe()
 	e.mu.Lock()
 	delete(e.sessions, s)
 	e.mu.Unlock()
