@@ -284,7 +284,7 @@ func TestSyncActivityEngine(t *testing.T) {
 // activity messages, end the device's session with an error message; a
 // subscription over the per-user stream limit is refused with a reason.
 func TestSyncActivityRejects(t *testing.T) {
-	r, _ := socialRelayWithService(t, social.DefaultOptions().WithStreams(100, 1))
+	r, svc := socialRelayWithService(t, social.DefaultOptions().WithStreams(100, 1))
 	ada := testbed.Device(t, r, "ada")
 	raw := func(v map[string]any) []byte {
 		b, err := cbor.Marshal(v)
@@ -326,7 +326,10 @@ func TestSyncActivityRejects(t *testing.T) {
 	// Limit: one stream per user. An SSE stream holds it, so the sync
 	// subscription is refused, and the session goes on.
 	watch(t, ada)
-	time.Sleep(200 * time.Millisecond)
+	deadline := time.Now().Add(10 * time.Second)
+	for (*svc).Streams() != 1 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
 	s := dialSync(t, r, ada.Token())
 	s.send(wire.TypeActivitySubscribe)
 	m, err := s.next(5 * time.Second)
@@ -336,11 +339,12 @@ func TestSyncActivityRejects(t *testing.T) {
 }
 
 // TestSyncActivitySlowConsumer: a device that subscribes and stops
-// reading. Once its socket buffers are full its queue (4 activities
-// here) drops the oldest; when it reads again within the write limit
-// (2 s here) the batches say how many were dropped, so every publication
-// is either delivered or counted. When it stops reading for longer, the
-// relay closes the connection.
+// reading. When activity comes faster than its connection takes it (a
+// burst of publications; later, its socket buffers full) its queue (4
+// activities here) drops the oldest; when it reads again within the
+// write limit (2 s here) the batches say how many were dropped, so every
+// publication is either delivered or counted. When it reads nothing for
+// longer than the limit, the relay closes the connection.
 func TestSyncActivitySlowConsumer(t *testing.T) {
 	ctx := t.Context()
 	r, svc := socialRelayWithService(t, social.DefaultOptions().WithStreamQueue(4, 2*time.Second))
