@@ -2,6 +2,7 @@ package social
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -20,10 +21,15 @@ import (
 // count against the streams per user and in all).
 var _ relaysync.ActivitySource = (*Service)(nil)
 
+// ErrActivityUnavailable refuses a sync-connection subscription whose
+// snapshot could not be read (the cause is logged, not sent).
+var ErrActivityUnavailable = errors.New("social: friend activity unavailable, try again later")
+
 // SubscribeActivity implements relaysync.ActivitySource: it registers out
 // for user's friends' activity and returns the current feed (oldest
 // first) as encoded api.ActivityItem values. ErrUserStreams or
-// ErrStreamsFull when the limits are reached.
+// ErrStreamsFull when the limits are reached, ErrActivityUnavailable when
+// the feed cannot be read; their text goes to the device.
 func (s *Service) SubscribeActivity(ctx context.Context, user model.UserID, out *relaysync.ActivityOutbox) ([][]byte, func(), error) {
 	remove, err := s.hub.add(user, wsSink{out})
 	if err != nil {
@@ -35,14 +41,16 @@ func (s *Service) SubscribeActivity(ctx context.Context, user model.UserID, out 
 	feed, err := s.Feed(ctx, user)
 	if err != nil {
 		done()
-		return nil, nil, err
+		s.log.Error("social: activity snapshot", "user", user, "err", err)
+		return nil, nil, ErrActivityUnavailable
 	}
 	items := make([][]byte, 0, len(feed))
 	for i := len(feed) - 1; i >= 0; i-- {
 		b, err := cborx.Marshal(feed[i].Item())
 		if err != nil {
 			done()
-			return nil, nil, err
+			s.log.Error("social: encode activity snapshot", "user", user, "err", err)
+			return nil, nil, ErrActivityUnavailable
 		}
 		items = append(items, b)
 	}

@@ -191,6 +191,9 @@ func (a *activitySub) handle(m *wire.Message) error {
 }
 
 func (a *activitySub) refuse(reason string) error {
+	if reason == "" {
+		reason = "friend activity refused"
+	}
 	return a.lc.Send(a.ctx, &wire.Message{Type: wire.TypeActivityRefused, SenderID: a.e.opts.peerID, TargetID: a.peerID, Message: reason})
 }
 
