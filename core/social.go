@@ -233,12 +233,17 @@ func (e *Engine) FriendActivity(ctx context.Context) ([]api.Activity, error) {
 	return out.Activities, nil
 }
 
-// WatchFriends holds the relay's activity stream (Server-Sent Events on
-// the engine's HTTP client: one more stream on the HTTP/2 connection the
-// engine already holds) and calls fn with each friend's activity: first
-// the current feed (oldest first), then every change as it happens. It
-// returns when ctx ends (nil), or with the error that ended the stream;
-// callers reconnect. fn runs on the calling goroutine.
+// WatchFriends calls fn with each friend's activity: first the current
+// feed (oldest first), then every change as it happens. When documents
+// sync with the relay (Docs.StartSync) it subscribes on that sync
+// WebSocket (segue-activity messages: one connection carries the
+// device's sync and its activity feed; a reconnection delivers the
+// current feed again); otherwise, or when the relay does not answer the
+// subscription there within 10 s, it holds the relay's activity stream
+// (Server-Sent Events on the engine's HTTP client). It returns when ctx
+// ends (nil), or with the error that ended the stream (ErrActivityRefused
+// when the relay refused it); callers reconnect. fn runs on the calling
+// goroutine.
 func (e *Engine) WatchFriends(ctx context.Context, fn func(api.Activity)) error {
 	ctx, done, err := e.calls.enter(ctx)
 	if err != nil {
@@ -248,6 +253,13 @@ func (e *Engine) WatchFriends(ctx context.Context, fn func(api.Activity)) error 
 	tok := e.Token()
 	if tok == "" {
 		return ErrNotRegistered
+	}
+	if c, stopped := e.syncClient(); c != nil {
+		err := e.watchSync(ctx, c, stopped, fn)
+		if !errors.Is(err, errNoSyncActivity) {
+			return err
+		}
+		e.log.Info("core: the relay does not deliver friend activity on the sync connection; using its SSE stream")
 	}
 	var errs []error
 	for _, base := range e.opts.origins {

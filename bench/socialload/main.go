@@ -10,10 +10,14 @@
 // -devices users with one device (and token) each, and the friendships:
 // each user follows its -friends ring neighbours (i±1 … i±friends/2),
 // who follow back, so every user has exactly -friends friends. Load: every
-// device holds its activity stream (GET /v1/activity/stream, Server-Sent
-// Events, multiplexed over -conns HTTP/2 connections as devices share
-// one connection to the relay each), and publishes a track change once
-// per -interval at a random phase. Each event received is timed against
+// device holds its activity stream and publishes a track change
+// (POST /v1/activity over HTTP/2) once per -interval at a random phase.
+// The stream is, by -transport: "sse", GET /v1/activity/stream
+// (Server-Sent Events, multiplexed over -conns HTTP/2 connections);
+// "ws", the device's sync WebSocket (GET /v1/sync, one connection per
+// device: automerge-repo handshake, then segue-activity-subscribe); or
+// "both" (the default), each run measured once with each, one after the
+// other on the same relay, so the two are compared under the same load. Each event received is timed against
 // the relay's stamp of the publication (the same machine clock):
 // fan-out latency p50/p99/max. Every -duration run reports the events
 // expected and received and the relay's CPU (utime+stime from
@@ -37,6 +41,7 @@ import (
 	mrand "math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"slices"
@@ -46,6 +51,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/coder/websocket"
+	"github.com/fxamacker/cbor/v2"
+
+	"github.com/segue-fm/segue/core"
 	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
@@ -56,10 +65,13 @@ import (
 	"github.com/segue-fm/segue/server/relay"
 	"github.com/segue-fm/segue/server/social"
 	"github.com/segue-fm/segue/store"
+	"github.com/segue-fm/segue/sync/wire"
+	"github.com/segue-fm/segue/sync/wire/peer"
 )
 
 type config struct {
 	url, prefix, tokens string
+	transport           string
 	relayPID            int
 	devices, friends    int
 	conns               int
@@ -75,7 +87,8 @@ func main() {
 	flag.IntVar(&c.relayPID, "relay-pid", 0, "relay process id, for its CPU time")
 	flag.IntVar(&c.devices, "devices", 10000, "online devices (one user each)")
 	flag.IntVar(&c.friends, "friends", 50, "friends per user (even)")
-	flag.IntVar(&c.conns, "conns", 50, "HTTP/2 connections the streams are spread over")
+	flag.IntVar(&c.conns, "conns", 50, "HTTP/2 connections the SSE streams are spread over")
+	flag.StringVar(&c.transport, "transport", "both", "activity stream: sse (HTTP/2 Server-Sent Events), ws (sync WebSocket) or both (each run once with each)")
 	flag.DurationVar(&c.interval, "interval", 3*time.Minute, "each device publishes one track change per interval")
 	flag.DurationVar(&c.duration, "duration", 3*time.Minute, "length of one measured run")
 	flag.IntVar(&c.runs, "runs", 3, "measured runs")
@@ -85,6 +98,10 @@ func main() {
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	if c.transport != "sse" && c.transport != "ws" && c.transport != "both" {
+		fmt.Fprintln(os.Stderr, "socialload: -transport must be sse, ws or both")
+		os.Exit(2)
+	}
 	if c.friends < 2 || c.friends%2 != 0 || c.friends >= c.devices {
 		fmt.Fprintln(os.Stderr, "socialload: -friends must be even, at least 2 and below -devices")
 		os.Exit(2)
@@ -359,21 +376,27 @@ func probe(ctx context.Context, hc *http.Client, url string, lat *latencies) {
 
 // relayCPU returns the relay's user + system CPU time (0 when unknown).
 func relayCPU(pid int) time.Duration {
+	u, s := procCPU(pid)
+	return u + s
+}
+
+// procCPU returns a process's user and system CPU time (0 when unknown).
+func procCPU(pid int) (user, sys time.Duration) {
 	if pid <= 0 {
-		return 0
+		return 0, 0
 	}
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0
+		return 0, 0
 	}
 	s := string(b)
 	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
 	if len(f) < 13 {
-		return 0
+		return 0, 0
 	}
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * time.Second / 100
+	return time.Duration(ut) * time.Second / 100, time.Duration(st) * time.Second / 100
 }
 
 func run(ctx context.Context, c config) error {
@@ -398,33 +421,6 @@ func run(ctx context.Context, c config) error {
 		return fmt.Errorf("demo album track (run -prepare first): %w", err)
 	}
 
-	clients := make([]*http.Client, c.conns)
-	for i := range clients {
-		clients[i] = h2c()
-	}
-	sctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var lat latencies
-	var recv, streamErrs atomic.Int64
-	var ready sync.WaitGroup
-	ready.Add(c.devices)
-	var wg sync.WaitGroup
-	start := time.Now()
-	for i, tok := range toks {
-		wg.Go(func() {
-			var once sync.Once
-			err := stream(sctx, clients[i%c.conns], c.url, tok, &lat, &recv, func() { once.Do(ready.Done) })
-			once.Do(ready.Done)
-			if err != nil && sctx.Err() == nil {
-				if streamErrs.Add(1) <= 3 {
-					fmt.Fprintln(os.Stderr, "stream:", err)
-				}
-			}
-		})
-	}
-	ready.Wait()
-	fmt.Printf("streams: %d open in %v (%d failed)\n", c.devices, time.Since(start).Round(time.Millisecond), streamErrs.Load())
-
 	rng := mrand.New(mrand.NewPCG(c.seed, 2))
 	phase := make([]time.Duration, c.devices)
 	for i := range phase {
@@ -435,63 +431,186 @@ func run(ctx context.Context, c config) error {
 		order[i] = i
 	}
 	slices.SortFunc(order, func(a, b int) int { return int(phase[a] - phase[b]) })
-
-	var published, pubErrs atomic.Int64
+	transports := []string{c.transport}
+	if c.transport == "both" {
+		transports = []string{"sse", "ws"}
+	}
+	pubClient := h2c()
 	var base latencies
-	go probe(sctx, h2c(), c.url, &base)
-	pubClient := clients[0]
-	self := os.Getpid()
+	pctx, stopProbe := context.WithCancel(ctx)
+	defer stopProbe()
+	go probe(pctx, h2c(), c.url, &base)
+	var errs int64
 	for r := 1; r <= c.runs && ctx.Err() == nil; r++ {
-		lat.take()
-		base.take()
-		recv.Store(0)
-		published.Store(0)
-		cpu0, own0, t0 := relayCPU(c.relayPID), relayCPU(self), time.Now()
-		var pw sync.WaitGroup
-		for cycle := time.Duration(0); cycle < c.duration; cycle += c.interval {
-			for _, i := range order {
-				at := t0.Add(cycle + phase[i])
-				if at.Sub(t0) >= c.duration {
-					continue
-				}
-				select {
-				case <-ctx.Done():
-				case <-time.After(time.Until(at)):
-				}
-				if ctx.Err() != nil {
-					break
-				}
-				pw.Go(func() {
-					tr := tracks[rng2(i, r)%len(tracks)]
-					post := api.ActivityPost{Track: tr, Context: model.PlayContext{Kind: "track", ID: string(tr)}, Playing: true}
-					if err := do(ctx, pubClient, "POST", c.url+"/v1/activity", toks[i], post, nil); err != nil {
-						if pubErrs.Add(1) <= 3 {
-							fmt.Fprintln(os.Stderr, "publish:", err)
-						}
-						return
-					}
-					published.Add(1)
-				})
+		for _, tr := range transports {
+			n, err := measure(ctx, c, tr, r, toks, tracks, phase, order, pubClient, &base)
+			errs += n
+			if err != nil {
+				return err
 			}
 		}
-		pw.Wait()
-		time.Sleep(3 * time.Second) // deliveries in flight
-		wall := time.Since(t0)
-		cpu, own := relayCPU(c.relayPID)-cpu0, relayCPU(self)-own0
-		ms, bs := lat.take(), base.take()
-		slices.Sort(ms)
-		slices.Sort(bs)
-		fmt.Printf("run %d: %v, %d publications (%.1f/s), %d events expected, %d received; fan-out latency ms p50 %.1f p99 %.1f max %.1f; baseline /healthz round trip ms p50 %.1f p99 %.1f; relay CPU %.1f%% of one core, generator CPU %.1f%%\n",
-			r, wall.Round(time.Second), published.Load(), float64(published.Load())/c.duration.Seconds(),
-			published.Load()*int64(c.friends), len(ms), quantile(ms, 0.5), quantile(ms, 0.99), quantile(ms, 1),
-			quantile(bs, 0.5), quantile(bs, 0.99), 100*cpu.Seconds()/wall.Seconds(), 100*own.Seconds()/wall.Seconds())
 	}
-	cancel()
-	wg.Wait()
-	if n := pubErrs.Load() + streamErrs.Load(); n > 0 {
-		return fmt.Errorf("%d publish errors, %d stream errors", pubErrs.Load(), streamErrs.Load())
+	if errs > 0 {
+		return fmt.Errorf("%d publish or stream errors", errs)
 	}
 	return nil
+}
+
+// measure opens every device's stream over transport, runs one measured
+// run of c.duration and closes the streams; it returns the number of
+// publish and stream errors.
+func measure(ctx context.Context, c config, transport string, r int, toks []string, tracks []model.TrackID,
+	phase []time.Duration, order []int, pubClient *http.Client, base *latencies) (int64, error) {
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var lat latencies
+	var recv, streamErrs atomic.Int64
+	var ready sync.WaitGroup
+	ready.Add(c.devices)
+	var wg sync.WaitGroup
+	start := time.Now()
+	var clients []*http.Client
+	if transport == "sse" {
+		clients = make([]*http.Client, c.conns)
+		for i := range clients {
+			clients[i] = h2c()
+		}
+	}
+	dialing := make(chan struct{}, 64) // WebSocket dials and handshakes at once
+	for i, tok := range toks {
+		wg.Go(func() {
+			var once sync.Once
+			done := func() { once.Do(ready.Done) }
+			var err error
+			if transport == "sse" {
+				err = stream(sctx, clients[i%c.conns], c.url, tok, &lat, &recv, done)
+			} else {
+				dialing <- struct{}{}
+				err = wsStream(sctx, c.url, tok, i, &lat, &recv, func() { <-dialing; done() })
+				once.Do(func() { <-dialing; ready.Done() })
+			}
+			done()
+			if err != nil && sctx.Err() == nil {
+				if streamErrs.Add(1) <= 3 {
+					fmt.Fprintln(os.Stderr, transport, "stream:", err)
+				}
+			}
+		})
+	}
+	ready.Wait()
+	fmt.Printf("%s streams: %d open in %v (%d failed)\n", transport, c.devices, time.Since(start).Round(time.Millisecond), streamErrs.Load())
+
+	var published, pubErrs atomic.Int64
+	self := os.Getpid()
+	lat.take()
+	base.take()
+	recv.Store(0)
+	u0, s0 := procCPU(c.relayPID)
+	own0, t0 := relayCPU(self), time.Now()
+	var pw sync.WaitGroup
+	for cycle := time.Duration(0); cycle < c.duration; cycle += c.interval {
+		for _, i := range order {
+			at := t0.Add(cycle + phase[i])
+			if at.Sub(t0) >= c.duration {
+				continue
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Until(at)):
+			}
+			if ctx.Err() != nil {
+				break
+			}
+			pw.Go(func() {
+				tr := tracks[rng2(i, r)%len(tracks)]
+				post := api.ActivityPost{Track: tr, Context: model.PlayContext{Kind: "track", ID: string(tr)}, Playing: true}
+				if err := do(ctx, pubClient, "POST", c.url+"/v1/activity", toks[i], post, nil); err != nil {
+					if pubErrs.Add(1) <= 3 {
+						fmt.Fprintln(os.Stderr, "publish:", err)
+					}
+					return
+				}
+				published.Add(1)
+			})
+		}
+	}
+	pw.Wait()
+	time.Sleep(3 * time.Second) // deliveries in flight
+	wall := time.Since(t0)
+	u1, s1 := procCPU(c.relayPID)
+	ucpu, scpu, own := u1-u0, s1-s0, relayCPU(self)-own0
+	cpu := ucpu + scpu
+	ms, bs := lat.take(), base.take()
+	slices.Sort(ms)
+	slices.Sort(bs)
+	n := float64(len(ms))
+	fmt.Printf("run %d %s: %v, %d publications (%.1f/s), %d events expected, %d received; fan-out latency ms p50 %.1f p99 %.1f max %.1f; baseline /healthz round trip ms p50 %.1f p99 %.1f; relay CPU %.1f%% of one core (user %.1f%%, system %.1f%%; %.0f µs per event), generator CPU %.1f%%\n",
+		r, transport, wall.Round(time.Second), published.Load(), float64(published.Load())/c.duration.Seconds(),
+		published.Load()*int64(c.friends), len(ms), quantile(ms, 0.5), quantile(ms, 0.99), quantile(ms, 1),
+		quantile(bs, 0.5), quantile(bs, 0.99), 100*cpu.Seconds()/wall.Seconds(), 100*ucpu.Seconds()/wall.Seconds(),
+		100*scpu.Seconds()/wall.Seconds(), float64(cpu.Microseconds())/max(n, 1),
+		100*own.Seconds()/wall.Seconds())
+	cancel()
+	wg.Wait()
+	return pubErrs.Load() + streamErrs.Load(), nil
+}
+
+// wsStream holds device i's sync WebSocket subscribed to friend activity,
+// timing every event (the relay's stamp is in milliseconds); it calls
+// ready once the subscription's snapshot has arrived.
+func wsStream(ctx context.Context, base, token string, i int, lat *latencies, recv *atomic.Int64, ready func()) error {
+	u, err := core.SyncURL(base)
+	if err != nil {
+		return err
+	}
+	c, _, err := websocket.Dial(ctx, u+"?token="+url.QueryEscape(token), &websocket.DialOptions{CompressionMode: websocket.CompressionContextTakeover})
+	if err != nil {
+		return err
+	}
+	defer c.CloseNow()
+	conn := peer.NewWSConn(c, 0)
+	me := fmt.Sprintf("socialload-%d", i)
+	if _, err := peer.ClientHandshake(ctx, conn, me, wire.PeerMetadata{IsEphemeral: true}); err != nil {
+		return err
+	}
+	if err := conn.Send(ctx, &wire.Message{Type: wire.TypeActivitySubscribe, SenderID: me}); err != nil {
+		return err
+	}
+	for {
+		m, err := conn.Recv(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		switch m.Type {
+		case wire.TypeActivityRefused:
+			return fmt.Errorf("subscription refused: %s", m.Message)
+		case wire.TypeActivity:
+		default:
+			continue
+		}
+		now := time.Now()
+		b, err := wire.DecodeActivityBatch(m.Data)
+		if err != nil {
+			return err
+		}
+		if b.Snapshot {
+			ready()
+			continue
+		}
+		for _, raw := range b.Items {
+			var st struct {
+				AtMs int64 `cbor:"8,keyasint"`
+			}
+			if err := cbor.Unmarshal(raw, &st); err != nil {
+				return err
+			}
+			lat.add(now.Sub(time.UnixMilli(st.AtMs)))
+			recv.Add(1)
+		}
+	}
 }
 
 // rng2 picks a track index for device i in run r (deterministic).

@@ -194,6 +194,17 @@ func runFriends(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 		return nil
 	}
+	// The device's sync connection carries the feed (one connection for
+	// both); without a recorded account, the SSE stream.
+	if d.user != "" {
+		docs, err := d.docs(ctx)
+		if err != nil {
+			return err
+		}
+		if err := docs.StartSync(ctx); err != nil {
+			return err
+		}
+	}
 	for {
 		err := d.e.WatchFriends(ctx, func(a api.Activity) { fmt.Fprintln(stdout, activityLine(a, time.Now())) })
 		if ctx.Err() != nil {

@@ -88,6 +88,33 @@ type Activity struct {
 	Playing     bool              `json:"playing"`
 }
 
+// ActivityItem is an Activity as the sync connection carries it: an
+// item of a segue-activity message's batch (sync/wire.ActivityBatch), a
+// CBOR map with integer keys; At is in Unix milliseconds.
+type ActivityItem struct {
+	User        model.UserID  `cbor:"1,keyasint"`
+	DisplayName string        `cbor:"2,keyasint,omitempty"`
+	Track       model.TrackID `cbor:"3,keyasint"`
+	Title       string        `cbor:"4,keyasint,omitempty"`
+	Artists     []string      `cbor:"5,keyasint,omitempty"`
+	ContextKind string        `cbor:"6,keyasint,omitempty"`
+	ContextID   string        `cbor:"7,keyasint,omitempty"`
+	AtMs        int64         `cbor:"8,keyasint"`
+	Playing     bool          `cbor:"9,keyasint,omitempty"`
+}
+
+// Item returns a as an ActivityItem (At to the millisecond).
+func (a Activity) Item() ActivityItem {
+	return ActivityItem{User: a.User, DisplayName: a.DisplayName, Track: a.Track, Title: a.Title,
+		Artists: a.Artists, ContextKind: a.Context.Kind, ContextID: a.Context.ID, AtMs: a.At.UnixMilli(), Playing: a.Playing}
+}
+
+// Activity returns the Activity i carries (At in UTC).
+func (i ActivityItem) Activity() Activity {
+	return Activity{User: i.User, DisplayName: i.DisplayName, Track: i.Track, Title: i.Title, Artists: i.Artists,
+		Context: model.PlayContext{Kind: i.ContextKind, ID: i.ContextID}, At: time.UnixMilli(i.AtMs).UTC(), Playing: i.Playing}
+}
+
 // ActivityFeed is the answer of GET /v1/activity: the latest activity of
 // each friend who has one, most recent first.
 type ActivityFeed struct {

@@ -78,3 +78,8 @@ func (s *Server) DeviceRevoked(ctx context.Context, user model.UserID, device mo
 // public playlists); nil when the sync endpoint failed to mount. The
 // Server owns it. Local changes reach connected devices like any other.
 func (s *Server) Docs() *repo.Repo { return s.docs }
+
+// SyncEndpoint returns the relay's sync endpoint (GET /v1/sync), or nil
+// when it failed to mount, for services that deliver on the devices'
+// sync connections (server/social: friend activity). The Server owns it.
+func (s *Server) SyncEndpoint() *relaysync.Endpoint { return s.sync }

@@ -16,10 +16,12 @@ import (
 
 	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/internal/cborx"
 	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/server/relay"
 	"github.com/segue-fm/segue/store"
 	"github.com/segue-fm/segue/sync/docs"
+	"github.com/segue-fm/segue/sync/relaysync"
 )
 
 // Errors of activity streams.
@@ -58,13 +60,16 @@ func (r activityRecord) api(user model.UserID, display string) api.Activity {
 	}
 }
 
-// hub holds the open activity streams by user. Safe for concurrent use.
+// hub holds the open activity streams by user: SSE streams (*sub) and
+// sync connections that subscribed (wsSink). Safe for concurrent use.
 //
-// send appends the shared, pre-encoded frame to each stream's pending
-// list and wakes the stream's handler, which writes everything pending
-// and flushes once. With flushEvery > 0 the wake-ups are coalesced in
-// time instead: one ticker wakes, every flushEvery, the handlers of the
-// streams that got something.
+// send hands the shared, pre-encoded event to each stream. An SSE stream
+// appends its frame to its pending list and wakes its handler, which
+// writes everything pending and flushes once; with flushEvery > 0 the
+// wake-ups are coalesced in time instead: one ticker wakes, every
+// flushEvery, the handlers of the streams that got something. A sync
+// connection queues it on its relaysync.ActivityOutbox, whose writer
+// sends everything pending as one WebSocket message.
 type hub struct {
 	max, perUser, buf int
 	flushEvery        time.Duration // 0: wake a stream's handler at once
@@ -72,7 +77,7 @@ type hub struct {
 	mu     sync.Mutex
 	closed bool
 	total  int
-	subs   map[model.UserID]map[*sub]struct{}
+	subs   map[model.UserID]map[sink]struct{}
 	done   chan struct{} // closed by close
 	sent   atomic.Uint64
 	drops  atomic.Uint64
@@ -81,7 +86,19 @@ type hub struct {
 	dirty []*sub // streams with pending events since the last tick
 }
 
-// sub is one open stream: events waiting to be written.
+// sink is one open stream of a user.
+type sink interface {
+	// push queues msg without blocking and reports whether an older
+	// event was dropped to make room.
+	push(h *hub, msg queued) (dropped bool)
+}
+
+// wsSink is a sync connection subscribed to activity.
+type wsSink struct{ out *relaysync.ActivityOutbox }
+
+func (w wsSink) push(_ *hub, msg queued) bool { return w.out.Push(msg.act) }
+
+// sub is one open SSE stream: events waiting to be written.
 type sub struct {
 	wake    chan struct{} // capacity 1: the handler has something to take
 	mu      sync.Mutex
@@ -99,16 +116,17 @@ func (s *sub) take(spare []queued) []queued {
 	return out
 }
 
-// queued is one event waiting on a stream: its SSE frame and the relay
-// time of its publication.
+// queued is one event waiting on a stream: its SSE frame, the same
+// event for sync connections, and the relay time of its publication.
 type queued struct {
 	frame []byte
+	act   *relaysync.Activity
 	at    time.Time
 }
 
 func newHub(maxStreams, perUser, buf int, flushEvery time.Duration) *hub {
 	h := &hub{max: maxStreams, perUser: perUser, buf: max(buf, 1), flushEvery: flushEvery,
-		subs: map[model.UserID]map[*sub]struct{}{}, done: make(chan struct{})}
+		subs: map[model.UserID]map[sink]struct{}{}, done: make(chan struct{})}
 	if flushEvery > 0 {
 		go h.tick()
 	}
@@ -146,26 +164,34 @@ func wake(s *sub) {
 	}
 }
 
-// subscribe opens a stream for user; call the returned function when it
-// ends.
+// subscribe opens an SSE stream for user; call the returned function
+// when it ends.
 func (h *hub) subscribe(user model.UserID) (*sub, func(), error) {
+	s := &sub{wake: make(chan struct{}, 1)}
+	done, err := h.add(user, s)
+	return s, done, err
+}
+
+// add registers s as a stream of user, within the limits (the total and
+// per user count SSE streams and sync connections alike); call the
+// returned function when it ends.
+func (h *hub) add(user model.UserID, s sink) (func(), error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed || h.total >= h.max {
-		return nil, nil, ErrStreamsFull
+		return nil, ErrStreamsFull
 	}
 	m := h.subs[user]
 	if len(m) >= h.perUser {
-		return nil, nil, ErrUserStreams
+		return nil, ErrUserStreams
 	}
 	if m == nil {
-		m = map[*sub]struct{}{}
+		m = map[sink]struct{}{}
 		h.subs[user] = m
 	}
-	s := &sub{wake: make(chan struct{}, 1)}
 	m[s] = struct{}{}
 	h.total++
-	return s, func() {
+	return func() {
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		if _, ok := m[s]; ok {
@@ -178,31 +204,41 @@ func (h *hub) subscribe(user model.UserID) (*sub, func(), error) {
 	}, nil
 }
 
+// push queues msg on the SSE stream s: a stream holding h.buf events
+// drops its oldest.
+func (s *sub) push(h *hub, msg queued) (dropped bool) {
+	s.mu.Lock()
+	if len(s.pending) >= h.buf {
+		s.pending = append(s.pending[:0], s.pending[1:]...)
+		dropped = true
+	}
+	s.pending = append(s.pending, msg)
+	due := !s.dirty
+	s.dirty = true
+	s.mu.Unlock()
+	switch {
+	case !due:
+	case h.flushEvery == 0:
+		wake(s)
+	default:
+		h.dmu.Lock()
+		h.dirty = append(h.dirty, s)
+		h.dmu.Unlock()
+	}
+	return dropped
+}
+
 // send queues msg on every stream of user without blocking: a stream
-// holding buf events drops its oldest.
+// holding its limit of events (buf; a sync connection's outbox limit)
+// drops its oldest.
 func (h *hub) send(user model.UserID, msg queued) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for s := range h.subs[user] {
-		s.mu.Lock()
-		if len(s.pending) >= h.buf {
-			s.pending = append(s.pending[:0], s.pending[1:]...)
+		if s.push(h, msg) {
 			h.drops.Add(1)
 		}
-		s.pending = append(s.pending, msg)
-		due := !s.dirty
-		s.dirty = true
-		s.mu.Unlock()
 		h.sent.Add(1)
-		switch {
-		case !due:
-		case h.flushEvery == 0:
-			wake(s)
-		default:
-			h.dmu.Lock()
-			h.dirty = append(h.dirty, s)
-			h.dmu.Unlock()
-		}
 	}
 }
 
@@ -292,7 +328,12 @@ func (s *Service) Publish(ctx context.Context, me model.UserID, post api.Activit
 	if err != nil {
 		return true, err
 	}
-	msg := queued{frame: sseEvent(js), at: at} // framed once, written as is to every stream
+	item, err := cborx.Marshal(rec.api(me, p.DisplayName).Item())
+	if err != nil {
+		return true, err
+	}
+	// Framed once, written as is to every stream.
+	msg := queued{frame: sseEvent(js), act: relaysync.NewActivity(item, at), at: at}
 	for _, f := range friends {
 		s.hub.send(f, msg)
 	}
@@ -476,7 +517,7 @@ func (s *Service) streamH(c echo.Context) error {
 				}
 			}
 			w.Flush()
-			s.lat.record(s.opts.now(), batch...)
+			s.lat.record(s.opts.now(), len(batch), func(i int) time.Time { return batch[i].at })
 			clear(batch)
 			spare, last = batch, time.Now()
 			continue

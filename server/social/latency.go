@@ -16,7 +16,7 @@ const maxLatencySamples = 1 << 18
 
 // fanoutLatency measures, on the relay, the time from an activity's
 // publication (its stamp) to its frame being written and flushed on each
-// friend's stream, and logs p50/p99/max once per latencyWindow (info,
+// friend's stream (an SSE stream or a sync connection), and logs p50/p99/max once per latencyWindow (info,
 // "social: activity fan-out"), so load tests can tell the relay's share of
 // the end-to-end latency from the client's. Safe for concurrent use.
 type fanoutLatency struct {
@@ -27,17 +27,18 @@ type fanoutLatency struct {
 	ms    []float64
 }
 
-// record adds the latencies of events written at now.
-func (l *fanoutLatency) record(now time.Time, events ...queued) {
+// record adds the latencies of n events written at now, published at
+// at(0) … at(n-1).
+func (l *fanoutLatency) record(now time.Time, n int, at func(i int) time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.start.IsZero() {
 		l.start = now
 	}
-	for _, q := range events {
+	for i := range n {
 		l.n++
 		if len(l.ms) < maxLatencySamples {
-			l.ms = append(l.ms, float64(now.Sub(q.at).Microseconds())/1000)
+			l.ms = append(l.ms, float64(now.Sub(at(i)).Microseconds())/1000)
 		}
 	}
 	if now.Sub(l.start) < latencyWindow {

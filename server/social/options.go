@@ -18,6 +18,7 @@ type Options struct {
 	userStreams   int
 	streamBuffer  int
 	streamFlush   time.Duration
+	slowConsumer  time.Duration
 	keepAlive     time.Duration
 	shareRate     time.Duration
 	shareBurst    int
@@ -34,8 +35,10 @@ type Options struct {
 // DefaultOptions returns the defaults: time.Now and slog.Default(); share
 // links built from the request's scheme and host (set WithPublicURL in
 // production); at most 5,000 follows and 10,000 blocks per user; 64 KiB
-// request bodies; at most 50,000 activity streams open, 8 per user, 64
-// events queued per stream (the oldest dropped beyond), each event
+// request bodies; at most 50,000 activity streams open, 8 per user (SSE
+// streams and sync-connection subscriptions alike), 64 events queued per
+// stream (the oldest dropped beyond), a sync connection closed when one
+// write of activity stays blocked 10 s, each event
 // written at once (WithStreamFlush 0), a keep-alive
 // comment every 25 s; share creation at 1 per 6 s per user with a burst
 // of 20; activity posts at 1 per 500 ms per user with a burst of 10;
@@ -53,6 +56,7 @@ func DefaultOptions() Options {
 		streams:       50000,
 		userStreams:   8,
 		streamBuffer:  64,
+		slowConsumer:  10 * time.Second,
 		keepAlive:     25 * time.Second,
 		shareRate:     6 * time.Second,
 		shareBurst:    20,
@@ -102,6 +106,16 @@ func (o Options) WithMaxBlocks(n int) Options { o.maxBlocks = max(n, 1); return 
 // and 429.
 func (o Options) WithStreams(total, perUser int) Options {
 	o.streams, o.userStreams = max(total, 1), max(perUser, 1)
+	return o
+}
+
+// WithStreamQueue sets how many events wait per activity stream or sync
+// connection before the oldest is dropped (default 64; at least 1), and
+// how long one write of activity to a sync connection may stay blocked
+// before the relay closes it as a slow consumer (default 10 s; at least
+// 10 ms).
+func (o Options) WithStreamQueue(events int, slowConsumer time.Duration) Options {
+	o.streamBuffer, o.slowConsumer = max(events, 1), max(slowConsumer, 10*time.Millisecond)
 	return o
 }
 

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -50,6 +51,7 @@ type Service struct {
 	waves       *waveCache
 	acts        *actWriter
 	lat         *fanoutLatency
+	syncSubs    atomic.Int64 // sync connections subscribed to activity
 }
 
 // New returns a Service over the relay's store, catalog (with its public
@@ -76,8 +78,10 @@ func NewForRelay(dd *catalog.DataDir, r *relay.Server, opts Options) *Service {
 	return New(dd.Store, r.Catalog(), dd.Signer.Public().(ed25519.PublicKey), r.Docs(), opts)
 }
 
-// Mount registers the routes on r (call before serving) and ends the
-// activity streams when r begins a graceful shutdown:
+// Mount registers the routes on r (call before serving), makes r's sync
+// endpoint deliver friend activity to the devices that subscribe on their
+// sync connection (SubscribeActivity), and ends the activity streams when
+// r begins a graceful shutdown:
 //
 //	POST/DELETE /v1/follows/{user}   follow, unfollow
 //	GET  /v1/follows, /v1/followers, /v1/friends, /v1/blocks
@@ -115,6 +119,9 @@ func (s *Service) Mount(r *relay.Server) {
 	r.Echo().GET("/s/:token", s.pageH)
 	r.Echo().GET("/s/:token/preview", s.previewH)
 	r.Echo().GET("/s/:token/preview/:n", s.previewAudioH)
+	if ep := r.SyncEndpoint(); ep != nil {
+		ep.SetActivitySource(s, relaysync.ActivityLimits{Queue: s.opts.streamBuffer, WriteTimeout: s.opts.slowConsumer})
+	}
 	r.OnShutdown(s.Close)
 }
 

@@ -181,6 +181,9 @@ type Client struct {
 	refusedErr error                    // why Run stopped for good (AuthRefused)
 	heard      map[docs.DocumentID]bool // the remote sent a sync message in this connection
 	gone       map[docs.DocumentID]bool // the remote said doc-unavailable in this connection
+
+	watchers    map[int]func(ActivityEvent) // WatchActivity callbacks
+	nextWatcher int
 }
 
 // New returns a client syncing repo (normally a peer.RepoAdapter over the
@@ -364,6 +367,7 @@ func (c *Client) once(ctx context.Context) (connected bool, err error) {
 		},
 		OnRefused:  c.refusedBy,
 		OnAccepted: c.accepted,
+		OnActivity: c.onActivity,
 	}
 	ids, err := c.repo.IDs(ctx)
 	if err != nil {
@@ -374,7 +378,11 @@ func (c *Client) once(ctx context.Context) (connected bool, err error) {
 	c.session = s
 	c.heard, c.gone = map[docs.DocumentID]bool{}, map[docs.DocumentID]bool{}
 	c.status.Connected, c.status.Remote, c.status.Attempts, c.status.LastError = true, pm.SenderID, 0, ""
+	watched := len(c.watchers) > 0
 	c.mu.Unlock()
+	if watched {
+		c.sendActivity(s, wire.TypeActivitySubscribe)
+	}
 	return true, refused(s.Run(ctx))
 }
 

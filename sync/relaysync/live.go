@@ -104,6 +104,23 @@ func (l *liveConn) end(code websocket.StatusCode, reason string) {
 	}()
 }
 
+// abort is end for a connection whose writes are stuck (a slow
+// consumer): the WebSocket is closed at once, without the close
+// handshake, whose frame would queue behind the stuck write; the stuck
+// write then fails.
+func (l *liveConn) abort(code websocket.StatusCode, reason string) {
+	l.mu.Lock()
+	first := l.code == 0
+	if first {
+		l.code, l.reason = code, reason
+	}
+	l.mu.Unlock()
+	if first {
+		_ = l.ws.CloseNow()
+		l.cancel()
+	}
+}
+
 // ended returns the close code and reason set by end, if any.
 func (l *liveConn) ended() (websocket.StatusCode, string, bool) {
 	l.mu.Lock()

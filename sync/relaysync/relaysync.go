@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -136,6 +137,11 @@ type Endpoint struct {
 	seen     *dedup // ephemeral (sender, session) → highest count
 	docMu    sync.Mutex
 	live     liveSet // connections by device and user (RevokeDevice)
+
+	activity    ActivitySource // guarded by mu; nil: subscriptions refused
+	activityLim ActivityLimits // guarded by mu
+	slow        atomic.Uint64  // connections closed as slow consumers
+	slowWatch   slowWatch
 }
 
 // New returns an endpoint serving the documents of repo (normally a
@@ -240,12 +246,15 @@ func (e *Endpoint) serve(w http.ResponseWriter, r *http.Request, caller Caller) 
 		Conn: lc, Log: e.opts.log, Now: e.opts.now, Fanout: e.fanout,
 	}
 	s.OnEphemeral = func(m *wire.Message) { e.relayEphemeral(ctx, s, m) }
+	act := &activitySub{e: e, ctx: runCtx, caller: caller, lc: lc, ws: conn, peerID: join.SenderID}
+	s.OnActivity = act.handle
 	s.Owner = func(ctx context.Context, id docs.DocumentID) (model.UserID, error) { return OwnerOf(ctx, e.st, id) }
 	s.OnCreate = func(tx store.Txn, id docs.DocumentID) error { return e.recordCreate(tx, user, id) }
 	e.mu.Lock()
 	e.sessions[s] = struct{}{}
 	e.mu.Unlock()
 	err = s.Run(runCtx)
+	act.unsubscribe()
 	e.mu.Lock()
 	delete(e.sessions, s)
 	e.mu.Unlock()

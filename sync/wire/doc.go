@@ -15,6 +15,11 @@
 // big-endian length followed by the same CBOR bytes: WriteFrame and
 // ReadFrame, with the size checked before anything is allocated.
 //
+// Segue adds its own message types, which stock automerge-repo peers
+// ignore: segue-device-revoked, and the friend-activity messages
+// (TypeActivitySubscribe, TypeActivityUnsubscribe, TypeActivity with an
+// ActivityBatch, TypeActivityRefused; activity.go).
+//
 // InspectSync reads the envelope of the Automerge sync message inside a
 // sync or request message without applying it, so that a relay can see
 // whether a peer is trying to write before it touches the document.

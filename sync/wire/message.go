@@ -213,6 +213,18 @@ func (m *Message) Validate() error {
 		if len(m.Data) == 0 {
 			return bad("%s with empty data", m.Type)
 		}
+	case TypeActivitySubscribe, TypeActivityUnsubscribe:
+		if len(m.Data) > 0 || m.DocumentID != "" {
+			return bad("%s with data or documentId", m.Type)
+		}
+	case TypeActivity:
+		if len(m.Data) == 0 || m.DocumentID != "" {
+			return bad("%s without data or with documentId", m.Type)
+		}
+	case TypeActivityRefused:
+		if m.Message == "" {
+			return bad("%s without message", m.Type)
+		}
 	case TypeEphemeral:
 		if m.DocumentID == "" || m.SessionID == "" || m.Count == 0 {
 			return bad("ephemeral without documentId, sessionId or count")

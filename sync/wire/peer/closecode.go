@@ -16,3 +16,9 @@ const (
 	// after a pause, with the same token.
 	CloseRateLimited websocket.StatusCode = 4429
 )
+
+// CloseSlowConsumer is the close code (RFC 6455 private range) of a sync
+// connection the relay ended because the device stopped reading: a write
+// to it stayed blocked longer than the relay allows. The device may
+// reconnect.
+const CloseSlowConsumer websocket.StatusCode = 4408

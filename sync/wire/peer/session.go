@@ -173,6 +173,12 @@ type Session struct {
 	// device-revoked messages (wire.TypeDeviceRevoked: a notice the
 	// callee must verify); without it they are ignored.
 	OnRevocation func(notice []byte)
+	// OnActivity, when set, receives the remote's friend-activity
+	// messages (wire.TypeActivitySubscribe, TypeActivityUnsubscribe,
+	// TypeActivity, TypeActivityRefused) on the session's goroutine; it
+	// must not block. An error ends the session (the remote is told when
+	// it wraps ErrProtocol or ErrLimit). Without it they are ignored.
+	OnActivity func(m *wire.Message) error
 	// Now is the clock given to OnSynced; nil means time.Now.
 	Now func() time.Time
 	Log *slog.Logger
@@ -376,6 +382,11 @@ func (s *Session) handle(ctx context.Context, m *wire.Message) error {
 		return nil
 	case wire.TypeJoin, wire.TypePeer:
 		return fmt.Errorf("%w: %s after the handshake", ErrProtocol, m.Type)
+	case wire.TypeActivitySubscribe, wire.TypeActivityUnsubscribe, wire.TypeActivity, wire.TypeActivityRefused:
+		if s.OnActivity != nil {
+			return s.OnActivity(m)
+		}
+		return nil
 	case wire.TypeDeviceRevoked:
 		if s.OnRevocation != nil {
 			s.OnRevocation(m.Data)
@@ -761,6 +772,11 @@ func (s *Session) SendEphemeral(ctx context.Context, m *wire.Message, id docs.Do
 	fwd.TargetID = s.RemoteID
 	return true, s.send(ctx, &fwd)
 }
+
+// Send writes m to the remote as it is (the device's activity
+// subscription). Safe to call while Run runs when the Conn's Send is
+// safe for concurrent use (WSConn's is).
+func (s *Session) Send(ctx context.Context, m *wire.Message) error { return s.send(ctx, m) }
 
 func (s *Session) send(ctx context.Context, m *wire.Message) error {
 	if err := s.Conn.Send(ctx, m); err != nil {

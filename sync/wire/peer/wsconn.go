@@ -85,3 +85,16 @@ func (w *WSConn) Send(ctx context.Context, m *wire.Message) error {
 	}
 	return nil
 }
+
+// SendEncoded writes b, a message already encoded with wire.Encode, as
+// one binary frame. It lets a sender that delivers one message to many
+// connections (the relay's friend activity) encode it once. b is not
+// retained.
+func (w *WSConn) SendEncoded(ctx context.Context, b []byte) error {
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
+	if err := w.C.Write(ctx, websocket.MessageBinary, b); err != nil {
+		return fmt.Errorf("write websocket: %w", err)
+	}
+	return nil
+}
