@@ -1,6 +1,6 @@
 // offline.js — the page's offline half: registers the service worker
 // (sw.js: the page and its assets load with no network; after the first
-// audio, a download request or 10 s idle), and the
+// audio or once there are downloads), and the
 // Downloads section — download the open album or playlist for offline
 // play (encrypted blobs and the offline license in IndexedDB, through the
 // engine's downloads manager), progress, licence expiry, play and remove.
@@ -32,10 +32,10 @@
     // The service worker's install fetches the page and every asset it
     // names (Automerge's module too, not yet in the HTTP cache): it waits
     // until the first audio is out (2 s after "playing"), a download is
-    // asked for, or the page has been idle 10 s after the engine opened,
-    // so it competes with neither page load nor first audio.
+    // asked for or the Downloads list has items, so it competes with
+    // neither page load nor first audio. (Offline, the page plays only
+    // downloads; a registration from an earlier visit stays in force.)
     x.on("status", (st) => { if (st.state === "playing") setTimeout(registerWorker, 2000); });
-    setTimeout(() => (window.requestIdleCallback || ((fn) => setTimeout(fn, 0)))(registerWorker, { timeout: 5000 }), 10000);
     // Playlist downloads resolve to the playlist as this browser holds it
     // (automerge replica in IndexedDB); the last list seen is kept for
     // playing it offline.
@@ -101,6 +101,7 @@
       return li;
     });
     ul.replaceChildren(...rows);
+    if (rows.length) registerWorker();
     if (!rows.length) ul.append(Object.assign(document.createElement("li"), { textContent: "Nothing downloaded" }));
     let lic = "";
     if (st.revoked) lic = "This browser was signed out of your account: its downloads no longer play.";
