@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -93,7 +92,9 @@ type Deps struct {
 	Origins []fetch.Origin
 	// Relays are the relay base URLs for license and catalog requests.
 	Relays []string
-	HTTP   *http.Client
+	// HTTP sends the license and catalog requests (an *http.Client, or
+	// any fetch.Doer); nil means fetch.DefaultDoer().
+	HTTP fetch.Doer
 	// Token returns the relay device token ("" before registration).
 	Token func() string
 	// BlobDir is the directory of downloaded blob files (the engine
@@ -258,9 +259,7 @@ func New(ctx context.Context, d Deps, opts Options) (*Manager, error) {
 	if d.Store == nil || d.Identity == nil || d.CatalogKey == nil || d.Fetcher == nil {
 		return nil, errors.New("download: store, identity, catalog key and fetcher are required")
 	}
-	if d.HTTP == nil {
-		d.HTTP = http.DefaultClient
-	}
+	d.HTTP = fetch.OrDefault(d.HTTP)
 	if d.Token == nil {
 		d.Token = func() string { return "" }
 	}

@@ -24,8 +24,9 @@ var ErrNoToken = errors.New("fetch: no device token")
 type JSONClient struct {
 	// Origins are the relay base URLs, first preferred.
 	Origins []string
-	// Client sends the requests.
-	Client *http.Client
+	// Client sends the requests (an *http.Client, or any Doer); nil
+	// means DefaultDoer().
+	Client Doer
 	// Token returns the device token sent as a bearer token on
 	// authenticated requests; "" (or a nil Token) means not registered.
 	Token func() string
@@ -106,7 +107,7 @@ func (c *JSONClient) one(ctx context.Context, base, method, path string, body []
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := c.Client.Do(req)
+	resp, err := OrDefault(c.Client).Do(req)
 	if err != nil {
 		return JSONAnswer{}, err
 	}

@@ -122,15 +122,15 @@ func (e *StatusError) Is(target error) bool {
 // paths) over HTTP. It is safe for concurrent use.
 type HTTPOrigin struct {
 	base   string
-	client *http.Client
+	client Doer
 	token  func() string
 }
 
 // NewHTTPOrigin returns an origin for the relay at base (e.g.
-// "http://127.0.0.1:7474"; a trailing slash is ignored). client nil means
-// http.DefaultClient. token, when non-nil, is called for every request and
+// "http://127.0.0.1:7474"; a trailing slash is ignored). client sends the
+// requests (an *http.Client, or any Doer); nil means DefaultDoer(). token, when non-nil, is called for every request and
 // a non-empty result is sent as "Authorization: Bearer <token>".
-func NewHTTPOrigin(base string, client *http.Client, token func() string) (*HTTPOrigin, error) {
+func NewHTTPOrigin(base string, client Doer, token func() string) (*HTTPOrigin, error) {
 	u, err := url.Parse(base)
 	if err != nil {
 		return nil, fmt.Errorf("fetch: origin %q: %w", base, err)
@@ -138,10 +138,7 @@ func NewHTTPOrigin(base string, client *http.Client, token func() string) (*HTTP
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("fetch: origin %q: %w", base, ErrBadOrigin)
 	}
-	if client == nil {
-		client = http.DefaultClient
-	}
-	return &HTTPOrigin{base: strings.TrimRight(base, "/"), client: client, token: token}, nil
+	return &HTTPOrigin{base: strings.TrimRight(base, "/"), client: OrDefault(client), token: token}, nil
 }
 
 // Name returns the base URL.

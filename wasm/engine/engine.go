@@ -54,7 +54,7 @@ const (
 
 // Options configure an Engine. Start from DefaultOptions.
 type Options struct {
-	client     *http.Client
+	client     fetch.Doer
 	logger     *slog.Logger
 	clock      func() time.Time
 	cacheBytes int64
@@ -63,19 +63,20 @@ type Options struct {
 	deviceName string
 }
 
-// DefaultOptions returns http.DefaultClient (the browser's fetch under
-// GOOS=js), slog.Default(), time.Now, a 256 MiB encrypted-blob cache,
+// DefaultOptions returns fetch.DefaultDoer() (the browser's Fetch API
+// under GOOS=js, http.DefaultClient elsewhere), slog.Default(), time.Now, a 256 MiB encrypted-blob cache,
 // content keys kept 10 minutes in memory, player.DefaultOptions() (tier
 // high, track gain) and the device name "web".
 func DefaultOptions() Options {
-	return Options{client: http.DefaultClient, logger: slog.Default(), clock: time.Now,
+	return Options{client: fetch.DefaultDoer(), logger: slog.Default(), clock: time.Now,
 		cacheBytes: 256 << 20, keyTTL: 10 * time.Minute, player: player.DefaultOptions(), deviceName: "web"}
 }
 
-// WithHTTPClient sets the HTTP client; nil keeps the default.
-func (o Options) WithHTTPClient(c *http.Client) Options {
+// WithHTTPClient sets the HTTP client (an *http.Client, or any
+// fetch.Doer); nil keeps the default.
+func (o Options) WithHTTPClient(c fetch.Doer) Options {
 	if c != nil {
-		o.client = c
+		o.client = fetch.OrDefault(c)
 	}
 	return o
 }

@@ -1,5 +1,6 @@
 // offline.js — the page's offline half: registers the service worker
-// (sw.js: the page and its assets load with no network), and the
+// (sw.js: the page and its assets load with no network; after the first
+// audio or once there are downloads), and the
 // Downloads section — download the open album or playlist for offline
 // play (encrypted blobs and the offline license in IndexedDB, through the
 // engine's downloads manager), progress, licence expiry, play and remove.
@@ -18,15 +19,23 @@
   const say = (text) => { $("dl-msg").textContent = text; };
   let s = null, drawing = null, again = false, current = "";
 
+  let registered = false;
+  function registerWorker() {
+    if (registered || !("serviceWorker" in navigator)) return;
+    registered = true;
+    navigator.serviceWorker.register("/sw.js").catch((err) => console.warn("segue: service worker not registered:", err));
+  }
+
   function attach(x) {
     if (s) return;
     s = x;
-    // Registered once the engine is up, so the worker's install (which
-    // fetches the page and every asset, from the HTTP cache by then)
-    // does not compete with the first load.
-    if ("serviceWorker" in navigator) {
-      navigator.serviceWorker.register("/sw.js").catch((err) => console.warn("segue: service worker not registered:", err));
-    }
+    // The service worker's install fetches the page and every asset it
+    // names (Automerge's module too, not yet in the HTTP cache): it waits
+    // until the first audio is out (2 s after "playing"), a download is
+    // asked for or the Downloads list has items, so it competes with
+    // neither page load nor first audio. (Offline, the page plays only
+    // downloads; a registration from an earlier visit stays in force.)
+    x.on("status", (st) => { if (st.state === "playing") setTimeout(registerWorker, 2000); });
     // Playlist downloads resolve to the playlist as this browser holds it
     // (automerge replica in IndexedDB); the last list seen is kept for
     // playing it offline.
@@ -92,6 +101,7 @@
       return li;
     });
     ul.replaceChildren(...rows);
+    if (rows.length) registerWorker();
     if (!rows.length) ul.append(Object.assign(document.createElement("li"), { textContent: "Nothing downloaded" }));
     let lic = "";
     if (st.revoked) lic = "This browser was signed out of your account: its downloads no longer play.";
@@ -118,6 +128,7 @@
 
   async function add(kind, id, name) {
     if (!s || !id) return;
+    registerWorker(); // offline play needs the page cached
     say("");
     try {
       remember(`${kind}/${id}`, { name });

@@ -14,15 +14,34 @@
     return JSON.parse(el.textContent);
   }
 
+  // compileEngine starts fetching and compiling the engine's module once
+  // per URL. It runs as soon as this script does (below), so the compile
+  // overlaps the rest of the page's parse and the audio graph's setup
+  // instead of waiting for segue.open.
+  const compiling = new Map();
+  function compileEngine(url) {
+    if (!compiling.has(url)) {
+      const p = WebAssembly.compileStreaming(fetch(url));
+      p.then(() => performance.mark("segue:wasm-compiled"), () => {});
+      compiling.set(url, p);
+    }
+    return compiling.get(url);
+  }
+  try {
+    const el = document.getElementById("segue-assets");
+    if (el && typeof WebAssembly === "object") compileEngine(JSON.parse(el.textContent).wasm).catch(() => {});
+  } catch { /* no asset list here: segue.open compiles on demand */ }
+
   let engineLoaded = null;
   function loadEngine(url) {
     if (!engineLoaded) {
       engineLoaded = (async () => {
         if (typeof Go !== "function") throw new Error("segue: wasm_exec.js is not loaded");
         const go = new Go();
-        const res = await WebAssembly.instantiateStreaming(fetch(url), go.importObject);
-        go.run(res.instance);
+        const instance = await WebAssembly.instantiate(await compileEngine(url), go.importObject);
+        go.run(instance);
         if (!globalThis.segueBridge) throw new Error("segue: the engine did not start");
+        performance.mark("segue:engine-started");
       })();
     }
     return engineLoaded;
@@ -156,6 +175,10 @@
         throw err;
       }
     })());
+    // Opened and the wrapping key loaded (or made) at once: segue.open
+    // creates the store before the engine is compiled, so this overlaps
+    // the compile. A failure here is retried and reported by load/save.
+    key().catch(() => {});
     const enc = new TextEncoder();
     return {
       async load(name) {
@@ -178,9 +201,14 @@
     // while the audio graph is set up, not after it.
     const engineReady = loadEngine(assets.wasm);
     engineReady.catch(() => {}); // reported by the await below
+    // The device's secrets persist (wrapped) unless persist is false; the
+    // key store's database opens while the engine compiles.
+    const persist = opts.persist !== false;
+    const keys = persist ? keyStore("segue-keys") : undefined;
     const channels = 2;
     const ac = opts.audioContext || new AudioContext({ latencyHint: "playback" });
     await ac.audioWorklet.addModule(assets.worklet);
+    performance.mark("segue:worklet");
     const shared = typeof SharedArrayBuffer === "function" && globalThis.crossOriginIsolated && !opts.noSharedMemory;
     // About 740 ms at 44.1 kHz, to ride out a busy main thread; pause
     // holds the worklet and seek/next flush it, so neither waits for it.
@@ -197,18 +225,17 @@
     await engineReady;
     const tier = opts.tier || "high";
     if (!TIERS.includes(tier)) throw new Error(`segue: tier ${tier}`);
-    // The device's secrets persist (wrapped) unless persist is false; the
-    // store (signed manifests, downloads and offline licenses, history)
+    // The store (signed manifests, downloads and offline licenses, history)
     // is in IndexedDB unless persistStore is false — except the streaming
     // blob cache, which stays in memory: an IndexedDB commit per blob
     // made real-time output underrun on a loaded machine
     // (docs/BENCHMARKS.md). Downloads need the IndexedDB store.
-    const persist = opts.persist !== false;
     const b = await globalThis.segueBridge.open(relayURL, out, {
       tier,
       database: persist && opts.persistStore !== false ? (opts.database || "segue-store") : undefined,
-      keys: persist ? keyStore("segue-keys") : undefined,
+      keys,
     });
+    performance.mark("segue:bridge-open");
     let setting = tier; // the tier setting (downloads default to it)
     let last = { state: "idle", track: "", index: -1, frame: 0, length: 0, position: 0, tier, volume: 1 };
     listeners.status.push((st) => { last = st; });

@@ -1,0 +1,7 @@
+//go:build !js
+
+package fetch
+
+import "net/http"
+
+func defaultDoer() Doer { return http.DefaultClient }

@@ -1,0 +1,190 @@
+//go:build js && wasm
+
+package jsfetch_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"syscall/js"
+	"testing"
+	"time"
+
+	"github.com/segue-fm/segue/internal/jsfetch"
+)
+
+// These tests run inside Chromium (browser_test.go builds this package's
+// test binary for GOOS=js and serves it with the routes used here).
+
+var origin = js.Global().Get("location").Get("origin").String()
+
+func do(t *testing.T, ctx context.Context, method, path string, body io.Reader, h http.Header) (*http.Response, error) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, method, origin+path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range h {
+		req.Header[k] = v
+	}
+	return jsfetch.Client{}.Do(req)
+}
+
+func TestRequestAndResponse(t *testing.T) {
+	for _, tc := range []struct {
+		name, method string
+		body         string
+		header       http.Header
+	}{
+		{"get", http.MethodGet, "", http.Header{"Authorization": {"Bearer tok"}}},
+		{"post json", http.MethodPost, `{"a":1}`, http.Header{"Content-Type": {"application/json"}, "Accept": {"application/json"}}},
+		{"put empty", http.MethodPut, "", nil},
+		{"delete", http.MethodDelete, "", http.Header{"X-Two": {"a", "b"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var body io.Reader
+			if tc.body != "" {
+				body = strings.NewReader(tc.body)
+			}
+			resp, err := do(t, t.Context(), tc.method, "/echo", body, tc.header)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			got, err := io.ReadAll(resp.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != http.StatusCreated || resp.Status != "201 Created" {
+				t.Errorf("status %d %q", resp.StatusCode, resp.Status)
+			}
+			if resp.Header.Get("X-Method") != tc.method {
+				t.Errorf("server saw method %q", resp.Header.Get("X-Method"))
+			}
+			for k, v := range tc.header {
+				if seen := resp.Header.Get("X-Seen-" + k); seen != strings.Join(v, ", ") {
+					t.Errorf("server saw %s %q, sent %q", k, seen, v)
+				}
+			}
+			if string(got) != tc.body {
+				t.Errorf("echoed body %q, sent %q", got, tc.body)
+			}
+			if resp.ContentLength != int64(len(tc.body)) {
+				t.Errorf("ContentLength %d, want %d", resp.ContentLength, len(tc.body))
+			}
+		})
+	}
+}
+
+func TestErrorStatusIsAResponse(t *testing.T) {
+	resp, err := do(t, t.Context(), http.MethodGet, "/status/404", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 404 || !bytes.Contains(b, []byte(`"error"`)) {
+		t.Fatalf("got %d %q", resp.StatusCode, b)
+	}
+}
+
+// TestLargeStreamedBody reads 4 MiB sent without a Content-Length, whole
+// and then only a bounded prefix.
+func TestLargeStreamedBody(t *testing.T) {
+	resp, err := do(t, t.Context(), http.MethodGet, "/big", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.ContentLength != -1 || len(b) != 4<<20 {
+		t.Fatalf("ContentLength %d, read %d bytes", resp.ContentLength, len(b))
+	}
+	for i, c := range b {
+		if c != byte(i%251) {
+			t.Fatalf("byte %d is %d", i, c)
+		}
+	}
+	resp, err = do(t, t.Context(), http.MethodGet, "/big", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err = io.ReadAll(io.LimitReader(resp.Body, 1001))
+	if err != nil || len(b) != 1001 {
+		t.Fatalf("bounded read: %d bytes, %v", len(b), err)
+	}
+	if err := resp.Body.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := resp.Body.Read(make([]byte, 1)); err == nil {
+		t.Fatal("read after Close succeeded")
+	}
+}
+
+// TestCompressedBody: the browser decodes gzip; the response says so.
+func TestCompressedBody(t *testing.T) {
+	resp, err := do(t, t.Context(), http.MethodGet, "/gzip", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(b) != strings.Repeat("segue ", 1000) || !resp.Uncompressed || resp.ContentLength != -1 ||
+		resp.Header.Get("Content-Encoding") != "" {
+		t.Fatalf("%d bytes, Uncompressed %v, ContentLength %d, %v", len(b), resp.Uncompressed, resp.ContentLength, resp.Header)
+	}
+}
+
+// TestContextEndsTheFetch: a context that ends before the answer, or
+// while its body is read, ends the call at once with the context's error.
+func TestContextEndsTheFetch(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	t0 := time.Now()
+	if _, err := do(t, ctx, http.MethodGet, "/hang", nil, nil); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("before the answer: %v", err)
+	}
+	if d := time.Since(t0); d > 3*time.Second {
+		t.Errorf("returned after %v", d)
+	}
+
+	ctx, cancel = context.WithCancel(t.Context())
+	resp, err := do(t, ctx, http.MethodGet, "/slow", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	first := make([]byte, 5)
+	if _, err := io.ReadFull(resp.Body, first); err != nil || string(first) != "first" {
+		t.Fatalf("first chunk %q, %v", first, err)
+	}
+	time.AfterFunc(100*time.Millisecond, cancel)
+	if _, err := io.ReadAll(resp.Body); !errors.Is(err, context.Canceled) {
+		t.Fatalf("while reading the body: %v", err)
+	}
+
+	ctx, cancel = context.WithCancel(t.Context())
+	cancel()
+	if _, err := do(t, ctx, http.MethodGet, "/echo", strings.NewReader("x"), nil); !errors.Is(err, context.Canceled) {
+		t.Fatalf("ended context: %v", err)
+	}
+}
+
+func TestNetworkFailure(t *testing.T) {
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://127.0.0.1:1/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (jsfetch.Client{}).Do(req); !errors.Is(err, jsfetch.ErrFetchFailed) {
+		t.Fatalf("refused connection: %v", err)
+	}
+}
