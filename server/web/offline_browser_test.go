@@ -81,7 +81,7 @@ func TestBrowserOfflineDownload(t *testing.T) {
 		sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 		defer cancel()
 		if _, err := chromedp.Run(sctx, a); err != nil {
-			msg, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`["account-msg", "dl-msg", "dl-progress"].map((id) => document.getElementById(id).textContent).join(" | ")`))
+			msg, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`["account-msg", "results-msg", "dl-msg", "dl-progress", "dl-list"].map((id) => document.getElementById(id).textContent).join(" | ") + " | album " + document.getElementById("album").dataset.id`))
 			t.Fatalf("%s: %v (page says %q)", name, err, msg)
 		}
 	}

@@ -172,7 +172,9 @@ export interface Session {
   album(id: string): Promise<{ album: { id: string; title: string }; tracks: { id: string; title: string }[] }>;
   /** Plays album id from track index start, at output frame frame of that track (sample-exact). */
   playAlbum(id: string, start?: number, frame?: number): Promise<void>;
-  playTracks(ids: string[], start?: number, contextKind?: string, contextId?: string): Promise<void>;
+  /** Plays tracks by id (each with its own gain) from index start; frame: the output frame of
+   * track start to begin at, sample-exactly (default 0). */
+  playTracks(ids: string[], start?: number, contextKind?: string, contextId?: string, frame?: number): Promise<void>;
   /**
    * Plays the item of a share link (token = the last element of /s/{token}):
    * the whole item when signed in; otherwise each track's preview (the first
