@@ -174,7 +174,7 @@ func jsString(s string) string { return fmt.Sprintf("%q", s) }
 // an empty value for a failure).
 func clearInput(id string) chromedp.Action[chromedp.Void] {
 	return chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
-		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => { const el = document.getElementById(` + jsString(id) + `); if (!el) return false; el.value = ""; return true; })()`))
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => { const el = document.getElementById(`+jsString(id)+`); if (!el) return false; el.value = ""; return true; })()`))
 		if err == nil && !ok {
 			err = fmt.Errorf("no input #%s", id)
 		}
