@@ -140,6 +140,8 @@ export interface OutputStats {
   played: number;
   /** Silent frames the worklet had to insert between frames of audio. */
   underruns: number;
+  /** The first 32 underruns: [frames played before it, silent frames inserted]. */
+  gaps: [number, number][];
 }
 
 /** What a share link plays (GET /s/{token}/preview). */
