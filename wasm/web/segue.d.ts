@@ -183,6 +183,7 @@ export interface Session {
    * share.preview_ms of it), served without an account. preview tells which.
    */
   playShare(token: string): Promise<{ share: SharePreview; preview: boolean }>;
+  /** Pauses; the output falls silent when the player reports "paused" (the buffered audio is kept for resume). */
   pause(): Promise<void>;
   resume(): Promise<void>;
   next(): Promise<void>;

@@ -175,7 +175,12 @@
     });
     let setting = tier; // the tier setting (downloads default to it)
     let last = { state: "idle", track: "", index: -1, frame: 0, length: 0, position: 0, tier, volume: 1 };
-    listeners.status.push((st) => { last = st; });
+    // The worklet is held (silence, buffered audio kept) once the player
+    // reports paused, not before: the player handles Pause between two
+    // sink writes, and a write waits for room in the worklet's buffer,
+    // so holding first could leave that write — and the pause — waiting
+    // forever on a full buffer.
+    listeners.status.push((st) => { last = st; if (st.state === "paused") out.hold(true); });
     // A real-time context may start suspended until a user gesture;
     // an OfflineAudioContext is started by its owner.
     const wake = () => { if (typeof AudioContext === "function" && ac instanceof AudioContext) ac.resume(); };
@@ -198,7 +203,7 @@
       playAlbum: jump((id, start = 0, frame = 0) => { wake(); return b.playAlbum(id, start, frame); }),
       playTracks: jump((ids, start = 0, kind = "", id = "", frame = 0) => { wake(); return b.playTracks(ids, start, kind, id, frame); }),
       playShare: jump(async (token) => { wake(); return JSON.parse(await b.playShare(token)); }),
-      pause: () => { out.hold(true); return b.pause(); },
+      pause: () => b.pause(),
       resume: () => { wake(); out.hold(false); return b.resume(); },
       next: jump(() => b.next()),
       previous: jump(() => b.previous()),
