@@ -140,8 +140,8 @@ export interface OutputStats {
   played: number;
   /** Silent frames the worklet had to insert between frames of audio. */
   underruns: number;
-  /** The first 32 underruns: [frames played before it, silent frames inserted]. */
-  gaps: [number, number][];
+  /** The first 32 underruns: [frames played before it, silent frames inserted, the context's frame then]. */
+  gaps: [number, number, number][];
 }
 
 /** What a share link plays (GET /s/{token}/preview). */
