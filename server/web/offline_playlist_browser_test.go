@@ -39,7 +39,7 @@ func TestBrowserOfflinePlaylist(t *testing.T) {
 		step("clear "+q, clearInput("q"))
 		step("search "+q, chromedp.SendKeys("#q", q))
 		step("submit "+q, chromedp.Click("#find button[type=submit]"))
-		sel := fmt.Sprintf(`#results li[data-kind="track"][data-id=%q] button[aria-label^="Add"]`, r.Tracks[i+1])
+		sel := fmt.Sprintf(`#results[data-query=%q] li[data-kind="track"][data-id=%q] button[aria-label^="Add"]`, q, r.Tracks[i+1])
 		step("result "+q, chromedp.WaitVisible(sel))
 		step("add "+q, chromedp.Click(sel))
 		step("added "+q, chromedp.WaitVisible(fmt.Sprintf(`#pl-entries li:nth-child(%d)[data-track=%q]`, i+1, r.Tracks[i+1])))

@@ -47,7 +47,9 @@ func TestBrowserSearchAsYouType(t *testing.T) {
 
 	// Typing alone searches (no submit); the typo and the prefix match.
 	step("type a query with a typo", chromedp.SendKeys("#q", "harbuor lig"))
-	step("results while typing", chromedp.WaitVisible(`#results li[data-kind="track"] button.hit`))
+	// Results for partial text may show first (search as you type);
+	// wait for the answer to the whole text.
+	step("results while typing", chromedp.WaitVisible(`#results[data-query="harbuor lig"] li[data-kind="track"] button.hit`))
 	type hit struct {
 		Text   string   `json:"text"`
 		Marks  []string `json:"marks"`
@@ -90,7 +92,7 @@ func TestBrowserSearchAsYouType(t *testing.T) {
 		// synced: search again until it shows.
 		step("clear", clearInput("q"))
 		step("type the playlist's words", chromedp.SendKeys("#q", "img onerr"))
-		found, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`new Promise((ok) => setTimeout(() => ok(!!document.querySelector('#results li[data-kind="playlist"]')), 1000))`, chromedp.EvalAwaitPromise))
+		found, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`new Promise((ok) => setTimeout(() => ok(!!document.querySelector('#results[data-query="img onerr"] li[data-kind="playlist"]')), 1000))`, chromedp.EvalAwaitPromise))
 		if found {
 			break
 		}

@@ -349,6 +349,7 @@
       return li;
     });
     ul.replaceChildren(...items);
+    ul.dataset.query = q; // the text these results answer
     shownQuery = q;
     if (!items.length) ul.append(Object.assign(document.createElement("li"), { textContent: "No results" }));
     const n = items.length, total = Number(res.total) || n;
@@ -357,6 +358,7 @@
   function searchFailed(err) {
     const msg = String(err.message || err);
     $("results").replaceChildren();
+    delete $("results").dataset.query;
     shownQuery = null;
     say("results-msg", !navigator.onLine || /every origin is unreachable/.test(msg) ? "Offline: search needs the relay." : msg);
   }
@@ -368,6 +370,7 @@
     const gen = ++searchGen;
     if (!q) {
       $("results").replaceChildren();
+      delete $("results").dataset.query;
       shownQuery = null;
       say("results-msg", "");
       return false;
