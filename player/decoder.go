@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"sync"
 	"time"
 
@@ -126,6 +127,12 @@ func (d *decoder) push(ctx context.Context, b []float32) error {
 			d.blocks = append(d.blocks, b)
 			d.mu.Unlock()
 			d.wake()
+			// Let the output run between blocks: under GOOS=js there is
+			// no preemption (no sysmon), so a decoder filling its queue
+			// (up to predecodeBlocks, seconds of audio) would otherwise
+			// hold the only thread that feeds the sink, and the browser's
+			// output ran dry meanwhile (docs/ARCHITECTURE.md, Web player).
+			runtime.Gosched()
 			return nil
 		}
 		d.mu.Unlock()

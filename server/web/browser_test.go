@@ -16,6 +16,7 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/labstack/echo/v4"
+	"github.com/segue-fm/segue/core"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/internal/browsertest"
 	"github.com/segue-fm/segue/internal/demoalbum"
@@ -79,7 +80,16 @@ func (c *captureSink) Close() error { return nil }
 // on a native engine (core) and returns its output at rate.
 func nativeAlbum(t *testing.T, r *testbed.Relay, rate int, tier model.Tier, start int, frame int64) []float32 {
 	t.Helper()
-	e := testbed.Device(t, r, model.UserID(fmt.Sprintf("native%d", start)))
+	return nativePlay(t, r, rate, tier, model.UserID(fmt.Sprintf("native%d", start)), func(e *core.Engine) error {
+		return e.PlayAlbumFrom(t.Context(), r.Album, start, frame)
+	})
+}
+
+// nativePlay plays what play starts on a native engine (core) of a new
+// device of user until the player ends and returns its output at rate.
+func nativePlay(t *testing.T, r *testbed.Relay, rate int, tier model.Tier, user model.UserID, play func(*core.Engine) error) []float32 {
+	t.Helper()
+	e := testbed.Device(t, r, user)
 	sink := &captureSink{rate: rate}
 	p, err := e.OpenPlayer(sink, player.DefaultOptions().WithTier(tier))
 	if err != nil {
@@ -87,7 +97,7 @@ func nativeAlbum(t *testing.T, r *testbed.Relay, rate int, tier model.Tier, star
 	}
 	sub, cancel := p.Subscribe()
 	defer cancel()
-	if err := e.PlayAlbumFrom(t.Context(), r.Album, start, frame); err != nil {
+	if err := play(e); err != nil {
 		t.Fatal(err)
 	}
 	started := false

@@ -380,6 +380,13 @@ func (e *Engine) PlayAlbumFrom(ctx context.Context, id model.AlbumID, start int,
 // its own gain (as core.Engine.PlayTracks does). A track whose metadata
 // cannot be had is queued by id; the player skips it if it cannot play.
 func (e *Engine) PlayTracks(ctx context.Context, c model.PlayContext, ids []model.TrackID, start int) error {
+	return e.PlayTracksFrom(ctx, c, ids, start, 0)
+}
+
+// PlayTracksFrom is PlayTracks starting at output frame frame of track
+// start, sample-exactly (player.Player.PlayFrom), as
+// core.Engine.PlayTracksFrom does.
+func (e *Engine) PlayTracksFrom(ctx context.Context, c model.PlayContext, ids []model.TrackID, start int, frame int64) error {
 	tracks := make([]model.Track, len(ids))
 	var wg sync.WaitGroup
 	for i, id := range ids {
@@ -396,7 +403,7 @@ func (e *Engine) PlayTracks(ctx context.Context, c model.PlayContext, ids []mode
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return e.play(c, tracks, start, 0, model.Loudness{})
+	return e.play(c, tracks, start, frame, model.Loudness{})
 }
 
 func (e *Engine) play(c model.PlayContext, tracks []model.Track, start int, frame int64, album model.Loudness) error {

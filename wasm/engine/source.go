@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/segue-fm/segue/core/fetch"
 	"github.com/segue-fm/segue/core/model"
@@ -52,13 +53,39 @@ func (s Source) OpenTrack(ctx context.Context, id model.TrackID, tier model.Tier
 	if err != nil {
 		return nil, classify(fmt.Errorf("engine: open %s/%s: %w", id, tier, err))
 	}
-	return &track{f: s.E.fetcher, m: m, key: key}, nil
+	return newTrack(s.E.fetcher, m, key), nil
 }
 
+// track reads a track's blobs through the fetcher, one chunk ahead: when
+// the decoder asks for chunk i, chunk i+1 is fetched (verified, still
+// encrypted) in the background, so the decoder does not wait for a read
+// when it reaches it. In the browser a read is an IndexedDB transaction
+// (a download) or a network request, and an IndexedDB read queues behind
+// any read-write transaction in flight (a history or trusted-clock
+// commit, strict durability): on a loaded machine that took up to a
+// second, longer than the output buffer after a start. At most one chunk
+// is held ahead; Close cancels it.
 type track struct {
-	f   *fetch.Fetcher
-	m   *model.Manifest
-	key crypto.ContentKey
+	f      *fetch.Fetcher
+	m      *model.Manifest
+	key    crypto.ContentKey
+	ctx    context.Context // the read-ahead's; cancelled by Close
+	cancel context.CancelFunc
+	mu     sync.Mutex
+	ahead  *pending // the chunk being read ahead, nil when none
+}
+
+// pending is a chunk read ahead: b and err are set before done closes.
+type pending struct {
+	i    int
+	done chan struct{}
+	b    []byte
+	err  error
+}
+
+func newTrack(f *fetch.Fetcher, m *model.Manifest, key crypto.ContentKey) *track {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &track{f: f, m: m, key: key, ctx: ctx, cancel: cancel}
 }
 
 func (t *track) Manifest() *model.Manifest { return t.m }
@@ -72,8 +99,46 @@ func (t *track) Header(ctx context.Context) ([]byte, error) {
 	return b, nil
 }
 
+// readAheadTimeout bounds one read-ahead; a read that fails or has not
+// finished when the decoder asks is made again on the decoder's terms.
+const readAheadTimeout = 30 * time.Second
+
+// Chunk returns chunk i decrypted (the caller's bytes) and starts reading
+// chunk i+1 ahead. A read-ahead of another chunk (after a seek) is
+// dropped.
 func (t *track) Chunk(ctx context.Context, i int) ([]byte, error) {
-	b, err := t.f.Chunk(ctx, t.m, i)
+	t.mu.Lock()
+	p := t.ahead
+	if p != nil && p.i != i {
+		p = nil
+	}
+	t.ahead = nil
+	if next := i + 1; next < len(t.m.Chunks) && t.ctx.Err() == nil {
+		q := &pending{i: next, done: make(chan struct{})}
+		t.ahead = q
+		go func() {
+			defer close(q.done)
+			rctx, cancel := context.WithTimeout(t.ctx, readAheadTimeout)
+			defer cancel()
+			q.b, q.err = t.f.Chunk(rctx, t.m, next)
+		}()
+	}
+	t.mu.Unlock()
+	var (
+		b   []byte
+		err error
+	)
+	if p != nil {
+		select {
+		case <-p.done:
+			b, err = p.b, p.err
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	if p == nil || err != nil {
+		b, err = t.f.Chunk(ctx, t.m, i)
+	}
 	if err != nil {
 		return nil, classify(err)
 	}
@@ -81,7 +146,11 @@ func (t *track) Chunk(ctx context.Context, i int) ([]byte, error) {
 	return b, nil
 }
 
-func (t *track) Close() error { return nil }
+// Close cancels the read-ahead.
+func (t *track) Close() error {
+	t.cancel()
+	return nil
+}
 
 // classify marks failures retrying cannot fix with player.ErrUnplayable,
 // as package core does; connectivity failures stay stalls.

@@ -277,27 +277,168 @@
     }
   });
 
-  $("find").addEventListener("submit", async (e) => {
-    e.preventDefault();
+  // Search as you type (GET /v1/search, all four kinds): a query 150 ms
+  // after the last keystroke, the newest answer wins. Every catalog or
+  // user string goes in as text; a highlight range is a <mark> around a
+  // text node. ↓/↑ move between results, Escape goes back to the box,
+  // Enter in the box opens or plays the top result. The engine has no
+  // search of its own: offline, the page says search needs the relay.
+  const TYPES = "track,album,artist,playlist";
+  const DEBOUNCE_MS = 150;
+  const utf8 = new TextEncoder(), text8 = new TextDecoder();
+  let searchGen = 0, shownQuery = null, debounce = 0;
+  // marked returns text with the UTF-8 byte ranges [start, end) of hs
+  // wrapped in <mark> (ranges are clamped, widened to whole characters
+  // and merged; a malformed one is ignored).
+  function marked(str, hs) {
+    const b = utf8.encode(str);
+    const cont = (i) => i < b.length && (b[i] & 0xc0) === 0x80;
+    const rs = [];
+    for (const h of hs) {
+      let a = Math.max(0, Math.min(b.length, Number(h.start) | 0)), z = Math.max(0, Math.min(b.length, Number(h.end) | 0));
+      while (a > 0 && cont(a)) a--;
+      while (cont(z)) z++;
+      if (a < z) rs.push([a, z]);
+    }
+    rs.sort((x, y) => x[0] - y[0]);
+    const frag = document.createDocumentFragment();
+    let at = 0;
+    for (const [a, z] of rs) {
+      if (z <= at) continue;
+      const from = Math.max(a, at);
+      if (from > at) frag.append(text8.decode(b.subarray(at, from)));
+      frag.append(Object.assign(document.createElement("mark"), { textContent: text8.decode(b.subarray(from, z)) }));
+      at = z;
+    }
+    if (at < b.length) frag.append(text8.decode(b.subarray(at)));
+    return frag;
+  }
+  const hits = (r, field, index = 0) => (r.highlights || []).filter((h) => h.field === field && (h.index || 0) === index);
+  function resultButton(r) {
+    const b = Object.assign(document.createElement("button"), { type: "button", className: "hit" });
+    b.append(marked(String(r.title || ""), hits(r, "title")));
+    const artists = Array.isArray(r.artists) ? r.artists : [];
+    artists.forEach((a, i) => b.append(i ? ", " : " — ", marked(String(a), hits(r, "artists", i))));
+    if (r.kind === "track" && r.album) b.append(" · ", marked(String(r.album), hits(r, "album")));
+    b.append(` (${r.kind})`);
+    return b;
+  }
+  async function openResult(r) {
+    if (r.kind === "track") return s.playTracks([r.audio_id], 0, "track", r.audio_id);
+    if (r.kind === "album") return showAlbum(r.id);
+    if (r.kind === "artist") return showArtist(r.id);
+    if (r.kind === "playlist") {
+      await playlists();
+      return showPlaylist(r.id, true);
+    }
+  }
+  function drawResults(q, res) {
     const ul = $("results");
-    ul.replaceChildren();
-    try {
-      const res = await s.search($("q").value);
-      for (const r of res.results || []) {
-        const li = document.createElement("li");
-        const b = document.createElement("button");
-        b.type = "button";
-        b.textContent = `${r.title}${r.artists ? " — " + r.artists.join(", ") : ""} (${r.kind})`;
-        b.addEventListener("click", () => r.kind === "album" ? showAlbum(r.id) : s.playTracks([r.id], 0, "track", r.id));
-        li.append(b);
-        if (r.kind === "track") li.append(" ", button("Add", `Add ${r.title} to the open playlist`, () => addTrack(r.id, r.title)));
-        ul.append(li);
+    const items = (res.results || []).map((r) => {
+      const li = document.createElement("li");
+      li.dataset.kind = r.kind;
+      li.dataset.id = r.id;
+      const b = resultButton(r);
+      if (r.kind === "track" && !r.audio_id) {
+        b.disabled = true;
+        b.append(" — no audio yet");
       }
-      if (!ul.children.length) ul.append(Object.assign(document.createElement("li"), { textContent: "No results" }));
+      b.addEventListener("click", () => openResult(r).catch((err) => say("results-msg", String(err.message || err))));
+      li.append(b);
+      if (r.kind === "track" && r.audio_id) li.append(" ", button("Add", `Add ${r.title} to the open playlist`, () => addTrack(r.audio_id, r.title)));
+      return li;
+    });
+    ul.replaceChildren(...items);
+    ul.dataset.query = q; // the text these results answer
+    shownQuery = q;
+    if (!items.length) ul.append(Object.assign(document.createElement("li"), { textContent: "No results" }));
+    const n = items.length, total = Number(res.total) || n;
+    say("results-msg", n ? `${total} result${total === 1 ? "" : "s"}${total > n ? `, the first ${n} shown` : ""}; top: ${items[0].firstChild.textContent}.` : `No results for “${q}”.`);
+  }
+  function searchFailed(err) {
+    const msg = String(err.message || err);
+    $("results").replaceChildren();
+    delete $("results").dataset.query;
+    shownQuery = null;
+    say("results-msg", !navigator.onLine || /every origin is unreachable/.test(msg) ? "Offline: search needs the relay." : msg);
+  }
+  // runSearch searches now; it resolves true when its answer is the one
+  // shown (no newer query overtook it).
+  async function runSearch() {
+    clearTimeout(debounce);
+    const q = $("q").value.trim();
+    const gen = ++searchGen;
+    if (!q) {
+      $("results").replaceChildren();
+      delete $("results").dataset.query;
+      shownQuery = null;
+      say("results-msg", "");
+      return false;
+    }
+    if (!navigator.onLine) {
+      searchFailed(new Error("offline"));
+      return false;
+    }
+    try {
+      const res = await s.search(q, { types: TYPES });
+      if (gen !== searchGen) return false;
+      drawResults(q, res);
+      return true;
     } catch (err) {
-      ul.append(Object.assign(document.createElement("li"), { textContent: String(err.message || err) }));
+      if (gen === searchGen) searchFailed(err);
+      return false;
+    }
+  }
+  const hitButtons = () => [...$("results").querySelectorAll("button.hit")];
+  $("q").addEventListener("input", () => {
+    clearTimeout(debounce);
+    debounce = setTimeout(runSearch, DEBOUNCE_MS);
+  });
+  $("q").addEventListener("keydown", async (e) => {
+    if (e.key === "ArrowDown") {
+      const first = hitButtons()[0];
+      if (first) { e.preventDefault(); first.focus(); }
+    } else if (e.key === "Escape") {
+      $("q").value = "";
+      runSearch();
+    } else if (e.key === "Enter") {
+      e.preventDefault();
+      if (shownQuery !== $("q").value.trim() && !(await runSearch())) return;
+      const first = hitButtons().find((b) => !b.disabled);
+      if (first) first.click();
     }
   });
+  $("results").addEventListener("keydown", (e) => {
+    const bs = hitButtons();
+    const i = bs.indexOf(document.activeElement);
+    if (e.key === "Escape") { e.preventDefault(); $("q").focus(); return; }
+    if (i < 0 || (e.key !== "ArrowDown" && e.key !== "ArrowUp")) return;
+    e.preventDefault();
+    const j = e.key === "ArrowDown" ? Math.min(i + 1, bs.length - 1) : i - 1;
+    (j < 0 ? $("q") : bs[j]).focus();
+  });
+  $("find").addEventListener("submit", (e) => {
+    e.preventDefault();
+    // Results already shown for this text are not drawn again (a
+    // redraw would replace the buttons under the pointer).
+    if (shownQuery === $("q").value.trim()) clearTimeout(debounce);
+    else runSearch();
+  });
+
+  async function showArtist(id) {
+    const a = await s.get("/v1/artists/" + encodeURIComponent(id));
+    $("artist").hidden = false;
+    $("artist").dataset.id = id;
+    $("artist-title").textContent = (a.artist && a.artist.name) || id;
+    const albums = (a.albums || []).map((al) => {
+      const li = document.createElement("li");
+      li.append(button(al.title, `Open album ${al.title}`, () => showAlbum(al.id)));
+      return li;
+    });
+    $("artist-albums").replaceChildren(...albums);
+    if (!albums.length) $("artist-albums").append(Object.assign(document.createElement("li"), { textContent: "No albums" }));
+    $("artist-title").focus();
+  }
 
   async function showAlbum(id) {
     const a = await s.album(id);

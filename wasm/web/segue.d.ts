@@ -34,6 +34,44 @@ export interface PlayEvent {
   [field: string]: unknown;
 }
 
+/** Options of Session.search (the relay's limits: limit 1–50, offset 0–1000). */
+export interface SearchOptions {
+  /** Comma-separated kinds: track, album, artist, playlist (default all four). */
+  types?: string;
+  /** Results per page (default 20). */
+  limit?: number;
+  offset?: number;
+}
+
+/** A matched range of a result's field: UTF-8 byte offsets [start, end) into title, album or artists[index]. */
+export interface SearchHighlight {
+  field: "title" | "artists" | "album";
+  index?: number;
+  start: number;
+  end: number;
+}
+
+/** One search hit. Playlists are public ones and the caller's own. */
+export interface SearchResult {
+  kind: "track" | "album" | "artist" | "playlist";
+  id: string;
+  title: string;
+  artists?: string[];
+  album?: string;
+  /** The catalog track that plays a track result; absent while an imported track has no audio. */
+  audio_id?: string;
+  highlights: SearchHighlight[];
+}
+
+/** The body of GET /v1/search. */
+export interface SearchResponse {
+  query: string;
+  total: number;
+  offset: number;
+  limit: number;
+  results: SearchResult[];
+}
+
 export interface OpenOptions {
   /** Initial tier (default "high"). */
   tier?: Tier;
@@ -102,6 +140,8 @@ export interface OutputStats {
   played: number;
   /** Silent frames the worklet had to insert between frames of audio. */
   underruns: number;
+  /** The first 32 underruns: [frames played before it, silent frames inserted, the context's frame then]. */
+  gaps: [number, number, number][];
 }
 
 /** What a share link plays (GET /s/{token}/preview). */
@@ -129,17 +169,21 @@ export interface Session {
   token(): Promise<string>;
   /** Authenticated GET of a catalog route (/v1/search?…, /v1/albums/…, /v1/tracks/…, /v1/artists/…, /v1/me). */
   get(path: string): Promise<unknown>;
-  search(query: string): Promise<{ total: number; results: { kind: string; id: string; title: string; artists?: string[]; album?: string }[] }>;
+  /** Catalog search (GET /v1/search): typo-tolerant, the last word a prefix. */
+  search(query: string, options?: SearchOptions): Promise<SearchResponse>;
   album(id: string): Promise<{ album: { id: string; title: string }; tracks: { id: string; title: string }[] }>;
   /** Plays album id from track index start, at output frame frame of that track (sample-exact). */
   playAlbum(id: string, start?: number, frame?: number): Promise<void>;
-  playTracks(ids: string[], start?: number, contextKind?: string, contextId?: string): Promise<void>;
+  /** Plays tracks by id (each with its own gain) from index start; frame: the output frame of
+   * track start to begin at, sample-exactly (default 0). */
+  playTracks(ids: string[], start?: number, contextKind?: string, contextId?: string, frame?: number): Promise<void>;
   /**
    * Plays the item of a share link (token = the last element of /s/{token}):
    * the whole item when signed in; otherwise each track's preview (the first
    * share.preview_ms of it), served without an account. preview tells which.
    */
   playShare(token: string): Promise<{ share: SharePreview; preview: boolean }>;
+  /** Pauses: the output falls silent at once (the buffered audio is kept for resume) and the status turns "paused". */
   pause(): Promise<void>;
   resume(): Promise<void>;
   next(): Promise<void>;

@@ -252,10 +252,14 @@
       login: (u, p) => b.login(u, p),
       token: () => b.token(),
       get: async (path) => JSON.parse(await b.get(path)),
-      search: async (q) => JSON.parse(await b.get("/v1/search?q=" + encodeURIComponent(q))),
+      search: async (q, o = {}) => {
+        const p = new URLSearchParams({ q });
+        for (const k of ["types", "limit", "offset"]) if (o[k] !== undefined) p.set(k, String(o[k]));
+        return JSON.parse(await b.get("/v1/search?" + p));
+      },
       album: async (id) => JSON.parse(await b.get("/v1/albums/" + encodeURIComponent(id))),
       playAlbum: jump((id, start = 0, frame = 0) => { wake(); return b.playAlbum(id, start, frame); }),
-      playTracks: jump((ids, start = 0, kind = "", id = "") => { wake(); return b.playTracks(ids, start, kind, id); }),
+      playTracks: jump((ids, start = 0, kind = "", id = "", frame = 0) => { wake(); return b.playTracks(ids, start, kind, id, frame); }),
       playShare: jump(async (token) => { wake(); return JSON.parse(await b.playShare(token)); }),
       pause: () => { out.hold(true); return b.pause(); },
       resume: () => { wake(); out.hold(false); return b.resume(); },

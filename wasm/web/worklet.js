@@ -28,6 +28,7 @@ class SegueOut extends AudioWorkletProcessor {
     this.started = false; // a frame of audio was played
     this.silence = 0; // silent frames since the last audio frame
     this.underruns = 0; // silent frames between audio frames
+    this.gaps = []; // [frames played before it, silent frames] per underrun (the first 32)
     this.played = 0;
     this.capture = o.capture ? [] : null;
     this.held = false; // paused: play silence, keep the buffered audio
@@ -56,7 +57,7 @@ class SegueOut extends AudioWorkletProcessor {
         this.priming = true; this.primeSeen = -1; this.primeStill = 0;
         break;
       case "stats":
-        this.port.postMessage({ type: "stats", id: m.id, played: this.played, underruns: this.underruns });
+        this.port.postMessage({ type: "stats", id: m.id, played: this.played, underruns: this.underruns, gaps: this.gaps });
         break;
       case "dump": {
         const n = this.capture ? this.capture.reduce((a, b) => a + b.length, 0) : 0;
@@ -64,8 +65,8 @@ class SegueOut extends AudioWorkletProcessor {
         let off = 0;
         for (const b of this.capture || []) { out.set(b, off); off += b.length; }
         if (this.capture) this.capture = [];
-        this.port.postMessage({ type: "dump", id: m.id, data: out, underruns: this.underruns, played: this.played }, [out.buffer]);
-        this.underruns = 0; this.played = 0;
+        this.port.postMessage({ type: "dump", id: m.id, data: out, underruns: this.underruns, played: this.played, gaps: this.gaps }, [out.buffer]);
+        this.underruns = 0; this.played = 0; this.gaps = [];
         break;
       }
     }
@@ -140,7 +141,10 @@ class SegueOut extends AudioWorkletProcessor {
     const got = this.take(outs, 0, n);
     for (let c = 0; c < outs.length; c++) outs[c].fill(0, got);
     if (got > 0) {
-      if (this.started) this.underruns += this.silence;
+      if (this.started && this.silence > 0) {
+        this.underruns += this.silence;
+        if (this.gaps.length < 32) this.gaps.push([this.played, this.silence, currentFrame]);
+      }
       this.started = true; this.silence = 0; this.played += got;
     }
     this.silence += n - got;

@@ -179,7 +179,7 @@ func bridge(e *engine.Engine, p *player.Player, dlReady chan error) js.Value {
 		}),
 		"playTracks": fn(func(ctx context.Context, a []js.Value) (any, error) {
 			if len(a) == 0 || a[0].Type() != js.TypeObject {
-				return nil, errors.New("segue: playTracks(ids[, start, context])")
+				return nil, errors.New("segue: playTracks(ids[, start, contextKind, contextId, frame])")
 			}
 			ids := make([]model.TrackID, a[0].Length())
 			for i := range ids {
@@ -189,7 +189,7 @@ func bridge(e *engine.Engine, p *player.Player, dlReady chan error) js.Value {
 			if k := str(a, 2); k != "" {
 				c = model.PlayContext{Kind: k, ID: str(a, 3)}
 			}
-			return none(e.PlayTracks(ctx, c, ids, int(num(a, 1))))
+			return none(e.PlayTracksFrom(ctx, c, ids, int(num(a, 1)), int64(num(a, 4))))
 		}),
 		"playShare": fn(func(ctx context.Context, a []js.Value) (any, error) {
 			sp, preview, err := e.PlayShare(ctx, str(a, 0))
