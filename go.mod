@@ -36,7 +36,7 @@ require github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 //
 
 require golang.org/x/image v0.48.0 // server/social share cards (fonts, PNG)
 
-require github.com/chromedp/cdproto v0.159.0 // indirect
+require github.com/chromedp/cdproto v0.159.0
 
 require (
 	github.com/antithesishq/antithesis-sdk-go v0.8.0-default-no-op // indirect
