@@ -147,12 +147,17 @@ func TypoBudget(n int) int {
 	}
 }
 
+// PairTypoBudget returns how many typos two adjacent query words written
+// together (n folded runes in all) may have: one fewer than a single word
+// of that length, as Meilisearch does for its 2-grams ("day tripper" may
+// find "Daytriper", not a word two typos away from the concatenation).
+func PairTypoBudget(n int) int { return max(TypoBudget(n)-1, 0) }
+
 // WordTypos reports whether the folded query word w matches the folded
-// word term within w's typo budget (as a prefix of term when prefix is
+// word term within budget typos (as a prefix of term when prefix is
 // set), and with how many typos. An index uses it to order candidate
 // terms.
-func WordTypos(w []rune, term []rune, prefix bool) (int, bool) {
-	budget := TypoBudget(len(w))
+func WordTypos(w []rune, term []rune, budget int, prefix bool) (int, bool) {
 	d, _ := distance(w, term, budget, prefix)
 	return d, d <= budget
 }

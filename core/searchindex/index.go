@@ -603,11 +603,10 @@ func (ix *Index) automaton(word string, budget int, prefix bool) (vellum.Automat
 	return dfa, nil
 }
 
-// matchTerms calls fn with each dictionary term within word's typo budget.
-// The caller holds mu.
-func (ix *Index) matchTerms(word []rune, prefix bool, fn func(term string)) error {
+// matchTerms calls fn with each dictionary term within budget typos of
+// word. The caller holds mu.
+func (ix *Index) matchTerms(word []rune, budget int, prefix bool, fn func(term string)) error {
 	w := string(word)
-	budget := search.TypoBudget(len(word))
 	aut, err := ix.automaton(w, budget, prefix)
 	if err != nil {
 		return err
@@ -710,6 +709,7 @@ func (ix *Index) release(sc *scratch) {
 // termsKey identifies a query word's matching terms.
 type termsKey struct {
 	word   string
+	budget int
 	prefix bool
 }
 
@@ -720,11 +720,11 @@ type cachedTerms struct {
 	terms []termTypos
 }
 
-// wordTerms returns the dictionary terms within word's typo budget (as
+// wordTerms returns the dictionary terms within budget typos of word (as
 // a prefix when prefix is set), the exact term first, then by typos. The
 // returned slice is shared (read only). The caller holds mu.
-func (ix *Index) wordTerms(word []rune, prefix bool) ([]termTypos, error) {
-	key := termsKey{string(word), prefix}
+func (ix *Index) wordTerms(word []rune, budget int, prefix bool) ([]termTypos, error) {
+	key := termsKey{string(word), budget, prefix}
 	gen := ix.gen.Load()
 	if ix.termCache != nil {
 		if c, ok := ix.termCache.GetIfPresent(key); ok && c.gen == gen {
@@ -732,8 +732,8 @@ func (ix *Index) wordTerms(word []rune, prefix bool) ([]termTypos, error) {
 		}
 	}
 	var terms []termTypos
-	err := ix.matchTerms(word, prefix, func(t string) {
-		typos, _ := search.WordTypos(word, []rune(t), prefix)
+	err := ix.matchTerms(word, budget, prefix, func(t string) {
+		typos, _ := search.WordTypos(word, []rune(t), budget, prefix)
 		terms = append(terms, termTypos{t, typos, t == key.word})
 	})
 	if err != nil {
@@ -756,14 +756,19 @@ func (ix *Index) wordTerms(word []rune, prefix bool) ([]termTypos, error) {
 
 // collect marks the slots having a term within word's typo budget with
 // bitsSet, adding the fewest typos of the word (and that term's
-// attribute) to each slot once. A term counts as exact only for a single
-// query word (bitsSet of one bit).
+// attribute) to each slot once. A single query word (bitsSet of one bit)
+// has search.TypoBudget, two written together search.PairTypoBudget; a
+// term counts as exact only for a single query word.
 func (ix *Index) collect(sc *scratch, word []rune, prefix bool, bitsSet uint32) error {
-	terms, err := ix.wordTerms(word, prefix)
+	words := uint8(bits.OnesCount32(bitsSet))
+	budget := search.TypoBudget(len(word))
+	if words > 1 {
+		budget = search.PairTypoBudget(len(word))
+	}
+	terms, err := ix.wordTerms(word, budget, prefix)
 	if err != nil {
 		return err
 	}
-	words := uint8(bits.OnesCount32(bitsSet))
 	single := words == 1
 	for _, tt := range terms {
 		exact := single && tt.exact

@@ -104,7 +104,7 @@ func mixedQueries(r *rand.Rand, entries []Entry, n int) []string {
 	return out
 }
 
-func setup(b *testing.B) *benchSet {
+func setup(b testing.TB) *benchSet {
 	benchOnce.Do(func() {
 		n := 100_000
 		if s := os.Getenv("SEGUE_SEARCH_BENCH_TRACKS"); s != "" {
