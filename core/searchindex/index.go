@@ -97,6 +97,9 @@ func (e Entry) Encode() ([]byte, error) {
 // Errors of the index.
 var (
 	ErrInvalidEntry = errors.New("search: invalid entry")
+	// ErrIndexFull is returned when an index would hold more than
+	// MaxEntries slots; reopening it compacts the slots.
+	ErrIndexFull = errors.New("search: index full")
 )
 
 // Options configures an Index. Start from DefaultOptions.
@@ -139,31 +142,42 @@ var entryPrefix = store.Prefix("search", "entry")
 // entryDec decodes stored entries within bounds.
 var entryDec = cborx.Limits{MaxArrayElements: 1024, MaxMapPairs: 16, MaxNestedLevels: 4}.DecMode()
 
+// slot is one indexed entry; its search.Document is made from the entry
+// when it is ranked (Entry.Document), not kept.
 type slot struct {
 	entry Entry
-	doc   search.Document
 	alive bool
 }
 
-// kindBit is the bit of k in a kind mask.
-func kindBit(k Kind) uint8 {
+// kindIndex is the number of k in postings and kind masks: track 0,
+// album 1, artist 2, playlist 3.
+func kindIndex(k Kind) uint32 {
 	switch k {
 	case KindTrack:
-		return 1
+		return 0
 	case KindAlbum:
-		return 2
+		return 1
 	case KindArtist:
-		return 4
+		return 2
 	default:
-		return 8
+		return 3
 	}
 }
 
-// Postings hold slot<<2 | attribute: the best (lowest) Attribute the term
-// has in the slot's document. Slots are below 1<<30.
+// kindBit is the bit of k in a kind mask.
+func kindBit(k Kind) uint8 { return 1 << kindIndex(k) }
+
+// Postings hold slot<<4 | kind<<2 | attribute: the entry's kindIndex and
+// the best (lowest) Attribute the term has in the slot's document, so a
+// query filters kinds and weighs attributes without reading the slot.
 const (
-	attrBits = 2
-	attrMask = 1<<attrBits - 1
+	attrBits  = 2
+	attrMask  = 1<<attrBits - 1
+	kindShift = attrBits
+	slotShift = attrBits + 2
+	// MaxEntries is the most entries one index holds over its lifetime
+	// (slots are not reused until the index is reopened).
+	MaxEntries = 1 << (32 - slotShift)
 )
 
 // Index is a persisted, incrementally updated search index. It is safe for
@@ -174,16 +188,18 @@ type Index struct {
 
 	mu    sync.RWMutex
 	slots []slot
-	// kinds (kindBit of the entry, 0 when the slot is dead) and pops
-	// (popularity) are what ranking reads of every candidate, kept apart
-	// from the slots so that scan stays in cache.
-	kinds    []uint8
+	// dead has bit n set when slot n is dead (a bit set, so that the
+	// check of every posting stays in cache); pops (popularity) is what
+	// the pre-rank reads of a candidate, kept apart from the slots.
+	dead     []uint64
 	pops     []float64
 	byKey    map[string]uint32
 	postings map[string][]uint32
 	fst      *vellum.FST
 	fresh    map[string]struct{}
-	dead     int
+	// nDead counts the slots that died since the postings were last
+	// filtered (rebuild).
+	nDead int
 
 	lev [3]*levenshtein.LevenshteinAutomatonBuilder
 
@@ -302,6 +318,9 @@ func (ix *Index) Upsert(ctx context.Context, entries ...Entry) error {
 	}
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
+	if len(ix.slots)+len(entries) > MaxEntries {
+		return fmt.Errorf("%w: %d slots", ErrIndexFull, len(ix.slots))
+	}
 	for _, e := range entries {
 		ix.remove(e.Key())
 		ix.add(e)
@@ -316,6 +335,10 @@ func (ix *Index) Apply(entries []Entry) error {
 	for len(entries) > 0 {
 		n := min(len(entries), applyBatch)
 		ix.mu.Lock()
+		if len(ix.slots)+n > MaxEntries {
+			ix.mu.Unlock()
+			return fmt.Errorf("%w: %d slots", ErrIndexFull, len(ix.slots))
+		}
 		for _, e := range entries[:n] {
 			ix.remove(e.Key())
 			ix.add(e)
@@ -434,19 +457,18 @@ func terms(d search.Document) []termAttr {
 	return slices.CompactFunc(out, func(a, b termAttr) bool { return a.term == b.term })
 }
 
-// add indexes e in a new slot; the caller holds mu (or owns ix).
+// add indexes e in a new slot; the caller holds mu (or owns ix) and has
+// checked MaxEntries.
 func (ix *Index) add(e Entry) {
-	doc := e.Document()
-	ix.addPrepared(e, doc, terms(doc))
+	ix.addPrepared(e, terms(e.Document()))
 }
 
 // loadBatch is how many stored entries OpenIndex prepares at once.
 const loadBatch = 8192
 
-// prepared is a decoded entry with its document and terms.
+// prepared is a decoded entry with its terms.
 type prepared struct {
 	e     Entry
-	doc   search.Document
 	terms []termAttr
 	err   error
 }
@@ -465,36 +487,41 @@ func (ix *Index) load(values [][]byte) error {
 					p.err = fmt.Errorf("search: decode entry: %w", err)
 					continue
 				}
-				p.doc = p.e.Document()
-				p.terms = terms(p.doc)
+				p.terms = terms(p.e.Document())
 			}
 		})
 	}
 	wg.Wait()
+	if len(ix.slots)+len(out) > MaxEntries {
+		return fmt.Errorf("%w: %d slots", ErrIndexFull, len(ix.slots))
+	}
 	for _, p := range out {
 		if p.err != nil {
 			return p.err
 		}
-		ix.addPrepared(p.e, p.doc, p.terms)
+		ix.addPrepared(p.e, p.terms)
 	}
 	return nil
 }
 
-// addPrepared indexes e, whose document is doc with terms ts, in a new
-// slot; the caller holds mu (or owns ix).
-func (ix *Index) addPrepared(e Entry, doc search.Document, ts []termAttr) {
+// addPrepared indexes e, whose terms are ts, in a new slot; the caller
+// holds mu (or owns ix) and has checked MaxEntries.
+func (ix *Index) addPrepared(e Entry, ts []termAttr) {
 	n := uint32(len(ix.slots))
-	ix.slots = append(ix.slots, slot{entry: e, doc: doc, alive: true})
-	ix.kinds = append(ix.kinds, kindBit(e.Kind))
+	ix.slots = append(ix.slots, slot{entry: e, alive: true})
+	if int(n>>6) >= len(ix.dead) {
+		ix.dead = append(ix.dead, 0)
+	}
 	ix.pops = append(ix.pops, e.Popularity)
 	ix.byKey[e.Key()] = n
+	kind := kindIndex(e.Kind) << kindShift
 	for _, t := range ts {
 		p, ok := ix.postings[t.term]
 		if !ok {
 			ix.fresh[t.term] = struct{}{}
 			ix.gen.Add(1)
 		}
-		ix.postings[t.term] = append(p, n<<attrBits|uint32(min(t.attr, attrMask)))
+		ix.postings[t.term] = append(p, n<<slotShift|kind|uint32(min(t.attr, attrMask)))
 	}
 }
 
@@ -506,9 +533,8 @@ func (ix *Index) remove(key string) {
 	}
 	delete(ix.byKey, key)
 	ix.slots[n].alive = false
-	ix.slots[n].doc = search.Document{}
-	ix.kinds[n] = 0
-	ix.dead++
+	ix.dead[n>>6] |= 1 << (n & 63)
+	ix.nDead++
 }
 
 // maybeRebuild rebuilds the FST when too many terms are fresh or half
@@ -517,7 +543,7 @@ func (ix *Index) remove(key string) {
 // batches rebuilds the FST a logarithmic number of times, not once per
 // batch.
 func (ix *Index) maybeRebuild() error {
-	if len(ix.fresh) <= max(ix.opts.freshLimit, len(ix.postings)/16) && ix.dead <= len(ix.slots)/2 {
+	if len(ix.fresh) <= max(ix.opts.freshLimit, len(ix.postings)/16) && ix.nDead <= len(ix.slots)/2 {
 		return nil
 	}
 	return ix.rebuild()
@@ -528,8 +554,8 @@ func (ix *Index) maybeRebuild() error {
 func (ix *Index) rebuild() error {
 	keys := make([]string, 0, len(ix.postings))
 	for t, p := range ix.postings {
-		if ix.dead > 0 {
-			p = slices.DeleteFunc(p, func(v uint32) bool { return !ix.slots[v>>attrBits].alive })
+		if ix.nDead > 0 {
+			p = slices.DeleteFunc(p, func(v uint32) bool { return !ix.slots[v>>slotShift].alive })
 			if len(p) == 0 {
 				delete(ix.postings, t)
 				ix.gen.Add(1)
@@ -559,6 +585,7 @@ func (ix *Index) rebuild() error {
 	}
 	ix.fst = f
 	clear(ix.fresh)
+	ix.nDead = 0
 	return nil
 }
 
@@ -651,18 +678,32 @@ func (ix *Index) matchTerms(word []rune, budget int, prefix bool, fn func(term s
 	return nil
 }
 
-// scratch holds per-query candidate state indexed by slot: mask has bit i
-// set when the slot has a term matching query word i, typos sums the
-// fewest typos of each matched word, attr the attribute of each matched
-// word's best term, exact counts the words matched exactly; touched lists
-// the slots set.
+// slotState is one slot's per-query candidate state, valid only when
+// epoch is the scratch's: mask has bit i set when the slot has a term
+// matching query word i, typos sums the fewest typos of each matched
+// word, attr the attribute of each matched word's best term, exact counts
+// the words matched exactly. Eight bytes, so a posting touches one.
+type slotState struct {
+	epoch uint16
+	mask  uint16
+	typos uint8
+	attr  uint8
+	exact uint8
+	_     uint8
+}
+
+// scratch holds per-query candidate state indexed by slot; touched lists
+// the slots of this query's epoch (the slots matching a word, of a
+// requested kind, alive and visible). Bumping the epoch clears the state
+// without writing it; it is cleared for real when the epoch wraps.
 type scratch struct {
-	mask    []uint32
-	typos   []uint8
-	attr    []uint8
-	exact   []uint8
+	st      []slotState
+	epoch   uint16
 	touched []uint32
 	heap    []cand
+	// keys holds each touched slot's (words, typos) bucket, in touched's
+	// order (Search).
+	keys []uint16
 }
 
 type termTypos struct {
@@ -676,8 +717,8 @@ type termTypos struct {
 // allocate and clear arrays of a million slots again.
 var scratchPool = make(chan *scratch, 16)
 
-// scratch returns a cleared scratch sized for the slots; the caller holds
-// mu.
+// scratch returns a scratch of a new epoch sized for the slots; the
+// caller holds mu.
 func (ix *Index) scratch() *scratch {
 	var sc *scratch
 	select {
@@ -685,21 +726,20 @@ func (ix *Index) scratch() *scratch {
 	default:
 		sc = &scratch{}
 	}
-	if len(sc.mask) < len(ix.slots) {
-		n := len(ix.slots) + len(ix.slots)/8
-		sc.mask = make([]uint32, n)
-		sc.typos = make([]uint8, n)
-		sc.attr = make([]uint8, n)
-		sc.exact = make([]uint8, n)
+	if len(sc.st) < len(ix.slots) {
+		sc.st = make([]slotState, len(ix.slots)+len(ix.slots)/8)
+		sc.epoch = 0
+	}
+	sc.epoch++
+	if sc.epoch == 0 {
+		clear(sc.st)
+		sc.epoch = 1
 	}
 	return sc
 }
 
 func (ix *Index) release(sc *scratch) {
-	for _, n := range sc.touched {
-		sc.mask[n], sc.typos[n], sc.attr[n], sc.exact[n] = 0, 0, 0, 0
-	}
-	sc.touched, sc.heap = sc.touched[:0], sc.heap[:0]
+	sc.touched, sc.heap, sc.keys = sc.touched[:0], sc.heap[:0], sc.keys[:0]
 	select {
 	case scratchPool <- sc:
 	default:
@@ -754,13 +794,21 @@ func (ix *Index) wordTerms(word []rune, budget int, prefix bool) ([]termTypos, e
 	return terms, nil
 }
 
+// filter is what a query lets through: the kinds (a kindBit mask) and,
+// with a viewer, only the playlists public or the viewer's.
+type filter struct {
+	kinds  uint8
+	viewer string
+}
+
 // collect marks the slots having a term within word's typo budget with
 // bitsSet, adding the fewest typos of the word (and that term's
-// attribute) to each slot once. A single query word (bitsSet of one bit)
-// has search.TypoBudget, two written together search.PairTypoBudget; a
-// term counts as exact only for a single query word.
-func (ix *Index) collect(sc *scratch, word []rune, prefix bool, bitsSet uint32) error {
-	words := uint8(bits.OnesCount32(bitsSet))
+// attribute) to each slot once; dead slots and those f refuses are
+// skipped. A single query word (bitsSet of one bit) has
+// search.TypoBudget, two written together search.PairTypoBudget; a term
+// counts as exact only for a single query word.
+func (ix *Index) collect(sc *scratch, f filter, word []rune, prefix bool, bitsSet uint16) error {
+	words := uint8(bits.OnesCount16(bitsSet))
 	budget := search.TypoBudget(len(word))
 	if words > 1 {
 		budget = search.PairTypoBudget(len(word))
@@ -770,26 +818,46 @@ func (ix *Index) collect(sc *scratch, word []rune, prefix bool, bitsSet uint32) 
 		return err
 	}
 	single := words == 1
+	playlist := kindBit(KindPlaylist)
+	epoch := sc.epoch
 	for _, tt := range terms {
-		exact := single && tt.exact
+		exact := uint8(0)
+		if single && tt.exact {
+			exact = 1
+		}
+		typos := uint8(min(tt.typos, 255))
 		for _, v := range ix.postings[tt.term] {
-			n := v >> attrBits
-			m := sc.mask[n]
-			if m&bitsSet != 0 {
+			kb := uint8(1) << (v >> kindShift & 3)
+			if kb&f.kinds == 0 {
 				continue
 			}
-			if m == 0 {
+			n := v >> slotShift
+			st := &sc.st[n]
+			if st.epoch != epoch {
+				if ix.dead[n>>6]&(1<<(n&63)) != 0 || kb == playlist && f.viewer != "" && !ix.visible(n, f.viewer) {
+					continue
+				}
+				*st = slotState{epoch: epoch}
 				sc.touched = append(sc.touched, n)
 			}
-			sc.mask[n] = m | bitsSet
-			sc.typos[n] = uint8(min(int(sc.typos[n])+tt.typos, 255))
-			sc.attr[n] = uint8(min(int(sc.attr[n])+int(v&attrMask)*int(words), 255))
-			if exact {
-				sc.exact[n]++
+			if st.mask&bitsSet != 0 {
+				continue
 			}
+			st.mask |= bitsSet
+			st.typos = satAdd(st.typos, typos)
+			st.attr = satAdd(st.attr, uint8(v&attrMask)*words)
+			st.exact += exact
 		}
 	}
 	return nil
+}
+
+// satAdd returns a+b, at most 255.
+func satAdd(a, b uint8) uint8 {
+	if s := a + b; s >= a {
+		return s
+	}
+	return 255
 }
 
 // cand is a candidate slot with what is known before matching.
@@ -943,6 +1011,7 @@ func (ix *Index) Search(req Request) ([]Hit, int, error) {
 	if kinds == 0 {
 		kinds = 0xff
 	}
+	f := filter{kinds: kinds, viewer: req.Viewer}
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
 	sc := ix.scratch()
@@ -950,52 +1019,56 @@ func (ix *Index) Search(req Request) ([]Hit, int, error) {
 	last := len(q.Words) - 1
 	for i, w := range q.Words {
 		prefix := q.LastIsPrefix && i == last || len(w.Runes) == search.MaxWordRunes
-		if err := ix.collect(sc, w.Runes, prefix, 1<<i); err != nil {
+		if err := ix.collect(sc, f, w.Runes, prefix, 1<<i); err != nil {
 			return nil, 0, err
 		}
 		if i < last {
 			cat := append(slices.Clone(w.Runes), q.Words[i+1].Runes...)
-			if err := ix.collect(sc, cat, q.LastIsPrefix && i+1 == last, 3<<i); err != nil {
+			if err := ix.collect(sc, f, cat, q.LastIsPrefix && i+1 == last, 3<<i); err != nil {
 				return nil, 0, err
 			}
 		}
 	}
+	// Every touched slot is of a requested kind, alive and visible.
+	total := len(sc.touched)
 	need := req.Offset + max(req.Limit, 1)
 	if req.Limit <= 0 {
 		need = ix.opts.maxCandidates
 	}
-	// Count the candidates per (words, typos) bucket, reading only the
-	// scratch, then rank only the buckets that can reach the page: the
-	// slot metadata (a cache miss each) is read for far fewer slots when
-	// many match some but not all query words.
+	// Count the candidates per (words, typos) bucket, noting each one's
+	// bucket in order (sequential writes), then pre-rank only the buckets
+	// that can reach the page: the slot state and popularity (a cache miss
+	// each) are read again for far fewer slots when many match some but
+	// not all query words.
 	var buckets [MaxWords + 1][maxTypoBucket + 1]int
-	for _, n := range sc.touched {
-		buckets[bits.OnesCount32(sc.mask[n])][min(sc.typos[n], maxTypoBucket)]++
+	sc.keys = slices.Grow(sc.keys[:0], len(sc.touched))[:len(sc.touched)]
+	for i, n := range sc.touched {
+		st := &sc.st[n]
+		w, t := bits.OnesCount16(st.mask), min(st.typos, maxTypoBucket)
+		buckets[w][t]++
+		sc.keys[i] = uint16(w)<<8 | uint16(t)
 	}
 	k := ix.ranked(need)
 	var hits []Hit
-	total := 0
 	for {
 		minWords, maxTypos := cutoff(&buckets, k)
+		limit := uint16(minWords)<<8 | uint16(maxTypos)
 		top := topK{h: sc.heap[:0], k: k}
-		total = 0
-		for _, n := range sc.touched {
-			w := uint8(bits.OnesCount32(sc.mask[n]))
-			if ix.kinds[n]&kinds == 0 || req.Viewer != "" && ix.kinds[n] == kindBit(KindPlaylist) && !ix.visible(n, req.Viewer) {
-				continue
-			}
-			total++
-			if int(w) < minWords || int(w) == minWords && int(min(sc.typos[n], maxTypoBucket)) > maxTypos {
+		for i, key := range sc.keys {
+			// Buckets order as their keys with the typos inverted.
+			if key>>8 < limit>>8 || key>>8 == limit>>8 && key&0xff > limit&0xff {
 				continue // cannot reach the page
 			}
-			top.offer(cand{n, w, sc.typos[n], sc.attr[n], sc.exact[n], ix.pops[n]})
+			n := sc.touched[i]
+			st := &sc.st[n]
+			top.offer(cand{n, uint8(key >> 8), st.typos, st.attr, st.exact, ix.pops[n]})
 		}
 		sc.heap = top.h
 		hits = hits[:0]
 		for _, c := range top.h {
-			s := &ix.slots[c.n]
-			if r, ok := search.Match(q, s.doc); ok {
-				hits = append(hits, Hit{Entry: s.entry, Result: r})
+			e := &ix.slots[c.n].entry
+			if r, ok := search.Match(q, e.Document()); ok {
+				hits = append(hits, Hit{Entry: *e, Result: r})
 			}
 		}
 		// A candidate the index found through a dictionary term may
