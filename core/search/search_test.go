@@ -359,7 +359,7 @@ func TestWordTypos(t *testing.T) {
 		{"metal", "metallica", true, 0, true},
 		{"metal", "metallica", false, 2, false},
 	} {
-		typos, ok := WordTypos([]rune(tc.w), []rune(tc.term), TypoBudget(len([]rune(tc.w))), tc.prefix)
+		typos, _, ok := WordTypos([]rune(tc.w), []rune(tc.term), TypoBudget(len([]rune(tc.w))), tc.prefix)
 		if ok != tc.ok || (ok && typos != tc.typos) {
 			t.Errorf("WordTypos(%q, %q, %v) = %d, %v; want %d, %v", tc.w, tc.term, tc.prefix, typos, ok, tc.typos, tc.ok)
 		}

@@ -170,9 +170,10 @@ func PairTypoBudget(n int) int { return max(TypoBudget(n)-1, 0) }
 
 // WordTypos reports whether the folded query word w matches the folded
 // word term within budget typos (as a prefix of term when prefix is
-// set), and with how many typos. An index uses it to order candidate
-// terms.
-func WordTypos(w []rune, term []rune, budget int, prefix bool) (int, bool) {
-	d, _ := distance(w, term, budget, prefix)
-	return d, d <= budget
+// set), with how many typos, and how many runes of term the match covers
+// (the closest prefix's length, len(term) without prefix). An index uses
+// it to order candidate terms.
+func WordTypos(w []rune, term []rune, budget int, prefix bool) (typos, n int, ok bool) {
+	d, n := distance(w, term, budget, prefix)
+	return d, n, d <= budget
 }

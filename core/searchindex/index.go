@@ -191,12 +191,13 @@ type Index struct {
 	// dead has bit n set when slot n is dead (a bit set, so that the
 	// check of every posting stays in cache); pops (popularity) is what
 	// the pre-rank reads of a candidate, kept apart from the slots.
-	dead     []uint64
-	pops     []float64
-	byKey    map[string]uint32
-	postings map[string][]uint32
-	fst      *vellum.FST
-	fresh    map[string]struct{}
+	dead  []uint64
+	pops  []float64
+	byKey map[string]uint32
+	// words holds the documents' folded words, pairs each two adjacent
+	// words written together (apart, so that a prefix query skips the
+	// pairs its words already cover).
+	words, pairs dict
 	// nDead counts the slots that died since the postings were last
 	// filtered (rebuild).
 	nDead int
@@ -212,7 +213,7 @@ type Index struct {
 // OpenIndex loads the entries stored in st and builds the index over them. The
 // index writes its entries to st; it does not close st.
 func OpenIndex(ctx context.Context, st store.Store, opts Options) (*Index, error) {
-	ix := &Index{opts: opts, st: st, byKey: map[string]uint32{}, postings: map[string][]uint32{}, fresh: map[string]struct{}{}}
+	ix := &Index{opts: opts, st: st, byKey: map[string]uint32{}, words: newDict(), pairs: newDict()}
 	if opts.termCache > 0 {
 		c, err := otter.New(&otter.Options[termsKey, cachedTerms]{
 			MaximumWeight: uint64(opts.termCache),
@@ -428,33 +429,52 @@ func (ix *Index) Len() int {
 }
 
 // termAttr is a dictionary term of a document with the best attribute it
-// occurs in.
+// occurs in; first is 0 for a word and, for a pair of words written
+// together, the fewest runes of its first word (at most 255).
 type termAttr struct {
-	term string
-	attr search.Attribute
+	term  string
+	attr  search.Attribute
+	first uint8
 }
 
 // terms returns the dictionary terms of a document: each folded word and
 // each pair of adjacent words written together (so "daytripper" finds "Day
-// Tripper"), each once with its best attribute.
+// Tripper"), each once with its best attribute, words first.
 func terms(d search.Document) []termAttr {
 	var out []termAttr
 	for _, f := range d.Fields {
 		toks := search.Tokenize(f.Text)
 		for i, t := range toks {
-			out = append(out, termAttr{t.String(), f.Attr})
+			out = append(out, termAttr{t.String(), f.Attr, 0})
 			if i+1 < len(toks) {
-				out = append(out, termAttr{t.String() + toks[i+1].String(), f.Attr})
+				out = append(out, termAttr{t.String() + toks[i+1].String(), f.Attr, uint8(min(len(t.Runes), 255))})
 			}
 		}
 	}
+	isPair := func(t termAttr) bool { return t.first != 0 }
 	slices.SortFunc(out, func(a, b termAttr) int {
+		if a, b := isPair(a), isPair(b); a != b {
+			if b {
+				return -1
+			}
+			return 1
+		}
 		if c := cmp.Compare(a.term, b.term); c != 0 {
 			return c
 		}
 		return cmp.Compare(a.attr, b.attr)
 	})
-	return slices.CompactFunc(out, func(a, b termAttr) bool { return a.term == b.term })
+	// Keep the best attribute (sorted first) and the shortest first word.
+	w := 0
+	for _, t := range out {
+		if w > 0 && out[w-1].term == t.term && isPair(out[w-1]) == isPair(t) {
+			out[w-1].first = min(out[w-1].first, t.first)
+			continue
+		}
+		out[w] = t
+		w++
+	}
+	return out[:w]
 }
 
 // add indexes e in a new slot; the caller holds mu (or owns ix) and has
@@ -516,13 +536,48 @@ func (ix *Index) addPrepared(e Entry, ts []termAttr) {
 	ix.byKey[e.Key()] = n
 	kind := kindIndex(e.Kind) << kindShift
 	for _, t := range ts {
-		p, ok := ix.postings[t.term]
-		if !ok {
-			ix.fresh[t.term] = struct{}{}
+		d := &ix.words
+		if t.first != 0 {
+			d = &ix.pairs
+		}
+		if d.add(t.term, t.first, n<<slotShift|kind|uint32(min(t.attr, attrMask))) {
 			ix.gen.Add(1)
 		}
-		ix.postings[t.term] = append(p, n<<slotShift|kind|uint32(min(t.attr, attrMask)))
 	}
+}
+
+// dict is a term dictionary: each term's postings, and an FST over the
+// terms (its values: termList.first) with the terms new since it was
+// built.
+type dict struct {
+	postings map[string]termList
+	fst      *vellum.FST
+	fresh    map[string]struct{}
+}
+
+// termList is a term's postings; first is the fewest runes of the first
+// word of a pair term (0 for words).
+type termList struct {
+	p     []uint32
+	first uint8
+}
+
+func newDict() dict {
+	return dict{postings: map[string]termList{}, fresh: map[string]struct{}{}}
+}
+
+// add appends posting v to term and reports whether the term is new.
+func (d *dict) add(term string, first uint8, v uint32) bool {
+	l, ok := d.postings[term]
+	if ok {
+		l.first = min(l.first, first)
+	} else {
+		l.first = first
+		d.fresh[term] = struct{}{}
+	}
+	l.p = append(l.p, v)
+	d.postings[term] = l
+	return !ok
 }
 
 // remove marks the slot of key dead; the caller holds mu.
@@ -543,25 +598,42 @@ func (ix *Index) remove(key string) {
 // batches rebuilds the FST a logarithmic number of times, not once per
 // batch.
 func (ix *Index) maybeRebuild() error {
-	if len(ix.fresh) <= max(ix.opts.freshLimit, len(ix.postings)/16) && ix.nDead <= len(ix.slots)/2 {
+	if !ix.words.stale(ix.opts.freshLimit) && !ix.pairs.stale(ix.opts.freshLimit) && ix.nDead <= len(ix.slots)/2 {
 		return nil
 	}
 	return ix.rebuild()
 }
 
-// rebuild drops dead slots from the postings and builds the FST over all
-// terms; the caller holds mu (or owns ix).
+// stale reports whether more than max(limit, a sixteenth of the terms)
+// terms arrived since d's FST was built.
+func (d *dict) stale(limit int) bool {
+	return len(d.fresh) > max(limit, len(d.postings)/16)
+}
+
+// rebuild drops dead slots from the postings and builds the FSTs over
+// all terms; the caller holds mu (or owns ix).
 func (ix *Index) rebuild() error {
-	keys := make([]string, 0, len(ix.postings))
-	for t, p := range ix.postings {
+	for _, d := range []*dict{&ix.words, &ix.pairs} {
+		if err := d.rebuild(ix); err != nil {
+			return err
+		}
+	}
+	ix.nDead = 0
+	return nil
+}
+
+// rebuild drops ix's dead slots from d's postings and builds d's FST.
+func (d *dict) rebuild(ix *Index) error {
+	keys := make([]string, 0, len(d.postings))
+	for t, l := range d.postings {
 		if ix.nDead > 0 {
-			p = slices.DeleteFunc(p, func(v uint32) bool { return !ix.slots[v>>slotShift].alive })
-			if len(p) == 0 {
-				delete(ix.postings, t)
+			l.p = slices.DeleteFunc(l.p, func(v uint32) bool { return !ix.slots[v>>slotShift].alive })
+			if len(l.p) == 0 {
+				delete(d.postings, t)
 				ix.gen.Add(1)
 				continue
 			}
-			ix.postings[t] = p
+			d.postings[t] = l
 		}
 		keys = append(keys, t)
 	}
@@ -572,7 +644,7 @@ func (ix *Index) rebuild() error {
 		return fmt.Errorf("search: new fst: %w", err)
 	}
 	for _, k := range keys {
-		if err := b.Insert([]byte(k), 0); err != nil {
+		if err := b.Insert([]byte(k), uint64(d.postings[k].first)); err != nil {
 			return fmt.Errorf("search: build fst: %w", err)
 		}
 	}
@@ -583,9 +655,8 @@ func (ix *Index) rebuild() error {
 	if err != nil {
 		return fmt.Errorf("search: load fst: %w", err)
 	}
-	ix.fst = f
-	clear(ix.fresh)
-	ix.nDead = 0
+	d.fst = f
+	clear(d.fresh)
 	return nil
 }
 
@@ -630,50 +701,48 @@ func (ix *Index) automaton(word string, budget int, prefix bool) (vellum.Automat
 	return dfa, nil
 }
 
-// matchTerms calls fn with each dictionary term within budget typos of
-// word. The caller holds mu.
-func (ix *Index) matchTerms(word []rune, budget int, prefix bool, fn func(term string)) error {
-	w := string(word)
-	aut, err := ix.automaton(w, budget, prefix)
-	if err != nil {
-		return err
-	}
+// matchTerms calls fn with each term of d that aut accepts (nil: that
+// equals w, or starts with it when prefix is set) and its termList.first.
+// The caller holds mu.
+func (d *dict) matchTerms(w string, aut vellum.Automaton, prefix bool, fn func(term string, first uint8)) error {
 	var it *vellum.FSTIterator
+	var err error
 	switch {
 	case aut != nil:
-		it, err = ix.fst.Search(aut, nil, nil)
+		it, err = d.fst.Search(aut, nil, nil)
 	case prefix:
-		it, err = ix.fst.Iterator([]byte(w), store.PrefixEnd([]byte(w)))
+		it, err = d.fst.Iterator([]byte(w), store.PrefixEnd([]byte(w)))
 	default:
-		if ok, gerr := ix.fst.Contains([]byte(w)); gerr != nil {
+		if v, ok, gerr := d.fst.Get([]byte(w)); gerr != nil {
 			return fmt.Errorf("search: look up term: %w", gerr)
 		} else if ok {
-			fn(w)
+			fn(w, uint8(v))
 		}
 		err = vellum.ErrIteratorDone
 	}
 	for err == nil {
-		k, _ := it.Current()
-		fn(string(k))
+		k, v := it.Current()
+		fn(string(k), uint8(v))
 		err = it.Next()
 	}
 	if !errors.Is(err, vellum.ErrIteratorDone) {
 		return fmt.Errorf("search: iterate terms: %w", err)
 	}
-	for t := range ix.fresh {
+	for t := range d.fresh {
 		tb := []byte(t)
 		switch {
 		case aut != nil:
-			if vellum.AutomatonContains(aut, tb) {
-				fn(t)
+			if !vellum.AutomatonContains(aut, tb) {
+				continue
 			}
 		case prefix:
-			if bytes.HasPrefix(tb, []byte(w)) {
-				fn(t)
+			if !bytes.HasPrefix(tb, []byte(w)) {
+				continue
 			}
-		case t == w:
-			fn(t)
+		case t != w:
+			continue
 		}
+		fn(t, d.postings[t].first)
 	}
 	return nil
 }
@@ -710,6 +779,7 @@ type termTypos struct {
 	term  string
 	typos int
 	exact bool
+	pair  bool
 }
 
 // scratchPool keeps cleared scratches for reuse. Unlike a sync.Pool it
@@ -751,6 +821,7 @@ type termsKey struct {
 	word   string
 	budget int
 	prefix bool
+	pairs  bool
 }
 
 // cachedTerms are a word's matching terms in the dictionary of
@@ -760,11 +831,14 @@ type cachedTerms struct {
 	terms []termTypos
 }
 
-// wordTerms returns the dictionary terms within budget typos of word (as
-// a prefix when prefix is set), the exact term first, then by typos. The
-// returned slice is shared (read only). The caller holds mu.
-func (ix *Index) wordTerms(word []rune, budget int, prefix bool) ([]termTypos, error) {
-	key := termsKey{string(word), budget, prefix}
+// wordTerms returns the terms within budget typos of word (as a prefix
+// when prefix is set), the exact term first, then by typos: the words'
+// and, with pairs set, the pairs' whose match reaches into their second
+// word (a prefix within the first is the first word's term, found with
+// the same typos and an attribute as good). The returned slice is shared
+// (read only). The caller holds mu.
+func (ix *Index) wordTerms(word []rune, budget int, prefix, pairs bool) ([]termTypos, error) {
+	key := termsKey{string(word), budget, prefix, pairs}
 	gen := ix.gen.Load()
 	if ix.termCache != nil {
 		if c, ok := ix.termCache.GetIfPresent(key); ok && c.gen == gen {
@@ -772,10 +846,21 @@ func (ix *Index) wordTerms(word []rune, budget int, prefix bool) ([]termTypos, e
 		}
 	}
 	var terms []termTypos
-	err := ix.matchTerms(word, budget, prefix, func(t string) {
-		typos, _ := search.WordTypos(word, []rune(t), budget, prefix)
-		terms = append(terms, termTypos{t, typos, t == key.word})
+	aut, err := ix.automaton(key.word, budget, prefix)
+	if err != nil {
+		return nil, err
+	}
+	err = ix.words.matchTerms(key.word, aut, prefix, func(t string, _ uint8) {
+		typos, _, _ := search.WordTypos(word, []rune(t), budget, prefix)
+		terms = append(terms, termTypos{t, typos, t == key.word, false})
 	})
+	if err == nil && pairs {
+		err = ix.pairs.matchTerms(key.word, aut, prefix, func(t string, first uint8) {
+			if typos, n, _ := search.WordTypos(word, []rune(t), budget, prefix); n > int(first) {
+				terms = append(terms, termTypos{t, typos, false, true})
+			}
+		})
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -809,15 +894,17 @@ type filter struct {
 // counts as exact only for a single query word.
 func (ix *Index) collect(sc *scratch, f filter, word []rune, prefix bool, bitsSet uint16) error {
 	words := uint8(bits.OnesCount16(bitsSet))
+	single := words == 1
 	budget := search.TypoBudget(len(word))
 	if words > 1 {
 		budget = search.PairTypoBudget(len(word))
 	}
-	terms, err := ix.wordTerms(word, budget, prefix)
+	// Two query words written together are not looked up among the
+	// pairs: core/search matches them only against one document word.
+	terms, err := ix.wordTerms(word, budget, prefix, single)
 	if err != nil {
 		return err
 	}
-	single := words == 1
 	playlist := kindBit(KindPlaylist)
 	epoch := sc.epoch
 	for _, tt := range terms {
@@ -826,7 +913,11 @@ func (ix *Index) collect(sc *scratch, f filter, word []rune, prefix bool, bitsSe
 			exact = 1
 		}
 		typos := uint8(min(tt.typos, 255))
-		for _, v := range ix.postings[tt.term] {
+		d := &ix.words
+		if tt.pair {
+			d = &ix.pairs
+		}
+		for _, v := range d.postings[tt.term].p {
 			kb := uint8(1) << (v >> kindShift & 3)
 			if kb&f.kinds == 0 {
 				continue

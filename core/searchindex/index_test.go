@@ -79,6 +79,9 @@ func TestIndexQueries(t *testing.T) {
 		{"metal", nil, "metallica"},      // prefix
 		{"daytripper", []Kind{KindTrack}, "t1"},
 		{"day trip", []Kind{KindTrack}, "t1"},
+		{"daytri", []Kind{KindTrack}, "t1"}, // a prefix reaching into the second word of a pair
+		{"dyatri", []Kind{KindTrack}, "t1"}, // the same with a swap
+		{"daytripper ", nil, "t1"},          // a whole pair, not as a prefix
 		{"highway hel", nil, "t4"},
 		{"strasse", nil, "t5"},
 		{"aether", nil, "t5"},
@@ -94,10 +97,11 @@ func TestIndexQueries(t *testing.T) {
 		{"fresh", DefaultOptions().WithFreshLimit(1 << 20)},
 	} {
 		ix, _ := openMemory(t, mode.opts, fixture...)
-		if mode.name == "fst" && len(ix.fresh) != 0 {
-			t.Fatalf("fst mode has %d fresh terms", len(ix.fresh))
+		fresh := len(ix.words.fresh) + len(ix.pairs.fresh)
+		if mode.name == "fst" && fresh != 0 {
+			t.Fatalf("fst mode has %d fresh terms", fresh)
 		}
-		if mode.name == "fresh" && len(ix.fresh) == 0 {
+		if mode.name == "fresh" && fresh == 0 {
 			t.Fatal("fresh mode has no fresh terms")
 		}
 		for _, tc := range cases {
