@@ -983,6 +983,21 @@ func (a cand) better(b cand) bool {
 	return a.n < b.n
 }
 
+// aheadOf reports whether a ranks before b on a criterion before
+// popularity (so whatever their popularity).
+func (a cand) aheadOf(b cand) bool {
+	if a.words != b.words {
+		return a.words > b.words
+	}
+	if a.typos != b.typos {
+		return a.typos < b.typos
+	}
+	if a.attr != b.attr {
+		return a.attr < b.attr
+	}
+	return a.exact > b.exact
+}
+
 // topK keeps the k best candidates offered, in a worst-at-root heap held
 // in h (reused across queries).
 type topK struct {
@@ -1152,7 +1167,12 @@ func (ix *Index) Search(req Request) ([]Hit, int, error) {
 			}
 			n := sc.touched[i]
 			st := &sc.st[n]
-			top.offer(cand{n, uint8(key >> 8), st.typos, st.attr, st.exact, ix.pops[n]})
+			c := cand{n, uint8(key >> 8), st.typos, st.attr, st.exact, 0}
+			if len(top.h) == k && top.h[0].aheadOf(c) {
+				continue // the popularity (a cache miss) cannot help it
+			}
+			c.pop = ix.pops[n]
+			top.offer(c)
 		}
 		sc.heap = top.h
 		hits = hits[:0]
