@@ -185,7 +185,12 @@ const (
 type Index struct {
 	opts Options
 	st   store.Store
+	// maxEntries is MaxEntries (lowered by tests).
+	maxEntries int
 
+	// wmu serialises the writers that add slots (Upsert, Apply); mu
+	// guards everything below against the readers.
+	wmu   sync.Mutex
 	mu    sync.RWMutex
 	slots []slot
 	// dead has bit n set when slot n is dead (a bit set, so that the
@@ -213,7 +218,7 @@ type Index struct {
 // OpenIndex loads the entries stored in st and builds the index over them. The
 // index writes its entries to st; it does not close st.
 func OpenIndex(ctx context.Context, st store.Store, opts Options) (*Index, error) {
-	ix := &Index{opts: opts, st: st, byKey: map[string]uint32{}, words: newDict(), pairs: newDict()}
+	ix := &Index{opts: opts, st: st, maxEntries: MaxEntries, byKey: map[string]uint32{}, words: newDict(), pairs: newDict()}
 	if opts.termCache > 0 {
 		c, err := otter.New(&otter.Options[termsKey, cachedTerms]{
 			MaximumWeight: uint64(opts.termCache),
@@ -302,6 +307,16 @@ func (ix *Index) Upsert(ctx context.Context, entries ...Entry) error {
 			return err
 		}
 	}
+	// Writers are serialised so that the slot limit checked before the
+	// store write still holds when the entries are added.
+	ix.wmu.Lock()
+	defer ix.wmu.Unlock()
+	ix.mu.RLock()
+	full := len(ix.slots)+len(entries) > ix.maxEntries
+	ix.mu.RUnlock()
+	if full {
+		return fmt.Errorf("%w: %d entries", ErrIndexFull, ix.maxEntries)
+	}
 	err := ix.st.Update(ctx, func(tx store.Txn) error {
 		for _, e := range entries {
 			v, err := cborx.Marshal(e)
@@ -319,9 +334,6 @@ func (ix *Index) Upsert(ctx context.Context, entries ...Entry) error {
 	}
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	if len(ix.slots)+len(entries) > MaxEntries {
-		return fmt.Errorf("%w: %d slots", ErrIndexFull, len(ix.slots))
-	}
 	for _, e := range entries {
 		ix.remove(e.Key())
 		ix.add(e)
@@ -331,15 +343,21 @@ func (ix *Index) Upsert(ctx context.Context, entries ...Entry) error {
 
 // Apply replaces in memory only entries the caller has already persisted
 // (with Entry.StoreKey and Entry.Encode), in batches of applyBatch so
-// that queries are not held off for long.
+// that queries are not held off for long. Past MaxEntries it returns
+// ErrIndexFull before applying anything, and the persisted entries are
+// indexed when the index is next opened.
 func (ix *Index) Apply(entries []Entry) error {
+	ix.wmu.Lock()
+	defer ix.wmu.Unlock()
+	ix.mu.RLock()
+	full := len(ix.slots)+len(entries) > ix.maxEntries
+	ix.mu.RUnlock()
+	if full {
+		return fmt.Errorf("%w: %d entries", ErrIndexFull, ix.maxEntries)
+	}
 	for len(entries) > 0 {
 		n := min(len(entries), applyBatch)
 		ix.mu.Lock()
-		if len(ix.slots)+n > MaxEntries {
-			ix.mu.Unlock()
-			return fmt.Errorf("%w: %d slots", ErrIndexFull, len(ix.slots))
-		}
 		for _, e := range entries[:n] {
 			ix.remove(e.Key())
 			ix.add(e)
@@ -512,8 +530,8 @@ func (ix *Index) load(values [][]byte) error {
 		})
 	}
 	wg.Wait()
-	if len(ix.slots)+len(out) > MaxEntries {
-		return fmt.Errorf("%w: %d slots", ErrIndexFull, len(ix.slots))
+	if len(ix.slots)+len(out) > ix.maxEntries {
+		return fmt.Errorf("%w: %d entries", ErrIndexFull, ix.maxEntries)
 	}
 	for _, p := range out {
 		if p.err != nil {

@@ -309,3 +309,34 @@ func TestPlaylistViewer(t *testing.T) {
 		t.Errorf("after reopen eve sees %v", got)
 	}
 }
+
+// TestIndexFull checks the slot limit: an Upsert or Apply past it is
+// refused whole with ErrIndexFull and leaves the index and its store as
+// they were.
+func TestIndexFull(t *testing.T) {
+	ix, st := openMemory(t, DefaultOptions(), fixture[:3]...)
+	ix.maxEntries = 4
+	err := ix.Upsert(context.Background(), fixture[3], fixture[4])
+	if !errors.Is(err, ErrIndexFull) {
+		t.Fatalf("Upsert past the limit: %v, want ErrIndexFull", err)
+	}
+	if err := ix.Apply([]Entry{fixture[3], fixture[4]}); !errors.Is(err, ErrIndexFull) {
+		t.Fatalf("Apply past the limit: %v, want ErrIndexFull", err)
+	}
+	if ix.Len() != 3 {
+		t.Fatalf("%d entries after refused writes, want 3", ix.Len())
+	}
+	reopened, err := OpenIndex(context.Background(), st, DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reopened.Len() != 3 {
+		t.Fatalf("%d entries stored after a refused Upsert, want 3", reopened.Len())
+	}
+	if err := ix.Upsert(context.Background(), fixture[3]); err != nil {
+		t.Fatalf("Upsert to the limit: %v", err)
+	}
+	if got := find(t, ix, "p!nk"); len(got) != 1 || got[0] != "pink" {
+		t.Fatalf("p!nk → %v", got)
+	}
+}
