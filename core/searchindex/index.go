@@ -788,9 +788,9 @@ type scratch struct {
 	epoch   uint16
 	touched []uint32
 	heap    []cand
-	// keys holds each touched slot's (words, typos) bucket, in touched's
+	// keys holds each touched slot's pre-rank key (packKey), in touched's
 	// order (Search).
-	keys []uint16
+	keys []uint32
 }
 
 type termTypos struct {
@@ -1160,36 +1160,32 @@ func (ix *Index) Search(req Request) ([]Hit, int, error) {
 		need = ix.opts.maxCandidates
 	}
 	// Count the candidates per (words, typos) bucket, noting each one's
-	// bucket in order (sequential writes), then pre-rank only the buckets
-	// that can reach the page: the slot state and popularity (a cache miss
-	// each) are read again for far fewer slots when many match some but
-	// not all query words.
+	// pre-rank key in order (sequential writes), then pre-rank only the
+	// buckets that can reach the page from the keys: the slot state is
+	// read once per candidate, and the popularity (a cache miss each) only
+	// for candidates that can enter the heap.
 	var buckets [MaxWords + 1][maxTypoBucket + 1]int
 	sc.keys = slices.Grow(sc.keys[:0], len(sc.touched))[:len(sc.touched)]
 	for i, n := range sc.touched {
 		st := &sc.st[n]
-		w, t := bits.OnesCount16(st.mask), min(st.typos, maxTypoBucket)
-		buckets[w][t]++
-		sc.keys[i] = uint16(w)<<8 | uint16(t)
+		w := bits.OnesCount16(st.mask)
+		buckets[w][min(st.typos, maxTypoBucket)]++
+		sc.keys[i] = uint32(w)<<24 | uint32(st.typos)<<16 | uint32(st.attr)<<8 | uint32(st.exact)
 	}
 	k := ix.ranked(need)
 	var hits []Hit
 	for {
 		minWords, maxTypos := cutoff(&buckets, k)
-		limit := uint16(minWords)<<8 | uint16(maxTypos)
 		top := topK{h: sc.heap[:0], k: k}
 		for i, key := range sc.keys {
-			// Buckets order as their keys with the typos inverted.
-			if key>>8 < limit>>8 || key>>8 == limit>>8 && key&0xff > limit&0xff {
+			c := cand{sc.touched[i], uint8(key >> 24), uint8(key >> 16), uint8(key >> 8), uint8(key), 0}
+			if int(c.words) < minWords || int(c.words) == minWords && int(min(c.typos, maxTypoBucket)) > maxTypos {
 				continue // cannot reach the page
 			}
-			n := sc.touched[i]
-			st := &sc.st[n]
-			c := cand{n, uint8(key >> 8), st.typos, st.attr, st.exact, 0}
 			if len(top.h) == k && top.h[0].aheadOf(c) {
 				continue // the popularity (a cache miss) cannot help it
 			}
-			c.pop = ix.pops[n]
+			c.pop = ix.pops[c.n]
 			top.offer(c)
 		}
 		sc.heap = top.h
