@@ -769,14 +769,14 @@ func (d *dict) matchTerms(w string, aut vellum.Automaton, prefix bool, fn func(t
 // epoch is the scratch's: mask has bit i set when the slot has a term
 // matching query word i, typos sums the fewest typos of each matched
 // word, attr the attribute of each matched word's best term, exact counts
-// the words matched exactly. Eight bytes, so a posting touches one.
+// the words matched exactly. Six bytes: the array is read at random
+// once per posting, so its size decides the cache misses.
 type slotState struct {
-	epoch uint16
 	mask  uint16
+	epoch uint8
 	typos uint8
 	attr  uint8
 	exact uint8
-	_     uint8
 }
 
 // scratch holds per-query candidate state indexed by slot; touched lists
@@ -785,7 +785,7 @@ type slotState struct {
 // without writing it; it is cleared for real when the epoch wraps.
 type scratch struct {
 	st      []slotState
-	epoch   uint16
+	epoch   uint8
 	touched []uint32
 	heap    []cand
 	// keys holds each touched slot's pre-rank key (packKey), in touched's

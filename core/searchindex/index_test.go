@@ -340,3 +340,23 @@ func TestIndexFull(t *testing.T) {
 		t.Fatalf("p!nk → %v", got)
 	}
 }
+
+// TestScratchEpochWrap runs a query, then as many others as the per-query
+// state's epoch has values less one, then the first again, so the first
+// query's epoch comes back while its state is still there: the state must
+// have been cleared when the epoch wrapped.
+func TestScratchEpochWrap(t *testing.T) {
+	ix, _ := openMemory(t, DefaultOptions(), fixture...)
+	for len(scratchPool) > 0 {
+		<-scratchPool // one scratch serves this sequential test
+	}
+	want := find(t, ix, "beatles")
+	for round := range 3 {
+		for range 254 {
+			find(t, ix, "bjork")
+		}
+		if got := find(t, ix, "beatles"); !slices.Equal(got, want) {
+			t.Fatalf("round %d: %v, want %v", round, got, want)
+		}
+	}
+}
