@@ -18,6 +18,8 @@
 //     the query ends with a separator.
 //   - Split and concatenated words match: the query "daytripper" matches the
 //     words "day tripper" and the query "day tripper" matches "daytripper".
+//     Two query words written together have one typo less than a word of
+//     their joined length (PairTypoBudget, Meilisearch's rule for 2-grams).
 //   - Ranking, in order: number of query words matched, typos, proximity,
 //     attribute (title > artist > album > other), exactness, popularity.
 //

@@ -137,11 +137,10 @@ func betterHit(a, b hit) bool {
 	return a.pos < b.pos
 }
 
-// matchWord finds the best hit of the folded word w among the fields'
-// words and adjacent word pairs (a query word may be two document words
-// written together).
-func matchWord(w []rune, prefix bool, d Document, fields [][]Token, buf []rune) (hit, bool) {
-	budget := TypoBudget(len(w))
+// matchWord finds the best hit of the folded word w, within budget typos,
+// among the fields' words and adjacent word pairs (a query word may be two
+// document words written together).
+func matchWord(w []rune, budget int, prefix bool, d Document, fields [][]Token, buf []rune) (hit, bool) {
 	var best hit
 	found := false
 	consider := func(h hit) {
@@ -189,12 +188,12 @@ func Match(q Query, d Document) (Result, bool) {
 	singles := make([]*hit, nw)
 	pairs := make([]*hit, nw)
 	for i, w := range q.Words {
-		if h, ok := matchWord(w.Runes, q.isPrefix(i), d, fields, buf); ok {
+		if h, ok := matchWord(w.Runes, TypoBudget(len(w.Runes)), q.isPrefix(i), d, fields, buf); ok {
 			singles[i] = &h
 		}
 		if i+1 < nw {
 			cat := append(append([]rune(nil), w.Runes...), q.Words[i+1].Runes...)
-			if h, ok := matchWord(cat, q.isPrefix(i+1), d, fields, buf); ok && h.span == 1 {
+			if h, ok := matchWord(cat, PairTypoBudget(len(cat)), q.isPrefix(i+1), d, fields, buf); ok && h.span == 1 {
 				h.words, h.exact = 2, false
 				pairs[i] = &h
 			}

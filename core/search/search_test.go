@@ -201,6 +201,8 @@ func TestMatchRules(t *testing.T) {
 		{"prefix only for the last word", "beat abbey", "Beatles Abbey", false, 0},
 		{"trailing space: whole word", "beat ", "The Beatles", false, 0},
 		{"split query", "day tripper", "Daytripper", true, 0},
+		{"split query, one typo in the pair", "dya tripper", "Daytripper", true, 1},
+		{"split query, not two typos in the pair", "dya trpiper", "Daytripper", false, 0},
 		{"concatenated query", "daytripper", "Day Tripper", true, 0},
 		{"concatenated query, prefix", "daytrip", "Day Tripper", true, 0},
 		{"nothing close", "xqzvw", "The Beatles", false, 0},
@@ -357,7 +359,7 @@ func TestWordTypos(t *testing.T) {
 		{"metal", "metallica", true, 0, true},
 		{"metal", "metallica", false, 2, false},
 	} {
-		typos, ok := WordTypos([]rune(tc.w), []rune(tc.term), tc.prefix)
+		typos, _, ok := WordTypos([]rune(tc.w), []rune(tc.term), TypoBudget(len([]rune(tc.w))), tc.prefix)
 		if ok != tc.ok || (ok && typos != tc.typos) {
 			t.Errorf("WordTypos(%q, %q, %v) = %d, %v; want %d, %v", tc.w, tc.term, tc.prefix, typos, ok, tc.typos, tc.ok)
 		}

@@ -37,39 +37,54 @@ func (t Token) endOf(n int) int {
 // Tokenize splits text into folded words. A word is a run of letters,
 // digits and combining marks; every other character separates words.
 // Invalid UTF-8 bytes separate words too. The returned tokens own their
-// slices.
+// slices (the tokens of one call share two arrays, each token's slices
+// capped at its own part).
 func Tokenize(text string) []Token {
 	var toks []Token
-	var cur *Token
+	// Folded runes and their source ends of all words, in one array each;
+	// bounds[i] is where token i starts in them.
+	runes := make([]rune, 0, len(text))
+	ends := make([]int, 0, len(text))
+	var bounds []int
+	in := false
 	for i, r := range text {
 		size := utf8.RuneLen(r)
 		if r == utf8.RuneError {
 			_, size = utf8.DecodeRuneInString(text[i:])
 		}
 		if r == utf8.RuneError || !isWordRune(r) {
-			cur = nil
+			in = false
 			continue
 		}
 		f := foldRune(r)
 		if f == "" {
 			// A lone combining mark: part of the word it follows, if any.
-			if cur != nil {
-				cur.End = i + size
-				if n := len(cur.srcEnd); n > 0 {
-					cur.srcEnd[n-1] = i + size
+			if in {
+				toks[len(toks)-1].End = i + size
+				if n := len(ends); n > bounds[len(bounds)-1] {
+					ends[n-1] = i + size
 				}
 			}
 			continue
 		}
-		if cur == nil {
+		if !in {
 			toks = append(toks, Token{Start: i, Pos: len(toks)})
-			cur = &toks[len(toks)-1]
+			bounds = append(bounds, len(runes))
+			in = true
 		}
 		for _, fr := range f {
-			cur.Runes = append(cur.Runes, fr)
-			cur.srcEnd = append(cur.srcEnd, i+size)
+			runes = append(runes, fr)
+			ends = append(ends, i+size)
 		}
-		cur.End = i + size
+		toks[len(toks)-1].End = i + size
+	}
+	for k := range toks {
+		lo, hi := bounds[k], len(runes)
+		if k+1 < len(bounds) {
+			hi = bounds[k+1]
+		}
+		toks[k].Runes = runes[lo:hi:hi]
+		toks[k].srcEnd = ends[lo:hi:hi]
 	}
 	return toks
 }
@@ -147,12 +162,18 @@ func TypoBudget(n int) int {
 	}
 }
 
+// PairTypoBudget returns how many typos two adjacent query words written
+// together (n folded runes in all) may have: one fewer than a single word
+// of that length, as Meilisearch does for its 2-grams ("day tripper" may
+// find "Daytriper", not a word two typos away from the concatenation).
+func PairTypoBudget(n int) int { return max(TypoBudget(n)-1, 0) }
+
 // WordTypos reports whether the folded query word w matches the folded
-// word term within w's typo budget (as a prefix of term when prefix is
-// set), and with how many typos. An index uses it to order candidate
-// terms.
-func WordTypos(w []rune, term []rune, prefix bool) (int, bool) {
-	budget := TypoBudget(len(w))
-	d, _ := distance(w, term, budget, prefix)
-	return d, d <= budget
+// word term within budget typos (as a prefix of term when prefix is
+// set), with how many typos, and how many runes of term the match covers
+// (the closest prefix's length, len(term) without prefix). An index uses
+// it to order candidate terms.
+func WordTypos(w []rune, term []rune, budget int, prefix bool) (typos, n int, ok bool) {
+	d, n := distance(w, term, budget, prefix)
+	return d, n, d <= budget
 }

@@ -97,6 +97,9 @@ func (e Entry) Encode() ([]byte, error) {
 // Errors of the index.
 var (
 	ErrInvalidEntry = errors.New("search: invalid entry")
+	// ErrIndexFull is returned when an index would hold more than
+	// MaxEntries slots; reopening it compacts the slots.
+	ErrIndexFull = errors.New("search: index full")
 )
 
 // Options configures an Index. Start from DefaultOptions.
@@ -139,31 +142,42 @@ var entryPrefix = store.Prefix("search", "entry")
 // entryDec decodes stored entries within bounds.
 var entryDec = cborx.Limits{MaxArrayElements: 1024, MaxMapPairs: 16, MaxNestedLevels: 4}.DecMode()
 
+// slot is one indexed entry; its search.Document is made from the entry
+// when it is ranked (Entry.Document), not kept.
 type slot struct {
 	entry Entry
-	doc   search.Document
 	alive bool
 }
 
-// kindBit is the bit of k in a kind mask.
-func kindBit(k Kind) uint8 {
+// kindIndex is the number of k in postings and kind masks: track 0,
+// album 1, artist 2, playlist 3.
+func kindIndex(k Kind) uint32 {
 	switch k {
 	case KindTrack:
-		return 1
+		return 0
 	case KindAlbum:
-		return 2
+		return 1
 	case KindArtist:
-		return 4
+		return 2
 	default:
-		return 8
+		return 3
 	}
 }
 
-// Postings hold slot<<2 | attribute: the best (lowest) Attribute the term
-// has in the slot's document. Slots are below 1<<30.
+// kindBit is the bit of k in a kind mask.
+func kindBit(k Kind) uint8 { return 1 << kindIndex(k) }
+
+// Postings hold slot<<4 | kind<<2 | attribute: the entry's kindIndex and
+// the best (lowest) Attribute the term has in the slot's document, so a
+// query filters kinds and weighs attributes without reading the slot.
 const (
-	attrBits = 2
-	attrMask = 1<<attrBits - 1
+	attrBits  = 2
+	attrMask  = 1<<attrBits - 1
+	kindShift = attrBits
+	slotShift = attrBits + 2
+	// MaxEntries is the most entries one index holds over its lifetime
+	// (slots are not reused until the index is reopened).
+	MaxEntries = 1 << (32 - slotShift)
 )
 
 // Index is a persisted, incrementally updated search index. It is safe for
@@ -171,19 +185,27 @@ const (
 type Index struct {
 	opts Options
 	st   store.Store
+	// maxEntries is MaxEntries (lowered by tests).
+	maxEntries int
 
+	// wmu serialises the writers that add slots (Upsert, Apply); mu
+	// guards everything below against the readers.
+	wmu   sync.Mutex
 	mu    sync.RWMutex
 	slots []slot
-	// kinds (kindBit of the entry, 0 when the slot is dead) and pops
-	// (popularity) are what ranking reads of every candidate, kept apart
-	// from the slots so that scan stays in cache.
-	kinds    []uint8
-	pops     []float64
-	byKey    map[string]uint32
-	postings map[string][]uint32
-	fst      *vellum.FST
-	fresh    map[string]struct{}
-	dead     int
+	// dead has bit n set when slot n is dead (a bit set, so that the
+	// check of every posting stays in cache); pops (popularity) is what
+	// the pre-rank reads of a candidate, kept apart from the slots.
+	dead  []uint64
+	pops  []float64
+	byKey map[string]uint32
+	// words holds the documents' folded words, pairs each two adjacent
+	// words written together (apart, so that a prefix query skips the
+	// pairs its words already cover).
+	words, pairs dict
+	// nDead counts the slots that died since the postings were last
+	// filtered (rebuild).
+	nDead int
 
 	lev [3]*levenshtein.LevenshteinAutomatonBuilder
 
@@ -196,7 +218,7 @@ type Index struct {
 // OpenIndex loads the entries stored in st and builds the index over them. The
 // index writes its entries to st; it does not close st.
 func OpenIndex(ctx context.Context, st store.Store, opts Options) (*Index, error) {
-	ix := &Index{opts: opts, st: st, byKey: map[string]uint32{}, postings: map[string][]uint32{}, fresh: map[string]struct{}{}}
+	ix := &Index{opts: opts, st: st, maxEntries: MaxEntries, byKey: map[string]uint32{}, words: newDict(), pairs: newDict()}
 	if opts.termCache > 0 {
 		c, err := otter.New(&otter.Options[termsKey, cachedTerms]{
 			MaximumWeight: uint64(opts.termCache),
@@ -285,6 +307,16 @@ func (ix *Index) Upsert(ctx context.Context, entries ...Entry) error {
 			return err
 		}
 	}
+	// Writers are serialised so that the slot limit checked before the
+	// store write still holds when the entries are added.
+	ix.wmu.Lock()
+	defer ix.wmu.Unlock()
+	ix.mu.RLock()
+	full := len(ix.slots)+len(entries) > ix.maxEntries
+	ix.mu.RUnlock()
+	if full {
+		return fmt.Errorf("%w: %d entries", ErrIndexFull, ix.maxEntries)
+	}
 	err := ix.st.Update(ctx, func(tx store.Txn) error {
 		for _, e := range entries {
 			v, err := cborx.Marshal(e)
@@ -311,8 +343,18 @@ func (ix *Index) Upsert(ctx context.Context, entries ...Entry) error {
 
 // Apply replaces in memory only entries the caller has already persisted
 // (with Entry.StoreKey and Entry.Encode), in batches of applyBatch so
-// that queries are not held off for long.
+// that queries are not held off for long. Past MaxEntries it returns
+// ErrIndexFull before applying anything, and the persisted entries are
+// indexed when the index is next opened.
 func (ix *Index) Apply(entries []Entry) error {
+	ix.wmu.Lock()
+	defer ix.wmu.Unlock()
+	ix.mu.RLock()
+	full := len(ix.slots)+len(entries) > ix.maxEntries
+	ix.mu.RUnlock()
+	if full {
+		return fmt.Errorf("%w: %d entries", ErrIndexFull, ix.maxEntries)
+	}
 	for len(entries) > 0 {
 		n := min(len(entries), applyBatch)
 		ix.mu.Lock()
@@ -405,48 +447,66 @@ func (ix *Index) Len() int {
 }
 
 // termAttr is a dictionary term of a document with the best attribute it
-// occurs in.
+// occurs in; first is 0 for a word and, for a pair of words written
+// together, the fewest runes of its first word (at most 255).
 type termAttr struct {
-	term string
-	attr search.Attribute
+	term  string
+	attr  search.Attribute
+	first uint8
 }
 
 // terms returns the dictionary terms of a document: each folded word and
 // each pair of adjacent words written together (so "daytripper" finds "Day
-// Tripper"), each once with its best attribute.
+// Tripper"), each once with its best attribute, words first.
 func terms(d search.Document) []termAttr {
 	var out []termAttr
 	for _, f := range d.Fields {
 		toks := search.Tokenize(f.Text)
 		for i, t := range toks {
-			out = append(out, termAttr{t.String(), f.Attr})
+			out = append(out, termAttr{t.String(), f.Attr, 0})
 			if i+1 < len(toks) {
-				out = append(out, termAttr{t.String() + toks[i+1].String(), f.Attr})
+				out = append(out, termAttr{t.String() + toks[i+1].String(), f.Attr, uint8(min(len(t.Runes), 255))})
 			}
 		}
 	}
+	isPair := func(t termAttr) bool { return t.first != 0 }
 	slices.SortFunc(out, func(a, b termAttr) int {
+		if a, b := isPair(a), isPair(b); a != b {
+			if b {
+				return -1
+			}
+			return 1
+		}
 		if c := cmp.Compare(a.term, b.term); c != 0 {
 			return c
 		}
 		return cmp.Compare(a.attr, b.attr)
 	})
-	return slices.CompactFunc(out, func(a, b termAttr) bool { return a.term == b.term })
+	// Keep the best attribute (sorted first) and the shortest first word.
+	w := 0
+	for _, t := range out {
+		if w > 0 && out[w-1].term == t.term && isPair(out[w-1]) == isPair(t) {
+			out[w-1].first = min(out[w-1].first, t.first)
+			continue
+		}
+		out[w] = t
+		w++
+	}
+	return out[:w]
 }
 
-// add indexes e in a new slot; the caller holds mu (or owns ix).
+// add indexes e in a new slot; the caller holds mu (or owns ix) and has
+// checked MaxEntries.
 func (ix *Index) add(e Entry) {
-	doc := e.Document()
-	ix.addPrepared(e, doc, terms(doc))
+	ix.addPrepared(e, terms(e.Document()))
 }
 
 // loadBatch is how many stored entries OpenIndex prepares at once.
 const loadBatch = 8192
 
-// prepared is a decoded entry with its document and terms.
+// prepared is a decoded entry with its terms.
 type prepared struct {
 	e     Entry
-	doc   search.Document
 	terms []termAttr
 	err   error
 }
@@ -465,37 +525,77 @@ func (ix *Index) load(values [][]byte) error {
 					p.err = fmt.Errorf("search: decode entry: %w", err)
 					continue
 				}
-				p.doc = p.e.Document()
-				p.terms = terms(p.doc)
+				p.terms = terms(p.e.Document())
 			}
 		})
 	}
 	wg.Wait()
+	if len(ix.slots)+len(out) > ix.maxEntries {
+		return fmt.Errorf("%w: %d entries", ErrIndexFull, ix.maxEntries)
+	}
 	for _, p := range out {
 		if p.err != nil {
 			return p.err
 		}
-		ix.addPrepared(p.e, p.doc, p.terms)
+		ix.addPrepared(p.e, p.terms)
 	}
 	return nil
 }
 
-// addPrepared indexes e, whose document is doc with terms ts, in a new
-// slot; the caller holds mu (or owns ix).
-func (ix *Index) addPrepared(e Entry, doc search.Document, ts []termAttr) {
+// addPrepared indexes e, whose terms are ts, in a new slot; the caller
+// holds mu (or owns ix) and has checked MaxEntries.
+func (ix *Index) addPrepared(e Entry, ts []termAttr) {
 	n := uint32(len(ix.slots))
-	ix.slots = append(ix.slots, slot{entry: e, doc: doc, alive: true})
-	ix.kinds = append(ix.kinds, kindBit(e.Kind))
+	ix.slots = append(ix.slots, slot{entry: e, alive: true})
+	if int(n>>6) >= len(ix.dead) {
+		ix.dead = append(ix.dead, 0)
+	}
 	ix.pops = append(ix.pops, e.Popularity)
 	ix.byKey[e.Key()] = n
+	kind := kindIndex(e.Kind) << kindShift
 	for _, t := range ts {
-		p, ok := ix.postings[t.term]
-		if !ok {
-			ix.fresh[t.term] = struct{}{}
+		d := &ix.words
+		if t.first != 0 {
+			d = &ix.pairs
+		}
+		if d.add(t.term, t.first, n<<slotShift|kind|uint32(min(t.attr, attrMask))) {
 			ix.gen.Add(1)
 		}
-		ix.postings[t.term] = append(p, n<<attrBits|uint32(min(t.attr, attrMask)))
 	}
+}
+
+// dict is a term dictionary: each term's postings, and an FST over the
+// terms (its values: termList.first) with the terms new since it was
+// built.
+type dict struct {
+	postings map[string]termList
+	fst      *vellum.FST
+	fresh    map[string]struct{}
+}
+
+// termList is a term's postings; first is the fewest runes of the first
+// word of a pair term (0 for words).
+type termList struct {
+	p     []uint32
+	first uint8
+}
+
+func newDict() dict {
+	return dict{postings: map[string]termList{}, fresh: map[string]struct{}{}}
+}
+
+// add appends posting v to term and reports whether the term is new.
+func (d *dict) add(term string, first uint8, v uint32) bool {
+	l, ok := d.postings[term]
+	if ok {
+		l.first = min(l.first, first)
+	} else {
+		l.first = first
+		d.fresh[term] = struct{}{}
+	}
+	l.p = append(l.p, v)
+	d.postings[term] = l
+	return !ok
 }
 
 // remove marks the slot of key dead; the caller holds mu.
@@ -506,9 +606,8 @@ func (ix *Index) remove(key string) {
 	}
 	delete(ix.byKey, key)
 	ix.slots[n].alive = false
-	ix.slots[n].doc = search.Document{}
-	ix.kinds[n] = 0
-	ix.dead++
+	ix.dead[n>>6] |= 1 << (n & 63)
+	ix.nDead++
 }
 
 // maybeRebuild rebuilds the FST when too many terms are fresh or half
@@ -517,25 +616,42 @@ func (ix *Index) remove(key string) {
 // batches rebuilds the FST a logarithmic number of times, not once per
 // batch.
 func (ix *Index) maybeRebuild() error {
-	if len(ix.fresh) <= max(ix.opts.freshLimit, len(ix.postings)/16) && ix.dead <= len(ix.slots)/2 {
+	if !ix.words.stale(ix.opts.freshLimit) && !ix.pairs.stale(ix.opts.freshLimit) && ix.nDead <= len(ix.slots)/2 {
 		return nil
 	}
 	return ix.rebuild()
 }
 
-// rebuild drops dead slots from the postings and builds the FST over all
-// terms; the caller holds mu (or owns ix).
+// stale reports whether more than max(limit, a sixteenth of the terms)
+// terms arrived since d's FST was built.
+func (d *dict) stale(limit int) bool {
+	return len(d.fresh) > max(limit, len(d.postings)/16)
+}
+
+// rebuild drops dead slots from the postings and builds the FSTs over
+// all terms; the caller holds mu (or owns ix).
 func (ix *Index) rebuild() error {
-	keys := make([]string, 0, len(ix.postings))
-	for t, p := range ix.postings {
-		if ix.dead > 0 {
-			p = slices.DeleteFunc(p, func(v uint32) bool { return !ix.slots[v>>attrBits].alive })
-			if len(p) == 0 {
-				delete(ix.postings, t)
+	for _, d := range []*dict{&ix.words, &ix.pairs} {
+		if err := d.rebuild(ix); err != nil {
+			return err
+		}
+	}
+	ix.nDead = 0
+	return nil
+}
+
+// rebuild drops ix's dead slots from d's postings and builds d's FST.
+func (d *dict) rebuild(ix *Index) error {
+	keys := make([]string, 0, len(d.postings))
+	for t, l := range d.postings {
+		if ix.nDead > 0 {
+			l.p = slices.DeleteFunc(l.p, func(v uint32) bool { return !ix.slots[v>>slotShift].alive })
+			if len(l.p) == 0 {
+				delete(d.postings, t)
 				ix.gen.Add(1)
 				continue
 			}
-			ix.postings[t] = p
+			d.postings[t] = l
 		}
 		keys = append(keys, t)
 	}
@@ -546,7 +662,7 @@ func (ix *Index) rebuild() error {
 		return fmt.Errorf("search: new fst: %w", err)
 	}
 	for _, k := range keys {
-		if err := b.Insert([]byte(k), 0); err != nil {
+		if err := b.Insert([]byte(k), uint64(d.postings[k].first)); err != nil {
 			return fmt.Errorf("search: build fst: %w", err)
 		}
 	}
@@ -557,8 +673,8 @@ func (ix *Index) rebuild() error {
 	if err != nil {
 		return fmt.Errorf("search: load fst: %w", err)
 	}
-	ix.fst = f
-	clear(ix.fresh)
+	d.fst = f
+	clear(d.fresh)
 	return nil
 }
 
@@ -603,73 +719,85 @@ func (ix *Index) automaton(word string, budget int, prefix bool) (vellum.Automat
 	return dfa, nil
 }
 
-// matchTerms calls fn with each dictionary term within word's typo budget.
+// matchTerms calls fn with each term of d that aut accepts (nil: that
+// equals w, or starts with it when prefix is set) and its termList.first.
 // The caller holds mu.
-func (ix *Index) matchTerms(word []rune, prefix bool, fn func(term string)) error {
-	w := string(word)
-	budget := search.TypoBudget(len(word))
-	aut, err := ix.automaton(w, budget, prefix)
-	if err != nil {
-		return err
-	}
+func (d *dict) matchTerms(w string, aut vellum.Automaton, prefix bool, fn func(term string, first uint8)) error {
 	var it *vellum.FSTIterator
+	var err error
 	switch {
 	case aut != nil:
-		it, err = ix.fst.Search(aut, nil, nil)
+		it, err = d.fst.Search(aut, nil, nil)
 	case prefix:
-		it, err = ix.fst.Iterator([]byte(w), store.PrefixEnd([]byte(w)))
+		it, err = d.fst.Iterator([]byte(w), store.PrefixEnd([]byte(w)))
 	default:
-		if ok, gerr := ix.fst.Contains([]byte(w)); gerr != nil {
+		if v, ok, gerr := d.fst.Get([]byte(w)); gerr != nil {
 			return fmt.Errorf("search: look up term: %w", gerr)
 		} else if ok {
-			fn(w)
+			fn(w, uint8(v))
 		}
 		err = vellum.ErrIteratorDone
 	}
 	for err == nil {
-		k, _ := it.Current()
-		fn(string(k))
+		k, v := it.Current()
+		fn(string(k), uint8(v))
 		err = it.Next()
 	}
 	if !errors.Is(err, vellum.ErrIteratorDone) {
 		return fmt.Errorf("search: iterate terms: %w", err)
 	}
-	for t := range ix.fresh {
+	for t := range d.fresh {
 		tb := []byte(t)
 		switch {
 		case aut != nil:
-			if vellum.AutomatonContains(aut, tb) {
-				fn(t)
+			if !vellum.AutomatonContains(aut, tb) {
+				continue
 			}
 		case prefix:
-			if bytes.HasPrefix(tb, []byte(w)) {
-				fn(t)
+			if !bytes.HasPrefix(tb, []byte(w)) {
+				continue
 			}
-		case t == w:
-			fn(t)
+		case t != w:
+			continue
 		}
+		fn(t, d.postings[t].first)
 	}
 	return nil
 }
 
-// scratch holds per-query candidate state indexed by slot: mask has bit i
-// set when the slot has a term matching query word i, typos sums the
-// fewest typos of each matched word, attr the attribute of each matched
-// word's best term, exact counts the words matched exactly; touched lists
-// the slots set.
+// slotState is one slot's per-query candidate state, valid only when
+// epoch is the scratch's: mask has bit i set when the slot has a term
+// matching query word i, typos sums the fewest typos of each matched
+// word, attr the attribute of each matched word's best term, exact counts
+// the words matched exactly. Six bytes: the array is read at random
+// once per posting, so its size decides the cache misses.
+type slotState struct {
+	mask  uint16
+	epoch uint8
+	typos uint8
+	attr  uint8
+	exact uint8
+}
+
+// scratch holds per-query candidate state indexed by slot; touched lists
+// the slots of this query's epoch (the slots matching a word, of a
+// requested kind, alive and visible). Bumping the epoch clears the state
+// without writing it; it is cleared for real when the epoch wraps.
 type scratch struct {
-	mask    []uint32
-	typos   []uint8
-	attr    []uint8
-	exact   []uint8
+	st      []slotState
+	epoch   uint8
 	touched []uint32
 	heap    []cand
+	// keys holds each touched slot's pre-rank key (packKey), in touched's
+	// order (Search).
+	keys []uint32
 }
 
 type termTypos struct {
 	term  string
 	typos int
 	exact bool
+	pair  bool
 }
 
 // scratchPool keeps cleared scratches for reuse. Unlike a sync.Pool it
@@ -677,8 +805,8 @@ type termTypos struct {
 // allocate and clear arrays of a million slots again.
 var scratchPool = make(chan *scratch, 16)
 
-// scratch returns a cleared scratch sized for the slots; the caller holds
-// mu.
+// scratch returns a scratch of a new epoch sized for the slots; the
+// caller holds mu.
 func (ix *Index) scratch() *scratch {
 	var sc *scratch
 	select {
@@ -686,21 +814,20 @@ func (ix *Index) scratch() *scratch {
 	default:
 		sc = &scratch{}
 	}
-	if len(sc.mask) < len(ix.slots) {
-		n := len(ix.slots) + len(ix.slots)/8
-		sc.mask = make([]uint32, n)
-		sc.typos = make([]uint8, n)
-		sc.attr = make([]uint8, n)
-		sc.exact = make([]uint8, n)
+	if len(sc.st) < len(ix.slots) {
+		sc.st = make([]slotState, len(ix.slots)+len(ix.slots)/8)
+		sc.epoch = 0
+	}
+	sc.epoch++
+	if sc.epoch == 0 {
+		clear(sc.st)
+		sc.epoch = 1
 	}
 	return sc
 }
 
 func (ix *Index) release(sc *scratch) {
-	for _, n := range sc.touched {
-		sc.mask[n], sc.typos[n], sc.attr[n], sc.exact[n] = 0, 0, 0, 0
-	}
-	sc.touched, sc.heap = sc.touched[:0], sc.heap[:0]
+	sc.touched, sc.heap, sc.keys = sc.touched[:0], sc.heap[:0], sc.keys[:0]
 	select {
 	case scratchPool <- sc:
 	default:
@@ -710,7 +837,9 @@ func (ix *Index) release(sc *scratch) {
 // termsKey identifies a query word's matching terms.
 type termsKey struct {
 	word   string
+	budget int
 	prefix bool
+	pairs  bool
 }
 
 // cachedTerms are a word's matching terms in the dictionary of
@@ -720,11 +849,14 @@ type cachedTerms struct {
 	terms []termTypos
 }
 
-// wordTerms returns the dictionary terms within word's typo budget (as
-// a prefix when prefix is set), the exact term first, then by typos. The
-// returned slice is shared (read only). The caller holds mu.
-func (ix *Index) wordTerms(word []rune, prefix bool) ([]termTypos, error) {
-	key := termsKey{string(word), prefix}
+// wordTerms returns the terms within budget typos of word (as a prefix
+// when prefix is set), the exact term first, then by typos: the words'
+// and, with pairs set, the pairs' whose match reaches into their second
+// word (a prefix within the first is the first word's term, found with
+// the same typos and an attribute as good). The returned slice is shared
+// (read only). The caller holds mu.
+func (ix *Index) wordTerms(word []rune, budget int, prefix, pairs bool) ([]termTypos, error) {
+	key := termsKey{string(word), budget, prefix, pairs}
 	gen := ix.gen.Load()
 	if ix.termCache != nil {
 		if c, ok := ix.termCache.GetIfPresent(key); ok && c.gen == gen {
@@ -732,10 +864,21 @@ func (ix *Index) wordTerms(word []rune, prefix bool) ([]termTypos, error) {
 		}
 	}
 	var terms []termTypos
-	err := ix.matchTerms(word, prefix, func(t string) {
-		typos, _ := search.WordTypos(word, []rune(t), prefix)
-		terms = append(terms, termTypos{t, typos, t == key.word})
+	aut, err := ix.automaton(key.word, budget, prefix)
+	if err != nil {
+		return nil, err
+	}
+	err = ix.words.matchTerms(key.word, aut, prefix, func(t string, _ uint8) {
+		typos, _, _ := search.WordTypos(word, []rune(t), budget, prefix)
+		terms = append(terms, termTypos{t, typos, t == key.word, false})
 	})
+	if err == nil && pairs {
+		err = ix.pairs.matchTerms(key.word, aut, prefix, func(t string, first uint8) {
+			if typos, n, _ := search.WordTypos(word, []rune(t), budget, prefix); n > int(first) {
+				terms = append(terms, termTypos{t, typos, false, true})
+			}
+		})
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -754,37 +897,76 @@ func (ix *Index) wordTerms(word []rune, prefix bool) ([]termTypos, error) {
 	return terms, nil
 }
 
+// filter is what a query lets through: the kinds (a kindBit mask) and,
+// with a viewer, only the playlists public or the viewer's.
+type filter struct {
+	kinds  uint8
+	viewer string
+}
+
 // collect marks the slots having a term within word's typo budget with
 // bitsSet, adding the fewest typos of the word (and that term's
-// attribute) to each slot once. A term counts as exact only for a single
-// query word (bitsSet of one bit).
-func (ix *Index) collect(sc *scratch, word []rune, prefix bool, bitsSet uint32) error {
-	terms, err := ix.wordTerms(word, prefix)
+// attribute) to each slot once; dead slots and those f refuses are
+// skipped. A single query word (bitsSet of one bit) has
+// search.TypoBudget, two written together search.PairTypoBudget; a term
+// counts as exact only for a single query word.
+func (ix *Index) collect(sc *scratch, f filter, word []rune, prefix bool, bitsSet uint16) error {
+	words := uint8(bits.OnesCount16(bitsSet))
+	single := words == 1
+	budget := search.TypoBudget(len(word))
+	if words > 1 {
+		budget = search.PairTypoBudget(len(word))
+	}
+	// Two query words written together are not looked up among the
+	// pairs: core/search matches them only against one document word.
+	terms, err := ix.wordTerms(word, budget, prefix, single)
 	if err != nil {
 		return err
 	}
-	words := uint8(bits.OnesCount32(bitsSet))
-	single := words == 1
+	playlist := kindBit(KindPlaylist)
+	epoch := sc.epoch
 	for _, tt := range terms {
-		exact := single && tt.exact
-		for _, v := range ix.postings[tt.term] {
-			n := v >> attrBits
-			m := sc.mask[n]
-			if m&bitsSet != 0 {
+		exact := uint8(0)
+		if single && tt.exact {
+			exact = 1
+		}
+		typos := uint8(min(tt.typos, 255))
+		d := &ix.words
+		if tt.pair {
+			d = &ix.pairs
+		}
+		for _, v := range d.postings[tt.term].p {
+			kb := uint8(1) << (v >> kindShift & 3)
+			if kb&f.kinds == 0 {
 				continue
 			}
-			if m == 0 {
+			n := v >> slotShift
+			st := &sc.st[n]
+			if st.epoch != epoch {
+				if ix.dead[n>>6]&(1<<(n&63)) != 0 || kb == playlist && f.viewer != "" && !ix.visible(n, f.viewer) {
+					continue
+				}
+				*st = slotState{epoch: epoch}
 				sc.touched = append(sc.touched, n)
 			}
-			sc.mask[n] = m | bitsSet
-			sc.typos[n] = uint8(min(int(sc.typos[n])+tt.typos, 255))
-			sc.attr[n] = uint8(min(int(sc.attr[n])+int(v&attrMask)*int(words), 255))
-			if exact {
-				sc.exact[n]++
+			if st.mask&bitsSet != 0 {
+				continue
 			}
+			st.mask |= bitsSet
+			st.typos = satAdd(st.typos, typos)
+			st.attr = satAdd(st.attr, uint8(v&attrMask)*words)
+			st.exact += exact
 		}
 	}
 	return nil
+}
+
+// satAdd returns a+b, at most 255.
+func satAdd(a, b uint8) uint8 {
+	if s := a + b; s >= a {
+		return s
+	}
+	return 255
 }
 
 // cand is a candidate slot with what is known before matching.
@@ -817,6 +999,21 @@ func (a cand) better(b cand) bool {
 		return a.pop > b.pop
 	}
 	return a.n < b.n
+}
+
+// aheadOf reports whether a ranks before b on a criterion before
+// popularity (so whatever their popularity).
+func (a cand) aheadOf(b cand) bool {
+	if a.words != b.words {
+		return a.words > b.words
+	}
+	if a.typos != b.typos {
+		return a.typos < b.typos
+	}
+	if a.attr != b.attr {
+		return a.attr < b.attr
+	}
+	return a.exact > b.exact
 }
 
 // topK keeps the k best candidates offered, in a worst-at-root heap held
@@ -938,6 +1135,7 @@ func (ix *Index) Search(req Request) ([]Hit, int, error) {
 	if kinds == 0 {
 		kinds = 0xff
 	}
+	f := filter{kinds: kinds, viewer: req.Viewer}
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
 	sc := ix.scratch()
@@ -945,52 +1143,57 @@ func (ix *Index) Search(req Request) ([]Hit, int, error) {
 	last := len(q.Words) - 1
 	for i, w := range q.Words {
 		prefix := q.LastIsPrefix && i == last || len(w.Runes) == search.MaxWordRunes
-		if err := ix.collect(sc, w.Runes, prefix, 1<<i); err != nil {
+		if err := ix.collect(sc, f, w.Runes, prefix, 1<<i); err != nil {
 			return nil, 0, err
 		}
 		if i < last {
 			cat := append(slices.Clone(w.Runes), q.Words[i+1].Runes...)
-			if err := ix.collect(sc, cat, q.LastIsPrefix && i+1 == last, 3<<i); err != nil {
+			if err := ix.collect(sc, f, cat, q.LastIsPrefix && i+1 == last, 3<<i); err != nil {
 				return nil, 0, err
 			}
 		}
 	}
+	// Every touched slot is of a requested kind, alive and visible.
+	total := len(sc.touched)
 	need := req.Offset + max(req.Limit, 1)
 	if req.Limit <= 0 {
 		need = ix.opts.maxCandidates
 	}
-	// Count the candidates per (words, typos) bucket, reading only the
-	// scratch, then rank only the buckets that can reach the page: the
-	// slot metadata (a cache miss each) is read for far fewer slots when
-	// many match some but not all query words.
+	// Count the candidates per (words, typos) bucket, noting each one's
+	// pre-rank key in order (sequential writes), then pre-rank only the
+	// buckets that can reach the page from the keys: the slot state is
+	// read once per candidate, and the popularity (a cache miss each) only
+	// for candidates that can enter the heap.
 	var buckets [MaxWords + 1][maxTypoBucket + 1]int
-	for _, n := range sc.touched {
-		buckets[bits.OnesCount32(sc.mask[n])][min(sc.typos[n], maxTypoBucket)]++
+	sc.keys = slices.Grow(sc.keys[:0], len(sc.touched))[:len(sc.touched)]
+	for i, n := range sc.touched {
+		st := &sc.st[n]
+		w := bits.OnesCount16(st.mask)
+		buckets[w][min(st.typos, maxTypoBucket)]++
+		sc.keys[i] = uint32(w)<<24 | uint32(st.typos)<<16 | uint32(st.attr)<<8 | uint32(st.exact)
 	}
 	k := ix.ranked(need)
 	var hits []Hit
-	total := 0
 	for {
 		minWords, maxTypos := cutoff(&buckets, k)
 		top := topK{h: sc.heap[:0], k: k}
-		total = 0
-		for _, n := range sc.touched {
-			w := uint8(bits.OnesCount32(sc.mask[n]))
-			if ix.kinds[n]&kinds == 0 || req.Viewer != "" && ix.kinds[n] == kindBit(KindPlaylist) && !ix.visible(n, req.Viewer) {
-				continue
-			}
-			total++
-			if int(w) < minWords || int(w) == minWords && int(min(sc.typos[n], maxTypoBucket)) > maxTypos {
+		for i, key := range sc.keys {
+			c := cand{sc.touched[i], uint8(key >> 24), uint8(key >> 16), uint8(key >> 8), uint8(key), 0}
+			if int(c.words) < minWords || int(c.words) == minWords && int(min(c.typos, maxTypoBucket)) > maxTypos {
 				continue // cannot reach the page
 			}
-			top.offer(cand{n, w, sc.typos[n], sc.attr[n], sc.exact[n], ix.pops[n]})
+			if len(top.h) == k && top.h[0].aheadOf(c) {
+				continue // the popularity (a cache miss) cannot help it
+			}
+			c.pop = ix.pops[c.n]
+			top.offer(c)
 		}
 		sc.heap = top.h
 		hits = hits[:0]
 		for _, c := range top.h {
-			s := &ix.slots[c.n]
-			if r, ok := search.Match(q, s.doc); ok {
-				hits = append(hits, Hit{Entry: s.entry, Result: r})
+			e := &ix.slots[c.n].entry
+			if r, ok := search.Match(q, e.Document()); ok {
+				hits = append(hits, Hit{Entry: *e, Result: r})
 			}
 		}
 		// A candidate the index found through a dictionary term may

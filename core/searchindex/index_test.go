@@ -79,6 +79,9 @@ func TestIndexQueries(t *testing.T) {
 		{"metal", nil, "metallica"},      // prefix
 		{"daytripper", []Kind{KindTrack}, "t1"},
 		{"day trip", []Kind{KindTrack}, "t1"},
+		{"daytri", []Kind{KindTrack}, "t1"}, // a prefix reaching into the second word of a pair
+		{"dyatri", []Kind{KindTrack}, "t1"}, // the same with a swap
+		{"daytripper ", nil, "t1"},          // a whole pair, not as a prefix
 		{"highway hel", nil, "t4"},
 		{"strasse", nil, "t5"},
 		{"aether", nil, "t5"},
@@ -94,10 +97,11 @@ func TestIndexQueries(t *testing.T) {
 		{"fresh", DefaultOptions().WithFreshLimit(1 << 20)},
 	} {
 		ix, _ := openMemory(t, mode.opts, fixture...)
-		if mode.name == "fst" && len(ix.fresh) != 0 {
-			t.Fatalf("fst mode has %d fresh terms", len(ix.fresh))
+		fresh := len(ix.words.fresh) + len(ix.pairs.fresh)
+		if mode.name == "fst" && fresh != 0 {
+			t.Fatalf("fst mode has %d fresh terms", fresh)
 		}
-		if mode.name == "fresh" && len(ix.fresh) == 0 {
+		if mode.name == "fresh" && fresh == 0 {
 			t.Fatal("fresh mode has no fresh terms")
 		}
 		for _, tc := range cases {
@@ -303,5 +307,56 @@ func TestPlaylistViewer(t *testing.T) {
 	}
 	if got, _ := search(re, "eve", "harbour"); !slices.Equal(got, []string{"p-ada-public", "t"}) {
 		t.Errorf("after reopen eve sees %v", got)
+	}
+}
+
+// TestIndexFull checks the slot limit: an Upsert or Apply past it is
+// refused whole with ErrIndexFull and leaves the index and its store as
+// they were.
+func TestIndexFull(t *testing.T) {
+	ix, st := openMemory(t, DefaultOptions(), fixture[:3]...)
+	ix.maxEntries = 4
+	err := ix.Upsert(context.Background(), fixture[3], fixture[4])
+	if !errors.Is(err, ErrIndexFull) {
+		t.Fatalf("Upsert past the limit: %v, want ErrIndexFull", err)
+	}
+	if err := ix.Apply([]Entry{fixture[3], fixture[4]}); !errors.Is(err, ErrIndexFull) {
+		t.Fatalf("Apply past the limit: %v, want ErrIndexFull", err)
+	}
+	if ix.Len() != 3 {
+		t.Fatalf("%d entries after refused writes, want 3", ix.Len())
+	}
+	reopened, err := OpenIndex(context.Background(), st, DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reopened.Len() != 3 {
+		t.Fatalf("%d entries stored after a refused Upsert, want 3", reopened.Len())
+	}
+	if err := ix.Upsert(context.Background(), fixture[3]); err != nil {
+		t.Fatalf("Upsert to the limit: %v", err)
+	}
+	if got := find(t, ix, "p!nk"); len(got) != 1 || got[0] != "pink" {
+		t.Fatalf("p!nk → %v", got)
+	}
+}
+
+// TestScratchEpochWrap runs a query, then as many others as the per-query
+// state's epoch has values less one, then the first again, so the first
+// query's epoch comes back while its state is still there: the state must
+// have been cleared when the epoch wrapped.
+func TestScratchEpochWrap(t *testing.T) {
+	ix, _ := openMemory(t, DefaultOptions(), fixture...)
+	for len(scratchPool) > 0 {
+		<-scratchPool // one scratch serves this sequential test
+	}
+	want := find(t, ix, "beatles")
+	for round := range 3 {
+		for range 254 {
+			find(t, ix, "bjork")
+		}
+		if got := find(t, ix, "beatles"); !slices.Equal(got, want) {
+			t.Fatalf("round %d: %v, want %v", round, got, want)
+		}
 	}
 }

@@ -35,7 +35,10 @@ type benchSet struct {
 	bleve   bleve.Index
 
 	segueBuild, bleveBuild time.Duration
-	segueHeap, bleveHeap   uint64
+	// segueCPU and bleveCPU are the process CPU time of each build (all
+	// threads, garbage collection included).
+	segueCPU, bleveCPU   time.Duration
+	segueHeap, bleveHeap uint64
 }
 
 var (
@@ -104,7 +107,7 @@ func mixedQueries(r *rand.Rand, entries []Entry, n int) []string {
 	return out
 }
 
-func setup(b *testing.B) *benchSet {
+func setup(b testing.TB) *benchSet {
 	benchOnce.Do(func() {
 		n := 100_000
 		if s := os.Getenv("SEGUE_SEARCH_BENCH_TRACKS"); s != "" {
@@ -119,6 +122,7 @@ func setup(b *testing.B) *benchSet {
 
 		h0 := heapInUse()
 		start := time.Now()
+		cpu0, _ := processCPU()
 		ix, err := OpenIndex(context.Background(), store.NewMemory(), DefaultOptions())
 		if err == nil {
 			err = ix.Upsert(context.Background(), bs.entries...)
@@ -127,11 +131,14 @@ func setup(b *testing.B) *benchSet {
 			panic(err)
 		}
 		bs.segue, bs.segueBuild = ix, time.Since(start)
+		cpu1, _ := processCPU()
+		bs.segueCPU = cpu1 - cpu0
 		bs.segueHeap = heapInUse() - h0
 
 		if os.Getenv("SEGUE_SEARCH_BENCH_NO_BLEVE") == "" {
 			h0 = heapInUse()
 			start = time.Now()
+			cpu0, _ = processCPU()
 			dir, err := os.MkdirTemp("", "segue-bleve-bench")
 			if err != nil {
 				panic(err)
@@ -156,13 +163,15 @@ func setup(b *testing.B) *benchSet {
 				panic(err)
 			}
 			bs.bleve, bs.bleveBuild = bi, time.Since(start)
+			cpu1, _ = processCPU()
+			bs.bleveCPU = cpu1 - cpu0
 			bs.bleveHeap = heapInUse() - h0
 		}
 		bench = bs
 	})
-	b.Logf("%d entries; build: segue %v (heap %d MiB), bleve %v (heap %d MiB); VmRSS %s",
-		len(bench.entries), bench.segueBuild.Round(time.Millisecond), bench.segueHeap>>20,
-		bench.bleveBuild.Round(time.Millisecond), bench.bleveHeap>>20, vmRSS())
+	b.Logf("%d entries; build: segue %v (CPU %v, heap %d MiB), bleve %v (CPU %v, heap %d MiB); VmRSS %s",
+		len(bench.entries), bench.segueBuild.Round(time.Millisecond), bench.segueCPU.Round(time.Millisecond), bench.segueHeap>>20,
+		bench.bleveBuild.Round(time.Millisecond), bench.bleveCPU.Round(time.Millisecond), bench.bleveHeap>>20, vmRSS())
 	return bench
 }
 
@@ -205,8 +214,14 @@ func BenchmarkSearch(b *testing.B) {
 	}
 	for _, engine := range engines {
 		b.Run(engine+"/1-client", func(b *testing.B) {
+			// The goroutine keeps its thread so that the thread's CPU
+			// time is the queries' own work (plus this goroutine's share
+			// of garbage collection), whatever the machine's load.
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
 			lat := make([]time.Duration, 0, b.N)
 			found := 0
+			cpu0, cpuOK := threadCPU()
 			for i := 0; b.Loop(); i++ {
 				start := time.Now()
 				n, err := bs.run(engine, bs.queries[i%len(bs.queries)])
@@ -217,6 +232,9 @@ func BenchmarkSearch(b *testing.B) {
 				if n > 0 {
 					found++
 				}
+			}
+			if cpu1, ok := threadCPU(); ok && cpuOK {
+				b.ReportMetric(float64((cpu1-cpu0).Microseconds())/1000/float64(len(lat)), "cpu-ms/q")
 			}
 			slices.Sort(lat)
 			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")

@@ -1,0 +1,99 @@
+package searchindex
+
+import (
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	core "github.com/segue-fm/segue/core/search"
+)
+
+// seededQueries makes n queries of 1 to 3 words from entries, seeded:
+// exact, with a swap in a word of five letters or more, with the last word
+// cut (typing), and the first two words written together.
+func seededQueries(r *rand.Rand, entries []Entry, n int) []string {
+	var out []string
+	for len(out) < n {
+		e := entries[r.IntN(len(entries))]
+		words := strings.Fields(e.Title)
+		if len(e.Artists) > 0 && r.IntN(2) == 0 {
+			words = append(words, strings.Fields(e.Artists[0])...)
+		}
+		words = words[:min(len(words), 1+r.IntN(3))]
+		switch r.IntN(4) {
+		case 1:
+			for i, w := range words {
+				if rs := []rune(w); len(rs) >= 5 {
+					k := 1 + r.IntN(len(rs)-2)
+					rs[k], rs[k+1] = rs[k+1], rs[k]
+					words[i] = string(rs)
+					break
+				}
+			}
+		case 2:
+			rs := []rune(words[len(words)-1])
+			words[len(words)-1] = string(rs[:max(1, len(rs)*2/3)])
+		case 3:
+			if len(words) > 1 {
+				words = append([]string{words[0] + words[1]}, words[2:]...)
+			}
+		}
+		out = append(out, strings.Join(words, " "))
+	}
+	return out
+}
+
+// TestSearchAgainstBruteForce checks the index's candidate generation and
+// pre-rank against core/search.Rank over every entry of a seeded catalog:
+// every entry Rank matches is counted in total, every hit is a match with
+// core/search's own Result, and the best hit ranks as well as Rank's best
+// on every criterion before proximity (words matched, typos).
+func TestSearchAgainstBruteForce(t *testing.T) {
+	entries := deviceEntries(1000)
+	docs := make([]core.Document, len(entries))
+	byDoc := map[string]Entry{}
+	for i, e := range entries {
+		docs[i] = e.Document()
+		byDoc[docs[i].ID] = e
+	}
+	for _, mode := range []struct {
+		name string
+		opts Options
+	}{
+		{"fst", DefaultOptions()},
+		{"fresh", DefaultOptions().WithFreshLimit(1 << 20)},
+	} {
+		ix, _ := openMemory(t, mode.opts, entries...)
+		for _, qs := range seededQueries(rand.New(rand.NewPCG(5, 6)), entries, 120) {
+			q, err := core.ParseQuery(qs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := core.Rank(q, docs)
+			hits, total, err := ix.Search(Request{Query: q, Limit: 10})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if total < len(want) {
+				t.Errorf("%s: %q: total %d, brute force matches %d", mode.name, qs, total, len(want))
+			}
+			if len(want) > 0 && len(hits) == 0 {
+				t.Errorf("%s: %q: no hits, brute force has %s", mode.name, qs, want[0].ID)
+				continue
+			}
+			for _, h := range hits {
+				r, ok := core.Match(q, h.Entry.Document())
+				if !ok || r.WordsMatched != h.Result.WordsMatched || r.Typos != h.Result.Typos {
+					t.Errorf("%s: %q: hit %s is %+v, Match says %+v %v", mode.name, qs, h.Entry.Key(), h.Result, r, ok)
+				}
+			}
+			if len(hits) > 0 {
+				got, best := hits[0].Result, want[0]
+				if got.WordsMatched != best.WordsMatched || got.Typos != best.Typos {
+					t.Errorf("%s: %q: best hit %s (%d words, %d typos), brute force %s (%d words, %d typos)",
+						mode.name, qs, hits[0].Entry.Key(), got.WordsMatched, got.Typos, best.ID, best.WordsMatched, best.Typos)
+				}
+			}
+		}
+	}
+}
