@@ -4,12 +4,12 @@ import (
 	"context"
 	"slices"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/segue-fm/segue/core"
 	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/internal/cputime"
 	"github.com/segue-fm/segue/internal/demoalbum"
 	"github.com/segue-fm/segue/player"
 )
@@ -225,11 +225,11 @@ func BenchmarkSkipToNext(b *testing.B) {
 
 // cpuTime returns the process's user + system CPU time.
 func cpuTime(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
+	d, ok := cputime.Process()
+	if !ok {
+		b.Fatal("no process CPU time on this platform")
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return d
 }
 
 // BenchmarkPlaybackCPU measures the CPU cost of playback: the demo album
@@ -242,7 +242,7 @@ func cpuTime(b *testing.B) time.Duration {
 //   - realtime: 4 s paced like a device; reports cpu_pct, the process CPU
 //     time over the audio time played.
 //
-// CPU time is the whole process's (syscall.Getrusage, user + system).
+// CPU time is the whole process's (internal/cputime, user + system).
 func BenchmarkPlaybackCPU(b *testing.B) {
 	tb := newTestbed(b)
 	e := tb.openEngine(b, core.DefaultOptions(), tb.url)

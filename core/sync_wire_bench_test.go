@@ -6,12 +6,12 @@ import (
 	"net"
 	"slices"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/segue-fm/segue/core"
 	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/internal/cputime"
 	tbed "github.com/segue-fm/segue/internal/testbed"
 	"github.com/segue-fm/segue/sync/docs"
 )
@@ -65,11 +65,11 @@ func wireDevice(b *testing.B, relay *tbed.Relay, name string) (*core.Docs, *wire
 // processCPU returns the CPU time this process has used (relay and
 // devices run in it).
 func processCPU(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
+	d, ok := cputime.Process()
+	if !ok {
+		b.Fatal("no process CPU time on this platform")
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return d
 }
 
 func heads(b *testing.B, d *core.Docs, id docs.DocumentID) []string {

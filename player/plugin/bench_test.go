@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/segue-fm/segue/examples/eq/dsp"
+	"github.com/segue-fm/segue/internal/cputime"
 	"github.com/segue-fm/segue/player/plugin"
 )
 
@@ -47,7 +48,7 @@ func startTimer(b *testing.B) timer {
 	runtime.LockOSThread()
 	b.Cleanup(runtime.UnlockOSThread)
 	b.ResetTimer()
-	cpu, _ := threadCPU()
+	cpu, _ := cputime.Thread()
 	return timer{wall: time.Now(), cpu: cpu}
 }
 
@@ -57,7 +58,7 @@ func startTimer(b *testing.B) timer {
 func (t timer) report(b *testing.B) {
 	wall := time.Since(t.wall)
 	b.ReportMetric(100*float64(wall)/float64(b.N)/float64(blockDuration), "%realtime")
-	if cpu, ok := threadCPU(); ok {
+	if cpu, ok := cputime.Thread(); ok {
 		b.ReportMetric(100*float64(cpu-t.cpu)/float64(b.N)/float64(blockDuration), "%realtime-cpu")
 	}
 }

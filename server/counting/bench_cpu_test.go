@@ -2,19 +2,20 @@ package counting_test
 
 import (
 	"os/exec"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/segue-fm/segue/internal/cputime"
 )
 
 // cpuSelf returns this process's CPU time so far (user + system): the
 // relay, its Badger and the benchmark harness.
 func cpuSelf(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
+	d, ok := cputime.Process()
+	if !ok {
+		b.Fatal("no process CPU time on this platform")
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return d
 }
 
 // reportCPU reports the CPU cost per event of the relay process (relay

@@ -18,6 +18,7 @@ import (
 
 	core "github.com/segue-fm/segue/core/search"
 	"github.com/segue-fm/segue/internal/catalogen"
+	"github.com/segue-fm/segue/internal/cputime"
 	"github.com/segue-fm/segue/store"
 )
 
@@ -122,7 +123,7 @@ func setup(b testing.TB) *benchSet {
 
 		h0 := heapInUse()
 		start := time.Now()
-		cpu0, _ := processCPU()
+		cpu0, _ := cputime.Process()
 		ix, err := OpenIndex(context.Background(), store.NewMemory(), DefaultOptions())
 		if err == nil {
 			err = ix.Upsert(context.Background(), bs.entries...)
@@ -131,14 +132,14 @@ func setup(b testing.TB) *benchSet {
 			panic(err)
 		}
 		bs.segue, bs.segueBuild = ix, time.Since(start)
-		cpu1, _ := processCPU()
+		cpu1, _ := cputime.Process()
 		bs.segueCPU = cpu1 - cpu0
 		bs.segueHeap = heapInUse() - h0
 
 		if os.Getenv("SEGUE_SEARCH_BENCH_NO_BLEVE") == "" {
 			h0 = heapInUse()
 			start = time.Now()
-			cpu0, _ = processCPU()
+			cpu0, _ = cputime.Process()
 			dir, err := os.MkdirTemp("", "segue-bleve-bench")
 			if err != nil {
 				panic(err)
@@ -163,7 +164,7 @@ func setup(b testing.TB) *benchSet {
 				panic(err)
 			}
 			bs.bleve, bs.bleveBuild = bi, time.Since(start)
-			cpu1, _ = processCPU()
+			cpu1, _ = cputime.Process()
 			bs.bleveCPU = cpu1 - cpu0
 			bs.bleveHeap = heapInUse() - h0
 		}
@@ -221,7 +222,7 @@ func BenchmarkSearch(b *testing.B) {
 			defer runtime.UnlockOSThread()
 			lat := make([]time.Duration, 0, b.N)
 			found := 0
-			cpu0, cpuOK := threadCPU()
+			cpu0, cpuOK := cputime.Thread()
 			for i := 0; b.Loop(); i++ {
 				start := time.Now()
 				n, err := bs.run(engine, bs.queries[i%len(bs.queries)])
@@ -233,7 +234,7 @@ func BenchmarkSearch(b *testing.B) {
 					found++
 				}
 			}
-			if cpu1, ok := threadCPU(); ok && cpuOK {
+			if cpu1, ok := cputime.Thread(); ok && cpuOK {
 				b.ReportMetric(float64((cpu1-cpu0).Microseconds())/1000/float64(len(lat)), "cpu-ms/q")
 			}
 			slices.Sort(lat)

@@ -28,6 +28,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/internal/cputime"
 	"github.com/segue-fm/segue/store/badgerstore"
 	"github.com/segue-fm/segue/sync/docs"
 	"github.com/segue-fm/segue/sync/relaysync"
@@ -554,11 +555,8 @@ func sample() memSample {
 
 // cpuTime is the process's user + system CPU time so far.
 func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	d, _ := cputime.Process()
+	return d
 }
 
 // rssBytes reads VmRSS from /proc/self/status (0 when unavailable).
