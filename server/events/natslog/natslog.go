@@ -95,7 +95,7 @@ func (o Options) WithReplicas(n int) Options {
 	return o
 }
 
-// WithConsumer sets the prefix of the consumer names Read uses (default
+// WithConsumer sets the durable consumer name Read uses (default
 // "counting"; invalid names keep the current one).
 func (o Options) WithConsumer(name string) Options {
 	if validToken(name) {
@@ -413,13 +413,14 @@ func (l *Log) Read(ctx context.Context, from uint64, limit int) ([]events.Entry,
 	return out, nil
 }
 
-// seek creates a consumer delivering from offset from and deletes the
-// previous one. Each gets a fresh name (the configured name, "_" and 8
-// random bytes in hex): deleting a durable consumer and at once creating
-// one under the same name can fail while the server still removes the
-// old one's files (nats-server moved its own MQTT consumers to unique
-// names for the same reason). Open deletes the ones a crashed Log left.
+// seek recreates the reading consumer (the configured name) to deliver
+// from offset from. Deleting a durable consumer and at once creating one
+// under the same name can fail while the server still removes the old
+// one, so the creation is retried for up to 2 s. (Fresh names per seek
+// avoid that race but, with nats-server 2.x, stopped MaxAge expiry of the
+// stream: TestNATSMaxAge.) Open deletes the readers a crashed Log left.
 func (l *Log) seek(ctx context.Context, from uint64) error {
+	name := l.opts.consumer
 	if l.consName != "" {
 		err := l.evs.DeleteConsumer(ctx, l.consName)
 		if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
@@ -427,18 +428,25 @@ func (l *Log) seek(ctx context.Context, from uint64) error {
 		}
 		l.cons, l.consName = nil, ""
 	}
-	var nonce [8]byte
-	if _, err := rand.Read(nonce[:]); err != nil {
-		return fmt.Errorf("natslog: consumer name: %w", err)
-	}
-	name := l.opts.consumer + "_" + hex.EncodeToString(nonce[:])
-	c, err := l.evs.CreateConsumer(ctx, jetstream.ConsumerConfig{
+	cfg := jetstream.ConsumerConfig{
 		Durable: name, AckPolicy: jetstream.AckExplicitPolicy,
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: from + 1,
 		MaxAckPending: -1,
-	})
-	if err != nil {
-		return fmt.Errorf("natslog: create consumer: %w", err)
+	}
+	var c jetstream.Consumer
+	var err error
+	for try := 0; ; try++ {
+		if c, err = l.evs.CreateConsumer(ctx, cfg); err == nil {
+			break
+		}
+		if try == 40 {
+			return fmt.Errorf("natslog: create consumer: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("natslog: create consumer: %w", ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 	l.cons, l.consName, l.next = c, name, from
 	return nil

@@ -125,7 +125,7 @@ func TestNATSMaxAge(t *testing.T) {
 }
 
 // TestNATSReaders: each Read from another offset replaces the reading
-// consumer (one at a time, under a fresh name), and opening the log again
+// consumer (one at a time, under its one name), and opening the log again
 // deletes the readers an earlier handle left, as after a crash.
 func TestNATSReaders(t *testing.T) {
 	ns := startServer(t)
