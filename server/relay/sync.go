@@ -13,11 +13,6 @@ import (
 	"github.com/segue-fm/segue/sync/wire/peer"
 )
 
-// relaySyncCMemBudget bounds the C heap the relay's loaded documents may
-// hold (repo.WithCMemBudget): past it the least recently used idle ones
-// unload and reload from the store on next use.
-const relaySyncCMemBudget = 256 << 20
-
 // mountSync serves GET /v1/sync, the automerge-repo WebSocket endpoint
 // (sync/relaysync), over the relay's store: documents and sync states
 // under the keys of docs/ARCHITECTURE.md §6, authorised with
@@ -25,7 +20,7 @@ const relaySyncCMemBudget = 256 << 20
 // be given as ?token=, since browsers cannot set WebSocket headers).
 func (s *Server) mountSync() error {
 	ctx := context.Background()
-	r, err := repo.Open(ctx, s.st, repo.DefaultOptions().WithLogger(s.log).WithCMemBudget(relaySyncCMemBudget))
+	r, err := repo.Open(ctx, s.st, repo.DefaultOptions().WithLogger(s.log))
 	if err != nil {
 		return err
 	}
