@@ -343,7 +343,10 @@ func (l *Log) Head(ctx context.Context) (uint64, error) {
 	return info.State.LastSeq, nil
 }
 
-// Read implements events.Log; limit is capped at 10,000.
+// Read implements events.Log; limit is capped at 10,000. Events the
+// stream's MaxAge removed before or during the read are reported as
+// events.ErrPruned (with the entries read before them, if any), never as
+// an empty read or a gap.
 func (l *Log) Read(ctx context.Context, from uint64, limit int) ([]events.Entry, error) {
 	limit = min(max(limit, 1), 10000)
 	head, err := l.Head(ctx)
@@ -353,14 +356,8 @@ func (l *Log) Read(ctx context.Context, from uint64, limit int) ([]events.Entry,
 	if from >= head {
 		return nil, nil
 	}
-	if l.opts.maxAge > 0 {
-		info, err := l.evs.Info(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("natslog: read: %w", err)
-		}
-		if first := info.State.FirstSeq; first > 0 && from+1 < first {
-			return nil, fmt.Errorf("%w: offset %d (first kept %d)", events.ErrPruned, from, first-1)
-		}
+	if err := l.checkPruned(ctx, from); err != nil {
+		return nil, err
 	}
 	limit = int(min(uint64(limit), head-from))
 	l.mu.Lock()
@@ -370,7 +367,23 @@ func (l *Log) Read(ctx context.Context, from uint64, limit int) ([]events.Entry,
 			return nil, err
 		}
 	}
+	if testHookSeeked != nil {
+		testHookSeeked()
+	}
 	var out []events.Entry
+	// expired ends the read where retention removed the next entry.
+	expired := func(cause error) ([]events.Entry, error) {
+		l.cons = nil
+		perr := l.checkPruned(ctx, from+uint64(len(out)))
+		switch {
+		case perr == nil:
+			return nil, cause
+		case !errors.Is(perr, events.ErrPruned) || len(out) == 0:
+			return nil, perr
+		}
+		l.next = from + uint64(len(out))
+		return out, nil
+	}
 	for len(out) < limit {
 		mb, err := l.cons.Fetch(limit-len(out), jetstream.FetchMaxWait(l.opts.timeout))
 		if err != nil {
@@ -385,10 +398,9 @@ func (l *Log) Read(ctx context.Context, from uint64, limit int) ([]events.Entry,
 				l.cons = nil
 				return nil, fmt.Errorf("natslog: %w", err)
 			}
-			off := md.Sequence.Stream - 1
-			if off != from+uint64(len(out)) {
-				l.cons = nil
-				return nil, fmt.Errorf("%w: offset %d where %d was due", events.ErrCorrupt, off, from+uint64(len(out)))
+			off, want := md.Sequence.Stream-1, from+uint64(len(out))
+			if off != want {
+				return expired(fmt.Errorf("%w: offset %d where %d was due", events.ErrCorrupt, off, want))
 			}
 			var r entryRec
 			if err := dec.Unmarshal(m.Data(), &r); err != nil {
@@ -406,11 +418,34 @@ func (l *Log) Read(ctx context.Context, from uint64, limit int) ([]events.Entry,
 			return nil, fmt.Errorf("natslog: fetch: %w", err)
 		}
 		if n == 0 {
+			if len(out) == 0 {
+				return expired(nil)
+			}
 			break
 		}
 	}
 	l.next = from + uint64(len(out))
 	return out, nil
+}
+
+// testHookSeeked, when set by a test, runs in Read between the retention
+// check and the first fetch.
+var testHookSeeked func()
+
+// checkPruned returns events.ErrPruned when retention (MaxAge) has
+// removed the entry at offset off.
+func (l *Log) checkPruned(ctx context.Context, off uint64) error {
+	if l.opts.maxAge <= 0 {
+		return nil
+	}
+	info, err := l.evs.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("natslog: read: %w", err)
+	}
+	if first := info.State.FirstSeq; first > 0 && off+1 < first {
+		return fmt.Errorf("%w: offset %d (first kept %d)", events.ErrPruned, off, first-1)
+	}
+	return nil
 }
 
 // seek recreates the reading consumer (the configured name) to deliver

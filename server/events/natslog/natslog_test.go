@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -173,5 +174,74 @@ func TestNATSReaders(t *testing.T) {
 	}
 	if r := readers(); len(r) != 0 {
 		t.Fatalf("readers left after reopening: %v", r)
+	}
+}
+
+// TestNATSExpiryDuringRead: MaxAge removes the events after Read checked
+// the stream's first sequence but before it fetched them. Read must
+// report ErrPruned, not an empty read (stream empty) or ErrCorrupt (the
+// consumer skips to a newer event).
+func TestNATSExpiryDuringRead(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		newer bool // events appended after the expiry
+	}{{"empty stream", false}, {"newer events", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			ns := startServer(t)
+			ctx := context.Background()
+			prefix := "race" + strconv.FormatBool(tc.newer)
+			l, err := natslog.Open(ctx, connect(t, ns), natslog.DefaultOptions().WithPrefix(prefix).
+				WithMaxAge(time.Second).WithTimeout(3*time.Second))
+			if err != nil {
+				t.Fatal(err)
+			}
+			js, err := jetstream.New(connect(t, ns))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ev := func(seq uint64) api.PlayRecord {
+				return api.PlayRecord{Seq: seq, Track: "t", Tier: "low", StartedAt: 1, PlayedMs: 31000, EndReason: "completed", Source: "stream"}
+			}
+			b := events.Batch{Device: "dev1", User: "u", Received: 1, Message: []byte("m"), Sig: []byte("s"),
+				Events: []api.PlayRecord{ev(1), ev(2), ev(3)}}
+			if _, err := l.Append(ctx, b); err != nil {
+				t.Fatal(err)
+			}
+			natslog.SetTestHookSeeked(func() {
+				natslog.SetTestHookSeeked(nil)
+				deadline := time.Now().Add(30 * time.Second)
+				for {
+					s, err := js.Stream(ctx, prefix+"_EVENTS")
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if s.CachedInfo().State.FirstSeq > 3 {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Error("events never expired")
+						return
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+				if tc.newer {
+					b.Events = []api.PlayRecord{ev(4), ev(5)}
+					if _, err := l.Append(ctx, b); err != nil {
+						t.Error(err)
+					}
+				}
+			})
+			t.Cleanup(func() { natslog.SetTestHookSeeked(nil) })
+			if es, err := l.Read(ctx, 0, 10); !errors.Is(err, events.ErrPruned) {
+				t.Fatalf("read across expiry: %d entries, %v; want ErrPruned", len(es), err)
+			}
+			if !tc.newer {
+				return
+			}
+			if es, err := l.Read(ctx, 3, 10); err != nil || len(es) != 2 || es[0].Offset != 3 {
+				t.Fatalf("read newer events: %+v, %v", es, err)
+			}
+		})
 	}
 }
