@@ -130,6 +130,44 @@ func run[T any](t testing.TB, ctx context.Context, script string) T {
 	return v
 }
 
+// pageSteps returns a step function for a test driving page: each
+// action of a step runs within timeout; on failure t stops, naming the
+// step, the error and what the page's status says (diag, a JS expression
+// giving a string).
+func pageSteps(t *testing.T, page context.Context, timeout time.Duration, diag string) func(name string, actions ...chromedp.Action[chromedp.Void]) {
+	return func(name string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		for _, a := range actions {
+			sctx, cancel := context.WithTimeout(page, timeout)
+			_, err := chromedp.Run(sctx, a)
+			cancel()
+			if err != nil {
+				msg, _ := chromedp.Run(page, chromedp.Evaluate[string](diag))
+				t.Fatalf("%s: %v (page says %q)", name, err, msg)
+			}
+		}
+	}
+}
+
+// accountMsgs is the diag of pageSteps that most page tests use.
+const accountMsgs = `document.getElementById("account-msg").textContent + " | " + document.getElementById("pl-msg").textContent`
+
+// signInActions opens the page at url and signs in as user (with
+// testbed.Password), creating the account first when signUp, then waits
+// until the element shown signed in is visible.
+func signInActions(url, user string, signUp bool, shown string) []chromedp.Action[chromedp.Void] {
+	as := []chromedp.Action[chromedp.Void]{
+		chromedp.Navigate(url + "/"),
+		chromedp.WaitVisible("#user"),
+		chromedp.SendKeys("#user", user),
+		chromedp.SendKeys("#pass", testbed.Password),
+	}
+	if signUp {
+		as = append(as, chromedp.Click("#signup"))
+	}
+	return append(as, chromedp.Click("#login button[type=submit]"), chromedp.WaitVisible(shown))
+}
+
 // compareScript returns JS that fetches the reference and compares it
 // with the Float32Array named data: length, max |difference|, first
 // sample over 1e-6.

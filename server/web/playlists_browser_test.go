@@ -1,7 +1,6 @@
 package web_test
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -57,26 +56,9 @@ func TestBrowserPlaylistsWithNativeDevice(t *testing.T) {
 	}
 
 	page := browsertest.New(t)
-	step := func(name string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		for _, a := range actions {
-			sctx, cancel := context.WithTimeout(page, 20*time.Second)
-			_, err := chromedp.Run(sctx, a)
-			cancel()
-			if err != nil {
-				msg, _ := chromedp.Run(page, chromedp.Evaluate[string](`document.getElementById("account-msg").textContent + " | " + document.getElementById("pl-msg").textContent`))
-				t.Fatalf("%s: %v (page says %q)", name, err, msg)
-			}
-		}
-	}
+	step := pageSteps(t, page, 20*time.Second, accountMsgs)
 	step("sign in as a second device of the user",
-		chromedp.Navigate(r.URL+"/"),
-		chromedp.WaitVisible("#user"),
-		chromedp.SendKeys("#user", user),
-		chromedp.SendKeys("#pass", testbed.Password),
-		chromedp.Click("#login button[type=submit]"),
-		chromedp.WaitVisible("#playlists"),
-		chromedp.WaitVisible("#pl-list li"))
+		append(signInActions(r.URL, user, false, "#playlists"), chromedp.WaitVisible("#pl-list li"))...)
 	step("create a playlist",
 		chromedp.SendKeys("#pl-name", "Road trip"),
 		chromedp.Click("#pl-new button[type=submit]"),

@@ -10,7 +10,6 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 	"github.com/segue-fm/segue/internal/browsertest"
-	"github.com/segue-fm/segue/internal/testbed"
 )
 
 // xssName is a playlist name that would run script if the page ever put
@@ -28,22 +27,8 @@ const xssName = `<img src=x onerror="document.title='pwned'">`
 func TestBrowserSearchAsYouType(t *testing.T) {
 	r := webRelay(t, &reference{})
 	ctx := browsertest.New(t)
-	step := func(name string, a chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		if _, err := chromedp.Run(sctx, a); err != nil {
-			msg, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`["account-msg", "results-msg", "pl-msg", "results"].map((id) => document.getElementById(id).textContent).join(" | ")`))
-			t.Fatalf("%s: %v (page says %q)", name, err, msg)
-		}
-	}
-	step("open the page", chromedp.Navigate(r.URL+"/"))
-	step("sign-in form", chromedp.WaitVisible("#user"))
-	step("user name", chromedp.SendKeys("#user", "finder"))
-	step("password", chromedp.SendKeys("#pass", testbed.Password))
-	step("create account", chromedp.Click("#signup"))
-	step("sign in", chromedp.Click("#login button[type=submit]"))
-	step("library", chromedp.WaitVisible("#library"))
+	step := pageSteps(t, ctx, 30*time.Second, `["account-msg", "results-msg", "pl-msg", "results"].map((id) => document.getElementById(id).textContent).join(" | ")`)
+	step("sign up", signInActions(r.URL, "finder", true, "#library")...)
 
 	// Typing alone searches (no submit); the typo and the prefix match.
 	step("type a query with a typo", chromedp.SendKeys("#q", "harbuor lig"))

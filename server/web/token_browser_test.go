@@ -31,24 +31,10 @@ func TestBrowserTokenExpiry(t *testing.T) {
 		web.Mount(srv.Echo())
 	}))
 	ctx := browsertest.New(t)
-	step := func(name string, a chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		if _, err := chromedp.Run(sctx, a); err != nil {
-			msg, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("account-msg").textContent + " | " + document.getElementById("results").textContent +
+	step := pageSteps(t, ctx, 30*time.Second, `document.getElementById("account-msg").textContent + " | " + document.getElementById("results").textContent +
 				" | account hidden " + document.getElementById("account").hidden + ", loggedIn " + (window.segueSession && window.segueSession.loggedIn) +
-				", user " + document.getElementById("user").value + ", pass " + document.getElementById("pass").value.length + ", signup " + document.getElementById("signup").checked`))
-			t.Fatalf("%s: %v (page says %q)", name, err, msg)
-		}
-	}
-	step("open the page", chromedp.Navigate(r.URL+"/"))
-	step("sign-in form", chromedp.WaitVisible("#user"))
-	step("user name", chromedp.SendKeys("#user", "shortlived"))
-	step("password", chromedp.SendKeys("#pass", testbed.Password))
-	step("create account", chromedp.Click("#signup"))
-	step("sign in", chromedp.Click("#login button[type=submit]"))
-	step("library", chromedp.WaitVisible("#library"))
+				", user " + document.getElementById("user").value + ", pass " + document.getElementById("pass").value.length + ", signup " + document.getElementById("signup").checked`)
+	step("sign up", signInActions(r.URL, "shortlived", true, "#library")...)
 	// The token was issued before the library showed: from here, ttl
 	// later it has expired however long signing in took.
 	signedIn := time.Now()

@@ -1,7 +1,6 @@
 package web_test
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"testing"
@@ -26,26 +25,8 @@ func TestBrowserPageOnlyLibrary(t *testing.T) {
 	ctx := t.Context()
 	const user, name = "pageonly", "Made in the page"
 	page := browsertest.New(t)
-	step := func(what string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		for _, a := range actions {
-			sctx, cancel := context.WithTimeout(page, 30*time.Second)
-			_, err := chromedp.Run(sctx, a)
-			cancel()
-			if err != nil {
-				msg, _ := chromedp.Run(page, chromedp.Evaluate[string](`document.getElementById("account-msg").textContent + " | " + document.getElementById("pl-msg").textContent`))
-				t.Fatalf("%s: %v (page says %q)", what, err, msg)
-			}
-		}
-	}
-	step("sign up in the page",
-		chromedp.Navigate(r.URL+"/"),
-		chromedp.WaitVisible("#user"),
-		chromedp.SendKeys("#user", user),
-		chromedp.SendKeys("#pass", testbed.Password),
-		chromedp.Click("#signup"),
-		chromedp.Click("#login button[type=submit]"),
-		chromedp.WaitVisible("#playlists"))
+	step := pageSteps(t, page, 30*time.Second, accountMsgs)
+	step("sign up in the page", signInActions(r.URL, user, true, "#playlists")...)
 	step("create a playlist",
 		chromedp.WaitVisible("#pl-name"),
 		chromedp.SendKeys("#pl-name", name),
