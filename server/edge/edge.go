@@ -426,9 +426,15 @@ func (e *Edge) writeFetchError(w http.ResponseWriter, err error) {
 }
 
 // serve answers with b as the relay does (relay.serveBytes): strong ETag
-// "<sha256 hex>", Cache-Control, Range/If-None-Match/If-Range/HEAD by
+// "<sha256 hex>", Cache-Control, at most relay.MaxRanges ranges, merged
+// (relay.LimitRanges), Range/If-None-Match/If-Range/HEAD by
 // http.ServeContent. X-Cache says HIT or MISS.
 func serve(w http.ResponseWriter, r *http.Request, b []byte, k objKey, cache, xcache string) {
+	if err := relay.LimitRanges(r, int64(len(b))); err != nil {
+		w.Header().Set("Content-Range", "bytes */"+strconv.Itoa(len(b)))
+		writeError(w, http.StatusRequestedRangeNotSatisfiable, err.Error())
+		return
+	}
 	hdr := w.Header()
 	ct := "application/octet-stream"
 	if k.kind == 'm' {
