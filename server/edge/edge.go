@@ -144,17 +144,10 @@ func (e *Edge) Handler() http.Handler {
 	return mux
 }
 
-// bearer returns the token of "Authorization: Bearer <token>".
-func bearer(r *http.Request) (string, bool) {
-	h := r.Header.Get("Authorization")
-	tok, ok := strings.CutPrefix(h, "Bearer ")
-	return tok, ok && tok != ""
-}
-
 // authed admits only requests whose bearer token the parent accepts.
 func (e *Edge) authed(h func(w http.ResponseWriter, r *http.Request, tok string)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		tok, ok := bearer(r)
+		tok, ok := relay.BearerToken(r)
 		if !ok {
 			w.Header().Set("WWW-Authenticate", "Bearer")
 			writeError(w, http.StatusUnauthorized, "missing bearer token")

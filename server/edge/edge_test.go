@@ -486,6 +486,26 @@ func TestEdgeAuth(t *testing.T) {
 			}
 		}
 	}
+	// The Authorization header is read as the relay reads it: the scheme
+	// in any case, the token trimmed.
+	for _, h := range []string{"bearer " + f.token, "BEARER " + f.token + " ", "Bearer  " + f.token, "Basic " + f.token, "Bearer", "Bearer "} {
+		for _, base := range []string{url, f.relay.URL} {
+			req, _ := http.NewRequest(http.MethodGet, base+path, nil)
+			req.Header.Set("Authorization", h)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			want := http.StatusUnauthorized
+			if strings.Contains(h, f.token) && !strings.HasPrefix(h, "Basic") {
+				want = http.StatusOK
+			}
+			if resp.StatusCode != want {
+				t.Errorf("Authorization %q at %s: %d, want %d", h, base, resp.StatusCode, want)
+			}
+		}
+	}
 	// Verdicts are cached: a burst of requests asks the relay once per TTL.
 	countMe := func() int64 { return e.fetches.Load() }
 	n0 := countMe()
