@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/segue-fm/segue/server/access"
@@ -19,9 +20,10 @@ func init() {
 }
 
 // runReconcile implements `segue reconcile --data DIR --day YYYY-MM-DD
-// [--threshold 30s] [--lookback 768h] [--json]`: the end-of-day check of
-// server/reconcile on a relay data directory (the relay stopped, or a
-// copy). It prints a summary and every counted-but-unbacked stream and
+// [--edge-access DIR ...] [--threshold 30s] [--lookback 768h] [--json]`:
+// the end-of-day check of server/reconcile on a relay data directory (the
+// relay stopped, or a copy) and the access records of its edges (an
+// edge's hits reach the relay's records through no other way). It prints a summary and every counted-but-unbacked stream and
 // backed-but-uncounted (device, track), or the whole report as JSON. The
 // exit status is 0 whether or not discrepancies were found.
 func runReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -33,8 +35,20 @@ func runReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	threshold := fs.Duration("threshold", 30*time.Second, "audio the served chunks must cover: the counting threshold")
 	lookback := fs.Duration("lookback", 32*24*time.Hour, "how far before the day access records and licenses back its streams")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
+	var edgeDirs []string
+	fs.Func("edge-access", "an edge's access record directory (segue edge --access-dir), read with the relay's records; repeat for every edge", func(dir string) error {
+		info, err := os.Stat(dir)
+		if err != nil {
+			return err
+		}
+		if !info.IsDir() {
+			return fmt.Errorf("%s is not a directory", dir)
+		}
+		edgeDirs = append(edgeDirs, dir)
+		return nil
+	})
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: segue reconcile --data DIR --day YYYY-MM-DD [--threshold 30s] [--lookback 768h] [--json]")
+		fmt.Fprintln(stderr, "usage: segue reconcile --data DIR --day YYYY-MM-DD [--edge-access DIR ...] [--threshold 30s] [--lookback 768h] [--json]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -56,8 +70,12 @@ func runReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	defer dd.Close()
+	readers := []access.Reader{access.NewStoreReader(dd.Store)}
+	for _, dir := range edgeDirs {
+		readers = append(readers, access.NewFileReader(dir))
+	}
 	rep, err := reconcile.Run(ctx, d, reconcile.AuditStreams(dd.Store, events.NewStoreLog(dd.Store)),
-		access.NewStoreReader(dd.Store), reconcile.NewCatalog(dd.Catalog, dd.Signer.Public().(ed25519.PublicKey)),
+		access.MultiReader(readers...), reconcile.NewCatalog(dd.Catalog, dd.Signer.Public().(ed25519.PublicKey)),
 		def.WithThreshold(*threshold).WithLookback(*lookback))
 	if err != nil {
 		return err

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -29,8 +31,16 @@ func TestReconcileCLI(t *testing.T) {
 		t.Errorf("output %q", out.String())
 	}
 	out.Reset()
+	edgeDir := t.TempDir() // an edge's access records: none yet
+	if err := runReconcile(ctx, []string{"--data", dir, "--day", "2026-11-30", "--edge-access", edgeDir, "--edge-access", edgeDir}, &out, &errb); err != nil || !strings.HasPrefix(out.String(), "2026-11-30: 0 counted streams") {
+		t.Errorf("--edge-access: %v %q", err, out.String())
+	}
+	out.Reset()
 	if err := runReconcile(ctx, []string{"--data", dir, "--day", "2026-11-30", "--json"}, &out, &errb); err != nil || !strings.Contains(out.String(), `"day": "2026-11-30"`) {
 		t.Errorf("json: %v %s", err, out.String())
+	}
+	if err := os.WriteFile(filepath.Join(edgeDir, "file"), nil, 0o600); err != nil {
+		t.Fatal(err)
 	}
 	for _, bad := range [][]string{
 		{"--data", dir, "--day", "2026-11-31"},
@@ -38,6 +48,8 @@ func TestReconcileCLI(t *testing.T) {
 		{"--day", "2026-11-30"},
 		{"--data", dir, "--day", "2026-11-30", "--threshold", "-1s"},
 		{"--data", dir, "--day", "2026-11-30", "extra"},
+		{"--data", dir, "--day", "2026-11-30", "--edge-access", dir + "/none"},
+		{"--data", dir, "--day", "2026-11-30", "--edge-access", filepath.Join(edgeDir, "file")},
 	} {
 		if err := runReconcile(ctx, bad, &out, &errb); !errors.Is(err, errUsage) {
 			t.Errorf("%q: %v, want a usage error", bad, err)

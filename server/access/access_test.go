@@ -299,3 +299,44 @@ func TestRangeStart(t *testing.T) {
 		}
 	}
 }
+
+// TestMultiReader reads a store's and a file directory's records as one:
+// each record once, in the window only, and an error of fn ends the scan.
+func TestMultiReader(t *testing.T) {
+	ctx := context.Background()
+	opts := access.DefaultOptions()
+	var readers []access.Reader
+	var want []access.Record
+	for i, name := range []string{"badger", "file"} {
+		w, r := backends(t, opts)[name]()
+		readers = append(readers, r)
+		for j := range 3 {
+			rec := chunkRec(name, day.Add(time.Duration(i*3+j)*time.Hour), uint32(j))
+			want = append(want, rec)
+			if err := w.Write(rec); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Write(chunkRec(name, day.Add(-time.Hour), 9)); err != nil {
+			t.Fatal(err) // outside the scanned window
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := access.MultiReader(readers...)
+	got := scanAll(t, m, day, day.Add(24*time.Hour))
+	slices.SortFunc(got, func(a, b access.Record) int { return cmp.Compare(a.Time, b.Time) })
+	if !slices.Equal(got, want) {
+		t.Fatalf("scanned %+v, want %+v", got, want)
+	}
+	stop := errors.New("stop")
+	n := 0
+	err := m.Scan(ctx, day, day.Add(24*time.Hour), func(access.Record) error { n++; return stop })
+	if !errors.Is(err, stop) || n != 1 {
+		t.Fatalf("fn's error: scan returned %v after %d records, want it after 1", err, n)
+	}
+	if got := scanAll(t, access.MultiReader(), day, day.Add(24*time.Hour)); len(got) != 0 {
+		t.Fatalf("no readers: %d records", len(got))
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/segue-fm/segue/store"
@@ -76,6 +77,23 @@ type Reader interface {
 	// order, so nearly by time). An error from fn ends the scan and is
 	// returned.
 	Scan(ctx context.Context, from, to time.Time, fn func(Record) error) error
+}
+
+// MultiReader returns a Reader over the records of every reader in rs:
+// the relay's store and each edge's files (segue reconcile --edge-access).
+// Scan scans them one after the other, so records are not in time order
+// across readers; reconciliation sums them and needs no order.
+func MultiReader(rs ...Reader) Reader { return multiReader(slices.Clone(rs)) }
+
+type multiReader []Reader
+
+func (m multiReader) Scan(ctx context.Context, from, to time.Time, fn func(Record) error) error {
+	for _, r := range m {
+		if err := r.Scan(ctx, from, to, fn); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 type storeReader struct{ st store.Store }

@@ -144,17 +144,10 @@ func (e *Edge) Handler() http.Handler {
 	return mux
 }
 
-// bearer returns the token of "Authorization: Bearer <token>".
-func bearer(r *http.Request) (string, bool) {
-	h := r.Header.Get("Authorization")
-	tok, ok := strings.CutPrefix(h, "Bearer ")
-	return tok, ok && tok != ""
-}
-
 // authed admits only requests whose bearer token the parent accepts.
 func (e *Edge) authed(h func(w http.ResponseWriter, r *http.Request, tok string)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		tok, ok := bearer(r)
+		tok, ok := relay.BearerToken(r)
 		if !ok {
 			w.Header().Set("WWW-Authenticate", "Bearer")
 			writeError(w, http.StatusUnauthorized, "missing bearer token")
@@ -426,9 +419,15 @@ func (e *Edge) writeFetchError(w http.ResponseWriter, err error) {
 }
 
 // serve answers with b as the relay does (relay.serveBytes): strong ETag
-// "<sha256 hex>", Cache-Control, Range/If-None-Match/If-Range/HEAD by
+// "<sha256 hex>", Cache-Control, at most relay.MaxRanges ranges, merged
+// (relay.LimitRanges), Range/If-None-Match/If-Range/HEAD by
 // http.ServeContent. X-Cache says HIT or MISS.
 func serve(w http.ResponseWriter, r *http.Request, b []byte, k objKey, cache, xcache string) {
+	if err := relay.LimitRanges(r, int64(len(b))); err != nil {
+		w.Header().Set("Content-Range", "bytes */"+strconv.Itoa(len(b)))
+		writeError(w, http.StatusRequestedRangeNotSatisfiable, err.Error())
+		return
+	}
 	hdr := w.Header()
 	ct := "application/octet-stream"
 	if k.kind == 'm' {

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -314,6 +315,8 @@ func TestEdgeRangeAnd304(t *testing.T) {
 		{"if-none-match", []string{"If-None-Match", etag}, http.StatusNotModified, nil},
 		{"if-none-match other", []string{"If-None-Match", `"x"`}, http.StatusOK, want},
 		{"unsatisfiable", []string{"Range", "bytes=99999999-"}, http.StatusRequestedRangeNotSatisfiable, nil},
+		{"overlapping ranges merged", []string{"Range", "bytes=0-9,5-15,16-19"}, http.StatusPartialContent, want[:20]},
+		{"too many ranges", []string{"Range", "bytes=0-0,2-2,4-4,6-6,8-8,10-10,12-12,14-14,16-16"}, http.StatusRequestedRangeNotSatisfiable, nil},
 	}
 	for _, tc := range tests {
 		resp, b := get(t, url, path, f.token, tc.hdr...)
@@ -323,6 +326,13 @@ func TestEdgeRangeAnd304(t *testing.T) {
 		}
 		if tc.status >= 400 && (!bytes.HasPrefix(b, []byte(`{"error":`)) || resp.Header.Get("Cache-Control") != "no-store" || resp.Header.Get("ETag") != "") {
 			t.Errorf("%s: error answer %q, Cache-Control %q, ETag %q; want JSON, no-store, no ETag", tc.name, b, resp.Header.Get("Cache-Control"), resp.Header.Get("ETag"))
+		}
+		if cr := resp.Header.Get("Content-Range"); tc.status == http.StatusRequestedRangeNotSatisfiable && cr != "bytes */"+strconv.Itoa(len(want)) {
+			t.Errorf("%s: Content-Range %q, want bytes */%d", tc.name, cr, len(want))
+		}
+		direct, db := get(t, f.relay.URL, path, f.token, tc.hdr...)
+		if direct.StatusCode != resp.StatusCode || (tc.body != nil && !bytes.Equal(db, b)) {
+			t.Errorf("%s: edge answered %d, the relay %d (or another body)", tc.name, resp.StatusCode, direct.StatusCode)
 		}
 		if tc.body != nil && !bytes.Equal(b, tc.body) {
 			t.Errorf("%s: %d bytes, not the expected %d", tc.name, len(b), len(tc.body))
@@ -473,6 +483,26 @@ func TestEdgeAuth(t *testing.T) {
 				if bytes.Contains(b, want[:16]) || resp.Header.Get("WWW-Authenticate") != "Bearer" {
 					t.Errorf("%s: 401 without WWW-Authenticate or with the blob", tc.name)
 				}
+			}
+		}
+	}
+	// The Authorization header is read as the relay reads it: the scheme
+	// in any case, the token trimmed.
+	for _, h := range []string{"bearer " + f.token, "BEARER " + f.token + " ", "Bearer  " + f.token, "Basic " + f.token, "Bearer", "Bearer "} {
+		for _, base := range []string{url, f.relay.URL} {
+			req, _ := http.NewRequest(http.MethodGet, base+path, nil)
+			req.Header.Set("Authorization", h)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			want := http.StatusUnauthorized
+			if strings.Contains(h, f.token) && !strings.HasPrefix(h, "Basic") {
+				want = http.StatusOK
+			}
+			if resp.StatusCode != want {
+				t.Errorf("Authorization %q at %s: %d, want %d", h, base, resp.StatusCode, want)
 			}
 		}
 	}

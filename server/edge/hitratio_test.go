@@ -115,7 +115,7 @@ func hitRatioTable(t testing.TB, tr *edgetrace.Trace) (string, float64) {
 // against the edge's policy (otter v2), ristretto v2, LRU and Bélády, prints the byte hit ratios and
 // checks the goal: the edge policy reaches ≥ 0.95 × Bélády's byte hit
 // ratio at the cache size where Bélády reaches 95 %. SEGUE_HITRATIO_PLAYS
-// sets the plays (default 40,000; docs/BENCHMARKS.md used 100,000).
+// sets the plays (default 40,000, as in docs/BENCHMARKS.md).
 func TestHitRatioAgainstBelady(t *testing.T) {
 	if testing.Short() {
 		t.Skip("replays millions of requests")

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"sync"
 	"time"
 
@@ -141,7 +142,8 @@ type PrepositionReport struct {
 // ahead, and every tier of Options.WithPreposition, fetches each track's
 // positional manifest, header and chunk 0 (as a starting client asks for
 // them) and every blob the manifest lists, and pins them until the
-// release time plus the window. Only encrypted blobs and signed manifests
+// release time plus the window; the later chunks' positions are pinned
+// from the manifest, so a client fetching chunks by position hits too. Only encrypted blobs and signed manifests
 // are fetched: the embargo holds back keys, which an edge never sees.
 // Objects already pinned or cached are not fetched again; positional paths
 // are refreshed on every pass (a re-published album reaches the edge's
@@ -217,7 +219,7 @@ func (e *Edge) prepositionStream(ctx context.Context, tok string, track model.Tr
 			return false, err
 		}
 	}
-	for _, h := range m {
+	for j, h := range m {
 		k := objKey{kind: 'b', hash: h}
 		b, ok := e.pins.get(k)
 		if !ok {
@@ -235,6 +237,10 @@ func (e *Edge) prepositionStream(ctx context.Context, tok string, track model.Tr
 		}
 		if !e.pins.put(k, b, until) {
 			budgetErr = fmt.Errorf("%w: %s/%s", ErrPinBudget, track, tier)
+			continue
+		}
+		if j >= 2 { // chunk j-1 by position, as the parent's manifest places it
+			e.pins.putPosition(base+"/chunks/"+strconv.Itoa(j-1), k, until)
 		}
 	}
 	return true, budgetErr

@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -174,6 +175,43 @@ func TestPrepositionBudget(t *testing.T) {
 				t.Fatalf("pinned %d bytes over a %d budget", s.PinnedBytes, budget)
 			}
 		})
+	}
+}
+
+// TestPrepositionPositionalChunks: a client that fetches every chunk by
+// position (/v1/audio/{track}/{tier}/chunks/{i}), not by hash, is served
+// the pre-positioned album from the pins too: no origin fetch after the
+// pass, every answer a hit equal to the relay's.
+func TestPrepositionPositionalChunks(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	release := time.Now().Add(10 * time.Minute)
+	if err := f.relay.Server().Catalog().ScheduleRelease(ctx, f.relay.Album, release); err != nil {
+		t.Fatal(err)
+	}
+	e, url := startEdge(t, DefaultOptions(f.origin.url).WithPreposition(DefaultPinBytes, time.Hour, model.TierNormal))
+	if _, err := e.Preposition(ctx, f.token); err != nil {
+		t.Fatal(err)
+	}
+	for _, tr := range f.relay.Tracks {
+		base := "/v1/audio/" + string(tr) + "/normal"
+		_, env := get(t, url, base+"/manifest", f.token)
+		hs, err := manifestBlobs(env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range len(hs) - 1 {
+			path := base + "/chunks/" + strconv.Itoa(i)
+			before := f.origin.count(path)
+			resp, b := get(t, url, path, f.token)
+			_, want := get(t, f.relay.URL, path, f.token)
+			if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Cache") != "HIT" || !bytes.Equal(b, want) {
+				t.Errorf("%s: %d %s, want a 200 hit with the relay's bytes", path, resp.StatusCode, resp.Header.Get("X-Cache"))
+			}
+			if n := f.origin.count(path) - before; n != 0 {
+				t.Errorf("%s: %d origin fetches after pre-positioning, want 0", path, n)
+			}
+		}
 	}
 }
 

@@ -302,6 +302,7 @@ type preparedTrack struct {
 	album        string
 	albumArtists []string
 	artists      []string
+	releaseAt    int64 // Unix seconds, 0 without an embargo
 }
 
 // identity returns the SHA-256 the track id derives from and the master's
@@ -439,6 +440,7 @@ func (in *ingester) build(ctx context.Context, p *probed) (*preparedTrack, error
 		album:        t.Album,
 		albumArtists: t.AlbumArtists,
 		artists:      t.Artists,
+		releaseAt:    releaseUnix(t.ReleaseAt),
 	}, nil
 }
 
@@ -622,7 +624,16 @@ func (in *ingester) store(ctx context.Context, id model.TrackID, tier model.Tier
 	return catalog.Stream{Tier: tier, Envelope: env, Key: key}, nil
 }
 
-// releases groups prepared tracks by album, in album-id order.
+// releaseUnix returns t in Unix seconds, 0 for the zero time.
+func releaseUnix(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
+}
+
+// releases groups prepared tracks by album, in album-id order; an album's
+// embargo is the latest release_at of its tracks.
 func releases(ps []*preparedTrack) []catalog.Release {
 	byAlbum := map[model.AlbumID]*catalog.Release{}
 	var order []model.AlbumID
@@ -646,6 +657,7 @@ func releases(ps []*preparedTrack) []catalog.Release {
 				r.Artists = append(r.Artists, a)
 			}
 		}
+		r.Album.ReleaseAt = max(r.Album.ReleaseAt, p.releaseAt)
 		r.Tracks = append(r.Tracks, p.release)
 	}
 	slices.Sort(order)

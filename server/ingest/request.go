@@ -8,6 +8,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/segue-fm/segue/core/model"
 )
@@ -38,6 +39,11 @@ type TrackRequest struct {
 	ISRC         string              `json:"isrc,omitempty"`
 	ReleaseDate  string              `json:"release_date,omitempty"`
 	Rights       []model.RightsShare `json:"rights,omitempty"`
+	// ReleaseAt (RFC 3339), when set, is the album's embargo
+	// (model.Album.ReleaseAt): the relay issues no stream key or license
+	// for its tracks before it and lists the album in GET /v1/releases,
+	// so edges pre-position it. The album gets its tracks' latest.
+	ReleaseAt time.Time `json:"release_at,omitzero"`
 
 	// For tracks without a master: the master's identity and exact length
 	// (MasterSHA256 as hex; when empty the id derives from the highest
@@ -67,6 +73,7 @@ type albumFile struct {
 	Album        string              `json:"album"`
 	AlbumArtists []string            `json:"album_artists"`
 	ReleaseDate  string              `json:"release_date"`
+	ReleaseAt    time.Time           `json:"release_at"`
 	Rights       []model.RightsShare `json:"rights"`
 	Tracks       []TrackRequest      `json:"tracks"`
 }
@@ -96,7 +103,7 @@ func readJSON(fsys fs.FS, name string, v any) error {
 }
 
 // LoadAlbum reads an album.json sidecar from fsys: {album, album_artists,
-// release_date, rights, tracks: [{file, tiers, title, artists,
+// release_date, release_at, rights, tracks: [{file, tiers, title, artists,
 // track_number, …}]}. File names in it are relative to its directory.
 // Album fields apply to every track that does not set its own.
 func LoadAlbum(fsys fs.FS, name string) (Request, error) {
@@ -123,6 +130,9 @@ func LoadAlbum(fsys fs.FS, name string) (Request, error) {
 			t.AlbumArtists = a.AlbumArtists
 		}
 		t.ReleaseDate = cmpOr(t.ReleaseDate, a.ReleaseDate)
+		if t.ReleaseAt.IsZero() {
+			t.ReleaseAt = a.ReleaseAt
+		}
 		if len(t.Rights) == 0 {
 			t.Rights = a.Rights
 		}
@@ -177,6 +187,8 @@ func (t *TrackRequest) validate() error {
 		return fmt.Errorf("%w: track %d disc %d", ErrBadMetadata, t.TrackNumber, t.DiscNumber)
 	case len(t.Title) > 1024 || len(t.Album) > 1024:
 		return fmt.Errorf("%w: title over 1024 bytes", ErrBadMetadata)
+	case !t.ReleaseAt.IsZero() && t.ReleaseAt.Unix() <= 0:
+		return fmt.Errorf("%w: release_at %s is not after 1970", ErrBadMetadata, t.ReleaseAt.Format(time.RFC3339))
 	}
 	for _, a := range slices.Concat(t.Artists, t.AlbumArtists) {
 		if strings.TrimSpace(a) == "" || len(a) > 1024 {

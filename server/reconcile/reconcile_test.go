@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/segue-fm/segue/server/audit"
 	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/server/counting"
+	"github.com/segue-fm/segue/server/edge"
 	"github.com/segue-fm/segue/server/events"
 	"github.com/segue-fm/segue/server/reconcile"
 	"github.com/segue-fm/segue/server/relay"
@@ -179,5 +181,92 @@ func TestReconcileRealRelay(t *testing.T) {
 	}
 	if rep.UnresolvedBlobs != 0 {
 		t.Errorf("%d unresolved blobs", rep.UnresolvedBlobs)
+	}
+}
+
+// TestReconcileEdgeRecords: device C warms an edge with track 0 (misses,
+// recorded by the relay for C), then device A fetches the whole track
+// through the edge (hits: only the edge records them) and plays it. The
+// relay's records alone leave A's stream unbacked; with the edge's files
+// (access.MultiReader, as segue reconcile --edge-access) it is backed.
+func TestReconcileEdgeRecords(t *testing.T) {
+	ctx := context.Background()
+	var dd *catalog.DataDir
+	var svc *counting.Service
+	threshold := 10 * time.Second
+	r := testbed.NewRelay(t, testbed.DefaultOptions().WithAccessLog(true).
+		WithMount(func(d *catalog.DataDir, srv *relay.Server) {
+			dd = d
+			chain := audit.NewChain(d.Store, d.Signer, 100, nil)
+			svc = counting.New(d.Store, events.NewStoreLog(d.Store), d.Catalog, chain, counting.DefaultOptions().WithThreshold(threshold).WithLogger(nil))
+			svc.Mount(srv)
+		}))
+	edgeDir := t.TempDir()
+	edgeLog, err := access.NewFileWriter(edgeDir, access.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := edge.New(edge.DefaultOptions(r.URL).WithAccessWriter(edgeLog))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(e.Handler())
+	t.Cleanup(func() { srv.Close(); e.Close(); edgeLog.Close() })
+
+	tr, tier := r.Tracks[0], model.TierLow
+	warm, a := register(t, r.URL, "cy"), register(t, r.URL, "ann")
+	for _, c := range []*client{warm, a} {
+		c.url = srv.URL // audio through the edge
+		m, err := crypto.OpenManifest(r.CatalogKey, c.do("GET", fmt.Sprintf("/v1/audio/%s/%s/manifest", tr, tier), nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range m.Chunks {
+			c.do("GET", fmt.Sprintf("/v1/audio/%s/%s/chunks/%d", tr, tier, i), nil)
+		}
+	}
+	if s := e.Stats(); s.Hits == 0 {
+		t.Fatalf("ann's fetches were not edge hits: %+v", s)
+	}
+	started := time.Now().Add(-2 * time.Second)
+	evs := []api.PlayRecord{{Seq: 1, Track: tr, Tier: tier, StartedAt: started.UnixMilli(), PlayedMs: 12000,
+		EndReason: model.EndCompleted, Source: model.SourceStream}}
+	msg, err := crypto.PlaysMessage(a.id.DeviceID(), evs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.url = r.URL
+	a.do("POST", "/v1/plays", api.PlaysRequest{Events: evs, Sig: a.id.Sign(msg)})
+	for {
+		n, err := svc.Step(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+	}
+	if err := r.AccessLog().Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := edgeLog.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		acc    access.Reader
+		backed int
+	}{
+		{"relay records only", access.NewStoreReader(dd.Store), 0},
+		{"relay and edge records", access.MultiReader(access.NewStoreReader(dd.Store), access.NewFileReader(edgeDir)), 1},
+	} {
+		rep, err := reconcile.Run(ctx, started, reconcile.AuditStreams(dd.Store, events.NewStoreLog(dd.Store)),
+			tc.acc, reconcile.NewCatalog(dd.Catalog, r.CatalogKey), reconcile.DefaultOptions().WithThreshold(threshold))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Streams != 1 || rep.Backed != tc.backed {
+			t.Errorf("%s: %d streams, %d backed, want 1 and %d: %+v", tc.name, rep.Streams, rep.Backed, tc.backed, rep.Unbacked)
+		}
 	}
 }

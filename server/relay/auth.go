@@ -23,6 +23,14 @@ func bearer(r *http.Request) (string, bool) {
 	return strings.TrimSpace(h[len(p):]), true
 }
 
+// BearerToken returns the token of r's "Authorization: Bearer <token>"
+// header as the relay reads it (the scheme in any case, the token
+// trimmed); false without one. The edge (server/edge) reads it the same.
+func BearerToken(r *http.Request) (string, bool) {
+	tok, ok := bearer(r)
+	return tok, ok && tok != ""
+}
+
 // BearerIs reports whether r carries "Authorization: Bearer <token>" for
 // exactly token, compared in constant time. An empty token never matches,
 // so an unset admin token refuses everyone.

@@ -103,11 +103,12 @@ func coalesce(rs []byteRange) []byteRange {
 	return out
 }
 
-// limitRanges enforces MaxRanges on r for a resource of size bytes: too
-// many ranges are ErrTooManyRanges; several valid ones are rewritten
-// merged (overlapping and adjacent ones joined, in ascending order, as RFC
-// 9110 §14.2 allows) for http.ServeContent.
-func limitRanges(r *http.Request, size int64) error {
+// LimitRanges enforces MaxRanges on r for a resource of size bytes: too
+// many ranges are ErrTooManyRanges (answer 416); several valid ones are
+// rewritten merged in r's Range header (overlapping and adjacent ones
+// joined, in ascending order, as RFC 9110 §14.2 allows) for
+// http.ServeContent. The edge (server/edge) applies it as the relay does.
+func LimitRanges(r *http.Request, size int64) error {
 	h := r.Header.Get("Range")
 	if h == "" || size <= 0 {
 		return nil // nothing to merge: ServeContent answers an empty resource
