@@ -335,6 +335,8 @@ type playerTrack struct {
 	gated bool
 }
 
+var _ player.NetworkSource = (*playerTrack)(nil)
+
 func (p *playerTrack) Manifest() *model.Manifest { return p.m }
 
 func (p *playerTrack) Header(ctx context.Context) ([]byte, error) {
@@ -347,12 +349,24 @@ func (p *playerTrack) Header(ctx context.Context) ([]byte, error) {
 }
 
 func (p *playerTrack) Chunk(ctx context.Context, i int) ([]byte, error) {
-	read := p.t.chunk
+	b, _, err := p.ChunkFrom(ctx, i)
+	return b, err
+}
+
+// ChunkFrom implements player.NetworkSource: a downloaded or cached
+// chunk does not count in the player's bandwidth estimate.
+func (p *playerTrack) ChunkFrom(ctx context.Context, i int) ([]byte, bool, error) {
 	if p.gated {
-		read = p.t.Chunk
+		ctx, done, err := p.t.e.calls.enter(ctx)
+		if err != nil {
+			return nil, false, err
+		}
+		defer done()
+		b, network, err := p.t.chunkFrom(ctx, i)
+		return b, network, classify(err)
 	}
-	b, err := read(ctx, i)
-	return b, classify(err)
+	b, network, err := p.t.chunkFrom(ctx, i)
+	return b, network, classify(err)
 }
 
 func (p *playerTrack) Close() error { return nil }

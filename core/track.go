@@ -117,16 +117,19 @@ func (t *Track) Chunk(ctx context.Context, i int) ([]byte, error) {
 		return nil, err
 	}
 	defer done()
-	return t.chunk(ctx, i)
+	b, _, err := t.chunkFrom(ctx, i)
+	return b, err
 }
 
-func (t *Track) chunk(ctx context.Context, i int) ([]byte, error) {
-	b, err := t.e.fetcher.Chunk(ctx, t.m, i)
+// chunkFrom is Chunk without the engine's call gate, also reporting
+// whether the blob came over the network (fetch.Fetcher.ChunkFrom).
+func (t *Track) chunkFrom(ctx context.Context, i int) ([]byte, bool, error) {
+	b, network, err := t.e.fetcher.ChunkFrom(ctx, t.m, i)
 	if err != nil {
-		return nil, fmt.Errorf("core: chunk %d of %s/%s: %w", i, t.m.TrackID, t.m.Tier, err)
+		return nil, false, fmt.Errorf("core: chunk %d of %s/%s: %w", i, t.m.TrackID, t.m.Tier, err)
 	}
 	crypto.XORKeyStream(t.key, uint64(i)+1, 0, b, b)
-	return b, nil
+	return b, network, nil
 }
 
 // Stream returns the track's continuous decrypted Ogg stream: header ‖

@@ -153,7 +153,12 @@ func (d *decoder) decode(ctx context.Context) error {
 		return nil
 	}
 	k := m.ChunkAt(max(d.start, 0))
-	hdr, err := retry(ctx, d, func(ctx context.Context) ([]byte, error) { return d.src.Header(ctx) })
+	// The header is a few KB: its read time is latency, not throughput,
+	// so it is not counted in the bandwidth estimate.
+	hdr, err := retry(ctx, d, func(ctx context.Context) ([]byte, bool, error) {
+		b, err := d.src.Header(ctx)
+		return b, false, err
+	})
 	if err != nil {
 		return fmt.Errorf("header: %w", err)
 	}
@@ -234,7 +239,7 @@ func (r *chunkReader) Read(p []byte) (int, error) {
 			return 0, io.EOF
 		}
 		i := r.next
-		b, err := retry(r.ctx, r.d, func(ctx context.Context) ([]byte, error) { return r.d.src.Chunk(ctx, i) })
+		b, err := retry(r.ctx, r.d, func(ctx context.Context) ([]byte, bool, error) { return chunkFrom(ctx, r.d.src, i) })
 		if err != nil {
 			r.err = fmt.Errorf("chunk %d: %w", i, err)
 			return 0, r.err
@@ -254,20 +259,30 @@ func (r *chunkReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// chunkFrom reads chunk i of src and reports whether it crossed the
+// network: as NetworkSource says, or always for other sources.
+func chunkFrom(ctx context.Context, src TrackSource, i int) ([]byte, bool, error) {
+	if ns, ok := src.(NetworkSource); ok {
+		return ns.ChunkFrom(ctx, i)
+	}
+	b, err := src.Chunk(ctx, i)
+	return b, true, err
+}
+
 // retry calls get until it succeeds, fails with ErrUnplayable, or fails
 // for longer than the stall timeout. Each attempt is bounded by the fetch
 // timeout; the decoder is marked stalled while attempts fail. Successful
-// fetches report their throughput.
-func retry(ctx context.Context, d *decoder, get func(context.Context) ([]byte, error)) ([]byte, error) {
+// fetches that get says crossed the network report their throughput.
+func retry(ctx context.Context, d *decoder, get func(context.Context) ([]byte, bool, error)) ([]byte, error) {
 	var first time.Time
 	backoff := d.opts.retryMin
 	for {
 		actx, cancel := context.WithTimeout(ctx, d.opts.fetchTimeout)
 		t0 := time.Now()
-		b, err := get(actx)
+		b, network, err := get(actx)
 		cancel()
 		if err == nil {
-			if el := time.Since(t0); el > time.Millisecond && d.bw != nil {
+			if el := time.Since(t0); network && el > time.Millisecond && d.bw != nil {
 				d.bw(float64(len(b)) * 8 / el.Seconds())
 			}
 			if !first.IsZero() {

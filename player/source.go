@@ -31,3 +31,17 @@ type TrackSource interface {
 	// Close releases the stream.
 	Close() error
 }
+
+// NetworkSource is an optional interface of a TrackSource that knows
+// which chunk reads crossed the network. The player's bandwidth estimate
+// (behind the ErrTierUnsustainable warning) counts only those: a read
+// from local storage (a download, a cache) says nothing about the
+// network, and in a browser an IndexedDB read on a busy page can take
+// longer than the tier's bit rate allows. Every chunk read of a
+// TrackSource without it counts.
+type NetworkSource interface {
+	TrackSource
+	// ChunkFrom is Chunk that also reports whether the bytes were
+	// fetched over the network for this call.
+	ChunkFrom(ctx context.Context, i int) (b []byte, network bool, err error)
+}

@@ -320,11 +320,20 @@ func (f *Fetcher) Header(ctx context.Context, m *model.Manifest) ([]byte, error)
 // Chunk returns the encrypted chunk i of m, verified against m, owned by
 // the caller.
 func (f *Fetcher) Chunk(ctx context.Context, m *model.Manifest, i int) ([]byte, error) {
+	b, _, err := f.ChunkFrom(ctx, m, i)
+	return b, err
+}
+
+// ChunkFrom is Chunk that also reports whether this call fetched the
+// chunk from an origin (network) rather than from pinned storage or the
+// cache; a call that joined another caller's origin fetch counts as
+// network.
+func (f *Fetcher) ChunkFrom(ctx context.Context, m *model.Manifest, i int) (b []byte, network bool, err error) {
 	if i < 0 || i >= len(m.Chunks) {
-		return nil, fmt.Errorf("%w: %d of %d", ErrChunkRange, i, len(m.Chunks))
+		return nil, false, fmt.Errorf("%w: %d of %d", ErrChunkRange, i, len(m.Chunks))
 	}
 	ref := m.Chunks[i].Blob
-	return f.blob(ctx, Request{Kind: KindChunk, Track: m.TrackID, Tier: m.Tier, Index: i, MaxSize: ref.Size, Hash: ref.SHA256}, ref)
+	return f.blobFrom(ctx, Request{Kind: KindChunk, Track: m.TrackID, Tier: m.Tier, Index: i, MaxSize: ref.Size, Hash: ref.SHA256}, ref)
 }
 
 // Cached reports whether the blob ref is in the cache, without reading it.
@@ -336,16 +345,23 @@ func (f *Fetcher) Cached(ref model.BlobRef) bool {
 }
 
 func (f *Fetcher) blob(ctx context.Context, req Request, ref model.BlobRef) ([]byte, error) {
+	b, _, err := f.blobFrom(ctx, req, ref)
+	return b, err
+}
+
+// blobFrom returns the verified blob ref and whether it came from an
+// origin (see ChunkFrom).
+func (f *Fetcher) blobFrom(ctx context.Context, req Request, ref model.BlobRef) ([]byte, bool, error) {
 	if b, ok := f.fromPinned(ctx, req, ref); ok {
-		return b, nil
+		return b, false, nil
 	}
 	if b, ok, err := f.cache.get(ctx, ref.SHA256); err != nil {
-		return nil, err
+		return nil, false, err
 	} else if ok {
 		f.observe(Event{Request: req, Cached: true, Bytes: len(b)})
-		return b, nil
+		return b, false, nil
 	}
-	return f.flight.do(ctx, "blob/"+hex.EncodeToString(ref.SHA256[:]), func(ctx context.Context) ([]byte, error) {
+	b, err := f.flight.do(ctx, "blob/"+hex.EncodeToString(ref.SHA256[:]), func(ctx context.Context) ([]byte, error) {
 		b, err := f.fromOrigins(ctx, req, func(b []byte) error {
 			if int64(len(b)) != ref.Size {
 				return fmt.Errorf("%w: %d bytes, manifest says %d", ErrIntegrity, len(b), ref.Size)
@@ -363,6 +379,7 @@ func (f *Fetcher) blob(ctx context.Context, req Request, ref model.BlobRef) ([]b
 		}
 		return b, nil
 	})
+	return b, err == nil, err
 }
 
 // fromOrigins tries each origin in health order until one returns a body

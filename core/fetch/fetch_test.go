@@ -373,6 +373,45 @@ func TestCacheHitNeedsNoOrigin(t *testing.T) {
 	}
 }
 
+// TestChunkFromReportsNetwork: ChunkFrom says network for a chunk
+// fetched from the origin, not for the same chunk from the cache or from
+// pinned storage (a download), and returns the same bytes each time.
+func TestChunkFromReportsNetwork(t *testing.T) {
+	fx := newFixture(t, 6, "trfrom", 2, 2000)
+	ctx := context.Background()
+	f := newFetcher(t, store.NewMemory(), fx, nil, fx.origin("o1"))
+	m, err := f.Manifest(ctx, fx.m.TrackID, fx.m.Tier)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pinned := map[[32]byte][]byte{}
+	for _, step := range []struct {
+		name    string
+		chunk   int
+		network bool
+	}{
+		{"first fetch", 0, true},
+		{"cache hit", 0, false},
+		{"pinned", 1, false},
+	} {
+		if step.name == "pinned" {
+			pinned[m.Chunks[1].Blob.SHA256] = fx.chunks[1]
+			f.SetPinned(func(_ context.Context, h [32]byte) ([]byte, bool, error) {
+				b, ok := pinned[h]
+				return bytes.Clone(b), ok, nil
+			})
+		}
+		b, network, err := f.ChunkFrom(ctx, m, step.chunk)
+		if err != nil || network != step.network {
+			t.Fatalf("%s: network %v, %v; want %v", step.name, network, err, step.network)
+		}
+		want, err := f.Chunk(ctx, m, step.chunk)
+		if err != nil || !bytes.Equal(b, want) {
+			t.Fatalf("%s: bytes differ from Chunk (%v)", step.name, err)
+		}
+	}
+}
+
 func TestCacheSurvivesRestartAndEvictsLRU(t *testing.T) {
 	fx := newFixture(t, 6, "trlru", 6, 10000) // chunk i is 10000+i bytes
 	ctx := context.Background()

@@ -124,12 +124,13 @@ func playOffline(t *testing.T, ctx context.Context, play string, next int, butto
 		Reachable bool     `json:"reachable"`
 		Error     string   `json:"error"`
 		PlayState string   `json:"playState"`
+		TierWarn  bool     `json:"tierWarning"`
 	}
 	got := run[played](t, ctx, fmt.Sprintf(`(async () => {
 		const s = window.segueSession, rate = s.audioContext.sampleRate;
 		const reachable = await fetch("/v1/catalog/key").then(() => true, () => false);
-		let st = s.status(), error = "";
-		s.on("status", (x) => { st = x; if (x.error) error = x.error; });
+		let st = s.status(), error = "", tierWarning = false;
+		s.on("status", (x) => { st = x; if (x.error) error = x.error; if (x.tierWarning) tierWarning = true; });
 		const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 		const until = async (what, f, ms) => {
 			const t0 = performance.now();
@@ -153,7 +154,7 @@ func playOffline(t *testing.T, ctx context.Context, play string, next int, butto
 		await until("the Play button", () => st.state === "playing" && st.index === 0, 15000);
 		const playState = st.state;
 		await s.stop();
-		return {data: btoa(bin), underruns: cap.underruns, gaps: cap.gaps, online: navigator.onLine, reachable, error, playState};
+		return {data: btoa(bin), underruns: cap.underruns, gaps: cap.gaps, online: navigator.onLine, reachable, error, playState, tierWarning};
 	})()`, play, next, button))
 	if got.Online || got.Reachable {
 		t.Fatalf("the page was not offline (navigator.onLine %v, relay reachable %v)", got.Online, got.Reachable)
@@ -186,6 +187,11 @@ func playOffline(t *testing.T, ctx context.Context, play string, next int, butto
 	}
 	if got.PlayState != "playing" {
 		t.Fatalf("the Downloads section's Play button: state %q", got.PlayState)
+	}
+	// Reads from IndexedDB say nothing about the network: no warning that
+	// the connection may not sustain the tier.
+	if got.TierWarn {
+		t.Fatalf("offline playback of a download warned that the connection may not sustain the tier (error %q)", got.Error)
 	}
 }
 

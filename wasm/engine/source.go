@@ -75,12 +75,14 @@ type track struct {
 	ahead  *pending // the chunk being read ahead, nil when none
 }
 
-// pending is a chunk read ahead: b and err are set before done closes.
+// pending is a chunk read ahead: b, network and err are set before done
+// closes.
 type pending struct {
-	i    int
-	done chan struct{}
-	b    []byte
-	err  error
+	i       int
+	done    chan struct{}
+	b       []byte
+	network bool
+	err     error
 }
 
 func newTrack(f *fetch.Fetcher, m *model.Manifest, key crypto.ContentKey) *track {
@@ -107,6 +109,14 @@ const readAheadTimeout = 30 * time.Second
 // chunk i+1 ahead. A read-ahead of another chunk (after a seek) is
 // dropped.
 func (t *track) Chunk(ctx context.Context, i int) ([]byte, error) {
+	b, _, err := t.ChunkFrom(ctx, i)
+	return b, err
+}
+
+// ChunkFrom implements player.NetworkSource: a chunk read from IndexedDB
+// (a download, the cache) does not count in the player's bandwidth
+// estimate, however long the read took on a busy page.
+func (t *track) ChunkFrom(ctx context.Context, i int) ([]byte, bool, error) {
 	t.mu.Lock()
 	p := t.ahead
 	if p != nil && p.i != i {
@@ -120,31 +130,34 @@ func (t *track) Chunk(ctx context.Context, i int) ([]byte, error) {
 			defer close(q.done)
 			rctx, cancel := context.WithTimeout(t.ctx, readAheadTimeout)
 			defer cancel()
-			q.b, q.err = t.f.Chunk(rctx, t.m, next)
+			q.b, q.network, q.err = t.f.ChunkFrom(rctx, t.m, next)
 		}()
 	}
 	t.mu.Unlock()
 	var (
-		b   []byte
-		err error
+		b       []byte
+		network bool
+		err     error
 	)
 	if p != nil {
 		select {
 		case <-p.done:
-			b, err = p.b, p.err
+			b, network, err = p.b, p.network, p.err
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, false, ctx.Err()
 		}
 	}
 	if p == nil || err != nil {
-		b, err = t.f.Chunk(ctx, t.m, i)
+		b, network, err = t.f.ChunkFrom(ctx, t.m, i)
 	}
 	if err != nil {
-		return nil, classify(err)
+		return nil, false, classify(err)
 	}
 	crypto.XORKeyStream(t.key, uint64(i)+1, 0, b, b)
-	return b, nil
+	return b, network, nil
 }
+
+var _ player.NetworkSource = (*track)(nil)
 
 // Close cancels the read-ahead.
 func (t *track) Close() error {
