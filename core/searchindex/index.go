@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"log/slog"
 	"math"
 	"math/bits"
 	"runtime"
@@ -107,6 +109,26 @@ type Options struct {
 	freshLimit    int
 	maxCandidates int
 	termCache     int
+	snapshot      string
+	log           *slog.Logger
+}
+
+// WithSnapshot sets the file the index's dictionaries are persisted in
+// (default none: every open tokenises every stored entry). OpenIndex
+// loads it and tokenises only the stored entries it does not cover, and
+// writes it again when it had to tokenise any; SaveSnapshot writes it
+// (the relay does at shutdown and after a catalog import).
+func (o Options) WithSnapshot(path string) Options { o.snapshot = path; return o }
+
+// WithLogger sets the logger of snapshot notices (default
+// slog.Default()).
+func (o Options) WithLogger(l *slog.Logger) Options { o.log = l; return o }
+
+func (o Options) logger() *slog.Logger {
+	if o.log == nil {
+		return slog.Default()
+	}
+	return o.log
 }
 
 // DefaultOptions returns the defaults: the FST is rebuilt when more than
@@ -208,6 +230,9 @@ type Index struct {
 	nDead int
 
 	lev [3]*levenshtein.LevenshteinAutomatonBuilder
+	// tokenised is how many stored entries OpenIndex tokenised (those its
+	// snapshot did not cover).
+	tokenised int
 
 	// gen changes whenever the dictionary's set of terms does; the term
 	// cache's entries of another generation are stale.
@@ -215,8 +240,11 @@ type Index struct {
 	termCache *otter.Cache[termsKey, cachedTerms]
 }
 
-// OpenIndex loads the entries stored in st and builds the index over them. The
-// index writes its entries to st; it does not close st.
+// OpenIndex loads the entries stored in st and builds the index over them:
+// with a snapshot file (Options.WithSnapshot) it reuses the snapshot's
+// postings of the entries whose stored bytes it was built from and
+// tokenises only the others. The index writes its entries to st; it does
+// not close st.
 func OpenIndex(ctx context.Context, st store.Store, opts Options) (*Index, error) {
 	ix := &Index{opts: opts, st: st, maxEntries: MaxEntries, byKey: map[string]uint32{}, words: newDict(), pairs: newDict()}
 	if opts.termCache > 0 {
@@ -242,27 +270,50 @@ func OpenIndex(ctx context.Context, st store.Store, opts Options) (*Index, error
 		}
 		ix.lev[d] = b
 	}
-	// Decoding and tokenising run on every core, a batch at a time;
-	// adding to the dictionary stays in store order.
-	var batch [][]byte
+	var snap *snapshot
+	if opts.snapshot != "" {
+		var err error
+		if snap, err = readSnapshot(opts.snapshot); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			opts.logger().Warn("search: index snapshot not used, rebuilding", "path", opts.snapshot, "err", err)
+		}
+	}
+	// Decoding runs on every core, a batch at a time; slots are added in
+	// store order.
+	var batch []stored
+	var digests [][digestBytes]byte
 	err := st.Iterate(ctx, entryPrefix, false, func(key, value []byte) error {
-		batch = append(batch, bytes.Clone(value))
+		batch = append(batch, stored{bytes.Clone(key), bytes.Clone(value)})
 		if len(batch) < loadBatch {
 			return nil
 		}
-		err := ix.load(batch)
+		var err error
+		digests, err = ix.load(batch, digests)
 		batch = batch[:0]
 		return err
 	})
 	if err == nil {
-		err = ix.load(batch)
+		digests, err = ix.load(batch, digests)
 	}
 	if err != nil {
 		return nil, err
 	}
+	var covered []bool
+	if snap != nil {
+		if covered, err = ix.useSnapshot(snap, digests); err != nil {
+			opts.logger().Warn("search: index snapshot not used, rebuilding", "path", opts.snapshot, "err", err)
+		}
+	}
+	tokenised := ix.tokenise(covered)
+	ix.tokenised = tokenised
 	if err := ix.rebuild(); err != nil {
 		return nil, err
 	}
+	if opts.snapshot != "" && (snap == nil || tokenised > 0 || len(snap.digests) != len(ix.slots)) {
+		if err := ix.SaveSnapshot(ctx); err != nil {
+			opts.logger().Warn("search: save index snapshot", "path", opts.snapshot, "err", err)
+		}
+	}
+	opts.logger().Debug("search: index opened", "entries", len(ix.slots), "tokenised", tokenised, "snapshot", snap != nil)
 	return ix, nil
 }
 
@@ -501,50 +552,96 @@ func (ix *Index) add(e Entry) {
 	ix.addPrepared(e, terms(e.Document()))
 }
 
-// loadBatch is how many stored entries OpenIndex prepares at once.
+// loadBatch is how many stored entries OpenIndex decodes at once.
 const loadBatch = 8192
 
-// prepared is a decoded entry with its terms.
-type prepared struct {
-	e     Entry
-	terms []termAttr
-	err   error
+// stored is a stored entry's key and value.
+type stored struct{ key, value []byte }
+
+// decoded is a stored entry decoded, with its digest.
+type decoded struct {
+	e      Entry
+	digest [digestBytes]byte
+	err    error
 }
 
-// load decodes and tokenises stored entries on every core, then adds
-// them in order; the caller owns ix.
-func (ix *Index) load(values [][]byte) error {
-	out := make([]prepared, len(values))
+// load decodes stored entries on every core (with their digests when the
+// index has a snapshot file, appended to digests), then adds them in
+// order as slots without terms (tokenise adds those); the caller owns ix.
+func (ix *Index) load(values []stored, digests [][digestBytes]byte) ([][digestBytes]byte, error) {
+	out := make([]decoded, len(values))
 	workers := min(runtime.GOMAXPROCS(0), len(values))
+	digest := ix.opts.snapshot != ""
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Go(func() {
 			for i := w; i < len(values); i += workers {
 				p := &out[i]
-				if err := entryDec.Unmarshal(values[i], &p.e); err != nil {
+				if err := entryDec.Unmarshal(values[i].value, &p.e); err != nil {
 					p.err = fmt.Errorf("search: decode entry: %w", err)
 					continue
 				}
-				p.terms = terms(p.e.Document())
+				if digest {
+					p.digest = entryDigest(values[i].key, values[i].value)
+				}
 			}
 		})
 	}
 	wg.Wait()
 	if len(ix.slots)+len(out) > ix.maxEntries {
-		return fmt.Errorf("%w: %d entries", ErrIndexFull, ix.maxEntries)
+		return nil, fmt.Errorf("%w: %d entries", ErrIndexFull, ix.maxEntries)
 	}
 	for _, p := range out {
 		if p.err != nil {
-			return p.err
+			return nil, p.err
 		}
-		ix.addPrepared(p.e, p.terms)
+		ix.addSlot(p.e)
+		if digest {
+			digests = append(digests, p.digest)
+		}
 	}
-	return nil
+	return digests, nil
+}
+
+// tokenise adds the terms of every slot not covered (by a snapshot; nil:
+// none is), tokenising on every core a batch at a time and adding in slot
+// order, and returns how many slots it tokenised; the caller owns ix.
+func (ix *Index) tokenise(covered []bool) int {
+	var todo []uint32
+	for n := range ix.slots {
+		if covered == nil || !covered[n] {
+			todo = append(todo, uint32(n))
+		}
+	}
+	ts := make([][]termAttr, loadBatch)
+	for start := 0; start < len(todo); start += loadBatch {
+		chunk := todo[start:min(start+loadBatch, len(todo))]
+		workers := min(runtime.GOMAXPROCS(0), len(chunk))
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Go(func() {
+				for i := w; i < len(chunk); i += workers {
+					ts[i] = terms(ix.slots[chunk[i]].entry.Document())
+				}
+			})
+		}
+		wg.Wait()
+		for i, n := range chunk {
+			ix.addTerms(n, ix.slots[n].entry.Kind, ts[i])
+		}
+	}
+	return len(todo)
 }
 
 // addPrepared indexes e, whose terms are ts, in a new slot; the caller
 // holds mu (or owns ix) and has checked MaxEntries.
 func (ix *Index) addPrepared(e Entry, ts []termAttr) {
+	ix.addTerms(ix.addSlot(e), e.Kind, ts)
+}
+
+// addSlot adds e in a new slot without terms and returns the slot; the
+// caller holds mu (or owns ix) and has checked MaxEntries.
+func (ix *Index) addSlot(e Entry) uint32 {
 	n := uint32(len(ix.slots))
 	ix.slots = append(ix.slots, slot{entry: e, alive: true})
 	if int(n>>6) >= len(ix.dead) {
@@ -552,7 +649,13 @@ func (ix *Index) addPrepared(e Entry, ts []termAttr) {
 	}
 	ix.pops = append(ix.pops, e.Popularity)
 	ix.byKey[e.Key()] = n
-	kind := kindIndex(e.Kind) << kindShift
+	return n
+}
+
+// addTerms adds the postings of slot n, of kind k, for its terms ts; the
+// caller holds mu (or owns ix).
+func (ix *Index) addTerms(n uint32, k Kind, ts []termAttr) {
+	kind := kindIndex(k) << kindShift
 	for _, t := range ts {
 		d := &ix.words
 		if t.first != 0 {
