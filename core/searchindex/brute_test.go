@@ -62,6 +62,7 @@ func TestSearchAgainstBruteForce(t *testing.T) {
 	}{
 		{"fst", DefaultOptions()},
 		{"fresh", DefaultOptions().WithFreshLimit(1 << 20)},
+		{"early", DefaultOptions().WithExactTotal(0)},
 	} {
 		ix, _ := openMemory(t, mode.opts, entries...)
 		for _, qs := range seededQueries(rand.New(rand.NewPCG(5, 6)), entries, 120) {
@@ -96,4 +97,83 @@ func TestSearchAgainstBruteForce(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestOneWordEarlyStop checks that a one-word query read in ranking order
+// with early stops (WithExactTotal(0)) returns a page as good as the full
+// path's, hit by hit, for words, prefixes and typos of a seeded catalog
+// with kind filters, also after updates left postings out of order and
+// slots dead.
+func TestOneWordEarlyStop(t *testing.T) {
+	entries := deviceEntries(1000)
+	full, _ := openMemory(t, DefaultOptions().WithExactTotal(1<<30), entries...)
+	early, _ := openMemory(t, DefaultOptions().WithExactTotal(0).WithFreshLimit(1<<20), entries...)
+	r := rand.New(rand.NewPCG(7, 8))
+	var queries []string
+	for _, qs := range seededQueries(r, entries, 400) {
+		if w := strings.Fields(qs); len(w) > 0 {
+			rs := []rune(w[0])
+			queries = append(queries, w[0], string(rs[:max(1, len(rs)/3)]))
+		}
+	}
+	check := func(stage string) {
+		for _, qs := range queries {
+			q, err := core.ParseQuery(qs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, kinds := range [][]Kind{nil, {KindTrack}, {KindArtist, KindAlbum}} {
+				for _, limit := range []int{1, 10, 50} {
+					req := Request{Query: q, Kinds: kinds, Limit: limit}
+					want, wantTotal, err := full.Search(req)
+					if err != nil {
+						t.Fatal(err)
+					}
+					got, total, err := early.Search(req)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if total < wantTotal {
+						t.Errorf("%s: %q %v: total %d below the exact %d", stage, qs, kinds, total, wantTotal)
+					}
+					if len(got) != len(want) {
+						t.Errorf("%s: %q %v limit %d: %d hits, full path %d", stage, qs, kinds, limit, len(got), len(want))
+						continue
+					}
+					for i := range got {
+						// Equal ranking values may name other entries (the
+						// early path also ranks a slot by a later term's
+						// better attribute); no hit may rank lower.
+						g, w := got[i].Result, want[i].Result
+						g.ID, w.ID = "", ""
+						if core.Less(w, g) {
+							t.Errorf("%s: %q %v limit %d: hit %d is %s %+v, full path %s %+v", stage, qs, kinds, limit, i,
+								got[i].Entry.Key(), got[i].Result, want[i].Entry.Key(), want[i].Result)
+						}
+					}
+				}
+			}
+		}
+	}
+	check("built")
+	// Updates: popularity changes (new slots appended out of order) and
+	// removals (dead slots), applied to both.
+	ctx := t.Context()
+	for i := 0; i < len(entries); i += 7 {
+		e := entries[i]
+		e.Popularity = float64(r.IntN(1000))
+		for _, ix := range []*Index{full, early} {
+			if err := ix.Upsert(ctx, e); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for i := 3; i < len(entries); i += 11 {
+		for _, ix := range []*Index{full, early} {
+			if err := ix.Remove(ctx, entries[i].Kind, entries[i].ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	check("updated")
 }

@@ -109,6 +109,7 @@ type Options struct {
 	freshLimit    int
 	maxCandidates int
 	termCache     int
+	exactTotal    int
 	snapshot      string
 	log           *slog.Logger
 }
@@ -137,8 +138,15 @@ func (o Options) logger() *slog.Logger {
 // ranked per query (fewer for a small page, see Search), and a 32 MiB
 // term cache.
 func DefaultOptions() Options {
-	return Options{freshLimit: 1024, maxCandidates: 200, termCache: 32 << 20}
+	return Options{freshLimit: 1024, maxCandidates: 200, termCache: 32 << 20, exactTotal: 10_000}
 }
+
+// WithExactTotal sets up to how many postings a one-word query's total
+// is exact (default 10,000; below 0 becomes 0). Above it, the query reads
+// only the best postings of each term (in ranking order, stopping once
+// none can reach the page) and its total is the terms' posting count, an
+// upper bound of the entries it matches.
+func (o Options) WithExactTotal(n int) Options { o.exactTotal = max(n, 0); return o }
 
 // WithTermCache sets the byte budget of the cache of each query word's
 // matching dictionary terms (default 32 MiB; 0 turns it off). Building a
@@ -674,13 +682,20 @@ type dict struct {
 	postings map[string]termList
 	fst      *vellum.FST
 	fresh    map[string]struct{}
+	// unsorted counts the postings appended since the last rebuild;
+	// total all postings as of then.
+	unsorted, total int
 }
 
 // termList is a term's postings; first is the fewest runes of the first
-// word of a pair term (0 for words).
+// word of a pair term (0 for words). The first sorted postings are in
+// ranking order (scoreOrder: attribute, then popularity), so a query can
+// stop reading them once none can enter its page; those appended since
+// the last sort follow in slot order.
 type termList struct {
-	p     []uint32
-	first uint8
+	p      []uint32
+	sorted int
+	first  uint8
 }
 
 func newDict() dict {
@@ -698,6 +713,7 @@ func (d *dict) add(term string, first uint8, v uint32) bool {
 	}
 	l.p = append(l.p, v)
 	d.postings[term] = l
+	d.unsorted++
 	return !ok
 }
 
@@ -726,9 +742,11 @@ func (ix *Index) maybeRebuild() error {
 }
 
 // stale reports whether more than max(limit, a sixteenth of the terms)
-// terms arrived since d's FST was built.
+// terms arrived since d's FST was built, or more than max(16 × limit, a
+// quarter of the postings) postings (out of ranking order) since they
+// were sorted.
 func (d *dict) stale(limit int) bool {
-	return len(d.fresh) > max(limit, len(d.postings)/16)
+	return len(d.fresh) > max(limit, len(d.postings)/16) || d.unsorted > max(16*limit, d.total/4)
 }
 
 // rebuild drops dead slots from the postings and builds the FSTs over
@@ -746,18 +764,30 @@ func (ix *Index) rebuild() error {
 // rebuild drops ix's dead slots from d's postings and builds d's FST.
 func (d *dict) rebuild(ix *Index) error {
 	keys := make([]string, 0, len(d.postings))
+	var tmp []scored
+	d.total = 0
 	for t, l := range d.postings {
+		changed := false
 		if ix.nDead > 0 {
+			before := len(l.p)
 			l.p = slices.DeleteFunc(l.p, func(v uint32) bool { return !ix.slots[v>>slotShift].alive })
 			if len(l.p) == 0 {
 				delete(d.postings, t)
 				ix.gen.Add(1)
 				continue
 			}
+			changed = len(l.p) != before
+			l.sorted = min(l.sorted, len(l.p))
+		}
+		if l.sorted < len(l.p) || changed {
+			tmp = ix.scoreOrder(l.p, tmp)
+			l.sorted = len(l.p)
 			d.postings[t] = l
 		}
+		d.total += len(l.p)
 		keys = append(keys, t)
 	}
+	d.unsorted = 0
 	sort.Strings(keys)
 	var buf bytes.Buffer
 	b, err := vellum.New(&buf, nil)
@@ -779,6 +809,38 @@ func (d *dict) rebuild(ix *Index) error {
 	d.fst = f
 	clear(d.fresh)
 	return nil
+}
+
+// scored is a posting with its slot's popularity, for sorting.
+type scored struct {
+	pop float64
+	v   uint32
+}
+
+// scoreOrder sorts postings p in ranking order: best attribute first,
+// then most popular, then lowest slot (cand.better's order for one query
+// word); tmp is scratch space, returned for reuse.
+func (ix *Index) scoreOrder(p []uint32, tmp []scored) []scored {
+	tmp = tmp[:0]
+	for _, v := range p {
+		tmp = append(tmp, scored{ix.pops[v>>slotShift], v})
+	}
+	slices.SortFunc(tmp, func(a, b scored) int {
+		if c := cmp.Compare(a.v&attrMask, b.v&attrMask); c != 0 {
+			return c
+		}
+		if a.pop != b.pop {
+			if a.pop > b.pop {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Compare(a.v>>slotShift, b.v>>slotShift)
+	})
+	for i, s := range tmp {
+		p[i] = s.v
+	}
+	return tmp
 }
 
 // prefixAutomaton matches every key that has a prefix the wrapped
@@ -921,12 +983,17 @@ func (ix *Index) scratch() *scratch {
 		sc.st = make([]slotState, len(ix.slots)+len(ix.slots)/8)
 		sc.epoch = 0
 	}
+	sc.next()
+	return sc
+}
+
+// next starts a new epoch: every slot's state is unset.
+func (sc *scratch) next() {
 	sc.epoch++
 	if sc.epoch == 0 {
 		clear(sc.st)
 		sc.epoch = 1
 	}
-	return sc
 }
 
 func (ix *Index) release(sc *scratch) {
@@ -1243,6 +1310,15 @@ func (ix *Index) Search(req Request) ([]Hit, int, error) {
 	defer ix.mu.RUnlock()
 	sc := ix.scratch()
 	defer ix.release(sc)
+	need := req.Offset + max(req.Limit, 1)
+	if req.Limit <= 0 {
+		need = ix.opts.maxCandidates
+	}
+	if len(q.Words) == 1 {
+		if hits, total, ok, err := ix.searchOne(sc, f, q, need); err != nil || ok {
+			return page(hits, req), total, err
+		}
+	}
 	last := len(q.Words) - 1
 	for i, w := range q.Words {
 		prefix := q.LastIsPrefix && i == last || len(w.Runes) == search.MaxWordRunes
@@ -1258,10 +1334,6 @@ func (ix *Index) Search(req Request) ([]Hit, int, error) {
 	}
 	// Every touched slot is of a requested kind, alive and visible.
 	total := len(sc.touched)
-	need := req.Offset + max(req.Limit, 1)
-	if req.Limit <= 0 {
-		need = ix.opts.maxCandidates
-	}
 	// Count the candidates per (words, typos) bucket, noting each one's
 	// pre-rank key in order (sequential writes), then pre-rank only the
 	// buckets that can reach the page from the keys: the slot state is
@@ -1307,6 +1379,11 @@ func (ix *Index) Search(req Request) ([]Hit, int, error) {
 		}
 		k *= 4
 	}
+	return page(hits, req), total, nil
+}
+
+// page sorts hits in ranking order and returns req's page of them.
+func page(hits []Hit, req Request) []Hit {
 	slices.SortFunc(hits, func(a, b Hit) int {
 		if search.Less(a.Result, b.Result) {
 			return -1
@@ -1317,13 +1394,88 @@ func (ix *Index) Search(req Request) ([]Hit, int, error) {
 		return 0
 	})
 	if req.Offset >= len(hits) {
-		return nil, total, nil
+		return nil
 	}
 	hits = hits[req.Offset:]
 	if req.Limit > 0 && len(hits) > req.Limit {
 		hits = hits[:req.Limit]
 	}
-	return hits, total, nil
+	return hits
+}
+
+// searchOne ranks a one-word query whose terms have more than
+// Options.exactTotal postings without touching them all: each term's
+// postings are read in ranking order (termList.sorted) and left as soon
+// as the next one cannot enter the candidates. A slot matching several
+// terms may be offered once per term; the candidates are the best (slot,
+// term) pairs, so their distinct slots are the best slots by their best
+// term, exactly (one word has no proximity; typos and exactness are the
+// term's). The total it returns is the terms' posting count, an upper
+// bound of the entries matched. ok is false when the query is left to
+// the full path.
+func (ix *Index) searchOne(sc *scratch, f filter, q search.Query, need int) (hits []Hit, total int, ok bool, err error) {
+	w := q.Words[0].Runes
+	prefix := q.LastIsPrefix || len(w) == search.MaxWordRunes
+	terms, err := ix.wordTerms(w, search.TypoBudget(len(w)), prefix, true)
+	if err != nil {
+		return nil, 0, false, err
+	}
+	lists := make([]termList, len(terms))
+	for i, tt := range terms {
+		d := &ix.words
+		if tt.pair {
+			d = &ix.pairs
+		}
+		lists[i] = d.postings[tt.term]
+		total += len(lists[i].p)
+	}
+	if total <= ix.opts.exactTotal {
+		return nil, 0, false, nil
+	}
+	playlist := kindBit(KindPlaylist)
+	k := ix.ranked(need)
+	for {
+		top := topK{h: sc.heap[:0], k: k}
+		for i, tt := range terms {
+			c := cand{words: 1, typos: uint8(min(tt.typos, 255))}
+			if tt.exact {
+				c.exact = 1
+			}
+			l := lists[i]
+			for j := 0; j < len(l.p); j++ {
+				v := l.p[j]
+				c.n, c.attr = v>>slotShift, uint8(v&attrMask)
+				c.pop = ix.pops[c.n]
+				if j < l.sorted && len(top.h) == k && !c.better(top.h[0]) {
+					j = l.sorted - 1 // the rest of the sorted part ranks lower
+					continue
+				}
+				kb := uint8(1) << (v >> kindShift & 3)
+				if kb&f.kinds == 0 || ix.dead[c.n>>6]&(1<<(c.n&63)) != 0 ||
+					kb == playlist && f.viewer != "" && !ix.visible(c.n, f.viewer) {
+					continue
+				}
+				top.offer(c)
+			}
+		}
+		sc.heap = top.h
+		hits = hits[:0]
+		epoch := sc.epoch
+		for _, c := range top.h {
+			if st := &sc.st[c.n]; st.epoch != epoch {
+				st.epoch = epoch
+				e := &ix.slots[c.n].entry
+				if r, ok := search.Match(q, e.Document()); ok {
+					hits = append(hits, Hit{Entry: *e, Result: r})
+				}
+			}
+		}
+		if len(hits) >= need || len(top.h) < k {
+			return hits, total, true, nil
+		}
+		k *= 4
+		sc.next()
+	}
 }
 
 // JSON returns h as a result of GET /v1/search: the entry's display
