@@ -99,12 +99,14 @@ func TestSearchAgainstBruteForce(t *testing.T) {
 	}
 }
 
-// TestOneWordEarlyStop checks that a one-word query read in ranking order
-// with early stops (WithExactTotal(0)) returns a page as good as the full
-// path's, hit by hit, for words, prefixes and typos of a seeded catalog
-// with kind filters, also after updates left postings out of order and
-// slots dead.
-func TestOneWordEarlyStop(t *testing.T) {
+// TestEarlyStop checks that the paths taken above WithExactTotal (here 0:
+// always) — a one-word query read in ranking order with early stops, a
+// longer one ranking the slots of its rarest word — return a page as good
+// as the full path's, hit by hit, and a total at least the exact one, for
+// seeded queries (words, prefixes, typos, words written together) and
+// their first words with kind filters, also after updates left postings
+// out of order and slots dead.
+func TestEarlyStop(t *testing.T) {
 	entries := deviceEntries(1000)
 	full, _ := openMemory(t, DefaultOptions().WithExactTotal(1<<30), entries...)
 	early, _ := openMemory(t, DefaultOptions().WithExactTotal(0).WithFreshLimit(1<<20), entries...)
@@ -113,7 +115,7 @@ func TestOneWordEarlyStop(t *testing.T) {
 	for _, qs := range seededQueries(r, entries, 400) {
 		if w := strings.Fields(qs); len(w) > 0 {
 			rs := []rune(w[0])
-			queries = append(queries, w[0], string(rs[:max(1, len(rs)/3)]))
+			queries = append(queries, qs, w[0], string(rs[:max(1, len(rs)/3)]))
 		}
 	}
 	check := func(stage string) {

@@ -956,6 +956,8 @@ type scratch struct {
 	// keys holds each touched slot's pre-rank key (packKey), in touched's
 	// order (Search).
 	keys []uint32
+	// only is a bit set of slots, all clear between queries (restrict).
+	only []uint64
 }
 
 type termTypos struct {
@@ -1074,43 +1076,83 @@ type filter struct {
 	viewer string
 }
 
-// collect marks the slots having a term within word's typo budget with
-// bitsSet, adding the fewest typos of the word (and that term's
-// attribute) to each slot once; dead slots and those f refuses are
-// skipped. A single query word (bitsSet of one bit) has
-// search.TypoBudget, two written together search.PairTypoBudget; a term
-// counts as exact only for a single query word.
-func (ix *Index) collect(sc *scratch, f filter, word []rune, prefix bool, bitsSet uint16) error {
-	words := uint8(bits.OnesCount16(bitsSet))
+// gather is one dictionary lookup of a query: a query word (bits: its
+// bit) or two adjacent ones written together (their two bits), with its
+// matching terms and their posting count.
+type gather struct {
+	word     []rune
+	prefix   bool
+	bits     uint16
+	terms    []termTypos
+	postings int
+}
+
+// gathers returns q's lookups in order: each word, then it written
+// together with the next one. A single query word has search.TypoBudget,
+// two written together search.PairTypoBudget and are not looked up among
+// the pairs (core/search matches them only against one document word).
+// The caller holds mu.
+func (ix *Index) gathers(q search.Query) ([]gather, error) {
+	last := len(q.Words) - 1
+	gs := make([]gather, 0, 2*len(q.Words))
+	for i, w := range q.Words {
+		gs = append(gs, gather{word: w.Runes, prefix: q.LastIsPrefix && i == last || len(w.Runes) == search.MaxWordRunes, bits: 1 << i})
+		if i < last {
+			cat := append(slices.Clone(w.Runes), q.Words[i+1].Runes...)
+			gs = append(gs, gather{word: cat, prefix: q.LastIsPrefix && i+1 == last, bits: 3 << i})
+		}
+	}
+	for i := range gs {
+		g := &gs[i]
+		budget := search.TypoBudget(len(g.word))
+		if g.bits&(g.bits-1) != 0 {
+			budget = search.PairTypoBudget(len(g.word))
+		}
+		terms, err := ix.wordTerms(g.word, budget, g.prefix, g.bits&(g.bits-1) == 0)
+		if err != nil {
+			return nil, err
+		}
+		g.terms = terms
+		for _, tt := range terms {
+			g.postings += len(ix.list(tt).p)
+		}
+	}
+	return gs, nil
+}
+
+// list returns tt's postings; the caller holds mu.
+func (ix *Index) list(tt termTypos) termList {
+	if tt.pair {
+		return ix.pairs.postings[tt.term]
+	}
+	return ix.words.postings[tt.term]
+}
+
+// collect marks the slots having one of g's terms with g.bits, adding the
+// fewest typos of the lookup (and that term's attribute) to each slot
+// once; dead slots, those f refuses and, when only is set, those whose
+// bit in only is clear are skipped. A term counts as exact only for a
+// single query word.
+func (ix *Index) collect(sc *scratch, f filter, g gather, only []uint64) {
+	words := uint8(bits.OnesCount16(g.bits))
 	single := words == 1
-	budget := search.TypoBudget(len(word))
-	if words > 1 {
-		budget = search.PairTypoBudget(len(word))
-	}
-	// Two query words written together are not looked up among the
-	// pairs: core/search matches them only against one document word.
-	terms, err := ix.wordTerms(word, budget, prefix, single)
-	if err != nil {
-		return err
-	}
 	playlist := kindBit(KindPlaylist)
 	epoch := sc.epoch
-	for _, tt := range terms {
+	for _, tt := range g.terms {
 		exact := uint8(0)
 		if single && tt.exact {
 			exact = 1
 		}
 		typos := uint8(min(tt.typos, 255))
-		d := &ix.words
-		if tt.pair {
-			d = &ix.pairs
-		}
-		for _, v := range d.postings[tt.term].p {
+		for _, v := range ix.list(tt).p {
 			kb := uint8(1) << (v >> kindShift & 3)
 			if kb&f.kinds == 0 {
 				continue
 			}
 			n := v >> slotShift
+			if only != nil && only[n>>6]&(1<<(n&63)) == 0 {
+				continue
+			}
 			st := &sc.st[n]
 			if st.epoch != epoch {
 				if ix.dead[n>>6]&(1<<(n&63)) != 0 || kb == playlist && f.viewer != "" && !ix.visible(n, f.viewer) {
@@ -1119,16 +1161,51 @@ func (ix *Index) collect(sc *scratch, f filter, word []rune, prefix bool, bitsSe
 				*st = slotState{epoch: epoch}
 				sc.touched = append(sc.touched, n)
 			}
-			if st.mask&bitsSet != 0 {
+			if st.mask&g.bits != 0 {
 				continue
 			}
-			st.mask |= bitsSet
+			st.mask |= g.bits
 			st.typos = satAdd(st.typos, typos)
 			st.attr = satAdd(st.attr, uint8(v&attrMask)*words)
 			st.exact += exact
 		}
 	}
-	return nil
+}
+
+// restrict sets in sc.only the slots of every lookup of gs that has
+// query word d (its own and those written together with a neighbour)
+// and returns the bit set; clearOnly unsets them again. Only those slots
+// can match every query word.
+func (ix *Index) restrict(sc *scratch, gs []gather, d int) []uint64 {
+	if n := (len(ix.slots) + 63) / 64; len(sc.only) < n {
+		sc.only = make([]uint64, n+n/8)
+	}
+	for _, g := range gs {
+		if g.bits&(1<<d) == 0 {
+			continue
+		}
+		for _, tt := range g.terms {
+			for _, v := range ix.list(tt).p {
+				n := v >> slotShift
+				sc.only[n>>6] |= 1 << (n & 63)
+			}
+		}
+	}
+	return sc.only
+}
+
+// clearOnly unsets what restrict set, for the next query.
+func (ix *Index) clearOnly(sc *scratch, gs []gather, d int) {
+	for _, g := range gs {
+		if g.bits&(1<<d) == 0 {
+			continue
+		}
+		for _, tt := range g.terms {
+			for _, v := range ix.list(tt).p {
+				sc.only[v>>slotShift>>6] = 0
+			}
+		}
+	}
 }
 
 // satAdd returns a+b, at most 255.
@@ -1319,21 +1396,63 @@ func (ix *Index) Search(req Request) ([]Hit, int, error) {
 			return page(hits, req), total, err
 		}
 	}
-	last := len(q.Words) - 1
-	for i, w := range q.Words {
-		prefix := q.LastIsPrefix && i == last || len(w.Runes) == search.MaxWordRunes
-		if err := ix.collect(sc, f, w.Runes, prefix, 1<<i); err != nil {
-			return nil, 0, err
-		}
-		if i < last {
-			cat := append(slices.Clone(w.Runes), q.Words[i+1].Runes...)
-			if err := ix.collect(sc, f, cat, q.LastIsPrefix && i+1 == last, 3<<i); err != nil {
-				return nil, 0, err
+	gs, err := ix.gathers(q)
+	if err != nil {
+		return nil, 0, err
+	}
+	// With more than exactTotal postings, a query of several words first
+	// ranks only the slots of its rarest word (with its lookups written
+	// together with a neighbour): in the same order as the full path, so
+	// their state is the full path's, and when at least the candidates to
+	// rank match every word, no other slot (missing that word) can rank
+	// before them. The total is then the posting count of the lookups, an
+	// upper bound.
+	postings, d := 0, -1
+	if len(q.Words) > 1 {
+		best := 0
+		for i := range q.Words {
+			c := 0
+			for _, g := range gs {
+				if g.bits&(1<<i) != 0 {
+					c += g.postings
+				}
+			}
+			if d < 0 || c < best {
+				d, best = i, c
 			}
 		}
+		for _, g := range gs {
+			postings += g.postings
+		}
+		if postings <= ix.opts.exactTotal {
+			d = -1
+		}
+	}
+	if d >= 0 {
+		only := ix.restrict(sc, gs, d)
+		for _, g := range gs {
+			ix.collect(sc, f, g, only)
+		}
+		ix.clearOnly(sc, gs, d)
+		if hits, ok := ix.rank(sc, q, need, true); ok {
+			return page(hits, req), postings, nil
+		}
+		sc.next()
+		sc.touched = sc.touched[:0]
+	}
+	for _, g := range gs {
+		ix.collect(sc, f, g, nil)
 	}
 	// Every touched slot is of a requested kind, alive and visible.
-	total := len(sc.touched)
+	hits, _ := ix.rank(sc, q, need, false)
+	return page(hits, req), len(sc.touched), nil
+}
+
+// rank pre-ranks the touched slots and matches the best with
+// core/search until need match. When restricted (the touched slots are
+// those of a query's rarest word), it gives up (ok false) when that would
+// take candidates not matching every query word.
+func (ix *Index) rank(sc *scratch, q search.Query, need int, restricted bool) (hits []Hit, ok bool) {
 	// Count the candidates per (words, typos) bucket, noting each one's
 	// pre-rank key in order (sequential writes), then pre-rank only the
 	// buckets that can reach the page from the keys: the slot state is
@@ -1347,9 +1466,15 @@ func (ix *Index) Search(req Request) ([]Hit, int, error) {
 		buckets[w][min(st.typos, maxTypoBucket)]++
 		sc.keys[i] = uint32(w)<<24 | uint32(st.typos)<<16 | uint32(st.attr)<<8 | uint32(st.exact)
 	}
+	all := 0
+	for _, c := range buckets[len(q.Words)] {
+		all += c
+	}
 	k := ix.ranked(need)
-	var hits []Hit
 	for {
+		if restricted && k > all {
+			return nil, false
+		}
 		minWords, maxTypos := cutoff(&buckets, k)
 		top := topK{h: sc.heap[:0], k: k}
 		for i, key := range sc.keys {
@@ -1374,12 +1499,11 @@ func (ix *Index) Search(req Request) ([]Hit, int, error) {
 		// A candidate the index found through a dictionary term may
 		// still fail core/search's match (rare: split words with typos);
 		// when too few matched, rank more.
-		if len(hits) >= need || len(top.h) < k || k >= len(sc.touched) {
-			break
+		if len(hits) >= need || !restricted && (len(top.h) < k || k >= len(sc.touched)) {
+			return hits, true
 		}
 		k *= 4
 	}
-	return page(hits, req), total, nil
 }
 
 // page sorts hits in ranking order and returns req's page of them.
