@@ -246,6 +246,67 @@ type Index struct {
 	// cache's entries of another generation are stale.
 	gen       atomic.Uint64
 	termCache *otter.Cache[termsKey, cachedTerms]
+
+	// version changes with every slot added or removed; short holds the
+	// answers to one- and two-letter prefixes as of a version.
+	version atomic.Uint64
+	short   shortAnswers
+}
+
+// shortAnswers caches the answers to one-word queries of one or two
+// letters typed as a prefix (the first keystrokes, matching the most
+// entries), as of the index's version; a change to the index drops them.
+type shortAnswers struct {
+	mu      sync.Mutex
+	version uint64
+	m       map[shortKey]shortAnswer
+}
+
+// shortKey is what a short query's answer depends on.
+type shortKey struct {
+	word          string
+	kinds         uint8
+	viewer        string
+	offset, limit int
+}
+
+type shortAnswer struct {
+	hits  []Hit
+	total int
+}
+
+// maxShortAnswers bounds the cached short answers (each at most a page).
+const maxShortAnswers = 4096
+
+// shortKeyOf returns the cache key of req when it is a one-word query of
+// at most two letters typed as a prefix.
+func shortKeyOf(req Request, kinds uint8) (shortKey, bool) {
+	q := req.Query
+	if len(q.Words) != 1 || !q.LastIsPrefix || len(q.Words[0].Runes) > 2 || req.Limit <= 0 || req.Limit > 100 {
+		return shortKey{}, false
+	}
+	return shortKey{string(q.Words[0].Runes), kinds, req.Viewer, req.Offset, req.Limit}, true
+}
+
+// cachedShort returns the cached answer of k at version v.
+func (ix *Index) cachedShort(k shortKey, v uint64) ([]Hit, int, bool) {
+	ix.short.mu.Lock()
+	defer ix.short.mu.Unlock()
+	a, ok := ix.short.m[k]
+	if !ok || ix.short.version != v {
+		return nil, 0, false
+	}
+	return slices.Clone(a.hits), a.total, true
+}
+
+// keepShort caches the answer of k computed at version v.
+func (ix *Index) keepShort(k shortKey, v uint64, hits []Hit, total int) {
+	ix.short.mu.Lock()
+	defer ix.short.mu.Unlock()
+	if ix.short.version != v || ix.short.m == nil || len(ix.short.m) >= maxShortAnswers {
+		ix.short.version, ix.short.m = v, map[shortKey]shortAnswer{}
+	}
+	ix.short.m[k] = shortAnswer{slices.Clone(hits), total}
 }
 
 // OpenIndex loads the entries stored in st and builds the index over them:
@@ -657,6 +718,7 @@ func (ix *Index) addSlot(e Entry) uint32 {
 	}
 	ix.pops = append(ix.pops, e.Popularity)
 	ix.byKey[e.Key()] = n
+	ix.version.Add(1)
 	return n
 }
 
@@ -724,6 +786,7 @@ func (ix *Index) remove(key string) {
 		return
 	}
 	delete(ix.byKey, key)
+	ix.version.Add(1)
 	ix.slots[n].alive = false
 	ix.dead[n>>6] |= 1 << (n & 63)
 	ix.nDead++
@@ -1385,6 +1448,13 @@ func (ix *Index) Search(req Request) ([]Hit, int, error) {
 	f := filter{kinds: kinds, viewer: req.Viewer}
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
+	sk, short := shortKeyOf(req, kinds)
+	version := ix.version.Load()
+	if short {
+		if hits, total, ok := ix.cachedShort(sk, version); ok {
+			return hits, total, nil
+		}
+	}
 	sc := ix.scratch()
 	defer ix.release(sc)
 	need := req.Offset + max(req.Limit, 1)
@@ -1393,7 +1463,11 @@ func (ix *Index) Search(req Request) ([]Hit, int, error) {
 	}
 	if len(q.Words) == 1 {
 		if hits, total, ok, err := ix.searchOne(sc, f, q, need); err != nil || ok {
-			return page(hits, req), total, err
+			hits = page(hits, req)
+			if short && err == nil {
+				ix.keepShort(sk, version, hits, total)
+			}
+			return hits, total, err
 		}
 	}
 	gs, err := ix.gathers(q)
@@ -1445,7 +1519,11 @@ func (ix *Index) Search(req Request) ([]Hit, int, error) {
 	}
 	// Every touched slot is of a requested kind, alive and visible.
 	hits, _ := ix.rank(sc, q, need, false)
-	return page(hits, req), len(sc.touched), nil
+	hits = page(hits, req)
+	if short {
+		ix.keepShort(sk, version, hits, len(sc.touched))
+	}
+	return hits, len(sc.touched), nil
 }
 
 // rank pre-ranks the touched slots and matches the best with
