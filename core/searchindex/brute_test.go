@@ -179,3 +179,35 @@ func TestEarlyStop(t *testing.T) {
 	}
 	check("updated")
 }
+
+// TestAtLeast checks the bit-sliced word counters against plain counts:
+// 64 lanes given 0 to MaxWords words each, every threshold.
+func TestAtLeast(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	var sc scratch
+	for j := range sc.count {
+		sc.count[j] = make([]uint64, 1)
+	}
+	var want [64]int
+	for range MaxWords {
+		var w uint64
+		for lane := range 64 {
+			if r.IntN(2) == 0 {
+				w |= 1 << lane
+				want[lane]++
+			}
+		}
+		for j, carry := 0, w; j < counterBits && carry != 0; j++ {
+			c := sc.count[j][0]
+			sc.count[j][0], carry = c^carry, c&carry
+		}
+	}
+	for m := 0; m <= MaxWords+1; m++ {
+		got := sc.atLeast(0, m)
+		for lane := range 64 {
+			if (got>>lane&1 == 1) != (want[lane] >= m) {
+				t.Errorf("m %d lane %d: count %d, atLeast says %v", m, lane, want[lane], got>>lane&1 == 1)
+			}
+		}
+	}
+}

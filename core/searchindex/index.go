@@ -1019,8 +1019,10 @@ type scratch struct {
 	// keys holds each touched slot's pre-rank key (packKey), in touched's
 	// order (Search).
 	keys []uint32
-	// only is a bit set of slots, all clear between queries (restrict).
-	only []uint64
+	// mark is a bit set of slots and count per-slot counters of matched
+	// query words, bit-sliced (countWords, restrict).
+	mark  []uint64
+	count [counterBits][]uint64
 }
 
 type termTypos struct {
@@ -1235,40 +1237,75 @@ func (ix *Index) collect(sc *scratch, f filter, g gather, only []uint64) {
 	}
 }
 
-// restrict sets in sc.only the slots of every lookup of gs that has
-// query word d (its own and those written together with a neighbour)
-// and returns the bit set; clearOnly unsets them again. Only those slots
-// can match every query word.
-func (ix *Index) restrict(sc *scratch, gs []gather, d int) []uint64 {
-	if n := (len(ix.slots) + 63) / 64; len(sc.only) < n {
-		sc.only = make([]uint64, n+n/8)
-	}
-	for _, g := range gs {
-		if g.bits&(1<<d) == 0 {
-			continue
+// counterBits is the width of the per-slot count of matched query words
+// (bit-sliced, 64 slots per word): up to 15 ≥ MaxWords.
+const counterBits = 4
+
+// countWords sets sc.count to, per slot, how many query words (of n) one
+// of its lookups in gs finds — at least the words the slot's state will
+// match — in bit-sliced counters: each word's slots are marked in a bit
+// set (its postings read in order, no per-slot state touched), then added.
+func (ix *Index) countWords(sc *scratch, gs []gather, n int) {
+	blocks := (len(ix.slots) + 63) / 64
+	if len(sc.mark) < blocks {
+		sc.mark = make([]uint64, blocks+blocks/8)
+		for j := range sc.count {
+			sc.count[j] = make([]uint64, len(sc.mark))
 		}
-		for _, tt := range g.terms {
-			for _, v := range ix.list(tt).p {
-				n := v >> slotShift
-				sc.only[n>>6] |= 1 << (n & 63)
+	}
+	for j := range sc.count {
+		clear(sc.count[j][:blocks])
+	}
+	clear(sc.mark[:blocks]) // restrict's answer to the last query
+	for i := range n {
+		for _, g := range gs {
+			if g.bits&(1<<i) == 0 {
+				continue
+			}
+			for _, tt := range g.terms {
+				for _, v := range ix.list(tt).p {
+					m := v >> slotShift
+					sc.mark[m>>6] |= 1 << (m & 63)
+				}
 			}
 		}
+		for b, carry := range sc.mark[:blocks] {
+			for j := 0; j < counterBits && carry != 0; j++ {
+				c := sc.count[j][b]
+				sc.count[j][b], carry = c^carry, c&carry
+			}
+		}
+		clear(sc.mark[:blocks])
 	}
-	return sc.only
 }
 
-// clearOnly unsets what restrict set, for the next query.
-func (ix *Index) clearOnly(sc *scratch, gs []gather, d int) {
-	for _, g := range gs {
-		if g.bits&(1<<d) == 0 {
-			continue
-		}
-		for _, tt := range g.terms {
-			for _, v := range ix.list(tt).p {
-				sc.only[v>>slotShift>>6] = 0
-			}
+// atLeast returns the lanes of the bit-sliced counters c (block b) whose
+// count is at least m.
+func (sc *scratch) atLeast(b, m int) uint64 {
+	gt, eq := uint64(0), ^uint64(0)
+	for j := counterBits - 1; j >= 0; j-- {
+		c := sc.count[j][b]
+		if m>>j&1 == 1 {
+			eq &= c
+		} else {
+			gt |= eq & c
+			eq &^= c
 		}
 	}
+	return gt | eq
+}
+
+// restrict returns in sc.mark the slots counted (countWords) with at
+// least m words, and how many there are.
+func (ix *Index) restrict(sc *scratch, m int) ([]uint64, int) {
+	blocks := (len(ix.slots) + 63) / 64
+	total := 0
+	for b := range blocks {
+		w := sc.atLeast(b, m)
+		sc.mark[b] = w
+		total += bits.OnesCount64(w)
+	}
+	return sc.mark[:blocks], total
 }
 
 // satAdd returns a+b, at most 255.
@@ -1475,50 +1512,41 @@ func (ix *Index) Search(req Request) ([]Hit, int, error) {
 		return nil, 0, err
 	}
 	// With more than exactTotal postings, a query of several words first
-	// ranks only the slots of its rarest word (with its lookups written
-	// together with a neighbour): in the same order as the full path, so
-	// their state is the full path's, and when at least the candidates to
-	// rank match every word, no other slot (missing that word) can rank
-	// before them. The total is then the posting count of the lookups, an
-	// upper bound.
-	postings, d := 0, -1
-	if len(q.Words) > 1 {
-		best := 0
-		for i := range q.Words {
-			c := 0
-			for _, g := range gs {
-				if g.bits&(1<<i) != 0 {
-					c += g.postings
-				}
-			}
-			if d < 0 || c < best {
-				d, best = i, c
-			}
-		}
-		for _, g := range gs {
-			postings += g.postings
-		}
-		if postings <= ix.opts.exactTotal {
-			d = -1
-		}
+	// counts, per slot, the words its lookups find (bit sets over the
+	// postings, read in order), then ranks only the slots found for the
+	// most words m that at least the candidates to rank reach: their state
+	// is collected in the full path's order, so it is the full path's, and
+	// when at least that many of them match m words, no other slot (found
+	// for fewer) can rank before them. Otherwise m is lowered; at m = 1
+	// every slot is ranked. The total is then the posting count of the
+	// lookups, an upper bound.
+	postings := 0
+	for _, g := range gs {
+		postings += g.postings
 	}
-	if d >= 0 {
-		only := ix.restrict(sc, gs, d)
-		for _, g := range gs {
-			ix.collect(sc, f, g, only)
+	if len(q.Words) > 1 && postings > ix.opts.exactTotal {
+		ix.countWords(sc, gs, len(q.Words))
+		k := ix.ranked(need)
+		for m := len(q.Words); m > 1; m-- {
+			only, n := ix.restrict(sc, m)
+			if n < k {
+				continue
+			}
+			for _, g := range gs {
+				ix.collect(sc, f, g, only)
+			}
+			if hits, ok := ix.rank(sc, q, need, m); ok {
+				return page(hits, req), postings, nil
+			}
+			sc.next()
+			sc.touched = sc.touched[:0]
 		}
-		ix.clearOnly(sc, gs, d)
-		if hits, ok := ix.rank(sc, q, need, true); ok {
-			return page(hits, req), postings, nil
-		}
-		sc.next()
-		sc.touched = sc.touched[:0]
 	}
 	for _, g := range gs {
 		ix.collect(sc, f, g, nil)
 	}
 	// Every touched slot is of a requested kind, alive and visible.
-	hits, _ := ix.rank(sc, q, need, false)
+	hits, _ := ix.rank(sc, q, need, 0)
 	hits = page(hits, req)
 	if short {
 		ix.keepShort(sk, version, hits, len(sc.touched))
@@ -1527,10 +1555,10 @@ func (ix *Index) Search(req Request) ([]Hit, int, error) {
 }
 
 // rank pre-ranks the touched slots and matches the best with
-// core/search until need match. When restricted (the touched slots are
-// those of a query's rarest word), it gives up (ok false) when that would
-// take candidates not matching every query word.
-func (ix *Index) rank(sc *scratch, q search.Query, need int, restricted bool) (hits []Hit, ok bool) {
+// core/search until need match. With minWords above 0 (the touched slots
+// are those found for at least minWords words), it gives up (ok false)
+// when that would take candidates matching fewer words.
+func (ix *Index) rank(sc *scratch, q search.Query, need int, minWords int) (hits []Hit, ok bool) {
 	// Count the candidates per (words, typos) bucket, noting each one's
 	// pre-rank key in order (sequential writes), then pre-rank only the
 	// buckets that can reach the page from the keys: the slot state is
@@ -1545,9 +1573,12 @@ func (ix *Index) rank(sc *scratch, q search.Query, need int, restricted bool) (h
 		sc.keys[i] = uint32(w)<<24 | uint32(st.typos)<<16 | uint32(st.attr)<<8 | uint32(st.exact)
 	}
 	all := 0
-	for _, c := range buckets[len(q.Words)] {
-		all += c
+	for w := max(minWords, 1); w <= MaxWords; w++ {
+		for _, c := range buckets[w] {
+			all += c
+		}
 	}
+	restricted := minWords > 0
 	k := ix.ranked(need)
 	for {
 		if restricted && k > all {
