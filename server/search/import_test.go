@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -84,8 +86,8 @@ const importFile = `{"type":"artist","id":"ar-acdc","name":"AC/DC","popularity":
 // on a real relay: the admin token is required, an invalid file is
 // refused with per-line errors and changes nothing, a valid one is
 // searchable at once (typo, featured artist), the demo track with an
-// imported ISRC plays through the imported track, and everything
-// survives a restart.
+// imported ISRC plays through the imported track, the import writes the
+// index snapshot, and everything survives a restart.
 func TestAdminImport(t *testing.T) {
 	r, svc := importRelay(t)
 	tok := deviceToken(t, r.URL)
@@ -165,6 +167,10 @@ func TestAdminImport(t *testing.T) {
 		t.Fatalf("audio of im-demo: %q", a)
 	}
 	check("after import")
+	// The import wrote the index snapshot the restart opens from.
+	if _, err := os.Stat(filepath.Join(r.DataDir, SnapshotFile)); err != nil {
+		t.Errorf("no index snapshot after the import: %v", err)
+	}
 	if err := r.Stop(); err != nil {
 		t.Fatal(err)
 	}
