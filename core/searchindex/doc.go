@@ -14,4 +14,10 @@
 // (Options.WithSnapshot, the relay's), reuses the snapshot's postings of
 // every entry stored as it was when the snapshot was written (matched by
 // a digest of its key and value) and tokenises only the others.
+//
+// Postings are kept in ranking order (attribute, then popularity), so a
+// one-word query over many postings stops reading a term once nothing
+// further can reach its page; a longer one counts per slot, with bit
+// sets, the words its lookups find and ranks only the slots found for the
+// most words (Options.WithExactTotal: above it, totals are upper bounds).
 package searchindex
