@@ -158,6 +158,12 @@ func TestEarlyStop(t *testing.T) {
 		}
 	}
 	check("built")
+	one, fewer := early.paths[pathOne].Load(), early.paths[pathFewer].Load()
+	t.Logf("early index: %d one-word, %d fewer-slot, %d full-path answers", one, fewer, early.paths[pathFull].Load())
+	if one == 0 || fewer == 0 || full.paths[pathOne].Load()+full.paths[pathFewer].Load() != 0 {
+		t.Fatalf("paths not taken as set up: early %d one-word, %d fewer-slot; full index %d, %d",
+			one, fewer, full.paths[pathOne].Load(), full.paths[pathFewer].Load())
+	}
 	// Updates: popularity changes (new slots appended out of order) and
 	// removals (dead slots), applied to both.
 	ctx := t.Context()

@@ -247,11 +247,22 @@ type Index struct {
 	gen       atomic.Uint64
 	termCache *otter.Cache[termsKey, cachedTerms]
 
+	// paths counts the queries answered by each path (pathOne, pathFewer,
+	// pathFull), for tests.
+	paths [3]atomic.Int64
+
 	// version changes with every slot added or removed; short holds the
 	// answers to one- and two-letter prefixes as of a version.
 	version atomic.Uint64
 	short   shortAnswers
 }
+
+// The query paths counted in Index.paths.
+const (
+	pathOne   = iota // one word, postings read in ranking order
+	pathFewer        // several words, the slots found for the most words
+	pathFull         // every matching slot
+)
 
 // shortAnswers caches the answers to one-word queries of one or two
 // letters typed as a prefix (the first keystrokes, matching the most
@@ -1500,6 +1511,7 @@ func (ix *Index) Search(req Request) ([]Hit, int, error) {
 	}
 	if len(q.Words) == 1 {
 		if hits, total, ok, err := ix.searchOne(sc, f, q, need); err != nil || ok {
+			ix.paths[pathOne].Add(1)
 			hits = page(hits, req)
 			if short && err == nil {
 				ix.keepShort(sk, version, hits, total)
@@ -1536,6 +1548,7 @@ func (ix *Index) Search(req Request) ([]Hit, int, error) {
 				ix.collect(sc, f, g, only)
 			}
 			if hits, ok := ix.rank(sc, q, need, m); ok {
+				ix.paths[pathFewer].Add(1)
 				return page(hits, req), postings, nil
 			}
 			sc.next()
@@ -1547,6 +1560,7 @@ func (ix *Index) Search(req Request) ([]Hit, int, error) {
 	}
 	// Every touched slot is of a requested kind, alive and visible.
 	hits, _ := ix.rank(sc, q, need, 0)
+	ix.paths[pathFull].Add(1)
 	hits = page(hits, req)
 	if short {
 		ix.keepShort(sk, version, hits, len(sc.touched))
