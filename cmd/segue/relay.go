@@ -203,6 +203,9 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fmt.Fprintf(stdout, "relay listening on %s://%s\n", scheme, addr)
 	serr := srv.Wait()
 	stopRecs()
+	if err := ss.Close(ctx); err != nil {
+		log.Warn("search: save index snapshot at shutdown", "err", err)
+	}
 	if cerr := srv.Close(); serr == nil {
 		serr = cerr
 	}

@@ -62,6 +62,7 @@ func TestSearchAgainstBruteForce(t *testing.T) {
 	}{
 		{"fst", DefaultOptions()},
 		{"fresh", DefaultOptions().WithFreshLimit(1 << 20)},
+		{"early", DefaultOptions().WithExactTotal(0)},
 	} {
 		ix, _ := openMemory(t, mode.opts, entries...)
 		for _, qs := range seededQueries(rand.New(rand.NewPCG(5, 6)), entries, 120) {
@@ -93,6 +94,125 @@ func TestSearchAgainstBruteForce(t *testing.T) {
 					t.Errorf("%s: %q: best hit %s (%d words, %d typos), brute force %s (%d words, %d typos)",
 						mode.name, qs, hits[0].Entry.Key(), got.WordsMatched, got.Typos, best.ID, best.WordsMatched, best.Typos)
 				}
+			}
+		}
+	}
+}
+
+// TestEarlyStop checks that the paths taken above WithExactTotal (here 0:
+// always) — a one-word query read in ranking order with early stops, a
+// longer one ranking the slots of its rarest word — return a page as good
+// as the full path's, hit by hit, and a total at least the exact one, for
+// seeded queries (words, prefixes, typos, words written together) and
+// their first words with kind filters, also after updates left postings
+// out of order and slots dead.
+func TestEarlyStop(t *testing.T) {
+	entries := deviceEntries(1000)
+	full, _ := openMemory(t, DefaultOptions().WithExactTotal(1<<30), entries...)
+	early, _ := openMemory(t, DefaultOptions().WithExactTotal(0).WithFreshLimit(1<<20), entries...)
+	r := rand.New(rand.NewPCG(7, 8))
+	var queries []string
+	for _, qs := range seededQueries(r, entries, 400) {
+		if w := strings.Fields(qs); len(w) > 0 {
+			rs := []rune(w[0])
+			queries = append(queries, qs, w[0], string(rs[:max(1, len(rs)/3)]))
+		}
+	}
+	check := func(stage string) {
+		for _, qs := range queries {
+			q, err := core.ParseQuery(qs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, kinds := range [][]Kind{nil, {KindTrack}, {KindArtist, KindAlbum}} {
+				for _, limit := range []int{1, 10, 50} {
+					req := Request{Query: q, Kinds: kinds, Limit: limit}
+					want, wantTotal, err := full.Search(req)
+					if err != nil {
+						t.Fatal(err)
+					}
+					got, total, err := early.Search(req)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if total < wantTotal {
+						t.Errorf("%s: %q %v: total %d below the exact %d", stage, qs, kinds, total, wantTotal)
+					}
+					if len(got) != len(want) {
+						t.Errorf("%s: %q %v limit %d: %d hits, full path %d", stage, qs, kinds, limit, len(got), len(want))
+						continue
+					}
+					for i := range got {
+						// Equal ranking values may name other entries (the
+						// early path also ranks a slot by a later term's
+						// better attribute); no hit may rank lower.
+						g, w := got[i].Result, want[i].Result
+						g.ID, w.ID = "", ""
+						if core.Less(w, g) {
+							t.Errorf("%s: %q %v limit %d: hit %d is %s %+v, full path %s %+v", stage, qs, kinds, limit, i,
+								got[i].Entry.Key(), got[i].Result, want[i].Entry.Key(), want[i].Result)
+						}
+					}
+				}
+			}
+		}
+	}
+	check("built")
+	one, fewer := early.paths[pathOne].Load(), early.paths[pathFewer].Load()
+	t.Logf("early index: %d one-word, %d fewer-slot, %d full-path answers", one, fewer, early.paths[pathFull].Load())
+	if one == 0 || fewer == 0 || full.paths[pathOne].Load()+full.paths[pathFewer].Load() != 0 {
+		t.Fatalf("paths not taken as set up: early %d one-word, %d fewer-slot; full index %d, %d",
+			one, fewer, full.paths[pathOne].Load(), full.paths[pathFewer].Load())
+	}
+	// Updates: popularity changes (new slots appended out of order) and
+	// removals (dead slots), applied to both.
+	ctx := t.Context()
+	for i := 0; i < len(entries); i += 7 {
+		e := entries[i]
+		e.Popularity = float64(r.IntN(1000))
+		for _, ix := range []*Index{full, early} {
+			if err := ix.Upsert(ctx, e); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for i := 3; i < len(entries); i += 11 {
+		for _, ix := range []*Index{full, early} {
+			if err := ix.Remove(ctx, entries[i].Kind, entries[i].ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	check("updated")
+}
+
+// TestAtLeast checks the bit-sliced word counters against plain counts:
+// 64 lanes given 0 to MaxWords words each, every threshold.
+func TestAtLeast(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	var sc scratch
+	for j := range sc.count {
+		sc.count[j] = make([]uint64, 1)
+	}
+	var want [64]int
+	for range MaxWords {
+		var w uint64
+		for lane := range 64 {
+			if r.IntN(2) == 0 {
+				w |= 1 << lane
+				want[lane]++
+			}
+		}
+		for j, carry := 0, w; j < counterBits && carry != 0; j++ {
+			c := sc.count[j][0]
+			sc.count[j][0], carry = c^carry, c&carry
+		}
+	}
+	for m := 0; m <= MaxWords+1; m++ {
+		got := sc.atLeast(0, m)
+		for lane := range 64 {
+			if (got>>lane&1 == 1) != (want[lane] >= m) {
+				t.Errorf("m %d lane %d: count %d, atLeast says %v", m, lane, want[lane], got>>lane&1 == 1)
 			}
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"log/slog"
 	"math"
 	"math/bits"
 	"runtime"
@@ -107,6 +109,27 @@ type Options struct {
 	freshLimit    int
 	maxCandidates int
 	termCache     int
+	exactTotal    int
+	snapshot      string
+	log           *slog.Logger
+}
+
+// WithSnapshot sets the file the index's dictionaries are persisted in
+// (default none: every open tokenises every stored entry). OpenIndex
+// loads it and tokenises only the stored entries it does not cover, and
+// writes it again when it had to tokenise any; SaveSnapshot writes it
+// (the relay does at shutdown and after a catalog import).
+func (o Options) WithSnapshot(path string) Options { o.snapshot = path; return o }
+
+// WithLogger sets the logger of snapshot notices (default
+// slog.Default()).
+func (o Options) WithLogger(l *slog.Logger) Options { o.log = l; return o }
+
+func (o Options) logger() *slog.Logger {
+	if o.log == nil {
+		return slog.Default()
+	}
+	return o.log
 }
 
 // DefaultOptions returns the defaults: the FST is rebuilt when more than
@@ -115,8 +138,15 @@ type Options struct {
 // ranked per query (fewer for a small page, see Search), and a 32 MiB
 // term cache.
 func DefaultOptions() Options {
-	return Options{freshLimit: 1024, maxCandidates: 200, termCache: 32 << 20}
+	return Options{freshLimit: 1024, maxCandidates: 200, termCache: 32 << 20, exactTotal: 10_000}
 }
+
+// WithExactTotal sets up to how many postings a one-word query's total
+// is exact (default 10,000; below 0 becomes 0). Above it, the query reads
+// only the best postings of each term (in ranking order, stopping once
+// none can reach the page) and its total is the terms' posting count, an
+// upper bound of the entries it matches.
+func (o Options) WithExactTotal(n int) Options { o.exactTotal = max(n, 0); return o }
 
 // WithTermCache sets the byte budget of the cache of each query word's
 // matching dictionary terms (default 32 MiB; 0 turns it off). Building a
@@ -208,15 +238,93 @@ type Index struct {
 	nDead int
 
 	lev [3]*levenshtein.LevenshteinAutomatonBuilder
+	// tokenised is how many stored entries OpenIndex tokenised (those its
+	// snapshot did not cover).
+	tokenised int
 
 	// gen changes whenever the dictionary's set of terms does; the term
 	// cache's entries of another generation are stale.
 	gen       atomic.Uint64
 	termCache *otter.Cache[termsKey, cachedTerms]
+
+	// paths counts the queries answered by each path (pathOne, pathFewer,
+	// pathFull), for tests.
+	paths [3]atomic.Int64
+
+	// version changes with every slot added or removed; short holds the
+	// answers to one- and two-letter prefixes as of a version.
+	version atomic.Uint64
+	short   shortAnswers
 }
 
-// OpenIndex loads the entries stored in st and builds the index over them. The
-// index writes its entries to st; it does not close st.
+// The query paths counted in Index.paths.
+const (
+	pathOne   = iota // one word, postings read in ranking order
+	pathFewer        // several words, the slots found for the most words
+	pathFull         // every matching slot
+)
+
+// shortAnswers caches the answers to one-word queries of one or two
+// letters typed as a prefix (the first keystrokes, matching the most
+// entries), as of the index's version; a change to the index drops them.
+type shortAnswers struct {
+	mu      sync.Mutex
+	version uint64
+	m       map[shortKey]shortAnswer
+}
+
+// shortKey is what a short query's answer depends on.
+type shortKey struct {
+	word          string
+	kinds         uint8
+	viewer        string
+	offset, limit int
+}
+
+type shortAnswer struct {
+	hits  []Hit
+	total int
+}
+
+// maxShortAnswers bounds the cached short answers (each at most a page).
+const maxShortAnswers = 4096
+
+// shortKeyOf returns the cache key of req when it is a one-word query of
+// at most two letters typed as a prefix.
+func shortKeyOf(req Request, kinds uint8) (shortKey, bool) {
+	q := req.Query
+	if len(q.Words) != 1 || !q.LastIsPrefix || len(q.Words[0].Runes) > 2 || req.Limit <= 0 || req.Limit > 100 {
+		return shortKey{}, false
+	}
+	return shortKey{string(q.Words[0].Runes), kinds, req.Viewer, req.Offset, req.Limit}, true
+}
+
+// cachedShort returns the cached answer of k at version v.
+func (ix *Index) cachedShort(k shortKey, v uint64) ([]Hit, int, bool) {
+	ix.short.mu.Lock()
+	defer ix.short.mu.Unlock()
+	a, ok := ix.short.m[k]
+	if !ok || ix.short.version != v {
+		return nil, 0, false
+	}
+	return slices.Clone(a.hits), a.total, true
+}
+
+// keepShort caches the answer of k computed at version v.
+func (ix *Index) keepShort(k shortKey, v uint64, hits []Hit, total int) {
+	ix.short.mu.Lock()
+	defer ix.short.mu.Unlock()
+	if ix.short.version != v || ix.short.m == nil || len(ix.short.m) >= maxShortAnswers {
+		ix.short.version, ix.short.m = v, map[shortKey]shortAnswer{}
+	}
+	ix.short.m[k] = shortAnswer{slices.Clone(hits), total}
+}
+
+// OpenIndex loads the entries stored in st and builds the index over them:
+// with a snapshot file (Options.WithSnapshot) it reuses the snapshot's
+// postings of the entries whose stored bytes it was built from and
+// tokenises only the others. The index writes its entries to st; it does
+// not close st.
 func OpenIndex(ctx context.Context, st store.Store, opts Options) (*Index, error) {
 	ix := &Index{opts: opts, st: st, maxEntries: MaxEntries, byKey: map[string]uint32{}, words: newDict(), pairs: newDict()}
 	if opts.termCache > 0 {
@@ -242,27 +350,50 @@ func OpenIndex(ctx context.Context, st store.Store, opts Options) (*Index, error
 		}
 		ix.lev[d] = b
 	}
-	// Decoding and tokenising run on every core, a batch at a time;
-	// adding to the dictionary stays in store order.
-	var batch [][]byte
+	var snap *snapshot
+	if opts.snapshot != "" {
+		var err error
+		if snap, err = readSnapshot(opts.snapshot); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			opts.logger().Warn("search: index snapshot not used, rebuilding", "path", opts.snapshot, "err", err)
+		}
+	}
+	// Decoding runs on every core, a batch at a time; slots are added in
+	// store order.
+	var batch []stored
+	var digests [][digestBytes]byte
 	err := st.Iterate(ctx, entryPrefix, false, func(key, value []byte) error {
-		batch = append(batch, bytes.Clone(value))
+		batch = append(batch, stored{bytes.Clone(key), bytes.Clone(value)})
 		if len(batch) < loadBatch {
 			return nil
 		}
-		err := ix.load(batch)
+		var err error
+		digests, err = ix.load(batch, digests)
 		batch = batch[:0]
 		return err
 	})
 	if err == nil {
-		err = ix.load(batch)
+		digests, err = ix.load(batch, digests)
 	}
 	if err != nil {
 		return nil, err
 	}
+	var covered []bool
+	if snap != nil {
+		if covered, err = ix.useSnapshot(snap, digests); err != nil {
+			opts.logger().Warn("search: index snapshot not used, rebuilding", "path", opts.snapshot, "err", err)
+		}
+	}
+	tokenised := ix.tokenise(covered)
+	ix.tokenised = tokenised
 	if err := ix.rebuild(); err != nil {
 		return nil, err
 	}
+	if opts.snapshot != "" && (snap == nil || tokenised > 0 || len(snap.digests) != len(ix.slots)) {
+		if err := ix.SaveSnapshot(ctx); err != nil {
+			opts.logger().Warn("search: save index snapshot", "path", opts.snapshot, "err", err)
+		}
+	}
+	opts.logger().Debug("search: index opened", "entries", len(ix.slots), "tokenised", tokenised, "snapshot", snap != nil)
 	return ix, nil
 }
 
@@ -501,50 +632,96 @@ func (ix *Index) add(e Entry) {
 	ix.addPrepared(e, terms(e.Document()))
 }
 
-// loadBatch is how many stored entries OpenIndex prepares at once.
+// loadBatch is how many stored entries OpenIndex decodes at once.
 const loadBatch = 8192
 
-// prepared is a decoded entry with its terms.
-type prepared struct {
-	e     Entry
-	terms []termAttr
-	err   error
+// stored is a stored entry's key and value.
+type stored struct{ key, value []byte }
+
+// decoded is a stored entry decoded, with its digest.
+type decoded struct {
+	e      Entry
+	digest [digestBytes]byte
+	err    error
 }
 
-// load decodes and tokenises stored entries on every core, then adds
-// them in order; the caller owns ix.
-func (ix *Index) load(values [][]byte) error {
-	out := make([]prepared, len(values))
+// load decodes stored entries on every core (with their digests when the
+// index has a snapshot file, appended to digests), then adds them in
+// order as slots without terms (tokenise adds those); the caller owns ix.
+func (ix *Index) load(values []stored, digests [][digestBytes]byte) ([][digestBytes]byte, error) {
+	out := make([]decoded, len(values))
 	workers := min(runtime.GOMAXPROCS(0), len(values))
+	digest := ix.opts.snapshot != ""
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Go(func() {
 			for i := w; i < len(values); i += workers {
 				p := &out[i]
-				if err := entryDec.Unmarshal(values[i], &p.e); err != nil {
+				if err := entryDec.Unmarshal(values[i].value, &p.e); err != nil {
 					p.err = fmt.Errorf("search: decode entry: %w", err)
 					continue
 				}
-				p.terms = terms(p.e.Document())
+				if digest {
+					p.digest = entryDigest(values[i].key, values[i].value)
+				}
 			}
 		})
 	}
 	wg.Wait()
 	if len(ix.slots)+len(out) > ix.maxEntries {
-		return fmt.Errorf("%w: %d entries", ErrIndexFull, ix.maxEntries)
+		return nil, fmt.Errorf("%w: %d entries", ErrIndexFull, ix.maxEntries)
 	}
 	for _, p := range out {
 		if p.err != nil {
-			return p.err
+			return nil, p.err
 		}
-		ix.addPrepared(p.e, p.terms)
+		ix.addSlot(p.e)
+		if digest {
+			digests = append(digests, p.digest)
+		}
 	}
-	return nil
+	return digests, nil
+}
+
+// tokenise adds the terms of every slot not covered (by a snapshot; nil:
+// none is), tokenising on every core a batch at a time and adding in slot
+// order, and returns how many slots it tokenised; the caller owns ix.
+func (ix *Index) tokenise(covered []bool) int {
+	var todo []uint32
+	for n := range ix.slots {
+		if covered == nil || !covered[n] {
+			todo = append(todo, uint32(n))
+		}
+	}
+	ts := make([][]termAttr, loadBatch)
+	for start := 0; start < len(todo); start += loadBatch {
+		chunk := todo[start:min(start+loadBatch, len(todo))]
+		workers := min(runtime.GOMAXPROCS(0), len(chunk))
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Go(func() {
+				for i := w; i < len(chunk); i += workers {
+					ts[i] = terms(ix.slots[chunk[i]].entry.Document())
+				}
+			})
+		}
+		wg.Wait()
+		for i, n := range chunk {
+			ix.addTerms(n, ix.slots[n].entry.Kind, ts[i])
+		}
+	}
+	return len(todo)
 }
 
 // addPrepared indexes e, whose terms are ts, in a new slot; the caller
 // holds mu (or owns ix) and has checked MaxEntries.
 func (ix *Index) addPrepared(e Entry, ts []termAttr) {
+	ix.addTerms(ix.addSlot(e), e.Kind, ts)
+}
+
+// addSlot adds e in a new slot without terms and returns the slot; the
+// caller holds mu (or owns ix) and has checked MaxEntries.
+func (ix *Index) addSlot(e Entry) uint32 {
 	n := uint32(len(ix.slots))
 	ix.slots = append(ix.slots, slot{entry: e, alive: true})
 	if int(n>>6) >= len(ix.dead) {
@@ -552,7 +729,14 @@ func (ix *Index) addPrepared(e Entry, ts []termAttr) {
 	}
 	ix.pops = append(ix.pops, e.Popularity)
 	ix.byKey[e.Key()] = n
-	kind := kindIndex(e.Kind) << kindShift
+	ix.version.Add(1)
+	return n
+}
+
+// addTerms adds the postings of slot n, of kind k, for its terms ts; the
+// caller holds mu (or owns ix).
+func (ix *Index) addTerms(n uint32, k Kind, ts []termAttr) {
+	kind := kindIndex(k) << kindShift
 	for _, t := range ts {
 		d := &ix.words
 		if t.first != 0 {
@@ -571,13 +755,20 @@ type dict struct {
 	postings map[string]termList
 	fst      *vellum.FST
 	fresh    map[string]struct{}
+	// unsorted counts the postings appended since the last rebuild;
+	// total all postings as of then.
+	unsorted, total int
 }
 
 // termList is a term's postings; first is the fewest runes of the first
-// word of a pair term (0 for words).
+// word of a pair term (0 for words). The first sorted postings are in
+// ranking order (scoreOrder: attribute, then popularity), so a query can
+// stop reading them once none can enter its page; those appended since
+// the last sort follow in slot order.
 type termList struct {
-	p     []uint32
-	first uint8
+	p      []uint32
+	sorted int
+	first  uint8
 }
 
 func newDict() dict {
@@ -595,6 +786,7 @@ func (d *dict) add(term string, first uint8, v uint32) bool {
 	}
 	l.p = append(l.p, v)
 	d.postings[term] = l
+	d.unsorted++
 	return !ok
 }
 
@@ -605,6 +797,7 @@ func (ix *Index) remove(key string) {
 		return
 	}
 	delete(ix.byKey, key)
+	ix.version.Add(1)
 	ix.slots[n].alive = false
 	ix.dead[n>>6] |= 1 << (n & 63)
 	ix.nDead++
@@ -623,9 +816,11 @@ func (ix *Index) maybeRebuild() error {
 }
 
 // stale reports whether more than max(limit, a sixteenth of the terms)
-// terms arrived since d's FST was built.
+// terms arrived since d's FST was built, or more than max(16 × limit, a
+// quarter of the postings) postings (out of ranking order) since they
+// were sorted.
 func (d *dict) stale(limit int) bool {
-	return len(d.fresh) > max(limit, len(d.postings)/16)
+	return len(d.fresh) > max(limit, len(d.postings)/16) || d.unsorted > max(16*limit, d.total/4)
 }
 
 // rebuild drops dead slots from the postings and builds the FSTs over
@@ -643,18 +838,30 @@ func (ix *Index) rebuild() error {
 // rebuild drops ix's dead slots from d's postings and builds d's FST.
 func (d *dict) rebuild(ix *Index) error {
 	keys := make([]string, 0, len(d.postings))
+	var tmp []scored
+	d.total = 0
 	for t, l := range d.postings {
+		changed := false
 		if ix.nDead > 0 {
+			before := len(l.p)
 			l.p = slices.DeleteFunc(l.p, func(v uint32) bool { return !ix.slots[v>>slotShift].alive })
 			if len(l.p) == 0 {
 				delete(d.postings, t)
 				ix.gen.Add(1)
 				continue
 			}
+			changed = len(l.p) != before
+			l.sorted = min(l.sorted, len(l.p))
+		}
+		if l.sorted < len(l.p) || changed {
+			tmp = ix.scoreOrder(l.p, tmp)
+			l.sorted = len(l.p)
 			d.postings[t] = l
 		}
+		d.total += len(l.p)
 		keys = append(keys, t)
 	}
+	d.unsorted = 0
 	sort.Strings(keys)
 	var buf bytes.Buffer
 	b, err := vellum.New(&buf, nil)
@@ -676,6 +883,38 @@ func (d *dict) rebuild(ix *Index) error {
 	d.fst = f
 	clear(d.fresh)
 	return nil
+}
+
+// scored is a posting with its slot's popularity, for sorting.
+type scored struct {
+	pop float64
+	v   uint32
+}
+
+// scoreOrder sorts postings p in ranking order: best attribute first,
+// then most popular, then lowest slot (cand.better's order for one query
+// word); tmp is scratch space, returned for reuse.
+func (ix *Index) scoreOrder(p []uint32, tmp []scored) []scored {
+	tmp = tmp[:0]
+	for _, v := range p {
+		tmp = append(tmp, scored{ix.pops[v>>slotShift], v})
+	}
+	slices.SortFunc(tmp, func(a, b scored) int {
+		if c := cmp.Compare(a.v&attrMask, b.v&attrMask); c != 0 {
+			return c
+		}
+		if a.pop != b.pop {
+			if a.pop > b.pop {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Compare(a.v>>slotShift, b.v>>slotShift)
+	})
+	for i, s := range tmp {
+		p[i] = s.v
+	}
+	return tmp
 }
 
 // prefixAutomaton matches every key that has a prefix the wrapped
@@ -791,6 +1030,10 @@ type scratch struct {
 	// keys holds each touched slot's pre-rank key (packKey), in touched's
 	// order (Search).
 	keys []uint32
+	// mark is a bit set of slots and count per-slot counters of matched
+	// query words, bit-sliced (countWords, restrict).
+	mark  []uint64
+	count [counterBits][]uint64
 }
 
 type termTypos struct {
@@ -818,12 +1061,17 @@ func (ix *Index) scratch() *scratch {
 		sc.st = make([]slotState, len(ix.slots)+len(ix.slots)/8)
 		sc.epoch = 0
 	}
+	sc.next()
+	return sc
+}
+
+// next starts a new epoch: every slot's state is unset.
+func (sc *scratch) next() {
 	sc.epoch++
 	if sc.epoch == 0 {
 		clear(sc.st)
 		sc.epoch = 1
 	}
-	return sc
 }
 
 func (ix *Index) release(sc *scratch) {
@@ -904,43 +1152,83 @@ type filter struct {
 	viewer string
 }
 
-// collect marks the slots having a term within word's typo budget with
-// bitsSet, adding the fewest typos of the word (and that term's
-// attribute) to each slot once; dead slots and those f refuses are
-// skipped. A single query word (bitsSet of one bit) has
-// search.TypoBudget, two written together search.PairTypoBudget; a term
-// counts as exact only for a single query word.
-func (ix *Index) collect(sc *scratch, f filter, word []rune, prefix bool, bitsSet uint16) error {
-	words := uint8(bits.OnesCount16(bitsSet))
+// gather is one dictionary lookup of a query: a query word (bits: its
+// bit) or two adjacent ones written together (their two bits), with its
+// matching terms and their posting count.
+type gather struct {
+	word     []rune
+	prefix   bool
+	bits     uint16
+	terms    []termTypos
+	postings int
+}
+
+// gathers returns q's lookups in order: each word, then it written
+// together with the next one. A single query word has search.TypoBudget,
+// two written together search.PairTypoBudget and are not looked up among
+// the pairs (core/search matches them only against one document word).
+// The caller holds mu.
+func (ix *Index) gathers(q search.Query) ([]gather, error) {
+	last := len(q.Words) - 1
+	gs := make([]gather, 0, 2*len(q.Words))
+	for i, w := range q.Words {
+		gs = append(gs, gather{word: w.Runes, prefix: q.LastIsPrefix && i == last || len(w.Runes) == search.MaxWordRunes, bits: 1 << i})
+		if i < last {
+			cat := append(slices.Clone(w.Runes), q.Words[i+1].Runes...)
+			gs = append(gs, gather{word: cat, prefix: q.LastIsPrefix && i+1 == last, bits: 3 << i})
+		}
+	}
+	for i := range gs {
+		g := &gs[i]
+		budget := search.TypoBudget(len(g.word))
+		if g.bits&(g.bits-1) != 0 {
+			budget = search.PairTypoBudget(len(g.word))
+		}
+		terms, err := ix.wordTerms(g.word, budget, g.prefix, g.bits&(g.bits-1) == 0)
+		if err != nil {
+			return nil, err
+		}
+		g.terms = terms
+		for _, tt := range terms {
+			g.postings += len(ix.list(tt).p)
+		}
+	}
+	return gs, nil
+}
+
+// list returns tt's postings; the caller holds mu.
+func (ix *Index) list(tt termTypos) termList {
+	if tt.pair {
+		return ix.pairs.postings[tt.term]
+	}
+	return ix.words.postings[tt.term]
+}
+
+// collect marks the slots having one of g's terms with g.bits, adding the
+// fewest typos of the lookup (and that term's attribute) to each slot
+// once; dead slots, those f refuses and, when only is set, those whose
+// bit in only is clear are skipped. A term counts as exact only for a
+// single query word.
+func (ix *Index) collect(sc *scratch, f filter, g gather, only []uint64) {
+	words := uint8(bits.OnesCount16(g.bits))
 	single := words == 1
-	budget := search.TypoBudget(len(word))
-	if words > 1 {
-		budget = search.PairTypoBudget(len(word))
-	}
-	// Two query words written together are not looked up among the
-	// pairs: core/search matches them only against one document word.
-	terms, err := ix.wordTerms(word, budget, prefix, single)
-	if err != nil {
-		return err
-	}
 	playlist := kindBit(KindPlaylist)
 	epoch := sc.epoch
-	for _, tt := range terms {
+	for _, tt := range g.terms {
 		exact := uint8(0)
 		if single && tt.exact {
 			exact = 1
 		}
 		typos := uint8(min(tt.typos, 255))
-		d := &ix.words
-		if tt.pair {
-			d = &ix.pairs
-		}
-		for _, v := range d.postings[tt.term].p {
+		for _, v := range ix.list(tt).p {
 			kb := uint8(1) << (v >> kindShift & 3)
 			if kb&f.kinds == 0 {
 				continue
 			}
 			n := v >> slotShift
+			if only != nil && only[n>>6]&(1<<(n&63)) == 0 {
+				continue
+			}
 			st := &sc.st[n]
 			if st.epoch != epoch {
 				if ix.dead[n>>6]&(1<<(n&63)) != 0 || kb == playlist && f.viewer != "" && !ix.visible(n, f.viewer) {
@@ -949,16 +1237,86 @@ func (ix *Index) collect(sc *scratch, f filter, word []rune, prefix bool, bitsSe
 				*st = slotState{epoch: epoch}
 				sc.touched = append(sc.touched, n)
 			}
-			if st.mask&bitsSet != 0 {
+			if st.mask&g.bits != 0 {
 				continue
 			}
-			st.mask |= bitsSet
+			st.mask |= g.bits
 			st.typos = satAdd(st.typos, typos)
 			st.attr = satAdd(st.attr, uint8(v&attrMask)*words)
 			st.exact += exact
 		}
 	}
-	return nil
+}
+
+// counterBits is the width of the per-slot count of matched query words
+// (bit-sliced, 64 slots per word): up to 15 ≥ MaxWords.
+const counterBits = 4
+
+// countWords sets sc.count to, per slot, how many query words (of n) one
+// of its lookups in gs finds — at least the words the slot's state will
+// match — in bit-sliced counters: each word's slots are marked in a bit
+// set (its postings read in order, no per-slot state touched), then added.
+func (ix *Index) countWords(sc *scratch, gs []gather, n int) {
+	blocks := (len(ix.slots) + 63) / 64
+	if len(sc.mark) < blocks {
+		sc.mark = make([]uint64, blocks+blocks/8)
+		for j := range sc.count {
+			sc.count[j] = make([]uint64, len(sc.mark))
+		}
+	}
+	for j := range sc.count {
+		clear(sc.count[j][:blocks])
+	}
+	clear(sc.mark[:blocks]) // restrict's answer to the last query
+	for i := range n {
+		for _, g := range gs {
+			if g.bits&(1<<i) == 0 {
+				continue
+			}
+			for _, tt := range g.terms {
+				for _, v := range ix.list(tt).p {
+					m := v >> slotShift
+					sc.mark[m>>6] |= 1 << (m & 63)
+				}
+			}
+		}
+		for b, carry := range sc.mark[:blocks] {
+			for j := 0; j < counterBits && carry != 0; j++ {
+				c := sc.count[j][b]
+				sc.count[j][b], carry = c^carry, c&carry
+			}
+		}
+		clear(sc.mark[:blocks])
+	}
+}
+
+// atLeast returns the lanes of the bit-sliced counters c (block b) whose
+// count is at least m.
+func (sc *scratch) atLeast(b, m int) uint64 {
+	gt, eq := uint64(0), ^uint64(0)
+	for j := counterBits - 1; j >= 0; j-- {
+		c := sc.count[j][b]
+		if m>>j&1 == 1 {
+			eq &= c
+		} else {
+			gt |= eq & c
+			eq &^= c
+		}
+	}
+	return gt | eq
+}
+
+// restrict returns in sc.mark the slots counted (countWords) with at
+// least m words, and how many there are.
+func (ix *Index) restrict(sc *scratch, m int) ([]uint64, int) {
+	blocks := (len(ix.slots) + 63) / 64
+	total := 0
+	for b := range blocks {
+		w := sc.atLeast(b, m)
+		sc.mark[b] = w
+		total += bits.OnesCount64(w)
+	}
+	return sc.mark[:blocks], total
 }
 
 // satAdd returns a+b, at most 255.
@@ -1138,27 +1496,83 @@ func (ix *Index) Search(req Request) ([]Hit, int, error) {
 	f := filter{kinds: kinds, viewer: req.Viewer}
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
-	sc := ix.scratch()
-	defer ix.release(sc)
-	last := len(q.Words) - 1
-	for i, w := range q.Words {
-		prefix := q.LastIsPrefix && i == last || len(w.Runes) == search.MaxWordRunes
-		if err := ix.collect(sc, f, w.Runes, prefix, 1<<i); err != nil {
-			return nil, 0, err
-		}
-		if i < last {
-			cat := append(slices.Clone(w.Runes), q.Words[i+1].Runes...)
-			if err := ix.collect(sc, f, cat, q.LastIsPrefix && i+1 == last, 3<<i); err != nil {
-				return nil, 0, err
-			}
+	sk, short := shortKeyOf(req, kinds)
+	version := ix.version.Load()
+	if short {
+		if hits, total, ok := ix.cachedShort(sk, version); ok {
+			return hits, total, nil
 		}
 	}
-	// Every touched slot is of a requested kind, alive and visible.
-	total := len(sc.touched)
+	sc := ix.scratch()
+	defer ix.release(sc)
 	need := req.Offset + max(req.Limit, 1)
 	if req.Limit <= 0 {
 		need = ix.opts.maxCandidates
 	}
+	if len(q.Words) == 1 {
+		if hits, total, ok, err := ix.searchOne(sc, f, q, need); err != nil || ok {
+			ix.paths[pathOne].Add(1)
+			hits = page(hits, req)
+			if short && err == nil {
+				ix.keepShort(sk, version, hits, total)
+			}
+			return hits, total, err
+		}
+	}
+	gs, err := ix.gathers(q)
+	if err != nil {
+		return nil, 0, err
+	}
+	// With more than exactTotal postings, a query of several words first
+	// counts, per slot, the words its lookups find (bit sets over the
+	// postings, read in order), then ranks only the slots found for the
+	// most words m that at least the candidates to rank reach: their state
+	// is collected in the full path's order, so it is the full path's, and
+	// when at least that many of them match m words, no other slot (found
+	// for fewer) can rank before them. Otherwise m is lowered; at m = 1
+	// every slot is ranked. The total is then the posting count of the
+	// lookups, an upper bound.
+	postings := 0
+	for _, g := range gs {
+		postings += g.postings
+	}
+	if len(q.Words) > 1 && postings > ix.opts.exactTotal {
+		ix.countWords(sc, gs, len(q.Words))
+		k := ix.ranked(need)
+		for m := len(q.Words); m > 1; m-- {
+			only, n := ix.restrict(sc, m)
+			if n < k {
+				continue
+			}
+			for _, g := range gs {
+				ix.collect(sc, f, g, only)
+			}
+			if hits, ok := ix.rank(sc, q, need, m); ok {
+				ix.paths[pathFewer].Add(1)
+				return page(hits, req), postings, nil
+			}
+			sc.next()
+			sc.touched = sc.touched[:0]
+		}
+	}
+	for _, g := range gs {
+		ix.collect(sc, f, g, nil)
+	}
+	// Every touched slot is of a requested kind, alive and visible.
+	hits, _ := ix.rank(sc, q, need, 0)
+	ix.paths[pathFull].Add(1)
+	hits = page(hits, req)
+	if short {
+		ix.keepShort(sk, version, hits, len(sc.touched))
+	}
+	return hits, len(sc.touched), nil
+}
+
+// rank pre-ranks the touched slots and matches the best with
+// core/search until need match. With minWords above 0 (the touched slots
+// are those found for at least minWords words), it gives up (ok false)
+// when that would take candidates matching fewer words.
+func (ix *Index) rank(sc *scratch, q search.Query, need int, minWords int) (hits []Hit, ok bool) {
 	// Count the candidates per (words, typos) bucket, noting each one's
 	// pre-rank key in order (sequential writes), then pre-rank only the
 	// buckets that can reach the page from the keys: the slot state is
@@ -1172,9 +1586,18 @@ func (ix *Index) Search(req Request) ([]Hit, int, error) {
 		buckets[w][min(st.typos, maxTypoBucket)]++
 		sc.keys[i] = uint32(w)<<24 | uint32(st.typos)<<16 | uint32(st.attr)<<8 | uint32(st.exact)
 	}
+	all := 0
+	for w := max(minWords, 1); w <= MaxWords; w++ {
+		for _, c := range buckets[w] {
+			all += c
+		}
+	}
+	restricted := minWords > 0
 	k := ix.ranked(need)
-	var hits []Hit
 	for {
+		if restricted && k > all {
+			return nil, false
+		}
 		minWords, maxTypos := cutoff(&buckets, k)
 		top := topK{h: sc.heap[:0], k: k}
 		for i, key := range sc.keys {
@@ -1199,11 +1622,15 @@ func (ix *Index) Search(req Request) ([]Hit, int, error) {
 		// A candidate the index found through a dictionary term may
 		// still fail core/search's match (rare: split words with typos);
 		// when too few matched, rank more.
-		if len(hits) >= need || len(top.h) < k || k >= len(sc.touched) {
-			break
+		if len(hits) >= need || !restricted && (len(top.h) < k || k >= len(sc.touched)) {
+			return hits, true
 		}
 		k *= 4
 	}
+}
+
+// page sorts hits in ranking order and returns req's page of them.
+func page(hits []Hit, req Request) []Hit {
 	slices.SortFunc(hits, func(a, b Hit) int {
 		if search.Less(a.Result, b.Result) {
 			return -1
@@ -1214,13 +1641,88 @@ func (ix *Index) Search(req Request) ([]Hit, int, error) {
 		return 0
 	})
 	if req.Offset >= len(hits) {
-		return nil, total, nil
+		return nil
 	}
 	hits = hits[req.Offset:]
 	if req.Limit > 0 && len(hits) > req.Limit {
 		hits = hits[:req.Limit]
 	}
-	return hits, total, nil
+	return hits
+}
+
+// searchOne ranks a one-word query whose terms have more than
+// Options.exactTotal postings without touching them all: each term's
+// postings are read in ranking order (termList.sorted) and left as soon
+// as the next one cannot enter the candidates. A slot matching several
+// terms may be offered once per term; the candidates are the best (slot,
+// term) pairs, so their distinct slots are the best slots by their best
+// term, exactly (one word has no proximity; typos and exactness are the
+// term's). The total it returns is the terms' posting count, an upper
+// bound of the entries matched. ok is false when the query is left to
+// the full path.
+func (ix *Index) searchOne(sc *scratch, f filter, q search.Query, need int) (hits []Hit, total int, ok bool, err error) {
+	w := q.Words[0].Runes
+	prefix := q.LastIsPrefix || len(w) == search.MaxWordRunes
+	terms, err := ix.wordTerms(w, search.TypoBudget(len(w)), prefix, true)
+	if err != nil {
+		return nil, 0, false, err
+	}
+	lists := make([]termList, len(terms))
+	for i, tt := range terms {
+		d := &ix.words
+		if tt.pair {
+			d = &ix.pairs
+		}
+		lists[i] = d.postings[tt.term]
+		total += len(lists[i].p)
+	}
+	if total <= ix.opts.exactTotal {
+		return nil, 0, false, nil
+	}
+	playlist := kindBit(KindPlaylist)
+	k := ix.ranked(need)
+	for {
+		top := topK{h: sc.heap[:0], k: k}
+		for i, tt := range terms {
+			c := cand{words: 1, typos: uint8(min(tt.typos, 255))}
+			if tt.exact {
+				c.exact = 1
+			}
+			l := lists[i]
+			for j := 0; j < len(l.p); j++ {
+				v := l.p[j]
+				c.n, c.attr = v>>slotShift, uint8(v&attrMask)
+				c.pop = ix.pops[c.n]
+				if j < l.sorted && len(top.h) == k && !c.better(top.h[0]) {
+					j = l.sorted - 1 // the rest of the sorted part ranks lower
+					continue
+				}
+				kb := uint8(1) << (v >> kindShift & 3)
+				if kb&f.kinds == 0 || ix.dead[c.n>>6]&(1<<(c.n&63)) != 0 ||
+					kb == playlist && f.viewer != "" && !ix.visible(c.n, f.viewer) {
+					continue
+				}
+				top.offer(c)
+			}
+		}
+		sc.heap = top.h
+		hits = hits[:0]
+		epoch := sc.epoch
+		for _, c := range top.h {
+			if st := &sc.st[c.n]; st.epoch != epoch {
+				st.epoch = epoch
+				e := &ix.slots[c.n].entry
+				if r, ok := search.Match(q, e.Document()); ok {
+					hits = append(hits, Hit{Entry: *e, Result: r})
+				}
+			}
+		}
+		if len(hits) >= need || len(top.h) < k {
+			return hits, total, true, nil
+		}
+		k *= 4
+		sc.next()
+	}
 }
 
 // JSON returns h as a result of GET /v1/search: the entry's display

@@ -360,3 +360,58 @@ func TestScratchEpochWrap(t *testing.T) {
 		}
 	}
 }
+
+// TestShortAnswers: the cached answers of one- and two-letter prefixes
+// are dropped by any change to the index and kept apart per viewer and
+// page.
+func TestShortAnswers(t *testing.T) {
+	ctx := context.Background()
+	ix, _ := openMemory(t, DefaultOptions(), fixture...)
+	search := func(q, viewer string, limit int) []string {
+		t.Helper()
+		pq, err := core.ParseQuery(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hits, _, err := ix.Search(Request{Query: pq, Limit: limit, Viewer: viewer})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, h := range hits {
+			ids = append(ids, h.Entry.ID)
+		}
+		return ids
+	}
+	first := search("da", "", 5)
+	if !slices.Equal(first, []string{"t1", "t2"}) {
+		t.Fatalf("da → %v", first)
+	}
+	if again := search("da", "", 5); !slices.Equal(again, first) {
+		t.Errorf("da again → %v, want %v", again, first)
+	}
+	if one := search("da", "", 1); !slices.Equal(one, first[:1]) {
+		t.Errorf("da limit 1 → %v", one)
+	}
+	if err := ix.Upsert(ctx, Entry{Kind: KindArtist, ID: "daft", Title: "Daft Punk", Popularity: 1000}); err != nil {
+		t.Fatal(err)
+	}
+	if got := search("da", "", 5); len(got) == 0 || got[0] != "daft" {
+		t.Errorf("after an upsert: da → %v", got)
+	}
+	if err := ix.Remove(ctx, KindArtist, "daft"); err != nil {
+		t.Fatal(err)
+	}
+	if got := search("da", "", 5); !slices.Equal(got, first) {
+		t.Errorf("after a removal: da → %v, want %v", got, first)
+	}
+	if err := ix.Upsert(ctx, Entry{Kind: KindPlaylist, ID: "p2", Title: "Dawn", Owner: "ann", Popularity: 1000}); err != nil {
+		t.Fatal(err)
+	}
+	if got := search("da", "ann", 5); len(got) == 0 || got[0] != "p2" {
+		t.Errorf("owner: da → %v", got)
+	}
+	if got := search("da", "bob", 5); slices.Contains(got, "p2") {
+		t.Errorf("another viewer sees a private playlist: da → %v", got)
+	}
+}

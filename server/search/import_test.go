@@ -1,11 +1,14 @@
 package search
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -84,8 +87,8 @@ const importFile = `{"type":"artist","id":"ar-acdc","name":"AC/DC","popularity":
 // on a real relay: the admin token is required, an invalid file is
 // refused with per-line errors and changes nothing, a valid one is
 // searchable at once (typo, featured artist), the demo track with an
-// imported ISRC plays through the imported track, and everything
-// survives a restart.
+// imported ISRC plays through the imported track, the import writes the
+// index snapshot, and everything survives a restart.
 func TestAdminImport(t *testing.T) {
 	r, svc := importRelay(t)
 	tok := deviceToken(t, r.URL)
@@ -122,6 +125,11 @@ func TestAdminImport(t *testing.T) {
 		t.Fatalf("a refused import is searchable: %+v", res.Results)
 	}
 
+	snap := filepath.Join(r.DataDir, SnapshotFile)
+	before, err := os.ReadFile(snap) // written when the relay opened the index
+	if err != nil {
+		t.Fatalf("no index snapshot after the open: %v", err)
+	}
 	code, out = postImport(t, r.URL, importAdmin, importFile)
 	if code != 200 || out.Artists != 2 || out.Albums != 1 || out.Tracks != 2 {
 		t.Fatalf("import: %d %+v", code, out)
@@ -165,6 +173,10 @@ func TestAdminImport(t *testing.T) {
 		t.Fatalf("audio of im-demo: %q", a)
 	}
 	check("after import")
+	// The import wrote the index snapshot (with its entries) anew.
+	if after, err := os.ReadFile(snap); err != nil || bytes.Equal(after, before) {
+		t.Errorf("index snapshot not rewritten by the import (%v)", err)
+	}
 	if err := r.Stop(); err != nil {
 		t.Fatal(err)
 	}

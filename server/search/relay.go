@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 
 	"github.com/labstack/echo/v4"
 
@@ -38,10 +39,15 @@ type Service struct {
 	sem       chan struct{}
 }
 
+// SnapshotFile is the index snapshot's file in a relay data directory
+// (searchindex.Options.WithSnapshot): the dictionaries, so that a restart
+// tokenises only the entries stored since it was written.
+const SnapshotFile = "search-index.snap"
+
 // Open opens the search of a relay data directory: it finishes an
 // interrupted metadata import (metadata.Importer.Recover), opens the
-// index persisted in dd's store and indexes dd's published catalog
-// (IndexCatalog).
+// index persisted in dd's store with its snapshot (SnapshotFile) and
+// indexes dd's published catalog (IndexCatalog).
 func Open(ctx context.Context, dd *catalog.DataDir, log *slog.Logger) (*Service, error) {
 	if log == nil {
 		log = slog.Default()
@@ -50,7 +56,7 @@ func Open(ctx context.Context, dd *catalog.DataDir, log *slog.Logger) (*Service,
 	if _, err := metadata.New(dd.Store, nil, mopts).Recover(ctx); err != nil {
 		return nil, err
 	}
-	ix, err := OpenIndex(ctx, dd.Store, DefaultOptions())
+	ix, err := OpenIndex(ctx, dd.Store, DefaultOptions().WithSnapshot(filepath.Join(dd.Dir, SnapshotFile)).WithLogger(log))
 	if err != nil {
 		return nil, err
 	}
@@ -67,6 +73,13 @@ func Open(ctx context.Context, dd *catalog.DataDir, log *slog.Logger) (*Service,
 func NewService(ix *Index, cat *catalog.Catalog, mopts metadata.Options) *Service {
 	return &Service{Index: ix, Meta: NewImporter(ix, mopts), cat: cat, log: mopts.Logger(),
 		maxImport: DefaultMaxImportBytes, sem: make(chan struct{}, 1)}
+}
+
+// Close writes the index's snapshot (SnapshotFile), so that the next open
+// tokenises nothing; the relay calls it at shutdown, before closing the
+// data directory. The index stays usable.
+func (s *Service) Close(ctx context.Context) error {
+	return s.Index.SaveSnapshot(ctx)
 }
 
 // MountForDataDir opens the search of dd (Open) and mounts its routes on
@@ -238,5 +251,8 @@ func (s *Service) importHandler(c echo.Context) error {
 		return err
 	}
 	s.log.InfoContext(r.Context(), "admin catalog import", "bytes", n, "artists", rep.Artists, "albums", rep.Albums, "tracks", rep.Tracks)
+	if err := s.Index.SaveSnapshot(r.Context()); err != nil {
+		s.log.WarnContext(r.Context(), "search: save index snapshot after an import", "err", err)
+	}
 	return c.JSON(http.StatusOK, ImportResponse{Report: rep})
 }
