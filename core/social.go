@@ -18,6 +18,8 @@ import (
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/player"
 	"github.com/segue-fm/segue/store"
+	"github.com/segue-fm/segue/sync/client"
+	"github.com/segue-fm/segue/sync/wire"
 )
 
 // privateSessionKey is the store key of the private-session switch: "1"
@@ -89,7 +91,11 @@ func (e *Engine) PrivateSession(ctx context.Context) (bool, error) {
 
 // PublishActivity tells the relay what this device plays (post), for the
 // user's friends to see. In a private session it publishes nothing and
-// returns nil. The player's engine calls it on every track change and
+// returns nil. While documents sync with the relay (Docs.StartSync) and
+// the connection is up, it goes on that WebSocket (a
+// segue-activity-publish message, which the relay does not answer: a
+// refused publication is dropped there); otherwise it is POST
+// /v1/activity. The player's engine calls it on every track change and
 // play/pause; apps with their own player call it themselves.
 func (e *Engine) PublishActivity(ctx context.Context, post api.ActivityPost) error {
 	ctx, done, err := e.calls.enter(ctx)
@@ -99,6 +105,13 @@ func (e *Engine) PublishActivity(ctx context.Context, post api.ActivityPost) err
 	defer done()
 	if private, err := e.PrivateSession(ctx); err != nil || private {
 		return err
+	}
+	if c, _ := e.syncClient(); c != nil {
+		err := c.PublishActivity(ctx, wire.ActivityPublish{Track: string(post.Track),
+			ContextKind: post.Context.Kind, ContextID: post.Context.ID, Playing: post.Playing})
+		if !errors.Is(err, client.ErrDisconnected) {
+			return err
+		}
 	}
 	return e.call(ctx, http.MethodPost, "/v1/activity", post, nil, true)
 }

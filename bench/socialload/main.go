@@ -10,8 +10,11 @@
 // -devices users with one device (and token) each, and the friendships:
 // each user follows its -friends ring neighbours (i±1 … i±friends/2),
 // who follow back, so every user has exactly -friends friends. Load: every
-// device holds its activity stream and publishes a track change
-// (POST /v1/activity over HTTP/2) once per -interval at a random phase.
+// device holds its activity stream and publishes a track change once per
+// -interval at a random phase: by -publish, "stream" (the default) on the
+// sync WebSocket when that is the stream (segue-activity-publish) and
+// POST /v1/activity over HTTP/2 with SSE, or "http", POST /v1/activity
+// with either (what relays before segue-activity-publish take).
 // The stream is, by -transport: "sse", GET /v1/activity/stream
 // (Server-Sent Events, multiplexed over -conns HTTP/2 connections);
 // "ws", the device's sync WebSocket (GET /v1/sync, one connection per
@@ -71,7 +74,7 @@ import (
 
 type config struct {
 	url, prefix, tokens string
-	transport           string
+	transport, publish  string
 	relayPID            int
 	devices, friends    int
 	conns               int
@@ -89,6 +92,7 @@ func main() {
 	flag.IntVar(&c.friends, "friends", 50, "friends per user (even)")
 	flag.IntVar(&c.conns, "conns", 50, "HTTP/2 connections the SSE streams are spread over")
 	flag.StringVar(&c.transport, "transport", "both", "activity stream: sse (HTTP/2 Server-Sent Events), ws (sync WebSocket) or both (each run once with each)")
+	flag.StringVar(&c.publish, "publish", "stream", "how devices publish: stream (on the sync WebSocket when -transport is ws, else HTTP) or http (always POST /v1/activity)")
 	flag.DurationVar(&c.interval, "interval", 3*time.Minute, "each device publishes one track change per interval")
 	flag.DurationVar(&c.duration, "duration", 3*time.Minute, "length of one measured run")
 	flag.IntVar(&c.runs, "runs", 3, "measured runs")
@@ -100,6 +104,10 @@ func main() {
 	defer stop()
 	if c.transport != "sse" && c.transport != "ws" && c.transport != "both" {
 		fmt.Fprintln(os.Stderr, "socialload: -transport must be sse, ws or both")
+		os.Exit(2)
+	}
+	if c.publish != "stream" && c.publish != "http" {
+		fmt.Fprintln(os.Stderr, "socialload: -publish must be stream or http")
 		os.Exit(2)
 	}
 	if c.friends < 2 || c.friends%2 != 0 || c.friends >= c.devices {
@@ -477,6 +485,10 @@ func measure(ctx context.Context, c config, transport string, r int, toks []stri
 		}
 	}
 	dialing := make(chan struct{}, 64) // WebSocket dials and handshakes at once
+	// conns[i] is device i's sync WebSocket once subscribed, for
+	// publishing on it.
+	conns := make([]atomic.Pointer[peer.WSConn], len(toks))
+	onWS := transport == "ws" && c.publish == "stream"
 	for i, tok := range toks {
 		wg.Go(func() {
 			var once sync.Once
@@ -486,7 +498,7 @@ func measure(ctx context.Context, c config, transport string, r int, toks []stri
 				err = stream(sctx, clients[i%c.conns], c.url, tok, &lat, &recv, done)
 			} else {
 				dialing <- struct{}{}
-				err = wsStream(sctx, c.url, tok, i, &lat, &recv, func() { <-dialing; done() })
+				err = wsStream(sctx, c.url, tok, i, &lat, &recv, &conns[i], func() { <-dialing; done() })
 				once.Do(func() { <-dialing; ready.Done() })
 			}
 			done()
@@ -524,7 +536,13 @@ func measure(ctx context.Context, c config, transport string, r int, toks []stri
 			pw.Go(func() {
 				tr := tracks[rng2(i, r)%len(tracks)]
 				post := api.ActivityPost{Track: tr, Context: model.PlayContext{Kind: "track", ID: string(tr)}, Playing: true}
-				if err := do(ctx, pubClient, "POST", c.url+"/v1/activity", toks[i], post, nil); err != nil {
+				var err error
+				if onWS {
+					err = wsPublish(ctx, conns[i].Load(), i, post)
+				} else {
+					err = do(ctx, pubClient, "POST", c.url+"/v1/activity", toks[i], post, nil)
+				}
+				if err != nil {
 					if pubErrs.Add(1) <= 3 {
 						fmt.Fprintln(os.Stderr, "publish:", err)
 					}
@@ -544,8 +562,12 @@ func measure(ctx context.Context, c config, transport string, r int, toks []stri
 	slices.Sort(ms)
 	slices.Sort(bs)
 	n := float64(len(ms))
-	fmt.Printf("run %d %s: %v, %d publications (%.1f/s), %d events expected, %d received; fan-out latency ms p50 %.1f p99 %.1f max %.1f; baseline /healthz round trip ms p50 %.1f p99 %.1f; relay CPU %.1f%% of one core (user %.1f%%, system %.1f%%; %.0f µs per event), generator CPU %.1f%%\n",
-		r, transport, wall.Round(time.Second), published.Load(), float64(published.Load())/c.duration.Seconds(),
+	how := "HTTP"
+	if onWS {
+		how = "WebSocket"
+	}
+	fmt.Printf("run %d %s (publications over %s): %v, %d publications (%.1f/s), %d events expected, %d received; fan-out latency ms p50 %.1f p99 %.1f max %.1f; baseline /healthz round trip ms p50 %.1f p99 %.1f; relay CPU %.1f%% of one core (user %.1f%%, system %.1f%%; %.0f µs per event), generator CPU %.1f%%\n",
+		r, transport, how, wall.Round(time.Second), published.Load(), float64(published.Load())/c.duration.Seconds(),
 		published.Load()*int64(c.friends), len(ms), quantile(ms, 0.5), quantile(ms, 0.99), quantile(ms, 1),
 		quantile(bs, 0.5), quantile(bs, 0.99), 100*cpu.Seconds()/wall.Seconds(), 100*ucpu.Seconds()/wall.Seconds(),
 		100*scpu.Seconds()/wall.Seconds(), float64(cpu.Microseconds())/max(n, 1),
@@ -555,10 +577,25 @@ func measure(ctx context.Context, c config, transport string, r int, toks []stri
 	return pubErrs.Load() + streamErrs.Load(), nil
 }
 
+// wsPublish sends device i's track change on its sync WebSocket
+// (segue-activity-publish; the relay does not answer).
+func wsPublish(ctx context.Context, conn *peer.WSConn, i int, post api.ActivityPost) error {
+	if conn == nil {
+		return fmt.Errorf("device %d: no sync connection", i)
+	}
+	data, err := wire.EncodeActivityPublish(wire.ActivityPublish{Track: string(post.Track),
+		ContextKind: post.Context.Kind, ContextID: post.Context.ID, Playing: post.Playing})
+	if err != nil {
+		return err
+	}
+	return conn.Send(ctx, &wire.Message{Type: wire.TypeActivityPublish, SenderID: fmt.Sprintf("socialload-%d", i), Data: data})
+}
+
 // wsStream holds device i's sync WebSocket subscribed to friend activity,
-// timing every event (the relay's stamp is in milliseconds); it calls
-// ready once the subscription's snapshot has arrived.
-func wsStream(ctx context.Context, base, token string, i int, lat *latencies, recv *atomic.Int64, ready func()) error {
+// timing every event (the relay's stamp is in milliseconds); it stores
+// the connection in pub and calls ready once the subscription's snapshot
+// has arrived.
+func wsStream(ctx context.Context, base, token string, i int, lat *latencies, recv *atomic.Int64, pub *atomic.Pointer[peer.WSConn], ready func()) error {
 	u, err := core.SyncURL(base)
 	if err != nil {
 		return err
@@ -597,6 +634,7 @@ func wsStream(ctx context.Context, base, token string, i int, lat *latencies, re
 			return err
 		}
 		if b.Snapshot {
+			pub.Store(conn)
 			ready()
 			continue
 		}

@@ -180,7 +180,12 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	counts.Mount(srv)
 	stopRecs := mountRecs(ctx, dd, srv, *recsFactors, log)
 	defer stopRecs()
-	social.NewForRelay(dd, srv, social.DefaultOptions().WithLogger(log).WithPublicURL(*publicURL)).Mount(srv)
+	soc := social.NewForRelay(dd, srv, social.DefaultOptions().WithLogger(log).WithPublicURL(*publicURL))
+	if err := soc.LoadGraph(ctx); err != nil {
+		srv.Close()
+		return err
+	}
+	soc.Mount(srv)
 	addr, err := srv.Start(ctx)
 	if err != nil {
 		srv.Close()

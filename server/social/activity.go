@@ -312,7 +312,9 @@ func (s *Service) Publish(ctx context.Context, me model.UserID, post api.Activit
 		}
 		rec.Artists = append(rec.Artists, name)
 	}
-	if !s.visibleContext(ctx, post.Context) {
+	// A track's own context needs no second catalog read.
+	ownTrack := post.Context.Kind == "track" && model.TrackID(post.Context.ID) == post.Track
+	if !ownTrack && !s.visibleContext(ctx, post.Context) {
 		rec.Kind, rec.ID = "", ""
 	}
 	b, err := cborEnc.Marshal(rec)

@@ -140,7 +140,9 @@ func target(tx store.Txn, me, them model.UserID) error {
 // Follow makes me follow them. Following a user who blocked me is
 // ErrNoUser; one I blocked, ErrBlocked; following again is a no-op.
 func (s *Service) Follow(ctx context.Context, me, them model.UserID) error {
-	return s.st.Update(ctx, func(tx store.Txn) error {
+	s.graph.wmu.Lock()
+	defer s.graph.wmu.Unlock()
+	err := s.st.Update(ctx, func(tx store.Txn) error {
 		if err := target(tx, me, them); err != nil {
 			return err
 		}
@@ -166,23 +168,35 @@ func (s *Service) Follow(ctx context.Context, me, them model.UserID) error {
 		}
 		return tx.Set(followerKey(them, me), nil)
 	})
+	if err == nil {
+		s.graph.follow(me, them)
+	}
+	return err
 }
 
 // Unfollow makes me stop following them (a no-op when I did not).
 func (s *Service) Unfollow(ctx context.Context, me, them model.UserID) error {
-	return s.st.Update(ctx, func(tx store.Txn) error {
+	s.graph.wmu.Lock()
+	defer s.graph.wmu.Unlock()
+	err := s.st.Update(ctx, func(tx store.Txn) error {
 		if err := tx.Delete(followKey(me, them)); err != nil {
 			return err
 		}
 		return tx.Delete(followerKey(them, me))
 	})
+	if err == nil {
+		s.graph.unfollow(me, them)
+	}
+	return err
 }
 
 // Block makes me block them: both follows between us go, and neither of
 // us can follow the other or see the other's activity until I unblock.
 // them must exist (blocking someone who blocked me is allowed).
 func (s *Service) Block(ctx context.Context, me, them model.UserID) error {
-	return s.st.Update(ctx, func(tx store.Txn) error {
+	s.graph.wmu.Lock()
+	defer s.graph.wmu.Unlock()
+	err := s.st.Update(ctx, func(tx store.Txn) error {
 		if me == them {
 			return ErrSelf
 		}
@@ -210,6 +224,11 @@ func (s *Service) Block(ctx context.Context, me, them model.UserID) error {
 		}
 		return tx.Set(blockKey(me, them), nil)
 	})
+	if err == nil {
+		s.graph.unfollow(me, them)
+		s.graph.unfollow(them, me)
+	}
+	return err
 }
 
 // Unblock lifts my block of them (follows are not restored).
@@ -242,8 +261,32 @@ func (s *Service) Blocks(ctx context.Context, me model.UserID) ([]model.UserID, 
 	return s.users(ctx, blockPrefix(me))
 }
 
-// Friends lists the users me follows who follow me back, ascending.
+// LoadGraph builds the in-memory friends index from the store (see
+// friendIndex), which is otherwise built on first use; the relay calls it
+// at start so that the first publication does not wait for it.
+func (s *Service) LoadGraph(ctx context.Context) error {
+	s.graph.wmu.Lock()
+	defer s.graph.wmu.Unlock()
+	return s.graph.load(ctx, s.st)
+}
+
+// Friends lists the users me follows who follow me back, ascending, from
+// the in-memory index (the store when the index is over its limit).
 func (s *Service) Friends(ctx context.Context, me model.UserID) ([]model.UserID, error) {
+	if f, ok := s.graph.friends(me); ok {
+		return f, nil
+	}
+	if err := s.LoadGraph(ctx); err != nil {
+		return nil, err
+	}
+	if f, ok := s.graph.friends(me); ok {
+		return f, nil
+	}
+	return s.storedFriends(ctx, me)
+}
+
+// storedFriends is Friends read from the store (two prefix scans).
+func (s *Service) storedFriends(ctx context.Context, me model.UserID) ([]model.UserID, error) {
 	fo, err := s.Following(ctx, me)
 	if err != nil {
 		return nil, err

@@ -30,6 +30,7 @@ type Options struct {
 	previewRate   time.Duration
 	previewBurst  int
 	previewJobs   int
+	friendIndex   int
 }
 
 // DefaultOptions returns the defaults: time.Now and slog.Default(); share
@@ -45,7 +46,8 @@ type Options struct {
 // collaborator invites valid 7 days at most; rate limiters tracking at
 // most 100,000 users (least recently seen evicted); anonymous previews of
 // 30 s per track, at 1 request per 2 s per client address with a burst of
-// 30, at most 4 cut at once.
+// 30, at most 4 cut at once; an in-memory friends index of at most
+// 10,000,000 follow edges.
 func DefaultOptions() Options {
 	return Options{
 		now:           time.Now,
@@ -68,6 +70,7 @@ func DefaultOptions() Options {
 		previewRate:   2 * time.Second,
 		previewBurst:  30,
 		previewJobs:   4,
+		friendIndex:   10_000_000,
 	}
 }
 
@@ -168,3 +171,10 @@ func (o Options) WithStreamFlush(d time.Duration) Options {
 	o.streamFlush = min(max(d, 0), time.Second)
 	return o
 }
+
+// WithFriendIndex bounds the in-memory friends index that publications
+// find the publisher's friends in (default 10,000,000 follow edges, about
+// 32 bytes each in memory; at least 0). A follow graph larger than that
+// turns the index off until the relay restarts: friends are then read
+// from the store, two prefix scans per publication.
+func (o Options) WithFriendIndex(maxEdges int) Options { o.friendIndex = max(maxEdges, 0); return o }

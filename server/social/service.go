@@ -52,6 +52,7 @@ type Service struct {
 	acts        *actWriter
 	lat         *fanoutLatency
 	syncSubs    atomic.Int64 // sync connections subscribed to activity
+	graph       *friendIndex
 }
 
 // New returns a Service over the relay's store, catalog (with its public
@@ -65,6 +66,7 @@ func New(st store.Store, cat *catalog.Catalog, catalogPub ed25519.PublicKey, doc
 		posts:       newUserLimiter(opts.activityRate, opts.activityBurst, opts.limiterUsers),
 		previews:    newUserLimiter(opts.previewRate, opts.previewBurst, opts.limiterUsers),
 		previewJobs: make(chan struct{}, opts.previewJobs),
+		graph:       newFriendIndex(opts.friendIndex),
 	}
 	s.waves = newWaveCache(s, catalogPub)
 	s.acts = newActWriter(st, opts.logger)

@@ -3,18 +3,23 @@ package social
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
+	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/internal/cborx"
+	"github.com/segue-fm/segue/server/relay"
 	"github.com/segue-fm/segue/sync/relaysync"
+	"github.com/segue-fm/segue/sync/wire"
 )
 
 // The Service is the relay sync endpoint's relaysync.ActivitySource: a
 // device that holds the sync WebSocket subscribes there
 // (wire.TypeActivitySubscribe) instead of opening GET /v1/activity/stream,
-// and gets the same events under the same rules — the user is the
+// and publishes there (wire.TypeActivityPublish) instead of POST
+// /v1/activity; it gets the same events under the same rules — the user is the
 // connection's authenticated caller, friends come from the follow graph
 // at each publication (a block ends the friendship at once), hidden
 // activity is never published — and the same limits (its subscriptions
@@ -66,3 +71,20 @@ func (s *Service) ActivityWritten(now time.Time, written []*relaysync.Activity) 
 // SyncSubscriptions returns how many sync connections are subscribed to
 // friend activity (they are counted in Streams too).
 func (s *Service) SyncSubscriptions() int { return int(s.syncSubs.Load()) }
+
+// ErrActivityRate: a device published activity on its sync connection
+// faster than the activity-post limit allows (WithActivityRate); the
+// publication is dropped.
+var ErrActivityRate = fmt.Errorf("social: too many activity updates: %w", relay.ErrRateLimited)
+
+// PublishActivity implements relaysync.ActivitySource: a publication sent
+// on user's sync connection, under the same per-user rate limit as POST
+// /v1/activity, then Publish.
+func (s *Service) PublishActivity(ctx context.Context, user model.UserID, p wire.ActivityPublish) error {
+	if ok, _ := s.posts.allow(user, s.opts.now()); !ok {
+		return ErrActivityRate
+	}
+	_, err := s.Publish(ctx, user, api.ActivityPost{Track: model.TrackID(p.Track),
+		Context: model.PlayContext{Kind: p.ContextKind, ID: p.ContextID}, Playing: p.Playing})
+	return err
+}

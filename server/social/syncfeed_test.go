@@ -413,3 +413,140 @@ func TestSyncActivitySlowConsumer(t *testing.T) {
 		}
 	}
 }
+
+// publishRaw sends a segue-activity-publish message on s.
+func (s *syncConn) publishRaw(p wire.ActivityPublish) {
+	s.t.Helper()
+	data, err := wire.EncodeActivityPublish(p)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if err := s.conn.Send(s.t.Context(), &wire.Message{Type: wire.TypeActivityPublish, SenderID: "device", Data: data}); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// waitPublications waits up to 10 s for the relay's sync endpoint to
+// have counted accepted and refused publications.
+func waitPublications(t *testing.T, r *testbed.Relay, accepted, refused uint64) {
+	t.Helper()
+	ep := r.Server().SyncEndpoint()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		a, f := ep.ActivityPublications()
+		if a == accepted && f == refused {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("publications accepted %d, refused %d; want %d and %d", a, f, accepted, refused)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestSyncActivityPublish: a device publishes on its sync connection.
+// Its friend gets the activity under the publisher's login (the message
+// names no user); an unknown track, a hidden activity and a publication
+// over the rate limit are dropped and the connection goes on; a
+// malformed one ends it.
+func TestSyncActivityPublish(t *testing.T) {
+	ctx := t.Context()
+	r, _ := socialRelayWithService(t, social.DefaultOptions().WithActivityRate(time.Hour, 3))
+	ada, bob := testbed.Device(t, r, "ada"), testbed.Device(t, r, "bob")
+	friends(t, ada, bob, "ada", "bob")
+	sb := dialSync(t, r, bob.Token())
+	sb.send(wire.TypeActivitySubscribe)
+	if b, _ := sb.batch(5 * time.Second); b == nil || !b.Snapshot {
+		t.Fatal("no snapshot")
+	}
+	sa := dialSync(t, r, ada.Token())
+	t0 := time.Now()
+	sa.publishRaw(wire.ActivityPublish{Track: string(r.Tracks[0]), ContextKind: "album", ContextID: string(r.Album), Playing: true})
+	b, got := sb.batch(10 * time.Second)
+	if b == nil {
+		t.Fatal("bob did not get ada's track within 10 s")
+	}
+	t.Logf("delivered in %v", time.Since(t0))
+	if len(got) != 1 || got[0].User != "ada" || got[0].Track != r.Tracks[0] || got[0].Title == "" ||
+		got[0].Context != (model.PlayContext{Kind: "album", ID: string(r.Album)}) || !got[0].Playing {
+		t.Fatalf("bob got %+v", got)
+	}
+	waitPublications(t, r, 1, 0)
+
+	sa.publishRaw(wire.ActivityPublish{Track: "no-such-track"})
+	waitPublications(t, r, 1, 1)
+	sa.publishRaw(wire.ActivityPublish{Track: string(r.Tracks[1])}) // the burst's last token
+	if b, got := sb.batch(10 * time.Second); b == nil || len(got) != 1 || got[0].Track != r.Tracks[1] {
+		t.Fatalf("bob got %+v %+v, want track 1", b, got)
+	}
+	sa.publishRaw(wire.ActivityPublish{Track: string(r.Tracks[2])}) // over the limit
+	waitPublications(t, r, 2, 2)
+	sb.quiet(500*time.Millisecond, "publication over the rate limit")
+
+	// Hidden activity (ada has no token left: another pair).
+	carol, dan := testbed.Device(t, r, "carol"), testbed.Device(t, r, "dan")
+	friends(t, carol, dan, "carol", "dan")
+	hide := true
+	if err := carol.SetProfile(ctx, api.ProfileSettings{HideActivity: &hide}); err != nil {
+		t.Fatal(err)
+	}
+	sd := dialSync(t, r, dan.Token())
+	sd.send(wire.TypeActivitySubscribe)
+	if b, _ := sd.batch(5 * time.Second); b == nil || !b.Snapshot {
+		t.Fatal("no snapshot for dan")
+	}
+	sc := dialSync(t, r, carol.Token())
+	sc.publishRaw(wire.ActivityPublish{Track: string(r.Tracks[0]), Playing: true})
+	waitPublications(t, r, 3, 2)
+	sd.quiet(500*time.Millisecond, "hidden activity")
+
+	// ada's connection still works after the refusals; a malformed
+	// publication ends it.
+	if err := sa.conn.Send(ctx, &wire.Message{Type: wire.TypeActivityPublish, SenderID: "device", Data: []byte{0xa1, 0x05, 0x01}}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := sa.next(5 * time.Second)
+	if err != nil || m == nil || m.Type != wire.TypeError || !strings.Contains(m.Message, "malformed") {
+		t.Fatalf("answer to a malformed publication %+v, %v", m, err)
+	}
+	if m, err := sa.next(5 * time.Second); err == nil {
+		t.Fatalf("connection still open after the error: read %+v", m)
+	}
+}
+
+// TestEnginePublishesOnSync: an engine whose documents sync publishes on
+// that WebSocket (the relay's sync endpoint counts it; no POST), and
+// over HTTP once sync stops.
+func TestEnginePublishesOnSync(t *testing.T) {
+	ctx := t.Context()
+	r, _ := socialRelayWithService(t, social.DefaultOptions())
+	ada, bob := testbed.Device(t, r, "ada"), testbed.Device(t, r, "bob")
+	friends(t, ada, bob, "ada", "bob")
+	wb := watch(t, bob)
+	d, err := ada.OpenDocs(ctx, "ada")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.StartSync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for r.Server().SyncEndpoint().Peers() != 1 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := ada.PublishActivity(ctx, api.ActivityPost{Track: r.Tracks[0], Playing: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := wb.waitFor(r.Tracks[0], 10*time.Second); !ok {
+		t.Fatal("bob did not see ada's track within 10 s")
+	}
+	waitPublications(t, r, 1, 0)
+	d.StopSync()
+	if err := ada.PublishActivity(ctx, api.ActivityPost{Track: r.Tracks[1], Playing: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := wb.waitFor(r.Tracks[1], 10*time.Second); !ok {
+		t.Fatal("bob did not see ada's track (over HTTP) within 10 s")
+	}
+	waitPublications(t, r, 1, 0)
+}

@@ -98,3 +98,21 @@ func (c *Client) onActivity(m *wire.Message) error {
 	}
 	return nil
 }
+
+// PublishActivity sends what this device plays to the relay on the
+// current connection (wire.TypeActivityPublish), for the account's
+// friends; the relay takes the user from the connection's login and does
+// not answer. ErrDisconnected when there is no connection.
+func (c *Client) PublishActivity(ctx context.Context, p wire.ActivityPublish) error {
+	data, err := wire.EncodeActivityPublish(p)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	s := c.session
+	c.mu.Unlock()
+	if s == nil {
+		return ErrDisconnected
+	}
+	return s.Send(ctx, &wire.Message{Type: wire.TypeActivityPublish, SenderID: c.opts.peerID, Data: data})
+}

@@ -38,6 +38,12 @@ type ActivitySource interface {
 	// connection at now (the source's latency accounting). It must not
 	// block or keep the slice.
 	ActivityWritten(now time.Time, written []*Activity)
+	// PublishActivity publishes what a device of user plays (a
+	// wire.TypeActivityPublish message, decoded and bounded), as POST
+	// /v1/activity does, with the same rules and rate limit; user is the
+	// connection's authenticated caller. An error drops the publication
+	// (the device is not answered); it must not end the connection.
+	PublishActivity(ctx context.Context, user model.UserID, p wire.ActivityPublish) error
 }
 
 // Activity is one friend's activity on its way to sync connections,
@@ -176,8 +182,8 @@ type activitySub struct {
 	writing atomic.Int64
 }
 
-// handle is the session's OnActivity: subscribe, unsubscribe, and refuse
-// what only the relay may send.
+// handle is the session's OnActivity: subscribe, unsubscribe, publish,
+// and refuse what only the relay may send.
 func (a *activitySub) handle(m *wire.Message) error {
 	switch m.Type {
 	case wire.TypeActivitySubscribe:
@@ -185,9 +191,42 @@ func (a *activitySub) handle(m *wire.Message) error {
 	case wire.TypeActivityUnsubscribe:
 		a.unsubscribe()
 		return nil
+	case wire.TypeActivityPublish:
+		return a.publish(m)
 	default:
 		return fmt.Errorf("%w (got %s)", ErrActivityFromDevice, m.Type)
 	}
+}
+
+// publish hands a device's publication to the source: a malformed one
+// ends the connection (peer.ErrProtocol), a refused one is dropped and
+// counted (Endpoint.ActivityPublications).
+func (a *activitySub) publish(m *wire.Message) error {
+	p, err := wire.DecodeActivityPublish(m.Data)
+	if err != nil {
+		return fmt.Errorf("%w: %w", peer.ErrProtocol, err)
+	}
+	a.e.mu.Lock()
+	src := a.e.activity
+	a.e.mu.Unlock()
+	if src == nil {
+		a.e.pubRefused.Add(1)
+		return nil
+	}
+	if err := src.PublishActivity(a.ctx, a.caller.User, p); err != nil {
+		a.e.pubRefused.Add(1)
+		a.e.opts.log.Debug("relaysync: activity publication refused", "user", a.caller.User, "err", err)
+		return nil
+	}
+	a.e.published.Add(1)
+	return nil
+}
+
+// ActivityPublications returns how many activity publications devices
+// sent on their sync connections were handed to the source and accepted,
+// and how many were refused (rate limit, unknown track; or no source).
+func (e *Endpoint) ActivityPublications() (accepted, refused uint64) {
+	return e.published.Load(), e.pubRefused.Load()
 }
 
 func (a *activitySub) refuse(reason string) error {

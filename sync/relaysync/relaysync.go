@@ -141,6 +141,8 @@ type Endpoint struct {
 	activity    ActivitySource // guarded by mu; nil: subscriptions refused
 	activityLim ActivityLimits // guarded by mu
 	slow        atomic.Uint64  // connections closed as slow consumers
+	published   atomic.Uint64  // activity publications accepted
+	pubRefused  atomic.Uint64  // activity publications refused
 	slowWatch   slowWatch
 }
 

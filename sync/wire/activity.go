@@ -2,6 +2,7 @@ package wire
 
 import (
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/fxamacker/cbor/v2"
 
@@ -29,7 +30,76 @@ const (
 	// TypeActivityRefused (relay → device) answers a subscription the
 	// relay cannot hold (too many streams); Message says why.
 	TypeActivityRefused = "segue-activity-refused"
+	// TypeActivityPublish (device → relay) tells the relay what this
+	// device plays now or played last, for the account's friends: an
+	// ActivityPublish in Data, no documentId. The user is the
+	// connection's login, never anything in the message. It is not
+	// answered: the relay drops a publication it refuses (rate limit,
+	// unknown track, activity hidden) as it would answer POST
+	// /v1/activity with an error; a malformed one ends the connection.
+	TypeActivityPublish = "segue-activity-publish"
 )
+
+// MaxActivityField bounds the track id and the context id of an
+// ActivityPublish in bytes, and MaxActivityKind its context kind.
+const (
+	MaxActivityField = 128
+	MaxActivityKind  = 16
+)
+
+// ActivityPublish is the data of a TypeActivityPublish message: a CBOR
+// map with integer keys {1: track, 2?: context kind, 3?: context id, 4?:
+// playing} (core/api.ActivityPost's fields). The relay checks that the
+// track exists and the context kind is one it knows.
+type ActivityPublish struct {
+	Track       string `cbor:"1,keyasint"`
+	ContextKind string `cbor:"2,keyasint,omitempty"`
+	ContextID   string `cbor:"3,keyasint,omitempty"`
+	Playing     bool   `cbor:"4,keyasint,omitempty"`
+}
+
+// publishDec decodes publications from devices: strict, small, and no
+// key but the four.
+var publishDec = cborx.Limits{MaxNestedLevels: 4, MaxArrayElements: 16, MaxMapPairs: 16}.ClosedDecMode()
+
+// EncodeActivityPublish returns the CBOR encoding of p (deterministic),
+// refusing what DecodeActivityPublish refuses.
+func EncodeActivityPublish(p ActivityPublish) ([]byte, error) {
+	if err := p.validate(); err != nil {
+		return nil, err
+	}
+	out, err := cborx.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("wire: encode activity publication: %w", err)
+	}
+	return out, nil
+}
+
+// DecodeActivityPublish parses the data of a TypeActivityPublish
+// message: no track, a field over its limit or not UTF-8, or anything but
+// the four keys is an error wrapping ErrMalformed.
+func DecodeActivityPublish(data []byte) (ActivityPublish, error) {
+	var p ActivityPublish
+	if err := publishDec.Unmarshal(data, &p); err != nil {
+		return ActivityPublish{}, fmt.Errorf("%w: activity publication: %v", ErrMalformed, err)
+	}
+	if err := p.validate(); err != nil {
+		return ActivityPublish{}, err
+	}
+	return p, nil
+}
+
+func (p ActivityPublish) validate() error {
+	switch {
+	case p.Track == "":
+		return fmt.Errorf("%w: activity publication without a track", ErrMalformed)
+	case len(p.Track) > MaxActivityField || len(p.ContextID) > MaxActivityField || len(p.ContextKind) > MaxActivityKind:
+		return fmt.Errorf("%w: activity publication field over its limit", ErrMalformed)
+	case !utf8.ValidString(p.Track) || !utf8.ValidString(p.ContextKind) || !utf8.ValidString(p.ContextID):
+		return fmt.Errorf("%w: activity publication not UTF-8", ErrMalformed)
+	}
+	return nil
+}
 
 // MaxActivityBatch bounds the activities one TypeActivity message
 // carries.

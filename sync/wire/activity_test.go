@@ -131,3 +131,98 @@ func FuzzDecodeActivityBatch(f *testing.F) {
 		}
 	})
 }
+
+func TestActivityPublishRoundTrip(t *testing.T) {
+	for _, in := range []ActivityPublish{
+		{Track: "t1"},
+		{Track: "t1", ContextKind: "album", ContextID: "a1", Playing: true},
+		{Track: strings.Repeat("t", MaxActivityField), ContextKind: strings.Repeat("k", MaxActivityKind), ContextID: strings.Repeat("c", MaxActivityField)},
+	} {
+		b, err := EncodeActivityPublish(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := DecodeActivityPublish(b)
+		if err != nil || out != in {
+			t.Fatalf("round trip of %+v: %+v, %v", in, out, err)
+		}
+	}
+}
+
+func TestActivityPublishRejects(t *testing.T) {
+	enc := func(v any) []byte {
+		b, err := cbor.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	for _, tc := range []struct {
+		name string
+		in   []byte
+	}{
+		{"empty", nil},
+		{"not a map", enc([]int{1})},
+		{"no track", enc(map[int]any{2: "album", 3: "a1"})},
+		{"empty track", enc(map[int]any{1: ""})},
+		{"track too long", enc(map[int]any{1: strings.Repeat("t", MaxActivityField+1)})},
+		{"context id too long", enc(map[int]any{1: "t", 3: strings.Repeat("c", MaxActivityField+1)})},
+		{"kind too long", enc(map[int]any{1: "t", 2: strings.Repeat("k", MaxActivityKind+1)})},
+		{"track not UTF-8", enc(map[int]any{1: "\xff"})},
+		{"unknown key", enc(map[int]any{1: "t", 5: "ada"})},
+		{"user named", enc(map[any]any{1: "t", "user": "ada"})},
+		{"track not a string", enc(map[int]any{1: 7})},
+		{"duplicate key", []byte{0xa2, 0x01, 0x61, 't', 0x01, 0x61, 'u'}},
+		{"trailing bytes", append(enc(map[int]any{1: "t"}), 0)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if p, err := DecodeActivityPublish(tc.in); !errors.Is(err, ErrMalformed) {
+				t.Fatalf("DecodeActivityPublish = %+v, %v; want ErrMalformed", p, err)
+			}
+		})
+	}
+	if _, err := EncodeActivityPublish(ActivityPublish{}); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("encoding a publication without a track: %v", err)
+	}
+	data, err := EncodeActivityPublish(ActivityPublish{Track: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		m  Message
+		ok bool
+	}{
+		{Message{Type: TypeActivityPublish, SenderID: "d", Data: data}, true},
+		{Message{Type: TypeActivityPublish, SenderID: "d"}, false},
+		{Message{Type: TypeActivityPublish, SenderID: "d", Data: data, DocumentID: "x"}, false},
+	} {
+		if err := tc.m.Validate(); (err == nil) != tc.ok {
+			t.Errorf("%+v: Validate = %v, want ok=%v", tc.m, err, tc.ok)
+		}
+	}
+}
+
+func FuzzDecodeActivityPublish(f *testing.F) {
+	good, err := EncodeActivityPublish(ActivityPublish{Track: "t1", ContextKind: "album", ContextID: "a1", Playing: true})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	f.Add([]byte{0xa1, 0x01, 0x61, 't'})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p, err := DecodeActivityPublish(b)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("error not ErrMalformed: %v", err)
+			}
+			return
+		}
+		again, err := EncodeActivityPublish(p)
+		if err != nil {
+			t.Fatalf("decoded publication does not re-encode: %v", err)
+		}
+		if q, err := DecodeActivityPublish(again); err != nil || q != p {
+			t.Fatalf("re-encoded publication decodes to %+v, %v; want %+v", q, err, p)
+		}
+	})
+}

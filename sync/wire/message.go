@@ -217,7 +217,7 @@ func (m *Message) Validate() error {
 		if len(m.Data) > 0 || m.DocumentID != "" {
 			return bad("%s with data or documentId", m.Type)
 		}
-	case TypeActivity:
+	case TypeActivity, TypeActivityPublish:
 		if len(m.Data) == 0 || m.DocumentID != "" {
 			return bad("%s without data or with documentId", m.Type)
 		}

@@ -175,8 +175,8 @@ type Session struct {
 	OnRevocation func(notice []byte)
 	// OnActivity, when set, receives the remote's friend-activity
 	// messages (wire.TypeActivitySubscribe, TypeActivityUnsubscribe,
-	// TypeActivity, TypeActivityRefused) on the session's goroutine; it
-	// must not block. An error ends the session (the remote is told when
+	// TypeActivity, TypeActivityRefused, TypeActivityPublish) on the
+	// session's goroutine; it must not block beyond a bounded store read. An error ends the session (the remote is told when
 	// it wraps ErrProtocol or ErrLimit). Without it they are ignored.
 	OnActivity func(m *wire.Message) error
 	// Now is the clock given to OnSynced; nil means time.Now.
@@ -382,7 +382,7 @@ func (s *Session) handle(ctx context.Context, m *wire.Message) error {
 		return nil
 	case wire.TypeJoin, wire.TypePeer:
 		return fmt.Errorf("%w: %s after the handshake", ErrProtocol, m.Type)
-	case wire.TypeActivitySubscribe, wire.TypeActivityUnsubscribe, wire.TypeActivity, wire.TypeActivityRefused:
+	case wire.TypeActivitySubscribe, wire.TypeActivityUnsubscribe, wire.TypeActivity, wire.TypeActivityRefused, wire.TypeActivityPublish:
 		if s.OnActivity != nil {
 			return s.OnActivity(m)
 		}
