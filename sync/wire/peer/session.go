@@ -457,25 +457,27 @@ func (s *Session) refuse(ctx context.Context, id docs.DocumentID, m *wire.Messag
 // emptied when it would grow beyond.
 const maxAuthzCache = 1024
 
-// authzEntry is an Authz result for the document at heads.
+// authzEntry is an Authz result for the document at a content
+// revision (Repo.ViewAt).
 type authzEntry struct {
-	heads []automerge.ChangeHash
-	acc   Access
+	rev uint64
+	acc Access
 }
 
 // access evaluates Authz on the current document; an unknown document
-// grants nothing. Authz is a pure function of (user, document) and the
-// heads identify the document's content, so a result is reused while
-// the heads are unchanged: reading the heads is one call into
-// automerge, evaluating a playlist's access a dozen.
+// grants nothing. Authz is a pure function of (user, owner, document)
+// and the revision identifies the document's content, so a result is
+// reused while the revision is unchanged: comparing revisions costs no
+// call into automerge, evaluating a playlist's access a dozen. The
+// recorded owner (Owner) is not part of the key: the relay writes it
+// once, with the document's creation or its library binding.
 func (s *Session) access(ctx context.Context, id docs.DocumentID) (Access, error) {
 	var acc Access
-	err := s.Repo.View(ctx, id, func(doc *automerge.Doc) error {
-		heads := doc.Heads()
+	err := s.Repo.ViewAt(ctx, id, func(doc *automerge.Doc, rev uint64) error {
 		s.mu.Lock()
 		e, ok := s.authz[id]
 		s.mu.Unlock()
-		if ok && slices.Equal(e.heads, heads) {
+		if ok && e.rev == rev {
 			acc = e.acc
 			return nil
 		}
@@ -494,7 +496,7 @@ func (s *Session) access(ctx context.Context, id docs.DocumentID) (Access, error
 		if len(s.authz) >= maxAuthzCache {
 			clear(s.authz)
 		}
-		s.authz[id] = authzEntry{heads: heads, acc: acc}
+		s.authz[id] = authzEntry{rev: rev, acc: acc}
 		s.mu.Unlock()
 		return nil
 	})
