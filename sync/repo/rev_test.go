@@ -9,6 +9,7 @@ import (
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/store"
 	"github.com/segue-fm/segue/sync/docs"
+	"github.com/segue-fm/segue/sync/wire"
 )
 
 func rev(t *testing.T, h *Handle) uint64 {
@@ -162,4 +163,40 @@ func TestGenerateSkipsQuietPeer(t *testing.T) {
 	if es := entries(t, hb); len(es) != 1 || es[0].Track != "late" {
 		t.Fatalf("b holds %+v, want the late edit", es)
 	}
+}
+
+// FuzzNoChangesFraming holds checkWrite's shortcut to automerge: a
+// message wire.ParseSync reads as carrying no change must carry none
+// for automerge either, or an unchecked change could slip past the
+// write checks.
+func FuzzNoChangesFraming(f *testing.F) {
+	owner := sharedPlaylist(f)
+	f.Add(orphanMessage(f, owner, 2))
+	ss := automerge.NewSyncState(owner)
+	seed, _ := ss.GenerateMessage()
+	f.Add(seed.Bytes())
+	f.Add([]byte{0x42, 0, 0, 0, 0})
+	f.Add([]byte{0x43, 0, 0, 0, 0, 1, 2})
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		m, err := wire.ParseSync(msg)
+		if err != nil || len(m.Changes) > 0 {
+			return
+		}
+		scratch := automerge.New()
+		defer scratch.Close()
+		sss := automerge.NewSyncState(scratch)
+		defer sss.Close()
+		sm, err := sss.ReceiveMessage(msg)
+		if err != nil {
+			return
+		}
+		defer sm.Close()
+		if cs := sm.Changes(); len(cs) > 0 {
+			automerge.CloseChanges(cs)
+			t.Fatalf("automerge reads %d changes in a message ParseSync reads without any", len(cs))
+		}
+		if len(scratch.Heads()) > 0 {
+			t.Fatal("a message without changes changed the document")
+		}
+	})
 }

@@ -207,6 +207,13 @@ func (h *Handle) receive(ctx context.Context, peer PeerID, msg []byte, in Incomi
 			return tx.Set(key, state)
 		}
 	}
+	if !changed && in.Create == nil && !h.broken.Load() {
+		// No new change: only the sync state to store, no increment
+		// to ask automerge for.
+		w := &write{h: h, size: len(key) + len(state), fn: extra}
+		h.queue(w)
+		return w, false, nil
+	}
 	return h.persist(extra, len(key)+len(state), ev, in.Create != nil), changed, nil
 }
 
