@@ -462,6 +462,10 @@ const maxAuthzCache = 1024
 type authzEntry struct {
 	rev uint64
 	acc Access
+	// recorded is the owner Session.Owner returned ("" when none was
+	// recorded yet, or without Owner): kept across revisions, since the
+	// relay writes an owner record once and never changes it.
+	recorded model.UserID
 }
 
 // access evaluates Authz on the current document; an unknown document
@@ -470,7 +474,8 @@ type authzEntry struct {
 // reused while the revision is unchanged: comparing revisions costs no
 // call into automerge, evaluating a playlist's access a dozen. The
 // recorded owner (Owner) is not part of the key: the relay writes it
-// once, with the document's creation or its library binding.
+// once, with the document's creation or its library binding, so once
+// read it is reused for later revisions instead of read again.
 func (s *Session) access(ctx context.Context, id docs.DocumentID) (Access, error) {
 	var acc Access
 	err := s.Repo.ViewAt(ctx, id, func(doc *automerge.Doc, rev uint64) error {
@@ -481,12 +486,19 @@ func (s *Session) access(ctx context.Context, id docs.DocumentID) (Access, error
 			acc = e.acc
 			return nil
 		}
-		owner := docs.Owner(doc)
-		if s.Owner != nil {
+		var owner, recorded model.UserID
+		switch {
+		case s.Owner == nil:
+			owner = docs.Owner(doc)
+		case ok && e.recorded != "":
+			// A recorded owner is written once and never changes.
+			owner, recorded = e.recorded, e.recorded
+		default:
 			var err error
 			if owner, err = s.Owner(ctx, id); err != nil {
 				return err
 			}
+			recorded = owner
 		}
 		var err error
 		if acc, err = s.Authz(s.User, owner, doc); err != nil {
@@ -496,7 +508,7 @@ func (s *Session) access(ctx context.Context, id docs.DocumentID) (Access, error
 		if len(s.authz) >= maxAuthzCache {
 			clear(s.authz)
 		}
-		s.authz[id] = authzEntry{rev: rev, acc: acc}
+		s.authz[id] = authzEntry{rev: rev, acc: acc, recorded: recorded}
 		s.mu.Unlock()
 		return nil
 	})
