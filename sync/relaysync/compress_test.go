@@ -3,6 +3,7 @@ package relaysync
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -106,6 +107,55 @@ func TestCompressionThreshold(t *testing.T) {
 			}
 			if !c.compressed && n < int64(c.size) {
 				t.Fatalf("%d bytes took %d on the wire, want them sent as they are", c.size, n)
+			}
+		})
+	}
+}
+
+// BenchmarkWriteEditMessage: the relay's cost of writing one edit-sized
+// message (random bytes, as incompressible as the hashes and Bloom
+// filter that fill a sync message) on a WebSocket whose client offered
+// permessage-deflate, with the old threshold (128 B, the library's
+// default without context takeover) and the relay's default.
+func BenchmarkWriteEditMessage(b *testing.B) {
+	msg := make([]byte, 600)
+	for i := range msg {
+		msg[i] = byte(i*7919 + i*i*31)
+	}
+	for _, thr := range []int{128, DefaultCompressionThreshold} {
+		b.Run(fmt.Sprintf("threshold=%d", thr), func(b *testing.B) {
+			e := &Endpoint{opts: DefaultOptions().WithCompressionThreshold(thr)}
+			ready := make(chan *websocket.Conn, 1)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				c, err := websocket.Accept(w, r, e.acceptOptions())
+				if err != nil {
+					return
+				}
+				ready <- c
+				<-r.Context().Done()
+			}))
+			defer srv.Close()
+			ctx := context.Background()
+			c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), &websocket.DialOptions{CompressionMode: websocket.CompressionNoContextTakeover})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.CloseNow()
+			go func() {
+				for {
+					if _, _, err := c.Read(ctx); err != nil {
+						return
+					}
+				}
+			}()
+			sc := <-ready
+			defer sc.CloseNow()
+			b.SetBytes(int64(len(msg)))
+			b.ResetTimer()
+			for range b.N {
+				if err := sc.Write(ctx, websocket.MessageBinary, msg); err != nil {
+					b.Fatal(err)
+				}
 			}
 		})
 	}
