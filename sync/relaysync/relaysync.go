@@ -101,7 +101,7 @@ func (o Options) WithCompression(on bool) Options { o.compression = on; return o
 // a message by default. An edit's sync message (a few hundred bytes of
 // hashes, a Bloom filter and an already column-compressed change) gains
 // little from deflate, while building a fresh Huffman code for it cost
-// the relay ≈ 20 % of its CPU in the capacity benchmark; first syncs and
+// the relay 12–17 % of its CPU in synccap scenario (a); first syncs and
 // other big messages are still compressed.
 const DefaultCompressionThreshold = 1024
 
