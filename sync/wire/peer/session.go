@@ -540,13 +540,20 @@ func (s *Session) syncDoc(ctx context.Context, id docs.DocumentID, m *wire.Messa
 	if err != nil {
 		return err
 	}
-	if !has {
-		if m.Type == wire.TypeRequest {
-			// Remember the interest: when the document arrives (from
-			// another peer) and the remote may read it, it is sent.
-			s.follow(id)
+	if !has && m.Type == wire.TypeRequest {
+		// Remember the interest: when the document arrives (from
+		// another peer) and the remote may read it, it is sent. If it
+		// arrived between Has and follow, its change notification
+		// missed this session: look again, and serve it now.
+		s.follow(id)
+		if has, err = s.Repo.Has(ctx, id); err != nil {
+			return err
+		}
+		if !has {
 			return s.unavailable(ctx, m)
 		}
+	}
+	if !has {
 		return s.create(ctx, id, m)
 	}
 	acc, err := s.access(ctx, id)
