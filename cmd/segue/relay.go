@@ -64,6 +64,7 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	natsURL := fs.String("events-nats", envOr("SEGUE_EVENTS_NATS", ""), "NATS server URL: keep the play-event log on JetStream (server/events/natslog) instead of the relay's Badger (env SEGUE_EVENTS_NATS)")
 	fraudEvery := fs.Duration("fraud-scan-interval", 0, "run the fraud scan of the current and previous month this often, storing the flags royalties hold out (0: only `segue fraud scan`)")
 	tlsKey := fs.String("tls-key", envOr("SEGUE_TLS_KEY", ""), "PEM private key for -tls-cert (env SEGUE_TLS_KEY)")
+	pprofAddr := fs.String("pprof", "", "serve Go profiles (net/http/pprof) on this loopback host:port, e.g. 127.0.0.1:6060; off when empty")
 	s3 := addBlobS3Flags(fs)
 	recsFactors := fs.String("recs-factors", envOr("SEGUE_RECS_FACTORS", ""), "directory of ALS factors trained by Spark (docs/ARCHITECTURE.md §9), read at every recommendation run instead of training in process (env SEGUE_RECS_FACTORS)")
 	if err := fs.Parse(args); err != nil {
@@ -105,12 +106,24 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if (*tlsCert == "") != (*tlsKey == "") {
 		return fmt.Errorf("%w: -tls-cert and -tls-key go together", errUsage)
 	}
+	if *pprofAddr != "" {
+		if err := checkPprofAddr(*pprofAddr); err != nil {
+			return fmt.Errorf("%w: -pprof: %w", errUsage, err)
+		}
+	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
 	if limitMallocArenas(relayMallocArenas) {
 		log.Debug("malloc arenas limited for automerge's C memory", "arenas", relayMallocArenas)
 	}
 	keepCtx, stopKeep := context.WithCancel(ctx)
 	defer stopKeep()
+	if *pprofAddr != "" {
+		a, err := startPprof(keepCtx, *pprofAddr, log)
+		if err != nil {
+			return err
+		}
+		log.Info("serving profiles", "addr", a.String())
+	}
 	go cmem.Keep(keepCtx, cmem.DefaultKeeperOptions().WithLogger(log))
 	opts := relay.DefaultOptions(*data).
 		WithListen(*listen).

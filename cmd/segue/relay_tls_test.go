@@ -25,6 +25,7 @@ func TestRunRelayFlagRefusals(t *testing.T) {
 		{"unreadable pair", []string{"-tls-cert", missing, "-tls-key", missing}, false, "load tls key pair"},
 		{"negative event retention", []string{"-event-retention", "-1h"}, true, ""},
 		{"negative fraud scan interval", []string{"-fraud-scan-interval", "-5s"}, true, ""},
+		{"pprof on a public address", []string{"-pprof", "0.0.0.0:6060"}, true, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

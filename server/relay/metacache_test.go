@@ -264,3 +264,14 @@ func TestAccessLogSamplesReads(t *testing.T) {
 		t.Errorf("%d info records of 4 sign-ups, want 4:\n%s", n, out)
 	}
 }
+
+// TestSyncMetrics: the sync repository's counters are on /metrics.
+func TestSyncMetrics(t *testing.T) {
+	e := startRelay(t, 1, 1000)
+	m := e.do(t, "GET", "/metrics", nil, adminToken)
+	for _, name := range []string{"segue_sync_commit_batches_total", "segue_sync_generate_skipped_total", "segue_sync_notifications_total"} {
+		if !bytes.Contains(m.body, []byte("\n"+name+" ")) {
+			t.Errorf("metrics lack %s:\n%s", name, m.body)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
@@ -39,6 +40,15 @@ func (s *Server) mountSync() error {
 		relaysync.DefaultOptions().WithLogger(s.log).WithClock(s.now).
 			WithPeerID("relay-"+hex.EncodeToString(s.catPub[:8])))
 	s.sync, s.docs = ep, r
+	counter := func(name, help string, v func() uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "segue", Subsystem: "sync", Name: name, Help: help},
+			func() float64 { return float64(v()) })
+	}
+	s.met.reg.MustRegister(
+		counter("commit_batches_total", "Store updates of the sync repository's group commit.", r.Batches),
+		counter("generate_skipped_total", "Sync message generations answered without automerge: the peer's sync state had generated nothing at the same document revision.", r.QuietSkips),
+		counter("notifications_total", "Document change notifications delivered to sync sessions.", ep.Notified),
+	)
 	s.v1.GET("/sync", func(c echo.Context) error {
 		dev, _ := DeviceFrom(c)
 		ep.ServeCaller(c.Response(), c.Request(), relaysync.Caller{User: dev.User, Device: dev.ID, Expires: tokenExpiry(c)})

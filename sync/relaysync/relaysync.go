@@ -35,6 +35,7 @@ type Options struct {
 	now          func() time.Time
 	compression  bool
 	takeover     bool
+	threshold    int
 	authenticate func(r *http.Request) (model.UserID, error)
 	log          *slog.Logger
 	peerID       string
@@ -45,7 +46,8 @@ type Options struct {
 
 // DefaultOptions returns: 1 MiB frames, 1,000 documents created per user,
 // 100 messages/s per connection with bursts of 200, the wall clock,
-// permessage-deflate on without context takeover, slog.Default, ephemeral de-duplication over the
+// permessage-deflate on without context takeover for messages of
+// DefaultCompressionThreshold bytes or more, slog.Default, ephemeral de-duplication over the
 // last 10 minutes and at most 100,000 (sender, session) pairs,
 // time.AfterFunc to close connections at token expiry, and an
 // authenticator that rejects every request (set one with
@@ -53,7 +55,7 @@ type Options struct {
 func DefaultOptions() Options {
 	return Options{
 		maxFrame: wire.MaxFrameSize, maxDocs: 1000, rate: 100, burst: 200,
-		now: time.Now, compression: true, log: slog.Default(),
+		now: time.Now, compression: true, threshold: DefaultCompressionThreshold, log: slog.Default(),
 		dedupWindow: 10 * time.Minute, dedupMax: 100_000, after: afterFunc,
 		authenticate: func(*http.Request) (model.UserID, error) { return "", ErrUnauthenticated },
 	}
@@ -95,11 +97,29 @@ func (o Options) WithClock(now func() time.Time) Options { o.now = now; return o
 // WithCompression turns permessage-deflate on or off. Default on.
 func (o Options) WithCompression(on bool) Options { o.compression = on; return o }
 
+// DefaultCompressionThreshold is the size from which the relay deflates
+// a message by default. An edit's sync message (a few hundred bytes of
+// hashes, a Bloom filter and an already column-compressed change) gains
+// little from deflate, while building a fresh Huffman code for it cost
+// the relay 12–17 % of its CPU in synccap scenario (a); first syncs and
+// other big messages are still compressed.
+const DefaultCompressionThreshold = 1024
+
+// WithCompressionThreshold sets the size in bytes from which a message
+// is deflated (when compression is on); smaller ones are sent as they
+// are. n ≤ 0 keeps the default, DefaultCompressionThreshold.
+func (o Options) WithCompressionThreshold(n int) Options {
+	if n > 0 {
+		o.threshold = n
+	}
+	return o
+}
+
 // WithContextTakeover chooses permessage-deflate context takeover: on,
 // each connection keeps its own compressor and 32 KiB window between
 // messages (≈1.2 MiB of heap per connection, even idle — 12 GiB for
-// 10,000 peers); off (the default), each message larger than 512 bytes
-// is compressed on its own with a pooled compressor, so an idle peer
+// 10,000 peers); off (the default), each message from the compression
+// threshold up is compressed on its own with a pooled compressor, so an idle peer
 // costs no compression memory. Automerge sync messages are binary and
 // already column-compressed, so the shared window gains little; a relay
 // holding many mostly idle peers wants it off. Clients that offered
@@ -209,6 +229,18 @@ func (e *Endpoint) ServeUser(w http.ResponseWriter, r *http.Request, user model.
 	e.serve(w, r, Caller{User: user})
 }
 
+// acceptOptions are the WebSocket options of every connection.
+func (e *Endpoint) acceptOptions() *websocket.AcceptOptions {
+	mode := websocket.CompressionDisabled
+	if e.opts.compression {
+		mode = websocket.CompressionNoContextTakeover
+		if e.opts.takeover {
+			mode = websocket.CompressionContextTakeover
+		}
+	}
+	return &websocket.AcceptOptions{CompressionMode: mode, CompressionThreshold: e.opts.threshold, InsecureSkipVerify: true}
+}
+
 // serve upgrades to a WebSocket and serves one peer of caller until it
 // disconnects, its device is revoked or its token expires.
 func (e *Endpoint) serve(w http.ResponseWriter, r *http.Request, caller Caller) {
@@ -217,14 +249,7 @@ func (e *Endpoint) serve(w http.ResponseWriter, r *http.Request, caller Caller) 
 		http.Error(w, "relaysync: missing or invalid token", http.StatusUnauthorized)
 		return
 	}
-	mode := websocket.CompressionDisabled
-	if e.opts.compression {
-		mode = websocket.CompressionNoContextTakeover
-		if e.opts.takeover {
-			mode = websocket.CompressionContextTakeover
-		}
-	}
-	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: mode, InsecureSkipVerify: true})
+	c, err := websocket.Accept(w, r, e.acceptOptions())
 	if err != nil {
 		e.opts.log.Debug("relaysync: accept", "err", err)
 		return

@@ -31,6 +31,7 @@ func (h *Handle) reload(ctx context.Context) error {
 		return err
 	}
 	h.doc, h.nextSeq, h.incCount, h.incBytes, h.snapBytes = l.doc, l.nextSeq, l.incCount, l.incBytes, l.snapBytes
+	h.setContent(l.doc.Heads())
 	h.closeSyncs()
 	h.syncs = nil
 	return nil
@@ -43,6 +44,7 @@ func (h *Handle) closeSyncs() {
 		ss.Close()
 		delete(h.syncs, peer)
 	}
+	clear(h.quiet)
 }
 
 // touch marks h most recently used (adding it to the loaded list) and

@@ -52,6 +52,13 @@ type Handle struct {
 	// acl keeps the forks of the collaborators' access check
 	// (Incoming.CheckACL) between messages; dropped on unload.
 	acl docs.ACLCheck
+	// heads are the loaded document's heads and rev its content
+	// revision (rev.go), both set by setContent.
+	heads []automerge.ChangeHash
+	rev   uint64
+	// quiet marks the peers whose sync state generated nothing at the
+	// current revision (rev.go); emptied with the sync states.
+	quiet map[PeerID]quietMark
 }
 
 // playlist opens the document as a playlist with the handle's entry
@@ -74,7 +81,7 @@ func (h *Handle) Heads() []automerge.ChangeHash {
 	if err := h.loaded(context.Background()); err != nil {
 		return nil
 	}
-	return h.doc.Heads()
+	return slices.Clone(h.heads)
 }
 
 // Empty reports whether the document has no changes yet (a placeholder
@@ -127,13 +134,14 @@ func (h *Handle) Change(ctx context.Context, fn func(d *automerge.Doc) error) er
 		h.mu.Unlock()
 		return err
 	}
-	before := h.doc.Heads()
+	before := h.heads
 	fnErr := fn(h.doc)
 	after := h.doc.Heads()
 	if slices.Equal(before, after) {
 		h.mu.Unlock()
 		return fnErr
 	}
+	h.setContent(slices.Clone(after))
 	w := h.persist(nil, 0, &Event{Doc: h.id, Heads: after}, false)
 	h.mu.Unlock()
 	if err := w.wait(ctx); err != nil {

@@ -84,6 +84,8 @@ type Repo struct {
 	committerDone chan struct{}
 	batches       atomic.Uint64
 
+	quietSkips atomic.Uint64 // sync message generations skipped (QuietSkips)
+
 	// The document budget (budget.go): loaded handles, most recent first.
 	lruMu   sync.Mutex
 	lru     *list.List
@@ -143,6 +145,11 @@ func (r *Repo) Close() error {
 // automerge work passed the budget of WithCollectBudget.
 func (r *Repo) Collections() uint64 { return r.gc.forced.Load() }
 
+// QuietSkips returns how many GenerateSyncMessage calls answered
+// "nothing to send" without asking automerge, because the peer's sync
+// state had generated nothing at the same document revision.
+func (r *Repo) QuietSkips() uint64 { return r.quietSkips.Load() }
+
 // Batches returns how many group commits (store Updates of queued
 // writes) the repo has made: with n writes persisted it is at most n, and
 // fewer the more writes arrived together.
@@ -185,6 +192,7 @@ func (r *Repo) createWithID(ctx context.Context, id docs.DocumentID, init func(d
 		return nil, fmt.Errorf("repo: persist new document %s: %w", id, err)
 	}
 	heads := doc.Heads()
+	h.setContent(slices.Clone(heads))
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
@@ -323,6 +331,7 @@ func (r *Repo) get(ctx context.Context, id docs.DocumentID, create bool) (*Handl
 		return nil, err
 	}
 	h = &Handle{repo: r, id: id, doc: l.doc, nextSeq: l.nextSeq, incCount: l.incCount, incBytes: l.incBytes, snapBytes: l.snapBytes}
+	h.setContent(l.doc.Heads())
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()

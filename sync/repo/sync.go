@@ -61,8 +61,13 @@ func (r *Repo) GenerateSyncMessage(ctx context.Context, peer PeerID, id docs.Doc
 	if err != nil {
 		return nil, false, err
 	}
+	if h.quietFor(peer, ss) {
+		r.quietSkips.Add(1)
+		return nil, false, nil
+	}
 	sm, valid := ss.GenerateMessage()
 	if !valid {
+		h.markQuiet(peer, ss)
 		return nil, false, nil
 	}
 	raw := sm.Bytes()
@@ -161,7 +166,7 @@ func (h *Handle) receive(ctx context.Context, peer PeerID, msg []byte, in Incomi
 	if err := h.loaded(ctx); err != nil {
 		return nil, false, err
 	}
-	if in.Create != nil && len(h.doc.Heads()) > 0 {
+	if in.Create != nil && len(h.heads) > 0 {
 		return nil, false, fmt.Errorf("%w: %s", ErrExists, h.id)
 	}
 	if h.repo.opts.writeCheck != nil || in.Check != nil || in.CheckACL {
@@ -173,16 +178,22 @@ func (h *Handle) receive(ctx context.Context, peer PeerID, msg []byte, in Incomi
 	if err != nil {
 		return nil, false, err
 	}
-	before := h.doc.Heads()
+	before := h.heads
+	// The sync state changes (and may generate again) whatever the
+	// outcome.
+	delete(h.quiet, peer)
 	sm, err := ss.ReceiveMessage(msg)
 	sm.Close()
+	after := h.doc.Heads()
+	if changed = !slices.Equal(before, after); changed {
+		h.setContent(slices.Clone(after))
+	}
 	if err != nil {
 		return nil, false, fmt.Errorf("%w: %v", ErrBadMessage, err)
 	}
-	after := h.doc.Heads()
 	state := ss.Save()
 	var ev *Event
-	if changed = !slices.Equal(before, after); changed {
+	if changed {
 		ev = &Event{Doc: h.id, Heads: after, Remote: true, Peer: peer}
 	}
 	key := syncKey(peer, h.id)
@@ -195,6 +206,13 @@ func (h *Handle) receive(ctx context.Context, peer PeerID, msg []byte, in Incomi
 			}
 			return tx.Set(key, state)
 		}
+	}
+	if !changed && in.Create == nil && !h.broken.Load() {
+		// No new change: only the sync state to store, no increment
+		// to ask automerge for.
+		w := &write{h: h, size: len(key) + len(state), fn: extra}
+		h.queue(w)
+		return w, false, nil
 	}
 	return h.persist(extra, len(key)+len(state), ev, in.Create != nil), changed, nil
 }
@@ -213,6 +231,7 @@ func (h *Handle) resetEmpty() {
 	h.closeSyncs()
 	h.doc.Close()
 	h.doc, h.nextSeq, h.incCount, h.incBytes, h.snapBytes, h.view = doc, 1, 0, 0, 0, nil
+	h.setContent(nil)
 	h.broken.Store(false)
 	clear(h.syncs)
 	h.acl.Reset()
@@ -276,6 +295,7 @@ func (r *Repo) PeerDisconnected(peer PeerID) {
 			ss.Close()
 			delete(h.syncs, peer)
 		}
+		delete(h.quiet, peer)
 		h.dropHeld(peer)
 		h.mu.Unlock()
 	}

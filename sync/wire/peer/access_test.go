@@ -3,10 +3,12 @@ package peer_test
 import (
 	"context"
 	"log/slog"
+	"sync/atomic"
 	"testing"
 
 	"github.com/automerge/automerge-go"
 
+	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/store/badgerstore"
 	"github.com/segue-fm/segue/sync/docs"
 	"github.com/segue-fm/segue/sync/repo"
@@ -15,11 +17,42 @@ import (
 )
 
 // TestAccessFollowsDocumentChanges: a session caches Authz results by
-// document heads, so a change to a playlist's sharing takes effect on the
+// document revision, so a change to a playlist's sharing takes effect on the
 // next message: bob reads alice's public playlist, is refused once she
 // makes it private, and reads it again once she adds him as a
 // collaborator. The session runs without a Fanout (a device's session).
-func TestAccessFollowsDocumentChanges(t *testing.T) {
+func TestAccessFollowsDocumentChanges(t *testing.T) { accessSteps(t, nil) }
+
+// TestRecordedOwnerReadOnce: with a recorded owner (the relay's Owner),
+// the same steps decide the same, and the record is read once for the
+// session, not once per revision; an owner not recorded yet is asked
+// again.
+func TestRecordedOwnerReadOnce(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		recorded model.UserID
+		reads    func(n int) bool
+	}{
+		{"recorded", "alice", func(n int) bool { return n == 1 }},
+		{"not recorded", "", func(n int) bool { return n >= 3 }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var n atomic.Int64
+			accessSteps(t, func(context.Context, docs.DocumentID) (model.UserID, error) {
+				n.Add(1)
+				return c.recorded, nil
+			})
+			if !c.reads(int(n.Load())) {
+				t.Fatalf("owner read %d times", n.Load())
+			}
+		})
+	}
+}
+
+// accessSteps runs bob's session through alice's playlist going public,
+// private and shared with him, with owner as Session.Owner (nil: the
+// document's owner field).
+func accessSteps(t *testing.T, owner func(context.Context, docs.DocumentID) (model.UserID, error)) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	st, err := badgerstore.Open(ctx, t.TempDir(), badgerstore.DefaultOptions())
@@ -46,7 +79,7 @@ func TestAccessFollowsDocumentChanges(t *testing.T) {
 
 	local, far := pipe()
 	s := &peer.Session{Repo: peer.NewRepoAdapter(r), Authz: peer.DocumentAccess, User: "bob", LocalID: "relay",
-		RemoteID: "bob-dev", RemoteStorage: "bob-store", Conn: local, Log: slog.New(slog.DiscardHandler)}
+		RemoteID: "bob-dev", RemoteStorage: "bob-store", Conn: local, Log: slog.New(slog.DiscardHandler), Owner: owner}
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
 	doc := automerge.New()

@@ -38,6 +38,11 @@ type Repo interface {
 	// View calls fn with the document under its lock; fn only reads it
 	// and does not retain it. ErrUnknownDocument for an unknown id.
 	View(ctx context.Context, id docs.DocumentID, fn func(doc *automerge.Doc) error) error
+	// ViewAt is View that also passes the document's content revision:
+	// a number that changes whenever the content changes and is never
+	// reused, under which a result computed from the document may be
+	// cached (see repo.Handle.ReadAt).
+	ViewAt(ctx context.Context, id docs.DocumentID, fn func(doc *automerge.Doc, rev uint64) error) error
 	// Receive applies a sync message from peer to id (created when
 	// unknown) and persists the changes and the sync state before it
 	// returns. When acc.Write is false and the message carries a change
@@ -113,6 +118,18 @@ func (a *RepoAdapter) View(ctx context.Context, id docs.DocumentID, fn func(doc 
 		return err
 	}
 	return h.Read(fn)
+}
+
+// ViewAt implements Repo.
+func (a *RepoAdapter) ViewAt(ctx context.Context, id docs.DocumentID, fn func(doc *automerge.Doc, rev uint64) error) error {
+	h, err := a.R.Get(ctx, id)
+	if errors.Is(err, repo.ErrNotFound) {
+		return fmt.Errorf("%w: %s", ErrUnknownDocument, id)
+	}
+	if err != nil {
+		return err
+	}
+	return h.ReadAt(fn)
 }
 
 // Receive implements Repo. The checks run under the document's lock on

@@ -457,34 +457,48 @@ func (s *Session) refuse(ctx context.Context, id docs.DocumentID, m *wire.Messag
 // emptied when it would grow beyond.
 const maxAuthzCache = 1024
 
-// authzEntry is an Authz result for the document at heads.
+// authzEntry is an Authz result for the document at a content
+// revision (Repo.ViewAt).
 type authzEntry struct {
-	heads []automerge.ChangeHash
-	acc   Access
+	rev uint64
+	acc Access
+	// recorded is the owner Session.Owner returned ("" when none was
+	// recorded yet, or without Owner): kept across revisions, since the
+	// relay writes an owner record once and never changes it.
+	recorded model.UserID
 }
 
 // access evaluates Authz on the current document; an unknown document
-// grants nothing. Authz is a pure function of (user, document) and the
-// heads identify the document's content, so a result is reused while
-// the heads are unchanged: reading the heads is one call into
-// automerge, evaluating a playlist's access a dozen.
+// grants nothing. Authz is a pure function of (user, owner, document)
+// and the revision identifies the document's content, so a result is
+// reused while the revision is unchanged: comparing revisions costs no
+// call into automerge, evaluating a playlist's access a dozen. The
+// recorded owner (Owner) is not part of the key: the relay writes it
+// once, with the document's creation or its library binding, so once
+// read it is reused for later revisions instead of read again.
 func (s *Session) access(ctx context.Context, id docs.DocumentID) (Access, error) {
 	var acc Access
-	err := s.Repo.View(ctx, id, func(doc *automerge.Doc) error {
-		heads := doc.Heads()
+	err := s.Repo.ViewAt(ctx, id, func(doc *automerge.Doc, rev uint64) error {
 		s.mu.Lock()
 		e, ok := s.authz[id]
 		s.mu.Unlock()
-		if ok && slices.Equal(e.heads, heads) {
+		if ok && e.rev == rev {
 			acc = e.acc
 			return nil
 		}
-		owner := docs.Owner(doc)
-		if s.Owner != nil {
+		var owner, recorded model.UserID
+		switch {
+		case s.Owner == nil:
+			owner = docs.Owner(doc)
+		case ok && e.recorded != "":
+			// A recorded owner is written once and never changes.
+			owner, recorded = e.recorded, e.recorded
+		default:
 			var err error
 			if owner, err = s.Owner(ctx, id); err != nil {
 				return err
 			}
+			recorded = owner
 		}
 		var err error
 		if acc, err = s.Authz(s.User, owner, doc); err != nil {
@@ -494,7 +508,7 @@ func (s *Session) access(ctx context.Context, id docs.DocumentID) (Access, error
 		if len(s.authz) >= maxAuthzCache {
 			clear(s.authz)
 		}
-		s.authz[id] = authzEntry{heads: heads, acc: acc}
+		s.authz[id] = authzEntry{rev: rev, acc: acc, recorded: recorded}
 		s.mu.Unlock()
 		return nil
 	})
@@ -526,13 +540,20 @@ func (s *Session) syncDoc(ctx context.Context, id docs.DocumentID, m *wire.Messa
 	if err != nil {
 		return err
 	}
-	if !has {
-		if m.Type == wire.TypeRequest {
-			// Remember the interest: when the document arrives (from
-			// another peer) and the remote may read it, it is sent.
-			s.follow(id)
+	if !has && m.Type == wire.TypeRequest {
+		// Remember the interest: when the document arrives (from
+		// another peer) and the remote may read it, it is sent. If it
+		// arrived between Has and follow, its change notification
+		// missed this session: look again, and serve it now.
+		s.follow(id)
+		if has, err = s.Repo.Has(ctx, id); err != nil {
+			return err
+		}
+		if !has {
 			return s.unavailable(ctx, m)
 		}
+	}
+	if !has {
 		return s.create(ctx, id, m)
 	}
 	acc, err := s.access(ctx, id)

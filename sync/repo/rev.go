@@ -1,0 +1,62 @@
+package repo
+
+import (
+	"context"
+	"sync/atomic"
+
+	"github.com/automerge/automerge-go"
+)
+
+// revSeq numbers document contents process-wide: every Handle.rev is
+// drawn from it, so a revision is never reused, even by another document
+// or after an unload.
+var revSeq atomic.Uint64
+
+// setContent records the document's heads after its content was loaded
+// or changed, and gives it a new revision. Every place that replaces or
+// changes h.doc calls it; Handle.Read callbacks may not change the
+// document. Caller holds h.mu.
+func (h *Handle) setContent(heads []automerge.ChangeHash) {
+	h.heads = heads
+	h.rev = revSeq.Add(1)
+}
+
+// quietMark records that peer's sync state ss generated no message at
+// document revision rev: automerge's generation is a function of the
+// document and the sync state only, and generating nothing leaves the
+// sync state as it was, so while neither changes there is still nothing
+// to send.
+type quietMark struct {
+	ss  *automerge.SyncState
+	rev uint64
+}
+
+// quietFor reports whether generating a message for peer with ss would
+// produce nothing again. Caller holds h.mu.
+func (h *Handle) quietFor(peer PeerID, ss *automerge.SyncState) bool {
+	q, ok := h.quiet[peer]
+	return ok && q.ss == ss && q.rev == h.rev
+}
+
+// markQuiet records that ss generated nothing at the current revision.
+// Caller holds h.mu.
+func (h *Handle) markQuiet(peer PeerID, ss *automerge.SyncState) {
+	if h.quiet == nil {
+		h.quiet = map[PeerID]quietMark{}
+	}
+	h.quiet[peer] = quietMark{ss: ss, rev: h.rev}
+}
+
+// ReadAt is Read that also passes the document's content revision:
+// it changes whenever the content changes (a local change, a sync
+// message adding changes, a reload) and is never reused, so a value
+// computed from the document can be cached under it and reused while
+// the revision stays, without reading the document again.
+func (h *Handle) ReadAt(fn func(d *automerge.Doc, rev uint64) error) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err := h.loaded(context.Background()); err != nil {
+		return err
+	}
+	return fn(h.doc, h.rev)
+}

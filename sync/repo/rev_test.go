@@ -1,0 +1,202 @@
+package repo
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/automerge/automerge-go"
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/store"
+	"github.com/segue-fm/segue/sync/docs"
+	"github.com/segue-fm/segue/sync/wire"
+)
+
+func rev(t *testing.T, h *Handle) uint64 {
+	t.Helper()
+	var r uint64
+	if err := h.ReadAt(func(_ *automerge.Doc, rev uint64) error { r = rev; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func addTrack(ctx context.Context, h *Handle, track string) error {
+	return h.Playlist(ctx, func(p *docs.Playlist) error {
+		_, err := p.Add(docs.AtEnd(), "alice", model.TrackID(track))
+		return err
+	})
+}
+
+// TestRevisionFollowsContent: a document's revision changes exactly when
+// its content may have changed (local change, changes received, reload)
+// and stays across reads, empty changes and messages that add nothing.
+func TestRevisionFollowsContent(t *testing.T) {
+	ctx := context.Background()
+	a := openRepo(t, store.NewMemory(), 60)
+	b, err := Open(ctx, store.NewMemory(), testOptions(61).WithLoadedDocs(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ha, err := a.CreatePlaylist(ctx, "alice", "Revisions")
+	if err != nil {
+		t.Fatal(err)
+	}
+	syncUntilQuiet(t, a, b, "dev-a", "dev-b", ha.ID())
+	hb, err := b.Get(ctx, ha.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	steps := []struct {
+		name   string
+		do     func() error
+		h      *Handle
+		change bool
+	}{
+		{"read", func() error { return ha.Read(func(*automerge.Doc) error { return nil }) }, ha, false},
+		{"change without edits", func() error { return ha.Change(ctx, func(*automerge.Doc) error { return nil }) }, ha, false},
+		{"local edit", func() error { n++; return addTrack(ctx, ha, fmt.Sprint("t", n)) }, ha, true},
+		{"changes received", func() error { syncUntilQuiet(t, a, b, "dev-a", "dev-b", ha.ID()); return nil }, hb, true},
+		{"heads-only exchange", func() error { syncUntilQuiet(t, a, b, "dev-a", "dev-b", ha.ID()); return nil }, hb, false},
+		{"unloaded and reloaded", func() error {
+			// Past the budget of 1: unloads hb.
+			if _, err := b.CreatePlaylist(ctx, "bob", "Other"); err != nil {
+				return err
+			}
+			if _, unloads := b.Loaded(); unloads == 0 {
+				return fmt.Errorf("nothing unloaded")
+			}
+			return nil
+		}, hb, true},
+	}
+	for _, s := range steps {
+		before := rev(t, s.h)
+		if err := s.do(); err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		after := rev(t, s.h)
+		if (after != before) != s.change {
+			t.Fatalf("%s: revision %d → %d, want changed %v", s.name, before, after, s.change)
+		}
+		if !slicesEqualHeads(s.h) {
+			t.Fatalf("%s: cached heads differ from the document's", s.name)
+		}
+	}
+}
+
+// slicesEqualHeads reports whether h's cached heads are the document's.
+func slicesEqualHeads(h *Handle) bool {
+	cached := h.Heads()
+	var live []automerge.ChangeHash
+	_ = h.Read(func(d *automerge.Doc) error { live = d.Heads(); return nil })
+	if len(cached) != len(live) {
+		return false
+	}
+	for i := range cached {
+		if cached[i] != live[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// TestGenerateSkipsQuietPeer: once a peer's sync state generated nothing,
+// asking again without a change of the document or a message from the
+// peer answers without automerge; a local edit or a message from the
+// peer lifts that, and the edit reaches the peer.
+func TestGenerateSkipsQuietPeer(t *testing.T) {
+	ctx := context.Background()
+	a := openRepo(t, store.NewMemory(), 62)
+	b := openRepo(t, store.NewMemory(), 63)
+	ha, err := a.CreatePlaylist(ctx, "alice", "Quiet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	syncUntilQuiet(t, a, b, "dev-a", "dev-b", ha.ID())
+	gen := func() bool {
+		t.Helper()
+		_, ok, err := a.GenerateSyncMessage(ctx, "dev-b", ha.ID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	skips := a.QuietSkips()
+	for i := range 3 {
+		if gen() {
+			t.Fatalf("call %d: a message for an in-sync peer", i)
+		}
+	}
+	if got := a.QuietSkips() - skips; got < 2 {
+		t.Fatalf("%d generations skipped of 3 after quiescence, want ≥ 2", got)
+	}
+	if err := addTrack(ctx, ha, "late"); err != nil {
+		t.Fatal(err)
+	}
+	skips = a.QuietSkips()
+	if !gen() {
+		t.Fatal("no message after a local edit")
+	}
+	if a.QuietSkips() != skips {
+		t.Fatal("skipped the generation after a local edit")
+	}
+	// The message above was lost: b's next message (it does not know of
+	// the edit) must make a send it again.
+	mb, ok, err := b.GenerateSyncMessage(ctx, "dev-a", ha.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok {
+		if err := a.ReceiveSyncMessage(ctx, "dev-b", ha.ID(), mb); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.PeerDisconnected("dev-b")
+	b.PeerDisconnected("dev-a")
+	syncUntilQuiet(t, a, b, "dev-a", "dev-b", ha.ID())
+	hb, err := b.Get(ctx, ha.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if es := entries(t, hb); len(es) != 1 || es[0].Track != "late" {
+		t.Fatalf("b holds %+v, want the late edit", es)
+	}
+}
+
+// FuzzNoChangesFraming holds checkWrite's shortcut to automerge: a
+// message wire.ParseSync reads as carrying no change must carry none
+// for automerge either, or an unchecked change could slip past the
+// write checks.
+func FuzzNoChangesFraming(f *testing.F) {
+	owner := sharedPlaylist(f)
+	f.Add(orphanMessage(f, owner, 2))
+	ss := automerge.NewSyncState(owner)
+	seed, _ := ss.GenerateMessage()
+	f.Add(seed.Bytes())
+	f.Add([]byte{0x42, 0, 0, 0, 0})
+	f.Add([]byte{0x43, 0, 0, 0, 0, 1, 2})
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		m, err := wire.ParseSync(msg)
+		if err != nil || len(m.Changes) > 0 {
+			return
+		}
+		scratch := automerge.New()
+		defer scratch.Close()
+		sss := automerge.NewSyncState(scratch)
+		defer sss.Close()
+		sm, err := sss.ReceiveMessage(msg)
+		if err != nil {
+			return
+		}
+		defer sm.Close()
+		if cs := sm.Changes(); len(cs) > 0 {
+			automerge.CloseChanges(cs)
+			t.Fatalf("automerge reads %d changes in a message ParseSync reads without any", len(cs))
+		}
+		if len(scratch.Heads()) > 0 {
+			t.Fatal("a message without changes changed the document")
+		}
+	})
+}
