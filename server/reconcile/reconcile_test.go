@@ -136,15 +136,7 @@ func TestReconcileRealRelay(t *testing.T) {
 	}
 	upload(a, []api.PlayRecord{play(1, tr[0], false), play(2, tr[1], false), play(3, tr[2], true)})
 	upload(b, []api.PlayRecord{play(1, tr[0], false), play(2, tr[2], false), play(3, tr[3], true)})
-	for {
-		n, err := svc.Step(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n == 0 {
-			break
-		}
-	}
+	countAll(t, svc)
 	if err := r.AccessLog().Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -237,15 +229,7 @@ func TestReconcileEdgeRecords(t *testing.T) {
 	}
 	a.url = r.URL
 	a.do("POST", "/v1/plays", api.PlaysRequest{Events: evs, Sig: a.id.Sign(msg)})
-	for {
-		n, err := svc.Step(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n == 0 {
-			break
-		}
-	}
+	countAll(t, svc)
 	if err := r.AccessLog().Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -267,6 +251,20 @@ func TestReconcileEdgeRecords(t *testing.T) {
 		}
 		if rep.Streams != 1 || rep.Backed != tc.backed {
 			t.Errorf("%s: %d streams, %d backed, want 1 and %d: %+v", tc.name, rep.Streams, rep.Backed, tc.backed, rep.Unbacked)
+		}
+	}
+}
+
+// countAll steps the counting consumer until the log has nothing left.
+func countAll(t *testing.T, svc *counting.Service) {
+	t.Helper()
+	for {
+		n, err := svc.Step(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			return
 		}
 	}
 }
