@@ -54,6 +54,90 @@
     $("toggle").setAttribute("aria-label", playing ? "Pause" : "Play");
     if (st.tierWarning) say("tier-msg", "This connection may not sustain the chosen quality; lower it if playback stutters.");
     if (st.error && !st.tierWarning) say("tier-msg", st.error);
+    publish(st);
+  }
+
+  // Friend activity. The relay pushes what friends play now or played
+  // last (GET /v1/activity/stream, Server-Sent Events read with fetch, so
+  // the device token goes in the Authorization header, never in a URL);
+  // the stream reconnects with backoff. This page publishes its own track
+  // changes (POST /v1/activity) unless the private session box is ticked.
+  // Names and titles go in as text.
+  const friends = new Map();
+  const MAX_FRIENDS = 1000, MAX_FRAME = 64 << 10;
+  let feeding = false, published = "";
+  function drawFriends() {
+    const list = $("friends-list");
+    const items = [...friends.values()].sort((a, b) => String(b.at).localeCompare(String(a.at)));
+    list.replaceChildren(...items.map((a) => {
+      const li = document.createElement("li");
+      li.dataset.user = String(a.user);
+      const who = String(a.display_name || a.user);
+      const by = Array.isArray(a.artists) && a.artists.length ? ` by ${a.artists.map(String).join(", ")}` : "";
+      const at = new Date(a.at);
+      const when = isNaN(at) ? "" : ` (${at.toLocaleTimeString()})`;
+      li.textContent = `${who} ${a.playing ? "is playing" : "played"} ${String(a.title || a.track)}${by}${when}`;
+      return li;
+    }));
+    say("friends-msg", items.length ? "" : "No friend activity yet: friends are people you follow who follow you back.");
+  }
+  function activity(data) {
+    let a;
+    try { a = JSON.parse(data); } catch { return; }
+    if (!a || typeof a.user !== "string" || typeof a.track !== "string") return;
+    friends.delete(a.user);
+    friends.set(a.user, a);
+    while (friends.size > MAX_FRIENDS) friends.delete(friends.keys().next().value);
+    drawFriends();
+  }
+  async function friendFeed() {
+    if (feeding) return;
+    feeding = true;
+    let wait = 1000;
+    while (!expired) {
+      try {
+        const res = await fetch(relay + "/v1/activity/stream", { headers: { Authorization: "Bearer " + await s.token() }, cache: "no-store" });
+        if (res.status === 401) break; // the session expired: signing in again reloads the page
+        if (!res.ok || !res.body) throw new Error(`the relay answered ${res.status}`);
+        wait = 1000;
+        drawFriends();
+        const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+        let buf = "";
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          buf += value;
+          for (let i; (i = buf.indexOf("\n\n")) >= 0;) {
+            const frame = buf.slice(0, i);
+            buf = buf.slice(i + 2);
+            let ev = "message", data = "";
+            for (const line of frame.split("\n")) {
+              if (line.startsWith("event:")) ev = line.slice(6).trim();
+              else if (line.startsWith("data:")) data += line.slice(5).trimStart();
+            }
+            if (ev === "activity") activity(data);
+          }
+          if (buf.length > MAX_FRAME) throw new Error("an activity event over 64 KiB");
+        }
+        throw new Error("the stream ended");
+      } catch (err) {
+        say("friends-msg", navigator.onLine ? `Friend activity: ${err.message || err}; trying again.` : "Friend activity needs the relay.");
+      }
+      await new Promise((r) => setTimeout(r, wait));
+      wait = Math.min(2 * wait, 30000);
+    }
+    feeding = false;
+  }
+  // The private session box is this browser's setting, kept across reloads.
+  $("private").checked = localStorage.getItem("segue.private") === "1";
+  $("private").addEventListener("change", () => localStorage.setItem("segue.private", $("private").checked ? "1" : "0"));
+  function publish(st) {
+    if (!feeding || st.state !== "playing" || !st.track || st.track === published || $("private").checked) return;
+    published = st.track;
+    s.token().then((tok) => fetch(relay + "/v1/activity", {
+      method: "POST", headers: { Authorization: "Bearer " + tok, "Content-Type": "application/json" },
+      body: JSON.stringify({ track: st.track, playing: true }),
+    })).then((res) => { if (!res.ok) published = ""; }, () => { published = ""; });
   }
 
   // The relay refused the device token (its lifetime ended): sign in
@@ -74,6 +158,8 @@
     $("account").hidden = true;
     $("library").hidden = false;
     $("playlists").hidden = false;
+    $("friends").hidden = false;
+    friendFeed();
     document.dispatchEvent(new CustomEvent("segue:signedin"));
     const retry = () => playlists().catch((err) => {
       say("pl-msg", `${err.message || err} — trying again in 15 s.`);
