@@ -92,10 +92,10 @@ func (e *Engine) PrivateSession(ctx context.Context) (bool, error) {
 // PublishActivity tells the relay what this device plays (post), for the
 // user's friends to see. In a private session it publishes nothing and
 // returns nil. While documents sync with the relay (Docs.StartSync) and
-// the connection is up, it goes on that WebSocket (a
-// segue-activity-publish message, which the relay does not answer: a
-// refused publication is dropped there); otherwise it is POST
-// /v1/activity. The player's engine calls it on every track change and
+// the connection is up and the relay announced that it takes them, it
+// goes on that WebSocket (a segue-activity-publish message, which the
+// relay does not answer: a refused publication is dropped there);
+// otherwise it is POST /v1/activity. The player's engine calls it on every track change and
 // play/pause; apps with their own player call it themselves.
 func (e *Engine) PublishActivity(ctx context.Context, post api.ActivityPost) error {
 	ctx, done, err := e.calls.enter(ctx)
@@ -109,7 +109,7 @@ func (e *Engine) PublishActivity(ctx context.Context, post api.ActivityPost) err
 	if c, _ := e.syncClient(); c != nil {
 		err := c.PublishActivity(ctx, wire.ActivityPublish{Track: string(post.Track),
 			ContextKind: post.Context.Kind, ContextID: post.Context.ID, Playing: post.Playing})
-		if !errors.Is(err, client.ErrDisconnected) {
+		if !errors.Is(err, client.ErrDisconnected) && !errors.Is(err, client.ErrUnsupported) {
 			return err
 		}
 	}

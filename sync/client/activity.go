@@ -102,17 +102,21 @@ func (c *Client) onActivity(m *wire.Message) error {
 // PublishActivity sends what this device plays to the relay on the
 // current connection (wire.TypeActivityPublish), for the account's
 // friends; the relay takes the user from the connection's login and does
-// not answer. ErrDisconnected when there is no connection.
+// not answer. ErrDisconnected when there is no connection, ErrUnsupported
+// when the relay did not announce wire.FeatureActivityPublish.
 func (c *Client) PublishActivity(ctx context.Context, p wire.ActivityPublish) error {
 	data, err := wire.EncodeActivityPublish(p)
 	if err != nil {
 		return err
 	}
 	c.mu.Lock()
-	s := c.session
+	s, meta := c.session, c.relayMeta
 	c.mu.Unlock()
 	if s == nil {
 		return ErrDisconnected
+	}
+	if !meta.Has(wire.FeatureActivityPublish) {
+		return ErrUnsupported
 	}
 	return s.Send(ctx, &wire.Message{Type: wire.TypeActivityPublish, SenderID: c.opts.peerID, Data: data})
 }

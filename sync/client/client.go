@@ -176,6 +176,7 @@ type Client struct {
 	status     Status
 	refused    map[docs.DocumentID]Refusal
 	session    *peer.Session
+	relayMeta  *wire.PeerMetadata // the relay's handshake metadata in this connection
 	want       []docs.DocumentID
 	synced     chan struct{}
 	refusedErr error                    // why Run stopped for good (AuthRefused)
@@ -271,6 +272,10 @@ var (
 	// ErrDisconnected is returned by SyncNow when the client is not
 	// connected.
 	ErrDisconnected = errors.New("client: not connected")
+	// ErrUnsupported is returned by PublishActivity when the relay did
+	// not announce wire.FeatureActivityPublish in its handshake (a relay
+	// older than the message): publish another way.
+	ErrUnsupported = errors.New("client: the relay does not take this on the sync connection")
 	// ErrUnauthorized is returned by Run when the relay refuses the
 	// token (HTTP 401 on connect, or the connection closed with
 	// peer.CloseUnauthorized when the token expired): reconnecting with
@@ -310,7 +315,7 @@ func (c *Client) Run(ctx context.Context) error {
 		}
 		stop := errors.Is(err, ErrRevoked) || errors.Is(err, ErrUnauthorized)
 		c.mu.Lock()
-		c.status.Connected, c.status.Remote, c.session = false, "", nil
+		c.status.Connected, c.status.Remote, c.session, c.relayMeta = false, "", nil, nil
 		if err != nil {
 			c.status.LastError = err.Error()
 		}
@@ -375,7 +380,7 @@ func (c *Client) once(ctx context.Context) (connected bool, err error) {
 	}
 	c.mu.Lock()
 	s.Want(append(ids, c.want...)...)
-	c.session = s
+	c.session, c.relayMeta = s, pm.PeerMetadata
 	c.heard, c.gone = map[docs.DocumentID]bool{}, map[docs.DocumentID]bool{}
 	c.status.Connected, c.status.Remote, c.status.Attempts, c.status.LastError = true, pm.SenderID, 0, ""
 	watched := len(c.watchers) > 0

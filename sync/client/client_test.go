@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"slices"
@@ -15,6 +16,7 @@ import (
 	"github.com/segue-fm/segue/sync/docs"
 	"github.com/segue-fm/segue/sync/relaysync"
 	"github.com/segue-fm/segue/sync/repo"
+	"github.com/segue-fm/segue/sync/wire"
 	"github.com/segue-fm/segue/sync/wire/peer"
 )
 
@@ -210,5 +212,31 @@ func TestReconnectResume(t *testing.T) {
 				t.Fatalf("round %d: no persisted sync state with the relay (%v)", round, err)
 			}
 		}
+	}
+}
+
+// TestPublishActivityNeedsRelayFeature: a relay whose handshake does not
+// announce wire.FeatureActivityPublish (here: one without an activity
+// source, as an older relay) gets no publication on the sync connection;
+// PublishActivity says ErrUnsupported, so the engine posts over HTTP.
+func TestPublishActivityNeedsRelayFeature(t *testing.T) {
+	ctx := t.Context()
+	clk := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	rel := &relayProc{t: t, dir: t.TempDir()}
+	rel.start()
+	t.Cleanup(func() { rel.stop() })
+	if err := newDev(t, ctx, "phone", "", clk).c.PublishActivity(ctx, wire.ActivityPublish{Track: "t1"}); !errors.Is(err, client.ErrDisconnected) {
+		t.Fatalf("without a connection: %v, want ErrDisconnected", err)
+	}
+	d := newDev(t, ctx, "laptop", "ws://"+rel.addr+"/v1/sync", clk)
+	deadline := time.Now().Add(20 * time.Second)
+	for !d.c.Status().Connected {
+		if time.Now().After(deadline) {
+			t.Fatal("never connected")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := d.c.PublishActivity(ctx, wire.ActivityPublish{Track: "t1"}); !errors.Is(err, client.ErrUnsupported) {
+		t.Fatalf("relay without the feature: %v, want ErrUnsupported", err)
 	}
 }

@@ -259,7 +259,7 @@ func (e *Endpoint) serve(w http.ResponseWriter, r *http.Request, caller Caller) 
 	limit := newBucket(e.opts.rate, e.opts.burst, e.opts.now)
 	conn.Allow, conn.Sent = limit.allow, limit.credit
 	ctx := r.Context()
-	join, err := peer.ServerHandshake(ctx, conn, e.opts.peerID, wire.PeerMetadata{StorageID: e.opts.peerID})
+	join, err := peer.ServerHandshake(ctx, conn, e.opts.peerID, wire.PeerMetadata{StorageID: e.opts.peerID, Features: e.features()})
 	if err != nil {
 		e.opts.log.Debug("relaysync: handshake", "user", user, "err", err)
 		c.Close(websocket.StatusPolicyViolation, "handshake failed")
@@ -393,4 +393,15 @@ func (b *bucket) credit() {
 		b.owed++
 	}
 	b.mu.Unlock()
+}
+
+// features returns what the handshake announces beyond automerge-repo:
+// activity publications while an ActivitySource is set.
+func (e *Endpoint) features() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.activity == nil {
+		return nil
+	}
+	return []string{wire.FeatureActivityPublish}
 }

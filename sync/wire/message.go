@@ -77,6 +77,35 @@ var (
 type PeerMetadata struct {
 	StorageID   string `cbor:"storageId,omitempty"`
 	IsEphemeral bool   `cbor:"isEphemeral"`
+	// Features lists the Segue-only message types the sender accepts
+	// beyond automerge-repo's (FeatureActivityPublish, …), at most
+	// MaxFeatures. Stock automerge-repo peers ignore the key; a peer that
+	// does not send it (an older relay) accepts none of them.
+	Features []string `cbor:"segueFeatures,omitempty"`
+}
+
+// FeatureActivityPublish in a relay's PeerMetadata.Features says it takes
+// TypeActivityPublish messages; a device sends them only then.
+const FeatureActivityPublish = "activity-publish"
+
+// MaxFeatures bounds the Features a peer announces; further ones are
+// ignored by Has.
+const MaxFeatures = 32
+
+// Has reports whether m announces feature f (among its first MaxFeatures).
+func (m *PeerMetadata) Has(f string) bool {
+	if m == nil {
+		return false
+	}
+	for i, g := range m.Features {
+		if i >= MaxFeatures {
+			return false
+		}
+		if g == f {
+			return true
+		}
+	}
+	return false
 }
 
 // Message is one automerge-repo protocol message: a CBOR map with string

@@ -388,3 +388,38 @@ func FuzzParseSync(f *testing.F) {
 		}
 	})
 }
+
+// TestPeerFeatures: a peer message's segueFeatures survive a round trip,
+// an absent key (an older relay, a stock automerge-repo peer) announces
+// nothing, and Has looks at the first MaxFeatures only.
+func TestPeerFeatures(t *testing.T) {
+	m := &Message{Type: TypePeer, SenderID: "relay", TargetID: "dev", SelectedProtocolVersion: ProtocolV1,
+		PeerMetadata: &PeerMetadata{StorageID: "relay", Features: []string{FeatureActivityPublish}}}
+	b, err := Encode(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Decode(b, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.PeerMetadata.Has(FeatureActivityPublish) || got.PeerMetadata.Has("other") {
+		t.Fatalf("decoded features %v", got.PeerMetadata.Features)
+	}
+	m.PeerMetadata.Features = nil
+	if b, err = Encode(m); err != nil {
+		t.Fatal(err)
+	}
+	if got, err = Decode(b, 1<<20); err != nil || got.PeerMetadata.Has(FeatureActivityPublish) {
+		t.Fatalf("no features: %+v, %v", got.PeerMetadata, err)
+	}
+	var none *PeerMetadata
+	if none.Has(FeatureActivityPublish) {
+		t.Fatal("nil metadata has a feature")
+	}
+	many := make([]string, MaxFeatures, MaxFeatures+1)
+	many = append(many, FeatureActivityPublish)
+	if (&PeerMetadata{Features: many}).Has(FeatureActivityPublish) {
+		t.Fatal("a feature past MaxFeatures counted")
+	}
+}
