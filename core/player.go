@@ -357,13 +357,12 @@ func (p *playerTrack) Chunk(ctx context.Context, i int) ([]byte, error) {
 // chunk does not count in the player's bandwidth estimate.
 func (p *playerTrack) ChunkFrom(ctx context.Context, i int) ([]byte, bool, error) {
 	if p.gated {
-		ctx, done, err := p.t.e.calls.enter(ctx)
+		gctx, done, err := p.t.e.calls.enter(ctx)
 		if err != nil {
 			return nil, false, err
 		}
 		defer done()
-		b, network, err := p.t.chunkFrom(ctx, i)
-		return b, network, classify(err)
+		ctx = gctx
 	}
 	b, network, err := p.t.chunkFrom(ctx, i)
 	return b, network, classify(err)
