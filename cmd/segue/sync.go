@@ -117,6 +117,9 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			st.Relay.Connected, st.Relay.LastSync.Format(time.RFC3339), st.Documents, received, seconds(took), st.Relay.LastError)
 		for _, r := range st.Relay.Refused {
 			fmt.Fprintf(stdout, "refused %s: %s\n", r.Doc, r.Reason)
+			if r.SetAside > 0 {
+				fmt.Fprintf(stdout, "  %d local change(s) set aside: the document was rebuilt without them\n", r.SetAside)
+			}
 		}
 		if err == nil && len(st.Relay.Refused) > 0 {
 			err = fmt.Errorf("%w: %d document(s), listed above", errSyncRefused, len(st.Relay.Refused))

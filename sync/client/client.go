@@ -144,7 +144,11 @@ type Status struct {
 	// Refused lists the documents the remote refused (an error message
 	// or doc-unavailable naming them), sorted by id. An entry stays until
 	// a sync message from the remote shows it holds every local change
-	// of the document. The slice is the caller's.
+	// of the document — except one whose refused changes the client set
+	// aside (Refusal.SetAside > 0), which stays for the client's
+	// lifetime so that the user learns the edit was undone, and no
+	// longer counts as refused for InSync (the document syncs again).
+	// The slice is the caller's.
 	Refused []Refusal
 	// AuthRefused reports that the relay refused the device's credentials
 	// (ErrRevoked, ErrUnauthorized): Run has returned and does not
@@ -160,6 +164,12 @@ type Refusal struct {
 	Reason string
 	// At is when the (latest) refusal arrived.
 	At time.Time
+	// SetAside counts the local changes of the document the client set
+	// aside because the remote refused them (the rule named in the
+	// refusal: an ACL change by a collaborator, a write by a reader):
+	// the local document was rebuilt without them and every change made
+	// on top of them, and syncs again.
+	SetAside int
 }
 
 // Client keeps a device's documents in sync with one remote peer: it
@@ -217,15 +227,30 @@ func (c *Client) refusedBy(id docs.DocumentID, reason string) {
 		c.opts.log.Warn("client: document refused", "doc", id.String(), "reason", reason)
 	}
 	c.mu.Lock()
-	c.refused[id] = Refusal{Doc: id, Reason: reason, At: c.opts.now()}
+	c.refused[id] = Refusal{Doc: id, Reason: reason, At: c.opts.now(), SetAside: c.refused[id].SetAside}
 	c.mu.Unlock()
 	c.notify()
 }
 
-// accepted forgets a refusal of document id.
+// setAside records that n refused changes of document id were set
+// aside.
+func (c *Client) setAside(id docs.DocumentID, n int) {
+	c.opts.log.Warn("client: refused changes set aside", "doc", id.String(), "changes", n)
+	c.mu.Lock()
+	r := c.refused[id]
+	r.Doc, r.SetAside = id, r.SetAside+n
+	c.refused[id] = r
+	c.mu.Unlock()
+	c.notify()
+}
+
+// accepted forgets a refusal of document id, unless refused changes of
+// it were set aside (see Status.Refused).
 func (c *Client) accepted(id docs.DocumentID) {
 	c.mu.Lock()
-	delete(c.refused, id)
+	if c.refused[id].SetAside == 0 {
+		delete(c.refused, id)
+	}
 	c.mu.Unlock()
 }
 
@@ -370,9 +395,11 @@ func (c *Client) once(ctx context.Context) (connected bool, err error) {
 			c.mu.Unlock()
 			c.notify()
 		},
-		OnRefused:  c.refusedBy,
-		OnAccepted: c.accepted,
-		OnActivity: c.onActivity,
+		OnRefused:       c.refusedBy,
+		SetAsideRefused: true,
+		OnSetAside:      c.setAside,
+		OnAccepted:      c.accepted,
+		OnActivity:      c.onActivity,
 	}
 	ids, err := c.repo.IDs(ctx)
 	if err != nil {
@@ -418,8 +445,10 @@ func (c *Client) InSync(ctx context.Context) (bool, error) {
 	c.mu.Lock()
 	s := c.session
 	heard, gone := maps.Clone(c.heard), maps.Clone(c.gone)
-	for id := range c.refused {
-		gone[id] = true
+	for id, r := range c.refused {
+		if r.SetAside == 0 {
+			gone[id] = true
+		}
 	}
 	want := slices.Clone(c.want)
 	c.mu.Unlock()

@@ -21,7 +21,11 @@ func (h *Handle) syncState(ctx context.Context, peer PeerID) (*automerge.SyncSta
 	if h.syncs == nil {
 		h.syncs = map[PeerID]*automerge.SyncState{}
 	}
-	raw, err := h.repo.st.Get(ctx, syncKey(peer, h.id))
+	var raw []byte
+	err := store.ErrNotFound
+	if h.statesDropped == nil || h.statesDropped.finished() {
+		raw, err = h.repo.st.Get(ctx, syncKey(peer, h.id))
+	}
 	var ss *automerge.SyncState
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -170,9 +174,14 @@ func (h *Handle) receive(ctx context.Context, peer PeerID, msg []byte, in Incomi
 		return nil, false, fmt.Errorf("%w: %s", ErrExists, h.id)
 	}
 	if h.repo.opts.writeCheck != nil || in.Check != nil || in.CheckACL {
-		if msg, err = h.checkWrite(peer, msg, in); err != nil {
+		checked, err := h.checkWrite(peer, msg, in)
+		if err != nil {
+			if errors.Is(err, ErrRejected) && in.Create == nil {
+				return h.receiveRefused(ctx, peer, msg, err), false, err
+			}
 			return nil, false, err
 		}
+		msg = checked
 	}
 	ss, err := h.syncState(ctx, peer)
 	if err != nil {

@@ -127,7 +127,26 @@ type Message struct {
 	SupportedProtocolVersions []string      `cbor:"supportedProtocolVersions,omitempty"`
 	SelectedProtocolVersion   string        `cbor:"selectedProtocolVersion,omitempty"`
 	Message                   string        `cbor:"message,omitempty"`
+	// Refusal is Segue's own: on an error message naming a document, it
+	// says which rule refused the changes of the sender's message (a
+	// Refusal* constant), so the refused device can set those changes
+	// aside. Stock automerge-repo peers ignore the key; an unknown value
+	// is treated as absent.
+	Refusal string `cbor:"segueRefusal,omitempty"`
 }
+
+// Values of Message.Refusal.
+const (
+	// RefusalACL: the changes touch a field only the document's owner
+	// may change (docs.ErrACLChange), and the sender may not.
+	RefusalACL = "acl"
+	// RefusalReadOnly: the sender may only read the document, and the
+	// message carries changes.
+	RefusalReadOnly = "read-only"
+)
+
+// maxRefusalLen bounds Message.Refusal.
+const maxRefusalLen = 32
 
 // modes are the wire's encoder (the shared deterministic one) and its own
 // decoder, which differs from cborx's strict mode on purpose: messages come
@@ -216,6 +235,8 @@ func (m *Message) Validate() error {
 		return bad("session id longer than %d bytes", maxSessionLen)
 	case len(m.Message) > maxErrorLen:
 		return bad("error message longer than %d bytes", maxErrorLen)
+	case len(m.Refusal) > maxRefusalLen:
+		return bad("refusal longer than %d bytes", maxRefusalLen)
 	case m.PeerMetadata != nil && len(m.PeerMetadata.StorageID) > maxPeerIDLen:
 		return bad("storage id longer than %d bytes", maxPeerIDLen)
 	}

@@ -123,6 +123,7 @@ func TestDecodeRejects(t *testing.T) {
 		{"duplicate key", []byte{0xa2, 0x64, 't', 'y', 'p', 'e', 0x61, 'a', 0x64, 't', 'y', 'p', 'e', 0x61, 'b'}, 0, ErrMalformed},
 		{"huge sender", enc(map[string]any{"type": "join", "senderId": strings.Repeat("a", 300)}), 0, ErrMalformed},
 		{"over frame limit", enc(map[string]any{"type": "join", "senderId": strings.Repeat("a", 100)}), 50, ErrFrameTooLarge},
+		{"huge refusal", enc(map[string]any{"type": "error", "documentId": "x", "message": "m", "segueRefusal": strings.Repeat("a", 33)}), 0, ErrMalformed},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

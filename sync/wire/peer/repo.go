@@ -12,6 +12,7 @@ import (
 	"github.com/segue-fm/segue/store"
 	"github.com/segue-fm/segue/sync/docs"
 	"github.com/segue-fm/segue/sync/repo"
+	"github.com/segue-fm/segue/sync/wire"
 )
 
 // Errors of the document repository.
@@ -54,8 +55,17 @@ type Repo interface {
 	// repo.HoldLimits; past the bounds the error wraps
 	// repo.ErrHoldLimit) and checked once a later message of the same
 	// peer brings their dependencies; the next message for peer asks
-	// for those.
+	// for those. A message refused by these checks still has its heads
+	// (those the document holds), needs and Bloom filter applied, so the
+	// sync state with peer moves on and the next Generate answers it;
+	// its changes are discarded (the error wraps repo.ErrRejected).
 	Receive(ctx context.Context, peer string, id docs.DocumentID, data []byte, acc Access) error
+	// SetAside rebuilds id without the local changes peer refused under
+	// rule (a wire.Refusal* value; others set nothing aside) and every
+	// change depending on them, and starts the document's sync states
+	// afresh (repo.Repo.SetAside); it returns how many changes it set
+	// aside.
+	SetAside(ctx context.Context, peer string, id docs.DocumentID, rule string) (int, error)
 	// Create stores a document the repository does not hold yet from its
 	// first sync message; record runs in the store transaction that
 	// first stores it (nothing is stored when it fails). When the
@@ -152,6 +162,35 @@ func (a *RepoAdapter) Receive(ctx context.Context, peer string, id docs.Document
 		return fmt.Errorf("receive %s: %w", id, err)
 	}
 	return nil
+}
+
+// SetAside implements Repo. Under wire.RefusalReadOnly every change the
+// peer does not hold is refused; under wire.RefusalACL those that touch
+// a field only the owner may change (docs.ACLCheck, the relay's rule for
+// collaborators).
+func (a *RepoAdapter) SetAside(ctx context.Context, peer string, id docs.DocumentID, rule string) (int, error) {
+	var refused repo.RefusedFunc
+	switch rule {
+	case wire.RefusalReadOnly:
+		refused = func(*automerge.Doc, *automerge.Change) (bool, error) { return true, nil }
+	case wire.RefusalACL:
+		var chk docs.ACLCheck
+		defer chk.Reset()
+		refused = func(base *automerge.Doc, c *automerge.Change) (bool, error) {
+			err := chk.Check(base, []*automerge.Change{c})
+			if errors.Is(err, docs.ErrACLChange) {
+				return true, nil
+			}
+			return false, err
+		}
+	default:
+		return 0, nil
+	}
+	n, err := a.R.SetAside(ctx, repo.PeerID(peer), id, refused)
+	if err != nil {
+		return n, fmt.Errorf("set aside %s: %w", id, err)
+	}
+	return n, nil
 }
 
 // Create implements Repo.

@@ -160,6 +160,15 @@ type Session struct {
 	// an error message naming it (a refused write or creation), or
 	// doc-unavailable (it may not read it, or does not hold it).
 	OnRefused func(id docs.DocumentID, reason string)
+	// SetAsideRefused makes the session set aside the local changes the
+	// remote refuses (devices set it for their relay): when an error
+	// message names a document and the rule that refused its changes
+	// (wire.Message.Refusal), the document is rebuilt without them
+	// (Repo.SetAside) before OnRefused runs, so that it syncs again.
+	SetAsideRefused bool
+	// OnSetAside, when set, is called after OnRefused with the number of
+	// changes SetAsideRefused set aside from the document (when any).
+	OnSetAside func(id docs.DocumentID, n int)
 	// OnAccepted, when set, is called when a sync message from the
 	// remote shows that it holds every change of the local document:
 	// whatever it refused before has been settled.
@@ -363,9 +372,13 @@ func (s *Session) handle(ctx context.Context, m *wire.Message) error {
 		if err != nil {
 			return fmt.Errorf("%w: %s", ErrRemote, m.Message)
 		}
-		s.Log.Warn("peer: remote refused document", "doc", id, "remote", s.RemoteID, "message", m.Message)
+		s.Log.Warn("peer: remote refused document", "doc", id, "remote", s.RemoteID, "message", m.Message, "refusal", m.Refusal)
+		n := s.setAside(ctx, id, m.Refusal)
 		if s.OnRefused != nil {
 			s.OnRefused(id, m.Message)
+		}
+		if n > 0 && s.OnSetAside != nil {
+			s.OnSetAside(id, n)
 		}
 		return nil
 	case wire.TypeDocUnavailable:
@@ -396,6 +409,26 @@ func (s *Session) handle(ctx context.Context, m *wire.Message) error {
 		// remote-heads gossip and future types need no answer.
 		return nil
 	}
+}
+
+// setAside rebuilds document id without the local changes the remote
+// refused under rule (wire.Refusal*), when the session does that
+// (SetAsideRefused) and holds the document; it returns how many changes
+// were set aside. A failure is logged: the refusal still reaches
+// OnRefused, and the next refusal tries again.
+func (s *Session) setAside(ctx context.Context, id docs.DocumentID, rule string) int {
+	if !s.SetAsideRefused || (rule != wire.RefusalACL && rule != wire.RefusalReadOnly) {
+		return 0
+	}
+	has, err := s.Repo.Has(ctx, id)
+	if err != nil || !has {
+		return 0
+	}
+	n, err := s.Repo.SetAside(ctx, s.peer, id, rule)
+	if err != nil {
+		s.Log.Warn("peer: set aside refused changes", "doc", id, "remote", s.RemoteID, "err", err)
+	}
+	return n
 }
 
 // ReasonUnavailable is the reason OnRefused receives for a
@@ -450,8 +483,27 @@ func (s *Session) refuse(ctx context.Context, id docs.DocumentID, m *wire.Messag
 	}
 	e := wire.ErrorMessage(s.LocalID, s.RemoteID, cause.Error())
 	e.DocumentID = m.DocumentID
+	var rc *refusedChanges
+	if errors.As(cause, &rc) {
+		e.Refusal = rc.rule
+	}
 	return s.send(ctx, e)
 }
+
+// refusedChanges is the error for a sync message whose changes the
+// write check refused (repo.ErrRejected): the rest of the message (heads,
+// needs, Bloom filter) was applied, so the session answers it after the
+// refusal and the remote is never left waiting. rule is the
+// wire.Refusal* value naming the rule ("" for another check, such as
+// the bounds on held-back changes).
+type refusedChanges struct {
+	rule string
+	err  error
+}
+
+func (e *refusedChanges) Error() string { return e.err.Error() }
+
+func (e *refusedChanges) Unwrap() error { return e.err }
 
 // maxAuthzCache bounds a session's cached Authz results; the cache is
 // emptied when it would grow beyond.
@@ -529,7 +581,14 @@ func (s *Session) handleSync(ctx context.Context, m *wire.Message) error {
 	}
 	err = s.syncDoc(ctx, id, m)
 	if err != nil && ctx.Err() == nil && refusable(err) {
-		return s.refuse(ctx, id, m, err)
+		if rerr := s.refuse(ctx, id, m, err); rerr != nil {
+			return rerr
+		}
+		var rc *refusedChanges
+		if errors.As(err, &rc) {
+			return s.answer(ctx, id)
+		}
+		return nil
 	}
 	return err
 }
@@ -567,12 +626,17 @@ func (s *Session) syncDoc(ctx context.Context, id docs.DocumentID, m *wire.Messa
 	err = s.Repo.Receive(ctx, s.peer, id, m.Data, acc)
 	var acl *docs.ACLChangeError
 	s.Log.Debug("peer: applied", "doc", id, "user", s.User, "write", acc.Write, "manage", acc.Manage, "err", err)
+	rule := ""
 	switch {
 	case errors.Is(err, ErrForbidden):
-		return fmt.Errorf("%w %s: user %q may only read it", ErrForbidden, id, s.User)
+		rule, err = wire.RefusalReadOnly, fmt.Errorf("%w %s: user %q may only read it", ErrForbidden, id, s.User)
 	case errors.As(err, &acl):
-		return fmt.Errorf("%w (user %q, document %s)", acl, s.User, id)
-	case err != nil:
+		rule, err = wire.RefusalACL, fmt.Errorf("%w (user %q, document %s)", acl, s.User, id)
+	}
+	if err != nil {
+		if rule != "" || errors.Is(err, repo.ErrRejected) {
+			return &refusedChanges{rule: rule, err: err}
+		}
 		return err
 	}
 	s.applied(ctx, id, m)

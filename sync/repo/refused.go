@@ -1,0 +1,298 @@
+package repo
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/automerge/automerge-go"
+
+	"github.com/segue-fm/segue/store"
+	"github.com/segue-fm/segue/sync/docs"
+	"github.com/segue-fm/segue/sync/wire"
+)
+
+// receiveRefused applies what a message the write check refused says
+// besides its changes: the sender's heads, needs and Bloom filter. The
+// changes are discarded (nothing of them is stored), but the sync state
+// with peer moves on as for a message without changes, so the next
+// GenerateSyncMessage answers it. Without this the sender, whose
+// automerge waits for an answer to the changes it sent, and this side,
+// which waits for the sender's next message, would both stay silent: a
+// change of a third peer that the sender's Bloom filter wrongly claims
+// (a false positive) would then never reach it. The sender's heads are
+// rewritten first: a head that is a refused change of the message is
+// replaced by its dependencies (recursively, within the message), and
+// any other head the document lacks is dropped, so automerge neither
+// asks for the refused changes (the sender would send them again, to be
+// refused again) nor treats the sender as having lost its data. It
+// returns the queued write of the sync state, or nil when the message
+// does not parse (the refusal is then all the sender gets). Caller
+// holds h.mu with the document loaded.
+func (h *Handle) receiveRefused(ctx context.Context, peer PeerID, msg []byte, refusal error) *write {
+	bare, err := h.withoutChanges(msg)
+	if err != nil {
+		h.repo.opts.logger.Debug("repo: refused message not applied", "doc", h.id.String(), "peer", string(peer), "err", err, "refusal", refusal)
+		return nil
+	}
+	ss, err := h.syncState(ctx, peer)
+	if err != nil {
+		h.repo.opts.logger.Warn("repo: refused message not applied", "doc", h.id.String(), "peer", string(peer), "err", err)
+		return nil
+	}
+	delete(h.quiet, peer)
+	sm, err := ss.ReceiveMessage(bare)
+	sm.Close()
+	if err != nil {
+		h.repo.opts.logger.Warn("repo: refused message not applied", "doc", h.id.String(), "peer", string(peer), "err", err)
+		return nil
+	}
+	state := ss.Save()
+	key := syncKey(peer, h.id)
+	h.repo.gc.add(len(bare) + len(state))
+	w := &write{h: h, size: len(key) + len(state), fn: func(tx store.Txn) error { return tx.Set(key, state) }}
+	h.queue(w)
+	return w
+}
+
+// withoutChanges returns msg without its changes and with its heads
+// restricted to changes the document has (see receiveRefused). Caller
+// holds h.mu with the document loaded.
+func (h *Handle) withoutChanges(msg []byte) ([]byte, error) {
+	m, err := wire.ParseSync(msg)
+	if err != nil {
+		return nil, err
+	}
+	deps := make(map[automerge.ChangeHash][]automerge.ChangeHash, len(m.Changes))
+	for _, raw := range m.Changes {
+		cs, err := automerge.LoadChanges(raw)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range cs {
+			deps[c.Hash()] = c.Dependencies()
+		}
+		automerge.CloseChanges(cs)
+	}
+	var heads [][32]byte
+	seen := map[automerge.ChangeHash]bool{}
+	stack := make([]automerge.ChangeHash, 0, len(m.Heads))
+	for _, hd := range m.Heads {
+		stack = append(stack, hd)
+	}
+	for len(stack) > 0 {
+		hd := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if seen[hd] {
+			continue
+		}
+		seen[hd] = true
+		switch d, refused := deps[hd]; {
+		case h.doc.HasChange(hd):
+			heads = append(heads, hd)
+		case refused:
+			stack = append(stack, d...)
+		}
+	}
+	slices.SortFunc(heads, func(a, b [32]byte) int { return slices.Compare(a[:], b[:]) })
+	m.Heads, m.Changes = heads, nil
+	return m.Encode(), nil
+}
+
+// RefusedFunc decides, during SetAside, whether change c is one the
+// remote refuses; base is the document rebuilt so far (the changes the
+// remote holds and the pending ones kept before c) and must not be
+// modified. An error aborts SetAside.
+type RefusedFunc func(base *automerge.Doc, c *automerge.Change) (bool, error)
+
+// SetAside rebuilds document id without the changes peer refused, so
+// that the document can sync with peer again: peer answered a message
+// with a refusal (its write check: an ACL change, a write by a reader),
+// and every later change made on top of them would be refused too. The
+// rebuilt document is the document as of the heads shared with peer
+// (the sync state's shared heads: changes peer holds), plus every
+// pending change (one peer does not hold) in causal order that refused
+// does not pick and that does not depend on a change set aside. A
+// change set aside from another peer is not lost: its author still has
+// it and syncs it through the remote if the remote takes it. It returns
+// how many changes were set aside; with none, nothing changes. The
+// rebuilt document replaces the stored one (one snapshot, written
+// atomically together with the deletion of every persisted sync state
+// of the document, which were bound to the changes set aside), the
+// in-memory sync states are dropped (the next message to each peer
+// starts a fresh exchange) and subscribers are notified once it is
+// durable.
+func (r *Repo) SetAside(ctx context.Context, peer PeerID, id docs.DocumentID, refused RefusedFunc) (int, error) {
+	if err := peer.check(); err != nil {
+		return 0, err
+	}
+	h, err := r.Get(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	h.mu.Lock()
+	w, n, err := h.setAside(ctx, peer, refused)
+	h.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	if err := w.wait(ctx); err != nil {
+		return n, fmt.Errorf("repo: set aside refused changes of %s: %w", id, err)
+	}
+	return n, nil
+}
+
+// setAside is SetAside under h.mu: it returns the queued snapshot write
+// (nil when nothing was set aside) and the number of changes set aside.
+func (h *Handle) setAside(ctx context.Context, peer PeerID, refused RefusedFunc) (*write, int, error) {
+	if err := h.loaded(ctx); err != nil {
+		return nil, 0, err
+	}
+	ss, err := h.syncState(ctx, peer)
+	if err != nil {
+		return nil, 0, err
+	}
+	shared, err := sharedHeads(ss.Save())
+	if err != nil {
+		return nil, 0, fmt.Errorf("repo: set aside in %s: %w", h.id, err)
+	}
+	base := slices.DeleteFunc(shared, func(c automerge.ChangeHash) bool { return !h.doc.HasChange(c) })
+	pending, err := h.doc.Changes(base...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("repo: set aside in %s: read pending changes: %w", h.id, err)
+	}
+	defer automerge.CloseChanges(pending)
+	if len(pending) == 0 {
+		return nil, 0, nil
+	}
+	var doc *automerge.Doc
+	if len(base) == 0 {
+		doc = automerge.New()
+	} else if doc, err = h.doc.Fork(base...); err != nil {
+		return nil, 0, fmt.Errorf("repo: set aside in %s: fork: %w", h.id, err)
+	}
+	keep := false
+	defer func() {
+		if !keep {
+			doc.Close()
+		}
+	}()
+	aside := map[automerge.ChangeHash]bool{}
+	for _, c := range causalOrder(pending) {
+		drop := slices.ContainsFunc(c.Dependencies(), func(d automerge.ChangeHash) bool { return aside[d] })
+		if !drop {
+			if drop, err = refused(doc, c); err != nil {
+				return nil, 0, fmt.Errorf("repo: set aside in %s: %w", h.id, err)
+			}
+		}
+		if drop {
+			aside[c.Hash()] = true
+			continue
+		}
+		if err := doc.Apply(c); err != nil {
+			return nil, 0, fmt.Errorf("repo: set aside in %s: apply: %w", h.id, err)
+		}
+	}
+	if len(aside) == 0 {
+		return nil, 0, nil
+	}
+	actor, err := h.repo.newActor()
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := doc.SetActorID(actor); err != nil {
+		return nil, 0, fmt.Errorf("repo: set aside in %s: set actor: %w", h.id, err)
+	}
+	keep = true
+	h.repo.opts.logger.Warn("repo: set aside changes the peer refused", "doc", h.id.String(), "peer", string(peer), "changes", len(aside))
+	h.closeSyncs()
+	for p := range h.held {
+		h.dropHeld(p)
+	}
+	h.doc.Close()
+	h.doc, h.view = doc, nil
+	h.acl.Reset()
+	heads := doc.Heads()
+	h.setContent(slices.Clone(heads))
+	id := h.id
+	dropStates := func(tx store.Txn) error {
+		suffix := append([]byte{store.Sep}, id.String()...)
+		var keys [][]byte
+		if err := tx.Iterate(store.Prefix("sync"), false, func(k, _ []byte) error {
+			if bytes.HasSuffix(k, suffix) {
+				keys = append(keys, bytes.Clone(k))
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, k := range keys {
+			if err := tx.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	w := h.queueCompaction(dropStates, 0, &Event{Doc: id, Heads: heads}, false)
+	h.statesDropped = w
+	return w, len(aside), nil
+}
+
+// causalOrder returns cs ordered so that every change follows those of
+// cs it depends on (automerge returns them so already; the order is
+// made sure of, in time linear in the changes and their dependencies).
+func causalOrder(cs []*automerge.Change) []*automerge.Change {
+	byHash := make(map[automerge.ChangeHash]*automerge.Change, len(cs))
+	for _, c := range cs {
+		byHash[c.Hash()] = c
+	}
+	out := make([]*automerge.Change, 0, len(cs))
+	done := make(map[automerge.ChangeHash]bool, len(cs))
+	var visit func(c *automerge.Change)
+	visit = func(c *automerge.Change) {
+		hash := c.Hash()
+		if done[hash] {
+			return
+		}
+		done[hash] = true
+		for _, d := range c.Dependencies() {
+			if dc, ok := byHash[d]; ok {
+				visit(dc)
+			}
+		}
+		out = append(out, c)
+	}
+	for _, c := range cs {
+		visit(c)
+	}
+	return out
+}
+
+// syncStateType is the first byte of automerge's encoded sync state,
+// which continues with the shared heads (a LEB128 count, then 32-byte
+// hashes).
+const syncStateType = 0x43
+
+// sharedHeads decodes the shared heads of an encoded automerge sync
+// state.
+func sharedHeads(state []byte) ([]automerge.ChangeHash, error) {
+	if len(state) == 0 || state[0] != syncStateType {
+		return nil, errBadSyncState
+	}
+	n, k := binary.Uvarint(state[1:])
+	if k <= 0 || n > uint64(len(state)-1-k)/32 {
+		return nil, errBadSyncState
+	}
+	rest := state[1+k:]
+	heads := make([]automerge.ChangeHash, n)
+	for i := range heads {
+		copy(heads[i][:], rest[32*i:])
+	}
+	return heads, nil
+}
+
+// errBadSyncState is returned for a sync state that does not decode.
+var errBadSyncState = errors.New("repo: malformed sync state")
