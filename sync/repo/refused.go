@@ -66,17 +66,24 @@ func (h *Handle) withoutChanges(msg []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	deps := make(map[automerge.ChangeHash][]automerge.ChangeHash, len(m.Changes))
-	for _, raw := range m.Changes {
-		cs, err := automerge.LoadChanges(raw)
-		if err != nil {
-			return nil, err
-		}
-		for _, c := range cs {
-			deps[c.Hash()] = c.Dependencies()
-		}
-		automerge.CloseChanges(cs)
+	// The changes are decoded as checkWrite decodes them: through a
+	// scratch document (automerge.LoadChanges refuses a change whose
+	// dependencies it was not given).
+	scratch := automerge.New()
+	defer scratch.Close()
+	sss := automerge.NewSyncState(scratch)
+	defer sss.Close()
+	sm, err := sss.ReceiveMessage(msg)
+	if err != nil {
+		return nil, err
 	}
+	defer sm.Close()
+	cs := sm.Changes()
+	deps := make(map[automerge.ChangeHash][]automerge.ChangeHash, len(cs))
+	for _, c := range cs {
+		deps[c.Hash()] = c.Dependencies()
+	}
+	automerge.CloseChanges(cs)
 	var heads [][32]byte
 	seen := map[automerge.ChangeHash]bool{}
 	stack := make([]automerge.ChangeHash, 0, len(m.Heads))
@@ -182,18 +189,13 @@ func (h *Handle) setAside(ctx context.Context, peer PeerID, refused RefusedFunc)
 	}()
 	aside := map[automerge.ChangeHash]bool{}
 	for _, c := range causalOrder(pending) {
-		drop := slices.ContainsFunc(c.Dependencies(), func(d automerge.ChangeHash) bool { return aside[d] })
-		if !drop {
-			if drop, err = refused(doc, c); err != nil {
-				return nil, 0, fmt.Errorf("repo: set aside in %s: %w", h.id, err)
-			}
-		}
-		if drop {
-			aside[c.Hash()] = true
+		hash := c.Hash()
+		if slices.ContainsFunc(c.Dependencies(), func(d automerge.ChangeHash) bool { return aside[d] }) {
+			aside[hash] = true
 			continue
 		}
-		if err := doc.Apply(c); err != nil {
-			return nil, 0, fmt.Errorf("repo: set aside in %s: apply: %w", h.id, err)
+		if err := h.rebuildStep(doc, hash, refused, aside); err != nil {
+			return nil, 0, fmt.Errorf("repo: set aside in %s: %w", h.id, err)
 		}
 	}
 	if len(aside) == 0 {
@@ -239,6 +241,30 @@ func (h *Handle) setAside(ctx context.Context, peer PeerID, refused RefusedFunc)
 	w := h.queueCompaction(dropStates, 0, &Event{Doc: id, Heads: heads}, false)
 	h.statesDropped = w
 	return w, len(aside), nil
+}
+
+// rebuildStep offers the change hash of h.doc to refused and applies it
+// to doc unless refused picks it (then it joins aside). The change is
+// read alone (Doc.Change): a change taken from a Doc.Changes result
+// carries the whole result into Doc.Apply. Caller holds h.mu.
+func (h *Handle) rebuildStep(doc *automerge.Doc, hash automerge.ChangeHash, refused RefusedFunc, aside map[automerge.ChangeHash]bool) error {
+	c, err := h.doc.Change(hash)
+	if err != nil {
+		return fmt.Errorf("read change %s: %w", hash, err)
+	}
+	defer automerge.CloseChanges([]*automerge.Change{c})
+	drop, err := refused(doc, c)
+	if err != nil {
+		return err
+	}
+	if drop {
+		aside[hash] = true
+		return nil
+	}
+	if err := doc.Apply(c); err != nil {
+		return fmt.Errorf("apply change %s: %w", hash, err)
+	}
+	return nil
 }
 
 // causalOrder returns cs ordered so that every change follows those of
