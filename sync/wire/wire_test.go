@@ -424,3 +424,26 @@ func TestPeerFeatures(t *testing.T) {
 		t.Fatal("a feature past MaxFeatures counted")
 	}
 }
+
+// TestRefusalRoundTrip: an error message's segueRefusal survives
+// encoding; a message without one encodes no such key.
+func TestRefusalRoundTrip(t *testing.T) {
+	for _, rule := range []string{RefusalACL, RefusalReadOnly, ""} {
+		m := ErrorMessage("relay", "dev", "refused")
+		m.DocumentID, m.Refusal = "x", rule
+		b, err := Encode(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := bytes.Contains(b, []byte("segueRefusal")); got != (rule != "") {
+			t.Fatalf("rule %q: segueRefusal key encoded: %v", rule, got)
+		}
+		back, err := Decode(b, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if back.Refusal != rule {
+			t.Fatalf("decoded refusal %q, want %q", back.Refusal, rule)
+		}
+	}
+}
