@@ -120,7 +120,8 @@ type RefusedFunc func(base *automerge.Doc, c *automerge.Change) (bool, error)
 // with a refusal (its write check: an ACL change, a write by a reader),
 // and every later change made on top of them would be refused too. The
 // rebuilt document is the document as of the heads shared with peer
-// (the sync state's shared heads: changes peer holds), plus every
+// (the sync state's shared heads: changes peer holds; with none known,
+// nothing is set aside), plus every
 // pending change (one peer does not hold) in causal order that refused
 // does not pick and that does not depend on a change set aside. A
 // change set aside from another peer is not lost: its author still has
@@ -167,6 +168,13 @@ func (h *Handle) setAside(ctx context.Context, peer PeerID, refused RefusedFunc)
 		return nil, 0, fmt.Errorf("repo: set aside in %s: %w", h.id, err)
 	}
 	base := slices.DeleteFunc(shared, func(c automerge.ChangeHash) bool { return !h.doc.HasChange(c) })
+	if len(base) == 0 {
+		// Nothing known to be held by peer (a sync state started afresh,
+		// e.g. by an earlier SetAside, before peer's answer): every change
+		// would count as pending, the creation included. Nothing is set
+		// aside; a later refusal, once peer told its heads, does it.
+		return nil, 0, nil
+	}
 	pending, err := h.doc.Changes(base...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("repo: set aside in %s: read pending changes: %w", h.id, err)
@@ -175,10 +183,8 @@ func (h *Handle) setAside(ctx context.Context, peer PeerID, refused RefusedFunc)
 	if len(pending) == 0 {
 		return nil, 0, nil
 	}
-	var doc *automerge.Doc
-	if len(base) == 0 {
-		doc = automerge.New()
-	} else if doc, err = h.doc.Fork(base...); err != nil {
+	doc, err := h.doc.Fork(base...)
+	if err != nil {
 		return nil, 0, fmt.Errorf("repo: set aside in %s: fork: %w", h.id, err)
 	}
 	keep := false

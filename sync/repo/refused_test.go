@@ -280,6 +280,14 @@ func TestSetAside(t *testing.T) {
 	if state, err := r.SyncState(ctx, "relay", id); err != nil || state != nil {
 		t.Fatalf("sync state with the relay after SetAside: %x, %v; want none", state, err)
 	}
+	// A second refusal before the relay told its heads again (a message
+	// sent before the rebuild) knows of nothing the relay holds: it sets
+	// nothing aside, not even under a rule refusing everything.
+	all := func(*automerge.Doc, *automerge.Change) (bool, error) { return true, nil }
+	if n, err := r.SetAside(ctx, "relay", id, all); err != nil || n != 0 {
+		t.Fatalf("SetAside without shared heads = %d, %v; want 0", n, err)
+	}
+	check(h)
 	r.Close()
 	check(mustGet(t, openRepo(t, st, 62), id))
 }
