@@ -265,7 +265,8 @@ func oggdecSamples(t *testing.T, oggdec string, r *testbed.Relay, track model.Tr
 
 // TestSyncNowReportsRefusal: bob, collaborator on ada's playlist, makes
 // it public on his device. `segue sync now` prints the relay's refusal
-// naming the playlist and exits 1; ada's playlist stays private.
+// naming the playlist and the change set aside, and exits 1; bob's copy
+// and ada's playlist stay private.
 func TestSyncNowReportsRefusal(t *testing.T) {
 	r := testbed.NewRelay(t, testbed.DefaultOptions().WithDemoAlbum(false))
 	tmp := t.TempDir()
@@ -295,6 +296,14 @@ func TestSyncNowReportsRefusal(t *testing.T) {
 	}
 	if !strings.Contains(res.stderr, "the relay refused documents") {
 		t.Fatalf("sync now error: %q", res.stderr)
+	}
+	// Bob's device set the refused change aside: his copy is private
+	// again, and sync now says so.
+	if !strings.Contains(res.stdout, "1 local change(s) set aside") {
+		t.Fatalf("sync now output lacks the set-aside change:\n%s", res.stdout)
+	}
+	if show := run(0, append([]string{"playlist", "show", id}, bobFlags...)...); !strings.Contains(show.stdout, "public=false") {
+		t.Fatalf("bob's playlist after his refused change was set aside:\n%s", show.stdout)
 	}
 	// A new device of ada's gets the playlist from the relay: private.
 	ada2 := []string{"--data", filepath.Join(tmp, "ada2"), "--user", "ada"}

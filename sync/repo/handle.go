@@ -59,9 +59,9 @@ type Handle struct {
 	// quiet marks the peers whose sync state generated nothing at the
 	// current revision (rev.go); emptied with the sync states.
 	quiet map[PeerID]quietMark
-	// statesDropped is the write deleting the document's persisted sync
-	// states (SetAside): until it commits, a sync state is started
-	// afresh instead of read from the store.
+	// statesDropped is the write deleting persisted sync states of the
+	// document that name changes SetAside removed: until it commits, a
+	// sync state is started afresh instead of read from the store.
 	statesDropped *write
 }
 

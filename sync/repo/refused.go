@@ -128,11 +128,11 @@ type RefusedFunc func(base *automerge.Doc, c *automerge.Change) (bool, error)
 // it and syncs it through the remote if the remote takes it. It returns
 // how many changes were set aside; with none, nothing changes. The
 // rebuilt document replaces the stored one (one snapshot, written
-// atomically together with the deletion of every persisted sync state
-// of the document, which were bound to the changes set aside), the
-// in-memory sync states are dropped (the next message to each peer
-// starts a fresh exchange) and subscribers are notified once it is
-// durable.
+// atomically together with the deletion of the persisted sync states of
+// the document whose shared heads name a change set aside; peer's,
+// whose shared heads are the base, stays), the in-memory sync states
+// are dropped (the next message to each peer starts from the persisted
+// state, or afresh) and subscribers are notified once it is durable.
 func (r *Repo) SetAside(ctx context.Context, peer PeerID, id docs.DocumentID, refused RefusedFunc) (int, error) {
 	if err := peer.check(); err != nil {
 		return 0, err
@@ -226,11 +226,20 @@ func (h *Handle) setAside(ctx context.Context, peer PeerID, refused RefusedFunc)
 	heads := doc.Heads()
 	h.setContent(slices.Clone(heads))
 	id := h.id
+	// A persisted sync state whose shared heads name a change set aside
+	// is deleted (automerge would build Bloom filters from a change the
+	// document no longer has); the others, the refusing peer's among
+	// them (its shared heads are the base), stay valid and are kept, so
+	// the document is still known to be in sync with the peer.
 	dropStates := func(tx store.Txn) error {
 		suffix := append([]byte{store.Sep}, id.String()...)
 		var keys [][]byte
-		if err := tx.Iterate(store.Prefix("sync"), false, func(k, _ []byte) error {
-			if bytes.HasSuffix(k, suffix) {
+		if err := tx.Iterate(store.Prefix("sync"), false, func(k, v []byte) error {
+			if !bytes.HasSuffix(k, suffix) {
+				return nil
+			}
+			shared, err := sharedHeads(v)
+			if err != nil || slices.ContainsFunc(shared, func(c automerge.ChangeHash) bool { return aside[c] }) {
 				keys = append(keys, bytes.Clone(k))
 			}
 			return nil
