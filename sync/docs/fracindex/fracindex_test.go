@@ -184,3 +184,42 @@ func FuzzBetween(f *testing.F) {
 		}
 	})
 }
+
+// TestNConcurrentRunsDiffer: two calls of N at the same spot with
+// different jitter (two replicas inserting concurrently) share no key,
+// whether they append, prepend or bisect; each call's keys are valid,
+// ordered, within the bounds and end in one shared suffix.
+func TestNConcurrentRunsDiffer(t *testing.T) {
+	for _, tc := range []struct{ name, a, b string }{
+		{"append", "a5", ""},
+		{"prepend", "", "a5"},
+		{"between", "a0", "a1"},
+		{"empty", "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			seen := map[string]bool{}
+			for seed := range byte(2) {
+				keys, err := N(tc.a, tc.b, 500, rand.NewChaCha8([32]byte{seed + 1}))
+				if err != nil {
+					t.Fatal(err)
+				}
+				suffix := keys[0][len(keys[0])-JitterDigits:]
+				for i, k := range keys {
+					if err := Validate(k); err != nil {
+						t.Fatal(err)
+					}
+					if (tc.a != "" && k <= tc.a) || (tc.b != "" && k >= tc.b) || (i > 0 && k <= keys[i-1]) {
+						t.Fatalf("key %d %q out of order or bounds", i, k)
+					}
+					if k[len(k)-JitterDigits:] != suffix {
+						t.Fatalf("key %q lacks the call's suffix %q", k, suffix)
+					}
+					if seen[k] {
+						t.Fatalf("key %q produced by both calls", k)
+					}
+					seen[k] = true
+				}
+			}
+		})
+	}
+}
