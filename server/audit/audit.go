@@ -165,10 +165,7 @@ func (c *Chain) Update(ctx context.Context, fn func(tx store.Txn, add func(Recor
 			}
 			r.Index, r.Prev, r.Time = count, head, now
 			start := len(block)
-			var err error
-			if block, err = appendRecord(block, &r); err != nil {
-				return err
-			}
+			block = appendRecord(block, &r)
 			count, head = count+1, sha256.Sum256(block[start:])
 			if inBlock++; inBlock == MaxBlockRecords {
 				if err := flush(); err != nil {
@@ -349,14 +346,66 @@ func Verify(ctx context.Context, st store.Store, pub ed25519.PublicKey) (Report,
 	return rep, nil
 }
 
-// appendRecord appends r's encoding to block.
-func appendRecord(block []byte, r *Record) ([]byte, error) {
-	b, err := enc.Marshal(r)
-	if err != nil {
-		return block, err
+// appendRecord appends r's encoding to block: the bytes enc.Marshal
+// gives (core deterministic CBOR: a map with its integer keys ascending,
+// the omitempty fields left out when empty, shortest integer and length
+// forms), written without reflection (TestAppendRecordMatchesMarshal).
+func appendRecord(block []byte, r *Record) []byte {
+	n := 9
+	for _, set := range []bool{r.User != "", r.Reason != "", r.Offset != 0} {
+		if set {
+			n++
+		}
 	}
-	return append(block, b...), nil
+	block = append(block, 0xa0|byte(n))
+	block = cborUint(append(block, 1), 0, r.Index)
+	block = append(append(block, 2, 0x58, 32), r.Prev[:]...)
+	block = cborText(append(block, 3), r.Kind)
+	block = cborInt(append(block, 4), r.Time)
+	block = cborText(append(block, 5), r.Device)
+	if r.User != "" {
+		block = cborText(append(block, 6), r.User)
+	}
+	block = cborUint(append(block, 7), 0, r.Seq)
+	block = cborText(append(block, 8), r.Track)
+	block = cborInt(append(block, 9), r.Started)
+	block = cborInt(append(block, 10), r.Played)
+	if r.Reason != "" {
+		block = cborText(append(block, 11), r.Reason)
+	}
+	if r.Offset != 0 {
+		block = cborUint(append(block, 12), 0, r.Offset)
+	}
+	return block
 }
+
+// cborUint appends the head of major type major with argument v in its
+// shortest form.
+func cborUint(b []byte, major byte, v uint64) []byte {
+	m := major << 5
+	switch {
+	case v < 24:
+		return append(b, m|byte(v))
+	case v <= 0xff:
+		return append(b, m|24, byte(v))
+	case v <= 0xffff:
+		return binary.BigEndian.AppendUint16(append(b, m|25), uint16(v))
+	case v <= 0xffffffff:
+		return binary.BigEndian.AppendUint32(append(b, m|26), uint32(v))
+	}
+	return binary.BigEndian.AppendUint64(append(b, m|27), v)
+}
+
+// cborInt appends v as a CBOR integer (major type 0, or 1 for negatives).
+func cborInt(b []byte, v int64) []byte {
+	if v < 0 {
+		return cborUint(b, 1, uint64(-1-v))
+	}
+	return cborUint(b, 0, uint64(v))
+}
+
+// cborText appends s as a CBOR text string.
+func cborText(b []byte, s string) []byte { return append(cborUint(b, 3, uint64(len(s))), s...) }
 
 // decodeBlock decodes a stored block (a CBOR sequence of at least one
 // record) into its records and each one's encoding (subslices of v, the
