@@ -262,10 +262,7 @@ func (l *StoreLog) commit(ctx context.Context, group []*appendReq) error {
 			}
 			for len(acc) > 0 {
 				n := min(uint64(len(acc)), BlockEvents-head%BlockEvents)
-				rec, err := enc.Marshal(chunkRec{Batch: id, Device: b.Device, User: b.User, Received: b.Received, Events: acc[:n]})
-				if err != nil {
-					return err
-				}
+				rec := appendChunk(nil, &chunkRec{Batch: id, Device: b.Device, User: b.User, Received: b.Received, Events: acc[:n]})
 				if err := tx.Set(chunkKey(head), rec); err != nil {
 					return err
 				}
