@@ -94,6 +94,10 @@ func (s *Service) plays(c echo.Context) error {
 	}
 	if len(valid) > 0 {
 		out, err := s.log.Append(ctx, events.Batch{Device: dev.ID, User: dev.User, Received: now.UnixMilli(), Message: msg, Sig: req.Sig, Events: valid})
+		if errors.Is(err, events.ErrNotStored) {
+			// 503: nothing acknowledged, the device retries the batch.
+			return fmt.Errorf("%w: append plays: %w", relay.ErrBusy, err)
+		}
 		if err != nil {
 			return fmt.Errorf("append plays: %w", err)
 		}
