@@ -166,9 +166,11 @@ func (s *Service) decodeCBOR(c echo.Context) (api.PlaysRequest, error) {
 		}
 		return api.PlaysRequest{}, fmt.Errorf("%w: read body: %v", relay.ErrBadRequest, err)
 	}
-	var w api.PlaysRequestWire
-	if err := wireDec.Unmarshal(b, &w); err != nil {
-		return api.PlaysRequest{}, fmt.Errorf("%w: decode cbor: %v", relay.ErrBadRequest, err)
+	w, ok := decodeWireFast(b)
+	if !ok {
+		if err := wireDec.Unmarshal(b, &w); err != nil {
+			return api.PlaysRequest{}, fmt.Errorf("%w: decode cbor: %v", relay.ErrBadRequest, err)
+		}
 	}
 	req := api.PlaysRequest{Sig: w.Sig, Events: make([]api.PlayRecord, len(w.Events))}
 	for i, e := range w.Events {
