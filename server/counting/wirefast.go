@@ -17,7 +17,7 @@ import (
 // uploads and the errors are wireDec's; whatever it accepts, wireDec
 // decodes to the same value (FuzzWireFastMatches).
 func decodeWireFast(b []byte) (api.PlaysRequestWire, bool) {
-	d := wireReader{b: b}
+	d := wireReader{b: b, seen: map[string]string{}}
 	var w api.PlaysRequestWire
 	if n, ok := d.head(4); !ok || n != 2 {
 		return w, false
@@ -65,7 +65,16 @@ func decodeWireFast(b []byte) (api.PlaysRequestWire, bool) {
 const maxWireEvents = 1 << 16
 
 // wireReader reads CBOR data items from the front of b.
-type wireReader struct{ b []byte }
+type wireReader struct {
+	b []byte
+	// seen interns short texts: an upload repeats its tracks, tiers,
+	// end reasons and sources, so most events allocate no string.
+	seen map[string]string
+}
+
+// maxInterned bounds the texts wireReader interns (longer ones, and any
+// beyond 4,096 distinct, are allocated each time).
+const maxInterned = 64
 
 // head reads the head of a data item of major type major and returns its
 // argument; false for another type, an indefinite length or a truncation.
@@ -112,7 +121,17 @@ func (r *wireReader) text() (string, bool) {
 	if !ok || !utf8.Valid(s) {
 		return "", false
 	}
-	return string(s), true
+	if len(s) > maxInterned {
+		return string(s), true
+	}
+	if v, ok := r.seen[string(s)]; ok {
+		return v, true
+	}
+	v := string(s)
+	if len(r.seen) < 4096 {
+		r.seen[v] = v
+	}
+	return v, true
 }
 
 // int reads an integer (major type 0 or 1) that fits an int64.

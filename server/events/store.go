@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 
@@ -219,23 +220,17 @@ func (l *StoreLog) commit(ctx context.Context, group []*appendReq) error {
 			b := r.b
 			r.out = make([]Outcome, len(b.Events))
 			acc := make([]api.PlayWire, 0, len(b.Events))
+			var blk *dedupBlock
+			lastBlock := uint64(math.MaxUint64) // seq/BlockEvents of blk
 			for i, e := range b.Events {
-				bk := string(blockKey(b.Device, e.Seq))
-				blk := blocks[bk]
+				if e.Seq/BlockEvents != lastBlock {
+					blk, lastBlock = nil, e.Seq/BlockEvents
+				}
 				if blk == nil {
-					raw, err := tx.Get([]byte(bk))
-					switch {
-					case errors.Is(err, store.ErrNotFound):
-						blk = &dedupBlock{}
-					case err != nil:
+					blk, err = l.loadBlock(tx, blocks, &order, b.Device, e.Seq)
+					if err != nil {
 						return err
-					default:
-						if blk, err = decodeBlock(raw); err != nil {
-							return fmt.Errorf("device %s seq %d: %w", b.Device, e.Seq, err)
-						}
 					}
-					blocks[bk] = blk
-					order = append(order, bk)
 				}
 				h := hash8(r.hashes[i])
 				if old, ok := blk.lookup(e.Seq); ok {
@@ -293,6 +288,30 @@ func (l *StoreLog) commit(ctx context.Context, group []*appendReq) error {
 		l.tail.add(fresh)
 	}
 	return err
+}
+
+// loadBlock returns the de-duplication block of dev's seq from blocks,
+// reading it from tx (an empty one when absent) the first time and then
+// noting its key in blocks and order.
+func (l *StoreLog) loadBlock(tx store.Txn, blocks map[string]*dedupBlock, order *[]string, dev model.DeviceID, seq uint64) (*dedupBlock, error) {
+	bk := string(blockKey(dev, seq))
+	if blk := blocks[bk]; blk != nil {
+		return blk, nil
+	}
+	blk := &dedupBlock{}
+	raw, err := tx.Get([]byte(bk))
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return nil, err
+	default:
+		if blk, err = decodeBlock(raw); err != nil {
+			return nil, fmt.Errorf("device %s seq %d: %w", dev, seq, err)
+		}
+	}
+	blocks[bk] = blk
+	*order = append(*order, bk)
+	return blk, nil
 }
 
 func readHead(get func([]byte) ([]byte, error)) (uint64, error) {
