@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/segue-fm/segue/core/api"
@@ -143,5 +144,29 @@ func TestWireFastMutations(t *testing.T) {
 	}
 	if taken < 1000 {
 		t.Fatalf("the fast decoder took only %d mutations", taken)
+	}
+}
+
+// TestAnswerWireMatchesMarshal: the hand-written answer encoding is byte
+// for byte cborx.Marshal's, at every integer width and for 0 to 300
+// results.
+func TestAnswerWireMatchesMarshal(t *testing.T) {
+	seqs := []uint64{0, 23, 24, 255, 256, 65535, 65536, 1<<32 - 1, 1 << 32, 1<<64 - 1}
+	statuses := []string{api.PlayAccepted, api.PlayDuplicate, api.PlayUnknownTrack, "", strings.Repeat("s", 300)}
+	rng := rand.New(rand.NewPCG(7, 8))
+	for _, n := range []int{0, 1, 23, 24, 300} {
+		res := make([]api.PlayResult, n)
+		w := api.PlaysAnswerWire{Results: make([]api.PlayResultWire, n)}
+		for i := range res {
+			res[i] = api.PlayResult{Seq: seqs[rng.IntN(len(seqs))], Status: statuses[rng.IntN(len(statuses))]}
+			w.Results[i] = api.PlayResultWire{Seq: res[i].Seq, Status: res[i].Status}
+		}
+		want, err := cborx.Marshal(w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := appendAnswerWire(nil, res); !bytes.Equal(got, want) {
+			t.Fatalf("%d results:\n got %x\nwant %x", n, got, want)
+		}
 	}
 }
