@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/segue-fm/segue/internal/cborx"
 	"github.com/segue-fm/segue/server/audit"
 	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/store"
@@ -43,7 +46,26 @@ func TestAuditVerifyCLI(t *testing.T) {
 	if dd, err = catalog.OpenDataDir(ctx, dir); err != nil {
 		t.Fatal(err)
 	}
-	if err := dd.Store.Delete(ctx, binary.BigEndian.AppendUint64([]byte("aud/r/"), 6)); err != nil {
+	// The ten records share one block (appended in one transaction):
+	// cut record 6 out of it.
+	blockKey := binary.BigEndian.AppendUint64([]byte("aud/r/"), 0)
+	block, err := dd.Store.Get(ctx, blockKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raws [][]byte
+	for rest := block; len(rest) > 0; {
+		var r audit.Record
+		tail, err := cborx.Limits{MaxNestedLevels: 4, MaxArrayElements: 64, MaxMapPairs: 32}.DecMode().UnmarshalFirst(rest, &r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raws, rest = append(raws, rest[:len(rest)-len(tail)]), tail
+	}
+	if len(raws) != 10 {
+		t.Fatalf("block of %d records, want 10", len(raws))
+	}
+	if err := dd.Store.Set(ctx, blockKey, bytes.Join(slices.Delete(raws, 6, 7), nil)); err != nil {
 		t.Fatal(err)
 	}
 	dd.Close()

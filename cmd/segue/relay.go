@@ -175,7 +175,7 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	srv.MountIngest(relay.DefaultIngestOptions().WithPublished(ss.Published))
-	var evlog events.Log = events.NewStoreLog(dd.Store)
+	var evlog events.Log = events.NewStoreLog(dd.Store).WithTailCache(events.DefaultTailCache)
 	if *natsURL != "" {
 		nc, err := nats.Connect(*natsURL, nats.Name("segue-relay"))
 		if err != nil {

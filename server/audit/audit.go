@@ -6,6 +6,14 @@
 // every checkpoint, naming the first bad record after an edit, a
 // deletion, a reorder or a truncation. Keys are in docs/ARCHITECTURE.md §5.
 //
+// Records are stored in blocks: the key aud/r/<u64 index> holds the
+// record with that index and the records after it appended in the same
+// transaction (at most MaxBlockRecords), as a CBOR sequence (RFC 8742)
+// of their encodings. A record's hash is over its own encoding, so the
+// chain is the same however records are grouped into blocks, and a
+// block of one record is the layout earlier versions wrote for every
+// record.
+//
 // A truncation after the last checkpoint that also removes the head
 // record cannot be seen from the data directory alone: publish or copy
 // checkpoints elsewhere to anchor the tail.
@@ -19,6 +27,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -79,6 +88,10 @@ var (
 func recKey(i uint64) []byte { return binary.BigEndian.AppendUint64(bytes.Clone(recPfx), i) }
 func cpKey(n uint64) []byte  { return binary.BigEndian.AppendUint64(bytes.Clone(cpPfx), n) }
 
+// MaxBlockRecords bounds the records of one block (one store key): a
+// transaction appending more writes several blocks.
+const MaxBlockRecords = 1024
+
 // Chain appends records to the audit log in a store. Appends are
 // serialised; the chain's head is read and written in the caller's
 // transaction, so records commit atomically with what they describe.
@@ -126,6 +139,18 @@ func (c *Chain) Update(ctx context.Context, fn func(tx store.Txn, add func(Recor
 			return err
 		}
 		closed := false
+		// The records added in this transaction are written as blocks
+		// of up to MaxBlockRecords, each under its first record's index.
+		var block []byte
+		blockStart, inBlock := count, 0
+		flush := func() error {
+			if inBlock == 0 {
+				return nil
+			}
+			err := tx.Set(recKey(blockStart), block)
+			block, blockStart, inBlock = nil, count, 0
+			return err
+		}
 		add := func(r Record) error {
 			if !closed && string(prevMonth) != month {
 				// The first record of a new month closes the previous
@@ -139,14 +164,14 @@ func (c *Chain) Update(ctx context.Context, fn func(tx store.Txn, add func(Recor
 				}
 			}
 			r.Index, r.Prev, r.Time = count, head, now
-			b, err := enc.Marshal(r)
-			if err != nil {
-				return err
+			start := len(block)
+			block = appendRecord(block, &r)
+			count, head = count+1, sha256.Sum256(block[start:])
+			if inBlock++; inBlock == MaxBlockRecords {
+				if err := flush(); err != nil {
+					return err
+				}
 			}
-			if err := tx.Set(recKey(count), b); err != nil {
-				return err
-			}
-			count, head = count+1, sha256.Sum256(b)
 			if count%c.every != 0 {
 				return nil
 			}
@@ -161,6 +186,9 @@ func (c *Chain) Update(ctx context.Context, fn func(tx store.Txn, add func(Recor
 			return tx.Set(cpKey(count), env)
 		}
 		if err := fn(tx, add); err != nil {
+			return err
+		}
+		if err := flush(); err != nil {
 			return err
 		}
 		return tx.Set(headKey, binary.BigEndian.AppendUint64(head[:], count))
@@ -221,7 +249,22 @@ func Verify(ctx context.Context, st store.Store, pub ed25519.PublicKey) (Report,
 	heads := map[uint64][32]byte{} // count → hash of record count-1
 	var prev [32]byte
 	var n uint64
+	// gap is set when record n is not where it should be and a record
+	// with a higher index is: the rest of the log is searched for record
+	// n to tell a reorder from a deletion.
+	var gap struct {
+		set, found bool
+		held       uint64
+	}
 	err := st.Iterate(ctx, recPfx, false, func(k, v []byte) error {
+		if gap.set {
+			rs, _, _ := decodeBlock(v)
+			if slices.ContainsFunc(rs, func(x Record) bool { return x.Index == n }) {
+				gap.found = true
+				return store.ErrStop
+			}
+			return nil
+		}
 		if len(k) != len(recPfx)+8 {
 			return fmt.Errorf("%w: stray key %q", ErrTampered, k)
 		}
@@ -229,23 +272,34 @@ func Verify(ctx context.Context, st store.Store, pub ed25519.PublicKey) (Report,
 		if at != n {
 			return fmt.Errorf("%w: record %d missing (next present is %d): deleted", ErrTampered, n, at)
 		}
-		var r Record
-		if err := dec.Unmarshal(v, &r); err != nil {
-			return fmt.Errorf("%w: record %d does not decode: %v", ErrTampered, n, err)
+		rs, raws, derr := decodeBlock(v)
+		for i, r := range rs {
+			if r.Index != n {
+				if r.Index > n && !slices.ContainsFunc(rs[i+1:], func(x Record) bool { return x.Index == n }) {
+					gap.set, gap.held = true, r.Index
+					return nil
+				}
+				return fmt.Errorf("%w: record %d holds index %d: reordered", ErrTampered, n, r.Index)
+			}
+			if r.Prev != prev {
+				return fmt.Errorf("%w: record %d does not chain to record %d: record %d edited", ErrTampered, n, n-1, n-1)
+			}
+			prev = sha256.Sum256(raws[i])
+			n++
+			heads[n] = prev
 		}
-		if r.Index != n {
-			return fmt.Errorf("%w: record %d holds index %d: reordered", ErrTampered, n, r.Index)
+		if derr != nil {
+			return fmt.Errorf("%w: record %d does not decode: %v", ErrTampered, n, derr)
 		}
-		if r.Prev != prev {
-			return fmt.Errorf("%w: record %d does not chain to record %d: record %d edited", ErrTampered, n, n-1, n-1)
-		}
-		prev = sha256.Sum256(v)
-		n++
-		heads[n] = prev
 		return nil
 	})
-	if err != nil {
+	switch {
+	case err != nil:
 		return rep, err
+	case gap.found:
+		return rep, fmt.Errorf("%w: record %d holds index %d: reordered", ErrTampered, n, gap.held)
+	case gap.set:
+		return rep, fmt.Errorf("%w: record %d missing (next present is %d): deleted", ErrTampered, n, gap.held)
 	}
 	rep.Records = n
 	err = st.Iterate(ctx, cpPfx, false, func(k, v []byte) error {
@@ -290,4 +344,88 @@ func Verify(ctx context.Context, st store.Store, pub ed25519.PublicKey) (Report,
 		return rep, fmt.Errorf("%w: head hash differs: record %d edited", ErrTampered, n-1)
 	}
 	return rep, nil
+}
+
+// appendRecord appends r's encoding to block: the bytes enc.Marshal
+// gives (core deterministic CBOR: a map with its integer keys ascending,
+// the omitempty fields left out when empty, shortest integer and length
+// forms), written without reflection (TestAppendRecordMatchesMarshal).
+func appendRecord(block []byte, r *Record) []byte {
+	n := 9
+	for _, set := range []bool{r.User != "", r.Reason != "", r.Offset != 0} {
+		if set {
+			n++
+		}
+	}
+	block = append(block, 0xa0|byte(n))
+	block = cborUint(append(block, 1), 0, r.Index)
+	block = append(append(block, 2, 0x58, 32), r.Prev[:]...)
+	block = cborText(append(block, 3), r.Kind)
+	block = cborInt(append(block, 4), r.Time)
+	block = cborText(append(block, 5), r.Device)
+	if r.User != "" {
+		block = cborText(append(block, 6), r.User)
+	}
+	block = cborUint(append(block, 7), 0, r.Seq)
+	block = cborText(append(block, 8), r.Track)
+	block = cborInt(append(block, 9), r.Started)
+	block = cborInt(append(block, 10), r.Played)
+	if r.Reason != "" {
+		block = cborText(append(block, 11), r.Reason)
+	}
+	if r.Offset != 0 {
+		block = cborUint(append(block, 12), 0, r.Offset)
+	}
+	return block
+}
+
+// cborUint appends the head of major type major with argument v in its
+// shortest form.
+func cborUint(b []byte, major byte, v uint64) []byte {
+	m := major << 5
+	switch {
+	case v < 24:
+		return append(b, m|byte(v))
+	case v <= 0xff:
+		return append(b, m|24, byte(v))
+	case v <= 0xffff:
+		return binary.BigEndian.AppendUint16(append(b, m|25), uint16(v))
+	case v <= 0xffffffff:
+		return binary.BigEndian.AppendUint32(append(b, m|26), uint32(v))
+	}
+	return binary.BigEndian.AppendUint64(append(b, m|27), v)
+}
+
+// cborInt appends v as a CBOR integer (major type 0, or 1 for negatives).
+func cborInt(b []byte, v int64) []byte {
+	if v < 0 {
+		return cborUint(b, 1, uint64(-1-v))
+	}
+	return cborUint(b, 0, uint64(v))
+}
+
+// cborText appends s as a CBOR text string.
+func cborText(b []byte, s string) []byte { return append(cborUint(b, 3, uint64(len(s))), s...) }
+
+// decodeBlock decodes a stored block (a CBOR sequence of at least one
+// record) into its records and each one's encoding (subslices of v, the
+// bytes its hash is over). On an error rs holds the records before the
+// one that does not decode.
+func decodeBlock(v []byte) (rs []Record, raws [][]byte, err error) {
+	if len(v) == 0 {
+		return nil, nil, errors.New("empty block")
+	}
+	for rest := v; len(rest) > 0; {
+		var r Record
+		tail, err := dec.UnmarshalFirst(rest, &r)
+		if err != nil {
+			return rs, raws, err
+		}
+		if len(rs) == MaxBlockRecords {
+			return rs, raws, fmt.Errorf("block of more than %d records", MaxBlockRecords)
+		}
+		rs, raws = append(rs, r), append(raws, rest[:len(rest)-len(tail)])
+		rest = tail
+	}
+	return rs, raws, nil
 }

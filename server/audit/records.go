@@ -12,10 +12,15 @@ import (
 // the iteration and is returned.
 func Records(ctx context.Context, st store.Store, fn func(Record) error) error {
 	return st.Iterate(ctx, recPfx, false, func(k, v []byte) error {
-		var r Record
-		if err := dec.Unmarshal(v, &r); err != nil {
-			return fmt.Errorf("%w: record key %x does not decode: %v", ErrTampered, k, err)
+		rs, _, err := decodeBlock(v)
+		if err != nil {
+			return fmt.Errorf("%w: record block key %x does not decode: %v", ErrTampered, k, err)
 		}
-		return fn(r)
+		for _, r := range rs {
+			if err := fn(r); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }

@@ -180,7 +180,8 @@ func BenchmarkIngestHTTP(b *testing.B) {
 }
 
 // BenchmarkIngestHTTPCounting is BenchmarkIngestHTTP with the counting
-// consumer running as on a real relay (woken by each upload, polling
+// consumer running as on a real relay (the event log with the relay's tail
+// cache, the consumer woken by each upload, polling
 // every 50 ms otherwise, audit checkpoints every 1,000 records) and a
 // 7 s stream threshold, so that about half the generated plays (0–14 s
 // on the demo album's short tracks) are counted streams with their
@@ -197,7 +198,9 @@ func BenchmarkIngestHTTPCounting(b *testing.B) {
 	if n, err := strconv.Atoi(os.Getenv(loadEnv + "_CONSUMER_BATCH")); err == nil {
 		opts = opts.WithConsumerBatch(n)
 	}
-	f := newFixtureChain(b, opts, func(dd *catalog.DataDir) events.Log { return events.NewStoreLog(dd.Store) }, 0)
+	f := newFixtureChain(b, opts, func(dd *catalog.DataDir) events.Log {
+		return events.NewStoreLog(dd.Store).WithTailCache(events.DefaultTailCache)
+	}, 0)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- f.svc.Run(ctx) }()

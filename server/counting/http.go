@@ -1,11 +1,12 @@
 package counting
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
+	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"net/http"
 	"os"
@@ -94,6 +95,10 @@ func (s *Service) plays(c echo.Context) error {
 	}
 	if len(valid) > 0 {
 		out, err := s.log.Append(ctx, events.Batch{Device: dev.ID, User: dev.User, Received: now.UnixMilli(), Message: msg, Sig: req.Sig, Events: valid})
+		if errors.Is(err, events.ErrNotStored) {
+			// 503: nothing acknowledged, the device retries the batch.
+			return fmt.Errorf("%w: append plays: %w", relay.ErrBusy, err)
+		}
 		if err != nil {
 			return fmt.Errorf("append plays: %w", err)
 		}
@@ -151,7 +156,11 @@ var wireDec = cborx.Limits{MaxNestedLevels: 4, MaxArrayElements: 1 << 16, MaxMap
 
 // decodeCBOR reads and decodes a compact upload (body at most maxBody).
 func (s *Service) decodeCBOR(c echo.Context) (api.PlaysRequest, error) {
-	b, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, s.opts.maxBody))
+	// The buffer starts at the declared length (bounded by the limit), so
+	// a body read grows it at most once.
+	buf := bytes.NewBuffer(make([]byte, 0, min(max(c.Request().ContentLength, 0), s.opts.maxBody)+bytes.MinRead))
+	_, err := buf.ReadFrom(http.MaxBytesReader(c.Response(), c.Request().Body, s.opts.maxBody))
+	b := buf.Bytes()
 	if err != nil {
 		var mbe *http.MaxBytesError
 		switch {
@@ -162,9 +171,11 @@ func (s *Service) decodeCBOR(c echo.Context) (api.PlaysRequest, error) {
 		}
 		return api.PlaysRequest{}, fmt.Errorf("%w: read body: %v", relay.ErrBadRequest, err)
 	}
-	var w api.PlaysRequestWire
-	if err := wireDec.Unmarshal(b, &w); err != nil {
-		return api.PlaysRequest{}, fmt.Errorf("%w: decode cbor: %v", relay.ErrBadRequest, err)
+	w, ok := decodeWireFast(b)
+	if !ok {
+		if err := wireDec.Unmarshal(b, &w); err != nil {
+			return api.PlaysRequest{}, fmt.Errorf("%w: decode cbor: %v", relay.ErrBadRequest, err)
+		}
 	}
 	req := api.PlaysRequest{Sig: w.Sig, Events: make([]api.PlayRecord, len(w.Events))}
 	for i, e := range w.Events {
@@ -179,15 +190,36 @@ func (s *Service) decodeCBOR(c echo.Context) (api.PlaysRequest, error) {
 
 // answerCBOR writes res as an api.PlaysAnswerWire.
 func (s *Service) answerCBOR(c echo.Context, res []api.PlayResult) error {
-	w := api.PlaysAnswerWire{Results: make([]api.PlayResultWire, len(res))}
-	for i, r := range res {
-		w.Results[i] = api.PlayResultWire{Seq: r.Seq, Status: r.Status}
+	return c.Blob(http.StatusOK, api.PlaysCBOR, appendAnswerWire(nil, res))
+}
+
+// appendAnswerWire appends res encoded as an api.PlaysAnswerWire: the
+// bytes cborx.Marshal gives, written without reflection
+// (TestAnswerWireMatchesMarshal).
+func appendAnswerWire(b []byte, res []api.PlayResult) []byte {
+	b = appendHead(append(b, 0x81), 4, uint64(len(res))) // [[[seq, status]…]]
+	for _, r := range res {
+		b = appendHead(append(b, 0x82), 0, r.Seq)
+		b = append(appendHead(b, 3, uint64(len(r.Status))), r.Status...)
 	}
-	b, err := cborx.Marshal(w)
-	if err != nil {
-		return fmt.Errorf("encode answer: %w", err)
+	return b
+}
+
+// appendHead appends the head of a CBOR data item of major type major
+// with argument v in its shortest form.
+func appendHead(b []byte, major byte, v uint64) []byte {
+	m := major << 5
+	switch {
+	case v < 24:
+		return append(b, m|byte(v))
+	case v <= 0xff:
+		return append(b, m|24, byte(v))
+	case v <= 0xffff:
+		return binary.BigEndian.AppendUint16(append(b, m|25), uint16(v))
+	case v <= 0xffffffff:
+		return binary.BigEndian.AppendUint32(append(b, m|26), uint32(v))
 	}
-	return c.Blob(http.StatusOK, api.PlaysCBOR, b)
+	return binary.BigEndian.AppendUint64(append(b, m|27), v)
 }
 
 // auditRejections appends every rejected event of an upload to the audit

@@ -65,7 +65,7 @@ func TestCountingCrashChild(t *testing.T) {
 	if err != nil {
 		fail(err)
 	}
-	lg := events.NewStoreLog(st)
+	lg := events.NewStoreLog(st).WithTailCache(events.DefaultTailCache) // as segue relay
 	svc := counting.New(st, lg, nil, audit.NewChain(st, kill9Key, 100, nil), counting.DefaultOptions().WithConsumerBatch(37).WithPoll(time.Millisecond).WithLogger(nil))
 	cerr := make(chan error, 1)
 	go func() { cerr <- svc.Run(ctx) }()

@@ -26,6 +26,11 @@ var (
 	ErrCorrupt = errors.New("events: corrupt record")
 	// ErrNotFound: no batch with that id.
 	ErrNotFound = errors.New("events: not found")
+	// ErrNotStored: the backend did not confirm every event of an Append
+	// as stored (a backend that appends event by event may have stored
+	// some); the Append reports none of them, and a retry of the whole
+	// batch finds the stored ones as Duplicate.
+	ErrNotStored = errors.New("events: not every event stored")
 )
 
 // Outcome is what Append did with one event of a batch.

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 
@@ -87,6 +88,8 @@ type StoreLog struct {
 	committing bool
 
 	formatOK atomic.Bool // ev/fmt checked (and a legacy log migrated)
+
+	tail *tail // recent entries (WithTailCache), nil without
 }
 
 // MaxGroupEvents bounds the events one group-commit transaction holds; a
@@ -104,6 +107,29 @@ type appendReq struct {
 
 // NewStoreLog returns the log kept in st under ev/… . It does not own st.
 func NewStoreLog(st store.Store) *StoreLog { return &StoreLog{st: st} }
+
+// WithTailCache makes l keep the last n entries it appended in
+// memory, as Read decodes them, and answer Read from there: a consumer
+// keeping up with the appends (the relay's counting) then costs no store
+// read and no decode. The cache holds only committed entries, so Read
+// returns the same entries with or without it; what it no longer sees is
+// the store's copy of those entries changing under the running process
+// (a corruption is found when they are read from the store, after a
+// restart or once they left the cache). n < 1 means no cache. Call it
+// before l is used; it returns l.
+func (l *StoreLog) WithTailCache(n int) *StoreLog {
+	if n >= 1 {
+		l.tail = &tail{max: n}
+	} else {
+		l.tail = nil
+	}
+	return l
+}
+
+// DefaultTailCache is the tail cache `segue relay` gives its event log
+// (WithTailCache): ≈ 0.9 s of ingest at 150,000 events/s, ≈ 30 MiB
+// (≈ 230 bytes an entry).
+const DefaultTailCache = 1 << 17
 
 // Append implements Log. A batch is committed in one store transaction,
 // possibly shared with concurrent batches (group commit), so callers
@@ -173,7 +199,16 @@ func (l *StoreLog) commitGroup(ctx context.Context, group []*appendReq) {
 func (l *StoreLog) commit(ctx context.Context, group []*appendReq) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.st.Update(ctx, func(tx store.Txn) error {
+	var fresh []Entry // the committed entries, for the tail cache
+	if l.tail != nil {
+		n := 0
+		for _, r := range group {
+			n += len(r.b.Events)
+		}
+		fresh = make([]Entry, 0, n)
+	}
+	err := l.st.Update(ctx, func(tx store.Txn) error {
+		fresh = fresh[:0]
 		head, err := readHead(tx.Get)
 		if err != nil {
 			return err
@@ -185,23 +220,17 @@ func (l *StoreLog) commit(ctx context.Context, group []*appendReq) error {
 			b := r.b
 			r.out = make([]Outcome, len(b.Events))
 			acc := make([]api.PlayWire, 0, len(b.Events))
+			var blk *dedupBlock
+			lastBlock := uint64(math.MaxUint64) // seq/BlockEvents of blk
 			for i, e := range b.Events {
-				bk := string(blockKey(b.Device, e.Seq))
-				blk := blocks[bk]
+				if e.Seq/BlockEvents != lastBlock {
+					blk, lastBlock = nil, e.Seq/BlockEvents
+				}
 				if blk == nil {
-					raw, err := tx.Get([]byte(bk))
-					switch {
-					case errors.Is(err, store.ErrNotFound):
-						blk = &dedupBlock{}
-					case err != nil:
+					blk, err = l.loadBlock(tx, blocks, &order, b.Device, e.Seq)
+					if err != nil {
 						return err
-					default:
-						if blk, err = decodeBlock(raw); err != nil {
-							return fmt.Errorf("device %s seq %d: %w", b.Device, e.Seq, err)
-						}
 					}
-					blocks[bk] = blk
-					order = append(order, bk)
 				}
 				h := hash8(r.hashes[i])
 				if old, ok := blk.lookup(e.Seq); ok {
@@ -220,12 +249,15 @@ func (l *StoreLog) commit(ctx context.Context, group []*appendReq) error {
 				continue
 			}
 			id := head
+			if l.tail != nil {
+				for i, w := range acc {
+					e, _ := w.Record() // WireOf sets only known flags
+					fresh = append(fresh, Entry{Offset: head + uint64(i), Batch: id, Device: b.Device, User: b.User, Received: b.Received, Event: e})
+				}
+			}
 			for len(acc) > 0 {
 				n := min(uint64(len(acc)), BlockEvents-head%BlockEvents)
-				rec, err := enc.Marshal(chunkRec{Batch: id, Device: b.Device, User: b.User, Received: b.Received, Events: acc[:n]})
-				if err != nil {
-					return err
-				}
+				rec := appendChunk(nil, &chunkRec{Batch: id, Device: b.Device, User: b.User, Received: b.Received, Events: acc[:n]})
 				if err := tx.Set(chunkKey(head), rec); err != nil {
 					return err
 				}
@@ -252,6 +284,34 @@ func (l *StoreLog) commit(ctx context.Context, group []*appendReq) error {
 		}
 		return tx.Set(headKey, binary.BigEndian.AppendUint64(nil, head))
 	})
+	if err == nil && l.tail != nil {
+		l.tail.add(fresh)
+	}
+	return err
+}
+
+// loadBlock returns the de-duplication block of dev's seq from blocks,
+// reading it from tx (an empty one when absent) the first time and then
+// noting its key in blocks and order.
+func (l *StoreLog) loadBlock(tx store.Txn, blocks map[string]*dedupBlock, order *[]string, dev model.DeviceID, seq uint64) (*dedupBlock, error) {
+	bk := string(blockKey(dev, seq))
+	if blk := blocks[bk]; blk != nil {
+		return blk, nil
+	}
+	blk := &dedupBlock{}
+	raw, err := tx.Get([]byte(bk))
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return nil, err
+	default:
+		if blk, err = decodeBlock(raw); err != nil {
+			return nil, fmt.Errorf("device %s seq %d: %w", dev, seq, err)
+		}
+	}
+	blocks[bk] = blk
+	*order = append(*order, bk)
+	return blk, nil
 }
 
 func readHead(get func([]byte) ([]byte, error)) (uint64, error) {
@@ -295,6 +355,12 @@ func (l *StoreLog) Read(ctx context.Context, from uint64, limit int) ([]Entry, e
 		return nil, fmt.Errorf("%w: offset %d (first kept %d)", ErrPruned, from, low)
 	}
 	var out []Entry
+	if l.tail != nil {
+		var ok bool
+		if out, ok = l.tail.read(out, from, limit); ok {
+			return out, nil
+		}
+	}
 	for off := from; off < head && len(out) < limit; {
 		next := off
 		err := l.st.Iterate(ctx, chunkBlockPrefix(off), false, func(k, v []byte) error {

@@ -51,6 +51,86 @@ func TestStoreLogMemory(t *testing.T) {
 	})
 }
 
+// TestStoreLogTailCache runs the suite on Badger with a tail cache small
+// enough (300 entries) that reads are served from it, from the store and
+// across its edge.
+func TestStoreLogTailCache(t *testing.T) {
+	eventstest.Run(t, func(t *testing.T) (events.Log, func() events.Log) {
+		dir := t.TempDir()
+		open := func() *badgerstore.Store {
+			st, err := badgerstore.Open(context.Background(), dir, badgerstore.DefaultOptions().WithSyncWrites(false))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return st
+		}
+		cur := open()
+		t.Cleanup(func() { cur.Close() })
+		return events.NewStoreLog(cur).WithTailCache(300), func() events.Log {
+			if err := cur.Close(); err != nil {
+				t.Fatal(err)
+			}
+			cur = open()
+			return events.NewStoreLog(cur).WithTailCache(300)
+		}
+	})
+}
+
+// TestTailCacheSameEntries: a log with a tail cache returns exactly the
+// entries a log without one reads from the same store, at every offset
+// and limit, for events with every field and flag set, duplicates and
+// conflicts mixed in, and after the cache dropped its oldest entries.
+func TestTailCacheSameEntries(t *testing.T) {
+	ctx := context.Background()
+	st := store.NewMemory()
+	cached := events.NewStoreLog(st).WithTailCache(100)
+	var head uint64
+	for b := range 40 {
+		evs := make([]api.PlayRecord, 1+b%7)
+		for i := range evs {
+			seq := uint64(b*5 + i) // overlaps the previous batch: duplicates
+			evs[i] = api.PlayRecord{Seq: seq, Track: model.TrackID(fmt.Sprint("t", seq%9)), Tier: model.TierHigh,
+				Context: model.PlayContext{Kind: "playlist", ID: fmt.Sprint("p", b)}, StartedAt: int64(1000 + seq),
+				PlayedMs: int64(seq * 997 % 60000), EndReason: model.EndSkipped, Source: model.SourceDownload,
+				Offline: seq%2 == 0, VolumeMuted: seq%3 == 0, TrustedTime: seq%5 == 0}
+		}
+		out, err := cached.Append(ctx, events.Batch{Device: model.DeviceID(fmt.Sprint("d", b%3)), User: "u",
+			Received: int64(b), Message: []byte("m"), Sig: []byte("s"), Events: evs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range out {
+			if o == events.Appended {
+				head++
+			}
+		}
+		cold := events.NewStoreLog(st)
+		for _, from := range []uint64{0, head / 2, head - min(head, 120), head - min(head, 99), head - 1, head} {
+			for _, limit := range []int{1, 7, 1000} {
+				got, err := cached.Read(ctx, from, limit)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, err := cold.Read(ctx, from, limit)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(got) != len(want) {
+					t.Fatalf("batch %d, from %d, limit %d: %d entries cached, %d from the store", b, from, limit, len(got), len(want))
+				}
+				for i := range got {
+					if got[i] != want[i] {
+						t.Fatalf("batch %d, from %d, entry %d: cached %+v, store %+v", b, from, i, got[i], want[i])
+					}
+				}
+			}
+		}
+	}
+	if head < 150 {
+		t.Fatalf("only %d entries: the cache never dropped any", head)
+	}
+}
+
 // slowStore counts transactions and makes each take a while, so that
 // concurrent appends queue up behind a commit.
 type slowStore struct {

@@ -29,11 +29,21 @@
 // a Read from another offset recreates the consumer there.
 //
 // Difference from the Badger backend: an Append is one publish per event,
-// not one transaction, so an Append that fails midway (connection lost)
-// may have appended a prefix of the batch's new events. The device
-// retries the whole batch (it acknowledges nothing without a 200), and the
-// retry finds those as Duplicate: each event is still appended exactly
-// once.
+// not one transaction. The events are published asynchronously, all in
+// flight at once, and Append waits for every acknowledgement before it
+// returns: it reports outcomes only when every event was acknowledged
+// (stored, or refused as already taken). When some were not (a stream
+// limit, a lost connection, a timeout) it returns events.ErrNotStored and
+// no outcome, although the others may be stored: the relay answers 503,
+// the device acknowledges nothing and retries the whole batch, and the
+// retry finds the stored ones as Duplicate, so each event is still
+// appended exactly once and nothing is acknowledged that is not stored
+// (TestPartialAckFailure).
+//
+// Throughput: with sync_interval always the server fsyncs every message,
+// so one message per event bounds an Append to about one event per fsync
+// (≈ 1,000–1,500 events/s on the benchmark machine's disk), however many
+// are in flight; see docs/BENCHMARKS.md.
 package natslog
 
 import (
@@ -287,10 +297,12 @@ func (l *Log) Append(ctx context.Context, b events.Batch) ([]events.Outcome, err
 		futures[i], err = l.js.PublishMsgAsync(msg, jetstream.WithMsgID(string(b.Device)+"/"+strconv.FormatUint(e.Seq, 10)),
 			jetstream.WithExpectLastSequencePerSubject(0))
 		if err != nil {
-			return nil, fmt.Errorf("natslog: publish event: %w", err)
+			return nil, fmt.Errorf("natslog: publish event: %w: %w", events.ErrNotStored, err)
 		}
 	}
-	appended := 0
+	appended, failed := 0, 0
+	var firstErr error
+	taken := make([]bool, len(futures))
 	for i, f := range futures {
 		var ack *jetstream.PubAck
 		var err error
@@ -298,19 +310,31 @@ func (l *Log) Append(ctx context.Context, b events.Batch) ([]events.Outcome, err
 		case ack = <-f.Ok():
 		case err = <-f.Err():
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, fmt.Errorf("%w: %w", events.ErrNotStored, ctx.Err())
 		}
 		var apiErr *jetstream.APIError
 		switch {
 		case err == nil && !ack.Duplicate:
 			out[i] = events.Appended
 			appended++
-			continue
-		case err == nil:
-		case errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		case err == nil, errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
 			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant):
+			taken[i] = true
 		default:
-			return nil, fmt.Errorf("natslog: append: %w", err)
+			failed++
+			if firstErr == nil {
+				firstErr = err
+			}
+		}
+	}
+	if failed > 0 {
+		// The batch record stays: an event whose acknowledgement was lost
+		// may be stored and refer to it.
+		return nil, fmt.Errorf("natslog: append: %w: %d of %d events not acknowledged: %w", events.ErrNotStored, failed, len(futures), firstErr)
+	}
+	for i := range futures {
+		if !taken[i] {
+			continue
 		}
 		// The (device, seq) is taken: by this content or another.
 		stored, gerr := l.evs.GetLastMsgForSubject(ctx, l.evSubject(b.Device, b.Events[i].Seq))
