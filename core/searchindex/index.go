@@ -226,8 +226,11 @@ type Index struct {
 	// dead has bit n set when slot n is dead (a bit set, so that the
 	// check of every posting stays in cache); pops (popularity) is what
 	// the pre-rank reads of a candidate, kept apart from the slots.
-	dead  []uint64
-	pops  []float64
+	dead []uint64
+	pops []float64
+	// kinds holds each slot's kindIndex, for the lookups that find a
+	// slot through a term's bit sets instead of its postings.
+	kinds []uint8
 	byKey map[string]uint32
 	// words holds the documents' folded words, pairs each two adjacent
 	// words written together (apart, so that a prefix query skips the
@@ -728,6 +731,7 @@ func (ix *Index) addSlot(e Entry) uint32 {
 		ix.dead = append(ix.dead, 0)
 	}
 	ix.pops = append(ix.pops, e.Popularity)
+	ix.kinds = append(ix.kinds, uint8(kindIndex(e.Kind)))
 	ix.byKey[e.Key()] = n
 	ix.version.Add(1)
 	return n
@@ -769,6 +773,63 @@ type termList struct {
 	p      []uint32
 	sorted int
 	first  uint8
+	// dense holds the slots of a common term as bit sets (termBits), so
+	// that a query of several words reads a machine word per 64 slots
+	// instead of a posting per slot; nil for the others.
+	dense *termBits
+}
+
+// termBits is a common term's postings as bit sets over the slots: has
+// has bit n set when slot n has the term, and a0 and a1 the bits 0 and 1
+// of its attribute there (dead slots may stay set until the next
+// rebuild; readers check the dead set).
+type termBits struct {
+	has, a0, a1 []uint64
+}
+
+// denseMin is the fewest postings of a term kept as bit sets too; with
+// at least a sixteenth of the slots (denseShare) as well, the bit sets
+// (three bits per slot) take at most 1.5 times the postings' memory.
+const (
+	denseMin   = 64
+	denseShare = 16
+)
+
+// isDense reports whether a term with postings p in an index of slots
+// slots is kept as bit sets too.
+func isDense(postings, slots int) bool {
+	return postings >= max(denseMin, slots/denseShare)
+}
+
+// newTermBits returns the bit sets of postings p over slots slots.
+func newTermBits(p []uint32, slots int) *termBits {
+	blocks := (slots + 63) / 64
+	blocks += blocks / 8
+	tb := &termBits{has: make([]uint64, blocks), a0: make([]uint64, blocks), a1: make([]uint64, blocks)}
+	for _, v := range p {
+		tb.set(v)
+	}
+	return tb
+}
+
+// set adds posting v, growing the bit sets when its slot is beyond them.
+func (tb *termBits) set(v uint32) {
+	n := v >> slotShift
+	b := int(n >> 6)
+	if b >= len(tb.has) {
+		grow := b + 1 - len(tb.has) + b/8
+		tb.has = append(tb.has, make([]uint64, grow)...)
+		tb.a0 = append(tb.a0, make([]uint64, grow)...)
+		tb.a1 = append(tb.a1, make([]uint64, grow)...)
+	}
+	bit := uint64(1) << (n & 63)
+	tb.has[b] |= bit
+	if v&1 != 0 {
+		tb.a0[b] |= bit
+	}
+	if v&2 != 0 {
+		tb.a1[b] |= bit
+	}
 }
 
 func newDict() dict {
@@ -785,6 +846,9 @@ func (d *dict) add(term string, first uint8, v uint32) bool {
 		d.fresh[term] = struct{}{}
 	}
 	l.p = append(l.p, v)
+	if l.dense != nil {
+		l.dense.set(v) // a term becomes dense at a rebuild
+	}
 	d.postings[term] = l
 	d.unsorted++
 	return !ok
@@ -856,8 +920,14 @@ func (d *dict) rebuild(ix *Index) error {
 		if l.sorted < len(l.p) || changed {
 			tmp = ix.scoreOrder(l.p, tmp)
 			l.sorted = len(l.p)
-			d.postings[t] = l
 		}
+		switch {
+		case !isDense(len(l.p), len(ix.slots)):
+			l.dense = nil
+		case l.dense == nil || changed:
+			l.dense = newTermBits(l.p, len(ix.slots))
+		}
+		d.postings[t] = l
 		d.total += len(l.p)
 		keys = append(keys, t)
 	}
@@ -1208,8 +1278,10 @@ func (ix *Index) list(tt termTypos) termList {
 // fewest typos of the lookup (and that term's attribute) to each slot
 // once; dead slots, those f refuses and, when only is set, those whose
 // bit in only is clear are skipped. A term counts as exact only for a
-// single query word.
-func (ix *Index) collect(sc *scratch, f filter, g gather, only []uint64) {
+// single query word. inOnly is how many bits only has set: a common
+// term's slots are then read from its bit sets when that is fewer than
+// its postings (the same state in another slot order).
+func (ix *Index) collect(sc *scratch, f filter, g gather, only []uint64, inOnly int) {
 	words := uint8(bits.OnesCount16(g.bits))
 	single := words == 1
 	playlist := kindBit(KindPlaylist)
@@ -1220,7 +1292,12 @@ func (ix *Index) collect(sc *scratch, f filter, g gather, only []uint64) {
 			exact = 1
 		}
 		typos := uint8(min(tt.typos, 255))
-		for _, v := range ix.list(tt).p {
+		l := ix.list(tt)
+		if only != nil && l.dense != nil && inOnly < len(l.p) {
+			ix.collectBits(sc, f, g.bits, l.dense, only, typos, exact, words)
+			continue
+		}
+		for _, v := range l.p {
 			kb := uint8(1) << (v >> kindShift & 3)
 			if kb&f.kinds == 0 {
 				continue
@@ -1243,6 +1320,42 @@ func (ix *Index) collect(sc *scratch, f filter, g gather, only []uint64) {
 			st.mask |= g.bits
 			st.typos = satAdd(st.typos, typos)
 			st.attr = satAdd(st.attr, uint8(v&attrMask)*words)
+			st.exact += exact
+		}
+	}
+}
+
+// collectBits is collect of one common term's slots within only, read
+// from its bit sets tb.
+func (ix *Index) collectBits(sc *scratch, f filter, gbits uint16, tb *termBits, only []uint64, typos, exact, words uint8) {
+	playlist := kindBit(KindPlaylist)
+	epoch := sc.epoch
+	only = only[:min(len(only), len(tb.has))]
+	for b, w := range only {
+		x := w & tb.has[b]
+		for x != 0 {
+			i := bits.TrailingZeros64(x)
+			x &= x - 1
+			n := uint32(b<<6 | i)
+			kb := uint8(1) << ix.kinds[n]
+			if kb&f.kinds == 0 {
+				continue
+			}
+			st := &sc.st[n]
+			if st.epoch != epoch {
+				if ix.dead[b]&(1<<i) != 0 || kb == playlist && f.viewer != "" && !ix.visible(n, f.viewer) {
+					continue
+				}
+				*st = slotState{epoch: epoch}
+				sc.touched = append(sc.touched, n)
+			}
+			if st.mask&gbits != 0 {
+				continue
+			}
+			attr := uint8(tb.a0[b]>>i&1 | tb.a1[b]>>i&1<<1)
+			st.mask |= gbits
+			st.typos = satAdd(st.typos, typos)
+			st.attr = satAdd(st.attr, attr*words)
 			st.exact += exact
 		}
 	}
@@ -1274,7 +1387,14 @@ func (ix *Index) countWords(sc *scratch, gs []gather, n int) {
 				continue
 			}
 			for _, tt := range g.terms {
-				for _, v := range ix.list(tt).p {
+				l := ix.list(tt)
+				if l.dense != nil {
+					for b, w := range l.dense.has[:min(len(l.dense.has), blocks)] {
+						sc.mark[b] |= w
+					}
+					continue
+				}
+				for _, v := range l.p {
 					m := v >> slotShift
 					sc.mark[m>>6] |= 1 << (m & 63)
 				}
@@ -1545,7 +1665,7 @@ func (ix *Index) Search(req Request) ([]Hit, int, error) {
 				continue
 			}
 			for _, g := range gs {
-				ix.collect(sc, f, g, only)
+				ix.collect(sc, f, g, only, n)
 			}
 			if hits, ok := ix.rank(sc, q, need, m); ok {
 				ix.paths[pathFewer].Add(1)
@@ -1556,7 +1676,7 @@ func (ix *Index) Search(req Request) ([]Hit, int, error) {
 		}
 	}
 	for _, g := range gs {
-		ix.collect(sc, f, g, nil)
+		ix.collect(sc, f, g, nil, 0)
 	}
 	// Every touched slot is of a requested kind, alive and visible.
 	hits, _ := ix.rank(sc, q, need, 0)
