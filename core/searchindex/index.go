@@ -217,6 +217,10 @@ type Index struct {
 	st   store.Store
 	// maxEntries is MaxEntries (lowered by tests).
 	maxEntries int
+	// popMin is the fewest slots found for every word for which a query
+	// of several words scans them in popularity order (rankByPop;
+	// lowered by tests).
+	popMin int
 
 	// wmu serialises the writers that add slots (Upsert, Apply); mu
 	// guards everything below against the readers.
@@ -231,7 +235,11 @@ type Index struct {
 	// kinds holds each slot's kindIndex, for the lookups that find a
 	// slot through a term's bit sets instead of its postings.
 	kinds []uint8
-	byKey map[string]uint32
+	// byPop holds the slots alive at the last rebuild, most popular first
+	// (then by slot); the slots from popSorted on came after it.
+	byPop     []uint32
+	popSorted int
+	byKey     map[string]uint32
 	// words holds the documents' folded words, pairs each two adjacent
 	// words written together (apart, so that a prefix query skips the
 	// pairs its words already cover).
@@ -251,8 +259,8 @@ type Index struct {
 	termCache *otter.Cache[termsKey, cachedTerms]
 
 	// paths counts the queries answered by each path (pathOne, pathFewer,
-	// pathFull), for tests.
-	paths [3]atomic.Int64
+	// pathFull, pathPop), for tests.
+	paths [4]atomic.Int64
 
 	// version changes with every slot added or removed; short holds the
 	// answers to one- and two-letter prefixes as of a version.
@@ -265,6 +273,7 @@ const (
 	pathOne   = iota // one word, postings read in ranking order
 	pathFewer        // several words, the slots found for the most words
 	pathFull         // every matching slot
+	pathPop          // several words, their slots in popularity order
 )
 
 // shortAnswers caches the answers to one-word queries of one or two
@@ -329,7 +338,7 @@ func (ix *Index) keepShort(k shortKey, v uint64, hits []Hit, total int) {
 // tokenises only the others. The index writes its entries to st; it does
 // not close st.
 func OpenIndex(ctx context.Context, st store.Store, opts Options) (*Index, error) {
-	ix := &Index{opts: opts, st: st, maxEntries: MaxEntries, byKey: map[string]uint32{}, words: newDict(), pairs: newDict()}
+	ix := &Index{opts: opts, st: st, maxEntries: MaxEntries, popMin: popMinDefault, byKey: map[string]uint32{}, words: newDict(), pairs: newDict()}
 	if opts.termCache > 0 {
 		c, err := otter.New(&otter.Options[termsKey, cachedTerms]{
 			MaximumWeight: uint64(opts.termCache),
@@ -896,7 +905,29 @@ func (ix *Index) rebuild() error {
 		}
 	}
 	ix.nDead = 0
+	ix.sortByPop()
 	return nil
+}
+
+// sortByPop orders the live slots by popularity (byPop); the caller
+// holds mu (or owns ix).
+func (ix *Index) sortByPop() {
+	ix.byPop = ix.byPop[:0]
+	for n := range ix.slots {
+		if ix.dead[n>>6]&(1<<(n&63)) == 0 {
+			ix.byPop = append(ix.byPop, uint32(n))
+		}
+	}
+	slices.SortFunc(ix.byPop, func(a, b uint32) int {
+		if pa, pb := ix.pops[a], ix.pops[b]; pa != pb {
+			if pa > pb {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Compare(a, b)
+	})
+	ix.popSorted = len(ix.slots)
 }
 
 // rebuild drops ix's dead slots from d's postings and builds d's FST.
@@ -1664,6 +1695,12 @@ func (ix *Index) Search(req Request) ([]Hit, int, error) {
 			if n < k {
 				continue
 			}
+			if m == len(q.Words) && n >= ix.popMin {
+				if hits, ok := ix.rankByPop(sc, f, q, gs, only, n, need); ok {
+					ix.paths[pathPop].Add(1)
+					return page(hits, req), postings, nil
+				}
+			}
 			for _, g := range gs {
 				ix.collect(sc, f, g, only, n)
 			}
@@ -1686,6 +1723,198 @@ func (ix *Index) Search(req Request) ([]Hit, int, error) {
 		ix.keepShort(sk, version, hits, len(sc.touched))
 	}
 	return hits, len(sc.touched), nil
+}
+
+// popMinDefault is Index.popMin's default: below it, collecting the slots
+// found for every word is cheap enough.
+const popMinDefault = 4096
+
+// popSparseMax is the most postings of the terms not kept as bit sets
+// that rankByPop reads into a map (more leave the query to collect).
+const popSparseMax = 2048
+
+// rankByPop ranks the slots in only (inOnly of them, found for every
+// word of q) as rank would after collecting them all, without touching
+// them all: it takes them most popular first (byPop; the slots added
+// since it was sorted before them), computes each one's state as collect
+// would (common terms from their bit sets, the others' few postings from
+// a map), and stops once no slot left can enter the candidates — a
+// bound with the fewest typos and attribute sum any slot can have (the
+// best tiling of the query's words by its lookups), the most exact words
+// and the next slot's popularity no longer ranks before the heap's worst.
+// ok is false when the query is better left to collect: too many postings
+// of uncommon terms, no early stop within a quarter of the slots (at least 4k), or
+// fewer matches than need.
+func (ix *Index) rankByPop(sc *scratch, f filter, q search.Query, gs []gather, only []uint64, inOnly, need int) (hits []Hit, ok bool) {
+	m := len(q.Words)
+	type lookup struct {
+		g     gather
+		dense []*termBits
+		words uint8
+	}
+	ls := make([]lookup, len(gs))
+	var sparse map[uint64]uint32
+	sparseN := 0
+	// Per lookup, the fewest typos and attribute sum of its terms, for
+	// the bound; a lookup without terms covers nothing.
+	const none = math.MaxInt32
+	minTypos, minAttr := make([]int, len(gs)), make([]int, len(gs))
+	exactMax := 0
+	for gi, g := range gs {
+		l := &ls[gi]
+		l.g, l.words = g, uint8(bits.OnesCount16(g.bits))
+		l.dense = make([]*termBits, len(g.terms))
+		minTypos[gi], minAttr[gi] = none, none
+		exact := false
+		for ti, tt := range g.terms {
+			tl := ix.list(tt)
+			if len(tl.p) == 0 {
+				continue
+			}
+			minTypos[gi] = min(minTypos[gi], tt.typos)
+			exact = exact || tt.exact && l.words == 1
+			a := 0
+			if tl.sorted == len(tl.p) {
+				a = int(tl.p[0] & attrMask) // sorted by attribute first
+			}
+			minAttr[gi] = min(minAttr[gi], a*int(l.words))
+			if tl.dense != nil {
+				l.dense[ti] = tl.dense
+				continue
+			}
+			if sparseN += len(tl.p); sparseN > popSparseMax {
+				return nil, false
+			}
+			if sparse == nil {
+				sparse = make(map[uint64]uint32, popSparseMax)
+			}
+			for _, v := range tl.p {
+				n := v >> slotShift
+				if only[n>>6]&(1<<(n&63)) == 0 {
+					continue
+				}
+				key := uint64(gi)<<32 | uint64(n)
+				if _, seen := sparse[key]; !seen {
+					sparse[key] = uint32(ti)<<attrBits | v&attrMask
+				}
+			}
+		}
+		if exact {
+			exactMax++
+		}
+	}
+	// The best tiling of the words by lookups (each word once: collect
+	// skips a lookup whose words are already matched), for typos and for
+	// the attribute sum apart: lower bounds of every candidate's.
+	tile := func(cost []int) int {
+		best := make([]int, m+1)
+		for i := 1; i <= m; i++ {
+			best[i] = none
+		}
+		for i := range m {
+			if best[i] == none {
+				continue
+			}
+			for gi, g := range gs {
+				lo := bits.TrailingZeros16(g.bits)
+				if lo != i || cost[gi] == none {
+					continue
+				}
+				j := i + bits.OnesCount16(g.bits)
+				best[j] = min(best[j], best[i]+cost[gi])
+			}
+		}
+		return best[m]
+	}
+	lbTypos, lbAttr := tile(minTypos), tile(minAttr)
+	if lbTypos == none || lbAttr == none {
+		return nil, false
+	}
+	playlist := kindBit(KindPlaylist)
+	// state computes slot n's candidate as collect would: each lookup in
+	// order adds its first term (in its terms' order) the slot has,
+	// unless one of its words is matched already.
+	state := func(n uint32) (cand, bool) {
+		kb := uint8(1) << ix.kinds[n]
+		if kb&f.kinds == 0 || ix.dead[n>>6]&(1<<(n&63)) != 0 || kb == playlist && f.viewer != "" && !ix.visible(n, f.viewer) {
+			return cand{}, false
+		}
+		var mask uint16
+		c := cand{n: n}
+		b, bit := n>>6, uint64(1)<<(n&63)
+		for gi := range ls {
+			l := &ls[gi]
+			if mask&l.g.bits != 0 {
+				continue
+			}
+			best, attr := len(l.dense), uint8(0)
+			if sparse != nil {
+				if v, ok := sparse[uint64(gi)<<32|uint64(n)]; ok {
+					best, attr = int(v>>attrBits), uint8(v&attrMask)
+				}
+			}
+			for ti, tb := range l.dense[:best] {
+				if tb != nil && int(b) < len(tb.has) && tb.has[b]&bit != 0 {
+					best, attr = ti, uint8(tb.a0[b]&bit>>(n&63)|tb.a1[b]&bit>>(n&63)<<1)
+					break
+				}
+			}
+			if best == len(l.dense) {
+				continue
+			}
+			tt := l.g.terms[best]
+			mask |= l.g.bits
+			c.typos = satAdd(c.typos, uint8(min(tt.typos, 255)))
+			c.attr = satAdd(c.attr, attr*l.words)
+			if l.words == 1 && tt.exact {
+				c.exact++
+			}
+		}
+		c.words = uint8(bits.OnesCount16(mask))
+		c.pop = ix.pops[n]
+		return c, int(c.words) == m
+	}
+	k := ix.ranked(need)
+	top := topK{h: sc.heap[:0], k: k}
+	defer func() { sc.heap = top.h }()
+	for n := ix.popSorted; n < len(ix.slots); n++ {
+		if only[n>>6]&(1<<(n&63)) != 0 {
+			if c, ok := state(uint32(n)); ok {
+				top.offer(c)
+			}
+		}
+	}
+	bound := cand{words: uint8(m), typos: uint8(min(lbTypos, 255)), attr: uint8(min(lbAttr, 255)), exact: uint8(exactMax)}
+	budget := max(inOnly/4, 4*k)
+	stopped := false
+	for _, n := range ix.byPop {
+		if only[n>>6]&(1<<(n&63)) == 0 {
+			continue
+		}
+		if len(top.h) == k {
+			bound.n, bound.pop = n, ix.pops[n]
+			if !bound.better(top.h[0]) {
+				stopped = true
+				break
+			}
+		}
+		if budget--; budget < 0 {
+			return nil, false
+		}
+		if c, ok := state(n); ok {
+			top.offer(c)
+		}
+	}
+	if !stopped && len(top.h) < k {
+		return nil, false
+	}
+	for _, c := range top.h {
+		e := &ix.slots[c.n].entry
+		if r, ok := search.Match(q, e.Document()); ok {
+			hits = append(hits, Hit{Entry: *e, Result: r})
+		}
+	}
+	return hits, len(hits) >= need
 }
 
 // rank pre-ranks the touched slots and matches the best with
