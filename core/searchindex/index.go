@@ -1690,16 +1690,19 @@ func (ix *Index) Search(req Request) ([]Hit, int, error) {
 	if len(q.Words) > 1 && postings > ix.opts.exactTotal {
 		ix.countWords(sc, gs, len(q.Words))
 		k := ix.ranked(need)
-		for m := len(q.Words); m > 1; m-- {
+		for m := len(q.Words); m >= 1; m-- {
 			only, n := ix.restrict(sc, m)
 			if n < k {
 				continue
 			}
-			if m == len(q.Words) && n >= ix.popMin {
-				if hits, ok := ix.rankByPop(sc, f, q, gs, only, n, need); ok {
+			if n >= ix.popMin {
+				if hits, ok := ix.rankByPop(sc, f, q, gs, only, n, m, need); ok {
 					ix.paths[pathPop].Add(1)
 					return page(hits, req), postings, nil
 				}
+			}
+			if m == 1 {
+				break // the full path below
 			}
 			for _, g := range gs {
 				ix.collect(sc, f, g, only, n)
@@ -1733,20 +1736,21 @@ const popMinDefault = 4096
 // that rankByPop reads into a map (more leave the query to collect).
 const popSparseMax = 2048
 
-// rankByPop ranks the slots in only (inOnly of them, found for every
-// word of q) as rank would after collecting them all, without touching
-// them all: it takes them most popular first (byPop; the slots added
-// since it was sorted before them), computes each one's state as collect
-// would (common terms from their bit sets, the others' few postings from
-// a map), and stops once no slot left can enter the candidates — a
-// bound with the fewest typos and attribute sum any slot can have (the
-// best tiling of the query's words by its lookups), the most exact words
-// and the next slot's popularity no longer ranks before the heap's worst.
+// rankByPop ranks the slots in only (inOnly of them, counted for at least
+// m words of q) as rank would after collecting them all, without
+// touching them all: it takes the slots counted for more words first,
+// then the others most popular first (byPop; the slots
+// added since it was sorted before them), computes each one's state as
+// collect would (common terms from their bit sets, the others' few
+// postings from a map), and stops once no slot left can enter the
+// candidates — a bound with m words, the fewest typos and attribute sum
+// any slot matching m words can have (the best lookups covering m of the
+// query's words), the most exact words and the next slot's popularity no
+// longer ranks before the heap's worst.
 // ok is false when the query is better left to collect: too many postings
 // of uncommon terms, no early stop within a quarter of the slots (at least 4k), or
 // fewer matches than need.
-func (ix *Index) rankByPop(sc *scratch, f filter, q search.Query, gs []gather, only []uint64, inOnly, need int) (hits []Hit, ok bool) {
-	m := len(q.Words)
+func (ix *Index) rankByPop(sc *scratch, f filter, q search.Query, gs []gather, only []uint64, inOnly, m int, need int) (hits []Hit, ok bool) {
 	type lookup struct {
 		g     gather
 		dense []*termBits
@@ -1803,28 +1807,35 @@ func (ix *Index) rankByPop(sc *scratch, f filter, q search.Query, gs []gather, o
 			exactMax++
 		}
 	}
-	// The best tiling of the words by lookups (each word once: collect
-	// skips a lookup whose words are already matched), for typos and for
-	// the attribute sum apart: lower bounds of every candidate's.
+	// The cheapest lookups covering m of the words, each word once
+	// (collect skips a lookup whose words are already matched), for typos
+	// and for the attribute sum apart: lower bounds of every candidate's
+	// matching m words. best[i][c] covers c of the first i words.
+	nw := len(q.Words)
 	tile := func(cost []int) int {
-		best := make([]int, m+1)
-		for i := 1; i <= m; i++ {
-			best[i] = none
-		}
-		for i := range m {
-			if best[i] == none {
-				continue
+		best := make([][MaxWords + 1]int, nw+1)
+		for i := range best {
+			for c := range best[i] {
+				best[i][c] = none
 			}
-			for gi, g := range gs {
-				lo := bits.TrailingZeros16(g.bits)
-				if lo != i || cost[gi] == none {
+		}
+		best[0][0] = 0
+		for i := range nw {
+			for c := 0; c <= i; c++ {
+				if best[i][c] == none {
 					continue
 				}
-				j := i + bits.OnesCount16(g.bits)
-				best[j] = min(best[j], best[i]+cost[gi])
+				best[i+1][c] = min(best[i+1][c], best[i][c]) // word i not matched
+				for gi, g := range gs {
+					if bits.TrailingZeros16(g.bits) != i || cost[gi] == none {
+						continue
+					}
+					w := bits.OnesCount16(g.bits)
+					best[i+w][c+w] = min(best[i+w][c+w], best[i][c]+cost[gi])
+				}
 			}
 		}
-		return best[m]
+		return best[nw][m]
 	}
 	lbTypos, lbAttr := tile(minTypos), tile(minAttr)
 	if lbTypos == none || lbAttr == none {
@@ -1872,23 +1883,37 @@ func (ix *Index) rankByPop(sc *scratch, f filter, q search.Query, gs []gather, o
 		}
 		c.words = uint8(bits.OnesCount16(mask))
 		c.pop = ix.pops[n]
-		return c, int(c.words) == m
+		return c, int(c.words) >= m
+	}
+	// counted reports whether slot n was counted for more than m words
+	// (those are taken first).
+	counted := func(n uint32) bool {
+		return m < nw && sc.atLeast(int(n>>6), m+1)&(1<<(n&63)) != 0
 	}
 	k := ix.ranked(need)
 	top := topK{h: sc.heap[:0], k: k}
 	defer func() { sc.heap = top.h }()
-	for n := ix.popSorted; n < len(ix.slots); n++ {
-		if only[n>>6]&(1<<(n&63)) != 0 {
-			if c, ok := state(uint32(n)); ok {
+	if m < nw {
+		for b, w := range only {
+			for x := w & sc.atLeast(b, m+1); x != 0; x &= x - 1 {
+				if c, ok := state(uint32(b<<6 | bits.TrailingZeros64(x))); ok {
+					top.offer(c)
+				}
+			}
+		}
+	}
+	for n := uint32(ix.popSorted); int(n) < len(ix.slots); n++ {
+		if only[n>>6]&(1<<(n&63)) != 0 && !counted(n) {
+			if c, ok := state(n); ok {
 				top.offer(c)
 			}
 		}
 	}
-	bound := cand{words: uint8(m), typos: uint8(min(lbTypos, 255)), attr: uint8(min(lbAttr, 255)), exact: uint8(exactMax)}
+	bound := cand{words: uint8(m), typos: uint8(min(lbTypos, 255)), attr: uint8(min(lbAttr, 255)), exact: uint8(min(exactMax, m))}
 	budget := max(inOnly/4, 4*k)
 	stopped := false
 	for _, n := range ix.byPop {
-		if only[n>>6]&(1<<(n&63)) == 0 {
+		if only[n>>6]&(1<<(n&63)) == 0 || counted(n) {
 			continue
 		}
 		if len(top.h) == k {
