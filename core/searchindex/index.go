@@ -1732,9 +1732,13 @@ func (ix *Index) Search(req Request) ([]Hit, int, error) {
 // found for every word is cheap enough.
 const popMinDefault = 4096
 
-// popSparseMax is the most postings of the terms not kept as bit sets
-// that rankByPop reads into a map (more leave the query to collect).
-const popSparseMax = 2048
+// rankByPop reads at most popSparseMax postings of the terms not kept as
+// bit sets, and keeps at most popMapMax of them (those of the slots it
+// ranks) in a map; more leave the query to collect.
+const (
+	popSparseMax = 1 << 16
+	popMapMax    = 4096
+)
 
 // rankByPop ranks the slots in only (inOnly of them, counted for at least
 // m words of q) as rank would after collecting them all, without
@@ -1790,7 +1794,7 @@ func (ix *Index) rankByPop(sc *scratch, f filter, q search.Query, gs []gather, o
 				return nil, false
 			}
 			if sparse == nil {
-				sparse = make(map[uint64]uint32, popSparseMax)
+				sparse = make(map[uint64]uint32, min(sparseN, popMapMax))
 			}
 			for _, v := range tl.p {
 				n := v >> slotShift
@@ -1799,6 +1803,9 @@ func (ix *Index) rankByPop(sc *scratch, f filter, q search.Query, gs []gather, o
 				}
 				key := uint64(gi)<<32 | uint64(n)
 				if _, seen := sparse[key]; !seen {
+					if len(sparse) == popMapMax {
+						return nil, false
+					}
 					sparse[key] = uint32(ti)<<attrBits | v&attrMask
 				}
 			}
