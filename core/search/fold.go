@@ -25,6 +25,19 @@ var specialFolds = map[rune]string{
 	'ς': "σ",
 }
 
+// asciiFolds holds the folded spelling of each ASCII character, so that
+// folding one allocates nothing.
+var asciiFolds = func() (t [utf8.RuneSelf]string) {
+	for r := range rune(utf8.RuneSelf) {
+		f := r
+		if 'A' <= r && r <= 'Z' {
+			f += 'a' - 'A'
+		}
+		t[r] = string(f)
+	}
+	return t
+}()
+
 // foldCache memoises foldRune for non-ASCII runes (rune → string).
 var foldCache sync.Map
 
@@ -32,10 +45,7 @@ var foldCache sync.Map
 // otherwise one or more lower-case runes without diacritics.
 func foldRune(r rune) string {
 	if r < utf8.RuneSelf {
-		if 'A' <= r && r <= 'Z' {
-			r += 'a' - 'A'
-		}
-		return string(r)
+		return asciiFolds[r]
 	}
 	if v, ok := foldCache.Load(r); ok {
 		return v.(string)

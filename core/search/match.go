@@ -3,6 +3,7 @@ package search
 import (
 	"cmp"
 	"slices"
+	"sync"
 )
 
 // Attribute is the kind of field a word matched in; lower ranks higher.
@@ -174,28 +175,50 @@ func matchWord(w []rune, budget int, prefix bool, d Document, fields [][]Token, 
 	return best, found
 }
 
+// matchBuf is one Match's scratch space, reused across calls: its
+// documents' tokens and the runes of query words written together.
+type matchBuf struct {
+	tb     tokenBuf
+	fields [][]Token
+	buf    []rune
+	cat    []rune
+}
+
+var matchBufs = sync.Pool{New: func() any { return &matchBuf{buf: make([]rune, 0, 2*MaxWordRunes)} }}
+
 // Match matches q against d. It reports false when no query word matches.
 func Match(q Query, d Document) (Result, bool) {
 	nw := len(q.Words)
 	if nw == 0 {
 		return Result{}, false
 	}
-	fields := make([][]Token, len(d.Fields))
-	for i, f := range d.Fields {
-		fields[i] = Tokenize(f.Text)
+	mb := matchBufs.Get().(*matchBuf)
+	defer func() {
+		clear(mb.tb.toks) // no text kept alive by the pool
+		mb.tb.toks, mb.tb.runes, mb.tb.ends = mb.tb.toks[:0], mb.tb.runes[:0], mb.tb.ends[:0]
+		mb.fields = mb.fields[:0]
+		matchBufs.Put(mb)
+	}()
+	for _, f := range d.Fields {
+		mb.fields = append(mb.fields, tokenize(f.Text, &mb.tb))
 	}
-	buf := make([]rune, 0, 2*MaxWordRunes)
+	fields := mb.fields
+	buf := mb.buf[:0]
 	singles := make([]*hit, nw)
 	pairs := make([]*hit, nw)
+	hits := make([]hit, 2*nw)
 	for i, w := range q.Words {
 		if h, ok := matchWord(w.Runes, TypoBudget(len(w.Runes)), q.isPrefix(i), d, fields, buf); ok {
-			singles[i] = &h
+			hits[2*i] = h
+			singles[i] = &hits[2*i]
 		}
 		if i+1 < nw {
-			cat := append(append([]rune(nil), w.Runes...), q.Words[i+1].Runes...)
+			mb.cat = append(append(mb.cat[:0], w.Runes...), q.Words[i+1].Runes...)
+			cat := mb.cat
 			if h, ok := matchWord(cat, PairTypoBudget(len(cat)), q.isPrefix(i+1), d, fields, buf); ok && h.span == 1 {
 				h.words, h.exact = 2, false
-				pairs[i] = &h
+				hits[2*i+1] = h
+				pairs[i] = &hits[2*i+1]
 			}
 		}
 	}

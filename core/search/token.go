@@ -40,12 +40,26 @@ func (t Token) endOf(n int) int {
 // slices (the tokens of one call share two arrays, each token's slices
 // capped at its own part).
 func Tokenize(text string) []Token {
-	var toks []Token
+	return tokenize(text, &tokenBuf{runes: make([]rune, 0, len(text)), ends: make([]int, 0, len(text))})
+}
+
+// tokenBuf holds the arrays tokens are made in: Tokenize's own, or one
+// Match's, reused across calls (matchBufs). Tokens of several texts made
+// in one tokenBuf stay valid as it grows (a grown array is a copy; the
+// earlier tokens keep the old one).
+type tokenBuf struct {
+	runes  []rune
+	ends   []int
+	bounds []int
+	toks   []Token
+}
+
+// tokenize is Tokenize appending to b's arrays.
+func tokenize(text string, b *tokenBuf) []Token {
 	// Folded runes and their source ends of all words, in one array each;
 	// bounds[i] is where token i starts in them.
-	runes := make([]rune, 0, len(text))
-	ends := make([]int, 0, len(text))
-	var bounds []int
+	first := len(b.toks)
+	toks, runes, ends, bounds := b.toks, b.runes, b.ends, b.bounds[:0]
 	in := false
 	for i, r := range text {
 		size := utf8.RuneLen(r)
@@ -68,7 +82,7 @@ func Tokenize(text string) []Token {
 			continue
 		}
 		if !in {
-			toks = append(toks, Token{Start: i, Pos: len(toks)})
+			toks = append(toks, Token{Start: i, Pos: len(toks) - first})
 			bounds = append(bounds, len(runes))
 			in = true
 		}
@@ -78,15 +92,19 @@ func Tokenize(text string) []Token {
 		}
 		toks[len(toks)-1].End = i + size
 	}
-	for k := range toks {
+	for k := range bounds {
 		lo, hi := bounds[k], len(runes)
 		if k+1 < len(bounds) {
 			hi = bounds[k+1]
 		}
-		toks[k].Runes = runes[lo:hi:hi]
-		toks[k].srcEnd = ends[lo:hi:hi]
+		toks[first+k].Runes = runes[lo:hi:hi]
+		toks[first+k].srcEnd = ends[lo:hi:hi]
 	}
-	return toks
+	b.toks, b.runes, b.ends, b.bounds = toks, runes, ends, bounds
+	if len(toks) == first {
+		return nil
+	}
+	return toks[first:len(toks):len(toks)]
 }
 
 // Query limits.

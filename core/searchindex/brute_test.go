@@ -2,6 +2,7 @@ package searchindex
 
 import (
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -101,8 +102,10 @@ func TestSearchAgainstBruteForce(t *testing.T) {
 
 // TestEarlyStop checks that the paths taken above WithExactTotal (here 0:
 // always) — a one-word query read in ranking order with early stops, a
-// longer one ranking the slots of its rarest word — return a page as good
-// as the full path's, hit by hit, and a total at least the exact one, for
+// longer one ranking the slots found for the most words, or those found
+// for every word in popularity order (rankByPop, here for any number of
+// them) — return a page as good as the full path's, hit by hit, and a
+// total at least the exact one, for
 // seeded queries (words, prefixes, typos, words written together) and
 // their first words with kind filters, also after updates left postings
 // out of order and slots dead.
@@ -110,6 +113,17 @@ func TestEarlyStop(t *testing.T) {
 	entries := deviceEntries(1000)
 	full, _ := openMemory(t, DefaultOptions().WithExactTotal(1<<30), entries...)
 	early, _ := openMemory(t, DefaultOptions().WithExactTotal(0).WithFreshLimit(1<<20), entries...)
+	byPop, _ := openMemory(t, DefaultOptions().WithExactTotal(0).WithFreshLimit(1<<20), entries...)
+	// byPop takes rankByPop for any number of slots, over postings in
+	// ranking order with common terms as bit sets (a rebuild: early's
+	// fresh limit leaves its postings as appended).
+	byPop.popMin = 0
+	byPop.mu.Lock()
+	err := byPop.rebuild()
+	byPop.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
 	r := rand.New(rand.NewPCG(7, 8))
 	var queries []string
 	for _, qs := range seededQueries(r, entries, 400) {
@@ -118,6 +132,7 @@ func TestEarlyStop(t *testing.T) {
 			queries = append(queries, qs, w[0], string(rs[:max(1, len(rs)/3)]))
 		}
 	}
+	var compare func(stage, qs string, kinds []Kind, limit int, got []Hit, total int, want []Hit, wantTotal int)
 	check := func(stage string) {
 		for _, qs := range queries {
 			q, err := core.ParseQuery(qs)
@@ -131,38 +146,51 @@ func TestEarlyStop(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					got, total, err := early.Search(req)
-					if err != nil {
-						t.Fatal(err)
-					}
-					if total < wantTotal {
-						t.Errorf("%s: %q %v: total %d below the exact %d", stage, qs, kinds, total, wantTotal)
-					}
-					if len(got) != len(want) {
-						t.Errorf("%s: %q %v limit %d: %d hits, full path %d", stage, qs, kinds, limit, len(got), len(want))
-						continue
-					}
-					for i := range got {
-						// Equal ranking values may name other entries (the
-						// early path also ranks a slot by a later term's
-						// better attribute); no hit may rank lower.
-						g, w := got[i].Result, want[i].Result
-						g.ID, w.ID = "", ""
-						if core.Less(w, g) {
-							t.Errorf("%s: %q %v limit %d: hit %d is %s %+v, full path %s %+v", stage, qs, kinds, limit, i,
-								got[i].Entry.Key(), got[i].Result, want[i].Entry.Key(), want[i].Result)
+					var pages [2][]Hit
+					for i, ix := range []*Index{early, byPop} {
+						got, total, err := ix.Search(req)
+						if err != nil {
+							t.Fatal(err)
 						}
+						compare(stage, qs, kinds, limit, got, total, want, wantTotal)
+						pages[i] = got
+					}
+					// The popularity order ranks the same candidates as
+					// collecting them all: the very same page.
+					if !slices.EqualFunc(pages[0], pages[1], func(a, b Hit) bool { return a.Entry.Key() == b.Entry.Key() }) {
+						t.Errorf("%s: %q %v limit %d: in popularity order %v, collected %v", stage, qs, kinds, limit, keys(pages[1]), keys(pages[0]))
 					}
 				}
 			}
 		}
 	}
+	compare = func(stage, qs string, kinds []Kind, limit int, got []Hit, total int, want []Hit, wantTotal int) {
+		if total < wantTotal {
+			t.Errorf("%s: %q %v: total %d below the exact %d", stage, qs, kinds, total, wantTotal)
+		}
+		if len(got) != len(want) {
+			t.Errorf("%s: %q %v limit %d: %d hits, full path %d", stage, qs, kinds, limit, len(got), len(want))
+			return
+		}
+		for i := range got {
+			// Equal ranking values may name other entries (the early path
+			// also ranks a slot by a later term's better attribute); no
+			// hit may rank lower.
+			g, w := got[i].Result, want[i].Result
+			g.ID, w.ID = "", ""
+			if core.Less(w, g) {
+				t.Errorf("%s: %q %v limit %d: hit %d is %s %+v, full path %s %+v", stage, qs, kinds, limit, i,
+					got[i].Entry.Key(), got[i].Result, want[i].Entry.Key(), want[i].Result)
+			}
+		}
+	}
 	check("built")
 	one, fewer := early.paths[pathOne].Load(), early.paths[pathFewer].Load()
-	t.Logf("early index: %d one-word, %d fewer-slot, %d full-path answers", one, fewer, early.paths[pathFull].Load())
-	if one == 0 || fewer == 0 || full.paths[pathOne].Load()+full.paths[pathFewer].Load() != 0 {
-		t.Fatalf("paths not taken as set up: early %d one-word, %d fewer-slot; full index %d, %d",
-			one, fewer, full.paths[pathOne].Load(), full.paths[pathFewer].Load())
+	pop := byPop.paths[pathPop].Load()
+	t.Logf("early index: %d one-word, %d fewer-slot, %d full-path answers; %d in popularity order", one, fewer, early.paths[pathFull].Load(), pop)
+	if one == 0 || fewer == 0 || pop == 0 || full.paths[pathOne].Load()+full.paths[pathFewer].Load()+full.paths[pathPop].Load() != 0 {
+		t.Fatalf("paths not taken as set up: early %d one-word, %d fewer-slot, %d by popularity; full index %d, %d, %d",
+			one, fewer, pop, full.paths[pathOne].Load(), full.paths[pathFewer].Load(), full.paths[pathPop].Load())
 	}
 	// Updates: popularity changes (new slots appended out of order) and
 	// removals (dead slots), applied to both.
@@ -170,14 +198,14 @@ func TestEarlyStop(t *testing.T) {
 	for i := 0; i < len(entries); i += 7 {
 		e := entries[i]
 		e.Popularity = float64(r.IntN(1000))
-		for _, ix := range []*Index{full, early} {
+		for _, ix := range []*Index{full, early, byPop} {
 			if err := ix.Upsert(ctx, e); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
 	for i := 3; i < len(entries); i += 11 {
-		for _, ix := range []*Index{full, early} {
+		for _, ix := range []*Index{full, early, byPop} {
 			if err := ix.Remove(ctx, entries[i].Kind, entries[i].ID); err != nil {
 				t.Fatal(err)
 			}
@@ -216,4 +244,13 @@ func TestAtLeast(t *testing.T) {
 			}
 		}
 	}
+}
+
+// keys returns the entry keys of hits.
+func keys(hits []Hit) []string {
+	out := make([]string, len(hits))
+	for i, h := range hits {
+		out[i] = h.Entry.Key()
+	}
+	return out
 }

@@ -217,6 +217,10 @@ type Index struct {
 	st   store.Store
 	// maxEntries is MaxEntries (lowered by tests).
 	maxEntries int
+	// popMin is the fewest slots found for every word for which a query
+	// of several words scans them in popularity order (rankByPop;
+	// lowered by tests).
+	popMin int
 
 	// wmu serialises the writers that add slots (Upsert, Apply); mu
 	// guards everything below against the readers.
@@ -226,9 +230,16 @@ type Index struct {
 	// dead has bit n set when slot n is dead (a bit set, so that the
 	// check of every posting stays in cache); pops (popularity) is what
 	// the pre-rank reads of a candidate, kept apart from the slots.
-	dead  []uint64
-	pops  []float64
-	byKey map[string]uint32
+	dead []uint64
+	pops []float64
+	// kinds holds each slot's kindIndex, for the lookups that find a
+	// slot through a term's bit sets instead of its postings.
+	kinds []uint8
+	// byPop holds the slots alive at the last rebuild, most popular first
+	// (then by slot); the slots from popSorted on came after it.
+	byPop     []uint32
+	popSorted int
+	byKey     map[string]uint32
 	// words holds the documents' folded words, pairs each two adjacent
 	// words written together (apart, so that a prefix query skips the
 	// pairs its words already cover).
@@ -248,8 +259,8 @@ type Index struct {
 	termCache *otter.Cache[termsKey, cachedTerms]
 
 	// paths counts the queries answered by each path (pathOne, pathFewer,
-	// pathFull), for tests.
-	paths [3]atomic.Int64
+	// pathFull, pathPop), for tests.
+	paths [4]atomic.Int64
 
 	// version changes with every slot added or removed; short holds the
 	// answers to one- and two-letter prefixes as of a version.
@@ -262,6 +273,7 @@ const (
 	pathOne   = iota // one word, postings read in ranking order
 	pathFewer        // several words, the slots found for the most words
 	pathFull         // every matching slot
+	pathPop          // several words, their slots in popularity order
 )
 
 // shortAnswers caches the answers to one-word queries of one or two
@@ -326,7 +338,7 @@ func (ix *Index) keepShort(k shortKey, v uint64, hits []Hit, total int) {
 // tokenises only the others. The index writes its entries to st; it does
 // not close st.
 func OpenIndex(ctx context.Context, st store.Store, opts Options) (*Index, error) {
-	ix := &Index{opts: opts, st: st, maxEntries: MaxEntries, byKey: map[string]uint32{}, words: newDict(), pairs: newDict()}
+	ix := &Index{opts: opts, st: st, maxEntries: MaxEntries, popMin: popMinDefault, byKey: map[string]uint32{}, words: newDict(), pairs: newDict()}
 	if opts.termCache > 0 {
 		c, err := otter.New(&otter.Options[termsKey, cachedTerms]{
 			MaximumWeight: uint64(opts.termCache),
@@ -728,6 +740,7 @@ func (ix *Index) addSlot(e Entry) uint32 {
 		ix.dead = append(ix.dead, 0)
 	}
 	ix.pops = append(ix.pops, e.Popularity)
+	ix.kinds = append(ix.kinds, uint8(kindIndex(e.Kind)))
 	ix.byKey[e.Key()] = n
 	ix.version.Add(1)
 	return n
@@ -769,6 +782,63 @@ type termList struct {
 	p      []uint32
 	sorted int
 	first  uint8
+	// dense holds the slots of a common term as bit sets (termBits), so
+	// that a query of several words reads a machine word per 64 slots
+	// instead of a posting per slot; nil for the others.
+	dense *termBits
+}
+
+// termBits is a common term's postings as bit sets over the slots: has
+// has bit n set when slot n has the term, and a0 and a1 the bits 0 and 1
+// of its attribute there (dead slots may stay set until the next
+// rebuild; readers check the dead set).
+type termBits struct {
+	has, a0, a1 []uint64
+}
+
+// denseMin is the fewest postings of a term kept as bit sets too; with
+// at least a sixteenth of the slots (denseShare) as well, the bit sets
+// (three bits per slot) take at most 1.5 times the postings' memory.
+const (
+	denseMin   = 64
+	denseShare = 16
+)
+
+// isDense reports whether a term with postings p in an index of slots
+// slots is kept as bit sets too.
+func isDense(postings, slots int) bool {
+	return postings >= max(denseMin, slots/denseShare)
+}
+
+// newTermBits returns the bit sets of postings p over slots slots.
+func newTermBits(p []uint32, slots int) *termBits {
+	blocks := (slots + 63) / 64
+	blocks += blocks / 8
+	tb := &termBits{has: make([]uint64, blocks), a0: make([]uint64, blocks), a1: make([]uint64, blocks)}
+	for _, v := range p {
+		tb.set(v)
+	}
+	return tb
+}
+
+// set adds posting v, growing the bit sets when its slot is beyond them.
+func (tb *termBits) set(v uint32) {
+	n := v >> slotShift
+	b := int(n >> 6)
+	if b >= len(tb.has) {
+		grow := b + 1 - len(tb.has) + b/8
+		tb.has = append(tb.has, make([]uint64, grow)...)
+		tb.a0 = append(tb.a0, make([]uint64, grow)...)
+		tb.a1 = append(tb.a1, make([]uint64, grow)...)
+	}
+	bit := uint64(1) << (n & 63)
+	tb.has[b] |= bit
+	if v&1 != 0 {
+		tb.a0[b] |= bit
+	}
+	if v&2 != 0 {
+		tb.a1[b] |= bit
+	}
 }
 
 func newDict() dict {
@@ -785,6 +855,9 @@ func (d *dict) add(term string, first uint8, v uint32) bool {
 		d.fresh[term] = struct{}{}
 	}
 	l.p = append(l.p, v)
+	if l.dense != nil {
+		l.dense.set(v) // a term becomes dense at a rebuild
+	}
 	d.postings[term] = l
 	d.unsorted++
 	return !ok
@@ -832,7 +905,29 @@ func (ix *Index) rebuild() error {
 		}
 	}
 	ix.nDead = 0
+	ix.sortByPop()
 	return nil
+}
+
+// sortByPop orders the live slots by popularity (byPop); the caller
+// holds mu (or owns ix).
+func (ix *Index) sortByPop() {
+	ix.byPop = ix.byPop[:0]
+	for n := range ix.slots {
+		if ix.dead[n>>6]&(1<<(n&63)) == 0 {
+			ix.byPop = append(ix.byPop, uint32(n))
+		}
+	}
+	slices.SortFunc(ix.byPop, func(a, b uint32) int {
+		if pa, pb := ix.pops[a], ix.pops[b]; pa != pb {
+			if pa > pb {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Compare(a, b)
+	})
+	ix.popSorted = len(ix.slots)
 }
 
 // rebuild drops ix's dead slots from d's postings and builds d's FST.
@@ -856,8 +951,14 @@ func (d *dict) rebuild(ix *Index) error {
 		if l.sorted < len(l.p) || changed {
 			tmp = ix.scoreOrder(l.p, tmp)
 			l.sorted = len(l.p)
-			d.postings[t] = l
 		}
+		switch {
+		case !isDense(len(l.p), len(ix.slots)):
+			l.dense = nil
+		case l.dense == nil || changed:
+			l.dense = newTermBits(l.p, len(ix.slots))
+		}
+		d.postings[t] = l
 		d.total += len(l.p)
 		keys = append(keys, t)
 	}
@@ -1208,8 +1309,10 @@ func (ix *Index) list(tt termTypos) termList {
 // fewest typos of the lookup (and that term's attribute) to each slot
 // once; dead slots, those f refuses and, when only is set, those whose
 // bit in only is clear are skipped. A term counts as exact only for a
-// single query word.
-func (ix *Index) collect(sc *scratch, f filter, g gather, only []uint64) {
+// single query word. inOnly is how many bits only has set: a common
+// term's slots are then read from its bit sets when that is fewer than
+// its postings (the same state in another slot order).
+func (ix *Index) collect(sc *scratch, f filter, g gather, only []uint64, inOnly int) {
 	words := uint8(bits.OnesCount16(g.bits))
 	single := words == 1
 	playlist := kindBit(KindPlaylist)
@@ -1220,7 +1323,12 @@ func (ix *Index) collect(sc *scratch, f filter, g gather, only []uint64) {
 			exact = 1
 		}
 		typos := uint8(min(tt.typos, 255))
-		for _, v := range ix.list(tt).p {
+		l := ix.list(tt)
+		if only != nil && l.dense != nil && inOnly < len(l.p) {
+			ix.collectBits(sc, f, g.bits, l.dense, only, typos, exact, words)
+			continue
+		}
+		for _, v := range l.p {
 			kb := uint8(1) << (v >> kindShift & 3)
 			if kb&f.kinds == 0 {
 				continue
@@ -1243,6 +1351,42 @@ func (ix *Index) collect(sc *scratch, f filter, g gather, only []uint64) {
 			st.mask |= g.bits
 			st.typos = satAdd(st.typos, typos)
 			st.attr = satAdd(st.attr, uint8(v&attrMask)*words)
+			st.exact += exact
+		}
+	}
+}
+
+// collectBits is collect of one common term's slots within only, read
+// from its bit sets tb.
+func (ix *Index) collectBits(sc *scratch, f filter, gbits uint16, tb *termBits, only []uint64, typos, exact, words uint8) {
+	playlist := kindBit(KindPlaylist)
+	epoch := sc.epoch
+	only = only[:min(len(only), len(tb.has))]
+	for b, w := range only {
+		x := w & tb.has[b]
+		for x != 0 {
+			i := bits.TrailingZeros64(x)
+			x &= x - 1
+			n := uint32(b<<6 | i)
+			kb := uint8(1) << ix.kinds[n]
+			if kb&f.kinds == 0 {
+				continue
+			}
+			st := &sc.st[n]
+			if st.epoch != epoch {
+				if ix.dead[b]&(1<<i) != 0 || kb == playlist && f.viewer != "" && !ix.visible(n, f.viewer) {
+					continue
+				}
+				*st = slotState{epoch: epoch}
+				sc.touched = append(sc.touched, n)
+			}
+			if st.mask&gbits != 0 {
+				continue
+			}
+			attr := uint8(tb.a0[b]>>i&1 | tb.a1[b]>>i&1<<1)
+			st.mask |= gbits
+			st.typos = satAdd(st.typos, typos)
+			st.attr = satAdd(st.attr, attr*words)
 			st.exact += exact
 		}
 	}
@@ -1274,7 +1418,14 @@ func (ix *Index) countWords(sc *scratch, gs []gather, n int) {
 				continue
 			}
 			for _, tt := range g.terms {
-				for _, v := range ix.list(tt).p {
+				l := ix.list(tt)
+				if l.dense != nil {
+					for b, w := range l.dense.has[:min(len(l.dense.has), blocks)] {
+						sc.mark[b] |= w
+					}
+					continue
+				}
+				for _, v := range l.p {
 					m := v >> slotShift
 					sc.mark[m>>6] |= 1 << (m & 63)
 				}
@@ -1539,13 +1690,22 @@ func (ix *Index) Search(req Request) ([]Hit, int, error) {
 	if len(q.Words) > 1 && postings > ix.opts.exactTotal {
 		ix.countWords(sc, gs, len(q.Words))
 		k := ix.ranked(need)
-		for m := len(q.Words); m > 1; m-- {
+		for m := len(q.Words); m >= 1; m-- {
 			only, n := ix.restrict(sc, m)
 			if n < k {
 				continue
 			}
+			if n >= ix.popMin {
+				if hits, ok := ix.rankByPop(sc, f, q, gs, only, n, m, need); ok {
+					ix.paths[pathPop].Add(1)
+					return page(hits, req), postings, nil
+				}
+			}
+			if m == 1 {
+				break // the full path below
+			}
 			for _, g := range gs {
-				ix.collect(sc, f, g, only)
+				ix.collect(sc, f, g, only, n)
 			}
 			if hits, ok := ix.rank(sc, q, need, m); ok {
 				ix.paths[pathFewer].Add(1)
@@ -1556,7 +1716,7 @@ func (ix *Index) Search(req Request) ([]Hit, int, error) {
 		}
 	}
 	for _, g := range gs {
-		ix.collect(sc, f, g, nil)
+		ix.collect(sc, f, g, nil, 0)
 	}
 	// Every touched slot is of a requested kind, alive and visible.
 	hits, _ := ix.rank(sc, q, need, 0)
@@ -1566,6 +1726,227 @@ func (ix *Index) Search(req Request) ([]Hit, int, error) {
 		ix.keepShort(sk, version, hits, len(sc.touched))
 	}
 	return hits, len(sc.touched), nil
+}
+
+// popMinDefault is Index.popMin's default: below it, collecting the slots
+// found for every word is cheap enough.
+const popMinDefault = 4096
+
+// rankByPop reads at most popSparseMax postings of the terms not kept as
+// bit sets, and keeps at most popMapMax of them (those of the slots it
+// ranks) in a map; more leave the query to collect.
+const (
+	popSparseMax = 1 << 16
+	popMapMax    = 4096
+)
+
+// rankByPop ranks the slots in only (inOnly of them, counted for at least
+// m words of q) as rank would after collecting them all, without
+// touching them all: it takes the slots counted for more words first,
+// then the others most popular first (byPop; the slots
+// added since it was sorted before them), computes each one's state as
+// collect would (common terms from their bit sets, the others' few
+// postings from a map), and stops once no slot left can enter the
+// candidates — a bound with m words, the fewest typos and attribute sum
+// any slot matching m words can have (the best lookups covering m of the
+// query's words), the most exact words and the next slot's popularity no
+// longer ranks before the heap's worst.
+// ok is false when the query is better left to collect: too many postings
+// of uncommon terms, no early stop within a quarter of the slots (at least 4k), or
+// fewer matches than need.
+func (ix *Index) rankByPop(sc *scratch, f filter, q search.Query, gs []gather, only []uint64, inOnly, m int, need int) (hits []Hit, ok bool) {
+	type lookup struct {
+		g     gather
+		dense []*termBits
+		words uint8
+	}
+	ls := make([]lookup, len(gs))
+	var sparse map[uint64]uint32
+	sparseN := 0
+	// Per lookup, the fewest typos and attribute sum of its terms, for
+	// the bound; a lookup without terms covers nothing.
+	const none = math.MaxInt32
+	minTypos, minAttr := make([]int, len(gs)), make([]int, len(gs))
+	exactMax := 0
+	for gi, g := range gs {
+		l := &ls[gi]
+		l.g, l.words = g, uint8(bits.OnesCount16(g.bits))
+		l.dense = make([]*termBits, len(g.terms))
+		minTypos[gi], minAttr[gi] = none, none
+		exact := false
+		for ti, tt := range g.terms {
+			tl := ix.list(tt)
+			if len(tl.p) == 0 {
+				continue
+			}
+			minTypos[gi] = min(minTypos[gi], tt.typos)
+			exact = exact || tt.exact && l.words == 1
+			a := 0
+			if tl.sorted == len(tl.p) {
+				a = int(tl.p[0] & attrMask) // sorted by attribute first
+			}
+			minAttr[gi] = min(minAttr[gi], a*int(l.words))
+			if tl.dense != nil {
+				l.dense[ti] = tl.dense
+				continue
+			}
+			if sparseN += len(tl.p); sparseN > popSparseMax {
+				return nil, false
+			}
+			if sparse == nil {
+				sparse = make(map[uint64]uint32, min(sparseN, popMapMax))
+			}
+			for _, v := range tl.p {
+				n := v >> slotShift
+				if only[n>>6]&(1<<(n&63)) == 0 {
+					continue
+				}
+				key := uint64(gi)<<32 | uint64(n)
+				if _, seen := sparse[key]; !seen {
+					if len(sparse) == popMapMax {
+						return nil, false
+					}
+					sparse[key] = uint32(ti)<<attrBits | v&attrMask
+				}
+			}
+		}
+		if exact {
+			exactMax++
+		}
+	}
+	// The cheapest lookups covering m of the words, each word once
+	// (collect skips a lookup whose words are already matched), for typos
+	// and for the attribute sum apart: lower bounds of every candidate's
+	// matching m words. best[i][c] covers c of the first i words.
+	nw := len(q.Words)
+	tile := func(cost []int) int {
+		best := make([][MaxWords + 1]int, nw+1)
+		for i := range best {
+			for c := range best[i] {
+				best[i][c] = none
+			}
+		}
+		best[0][0] = 0
+		for i := range nw {
+			for c := 0; c <= i; c++ {
+				if best[i][c] == none {
+					continue
+				}
+				best[i+1][c] = min(best[i+1][c], best[i][c]) // word i not matched
+				for gi, g := range gs {
+					if bits.TrailingZeros16(g.bits) != i || cost[gi] == none {
+						continue
+					}
+					w := bits.OnesCount16(g.bits)
+					best[i+w][c+w] = min(best[i+w][c+w], best[i][c]+cost[gi])
+				}
+			}
+		}
+		return best[nw][m]
+	}
+	lbTypos, lbAttr := tile(minTypos), tile(minAttr)
+	if lbTypos == none || lbAttr == none {
+		return nil, false
+	}
+	playlist := kindBit(KindPlaylist)
+	// state computes slot n's candidate as collect would: each lookup in
+	// order adds its first term (in its terms' order) the slot has,
+	// unless one of its words is matched already.
+	state := func(n uint32) (cand, bool) {
+		kb := uint8(1) << ix.kinds[n]
+		if kb&f.kinds == 0 || ix.dead[n>>6]&(1<<(n&63)) != 0 || kb == playlist && f.viewer != "" && !ix.visible(n, f.viewer) {
+			return cand{}, false
+		}
+		var mask uint16
+		c := cand{n: n}
+		b, bit := n>>6, uint64(1)<<(n&63)
+		for gi := range ls {
+			l := &ls[gi]
+			if mask&l.g.bits != 0 {
+				continue
+			}
+			best, attr := len(l.dense), uint8(0)
+			if sparse != nil {
+				if v, ok := sparse[uint64(gi)<<32|uint64(n)]; ok {
+					best, attr = int(v>>attrBits), uint8(v&attrMask)
+				}
+			}
+			for ti, tb := range l.dense[:best] {
+				if tb != nil && int(b) < len(tb.has) && tb.has[b]&bit != 0 {
+					best, attr = ti, uint8(tb.a0[b]&bit>>(n&63)|tb.a1[b]&bit>>(n&63)<<1)
+					break
+				}
+			}
+			if best == len(l.dense) {
+				continue
+			}
+			tt := l.g.terms[best]
+			mask |= l.g.bits
+			c.typos = satAdd(c.typos, uint8(min(tt.typos, 255)))
+			c.attr = satAdd(c.attr, attr*l.words)
+			if l.words == 1 && tt.exact {
+				c.exact++
+			}
+		}
+		c.words = uint8(bits.OnesCount16(mask))
+		c.pop = ix.pops[n]
+		return c, int(c.words) >= m
+	}
+	// counted reports whether slot n was counted for more than m words
+	// (those are taken first).
+	counted := func(n uint32) bool {
+		return m < nw && sc.atLeast(int(n>>6), m+1)&(1<<(n&63)) != 0
+	}
+	k := ix.ranked(need)
+	top := topK{h: sc.heap[:0], k: k}
+	defer func() { sc.heap = top.h }()
+	if m < nw {
+		for b, w := range only {
+			for x := w & sc.atLeast(b, m+1); x != 0; x &= x - 1 {
+				if c, ok := state(uint32(b<<6 | bits.TrailingZeros64(x))); ok {
+					top.offer(c)
+				}
+			}
+		}
+	}
+	for n := uint32(ix.popSorted); int(n) < len(ix.slots); n++ {
+		if only[n>>6]&(1<<(n&63)) != 0 && !counted(n) {
+			if c, ok := state(n); ok {
+				top.offer(c)
+			}
+		}
+	}
+	bound := cand{words: uint8(m), typos: uint8(min(lbTypos, 255)), attr: uint8(min(lbAttr, 255)), exact: uint8(min(exactMax, m))}
+	budget := max(inOnly/4, 4*k)
+	stopped := false
+	for _, n := range ix.byPop {
+		if only[n>>6]&(1<<(n&63)) == 0 || counted(n) {
+			continue
+		}
+		if len(top.h) == k {
+			bound.n, bound.pop = n, ix.pops[n]
+			if !bound.better(top.h[0]) {
+				stopped = true
+				break
+			}
+		}
+		if budget--; budget < 0 {
+			return nil, false
+		}
+		if c, ok := state(n); ok {
+			top.offer(c)
+		}
+	}
+	if !stopped && len(top.h) < k {
+		return nil, false
+	}
+	for _, c := range top.h {
+		e := &ix.slots[c.n].entry
+		if r, ok := search.Match(q, e.Document()); ok {
+			hits = append(hits, Hit{Entry: *e, Result: r})
+		}
+	}
+	return hits, len(hits) >= need
 }
 
 // rank pre-ranks the touched slots and matches the best with

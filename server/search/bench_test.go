@@ -224,6 +224,9 @@ func BenchmarkSearch(b *testing.B) {
 			// one and multi hold the latencies of one-word and longer
 			// queries apart (one-word queries take another path).
 			var one, multi []time.Duration
+			// slow keeps every query's latency for the slowest-queries
+			// log (SEGUE_SEARCH_BENCH_SLOW=N logs the N slowest).
+			var slow []slowQuery
 			found := 0
 			cpu0, cpuOK := cputime.Thread()
 			for i := 0; b.Loop(); i++ {
@@ -232,6 +235,7 @@ func BenchmarkSearch(b *testing.B) {
 				n, err := bs.run(engine, q)
 				d := time.Since(start)
 				lat = append(lat, d)
+				slow = append(slow, slowQuery{q, d})
 				if strings.Contains(strings.TrimSpace(q), " ") {
 					multi = append(multi, d)
 				} else {
@@ -247,6 +251,7 @@ func BenchmarkSearch(b *testing.B) {
 			if cpu1, ok := cputime.Thread(); ok && cpuOK {
 				b.ReportMetric(float64((cpu1-cpu0).Microseconds())/1000/float64(len(lat)), "cpu-ms/q")
 			}
+			logSlowest(b, slow)
 			slices.Sort(lat)
 			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
@@ -281,5 +286,23 @@ func BenchmarkSearch(b *testing.B) {
 			})
 			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "q/s")
 		})
+	}
+}
+
+type slowQuery struct {
+	q string
+	d time.Duration
+}
+
+// logSlowest logs the SEGUE_SEARCH_BENCH_SLOW slowest queries of a run, to
+// see which queries make the tail.
+func logSlowest(b *testing.B, qs []slowQuery) {
+	n, err := strconv.Atoi(os.Getenv("SEGUE_SEARCH_BENCH_SLOW"))
+	if err != nil || n <= 0 {
+		return
+	}
+	slices.SortFunc(qs, func(a, b slowQuery) int { return int(b.d - a.d) })
+	for _, s := range qs[:min(n, len(qs))] {
+		b.Logf("slow: %8.2f ms  %q", float64(s.d.Microseconds())/1000, s.q)
 	}
 }
