@@ -544,6 +544,8 @@
       li.append(b, " ", button("Add", `Add ${t.title} to the open playlist`, () => addTrack(t.id, t.title)));
       ol.append(li);
     });
+    // Ready the album's first tracks while the listener looks at it.
+    if (a.tracks.length) s.prefetch(a.tracks.slice(0, 3).map((t) => t.id)).catch(() => {});
     $("album-play").focus();
   }
 

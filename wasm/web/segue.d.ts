@@ -191,6 +191,20 @@ export interface Session {
   stop(): Promise<void>;
   /** Seeks in the current track, sample-exactly. */
   seek(seconds: number): Promise<void>;
+  /**
+   * Readies up to 8 tracks the listener may play next (an open album, search results) so that
+   * playing one waits for no network: each one's verified manifest, header and first chunk
+   * (encrypted, in memory) and content key; the first time, also decodes a few frames into
+   * nothing so the browser has compiled the decoder. Resolves when done (Performance API mark
+   * "segue:prefetched"); rejects with the errors of tracks that could not be readied (they play
+   * as before). tier: default the current tier setting.
+   *
+   * Every play call marks, once each, the milestones to its first audio on the Performance API:
+   * "segue:play", "segue:album", "segue:key", "segue:manifest", "segue:header", "segue:chunk",
+   * "segue:decrypt", "segue:ring" (first frames in the worklet's buffer) and "segue:heard" (the
+   * first quantum the worklet plays with audio, at the output's timestamp).
+   */
+  prefetch(ids: string[], tier?: Tier): Promise<void>;
   setVolume(gain: number): Promise<void>;
   setTier(tier: Tier): Promise<void>;
   /** The last published status. */

@@ -17,6 +17,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
 	"github.com/segue-fm/segue/player"
@@ -51,7 +52,7 @@ func promise(fn func(ctx context.Context) (any, error)) js.Value {
 
 // open(relayURL, out, options) → Promise<bridge>; out is the page's
 // audio output: {rate, channels, buffer(nbytes) → Uint8Array,
-// push(frames) → accepted frames, status(obj), played(obj)}.
+// push(frames) → accepted frames, status(obj), played(obj), mark(name)}.
 func open(_ js.Value, args []js.Value) any {
 	return promise(func(ctx context.Context) (any, error) {
 		if len(args) < 2 || args[0].Type() != js.TypeString || args[1].Type() != js.TypeObject {
@@ -89,7 +90,9 @@ func open(_ js.Value, args []js.Value) any {
 				ks = jsKeyStore{k}
 			}
 		}
-		e, err := engine.Open(ctx, relay, st, ks, engine.DefaultOptions().WithPlayer(popts))
+		e, err := engine.Open(ctx, relay, st, ks, engine.DefaultOptions().WithPlayer(popts).WithMarker(func(name string) {
+			out.Call("mark", name)
+		}))
 		if err != nil {
 			return nil, err
 		}
@@ -174,6 +177,14 @@ func bridge(e *engine.Engine, p *player.Player, dlReady chan error) js.Value {
 			b, err := e.GetJSON(ctx, str(a, 0))
 			return string(b), err
 		}),
+		"album": fn(func(ctx context.Context, a []js.Value) (any, error) {
+			al, tracks, err := e.Album(ctx, model.AlbumID(str(a, 0)))
+			if err != nil {
+				return nil, err
+			}
+			b, err := json.Marshal(api.AlbumResponse{Album: al, Tracks: tracks})
+			return string(b), err
+		}),
 		"playAlbum": fn(func(ctx context.Context, a []js.Value) (any, error) {
 			return none(e.PlayAlbumFrom(ctx, model.AlbumID(str(a, 0)), int(num(a, 1)), int64(num(a, 2))))
 		}),
@@ -198,6 +209,16 @@ func bridge(e *engine.Engine, p *player.Player, dlReady chan error) js.Value {
 			}
 			b, err := json.Marshal(map[string]any{"share": sp, "preview": preview})
 			return string(b), err
+		}),
+		"prefetch": fn(func(ctx context.Context, a []js.Value) (any, error) {
+			if len(a) < 2 || a[0].Type() != js.TypeObject {
+				return nil, errors.New("segue: prefetch(ids, tier)")
+			}
+			ids := make([]model.TrackID, min(a[0].Length(), engine.MaxPrefetch))
+			for i := range ids {
+				ids[i] = model.TrackID(a[0].Index(i).String())
+			}
+			return none(e.Prefetch(ctx, model.Tier(str(a, 1)), ids))
 		}),
 		"pause":    fn(func(context.Context, []js.Value) (any, error) { return none(p.Pause()) }),
 		"resume":   fn(func(context.Context, []js.Value) (any, error) { return none(p.Resume()) }),
