@@ -474,9 +474,10 @@ func (s *firstWriteSink) Close() error { return nil }
 func BenchmarkWebPlayer(b *testing.B) {
 	r := webRelay(b, &reference{})
 	type timing struct {
-		Ready  float64            `json:"ready"`
-		Polled float64            `json:"polled"`
-		Marks  map[string]float64 `json:"marks"`
+		Ready    float64            `json:"ready"`
+		Polled   float64            `json:"polled"`
+		Marks    map[string]float64 `json:"marks"`
+		Requests []string           `json:"requests"` // path start→end (ms after the play call)
 	}
 	var ready, again, web, webPolled, heard, native, webWarm, heardWarm, nativeWarm float64
 	waitReady := `(async () => {
@@ -512,7 +513,9 @@ func BenchmarkWebPlayer(b *testing.B) {
 			}
 			const p = last("segue:play"), marks = {};
 			for (const m of performance.getEntriesByType("mark")) if (m.name.startsWith("segue:") && m.startTime >= p) marks[m.name] ??= Math.round((m.startTime - p) * 10) / 10;
-			return {ready, polled, marks};
+			const res = [];
+			for (const e of performance.getEntriesByType("resource")) if (e.startTime >= p) res.push(new URL(e.name).pathname.slice(0, 24) + " " + Math.round(e.startTime - p) + "→" + Math.round(e.responseEnd - p));
+			return {ready, polled, marks, requests: res};
 		})()`, waitReady, user, testbed.Password, user, testbed.Password, prefetch, r.Album, r.Album))
 	}
 	nativeFirst := func(user string, prefetch bool) float64 {
@@ -567,16 +570,16 @@ func BenchmarkWebPlayer(b *testing.B) {
 		again += repeat
 		n := nativeFirst(user+"n", false)
 		native += n
-		b.Logf("run %d cold: ready %.0f ms, first audio web %.1f ms (polled %.0f ms, heard %.0f ms), native %.1f ms, marks %v; ready on reload %.0f ms",
-			i, got.Ready, got.Marks["segue:ring"], got.Polled, got.Marks["segue:heard"], n, got.Marks, repeat)
+		b.Logf("run %d cold: ready %.0f ms, first audio web %.1f ms (polled %.0f ms, heard %.0f ms), native %.1f ms, marks %v, requests %q; ready on reload %.0f ms",
+			i, got.Ready, got.Marks["segue:ring"], got.Polled, got.Marks["segue:heard"], n, got.Marks, got.Requests, repeat)
 
 		warm := play(newPage(), user+"w", true)
 		webWarm += warm.Marks["segue:ring"]
 		heardWarm += warm.Marks["segue:heard"]
 		n = nativeFirst(user+"wn", true)
 		nativeWarm += n
-		b.Logf("run %d prefetched: first audio web %.1f ms (polled %.0f ms, heard %.0f ms), native %.1f ms, marks %v",
-			i, warm.Marks["segue:ring"], warm.Polled, warm.Marks["segue:heard"], n, warm.Marks)
+		b.Logf("run %d prefetched: first audio web %.1f ms (polled %.0f ms, heard %.0f ms), native %.1f ms, marks %v, requests %q",
+			i, warm.Marks["segue:ring"], warm.Polled, warm.Marks["segue:heard"], n, warm.Marks, warm.Requests)
 	}
 	n := float64(b.N)
 	b.ReportMetric(ready/n, "ms-page-ready")

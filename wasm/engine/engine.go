@@ -367,7 +367,9 @@ func (e *Engine) contentKey(ctx context.Context, track model.TrackID, tier model
 	if err != nil {
 		return crypto.ContentKey{}, e.authErr(fmt.Errorf("content key %s/%s: %w", track, tier, err))
 	}
-	e.observeStatement(ctx, a.Header.Get(api.StatementHeader), nonce)
+	// The trusted clock's update commits to IndexedDB (strict
+	// durability): it runs beside the play, not before its first audio.
+	go e.observeStatement(context.WithoutCancel(ctx), a.Header.Get(api.StatementHeader), nonce)
 	k, err := e.id.UnwrapContentKey(crypto.StreamKeyInfo(track, tier), out.Wrapped)
 	if err != nil {
 		return crypto.ContentKey{}, fmt.Errorf("unwrap content key %s/%s: %w", track, tier, err)

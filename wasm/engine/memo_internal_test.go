@@ -1,8 +1,12 @@
 package engine
 
 import (
+	"bytes"
 	"testing"
 	"time"
+
+	"github.com/segue-fm/segue/crypto"
+	"github.com/segue-fm/segue/store"
 )
 
 // TestMemo: entries are kept until their TTL, the bound is held (expired
@@ -46,5 +50,25 @@ func TestMemo(t *testing.T) {
 	m.clear()
 	if _, ok := m.get(4); ok || len(m.entries) != 0 {
 		t.Fatal("clear kept entries")
+	}
+}
+
+// TestWarm: the embedded clip decodes to at least warmFrames frames, the
+// crypto warm-up succeeds with the engine's identity, and the warm-up
+// runs once per engine (a Prefetch after it does not decode again).
+func TestWarm(t *testing.T) {
+	if n := decodeWarm(t.Context(), bytes.NewReader(warmClip)); n < warmFrames {
+		t.Fatalf("the warm-up clip decodes to %d frames, want ≥ %d", n, warmFrames)
+	}
+	e, err := Open(t.Context(), "http://127.0.0.1:1", store.NewMemory(), &crypto.MemoryKeyStore{}, DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.warmCrypto(); err != nil {
+		t.Fatal(err)
+	}
+	e.Warm(t.Context())
+	if e.startWarm() {
+		t.Fatal("after Warm the warm-up is still to run")
 	}
 }

@@ -115,6 +115,8 @@ func open(_ js.Value, args []js.Value) any {
 			b, _ := json.Marshal(ev)
 			out.Call("played", string(b))
 		})
+		// Compiled while the listener chooses, not after they press play.
+		go e.Warm(context.Background())
 		return bridge(e, p, dlReady), nil
 	})
 }
