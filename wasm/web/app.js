@@ -27,8 +27,12 @@
     if (!opening) {
       // ?test-capture turns on the worklet's capture test hook (the
       // browser tests compare what it played with the native player).
-      const capture = new URLSearchParams(location.search).has("test-capture");
-      opening = segue.open(relay, { tier: $("tier").value, capture }).then((x) => {
+      const q = new URLSearchParams(location.search);
+      const capture = q.has("test-capture");
+      // ?test-clock enables session.advanceClock (forward only: it can
+      // expire this device's licences early, never extend them).
+      const testClock = q.has("test-clock");
+      opening = segue.open(relay, { tier: $("tier").value, capture, testClock }).then((x) => {
         s = x;
         window.segueSession = x; // for the browser tests and the console
         x.on("status", render);

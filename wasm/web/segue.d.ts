@@ -94,6 +94,8 @@ export interface OpenOptions {
   database?: string;
   /** Test hook: the worklet keeps a copy of every frame it plays (see captured). */
   capture?: boolean;
+  /** Test hook: enables session.advanceClock (the licence checks' clock, forward only). */
+  testClock?: boolean;
 }
 
 /** A download request: an album, a playlist (automerge document id) or a track, at a tier. */
@@ -222,6 +224,13 @@ export interface Session {
   downloads(): Promise<DownloadStatus>;
   /** Renews every offline licence in one request (also done on its own a week before expiry). */
   renewLicenses(): Promise<void>;
+  /**
+   * Test hook, enabled only by segue.open's testClock option (the page: ?test-clock): moves the
+   * clock of the downloads' licence checks forward by seconds (0 < seconds ≤ 400 days), never back.
+   * It can only make offline licences expire sooner (the trusted clock never goes backwards), so it
+   * cannot extend one. Rejects when not enabled.
+   */
+  advanceClock(seconds: number): Promise<void>;
   /** How a playlist download learns the playlist's track ids (the page's automerge replica). */
   setPlaylistResolver(fn: (playlistId: string) => Promise<string[]>): void;
   outputStats(): Promise<OutputStats>;

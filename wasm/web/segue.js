@@ -256,6 +256,7 @@
       tier,
       database: persist && opts.persistStore !== false ? (opts.database || "segue-store") : undefined,
       keys,
+      testClock: !!opts.testClock,
     });
     performance.mark("segue:bridge-open");
     let setting = tier; // the tier setting (downloads default to it)
@@ -303,6 +304,7 @@
       removeDownload: (kind, id, t) => b.removeDownload(kind, id, t || setting),
       downloads: async () => JSON.parse(await b.downloads()),
       renewLicenses: () => b.renewLicenses(),
+      advanceClock: (seconds) => b.advanceClock(seconds),
       setPlaylistResolver(fn) { listeners.resolver = fn; },
       on(event, fn) {
         const l = listeners[event];

@@ -99,8 +99,9 @@ func open(_ js.Value, args []js.Value) any {
 		// The downloads manager opens (reading its tables from IndexedDB)
 		// after the page is ready; the bridge's download calls wait for it.
 		dlReady := make(chan error, 1)
+		clock := engine.NewForwardClock(len(args) > 2 && args[2].Type() == js.TypeObject && args[2].Get("testClock").Truthy())
 		if idb != nil {
-			go func() { dlReady <- openDownloads(context.Background(), e, idb, out) }()
+			go func() { dlReady <- openDownloads(context.Background(), e, idb, out, clock) }()
 		} else {
 			dlReady <- errNoDownloads
 		}
@@ -117,7 +118,7 @@ func open(_ js.Value, args []js.Value) any {
 		})
 		// Compiled while the listener chooses, not after they press play.
 		go e.Warm(context.Background())
-		return bridge(e, p, dlReady), nil
+		return bridge(e, p, dlReady, clock), nil
 	})
 }
 
@@ -146,7 +147,7 @@ var stateNames = map[player.State]string{
 	player.StatePaused: "paused", player.StateEnded: "ended",
 }
 
-func bridge(e *engine.Engine, p *player.Player, dlReady chan error) js.Value {
+func bridge(e *engine.Engine, p *player.Player, dlReady chan error, clock *engine.ForwardClock) js.Value {
 	fn := func(f func(ctx context.Context, args []js.Value) (any, error)) js.Func {
 		return js.FuncOf(func(_ js.Value, args []js.Value) any {
 			return promise(func(ctx context.Context) (any, error) { return f(ctx, args) })
@@ -237,6 +238,9 @@ func bridge(e *engine.Engine, p *player.Player, dlReady chan error) js.Value {
 				return nil, fmt.Errorf("segue: tier %q: %w", t, model.ErrInvalidTier)
 			}
 			return none(p.SetTier(t))
+		}),
+		"advanceClock": fn(func(_ context.Context, a []js.Value) (any, error) {
+			return none(clock.Advance(time.Duration(num(a, 0) * float64(time.Second))))
 		}),
 		"close": fn(func(context.Context, []js.Value) (any, error) { return none(e.Close()) }),
 	}
