@@ -218,7 +218,7 @@ func Open(ctx context.Context, relayURL string, st store.Store, ks crypto.KeySto
 		return nil, fmt.Errorf("engine: %w", err)
 	}
 	e.origin = o
-	e.fetcher, err = fetch.New(ctx, st, []fetch.Origin{o}, e.catalogKey,
+	e.fetcher, err = fetch.New(ctx, streamReads{Store: st, e: e}, []fetch.Origin{o}, e.catalogKey,
 		fetch.DefaultOptions().WithCacheBytes(opts.cacheBytes).WithLogger(opts.logger))
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
