@@ -219,7 +219,11 @@ func bridge(e *engine.Engine, p *player.Player, dlReady chan error, clock *engin
 			}
 			ids := make([]model.TrackID, min(a[0].Length(), engine.MaxPrefetch))
 			for i := range ids {
-				ids[i] = model.TrackID(a[0].Index(i).String())
+				v := a[0].Index(i)
+				if v.Type() != js.TypeString || !model.ValidID(v.String()) {
+					return nil, fmt.Errorf("segue: prefetch: entry %d is not a track id", i)
+				}
+				ids[i] = model.TrackID(v.String())
 			}
 			return none(e.Prefetch(ctx, model.Tier(str(a, 1)), ids))
 		}),
