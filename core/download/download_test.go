@@ -124,6 +124,9 @@ func TestOfflinePlayback(t *testing.T) {
 	if !d.dl.Downloaded(p.tracks[0], model.TierLow) {
 		t.Fatal("track still requested on its own was removed")
 	}
+	if d.dl.Holds(p.tracks[1], model.TierLow) || !d.dl.Holds(p.tracks[0], model.TierLow) || d.dl.Holds(p.tracks[0], model.TierHigh) {
+		t.Fatal("Holds: want the track still requested only, at its tier")
+	}
 	start := time.Now()
 	_, err = play(ctx, d.e, p.tracks[1])
 	if !errors.Is(err, core.ErrOffline) {

@@ -855,6 +855,17 @@ func (m *Manager) Downloaded(track model.TrackID, tier model.Tier) bool {
 	return ok && j.complete()
 }
 
+// Holds reports whether a download of (track, tier) is requested,
+// complete or not: only then can its blobs be in the blob store. A
+// player reading blobs of a track it does not hold can skip the store
+// (a web player's IndexedDB read costs a transaction on the page).
+func (m *Manager) Holds(track model.TrackID, tier model.Tier) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, ok := m.jobs[trackTier{track, tier}]
+	return ok
+}
+
 func newNonce() []byte {
 	n := make([]byte, api.NonceSize)
 	_, _ = rand.Read(n) // crypto/rand.Read never fails (Go ≥ 1.24)

@@ -79,4 +79,16 @@
 // the same sequence. The test TestBrowserOutputIsNative runs it in
 // headless Chromium (WebHostJS, the file webhost.js) and compares its output with
 // this host's, byte for byte.
+//
+// WebAssembly cannot be interrupted on the thread running it, so the
+// bounded browser host, loadPluginInWorker, runs the plugin in a dedicated
+// module Worker (webhost.js itself) and gives each call a deadline — a
+// block 250 ms, loading and each parameter 2 s, as the native defaults. A
+// call past its deadline terminates the Worker and unloads the plugin
+// (kind "timeout"); a trap or panic unloads it ("trapped"); the failed
+// block is left as it was, so the page's player drops the effect and plays
+// on unprocessed, as natively. TestBrowserWorkerHostBounds covers a
+// looping plugin (stopped at the deadline, the page's thread free
+// meanwhile), a trapping and a panicking one; TestBrowserOutputIsNative
+// also checks the Worker host's output is native's, byte for byte.
 package plugin

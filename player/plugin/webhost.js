@@ -11,8 +11,19 @@
 //
 // A plugin that traps, exits or returns a failure is unloaded: process
 // leaves the block unchanged and throws, later calls throw "unloaded".
-// WebAssembly on a page cannot be interrupted: a player that must bound a
-// plugin's time runs the host in a Worker and terminates it.
+//
+// WebAssembly cannot be interrupted on the thread that runs it, so
+// loadPlugin has no time bound. loadPluginInWorker is the bounded host
+// (as the native host's fuel/timeout): the plugin runs in a dedicated
+// module Worker (this same file), each call has a deadline (a block
+// 250 ms, setup and setParam 2 s by default, as natively), and a call past
+// it terminates the Worker and unloads the plugin ("timeout"); a trap
+// unloads it too. Its process is async and, like the native host, leaves
+// a failed block unchanged, so a player drops the effect and plays on
+// unprocessed:
+//
+//   const fx = await loadPluginInWorker(bytes, 44100, 2, params, { blockTimeoutMs: 250 });
+//   try { await fx.process(block); } catch (e) { /* e.kind: "timeout", "trapped"… remove fx */ }
 
 export const ABI_VERSION = 1;
 export const MAX_KEY_LEN = 64;
@@ -27,7 +38,7 @@ export const WASI_IMPORTS = [
 export class PluginError extends Error {
   constructor(kind, message) {
     super(`plugin: ${kind}: ${message}`);
-    this.kind = kind; // "invalid module", "unsupported ABI version", "bad parameter", "trapped", "bad output", "unloaded", "unsupported format"
+    this.kind = kind; // "invalid module", "unsupported ABI version", "bad parameter", "trapped", "bad output", "unloaded", "unsupported format", "timeout"
   }
 }
 
@@ -232,4 +243,110 @@ class Plugin {
   close() {
     this.unload(new PluginError("unloaded", `${this.name}: closed`));
   }
+}
+
+// The bounded host's defaults, as the native host's (plugin.DefaultOptions).
+export const BLOCK_TIMEOUT_MS = 250;
+export const SETUP_TIMEOUT_MS = 2000;
+const WORKER_NAME = "segue-plugin-host";
+
+// loadPluginInWorker is loadPlugin in a dedicated Worker with a deadline
+// on every call (opts.blockTimeoutMs for process, opts.setupTimeoutMs for
+// loading and setParam): see the top of this file. It rejects as
+// loadPlugin does, and with kind "timeout" when loading overran.
+export async function loadPluginInWorker(bytes, rate, channels, params = [], opts = {}) {
+  const fx = new WorkerPlugin(opts);
+  const copy = bytes instanceof ArrayBuffer ? bytes.slice(0) : new Uint8Array(bytes).slice().buffer;
+  await fx.call("load", { bytes: copy, rate, channels, params, opts: { name: fx.name, maxBlockFrames: opts.maxBlockFrames } }, [copy], fx.setupMs);
+  fx.channels = channels;
+  return fx;
+}
+
+class WorkerPlugin {
+  constructor(opts) {
+    this.name = opts.name ?? "plugin";
+    this.blockMs = opts.blockTimeoutMs ?? BLOCK_TIMEOUT_MS;
+    this.setupMs = opts.setupTimeoutMs ?? SETUP_TIMEOUT_MS;
+    this.err = null;
+    this.seq = 0;
+    this.pending = new Map();
+    this.worker = new Worker(new URL(import.meta.url), { type: "module", name: WORKER_NAME });
+    this.worker.onmessage = (e) => {
+      const p = this.pending.get(e.data.id);
+      if (p) { this.pending.delete(e.data.id); p(e.data); }
+    };
+    this.worker.onerror = (e) => this.unload(new PluginError("trapped", `${this.name}: worker: ${e.message}`));
+  }
+
+  // call sends op to the worker and waits at most ms for its answer; past
+  // the deadline the worker is terminated and the plugin unloaded.
+  call(op, msg, transfer, ms) {
+    if (this.err) return Promise.reject(new PluginError("unloaded", this.err.message));
+    return new Promise((resolve, reject) => {
+      const id = ++this.seq;
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        this.unload(new PluginError("timeout", `${this.name}: ${op} ran past its ${ms} ms bound; unloaded`));
+        reject(this.err);
+      }, ms);
+      this.pending.set(id, (m) => {
+        clearTimeout(timer);
+        if (m.ok) return resolve(m);
+        const err = new PluginError(m.kind || "trapped", "");
+        err.message = m.message;
+        if (m.kind !== "bad parameter") this.unload(err);
+        reject(err);
+      });
+      this.worker.postMessage({ ...msg, op, id }, transfer);
+    });
+  }
+
+  unload(err) {
+    if (!this.err) this.err = err;
+    this.worker.terminate();
+    for (const p of this.pending.values()) p({ ok: false, kind: "unloaded", message: this.err.message });
+    this.pending.clear();
+  }
+
+  get error() { return this.err; }
+
+  setParam(key, value) {
+    return this.call("setParam", { key, value }, [], this.setupMs).then(() => undefined);
+  }
+
+  // process runs the plugin over frames (interleaved, in place) in the
+  // worker; on any failure frames are left unchanged and it rejects.
+  async process(frames) {
+    if (frames.length % (this.channels || 1) !== 0) throw new PluginError("unsupported format", "partial frame");
+    const copy = frames.slice();
+    const m = await this.call("process", { frames: copy }, [copy.buffer], this.blockMs);
+    frames.set(m.frames);
+  }
+
+  close() {
+    this.unload(new PluginError("unloaded", `${this.name}: closed`));
+  }
+}
+
+// In the host's Worker: run one plugin with loadPlugin, answering each
+// call.
+if (typeof WorkerGlobalScope === "function" && globalThis instanceof WorkerGlobalScope && globalThis.name === WORKER_NAME) {
+  let fx = null;
+  globalThis.onmessage = async (e) => {
+    const m = e.data;
+    try {
+      if (m.op === "load") {
+        fx = await loadPlugin(m.bytes, m.rate, m.channels, m.params, m.opts);
+        postMessage({ id: m.id, ok: true });
+      } else if (m.op === "setParam") {
+        fx.setParam(m.key, m.value);
+        postMessage({ id: m.id, ok: true });
+      } else if (m.op === "process") {
+        fx.process(m.frames);
+        postMessage({ id: m.id, ok: true, frames: m.frames }, [m.frames.buffer]);
+      }
+    } catch (err) {
+      postMessage({ id: m.id, ok: false, kind: err.kind || "trapped", message: err.message });
+    }
+  };
 }

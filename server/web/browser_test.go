@@ -439,29 +439,47 @@ func (s *firstWriteSink) Write(ctx context.Context, f []float32) error {
 }
 func (s *firstWriteSink) Close() error { return nil }
 
-// BenchmarkWebPlayer measures, on one loopback relay, with a fresh
-// browser profile and a fresh native device each iteration: page load to
-// ready (navigation start to the page's own session open — the
-// "segue:session" event app.js dispatches once segue.open resolved: page,
-// wasm fetched and compiled, engine and worklet running — on the
-// Performance API's clock), the web player's time to first audio
-// (playAlbum on that session to the first frames in the worklet's
-// buffer) and the native engine's (PlayAlbum to the first Sink.Write),
-// and their ratio; then page ready again on a reload in the same profile
-// (a returning listener: signed in, module in the HTTP cache and, when
-// Chromium kept one, its compiled code in the code cache). The page's
-// own performance marks ("segue:…") are logged per run, as milliseconds
-// since navigation start.
+// BenchmarkWebPlayer measures, on one loopback relay, with fresh browser
+// profiles and fresh native devices each iteration:
+//
+//   - page load to ready: navigation start to the page's own session
+//     open (the "segue:session" event app.js dispatches once segue.open
+//     resolved: page, wasm fetched and compiled, engine and worklet
+//     running), on the Performance API's clock; again on a reload in the
+//     same profile (signed in, module in the HTTP cache);
+//   - time to first audio, cold (right after login: nothing of the album
+//     fetched, the decoder's wasm functions never called), web and
+//     native from the same state: web = the page's "segue:play" mark (the
+//     play call) to its "segue:ring" mark (the first frames written into
+//     the worklet's buffer, the moment they are); native =
+//     core.Engine.PlayAlbum to the first Sink.Write. Both include the
+//     album's metadata request, the manifest, content key, header and
+//     chunk 0 requests, their checks, the decrypt, the decoder's setup
+//     and first blocks and the player chain. Also logged: the web's
+//     "polled" figure (play call to the first buffered() > 0 seen by a
+//     setTimeout loop — the previous definition, late by however long the
+//     engine ran before yielding the main thread) and "heard" (to the
+//     first quantum the worklet played with audio, at the output's
+//     timestamp, after its priming);
+//   - time to first audio, prefetched: in another fresh profile the page
+//     readies the album's first three tracks as when the listener opens
+//     the album (session.prefetch), then plays; native from the same state
+//     (core.Engine.OpenTrack of those tracks: manifest, header, chunk 0
+//     and key cached), then PlayAlbum.
+//
+// The page's own milestone marks ("segue:…", ms after "segue:play") are
+// logged per run.
 //
 //	go test -run '^$' -bench BenchmarkWebPlayer -benchtime 1x -count 3 ./server/web
 func BenchmarkWebPlayer(b *testing.B) {
 	r := webRelay(b, &reference{})
 	type timing struct {
-		Ready float64            `json:"ready"`
-		First float64            `json:"first"`
-		Marks map[string]float64 `json:"marks"`
+		Ready    float64            `json:"ready"`
+		Polled   float64            `json:"polled"`
+		Marks    map[string]float64 `json:"marks"`
+		Requests []string           `json:"requests"` // path start→end (ms after the play call)
 	}
-	var ready, web, native, again float64
+	var ready, again, web, webPolled, heard, native, webWarm, heardWarm, nativeWarm float64
 	waitReady := `(async () => {
 		while (!window.segueSession || !performance.getEntriesByName("bench:ready").length) {
 			if (performance.now() > 60000) throw new Error("the page opened no session");
@@ -469,7 +487,61 @@ func BenchmarkWebPlayer(b *testing.B) {
 		}
 		return performance.getEntriesByName("bench:ready")[0].startTime;
 	})()`
-	for i := 0; i < b.N; i++ {
+	// play signs a fresh user up, optionally prefetches the album's
+	// first three tracks, plays it and returns the marks after the play
+	// call, relative to it.
+	play := func(ctx context.Context, user string, prefetch bool) timing {
+		return run[timing](b, ctx, fmt.Sprintf(`(async () => {
+			const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+			const ready = await %s;
+			const s = window.segueSession;
+			await s.signUp(%q, %q);
+			await s.login(%q, %q);
+			if (%t) {
+				const a = await s.album(%q);
+				await s.prefetch(a.tracks.slice(0, 3).map((t) => t.id));
+			}
+			const t0 = performance.now();
+			await s.playAlbum(%q, 0);
+			while (s.buffered() === 0) await sleep(0);
+			const polled = performance.now() - t0;
+			const last = (n) => { const e = performance.getEntriesByName(n); return e.length ? e[e.length - 1].startTime : -1; };
+			const start = performance.now();
+			while (last("segue:heard") < last("segue:play")) {
+				if (performance.now() - start > 30000) throw new Error("no segue:heard mark");
+				await sleep(5);
+			}
+			const p = last("segue:play"), marks = {};
+			for (const m of performance.getEntriesByType("mark")) if (m.name.startsWith("segue:") && m.startTime >= p) marks[m.name] ??= Math.round((m.startTime - p) * 10) / 10;
+			const res = [];
+			for (const e of performance.getEntriesByType("resource")) if (e.startTime >= p) res.push(new URL(e.name).pathname.slice(0, 24) + " " + Math.round(e.startTime - p) + "→" + Math.round(e.responseEnd - p));
+			return {ready, polled, marks, requests: res};
+		})()`, waitReady, user, testbed.Password, user, testbed.Password, prefetch, r.Album, r.Album))
+	}
+	nativeFirst := func(user string, prefetch bool) float64 {
+		e := testbed.Device(b, r, model.UserID(user))
+		sink := &firstWriteSink{first: make(chan time.Time, 1)}
+		if _, err := e.OpenPlayer(sink, player.DefaultOptions().WithTier(model.TierHigh)); err != nil {
+			b.Fatal(err)
+		}
+		if prefetch {
+			for _, id := range r.Tracks[:min(3, len(r.Tracks))] {
+				if _, err := e.OpenTrack(b.Context(), id, model.TierHigh); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		t0 := time.Now()
+		if err := e.PlayAlbum(b.Context(), r.Album, 0); err != nil {
+			b.Fatal(err)
+		}
+		ms := float64((<-sink.first).Sub(t0).Microseconds()) / 1000
+		if err := e.ClosePlayer(); err != nil {
+			b.Fatal(err)
+		}
+		return ms
+	}
+	newPage := func() context.Context {
 		ctx := browsertest.New(b)
 		// Installed before the page's scripts run, so the event is not
 		// missed however early the session opens.
@@ -481,48 +553,44 @@ func BenchmarkWebPlayer(b *testing.B) {
 		if err := chromedp.Do(ctx, chromedp.Navigate(r.URL+"/")); err != nil {
 			b.Fatal(err)
 		}
+		return ctx
+	}
+	for i := 0; i < b.N; i++ {
 		user := fmt.Sprintf("bench%d-%d", i, time.Now().UnixNano())
-		got := run[timing](b, ctx, fmt.Sprintf(`(async () => {
-			const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-			const ready = await %s;
-			const s = window.segueSession;
-			await s.signUp(%q, %q);
-			await s.login(%q, %q);
-			const t0 = performance.now();
-			await s.playAlbum(%q, 0);
-			while (s.buffered() === 0) await sleep(0);
-			const first = performance.now() - t0;
-			const marks = {};
-			for (const m of performance.getEntriesByType("mark")) if (m.name.startsWith("segue:")) marks[m.name] = Math.round(m.startTime);
-			return {ready, first, marks};
-		})()`, waitReady, user, testbed.Password, user, testbed.Password, r.Album))
+		ctx := newPage()
+		got := play(ctx, user, false)
 		ready += got.Ready
-		web += got.First
+		web += got.Marks["segue:ring"]
+		webPolled += got.Polled
+		heard += got.Marks["segue:heard"]
 		if err := chromedp.Do(ctx, chromedp.Navigate(r.URL+"/")); err != nil {
 			b.Fatal(err)
 		}
 		repeat := run[float64](b, ctx, waitReady)
 		again += repeat
-		b.Logf("run %d: ready %.0f ms, first audio %.0f ms, marks %v; ready on reload %.0f ms", i, got.Ready, got.First, got.Marks, repeat)
+		n := nativeFirst(user+"n", false)
+		native += n
+		b.Logf("run %d cold: ready %.0f ms, first audio web %.1f ms (polled %.0f ms, heard %.0f ms), native %.1f ms, marks %v, requests %q; ready on reload %.0f ms",
+			i, got.Ready, got.Marks["segue:ring"], got.Polled, got.Marks["segue:heard"], n, got.Marks, got.Requests, repeat)
 
-		e := testbed.Device(b, r, model.UserID(user+"n"))
-		sink := &firstWriteSink{first: make(chan time.Time, 1)}
-		if _, err := e.OpenPlayer(sink, player.DefaultOptions().WithTier(model.TierHigh)); err != nil {
-			b.Fatal(err)
-		}
-		t0 := time.Now()
-		if err := e.PlayAlbum(b.Context(), r.Album, 0); err != nil {
-			b.Fatal(err)
-		}
-		native += float64((<-sink.first).Sub(t0).Microseconds()) / 1000
-		if err := e.ClosePlayer(); err != nil {
-			b.Fatal(err)
-		}
+		warm := play(newPage(), user+"w", true)
+		webWarm += warm.Marks["segue:ring"]
+		heardWarm += warm.Marks["segue:heard"]
+		n = nativeFirst(user+"wn", true)
+		nativeWarm += n
+		b.Logf("run %d prefetched: first audio web %.1f ms (polled %.0f ms, heard %.0f ms), native %.1f ms, marks %v, requests %q",
+			i, warm.Marks["segue:ring"], warm.Polled, warm.Marks["segue:heard"], n, warm.Marks, warm.Requests)
 	}
 	n := float64(b.N)
 	b.ReportMetric(ready/n, "ms-page-ready")
 	b.ReportMetric(again/n, "ms-page-ready-reload")
 	b.ReportMetric(web/n, "ms-first-audio-web")
+	b.ReportMetric(webPolled/n, "ms-first-audio-web-polled")
+	b.ReportMetric(heard/n, "ms-heard-web")
 	b.ReportMetric(native/n, "ms-first-audio-native")
 	b.ReportMetric(web/native, "web/native")
+	b.ReportMetric(webWarm/n, "ms-first-audio-web-prefetched")
+	b.ReportMetric(heardWarm/n, "ms-heard-web-prefetched")
+	b.ReportMetric(nativeWarm/n, "ms-first-audio-native-prefetched")
+	b.ReportMetric(webWarm/nativeWarm, "web/native-prefetched")
 }

@@ -57,8 +57,8 @@ type emulateParams struct {
 var emulateNetworkConditions = cdp.Command[emulateParams, cdp.Empty]{Method: "Network.emulateNetworkConditions"}
 
 // TestBrowserOfflineDownload is the offline story as a listener lives it:
-// sign up in the page, open the demo album and press "Download for
-// offline"; the Downloads section shows the progress to the end. Then the
+// sign up in the page, open the demo album (which readies its first
+// tracks: session.prefetch) and press "Download for offline"; the Downloads section shows the progress to the end. Then the
 // tab goes offline (DevTools emulation, service worker included) and the
 // relay stops; the page reloads (from the service worker's cache), is
 // still signed in, lists the download, and plays it: the last 1.5 s of
@@ -86,6 +86,9 @@ func TestBrowserOfflineDownload(t *testing.T) {
 		return err
 	}))
 	step("album view", chromedp.WaitVisible("#album-dl"))
+	// Opening the album readies its first tracks (session.prefetch); the
+	// download then holds tracks first opened as streamed.
+	step("the album's first tracks prefetched", chromedp.Poll[chromedp.Void](`performance.getEntriesByName("segue:prefetched").length > 0`))
 	t0 := time.Now()
 	step("download", chromedp.Click("#album-dl"))
 	step("downloaded", chromedp.WaitVisible(`#dl-list li[data-done="true"]`))

@@ -47,9 +47,52 @@ func (e *Engine) OpenDownloads(ctx context.Context, blobs store.Store, opts down
 	if err != nil {
 		return nil, fmt.Errorf("engine: open downloads: %w", err)
 	}
-	e.fetcher.SetPinned(m.Blob)
+	e.fetcher.SetPinned(func(ctx context.Context, h [32]byte) ([]byte, bool, error) {
+		if e.streamedOnly(m, h) {
+			return nil, false, nil
+		}
+		return m.Blob(ctx, h)
+	})
 	e.dl = m
 	return m, nil
+}
+
+// maxStreamed bounds the blob hashes remembered by noteStreamed; past it
+// the memory starts again (reads then ask the blob store, as before).
+const maxStreamed = 1 << 16
+
+// noteStreamed remembers the blobs of a track opened for play, so that
+// reading them skips the downloads' blob store while no download of the
+// track is requested (streamedOnly).
+func (e *Engine) noteStreamed(m *model.Manifest) {
+	id := manifestID{m.TrackID, m.Tier}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.streamed)+len(m.Chunks)+1 > maxStreamed {
+		clear(e.streamed)
+	}
+	note := func(h [32]byte) {
+		if old, ok := e.streamed[h]; ok && old != id {
+			e.streamed[h] = manifestID{} // shared by two tracks: always ask the store
+			return
+		}
+		e.streamed[h] = id
+	}
+	note(m.Header.SHA256)
+	for _, c := range m.Chunks {
+		note(c.Blob.SHA256)
+	}
+}
+
+// streamedOnly reports whether blob h belongs to a track opened for play
+// of which dl holds no download (complete or not), so that it cannot be
+// in the blob store: the fetcher then goes to its cache or the relay
+// without an IndexedDB transaction on the way to the first audio.
+func (e *Engine) streamedOnly(dl *download.Manager, h [32]byte) bool {
+	e.mu.Lock()
+	id, ok := e.streamed[h]
+	e.mu.Unlock()
+	return ok && id.track != "" && !dl.Holds(id.track, id.tier)
 }
 
 // Downloads returns the manager OpenDownloads started, or nil.

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -61,6 +62,7 @@ type Options struct {
 	keyTTL     time.Duration
 	player     player.Options
 	deviceName string
+	mark       func(name string)
 }
 
 // DefaultOptions returns fetch.DefaultDoer() (the browser's Fetch API
@@ -69,7 +71,8 @@ type Options struct {
 // high, track gain) and the device name "web".
 func DefaultOptions() Options {
 	return Options{client: fetch.DefaultDoer(), logger: slog.Default(), clock: time.Now,
-		cacheBytes: 256 << 20, keyTTL: 10 * time.Minute, player: player.DefaultOptions(), deviceName: "web"}
+		cacheBytes: 256 << 20, keyTTL: 10 * time.Minute, player: player.DefaultOptions(), deviceName: "web",
+		mark: func(string) {}}
 }
 
 // WithHTTPClient sets the HTTP client (an *http.Client, or any
@@ -108,6 +111,28 @@ func (o Options) WithPlayer(p player.Options) Options { o.player = p; return o }
 // (default "web").
 func (o Options) WithDeviceName(n string) Options { o.deviceName = n; return o }
 
+// Milestones on the way from a play call to the first audio, named as
+// the page's Performance API marks (WithMarker).
+const (
+	MarkAlbum    = "segue:album"    // the album's metadata is known
+	MarkKey      = "segue:key"      // a track's content key is unwrapped
+	MarkManifest = "segue:manifest" // a track's manifest is verified, header and chunk 0 fetched
+	MarkHeader   = "segue:header"   // the decoder has a track's decrypted header
+	MarkChunk    = "segue:chunk"    // the decoder has chunk 0 (or the seek's chunk), verified, still encrypted
+	MarkDecrypt  = "segue:decrypt"  // that chunk is decrypted
+)
+
+// WithMarker sets the function told of each milestone (MarkAlbum…) as
+// it happens, for every track the player opens; the web player turns the
+// first of each after a play call into a Performance API mark. nil keeps
+// none.
+func (o Options) WithMarker(mark func(name string)) Options {
+	if mark != nil {
+		o.mark = mark
+	}
+	return o
+}
+
 // Engine is one browser device: identity, token, fetcher and player. It is
 // safe for concurrent use.
 type Engine struct {
@@ -120,6 +145,12 @@ type Engine struct {
 	fetcher *fetch.Fetcher
 	origin  *fetch.HTTPOrigin
 	hist    *History
+	// albums and manifests are what this session fetched (album answers)
+	// and verified (manifests), for the key TTL: a play of something
+	// prefetched or just shown waits for no IndexedDB read, request or
+	// signature check.
+	albums    *memo[model.AlbumID, albumAnswer]
+	manifests *memo[manifestID, *model.Manifest]
 
 	mu    sync.Mutex
 	token string
@@ -130,10 +161,24 @@ type Engine struct {
 	preview *preview
 	dl      *download.Manager
 	closed  bool
+	warmed  bool // Prefetch decoded its warm-up
+	// streamed maps the blobs of tracks opened for play to their track
+	// (the zero id for a blob two tracks share); see streamedOnly.
+	streamed map[[32]byte]manifestID
 	// onUnauth is told when the relay refuses the token; refused is the
 	// token it last refused (see auth.go).
 	onUnauth func()
 	refused  string
+}
+
+type albumAnswer struct {
+	album  model.Album
+	tracks []model.Track
+}
+
+type manifestID struct {
+	track model.TrackID
+	tier  model.Tier
 }
 
 type keyEntry struct {
@@ -155,7 +200,9 @@ func Open(ctx context.Context, relayURL string, st store.Store, ks crypto.KeySto
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
-	e := &Engine{opts: opts, relay: base, st: st, ks: ks, id: id, keys: map[string]keyEntry{}}
+	e := &Engine{opts: opts, relay: base, st: st, ks: ks, id: id, keys: map[string]keyEntry{}, streamed: map[[32]byte]manifestID{},
+		albums:    newMemo[model.AlbumID, albumAnswer](maxMemoAlbums, opts.keyTTL, opts.clock),
+		manifests: newMemo[manifestID, *model.Manifest](maxMemoManifests, opts.keyTTL, opts.clock)}
 	switch tok, err := ks.Load(ctx, keyToken); {
 	case err == nil:
 		e.token = string(tok)
@@ -171,7 +218,7 @@ func Open(ctx context.Context, relayURL string, st store.Store, ks crypto.KeySto
 		return nil, fmt.Errorf("engine: %w", err)
 	}
 	e.origin = o
-	e.fetcher, err = fetch.New(ctx, st, []fetch.Origin{o}, e.catalogKey,
+	e.fetcher, err = fetch.New(ctx, streamReads{Store: st, e: e}, []fetch.Origin{o}, e.catalogKey,
 		fetch.DefaultOptions().WithCacheBytes(opts.cacheBytes).WithLogger(opts.logger))
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
@@ -265,15 +312,19 @@ func (e *Engine) authErr(err error) error {
 
 // Album returns an album and its tracks in album order, owned by the
 // caller: as an album download recorded it (no network; see
-// OpenDownloads), else from the relay (GET /v1/albums/{id}).
+// OpenDownloads), else from the relay (GET /v1/albums/{id}). The answer
+// is kept in memory for the key TTL, for a play of the album
+// (PlayAlbumFrom).
 func (e *Engine) Album(ctx context.Context, id model.AlbumID) (model.Album, []model.Track, error) {
 	if a, tracks, ok := e.recordedAlbum(ctx, id); ok {
+		e.albums.put(id, albumAnswer{a, slices.Clone(tracks)})
 		return a, tracks, nil
 	}
 	var out api.AlbumResponse
 	if _, err := e.api.Do(ctx, http.MethodGet, "/v1/albums/"+url.PathEscape(string(id)), nil, &out, true); err != nil {
 		return model.Album{}, nil, e.authErr(fmt.Errorf("engine: album %s: %w", id, err))
 	}
+	e.albums.put(id, albumAnswer{out.Album, slices.Clone(out.Tracks)})
 	return out.Album, out.Tracks, nil
 }
 
@@ -316,7 +367,9 @@ func (e *Engine) contentKey(ctx context.Context, track model.TrackID, tier model
 	if err != nil {
 		return crypto.ContentKey{}, e.authErr(fmt.Errorf("content key %s/%s: %w", track, tier, err))
 	}
-	e.observeStatement(ctx, a.Header.Get(api.StatementHeader), nonce)
+	// The trusted clock's update commits to IndexedDB (strict
+	// durability): it runs beside the play, not before its first audio.
+	go e.observeStatement(context.WithoutCancel(ctx), a.Header.Get(api.StatementHeader), nonce)
 	k, err := e.id.UnwrapContentKey(crypto.StreamKeyInfo(track, tier), out.Wrapped)
 	if err != nil {
 		return crypto.ContentKey{}, fmt.Errorf("unwrap content key %s/%s: %w", track, tier, err)
@@ -368,11 +421,22 @@ func (e *Engine) PlayAlbum(ctx context.Context, id model.AlbumID, start int) err
 
 // PlayAlbumFrom is PlayAlbum starting at output frame frame of track
 // start, sample-exactly (player.Player.PlayFrom).
+//
+// An album this session fetched within the key TTL (Album, as the page's
+// album view does) is not asked for again: the play waits for no
+// request before the track's own.
 func (e *Engine) PlayAlbumFrom(ctx context.Context, id model.AlbumID, start int, frame int64) error {
-	a, tracks, err := e.Album(ctx, id)
-	if err != nil {
+	var (
+		a      model.Album
+		tracks []model.Track
+		err    error
+	)
+	if m, ok := e.albums.get(id); ok {
+		a, tracks = m.album, slices.Clone(m.tracks)
+	} else if a, tracks, err = e.Album(ctx, id); err != nil {
 		return err
 	}
+	e.opts.mark(MarkAlbum)
 	return e.play(model.PlayContext{Kind: "album", ID: string(id)}, tracks, start, frame, a.Loudness)
 }
 
@@ -434,6 +498,8 @@ func (e *Engine) Close() error {
 	e.p, e.dl = nil, nil
 	clear(e.keys)
 	e.mu.Unlock()
+	e.albums.clear()
+	e.manifests.clear()
 	var err error
 	if p != nil {
 		err = p.Close()

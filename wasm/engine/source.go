@@ -24,11 +24,16 @@ type Source struct{ E *Engine }
 // OpenTrack implements player.Source: the manifest (with the header and
 // chunk 0 prefetched) and the content key are fetched concurrently.
 func (s Source) OpenTrack(ctx context.Context, id model.TrackID, tier model.Tier) (player.TrackSource, error) {
+	return s.E.openTrack(ctx, id, tier, s.E.opts.mark)
+}
+
+// openTrack is OpenTrack telling mark of its milestones (MarkKey…).
+func (e *Engine) openTrack(ctx context.Context, id model.TrackID, tier model.Tier, mark func(string)) (player.TrackSource, error) {
 	if !tier.Valid() {
 		return nil, fmt.Errorf("%w: %w", player.ErrUnplayable, model.ErrInvalidTier)
 	}
-	if token, n, ok := s.E.previewOf(id); ok {
-		return s.E.openPreview(ctx, token, n, id)
+	if token, n, ok := e.previewOf(id); ok {
+		return e.openPreview(ctx, token, n, id)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -38,13 +43,23 @@ func (s Source) OpenTrack(ctx context.Context, id model.TrackID, tier model.Tier
 		wg     sync.WaitGroup
 	)
 	wg.Go(func() {
-		if key, keyErr = s.E.contentKey(ctx, id, tier); keyErr != nil {
+		if key, keyErr = e.contentKey(ctx, id, tier); keyErr != nil {
 			cancel()
+			return
 		}
+		mark(MarkKey)
 	})
-	m, err := s.E.fetcher.ManifestAndPrefetch(ctx, id, tier, 1)
+	m, ok := e.manifests.get(manifestID{id, tier})
+	var err error
+	if !ok {
+		m, err = e.fetcher.ManifestAndPrefetch(ctx, id, tier, 1)
+	}
 	if err != nil {
 		cancel()
+	} else {
+		e.manifests.put(manifestID{id, tier}, m)
+		e.noteStreamed(m)
+		mark(MarkManifest)
 	}
 	wg.Wait()
 	if keyErr != nil && (err == nil || errors.Is(err, context.Canceled)) {
@@ -53,7 +68,7 @@ func (s Source) OpenTrack(ctx context.Context, id model.TrackID, tier model.Tier
 	if err != nil {
 		return nil, classify(fmt.Errorf("engine: open %s/%s: %w", id, tier, err))
 	}
-	return newTrack(s.E.fetcher, m, key), nil
+	return newTrack(e.fetcher, m, key, mark), nil
 }
 
 // track reads a track's blobs through the fetcher, one chunk ahead: when
@@ -73,6 +88,8 @@ type track struct {
 	cancel context.CancelFunc
 	mu     sync.Mutex
 	ahead  *pending // the chunk being read ahead, nil when none
+	mark   func(string)
+	marked bool // a chunk was read (the first is marked)
 }
 
 // pending is a chunk read ahead: b, network and err are set before done
@@ -85,9 +102,9 @@ type pending struct {
 	err     error
 }
 
-func newTrack(f *fetch.Fetcher, m *model.Manifest, key crypto.ContentKey) *track {
+func newTrack(f *fetch.Fetcher, m *model.Manifest, key crypto.ContentKey, mark func(string)) *track {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &track{f: f, m: m, key: key, ctx: ctx, cancel: cancel}
+	return &track{f: f, m: m, key: key, ctx: ctx, cancel: cancel, mark: mark}
 }
 
 func (t *track) Manifest() *model.Manifest { return t.m }
@@ -98,6 +115,7 @@ func (t *track) Header(ctx context.Context) ([]byte, error) {
 		return nil, classify(err)
 	}
 	crypto.XORKeyStream(t.key, 0, 0, b, b)
+	t.mark(MarkHeader)
 	return b, nil
 }
 
@@ -153,7 +171,17 @@ func (t *track) ChunkFrom(ctx context.Context, i int) ([]byte, bool, error) {
 	if err != nil {
 		return nil, false, classify(err)
 	}
+	t.mu.Lock()
+	first := !t.marked
+	t.marked = true
+	t.mu.Unlock()
+	if first {
+		t.mark(MarkChunk)
+	}
 	crypto.XORKeyStream(t.key, uint64(i)+1, 0, b, b)
+	if first {
+		t.mark(MarkDecrypt)
+	}
 	return b, network, nil
 }
 

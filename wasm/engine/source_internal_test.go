@@ -72,7 +72,7 @@ func readAheadTrack(t *testing.T, n int, failOnce map[int]bool) (*track, *chunkO
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr := newTrack(f, m, key)
+	tr := newTrack(f, m, key, func(string) {})
 	t.Cleanup(func() { tr.Close() })
 	return tr, o, clear
 }

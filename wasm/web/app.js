@@ -27,8 +27,12 @@
     if (!opening) {
       // ?test-capture turns on the worklet's capture test hook (the
       // browser tests compare what it played with the native player).
-      const capture = new URLSearchParams(location.search).has("test-capture");
-      opening = segue.open(relay, { tier: $("tier").value, capture }).then((x) => {
+      const q = new URLSearchParams(location.search);
+      const capture = q.has("test-capture");
+      // ?test-clock enables session.advanceClock (forward only: it can
+      // expire this device's licences early, never extend them).
+      const testClock = q.has("test-clock");
+      opening = segue.open(relay, { tier: $("tier").value, capture, testClock }).then((x) => {
         s = x;
         window.segueSession = x; // for the browser tests and the console
         x.on("status", render);
@@ -544,6 +548,8 @@
       li.append(b, " ", button("Add", `Add ${t.title} to the open playlist`, () => addTrack(t.id, t.title)));
       ol.append(li);
     });
+    // Ready the album's first tracks while the listener looks at it.
+    if (a.tracks.length) s.prefetch(a.tracks.slice(0, 3).map((t) => t.id)).catch(() => {});
     $("album-play").focus();
   }
 

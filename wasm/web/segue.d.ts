@@ -94,6 +94,8 @@ export interface OpenOptions {
   database?: string;
   /** Test hook: the worklet keeps a copy of every frame it plays (see captured). */
   capture?: boolean;
+  /** Test hook: enables session.advanceClock (the licence checks' clock, forward only). */
+  testClock?: boolean;
 }
 
 /** A download request: an album, a playlist (automerge document id) or a track, at a tier. */
@@ -191,6 +193,20 @@ export interface Session {
   stop(): Promise<void>;
   /** Seeks in the current track, sample-exactly. */
   seek(seconds: number): Promise<void>;
+  /**
+   * Readies up to 8 tracks the listener may play next (an open album, search results) so that
+   * playing one waits for no network: each one's verified manifest, header and first chunk
+   * (encrypted, in memory) and content key; the first time, also decodes a few frames into
+   * nothing so the browser has compiled the decoder. Resolves when done (Performance API mark
+   * "segue:prefetched"); rejects with the errors of tracks that could not be readied (they play
+   * as before). tier: default the current tier setting.
+   *
+   * Every play call marks, once each, the milestones to its first audio on the Performance API:
+   * "segue:play", "segue:album", "segue:key", "segue:manifest", "segue:header", "segue:chunk",
+   * "segue:decrypt", "segue:ring" (first frames in the worklet's buffer) and "segue:heard" (the
+   * first quantum the worklet plays with audio, at the output's timestamp).
+   */
+  prefetch(ids: string[], tier?: Tier): Promise<void>;
   setVolume(gain: number): Promise<void>;
   setTier(tier: Tier): Promise<void>;
   /** The last published status. */
@@ -208,6 +224,13 @@ export interface Session {
   downloads(): Promise<DownloadStatus>;
   /** Renews every offline licence in one request (also done on its own a week before expiry). */
   renewLicenses(): Promise<void>;
+  /**
+   * Test hook, enabled only by segue.open's testClock option (the page: ?test-clock): moves the
+   * clock of the downloads' licence checks forward by seconds (0 < seconds ≤ 400 days), never back.
+   * It can only make offline licences expire sooner (the trusted clock never goes backwards), so it
+   * cannot extend one. Rejects when not enabled.
+   */
+  advanceClock(seconds: number): Promise<void>;
   /** How a playlist download learns the playlist's track ids (the page's automerge replica). */
   setPlaylistResolver(fn: (playlistId: string) => Promise<string[]>): void;
   outputStats(): Promise<OutputStats>;

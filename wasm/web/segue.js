@@ -65,9 +65,22 @@
     let overN = 0, draining = 0;
     const ctrl = sab ? new Int32Array(sab, 0, CTRL_BYTES / 4) : null;
     const data = sab ? new Float32Array(sab, CTRL_BYTES, capacity * channels) : null;
+    // First-audio timing: a play call arms the marks; the engine's
+    // milestones (mark), the first frames in the worklet's buffer
+    // ("segue:ring") and the first quantum the worklet plays with audio
+    // ("segue:heard", on the Performance API's clock via the context's
+    // output timestamp) are marked once each after it.
+    let armed = null, heardArmed = false;
+    const mark = (name) => { if (armed && !armed.has(name)) { armed.add(name); performance.mark(name); } };
     node.port.onmessage = (e) => {
       const m = e.data;
-      if (m.type === "consumed") consumed = m.n;
+      if (m.type === "audible") {
+        if (!heardArmed) return;
+        heardArmed = false;
+        const ts = typeof ac.getOutputTimestamp === "function" ? ac.getOutputTimestamp() : null;
+        const at = ts && ts.performanceTime > 0 ? ts.performanceTime + (m.frame / ac.sampleRate - ts.contextTime) * 1000 : performance.now();
+        performance.mark("segue:heard", { startTime: Math.max(0, at) });
+      } else if (m.type === "consumed") consumed = m.n;
       else if (pending.has(m.id)) { pending.get(m.id)(m); pending.delete(m.id); }
     };
     const ask = (type) => new Promise((resolve) => { const id = ++seq; pending.set(id, resolve); node.port.postMessage({ type, id }); });
@@ -82,14 +95,21 @@
           for (let c = 0; c < channels; c++) data[dst + c] = src[s + c];
         }
         Atomics.store(ctrl, W, (w + k) | 0);
+        if (k > 0) ringed();
         return k;
       }
       const k = Math.min(n, capacity - (sent - consumed));
       if (k <= 0) return 0;
       node.port.postMessage({ type: "frames", data: src.slice(off * channels, (off + k) * channels) });
       sent += k;
+      ringed();
       return k;
     };
+    function ringed() {
+      if (!armed) return;
+      mark("segue:ring");
+      armed = null;
+    }
     // drainOver moves kept frames into the worklet's buffer, in order.
     const drainOver = () => {
       if (overN === 0) return;
@@ -121,6 +141,8 @@
         overN += keep;
         return k + keep;
       },
+      mark,
+      arm() { armed = new Set(); heardArmed = true; performance.mark("segue:play"); },
       flush() { overN = 0; clearTimeout(draining); node.port.postMessage({ type: "flush" }); },
       hold(on) {
         held = on;
@@ -234,6 +256,7 @@
       tier,
       database: persist && opts.persistStore !== false ? (opts.database || "segue-store") : undefined,
       keys,
+      testClock: !!opts.testClock,
     });
     performance.mark("segue:bridge-open");
     let setting = tier; // the tier setting (downloads default to it)
@@ -257,16 +280,21 @@
         for (const k of ["types", "limit", "offset"]) if (o[k] !== undefined) p.set(k, String(o[k]));
         return JSON.parse(await b.get("/v1/search?" + p));
       },
-      album: async (id) => JSON.parse(await b.get("/v1/albums/" + encodeURIComponent(id))),
-      playAlbum: jump((id, start = 0, frame = 0) => { wake(); return b.playAlbum(id, start, frame); }),
-      playTracks: jump((ids, start = 0, kind = "", id = "", frame = 0) => { wake(); return b.playTracks(ids, start, kind, id, frame); }),
-      playShare: jump(async (token) => { wake(); return JSON.parse(await b.playShare(token)); }),
+      // Through the engine, which keeps the answer for a play of it.
+      album: async (id) => JSON.parse(await b.album(id)),
+      playAlbum: jump((id, start = 0, frame = 0) => { wake(); out.arm(); return b.playAlbum(id, start, frame); }),
+      playTracks: jump((ids, start = 0, kind = "", id = "", frame = 0) => { wake(); out.arm(); return b.playTracks(ids, start, kind, id, frame); }),
+      playShare: jump(async (token) => { wake(); out.arm(); return JSON.parse(await b.playShare(token)); }),
       pause: () => { out.hold(true); return b.pause(); },
       resume: () => { wake(); out.hold(false); return b.resume(); },
       next: jump(() => b.next()),
       previous: jump(() => b.previous()),
       stop: jump(() => b.stop()),
       seek: jump((seconds) => b.seek(seconds)),
+      prefetch: async (ids, t) => {
+        await b.prefetch(ids.slice(0, 8), t || setting);
+        performance.mark("segue:prefetched");
+      },
       setVolume: (g) => b.setVolume(g),
       setTier: (t) => b.setTier(t).then(() => { setting = t; }),
       status: () => last,
@@ -276,6 +304,7 @@
       removeDownload: (kind, id, t) => b.removeDownload(kind, id, t || setting),
       downloads: async () => JSON.parse(await b.downloads()),
       renewLicenses: () => b.renewLicenses(),
+      advanceClock: (seconds) => b.advanceClock(seconds),
       setPlaylistResolver(fn) { listeners.resolver = fn; },
       on(event, fn) {
         const l = listeners[event];

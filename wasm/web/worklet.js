@@ -141,6 +141,9 @@ class SegueOut extends AudioWorkletProcessor {
     const got = this.take(outs, 0, n);
     for (let c = 0; c < outs.length; c++) outs[c].fill(0, got);
     if (got > 0) {
+      // The first quantum with audio after a start or a flush: the page
+      // marks when it is heard ("segue:heard").
+      if (!this.started) this.port.postMessage({ type: "audible", frame: currentFrame });
       if (this.started && this.silence > 0) {
         this.underruns += this.silence;
         if (this.gaps.length < 32) this.gaps.push([this.played, this.silence, currentFrame]);

@@ -21,10 +21,12 @@ import (
 // store: progress events go to out.download(json), connectivity comes
 // from navigator.onLine, and playlist downloads resolve through
 // out.playlistTracks(id) → Promise<string[]> (the page's automerge
-// replica, which works offline).
-func openDownloads(ctx context.Context, e *engine.Engine, idb store.Store, out js.Value) error {
+// replica, which works offline). Its clock is clock (the browser's, moved
+// only forward by the advanceClock test hook).
+func openDownloads(ctx context.Context, e *engine.Engine, idb store.Store, out js.Value, clock *engine.ForwardClock) error {
 	nav := js.Global().Get("navigator")
 	opts := download.DefaultOptions().
+		WithClock(clock.Wall, clock.Mono, clock.BootID()).
 		WithNetworkState(func() download.NetworkState {
 			return download.NetworkState{Online: nav.Get("onLine").Truthy()}
 		}).

@@ -17,6 +17,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
 	"github.com/segue-fm/segue/player"
@@ -51,7 +52,7 @@ func promise(fn func(ctx context.Context) (any, error)) js.Value {
 
 // open(relayURL, out, options) → Promise<bridge>; out is the page's
 // audio output: {rate, channels, buffer(nbytes) → Uint8Array,
-// push(frames) → accepted frames, status(obj), played(obj)}.
+// push(frames) → accepted frames, status(obj), played(obj), mark(name)}.
 func open(_ js.Value, args []js.Value) any {
 	return promise(func(ctx context.Context) (any, error) {
 		if len(args) < 2 || args[0].Type() != js.TypeString || args[1].Type() != js.TypeObject {
@@ -89,15 +90,18 @@ func open(_ js.Value, args []js.Value) any {
 				ks = jsKeyStore{k}
 			}
 		}
-		e, err := engine.Open(ctx, relay, st, ks, engine.DefaultOptions().WithPlayer(popts))
+		e, err := engine.Open(ctx, relay, st, ks, engine.DefaultOptions().WithPlayer(popts).WithMarker(func(name string) {
+			out.Call("mark", name)
+		}))
 		if err != nil {
 			return nil, err
 		}
 		// The downloads manager opens (reading its tables from IndexedDB)
 		// after the page is ready; the bridge's download calls wait for it.
 		dlReady := make(chan error, 1)
+		clock := engine.NewForwardClock(len(args) > 2 && args[2].Type() == js.TypeObject && args[2].Get("testClock").Truthy())
 		if idb != nil {
-			go func() { dlReady <- openDownloads(context.Background(), e, idb, out) }()
+			go func() { dlReady <- openDownloads(context.Background(), e, idb, out, clock) }()
 		} else {
 			dlReady <- errNoDownloads
 		}
@@ -112,7 +116,9 @@ func open(_ js.Value, args []js.Value) any {
 			b, _ := json.Marshal(ev)
 			out.Call("played", string(b))
 		})
-		return bridge(e, p, dlReady), nil
+		// Compiled while the listener chooses, not after they press play.
+		go e.Warm(context.Background())
+		return bridge(e, p, dlReady, clock), nil
 	})
 }
 
@@ -141,7 +147,7 @@ var stateNames = map[player.State]string{
 	player.StatePaused: "paused", player.StateEnded: "ended",
 }
 
-func bridge(e *engine.Engine, p *player.Player, dlReady chan error) js.Value {
+func bridge(e *engine.Engine, p *player.Player, dlReady chan error, clock *engine.ForwardClock) js.Value {
 	fn := func(f func(ctx context.Context, args []js.Value) (any, error)) js.Func {
 		return js.FuncOf(func(_ js.Value, args []js.Value) any {
 			return promise(func(ctx context.Context) (any, error) { return f(ctx, args) })
@@ -174,6 +180,14 @@ func bridge(e *engine.Engine, p *player.Player, dlReady chan error) js.Value {
 			b, err := e.GetJSON(ctx, str(a, 0))
 			return string(b), err
 		}),
+		"album": fn(func(ctx context.Context, a []js.Value) (any, error) {
+			al, tracks, err := e.Album(ctx, model.AlbumID(str(a, 0)))
+			if err != nil {
+				return nil, err
+			}
+			b, err := json.Marshal(api.AlbumResponse{Album: al, Tracks: tracks})
+			return string(b), err
+		}),
 		"playAlbum": fn(func(ctx context.Context, a []js.Value) (any, error) {
 			return none(e.PlayAlbumFrom(ctx, model.AlbumID(str(a, 0)), int(num(a, 1)), int64(num(a, 2))))
 		}),
@@ -199,6 +213,20 @@ func bridge(e *engine.Engine, p *player.Player, dlReady chan error) js.Value {
 			b, err := json.Marshal(map[string]any{"share": sp, "preview": preview})
 			return string(b), err
 		}),
+		"prefetch": fn(func(ctx context.Context, a []js.Value) (any, error) {
+			if len(a) < 2 || a[0].Type() != js.TypeObject {
+				return nil, errors.New("segue: prefetch(ids, tier)")
+			}
+			ids := make([]model.TrackID, min(a[0].Length(), engine.MaxPrefetch))
+			for i := range ids {
+				v := a[0].Index(i)
+				if v.Type() != js.TypeString || !model.ValidID(v.String()) {
+					return nil, fmt.Errorf("segue: prefetch: entry %d is not a track id", i)
+				}
+				ids[i] = model.TrackID(v.String())
+			}
+			return none(e.Prefetch(ctx, model.Tier(str(a, 1)), ids))
+		}),
 		"pause":    fn(func(context.Context, []js.Value) (any, error) { return none(p.Pause()) }),
 		"resume":   fn(func(context.Context, []js.Value) (any, error) { return none(p.Resume()) }),
 		"next":     fn(func(context.Context, []js.Value) (any, error) { return none(p.Next()) }),
@@ -214,6 +242,9 @@ func bridge(e *engine.Engine, p *player.Player, dlReady chan error) js.Value {
 				return nil, fmt.Errorf("segue: tier %q: %w", t, model.ErrInvalidTier)
 			}
 			return none(p.SetTier(t))
+		}),
+		"advanceClock": fn(func(_ context.Context, a []js.Value) (any, error) {
+			return none(clock.Advance(time.Duration(num(a, 0) * float64(time.Second))))
 		}),
 		"close": fn(func(context.Context, []js.Value) (any, error) { return none(e.Close()) }),
 	}

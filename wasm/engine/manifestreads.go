@@ -1,0 +1,53 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"strings"
+
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/store"
+)
+
+// manifestPrefix is the key prefix of core/fetch's stored signed
+// manifests: "cache/man/<track>/<tier>" (see CachePrefixes).
+const manifestPrefix = "cache/man/"
+
+// streamReads is the fetcher's view of the engine's store: every call
+// passes through, except that the stored manifest of a track no download
+// holds reads as absent once the downloads manager is open. Such a
+// manifest cannot help a play (without a download the blobs are in
+// memory only and the key comes from the relay, which the manifest is
+// fetched from too), while its read costs an IndexedDB transaction that
+// queues behind the page's read-write ones: measured at 60–130 ms on the
+// way to a cold track's first audio (docs/BENCHMARKS.md, web11). The
+// fetcher then fetches the manifest with the track's header and chunk 0
+// at once, and stores it as before; a manifest in memory (the engine's
+// memo) is used first anyway.
+type streamReads struct {
+	store.Store
+	e *Engine
+}
+
+// Get implements store.Store.
+func (s streamReads) Get(ctx context.Context, key []byte) ([]byte, error) {
+	if s.e.skipRead(key) {
+		return nil, store.ErrNotFound
+	}
+	return s.Store.Get(ctx, key)
+}
+
+// skipRead reports whether key is the stored manifest of a (track, tier)
+// the open downloads manager holds no download of.
+func (e *Engine) skipRead(key []byte) bool {
+	rest, ok := bytes.CutPrefix(key, []byte(manifestPrefix))
+	if !ok {
+		return false
+	}
+	track, tier, ok := strings.Cut(string(rest), "/")
+	if !ok {
+		return false
+	}
+	dl := e.Downloads()
+	return dl != nil && !dl.Holds(model.TrackID(track), model.Tier(tier))
+}

@@ -1,0 +1,177 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/crypto"
+	"github.com/segue-fm/segue/player/vorbis"
+)
+
+// Limits of Prefetch.
+const (
+	// MaxPrefetch is the most tracks one Prefetch call readies; the rest
+	// of the list is ignored.
+	MaxPrefetch = 8
+	// prefetchConcurrency bounds the tracks readied at a time.
+	prefetchConcurrency = 4
+	// warmFrames is how many frames the warm-up decodes.
+	warmFrames = 8192
+)
+
+// ErrPrefetchArgs is returned by Prefetch for an invalid tier or an empty
+// list.
+var ErrPrefetchArgs = errors.New("engine: prefetch needs a valid tier and tracks")
+
+// Prefetch readies tracks the listener is likely to play next (those in
+// view: an open album, search results), as a streaming player does, so
+// that a play call waits for no network: for each of the first
+// MaxPrefetch ids, concurrently, the verified manifest, the header and
+// chunk 0 (encrypted, in the fetcher's cache) and the content key (in
+// memory for the key TTL). Unless Warm ran, it then decodes the first
+// readied track's first frames into nothing, once per engine, so that the
+// browser has compiled the decoder's functions (V8 compiles a wasm
+// function on its first call) before the first play. Downloaded tracks come from
+// IndexedDB with no network. The errors of the tracks that could not be
+// readied are joined; those tracks play as before, fetched on play.
+func (e *Engine) Prefetch(ctx context.Context, tier model.Tier, ids []model.TrackID) error {
+	if !tier.Valid() || len(ids) == 0 {
+		return ErrPrefetchArgs
+	}
+	ids = ids[:min(len(ids), MaxPrefetch)]
+	tracks := make([]*track, len(ids))
+	errs := make([]error, len(ids))
+	sem := make(chan struct{}, prefetchConcurrency)
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			ts, err := e.openTrack(ctx, id, tier, func(string) {})
+			if err != nil {
+				errs[i] = fmt.Errorf("engine: prefetch %s: %w", id, err)
+				return
+			}
+			t, ok := ts.(*track)
+			if !ok { // a share's preview: nothing to ready
+				ts.Close()
+				return
+			}
+			tracks[i] = t
+		})
+	}
+	wg.Wait()
+	for _, t := range tracks {
+		if t != nil {
+			e.warm(ctx, t)
+			break
+		}
+	}
+	for _, t := range tracks {
+		if t != nil {
+			t.Close()
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// warmClip is a 0.3 s stereo 44.1 kHz Ogg Vorbis clip (oggenc -q 5 of a
+// synthetic tone and noise) that Warm decodes.
+//
+//go:embed warm.ogg
+var warmClip []byte
+
+// Warm runs, once per engine and into nothing, the code between a play
+// call and the first audio that does not depend on the track: it
+// decodes the first warmFrames frames of a small embedded Vorbis clip
+// and wraps and unwraps a content key for this device (HPKE), verifies an
+// Ed25519 signature, hashes and decrypts a blob's worth of bytes. In the
+// browser this has V8 compile those wasm functions (it compiles each on
+// its first call) while the listener is still choosing, not after they
+// pressed play. It needs no network and no login.
+func (e *Engine) Warm(ctx context.Context) {
+	if !e.startWarm() {
+		return
+	}
+	if err := e.warmCrypto(); err != nil {
+		e.opts.logger.Debug("engine: warm-up", "err", err)
+	}
+	decodeWarm(ctx, bytes.NewReader(warmClip))
+}
+
+// warmCrypto wraps a content key for this device and unwraps it, signs
+// and verifies, hashes and decrypts the clip's bytes.
+func (e *Engine) warmCrypto() error {
+	info := crypto.StreamKeyInfo("warm", model.TierHigh)
+	var key crypto.ContentKey
+	w, err := crypto.WrapContentKey(e.id.HPKEPublic(), info, key)
+	if err != nil {
+		return err
+	}
+	if _, err := e.id.UnwrapContentKey(info, w); err != nil {
+		return err
+	}
+	pub, priv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		return err
+	}
+	if !ed25519.Verify(pub, warmClip, ed25519.Sign(priv, warmClip)) {
+		return errors.New("engine: warm-up signature does not verify")
+	}
+	b := bytes.Clone(warmClip)
+	crypto.BlobHash(b)
+	crypto.XORKeyStream(key, 1, 0, b, b)
+	return nil
+}
+
+// startWarm reports whether the warm-up is still to run, and marks it run.
+func (e *Engine) startWarm() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	done := e.warmed
+	e.warmed = true
+	return !done
+}
+
+// decodeWarm decodes up to warmFrames frames of the Ogg Vorbis stream r,
+// drops them and returns how many there were.
+func decodeWarm(ctx context.Context, r io.Reader) int {
+	sr := vorbis.NewStreamReader(r, vorbis.DefaultOptions())
+	n := 0
+	for n < warmFrames {
+		pcm, err := sr.Next(ctx)
+		if err != nil || len(pcm) == 0 {
+			break
+		}
+		n += len(pcm[0])
+	}
+	return n
+}
+
+// warm decodes up to warmFrames frames of t (its header and first
+// chunks, from the fetcher's cache) and drops them, unless Warm or an
+// earlier Prefetch did.
+func (e *Engine) warm(ctx context.Context, t *track) {
+	if !e.startWarm() {
+		return
+	}
+	hdr, err := t.Header(ctx)
+	if err != nil {
+		e.opts.logger.Debug("engine: warm-up: header", "err", err)
+		return
+	}
+	c0, err := t.f.Chunk(ctx, t.m, 0)
+	if err != nil {
+		e.opts.logger.Debug("engine: warm-up: chunk 0", "err", err)
+		return
+	}
+	crypto.XORKeyStream(t.key, 1, 0, c0, c0)
+	decodeWarm(ctx, io.MultiReader(bytes.NewReader(hdr), bytes.NewReader(c0)))
+}
