@@ -358,54 +358,26 @@ func appendRecord(block []byte, r *Record) []byte {
 		}
 	}
 	block = append(block, 0xa0|byte(n))
-	block = cborUint(append(block, 1), 0, r.Index)
+	block = cborx.AppendHead(append(block, 1), 0, r.Index)
 	block = append(append(block, 2, 0x58, 32), r.Prev[:]...)
-	block = cborText(append(block, 3), r.Kind)
-	block = cborInt(append(block, 4), r.Time)
-	block = cborText(append(block, 5), r.Device)
+	block = cborx.AppendText(append(block, 3), r.Kind)
+	block = cborx.AppendInt(append(block, 4), r.Time)
+	block = cborx.AppendText(append(block, 5), r.Device)
 	if r.User != "" {
-		block = cborText(append(block, 6), r.User)
+		block = cborx.AppendText(append(block, 6), r.User)
 	}
-	block = cborUint(append(block, 7), 0, r.Seq)
-	block = cborText(append(block, 8), r.Track)
-	block = cborInt(append(block, 9), r.Started)
-	block = cborInt(append(block, 10), r.Played)
+	block = cborx.AppendHead(append(block, 7), 0, r.Seq)
+	block = cborx.AppendText(append(block, 8), r.Track)
+	block = cborx.AppendInt(append(block, 9), r.Started)
+	block = cborx.AppendInt(append(block, 10), r.Played)
 	if r.Reason != "" {
-		block = cborText(append(block, 11), r.Reason)
+		block = cborx.AppendText(append(block, 11), r.Reason)
 	}
 	if r.Offset != 0 {
-		block = cborUint(append(block, 12), 0, r.Offset)
+		block = cborx.AppendHead(append(block, 12), 0, r.Offset)
 	}
 	return block
 }
-
-// cborUint appends the head of major type major with argument v in its
-// shortest form.
-func cborUint(b []byte, major byte, v uint64) []byte {
-	m := major << 5
-	switch {
-	case v < 24:
-		return append(b, m|byte(v))
-	case v <= 0xff:
-		return append(b, m|24, byte(v))
-	case v <= 0xffff:
-		return binary.BigEndian.AppendUint16(append(b, m|25), uint16(v))
-	case v <= 0xffffffff:
-		return binary.BigEndian.AppendUint32(append(b, m|26), uint32(v))
-	}
-	return binary.BigEndian.AppendUint64(append(b, m|27), v)
-}
-
-// cborInt appends v as a CBOR integer (major type 0, or 1 for negatives).
-func cborInt(b []byte, v int64) []byte {
-	if v < 0 {
-		return cborUint(b, 1, uint64(-1-v))
-	}
-	return cborUint(b, 0, uint64(v))
-}
-
-// cborText appends s as a CBOR text string.
-func cborText(b []byte, s string) []byte { return append(cborUint(b, 3, uint64(len(s))), s...) }
 
 // decodeBlock decodes a stored block (a CBOR sequence of at least one
 // record) into its records and each one's encoding (subslices of v, the

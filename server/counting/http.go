@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"mime"
@@ -197,29 +196,12 @@ func (s *Service) answerCBOR(c echo.Context, res []api.PlayResult) error {
 // bytes cborx.Marshal gives, written without reflection
 // (TestAnswerWireMatchesMarshal).
 func appendAnswerWire(b []byte, res []api.PlayResult) []byte {
-	b = appendHead(append(b, 0x81), 4, uint64(len(res))) // [[[seq, status]…]]
+	b = cborx.AppendHead(append(b, 0x81), 4, uint64(len(res))) // [[[seq, status]…]]
 	for _, r := range res {
-		b = appendHead(append(b, 0x82), 0, r.Seq)
-		b = append(appendHead(b, 3, uint64(len(r.Status))), r.Status...)
+		b = cborx.AppendHead(append(b, 0x82), 0, r.Seq)
+		b = append(cborx.AppendHead(b, 3, uint64(len(r.Status))), r.Status...)
 	}
 	return b
-}
-
-// appendHead appends the head of a CBOR data item of major type major
-// with argument v in its shortest form.
-func appendHead(b []byte, major byte, v uint64) []byte {
-	m := major << 5
-	switch {
-	case v < 24:
-		return append(b, m|byte(v))
-	case v <= 0xff:
-		return append(b, m|24, byte(v))
-	case v <= 0xffff:
-		return binary.BigEndian.AppendUint16(append(b, m|25), uint16(v))
-	case v <= 0xffffffff:
-		return binary.BigEndian.AppendUint32(append(b, m|26), uint32(v))
-	}
-	return binary.BigEndian.AppendUint64(append(b, m|27), v)
 }
 
 // auditRejections appends every rejected event of an upload to the audit

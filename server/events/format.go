@@ -70,55 +70,27 @@ type chunkRec struct {
 // written without reflection (TestAppendChunkMatchesMarshal).
 func appendChunk(b []byte, c *chunkRec) []byte {
 	b = append(b, 0x85) // an array of the 5 fields
-	b = cborHead(b, 0, c.Batch)
-	b = cborText(b, string(c.Device))
-	b = cborText(b, string(c.User))
-	b = cborInt(b, c.Received)
-	b = cborHead(b, 4, uint64(len(c.Events)))
+	b = cborx.AppendHead(b, 0, c.Batch)
+	b = cborx.AppendText(b, string(c.Device))
+	b = cborx.AppendText(b, string(c.User))
+	b = cborx.AppendInt(b, c.Received)
+	b = cborx.AppendHead(b, 4, uint64(len(c.Events)))
 	for i := range c.Events {
 		e := &c.Events[i]
 		b = append(b, 0x8a) // an array of the 10 fields
-		b = cborHead(b, 0, e.Seq)
-		b = cborText(b, string(e.Track))
-		b = cborText(b, string(e.Tier))
-		b = cborText(b, e.CtxKind)
-		b = cborText(b, e.CtxID)
-		b = cborInt(b, e.StartedAt)
-		b = cborInt(b, e.PlayedMs)
-		b = cborText(b, string(e.EndReason))
-		b = cborText(b, string(e.Source))
-		b = cborHead(b, 0, uint64(e.Flags))
+		b = cborx.AppendHead(b, 0, e.Seq)
+		b = cborx.AppendText(b, string(e.Track))
+		b = cborx.AppendText(b, string(e.Tier))
+		b = cborx.AppendText(b, e.CtxKind)
+		b = cborx.AppendText(b, e.CtxID)
+		b = cborx.AppendInt(b, e.StartedAt)
+		b = cborx.AppendInt(b, e.PlayedMs)
+		b = cborx.AppendText(b, string(e.EndReason))
+		b = cborx.AppendText(b, string(e.Source))
+		b = cborx.AppendHead(b, 0, uint64(e.Flags))
 	}
 	return b
 }
-
-// cborHead appends the head of major type major with argument v in its
-// shortest form.
-func cborHead(b []byte, major byte, v uint64) []byte {
-	m := major << 5
-	switch {
-	case v < 24:
-		return append(b, m|byte(v))
-	case v <= 0xff:
-		return append(b, m|24, byte(v))
-	case v <= 0xffff:
-		return binary.BigEndian.AppendUint16(append(b, m|25), uint16(v))
-	case v <= 0xffffffff:
-		return binary.BigEndian.AppendUint32(append(b, m|26), uint32(v))
-	}
-	return binary.BigEndian.AppendUint64(append(b, m|27), v)
-}
-
-// cborInt appends v as a CBOR integer (major type 0, or 1 for negatives).
-func cborInt(b []byte, v int64) []byte {
-	if v < 0 {
-		return cborHead(b, 1, uint64(-1-v))
-	}
-	return cborHead(b, 0, uint64(v))
-}
-
-// cborText appends s as a CBOR text string.
-func cborText(b []byte, s string) []byte { return append(cborHead(b, 3, uint64(len(s))), s...) }
 
 var chunkDec = cborx.Limits{MaxNestedLevels: 4, MaxArrayElements: BlockEvents, MaxMapPairs: 16}.DecMode()
 
