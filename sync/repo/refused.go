@@ -163,7 +163,7 @@ func (h *Handle) setAside(ctx context.Context, peer PeerID, refused RefusedFunc)
 	if err != nil {
 		return nil, 0, err
 	}
-	shared, err := sharedHeads(ss.Save())
+	shared, err := SharedHeads(ss.Save())
 	if err != nil {
 		return nil, 0, fmt.Errorf("repo: set aside in %s: %w", h.id, err)
 	}
@@ -238,7 +238,7 @@ func (h *Handle) setAside(ctx context.Context, peer PeerID, refused RefusedFunc)
 			if !bytes.HasSuffix(k, suffix) {
 				return nil
 			}
-			shared, err := sharedHeads(v)
+			shared, err := SharedHeads(v)
 			if err != nil || slices.ContainsFunc(shared, func(c automerge.ChangeHash) bool { return aside[c] }) {
 				keys = append(keys, bytes.Clone(k))
 			}
@@ -317,15 +317,17 @@ func causalOrder(cs []*automerge.Change) []*automerge.Change {
 // hashes).
 const syncStateType = 0x43
 
-// sharedHeads decodes the shared heads of an encoded automerge sync
-// state.
-func sharedHeads(state []byte) ([]automerge.ChangeHash, error) {
+// SharedHeads decodes the shared heads of an encoded automerge sync
+// state (SyncState.Save, as the repo persists it), or returns
+// ErrBadSyncState for bytes that are not one. The returned slice is the
+// caller's; state is not retained.
+func SharedHeads(state []byte) ([]automerge.ChangeHash, error) {
 	if len(state) == 0 || state[0] != syncStateType {
-		return nil, errBadSyncState
+		return nil, ErrBadSyncState
 	}
 	n, k := binary.Uvarint(state[1:])
 	if k <= 0 || n > uint64(len(state)-1-k)/32 {
-		return nil, errBadSyncState
+		return nil, ErrBadSyncState
 	}
 	rest := state[1+k:]
 	heads := make([]automerge.ChangeHash, n)
@@ -335,5 +337,6 @@ func sharedHeads(state []byte) ([]automerge.ChangeHash, error) {
 	return heads, nil
 }
 
-// errBadSyncState is returned for a sync state that does not decode.
-var errBadSyncState = errors.New("repo: malformed sync state")
+// ErrBadSyncState is returned by SharedHeads for bytes that are not an
+// encoded automerge sync state.
+var ErrBadSyncState = errors.New("repo: malformed sync state")

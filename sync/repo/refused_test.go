@@ -198,7 +198,7 @@ func refusedMessageAttempt(t *testing.T, seed byte) bool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	shared, err := sharedHeads(state)
+	shared, err := SharedHeads(state)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,7 +287,7 @@ func TestSetAside(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if shared, err := sharedHeads(state); err != nil || !slices.Equal(shared, base) {
+	if shared, err := SharedHeads(state); err != nil || !slices.Equal(shared, base) {
 		t.Fatalf("sync state with the relay after SetAside: shared heads %v, %v; want the base %v kept", shared, err, base)
 	}
 	if state, err := r.SyncState(ctx, "lan", id); err != nil || state != nil {

@@ -2,8 +2,6 @@ package peer
 
 import (
 	"context"
-	"encoding/binary"
-	"errors"
 	"fmt"
 	"slices"
 
@@ -13,33 +11,6 @@ import (
 	"github.com/segue-fm/segue/sync/repo"
 	"github.com/segue-fm/segue/sync/wire"
 )
-
-// syncStateType is the first byte of automerge's encoded sync state,
-// which continues with the shared heads (a LEB128 count, then 32-byte
-// hashes).
-const syncStateType = 0x43
-
-// errBadSyncState is returned for a persisted sync state that does not
-// decode.
-var errBadSyncState = errors.New("peer: malformed sync state")
-
-// sharedHeads decodes the shared heads of an encoded automerge sync
-// state.
-func sharedHeads(state []byte) ([]automerge.ChangeHash, error) {
-	if len(state) == 0 || state[0] != syncStateType {
-		return nil, errBadSyncState
-	}
-	n, k := binary.Uvarint(state[1:])
-	if k <= 0 || n > uint64(len(state)-1-k)/32 {
-		return nil, errBadSyncState
-	}
-	rest := state[1+k:]
-	heads := make([]automerge.ChangeHash, n)
-	for i := range heads {
-		copy(heads[i][:], rest[32*i:])
-	}
-	return heads, nil
-}
 
 // sameHeads compares two sets of heads regardless of order.
 func sameHeads(a, b []automerge.ChangeHash) bool {
@@ -86,7 +57,7 @@ func (a *RepoAdapter) InSync(ctx context.Context, peer string, id docs.DocumentI
 	if err != nil || raw == nil {
 		return false, err
 	}
-	shared, err := sharedHeads(raw)
+	shared, err := repo.SharedHeads(raw)
 	if err != nil {
 		return false, fmt.Errorf("sync state %s/%s: %w", peer, id, err)
 	}

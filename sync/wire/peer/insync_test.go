@@ -4,11 +4,12 @@ import (
 	"testing"
 
 	"github.com/automerge/automerge-go"
+	"github.com/segue-fm/segue/sync/repo"
 )
 
 // TestSharedHeads: the shared heads decoded from automerge's encoded
 // sync state are the heads both sides hold after a full exchange (the
-// encoding sharedHeads relies on), none for a fresh state; truncated or
+// encoding repo.SharedHeads relies on), none for a fresh state; truncated or
 // foreign bytes are refused.
 func TestSharedHeads(t *testing.T) {
 	a, b := automerge.New(), automerge.New()
@@ -41,21 +42,21 @@ func TestSharedHeads(t *testing.T) {
 	if len(a.Heads()) != 2 || !sameHeads(a.Heads(), b.Heads()) {
 		t.Fatalf("documents did not converge: %v vs %v", a.Heads(), b.Heads())
 	}
-	got, err := sharedHeads(sa.Save())
+	got, err := repo.SharedHeads(sa.Save())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !sameHeads(got, a.Heads()) {
 		t.Fatalf("shared heads %v, want %v", got, a.Heads())
 	}
-	fresh, err := sharedHeads(automerge.NewSyncState(automerge.New()).Save())
+	fresh, err := repo.SharedHeads(automerge.NewSyncState(automerge.New()).Save())
 	if err != nil || len(fresh) != 0 {
 		t.Fatalf("fresh state: %v, %v", fresh, err)
 	}
 	saved := sa.Save()
-	for _, bad := range [][]byte{nil, {0x42, 0}, saved[:len(saved)-1], {syncStateType, 0xff}} {
-		if _, err := sharedHeads(bad); err == nil {
-			t.Fatalf("sharedHeads(%x) accepted", bad)
+	for _, bad := range [][]byte{nil, {0x42, 0}, saved[:len(saved)-1], {0x43, 0xff}} {
+		if _, err := repo.SharedHeads(bad); err == nil {
+			t.Fatalf("repo.SharedHeads(%x) accepted", bad)
 		}
 	}
 }
