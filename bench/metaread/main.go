@@ -48,6 +48,7 @@ func main() {
 	segue := flag.String("segue", "", "path of the segue binary to run as the relay (go build -o /tmp/segue ./cmd/segue)")
 	runs := flag.Int("runs", 3, "runs per side")
 	duration := flag.Duration("duration", 5*time.Second, "load duration per run")
+	warmup := flag.Duration("warmup", 2*time.Second, "unrecorded load against each side before the runs (0: none)")
 	conns := flag.Int("conns", 64, "keep-alive connections of the load generator")
 	serverCPU := flag.String("server-cpu", "1", "CPU list (taskset -c) of the relay and the floor server")
 	loadCPU := flag.String("load-cpu", "0", "CPU list (taskset -c) of the load generator")
@@ -67,7 +68,7 @@ func main() {
 			err = errors.New("-segue is required (go build -o /tmp/segue ./cmd/segue)")
 			break
 		}
-		err = coordinate(*segue, *runs, *duration, *conns, *serverCPU, *loadCPU)
+		err = coordinate(*segue, *runs, *duration, *warmup, *conns, *serverCPU, *loadCPU)
 	default:
 		err = fmt.Errorf("unknown -role %q", *role)
 	}
@@ -79,8 +80,10 @@ func main() {
 
 // coordinate prepares a relay data directory with one published track,
 // starts the relay and the floor server pinned to serverCPU, registers a
-// device, and alternates load runs against both from loadCPU.
-func coordinate(segue string, runs int, d time.Duration, conns int, serverCPU, loadCPU string) error {
+// device, warms both up with the same unrecorded load (the relay's first
+// seconds include its start-up work: index builds, caches filling), and
+// alternates load runs against both from loadCPU.
+func coordinate(segue string, runs int, d, warmup time.Duration, conns int, serverCPU, loadCPU string) error {
 	self, err := os.Executable()
 	if err != nil {
 		return err
@@ -128,42 +131,71 @@ func coordinate(segue string, runs int, d time.Duration, conns int, serverCPU, l
 
 	fmt.Printf("metadata read: GET /v1/tracks/{id}, %d bytes; servers on CPU %s, load on CPU %s, %d connections, %s per run\n",
 		len(b), serverCPU, loadCPU, conns, d)
+	relay := side{"relay", trackURL, relayPID}
+	floor := side{"floor", floorURL + "/v1/tracks/" + string(track), floorPID}
+	if warmup > 0 {
+		for _, sd := range []side{relay, floor} {
+			if _, _, err := runLoad(ctx, self, loadCPU, sd, tok, conns, warmup); err != nil {
+				return fmt.Errorf("warm up: %w", err)
+			}
+		}
+		fmt.Printf("warmed up each side for %s (not recorded)\n", warmup)
+	}
 	var relayRates, floorRates []float64
 	for i := range runs {
-		for _, side := range []struct {
-			name, url string
-			pid       int
-			rates     *[]float64
-		}{{"relay", trackURL, relayPID, &relayRates}, {"floor", floorURL + "/v1/tracks/" + string(track), floorPID, &floorRates}} {
-			cpu0, err := cpuTime(side.pid)
+		for _, sd := range []side{relay, floor} {
+			rate, cpu, err := runLoad(ctx, self, loadCPU, sd, tok, conns, d)
 			if err != nil {
 				return err
 			}
-			out, err := exec.CommandContext(ctx, "taskset", "-c", loadCPU, self, "-role", "load",
-				"-url", side.url, "-token", tok, "-conns", strconv.Itoa(conns), "-duration", d.String()).Output()
-			if err != nil {
-				return fmt.Errorf("load %s: %w", side.name, err)
+			if sd.name == "relay" {
+				relayRates = append(relayRates, rate)
+			} else {
+				floorRates = append(floorRates, rate)
 			}
-			var res loadResult
-			if err := json.Unmarshal(out, &res); err != nil {
-				return fmt.Errorf("load %s: %q: %w", side.name, out, err)
-			}
-			if res.Errors > 0 {
-				return fmt.Errorf("load %s: %d errors (%s)", side.name, res.Errors, res.FirstError)
-			}
-			cpu1, err := cpuTime(side.pid)
-			if err != nil {
-				return err
-			}
-			*side.rates = append(*side.rates, res.PerSecond)
-			fmt.Printf("run %d %-5s %9.0f req/s  %5.1f µs server CPU per request\n", i+1, side.name, res.PerSecond,
-				float64((cpu1-cpu0).Microseconds())/float64(res.Requests))
+			fmt.Printf("run %d %-5s %9.0f req/s  %5.1f µs server CPU per request\n", i+1, sd.name, rate, cpu)
 		}
 	}
 	r, f := median(relayRates), median(floorRates)
 	fmt.Printf("relay %.0f req/s (%.0f–%.0f), floor %.0f req/s (%.0f–%.0f): ratio %.2f (goal ≥ 0.80)\n",
 		r, slices.Min(relayRates), slices.Max(relayRates), f, slices.Min(floorRates), slices.Max(floorRates), r/f)
 	return nil
+}
+
+// side is one server under test: the relay or the floor.
+type side struct {
+	name, url string
+	pid       int
+}
+
+// runLoad runs the load generator pinned to loadCPU against sd for d and
+// returns the requests per second and the server's CPU microseconds per
+// request over the run.
+func runLoad(ctx context.Context, self, loadCPU string, sd side, tok string, conns int, d time.Duration) (float64, float64, error) {
+	cpu0, err := cpuTime(sd.pid)
+	if err != nil {
+		return 0, 0, err
+	}
+	out, err := exec.CommandContext(ctx, "taskset", "-c", loadCPU, self, "-role", "load",
+		"-url", sd.url, "-token", tok, "-conns", strconv.Itoa(conns), "-duration", d.String()).Output()
+	if err != nil {
+		return 0, 0, fmt.Errorf("load %s: %w", sd.name, err)
+	}
+	var res loadResult
+	if err := json.Unmarshal(out, &res); err != nil {
+		return 0, 0, fmt.Errorf("load %s: %q: %w", sd.name, out, err)
+	}
+	if res.Errors > 0 {
+		return 0, 0, fmt.Errorf("load %s: %d errors (%s)", sd.name, res.Errors, res.FirstError)
+	}
+	if res.Requests == 0 {
+		return 0, 0, fmt.Errorf("load %s: no request answered in %s", sd.name, d)
+	}
+	cpu1, err := cpuTime(sd.pid)
+	if err != nil {
+		return 0, 0, err
+	}
+	return res.PerSecond, float64((cpu1 - cpu0).Microseconds()) / float64(res.Requests), nil
 }
 
 // cpuTime returns the user+system CPU time process pid has used, from
