@@ -54,7 +54,8 @@ func TestMemo(t *testing.T) {
 }
 
 // TestWarm: the embedded clip decodes to at least warmFrames frames, the
-// crypto warm-up succeeds with the engine's identity, and the warm-up
+// crypto warm-up succeeds with the engine's identity, the answers'
+// warm-up (JSON, a signed manifest) succeeds, and the warm-up
 // runs once per engine (a Prefetch after it does not decode again).
 func TestWarm(t *testing.T) {
 	if n := decodeWarm(t.Context(), bytes.NewReader(warmClip)); n < warmFrames {
@@ -65,6 +66,9 @@ func TestWarm(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := e.warmCrypto(); err != nil {
+		t.Fatal(err)
+	}
+	if err := warmAnswers(); err != nil {
 		t.Fatal(err)
 	}
 	e.Warm(t.Context())

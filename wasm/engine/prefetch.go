@@ -5,11 +5,14 @@ import (
 	"context"
 	"crypto/ed25519"
 	_ "embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
+	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
 	"github.com/segue-fm/segue/player/vorbis"
@@ -92,10 +95,13 @@ var warmClip []byte
 // call and the first audio that does not depend on the track: it
 // decodes the first warmFrames frames of a small embedded Vorbis clip
 // and wraps and unwraps a content key for this device (HPKE), verifies an
-// Ed25519 signature, hashes and decrypts a blob's worth of bytes. In the
-// browser this has V8 compile those wasm functions (it compiles each on
-// its first call) while the listener is still choosing, not after they
-// pressed play. It needs no network and no login.
+// Ed25519 signature, hashes and decrypts a blob's worth of bytes, and
+// decodes the answers a cold play reads first (an album's and a stream
+// key's JSON, a signed manifest's CBOR: warmAnswers). In the browser
+// this has V8 compile those wasm functions (it compiles each on its
+// first call) and fills the JSON and CBOR decoders' per-type caches while
+// the listener is still choosing, not after they pressed play. It needs
+// no network and no login.
 func (e *Engine) Warm(ctx context.Context) {
 	if !e.startWarm() {
 		return
@@ -103,7 +109,53 @@ func (e *Engine) Warm(ctx context.Context) {
 	if err := e.warmCrypto(); err != nil {
 		e.opts.logger.Debug("engine: warm-up", "err", err)
 	}
+	if err := warmAnswers(); err != nil {
+		e.opts.logger.Debug("engine: warm-up", "err", err)
+	}
 	decodeWarm(ctx, bytes.NewReader(warmClip))
+}
+
+// warmAnswers encodes and decodes, as a play does, an album answer, a
+// stream-key request and answer (JSON), and a manifest signed by a
+// throwaway key and opened under it (CBOR, Ed25519, the determinism
+// check). Measured under Node (GOOS=js): the first crypto.OpenManifest
+// took 356 ms and the first decode of an album answer 66 ms, the next
+// ones about 1 ms each — the first-call cost that a cold play paid
+// (docs/BENCHMARKS.md, web11c).
+func warmAnswers() error {
+	album, err := json.Marshal(api.AlbumResponse{
+		Album:  model.Album{ID: "alwarm", Title: "warm"},
+		Tracks: []model.Track{{ID: "trwarm", AlbumID: "alwarm", Title: "warm", ArtistIDs: []model.ArtistID{"arwarm"}}},
+	})
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(album, new(api.AlbumResponse)); err != nil {
+		return err
+	}
+	if _, err := json.Marshal(api.StreamKeyRequest{Track: "trwarm", Tier: model.TierHigh}); err != nil {
+		return err
+	}
+	key, err := json.Marshal(api.StreamKeyResponse{Track: "trwarm", Tier: model.TierHigh, Wrapped: warmClip[:64], ServerTime: time.UnixMilli(0)})
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(key, new(api.StreamKeyResponse)); err != nil {
+		return err
+	}
+	pub, priv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		return err
+	}
+	m := &model.Manifest{Version: model.ManifestVersion, TrackID: "trwarm", Tier: model.TierHigh, Codec: model.CodecVorbis,
+		SampleRate: 44100, Channels: 2, TotalSamples: warmFrames, Header: model.BlobRef{Size: 1},
+		Chunks: []model.Chunk{{Samples: warmFrames, Blob: model.BlobRef{Size: 1}}}, Bitrate: 1}
+	env, err := crypto.SignManifest(priv, m)
+	if err != nil {
+		return err
+	}
+	_, err = crypto.OpenManifest(pub, env)
+	return err
 }
 
 // warmCrypto wraps a content key for this device and unwraps it, signs
