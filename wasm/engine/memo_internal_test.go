@@ -55,7 +55,9 @@ func TestMemo(t *testing.T) {
 
 // TestWarm: the embedded clip decodes to at least warmFrames frames, the
 // crypto warm-up succeeds with the engine's identity, the answers'
-// warm-up (JSON, a signed manifest) succeeds, and the warm-up
+// warm-up (JSON, a signed manifest) succeeds, the warm-up play of the
+// clip (through the fetcher and a player) writes all its frames at the
+// output's rate, and the warm-up
 // runs once per engine (a Prefetch after it does not decode again).
 func TestWarm(t *testing.T) {
 	if n := decodeWarm(t.Context(), bytes.NewReader(warmClip)); n < warmFrames {
@@ -70,6 +72,19 @@ func TestWarm(t *testing.T) {
 	}
 	if err := warmAnswers(); err != nil {
 		t.Fatal(err)
+	}
+	w, err := newWarmTrack(t.Context(), warmClip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, format := range [][2]int{{44100, 2}, {48000, 2}} {
+		got, err := e.warmPath(t.Context(), format[0], format[1])
+		if err != nil {
+			t.Fatalf("warm-up play at %d Hz: %v", format[0], err)
+		}
+		if want := w.frames * int64(format[0]) / 44100; got < want-64 || got > want+64 {
+			t.Fatalf("warm-up play at %d Hz wrote %d frames, want about %d (the clip's %d at 44.1 kHz)", format[0], got, want, w.frames)
+		}
 	}
 	e.Warm(t.Context())
 	if e.startWarm() {

@@ -92,12 +92,14 @@ func (e *Engine) Prefetch(ctx context.Context, tier model.Tier, ids []model.Trac
 var warmClip []byte
 
 // Warm runs, once per engine and into nothing, the code between a play
-// call and the first audio that does not depend on the track: it
-// decodes the first warmFrames frames of a small embedded Vorbis clip
-// and wraps and unwraps a content key for this device (HPKE), verifies an
-// Ed25519 signature, hashes and decrypts a blob's worth of bytes, and
-// decodes the answers a cold play reads first (an album's and a stream
-// key's JSON, a signed manifest's CBOR: warmAnswers). In the browser
+// call and the first audio that does not depend on the track: it wraps
+// and unwraps a content key for this device (HPKE), verifies an Ed25519
+// signature, hashes and decrypts a blob's worth of bytes, decodes the
+// answers a cold play reads first (an album's and a stream key's JSON, a
+// signed manifest's CBOR: warmAnswers), and plays a small embedded
+// Vorbis clip served as a track by an in-memory origin through the
+// fetcher, the engine's track and a player at the output's format into
+// nothing (warmPath). In the browser
 // this has V8 compile those wasm functions (it compiles each on its
 // first call) and fills the JSON and CBOR decoders' per-type caches while
 // the listener is still choosing, not after they pressed play. It needs
@@ -112,7 +114,10 @@ func (e *Engine) Warm(ctx context.Context) {
 	if err := warmAnswers(); err != nil {
 		e.opts.logger.Debug("engine: warm-up", "err", err)
 	}
-	decodeWarm(ctx, bytes.NewReader(warmClip))
+	rate, channels := e.outputFormat()
+	if _, err := e.warmPath(ctx, rate, channels); err != nil {
+		e.opts.logger.Debug("engine: warm-up", "err", err)
+	}
 }
 
 // warmAnswers encodes and decodes, as a play does, an album answer, a
