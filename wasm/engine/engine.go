@@ -164,6 +164,8 @@ type Engine struct {
 	dl      *download.Manager
 	closed  bool
 	warmed  bool // Prefetch decoded its warm-up
+	// warmStop cancels the running Warm, nil when none.
+	warmStop context.CancelFunc
 	// streamed maps the blobs of tracks opened for play to their track
 	// (the zero id for a blob two tracks share); see streamedOnly.
 	streamed map[[32]byte]manifestID

@@ -73,7 +73,7 @@ func TestWarm(t *testing.T) {
 	if err := warmAnswers(); err != nil {
 		t.Fatal(err)
 	}
-	w, err := newWarmTrack(t.Context(), warmClip)
+	w, err := newWarmTrack(warmClip)
 	if err != nil {
 		t.Fatal(err)
 	}

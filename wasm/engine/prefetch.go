@@ -104,19 +104,47 @@ var warmClip []byte
 // first call) and fills the JSON and CBOR decoders' per-type caches while
 // the listener is still choosing, not after they pressed play. It needs
 // no network and no login.
+//
+// A track the engine's player opens (a play) stops the warm-up after its
+// current step: Go's js/wasm port runs one goroutine at a time on the
+// page's thread, so a warm-up running beside a play that has started its
+// audio would compete with it for that thread.
 func (e *Engine) Warm(ctx context.Context) {
 	if !e.startWarm() {
 		return
 	}
-	if err := e.warmCrypto(); err != nil {
-		e.opts.logger.Debug("engine: warm-up", "err", err)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	e.mu.Lock()
+	e.warmStop = cancel
+	e.mu.Unlock()
+	steps := []func() error{
+		e.warmCrypto,
+		warmAnswers,
+		func() error {
+			rate, channels := e.outputFormat()
+			_, err := e.warmPath(ctx, rate, channels)
+			return err
+		},
 	}
-	if err := warmAnswers(); err != nil {
-		e.opts.logger.Debug("engine: warm-up", "err", err)
+	for _, step := range steps {
+		if ctx.Err() != nil {
+			return
+		}
+		if err := step(); err != nil {
+			e.opts.logger.Debug("engine: warm-up", "err", err)
+		}
 	}
-	rate, channels := e.outputFormat()
-	if _, err := e.warmPath(ctx, rate, channels); err != nil {
-		e.opts.logger.Debug("engine: warm-up", "err", err)
+}
+
+// stopWarm stops a running warm-up (see Warm).
+func (e *Engine) stopWarm() {
+	e.mu.Lock()
+	stop := e.warmStop
+	e.warmStop = nil
+	e.mu.Unlock()
+	if stop != nil {
+		stop()
 	}
 }
 

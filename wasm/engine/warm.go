@@ -13,7 +13,6 @@ import (
 	"github.com/segue-fm/segue/crypto"
 	"github.com/segue-fm/segue/player"
 	"github.com/segue-fm/segue/player/ogg"
-	"github.com/segue-fm/segue/player/vorbis"
 	"github.com/segue-fm/segue/store"
 )
 
@@ -36,35 +35,24 @@ type warmTrack struct {
 	frames int64
 }
 
-// newWarmTrack splits the clip after its last header page (granule 0) and
-// counts its frames by decoding it whole (which runs the decoder too).
-func newWarmTrack(ctx context.Context, clip []byte) (*warmTrack, error) {
-	split := 0
-	for split < len(clip) {
-		p, n, err := ogg.ParsePage(clip[split:])
+// newWarmTrack splits the clip after its last header page (granule 0);
+// its length is the granule position of its last page (a Vorbis stream
+// that starts at sample 0).
+func newWarmTrack(clip []byte) (*warmTrack, error) {
+	split, off := 0, 0
+	var frames int64
+	for off < len(clip) {
+		p, n, err := ogg.ParsePage(clip[off:])
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", errWarmClip, err)
 		}
-		if p.Granule != 0 {
-			break
+		if p.Granule == 0 && split == off {
+			split += n
 		}
-		split += n
+		frames = max(frames, p.Granule)
+		off += n
 	}
-	if split == 0 || split == len(clip) {
-		return nil, errWarmClip
-	}
-	sr := vorbis.NewStreamReader(bytes.NewReader(clip), vorbis.DefaultOptions())
-	var frames int64
-	for {
-		pcm, err := sr.Next(ctx)
-		if err != nil {
-			break
-		}
-		if len(pcm) > 0 {
-			frames += int64(len(pcm[0]))
-		}
-	}
-	if frames == 0 {
+	if split == 0 || split == len(clip) || frames <= 0 {
 		return nil, errWarmClip
 	}
 	pub, priv, err := ed25519.GenerateKey(nil)
@@ -141,7 +129,7 @@ func (s warmSource) OpenTrack(ctx context.Context, id model.TrackID, tier model.
 func (e *Engine) warmPath(ctx context.Context, rate, channels int) (int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, warmTimeout)
 	defer cancel()
-	w, err := newWarmTrack(ctx, warmClip)
+	w, err := newWarmTrack(warmClip)
 	if err != nil {
 		return 0, err
 	}
