@@ -2,9 +2,12 @@ package engine
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"testing"
 	"time"
 
+	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
 	"github.com/segue-fm/segue/store"
 )
@@ -89,5 +92,28 @@ func TestWarm(t *testing.T) {
 	e.Warm(t.Context())
 	if e.startWarm() {
 		t.Fatal("after Warm the warm-up is still to run")
+	}
+}
+
+// TestPlayStopsWarm: the player's track opening (a play) cancels a
+// running warm-up, and a cancelled warm-up play returns at once with the
+// context's error.
+func TestPlayStopsWarm(t *testing.T) {
+	e, err := Open(t.Context(), "http://127.0.0.1:1", store.NewMemory(), &crypto.MemoryKeyStore{}, DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	e.mu.Lock()
+	e.warmStop = cancel
+	e.mu.Unlock()
+	if _, err := (Source{e}).OpenTrack(t.Context(), "trnone", model.TierHigh); err == nil {
+		t.Fatal("opened a track with no relay")
+	}
+	if ctx.Err() == nil {
+		t.Fatal("opening a track for the player did not stop the warm-up")
+	}
+	if _, err := e.warmPath(ctx, 44100, 2); !errors.Is(err, context.Canceled) {
+		t.Fatalf("a cancelled warm-up play returned %v, want context.Canceled", err)
 	}
 }

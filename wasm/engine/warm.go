@@ -129,6 +129,9 @@ func (s warmSource) OpenTrack(ctx context.Context, id model.TrackID, tier model.
 func (e *Engine) warmPath(ctx context.Context, rate, channels int) (int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, warmTimeout)
 	defer cancel()
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
 	w, err := newWarmTrack(warmClip)
 	if err != nil {
 		return 0, err
@@ -151,6 +154,9 @@ func (e *Engine) warmPath(ctx context.Context, rate, channels int) (int64, error
 		return 0, err
 	}
 	for {
+		if err := ctx.Err(); err != nil {
+			return sink.Frames(), err
+		}
 		select {
 		case st, ok := <-sub:
 			if !ok {
