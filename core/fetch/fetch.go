@@ -1,6 +1,7 @@
 package fetch
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/hex"
@@ -204,9 +205,21 @@ func (f *Fetcher) manifest(ctx context.Context, track model.TrackID, tier model.
 	case !errors.Is(err, store.ErrNotFound):
 		return nil, fmt.Errorf("fetch: read cached manifest: %w", err)
 	}
+	// The bodies this call verified, with what they decoded to: the
+	// winning one is not verified and decoded a second time (a caller
+	// that joined another's flight has none and opens the envelope).
+	var (
+		mu     sync.Mutex
+		opened []openedManifest
+	)
 	env, err = f.flight.do(ctx, "man/"+string(mk), func(ctx context.Context) ([]byte, error) {
 		return f.fromOrigins(ctx, req, func(b []byte) error {
-			_, err := openManifest(pub, b, track, tier)
+			m, err := openManifest(pub, b, track, tier)
+			if err == nil {
+				mu.Lock()
+				opened = append(opened, openedManifest{env: b, m: m})
+				mu.Unlock()
+			}
 			return err
 		})
 	})
@@ -216,7 +229,20 @@ func (f *Fetcher) manifest(ctx context.Context, track model.TrackID, tier model.
 	if err := f.st.Set(ctx, mk, env); err != nil {
 		f.opts.logger.Warn("fetch: cache manifest", "track", track, "tier", tier, "err", err)
 	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, o := range opened {
+		if bytes.Equal(o.env, env) {
+			return o.m, nil
+		}
+	}
 	return openManifest(pub, env, track, tier)
+}
+
+// openedManifest is an envelope that verified and its manifest.
+type openedManifest struct {
+	env []byte
+	m   *model.Manifest
 }
 
 // ManifestAndPrefetch is Manifest that also saves a round trip before the

@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -13,7 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/profiler"
 	"github.com/chromedp/chromedp"
 	"github.com/labstack/echo/v4"
 	"github.com/segue-fm/segue/core"
@@ -439,6 +442,38 @@ func (s *firstWriteSink) Write(ctx context.Context, f []float32) error {
 }
 func (s *firstWriteSink) Close() error { return nil }
 
+// profilePlay enables the DevTools profiler on the page of ctx and
+// writes the profile its console.profileEnd("play") finishes to path.
+// The channel it returns is closed when the profile is written (or
+// failed, reported on b).
+func profilePlay(b *testing.B, ctx context.Context, path string) <-chan struct{} {
+	b.Helper()
+	events := chromedp.Events(ctx, profiler.ConsoleProfileFinished)
+	if _, err := chromedp.Call(ctx, profiler.Enable, cdp.Empty{}); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := chromedp.Call(ctx, profiler.SetSamplingInterval, profiler.SetSamplingIntervalParams{Interval: 100}); err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ev, err := range events {
+			if err == nil {
+				var j []byte
+				if j, err = json.Marshal(ev.Profile); err == nil {
+					err = os.WriteFile(path, j, 0o644)
+				}
+			}
+			if err != nil {
+				b.Errorf("profile %s: %v", path, err)
+			}
+			return
+		}
+	}()
+	return done
+}
+
 // BenchmarkWebPlayer measures, on one loopback relay, with fresh browser
 // profiles and fresh native devices each iteration:
 //
@@ -468,7 +503,11 @@ func (s *firstWriteSink) Close() error { return nil }
 //     and key cached), then PlayAlbum.
 //
 // The page's own milestone marks ("segue:…", ms after "segue:play") are
-// logged per run.
+// logged per run. With SEGUE_WEB_CPUPROFILE=<dir>, each play (call to
+// "segue:heard") is also recorded by the DevTools CPU profiler (100 µs
+// sampling) into <dir>/{cold,prefetched}-<run>.cpuprofile (open in the
+// DevTools Performance panel; Go's wasm functions are named when the
+// module is built without -s).
 //
 //	go test -run '^$' -bench BenchmarkWebPlayer -benchtime 1x -count 3 ./server/web
 func BenchmarkWebPlayer(b *testing.B) {
@@ -501,6 +540,7 @@ func BenchmarkWebPlayer(b *testing.B) {
 				const a = await s.album(%q);
 				await s.prefetch(a.tracks.slice(0, 3).map((t) => t.id));
 			}
+			if (window.__segueProfile) console.profile("play");
 			const t0 = performance.now();
 			await s.playAlbum(%q, 0);
 			while (s.buffered() === 0) await sleep(0);
@@ -511,6 +551,7 @@ func BenchmarkWebPlayer(b *testing.B) {
 				if (performance.now() - start > 30000) throw new Error("no segue:heard mark");
 				await sleep(5);
 			}
+			if (window.__segueProfile) console.profileEnd("play");
 			const p = last("segue:play"), marks = {};
 			for (const m of performance.getEntriesByType("mark")) if (m.name.startsWith("segue:") && m.startTime >= p) marks[m.name] ??= Math.round((m.startTime - p) * 10) / 10;
 			const res = [];
@@ -541,13 +582,18 @@ func BenchmarkWebPlayer(b *testing.B) {
 		}
 		return ms
 	}
-	newPage := func() context.Context {
+	profiles := os.Getenv("SEGUE_WEB_CPUPROFILE")
+	var profiled []<-chan struct{}
+	newPage := func(name string) context.Context {
 		ctx := browsertest.New(b)
+		src := `document.addEventListener("segue:session", () => performance.mark("bench:ready"), {once: true});`
+		if profiles != "" {
+			src += `window.__segueProfile = true;`
+			profiled = append(profiled, profilePlay(b, ctx, filepath.Join(profiles, name+".cpuprofile")))
+		}
 		// Installed before the page's scripts run, so the event is not
 		// missed however early the session opens.
-		if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
-			Source: `document.addEventListener("segue:session", () => performance.mark("bench:ready"), {once: true});`,
-		}); err != nil {
+		if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: src}); err != nil {
 			b.Fatal(err)
 		}
 		if err := chromedp.Do(ctx, chromedp.Navigate(r.URL+"/")); err != nil {
@@ -557,7 +603,7 @@ func BenchmarkWebPlayer(b *testing.B) {
 	}
 	for i := 0; i < b.N; i++ {
 		user := fmt.Sprintf("bench%d-%d", i, time.Now().UnixNano())
-		ctx := newPage()
+		ctx := newPage(fmt.Sprintf("cold-%d", i))
 		got := play(ctx, user, false)
 		ready += got.Ready
 		web += got.Marks["segue:ring"]
@@ -573,13 +619,20 @@ func BenchmarkWebPlayer(b *testing.B) {
 		b.Logf("run %d cold: ready %.0f ms, first audio web %.1f ms (polled %.0f ms, heard %.0f ms), native %.1f ms, marks %v, requests %q; ready on reload %.0f ms",
 			i, got.Ready, got.Marks["segue:ring"], got.Polled, got.Marks["segue:heard"], n, got.Marks, got.Requests, repeat)
 
-		warm := play(newPage(), user+"w", true)
+		warm := play(newPage(fmt.Sprintf("prefetched-%d", i)), user+"w", true)
 		webWarm += warm.Marks["segue:ring"]
 		heardWarm += warm.Marks["segue:heard"]
 		n = nativeFirst(user+"wn", true)
 		nativeWarm += n
 		b.Logf("run %d prefetched: first audio web %.1f ms (polled %.0f ms, heard %.0f ms), native %.1f ms, marks %v, requests %q",
 			i, warm.Marks["segue:ring"], warm.Polled, warm.Marks["segue:heard"], n, warm.Marks, warm.Requests)
+	}
+	for _, done := range profiled {
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			b.Error("a play's CPU profile did not arrive")
+		}
 	}
 	n := float64(b.N)
 	b.ReportMetric(ready/n, "ms-page-ready")

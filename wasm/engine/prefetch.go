@@ -5,11 +5,14 @@ import (
 	"context"
 	"crypto/ed25519"
 	_ "embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
+	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
 	"github.com/segue-fm/segue/player/vorbis"
@@ -89,21 +92,103 @@ func (e *Engine) Prefetch(ctx context.Context, tier model.Tier, ids []model.Trac
 var warmClip []byte
 
 // Warm runs, once per engine and into nothing, the code between a play
-// call and the first audio that does not depend on the track: it
-// decodes the first warmFrames frames of a small embedded Vorbis clip
-// and wraps and unwraps a content key for this device (HPKE), verifies an
-// Ed25519 signature, hashes and decrypts a blob's worth of bytes. In the
-// browser this has V8 compile those wasm functions (it compiles each on
-// its first call) while the listener is still choosing, not after they
-// pressed play. It needs no network and no login.
+// call and the first audio that does not depend on the track: it wraps
+// and unwraps a content key for this device (HPKE), verifies an Ed25519
+// signature, hashes and decrypts a blob's worth of bytes, decodes the
+// answers a cold play reads first (an album's and a stream key's JSON, a
+// signed manifest's CBOR: warmAnswers), and plays a small embedded
+// Vorbis clip served as a track by an in-memory origin through the
+// fetcher, the engine's track and a player at the output's format into
+// nothing (warmPath). In the browser
+// this has V8 compile those wasm functions (it compiles each on its
+// first call) and fills the JSON and CBOR decoders' per-type caches while
+// the listener is still choosing, not after they pressed play. It needs
+// no network and no login.
+//
+// A track the engine's player opens (a play) stops the warm-up after its
+// current step: Go's js/wasm port runs one goroutine at a time on the
+// page's thread, so a warm-up running beside a play that has started its
+// audio would compete with it for that thread.
 func (e *Engine) Warm(ctx context.Context) {
 	if !e.startWarm() {
 		return
 	}
-	if err := e.warmCrypto(); err != nil {
-		e.opts.logger.Debug("engine: warm-up", "err", err)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	e.mu.Lock()
+	e.warmStop = cancel
+	e.mu.Unlock()
+	steps := []func() error{
+		e.warmCrypto,
+		warmAnswers,
+		func() error {
+			rate, channels := e.outputFormat()
+			_, err := e.warmPath(ctx, rate, channels)
+			return err
+		},
 	}
-	decodeWarm(ctx, bytes.NewReader(warmClip))
+	for _, step := range steps {
+		if ctx.Err() != nil {
+			return
+		}
+		if err := step(); err != nil {
+			e.opts.logger.Debug("engine: warm-up", "err", err)
+		}
+	}
+}
+
+// stopWarm stops a running warm-up (see Warm).
+func (e *Engine) stopWarm() {
+	e.mu.Lock()
+	stop := e.warmStop
+	e.warmStop = nil
+	e.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+}
+
+// warmAnswers encodes and decodes, as a play does, an album answer, a
+// stream-key request and answer (JSON), and a manifest signed by a
+// throwaway key and opened under it (CBOR, Ed25519, the determinism
+// check). Measured under Node (GOOS=js): the first crypto.OpenManifest
+// took 356 ms and the first decode of an album answer 66 ms, the next
+// ones about 1 ms each — the first-call cost that a cold play paid
+// (docs/BENCHMARKS.md, web11c).
+func warmAnswers() error {
+	album, err := json.Marshal(api.AlbumResponse{
+		Album:  model.Album{ID: "alwarm", Title: "warm"},
+		Tracks: []model.Track{{ID: "trwarm", AlbumID: "alwarm", Title: "warm", ArtistIDs: []model.ArtistID{"arwarm"}}},
+	})
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(album, new(api.AlbumResponse)); err != nil {
+		return err
+	}
+	if _, err := json.Marshal(api.StreamKeyRequest{Track: "trwarm", Tier: model.TierHigh}); err != nil {
+		return err
+	}
+	key, err := json.Marshal(api.StreamKeyResponse{Track: "trwarm", Tier: model.TierHigh, Wrapped: warmClip[:64], ServerTime: time.UnixMilli(0)})
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(key, new(api.StreamKeyResponse)); err != nil {
+		return err
+	}
+	pub, priv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		return err
+	}
+	m := &model.Manifest{Version: model.ManifestVersion, TrackID: "trwarm", Tier: model.TierHigh, Codec: model.CodecVorbis,
+		SampleRate: 44100, Channels: 2, TotalSamples: warmFrames, Header: model.BlobRef{Size: 1},
+		Chunks: []model.Chunk{{Samples: warmFrames, Blob: model.BlobRef{Size: 1}}}, Bitrate: 1}
+	env, err := crypto.SignManifest(priv, m)
+	if err != nil {
+		return err
+	}
+	_, err = crypto.OpenManifest(pub, env)
+	return err
 }
 
 // warmCrypto wraps a content key for this device and unwraps it, signs

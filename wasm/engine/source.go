@@ -23,7 +23,10 @@ type Source struct{ E *Engine }
 
 // OpenTrack implements player.Source: the manifest (with the header and
 // chunk 0 prefetched) and the content key are fetched concurrently.
+// A warm-up still running is stopped first: the listener's play needs
+// the thread.
 func (s Source) OpenTrack(ctx context.Context, id model.TrackID, tier model.Tier) (player.TrackSource, error) {
+	s.E.stopWarm()
 	return s.E.openTrack(ctx, id, tier, s.E.opts.mark)
 }
 

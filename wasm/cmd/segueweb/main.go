@@ -26,6 +26,9 @@ import (
 	"github.com/segue-fm/segue/wasm/idbstore"
 )
 
+// warmDelay is how long after open the engine's warm-up starts.
+const warmDelay = 20 * time.Millisecond
+
 func main() {
 	js.Global().Set("segueBridge", js.ValueOf(map[string]any{"open": js.FuncOf(open)}))
 	select {}
@@ -117,7 +120,13 @@ func open(_ js.Value, args []js.Value) any {
 			out.Call("played", string(b))
 		})
 		// Compiled while the listener chooses, not after they press play.
-		go e.Warm(context.Background())
+		// Go's js/wasm scheduler keeps the page's thread while a goroutine
+		// is runnable, so the warm-up first sleeps: open's promise reaches
+		// the page before the warm-up runs, not after it.
+		go func() {
+			time.Sleep(warmDelay)
+			e.Warm(context.Background())
+		}()
 		return bridge(e, p, dlReady, clock), nil
 	})
 }
