@@ -1,0 +1,244 @@
+package msync
+
+import (
+	"bytes"
+	"container/heap"
+	"slices"
+
+	"github.com/automerge/automerge-go"
+)
+
+// Graph indexes a document's change graph for the sync protocol: every
+// change's hash, dependencies, position in the document's history (the
+// order automerge applied them) and encoded bytes, the heads, and the
+// changes given to the document that it queued because dependencies are
+// missing. It mirrors one automerge document: the caller adds each change
+// the document applies, in the document's order. A Graph is not safe for
+// concurrent use.
+type Graph struct {
+	nodes map[automerge.ChangeHash]*node
+	order []*node
+	heads map[automerge.ChangeHash]struct{}
+	// sorted caches Heads; nil when heads changed since.
+	sorted []automerge.ChangeHash
+	queue  map[automerge.ChangeHash][]automerge.ChangeHash
+	bytes  int
+}
+
+type node struct {
+	hash automerge.ChangeHash
+	deps []automerge.ChangeHash
+	raw  []byte
+	idx  int
+}
+
+// NewGraph returns an empty graph (the index of an empty document).
+func NewGraph() *Graph {
+	return &Graph{
+		nodes: map[automerge.ChangeHash]*node{},
+		heads: map[automerge.ChangeHash]struct{}{},
+		queue: map[automerge.ChangeHash][]automerge.ChangeHash{},
+	}
+}
+
+// Add records a change the document applied, after every change it
+// depends on (the document's history order); raw is its encoded chunk,
+// kept (not copied) to send it to peers. A change already present is
+// ignored. It is removed from the queue if it was there.
+func (g *Graph) Add(c Change, raw []byte) {
+	if _, ok := g.nodes[c.Hash]; ok {
+		return
+	}
+	n := &node{hash: c.Hash, deps: c.Deps, raw: raw, idx: len(g.order)}
+	g.nodes[c.Hash] = n
+	g.order = append(g.order, n)
+	for _, d := range c.Deps {
+		delete(g.heads, d)
+	}
+	g.heads[c.Hash] = struct{}{}
+	g.sorted = nil
+	g.bytes += len(raw)
+	delete(g.queue, c.Hash)
+}
+
+// Queue records a change given to the document that it did not apply
+// because a dependency is missing (automerge keeps it in its queue).
+func (g *Graph) Queue(c Change) {
+	if _, ok := g.nodes[c.Hash]; !ok {
+		g.queue[c.Hash] = c.Deps
+	}
+}
+
+// Len returns the number of changes in the graph.
+func (g *Graph) Len() int { return len(g.order) }
+
+// Bytes returns the total size of the changes' encoded chunks.
+func (g *Graph) Bytes() int { return g.bytes }
+
+// Has reports whether the document holds change hash.
+func (g *Graph) Has(hash automerge.ChangeHash) bool {
+	_, ok := g.nodes[hash]
+	return ok
+}
+
+// Raw returns the encoded chunk of change hash (nil when unknown). It
+// must not be modified.
+func (g *Graph) Raw(hash automerge.ChangeHash) []byte {
+	if n := g.nodes[hash]; n != nil {
+		return n.raw
+	}
+	return nil
+}
+
+// Heads returns the document's heads in ascending byte order, as
+// automerge's get_heads. The slice is shared until the next Add and must
+// not be modified.
+func (g *Graph) Heads() []automerge.ChangeHash {
+	if g.sorted == nil {
+		g.sorted = make([]automerge.ChangeHash, 0, len(g.heads))
+		for h := range g.heads {
+			g.sorted = append(g.sorted, h)
+		}
+		sortHashes(g.sorted)
+	}
+	return g.sorted
+}
+
+// missingDeps is automerge's get_missing_deps: the dependencies of
+// queued changes and the hashes of heads that the document does not
+// hold and that are not queued themselves, sorted.
+func (g *Graph) missingDeps(heads []automerge.ChangeHash) []automerge.ChangeHash {
+	var missing []automerge.ChangeHash
+	add := func(h automerge.ChangeHash) {
+		if _, ok := g.nodes[h]; ok {
+			return
+		}
+		if _, ok := g.queue[h]; ok {
+			return
+		}
+		if !slices.Contains(missing, h) {
+			missing = append(missing, h)
+		}
+	}
+	for _, deps := range g.queue {
+		for _, d := range deps {
+			add(d)
+		}
+	}
+	for _, h := range heads {
+		add(h)
+	}
+	sortHashes(missing)
+	return missing
+}
+
+// since is automerge's get_changes(have): the changes that are not have
+// or an ancestor of a change in have (unknown hashes in have are
+// ignored), in history order. It walks back from the heads and from have
+// together in descending history order and stops as soon as every change
+// still to visit is an ancestor of have, so a peer one change behind
+// costs a few steps whatever the document's size.
+func (g *Graph) since(have []automerge.ChangeHash) []*node {
+	if len(have) == 0 {
+		return g.order
+	}
+	const fromHeads, fromHave = 1, 2
+	flags := map[int]uint8{}
+	var q idxHeap
+	onlyHeads := 0
+	mark := func(n *node, f uint8) {
+		old, seen := flags[n.idx]
+		nf := old | f
+		if seen && nf == old {
+			return
+		}
+		flags[n.idx] = nf
+		if !seen {
+			heap.Push(&q, n.idx)
+		}
+		switch {
+		case nf == fromHeads && (!seen || old != fromHeads):
+			onlyHeads++
+		case old == fromHeads && nf != fromHeads:
+			onlyHeads--
+		}
+	}
+	for h := range g.heads {
+		mark(g.nodes[h], fromHeads)
+	}
+	for _, h := range have {
+		if n := g.nodes[h]; n != nil {
+			mark(n, fromHave)
+		}
+	}
+	var out []*node
+	for onlyHeads > 0 {
+		idx := heap.Pop(&q).(int)
+		f := flags[idx]
+		n := g.order[idx]
+		if f == fromHeads {
+			onlyHeads--
+			out = append(out, n)
+		}
+		for _, d := range n.deps {
+			if dn := g.nodes[d]; dn != nil {
+				mark(dn, f)
+			}
+		}
+	}
+	slices.Reverse(out)
+	return out
+}
+
+// removeAncestors is automerge's filter_changes: it deletes from set
+// every hash that is one of heads (those the document holds) or an
+// ancestor of one. Only changes at or after the earliest change of set
+// are visited.
+func (g *Graph) removeAncestors(set map[automerge.ChangeHash]struct{}, heads []automerge.ChangeHash) {
+	if len(set) == 0 {
+		return
+	}
+	floor := len(g.order)
+	for h := range set {
+		if n := g.nodes[h]; n != nil && n.idx < floor {
+			floor = n.idx
+		}
+	}
+	seen := map[int]bool{}
+	var stack []*node
+	for _, h := range heads {
+		if n := g.nodes[h]; n != nil && n.idx >= floor && !seen[n.idx] {
+			seen[n.idx] = true
+			stack = append(stack, n)
+		}
+	}
+	for len(stack) > 0 && len(set) > 0 {
+		n := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		delete(set, n.hash)
+		for _, d := range n.deps {
+			if dn := g.nodes[d]; dn != nil && dn.idx >= floor && !seen[dn.idx] {
+				seen[dn.idx] = true
+				stack = append(stack, dn)
+			}
+		}
+	}
+}
+
+// idxHeap is a max-heap of history positions.
+type idxHeap []int
+
+func (h idxHeap) Len() int           { return len(h) }
+func (h idxHeap) Less(i, j int) bool { return h[i] > h[j] }
+func (h idxHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *idxHeap) Push(x any)        { *h = append(*h, x.(int)) }
+func (h *idxHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+func sortHashes(hs []automerge.ChangeHash) {
+	slices.SortFunc(hs, func(a, b automerge.ChangeHash) int { return bytes.Compare(a[:], b[:]) })
+}
