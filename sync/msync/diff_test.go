@@ -166,7 +166,7 @@ func lockstep(t *testing.T, seed uint64) {
 	steps := 300
 	lastMsg := 0 // last step at which either side generated a message
 	for step := 0; step < steps+200; step++ {
-		quiet := step >= steps // no more edits, drops or restarts
+		quiet := step >= steps   // no more edits, drops or restarts
 		restart := step == steps // a lost message stalls a session: start over
 		if !quiet {
 			switch rng.IntN(10) {
