@@ -23,6 +23,16 @@ type Graph struct {
 	sorted []automerge.ChangeHash
 	queue  map[automerge.ChangeHash][]automerge.ChangeHash
 	bytes  int
+	// epoch numbers the walks of since: a node's flags count only when
+	// its epoch is the current one, so no walk clears marks.
+	epoch uint64
+	heap  idxHeap
+	// memoHave and memoOut are the last since call's argument and
+	// result, valid until the next Add (memoOK): the followers of a
+	// document one change behind all ask the same question.
+	memoHave []automerge.ChangeHash
+	memoOut  []*node
+	memoOK   bool
 }
 
 type node struct {
@@ -30,6 +40,9 @@ type node struct {
 	deps []automerge.ChangeHash
 	raw  []byte
 	idx  int
+	// epoch and flags are since's marks (see Graph.epoch).
+	epoch uint64
+	flags uint8
 }
 
 // NewGraph returns an empty graph (the index of an empty document).
@@ -57,6 +70,7 @@ func (g *Graph) Add(c Change, raw []byte) {
 	}
 	g.heads[c.Hash] = struct{}{}
 	g.sorted = nil
+	g.memoOK = false
 	g.bytes += len(raw)
 	delete(g.queue, c.Hash)
 }
@@ -137,29 +151,33 @@ func (g *Graph) missingDeps(heads []automerge.ChangeHash) []automerge.ChangeHash
 // ignored), in history order. It walks back from the heads and from have
 // together in descending history order and stops as soon as every change
 // still to visit is an ancestor of have, so a peer one change behind
-// costs a few steps whatever the document's size.
+// costs a few steps whatever the document's size. The result must not
+// be modified.
 func (g *Graph) since(have []automerge.ChangeHash) []*node {
 	if len(have) == 0 {
 		return g.order
 	}
+	if slices.Equal(have, g.Heads()) {
+		return nil
+	}
+	if g.memoOK && slices.Equal(have, g.memoHave) {
+		return g.memoOut
+	}
 	const fromHeads, fromHave = 1, 2
-	flags := map[int]uint8{}
-	var q idxHeap
+	g.epoch++
+	q := g.heap[:0]
 	onlyHeads := 0
 	mark := func(n *node, f uint8) {
-		old, seen := flags[n.idx]
-		nf := old | f
-		if seen && nf == old {
+		if n.epoch != g.epoch {
+			n.epoch, n.flags = g.epoch, f
+			heap.Push(&q, n.idx)
+			if f == fromHeads {
+				onlyHeads++
+			}
 			return
 		}
-		flags[n.idx] = nf
-		if !seen {
-			heap.Push(&q, n.idx)
-		}
-		switch {
-		case nf == fromHeads && (!seen || old != fromHeads):
-			onlyHeads++
-		case old == fromHeads && nf != fromHeads:
+		old := n.flags
+		if n.flags |= f; old == fromHeads && n.flags != fromHeads {
 			onlyHeads--
 		}
 	}
@@ -173,20 +191,20 @@ func (g *Graph) since(have []automerge.ChangeHash) []*node {
 	}
 	var out []*node
 	for onlyHeads > 0 {
-		idx := heap.Pop(&q).(int)
-		f := flags[idx]
-		n := g.order[idx]
-		if f == fromHeads {
+		n := g.order[heap.Pop(&q).(int)]
+		if n.flags == fromHeads {
 			onlyHeads--
 			out = append(out, n)
 		}
 		for _, d := range n.deps {
 			if dn := g.nodes[d]; dn != nil {
-				mark(dn, f)
+				mark(dn, n.flags)
 			}
 		}
 	}
+	g.heap = q[:0]
 	slices.Reverse(out)
+	g.memoHave, g.memoOut, g.memoOK = append(g.memoHave[:0], have...), out, true
 	return out
 }
 
