@@ -2,7 +2,6 @@ package msync
 
 import (
 	"bytes"
-	"container/heap"
 	"slices"
 
 	"github.com/automerge/automerge-go"
@@ -27,12 +26,21 @@ type Graph struct {
 	// its epoch is the current one, so no walk clears marks.
 	epoch uint64
 	heap  idxHeap
-	// memoHave and memoOut are the last since call's argument and
-	// result, valid until the next Add (memoOK): the followers of a
-	// document one change behind all ask the same question.
-	memoHave []automerge.ChangeHash
-	memoOut  []*node
-	memoOK   bool
+	// memo holds the last few since answers, valid until the next Add:
+	// the followers of a document one change behind all ask the same
+	// questions (a Bloom filter since the shared heads, the changes
+	// since the peer's last sync).
+	memo     [memoSize]sinceMemo
+	memoNext int
+}
+
+// memoSize bounds Graph.memo.
+const memoSize = 4
+
+type sinceMemo struct {
+	have []automerge.ChangeHash
+	out  []*node
+	ok   bool
 }
 
 type node struct {
@@ -70,7 +78,9 @@ func (g *Graph) Add(c Change, raw []byte) {
 	}
 	g.heads[c.Hash] = struct{}{}
 	g.sorted = nil
-	g.memoOK = false
+	for i := range g.memo {
+		g.memo[i].ok = false
+	}
 	g.bytes += len(raw)
 	delete(g.queue, c.Hash)
 }
@@ -160,8 +170,10 @@ func (g *Graph) since(have []automerge.ChangeHash) []*node {
 	if slices.Equal(have, g.Heads()) {
 		return nil
 	}
-	if g.memoOK && slices.Equal(have, g.memoHave) {
-		return g.memoOut
+	for i := range g.memo {
+		if m := &g.memo[i]; m.ok && slices.Equal(have, m.have) {
+			return m.out
+		}
 	}
 	const fromHeads, fromHave = 1, 2
 	g.epoch++
@@ -170,7 +182,7 @@ func (g *Graph) since(have []automerge.ChangeHash) []*node {
 	mark := func(n *node, f uint8) {
 		if n.epoch != g.epoch {
 			n.epoch, n.flags = g.epoch, f
-			heap.Push(&q, n.idx)
+			q.push(n.idx)
 			if f == fromHeads {
 				onlyHeads++
 			}
@@ -191,7 +203,7 @@ func (g *Graph) since(have []automerge.ChangeHash) []*node {
 	}
 	var out []*node
 	for onlyHeads > 0 {
-		n := g.order[heap.Pop(&q).(int)]
+		n := g.order[q.pop()]
 		if n.flags == fromHeads {
 			onlyHeads--
 			out = append(out, n)
@@ -204,7 +216,9 @@ func (g *Graph) since(have []automerge.ChangeHash) []*node {
 	}
 	g.heap = q[:0]
 	slices.Reverse(out)
-	g.memoHave, g.memoOut, g.memoOK = append(g.memoHave[:0], have...), out, true
+	m := &g.memo[g.memoNext]
+	g.memoNext = (g.memoNext + 1) % memoSize
+	m.have, m.out, m.ok = append(m.have[:0], have...), out, true
 	return out
 }
 
@@ -246,15 +260,41 @@ func (g *Graph) removeAncestors(set map[automerge.ChangeHash]struct{}, heads []a
 // idxHeap is a max-heap of history positions.
 type idxHeap []int
 
-func (h idxHeap) Len() int           { return len(h) }
-func (h idxHeap) Less(i, j int) bool { return h[i] > h[j] }
-func (h idxHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *idxHeap) Push(x any)        { *h = append(*h, x.(int)) }
-func (h *idxHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
+func (h *idxHeap) push(x int) {
+	*h = append(*h, x)
+	q := *h
+	for i := len(q) - 1; i > 0; {
+		p := (i - 1) / 2
+		if q[p] >= q[i] {
+			break
+		}
+		q[p], q[i] = q[i], q[p]
+		i = p
+	}
+}
+
+func (h *idxHeap) pop() int {
+	q := *h
+	top := q[0]
+	last := len(q) - 1
+	q[0] = q[last]
+	q = q[:last]
+	for i := 0; ; {
+		l, r, big := 2*i+1, 2*i+2, i
+		if l < len(q) && q[l] > q[big] {
+			big = l
+		}
+		if r < len(q) && q[r] > q[big] {
+			big = r
+		}
+		if big == i {
+			break
+		}
+		q[i], q[big] = q[big], q[i]
+		i = big
+	}
+	*h = q
+	return top
 }
 
 func sortHashes(hs []automerge.ChangeHash) {
