@@ -48,9 +48,10 @@ type node struct {
 	deps []automerge.ChangeHash
 	raw  []byte
 	idx  int
-	// epoch and flags are since's marks (see Graph.epoch).
-	epoch uint64
-	flags uint8
+	// epoch and flags are since's marks, send changesToSend's (see
+	// Graph.epoch).
+	epoch, send uint64
+	flags       uint8
 }
 
 // NewGraph returns an empty graph (the index of an empty document).

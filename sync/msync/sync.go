@@ -169,13 +169,12 @@ func (g *Graph) changesToSend(have []Have, need []automerge.ChangeHash) []*node 
 		}
 	}
 	changes := g.since(lastSync)
-	dependents := map[automerge.ChangeHash][]automerge.ChangeHash{}
-	send := map[automerge.ChangeHash]bool{}
-	var stack []automerge.ChangeHash
+	// A change is sent when no filter has it, or when it depends on a
+	// change that is sent (automerge's closure over dependents). changes
+	// are in history order, dependencies first, so one pass decides.
+	g.epoch++
+	send := g.epoch
 	for _, n := range changes {
-		for _, d := range n.deps {
-			dependents[d] = append(dependents[d], n.hash)
-		}
 		inSome := false
 		for i := range have {
 			if have[i].Bloom.Contains(&n.hash) {
@@ -183,31 +182,25 @@ func (g *Graph) changesToSend(have []Have, need []automerge.ChangeHash) []*node 
 				break
 			}
 		}
-		if !inSome && !send[n.hash] {
-			send[n.hash] = true
-			stack = append(stack, n.hash)
+		if !inSome {
+			n.send = send
+			continue
 		}
-	}
-	for len(stack) > 0 {
-		h := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		for _, d := range dependents[h] {
-			if !send[d] {
-				send[d] = true
-				stack = append(stack, d)
+		for _, d := range n.deps {
+			if dn := g.nodes[d]; dn != nil && dn.send == send {
+				n.send = send
+				break
 			}
 		}
 	}
 	var out []*node
 	for _, h := range need {
-		if !send[h] {
-			if n := g.nodes[h]; n != nil {
-				out = append(out, n)
-			}
+		if n := g.nodes[h]; n != nil && n.send != send {
+			out = append(out, n)
 		}
 	}
 	for _, n := range changes {
-		if send[n.hash] {
+		if n.send == send {
 			out = append(out, n)
 		}
 	}
