@@ -55,7 +55,7 @@ func DecodeBloom(raw []byte) (Bloom, error) {
 	}
 	var v [3]uint32
 	for i := range v {
-		n, k := binary.Uvarint(raw)
+		n, k := uleb(raw)
 		if k <= 0 || n > 1<<32-1 {
 			return Bloom{}, fmt.Errorf("%w: bloom filter header", ErrMalformed)
 		}

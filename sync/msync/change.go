@@ -2,7 +2,6 @@ package msync
 
 import (
 	"crypto/sha256"
-	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -41,7 +40,7 @@ func ParseChange(raw []byte) (Change, error) {
 	if raw[8] != chunkChange {
 		return Change{}, fmt.Errorf("%w: change: chunk type %d", ErrMalformed, raw[8])
 	}
-	n, k := binary.Uvarint(raw[9:])
+	n, k := uleb(raw[9:])
 	if k <= 0 {
 		return Change{}, fmt.Errorf("%w: change: bad length", ErrMalformed)
 	}
@@ -55,7 +54,7 @@ func ParseChange(raw []byte) (Change, error) {
 	if [4]byte(raw[4:8]) != [4]byte(c.Hash[:4]) {
 		return Change{}, fmt.Errorf("%w: change: checksum mismatch", ErrMalformed)
 	}
-	nd, k := binary.Uvarint(body)
+	nd, k := uleb(body)
 	if k <= 0 || nd > uint64(len(body)-k)/32 {
 		return Change{}, fmt.Errorf("%w: change: bad dependency count", ErrMalformed)
 	}

@@ -10,7 +10,8 @@
 // The byte formats are automerge's: a sync message is type byte 0x42,
 // the sender's heads, the hashes it needs, its haves (last-sync heads and
 // a Bloom filter of the changes since) and length-prefixed change
-// chunks (wire.ParseSync frames it); a persisted State is type byte 0x43
+// chunks, every integer an unsigned LEB128 that automerge's rules accept
+// (no overlong encoding, at most 64 bits); a persisted State is type byte 0x43
 // and the shared heads; a change chunk starts with automerge's magic
 // bytes, a checksum (the first 4 bytes of its hash), chunk type 1, its
 // length and, first in its body, its dependencies (ParseChange). The

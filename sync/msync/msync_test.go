@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/automerge/automerge-go"
@@ -199,4 +200,41 @@ func FuzzDecodeMessage(f *testing.F) {
 		_ = msync.Receive(g, st, m, func(*msync.Message) error { return nil })
 		_ = msync.Generate(g, st)
 	})
+}
+
+// FuzzDecodeAgreesWithAutomerge holds DecodeMessage to automerge's
+// decoder: a message automerge reads, msync reads (except the refusals
+// the package documents: a Bloom filter with entries but no bits or
+// more than MaxProbes probes, a change whose checksum does not match);
+// a message without changes that msync reads, automerge reads (with
+// changes, msync leaves their operations to automerge: Receive's apply
+// decodes the message with automerge, so both refuse it alike).
+func FuzzDecodeAgreesWithAutomerge(f *testing.F) {
+	raw, _, _ := realChange(f)
+	h := automerge.ChangeHash{1, 2, 3}
+	m := &msync.Message{Heads: []automerge.ChangeHash{h}, Need: []automerge.ChangeHash{h},
+		Have: []msync.Have{{LastSync: []automerge.ChangeHash{h}, Bloom: msync.NewBloom([]automerge.ChangeHash{h, {4}})}}, Raw: [][]byte{raw}}
+	f.Add(m.Encode())
+	m.Raw = nil
+	f.Add(m.Encode())
+	f.Fuzz(func(t *testing.T, b []byte) {
+		sm, amErr := automerge.LoadSyncMessage(b)
+		sm.Close()
+		gm, goErr := msync.DecodeMessage(b)
+		if amErr == nil && goErr != nil && !documented(goErr) {
+			t.Fatalf("automerge reads %x, msync: %v", b, goErr)
+		}
+		if goErr == nil && len(gm.Changes) == 0 && amErr != nil {
+			t.Fatalf("msync reads %x, automerge: %v", b, amErr)
+		}
+	})
+}
+
+func documented(err error) bool {
+	for _, s := range []string{"entries without bits", "probes, at most", "checksum mismatch"} {
+		if strings.Contains(err.Error(), s) {
+			return true
+		}
+	}
+	return false
 }

@@ -70,7 +70,7 @@ func appendHashes(b []byte, hs []automerge.ChangeHash) []byte {
 // readHashes reads a LEB128 count and that many hashes from b, returning
 // the rest of b.
 func readHashes(b []byte) ([]automerge.ChangeHash, []byte, error) {
-	n, k := binary.Uvarint(b)
+	n, k := uleb(b)
 	if k <= 0 {
 		return nil, nil, fmt.Errorf("%w: bad hash count", ErrMalformed)
 	}

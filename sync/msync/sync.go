@@ -26,40 +26,40 @@ type Message struct {
 // be a valid change chunk header (ParseChange); its operations are not
 // read.
 func DecodeMessage(data []byte) (*Message, error) {
-	m, err := wire.ParseSync(data)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	if len(data) == 0 || data[0] != msgType {
+		return nil, fmt.Errorf("%w: not a version 1 sync message", ErrMalformed)
 	}
-	if m.Type != msgType {
-		return nil, fmt.Errorf("%w: sync message type 0x%02x", ErrMalformed, m.Type)
-	}
-	out := &Message{Heads: toHashes(m.Heads), Need: toHashes(m.Need), Raw: m.Changes}
-	for _, h := range m.Have {
-		b, err := DecodeBloom(h.Bloom)
+	r := reader{b: data[1:]}
+	out := &Message{Heads: r.hashes(), Need: r.hashes()}
+	nHave := r.count(2)
+	for range nHave {
+		last, bloom := r.hashes(), r.bytes()
+		if r.err != nil {
+			break
+		}
+		b, err := DecodeBloom(bloom)
 		if err != nil {
 			return nil, err
 		}
-		out.Have = append(out.Have, Have{LastSync: toHashes(h.LastSync), Bloom: b})
+		out.Have = append(out.Have, Have{LastSync: last, Bloom: b})
 	}
-	for _, raw := range m.Changes {
+	nChanges := r.count(1)
+	for range nChanges {
+		raw := r.bytes()
+		if r.err != nil {
+			break
+		}
 		c, err := ParseChange(raw)
 		if err != nil {
 			return nil, err
 		}
 		out.Changes = append(out.Changes, c)
+		out.Raw = append(out.Raw, raw)
+	}
+	if r.err != nil {
+		return nil, fmt.Errorf("sync message: %w", r.err)
 	}
 	return out, nil
-}
-
-func toHashes(hs [][32]byte) []automerge.ChangeHash {
-	if len(hs) == 0 {
-		return nil
-	}
-	out := make([]automerge.ChangeHash, len(hs))
-	for i := range hs {
-		out[i] = automerge.ChangeHash(hs[i])
-	}
-	return out
 }
 
 func fromHashes(hs []automerge.ChangeHash) [][32]byte {
