@@ -20,8 +20,10 @@
 // built here answer automerge's queries and the other way round.
 //
 // Differences from automerge, all on input only a hostile or broken peer
-// sends: a change chunk whose checksum does not match its hash, a Bloom
-// filter with entries but no bits, or more than MaxProbes probes, makes
-// the message fail to decode (automerge would accept the first and
-// panic on the second).
+// sends, make the message fail to decode: a change chunk whose checksum
+// does not match its hash or whose chunk type is not 1 (automerge 0.5
+// reads any chunk's body as a change and checks no checksum in a sync
+// message), a Bloom filter with entries but no bits (automerge would
+// panic) or with more than MaxProbes probes. FuzzDecodeAgreesWithAutomerge
+// holds the decoder to automerge's otherwise.
 package msync

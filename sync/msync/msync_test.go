@@ -205,7 +205,8 @@ func FuzzDecodeMessage(f *testing.F) {
 // FuzzDecodeAgreesWithAutomerge holds DecodeMessage to automerge's
 // decoder: a message automerge reads, msync reads (except the refusals
 // the package documents: a Bloom filter with entries but no bits or
-// more than MaxProbes probes, a change whose checksum does not match);
+// more than MaxProbes probes, a change whose checksum does not match or
+// whose chunk type is not 1);
 // a message without changes that msync reads, automerge reads (with
 // changes, msync leaves their operations to automerge: Receive's apply
 // decodes the message with automerge, so both refuse it alike).
@@ -231,7 +232,7 @@ func FuzzDecodeAgreesWithAutomerge(f *testing.F) {
 }
 
 func documented(err error) bool {
-	for _, s := range []string{"entries without bits", "probes, at most", "checksum mismatch"} {
+	for _, s := range []string{"entries without bits", "probes, at most", "checksum mismatch", "chunk type"} {
 		if strings.Contains(err.Error(), s) {
 			return true
 		}
