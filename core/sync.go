@@ -66,8 +66,11 @@ func (e *Engine) OpenDocs(ctx context.Context, user model.UserID) (*Docs, error)
 	if user == "" {
 		return nil, ErrNoUser
 	}
+	// A device keeps automerge's sync states: it syncs few peers per
+	// document, and the Go ones would index its big documents (the
+	// library) in memory.
 	r, err := repo.Open(ctx, e.st, repo.DefaultOptions().WithLogger(e.log).
-		WithDocOptions(docs.DefaultOptions().WithClock(e.opts.clock.Now)))
+		WithDocOptions(docs.DefaultOptions().WithClock(e.opts.clock.Now)).WithGoSync(false))
 	if err != nil {
 		return nil, fmt.Errorf("core: open documents: %w", err)
 	}

@@ -41,7 +41,7 @@ func (h *Handle) reload(ctx context.Context) error {
 // document) and empties the map. Caller holds h.mu.
 func (h *Handle) closeSyncs() {
 	for peer, ss := range h.syncs {
-		ss.Close()
+		ss.close()
 		delete(h.syncs, peer)
 	}
 	clear(h.quiet)
@@ -142,7 +142,7 @@ func (h *Handle) unload() {
 	h.repo.lruMu.Unlock()
 	h.closeSyncs()
 	h.doc.Close()
-	h.doc, h.syncs, h.pending, h.view = nil, nil, nil, nil
+	h.doc, h.syncs, h.pending, h.view, h.changes = nil, nil, nil, nil, nil
 	h.acl.Reset()
 	h.repo.unloads.Add(1)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/automerge/automerge-go"
 	"github.com/segue-fm/segue/store"
 	"github.com/segue-fm/segue/sync/docs"
+	"github.com/segue-fm/segue/sync/msync"
 )
 
 // Handle is one open document of a Repo. Its methods serialise access to
@@ -37,7 +38,11 @@ type Handle struct {
 	// so nothing is lost, and increments queued meanwhile fail.
 	broken  atomic.Bool
 	pending *write // the last write queued; unloading waits for it
-	syncs   map[PeerID]*automerge.SyncState
+	syncs   map[PeerID]peerSync
+	// changes indexes the document's change graph for the Go sync
+	// states (peersync.go); brought up to date on use, dropped on
+	// unload.
+	changes *msync.Graph
 	lru     *list.Element // in Repo.lru while loaded; guarded by Repo.lruMu
 	// view is the playlist's ordered entries, kept across calls so that
 	// reads and placements on big playlists do not re-read every entry

@@ -36,6 +36,7 @@ type Options struct {
 	batchBytes    int
 	collectBudget int64
 	hold          HoldLimits
+	goSync        bool
 }
 
 // DefaultOptions returns: docs.DefaultOptions() for the typed views,
@@ -57,6 +58,7 @@ func DefaultOptions() Options {
 		batchBytes:    4 << 20,
 		collectBudget: 4 << 20,
 		hold:          DefaultHoldLimits(),
+		goSync:        true,
 	}
 }
 
@@ -144,6 +146,17 @@ func (o Options) WithCompaction(maxIncrements, maxBytes int) Options {
 	}
 	return o
 }
+
+// WithGoSync returns o keeping sync states in Go (sync/msync, the
+// default: generating and answering a message costs no cgo call, only
+// applying new changes does) or, with on false, in automerge (each
+// generate and receive a cgo call walking the change graph). Both speak
+// the same protocol byte for byte and persist the same sync state
+// format. The Go states index each loaded document's changes (their
+// hashes, dependencies and bytes) in memory, built with one cgo call
+// per change when a document is first synced after loading; a device
+// holding few peers per document but big documents may prefer false.
+func (o Options) WithGoSync(on bool) Options { o.goSync = on; return o }
 
 // WithLogger returns o logging to l. Default: slog.Default().
 func (o Options) WithLogger(l *slog.Logger) Options { o.logger = l; return o }

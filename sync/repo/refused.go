@@ -44,13 +44,12 @@ func (h *Handle) receiveRefused(ctx context.Context, peer PeerID, msg []byte, re
 		return nil
 	}
 	delete(h.quiet, peer)
-	sm, err := ss.ReceiveMessage(bare)
-	sm.Close()
-	if err != nil {
+	// bare carries no change: the heads stay.
+	if _, err := ss.receive(h, bare); err != nil {
 		h.repo.opts.logger.Warn("repo: refused message not applied", "doc", h.id.String(), "peer", string(peer), "err", err)
 		return nil
 	}
-	state := ss.Save()
+	state := ss.save()
 	key := syncKey(peer, h.id)
 	h.repo.gc.add(len(bare) + len(state))
 	w := &write{h: h, size: len(key) + len(state), fn: func(tx store.Txn) error { return tx.Set(key, state) }}
@@ -163,7 +162,7 @@ func (h *Handle) setAside(ctx context.Context, peer PeerID, refused RefusedFunc)
 	if err != nil {
 		return nil, 0, err
 	}
-	shared, err := SharedHeads(ss.Save())
+	shared, err := SharedHeads(ss.save())
 	if err != nil {
 		return nil, 0, fmt.Errorf("repo: set aside in %s: %w", h.id, err)
 	}

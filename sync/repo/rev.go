@@ -27,20 +27,20 @@ func (h *Handle) setContent(heads []automerge.ChangeHash) {
 // sync state as it was, so while neither changes there is still nothing
 // to send.
 type quietMark struct {
-	ss  *automerge.SyncState
+	ss  peerSync
 	rev uint64
 }
 
 // quietFor reports whether generating a message for peer with ss would
 // produce nothing again. Caller holds h.mu.
-func (h *Handle) quietFor(peer PeerID, ss *automerge.SyncState) bool {
+func (h *Handle) quietFor(peer PeerID, ss peerSync) bool {
 	q, ok := h.quiet[peer]
 	return ok && q.ss == ss && q.rev == h.rev
 }
 
 // markQuiet records that ss generated nothing at the current revision.
 // Caller holds h.mu.
-func (h *Handle) markQuiet(peer PeerID, ss *automerge.SyncState) {
+func (h *Handle) markQuiet(peer PeerID, ss peerSync) {
 	if h.quiet == nil {
 		h.quiet = map[PeerID]quietMark{}
 	}

@@ -14,29 +14,32 @@ import (
 // syncState returns the in-memory sync state with peer, loading the
 // persisted one (shared heads from an earlier session) on first use.
 // Caller holds h.mu.
-func (h *Handle) syncState(ctx context.Context, peer PeerID) (*automerge.SyncState, error) {
+func (h *Handle) syncState(ctx context.Context, peer PeerID) (peerSync, error) {
 	if ss, ok := h.syncs[peer]; ok {
 		return ss, nil
 	}
 	if h.syncs == nil {
-		h.syncs = map[PeerID]*automerge.SyncState{}
+		h.syncs = map[PeerID]peerSync{}
 	}
 	var raw []byte
 	err := store.ErrNotFound
 	if h.statesDropped == nil || h.statesDropped.finished() {
 		raw, err = h.repo.st.Get(ctx, syncKey(peer, h.id))
 	}
-	var ss *automerge.SyncState
+	var ss peerSync
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		ss = automerge.NewSyncState(h.doc)
+		ss, err = h.newPeerSync(nil)
 	case err != nil:
 		return nil, fmt.Errorf("repo: read sync state %s/%s: %w", peer, h.id, err)
 	default:
-		if ss, err = automerge.LoadSyncState(h.doc, raw); err != nil {
+		if ss, err = h.newPeerSync(raw); err != nil {
 			h.repo.opts.logger.Warn("repo: discarding corrupt sync state", "peer", string(peer), "doc", h.id.String(), "err", err)
-			ss = automerge.NewSyncState(h.doc)
+			ss, err = h.newPeerSync(nil)
 		}
+	}
+	if err != nil {
+		return nil, err
 	}
 	h.syncs[peer] = ss
 	return ss, nil
@@ -69,13 +72,14 @@ func (r *Repo) GenerateSyncMessage(ctx context.Context, peer PeerID, id docs.Doc
 		r.quietSkips.Add(1)
 		return nil, false, nil
 	}
-	sm, valid := ss.GenerateMessage()
+	raw, valid, err := ss.generate(h)
+	if err != nil {
+		return nil, false, err
+	}
 	if !valid {
 		h.markQuiet(peer, ss)
 		return nil, false, nil
 	}
-	raw := sm.Bytes()
-	sm.Close()
 	b := h.askMissing(peer, raw)
 	r.gc.add(len(b))
 	return b, true, nil
@@ -191,16 +195,14 @@ func (h *Handle) receive(ctx context.Context, peer PeerID, msg []byte, in Incomi
 	// The sync state changes (and may generate again) whatever the
 	// outcome.
 	delete(h.quiet, peer)
-	sm, err := ss.ReceiveMessage(msg)
-	sm.Close()
-	after := h.doc.Heads()
+	after, err := ss.receive(h, msg)
 	if changed = !slices.Equal(before, after); changed {
 		h.setContent(slices.Clone(after))
 	}
 	if err != nil {
 		return nil, false, fmt.Errorf("%w: %v", ErrBadMessage, err)
 	}
-	state := ss.Save()
+	state := ss.save()
 	var ev *Event
 	if changed {
 		ev = &Event{Doc: h.id, Heads: after, Remote: true, Peer: peer}
@@ -241,6 +243,7 @@ func (h *Handle) resetEmpty() {
 	h.doc.Close()
 	h.doc, h.nextSeq, h.incCount, h.incBytes, h.snapBytes, h.view = doc, 1, 0, 0, 0, nil
 	h.setContent(nil)
+	h.changes = nil
 	h.broken.Store(false)
 	clear(h.syncs)
 	h.acl.Reset()
@@ -301,7 +304,7 @@ func (r *Repo) PeerDisconnected(peer PeerID) {
 		_ = pending.wait(context.Background())
 		h.mu.Lock()
 		if ss := h.syncs[peer]; ss != nil {
-			ss.Close()
+			ss.close()
 			delete(h.syncs, peer)
 		}
 		delete(h.quiet, peer)

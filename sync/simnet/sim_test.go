@@ -18,14 +18,17 @@ type device struct {
 	r  *repo.Repo
 }
 
-func newDevices(t testing.TB, net *Network, seed uint64, n int) []device {
+// newDevices adds n devices; goSync(i) picks device i's sync states
+// (repo.WithGoSync).
+func newDevices(t testing.TB, net *Network, seed uint64, n int, goSync func(i int) bool) []device {
 	t.Helper()
 	var out []device
 	for i := range n {
 		s := [32]byte{byte(seed), byte(seed >> 8), byte(i)}
 		opts := repo.DefaultOptions().
 			WithRand(rand.NewChaCha8(s)).
-			WithDocOptions(docs.DefaultOptions().WithClock(net.Clock().Now).WithRand(rand.NewChaCha8([32]byte{1, byte(seed), byte(seed >> 8), byte(i)})))
+			WithDocOptions(docs.DefaultOptions().WithClock(net.Clock().Now).WithRand(rand.NewChaCha8([32]byte{1, byte(seed), byte(seed >> 8), byte(i)}))).
+			WithGoSync(goSync(i))
 		r, err := repo.Open(context.Background(), store.NewMemory(), opts)
 		if err != nil {
 			t.Fatal(err)
@@ -61,10 +64,11 @@ func readEntries(t testing.TB, r *repo.Repo, id docs.DocumentID) ([]docs.Entry, 
 
 // simulate runs one seeded scenario and returns the rounds needed to
 // converge after the final heal.
-func simulate(t *testing.T, seed uint64) (int, []string, Stats) {
+// goSync picks each device's sync states.
+func simulate(t *testing.T, seed uint64, goSync func(i int) bool) (int, []string, Stats) {
 	ctx := context.Background()
 	net := New(DefaultConfig(seed))
-	devs := newDevices(t, net, seed, 3)
+	devs := newDevices(t, net, seed, 3, goSync)
 	rng := net.Rand()
 
 	h, err := devs[0].r.CreatePlaylist(ctx, "alice", "Sim")
@@ -210,7 +214,7 @@ func TestThreeDevicePartitionedEdits(t *testing.T) {
 	maxRounds := 0
 	var total Stats
 	for seed := range uint64(seeds) {
-		rounds, _, st := simulate(t, seed)
+		rounds, _, st := simulate(t, seed, allGo)
 		maxRounds = max(maxRounds, rounds)
 		total.Sent += st.Sent
 		total.Dropped += st.Dropped
@@ -226,10 +230,38 @@ func TestThreeDevicePartitionedEdits(t *testing.T) {
 	}
 }
 
+func allGo(int) bool { return true }
+
+// TestMixedSyncStates is the partitioned-edits simulation with devices
+// 0 and 2 keeping their sync states in Go (sync/msync, as the relay
+// does) and device 1 in automerge (as phones do), over the same faulty
+// network: every replica converges within the same bound of rounds.
+func TestMixedSyncStates(t *testing.T) {
+	seeds := 30
+	if testing.Short() {
+		seeds = 8
+	}
+	maxRounds := 0
+	var total Stats
+	for seed := range uint64(seeds) {
+		rounds, _, st := simulate(t, 100+seed, func(i int) bool { return i != 1 })
+		maxRounds = max(maxRounds, rounds)
+		total.Dropped += st.Dropped
+		total.Duplicated += st.Duplicated
+	}
+	t.Logf("%d seeds: max rounds to converge after heal = %d; totals %+v", seeds, maxRounds, total)
+	if total.Dropped == 0 || total.Duplicated == 0 {
+		t.Fatalf("faults not exercised: %+v", total)
+	}
+	if maxRounds > 60 {
+		t.Fatalf("convergence took %d rounds after heal", maxRounds)
+	}
+}
+
 // TestSimulationDeterministic: the same seed gives the same run.
 func TestSimulationDeterministic(t *testing.T) {
-	r1, h1, s1 := simulate(t, 7)
-	r2, h2, s2 := simulate(t, 7)
+	r1, h1, s1 := simulate(t, 7, allGo)
+	r2, h2, s2 := simulate(t, 7, allGo)
 	if r1 != r2 || !slices.Equal(h1, h2) || s1 != s2 {
 		t.Fatalf("seed 7 ran differently: %d %v %+v / %d %v %+v", r1, h1, s1, r2, h2, s2)
 	}

@@ -97,6 +97,13 @@ type SyncMessage struct {
 	cSyncMessage *C.AMsyncMessage
 }
 
+// LoadSyncMessage decodes a sync message without a sync state (segue
+// fork), so that its changes can be applied with Doc.Apply by a caller
+// that keeps its own sync state. Close the message when done.
+func LoadSyncMessage(msg []byte) (*SyncMessage, error) {
+	return loadSyncMessage(msg)
+}
+
 func loadSyncMessage(msg []byte) (*SyncMessage, error) {
 	cBytes, free := toByteSpan(msg)
 	defer free()

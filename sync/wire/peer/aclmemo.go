@@ -10,10 +10,12 @@ import (
 	"github.com/segue-fm/segue/sync/docs"
 )
 
-// playlistACL is what PlaylistAccess needs from a document's content:
-// whether it is a playlist, and its sharing (the owner comes from the
-// caller, not from the content).
+// playlistACL is what DocumentAccess and PlaylistAccess need from a
+// document's content: its kind ("" when it has none), whether it is a
+// playlist, and its sharing (the owner comes from the caller, not from
+// the content).
 type playlistACL struct {
+	kind          docs.Kind
 	playlist      bool
 	collaborators []model.UserID
 	public        bool
@@ -50,7 +52,10 @@ func readPlaylistACL(doc *automerge.Doc) (playlistACL, error) {
 	if ok {
 		return acl, nil
 	}
-	if k, err := docs.KindOf(doc); err == nil && k == docs.KindPlaylist {
+	if k, err := docs.KindOf(doc); err == nil {
+		acl.kind = k
+	}
+	if acl.kind == docs.KindPlaylist {
 		p, err := docs.OpenPlaylist(doc, docs.DefaultOptions())
 		if err != nil {
 			return playlistACL{}, fmt.Errorf("open playlist: %w", err)

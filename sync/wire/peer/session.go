@@ -70,24 +70,36 @@ func AllowAll(model.UserID, model.UserID, *automerge.Doc) (Access, error) {
 // nothing.
 func PlaylistAccess(user, owner model.UserID, doc *automerge.Doc) (Access, error) {
 	acl, err := readPlaylistACL(doc)
-	if err != nil || !acl.playlist {
+	if err != nil {
 		return Access{}, err
+	}
+	return playlistAccess(user, owner, acl), nil
+}
+
+// playlistAccess is PlaylistAccess with the document's facts read.
+func playlistAccess(user, owner model.UserID, acl playlistACL) Access {
+	if !acl.playlist {
+		return Access{}
 	}
 	own := user != "" && user == owner
 	w := own || user != "" && slices.Contains(acl.collaborators, user)
-	return Access{Read: w || acl.public, Write: w, Manage: own}, nil
+	return Access{Read: w || acl.public, Write: w, Manage: own}
 }
 
 // DocumentAccess is the rule for every document kind: a library is
 // readable, writable and manageable by its owner only (all devices of
 // one user); a playlist follows PlaylistAccess, or ServiceAccess when
 // its owner is docs.ServiceUser; anything else grants nothing.
+//
+// The document's kind and sharing come from aclMemo (one read per
+// document content for every session of the process, not one per
+// session).
 func DocumentAccess(user, owner model.UserID, doc *automerge.Doc) (Access, error) {
-	k, err := docs.KindOf(doc)
+	acl, err := readPlaylistACL(doc)
 	if err != nil {
-		return Access{}, nil
+		return Access{}, err
 	}
-	switch k {
+	switch acl.kind {
 	case docs.KindLibrary:
 		own := user != "" && owner == user
 		return Access{Read: own, Write: own, Manage: own}, nil
@@ -95,7 +107,7 @@ func DocumentAccess(user, owner model.UserID, doc *automerge.Doc) (Access, error
 		if owner == docs.ServiceUser {
 			return ServiceAccess(user, doc), nil
 		}
-		return PlaylistAccess(user, owner, doc)
+		return playlistAccess(user, owner, acl), nil
 	default:
 		return Access{}, nil
 	}

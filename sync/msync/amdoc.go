@@ -1,0 +1,93 @@
+package msync
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/automerge/automerge-go"
+)
+
+// Index returns the graph of doc's changes (one cgo call for the
+// changes, one per change for its bytes).
+func Index(doc *automerge.Doc) (*Graph, error) {
+	g := NewGraph()
+	if err := g.addFrom(doc, nil); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// CatchUp brings g up to date with doc, whose heads are heads (sorted,
+// as doc.Heads returns them): nothing to do when g already has those
+// heads, else the changes doc applied since g's heads are added, or g is
+// rebuilt when doc no longer holds g's heads (a document replaced by
+// another). It returns the graph to use from now on (g or a new one).
+func CatchUp(g *Graph, doc *automerge.Doc, heads []automerge.ChangeHash) (*Graph, error) {
+	if g == nil {
+		return Index(doc)
+	}
+	if slices.Equal(g.Heads(), heads) {
+		return g, nil
+	}
+	for _, h := range g.Heads() {
+		if !doc.HasChange(h) {
+			return Index(doc)
+		}
+	}
+	if err := g.addFrom(doc, slices.Clone(g.Heads())); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// addFrom adds the changes of doc since the heads since (all when
+// empty), in doc's history order.
+func (g *Graph) addFrom(doc *automerge.Doc, since []automerge.ChangeHash) error {
+	chs, err := doc.Changes(since...)
+	if err != nil {
+		return fmt.Errorf("msync: read changes: %w", err)
+	}
+	defer automerge.CloseChanges(chs)
+	for _, ch := range chs {
+		raw := ch.Save()
+		c, err := ParseChange(raw)
+		if err != nil {
+			return fmt.Errorf("msync: index change %s: %w", ch.Hash(), err)
+		}
+		g.Add(c, raw)
+	}
+	return nil
+}
+
+// ApplyTo returns the apply function of Receive for doc: it decodes the
+// encoded message msg (m's source) with automerge, which validates its
+// changes' operations as automerge's own receive does, applies them to
+// doc, then adds to g what doc applied and queues what it kept
+// back for missing dependencies. It reports the document's new heads
+// through *heads.
+func ApplyTo(doc *automerge.Doc, g *Graph, msg []byte, heads *[]automerge.ChangeHash) func(m *Message) error {
+	return func(m *Message) error {
+		sm, err := automerge.LoadSyncMessage(msg)
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrMalformed, err)
+		}
+		defer sm.Close()
+		if err := doc.Apply(sm.Changes()...); err != nil {
+			return fmt.Errorf("msync: apply changes: %w", err)
+		}
+		before := slices.Clone(g.Heads())
+		now := doc.Heads()
+		if !slices.Equal(before, now) {
+			if err := g.addFrom(doc, before); err != nil {
+				return err
+			}
+		}
+		for _, c := range m.Changes {
+			if !g.Has(c.Hash) {
+				g.Queue(c)
+			}
+		}
+		*heads = now
+		return nil
+	}
+}

@@ -1,0 +1,303 @@
+package msync
+
+import (
+	"bytes"
+	"slices"
+
+	"github.com/automerge/automerge-go"
+)
+
+// Graph indexes a document's change graph for the sync protocol: every
+// change's hash, dependencies, position in the document's history (the
+// order automerge applied them) and encoded bytes, the heads, and the
+// changes given to the document that it queued because dependencies are
+// missing. It mirrors one automerge document: the caller adds each change
+// the document applies, in the document's order. A Graph is not safe for
+// concurrent use.
+type Graph struct {
+	nodes map[automerge.ChangeHash]*node
+	order []*node
+	heads map[automerge.ChangeHash]struct{}
+	// sorted caches Heads; nil when heads changed since.
+	sorted []automerge.ChangeHash
+	queue  map[automerge.ChangeHash][]automerge.ChangeHash
+	bytes  int
+	// epoch numbers the walks of since: a node's flags count only when
+	// its epoch is the current one, so no walk clears marks.
+	epoch uint64
+	heap  idxHeap
+	// memo holds the last few since answers, valid until the next Add:
+	// the followers of a document one change behind all ask the same
+	// questions (a Bloom filter since the shared heads, the changes
+	// since the peer's last sync).
+	memo     [memoSize]sinceMemo
+	memoNext int
+}
+
+// memoSize bounds Graph.memo.
+const memoSize = 4
+
+type sinceMemo struct {
+	have []automerge.ChangeHash
+	out  []*node
+	ok   bool
+}
+
+type node struct {
+	hash automerge.ChangeHash
+	deps []automerge.ChangeHash
+	raw  []byte
+	idx  int
+	// epoch and flags are since's marks, send changesToSend's (see
+	// Graph.epoch).
+	epoch, send uint64
+	flags       uint8
+}
+
+// NewGraph returns an empty graph (the index of an empty document).
+func NewGraph() *Graph {
+	return &Graph{
+		nodes: map[automerge.ChangeHash]*node{},
+		heads: map[automerge.ChangeHash]struct{}{},
+		queue: map[automerge.ChangeHash][]automerge.ChangeHash{},
+	}
+}
+
+// Add records a change the document applied, after every change it
+// depends on (the document's history order); raw is its encoded chunk,
+// kept (not copied) to send it to peers. A change already present is
+// ignored. It is removed from the queue if it was there.
+func (g *Graph) Add(c Change, raw []byte) {
+	if _, ok := g.nodes[c.Hash]; ok {
+		return
+	}
+	n := &node{hash: c.Hash, deps: c.Deps, raw: raw, idx: len(g.order)}
+	g.nodes[c.Hash] = n
+	g.order = append(g.order, n)
+	for _, d := range c.Deps {
+		delete(g.heads, d)
+	}
+	g.heads[c.Hash] = struct{}{}
+	g.sorted = nil
+	for i := range g.memo {
+		g.memo[i].ok = false
+	}
+	g.bytes += len(raw)
+	delete(g.queue, c.Hash)
+}
+
+// Queue records a change given to the document that it did not apply
+// because a dependency is missing (automerge keeps it in its queue).
+func (g *Graph) Queue(c Change) {
+	if _, ok := g.nodes[c.Hash]; !ok {
+		g.queue[c.Hash] = c.Deps
+	}
+}
+
+// Len returns the number of changes in the graph.
+func (g *Graph) Len() int { return len(g.order) }
+
+// Bytes returns the total size of the changes' encoded chunks.
+func (g *Graph) Bytes() int { return g.bytes }
+
+// Has reports whether the document holds change hash.
+func (g *Graph) Has(hash automerge.ChangeHash) bool {
+	_, ok := g.nodes[hash]
+	return ok
+}
+
+// Raw returns the encoded chunk of change hash (nil when unknown). It
+// must not be modified.
+func (g *Graph) Raw(hash automerge.ChangeHash) []byte {
+	if n := g.nodes[hash]; n != nil {
+		return n.raw
+	}
+	return nil
+}
+
+// Heads returns the document's heads in ascending byte order, as
+// automerge's get_heads. The slice is shared until the next Add and must
+// not be modified.
+func (g *Graph) Heads() []automerge.ChangeHash {
+	if g.sorted == nil {
+		g.sorted = make([]automerge.ChangeHash, 0, len(g.heads))
+		for h := range g.heads {
+			g.sorted = append(g.sorted, h)
+		}
+		sortHashes(g.sorted)
+	}
+	return g.sorted
+}
+
+// missingDeps is automerge's get_missing_deps: the dependencies of
+// queued changes and the hashes of heads that the document does not
+// hold and that are not queued themselves, sorted.
+func (g *Graph) missingDeps(heads []automerge.ChangeHash) []automerge.ChangeHash {
+	var missing []automerge.ChangeHash
+	add := func(h automerge.ChangeHash) {
+		if _, ok := g.nodes[h]; ok {
+			return
+		}
+		if _, ok := g.queue[h]; ok {
+			return
+		}
+		if !slices.Contains(missing, h) {
+			missing = append(missing, h)
+		}
+	}
+	for _, deps := range g.queue {
+		for _, d := range deps {
+			add(d)
+		}
+	}
+	for _, h := range heads {
+		add(h)
+	}
+	sortHashes(missing)
+	return missing
+}
+
+// since is automerge's get_changes(have): the changes that are not have
+// or an ancestor of a change in have (unknown hashes in have are
+// ignored), in history order. It walks back from the heads and from have
+// together in descending history order and stops as soon as every change
+// still to visit is an ancestor of have, so a peer one change behind
+// costs a few steps whatever the document's size. The result must not
+// be modified.
+func (g *Graph) since(have []automerge.ChangeHash) []*node {
+	if len(have) == 0 {
+		return g.order
+	}
+	if slices.Equal(have, g.Heads()) {
+		return nil
+	}
+	for i := range g.memo {
+		if m := &g.memo[i]; m.ok && slices.Equal(have, m.have) {
+			return m.out
+		}
+	}
+	const fromHeads, fromHave = 1, 2
+	g.epoch++
+	q := g.heap[:0]
+	onlyHeads := 0
+	mark := func(n *node, f uint8) {
+		if n.epoch != g.epoch {
+			n.epoch, n.flags = g.epoch, f
+			q.push(n.idx)
+			if f == fromHeads {
+				onlyHeads++
+			}
+			return
+		}
+		old := n.flags
+		if n.flags |= f; old == fromHeads && n.flags != fromHeads {
+			onlyHeads--
+		}
+	}
+	for h := range g.heads {
+		mark(g.nodes[h], fromHeads)
+	}
+	for _, h := range have {
+		if n := g.nodes[h]; n != nil {
+			mark(n, fromHave)
+		}
+	}
+	var out []*node
+	for onlyHeads > 0 {
+		n := g.order[q.pop()]
+		if n.flags == fromHeads {
+			onlyHeads--
+			out = append(out, n)
+		}
+		for _, d := range n.deps {
+			if dn := g.nodes[d]; dn != nil {
+				mark(dn, n.flags)
+			}
+		}
+	}
+	g.heap = q[:0]
+	slices.Reverse(out)
+	m := &g.memo[g.memoNext]
+	g.memoNext = (g.memoNext + 1) % memoSize
+	m.have, m.out, m.ok = append(m.have[:0], have...), out, true
+	return out
+}
+
+// removeAncestors is automerge's filter_changes: it deletes from set
+// every hash that is one of heads (those the document holds) or an
+// ancestor of one. Only changes at or after the earliest change of set
+// are visited.
+func (g *Graph) removeAncestors(set map[automerge.ChangeHash]struct{}, heads []automerge.ChangeHash) {
+	if len(set) == 0 {
+		return
+	}
+	floor := len(g.order)
+	for h := range set {
+		if n := g.nodes[h]; n != nil && n.idx < floor {
+			floor = n.idx
+		}
+	}
+	seen := map[int]bool{}
+	var stack []*node
+	for _, h := range heads {
+		if n := g.nodes[h]; n != nil && n.idx >= floor && !seen[n.idx] {
+			seen[n.idx] = true
+			stack = append(stack, n)
+		}
+	}
+	for len(stack) > 0 && len(set) > 0 {
+		n := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		delete(set, n.hash)
+		for _, d := range n.deps {
+			if dn := g.nodes[d]; dn != nil && dn.idx >= floor && !seen[dn.idx] {
+				seen[dn.idx] = true
+				stack = append(stack, dn)
+			}
+		}
+	}
+}
+
+// idxHeap is a max-heap of history positions.
+type idxHeap []int
+
+func (h *idxHeap) push(x int) {
+	*h = append(*h, x)
+	q := *h
+	for i := len(q) - 1; i > 0; {
+		p := (i - 1) / 2
+		if q[p] >= q[i] {
+			break
+		}
+		q[p], q[i] = q[i], q[p]
+		i = p
+	}
+}
+
+func (h *idxHeap) pop() int {
+	q := *h
+	top := q[0]
+	last := len(q) - 1
+	q[0] = q[last]
+	q = q[:last]
+	for i := 0; ; {
+		l, r, big := 2*i+1, 2*i+2, i
+		if l < len(q) && q[l] > q[big] {
+			big = l
+		}
+		if r < len(q) && q[r] > q[big] {
+			big = r
+		}
+		if big == i {
+			break
+		}
+		q[i], q[big] = q[big], q[i]
+		i = big
+	}
+	*h = q
+	return top
+}
+
+func sortHashes(hs []automerge.ChangeHash) {
+	slices.SortFunc(hs, func(a, b automerge.ChangeHash) int { return bytes.Compare(a[:], b[:]) })
+}

@@ -1,0 +1,277 @@
+package msync
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/automerge/automerge-go"
+	"github.com/segue-fm/segue/sync/wire"
+)
+
+// msgType is the first byte of a version 1 sync message, the only
+// version automerge 0.5 reads.
+const msgType = 0x42
+
+// Message is a decoded sync message. Changes are the raw change chunks
+// with their parsed headers (Raw aliases the decoded input).
+type Message struct {
+	Heads, Need []automerge.ChangeHash
+	Have        []Have
+	Changes     []Change
+	Raw         [][]byte
+}
+
+// DecodeMessage reads a version 1 sync message (type byte 0x42; bytes
+// after the changes are ignored, as automerge does). Every change must
+// be a valid change chunk header (ParseChange); its operations are not
+// read.
+func DecodeMessage(data []byte) (*Message, error) {
+	if len(data) == 0 || data[0] != msgType {
+		return nil, fmt.Errorf("%w: not a version 1 sync message", ErrMalformed)
+	}
+	r := reader{b: data[1:]}
+	out := &Message{Heads: r.hashes(), Need: r.hashes()}
+	nHave := r.count(2)
+	for range nHave {
+		last, bloom := r.hashes(), r.bytes()
+		if r.err != nil {
+			break
+		}
+		b, err := DecodeBloom(bloom)
+		if err != nil {
+			return nil, err
+		}
+		out.Have = append(out.Have, Have{LastSync: last, Bloom: b})
+	}
+	nChanges := r.count(1)
+	for range nChanges {
+		raw := r.bytes()
+		if r.err != nil {
+			break
+		}
+		c, err := ParseChange(raw)
+		if err != nil {
+			return nil, err
+		}
+		out.Changes = append(out.Changes, c)
+		out.Raw = append(out.Raw, raw)
+	}
+	if r.err != nil {
+		return nil, fmt.Errorf("sync message: %w", r.err)
+	}
+	return out, nil
+}
+
+func fromHashes(hs []automerge.ChangeHash) [][32]byte {
+	if len(hs) == 0 {
+		return nil
+	}
+	out := make([][32]byte, len(hs))
+	for i := range hs {
+		out[i] = hs[i]
+	}
+	return out
+}
+
+// Encode returns the message in automerge's version 1 encoding.
+func (m *Message) Encode() []byte {
+	w := wire.SyncMessage{Type: msgType, Heads: fromHashes(m.Heads), Need: fromHashes(m.Need), Changes: m.Raw}
+	for _, h := range m.Have {
+		w.Have = append(w.Have, wire.SyncHave{LastSync: fromHashes(h.LastSync), Bloom: h.Bloom.Bytes()})
+	}
+	return w.Encode()
+}
+
+// Generate is automerge's generate_sync_message: the next message to
+// send to the peer of s about the document g indexes, or nil when there
+// is nothing to send (in sync, or waiting for the peer's reply). It
+// updates s as automerge does.
+func Generate(g *Graph, s *State) *Message {
+	ourHeads := g.Heads()
+	ourNeed := g.missingDeps(s.TheirHeads)
+	var ourHave []Have
+	if allIn(ourNeed, s.TheirHeads) {
+		ourHave = []Have{g.haveSince(s.SharedHeads)}
+	}
+	if s.HasTheirHave && len(s.TheirHave) > 0 {
+		for _, h := range s.TheirHave[0].LastSync {
+			if !g.Has(h) {
+				// The peer's last sync point is unknown here: ask it to
+				// start over.
+				return &Message{Heads: slices.Clone(ourHeads), Have: []Have{{}}}
+			}
+		}
+	}
+	var toSend []*node
+	if s.HasTheirHave && s.HasTheirNeed {
+		toSend = g.changesToSend(s.TheirHave, s.TheirNeed)
+	}
+	headsUnchanged := equalHashes(s.LastSentHeads, ourHeads)
+	headsEqual := s.HasTheirHeads && equalHashes(s.TheirHeads, ourHeads)
+	toSend = slices.DeleteFunc(toSend, func(n *node) bool {
+		_, sent := s.SentHashes[n.hash]
+		return sent
+	})
+	if headsUnchanged && (headsEqual && len(toSend) == 0 || s.InFlight) {
+		return nil
+	}
+	s.LastSentHeads = slices.Clone(ourHeads)
+	m := &Message{Heads: slices.Clone(ourHeads), Need: ourNeed, Have: ourHave}
+	if len(toSend) > 0 && s.SentHashes == nil {
+		s.SentHashes = make(map[automerge.ChangeHash]struct{}, len(toSend))
+	}
+	for _, n := range toSend {
+		s.SentHashes[n.hash] = struct{}{}
+		m.Raw = append(m.Raw, n.raw)
+		m.Changes = append(m.Changes, Change{Hash: n.hash, Deps: n.deps})
+	}
+	s.InFlight = true
+	return m
+}
+
+// allIn reports whether every hash of need is in set.
+func allIn(need, set []automerge.ChangeHash) bool {
+	for _, h := range need {
+		if !slices.Contains(set, h) {
+			return false
+		}
+	}
+	return true
+}
+
+// haveSince is automerge's make_bloom_filter.
+func (g *Graph) haveSince(lastSync []automerge.ChangeHash) Have {
+	ns := g.since(lastSync)
+	hs := make([]automerge.ChangeHash, len(ns))
+	for i, n := range ns {
+		hs[i] = n.hash
+	}
+	return Have{LastSync: slices.Clone(lastSync), Bloom: NewBloom(hs)}
+}
+
+// changesToSend is automerge's get_changes_to_send.
+func (g *Graph) changesToSend(have []Have, need []automerge.ChangeHash) []*node {
+	if len(have) == 0 {
+		var out []*node
+		for _, h := range need {
+			if n := g.nodes[h]; n != nil {
+				out = append(out, n)
+			}
+		}
+		return out
+	}
+	var lastSync []automerge.ChangeHash
+	for _, h := range have {
+		for _, l := range h.LastSync {
+			if !slices.Contains(lastSync, l) {
+				lastSync = append(lastSync, l)
+			}
+		}
+	}
+	changes := g.since(lastSync)
+	// A change is sent when no filter has it, or when it depends on a
+	// change that is sent (automerge's closure over dependents). changes
+	// are in history order, dependencies first, so one pass decides.
+	g.epoch++
+	send := g.epoch
+	for _, n := range changes {
+		inSome := false
+		for i := range have {
+			if have[i].Bloom.Contains(&n.hash) {
+				inSome = true
+				break
+			}
+		}
+		if !inSome {
+			n.send = send
+			continue
+		}
+		for _, d := range n.deps {
+			if dn := g.nodes[d]; dn != nil && dn.send == send {
+				n.send = send
+				break
+			}
+		}
+	}
+	var out []*node
+	for _, h := range need {
+		if n := g.nodes[h]; n != nil && n.send != send {
+			out = append(out, n)
+		}
+	}
+	for _, n := range changes {
+		if n.send == send {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// Receive is automerge's receive_sync_message: it applies m's changes
+// with apply (which must apply them to the document and bring g up to
+// date: Add for each change the document applied, Queue for each it
+// queued) and updates s from m. An error from apply is returned as is,
+// and s is left as it was.
+func Receive(g *Graph, s *State, m *Message, apply func(m *Message) error) error {
+	before := slices.Clone(g.Heads())
+	if len(m.Changes) > 0 {
+		if err := apply(m); err != nil {
+			return err
+		}
+		s.SharedHeads = advanceHeads(before, g.Heads(), s.SharedHeads)
+	}
+	// filter_changes: the peer holds what its heads descend from.
+	g.removeAncestors(s.SentHashes, m.Heads)
+	if len(m.Changes) == 0 && equalHashes(m.Heads, before) {
+		s.LastSentHeads = slices.Clone(m.Heads)
+	}
+	if len(s.SentHashes) == 0 {
+		s.InFlight = false
+	}
+	var known []automerge.ChangeHash
+	for _, h := range m.Heads {
+		if g.Has(h) {
+			known = append(known, h)
+		}
+	}
+	if len(known) == len(m.Heads) {
+		s.SharedHeads = slices.Clone(m.Heads)
+		s.InFlight = false
+		if len(m.Heads) == 0 {
+			s.LastSentHeads = nil
+			s.SentHashes = nil
+		}
+	} else {
+		shared := slices.Clone(s.SharedHeads)
+		for _, h := range known {
+			if !slices.Contains(shared, h) {
+				shared = append(shared, h)
+			}
+		}
+		sortHashes(shared)
+		s.SharedHeads = slices.Compact(shared)
+	}
+	s.TheirHave, s.HasTheirHave = m.Have, true
+	s.TheirHeads, s.HasTheirHeads = m.Heads, true
+	s.TheirNeed, s.HasTheirNeed = m.Need, true
+	return nil
+}
+
+// advanceHeads is automerge's advance_heads: the new heads that were not
+// heads before, plus the old shared heads that are still heads, sorted
+// and deduplicated.
+func advanceHeads(oldHeads, newHeads, oldShared []automerge.ChangeHash) []automerge.ChangeHash {
+	var out []automerge.ChangeHash
+	for _, h := range newHeads {
+		if !slices.Contains(oldHeads, h) {
+			out = append(out, h)
+		}
+	}
+	for _, h := range oldShared {
+		if slices.Contains(newHeads, h) && !slices.Contains(out, h) {
+			out = append(out, h)
+		}
+	}
+	sortHashes(out)
+	return out
+}

@@ -1,0 +1,125 @@
+package repo
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/automerge/automerge-go"
+	"github.com/segue-fm/segue/sync/msync"
+)
+
+// peerSync is the sync state with one peer for one document: msync's
+// Go implementation of automerge's protocol over the document's change
+// graph (the default), or automerge's own (WithGoSync(false)). Both
+// produce the same bytes for the same exchange (msync's
+// TestLockstepWithAutomerge) and persist the same format. Caller holds
+// h.mu for every method.
+type peerSync interface {
+	// generate returns the next message, or ok == false when there is
+	// nothing to send.
+	generate(h *Handle) (msg []byte, ok bool, err error)
+	// receive applies msg and returns the document's heads after it
+	// (sorted; h.heads is not updated). A message that does not decode
+	// or whose changes automerge refuses returns an error; changes
+	// applied before the error are reflected in the heads returned.
+	receive(h *Handle, msg []byte) (after []automerge.ChangeHash, err error)
+	// save returns the persisted form (automerge's: the shared heads).
+	save() []byte
+	close()
+}
+
+// newPeerSync returns a fresh sync state, or the persisted raw one
+// (nil: none).
+func (h *Handle) newPeerSync(raw []byte) (peerSync, error) {
+	if h.repo.opts.goSync {
+		if raw == nil {
+			return &goSync{st: &msync.State{}}, nil
+		}
+		st, err := msync.DecodeState(raw)
+		if err != nil {
+			return nil, err
+		}
+		return &goSync{st: st}, nil
+	}
+	if raw == nil {
+		return amSync{automerge.NewSyncState(h.doc)}, nil
+	}
+	ss, err := automerge.LoadSyncState(h.doc, raw)
+	if err != nil {
+		return nil, err
+	}
+	return amSync{ss}, nil
+}
+
+// amSync is automerge's sync state.
+type amSync struct{ ss *automerge.SyncState }
+
+func (a amSync) generate(*Handle) ([]byte, bool, error) {
+	sm, ok := a.ss.GenerateMessage()
+	if !ok {
+		return nil, false, nil
+	}
+	raw := sm.Bytes()
+	sm.Close()
+	return raw, true, nil
+}
+
+func (a amSync) receive(h *Handle, msg []byte) ([]automerge.ChangeHash, error) {
+	sm, err := a.ss.ReceiveMessage(msg)
+	sm.Close()
+	return h.doc.Heads(), err
+}
+
+func (a amSync) save() []byte { return a.ss.Save() }
+func (a amSync) close()       { a.ss.Close() }
+
+// goSync is msync's sync state over the handle's change graph.
+type goSync struct{ st *msync.State }
+
+// graph returns the document's change graph, brought up to date with
+// its heads first (built on first use, rebuilt when the document was
+// replaced). Caller holds h.mu.
+func (h *Handle) graph() (*msync.Graph, error) {
+	g, err := msync.CatchUp(h.changes, h.doc, h.heads)
+	if err != nil {
+		return nil, fmt.Errorf("repo: index %s: %w", h.id, err)
+	}
+	h.changes = g
+	return g, nil
+}
+
+func (s *goSync) generate(h *Handle) ([]byte, bool, error) {
+	g, err := h.graph()
+	if err != nil {
+		return nil, false, err
+	}
+	m := msync.Generate(g, s.st)
+	if m == nil {
+		return nil, false, nil
+	}
+	return m.Encode(), true, nil
+}
+
+func (s *goSync) receive(h *Handle, msg []byte) ([]automerge.ChangeHash, error) {
+	g, err := h.graph()
+	if err != nil {
+		return h.heads, err
+	}
+	m, err := msync.DecodeMessage(msg)
+	if err != nil {
+		return h.heads, err
+	}
+	var after []automerge.ChangeHash
+	if err := msync.Receive(g, s.st, m, msync.ApplyTo(h.doc, g, msg, &after)); err != nil {
+		// Part of the changes may have been applied: read the heads
+		// from the document; the graph catches up on next use.
+		return h.doc.Heads(), err
+	}
+	if after == nil {
+		after = h.heads
+	}
+	return slices.Clone(after), nil
+}
+
+func (s *goSync) save() []byte { return s.st.Encode() }
+func (s *goSync) close()       {}
