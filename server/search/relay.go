@@ -84,9 +84,10 @@ func (s *Service) Close(ctx context.Context) error {
 
 // MountForDataDir opens the search of dd (Open) and mounts its routes on
 // r: GET /v1/search (device token) and POST AdminImportPath (admin
-// token). The Service stays valid while dd is open.
+// token). The Service logs with r's logger and stays valid while dd is
+// open.
 func MountForDataDir(ctx context.Context, dd *catalog.DataDir, r *relay.Server) (*Service, error) {
-	s, err := Open(ctx, dd, nil)
+	s, err := Open(ctx, dd, r.Logger())
 	if err != nil {
 		return nil, err
 	}
