@@ -56,6 +56,14 @@ type Result struct {
 	Attribute int
 	// FieldExact reports that some field's words are exactly the query's.
 	FieldExact bool
+	// SameLength reports that the document has a field as long as what
+	// matched: the matched words' attributes are all a (Attribute =
+	// WordsMatched × a) and a field of attribute a has WordsMatched words
+	// (8 or more counting as 8). It is Meilisearch's "attribute equal to
+	// the query" with the words' typos and the last word's prefix
+	// allowed, so "beas" ranks Beast before Beastie Boys; an index knows
+	// it before matching (core/searchindex's pre-rank).
+	SameLength bool
 	// ExactWords counts the query words matched whole without a typo.
 	ExactWords int
 	Popularity float64
@@ -64,7 +72,9 @@ type Result struct {
 }
 
 // Less reports whether a ranks before b: words matched, typos, proximity,
-// attribute, exactness, popularity, then id for a stable order.
+// attribute, exactness (a field equal to the query, then a field as long
+// as what matched, then the words matched exactly), popularity, then id
+// for a stable order.
 func Less(a, b Result) bool { return compare(a, b) < 0 }
 
 func compare(a, b Result) int {
@@ -82,6 +92,12 @@ func compare(a, b Result) int {
 	}
 	if a.FieldExact != b.FieldExact {
 		if a.FieldExact {
+			return -1
+		}
+		return 1
+	}
+	if a.SameLength != b.SameLength {
+		if a.SameLength {
 			return -1
 		}
 		return 1
@@ -275,6 +291,7 @@ func Match(q Query, d Document) (Result, bool) {
 		}
 	}
 	r.FieldExact = fieldExact(q, fields)
+	r.SameLength = sameLength(r.WordsMatched, r.Attribute, d, fields)
 	slices.SortFunc(r.Highlights, func(a, b Highlight) int {
 		if c := cmp.Compare(a.Field, b.Field); c != 0 {
 			return c
@@ -298,6 +315,25 @@ func proximity(a, b hit) int {
 	}
 	return min(d, 7)
 }
+
+// sameLength reports Result.SameLength for words query words matched
+// with attribute sum attr in d, whose fields' words are fields.
+func sameLength(words, attr int, d Document, fields [][]Token) bool {
+	if attr%words != 0 {
+		return false
+	}
+	a := Attribute(attr / words)
+	for f, toks := range fields {
+		if d.Fields[f].Attr == a && min(len(toks), MaxLengthWords) == min(words, MaxLengthWords) {
+			return true
+		}
+	}
+	return false
+}
+
+// MaxLengthWords is the most words Result.SameLength tells apart: fields
+// (and matches) of more count as this many.
+const MaxLengthWords = 8
 
 // fieldExact reports whether some field consists exactly of q's words.
 func fieldExact(q Query, fields [][]Token) bool {

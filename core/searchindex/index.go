@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -235,6 +236,9 @@ type Index struct {
 	// kinds holds each slot's kindIndex, for the lookups that find a
 	// slot through a term's bit sets instead of its postings.
 	kinds []uint8
+	// lens holds each slot's fieldLens, read only for the candidates
+	// that can enter the pre-rank's heap.
+	lens []uint32
 	// byPop holds the slots alive at the last rebuild, most popular first
 	// (then by slot); the slots from popSorted on came after it.
 	byPop     []uint32
@@ -741,9 +745,40 @@ func (ix *Index) addSlot(e Entry) uint32 {
 	}
 	ix.pops = append(ix.pops, e.Popularity)
 	ix.kinds = append(ix.kinds, uint8(kindIndex(e.Kind)))
+	ix.lens = append(ix.lens, fieldLens(e))
 	ix.byKey[e.Key()] = n
 	ix.version.Add(1)
 	return n
+}
+
+// fieldLens returns the word counts of e's fields as a bit set: bit
+// 8a+c−1 is set when e has a field of attribute a (title, artist, album)
+// of c words, c ≥ search.MaxLengthWords counting as that many.
+func fieldLens(e Entry) uint32 {
+	bit := func(a search.Attribute, text string) uint32 {
+		c := search.CountWords(text)
+		if c == 0 {
+			return 0
+		}
+		return 1 << (8*uint32(a) + uint32(min(c, search.MaxLengthWords)) - 1)
+	}
+	l := bit(search.AttrTitle, e.Title)
+	for _, a := range e.Artists {
+		l |= bit(search.AttrArtist, a)
+	}
+	if e.Album != "" {
+		l |= bit(search.AttrAlbum, e.Album)
+	}
+	return l
+}
+
+// sameLength is core/search's Result.SameLength of slot n matched by
+// words query words with attribute sum attr, as 0 or 1.
+func (ix *Index) sameLength(n uint32, words, attr uint8) uint8 {
+	if words == 0 || attr%words != 0 || attr/words > uint8(search.AttrAlbum) {
+		return 0
+	}
+	return uint8(ix.lens[n] >> (8*uint32(attr/words) + uint32(min(words, search.MaxLengthWords)) - 1) & 1)
 }
 
 // addTerms adds the postings of slot n, of kind k, for its terms ts; the
@@ -986,22 +1021,30 @@ func (d *dict) rebuild(ix *Index) error {
 	return nil
 }
 
-// scored is a posting with its slot's popularity, for sorting.
+// scored is a posting with its slot's popularity and sameLength for one
+// word, for sorting.
 type scored struct {
-	pop float64
-	v   uint32
+	pop  float64
+	v    uint32
+	same uint8
 }
 
 // scoreOrder sorts postings p in ranking order: best attribute first,
-// then most popular, then lowest slot (cand.better's order for one query
-// word); tmp is scratch space, returned for reuse.
+// then the slots with a one-word field of that attribute (sameLength),
+// then most
+// popular, then lowest slot (cand.better's order for one query word);
+// tmp is scratch space, returned for reuse.
 func (ix *Index) scoreOrder(p []uint32, tmp []scored) []scored {
 	tmp = tmp[:0]
 	for _, v := range p {
-		tmp = append(tmp, scored{ix.pops[v>>slotShift], v})
+		n := v >> slotShift
+		tmp = append(tmp, scored{ix.pops[n], v, ix.sameLength(n, 1, uint8(v&attrMask))})
 	}
 	slices.SortFunc(tmp, func(a, b scored) int {
 		if c := cmp.Compare(a.v&attrMask, b.v&attrMask); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(b.same, a.same); c != 0 {
 			return c
 		}
 		if a.pop != b.pop {
@@ -1238,7 +1281,18 @@ func (ix *Index) wordTerms(word []rune, budget int, prefix, pairs bool) ([]termT
 			}
 			return 1
 		}
-		return cmp.Compare(a.typos, b.typos)
+		if c := cmp.Compare(a.typos, b.typos); c != 0 {
+			return c
+		}
+		// A stable order whatever the dictionary's state (FST or terms
+		// not yet in it): a slot's pre-rank attribute is its first term's.
+		if a.pair != b.pair {
+			if b.pair {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.term, b.term)
 	})
 	if ix.termCache != nil {
 		ix.termCache.Set(key, cachedTerms{gen: gen, terms: terms})
@@ -1484,13 +1538,15 @@ type cand struct {
 	words uint8
 	typos uint8
 	attr  uint8
+	same  uint8 // sameLength
 	exact uint8
 	pop   float64
 }
 
 // better orders candidates by the ranking criteria known before matching,
 // in ranking order without proximity: words matched, typos, attribute,
-// words matched exactly, then popularity (and slot for a stable order).
+// a field as long as what matched, words matched exactly, then popularity (and
+// slot for a stable order).
 func (a cand) better(b cand) bool {
 	if a.words != b.words {
 		return a.words > b.words
@@ -1500,6 +1556,9 @@ func (a cand) better(b cand) bool {
 	}
 	if a.attr != b.attr {
 		return a.attr < b.attr
+	}
+	if a.same != b.same {
+		return a.same > b.same
 	}
 	if a.exact != b.exact {
 		return a.exact > b.exact
@@ -1521,6 +1580,9 @@ func (a cand) aheadOf(b cand) bool {
 	}
 	if a.attr != b.attr {
 		return a.attr < b.attr
+	}
+	if a.same != b.same {
+		return a.same > b.same
 	}
 	return a.exact > b.exact
 }
@@ -1889,6 +1951,7 @@ func (ix *Index) rankByPop(sc *scratch, f filter, q search.Query, gs []gather, o
 			}
 		}
 		c.words = uint8(bits.OnesCount16(mask))
+		c.same = ix.sameLength(n, c.words, c.attr)
 		c.pop = ix.pops[n]
 		return c, int(c.words) >= m
 	}
@@ -1916,7 +1979,7 @@ func (ix *Index) rankByPop(sc *scratch, f filter, q search.Query, gs []gather, o
 			}
 		}
 	}
-	bound := cand{words: uint8(m), typos: uint8(min(lbTypos, 255)), attr: uint8(min(lbAttr, 255)), exact: uint8(min(exactMax, m))}
+	bound := cand{words: uint8(m), typos: uint8(min(lbTypos, 255)), attr: uint8(min(lbAttr, 255)), same: 1, exact: uint8(min(exactMax, m))}
 	budget := max(inOnly/4, 4*k)
 	stopped := false
 	for _, n := range ix.byPop {
@@ -1982,13 +2045,15 @@ func (ix *Index) rank(sc *scratch, q search.Query, need int, minWords int) (hits
 		minWords, maxTypos := cutoff(&buckets, k)
 		top := topK{h: sc.heap[:0], k: k}
 		for i, key := range sc.keys {
-			c := cand{sc.touched[i], uint8(key >> 24), uint8(key >> 16), uint8(key >> 8), uint8(key), 0}
+			// same 1 (at best) until the slot can enter the heap
+			c := cand{sc.touched[i], uint8(key >> 24), uint8(key >> 16), uint8(key >> 8), 1, uint8(key), 0}
 			if int(c.words) < minWords || int(c.words) == minWords && int(min(c.typos, maxTypoBucket)) > maxTypos {
 				continue // cannot reach the page
 			}
 			if len(top.h) == k && top.h[0].aheadOf(c) {
-				continue // the popularity (a cache miss) cannot help it
+				continue // its field lengths and popularity (cache misses) cannot help it
 			}
+			c.same = ix.sameLength(c.n, c.words, c.attr)
 			c.pop = ix.pops[c.n]
 			top.offer(c)
 		}
@@ -2073,7 +2138,7 @@ func (ix *Index) searchOne(sc *scratch, f filter, q search.Query, need int) (hit
 			for j := 0; j < len(l.p); j++ {
 				v := l.p[j]
 				c.n, c.attr = v>>slotShift, uint8(v&attrMask)
-				c.pop = ix.pops[c.n]
+				c.pop, c.same = ix.pops[c.n], ix.sameLength(c.n, 1, c.attr)
 				if j < l.sorted && len(top.h) == k && !c.better(top.h[0]) {
 					j = l.sorted - 1 // the rest of the sorted part ranks lower
 					continue
