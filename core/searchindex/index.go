@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unicode/utf8"
 
 	"github.com/blevesearch/vellum"
 	"github.com/blevesearch/vellum/levenshtein"
@@ -1271,6 +1272,12 @@ func (ix *Index) wordTerms(word []rune, budget int, prefix, pairs bool) ([]termT
 			}
 		})
 	}
+	if err == nil && aut != nil && !isASCII(key.word) {
+		// vellum's UTF-8 Levenshtein automaton misses terms of long words
+		// of many multi-byte letters (16 kana: not even the word itself),
+		// so such a word also takes the terms a budget-0 lookup finds.
+		err = ix.exactTerms(word, key, &terms)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -1298,6 +1305,39 @@ func (ix *Index) wordTerms(word []rune, budget int, prefix, pairs bool) ([]termT
 		ix.termCache.Set(key, cachedTerms{gen: gen, terms: terms})
 	}
 	return terms, nil
+}
+
+// exactTerms adds to terms the words' terms (and, with key.pairs, the
+// pairs') equal to word, or starting with it when key.prefix is set, that
+// terms lacks; the caller holds mu.
+func (ix *Index) exactTerms(word []rune, key termsKey, terms *[]termTypos) error {
+	have := make(map[termTypos]bool, len(*terms))
+	for _, tt := range *terms {
+		have[termTypos{term: tt.term, pair: tt.pair}] = true
+	}
+	err := ix.words.matchTerms(key.word, nil, key.prefix, func(t string, _ uint8) {
+		if !have[termTypos{term: t}] {
+			*terms = append(*terms, termTypos{t, 0, t == key.word, false})
+		}
+	})
+	if err == nil && key.pairs {
+		err = ix.pairs.matchTerms(key.word, nil, key.prefix, func(t string, first uint8) {
+			if _, n, _ := search.WordTypos(word, []rune(t), 0, key.prefix); n > int(first) && !have[termTypos{term: t, pair: true}] {
+				*terms = append(*terms, termTypos{t, 0, false, true})
+			}
+		})
+	}
+	return err
+}
+
+// isASCII reports whether s is all ASCII.
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // filter is what a query lets through: the kinds (a kindBit mask) and,
