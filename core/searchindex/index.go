@@ -774,9 +774,10 @@ func fieldLens(e Entry) uint32 {
 }
 
 // sameLength is core/search's Result.SameLength of slot n matched by
-// words query words with attribute sum attr, as 0 or 1.
+// words query words with attribute sum attr, as 0 or 1 (0 unless one word
+// matched, without reading the slot's lengths).
 func (ix *Index) sameLength(n uint32, words, attr uint8) uint8 {
-	if words == 0 || attr%words != 0 || attr/words > uint8(search.AttrAlbum) {
+	if words != 1 || attr%words != 0 || attr/words > uint8(search.AttrAlbum) {
 		return 0
 	}
 	return uint8(ix.lens[n] >> (8*uint32(attr/words) + uint32(min(words, search.MaxLengthWords)) - 1) & 1)
@@ -1328,6 +1329,14 @@ func (ix *Index) exactTerms(word []rune, key termsKey, terms *[]termTypos) error
 		})
 	}
 	return err
+}
+
+// b2u8 is 1 for true, 0 for false.
+func b2u8(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // isASCII reports whether s is all ASCII.
@@ -2019,7 +2028,7 @@ func (ix *Index) rankByPop(sc *scratch, f filter, q search.Query, gs []gather, o
 			}
 		}
 	}
-	bound := cand{words: uint8(m), typos: uint8(min(lbTypos, 255)), attr: uint8(min(lbAttr, 255)), same: 1, exact: uint8(min(exactMax, m))}
+	bound := cand{words: uint8(m), typos: uint8(min(lbTypos, 255)), attr: uint8(min(lbAttr, 255)), same: b2u8(m == 1), exact: uint8(min(exactMax, m))}
 	budget := max(inOnly/4, 4*k)
 	stopped := false
 	for _, n := range ix.byPop {
@@ -2085,8 +2094,8 @@ func (ix *Index) rank(sc *scratch, q search.Query, need int, minWords int) (hits
 		minWords, maxTypos := cutoff(&buckets, k)
 		top := topK{h: sc.heap[:0], k: k}
 		for i, key := range sc.keys {
-			// same 1 (at best) until the slot can enter the heap
-			c := cand{sc.touched[i], uint8(key >> 24), uint8(key >> 16), uint8(key >> 8), 1, uint8(key), 0}
+			// same at best until the slot can enter the heap
+			c := cand{sc.touched[i], uint8(key >> 24), uint8(key >> 16), uint8(key >> 8), b2u8(key>>24 == 1), uint8(key), 0}
 			if int(c.words) < minWords || int(c.words) == minWords && int(min(c.typos, maxTypoBucket)) > maxTypos {
 				continue // cannot reach the page
 			}
