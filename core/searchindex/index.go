@@ -773,14 +773,13 @@ func fieldLens(e Entry) uint32 {
 	return l
 }
 
-// sameLength is core/search's Result.SameLength of slot n matched by
-// words query words with attribute sum attr, as 0 or 1 (0 unless one word
-// matched, without reading the slot's lengths).
-func (ix *Index) sameLength(n uint32, words, attr uint8) uint8 {
-	if words != 1 || attr%words != 0 || attr/words > uint8(search.AttrAlbum) {
+// sameLength is core/search's Result.SameLength, as 0 or 1, of slot n
+// matched by a one-word query with attribute attr.
+func (ix *Index) sameLength(n uint32, attr uint8) uint8 {
+	if attr > uint8(search.AttrAlbum) {
 		return 0
 	}
-	return uint8(ix.lens[n] >> (8*uint32(attr/words) + uint32(min(words, search.MaxLengthWords)) - 1) & 1)
+	return uint8(ix.lens[n] >> (8 * uint32(attr)) & 1)
 }
 
 // addTerms adds the postings of slot n, of kind k, for its terms ts; the
@@ -1040,7 +1039,7 @@ func (ix *Index) scoreOrder(p []uint32, tmp []scored) []scored {
 	tmp = tmp[:0]
 	for _, v := range p {
 		n := v >> slotShift
-		tmp = append(tmp, scored{ix.pops[n], v, ix.sameLength(n, 1, uint8(v&attrMask))})
+		tmp = append(tmp, scored{ix.pops[n], v, ix.sameLength(n, uint8(v&attrMask))})
 	}
 	slices.SortFunc(tmp, func(a, b scored) int {
 		if c := cmp.Compare(a.v&attrMask, b.v&attrMask); c != 0 {
@@ -2000,7 +1999,6 @@ func (ix *Index) rankByPop(sc *scratch, f filter, q search.Query, gs []gather, o
 			}
 		}
 		c.words = uint8(bits.OnesCount16(mask))
-		c.same = ix.sameLength(n, c.words, c.attr)
 		c.pop = ix.pops[n]
 		return c, int(c.words) >= m
 	}
@@ -2028,7 +2026,7 @@ func (ix *Index) rankByPop(sc *scratch, f filter, q search.Query, gs []gather, o
 			}
 		}
 	}
-	bound := cand{words: uint8(m), typos: uint8(min(lbTypos, 255)), attr: uint8(min(lbAttr, 255)), same: b2u8(m == 1), exact: uint8(min(exactMax, m))}
+	bound := cand{words: uint8(m), typos: uint8(min(lbTypos, 255)), attr: uint8(min(lbAttr, 255)), exact: uint8(min(exactMax, m))}
 	budget := max(inOnly/4, 4*k)
 	stopped := false
 	for _, n := range ix.byPop {
@@ -2087,6 +2085,7 @@ func (ix *Index) rank(sc *scratch, q search.Query, need int, minWords int) (hits
 	}
 	restricted := minWords > 0
 	k := ix.ranked(need)
+	oneWord := len(q.Words) == 1
 	for {
 		if restricted && k > all {
 			return nil, false
@@ -2095,14 +2094,16 @@ func (ix *Index) rank(sc *scratch, q search.Query, need int, minWords int) (hits
 		top := topK{h: sc.heap[:0], k: k}
 		for i, key := range sc.keys {
 			// same at best until the slot can enter the heap
-			c := cand{sc.touched[i], uint8(key >> 24), uint8(key >> 16), uint8(key >> 8), b2u8(key>>24 == 1), uint8(key), 0}
+			c := cand{sc.touched[i], uint8(key >> 24), uint8(key >> 16), uint8(key >> 8), b2u8(oneWord), uint8(key), 0}
 			if int(c.words) < minWords || int(c.words) == minWords && int(min(c.typos, maxTypoBucket)) > maxTypos {
 				continue // cannot reach the page
 			}
 			if len(top.h) == k && top.h[0].aheadOf(c) {
 				continue // its field lengths and popularity (cache misses) cannot help it
 			}
-			c.same = ix.sameLength(c.n, c.words, c.attr)
+			if oneWord {
+				c.same = ix.sameLength(c.n, c.attr)
+			}
 			c.pop = ix.pops[c.n]
 			top.offer(c)
 		}
@@ -2187,7 +2188,7 @@ func (ix *Index) searchOne(sc *scratch, f filter, q search.Query, need int) (hit
 			for j := 0; j < len(l.p); j++ {
 				v := l.p[j]
 				c.n, c.attr = v>>slotShift, uint8(v&attrMask)
-				c.pop, c.same = ix.pops[c.n], ix.sameLength(c.n, 1, c.attr)
+				c.pop, c.same = ix.pops[c.n], ix.sameLength(c.n, c.attr)
 				if j < l.sorted && len(top.h) == k && !c.better(top.h[0]) {
 					j = l.sorted - 1 // the rest of the sorted part ranks lower
 					continue

@@ -268,8 +268,8 @@ func TestQualityLastFM(t *testing.T) {
 		}
 	}
 	// floors are the goal (top-1 ≥ 90 %, top-3 ≥ 98 %); the index
-	// reaches typos 95.9 / 98.1 % and prefixes 94.0 / 99.1 % since the
-	// exactness rule ranks one word matching a one-word field first
+	// reaches typos 95.9 / 98.2 % and prefixes 94.0 / 99.1 % since the
+	// exactness rule ranks a one-word query matching a one-word field first
 	// ("beas": Beast before Beastie Boys). The misses left are classified
 	// (missClass) and logged.
 	floors := map[string][2]float64{
