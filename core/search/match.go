@@ -328,10 +328,6 @@ func sameLength(attr int, d Document, fields [][]Token) bool {
 	return false
 }
 
-// MaxLengthWords is the most words an index's field lengths tell apart
-// (core/searchindex): fields of more count as this many.
-const MaxLengthWords = 8
-
 // fieldExact reports whether some field consists exactly of q's words.
 func fieldExact(q Query, fields [][]Token) bool {
 	for _, toks := range fields {

@@ -237,9 +237,9 @@ type Index struct {
 	// kinds holds each slot's kindIndex, for the lookups that find a
 	// slot through a term's bit sets instead of its postings.
 	kinds []uint8
-	// lens holds each slot's fieldLens, read only for the candidates
-	// that can enter the pre-rank's heap.
-	lens []uint32
+	// ones holds each slot's oneWordFields, read only for the
+	// candidates that can enter the pre-rank's heap.
+	ones []uint8
 	// byPop holds the slots alive at the last rebuild, most popular first
 	// (then by slot); the slots from popSorted on came after it.
 	byPop     []uint32
@@ -746,22 +746,20 @@ func (ix *Index) addSlot(e Entry) uint32 {
 	}
 	ix.pops = append(ix.pops, e.Popularity)
 	ix.kinds = append(ix.kinds, uint8(kindIndex(e.Kind)))
-	ix.lens = append(ix.lens, fieldLens(e))
+	ix.ones = append(ix.ones, oneWordFields(e))
 	ix.byKey[e.Key()] = n
 	ix.version.Add(1)
 	return n
 }
 
-// fieldLens returns the word counts of e's fields as a bit set: bit
-// 8a+c−1 is set when e has a field of attribute a (title, artist, album)
-// of c words, c ≥ search.MaxLengthWords counting as that many.
-func fieldLens(e Entry) uint32 {
-	bit := func(a search.Attribute, text string) uint32 {
-		c := search.CountWords(text)
-		if c == 0 {
-			return 0
+// oneWordFields returns bit a set when e has a field of attribute a
+// (title, artist, album) of one word.
+func oneWordFields(e Entry) uint8 {
+	bit := func(a search.Attribute, text string) uint8 {
+		if search.CountWords(text) == 1 {
+			return 1 << a
 		}
-		return 1 << (8*uint32(a) + uint32(min(c, search.MaxLengthWords)) - 1)
+		return 0
 	}
 	l := bit(search.AttrTitle, e.Title)
 	for _, a := range e.Artists {
@@ -776,10 +774,7 @@ func fieldLens(e Entry) uint32 {
 // sameLength is core/search's Result.SameLength, as 0 or 1, of slot n
 // matched by a one-word query with attribute attr.
 func (ix *Index) sameLength(n uint32, attr uint8) uint8 {
-	if attr > uint8(search.AttrAlbum) {
-		return 0
-	}
-	return uint8(ix.lens[n] >> (8 * uint32(attr)) & 1)
+	return ix.ones[n] >> attr & 1
 }
 
 // addTerms adds the postings of slot n, of kind k, for its terms ts; the
@@ -1032,9 +1027,8 @@ type scored struct {
 
 // scoreOrder sorts postings p in ranking order: best attribute first,
 // then the slots with a one-word field of that attribute (sameLength),
-// then most
-// popular, then lowest slot (cand.better's order for one query word);
-// tmp is scratch space, returned for reuse.
+// then most popular, then lowest slot (cand.better's order for one query
+// word); tmp is scratch space, returned for reuse.
 func (ix *Index) scoreOrder(p []uint32, tmp []scored) []scored {
 	tmp = tmp[:0]
 	for _, v := range p {
