@@ -40,6 +40,11 @@ func envOr(name, def string) string {
 	return def
 }
 
+// snapshotSaveTimeout bounds writing the search index snapshot at
+// shutdown (a few seconds at 1,000,000 tracks, docs/BENCHMARKS.md); a
+// relay killed during it keeps the previous snapshot (written atomically).
+const snapshotSaveTimeout = 2 * time.Minute
+
 // relayMallocArenas is the relay's cap on glibc malloc arenas (see
 // limitMallocArenas); MALLOC_ARENA_MAX in the environment overrides it.
 const relayMallocArenas = 2
@@ -221,7 +226,12 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fmt.Fprintf(stdout, "relay listening on %s://%s\n", scheme, addr)
 	serr := srv.Wait()
 	stopRecs()
-	if err := ss.Close(ctx); err != nil {
+	// ctx is cancelled by the signal that stopped the relay: the snapshot
+	// is written under its own bound instead.
+	sctx, cancelSave := context.WithTimeout(context.WithoutCancel(ctx), snapshotSaveTimeout)
+	err = ss.Close(sctx)
+	cancelSave()
+	if err != nil {
 		log.Warn("search: save index snapshot at shutdown", "err", err)
 	}
 	if cerr := srv.Close(); serr == nil {

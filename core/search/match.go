@@ -56,6 +56,14 @@ type Result struct {
 	Attribute int
 	// FieldExact reports that some field's words are exactly the query's.
 	FieldExact bool
+	// SameLength reports that the query is one word and it matched in a
+	// field of one word of its attribute: Meilisearch's "attribute equal
+	// to the query" with the word's typos and prefix allowed, so "beas"
+	// ranks Beast before Beastie Boys. Only for one-word queries: for
+	// several, an index's early stops in popularity order could no longer
+	// bound it (a fifth to a quarter more CPU per query at 1M tracks). An
+	// index knows it before matching (core/searchindex's pre-rank).
+	SameLength bool
 	// ExactWords counts the query words matched whole without a typo.
 	ExactWords int
 	Popularity float64
@@ -64,7 +72,9 @@ type Result struct {
 }
 
 // Less reports whether a ranks before b: words matched, typos, proximity,
-// attribute, exactness, popularity, then id for a stable order.
+// attribute, exactness (a field equal to the query, then a one-word
+// query matching a field of one word, then the words matched exactly),
+// popularity, then id for a stable order.
 func Less(a, b Result) bool { return compare(a, b) < 0 }
 
 func compare(a, b Result) int {
@@ -82,6 +92,12 @@ func compare(a, b Result) int {
 	}
 	if a.FieldExact != b.FieldExact {
 		if a.FieldExact {
+			return -1
+		}
+		return 1
+	}
+	if a.SameLength != b.SameLength {
+		if a.SameLength {
 			return -1
 		}
 		return 1
@@ -275,6 +291,7 @@ func Match(q Query, d Document) (Result, bool) {
 		}
 	}
 	r.FieldExact = fieldExact(q, fields)
+	r.SameLength = len(q.Words) == 1 && sameLength(r.Attribute, d, fields)
 	slices.SortFunc(r.Highlights, func(a, b Highlight) int {
 		if c := cmp.Compare(a.Field, b.Field); c != 0 {
 			return c
@@ -297,6 +314,18 @@ func proximity(a, b hit) int {
 		d = 1 - d + 1
 	}
 	return min(d, 7)
+}
+
+// sameLength reports whether d, whose fields' words are fields, has a
+// field of attribute attr of one word.
+func sameLength(attr int, d Document, fields [][]Token) bool {
+	a := Attribute(attr)
+	for f, toks := range fields {
+		if d.Fields[f].Attr == a && len(toks) == 1 {
+			return true
+		}
+	}
+	return false
 }
 
 // fieldExact reports whether some field consists exactly of q's words.

@@ -61,6 +61,9 @@ func TestTokenize(t *testing.T) {
 		if got := words(Tokenize(tc.in)); !slices.Equal(got, tc.want) {
 			t.Errorf("Tokenize(%q) = %q, want %q", tc.in, got, tc.want)
 		}
+		if n := CountWords(tc.in); n != len(tc.want) {
+			t.Errorf("CountWords(%q) = %d, want %d", tc.in, n, len(tc.want))
+		}
 	}
 }
 
@@ -284,6 +287,21 @@ func TestRankingOrder(t *testing.T) {
 		{"exactness: whole field", "the the ",
 			track("a", "The The", "x", "y", 0),
 			track("b", "The The Band", "x", "y", 100)},
+		{"exactness: a field as long as the match, last word a prefix", "beas",
+			track("a", "Beast", "x", "y", 0),
+			track("b", "Beastie Boys", "x", "y", 100)},
+		{"exactness: a field as long as the match, with a typo", "besat",
+			track("a", "Beast", "x", "y", 0),
+			track("b", "Beastie Boys", "x", "y", 100)},
+		{"exactness: a field as long as the match, in the matched attribute", "mus",
+			track("a", "Song", "Muse", "y", 0),
+			track("b", "Song", "Muse Tribute", "z", 100)},
+		{"exactness: a field as long as the match before whole words", "star",
+			track("a", "Starkey", "x", "y", 0),
+			track("b", "Jeffree Star", "x", "y", 100)},
+		{"exactness: whole field before a field as long as the match", "beast ",
+			track("a", "Beast", "x", "y", 0),
+			track("b", "Beasts", "x", "y", 100)},
 		{"exactness: whole words", "beatles",
 			track("a", "Beatles Tribute", "x", "y", 0),
 			track("b", "Beatlesque Tribute", "x", "y", 100)},
@@ -314,6 +332,9 @@ func FuzzParseQuery(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
+		if n, want := CountWords(s), len(Tokenize(s)); n != want {
+			t.Fatalf("CountWords = %d, Tokenize found %d words", n, want)
+		}
 		q, err := ParseQuery(s)
 		if err != nil {
 			if !errors.Is(err, ErrQueryTooLong) && !errors.Is(err, ErrQueryInvalidUTF8) && !errors.Is(err, ErrTooManyWords) {

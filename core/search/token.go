@@ -107,6 +107,26 @@ func tokenize(text string, b *tokenBuf) []Token {
 	return toks[first:len(toks):len(toks)]
 }
 
+// CountWords returns how many words Tokenize finds in text, without
+// allocating.
+func CountWords(text string) int {
+	n, in := 0, false
+	for _, r := range text {
+		if r == utf8.RuneError || !isWordRune(r) {
+			in = false
+			continue
+		}
+		if foldRune(r) == "" {
+			continue // a combining mark: part of the word it follows
+		}
+		if !in {
+			n++
+			in = true
+		}
+	}
+	return n
+}
+
 // Query limits.
 const (
 	// MaxQueryBytes is the longest query text ParseQuery accepts.

@@ -13,8 +13,10 @@ import (
 	"runtime"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"unicode/utf8"
 
 	"github.com/blevesearch/vellum"
 	"github.com/blevesearch/vellum/levenshtein"
@@ -235,6 +237,9 @@ type Index struct {
 	// kinds holds each slot's kindIndex, for the lookups that find a
 	// slot through a term's bit sets instead of its postings.
 	kinds []uint8
+	// ones holds each slot's oneWordFields, read only for the
+	// candidates that can enter the pre-rank's heap.
+	ones []uint8
 	// byPop holds the slots alive at the last rebuild, most popular first
 	// (then by slot); the slots from popSorted on came after it.
 	byPop     []uint32
@@ -741,9 +746,35 @@ func (ix *Index) addSlot(e Entry) uint32 {
 	}
 	ix.pops = append(ix.pops, e.Popularity)
 	ix.kinds = append(ix.kinds, uint8(kindIndex(e.Kind)))
+	ix.ones = append(ix.ones, oneWordFields(e))
 	ix.byKey[e.Key()] = n
 	ix.version.Add(1)
 	return n
+}
+
+// oneWordFields returns bit a set when e has a field of attribute a
+// (title, artist, album) of one word.
+func oneWordFields(e Entry) uint8 {
+	bit := func(a search.Attribute, text string) uint8 {
+		if search.CountWords(text) == 1 {
+			return 1 << a
+		}
+		return 0
+	}
+	l := bit(search.AttrTitle, e.Title)
+	for _, a := range e.Artists {
+		l |= bit(search.AttrArtist, a)
+	}
+	if e.Album != "" {
+		l |= bit(search.AttrAlbum, e.Album)
+	}
+	return l
+}
+
+// sameLength is core/search's Result.SameLength, as 0 or 1, of slot n
+// matched by a one-word query with attribute attr.
+func (ix *Index) sameLength(n uint32, attr uint8) uint8 {
+	return ix.ones[n] >> attr & 1
 }
 
 // addTerms adds the postings of slot n, of kind k, for its terms ts; the
@@ -986,22 +1017,29 @@ func (d *dict) rebuild(ix *Index) error {
 	return nil
 }
 
-// scored is a posting with its slot's popularity, for sorting.
+// scored is a posting with its slot's popularity and sameLength for one
+// word, for sorting.
 type scored struct {
-	pop float64
-	v   uint32
+	pop  float64
+	v    uint32
+	same uint8
 }
 
 // scoreOrder sorts postings p in ranking order: best attribute first,
+// then the slots with a one-word field of that attribute (sameLength),
 // then most popular, then lowest slot (cand.better's order for one query
 // word); tmp is scratch space, returned for reuse.
 func (ix *Index) scoreOrder(p []uint32, tmp []scored) []scored {
 	tmp = tmp[:0]
 	for _, v := range p {
-		tmp = append(tmp, scored{ix.pops[v>>slotShift], v})
+		n := v >> slotShift
+		tmp = append(tmp, scored{ix.pops[n], v, ix.sameLength(n, uint8(v&attrMask))})
 	}
 	slices.SortFunc(tmp, func(a, b scored) int {
 		if c := cmp.Compare(a.v&attrMask, b.v&attrMask); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(b.same, a.same); c != 0 {
 			return c
 		}
 		if a.pop != b.pop {
@@ -1228,6 +1266,12 @@ func (ix *Index) wordTerms(word []rune, budget int, prefix, pairs bool) ([]termT
 			}
 		})
 	}
+	if err == nil && aut != nil && !isASCII(key.word) {
+		// vellum's UTF-8 Levenshtein automaton misses terms of long words
+		// of many multi-byte letters (16 kana: not even the word itself),
+		// so such a word also takes the terms a budget-0 lookup finds.
+		err = ix.exactTerms(word, key, &terms)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -1238,12 +1282,64 @@ func (ix *Index) wordTerms(word []rune, budget int, prefix, pairs bool) ([]termT
 			}
 			return 1
 		}
-		return cmp.Compare(a.typos, b.typos)
+		if c := cmp.Compare(a.typos, b.typos); c != 0 {
+			return c
+		}
+		// A stable order whatever the dictionary's state (FST or terms
+		// not yet in it): a slot's pre-rank attribute is its first term's.
+		if a.pair != b.pair {
+			if b.pair {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.term, b.term)
 	})
 	if ix.termCache != nil {
 		ix.termCache.Set(key, cachedTerms{gen: gen, terms: terms})
 	}
 	return terms, nil
+}
+
+// exactTerms adds to terms the words' terms (and, with key.pairs, the
+// pairs') equal to word, or starting with it when key.prefix is set, that
+// terms lacks; the caller holds mu.
+func (ix *Index) exactTerms(word []rune, key termsKey, terms *[]termTypos) error {
+	have := make(map[termTypos]bool, len(*terms))
+	for _, tt := range *terms {
+		have[termTypos{term: tt.term, pair: tt.pair}] = true
+	}
+	err := ix.words.matchTerms(key.word, nil, key.prefix, func(t string, _ uint8) {
+		if !have[termTypos{term: t}] {
+			*terms = append(*terms, termTypos{t, 0, t == key.word, false})
+		}
+	})
+	if err == nil && key.pairs {
+		err = ix.pairs.matchTerms(key.word, nil, key.prefix, func(t string, first uint8) {
+			if _, n, _ := search.WordTypos(word, []rune(t), 0, key.prefix); n > int(first) && !have[termTypos{term: t, pair: true}] {
+				*terms = append(*terms, termTypos{t, 0, false, true})
+			}
+		})
+	}
+	return err
+}
+
+// b2u8 is 1 for true, 0 for false.
+func b2u8(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// isASCII reports whether s is all ASCII.
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // filter is what a query lets through: the kinds (a kindBit mask) and,
@@ -1484,13 +1580,15 @@ type cand struct {
 	words uint8
 	typos uint8
 	attr  uint8
+	same  uint8 // sameLength
 	exact uint8
 	pop   float64
 }
 
 // better orders candidates by the ranking criteria known before matching,
 // in ranking order without proximity: words matched, typos, attribute,
-// words matched exactly, then popularity (and slot for a stable order).
+// a field as long as what matched, words matched exactly, then popularity (and
+// slot for a stable order).
 func (a cand) better(b cand) bool {
 	if a.words != b.words {
 		return a.words > b.words
@@ -1500,6 +1598,9 @@ func (a cand) better(b cand) bool {
 	}
 	if a.attr != b.attr {
 		return a.attr < b.attr
+	}
+	if a.same != b.same {
+		return a.same > b.same
 	}
 	if a.exact != b.exact {
 		return a.exact > b.exact
@@ -1521,6 +1622,9 @@ func (a cand) aheadOf(b cand) bool {
 	}
 	if a.attr != b.attr {
 		return a.attr < b.attr
+	}
+	if a.same != b.same {
+		return a.same > b.same
 	}
 	return a.exact > b.exact
 }
@@ -1975,6 +2079,7 @@ func (ix *Index) rank(sc *scratch, q search.Query, need int, minWords int) (hits
 	}
 	restricted := minWords > 0
 	k := ix.ranked(need)
+	oneWord := len(q.Words) == 1
 	for {
 		if restricted && k > all {
 			return nil, false
@@ -1982,12 +2087,16 @@ func (ix *Index) rank(sc *scratch, q search.Query, need int, minWords int) (hits
 		minWords, maxTypos := cutoff(&buckets, k)
 		top := topK{h: sc.heap[:0], k: k}
 		for i, key := range sc.keys {
-			c := cand{sc.touched[i], uint8(key >> 24), uint8(key >> 16), uint8(key >> 8), uint8(key), 0}
+			// same at best until the slot can enter the heap
+			c := cand{sc.touched[i], uint8(key >> 24), uint8(key >> 16), uint8(key >> 8), b2u8(oneWord), uint8(key), 0}
 			if int(c.words) < minWords || int(c.words) == minWords && int(min(c.typos, maxTypoBucket)) > maxTypos {
 				continue // cannot reach the page
 			}
 			if len(top.h) == k && top.h[0].aheadOf(c) {
-				continue // the popularity (a cache miss) cannot help it
+				continue // its field lengths and popularity (cache misses) cannot help it
+			}
+			if oneWord {
+				c.same = ix.sameLength(c.n, c.attr)
 			}
 			c.pop = ix.pops[c.n]
 			top.offer(c)
@@ -2073,7 +2182,7 @@ func (ix *Index) searchOne(sc *scratch, f filter, q search.Query, need int) (hit
 			for j := 0; j < len(l.p); j++ {
 				v := l.p[j]
 				c.n, c.attr = v>>slotShift, uint8(v&attrMask)
-				c.pop = ix.pops[c.n]
+				c.pop, c.same = ix.pops[c.n], ix.sameLength(c.n, c.attr)
 				if j < l.sorted && len(top.h) == k && !c.better(top.h[0]) {
 					j = l.sorted - 1 // the rest of the sorted part ranks lower
 					continue

@@ -26,6 +26,7 @@ var fixture = []Entry{
 	{Kind: KindTrack, ID: "t5", Title: "Straße", Artists: []string{"Æther Ensemble", "Ólafur Arnalds"}, Album: "Nord", Popularity: 10},
 	{Kind: KindAlbum, ID: "a1", Title: "Homogenic", Artists: []string{"Björk"}, Popularity: 55},
 	{Kind: KindPlaylist, ID: "p1", Title: "Road Trip", Popularity: 5},
+	{Kind: KindArtist, ID: "moon", Title: "美少女戦士セーラームーンシリーズ", Popularity: 3},
 }
 
 func openMemory(t *testing.T, opts Options, entries ...Entry) (*Index, store.Store) {
@@ -88,6 +89,11 @@ func TestIndexQueries(t *testing.T) {
 		{"olafur", nil, "t5"},
 		{"homogenic", []Kind{KindAlbum}, "a1"},
 		{"road trip", []Kind{KindPlaylist}, "p1"},
+		// 16 kana: vellum's Levenshtein automaton finds no term at all
+		{"美少女戦士セーラームーンシリーズ", nil, "moon"},
+		{"美少女戦士セーラームーンシリーズ ", nil, "moon"},
+		{"美少女戦士セーラームーンシリース", nil, "moon"}, // ズ without its mark
+		{"美少女戦士セーラームーンシ", nil, "moon"},
 	}
 	for _, mode := range []struct {
 		name string

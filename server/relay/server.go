@@ -164,6 +164,10 @@ func (s *Server) AdminOnly() echo.MiddlewareFunc { return s.adminOnly }
 // until Close).
 func (s *Server) Catalog() *catalog.Catalog { return s.cat }
 
+// Logger returns the server's logger (Options.WithLogger), for the
+// services mounted on it.
+func (s *Server) Logger() *slog.Logger { return s.log }
+
 // Handler returns the relay as an http.Handler, for embedding in another
 // server or serving in-process.
 func (s *Server) Handler() http.Handler { return s.e }
