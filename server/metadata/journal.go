@@ -88,44 +88,51 @@ func (im *Importer) commit(ctx context.Context) error {
 const undoBatch = 1000
 
 // rollback restores what the undo log recorded, newest first, then
-// removes the journal.
+// removes the journal. The undo records are exactly the sequence numbers
+// below the journal's Next (each write transaction adds its records and
+// advances Next together), so each batch reads its records by key and
+// lowers Next in the same transaction: no listing that would walk the
+// tombstones of earlier batches, and a crash in between resumes where
+// the last committed batch ended.
 func (im *Importer) rollback(ctx context.Context) error {
 	for {
-		var recs []undo
-		var keys [][]byte
-		err := im.st.Iterate(ctx, undoPrefix, true, func(k, v []byte) error {
-			var u undo
-			if err := dec.Unmarshal(v, &u); err != nil {
-				return fmt.Errorf("metadata: decode undo %q: %w", k, err)
-			}
-			recs, keys = append(recs, u), append(keys, bytes.Clone(k))
-			if len(recs) == undoBatch {
-				return store.ErrStop
-			}
-			return nil
-		})
+		j, ok, err := readJournal(ctx, im.st)
 		if err != nil {
 			return err
 		}
-		if len(recs) == 0 {
+		if !ok || j.Next == 0 {
 			break
 		}
+		lo := j.Next - min(undoBatch, j.Next)
 		err = im.st.Update(ctx, func(tx store.Txn) error {
-			for i, u := range recs {
-				var err error
+			for seq := j.Next; seq > lo; {
+				seq--
+				k := undoKey(seq)
+				v, err := tx.Get(k)
+				if errors.Is(err, store.ErrNotFound) {
+					continue // restored by an older version that did not lower Next
+				}
+				if err != nil {
+					return err
+				}
+				var u undo
+				if err := dec.Unmarshal(v, &u); err != nil {
+					return fmt.Errorf("metadata: decode undo %d: %w", seq, err)
+				}
 				if u.Had {
 					err = tx.Set(u.Key, u.Old)
 				} else {
 					err = tx.Delete(u.Key)
 				}
 				if err == nil {
-					err = tx.Delete(keys[i])
+					err = tx.Delete(k)
 				}
 				if err != nil {
 					return err
 				}
 			}
-			return nil
+			j.Next = lo
+			return putJournal(tx, j)
 		})
 		if err != nil {
 			return fmt.Errorf("metadata: roll back: %w", err)

@@ -321,6 +321,38 @@ func TestRecover(t *testing.T) {
 	}
 }
 
+// TestRollbackResumes: a rollback of more undo records than one batch
+// that dies after its first batch is finished by Recover, and the store
+// is as before the import.
+func TestRollbackResumes(t *testing.T) {
+	ctx := context.Background()
+	mem := store.NewMemory()
+	if _, err := New(mem, nil, quiet).ImportFile(ctx, writeFile(t, good)); err != nil {
+		t.Fatal(err)
+	}
+	before := dump(t, mem)
+	var b strings.Builder
+	for i := range 3*undoBatch + 500 {
+		fmt.Fprintf(&b, `{"type":"artist","id":"big%d","name":"Artist %d"}`+"\n", i, i)
+	}
+	// begin + 3 chunks of 1,000 (2,000 undo records each, with the hook's
+	// writes; the hook refuses the fourth chunk), then one rollback batch,
+	// then the crash.
+	_, err := New(&crashStore{Store: mem, n: 1 + 3 + 1}, &failingHook{ok: 3}, quiet.WithChunk(undoBatch)).ImportFile(ctx, writeFile(t, b.String()))
+	if err == nil || !strings.Contains(err.Error(), "roll back: crashed") {
+		t.Fatalf("import: %v, want the rollback's crash", err)
+	}
+	if d := dump(t, mem); !strings.Contains(d, "cmeta/journal") || !strings.Contains(d, "big0") {
+		t.Fatal("the crash did not leave a half rolled-back import")
+	}
+	if found, err := New(mem, nil, quiet).Recover(ctx); err != nil || !found {
+		t.Fatalf("recover: %v %v", found, err)
+	}
+	if after := dump(t, mem); after != before {
+		t.Errorf("recover left a different store:\nbefore\n%s\nafter\n%s", before, after)
+	}
+}
+
 // TestImportCancelled: a cancelled import is rolled back.
 func TestImportCancelled(t *testing.T) {
 	st := store.NewMemory()
