@@ -49,8 +49,9 @@ func (h *Handle) closeSyncs() {
 
 // touch marks h most recently used (adding it to the loaded list) and
 // unloads the least recently used documents past the budget. A document
-// that is busy (its lock held by someone else, a write of it not yet
-// committed, or changes a failed write left only in memory) is skipped and stays loaded until a later touch. Caller
+// that is busy (its lock held by someone else, or not unloadable: a
+// write pending, a failed write's changes only in memory, a sync
+// exchange under way) is skipped and stays loaded until a later touch. Caller
 // holds h.mu; the others are only try-locked, so there is no lock order
 // to respect.
 func (r *Repo) touch(h *Handle) {
@@ -111,21 +112,43 @@ func (h *Handle) idle() bool {
 		return false
 	}
 	defer h.mu.Unlock()
-	return (h.pending == nil || h.pending.finished()) && !h.broken.Load()
+	return h.unloadable()
 }
 
-// tryUnload unloads h if its lock is free, no write of it is pending and
-// no failed write left changes only in memory; it reports whether it
-// did.
+// tryUnload unloads h if its lock is free and unloadable holds; it
+// reports whether it did.
 func (h *Handle) tryUnload() bool {
 	if !h.mu.TryLock() {
 		return false
 	}
 	defer h.mu.Unlock()
-	if (h.pending != nil && !h.pending.finished()) || h.broken.Load() {
+	if !h.unloadable() {
 		return false
 	}
 	h.unload()
+	return true
+}
+
+// unloadable reports whether h may drop its document now: no write of
+// it is pending, no failed write left changes only in memory, and no
+// sync session is in the middle of an exchange. A session is between
+// exchanges when its sync state last generated nothing at the current
+// revision (quietFor): a message received since, a message generated
+// and not yet answered by nothing, or a change of the document since
+// (its followers have not been told) pins the document. Unloading then
+// would replace the session's state by the persisted shared heads
+// mid-exchange, so the remote's answer would meet a fresh state that
+// knows neither what was sent nor what the remote has. Caller holds
+// h.mu.
+func (h *Handle) unloadable() bool {
+	if (h.pending != nil && !h.pending.finished()) || h.broken.Load() {
+		return false
+	}
+	for peer, ss := range h.syncs {
+		if !h.quietFor(peer, ss) {
+			return false
+		}
+	}
 	return true
 }
 
