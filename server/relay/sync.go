@@ -14,6 +14,12 @@ import (
 	"github.com/segue-fm/segue/sync/wire/peer"
 )
 
+// relaySyncCMemBudget bounds the C heap the relay's loaded documents may
+// hold (repo.WithCMemBudget): past it the least recently used documents
+// no write or sync exchange is using unload and reload from the store on
+// next use.
+const relaySyncCMemBudget = 128 << 20
+
 // mountSync serves GET /v1/sync, the automerge-repo WebSocket endpoint
 // (sync/relaysync), over the relay's store: documents and sync states
 // under the keys of docs/ARCHITECTURE.md §6, authorised with
@@ -21,7 +27,7 @@ import (
 // be given as ?token=, since browsers cannot set WebSocket headers).
 func (s *Server) mountSync() error {
 	ctx := context.Background()
-	r, err := repo.Open(ctx, s.st, repo.DefaultOptions().WithLogger(s.log))
+	r, err := repo.Open(ctx, s.st, repo.DefaultOptions().WithLogger(s.log).WithCMemBudget(relaySyncCMemBudget))
 	if err != nil {
 		return err
 	}
