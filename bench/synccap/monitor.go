@@ -41,8 +41,8 @@ func startMonitor(pid int, url, token string) *monitor {
 			case now := <-t.C:
 				c := m.cpu()
 				heap := ""
-				if inuse, alloc, ok := m.heap(); ok {
-					heap = fmt.Sprintf(" heap=%dMiB live=%dMiB", inuse>>20, alloc>>20)
+				if r, ok := m.metrics(); ok {
+					heap = fmt.Sprintf(" heap=%dMiB live=%dMiB docs=%d unloads=%d", r.inuse>>20, r.alloc>>20, r.loaded, r.unloads)
 				}
 				fmt.Printf("relay t=%.0fs cpu=%.2fcores rss=%dMiB%s\n", now.Sub(start).Seconds(), (c - last).Seconds(), m.rss()>>20, heap)
 				last = c
@@ -54,30 +54,37 @@ func startMonitor(pid int, url, token string) *monitor {
 
 func (m *monitor) stop() { close(m.done) }
 
-// heap returns the relay's Go heap in use (go_memstats_heap_inuse_bytes:
-// spans holding objects, garbage not yet swept included) and allocated
-// (go_memstats_heap_alloc_bytes) from its /metrics; ok is false without
-// the admin token or an answer.
-func (m *monitor) heap() (inuse, alloc uint64, ok bool) {
+// relayMetrics are the figures the monitor reads from the relay's
+// /metrics: its Go heap in use (go_memstats_heap_inuse_bytes: spans
+// holding objects, garbage not yet swept included) and allocated
+// (go_memstats_heap_alloc_bytes), and the sync repository's loaded
+// documents and unloads.
+type relayMetrics struct {
+	inuse, alloc, loaded, unloads uint64
+}
+
+// metrics reads the relay's /metrics; ok is false without the admin
+// token or an answer.
+func (m *monitor) metrics() (r relayMetrics, ok bool) {
 	if m.token == "" {
-		return 0, 0, false
+		return r, false
 	}
 	req, err := http.NewRequest(http.MethodGet, m.url+"/metrics", nil)
 	if err != nil {
-		return 0, 0, false
+		return r, false
 	}
 	req.Header.Set("Authorization", "Bearer "+m.token)
 	resp, err := m.hc.Do(req)
 	if err != nil {
-		return 0, 0, false
+		return r, false
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return 0, 0, false
+		return r, false
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
 	if err != nil {
-		return 0, 0, false
+		return r, false
 	}
 	var got int
 	for line := range strings.SplitSeq(string(b), "\n") {
@@ -91,12 +98,16 @@ func (m *monitor) heap() (inuse, alloc uint64, ok bool) {
 		}
 		switch name {
 		case "go_memstats_heap_inuse_bytes":
-			inuse, got = uint64(f), got+1
+			r.inuse, got = uint64(f), got+1
 		case "go_memstats_heap_alloc_bytes":
-			alloc, got = uint64(f), got+1
+			r.alloc, got = uint64(f), got+1
+		case "segue_sync_documents_loaded":
+			r.loaded = uint64(f)
+		case "segue_sync_document_unloads_total":
+			r.unloads = uint64(f)
 		}
 	}
-	return inuse, alloc, got == 2
+	return r, got == 2
 }
 
 // cpu returns the relay's user + system CPU time (0 when unknown).

@@ -66,15 +66,26 @@ func setup(ctx context.Context, c setupConfig) error {
 		return err
 	}
 	w := bufio.NewWriter(f)
+	// One creation message per owner, sent for each of its documents:
+	// a document's content does not name its id, so the owner's
+	// playlists are copies of one (its changes built once), which is
+	// what makes 100,000 documents a matter of minutes.
+	msgs := make([][]byte, c.users)
+	for u := range msgs {
+		if msgs[u], err = creationMessage(model.UserID(fmt.Sprintf("%s%d", c.prefix, u)), u, c.entries); err != nil {
+			return err
+		}
+	}
 	var mu sync.Mutex
 	var done atomic.Int64
 	start := time.Now()
 	err = parallel(c.docs, 256, func(i int) error {
 		user := model.UserID(fmt.Sprintf("%s%d", c.prefix, i%c.users))
-		id, msg, err := creationMessage(user, i, c.entries)
+		id, err := docs.NewDocumentID(rand.Reader)
 		if err != nil {
 			return err
 		}
+		msg := msgs[i%c.users]
 		record := func(tx store.Txn) error {
 			return relaysync.RecordCreation(tx, user, id, relaysync.DefaultMaxDocsPerUser)
 		}
@@ -105,20 +116,16 @@ func setup(ctx context.Context, c setupConfig) error {
 // change each, as a device adds them) and returns the sync message a
 // device sends a relay that lacks it: every change, after the relay's
 // first answer told it the relay has nothing.
-func creationMessage(user model.UserID, i, n int) (docs.DocumentID, []byte, error) {
-	id, err := docs.NewDocumentID(rand.Reader)
-	if err != nil {
-		return id, nil, err
-	}
+func creationMessage(user model.UserID, i, n int) ([]byte, error) {
 	am := automerge.New()
 	defer am.Close()
 	pl, err := docs.CreatePlaylist(am, user, fmt.Sprint("playlist ", i), docs.DefaultOptions())
 	if err != nil {
-		return id, nil, err
+		return nil, err
 	}
 	for k := range n {
 		if _, err := pl.Add(docs.AtEnd(), user, model.TrackID(fmt.Sprintf("t%d-%d", i, k))); err != nil {
-			return id, nil, err
+			return nil, err
 		}
 	}
 	empty := automerge.New()
@@ -130,7 +137,7 @@ func creationMessage(user model.UserID, i, n int) (docs.DocumentID, []byte, erro
 	for range 2 {
 		sm, ok := dev.GenerateMessage()
 		if !ok {
-			return id, nil, errors.New("setup: device has nothing to send")
+			return nil, errors.New("setup: device has nothing to send")
 		}
 		chs := sm.Changes()
 		carries := len(chs) > 0
@@ -138,22 +145,22 @@ func creationMessage(user model.UserID, i, n int) (docs.DocumentID, []byte, erro
 		b := sm.Bytes()
 		sm.Close()
 		if carries {
-			return id, b, nil
+			return b, nil
 		}
 		if _, err := rel.ReceiveMessage(b); err != nil {
-			return id, nil, err
+			return nil, err
 		}
 		ans, ok := rel.GenerateMessage()
 		if !ok {
-			return id, nil, errors.New("setup: relay side did not answer")
+			return nil, errors.New("setup: relay side did not answer")
 		}
 		ab := ans.Bytes()
 		ans.Close()
 		if _, err := dev.ReceiveMessage(ab); err != nil {
-			return id, nil, err
+			return nil, err
 		}
 	}
-	return id, nil, errors.New("setup: no changes after two rounds")
+	return nil, errors.New("setup: no changes after two rounds")
 }
 
 // readDocsFile reads setup's "user document" lines, grouped by user in
