@@ -127,6 +127,15 @@ func RecordOwners(ctx context.Context, st store.Store, log *slog.Logger) (int, e
 			log.Warn("relaysync: document created by several users; owner not recorded", "doc", id.String(), "users", users)
 			continue
 		}
+		// Most documents have their owner recorded already (every
+		// creation since writes it): a read, not a write transaction,
+		// tells, so a restart over 100,000 documents is not 100,000
+		// commits.
+		if _, err := st.Get(ctx, ownerKey(id)); err == nil {
+			continue
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return n, fmt.Errorf("relaysync: read owner of %s: %w", id, err)
+		}
 		wrote := false
 		err := st.Update(ctx, func(tx store.Txn) error {
 			_, err := tx.Get(ownerKey(id))
