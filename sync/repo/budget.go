@@ -51,9 +51,11 @@ func (h *Handle) closeSyncs() {
 // unloads the least recently used documents past the budget. A document
 // that is busy (its lock held by someone else, or not unloadable: a
 // write pending, a failed write's changes only in memory, a sync
-// exchange under way) is skipped and stays loaded until a later touch. Caller
-// holds h.mu; the others are only try-locked, so there is no lock order
-// to respect.
+// exchange under way) stays loaded and moves to the front of the list,
+// as if used: a touch examines at most unloadScan documents, so
+// documents pinned by exchanges neither cost every touch a walk over
+// them nor hide the idle ones behind them. Caller holds h.mu; the others
+// are only try-locked, so there is no lock order to respect.
 func (r *Repo) touch(h *Handle) {
 	r.lruMu.Lock()
 	if h.lru == nil {
@@ -62,18 +64,41 @@ func (r *Repo) touch(h *Handle) {
 		r.lru.MoveToFront(h.lru)
 	}
 	var victims []*Handle
-	for el := r.lru.Back(); el != nil && r.lru.Len()-len(victims) > r.opts.maxLoaded; el = el.Prev() {
+	for el := r.lru.Back(); el != nil && len(victims) < unloadScan && r.lru.Len()-len(victims) > r.opts.maxLoaded; el = el.Prev() {
 		if v := el.Value.(*Handle); v != h {
 			victims = append(victims, v)
 		}
 	}
 	r.lruMu.Unlock()
+	var busy []*Handle
 	for _, v := range victims {
-		v.tryUnload()
+		if !v.tryUnload() {
+			busy = append(busy, v)
+		}
 	}
+	r.requeue(busy)
 	if r.opts.cmemBudget > 0 && r.touches.Add(1)%cmemSample == 0 {
 		r.unloadOverCMem(h)
 	}
+}
+
+// unloadScan bounds the documents one touch examines for unloading, and
+// one search of unloadOverCMem for a victim.
+const unloadScan = 16
+
+// requeue moves documents that could not unload to the front of the
+// loaded list (those unloaded meanwhile are no longer in it).
+func (r *Repo) requeue(busy []*Handle) {
+	if len(busy) == 0 {
+		return
+	}
+	r.lruMu.Lock()
+	for _, v := range busy {
+		if v.lru != nil {
+			r.lru.MoveToFront(v.lru)
+		}
+	}
+	r.lruMu.Unlock()
 }
 
 // cmemSample: WithCMemBudget reads the C heap every cmemSample touches.
@@ -84,23 +109,39 @@ const cmemSample = 32
 const cmemMaxUnloads = 64
 
 // unloadOverCMem unloads least recently used idle documents other than
-// h while the C heap in use exceeds the budget (at most cmemMaxUnloads).
-// Locks as touch.
+// h while the C heap in use exceeds the budget (at most cmemMaxUnloads),
+// examining at most unloadScan documents per victim; the busy ones it
+// passes move to the front (see touch). Locks as touch.
 func (r *Repo) unloadOverCMem(h *Handle) {
 	for range cmemMaxUnloads {
 		if r.cstats().InUse <= r.opts.cmemBudget {
 			return
 		}
 		var victim *Handle
+		var busy []*Handle
 		r.lruMu.Lock()
-		for el := r.lru.Back(); el != nil; el = el.Prev() {
-			if v := el.Value.(*Handle); v != h && v.idle() {
+		n := 0
+		for el := r.lru.Back(); el != nil && n < unloadScan; el = el.Prev() {
+			n++
+			v := el.Value.(*Handle)
+			if v == h {
+				continue
+			}
+			if v.idle() {
 				victim = v
 				break
 			}
+			busy = append(busy, v)
 		}
 		r.lruMu.Unlock()
-		if victim == nil || !victim.tryUnload() {
+		r.requeue(busy)
+		if victim == nil {
+			if len(busy) == 0 {
+				return
+			}
+			continue
+		}
+		if !victim.tryUnload() {
 			return
 		}
 	}

@@ -245,3 +245,81 @@ func TestUnloadWaitsForExchange(t *testing.T) {
 		t.Fatal("the document was unloaded with a new change its follower was not told of")
 	}
 }
+
+// TestPinnedDocumentsDoNotBlockUnloads: documents pinned by exchanges
+// under way stay loaded past WithLoadedDocs, without keeping idle
+// documents loaded behind them (a touch examines at most unloadScan
+// documents and moves the pinned ones to the front); once their
+// exchanges end the budget holds again.
+func TestPinnedDocumentsDoNotBlockUnloads(t *testing.T) {
+	ctx := context.Background()
+	const budget, pinned = 4, 3 * unloadScan
+	r, err := Open(ctx, store.NewMemory(), testOptions(96).WithLoadedDocs(budget))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	dev := openRepo(t, store.NewMemory(), 97)
+	var pins []docs.DocumentID
+	for i := range pinned {
+		h, err := r.CreatePlaylist(ctx, "alice", fmt.Sprint("pinned ", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pins = append(pins, h.ID())
+		// The device asks for it; the relay has not answered yet.
+		if _, err := dev.Ensure(ctx, h.ID()); err != nil {
+			t.Fatal(err)
+		}
+		m, ok, err := dev.GenerateSyncMessage(ctx, "R", h.ID())
+		if err != nil || !ok {
+			t.Fatalf("request: ok %v, %v", ok, err)
+		}
+		if err := r.ReceiveSyncMessage(ctx, "D", h.ID(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var idle []*Handle
+	for i := range 40 {
+		h, err := r.CreatePlaylist(ctx, "alice", fmt.Sprint("idle ", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		idle = append(idle, h)
+	}
+	for _, id := range pins {
+		h := mustGet(t, r, id)
+		h.mu.Lock()
+		loaded := h.doc != nil
+		h.mu.Unlock()
+		if !loaded {
+			t.Fatalf("pinned document %s unloaded mid-exchange", id)
+		}
+	}
+	if n, _ := r.Loaded(); n > budget+pinned+1 {
+		t.Fatalf("%d documents loaded with %d pinned, budget %d: idle ones stayed behind the pinned", n, pinned, budget)
+	}
+	for _, h := range idle[:30] {
+		h.mu.Lock()
+		loaded := h.doc != nil
+		h.mu.Unlock()
+		if loaded {
+			t.Fatalf("idle document %s still loaded", h.ID())
+		}
+	}
+	// The exchanges end: every pinned document unloads again.
+	for _, id := range pins {
+		syncUntilQuiet(t, r, dev, "R", "D", id)
+		// A message without changes does not wait for its sync state's
+		// write; this does (a pending write pins too).
+		if _, err := r.SyncState(ctx, "D", id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, h := range idle {
+		_ = h.Heads()
+	}
+	if n, _ := r.Loaded(); n > budget {
+		t.Fatalf("%d documents loaded after the exchanges ended, budget %d", n, budget)
+	}
+}
