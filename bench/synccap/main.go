@@ -46,6 +46,9 @@ import (
 	"github.com/segue-fm/segue/sync/wire/peer"
 )
 
+// errConflict is post's error for an HTTP 409 answer.
+var errConflict = errors.New("HTTP 409 Conflict")
+
 // drain is how long after the edit phase edits still queued (the relay
 // pushing back on their connections) may be sent; the rest count as
 // errors.
@@ -394,7 +397,9 @@ func followersOf(followers [][]*device, shared []docs.DocumentID, id docs.Docume
 
 func register(ctx context.Context, hc *http.Client, url string, user model.UserID, i int) (*device, error) {
 	const pw = "synccap-password"
-	if err := post(ctx, hc, url+"/v1/accounts", api.AccountRequest{Username: string(user), Password: pw}, nil); err != nil {
+	// An account left by an earlier run on the same data directory
+	// (scenario d's owners) is used as it is: 409 Conflict.
+	if err := post(ctx, hc, url+"/v1/accounts", api.AccountRequest{Username: string(user), Password: pw}, nil); err != nil && !errors.Is(err, errConflict) {
 		return nil, fmt.Errorf("sign up %s: %w", user, err)
 	}
 	id, err := crypto.NewIdentity(rand.Reader)
@@ -445,6 +450,9 @@ func post(ctx context.Context, hc *http.Client, url string, in, out any) error {
 			continue
 		}
 		defer resp.Body.Close()
+		if resp.StatusCode == http.StatusConflict {
+			return fmt.Errorf("%s: %w", url, errConflict)
+		}
 		if resp.StatusCode/100 != 2 {
 			return fmt.Errorf("%s: HTTP %d", url, resp.StatusCode)
 		}

@@ -69,10 +69,15 @@ func (r *Repo) touch(h *Handle) {
 			victims = append(victims, v)
 		}
 	}
+	// Past pinnedShare × the budget, exchanges no longer pin: the
+	// sessions resume from the persisted shared heads (extra round
+	// trips, TestUnloadDuringLiveSessions), memory stays bounded
+	// however many remotes are slow to answer.
+	force := r.lru.Len() > pinnedShare*r.opts.maxLoaded
 	r.lruMu.Unlock()
 	var busy []*Handle
 	for _, v := range victims {
-		if !v.tryUnload() {
+		if !v.tryUnload(force) {
 			busy = append(busy, v)
 		}
 	}
@@ -85,6 +90,10 @@ func (r *Repo) touch(h *Handle) {
 // unloadScan bounds the documents one touch examines for unloading, and
 // one search of unloadOverCMem for a victim.
 const unloadScan = 16
+
+// pinnedShare × WithLoadedDocs is how many documents may stay loaded
+// because sync exchanges pin them (see unloadable).
+const pinnedShare = 4
 
 // requeue moves documents that could not unload to the front of the
 // loaded list (those unloaded meanwhile are no longer in it).
@@ -141,7 +150,7 @@ func (r *Repo) unloadOverCMem(h *Handle) {
 			}
 			continue
 		}
-		if !victim.tryUnload() {
+		if !victim.tryUnload(false) {
 			return
 		}
 	}
@@ -153,17 +162,17 @@ func (h *Handle) idle() bool {
 		return false
 	}
 	defer h.mu.Unlock()
-	return h.unloadable()
+	return h.unloadable(false)
 }
 
-// tryUnload unloads h if its lock is free and unloadable holds; it
-// reports whether it did.
-func (h *Handle) tryUnload() bool {
+// tryUnload unloads h if its lock is free and unloadable(force) holds;
+// it reports whether it did.
+func (h *Handle) tryUnload(force bool) bool {
 	if !h.mu.TryLock() {
 		return false
 	}
 	defer h.mu.Unlock()
-	if !h.unloadable() {
+	if !h.unloadable(force) {
 		return false
 	}
 	h.unload()
@@ -179,11 +188,14 @@ func (h *Handle) tryUnload() bool {
 // (its followers have not been told) pins the document. Unloading then
 // would replace the session's state by the persisted shared heads
 // mid-exchange, so the remote's answer would meet a fresh state that
-// knows neither what was sent nor what the remote has. Caller holds
-// h.mu.
-func (h *Handle) unloadable() bool {
+// knows neither what was sent nor what the remote has. With force, the
+// exchanges do not count (writes still do). Caller holds h.mu.
+func (h *Handle) unloadable(force bool) bool {
 	if (h.pending != nil && !h.pending.finished()) || h.broken.Load() {
 		return false
+	}
+	if force {
+		return true
 	}
 	for peer, ss := range h.syncs {
 		if !h.quietFor(peer, ss) {

@@ -93,7 +93,7 @@ func unloadSim(t *testing.T, seed uint64) {
 		send(r, relay)
 	}
 	unloadRelay := func() {
-		mustGet(t, relay, id).tryUnload()
+		mustGet(t, relay, id).tryUnload(false)
 	}
 	send(a, relay)
 	send(b, relay)
@@ -176,7 +176,7 @@ func TestUnloadWaitsForExchange(t *testing.T) {
 		h := mustGet(t, relay, id)
 		attempt := func() {
 			if tryUnload {
-				unloads = append(unloads, h.tryUnload())
+				unloads = append(unloads, h.tryUnload(false))
 			}
 		}
 		// Device b follows: request, answers, until both are quiet.
@@ -211,6 +211,12 @@ func TestUnloadWaitsForExchange(t *testing.T) {
 		}
 		if got, want := len(entries(t, mustGet(t, b, id))), 20; got != want {
 			t.Fatalf("device b holds %d entries, want %d", got, want)
+		}
+		// The last message added nothing, so ReceiveSyncMessage did not
+		// wait for its sync state's write; SyncState does (a pending
+		// write pins the document too).
+		if _, err := relay.SyncState(ctx, "B", id); err != nil {
+			t.Fatal(err)
 		}
 		attempt() // every session quiet: unloads
 		// A change from a: pinned until it is answered and b is told.
@@ -253,7 +259,7 @@ func TestUnloadWaitsForExchange(t *testing.T) {
 // exchanges end the budget holds again.
 func TestPinnedDocumentsDoNotBlockUnloads(t *testing.T) {
 	ctx := context.Background()
-	const budget, pinned = 4, 3 * unloadScan
+	const budget, pinned = unloadScan, 3 * unloadScan
 	r, err := Open(ctx, store.NewMemory(), testOptions(96).WithLoadedDocs(budget))
 	if err != nil {
 		t.Fatal(err)
@@ -280,7 +286,7 @@ func TestPinnedDocumentsDoNotBlockUnloads(t *testing.T) {
 		}
 	}
 	var idle []*Handle
-	for i := range 40 {
+	for i := range 5 * budget {
 		h, err := r.CreatePlaylist(ctx, "alice", fmt.Sprint("idle ", i))
 		if err != nil {
 			t.Fatal(err)
@@ -299,7 +305,7 @@ func TestPinnedDocumentsDoNotBlockUnloads(t *testing.T) {
 	if n, _ := r.Loaded(); n > budget+pinned+1 {
 		t.Fatalf("%d documents loaded with %d pinned, budget %d: idle ones stayed behind the pinned", n, pinned, budget)
 	}
-	for _, h := range idle[:30] {
+	for _, h := range idle[:len(idle)-budget-unloadScan] {
 		h.mu.Lock()
 		loaded := h.doc != nil
 		h.mu.Unlock()
