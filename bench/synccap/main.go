@@ -46,6 +46,9 @@ import (
 	"github.com/segue-fm/segue/sync/wire/peer"
 )
 
+// errConflict is post's error for an HTTP 409 answer.
+var errConflict = errors.New("HTTP 409 Conflict")
+
 // drain is how long after the edit phase edits still queued (the relay
 // pushing back on their connections) may be sent; the rest count as
 // errors.
@@ -58,11 +61,26 @@ type config struct {
 	idle                  int
 	rate, sharedFrac      float64
 	duration              time.Duration
+	// docsFile, when set, lists documents already on the relay's disk
+	// ("user document" lines from -setup): the idle peers then follow
+	// follow documents each, logged in as their owners.
+	docsFile   string
+	follow     int
+	adminToken string // for the relay's Go heap from /metrics
 }
 
 func main() {
 	var c config
-	scenario := flag.String("scenario", "a", "preset: a (200 devices, 20 shared × 20 followers, 1,000 edits/s), b (100 devices following 100 shared playlists, 10,000 idle peers, 50 edits/s), c (a at 20,000 edits/s offered: maximum throughput); flags given explicitly override it")
+	scenario := flag.String("scenario", "a", "preset: a (200 devices, 20 shared × 20 followers, 1,000 edits/s), b (100 devices following 100 shared playlists, 10,000 idle peers, 50 edits/s), c (a at 20,000 edits/s offered: maximum throughput), d (documents of -docs-file on the relay's disk, 10,000 idle peers following 10 of them each, 50 devices editing their own playlists at 100 edits/s); flags given explicitly override it")
+	var sc setupConfig
+	flag.StringVar(&sc.dir, "setup", "", "instead of a run: fill this stopped relay's data directory with -docs playlists and exit")
+	flag.StringVar(&sc.out, "setup-out", "synccap-docs.txt", "with -setup: where to write the \"user document\" lines for -docs-file")
+	flag.IntVar(&sc.users, "setup-users", 200, "with -setup: owners of the documents (users <prefix>0…)")
+	flag.IntVar(&sc.docs, "setup-docs", 100000, "with -setup: playlists to write")
+	flag.IntVar(&sc.entries, "setup-entries", 10, "with -setup: entries per playlist (one change each)")
+	flag.StringVar(&c.docsFile, "docs-file", "", "documents on the relay's disk, from -setup (scenario d)")
+	flag.IntVar(&c.follow, "follow", 0, "with -docs-file: documents each idle peer follows")
+	flag.StringVar(&c.adminToken, "admin-token", "", "the relay's admin token: print its Go heap (/metrics) with its RSS")
 	flag.StringVar(&c.url, "url", "http://127.0.0.1:8099", "relay base URL")
 	flag.IntVar(&c.relayPID, "relay-pid", 0, "relay process id, for CPU and RSS (0: not reported)")
 	flag.StringVar(&c.prefix, "prefix", "", "username prefix (default: random, so runs do not collide)")
@@ -74,6 +92,16 @@ func main() {
 	sharedFrac := flag.Float64("shared-frac", -1, "fraction of edits on shared playlists")
 	dur := flag.Duration("duration", 30*time.Second, "edit phase")
 	flag.Parse()
+	if sc.dir != "" {
+		if c.prefix == "" {
+			fatal(errors.New("-setup needs -prefix (the owners' usernames)"))
+		}
+		sc.prefix = c.prefix
+		if err := setup(context.Background(), sc); err != nil {
+			fatal(err)
+		}
+		return
+	}
 	switch *scenario {
 	case "a":
 		c.devices, c.shared, c.fols, c.rate, c.sharedFrac = 200, 20, 20, 1000, 0.5
@@ -81,6 +109,14 @@ func main() {
 		c.devices, c.shared, c.fols, c.idle, c.rate, c.sharedFrac = 100, 100, 100, 10000, 50, 1
 	case "c":
 		c.devices, c.shared, c.fols, c.rate, c.sharedFrac = 200, 20, 20, 20000, 0.5
+	case "d":
+		c.devices, c.shared, c.fols, c.idle, c.rate, c.sharedFrac = 50, 0, 0, 10000, 100, 0
+		if c.follow == 0 {
+			c.follow = 10
+		}
+		if c.docsFile == "" {
+			fatal(errors.New("scenario d needs -docs-file (from -setup)"))
+		}
 	default:
 		fatal(fmt.Errorf("unknown scenario %q", *scenario))
 	}
@@ -102,13 +138,13 @@ func main() {
 		c.sharedFrac = *sharedFrac
 	}
 	c.duration = *dur
-	if c.prefix == "" {
+	if c.prefix == "" || c.docsFile != "" {
 		var b [3]byte
 		_, _ = rand.Read(b[:])
 		c.prefix = fmt.Sprintf("b%x", b)
 	}
-	if c.fols > c.devices || c.devices < 1 || c.rate <= 0 || c.sharedFrac > 1 {
-		fatal(errors.New("want 1 ≤ followers ≤ devices, rate > 0, shared-frac ≤ 1"))
+	if c.fols > c.devices || c.devices < 1 || c.rate <= 0 || c.sharedFrac > 1 || c.follow < 0 {
+		fatal(errors.New("want 1 ≤ followers ≤ devices, rate > 0, shared-frac ≤ 1, follow ≥ 0"))
 	}
 	if _, err := run(context.Background(), c); err != nil {
 		fatal(err)
@@ -131,12 +167,13 @@ type doc struct {
 
 // device is one user's device: one connection, its replicas.
 type device struct {
-	n     int
-	user  model.UserID
-	token string
-	conn  *peer.WSConn
-	mu    sync.Mutex
-	docs  map[docs.DocumentID]*doc
+	n      int
+	user   model.UserID
+	peerID string // the connection's automerge-repo peer id (and storage id + "-store")
+	token  string
+	conn   *peer.WSConn
+	mu     sync.Mutex
+	docs   map[docs.DocumentID]*doc
 	// unacked are the device's edits the relay has not acknowledged;
 	// guarded by stats.mu.
 	unacked []*pending
@@ -185,13 +222,28 @@ func run(ctx context.Context, c config) (*stats, error) {
 	fmt.Printf("# synccap %+v\n", c)
 	devs := make([]*device, c.devices)
 	if err := parallel(c.devices, 16, func(i int) error {
-		d, err := register(ctx, hc, c, i)
+		d, err := register(ctx, hc, c.url, model.UserID(fmt.Sprintf("%s%d", c.prefix, i)), i)
 		devs[i] = d
 		return err
 	}); err != nil {
 		return nil, err
 	}
 	st := &stats{byHash: map[automerge.ChangeHash]*pending{}}
+	var watchers []*device // idle peers following documents on disk
+	if c.docsFile != "" {
+		pre := startMonitor(c.relayPID, c.url, c.adminToken)
+		var err error
+		watchers, err = follow(ctx, hc, c, st)
+		pre.stop()
+		if err != nil {
+			return nil, err
+		}
+		defer func() {
+			for _, f := range watchers {
+				f.conn.C.CloseNow()
+			}
+		}()
+	}
 	if err := parallel(len(devs), 64, func(i int) error { return devs[i].connect(ctx, c, st) }); err != nil {
 		return nil, err
 	}
@@ -239,19 +291,22 @@ func run(ctx context.Context, c config) (*stats, error) {
 			}
 		}
 	}
-	idle, err := openIdle(ctx, c, devs[0])
-	if err != nil {
-		return nil, err
+	var idle []*peer.WSConn
+	if c.docsFile == "" {
+		var err error
+		if idle, err = openIdle(ctx, c, devs[0]); err != nil {
+			return nil, err
+		}
 	}
 	defer func() {
 		for _, ic := range idle {
 			ic.C.CloseNow()
 		}
 	}()
-	fmt.Printf("# setup done: %d devices, %d shared playlists × %d followers, %d idle peers\n", len(devs), c.shared, c.fols, len(idle))
+	fmt.Printf("# setup done: %d devices, %d shared playlists × %d followers, %d idle peers, %d idle peers following %d documents each\n", len(devs), c.shared, c.fols, len(idle), len(watchers), c.follow)
 	time.Sleep(2 * time.Second)
 
-	mon := startMonitor(c.relayPID)
+	mon := startMonitor(c.relayPID, c.url, c.adminToken)
 	cpu0, t0 := mon.cpu(), time.Now()
 	ectx, ecancel := context.WithTimeout(ctx, c.duration+drain)
 	runEdits(ectx, c, devs, followers, sharedDocs, st)
@@ -340,10 +395,11 @@ func followersOf(followers [][]*device, shared []docs.DocumentID, id docs.Docume
 	return nil
 }
 
-func register(ctx context.Context, hc *http.Client, c config, i int) (*device, error) {
-	user := fmt.Sprintf("%s%d", c.prefix, i)
+func register(ctx context.Context, hc *http.Client, url string, user model.UserID, i int) (*device, error) {
 	const pw = "synccap-password"
-	if err := post(ctx, hc, c.url+"/v1/accounts", api.AccountRequest{Username: user, Password: pw}, nil); err != nil {
+	// An account left by an earlier run on the same data directory
+	// (scenario d's owners) is used as it is: 409 Conflict.
+	if err := post(ctx, hc, url+"/v1/accounts", api.AccountRequest{Username: string(user), Password: pw}, nil); err != nil && !errors.Is(err, errConflict) {
 		return nil, fmt.Errorf("sign up %s: %w", user, err)
 	}
 	id, err := crypto.NewIdentity(rand.Reader)
@@ -352,13 +408,13 @@ func register(ctx context.Context, hc *http.Client, c config, i int) (*device, e
 	}
 	issued := time.Now().Truncate(time.Second)
 	sp, hp := id.SignPublic(), id.HPKEPublic()
-	req := api.RegisterRequest{Username: user, Password: pw, Name: "synccap", SignPub: sp, HPKEPub: hp, Issued: issued.Unix(),
-		Sig: id.Sign(crypto.DeviceProofMessage(user, "synccap", sp, hp, issued))}
+	req := api.RegisterRequest{Username: string(user), Password: pw, Name: "synccap", SignPub: sp, HPKEPub: hp, Issued: issued.Unix(),
+		Sig: id.Sign(crypto.DeviceProofMessage(string(user), "synccap", sp, hp, issued))}
 	var out api.RegisterResponse
-	if err := post(ctx, hc, c.url+"/v1/devices", req, &out); err != nil {
+	if err := post(ctx, hc, url+"/v1/devices", req, &out); err != nil {
 		return nil, fmt.Errorf("register %s: %w", user, err)
 	}
-	return &device{n: i, user: model.UserID(user), token: out.Token, docs: map[docs.DocumentID]*doc{}}, nil
+	return &device{n: i, user: user, peerID: string(user) + "-dev", token: out.Token, docs: map[docs.DocumentID]*doc{}}, nil
 }
 
 // post sends in as JSON and decodes a 2xx answer into out. A 429 or 503
@@ -394,6 +450,9 @@ func post(ctx context.Context, hc *http.Client, url string, in, out any) error {
 			continue
 		}
 		defer resp.Body.Close()
+		if resp.StatusCode == http.StatusConflict {
+			return fmt.Errorf("%s: %w", url, errConflict)
+		}
 		if resp.StatusCode/100 != 2 {
 			return fmt.Errorf("%s: HTTP %d", url, resp.StatusCode)
 		}
@@ -420,7 +479,7 @@ func dial(ctx context.Context, c config, token, peerID string, meta wire.PeerMet
 }
 
 func (d *device) connect(ctx context.Context, c config, st *stats) error {
-	conn, err := dial(ctx, c, d.token, string(d.user)+"-dev", wire.PeerMetadata{StorageID: string(d.user) + "-store"})
+	conn, err := dial(ctx, c, d.token, d.peerID, wire.PeerMetadata{StorageID: d.peerID + "-store"})
 	if err != nil {
 		return fmt.Errorf("connect %s: %w", d.user, err)
 	}
@@ -517,7 +576,7 @@ func (d *device) flush(ctx context.Context, dd *doc) error {
 	if !ok {
 		return nil
 	}
-	return d.conn.Send(ctx, &wire.Message{Type: wire.TypeSync, SenderID: string(d.user) + "-dev", TargetID: "relay", DocumentID: dd.id.String(), Data: data})
+	return d.conn.Send(ctx, &wire.Message{Type: wire.TypeSync, SenderID: d.peerID, TargetID: "relay", DocumentID: dd.id.String(), Data: data})
 }
 
 // create makes a playlist (shared index s, or -1 for the device's own)
@@ -554,7 +613,7 @@ func (d *device) follow(ctx context.Context, id docs.DocumentID, s int) error {
 	data := sm.Bytes()
 	sm.Close()
 	d.mu.Unlock()
-	return d.conn.Send(ctx, &wire.Message{Type: wire.TypeRequest, SenderID: string(d.user) + "-dev", TargetID: "relay", DocumentID: id.String(), Data: data})
+	return d.conn.Send(ctx, &wire.Message{Type: wire.TypeRequest, SenderID: d.peerID, TargetID: "relay", DocumentID: id.String(), Data: data})
 }
 
 func (d *device) has(id docs.DocumentID) bool {

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -9,18 +11,22 @@ import (
 )
 
 // monitor samples the relay's CPU time and RSS every second and prints
-// one line per sample ("t=… cpu=…cores rss=…MiB").
+// one line per sample ("t=… cpu=…cores rss=…MiB"), with the relay's Go
+// heap (heap=… in use, live=… allocated, from its /metrics) when it has
+// the admin token.
 type monitor struct {
-	pid  int
-	done chan struct{}
+	pid        int
+	url, token string
+	hc         *http.Client
+	done       chan struct{}
 }
 
 // clockTick is USER_HZ, the unit of utime and stime in /proc/<pid>/stat
 // (100 on every Linux platform Go supports).
 const clockTick = 100
 
-func startMonitor(pid int) *monitor {
-	m := &monitor{pid: pid, done: make(chan struct{})}
+func startMonitor(pid int, url, token string) *monitor {
+	m := &monitor{pid: pid, url: url, token: token, hc: &http.Client{Timeout: 2 * time.Second}, done: make(chan struct{})}
 	if pid <= 0 {
 		return m
 	}
@@ -34,7 +40,11 @@ func startMonitor(pid int) *monitor {
 				return
 			case now := <-t.C:
 				c := m.cpu()
-				fmt.Printf("relay t=%.0fs cpu=%.2fcores rss=%dMiB\n", now.Sub(start).Seconds(), (c - last).Seconds(), m.rss()>>20)
+				heap := ""
+				if r, ok := m.metrics(); ok {
+					heap = fmt.Sprintf(" heap=%dMiB live=%dMiB docs=%d unloads=%d", r.inuse>>20, r.alloc>>20, r.loaded, r.unloads)
+				}
+				fmt.Printf("relay t=%.0fs cpu=%.2fcores rss=%dMiB%s\n", now.Sub(start).Seconds(), (c - last).Seconds(), m.rss()>>20, heap)
 				last = c
 			}
 		}
@@ -43,6 +53,62 @@ func startMonitor(pid int) *monitor {
 }
 
 func (m *monitor) stop() { close(m.done) }
+
+// relayMetrics are the figures the monitor reads from the relay's
+// /metrics: its Go heap in use (go_memstats_heap_inuse_bytes: spans
+// holding objects, garbage not yet swept included) and allocated
+// (go_memstats_heap_alloc_bytes), and the sync repository's loaded
+// documents and unloads.
+type relayMetrics struct {
+	inuse, alloc, loaded, unloads uint64
+}
+
+// metrics reads the relay's /metrics; ok is false without the admin
+// token or an answer.
+func (m *monitor) metrics() (r relayMetrics, ok bool) {
+	if m.token == "" {
+		return r, false
+	}
+	req, err := http.NewRequest(http.MethodGet, m.url+"/metrics", nil)
+	if err != nil {
+		return r, false
+	}
+	req.Header.Set("Authorization", "Bearer "+m.token)
+	resp, err := m.hc.Do(req)
+	if err != nil {
+		return r, false
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return r, false
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil {
+		return r, false
+	}
+	var got int
+	for line := range strings.SplitSeq(string(b), "\n") {
+		name, v, found := strings.Cut(line, " ")
+		if !found {
+			continue
+		}
+		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil {
+			continue
+		}
+		switch name {
+		case "go_memstats_heap_inuse_bytes":
+			r.inuse, got = uint64(f), got+1
+		case "go_memstats_heap_alloc_bytes":
+			r.alloc, got = uint64(f), got+1
+		case "segue_sync_documents_loaded":
+			r.loaded = uint64(f)
+		case "segue_sync_document_unloads_total":
+			r.unloads = uint64(f)
+		}
+	}
+	return r, got == 2
+}
 
 // cpu returns the relay's user + system CPU time (0 when unknown).
 func (m *monitor) cpu() time.Duration {

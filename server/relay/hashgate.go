@@ -25,6 +25,9 @@ type hashGate struct {
 	budget   int64
 	maxQueue int
 	maxWait  time.Duration
+	// after starts a waiter's maxWait timer: its channel fires when the
+	// wait runs out, stop releases it (time.NewTimer; tests replace it).
+	after func(time.Duration) (fire <-chan time.Time, stop func())
 
 	mu      sync.Mutex
 	used    int64
@@ -49,7 +52,13 @@ type hashWaiter struct {
 }
 
 func newHashGate(budget int64, maxQueue int, maxWait time.Duration) *hashGate {
-	return &hashGate{budget: max(budget, 1), maxQueue: max(maxQueue, 0), maxWait: max(maxWait, 0), byKey: make(map[string]int)}
+	return &hashGate{budget: max(budget, 1), maxQueue: max(maxQueue, 0), maxWait: max(maxWait, 0), after: newTimer, byKey: make(map[string]int)}
+}
+
+// newTimer is hashGate.after with a real timer.
+func newTimer(d time.Duration) (<-chan time.Time, func()) {
+	t := time.NewTimer(d)
+	return t.C, func() { t.Stop() }
 }
 
 // before reports whether w is served before v.
@@ -94,12 +103,12 @@ func (g *hashGate) acquire(ctx context.Context, need int64, key string) (*hashWa
 	g.queue = append(g.queue, w)
 	g.mu.Unlock()
 
-	timer := time.NewTimer(g.maxWait)
-	defer timer.Stop()
+	fire, stop := g.after(g.maxWait)
+	defer stop()
 	var err error
 	select {
 	case <-w.ready:
-	case <-timer.C:
+	case <-fire:
 		err = retryLater(ErrBusy, time.Second, "no password-check slot within %s", g.maxWait)
 	case <-ctx.Done():
 		err = ctx.Err()

@@ -54,6 +54,15 @@ func TestHashGateBound(t *testing.T) {
 // context's error; none leaks budget.
 func TestHashGateQueue(t *testing.T) {
 	g := newHashGate(1, 1, 50*time.Millisecond)
+	// The waiter's maxWait runs out when the test says so, not on the
+	// clock: under load a 50 ms wait could end before the test saw it
+	// queued, and the test then waited for a waiter that had left.
+	expire := make(chan time.Time)
+	var asked atomic.Int64
+	g.after = func(d time.Duration) (<-chan time.Time, func()) {
+		asked.Store(int64(d))
+		return expire, func() {}
+	}
 	hold := make(chan struct{})
 	started := make(chan struct{})
 	go g.do(context.Background(), 1, "a", func() error { close(started); <-hold; return nil })
@@ -67,6 +76,10 @@ func TestHashGateQueue(t *testing.T) {
 	err := g.do(context.Background(), 1, "a", func() error { t.Error("ran past a full queue"); return nil })
 	if d, ok := RetryAfter(err); !errors.Is(err, ErrBusy) || !ok || d != time.Second {
 		t.Fatalf("full queue: %v (retry %v %v), want ErrBusy, 1s", err, d, ok)
+	}
+	expire <- time.Now() // the waiter's 50 ms are up
+	if d := time.Duration(asked.Load()); d != 50*time.Millisecond {
+		t.Fatalf("waiter's timer set to %v, want maxWait 50ms", d)
 	}
 	if err := <-waited; !errors.Is(err, ErrBusy) {
 		t.Fatalf("wait past maxWait: %v, want ErrBusy", err)

@@ -34,6 +34,7 @@ type Options struct {
 	now          func() time.Time
 	blobs        blobstore.Store // WithBlobs (blobs.go); nil: the data directory's Badger
 	blobsID      string
+	syncCMem     uint64
 }
 
 // ArgonParams are the Argon2id parameters used to hash new account
@@ -82,10 +83,23 @@ func DefaultOptions(dataDir string) Options {
 		hashQueue:    64,
 		hashWait:     10 * time.Second,
 		loginLimits:  DefaultLoginLimits,
+		syncCMem:     DefaultSyncCMemBudget,
 		logger:       slog.Default(),
 		now:          time.Now,
 	}
 }
+
+// DefaultSyncCMemBudget is the C heap the relay's loaded sync documents
+// may hold by default (WithSyncCMemBudget).
+const DefaultSyncCMemBudget = 128 << 20
+
+// WithSyncCMemBudget bounds the C heap in use (automerge's documents,
+// counted by glibc for the whole process) past which the sync
+// repository unloads its least recently used documents that no write or
+// sync exchange is using (repo.WithCMemBudget); 0 turns the bound off,
+// leaving only the count of loaded documents. A smaller budget trades
+// memory for reloads from the store. Default DefaultSyncCMemBudget.
+func (o Options) WithSyncCMemBudget(n uint64) Options { o.syncCMem = n; return o }
 
 // DataDir returns the data directory.
 func (o Options) DataDir() string { return o.dataDir }

@@ -127,6 +127,15 @@ func RecordOwners(ctx context.Context, st store.Store, log *slog.Logger) (int, e
 			log.Warn("relaysync: document created by several users; owner not recorded", "doc", id.String(), "users", users)
 			continue
 		}
+		// Most documents have their owner recorded already (every
+		// creation since writes it): a read, not a write transaction,
+		// tells, so a restart over 100,000 documents is not 100,000
+		// commits.
+		if _, err := st.Get(ctx, ownerKey(id)); err == nil {
+			continue
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return n, fmt.Errorf("relaysync: read owner of %s: %w", id, err)
+		}
 		wrote := false
 		err := st.Update(ctx, func(tx store.Txn) error {
 			_, err := tx.Get(ownerKey(id))
@@ -151,10 +160,19 @@ func RecordOwners(ctx context.Context, st store.Store, log *slog.Logger) (int, e
 }
 
 // recordCreate runs in the transaction that first stores document id,
-// created by user: it refuses an id recorded for another user
-// (peer.ErrForbidden) and a creation past the per-user cap
-// (peer.ErrLimit), and records the owner and the creation.
+// created by user (RecordCreation with the endpoint's per-user cap).
 func (e *Endpoint) recordCreate(tx store.Txn, user model.UserID, id docs.DocumentID) error {
+	return RecordCreation(tx, user, id, e.opts.maxDocs)
+}
+
+// RecordCreation runs in the transaction that first stores document id,
+// created by user: it refuses an id recorded for another user
+// (peer.ErrForbidden) and a creation past maxDocs documents of user
+// (peer.ErrLimit), and records the owner and the creation. The relay's
+// sessions call it for every creation (repo.Incoming.Create); a tool
+// that fills a relay's store offline (bench/synccap -setup) calls it the
+// same way.
+func RecordCreation(tx store.Txn, user model.UserID, id docs.DocumentID, maxDocs int) error {
 	owner, err := tx.Get(ownerKey(id))
 	switch {
 	case err == nil && model.UserID(owner) != user:
@@ -171,7 +189,7 @@ func (e *Endpoint) recordCreate(tx store.Txn, user model.UserID, id docs.Documen
 	if err := tx.Iterate(udocPrefix(user), false, func(_, _ []byte) error { n++; return nil }); err != nil {
 		return fmt.Errorf("count documents of %s: %w", user, err)
 	}
-	if n >= e.opts.maxDocs {
+	if n >= maxDocs {
 		return fmt.Errorf("%w: user %q already has %d documents", peer.ErrLimit, user, n)
 	}
 	if err := tx.Set(append(udocPrefix(user), id.String()...), nil); err != nil {

@@ -44,6 +44,10 @@ type Options struct {
 	after        func(d time.Duration, f func()) (stop func() bool)
 }
 
+// DefaultMaxDocsPerUser is how many documents one user may create on the
+// relay unless WithMaxDocsPerUser says otherwise.
+const DefaultMaxDocsPerUser = 1000
+
 // DefaultOptions returns: 1 MiB frames, 1,000 documents created per user,
 // 100 messages/s per connection with bursts of 200, the wall clock,
 // permessage-deflate on without context takeover for messages of
@@ -54,7 +58,7 @@ type Options struct {
 // WithAuthenticator).
 func DefaultOptions() Options {
 	return Options{
-		maxFrame: wire.MaxFrameSize, maxDocs: 1000, rate: 100, burst: 200,
+		maxFrame: wire.MaxFrameSize, maxDocs: DefaultMaxDocsPerUser, rate: 100, burst: 200,
 		now: time.Now, compression: true, threshold: DefaultCompressionThreshold, log: slog.Default(),
 		dedupWindow: 10 * time.Minute, dedupMax: 100_000, after: afterFunc,
 		authenticate: func(*http.Request) (model.UserID, error) { return "", ErrUnauthenticated },

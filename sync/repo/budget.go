@@ -49,10 +49,13 @@ func (h *Handle) closeSyncs() {
 
 // touch marks h most recently used (adding it to the loaded list) and
 // unloads the least recently used documents past the budget. A document
-// that is busy (its lock held by someone else, a write of it not yet
-// committed, or changes a failed write left only in memory) is skipped and stays loaded until a later touch. Caller
-// holds h.mu; the others are only try-locked, so there is no lock order
-// to respect.
+// that is busy (its lock held by someone else, or not unloadable: a
+// write pending, a failed write's changes only in memory, a sync
+// exchange under way) stays loaded and moves to the front of the list,
+// as if used: a touch examines at most unloadScan documents, so
+// documents pinned by exchanges neither cost every touch a walk over
+// them nor hide the idle ones behind them. Caller holds h.mu; the others
+// are only try-locked, so there is no lock order to respect.
 func (r *Repo) touch(h *Handle) {
 	r.lruMu.Lock()
 	if h.lru == nil {
@@ -61,18 +64,50 @@ func (r *Repo) touch(h *Handle) {
 		r.lru.MoveToFront(h.lru)
 	}
 	var victims []*Handle
-	for el := r.lru.Back(); el != nil && r.lru.Len()-len(victims) > r.opts.maxLoaded; el = el.Prev() {
+	for el := r.lru.Back(); el != nil && len(victims) < unloadScan && r.lru.Len()-len(victims) > r.opts.maxLoaded; el = el.Prev() {
 		if v := el.Value.(*Handle); v != h {
 			victims = append(victims, v)
 		}
 	}
+	// Past pinnedShare × the budget, exchanges no longer pin: the
+	// sessions resume from the persisted shared heads (extra round
+	// trips, TestUnloadDuringLiveSessions), memory stays bounded
+	// however many remotes are slow to answer.
+	force := r.lru.Len() > pinnedShare*r.opts.maxLoaded
 	r.lruMu.Unlock()
+	var busy []*Handle
 	for _, v := range victims {
-		v.tryUnload()
+		if !v.tryUnload(force) {
+			busy = append(busy, v)
+		}
 	}
+	r.requeue(busy)
 	if r.opts.cmemBudget > 0 && r.touches.Add(1)%cmemSample == 0 {
 		r.unloadOverCMem(h)
 	}
+}
+
+// unloadScan bounds the documents one touch examines for unloading, and
+// one search of unloadOverCMem for a victim.
+const unloadScan = 16
+
+// pinnedShare × WithLoadedDocs is how many documents may stay loaded
+// because sync exchanges pin them (see unloadable).
+const pinnedShare = 4
+
+// requeue moves documents that could not unload to the front of the
+// loaded list (those unloaded meanwhile are no longer in it).
+func (r *Repo) requeue(busy []*Handle) {
+	if len(busy) == 0 {
+		return
+	}
+	r.lruMu.Lock()
+	for _, v := range busy {
+		if v.lru != nil {
+			r.lru.MoveToFront(v.lru)
+		}
+	}
+	r.lruMu.Unlock()
 }
 
 // cmemSample: WithCMemBudget reads the C heap every cmemSample touches.
@@ -83,23 +118,39 @@ const cmemSample = 32
 const cmemMaxUnloads = 64
 
 // unloadOverCMem unloads least recently used idle documents other than
-// h while the C heap in use exceeds the budget (at most cmemMaxUnloads).
-// Locks as touch.
+// h while the C heap in use exceeds the budget (at most cmemMaxUnloads),
+// examining at most unloadScan documents per victim; the busy ones it
+// passes move to the front (see touch). Locks as touch.
 func (r *Repo) unloadOverCMem(h *Handle) {
 	for range cmemMaxUnloads {
 		if r.cstats().InUse <= r.opts.cmemBudget {
 			return
 		}
 		var victim *Handle
+		var busy []*Handle
 		r.lruMu.Lock()
-		for el := r.lru.Back(); el != nil; el = el.Prev() {
-			if v := el.Value.(*Handle); v != h && v.idle() {
+		n := 0
+		for el := r.lru.Back(); el != nil && n < unloadScan; el = el.Prev() {
+			n++
+			v := el.Value.(*Handle)
+			if v == h {
+				continue
+			}
+			if v.idle() {
 				victim = v
 				break
 			}
+			busy = append(busy, v)
 		}
 		r.lruMu.Unlock()
-		if victim == nil || !victim.tryUnload() {
+		r.requeue(busy)
+		if victim == nil {
+			if len(busy) == 0 {
+				return
+			}
+			continue
+		}
+		if !victim.tryUnload(false) {
 			return
 		}
 	}
@@ -111,21 +162,46 @@ func (h *Handle) idle() bool {
 		return false
 	}
 	defer h.mu.Unlock()
-	return (h.pending == nil || h.pending.finished()) && !h.broken.Load()
+	return h.unloadable(false)
 }
 
-// tryUnload unloads h if its lock is free, no write of it is pending and
-// no failed write left changes only in memory; it reports whether it
-// did.
-func (h *Handle) tryUnload() bool {
+// tryUnload unloads h if its lock is free and unloadable(force) holds;
+// it reports whether it did.
+func (h *Handle) tryUnload(force bool) bool {
 	if !h.mu.TryLock() {
 		return false
 	}
 	defer h.mu.Unlock()
-	if (h.pending != nil && !h.pending.finished()) || h.broken.Load() {
+	if !h.unloadable(force) {
 		return false
 	}
 	h.unload()
+	return true
+}
+
+// unloadable reports whether h may drop its document now: no write of
+// it is pending, no failed write left changes only in memory, and no
+// sync session is in the middle of an exchange. A session is between
+// exchanges when its sync state last generated nothing at the current
+// revision (quietFor): a message received since, a message generated
+// and not yet answered by nothing, or a change of the document since
+// (its followers have not been told) pins the document. Unloading then
+// would replace the session's state by the persisted shared heads
+// mid-exchange, so the remote's answer would meet a fresh state that
+// knows neither what was sent nor what the remote has. With force, the
+// exchanges do not count (writes still do). Caller holds h.mu.
+func (h *Handle) unloadable(force bool) bool {
+	if (h.pending != nil && !h.pending.finished()) || h.broken.Load() {
+		return false
+	}
+	if force {
+		return true
+	}
+	for peer, ss := range h.syncs {
+		if !h.quietFor(peer, ss) {
+			return false
+		}
+	}
 	return true
 }
 

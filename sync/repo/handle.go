@@ -1,7 +1,6 @@
 package repo
 
 import (
-	"bytes"
 	"container/list"
 	"context"
 	"errors"
@@ -237,17 +236,8 @@ func (h *Handle) queueCompaction(extra func(tx store.Txn) error, extraSize int, 
 	h.repo.gc.add(len(snap))
 	id := h.id
 	w := &write{h: h, size: len(snap) + extraSize, compact: true, creation: creation, event: ev, fn: func(tx store.Txn) error {
-		var old [][]byte
-		if err := tx.Iterate(incPrefix(id), false, func(k, _ []byte) error {
-			old = append(old, bytes.Clone(k))
-			return nil
-		}); err != nil {
+		if err := deleteWhere(tx, incPrefix(id), nil); err != nil {
 			return err
-		}
-		for _, k := range old {
-			if err := tx.Delete(k); err != nil {
-				return err
-			}
 		}
 		if err := tx.Set(snapKey(id), snap); err != nil {
 			return err

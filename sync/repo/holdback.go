@@ -147,6 +147,25 @@ type candidate struct {
 	old  bool // held from an earlier message
 }
 
+// decodeChanges decodes the changes of sync message msg the way
+// automerge reads them: through a scratch document and sync state
+// (automerge.LoadChanges refuses a change whose dependencies it was not
+// given), both freed before it returns. The message and its changes
+// are the caller's, who frees them (CloseChanges, then sm.Close) when
+// done: checkWrite keeps those it holds back, withoutChanges reads
+// their dependencies and drops them.
+func decodeChanges(msg []byte) (*automerge.SyncMessage, []*automerge.Change, error) {
+	scratch := automerge.New()
+	defer scratch.Close()
+	sss := automerge.NewSyncState(scratch)
+	defer sss.Close()
+	sm, err := sss.ReceiveMessage(msg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return sm, sm.Changes(), nil
+}
+
 // checkWrite decodes msg and runs the write checks (the repository's,
 // then in's) on the changes that become applicable: those of the
 // message the document lacks, plus changes held for peer whose
@@ -168,11 +187,7 @@ func (h *Handle) checkWrite(peer PeerID, msg []byte, in Incoming) ([]byte, error
 			return msg, nil
 		}
 	}
-	scratch := automerge.New()
-	defer scratch.Close()
-	sss := automerge.NewSyncState(scratch)
-	defer sss.Close()
-	sm, err := sss.ReceiveMessage(msg)
+	sm, inMsg, err := decodeChanges(msg)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadMessage, err)
 	}
@@ -180,7 +195,6 @@ func (h *Handle) checkWrite(peer PeerID, msg []byte, in Incoming) ([]byte, error
 	// some are held back (kept, with sm, until released or dropped).
 	keep := false
 	held := h.held[peer]
-	inMsg := sm.Changes()
 	defer func() {
 		if !keep {
 			automerge.CloseChanges(inMsg)

@@ -65,24 +65,16 @@ func (h *Handle) withoutChanges(msg []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The changes are decoded as checkWrite decodes them: through a
-	// scratch document (automerge.LoadChanges refuses a change whose
-	// dependencies it was not given).
-	scratch := automerge.New()
-	defer scratch.Close()
-	sss := automerge.NewSyncState(scratch)
-	defer sss.Close()
-	sm, err := sss.ReceiveMessage(msg)
+	sm, cs, err := decodeChanges(msg)
 	if err != nil {
 		return nil, err
 	}
-	defer sm.Close()
-	cs := sm.Changes()
 	deps := make(map[automerge.ChangeHash][]automerge.ChangeHash, len(cs))
 	for _, c := range cs {
 		deps[c.Hash()] = c.Dependencies()
 	}
 	automerge.CloseChanges(cs)
+	sm.Close()
 	var heads [][32]byte
 	seen := map[automerge.ChangeHash]bool{}
 	stack := make([]automerge.ChangeHash, 0, len(m.Heads))
@@ -232,25 +224,13 @@ func (h *Handle) setAside(ctx context.Context, peer PeerID, refused RefusedFunc)
 	// the document is still known to be in sync with the peer.
 	dropStates := func(tx store.Txn) error {
 		suffix := append([]byte{store.Sep}, id.String()...)
-		var keys [][]byte
-		if err := tx.Iterate(store.Prefix("sync"), false, func(k, v []byte) error {
+		return deleteWhere(tx, store.Prefix("sync"), func(k, v []byte) bool {
 			if !bytes.HasSuffix(k, suffix) {
-				return nil
+				return false
 			}
 			shared, err := SharedHeads(v)
-			if err != nil || slices.ContainsFunc(shared, func(c automerge.ChangeHash) bool { return aside[c] }) {
-				keys = append(keys, bytes.Clone(k))
-			}
-			return nil
-		}); err != nil {
-			return err
-		}
-		for _, k := range keys {
-			if err := tx.Delete(k); err != nil {
-				return err
-			}
-		}
-		return nil
+			return err != nil || slices.ContainsFunc(shared, func(c automerge.ChangeHash) bool { return aside[c] })
+		})
 	}
 	w := h.queueCompaction(dropStates, 0, &Event{Doc: id, Heads: heads}, false)
 	h.statesDropped = w

@@ -273,28 +273,35 @@ func (r *Repo) Delete(ctx context.Context, id docs.DocumentID) error {
 	}
 	suffix := []byte("/" + id.String())
 	err := r.st.Update(ctx, func(tx store.Txn) error {
-		var keys [][]byte
-		collect := func(k, _ []byte) error { keys = append(keys, bytes.Clone(k)); return nil }
-		if err := tx.Iterate(docPrefix(id), false, collect); err != nil {
+		if err := deleteWhere(tx, docPrefix(id), nil); err != nil {
 			return err
 		}
-		if err := tx.Iterate(store.Prefix("sync"), false, func(k, v []byte) error {
-			if bytes.HasSuffix(k, suffix) {
-				return collect(k, v)
-			}
-			return nil
-		}); err != nil {
-			return err
-		}
-		for _, k := range keys {
-			if err := tx.Delete(k); err != nil {
-				return err
-			}
-		}
-		return nil
+		return deleteWhere(tx, store.Prefix("sync"), func(k, _ []byte) bool { return bytes.HasSuffix(k, suffix) })
 	})
 	if err != nil {
 		return fmt.Errorf("repo: delete %s: %w", id, err)
+	}
+	return nil
+}
+
+// deleteWhere deletes, inside tx, every key under prefix for which
+// match (nil: every key) holds. The keys are collected first and deleted
+// after the iteration, which a store transaction does not allow to
+// change what it iterates.
+func deleteWhere(tx store.Txn, prefix []byte, match func(k, v []byte) bool) error {
+	var keys [][]byte
+	if err := tx.Iterate(prefix, false, func(k, v []byte) error {
+		if match == nil || match(k, v) {
+			keys = append(keys, bytes.Clone(k))
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if err := tx.Delete(k); err != nil {
+			return err
+		}
 	}
 	return nil
 }
