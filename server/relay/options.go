@@ -90,8 +90,12 @@ func DefaultOptions(dataDir string) Options {
 }
 
 // DefaultSyncCMemBudget is the C heap the relay's loaded sync documents
-// may hold by default (WithSyncCMemBudget).
-const DefaultSyncCMemBudget = 128 << 20
+// may hold by default (WithSyncCMemBudget): 0, no bound beyond the count
+// of loaded documents. A budget below the working set makes the hot
+// documents unload and reload: with 128 MiB (and with 512 MiB) synccap's
+// scenario (a) at 600 edits/s cost the relay 184–221 µs per delivered
+// change against 130–135 µs without (docs/BENCHMARKS.md).
+const DefaultSyncCMemBudget = 0
 
 // WithSyncCMemBudget bounds the C heap in use (automerge's documents,
 // counted by glibc for the whole process) past which the sync
