@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 
+	"github.com/segue-fm/segue/sync/wire"
+
 	"github.com/automerge/automerge-go"
 )
 
@@ -55,7 +57,7 @@ func DecodeBloom(raw []byte) (Bloom, error) {
 	}
 	var v [3]uint32
 	for i := range v {
-		n, k := uleb(raw)
+		n, k := wire.ReadULEB(raw)
 		if k <= 0 || n > 1<<32-1 {
 			return Bloom{}, fmt.Errorf("%w: bloom filter header", ErrMalformed)
 		}

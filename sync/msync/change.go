@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/segue-fm/segue/sync/wire"
+
 	"github.com/automerge/automerge-go"
 )
 
@@ -40,7 +42,7 @@ func ParseChange(raw []byte) (Change, error) {
 	if raw[8] != chunkChange {
 		return Change{}, fmt.Errorf("%w: change: chunk type %d", ErrMalformed, raw[8])
 	}
-	n, k := uleb(raw[9:])
+	n, k := wire.ReadULEB(raw[9:])
 	if k <= 0 {
 		return Change{}, fmt.Errorf("%w: change: bad length", ErrMalformed)
 	}
@@ -54,7 +56,7 @@ func ParseChange(raw []byte) (Change, error) {
 	if [4]byte(raw[4:8]) != [4]byte(c.Hash[:4]) {
 		return Change{}, fmt.Errorf("%w: change: checksum mismatch", ErrMalformed)
 	}
-	nd, k := uleb(body)
+	nd, k := wire.ReadULEB(body)
 	if k <= 0 || nd > uint64(len(body)-k)/32 {
 		return Change{}, fmt.Errorf("%w: change: bad dependency count", ErrMalformed)
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/segue-fm/segue/sync/wire"
+
 	"github.com/automerge/automerge-go"
 )
 
@@ -70,7 +72,7 @@ func appendHashes(b []byte, hs []automerge.ChangeHash) []byte {
 // readHashes reads a LEB128 count and that many hashes from b, returning
 // the rest of b.
 func readHashes(b []byte) ([]automerge.ChangeHash, []byte, error) {
-	n, k := uleb(b)
+	n, k := wire.ReadULEB(b)
 	if k <= 0 {
 		return nil, nil, fmt.Errorf("%w: bad hash count", ErrMalformed)
 	}

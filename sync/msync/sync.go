@@ -22,44 +22,44 @@ type Message struct {
 }
 
 // DecodeMessage reads a version 1 sync message (type byte 0x42; bytes
-// after the changes are ignored, as automerge does). Every change must
-// be a valid change chunk header (ParseChange); its operations are not
-// read.
+// after the changes are ignored, as automerge does) with sync/wire's
+// parser. Every change must be a valid change chunk header
+// (ParseChange); its operations are not read.
 func DecodeMessage(data []byte) (*Message, error) {
 	if len(data) == 0 || data[0] != msgType {
 		return nil, fmt.Errorf("%w: not a version 1 sync message", ErrMalformed)
 	}
-	r := reader{b: data[1:]}
-	out := &Message{Heads: r.hashes(), Need: r.hashes()}
-	nHave := r.count(2)
-	for range nHave {
-		last, bloom := r.hashes(), r.bytes()
-		if r.err != nil {
-			break
-		}
-		b, err := DecodeBloom(bloom)
+	w, err := wire.ParseSync(data)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	out := &Message{Heads: toHashes(w.Heads), Need: toHashes(w.Need), Raw: w.Changes}
+	for _, h := range w.Have {
+		b, err := DecodeBloom(h.Bloom)
 		if err != nil {
 			return nil, err
 		}
-		out.Have = append(out.Have, Have{LastSync: last, Bloom: b})
+		out.Have = append(out.Have, Have{LastSync: toHashes(h.LastSync), Bloom: b})
 	}
-	nChanges := r.count(1)
-	for range nChanges {
-		raw := r.bytes()
-		if r.err != nil {
-			break
-		}
+	for _, raw := range w.Changes {
 		c, err := ParseChange(raw)
 		if err != nil {
 			return nil, err
 		}
 		out.Changes = append(out.Changes, c)
-		out.Raw = append(out.Raw, raw)
-	}
-	if r.err != nil {
-		return nil, fmt.Errorf("sync message: %w", r.err)
 	}
 	return out, nil
+}
+
+func toHashes(hs [][32]byte) []automerge.ChangeHash {
+	if len(hs) == 0 {
+		return nil
+	}
+	out := make([]automerge.ChangeHash, len(hs))
+	for i := range hs {
+		out[i] = hs[i]
+	}
+	return out
 }
 
 func fromHashes(hs []automerge.ChangeHash) [][32]byte {

@@ -58,7 +58,8 @@ type SyncMessage struct {
 }
 
 // ParseSync splits an Automerge sync message into its fields with the
-// checks of InspectSync (ErrMalformed for anything that does not parse).
+// checks of InspectSync (ErrMalformed for anything that does not parse;
+// integers as automerge reads them, ReadULEB).
 func ParseSync(data []byte) (SyncMessage, error) {
 	p := parser{b: data}
 	if len(data) == 0 {
@@ -150,12 +151,36 @@ func (p *parser) byte() byte {
 	return c
 }
 
+// ReadULEB reads an unsigned LEB128 integer as automerge does: at most
+// 64 bits, and no overlong encoding (a last byte of 0 after the first).
+// It returns the value and the bytes read, or n == 0 for bad input.
+func ReadULEB(b []byte) (v uint64, n int) {
+	var shift uint
+	for i, c := range b {
+		if shift == 63 && c > 1 {
+			return 0, 0 // beyond 64 bits
+		}
+		v |= uint64(c&0x7f) << shift
+		if c&0x80 == 0 {
+			if i > 0 && c == 0 {
+				return 0, 0 // overlong
+			}
+			return v, i + 1
+		}
+		shift += 7
+		if shift > 63 {
+			return 0, 0
+		}
+	}
+	return 0, 0 // truncated
+}
+
 func (p *parser) uleb() uint64 {
 	if p.err != nil {
 		return 0
 	}
-	v, n := binary.Uvarint(p.b)
-	if n <= 0 {
+	v, n := ReadULEB(p.b)
+	if n == 0 {
 		p.fail("bad LEB128 integer")
 		return 0
 	}

@@ -1,8 +1,8 @@
-package msync
+package wire
 
 import "testing"
 
-func TestUleb(t *testing.T) {
+func TestReadULEB(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		in   []byte
@@ -21,8 +21,8 @@ func TestUleb(t *testing.T) {
 		{"empty", nil, 0, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if v, n := uleb(tc.in); v != tc.v || n != tc.n {
-				t.Fatalf("uleb(%x) = %d, %d; want %d, %d", tc.in, v, n, tc.v, tc.n)
+			if v, n := ReadULEB(tc.in); v != tc.v || n != tc.n {
+				t.Fatalf("ReadULEB(%x) = %d, %d; want %d, %d", tc.in, v, n, tc.v, tc.n)
 			}
 		})
 	}
