@@ -82,6 +82,9 @@ type DataDirOptions struct {
 	logger *slog.Logger
 	blobs  blobstore.Store
 	blobID string
+	// cacheMiB bounds the store's Badger caches (WithStoreCache); 0:
+	// Badger's defaults.
+	cacheMiB int64
 }
 
 // DefaultDataDirOptions returns the defaults: OpenExisting, logging to
@@ -91,6 +94,18 @@ func DefaultDataDirOptions() DataDirOptions { return DataDirOptions{init: OpenEx
 // WithInit sets when the directory may be initialised (default
 // OpenExisting).
 func (o DataDirOptions) WithInit(m InitMode) DataDirOptions { o.init = m; return o }
+
+// DefaultStoreCacheMiB is the size, in MiB, the relay gives each of the
+// store's Badger caches (block cache and index cache) unless told
+// otherwise (segue relay --store-cache-mib): Badger's own default block
+// cache is 256 MiB, which one scan of the documents fills.
+const DefaultStoreCacheMiB = 64
+
+// WithStoreCache bounds the store's Badger block cache and index cache
+// to mib MiB each; 0 (the default) keeps Badger's own sizes, a 256 MiB
+// block cache and every table index in memory; a negative mib fails
+// the open.
+func (o DataDirOptions) WithStoreCache(mib int64) DataDirOptions { o.cacheMiB = mib; return o }
 
 // WithLogger sets the logger of the store and of data-directory notices
 // (default slog.Default()).
@@ -217,7 +232,11 @@ func isEmptyDir(dir string) (bool, error) {
 }
 
 func storeOptions(opts DataDirOptions) badgerstore.Options {
-	return badgerstore.DefaultOptions().WithStrict(true).WithLogger(opts.logger)
+	o := badgerstore.DefaultOptions().WithStrict(true).WithLogger(opts.logger)
+	if opts.cacheMiB != 0 {
+		o = o.WithCacheSizes(opts.cacheMiB<<20, opts.cacheMiB<<20)
+	}
+	return o
 }
 
 // initDataDir initialises the absent or empty dir. On failure it removes

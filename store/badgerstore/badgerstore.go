@@ -44,13 +44,30 @@ type Options struct {
 	logger       *slog.Logger
 	memTableSize int64
 	strict       bool
+	// blockCache and indexCache are Badger's cache sizes in bytes, used
+	// when cacheSizes is set (WithCacheSizes).
+	cacheSizes             bool
+	blockCache, indexCache int64
 }
 
 // DefaultOptions returns the defaults: durable writes (SyncWrites true),
 // on disk, logging to slog.Default() at warning level and above, 16 MiB
 // memtables.
 func DefaultOptions() Options {
-	return Options{syncWrites: true, memTableSize: 16 << 20}
+	return Options{syncWrites: true, memTableSize: 16 << 20, }
+}
+
+// WithCacheSizes bounds Badger's block cache (decompressed table blocks)
+// and index cache (table indices and bloom filters) to block and index
+// bytes; an index cache of 0 keeps every table's index in memory,
+// unbounded (Badger's own default). Without this call Badger's defaults
+// apply: a 256 MiB block cache, which a scan of the whole store fills.
+// The block cache cannot be off (Badger needs it for compressed tables):
+// a block size below 1 or a negative index size fails Open with
+// ErrBadOptions.
+func (o Options) WithCacheSizes(block, index int64) Options {
+	o.cacheSizes, o.blockCache, o.indexCache = true, block, index
+	return o
 }
 
 // WithSyncWrites sets whether every commit is fsynced before it returns
@@ -112,6 +129,9 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	if opts.memTableSize < MinMemTableSize {
 		return nil, fmt.Errorf("%w: memtable size %d < %d", ErrBadOptions, opts.memTableSize, MinMemTableSize)
 	}
+	if opts.cacheSizes && (opts.blockCache < 1 || opts.indexCache < 0) {
+		return nil, fmt.Errorf("%w: cache sizes %d (blocks), %d (indices)", ErrBadOptions, opts.blockCache, opts.indexCache)
+	}
 	log := opts.logger
 	if log == nil {
 		log = slog.Default()
@@ -123,6 +143,9 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		WithLoggingLevel(badger.WARNING).
 		WithMemTableSize(opts.memTableSize).
 		WithNumCompactors(2)
+	if opts.cacheSizes {
+		bo = bo.WithBlockCacheSize(opts.blockCache).WithIndexCacheSize(opts.indexCache)
+	}
 	if opts.inMemory {
 		bo = bo.WithInMemory(true).WithDir("").WithValueDir("")
 	}

@@ -122,9 +122,61 @@ func TestSchemaTooNewAtOpen(t *testing.T) {
 }
 
 func TestBadOptions(t *testing.T) {
-	_, err := badgerstore.Open(t.Context(), t.TempDir(), quiet().WithMemTableSize(badgerstore.MinMemTableSize-1))
-	if !errors.Is(err, badgerstore.ErrBadOptions) {
-		t.Fatalf("tiny memtable: %v, want ErrBadOptions", err)
+	for _, tc := range []struct {
+		name string
+		opts badgerstore.Options
+	}{
+		{"tiny memtable", quiet().WithMemTableSize(badgerstore.MinMemTableSize - 1)},
+		{"negative block cache", quiet().WithCacheSizes(-1, 1<<20)},
+		{"block cache off", quiet().WithCacheSizes(0, 1<<20)},
+		{"negative index cache", quiet().WithCacheSizes(1<<20, -1)},
+	} {
+		_, err := badgerstore.Open(t.Context(), t.TempDir(), tc.opts)
+		if !errors.Is(err, badgerstore.ErrBadOptions) {
+			t.Errorf("%s: %v, want ErrBadOptions", tc.name, err)
+		}
+	}
+}
+
+// TestCacheSizes: a store with small explicit caches reads back what it wrote after a reopen, when reads go
+// through the tables rather than the memtable.
+func TestCacheSizes(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		block, index int64
+	}{
+		{"small caches", 1 << 20, 1 << 20},
+		{"indices in memory", 1 << 20, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			opts := quiet().WithSyncWrites(false).WithCacheSizes(tc.block, tc.index)
+			s := open(t, dir, opts)
+			val := make([]byte, 512)
+			for i := range 2000 {
+				if err := s.Set(t.Context(), []byte(fmt.Sprintf("k%05d", i)), val); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			s = open(t, dir, opts)
+			defer s.Close()
+			n := 0
+			if err := s.Iterate(t.Context(), []byte("k"), false, func(k, v []byte) error {
+				if len(v) != len(val) {
+					return fmt.Errorf("%s: %d bytes, want %d", k, len(v), len(val))
+				}
+				n++
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if n != 2000 {
+				t.Fatalf("read %d keys back, want 2000", n)
+			}
+		})
 	}
 }
 
