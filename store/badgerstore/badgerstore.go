@@ -54,7 +54,7 @@ type Options struct {
 // on disk, logging to slog.Default() at warning level and above, 16 MiB
 // memtables.
 func DefaultOptions() Options {
-	return Options{syncWrites: true, memTableSize: 16 << 20, }
+	return Options{syncWrites: true, memTableSize: 16 << 20}
 }
 
 // WithCacheSizes bounds Badger's block cache (decompressed table blocks)
