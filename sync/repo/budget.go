@@ -30,7 +30,7 @@ func (h *Handle) reload(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	h.doc, h.nextSeq, h.incCount, h.incBytes, h.snapBytes = l.doc, l.nextSeq, l.incCount, l.incBytes, l.snapBytes
+	h.doc, h.nextSeq, h.incCount, h.incBytes, h.snapBytes, h.facts = l.doc, l.nextSeq, l.incCount, l.incBytes, l.snapBytes, l.facts
 	h.setContent(l.doc.Heads())
 	h.closeSyncs()
 	h.syncs = nil

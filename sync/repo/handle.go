@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"bytes"
 	"container/list"
 	"context"
 	"errors"
@@ -63,6 +64,10 @@ type Handle struct {
 	// quiet marks the peers whose sync state generated nothing at the
 	// current revision (rev.go); emptied with the sync states.
 	quiet map[PeerID]quietMark
+	// facts is the facts record (WithFacts) as last queued for the
+	// store, or as read with the document: a persist writes the record
+	// only when it differs.
+	facts []byte
 	// statesDropped is the write deleting persisted sync states of the
 	// document that name changes SetAside removed: until it commits, a
 	// sync state is started afresh instead of read from the store.
@@ -202,9 +207,18 @@ func (h *Handle) persist(extra func(tx store.Txn) error, extraSize int, ev *Even
 	}
 	h.repo.gc.add(len(inc))
 	id, seq := h.id, h.nextSeq
-	w := &write{h: h, size: len(inc) + extraSize, event: ev, creation: creation, fn: func(tx store.Txn) error {
+	var facts []byte
+	if len(inc) > 0 {
+		facts = h.newFacts(creation)
+	}
+	w := &write{h: h, size: len(inc) + len(facts) + extraSize, event: ev, creation: creation, fn: func(tx store.Txn) error {
 		if len(inc) > 0 {
 			if err := tx.Set(incKey(id, seq), inc); err != nil {
+				return err
+			}
+		}
+		if facts != nil {
+			if err := tx.Set(factsKey(id), facts); err != nil {
 				return err
 			}
 		}
@@ -235,12 +249,21 @@ func (h *Handle) queueCompaction(extra func(tx store.Txn) error, extraSize int, 
 	snap := h.doc.Save()
 	h.repo.gc.add(len(snap))
 	id := h.id
-	w := &write{h: h, size: len(snap) + extraSize, compact: true, creation: creation, event: ev, fn: func(tx store.Txn) error {
+	// A compaction repairs failed writes, which may have carried the
+	// facts: it always writes them.
+	h.facts = nil
+	facts := h.newFacts(creation)
+	w := &write{h: h, size: len(snap) + len(facts) + extraSize, compact: true, creation: creation, event: ev, fn: func(tx store.Txn) error {
 		if err := deleteWhere(tx, incPrefix(id), nil); err != nil {
 			return err
 		}
 		if err := tx.Set(snapKey(id), snap); err != nil {
 			return err
+		}
+		if facts != nil {
+			if err := tx.Set(factsKey(id), facts); err != nil {
+				return err
+			}
 		}
 		if extra != nil {
 			return extra(tx)
@@ -250,6 +273,27 @@ func (h *Handle) queueCompaction(extra func(tx store.Txn) error, extraSize int, 
 	h.incCount, h.incBytes, h.snapBytes = 0, 0, len(snap)
 	h.queue(w)
 	return w
+}
+
+// newFacts returns the document's facts record (WithFacts) when it
+// differs from the one last queued, nil otherwise or without WithFacts.
+// A creation's record is not remembered: a refused creation writes
+// nothing and the document becomes an empty placeholder again, so the
+// next persist writes the record anew. Caller holds h.mu with the
+// document loaded.
+func (h *Handle) newFacts(creation bool) []byte {
+	fn := h.repo.opts.facts
+	if fn == nil {
+		return nil
+	}
+	f := fn(h.doc)
+	if bytes.Equal(f, h.facts) {
+		return nil
+	}
+	if !creation {
+		h.facts = f
+	}
+	return f
 }
 
 // queue hands w to the repo's committer. Caller holds h.mu.

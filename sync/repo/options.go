@@ -37,6 +37,7 @@ type Options struct {
 	collectBudget int64
 	hold          HoldLimits
 	goSync        bool
+	facts         func(d *automerge.Doc) []byte
 }
 
 // DefaultOptions returns: docs.DefaultOptions() for the typed views,
@@ -91,6 +92,17 @@ func (o Options) WithLoadedDocs(n int) Options {
 	if n > 0 {
 		o.maxLoaded = n
 	}
+	return o
+}
+
+// WithFacts returns o storing, next to every document, fn's small record
+// of it (for the relay, docs.EncodeFacts: kind, playlist name and public
+// flag), written in the same transaction as each change that alters it,
+// so that Repo.Facts reads it without loading the document. fn must be
+// cheap (it runs on every persist, under the document's lock) and must
+// not return nil. Default: no record.
+func (o Options) WithFacts(fn func(d *automerge.Doc) []byte) Options {
+	o.facts = fn
 	return o
 }
 

@@ -35,6 +35,9 @@ var (
 	ErrRejected = errors.New("repo: sync message rejected")
 	// ErrBadPeer is returned for an empty peer id or one containing '/'.
 	ErrBadPeer = errors.New("repo: bad peer id")
+	// ErrNoFacts is returned by Facts for a repo opened without
+	// WithFacts.
+	ErrNoFacts = errors.New("repo: no facts function (WithFacts)")
 )
 
 // PeerID names the other side of a sync session: for persistent peers it
@@ -53,6 +56,7 @@ func (p PeerID) check() error {
 func docPrefix(id docs.DocumentID) []byte { return store.Prefix("doc", id.String()) }
 func snapKey(id docs.DocumentID) []byte   { return store.Key("doc", id.String(), "snap") }
 func incPrefix(id docs.DocumentID) []byte { return store.Prefix("doc", id.String(), "inc") }
+func factsKey(id docs.DocumentID) []byte  { return store.Key("doc", id.String(), "facts") }
 func incKey(id docs.DocumentID, seq uint64) []byte {
 	return store.Key("doc", id.String(), "inc", store.U64(seq))
 }
@@ -337,7 +341,7 @@ func (r *Repo) get(ctx context.Context, id docs.DocumentID, create bool) (*Handl
 	if err != nil {
 		return nil, err
 	}
-	h = &Handle{repo: r, id: id, doc: l.doc, nextSeq: l.nextSeq, incCount: l.incCount, incBytes: l.incBytes, snapBytes: l.snapBytes}
+	h = &Handle{repo: r, id: id, doc: l.doc, nextSeq: l.nextSeq, incCount: l.incCount, incBytes: l.incBytes, snapBytes: l.snapBytes, facts: l.facts}
 	h.setContent(l.doc.Heads())
 	r.mu.Lock()
 	if r.closed {
@@ -362,6 +366,7 @@ type loadedDoc struct {
 	doc                           *automerge.Doc
 	nextSeq                       uint64
 	incCount, incBytes, snapBytes int
+	facts                         []byte // the stored facts record (WithFacts), nil if none
 }
 
 // empty returns a new empty document with a fresh actor id (a
@@ -380,15 +385,18 @@ func (r *Repo) empty() (loadedDoc, error) {
 
 // read reads snapshot + increments (in sequence order) of id.
 func (r *Repo) read(ctx context.Context, id docs.DocumentID) (loadedDoc, error) {
-	var snap []byte
+	var snap, facts []byte
 	var incs [][]byte
 	var lastSeq uint64
 	incBytes := 0
 	ip := incPrefix(id)
+	fk := factsKey(id)
 	err := r.st.Iterate(ctx, docPrefix(id), false, func(k, v []byte) error {
 		switch {
 		case bytes.Equal(k, snapKey(id)):
 			snap = bytes.Clone(v)
+		case bytes.Equal(k, fk):
+			facts = bytes.Clone(v)
 		case bytes.HasPrefix(k, ip):
 			seq, err := store.Uint64(k[len(ip):])
 			if err != nil {
@@ -429,7 +437,68 @@ func (r *Repo) read(ctx context.Context, id docs.DocumentID) (loadedDoc, error) 
 	if err := doc.SetActorID(actor); err != nil {
 		return loadedDoc{}, fmt.Errorf("repo: set actor: %w", err)
 	}
-	return loadedDoc{doc: doc, nextSeq: lastSeq + 1, incCount: len(incs), incBytes: incBytes, snapBytes: len(snap)}, nil
+	return loadedDoc{doc: doc, nextSeq: lastSeq + 1, incCount: len(incs), incBytes: incBytes, snapBytes: len(snap), facts: facts}, nil
+}
+
+// Facts returns the facts record (WithFacts) of document id without
+// loading it: the record stored with its last change. A document stored
+// without one (by a repo without WithFacts, or before it existed) gets
+// it now, read from the loaded document or else loaded from the store,
+// read and closed at once (no Handle is kept: a scan of every document
+// holds one at a time), and stored unless a change stored one
+// meanwhile. ErrNotFound for a document the store lacks; ErrNoFacts
+// without WithFacts.
+func (r *Repo) Facts(ctx context.Context, id docs.DocumentID) ([]byte, error) {
+	fn := r.opts.facts
+	if fn == nil {
+		return nil, ErrNoFacts
+	}
+	r.mu.Lock()
+	closed, h := r.closed, r.handles[id]
+	r.mu.Unlock()
+	if closed {
+		return nil, ErrClosed
+	}
+	key := factsKey(id)
+	f, err := r.st.Get(ctx, key)
+	if err == nil {
+		return f, nil
+	}
+	if !errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("repo: read facts of %s: %w", id, err)
+	}
+	f = nil
+	if h != nil {
+		h.mu.Lock()
+		if h.doc != nil && len(h.heads) > 0 {
+			f = fn(h.doc)
+		}
+		h.mu.Unlock()
+	}
+	if f == nil {
+		l, err := r.read(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		f = fn(l.doc)
+		l.doc.Close()
+	}
+	err = r.st.Update(ctx, func(tx store.Txn) error {
+		cur, err := tx.Get(key)
+		switch {
+		case err == nil:
+			f = cur
+			return nil
+		case errors.Is(err, store.ErrNotFound):
+			return tx.Set(key, f)
+		default:
+			return err
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("repo: store facts of %s: %w", id, err)
+	}
+	return f, nil
 }
 
 // List returns the ids of every document in the store, sorted by their

@@ -1,0 +1,152 @@
+package repo
+
+import (
+	"context"
+	crand "crypto/rand"
+	"errors"
+	"testing"
+
+	"github.com/segue-fm/segue/store"
+	"github.com/segue-fm/segue/sync/docs"
+)
+
+func openFactsRepo(t *testing.T, st store.Store, seed byte) *Repo {
+	t.Helper()
+	r, err := Open(context.Background(), st, testOptions(seed).WithFacts(docs.EncodeFacts))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+func facts(t *testing.T, r *Repo, id docs.DocumentID) docs.Facts {
+	t.Helper()
+	b, err := r.Facts(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := docs.ParseFacts(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// handles returns how many Handles r keeps.
+func handles(r *Repo) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.handles)
+}
+
+// TestFactsFollowChanges: the facts record is written with the creation
+// and every change that alters it, local or from a peer, and a reopened
+// repo reads it without loading the document.
+func TestFactsFollowChanges(t *testing.T) {
+	ctx := context.Background()
+	st := store.NewMemory()
+	r := openFactsRepo(t, st, 1)
+	h, err := r.CreatePlaylist(ctx, "u1", "Mix")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := h.ID()
+	if got, want := facts(t, r, id), (docs.Facts{Kind: docs.KindPlaylist, Name: "Mix"}); got != want {
+		t.Fatalf("after creation: %+v, want %+v", got, want)
+	}
+	if err := h.Playlist(ctx, func(p *docs.Playlist) error {
+		if err := p.Rename("Mix 2"); err != nil {
+			return err
+		}
+		return p.SetPublic(true)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := facts(t, r, id), (docs.Facts{Kind: docs.KindPlaylist, Name: "Mix 2", Public: true}); got != want {
+		t.Fatalf("after rename: %+v, want %+v", got, want)
+	}
+
+	// A device renames it; the change arrives by sync.
+	dev := openRepo(t, store.NewMemory(), 2)
+	syncUntilQuiet(t, r, dev, "dev", "relay", id)
+	dh, err := dev.Get(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dh.Playlist(ctx, func(p *docs.Playlist) error { return p.Rename("From the device") }); err != nil {
+		t.Fatal(err)
+	}
+	syncUntilQuiet(t, r, dev, "dev", "relay", id)
+	want := docs.Facts{Kind: docs.KindPlaylist, Name: "From the device", Public: true}
+	if got := facts(t, r, id); got != want {
+		t.Fatalf("after the device's rename: %+v, want %+v", got, want)
+	}
+
+	r2 := openFactsRepo(t, st, 3)
+	if got := facts(t, r2, id); got != want {
+		t.Fatalf("reopened: %+v, want %+v", got, want)
+	}
+	if n := handles(r2); n != 0 {
+		t.Fatalf("reading facts kept %d handles", n)
+	}
+	unknown, err := docs.NewDocumentID(crand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r2.Facts(ctx, unknown); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown document: %v, want ErrNotFound", err)
+	}
+	if _, err := openRepo(t, st, 4).Facts(ctx, id); !errors.Is(err, ErrNoFacts) {
+		t.Fatalf("repo without WithFacts: %v, want ErrNoFacts", err)
+	}
+}
+
+// TestFactsBackfill: documents stored without a facts record (an older
+// relay) get it on first read, from a load that keeps no Handle, and it
+// is stored for the next start.
+func TestFactsBackfill(t *testing.T) {
+	ctx := context.Background()
+	st := store.NewMemory()
+	old := openRepo(t, st, 1)
+	h, err := old.CreatePlaylist(ctx, "u1", "Old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lib, err := old.Library(ctx, "u1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []docs.DocumentID{h.ID(), lib.ID()} {
+		if _, err := st.Get(ctx, factsKey(id)); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("repo without WithFacts stored facts of %s: %v", id, err)
+		}
+	}
+	old.Close()
+
+	r := openFactsRepo(t, st, 2)
+	for _, tc := range []struct {
+		id   docs.DocumentID
+		want docs.Facts
+	}{
+		{h.ID(), docs.Facts{Kind: docs.KindPlaylist, Name: "Old"}},
+		{lib.ID(), docs.Facts{Kind: docs.KindLibrary}},
+	} {
+		if got := facts(t, r, tc.id); got != tc.want {
+			t.Errorf("%s: %+v, want %+v", tc.id, got, tc.want)
+		}
+		b, err := st.Get(ctx, factsKey(tc.id))
+		if err != nil {
+			t.Fatalf("backfilled facts of %s not stored: %v", tc.id, err)
+		}
+		if f, err := docs.ParseFacts(b); err != nil || f != tc.want {
+			t.Errorf("stored facts of %s: %+v, %v", tc.id, f, err)
+		}
+	}
+	if n := handles(r); n != 0 {
+		t.Fatalf("backfill kept %d handles", n)
+	}
+	if n, _ := r.Loaded(); n != 0 {
+		t.Fatalf("backfill left %d documents loaded", n)
+	}
+}
