@@ -9,6 +9,7 @@ import (
 
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
+	"github.com/segue-fm/segue/sync/docs"
 	"github.com/segue-fm/segue/sync/relaysync"
 	"github.com/segue-fm/segue/sync/repo"
 	"github.com/segue-fm/segue/sync/wire/peer"
@@ -21,7 +22,8 @@ import (
 // be given as ?token=, since browsers cannot set WebSocket headers).
 func (s *Server) mountSync() error {
 	ctx := context.Background()
-	r, err := repo.Open(ctx, s.st, repo.DefaultOptions().WithLogger(s.log).WithCMemBudget(s.opts.syncCMem))
+	r, err := repo.Open(ctx, s.st, repo.DefaultOptions().WithLogger(s.log).WithCMemBudget(s.opts.syncCMem).
+		WithFacts(docs.EncodeFacts))
 	if err != nil {
 		return err
 	}

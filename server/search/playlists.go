@@ -18,6 +18,12 @@ import (
 // owner from the relay's record (relaysync.OwnerOf, never the document's
 // content) and its public flag, so GET /v1/search shows a caller only
 // public playlists and their own. The watcher runs until rp is closed.
+//
+// It reads each document's facts record (rp must be opened with
+// repo.Options.WithFacts(docs.EncodeFacts)), never the automerge
+// document: a start over 100,000 documents costs two key reads each, and
+// only a document stored before the record existed is loaded (once, one
+// at a time, Repo.Facts) to write it.
 func (s *Service) FollowPlaylists(ctx context.Context, st store.Store, rp *repo.Repo) error {
 	events, cancel := rp.Subscribe(docs.DocumentID{})
 	ids, err := rp.List(ctx)
@@ -62,34 +68,27 @@ func (s *Service) indexPlaylist(ctx context.Context, st store.Store, rp *repo.Re
 	return s.Index.Upsert(ctx, e)
 }
 
-// playlistEntry reads the search entry of playlist id; ok is false for a
-// document that is not a playlist, has no name or no recorded owner.
+// playlistEntry reads the search entry of playlist id from its facts
+// record; ok is false for a document that is not a playlist, has no name
+// or no recorded owner.
 func playlistEntry(ctx context.Context, st store.Store, rp *repo.Repo, id docs.DocumentID) (Entry, bool, error) {
 	owner, err := relaysync.OwnerOf(ctx, st, id)
 	if err != nil || owner == "" {
 		return Entry{}, false, err
 	}
-	h, err := rp.Get(ctx, id)
+	b, err := rp.Facts(ctx, id)
 	if errors.Is(err, repo.ErrNotFound) {
 		return Entry{}, false, nil
 	}
 	if err != nil {
 		return Entry{}, false, fmt.Errorf("search: read playlist %s: %w", id, err)
 	}
-	var info docs.Info
-	err = h.ReadPlaylist(func(p *docs.Playlist) error {
-		var err error
-		info, err = p.Info()
-		return err
-	})
-	if errors.Is(err, docs.ErrWrongType) || h.Empty() {
-		return Entry{}, false, nil
-	}
+	f, err := docs.ParseFacts(b)
 	if err != nil {
 		return Entry{}, false, fmt.Errorf("search: read playlist %s: %w", id, err)
 	}
-	if info.Name == "" {
+	if f.Kind != docs.KindPlaylist || f.Name == "" {
 		return Entry{}, false, nil
 	}
-	return Entry{Kind: KindPlaylist, ID: id.String(), Title: info.Name, Owner: string(owner), Public: info.Public}, true, nil
+	return Entry{Kind: KindPlaylist, ID: id.String(), Title: f.Name, Owner: string(owner), Public: f.Public}, true, nil
 }
