@@ -56,7 +56,8 @@ func setup(ctx context.Context, c setupConfig) error {
 		return fmt.Errorf("setup: open %s (start `segue relay --init` on it once, then stop it): %w", c.dir, err)
 	}
 	defer dd.Close()
-	r, err := repo.Open(ctx, dd.Store, repo.DefaultOptions().WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	r, err := repo.Open(ctx, dd.Store, repo.DefaultOptions().WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))).
+		WithFacts(docs.EncodeFacts))
 	if err != nil {
 		return err
 	}
