@@ -26,6 +26,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"slices"
@@ -465,8 +466,13 @@ func post(ctx context.Context, hc *http.Client, url string, in, out any) error {
 
 func dial(ctx context.Context, c config, token, peerID string, meta wire.PeerMetadata) (*peer.WSConn, error) {
 	u := "ws" + strings.TrimPrefix(c.url, "http") + "/v1/sync?token=" + token
-	wc, _, err := websocket.Dial(ctx, u, &websocket.DialOptions{CompressionMode: websocket.CompressionNoContextTakeover})
+	wc, resp, err := websocket.Dial(ctx, u, &websocket.DialOptions{CompressionMode: websocket.CompressionNoContextTakeover})
 	if err != nil {
+		if resp != nil && resp.Body != nil {
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+			resp.Body.Close()
+			return nil, fmt.Errorf("%w (HTTP %d, Retry-After %q: %q)", err, resp.StatusCode, resp.Header.Get("Retry-After"), body)
+		}
 		return nil, err
 	}
 	wc.SetReadLimit(wire.MaxFrameSize)
