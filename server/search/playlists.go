@@ -26,16 +26,9 @@ import (
 // at a time, Repo.Facts) to write it.
 func (s *Service) FollowPlaylists(ctx context.Context, st store.Store, rp *repo.Repo) error {
 	events, cancel := rp.Subscribe(docs.DocumentID{})
-	ids, err := rp.List(ctx)
-	if err != nil {
+	if err := s.indexPlaylists(ctx, st, rp); err != nil {
 		cancel()
-		return fmt.Errorf("search: list documents: %w", err)
-	}
-	for _, id := range ids {
-		if err := s.indexPlaylist(ctx, st, rp, id); err != nil {
-			cancel()
-			return err
-		}
+		return err
 	}
 	bg := context.WithoutCancel(ctx)
 	go func() {
@@ -47,6 +40,53 @@ func (s *Service) FollowPlaylists(ctx context.Context, st store.Store, rp *repo.
 		}
 	}()
 	return nil
+}
+
+// startBatch bounds the entries FollowPlaylists upserts in one store
+// transaction at start (a first start over 100,000 documents otherwise
+// commits, and syncs, once per playlist).
+const startBatch = 500
+
+// indexPlaylists brings the index up to date with every document of rp:
+// new and changed playlists are upserted startBatch at a time, entries
+// of documents that are no longer named playlists with an owner removed.
+func (s *Service) indexPlaylists(ctx context.Context, st store.Store, rp *repo.Repo) error {
+	ids, err := rp.List(ctx)
+	if err != nil {
+		return fmt.Errorf("search: list documents: %w", err)
+	}
+	var batch []Entry
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		err := s.Index.Upsert(ctx, batch...)
+		batch = batch[:0]
+		return err
+	}
+	for _, id := range ids {
+		e, ok, err := playlistEntry(ctx, st, rp, id)
+		if err != nil {
+			return err
+		}
+		if !ok || e.Check() != nil {
+			if _, indexed := s.Index.Lookup(KindPlaylist, id.String()); indexed {
+				if err := s.Index.Remove(ctx, KindPlaylist, id.String()); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if len(s.Index.Changed([]Entry{e})) == 0 {
+			continue
+		}
+		if batch = append(batch, e); len(batch) == startBatch {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return flush()
 }
 
 // indexPlaylist indexes document id if it is a named playlist with an

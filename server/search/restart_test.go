@@ -2,6 +2,7 @@ package search
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"testing"
@@ -158,5 +159,22 @@ func compareEntries(t *testing.T, what string, got, want map[docs.DocumentID]Ent
 	t.Helper()
 	if !equalEntries(got, want) {
 		t.Fatalf("%s: indexed %+v, want %+v", what, got, want)
+	}
+}
+
+// TestPlaylistIndexStartBatches: a start over more playlists than one
+// batch indexes every one of them.
+func TestPlaylistIndexStartBatches(t *testing.T) {
+	st := store.NewMemory()
+	_, old := followFresh(t, st, false)
+	n := 2*startBatch + 1
+	ids := make([]docs.DocumentID, n)
+	for i := range ids {
+		ids[i] = createOwned(t, st, old, model.UserID(fmt.Sprintf("u%d", i%20)), fmt.Sprintf("Playlist %d", i))
+	}
+	old.Close()
+	s, _ := followFresh(t, st, true)
+	if got := playlistIndex(s, ids); len(got) != n {
+		t.Fatalf("indexed %d of %d playlists", len(got), n)
 	}
 }
