@@ -101,6 +101,9 @@ func MountForDataDir(ctx context.Context, dd *catalog.DataDir, r *relay.Server) 
 		if err := s.FollowPlaylists(ctx, dd.Store, rp); err != nil {
 			return nil, err
 		}
+		// The start-up pass over every document's records leaves its
+		// garbage (the id list, the records read): return it too.
+		debug.FreeOSMemory()
 	}
 	NewServer(s.Index).Mount(r)
 	r.Echo().POST(AdminImportPath, s.importHandler, r.AdminOnly())
