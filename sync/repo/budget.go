@@ -3,6 +3,7 @@ package repo
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 // loaded makes sure the document is in memory, reloading it from the
@@ -11,13 +12,106 @@ import (
 // documents. Caller holds h.mu.
 func (h *Handle) loaded(ctx context.Context) error {
 	if h.doc == nil {
-		if err := h.reload(ctx); err != nil {
+		if err := h.repo.waitForRoom(ctx); err != nil {
 			return err
 		}
+		err := h.reload(ctx)
+		if err == nil {
+			h.repo.touch(h)
+		}
+		h.repo.loadDone()
+		return err
 	}
 	h.repo.touch(h)
 	return nil
 }
+
+// waitForRoom blocks a load until fewer than pinnedShare ×
+// WithLoadedDocs documents are loaded or being loaded, unloading idle
+// ones (exchanges do not pin past that bound: see touch) as writes
+// commit; ctx ends the wait. It is the bound that holds when documents
+// cannot unload because their writes are queued for the group commit:
+// without it a burst of first syncs (thousands of followers each asking
+// for documents the relay has on disk) loaded a document per waiting
+// write, above the bound, as fast as the sessions asked. On success the
+// load counts as in progress until loadDone.
+func (r *Repo) waitForRoom(ctx context.Context) error {
+	limit := pinnedShare * r.opts.maxLoaded
+	waited := false
+	for {
+		signal := r.roomSignal()
+		r.lruMu.Lock()
+		if r.lru.Len()+r.loading < limit {
+			r.loading++
+			r.lruMu.Unlock()
+			return nil
+		}
+		var victims []*Handle
+		for el := r.lru.Back(); el != nil && len(victims) < unloadScan; el = el.Prev() {
+			victims = append(victims, el.Value.(*Handle))
+		}
+		r.lruMu.Unlock()
+		var busy []*Handle
+		freed := false
+		for _, v := range victims {
+			if v.tryUnload(true) {
+				freed = true
+			} else {
+				busy = append(busy, v)
+			}
+		}
+		r.requeue(busy)
+		if freed {
+			continue
+		}
+		if !waited {
+			waited = true
+			r.roomWaits.Add(1)
+		}
+		t := time.NewTimer(roomPoll)
+		select {
+		case <-signal:
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		}
+		t.Stop()
+	}
+}
+
+// roomPoll is how often a load waiting for room looks again without a
+// commit to wake it: documents may also become unloadable when a
+// session releases one without writing.
+const roomPoll = 100 * time.Millisecond
+
+// loadDone ends a load counted by waitForRoom (the document is in the
+// loaded list now, or the load failed).
+func (r *Repo) loadDone() {
+	r.lruMu.Lock()
+	r.loading--
+	r.lruMu.Unlock()
+}
+
+// roomSignal returns the channel the next roomChanged closes.
+func (r *Repo) roomSignal() <-chan struct{} {
+	r.roomMu.Lock()
+	defer r.roomMu.Unlock()
+	return r.room
+}
+
+// roomChanged wakes the loads waiting for room: a batch of writes
+// committed, so documents whose writes were pending may unload.
+func (r *Repo) roomChanged() {
+	r.roomMu.Lock()
+	close(r.room)
+	r.room = make(chan struct{})
+	r.roomMu.Unlock()
+}
+
+// LoadWaits returns how many loads had to wait for room under the bound
+// on loaded documents (pinnedShare × WithLoadedDocs).
+func (r *Repo) LoadWaits() uint64 { return r.roomWaits.Load() }
 
 // reload reads the document back from the store (snapshot, increments)
 // with a fresh actor id; a document with nothing stored (an unloaded

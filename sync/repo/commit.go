@@ -163,6 +163,7 @@ func (r *Repo) commitBatch(batch []*write) {
 		}
 		r.finish(w, err)
 	}
+	r.roomChanged()
 }
 
 func (r *Repo) finish(w *write, err error) {

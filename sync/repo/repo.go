@@ -93,9 +93,16 @@ type Repo struct {
 	// The document budget (budget.go): loaded handles, most recent first.
 	lruMu   sync.Mutex
 	lru     *list.List
+	loading int // loads past the room check, not yet in lru; guarded by lruMu
 	unloads atomic.Uint64
-	touches atomic.Uint64 // for WithCMemBudget's sampling
-	cstats  func() cmem.Heap
+	// roomMu guards room, closed and replaced whenever loaded documents
+	// may have become unloadable (a batch committed): loads waiting for
+	// room (waitForRoom) watch it.
+	roomMu    sync.Mutex
+	room      chan struct{}
+	roomWaits atomic.Uint64
+	touches   atomic.Uint64 // for WithCMemBudget's sampling
+	cstats    func() cmem.Heap
 
 	gc *collector // runs the Go collector for automerge's C memory (collect.go)
 
@@ -121,6 +128,7 @@ func Open(ctx context.Context, st store.Store, opts Options) (*Repo, error) {
 		queue:         make(chan *write, opts.batchWrites),
 		committerDone: make(chan struct{}),
 		lru:           list.New(),
+		room:          make(chan struct{}),
 		cstats:        cmem.Stats,
 		gc:            newCollector(opts.collectBudget),
 		hold:          holdBook{limits: opts.hold},
@@ -334,11 +342,15 @@ func (r *Repo) get(ctx context.Context, id docs.DocumentID, create bool) (*Handl
 	if ok {
 		return h, nil
 	}
+	if err := r.waitForRoom(ctx); err != nil {
+		return nil, err
+	}
 	l, err := r.read(ctx, id)
 	if errors.Is(err, ErrNotFound) && create {
 		l, err = r.empty()
 	}
 	if err != nil {
+		r.loadDone()
 		return nil, err
 	}
 	h = &Handle{repo: r, id: id, doc: l.doc, nextSeq: l.nextSeq, incCount: l.incCount, incBytes: l.incBytes, snapBytes: l.snapBytes, facts: l.facts}
@@ -346,16 +358,21 @@ func (r *Repo) get(ctx context.Context, id docs.DocumentID, create bool) (*Handl
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
+		r.loadDone()
+		l.doc.Close()
 		return nil, ErrClosed
 	}
 	if prev, ok := r.handles[id]; ok {
 		r.mu.Unlock()
+		r.loadDone()
+		l.doc.Close()
 		return prev, nil // lost a race with another loader
 	}
 	r.handles[id] = h
 	r.mu.Unlock()
 	h.mu.Lock()
 	r.touch(h)
+	r.loadDone()
 	h.mu.Unlock()
 	return h, nil
 }

@@ -1,0 +1,145 @@
+package repo
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/segue-fm/segue/store"
+	"github.com/segue-fm/segue/sync/docs"
+)
+
+// gatedStore holds every Update until its gate opens.
+type gatedStore struct {
+	store.Store
+	mu   sync.Mutex
+	gate chan struct{} // nil: open
+}
+
+func (s *gatedStore) close() {
+	s.mu.Lock()
+	s.gate = make(chan struct{})
+	s.mu.Unlock()
+}
+
+func (s *gatedStore) open() {
+	s.mu.Lock()
+	if s.gate != nil {
+		close(s.gate)
+		s.gate = nil
+	}
+	s.mu.Unlock()
+}
+
+func (s *gatedStore) Update(ctx context.Context, fn func(tx store.Txn) error) error {
+	s.mu.Lock()
+	g := s.gate
+	s.mu.Unlock()
+	if g != nil {
+		<-g
+	}
+	return s.Store.Update(ctx, fn)
+}
+
+// TestLoadsWaitForRoom: while every loaded document has a write queued
+// (the group commit is stuck), a load past pinnedShare × WithLoadedDocs
+// waits instead of loading one more document, and proceeds once the
+// writes commit; the number of loaded documents never passes the bound.
+func TestLoadsWaitForRoom(t *testing.T) {
+	ctx := context.Background()
+	st := &gatedStore{Store: store.NewMemory()}
+	r, err := Open(ctx, st, testOptions(1).WithLoadedDocs(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	limit := pinnedShare * 1
+	ids := make([]docs.DocumentID, limit+1)
+	for i := range ids {
+		h, err := r.CreatePlaylist(ctx, "alice", fmt.Sprint("p", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = h.ID()
+	}
+	// Unload everything but the last document touched.
+	for _, id := range ids {
+		h, _ := r.Get(ctx, id)
+		h.mu.Lock()
+		r.touch(h)
+		h.mu.Unlock()
+	}
+	st.close()
+	defer st.open() // before r.Close, which commits what is queued
+	errc := make(chan error, limit+1)
+	change := func(id docs.DocumentID) {
+		h, err := r.Get(ctx, id)
+		if err == nil {
+			err = h.Playlist(ctx, func(p *docs.Playlist) error { return p.Rename("renamed") })
+		}
+		errc <- err
+	}
+	for _, id := range ids[:limit] {
+		go change(id)
+	}
+	waitFor(t, "the first documents loaded with their writes pending", func() bool {
+		n, _ := r.Loaded()
+		return n == limit && pendingWrites(r) == limit
+	})
+	go change(ids[limit])
+	waitFor(t, "the last load waiting for room", func() bool { return r.LoadWaits() > 0 })
+	if n, _ := r.Loaded(); n > limit {
+		t.Fatalf("%d documents loaded, bound %d", n, limit)
+	}
+	st.open()
+	for range limit + 1 {
+		select {
+		case err := <-errc:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("changes did not finish after the writes committed")
+		}
+	}
+	if n, _ := r.Loaded(); n > limit {
+		t.Fatalf("%d documents loaded at the end, bound %d", n, limit)
+	}
+}
+
+// pendingWrites counts the loaded documents with a write not yet
+// committed.
+func pendingWrites(r *Repo) int {
+	r.lruMu.Lock()
+	var hs []*Handle
+	for el := r.lru.Front(); el != nil; el = el.Next() {
+		hs = append(hs, el.Value.(*Handle))
+	}
+	r.lruMu.Unlock()
+	n := 0
+	for _, h := range hs {
+		if !h.mu.TryLock() {
+			n++ // blocked queueing its write, lock held
+			continue
+		}
+		if h.pending != nil && !h.pending.finished() {
+			n++
+		}
+		h.mu.Unlock()
+	}
+	return n
+}
+
+// waitFor polls cond until it holds, failing after 20 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out: %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
