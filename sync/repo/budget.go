@@ -312,7 +312,7 @@ func (h *Handle) unload() {
 	h.repo.lruMu.Unlock()
 	h.closeSyncs()
 	h.doc.Close()
-	h.doc, h.syncs, h.pending, h.view, h.changes = nil, nil, nil, nil, nil
+	h.doc, h.syncs, h.pending, h.view, h.changes, h.quiet = nil, nil, nil, nil, nil, nil
 	h.acl.Reset()
 	h.repo.unloads.Add(1)
 }
