@@ -104,10 +104,9 @@ const DefaultStoreCacheMiB = 64
 // WithStoreCache bounds the store's Badger block cache (decompressed
 // table blocks) to mib MiB; 0 (the default) keeps Badger's 256 MiB. The
 // table indices and bloom filters stay in memory, unbounded, as Badger
-// keeps them by default (a bounded index cache made every read fetch
-// them through the cache: at 100,000 documents the relay's commits
-// slowed to 2 per second); they are about 1 % of the tables. A negative
-// mib fails the open.
+// keeps them by default: they are small next to the tables, and a
+// bounded index cache would make every read fetch them through it. A
+// negative mib fails the open.
 func (o DataDirOptions) WithStoreCache(mib int64) DataDirOptions { o.cacheMiB = mib; return o }
 
 // WithLogger sets the logger of the store and of data-directory notices
