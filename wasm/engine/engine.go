@@ -169,6 +169,8 @@ type Engine struct {
 	// streamed maps the blobs of tracks opened for play to their track
 	// (the zero id for a blob two tracks share); see streamedOnly.
 	streamed map[[32]byte]manifestID
+	// behind counts the stores written behind a play (streamReads.Set).
+	behind sync.WaitGroup
 	// onUnauth is told when the relay refuses the token; refused is the
 	// token it last refused (see auth.go).
 	onUnauth func()
@@ -501,8 +503,9 @@ func (e *Engine) play(c model.PlayContext, tracks []model.Track, start int, fram
 	return p.Send(player.PlayContext{Context: c, Items: items, Start: start, StartFrame: frame})
 }
 
-// Close stops the player and the downloads manager and forgets the
-// content keys. It does not close the store, the key store or the sink.
+// Close stops the player and the downloads manager, forgets the content
+// keys and waits for the stores written behind a play. It does not close
+// the store, the key store or the sink.
 func (e *Engine) Close() error {
 	e.mu.Lock()
 	if e.closed {
@@ -525,6 +528,7 @@ func (e *Engine) Close() error {
 		err = errors.Join(err, dl.Close())
 	}
 	e.hist.Flush()
+	e.behind.Wait()
 	return errors.Join(err, e.fetcher.Flush(context.Background()))
 }
 
