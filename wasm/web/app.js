@@ -47,7 +47,7 @@
   function render(st) {
     const rate = s.audioContext.sampleRate;
     const len = st.length / rate;
-    $("controls").hidden = false;
+    $("controls").classList.remove("idle");
     $("now").textContent = st.track ? `${st.state}: track ${st.index + 1}` : "Nothing playing";
     const seek = $("seek");
     seek.max = String(len);
