@@ -49,12 +49,25 @@ func (s streamReads) Set(ctx context.Context, key, value []byte) error {
 	if !s.e.skipRead(key) {
 		return s.Store.Set(ctx, key, value)
 	}
+	// Counted under the engine's lock while it is open, so that Close
+	// (which marks it closed under that lock, then waits) waits for every
+	// write started; after Close the write is made in line.
+	s.e.mu.Lock()
+	closed := s.e.closed
+	if !closed {
+		s.e.behind.Add(1)
+	}
+	s.e.mu.Unlock()
+	if closed {
+		return s.Store.Set(ctx, key, value)
+	}
 	key, value = bytes.Clone(key), bytes.Clone(value)
-	s.e.behind.Go(func() {
+	go func() {
+		defer s.e.behind.Done()
 		if err := s.Store.Set(context.WithoutCancel(ctx), key, value); err != nil {
 			s.e.opts.logger.Warn("engine: store a streamed track's manifest", "key", string(key), "err", err)
 		}
-	})
+	}()
 	return nil
 }
 
