@@ -114,12 +114,13 @@ func (o Options) WithDeviceName(n string) Options { o.deviceName = n; return o }
 // Milestones on the way from a play call to the first audio, named as
 // the page's Performance API marks (WithMarker).
 const (
-	MarkAlbum    = "segue:album"    // the album's metadata is known
-	MarkKey      = "segue:key"      // a track's content key is unwrapped
-	MarkManifest = "segue:manifest" // a track's manifest is verified, header and chunk 0 fetched
-	MarkHeader   = "segue:header"   // the decoder has a track's decrypted header
-	MarkChunk    = "segue:chunk"    // the decoder has chunk 0 (or the seek's chunk), verified, still encrypted
-	MarkDecrypt  = "segue:decrypt"  // that chunk is decrypted
+	MarkAlbum     = "segue:album"      // the album's metadata is known
+	MarkKeyAnswer = "segue:key-answer" // the relay's stream-key answer is read and decoded (before the HPKE unwrap)
+	MarkKey       = "segue:key"        // a track's content key is unwrapped
+	MarkManifest  = "segue:manifest"   // a track's manifest is verified, header and chunk 0 fetched
+	MarkHeader    = "segue:header"     // the decoder has a track's decrypted header
+	MarkChunk     = "segue:chunk"      // the decoder has chunk 0 (or the seek's chunk), verified, still encrypted
+	MarkDecrypt   = "segue:decrypt"    // that chunk is decrypted
 )
 
 // WithMarker sets the function told of each milestone (MarkAlbum…) as
@@ -169,6 +170,8 @@ type Engine struct {
 	// streamed maps the blobs of tracks opened for play to their track
 	// (the zero id for a blob two tracks share); see streamedOnly.
 	streamed map[[32]byte]manifestID
+	// behind counts the stores written behind a play (streamReads.Set).
+	behind sync.WaitGroup
 	// onUnauth is told when the relay refuses the token; refused is the
 	// token it last refused (see auth.go).
 	onUnauth func()
@@ -348,8 +351,9 @@ func (e *Engine) Track(ctx context.Context, id model.TrackID) (model.Track, erro
 // contentKey returns the content key of (track, tier): from its offline
 // license when it is downloaded (offlineKey), else from memory while
 // fresh, else from POST /v1/keys/stream unwrapped with the device's HPKE
-// key. Keys are never stored.
-func (e *Engine) contentKey(ctx context.Context, track model.TrackID, tier model.Tier) (crypto.ContentKey, error) {
+// key (telling mark MarkKeyAnswer when the answer is read). Keys are
+// never stored.
+func (e *Engine) contentKey(ctx context.Context, track model.TrackID, tier model.Tier, mark func(string)) (crypto.ContentKey, error) {
 	if k, handled, err := e.offlineKey(ctx, track, tier); handled {
 		return k, err
 	}
@@ -371,6 +375,7 @@ func (e *Engine) contentKey(ctx context.Context, track model.TrackID, tier model
 	if err != nil {
 		return crypto.ContentKey{}, e.authErr(fmt.Errorf("content key %s/%s: %w", track, tier, err))
 	}
+	mark(MarkKeyAnswer)
 	// The trusted clock's update commits to IndexedDB (strict
 	// durability): it runs beside the play, not before its first audio.
 	go e.observeStatement(context.WithoutCancel(ctx), a.Header.Get(api.StatementHeader), nonce)
@@ -501,8 +506,9 @@ func (e *Engine) play(c model.PlayContext, tracks []model.Track, start int, fram
 	return p.Send(player.PlayContext{Context: c, Items: items, Start: start, StartFrame: frame})
 }
 
-// Close stops the player and the downloads manager and forgets the
-// content keys. It does not close the store, the key store or the sink.
+// Close stops the player and the downloads manager, forgets the content
+// keys and waits for the stores written behind a play. It does not close
+// the store, the key store or the sink.
 func (e *Engine) Close() error {
 	e.mu.Lock()
 	if e.closed {
@@ -525,6 +531,7 @@ func (e *Engine) Close() error {
 		err = errors.Join(err, dl.Close())
 	}
 	e.hist.Flush()
+	e.behind.Wait()
 	return errors.Join(err, e.fetcher.Flush(context.Background()))
 }
 

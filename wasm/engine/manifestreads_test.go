@@ -2,8 +2,11 @@ package engine_test
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/segue-fm/segue/core/download"
 	"github.com/segue-fm/segue/core/model"
@@ -84,9 +87,6 @@ func TestStoredManifestReads(t *testing.T) {
 	}
 	streamed, downloaded := r.Tracks[0], r.Tracks[1]
 	openTrack(e, streamed)
-	if _, err := persist.Store.Get(ctx, []byte(key(streamed))); err != nil {
-		t.Fatalf("the streamed track's manifest is not stored at %q: %v", key(streamed), err)
-	}
 	dl := e.Downloads()
 	if err := dl.Add(ctx, download.Ref{Kind: download.KindTrack, ID: string(downloaded), Tier: model.TierLow}); err != nil {
 		t.Fatal(err)
@@ -94,7 +94,10 @@ func TestStoredManifestReads(t *testing.T) {
 	if err := dl.Wait(ctx); err != nil {
 		t.Fatal(err)
 	}
-	e.Close()
+	e.Close() // waits for the streamed manifest's store, written behind the play
+	if _, err := persist.Store.Get(ctx, []byte(key(streamed))); err != nil {
+		t.Fatalf("the streamed track's manifest is not stored at %q: %v", key(streamed), err)
+	}
 
 	for _, c := range []struct {
 		name      string
@@ -113,5 +116,88 @@ func TestStoredManifestReads(t *testing.T) {
 			t.Errorf("%s: the stored manifest was read %d times, want %d", c.name, got, c.want)
 		}
 		e.Close()
+	}
+}
+
+// gatedSets is a store whose Set of a key under gatePrefix waits until
+// open is closed (an IndexedDB commit that has not finished).
+type gatedSets struct {
+	store.Store
+	open chan struct{}
+}
+
+const gatePrefix = "cache/man/"
+
+func (g gatedSets) Set(ctx context.Context, key, value []byte) error {
+	if strings.HasPrefix(string(key), gatePrefix) {
+		select {
+		case <-g.open:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return g.Store.Set(ctx, key, value)
+}
+
+// TestStreamedManifestWrittenBehind: with the downloads manager open, a
+// track no download holds opens (its first audio can start) while the
+// store of its signed manifest has not finished; Close waits for that
+// store, and the manifest is then in the persistent store.
+func TestStreamedManifestWrittenBehind(t *testing.T) {
+	ctx := t.Context()
+	r := testbed.NewRelay(t, testbed.DefaultOptions().WithLicenses(true))
+	persist := gatedSets{Store: store.NewMemory(), open: make(chan struct{})}
+	e, err := engine.Open(ctx, r.URL, engine.NewSplit(persist, store.NewMemory(), engine.CachePrefixes...), &crypto.MemoryKeyStore{}, engine.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if _, err := e.OpenDownloads(ctx, store.NewMemory(), download.DefaultOptions()); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.SignUp(ctx, "behind", testbed.Password); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Login(ctx, "behind", testbed.Password); err != nil {
+		t.Fatal(err)
+	}
+	opened := make(chan error, 1)
+	go func() {
+		ts, err := engine.Source{E: e}.OpenTrack(ctx, r.Tracks[0], model.TierLow)
+		if err == nil {
+			ts.Close()
+		}
+		opened <- err
+	}()
+	select {
+	case err := <-opened:
+		if err != nil {
+			t.Fatalf("open: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("opening a streamed track waited for its manifest's store")
+	}
+	key := []byte(gatePrefix + string(r.Tracks[0]) + "/low")
+	if _, err := persist.Store.Get(ctx, key); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the manifest's store finished while its commit was held: %v", err)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- e.Close() }()
+	select {
+	case err := <-closed:
+		t.Fatalf("Close returned (%v) before the manifest's store finished", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(persist.open)
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Close did not return after the store finished")
+	}
+	if _, err := persist.Store.Get(ctx, key); err != nil {
+		t.Fatalf("the streamed track's manifest is not stored at %q: %v", key, err)
 	}
 }

@@ -46,7 +46,8 @@ func (d *recordingDoer) count() int {
 // tracks it could not ready and readies the others, telling the marker
 // nothing; afterwards opening a readied track and reading its header and
 // chunk 0 sends no request for its manifest, content key, header or chunk
-// 0, and marks each milestone once; PlayAlbum of an album Album just
+// 0, and marks each milestone once; a track not readied marks the key's
+// answer before the key; PlayAlbum of an album Album just
 // fetched does not ask the relay for it again.
 func TestPrefetch(t *testing.T) {
 	ctx := t.Context()
@@ -119,6 +120,23 @@ func TestPrefetch(t *testing.T) {
 	slices.Sort(got)
 	if wantTwice := append(slices.Clone(want), want...); !slices.Equal(got, slices.Sorted(slices.Values(wantTwice))) {
 		t.Errorf("marks of two opened tracks %v, want each of %v twice", got, want)
+	}
+
+	// A track not readied asks the relay for its content key: the answer
+	// is marked, before the unwrapped key.
+	mu.Lock()
+	marks = nil
+	mu.Unlock()
+	ts, err := engine.Source{E: e}.OpenTrack(ctx, r.Tracks[2], model.TierLow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.Close()
+	mu.Lock()
+	cold := slices.Clone(marks)
+	mu.Unlock()
+	if a, k := slices.Index(cold, engine.MarkKeyAnswer), slices.Index(cold, engine.MarkKey); a < 0 || k < a {
+		t.Errorf("marks of a track not readied %v, want %s before %s", cold, engine.MarkKeyAnswer, engine.MarkKey)
 	}
 
 	if _, _, err := e.Album(ctx, r.Album); err != nil {

@@ -46,7 +46,7 @@ func (e *Engine) openTrack(ctx context.Context, id model.TrackID, tier model.Tie
 		wg     sync.WaitGroup
 	)
 	wg.Go(func() {
-		if key, keyErr = e.contentKey(ctx, id, tier); keyErr != nil {
+		if key, keyErr = e.contentKey(ctx, id, tier, mark); keyErr != nil {
 			cancel()
 			return
 		}

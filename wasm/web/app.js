@@ -35,7 +35,7 @@
       opening = segue.open(relay, { tier: $("tier").value, capture, testClock }).then((x) => {
         s = x;
         window.segueSession = x; // for the browser tests and the console
-        x.on("status", render);
+        x.on("status", status);
         x.on("signedout", sessionExpired);
         document.dispatchEvent(new CustomEvent("segue:session", { detail: x }));
         return x;
@@ -44,10 +44,23 @@
     return opening;
   }
 
+  // The engine reports statuses many times a second, the first of a play
+  // on the way to its first audio (the engine's thread waits for this
+  // handler): messages and friend activity are handled at once, the
+  // player bar is drawn once per frame with the latest status.
+  let shown = null, drawing = 0;
+  function status(st) {
+    if (st.tierWarning) say("tier-msg", "This connection may not sustain the chosen quality; lower it if playback stutters.");
+    if (st.error && !st.tierWarning) say("tier-msg", st.error);
+    publish(st);
+    shown = st;
+    if (!drawing) drawing = requestAnimationFrame(() => { drawing = 0; render(shown); });
+  }
+
   function render(st) {
     const rate = s.audioContext.sampleRate;
     const len = st.length / rate;
-    $("controls").hidden = false;
+    $("controls").classList.remove("idle");
     $("now").textContent = st.track ? `${st.state}: track ${st.index + 1}` : "Nothing playing";
     const seek = $("seek");
     seek.max = String(len);
@@ -56,9 +69,6 @@
     const playing = st.state === "playing" || st.state === "buffering";
     $("toggle").textContent = playing ? "⏸" : "▶";
     $("toggle").setAttribute("aria-label", playing ? "Pause" : "Play");
-    if (st.tierWarning) say("tier-msg", "This connection may not sustain the chosen quality; lower it if playback stutters.");
-    if (st.error && !st.tierWarning) say("tier-msg", st.error);
-    publish(st);
   }
 
   // Friend activity. The relay pushes what friends play now or played

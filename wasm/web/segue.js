@@ -266,6 +266,9 @@
     // an OfflineAudioContext is started by its owner.
     const wake = () => { if (typeof AudioContext === "function" && ac instanceof AudioContext) ac.resume(); };
     const jump = (fn) => (...args) => { out.flush(); out.hold(false); return fn(...args); };
+    // A play call is marked ("segue:play") before anything else it does:
+    // the first-audio figure starts at the call, as native's does.
+    const play = (fn) => (...args) => { out.arm(); return jump(fn)(...args); };
     return {
       audioContext: ac,
       sharedMemory: shared,
@@ -282,9 +285,9 @@
       },
       // Through the engine, which keeps the answer for a play of it.
       album: async (id) => JSON.parse(await b.album(id)),
-      playAlbum: jump((id, start = 0, frame = 0) => { wake(); out.arm(); return b.playAlbum(id, start, frame); }),
-      playTracks: jump((ids, start = 0, kind = "", id = "", frame = 0) => { wake(); out.arm(); return b.playTracks(ids, start, kind, id, frame); }),
-      playShare: jump(async (token) => { wake(); out.arm(); return JSON.parse(await b.playShare(token)); }),
+      playAlbum: play((id, start = 0, frame = 0) => { wake(); return b.playAlbum(id, start, frame); }),
+      playTracks: play((ids, start = 0, kind = "", id = "", frame = 0) => { wake(); return b.playTracks(ids, start, kind, id, frame); }),
+      playShare: play(async (token) => { wake(); return JSON.parse(await b.playShare(token)); }),
       pause: () => { out.hold(true); return b.pause(); },
       resume: () => { wake(); out.hold(false); return b.resume(); },
       next: jump(() => b.next()),

@@ -146,7 +146,12 @@ func forwardStatus(p *player.Player, out js.Value) {
 				m["tierWarning"] = true
 			}
 		}
+		// The page's handler runs on this thread before the player goes on:
+		// the first status of a play and its return are marked (the output
+		// keeps the first of each after a play call).
+		out.Call("mark", "segue:status")
 		out.Call("status", js.ValueOf(m))
+		out.Call("mark", "segue:status-handled")
 	}
 }
 
