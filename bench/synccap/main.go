@@ -34,6 +34,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/automerge/automerge-go"
@@ -368,7 +369,7 @@ func run(ctx context.Context, c config) (*stats, error) {
 	time.Sleep(2 * time.Second)
 
 	mon := startMonitor(c.relayPID, c.url, c.adminToken)
-	cpu0, t0 := mon.cpu(), time.Now()
+	cpu0, t0, own0 := mon.cpu(), time.Now(), ownCPU()
 	ectx, ecancel := context.WithTimeout(ctx, c.duration+drain)
 	runEdits(ectx, c, devs, followers, sharedDocs, st)
 	ecancel()
@@ -376,6 +377,7 @@ func run(ctx context.Context, c config) (*stats, error) {
 	time.Sleep(2 * time.Second)
 	cpu := mon.cpu() - cpu0
 	wall := time.Since(t0)
+	own := ownCPU() - own0
 	mon.stop()
 
 	st.mu.Lock()
@@ -396,6 +398,8 @@ func run(ctx context.Context, c config) (*stats, error) {
 	}
 	fmt.Printf("edit→ack ms: p50 %.1f p99 %.1f max %.1f\n", pct(st.ack, .5), pct(st.ack, .99), pct(st.ack, 1))
 	fmt.Printf("edit→follower ms (%d deliveries, %d missing at end): p50 %.1f p99 %.1f max %.1f\n", len(st.fol), lostFol, pct(st.fol, .5), pct(st.fol, .99), pct(st.fol, 1))
+	fmt.Printf("generator CPU %.2f cores over %s; %.1f µs per offered edit\n",
+		own.Seconds()/wall.Seconds(), wall.Round(time.Millisecond), float64(own.Microseconds())/float64(max(1, st.offered)))
 	if c.relayPID > 0 {
 		fmt.Printf("relay CPU %.2f cores over %s; %.1f µs per acknowledged edit; %.1f µs per delivered change (acks + follower deliveries)\n",
 			cpu.Seconds()/wall.Seconds(), wall.Round(time.Millisecond), float64(cpu.Microseconds())/float64(max(1, len(st.ack))),
@@ -927,4 +931,13 @@ func parallel(n, k int, fn func(i int) error) error {
 		return err
 	}
 	return nil
+}
+
+// ownCPU returns the CPU time (user + system) the generator has used.
+func ownCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
