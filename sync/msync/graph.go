@@ -41,6 +41,9 @@ type sinceMemo struct {
 	have []automerge.ChangeHash
 	out  []*node
 	ok   bool
+	// bloom is the filter of out once haveSince built it.
+	bloom    Bloom
+	hasBloom bool
 }
 
 type node struct {
@@ -48,10 +51,10 @@ type node struct {
 	deps []automerge.ChangeHash
 	raw  []byte
 	idx  int
-	// epoch and flags are since's marks, send changesToSend's (see
-	// Graph.epoch).
-	epoch, send uint64
-	flags       uint8
+	// epoch and flags are since's marks, send changesToSend's and seen
+	// removeAncestors' (see Graph.epoch).
+	epoch, send, seen uint64
+	flags             uint8
 }
 
 // NewGraph returns an empty graph (the index of an empty document).
@@ -171,10 +174,8 @@ func (g *Graph) since(have []automerge.ChangeHash) []*node {
 	if slices.Equal(have, g.Heads()) {
 		return nil
 	}
-	for i := range g.memo {
-		if m := &g.memo[i]; m.ok && slices.Equal(have, m.have) {
-			return m.out
-		}
+	if m := g.memoFor(have); m != nil {
+		return m.out
 	}
 	const fromHeads, fromHave = 1, 2
 	g.epoch++
@@ -219,8 +220,18 @@ func (g *Graph) since(have []automerge.ChangeHash) []*node {
 	slices.Reverse(out)
 	m := &g.memo[g.memoNext]
 	g.memoNext = (g.memoNext + 1) % memoSize
-	m.have, m.out, m.ok = append(m.have[:0], have...), out, true
+	m.have, m.out, m.ok, m.bloom, m.hasBloom = append(m.have[:0], have...), out, true, Bloom{}, false
 	return out
+}
+
+// memoFor returns the memo entry answering since(have), or nil.
+func (g *Graph) memoFor(have []automerge.ChangeHash) *sinceMemo {
+	for i := range g.memo {
+		if m := &g.memo[i]; m.ok && slices.Equal(have, m.have) {
+			return m
+		}
+	}
+	return nil
 }
 
 // removeAncestors is automerge's filter_changes: it deletes from set
@@ -237,11 +248,12 @@ func (g *Graph) removeAncestors(set map[automerge.ChangeHash]struct{}, heads []a
 			floor = n.idx
 		}
 	}
-	seen := map[int]bool{}
+	g.epoch++
+	seen := g.epoch
 	var stack []*node
 	for _, h := range heads {
-		if n := g.nodes[h]; n != nil && n.idx >= floor && !seen[n.idx] {
-			seen[n.idx] = true
+		if n := g.nodes[h]; n != nil && n.idx >= floor && n.seen != seen {
+			n.seen = seen
 			stack = append(stack, n)
 		}
 	}
@@ -250,8 +262,8 @@ func (g *Graph) removeAncestors(set map[automerge.ChangeHash]struct{}, heads []a
 		stack = stack[:len(stack)-1]
 		delete(set, n.hash)
 		for _, d := range n.deps {
-			if dn := g.nodes[d]; dn != nil && dn.idx >= floor && !seen[dn.idx] {
-				seen[dn.idx] = true
+			if dn := g.nodes[d]; dn != nil && dn.idx >= floor && dn.seen != seen {
+				dn.seen = seen
 				stack = append(stack, dn)
 			}
 		}
