@@ -87,7 +87,7 @@ func main() {
 	flag.StringVar(&c.docsFile, "docs-file", "", "documents on the relay's disk, from -setup (scenario d)")
 	flag.IntVar(&c.follow, "follow", 0, "with -docs-file: documents each idle peer follows")
 	flag.StringVar(&c.adminToken, "admin-token", "", "the relay's admin token: print its Go heap (/metrics) with its RSS")
-	flag.BoolVar(&c.full, "full-followers", false, "devices receive with automerge's sync states and apply every change to their documents at once (the generator's behaviour before sync10e; ≈ 2× its CPU per edit), instead of keeping the change graph in Go and loading received changes into the document when they next edit it")
+	flag.BoolVar(&c.full, "full-followers", false, "devices receive with automerge's sync states and apply every change to their documents at once (the generator's behaviour before sync10e, at more CPU per delivered change), instead of keeping the change graph in Go and loading received changes into the document when they next edit it")
 	flag.StringVar(&c.url, "url", "http://127.0.0.1:8099", "relay base URL")
 	flag.IntVar(&c.relayPID, "relay-pid", 0, "relay process id, for CPU and RSS (0: not reported)")
 	flag.StringVar(&c.prefix, "prefix", "", "username prefix (default: random, so runs do not collide)")
@@ -198,8 +198,8 @@ func fatal(err error) {
 // what it holds, so the messages the relay sees are those of a device
 // whose automerge document applied every change at once. With
 // -full-followers, every message is received by automerge's own sync
-// state and applied to the document at once (the generator's CPU is
-// then ≈ 2× higher, see docs/BENCHMARKS.md).
+// state and applied to the document at once (the generator's behaviour
+// before; more of its CPU per delivered change, see docs/BENCHMARKS.md).
 type doc struct {
 	id     docs.DocumentID
 	am     *automerge.Doc
