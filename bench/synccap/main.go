@@ -29,11 +29,13 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/automerge/automerge-go"
@@ -43,6 +45,7 @@ import (
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
 	"github.com/segue-fm/segue/sync/docs"
+	"github.com/segue-fm/segue/sync/msync"
 	"github.com/segue-fm/segue/sync/wire"
 	"github.com/segue-fm/segue/sync/wire/peer"
 )
@@ -68,6 +71,9 @@ type config struct {
 	docsFile   string
 	follow     int
 	adminToken string // for the relay's Go heap from /metrics
+	// full makes every device receive with automerge's sync state and
+	// apply each change to its document at once (-full-followers).
+	full bool
 }
 
 func main() {
@@ -82,6 +88,7 @@ func main() {
 	flag.StringVar(&c.docsFile, "docs-file", "", "documents on the relay's disk, from -setup (scenario d)")
 	flag.IntVar(&c.follow, "follow", 0, "with -docs-file: documents each idle peer follows")
 	flag.StringVar(&c.adminToken, "admin-token", "", "the relay's admin token: print its Go heap (/metrics) with its RSS")
+	flag.BoolVar(&c.full, "full-followers", false, "devices receive with automerge's sync states and apply every change to their documents at once (the generator's behaviour before sync10e, at more CPU per delivered change), instead of keeping the change graph in Go and loading received changes into the document when they next edit it")
 	flag.StringVar(&c.url, "url", "http://127.0.0.1:8099", "relay base URL")
 	flag.IntVar(&c.relayPID, "relay-pid", 0, "relay process id, for CPU and RSS (0: not reported)")
 	flag.StringVar(&c.prefix, "prefix", "", "username prefix (default: random, so runs do not collide)")
@@ -92,7 +99,15 @@ func main() {
 	rate := flag.Float64("rate", 0, "edits per second offered, in total")
 	sharedFrac := flag.Float64("shared-frac", -1, "fraction of edits on shared playlists")
 	dur := flag.Duration("duration", 30*time.Second, "edit phase")
+	cpuProfile := flag.String("cpuprofile", "", "write the generator's own CPU profile (the whole run) to this file")
 	flag.Parse()
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			fatal(err)
+		}
+		defer stop()
+	}
 	if sc.dir != "" {
 		if c.prefix == "" {
 			fatal(errors.New("-setup needs -prefix (the owners' usernames)"))
@@ -152,23 +167,66 @@ func main() {
 	}
 }
 
+// startCPUProfile profiles the generator into path until the returned
+// function is called.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("create cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("start cpu profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
+}
+
 func fatal(err error) {
 	fmt.Fprintln(os.Stderr, "synccap:", err)
 	os.Exit(1)
 }
 
 // doc is one device's replica of one document and its sync state.
+//
+// By default the replica is its change graph (sync/msync, whose sync
+// states are byte for byte automerge's): a message from the relay
+// updates the graph and the sync state in Go, and its changes are kept
+// for the automerge document, which receives them in one call when the
+// device next edits the document. A follower only has to acknowledge
+// what it holds, so the messages the relay sees are those of a device
+// whose automerge document applied every change at once. With
+// -full-followers, every message is received by automerge's own sync
+// state and applied to the document at once (the generator's behaviour
+// before; more of its CPU per delivered change, see docs/BENCHMARKS.md).
 type doc struct {
 	id     docs.DocumentID
 	am     *automerge.Doc
 	pl     *docs.Playlist
-	ss     *automerge.SyncState
 	shared int // index of the shared playlist, -1 for an own one
+
+	// ss is automerge's sync state (-full-followers); nil otherwise.
+	ss *automerge.SyncState
+	// g and ms are the change graph and the Go sync state (default).
+	g  *msync.Graph
+	ms *msync.State
+	// unapplied are chunks in g, in g's order, that am has not loaded.
+	unapplied [][]byte
+	// queued are received changes whose dependencies g lacks.
+	queued map[automerge.ChangeHash]queuedChange
+}
+
+type queuedChange struct {
+	c   msync.Change
+	raw []byte
 }
 
 // device is one user's device: one connection, its replicas.
 type device struct {
 	n      int
+	full   bool // -full-followers: automerge sync states and documents
 	user   model.UserID
 	peerID string // the connection's automerge-repo peer id (and storage id + "-store")
 	token  string
@@ -224,8 +282,12 @@ func run(ctx context.Context, c config) (*stats, error) {
 	devs := make([]*device, c.devices)
 	if err := parallel(c.devices, 16, func(i int) error {
 		d, err := register(ctx, hc, c.url, model.UserID(fmt.Sprintf("%s%d", c.prefix, i)), i)
+		if err != nil {
+			return err
+		}
+		d.full = c.full
 		devs[i] = d
-		return err
+		return nil
 	}); err != nil {
 		return nil, err
 	}
@@ -308,7 +370,7 @@ func run(ctx context.Context, c config) (*stats, error) {
 	time.Sleep(2 * time.Second)
 
 	mon := startMonitor(c.relayPID, c.url, c.adminToken)
-	cpu0, t0 := mon.cpu(), time.Now()
+	cpu0, t0, own0 := mon.cpu(), time.Now(), ownCPU()
 	ectx, ecancel := context.WithTimeout(ctx, c.duration+drain)
 	runEdits(ectx, c, devs, followers, sharedDocs, st)
 	ecancel()
@@ -316,6 +378,7 @@ func run(ctx context.Context, c config) (*stats, error) {
 	time.Sleep(2 * time.Second)
 	cpu := mon.cpu() - cpu0
 	wall := time.Since(t0)
+	own := ownCPU() - own0
 	mon.stop()
 
 	st.mu.Lock()
@@ -336,6 +399,8 @@ func run(ctx context.Context, c config) (*stats, error) {
 	}
 	fmt.Printf("edit→ack ms: p50 %.1f p99 %.1f max %.1f\n", pct(st.ack, .5), pct(st.ack, .99), pct(st.ack, 1))
 	fmt.Printf("edit→follower ms (%d deliveries, %d missing at end): p50 %.1f p99 %.1f max %.1f\n", len(st.fol), lostFol, pct(st.fol, .5), pct(st.fol, .99), pct(st.fol, 1))
+	fmt.Printf("generator CPU %.2f cores over %s; %.1f µs per offered edit\n",
+		own.Seconds()/wall.Seconds(), wall.Round(time.Millisecond), float64(own.Microseconds())/float64(max(1, st.offered)))
 	if c.relayPID > 0 {
 		fmt.Printf("relay CPU %.2f cores over %s; %.1f µs per acknowledged edit; %.1f µs per delivered change (acks + follower deliveries)\n",
 			cpu.Seconds()/wall.Seconds(), wall.Round(time.Millisecond), float64(cpu.Microseconds())/float64(max(1, len(st.ack))),
@@ -525,22 +590,12 @@ func (d *device) read(ctx context.Context, st *stats) {
 			d.mu.Unlock()
 			continue
 		}
-		sm, err := dd.ss.ReceiveMessage(m.Data)
+		heads, got, err := dd.receive(m.Data)
+		d.mu.Unlock()
 		if err != nil {
-			d.mu.Unlock()
 			st.fail(err)
 			continue
 		}
-		heads := sm.Heads()
-		var got []automerge.ChangeHash // changes the message carried, and their dependencies
-		chs := sm.Changes()
-		for _, ch := range chs {
-			got = append(got, ch.Hash())
-			got = append(got, ch.Dependencies()...)
-		}
-		automerge.CloseChanges(chs) // the generator frees as the relay does
-		sm.Close()
-		d.mu.Unlock()
 		st.mu.Lock()
 		keep := d.unacked[:0]
 		for _, p := range d.unacked {
@@ -569,15 +624,171 @@ func (d *device) read(ctx context.Context, st *stats) {
 	}
 }
 
+// receive takes one sync message from the relay into dd and returns
+// the relay's heads and the changes the message carried with their
+// dependencies. Caller holds d.mu.
+func (dd *doc) receive(data []byte) (heads, got []automerge.ChangeHash, err error) {
+	if dd.ss != nil {
+		sm, err := dd.ss.ReceiveMessage(data)
+		if err != nil {
+			return nil, nil, err
+		}
+		chs := sm.Changes()
+		for _, ch := range chs {
+			got = append(got, ch.Hash())
+			got = append(got, ch.Dependencies()...)
+		}
+		heads = sm.Heads()
+		automerge.CloseChanges(chs) // the generator frees as the relay does
+		sm.Close()
+		return heads, got, nil
+	}
+	m, err := msync.DecodeMessage(data)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := msync.Receive(dd.g, dd.ms, m, dd.take); err != nil {
+		return nil, nil, err
+	}
+	for _, c := range m.Changes {
+		got = append(got, c.Hash)
+		got = append(got, c.Deps...)
+	}
+	return m.Heads, got, nil
+}
+
+// take is msync.Receive's apply function for a graph replica: each
+// change whose dependencies are held joins the graph (and the chunks
+// the document will load), the others wait for theirs, as automerge's
+// queue does.
+func (dd *doc) take(m *msync.Message) error {
+	for i, c := range m.Changes {
+		if dd.g.Has(c.Hash) {
+			continue
+		}
+		if !slices.ContainsFunc(c.Deps, func(d automerge.ChangeHash) bool { return !dd.g.Has(d) }) {
+			dd.g.Add(c, m.Raw[i])
+			dd.unapplied = append(dd.unapplied, m.Raw[i])
+			continue
+		}
+		if dd.queued == nil {
+			dd.queued = map[automerge.ChangeHash]queuedChange{}
+		}
+		dd.queued[c.Hash] = queuedChange{c: c, raw: m.Raw[i]}
+		dd.g.Queue(c)
+	}
+	for progress := true; progress && len(dd.queued) > 0; {
+		progress = false
+		for h, q := range dd.queued {
+			if !slices.ContainsFunc(q.c.Deps, func(d automerge.ChangeHash) bool { return !dd.g.Has(d) }) {
+				dd.g.Add(q.c, q.raw)
+				dd.unapplied = append(dd.unapplied, q.raw)
+				delete(dd.queued, h)
+				progress = true
+			}
+		}
+	}
+	return nil
+}
+
+// catchUp loads into dd's automerge document the changes its graph
+// received since the last edit, in one call. Caller holds d.mu.
+func (dd *doc) catchUp() error {
+	if len(dd.unapplied) == 0 {
+		return nil
+	}
+	// The chunks reach automerge as one sync message's changes, applied
+	// as automerge's own receive applies them (automerge-go's
+	// LoadChanges reads loose chunks only as a whole document).
+	sm, err := automerge.LoadSyncMessage((&msync.Message{Raw: dd.unapplied}).Encode())
+	if err != nil {
+		return fmt.Errorf("load received changes: %w", err)
+	}
+	err = dd.am.Apply(sm.Changes()...)
+	sm.Close()
+	if err != nil {
+		return fmt.Errorf("apply received changes: %w", err)
+	}
+	dd.unapplied = dd.unapplied[:0]
+	return nil
+}
+
+// committed records in dd's graph the change hash the device just made
+// on its automerge document, which must depend on the graph's heads
+// and on nothing the graph lacks (the document and the graph hold the
+// same changes). Caller holds d.mu.
+func (dd *doc) committed(hash automerge.ChangeHash) error {
+	ch, err := dd.am.Change(hash)
+	if err != nil {
+		return fmt.Errorf("read own change: %w", err)
+	}
+	raw := ch.Save()
+	c, err := msync.ParseChange(raw)
+	if err != nil {
+		return fmt.Errorf("parse own change: %w", err)
+	}
+	// automerge makes a change depend on the document's heads and on
+	// its actor's previous change (an ancestor of the heads here).
+	for _, h := range dd.g.Heads() {
+		if !slices.Contains(c.Deps, h) {
+			return fmt.Errorf("own change does not depend on the graph's head %s", h)
+		}
+	}
+	for _, h := range c.Deps {
+		if !dd.g.Has(h) {
+			return fmt.Errorf("own change depends on %s, which the graph lacks", h)
+		}
+	}
+	dd.g.Add(c, raw)
+	return nil
+}
+
+// held reports whether the device holds any of the document.
+func (dd *doc) held() bool {
+	if dd.g != nil {
+		return dd.g.Len() > 0
+	}
+	return len(dd.am.Heads()) > 0
+}
+
+// next returns dd's next sync message, if any. Caller holds d.mu.
+func (dd *doc) next() ([]byte, bool) {
+	if dd.ss != nil {
+		sm, ok := dd.ss.GenerateMessage()
+		if !ok {
+			return nil, false
+		}
+		data := sm.Bytes()
+		sm.Close()
+		return data, true
+	}
+	m := msync.Generate(dd.g, dd.ms)
+	if m == nil {
+		return nil, false
+	}
+	return m.Encode(), true
+}
+
+// newDoc returns the device's replica of document id held in am (new or
+// empty), with a fresh sync state of the device's kind.
+func (d *device) newDoc(id docs.DocumentID, am *automerge.Doc, s int) (*doc, error) {
+	dd := &doc{id: id, am: am, shared: s}
+	if d.full {
+		dd.ss = automerge.NewSyncState(am)
+		return dd, nil
+	}
+	g, err := msync.Index(am)
+	if err != nil {
+		return nil, err
+	}
+	dd.g, dd.ms = g, &msync.State{}
+	return dd, nil
+}
+
 // flush sends the next sync message of dd, if any.
 func (d *device) flush(ctx context.Context, dd *doc) error {
 	d.mu.Lock()
-	sm, ok := dd.ss.GenerateMessage()
-	var data []byte
-	if ok {
-		data = sm.Bytes()
-		sm.Close()
-	}
+	data, ok := dd.next()
 	d.mu.Unlock()
 	if !ok {
 		return nil
@@ -602,7 +813,11 @@ func (d *device) create(ctx context.Context, s int, collaborators []model.UserID
 			return id, err
 		}
 	}
-	dd := &doc{id: id, am: am, pl: pl, ss: automerge.NewSyncState(am), shared: s}
+	dd, err := d.newDoc(id, am, s)
+	if err != nil {
+		return id, err
+	}
+	dd.pl = pl
 	d.mu.Lock()
 	d.docs[id] = dd
 	d.mu.Unlock()
@@ -611,13 +826,13 @@ func (d *device) create(ctx context.Context, s int, collaborators []model.UserID
 
 // follow asks the relay for a shared playlist the device does not hold.
 func (d *device) follow(ctx context.Context, id docs.DocumentID, s int) error {
-	am := automerge.New()
-	dd := &doc{id: id, am: am, ss: automerge.NewSyncState(am), shared: s}
+	dd, err := d.newDoc(id, automerge.New(), s)
+	if err != nil {
+		return err
+	}
 	d.mu.Lock()
 	d.docs[id] = dd
-	sm, _ := dd.ss.GenerateMessage()
-	data := sm.Bytes()
-	sm.Close()
+	data, _ := dd.next()
 	d.mu.Unlock()
 	return d.conn.Send(ctx, &wire.Message{Type: wire.TypeRequest, SenderID: d.peerID, TargetID: "relay", DocumentID: id.String(), Data: data})
 }
@@ -626,7 +841,7 @@ func (d *device) has(id docs.DocumentID) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	dd := d.docs[id]
-	return dd != nil && len(dd.am.Heads()) > 0
+	return dd != nil && dd.held()
 }
 
 func (d *device) own() docs.DocumentID {
@@ -649,6 +864,10 @@ func (d *device) edit(ctx context.Context, due time.Time, id docs.DocumentID, fo
 	}
 	d.mu.Lock()
 	dd := d.docs[id]
+	if err := dd.catchUp(); err != nil {
+		d.mu.Unlock()
+		return err
+	}
 	if dd.pl == nil {
 		pl, err := docs.OpenPlaylist(dd.am, docs.DefaultOptions())
 		if err != nil {
@@ -662,10 +881,17 @@ func (d *device) edit(ctx context.Context, due time.Time, id docs.DocumentID, fo
 		return err
 	}
 	heads := dd.am.Heads() // a local commit depends on every head: it is the only one now
-	d.mu.Unlock()
 	if len(heads) != 1 {
+		d.mu.Unlock()
 		return fmt.Errorf("%d heads after a local commit", len(heads))
 	}
+	if dd.g != nil {
+		if err := dd.committed(heads[0]); err != nil {
+			d.mu.Unlock()
+			return err
+		}
+	}
+	d.mu.Unlock()
 	p := &pending{at: due, hash: heads[0], waiting: map[*device]bool{}}
 	for _, f := range followers {
 		if f != d {
@@ -711,4 +937,13 @@ func parallel(n, k int, fn func(i int) error) error {
 		return err
 	}
 	return nil
+}
+
+// ownCPU returns the CPU time (user + system) the generator has used.
+func ownCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -10,33 +10,46 @@ import (
 )
 
 // TestRunSmall drives a real relay (internal/testbed: Badger on disk,
-// HTTP on loopback) with a small scenario and checks that every edit is
-// acknowledged and reaches every other follower, and that the relay's
-// CPU and RSS are read from /proc.
+// HTTP on loopback) with a small scenario, with devices that keep their
+// change graphs (the default) and with devices that apply every change
+// (-full-followers), and checks that every edit is acknowledged and
+// reaches every other follower (a follower's graph and document that
+// disagreed would fail its next edit), and that the relay's CPU and RSS
+// are read from /proc.
 func TestRunSmall(t *testing.T) {
-	rl := testbed.NewRelay(t, testbed.DefaultOptions())
-	c := config{url: rl.URL, prefix: "smoke", relayPID: os.Getpid(), devices: 6, shared: 2, fols: 3,
-		rate: 40, sharedFrac: 0.5, duration: 2 * time.Second}
-	st, err := run(context.Background(), c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st.offered < 60 || st.errs != 0 {
-		t.Fatalf("offered %d edits, %d errors (first %q)", st.offered, st.errs, st.firstErr)
-	}
-	if len(st.ack) != st.offered {
-		t.Fatalf("%d of %d edits acknowledged", len(st.ack), st.offered)
-	}
-	for _, p := range st.byHash {
-		if len(p.waiting) > 0 {
-			t.Fatalf("an edit never reached %d followers", len(p.waiting))
-		}
-	}
-	if len(st.fol) == 0 {
-		t.Fatal("no follower deliveries measured")
-	}
-	m := &monitor{pid: os.Getpid()}
-	if m.cpu() <= 0 || m.rss() == 0 {
-		t.Fatalf("/proc readings: cpu %v rss %d", m.cpu(), m.rss())
+	for _, tc := range []struct {
+		name string
+		full bool
+	}{
+		{"graph followers", false},
+		{"full followers", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rl := testbed.NewRelay(t, testbed.DefaultOptions())
+			c := config{url: rl.URL, prefix: "smoke", relayPID: os.Getpid(), devices: 6, shared: 2, fols: 3,
+				rate: 40, sharedFrac: 0.5, duration: 2 * time.Second, full: tc.full}
+			st, err := run(context.Background(), c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.offered < 60 || st.errs != 0 {
+				t.Fatalf("offered %d edits, %d errors (first %q)", st.offered, st.errs, st.firstErr)
+			}
+			if len(st.ack) != st.offered {
+				t.Fatalf("%d of %d edits acknowledged", len(st.ack), st.offered)
+			}
+			for _, p := range st.byHash {
+				if len(p.waiting) > 0 {
+					t.Fatalf("an edit never reached %d followers", len(p.waiting))
+				}
+			}
+			if len(st.fol) == 0 {
+				t.Fatal("no follower deliveries measured")
+			}
+			m := &monitor{pid: os.Getpid()}
+			if m.cpu() <= 0 || m.rss() == 0 {
+				t.Fatalf("/proc readings: cpu %v rss %d", m.cpu(), m.rss())
+			}
+		})
 	}
 }

@@ -247,7 +247,7 @@ func follow(ctx context.Context, hc *http.Client, c config, st *stats) ([]*devic
 		for _, d := range fols {
 			d.mu.Lock()
 			for _, dd := range d.docs {
-				if len(dd.am.Heads()) > 0 {
+				if dd.held() {
 					held++
 				}
 			}

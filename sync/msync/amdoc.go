@@ -1,6 +1,7 @@
 package msync
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 
@@ -62,9 +63,10 @@ func (g *Graph) addFrom(doc *automerge.Doc, since []automerge.ChangeHash) error 
 // ApplyTo returns the apply function of Receive for doc: it decodes the
 // encoded message msg (m's source) with automerge, which validates its
 // changes' operations as automerge's own receive does, applies them to
-// doc, then adds to g what doc applied and queues what it kept
-// back for missing dependencies. It reports the document's new heads
-// through *heads.
+// doc, then adds to g what doc applied, from m's own chunks (reading
+// from doc only changes it applied from its queue), and queues what it
+// kept back for missing dependencies. It reports the document's new
+// heads through *heads.
 func ApplyTo(doc *automerge.Doc, g *Graph, msg []byte, heads *[]automerge.ChangeHash) func(m *Message) error {
 	return func(m *Message) error {
 		sm, err := automerge.LoadSyncMessage(msg)
@@ -78,8 +80,13 @@ func ApplyTo(doc *automerge.Doc, g *Graph, msg []byte, heads *[]automerge.Change
 		before := slices.Clone(g.Heads())
 		now := doc.Heads()
 		if !slices.Equal(before, now) {
-			if err := g.addFrom(doc, before); err != nil {
-				return err
+			g.addApplied(doc, m)
+			if !slices.Equal(g.Heads(), now) {
+				// doc also applied changes it had queued from earlier
+				// messages: read what is still missing from it.
+				if err := g.addFrom(doc, before); err != nil {
+					return err
+				}
 			}
 		}
 		for _, c := range m.Changes {
@@ -89,5 +96,31 @@ func ApplyTo(doc *automerge.Doc, g *Graph, msg []byte, heads *[]automerge.Change
 		}
 		*heads = now
 		return nil
+	}
+}
+
+// addApplied adds to g, dependencies first, the changes of m that doc
+// holds and g does not, with copies of m's chunks (the message's buffer
+// is not kept): a change whose dependencies g lacks is left out.
+func (g *Graph) addApplied(doc *automerge.Doc, m *Message) {
+	var left []int
+	for i, c := range m.Changes {
+		if !g.Has(c.Hash) && doc.HasChange(c.Hash) {
+			left = append(left, i)
+		}
+	}
+	for progress := true; progress && len(left) > 0; {
+		progress = false
+		rest := left[:0]
+		for _, i := range left {
+			c := m.Changes[i]
+			if slices.ContainsFunc(c.Deps, func(d automerge.ChangeHash) bool { return !g.Has(d) }) {
+				rest = append(rest, i)
+				continue
+			}
+			g.Add(c, bytes.Clone(m.Raw[i]))
+			progress = true
+		}
+		left = rest
 	}
 }

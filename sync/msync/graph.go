@@ -26,21 +26,31 @@ type Graph struct {
 	// its epoch is the current one, so no walk clears marks.
 	epoch uint64
 	heap  idxHeap
-	// memo holds the last few since answers, valid until the next Add:
-	// the followers of a document one change behind all ask the same
-	// questions (a Bloom filter since the shared heads, the changes
-	// since the peer's last sync).
+	// memo holds the last few since answers: the followers of a
+	// document one change behind all ask the same questions (a Bloom
+	// filter since the shared heads, the changes since the peer's last
+	// sync), and a follower whose shared heads stay put while changes
+	// arrive (a backlog) asks the same question of a longer history. An
+	// answer stays valid across Add: a change added later is never an
+	// ancestor of one present before, so since(have) only gains the
+	// changes added since, provided every hash of have was known.
 	memo     [memoSize]sinceMemo
 	memoNext int
 }
 
-// memoSize bounds Graph.memo.
-const memoSize = 4
+// memoSize bounds Graph.memo (a document's active followers, each at
+// its own shared heads under a backlog).
+const memoSize = 32
 
 type sinceMemo struct {
 	have []automerge.ChangeHash
 	out  []*node
 	ok   bool
+	// n is the graph's length when out was last brought up to date.
+	n int
+	// bloom is the filter of out once haveSince built it.
+	bloom    Bloom
+	hasBloom bool
 }
 
 type node struct {
@@ -48,10 +58,10 @@ type node struct {
 	deps []automerge.ChangeHash
 	raw  []byte
 	idx  int
-	// epoch and flags are since's marks, send changesToSend's (see
-	// Graph.epoch).
-	epoch, send uint64
-	flags       uint8
+	// epoch and flags are since's marks, send changesToSend's and seen
+	// removeAncestors' (see Graph.epoch).
+	epoch, send, seen uint64
+	flags             uint8
 }
 
 // NewGraph returns an empty graph (the index of an empty document).
@@ -79,9 +89,6 @@ func (g *Graph) Add(c Change, raw []byte) {
 	}
 	g.heads[c.Hash] = struct{}{}
 	g.sorted = nil
-	for i := range g.memo {
-		g.memo[i].ok = false
-	}
 	g.bytes += len(raw)
 	delete(g.queue, c.Hash)
 }
@@ -171,10 +178,8 @@ func (g *Graph) since(have []automerge.ChangeHash) []*node {
 	if slices.Equal(have, g.Heads()) {
 		return nil
 	}
-	for i := range g.memo {
-		if m := &g.memo[i]; m.ok && slices.Equal(have, m.have) {
-			return m.out
-		}
+	if m := g.memoFor(have); m != nil {
+		return m.out
 	}
 	const fromHeads, fromHave = 1, 2
 	g.epoch++
@@ -217,10 +222,37 @@ func (g *Graph) since(have []automerge.ChangeHash) []*node {
 	}
 	g.heap = q[:0]
 	slices.Reverse(out)
+	for _, h := range have {
+		if g.nodes[h] == nil {
+			// An unknown hash may become known and then hide its
+			// ancestors: such an answer is not kept.
+			return out
+		}
+	}
 	m := &g.memo[g.memoNext]
 	g.memoNext = (g.memoNext + 1) % memoSize
-	m.have, m.out, m.ok = append(m.have[:0], have...), out, true
+	m.have, m.out, m.ok, m.n, m.bloom, m.hasBloom = append(m.have[:0], have...), out, true, len(g.order), Bloom{}, false
 	return out
+}
+
+// memoFor returns the memo entry answering since(have), brought up to
+// date with the changes added since it was computed, or nil.
+func (g *Graph) memoFor(have []automerge.ChangeHash) *sinceMemo {
+	for i := range g.memo {
+		m := &g.memo[i]
+		if !m.ok || !slices.Equal(have, m.have) {
+			continue
+		}
+		if m.n < len(g.order) {
+			// Appending never changes the part of out that earlier
+			// callers hold.
+			m.out = append(m.out, g.order[m.n:]...)
+			m.n = len(g.order)
+			m.bloom, m.hasBloom = Bloom{}, false
+		}
+		return m
+	}
+	return nil
 }
 
 // removeAncestors is automerge's filter_changes: it deletes from set
@@ -237,11 +269,12 @@ func (g *Graph) removeAncestors(set map[automerge.ChangeHash]struct{}, heads []a
 			floor = n.idx
 		}
 	}
-	seen := map[int]bool{}
+	g.epoch++
+	seen := g.epoch
 	var stack []*node
 	for _, h := range heads {
-		if n := g.nodes[h]; n != nil && n.idx >= floor && !seen[n.idx] {
-			seen[n.idx] = true
+		if n := g.nodes[h]; n != nil && n.idx >= floor && n.seen != seen {
+			n.seen = seen
 			stack = append(stack, n)
 		}
 	}
@@ -250,8 +283,8 @@ func (g *Graph) removeAncestors(set map[automerge.ChangeHash]struct{}, heads []a
 		stack = stack[:len(stack)-1]
 		delete(set, n.hash)
 		for _, d := range n.deps {
-			if dn := g.nodes[d]; dn != nil && dn.idx >= floor && !seen[dn.idx] {
-				seen[dn.idx] = true
+			if dn := g.nodes[d]; dn != nil && dn.idx >= floor && dn.seen != seen {
+				dn.seen = seen
 				stack = append(stack, dn)
 			}
 		}

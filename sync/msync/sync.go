@@ -139,14 +139,24 @@ func allIn(need, set []automerge.ChangeHash) bool {
 	return true
 }
 
-// haveSince is automerge's make_bloom_filter.
+// haveSince is automerge's make_bloom_filter. The filter is memoised
+// with since's answer (followers one change behind all ask for the same
+// one); a Bloom is never modified once built, so messages share it.
 func (g *Graph) haveSince(lastSync []automerge.ChangeHash) Have {
 	ns := g.since(lastSync)
+	m := g.memoFor(lastSync)
+	if m != nil && m.hasBloom {
+		return Have{LastSync: slices.Clone(lastSync), Bloom: m.bloom}
+	}
 	hs := make([]automerge.ChangeHash, len(ns))
 	for i, n := range ns {
 		hs[i] = n.hash
 	}
-	return Have{LastSync: slices.Clone(lastSync), Bloom: NewBloom(hs)}
+	b := NewBloom(hs)
+	if m != nil {
+		m.bloom, m.hasBloom = b, true
+	}
+	return Have{LastSync: slices.Clone(lastSync), Bloom: b}
 }
 
 // changesToSend is automerge's get_changes_to_send.

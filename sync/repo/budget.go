@@ -288,6 +288,12 @@ func (h *Handle) unloadable(force bool) bool {
 	if (h.pending != nil && !h.pending.finished()) || h.broken.Load() {
 		return false
 	}
+	if len(h.dirty) > 0 {
+		// Write the states kept behind first; the document unloads
+		// once that write is done.
+		h.flushStates()
+		return false
+	}
 	if force {
 		return true
 	}

@@ -39,6 +39,7 @@ type Handle struct {
 	broken  atomic.Bool
 	pending *write // the last write queued; unloading waits for it
 	syncs   map[PeerID]peerSync
+	dirty   map[PeerID][]byte // sync states written behind (stateflush.go)
 	// changes indexes the document's change graph for the Go sync
 	// states (peersync.go); brought up to date on use, dropped on
 	// unload.

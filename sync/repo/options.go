@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/automerge/automerge-go"
 	"github.com/segue-fm/segue/sync/docs"
@@ -38,6 +39,7 @@ type Options struct {
 	hold          HoldLimits
 	goSync        bool
 	facts         func(d *automerge.Doc) []byte
+	stateFlush    time.Duration
 }
 
 // DefaultOptions returns: docs.DefaultOptions() for the typed views,
@@ -45,8 +47,10 @@ type Options struct {
 // increments (once they weigh a quarter of the snapshot) or 1 MiB of
 // increments per document, slog.Default(), no write check, at most
 // 1,024 documents loaded, group commits of at most 512 writes or 4 MiB,
-// a Go collection after every 4 MiB of automerge work, and
-// DefaultHoldLimits for changes waiting for their dependencies.
+// a Go collection after every 4 MiB of automerge work,
+// DefaultHoldLimits for changes waiting for their dependencies, and
+// sync states of messages without changes written behind within
+// DefaultSyncStateFlush.
 func DefaultOptions() Options {
 	return Options{
 		docs:          docs.DefaultOptions(),
@@ -59,6 +63,7 @@ func DefaultOptions() Options {
 		batchBytes:    4 << 20,
 		collectBudget: 4 << 20,
 		hold:          DefaultHoldLimits(),
+		stateFlush:    DefaultSyncStateFlush,
 		goSync:        true,
 	}
 }
@@ -169,6 +174,14 @@ func (o Options) WithCompaction(maxIncrements, maxBytes int) Options {
 // per change when a document is first synced after loading; a device
 // holding few peers per document but big documents may prefer false.
 func (o Options) WithGoSync(on bool) Options { o.goSync = on; return o }
+
+// WithSyncStateFlush returns o writing the sync state of a message that
+// adds no change at most d after it (default DefaultSyncStateFlush),
+// coalesced per peer and document, and when the peer disconnects, its
+// state is read, the document unloads or the repo closes; with d ≤ 0 it
+// is queued for the group commit with its message. A message with
+// changes always writes them and its state before it is answered.
+func (o Options) WithSyncStateFlush(d time.Duration) Options { o.stateFlush = d; return o }
 
 // WithLogger returns o logging to l. Default: slog.Default().
 func (o Options) WithLogger(l *slog.Logger) Options { o.logger = l; return o }

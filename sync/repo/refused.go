@@ -207,6 +207,8 @@ func (h *Handle) setAside(ctx context.Context, peer PeerID, refused RefusedFunc)
 	}
 	keep = true
 	h.repo.opts.logger.Warn("repo: set aside changes the peer refused", "doc", h.id.String(), "peer", string(peer), "changes", len(aside))
+	// States kept behind are written first, so dropStates sees them.
+	h.flushStates()
 	h.closeSyncs()
 	for p := range h.held {
 		h.dropHeld(p)

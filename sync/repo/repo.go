@@ -107,6 +107,8 @@ type Repo struct {
 	gc *collector // runs the Go collector for automerge's C memory (collect.go)
 
 	hold holdBook // changes held back for their dependencies (holdback.go)
+
+	flusher *stateFlusher // sync states written behind (stateflush.go)
 }
 
 // Open returns a repo over st. Documents load lazily on first use.
@@ -136,17 +138,21 @@ func Open(ctx context.Context, st store.Store, opts Options) (*Repo, error) {
 	if !cmem.Supported() {
 		r.opts.cmemBudget = 0
 	}
+	r.flusher = newStateFlusher(opts.stateFlush)
 	go r.committer()
+	go r.flushLoop()
 	return r, nil
 }
 
-// Close commits the writes already queued, stops every subscription
+// Close commits the writes already queued and the sync states kept
+// behind (WithSyncStateFlush), stops every subscription
 // (their channels are closed) and makes further calls fail with
 // ErrClosed. It does not close the store.
 func (r *Repo) Close() error {
 	r.mu.Lock()
 	r.closed = true
 	r.mu.Unlock()
+	r.stopFlusher()
 	r.stopCommitter()
 	r.subs.closeAll()
 	r.gc.stop()

@@ -219,12 +219,13 @@ func (h *Handle) receive(ctx context.Context, peer PeerID, msg []byte, in Incomi
 		}
 	}
 	if !changed && in.Create == nil && !h.broken.Load() {
-		// No new change: only the sync state to store, no increment
-		// to ask automerge for.
-		w := &write{h: h, size: len(key) + len(state), fn: extra}
-		h.queue(w)
-		return w, false, nil
+		// No new change: only the sync state to store, written behind
+		// (stateflush.go).
+		h.keepState(peer, state)
+		return nil, false, nil
 	}
+	// The state is written with the message: one kept behind is older.
+	delete(h.dirty, peer)
 	return h.persist(extra, len(key)+len(state), ev, in.Create != nil), changed, nil
 }
 
@@ -246,6 +247,7 @@ func (h *Handle) resetEmpty() {
 	h.changes = nil
 	h.broken.Store(false)
 	clear(h.syncs)
+	clear(h.dirty)
 	h.acl.Reset()
 }
 
@@ -264,6 +266,7 @@ func (r *Repo) SyncState(ctx context.Context, peer PeerID, id docs.DocumentID) (
 	r.mu.Unlock()
 	if h != nil {
 		h.mu.Lock()
+		h.flushStates()
 		pending := h.pending
 		h.mu.Unlock()
 		// A failed write leaves the stored state as it was: read that.
@@ -286,8 +289,9 @@ func (r *Repo) SyncState(ctx context.Context, peer PeerID, id docs.DocumentID) (
 // connection closes: the next session starts with a fresh exchange of
 // heads, which is what recovers from messages lost in the broken
 // connection. It first waits for each document's queued writes (the
-// group commit may still hold the latest sync state with peer), so the
-// next session resumes from the latest state, not an older stored one.
+// group commit may still hold the latest sync state with peer) after
+// queuing the states written behind, so the next session resumes from
+// the latest state, not an older stored one.
 func (r *Repo) PeerDisconnected(peer PeerID) {
 	r.mu.Lock()
 	hs := make([]*Handle, 0, len(r.handles))
@@ -297,6 +301,7 @@ func (r *Repo) PeerDisconnected(peer PeerID) {
 	r.mu.Unlock()
 	for _, h := range hs {
 		h.mu.Lock()
+		h.flushStates()
 		pending := h.pending
 		h.mu.Unlock()
 		// A failed write leaves the stored state as it was; the next

@@ -1,0 +1,66 @@
+package msync
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/automerge/automerge-go"
+)
+
+// TestSinceMemoAcrossAdds: since's answers, memoised and extended as
+// changes are added (a follower's shared heads staying put under a
+// backlog), equal a fresh walk of the same graph after every Add,
+// including for a have naming a change unknown when it was first asked.
+func TestSinceMemoAcrossAdds(t *testing.T) {
+	hash := func(i int) automerge.ChangeHash {
+		var b [8]byte
+		binary.LittleEndian.PutUint64(b[:], uint64(i))
+		return sha256.Sum256(b[:])
+	}
+	for seed := range uint64(20) {
+		rnd := rand.New(rand.NewPCG(seed, 1))
+		memo, all := NewGraph(), []automerge.ChangeHash{}
+		var haves [][]automerge.ChangeHash
+		for i := range 200 {
+			// A change depends on one to three earlier changes (a merge),
+			// or on none for the first.
+			var deps []automerge.ChangeHash
+			for k := 0; i > 0 && k < 1+rnd.IntN(3); k++ {
+				if d := all[rnd.IntN(len(all))]; !slices.Contains(deps, d) {
+					deps = append(deps, d)
+				}
+			}
+			h := hash(i)
+			memo.Add(Change{Hash: h, Deps: deps}, nil)
+			all = append(all, h)
+			if rnd.IntN(10) == 0 {
+				haves = append(haves, []automerge.ChangeHash{all[rnd.IntN(len(all))]})
+			}
+			if i == 50 {
+				// Known only from change 150 on.
+				haves = append(haves, []automerge.ChangeHash{hash(150)})
+			}
+			fresh := NewGraph()
+			for _, n := range memo.order {
+				fresh.Add(Change{Hash: n.hash, Deps: n.deps}, nil)
+			}
+			for _, have := range haves {
+				got, want := memo.since(have), fresh.since(have)
+				if !slices.Equal(nodeHashes(got), nodeHashes(want)) {
+					t.Fatalf("seed %d, after change %d: since(%x…) memoised %d changes, walked %d", seed, i, have[0][:4], len(got), len(want))
+				}
+			}
+		}
+	}
+}
+
+func nodeHashes(ns []*node) []automerge.ChangeHash {
+	out := make([]automerge.ChangeHash, len(ns))
+	for i, n := range ns {
+		out[i] = n.hash
+	}
+	return out
+}
