@@ -76,9 +76,29 @@ func (a *RepoAdapter) InSync(ctx context.Context, peer string, id docs.DocumentI
 // for a message of this session first (OnSynced): every session answers
 // the first sync message of each document, so a connected remote always
 // tells its heads.
+//
+// A document whose refusal by the remote is being set aside and reported
+// (OnRefused, OnSetAside) is not in sync until both callbacks returned.
 func (s *Session) InSync(ctx context.Context, id docs.DocumentID) (bool, error) {
 	s.init()
+	s.mu.Lock()
+	refusing := s.refusing[id]
+	s.mu.Unlock()
+	if refusing {
+		return false, nil
+	}
 	return s.Repo.InSync(ctx, s.peer, id)
+}
+
+// setRefusing marks or unmarks id as a refusal being handled (InSync).
+func (s *Session) setRefusing(id docs.DocumentID, on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if on {
+		s.refusing[id] = true
+	} else {
+		delete(s.refusing, id)
+	}
 }
 
 // answer sends the next sync message for id after a message from the

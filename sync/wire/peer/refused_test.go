@@ -101,10 +101,22 @@ func TestRefusedChangeDoesNotStallSync(t *testing.T) {
 	log := slog.New(slog.DiscardHandler)
 	rs := &peer.Session{Repo: peer.NewRepoAdapter(relay), Authz: peer.DocumentAccess, User: "bob", LocalID: "relay",
 		RemoteID: "bob-dev", RemoteStorage: "bob-store", Conn: relayEnd, Log: log}
-	ds := &peer.Session{Repo: peer.NewRepoAdapter(device), Authz: peer.AllowAll, LocalID: "bob-dev", RemoteID: "relay",
+	// While the refusal is set aside and reported the document must not
+	// count as in sync: a caller waiting for sync (segue sync now) would
+	// return before the refusal is recorded.
+	var ds *peer.Session
+	inSyncDuring := make(chan bool, 8)
+	checkInSync := func(id docs.DocumentID) {
+		ok, err := ds.InSync(ctx, id)
+		if err != nil {
+			t.Error(err)
+		}
+		inSyncDuring <- ok
+	}
+	ds = &peer.Session{Repo: peer.NewRepoAdapter(device), Authz: peer.AllowAll, LocalID: "bob-dev", RemoteID: "relay",
 		RemoteStorage: "relay-store", Conn: sat, Log: log, FollowAll: true, SetAsideRefused: true,
-		OnRefused:  func(_ docs.DocumentID, reason string) { refused <- reason },
-		OnSetAside: func(_ docs.DocumentID, n int) { setAside <- n },
+		OnRefused:  func(id docs.DocumentID, reason string) { checkInSync(id); refused <- reason },
+		OnSetAside: func(id docs.DocumentID, n int) { checkInSync(id); setAside <- n },
 	}
 	done := make(chan error, 2)
 	go func() { done <- rs.Run(ctx) }()
@@ -191,6 +203,11 @@ func TestRefusedChangeDoesNotStallSync(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("nothing set aside")
+	}
+	for range 2 {
+		if <-inSyncDuring {
+			t.Fatal("the document counted as in sync while its refusal was being reported")
+		}
 	}
 	if got := collaborators(device); !slices.Equal(got, []model.UserID{"bob"}) {
 		t.Fatalf("bob's collaborators after the set-aside %v, want [bob]", got)

@@ -219,6 +219,7 @@ type Session struct {
 	follows    map[docs.DocumentID]bool
 	requested  map[docs.DocumentID]bool // requests not answered yet (see request)
 	refusals   map[docs.DocumentID]int  // answers refusing each document
+	refusing   map[docs.DocumentID]bool // a refusal being set aside and reported (InSync)
 	peer       string
 	persistent bool
 }
@@ -234,6 +235,7 @@ func (s *Session) init() {
 		s.authz = map[docs.DocumentID]authzEntry{}
 		s.requested = map[docs.DocumentID]bool{}
 		s.refusals = map[docs.DocumentID]int{}
+		s.refusing = map[docs.DocumentID]bool{}
 		var nonce [8]byte
 		_, _ = rand.Read(nonce[:])
 		s.peer, s.persistent = peerName(s.RemoteStorage, s.RemoteID, string(nonce[:]))
@@ -385,12 +387,23 @@ func (s *Session) handle(ctx context.Context, m *wire.Message) error {
 			return fmt.Errorf("%w: %s", ErrRemote, m.Message)
 		}
 		s.Log.Warn("peer: remote refused document", "doc", id, "remote", s.RemoteID, "message", m.Message, "refusal", m.Refusal)
+		// Setting the refused changes aside rebuilds the document at
+		// the heads shared with the remote, so it is in sync before
+		// OnRefused and OnSetAside have recorded why: until they have,
+		// InSync says it is not (a caller waiting for sync would
+		// otherwise return without the refusal), and OnSynced then
+		// wakes such callers.
+		s.setRefusing(id, true)
 		n := s.setAside(ctx, id, m.Refusal)
 		if s.OnRefused != nil {
 			s.OnRefused(id, m.Message)
 		}
 		if n > 0 && s.OnSetAside != nil {
 			s.OnSetAside(id, n)
+		}
+		s.setRefusing(id, false)
+		if s.OnSynced != nil {
+			s.OnSynced(id, s.Now())
 		}
 		return nil
 	case wire.TypeDocUnavailable:
