@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/url"
 	"os"
 	"strconv"
@@ -147,8 +148,11 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *tlsCert != "" {
 		opts = opts.WithTLS(*tlsCert, *tlsKey)
 	}
-	if *storeCache < 0 {
-		return fmt.Errorf("%w: --store-cache-mib %d is negative", errUsage, *storeCache)
+	if *syncCMem > math.MaxUint64>>20 {
+		return fmt.Errorf("%w: --sync-cmem-mib %d is too large", errUsage, *syncCMem)
+	}
+	if *storeCache < 0 || *storeCache > catalog.MaxStoreCacheMiB {
+		return fmt.Errorf("%w: --store-cache-mib %d is outside 0…%d", errUsage, *storeCache, catalog.MaxStoreCacheMiB)
 	}
 	mode := catalog.OpenExisting
 	if *initDir {

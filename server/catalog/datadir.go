@@ -101,12 +101,16 @@ func (o DataDirOptions) WithInit(m InitMode) DataDirOptions { o.init = m; return
 // the documents fills.
 const DefaultStoreCacheMiB = 64
 
+// MaxStoreCacheMiB is the largest WithStoreCache accepts
+// (badgerstore.MaxBlockCache).
+const MaxStoreCacheMiB = badgerstore.MaxBlockCache >> 20
+
 // WithStoreCache bounds the store's Badger block cache (decompressed
 // table blocks) to mib MiB; 0 (the default) keeps Badger's 256 MiB. The
 // table indices and bloom filters stay in memory, unbounded, as Badger
 // keeps them by default: they are small next to the tables, and a
 // bounded index cache would make every read fetch them through it. A
-// negative mib fails the open.
+// negative mib or one above MaxStoreCacheMiB fails the open.
 func (o DataDirOptions) WithStoreCache(mib int64) DataDirOptions { o.cacheMiB = mib; return o }
 
 // WithLogger sets the logger of the store and of data-directory notices
@@ -236,7 +240,9 @@ func isEmptyDir(dir string) (bool, error) {
 func storeOptions(opts DataDirOptions) badgerstore.Options {
 	o := badgerstore.DefaultOptions().WithStrict(true).WithLogger(opts.logger)
 	if opts.cacheMiB != 0 {
-		o = o.WithCacheSizes(opts.cacheMiB<<20, 0)
+		// Past the maximum the shift could wrap: ask for one MiB more
+		// than badgerstore accepts, so Open refuses it.
+		o = o.WithCacheSizes(min(opts.cacheMiB, MaxStoreCacheMiB+1)<<20, 0)
 	}
 	return o
 }

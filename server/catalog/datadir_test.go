@@ -188,3 +188,27 @@ func remove(t *testing.T, p string) string {
 	}
 	return p
 }
+
+// TestOpenDataDirStoreCacheBounds: a store cache outside
+// 1…MaxStoreCacheMiB fails the open with badgerstore.ErrBadOptions,
+// including sizes whose byte count would wrap, and the store opens with
+// one at the bound's edges.
+func TestOpenDataDirStoreCacheBounds(t *testing.T) {
+	ctx := t.Context()
+	dir, _ := initDir(t)
+	for _, mib := range []int64{-1, MaxStoreCacheMiB + 1, 1 << 50, 1 << 62} {
+		if d, err := OpenDataDirWith(ctx, dir, quietDD().WithStoreCache(mib)); !errors.Is(err, badgerstore.ErrBadOptions) {
+			if err == nil {
+				d.Close()
+			}
+			t.Fatalf("store cache %d MiB: %v, want ErrBadOptions", mib, err)
+		}
+	}
+	for _, mib := range []int64{1, DefaultStoreCacheMiB} {
+		d, err := OpenDataDirWith(ctx, dir, quietDD().WithStoreCache(mib))
+		if err != nil {
+			t.Fatalf("store cache %d MiB: %v", mib, err)
+		}
+		d.Close()
+	}
+}

@@ -36,6 +36,11 @@ const MinMemTableSize = 8 << 20
 // ErrBadOptions is returned by Open for inconsistent options.
 var ErrBadOptions = errors.New("badgerstore: bad options")
 
+// MaxBlockCache is the largest block or index cache Open accepts (64
+// GiB): Badger allocates a cache's bookkeeping in proportion to its size
+// when it opens, so a much larger size ends the process out of memory.
+const MaxBlockCache = 64 << 30
+
 // Options configures Open. The zero value is not useful; start from
 // DefaultOptions.
 type Options struct {
@@ -63,8 +68,8 @@ func DefaultOptions() Options {
 // unbounded (Badger's own default). Without this call Badger's defaults
 // apply: a 256 MiB block cache, which a scan of the whole store fills.
 // The block cache cannot be off (Badger needs it for compressed tables):
-// a block size below 1 or a negative index size fails Open with
-// ErrBadOptions.
+// a block size below 1, a negative index size or either above
+// MaxBlockCache fails Open with ErrBadOptions.
 func (o Options) WithCacheSizes(block, index int64) Options {
 	o.cacheSizes, o.blockCache, o.indexCache = true, block, index
 	return o
@@ -129,7 +134,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	if opts.memTableSize < MinMemTableSize {
 		return nil, fmt.Errorf("%w: memtable size %d < %d", ErrBadOptions, opts.memTableSize, MinMemTableSize)
 	}
-	if opts.cacheSizes && (opts.blockCache < 1 || opts.indexCache < 0) {
+	if opts.cacheSizes && (opts.blockCache < 1 || opts.blockCache > MaxBlockCache || opts.indexCache < 0 || opts.indexCache > MaxBlockCache) {
 		return nil, fmt.Errorf("%w: cache sizes %d (blocks), %d (indices)", ErrBadOptions, opts.blockCache, opts.indexCache)
 	}
 	log := opts.logger

@@ -130,6 +130,8 @@ func TestBadOptions(t *testing.T) {
 		{"negative block cache", quiet().WithCacheSizes(-1, 1<<20)},
 		{"block cache off", quiet().WithCacheSizes(0, 1<<20)},
 		{"negative index cache", quiet().WithCacheSizes(1<<20, -1)},
+		{"block cache past the maximum", quiet().WithCacheSizes(badgerstore.MaxBlockCache+1, 0)},
+		{"index cache past the maximum", quiet().WithCacheSizes(1<<20, badgerstore.MaxBlockCache+1)},
 	} {
 		_, err := badgerstore.Open(t.Context(), t.TempDir(), tc.opts)
 		if !errors.Is(err, badgerstore.ErrBadOptions) {
