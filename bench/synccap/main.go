@@ -100,6 +100,7 @@ func main() {
 	sharedFrac := flag.Float64("shared-frac", -1, "fraction of edits on shared playlists")
 	dur := flag.Duration("duration", 30*time.Second, "edit phase")
 	cpuProfile := flag.String("cpuprofile", "", "write the generator's own CPU profile (the whole run) to this file")
+	memProfile := flag.String("memprofile", "", "write the generator's heap profile (at the end of the run) to this file")
 	flag.Parse()
 	if *cpuProfile != "" {
 		stop, err := startCPUProfile(*cpuProfile)
@@ -165,6 +166,24 @@ func main() {
 	if _, err := run(context.Background(), c); err != nil {
 		fatal(err)
 	}
+	if *memProfile != "" {
+		if err := writeHeapProfile(*memProfile); err != nil {
+			fatal(err)
+		}
+	}
+}
+
+// writeHeapProfile writes the generator's heap profile to path.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("create heap profile: %w", err)
+	}
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		f.Close()
+		return fmt.Errorf("write heap profile: %w", err)
+	}
+	return f.Close()
 }
 
 // startCPUProfile profiles the generator into path until the returned
@@ -204,8 +223,11 @@ func fatal(err error) {
 type doc struct {
 	id     docs.DocumentID
 	am     *automerge.Doc
-	pl     *docs.Playlist
 	shared int // index of the shared playlist, -1 for an own one
+	// last is the largest entry position the device holds (its own
+	// edits' and those of the changes it received during the run): the
+	// next entry goes after it, as docs.AtEnd places it.
+	last string
 
 	// ss is automerge's sync state (-full-followers); nil otherwise.
 	ss *automerge.SyncState
@@ -247,14 +269,25 @@ type pending struct {
 }
 
 type stats struct {
-	mu       sync.Mutex
-	byHash   map[automerge.ChangeHash]*pending // edits not yet acknowledged or not yet with every follower
-	ack, fol []time.Duration
-	offered  int
-	errs     int
-	firstErr string
-	refused  int // error messages from the relay (refused sync messages)
-	firstRef string
+	mu     sync.Mutex
+	byHash map[automerge.ChangeHash]*pending // edits not yet acknowledged or not yet with every follower
+	// ack and fol are edit→ack and edit→follower latencies; lag is how
+	// late the schedule dispatched each edit (the generator's own
+	// delay), send how late its message was handed to the connection.
+	ack, fol, lag, send hist
+	offered             int
+	errs                int
+	firstErr            string
+	refused             int // error messages from the relay (refused sync messages)
+	firstRef            string
+	// led holds the chunks and positions of edits in byHash.
+	led ledger
+	// inflight counts edits dispatched and not yet sent.
+	inflight atomic.Int64
+}
+
+func newStats() *stats {
+	return &stats{byHash: map[automerge.ChangeHash]*pending{}}
 }
 
 // done forgets p once it is acknowledged and with every follower.
@@ -262,6 +295,7 @@ type stats struct {
 func (s *stats) done(p *pending) {
 	if p.acked && len(p.waiting) == 0 {
 		delete(s.byHash, p.hash)
+		s.led.drop(p.hash)
 	}
 }
 
@@ -291,7 +325,7 @@ func run(ctx context.Context, c config) (*stats, error) {
 	}); err != nil {
 		return nil, err
 	}
-	st := &stats{byHash: map[automerge.ChangeHash]*pending{}}
+	st := newStats()
 	var watchers []*device // idle peers following documents on disk
 	if c.docsFile != "" {
 		pre := startMonitor(c.relayPID, c.url, c.adminToken)
@@ -370,6 +404,7 @@ func run(ctx context.Context, c config) (*stats, error) {
 	time.Sleep(2 * time.Second)
 
 	mon := startMonitor(c.relayPID, c.url, c.adminToken)
+	self := startSelfMonitor(st)
 	cpu0, t0, own0 := mon.cpu(), time.Now(), ownCPU()
 	ectx, ecancel := context.WithTimeout(ctx, c.duration+drain)
 	runEdits(ectx, c, devs, followers, sharedDocs, st)
@@ -380,6 +415,7 @@ func run(ctx context.Context, c config) (*stats, error) {
 	wall := time.Since(t0)
 	own := ownCPU() - own0
 	mon.stop()
+	peakRSS := self.stop()
 
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -390,30 +426,24 @@ func run(ctx context.Context, c config) (*stats, error) {
 		}
 		lostFol += len(p.waiting)
 	}
-	slices.Sort(st.ack)
-	slices.Sort(st.fol)
+	nAck, nFol := st.ack.count(), st.fol.count()
 	fmt.Printf("offered %d edits in %s (%.0f/s); acknowledged %d (%.0f/s); unacknowledged at end %d; errors %d, of which relay refusals %d (first %q)\n",
-		st.offered, c.duration, float64(st.offered)/c.duration.Seconds(), len(st.ack), float64(len(st.ack))/c.duration.Seconds(), lost, st.errs, st.refused, st.firstErr)
+		st.offered, c.duration, float64(st.offered)/c.duration.Seconds(), nAck, float64(nAck)/c.duration.Seconds(), lost, st.errs, st.refused, st.firstErr)
 	if st.refused > 0 {
 		fmt.Printf("first relay refusal: %s\n", st.firstRef)
 	}
-	fmt.Printf("edit→ack ms: p50 %.1f p99 %.1f max %.1f\n", pct(st.ack, .5), pct(st.ack, .99), pct(st.ack, 1))
-	fmt.Printf("edit→follower ms (%d deliveries, %d missing at end): p50 %.1f p99 %.1f max %.1f\n", len(st.fol), lostFol, pct(st.fol, .5), pct(st.fol, .99), pct(st.fol, 1))
-	fmt.Printf("generator CPU %.2f cores over %s; %.1f µs per offered edit\n",
-		own.Seconds()/wall.Seconds(), wall.Round(time.Millisecond), float64(own.Microseconds())/float64(max(1, st.offered)))
+	fmt.Printf("edit→ack ms: p50 %.1f p99 %.1f max %.1f\n", st.ack.ms(.5), st.ack.ms(.99), st.ack.ms(1))
+	fmt.Printf("edit→follower ms (%d deliveries, %d missing at end): p50 %.1f p99 %.1f max %.1f\n", nFol, lostFol, st.fol.ms(.5), st.fol.ms(.99), st.fol.ms(1))
 	if c.relayPID > 0 {
 		fmt.Printf("relay CPU %.2f cores over %s; %.1f µs per acknowledged edit; %.1f µs per delivered change (acks + follower deliveries)\n",
-			cpu.Seconds()/wall.Seconds(), wall.Round(time.Millisecond), float64(cpu.Microseconds())/float64(max(1, len(st.ack))),
-			float64(cpu.Microseconds())/float64(max(1, len(st.ack)+len(st.fol))))
+			cpu.Seconds()/wall.Seconds(), wall.Round(time.Millisecond), float64(cpu.Microseconds())/float64(max(1, nAck)),
+			float64(cpu.Microseconds())/float64(max(1, nAck+nFol)))
 	}
+	v := verdict{cores: own.Seconds() / wall.Seconds(), lagP99: st.lag.quantile(.99)}
+	fmt.Printf("generator CPU %.2f cores over %s; %.1f µs per offered edit; peak RSS %d MiB; schedule lag p99 %.1f ms max %.1f ms; edit→sent p99 %.1f ms; %s\n",
+		v.cores, wall.Round(time.Millisecond), float64(own.Microseconds())/float64(max(1, st.offered)), peakRSS>>20,
+		st.lag.ms(.99), st.lag.ms(1), st.send.ms(.99), v)
 	return st, nil
-}
-
-func pct(d []time.Duration, p float64) float64 {
-	if len(d) == 0 {
-		return 0
-	}
-	return float64(d[min(len(d)-1, int(p*float64(len(d))))].Microseconds()) / 1000
 }
 
 // runEdits offers c.rate edits per second for c.duration on a fixed
@@ -440,10 +470,12 @@ func runEdits(ctx context.Context, c config, devs []*device, followers [][]*devi
 		}
 		st.mu.Lock()
 		st.offered++
+		st.lag.record(time.Since(at))
 		st.mu.Unlock()
+		st.inflight.Add(1)
 		sem <- struct{}{}
 		wg.Go(func() {
-			defer func() { <-sem }()
+			defer func() { <-sem; st.inflight.Add(-1) }()
 			if err := d.edit(ctx, at, id, followersOf(followers, shared, id), st); err != nil {
 				st.fail(err)
 			}
@@ -590,7 +622,7 @@ func (d *device) read(ctx context.Context, st *stats) {
 			d.mu.Unlock()
 			continue
 		}
-		heads, got, err := dd.receive(m.Data)
+		heads, got, err := dd.receive(m.Data, &st.led)
 		d.mu.Unlock()
 		if err != nil {
 			st.fail(err)
@@ -603,7 +635,7 @@ func (d *device) read(ctx context.Context, st *stats) {
 			// depends on it: the relay holds it, durably.
 			if slices.Contains(heads, p.hash) || slices.Contains(got, p.hash) {
 				p.acked = true
-				st.ack = append(st.ack, now.Sub(p.at))
+				st.ack.record(now.Sub(p.at))
 				st.done(p)
 				continue
 			}
@@ -613,7 +645,7 @@ func (d *device) read(ctx context.Context, st *stats) {
 		for _, h := range got {
 			if p := st.byHash[h]; p != nil && p.waiting[d] {
 				delete(p.waiting, d)
-				st.fol = append(st.fol, now.Sub(p.at))
+				st.fol.record(now.Sub(p.at))
 				st.done(p)
 			}
 		}
@@ -626,8 +658,8 @@ func (d *device) read(ctx context.Context, st *stats) {
 
 // receive takes one sync message from the relay into dd and returns
 // the relay's heads and the changes the message carried with their
-// dependencies. Caller holds d.mu.
-func (dd *doc) receive(data []byte) (heads, got []automerge.ChangeHash, err error) {
+// dependencies; led has the run's edits. Caller holds d.mu.
+func (dd *doc) receive(data []byte, led *ledger) (heads, got []automerge.ChangeHash, err error) {
 	if dd.ss != nil {
 		sm, err := dd.ss.ReceiveMessage(data)
 		if err != nil {
@@ -635,7 +667,11 @@ func (dd *doc) receive(data []byte) (heads, got []automerge.ChangeHash, err erro
 		}
 		chs := sm.Changes()
 		for _, ch := range chs {
-			got = append(got, ch.Hash())
+			h := ch.Hash()
+			if e, ok := led.get(h); ok {
+				dd.last = max(dd.last, e.pos)
+			}
+			got = append(got, h)
 			got = append(got, ch.Dependencies()...)
 		}
 		heads = sm.Heads()
@@ -647,7 +683,7 @@ func (dd *doc) receive(data []byte) (heads, got []automerge.ChangeHash, err erro
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := msync.Receive(dd.g, dd.ms, m, dd.take); err != nil {
+	if err := msync.Receive(dd.g, dd.ms, m, func(m *msync.Message) error { return dd.take(m, led) }); err != nil {
 		return nil, nil, err
 	}
 	for _, c := range m.Changes {
@@ -660,11 +696,18 @@ func (dd *doc) receive(data []byte) (heads, got []automerge.ChangeHash, err erro
 // take is msync.Receive's apply function for a graph replica: each
 // change whose dependencies are held joins the graph (and the chunks
 // the document will load), the others wait for theirs, as automerge's
-// queue does.
-func (dd *doc) take(m *msync.Message) error {
+// queue does. A change of the run's edits is kept as led's chunk (the
+// same bytes), and its entry's position raises dd.last.
+func (dd *doc) take(m *msync.Message, led *ledger) error {
 	for i, c := range m.Changes {
 		if dd.g.Has(c.Hash) {
 			continue
+		}
+		if e, ok := led.get(c.Hash); ok {
+			if bytes.Equal(e.raw, m.Raw[i]) {
+				m.Raw[i] = e.raw
+			}
+			dd.last = max(dd.last, e.pos)
 		}
 		if !slices.ContainsFunc(c.Deps, func(d automerge.ChangeHash) bool { return !dd.g.Has(d) }) {
 			dd.g.Add(c, m.Raw[i])
@@ -716,31 +759,31 @@ func (dd *doc) catchUp() error {
 // committed records in dd's graph the change hash the device just made
 // on its automerge document, which must depend on the graph's heads
 // and on nothing the graph lacks (the document and the graph hold the
-// same changes). Caller holds d.mu.
-func (dd *doc) committed(hash automerge.ChangeHash) error {
+// same changes), and returns its chunk. Caller holds d.mu.
+func (dd *doc) committed(hash automerge.ChangeHash) ([]byte, error) {
 	ch, err := dd.am.Change(hash)
 	if err != nil {
-		return fmt.Errorf("read own change: %w", err)
+		return nil, fmt.Errorf("read own change: %w", err)
 	}
 	raw := ch.Save()
 	c, err := msync.ParseChange(raw)
 	if err != nil {
-		return fmt.Errorf("parse own change: %w", err)
+		return nil, fmt.Errorf("parse own change: %w", err)
 	}
 	// automerge makes a change depend on the document's heads and on
 	// its actor's previous change (an ancestor of the heads here).
 	for _, h := range dd.g.Heads() {
 		if !slices.Contains(c.Deps, h) {
-			return fmt.Errorf("own change does not depend on the graph's head %s", h)
+			return nil, fmt.Errorf("own change does not depend on the graph's head %s", h)
 		}
 	}
 	for _, h := range c.Deps {
 		if !dd.g.Has(h) {
-			return fmt.Errorf("own change depends on %s, which the graph lacks", h)
+			return nil, fmt.Errorf("own change depends on %s, which the graph lacks", h)
 		}
 	}
 	dd.g.Add(c, raw)
-	return nil
+	return raw, nil
 }
 
 // held reports whether the device holds any of the document.
@@ -817,7 +860,6 @@ func (d *device) create(ctx context.Context, s int, collaborators []model.UserID
 	if err != nil {
 		return id, err
 	}
-	dd.pl = pl
 	d.mu.Lock()
 	d.docs[id] = dd
 	d.mu.Unlock()
@@ -868,30 +910,26 @@ func (d *device) edit(ctx context.Context, due time.Time, id docs.DocumentID, fo
 		d.mu.Unlock()
 		return err
 	}
-	if dd.pl == nil {
-		pl, err := docs.OpenPlaylist(dd.am, docs.DefaultOptions())
-		if err != nil {
-			d.mu.Unlock()
-			return err
-		}
-		dd.pl = pl
-	}
-	if _, err := dd.pl.Add(docs.AtEnd(), d.user, model.TrackID("t"+strconv.FormatInt(due.UnixNano(), 36))); err != nil {
+	pos, err := appendEntry(dd.am, dd.last, d.user, model.TrackID("t"+strconv.FormatInt(due.UnixNano(), 36)), time.Now(), rand.Reader)
+	if err != nil {
 		d.mu.Unlock()
 		return err
 	}
+	dd.last = pos
 	heads := dd.am.Heads() // a local commit depends on every head: it is the only one now
 	if len(heads) != 1 {
 		d.mu.Unlock()
 		return fmt.Errorf("%d heads after a local commit", len(heads))
 	}
+	var raw []byte
 	if dd.g != nil {
-		if err := dd.committed(heads[0]); err != nil {
+		if raw, err = dd.committed(heads[0]); err != nil {
 			d.mu.Unlock()
 			return err
 		}
 	}
 	d.mu.Unlock()
+	st.led.put(heads[0], raw, pos)
 	p := &pending{at: due, hash: heads[0], waiting: map[*device]bool{}}
 	for _, f := range followers {
 		if f != d {
@@ -902,7 +940,11 @@ func (d *device) edit(ctx context.Context, due time.Time, id docs.DocumentID, fo
 	st.byHash[p.hash] = p
 	d.unacked = append(d.unacked, p)
 	st.mu.Unlock()
-	return d.flush(ctx, dd)
+	err = d.flush(ctx, dd)
+	st.mu.Lock()
+	st.send.record(time.Since(due))
+	st.mu.Unlock()
+	return err
 }
 
 // openIdle connects n idle peers with dev's token (ephemeral peers:

@@ -35,16 +35,19 @@ func TestRunSmall(t *testing.T) {
 			if st.offered < 60 || st.errs != 0 {
 				t.Fatalf("offered %d edits, %d errors (first %q)", st.offered, st.errs, st.firstErr)
 			}
-			if len(st.ack) != st.offered {
-				t.Fatalf("%d of %d edits acknowledged", len(st.ack), st.offered)
+			if st.ack.count() != st.offered {
+				t.Fatalf("%d of %d edits acknowledged", st.ack.count(), st.offered)
 			}
 			for _, p := range st.byHash {
 				if len(p.waiting) > 0 {
 					t.Fatalf("an edit never reached %d followers", len(p.waiting))
 				}
 			}
-			if len(st.fol) == 0 {
+			if st.fol.count() == 0 {
 				t.Fatal("no follower deliveries measured")
+			}
+			if n := st.led.len(); n != 0 {
+				t.Fatalf("ledger holds %d edits after every edit reached everyone", n)
 			}
 			m := &monitor{pid: os.Getpid()}
 			if m.cpu() <= 0 || m.rss() == 0 {

@@ -5,8 +5,10 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -146,4 +148,85 @@ func (m *monitor) rss() uint64 {
 		}
 	}
 	return 0
+}
+
+// selfMonitor prints the generator's own CPU, RSS, Go heap and backlog
+// every second ("gen t=… cpu=…cores rss=…MiB heap=…MiB inflight=…
+// pending=… ledger=…"), so that a run whose generator is at its core's
+// limit or growing shows it, and keeps its peak RSS.
+type selfMonitor struct {
+	done chan struct{}
+	exit chan struct{}
+	peak atomic.Uint64
+}
+
+func startSelfMonitor(st *stats) *selfMonitor {
+	m := &selfMonitor{done: make(chan struct{}), exit: make(chan struct{})}
+	self := &monitor{pid: os.Getpid()}
+	m.peak.Store(self.rss())
+	go func() {
+		defer close(m.exit)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		start, last := time.Now(), ownCPU()
+		for {
+			select {
+			case <-m.done:
+				return
+			case now := <-t.C:
+				c := ownCPU()
+				rss := self.rss()
+				m.peak.Store(max(m.peak.Load(), rss))
+				var ms runtime.MemStats
+				runtime.ReadMemStats(&ms)
+				st.mu.Lock()
+				pending := len(st.byHash)
+				st.mu.Unlock()
+				fmt.Printf("gen t=%.0fs cpu=%.2fcores rss=%dMiB heap=%dMiB inflight=%d pending=%d ledger=%d\n",
+					now.Sub(start).Seconds(), (c - last).Seconds(), rss>>20, ms.HeapInuse>>20, st.inflight.Load(), pending, st.led.len())
+				last = c
+			}
+		}
+	}()
+	return m
+}
+
+// stop ends the sampling and returns the peak RSS seen, in bytes.
+func (m *selfMonitor) stop() uint64 {
+	close(m.done)
+	<-m.exit
+	return m.peak.Load()
+}
+
+// genBoundCores and genBoundLag are the thresholds above which a run is
+// reported as generator-bound: its own CPU over the edit phase (of the
+// one core it is pinned to), or the p99 delay with which its schedule
+// dispatched edits (it could not keep time).
+const (
+	genBoundCores = 0.9
+	genBoundLag   = 50 * time.Millisecond
+)
+
+// verdict says whether a run measured the relay or the generator.
+type verdict struct {
+	cores  float64
+	lagP99 time.Duration
+}
+
+func (v verdict) bound() bool { return v.cores >= genBoundCores || v.lagP99 > genBoundLag }
+
+// String is the summary's verdict: "GENERATOR-BOUND (reasons)" or
+// "generator not the limit".
+func (v verdict) String() string {
+	if !v.bound() {
+		return fmt.Sprintf("generator not the limit (CPU < %.1f core, schedule lag p99 ≤ %s)", genBoundCores, genBoundLag)
+	}
+	var why []string
+	if v.cores >= genBoundCores {
+		why = append(why, fmt.Sprintf("CPU %.2f ≥ %.1f core", v.cores, genBoundCores))
+	}
+	if v.lagP99 > genBoundLag {
+		why = append(why, fmt.Sprintf("schedule lag p99 %s > %s", v.lagP99.Round(time.Millisecond), genBoundLag))
+	}
+	return "GENERATOR-BOUND (" + strings.Join(why, ", ") + "): the relay's figures of this run are lower bounds"
 }
