@@ -44,11 +44,16 @@ import (
 	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
+	"github.com/segue-fm/segue/internal/cmem"
 	"github.com/segue-fm/segue/sync/docs"
 	"github.com/segue-fm/segue/sync/msync"
 	"github.com/segue-fm/segue/sync/wire"
 	"github.com/segue-fm/segue/sync/wire/peer"
 )
+
+// genMallocArenas is the generator's cap on glibc's malloc arenas (see
+// limitMallocArenas), the relay's.
+const genMallocArenas = 2
 
 // errConflict is post's error for an HTTP 409 answer.
 var errConflict = errors.New("HTTP 409 Conflict")
@@ -74,6 +79,9 @@ type config struct {
 	// full makes every device receive with automerge's sync state and
 	// apply each change to its document at once (-full-followers).
 	full bool
+	// editors is how many of a shared playlist's followers edit it (the
+	// first ones, its owner first); the others only follow.
+	editors int
 }
 
 func main() {
@@ -99,9 +107,14 @@ func main() {
 	rate := flag.Float64("rate", 0, "edits per second offered, in total")
 	sharedFrac := flag.Float64("shared-frac", -1, "fraction of edits on shared playlists")
 	dur := flag.Duration("duration", 30*time.Second, "edit phase")
+	editors := flag.Int("editors", 0, "followers of each shared playlist that edit it (its owner first; 0: all). The others follow it with the change graph only, holding no automerge document: automerge 0.5 keeps ≈ 3.5 KB of C memory per change in each document, so 20 editing replicas of each shared playlist grow the generator by ≈ 70 KB per shared edit (docs/BENCHMARKS.md)")
 	cpuProfile := flag.String("cpuprofile", "", "write the generator's own CPU profile (the whole run) to this file")
 	memProfile := flag.String("memprofile", "", "write the generator's heap profile (at the end of the run) to this file")
 	flag.Parse()
+	limitMallocArenas(genMallocArenas)
+	kctx, kstop := context.WithCancel(context.Background())
+	defer kstop()
+	go cmem.Keep(kctx, cmem.DefaultKeeperOptions())
 	if *cpuProfile != "" {
 		stop, err := startCPUProfile(*cpuProfile)
 		if err != nil {
@@ -155,13 +168,14 @@ func main() {
 		c.sharedFrac = *sharedFrac
 	}
 	c.duration = *dur
+	c.editors = *editors
 	if c.prefix == "" || c.docsFile != "" {
 		var b [3]byte
 		_, _ = rand.Read(b[:])
 		c.prefix = fmt.Sprintf("b%x", b)
 	}
-	if c.fols > c.devices || c.devices < 1 || c.rate <= 0 || c.sharedFrac > 1 || c.follow < 0 {
-		fatal(errors.New("want 1 ≤ followers ≤ devices, rate > 0, shared-frac ≤ 1, follow ≥ 0"))
+	if c.fols > c.devices || c.devices < 1 || c.rate <= 0 || c.sharedFrac > 1 || c.follow < 0 || c.editors < 0 || c.editors > c.fols {
+		fatal(errors.New("want 1 ≤ followers ≤ devices, rate > 0, shared-frac ≤ 1, follow ≥ 0, 0 ≤ editors ≤ followers"))
 	}
 	if _, err := run(context.Background(), c); err != nil {
 		fatal(err)
@@ -312,6 +326,9 @@ func (s *stats) fail(err error) {
 // measurements.
 func run(ctx context.Context, c config) (*stats, error) {
 	hc := &http.Client{Timeout: 30 * time.Second}
+	if c.editors == 0 || c.full {
+		c.editors = c.fols
+	}
 	fmt.Printf("# synccap %+v\n", c)
 	devs := make([]*device, c.devices)
 	if err := parallel(c.devices, 16, func(i int) error {
@@ -371,7 +388,7 @@ func run(ctx context.Context, c config) (*stats, error) {
 	}
 	for s := range c.shared {
 		for _, f := range followers[s][1:] {
-			if err := f.follow(ctx, sharedDocs[s], s); err != nil {
+			if err := f.follow(ctx, sharedDocs[s], s, slices.Index(followers[s], f) < c.editors); err != nil {
 				return nil, err
 			}
 		}
@@ -462,7 +479,7 @@ func runEdits(ctx context.Context, c config, devs []*device, followers [][]*devi
 		var id docs.DocumentID
 		if c.shared > 0 && float64(next()%1000)/1000 < c.sharedFrac {
 			s := int(next() % uint64(c.shared))
-			d = followers[s][next()%uint64(len(followers[s]))]
+			d = followers[s][next()%uint64(c.editors)]
 			id = shared[s]
 		} else {
 			d = devs[next()%uint64(len(devs))]
@@ -711,7 +728,9 @@ func (dd *doc) take(m *msync.Message, led *ledger) error {
 		}
 		if !slices.ContainsFunc(c.Deps, func(d automerge.ChangeHash) bool { return !dd.g.Has(d) }) {
 			dd.g.Add(c, m.Raw[i])
-			dd.unapplied = append(dd.unapplied, m.Raw[i])
+			if dd.am != nil {
+				dd.unapplied = append(dd.unapplied, m.Raw[i])
+			}
 			continue
 		}
 		if dd.queued == nil {
@@ -725,7 +744,9 @@ func (dd *doc) take(m *msync.Message, led *ledger) error {
 		for h, q := range dd.queued {
 			if !slices.ContainsFunc(q.c.Deps, func(d automerge.ChangeHash) bool { return !dd.g.Has(d) }) {
 				dd.g.Add(q.c, q.raw)
-				dd.unapplied = append(dd.unapplied, q.raw)
+				if dd.am != nil {
+					dd.unapplied = append(dd.unapplied, q.raw)
+				}
 				delete(dd.queued, h)
 				progress = true
 			}
@@ -735,7 +756,8 @@ func (dd *doc) take(m *msync.Message, led *ledger) error {
 }
 
 // catchUp loads into dd's automerge document the changes its graph
-// received since the last edit, in one call. Caller holds d.mu.
+// received since the last edit, in one call (a follower that does not
+// edit holds no document and no such changes). Caller holds d.mu.
 func (dd *doc) catchUp() error {
 	if len(dd.unapplied) == 0 {
 		return nil
@@ -766,6 +788,7 @@ func (dd *doc) committed(hash automerge.ChangeHash) ([]byte, error) {
 		return nil, fmt.Errorf("read own change: %w", err)
 	}
 	raw := ch.Save()
+	automerge.CloseChanges([]*automerge.Change{ch})
 	c, err := msync.ParseChange(raw)
 	if err != nil {
 		return nil, fmt.Errorf("parse own change: %w", err)
@@ -813,11 +836,17 @@ func (dd *doc) next() ([]byte, bool) {
 }
 
 // newDoc returns the device's replica of document id held in am (new or
-// empty), with a fresh sync state of the device's kind.
+// empty), with a fresh sync state of the device's kind. A nil am (a
+// device with change graphs that follows and does not edit the
+// document) keeps the change graph only.
 func (d *device) newDoc(id docs.DocumentID, am *automerge.Doc, s int) (*doc, error) {
 	dd := &doc{id: id, am: am, shared: s}
 	if d.full {
 		dd.ss = automerge.NewSyncState(am)
+		return dd, nil
+	}
+	if am == nil {
+		dd.g, dd.ms = msync.NewGraph(), &msync.State{}
 		return dd, nil
 	}
 	g, err := msync.Index(am)
@@ -866,9 +895,15 @@ func (d *device) create(ctx context.Context, s int, collaborators []model.UserID
 	return id, d.flush(ctx, dd)
 }
 
-// follow asks the relay for a shared playlist the device does not hold.
-func (d *device) follow(ctx context.Context, id docs.DocumentID, s int) error {
-	dd, err := d.newDoc(id, automerge.New(), s)
+// follow asks the relay for a shared playlist the device does not hold;
+// an editor keeps an automerge document of it, the other followers (with
+// change graphs) the change graph only.
+func (d *device) follow(ctx context.Context, id docs.DocumentID, s int, editor bool) error {
+	var am *automerge.Doc
+	if editor || d.full {
+		am = automerge.New()
+	}
+	dd, err := d.newDoc(id, am, s)
 	if err != nil {
 		return err
 	}

@@ -11,23 +11,27 @@ import (
 
 // TestRunSmall drives a real relay (internal/testbed: Badger on disk,
 // HTTP on loopback) with a small scenario, with devices that keep their
-// change graphs (the default) and with devices that apply every change
+// change graphs (the default; also with only 2 of each shared
+// playlist's 4 followers editing it, -editors, the others holding no
+// automerge document) and with devices that apply every change
 // (-full-followers), and checks that every edit is acknowledged and
 // reaches every other follower (a follower's graph and document that
 // disagreed would fail its next edit), and that the relay's CPU and RSS
 // are read from /proc.
 func TestRunSmall(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		full bool
+		name    string
+		full    bool
+		editors int
 	}{
-		{"graph followers", false},
-		{"full followers", true},
+		{"graph followers", false, 0},
+		{"graph followers, 2 of 4 edit", false, 2},
+		{"full followers", true, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rl := testbed.NewRelay(t, testbed.DefaultOptions())
-			c := config{url: rl.URL, prefix: "smoke", relayPID: os.Getpid(), devices: 6, shared: 2, fols: 3,
-				rate: 40, sharedFrac: 0.5, duration: 2 * time.Second, full: tc.full}
+			c := config{url: rl.URL, prefix: "smoke", relayPID: os.Getpid(), devices: 6, shared: 2, fols: 4,
+				rate: 40, sharedFrac: 0.5, duration: 2 * time.Second, full: tc.full, editors: tc.editors}
 			st, err := run(context.Background(), c)
 			if err != nil {
 				t.Fatal(err)

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/segue-fm/segue/internal/cmem"
 )
 
 // monitor samples the relay's CPU time and RSS every second and prints
@@ -150,8 +152,9 @@ func (m *monitor) rss() uint64 {
 	return 0
 }
 
-// selfMonitor prints the generator's own CPU, RSS, Go heap and backlog
-// every second ("gen t=… cpu=…cores rss=…MiB heap=…MiB inflight=…
+// selfMonitor prints the generator's own CPU, RSS, Go heap, C heap (in
+// use and freed but held, glibc only) and backlog every second ("gen
+// t=… cpu=…cores rss=…MiB heap=…MiB cheap=…MiB cfree=…MiB inflight=…
 // pending=… ledger=…"), so that a run whose generator is at its core's
 // limit or growing shows it, and keeps its peak RSS.
 type selfMonitor struct {
@@ -182,8 +185,9 @@ func startSelfMonitor(st *stats) *selfMonitor {
 				st.mu.Lock()
 				pending := len(st.byHash)
 				st.mu.Unlock()
-				fmt.Printf("gen t=%.0fs cpu=%.2fcores rss=%dMiB heap=%dMiB inflight=%d pending=%d ledger=%d\n",
-					now.Sub(start).Seconds(), (c - last).Seconds(), rss>>20, ms.HeapInuse>>20, st.inflight.Load(), pending, st.led.len())
+				ch := cmem.Stats()
+				fmt.Printf("gen t=%.0fs cpu=%.2fcores rss=%dMiB heap=%dMiB cheap=%dMiB cfree=%dMiB inflight=%d pending=%d ledger=%d\n",
+					now.Sub(start).Seconds(), (c - last).Seconds(), rss>>20, ms.HeapInuse>>20, ch.InUse>>20, ch.Free>>20, st.inflight.Load(), pending, st.led.len())
 				last = c
 			}
 		}

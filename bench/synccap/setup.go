@@ -230,7 +230,7 @@ func follow(ctx context.Context, hc *http.Client, c config, st *stats) ([]*devic
 			return err
 		}
 		for k := lo; k < min(lo+c.follow, len(own)); k++ {
-			if err := d.follow(ctx, own[k], -1); err != nil {
+			if err := d.follow(ctx, own[k], -1, true); err != nil {
 				return err
 			}
 			wanted.Add(1)
