@@ -457,8 +457,9 @@ func run(ctx context.Context, c config) (*stats, error) {
 			float64(cpu.Microseconds())/float64(max(1, nAck+nFol)))
 	}
 	v := verdict{cores: own.Seconds() / wall.Seconds(), lagP99: st.lag.quantile(.99)}
-	fmt.Printf("generator CPU %.2f cores over %s; %.1f µs per offered edit; peak RSS %d MiB; schedule lag p99 %.1f ms max %.1f ms; edit→sent p99 %.1f ms; %s\n",
-		v.cores, wall.Round(time.Millisecond), float64(own.Microseconds())/float64(max(1, st.offered)), peakRSS>>20,
+	fmt.Printf("generator CPU %.2f cores over %s; %.1f µs per offered edit, %.1f µs per delivered change; peak RSS %d MiB; schedule lag p99 %.1f ms max %.1f ms; edit→sent p99 %.1f ms; %s\n",
+		v.cores, wall.Round(time.Millisecond), float64(own.Microseconds())/float64(max(1, st.offered)),
+		float64(own.Microseconds())/float64(max(1, nAck+nFol)), peakRSS>>20,
 		st.lag.ms(.99), st.lag.ms(1), st.send.ms(.99), v)
 	return st, nil
 }
