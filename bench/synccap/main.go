@@ -269,6 +269,11 @@ type device struct {
 	conn   *peer.WSConn
 	mu     sync.Mutex
 	docs   map[docs.DocumentID]*doc
+	// out is the send queue (guarded by outMu), written by write; wake
+	// signals it, closed ends it when read ends.
+	outMu        sync.Mutex
+	out          []outgoing
+	wake, closed chan struct{}
 	// unacked are the device's edits the relay has not acknowledged;
 	// guarded by stats.mu.
 	unacked []*pending
@@ -605,13 +610,79 @@ func (d *device) connect(ctx context.Context, c config, st *stats) error {
 		return fmt.Errorf("connect %s: %w", d.user, err)
 	}
 	d.conn = conn
+	d.wake, d.closed = make(chan struct{}, 1), make(chan struct{})
+	go d.write(st)
 	go d.read(ctx, st)
 	return nil
+}
+
+// outgoing is one message in a device's send queue; ctx bounds it (an
+// edit's: the edit phase and its drain), due is an edit's scheduled
+// time (zero for other messages), and sent, when not nil, receives the
+// outcome once the message is written or dropped.
+type outgoing struct {
+	ctx  context.Context
+	m    *wire.Message
+	due  time.Time
+	sent chan error
+}
+
+// enqueue queues m for d's writer. Callers generating sync messages
+// hold d.mu, so the queue keeps their order.
+func (d *device) enqueue(o outgoing) {
+	d.outMu.Lock()
+	d.out = append(d.out, o)
+	d.outMu.Unlock()
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// write sends d's queued messages in order until the connection's
+// reader ends. A device reads and writes independently, as a real
+// client does: when both sides' socket buffers are full (a relay with a
+// backlog sending catch-up messages while the device answers), a reader
+// that waited for its own write would stop reading, and the relay,
+// waiting to write to it, would stop reading too — both stuck for good.
+func (d *device) write(st *stats) {
+	for {
+		select {
+		case <-d.wake:
+		case <-d.closed:
+			return
+		}
+		for {
+			d.outMu.Lock()
+			batch := d.out
+			d.out = nil
+			d.outMu.Unlock()
+			if len(batch) == 0 {
+				break
+			}
+			for _, o := range batch {
+				err := o.ctx.Err()
+				if err != nil {
+					err = fmt.Errorf("edit not sent by the end of the run: %w", err)
+				} else if err = d.conn.Send(o.ctx, o.m); err == nil && !o.due.IsZero() {
+					st.mu.Lock()
+					st.send.record(time.Since(o.due))
+					st.mu.Unlock()
+				}
+				if o.sent != nil {
+					o.sent <- err
+				} else if err != nil {
+					st.fail(err)
+				}
+			}
+		}
+	}
 }
 
 // read applies every message from the relay, answers it, and records
 // acks and follower deliveries.
 func (d *device) read(ctx context.Context, st *stats) {
+	defer close(d.closed)
 	for {
 		m, err := d.conn.Recv(ctx)
 		if err != nil {
@@ -668,9 +739,7 @@ func (d *device) read(ctx context.Context, st *stats) {
 			}
 		}
 		st.mu.Unlock()
-		if err := d.flush(ctx, dd); err != nil {
-			st.fail(err)
-		}
+		d.flush(ctx, dd, time.Time{}, nil)
 	}
 }
 
@@ -858,15 +927,18 @@ func (d *device) newDoc(id docs.DocumentID, am *automerge.Doc, s int) (*doc, err
 	return dd, nil
 }
 
-// flush sends the next sync message of dd, if any.
-func (d *device) flush(ctx context.Context, dd *doc) error {
+// flush queues the next sync message of dd, if any, for d's writer and
+// reports whether it did; due is an edit's scheduled time (zero
+// otherwise), sent as outgoing's.
+func (d *device) flush(ctx context.Context, dd *doc, due time.Time, sent chan error) bool {
 	d.mu.Lock()
+	defer d.mu.Unlock()
 	data, ok := dd.next()
-	d.mu.Unlock()
 	if !ok {
-		return nil
+		return false
 	}
-	return d.conn.Send(ctx, &wire.Message{Type: wire.TypeSync, SenderID: d.peerID, TargetID: "relay", DocumentID: dd.id.String(), Data: data})
+	d.enqueue(outgoing{ctx: ctx, due: due, sent: sent, m: &wire.Message{Type: wire.TypeSync, SenderID: d.peerID, TargetID: "relay", DocumentID: dd.id.String(), Data: data}})
+	return true
 }
 
 // create makes a playlist (shared index s, or -1 for the device's own)
@@ -893,7 +965,8 @@ func (d *device) create(ctx context.Context, s int, collaborators []model.UserID
 	d.mu.Lock()
 	d.docs[id] = dd
 	d.mu.Unlock()
-	return id, d.flush(ctx, dd)
+	d.flush(ctx, dd, time.Time{}, nil)
+	return id, nil
 }
 
 // follow asks the relay for a shared playlist the device does not hold;
@@ -911,8 +984,9 @@ func (d *device) follow(ctx context.Context, id docs.DocumentID, s int, editor b
 	d.mu.Lock()
 	d.docs[id] = dd
 	data, _ := dd.next()
+	d.enqueue(outgoing{ctx: ctx, m: &wire.Message{Type: wire.TypeRequest, SenderID: d.peerID, TargetID: "relay", DocumentID: id.String(), Data: data}})
 	d.mu.Unlock()
-	return d.conn.Send(ctx, &wire.Message{Type: wire.TypeRequest, SenderID: d.peerID, TargetID: "relay", DocumentID: id.String(), Data: data})
+	return nil
 }
 
 func (d *device) has(id docs.DocumentID) bool {
@@ -976,11 +1050,16 @@ func (d *device) edit(ctx context.Context, due time.Time, id docs.DocumentID, fo
 	st.byHash[p.hash] = p
 	d.unacked = append(d.unacked, p)
 	st.mu.Unlock()
-	err = d.flush(ctx, dd)
-	st.mu.Lock()
-	st.send.record(time.Since(due))
-	st.mu.Unlock()
-	return err
+	sent := make(chan error, 1)
+	if !d.flush(ctx, dd, due, sent) {
+		return nil
+	}
+	select {
+	case err := <-sent:
+		return err
+	case <-d.closed:
+		return fmt.Errorf("edit of %s not sent: connection closed", d.user)
+	}
 }
 
 // openIdle connects n idle peers with dev's token (ephemeral peers:
