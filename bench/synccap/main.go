@@ -480,6 +480,19 @@ func runEdits(ctx context.Context, c config, devs []*device, followers [][]*devi
 	next := func() uint64 { rnd ^= rnd << 13; rnd ^= rnd >> 7; rnd ^= rnd << 17; return rnd }
 	sem := make(chan struct{}, 4096)
 	for at := time.Now(); at.Before(end); at = at.Add(period) {
+		if ctx.Err() != nil {
+			// The schedule fell so far behind that the run (edit phase
+			// and drain) is over: the edits still due count as offered
+			// and failed, without dispatching each.
+			left := int(end.Sub(at)/period) + 1
+			st.mu.Lock()
+			st.offered += left
+			st.mu.Unlock()
+			for range left {
+				st.fail(errors.New("edit not dispatched by the end of the run"))
+			}
+			break
+		}
 		time.Sleep(time.Until(at))
 		var d *device
 		var id docs.DocumentID
