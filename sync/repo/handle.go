@@ -58,10 +58,12 @@ type Handle struct {
 	// acl keeps the forks of the collaborators' access check
 	// (Incoming.CheckACL) between messages; dropped on unload.
 	acl docs.ACLCheck
-	// heads are the loaded document's heads and rev its content
-	// revision (rev.go), both set by setContent.
-	heads []automerge.ChangeHash
-	rev   uint64
+	// heads are the loaded document's heads, rev its content revision
+	// and aclRev the revision of its ACL fields (rev.go), set by
+	// setContent and setContentACLKept.
+	heads  []automerge.ChangeHash
+	rev    uint64
+	aclRev uint64
 	// quiet marks the peers whose sync state generated nothing at the
 	// current revision (rev.go); emptied with the sync states.
 	quiet map[PeerID]quietMark
