@@ -290,6 +290,11 @@ func (s *Session) Want(ids ...docs.DocumentID) {
 // stay for a persistent peer).
 func (s *Session) Run(ctx context.Context) error {
 	s.init()
+	if q := queuedConnFrom(ctx); q != nil {
+		// The relay's connection (ConnContext): writes of one burst
+		// go out in one system call.
+		q.Queue()
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var unwatch func()
