@@ -138,3 +138,83 @@ func TestSessionOverQueuedConn(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// BenchmarkQueuedWrites writes bursts of 600-byte binary messages (an
+// edit's sync message) from a relay-side WebSocket to a client over
+// loopback TCP, each burst waited for by the client before the next (a
+// session's wake-up), straight or through a queued QueuedConn. It
+// reports the write system calls per message.
+func BenchmarkQueuedWrites(b *testing.B) {
+	msg := make([]byte, 600)
+	for _, queued := range []bool{false, true} {
+		for _, burst := range []int{1, 8} {
+			b.Run(fmt.Sprintf("queued=%v/burst=%d", queued, burst), func(b *testing.B) {
+				ln, err := net.Listen("tcp", "127.0.0.1:0")
+				if err != nil {
+					b.Fatal(err)
+				}
+				type served struct {
+					c *websocket.Conn
+					q *QueuedConn
+				}
+				ready := make(chan served, 1)
+				stop := make(chan struct{})
+				srv := &http.Server{ConnContext: ConnContext, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					c, err := websocket.Accept(w, r, nil)
+					if err != nil {
+						return
+					}
+					q := queuedConnFrom(r.Context())
+					if queued {
+						q.Queue()
+					}
+					ready <- served{c, q}
+					<-stop
+					c.CloseNow()
+				})}
+				go func() { _ = srv.Serve(QueueListener(ln)) }()
+				defer srv.Close()
+				defer close(stop)
+				ctx := context.Background()
+				cl, _, err := websocket.Dial(ctx, "ws://"+ln.Addr().String(), nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer cl.CloseNow()
+				s := <-ready
+				got := make(chan struct{}, burst)
+				go func() {
+					for {
+						if _, _, err := cl.Read(ctx); err != nil {
+							return
+						}
+						got <- struct{}{}
+					}
+				}()
+				s.q.mu.Lock()
+				w0 := s.q.writes
+				s.q.mu.Unlock()
+				b.ResetTimer()
+				for range b.N {
+					for range burst {
+						if err := s.c.Write(ctx, websocket.MessageBinary, msg); err != nil {
+							b.Fatal(err)
+						}
+					}
+					for range burst {
+						<-got
+					}
+				}
+				b.StopTimer()
+				if queued {
+					s.q.mu.Lock()
+					w := s.q.writes - w0
+					s.q.mu.Unlock()
+					b.ReportMetric(float64(w)/float64(b.N*burst), "writes/msg")
+				} else {
+					b.ReportMetric(1, "writes/msg")
+				}
+			})
+		}
+	}
+}
