@@ -71,6 +71,9 @@ type Handle struct {
 	// store, or as read with the document: a persist writes the record
 	// only when it differs.
 	facts []byte
+	// factsACLRev is the ACL revision at which facts was computed
+	// (WithFactsUpdate applies while it is the current one).
+	factsACLRev uint64
 	// statesDropped is the write deleting persisted sync states of the
 	// document that name changes SetAside removed: until it commits, a
 	// sync state is started afresh instead of read from the store.
@@ -289,13 +292,23 @@ func (h *Handle) newFacts(creation bool) []byte {
 	if fn == nil {
 		return nil
 	}
-	f := fn(h.doc)
+	var f []byte
+	if up := h.repo.opts.factsUpdate; up != nil && h.facts != nil && h.factsACLRev == h.aclRev {
+		f = up(h.facts, h.doc)
+	} else {
+		f = fn(h.doc)
+	}
+	if creation {
+		if bytes.Equal(f, h.facts) {
+			return nil
+		}
+		return f
+	}
+	h.factsACLRev = h.aclRev
 	if bytes.Equal(f, h.facts) {
 		return nil
 	}
-	if !creation {
-		h.facts = f
-	}
+	h.facts = f
 	return f
 }
 
