@@ -23,6 +23,7 @@ import (
 	"github.com/segue-fm/segue/store"
 	"github.com/segue-fm/segue/sync/relaysync"
 	"github.com/segue-fm/segue/sync/repo"
+	"github.com/segue-fm/segue/sync/wire/peer"
 )
 
 // ErrStarted is returned by Start when the server is already serving.
@@ -214,7 +215,9 @@ func (s *Server) Start(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("listen: %w", err)
 	}
 	addr := ln.Addr().String()
-	ln = netutil.LimitListener(ln, s.opts.maxConns)
+	// Sync sessions queue their WebSocket writes (peer.QueuedConn).
+	ln = peer.QueueListener(netutil.LimitListener(ln, s.opts.maxConns))
+	hs.ConnContext = peer.ConnContext
 	s.hs, s.served = hs, make(chan error, 1)
 	s.log.Info("relay listening", "addr", addr, "tls", s.opts.TLS(), "data", s.opts.dataDir)
 	serveErr := make(chan error, 1)

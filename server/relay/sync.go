@@ -23,7 +23,7 @@ import (
 func (s *Server) mountSync() error {
 	ctx := context.Background()
 	r, err := repo.Open(ctx, s.st, repo.DefaultOptions().WithLogger(s.log).WithCMemBudget(s.opts.syncCMem).
-		WithFacts(docs.EncodeFacts))
+		WithFacts(docs.EncodeFacts).WithFactsUpdate(docs.UpdateFacts))
 	if err != nil {
 		return err
 	}

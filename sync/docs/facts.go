@@ -54,6 +54,22 @@ func ReadFacts(doc *automerge.Doc) Facts {
 // Facts.Encode): the function the relay gives repo.WithFacts.
 func EncodeFacts(doc *automerge.Doc) []byte { return ReadFacts(doc).Encode() }
 
+// UpdateFacts is EncodeFacts for a document whose ACLFields (its type and
+// public flag among them) are known unchanged since prev, its encoded
+// Facts, was computed: it reads only a playlist's name (one read instead
+// of three), nothing for another kind. A prev that does not parse is
+// read in full. The function the relay gives repo.WithFactsUpdate.
+func UpdateFacts(prev []byte, doc *automerge.Doc) []byte {
+	f, err := ParseFacts(prev)
+	if err != nil {
+		return EncodeFacts(doc)
+	}
+	if f.Kind == KindPlaylist {
+		f.Name = strField(doc.RootMap(), "name")
+	}
+	return f.Encode()
+}
+
 // Encode returns f's binary form: a version byte, a flags byte (bit 0:
 // public), then kind and name, each as a uvarint length and its bytes
 // (each cut to MaxFactsField bytes).

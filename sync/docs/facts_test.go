@@ -81,3 +81,40 @@ func FuzzParseFacts(f *testing.F) {
 		}
 	})
 }
+
+// TestUpdateFacts: UpdateFacts keeps kind and public from the previous
+// record and reads a playlist's name; a record that does not parse is
+// read in full.
+func TestUpdateFacts(t *testing.T) {
+	d := automerge.New()
+	defer d.Close()
+	p, err := CreatePlaylist(d, "u1", "Mix", DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.SetPublic(true); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Rename("Renamed"); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		prev []byte
+		want Facts
+	}{
+		{"playlist renamed", Facts{Kind: KindPlaylist, Name: "Mix", Public: true}.Encode(), Facts{Kind: KindPlaylist, Name: "Renamed", Public: true}},
+		{"kind and public come from the record", Facts{Kind: KindPlaylist, Name: "Mix"}.Encode(), Facts{Kind: KindPlaylist, Name: "Renamed"}},
+		{"another kind reads nothing", Facts{Kind: KindLibrary}.Encode(), Facts{Kind: KindLibrary}},
+		{"unparsable record: read in full", []byte{9}, Facts{Kind: KindPlaylist, Name: "Renamed", Public: true}},
+	}
+	for _, tc := range tests {
+		got, err := ParseFacts(UpdateFacts(tc.prev, d))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if got != tc.want {
+			t.Errorf("%s: %+v, want %+v", tc.name, got, tc.want)
+		}
+	}
+}

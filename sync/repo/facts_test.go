@@ -6,6 +6,8 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/automerge/automerge-go"
+
 	"github.com/segue-fm/segue/store"
 	"github.com/segue-fm/segue/sync/docs"
 )
@@ -148,5 +150,97 @@ func TestFactsBackfill(t *testing.T) {
 	}
 	if n, _ := r.Loaded(); n != 0 {
 		t.Fatalf("backfill left %d documents loaded", n)
+	}
+}
+
+// TestFactsUpdateAfterCheckedChanges: with WithFactsUpdate, a
+// collaborator's checked rename is recorded through the update function
+// (the ACL revision stayed), the owner's change to public through the
+// full one, and the record is right after each.
+func TestFactsUpdateAfterCheckedChanges(t *testing.T) {
+	ctx := context.Background()
+	var full, updates int
+	opts := testOptions(70).
+		WithFacts(func(d *automerge.Doc) []byte { full++; return docs.EncodeFacts(d) }).
+		WithFactsUpdate(func(prev []byte, d *automerge.Doc) []byte { updates++; return docs.UpdateFacts(prev, d) })
+	relay, err := Open(ctx, store.NewMemory(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer relay.Close()
+	alice := openRepo(t, store.NewMemory(), 71)
+	bob := openRepo(t, store.NewMemory(), 72)
+	ha, err := alice.CreatePlaylist(ctx, "alice", "Mix")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := ha.ID()
+	if err := ha.Playlist(ctx, func(p *docs.Playlist) error { return p.SetCollaborators("bob") }); err != nil {
+		t.Fatal(err)
+	}
+	syncUntilQuiet(t, alice, relay, "alice-dev", "relay", id)
+	syncUntilQuiet(t, relay, bob, "relay", "bob-dev", id)
+	hb, err := bob.Get(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// push sends from's changes to the relay until quiet, checked as a
+	// collaborator's when checked.
+	push := func(from *Repo, fromID PeerID, checked bool) {
+		t.Helper()
+		for range 20 {
+			m, ok, err := from.GenerateSyncMessage(ctx, "relay", id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !ok {
+				return
+			}
+			if err := relay.ReceiveSyncMessageWith(ctx, fromID, id, m, Incoming{CheckACL: checked}); err != nil {
+				t.Fatal(err)
+			}
+			back, ok, err := relay.GenerateSyncMessage(ctx, fromID, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok {
+				if err := from.ReceiveSyncMessage(ctx, "relay", id, back); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		t.Fatal("no quiet after 20 rounds")
+	}
+	steps := []struct {
+		name    string
+		h       *Handle
+		from    *Repo
+		fromID  PeerID
+		checked bool
+		edit    func(p *docs.Playlist) error
+		want    docs.Facts
+		update  bool
+	}{
+		{"collaborator renames, checked", hb, bob, "bob-dev", true,
+			func(p *docs.Playlist) error { return p.Rename("Bob's") }, docs.Facts{Kind: docs.KindPlaylist, Name: "Bob's"}, true},
+		{"collaborator renames again, checked", hb, bob, "bob-dev", true,
+			func(p *docs.Playlist) error { return p.Rename("Bob's 2") }, docs.Facts{Kind: docs.KindPlaylist, Name: "Bob's 2"}, true},
+		{"owner makes it public", ha, alice, "alice-dev", false,
+			func(p *docs.Playlist) error { return p.SetPublic(true) }, docs.Facts{Kind: docs.KindPlaylist, Name: "Bob's 2", Public: true}, false},
+	}
+	for _, s := range steps {
+		syncUntilQuiet(t, relay, s.from, "relay", s.fromID, id)
+		if err := s.h.Playlist(ctx, s.edit); err != nil {
+			t.Fatal(err)
+		}
+		full0, updates0 := full, updates
+		push(s.from, s.fromID, s.checked)
+		if got := facts(t, relay, id); got != s.want {
+			t.Fatalf("%s: facts %+v, want %+v", s.name, got, s.want)
+		}
+		usedUpdate := updates > updates0 && full == full0
+		if usedUpdate != s.update {
+			t.Fatalf("%s: %d full reads, %d updates; want only updates %v", s.name, full-full0, updates-updates0, s.update)
+		}
 	}
 }

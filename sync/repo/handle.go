@@ -58,10 +58,12 @@ type Handle struct {
 	// acl keeps the forks of the collaborators' access check
 	// (Incoming.CheckACL) between messages; dropped on unload.
 	acl docs.ACLCheck
-	// heads are the loaded document's heads and rev its content
-	// revision (rev.go), both set by setContent.
-	heads []automerge.ChangeHash
-	rev   uint64
+	// heads are the loaded document's heads, rev its content revision
+	// and aclRev the revision of its ACL fields (rev.go), set by
+	// setContent and setContentACLKept.
+	heads  []automerge.ChangeHash
+	rev    uint64
+	aclRev uint64
 	// quiet marks the peers whose sync state generated nothing at the
 	// current revision (rev.go); emptied with the sync states.
 	quiet map[PeerID]quietMark
@@ -69,6 +71,9 @@ type Handle struct {
 	// store, or as read with the document: a persist writes the record
 	// only when it differs.
 	facts []byte
+	// factsACLRev is the ACL revision at which facts was computed
+	// (WithFactsUpdate applies while it is the current one).
+	factsACLRev uint64
 	// statesDropped is the write deleting persisted sync states of the
 	// document that name changes SetAside removed: until it commits, a
 	// sync state is started afresh instead of read from the store.
@@ -287,13 +292,23 @@ func (h *Handle) newFacts(creation bool) []byte {
 	if fn == nil {
 		return nil
 	}
-	f := fn(h.doc)
+	var f []byte
+	if up := h.repo.opts.factsUpdate; up != nil && h.facts != nil && h.factsACLRev == h.aclRev {
+		f = up(h.facts, h.doc)
+	} else {
+		f = fn(h.doc)
+	}
+	if creation {
+		if bytes.Equal(f, h.facts) {
+			return nil
+		}
+		return f
+	}
+	h.factsACLRev = h.aclRev
 	if bytes.Equal(f, h.facts) {
 		return nil
 	}
-	if !creation {
-		h.facts = f
-	}
+	h.facts = f
 	return f
 }
 

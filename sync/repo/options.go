@@ -39,6 +39,7 @@ type Options struct {
 	hold          HoldLimits
 	goSync        bool
 	facts         func(d *automerge.Doc) []byte
+	factsUpdate   func(prev []byte, d *automerge.Doc) []byte
 	stateFlush    time.Duration
 }
 
@@ -108,6 +109,18 @@ func (o Options) WithLoadedDocs(n int) Options {
 // not return nil. Default: no record.
 func (o Options) WithFacts(fn func(d *automerge.Doc) []byte) Options {
 	o.facts = fn
+	return o
+}
+
+// WithFactsUpdate returns o computing the facts record (WithFacts) with
+// fn(prev, d) instead, where prev is the record last computed, when no
+// change since then could have altered docs.ACLFields (the document's ACL
+// revision stayed: only changes that passed the collaborators' ACL check,
+// Incoming.CheckACL). For the relay, docs.UpdateFacts: a collaborator's
+// edit then reads only the playlist's name. fn must return what the
+// WithFacts function would. Default: none (the WithFacts function always).
+func (o Options) WithFactsUpdate(fn func(prev []byte, d *automerge.Doc) []byte) Options {
+	o.factsUpdate = fn
 	return o
 }
 

@@ -13,10 +13,20 @@ import (
 var revSeq atomic.Uint64
 
 // setContent records the document's heads after its content was loaded
-// or changed, and gives it a new revision. Every place that replaces or
-// changes h.doc calls it; Handle.Read callbacks may not change the
-// document. Caller holds h.mu.
+// or changed, and gives it a new revision and a new ACL revision. Every
+// place that replaces or changes h.doc calls it (or setContentACLKept);
+// Handle.Read callbacks may not change the document. Caller holds h.mu.
 func (h *Handle) setContent(heads []automerge.ChangeHash) {
+	h.heads = heads
+	h.rev = revSeq.Add(1)
+	h.aclRev = h.rev
+}
+
+// setContentACLKept is setContent for a change that provably left every
+// docs.ACLFields value as it was: changes that passed the document's ACL
+// check (Incoming.CheckACL). The content revision moves, the ACL
+// revision stays. Caller holds h.mu.
+func (h *Handle) setContentACLKept(heads []automerge.ChangeHash) {
 	h.heads = heads
 	h.rev = revSeq.Add(1)
 }
@@ -59,4 +69,22 @@ func (h *Handle) ReadAt(fn func(d *automerge.Doc, rev uint64) error) error {
 		return err
 	}
 	return fn(h.doc, h.rev)
+}
+
+// ReadACLAt is Read that also passes the document's ACL revision: it
+// changes whenever a value of docs.ACLFields (owner, collaborators,
+// public, type) may have changed — every content change except changes
+// that passed the collaborators' ACL check (Incoming.CheckACL), which
+// proves those fields unchanged — and is never reused (it is drawn from
+// the same sequence as the content revision). A value computed from the
+// ACL fields alone (a session's access decision) can be cached under it:
+// a collaborator's edit to a shared playlist then costs its followers'
+// sessions no access evaluation.
+func (h *Handle) ReadACLAt(fn func(d *automerge.Doc, aclRev uint64) error) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err := h.loaded(context.Background()); err != nil {
+		return err
+	}
+	return fn(h.doc, h.aclRev)
 }

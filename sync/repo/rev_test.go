@@ -200,3 +200,106 @@ func FuzzNoChangesFraming(f *testing.F) {
 		}
 	})
 }
+
+func aclRev(t *testing.T, h *Handle) uint64 {
+	t.Helper()
+	var r uint64
+	if err := h.ReadACLAt(func(_ *automerge.Doc, rev uint64) error { r = rev; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// TestACLRevision: the ACL revision stays across changes that passed the
+// collaborators' ACL check (Incoming.CheckACL) and moves with every other
+// content change — the owner's edits (collaborators, public, entries),
+// unchecked messages — while the content revision moves with all of
+// them (a reload calls setContent, as TestRevisionFollowsContent checks).
+func TestACLRevision(t *testing.T) {
+	ctx := context.Background()
+	relay := openRepo(t, store.NewMemory(), 64)
+	alice := openRepo(t, store.NewMemory(), 65)
+	bob := openRepo(t, store.NewMemory(), 66)
+	ha, err := alice.CreatePlaylist(ctx, "alice", "Shared")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := ha.ID()
+	if err := ha.Playlist(ctx, func(p *docs.Playlist) error { return p.SetCollaborators("bob") }); err != nil {
+		t.Fatal(err)
+	}
+	syncUntilQuiet(t, alice, relay, "alice-dev", "relay", id)
+	syncUntilQuiet(t, relay, bob, "relay", "bob-dev", id)
+	hb, err := bob.Get(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// push sends one side's pending messages to the relay, checked as
+	// the relay checks a collaborator's when checked, until quiet.
+	push := func(from *Repo, fromID PeerID, checked bool) error {
+		for range 20 {
+			m, ok, err := from.GenerateSyncMessage(ctx, "relay", id)
+			if err != nil || !ok {
+				return err
+			}
+			if err := relay.ReceiveSyncMessageWith(ctx, fromID, id, m, Incoming{CheckACL: checked}); err != nil {
+				return err
+			}
+			back, ok, err := relay.GenerateSyncMessage(ctx, fromID, id)
+			if err != nil {
+				return err
+			}
+			if ok {
+				if err := from.ReceiveSyncMessage(ctx, "relay", id, back); err != nil {
+					return err
+				}
+			}
+		}
+		return fmt.Errorf("no quiet after 20 rounds")
+	}
+	edit := func(h *Handle, track string) func() error {
+		return func() error { return addTrack(ctx, h, track) }
+	}
+	steps := []struct {
+		name          string
+		do            func() error
+		from          *Repo
+		fromID        PeerID
+		checked       bool
+		aclRevChanges bool
+	}{
+		{"collaborator's checked edit", edit(hb, "t1"), bob, "bob-dev", true, false},
+		{"collaborator's second checked edit", edit(hb, "t2"), bob, "bob-dev", true, false},
+		{"collaborator's unchecked edit", edit(hb, "t3"), bob, "bob-dev", false, true},
+		{"owner's edit", edit(ha, "t4"), alice, "alice-dev", false, true},
+		{"owner makes it public", func() error {
+			return ha.Playlist(ctx, func(p *docs.Playlist) error { return p.SetPublic(true) })
+		}, alice, "alice-dev", false, true},
+		{"owner drops the collaborator", func() error {
+			return ha.Playlist(ctx, func(p *docs.Playlist) error { return p.SetCollaborators() })
+		}, alice, "alice-dev", false, true},
+	}
+	for _, s := range steps {
+		hr, err := relay.Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rev0, acl0 := rev(t, hr), aclRev(t, hr)
+		if err := s.do(); err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		if _, err := s.from.Ensure(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		if err := push(s.from, s.fromID, s.checked); err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		rev1, acl1 := rev(t, hr), aclRev(t, hr)
+		if rev1 == rev0 {
+			t.Fatalf("%s: content revision stayed at %d", s.name, rev0)
+		}
+		if (acl1 != acl0) != s.aclRevChanges {
+			t.Fatalf("%s: ACL revision %d → %d, want changed %v", s.name, acl0, acl1, s.aclRevChanges)
+		}
+	}
+}

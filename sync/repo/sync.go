@@ -177,6 +177,9 @@ func (h *Handle) receive(ctx context.Context, peer PeerID, msg []byte, in Incomi
 	if in.Create != nil && len(h.heads) > 0 {
 		return nil, false, fmt.Errorf("%w: %s", ErrExists, h.id)
 	}
+	// Every change applied below passed the ACL check when in.CheckACL
+	// (checkWrite rewrites the message to the checked changes).
+	aclKept := false
 	if h.repo.opts.writeCheck != nil || in.Check != nil || in.CheckACL {
 		checked, err := h.checkWrite(peer, msg, in)
 		if err != nil {
@@ -186,6 +189,7 @@ func (h *Handle) receive(ctx context.Context, peer PeerID, msg []byte, in Incomi
 			return nil, false, err
 		}
 		msg = checked
+		aclKept = in.CheckACL && in.Create == nil
 	}
 	ss, err := h.syncState(ctx, peer)
 	if err != nil {
@@ -197,7 +201,11 @@ func (h *Handle) receive(ctx context.Context, peer PeerID, msg []byte, in Incomi
 	delete(h.quiet, peer)
 	after, err := ss.receive(h, msg)
 	if changed = !slices.Equal(before, after); changed {
-		h.setContent(slices.Clone(after))
+		if aclKept {
+			h.setContentACLKept(slices.Clone(after))
+		} else {
+			h.setContent(slices.Clone(after))
+		}
 	}
 	if err != nil {
 		return nil, false, fmt.Errorf("%w: %v", ErrBadMessage, err)

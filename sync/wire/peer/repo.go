@@ -39,10 +39,12 @@ type Repo interface {
 	// View calls fn with the document under its lock; fn only reads it
 	// and does not retain it. ErrUnknownDocument for an unknown id.
 	View(ctx context.Context, id docs.DocumentID, fn func(doc *automerge.Doc) error) error
-	// ViewAt is View that also passes the document's content revision:
-	// a number that changes whenever the content changes and is never
-	// reused, under which a result computed from the document may be
-	// cached (see repo.Handle.ReadAt).
+	// ViewAt is View that also passes the document's ACL revision: a
+	// number that changes whenever a value of docs.ACLFields may have
+	// changed (every content change except changes that passed the
+	// collaborators' ACL check) and is never reused, under which a
+	// result computed from those fields may be cached (see
+	// repo.Handle.ReadACLAt).
 	ViewAt(ctx context.Context, id docs.DocumentID, fn func(doc *automerge.Doc, rev uint64) error) error
 	// Receive applies a sync message from peer to id (created when
 	// unknown) and persists the changes and the sync state before it
@@ -139,7 +141,7 @@ func (a *RepoAdapter) ViewAt(ctx context.Context, id docs.DocumentID, fn func(do
 	if err != nil {
 		return err
 	}
-	return h.ReadAt(fn)
+	return h.ReadACLAt(fn)
 }
 
 // Receive implements Repo. The checks run under the document's lock on

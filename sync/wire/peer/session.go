@@ -52,7 +52,12 @@ type Access struct{ Read, Write, Manage bool }
 // its current content. owner is the owner the session trusts: the
 // relay's record (Session.Owner), or the document's own owner field
 // where the session keeps no record (devices, LAN peers). It must be a
-// pure function of its arguments.
+// pure function of its arguments that reads of doc only docs.ACLFields —
+// or more only of documents on which it grants Write to no one without
+// Manage: sessions reuse a result while the document's ACL revision
+// (Repo.ViewAt) stays, and a collaborator's checked change does not move
+// it (PlaylistAccess, DocumentAccess and AllowAll qualify; ServiceAccess
+// reads the listener field but grants no Write).
 type Authorizer func(user, owner model.UserID, doc *automerge.Doc) (Access, error)
 
 // AllowAll grants everything to everyone; devices use it for the relay,
@@ -285,6 +290,11 @@ func (s *Session) Want(ids ...docs.DocumentID) {
 // stay for a persistent peer).
 func (s *Session) Run(ctx context.Context) error {
 	s.init()
+	if q := queuedConnFrom(ctx); q != nil {
+		// The relay's connection (ConnContext): writes of one burst
+		// go out in one system call.
+		q.Queue()
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var unwatch func()
@@ -534,8 +544,8 @@ func (e *refusedChanges) Unwrap() error { return e.err }
 // emptied when it would grow beyond.
 const maxAuthzCache = 1024
 
-// authzEntry is an Authz result for the document at a content
-// revision (Repo.ViewAt).
+// authzEntry is an Authz result for the document at an ACL revision
+// (Repo.ViewAt).
 type authzEntry struct {
 	rev uint64
 	acc Access
@@ -546,10 +556,12 @@ type authzEntry struct {
 }
 
 // access evaluates Authz on the current document; an unknown document
-// grants nothing. Authz is a pure function of (user, owner, document)
-// and the revision identifies the document's content, so a result is
-// reused while the revision is unchanged: comparing revisions costs no
-// call into automerge, evaluating a playlist's access a dozen. The
+// grants nothing. Authz is a pure function of (user, owner, the
+// document's ACL fields) and the ACL revision changes whenever those may
+// have changed, so a result is reused while the revision is unchanged:
+// comparing revisions costs no call into automerge, evaluating a
+// playlist's access a dozen, and a collaborator's edit (checked to leave
+// the ACL fields alone) keeps every follower's result. The
 // recorded owner (Owner) is not part of the key: the relay writes it
 // once, with the document's creation or its library binding, so once
 // read it is reused for later revisions instead of read again.

@@ -1,0 +1,142 @@
+package peer_test
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/automerge/automerge-go"
+
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/store"
+	"github.com/segue-fm/segue/sync/docs"
+	"github.com/segue-fm/segue/sync/repo"
+	"github.com/segue-fm/segue/sync/wire/peer"
+)
+
+// TestCollaboratorEditKeepsAccess: on the relay, a collaborator's edit
+// (checked to leave the ACL fields alone) reaches the other
+// collaborator's device without any session evaluating access again;
+// the owner dropping that collaborator is evaluated at once and her
+// device is told the document is unavailable.
+func TestCollaboratorEditKeepsAccess(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	quiet := slog.New(slog.DiscardHandler)
+	open := func() *repo.Repo {
+		r, err := repo.Open(ctx, store.NewMemory(), repo.DefaultOptions().WithLogger(quiet))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { r.Close() })
+		return r
+	}
+	relay, bobDev, carolDev := open(), open(), open()
+	h, err := relay.CreatePlaylist(ctx, "alice", "Shared")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := h.ID()
+	if err := h.Playlist(ctx, func(p *docs.Playlist) error {
+		if err := p.SetCollaborators("bob", "carol"); err != nil {
+			return err
+		}
+		_, err := p.Add(docs.AtEnd(), "alice", "t1")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var evaluations atomic.Int64
+	authz := func(user, owner model.UserID, doc *automerge.Doc) (peer.Access, error) {
+		evaluations.Add(1)
+		return peer.DocumentAccess(user, owner, doc)
+	}
+	owner := func(context.Context, docs.DocumentID) (model.UserID, error) { return "alice", nil }
+	ad := peer.NewRepoAdapter(relay)
+	fan := peer.NewFanout(ad)
+	unavailable := make(chan docs.DocumentID, 4)
+	done := make(chan error, 4)
+	for _, u := range []struct {
+		user model.UserID
+		dev  *repo.Repo
+	}{{"bob", bobDev}, {"carol", carolDev}} {
+		relayEnd, devEnd := pipe()
+		rs := &peer.Session{Repo: ad, Authz: authz, Owner: owner, User: u.user, LocalID: "relay",
+			RemoteID: string(u.user) + "-dev", RemoteStorage: string(u.user) + "-store", Conn: relayEnd, Fanout: fan, Log: quiet}
+		ds := &peer.Session{Repo: peer.NewRepoAdapter(u.dev), Authz: peer.AllowAll, LocalID: string(u.user) + "-dev",
+			RemoteID: "relay", RemoteStorage: "relay-store", Conn: devEnd, FollowAll: true, Log: quiet}
+		if u.user == "carol" {
+			ds.OnUnavailable = func(id docs.DocumentID) { unavailable <- id }
+		}
+		go func() { done <- rs.Run(ctx) }()
+		go func() { done <- ds.Run(ctx) }()
+		ds.Want(id)
+	}
+	defer func() {
+		cancel()
+		for range 4 {
+			if err := <-done; err != nil {
+				t.Error(err)
+			}
+		}
+	}()
+	tracks := func(r *repo.Repo) []model.TrackID {
+		dh, err := r.Get(ctx, id)
+		if err != nil || dh.Empty() {
+			return nil
+		}
+		var out []model.TrackID
+		_ = dh.ReadPlaylist(func(p *docs.Playlist) error {
+			es, err := p.Entries()
+			for _, e := range es {
+				out = append(out, e.Track)
+			}
+			return err
+		})
+		return out
+	}
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for !ok() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	waitFor("both devices hold the playlist", func() bool {
+		return slices.Equal(tracks(bobDev), []model.TrackID{"t1"}) && slices.Equal(tracks(carolDev), []model.TrackID{"t1"})
+	})
+	before := evaluations.Load()
+	bh, err := bobDev.Get(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, track := range []model.TrackID{"b1", "b2", "b3"} {
+		if err := bh.Playlist(ctx, func(p *docs.Playlist) error { _, err := p.Add(docs.AtEnd(), "bob", track); return err }); err != nil {
+			t.Fatal(err)
+		}
+		waitFor("bob's edit reaches carol", func() bool { return slices.Contains(tracks(carolDev), track) })
+	}
+	if n := evaluations.Load() - before; n != 0 {
+		t.Fatalf("%d access evaluations for a collaborator's three edits, want 0", n)
+	}
+	if err := h.Playlist(ctx, func(p *docs.Playlist) error { return p.SetCollaborators("bob") }); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case got := <-unavailable:
+		if got != id {
+			t.Fatalf("unavailable %s, want %s", got, id)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("carol was not told the playlist is unavailable after the owner dropped her")
+	}
+	if evaluations.Load() == before {
+		t.Fatal("the owner's change to the collaborators was not evaluated")
+	}
+}

@@ -1,0 +1,218 @@
+package peer
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+)
+
+// ErrConnClosed is returned by a QueuedConn's Write after Close.
+var ErrConnClosed = errors.New("peer: connection closed")
+
+// Bounds of a QueuedConn.
+const (
+	// MaxQueuedBytes bounds the bytes a QueuedConn holds for its
+	// flusher: a Write that would pass it waits until the queue drained
+	// (a remote that stops reading blocks its writers, as without the
+	// queue, instead of growing the relay's memory).
+	MaxQueuedBytes = 256 << 10
+	// queueCloseWait bounds how long Close waits for queued bytes (a
+	// WebSocket close frame among them) to reach the socket.
+	queueCloseWait = time.Second
+	// maxPooledQueue is the largest queue buffer kept for reuse.
+	maxPooledQueue = 64 << 10
+)
+
+// queueBufs recycles queue buffers between flush bursts: an idle
+// connection holds none, so ten thousand idle peers cost no buffers.
+var queueBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// QueuedConn is a net.Conn whose writes, once Queue was called, are
+// queued and written by a flusher goroutine that writes everything
+// queued so far in one write system call and stops when the queue is
+// empty (it is started again by the next Write). The WebSocket library
+// flushes after every message, so a session writing N messages makes N
+// system calls; queued, the messages written while the flusher is busy
+// go out together. Before Queue, writes go straight to the connection
+// (plain HTTP responses keep sendfile through ReadFrom).
+//
+// A queued Write returns once its bytes are queued; a failed write of
+// the flusher is returned by every later Write and by Flush. Writes keep
+// their order. Close waits up to a second for queued bytes, then closes
+// the connection.
+type QueuedConn struct {
+	net.Conn
+
+	mu      sync.Mutex
+	cond    sync.Cond // signalled when the flusher wrote a batch or stopped
+	queued  bool      // Queue was called
+	buf     *[]byte   // queued bytes, nil when none
+	running bool      // a flusher goroutine runs
+	err     error     // the flusher's write error, or ErrConnClosed
+	writes  int       // write system calls made by flushers (tests)
+}
+
+// NewQueuedConn wraps c; writes go straight to c until Queue.
+func NewQueuedConn(c net.Conn) *QueuedConn {
+	q := &QueuedConn{Conn: c}
+	q.cond.L = &q.mu
+	return q
+}
+
+// Queue switches c to queued writes (see QueuedConn). It is idempotent.
+func (c *QueuedConn) Queue() {
+	c.mu.Lock()
+	c.queued = true
+	c.mu.Unlock()
+}
+
+// Write implements net.Conn.
+func (c *QueuedConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.queued {
+		// Held across the write: Queue cannot slip queued bytes ahead
+		// of it.
+		return c.Conn.Write(p)
+	}
+	for c.err == nil && c.buf != nil && len(*c.buf) > 0 && len(*c.buf)+len(p) > MaxQueuedBytes {
+		c.cond.Wait()
+	}
+	if c.err != nil {
+		return 0, c.err
+	}
+	if c.buf == nil {
+		c.buf = queueBufs.Get().(*[]byte)
+	}
+	*c.buf = append(*c.buf, p...)
+	if !c.running {
+		c.running = true
+		go c.flush()
+	}
+	return len(p), nil
+}
+
+// flush writes the queue until it is empty. It runs on its own
+// goroutine, one at a time per connection.
+func (c *QueuedConn) flush() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for c.buf != nil && c.err == nil {
+		b := c.buf
+		c.buf = nil
+		c.cond.Broadcast() // writers waiting for room
+		c.mu.Unlock()
+		_, err := c.Conn.Write(*b)
+		c.mu.Lock()
+		c.writes++
+		recycle(b)
+		if err != nil && c.err == nil {
+			c.err = fmt.Errorf("write queued: %w", err)
+		}
+		c.cond.Broadcast()
+	}
+	if c.buf != nil {
+		recycle(c.buf) // dropped after a failed write
+		c.buf = nil
+	}
+	c.running = false
+	c.cond.Broadcast()
+}
+
+func recycle(b *[]byte) {
+	if cap(*b) > maxPooledQueue {
+		return
+	}
+	*b = (*b)[:0]
+	queueBufs.Put(b)
+}
+
+// Flush waits until every byte queued so far was written, or ctx ends;
+// it returns the flusher's write error, if any.
+func (c *QueuedConn) Flush(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, func() {
+		c.mu.Lock()
+		c.cond.Broadcast()
+		c.mu.Unlock()
+	})
+	defer stop()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for c.running && c.err == nil && ctx.Err() == nil {
+		c.cond.Wait()
+	}
+	if c.err != nil && !errors.Is(c.err, ErrConnClosed) {
+		return c.err
+	}
+	return ctx.Err()
+}
+
+// ReadFrom copies from r to the connection (sendfile for a TCP
+// connection) when writes are not queued, else through Write.
+func (c *QueuedConn) ReadFrom(r io.Reader) (int64, error) {
+	c.mu.Lock()
+	if rf, ok := c.Conn.(io.ReaderFrom); ok && !c.queued {
+		defer c.mu.Unlock()
+		return rf.ReadFrom(r)
+	}
+	c.mu.Unlock()
+	return io.Copy(struct{ io.Writer }{c}, r)
+}
+
+// Close waits up to a second for the queued bytes, then closes the
+// connection; later Writes fail with ErrConnClosed.
+func (c *QueuedConn) Close() error {
+	c.mu.Lock()
+	if c.running {
+		_ = c.Conn.SetWriteDeadline(time.Now().Add(queueCloseWait))
+		for c.running {
+			c.cond.Wait()
+		}
+	}
+	if c.err == nil {
+		c.err = ErrConnClosed
+	}
+	c.mu.Unlock()
+	return c.Conn.Close()
+}
+
+// QueueListener wraps every connection ln accepts in a QueuedConn
+// (writing straight through until a session calls Queue, see
+// ConnContext).
+func QueueListener(ln net.Listener) net.Listener { return queueListener{ln} }
+
+type queueListener struct{ net.Listener }
+
+func (l queueListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return NewQueuedConn(c), nil
+}
+
+type queuedConnKey struct{}
+
+// ConnContext is an http.Server ConnContext: it records the QueuedConn
+// under c (directly, or under TLS) in the connection's context, where
+// Session.Run finds it and switches the connection to queued writes.
+func ConnContext(ctx context.Context, c net.Conn) context.Context {
+	if t, ok := c.(*tls.Conn); ok {
+		c = t.NetConn()
+	}
+	if q, ok := c.(*QueuedConn); ok {
+		return context.WithValue(ctx, queuedConnKey{}, q)
+	}
+	return ctx
+}
+
+// queuedConnFrom returns the QueuedConn recorded by ConnContext, or nil.
+func queuedConnFrom(ctx context.Context) *QueuedConn {
+	q, _ := ctx.Value(queuedConnKey{}).(*QueuedConn)
+	return q
+}
