@@ -10,6 +10,7 @@ import (
 	"math"
 	"net/url"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -50,6 +51,31 @@ const snapshotSaveTimeout = 2 * time.Minute
 // limitMallocArenas); MALLOC_ARENA_MAX in the environment overrides it.
 const relayMallocArenas = 2
 
+// minMemoryLimitMiB and maxMemoryLimitMiB bound --memory-limit-mib. Below
+// 64 MiB the limit sits under the relay's own live heap at start (stores,
+// caches, search index) and the collector would run without pause; above
+// 1 TiB the byte count is no machine's memory (and 1 TiB << 20 stays far
+// from int64's limit).
+const (
+	minMemoryLimitMiB = 64
+	maxMemoryLimitMiB = 1 << 20
+)
+
+// setMemoryLimit sets the Go runtime's soft memory limit to mib MiB
+// (--memory-limit-mib) and returns the function that restores the one
+// before; mib 0 leaves the limit as it is (GOMEMLIMIT or none). A value
+// outside minMemoryLimitMiB…maxMemoryLimitMiB is a usage error.
+func setMemoryLimit(mib int64) (restore func(), err error) {
+	if mib == 0 {
+		return func() {}, nil
+	}
+	if mib < minMemoryLimitMiB || mib > maxMemoryLimitMiB {
+		return nil, fmt.Errorf("%w: --memory-limit-mib %d is outside %d…%d (or 0: no limit)", errUsage, mib, minMemoryLimitMiB, maxMemoryLimitMiB)
+	}
+	prev := debug.SetMemoryLimit(mib << 20)
+	return func() { debug.SetMemoryLimit(prev) }, nil
+}
+
 func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("relay", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -72,6 +98,7 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	tlsKey := fs.String("tls-key", envOr("SEGUE_TLS_KEY", ""), "PEM private key for -tls-cert (env SEGUE_TLS_KEY)")
 	syncCMem := fs.Uint64("sync-cmem-mib", relay.DefaultSyncCMemBudget>>20, "C heap (MiB, glibc's count) the sync documents may hold before the least recently used idle ones unload; 0: no bound")
 	storeCache := fs.Int64("store-cache-mib", catalog.DefaultStoreCacheMiB, "size (MiB) of the store's Badger block cache (decompressed table blocks; table indices stay in memory); 0: Badger's default, 256 MiB")
+	memLimit := fs.Int64("memory-limit-mib", 0, fmt.Sprintf("soft limit (MiB) on the Go runtime's memory (heap, stacks; not automerge's C heap, see --sync-cmem-mib): the garbage collector runs more often as it nears it instead of letting the heap double (GOGC=100); 0: no limit set by the relay (GOMEMLIMIT, if set, applies); else %d…%d", minMemoryLimitMiB, maxMemoryLimitMiB))
 	pprofAddr := fs.String("pprof", "", "serve Go profiles (net/http/pprof) on this loopback host:port, e.g. 127.0.0.1:6060; off when empty")
 	s3 := addBlobS3Flags(fs)
 	recsFactors := fs.String("recs-factors", envOr("SEGUE_RECS_FACTORS", ""), "directory of ALS factors trained by Spark (docs/ARCHITECTURE.md §9), read at every recommendation run instead of training in process (env SEGUE_RECS_FACTORS)")
@@ -153,6 +180,14 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if *storeCache < 0 || *storeCache > catalog.MaxStoreCacheMiB {
 		return fmt.Errorf("%w: --store-cache-mib %d is outside 0…%d", errUsage, *storeCache, catalog.MaxStoreCacheMiB)
+	}
+	restoreLimit, err := setMemoryLimit(*memLimit)
+	if err != nil {
+		return err
+	}
+	defer restoreLimit()
+	if *memLimit != 0 {
+		log.Info("go memory limit set", "mib", *memLimit)
 	}
 	mode := catalog.OpenExisting
 	if *initDir {

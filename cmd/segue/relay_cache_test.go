@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"testing"
@@ -13,8 +14,9 @@ import (
 	"github.com/segue-fm/segue/server/catalog"
 )
 
-// TestRelayCacheFlags: a --store-cache-mib outside 0…MaxStoreCacheMiB
-// or a --sync-cmem-mib whose byte count would wrap is a usage error
+// TestRelayCacheFlags: a --store-cache-mib outside 0…MaxStoreCacheMiB,
+// a --sync-cmem-mib whose byte count would wrap or a --memory-limit-mib
+// outside 0, minMemoryLimitMiB…maxMemoryLimitMiB is a usage error
 // before anything is opened or created (a huge store cache used to end
 // the process out of memory when Badger opened).
 func TestRelayCacheFlags(t *testing.T) {
@@ -24,6 +26,10 @@ func TestRelayCacheFlags(t *testing.T) {
 		{"store-cache-mib", "99999999"},
 		{"store-cache-mib", strconv.FormatInt(1<<50, 10)},
 		{"sync-cmem-mib", strconv.FormatUint(1<<44, 10)},
+		{"memory-limit-mib", "-1"},
+		{"memory-limit-mib", strconv.Itoa(minMemoryLimitMiB - 1)},
+		{"memory-limit-mib", strconv.Itoa(maxMemoryLimitMiB + 1)},
+		{"memory-limit-mib", strconv.FormatInt(1<<50, 10)},
 	} {
 		t.Run(c.flag+"="+c.value, func(t *testing.T) {
 			data := filepath.Join(t.TempDir(), "data")
@@ -35,6 +41,36 @@ func TestRelayCacheFlags(t *testing.T) {
 			}
 			if _, err := os.Stat(data); !errors.Is(err, os.ErrNotExist) {
 				t.Fatalf("data directory after the refusal: %v", err)
+			}
+		})
+	}
+}
+
+// TestSetMemoryLimit: --memory-limit-mib sets the Go runtime's soft limit
+// to that many MiB and restores the previous one; 0 leaves it alone; the
+// bounds are inclusive.
+func TestSetMemoryLimit(t *testing.T) {
+	before := debug.SetMemoryLimit(-1)
+	for _, c := range []struct {
+		mib  int64
+		want int64
+	}{
+		{0, before},
+		{minMemoryLimitMiB, minMemoryLimitMiB << 20},
+		{768, 768 << 20},
+		{maxMemoryLimitMiB, maxMemoryLimitMiB << 20},
+	} {
+		t.Run(strconv.FormatInt(c.mib, 10), func(t *testing.T) {
+			restore, err := setMemoryLimit(c.mib)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := debug.SetMemoryLimit(-1); got != c.want {
+				t.Errorf("limit %d, want %d", got, c.want)
+			}
+			restore()
+			if got := debug.SetMemoryLimit(-1); got != before {
+				t.Errorf("limit after restore %d, want %d", got, before)
 			}
 		})
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -84,7 +85,12 @@ func newMetrics() *metrics {
 		}, []string{"route"}),
 	}
 	m.reg.MustRegister(m.requests, m.latency, m.bytes,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		// The collector's CPU (go_cpu_classes_gc_total_cpu_seconds_total)
+		// is what a soft memory limit (segue relay --memory-limit-mib)
+		// costs; the limit itself is go_gc_gomemlimit_bytes.
+		collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(collectors.MetricsGC,
+			collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/cpu/classes/gc/total:cpu-seconds$`)})),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 

@@ -314,6 +314,8 @@ func TestMetrics(t *testing.T) {
 				`segue_relay_http_requests_total{code="200",method="GET",route="/v1/audio/:track/:tier/chunks/:i"} 1`,
 				`segue_relay_response_bytes_total{route="/v1/audio/:track/:tier/chunks/:i"} 1000`,
 				`segue_relay_http_request_duration_seconds_bucket`,
+				`go_cpu_classes_gc_total_cpu_seconds_total`,
+				`go_gc_gomemlimit_bytes`,
 			} {
 				if !strings.Contains(string(res.body), want) {
 					t.Errorf("metrics lack %s", want)

@@ -227,7 +227,8 @@ func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // ServeUser serves a request whose caller the embedding server already
 // authenticated as user: it upgrades to a WebSocket and serves one peer
-// until it disconnects. ServeCaller also binds the connection to the
+// until it disconnects (returning once the connection is upgraded, as
+// ServeHTTP does). ServeCaller also binds the connection to the
 // device and its token's expiry.
 func (e *Endpoint) ServeUser(w http.ResponseWriter, r *http.Request, user model.UserID) {
 	e.serve(w, r, Caller{User: user})
@@ -245,24 +246,35 @@ func (e *Endpoint) acceptOptions() *websocket.AcceptOptions {
 	return &websocket.AcceptOptions{CompressionMode: mode, CompressionThreshold: e.opts.threshold, InsecureSkipVerify: true}
 }
 
-// serve upgrades to a WebSocket and serves one peer of caller until it
-// disconnects, its device is revoked or its token expires.
+// serve upgrades to a WebSocket and starts serving one peer of caller,
+// on a goroutine of its own, until it disconnects, its device is revoked
+// or its token expires; it returns once the connection is upgraded. The
+// handler's return lets net/http drop what it keeps per request (its
+// connection state, 4 KiB reader and writer, the request), which an idle
+// peer would otherwise hold for its connection's life; the session keeps
+// the request context's values but not its cancellation (net/http
+// cancels it when the handler returns).
 func (e *Endpoint) serve(w http.ResponseWriter, r *http.Request, caller Caller) {
-	user := caller.User
-	if user == "" {
+	if caller.User == "" {
 		http.Error(w, "relaysync: missing or invalid token", http.StatusUnauthorized)
 		return
 	}
-	c, err := websocket.Accept(w, r, e.acceptOptions())
+	c, err := websocket.Accept(slimHijacker{w}, r, e.acceptOptions())
 	if err != nil {
 		e.opts.log.Debug("relaysync: accept", "err", err)
 		return
 	}
+	go e.session(context.WithoutCancel(r.Context()), c, caller)
+}
+
+// session serves one peer of caller over the upgraded c until it
+// disconnects, its device is revoked or its token expires.
+func (e *Endpoint) session(ctx context.Context, c *websocket.Conn, caller Caller) {
+	user := caller.User
 	defer c.CloseNow()
 	conn := peer.NewWSConn(c, e.opts.maxFrame)
 	limit := newBucket(e.opts.rate, e.opts.burst, e.opts.now)
 	conn.Allow, conn.Sent = limit.allow, limit.credit
-	ctx := r.Context()
 	join, err := peer.ServerHandshake(ctx, conn, e.opts.peerID, wire.PeerMetadata{StorageID: e.opts.peerID, Features: e.features()})
 	if err != nil {
 		e.opts.log.Debug("relaysync: handshake", "user", user, "err", err)

@@ -63,7 +63,10 @@ func (h *Handle) flushStates() {
 		kvs = append(kvs, kv{k, state})
 		size += len(k) + len(state)
 	}
-	clear(h.dirty)
+	// nil, not cleared: a cleared map keeps its buckets, and a relay
+	// holds a Handle for every document its followers touched (100,000
+	// empty maps were ≈ 50 MB of live heap).
+	h.dirty = nil
 	h.queue(&write{h: h, size: size, fn: func(tx store.Txn) error {
 		for _, e := range kvs {
 			if err := tx.Set(e.k, e.v); err != nil {

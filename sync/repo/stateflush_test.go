@@ -131,7 +131,7 @@ func TestSyncStateLostInCrashConverges(t *testing.T) {
 
 // TestSyncStateFlush: a state kept behind is written by the timer, by a
 // disconnect of its peer and by Close; with no interval it is queued
-// with its message.
+// with its message. Once written, the handle keeps no map for it.
 func TestSyncStateFlush(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range []struct {
@@ -167,6 +167,16 @@ func TestSyncStateFlush(t *testing.T) {
 				if time.Now().After(deadline) {
 					t.Fatalf("state with the follower not written after 10 s: %v, want %v", storedShared(t, stA, "C", h.ID()), want)
 				}
+			}
+			// The handle keeps no emptied map of states written behind.
+			a.mu.Lock()
+			ah := a.handles[h.ID()]
+			a.mu.Unlock()
+			ah.mu.Lock()
+			kept := ah.dirty
+			ah.mu.Unlock()
+			if kept != nil {
+				t.Fatalf("handle keeps a map of %d states written behind after the write", len(kept))
 			}
 		})
 	}

@@ -234,6 +234,9 @@ func (h *Handle) receive(ctx context.Context, peer PeerID, msg []byte, in Incomi
 	}
 	// The state is written with the message: one kept behind is older.
 	delete(h.dirty, peer)
+	if len(h.dirty) == 0 {
+		h.dirty = nil
+	}
 	return h.persist(extra, len(key)+len(state), ev, in.Create != nil), changed, nil
 }
 
