@@ -90,12 +90,18 @@ func DefaultOptions(dataDir string) Options {
 }
 
 // DefaultSyncCMemBudget is the C heap the relay's loaded sync documents
-// may hold by default (WithSyncCMemBudget): 0, no bound beyond the count
-// of loaded documents. A budget below the working set makes the hot
-// documents unload and reload: with 128 MiB (and with 512 MiB) synccap's
-// scenario (a) at 600 edits/s cost the relay 184–221 µs per delivered
-// change against 130–135 µs without (docs/BENCHMARKS.md).
-const DefaultSyncCMemBudget = 0
+// may hold by default (WithSyncCMemBudget): 64 MiB. automerge keeps every
+// change of a loaded document in memory (≈1.8 KB per change, ≈3.6 KB per
+// playlist entry added), so without a bound the relay's C heap grows with
+// the history of the documents it syncs: in synccap's scenario (a) the
+// glibc heap in use rose ≈0.8 MB/s for 5 minutes, the whole growth of the
+// relay's RSS (docs/BENCHMARKS.md, "Sync: relay RSS under edits"). 64
+// MiB keeps the relay within 2 × its Go heap + 64 MiB at the Go heaps
+// measured there; documents in a sync exchange may hold up to 1.5 × the
+// budget before they unload too (sync/repo.WithCMemBudget). A budget
+// below the working set makes hot documents unload and reload, which
+// costs relay CPU per delivered change.
+const DefaultSyncCMemBudget = 64 << 20
 
 // WithSyncCMemBudget bounds the C heap in use (automerge's documents,
 // counted by glibc for the whole process) past which the sync

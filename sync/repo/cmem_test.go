@@ -206,3 +206,94 @@ func TestCMemBudgetReal(t *testing.T) {
 		t.Fatalf("C heap peaked at %d KiB, over the budget %d KiB + 2 MiB", peak>>10, budget>>10)
 	}
 }
+
+// TestCMemBudgetUnloadsPinned: documents whose sync exchanges are under
+// way (the relay received a request and has not answered) stay loaded
+// under the C budget only up to the budget plus budget/cmemPinned;
+// past it the least recently used unload anyway, and their exchanges
+// still converge afterwards. Before, a relay whose every document was in
+// an exchange kept them all loaded, however far over the budget (the C
+// heap of synccap's scenario (a) grew with the documents' history). The
+// C heap is modelled: 1 MiB per loaded document.
+func TestCMemBudgetUnloadsPinned(t *testing.T) {
+	ctx := context.Background()
+	const budget, pinned = 10, 40
+	r, err := Open(ctx, store.NewMemory(), testOptions(98).WithLoadedDocs(1000).WithCMemBudget(budget<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	r.opts.cmemBudget = budget << 20 // also where glibc's counters are unavailable
+	r.cstats = func() cmem.Heap {
+		n, _ := r.Loaded()
+		return cmem.Heap{InUse: uint64(n) << 20}
+	}
+	dev := openRepo(t, store.NewMemory(), 99)
+	var pins []docs.DocumentID
+	for i := range pinned {
+		h, err := r.CreatePlaylist(ctx, "alice", fmt.Sprint("pinned ", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pins = append(pins, h.ID())
+		// The device asks for it; the relay has not answered yet.
+		if _, err := dev.Ensure(ctx, h.ID()); err != nil {
+			t.Fatal(err)
+		}
+		m, ok, err := dev.GenerateSyncMessage(ctx, "R", h.ID())
+		if err != nil || !ok {
+			t.Fatalf("request: ok %v, %v", ok, err)
+		}
+		if err := r.ReceiveSyncMessage(ctx, "D", h.ID(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hot, err := r.CreatePlaylist(ctx, "alice", "hot")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Uses of another document check the C budget every cmemSample
+	// uses. A first check queues the sync states kept behind of the
+	// documents it examines (a pending write pins even past the bound),
+	// so the documents unload once those writes have committed.
+	limit := budget + budget/cmemPinned
+	loadedPins := func() int {
+		n := 0
+		for _, id := range pins {
+			h := mustGet(t, r, id)
+			h.mu.Lock()
+			if h.doc != nil {
+				n++
+			}
+			h.mu.Unlock()
+		}
+		return n
+	}
+	waitFor(t, "documents in an exchange unloaded past the C budget", func() bool {
+		for range cmemSample {
+			_ = hot.Heads()
+		}
+		n, _ := r.Loaded()
+		return n <= limit+1 && loadedPins() <= limit
+	})
+	if r.CMemUnloads() == 0 {
+		t.Fatal("no unload counted for the C budget")
+	}
+	// The exchanges interrupted by the unloads converge: the device
+	// ends with every playlist.
+	for i, id := range pins {
+		syncUntilQuiet(t, r, dev, "R", "D", id)
+		h := mustGet(t, dev, id)
+		var name string
+		if err := h.ReadPlaylist(func(p *docs.Playlist) error {
+			info, err := p.Info()
+			name = info.Name
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprint("pinned ", i); name != want {
+			t.Fatalf("device holds playlist %d as %q, want %q", i, name, want)
+		}
+	}
+}
