@@ -90,18 +90,21 @@ func DefaultOptions(dataDir string) Options {
 }
 
 // DefaultSyncCMemBudget is the C heap the relay's loaded sync documents
-// may hold by default (WithSyncCMemBudget): 64 MiB. automerge keeps every
+// may hold by default (WithSyncCMemBudget): 256 MiB. automerge keeps every
 // change of a loaded document in memory (≈1.8 KB per change, ≈3.6 KB per
-// playlist entry added), so without a bound the relay's C heap grows with
-// the history of the documents it syncs: in synccap's scenario (a) the
-// glibc heap in use rose ≈0.8 MB/s for 5 minutes, the whole growth of the
-// relay's RSS (docs/BENCHMARKS.md, "Sync: relay RSS under edits"). 64
-// MiB keeps the relay within 2 × its Go heap + 64 MiB at the Go heaps
-// measured there; documents in a sync exchange may hold up to 1.5 × the
-// budget before they unload too (sync/repo.WithCMemBudget). A budget
-// below the working set makes hot documents unload and reload, which
-// costs relay CPU per delivered change.
-const DefaultSyncCMemBudget = 64 << 20
+// playlist entry added, and a collaborative playlist ≈3.4 times that once
+// the ACL check keeps its two forks), so without a bound the relay's C
+// heap grows with the history of the documents it syncs: in synccap's
+// scenario (a) glibc's heap in use made the whole growth of the relay's
+// RSS (docs/BENCHMARKS.md, "Sync: relay RSS under edits"). Documents in a
+// sync exchange may hold up to 1.5 × the budget before they unload too
+// (sync/repo.WithCMemBudget), so the bound holds when every document is
+// busy. A budget below the working set makes hot documents unload and
+// reload: at 64 MiB scenario (a) cost the relay 2.9 ms per delivered
+// change against 0.39 ms without (same machine load), so the default is
+// sized to hold ≈70,000 playlist entries of hot documents, not to meet a
+// ratio to the Go heap.
+const DefaultSyncCMemBudget = 256 << 20
 
 // WithSyncCMemBudget bounds the C heap in use (automerge's documents,
 // counted by glibc for the whole process) past which the sync
