@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/automerge/automerge-go"
+	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/internal/cmem"
 	"github.com/segue-fm/segue/store"
 	"github.com/segue-fm/segue/sync/docs"
@@ -295,5 +296,82 @@ func TestCMemBudgetUnloadsPinned(t *testing.T) {
 		if want := fmt.Sprint("pinned ", i); name != want {
 			t.Fatalf("device holds playlist %d as %q, want %q", i, name, want)
 		}
+	}
+}
+
+// BenchmarkPlaylistCMem reports the C heap (glibc's count) a loaded
+// playlist holds per entry added, one change each — automerge keeps every
+// change in memory — and, for a collaborative playlist whose
+// collaborators' changes are checked (docs.ACLCheck, as the relay does),
+// with the check's two forks. b.N is not used: each run builds playlists
+// of 2,000 entries.
+//
+//	go test ./sync/repo/ -run '^$' -bench PlaylistCMem -benchtime 1x
+func BenchmarkPlaylistCMem(b *testing.B) {
+	if !cmem.Supported() {
+		b.Skip("needs glibc ≥ 2.33 (mallinfo2) to measure C memory")
+	}
+	const entries = 2000
+	build := func(b *testing.B, collaborative bool) (doc *automerge.Doc, acl *docs.ACLCheck) {
+		doc = automerge.New()
+		pl, err := docs.CreatePlaylist(doc, "owner", "p", docs.DefaultOptions())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if collaborative {
+			if err := pl.SetCollaborators("friend"); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for i := range entries {
+			if _, err := pl.Add(docs.AtEnd(), "owner", model.TrackID(fmt.Sprint("t", i))); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if !collaborative {
+			return doc, nil
+		}
+		// One collaborator's change checked: the check forks the playlist
+		// twice. The collaborator's copy is freed before the reading.
+		dev, err := doc.Fork()
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer dev.Close()
+		heads := doc.Heads()
+		dpl, err := docs.OpenPlaylist(dev, docs.DefaultOptions())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := dpl.Add(docs.AtEnd(), "friend", "x"); err != nil {
+			b.Fatal(err)
+		}
+		chs, err := dev.Changes(heads...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer automerge.CloseChanges(chs)
+		acl = &docs.ACLCheck{}
+		if err := acl.Check(doc, chs); err != nil {
+			b.Fatal(err)
+		}
+		return doc, acl
+	}
+	for _, c := range []struct {
+		name          string
+		collaborative bool
+	}{{"own", false}, {"collaborative-checked", true}} {
+		b.Run(c.name, func(b *testing.B) {
+			for range b.N {
+				before := settleC()
+				doc, acl := build(b, c.collaborative)
+				after := settleC()
+				b.ReportMetric(float64(int64(after)-int64(before))/entries, "C-B/entry")
+				if acl != nil {
+					acl.Reset()
+				}
+				doc.Close()
+			}
+		})
 	}
 }
