@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Summarises a bench/relaymem/run.sh memory trace (OUT.mem.tsv).
 
-    bench/relaymem/summary.py OUT.mem.tsv [EVERY_SECONDS]
+    bench/relaymem/summary.py OUT.mem.tsv [EVERY_SECONDS [UNTIL_SECONDS]]
 
-Prints a sample about every EVERY_SECONDS (default 30) in MiB: RSS and
+Prints a sample about every EVERY_SECONDS (default 30), up to
+UNTIL_SECONDS after the relay started (default: the whole trace; give the
+end of the generator's edit phase to leave out its drain), in MiB: RSS and
 its parts (RssAnon, RssFile), glibc's C heap in use and freed-but-held,
 the Go heap in use and the Go runtime's resident estimate (Sys − heap
 released), loaded documents and unloads; then the bound of issue 10
@@ -27,6 +29,8 @@ def main():
     for r in rows:
         for k, v in r.items():
             r[k] = float(v)
+    if len(sys.argv) > 3:
+        rows = [r for r in rows if r["t"] <= float(sys.argv[3])]
     print("t s\tRSS\tanon\tfile\tC in use\tC free\tGo heap\tGo res\tdocs\tunloads\tbound\tload")
     nxt = 0.0
     for r in rows + [None]:
