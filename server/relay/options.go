@@ -91,7 +91,7 @@ func DefaultOptions(dataDir string) Options {
 
 // DefaultSyncCMemBudget is the C heap the relay's loaded sync documents
 // may hold by default (WithSyncCMemBudget): 256 MiB. automerge keeps every
-// change of a loaded document in memory (≈1.8 KB per change, ≈3.6 KB per
+// change of a loaded document in memory (≈1.3 KB per change, ≈3.3 KB per
 // playlist entry added, and a collaborative playlist ≈3.4 times that once
 // the ACL check keeps its two forks), so without a bound the relay's C
 // heap grows with the history of the documents it syncs: in synccap's

@@ -374,4 +374,41 @@ func BenchmarkPlaylistCMem(b *testing.B) {
 			}
 		})
 	}
+	// The same playlist loaded from its save (as the relay reloads an
+	// unloaded document): the history is rebuilt in full.
+	b.Run("own-reloaded", func(b *testing.B) {
+		for range b.N {
+			doc, _ := build(b, false)
+			saved := doc.Save()
+			doc.Close()
+			before := settleC()
+			loaded, err := automerge.Load(saved)
+			if err != nil {
+				b.Fatal(err)
+			}
+			after := settleC()
+			b.ReportMetric(float64(int64(after)-int64(before))/entries, "C-B/entry")
+			b.ReportMetric(float64(len(saved))/entries, "saved-B/entry")
+			loaded.Close()
+		}
+	})
+	// One change per write of the same key: the document's content does
+	// not grow, its history does.
+	b.Run("same-key-changes", func(b *testing.B) {
+		for range b.N {
+			before := settleC()
+			doc := automerge.New()
+			for i := range entries {
+				if err := doc.RootMap().Set("k", int64(i)); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := doc.Commit("x"); err != nil {
+					b.Fatal(err)
+				}
+			}
+			after := settleC()
+			b.ReportMetric(float64(int64(after)-int64(before))/entries, "C-B/change")
+			doc.Close()
+		}
+	})
 }

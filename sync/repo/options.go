@@ -116,7 +116,7 @@ func (o Options) WithFacts(fn func(d *automerge.Doc) []byte) Options {
 // and ACL forks) under n bytes: every 32nd use of a document the repo
 // reads it and, while it is above n, unloads the least recently used
 // idle documents (as WithLoadedDocs does past its count) — an automerge
-// document holds its whole history in memory (≈1.8 KB per change), so
+// document holds its whole history in memory (≈1.3 KB per change), so
 // a count alone does not bound it. Past 1.5 × n, documents in a sync
 // exchange unload too (their sessions resume from the persisted shared
 // heads); only a pending write keeps a document loaded then. 0 (the
