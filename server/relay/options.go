@@ -101,7 +101,7 @@ func DefaultOptions(dataDir string) Options {
 // (sync/repo.WithCMemBudget), so the bound holds when every document is
 // busy. A budget below the working set makes hot documents unload and
 // reload: at 64 MiB scenario (a) cost the relay 2.9 ms per delivered
-// change against 0.39 ms without (same machine load), so the default is
+// change against 0.36–0.53 ms without (same shared machine), so the default is
 // sized to hold ≈70,000 playlist entries of hot documents, not to meet a
 // ratio to the Go heap.
 const DefaultSyncCMemBudget = 256 << 20
