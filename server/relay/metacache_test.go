@@ -17,6 +17,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/internal/cmem"
 	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/server/relay"
 )
@@ -265,11 +266,16 @@ func TestAccessLogSamplesReads(t *testing.T) {
 	}
 }
 
-// TestSyncMetrics: the sync repository's counters are on /metrics.
+// TestSyncMetrics: the sync repository's counters and, where glibc
+// reports it, the C heap are on /metrics.
 func TestSyncMetrics(t *testing.T) {
 	e := startRelay(t, 1, 1000)
 	m := e.do(t, "GET", "/metrics", nil, adminToken)
-	for _, name := range []string{"segue_sync_commit_batches_total", "segue_sync_generate_skipped_total", "segue_sync_notifications_total"} {
+	names := []string{"segue_sync_commit_batches_total", "segue_sync_generate_skipped_total", "segue_sync_notifications_total"}
+	if cmem.Supported() {
+		names = append(names, "segue_cmem_in_use_bytes", "segue_cmem_free_bytes", "segue_cmem_mapped_bytes")
+	}
+	for _, name := range names {
 		if !bytes.Contains(m.body, []byte("\n"+name+" ")) {
 			t.Errorf("metrics lack %s:\n%s", name, m.body)
 		}

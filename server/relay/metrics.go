@@ -14,6 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/segue-fm/segue/internal/cmem"
 )
 
 // metrics are one Server's Prometheus collectors, in a registry of their
@@ -91,7 +93,26 @@ func newMetrics() *metrics {
 		collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(collectors.MetricsGC,
 			collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/cpu/classes/gc/total:cpu-seconds$`)})),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if cmem.Supported() {
+		m.reg.MustRegister(cmemGauges()...)
+	}
 	return m
+}
+
+// cmemGauges are the C heap's counters (glibc's mallinfo2, internal/cmem):
+// automerge's memory, which the Go collector's figures do not include.
+// Each scrape reads them once per gauge (microseconds with the relay's two
+// malloc arenas).
+func cmemGauges() []prometheus.Collector {
+	gauge := func(name, help string, v func(cmem.Heap) uint64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "segue", Subsystem: "cmem", Name: name, Help: help},
+			func() float64 { return float64(v(cmem.Stats())) })
+	}
+	return []prometheus.Collector{
+		gauge("in_use_bytes", "C heap (glibc) held by live allocations, mmapped ones included.", func(h cmem.Heap) uint64 { return h.InUse }),
+		gauge("free_bytes", "C heap (glibc) freed but still held by the allocator, resident until reused or trimmed.", func(h cmem.Heap) uint64 { return h.Free }),
+		gauge("mapped_bytes", "Part of the C heap in use served by allocations of their own mmap.", func(h cmem.Heap) uint64 { return h.Mapped }),
+	}
 }
 
 // routeOf returns the matched route template, bounded in cardinality.

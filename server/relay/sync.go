@@ -52,6 +52,7 @@ func (s *Server) mountSync() error {
 		counter("notifications_total", "Document change notifications delivered to sync sessions.", ep.Notified),
 		counter("document_load_waits_total", "Document loads that waited for room under the sync repository's bound on loaded documents (4 × its count budget).", r.LoadWaits),
 		counter("document_unloads_total", "Documents the sync repository unloaded to keep within its document and C memory budgets.", func() uint64 { _, n := r.Loaded(); return n }),
+		counter("document_cmem_unloads_total", "Documents the sync repository unloaded to keep within its C memory budget (part of document_unloads_total).", r.CMemUnloads),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "segue", Subsystem: "sync", Name: "documents_loaded", Help: "Documents the sync repository holds in memory."},
 			func() float64 { n, _ := r.Loaded(); return float64(n) }),
 	)

@@ -109,6 +109,10 @@ func (r *Repo) roomChanged() {
 	r.roomMu.Unlock()
 }
 
+// CMemUnloads returns how many of the unloads Loaded counts were made
+// for the C budget (WithCMemBudget).
+func (r *Repo) CMemUnloads() uint64 { return r.cmemUnloads.Load() }
+
 // LoadWaits returns how many loads had to wait for room under the bound
 // on loaded documents (pinnedShare × WithLoadedDocs).
 func (r *Repo) LoadWaits() uint64 { return r.roomWaits.Load() }
@@ -211,15 +215,30 @@ const cmemSample = 32
 // budget, so that no single operation pays for a large eviction.
 const cmemMaxUnloads = 64
 
+// cmemPinned: past the C budget plus budget/cmemPinned, sync exchanges
+// no longer pin documents for the C budget (as pinnedShare for the
+// count): the least recently used document without a pending write
+// unloads even mid-exchange (its sessions resume from the persisted
+// shared heads, at the cost of extra round trips). Without it a relay
+// whose every document is under active sync (synccap scenario (a))
+// never found an idle victim and its C heap grew with the documents'
+// history, however small the budget.
+const cmemPinned = 2
+
 // unloadOverCMem unloads least recently used idle documents other than
 // h while the C heap in use exceeds the budget (at most cmemMaxUnloads),
 // examining at most unloadScan documents per victim; the busy ones it
-// passes move to the front (see touch). Locks as touch.
+// passes move to the front (see touch). Past the budget plus
+// budget/cmemPinned, documents in a sync exchange count as idle
+// (cmemPinned). Locks as touch.
 func (r *Repo) unloadOverCMem(h *Handle) {
+	budget := r.opts.cmemBudget
 	for range cmemMaxUnloads {
-		if r.cstats().InUse <= r.opts.cmemBudget {
+		inUse := r.cstats().InUse
+		if inUse <= budget {
 			return
 		}
+		force := inUse > budget+budget/cmemPinned
 		var victim *Handle
 		var busy []*Handle
 		r.lruMu.Lock()
@@ -230,7 +249,7 @@ func (r *Repo) unloadOverCMem(h *Handle) {
 			if v == h {
 				continue
 			}
-			if v.idle() {
+			if v.idle(force) {
 				victim = v
 				break
 			}
@@ -244,19 +263,21 @@ func (r *Repo) unloadOverCMem(h *Handle) {
 			}
 			continue
 		}
-		if !victim.tryUnload(false) {
+		if !victim.tryUnload(force) {
 			return
 		}
+		r.cmemUnloads.Add(1)
 	}
 }
 
-// idle reports, without blocking, whether h could be unloaded now.
-func (h *Handle) idle() bool {
+// idle reports, without blocking, whether h could be unloaded now
+// (unloadable(force)).
+func (h *Handle) idle(force bool) bool {
 	if !h.mu.TryLock() {
 		return false
 	}
 	defer h.mu.Unlock()
-	return h.unloadable(false)
+	return h.unloadable(force)
 }
 
 // tryUnload unloads h if its lock is free and unloadable(force) holds;

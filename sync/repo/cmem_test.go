@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/automerge/automerge-go"
+	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/internal/cmem"
 	"github.com/segue-fm/segue/store"
 	"github.com/segue-fm/segue/sync/docs"
@@ -205,4 +206,209 @@ func TestCMemBudgetReal(t *testing.T) {
 	if limit := budget + 2<<20; peak > limit {
 		t.Fatalf("C heap peaked at %d KiB, over the budget %d KiB + 2 MiB", peak>>10, budget>>10)
 	}
+}
+
+// TestCMemBudgetUnloadsPinned: documents whose sync exchanges are under
+// way (the relay received a request and has not answered) stay loaded
+// under the C budget only up to the budget plus budget/cmemPinned;
+// past it the least recently used unload anyway, and their exchanges
+// still converge afterwards. Before, a relay whose every document was in
+// an exchange kept them all loaded, however far over the budget (the C
+// heap of synccap's scenario (a) grew with the documents' history). The
+// C heap is modelled: 1 MiB per loaded document.
+func TestCMemBudgetUnloadsPinned(t *testing.T) {
+	ctx := context.Background()
+	const budget, pinned = 10, 40
+	r, err := Open(ctx, store.NewMemory(), testOptions(98).WithLoadedDocs(1000).WithCMemBudget(budget<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	r.opts.cmemBudget = budget << 20 // also where glibc's counters are unavailable
+	r.cstats = func() cmem.Heap {
+		n, _ := r.Loaded()
+		return cmem.Heap{InUse: uint64(n) << 20}
+	}
+	dev := openRepo(t, store.NewMemory(), 99)
+	var pins []docs.DocumentID
+	for i := range pinned {
+		h, err := r.CreatePlaylist(ctx, "alice", fmt.Sprint("pinned ", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pins = append(pins, h.ID())
+		// The device asks for it; the relay has not answered yet.
+		if _, err := dev.Ensure(ctx, h.ID()); err != nil {
+			t.Fatal(err)
+		}
+		m, ok, err := dev.GenerateSyncMessage(ctx, "R", h.ID())
+		if err != nil || !ok {
+			t.Fatalf("request: ok %v, %v", ok, err)
+		}
+		if err := r.ReceiveSyncMessage(ctx, "D", h.ID(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hot, err := r.CreatePlaylist(ctx, "alice", "hot")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Uses of another document check the C budget every cmemSample
+	// uses. A first check queues the sync states kept behind of the
+	// documents it examines (a pending write pins even past the bound),
+	// so the documents unload once those writes have committed.
+	limit := budget + budget/cmemPinned
+	loadedPins := func() int {
+		n := 0
+		for _, id := range pins {
+			h := mustGet(t, r, id)
+			h.mu.Lock()
+			if h.doc != nil {
+				n++
+			}
+			h.mu.Unlock()
+		}
+		return n
+	}
+	waitFor(t, "documents in an exchange unloaded past the C budget", func() bool {
+		for range cmemSample {
+			_ = hot.Heads()
+		}
+		n, _ := r.Loaded()
+		return n <= limit+1 && loadedPins() <= limit
+	})
+	if r.CMemUnloads() == 0 {
+		t.Fatal("no unload counted for the C budget")
+	}
+	// The exchanges interrupted by the unloads converge: the device
+	// ends with every playlist.
+	for i, id := range pins {
+		syncUntilQuiet(t, r, dev, "R", "D", id)
+		h := mustGet(t, dev, id)
+		var name string
+		if err := h.ReadPlaylist(func(p *docs.Playlist) error {
+			info, err := p.Info()
+			name = info.Name
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprint("pinned ", i); name != want {
+			t.Fatalf("device holds playlist %d as %q, want %q", i, name, want)
+		}
+	}
+}
+
+// BenchmarkPlaylistCMem reports the C heap (glibc's count) a loaded
+// playlist holds per entry added, one change each — automerge keeps every
+// change in memory — and, for a collaborative playlist whose
+// collaborators' changes are checked (docs.ACLCheck, as the relay does),
+// with the check's two forks. b.N is not used: each run builds playlists
+// of 2,000 entries.
+//
+//	go test ./sync/repo/ -run '^$' -bench PlaylistCMem -benchtime 1x
+func BenchmarkPlaylistCMem(b *testing.B) {
+	if !cmem.Supported() {
+		b.Skip("needs glibc ≥ 2.33 (mallinfo2) to measure C memory")
+	}
+	const entries = 2000
+	build := func(b *testing.B, collaborative bool) (doc *automerge.Doc, acl *docs.ACLCheck) {
+		doc = automerge.New()
+		pl, err := docs.CreatePlaylist(doc, "owner", "p", docs.DefaultOptions())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if collaborative {
+			if err := pl.SetCollaborators("friend"); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for i := range entries {
+			if _, err := pl.Add(docs.AtEnd(), "owner", model.TrackID(fmt.Sprint("t", i))); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if !collaborative {
+			return doc, nil
+		}
+		// One collaborator's change checked: the check forks the playlist
+		// twice. The collaborator's copy is freed before the reading.
+		dev, err := doc.Fork()
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer dev.Close()
+		heads := doc.Heads()
+		dpl, err := docs.OpenPlaylist(dev, docs.DefaultOptions())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := dpl.Add(docs.AtEnd(), "friend", "x"); err != nil {
+			b.Fatal(err)
+		}
+		chs, err := dev.Changes(heads...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer automerge.CloseChanges(chs)
+		acl = &docs.ACLCheck{}
+		if err := acl.Check(doc, chs); err != nil {
+			b.Fatal(err)
+		}
+		return doc, acl
+	}
+	for _, c := range []struct {
+		name          string
+		collaborative bool
+	}{{"own", false}, {"collaborative-checked", true}} {
+		b.Run(c.name, func(b *testing.B) {
+			for range b.N {
+				before := settleC()
+				doc, acl := build(b, c.collaborative)
+				after := settleC()
+				b.ReportMetric(float64(int64(after)-int64(before))/entries, "C-B/entry")
+				if acl != nil {
+					acl.Reset()
+				}
+				doc.Close()
+			}
+		})
+	}
+	// The same playlist loaded from its save (as the relay reloads an
+	// unloaded document): the history is rebuilt in full.
+	b.Run("own-reloaded", func(b *testing.B) {
+		for range b.N {
+			doc, _ := build(b, false)
+			saved := doc.Save()
+			doc.Close()
+			before := settleC()
+			loaded, err := automerge.Load(saved)
+			if err != nil {
+				b.Fatal(err)
+			}
+			after := settleC()
+			b.ReportMetric(float64(int64(after)-int64(before))/entries, "C-B/entry")
+			b.ReportMetric(float64(len(saved))/entries, "saved-B/entry")
+			loaded.Close()
+		}
+	})
+	// One change per write of the same key: the document's content does
+	// not grow, its history does.
+	b.Run("same-key-changes", func(b *testing.B) {
+		for range b.N {
+			before := settleC()
+			doc := automerge.New()
+			for i := range entries {
+				if err := doc.RootMap().Set("k", int64(i)); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := doc.Commit("x"); err != nil {
+					b.Fatal(err)
+				}
+			}
+			after := settleC()
+			b.ReportMetric(float64(int64(after)-int64(before))/entries, "C-B/change")
+			doc.Close()
+		}
+	})
 }

@@ -130,8 +130,11 @@ func (o Options) WithFactsUpdate(fn func(prev []byte, d *automerge.Doc) []byte) 
 // reads it and, while it is above n, unloads the least recently used
 // idle documents (as WithLoadedDocs does past its count) — an automerge
 // document holds its whole history in memory (≈1.3 KB per change), so
-// a count alone does not bound it. 0 (the default) turns it off; it is
-// off where glibc's counters are unavailable.
+// a count alone does not bound it. Past 1.5 × n, documents in a sync
+// exchange unload too (their sessions resume from the persisted shared
+// heads); only a pending write keeps a document loaded then. 0 (the
+// default) turns it off; it is off where glibc's counters are
+// unavailable.
 func (o Options) WithCMemBudget(n uint64) Options {
 	o.cmemBudget = n
 	return o

@@ -102,7 +102,9 @@ type Repo struct {
 	room      chan struct{}
 	roomWaits atomic.Uint64
 	touches   atomic.Uint64 // for WithCMemBudget's sampling
-	cstats    func() cmem.Heap
+	// cmemUnloads counts the unloads of WithCMemBudget (CMemUnloads).
+	cmemUnloads atomic.Uint64
+	cstats      func() cmem.Heap
 
 	gc *collector // runs the Go collector for automerge's C memory (collect.go)
 
