@@ -375,6 +375,7 @@ func (h *Handle) setHeld(peer PeerID, hs []heldChange) error {
 		h.held = map[PeerID][]heldChange{}
 	}
 	h.held[peer] = hs
+	h.repo.peers.add(peer, h)
 	return nil
 }
 

@@ -111,6 +111,8 @@ type Repo struct {
 	hold holdBook // changes held back for their dependencies (holdback.go)
 
 	flusher *stateFlusher // sync states written behind (stateflush.go)
+
+	peers peerIndex // the handles each peer has state on (peerindex.go)
 }
 
 // Open returns a repo over st. Documents load lazily on first use.

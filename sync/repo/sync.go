@@ -42,6 +42,7 @@ func (h *Handle) syncState(ctx context.Context, peer PeerID) (peerSync, error) {
 		return nil, err
 	}
 	h.syncs[peer] = ss
+	h.repo.peers.add(peer, h)
 	return ss, nil
 }
 
@@ -295,22 +296,18 @@ func (r *Repo) SyncState(ctx context.Context, peer PeerID, id docs.DocumentID) (
 	return b, nil
 }
 
-// PeerDisconnected drops the in-memory sync sessions with peer for every
-// open document (the persisted shared heads stay). Call it when the
-// connection closes: the next session starts with a fresh exchange of
-// heads, which is what recovers from messages lost in the broken
-// connection. It first waits for each document's queued writes (the
-// group commit may still hold the latest sync state with peer) after
-// queuing the states written behind, so the next session resumes from
-// the latest state, not an older stored one.
+// PeerDisconnected drops the in-memory sync sessions with peer, and the
+// changes held for it, on every document where it has them (the
+// persisted shared heads stay). Call it when the connection closes: the
+// next session starts with a fresh exchange of heads, which is what
+// recovers from messages lost in the broken connection. It first waits
+// for each such document's queued writes (the group commit may still
+// hold the latest sync state with peer) after queuing the states written
+// behind, so the next session resumes from the latest state, not an
+// older stored one. Its cost follows the documents peer synced, not the
+// documents the repo knows.
 func (r *Repo) PeerDisconnected(peer PeerID) {
-	r.mu.Lock()
-	hs := make([]*Handle, 0, len(r.handles))
-	for _, h := range r.handles {
-		hs = append(hs, h)
-	}
-	r.mu.Unlock()
-	for _, h := range hs {
+	for _, h := range r.peers.take(peer) {
 		h.mu.Lock()
 		h.flushStates()
 		pending := h.pending
