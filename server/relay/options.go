@@ -90,21 +90,19 @@ func DefaultOptions(dataDir string) Options {
 }
 
 // DefaultSyncCMemBudget is the C heap the relay's loaded sync documents
-// may hold by default (WithSyncCMemBudget): 256 MiB. automerge keeps every
-// change of a loaded document in memory (≈1.3 KB per change, ≈3.3 KB per
-// playlist entry added, and a collaborative playlist ≈3.4 times that once
-// the ACL check keeps its two forks), so without a bound the relay's C
-// heap grows with the history of the documents it syncs: in synccap's
-// scenario (a) glibc's heap in use made the whole growth of the relay's
-// RSS (docs/BENCHMARKS.md, "Sync: relay RSS under edits"). Documents in a
-// sync exchange may hold up to 1.5 × the budget before they unload too
-// (sync/repo.WithCMemBudget), so the bound holds when every document is
-// busy. A budget below the working set makes hot documents unload and
-// reload: at 64 MiB scenario (a) cost the relay 2.9 ms per delivered
-// change against 0.36–0.53 ms without (same shared machine), so the default is
-// sized to hold ≈70,000 playlist entries of hot documents, not to meet a
-// ratio to the Go heap.
-const DefaultSyncCMemBudget = 256 << 20
+// may hold by default (WithSyncCMemBudget): 0, no bound beyond the count
+// of loaded documents. automerge keeps every change of a loaded document
+// in memory (≈1.8 KB per change, ≈3.6 KB per playlist entry added, and a
+// collaborative playlist ≈3.4 times that once the ACL check keeps its two
+// forks), so the relay's C heap grows with the history of the documents
+// it syncs (docs/BENCHMARKS.md, "Sync: relay RSS under edits"). A budget
+// bounds it, but below the working set hot documents unload and reload:
+// on the quiet machine a 256 MiB default made synccap's scenario (a) cost
+// ≈9 × the relay CPU per delivered change once reached, and the
+// 100,000-document follow burst of scenario (d) take minutes instead of
+// about one (656,829 unloads). Operators who know their working set set
+// it (segue relay --sync-cmem-mib).
+const DefaultSyncCMemBudget = 0
 
 // WithSyncCMemBudget bounds the C heap in use (automerge's documents,
 // counted by glibc for the whole process) past which the sync
