@@ -6,8 +6,10 @@
 #   bench/synccap/pinned.sh SEGUE_BINARY SYNCCAP_BINARY OUT [synccap flags...]
 #
 # Environment: PORT (default 8099), RELAY_EXTRA (more relay flags, e.g.
-# "--pprof 127.0.0.1:9099"). The relay gets --admin-token adm, so pass
-# -admin-token adm to synccap to print the relay's Go heap.
+# "--pprof 127.0.0.1:9099"), SAMPLER (a command run beside the generator
+# as `$SAMPLER RELAY_PID PORT`, its output in OUT.sample; it ends when the
+# relay does: bench/relaymem/run.sh uses it). The relay gets --admin-token
+# adm, so pass -admin-token adm to synccap to print the relay's Go heap.
 set -u
 if [ $# -lt 3 ]; then
 	echo "usage: $0 SEGUE SYNCCAP OUT [synccap flags...]" >&2
@@ -35,10 +37,17 @@ if [ -z "$up" ]; then
 fi
 {
 	echo "## $(date -u +%H:%M:%S) $(uptime)"
-	echo "## $seg $*"
+	echo "## $seg ${RELAY_EXTRA:-} $*"
 } >"$out"
+spid=
+if [ -n "${SAMPLER:-}" ]; then
+	# shellcheck disable=SC2086 # SAMPLER may carry its own arguments
+	$SAMPLER "$pid" "$port" >"$out.sample" &
+	spid=$!
+fi
 timeout 900 taskset -c 0 "$cap" -url "http://127.0.0.1:$port" -relay-pid "$pid" "$@" >>"$out" 2>&1
 kill "$pid"
 wait "$pid" 2>/dev/null
+[ -n "$spid" ] && wait "$spid" 2>/dev/null
 echo "## end $(uptime)" >>"$out"
 tail -4 "$out"
