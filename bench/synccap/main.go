@@ -52,7 +52,7 @@ import (
 )
 
 // genMallocArenas is the generator's cap on glibc's malloc arenas (see
-// limitMallocArenas), the relay's.
+// cmem.LimitArenas), as the relay's.
 const genMallocArenas = 2
 
 // errConflict is post's error for an HTTP 409 answer.
@@ -111,7 +111,7 @@ func main() {
 	cpuProfile := flag.String("cpuprofile", "", "write the generator's own CPU profile (the whole run) to this file")
 	memProfile := flag.String("memprofile", "", "write the generator's heap profile (at the end of the run) to this file")
 	flag.Parse()
-	limitMallocArenas(genMallocArenas)
+	cmem.LimitArenas(genMallocArenas)
 	kctx, kstop := context.WithCancel(context.Background())
 	defer kstop()
 	go cmem.Keep(kctx, cmem.DefaultKeeperOptions())

@@ -48,7 +48,7 @@ func envOr(name, def string) string {
 const snapshotSaveTimeout = 2 * time.Minute
 
 // relayMallocArenas is the relay's cap on glibc malloc arenas (see
-// limitMallocArenas); MALLOC_ARENA_MAX in the environment overrides it.
+// cmem.LimitArenas); MALLOC_ARENA_MAX in the environment overrides it.
 const relayMallocArenas = 2
 
 // minMemoryLimitMiB and maxMemoryLimitMiB bound --memory-limit-mib. Below
@@ -147,7 +147,7 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
-	if limitMallocArenas(relayMallocArenas) {
+	if cmem.LimitArenas(relayMallocArenas) {
 		log.Debug("malloc arenas limited for automerge's C memory", "arenas", relayMallocArenas)
 	}
 	keepCtx, stopKeep := context.WithCancel(ctx)

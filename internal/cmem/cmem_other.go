@@ -2,6 +2,9 @@
 
 package cmem
 
+// LimitArenas does nothing on this platform (no glibc arenas).
+func LimitArenas(int) bool { return false }
+
 // Supported reports whether Stats and Trim work in this build: not on
 // this platform.
 func Supported() bool { return false }

@@ -1,23 +1,23 @@
 //go:build linux && cgo
 
-package main
+package cmem
 
 import (
 	"os"
 	"testing"
 )
 
-// TestLimitMallocArenas: the relay caps glibc's malloc arenas unless
+// TestLimitArenas: LimitArenas caps glibc's malloc arenas unless
 // MALLOC_ARENA_MAX is set, which wins.
-func TestLimitMallocArenas(t *testing.T) {
+func TestLimitArenas(t *testing.T) {
 	t.Setenv("MALLOC_ARENA_MAX", "4")
-	if limitMallocArenas(2) {
+	if LimitArenas(2) {
 		t.Fatal("limit applied although MALLOC_ARENA_MAX is set")
 	}
 	if err := os.Unsetenv("MALLOC_ARENA_MAX"); err != nil { // t.Setenv restores it
 		t.Fatal(err)
 	}
-	if !limitMallocArenas(2) {
+	if !LimitArenas(2) {
 		t.Fatal("limit not applied (glibc has M_ARENA_MAX)")
 	}
 }
