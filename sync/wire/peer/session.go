@@ -36,7 +36,9 @@ var ErrProtocol = errors.New("peer: protocol violation")
 // Conn is one message-oriented connection to a remote peer: a WebSocket
 // (one binary frame per message) or a libp2p stream (length-prefixed
 // frames). Recv and Send may be called concurrently with each other but
-// each by one goroutine at a time.
+// each by one goroutine at a time. Recv returns once its ctx ends, or
+// its owner closes the connection when Session.Run's context ends
+// (Run reads on its caller's goroutine and returns after Recv does).
 type Conn interface {
 	Recv(ctx context.Context) (*wire.Message, error)
 	Send(ctx context.Context, m *wire.Message) error
