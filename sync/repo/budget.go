@@ -326,9 +326,9 @@ func (h *Handle) unloadable(force bool) bool {
 	return true
 }
 
-// unload drops the document and its in-memory sync states (the persisted
-// ones stay; a session resumes from them as after a reconnect) and frees
-// their automerge memory at once. Caller holds h.mu and has checked that
+// unload drops the document, its heads and facts record and its
+// in-memory sync states (the persisted ones stay; a session resumes from
+// them as after a reconnect) and frees their automerge memory at once. Caller holds h.mu and has checked that
 // no write is pending.
 func (h *Handle) unload() {
 	h.repo.lruMu.Lock()
@@ -340,6 +340,9 @@ func (h *Handle) unload() {
 	h.closeSyncs()
 	h.doc.Close()
 	h.doc, h.syncs, h.pending, h.view, h.changes, h.quiet = nil, nil, nil, nil, nil, nil
+	// reload reads heads and facts back with the document: an unloaded
+	// document (the relay's idle followed ones) keeps neither.
+	h.heads, h.facts = nil, nil
 	h.acl.Reset()
 	h.repo.unloads.Add(1)
 }

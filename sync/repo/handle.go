@@ -25,14 +25,16 @@ type Handle struct {
 	repo *Repo
 	id   docs.DocumentID
 
-	mu       sync.Mutex
-	doc      *automerge.Doc // nil while unloaded (see reload)
-	nextSeq  uint64         // sequence number of the next increment key
-	incCount int            // increments stored since the last snapshot
-	incBytes int
-	// snapBytes is the size of the stored snapshot: compaction rewrites
-	// it, so it waits until the increments are worth a share of it.
-	snapBytes int
+	mu      sync.Mutex
+	doc     *automerge.Doc // nil while unloaded (see reload)
+	nextSeq uint64         // sequence number of the next increment key
+	// incCount and incBytes count the increments stored since the last
+	// snapshot and their bytes (at most WithCompaction's byte bound,
+	// capped at maxIncBytesCap, plus one increment). snapBytes is the
+	// size of the stored snapshot: compaction rewrites it, so it waits
+	// until the increments are worth a share of it. 32 bits each, beside
+	// broken: a Handle fits the 256-byte allocation class.
+	incCount, incBytes, snapBytes int32
 	// broken is set by the committer when a write of the document failed
 	// after it changed in memory: the next persist writes a full snapshot
 	// so nothing is lost, and increments queued meanwhile fail.
@@ -236,11 +238,11 @@ func (h *Handle) persist(extra func(tx store.Txn) error, extraSize int, ev *Even
 	if len(inc) > 0 {
 		h.nextSeq++
 		h.incCount++
-		h.incBytes += len(inc)
+		h.incBytes += int32(len(inc))
 	}
 	h.queue(w)
-	if !creation && (h.incBytes > h.repo.opts.maxIncBytes ||
-		h.incCount > h.repo.opts.maxIncrements && h.incBytes*compactShare >= h.snapBytes) {
+	if !creation && (int(h.incBytes) > h.repo.opts.maxIncBytes ||
+		int(h.incCount) > h.repo.opts.maxIncrements && int(h.incBytes)*compactShare >= int(h.snapBytes)) {
 		// Queued behind the increment: a failure loses nothing, the
 		// increments stay and the next bound crossing retries.
 		h.queueCompaction(nil, 0, nil, false)
@@ -276,7 +278,7 @@ func (h *Handle) queueCompaction(extra func(tx store.Txn) error, extraSize int, 
 		}
 		return nil
 	}}
-	h.incCount, h.incBytes, h.snapBytes = 0, 0, len(snap)
+	h.incCount, h.incBytes, h.snapBytes = 0, 0, int32(len(snap))
 	h.queue(w)
 	return w
 }

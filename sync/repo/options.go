@@ -169,16 +169,22 @@ func (o Options) WithRand(r io.Reader) Options { o.rand = r; return o }
 // costs time in proportion to the document (≈250 ms for a 10,000-entry
 // playlist), so a big document is rewritten after proportionally more
 // edits and no edit pays for it more often than that. Values < 1 keep
-// the default (64 increments, 1 MiB).
+// the default (64 increments, 1 MiB); maxBytes is capped at
+// maxIncBytesCap (a Handle counts increment bytes in 32 bits).
 func (o Options) WithCompaction(maxIncrements, maxBytes int) Options {
 	if maxIncrements > 0 {
 		o.maxIncrements = maxIncrements
 	}
 	if maxBytes > 0 {
-		o.maxIncBytes = maxBytes
+		o.maxIncBytes = min(maxBytes, maxIncBytesCap)
 	}
 	return o
 }
+
+// maxIncBytesCap bounds WithCompaction's byte bound: with one increment
+// (at most a sync frame) on top, a document's increment bytes stay far
+// below 2³¹.
+const maxIncBytesCap = 1 << 30
 
 // WithGoSync returns o keeping sync states in Go (sync/msync, the
 // default: generating and answering a message costs no cgo call, only

@@ -209,7 +209,7 @@ func (r *Repo) createWithID(ctx context.Context, id docs.DocumentID, init func(d
 		return nil, err
 	}
 	snap := doc.Save()
-	h := &Handle{repo: r, id: id, doc: doc, nextSeq: 1, snapBytes: len(snap)}
+	h := &Handle{repo: r, id: id, doc: doc, nextSeq: 1, snapBytes: int32(len(snap))}
 	if err := r.st.Update(ctx, func(tx store.Txn) error { return tx.Set(snapKey(id), snap) }); err != nil {
 		return nil, fmt.Errorf("repo: persist new document %s: %w", id, err)
 	}
@@ -392,7 +392,7 @@ func (r *Repo) get(ctx context.Context, id docs.DocumentID, create bool) (*Handl
 type loadedDoc struct {
 	doc                           *automerge.Doc
 	nextSeq                       uint64
-	incCount, incBytes, snapBytes int
+	incCount, incBytes, snapBytes int32  // see Handle
 	facts                         []byte // the stored facts record (WithFacts), nil if none
 }
 
@@ -464,7 +464,7 @@ func (r *Repo) read(ctx context.Context, id docs.DocumentID) (loadedDoc, error) 
 	if err := doc.SetActorID(actor); err != nil {
 		return loadedDoc{}, fmt.Errorf("repo: set actor: %w", err)
 	}
-	return loadedDoc{doc: doc, nextSeq: lastSeq + 1, incCount: len(incs), incBytes: incBytes, snapBytes: len(snap), facts: facts}, nil
+	return loadedDoc{doc: doc, nextSeq: lastSeq + 1, incCount: int32(len(incs)), incBytes: int32(incBytes), snapBytes: int32(len(snap)), facts: facts}, nil
 }
 
 // Facts returns the facts record (WithFacts) of document id without

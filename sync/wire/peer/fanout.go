@@ -1,6 +1,7 @@
 package peer
 
 import (
+	"slices"
 	"sync"
 
 	"github.com/segue-fm/segue/sync/docs"
@@ -21,20 +22,30 @@ import (
 type Fanout struct {
 	repo Repo
 
-	mu        sync.Mutex
-	followers map[docs.DocumentID]map[*Session]struct{}
+	mu sync.Mutex
+	// followers holds the followers of a document with at most
+	// maxFewFollowers of them (most documents have one or two: a slice
+	// costs a few words where a set costs a hash table), crowds those
+	// of a document with more; a document is in at most one of them.
+	followers map[docs.DocumentID][]*Session
+	crowds    map[docs.DocumentID]map[*Session]struct{}
 	sessions  map[*Session][]docs.DocumentID // registered → documents indexed for it
 	all       map[*Session]struct{}          // FollowAll sessions
 	cancel    func()                         // the Repo watch; nil when no session is registered
 	notified  uint64                         // session notifications delivered (Notified)
 }
 
+// maxFewFollowers is the most followers a document's slice holds (a
+// linear scan); the next one moves them to a set in Fanout.crowds.
+const maxFewFollowers = 8
+
 // NewFanout returns a Fanout over r. It watches r only while sessions are
 // registered, so it needs no Close.
 func NewFanout(r Repo) *Fanout {
 	return &Fanout{
 		repo:      r,
-		followers: map[docs.DocumentID]map[*Session]struct{}{},
+		followers: map[docs.DocumentID][]*Session{},
+		crowds:    map[docs.DocumentID]map[*Session]struct{}{},
 		sessions:  map[*Session][]docs.DocumentID{},
 		all:       map[*Session]struct{}{},
 	}
@@ -60,11 +71,7 @@ func (f *Fanout) add(s *Session) (remove func()) {
 func (f *Fanout) remove(s *Session) {
 	f.mu.Lock()
 	for _, id := range f.sessions[s] {
-		set := f.followers[id]
-		delete(set, s)
-		if len(set) == 0 {
-			delete(f.followers, id)
-		}
+		f.unfollow(s, id)
 	}
 	delete(f.sessions, s)
 	delete(f.all, s)
@@ -84,19 +91,66 @@ func (f *Fanout) follow(s *Session, id docs.DocumentID) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	ids, ok := f.sessions[s]
-	if !ok {
+	if !ok || f.followsLocked(s, id) {
 		return
 	}
-	set := f.followers[id]
-	if set == nil {
-		set = map[*Session]struct{}{}
-		f.followers[id] = set
-	}
-	if _, dup := set[s]; dup {
+	f.sessions[s] = append(ids, id)
+	if set := f.crowds[id]; set != nil {
+		set[s] = struct{}{}
 		return
+	}
+	few := f.followers[id]
+	if len(few) < maxFewFollowers {
+		f.followers[id] = append(few, s)
+		return
+	}
+	set := make(map[*Session]struct{}, len(few)+1)
+	for _, o := range few {
+		set[o] = struct{}{}
 	}
 	set[s] = struct{}{}
-	f.sessions[s] = append(ids, id)
+	f.crowds[id] = set
+	delete(f.followers, id)
+}
+
+// unfollow drops s from id's followers. f.mu is held.
+func (f *Fanout) unfollow(s *Session, id docs.DocumentID) {
+	if set := f.crowds[id]; set != nil {
+		delete(set, s)
+		if len(set) == 0 {
+			delete(f.crowds, id)
+		}
+		return
+	}
+	few := f.followers[id]
+	if i := slices.Index(few, s); i >= 0 {
+		few = slices.Delete(few, i, i+1)
+	}
+	if len(few) == 0 {
+		delete(f.followers, id)
+	} else {
+		f.followers[id] = few
+	}
+}
+
+// followsLocked reports whether s is indexed as a follower of id. f.mu
+// is held.
+func (f *Fanout) followsLocked(s *Session, id docs.DocumentID) bool {
+	if set := f.crowds[id]; set != nil {
+		_, ok := set[s]
+		return ok
+	}
+	return slices.Contains(f.followers[id], s)
+}
+
+// eachFollowerLocked calls fn for every follower of id. f.mu is held.
+func (f *Fanout) eachFollowerLocked(id docs.DocumentID, fn func(s *Session)) {
+	for _, s := range f.followers[id] {
+		fn(s)
+	}
+	for s := range f.crowds[id] {
+		fn(s)
+	}
 }
 
 // changed is the Repo watch callback: it notifies the followers of id
@@ -104,12 +158,12 @@ func (f *Fanout) follow(s *Session, id docs.DocumentID) {
 func (f *Fanout) changed(id docs.DocumentID) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for s := range f.followers[id] {
+	f.eachFollowerLocked(id, func(s *Session) {
 		s.markDirty(id)
 		f.notified++
-	}
+	})
 	for s := range f.all {
-		if _, both := f.followers[id][s]; !both {
+		if !f.followsLocked(s, id) {
 			s.markDirty(id)
 			f.notified++
 		}
@@ -122,10 +176,8 @@ func (f *Fanout) changed(id docs.DocumentID) {
 func (f *Fanout) Followers(id docs.DocumentID) []*Session {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	out := make([]*Session, 0, len(f.followers[id]))
-	for s := range f.followers[id] {
-		out = append(out, s)
-	}
+	out := make([]*Session, 0, len(f.followers[id])+len(f.crowds[id]))
+	f.eachFollowerLocked(id, func(s *Session) { out = append(out, s) })
 	return out
 }
 

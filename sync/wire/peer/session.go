@@ -36,7 +36,9 @@ var ErrProtocol = errors.New("peer: protocol violation")
 // Conn is one message-oriented connection to a remote peer: a WebSocket
 // (one binary frame per message) or a libp2p stream (length-prefixed
 // frames). Recv and Send may be called concurrently with each other but
-// each by one goroutine at a time.
+// each by one goroutine at a time. Recv returns once its ctx ends, or
+// its owner closes the connection when Session.Run's context ends
+// (Run reads on its caller's goroutine and returns after Recv does).
 type Conn interface {
 	Recv(ctx context.Context) (*wire.Message, error)
 	Send(ctx context.Context, m *wire.Message) error
@@ -216,12 +218,26 @@ type Session struct {
 	// relay's thousands.
 	Fanout *Fanout
 
-	mu         sync.Mutex
-	authz      map[docs.DocumentID]authzEntry // Authz results by document heads
-	dirty      map[docs.DocumentID]bool
-	sent       map[docs.DocumentID]bool // a sync message went out in this session
-	wake       chan struct{}
-	follows    map[docs.DocumentID]bool
+	// work is the session's turn: handling one received message and
+	// flushing the dirty documents take it, so they run one at a time
+	// and in order, as in a single loop.
+	work sync.Mutex
+	// flushers counts the running flusher goroutine (at most one); Run
+	// waits for it before dropping the sync states.
+	flushers sync.WaitGroup
+
+	mu      sync.Mutex
+	authz   map[docs.DocumentID]authzEntry // Authz results by document heads
+	dirty   map[docs.DocumentID]bool
+	sent    map[docs.DocumentID]bool // a sync message went out in this session
+	follows map[docs.DocumentID]bool
+	// runCtx is Run's context while Run serves (nil before and after):
+	// markDirty starts a flusher on it. flushing is true while a flusher
+	// goroutine is started and has not seen the dirty set empty.
+	runCtx     context.Context
+	stopRun    context.CancelFunc
+	flushing   bool
+	flushErr   error                    // the first error that ended a flusher; Run returns it
 	requested  map[docs.DocumentID]bool // requests not answered yet (see request)
 	refusals   map[docs.DocumentID]int  // answers refusing each document
 	refusing   map[docs.DocumentID]bool // a refusal being set aside and reported (InSync)
@@ -232,8 +248,7 @@ type Session struct {
 func (s *Session) init() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.wake == nil {
-		s.wake = make(chan struct{}, 1)
+	if s.dirty == nil {
 		s.dirty = map[docs.DocumentID]bool{}
 		s.sent = map[docs.DocumentID]bool{}
 		s.follows = map[docs.DocumentID]bool{}
@@ -253,13 +268,57 @@ func (s *Session) init() {
 	}
 }
 
+// markDirty schedules id for a flush: while Run serves, a flusher
+// goroutine is started unless one already runs (it lives only until the
+// dirty set is empty, so an idle session holds none).
 func (s *Session) markDirty(id docs.DocumentID) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.dirty[id] = true
-	s.mu.Unlock()
-	select {
-	case s.wake <- struct{}{}:
-	default:
+	s.startFlusherLocked()
+}
+
+// startFlusherLocked starts a flusher when Run serves, documents are
+// dirty and none runs. s.mu is held.
+func (s *Session) startFlusherLocked() {
+	if s.runCtx == nil || s.flushing || len(s.dirty) == 0 {
+		return
+	}
+	s.flushing = true
+	s.flushers.Add(1)
+	go s.flusher(s.runCtx, s.stopRun)
+}
+
+// flusher flushes the dirty documents in the session's turn until none
+// is left, then exits. An error ends the session: the remote is told
+// (fail) and stop cancels Run's context, which ends its read.
+func (s *Session) flusher(ctx context.Context, stop context.CancelFunc) {
+	defer s.flushers.Done()
+	for {
+		s.work.Lock()
+		var err error
+		if ctx.Err() == nil {
+			err = s.flushDirty(ctx)
+		}
+		s.work.Unlock()
+		if err != nil {
+			err = s.end(ctx, err)
+			s.mu.Lock()
+			if s.flushErr == nil {
+				s.flushErr = err
+			}
+			s.flushing = false
+			s.mu.Unlock()
+			stop()
+			return
+		}
+		s.mu.Lock()
+		if len(s.dirty) == 0 || ctx.Err() != nil {
+			s.flushing = false
+			s.mu.Unlock()
+			return
+		}
+		s.mu.Unlock()
 	}
 }
 
@@ -288,6 +347,13 @@ func (s *Session) Want(ids ...docs.DocumentID) {
 // returns nil only when ctx was cancelled. When it returns, the
 // in-memory sync states with the remote are dropped (persisted ones
 // stay for a persistent peer).
+//
+// Run reads the connection on the calling goroutine and handles each
+// message there; documents to flush (changes of followed documents,
+// Want) are sent by a flusher goroutine that exits once none is left, so
+// an idle session holds only the goroutine that called Run. Handling and
+// flushing take turns, one at a time. Run relies on Conn.Recv returning
+// once ctx ends (or the connection's owner closing it).
 func (s *Session) Run(ctx context.Context) error {
 	s.init()
 	if q := queuedConnFrom(ctx); q != nil {
@@ -303,47 +369,56 @@ func (s *Session) Run(ctx context.Context) error {
 	} else {
 		unwatch = s.Repo.Watch(s.changed)
 	}
+	s.mu.Lock()
+	s.runCtx, s.stopRun, s.flushErr = ctx, cancel, nil
+	s.startFlusherLocked() // documents wanted before Run
+	s.mu.Unlock()
 	defer func() {
 		unwatch()
+		s.mu.Lock()
+		s.runCtx, s.stopRun = nil, nil
+		s.mu.Unlock()
+		cancel()
+		s.flushers.Wait()
 		if err := s.Repo.Disconnected(context.WithoutCancel(ctx), s.peer, !s.persistent); err != nil {
 			s.Log.Warn("peer: drop sync states", "peer", s.peer, "err", err)
 		}
 	}()
-	inbox := make(chan *wire.Message)
-	errc := make(chan error, 1)
-	go func() {
-		for {
-			m, err := s.Conn.Recv(ctx)
-			if err != nil {
-				errc <- err
-				return
-			}
-			select {
-			case inbox <- m:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
 	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case err := <-errc:
-			if ctx.Err() != nil {
-				return nil
+		m, err := s.Conn.Recv(ctx)
+		if err != nil {
+			return s.ended(ctx, err)
+		}
+		s.work.Lock()
+		err = s.handle(ctx, m)
+		s.work.Unlock()
+		if err != nil {
+			if ferr := s.flusherErr(); ferr != nil {
+				return ferr
 			}
-			return s.fail(ctx, err)
-		case m := <-inbox:
-			if err := s.handle(ctx, m); err != nil {
-				return s.end(ctx, err)
-			}
-		case <-s.wake:
-			if err := s.flushDirty(ctx); err != nil {
-				return s.end(ctx, err)
-			}
+			return s.end(ctx, err)
 		}
 	}
+}
+
+// flusherErr returns the error that ended a flusher, if any.
+func (s *Session) flusherErr() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.flushErr
+}
+
+// ended is Run's result for a failed read: a flusher's error when one
+// ended the session (the read failed because the flusher cancelled it),
+// nil when ctx was cancelled, else fail(err).
+func (s *Session) ended(ctx context.Context, err error) error {
+	if ferr := s.flusherErr(); ferr != nil {
+		return ferr
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	return s.fail(ctx, err)
 }
 
 // end returns nil when ctx was cancelled (the error is then the
