@@ -105,7 +105,8 @@ func (op ChangeOp) Root() bool { return op.ObjCounter == 0 }
 
 // ObjID returns the id of the object op acts on in automerge's notation:
 // "_root", or "counter@actor" with the actor in lowercase hex (as
-// automerge-go's ObjID methods return it).
+// automerge-go's ObjID methods return it). c must come from
+// DecodeChangeOps and op from c.Ops.
 func (c *ChangeOps) ObjID(op ChangeOp) string {
 	if op.Root() {
 		return "_root"
