@@ -92,6 +92,9 @@ func TestDecodeChangeOps(t *testing.T) {
 			}
 		}
 		lastChange(t, d)
+		if id := root.ObjID(); id != "_root" {
+			t.Fatalf("root map's ObjID %q, want _root", id)
+		}
 		f := &fixture{d: d, m: d.Path("m").Map(), l: d.Path("l").List(), txt: d.Path("t").Text()}
 		for _, k := range []string{"m", "l", "t"} {
 			v, err := root.Get(k)
