@@ -1,12 +1,10 @@
 package docs
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
-	"strings"
-	"time"
 
 	"github.com/automerge/automerge-go"
 
@@ -50,295 +48,213 @@ func Owner(doc *automerge.Doc) model.UserID {
 }
 
 // CheckACLUntouched returns nil when the changes, applied to current,
-// touch none of ACLFields; otherwise an *ACLChangeError naming the field
-// (it matches ErrACLChange). current is not modified (the checks run on forks).
+// would touch none of ACLFields; otherwise an *ACLChangeError naming the
+// field (it matches ErrACLChange). current is not modified and nothing
+// is applied: the check reads the changes' operations (DecodeChangeOps).
 //
-// automerge-go exposes neither a change's operations nor a key's
-// conflict set, so the check observes the changes' effect on two forks
-// of current:
+// A change touches an ACL field when one of its operations acts on the
+// root map at a key in ACLFields (a put, a delete, an increment — even
+// one that writes the value already there or loses a concurrent
+// conflict), or acts on an object that is, or is inside, the current
+// value of an ACL field (the Automerge text of a text owner, the
+// collaborators map and anything nested in it). This holds every
+// operation that could change a visible ACL value: an object becomes
+// part of an ACL field's value only through an operation on the root
+// key or on an object already inside the value, and such an operation
+// in the same batch is itself refused. What is not detected, and need
+// not be: an operation on an object that is no longer (or not yet)
+// visible under an ACL field — a collaborators map that was replaced,
+// or that lost a concurrent conflict at its key — is invisible, and is
+// superseded with that object when the owner next writes the key (a put
+// or delete supersedes every conflicting value).
 //
-//   - a plain fork with the changes applied: any difference in the
-//     visible value of an ACL field (collaborators compared deeply) is
-//     a touch — this catches deletions and value changes;
-//   - a probe fork in which owner, public and type were first deleted,
-//     and every key of the collaborators map deleted and a marker key
-//     put in it: a deletion removes only the operations it saw, so any
-//     value or key visible after the changes are applied was put by
-//     them — a put of owner, public or type, or inside collaborators,
-//     even one that writes the value already there or that loses a
-//     concurrent conflict — and a visible collaborators map without the
-//     marker is a new map the changes put there.
-//
-// A change whose dependencies are neither in current nor in changes
+// Fails closed: a change that DecodeChangeOps cannot read returns an
+// error matching ErrUnreadableChange, and an ACL value nested deeper
+// than maxACLDepth an error; callers refuse the change on any error. A
+// change whose dependencies are neither in current nor in changes
 // returns ErrMissingDeps: Automerge would hold it back and apply it
 // later without a check. (sync/repo passes only changes whose
 // dependencies are met and holds the others back until they are, so
-// this is a safety net there.) What is not detected: an operation that leaves
-// no visible trace in either fork (a deletion of an operation that was
-// already overwritten, a text splice inside a text-valued owner that
-// restores the same string, a new collaborators map that loses the
-// conflict with the existing one and so stays invisible); by
-// construction such an operation changes no field that access is
-// decided on. Cost: two forks of current (each about as costly as
-// saving it), so callers run it only for writers who may not manage.
+// this is a safety net there.) A change current already holds is
+// skipped: applying it again changes nothing.
+//
+// Cost: decoding the changes in Go, one lookup of each change and
+// dependency in current, and reading the ACL fields' values (a few
+// calls, none in proportion to the document's size), which ACLCheck
+// keeps between calls.
 func CheckACLUntouched(current *automerge.Doc, changes []*automerge.Change) error {
 	var c ACLCheck
 	return c.Check(current, changes)
 }
 
-// ACLCheck is CheckACLUntouched that keeps its two forks between calls
-// for one document, so a check costs in proportion to the changes, not
-// to the document: forking a 10,000-entry playlist costs about as much
-// as saving it, twice per collaborator's message. The forks are brought
-// up to the current document's heads with the changes since (automerge
-// finds those in proportion to their number), and the probe fork's
-// deletions are re-applied after them. A refused check discards the
-// forks (they hold the refused changes); the next check forks again. An
-// accepted check leaves them holding the changes, which is right once
-// they are applied to the document; if they are not, the next check
-// notices the heads differ and forks again. The zero value is ready to
-// use. An ACLCheck is not safe for concurrent use; it must only ever be
-// used with one document, and holds two copies of it in memory until
-// Reset.
+// maxACLDepth bounds how deep the ACL fields' values may nest: a deeper
+// value fails the check (it cannot be collected, so no change is let
+// through); the documents' own values nest 2 deep at most.
+const maxACLDepth = 16
+
+// ACLCheck is CheckACLUntouched that keeps the ids of the objects inside
+// the ACL fields' values between calls for one document: they are read
+// anew when the document's heads are not those the last check saw or
+// expected (the heads after its accepted changes are applied; accepted
+// changes leave those objects as they were). It holds no copy of the
+// document and no automerge memory. The zero value is ready to use. An
+// ACLCheck is not safe for concurrent use; it must only ever be used
+// with one document.
 type ACLCheck struct {
-	plain, probe *automerge.Doc
-	// heads are the document's heads the forks reflect (before the
-	// probe's own deletions).
+	// heads are the document's heads (sorted) objs reflect.
 	heads []automerge.ChangeHash
-	forks int // times the forks were made anew (tests)
+	// objs maps the object id of every object inside an ACL field's
+	// value to that field.
+	objs  map[string]string
+	reads int // times objs was read anew (tests)
 }
 
-// Reset drops the forks and frees their automerge memory.
+// Reset drops what the check keeps.
 func (c *ACLCheck) Reset() {
-	if c.plain != nil {
-		c.plain.Close()
-	}
-	if c.probe != nil {
-		c.probe.Close()
-	}
-	c.plain, c.probe, c.heads = nil, nil, nil
+	c.heads, c.objs = nil, nil
 }
 
-// Check is CheckACLUntouched with c's forks.
+// Check is CheckACLUntouched with c's kept ACL objects.
 func (c *ACLCheck) Check(current *automerge.Doc, changes []*automerge.Change) error {
 	if len(changes) == 0 {
 		return nil
 	}
-	hadMap := false
-	if v, err := current.RootMap().Get("collaborators"); err == nil && v.Kind() == automerge.KindMap {
-		hadMap = true
-	}
-	if err := c.catchUp(current, hadMap); err != nil {
-		c.Reset()
-		return err
-	}
-	err := c.check(current, changes, hadMap)
-	if err != nil {
-		c.Reset()
-		return err
-	}
-	c.heads = c.plain.Heads()
-	return nil
-}
-
-// catchUp brings the forks to current's heads: forks anew when there are
-// none or current does not descend from them, else applies the changes
-// since to both and repeats the probe's deletions.
-func (c *ACLCheck) catchUp(current *automerge.Doc, hadMap bool) error {
-	heads := current.Heads()
-	if c.plain != nil && slices.Equal(heads, c.heads) {
-		return nil
-	}
-	if c.plain != nil {
-		since, err := current.Changes(c.heads...)
-		defer automerge.CloseChanges(since)
-		if err == nil && len(since) > 0 {
-			if err := c.plain.Apply(since...); err != nil {
-				return fmt.Errorf("acl check: catch up: %w", err)
-			}
-			if err := c.probe.Apply(since...); err != nil {
-				return fmt.Errorf("acl check: catch up: %w", err)
-			}
-			if slices.Equal(c.plain.Heads(), heads) {
-				c.heads = heads
-				return commitProbe(c.probe, hadMap)
-			}
-		}
-	}
-	c.Reset()
-	plain, err := current.Fork()
-	if err != nil {
-		return fmt.Errorf("acl check: fork: %w", err)
-	}
-	probe, err := current.Fork()
-	if err != nil {
-		plain.Close()
-		return fmt.Errorf("acl check: fork: %w", err)
-	}
-	if err := commitProbe(probe, hadMap); err != nil {
-		plain.Close()
-		probe.Close()
-		return err
-	}
-	c.plain, c.probe, c.heads = plain, probe, heads
-	c.forks++
-	return nil
-}
-
-// commitProbe deletes owner, public and type and every key of the
-// collaborators map in d, puts the marker key into it, and commits.
-func commitProbe(d *automerge.Doc, hadMap bool) error {
-	root := d.RootMap()
-	for _, f := range ACLFields {
-		if f == "collaborators" {
-			continue
-		}
-		if v, err := root.Get(f); err == nil && !v.IsVoid() {
-			if err := root.Delete(f); err != nil {
-				return fmt.Errorf("acl check: prepare fork: %w", err)
-			}
-		}
-	}
-	if hadMap {
-		m := d.Path("collaborators").Map()
-		keys, err := m.Keys()
-		if err != nil {
-			return fmt.Errorf("acl check: prepare fork: %w", err)
-		}
-		for _, k := range keys {
-			if err := m.Delete(k); err != nil {
-				return fmt.Errorf("acl check: prepare fork: %w", err)
-			}
-		}
-		if err := m.Set(probeKey, true); err != nil {
-			return fmt.Errorf("acl check: prepare fork: %w", err)
-		}
-	}
-	// A zero time keeps the wall clock out; the fork is never sent.
-	if _, err := d.Commit("acl probe", automerge.CommitOptions{AllowEmpty: true, Time: &time.Time{}}); err != nil {
-		return fmt.Errorf("acl check: commit probe: %w", err)
-	}
-	return nil
-}
-
-// check applies changes to both forks (at current's heads) and looks
-// for a trace on an ACL field.
-func (c *ACLCheck) check(current *automerge.Doc, changes []*automerge.Change, hadMap bool) error {
-	if err := c.plain.Apply(changes...); err != nil {
-		return fmt.Errorf("acl check: apply: %w", err)
-	}
+	batch := make(map[automerge.ChangeHash]bool, len(changes))
 	for _, ch := range changes {
-		if _, err := c.plain.Change(ch.Hash()); err != nil {
-			return fmt.Errorf("%w: %s", ErrMissingDeps, ch.Hash())
-		}
+		batch[ch.Hash()] = true
 	}
-	before, after := aclState(current), aclState(c.plain)
-	for _, f := range ACLFields {
-		if before[f] != after[f] {
-			return &ACLChangeError{Field: f}
-		}
-	}
-	if err := c.probe.Apply(changes...); err != nil {
-		return fmt.Errorf("acl check: apply: %w", err)
-	}
-	root := c.probe.RootMap()
-	for _, f := range ACLFields {
-		if f == "collaborators" {
+	fresh := make([]*automerge.Change, 0, len(changes))
+	deps := map[automerge.ChangeHash]bool{}
+	for _, ch := range changes {
+		if current.HasChange(ch.Hash()) {
 			continue
 		}
-		if v, err := root.Get(f); err == nil && !v.IsVoid() {
-			return &ACLChangeError{Field: f}
+		for _, d := range ch.Dependencies() {
+			if !batch[d] && !current.HasChange(d) {
+				return fmt.Errorf("%w: %s", ErrMissingDeps, ch.Hash())
+			}
+			deps[d] = true
 		}
+		fresh = append(fresh, ch)
 	}
-	v, err := root.Get("collaborators")
-	if err != nil {
-		return fmt.Errorf("acl check: read collaborators: %w", err)
-	}
-	if !hadMap {
-		if !v.IsVoid() {
-			return &ACLChangeError{Field: "collaborators"}
-		}
+	if len(fresh) == 0 {
 		return nil
 	}
-	if v.Kind() != automerge.KindMap {
-		return &ACLChangeError{Field: "collaborators"}
+	heads := sortedHeads(current.Heads())
+	if c.objs == nil || !slices.Equal(heads, c.heads) {
+		objs, err := aclObjects(current)
+		if err != nil {
+			c.Reset()
+			return err
+		}
+		c.objs, c.heads = objs, heads
+		c.reads++
 	}
-	if keys, err := v.Map().Keys(); err != nil || len(keys) != 1 || keys[0] != probeKey {
-		return &ACLChangeError{Field: "collaborators"}
+	for _, ch := range fresh {
+		if err := c.checkChange(ch); err != nil {
+			return err
+		}
+	}
+	// Once the changes are applied the heads are the old heads and the
+	// new changes that nothing in the batch depends on.
+	next := make([]automerge.ChangeHash, 0, len(heads)+len(fresh))
+	for _, h := range heads {
+		if !deps[h] {
+			next = append(next, h)
+		}
+	}
+	for _, ch := range fresh {
+		if h := ch.Hash(); !deps[h] && !slices.Contains(next, h) {
+			next = append(next, h)
+		}
+	}
+	c.heads = sortedHeads(next)
+	return nil
+}
+
+// checkChange refuses ch if one of its operations acts on an ACL field.
+func (c *ACLCheck) checkChange(ch *automerge.Change) error {
+	ops, err := DecodeChangeOps(ch.Save())
+	if err != nil {
+		return fmt.Errorf("acl check: change %s: %w", ch.Hash(), err)
+	}
+	for _, op := range ops.Ops {
+		if op.Root() {
+			if !op.MapKey {
+				return fmt.Errorf("acl check: change %s: %w: an operation on the root map without a key", ch.Hash(), ErrUnreadableChange)
+			}
+			if slices.Contains(ACLFields, op.Key) {
+				return &ACLChangeError{Field: op.Key}
+			}
+			continue
+		}
+		if f, ok := c.objs[ops.ObjID(op)]; ok {
+			return &ACLChangeError{Field: f}
+		}
 	}
 	return nil
 }
 
-// probeKey marks the document's own collaborators map in the probe fork
-// of CheckACLUntouched; no client writes it (it starts with a NUL).
-const probeKey = "\x00segue-acl-probe"
+// sortedHeads returns hs sorted (in place).
+func sortedHeads(hs []automerge.ChangeHash) []automerge.ChangeHash {
+	slices.SortFunc(hs, func(a, b automerge.ChangeHash) int { return bytes.Compare(a[:], b[:]) })
+	return hs
+}
 
-// aclState renders the visible value of every ACL field.
-func aclState(doc *automerge.Doc) map[string]string {
-	out := make(map[string]string, len(ACLFields))
+// aclObjects returns the id of every object inside the visible value of
+// an ACL field of doc, mapped to the field.
+func aclObjects(doc *automerge.Doc) (map[string]string, error) {
+	out := map[string]string{}
 	root := doc.RootMap()
 	for _, f := range ACLFields {
 		v, err := root.Get(f)
 		if err != nil {
-			out[f] = "error " + err.Error()
-			continue
+			return nil, fmt.Errorf("acl check: read %s: %w", f, err)
 		}
-		var b strings.Builder
-		render(&b, v, 0)
-		out[f] = b.String()
+		if err := collectObjects(out, f, v, 0); err != nil {
+			return nil, err
+		}
 	}
-	return out
+	return out, nil
 }
 
-// maxRenderDepth bounds how deep render descends into nested objects.
-const maxRenderDepth = 8
-
-// render writes a canonical description of v (kind and value, nested
-// objects in key order) to b.
-func render(b *strings.Builder, v *automerge.Value, depth int) {
-	b.WriteString(v.Kind().String())
-	b.WriteByte(':')
-	if depth >= maxRenderDepth {
-		b.WriteString("…")
-		return
-	}
+// collectObjects adds v's object id, and those of the objects inside
+// it, to out under field.
+func collectObjects(out map[string]string, field string, v *automerge.Value, depth int) error {
+	var id string
+	var vals []*automerge.Value
+	var err error
 	switch v.Kind() {
 	case automerge.KindMap:
-		vals, err := v.Map().Values()
-		if err != nil {
-			b.WriteString("error")
-			return
+		id = v.Map().ObjID()
+		var m map[string]*automerge.Value
+		if m, err = v.Map().Values(); err == nil {
+			for _, e := range m {
+				vals = append(vals, e)
+			}
 		}
-		keys := make([]string, 0, len(vals))
-		for k := range vals {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		b.WriteByte('{')
-		for _, k := range keys {
-			b.WriteString(strconv.Quote(k))
-			b.WriteByte('=')
-			render(b, vals[k], depth+1)
-			b.WriteByte(',')
-		}
-		b.WriteByte('}')
 	case automerge.KindList:
-		vals, err := v.List().Values()
-		if err != nil {
-			b.WriteString("error")
-			return
-		}
-		b.WriteByte('[')
-		for _, e := range vals {
-			render(b, e, depth+1)
-			b.WriteByte(',')
-		}
-		b.WriteByte(']')
+		id = v.List().ObjID()
+		vals, err = v.List().Values()
+	case automerge.KindText:
+		id = v.Text().ObjID()
 	default:
-		if s, ok := valueString(v); ok {
-			b.WriteString(strconv.Quote(s))
-			return
-		}
-		fmt.Fprintf(b, "%#v", v.Interface())
+		return nil
 	}
+	if err != nil {
+		return fmt.Errorf("acl check: read %s: %w", field, err)
+	}
+	if id == "" {
+		return fmt.Errorf("acl check: %s: an object without an id", field)
+	}
+	if depth >= maxACLDepth {
+		return fmt.Errorf("acl check: %s nests deeper than %d", field, maxACLDepth)
+	}
+	out[id] = field
+	for _, e := range vals {
+		if err := collectObjects(out, field, e, depth+1); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -16,10 +16,10 @@ import (
 // playlist of n entries — receive the editor's sync message, persist it
 // (in-memory store, so CPU only) and generate the answer. "owner" edits
 // are applied unchecked; "collaborator" edits go through the relay's
-// access check with the document's kept forks (Incoming.CheckACL, as
-// the relay runs it), "collaborator-fresh" through the same check
-// forking the document for every message (docs.CheckACLUntouched, the
-// relay's path before the forks were kept). ns/op is the relay work per
+// access check the document keeps (Incoming.CheckACL, as the relay runs
+// it), "collaborator-fresh" through a fresh check for every message
+// (docs.CheckACLUntouched; until acl10h both applied the changes to
+// forks of the document, the fresh one forking it for every message). ns/op is the relay work per
 // edit; the editor's own work is outside the timer.
 func BenchmarkRelayReceiveEdit(b *testing.B) {
 	for _, n := range []int{100, 1000, 10000} {

@@ -303,7 +303,8 @@ func TestCMemBudgetUnloadsPinned(t *testing.T) {
 // playlist holds per entry added, one change each — automerge keeps every
 // change in memory — and, for a collaborative playlist whose
 // collaborators' changes are checked (docs.ACLCheck, as the relay does),
-// with the check's two forks. b.N is not used: each run builds playlists
+// with what the check keeps (two forks of the playlist until acl10h, the
+// ACL fields' object ids since). b.N is not used: each run builds playlists
 // of 2,000 entries.
 //
 //	go test ./sync/repo/ -run '^$' -bench PlaylistCMem -benchtime 1x
@@ -331,8 +332,9 @@ func BenchmarkPlaylistCMem(b *testing.B) {
 		if !collaborative {
 			return doc, nil
 		}
-		// One collaborator's change checked: the check forks the playlist
-		// twice. The collaborator's copy is freed before the reading.
+		// One collaborator's change checked (until acl10h the check forked
+		// the playlist twice). The collaborator's copy is freed before the
+		// reading.
 		dev, err := doc.Fork()
 		if err != nil {
 			b.Fatal(err)

@@ -57,8 +57,9 @@ type Handle struct {
 	// the document lacks (holdback.go); kept across unloads, dropped
 	// when the peer disconnects.
 	held map[PeerID][]heldChange
-	// acl keeps the forks of the collaborators' access check
-	// (Incoming.CheckACL) between messages; dropped on unload.
+	// acl keeps the ids of the ACL fields' objects for the
+	// collaborators' access check (Incoming.CheckACL) between messages;
+	// dropped on unload.
 	acl docs.ACLCheck
 	// heads are the loaded document's heads, rev its content revision
 	// and aclRev the revision of its ACL fields (rev.go), set by

@@ -125,8 +125,8 @@ func (o Options) WithFactsUpdate(fn func(prev []byte, d *automerge.Doc) []byte) 
 }
 
 // WithCMemBudget returns o keeping the process's C heap in use (glibc's
-// count, internal/cmem: in a relay, automerge's documents, sync states
-// and ACL forks) under n bytes: every 32nd use of a document the repo
+// count, internal/cmem: in a relay, automerge's documents and sync
+// states) under n bytes: every 32nd use of a document the repo
 // reads it and, while it is above n, unloads the least recently used
 // idle documents (as WithLoadedDocs does past its count) — an automerge
 // document holds its whole history in memory (≈1.3 KB per change), so

@@ -114,9 +114,9 @@ type Incoming struct {
 	// until a later message from the same peer brings them; they are
 	// then checked together (see WithHoldLimits).
 	Check func(current *automerge.Doc, fresh []*automerge.Change) error
-	// CheckACL, when set, runs docs.ACLCheck (the document's own, whose
-	// forks are kept between messages so the check costs in proportion
-	// to the changes) after Check, on the same changes: the rule for a
+	// CheckACL, when set, runs docs.ACLCheck (the document's own, which
+	// reads the changes' operations and keeps the ACL fields' object ids
+	// between messages) after Check, on the same changes: the rule for a
 	// writer who may not manage the document.
 	CheckACL bool
 	// Create, when set, makes the call a creation: the document must

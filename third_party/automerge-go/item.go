@@ -1,8 +1,10 @@
 package automerge
 
 import (
+	"encoding/hex"
 	"fmt"
 	"runtime"
+	"strconv"
 	"time"
 	"unsafe"
 )
@@ -355,4 +357,20 @@ func toByteSpanStr(s string) (C.AMbyteSpan, func()) {
 
 func fromByteSpanStr(bs C.AMbyteSpan) string {
 	return string(fromByteSpan(bs))
+}
+
+// string renders the object id as automerge does: "_root" for the root
+// map, else "counter@actor" with the actor id in lowercase hex (segue
+// fork). It reads only the id, which lives in its own C result.
+func (o *objID) string() string {
+	if o == nil || o.cObjID == nil {
+		return "_root"
+	}
+	defer runtime.KeepAlive(o)
+	actor := C.AMobjIdActorId(o.cObjID)
+	if actor == nil {
+		return "_root"
+	}
+	ctr := uint64(C.AMobjIdCounter(o.cObjID))
+	return strconv.FormatUint(ctr, 10) + "@" + hex.EncodeToString(fromByteSpan(C.AMactorIdBytes(actor)))
 }

@@ -324,3 +324,14 @@ func (l *List) GoString() string {
 func (l *List) String() string {
 	return l.GoString()
 }
+
+// ObjID returns the list's object id, "counter@actor" (actor in
+// lowercase hex): the id of the operation that created it (segue fork).
+// A list reached through a Path that does not exist yet, or a detached
+// one, returns "".
+func (l *List) ObjID() string {
+	if l.path != nil || l.objID == nil {
+		return ""
+	}
+	return l.objID.string()
+}

@@ -342,3 +342,14 @@ func (m *Map) GoString() string {
 func (m *Map) String() string {
 	return m.GoString()
 }
+
+// ObjID returns the map's object id, "_root" for the root map, else
+// "counter@actor" (actor in lowercase hex): the id of the operation that
+// created it (segue fork). A map reached through a Path that does not
+// exist yet, or a detached one, returns "" (it has no id until written).
+func (m *Map) ObjID() string {
+	if m.path != nil || m.objID == nil {
+		return ""
+	}
+	return m.objID.string()
+}

@@ -168,3 +168,14 @@ func (t *Text) GoString() string {
 func (t *Text) String() string {
 	return t.GoString()
 }
+
+// ObjID returns the text's object id, "counter@actor" (actor in
+// lowercase hex): the id of the operation that created it (segue fork).
+// A text reached through a Path that does not exist yet, or a detached
+// one, returns "".
+func (t *Text) ObjID() string {
+	if t.path != nil || t.objID == nil {
+		return ""
+	}
+	return t.objID.string()
+}

@@ -169,7 +169,7 @@ func (a *RepoAdapter) Receive(ctx context.Context, peer string, id docs.Document
 // SetAside implements Repo. Under wire.RefusalReadOnly every change the
 // peer does not hold is refused; under wire.RefusalACL those that touch
 // a field only the owner may change (docs.ACLCheck, the relay's rule for
-// collaborators).
+// collaborators), and those the check cannot read.
 func (a *RepoAdapter) SetAside(ctx context.Context, peer string, id docs.DocumentID, rule string) (int, error) {
 	var refused repo.RefusedFunc
 	switch rule {
@@ -180,7 +180,7 @@ func (a *RepoAdapter) SetAside(ctx context.Context, peer string, id docs.Documen
 		defer chk.Reset()
 		refused = func(base *automerge.Doc, c *automerge.Change) (bool, error) {
 			err := chk.Check(base, []*automerge.Change{c})
-			if errors.Is(err, docs.ErrACLChange) {
+			if errors.Is(err, docs.ErrACLChange) || errors.Is(err, docs.ErrUnreadableChange) {
 				return true, nil
 			}
 			return false, err
