@@ -106,7 +106,7 @@ func (o Options) WithCompression(on bool) Options { o.compression = on; return o
 // hashes, a Bloom filter and an already column-compressed change) gains
 // little from deflate, and a catch-up message of up to ≈ 60 changes (a
 // follower behind a busy relay, a device back online) halves but costs
-// a fresh Huffman code and block per message: 10–40 times the cost of
+// a fresh Huffman code and block per message: ≈ 20 times the cost of
 // writing it as is (BenchmarkWriteCatchUp), and the more a relay falls
 // behind the more it deflates (22 % of its CPU in synccap scenario (a)
 // behind at 600 edits/s). First syncs and other big messages are still
