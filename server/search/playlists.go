@@ -23,7 +23,8 @@ import (
 // repo.Options.WithFacts(docs.EncodeFacts)), never the automerge
 // document: a start over 100,000 documents costs two key reads each, and
 // only a document stored before the record existed is loaded (once, one
-// at a time, Repo.Facts) to write it.
+// at a time, Repo.Facts) to write it. A change that left the record as
+// it was (repo.Event.Facts false: an edit of the entries) costs no read.
 func (s *Service) FollowPlaylists(ctx context.Context, st store.Store, rp *repo.Repo) error {
 	events, cancel := rp.Subscribe(docs.DocumentID{})
 	if err := s.indexPlaylists(ctx, st, rp); err != nil {
@@ -34,6 +35,10 @@ func (s *Service) FollowPlaylists(ctx context.Context, st store.Store, rp *repo.
 	go func() {
 		defer cancel()
 		for ev := range events {
+			if !ev.Facts {
+				// The facts record is as it was: so is the entry.
+				continue
+			}
 			if err := s.indexPlaylist(bg, st, rp, ev.Doc); err != nil {
 				s.log.Warn("search: index playlist", "doc", ev.Doc.String(), "err", err)
 			}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +14,11 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/store"
+	"github.com/segue-fm/segue/sync/docs"
+	"github.com/segue-fm/segue/sync/repo"
+	"github.com/segue-fm/segue/sync/wire"
 )
 
 // countingConn counts the bytes read from a connection.
@@ -92,6 +98,7 @@ func TestCompressionThreshold(t *testing.T) {
 		compressed bool
 	}{
 		{"default, edit-sized message", DefaultOptions(), 600, false},
+		{"default, catch-up-sized message", DefaultOptions(), 4 << 10, false},
 		{"default, at the threshold", DefaultOptions(), DefaultCompressionThreshold, true},
 		{"default, first-sync-sized message", DefaultOptions(), 64 << 10, true},
 		{"threshold 128", DefaultOptions().WithCompressionThreshold(128), 600, true},
@@ -124,39 +131,168 @@ func BenchmarkWriteEditMessage(b *testing.B) {
 	}
 	for _, thr := range []int{128, DefaultCompressionThreshold} {
 		b.Run(fmt.Sprintf("threshold=%d", thr), func(b *testing.B) {
-			e := &Endpoint{opts: DefaultOptions().WithCompressionThreshold(thr)}
-			ready := make(chan *websocket.Conn, 1)
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				c, err := websocket.Accept(w, r, e.acceptOptions())
-				if err != nil {
-					return
-				}
-				ready <- c
-				<-r.Context().Done()
-			}))
-			defer srv.Close()
-			ctx := context.Background()
-			c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), &websocket.DialOptions{CompressionMode: websocket.CompressionNoContextTakeover})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer c.CloseNow()
-			go func() {
-				for {
-					if _, _, err := c.Read(ctx); err != nil {
-						return
-					}
-				}
-			}()
-			sc := <-ready
-			defer sc.CloseNow()
-			b.SetBytes(int64(len(msg)))
-			b.ResetTimer()
-			for range b.N {
-				if err := sc.Write(ctx, websocket.MessageBinary, msg); err != nil {
-					b.Fatal(err)
-				}
-			}
+			writeMessages(b, &Endpoint{opts: DefaultOptions().WithCompressionThreshold(thr)}, msg)
 		})
+	}
+}
+
+// writeMessages times the endpoint's side writing msg b.N times to a
+// client over loopback that offered permessage-deflate (no context
+// takeover) and reads everything; it reports the bytes the client read
+// per message (wire-B/msg).
+func writeMessages(b *testing.B, e *Endpoint, msg []byte) {
+	ready := make(chan *websocket.Conn, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, e.acceptOptions())
+		if err != nil {
+			return
+		}
+		ready <- c
+		<-r.Context().Done()
+	}))
+	defer srv.Close()
+	var n atomic.Int64
+	tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		var d net.Dialer
+		c, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return countingConn{c, &n}, nil
+	}}
+	defer tr.CloseIdleConnections()
+	ctx := context.Background()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), &websocket.DialOptions{
+		HTTPClient: &http.Client{Transport: tr}, CompressionMode: websocket.CompressionNoContextTakeover,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.CloseNow()
+	c.SetReadLimit(int64(len(msg)) + 1)
+	got := make(chan int, 1)
+	go func() {
+		for i := 0; ; i++ {
+			if _, _, err := c.Read(ctx); err != nil {
+				return
+			}
+			if i+1 == b.N {
+				got <- i + 1
+			}
+		}
+	}()
+	sc := <-ready
+	defer sc.CloseNow()
+	start := n.Load()
+	b.SetBytes(int64(len(msg)))
+	b.ResetTimer()
+	for range b.N {
+		if err := sc.Write(ctx, websocket.MessageBinary, msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	<-got
+	b.ReportMetric(float64(n.Load()-start)/float64(b.N), "wire-B/msg")
+}
+
+// catchUpMessages returns the relay's sync messages for a follower that
+// missed k moves of a 20-entry playlist, for each k of ks, wrapped in
+// the wire envelope as the relay sends them: real hashes, Bloom filters
+// and change chunks, so deflate sees what it sees in production.
+func catchUpMessages(tb testing.TB, ks []int) [][]byte {
+	tb.Helper()
+	ctx := context.Background()
+	open := func() *repo.Repo {
+		r, err := repo.Open(ctx, store.NewMemory(), repo.DefaultOptions().WithLogger(slog.New(slog.DiscardHandler)))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { r.Close() })
+		return r
+	}
+	relay, follower := open(), open()
+	h, err := relay.CreatePlaylist(ctx, "alice", "P")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tracks := make([]model.TrackID, 20)
+	for i := range tracks {
+		tracks[i] = model.TrackID(fmt.Sprintf("trk%06d", i))
+	}
+	if err := h.Playlist(ctx, func(p *docs.Playlist) error { _, err := p.Add(docs.AtEnd(), "alice", tracks...); return err }); err != nil {
+		tb.Fatal(err)
+	}
+	id := h.ID()
+	// exchange runs the sync protocol until neither side has anything
+	// to send, returning the relay's first message.
+	exchange := func() []byte {
+		var first []byte
+		for range 50 {
+			m, ok, err := relay.GenerateSyncMessage(ctx, "f", id)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			if ok {
+				if first == nil {
+					first = m
+				}
+				if err := follower.ReceiveSyncMessage(ctx, "relay", id, m); err != nil {
+					tb.Fatal(err)
+				}
+			}
+			a, ok2, err := follower.GenerateSyncMessage(ctx, "relay", id)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			if ok2 {
+				if err := relay.ReceiveSyncMessage(ctx, "f", id, a); err != nil {
+					tb.Fatal(err)
+				}
+			}
+			if !ok && !ok2 {
+				return first
+			}
+		}
+		tb.Fatal("no quiet after 50 rounds")
+		return nil
+	}
+	exchange()
+	var out [][]byte
+	for i, k := range ks {
+		for j := range k {
+			if err := h.Playlist(ctx, func(p *docs.Playlist) error {
+				es, err := p.Entries()
+				if err != nil {
+					return err
+				}
+				return p.Move(es[(i+j)%len(es)].ID, docs.AtIndex((i*7+j*3)%len(es)))
+			}); err != nil {
+				tb.Fatal(err)
+			}
+		}
+		b, err := wire.Encode(&wire.Message{Type: wire.TypeSync, SenderID: "relay-0123456789abcdef", TargetID: "peer-0123456789abcdef", DocumentID: id.String(), Data: exchange()})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+// BenchmarkWriteCatchUp: the relay's cost of writing one catch-up
+// message (a follower k changes behind: k change chunks, the heads and
+// a Bloom filter, in the wire envelope) to a client that offered
+// permessage-deflate, with a threshold that deflates it and with the
+// relay's default; wire-B/msg is what the client read.
+func BenchmarkWriteCatchUp(b *testing.B) {
+	ks := []int{8, 16, 32, 64}
+	msgs := catchUpMessages(b, ks)
+	for i, k := range ks {
+		for _, thr := range []int{1024, DefaultCompressionThreshold} {
+			b.Run(fmt.Sprintf("changes=%d/bytes=%d/threshold=%d", k, len(msgs[i]), thr), func(b *testing.B) {
+				writeMessages(b, &Endpoint{opts: DefaultOptions().WithCompressionThreshold(thr)}, msgs[i])
+			})
+		}
 	}
 }

@@ -104,10 +104,14 @@ func (o Options) WithCompression(on bool) Options { o.compression = on; return o
 // DefaultCompressionThreshold is the size from which the relay deflates
 // a message by default. An edit's sync message (a few hundred bytes of
 // hashes, a Bloom filter and an already column-compressed change) gains
-// little from deflate, while building a fresh Huffman code for it cost
-// the relay 12–17 % of its CPU in synccap scenario (a); first syncs and
-// other big messages are still compressed.
-const DefaultCompressionThreshold = 1024
+// little from deflate, and a catch-up message of up to ≈ 60 changes (a
+// follower behind a busy relay, a device back online) halves but costs
+// a fresh Huffman code and block per message: ≈ 20 times the cost of
+// writing it as is (BenchmarkWriteCatchUp), and the more a relay falls
+// behind the more it deflates (22 % of its CPU in synccap scenario (a)
+// behind at 600 edits/s). First syncs and other big messages are still
+// compressed.
+const DefaultCompressionThreshold = 8192
 
 // WithCompressionThreshold sets the size in bytes from which a message
 // is deflated (when compression is on); smaller ones are sent as they

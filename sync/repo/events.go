@@ -15,6 +15,13 @@ type Event struct {
 	// false for local edits and creation.
 	Remote bool
 	Peer   PeerID
+	// Facts is true when the change may have changed the document's
+	// facts record (WithFacts): it wrote a new record, or the document
+	// was created or rewritten whole. An event with Facts false left the
+	// record as it was, so a reader of the record (the relay's search
+	// index) need not read it again. Events coalesced by a subscription
+	// keep Facts if any of them had it.
+	Facts bool
 }
 
 type hub struct {
@@ -65,10 +72,13 @@ func (h *hub) publish(e Event) {
 			continue
 		}
 		s.mu.Lock()
-		if _, ok := s.pending[e.Doc]; !ok {
+		prev, ok := s.pending[e.Doc]
+		if !ok {
 			s.order = append(s.order, e.Doc)
 		}
-		s.pending[e.Doc] = e
+		ev := e
+		ev.Facts = e.Facts || ok && prev.Facts
+		s.pending[e.Doc] = ev
 		s.mu.Unlock()
 		select {
 		case s.wake <- struct{}{}:

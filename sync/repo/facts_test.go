@@ -5,6 +5,7 @@ import (
 	crand "crypto/rand"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/automerge/automerge-go"
 
@@ -242,5 +243,126 @@ func TestFactsUpdateAfterCheckedChanges(t *testing.T) {
 		if usedUpdate != s.update {
 			t.Fatalf("%s: %d full reads, %d updates; want only updates %v", s.name, full-full0, updates-updates0, s.update)
 		}
+	}
+}
+
+// TestEventFacts: an event says whether its change may have changed the
+// facts record — creation, a rename, the public flag, local or from a
+// peer — and not for an edit of the entries; a subscription that
+// coalesces a facts event with a later one keeps the flag.
+func TestEventFacts(t *testing.T) {
+	ctx := context.Background()
+	r := openFactsRepo(t, store.NewMemory(), 1)
+	dev := openFactsRepo(t, store.NewMemory(), 2)
+	events, cancel := r.Subscribe(docs.DocumentID{})
+	defer cancel()
+	next := func() Event {
+		t.Helper()
+		select {
+		case ev := <-events:
+			return ev
+		case <-time.After(10 * time.Second):
+			t.Fatal("no event")
+			return Event{}
+		}
+	}
+	h, err := r.CreatePlaylist(ctx, "u1", "Mix")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := h.ID()
+	if ev := next(); !ev.Facts {
+		t.Fatalf("creation: %+v, want Facts", ev)
+	}
+	if err := h.Playlist(ctx, func(p *docs.Playlist) error { _, err := p.Add(docs.AtEnd(), "u1", "t1", "t2", "t3"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if ev := next(); !ev.Facts {
+		t.Fatalf("first edit after creation (the record's first write): %+v, want Facts", ev)
+	}
+	syncUntilQuiet(t, r, dev, "R", "D", id)
+	move := func(p *docs.Playlist) error {
+		es, err := p.Entries()
+		if err != nil {
+			return err
+		}
+		return p.Move(es[0].ID, docs.AtEnd())
+	}
+	cases := []struct {
+		name   string
+		remote bool
+		edit   func(p *docs.Playlist) error
+		want   bool
+	}{
+		{"move", false, move, false},
+		{"add", false, func(p *docs.Playlist) error { _, err := p.Add(docs.AtEnd(), "u1", "t4"); return err }, false},
+		{"rename", false, func(p *docs.Playlist) error { return p.Rename("Mix 2") }, true},
+		{"public", false, func(p *docs.Playlist) error { return p.SetPublic(true) }, true},
+		{"move from a peer", true, move, false},
+		{"rename from a peer", true, func(p *docs.Playlist) error { return p.Rename("Mix 3") }, true},
+		{"private from a peer", true, func(p *docs.Playlist) error { return p.SetPublic(false) }, true},
+	}
+	for _, c := range cases {
+		target := r
+		if c.remote {
+			target = dev
+		}
+		th, err := target.Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := th.Playlist(ctx, c.edit); err != nil {
+			t.Fatal(err)
+		}
+		if c.remote {
+			syncUntilQuiet(t, r, dev, "R", "D", id)
+		}
+		ev := next()
+		if ev.Facts != c.want || ev.Remote != c.remote {
+			t.Fatalf("%s: Facts %v Remote %v, want %v %v", c.name, ev.Facts, ev.Remote, c.want, c.remote)
+		}
+		syncUntilQuiet(t, r, dev, "R", "D", id)
+	}
+
+}
+
+// TestEventFactsCoalesced: events of a document pending in a
+// subscription (it is still handing out an earlier one) collapse to the
+// newest, which keeps Facts if any of them had it.
+func TestEventFactsCoalesced(t *testing.T) {
+	a, b := docs.DocumentID{1}, docs.DocumentID{2}
+	cases := []struct {
+		name  string
+		facts []bool
+		want  bool
+	}{
+		{"facts, then an edit", []bool{true, false}, true},
+		{"an edit, then facts", []bool{false, true}, true},
+		{"edits only", []bool{false, false}, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			h := newHub()
+			ch, cancel := h.subscribe(docs.DocumentID{})
+			defer cancel()
+			// a is handed out first: the subscription holds it until
+			// read, so b's events are pending together.
+			h.publish(Event{Doc: a})
+			for _, f := range c.facts {
+				h.publish(Event{Doc: b, Facts: f})
+			}
+			if ev := <-ch; ev.Doc != a {
+				t.Fatalf("first event for %v, want a", ev.Doc)
+			}
+			ev := <-ch
+			if ev.Doc != b || ev.Facts != c.want {
+				t.Fatalf("got %+v, want b with Facts %v", ev, c.want)
+			}
+			select {
+			case ev := <-ch:
+				t.Fatalf("b's events not coalesced: another %+v", ev)
+			case <-time.After(50 * time.Millisecond):
+			}
+		})
 	}
 }

@@ -220,6 +220,9 @@ func (h *Handle) persist(extra func(tx store.Txn) error, extraSize int, ev *Even
 	if len(inc) > 0 {
 		facts = h.newFacts(creation)
 	}
+	if ev != nil && facts != nil {
+		ev.Facts = true
+	}
 	w := &write{h: h, size: len(inc) + len(facts) + extraSize, event: ev, creation: creation, fn: func(tx store.Txn) error {
 		if len(inc) > 0 {
 			if err := tx.Set(incKey(id, seq), inc); err != nil {
@@ -262,6 +265,9 @@ func (h *Handle) queueCompaction(extra func(tx store.Txn) error, extraSize int, 
 	// facts: it always writes them.
 	h.facts = nil
 	facts := h.newFacts(creation)
+	if ev != nil {
+		ev.Facts = true
+	}
 	w := &write{h: h, size: len(snap) + len(facts) + extraSize, compact: true, creation: creation, event: ev, fn: func(tx store.Txn) error {
 		if err := deleteWhere(tx, incPrefix(id), nil); err != nil {
 			return err

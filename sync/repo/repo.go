@@ -221,7 +221,7 @@ func (r *Repo) createWithID(ctx context.Context, id docs.DocumentID, init func(d
 		return nil, ErrClosed
 	}
 	r.handles[id] = h
-	r.subs.publish(Event{Doc: id, Heads: heads})
+	r.subs.publish(Event{Doc: id, Heads: heads, Facts: true})
 	r.mu.Unlock()
 	h.mu.Lock()
 	r.touch(h)
