@@ -274,13 +274,7 @@ func TestCollaboratorCannotChangeACL(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			bp, err := docs.OpenPlaylist(bobDoc, docs.DefaultOptions())
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := bp.Add(docs.AtEnd(), "bob", "b1"); err != nil {
-				t.Fatal(err)
-			}
+			bp := addTrack(t, bobDoc, "bob", "b1")
 			bob := live(t, url, "bob")
 			bobSync := automerge.NewSyncState(bobDoc)
 			if m := bob.exchange(t, id, bobSync); m != nil {
@@ -305,13 +299,7 @@ func TestCollaboratorCannotChangeACL(t *testing.T) {
 			}
 			// Alice's later edit is not dropped, and bob receives it on
 			// the connection the refusal left open.
-			ap, err := docs.OpenPlaylist(alice, docs.DefaultOptions())
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := ap.Add(docs.AtEnd(), "alice", "t2"); err != nil {
-				t.Fatal(err)
-			}
+			addTrack(t, alice, "alice", "t2")
 			if m, err := syncUntilQuiet(t, dial(t, url, "alice"), id, alice, "alice-dev"); err != nil || m != nil {
 				t.Fatalf("alice's later edit: %v %+v", err, m)
 			}

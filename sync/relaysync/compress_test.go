@@ -55,14 +55,7 @@ func wireBytes(t *testing.T, e *Endpoint, size int) int64 {
 	}))
 	defer srv.Close()
 	var n atomic.Int64
-	tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-		var d net.Dialer
-		c, err := d.DialContext(ctx, network, addr)
-		if err != nil {
-			return nil, err
-		}
-		return countingConn{c, &n}, nil
-	}}
+	tr := countingTransport(&n)
 	defer tr.CloseIdleConnections()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -152,14 +145,7 @@ func writeMessages(b *testing.B, e *Endpoint, msg []byte) {
 	}))
 	defer srv.Close()
 	var n atomic.Int64
-	tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-		var d net.Dialer
-		c, err := d.DialContext(ctx, network, addr)
-		if err != nil {
-			return nil, err
-		}
-		return countingConn{c, &n}, nil
-	}}
+	tr := countingTransport(&n)
 	defer tr.CloseIdleConnections()
 	ctx := context.Background()
 	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), &websocket.DialOptions{
@@ -295,4 +281,17 @@ func BenchmarkWriteCatchUp(b *testing.B) {
 			})
 		}
 	}
+}
+
+// countingTransport is an HTTP transport whose connections add the bytes
+// they read to n.
+func countingTransport(n *atomic.Int64) *http.Transport {
+	return &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		var d net.Dialer
+		c, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return countingConn{c, n}, nil
+	}}
 }

@@ -108,13 +108,7 @@ func TestCollaboratorOutOfOrderThroughRelay(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			bp, err := docs.OpenPlaylist(bobDoc, docs.DefaultOptions())
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := bp.Add(docs.AtEnd(), "bob", "b1"); err != nil {
-				t.Fatal(err)
-			}
+			bp := addTrack(t, bobDoc, "bob", "b1")
 			first := bobDoc.Heads()[0]
 			if err := tc.second(bp); err != nil {
 				t.Fatal(err)

@@ -2,7 +2,6 @@ package relaysync_test
 
 import (
 	"fmt"
-	"net/http"
 	"net/http/httptest"
 	"runtime"
 	"slices"
@@ -13,8 +12,6 @@ import (
 	"github.com/automerge/automerge-go"
 
 	"github.com/segue-fm/segue/core/model"
-	"github.com/segue-fm/segue/store/badgerstore"
-	"github.com/segue-fm/segue/sync/docs"
 	"github.com/segue-fm/segue/sync/relaysync"
 	"github.com/segue-fm/segue/sync/wire"
 	"github.com/segue-fm/segue/sync/wire/peer"
@@ -71,15 +68,7 @@ func settledGoroutines(limit int) int {
 // delivered it have exited).
 func TestIdleSessionGoroutines(t *testing.T) {
 	const n, slack = 40, 8
-	st, err := badgerstore.Open(t.Context(), t.TempDir(), badgerstore.DefaultOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	repo := openRepo(t, st)
-	ep := relaysync.New(repo, st, peer.DocumentAccess, relaysync.DefaultOptions().WithAuthenticator(func(r *http.Request) (model.UserID, error) {
-		return model.UserID(r.URL.Query().Get("token")), nil
-	}))
+	ep, _, _ := openEndpoint(t, relaysync.DefaultOptions())
 	srv := httptest.NewUnstartedServer(ep)
 	srv.Listener = peer.QueueListener(srv.Listener)
 	srv.Config.ConnContext = peer.ConnContext
@@ -116,13 +105,7 @@ func TestIdleSessionGoroutines(t *testing.T) {
 		t.Fatalf("%d idle sessions: %d goroutines beyond the %d before them, want at most %d", n, got-base, base, n+slack)
 	}
 
-	p, err := docs.OpenPlaylist(doc, docs.DefaultOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.Add(docs.AtEnd(), "alice", "t2"); err != nil {
-		t.Fatal(err)
-	}
+	addTrack(t, doc, "alice", "t2")
 	if m, err := syncUntilQuiet(t, dial(t, url, "alice"), id, doc, "alice-dev"); err != nil || m != nil {
 		t.Fatalf("alice's edit: %v %+v", err, m)
 	}

@@ -31,6 +31,17 @@ func openRelay(t *testing.T, opts relaysync.Options) (string, *peer.RepoAdapter)
 // openRelayStore is openRelay that also returns the relay's store.
 func openRelayStore(t *testing.T, opts relaysync.Options) (string, *peer.RepoAdapter, store.Store) {
 	t.Helper()
+	ep, repo, st := openEndpoint(t, opts)
+	srv := httptest.NewServer(ep)
+	t.Cleanup(srv.Close)
+	return "ws" + strings.TrimPrefix(srv.URL, "http") + "/v1/sync", repo, st
+}
+
+// openEndpoint opens a Badger store in a temporary directory, a repo on
+// it and a sync endpoint (not served) whose caller is the user named by
+// the "token" query parameter, all closed when the test ends.
+func openEndpoint(t *testing.T, opts relaysync.Options) (*relaysync.Endpoint, *peer.RepoAdapter, store.Store) {
+	t.Helper()
 	st, err := badgerstore.Open(t.Context(), t.TempDir(), badgerstore.DefaultOptions())
 	if err != nil {
 		t.Fatal(err)
@@ -43,9 +54,7 @@ func openRelayStore(t *testing.T, opts relaysync.Options) (string, *peer.RepoAda
 		}
 		return "", relaysync.ErrUnauthenticated
 	}))
-	srv := httptest.NewServer(ep)
-	t.Cleanup(srv.Close)
-	return "ws" + strings.TrimPrefix(srv.URL, "http") + "/v1/sync", repo, st
+	return ep, repo, st
 }
 
 // dial connects as user and completes the handshake.
@@ -159,13 +168,7 @@ func TestAuthorisation(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			p, err := docs.OpenPlaylist(evil, docs.DefaultOptions())
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := p.Add(docs.AtEnd(), "eve", "spam"); err != nil {
-				t.Fatal(err)
-			}
+			addTrack(t, evil, "eve", "spam")
 			eve := dial(t, url, "eve")
 			m, err := syncUntilQuiet(t, eve, id, evil, "eve-dev")
 			if err != nil {
@@ -237,4 +240,18 @@ func openRepo(t *testing.T, st store.Store) *peer.RepoAdapter {
 	}
 	t.Cleanup(func() { r.Close() })
 	return peer.NewRepoAdapter(r)
+}
+
+// addTrack appends track to the playlist in doc as user, in one commit
+// (the caller syncs it), and returns the playlist.
+func addTrack(t *testing.T, doc *automerge.Doc, user model.UserID, track model.TrackID) *docs.Playlist {
+	t.Helper()
+	p, err := docs.OpenPlaylist(doc, docs.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Add(docs.AtEnd(), user, track); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

@@ -349,13 +349,7 @@ func TestCollaboratorRemovedIsDowngraded(t *testing.T) {
 			if m := bob.converge(t, id, bdoc, bss); m != nil {
 				t.Fatalf("bob's first sync: %s %s", m.Type, m.Message)
 			}
-			bp, err := docs.OpenPlaylist(bdoc, docs.DefaultOptions())
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := bp.Add(docs.AtEnd(), "bob", "allowed"); err != nil {
-				t.Fatal(err)
-			}
+			bp := addTrack(t, bdoc, "bob", "allowed")
 			if m := bob.converge(t, id, bdoc, bss); m != nil {
 				t.Fatalf("bob's write as a collaborator: %s %s", m.Type, m.Message)
 			}

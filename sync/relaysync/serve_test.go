@@ -7,10 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/segue-fm/segue/core/model"
-	"github.com/segue-fm/segue/store/badgerstore"
 	"github.com/segue-fm/segue/sync/relaysync"
-	"github.com/segue-fm/segue/sync/wire/peer"
 )
 
 // TestServeReturnsAfterUpgrade: the endpoint's handler returns once the
@@ -18,15 +15,7 @@ import (
 // the session goes on serving on its own goroutine: a playlist uploaded
 // after the return reaches the relay's repo.
 func TestServeReturnsAfterUpgrade(t *testing.T) {
-	st, err := badgerstore.Open(t.Context(), t.TempDir(), badgerstore.DefaultOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	repo := openRepo(t, st)
-	ep := relaysync.New(repo, st, peer.DocumentAccess, relaysync.DefaultOptions().WithAuthenticator(func(r *http.Request) (model.UserID, error) {
-		return model.UserID(r.URL.Query().Get("token")), nil
-	}))
+	ep, repo, _ := openEndpoint(t, relaysync.DefaultOptions())
 	returned := make(chan struct{}, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ep.ServeHTTP(w, r)
