@@ -12,10 +12,12 @@ import (
 	"testing"
 
 	"github.com/segue-fm/segue/server/catalog"
+	"github.com/segue-fm/segue/server/relay"
 )
 
 // TestRelayCacheFlags: a --store-cache-mib outside 0…MaxStoreCacheMiB,
-// a --sync-cmem-mib whose byte count would wrap or a --memory-limit-mib
+// a --sync-cmem-mib whose byte count would wrap, a --sync-loaded-docs
+// outside MinSyncLoadedDocs…MaxSyncLoadedDocs or a --memory-limit-mib
 // outside 0, minMemoryLimitMiB…maxMemoryLimitMiB is a usage error
 // before anything is opened or created (a huge store cache used to end
 // the process out of memory when Badger opened).
@@ -26,6 +28,10 @@ func TestRelayCacheFlags(t *testing.T) {
 		{"store-cache-mib", "99999999"},
 		{"store-cache-mib", strconv.FormatInt(1<<50, 10)},
 		{"sync-cmem-mib", strconv.FormatUint(1<<44, 10)},
+		{"sync-loaded-docs", "0"},
+		{"sync-loaded-docs", "-3"},
+		{"sync-loaded-docs", strconv.Itoa(relay.MinSyncLoadedDocs - 1)},
+		{"sync-loaded-docs", strconv.Itoa(relay.MaxSyncLoadedDocs + 1)},
 		{"memory-limit-mib", "-1"},
 		{"memory-limit-mib", strconv.Itoa(minMemoryLimitMiB - 1)},
 		{"memory-limit-mib", strconv.Itoa(maxMemoryLimitMiB + 1)},

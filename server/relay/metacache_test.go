@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -279,5 +280,35 @@ func TestSyncMetrics(t *testing.T) {
 		if !bytes.Contains(m.body, []byte("\n"+name+" ")) {
 			t.Errorf("metrics lack %s:\n%s", name, m.body)
 		}
+	}
+}
+
+// TestSyncLoadedDocs: WithSyncLoadedDocs reaches the sync repository (its
+// budget is on /metrics), the default is DefaultSyncLoadedDocs, and values
+// outside MinSyncLoadedDocs…MaxSyncLoadedDocs are clamped.
+func TestSyncLoadedDocs(t *testing.T) {
+	for _, c := range []struct {
+		set  int // 0: the default
+		want int
+	}{
+		{0, relay.DefaultSyncLoadedDocs},
+		{256, 256},
+		{1, relay.MinSyncLoadedDocs},
+		{relay.MaxSyncLoadedDocs + 1, relay.MaxSyncLoadedDocs},
+	} {
+		t.Run(strconv.Itoa(c.set), func(t *testing.T) {
+			e := startRelay(t, 1, 1000, func(o relay.Options) relay.Options {
+				if c.set != 0 {
+					o = o.WithSyncLoadedDocs(c.set)
+				}
+				return o
+			})
+			m := e.do(t, "GET", "/metrics", nil, adminToken)
+			// The text format writes floats as strconv does (1.048576e+06).
+			want := "\nsegue_sync_documents_loaded_budget " + strconv.FormatFloat(float64(c.want), 'g', -1, 64) + "\n"
+			if !bytes.Contains(m.body, []byte(want)) {
+				t.Errorf("metrics lack %q", strings.TrimSpace(want))
+			}
+		})
 	}
 }

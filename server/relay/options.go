@@ -35,6 +35,7 @@ type Options struct {
 	blobs        blobstore.Store // WithBlobs (blobs.go); nil: the data directory's Badger
 	blobsID      string
 	syncCMem     uint64
+	syncLoaded   int
 }
 
 // ArgonParams are the Argon2id parameters used to hash new account
@@ -84,6 +85,7 @@ func DefaultOptions(dataDir string) Options {
 		hashWait:     10 * time.Second,
 		loginLimits:  DefaultLoginLimits,
 		syncCMem:     DefaultSyncCMemBudget,
+		syncLoaded:   DefaultSyncLoadedDocs,
 		logger:       slog.Default(),
 		now:          time.Now,
 	}
@@ -92,9 +94,8 @@ func DefaultOptions(dataDir string) Options {
 // DefaultSyncCMemBudget is the C heap the relay's loaded sync documents
 // may hold by default (WithSyncCMemBudget): 0, no bound beyond the count
 // of loaded documents. automerge keeps every change of a loaded document
-// in memory (≈1.8 KB per change, ≈3.6 KB per playlist entry added, and a
-// collaborative playlist ≈3.4 times that once the ACL check keeps its two
-// forks), so the relay's C heap grows with the history of the documents
+// in memory (≈1.8 KB per change, ≈3.2–3.6 KB per playlist entry added,
+// collaborative or not), so the relay's C heap grows with the history of the documents
 // it syncs (docs/BENCHMARKS.md, "Sync: relay RSS under edits"). A budget
 // bounds it, but below the working set hot documents unload and reload:
 // on the quiet machine a 256 MiB default made synccap's scenario (a) cost
@@ -111,6 +112,33 @@ const DefaultSyncCMemBudget = 0
 // leaving only the count of loaded documents. A smaller budget trades
 // memory for reloads from the store. Default DefaultSyncCMemBudget.
 func (o Options) WithSyncCMemBudget(n uint64) Options { o.syncCMem = n; return o }
+
+// DefaultSyncLoadedDocs is how many sync documents the relay keeps
+// loaded in automerge by default (WithSyncLoadedDocs): 1,024.
+const DefaultSyncLoadedDocs = 1024
+
+// MinSyncLoadedDocs and MaxSyncLoadedDocs bound WithSyncLoadedDocs (and
+// segue relay --sync-loaded-docs).
+const (
+	MinSyncLoadedDocs = 16
+	MaxSyncLoadedDocs = 1 << 20
+)
+
+// WithSyncLoadedDocs sets how many sync documents stay loaded in
+// automerge (repo.WithLoadedDocs): past n the least recently used idle
+// ones unload and reload from the store on next use, and loads wait for
+// room once 4 × n are loaded or loading (documents pinned by first syncs
+// and queued writes). Each loaded document costs automerge C memory in
+// proportion to its history, so this bounds the relay's memory in a
+// burst of first syncs (10,000 peers following 100,000 documents: peak
+// RSS ≈ 1,224 MiB at 1,024, 964–1,000 MiB at 256, the burst 79 s against
+// 124–141 s; docs/BENCHMARKS.md) at the cost of reloads. Values outside
+// MinSyncLoadedDocs…MaxSyncLoadedDocs are clamped to them. Default
+// DefaultSyncLoadedDocs.
+func (o Options) WithSyncLoadedDocs(n int) Options {
+	o.syncLoaded = min(max(n, MinSyncLoadedDocs), MaxSyncLoadedDocs)
+	return o
+}
 
 // DataDir returns the data directory.
 func (o Options) DataDir() string { return o.dataDir }

@@ -23,6 +23,7 @@ import (
 func (s *Server) mountSync() error {
 	ctx := context.Background()
 	r, err := repo.Open(ctx, s.st, repo.DefaultOptions().WithLogger(s.log).WithCMemBudget(s.opts.syncCMem).
+		WithLoadedDocs(s.opts.syncLoaded).
 		WithFacts(docs.EncodeFacts).WithFactsUpdate(docs.UpdateFacts))
 	if err != nil {
 		return err
@@ -55,6 +56,8 @@ func (s *Server) mountSync() error {
 		counter("document_cmem_unloads_total", "Documents the sync repository unloaded to keep within its C memory budget (part of document_unloads_total).", r.CMemUnloads),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "segue", Subsystem: "sync", Name: "documents_loaded", Help: "Documents the sync repository holds in memory."},
 			func() float64 { n, _ := r.Loaded(); return float64(n) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "segue", Subsystem: "sync", Name: "documents_loaded_budget", Help: "The sync repository's document count budget (segue relay --sync-loaded-docs); loads wait for room past 4 × it."},
+			func() float64 { return float64(r.LoadedBudget()) }),
 	)
 	s.v1.GET("/sync", func(c echo.Context) error {
 		dev, _ := DeviceFrom(c)

@@ -355,3 +355,8 @@ func (r *Repo) Loaded() (docs int, unloads uint64) {
 	defer r.lruMu.Unlock()
 	return r.lru.Len(), r.unloads.Load()
 }
+
+// LoadedBudget returns the document count budget (WithLoadedDocs): past
+// it idle documents unload, and loads wait for room past pinnedShare
+// times it.
+func (r *Repo) LoadedBudget() int { return r.opts.maxLoaded }
