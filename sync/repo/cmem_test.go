@@ -230,25 +230,7 @@ func TestCMemBudgetUnloadsPinned(t *testing.T) {
 		return cmem.Heap{InUse: uint64(n) << 20}
 	}
 	dev := openRepo(t, store.NewMemory(), 99)
-	var pins []docs.DocumentID
-	for i := range pinned {
-		h, err := r.CreatePlaylist(ctx, "alice", fmt.Sprint("pinned ", i))
-		if err != nil {
-			t.Fatal(err)
-		}
-		pins = append(pins, h.ID())
-		// The device asks for it; the relay has not answered yet.
-		if _, err := dev.Ensure(ctx, h.ID()); err != nil {
-			t.Fatal(err)
-		}
-		m, ok, err := dev.GenerateSyncMessage(ctx, "R", h.ID())
-		if err != nil || !ok {
-			t.Fatalf("request: ok %v, %v", ok, err)
-		}
-		if err := r.ReceiveSyncMessage(ctx, "D", h.ID(), m); err != nil {
-			t.Fatal(err)
-		}
-	}
+	pins := pinnedByRequests(t, r, dev, pinned)
 	hot, err := r.CreatePlaylist(ctx, "alice", "hot")
 	if err != nil {
 		t.Fatal(err)

@@ -171,20 +171,8 @@ func TestFactsUpdateAfterCheckedChanges(t *testing.T) {
 	defer relay.Close()
 	alice := openRepo(t, store.NewMemory(), 71)
 	bob := openRepo(t, store.NewMemory(), 72)
-	ha, err := alice.CreatePlaylist(ctx, "alice", "Mix")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ha, hb := sharedWithBob(t, relay, alice, bob, "Mix")
 	id := ha.ID()
-	if err := ha.Playlist(ctx, func(p *docs.Playlist) error { return p.SetCollaborators("bob") }); err != nil {
-		t.Fatal(err)
-	}
-	syncUntilQuiet(t, alice, relay, "alice-dev", "relay", id)
-	syncUntilQuiet(t, relay, bob, "relay", "bob-dev", id)
-	hb, err := bob.Get(ctx, id)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// push sends from's changes to the relay until quiet, checked as a
 	// collaborator's when checked.
 	push := func(from *Repo, fromID PeerID, checked bool) {

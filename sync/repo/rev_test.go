@@ -220,20 +220,8 @@ func TestACLRevision(t *testing.T) {
 	relay := openRepo(t, store.NewMemory(), 64)
 	alice := openRepo(t, store.NewMemory(), 65)
 	bob := openRepo(t, store.NewMemory(), 66)
-	ha, err := alice.CreatePlaylist(ctx, "alice", "Shared")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ha, hb := sharedWithBob(t, relay, alice, bob, "Shared")
 	id := ha.ID()
-	if err := ha.Playlist(ctx, func(p *docs.Playlist) error { return p.SetCollaborators("bob") }); err != nil {
-		t.Fatal(err)
-	}
-	syncUntilQuiet(t, alice, relay, "alice-dev", "relay", id)
-	syncUntilQuiet(t, relay, bob, "relay", "bob-dev", id)
-	hb, err := bob.Get(ctx, id)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// push sends one side's pending messages to the relay, checked as
 	// the relay checks a collaborator's when checked, until quiet.
 	push := func(from *Repo, fromID PeerID, checked bool) error {
@@ -302,4 +290,26 @@ func TestACLRevision(t *testing.T) {
 			t.Fatalf("%s: ACL revision %d → %d, want changed %v", s.name, acl0, acl1, s.aclRevChanges)
 		}
 	}
+}
+
+// sharedWithBob has alice create a playlist named name shared with bob,
+// synced through relay to bob, and returns alice's and bob's handles.
+func sharedWithBob(t *testing.T, relay, alice, bob *Repo, name string) (ha, hb *Handle) {
+	t.Helper()
+	ctx := context.Background()
+	ha, err := alice.CreatePlaylist(ctx, "alice", name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := ha.ID()
+	if err := ha.Playlist(ctx, func(p *docs.Playlist) error { return p.SetCollaborators("bob") }); err != nil {
+		t.Fatal(err)
+	}
+	syncUntilQuiet(t, alice, relay, "alice-dev", "relay", id)
+	syncUntilQuiet(t, relay, bob, "relay", "bob-dev", id)
+	hb, err = bob.Get(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ha, hb
 }

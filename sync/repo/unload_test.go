@@ -266,25 +266,7 @@ func TestPinnedDocumentsDoNotBlockUnloads(t *testing.T) {
 	}
 	defer r.Close()
 	dev := openRepo(t, store.NewMemory(), 97)
-	var pins []docs.DocumentID
-	for i := range pinned {
-		h, err := r.CreatePlaylist(ctx, "alice", fmt.Sprint("pinned ", i))
-		if err != nil {
-			t.Fatal(err)
-		}
-		pins = append(pins, h.ID())
-		// The device asks for it; the relay has not answered yet.
-		if _, err := dev.Ensure(ctx, h.ID()); err != nil {
-			t.Fatal(err)
-		}
-		m, ok, err := dev.GenerateSyncMessage(ctx, "R", h.ID())
-		if err != nil || !ok {
-			t.Fatalf("request: ok %v, %v", ok, err)
-		}
-		if err := r.ReceiveSyncMessage(ctx, "D", h.ID(), m); err != nil {
-			t.Fatal(err)
-		}
-	}
+	pins := pinnedByRequests(t, r, dev, pinned)
 	var idle []*Handle
 	for i := range 5 * budget {
 		h, err := r.CreatePlaylist(ctx, "alice", fmt.Sprint("idle ", i))
@@ -328,4 +310,31 @@ func TestPinnedDocumentsDoNotBlockUnloads(t *testing.T) {
 	if n, _ := r.Loaded(); n > budget {
 		t.Fatalf("%d documents loaded after the exchanges ended, budget %d", n, budget)
 	}
+}
+
+// pinnedByRequests creates n playlists in r, each asked for by dev ("D")
+// and not yet answered, so a sync exchange pins it; it returns their ids.
+func pinnedByRequests(t *testing.T, r, dev *Repo, n int) []docs.DocumentID {
+	t.Helper()
+	ctx := context.Background()
+	var pins []docs.DocumentID
+	for i := range n {
+		h, err := r.CreatePlaylist(ctx, "alice", fmt.Sprint("pinned ", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pins = append(pins, h.ID())
+		// The device asks for it; the relay has not answered yet.
+		if _, err := dev.Ensure(ctx, h.ID()); err != nil {
+			t.Fatal(err)
+		}
+		m, ok, err := dev.GenerateSyncMessage(ctx, "R", h.ID())
+		if err != nil || !ok {
+			t.Fatalf("request: ok %v, %v", ok, err)
+		}
+		if err := r.ReceiveSyncMessage(ctx, "D", h.ID(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return pins
 }

@@ -98,17 +98,7 @@ func TestCollaboratorEditKeepsAccess(t *testing.T) {
 		})
 		return out
 	}
-	waitFor := func(what string, ok func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
-		for !ok() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	}
-	waitFor("both devices hold the playlist", func() bool {
+	waitFor(t, "both devices hold the playlist", func() bool {
 		return slices.Equal(tracks(bobDev), []model.TrackID{"t1"}) && slices.Equal(tracks(carolDev), []model.TrackID{"t1"})
 	})
 	before := evaluations.Load()
@@ -120,7 +110,7 @@ func TestCollaboratorEditKeepsAccess(t *testing.T) {
 		if err := bh.Playlist(ctx, func(p *docs.Playlist) error { _, err := p.Add(docs.AtEnd(), "bob", track); return err }); err != nil {
 			t.Fatal(err)
 		}
-		waitFor("bob's edit reaches carol", func() bool { return slices.Contains(tracks(carolDev), track) })
+		waitFor(t, "bob's edit reaches carol", func() bool { return slices.Contains(tracks(carolDev), track) })
 	}
 	if n := evaluations.Load() - before; n != 0 {
 		t.Fatalf("%d access evaluations for a collaborator's three edits, want 0", n)

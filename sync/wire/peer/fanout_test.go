@@ -111,10 +111,10 @@ func (r *remote) has(want []automerge.ChangeHash) bool {
 }
 
 // waitFor polls cond (the sessions run on their own goroutines) for at
-// most 10 s.
+// most 20 s.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); {
+	for deadline := time.Now().Add(20 * time.Second); !cond(); {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
 		}

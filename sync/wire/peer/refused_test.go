@@ -164,16 +164,6 @@ func TestRefusedChangeDoesNotStallSync(t *testing.T) {
 		}
 		return out
 	}
-	waitFor := func(what string, ok func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
-		for !ok() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	}
 	bobEdit := func(fn func(p *docs.Playlist) error) {
 		t.Helper()
 		dh, err := device.Get(ctx, id)
@@ -185,9 +175,9 @@ func TestRefusedChangeDoesNotStallSync(t *testing.T) {
 		}
 	}
 
-	waitFor("bob receives the playlist", func() bool { return slices.Equal(tracks(device), []model.TrackID{"t1"}) })
+	waitFor(t, "bob receives the playlist", func() bool { return slices.Equal(tracks(device), []model.TrackID{"t1"}) })
 	bobEdit(func(p *docs.Playlist) error { _, err := p.Add(docs.AtEnd(), "bob", "b1"); return err })
-	waitFor("b1 reaches the relay", func() bool { return slices.Contains(tracks(relay), "b1") })
+	waitFor(t, "b1 reaches the relay", func() bool { return slices.Contains(tracks(relay), "b1") })
 
 	bobEdit(func(p *docs.Playlist) error { return p.SetCollaborators() })
 	select {
@@ -214,12 +204,12 @@ func TestRefusedChangeDoesNotStallSync(t *testing.T) {
 	}
 
 	aliceEdit(func(p *docs.Playlist) error { _, err := p.Add(docs.AtEnd(), "alice", "a2"); return err })
-	waitFor("a2 reaches bob", func() bool { return slices.Contains(tracks(device), "a2") })
+	waitFor(t, "a2 reaches bob", func() bool { return slices.Contains(tracks(device), "a2") })
 	bobEdit(func(p *docs.Playlist) error { _, err := p.Add(docs.AtEnd(), "bob", "b2"); return err })
-	waitFor("b2 reaches the relay", func() bool { return slices.Contains(tracks(relay), "b2") })
+	waitFor(t, "b2 reaches the relay", func() bool { return slices.Contains(tracks(relay), "b2") })
 
 	want := []model.TrackID{"t1", "b1", "a2", "b2"}
-	waitFor("both converge", func() bool { return slices.Equal(tracks(relay), want) && slices.Equal(tracks(device), want) })
+	waitFor(t, "both converge", func() bool { return slices.Equal(tracks(relay), want) && slices.Equal(tracks(device), want) })
 	if got := collaborators(relay); !slices.Equal(got, []model.UserID{"bob"}) {
 		t.Fatalf("relay's collaborators %v, want [bob]", got)
 	}
