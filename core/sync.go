@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -201,17 +202,21 @@ func (d *Docs) StartSync(ctx context.Context) error {
 }
 
 // wantFollowed asks c for every playlist the library follows that this
-// device does not hold (another device of the user followed it).
-func (d *Docs) wantFollowed(ctx context.Context, c *client.Client) {
+// device does not hold (another device of the user followed it), and
+// returns those playlists in the library's order.
+func (d *Docs) wantFollowed(ctx context.Context, c *client.Client) []docs.DocumentID {
 	lib, err := d.Library().Get(ctx)
 	if err != nil {
-		return
+		return nil
 	}
+	var missing []docs.DocumentID
 	for _, id := range lib.Playlists {
 		if ok, err := d.ad.Has(ctx, id); err == nil && !ok {
-			c.Want(id)
+			missing = append(missing, id)
 		}
 	}
+	c.Want(missing...)
+	return missing
 }
 
 // StopSync disconnects from the relay (going offline); edits keep
@@ -334,13 +339,19 @@ func (d *Docs) WaitInSync(ctx context.Context) error {
 		return err
 	}
 	for {
-		d.wantFollowed(ctx, c)
+		missing := d.wantFollowed(ctx, c)
 		ok, err := c.InSync(ctx)
 		if err != nil {
 			return fmt.Errorf("core: sync state: %w", err)
 		}
-		if ok {
+		// The library may have arrived during the check, naming
+		// playlists InSync did not wait for: in sync only when the
+		// playlists still missing are the ones it covered.
+		if ok && slices.Equal(missing, d.wantFollowed(ctx, c)) {
 			return nil
+		}
+		if ok {
+			continue
 		}
 		if err := c.AuthRefused(); err != nil {
 			return fmt.Errorf("core: relay sync: %w", err)

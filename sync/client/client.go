@@ -188,6 +188,7 @@ type Client struct {
 	session    *peer.Session
 	relayMeta  *wire.PeerMetadata // the relay's handshake metadata in this connection
 	want       []docs.DocumentID
+	wanted     map[docs.DocumentID]bool // the ids in want
 	synced     chan struct{}
 	refusedErr error                    // why Run stopped for good (AuthRefused)
 	heard      map[docs.DocumentID]bool // the remote sent a sync message in this connection
@@ -201,7 +202,7 @@ type Client struct {
 // device's sync/repo.Repo) over tr. Every document that changes locally
 // or arrives from elsewhere (a LAN peer) is pushed while connected.
 func New(repo peer.Repo, tr Transport, opts Options) *Client {
-	return &Client{repo: repo, tr: tr, opts: opts, synced: make(chan struct{}, 1), refused: map[docs.DocumentID]Refusal{}}
+	return &Client{repo: repo, tr: tr, opts: opts, synced: make(chan struct{}, 1), refused: map[docs.DocumentID]Refusal{}, wanted: map[docs.DocumentID]bool{}}
 }
 
 // Status returns a snapshot of the client's state.
@@ -267,7 +268,12 @@ func (c *Client) notify() {
 // remote on the next (or current) connection.
 func (c *Client) Want(ids ...docs.DocumentID) {
 	c.mu.Lock()
-	c.want = append(c.want, ids...)
+	for _, id := range ids {
+		if !c.wanted[id] {
+			c.wanted[id] = true
+			c.want = append(c.want, id)
+		}
+	}
 	s := c.session
 	c.mu.Unlock()
 	if s != nil {
@@ -461,6 +467,11 @@ func (c *Client) InSync(ctx context.Context) (bool, error) {
 	}
 	for _, id := range append(ids, want...) {
 		if gone[id] {
+			// A refusal whose set-aside is still being reported is not
+			// settled: this snapshot of refused may lack its count.
+			if s.HandlingRefusal(id) {
+				return false, nil
+			}
 			continue
 		}
 		if !heard[id] {

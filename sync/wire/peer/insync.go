@@ -78,24 +78,47 @@ func (a *RepoAdapter) InSync(ctx context.Context, peer string, id docs.DocumentI
 // tells its heads.
 //
 // A document whose refusal by the remote is being set aside and reported
-// (OnRefused, OnSetAside) is not in sync until both callbacks returned.
+// (OnRefused, OnSetAside) is not in sync until both callbacks returned,
+// nor is one whose refusal began while the repository was being read
+// (the set-aside document would otherwise look in sync before the
+// callbacks ran).
 func (s *Session) InSync(ctx context.Context, id docs.DocumentID) (bool, error) {
 	s.init()
 	s.mu.Lock()
-	refusing := s.refusing[id]
+	refusing, seq := s.refusing[id], s.refusalSeq
 	s.mu.Unlock()
 	if refusing {
 		return false, nil
 	}
-	return s.Repo.InSync(ctx, s.peer, id)
+	in, err := s.Repo.InSync(ctx, s.peer, id)
+	if err != nil || !in {
+		return false, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.refusalSeq == seq, nil
 }
 
-// setRefusing marks or unmarks id as a refusal being handled (InSync).
+// HandlingRefusal reports whether a refusal of document id by the
+// remote is being set aside and reported right now (between the error
+// message and the return of OnRefused and OnSetAside). A caller that
+// reads its own record of refusals first and then sees false here knows
+// that record is complete for every refusal received so far.
+func (s *Session) HandlingRefusal(id docs.DocumentID) bool {
+	s.init()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.refusing[id]
+}
+
+// setRefusing marks or unmarks id as a refusal being handled (InSync,
+// HandlingRefusal); marking also moves refusalSeq.
 func (s *Session) setRefusing(id docs.DocumentID, on bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if on {
 		s.refusing[id] = true
+		s.refusalSeq++
 	} else {
 		delete(s.refusing, id)
 	}

@@ -1,9 +1,12 @@
 package peer
 
 import (
+	"context"
+	"crypto/rand"
 	"testing"
 
 	"github.com/automerge/automerge-go"
+	"github.com/segue-fm/segue/sync/docs"
 	"github.com/segue-fm/segue/sync/repo"
 )
 
@@ -58,5 +61,63 @@ func TestSharedHeads(t *testing.T) {
 		if _, err := repo.SharedHeads(bad); err == nil {
 			t.Fatalf("repo.SharedHeads(%x) accepted", bad)
 		}
+	}
+}
+
+// gatedRepo is a Repo whose InSync reports true, but first signals
+// entered and waits for release: a refusal can begin while it reads.
+type gatedRepo struct {
+	Repo
+	entered, release chan struct{}
+}
+
+func (g *gatedRepo) InSync(context.Context, string, docs.DocumentID) (bool, error) {
+	g.entered <- struct{}{}
+	<-g.release
+	return true, nil
+}
+
+// TestInSyncRefusalDuringRead: a refusal that begins while InSync reads
+// the repository (the set-aside document then looks in sync before
+// OnRefused and OnSetAside ran) makes InSync report false; once the
+// refusal is handled, InSync reports the repository's answer, and
+// HandlingRefusal tells the window apart.
+func TestInSyncRefusalDuringRead(t *testing.T) {
+	id, err := docs.NewDocumentID(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		during   func(s *Session)
+		want     bool
+		handling bool
+	}{
+		{"no refusal", func(*Session) {}, true, false},
+		{"refusal begins", func(s *Session) { s.setRefusing(id, true) }, false, true},
+		{"refusal begins and ends", func(s *Session) { s.setRefusing(id, true); s.setRefusing(id, false) }, false, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			g := &gatedRepo{entered: make(chan struct{}), release: make(chan struct{})}
+			s := &Session{Repo: g}
+			got := make(chan bool, 1)
+			go func() {
+				in, err := s.InSync(t.Context(), id)
+				if err != nil {
+					t.Error(err)
+				}
+				got <- in
+			}()
+			<-g.entered
+			tc.during(s)
+			close(g.release)
+			if in := <-got; in != tc.want {
+				t.Fatalf("InSync = %v, want %v", in, tc.want)
+			}
+			if h := s.HandlingRefusal(id); h != tc.handling {
+				t.Fatalf("HandlingRefusal = %v, want %v", h, tc.handling)
+			}
+		})
 	}
 }

@@ -241,6 +241,7 @@ type Session struct {
 	requested  map[docs.DocumentID]bool // requests not answered yet (see request)
 	refusals   map[docs.DocumentID]int  // answers refusing each document
 	refusing   map[docs.DocumentID]bool // a refusal being set aside and reported (InSync)
+	refusalSeq uint64                   // refusals begun in this session (InSync)
 	peer       string
 	persistent bool
 }
