@@ -144,12 +144,12 @@ func newServer(st store.Store, cat *catalog.Catalog, signer ed25519.PrivateKey, 
 // runs after Auth and can call DeviceFrom. Call Mount before serving.
 func (s *Server) Mount(fn func(v1 *echo.Group)) { fn(s.v1) }
 
-// OnShutdown registers fn to run (in its own goroutine) when a graceful
-// shutdown of a started server begins, for handlers that hold requests
-// open (event streams) and must end them so shutdown does not wait for
-// its timeout; Close runs it again, synchronously, before it releases
-// the data directory (so fn may also flush what it buffers). fn must be
-// safe to call twice. Call OnShutdown before Start.
+// OnShutdown registers fn to run (in its own goroutine; Wait waits for
+// it) when a graceful shutdown of a started server begins, for handlers
+// that hold requests open (event streams) and must end them so shutdown
+// does not wait for its timeout; Close runs it again, synchronously,
+// before it releases the data directory (so fn may also flush what it
+// buffers). fn must be safe to call twice. Call OnShutdown before Start.
 func (s *Server) OnShutdown(fn func()) { s.onShutdown = append(s.onShutdown, fn) }
 
 // Echo returns the underlying Echo instance, for routes outside /v1 (use
@@ -199,8 +199,16 @@ func (s *Server) Start(ctx context.Context) (string, error) {
 		IdleTimeout:       s.opts.idleTimeout,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+	// http.Server runs the hooks in their own goroutines and does not
+	// wait for them: Wait does, so a caller that closes the store after
+	// Wait never races a hook still flushing into it.
+	var hooks sync.WaitGroup
 	for _, fn := range s.onShutdown {
-		hs.RegisterOnShutdown(fn)
+		hooks.Add(1)
+		hs.RegisterOnShutdown(func() {
+			defer hooks.Done()
+			fn()
+		})
 	}
 	if s.opts.TLS() {
 		cert, err := tls.LoadX509KeyPair(s.opts.tlsCert, s.opts.tlsKey)
@@ -236,6 +244,7 @@ func (s *Server) Start(ctx context.Context) (string, error) {
 			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.shutdownWait)
 			err = hs.Shutdown(sctx)
 			cancel()
+			hooks.Wait()
 			if serr := <-serveErr; !errors.Is(serr, http.ErrServerClosed) && err == nil {
 				err = serr
 			}
@@ -249,7 +258,8 @@ func (s *Server) Start(ctx context.Context) (string, error) {
 	return addr, nil
 }
 
-// Wait blocks until a started server has shut down and returns the serve
+// Wait blocks until a started server has shut down, and after a graceful
+// shutdown until every OnShutdown function returned, and returns the serve
 // or shutdown error (nil after a clean graceful shutdown). It returns nil
 // at once when the server was never started.
 func (s *Server) Wait() error {

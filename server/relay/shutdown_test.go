@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -96,5 +97,39 @@ func TestMountAndGracefulShutdown(t *testing.T) {
 	}
 	if _, err := http.Get(e.base + "/healthz"); err == nil {
 		t.Fatal("relay still accepts connections after shutdown")
+	}
+}
+
+// TestWaitWaitsForShutdownHooks: a hook registered with OnShutdown that
+// is still flushing when the HTTP server has stopped (the social
+// service's activity writer, for one) has returned before Wait does, so
+// a caller closing the store after Wait never cuts the flush short.
+func TestWaitWaitsForShutdownHooks(t *testing.T) {
+	dir := t.TempDir()
+	publishSynthetic(t, dir, 1, 100)
+	srv, err := relay.New(context.Background(), relay.DefaultOptions(dir).WithListen("127.0.0.1:0").
+		WithArgonParams(relay.FastArgonParams).WithLogger(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	var flushed atomic.Bool
+	srv.OnShutdown(func() {
+		if flushed.Load() {
+			return // Close's second call
+		}
+		time.Sleep(200 * time.Millisecond)
+		flushed.Store(true)
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	if _, err := srv.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := srv.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if !flushed.Load() {
+		t.Fatal("Wait returned before the shutdown hook finished")
 	}
 }
