@@ -320,3 +320,37 @@ func FuzzStreamCached(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkReadHeaders reads the three headers of the demo album's
+// tracks (each tier's setup) into a new decoder: parsing the setup
+// ("cold") or taking it from a cache holding it ("cached"). The cached
+// figure includes the SHA-256 of the setup packet and the decoder's
+// per-stream buffers.
+//
+//	go test -run '^$' -bench BenchmarkReadHeaders -benchmem -count 5 ./player/vorbis
+func BenchmarkReadHeaders(b *testing.B) {
+	for _, tier := range []string{"low", "high", "very_high"} {
+		data, err := fs.ReadFile(demoalbum.FS, "data/01."+tier+".ogg")
+		if err != nil {
+			b.Fatal(err)
+		}
+		ps := fixturePacketsOf(b, data)
+		hdr := [3][]byte{ps[0], ps[1], ps[2]}
+		for _, mode := range []string{"cold", "cached"} {
+			b.Run(tier+"/"+mode, func(b *testing.B) {
+				opts := DefaultOptions()
+				if mode == "cached" {
+					opts = opts.WithSetupCache(NewSetupCache(1))
+					if _, err := readHeaders(opts, hdr); err != nil {
+						b.Fatal(err)
+					}
+				}
+				for b.Loop() {
+					if _, err := readHeaders(opts, hdr); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}

@@ -82,12 +82,11 @@ type Decoder struct {
 	cls   [][][]uint8 // per residue classification scratch
 
 	br      bitReader
-	imdct   [2]*imdct
-	win     [2][]float32 // window slopes for overlaps of bs0/2 and bs1/2
-	spec    [][]float32  // per channel spectrum, then first half of the IMDCT
-	prev    [][]float32  // per channel second half of the previous block
-	next    [][]float32  // per channel second half of the current block
-	prevBlk int          // block size class of prev, -1 when none
+	work    *imdctWork
+	spec    [][]float32 // per channel spectrum, then first half of the IMDCT
+	prev    [][]float32 // per channel second half of the previous block
+	next    [][]float32 // per channel second half of the current block
+	prevBlk int         // block size class of prev, -1 when none
 	outBuf  [][]float32
 	out     [][]float32
 	ys      [][]int
@@ -288,10 +287,10 @@ func (d *Decoder) synthesize(blk int) [][]float32 {
 	ch := d.info.Channels
 	prevBlk := d.prevBlk
 	d.prevBlk = blk
-	tr := d.imdct[blk]
+	tr := d.setup.imdct[blk]
 	if prevBlk < 0 {
 		for c := range ch {
-			tr.inverse(d.spec[c], d.spec[c], d.prev[c])
+			tr.inverse(d.work, d.spec[c], d.spec[c], d.prev[c])
 		}
 		d.out = d.out[:ch]
 		for c := range ch {
@@ -303,14 +302,14 @@ func (d *Decoder) synthesize(blk int) [][]float32 {
 	// Overlap: the smaller of the two half blocks, centred on the
 	// previous block's three-quarter point and the current one's quarter.
 	ov := min(pn, half)
-	w := d.win[min(prevBlk, blk)]
+	w := d.setup.win[min(prevBlk, blk)]
 	pOff := pn/2 - ov/2   // start of the overlap in prev
 	cOff := half/2 - ov/2 // start of the overlap in the current first half
 	total := pn/2 + half/2
 	d.out = d.out[:ch]
 	for c := range ch {
 		cur := d.spec[c]
-		tr.inverse(cur, cur, d.next[c])
+		tr.inverse(d.work, cur, cur, d.next[c])
 		o := d.outBuf[c][:total]
 		p := d.prev[c]
 		k := copy(o, p[:pOff])

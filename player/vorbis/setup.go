@@ -111,6 +111,8 @@ type setup struct {
 	modes    []mode
 	modeBits uint
 	maxOrder int // highest floor 0 order, 0 without floor 0
+	imdct    [2]*imdct
+	win      [2][]float32 // window slopes for overlaps of bs0/2 and bs1/2
 	// cost is what building the tables spent of the setup budget:
 	// codebooks and each residue's classification scratch.
 	cost int
@@ -260,6 +262,8 @@ func parseSetup(br *bitReader, p []byte, info Info, budget int) (*setup, error) 
 		channels: ch, blockSizes: info.BlockSizes,
 		books: books, floors: floors, residues: residues, maps: maps, modes: modes,
 		modeBits: ilog(nmodes - 1), maxOrder: maxOrder, cost: limit - budget,
+		imdct: [2]*imdct{newIMDCT(info.BlockSizes[0]), newIMDCT(info.BlockSizes[1])},
+		win:   [2][]float32{slope(info.BlockSizes[0] / 2), slope(info.BlockSizes[1] / 2)},
 	}, nil
 }
 
@@ -304,9 +308,6 @@ func (d *Decoder) use(s *setup) error {
 	d.skip = make([]bool, ch)
 	d.subVecs = make([][]float32, 0, ch)
 	d.subSkip = make([]bool, 0, ch)
-	d.imdct[0] = newIMDCT(s.blockSizes[0])
-	d.imdct[1] = newIMDCT(s.blockSizes[1])
-	d.win[0] = slope(s.blockSizes[0] / 2)
-	d.win[1] = slope(s.blockSizes[1] / 2)
+	d.work = newIMDCTWork(s.blockSizes[1])
 	return nil
 }
