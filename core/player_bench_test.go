@@ -182,8 +182,8 @@ func (c *linkConn) Close() error {
 
 // ttfa plays one track on a fresh player and returns the time from the
 // play request to the first frames reaching the sink.
-func ttfa(b *testing.B, e *core.Engine, id model.TrackID) time.Duration {
-	p, err := e.OpenPlayer(player.NewDiscardSink(44100, 2), player.DefaultOptions().WithTier(model.TierHigh))
+func ttfa(b *testing.B, e *core.Engine, id model.TrackID, opts player.Options) time.Duration {
+	p, err := e.OpenPlayer(player.NewDiscardSink(44100, 2), opts.WithTier(model.TierHigh))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -209,8 +209,10 @@ func median(d []time.Duration) time.Duration {
 }
 
 // BenchmarkTimeToFirstAudio measures play request → first frames at the
-// sink: offline (manifest and blobs cached, content key in memory), and
-// online through an emulated 50 ms RTT, 10 Mbit/s link (emulatedLink:
+// sink: offline (manifest and blobs cached, content key in memory; a new
+// player each play, so its Vorbis setup cache starts empty, and
+// "offline-setup-cached": the player options, and so their setup cache,
+// kept from the previous play), and online through an emulated 50 ms RTT, 10 Mbit/s link (emulatedLink:
 // shared bandwidth, half a round trip each way, a round trip per TCP
 // handshake), against the floor of one round trip + header and chunk 0 at
 // link rate + first decode (for the cold case, + one round trip for the
@@ -225,16 +227,27 @@ func median(d []time.Duration) time.Duration {
 func BenchmarkTimeToFirstAudio(b *testing.B) {
 	tb := newTestbed(b)
 	id := tb.tracks[0]
-	b.Run("offline", func(b *testing.B) {
-		e := tb.openEngine(b, core.DefaultOptions(), tb.url)
-		ttfa(b, e, id) // fills the cache and the key
-		var ds []time.Duration
-		for b.Loop() {
-			ds = append(ds, ttfa(b, e, id))
-		}
-		b.ReportMetric(float64(median(ds).Microseconds())/1000, "ttfa_ms")
-		b.ReportMetric(0, "ns/op")
-	})
+	for _, tc := range []struct {
+		name string
+		opts func() player.Options
+	}{
+		{"offline", player.DefaultOptions},
+		{"offline-setup-cached", func() func() player.Options {
+			o := player.DefaultOptions()
+			return func() player.Options { return o }
+		}()},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			e := tb.openEngine(b, core.DefaultOptions(), tb.url)
+			ttfa(b, e, id, tc.opts()) // fills the cache and the key
+			var ds []time.Duration
+			for b.Loop() {
+				ds = append(ds, ttfa(b, e, id, tc.opts()))
+			}
+			b.ReportMetric(float64(median(ds).Microseconds())/1000, "ttfa_ms")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
 	// The floor: one round trip, header and chunk 0 at 10 Mbit/s, and
 	// decoding header ‖ chunk 0 to its first block.
 	const rtt, bps = 50 * time.Millisecond, 10e6
@@ -264,7 +277,7 @@ func BenchmarkTimeToFirstAudio(b *testing.B) {
 					e, link := onlineEngine(b, tb, proto == "h2", state, rtt, bps)
 					d0 := link.dials.Load()
 					b.StartTimer()
-					ds = append(ds, ttfa(b, e, id))
+					ds = append(ds, ttfa(b, e, id, player.DefaultOptions()))
 					b.StopTimer()
 					dials += int(link.dials.Load() - d0)
 					e.Close()

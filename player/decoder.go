@@ -163,7 +163,7 @@ func (d *decoder) decode(ctx context.Context) error {
 		return fmt.Errorf("header: %w", err)
 	}
 	r := &chunkReader{d: d, ctx: ctx, next: k, first: k, cur: hdr}
-	sr := vorbis.NewStreamReader(r, vorbis.DefaultOptions().WithMaxChannels(255))
+	sr := vorbis.NewStreamReader(r, vorbis.DefaultOptions().WithMaxChannels(255).WithSetupCache(d.opts.setups))
 	if err := sr.ReadHeaders(ctx); err != nil {
 		return fmt.Errorf("%w: %w", ErrUnplayable, err)
 	}

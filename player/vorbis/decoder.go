@@ -31,10 +31,11 @@ var (
 type Options struct {
 	maxChannels   int
 	maxSetupBytes int
+	setups        *SetupCache
 }
 
-// DefaultOptions returns the default limits: 8 channels and 32 MiB for
-// the tables built from the setup header.
+// DefaultOptions returns the default limits, 8 channels and 32 MiB for
+// the tables built from the setup header, and no setup cache.
 func DefaultOptions() Options {
 	return Options{maxChannels: 8, maxSetupBytes: 32 << 20}
 }
@@ -47,6 +48,12 @@ func (o Options) WithMaxChannels(n int) Options { o.maxChannels = n; return o }
 // setup header's codebooks, floors, residues and per-channel buffers set
 // to n bytes (default 32 MiB).
 func (o Options) WithMaxSetupBytes(n int) Options { o.maxSetupBytes = n; return o }
+
+// WithSetupCache returns o with setup headers looked up in, and added
+// to, c (default nil: every decoder parses its own). Decoders sharing c
+// may run concurrently. A cached setup counts against each decoder's
+// setup-bytes limit as if the decoder had parsed it.
+func (o Options) WithSetupCache(c *SetupCache) Options { o.setups = c; return o }
 
 // Info describes a Vorbis stream, as read from its identification and
 // comment headers.
@@ -71,20 +78,15 @@ type Decoder struct {
 	headers int // header packets read so far
 	info    Info
 
-	books    []*codebook
-	floors   []floor
-	residues []*residue
-	maps     []mapping
-	modes    []mode
-	modeBits uint
+	setup *setup      // shared, read-only
+	cls   [][][]uint8 // per residue classification scratch
 
 	br      bitReader
-	imdct   [2]*imdct
-	win     [2][]float32 // window slopes for overlaps of bs0/2 and bs1/2
-	spec    [][]float32  // per channel spectrum, then first half of the IMDCT
-	prev    [][]float32  // per channel second half of the previous block
-	next    [][]float32  // per channel second half of the current block
-	prevBlk int          // block size class of prev, -1 when none
+	work    *imdctWork
+	spec    [][]float32 // per channel spectrum, then first half of the IMDCT
+	prev    [][]float32 // per channel second half of the previous block
+	next    [][]float32 // per channel second half of the current block
+	prevBlk int         // block size class of prev, -1 when none
 	outBuf  [][]float32
 	out     [][]float32
 	ys      [][]int
@@ -155,11 +157,11 @@ func (d *Decoder) BlockSize(packet []byte) (int, error) {
 	var br bitReader
 	br.reset(packet)
 	br.read(1)
-	m := int(br.read(d.modeBits))
-	if br.eop || m >= len(d.modes) {
+	m := int(br.read(d.setup.modeBits))
+	if br.eop || m >= len(d.setup.modes) {
 		return 0, ErrNotAudio
 	}
-	if d.modes[m].long {
+	if d.setup.modes[m].long {
 		return d.info.BlockSizes[1], nil
 	}
 	return d.info.BlockSizes[0], nil
@@ -182,11 +184,12 @@ func (d *Decoder) Decode(packet []byte) ([][]float32, error) {
 	if br.read(1) != 0 {
 		return nil, ErrNotAudio
 	}
-	mi := int(br.read(d.modeBits))
-	if br.eop || mi >= len(d.modes) {
-		return nil, fmt.Errorf("%w: mode %d of %d", ErrNotAudio, mi, len(d.modes))
+	st := d.setup
+	mi := int(br.read(st.modeBits))
+	if br.eop || mi >= len(st.modes) {
+		return nil, fmt.Errorf("%w: mode %d of %d", ErrNotAudio, mi, len(st.modes))
 	}
-	md := d.modes[mi]
+	md := st.modes[mi]
 	blk := 0
 	if md.long {
 		blk = 1
@@ -200,18 +203,18 @@ func (d *Decoder) Decode(packet []byte) ([][]float32, error) {
 	}
 	n := d.info.BlockSizes[blk]
 	half := n / 2
-	mp := &d.maps[md.mapping]
+	mp := &st.maps[md.mapping]
 	ch := d.info.Channels
 
 	// Floors.
 	for c := range ch {
 		spec := d.spec[c][:half]
 		clear(spec)
-		fl := d.floors[mp.floors[mp.mux[c]]]
+		fl := st.floors[mp.floors[mp.mux[c]]]
 		if fl.f1 != nil {
-			d.used[c] = fl.f1.decode(br, d.books, d.ys[c])
+			d.used[c] = fl.f1.decode(br, st.books, d.ys[c])
 		} else {
-			d.amp[c] = fl.f0.decode(br, d.books, d.coef[c])
+			d.amp[c] = fl.f0.decode(br, st.books, d.coef[c])
 			d.used[c] = d.amp[c] != 0
 		}
 		d.skip[c] = !d.used[c]
@@ -231,7 +234,8 @@ func (d *Decoder) Decode(packet []byte) ([][]float32, error) {
 			}
 		}
 		if len(vecs) > 0 && !br.eop {
-			d.residues[mp.residues[s]].decode(br, d.books, vecs, skip, half)
+			ri := mp.residues[s]
+			st.residues[ri].decode(br, st.books, d.cls[ri], vecs, skip, half)
 		}
 	}
 	// Inverse coupling, last step first.
@@ -243,7 +247,7 @@ func (d *Decoder) Decode(packet []byte) ([][]float32, error) {
 		spec := d.spec[c][:half]
 		if !d.used[c] {
 			clear(spec)
-		} else if fl := d.floors[mp.floors[mp.mux[c]]]; fl.f1 != nil {
+		} else if fl := st.floors[mp.floors[mp.mux[c]]]; fl.f1 != nil {
 			fl.f1.apply(d.ys[c], spec)
 		} else {
 			fl.f0.apply(blk, d.amp[c], d.coef[c], spec)
@@ -283,10 +287,10 @@ func (d *Decoder) synthesize(blk int) [][]float32 {
 	ch := d.info.Channels
 	prevBlk := d.prevBlk
 	d.prevBlk = blk
-	tr := d.imdct[blk]
+	tr := d.setup.imdct[blk]
 	if prevBlk < 0 {
 		for c := range ch {
-			tr.inverse(d.spec[c], d.spec[c], d.prev[c])
+			tr.inverse(d.work, d.spec[c], d.spec[c], d.prev[c])
 		}
 		d.out = d.out[:ch]
 		for c := range ch {
@@ -298,14 +302,14 @@ func (d *Decoder) synthesize(blk int) [][]float32 {
 	// Overlap: the smaller of the two half blocks, centred on the
 	// previous block's three-quarter point and the current one's quarter.
 	ov := min(pn, half)
-	w := d.win[min(prevBlk, blk)]
+	w := d.setup.win[min(prevBlk, blk)]
 	pOff := pn/2 - ov/2   // start of the overlap in prev
 	cOff := half/2 - ov/2 // start of the overlap in the current first half
 	total := pn/2 + half/2
 	d.out = d.out[:ch]
 	for c := range ch {
 		cur := d.spec[c]
-		tr.inverse(cur, cur, d.next[c])
+		tr.inverse(d.work, cur, cur, d.next[c])
 		o := d.outBuf[c][:total]
 		p := d.prev[c]
 		k := copy(o, p[:pOff])

@@ -17,6 +17,12 @@ func fixturePackets(tb testing.TB, name string) [][]byte {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	return fixturePacketsOf(tb, b)
+}
+
+// fixturePacketsOf returns the packets of Ogg stream b (copied).
+func fixturePacketsOf(tb testing.TB, b []byte) [][]byte {
+	tb.Helper()
 	r := ogg.NewReader(bytes.NewReader(b))
 	var ps [][]byte
 	for {

@@ -3,15 +3,26 @@ package vorbis
 import "math"
 
 // imdct computes the inverse MDCT of one block size through a DCT-IV of
-// n/2 points, itself computed with an n/4-point complex FFT.
+// n/2 points, itself computed with an n/4-point complex FFT. It holds
+// only tables, never written after newIMDCT, so transforms of one size
+// may share it; the work space is the caller's imdctWork.
 type imdct struct {
-	n      int       // block size
-	pre    []float64 // pre-twiddle, cos and sin interleaved, n/4 pairs
-	post   []float64 // post-twiddle, same layout
-	tw     []float64 // FFT twiddles per stage, cos and sin interleaved
-	rev    []int32   // bit reversal of the n/4 FFT indexes
+	n    int       // block size
+	pre  []float64 // pre-twiddle, cos and sin interleaved, n/4 pairs
+	post []float64 // post-twiddle, same layout
+	tw   []float64 // FFT twiddles per stage, cos and sin interleaved
+	rev  []int32   // bit reversal of the n/4 FFT indexes
+}
+
+// imdctWork is the work space of imdct transforms up to one block size.
+type imdctWork struct {
 	re, im []float64 // FFT work space
 	u      []float64 // DCT-IV output
+}
+
+// newIMDCTWork returns work space for transforms of up to n points.
+func newIMDCTWork(n int) *imdctWork {
+	return &imdctWork{re: make([]float64, n/4), im: make([]float64, n/4), u: make([]float64, n/2)}
 }
 
 func newIMDCT(n int) *imdct {
@@ -22,9 +33,6 @@ func newIMDCT(n int) *imdct {
 		pre:  make([]float64, 2*k),
 		post: make([]float64, 2*k),
 		rev:  make([]int32, k),
-		re:   make([]float64, k),
-		im:   make([]float64, k),
-		u:    make([]float64, m),
 	}
 	for i := range k {
 		a := -math.Pi * float64(i) / float64(m)
@@ -52,11 +60,11 @@ func newIMDCT(n int) *imdct {
 }
 
 // dct4 computes u[j] = Σ_k x[k]·cos(π/M·(j+½)(k+½)) for the M = n/2
-// coefficients x into t.u.
-func (t *imdct) dct4(x []float32) {
+// coefficients x into w.u.
+func (t *imdct) dct4(w *imdctWork, x []float32) {
 	m := t.n / 2
 	k := t.n / 4
-	re, im := t.re[:k], t.im[:k]
+	re, im := w.re[:k], w.im[:k]
 	x = x[:m]
 	for i := range k {
 		a, b := float64(x[2*i]), float64(x[m-1-2*i])
@@ -68,13 +76,13 @@ func (t *imdct) dct4(x []float32) {
 	tw := t.tw
 	for s := 2; s <= k; s <<= 1 {
 		h := s / 2
-		w := tw[:2*h]
+		ws := tw[:2*h]
 		tw = tw[2*h:]
 		for start := 0; start < k; start += s {
 			ar, ai := re[start:start+h], im[start:start+h]
 			br, bi := re[start+h:start+s], im[start+h:start+s]
 			for j := range h {
-				c, sn := w[2*j], w[2*j+1]
+				c, sn := ws[2*j], ws[2*j+1]
 				xr := br[j]*c - bi[j]*sn
 				xi := br[j]*sn + bi[j]*c
 				br[j] = ar[j] - xr
@@ -84,7 +92,7 @@ func (t *imdct) dct4(x []float32) {
 			}
 		}
 	}
-	u := t.u[:m]
+	u := w.u[:m]
 	for i := range k {
 		c, s := t.post[2*i], t.post[2*i+1]
 		r, q := re[i], im[i]
@@ -96,12 +104,12 @@ func (t *imdct) dct4(x []float32) {
 // inverse computes the n-point IMDCT
 // y[j] = Σ_k x[k]·cos(2π/n·(j + ½ + n/4)(k + ½)) of the n/2 coefficients x,
 // writing the first half of y to first and the second half to second
-// (each n/2 long).
-func (t *imdct) inverse(x, first, second []float32) {
-	t.dct4(x)
+// (each n/2 long), using work space w.
+func (t *imdct) inverse(w *imdctWork, x, first, second []float32) {
+	t.dct4(w, x)
 	m := t.n / 2
 	h := m / 2
-	u := t.u[:m]
+	u := w.u[:m]
 	first = first[:m]
 	second = second[:m]
 	for j := range h {

@@ -17,9 +17,10 @@ type residue struct {
 	// partVals is classes^dims of the class book; a class codeword of
 	// this entry number or more ends the residue, as in libvorbis.
 	partVals int
-	// classifications scratch: per channel (one row for type 2), per
-	// partition.
-	cls [][]uint8
+	// clsRows × clsLen is the size of the classification scratch a
+	// decoder keeps for this residue: a row per channel (one for type 2),
+	// a byte per partition.
+	clsRows, clsLen int
 }
 
 func readResidue(br *bitReader, typ int, books []*codebook, budget *int) (*residue, error) {
@@ -79,9 +80,9 @@ func readResidue(br *bitReader, typ int, books []*codebook, budget *int) (*resid
 	return r, br.checkEOP()
 }
 
-// prepare allocates the classification scratch for up to channels
-// channels of blocksize up to maxBlock.
-func (r *residue) prepare(channels, maxBlock int, budget *int) error {
+// prepare sizes the classification scratch for up to channels channels
+// of blocksize up to maxBlock.
+func (r *residue) prepare(channels, maxBlock int) {
 	size := maxBlock / 2
 	rows := channels
 	if r.typ == 2 {
@@ -94,24 +95,17 @@ func (r *residue) prepare(channels, maxBlock int, budget *int) error {
 		parts = (end - r.begin) / r.partSize
 	}
 	// Partitions are classified a whole class codeword at a time.
-	cw := parts + 16 + 1
-	if err := spend(budget, rows*cw); err != nil {
-		return err
-	}
-	r.cls = make([][]uint8, rows)
-	for i := range r.cls {
-		r.cls[i] = make([]uint8, cw)
-	}
-	return nil
+	r.clsRows, r.clsLen = rows, parts+16+1
 }
 
 // decode reads the residue vectors of the channels in vecs (each n long),
-// skipping channels with skip set (Vorbis I §8.6). Reaching the end of the
+// skipping channels with skip set (Vorbis I §8.6), into the caller's
+// classification scratch cls (clsRows × clsLen). Reaching the end of the
 // packet ends decoding without error. What stays decoded then is what
 // libvorbis keeps: every finished partition, and for residues 1 and 2 the
 // vectors already read of the partition in progress (residue 0 reads a
 // whole partition before adding it).
-func (r *residue) decode(br *bitReader, books []*codebook, vecs [][]float32, skip []bool, n int) {
+func (r *residue) decode(br *bitReader, books []*codebook, cls [][]uint8, vecs [][]float32, skip []bool, n int) {
 	ch := len(vecs)
 	if r.typ == 2 {
 		any := false
@@ -145,7 +139,7 @@ func (r *residue) decode(br *bitReader, books []*codebook, vecs [][]float32, ski
 					if t < 0 || t >= r.partVals {
 						return
 					}
-					row := r.cls[j]
+					row := cls[j]
 					for i := per - 1; i >= 0; i-- {
 						if p+i < len(row) {
 							row[p+i] = uint8(t % r.classes)
@@ -160,7 +154,7 @@ func (r *residue) decode(br *bitReader, books []*codebook, vecs [][]float32, ski
 					if r.typ != 2 && skip[j] {
 						continue
 					}
-					b := r.books[r.cls[j][p]][pass]
+					b := r.books[cls[j][p]][pass]
 					if b < 0 || books[b].used == 0 {
 						// libvorbis: a book without codewords decodes
 						// nothing and succeeds.

@@ -95,25 +95,62 @@ func (d *Decoder) readComment(p []byte) error {
 	return nil
 }
 
-// readSetup parses the setup header (packet type 5) and allocates every
-// buffer the audio packets need.
+// setup is the immutable part of a decoder: the tables read from a
+// setup header (Vorbis I §4.2.4) for one channel count and pair of block
+// sizes. Once built it is never written, so decoders of any number of
+// streams with the same setup may share it concurrently; every per-stream
+// buffer lives in the Decoder.
+type setup struct {
+	channels   int
+	blockSizes [2]int
+
+	books    []*codebook
+	floors   []floor
+	residues []*residue
+	maps     []mapping
+	modes    []mode
+	modeBits uint
+	maxOrder int // highest floor 0 order, 0 without floor 0
+	imdct    [2]*imdct
+	win      [2][]float32 // window slopes for overlaps of bs0/2 and bs1/2
+	// cost is what building the tables spent of the setup budget:
+	// codebooks and each residue's classification scratch.
+	cost int
+}
+
+// readSetup parses the setup header (packet type 5), or takes it from
+// the options' cache, and allocates every buffer the audio packets need.
 func (d *Decoder) readSetup(p []byte) error {
-	budget := d.opts.maxSetupBytes
-	br := &d.br
+	key := setupKey(d.info, p)
+	s := d.opts.setups.get(key)
+	if s == nil {
+		var err error
+		if s, err = parseSetup(&d.br, p, d.info, d.opts.maxSetupBytes); err != nil {
+			return err
+		}
+		d.opts.setups.add(key, s)
+	}
+	return d.use(s)
+}
+
+// parseSetup parses setup header p for a stream described by info (its
+// channels and block sizes), spending at most budget bytes on tables.
+func parseSetup(br *bitReader, p []byte, info Info, budget int) (*setup, error) {
+	limit := budget
 	br.reset(p[7:])
 	nbooks := int(br.read(8)) + 1
 	books := make([]*codebook, nbooks)
 	for i := range books {
 		b, err := readCodebook(br, &budget)
 		if err != nil {
-			return fmt.Errorf("codebook %d: %w", i, err)
+			return nil, fmt.Errorf("codebook %d: %w", i, err)
 		}
 		books[i] = b
 	}
 	ntime := int(br.read(6)) + 1
 	for range ntime {
 		if br.read(16) != 0 {
-			return fmt.Errorf("%w: time domain transform", ErrSetup)
+			return nil, fmt.Errorf("%w: time domain transform", ErrSetup)
 		}
 	}
 	nfloors := int(br.read(6)) + 1
@@ -124,7 +161,7 @@ func (d *Decoder) readSetup(p []byte) error {
 		case 0:
 			floors[i].f0, err = readFloor0(br, books)
 			if err == nil {
-				floors[i].f0.prepare(d.info.BlockSizes)
+				floors[i].f0.prepare(info.BlockSizes)
 			}
 		case 1:
 			floors[i].f1, err = readFloor1(br, books)
@@ -132,7 +169,7 @@ func (d *Decoder) readSetup(p []byte) error {
 			err = fmt.Errorf("%w: floor type %d", ErrSetup, t)
 		}
 		if err != nil {
-			return fmt.Errorf("floor %d: %w", i, err)
+			return nil, fmt.Errorf("floor %d: %w", i, err)
 		}
 	}
 	nres := int(br.read(6)) + 1
@@ -140,24 +177,25 @@ func (d *Decoder) readSetup(p []byte) error {
 	for i := range residues {
 		t := int(br.read(16))
 		if t > 2 {
-			return fmt.Errorf("residue %d: %w: type %d", i, ErrSetup, t)
+			return nil, fmt.Errorf("residue %d: %w: type %d", i, ErrSetup, t)
 		}
 		r, err := readResidue(br, t, books, &budget)
 		if err == nil {
-			err = r.prepare(d.info.Channels, d.info.BlockSizes[1], &budget)
+			r.prepare(info.Channels, info.BlockSizes[1])
+			err = spend(&budget, r.clsRows*r.clsLen)
 		}
 		if err != nil {
-			return fmt.Errorf("residue %d: %w", i, err)
+			return nil, fmt.Errorf("residue %d: %w", i, err)
 		}
 		residues[i] = r
 	}
-	ch := d.info.Channels
+	ch := info.Channels
 	nmaps := int(br.read(6)) + 1
 	maps := make([]mapping, nmaps)
 	for i := range maps {
 		m := &maps[i]
 		if t := br.read(16); t != 0 {
-			return fmt.Errorf("mapping %d: %w: type %d", i, ErrSetup, t)
+			return nil, fmt.Errorf("mapping %d: %w: type %d", i, ErrSetup, t)
 		}
 		submaps := 1
 		if br.readBool() {
@@ -170,20 +208,20 @@ func (d *Decoder) readSetup(p []byte) error {
 			for s := range m.coupling {
 				mag, ang := int(br.read(bitsCh)), int(br.read(bitsCh))
 				if mag == ang || mag >= ch || ang >= ch {
-					return fmt.Errorf("mapping %d: %w: coupling %d/%d of %d channels", i, ErrSetup, mag, ang, ch)
+					return nil, fmt.Errorf("mapping %d: %w: coupling %d/%d of %d channels", i, ErrSetup, mag, ang, ch)
 				}
 				m.coupling[s] = [2]int{mag, ang}
 			}
 		}
 		if br.read(2) != 0 {
-			return fmt.Errorf("mapping %d: %w: reserved bits", i, ErrSetup)
+			return nil, fmt.Errorf("mapping %d: %w: reserved bits", i, ErrSetup)
 		}
 		m.mux = make([]int, ch)
 		if submaps > 1 {
 			for c := range m.mux {
 				m.mux[c] = int(br.read(4))
 				if m.mux[c] >= submaps {
-					return fmt.Errorf("mapping %d: %w: submap %d of %d", i, ErrSetup, m.mux[c], submaps)
+					return nil, fmt.Errorf("mapping %d: %w: submap %d of %d", i, ErrSetup, m.mux[c], submaps)
 				}
 			}
 		}
@@ -194,11 +232,11 @@ func (d *Decoder) readSetup(p []byte) error {
 			m.floors[s] = int(br.read(8))
 			m.residues[s] = int(br.read(8))
 			if m.floors[s] >= nfloors || m.residues[s] >= nres {
-				return fmt.Errorf("mapping %d: %w: floor %d residue %d", i, ErrSetup, m.floors[s], m.residues[s])
+				return nil, fmt.Errorf("mapping %d: %w: floor %d residue %d", i, ErrSetup, m.floors[s], m.residues[s])
 			}
 		}
 		if br.eop {
-			return errEOP
+			return nil, errEOP
 		}
 	}
 	nmodes := int(br.read(6)) + 1
@@ -208,25 +246,48 @@ func (d *Decoder) readSetup(p []byte) error {
 		wt, tt := br.read(16), br.read(16)
 		modes[i].mapping = int(br.read(8))
 		if wt != 0 || tt != 0 || modes[i].mapping >= nmaps {
-			return fmt.Errorf("mode %d: %w: window %d transform %d mapping %d", i, ErrSetup, wt, tt, modes[i].mapping)
+			return nil, fmt.Errorf("mode %d: %w: window %d transform %d mapping %d", i, ErrSetup, wt, tt, modes[i].mapping)
 		}
 	}
 	if !br.readBool() || br.eop {
-		return fmt.Errorf("%w: setup framing bit", ErrSetup)
+		return nil, fmt.Errorf("%w: setup framing bit", ErrSetup)
 	}
-	// Per-channel working buffers.
-	n := d.info.BlockSizes[1] / 2
 	maxOrder := 0
 	for _, f := range floors {
 		if f.f0 != nil {
 			maxOrder = max(maxOrder, f.f0.order)
 		}
 	}
-	if err := spend(&budget, ch*(4*5*n+4*maxOrder+8*maxFloor1Values+3)); err != nil {
+	return &setup{
+		channels: ch, blockSizes: info.BlockSizes,
+		books: books, floors: floors, residues: residues, maps: maps, modes: modes,
+		modeBits: ilog(nmodes - 1), maxOrder: maxOrder, cost: limit - budget,
+		imdct: [2]*imdct{newIMDCT(info.BlockSizes[0]), newIMDCT(info.BlockSizes[1])},
+		win:   [2][]float32{slope(info.BlockSizes[0] / 2), slope(info.BlockSizes[1] / 2)},
+	}, nil
+}
+
+// use makes s the decoder's setup and allocates the per-stream buffers,
+// charging the setup's cost and the buffers to the decoder's budget, so a
+// cached setup is accepted exactly when parsing it would have been.
+func (d *Decoder) use(s *setup) error {
+	budget := d.opts.maxSetupBytes
+	if err := spend(&budget, s.cost); err != nil {
 		return err
 	}
-	d.books, d.floors, d.residues, d.maps, d.modes = books, floors, residues, maps, modes
-	d.modeBits = ilog(nmodes - 1)
+	ch := s.channels
+	n := s.blockSizes[1] / 2
+	if err := spend(&budget, ch*(4*5*n+4*s.maxOrder+8*maxFloor1Values+3)); err != nil {
+		return err
+	}
+	d.setup = s
+	d.cls = make([][][]uint8, len(s.residues))
+	for i, r := range s.residues {
+		d.cls[i] = make([][]uint8, r.clsRows)
+		for j := range d.cls[i] {
+			d.cls[i][j] = make([]uint8, r.clsLen)
+		}
+	}
 	d.spec = make([][]float32, ch)
 	d.prev = make([][]float32, ch)
 	d.next = make([][]float32, ch)
@@ -240,16 +301,13 @@ func (d *Decoder) readSetup(p []byte) error {
 		d.next[c] = make([]float32, n)
 		d.outBuf[c] = make([]float32, n)
 		d.ys[c] = make([]int, maxFloor1Values)
-		d.coef[c] = make([]float32, maxOrder)
+		d.coef[c] = make([]float32, s.maxOrder)
 	}
 	d.used = make([]bool, ch)
 	d.amp = make([]int, ch)
 	d.skip = make([]bool, ch)
 	d.subVecs = make([][]float32, 0, ch)
 	d.subSkip = make([]bool, 0, ch)
-	d.imdct[0] = newIMDCT(d.info.BlockSizes[0])
-	d.imdct[1] = newIMDCT(d.info.BlockSizes[1])
-	d.win[0] = slope(d.info.BlockSizes[0] / 2)
-	d.win[1] = slope(d.info.BlockSizes[1] / 2)
+	d.work = newIMDCTWork(s.blockSizes[1])
 	return nil
 }

@@ -9,6 +9,8 @@ import (
 
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
+	"github.com/segue-fm/segue/internal/demoalbum"
+	"github.com/segue-fm/segue/player/vorbis"
 	"github.com/segue-fm/segue/store"
 )
 
@@ -63,7 +65,7 @@ func TestMemo(t *testing.T) {
 // output's rate, and the warm-up
 // runs once per engine (a Prefetch after it does not decode again).
 func TestWarm(t *testing.T) {
-	if n := decodeWarm(t.Context(), bytes.NewReader(warmClip)); n < warmFrames {
+	if n := decodeWarm(t.Context(), bytes.NewReader(warmClip), nil); n < warmFrames {
 		t.Fatalf("the warm-up clip decodes to %d frames, want ≥ %d", n, warmFrames)
 	}
 	e, err := Open(t.Context(), "http://127.0.0.1:1", store.NewMemory(), &crypto.MemoryKeyStore{}, DefaultOptions())
@@ -88,6 +90,24 @@ func TestWarm(t *testing.T) {
 		if want := w.frames * int64(format[0]) / 44100; got < want-64 || got > want+64 {
 			t.Fatalf("warm-up play at %d Hz wrote %d frames, want about %d (the clip's %d at 44.1 kHz)", format[0], got, want, w.frames)
 		}
+	}
+	// The warm-up play parsed the clip's setup into the player's cache
+	// (the second play took it from there), and the demo album's high
+	// tier, encoded alike, finds it there: a first play at that tier
+	// skips the parse.
+	setups := e.opts.player.SetupCache()
+	if st := setups.Stats(); st.Len != 1 || st.Hits != 1 {
+		t.Fatalf("setup cache after two warm-up plays: %+v, want 1 setup, 1 hit", st)
+	}
+	high, err := demoalbum.FS.ReadFile("data/01.high.ogg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := vorbis.NewStreamReader(bytes.NewReader(high), vorbis.DefaultOptions().WithSetupCache(setups)).ReadHeaders(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if st := setups.Stats(); st.Hits != 2 {
+		t.Fatalf("the demo album's high tier missed the warm-up clip's setup: %+v", st)
 	}
 	e.Warm(t.Context())
 	if e.startWarm() {

@@ -226,9 +226,10 @@ func (e *Engine) startWarm() bool {
 }
 
 // decodeWarm decodes up to warmFrames frames of the Ogg Vorbis stream r,
-// drops them and returns how many there were.
-func decodeWarm(ctx context.Context, r io.Reader) int {
-	sr := vorbis.NewStreamReader(r, vorbis.DefaultOptions())
+// drops them and returns how many there were. Its setup header is looked
+// up in, or added to, setups (nil: none).
+func decodeWarm(ctx context.Context, r io.Reader, setups *vorbis.SetupCache) int {
+	sr := vorbis.NewStreamReader(r, vorbis.DefaultOptions().WithSetupCache(setups))
 	n := 0
 	for n < warmFrames {
 		pcm, err := sr.Next(ctx)
@@ -258,5 +259,5 @@ func (e *Engine) warm(ctx context.Context, t *track) {
 		return
 	}
 	crypto.XORKeyStream(t.key, 1, 0, c0, c0)
-	decodeWarm(ctx, io.MultiReader(bytes.NewReader(hdr), bytes.NewReader(c0)))
+	decodeWarm(ctx, io.MultiReader(bytes.NewReader(hdr), bytes.NewReader(c0)), e.opts.player.SetupCache())
 }

@@ -124,8 +124,11 @@ func (s warmSource) OpenTrack(ctx context.Context, id model.TrackID, tier model.
 // read-ahead) and a player.Player with the engine's player options
 // (decoder, gain, limiter, resampler, mixer, output), so that V8 has
 // compiled them (it compiles a wasm function on its first call) before
-// the listener's first play. Nothing is recorded: the player has no
-// history. It returns the frames the sink received.
+// the listener's first play. The clip's Vorbis setup goes into the
+// player options' setup cache, which a first play of a track encoded
+// alike (the demo album's high tier) then skips parsing. Nothing is
+// recorded: the player has no history. It returns the frames the sink
+// received.
 func (e *Engine) warmPath(ctx context.Context, rate, channels int) (int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, warmTimeout)
 	defer cancel()
