@@ -84,11 +84,37 @@ func (b Bloom) Bytes() []byte {
 	if b.entries == 0 {
 		return nil
 	}
-	out := make([]byte, 0, 3*binary.MaxVarintLen32+len(b.bits))
-	out = binary.AppendUvarint(out, uint64(b.entries))
-	out = binary.AppendUvarint(out, uint64(b.bitsPer))
-	out = binary.AppendUvarint(out, uint64(b.probes))
-	return append(out, b.bits...)
+	return b.appendEncoded(make([]byte, 0, 3*binary.MaxVarintLen32+len(b.bits)))
+}
+
+// encodedLen bounds the bytes appendTo adds.
+func (b Bloom) encodedLen() int {
+	return binary.MaxVarintLen64 + 3*binary.MaxVarintLen32 + len(b.bits)
+}
+
+// appendTo appends the filter as a sync message's have holds it: the
+// length of its encoding (Bytes), then the encoding.
+func (b Bloom) appendTo(dst []byte) []byte {
+	if b.entries == 0 {
+		return append(dst, 0)
+	}
+	n := uvarintLen(uint64(b.entries)) + uvarintLen(uint64(b.bitsPer)) + uvarintLen(uint64(b.probes)) + len(b.bits)
+	return b.appendEncoded(binary.AppendUvarint(dst, uint64(n)))
+}
+
+func (b Bloom) appendEncoded(dst []byte) []byte {
+	dst = binary.AppendUvarint(dst, uint64(b.entries))
+	dst = binary.AppendUvarint(dst, uint64(b.bitsPer))
+	dst = binary.AppendUvarint(dst, uint64(b.probes))
+	return append(dst, b.bits...)
+}
+
+func uvarintLen(v uint64) int {
+	n := 1
+	for ; v >= 0x80; v >>= 7 {
+		n++
+	}
+	return n
 }
 
 // Contains reports whether the filter may contain hash (false for

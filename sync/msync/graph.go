@@ -36,6 +36,8 @@ type Graph struct {
 	// changes added since, provided every hash of have was known.
 	memo     [memoSize]sinceMemo
 	memoNext int
+	// toSend is changesToSend's result, reused by the next call.
+	toSend []*node
 }
 
 // memoSize bounds Graph.memo (a document's active followers, each at
@@ -123,8 +125,9 @@ func (g *Graph) Raw(hash automerge.ChangeHash) []byte {
 }
 
 // Heads returns the document's heads in ascending byte order, as
-// automerge's get_heads. The slice is shared until the next Add and must
-// not be modified.
+// automerge's get_heads. The slice is shared and must not be modified;
+// g never modifies it either (Add replaces it), so it stays valid after
+// later Adds, as the heads of the time (State keeps it).
 func (g *Graph) Heads() []automerge.ChangeHash {
 	if g.sorted == nil {
 		g.sorted = make([]automerge.ChangeHash, 0, len(g.heads))

@@ -24,6 +24,11 @@ type Have struct {
 // sync::State: what both sides are known to share, what was last sent,
 // and what the peer's last message said. The zero value is a fresh
 // state (automerge's State::new); DecodeState resumes a persisted one.
+//
+// Its hash slices are never modified in place, by Generate, Receive or
+// anyone else: they are replaced. That lets them share backing arrays
+// with each other, with Graph.Heads and with the messages Generate
+// returns and Receive was given, without copies on the per-message path.
 type State struct {
 	SharedHeads   []automerge.ChangeHash
 	LastSentHeads []automerge.ChangeHash

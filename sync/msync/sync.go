@@ -1,6 +1,7 @@
 package msync
 
 import (
+	"encoding/binary"
 	"fmt"
 	"slices"
 
@@ -62,30 +63,40 @@ func toHashes(hs [][32]byte) []automerge.ChangeHash {
 	return out
 }
 
-func fromHashes(hs []automerge.ChangeHash) [][32]byte {
-	if len(hs) == 0 {
-		return nil
-	}
-	out := make([][32]byte, len(hs))
-	for i := range hs {
-		out[i] = hs[i]
-	}
-	return out
-}
-
-// Encode returns the message in automerge's version 1 encoding.
+// Encode returns the message in automerge's version 1 encoding (the
+// bytes wire.SyncMessage.Encode writes for the same fields), in one new
+// slice owned by the caller.
 func (m *Message) Encode() []byte {
-	w := wire.SyncMessage{Type: msgType, Heads: fromHashes(m.Heads), Need: fromHashes(m.Need), Changes: m.Raw}
+	n := 1 + 3*binary.MaxVarintLen64 + 32*(len(m.Heads)+len(m.Need))
 	for _, h := range m.Have {
-		w.Have = append(w.Have, wire.SyncHave{LastSync: fromHashes(h.LastSync), Bloom: h.Bloom.Bytes()})
+		n += binary.MaxVarintLen64 + 32*len(h.LastSync) + h.Bloom.encodedLen()
 	}
-	return w.Encode()
+	for _, c := range m.Raw {
+		n += binary.MaxVarintLen64 + len(c)
+	}
+	b := make([]byte, 0, n)
+	b = append(b, msgType)
+	b = appendHashes(b, m.Heads)
+	b = appendHashes(b, m.Need)
+	b = binary.AppendUvarint(b, uint64(len(m.Have)))
+	for _, h := range m.Have {
+		b = appendHashes(b, h.LastSync)
+		b = h.Bloom.appendTo(b)
+	}
+	b = binary.AppendUvarint(b, uint64(len(m.Raw)))
+	for _, c := range m.Raw {
+		b = binary.AppendUvarint(b, uint64(len(c)))
+		b = append(b, c...)
+	}
+	return b
 }
 
 // Generate is automerge's generate_sync_message: the next message to
 // send to the peer of s about the document g indexes, or nil when there
 // is nothing to send (in sync, or waiting for the peer's reply). It
-// updates s as automerge does.
+// updates s as automerge does. The message's hash slices are shared with
+// g and s (see State) and its Raw with g: it is to be encoded, not
+// modified.
 func Generate(g *Graph, s *State) *Message {
 	ourHeads := g.Heads()
 	ourNeed := g.missingDeps(s.TheirHeads)
@@ -98,7 +109,7 @@ func Generate(g *Graph, s *State) *Message {
 			if !g.Has(h) {
 				// The peer's last sync point is unknown here: ask it to
 				// start over.
-				return &Message{Heads: slices.Clone(ourHeads), Have: []Have{{}}}
+				return &Message{Heads: ourHeads, Have: []Have{{}}}
 			}
 		}
 	}
@@ -115,15 +126,19 @@ func Generate(g *Graph, s *State) *Message {
 	if headsUnchanged && (headsEqual && len(toSend) == 0 || s.InFlight) {
 		return nil
 	}
-	s.LastSentHeads = slices.Clone(ourHeads)
-	m := &Message{Heads: slices.Clone(ourHeads), Need: ourNeed, Have: ourHave}
-	if len(toSend) > 0 && s.SentHashes == nil {
-		s.SentHashes = make(map[automerge.ChangeHash]struct{}, len(toSend))
+	s.LastSentHeads = ourHeads
+	m := &Message{Heads: ourHeads, Need: ourNeed, Have: ourHave}
+	if len(toSend) > 0 {
+		if s.SentHashes == nil {
+			s.SentHashes = make(map[automerge.ChangeHash]struct{}, len(toSend))
+		}
+		m.Raw = make([][]byte, len(toSend))
+		m.Changes = make([]Change, len(toSend))
 	}
-	for _, n := range toSend {
+	for i, n := range toSend {
 		s.SentHashes[n.hash] = struct{}{}
-		m.Raw = append(m.Raw, n.raw)
-		m.Changes = append(m.Changes, Change{Hash: n.hash, Deps: n.deps})
+		m.Raw[i] = n.raw
+		m.Changes[i] = Change{Hash: n.hash, Deps: n.deps}
 	}
 	s.InFlight = true
 	return m
@@ -146,7 +161,7 @@ func (g *Graph) haveSince(lastSync []automerge.ChangeHash) Have {
 	ns := g.since(lastSync)
 	m := g.memoFor(lastSync)
 	if m != nil && m.hasBloom {
-		return Have{LastSync: slices.Clone(lastSync), Bloom: m.bloom}
+		return Have{LastSync: lastSync, Bloom: m.bloom}
 	}
 	hs := make([]automerge.ChangeHash, len(ns))
 	for i, n := range ns {
@@ -156,13 +171,15 @@ func (g *Graph) haveSince(lastSync []automerge.ChangeHash) Have {
 	if m != nil {
 		m.bloom, m.hasBloom = b, true
 	}
-	return Have{LastSync: slices.Clone(lastSync), Bloom: b}
+	return Have{LastSync: lastSync, Bloom: b}
 }
 
-// changesToSend is automerge's get_changes_to_send.
+// changesToSend is automerge's get_changes_to_send. The result is g's
+// scratch, valid until the next call.
 func (g *Graph) changesToSend(have []Have, need []automerge.ChangeHash) []*node {
+	out := g.toSend[:0]
+	defer func() { g.toSend = out[:0] }()
 	if len(have) == 0 {
-		var out []*node
 		for _, h := range need {
 			if n := g.nodes[h]; n != nil {
 				out = append(out, n)
@@ -170,11 +187,14 @@ func (g *Graph) changesToSend(have []Have, need []automerge.ChangeHash) []*node 
 		}
 		return out
 	}
-	var lastSync []automerge.ChangeHash
-	for _, h := range have {
-		for _, l := range h.LastSync {
-			if !slices.Contains(lastSync, l) {
-				lastSync = append(lastSync, l)
+	lastSync := have[0].LastSync
+	if len(have) > 1 {
+		lastSync = nil
+		for _, h := range have {
+			for _, l := range h.LastSync {
+				if !slices.Contains(lastSync, l) {
+					lastSync = append(lastSync, l)
+				}
 			}
 		}
 	}
@@ -203,7 +223,6 @@ func (g *Graph) changesToSend(have []Have, need []automerge.ChangeHash) []*node 
 			}
 		}
 	}
-	var out []*node
 	for _, h := range need {
 		if n := g.nodes[h]; n != nil && n.send != send {
 			out = append(out, n)
@@ -221,9 +240,10 @@ func (g *Graph) changesToSend(have []Have, need []automerge.ChangeHash) []*node 
 // with apply (which must apply them to the document and bring g up to
 // date: Add for each change the document applied, Queue for each it
 // queued) and updates s from m. An error from apply is returned as is,
-// and s is left as it was.
+// and s is left as it was. s keeps m's slices (see State): m must not be
+// modified afterwards.
 func Receive(g *Graph, s *State, m *Message, apply func(m *Message) error) error {
-	before := slices.Clone(g.Heads())
+	before := g.Heads()
 	if len(m.Changes) > 0 {
 		if err := apply(m); err != nil {
 			return err
@@ -233,19 +253,19 @@ func Receive(g *Graph, s *State, m *Message, apply func(m *Message) error) error
 	// filter_changes: the peer holds what its heads descend from.
 	g.removeAncestors(s.SentHashes, m.Heads)
 	if len(m.Changes) == 0 && equalHashes(m.Heads, before) {
-		s.LastSentHeads = slices.Clone(m.Heads)
+		s.LastSentHeads = m.Heads
 	}
 	if len(s.SentHashes) == 0 {
 		s.InFlight = false
 	}
-	var known []automerge.ChangeHash
+	known := 0
 	for _, h := range m.Heads {
 		if g.Has(h) {
-			known = append(known, h)
+			known++
 		}
 	}
-	if len(known) == len(m.Heads) {
-		s.SharedHeads = slices.Clone(m.Heads)
+	if known == len(m.Heads) {
+		s.SharedHeads = m.Heads
 		s.InFlight = false
 		if len(m.Heads) == 0 {
 			s.LastSentHeads = nil
@@ -253,8 +273,8 @@ func Receive(g *Graph, s *State, m *Message, apply func(m *Message) error) error
 		}
 	} else {
 		shared := slices.Clone(s.SharedHeads)
-		for _, h := range known {
-			if !slices.Contains(shared, h) {
+		for _, h := range m.Heads {
+			if g.Has(h) && !slices.Contains(shared, h) {
 				shared = append(shared, h)
 			}
 		}

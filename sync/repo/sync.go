@@ -216,8 +216,14 @@ func (h *Handle) receive(ctx context.Context, peer PeerID, msg []byte, in Incomi
 	if changed {
 		ev = &Event{Doc: h.id, Heads: after, Remote: true, Peer: peer}
 	}
-	key := syncKey(peer, h.id)
 	h.repo.gc.add(len(msg) + len(state))
+	if !changed && in.Create == nil && !h.broken.Load() {
+		// No new change: only the sync state to store, written behind
+		// (stateflush.go).
+		h.keepState(peer, state)
+		return nil, false, nil
+	}
+	key := syncKey(peer, h.id)
 	extra := func(tx store.Txn) error { return tx.Set(key, state) }
 	if create := in.Create; create != nil {
 		extra = func(tx store.Txn) error {
@@ -226,12 +232,6 @@ func (h *Handle) receive(ctx context.Context, peer PeerID, msg []byte, in Incomi
 			}
 			return tx.Set(key, state)
 		}
-	}
-	if !changed && in.Create == nil && !h.broken.Load() {
-		// No new change: only the sync state to store, written behind
-		// (stateflush.go).
-		h.keepState(peer, state)
-		return nil, false, nil
 	}
 	// The state is written with the message: one kept behind is older.
 	delete(h.dirty, peer)

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"sync"
@@ -186,6 +187,35 @@ func Encode(m *Message) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %d bytes", ErrFrameTooLarge, len(b))
 	}
 	return b, nil
+}
+
+// bufMode is the encoder of EncodeTo: cborx's options (the core
+// deterministic encoding, the same bytes as Encode) into a caller's
+// buffer.
+var bufMode = sync.OnceValue(func() cbor.UserBufferEncMode {
+	m, err := cbor.CoreDetEncOptions().UserBufferEncMode()
+	if err != nil {
+		panic(fmt.Sprintf("wire: cbor encode options: %v", err)) // static options; cannot fail
+	}
+	return m
+})
+
+// EncodeTo appends Encode's bytes for m to buf, so a sender can reuse one
+// buffer across messages instead of allocating each encoding. On error
+// buf holds what it held before, possibly followed by a partial
+// encoding that the caller discards.
+func EncodeTo(buf *bytes.Buffer, m *Message) error {
+	if err := m.Validate(); err != nil {
+		return err
+	}
+	start := buf.Len()
+	if err := bufMode().MarshalToBuffer(m, buf); err != nil {
+		return fmt.Errorf("wire: encode %s: %w", m.Type, err)
+	}
+	if n := buf.Len() - start; n > MaxFrameSize {
+		return fmt.Errorf("%w: %d bytes", ErrFrameTooLarge, n)
+	}
+	return nil
 }
 
 // Decode parses one frame (a single CBOR map, nothing after it) and

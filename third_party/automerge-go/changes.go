@@ -55,14 +55,14 @@ func (c *Change) ActorSeq() uint64 {
 // Hash identifies the change by the SHA-256 of its binary representation
 func (c *Change) Hash() ChangeHash {
 	defer runtime.KeepAlive(c)
-	return *(*ChangeHash)(fromByteSpan(C.AMchangeHash(c.cChange)))
+	return hashFromSpan(C.AMchangeHash(c.cChange))
 }
 
 // Dependencies returns the hashes of all changes that this change
 // directly depends on.
 func (c *Change) Dependencies() []ChangeHash {
 	defer runtime.KeepAlive(c)
-	return must(copyAll(wrap(C.AMchangeDeps(c.cChange)), (*item).changeHash))
+	return must(copyHashes(C.AMchangeDeps(c.cChange)))
 }
 
 // Message returns the commit message (if any)

@@ -169,7 +169,7 @@ func (d *Doc) Heads() []ChangeHash {
 	cDoc, unlock := d.lock()
 	defer unlock()
 
-	return must(copyAll(wrap(C.AMgetHeads(cDoc)), (*item).changeHash))
+	return must(copyHashes(C.AMgetHeads(cDoc)))
 }
 
 // Change gets a specific change by hash.

@@ -165,7 +165,7 @@ func (i *item) changeHash() ChangeHash {
 	if !C.AMitemToChangeHash(i.cItem, &bs) {
 		i.failCast(kindChangeHash)
 	}
-	return *(*ChangeHash)(fromByteSpan(bs))
+	return hashFromSpan(bs)
 }
 
 func (i *item) doc() *Doc {

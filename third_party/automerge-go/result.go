@@ -11,8 +11,10 @@ package automerge
 */
 import "C"
 import (
+	"errors"
 	"fmt"
 	"runtime"
+	"unsafe"
 
 	_ "github.com/automerge/automerge-go/deps"
 )
@@ -58,6 +60,47 @@ func copyAll[T any](r *result, f func(*item) T) ([]T, error) {
 		return nil, err
 	}
 	return mapItems(items, f), nil
+}
+
+// copyHashes returns the change hashes of r, a result of hashes, and
+// frees r at once (segue fork): one Go allocation for the slice and none
+// per hash, no finalizer, as copyAll(wrap(r), (*item).changeHash) did
+// with several per hash. An error result is returned as copyAll's.
+func copyHashes(r *C.AMresult) ([]ChangeHash, error) {
+	defer C.AMresultFree(r)
+	switch C.AMresultStatus(r) {
+	case C.AM_STATUS_OK:
+	case C.AM_STATUS_ERROR:
+		return nil, errors.New(fromByteSpanStr(C.AMresultError(r)))
+	case C.AM_STATUS_INVALID_RESULT:
+		return nil, errors.New("automerge: invalid result")
+	default:
+		return nil, errors.New("automerge: invalid result status")
+	}
+	items := C.AMresultItems(r)
+	out := make([]ChangeHash, 0, int(C.AMitemsSize(&items)))
+	var bs C.AMbyteSpan
+	for {
+		i := C.AMitemsNext(&items, 1)
+		if i == nil {
+			return out, nil
+		}
+		if !C.AMitemToChangeHash(i, &bs) {
+			return nil, errors.New("automerge: expected a change hash")
+		}
+		out = append(out, hashFromSpan(bs))
+	}
+}
+
+// hashFromSpan copies a change hash out of C memory (segue fork: no
+// intermediate Go slice). bs must hold a hash (32 bytes).
+func hashFromSpan(bs C.AMbyteSpan) ChangeHash {
+	var h ChangeHash
+	if int(bs.count) != len(h) {
+		panic(fmt.Sprintf("automerge: change hash of %d bytes", bs.count))
+	}
+	copy(h[:], unsafe.Slice((*byte)(unsafe.Pointer(bs.src)), len(h)))
+	return h
 }
 
 // voidFree checks that r is void and frees it.

@@ -128,7 +128,7 @@ func (sm *SyncMessage) Changes() []*Change {
 func (sm *SyncMessage) Heads() []ChangeHash {
 	defer runtime.KeepAlive(sm)
 
-	return must(copyAll(wrap(C.AMsyncMessageHeads(sm.cSyncMessage)), (*item).changeHash))
+	return must(copyHashes(C.AMsyncMessageHeads(sm.cSyncMessage)))
 }
 
 // Bytes returns a representation for sending over the network.

@@ -26,11 +26,18 @@ const (
 	queueCloseWait = time.Second
 	// maxPooledQueue is the largest queue buffer kept for reuse.
 	maxPooledQueue = 64 << 10
+	// newQueueBuf is the capacity of a new queue buffer.
+	newQueueBuf = 4 << 10
 )
 
 // queueBufs recycles queue buffers between flush bursts: an idle
-// connection holds none, so ten thousand idle peers cost no buffers.
-var queueBufs = sync.Pool{New: func() any { return new([]byte) }}
+// connection holds none, so ten thousand idle peers cost no buffers. A
+// new one has room for a few edit-sized frames, so a burst does not
+// grow it append by append.
+var queueBufs = sync.Pool{New: func() any {
+	b := make([]byte, 0, newQueueBuf)
+	return &b
+}}
 
 // QueuedConn is a net.Conn whose writes, once Queue was called, are
 // queued and written by a flusher goroutine that writes everything

@@ -442,7 +442,10 @@ func (s *Session) fail(ctx context.Context, err error) error {
 }
 
 func (s *Session) handle(ctx context.Context, m *wire.Message) error {
-	s.Log.Debug("peer: received", "type", m.Type, "from", m.SenderID, "doc", m.DocumentID, "bytes", len(m.Data))
+	if s.Log.Enabled(ctx, slog.LevelDebug) {
+		// Guarded: the arguments cost allocations on every message.
+		s.Log.Debug("peer: received", "type", m.Type, "from", m.SenderID, "doc", m.DocumentID, "bytes", len(m.Data))
+	}
 	if m.Type == wire.TypeSync || m.Type == wire.TypeRequest || m.Type == wire.TypeDocUnavailable {
 		if id, err := m.DocID(); err == nil {
 			s.mu.Lock()
@@ -737,16 +740,18 @@ func (s *Session) syncDoc(ctx context.Context, id docs.DocumentID, m *wire.Messa
 	}
 	s.follow(id)
 	err = s.Repo.Receive(ctx, s.peer, id, m.Data, acc)
-	var acl *docs.ACLChangeError
-	s.Log.Debug("peer: applied", "doc", id, "user", s.User, "write", acc.Write, "manage", acc.Manage, "err", err)
-	rule := ""
-	switch {
-	case errors.Is(err, ErrForbidden):
-		rule, err = wire.RefusalReadOnly, fmt.Errorf("%w %s: user %q may only read it", ErrForbidden, id, s.User)
-	case errors.As(err, &acl):
-		rule, err = wire.RefusalACL, fmt.Errorf("%w (user %q, document %s)", acl, s.User, id)
+	if s.Log.Enabled(ctx, slog.LevelDebug) {
+		s.Log.Debug("peer: applied", "doc", id, "user", s.User, "write", acc.Write, "manage", acc.Manage, "err", err)
 	}
 	if err != nil {
+		rule := ""
+		var acl *docs.ACLChangeError
+		switch {
+		case errors.Is(err, ErrForbidden):
+			rule, err = wire.RefusalReadOnly, fmt.Errorf("%w %s: user %q may only read it", ErrForbidden, id, s.User)
+		case errors.As(err, &acl):
+			rule, err = wire.RefusalACL, fmt.Errorf("%w (user %q, document %s)", acl, s.User, id)
+		}
 		if rule != "" || errors.Is(err, repo.ErrRejected) {
 			return &refusedChanges{rule: rule, err: err}
 		}

@@ -1,6 +1,7 @@
 package peer
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -29,6 +30,27 @@ type WSConn struct {
 	wmu sync.Mutex
 }
 
+// frameBufs recycles the buffers a WSConn reads frames into and encodes
+// messages into: a buffer is held only during one Recv or Send, so an
+// idle connection holds none.
+var frameBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledFrame is the largest frame buffer kept for reuse (a first
+// sync's frames can reach MaxFrame; they are not kept).
+const maxPooledFrame = 64 << 10
+
+func getFrameBuf() *bytes.Buffer {
+	b := frameBufs.Get().(*bytes.Buffer)
+	b.Reset()
+	return b
+}
+
+func putFrameBuf(b *bytes.Buffer) {
+	if b.Cap() <= maxPooledFrame {
+		frameBufs.Put(b)
+	}
+}
+
 // NewWSConn returns a WSConn over c with the given frame cap and sets
 // c's own read limit just above it.
 func NewWSConn(c *websocket.Conn, maxFrame int) *WSConn {
@@ -39,45 +61,52 @@ func NewWSConn(c *websocket.Conn, maxFrame int) *WSConn {
 	return &WSConn{C: c, MaxFrame: maxFrame}
 }
 
-// Recv reads and decodes the next binary frame.
+// Recv reads and decodes the next binary frame. The frame is read into
+// a pooled buffer that the next Recv or Send (of any WSConn) may reuse;
+// the returned message does not alias it (wire.Decode copies), so the
+// message and its Data are the caller's to keep (the repository keeps
+// change chunks of Data).
 func (w *WSConn) Recv(ctx context.Context) (*wire.Message, error) {
-	for {
-		typ, r, err := w.C.Reader(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("read websocket: %w", err)
-		}
-		b, err := io.ReadAll(io.LimitReader(r, int64(w.MaxFrame)+1))
-		if err != nil {
-			var ce websocket.CloseError
-			if errors.As(err, &ce) && ce.Code == websocket.StatusMessageTooBig || len(b) > w.MaxFrame {
-				return nil, fmt.Errorf("%w: frame larger than %d bytes", ErrLimit, w.MaxFrame)
-			}
-			return nil, fmt.Errorf("read websocket frame: %w", err)
-		}
-		if len(b) > w.MaxFrame {
+	typ, r, err := w.C.Reader(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read websocket: %w", err)
+	}
+	buf := getFrameBuf()
+	defer putFrameBuf(buf)
+	_, err = buf.ReadFrom(io.LimitReader(r, int64(w.MaxFrame)+1))
+	b := buf.Bytes()
+	if err != nil {
+		var ce websocket.CloseError
+		if errors.As(err, &ce) && ce.Code == websocket.StatusMessageTooBig || len(b) > w.MaxFrame {
 			return nil, fmt.Errorf("%w: frame larger than %d bytes", ErrLimit, w.MaxFrame)
 		}
-		if typ != websocket.MessageBinary {
-			return nil, fmt.Errorf("%w: text frame", ErrProtocol)
-		}
-		if w.Allow != nil {
-			if err := w.Allow(); err != nil {
-				return nil, err
-			}
-		}
-		return wire.Decode(b, w.MaxFrame)
+		return nil, fmt.Errorf("read websocket frame: %w", err)
 	}
+	if len(b) > w.MaxFrame {
+		return nil, fmt.Errorf("%w: frame larger than %d bytes", ErrLimit, w.MaxFrame)
+	}
+	if typ != websocket.MessageBinary {
+		return nil, fmt.Errorf("%w: text frame", ErrProtocol)
+	}
+	if w.Allow != nil {
+		if err := w.Allow(); err != nil {
+			return nil, err
+		}
+	}
+	return wire.Decode(b, w.MaxFrame)
 }
 
-// Send encodes m and writes it as one binary frame.
+// Send encodes m into a pooled buffer and writes it as one binary frame;
+// m is not retained.
 func (w *WSConn) Send(ctx context.Context, m *wire.Message) error {
-	b, err := wire.Encode(m)
-	if err != nil {
+	buf := getFrameBuf()
+	defer putFrameBuf(buf)
+	if err := wire.EncodeTo(buf, m); err != nil {
 		return err
 	}
 	w.wmu.Lock()
 	defer w.wmu.Unlock()
-	if err := w.C.Write(ctx, websocket.MessageBinary, b); err != nil {
+	if err := w.C.Write(ctx, websocket.MessageBinary, buf.Bytes()); err != nil {
 		return fmt.Errorf("write websocket: %w", err)
 	}
 	if w.Sent != nil {
