@@ -270,14 +270,18 @@ type doc struct {
 	// queued are received changes whose dependencies g lacks.
 	queued map[automerge.ChangeHash]queuedChange
 
-	// pre are the changes pre-made for -replay (am is closed then),
-	// sent in order: the first sent of them are in g. base are g's
-	// heads when they were pre-made, which the first depends on.
-	pre  []premade
-	sent int
-	base []automerge.ChangeHash
-	// preSeq maps each of pre's hashes to its place in pre.
-	preSeq map[automerge.ChangeHash]int
+	// pre are the device's changes pre-made for -replay (am is closed
+	// then), sent in order: the first sent of them are in g. base are
+	// g's heads when they were pre-made. preSeq maps the hash of every
+	// change pre-made on the document (by any device) to its place in
+	// the document's pre-made history; shared, read-only. arrived, when
+	// not nil, is closed when g next gains changes (an edit waits for
+	// its dependencies).
+	pre     []premade
+	sent    int
+	base    []automerge.ChangeHash
+	preSeq  map[automerge.ChangeHash]int
+	arrived chan struct{}
 }
 
 type queuedChange struct {
@@ -864,6 +868,14 @@ func (dd *doc) receive(data []byte, led *ledger) (heads, got []automerge.ChangeH
 // queue does. A change of the run's edits is kept as led's chunk (the
 // same bytes), and its entry's position raises dd.last.
 func (dd *doc) take(m *msync.Message, led *ledger) error {
+	if dd.arrived != nil {
+		defer func(n int) {
+			if dd.g.Len() > n {
+				close(dd.arrived)
+				dd.arrived = nil
+			}
+		}(dd.g.Len())
+	}
 	for i, c := range m.Changes {
 		if dd.g.Has(c.Hash) {
 			continue
@@ -1099,12 +1111,23 @@ func (d *device) edit(ctx context.Context, due time.Time, id docs.DocumentID, fo
 	var pos string
 	seq := -1
 	if d.replay {
+		for ch := dd.depsWait(); ch != nil; ch = dd.depsWait() {
+			d.mu.Unlock()
+			select {
+			case <-ch:
+			case <-ctx.Done():
+				return fmt.Errorf("edit not sent by the end of the run: waiting for its dependencies: %w", ctx.Err())
+			case <-d.closed:
+				return fmt.Errorf("edit of %s not sent: connection closed", d.user)
+			}
+			d.mu.Lock()
+		}
 		p, err := dd.nextPremade()
 		if err != nil {
 			d.mu.Unlock()
 			return err
 		}
-		hash, raw, pos, seq = p.c.Hash, p.raw, p.pos, dd.sent-1
+		hash, raw, pos, seq = p.c.Hash, p.raw, p.pos, dd.preSeq[p.c.Hash]
 	} else {
 		var err error
 		if hash, raw, pos, err = dd.commitEdit(d.user, due); err != nil {

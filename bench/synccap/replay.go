@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -37,16 +38,28 @@ type premade struct {
 	pos string
 }
 
-// premake makes n changes on am one after the other, each the change
+// premadeEdit is one change to pre-make: the actor that makes it (""
+// keeps the document's), its author and the track it adds.
+type premadeEdit struct {
+	actor string
+	by    model.UserID
+	track model.TrackID
+}
+
+// premake makes edits on am one after the other, each the change
 // appendEntry makes (the entry at the end, after the previous one; the
-// first after position last), adding tracks prefix+"0", prefix+"1", …
-// by user by at now's times with rnd's bytes, and returns their chunks.
-// Each change depends on the one before it; the first on am's heads.
-// am keeps the changes.
-func premake(am *automerge.Doc, last string, by model.UserID, prefix string, n int, now func() time.Time, rnd io.Reader, made *atomic.Int64) ([]premade, error) {
-	out := make([]premade, 0, n)
-	for k := range n {
-		pos, err := appendEntry(am, last, by, model.TrackID(prefix+strconv.Itoa(k)), now(), rnd)
+// first after position last) at now's time with rnd's bytes, and
+// returns their chunks. Each change depends on the one before it; the
+// first on am's heads. am keeps the changes, with the last edit's actor.
+func premake(am *automerge.Doc, last string, edits []premadeEdit, now func() time.Time, rnd io.Reader, made *atomic.Int64) ([]premade, error) {
+	out := make([]premade, 0, len(edits))
+	for _, e := range edits {
+		if e.actor != "" {
+			if err := am.SetActorID(e.actor); err != nil {
+				return nil, fmt.Errorf("pre-make: set actor: %w", err)
+			}
+		}
+		pos, err := appendEntry(am, last, e.by, e.track, now(), rnd)
 		if err != nil {
 			return nil, fmt.Errorf("pre-make: %w", err)
 		}
@@ -71,23 +84,34 @@ func premake(am *automerge.Doc, last string, by model.UserID, prefix string, n i
 	return out, nil
 }
 
-// replayTrackPrefix is the prefix of the tracks device n pre-makes.
+// replayTrackPrefix is the prefix of the tracks device n pre-makes: the
+// k-th change it pre-makes on a document adds track prefix+k.
 func replayTrackPrefix(n int) string { return "r" + strconv.Itoa(n) + "-" }
 
-// premakeAll pre-makes on every device the changes plan schedules for
-// it, document by document, and then closes every automerge document of
-// every device: from here on a device's replicas are change graphs only.
-// It prints its progress to stderr every second.
-func premakeAll(devs []*device, plan []slot) error {
-	if len(plan) > maxPremade {
-		return fmt.Errorf("%w: the run schedules %d edits, the cap is %d (≈ 450 B each): lower -rate × -duration", errTooManyPremade, len(plan), maxPremade)
+// checkPremadeCap returns errTooManyPremade when a run of n edits would
+// pre-make more than maxPremade changes.
+func checkPremadeCap(n int) error {
+	if n > maxPremade {
+		return fmt.Errorf("%w: the run schedules %d edits, the cap is %d (≈ 450 B each): lower -rate × -duration", errTooManyPremade, n, maxPremade)
 	}
-	count := map[*device]map[docs.DocumentID]int{}
+	return nil
+}
+
+// premakeAll pre-makes the changes of plan, document by document, and
+// then closes every automerge document of every device: from here on a
+// device's replicas are change graphs only. It prints its progress to
+// stderr every second.
+func premakeAll(devs []*device, plan []slot) error {
+	if err := checkPremadeCap(len(plan)); err != nil {
+		return err
+	}
+	var order []docs.DocumentID
+	editors := map[docs.DocumentID][]*device{}
 	for _, s := range plan {
-		if count[s.d] == nil {
-			count[s.d] = map[docs.DocumentID]int{}
+		if editors[s.id] == nil {
+			order = append(order, s.id)
 		}
-		count[s.d][s.id]++
+		editors[s.id] = append(editors[s.id], s.d)
 	}
 	var made atomic.Int64
 	done := make(chan struct{})
@@ -105,41 +129,107 @@ func premakeAll(devs []*device, plan []slot) error {
 			}
 		}
 	}()
-	for _, d := range devs {
-		if err := d.premake(count[d], &made); err != nil {
+	for _, id := range order {
+		if err := premakeDoc(id, editors[id], &made); err != nil {
 			return err
 		}
+	}
+	for _, d := range devs {
+		d.closeForReplay()
 	}
 	fmt.Fprintf(os.Stderr, "synccap: pre-made %d changes in %s\n", made.Load(), time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
-// premake makes count[id] changes on each of d's documents that holds an
-// automerge document (those it edits), records them with the graph's
-// heads they fork from, and closes every automerge document of d.
-func (d *device) premake(count map[docs.DocumentID]int, made *atomic.Int64) error {
+// premakeDoc pre-makes document id's scheduled edits, by editors in
+// schedule order, as one history: each change depends on the edit
+// scheduled before it on the document (whoever makes it), as the
+// change of a device that received every earlier edit does, so the
+// document keeps one head. They are made on the first editor's
+// replica, each with its editor's actor, and each editor gets its own.
+func premakeDoc(id docs.DocumentID, editors []*device, made *atomic.Int64) error {
+	actors := map[*device]string{}
+	bases := map[*device][]automerge.ChangeHash{}
+	for _, e := range editors {
+		if _, ok := actors[e]; ok {
+			continue
+		}
+		e.mu.Lock()
+		dd := e.docs[id]
+		if dd == nil || dd.am == nil {
+			e.mu.Unlock()
+			return fmt.Errorf("pre-make: %s holds no document %s to edit", e.user, id)
+		}
+		actors[e], bases[e] = dd.am.ActorID(), slices.Clone(dd.g.Heads())
+		e.mu.Unlock()
+	}
+	counts := map[*device]int{}
+	edits := make([]premadeEdit, len(editors))
+	for i, e := range editors {
+		edits[i] = premadeEdit{actor: actors[e], by: e.user, track: model.TrackID(replayTrackPrefix(e.n) + strconv.Itoa(counts[e]))}
+		counts[e]++
+	}
+	lead := editors[0]
+	lead.mu.Lock()
+	ldd := lead.docs[id]
+	err := ldd.catchUp()
+	var pre []premade
+	if err == nil {
+		pre, err = premake(ldd.am, ldd.last, edits, time.Now, rand.Reader, made)
+	}
+	lead.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("%s: %w", id, err)
+	}
+	seq := make(map[automerge.ChangeHash]int, len(pre))
+	own := map[*device][]premade{}
+	for i, p := range pre {
+		seq[p.c.Hash] = i
+		own[editors[i]] = append(own[editors[i]], p)
+	}
+	for e, ps := range own {
+		e.mu.Lock()
+		dd := e.docs[id]
+		dd.pre, dd.base, dd.preSeq = ps, bases[e], seq
+		e.mu.Unlock()
+	}
+	return nil
+}
+
+// closeForReplay closes every automerge document of d (a document it
+// edits without pre-made changes keeps its heads as its base) and makes
+// d send pre-made changes.
+func (d *device) closeForReplay() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for id, dd := range d.docs {
+	for _, dd := range d.docs {
 		if dd.am == nil {
 			continue
 		}
-		if err := dd.catchUp(); err != nil {
-			return err
-		}
-		pre, err := premake(dd.am, dd.last, d.user, replayTrackPrefix(d.n), count[id], time.Now, rand.Reader, made)
-		if err != nil {
-			return fmt.Errorf("%s: %w", d.user, err)
-		}
-		dd.pre, dd.base = pre, append([]automerge.ChangeHash(nil), dd.g.Heads()...)
-		dd.preSeq = make(map[automerge.ChangeHash]int, len(pre))
-		for k, p := range pre {
-			dd.preSeq[p.c.Hash] = k
+		if dd.base == nil {
+			dd.base = slices.Clone(dd.g.Heads())
 		}
 		dd.am.Close()
 		dd.am, dd.unapplied = nil, nil
 	}
 	d.replay = true
+}
+
+// depsWait returns nil when dd's next pre-made change may be sent (its
+// dependencies are in the graph, or none is left), else a channel
+// closed when the graph next gains changes. Caller holds d.mu.
+func (dd *doc) depsWait() <-chan struct{} {
+	if dd.sent == len(dd.pre) {
+		return nil
+	}
+	for _, h := range dd.pre[dd.sent].c.Deps {
+		if !dd.g.Has(h) {
+			if dd.arrived == nil {
+				dd.arrived = make(chan struct{})
+			}
+			return dd.arrived
+		}
+	}
 	return nil
 }
 
@@ -155,10 +245,10 @@ func (dd *doc) nextPremade() (premade, error) {
 	return p, nil
 }
 
-// lastPremadeIn returns the largest place in dd.pre of a change among
-// heads and got (-1 for none): the relay holds that change and, as each
-// pre-made change depends on the one before, every earlier one. Caller
-// holds d.mu.
+// lastPremadeIn returns the largest place in the document's pre-made
+// history of a change among heads and got (-1 for none): the relay
+// holds that change and, as each pre-made change depends on the one
+// before, every earlier one. Caller holds d.mu.
 func (dd *doc) lastPremadeIn(heads, got []automerge.ChangeHash) int {
 	top := -1
 	if len(dd.preSeq) == 0 {

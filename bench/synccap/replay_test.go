@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -20,12 +21,13 @@ import (
 
 // TestPremakeIsAppendEntry checks that -replay's pre-made changes are
 // appendEntry's (and so Playlist.Add's, TestAppendEntryIsPlaylistAdd):
-// from the same document, actor, clock and random bytes, premake's
-// chunks are byte for byte the changes of as many appendEntry calls,
-// each depends on the one before (the first on the document's heads),
-// and automerge decodes them from a sync message and applies them to a
-// replica without them, which then lists the entries at premake's
-// positions.
+// from the same document, actors, clock and random bytes, premake's
+// chunks are byte for byte the changes of as many appendEntry calls
+// (with one actor, and with the actor switching between edits as on a
+// shared playlist), each depends on the one before (the first on the
+// document's heads), and automerge decodes them from a sync message and
+// applies them to a replica without them, which then lists the entries
+// at premake's positions by their authors.
 func TestPremakeIsAppendEntry(t *testing.T) {
 	at := time.UnixMilli(1_800_000_000_000)
 	clock := func() time.Time { return at }
@@ -50,9 +52,10 @@ func TestPremakeIsAppendEntry(t *testing.T) {
 		t.Fatal(err)
 	}
 	last := entries[len(entries)-1].Pos
+	by := func(actor string) model.UserID { return model.UserID("carol" + actor) }
 	baseHeads := base.Heads()
 	saved := base.Save()
-	actor := automerge.NewActorID()
+	actor, bob, dan := automerge.NewActorID(), automerge.NewActorID(), automerge.NewActorID()
 	load := func() *automerge.Doc {
 		d, err := automerge.Load(saved)
 		if err != nil {
@@ -63,11 +66,24 @@ func TestPremakeIsAppendEntry(t *testing.T) {
 		}
 		return d
 	}
-	for _, n := range []int{0, 1, 5} {
-		t.Run(fmt.Sprint(n), func(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		actors []string // one per edit; "" keeps the document's
+	}{
+		{"none", nil},
+		{"one", []string{""}},
+		{"five, one actor", []string{"", "", "", "", ""}},
+		{"five, three actors", []string{bob, "", dan, actor, bob}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := len(tc.actors)
 			viaPre, viaGen, target := load(), load(), load()
+			var edits []premadeEdit
+			for k, a := range tc.actors {
+				edits = append(edits, premadeEdit{actor: a, by: by(a), track: model.TrackID(fmt.Sprintf("r3-%d", k))})
+			}
 			var made atomic.Int64
-			pre, err := premake(viaPre, last, "carol", "r3-", n, clock, rnd(), &made)
+			pre, err := premake(viaPre, last, edits, clock, rnd(), &made)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -76,7 +92,12 @@ func TestPremakeIsAppendEntry(t *testing.T) {
 			}
 			r, pos := rnd(), last
 			for k, p := range pre {
-				if pos, err = appendEntry(viaGen, pos, "carol", model.TrackID(fmt.Sprintf("r3-%d", k)), at, r); err != nil {
+				if a := tc.actors[k]; a != "" {
+					if err := viaGen.SetActorID(a); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if pos, err = appendEntry(viaGen, pos, by(tc.actors[k]), model.TrackID(fmt.Sprintf("r3-%d", k)), at, r); err != nil {
 					t.Fatal(err)
 				}
 				h := viaGen.Heads()
@@ -87,12 +108,21 @@ func TestPremakeIsAppendEntry(t *testing.T) {
 				if !bytes.Equal(ch.Save(), p.raw) || h[0] != p.c.Hash || pos != p.pos {
 					t.Fatalf("pre-made change %d differs from appendEntry's", k)
 				}
+				// automerge makes a change depend on the heads (the
+				// change before) and on its actor's previous change.
 				want := baseHeads
 				if k > 0 {
 					want = []automerge.ChangeHash{pre[k-1].c.Hash}
 				}
-				if !slices.Equal(p.c.Deps, want) {
-					t.Fatalf("pre-made change %d depends on %v, want %v", k, p.c.Deps, want)
+				for _, h := range want {
+					if !slices.Contains(p.c.Deps, h) {
+						t.Fatalf("pre-made change %d depends on %v, not on %v", k, p.c.Deps, h)
+					}
+				}
+				for _, h := range p.c.Deps {
+					if !slices.Contains(baseHeads, h) && !slices.ContainsFunc(pre[:k], func(q premade) bool { return q.c.Hash == h }) {
+						t.Fatalf("pre-made change %d depends on %v, neither a head nor an earlier pre-made change", k, h)
+					}
 				}
 			}
 			m := &msync.Message{Heads: viaPre.Heads()}
@@ -122,7 +152,7 @@ func TestPremakeIsAppendEntry(t *testing.T) {
 				t.Fatalf("%d entries after applying %d pre-made changes to %d", len(ge), n, len(entries))
 			}
 			for k, e := range ge[len(entries):] {
-				if e.Track != model.TrackID(fmt.Sprintf("r3-%d", k)) || e.Pos != pre[k].pos || e.AddedBy != "carol" || !e.AddedAt.Equal(at) {
+				if e.Track != model.TrackID(fmt.Sprintf("r3-%d", k)) || e.Pos != pre[k].pos || e.AddedBy != by(tc.actors[k]) || !e.AddedAt.Equal(at) {
 					t.Fatalf("entry %d after the pre-made changes: %+v", k, e)
 				}
 			}
@@ -131,16 +161,14 @@ func TestPremakeIsAppendEntry(t *testing.T) {
 }
 
 // TestPremakeCap checks that a run scheduling more edits than
-// maxPremade fails before pre-making any.
+// maxPremade is refused.
 func TestPremakeCap(t *testing.T) {
 	for _, tc := range []struct {
 		n    int
-		fail bool
-	}{{maxPremade, false}, {maxPremade + 1, true}} {
-		plan := make([]slot, tc.n)
-		err := premakeAll(nil, plan)
-		if got := err != nil; got != tc.fail {
-			t.Fatalf("%d edits: error %v, want failure %v", tc.n, err, tc.fail)
+		want error
+	}{{0, nil}, {maxPremade, nil}, {maxPremade + 1, errTooManyPremade}} {
+		if err := checkPremadeCap(tc.n); !errors.Is(err, tc.want) {
+			t.Fatalf("%d edits: error %v, want %v", tc.n, err, tc.want)
 		}
 	}
 }
