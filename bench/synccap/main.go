@@ -18,18 +18,23 @@
 // CPU (from /proc/<pid>/stat) and RSS.
 //
 // With -replay the generator spends its core on sending, not on making
-// changes: before the timed edit phase every editing device pre-makes
-// on its own replica the changes the schedule will have it send (the
-// same playlist-add changes as without -replay, each after the one
-// before it), keeps only their bytes and hashes and closes its automerge
-// documents. During the edit phase it sends each pre-made change in a
-// sync message built by sync/msync from its change graph, and receives
-// (acknowledgements, other devices' changes) into the change graph only:
-// no automerge on the hot path. A shared playlist's editors pre-make
-// their changes from the heads they held before the edit phase, so each
-// sends one chain of changes concurrent with the other editors'
-// (valid automerge: the relay's document then has one head per editing
-// chain, where without -replay an edit merges every head it received).
+// changes: before the timed edit phase it computes the whole schedule
+// and pre-makes every scheduled edit (the same playlist-add changes as
+// without -replay), keeping only their bytes, hashes and dependencies,
+// then closes every automerge document. A playlist's pre-made changes
+// form one history in schedule order: each is made with its editor's
+// actor and depends on the edit scheduled before it on that playlist,
+// whoever makes it, as the edit of a device that received every earlier
+// one does. During the edit phase a device sends its next pre-made
+// change, once its change graph holds the change's dependencies (it
+// waits for them to arrive from the relay; latency still counts from
+// the edit's scheduled time), in a sync message built by sync/msync
+// from the graph, and receives (acknowledgements, other devices'
+// changes) into the graph only: no automerge on the hot path. Pre-making
+// the editors' chains independently instead (each forking from the
+// heads it held) is valid automerge too, but leaves a shared playlist
+// with one head per editor, which made every delivery dearer for both
+// relay and generator (docs/BENCHMARKS.md, "Sync: a replaying generator").
 package main
 
 import (
@@ -124,7 +129,7 @@ func main() {
 	sharedFrac := flag.Float64("shared-frac", -1, "fraction of edits on shared playlists")
 	dur := flag.Duration("duration", 30*time.Second, "edit phase")
 	editors := flag.Int("editors", 0, "followers of each shared playlist that edit it (its owner first; 0: all). The others follow it with the change graph only, holding no automerge document: automerge 0.5 keeps ≈ 3.5 KB of C memory per change in each document, so 20 editing replicas of each shared playlist grow the generator by ≈ 70 KB per shared edit (docs/BENCHMARKS.md)")
-	flag.BoolVar(&c.replay, "replay", false, "before the edit phase, every editing device pre-makes the changes the schedule has it send (the same playlist-add changes, a chain per device and playlist forking from the heads it holds then; progress on stderr; at most 1,000,000 in a run) and closes its automerge documents; the edit phase then sends them and receives with change graphs only, without automerge, so the generator's core goes to the sync traffic (not with -full-followers)")
+	flag.BoolVar(&c.replay, "replay", false, "before the edit phase, pre-make every scheduled edit (the same playlist-add changes; a playlist's in one history in schedule order, each depending on the edit scheduled before it; progress on stderr; at most 1,000,000 in a run) and close the automerge documents; the edit phase then sends each once its device holds its dependencies and receives with change graphs only, without automerge, so the generator's core goes to the sync traffic (not with -full-followers)")
 	cpuProfile := flag.String("cpuprofile", "", "write the generator's own CPU profile (the whole run) to this file")
 	memProfile := flag.String("memprofile", "", "write the generator's heap profile (at the end of the run) to this file")
 	flag.Parse()
