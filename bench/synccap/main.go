@@ -323,8 +323,8 @@ type pending struct {
 	acked   bool
 	waiting map[*device]bool // followers that do not hold it yet
 	// doc and seq are, for a pre-made edit (-replay), its document and
-	// its place in the device's chain of pre-made changes on it; seq is
-	// -1 otherwise.
+	// its place in the document's pre-made history; seq is -1
+	// otherwise.
 	doc docs.DocumentID
 	seq int
 }
@@ -345,10 +345,9 @@ type stats struct {
 	led ledger
 	// inflight counts edits dispatched and not yet sent.
 	inflight atomic.Int64
-	// devs and shared are the run's devices and shared playlists, for
-	// checks of the replicas after the run.
-	devs   []*device
-	shared []docs.DocumentID
+	// devs are the run's devices, for checks of their replicas after
+	// the run.
+	devs []*device
 }
 
 func newStats() *stats {
@@ -469,7 +468,7 @@ func run(ctx context.Context, c config) (*stats, error) {
 		}
 	}()
 	fmt.Printf("# setup done: %d devices, %d shared playlists × %d followers, %d idle peers, %d idle peers following %d documents each\n", len(devs), c.shared, c.fols, len(idle), len(watchers), c.follow)
-	st.devs, st.shared = devs, sharedDocs
+	st.devs = devs
 	plan := schedule(c, devs, followers, sharedDocs)
 	if c.replay {
 		t := time.Now()
