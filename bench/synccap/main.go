@@ -16,6 +16,25 @@
 // including the edit: it is durable there), edit→followers latency (each
 // other follower's device holds the edit), and every second the relay's
 // CPU (from /proc/<pid>/stat) and RSS.
+//
+// With -replay the generator spends its core on sending, not on making
+// changes: before the timed edit phase it computes the whole schedule
+// and pre-makes every scheduled edit (the same playlist-add changes as
+// without -replay), keeping only their bytes, hashes and dependencies,
+// then closes every automerge document. A playlist's pre-made changes
+// form one history in schedule order: each is made with its editor's
+// actor and depends on the edit scheduled before it on that playlist,
+// whoever makes it, as the edit of a device that received every earlier
+// one does. During the edit phase a device sends its next pre-made
+// change, once its change graph holds the change's dependencies (it
+// waits for them to arrive from the relay; latency still counts from
+// the edit's scheduled time), in a sync message built by sync/msync
+// from the graph, and receives (acknowledgements, other devices'
+// changes) into the graph only: no automerge on the hot path. Pre-making
+// the editors' chains independently instead (each forking from the
+// heads it held) is valid automerge too, but leaves a shared playlist
+// with one head per editor, which made every delivery dearer for both
+// relay and generator (docs/BENCHMARKS.md, "Sync: a replaying generator").
 package main
 
 import (
@@ -82,6 +101,8 @@ type config struct {
 	// editors is how many of a shared playlist's followers edit it (the
 	// first ones, its owner first); the others only follow.
 	editors int
+	// replay pre-makes every edit before the edit phase (-replay).
+	replay bool
 }
 
 func main() {
@@ -108,6 +129,7 @@ func main() {
 	sharedFrac := flag.Float64("shared-frac", -1, "fraction of edits on shared playlists")
 	dur := flag.Duration("duration", 30*time.Second, "edit phase")
 	editors := flag.Int("editors", 0, "followers of each shared playlist that edit it (its owner first; 0: all). The others follow it with the change graph only, holding no automerge document: automerge 0.5 keeps ≈ 3.5 KB of C memory per change in each document, so 20 editing replicas of each shared playlist grow the generator by ≈ 70 KB per shared edit (docs/BENCHMARKS.md)")
+	flag.BoolVar(&c.replay, "replay", false, "before the edit phase, pre-make every scheduled edit (the same playlist-add changes; a playlist's in one history in schedule order, each depending on the edit scheduled before it; progress on stderr; at most 1,000,000 in a run) and close the automerge documents; the edit phase then sends each once its device holds its dependencies and receives with change graphs only, without automerge, so the generator's core goes to the sync traffic (not with -full-followers)")
 	cpuProfile := flag.String("cpuprofile", "", "write the generator's own CPU profile (the whole run) to this file")
 	memProfile := flag.String("memprofile", "", "write the generator's heap profile (at the end of the run) to this file")
 	flag.Parse()
@@ -174,8 +196,8 @@ func main() {
 		_, _ = rand.Read(b[:])
 		c.prefix = fmt.Sprintf("b%x", b)
 	}
-	if c.fols > c.devices || c.devices < 1 || c.rate <= 0 || c.sharedFrac > 1 || c.follow < 0 || c.editors < 0 || c.editors > c.fols {
-		fatal(errors.New("want 1 ≤ followers ≤ devices, rate > 0, shared-frac ≤ 1, follow ≥ 0, 0 ≤ editors ≤ followers"))
+	if c.fols > c.devices || c.devices < 1 || c.rate <= 0 || c.sharedFrac > 1 || c.follow < 0 || c.editors < 0 || c.editors > c.fols || c.replay && c.full {
+		fatal(errors.New("want 1 ≤ followers ≤ devices, rate > 0, shared-frac ≤ 1, follow ≥ 0, 0 ≤ editors ≤ followers, not both -replay and -full-followers"))
 	}
 	if _, err := run(context.Background(), c); err != nil {
 		fatal(err)
@@ -252,6 +274,19 @@ type doc struct {
 	unapplied [][]byte
 	// queued are received changes whose dependencies g lacks.
 	queued map[automerge.ChangeHash]queuedChange
+
+	// pre are the device's changes pre-made for -replay (am is closed
+	// then), sent in order: the first sent of them are in g. base are
+	// g's heads when they were pre-made. preSeq maps the hash of every
+	// change pre-made on the document (by any device) to its place in
+	// the document's pre-made history; shared, read-only. arrived, when
+	// not nil, is closed when g next gains changes (an edit waits for
+	// its dependencies).
+	pre     []premade
+	sent    int
+	base    []automerge.ChangeHash
+	preSeq  map[automerge.ChangeHash]int
+	arrived chan struct{}
 }
 
 type queuedChange struct {
@@ -261,8 +296,10 @@ type queuedChange struct {
 
 // device is one user's device: one connection, its replicas.
 type device struct {
-	n      int
-	full   bool // -full-followers: automerge sync states and documents
+	n    int
+	full bool // -full-followers: automerge sync states and documents
+	// replay: the device's edits are pre-made (-replay); guarded by mu.
+	replay bool
 	user   model.UserID
 	peerID string // the connection's automerge-repo peer id (and storage id + "-store")
 	token  string
@@ -285,6 +322,11 @@ type pending struct {
 	hash    automerge.ChangeHash
 	acked   bool
 	waiting map[*device]bool // followers that do not hold it yet
+	// doc and seq are, for a pre-made edit (-replay), its document and
+	// its place in the document's pre-made history; seq is -1
+	// otherwise.
+	doc docs.DocumentID
+	seq int
 }
 
 type stats struct {
@@ -303,6 +345,9 @@ type stats struct {
 	led ledger
 	// inflight counts edits dispatched and not yet sent.
 	inflight atomic.Int64
+	// devs are the run's devices, for checks of their replicas after
+	// the run.
+	devs []*device
 }
 
 func newStats() *stats {
@@ -423,13 +468,22 @@ func run(ctx context.Context, c config) (*stats, error) {
 		}
 	}()
 	fmt.Printf("# setup done: %d devices, %d shared playlists × %d followers, %d idle peers, %d idle peers following %d documents each\n", len(devs), c.shared, c.fols, len(idle), len(watchers), c.follow)
+	st.devs = devs
+	plan := schedule(c, devs, followers, sharedDocs)
+	if c.replay {
+		t := time.Now()
+		if err := premakeAll(devs, plan); err != nil {
+			return nil, err
+		}
+		fmt.Printf("# pre-made %d changes in %s\n", len(plan), time.Since(t).Round(time.Millisecond))
+	}
 	time.Sleep(2 * time.Second)
 
 	mon := startMonitor(c.relayPID, c.url, c.adminToken)
 	self := startSelfMonitor(st)
 	cpu0, t0, own0 := mon.cpu(), time.Now(), ownCPU()
 	ectx, ecancel := context.WithTimeout(ctx, c.duration+drain)
-	runEdits(ectx, c, devs, followers, sharedDocs, st)
+	runEdits(ectx, c, plan, followers, sharedDocs, st)
 	ecancel()
 	// Let the last edits arrive.
 	time.Sleep(2 * time.Second)
@@ -469,22 +523,49 @@ func run(ctx context.Context, c config) (*stats, error) {
 	return st, nil
 }
 
-// runEdits offers c.rate edits per second for c.duration on a fixed
-// schedule, each from a goroutine of its device (a device edits one at
-// a time; an edit due while its device is busy waits).
-func runEdits(ctx context.Context, c config, devs []*device, followers [][]*device, shared []docs.DocumentID, st *stats) {
+// slot is one scheduled edit: the device that makes it and the
+// document it edits.
+type slot struct {
+	d  *device
+	id docs.DocumentID
+}
+
+// schedule returns the run's edits in order, one every 1/c.rate seconds
+// for c.duration: each on a shared playlist with probability
+// c.sharedFrac (by one of its first c.editors followers), else on a
+// device's own playlist, from a fixed pseudo-random sequence.
+func schedule(c config, devs []*device, followers [][]*device, shared []docs.DocumentID) []slot {
 	period := time.Duration(float64(time.Second) / c.rate)
-	end := time.Now().Add(c.duration)
-	var wg sync.WaitGroup
 	var rnd uint64 = 0x9E3779B97F4A7C15
 	next := func() uint64 { rnd ^= rnd << 13; rnd ^= rnd >> 7; rnd ^= rnd << 17; return rnd }
+	var plan []slot
+	for at := time.Duration(0); at < c.duration; at += period {
+		if c.shared > 0 && float64(next()%1000)/1000 < c.sharedFrac {
+			s := int(next() % uint64(c.shared))
+			plan = append(plan, slot{d: followers[s][next()%uint64(c.editors)], id: shared[s]})
+			continue
+		}
+		d := devs[next()%uint64(len(devs))]
+		plan = append(plan, slot{d: d, id: d.own()})
+	}
+	return plan
+}
+
+// runEdits offers plan's edits at c.rate per second, each from a
+// goroutine of its device (a device edits one at a time; an edit due
+// while its device is busy waits).
+func runEdits(ctx context.Context, c config, plan []slot, followers [][]*device, shared []docs.DocumentID, st *stats) {
+	period := time.Duration(float64(time.Second) / c.rate)
+	start := time.Now()
+	var wg sync.WaitGroup
 	sem := make(chan struct{}, 4096)
-	for at := time.Now(); at.Before(end); at = at.Add(period) {
+	for k, s := range plan {
+		at := start.Add(time.Duration(k) * period)
 		if ctx.Err() != nil {
 			// The schedule fell so far behind that the run (edit phase
 			// and drain) is over: the edits still due count as offered
 			// and failed, without dispatching each.
-			left := int(end.Sub(at)/period) + 1
+			left := len(plan) - k
 			st.mu.Lock()
 			st.offered += left
 			st.mu.Unlock()
@@ -494,16 +575,6 @@ func runEdits(ctx context.Context, c config, devs []*device, followers [][]*devi
 			break
 		}
 		time.Sleep(time.Until(at))
-		var d *device
-		var id docs.DocumentID
-		if c.shared > 0 && float64(next()%1000)/1000 < c.sharedFrac {
-			s := int(next() % uint64(c.shared))
-			d = followers[s][next()%uint64(c.editors)]
-			id = shared[s]
-		} else {
-			d = devs[next()%uint64(len(devs))]
-			id = d.own()
-		}
 		st.mu.Lock()
 		st.offered++
 		st.lag.record(time.Since(at))
@@ -512,7 +583,7 @@ func runEdits(ctx context.Context, c config, devs []*device, followers [][]*devi
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem; st.inflight.Add(-1) }()
-			if err := d.edit(ctx, at, id, followersOf(followers, shared, id), st); err != nil {
+			if err := s.d.edit(ctx, at, s.id, followersOf(followers, shared, s.id), st); err != nil {
 				st.fail(err)
 			}
 		})
@@ -725,6 +796,7 @@ func (d *device) read(ctx context.Context, st *stats) {
 			continue
 		}
 		heads, got, err := dd.receive(m.Data, &st.led)
+		top := dd.lastPremadeIn(heads, got)
 		d.mu.Unlock()
 		if err != nil {
 			st.fail(err)
@@ -734,8 +806,9 @@ func (d *device) read(ctx context.Context, st *stats) {
 		keep := d.unacked[:0]
 		for _, p := range d.unacked {
 			// The relay's heads include the edit, or a change it sent
-			// depends on it: the relay holds it, durably.
-			if slices.Contains(heads, p.hash) || slices.Contains(got, p.hash) {
+			// depends on it, or (pre-made) they include a later change
+			// of the edit's chain: the relay holds it, durably.
+			if slices.Contains(heads, p.hash) || slices.Contains(got, p.hash) || p.seq >= 0 && p.doc == id && p.seq <= top {
 				p.acked = true
 				st.ack.record(now.Sub(p.at))
 				st.done(p)
@@ -799,6 +872,14 @@ func (dd *doc) receive(data []byte, led *ledger) (heads, got []automerge.ChangeH
 // queue does. A change of the run's edits is kept as led's chunk (the
 // same bytes), and its entry's position raises dd.last.
 func (dd *doc) take(m *msync.Message, led *ledger) error {
+	if dd.arrived != nil {
+		defer func(n int) {
+			if dd.g.Len() > n {
+				close(dd.arrived)
+				dd.arrived = nil
+			}
+		}(dd.g.Len())
+	}
 	for i, c := range m.Changes {
 		if dd.g.Has(c.Hash) {
 			continue
@@ -1029,31 +1110,38 @@ func (d *device) edit(ctx context.Context, due time.Time, id docs.DocumentID, fo
 	}
 	d.mu.Lock()
 	dd := d.docs[id]
-	if err := dd.catchUp(); err != nil {
-		d.mu.Unlock()
-		return err
-	}
-	pos, err := appendEntry(dd.am, dd.last, d.user, model.TrackID("t"+strconv.FormatInt(due.UnixNano(), 36)), time.Now(), rand.Reader)
-	if err != nil {
-		d.mu.Unlock()
-		return err
-	}
-	dd.last = pos
-	heads := dd.am.Heads() // a local commit depends on every head: it is the only one now
-	if len(heads) != 1 {
-		d.mu.Unlock()
-		return fmt.Errorf("%d heads after a local commit", len(heads))
-	}
+	var hash automerge.ChangeHash
 	var raw []byte
-	if dd.g != nil {
-		if raw, err = dd.committed(heads[0]); err != nil {
+	var pos string
+	seq := -1
+	if d.replay {
+		for ch := dd.depsWait(); ch != nil; ch = dd.depsWait() {
+			d.mu.Unlock()
+			select {
+			case <-ch:
+			case <-ctx.Done():
+				return fmt.Errorf("edit not sent by the end of the run: waiting for its dependencies: %w", ctx.Err())
+			case <-d.closed:
+				return fmt.Errorf("edit of %s not sent: connection closed", d.user)
+			}
+			d.mu.Lock()
+		}
+		p, err := dd.nextPremade()
+		if err != nil {
+			d.mu.Unlock()
+			return err
+		}
+		hash, raw, pos, seq = p.c.Hash, p.raw, p.pos, dd.preSeq[p.c.Hash]
+	} else {
+		var err error
+		if hash, raw, pos, err = dd.commitEdit(d.user, due); err != nil {
 			d.mu.Unlock()
 			return err
 		}
 	}
 	d.mu.Unlock()
-	st.led.put(heads[0], raw, pos)
-	p := &pending{at: due, hash: heads[0], waiting: map[*device]bool{}}
+	st.led.put(hash, raw, pos)
+	p := &pending{at: due, hash: hash, waiting: map[*device]bool{}, doc: id, seq: seq}
 	for _, f := range followers {
 		if f != d {
 			p.waiting[f] = true
@@ -1073,6 +1161,33 @@ func (d *device) edit(ctx context.Context, due time.Time, id docs.DocumentID, fo
 	case <-d.closed:
 		return fmt.Errorf("edit of %s not sent: connection closed", d.user)
 	}
+}
+
+// commitEdit makes the device's edit of dd on its automerge document
+// (after loading the changes received since its last edit), by user,
+// adding a track named after due, and returns the change's hash, its
+// chunk (nil for a replica without a change graph) and the entry's
+// position. Caller holds d.mu.
+func (dd *doc) commitEdit(user model.UserID, due time.Time) (automerge.ChangeHash, []byte, string, error) {
+	if err := dd.catchUp(); err != nil {
+		return automerge.ChangeHash{}, nil, "", err
+	}
+	pos, err := appendEntry(dd.am, dd.last, user, model.TrackID("t"+strconv.FormatInt(due.UnixNano(), 36)), time.Now(), rand.Reader)
+	if err != nil {
+		return automerge.ChangeHash{}, nil, "", err
+	}
+	dd.last = pos
+	heads := dd.am.Heads() // a local commit depends on every head: it is the only one now
+	if len(heads) != 1 {
+		return automerge.ChangeHash{}, nil, "", fmt.Errorf("%d heads after a local commit", len(heads))
+	}
+	var raw []byte
+	if dd.g != nil {
+		if raw, err = dd.committed(heads[0]); err != nil {
+			return automerge.ChangeHash{}, nil, "", err
+		}
+	}
+	return heads[0], raw, pos, nil
 }
 
 // openIdle connects n idle peers with dev's token (ephemeral peers:

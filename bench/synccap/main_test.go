@@ -14,24 +14,31 @@ import (
 // change graphs (the default; also with only 2 of each shared
 // playlist's 4 followers editing it, -editors, the others holding no
 // automerge document) and with devices that apply every change
-// (-full-followers), and checks that every edit is acknowledged and
-// reaches every other follower (a follower's graph and document that
-// disagreed would fail its next edit), and that the relay's CPU and RSS
-// are read from /proc.
+// (-full-followers), and with pre-made edits (-replay, also with 2
+// editors of 4), and checks that every edit is acknowledged and reaches
+// every other follower (a follower's graph and document that disagreed
+// would fail its next edit), that the relay's CPU and RSS are read from
+// /proc, and with -replay that the relay's documents are what the
+// pre-made replicas say (checkReplayDocs). The cases run in parallel,
+// each with its own relay.
 func TestRunSmall(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		full    bool
 		editors int
+		replay  bool
 	}{
-		{"graph followers", false, 0},
-		{"graph followers, 2 of 4 edit", false, 2},
-		{"full followers", true, 0},
+		{"graph followers", false, 0, false},
+		{"graph followers, 2 of 4 edit", false, 2, false},
+		{"full followers", true, 0, false},
+		{"replay", false, 0, true},
+		{"replay, 2 of 4 edit", false, 2, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			rl := testbed.NewRelay(t, testbed.DefaultOptions())
 			c := config{url: rl.URL, prefix: "smoke", relayPID: os.Getpid(), devices: 6, shared: 2, fols: 4,
-				rate: 40, sharedFrac: 0.5, duration: 2 * time.Second, full: tc.full, editors: tc.editors}
+				rate: 40, sharedFrac: 0.5, duration: 2 * time.Second, full: tc.full, editors: tc.editors, replay: tc.replay}
 			st, err := run(context.Background(), c)
 			if err != nil {
 				t.Fatal(err)
@@ -52,6 +59,9 @@ func TestRunSmall(t *testing.T) {
 			}
 			if n := st.led.len(); n != 0 {
 				t.Fatalf("ledger holds %d edits after every edit reached everyone", n)
+			}
+			if tc.replay {
+				checkReplayDocs(t, rl.URL, st)
 			}
 			m := &monitor{pid: os.Getpid()}
 			if m.cpu() <= 0 || m.rss() == 0 {
