@@ -859,6 +859,7 @@ func (dd *doc) receive(data []byte, led *ledger) (heads, got []automerge.ChangeH
 	if err := msync.Receive(dd.g, dd.ms, m, func(m *msync.Message) error { return dd.take(m, led) }); err != nil {
 		return nil, nil, err
 	}
+	msync.AskForSkipped(dd.g, dd.ms, m)
 	for _, c := range m.Changes {
 		got = append(got, c.Hash)
 		got = append(got, c.Deps...)

@@ -115,6 +115,7 @@ func (s *goSync) receive(h *Handle, msg []byte) ([]automerge.ChangeHash, error) 
 		// from the document; the graph catches up on next use.
 		return h.doc.Heads(), err
 	}
+	msync.AskForSkipped(g, s.st, m)
 	if after == nil {
 		after = h.heads
 	}
