@@ -220,6 +220,11 @@ func TestReconcileEdgeRecords(t *testing.T) {
 	if s := e.Stats(); s.Hits == 0 {
 		t.Fatalf("ann's fetches were not edge hits: %+v", s)
 	}
+	// The edge queues a record when its handler returns, which can be
+	// after the client has read the whole answer: closing the server
+	// waits for the handlers, so the last chunk's record is in the log
+	// before it is flushed.
+	srv.Close()
 	started := time.Now().Add(-2 * time.Second)
 	evs := []api.PlayRecord{{Seq: 1, Track: tr, Tier: tier, StartedAt: started.UnixMilli(), PlayedMs: 12000,
 		EndReason: model.EndCompleted, Source: model.SourceStream}}
