@@ -303,17 +303,7 @@ func TestSetupSharedConcurrently(t *testing.T) {
 // FuzzStreamCached decodes a stream without a setup cache and twice with
 // one: the samples and the error must be the same.
 func FuzzStreamCached(f *testing.F) {
-	for _, name := range []string{"stereo22k.ogg", "surround.ogg", "ffmpeg.ogg"} {
-		b, err := os.ReadFile(filepath.Join("testdata", name))
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
-	}
-	_, _, streams := builderSeeds(f)
-	for _, b := range streams {
-		f.Add(b)
-	}
+	addStreamSeeds(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if err := sameDecode(b, fuzzOptions); err != nil {
 			t.Fatal(err)

@@ -126,7 +126,9 @@ func FuzzDecodePacket(f *testing.F) {
 	})
 }
 
-func FuzzStream(f *testing.F) {
+// addStreamSeeds seeds f with the test streams in testdata and the
+// builder's streams.
+func addStreamSeeds(f *testing.F) {
 	for _, name := range []string{"stereo22k.ogg", "surround.ogg", "ffmpeg.ogg"} {
 		b, err := os.ReadFile(filepath.Join("testdata", name))
 		if err != nil {
@@ -138,6 +140,10 @@ func FuzzStream(f *testing.F) {
 	for _, b := range streams {
 		f.Add(b)
 	}
+}
+
+func FuzzStream(f *testing.F) {
+	addStreamSeeds(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		sr := NewStreamReader(bytes.NewReader(b), fuzzOptions)
 		for range 5000 {
