@@ -829,8 +829,13 @@ func (vlog *valueLog) write(reqs []*request) error {
 	curlf := vlog.filesMap[maxFid]
 	vlog.filesLock.RUnlock()
 
+	// segue fork: sync the value log only when this call appended to it.
+	// Values below the threshold go to the memtable's WAL (synced in
+	// writeToLSM), so most calls append nothing here, and a sync of an
+	// unchanged file still costs a device cache flush.
+	wrote := false
 	defer func() {
-		if vlog.opt.SyncWrites {
+		if vlog.opt.SyncWrites && wrote {
 			if err := curlf.Sync(); err != nil {
 				vlog.opt.Errorf("Error while curlf sync: %v\n", err)
 			}
@@ -842,6 +847,7 @@ func (vlog *valueLog) write(reqs []*request) error {
 			return nil
 		}
 
+		wrote = true
 		n := uint32(buf.Len())
 		endOffset := vlog.writableLogOffset.Add(n)
 		// Increase the file size if we cannot accommodate this entry.
