@@ -19,16 +19,26 @@ import (
 // access check the document keeps (Incoming.CheckACL, as the relay runs
 // it), "collaborator-fresh" through a fresh check for every message
 // (docs.CheckACLUntouched; until acl10h both applied the changes to
-// forks of the document, the fresh one forking it for every message). ns/op is the relay work per
-// edit; the editor's own work is outside the timer.
+// forks of the document, the fresh one forking it for every message).
+// "owner-history" edits a playlist whose n entries were added by n
+// changes, one each (the others add them in one change): the cost of an
+// edit as the document's history, not only its size, grows. Every edit
+// adds one change, so run with a fixed -benchtime (e.g. 300x) to keep the
+// history near n. ns/op is the relay work per edit; the editor's own
+// work is outside the timer.
 func BenchmarkRelayReceiveEdit(b *testing.B) {
 	for _, n := range []int{100, 1000, 10000} {
-		for _, who := range []string{"owner", "collaborator", "collaborator-fresh"} {
+		for _, who := range []string{"owner", "owner-history", "collaborator", "collaborator-fresh"} {
 			b.Run(fmt.Sprintf("%s/%d", who, n), func(b *testing.B) {
 				ctx := context.Background()
 				r := openRepo(b, store.NewMemory(), 50)
 				editor := openRepo(b, store.NewMemory(), 51)
-				h := bigPlaylist(b, editor, n)
+				var h *Handle
+				if who == "owner-history" {
+					h = longPlaylist(b, editor, n)
+				} else {
+					h = bigPlaylist(b, editor, n)
+				}
 				if err := h.Playlist(ctx, func(p *docs.Playlist) error { return p.SetCollaborators("bob") }); err != nil {
 					b.Fatal(err)
 				}
@@ -89,4 +99,26 @@ func BenchmarkRelayReceiveEdit(b *testing.B) {
 			})
 		}
 	}
+}
+
+// longPlaylist creates a playlist of n entries added by n changes, one
+// entry each.
+func longPlaylist(b *testing.B, r *Repo, n int) *Handle {
+	b.Helper()
+	ctx := context.Background()
+	h, err := r.CreatePlaylist(ctx, "alice", "Long")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := h.Playlist(ctx, func(p *docs.Playlist) error {
+		for i := range n {
+			if _, err := p.Add(docs.AtEnd(), "alice", model.TrackID(fmt.Sprintf("trk%06d", i))); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		b.Fatal(err)
+	}
+	return h
 }
