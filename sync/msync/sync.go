@@ -94,12 +94,12 @@ func (m *Message) Encode() []byte {
 // Generate is automerge's generate_sync_message: the next message to
 // send to the peer of s about the document g indexes, or nil when there
 // is nothing to send (in sync, or waiting for the peer's reply). It
-// updates s as automerge does. One departure: a change the peer's Bloom
-// filter may contain is sent anyway unless it is one of the peer's
-// heads or an ancestor of one known to g (see changesToSend), so a
-// false positive never withholds a change the peer lacks. The message's hash slices are shared with
-// g and s (see State) and its Raw with g: it is to be encoded, not
-// modified.
+// updates s as automerge does, with one departure: when g knows all the
+// peer's heads, a change the peer's Bloom filter may contain is sent
+// anyway unless it is one of those heads or an ancestor of one, so a
+// false positive does not withhold a change the peer lacks (see
+// changesToSend). The message's hash slices are shared with g and s (see
+// State) and its Raw with g: it is to be encoded, not modified.
 func Generate(g *Graph, s *State) *Message {
 	ourHeads := g.Heads()
 	ourNeed := g.missingDeps(s.TheirHeads)
@@ -218,11 +218,14 @@ func (g *Graph) changesToSend(have []Have, need, theirHeads []automerge.ChangeHa
 		}
 	}
 	changes := g.since(lastSync)
+	// A change is sent when no filter has it or, when exact, when it is
+	// not below the peer's heads (held marks those, walked at the first
+	// Bloom hit), or when it depends on a change that is sent
+	// (automerge's closure over dependents). changes are in history
+	// order, dependencies first, so one pass decides.
 	g.epoch++
 	send := g.epoch
 	exact := g.hasAll(theirHeads)
-	// held marks the changes below the peer's heads, walked at the
-	// first Bloom hit when exact.
 	var held uint64
 	for _, n := range changes {
 		hit := false
