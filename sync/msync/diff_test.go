@@ -164,7 +164,7 @@ func (s *side) receive(t *testing.T, step int, msg []byte) {
 // received message must leave the same heads and persisted state.
 // Both sides edit, messages are dropped, duplicated and reordered, and
 // sessions restart from the persisted state (seeded). The seeds meet
-// false positives (4 messages over the 40 seeds); a full run that meets
+// false positives (10 messages over the 40 seeds); a full run that meets
 // none fails, as the departure would then go unchecked.
 func TestLockstepWithAutomerge(t *testing.T) {
 	const seeds = 40
