@@ -116,13 +116,13 @@ func relayExchange(t *testing.T, dev *automerge.SyncState, r relayEnd) {
 }
 
 // TestFalsePositiveSent: a device (automerge's sync state, as devices
-// run) sends its changes E1…E10 and waits for them to be acknowledged.
-// Before the relay answers, another writer's change D (on E10) and F (on
+// run) sends its changes E0…E9 and waits for them to be acknowledged.
+// Before the relay answers, another writer's change D (on E9) and F (on
 // D) reach it. D is a false positive of the device's Bloom filter
-// {E1…E10}, found by trying D's value 0, 1, 2, … with fixed actors and
+// {E0…E9}, found by trying D's value 0, 1, 2, … with fixed actors and
 // no timestamps (the first hit is value 103; about 1 value in 150 hits a
 // 10-entry filter). With automerge's rule the relay sends F without D:
-// the device cannot apply F, cannot see that F acknowledges its E10,
+// the device cannot apply F, cannot see that F acknowledges its E9,
 // stays in flight and says nothing; the relay waits for it: the
 // document stays apart. With msync's rule the relay sends D and F and
 // both end at the same heads.
