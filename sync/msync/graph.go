@@ -38,6 +38,8 @@ type Graph struct {
 	memoNext int
 	// toSend is changesToSend's result, reused by the next call.
 	toSend []*node
+	// walk is markHeld's stack, reused by the next call.
+	walk []*node
 }
 
 // memoSize bounds Graph.memo (a document's active followers, each at
@@ -61,7 +63,7 @@ type node struct {
 	raw  []byte
 	idx  int
 	// epoch and flags are since's marks, send changesToSend's and seen
-	// removeAncestors' (see Graph.epoch).
+	// removeAncestors' and markHeld's (see Graph.epoch).
 	epoch, send, seen uint64
 	flags             uint8
 }
