@@ -126,6 +126,18 @@ func (g *Graph) Raw(hash automerge.ChangeHash) []byte {
 	return nil
 }
 
+// AppendRaw appends to dst the encoded chunks of the changes at history
+// positions from through Len()-1, in history order, and returns the
+// extended slice: what automerge's SaveIncremental returns for those
+// changes, at a cost that follows them rather than the history. It
+// panics when from is outside [0, Len()].
+func (g *Graph) AppendRaw(dst []byte, from int) []byte {
+	for _, n := range g.order[from:] {
+		dst = append(dst, n.raw...)
+	}
+	return dst
+}
+
 // Heads returns the document's heads in ascending byte order, as
 // automerge's get_heads. The slice is shared and must not be modified;
 // g never modifies it either (Add replaces it), so it stays valid after
