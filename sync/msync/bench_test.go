@@ -113,3 +113,37 @@ func BenchmarkDelivery(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkGenerateBloomHits is Generate's worst case for the Bloom
+// rule: a peer one change behind whose last sync point is region
+// changes back (a reconnect from an old persisted state): its filter
+// holds the other region-1 changes and its heads are known, so all but
+// the last change are Bloom hits and the walk below the peer's heads
+// covers the whole region. One change is sent.
+func BenchmarkGenerateBloomHits(b *testing.B) {
+	for _, region := range []int{10, 1000} {
+		b.Run(fmt.Sprintf("region=%d", region), func(b *testing.B) {
+			const history = 2000
+			cs, raws := chain(b, history)
+			g := msync.NewGraph()
+			for i := range cs {
+				g.Add(cs[i], raws[i])
+			}
+			last := cs[history-region-1].Hash
+			hs := make([]automerge.ChangeHash, region-1)
+			for i := range hs {
+				hs[i] = cs[history-region+i].Hash
+			}
+			have := []msync.Have{{LastSync: []automerge.ChangeHash{last}, Bloom: msync.NewBloom(hs)}}
+			theirs := []automerge.ChangeHash{hs[len(hs)-1]}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				s := &msync.State{SharedHeads: theirs, TheirHave: have, HasTheirHave: true, TheirHeads: theirs, HasTheirHeads: true, HasTheirNeed: true}
+				if m := msync.Generate(g, s); m == nil || len(m.Changes) != 1 || m.Changes[0].Hash != cs[history-1].Hash {
+					b.Fatalf("generated %+v, want the last change alone", m)
+				}
+			}
+		})
+	}
+}

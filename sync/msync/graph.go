@@ -38,6 +38,8 @@ type Graph struct {
 	memoNext int
 	// toSend is changesToSend's result, reused by the next call.
 	toSend []*node
+	// walk is markHeld's stack, reused by the next call.
+	walk []*node
 }
 
 // memoSize bounds Graph.memo (a document's active followers, each at
@@ -61,7 +63,7 @@ type node struct {
 	raw  []byte
 	idx  int
 	// epoch and flags are since's marks, send changesToSend's and seen
-	// removeAncestors' (see Graph.epoch).
+	// removeAncestors' and markHeld's (see Graph.epoch).
 	epoch, send, seen uint64
 	flags             uint8
 }
@@ -122,6 +124,18 @@ func (g *Graph) Raw(hash automerge.ChangeHash) []byte {
 		return n.raw
 	}
 	return nil
+}
+
+// AppendRaw appends to dst the encoded chunks of the changes at history
+// positions from through Len()-1, in history order, and returns the
+// extended slice: what automerge's SaveIncremental returns for those
+// changes, at a cost that follows them rather than the history. It
+// panics when from is outside [0, Len()].
+func (g *Graph) AppendRaw(dst []byte, from int) []byte {
+	for _, n := range g.order[from:] {
+		dst = append(dst, n.raw...)
+	}
+	return dst
 }
 
 // Heads returns the document's heads in ascending byte order, as

@@ -94,9 +94,12 @@ func (m *Message) Encode() []byte {
 // Generate is automerge's generate_sync_message: the next message to
 // send to the peer of s about the document g indexes, or nil when there
 // is nothing to send (in sync, or waiting for the peer's reply). It
-// updates s as automerge does. The message's hash slices are shared with
-// g and s (see State) and its Raw with g: it is to be encoded, not
-// modified.
+// updates s as automerge does, with one departure: when g knows all the
+// peer's heads, a change the peer's Bloom filter may contain is sent
+// anyway unless it is one of those heads or an ancestor of one, so a
+// false positive does not withhold a change the peer lacks (see
+// changesToSend). The message's hash slices are shared with g and s (see
+// State) and its Raw with g: it is to be encoded, not modified.
 func Generate(g *Graph, s *State) *Message {
 	ourHeads := g.Heads()
 	ourNeed := g.missingDeps(s.TheirHeads)
@@ -115,7 +118,7 @@ func Generate(g *Graph, s *State) *Message {
 	}
 	var toSend []*node
 	if s.HasTheirHave && s.HasTheirNeed {
-		toSend = g.changesToSend(s.TheirHave, s.TheirNeed)
+		toSend = g.changesToSend(s.TheirHave, s.TheirNeed, s.TheirHeads)
 	}
 	headsUnchanged := equalHashes(s.LastSentHeads, ourHeads)
 	headsEqual := s.HasTheirHeads && equalHashes(s.TheirHeads, ourHeads)
@@ -174,9 +177,25 @@ func (g *Graph) haveSince(lastSync []automerge.ChangeHash) Have {
 	return Have{LastSync: lastSync, Bloom: b}
 }
 
-// changesToSend is automerge's get_changes_to_send. The result is g's
-// scratch, valid until the next call.
-func (g *Graph) changesToSend(have []Have, need []automerge.ChangeHash) []*node {
+// changesToSend is automerge's get_changes_to_send with one departure.
+// automerge skips every change since the peer's last sync point that one
+// of its Bloom filters may contain, unless a dependency is sent, so a
+// false positive (≈ 1 % per change) can withhold a change the peer lacks
+// while its dependents go out; an automerge peer waiting for its own
+// change to be acknowledged then waits for good (TestFalsePositiveSent).
+// Here, when g knows every one of the peer's heads (theirHeads, from the
+// message that brought have), a Bloom hit counts only if the change is
+// one of those heads or an ancestor of one: the peer holds exactly these,
+// so every change it lacks is sent. When some head is unknown (the peer
+// has changes g lacks: a session's first message after it edited, or a
+// change g queued), which of g's changes lie below it cannot be told, and
+// automerge's rule is kept: sending every hit would resend all the
+// peer holds since its last sync point (the whole history on a fresh
+// sync state), while the message's Need asks for the unknown heads and
+// the next message, with them known, sends what a false positive
+// withheld (it was never sent, so SentHashes does not hold it back). The
+// result is g's scratch, valid until the next call.
+func (g *Graph) changesToSend(have []Have, need, theirHeads []automerge.ChangeHash) []*node {
 	out := g.toSend[:0]
 	defer func() { g.toSend = out[:0] }()
 	if len(have) == 0 {
@@ -199,20 +218,27 @@ func (g *Graph) changesToSend(have []Have, need []automerge.ChangeHash) []*node 
 		}
 	}
 	changes := g.since(lastSync)
-	// A change is sent when no filter has it, or when it depends on a
-	// change that is sent (automerge's closure over dependents). changes
-	// are in history order, dependencies first, so one pass decides.
+	// A change is sent when no filter has it or, when exact, when it is
+	// not below the peer's heads (held marks those, walked at the first
+	// Bloom hit), or when it depends on a change that is sent
+	// (automerge's closure over dependents). changes are in history
+	// order, dependencies first, so one pass decides.
 	g.epoch++
 	send := g.epoch
+	exact := g.hasAll(theirHeads)
+	var held uint64
 	for _, n := range changes {
-		inSome := false
+		hit := false
 		for i := range have {
 			if have[i].Bloom.Contains(&n.hash) {
-				inSome = true
+				hit = true
 				break
 			}
 		}
-		if !inSome {
+		if hit && exact && held == 0 {
+			held = g.markHeld(changes, theirHeads)
+		}
+		if !hit || exact && n.seen != held {
 			n.send = send
 			continue
 		}
@@ -234,6 +260,50 @@ func (g *Graph) changesToSend(have []Have, need []automerge.ChangeHash) []*node 
 		}
 	}
 	return out
+}
+
+// hasAll reports whether g holds every change of hs.
+func (g *Graph) hasAll(hs []automerge.ChangeHash) bool {
+	for _, h := range hs {
+		if !g.Has(h) {
+			return false
+		}
+	}
+	return true
+}
+
+// markHeld marks (with the epoch it returns, in node.seen) every change
+// of region that is one of heads or an ancestor of one. region is
+// since(lastSync) for some lastSync, so an ancestor of a change outside
+// it is outside it too: the walk stays inside region and costs at most
+// len(region) steps, whatever the document's history.
+func (g *Graph) markHeld(region []*node, heads []automerge.ChangeHash) uint64 {
+	g.epoch++
+	in := g.epoch
+	for _, n := range region {
+		n.seen = in
+	}
+	g.epoch++
+	held := g.epoch
+	stack := g.walk[:0]
+	for _, h := range heads {
+		if n := g.nodes[h]; n != nil && n.seen == in {
+			n.seen = held
+			stack = append(stack, n)
+		}
+	}
+	for len(stack) > 0 {
+		n := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		for _, d := range n.deps {
+			if dn := g.nodes[d]; dn != nil && dn.seen == in {
+				dn.seen = held
+				stack = append(stack, dn)
+			}
+		}
+	}
+	g.walk = stack[:0]
+	return held
 }
 
 // Receive is automerge's receive_sync_message: it applies m's changes

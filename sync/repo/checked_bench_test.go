@@ -3,6 +3,7 @@ package repo
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"testing"
 
 	"github.com/automerge/automerge-go"
@@ -19,16 +20,26 @@ import (
 // access check the document keeps (Incoming.CheckACL, as the relay runs
 // it), "collaborator-fresh" through a fresh check for every message
 // (docs.CheckACLUntouched; until acl10h both applied the changes to
-// forks of the document, the fresh one forking it for every message). ns/op is the relay work per
-// edit; the editor's own work is outside the timer.
+// forks of the document, the fresh one forking it for every message).
+// "owner-history" edits a playlist whose n entries were added by n
+// changes, one each (the others add them in one change): the cost of an
+// edit as the document's history, not only its size, grows. Every edit
+// adds one change, so run with a fixed -benchtime (e.g. 300x) to keep the
+// history near n. ns/op is the relay work per edit; the editor's own
+// work is outside the timer.
 func BenchmarkRelayReceiveEdit(b *testing.B) {
 	for _, n := range []int{100, 1000, 10000} {
-		for _, who := range []string{"owner", "collaborator", "collaborator-fresh"} {
+		for _, who := range []string{"owner", "owner-history", "collaborator", "collaborator-fresh"} {
 			b.Run(fmt.Sprintf("%s/%d", who, n), func(b *testing.B) {
 				ctx := context.Background()
 				r := openRepo(b, store.NewMemory(), 50)
 				editor := openRepo(b, store.NewMemory(), 51)
-				h := bigPlaylist(b, editor, n)
+				var h *Handle
+				if who == "owner-history" {
+					h = longPlaylist(b, editor, r, n)
+				} else {
+					h = bigPlaylist(b, editor, n)
+				}
 				if err := h.Playlist(ctx, func(p *docs.Playlist) error { return p.SetCollaborators("bob") }); err != nil {
 					b.Fatal(err)
 				}
@@ -89,4 +100,33 @@ func BenchmarkRelayReceiveEdit(b *testing.B) {
 			})
 		}
 	}
+}
+
+// longPlaylist creates on editor a playlist of n entries added by n
+// changes, one entry each, synced to relay as peer "relay" (editor is
+// "alice" to it) every 50 changes: automerge 0.5 applying a thousand
+// changes in one call allocates hundreds of megabytes. automerge-go frees
+// the C results of list reads only in a finalizer, and an edit reads the
+// playlist: the Go collector runs after each batch so that they do not
+// pile up.
+func longPlaylist(b *testing.B, editor, relay *Repo, n int) *Handle {
+	b.Helper()
+	ctx := context.Background()
+	h, err := editor.CreatePlaylist(ctx, "alice", "Long")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range n {
+		if err := h.Playlist(ctx, func(p *docs.Playlist) error {
+			_, err := p.Add(docs.AtEnd(), "alice", model.TrackID(fmt.Sprintf("trk%06d", i)))
+			return err
+		}); err != nil {
+			b.Fatal(err)
+		}
+		if i%50 == 49 || i == n-1 {
+			syncUntilQuiet(b, editor, relay, "relay", "alice", h.ID())
+			runtime.GC()
+		}
+	}
+	return h
 }

@@ -5,6 +5,7 @@ import (
 	"container/list"
 	"context"
 	"errors"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -35,6 +36,11 @@ type Handle struct {
 	// until the increments are worth a share of it. 32 bits each, beside
 	// broken: a Handle fits the 256-byte allocation class.
 	incCount, incBytes, snapBytes int32
+	// graphSaved is the number of changes at the front of the change
+	// graph's history (changes) that are queued for the store, 0 when
+	// unknown (no graph, or a graph built since the last persist): the
+	// next increment is then read from the graph (see increment).
+	graphSaved int32
 	// broken is set by the committer when a write of the document failed
 	// after it changed in memory: the next persist writes a full snapshot
 	// so nothing is lost, and increments queued meanwhile fail.
@@ -164,6 +170,13 @@ func (h *Handle) Change(ctx context.Context, fn func(d *automerge.Doc) error) er
 		return fnErr
 	}
 	h.setContent(slices.Clone(after))
+	if h.changes != nil {
+		// The graph reads the new changes now rather than at the next
+		// sync message, and the increment is copied from it.
+		if _, err := h.graph(); err != nil {
+			h.repo.opts.logger.Warn("repo: index local change", "doc", h.id.String(), "err", err)
+		}
+	}
 	w := h.persist(nil, 0, &Event{Doc: h.id, Heads: after}, false)
 	h.mu.Unlock()
 	if err := w.wait(ctx); err != nil {
@@ -210,7 +223,7 @@ func (h *Handle) persist(extra func(tx store.Txn) error, extraSize int, ev *Even
 	if h.broken.Load() {
 		return h.queueCompaction(extra, extraSize, ev, creation)
 	}
-	inc := h.doc.SaveIncremental()
+	inc := h.increment()
 	if len(inc) == 0 && extra == nil {
 		return nil
 	}
@@ -246,7 +259,7 @@ func (h *Handle) persist(extra func(tx store.Txn) error, extraSize int, ev *Even
 	}
 	h.queue(w)
 	if !creation && (int(h.incBytes) > h.repo.opts.maxIncBytes ||
-		int(h.incCount) > h.repo.opts.maxIncrements && int(h.incBytes)*compactShare >= int(h.snapBytes)) {
+		int(h.incCount) > h.repo.opts.maxIncrements && int(h.incBytes) >= (int(h.snapBytes)-compactFloor)*compactShare) {
 		// Queued behind the increment: a failure loses nothing, the
 		// increments stay and the next bound crossing retries.
 		h.queueCompaction(nil, 0, nil, false)
@@ -260,6 +273,9 @@ func (h *Handle) persist(extra func(tx store.Txn) error, extraSize int, ev *Even
 func (h *Handle) queueCompaction(extra func(tx store.Txn) error, extraSize int, ev *Event, creation bool) *write {
 	snap := h.doc.Save()
 	h.repo.gc.add(len(snap))
+	if h.graphMirrors() {
+		h.graphSaved = int32(h.changes.Len())
+	}
 	id := h.id
 	// A compaction repairs failed writes, which may have carried the
 	// facts: it always writes them.
@@ -288,6 +304,40 @@ func (h *Handle) queueCompaction(extra func(tx store.Txn) error, extraSize int, 
 	h.incCount, h.incBytes, h.snapBytes = 0, 0, int32(len(snap))
 	h.queue(w)
 	return w
+}
+
+// increment returns the changes the document gained since the last
+// persist, encoded as automerge's SaveIncremental encodes them. When the
+// change graph mirrors the document and knows which of its changes are
+// queued for the store, it copies the newer ones' chunks from the graph,
+// at a cost that follows them: SaveIncremental walks the document's
+// whole history on every call (≈ 1 ms at 5,000 changes; docs/BENCHMARKS.md
+// "relay CPU per edit as histories grow"). Otherwise it calls
+// SaveIncremental, whose baseline then lags behind what the graph path
+// stored and may repeat those changes: a repeat costs bytes only, as
+// loading skips a change the document has. Caller holds h.mu with the
+// document loaded and h.heads current.
+func (h *Handle) increment() []byte {
+	mirrors := h.graphMirrors()
+	var inc []byte
+	if mirrors && h.graphSaved > 0 {
+		inc = h.changes.AppendRaw(nil, int(h.graphSaved))
+	} else {
+		inc = h.doc.SaveIncremental()
+	}
+	if mirrors {
+		h.graphSaved = int32(h.changes.Len())
+	}
+	return inc
+}
+
+// graphMirrors reports whether the change graph holds exactly the
+// document's changes (its heads are the document's: the graph adds a
+// change only after its dependencies) and its length fits graphSaved.
+// Caller holds h.mu with h.heads current.
+func (h *Handle) graphMirrors() bool {
+	g := h.changes
+	return g != nil && g.Len() <= math.MaxInt32 && slices.Equal(g.Heads(), h.heads)
 }
 
 // newFacts returns the document's facts record (WithFacts) when it

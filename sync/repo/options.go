@@ -18,10 +18,22 @@ import (
 // wrapped in ErrRejected) and nothing is applied.
 type WriteCheck func(peer PeerID, id docs.DocumentID, current *automerge.Doc, incoming []*automerge.Change) error
 
-// compactShare is the inverse of the share of the snapshot's size the
-// increments must reach before a count-triggered compaction (see
-// WithCompaction).
-const compactShare = 4
+// compactShare is how many times the snapshot's size the increments
+// must weigh before a count-triggered compaction (see WithCompaction).
+// A snapshot stores a change in ≈ 2.6 bytes (automerge's columns,
+// compressed) and an increment in ≈ 120 (its chunk), so at 16 the
+// increments hold about a third as many changes as the snapshot: the
+// snapshot, whose cost follows the document's history, is rewritten
+// after a number of edits that grows with it, and its cost per edit
+// stays flat (docs/BENCHMARKS.md "relay CPU per edit as histories
+// grow"), while loading applies at most that third again on top of the
+// snapshot. A snapshot of at most compactFloor bytes (≈ 400 changes,
+// saved in ≈ 0.5 ms) compacts at the count alone; past it the share
+// counts the bytes above it.
+const compactShare = 16
+
+// compactFloor: see compactShare.
+const compactFloor = 1 << 10
 
 // Options configure a Repo. Start from DefaultOptions.
 type Options struct {
@@ -165,10 +177,12 @@ func (o Options) WithRand(r io.Reader) Options { o.rand = r; return o }
 // WithCompaction returns o compacting a document (one snapshot replacing
 // its increments, in one store Update) once it has more than maxBytes
 // bytes of increments, or more than maxIncrements increments that
-// together weigh at least a quarter of its stored snapshot: a snapshot
-// costs time in proportion to the document (≈250 ms for a 10,000-entry
-// playlist), so a big document is rewritten after proportionally more
-// edits and no edit pays for it more often than that. Values < 1 keep
+// together weigh at least compactShare (16) times its stored snapshot
+// (past its first KiB, compactFloor): a
+// snapshot costs time in proportion to the document's history (≈250 ms
+// for a 10,000-entry playlist, ≈130 ms for 50,000 one-entry changes),
+// so a bigger document is rewritten after proportionally more edits and
+// the rewrite's cost per edit does not grow with it. Values < 1 keep
 // the default (64 increments, 1 MiB); maxBytes is capped at
 // maxIncBytesCap (a Handle counts increment bytes in 32 bits).
 func (o Options) WithCompaction(maxIncrements, maxBytes int) Options {

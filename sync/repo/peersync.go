@@ -84,6 +84,10 @@ func (h *Handle) graph() (*msync.Graph, error) {
 	if err != nil {
 		return nil, fmt.Errorf("repo: index %s: %w", h.id, err)
 	}
+	if g != h.changes {
+		// A new graph: which of its changes are stored is unknown.
+		h.graphSaved = 0
+	}
 	h.changes = g
 	return g, nil
 }

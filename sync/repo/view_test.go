@@ -118,7 +118,8 @@ func TestHandleEntryViewFollowsSync(t *testing.T) {
 }
 
 // TestCompactionWaitsForSnapshotShare: a count-triggered compaction waits
-// until the increments weigh a quarter of the snapshot, so edits to a big
+// until the increments weigh compactShare times the snapshot (past
+// compactFloor), so edits to a big
 // playlist do not rewrite its snapshot every few edits; a small document
 // still compacts at the count.
 func TestCompactionWaitsForSnapshotShare(t *testing.T) {
@@ -130,6 +131,10 @@ func TestCompactionWaitsForSnapshotShare(t *testing.T) {
 		minIncs int
 	}{
 		{"small document compacts at the count", 1, 8, 0},
+		// A 1.2 KB snapshot: compacts once the increments pass
+		// (1216 - compactFloor) × compactShare ≈ 3 KB, after more
+		// than the count of 8 and before the 40 edits end.
+		{"document past the floor waits for the share", 100, 39, 9},
 		// Big by its snapshot (what the share compares), not its count:
 		// one Add's entries deflate to a few bytes each.
 		{"big document keeps its increments", 6000, 40, 40},
