@@ -192,3 +192,5 @@ require (
 )
 
 replace github.com/automerge/automerge-go => ./third_party/automerge-go
+
+replace github.com/dgraph-io/badger/v4 => ./third_party/badger

@@ -8,8 +8,25 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"runtime"
 	"time"
 )
+
+// Sampling of --pprof-contention: a blocking event is recorded with
+// probability (its duration / contentionBlockRate), so waits of 10 µs and
+// more always; one contended lock in contentionMutexFraction.
+const (
+	contentionBlockRate     = int(10 * time.Microsecond)
+	contentionMutexFraction = 10
+)
+
+// recordContention turns on the block and mutex profiles for the rest of
+// the process (--pprof-contention): where goroutines wait off the CPU,
+// which the CPU profile does not show.
+func recordContention() {
+	runtime.SetBlockProfileRate(contentionBlockRate)
+	runtime.SetMutexProfileFraction(contentionMutexFraction)
+}
 
 // errPprofAddr is returned for a --pprof address that is not a loopback
 // host:port.

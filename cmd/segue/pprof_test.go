@@ -6,7 +6,10 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"runtime"
+	"sync"
 	"testing"
+	"time"
 )
 
 func TestCheckPprofAddr(t *testing.T) {
@@ -57,5 +60,29 @@ func TestStartPprofServesIndex(t *testing.T) {
 	}
 	if _, err := startPprof(ctx, "0.0.0.0:0", slog.Default()); !errors.Is(err, errPprofAddr) {
 		t.Fatalf("non-loopback: err %v, want errPprofAddr", err)
+	}
+}
+
+// TestRecordContention: after recordContention the mutex profile samples
+// at contentionMutexFraction and the block profile records a goroutine's
+// wait on a channel.
+func TestRecordContention(t *testing.T) {
+	t.Cleanup(func() {
+		runtime.SetBlockProfileRate(0)
+		runtime.SetMutexProfileFraction(0)
+	})
+	recordContention()
+	if got := runtime.SetMutexProfileFraction(-1); got != contentionMutexFraction {
+		t.Errorf("mutex profile fraction %d, want %d", got, contentionMutexFraction)
+	}
+	before, _ := runtime.BlockProfile(nil)
+	var wg sync.WaitGroup
+	ch := make(chan struct{})
+	wg.Go(func() { <-ch })
+	time.Sleep(5 * time.Millisecond)
+	close(ch)
+	wg.Wait()
+	if after, _ := runtime.BlockProfile(nil); after <= before {
+		t.Errorf("block profile records %d, %d before a 5 ms wait: want more", after, before)
 	}
 }

@@ -101,6 +101,7 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	storeCache := fs.Int64("store-cache-mib", catalog.DefaultStoreCacheMiB, "size (MiB) of the store's Badger block cache (decompressed table blocks; table indices stay in memory); 0: Badger's default, 256 MiB")
 	memLimit := fs.Int64("memory-limit-mib", 0, fmt.Sprintf("soft limit (MiB) on the Go runtime's memory (heap, stacks; not automerge's C heap, see --sync-cmem-mib): the garbage collector runs more often as it nears it instead of letting the heap double (GOGC=100); 0: no limit set by the relay (GOMEMLIMIT, if set, applies); else %d…%d", minMemoryLimitMiB, maxMemoryLimitMiB))
 	pprofAddr := fs.String("pprof", "", "serve Go profiles (net/http/pprof) on this loopback host:port, e.g. 127.0.0.1:6060; off when empty")
+	pprofContention := fs.Bool("pprof-contention", false, "with -pprof: record where goroutines wait (/debug/pprof/block: channel, select and lock waits of 10 µs and more, sampled) and contended locks (/debug/pprof/mutex: one in 10), at some CPU cost; off by default")
 	s3 := addBlobS3Flags(fs)
 	recsFactors := fs.String("recs-factors", envOr("SEGUE_RECS_FACTORS", ""), "directory of ALS factors trained by Spark (docs/ARCHITECTURE.md §9), read at every recommendation run instead of training in process (env SEGUE_RECS_FACTORS)")
 	if err := fs.Parse(args); err != nil {
@@ -147,6 +148,9 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return fmt.Errorf("%w: -pprof: %w", errUsage, err)
 		}
 	}
+	if *pprofContention && *pprofAddr == "" {
+		return fmt.Errorf("%w: -pprof-contention needs -pprof", errUsage)
+	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
 	if cmem.LimitArenas(relayMallocArenas) {
 		log.Debug("malloc arenas limited for automerge's C memory", "arenas", relayMallocArenas)
@@ -159,6 +163,9 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		log.Info("serving profiles", "addr", a.String())
+		if *pprofContention {
+			recordContention()
+		}
 	}
 	go cmem.Keep(keepCtx, cmem.DefaultKeeperOptions().WithLogger(log))
 	opts := relay.DefaultOptions(*data).

@@ -26,6 +26,7 @@ func TestRunRelayFlagRefusals(t *testing.T) {
 		{"negative event retention", []string{"-event-retention", "-1h"}, true, ""},
 		{"negative fraud scan interval", []string{"-fraud-scan-interval", "-5s"}, true, ""},
 		{"pprof on a public address", []string{"-pprof", "0.0.0.0:6060"}, true, ""},
+		{"contention profiles without pprof", []string{"-pprof-contention"}, true, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

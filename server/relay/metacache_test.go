@@ -272,7 +272,8 @@ func TestAccessLogSamplesReads(t *testing.T) {
 func TestSyncMetrics(t *testing.T) {
 	e := startRelay(t, 1, 1000)
 	m := e.do(t, "GET", "/metrics", nil, adminToken)
-	names := []string{"segue_sync_commit_batches_total", "segue_sync_generate_skipped_total", "segue_sync_notifications_total"}
+	names := []string{"segue_sync_commit_batches_total", "segue_sync_commit_writes_total", "segue_sync_commit_wait_seconds_total",
+		"segue_sync_commit_busy_seconds_total", "segue_sync_generate_skipped_total", "segue_sync_notifications_total"}
 	if cmem.Supported() {
 		names = append(names, "segue_cmem_in_use_bytes", "segue_cmem_free_bytes", "segue_cmem_mapped_bytes")
 	}

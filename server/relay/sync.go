@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"encoding/hex"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
@@ -47,8 +48,15 @@ func (s *Server) mountSync() error {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "segue", Subsystem: "sync", Name: name, Help: help},
 			func() float64 { return float64(v()) })
 	}
+	seconds := func(name, help string, v func() time.Duration) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "segue", Subsystem: "sync", Name: name, Help: help},
+			func() float64 { return v().Seconds() })
+	}
 	s.met.reg.MustRegister(
 		counter("commit_batches_total", "Store updates of the sync repository's group commit.", r.Batches),
+		counter("commit_writes_total", "Writes (a document's increment or compaction, sync states) the sync repository's group commit stored or failed.", func() uint64 { return r.CommitStats().Writes }),
+		seconds("commit_wait_seconds_total", "Time the group commit's writes waited queued for their store update, summed over the writes (÷ commit_writes_total: the mean wait).", func() time.Duration { return r.CommitStats().Wait }),
+		seconds("commit_busy_seconds_total", "Time the group commit spent in store updates, fsync included (its rate near 1: writes queue behind the update in progress).", func() time.Duration { return r.CommitStats().Busy }),
 		counter("generate_skipped_total", "Sync message generations answered without automerge: the peer's sync state had generated nothing at the same document revision.", r.QuietSkips),
 		counter("notifications_total", "Document change notifications delivered to sync sessions.", ep.Notified),
 		counter("document_load_waits_total", "Document loads that waited for room under the sync repository's bound on loaded documents (4 × its count budget).", r.LoadWaits),

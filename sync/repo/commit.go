@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/segue-fm/segue/store"
 )
@@ -32,9 +33,10 @@ type write struct {
 	creation bool
 	// event, when set, is published once the write is durable (by the
 	// committer, so a document's events keep their order).
-	event *Event
-	err   error
-	done  chan struct{} // closed once err is set
+	event  *Event
+	err    error
+	done   chan struct{} // closed once err is set
+	queued time.Time     // when enqueue handed it to the committer (CommitStats)
 }
 
 // wait blocks until w is committed or failed, or ctx ends (the write may
@@ -65,6 +67,7 @@ func (w *write) finished() bool {
 // closing.
 func (r *Repo) enqueue(w *write) {
 	w.done = make(chan struct{})
+	w.queued = time.Now()
 	r.qmu.RLock()
 	defer r.qmu.RUnlock()
 	if r.qclosed {
@@ -135,6 +138,7 @@ func (r *Repo) commitBatch(batch []*write) {
 		return
 	}
 	r.batches.Add(1)
+	start := time.Now()
 	err := r.st.Update(context.Background(), func(tx store.Txn) error {
 		for _, w := range live {
 			if err := w.fn(tx); err != nil {
@@ -143,6 +147,7 @@ func (r *Repo) commitBatch(batch []*write) {
 		}
 		return nil
 	})
+	r.commitBusy.Add(int64(time.Since(start)))
 	if errors.Is(err, store.ErrTxnTooBig) && len(live) > 1 {
 		// Too big for one transaction: commit the writes one by one.
 		for _, w := range live {
@@ -150,6 +155,12 @@ func (r *Repo) commitBatch(batch []*write) {
 		}
 		return
 	}
+	var wait time.Duration
+	for _, w := range live {
+		wait += start.Sub(w.queued)
+	}
+	r.commitWait.Add(int64(wait))
+	r.commitWrites.Add(uint64(len(live)))
 	for _, w := range live {
 		switch {
 		case err != nil && !w.compact && !w.creation:
@@ -172,6 +183,31 @@ func (r *Repo) finish(w *write, err error) {
 	}
 	w.err = err
 	close(w.done)
+}
+
+// CommitStats are the totals of a repo's group commit since Open, for
+// telling where a write's time goes: queued behind the Update in progress
+// (Wait) or in its own (Busy, which includes the store's fsync).
+type CommitStats struct {
+	// Writes is how many queued writes a store Update committed or
+	// failed (those failed at once with ErrWriteFailed are not counted).
+	Writes uint64
+	// Wait is the time those writes spent queued before their Update
+	// began, summed over the writes: Wait / Writes is the mean wait.
+	Wait time.Duration
+	// Busy is the time the committer spent in store Updates. Its share
+	// of an interval's wall time is how close the group commit is to its
+	// ceiling: near 1, writes wait for the Update in progress.
+	Busy time.Duration
+}
+
+// CommitStats returns the group commit's totals since Open.
+func (r *Repo) CommitStats() CommitStats {
+	return CommitStats{
+		Writes: r.commitWrites.Load(),
+		Wait:   time.Duration(r.commitWait.Load()),
+		Busy:   time.Duration(r.commitBusy.Load()),
+	}
 }
 
 // stopCommitter closes the queue and waits for the committer to commit

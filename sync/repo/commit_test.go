@@ -467,3 +467,68 @@ func TestSyncStateSeesUnwaitedWrites(t *testing.T) {
 		t.Fatal("SyncState missed the sync state of a message already received")
 	}
 }
+
+// TestCommitStats: the group commit counts every write its Updates
+// commit, the time the committer spends in them (at least the store's
+// delay per Update) and the time writes wait queued: next to nothing for
+// a lone writer, and at least one Update's delay for some of many
+// writers queued behind each other's Updates.
+func TestCommitStats(t *testing.T) {
+	const delay = 20 * time.Millisecond
+	for _, tc := range []struct {
+		name             string
+		writers, edits   int
+		minWait, maxWait time.Duration // bounds on the summed wait
+	}{
+		{"lone writer", 1, 5, 0, delay},
+		{"queued writers", 8, 3, delay, time.Hour},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			st := &slowStore{Store: store.NewMemory(), delay: delay}
+			r, err := Open(ctx, st, DefaultOptions().WithCompaction(1000, 0))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			hs := make([]*Handle, tc.writers)
+			for i := range hs {
+				if hs[i], err = r.CreatePlaylist(ctx, "alice", fmt.Sprint("p", i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before, updates := r.CommitStats(), st.updates.Load()
+			var wg sync.WaitGroup
+			errc := make(chan error, tc.writers)
+			for _, h := range hs {
+				wg.Go(func() {
+					for k := range tc.edits {
+						if err := h.Playlist(ctx, func(p *docs.Playlist) error {
+							_, err := p.Add(docs.AtEnd(), "alice", model.TrackID(fmt.Sprint("t", k)))
+							return err
+						}); err != nil {
+							errc <- err
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			close(errc)
+			for err := range errc {
+				t.Fatal(err)
+			}
+			after := r.CommitStats()
+			updates = st.updates.Load() - updates
+			if got, want := after.Writes-before.Writes, uint64(tc.writers*tc.edits); got != want {
+				t.Errorf("writes counted: %d, want %d", got, want)
+			}
+			if busy, want := after.Busy-before.Busy, time.Duration(updates)*delay; busy < want {
+				t.Errorf("busy %v for %d updates of %v each, want ≥ %v", busy, updates, delay, want)
+			}
+			if wait := after.Wait - before.Wait; wait < tc.minWait || wait > tc.maxWait {
+				t.Errorf("summed wait %v, want %v … %v", wait, tc.minWait, tc.maxWait)
+			}
+		})
+	}
+}

@@ -87,6 +87,9 @@ type Repo struct {
 	queue         chan *write
 	committerDone chan struct{}
 	batches       atomic.Uint64
+	commitWrites  atomic.Uint64 // CommitStats
+	commitWait    atomic.Int64  // nanoseconds, CommitStats
+	commitBusy    atomic.Int64  // nanoseconds, CommitStats
 
 	quietSkips atomic.Uint64 // sync message generations skipped (QuietSkips)
 
