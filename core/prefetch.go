@@ -20,15 +20,15 @@ const (
 	MaxPrefetch = 8
 	// prefetchConcurrency bounds the tracks opened at a time.
 	prefetchConcurrency = 4
-	// headFrames is how many frames Prefetch decodes of each track: one
-	// decoder block (93 ms at 44.1 kHz), more than a first output block
-	// and a resampler's latency need.
-	headFrames = 4096
+	// headFrames is how many frames Prefetch decodes of each track
+	// (279 ms at 44.1 kHz): the web engine's figure (wasm/engine), which
+	// its output's priming needs, so both engines do the same work.
+	headFrames = 12288
 	// maxHeads bounds the heads kept.
 	maxHeads = MaxPrefetch
 	// maxHeadChannels is the most channels a track may have for its head
 	// to be kept: the heads take at most maxHeads × headFrames ×
-	// maxHeadChannels × 4 B = 1 MiB (256 KiB for stereo).
+	// maxHeadChannels × 4 B = 3 MiB (768 KiB for stereo).
 	maxHeadChannels = 8
 )
 

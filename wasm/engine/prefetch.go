@@ -28,15 +28,18 @@ const (
 	prefetchConcurrency = 4
 	// warmFrames is how many frames the warm-up's manifest holds.
 	warmFrames = 8192
-	// headFrames is how many frames Prefetch decodes of each track: one
-	// decoder block (93 ms at 44.1 kHz), more than a first output block
-	// and the resampler's latency need.
-	headFrames = 4096
+	// headFrames is how many frames Prefetch decodes of each track
+	// (279 ms at 44.1 kHz): enough that the worklet's priming (PRIME
+	// frames of the output, wasm/web/worklet.js) is met by the head alone
+	// for output rates down to 0.9 × the track's (a 48 kHz track into a
+	// 44.1 kHz context), so a prefetched play is heard before the decoder
+	// has decoded anything (TestHeadCoversWorkletPrime).
+	headFrames = 12288
 	// maxHeads bounds the heads kept (the tracks of one Prefetch).
 	maxHeads = MaxPrefetch
 	// maxHeadChannels is the most channels a track may have for its head
 	// to be kept: the heads take at most maxHeads × headFrames ×
-	// maxHeadChannels × 4 B = 1 MiB (256 KiB for stereo).
+	// maxHeadChannels × 4 B = 3 MiB (768 KiB for stereo).
 	maxHeadChannels = 8
 )
 
