@@ -78,6 +78,7 @@ type Engine struct {
 	docs  map[*Docs]struct{} // opened by OpenDocs, not yet closed
 
 	keys    keyCache
+	heads   headCache    // prefetch.go
 	player  playerState  // player.go
 	offline offlineState // downloads.go, offline.go
 	history *History     // history.go
@@ -271,6 +272,8 @@ func (e *Engine) Register(ctx context.Context, username, password, deviceName st
 	e.mu.Lock()
 	e.token = out.Token
 	e.mu.Unlock()
+	// A new session: the previous one's decoded audio is not kept.
+	e.heads.clear()
 	e.log.Info("core: device registered", "device", e.DeviceID(), "user", username)
 	return nil
 }

@@ -308,7 +308,7 @@ func (s Source) OpenTrack(ctx context.Context, id model.TrackID, tier model.Tier
 	if err != nil {
 		return nil, classify(err)
 	}
-	return &playerTrack{t: t, m: t.Manifest(), gated: true}, nil
+	return &playerTrack{t: t, m: t.Manifest(), gated: true, head: s.E.heads.get(t.m, t.key, s.E.opts.clock.Now())}, nil
 }
 
 // engineSource is the source of the engine's own player: like Source,
@@ -324,7 +324,7 @@ func (s engineSource) OpenTrack(ctx context.Context, id model.TrackID, tier mode
 	if err != nil {
 		return nil, classify(err)
 	}
-	return &playerTrack{t: t, m: t.Manifest()}, nil
+	return &playerTrack{t: t, m: t.Manifest(), head: s.e.heads.get(t.m, t.key, s.e.opts.clock.Now())}, nil
 }
 
 // playerTrack adapts a Track to player.TrackSource; gated tracks refuse
@@ -333,9 +333,16 @@ type playerTrack struct {
 	t     *Track
 	m     *model.Manifest
 	gated bool
+	head  []float32 // decoded by Prefetch, nil when none (shared, read-only)
 }
 
-var _ player.NetworkSource = (*playerTrack)(nil)
+var (
+	_ player.NetworkSource = (*playerTrack)(nil)
+	_ player.HeadSource    = (*playerTrack)(nil)
+)
+
+// Head implements player.HeadSource.
+func (p *playerTrack) Head() []float32 { return p.head }
 
 func (p *playerTrack) Manifest() *model.Manifest { return p.m }
 

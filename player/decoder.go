@@ -119,6 +119,20 @@ func (d *decoder) run(ctx context.Context) {
 	d.wake()
 }
 
+// head0 returns the source's decoded head (HeadSource) when decoding
+// starts at sample 0 and the head fits the manifest, else nil.
+func (d *decoder) head0() []float32 {
+	hs, ok := d.src.(HeadSource)
+	if !ok || d.start != 0 || d.m.Chunks[0].FirstSample != 0 {
+		return nil
+	}
+	h := hs.Head()
+	if len(h)%d.m.Channels != 0 || int64(len(h)/d.m.Channels) > d.m.TotalSamples {
+		return nil
+	}
+	return h
+}
+
 // push queues one block, waiting while the queue is full.
 func (d *decoder) push(ctx context.Context, b []float32) error {
 	for {
@@ -153,6 +167,15 @@ func (d *decoder) decode(ctx context.Context) error {
 		return nil
 	}
 	k := m.ChunkAt(max(d.start, 0))
+	// A prefetched head goes to the output first; decoding then resumes
+	// after it (the same frames, so the same output).
+	head := d.head0()
+	for off := 0; off < len(head); off += decodeBlockFrames * m.Channels {
+		end := min(len(head), off+decodeBlockFrames*m.Channels)
+		if err := d.push(ctx, head[off:end:end]); err != nil {
+			return err
+		}
+	}
 	// The header is a few KB: its read time is latency, not throughput,
 	// so it is not counted in the bandwidth estimate.
 	hdr, err := retry(ctx, d, func(ctx context.Context) ([]byte, bool, error) {
@@ -163,17 +186,13 @@ func (d *decoder) decode(ctx context.Context) error {
 		return fmt.Errorf("header: %w", err)
 	}
 	r := &chunkReader{d: d, ctx: ctx, next: k, first: k, cur: hdr}
-	sr := vorbis.NewStreamReader(r, vorbis.DefaultOptions().WithMaxChannels(255).WithSetupCache(d.opts.setups))
-	if err := sr.ReadHeaders(ctx); err != nil {
-		return fmt.Errorf("%w: %w", ErrUnplayable, err)
+	sr, err := openStream(ctx, m, r, d.opts)
+	if err != nil {
+		return err
 	}
-	if info := sr.Info(); info.SampleRate != m.SampleRate || info.Channels != m.Channels {
-		return fmt.Errorf("%w: stream is %d Hz × %d, manifest says %d Hz × %d", ErrUnplayable,
-			info.SampleRate, info.Channels, m.SampleRate, m.Channels)
-	}
-	skip := d.start - m.Chunks[k].FirstSample
+	got := int64(len(head) / m.Channels)
+	skip := d.start - m.Chunks[k].FirstSample + got
 	want := m.TotalSamples - d.start
-	var got int64
 	for {
 		pcm, err := sr.Next(ctx)
 		if errors.Is(err, io.EOF) {

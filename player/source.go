@@ -45,3 +45,16 @@ type NetworkSource interface {
 	// fetched over the network for this call.
 	ChunkFrom(ctx context.Context, i int) (b []byte, network bool, err error)
 }
+
+// HeadSource is an optional interface of a TrackSource that already holds
+// its track's first frames decoded (DecodeHead), as a prefetch leaves
+// them: a decoder starting at sample 0 hands them to the output before it
+// reads the header, then decodes on from the frame after them. The
+// output is the same; only the first frames wait for no read or decode.
+type HeadSource interface {
+	TrackSource
+	// Head returns the track's first frames as DecodeHead returned them
+	// (interleaved at the track's rate and channels), or nil. The slice
+	// is shared and read-only: neither side modifies it.
+	Head() []float32
+}

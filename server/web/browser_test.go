@@ -499,8 +499,10 @@ func profilePlay(b *testing.B, ctx context.Context, path string) <-chan struct{}
 //   - time to first audio, prefetched: in another fresh profile the page
 //     readies the album's first three tracks as when the listener opens
 //     the album (session.prefetch), then plays; native from the same state
-//     (core.Engine.OpenTrack of those tracks: manifest, header, chunk 0
-//     and key cached), then PlayAlbum.
+//     (core.Engine.Prefetch of those tracks: manifest, header, chunk 0
+//     and key cached, the first 4096 frames decoded), then PlayAlbum.
+//     Also logged: native after core.Engine.OpenTrack of those tracks
+//     (everything but the decoded head: the native state before heads).
 //
 // The page's own milestone marks ("segue:…", ms after "segue:play") are
 // logged per run. With SEGUE_WEB_CPUPROFILE=<dir>, each play (call to
@@ -518,7 +520,7 @@ func BenchmarkWebPlayer(b *testing.B) {
 		Marks    map[string]float64 `json:"marks"`
 		Requests []string           `json:"requests"` // path start→end (ms after the play call)
 	}
-	var ready, again, web, webPolled, heard, native, webWarm, heardWarm, nativeWarm float64
+	var ready, again, web, webPolled, heard, native, webWarm, heardWarm, nativeWarm, nativeOpened float64
 	waitReady := `(async () => {
 		while (!window.segueSession || !performance.getEntriesByName("bench:ready").length) {
 			if (performance.now() > 60000) throw new Error("the page opened no session");
@@ -559,14 +561,30 @@ func BenchmarkWebPlayer(b *testing.B) {
 			return {ready, polled, marks, requests: res};
 		})()`, waitReady, user, testbed.Password, user, testbed.Password, prefetch, r.Album, r.Album))
 	}
-	nativeFirst := func(user string, prefetch bool) float64 {
+	// nativeFirst measures a native play of the album by a fresh device:
+	// cold, or after readying its first three tracks with
+	// core.Engine.Prefetch (as the page does: manifest, header, chunk 0,
+	// key and the decoded head), or with OpenTrack alone (the native
+	// "prefetched" state before heads: everything but the head).
+	const (
+		cold = iota
+		prefetched
+		opened
+	)
+	nativeFirst := func(user string, state int) float64 {
 		e := testbed.Device(b, r, model.UserID(user))
 		sink := &firstWriteSink{first: make(chan time.Time, 1)}
 		if _, err := e.OpenPlayer(sink, player.DefaultOptions().WithTier(model.TierHigh)); err != nil {
 			b.Fatal(err)
 		}
-		if prefetch {
-			for _, id := range r.Tracks[:min(3, len(r.Tracks))] {
+		first := r.Tracks[:min(3, len(r.Tracks))]
+		switch state {
+		case prefetched:
+			if err := e.Prefetch(b.Context(), model.TierHigh, first); err != nil {
+				b.Fatal(err)
+			}
+		case opened:
+			for _, id := range first {
 				if _, err := e.OpenTrack(b.Context(), id, model.TierHigh); err != nil {
 					b.Fatal(err)
 				}
@@ -614,7 +632,7 @@ func BenchmarkWebPlayer(b *testing.B) {
 		}
 		repeat := run[float64](b, ctx, waitReady)
 		again += repeat
-		n := nativeFirst(user+"n", false)
+		n := nativeFirst(user+"n", cold)
 		native += n
 		b.Logf("run %d cold: ready %.0f ms, first audio web %.1f ms (polled %.0f ms, heard %.0f ms), native %.1f ms, marks %v, requests %q; ready on reload %.0f ms",
 			i, got.Ready, got.Marks["segue:ring"], got.Polled, got.Marks["segue:heard"], n, got.Marks, got.Requests, repeat)
@@ -622,10 +640,12 @@ func BenchmarkWebPlayer(b *testing.B) {
 		warm := play(newPage(fmt.Sprintf("prefetched-%d", i)), user+"w", true)
 		webWarm += warm.Marks["segue:ring"]
 		heardWarm += warm.Marks["segue:heard"]
-		n = nativeFirst(user+"wn", true)
+		n = nativeFirst(user+"wn", prefetched)
 		nativeWarm += n
-		b.Logf("run %d prefetched: first audio web %.1f ms (polled %.0f ms, heard %.0f ms), native %.1f ms, marks %v, requests %q",
-			i, warm.Marks["segue:ring"], warm.Polled, warm.Marks["segue:heard"], n, warm.Marks, warm.Requests)
+		o := nativeFirst(user+"on", opened)
+		nativeOpened += o
+		b.Logf("run %d prefetched: first audio web %.1f ms (polled %.0f ms, heard %.0f ms), native %.1f ms (opened only %.1f ms), marks %v, requests %q",
+			i, warm.Marks["segue:ring"], warm.Polled, warm.Marks["segue:heard"], n, o, warm.Marks, warm.Requests)
 	}
 	for _, done := range profiled {
 		select {
@@ -645,5 +665,6 @@ func BenchmarkWebPlayer(b *testing.B) {
 	b.ReportMetric(webWarm/n, "ms-first-audio-web-prefetched")
 	b.ReportMetric(heardWarm/n, "ms-heard-web-prefetched")
 	b.ReportMetric(nativeWarm/n, "ms-first-audio-native-prefetched")
+	b.ReportMetric(nativeOpened/n, "ms-first-audio-native-opened")
 	b.ReportMetric(webWarm/nativeWarm, "web/native-prefetched")
 }

@@ -152,6 +152,10 @@ type Engine struct {
 	// signature check.
 	albums    *memo[model.AlbumID, albumAnswer]
 	manifests *memo[manifestID, *model.Manifest]
+	// heads are the first frames of the tracks Prefetch readied, decoded,
+	// for the key TTL (maxHeads): a play of one starts its output with
+	// them before its decoder reads anything (player.HeadSource).
+	heads *memo[manifestID, decodedHead]
 
 	mu    sync.Mutex
 	token string
@@ -188,6 +192,14 @@ type manifestID struct {
 	tier  model.Tier
 }
 
+// decodedHead is a track's head with the manifest and content key it was
+// decoded under: a play uses it only with the same two (headOf).
+type decodedHead struct {
+	m   *model.Manifest
+	key crypto.ContentKey
+	pcm []float32
+}
+
 type keyEntry struct {
 	key     crypto.ContentKey
 	expires time.Time
@@ -209,7 +221,8 @@ func Open(ctx context.Context, relayURL string, st store.Store, ks crypto.KeySto
 	}
 	e := &Engine{opts: opts, relay: base, st: st, ks: ks, id: id, keys: map[string]keyEntry{}, streamed: map[[32]byte]manifestID{},
 		albums:    newMemo[model.AlbumID, albumAnswer](maxMemoAlbums, opts.keyTTL, opts.clock),
-		manifests: newMemo[manifestID, *model.Manifest](maxMemoManifests, opts.keyTTL, opts.clock)}
+		manifests: newMemo[manifestID, *model.Manifest](maxMemoManifests, opts.keyTTL, opts.clock),
+		heads:     newMemo[manifestID, decodedHead](maxHeads, opts.keyTTL, opts.clock)}
 	switch tok, err := ks.Load(ctx, keyToken); {
 	case err == nil:
 		e.token = string(tok)
@@ -295,6 +308,8 @@ func (e *Engine) Login(ctx context.Context, user, pass string) error {
 	e.mu.Lock()
 	e.token = out.Token
 	e.mu.Unlock()
+	// A new session: the previous one's decoded audio is not kept.
+	e.heads.clear()
 	return nil
 }
 
@@ -522,6 +537,7 @@ func (e *Engine) Close() error {
 	e.mu.Unlock()
 	e.albums.clear()
 	e.manifests.clear()
+	e.heads.clear()
 	var err error
 	if p != nil {
 		err = p.Close()

@@ -9,13 +9,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
-	"github.com/segue-fm/segue/player/vorbis"
+	"github.com/segue-fm/segue/player"
 )
 
 // Limits of Prefetch.
@@ -25,8 +26,21 @@ const (
 	MaxPrefetch = 8
 	// prefetchConcurrency bounds the tracks readied at a time.
 	prefetchConcurrency = 4
-	// warmFrames is how many frames the warm-up decodes.
+	// warmFrames is how many frames the warm-up's manifest holds.
 	warmFrames = 8192
+	// headFrames is how many frames Prefetch decodes of each track
+	// (279 ms at 44.1 kHz): enough that the worklet's priming (PRIME
+	// frames of the output, wasm/web/worklet.js) is met by the head alone
+	// for output rates down to 0.9 × the track's (a 48 kHz track into a
+	// 44.1 kHz context), so a prefetched play is heard before the decoder
+	// has decoded anything (TestHeadCoversWorkletPrime).
+	headFrames = 12288
+	// maxHeads bounds the heads kept (the tracks of one Prefetch).
+	maxHeads = MaxPrefetch
+	// maxHeadChannels is the most channels a track may have for its head
+	// to be kept: the heads take at most maxHeads × headFrames ×
+	// maxHeadChannels × 4 B = 3 MiB (768 KiB for stereo).
+	maxHeadChannels = 8
 )
 
 // ErrPrefetchArgs is returned by Prefetch for an invalid tier or an empty
@@ -38,12 +52,15 @@ var ErrPrefetchArgs = errors.New("engine: prefetch needs a valid tier and tracks
 // that a play call waits for no network: for each of the first
 // MaxPrefetch ids, concurrently, the verified manifest, the header and
 // chunk 0 (encrypted, in the fetcher's cache) and the content key (in
-// memory for the key TTL). Unless Warm ran, it then decodes the first
-// readied track's first frames into nothing, once per engine, so that the
-// browser has compiled the decoder's functions (V8 compiles a wasm
-// function on its first call) before the first play. Downloaded tracks come from
-// IndexedDB with no network. The errors of the tracks that could not be
-// readied are joined; those tracks play as before, fetched on play.
+// memory for the key TTL); then, one track after the other, its first
+// headFrames frames decoded (player.DecodeHead), which a play of the
+// track hands to the output before its decoder has read anything (see
+// heads). Decoding also has the browser compile the decoder's functions
+// (V8 compiles a wasm function on its first call), so a Prefetch counts
+// as the warm-up's decode: Warm does not run after it. Downloaded tracks
+// come from IndexedDB with no network. The errors of the tracks that
+// could not be readied are joined; those tracks play as before, fetched
+// on play.
 func (e *Engine) Prefetch(ctx context.Context, tier model.Tier, ids []model.TrackID) error {
 	if !tier.Valid() || len(ids) == 0 {
 		return ErrPrefetchArgs
@@ -73,14 +90,12 @@ func (e *Engine) Prefetch(ctx context.Context, tier model.Tier, ids []model.Trac
 	wg.Wait()
 	for _, t := range tracks {
 		if t != nil {
-			e.warm(ctx, t)
-			break
-		}
-	}
-	for _, t := range tracks {
-		if t != nil {
+			e.readyHead(ctx, t)
 			t.Close()
 		}
+	}
+	if slices.ContainsFunc(tracks, func(t *track) bool { return t != nil }) {
+		e.startWarm()
 	}
 	return errors.Join(errs...)
 }
@@ -225,39 +240,41 @@ func (e *Engine) startWarm() bool {
 	return !done
 }
 
-// decodeWarm decodes up to warmFrames frames of the Ogg Vorbis stream r,
-// drops them and returns how many there were. Its setup header is looked
-// up in, or added to, setups (nil: none).
-func decodeWarm(ctx context.Context, r io.Reader, setups *vorbis.SetupCache) int {
-	sr := vorbis.NewStreamReader(r, vorbis.DefaultOptions().WithSetupCache(setups))
-	n := 0
-	for n < warmFrames {
-		pcm, err := sr.Next(ctx)
-		if err != nil || len(pcm) == 0 {
-			break
-		}
-		n += len(pcm[0])
-	}
-	return n
-}
-
-// warm decodes up to warmFrames frames of t (its header and first
-// chunks, from the fetcher's cache) and drops them, unless Warm or an
-// earlier Prefetch did.
-func (e *Engine) warm(ctx context.Context, t *track) {
-	if !e.startWarm() {
+// readyHead decodes the first headFrames frames of t (its header and
+// chunk 0, from the fetcher's cache) and keeps them as its head for the
+// key TTL, under t's manifest and content key (see headOf). A failure
+// only loses the head: the track plays as before.
+func (e *Engine) readyHead(ctx context.Context, t *track) {
+	if t.m.Channels > maxHeadChannels {
 		return
 	}
-	hdr, err := t.Header(ctx)
+	hdr, err := t.f.Header(ctx, t.m)
 	if err != nil {
-		e.opts.logger.Debug("engine: warm-up: header", "err", err)
+		e.opts.logger.Debug("engine: prefetch: header", "err", err)
 		return
 	}
 	c0, err := t.f.Chunk(ctx, t.m, 0)
 	if err != nil {
-		e.opts.logger.Debug("engine: warm-up: chunk 0", "err", err)
+		e.opts.logger.Debug("engine: prefetch: chunk 0", "err", err)
 		return
 	}
+	crypto.XORKeyStream(t.key, 0, 0, hdr, hdr)
 	crypto.XORKeyStream(t.key, 1, 0, c0, c0)
-	decodeWarm(ctx, io.MultiReader(bytes.NewReader(hdr), bytes.NewReader(c0)), e.opts.player.SetupCache())
+	pcm, err := player.DecodeHead(ctx, t.m, io.MultiReader(bytes.NewReader(hdr), bytes.NewReader(c0)), headFrames, e.opts.player)
+	if err != nil {
+		e.opts.logger.Debug("engine: prefetch: decode", "err", err)
+		return
+	}
+	e.heads.put(manifestID{t.m.TrackID, t.m.Tier}, decodedHead{m: t.m, key: t.key, pcm: pcm})
+}
+
+// headOf returns the head readyHead kept for the track of manifest m
+// (the same verified manifest) played with key, nil when there is none,
+// it expired or was made under another manifest or key.
+func (e *Engine) headOf(m *model.Manifest, key crypto.ContentKey) []float32 {
+	h, ok := e.heads.get(manifestID{m.TrackID, m.Tier})
+	if !ok || h.m != m || h.key != key {
+		return nil
+	}
+	return h.pcm
 }

@@ -71,7 +71,9 @@ func (e *Engine) openTrack(ctx context.Context, id model.TrackID, tier model.Tie
 	if err != nil {
 		return nil, classify(fmt.Errorf("engine: open %s/%s: %w", id, tier, err))
 	}
-	return newTrack(e.fetcher, m, key, mark), nil
+	t := newTrack(e.fetcher, m, key, mark)
+	t.head = e.headOf(m, key)
+	return t, nil
 }
 
 // track reads a track's blobs through the fetcher, one chunk ahead: when
@@ -93,6 +95,9 @@ type track struct {
 	ahead  *pending // the chunk being read ahead, nil when none
 	mark   func(string)
 	marked bool // a chunk was read (the first is marked)
+	// head is the track's first frames decoded by a Prefetch, nil when
+	// none (read-only, shared with Engine.heads).
+	head []float32
 }
 
 // pending is a chunk read ahead: b, network and err are set before done
@@ -111,6 +116,9 @@ func newTrack(f *fetch.Fetcher, m *model.Manifest, key crypto.ContentKey, mark f
 }
 
 func (t *track) Manifest() *model.Manifest { return t.m }
+
+// Head implements player.HeadSource.
+func (t *track) Head() []float32 { return t.head }
 
 func (t *track) Header(ctx context.Context) ([]byte, error) {
 	b, err := t.f.Header(ctx, t.m)
@@ -188,7 +196,10 @@ func (t *track) ChunkFrom(ctx context.Context, i int) ([]byte, bool, error) {
 	return b, network, nil
 }
 
-var _ player.NetworkSource = (*track)(nil)
+var (
+	_ player.NetworkSource = (*track)(nil)
+	_ player.HeadSource    = (*track)(nil)
+)
 
 // Close cancels the read-ahead.
 func (t *track) Close() error {

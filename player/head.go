@@ -1,0 +1,66 @@
+package player
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/player/vorbis"
+)
+
+// MaxHeadFrames bounds the frames DecodeHead decodes.
+const MaxHeadFrames = 1 << 16
+
+// ErrHeadFrames is returned by DecodeHead for a frame count outside
+// [1, MaxHeadFrames].
+var ErrHeadFrames = errors.New("player: head frames out of range")
+
+// DecodeHead decodes the first frames (at most n, and at most the
+// manifest's TotalSamples) of the track of manifest m from r, its
+// plaintext header pages followed by chunk 0 (and on, if chunk 0 holds
+// fewer frames), exactly as the player's decoder does (the same Vorbis
+// options and opts' setup cache), interleaved. A HeadSource returns the
+// result; the caller owns it.
+func DecodeHead(ctx context.Context, m *model.Manifest, r io.Reader, n int, opts Options) ([]float32, error) {
+	if n < 1 || n > MaxHeadFrames {
+		return nil, fmt.Errorf("%w: %d", ErrHeadFrames, n)
+	}
+	sr, err := openStream(ctx, m, r, opts)
+	if err != nil {
+		return nil, err
+	}
+	n = int(min(int64(n), m.TotalSamples))
+	out := make([]float32, 0, n*m.Channels)
+	for len(out) < n*m.Channels {
+		pcm, err := sr.Next(ctx)
+		if errors.Is(err, io.EOF) && len(out) > 0 {
+			break // r ends (chunk 0) before n frames: these are the first
+		}
+		if err != nil {
+			return nil, fmt.Errorf("player: decode head: %w", err)
+		}
+		if k := n - len(out)/m.Channels; len(pcm[0]) > k {
+			for i := range pcm {
+				pcm[i] = pcm[i][:k]
+			}
+		}
+		out = vorbis.Interleave(out, pcm)
+	}
+	return out, nil
+}
+
+// openStream reads the Vorbis headers from r with the decoder's options
+// and checks them against the manifest.
+func openStream(ctx context.Context, m *model.Manifest, r io.Reader, opts Options) (*vorbis.StreamReader, error) {
+	sr := vorbis.NewStreamReader(r, vorbis.DefaultOptions().WithMaxChannels(255).WithSetupCache(opts.setups))
+	if err := sr.ReadHeaders(ctx); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnplayable, err)
+	}
+	if info := sr.Info(); info.SampleRate != m.SampleRate || info.Channels != m.Channels {
+		return nil, fmt.Errorf("%w: stream is %d Hz × %d, manifest says %d Hz × %d", ErrUnplayable,
+			info.SampleRate, info.Channels, m.SampleRate, m.Channels)
+	}
+	return sr, nil
+}
