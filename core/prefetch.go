@@ -20,10 +20,8 @@ const (
 	MaxPrefetch = 8
 	// prefetchConcurrency bounds the tracks opened at a time.
 	prefetchConcurrency = 4
-	// headFrames is how many frames Prefetch decodes of each track
-	// (279 ms at 44.1 kHz): the web engine's figure (wasm/engine), which
-	// its output's priming needs, so both engines do the same work.
-	headFrames = 12288
+	// headFrames is how many frames Prefetch decodes of each track.
+	headFrames = player.PrefetchHeadFrames
 	// maxHeads bounds the heads kept.
 	maxHeads = MaxPrefetch
 	// maxHeadChannels is the most channels a track may have for its head

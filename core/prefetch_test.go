@@ -13,7 +13,7 @@ import (
 )
 
 // TestPrefetchHeads: Prefetch refuses a bad tier or an empty list; a
-// track it readied opens (Source) carrying its first 12288 frames decoded,
+// track it readied opens (Source) carrying its first player.PrefetchHeadFrames frames decoded,
 // bit for bit what the player's decoder makes of its header and chunk 0;
 // a track not readied carries none; no more than MaxPrefetch heads are
 // kept; registering again drops them.
@@ -47,7 +47,7 @@ func TestPrefetchHeads(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want, err := player.DecodeHead(ctx, ts.Manifest(), bytes.NewReader(append(hdr, c0...)), 12288, player.DefaultOptions())
+		want, err := player.DecodeHead(ctx, ts.Manifest(), bytes.NewReader(append(hdr, c0...)), player.PrefetchHeadFrames, player.DefaultOptions())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -55,7 +55,7 @@ func TestPrefetchHeads(t *testing.T) {
 	}
 	for _, id := range r.Tracks[:2] {
 		got, want := head(id, model.TierHigh)
-		if len(got) != 12288*2 || len(got) != len(want) {
+		if len(got) != player.PrefetchHeadFrames*2 || len(got) != len(want) {
 			t.Fatalf("track %s: head of %d samples, want %d", id, len(got), len(want))
 		}
 		for i := range got {

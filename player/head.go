@@ -13,6 +13,15 @@ import (
 // MaxHeadFrames bounds the frames DecodeHead decodes.
 const MaxHeadFrames = 1 << 16
 
+// PrefetchHeadFrames is how many frames the engines' Prefetch (core and
+// the web engine) decode of each track they ready: 279 ms at 44.1 kHz.
+// The web player's output waits for 8,192 frames before it plays (PRIME,
+// wasm/web/worklet.js); a head this long meets that alone for output
+// rates down to 0.9 × the track's, so a prefetched play is heard before
+// the decoder has decoded anything. Both engines use it, so native and
+// web prefetch the same work.
+const PrefetchHeadFrames = 12288
+
 // ErrHeadFrames is returned by DecodeHead for a frame count outside
 // [1, MaxHeadFrames].
 var ErrHeadFrames = errors.New("player: head frames out of range")

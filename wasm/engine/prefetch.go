@@ -28,13 +28,9 @@ const (
 	prefetchConcurrency = 4
 	// warmFrames is how many frames the warm-up's manifest holds.
 	warmFrames = 8192
-	// headFrames is how many frames Prefetch decodes of each track
-	// (279 ms at 44.1 kHz): enough that the worklet's priming (PRIME
-	// frames of the output, wasm/web/worklet.js) is met by the head alone
-	// for output rates down to 0.9 × the track's (a 48 kHz track into a
-	// 44.1 kHz context), so a prefetched play is heard before the decoder
-	// has decoded anything (TestHeadCoversWorkletPrime).
-	headFrames = 12288
+	// headFrames is how many frames Prefetch decodes of each track; it
+	// must cover the worklet's priming (TestHeadCoversWorkletPrime).
+	headFrames = player.PrefetchHeadFrames
 	// maxHeads bounds the heads kept (the tracks of one Prefetch).
 	maxHeads = MaxPrefetch
 	// maxHeadChannels is the most channels a track may have for its head
