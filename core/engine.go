@@ -17,6 +17,7 @@ import (
 	"github.com/segue-fm/segue/core/fetch"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
+	"github.com/segue-fm/segue/internal/ttlmap"
 	"github.com/segue-fm/segue/store"
 	"github.com/segue-fm/segue/store/badgerstore"
 )
@@ -78,12 +79,12 @@ type Engine struct {
 	docs  map[*Docs]struct{} // opened by OpenDocs, not yet closed
 
 	keys    keyCache
-	heads   headCache    // prefetch.go
-	player  playerState  // player.go
-	offline offlineState // downloads.go, offline.go
-	history *History     // history.go
-	social  socialState  // social.go
-	search  searchState  // search.go
+	heads   *ttlmap.Map[string, headEntry] // Prefetch's (prefetch.go), at most maxHeads for the key TTL
+	player  playerState                    // player.go
+	offline offlineState                   // downloads.go, offline.go
+	history *History                       // history.go
+	social  socialState                    // social.go
+	search  searchState                    // search.go
 }
 
 // Open opens (creating if needed) the engine's data directory dir: the
@@ -110,6 +111,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Engine, error) {
 	}
 	e.keys.ttl = opts.keyTTL
 	e.keys.entries = map[string]keyEntry{}
+	e.heads = ttlmap.New[string, headEntry](maxHeads, opts.keyTTL, opts.clock.Now)
 	if err := e.open(ctx); err != nil {
 		e.closeStore()
 		if e.ownClient {
@@ -273,7 +275,7 @@ func (e *Engine) Register(ctx context.Context, username, password, deviceName st
 	e.token = out.Token
 	e.mu.Unlock()
 	// A new session: the previous one's decoded audio is not kept.
-	e.heads.clear()
+	e.heads.Clear()
 	e.log.Info("core: device registered", "device", e.DeviceID(), "user", username)
 	return nil
 }

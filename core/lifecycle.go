@@ -108,7 +108,7 @@ func (e *Engine) shutdown() error {
 	}
 	e.history.calls.close()
 	e.keys.clear()
-	e.heads.clear()
+	e.heads.Clear()
 	if err := e.fetcher.Flush(context.Background()); err != nil {
 		errs = append(errs, fmt.Errorf("core: flush cache recency: %w", err))
 	}

@@ -308,7 +308,7 @@ func (s Source) OpenTrack(ctx context.Context, id model.TrackID, tier model.Tier
 	if err != nil {
 		return nil, classify(err)
 	}
-	return &playerTrack{t: t, m: t.Manifest(), gated: true, head: s.E.heads.get(t.m, t.key, s.E.opts.clock.Now())}, nil
+	return &playerTrack{t: t, m: t.Manifest(), gated: true, head: s.E.headOf(t.m, t.key)}, nil
 }
 
 // engineSource is the source of the engine's own player: like Source,
@@ -324,7 +324,7 @@ func (s engineSource) OpenTrack(ctx context.Context, id model.TrackID, tier mode
 	if err != nil {
 		return nil, classify(err)
 	}
-	return &playerTrack{t: t, m: t.Manifest(), head: s.e.heads.get(t.m, t.key, s.e.opts.clock.Now())}, nil
+	return &playerTrack{t: t, m: t.Manifest(), head: s.e.headOf(t.m, t.key)}, nil
 }
 
 // playerTrack adapts a Track to player.TrackSource; gated tracks refuse

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"time"
 
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
@@ -96,8 +95,8 @@ func (e *Engine) readyHead(ctx context.Context, t *Track, opts player.Options) e
 	if err != nil {
 		return fmt.Errorf("core: prefetch %s/%s: %w", t.m.TrackID, t.m.Tier, err)
 	}
-	e.heads.put(keyID(t.m.TrackID, t.m.Tier), headEntry{header: t.m.Header.SHA256, chunk0: t.m.Chunks[0].Blob.SHA256,
-		key: t.key, pcm: pcm}, e.opts.clock.Now(), e.keys.ttl)
+	e.heads.Put(keyID(t.m.TrackID, t.m.Tier), headEntry{header: t.m.Header.SHA256, chunk0: t.m.Chunks[0].Blob.SHA256,
+		key: t.key, pcm: pcm})
 	return nil
 }
 
@@ -107,50 +106,15 @@ type headEntry struct {
 	header, chunk0 [32]byte
 	key            crypto.ContentKey
 	pcm            []float32
-	expires        time.Time
 }
 
-// headCache holds Prefetch's heads (clear audio: memory only), each for
-// the key TTL, at most maxHeads.
-type headCache struct {
-	mu      sync.Mutex
-	entries map[string]headEntry
-}
-
-func (c *headCache) put(id string, h headEntry, now time.Time, ttl time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.entries == nil {
-		c.entries = map[string]headEntry{}
-	}
-	if _, ok := c.entries[id]; !ok && len(c.entries) >= maxHeads {
-		first := ""
-		for k, e := range c.entries {
-			if first == "" || e.expires.Before(c.entries[first].expires) {
-				first = k
-			}
-		}
-		delete(c.entries, first)
-	}
-	h.expires = now.Add(ttl)
-	c.entries[id] = h
-}
-
-// get returns the head kept for the track of manifest m played with key,
-// nil when there is none, it expired or was decoded from other blobs or
-// under another key. The slice is shared and read-only.
-func (c *headCache) get(m *model.Manifest, key crypto.ContentKey, now time.Time) []float32 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	h, ok := c.entries[keyID(m.TrackID, m.Tier)]
-	if !ok || !now.Before(h.expires) || h.key != key || h.header != m.Header.SHA256 || len(m.Chunks) == 0 || h.chunk0 != m.Chunks[0].Blob.SHA256 {
+// headOf returns the head Prefetch kept for the track of manifest m
+// played with key, nil when there is none, it expired or was decoded from
+// other blobs or under another key. The slice is shared and read-only.
+func (e *Engine) headOf(m *model.Manifest, key crypto.ContentKey) []float32 {
+	h, ok := e.heads.Get(keyID(m.TrackID, m.Tier))
+	if !ok || h.key != key || h.header != m.Header.SHA256 || len(m.Chunks) == 0 || h.chunk0 != m.Chunks[0].Blob.SHA256 {
 		return nil
 	}
 	return h.pcm
-}
-
-func (c *headCache) clear() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	clear(c.entries)
 }

@@ -6,11 +6,12 @@ import (
 
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
+	"github.com/segue-fm/segue/internal/ttlmap"
 )
 
 // TestHeadCache: a head is returned for its manifest's blobs and its key
 // until it expires, never for other blobs or another key; the cache holds
-// maxHeads, dropping the entry that expires first; clear drops all.
+// maxHeads, dropping the entry that expires first; Clear drops all.
 func TestHeadCache(t *testing.T) {
 	now := time.Unix(1000, 0)
 	const ttl = time.Minute
@@ -24,9 +25,10 @@ func TestHeadCache(t *testing.T) {
 		return headEntry{header: m.Header.SHA256, chunk0: m.Chunks[0].Blob.SHA256, key: key, pcm: []float32{1, 2}}
 	}
 	key := crypto.ContentKey{7}
-	var c headCache
+	at := now
+	e := &Engine{heads: ttlmap.New[string, headEntry](maxHeads, ttl, func() time.Time { return at })}
 	m0 := man(0)
-	c.put(keyID(m0.TrackID, m0.Tier), entry(m0, key), now, ttl)
+	e.heads.Put(keyID(m0.TrackID, m0.Tier), entry(m0, key))
 	other := *m0
 	other.Chunks = []model.Chunk{{Blob: model.BlobRef{SHA256: [32]byte{9}}}}
 	otherHeader := *m0
@@ -46,25 +48,28 @@ func TestHeadCache(t *testing.T) {
 		{"another header", &otherHeader, key, now, false},
 		{"another track", man(1), key, now, false},
 	} {
-		if got := c.get(tc.m, tc.key, tc.at) != nil; got != tc.want {
+		at = tc.at
+		if got := e.headOf(tc.m, tc.key) != nil; got != tc.want {
 			t.Errorf("%s: head found %t, want %t", tc.name, got, tc.want)
 		}
 	}
 	for i := 1; i <= maxHeads; i++ {
 		m := man(i)
-		c.put(keyID(m.TrackID, m.Tier), entry(m, key), now.Add(time.Duration(i)*time.Second), ttl)
+		at = now.Add(time.Duration(i) * time.Second)
+		e.heads.Put(keyID(m.TrackID, m.Tier), entry(m, key))
 	}
-	if len(c.entries) != maxHeads {
-		t.Fatalf("%d heads held, want %d", len(c.entries), maxHeads)
+	if e.heads.Len() != maxHeads {
+		t.Fatalf("%d heads held, want %d", e.heads.Len(), maxHeads)
 	}
-	if c.get(m0, key, now) != nil {
+	at = now
+	if e.headOf(m0, key) != nil {
 		t.Fatal("the head expiring first was kept over the bound")
 	}
-	if c.get(man(maxHeads), key, now) == nil {
+	if e.headOf(man(maxHeads), key) == nil {
 		t.Fatal("the newest head was dropped")
 	}
-	c.clear()
-	if len(c.entries) != 0 {
+	e.heads.Clear()
+	if e.heads.Len() != 0 {
 		t.Fatal("clear kept heads")
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/segue-fm/segue/core/fetch"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
+	"github.com/segue-fm/segue/internal/ttlmap"
 	"github.com/segue-fm/segue/player"
 	"github.com/segue-fm/segue/store"
 )
@@ -134,6 +135,14 @@ func (o Options) WithMarker(mark func(name string)) Options {
 	return o
 }
 
+// Bounds of the engine's memory caches.
+const (
+	// maxMemoAlbums bounds the album answers kept in memory.
+	maxMemoAlbums = 64
+	// maxMemoManifests bounds the verified manifests kept in memory.
+	maxMemoManifests = 256
+)
+
 // Engine is one browser device: identity, token, fetcher and player. It is
 // safe for concurrent use.
 type Engine struct {
@@ -150,12 +159,12 @@ type Engine struct {
 	// and verified (manifests), for the key TTL: a play of something
 	// prefetched or just shown waits for no IndexedDB read, request or
 	// signature check.
-	albums    *memo[model.AlbumID, albumAnswer]
-	manifests *memo[manifestID, *model.Manifest]
+	albums    *ttlmap.Map[model.AlbumID, albumAnswer]
+	manifests *ttlmap.Map[manifestID, *model.Manifest]
 	// heads are the first frames of the tracks Prefetch readied, decoded,
 	// for the key TTL (maxHeads): a play of one starts its output with
 	// them before its decoder reads anything (player.HeadSource).
-	heads *memo[manifestID, decodedHead]
+	heads *ttlmap.Map[manifestID, decodedHead]
 
 	mu    sync.Mutex
 	token string
@@ -220,9 +229,9 @@ func Open(ctx context.Context, relayURL string, st store.Store, ks crypto.KeySto
 		return nil, fmt.Errorf("engine: %w", err)
 	}
 	e := &Engine{opts: opts, relay: base, st: st, ks: ks, id: id, keys: map[string]keyEntry{}, streamed: map[[32]byte]manifestID{},
-		albums:    newMemo[model.AlbumID, albumAnswer](maxMemoAlbums, opts.keyTTL, opts.clock),
-		manifests: newMemo[manifestID, *model.Manifest](maxMemoManifests, opts.keyTTL, opts.clock),
-		heads:     newMemo[manifestID, decodedHead](maxHeads, opts.keyTTL, opts.clock)}
+		albums:    ttlmap.New[model.AlbumID, albumAnswer](maxMemoAlbums, opts.keyTTL, opts.clock),
+		manifests: ttlmap.New[manifestID, *model.Manifest](maxMemoManifests, opts.keyTTL, opts.clock),
+		heads:     ttlmap.New[manifestID, decodedHead](maxHeads, opts.keyTTL, opts.clock)}
 	switch tok, err := ks.Load(ctx, keyToken); {
 	case err == nil:
 		e.token = string(tok)
@@ -309,7 +318,7 @@ func (e *Engine) Login(ctx context.Context, user, pass string) error {
 	e.token = out.Token
 	e.mu.Unlock()
 	// A new session: the previous one's decoded audio is not kept.
-	e.heads.clear()
+	e.heads.Clear()
 	return nil
 }
 
@@ -339,14 +348,14 @@ func (e *Engine) authErr(err error) error {
 // (PlayAlbumFrom).
 func (e *Engine) Album(ctx context.Context, id model.AlbumID) (model.Album, []model.Track, error) {
 	if a, tracks, ok := e.recordedAlbum(ctx, id); ok {
-		e.albums.put(id, albumAnswer{a, slices.Clone(tracks)})
+		e.albums.Put(id, albumAnswer{a, slices.Clone(tracks)})
 		return a, tracks, nil
 	}
 	var out api.AlbumResponse
 	if _, err := e.api.Do(ctx, http.MethodGet, "/v1/albums/"+url.PathEscape(string(id)), nil, &out, true); err != nil {
 		return model.Album{}, nil, e.authErr(fmt.Errorf("engine: album %s: %w", id, err))
 	}
-	e.albums.put(id, albumAnswer{out.Album, slices.Clone(out.Tracks)})
+	e.albums.Put(id, albumAnswer{out.Album, slices.Clone(out.Tracks)})
 	return out.Album, out.Tracks, nil
 }
 
@@ -467,7 +476,7 @@ func (e *Engine) PlayAlbumFrom(ctx context.Context, id model.AlbumID, start int,
 		tracks []model.Track
 		err    error
 	)
-	if m, ok := e.albums.get(id); ok {
+	if m, ok := e.albums.Get(id); ok {
 		a, tracks = m.album, slices.Clone(m.tracks)
 	} else if a, tracks, err = e.Album(ctx, id); err != nil {
 		return err
@@ -535,9 +544,9 @@ func (e *Engine) Close() error {
 	e.p, e.dl = nil, nil
 	clear(e.keys)
 	e.mu.Unlock()
-	e.albums.clear()
-	e.manifests.clear()
-	e.heads.clear()
+	e.albums.Clear()
+	e.manifests.Clear()
+	e.heads.Clear()
 	var err error
 	if p != nil {
 		err = p.Close()

@@ -42,7 +42,7 @@ func TestPrefetchHeads(t *testing.T) {
 	if err := e.Prefetch(ctx, model.TierHigh, r.Tracks[:3]); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(e.heads.entries); n != 3 {
+	if n := e.heads.Len(); n != 3 {
 		t.Fatalf("%d heads after a Prefetch of 3 tracks", n)
 	}
 	head := func(id model.TrackID) []float32 {
@@ -112,7 +112,7 @@ func TestPrefetchHeads(t *testing.T) {
 	if want := 3 + 2*len(r.Tracks); want <= maxHeads {
 		t.Fatalf("the test readies %d heads, not more than the bound %d", want, maxHeads)
 	}
-	if n := len(e.heads.entries); n != maxHeads {
+	if n := e.heads.Len(); n != maxHeads {
 		t.Fatalf("%d heads kept, want the bound %d", n, maxHeads)
 	}
 
@@ -120,7 +120,7 @@ func TestPrefetchHeads(t *testing.T) {
 	if err := e.Login(ctx, "heads", testbed.Password); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(e.heads.entries); n != 0 {
+	if n := e.heads.Len(); n != 0 {
 		t.Fatalf("%d heads after a new login", n)
 	}
 
@@ -149,7 +149,7 @@ func TestPrefetchHeads(t *testing.T) {
 	if err := e.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(e.heads.entries); n != 0 {
+	if n := e.heads.Len(); n != 0 {
 		t.Fatalf("%d heads after Close", n)
 	}
 }

@@ -23,7 +23,7 @@ const manifestPrefix = "cache/man/"
 // way to a cold track's first audio (docs/BENCHMARKS.md, web11). The
 // fetcher then fetches the manifest with the track's header and chunk 0
 // at once, and stores it as before; a manifest in memory (the engine's
-// memo) is used first anyway.
+// manifests map) is used first anyway.
 //
 // The store of such a manifest is written behind the play (Set returns
 // before the write ends; Engine.Close waits for it): in the page it is an

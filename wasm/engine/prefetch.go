@@ -261,14 +261,14 @@ func (e *Engine) readyHead(ctx context.Context, t *track) {
 		e.opts.logger.Debug("engine: prefetch: decode", "err", err)
 		return
 	}
-	e.heads.put(manifestID{t.m.TrackID, t.m.Tier}, decodedHead{m: t.m, key: t.key, pcm: pcm})
+	e.heads.Put(manifestID{t.m.TrackID, t.m.Tier}, decodedHead{m: t.m, key: t.key, pcm: pcm})
 }
 
 // headOf returns the head readyHead kept for the track of manifest m
 // (the same verified manifest) played with key, nil when there is none,
 // it expired or was made under another manifest or key.
 func (e *Engine) headOf(m *model.Manifest, key crypto.ContentKey) []float32 {
-	h, ok := e.heads.get(manifestID{m.TrackID, m.Tier})
+	h, ok := e.heads.Get(manifestID{m.TrackID, m.Tier})
 	if !ok || h.m != m || h.key != key {
 		return nil
 	}

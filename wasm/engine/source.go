@@ -52,7 +52,7 @@ func (e *Engine) openTrack(ctx context.Context, id model.TrackID, tier model.Tie
 		}
 		mark(MarkKey)
 	})
-	m, ok := e.manifests.get(manifestID{id, tier})
+	m, ok := e.manifests.Get(manifestID{id, tier})
 	var err error
 	if !ok {
 		m, err = e.fetcher.ManifestAndPrefetch(ctx, id, tier, 1)
@@ -60,7 +60,7 @@ func (e *Engine) openTrack(ctx context.Context, id model.TrackID, tier model.Tie
 	if err != nil {
 		cancel()
 	} else {
-		e.manifests.put(manifestID{id, tier}, m)
+		e.manifests.Put(manifestID{id, tier}, m)
 		e.noteStreamed(m)
 		mark(MarkManifest)
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"testing"
-	"time"
 
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
@@ -14,50 +13,6 @@ import (
 	"github.com/segue-fm/segue/player/vorbis"
 	"github.com/segue-fm/segue/store"
 )
-
-// TestMemo: entries are kept until their TTL, the bound is held (expired
-// entries go first), and clear drops everything.
-func TestMemo(t *testing.T) {
-	now := time.Unix(1000, 0)
-	m := newMemo[int, string](2, time.Minute, func() time.Time { return now })
-	m.put(1, "a")
-	now = now.Add(30 * time.Second)
-	m.put(2, "b")
-	for _, c := range []struct {
-		at   time.Duration // after the second put
-		k    int
-		want string
-		ok   bool
-	}{
-		{0, 1, "a", true},
-		{0, 2, "b", true},
-		{0, 3, "", false},
-		{30 * time.Second, 1, "", false}, // expired
-		{30 * time.Second, 2, "b", true},
-		{60 * time.Second, 2, "", false},
-	} {
-		m.now = func() time.Time { return now.Add(c.at) }
-		if v, ok := m.get(c.k); v != c.want || ok != c.ok {
-			t.Errorf("+%s get(%d) = %q, %v; want %q, %v", c.at, c.k, v, ok, c.want, c.ok)
-		}
-	}
-	m.now = func() time.Time { return now.Add(45 * time.Second) } // 1 expired, 2 fresh
-	m.put(3, "c")
-	if _, ok := m.get(2); !ok || len(m.entries) != 2 {
-		t.Fatalf("after a put into a full memo: %d entries, 2 kept %v; want the expired one dropped", len(m.entries), ok)
-	}
-	m.put(4, "d") // none expired: one goes
-	if len(m.entries) != 2 {
-		t.Fatalf("%d entries, want the bound 2", len(m.entries))
-	}
-	if v, ok := m.get(4); !ok || v != "d" {
-		t.Fatalf("the newest entry: %q %v", v, ok)
-	}
-	m.clear()
-	if _, ok := m.get(4); ok || len(m.entries) != 0 {
-		t.Fatal("clear kept entries")
-	}
-}
 
 // TestWarm: the embedded clip decodes to at least warmFrames frames, the
 // crypto warm-up succeeds with the engine's identity, the answers'
