@@ -190,8 +190,12 @@ func (r *Repo) touch(h *Handle) {
 const unloadScan = 16
 
 // pinnedShare × WithLoadedDocs is how many documents may stay loaded
-// because sync exchanges pin them (see unloadable).
-const pinnedShare = 4
+// because sync exchanges pin them (see unloadable), and past which loads
+// wait for room (waitForRoom). It bounds a follow burst's automerge
+// memory: at 4 a relay following 100,000 documents for 10,000 peers held
+// ≈ 3,500 documents loaded through the burst and peaked over 1 GiB RSS
+// at the default budget (docs/BENCHMARKS.md, burst10).
+const pinnedShare = 2
 
 // requeue moves documents that could not unload to the front of the
 // loaded list (those unloaded meanwhile are no longer in it).
