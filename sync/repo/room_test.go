@@ -184,3 +184,67 @@ func TestUnloadDropsQuietMarks(t *testing.T) {
 		t.Fatalf("unloaded document keeps its quiet marks map (%d entries)", len(h.quiet))
 	}
 }
+
+// TestStateWritesDoNotPin: a document whose only queued write is of sync
+// states unloads without waiting for the group commit (a follow burst's
+// first syncs each write one, and waiting paced the burst by the
+// commit), while a queued write of its content — alone or followed by a
+// state write — keeps it loaded; the state write still commits and is
+// read back after the unload.
+func TestStateWritesDoNotPin(t *testing.T) {
+	for _, tc := range []struct {
+		name           string
+		content, state bool
+		wantUnloadable bool
+	}{
+		{name: "state write", state: true, wantUnloadable: true},
+		{name: "content write", content: true},
+		{name: "content then state write", content: true, state: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			st := &gatedStore{Store: store.NewMemory()}
+			r, err := Open(ctx, st, testOptions(1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			h, err := r.CreatePlaylist(ctx, "alice", "p")
+			if err != nil {
+				t.Fatal(err)
+			}
+			st.close()
+			defer st.open() // before r.Close, which commits what is queued
+			errc := make(chan error, 1)
+			if tc.content {
+				go func() { errc <- h.Playlist(ctx, func(p *docs.Playlist) error { return p.Rename("renamed") }) }()
+				waitFor(t, "the content write queued", func() bool { return pendingWrites(r) == 1 })
+			}
+			h.mu.Lock()
+			if tc.state {
+				h.keepState("P", []byte("state"))
+				h.flushStates()
+			}
+			got := h.unloadable(true)
+			if got {
+				h.unload()
+			}
+			h.mu.Unlock()
+			if got != tc.wantUnloadable {
+				t.Fatalf("unloadable = %v, want %v", got, tc.wantUnloadable)
+			}
+			st.open()
+			if tc.content {
+				if err := <-errc; err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.state {
+				b, err := r.SyncState(ctx, "P", h.ID())
+				if err != nil || string(b) != "state" {
+					t.Fatalf("stored sync state %q, %v; want \"state\"", b, err)
+				}
+			}
+		})
+	}
+}
