@@ -51,6 +51,27 @@ const snapshotSaveTimeout = 2 * time.Minute
 // cmem.LimitArenas); MALLOC_ARENA_MAX in the environment overrides it.
 const relayMallocArenas = 2
 
+// relayGCPercent is the relay's garbage collection target (GOGC) unless
+// GOGC is set in the environment (the operator's choice wins): the heap
+// may grow by half its live size between collections instead of
+// doubling. A relay's live heap is mostly long-lived (sessions, handles,
+// caches) and it allocates little per idle peer, so the collections this
+// adds cost little CPU, while at GOGC=100 the heap's headroom was the
+// largest share of a 10,000-peer relay's memory over its live data
+// (docs/BENCHMARKS.md, burst10).
+const relayGCPercent = 50
+
+// setGCPercent sets the Go collector's target to relayGCPercent unless
+// gogc (the environment's GOGC) is set, and returns the function that
+// restores the one before.
+func setGCPercent(gogc string) (restore func()) {
+	if gogc != "" {
+		return func() {}
+	}
+	prev := debug.SetGCPercent(relayGCPercent)
+	return func() { debug.SetGCPercent(prev) }
+}
+
 // minMemoryLimitMiB and maxMemoryLimitMiB bound --memory-limit-mib. Below
 // 64 MiB the limit sits under the relay's own live heap at start (stores,
 // caches, search index) and the collector would run without pause; above
@@ -193,6 +214,7 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *storeCache < 0 || *storeCache > catalog.MaxStoreCacheMiB {
 		return fmt.Errorf("%w: --store-cache-mib %d is outside 0…%d", errUsage, *storeCache, catalog.MaxStoreCacheMiB)
 	}
+	defer setGCPercent(os.Getenv("GOGC"))()
 	restoreLimit, err := setMemoryLimit(*memLimit)
 	if err != nil {
 		return err
