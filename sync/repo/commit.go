@@ -199,6 +199,9 @@ func (r *Repo) finish(w *write, err error) {
 		err = fmt.Errorf("repo: persist %s: %w", w.h.id, err)
 	}
 	w.err = err
+	// A handle keeps its last write until the next one, which for an
+	// unloaded document may be never: the write's bytes go with fn.
+	w.fn = nil
 	close(w.done)
 }
 

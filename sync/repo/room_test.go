@@ -245,6 +245,13 @@ func TestStateWritesDoNotPin(t *testing.T) {
 					t.Fatalf("stored sync state %q, %v; want \"state\"", b, err)
 				}
 			}
+			// The handle keeps its last write, committed: without its bytes.
+			h.mu.Lock()
+			kept := h.pending != nil && h.pending.finished() && h.pending.fn != nil
+			h.mu.Unlock()
+			if kept {
+				t.Fatal("a committed write kept by the handle still holds its bytes")
+			}
 		})
 	}
 }
