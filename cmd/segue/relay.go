@@ -51,6 +51,27 @@ const snapshotSaveTimeout = 2 * time.Minute
 // cmem.LimitArenas); MALLOC_ARENA_MAX in the environment overrides it.
 const relayMallocArenas = 2
 
+// relayGCPercent is the relay's garbage collection target (GOGC) unless
+// GOGC is set in the environment (the operator's choice wins): the heap
+// may grow by half its live size between collections instead of
+// doubling. A relay's live heap is mostly long-lived (sessions, handles,
+// caches) and it allocates little per idle peer, so the collections this
+// adds cost little CPU, while at GOGC=100 the heap's headroom was the
+// largest share of a 10,000-peer relay's memory over its live data
+// (docs/BENCHMARKS.md, burst10).
+const relayGCPercent = 50
+
+// setGCPercent sets the Go collector's target to relayGCPercent unless
+// gogc (the environment's GOGC) is set, and returns the function that
+// restores the one before.
+func setGCPercent(gogc string) (restore func()) {
+	if gogc != "" {
+		return func() {}
+	}
+	prev := debug.SetGCPercent(relayGCPercent)
+	return func() { debug.SetGCPercent(prev) }
+}
+
 // minMemoryLimitMiB and maxMemoryLimitMiB bound --memory-limit-mib. Below
 // 64 MiB the limit sits under the relay's own live heap at start (stores,
 // caches, search index) and the collector would run without pause; above
@@ -97,7 +118,7 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fraudEvery := fs.Duration("fraud-scan-interval", 0, "run the fraud scan of the current and previous month this often, storing the flags royalties hold out (0: only `segue fraud scan`)")
 	tlsKey := fs.String("tls-key", envOr("SEGUE_TLS_KEY", ""), "PEM private key for -tls-cert (env SEGUE_TLS_KEY)")
 	syncCMem := fs.Uint64("sync-cmem-mib", relay.DefaultSyncCMemBudget>>20, "C heap (MiB, glibc's count) the sync documents may hold before the least recently used idle ones unload (past 1.5 × it, those in a sync exchange too); 0: no bound")
-	syncLoaded := fs.Int("sync-loaded-docs", relay.DefaultSyncLoadedDocs, fmt.Sprintf("sync documents kept loaded in automerge: past it the least recently used idle ones unload (reloading from the store on next use), and loads wait for room past 4 × it; lower bounds the memory of a burst of first syncs at the cost of reloads; %d…%d", relay.MinSyncLoadedDocs, relay.MaxSyncLoadedDocs))
+	syncLoaded := fs.Int("sync-loaded-docs", relay.DefaultSyncLoadedDocs, fmt.Sprintf("sync documents kept loaded in automerge: past it the least recently used idle ones unload (reloading from the store on next use), and loads wait for room past 2 × it; lower bounds the memory of a burst of first syncs at the cost of reloads; %d…%d", relay.MinSyncLoadedDocs, relay.MaxSyncLoadedDocs))
 	storeCache := fs.Int64("store-cache-mib", catalog.DefaultStoreCacheMiB, "size (MiB) of the store's Badger block cache (decompressed table blocks; table indices stay in memory); 0: Badger's default, 256 MiB")
 	memLimit := fs.Int64("memory-limit-mib", 0, fmt.Sprintf("soft limit (MiB) on the Go runtime's memory (heap, stacks; not automerge's C heap, see --sync-cmem-mib): the garbage collector runs more often as it nears it instead of letting the heap double (GOGC=100); 0: no limit set by the relay (GOMEMLIMIT, if set, applies); else %d…%d", minMemoryLimitMiB, maxMemoryLimitMiB))
 	pprofAddr := fs.String("pprof", "", "serve Go profiles (net/http/pprof) on this loopback host:port, e.g. 127.0.0.1:6060; off when empty")
@@ -193,6 +214,7 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *storeCache < 0 || *storeCache > catalog.MaxStoreCacheMiB {
 		return fmt.Errorf("%w: --store-cache-mib %d is outside 0…%d", errUsage, *storeCache, catalog.MaxStoreCacheMiB)
 	}
+	defer setGCPercent(os.Getenv("GOGC"))()
 	restoreLimit, err := setMemoryLimit(*memLimit)
 	if err != nil {
 		return err

@@ -81,3 +81,37 @@ func TestSetMemoryLimit(t *testing.T) {
 		})
 	}
 }
+
+// TestSetGCPercent: the relay sets the collector's target to
+// relayGCPercent unless GOGC is set, and restores the one before.
+func TestSetGCPercent(t *testing.T) {
+	before := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(before)
+	for _, c := range []struct {
+		gogc string
+		want int
+	}{
+		{"", relayGCPercent},
+		{"100", 100},
+		{"off", 100},
+	} {
+		t.Run(c.gogc, func(t *testing.T) {
+			restore := setGCPercent(c.gogc)
+			if got := gcPercent(); got != c.want {
+				t.Errorf("GOGC %q: target %d, want %d", c.gogc, got, c.want)
+			}
+			restore()
+			if got := gcPercent(); got != 100 {
+				t.Errorf("GOGC %q: target after restore %d, want 100", c.gogc, got)
+			}
+		})
+	}
+}
+
+// gcPercent returns the collector's target (debug.SetGCPercent has no
+// read-only form: a negative value turns collection off).
+func gcPercent() int {
+	p := debug.SetGCPercent(100)
+	debug.SetGCPercent(p)
+	return p
+}

@@ -98,8 +98,12 @@ func (o DataDirOptions) WithInit(m InitMode) DataDirOptions { o.init = m; return
 // DefaultStoreCacheMiB is the size, in MiB, the relay gives the store's
 // Badger block cache unless told otherwise (segue relay
 // --store-cache-mib): Badger's own default is 256 MiB, which one scan of
-// the documents fills.
-const DefaultStoreCacheMiB = 64
+// the documents fills. The cache holds decompressed blocks of tables
+// that are memory-mapped anyway, and it lives in the Go heap, which the
+// collector lets grow to twice its live size: at 64 MiB it was the
+// largest single item of an idle relay's heap (docs/BENCHMARKS.md,
+// burst10).
+const DefaultStoreCacheMiB = 16
 
 // MaxStoreCacheMiB is the largest WithStoreCache accepts
 // (badgerstore.MaxBlockCache).

@@ -127,12 +127,11 @@ const (
 // WithSyncLoadedDocs sets how many sync documents stay loaded in
 // automerge (repo.WithLoadedDocs): past n the least recently used idle
 // ones unload and reload from the store on next use, and loads wait for
-// room once 4 × n are loaded or loading (documents pinned by first syncs
-// and queued writes). Each loaded document costs automerge C memory in
+// room once 2 × n are loaded or loading (documents pinned by first syncs
+// and queued writes of their content). Each loaded document costs automerge C memory in
 // proportion to its history, so this bounds the relay's memory in a
-// burst of first syncs (10,000 peers following 100,000 documents: peak
-// RSS ≈ 1,224 MiB at 1,024, 964–1,000 MiB at 256, the burst 79 s against
-// 124–141 s; docs/BENCHMARKS.md) at the cost of reloads. Values outside
+// burst of first syncs (10,000 peers following 100,000 documents:
+// docs/BENCHMARKS.md, burst10) at the cost of reloads. Values outside
 // MinSyncLoadedDocs…MaxSyncLoadedDocs are clamped to them. Default
 // DefaultSyncLoadedDocs.
 func (o Options) WithSyncLoadedDocs(n int) Options {

@@ -59,12 +59,12 @@ func (s *Server) mountSync() error {
 		seconds("commit_busy_seconds_total", "Time the group commit spent in store updates, fsync included (its rate near 1: writes queue behind the update in progress).", func() time.Duration { return r.CommitStats().Busy }),
 		counter("generate_skipped_total", "Sync message generations answered without automerge: the peer's sync state had generated nothing at the same document revision.", r.QuietSkips),
 		counter("notifications_total", "Document change notifications delivered to sync sessions.", ep.Notified),
-		counter("document_load_waits_total", "Document loads that waited for room under the sync repository's bound on loaded documents (4 × its count budget).", r.LoadWaits),
+		counter("document_load_waits_total", "Document loads that waited for room under the sync repository's bound on loaded documents (2 × its count budget).", r.LoadWaits),
 		counter("document_unloads_total", "Documents the sync repository unloaded to keep within its document and C memory budgets.", func() uint64 { _, n := r.Loaded(); return n }),
 		counter("document_cmem_unloads_total", "Documents the sync repository unloaded to keep within its C memory budget (part of document_unloads_total).", r.CMemUnloads),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "segue", Subsystem: "sync", Name: "documents_loaded", Help: "Documents the sync repository holds in memory."},
 			func() float64 { n, _ := r.Loaded(); return float64(n) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "segue", Subsystem: "sync", Name: "documents_loaded_budget", Help: "The sync repository's document count budget (segue relay --sync-loaded-docs); loads wait for room past 4 × it."},
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "segue", Subsystem: "sync", Name: "documents_loaded_budget", Help: "The sync repository's document count budget (segue relay --sync-loaded-docs); loads wait for room past 2 × it."},
 			func() float64 { return float64(r.LoadedBudget()) }),
 	)
 	s.v1.GET("/sync", func(c echo.Context) error {

@@ -190,8 +190,12 @@ func (r *Repo) touch(h *Handle) {
 const unloadScan = 16
 
 // pinnedShare × WithLoadedDocs is how many documents may stay loaded
-// because sync exchanges pin them (see unloadable).
-const pinnedShare = 4
+// because sync exchanges pin them (see unloadable), and past which loads
+// wait for room (waitForRoom). It bounds a follow burst's automerge
+// memory: at 4 a relay following 100,000 documents for 10,000 peers held
+// ≈ 3,500 documents loaded through the burst and peaked over 1 GiB RSS
+// at the default budget (docs/BENCHMARKS.md, burst10).
+const pinnedShare = 2
 
 // requeue moves documents that could not unload to the front of the
 // loaded list (those unloaded meanwhile are no longer in it).
@@ -295,8 +299,14 @@ func (h *Handle) tryUnload(force bool) bool {
 }
 
 // unloadable reports whether h may drop its document now: no write of
-// it is pending, no failed write left changes only in memory, and no
-// sync session is in the middle of an exchange. A session is between
+// its content is pending, no failed write left changes only in memory,
+// and no sync session is in the middle of an exchange. Writes of sync
+// states alone do not keep it loaded (the states kept behind are queued
+// here first): in a follow burst every first sync writes one, and
+// waiting for the group commit to unload paced the burst by the commit.
+// A session of the reloaded document may read a stored state older than
+// the one still queued, which costs it round trips, as a state lost in
+// a crash does (stateFlusher), never data. A session is between
 // exchanges when its sync state last generated nothing at the current
 // revision (quietFor): a message received since, a message generated
 // and not yet answered by nothing, or a change of the document since
@@ -306,15 +316,13 @@ func (h *Handle) tryUnload(force bool) bool {
 // knows neither what was sent nor what the remote has. With force, the
 // exchanges do not count (writes still do). Caller holds h.mu.
 func (h *Handle) unloadable(force bool) bool {
-	if (h.pending != nil && !h.pending.finished()) || h.broken.Load() {
+	if h.broken.Load() {
 		return false
 	}
-	if len(h.dirty) > 0 {
-		// Write the states kept behind first; the document unloads
-		// once that write is done.
-		h.flushStates()
+	if c := h.pending.content(); c != nil && !c.finished() {
 		return false
 	}
+	h.flushStates()
 	if force {
 		return true
 	}
@@ -329,7 +337,7 @@ func (h *Handle) unloadable(force bool) bool {
 // unload drops the document, its heads and facts record and its
 // in-memory sync states (the persisted ones stay; a session resumes from
 // them as after a reconnect) and frees their automerge memory at once. Caller holds h.mu and has checked that
-// no write is pending.
+// no write of the content is pending (unloadable).
 func (h *Handle) unload() {
 	h.repo.lruMu.Lock()
 	if h.lru != nil {
@@ -339,7 +347,12 @@ func (h *Handle) unload() {
 	h.repo.lruMu.Unlock()
 	h.closeSyncs()
 	h.doc.Close()
-	h.doc, h.syncs, h.pending, h.view, h.changes, h.quiet = nil, nil, nil, nil, nil, nil
+	if h.pending != nil && h.pending.finished() {
+		// Else a write of sync states: later writes, and the waits of
+		// SyncState, PeerDisconnected and Delete, follow it.
+		h.pending = nil
+	}
+	h.doc, h.syncs, h.view, h.changes, h.quiet = nil, nil, nil, nil, nil
 	// reload reads heads and facts back with the document: an unloaded
 	// document (the relay's idle followed ones) keeps neither.
 	h.heads, h.facts = nil, nil

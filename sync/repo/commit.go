@@ -31,6 +31,13 @@ type write struct {
 	// caller, still holding the document's lock, resets it to an empty
 	// placeholder).
 	creation bool
+	// stateOnly marks a write of sync states alone (states written
+	// behind, or a message that added no change): the document's content
+	// is stored already, so it does not keep the document loaded (see
+	// unloadable). prior is then the latest write of the content queued
+	// before it and not finished at the time, which does.
+	stateOnly bool
+	prior     *write
 	// event, when set, is published once the write is durable (by the
 	// committer, so a document's events keep their order).
 	event  *Event
@@ -51,6 +58,16 @@ func (w *write) wait(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// content returns the latest write of the document's content queued up
+// to w (w itself unless it writes sync states only), or nil when every
+// such write had finished when w was queued. A nil w has none.
+func (w *write) content() *write {
+	if w == nil || !w.stateOnly {
+		return w
+	}
+	return w.prior
 }
 
 // finished reports whether w is committed or failed.
@@ -182,6 +199,9 @@ func (r *Repo) finish(w *write, err error) {
 		err = fmt.Errorf("repo: persist %s: %w", w.h.id, err)
 	}
 	w.err = err
+	// A handle keeps its last write until the next one, which for an
+	// unloaded document may be never: the write's bytes go with fn.
+	w.fn = nil
 	close(w.done)
 }
 

@@ -45,7 +45,7 @@ type Handle struct {
 	// after it changed in memory: the next persist writes a full snapshot
 	// so nothing is lost, and increments queued meanwhile fail.
 	broken  atomic.Bool
-	pending *write // the last write queued; unloading waits for it
+	pending *write // the last write queued; unloading waits for the content's (write.content)
 	syncs   map[PeerID]peerSync
 	dirty   map[PeerID][]byte // sync states written behind (stateflush.go)
 	// changes indexes the document's change graph for the Go sync
@@ -236,7 +236,7 @@ func (h *Handle) persist(extra func(tx store.Txn) error, extraSize int, ev *Even
 	if ev != nil && facts != nil {
 		ev.Facts = true
 	}
-	w := &write{h: h, size: len(inc) + len(facts) + extraSize, event: ev, creation: creation, fn: func(tx store.Txn) error {
+	w := &write{h: h, size: len(inc) + len(facts) + extraSize, event: ev, creation: creation, stateOnly: len(inc) == 0 && !creation, fn: func(tx store.Txn) error {
 		if len(inc) > 0 {
 			if err := tx.Set(incKey(id, seq), inc); err != nil {
 				return err
@@ -373,6 +373,11 @@ func (h *Handle) newFacts(creation bool) []byte {
 
 // queue hands w to the repo's committer. Caller holds h.mu.
 func (h *Handle) queue(w *write) {
+	if w.stateOnly {
+		if c := h.pending.content(); c != nil && !c.finished() {
+			w.prior = c
+		}
+	}
 	h.pending = w
 	h.repo.enqueue(w)
 }

@@ -44,19 +44,35 @@ func (s *gatedStore) Update(ctx context.Context, fn func(tx store.Txn) error) er
 }
 
 // TestLoadsWaitForRoom: while every loaded document has a write queued
-// (the group commit is stuck), a load past pinnedShare × WithLoadedDocs
-// waits instead of loading one more document, and proceeds once the
-// writes commit; the number of loaded documents never passes the bound.
+// (the group commit is stuck), a load past twice WithLoadedDocs
+// (pinnedShare) waits instead of loading one more document, and proceeds
+// once the writes commit; the number of loaded documents never passes
+// the bound. At 4 × the budget a 100,000-document follow burst peaked
+// over 1 GiB RSS at the relay's defaults (docs/BENCHMARKS.md, burst10).
 func TestLoadsWaitForRoom(t *testing.T) {
+	for _, tc := range []struct {
+		budget, bound int
+	}{
+		{budget: 1, bound: 2},
+		{budget: 3, bound: 6},
+	} {
+		t.Run(fmt.Sprint("budget ", tc.budget), func(t *testing.T) {
+			loadsWaitForRoom(t, tc.budget, tc.bound)
+		})
+	}
+}
+
+// loadsWaitForRoom runs TestLoadsWaitForRoom with the count budget
+// budget, whose loads must wait once bound documents are loaded.
+func loadsWaitForRoom(t *testing.T, budget, bound int) {
 	ctx := context.Background()
 	st := &gatedStore{Store: store.NewMemory()}
-	r, err := Open(ctx, st, testOptions(1).WithLoadedDocs(1))
+	r, err := Open(ctx, st, testOptions(1).WithLoadedDocs(budget))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	limit := pinnedShare * 1
-	ids := make([]docs.DocumentID, limit+1)
+	ids := make([]docs.DocumentID, bound+1)
 	for i := range ids {
 		h, err := r.CreatePlaylist(ctx, "alice", fmt.Sprint("p", i))
 		if err != nil {
@@ -64,7 +80,7 @@ func TestLoadsWaitForRoom(t *testing.T) {
 		}
 		ids[i] = h.ID()
 	}
-	// Unload everything but the last document touched.
+	// Unload everything but the last documents touched.
 	for _, id := range ids {
 		h, _ := r.Get(ctx, id)
 		h.mu.Lock()
@@ -73,7 +89,7 @@ func TestLoadsWaitForRoom(t *testing.T) {
 	}
 	st.close()
 	defer st.open() // before r.Close, which commits what is queued
-	errc := make(chan error, limit+1)
+	errc := make(chan error, bound+1)
 	change := func(id docs.DocumentID) {
 		h, err := r.Get(ctx, id)
 		if err == nil {
@@ -81,20 +97,20 @@ func TestLoadsWaitForRoom(t *testing.T) {
 		}
 		errc <- err
 	}
-	for _, id := range ids[:limit] {
+	for _, id := range ids[:bound] {
 		go change(id)
 	}
 	waitFor(t, "the first documents loaded with their writes pending", func() bool {
 		n, _ := r.Loaded()
-		return n == limit && pendingWrites(r) == limit
+		return n == bound && pendingWrites(r) == bound
 	})
-	go change(ids[limit])
+	go change(ids[bound])
 	waitFor(t, "the last load waiting for room", func() bool { return r.LoadWaits() > 0 })
-	if n, _ := r.Loaded(); n > limit {
-		t.Fatalf("%d documents loaded, bound %d", n, limit)
+	if n, _ := r.Loaded(); n > bound {
+		t.Fatalf("%d documents loaded, bound %d", n, bound)
 	}
 	st.open()
-	for range limit + 1 {
+	for range bound + 1 {
 		select {
 		case err := <-errc:
 			if err != nil {
@@ -104,8 +120,8 @@ func TestLoadsWaitForRoom(t *testing.T) {
 			t.Fatal("changes did not finish after the writes committed")
 		}
 	}
-	if n, _ := r.Loaded(); n > limit {
-		t.Fatalf("%d documents loaded at the end, bound %d", n, limit)
+	if n, _ := r.Loaded(); n > bound {
+		t.Fatalf("%d documents loaded at the end, bound %d", n, bound)
 	}
 }
 
@@ -166,5 +182,76 @@ func TestUnloadDropsQuietMarks(t *testing.T) {
 	defer h.mu.Unlock()
 	if h.quiet != nil {
 		t.Fatalf("unloaded document keeps its quiet marks map (%d entries)", len(h.quiet))
+	}
+}
+
+// TestStateWritesDoNotPin: a document whose only queued write is of sync
+// states unloads without waiting for the group commit (a follow burst's
+// first syncs each write one, and waiting paced the burst by the
+// commit), while a queued write of its content — alone or followed by a
+// state write — keeps it loaded; the state write still commits and is
+// read back after the unload.
+func TestStateWritesDoNotPin(t *testing.T) {
+	for _, tc := range []struct {
+		name           string
+		content, state bool
+		wantUnloadable bool
+	}{
+		{name: "state write", state: true, wantUnloadable: true},
+		{name: "content write", content: true},
+		{name: "content then state write", content: true, state: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			st := &gatedStore{Store: store.NewMemory()}
+			r, err := Open(ctx, st, testOptions(1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			h, err := r.CreatePlaylist(ctx, "alice", "p")
+			if err != nil {
+				t.Fatal(err)
+			}
+			st.close()
+			defer st.open() // before r.Close, which commits what is queued
+			errc := make(chan error, 1)
+			if tc.content {
+				go func() { errc <- h.Playlist(ctx, func(p *docs.Playlist) error { return p.Rename("renamed") }) }()
+				waitFor(t, "the content write queued", func() bool { return pendingWrites(r) == 1 })
+			}
+			h.mu.Lock()
+			if tc.state {
+				h.keepState("P", []byte("state"))
+				h.flushStates()
+			}
+			got := h.unloadable(true)
+			if got {
+				h.unload()
+			}
+			h.mu.Unlock()
+			if got != tc.wantUnloadable {
+				t.Fatalf("unloadable = %v, want %v", got, tc.wantUnloadable)
+			}
+			st.open()
+			if tc.content {
+				if err := <-errc; err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.state {
+				b, err := r.SyncState(ctx, "P", h.ID())
+				if err != nil || string(b) != "state" {
+					t.Fatalf("stored sync state %q, %v; want \"state\"", b, err)
+				}
+			}
+			// The handle keeps its last write, committed: without its bytes.
+			h.mu.Lock()
+			kept := h.pending != nil && h.pending.finished() && h.pending.fn != nil
+			h.mu.Unlock()
+			if kept {
+				t.Fatal("a committed write kept by the handle still holds its bytes")
+			}
+		})
 	}
 }

@@ -67,7 +67,7 @@ func (h *Handle) flushStates() {
 	// holds a Handle for every document its followers touched (100,000
 	// empty maps were ≈ 50 MB of live heap).
 	h.dirty = nil
-	h.queue(&write{h: h, size: size, fn: func(tx store.Txn) error {
+	h.queue(&write{h: h, size: size, stateOnly: true, fn: func(tx store.Txn) error {
 		for _, e := range kvs {
 			if err := tx.Set(e.k, e.v); err != nil {
 				return err

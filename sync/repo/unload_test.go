@@ -259,7 +259,9 @@ func TestUnloadWaitsForExchange(t *testing.T) {
 // exchanges end the budget holds again.
 func TestPinnedDocumentsDoNotBlockUnloads(t *testing.T) {
 	ctx := context.Background()
-	const budget, pinned = unloadScan, 3 * unloadScan
+	// More pinned documents than a touch examines, all within the bound
+	// past which exchanges stop pinning (pinnedShare × budget).
+	const budget, pinned = 3 * unloadScan, 2 * unloadScan
 	r, err := Open(ctx, store.NewMemory(), testOptions(96).WithLoadedDocs(budget))
 	if err != nil {
 		t.Fatal(err)
@@ -299,7 +301,7 @@ func TestPinnedDocumentsDoNotBlockUnloads(t *testing.T) {
 	for _, id := range pins {
 		syncUntilQuiet(t, r, dev, "R", "D", id)
 		// A message without changes does not wait for its sync state's
-		// write; this does (a pending write pins too).
+		// write; this does.
 		if _, err := r.SyncState(ctx, "D", id); err != nil {
 			t.Fatal(err)
 		}
