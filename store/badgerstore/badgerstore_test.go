@@ -3,12 +3,15 @@ package badgerstore_test
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -345,6 +348,75 @@ func BenchmarkUpdate100(b *testing.B) {
 		})
 		if err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkCommitDuringFlushes measures the latency of small durable
+// commits (one 256-byte value each, one after another) while a second
+// writer fills the memtable at 8 MiB/s in 64 KiB commits. With an 8 MiB
+// memtable Badger flushes one about every second, and the small commits
+// queue behind each flush's table write; with a 256 MiB memtable nothing
+// is flushed during the run, so the difference between the two is the
+// flushes' share of the tail. It reports the small commits' median, p99
+// and maximum latency and the tables written.
+func BenchmarkCommitDuringFlushes(b *testing.B) {
+	for _, mt := range []int64{8 << 20, 256 << 20} {
+		b.Run(fmt.Sprintf("memtable=%dMiB", mt>>20), func(b *testing.B) {
+			dir := b.TempDir()
+			s, err := badgerstore.Open(b.Context(), dir, quiet().WithMemTableSize(mt))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			stop := make(chan struct{})
+			filled := make(chan error, 1)
+			go func() { filled <- fill(b.Context(), s, stop) }()
+			val := make([]byte, 256)
+			lat := make([]time.Duration, 0, b.N)
+			var i uint64
+			for b.Loop() {
+				i++
+				t0 := time.Now()
+				if err := s.Set(b.Context(), store.Key("small", store.U64(i)), val); err != nil {
+					b.Fatal(err)
+				}
+				lat = append(lat, time.Since(t0))
+			}
+			close(stop)
+			if err := <-filled; err != nil {
+				b.Fatal(err)
+			}
+			slices.Sort(lat)
+			ms := func(q float64) float64 { return float64(lat[int(q*float64(len(lat)-1))]) / 1e6 }
+			b.ReportMetric(ms(0.5), "p50-ms")
+			b.ReportMetric(ms(0.99), "p99-ms")
+			b.ReportMetric(ms(1), "max-ms")
+			ssts, err := filepath.Glob(filepath.Join(dir, "*.sst"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(len(ssts)), "tables")
+		})
+	}
+}
+
+// fill writes 64 KiB commits of random bytes (incompressible, so the
+// tables are as large as the memtable's contents) at 8 MiB/s until stop
+// is closed.
+func fill(ctx context.Context, s *badgerstore.Store, stop <-chan struct{}) error {
+	val := make([]byte, 64<<10)
+	tick := time.NewTicker(time.Second / 128)
+	defer tick.Stop()
+	for i := uint64(0); ; i++ {
+		select {
+		case <-stop:
+			return nil
+		case <-tick.C:
+		}
+		rand.Read(val)
+		if err := s.Set(ctx, store.Key("fill", store.U64(i)), val); err != nil {
+			return err
 		}
 	}
 }

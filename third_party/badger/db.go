@@ -1173,9 +1173,14 @@ func (db *DB) flushMemtable(lc *z.Closer) {
 			// TODO: This logic is dirty AF. Any change and this could easily break.
 			y.AssertTrue(mt == db.imm[0])
 			db.imm = db.imm[1:]
-			mt.DecrRef() // Return memory.
 			// unlock
 			db.lock.Unlock()
+			// Return memory. The last reference also deletes the memtable's
+			// WAL file (a 2 × MemTableSize mmap: munmap, truncate, unlink;
+			// milliseconds), so it is dropped after the unlock: every write
+			// takes db.lock (ensureRoomForWrite) and would wait for the
+			// deletion (segue fork, FORK.md).
+			mt.DecrRef()
 			// A memtable has been flushed and removed from imm; a slot in flushChan
 			// is now free. Wake any writer blocked in ensureRoomForWrite so it can
 			// retry its non-blocking push. Broadcasting after unlock is safe because

@@ -242,6 +242,10 @@ func (b *Block) verifyCheckSum() error {
 	return y.VerifyChecksum(b.data, cs)
 }
 
+// writeBackChunk is how many bytes of a new table CreateTable writes back
+// to the device at a time before its final msync (segue fork, FORK.md).
+const writeBackChunk = 1 << 20
+
 func CreateTable(fname string, builder *Builder) (*Table, error) {
 	bd := builder.Done()
 	mf, err := z.OpenMmapFile(fname, os.O_CREATE|os.O_RDWR|os.O_EXCL, bd.Size)
@@ -255,6 +259,9 @@ func CreateTable(fname string, builder *Builder) (*Table, error) {
 
 	written := bd.Copy(mf.Data)
 	y.AssertTrue(written == len(mf.Data))
+	if err := writeBack(mf.Fd, written); err != nil {
+		return nil, y.Wrapf(err, "while writing back %s", fname)
+	}
 	if err := z.Msync(mf.Data); err != nil {
 		return nil, y.Wrapf(err, "while calling msync on %s", fname)
 	}
