@@ -7,9 +7,13 @@ import (
 	"github.com/segue-fm/segue/player"
 )
 
-// MaxStatusHold bounds how long a StatusGate holds a status: a play that
-// needs the network shows "buffering" this late at most.
-const MaxStatusHold = 50 * time.Millisecond
+// MaxStatusHold is how long a StatusGate holds a status at most, unless
+// told otherwise. Go's timer can only fire while the engine waits (for
+// the network): a play from memory runs to its first frames without
+// waiting, so this bounds only plays that need the network, whose status
+// is then handled while their requests are in flight, not when the
+// answers arrive.
+const MaxStatusHold = 5 * time.Millisecond
 
 // StatusGate holds a play's statuses on their way to the page from the
 // play call (Hold) until its first frames reach the output (Release), so
@@ -17,10 +21,13 @@ const MaxStatusHold = 50 * time.Millisecond
 // engine, do not run between a play from memory (a prefetched head) and
 // its first audio ("buffering", then "playing" once the track is open). A
 // status carrying an error passes at once; a held one passes after
-// MaxStatusHold at most; a later status replaces a held one (the page
-// sees the latest). The zero value holds nothing; it is safe for
-// concurrent use.
+// Max (MaxStatusHold when zero) at most; a later status replaces a held
+// one (the page sees the latest). The zero value holds nothing until
+// Hold; it is safe for concurrent use.
 type StatusGate struct {
+	// Max is the longest hold of a status; zero means MaxStatusHold.
+	Max time.Duration
+
 	mu   sync.Mutex
 	held chan struct{} // closed and cleared by Release; nil when open
 }
@@ -64,7 +71,11 @@ func (g *StatusGate) Next(sub <-chan player.Status) (player.Status, bool) {
 			break
 		}
 		if limit == nil {
-			t := time.NewTimer(MaxStatusHold)
+			d := g.Max
+			if d == 0 {
+				d = MaxStatusHold
+			}
+			t := time.NewTimer(d)
 			defer t.Stop()
 			limit = t.C
 		}
