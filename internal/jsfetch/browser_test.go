@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -38,6 +39,21 @@ func routes(t *testing.T) func(*http.ServeMux) {
 			}
 			w.Header().Set("Content-Length", fmt.Sprint(len(b)))
 			w.WriteHeader(http.StatusCreated)
+			_, _ = w.Write(b)
+		})
+		// /sized/<n> answers n bytes (byte i is i mod 251) with their
+		// Content-Length.
+		mux.HandleFunc("/sized/{n}", func(w http.ResponseWriter, r *http.Request) {
+			n, err := strconv.Atoi(r.PathValue("n"))
+			if err != nil || n < 0 || n > 4<<20 {
+				http.Error(w, "bad size", http.StatusBadRequest)
+				return
+			}
+			b := make([]byte, n)
+			for i := range b {
+				b[i] = byte(i % 251)
+			}
+			w.Header().Set("Content-Length", strconv.Itoa(n))
 			_, _ = w.Write(b)
 		})
 		mux.HandleFunc("/status/404", func(w http.ResponseWriter, r *http.Request) {

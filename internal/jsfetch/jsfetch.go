@@ -22,6 +22,13 @@ var ErrFetchFailed = errors.New("jsfetch: fetch failed")
 // not a non-negative integer.
 var ErrBadResponse = errors.New("jsfetch: bad response")
 
+// WholeBodyMax is the largest declared Content-Length whose body is read
+// with one arrayBuffer() call — one wait for the page's thread — instead
+// of one stream read per network chunk and one more for the end (each a
+// turn of the page's event loop between Go and JavaScript). Larger or
+// undeclared lengths are streamed.
+const WholeBodyMax = 1 << 20
+
 // Client sends requests with the global fetch function. The zero value
 // is ready to use and safe for concurrent use.
 type Client struct{}
@@ -165,7 +172,7 @@ func (Client) Do(req *http.Request) (*http.Response, error) {
 		Uncompressed:  uncompressed,
 		Request:       req,
 	}
-	if b := res.Get("body"); b.Truthy() {
+	if b := res.Get("body"); b.Truthy() && (length < 0 || length > WholeBodyMax) {
 		reader := b.Call("getReader")
 		cancel := abort
 		if cancel == nil {
@@ -173,7 +180,7 @@ func (Client) Do(req *http.Request) (*http.Response, error) {
 		}
 		resp.Body = &streamBody{ctx: ctx, reader: reader, abort: cancel}
 	} else {
-		resp.Body = &arrayBody{ctx: ctx, promise: res.Call("arrayBuffer"), abort: abort}
+		resp.Body = &arrayBody{ctx: ctx, res: res, abort: abort}
 	}
 	return resp, nil
 }
@@ -220,10 +227,11 @@ func (b *streamBody) Close() error {
 	return nil
 }
 
-// arrayBody reads a response without a stream (older browsers) whole.
+// arrayBody reads a response whole: one of a declared length up to
+// WholeBodyMax, or any without a stream (older browsers).
 type arrayBody struct {
 	ctx     context.Context
-	promise js.Value
+	res     js.Value // the Response; its arrayBuffer() is called by the first Read
 	abort   func()
 	read    bool
 	pending []byte
@@ -236,7 +244,7 @@ func (b *arrayBody) Read(p []byte) (int, error) {
 	}
 	if !b.read {
 		b.read = true
-		v, err := await(b.ctx, b.promise, b.abort)
+		v, err := await(b.ctx, b.res.Call("arrayBuffer"), b.abort)
 		if err != nil {
 			b.err = err
 			return 0, err
@@ -254,6 +262,9 @@ func (b *arrayBody) Read(p []byte) (int, error) {
 }
 
 func (b *arrayBody) Close() error {
-	b.err, b.pending = errClosed, nil
+	if !b.read && b.abort != nil {
+		b.abort() // not read: stop the transfer
+	}
+	b.read, b.err, b.pending = true, errClosed, nil
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"syscall/js"
 	"testing"
@@ -124,6 +125,44 @@ func TestLargeStreamedBody(t *testing.T) {
 	}
 	if _, err := resp.Body.Read(make([]byte, 1)); err == nil {
 		t.Fatal("read after Close succeeded")
+	}
+}
+
+// TestDeclaredLengths: bodies of a declared length, read whole (up to
+// WholeBodyMax) or streamed (above), arrive byte for byte, and one closed
+// unread ends without error and reads no more.
+func TestDeclaredLengths(t *testing.T) {
+	for _, n := range []int{0, 1, 1000, jsfetch.WholeBodyMax, jsfetch.WholeBodyMax + 1} {
+		t.Run(strconv.Itoa(n), func(t *testing.T) {
+			path := "/sized/" + strconv.Itoa(n)
+			resp, err := do(t, t.Context(), http.MethodGet, path, nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.ContentLength != int64(n) || len(b) != n {
+				t.Fatalf("ContentLength %d, read %d bytes, want %d", resp.ContentLength, len(b), n)
+			}
+			for i, c := range b {
+				if c != byte(i%251) {
+					t.Fatalf("byte %d is %d", i, c)
+				}
+			}
+			resp, err = do(t, t.Context(), http.MethodGet, path, nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := resp.Body.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if k, err := resp.Body.Read(make([]byte, 1)); k != 0 || err == nil {
+				t.Fatalf("read after Close: %d bytes, %v", k, err)
+			}
+		})
 	}
 }
 

@@ -2,14 +2,19 @@ package web_test
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -20,6 +25,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/labstack/echo/v4"
 	"github.com/segue-fm/segue/core"
+	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/internal/browsertest"
 	"github.com/segue-fm/segue/internal/demoalbum"
@@ -500,9 +506,16 @@ func profilePlay(b *testing.B, ctx context.Context, path string) <-chan struct{}
 //     readies the album's first three tracks as when the listener opens
 //     the album (session.prefetch), then plays; native from the same state
 //     (core.Engine.Prefetch of those tracks: manifest, header, chunk 0
-//     and key cached, the first 4096 frames decoded), then PlayAlbum.
+//     and key cached, the decoded head), then PlayAlbum.
 //     Also logged: native after core.Engine.OpenTrack of those tracks
-//     (everything but the decoded head: the native state before heads).
+//     (everything but the decoded head: the native state before heads);
+//   - the cold play's floor: in a third fresh profile, the same page
+//     times with performance.now() plain fetch() calls of exactly the
+//     requests a cold play sends, in its order (the album; then the
+//     stream key, the first track's manifest, header and chunk 0 at
+//     once), every body read to its end and nothing processed: what the
+//     browser itself needs before any first audio. Also logged: the same
+//     requests from Go's HTTP client (the native side's floor).
 //
 // The page's own milestone marks ("segue:…", ms after "segue:play") are
 // logged per run. With SEGUE_WEB_CPUPROFILE=<dir>, each play (call to
@@ -520,7 +533,7 @@ func BenchmarkWebPlayer(b *testing.B) {
 		Marks    map[string]float64 `json:"marks"`
 		Requests []string           `json:"requests"` // path start→end (ms after the play call)
 	}
-	var ready, again, web, webPolled, heard, native, webWarm, heardWarm, nativeWarm, nativeOpened float64
+	var ready, again, web, webPolled, heard, native, webWarm, heardWarm, nativeWarm, nativeOpened, floor, netFloor float64
 	waitReady := `(async () => {
 		while (!window.segueSession || !performance.getEntriesByName("bench:ready").length) {
 			if (performance.now() > 60000) throw new Error("the page opened no session");
@@ -600,6 +613,110 @@ func BenchmarkWebPlayer(b *testing.B) {
 		}
 		return ms
 	}
+	// browserFloor signs a fresh user up on the page and times, with
+	// plain fetch() and performance.now(), exactly the requests a cold
+	// play sends in its order (album; then the stream key, the first
+	// track's manifest, header and chunk 0 at once), each body read to
+	// its end and nothing else done: what a browser needs at least for a
+	// cold play's first audio on this machine.
+	type floorTiming struct {
+		MS       float64  `json:"ms"`
+		Requests []string `json:"requests"` // path start→end (ms after t0)
+	}
+	browserFloor := func(ctx context.Context, user string) floorTiming {
+		return run[floorTiming](b, ctx, fmt.Sprintf(`(async () => {
+			await %s;
+			const s = window.segueSession;
+			await s.signUp(%q, %q);
+			await s.login(%q, %q);
+			const auth = "Bearer " + await s.token();
+			const body = async (path, init) => {
+				const r = await fetch(path, {credentials: "same-origin", ...init});
+				if (!r.ok) throw new Error(path + ": status " + r.status);
+				return r.arrayBuffer();
+			};
+			const nonce = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(%d)))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+			const t0 = performance.now();
+			const album = JSON.parse(new TextDecoder().decode(await body("/v1/albums/" + encodeURIComponent(%q), {headers: {Accept: "application/json", Authorization: auth}})));
+			const track = "/v1/audio/" + encodeURIComponent(album.tracks[0].id) + "/" + %q;
+			await Promise.all([
+				body("/v1/keys/stream?nonce=" + nonce, {method: "POST", headers: {"Content-Type": "application/json", Accept: "application/json", Authorization: auth},
+					body: JSON.stringify({track: album.tracks[0].id, tier: %q})}),
+				body(track + "/manifest", {headers: {Authorization: auth}}),
+				body(track + "/header", {headers: {Authorization: auth}}),
+				body(track + "/chunks/0", {headers: {Authorization: auth}}),
+			]);
+			const ms = performance.now() - t0, res = [];
+			for (const e of performance.getEntriesByType("resource")) if (e.startTime >= t0) res.push(new URL(e.name).pathname.slice(0, 24) + " " + Math.round(e.startTime - t0) + "→" + Math.round(e.responseEnd - t0));
+			return {ms, requests: res};
+		})()`, waitReady, user, testbed.Password, user, testbed.Password, api.NonceSize, r.Album, model.TierHigh, model.TierHigh))
+	}
+	// nativeFloor is browserFloor from Go's own HTTP client (one
+	// keep-alive connection opened first, as the engine's login leaves
+	// one).
+	nativeFloor := func(user string) float64 {
+		e := testbed.Device(b, r, model.UserID(user))
+		c := &http.Client{}
+		defer c.CloseIdleConnections()
+		body := func(method, path, accept, body string) error {
+			var rd io.Reader
+			if body != "" {
+				rd = strings.NewReader(body)
+			}
+			req, err := http.NewRequestWithContext(b.Context(), method, r.URL+path, rd)
+			if err != nil {
+				return err
+			}
+			req.Header.Set("Authorization", "Bearer "+e.Token())
+			if accept != "" {
+				req.Header.Set("Accept", accept)
+			}
+			if body != "" {
+				req.Header.Set("Content-Type", "application/json")
+			}
+			resp, err := c.Do(req)
+			if err != nil {
+				return err
+			}
+			defer resp.Body.Close()
+			if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+				return err
+			}
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("%s %s: status %d", method, path, resp.StatusCode)
+			}
+			return nil
+		}
+		if err := body(http.MethodGet, "/v1/catalog/key", "application/json", ""); err != nil {
+			b.Fatal(err)
+		}
+		nonce := make([]byte, api.NonceSize)
+		if _, err := rand.Read(nonce); err != nil {
+			b.Fatal(err)
+		}
+		key, err := json.Marshal(api.StreamKeyRequest{Track: r.Tracks[0], Tier: model.TierHigh})
+		if err != nil {
+			b.Fatal(err)
+		}
+		track := "/v1/audio/" + url.PathEscape(string(r.Tracks[0])) + "/" + string(model.TierHigh)
+		t0 := time.Now()
+		if err := body(http.MethodGet, "/v1/albums/"+url.PathEscape(string(r.Album)), "application/json", ""); err != nil {
+			b.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		errs := make([]error, 4)
+		wg.Go(func() {
+			errs[0] = body(http.MethodPost, "/v1/keys/stream?nonce="+base64.RawURLEncoding.EncodeToString(nonce), "application/json", string(key))
+		})
+		for i, p := range []string{"/manifest", "/header", "/chunks/0"} {
+			wg.Go(func() { errs[i+1] = body(http.MethodGet, track+p, "", "") })
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			b.Fatal(err)
+		}
+		return float64(time.Since(t0).Microseconds()) / 1000
+	}
 	profiles := os.Getenv("SEGUE_WEB_CPUPROFILE")
 	var profiled []<-chan struct{}
 	newPage := func(name string) context.Context {
@@ -636,6 +753,12 @@ func BenchmarkWebPlayer(b *testing.B) {
 		native += n
 		b.Logf("run %d cold: ready %.0f ms, first audio web %.1f ms (polled %.0f ms, heard %.0f ms), native %.1f ms, marks %v, requests %q; ready on reload %.0f ms",
 			i, got.Ready, got.Marks["segue:ring"], got.Polled, got.Marks["segue:heard"], n, got.Marks, got.Requests, repeat)
+		f := browserFloor(newPage(fmt.Sprintf("floor-%d", i)), user+"f")
+		floor += f.MS
+		nf := nativeFloor(user + "nf")
+		netFloor += nf
+		b.Logf("run %d cold floor: browser fetch() of the cold play's requests %.1f ms (requests %q), Go's HTTP client %.1f ms; browser floor / native first audio %.2f",
+			i, f.MS, f.Requests, nf, f.MS/n)
 
 		warm := play(newPage(fmt.Sprintf("prefetched-%d", i)), user+"w", true)
 		webWarm += warm.Marks["segue:ring"]
@@ -662,6 +785,9 @@ func BenchmarkWebPlayer(b *testing.B) {
 	b.ReportMetric(heard/n, "ms-heard-web")
 	b.ReportMetric(native/n, "ms-first-audio-native")
 	b.ReportMetric(web/native, "web/native")
+	b.ReportMetric(floor/n, "ms-floor-browser")
+	b.ReportMetric(netFloor/n, "ms-floor-native")
+	b.ReportMetric(floor/native, "floor/native")
 	b.ReportMetric(webWarm/n, "ms-first-audio-web-prefetched")
 	b.ReportMetric(heardWarm/n, "ms-heard-web-prefetched")
 	b.ReportMetric(nativeWarm/n, "ms-first-audio-native-prefetched")

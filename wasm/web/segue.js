@@ -90,10 +90,11 @@
       if (sab) {
         const w = Atomics.load(ctrl, W), r = Atomics.load(ctrl, R);
         const k = Math.min(n, capacity - ((w - r) | 0));
-        for (let i = 0; i < k; i++) {
-          const s = (off + i) * channels, dst = ((w + i) & mask) * channels;
-          for (let c = 0; c < channels; c++) data[dst + c] = src[s + c];
-        }
+        // Frames are interleaved alike on both sides: at most two block
+        // copies, the second past the ring's wrap.
+        const at = w & mask, first = Math.min(k, capacity - at);
+        data.set(src.subarray(off * channels, (off + first) * channels), at * channels);
+        if (k > first) data.set(src.subarray((off + first) * channels, (off + k) * channels), 0);
         Atomics.store(ctrl, W, (w + k) | 0);
         if (k > 0) ringed();
         return k;
@@ -143,7 +144,10 @@
       },
       mark,
       arm() { armed = new Set(); heardArmed = true; performance.mark("segue:play"); },
-      flush() { overN = 0; clearTimeout(draining); node.port.postMessage({ type: "flush" }); },
+      // The worklet drops what was written before the flush, up to the
+      // write index seen here: frames the engine writes before the message
+      // arrives (a play from memory can, within the same task) are kept.
+      flush() { overN = 0; clearTimeout(draining); node.port.postMessage({ type: "flush", at: sab ? Atomics.load(ctrl, W) : 0 }); },
       hold(on) {
         held = on;
         node.port.postMessage({ type: "hold", on });

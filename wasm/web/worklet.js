@@ -46,8 +46,13 @@ class SegueOut extends AudioWorkletProcessor {
       case "frames": this.queue.push(m.data); break;
       case "hold": this.held = m.on; break;
       case "flush":
-        if (this.sab) Atomics.store(this.ctrl, R, Atomics.load(this.ctrl, W));
-        else {
+        // Up to the write index the page saw when it flushed (m.at):
+        // frames written after it belong to the next play. Never back:
+        // what was played already stays played.
+        if (this.sab) {
+          const r = Atomics.load(this.ctrl, R);
+          if (((m.at - r) | 0) > 0) Atomics.store(this.ctrl, R, m.at);
+        } else {
           for (const b of this.queue) this.consumed += b.length / this.ch;
           this.consumed -= this.head;
           this.queue = []; this.head = 0;

@@ -35,22 +35,22 @@ func main() {
 }
 
 // promise runs fn on a goroutine and returns a JS Promise of its result.
+// The goroutine runs before the JS call that made the promise returns
+// (Go's js/wasm runs every runnable goroutine before it gives the thread
+// back), up to its first wait.
 func promise(fn func(ctx context.Context) (any, error)) js.Value {
-	var handler js.Func
-	handler = js.FuncOf(func(_ js.Value, args []js.Value) any {
-		resolve, reject := args[0], args[1]
-		go func() {
-			defer handler.Release()
-			v, err := fn(context.Background())
-			if err != nil {
-				reject.Invoke(js.Global().Get("Error").New(err.Error()))
-				return
-			}
-			resolve.Invoke(v)
-		}()
-		return nil
-	})
-	return js.Global().Get("Promise").New(handler)
+	// Promise.withResolvers: one JS call, where a Promise executor would
+	// be a second call from JS into Go (and a js.Func to make and free).
+	r := js.Global().Get("Promise").Call("withResolvers")
+	go func() {
+		v, err := fn(context.Background())
+		if err != nil {
+			r.Get("reject").Invoke(js.Global().Get("Error").New(err.Error()))
+			return
+		}
+		r.Get("resolve").Invoke(v)
+	}()
+	return r.Get("promise")
 }
 
 // open(relayURL, out, options) → Promise<bridge>; out is the page's
@@ -108,12 +108,13 @@ func open(_ js.Value, args []js.Value) any {
 		} else {
 			dlReady <- errNoDownloads
 		}
-		sink := &jsSink{out: out, rate: out.Get("rate").Int(), channels: out.Get("channels").Int()}
+		gate := &engine.StatusGate{}
+		sink := &jsSink{out: out, rate: out.Get("rate").Int(), channels: out.Get("channels").Int(), gate: gate}
 		p, err := e.OpenPlayer(sink)
 		if err != nil {
 			return nil, err
 		}
-		go forwardStatus(p, out)
+		go forwardStatus(p, out, gate)
 		e.OnUnauthorized(func() { out.Call("unauthorized") })
 		e.History().OnAppend(func(ev model.PlayEvent) {
 			b, _ := json.Marshal(ev)
@@ -127,14 +128,20 @@ func open(_ js.Value, args []js.Value) any {
 			time.Sleep(warmDelay)
 			e.Warm(context.Background())
 		}()
-		return bridge(e, p, dlReady, clock), nil
+		return bridge(e, p, gate, dlReady, clock), nil
 	})
 }
 
-func forwardStatus(p *player.Player, out js.Value) {
+// forwardStatus hands the player's statuses to the page, a play's first
+// ones after its first frames (gate).
+func forwardStatus(p *player.Player, out js.Value, gate *engine.StatusGate) {
 	sub, cancel := p.Subscribe()
 	defer cancel()
-	for st := range sub {
+	for {
+		st, ok := gate.Next(sub)
+		if !ok {
+			return
+		}
 		m := map[string]any{
 			"state": stateNames[st.State], "track": string(st.Track), "index": st.Index,
 			"frame": float64(st.Frame), "length": float64(st.Length), "position": st.Position.Seconds(),
@@ -161,10 +168,23 @@ var stateNames = map[player.State]string{
 	player.StatePaused: "paused", player.StateEnded: "ended",
 }
 
-func bridge(e *engine.Engine, p *player.Player, dlReady chan error, clock *engine.ForwardClock) js.Value {
+func bridge(e *engine.Engine, p *player.Player, gate *engine.StatusGate, dlReady chan error, clock *engine.ForwardClock) js.Value {
 	fn := func(f func(ctx context.Context, args []js.Value) (any, error)) js.Func {
 		return js.FuncOf(func(_ js.Value, args []js.Value) any {
 			return promise(func(ctx context.Context) (any, error) { return f(ctx, args) })
+		})
+	}
+	// A play's statuses reach the page after its first frames.
+	playFn := func(f func(ctx context.Context, args []js.Value) (any, error)) js.Func {
+		return js.FuncOf(func(_ js.Value, args []js.Value) any {
+			gate.Hold()
+			return promise(func(ctx context.Context) (any, error) {
+				v, err := f(ctx, args)
+				if err != nil {
+					gate.Release()
+				}
+				return v, err
+			})
 		})
 	}
 	str := func(args []js.Value, i int) string {
@@ -202,10 +222,10 @@ func bridge(e *engine.Engine, p *player.Player, dlReady chan error, clock *engin
 			b, err := json.Marshal(api.AlbumResponse{Album: al, Tracks: tracks})
 			return string(b), err
 		}),
-		"playAlbum": fn(func(ctx context.Context, a []js.Value) (any, error) {
+		"playAlbum": playFn(func(ctx context.Context, a []js.Value) (any, error) {
 			return none(e.PlayAlbumFrom(ctx, model.AlbumID(str(a, 0)), int(num(a, 1)), int64(num(a, 2))))
 		}),
-		"playTracks": fn(func(ctx context.Context, a []js.Value) (any, error) {
+		"playTracks": playFn(func(ctx context.Context, a []js.Value) (any, error) {
 			if len(a) == 0 || a[0].Type() != js.TypeObject {
 				return nil, errors.New("segue: playTracks(ids[, start, contextKind, contextId, frame])")
 			}
@@ -219,7 +239,7 @@ func bridge(e *engine.Engine, p *player.Player, dlReady chan error, clock *engin
 			}
 			return none(e.PlayTracksFrom(ctx, c, ids, int(num(a, 1)), int64(num(a, 4))))
 		}),
-		"playShare": fn(func(ctx context.Context, a []js.Value) (any, error) {
+		"playShare": playFn(func(ctx context.Context, a []js.Value) (any, error) {
 			sp, preview, err := e.PlayShare(ctx, str(a, 0))
 			if err != nil {
 				return nil, err
@@ -273,6 +293,7 @@ func bridge(e *engine.Engine, p *player.Player, dlReady chan error, clock *engin
 type jsSink struct {
 	out            js.Value
 	rate, channels int
+	gate           *engine.StatusGate // released after each write
 	staged         js.Value
 	stagedLen      int
 }
@@ -300,6 +321,7 @@ func (s *jsSink) Write(ctx context.Context, frames []float32) error {
 			}
 		}
 	}
+	s.gate.Release()
 	return nil
 }
 
