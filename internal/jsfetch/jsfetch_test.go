@@ -95,28 +95,12 @@ func TestErrorStatusIsAResponse(t *testing.T) {
 // TestLargeStreamedBody reads 4 MiB sent without a Content-Length, whole
 // and then only a bounded prefix.
 func TestLargeStreamedBody(t *testing.T) {
+	readPattern(t, "/big", -1, 4<<20)
 	resp, err := do(t, t.Context(), http.MethodGet, "/big", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.ContentLength != -1 || len(b) != 4<<20 {
-		t.Fatalf("ContentLength %d, read %d bytes", resp.ContentLength, len(b))
-	}
-	for i, c := range b {
-		if c != byte(i%251) {
-			t.Fatalf("byte %d is %d", i, c)
-		}
-	}
-	resp, err = do(t, t.Context(), http.MethodGet, "/big", nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err = io.ReadAll(io.LimitReader(resp.Body, 1001))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1001))
 	if err != nil || len(b) != 1001 {
 		t.Fatalf("bounded read: %d bytes, %v", len(b), err)
 	}
@@ -135,24 +119,8 @@ func TestDeclaredLengths(t *testing.T) {
 	for _, n := range []int{0, 1, 1000, jsfetch.WholeBodyMax, jsfetch.WholeBodyMax + 1} {
 		t.Run(strconv.Itoa(n), func(t *testing.T) {
 			path := "/sized/" + strconv.Itoa(n)
+			readPattern(t, path, int64(n), n)
 			resp, err := do(t, t.Context(), http.MethodGet, path, nil, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, err := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if resp.ContentLength != int64(n) || len(b) != n {
-				t.Fatalf("ContentLength %d, read %d bytes, want %d", resp.ContentLength, len(b), n)
-			}
-			for i, c := range b {
-				if c != byte(i%251) {
-					t.Fatalf("byte %d is %d", i, c)
-				}
-			}
-			resp, err = do(t, t.Context(), http.MethodGet, path, nil, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -163,6 +131,29 @@ func TestDeclaredLengths(t *testing.T) {
 				t.Fatalf("read after Close: %d bytes, %v", k, err)
 			}
 		})
+	}
+}
+
+// readPattern reads path's body whole and checks its declared length
+// (contentLength, -1 for none), its length n and its bytes (i mod 251).
+func readPattern(t *testing.T, path string, contentLength int64, n int) {
+	t.Helper()
+	resp, err := do(t, t.Context(), http.MethodGet, path, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.ContentLength != contentLength || len(b) != n {
+		t.Fatalf("ContentLength %d, read %d bytes, want %d and %d", resp.ContentLength, len(b), contentLength, n)
+	}
+	for i, c := range b {
+		if c != byte(i%251) {
+			t.Fatalf("byte %d is %d", i, c)
+		}
 	}
 }
 
