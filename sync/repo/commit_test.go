@@ -60,10 +60,7 @@ func TestGroupCommitBatchesConcurrentWrites(t *testing.T) {
 	for _, h := range hs {
 		wg.Go(func() {
 			for k := 1; k <= edits; k++ {
-				if err := h.Playlist(ctx, func(p *docs.Playlist) error {
-					_, err := p.Add(docs.AtEnd(), "alice", model.TrackID(fmt.Sprint("t", k)))
-					return err
-				}); err != nil {
+				if err := addTrack(ctx, h, fmt.Sprint("t", k)); err != nil {
 					errc <- err
 					return
 				}
@@ -503,10 +500,7 @@ func TestCommitStats(t *testing.T) {
 			for _, h := range hs {
 				wg.Go(func() {
 					for k := range tc.edits {
-						if err := h.Playlist(ctx, func(p *docs.Playlist) error {
-							_, err := p.Add(docs.AtEnd(), "alice", model.TrackID(fmt.Sprint("t", k)))
-							return err
-						}); err != nil {
+						if err := addTrack(ctx, h, fmt.Sprint("t", k)); err != nil {
 							errc <- err
 							return
 						}
