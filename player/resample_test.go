@@ -241,3 +241,49 @@ func ExampleResampler() {
 	fmt.Println(len(out) / 2)
 	// Output: 44100
 }
+
+// TestFilterBankCache checks that resamplers of a rate pair share one
+// bank, equal to a freshly computed one, that a bank above
+// maxCachedBankTaps is not kept, and that the cache holds at most
+// maxCachedBanks pairs.
+func TestFilterBankCache(t *testing.T) {
+	for _, tc := range []struct {
+		in, out int
+		kept    bool
+	}{
+		{44100, 48000, true},
+		{48000, 44100, true},
+		{22050, 96000, true},
+		{192000, 8000, true},
+		{16388, 4000, false}, // 1,000 phases of 264 taps
+	} {
+		t.Run(fmt.Sprintf("%d-%d", tc.in, tc.out), func(t *testing.T) {
+			a, err := NewResampler(tc.in, tc.out, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := NewResampler(tc.in, tc.out, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, taps := makeBank(tc.in, tc.out, a.l)
+			if taps != a.taps || !slices.Equal(a.bank, want) || !slices.Equal(b.bank, want) {
+				t.Fatalf("bank differs from a freshly computed one (taps %d, want %d)", a.taps, taps)
+			}
+			if shared := &a.bank[0] == &b.bank[0]; shared != tc.kept {
+				t.Fatalf("banks shared: %v, want %v (%d coefficients)", shared, tc.kept, len(want))
+			}
+		})
+	}
+	for r := range 2 * maxCachedBanks {
+		if _, err := NewResampler(1000*(8+r), 48000, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	banks.mu.Lock()
+	n := len(banks.m)
+	banks.mu.Unlock()
+	if n > maxCachedBanks {
+		t.Fatalf("%d banks kept, at most %d", n, maxCachedBanks)
+	}
+}
