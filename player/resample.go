@@ -196,6 +196,20 @@ func (r *Resampler) OutFrames(inFrames int64) int64 {
 // before it can emit that output (0 when passing through).
 func (r *Resampler) Latency() int { return r.taps / 2 }
 
+// Needs returns how many more input frames Write needs before the output
+// (since the start or the last Flush) holds frames frames; 0 when the
+// input written so far determines them, or only Flush can emit them.
+func (r *Resampler) Needs(frames int64) int64 {
+	if frames <= r.outNext {
+		return 0
+	}
+	if r.bank == nil {
+		return frames - r.inTotal
+	}
+	last := floorDiv((frames-1)*r.m, r.l) // the input frame of the last output frame
+	return max(last+int64(r.taps/2)+1-r.inTotal, 0)
+}
+
 // Write appends to dst the output frames that the input written so far
 // determines, and returns the extended slice. in is interleaved; a length
 // that is not a multiple of channels is an error. Write copies what it needs
