@@ -194,6 +194,13 @@ func (d *decoder) decode(ctx context.Context) error {
 			return err
 		}
 	}
+	if d.queued > 0 {
+		// queueHead queued the head's first blocks before this goroutine
+		// started, so no push above let the output run: yield before the
+		// header read and decoding, or under GOOS=js (no preemption) the
+		// output's next blocks of the head would wait for them.
+		runtime.Gosched()
+	}
 	// The header is a few KB: its read time is latency, not throughput,
 	// so it is not counted in the bandwidth estimate.
 	hdr, err := retry(ctx, d, func(ctx context.Context) ([]byte, bool, error) {
