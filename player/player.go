@@ -185,7 +185,8 @@ func (p *Player) post(msg any) error {
 // volume the player then continues with from the next frame, so the
 // output is the same as Send's. Otherwise the play goes on as after Send.
 // It waits while the player's goroutine is writing a block, and for its
-// own sink write.
+// own sink write; a failed write ends the player, as one of the loop's
+// does, and its error is returned.
 func (p *Player) PlayNow(ev PlayContext) error {
 	p.own.Lock()
 	defer p.own.Unlock()
@@ -194,11 +195,12 @@ func (p *Player) PlayNow(ev PlayContext) error {
 	}
 	p.drain()
 	p.handle(ev)
-	if _, err := p.pump(); err != nil {
-		p.stop = err
+	_, err := p.pump()
+	if err != nil {
+		p.stop = err // the loop ends with it, as after its own write
 	}
 	p.signal()
-	return nil
+	return err
 }
 
 // Play plays items of the context c from index start.

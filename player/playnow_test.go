@@ -200,21 +200,53 @@ func or(v, def float64) float64 {
 	return v
 }
 
-// TestPlayNowAfterClose: PlayNow on a closed player fails with
-// ErrPlayerClosed and writes nothing.
-func TestPlayNowAfterClose(t *testing.T) {
+// failSink fails every write.
+type failSink struct{ recSink }
+
+var errSinkGone = errors.New("sink gone")
+
+func (s *failSink) Write(context.Context, []float32) error { return errSinkGone }
+
+// TestPlayNowErrors: PlayNow on a closed player fails with
+// ErrPlayerClosed and writes nothing; a sink write failing inside PlayNow
+// is returned, ends the player (Close returns it) and a later PlayNow
+// fails with ErrPlayerClosed.
+func TestPlayNowErrors(t *testing.T) {
 	mem, ids := newMemSource(t)
 	src := &readySource{headSource: headSource{memSource: mem, head: decoded(player.PrefetchHeadFrames), t: t}}
-	sink := &recSink{rate: 44100, ch: 2}
-	p, err := player.New(src, sink, player.DefaultOptions().WithTier(model.TierHigh))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Close(); err != nil {
-		t.Fatal(err)
-	}
-	err = p.PlayNow(player.PlayContext{Context: model.PlayContext{Kind: "album", ID: "demo"}, Items: albumItems(ids)})
-	if !errors.Is(err, player.ErrPlayerClosed) || sink.len() != 0 {
-		t.Fatalf("err %v, %d samples written; want ErrPlayerClosed and none", err, sink.len())
+	ev := player.PlayContext{Context: model.PlayContext{Kind: "album", ID: "demo"}, Items: albumItems(ids)}
+	for _, tc := range []struct {
+		name       string
+		sink       player.Sink
+		closeFirst bool
+		want       error // of the first PlayNow
+		wantClose  error
+	}{
+		{name: "closed", sink: &recSink{rate: 44100, ch: 2}, closeFirst: true, want: player.ErrPlayerClosed},
+		{name: "sink fails", sink: &failSink{recSink{rate: 44100, ch: 2}}, want: errSinkGone, wantClose: errSinkGone},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := player.New(src, tc.sink, player.DefaultOptions().WithTier(model.TierHigh).WithLogger(slog.New(slog.DiscardHandler)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.closeFirst {
+				if err := p.Close(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := p.PlayNow(ev); !errors.Is(err, tc.want) {
+				t.Fatalf("PlayNow: %v, want %v", err, tc.want)
+			}
+			if err := p.Close(); !errors.Is(err, tc.wantClose) || (tc.wantClose == nil && err != nil) {
+				t.Fatalf("Close: %v, want %v", err, tc.wantClose)
+			}
+			if err := p.PlayNow(ev); !errors.Is(err, player.ErrPlayerClosed) {
+				t.Fatalf("PlayNow after the end: %v, want ErrPlayerClosed", err)
+			}
+			if rs, ok := tc.sink.(*recSink); ok && rs.len() != 0 {
+				t.Fatalf("%d samples written to a closed player's sink", rs.len())
+			}
+		})
 	}
 }
