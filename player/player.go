@@ -327,6 +327,9 @@ func (p *Player) loop() {
 	defer func() {
 		p.own.Lock()
 		p.halt()
+		if p.stop != nil && errors.Is(p.err, context.Canceled) {
+			p.err = p.stop // PlayNow's write failed; Close came first
+		}
 		if p.stop == nil {
 			p.stop = ErrPlayerClosed // PlayNow after the end
 		}
