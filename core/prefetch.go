@@ -14,19 +14,12 @@ import (
 
 // Limits of Prefetch.
 const (
-	// MaxPrefetch is the most tracks one Prefetch call readies; the rest
-	// of the list is ignored.
-	MaxPrefetch = 8
 	// prefetchConcurrency bounds the tracks opened at a time.
 	prefetchConcurrency = 4
 	// headFrames is how many frames Prefetch decodes of each track.
 	headFrames = player.PrefetchHeadFrames
 	// maxHeads bounds the heads kept.
-	maxHeads = MaxPrefetch
-	// maxHeadChannels is the most channels a track may have for its head
-	// to be kept: the heads take at most maxHeads × headFrames ×
-	// maxHeadChannels × 4 B = 3 MiB (768 KiB for stereo).
-	maxHeadChannels = 8
+	maxHeads = player.PrefetchMaxTracks
 )
 
 // ErrPrefetchArgs is returned by Prefetch for an invalid tier or an empty
@@ -34,10 +27,10 @@ const (
 var ErrPrefetchArgs = errors.New("core: prefetch needs a valid tier and tracks")
 
 // Prefetch readies tracks the listener is likely to play next, as the web
-// engine's Prefetch does: each of the first MaxPrefetch ids is opened
-// (OpenTrack: verified manifest, header and chunk 0 in the cache, content
-// key in memory), concurrently, then its first headFrames frames are
-// decoded (player.DecodeHead) and kept, in memory only, for the content
+// engine's Prefetch does: each of the first player.PrefetchMaxTracks ids
+// is opened (OpenTrack: verified manifest, header and chunk 0 in the
+// cache, content key in memory), concurrently, then its first headFrames
+// frames are decoded (player.DecodeHead) and kept, in memory only, for the content
 // key's TTL under the track's manifest and key: a play of the track by
 // the engine's player or a Source hands them to the output before its
 // decoder has read anything (player.HeadSource) — the same output, less
@@ -53,7 +46,7 @@ func (e *Engine) Prefetch(ctx context.Context, tier model.Tier, ids []model.Trac
 		return err
 	}
 	defer done()
-	ids = ids[:min(len(ids), MaxPrefetch)]
+	ids = ids[:min(len(ids), player.PrefetchMaxTracks)]
 	tracks := make([]*Track, len(ids))
 	errs := make([]error, len(ids))
 	sem := make(chan struct{}, prefetchConcurrency)
@@ -80,7 +73,7 @@ func (e *Engine) Prefetch(ctx context.Context, tier model.Tier, ids []model.Trac
 
 // readyHead decodes and keeps the head of t.
 func (e *Engine) readyHead(ctx context.Context, t *Track, opts player.Options) error {
-	if t.m.Channels > maxHeadChannels {
+	if t.m.Channels > player.PrefetchMaxHeadChannels {
 		return nil
 	}
 	hdr, err := t.header(ctx)

@@ -15,7 +15,7 @@ import (
 // TestPrefetchHeads: Prefetch refuses a bad tier or an empty list; a
 // track it readied opens (Source) carrying its first player.PrefetchHeadFrames frames decoded,
 // bit for bit what the player's decoder makes of its header and chunk 0;
-// a track not readied carries none; no more than MaxPrefetch heads are
+// a track not readied carries none; no more than player.PrefetchMaxTracks heads are
 // kept; registering again drops them.
 func TestPrefetchHeads(t *testing.T) {
 	ctx := t.Context()
@@ -83,8 +83,8 @@ func TestPrefetchHeads(t *testing.T) {
 			}{id, tier})
 		}
 	}
-	if len(all) <= core.MaxPrefetch {
-		t.Fatalf("the test readies %d tracks, not more than the bound %d", len(all), core.MaxPrefetch)
+	if len(all) <= player.PrefetchMaxTracks {
+		t.Fatalf("the test readies %d tracks, not more than the bound %d", len(all), player.PrefetchMaxTracks)
 	}
 	count := func() int {
 		n := 0
@@ -95,8 +95,8 @@ func TestPrefetchHeads(t *testing.T) {
 		}
 		return n
 	}
-	if n := count(); n != core.MaxPrefetch {
-		t.Fatalf("%d of %d readied tracks have a head, want the bound %d", n, len(all), core.MaxPrefetch)
+	if n := count(); n != player.PrefetchMaxTracks {
+		t.Fatalf("%d of %d readied tracks have a head, want the bound %d", n, len(all), player.PrefetchMaxTracks)
 	}
 	tbed.Register(t, e, "prefetch", "test device")
 	if n := count(); n != 0 {

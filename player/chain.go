@@ -69,11 +69,19 @@ func floorMod(a, b int64) int64 { return a - b*floorDiv(a, b) }
 func (c *chain) produced() int64 { return c.outBase + int64(len(c.out)/c.channels) }
 
 // fill produces output until frame target exists, the input runs dry, or
-// a member fails. It never blocks.
+// a member fails. It never blocks. It feeds the resampler only the input
+// the target needs (the output is the same for any split of the input),
+// so a play's first block resamples about a block of input, not a
+// decoder's block of 4096 frames.
 func (c *chain) fill(target int64) {
 	for c.produced() < target && !c.flushed {
+		want := c.res.Needs(target)
+		if want <= 0 {
+			want = decodeBlockFrames
+		}
+		want = min(want, decodeBlockFrames)
 		if c.zeros > 0 {
-			n := min(c.zeros, decodeBlockFrames)
+			n := min(c.zeros, want)
 			buf := c.in[:n*int64(c.channels)]
 			clear(buf)
 			c.out, _ = c.res.Write(c.out, buf)
@@ -91,7 +99,7 @@ func (c *chain) fill(target int64) {
 		if mb.err != nil {
 			return
 		}
-		n, end, err := mb.dec.take(c.in)
+		n, end, err := mb.dec.take(c.in[:want*int64(c.channels)])
 		if n > 0 {
 			mb.fed += int64(n)
 			c.out, _ = c.res.Write(c.out, c.in[:n*c.channels])

@@ -41,6 +41,8 @@ type decoder struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
+	queued int // samples of the head queued by queueHead
+
 	mu       sync.Mutex
 	blocks   [][]float32
 	head     []float32 // partially consumed front block
@@ -56,8 +58,23 @@ func newDecoder(ctx context.Context, src TrackSource, start int64, opts Options,
 	ctx, cancel := context.WithCancel(ctx)
 	d := &decoder{src: src, m: src.Manifest(), start: start, opts: opts, wake: wake, bw: bw,
 		cancel: cancel, done: make(chan struct{}), space: make(chan struct{}, 1)}
+	d.queueHead()
 	go d.run(ctx)
 	return d
+}
+
+// queueHead queues the source's decoded head (head0), as far as the
+// queue holds it, before the decoder's goroutine starts: the first
+// blocks of a prefetched track can be taken at once, on the caller's
+// goroutine (Player.PlayNow). decode pushes the rest of the head.
+func (d *decoder) queueHead() {
+	head := d.head0()
+	step := decodeBlockFrames * d.m.Channels
+	for len(d.blocks) < d.opts.predecodeBlocks && d.queued < len(head) {
+		end := min(len(head), d.queued+step)
+		d.blocks = append(d.blocks, head[d.queued:end:end])
+		d.queued = end
+	}
 }
 
 // stop cancels the decoder and waits for its goroutine.
@@ -167,14 +184,22 @@ func (d *decoder) decode(ctx context.Context) error {
 		return nil
 	}
 	k := m.ChunkAt(max(d.start, 0))
-	// A prefetched head goes to the output first; decoding then resumes
-	// after it (the same frames, so the same output).
+	// A prefetched head goes to the output first (queueHead queued its
+	// first blocks); decoding then resumes after it (the same frames, so
+	// the same output).
 	head := d.head0()
-	for off := 0; off < len(head); off += decodeBlockFrames * m.Channels {
+	for off := d.queued; off < len(head); off += decodeBlockFrames * m.Channels {
 		end := min(len(head), off+decodeBlockFrames*m.Channels)
 		if err := d.push(ctx, head[off:end:end]); err != nil {
 			return err
 		}
+	}
+	if d.queued > 0 {
+		// queueHead queued the head's first blocks before this goroutine
+		// started, so no push above let the output run: yield before the
+		// header read and decoding, or under GOOS=js (no preemption) the
+		// output's next blocks of the head would wait for them.
+		runtime.Gosched()
 	}
 	// The header is a few KB: its read time is latency, not throughput,
 	// so it is not counted in the bandwidth estimate.

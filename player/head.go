@@ -22,6 +22,19 @@ const MaxHeadFrames = 1 << 16
 // web prefetch the same work.
 const PrefetchHeadFrames = 12288
 
+// Limits of the engines' Prefetch (core and the web engine), shared so
+// that both ready the same work.
+const (
+	// PrefetchMaxTracks is the most tracks one Prefetch call readies (the
+	// rest of the list is ignored) and the most heads an engine keeps.
+	PrefetchMaxTracks = 8
+	// PrefetchMaxHeadChannels is the most channels a track may have for
+	// its head to be kept: an engine's heads take at most
+	// PrefetchMaxTracks × PrefetchHeadFrames × PrefetchMaxHeadChannels ×
+	// 4 B = 3 MiB (768 KiB for stereo).
+	PrefetchMaxHeadChannels = 8
+)
+
 // ErrHeadFrames is returned by DecodeHead for a frame count outside
 // [1, MaxHeadFrames].
 var ErrHeadFrames = errors.New("player: head frames out of range")

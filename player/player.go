@@ -43,7 +43,7 @@ type Player struct {
 	rate int
 	och  int
 
-	in     chan any
+	in     chan any // drained only by the owner of own (drain)
 	wake   chan struct{}
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -54,7 +54,9 @@ type Player struct {
 	nextID int
 	firstW func()
 
-	// Owned by the loop goroutine.
+	// own is held by whoever runs the pipeline: the loop goroutine, or
+	// PlayNow on its caller's. The fields below are used only under it.
+	own     sync.Mutex
 	ctx     context.Context
 	q       *Queue
 	mix     *Mixer
@@ -67,6 +69,8 @@ type Player struct {
 	effects []AudioEffect
 	tokens  uint64
 	status  Status
+	opens   []openedMsg // tracks opened from memory, handled by settle
+	stop    error       // the sink's error that ends the loop (PlayNow)
 }
 
 // slot is one track being opened or played.
@@ -157,12 +161,46 @@ func (p *Player) Send(ev Event) error {
 		return ErrPlayerClosed
 	default:
 	}
+	return p.post(ev)
+}
+
+// post queues a message for the owner of the pipeline and wakes the loop
+// (before and after: a full queue is drained once the loop wakes).
+func (p *Player) post(msg any) error {
+	p.signal()
 	select {
-	case p.in <- ev:
+	case p.in <- msg:
+		p.signal()
 		return nil
 	case <-p.done:
 		return ErrPlayerClosed
 	}
+}
+
+// PlayNow is Send(ev) carried out on the caller's goroutine: the requests
+// sent before it are handled, then ev, and when its first track opens
+// from memory (ReadySource) with its first frames decoded (HeadSource),
+// the first block is mixed, processed and written to the sink before
+// PlayNow returns — through the chain, loudness gain, mixer, effects and
+// volume the player then continues with from the next frame, so the
+// output is the same as Send's. Otherwise the play goes on as after Send.
+// It waits while the player's goroutine is writing a block, and for its
+// own sink write; a failed write ends the player, as one of the loop's
+// does, and its error is returned.
+func (p *Player) PlayNow(ev PlayContext) error {
+	p.own.Lock()
+	defer p.own.Unlock()
+	if p.ctx.Err() != nil || p.stop != nil {
+		return ErrPlayerClosed
+	}
+	p.drain()
+	p.handle(ev)
+	_, err := p.pump()
+	if err != nil {
+		p.stop = err // the loop ends with it, as after its own write
+	}
+	p.signal()
+	return err
 }
 
 // Play plays items of the context c from index start.
@@ -287,7 +325,15 @@ func (p *Player) signal() {
 func (p *Player) loop() {
 	defer close(p.done)
 	defer func() {
+		p.own.Lock()
 		p.halt()
+		if p.stop != nil && errors.Is(p.err, context.Canceled) {
+			p.err = p.stop // PlayNow's write failed; Close came first
+		}
+		if p.stop == nil {
+			p.stop = ErrPlayerClosed // PlayNow after the end
+		}
+		p.own.Unlock()
 		p.subMu.Lock()
 		for id, c := range p.subs {
 			delete(p.subs, id)
@@ -297,43 +343,77 @@ func (p *Player) loop() {
 		p.subMu.Unlock()
 	}()
 	for {
-		select {
-		case msg := <-p.in:
-			p.handle(msg)
-			continue
-		case <-p.ctx.Done():
-			p.err = p.ctx.Err()
+		if err := p.ctx.Err(); err != nil {
+			p.err = err
 			return
-		default:
 		}
-		if !p.paused && p.mix.Current() != nil {
-			ok, err := p.ready()
-			if err != nil {
-				p.fail(err)
-				continue
-			}
-			if ok {
-				p.setStalled(false)
-				if err := p.output(); err != nil {
-					p.err = err
-					st := p.status
-					st.Err = err
-					p.publish(st)
-					return
-				}
-				continue
-			}
-			p.setStalled(true)
+		p.own.Lock()
+		busy := p.drain()
+		var err error
+		if !busy {
+			busy, err = p.pump()
+		}
+		p.own.Unlock()
+		if err != nil {
+			p.err = err
+			return
+		}
+		if busy {
+			continue
 		}
 		select {
-		case msg := <-p.in:
-			p.handle(msg)
 		case <-p.wake:
 		case <-p.ctx.Done():
 			p.err = p.ctx.Err()
 			return
 		}
 	}
+}
+
+// drain handles every queued message and reports whether there was one.
+func (p *Player) drain() bool {
+	got := false
+	for {
+		select {
+		case msg := <-p.in:
+			p.handle(msg)
+			got = true
+		default:
+			return got
+		}
+	}
+}
+
+// pump writes one block when the current track can give it now. It
+// reports whether it did something (a block written, a track failed),
+// and the sink's error that ends the player.
+func (p *Player) pump() (bool, error) {
+	if p.stop != nil {
+		return false, p.stop
+	}
+	if p.paused || p.mix.Current() == nil {
+		return false, nil
+	}
+	ok, err := p.ready()
+	if err != nil {
+		p.fail(err)
+		p.settle()
+		return true, nil
+	}
+	if !ok {
+		p.setStalled(true)
+		p.settle()
+		return false, nil
+	}
+	p.setStalled(false)
+	if err := p.output(); err != nil {
+		st := p.status
+		st.Err = err
+		p.publish(st)
+		return false, err
+	}
+	p.settle()
+	return true, nil
 }
 
 func (p *Player) setStalled(on bool) {
@@ -440,7 +520,8 @@ func (p *Player) fail(err error) {
 	p.step(Failed{Load: p.cur.load, Err: fmt.Errorf("play %s: %w", p.cur.track, err)})
 }
 
-// handle processes one message from the API or a pipeline goroutine.
+// handle processes one message from the API or a pipeline goroutine,
+// then the tracks it opened from memory.
 func (p *Player) handle(msg any) {
 	switch m := msg.(type) {
 	case Event:
@@ -449,6 +530,17 @@ func (p *Player) handle(msg any) {
 		p.opened(m)
 	case bandwidthMsg:
 		p.step(Bandwidth{BitsPerSecond: m.bps})
+	}
+	p.settle()
+}
+
+// settle attaches the tracks open opened from memory, in order, as if
+// their openedMsg had come next.
+func (p *Player) settle() {
+	for len(p.opens) > 0 {
+		m := p.opens[0]
+		p.opens = p.opens[1:]
+		p.opened(m)
 	}
 }
 
@@ -515,16 +607,29 @@ func (p *Player) release(s *slot) {
 	}
 }
 
-// open starts opening a slot's track in the background.
+// open starts opening a slot's track: from memory when the source can
+// (ReadySource; settle attaches it), else in the background.
 func (p *Player) open(s *slot) {
 	p.tokens++
 	s.token = p.tokens
+	if rs, ok := p.src.(ReadySource); ok {
+		if src, ok := rs.OpenReady(s.track, s.tier); ok {
+			var err error
+			if err = src.Manifest().Validate(); err != nil {
+				src.Close()
+				src, err = nil, fmt.Errorf("%w: %w", ErrUnplayable, err)
+			}
+			p.opens = append(p.opens, openedMsg{token: s.token, src: src, err: err})
+			return
+		}
+	}
 	ctx, cancel := context.WithCancel(p.ctx)
 	s.cancel = cancel
 	go func() {
 		src, err := p.openTrack(ctx, s.track, s.tier)
 		select {
 		case p.in <- openedMsg{token: s.token, src: src, err: err}:
+			p.signal()
 		case <-ctx.Done():
 			if src != nil {
 				src.Close()
@@ -805,6 +910,7 @@ func (p *Player) linkedStream(c *chain, s *slot) *trackStream {
 func (p *Player) bandwidth(bps float64) {
 	select {
 	case p.in <- bandwidthMsg{bps}:
+		p.signal()
 	default:
 	}
 }

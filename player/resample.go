@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 )
 
 // ErrFormat is returned for an unsupported sample rate, channel count or
@@ -65,16 +66,74 @@ func NewResampler(inRate, outRate, channels int) (*Resampler, error) {
 	if inRate == outRate {
 		return r, nil
 	}
+	r.bank, r.taps = filterBank(inRate, outRate, r.l)
+	half := r.taps / 2
+	// The first output needs input −half+1 … half: start with half−1
+	// frames of silence before the signal.
+	r.hist = make([]float32, (half-1)*channels, (half-1+4096)*channels)
+	r.histPos = -int64(half - 1)
+	return r, nil
+}
+
+// Bounds of the filter-bank cache: a bank takes ≈ 1 ms to compute for
+// 44.1 → 48 kHz natively and ≈ 4 ms in the browser (GOOS=js under Node),
+// and every chain (each play, seek, or track of another rate) needs one.
+const (
+	// maxCachedBanks is the most rate pairs whose banks are kept.
+	maxCachedBanks = 8
+	// maxCachedBankTaps bounds the coefficients of a kept bank (1 MiB);
+	// larger banks (unusual rate pairs) are computed for each resampler.
+	maxCachedBankTaps = 1 << 18
+)
+
+// banks holds the filter banks made so far, by (input rate, output
+// rate); a bank is never written once made, so resamplers share it.
+var banks struct {
+	mu sync.Mutex
+	m  map[[2]int]bankEntry
+}
+
+type bankEntry struct {
+	coef []float32
+	taps int
+}
+
+// filterBank returns the polyphase bank (l phases of taps coefficients)
+// from inRate to outRate Hz, L/M = l/m in lowest terms: from the cache,
+// else computed (and kept when small enough). The bank is read-only.
+func filterBank(inRate, outRate int, l int64) ([]float32, int) {
+	k := [2]int{inRate, outRate}
+	banks.mu.Lock()
+	e, ok := banks.m[k]
+	banks.mu.Unlock()
+	if ok {
+		return e.coef, e.taps
+	}
+	coef, taps := makeBank(inRate, outRate, l)
+	if len(coef) > maxCachedBankTaps {
+		return coef, taps
+	}
+	banks.mu.Lock()
+	defer banks.mu.Unlock()
+	if banks.m == nil || len(banks.m) >= maxCachedBanks {
+		banks.m = map[[2]int]bankEntry{}
+	}
+	banks.m[k] = bankEntry{coef, taps}
+	return coef, taps
+}
+
+// makeBank computes the Kaiser-windowed sinc bank of filterBank.
+func makeBank(inRate, outRate int, l int64) ([]float32, int) {
 	scale := math.Min(1, float64(outRate)/float64(inRate)) // cutoff relative to input rate
 	half := int(math.Ceil(resampleHalfTaps / scale))
-	r.taps = 2 * half
-	r.bank = make([]float32, int(r.l)*r.taps)
+	taps := 2 * half
+	bank := make([]float32, int(l)*taps)
 	fc := resampleCutoff * scale
-	for p := int64(0); p < r.l; p++ {
-		frac := float64(p) / float64(r.l)
-		row := r.bank[int(p)*r.taps : int(p+1)*r.taps]
+	vals := make([]float64, taps)
+	for p := int64(0); p < l; p++ {
+		frac := float64(p) / float64(l)
+		row := bank[int(p)*taps : int(p+1)*taps]
 		var sum float64
-		vals := make([]float64, r.taps)
 		for j := range vals {
 			// Tap j multiplies input n−half+1+j; the output point is n+frac.
 			t := float64(half-1-j) + frac
@@ -86,11 +145,7 @@ func NewResampler(inRate, outRate, channels int) (*Resampler, error) {
 			row[j] = float32(v / sum)
 		}
 	}
-	// The first output needs input −half+1 … half: start with half−1
-	// frames of silence before the signal.
-	r.hist = make([]float32, (half-1)*channels, (half-1+4096)*channels)
-	r.histPos = -int64(half - 1)
-	return r, nil
+	return bank, taps
 }
 
 func gcd(a, b int) int {
@@ -140,6 +195,20 @@ func (r *Resampler) OutFrames(inFrames int64) int64 {
 // Latency returns how many input frames past an output point Write needs
 // before it can emit that output (0 when passing through).
 func (r *Resampler) Latency() int { return r.taps / 2 }
+
+// Needs returns how many more input frames Write needs before the output
+// (since the start or the last Flush) holds frames frames; 0 when the
+// input written so far determines them, or only Flush can emit them.
+func (r *Resampler) Needs(frames int64) int64 {
+	if frames <= r.outNext {
+		return 0
+	}
+	if r.bank == nil {
+		return frames - r.inTotal
+	}
+	last := floorDiv((frames-1)*r.m, r.l) // the input frame of the last output frame
+	return max(last+int64(r.taps/2)+1-r.inTotal, 0)
+}
 
 // Write appends to dst the output frames that the input written so far
 // determines, and returns the extended slice. in is interleaved; a length

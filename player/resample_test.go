@@ -241,3 +241,107 @@ func ExampleResampler() {
 	fmt.Println(len(out) / 2)
 	// Output: 44100
 }
+
+// TestFilterBankCache checks that resamplers of a rate pair share one
+// bank, equal to a freshly computed one, that a bank above
+// maxCachedBankTaps is not kept, and that the cache holds at most
+// maxCachedBanks pairs.
+func TestFilterBankCache(t *testing.T) {
+	for _, tc := range []struct {
+		in, out int
+		kept    bool
+	}{
+		{44100, 48000, true},
+		{48000, 44100, true},
+		{22050, 96000, true},
+		{192000, 8000, true},
+		{16388, 4000, false}, // 1,000 phases of 264 taps
+	} {
+		t.Run(fmt.Sprintf("%d-%d", tc.in, tc.out), func(t *testing.T) {
+			a, err := NewResampler(tc.in, tc.out, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := NewResampler(tc.in, tc.out, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, taps := makeBank(tc.in, tc.out, a.l)
+			if taps != a.taps || !slices.Equal(a.bank, want) || !slices.Equal(b.bank, want) {
+				t.Fatalf("bank differs from a freshly computed one (taps %d, want %d)", a.taps, taps)
+			}
+			if shared := &a.bank[0] == &b.bank[0]; shared != tc.kept {
+				t.Fatalf("banks shared: %v, want %v (%d coefficients)", shared, tc.kept, len(want))
+			}
+		})
+	}
+	for r := range 2 * maxCachedBanks {
+		if _, err := NewResampler(1000*(8+r), 48000, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	banks.mu.Lock()
+	n := len(banks.m)
+	banks.mu.Unlock()
+	if n > maxCachedBanks {
+		t.Fatalf("%d banks kept, at most %d", n, maxCachedBanks)
+	}
+}
+
+// TestResampleNeeds: writing the frames Needs(T) asks for brings the
+// output to T frames, one frame fewer does not, and it asks for nothing
+// once the output is there.
+func TestResampleNeeds(t *testing.T) {
+	for _, tc := range []struct{ in, out int }{{44100, 48000}, {48000, 44100}, {44100, 44100}, {22050, 96000}, {96000, 8000}} {
+		for _, target := range []int64{outFramesBefore(t, tc.in, tc.out) + 1, 1024, 5000} {
+			t.Run(fmt.Sprintf("%d-%d/%d", tc.in, tc.out, target), func(t *testing.T) {
+				r, err := NewResampler(tc.in, tc.out, 2)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var out []float32
+				if _, err := r.Write(nil, make([]float32, 2*100)); err != nil {
+					t.Fatal(err)
+				}
+				n := r.Needs(target)
+				if n < 1 {
+					t.Fatalf("Needs(%d) = %d after 100 frames", target, n)
+				}
+				in := sine(tc.in, 2, int(n), 440, 0.5)
+				if out, err = r.Write(nil, in[:len(in)-2]); err != nil {
+					t.Fatal(err)
+				}
+				if got := r.Needs(target); got != 1 {
+					t.Fatalf("one frame short: Needs %d, want 1", got)
+				}
+				produced := int64(len(out)/2) + outFramesBefore(t, tc.in, tc.out)
+				if produced >= target {
+					t.Fatalf("%d frames out one input frame short of Needs, want < %d", produced, target)
+				}
+				if out, err = r.Write(out, in[len(in)-2:]); err != nil {
+					t.Fatal(err)
+				}
+				if produced = int64(len(out)/2) + outFramesBefore(t, tc.in, tc.out); produced < target {
+					t.Fatalf("%d frames out after Needs' frames, want ≥ %d", produced, target)
+				}
+				if got := r.Needs(target); got != 0 {
+					t.Fatalf("Needs %d once the output is there", got)
+				}
+			})
+		}
+	}
+}
+
+// outFramesBefore is the output of a fresh resampler after 100 input
+// frames (the prefix TestResampleNeeds writes first).
+func outFramesBefore(t *testing.T, in, out int) int64 {
+	r, err := NewResampler(in, out, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := r.Write(nil, make([]float32, 2*100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int64(len(o) / 2)
+}

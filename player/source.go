@@ -58,3 +58,17 @@ type HeadSource interface {
 	// is shared and read-only: neither side modifies it.
 	Head() []float32
 }
+
+// ReadySource is an optional interface of a Source that can open some
+// tracks from memory, without waiting for anything (no I/O, no other
+// goroutine), as a prefetch leaves them. The player opens a track this
+// way when it can, in the same step as the request that loads it, so
+// that a track with a head (HeadSource) has its first block ready at
+// once (see Player.PlayNow); otherwise it opens the track with OpenTrack
+// on a goroutine of its own.
+type ReadySource interface {
+	Source
+	// OpenReady returns the track opened from memory, or false when it
+	// cannot be opened without waiting. It must not block.
+	OpenReady(id model.TrackID, tier model.Tier) (TrackSource, bool)
+}

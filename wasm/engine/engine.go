@@ -381,14 +381,10 @@ func (e *Engine) contentKey(ctx context.Context, track model.TrackID, tier model
 	if k, handled, err := e.offlineKey(ctx, track, tier); handled {
 		return k, err
 	}
-	id := string(track) + "\x00" + string(tier)
-	now := e.opts.clock()
-	e.mu.Lock()
-	if k, ok := e.keys[id]; ok && now.Before(k.expires) {
-		e.mu.Unlock()
-		return k.key, nil
+	if k, ok := e.memoryKey(track, tier); ok {
+		return k, nil
 	}
-	e.mu.Unlock()
+	id, now := keyName(track, tier), e.opts.clock()
 	nonce := make([]byte, api.NonceSize)
 	if _, err := rand.Read(nonce); err != nil {
 		return crypto.ContentKey{}, err
@@ -416,6 +412,24 @@ func (e *Engine) contentKey(ctx context.Context, track model.TrackID, tier model
 	e.keys[id] = keyEntry{key: k, expires: now.Add(e.opts.keyTTL)}
 	e.mu.Unlock()
 	return k, nil
+}
+
+// keyName is the key of (track, tier) in Engine.keys.
+func keyName(track model.TrackID, tier model.Tier) string {
+	return string(track) + "\x00" + string(tier)
+}
+
+// memoryKey returns the content key of (track, tier) kept in memory,
+// while it is fresh.
+func (e *Engine) memoryKey(track model.TrackID, tier model.Tier) (crypto.ContentKey, bool) {
+	now := e.opts.clock()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	k, ok := e.keys[keyName(track, tier)]
+	if !ok || !now.Before(k.expires) {
+		return crypto.ContentKey{}, false
+	}
+	return k.key, true
 }
 
 // OpenPlayer starts the engine's player on sink (once; later calls
@@ -527,7 +541,9 @@ func (e *Engine) play(c model.PlayContext, tracks []model.Track, start int, fram
 			items[i].Artist = t.ArtistIDs[0]
 		}
 	}
-	return p.Send(player.PlayContext{Context: c, Items: items, Start: start, StartFrame: frame})
+	// A prefetched first track has its first block written before this
+	// returns: no goroutine hand-off between the play call and its audio.
+	return p.PlayNow(player.PlayContext{Context: c, Items: items, Start: start, StartFrame: frame})
 }
 
 // Close stops the player and the downloads manager, forgets the content

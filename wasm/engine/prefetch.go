@@ -21,9 +21,6 @@ import (
 
 // Limits of Prefetch.
 const (
-	// MaxPrefetch is the most tracks one Prefetch call readies; the rest
-	// of the list is ignored.
-	MaxPrefetch = 8
 	// prefetchConcurrency bounds the tracks readied at a time.
 	prefetchConcurrency = 4
 	// warmFrames is how many frames the warm-up's manifest holds.
@@ -32,11 +29,7 @@ const (
 	// must cover the worklet's priming (TestHeadCoversWorkletPrime).
 	headFrames = player.PrefetchHeadFrames
 	// maxHeads bounds the heads kept (the tracks of one Prefetch).
-	maxHeads = MaxPrefetch
-	// maxHeadChannels is the most channels a track may have for its head
-	// to be kept: the heads take at most maxHeads × headFrames ×
-	// maxHeadChannels × 4 B = 3 MiB (768 KiB for stereo).
-	maxHeadChannels = 8
+	maxHeads = player.PrefetchMaxTracks
 )
 
 // ErrPrefetchArgs is returned by Prefetch for an invalid tier or an empty
@@ -46,7 +39,7 @@ var ErrPrefetchArgs = errors.New("engine: prefetch needs a valid tier and tracks
 // Prefetch readies tracks the listener is likely to play next (those in
 // view: an open album, search results), as a streaming player does, so
 // that a play call waits for no network: for each of the first
-// MaxPrefetch ids, concurrently, the verified manifest, the header and
+// player.PrefetchMaxTracks ids, concurrently, the verified manifest, the header and
 // chunk 0 (encrypted, in the fetcher's cache) and the content key (in
 // memory for the key TTL); then, one track after the other, its first
 // headFrames frames decoded (player.DecodeHead), which a play of the
@@ -61,7 +54,7 @@ func (e *Engine) Prefetch(ctx context.Context, tier model.Tier, ids []model.Trac
 	if !tier.Valid() || len(ids) == 0 {
 		return ErrPrefetchArgs
 	}
-	ids = ids[:min(len(ids), MaxPrefetch)]
+	ids = ids[:min(len(ids), player.PrefetchMaxTracks)]
 	tracks := make([]*track, len(ids))
 	errs := make([]error, len(ids))
 	sem := make(chan struct{}, prefetchConcurrency)
@@ -241,7 +234,7 @@ func (e *Engine) startWarm() bool {
 // key TTL, under t's manifest and content key (see headOf). A failure
 // only loses the head: the track plays as before.
 func (e *Engine) readyHead(ctx context.Context, t *track) {
-	if t.m.Channels > maxHeadChannels {
+	if t.m.Channels > player.PrefetchMaxHeadChannels {
 		return
 	}
 	hdr, err := t.f.Header(ctx, t.m)

@@ -30,6 +30,44 @@ func (s Source) OpenTrack(ctx context.Context, id model.TrackID, tier model.Tier
 	return s.E.openTrack(ctx, id, tier, s.E.opts.mark)
 }
 
+// OpenReady implements player.ReadySource: a track Prefetch readied —
+// its verified manifest, content key and decoded head all in memory, and
+// no download of it (whose key its license gives) — opens without
+// waiting, telling the marker MarkManifest and MarkKey as OpenTrack
+// does, so the player writes its first block in the play call
+// (player.Player.PlayNow); any other track is left to OpenTrack.
+func (s Source) OpenReady(id model.TrackID, tier model.Tier) (player.TrackSource, bool) {
+	e := s.E
+	if !tier.Valid() {
+		return nil, false
+	}
+	if _, _, ok := e.previewOf(id); ok {
+		return nil, false
+	}
+	if dl := e.Downloads(); dl != nil && dl.Downloaded(id, tier) {
+		return nil, false
+	}
+	m, ok := e.manifests.Get(manifestID{id, tier})
+	if !ok {
+		return nil, false
+	}
+	key, ok := e.memoryKey(id, tier)
+	if !ok {
+		return nil, false
+	}
+	head := e.headOf(m, key)
+	if head == nil {
+		return nil, false
+	}
+	e.stopWarm()
+	e.noteStreamed(m)
+	e.opts.mark(MarkManifest)
+	e.opts.mark(MarkKey)
+	t := newTrack(e.fetcher, m, key, e.opts.mark)
+	t.head = head
+	return t, true
+}
+
 // openTrack is OpenTrack telling mark of its milestones (MarkKey…).
 func (e *Engine) openTrack(ctx context.Context, id model.TrackID, tier model.Tier, mark func(string)) (player.TrackSource, error) {
 	if !tier.Valid() {
@@ -199,6 +237,7 @@ func (t *track) ChunkFrom(ctx context.Context, i int) ([]byte, bool, error) {
 var (
 	_ player.NetworkSource = (*track)(nil)
 	_ player.HeadSource    = (*track)(nil)
+	_ player.ReadySource   = Source{}
 )
 
 // Close cancels the read-ahead.

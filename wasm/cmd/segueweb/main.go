@@ -251,7 +251,7 @@ func bridge(e *engine.Engine, p *player.Player, gate *engine.StatusGate, dlReady
 			if len(a) < 2 || a[0].Type() != js.TypeObject {
 				return nil, errors.New("segue: prefetch(ids, tier)")
 			}
-			ids := make([]model.TrackID, min(a[0].Length(), engine.MaxPrefetch))
+			ids := make([]model.TrackID, min(a[0].Length(), player.PrefetchMaxTracks))
 			for i := range ids {
 				v := a[0].Index(i)
 				if v.Type() != js.TypeString || !model.ValidID(v.String()) {
