@@ -197,16 +197,19 @@ func (h *Handle) receive(ctx context.Context, peer PeerID, msg []byte, in Incomi
 		return nil, false, err
 	}
 	before := h.heads
+	base := h.beforeChanges()
 	// The sync state changes (and may generate again) whatever the
 	// outcome.
 	delete(h.quiet, peer)
 	after, err := ss.receive(h, msg)
+	neutral := false
 	if changed = !slices.Equal(before, after); changed {
-		if aclKept {
-			h.setContentACLKept(slices.Clone(after))
-		} else {
-			h.setContent(slices.Clone(after))
+		if err != nil {
+			// Part of the message applied: judged as a whole, not
+			// neutral.
+			base = neutralBase{}
 		}
+		neutral = h.changed(base, after, aclKept)
 	}
 	if err != nil {
 		return nil, false, fmt.Errorf("%w: %v", ErrBadMessage, err)
@@ -238,7 +241,7 @@ func (h *Handle) receive(ctx context.Context, peer PeerID, msg []byte, in Incomi
 	if len(h.dirty) == 0 {
 		h.dirty = nil
 	}
-	return h.persist(extra, len(key)+len(state), ev, in.Create != nil), changed, nil
+	return h.persist(extra, len(key)+len(state), ev, in.Create != nil, neutral), changed, nil
 }
 
 // resetEmpty turns h back into an empty placeholder after a creation
