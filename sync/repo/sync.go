@@ -178,6 +178,9 @@ func (h *Handle) receive(ctx context.Context, peer PeerID, msg []byte, in Incomi
 	if in.Create != nil && len(h.heads) > 0 {
 		return nil, false, fmt.Errorf("%w: %s", ErrExists, h.id)
 	}
+	// Taken before the checks: the ACL check moves the record's heads
+	// to those it expects after the changes it accepts.
+	base := h.beforeChanges()
 	// Every change applied below passed the ACL check when in.CheckACL
 	// (checkWrite rewrites the message to the checked changes).
 	aclKept := false
@@ -197,7 +200,6 @@ func (h *Handle) receive(ctx context.Context, peer PeerID, msg []byte, in Incomi
 		return nil, false, err
 	}
 	before := h.heads
-	base := h.beforeChanges()
 	// The sync state changes (and may generate again) whatever the
 	// outcome.
 	delete(h.quiet, peer)
