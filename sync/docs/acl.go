@@ -92,29 +92,63 @@ func CheckACLUntouched(current *automerge.Doc, changes []*automerge.Change) erro
 // through); the documents' own values nest 2 deep at most.
 const maxACLDepth = 16
 
-// ACLCheck is CheckACLUntouched that keeps the ids of the objects inside
-// the ACL fields' values between calls for one document: they are read
-// anew when the document's heads are not those the last check saw or
-// expected (the heads after its accepted changes are applied; accepted
-// changes leave those objects as they were). It holds no copy of the
-// document and no automerge memory. The zero value is ready to use. An
-// ACLCheck is not safe for concurrent use; it must only ever be used
-// with one document.
+// ACLCheck is CheckACLUntouched that keeps the document's ACLRecord
+// (whose Objs are the ids of the objects inside the ACL fields' values)
+// between calls for one document: it is read anew when the document's
+// heads are not those the record was kept for — read (Record), kept by
+// the caller after neutral changes (Keep), or expected after the check's
+// own accepted changes, which leave the ACL fields as they were. It
+// holds no copy of the document and no automerge memory. The zero value
+// is ready to use. An ACLCheck is not safe for concurrent use; it must
+// only ever be used with one document.
 type ACLCheck struct {
-	// heads are the document's heads (sorted) objs reflect.
+	// heads are the document's heads (sorted) rec reflects.
 	heads []automerge.ChangeHash
-	// objs maps the object id of every object inside an ACL field's
-	// value to that field.
-	objs  map[string]string
-	reads int // times objs was read anew (tests)
+	// rec is the document's record at heads, nil when none is kept.
+	rec   *ACLRecord
+	reads int // times rec was read anew (tests)
 }
 
 // Reset drops what the check keeps.
 func (c *ACLCheck) Reset() {
-	c.heads, c.objs = nil, nil
+	c.heads, c.rec = nil, nil
 }
 
-// Check is CheckACLUntouched with c's kept ACL objects.
+// Kept returns the kept record when it describes the document at heads
+// (sorted, as automerge's Doc.Heads returns them), nil otherwise. It
+// reads nothing.
+func (c *ACLCheck) Kept(heads []automerge.ChangeHash) *ACLRecord {
+	if c.rec == nil || !slices.Equal(heads, c.heads) {
+		return nil
+	}
+	return c.rec
+}
+
+// Keep records that rec describes the document at heads (sorted): the
+// record it was read at, after changes Neutral accepts. rec must not be
+// modified afterwards.
+func (c *ACLCheck) Keep(heads []automerge.ChangeHash, rec *ACLRecord) {
+	c.heads, c.rec = slices.Clone(heads), rec
+}
+
+// Record returns the record of current, whose heads are heads (sorted):
+// the kept one when it describes them, else one read with ReadACLRecord
+// and kept. On a read error nothing is kept.
+func (c *ACLCheck) Record(current *automerge.Doc, heads []automerge.ChangeHash) (*ACLRecord, error) {
+	if rec := c.Kept(heads); rec != nil {
+		return rec, nil
+	}
+	rec, err := ReadACLRecord(current)
+	if err != nil {
+		c.Reset()
+		return nil, fmt.Errorf("acl check: %w", err)
+	}
+	c.Keep(heads, rec)
+	c.reads++
+	return rec, nil
+}
+
+// Check is CheckACLUntouched with c's kept record.
 func (c *ACLCheck) Check(current *automerge.Doc, changes []*automerge.Change) error {
 	if len(changes) == 0 {
 		return nil
@@ -141,17 +175,17 @@ func (c *ACLCheck) Check(current *automerge.Doc, changes []*automerge.Change) er
 		return nil
 	}
 	heads := sortedHeads(current.Heads())
-	if c.objs == nil || !slices.Equal(heads, c.heads) {
-		objs, err := aclObjects(current)
-		if err != nil {
-			c.Reset()
-			return err
+	rec, err := c.Record(current, heads)
+	if err != nil {
+		return err
+	}
+	for _, f := range rec.deep {
+		if slices.Contains(ACLFields, f) {
+			return fmt.Errorf("acl check: %s nests deeper than %d", f, maxACLDepth)
 		}
-		c.objs, c.heads = objs, heads
-		c.reads++
 	}
 	for _, ch := range fresh {
-		if err := c.checkChange(ch); err != nil {
+		if err := checkChange(rec, ch); err != nil {
 			return err
 		}
 	}
@@ -172,8 +206,9 @@ func (c *ACLCheck) Check(current *automerge.Doc, changes []*automerge.Change) er
 	return nil
 }
 
-// checkChange refuses ch if one of its operations acts on an ACL field.
-func (c *ACLCheck) checkChange(ch *automerge.Change) error {
+// checkChange refuses ch if one of its operations acts on an ACL field
+// (at the root, or on an object of rec.Objs inside one).
+func checkChange(rec *ACLRecord, ch *automerge.Change) error {
 	ops, err := DecodeChangeOps(ch.Save())
 	if err != nil {
 		return fmt.Errorf("acl check: change %s: %w", ch.Hash(), err)
@@ -188,7 +223,7 @@ func (c *ACLCheck) checkChange(ch *automerge.Change) error {
 			}
 			continue
 		}
-		if f, ok := c.objs[ops.ObjID(op)]; ok {
+		if f, ok := rec.Objs[ops.ObjID(op)]; ok && slices.Contains(ACLFields, f) {
 			return &ACLChangeError{Field: f}
 		}
 	}
@@ -201,29 +236,12 @@ func sortedHeads(hs []automerge.ChangeHash) []automerge.ChangeHash {
 	return hs
 }
 
-// aclObjects returns the id of every object inside the visible value of
-// an ACL field of doc, mapped to the field.
-func aclObjects(doc *automerge.Doc) (map[string]string, error) {
-	out := map[string]string{}
-	root := doc.RootMap()
-	for _, f := range ACLFields {
-		v, err := root.Get(f)
-		if err != nil {
-			return nil, fmt.Errorf("acl check: read %s: %w", f, err)
-		}
-		if err := collectObjects(out, f, v, 0); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
-}
-
 // collectObjects adds v's object id, and those of the objects inside
-// it, to out under field.
-func collectObjects(out map[string]string, field string, v *automerge.Value, depth int) error {
+// it, to out under field. It reports deep, and stops, when the value
+// nests deeper than maxACLDepth.
+func collectObjects(out map[string]string, field string, v *automerge.Value, depth int) (deep bool, err error) {
 	var id string
 	var vals []*automerge.Value
-	var err error
 	switch v.Kind() {
 	case automerge.KindMap:
 		id = v.Map().ObjID()
@@ -239,22 +257,22 @@ func collectObjects(out map[string]string, field string, v *automerge.Value, dep
 	case automerge.KindText:
 		id = v.Text().ObjID()
 	default:
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return fmt.Errorf("acl check: read %s: %w", field, err)
+		return false, fmt.Errorf("read %s: %w", field, err)
 	}
 	if id == "" {
-		return fmt.Errorf("acl check: %s: an object without an id", field)
+		return false, fmt.Errorf("%s: an object without an id", field)
 	}
 	if depth >= maxACLDepth {
-		return fmt.Errorf("acl check: %s nests deeper than %d", field, maxACLDepth)
+		return true, nil
 	}
 	out[id] = field
 	for _, e := range vals {
-		if err := collectObjects(out, field, e, depth+1); err != nil {
-			return err
+		if deep, err := collectObjects(out, field, e, depth+1); deep || err != nil {
+			return deep, err
 		}
 	}
-	return nil
+	return false, nil
 }

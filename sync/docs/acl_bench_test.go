@@ -67,3 +67,47 @@ func BenchmarkACLCheck(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkNeutral: the relay's test of one entry edit (an entry added
+// to a playlist of n entries) against the document's ACL record:
+// DecodeChangeOps of the change's chunk, then Neutral, no automerge
+// call; "read" is what a change that is not neutral costs instead,
+// reading the record anew (ReadACLRecord).
+//
+//	go test ./sync/docs -run '^$' -bench Neutral -benchtime 2000x -count 3
+func BenchmarkNeutral(b *testing.B) {
+	for _, n := range []int{100, 10000} {
+		p := newPlaylistB(b, n)
+		if err := p.SetCollaborators("bob", "carol"); err != nil {
+			b.Fatal(err)
+		}
+		rec, err := ReadACLRecord(p.Doc())
+		if err != nil {
+			b.Fatal(err)
+		}
+		heads := p.Doc().Heads()
+		if _, err := p.Add(AtEnd(), "alice", "t"); err != nil {
+			b.Fatal(err)
+		}
+		chs, err := p.Doc().Changes(heads...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		raw := chs[0].Save()
+		b.Run(fmt.Sprintf("decode+neutral/%d", n), func(b *testing.B) {
+			for range b.N {
+				ops, err := DecodeChangeOps(raw)
+				if err != nil || !Neutral(ops, rec) {
+					b.Fatal("an entry add is not neutral", err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("read/%d", n), func(b *testing.B) {
+			for range b.N {
+				if _, err := ReadACLRecord(p.Doc()); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -126,6 +126,11 @@ func (g *Graph) Raw(hash automerge.ChangeHash) []byte {
 	return nil
 }
 
+// RawAt returns the encoded chunk of the change at history position i
+// (0 ≤ i < Len()); it must not be modified. It panics when i is out of
+// range.
+func (g *Graph) RawAt(i int) []byte { return g.order[i].raw }
+
 // AppendRaw appends to dst the encoded chunks of the changes at history
 // positions from through Len()-1, in history order, and returns the
 // extended slice: what automerge's SaveIncremental returns for those

@@ -156,8 +156,9 @@ func TestFactsBackfill(t *testing.T) {
 
 // TestFactsUpdateAfterCheckedChanges: with WithFactsUpdate, a
 // collaborator's checked rename is recorded through the update function
-// (the ACL revision stayed), the owner's change to public through the
-// full one, and the record is right after each.
+// (the ACL revision stayed), the owner's change to public and rename
+// through the full one, an entry added by anyone (a neutral batch) reads
+// no facts at all, and the record is right after each.
 func TestFactsUpdateAfterCheckedChanges(t *testing.T) {
 	ctx := context.Background()
 	var full, updates int
@@ -209,20 +210,35 @@ func TestFactsUpdateAfterCheckedChanges(t *testing.T) {
 		edit    func(p *docs.Playlist) error
 		want    docs.Facts
 		update  bool
+		neutral bool
 	}{
+		{"owner adds an entry", ha, alice, "alice-dev", false,
+			func(p *docs.Playlist) error { _, err := p.Add(docs.AtEnd(), "alice", "t1"); return err }, docs.Facts{Kind: docs.KindPlaylist, Name: "Mix"}, false, true},
+		{"collaborator adds an entry, checked", hb, bob, "bob-dev", true,
+			func(p *docs.Playlist) error { _, err := p.Add(docs.AtEnd(), "bob", "t2"); return err }, docs.Facts{Kind: docs.KindPlaylist, Name: "Mix"}, false, true},
 		{"collaborator renames, checked", hb, bob, "bob-dev", true,
-			func(p *docs.Playlist) error { return p.Rename("Bob's") }, docs.Facts{Kind: docs.KindPlaylist, Name: "Bob's"}, true},
+			func(p *docs.Playlist) error { return p.Rename("Bob's") }, docs.Facts{Kind: docs.KindPlaylist, Name: "Bob's"}, true, false},
 		{"collaborator renames again, checked", hb, bob, "bob-dev", true,
-			func(p *docs.Playlist) error { return p.Rename("Bob's 2") }, docs.Facts{Kind: docs.KindPlaylist, Name: "Bob's 2"}, true},
+			func(p *docs.Playlist) error { return p.Rename("Bob's 2") }, docs.Facts{Kind: docs.KindPlaylist, Name: "Bob's 2"}, true, false},
 		{"owner makes it public", ha, alice, "alice-dev", false,
-			func(p *docs.Playlist) error { return p.SetPublic(true) }, docs.Facts{Kind: docs.KindPlaylist, Name: "Bob's 2", Public: true}, false},
+			func(p *docs.Playlist) error { return p.SetPublic(true) }, docs.Facts{Kind: docs.KindPlaylist, Name: "Bob's 2", Public: true}, false, false},
+		{"owner moves an entry", ha, alice, "alice-dev", false,
+			func(p *docs.Playlist) error {
+				es, err := p.Entries()
+				if err != nil {
+					return err
+				}
+				return p.Move(es[0].ID, docs.AtEnd())
+			}, docs.Facts{Kind: docs.KindPlaylist, Name: "Bob's 2", Public: true}, false, true},
+		{"owner renames", ha, alice, "alice-dev", false,
+			func(p *docs.Playlist) error { return p.Rename("Alice's") }, docs.Facts{Kind: docs.KindPlaylist, Name: "Alice's", Public: true}, false, false},
 	}
 	for _, s := range steps {
 		syncUntilQuiet(t, relay, s.from, "relay", s.fromID, id)
 		if err := s.h.Playlist(ctx, s.edit); err != nil {
 			t.Fatal(err)
 		}
-		full0, updates0 := full, updates
+		full0, updates0, neutral0 := full, updates, relay.neutralBatches.Load()
 		push(s.from, s.fromID, s.checked)
 		if got := facts(t, relay, id); got != s.want {
 			t.Fatalf("%s: facts %+v, want %+v", s.name, got, s.want)
@@ -230,6 +246,10 @@ func TestFactsUpdateAfterCheckedChanges(t *testing.T) {
 		usedUpdate := updates > updates0 && full == full0
 		if usedUpdate != s.update {
 			t.Fatalf("%s: %d full reads, %d updates; want only updates %v", s.name, full-full0, updates-updates0, s.update)
+		}
+		neutral := relay.neutralBatches.Load() > neutral0
+		if read := full+updates > full0+updates0; neutral != s.neutral || read == s.neutral {
+			t.Fatalf("%s: neutral %v (want %v), facts read %v", s.name, neutral, s.neutral, read)
 		}
 	}
 }

@@ -63,9 +63,10 @@ type Handle struct {
 	// the document lacks (holdback.go); kept across unloads, dropped
 	// when the peer disconnects.
 	held map[PeerID][]heldChange
-	// acl keeps the ids of the ACL fields' objects for the
-	// collaborators' access check (Incoming.CheckACL) between messages;
-	// dropped on unload.
+	// acl keeps the document's ACL record (docs.ACLRecord) between
+	// messages: the collaborators' access check (Incoming.CheckACL)
+	// reads its objects, and a batch of changes neutral under it keeps
+	// the ACL revision and the facts (neutral.go). Dropped on unload.
 	acl docs.ACLCheck
 	// heads are the loaded document's heads, rev its content revision
 	// and aclRev the revision of its ACL fields (rev.go), set by
@@ -163,21 +164,24 @@ func (h *Handle) Change(ctx context.Context, fn func(d *automerge.Doc) error) er
 		return err
 	}
 	before := h.heads
+	base := h.beforeChanges()
 	fnErr := fn(h.doc)
 	after := h.doc.Heads()
 	if slices.Equal(before, after) {
 		h.mu.Unlock()
 		return fnErr
 	}
-	h.setContent(slices.Clone(after))
+	h.heads = slices.Clone(after)
 	if h.changes != nil {
 		// The graph reads the new changes now rather than at the next
-		// sync message, and the increment is copied from it.
+		// sync message, and the increment (and the test of the batch's
+		// neutrality) reads them from it.
 		if _, err := h.graph(); err != nil {
 			h.repo.opts.logger.Warn("repo: index local change", "doc", h.id.String(), "err", err)
 		}
 	}
-	w := h.persist(nil, 0, &Event{Doc: h.id, Heads: after}, false)
+	neutral := h.changed(base, after, false)
+	w := h.persist(nil, 0, &Event{Doc: h.id, Heads: after}, false, neutral)
 	h.mu.Unlock()
 	if err := w.wait(ctx); err != nil {
 		return errors.Join(fnErr, err)
@@ -218,8 +222,11 @@ func (h *Handle) Library(ctx context.Context, fn func(l *docs.Library) error) er
 // compaction after the increment when the increments pass the configured
 // bounds. A creation's write (see write.creation) is committed alone and
 // is not followed by a compaction, which would store the document even
-// if the creation is refused. Caller holds h.mu with the document loaded.
-func (h *Handle) persist(extra func(tx store.Txn) error, extraSize int, ev *Event, creation bool) *write {
+// if the creation is refused. factsKept says the changes provably left
+// the facts' fields alone (a neutral batch, neutral.go): the facts are
+// then not read again, when known. Caller holds h.mu with the document
+// loaded.
+func (h *Handle) persist(extra func(tx store.Txn) error, extraSize int, ev *Event, creation, factsKept bool) *write {
 	if h.broken.Load() {
 		return h.queueCompaction(extra, extraSize, ev, creation)
 	}
@@ -230,7 +237,7 @@ func (h *Handle) persist(extra func(tx store.Txn) error, extraSize int, ev *Even
 	h.repo.gc.add(len(inc))
 	id, seq := h.id, h.nextSeq
 	var facts []byte
-	if len(inc) > 0 {
+	if len(inc) > 0 && (creation || !factsKept || h.facts == nil) {
 		facts = h.newFacts(creation)
 	}
 	if ev != nil && facts != nil {

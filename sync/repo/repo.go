@@ -92,6 +92,9 @@ type Repo struct {
 	commitBusy    atomic.Int64  // nanoseconds, CommitStats
 
 	quietSkips atomic.Uint64 // sync message generations skipped (QuietSkips)
+	// neutralBatches counts the batches of changes judged neutral
+	// (neutral.go): ACL revision, record and facts kept (tests).
+	neutralBatches atomic.Uint64
 
 	// The document budget (budget.go): loaded handles, most recent first.
 	lruMu   sync.Mutex

@@ -24,8 +24,9 @@ func (h *Handle) setContent(heads []automerge.ChangeHash) {
 
 // setContentACLKept is setContent for a change that provably left every
 // docs.ACLFields value as it was: changes that passed the document's ACL
-// check (Incoming.CheckACL). The content revision moves, the ACL
-// revision stays. Caller holds h.mu.
+// check (Incoming.CheckACL), and neutral batches (neutral.go), which
+// leave every docs.RecordFields value as it was. The content revision
+// moves, the ACL revision stays. Caller holds h.mu.
 func (h *Handle) setContentACLKept(heads []automerge.ChangeHash) {
 	h.heads = heads
 	h.rev = revSeq.Add(1)
@@ -75,10 +76,13 @@ func (h *Handle) ReadAt(fn func(d *automerge.Doc, rev uint64) error) error {
 // changes whenever a value of docs.ACLFields (owner, collaborators,
 // public, type) may have changed — every content change except changes
 // that passed the collaborators' ACL check (Incoming.CheckACL), which
-// proves those fields unchanged — and is never reused (it is drawn from
-// the same sequence as the content revision). A value computed from the
-// ACL fields alone (a session's access decision) can be cached under it:
-// a collaborator's edit to a shared playlist then costs its followers'
+// proves those fields unchanged, and neutral batches (docs.Neutral
+// under the document's ACL record, judged with the Go sync states
+// only), which prove every docs.RecordFields value unchanged — and is
+// never reused (it is drawn from the same sequence as the content
+// revision). A value computed from the ACL fields alone (a session's
+// access decision) can be cached under it: an entry edit to a shared
+// playlist, by its owner or a collaborator, then costs its followers'
 // sessions no access evaluation.
 func (h *Handle) ReadACLAt(fn func(d *automerge.Doc, aclRev uint64) error) error {
 	h.mu.Lock()

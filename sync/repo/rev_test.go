@@ -211,9 +211,10 @@ func aclRev(t *testing.T, h *Handle) uint64 {
 }
 
 // TestACLRevision: the ACL revision stays across changes that passed the
-// collaborators' ACL check (Incoming.CheckACL) and moves with every other
-// content change — the owner's edits (collaborators, public, entries),
-// unchecked messages — while the content revision moves with all of
+// collaborators' ACL check (Incoming.CheckACL) and across neutral
+// changes (docs.Neutral: entry edits, checked or not, by anyone), and
+// moves with every other content change — the owner's rename, public
+// flip, collaborators — while the content revision moves with all of
 // them (a reload calls setContent, as TestRevisionFollowsContent checks).
 func TestACLRevision(t *testing.T) {
 	ctx := context.Background()
@@ -258,8 +259,12 @@ func TestACLRevision(t *testing.T) {
 	}{
 		{"collaborator's checked edit", edit(hb, "t1"), bob, "bob-dev", true, false},
 		{"collaborator's second checked edit", edit(hb, "t2"), bob, "bob-dev", true, false},
-		{"collaborator's unchecked edit", edit(hb, "t3"), bob, "bob-dev", false, true},
-		{"owner's edit", edit(ha, "t4"), alice, "alice-dev", false, true},
+		{"collaborator's unchecked edit", edit(hb, "t3"), bob, "bob-dev", false, false},
+		{"owner's edit", edit(ha, "t4"), alice, "alice-dev", false, false},
+		{"owner renames it", func() error {
+			return ha.Playlist(ctx, func(p *docs.Playlist) error { return p.Rename("Renamed") })
+		}, alice, "alice-dev", false, true},
+		{"owner's edit after the rename", edit(ha, "t5"), alice, "alice-dev", false, false},
 		{"owner makes it public", func() error {
 			return ha.Playlist(ctx, func(p *docs.Playlist) error { return p.SetPublic(true) })
 		}, alice, "alice-dev", false, true},

@@ -178,6 +178,9 @@ func (h *Handle) receive(ctx context.Context, peer PeerID, msg []byte, in Incomi
 	if in.Create != nil && len(h.heads) > 0 {
 		return nil, false, fmt.Errorf("%w: %s", ErrExists, h.id)
 	}
+	// Taken before the checks: the ACL check moves the record's heads
+	// to those it expects after the changes it accepts.
+	base := h.beforeChanges()
 	// Every change applied below passed the ACL check when in.CheckACL
 	// (checkWrite rewrites the message to the checked changes).
 	aclKept := false
@@ -201,12 +204,14 @@ func (h *Handle) receive(ctx context.Context, peer PeerID, msg []byte, in Incomi
 	// outcome.
 	delete(h.quiet, peer)
 	after, err := ss.receive(h, msg)
+	neutral := false
 	if changed = !slices.Equal(before, after); changed {
-		if aclKept {
-			h.setContentACLKept(slices.Clone(after))
-		} else {
-			h.setContent(slices.Clone(after))
+		if err != nil {
+			// Part of the message applied: judged as a whole, not
+			// neutral.
+			base = neutralBase{}
 		}
+		neutral = h.changed(base, after, aclKept)
 	}
 	if err != nil {
 		return nil, false, fmt.Errorf("%w: %v", ErrBadMessage, err)
@@ -238,7 +243,7 @@ func (h *Handle) receive(ctx context.Context, peer PeerID, msg []byte, in Incomi
 	if len(h.dirty) == 0 {
 		h.dirty = nil
 	}
-	return h.persist(extra, len(key)+len(state), ev, in.Create != nil), changed, nil
+	return h.persist(extra, len(key)+len(state), ev, in.Create != nil, neutral), changed, nil
 }
 
 // resetEmpty turns h back into an empty placeholder after a creation

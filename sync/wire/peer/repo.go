@@ -42,8 +42,9 @@ type Repo interface {
 	// ViewAt is View that also passes the document's ACL revision: a
 	// number that changes whenever a value of docs.ACLFields may have
 	// changed (every content change except changes that passed the
-	// collaborators' ACL check) and is never reused, under which a
-	// result computed from those fields may be cached (see
+	// collaborators' ACL check and neutral changes, which touch none of
+	// docs.RecordFields) and is never reused, under which a result
+	// computed from those fields may be cached (see
 	// repo.Handle.ReadACLAt).
 	ViewAt(ctx context.Context, id docs.DocumentID, fn func(doc *automerge.Doc, rev uint64) error) error
 	// Receive applies a sync message from peer to id (created when

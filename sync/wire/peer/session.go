@@ -55,11 +55,13 @@ type Access struct{ Read, Write, Manage bool }
 // relay's record (Session.Owner), or the document's own owner field
 // where the session keeps no record (devices, LAN peers). It must be a
 // pure function of its arguments that reads of doc only docs.ACLFields —
-// or more only of documents on which it grants Write to no one without
-// Manage: sessions reuse a result while the document's ACL revision
-// (Repo.ViewAt) stays, and a collaborator's checked change does not move
-// it (PlaylistAccess, DocumentAccess and AllowAll qualify; ServiceAccess
-// reads the listener field but grants no Write).
+// or more, within docs.RecordFields, only of documents on which it
+// grants Write to no one without Manage: sessions reuse a result while
+// the document's ACL revision (Repo.ViewAt) stays, which neither a
+// neutral change (one touching none of docs.RecordFields) nor a
+// collaborator's checked change (one touching none of docs.ACLFields)
+// moves (PlaylistAccess, DocumentAccess and AllowAll qualify;
+// ServiceAccess reads the listener field but grants no Write).
 type Authorizer func(user, owner model.UserID, doc *automerge.Doc) (Access, error)
 
 // AllowAll grants everything to everyone; devices use it for the relay,
