@@ -60,20 +60,7 @@ var aclEdits = []aclEdit{
 	{"owner to text", true, func(rng *rand.Rand, p *Playlist) error {
 		return p.Doc().RootMap().Set("owner", automerge.NewText("alice"))
 	}},
-	{"owner text splice", true, func(rng *rand.Rand, p *Playlist) error {
-		v, err := p.Doc().RootMap().Get("owner")
-		if err != nil || v.Kind() != automerge.KindText {
-			return err
-		}
-		if rng.IntN(2) == 0 {
-			// Splice in and out again: the same string.
-			if err := v.Text().Insert(0, "x"); err != nil {
-				return err
-			}
-			return v.Text().Delete(0, 1)
-		}
-		return v.Text().Splice(0, 1, "b")
-	}},
+	{"owner text splice", true, func(rng *rand.Rand, p *Playlist) error { return spliceText(rng, p.Doc(), "owner") }},
 	{"delete a field", true, func(rng *rand.Rand, p *Playlist) error {
 		return p.Doc().RootMap().Delete(ACLFields[rng.IntN(len(ACLFields))])
 	}},
