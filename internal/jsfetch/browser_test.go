@@ -27,12 +27,13 @@ func TestInChromium(t *testing.T) {
 func routes(t *testing.T) func(*http.ServeMux) {
 	return func(mux *http.ServeMux) {
 		// /echo answers 201 with the method, every request header as
-		// X-Seen-<name> and the request body.
+		// X-Seen-<name>, an empty X-Empty and the request body.
 		mux.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) {
 			b, err := io.ReadAll(r.Body)
 			if err != nil {
 				t.Errorf("echo: %v", err)
 			}
+			w.Header().Set("X-Empty", "")
 			w.Header().Set("X-Method", r.Method)
 			for k, v := range r.Header {
 				w.Header().Set("X-Seen-"+k, strings.Join(v, ", "))

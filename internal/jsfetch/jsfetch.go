@@ -38,6 +38,7 @@ var (
 	abortController = js.Global().Get("AbortController")
 	headersCtor     = js.Global().Get("Headers")
 	objectCtor      = js.Global().Get("Object")
+	arrayCtor       = js.Global().Get("Array")
 )
 
 // settled is one outcome of a JS promise.
@@ -133,16 +134,7 @@ func (Client) Do(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	header := http.Header{}
-	it := res.Get("headers").Call("entries")
-	for {
-		n := it.Call("next")
-		if n.Get("done").Bool() {
-			break
-		}
-		pair := n.Get("value")
-		header.Add(pair.Index(0).String(), pair.Index(1).String())
-	}
+	header := headerOf(res.Get("headers"))
 	length := int64(-1)
 	if cl := header.Get("Content-Length"); cl != "" {
 		if length, err = strconv.ParseInt(cl, 10, 64); err != nil || length < 0 {
@@ -183,6 +175,26 @@ func (Client) Do(req *http.Request) (*http.Response, error) {
 		resp.Body = &arrayBody{ctx: ctx, res: res, abort: abort}
 	}
 	return resp, nil
+}
+
+// headerOf returns the Fetch API Headers h as an http.Header, read in
+// one crossing into JavaScript (Array.from(h).flat().join("\n")) rather
+// than several per header: each crossing that returns an object costs the
+// page's thread a js.Value and its finalizer (docs/BENCHMARKS.md, "Web
+// player: response headers in one crossing"). Header names and values
+// never contain a line feed (the Fetch API refuses them), so the joined
+// list splits back exactly.
+func headerOf(h js.Value) http.Header {
+	header := http.Header{}
+	flat := arrayCtor.Call("from", h).Call("flat").Call("join", "\n").String()
+	if flat == "" {
+		return header
+	}
+	kv := strings.Split(flat, "\n")
+	for i := 0; i+1 < len(kv); i += 2 {
+		header.Add(kv[i], kv[i+1])
+	}
+	return header
 }
 
 // errClosed is returned by a Read after Close.

@@ -62,6 +62,9 @@ func TestRequestAndResponse(t *testing.T) {
 			if resp.StatusCode != http.StatusCreated || resp.Status != "201 Created" {
 				t.Errorf("status %d %q", resp.StatusCode, resp.Status)
 			}
+			if v, ok := resp.Header["X-Empty"]; !ok || len(v) != 1 || v[0] != "" {
+				t.Errorf("empty header read as %q (present %v)", v, ok)
+			}
 			if resp.Header.Get("X-Method") != tc.method {
 				t.Errorf("server saw method %q", resp.Header.Get("X-Method"))
 			}
