@@ -462,7 +462,12 @@ func (r *Repo) read(ctx context.Context, id docs.DocumentID) (loadedDoc, error) 
 		}
 	}
 	r.gc.add(len(snap) + incBytes)
-	doc.SaveIncremental() // what we loaded is stored: move the baseline past it
+	if !r.opts.goSync {
+		// What we loaded is stored: move the baseline of the next
+		// SaveIncremental past it (the Go sync states never call it,
+		// Handle.increment).
+		doc.SaveIncremental()
+	}
 	actor, err := r.newActor()
 	if err != nil {
 		return loadedDoc{}, err
