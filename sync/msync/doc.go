@@ -17,7 +17,9 @@
 // (no overlong encoding, at most 64 bits); a persisted State is type byte 0x43
 // and the shared heads; a change chunk starts with automerge's magic
 // bytes, a checksum (the first 4 bytes of its hash), chunk type 1, its
-// length and, first in its body, its dependencies (ParseChange). The
+// length and, first in its body, its dependencies, actor and sequence
+// number (ParseChange); a stored increment is such chunks concatenated,
+// compressed ones (type 2) among them allowed (SplitChunks). The
 // Bloom filter uses 10 bits per entry and 7 probes derived from the
 // change hash bytes, exactly as automerge computes them, so filters
 // built here answer automerge's queries and the other way round.
