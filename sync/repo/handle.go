@@ -238,8 +238,11 @@ func (h *Handle) Library(ctx context.Context, fn func(l *docs.Library) error) er
 // then not read again, when known. Caller holds h.mu with the document
 // loaded.
 func (h *Handle) persist(extra func(tx store.Txn) error, extraSize int, ev *Event, creation, factsKept bool) *write {
+	if h.broken.Load() {
+		return h.queueCompaction(extra, extraSize, ev, creation)
+	}
 	inc, ok := h.increment()
-	if !ok || h.broken.Load() {
+	if !ok {
 		return h.queueCompaction(extra, extraSize, ev, creation)
 	}
 	if len(inc) == 0 && extra == nil {
