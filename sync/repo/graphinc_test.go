@@ -12,6 +12,7 @@ import (
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/store"
 	"github.com/segue-fm/segue/sync/docs"
+	"github.com/segue-fm/segue/sync/msync"
 	"github.com/segue-fm/segue/sync/wire"
 )
 
@@ -300,6 +301,114 @@ func TestIncrementFromGraph(t *testing.T) {
 			automerge.CloseChanges(chs)
 			if goInc != after {
 				t.Fatalf("increments hold %d bytes, the changes after the snapshot %d", goInc, after)
+			}
+		})
+	}
+}
+
+// TestGraphFromStore: a relay loading a document stored as increments
+// alone builds its change graph from their chunks (storedGraph, no cgo),
+// and that graph is msync.Index's of the loaded document: same changes,
+// order, chunks and heads, also when its increments repeat a change
+// (automerge's SaveIncremental after a graph increment could, before
+// store10). A snapshot leaves the graph to be indexed on first use.
+// Either way the relay then syncs and stores the next edit.
+func TestGraphFromStore(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		// prepare changes the store before the relay reopens.
+		prepare func(t *testing.T, st store.Store, id docs.DocumentID)
+		fromInc bool
+	}{
+		{"increments", func(*testing.T, store.Store, docs.DocumentID) {}, true},
+		{"a change repeated", func(t *testing.T, st store.Store, id docs.DocumentID) {
+			v, err := st.Get(ctx, incKey(id, 1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := st.Update(ctx, func(tx store.Txn) error { return tx.Set(incKey(id, 1000), v) }); err != nil {
+				t.Fatal(err)
+			}
+		}, true},
+		{"compacted", func(t *testing.T, st store.Store, id docs.DocumentID) {
+			r, err := Open(ctx, st, testOptions(92))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			h, err := r.Get(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := h.Compact(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := store.NewMemory()
+			relay, err := Open(ctx, st, testOptions(92))
+			if err != nil {
+				t.Fatal(err)
+			}
+			editor := openRepo(t, store.NewMemory(), 93)
+			h, err := editor.CreatePlaylist(ctx, "alice", "Mix")
+			if err != nil {
+				t.Fatal(err)
+			}
+			id := h.ID()
+			for i := range 5 {
+				if err := h.Playlist(ctx, func(p *docs.Playlist) error {
+					_, err := p.Add(docs.AtEnd(), "alice", model.TrackID(fmt.Sprintf("t%d", i)))
+					return err
+				}); err != nil {
+					t.Fatal(err)
+				}
+				syncUntilQuiet(t, editor, relay, "relay", "alice", id)
+			}
+			relay.Close()
+			tc.prepare(t, st, id)
+			relay, err = Open(ctx, st, testOptions(92))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer relay.Close()
+			rh, err := relay.Get(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rh.mu.Lock()
+			g := rh.changes
+			want, err := msync.Index(rh.doc)
+			rh.mu.Unlock()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (g != nil) != tc.fromInc {
+				t.Fatalf("graph built at load: %v, want %v", g != nil, tc.fromInc)
+			}
+			if g != nil {
+				if g.Len() != want.Len() || !slices.Equal(g.Heads(), want.Heads()) {
+					t.Fatalf("graph from the store: %d changes, heads %v; Index: %d, %v", g.Len(), g.Heads(), want.Len(), want.Heads())
+				}
+				for i := range g.Len() {
+					if !bytes.Equal(g.RawAt(i), want.RawAt(i)) {
+						t.Fatalf("change %d differs from Index's", i)
+					}
+				}
+			}
+			if err := h.Playlist(ctx, func(p *docs.Playlist) error { _, err := p.Add(docs.AtEnd(), "alice", "last"); return err }); err != nil {
+				t.Fatal(err)
+			}
+			syncUntilQuiet(t, editor, relay, "relay", "alice", id)
+			if got := rh.Heads(); !slices.Equal(got, h.Heads()) {
+				t.Fatalf("relay heads %v, editor %v", got, h.Heads())
+			}
+			d, _, _ := loadStored(t, st, id)
+			defer d.Close()
+			if !slices.Equal(d.Heads(), h.Heads()) {
+				t.Fatal("the store does not hold the last edit")
 			}
 		})
 	}

@@ -99,6 +99,16 @@ func (h *Handle) graph() (*msync.Graph, error) {
 	return g, nil
 }
 
+// setGraph installs g, the change graph of the document just loaded
+// from the store (nil: none built), every change of which is stored.
+// Caller holds h.mu or owns h.
+func (h *Handle) setGraph(g *msync.Graph) {
+	h.changes = g
+	if g != nil {
+		h.graphSaved = int32(g.Len())
+	}
+}
+
 func (s *goSync) generate(h *Handle) ([]byte, bool, error) {
 	g, err := h.graph()
 	if err != nil {
