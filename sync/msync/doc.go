@@ -26,9 +26,10 @@
 //
 // Differences from automerge, all on input only a hostile or broken peer
 // sends, make the message fail to decode: a change chunk whose checksum
-// does not match its hash or whose chunk type is not 1 (automerge 0.5
-// reads any chunk's body as a change and checks no checksum in a sync
-// message), a Bloom filter with entries but no bits (automerge would
+// does not match its hash, whose chunk type is not 1 or whose declared
+// length is not the bytes the message gives it (automerge 0.5 reads any
+// chunk's body as a change, checks no checksum in a sync message and
+// ignores bytes after the body), a Bloom filter with entries but no bits (automerge would
 // panic) or with more than MaxProbes probes. FuzzDecodeAgreesWithAutomerge
 // holds the decoder to automerge's otherwise.
 package msync
