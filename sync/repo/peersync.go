@@ -86,13 +86,13 @@ func (h *Handle) graph() (*msync.Graph, error) {
 	}
 	if g != h.changes {
 		// A new graph is built on the document's first use after a
-		// load, a reload, a reset to an empty placeholder or SetAside
-		// (whose snapshot stores the new document), before any change
-		// is made to it: every change ApplyTo or
-		// Handle.Change adds is made with the graph built, and persisted
-		// (or, applied by a message that then failed, taken by the next
-		// persist from the graph that exists). All its changes are
-		// stored.
+		// load (unless the load built it: setGraph), a reload, a reset
+		// to an empty placeholder or SetAside (whose snapshot stores
+		// the new document), before any change is made to it: every
+		// change ApplyTo or Handle.Change adds is made with the graph
+		// built, and persisted (or, applied by a message that then
+		// failed, taken by the next persist from the graph that
+		// exists). All its changes are stored.
 		h.graphSaved = int32(g.Len())
 	}
 	h.changes = g
