@@ -514,6 +514,12 @@ func (p *Playlist) Move(id EntryID, pos Position) error {
 		p.view.insert(e)
 		return fmt.Errorf("move: place entry: %w", err)
 	}
+	if key == e.Pos {
+		// Drawn where it already is: automerge writes no operation for
+		// an unchanged value, and refuses the empty commit.
+		p.view.insert(e)
+		return nil
+	}
 	if err := p.doc.Path("entries", string(id), "pos").Set(key); err != nil {
 		p.view.insert(e)
 		return fmt.Errorf("move %s: %w", id, err)

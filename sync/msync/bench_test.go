@@ -2,6 +2,7 @@ package msync_test
 
 import (
 	"fmt"
+	"runtime"
 	"testing"
 
 	"github.com/automerge/automerge-go"
@@ -146,4 +147,109 @@ func BenchmarkGenerateBloomHits(b *testing.B) {
 			}
 		})
 	}
+}
+
+// storedIncs returns the increments a repo stores for a document of n
+// changes edited one change per message: one change chunk each, the
+// playlist's creation then n-1 entries of ≈ 250 bytes each (a map
+// entry per track, as a playlist's), and the document.
+func storedIncs(tb testing.TB, n int) ([][]byte, *automerge.Doc) {
+	tb.Helper()
+	d := automerge.New()
+	if err := d.RootMap().Set("entries", automerge.NewMap()); err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := d.Commit("create"); err != nil {
+		tb.Fatal(err)
+	}
+	entries := d.Path("entries").Map()
+	for i := range n - 1 {
+		e := automerge.NewMap()
+		if err := entries.Set(fmt.Sprintf("entry-%08d", i), e); err != nil {
+			tb.Fatal(err)
+		}
+		for k, v := range map[string]string{"track": fmt.Sprintf("track-%016d", i), "by": "alice", "pos": fmt.Sprintf("a%08x", i)} {
+			if err := e.Set(k, v); err != nil {
+				tb.Fatal(err)
+			}
+		}
+		if _, err := d.Commit(""); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	chs, err := d.Changes()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer automerge.CloseChanges(chs)
+	incs := make([][]byte, len(chs))
+	for i, c := range chs {
+		incs[i] = c.Save()
+	}
+	return incs, d
+}
+
+// BenchmarkGraphFromInc builds the change graph of a document of 10,000
+// changes from its stored increments (Graph.AddChunks: no cgo), against
+// building it from the loaded automerge document (Index: Doc.Changes
+// and Change.Save through cgo), which is what a relay does today after
+// loading the document.
+func BenchmarkGraphFromInc(b *testing.B) {
+	const n = 10000
+	incs, d := storedIncs(b, n)
+	defer d.Close()
+	b.Run("inc", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			g := msync.NewGraph()
+			for _, inc := range incs {
+				if _, err := g.AddChunks(inc); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/change")
+	})
+	b.Run("automerge", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := msync.Index(d); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/change")
+	})
+}
+
+// BenchmarkGraphBytes reports the Go heap a change graph of 10,000
+// changes built from stored increments holds per change besides the
+// chunks themselves (which alias the increments): graph-B/change, and
+// the chunks' own size, raw-B/change.
+func BenchmarkGraphBytes(b *testing.B) {
+	const n = 10000
+	incs, d := storedIncs(b, n)
+	d.Close()
+	build := func() *msync.Graph {
+		g := msync.NewGraph()
+		for _, inc := range incs {
+			if _, err := g.AddChunks(inc); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return g
+	}
+	var perChange float64
+	for b.Loop() {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		g := build()
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		perChange = float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / n
+		runtime.KeepAlive(g)
+	}
+	b.ReportMetric(perChange, "graph-B/change")
+	g := build()
+	b.ReportMetric(float64(g.Bytes())/n, "raw-B/change")
 }

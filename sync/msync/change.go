@@ -23,18 +23,25 @@ const chunkChange = 1
 
 // Change is what the sync protocol needs of one change: its hash (the
 // SHA-256 of the chunk type, the body's length and the body) and its
-// dependencies.
+// dependencies, and what a Graph's sequence index needs: its actor and
+// sequence number.
 type Change struct {
 	Hash automerge.ChangeHash
 	Deps []automerge.ChangeHash
+	// Actor is the id of the change's author; it aliases the chunk it
+	// was parsed from.
+	Actor []byte
+	// Seq is the change's sequence number among its actor's changes.
+	Seq uint64
 }
 
 // ParseChange reads the header of one uncompressed automerge change
 // chunk: magic bytes, checksum, chunk type 1, body length, then the
-// body's dependency list. The chunk must be exactly raw (no trailing
-// bytes) and its checksum must be the first 4 bytes of its hash. The
-// operations after the dependencies are not read (automerge.LoadChanges
-// validates them when the change is applied). Deps do not alias raw.
+// body's dependency list, actor and sequence number. The chunk must be
+// exactly raw (no trailing bytes) and its checksum must be the first 4
+// bytes of its hash. The operations after the sequence number are not
+// read (automerge.LoadChanges validates them when the change is
+// applied). Deps do not alias raw; Actor does.
 func ParseChange(raw []byte) (Change, error) {
 	if len(raw) < 9 || [4]byte(raw[:4]) != magic {
 		return Change{}, fmt.Errorf("%w: change: no chunk magic", ErrMalformed)
@@ -66,6 +73,16 @@ func ParseChange(raw []byte) (Change, error) {
 		for i := range c.Deps {
 			c.Deps[i] = automerge.ChangeHash(body[32*i : 32*i+32])
 		}
+	}
+	body = body[32*nd:]
+	na, k := wire.ReadULEB(body)
+	if k <= 0 || na > uint64(len(body)-k) {
+		return Change{}, fmt.Errorf("%w: change: bad actor", ErrMalformed)
+	}
+	c.Actor = body[k : k+int(na)]
+	body = body[k+int(na):]
+	if c.Seq, k = wire.ReadULEB(body); k <= 0 {
+		return Change{}, fmt.Errorf("%w: change: bad sequence number", ErrMalformed)
 	}
 	return c, nil
 }

@@ -17,16 +17,19 @@
 // (no overlong encoding, at most 64 bits); a persisted State is type byte 0x43
 // and the shared heads; a change chunk starts with automerge's magic
 // bytes, a checksum (the first 4 bytes of its hash), chunk type 1, its
-// length and, first in its body, its dependencies (ParseChange). The
+// length and, first in its body, its dependencies, actor and sequence
+// number (ParseChange); a stored increment is such chunks concatenated,
+// compressed ones (type 2) among them allowed (SplitChunks). The
 // Bloom filter uses 10 bits per entry and 7 probes derived from the
 // change hash bytes, exactly as automerge computes them, so filters
 // built here answer automerge's queries and the other way round.
 //
 // Differences from automerge, all on input only a hostile or broken peer
 // sends, make the message fail to decode: a change chunk whose checksum
-// does not match its hash or whose chunk type is not 1 (automerge 0.5
-// reads any chunk's body as a change and checks no checksum in a sync
-// message), a Bloom filter with entries but no bits (automerge would
+// does not match its hash, whose chunk type is not 1 or whose declared
+// length is not the bytes the message gives it (automerge 0.5 reads any
+// chunk's body as a change, checks no checksum in a sync message and
+// ignores bytes after the body), a Bloom filter with entries but no bits (automerge would
 // panic) or with more than MaxProbes probes. FuzzDecodeAgreesWithAutomerge
 // holds the decoder to automerge's otherwise.
 package msync

@@ -2,6 +2,8 @@ package msync
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"slices"
 
 	"github.com/automerge/automerge-go"
@@ -22,6 +24,9 @@ type Graph struct {
 	sorted []automerge.ChangeHash
 	queue  map[automerge.ChangeHash][]automerge.ChangeHash
 	bytes  int
+	// seqs counts each actor's changes in the graph, for CheckSeq
+	// (automerge's per-actor states; the actors of a document are few).
+	seqs map[string]*uint64
 	// epoch numbers the walks of since: a node's flags count only when
 	// its epoch is the current one, so no walk clears marks.
 	epoch uint64
@@ -74,19 +79,84 @@ func NewGraph() *Graph {
 		nodes: map[automerge.ChangeHash]*node{},
 		heads: map[automerge.ChangeHash]struct{}{},
 		queue: map[automerge.ChangeHash][]automerge.ChangeHash{},
+		seqs:  map[string]*uint64{},
 	}
+}
+
+// ErrDuplicateSeq is returned by CheckSeq and AddChunks for a change
+// automerge refuses with DuplicateSeqNumber.
+var ErrDuplicateSeq = errors.New("msync: duplicate sequence number")
+
+// ErrMissingDeps is returned by AddChunks for a change whose
+// dependencies the graph lacks.
+var ErrMissingDeps = errors.New("msync: missing dependencies")
+
+// CheckSeq applies automerge 0.5's DuplicateSeqNumber rule to c, a
+// change about to be given to the document g mirrors: a change the
+// graph lacks is refused (ErrDuplicateSeq) when its actor already has at
+// least c.Seq changes in the graph — a second change with the sequence
+// number of one already applied (a forked actor id), or any number at or
+// below them. The rule counts applied changes only, as automerge's
+// apply_changes does when a change arrives; a change the graph has
+// passes.
+func (g *Graph) CheckSeq(c Change) error {
+	if _, ok := g.nodes[c.Hash]; ok {
+		return nil
+	}
+	if n := g.seqs[string(c.Actor)]; n != nil && *n >= c.Seq {
+		return fmt.Errorf("%w: %x seq %d, %d of its changes applied", ErrDuplicateSeq, c.Actor, c.Seq, *n)
+	}
+	return nil
+}
+
+// AddChunks adds the changes of inc — concatenated change chunks as
+// SaveIncremental writes them and the repo stores them (SplitChunks) —
+// in order, and returns how many it added. A change already in g is
+// skipped (a store may repeat one); a change whose dependencies g lacks
+// (ErrMissingDeps) or that CheckSeq refuses fails the call, the changes
+// before it added. g keeps the chunks: those of uncompressed changes
+// alias inc, which must then not be modified.
+func (g *Graph) AddChunks(inc []byte) (int, error) {
+	cs, raws, err := SplitChunks(inc)
+	if err != nil {
+		return 0, err
+	}
+	added := 0
+	for i, c := range cs {
+		if g.Has(c.Hash) {
+			continue
+		}
+		for _, d := range c.Deps {
+			if !g.Has(d) {
+				return added, fmt.Errorf("%w: change %s needs %s", ErrMissingDeps, c.Hash, d)
+			}
+		}
+		if err := g.CheckSeq(c); err != nil {
+			return added, err
+		}
+		g.Add(c, raws[i])
+		added++
+	}
+	return added, nil
 }
 
 // Add records a change the document applied, after every change it
 // depends on (the document's history order); raw is its encoded chunk,
 // kept (not copied) to send it to peers. A change already present is
-// ignored. It is removed from the queue if it was there.
+// ignored. It is removed from the queue if it was there, and counted
+// among its actor's changes (CheckSeq).
 func (g *Graph) Add(c Change, raw []byte) {
 	if _, ok := g.nodes[c.Hash]; ok {
 		return
 	}
 	n := &node{hash: c.Hash, deps: c.Deps, raw: raw, idx: len(g.order)}
 	g.nodes[c.Hash] = n
+	seq := g.seqs[string(c.Actor)]
+	if seq == nil {
+		seq = new(uint64)
+		g.seqs[string(c.Actor)] = seq
+	}
+	*seq++
 	g.order = append(g.order, n)
 	for _, d := range c.Deps {
 		delete(g.heads, d)

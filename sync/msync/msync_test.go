@@ -205,8 +205,8 @@ func FuzzDecodeMessage(f *testing.F) {
 // FuzzDecodeAgreesWithAutomerge holds DecodeMessage to automerge's
 // decoder: a message automerge reads, msync reads (except the refusals
 // the package documents: a Bloom filter with entries but no bits or
-// more than MaxProbes probes, a change whose checksum does not match or
-// whose chunk type is not 1);
+// more than MaxProbes probes, a change whose checksum does not match,
+// whose chunk type is not 1 or whose length is not its bytes);
 // a message without changes that msync reads, automerge reads (with
 // changes, msync leaves their operations to automerge: Receive's apply
 // decodes the message with automerge, so both refuse it alike).
@@ -232,7 +232,7 @@ func FuzzDecodeAgreesWithAutomerge(f *testing.F) {
 }
 
 func documented(err error) bool {
-	for _, s := range []string{"entries without bits", "probes, at most", "checksum mismatch", "chunk type"} {
+	for _, s := range []string{"entries without bits", "probes, at most", "checksum mismatch", "chunk type", "bytes follow"} {
 		if strings.Contains(err.Error(), s) {
 			return true
 		}

@@ -130,6 +130,7 @@ func (h *Handle) reload(ctx context.Context) error {
 	}
 	h.doc, h.nextSeq, h.incCount, h.incBytes, h.snapBytes, h.facts = l.doc, l.nextSeq, l.incCount, l.incBytes, l.snapBytes, l.facts
 	h.setContent(l.doc.Heads())
+	h.setGraph(l.changes)
 	h.closeSyncs()
 	h.syncs = nil
 	return nil

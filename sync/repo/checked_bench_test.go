@@ -11,6 +11,7 @@ import (
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/store"
 	"github.com/segue-fm/segue/sync/docs"
+	"github.com/segue-fm/segue/sync/wire"
 )
 
 // BenchmarkRelayReceiveEdit: the relay's side of one edit to a shared
@@ -129,4 +130,68 @@ func longPlaylist(b *testing.B, editor, relay *Repo, n int) *Handle {
 		}
 	}
 	return h
+}
+
+// BenchmarkRelayReloadEdit: the relay receives the owner's next edit to
+// a playlist of n entries added by n changes, one each, right after
+// loading it from the store (the first edit after a restart, or to a
+// document unloaded past the loaded-document budget): the load, the
+// change graph, the edit and its increment. ns/op is that receive;
+// reopening the repository is not timed. Each edit adds one change, so
+// run with a fixed -benchtime (e.g. 20x).
+func BenchmarkRelayReloadEdit(b *testing.B) {
+	for _, n := range []int{1000, 5000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			ctx := context.Background()
+			st := store.NewMemory()
+			opts := testOptions(50).WithCompaction(1<<30, 1<<30)
+			r, err := Open(ctx, st, opts)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer func() { r.Close() }()
+			editor := openRepo(b, store.NewMemory(), 51)
+			h := longPlaylist(b, editor, r, n)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				before := h.Heads()
+				if err := h.Playlist(ctx, func(p *docs.Playlist) error {
+					_, err := p.Add(docs.AtEnd(), "alice", model.TrackID(fmt.Sprintf("new%06d", i)))
+					return err
+				}); err != nil {
+					b.Fatal(err)
+				}
+				var raws [][]byte
+				if err := h.Read(func(d *automerge.Doc) error {
+					chs, err := d.Changes(before...)
+					for _, c := range chs {
+						raws = append(raws, c.Save())
+					}
+					automerge.CloseChanges(chs)
+					return err
+				}); err != nil {
+					b.Fatal(err)
+				}
+				msg := wire.SyncMessage{Type: 0x42, Heads: [][32]byte{h.Heads()[0]}, Changes: raws}.Encode()
+				r.Close()
+				if r, err = Open(ctx, st, opts); err != nil {
+					b.Fatal(err)
+				}
+				runtime.GC()
+				b.StartTimer()
+				if err := r.ReceiveSyncMessage(ctx, "alice", h.ID(), msg); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			rh, err := r.Get(ctx, h.ID())
+			if err != nil {
+				b.Fatal(err)
+			}
+			if heads := rh.Heads(); len(heads) != 1 || heads[0] != h.Heads()[0] {
+				b.Fatal("relay did not converge with the editor")
+			}
+		})
+	}
 }

@@ -37,9 +37,11 @@ type Handle struct {
 	// broken: a Handle fits the 256-byte allocation class.
 	incCount, incBytes, snapBytes int32
 	// graphSaved is the number of changes at the front of the change
-	// graph's history (changes) that are queued for the store, 0 when
-	// unknown (no graph, or a graph built since the last persist): the
-	// next increment is then read from the graph (see increment).
+	// graph's history (changes) that are queued for the store: the next
+	// increment is the graph's changes after them (see increment). A
+	// graph is built (graph) only while the document holds no change
+	// that is not queued for the store, so it starts at the graph's
+	// length.
 	graphSaved int32
 	// broken is set by the committer when a write of the document failed
 	// after it changed in memory: the next persist writes a full snapshot
@@ -164,6 +166,14 @@ func (h *Handle) Change(ctx context.Context, fn func(d *automerge.Doc) error) er
 		return err
 	}
 	before := h.heads
+	if h.repo.opts.goSync {
+		// The increment (and the test of the batch's neutrality) reads
+		// the new changes from the graph: build it before fn changes
+		// the document (see Handle.graphSaved).
+		if _, err := h.graph(); err != nil {
+			h.repo.opts.logger.Warn("repo: index before local change", "doc", h.id.String(), "err", err)
+		}
+	}
 	base := h.beforeChanges()
 	fnErr := fn(h.doc)
 	after := h.doc.Heads()
@@ -218,7 +228,8 @@ func (h *Handle) Library(ctx context.Context, fn func(l *docs.Library) error) er
 // caller waits for it after releasing h.mu: the document's lock is not
 // held across the fsync, so the next message of the document is applied
 // while this one commits. ev, when set, is published once it is durable.
-// It queues a full snapshot instead when a previous write failed, and a
+// It queues a full snapshot instead when a previous write failed or the
+// increment cannot be read from the change graph (see increment), and a
 // compaction after the increment when the increments pass the configured
 // bounds. A creation's write (see write.creation) is committed alone and
 // is not followed by a compaction, which would store the document even
@@ -230,7 +241,10 @@ func (h *Handle) persist(extra func(tx store.Txn) error, extraSize int, ev *Even
 	if h.broken.Load() {
 		return h.queueCompaction(extra, extraSize, ev, creation)
 	}
-	inc := h.increment()
+	inc, ok := h.increment()
+	if !ok {
+		return h.queueCompaction(extra, extraSize, ev, creation)
+	}
 	if len(inc) == 0 && extra == nil {
 		return nil
 	}
@@ -314,28 +328,27 @@ func (h *Handle) queueCompaction(extra func(tx store.Txn) error, extraSize int, 
 }
 
 // increment returns the changes the document gained since the last
-// persist, encoded as automerge's SaveIncremental encodes them. When the
-// change graph mirrors the document and knows which of its changes are
-// queued for the store, it copies the newer ones' chunks from the graph,
-// at a cost that follows them: SaveIncremental walks the document's
-// whole history on every call (≈ 1 ms at 5,000 changes; docs/BENCHMARKS.md
-// "relay CPU per edit as histories grow"). Otherwise it calls
-// SaveIncremental, whose baseline then lags behind what the graph path
-// stored and may repeat those changes: a repeat costs bytes only, as
-// loading skips a change the document has. Caller holds h.mu with the
-// document loaded and h.heads current.
-func (h *Handle) increment() []byte {
-	mirrors := h.graphMirrors()
-	var inc []byte
-	if mirrors && h.graphSaved > 0 {
-		inc = h.changes.AppendRaw(nil, int(h.graphSaved))
-	} else {
-		inc = h.doc.SaveIncremental()
+// persist, encoded as automerge's SaveIncremental encodes them
+// (concatenated change chunks, msync.SplitChunks). With the Go sync
+// states (the relay) it copies their chunks from the change graph, at a
+// cost that follows them and without crossing cgo: SaveIncremental
+// walks the document's whole history on every call (≈ 1 ms at 5,000
+// changes; docs/BENCHMARKS.md "relay CPU per edit as histories grow"),
+// and it is never called there, so automerge's record of what was saved
+// matters for nothing. ok is false when the graph does not mirror the
+// document (an indexing error): the caller stores a snapshot instead.
+// Devices (WithGoSync(false)) keep no graph and call SaveIncremental.
+// Caller holds h.mu with the document loaded and h.heads current.
+func (h *Handle) increment() (inc []byte, ok bool) {
+	if !h.repo.opts.goSync {
+		return h.doc.SaveIncremental(), true
 	}
-	if mirrors {
-		h.graphSaved = int32(h.changes.Len())
+	if !h.graphMirrors() {
+		return nil, false
 	}
-	return inc
+	inc = h.changes.AppendRaw(nil, int(h.graphSaved))
+	h.graphSaved = int32(h.changes.Len())
+	return inc, true
 }
 
 // graphMirrors reports whether the change graph holds exactly the

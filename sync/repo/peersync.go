@@ -85,11 +85,28 @@ func (h *Handle) graph() (*msync.Graph, error) {
 		return nil, fmt.Errorf("repo: index %s: %w", h.id, err)
 	}
 	if g != h.changes {
-		// A new graph: which of its changes are stored is unknown.
-		h.graphSaved = 0
+		// A new graph is built on the document's first use after a
+		// load (unless the load built it: setGraph), a reload, a reset
+		// to an empty placeholder or SetAside (whose snapshot stores
+		// the new document), before any change is made to it: every
+		// change ApplyTo or Handle.Change adds is made with the graph
+		// built, and persisted (or, applied by a message that then
+		// failed, taken by the next persist from the graph that
+		// exists). All its changes are stored.
+		h.graphSaved = int32(g.Len())
 	}
 	h.changes = g
 	return g, nil
+}
+
+// setGraph installs g, the change graph of the document just loaded
+// from the store (nil: none built), every change of which is stored.
+// Caller holds h.mu or owns h.
+func (h *Handle) setGraph(g *msync.Graph) {
+	h.changes = g
+	if g != nil {
+		h.graphSaved = int32(g.Len())
+	}
 }
 
 func (s *goSync) generate(h *Handle) ([]byte, bool, error) {

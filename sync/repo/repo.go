@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -17,6 +18,7 @@ import (
 	"github.com/segue-fm/segue/internal/cmem"
 	"github.com/segue-fm/segue/store"
 	"github.com/segue-fm/segue/sync/docs"
+	"github.com/segue-fm/segue/sync/msync"
 )
 
 // Errors returned by the repo.
@@ -371,6 +373,7 @@ func (r *Repo) get(ctx context.Context, id docs.DocumentID, create bool) (*Handl
 	}
 	h = &Handle{repo: r, id: id, doc: l.doc, nextSeq: l.nextSeq, incCount: l.incCount, incBytes: l.incBytes, snapBytes: l.snapBytes, facts: l.facts}
 	h.setContent(l.doc.Heads())
+	h.setGraph(l.changes)
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
@@ -400,6 +403,9 @@ type loadedDoc struct {
 	nextSeq                       uint64
 	incCount, incBytes, snapBytes int32  // see Handle
 	facts                         []byte // the stored facts record (WithFacts), nil if none
+	// changes is the document's change graph read from its increments
+	// (storedGraph), nil when not built.
+	changes *msync.Graph
 }
 
 // empty returns a new empty document with a fresh actor id (a
@@ -462,7 +468,17 @@ func (r *Repo) read(ctx context.Context, id docs.DocumentID) (loadedDoc, error) 
 		}
 	}
 	r.gc.add(len(snap) + incBytes)
-	doc.SaveIncremental() // what we loaded is stored: move the baseline past it
+	var changes *msync.Graph
+	if r.opts.goSync {
+		if snap == nil {
+			changes = storedGraph(incs, doc.Heads())
+		}
+	} else {
+		// What we loaded is stored: move the baseline of the next
+		// SaveIncremental past it (the Go sync states never call it,
+		// Handle.increment).
+		doc.SaveIncremental()
+	}
 	actor, err := r.newActor()
 	if err != nil {
 		return loadedDoc{}, err
@@ -470,7 +486,28 @@ func (r *Repo) read(ctx context.Context, id docs.DocumentID) (loadedDoc, error) 
 	if err := doc.SetActorID(actor); err != nil {
 		return loadedDoc{}, fmt.Errorf("repo: set actor: %w", err)
 	}
-	return loadedDoc{doc: doc, nextSeq: lastSeq + 1, incCount: int32(len(incs)), incBytes: int32(incBytes), snapBytes: int32(len(snap)), facts: facts}, nil
+	return loadedDoc{doc: doc, nextSeq: lastSeq + 1, incCount: int32(len(incs)), incBytes: int32(incBytes), snapBytes: int32(len(snap)), facts: facts, changes: changes}, nil
+}
+
+// storedGraph returns the change graph of a document stored as
+// increments alone (no snapshot), read from their chunks without cgo
+// (msync.Graph.AddChunks): the same changes in the same order as
+// msync.Index of the document loaded from them, since an increment holds
+// changes in history order and loading applies them in that order. It
+// returns nil, and the graph is then indexed from the document on first
+// use, when the increments do not read as such a graph or its heads are
+// not the loaded document's: a graph returned mirrors the document.
+func storedGraph(incs [][]byte, heads []automerge.ChangeHash) *msync.Graph {
+	g := msync.NewGraph()
+	for _, inc := range incs {
+		if _, err := g.AddChunks(inc); err != nil {
+			return nil
+		}
+	}
+	if !slices.Equal(g.Heads(), heads) || g.Len() > math.MaxInt32 {
+		return nil
+	}
+	return g
 }
 
 // Facts returns the facts record (WithFacts) of document id without
