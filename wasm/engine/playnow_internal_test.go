@@ -141,3 +141,58 @@ func TestPlayFromMemory(t *testing.T) {
 		}
 	}
 }
+
+// TestPlayAlbumReady: PlayAlbumReady declines (plays nothing) an album
+// whose answer is not in memory; with the answer in memory and the player
+// idle it plays, the first block of the prefetched first track written
+// when it returns; it declines while that play goes on.
+func TestPlayAlbumReady(t *testing.T) {
+	ctx := t.Context()
+	r := testbed.NewRelay(t, testbed.DefaultOptions())
+	e, err := Open(ctx, r.URL, store.NewMemory(), &crypto.MemoryKeyStore{}, DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	if err := e.SignUp(ctx, "ready", testbed.Password); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Login(ctx, "ready", testbed.Password); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Prefetch(ctx, model.TierHigh, r.Tracks[:1]); err != nil {
+		t.Fatal(err)
+	}
+	sink := &recordSink{}
+	if _, err := e.OpenPlayer(sink); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name      string
+		before    func() error
+		want      bool
+		wantFirst bool // frames in the sink when it returns
+	}{
+		{name: "album not in memory"},
+		{name: "album in memory, player idle", before: func() error {
+			_, _, err := e.Album(ctx, r.Album)
+			return err
+		}, want: true, wantFirst: true},
+		{name: "playing", wantFirst: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.before != nil {
+				if err := tc.before(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ok, err := e.PlayAlbumReady(r.Album, 0, 0)
+			if ok != tc.want || err != nil {
+				t.Fatalf("PlayAlbumReady: %v, %v; want %v, nil", ok, err, tc.want)
+			}
+			if got := sink.first(1) != nil; got != tc.wantFirst {
+				t.Fatalf("frames written when it returned: %v, want %v", got, tc.wantFirst)
+			}
+		})
+	}
+}

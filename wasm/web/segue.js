@@ -4,7 +4,7 @@
 // engine's bridge. Plain script: it defines globalThis.segue.
 "use strict";
 (() => {
-  const CTRL_BYTES = 64, W = 0, R = 1;
+  const CTRL_BYTES = 64, W = 0, R = 1, FLUSH_AT = 2, FLUSH_SEQ = 3, HOLD = 4; // worklet.js: ring layout
   const TIERS = ["low", "normal", "high", "very_high"];
 
   function assetURLs(opts) {
@@ -54,6 +54,11 @@
   // kept here, up to one buffer's worth, and go to the worklet first once
   // it plays again: the Go sink's write returns, so the player sees the
   // pause instead of waiting for room that a held worklet never makes.
+  // push(off, n, keep) with keep set keeps every frame that does not fit,
+  // held or not (growing the kept buffer if need be), so it always
+  // returns n: a play call writes its first block without waiting for
+  // the worklet to apply its flush (the Go sink's write inside a
+  // JavaScript call must not wait).
   function makeOutput(ac, node, sab, capacity, channels, listeners) {
     let staging = new Uint8Array(0), stagingF = new Float32Array(0);
     const mask = capacity - 1;
@@ -61,7 +66,7 @@
     const pending = new Map();
     let seq = 0;
     let held = false;
-    const over = new Float32Array(capacity * channels); // kept while held
+    let over = new Float32Array(capacity * channels); // kept while held (or keep)
     let overN = 0, draining = 0;
     const ctrl = sab ? new Int32Array(sab, 0, CTRL_BYTES / 4) : null;
     const data = sab ? new Float32Array(sab, CTRL_BYTES, capacity * channels) : null;
@@ -133,24 +138,40 @@
         stagingF = new Float32Array(staging.buffer);
         return staging;
       },
-      push(off, n) {
+      push(off, n, keepAll) {
         drainOver();
         const k = overN > 0 ? 0 : write(stagingF, off, n);
-        if (k === n || !held) return k;
-        const keep = Math.min(n - k, capacity - overN);
+        if (k === n || !(held || keepAll)) return k;
+        const keep = keepAll ? n - k : Math.min(n - k, capacity - overN);
+        if ((overN + keep) * channels > over.length) {
+          const grown = new Float32Array((overN + keep) * channels);
+          grown.set(over.subarray(0, overN * channels));
+          over = grown;
+        }
         over.set(stagingF.subarray((off + k) * channels, (off + k + keep) * channels), overN * channels);
         overN += keep;
+        if (!held) drainLater();
         return k + keep;
       },
       mark,
       arm() { armed = new Set(); heardArmed = true; performance.mark("segue:play"); },
       // The worklet drops what was written before the flush, up to the
-      // write index seen here: frames the engine writes before the message
-      // arrives (a play from memory can, within the same task) are kept.
-      flush() { overN = 0; clearTimeout(draining); node.port.postMessage({ type: "flush", at: sab ? Atomics.load(ctrl, W) : 0 }); },
+      // write index seen here: frames the engine writes before the worklet
+      // applies it (a play from memory does, within the same task) are
+      // kept. With the ring, flush and hold are control words the worklet
+      // reads each quantum (no message on a play call's path); FLUSH_AT
+      // is stored before FLUSH_SEQ counts the flush.
+      flush() {
+        overN = 0; clearTimeout(draining);
+        if (sab) {
+          Atomics.store(ctrl, FLUSH_AT, Atomics.load(ctrl, W));
+          Atomics.add(ctrl, FLUSH_SEQ, 1);
+        } else node.port.postMessage({ type: "flush" });
+      },
       hold(on) {
         held = on;
-        node.port.postMessage({ type: "hold", on });
+        if (sab) Atomics.store(ctrl, HOLD, on ? 1 : 0);
+        else node.port.postMessage({ type: "hold", on });
         if (!on) drainLater();
       },
       buffered: () => overN + (sab ? (Atomics.load(ctrl, W) - Atomics.load(ctrl, R)) | 0 : sent - consumed),
@@ -267,8 +288,9 @@
     let last = { state: "idle", track: "", index: -1, frame: 0, length: 0, position: 0, tier, volume: 1 };
     listeners.status.push((st) => { last = st; });
     // A real-time context may start suspended until a user gesture;
-    // an OfflineAudioContext is started by its owner.
-    const wake = () => { if (typeof AudioContext === "function" && ac instanceof AudioContext) ac.resume(); };
+    // an OfflineAudioContext is started by its owner. A running one is
+    // left alone: resume() would still make a promise on the play path.
+    const wake = () => { if (typeof AudioContext === "function" && ac instanceof AudioContext && ac.state !== "running") ac.resume(); };
     const jump = (fn) => (...args) => { out.flush(); out.hold(false); return fn(...args); };
     // A play call is marked ("segue:play") before anything else it does:
     // the first-audio figure starts at the call, as native's does.
