@@ -71,7 +71,6 @@ type Player struct {
 	status  Status
 	opens   []openedMsg // tracks opened from memory, handled by settle
 	stop    error       // the sink's error that ends the loop (PlayNow)
-	nowait  bool        // TryPlayNow runs: the sink write must not wait
 }
 
 // slot is one track being opened or played.
@@ -191,38 +190,6 @@ func (p *Player) post(msg any) error {
 func (p *Player) PlayNow(ev PlayContext) error {
 	p.own.Lock()
 	defer p.own.Unlock()
-	return p.playNowLocked(ev)
-}
-
-// TryPlayNow is PlayNow when nothing in it can wait: the pipeline is
-// free (the loop is not writing a block), no request is queued for the
-// loop, and no track is playing, preloading or opening (so no decoder
-// goroutine is stopped and waited for). Then it does what PlayNow does —
-// its sink write with a context for which NoWait reports true — and
-// returns true with PlayNow's error; otherwise it returns false, having
-// done nothing, and the caller plays with PlayNow or Send. It is for a
-// caller that must not block, such as a JavaScript callback under
-// GOOS=js, where a wait for a timer or for I/O deadlocks the page: the
-// sink must then not wait in that write, nor the options' History in an
-// Append.
-func (p *Player) TryPlayNow(ev PlayContext) (bool, error) {
-	if !p.own.TryLock() {
-		return false, nil
-	}
-	defer p.own.Unlock()
-	if p.ctx.Err() != nil || p.stop != nil {
-		return true, ErrPlayerClosed
-	}
-	if len(p.in) > 0 || p.cur != nil || p.pre != nil {
-		return false, nil
-	}
-	p.nowait = true
-	defer func() { p.nowait = false }()
-	return true, p.playNowLocked(ev)
-}
-
-// playNowLocked is PlayNow under own.
-func (p *Player) playNowLocked(ev PlayContext) error {
 	if p.ctx.Err() != nil || p.stop != nil {
 		return ErrPlayerClosed
 	}
@@ -234,17 +201,6 @@ func (p *Player) playNowLocked(ev PlayContext) error {
 	}
 	p.signal()
 	return err
-}
-
-// noWaitKey marks the context of a sink write that must not wait.
-type noWaitKey struct{}
-
-// NoWait reports whether a Sink's Write with ctx must return without
-// waiting: TryPlayNow's write. A sink that would wait for room keeps the
-// frames instead (in order, before the next write's) and returns.
-func NoWait(ctx context.Context) bool {
-	on, _ := ctx.Value(noWaitKey{}).(bool)
-	return on
 }
 
 // Play plays items of the context c from index start.
@@ -520,11 +476,7 @@ func (p *Player) output() error {
 		out := p.buf[:n*p.och]
 		p.applyEffects(out)
 		p.vol.Apply(out)
-		ctx := p.ctx
-		if p.nowait {
-			ctx = context.WithValue(ctx, noWaitKey{}, true)
-		}
-		if err := p.sink.Write(ctx, out); err != nil {
+		if err := p.sink.Write(p.ctx, out); err != nil {
 			return fmt.Errorf("player: write sink: %w", err)
 		}
 		p.subMu.Lock()

@@ -32,23 +32,18 @@ func (s *readySource) OpenReady(id model.TrackID, tier model.Tier) (player.Track
 	return ts, true
 }
 
-// recSink records every frame written, at a chosen format, and how many
-// samples were written with a context for which player.NoWait is true.
+// recSink records every frame written, at a chosen format.
 type recSink struct {
 	rate, ch int
 	mu       sync.Mutex
 	frames   []float32
-	noWait   int
 }
 
 func (s *recSink) Format() (int, int) { return s.rate, s.ch }
 
-func (s *recSink) Write(ctx context.Context, f []float32) error {
+func (s *recSink) Write(_ context.Context, f []float32) error {
 	s.mu.Lock()
 	s.frames = append(s.frames, f...)
-	if player.NoWait(ctx) {
-		s.noWait += len(f)
-	}
 	s.mu.Unlock()
 	return nil
 }
@@ -83,14 +78,14 @@ func (l *lowPass) Process(_ context.Context, f []float32) error {
 	return nil
 }
 
-// TestPlayNowPlaysTheSame plays the first two demo tracks with Play, with
-// PlayNow and with TryPlayNow, over a table of sink rates (resampled or not), loudness
+// TestPlayNowPlaysTheSame plays the first two demo tracks with Play and
+// with PlayNow, over a table of sink rates (resampled or not), loudness
 // gain, crossfade between albums, volume and a stateful effect: the
 // output is the same, frame for frame. A track with a head from a
 // ReadySource has its first block in the sink when PlayNow returns (the
 // decoder's goroutine has not run: the head was queued at once); a track
 // without a head, or from a Source that cannot open it from memory, takes
-// the normal path. Only TryPlayNow's own write is made with NoWait.
+// the normal path.
 func TestPlayNowPlaysTheSame(t *testing.T) {
 	mem, ids := newMemSource(t)
 	ids = ids[:2]
@@ -123,7 +118,7 @@ func TestPlayNowPlaysTheSame(t *testing.T) {
 			if tc.crossfade > 0 {
 				items[1].Album = "other" // a crossfade joins tracks of different albums
 			}
-			run := func(mode string) ([]float32, int) {
+			run := func(now bool) ([]float32, int) {
 				var src player.Source = mem
 				hs := headSource{memSource: mem, head: decoded(player.PrefetchHeadFrames), t: t}
 				switch {
@@ -153,38 +148,13 @@ func TestPlayNowPlaysTheSame(t *testing.T) {
 				}
 				ev := player.PlayContext{Context: model.PlayContext{Kind: "album", ID: "demo"}, Items: items}
 				atReturn := -1
-				switch mode {
-				case "PlayNow":
+				if now {
 					if err := p.PlayNow(ev); err != nil {
 						t.Fatal(err)
 					}
 					atReturn = sink.len()
-				case "TryPlayNow":
-					// It declines while the loop has the two requests
-					// above to handle.
-					for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
-						ok, err := p.TryPlayNow(ev)
-						if err != nil {
-							t.Fatal(err)
-						}
-						if ok {
-							break
-						}
-						if time.Now().After(deadline) {
-							t.Fatal("TryPlayNow declined an idle player for 10 s")
-						}
-					}
-					atReturn = sink.len()
-					sink.mu.Lock()
-					noWait := sink.noWait
-					sink.mu.Unlock()
-					if noWait != atReturn {
-						t.Errorf("TryPlayNow: %d samples written with NoWait, %d when it returned", noWait, atReturn)
-					}
-				default:
-					if err := p.Send(ev); err != nil {
-						t.Fatal(err)
-					}
+				} else if err := p.Send(ev); err != nil {
+					t.Fatal(err)
 				}
 				timeout := time.After(60 * time.Second)
 				for started := false; ; {
@@ -198,9 +168,6 @@ func TestPlayNowPlaysTheSame(t *testing.T) {
 							if err := p.Close(); err != nil {
 								t.Fatal(err)
 							}
-							if mode != "TryPlayNow" && sink.noWait != 0 {
-								t.Errorf("%s: %d samples written with NoWait", mode, sink.noWait)
-							}
 							return sink.frames, atReturn
 						}
 					case <-timeout:
@@ -208,20 +175,18 @@ func TestPlayNowPlaysTheSame(t *testing.T) {
 					}
 				}
 			}
-			want, _ := run("Send")
-			for _, mode := range []string{"PlayNow", "TryPlayNow"} {
-				got, atReturn := run(mode)
-				if len(got) != len(want) {
-					t.Fatalf("%s: %d samples, Play %d", mode, len(got), len(want))
+			want, _ := run(false)
+			got, atReturn := run(true)
+			if len(got) != len(want) {
+				t.Fatalf("PlayNow: %d samples, Play %d", len(got), len(want))
+			}
+			for i := range got {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("sample %d: PlayNow %v, Play %v", i, got[i], want[i])
 				}
-				for i := range got {
-					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-						t.Fatalf("sample %d: %s %v, Play %v", i, mode, got[i], want[i])
-					}
-				}
-				if tc.wantNow != (atReturn > 0) {
-					t.Fatalf("%d samples written when %s returned; want a first block: %v", atReturn, mode, tc.wantNow)
-				}
+			}
+			if tc.wantNow != (atReturn > 0) {
+				t.Fatalf("%d samples written when PlayNow returned; want a first block: %v", atReturn, tc.wantNow)
 			}
 		})
 	}
@@ -283,124 +248,5 @@ func TestPlayNowErrors(t *testing.T) {
 				t.Fatalf("%d samples written to a closed player's sink", rs.len())
 			}
 		})
-	}
-}
-
-// blockSink blocks every write until release is closed, recording the
-// frames as recSink does.
-type blockSink struct {
-	recSink
-	writing chan struct{} // closed at the first write
-	once    sync.Once
-	release chan struct{}
-}
-
-func (s *blockSink) Write(ctx context.Context, f []float32) error {
-	s.once.Do(func() { close(s.writing) })
-	<-s.release
-	return s.recSink.Write(ctx, f)
-}
-
-// TestTryPlayNowDeclines: TryPlayNow does nothing and returns false while
-// the loop is inside a sink write (the pipeline is not free) and while a
-// track is playing (paused: its decoder would have to be stopped), and
-// returns true with ErrPlayerClosed on a closed player; the play the
-// declined call did not make is not made later either.
-func TestTryPlayNowDeclines(t *testing.T) {
-	mem, ids := newMemSource(t)
-	src := &readySource{headSource: headSource{memSource: mem, head: decoded(player.PrefetchHeadFrames), t: t}}
-	first := player.PlayContext{Context: model.PlayContext{Kind: "album", ID: "demo"}, Items: albumItems(ids[:1])}
-	other := player.PlayContext{Context: model.PlayContext{Kind: "tracks"}, Items: albumItems(ids[1:2])}
-	opts := player.DefaultOptions().WithTier(model.TierHigh).WithLogger(slog.New(slog.DiscardHandler))
-	for _, tc := range []struct {
-		name   string
-		state  func(t *testing.T, p *player.Player, sink *blockSink, sub <-chan player.Status)
-		wantOK bool
-		want   error
-	}{
-		{name: "loop writing", state: func(t *testing.T, p *player.Player, sink *blockSink, _ <-chan player.Status) {
-			if err := p.Send(first); err != nil {
-				t.Fatal(err)
-			}
-			<-sink.writing
-		}},
-		{name: "track paused", state: func(t *testing.T, p *player.Player, sink *blockSink, sub <-chan player.Status) {
-			close(sink.release)
-			if err := p.Send(first); err != nil {
-				t.Fatal(err)
-			}
-			if err := p.Pause(); err != nil {
-				t.Fatal(err)
-			}
-			waitState(t, sub, player.StatePaused)
-		}},
-		{name: "closed", state: func(t *testing.T, p *player.Player, sink *blockSink, _ <-chan player.Status) {
-			close(sink.release)
-			if err := p.Close(); err != nil {
-				t.Fatal(err)
-			}
-		}, wantOK: true, want: player.ErrPlayerClosed},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			sink := &blockSink{recSink: recSink{rate: 44100, ch: 2}, writing: make(chan struct{}), release: make(chan struct{})}
-			p, err := player.New(src, sink, opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			sub, cancel := p.Subscribe()
-			defer cancel()
-			tc.state(t, p, sink, sub)
-			ok, err := p.TryPlayNow(other)
-			if ok != tc.wantOK || !errors.Is(err, tc.want) || (tc.want == nil && err != nil) {
-				t.Fatalf("TryPlayNow: %v, %v; want %v, %v", ok, err, tc.wantOK, tc.want)
-			}
-			if tc.want == nil {
-				select {
-				case <-sink.release:
-				default:
-					close(sink.release)
-				}
-				if err := p.Resume(); err != nil {
-					t.Fatal(err)
-				}
-				for timeout := time.After(60 * time.Second); ; {
-					var st player.Status
-					select {
-					case st = <-sub:
-					case <-timeout:
-						t.Fatal("the first play did not end")
-					}
-					if st.Track == ids[1] {
-						t.Fatalf("the declined play was made: %+v", st)
-					}
-					if st.State == player.StateEnded {
-						break
-					}
-				}
-			}
-			if err := p.Close(); err != nil {
-				t.Fatal(err)
-			}
-			sink.mu.Lock()
-			defer sink.mu.Unlock()
-			if sink.noWait != 0 {
-				t.Fatalf("%d samples written with NoWait", sink.noWait)
-			}
-		})
-	}
-}
-
-// waitState waits up to 30 s for a status in state s.
-func waitState(t *testing.T, sub <-chan player.Status, s player.State) {
-	t.Helper()
-	for timeout := time.After(30 * time.Second); ; {
-		select {
-		case st := <-sub:
-			if st.State == s {
-				return
-			}
-		case <-timeout:
-			t.Fatalf("no %v status in 30 s", s)
-		}
 	}
 }

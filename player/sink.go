@@ -19,10 +19,7 @@ type Sink interface {
 	// Format returns the sample rate and channel count, constant for the
 	// sink's life.
 	Format() (rate, channels int)
-	// Write consumes len(frames)/channels whole frames. With a ctx for
-	// which NoWait reports true (Player.TryPlayNow) it must return
-	// without waiting, keeping (copied, in order) what it cannot take yet;
-	// only a sink used with TryPlayNow sees such a ctx.
+	// Write consumes len(frames)/channels whole frames.
 	Write(ctx context.Context, frames []float32) error
 	// Close flushes and releases the sink; later Writes fail with ErrClosed.
 	Close() error

@@ -499,28 +499,6 @@ func (e *Engine) PlayAlbumFrom(ctx context.Context, id model.AlbumID, start int,
 	return e.play(model.PlayContext{Kind: "album", ID: string(id)}, tracks, start, frame, a.Loudness)
 }
 
-// PlayAlbumReady is PlayAlbumFrom when it cannot wait: the album's
-// answer in memory (Album within the key TTL) and the player idle
-// (player.Player.TryPlayNow: nothing playing or queued, its pipeline
-// free). Then it plays as PlayAlbumFrom does — a prefetched first track
-// has its first block written before it returns — and reports true with
-// the play's error; otherwise it reports false, having done nothing, and
-// the caller plays with PlayAlbumFrom. It waits for no request,
-// IndexedDB read or timer, so a JavaScript callback may call it (a wait
-// there deadlocks the page): the engine's locks are held only around
-// memory reads, History.Append only queues, and the player's sink must
-// not wait in a write with player.NoWait.
-func (e *Engine) PlayAlbumReady(id model.AlbumID, start int, frame int64) (bool, error) {
-	m, ok := e.albums.Get(id)
-	p := e.Player()
-	if !ok || p == nil {
-		return false, nil
-	}
-	e.opts.mark(MarkAlbum)
-	return p.TryPlayNow(player.PlayContext{Context: model.PlayContext{Kind: "album", ID: string(id)},
-		Items: items(m.tracks, m.album.Loudness), Start: start, StartFrame: frame})
-}
-
 // PlayTracks plays tracks by id in context c from index start, each with
 // its own gain (as core.Engine.PlayTracks does). A track whose metadata
 // cannot be had is queued by id; the player skips it if it cannot play.
@@ -556,21 +534,16 @@ func (e *Engine) play(c model.PlayContext, tracks []model.Track, start int, fram
 	if p == nil {
 		return fmt.Errorf("engine: play: no player")
 	}
-	// A prefetched first track has its first block written before this
-	// returns: no goroutine hand-off between the play call and its audio.
-	return p.PlayNow(player.PlayContext{Context: c, Items: items(tracks, album), Start: start, StartFrame: frame})
-}
-
-// items are the player's queue items of tracks, with album's loudness.
-func items(tracks []model.Track, album model.Loudness) []player.Item {
-	its := make([]player.Item, len(tracks))
+	items := make([]player.Item, len(tracks))
 	for i, t := range tracks {
-		its[i] = player.Item{Track: t.ID, Album: t.AlbumID, AlbumLoudness: album}
+		items[i] = player.Item{Track: t.ID, Album: t.AlbumID, AlbumLoudness: album}
 		if len(t.ArtistIDs) > 0 {
-			its[i].Artist = t.ArtistIDs[0]
+			items[i].Artist = t.ArtistIDs[0]
 		}
 	}
-	return its
+	// A prefetched first track has its first block written before this
+	// returns: no goroutine hand-off between the play call and its audio.
+	return p.PlayNow(player.PlayContext{Context: c, Items: items, Start: start, StartFrame: frame})
 }
 
 // Close stops the player and the downloads manager, forgets the content

@@ -54,11 +54,6 @@
   // kept here, up to one buffer's worth, and go to the worklet first once
   // it plays again: the Go sink's write returns, so the player sees the
   // pause instead of waiting for room that a held worklet never makes.
-  // push(off, n, keep) with keep set keeps every frame that does not fit,
-  // held or not (growing the kept buffer if need be), so it always
-  // returns n: a play call writes its first block without waiting for
-  // the worklet to apply its flush (the Go sink's write inside a
-  // JavaScript call must not wait).
   function makeOutput(ac, node, sab, capacity, channels, listeners) {
     let staging = new Uint8Array(0), stagingF = new Float32Array(0);
     const mask = capacity - 1;
@@ -66,7 +61,7 @@
     const pending = new Map();
     let seq = 0;
     let held = false;
-    let over = new Float32Array(capacity * channels); // kept while held (or keep)
+    const over = new Float32Array(capacity * channels); // kept while held
     let overN = 0, draining = 0;
     const ctrl = sab ? new Int32Array(sab, 0, CTRL_BYTES / 4) : null;
     const data = sab ? new Float32Array(sab, CTRL_BYTES, capacity * channels) : null;
@@ -138,19 +133,13 @@
         stagingF = new Float32Array(staging.buffer);
         return staging;
       },
-      push(off, n, keepAll) {
+      push(off, n) {
         drainOver();
         const k = overN > 0 ? 0 : write(stagingF, off, n);
-        if (k === n || !(held || keepAll)) return k;
-        const keep = keepAll ? n - k : Math.min(n - k, capacity - overN);
-        if ((overN + keep) * channels > over.length) {
-          const grown = new Float32Array((overN + keep) * channels);
-          grown.set(over.subarray(0, overN * channels));
-          over = grown;
-        }
+        if (k === n || !held) return k;
+        const keep = Math.min(n - k, capacity - overN);
         over.set(stagingF.subarray((off + k) * channels, (off + k + keep) * channels), overN * channels);
         overN += keep;
-        if (!held) drainLater();
         return k + keep;
       },
       mark,

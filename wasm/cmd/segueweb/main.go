@@ -53,19 +53,9 @@ func promise(fn func(ctx context.Context) (any, error)) js.Value {
 	return r.Get("promise")
 }
 
-// settled returns a JS Promise already resolved with v, or rejected with
-// err's text: the answer of a call done inside the JS call itself.
-func settled(v any, err error) js.Value {
-	if err != nil {
-		return js.Global().Get("Promise").Call("reject", js.Global().Get("Error").New(err.Error()))
-	}
-	return js.Global().Get("Promise").Call("resolve", v)
-}
-
 // open(relayURL, out, options) → Promise<bridge>; out is the page's
 // audio output: {rate, channels, buffer(nbytes) → Uint8Array,
-// push(offset, frames[, keepAll]) → accepted frames (all of them with
-// keepAll), status(obj), played(obj), mark(name)}.
+// push(frames) → accepted frames, status(obj), played(obj), mark(name)}.
 func open(_ js.Value, args []js.Value) any {
 	return promise(func(ctx context.Context) (any, error) {
 		if len(args) < 2 || args[0].Type() != js.TypeString || args[1].Type() != js.TypeObject {
@@ -232,26 +222,8 @@ func bridge(e *engine.Engine, p *player.Player, gate *engine.StatusGate, dlReady
 			b, err := json.Marshal(api.AlbumResponse{Album: al, Tracks: tracks})
 			return string(b), err
 		}),
-		// A play of an album in memory on an idle player is made inside
-		// the call (no goroutine hop before its first block): it cannot
-		// wait (engine.PlayAlbumReady; a wait inside a js.Func deadlocks
-		// the page). Any other goes to a goroutine.
-		"playAlbum": js.FuncOf(func(_ js.Value, a []js.Value) any {
-			id, start, frame := model.AlbumID(str(a, 0)), int(num(a, 1)), int64(num(a, 2))
-			gate.Hold()
-			if ok, err := e.PlayAlbumReady(id, start, frame); ok {
-				if err != nil {
-					gate.Release()
-				}
-				return settled(nil, err)
-			}
-			return promise(func(ctx context.Context) (any, error) {
-				err := e.PlayAlbumFrom(ctx, id, start, frame)
-				if err != nil {
-					gate.Release()
-				}
-				return nil, err
-			})
+		"playAlbum": playFn(func(ctx context.Context, a []js.Value) (any, error) {
+			return none(e.PlayAlbumFrom(ctx, model.AlbumID(str(a, 0)), int(num(a, 1)), int64(num(a, 2))))
 		}),
 		"playTracks": playFn(func(ctx context.Context, a []js.Value) (any, error) {
 			if len(a) == 0 || a[0].Type() != js.TypeObject {
@@ -317,9 +289,7 @@ func bridge(e *engine.Engine, p *player.Player, gate *engine.StatusGate, dlReady
 // jsSink is the player's Sink onto the page's audio output: each block is
 // copied into the output's staging bytes and pushed; while the output's
 // buffer is full, Write waits a few milliseconds (yielding to the event
-// loop, which drains it) and pushes the rest — except a write with
-// player.NoWait (a play made inside a JS call), whose rest the output
-// keeps.
+// loop, which drains it) and pushes the rest.
 type jsSink struct {
 	out            js.Value
 	rate, channels int
@@ -341,13 +311,6 @@ func (s *jsSink) Write(ctx context.Context, frames []float32) error {
 	}
 	js.CopyBytesToJS(s.staged, b)
 	n := len(frames) / s.channels
-	if player.NoWait(ctx) {
-		// The output keeps what its buffer cannot take yet (push's
-		// keepAll) and accepts the whole block: no wait.
-		s.out.Call("push", 0, n, true)
-		s.gate.Release()
-		return nil
-	}
 	for off := 0; off < n; {
 		off += s.out.Call("push", off, n-off).Int()
 		if off < n {
