@@ -532,6 +532,7 @@ func BenchmarkWebPlayer(b *testing.B) {
 		Polled   float64            `json:"polled"`
 		Marks    map[string]float64 `json:"marks"`
 		Requests []string           `json:"requests"` // path start→end (ms after the play call)
+		Rate     float64            `json:"rate"`     // the AudioContext's sample rate
 	}
 	var ready, again, web, webPolled, heard, native, webWarm, heardWarm, nativeWarm, nativeOpened, floor, netFloor float64
 	waitReady := `(async () => {
@@ -571,7 +572,7 @@ func BenchmarkWebPlayer(b *testing.B) {
 			for (const m of performance.getEntriesByType("mark")) if (m.name.startsWith("segue:") && m.startTime >= p) marks[m.name] ??= Math.round((m.startTime - p) * 10) / 10;
 			const res = [];
 			for (const e of performance.getEntriesByType("resource")) if (e.startTime >= p) res.push(new URL(e.name).pathname.slice(0, 24) + " " + Math.round(e.startTime - p) + "→" + Math.round(e.responseEnd - p));
-			return {ready, polled, marks, requests: res};
+			return {ready, polled, marks, requests: res, rate: s.audioContext.sampleRate};
 		})()`, waitReady, user, testbed.Password, user, testbed.Password, prefetch, r.Album, r.Album))
 	}
 	// nativeFirst measures a native play of the album by a fresh device:
@@ -767,8 +768,8 @@ func BenchmarkWebPlayer(b *testing.B) {
 		nativeWarm += n
 		o := nativeFirst(user+"on", opened)
 		nativeOpened += o
-		b.Logf("run %d prefetched: first audio web %.1f ms (polled %.0f ms, heard %.0f ms), native %.1f ms (opened only %.1f ms), marks %v, requests %q",
-			i, warm.Marks["segue:ring"], warm.Polled, warm.Marks["segue:heard"], n, o, warm.Marks, warm.Requests)
+		b.Logf("run %d prefetched: first audio web %.1f ms (polled %.0f ms, heard %.0f ms), native %.1f ms (opened only %.1f ms), marks %v, requests %q, context %.0f Hz",
+			i, warm.Marks["segue:ring"], warm.Polled, warm.Marks["segue:heard"], n, o, warm.Marks, warm.Requests, warm.Rate)
 	}
 	for _, done := range profiled {
 		select {

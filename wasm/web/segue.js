@@ -4,7 +4,7 @@
 // engine's bridge. Plain script: it defines globalThis.segue.
 "use strict";
 (() => {
-  const CTRL_BYTES = 64, W = 0, R = 1;
+  const CTRL_BYTES = 64, W = 0, R = 1, FLUSH_AT = 2, FLUSH_SEQ = 3, HOLD = 4; // worklet.js: ring layout
   const TIERS = ["low", "normal", "high", "very_high"];
 
   function assetURLs(opts) {
@@ -145,12 +145,22 @@
       mark,
       arm() { armed = new Set(); heardArmed = true; performance.mark("segue:play"); },
       // The worklet drops what was written before the flush, up to the
-      // write index seen here: frames the engine writes before the message
-      // arrives (a play from memory can, within the same task) are kept.
-      flush() { overN = 0; clearTimeout(draining); node.port.postMessage({ type: "flush", at: sab ? Atomics.load(ctrl, W) : 0 }); },
+      // write index seen here: frames the engine writes before the worklet
+      // applies it (a play from memory does, within the same task) are
+      // kept. With the ring, flush and hold are control words the worklet
+      // reads each quantum (no message on a play call's path); FLUSH_AT
+      // is stored before FLUSH_SEQ counts the flush.
+      flush() {
+        overN = 0; clearTimeout(draining);
+        if (sab) {
+          Atomics.store(ctrl, FLUSH_AT, Atomics.load(ctrl, W));
+          Atomics.add(ctrl, FLUSH_SEQ, 1);
+        } else node.port.postMessage({ type: "flush" });
+      },
       hold(on) {
         held = on;
-        node.port.postMessage({ type: "hold", on });
+        if (sab) Atomics.store(ctrl, HOLD, on ? 1 : 0);
+        else node.port.postMessage({ type: "hold", on });
         if (!on) drainLater();
       },
       buffered: () => overN + (sab ? (Atomics.load(ctrl, W) - Atomics.load(ctrl, R)) | 0 : sent - consumed),
@@ -267,8 +277,9 @@
     let last = { state: "idle", track: "", index: -1, frame: 0, length: 0, position: 0, tier, volume: 1 };
     listeners.status.push((st) => { last = st; });
     // A real-time context may start suspended until a user gesture;
-    // an OfflineAudioContext is started by its owner.
-    const wake = () => { if (typeof AudioContext === "function" && ac instanceof AudioContext) ac.resume(); };
+    // an OfflineAudioContext is started by its owner. A running one is
+    // left alone: resume() would still make a promise on the play path.
+    const wake = () => { if (typeof AudioContext === "function" && ac instanceof AudioContext && ac.state !== "running") ac.resume(); };
     const jump = (fn) => (...args) => { out.flush(); out.hold(false); return fn(...args); };
     // A play call is marked ("segue:play") before anything else it does:
     // the first-audio figure starts at the call, as native's does.

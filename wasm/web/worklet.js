@@ -6,7 +6,12 @@
 "use strict";
 
 // Ring layout (shared with segue.js): Int32 control words, then the data.
-const W = 0, R = 1, CTRL_BYTES = 64, PRIME = 8192;
+// W and R are the write and read counters (frames). The page flushes and
+// holds through the words too, so a play call posts no message: FLUSH_AT
+// is the write counter the page saw at its last flush and FLUSH_SEQ
+// counts its flushes (stored after FLUSH_AT); HOLD is 1 while paused.
+// process() reads them at the start of each quantum.
+const W = 0, R = 1, FLUSH_AT = 2, FLUSH_SEQ = 3, HOLD = 4, CTRL_BYTES = 64, PRIME = 8192;
 
 class SegueOut extends AudioWorkletProcessor {
   constructor(options) {
@@ -19,6 +24,7 @@ class SegueOut extends AudioWorkletProcessor {
     if (this.sab) {
       this.ctrl = new Int32Array(o.sab, 0, CTRL_BYTES / 4);
       this.data = new Float32Array(o.sab, CTRL_BYTES, this.cap * this.ch);
+      this.flushSeq = Atomics.load(this.ctrl, FLUSH_SEQ);
     } else {
       this.queue = [];
       this.head = 0; // frames of queue[0] already played
@@ -45,22 +51,7 @@ class SegueOut extends AudioWorkletProcessor {
     switch (m.type) {
       case "frames": this.queue.push(m.data); break;
       case "hold": this.held = m.on; break;
-      case "flush":
-        // Up to the write index the page saw when it flushed (m.at):
-        // frames written after it belong to the next play. Never back:
-        // what was played already stays played.
-        if (this.sab) {
-          const r = Atomics.load(this.ctrl, R);
-          if (((m.at - r) | 0) > 0) Atomics.store(this.ctrl, R, m.at);
-        } else {
-          for (const b of this.queue) this.consumed += b.length / this.ch;
-          this.consumed -= this.head;
-          this.queue = []; this.head = 0;
-          this.port.postMessage({ type: "consumed", n: this.consumed });
-        }
-        this.started = false; this.silence = 0;
-        this.priming = true; this.primeSeen = -1; this.primeStill = 0;
-        break;
+      case "flush": this.flush(m.at); break;
       case "stats":
         this.port.postMessage({ type: "stats", id: m.id, played: this.played, underruns: this.underruns, gaps: this.gaps });
         break;
@@ -75,6 +66,24 @@ class SegueOut extends AudioWorkletProcessor {
         break;
       }
     }
+  }
+
+  // flush drops what was buffered up to the write counter the page saw
+  // when it flushed (at; the fallback drops its whole queue): frames
+  // written after it belong to the next play. Never back: what was
+  // played already stays played. Priming starts again.
+  flush(at) {
+    if (this.sab) {
+      const r = Atomics.load(this.ctrl, R);
+      if (((at - r) | 0) > 0) Atomics.store(this.ctrl, R, at);
+    } else {
+      for (const b of this.queue) this.consumed += b.length / this.ch;
+      this.consumed -= this.head;
+      this.queue = []; this.head = 0;
+      this.port.postMessage({ type: "consumed", n: this.consumed });
+    }
+    this.started = false; this.silence = 0;
+    this.priming = true; this.primeSeen = -1; this.primeStill = 0;
   }
 
   // take copies up to n frames into the outputs at frame offset at and
@@ -139,6 +148,14 @@ class SegueOut extends AudioWorkletProcessor {
   process(_inputs, outputs) {
     const outs = outputs[0];
     const n = outs[0].length;
+    if (this.sab) {
+      const seq = Atomics.load(this.ctrl, FLUSH_SEQ);
+      if (seq !== this.flushSeq) {
+        this.flushSeq = seq;
+        this.flush(Atomics.load(this.ctrl, FLUSH_AT));
+      }
+      this.held = Atomics.load(this.ctrl, HOLD) !== 0;
+    }
     if (this.held || (this.priming && !this.primed())) {
       for (let c = 0; c < outs.length; c++) outs[c].fill(0);
       return true;
