@@ -525,6 +525,9 @@ func (p *Player) fail(err error) {
 func (p *Player) handle(msg any) {
 	switch m := msg.(type) {
 	case Event:
+		if b, ok := p.sink.(BufferedSink); ok && jump(m) {
+			b.DropBuffered()
+		}
 		p.step(m)
 	case openedMsg:
 		p.opened(m)
@@ -532,6 +535,16 @@ func (p *Player) handle(msg any) {
 		p.step(Bandwidth{BitsPerSecond: m.bps})
 	}
 	p.settle()
+}
+
+// jump reports whether ev leaves the audio written so far: a new play,
+// a seek, a skip or a stop (BufferedSink).
+func jump(ev Event) bool {
+	switch ev.(type) {
+	case PlayContext, Seek, Next, Previous, Stop:
+		return true
+	}
+	return false
 }
 
 // settle attaches the tracks open opened from memory, in order, as if

@@ -25,6 +25,18 @@ type Sink interface {
 	Close() error
 }
 
+// BufferedSink is a Sink that holds written audio before it is heard
+// and can drop it (the web player's output ring). The player calls
+// DropBuffered when it handles a jump — a play, Seek, Next, Previous or
+// Stop — after the last frame written before the jump and before the
+// first one after it, so none of the old audio is heard after the jump,
+// however the jump raced the writes. Gapless and crossfaded track
+// changes inside a play are not jumps.
+type BufferedSink interface {
+	Sink
+	DropBuffered()
+}
+
 // DiscardSink is a Sink that drops audio and counts frames; it is safe for
 // concurrent use.
 type DiscardSink struct {

@@ -75,18 +75,7 @@ func TestBrowserPlayAfterFlush(t *testing.T) {
 				// fallback's consumed count and posted frames are current);
 				// first one render quantum, in which the worklet applies the
 				// flushes.
-				const quantum = 4096, step = quantum / rate;
-				const fill = async () => {
-					await s.outputStats();
-					while (!ended && s.buffered() < 2 * quantum) await pause();
-					await s.outputStats();
-				};
-				const paced = async (at) => {
-					await fill();
-					const next = at + step;
-					if (!ended && next < oc.length / rate) oc.suspend(next).then(() => paced(next));
-					oc.resume();
-				};
+				%s
 				oc.suspend(128 / rate).then(() => paced(128 / rate));
 				await oc.startRendering();
 				await playing;
@@ -95,7 +84,7 @@ func TestBrowserPlayAfterFlush(t *testing.T) {
 				%s
 				return {frames: data.length / 2, nativeFrames: ref.length / 2, maxDiff, firstDiff, underruns: cap.underruns,
 					shared: s.sharedMemory, isolated: crossOriginIsolated, written, buffered};
-			})()`, rate, capacity, tc.buffered, len(ref.buf)/2, r.Album, tc.noShared, user, testbed.Password, user, testbed.Password, compareScript))
+			})()`, rate, capacity, tc.buffered, len(ref.buf)/2, r.Album, tc.noShared, user, testbed.Password, user, testbed.Password, pacedScript, compareScript))
 			t.Logf("browser: %+v", got)
 			if got.Shared == tc.noShared {
 				t.Errorf("shared memory %v with noSharedMemory %v", got.Shared, tc.noShared)
@@ -108,6 +97,104 @@ func TestBrowserPlayAfterFlush(t *testing.T) {
 			}
 			if got.Frames != got.NativeFrame || got.Underruns != 0 || got.MaxDiff > 1e-6 {
 				t.Fatalf("after the flush the worklet played %d frames (native %d), %d underrun frames, max diff %g (first at sample %d)",
+					got.Frames, got.NativeFrame, got.Underruns, got.MaxDiff, got.FirstDiff)
+			}
+		})
+	}
+}
+
+// pacedScript defines paced(at), which renders the page's
+// OfflineAudioContext oc (at rate) 4096 frames at a time from time at,
+// each step once the output holds 8192 frames or the player has ended
+// (ended), with a round trip to the worklet before and after waiting (the
+// fallback's consumed count and posted frames are then current).
+const pacedScript = `
+	const quantum = 4096, step = quantum / rate;
+	const fill = async () => {
+		await s.outputStats();
+		while (!ended && s.buffered() < 2 * quantum) await pause();
+		await s.outputStats();
+	};
+	const paced = async (at) => {
+		await fill();
+		const next = at + step;
+		if (!ended && next < oc.length / rate) oc.suspend(next).then(() => paced(next));
+		oc.resume();
+	};
+`
+
+// TestBrowserSeekDropsBlockInFlight: while the output buffer is full the
+// engine pushes a block in pieces as the worklet frees room; a seek then
+// flushes the buffer in the middle of a block. The rest of that block is
+// audio from before the seek and must not play after it: everything the
+// worklet plays from the seek on equals the native player's output of
+// the album's last track from the seek's frame (same length, no silence,
+// max difference ≤ 1e-6), through the ring's control words and through
+// the postMessage fallback.
+func TestBrowserSeekDropsBlockInFlight(t *testing.T) {
+	ref := &reference{}
+	r := webRelay(t, ref)
+	const rate, capacity, seekSeconds = 44100, 32768, 5
+	ref.set(nativeAlbum(t, r, rate, model.TierLow, 3, seekSeconds*rate))
+	for i, tc := range []struct {
+		name     string
+		noShared bool
+	}{
+		{"shared ring", false},
+		{"postMessage", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := browsertest.New(t)
+			if err := chromedp.Do(ctx, chromedp.Navigate(r.URL+"/")); err != nil {
+				t.Fatal(err)
+			}
+			type result struct {
+				comparison
+				Partial int `json:"partial"`
+			}
+			user := fmt.Sprintf("seeker%d", i)
+			got := run[result](t, ctx, fmt.Sprintf(`(async () => {
+				const rate = %d, capacity = %d, seekSeconds = %d, nativeFrames = %d, album = %q;
+				const oc = new OfflineAudioContext({numberOfChannels: 2, length: nativeFrames + 2 * rate, sampleRate: rate});
+				const s = await segue.open(location.origin, {audioContext: oc, capture: true, tier: "low", bufferFrames: capacity, noSharedMemory: %t, persist: false});
+				await s.signUp(%q, %q);
+				await s.login(%q, %q);
+				let ended = false;
+				s.on("status", (st) => { if (st.state === "ended") ended = true; if (st.error) console.error(st.error); });
+				const pause = () => new Promise((r) => setTimeout(r, 1));
+				const until = async (what, ok) => {
+					for (const t0 = performance.now(); !ok(); await pause()) {
+						if (performance.now() - t0 > 20000) throw new Error(what + "; buffered " + s.buffered());
+					}
+				};
+				await s.playAlbum(album, 3);
+				await until("the buffer did not fill", () => s.buffered() >= capacity);
+				// Three render quanta free 384 frames: the engine's next
+				// block (1,024 frames) is pushed in part and its rest waits.
+				let rendering;
+				await new Promise((resolve) => { oc.suspend(384 / rate).then(resolve); rendering = oc.startRendering(); });
+				await s.outputStats();
+				await until("the engine did not refill the buffer", () => s.buffered() >= capacity);
+				const partial = (await s.captured()).data.length / 2;
+				await s.seek(seekSeconds);
+				%s
+				paced(384 / rate);
+				await rendering;
+				const cap = await s.captured();
+				const data = cap.data;
+				%s
+				return {frames: data.length / 2, nativeFrames: ref.length / 2, maxDiff, firstDiff, underruns: cap.underruns,
+					shared: s.sharedMemory, isolated: crossOriginIsolated, partial};
+			})()`, rate, capacity, seekSeconds, len(ref.buf)/2, r.Album, tc.noShared, user, testbed.Password, user, testbed.Password, pacedScript, compareScript))
+			t.Logf("browser: %+v", got)
+			if got.Shared == tc.noShared {
+				t.Errorf("shared memory %v with noSharedMemory %v", got.Shared, tc.noShared)
+			}
+			if got.Partial != 384 {
+				t.Errorf("the worklet played %d frames before the seek, want 384", got.Partial)
+			}
+			if got.Frames != got.NativeFrame || got.Underruns != 0 || got.MaxDiff > 1e-6 {
+				t.Fatalf("after the seek the worklet played %d frames (native %d), %d underrun frames, max diff %g (first at sample %d)",
 					got.Frames, got.NativeFrame, got.Underruns, got.MaxDiff, got.FirstDiff)
 			}
 		})

@@ -325,4 +325,12 @@ func (s *jsSink) Write(ctx context.Context, frames []float32) error {
 	return nil
 }
 
+var _ player.BufferedSink = (*jsSink)(nil)
+
+// DropBuffered flushes the page's output (player.BufferedSink): the
+// player calls it at a jump, after the old audio's last write, so the
+// rest of a block pushed while the buffer was full, or a block written
+// before the jump reached the player, is not heard after it.
+func (s *jsSink) DropBuffered() { s.out.Call("flush") }
+
 func (s *jsSink) Close() error { return nil }
