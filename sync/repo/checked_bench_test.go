@@ -162,17 +162,7 @@ func BenchmarkRelayReloadEdit(b *testing.B) {
 				}); err != nil {
 					b.Fatal(err)
 				}
-				var raws [][]byte
-				if err := h.Read(func(d *automerge.Doc) error {
-					chs, err := d.Changes(before...)
-					for _, c := range chs {
-						raws = append(raws, c.Save())
-					}
-					automerge.CloseChanges(chs)
-					return err
-				}); err != nil {
-					b.Fatal(err)
-				}
+				raws := changesSince(b, h, before)
 				msg := wire.SyncMessage{Type: 0x42, Heads: [][32]byte{h.Heads()[0]}, Changes: raws}.Encode()
 				r.Close()
 				if r, err = Open(ctx, st, opts); err != nil {
@@ -194,4 +184,22 @@ func BenchmarkRelayReloadEdit(b *testing.B) {
 			}
 		})
 	}
+}
+
+// changesSince returns the raw changes h's document has gained since
+// heads before, in its order.
+func changesSince(tb testing.TB, h *Handle, before []automerge.ChangeHash) [][]byte {
+	tb.Helper()
+	var raws [][]byte
+	if err := h.Read(func(d *automerge.Doc) error {
+		chs, err := d.Changes(before...)
+		for _, c := range chs {
+			raws = append(raws, c.Save())
+		}
+		automerge.CloseChanges(chs)
+		return err
+	}); err != nil {
+		tb.Fatal(err)
+	}
+	return raws
 }

@@ -235,17 +235,7 @@ func TestIncrementFromGraph(t *testing.T) {
 					}); err != nil {
 						t.Fatal(err)
 					}
-					var raws [][]byte
-					if err := h.Read(func(d *automerge.Doc) error {
-						chs, err := d.Changes(before...)
-						for _, c := range chs {
-							raws = append(raws, c.Save())
-						}
-						automerge.CloseChanges(chs)
-						return err
-					}); err != nil {
-						t.Fatal(err)
-					}
+					raws := changesSince(t, h, before)
 					var heads [][32]byte
 					for _, h := range h.Heads() {
 						heads = append(heads, h)
