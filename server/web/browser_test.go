@@ -94,6 +94,17 @@ func nativeAlbum(t *testing.T, r *testbed.Relay, rate int, tier model.Tier, star
 	})
 }
 
+// openPage starts a headless Chromium (browsertest.New) and opens the
+// web player's page on relay r in it.
+func openPage(t *testing.T, r *testbed.Relay) context.Context {
+	t.Helper()
+	ctx := browsertest.New(t)
+	if err := chromedp.Do(ctx, chromedp.Navigate(r.URL+"/")); err != nil {
+		t.Fatal(err)
+	}
+	return ctx
+}
+
 // nativePlay plays what play starts on a native engine (core) of a new
 // device of user until the player ends and returns its output at rate.
 func nativePlay(t *testing.T, r *testbed.Relay, rate int, tier model.Tier, user model.UserID, play func(*core.Engine) error) []float32 {
@@ -238,10 +249,7 @@ func offlineAlbum(t *testing.T, start int, noShared bool) comparison {
 	t0 := time.Now()
 	ref.set(nativeAlbum(t, r, rate, model.TierLow, start, 0))
 	nativeMs := float64(time.Since(t0).Microseconds()) / 1000
-	ctx := browsertest.New(t)
-	if err := chromedp.Do(ctx, chromedp.Navigate(r.URL+"/")); err != nil {
-		t.Fatal(err)
-	}
+	ctx := openPage(t, r)
 	got := run[comparison](t, ctx, fmt.Sprintf(`(async () => {
 		const rate = %d, nativeFrames = %d;
 		const oc = new OfflineAudioContext({numberOfChannels: 2, length: nativeFrames + rate, sampleRate: rate});

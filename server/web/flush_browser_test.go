@@ -4,10 +4,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/chromedp/chromedp"
-
 	"github.com/segue-fm/segue/core/model"
-	"github.com/segue-fm/segue/internal/browsertest"
 	"github.com/segue-fm/segue/internal/testbed"
 )
 
@@ -39,10 +36,7 @@ func TestBrowserPlayAfterFlush(t *testing.T) {
 		{"postMessage, half full", true, capacity / 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx := browsertest.New(t)
-			if err := chromedp.Do(ctx, chromedp.Navigate(r.URL+"/")); err != nil {
-				t.Fatal(err)
-			}
+			ctx := openPage(t, r)
 			type result struct {
 				comparison
 				Written  int `json:"written"`
@@ -144,10 +138,7 @@ func TestBrowserSeekDropsBlockInFlight(t *testing.T) {
 		{"postMessage", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx := browsertest.New(t)
-			if err := chromedp.Do(ctx, chromedp.Navigate(r.URL+"/")); err != nil {
-				t.Fatal(err)
-			}
+			ctx := openPage(t, r)
 			type result struct {
 				comparison
 				Partial int `json:"partial"`

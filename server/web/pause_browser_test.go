@@ -4,9 +4,6 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/chromedp/chromedp"
-
-	"github.com/segue-fm/segue/internal/browsertest"
 	"github.com/segue-fm/segue/internal/testbed"
 )
 
@@ -23,10 +20,7 @@ func TestBrowserPauseWithFullBuffer(t *testing.T) {
 	}{{"shared ring", false}, {"postMessage", true}} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := webRelay(t, &reference{})
-			ctx := browsertest.New(t)
-			if err := chromedp.Do(ctx, chromedp.Navigate(r.URL+"/")); err != nil {
-				t.Fatal(err)
-			}
+			ctx := openPage(t, r)
 			type cycle struct {
 				Ms     float64 `json:"ms"`
 				Held   bool    `json:"held"`
