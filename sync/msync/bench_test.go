@@ -22,18 +22,30 @@ func chain(tb testing.TB, n int) ([]msync.Change, [][]byte) {
 			tb.Fatal(err)
 		}
 	}
-	chs, err := d.Changes()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cs, raws := make([]msync.Change, len(chs)), make([][]byte, len(chs))
-	for i, c := range chs {
-		raws[i] = c.Save()
-		if cs[i], err = msync.ParseChange(raws[i]); err != nil {
+	raws := savedChanges(tb, d)
+	cs := make([]msync.Change, len(raws))
+	for i, raw := range raws {
+		var err error
+		if cs[i], err = msync.ParseChange(raw); err != nil {
 			tb.Fatal(err)
 		}
 	}
 	return cs, raws
+}
+
+// savedChanges returns every change of d, encoded, in its order.
+func savedChanges(tb testing.TB, d *automerge.Doc) [][]byte {
+	tb.Helper()
+	chs, err := d.Changes()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer automerge.CloseChanges(chs)
+	raws := make([][]byte, len(chs))
+	for i, c := range chs {
+		raws[i] = c.Save()
+	}
+	return raws
 }
 
 // peerSide is one end of an exchange: a graph and its sync state with
@@ -177,16 +189,7 @@ func storedIncs(tb testing.TB, n int) ([][]byte, *automerge.Doc) {
 			tb.Fatal(err)
 		}
 	}
-	chs, err := d.Changes()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer automerge.CloseChanges(chs)
-	incs := make([][]byte, len(chs))
-	for i, c := range chs {
-		incs[i] = c.Save()
-	}
-	return incs, d
+	return savedChanges(tb, d), d
 }
 
 // BenchmarkGraphFromInc builds the change graph of a document of 10,000
