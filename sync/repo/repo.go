@@ -97,6 +97,9 @@ type Repo struct {
 	// neutralBatches counts the batches of changes judged neutral
 	// (neutral.go): ACL revision, record and facts kept (tests).
 	neutralBatches atomic.Uint64
+	// catchUps counts the documents brought up to their change graph
+	// (Handle.current).
+	catchUps atomic.Uint64
 
 	// The document budget (budget.go): loaded handles, most recent first.
 	lruMu   sync.Mutex
@@ -541,7 +544,7 @@ func (r *Repo) Facts(ctx context.Context, id docs.DocumentID) ([]byte, error) {
 	if h != nil {
 		h.mu.Lock()
 		if h.doc != nil && len(h.heads) > 0 {
-			f = fn(h.doc)
+			f = fn(h.recordDoc())
 		}
 		h.mu.Unlock()
 	}
