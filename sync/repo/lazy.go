@@ -49,7 +49,6 @@ func (h *Handle) current() (*automerge.Doc, error) {
 		return nil, fmt.Errorf("%w: %s: %v", ErrCatchUp, h.id, err)
 	}
 	h.behind = 0
-	h.repo.catchUps.Add(1)
 	return h.doc, nil
 }
 
@@ -98,8 +97,3 @@ func (h *Handle) lazyFresh(g *msync.Graph, m *msync.Message, msg []byte, base *n
 	}
 	return fresh, true, nil
 }
-
-// CatchUps returns how many times a document behind its change graph
-// (neutral batches kept out of automerge) had the changes it lacked
-// applied because something read or changed it.
-func (r *Repo) CatchUps() uint64 { return r.catchUps.Load() }

@@ -97,9 +97,6 @@ type Repo struct {
 	// neutralBatches counts the batches of changes judged neutral
 	// (neutral.go): ACL revision, record and facts kept (tests).
 	neutralBatches atomic.Uint64
-	// catchUps counts the documents brought up to their change graph
-	// (Handle.current).
-	catchUps atomic.Uint64
 
 	// The document budget (budget.go): loaded handles, most recent first.
 	lruMu   sync.Mutex
