@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"bufio"
 	"context"
 	crand "crypto/rand"
 	"errors"
@@ -8,16 +9,22 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/automerge/automerge-go"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/internal/cmem"
 	"github.com/segue-fm/segue/store"
+	"github.com/segue-fm/segue/store/badgerstore"
 	"github.com/segue-fm/segue/sync/docs"
 	"github.com/segue-fm/segue/sync/wire"
 )
@@ -477,5 +484,183 @@ func BenchmarkLazyEditCMem(b *testing.B) {
 				b.ReportMetric(lazyEditCMem(b, relayOptions(96).WithLazyApply(c.lazy), 2000), "C-B/edit")
 			}
 		})
+	}
+}
+
+const crashLazyEnv = "SEGUE_REPO_CRASH_LAZY_DIR"
+
+// lazyCrashChild is a relay on a Badger store receiving an owner's
+// entry edits as sync messages, one per edit, from a device document
+// made in process (loaded from the relay's document when it exists),
+// printing "ack <track> <behind>" after each acknowledged message, until
+// killed.
+func lazyCrashChild(dir, docID, run string) error {
+	ctx := context.Background()
+	st, err := badgerstore.Open(ctx, dir, badgerstore.DefaultOptions())
+	if err != nil {
+		return err
+	}
+	r, err := Open(ctx, st, DefaultOptions())
+	if err != nil {
+		return err
+	}
+	var dev *automerge.Doc
+	var id docs.DocumentID
+	var before []automerge.ChangeHash
+	if docID == "" {
+		dev = automerge.New()
+		if _, err := docs.CreatePlaylist(dev, "alice", "Crash", docs.DefaultOptions()); err != nil {
+			return err
+		}
+		if id, err = docs.NewDocumentID(crand.Reader); err != nil {
+			return err
+		}
+	} else {
+		if id, err = docs.ParseDocumentID(docID); err != nil {
+			return err
+		}
+		h, err := r.Get(ctx, id)
+		if err != nil {
+			return err
+		}
+		var saved []byte
+		if err := h.Read(func(d *automerge.Doc) error { saved = d.Save(); return nil }); err != nil {
+			return err
+		}
+		if dev, err = automerge.Load(saved); err != nil {
+			return err
+		}
+		before = dev.Heads()
+	}
+	fmt.Printf("doc %s\n", id)
+	pl, err := docs.OpenPlaylist(dev, docs.DefaultOptions())
+	if err != nil {
+		return err
+	}
+	for i := 0; ; i++ {
+		track := model.TrackID(fmt.Sprintf("r%s-%d", run, i))
+		if i > 0 || docID != "" {
+			if _, err := pl.Add(docs.AtStart(), "alice", track); err != nil {
+				return err
+			}
+		}
+		chs, err := dev.Changes(before...)
+		if err != nil {
+			return err
+		}
+		msg := wire.SyncMessage{Type: 0x42}
+		for _, ch := range chs {
+			msg.Changes = append(msg.Changes, ch.Save())
+		}
+		automerge.CloseChanges(chs)
+		before = dev.Heads()
+		if err := r.ReceiveSyncMessage(ctx, "alice-dev", id, msg.Encode()); err != nil {
+			return err
+		}
+		h, err := r.Get(ctx, id)
+		if err != nil {
+			return err
+		}
+		h.mu.Lock()
+		behind := h.behind
+		h.mu.Unlock()
+		fmt.Printf("ack %s %d\n", track, behind)
+	}
+}
+
+// TestLazyCrashSafety kills -9 a relay process receiving an owner's
+// neutral edits (kept out of automerge: the child reports its document
+// behind) in the middle of the burst, several times, and checks after
+// each reopen that every acknowledged edit is present and the document
+// loads with the heads its store gives.
+func TestLazyCrashSafety(t *testing.T) {
+	if dir := os.Getenv(crashLazyEnv); dir != "" {
+		if err := lazyCrashChild(dir, os.Getenv(crashDocEnv), os.Getenv(crashRunEnv)); err != nil {
+			fmt.Fprintln(os.Stderr, "child:", err)
+			os.Exit(2)
+		}
+		return
+	}
+	dir := t.TempDir()
+	docID := ""
+	acked := map[model.TrackID]bool{}
+	maxBehind := 0
+	for run := range 3 {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestLazyCrashSafety$")
+		cmd.Env = append(os.Environ(), crashLazyEnv+"="+dir, crashDocEnv+"="+docID, crashRunEnv+"="+strconv.Itoa(run))
+		cmd.Stderr = os.Stderr
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(out)
+		target := 40 + 37*run
+		n := 0
+		deadline := time.Now().Add(30 * time.Second)
+		for sc.Scan() && time.Now().Before(deadline) {
+			f := strings.Fields(sc.Text())
+			switch {
+			case len(f) == 2 && f[0] == "doc":
+				docID = f[1]
+			case len(f) == 3 && f[0] == "ack":
+				n++
+				acked[model.TrackID(f[1])] = true
+				if b, err := strconv.Atoi(f[2]); err == nil {
+					maxBehind = max(maxBehind, b)
+				}
+			}
+			if n >= target {
+				break
+			}
+		}
+		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		_ = cmd.Wait()
+		if n < target {
+			t.Fatalf("run %d: child acknowledged only %d edits", run, n)
+		}
+		ctx := context.Background()
+		st, err := badgerstore.Open(ctx, dir, badgerstore.DefaultOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := openRepo(t, st, byte(40+run))
+		id, err := docs.ParseDocumentID(docID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := r.Get(ctx, id)
+		if err != nil {
+			t.Fatalf("run %d: reopen: %v", run, err)
+		}
+		have := map[model.TrackID]bool{}
+		for _, e := range entries(t, h) {
+			have[e.Track] = true
+		}
+		for tr := range acked {
+			// r0-0 is the creation's acknowledgement, not a track.
+			if tr != "r0-0" && !have[tr] {
+				t.Fatalf("run %d: acknowledged edit %s lost after kill -9", run, tr)
+			}
+		}
+		var docHeads []automerge.ChangeHash
+		if err := h.Read(func(d *automerge.Doc) error { docHeads = d.Heads(); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(docHeads, h.Heads()) {
+			t.Fatalf("run %d: document heads %v, handle %v", run, docHeads, h.Heads())
+		}
+		r.Close()
+		if err := st.Close(); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("run %d: %d edits acknowledged in total, all present", run, len(acked))
+	}
+	if maxBehind < 10 {
+		t.Fatalf("the child's document was at most %d changes behind: the lazy path did not run", maxBehind)
 	}
 }
