@@ -81,6 +81,9 @@ type ChangeOps struct {
 	// Actors are the change's own actor (index 0) then its other
 	// actors, as raw actor ids; ChangeOp.ObjActor indexes it.
 	Actors [][]byte
+	// StartOp is the counter of the change's first operation: its
+	// operations have the ids StartOp, StartOp+1, … with actor Actors[0].
+	StartOp uint64
 	// Ops are the change's operations in order.
 	Ops []ChangeOp
 
@@ -222,8 +225,8 @@ func decodeBody(body []byte) (*ChangeOps, error) {
 	if _, err := r.uleb(); err != nil { // seq
 		return nil, fmt.Errorf("seq: %w", err)
 	}
-	if start, err := r.uleb(); err != nil || start == 0 {
-		return nil, fmt.Errorf("start op %d: %v", start, err)
+	if out.StartOp, err = r.uleb(); err != nil || out.StartOp == 0 {
+		return nil, fmt.Errorf("start op %d: %v", out.StartOp, err)
 	}
 	if _, err := r.sleb(); err != nil { // time
 		return nil, fmt.Errorf("time: %w", err)
@@ -332,6 +335,18 @@ func decodeOps(cols map[uint64][]byte, actors int) ([]ChangeOp, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("key string column: %w", err)
+	}
+	// automerge 0.5 indexes the change's actors with every actor of a
+	// predecessor id without checking it (import_ops): an index past
+	// them aborts the process applying the change.
+	err = rleRuns(cols[colPredActor], (*reader).uleb, func(v uint64, ok bool, _ int) error {
+		if ok && v >= uint64(actors) {
+			return fmt.Errorf("pred actor %d of %d", v, actors)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pred actor column: %w", err)
 	}
 	ops := make([]ChangeOp, n)
 	for i := range ops {

@@ -323,8 +323,8 @@ func buildChange(head []byte, specs [][2]uint64, data, extra []byte) []byte {
 
 // TestDecodeChangeOpsMalformed: hand-made changes whose checksum is
 // right but whose contents the decoder does not accept — columns
-// shorter or longer than the action column, an object actor out of
-// range, an unknown or compressed column, columns out of order, a
+// shorter or longer than the action column, an object or predecessor
+// actor out of range, an unknown or compressed column, columns out of order, a
 // document chunk, an oversized run — are errors matching
 // ErrUnreadableChange; the rebuilt original decodes.
 func TestDecodeChangeOpsMalformed(t *testing.T) {
@@ -377,6 +377,25 @@ func TestDecodeChangeOpsMalformed(t *testing.T) {
 		{"action column one long", replace(map[uint64][]byte{colAction: rleRun(int64(n+1), 1)}), "entries"},
 		{"object counters one short", replace(map[uint64][]byte{colObjCtr: rleRun(int64(n-1), 1)}), "entries"},
 		{"object actor out of range", replace(map[uint64][]byte{colObjActor: rleRun(int64(n), 5), colObjCtr: rleRun(int64(n), 1)}), "object actor"},
+		{"predecessor actor out of range", func() []byte {
+			// Inserted (or replaced) in spec order: automerge 0.5's
+			// import_ops indexes the actors with it unchecked.
+			ss, d, at := slices.Clone(specs), slices.Clone(data), 0
+			col := rleRun(1, 5)
+			for i, sp := range specs {
+				if sp[0] >= colPredActor {
+					if sp[0] == colPredActor {
+						ss = slices.Delete(ss, i, i+1)
+						d = slices.Delete(d, at, at+int(sp[1]))
+					}
+					ss = slices.Insert(ss, i, [2]uint64{colPredActor, uint64(len(col))})
+					d = slices.Insert(d, at, col...)
+					return buildChange(head, ss, d, extra)
+				}
+				at += int(sp[1])
+			}
+			return buildChange(head, append(ss, [2]uint64{colPredActor, uint64(len(col))}), append(d, col...), extra)
+		}(), "pred actor"},
 		{"run over the limit", replace(map[uint64][]byte{colAction: rleRun(MaxChangeOps+1, 1)}), "limit"},
 		{"null run of zero", replace(map[uint64][]byte{colAction: {0, 0}}), "null run"},
 		{"unknown column", func() []byte {

@@ -45,6 +45,11 @@ type Graph struct {
 	toSend []*node
 	// walk is markHeld's stack, reused by the next call.
 	walk []*node
+	// opMax holds, per actor, the largest operation counter of its
+	// changes among the first opMaxN of order (Vouch's index, built on
+	// its first use and brought up to date by each later one).
+	opMax  map[string]uint64
+	opMaxN int
 }
 
 // memoSize bounds Graph.memo (a document's active followers, each at

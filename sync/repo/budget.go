@@ -354,6 +354,9 @@ func (h *Handle) unload() {
 		h.pending = nil
 	}
 	h.doc, h.syncs, h.view, h.changes, h.quiet = nil, nil, nil, nil, nil
+	// The store holds every change of the graph (unloading waits for
+	// their writes): the reloaded document has them all.
+	h.behind = 0
 	// reload reads heads and facts back with the document: an unloaded
 	// document (the relay's idle followed ones) keeps neither.
 	h.heads, h.facts = nil, nil

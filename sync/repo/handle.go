@@ -46,7 +46,16 @@ type Handle struct {
 	// broken is set by the committer when a write of the document failed
 	// after it changed in memory: the next persist writes a full snapshot
 	// so nothing is lost, and increments queued meanwhile fail.
-	broken  atomic.Bool
+	broken atomic.Bool
+	// behind is the number of changes at the end of the change graph's
+	// history that the automerge document lacks: neutral batches from
+	// unchecked writers go to the graph and the store alone (lazy.go).
+	// The document lags the graph only by changes neutral under the
+	// kept ACL record; current applies them before anything reads it.
+	// stuckBehind (negative) says applying them failed: the graph holds
+	// a change the document cannot, so the lazy path stops and every
+	// reader of the document gets the error until it is unloaded.
+	behind  int32
 	pending *write // the last write queued; unloading waits for the content's (write.content)
 	syncs   map[PeerID]peerSync
 	dirty   map[PeerID][]byte // sync states written behind (stateflush.go)
@@ -129,7 +138,11 @@ func (h *Handle) Read(fn func(d *automerge.Doc) error) error {
 	if err := h.loaded(context.Background()); err != nil {
 		return err
 	}
-	return fn(h.doc)
+	d, err := h.current()
+	if err != nil {
+		return err
+	}
+	return fn(d)
 }
 
 // ReadPlaylist runs fn with a read view of the playlist.
@@ -165,6 +178,11 @@ func (h *Handle) Change(ctx context.Context, fn func(d *automerge.Doc) error) er
 		h.mu.Unlock()
 		return err
 	}
+	d, err := h.current()
+	if err != nil {
+		h.mu.Unlock()
+		return err
+	}
 	before := h.heads
 	if h.repo.opts.goSync {
 		// The increment (and the test of the batch's neutrality) reads
@@ -175,8 +193,8 @@ func (h *Handle) Change(ctx context.Context, fn func(d *automerge.Doc) error) er
 		}
 	}
 	base := h.beforeChanges()
-	fnErr := fn(h.doc)
-	after := h.doc.Heads()
+	fnErr := fn(d)
+	after := d.Heads()
 	if slices.Equal(before, after) {
 		h.mu.Unlock()
 		return fnErr
@@ -190,7 +208,7 @@ func (h *Handle) Change(ctx context.Context, fn func(d *automerge.Doc) error) er
 			h.repo.opts.logger.Warn("repo: index local change", "doc", h.id.String(), "err", err)
 		}
 	}
-	neutral := h.changed(base, after, false)
+	neutral := h.changed(base, after, false, false)
 	w := h.persist(nil, 0, &Event{Doc: h.id, Heads: after}, false, neutral)
 	h.mu.Unlock()
 	if err := w.wait(ctx); err != nil {
@@ -280,7 +298,11 @@ func (h *Handle) persist(extra func(tx store.Txn) error, extraSize int, ev *Even
 	}
 	h.queue(w)
 	if !creation && (int(h.incBytes) > h.repo.opts.maxIncBytes ||
-		int(h.incCount) > h.repo.opts.maxIncrements && int(h.incBytes) >= (int(h.snapBytes)-compactFloor)*compactShare) {
+		h.behind == 0 && int(h.incCount) > h.repo.opts.maxIncrements && int(h.incBytes) >= (int(h.snapBytes)-compactFloor)*compactShare) {
+		// A document behind its graph (lazy.go) is compacted at the byte
+		// bound only: compacting applies the changes it lacks, and
+		// neutral edits to a document nobody reads would otherwise put
+		// its whole history into automerge every few dozen edits.
 		// Queued behind the increment: a failure loses nothing, the
 		// increments stay and the next bound crossing retries.
 		h.queueCompaction(nil, 0, nil, false)
@@ -292,7 +314,14 @@ func (h *Handle) persist(extra func(tx store.Txn) error, extraSize int, ev *Even
 // increment of the document with one fresh snapshot, atomically, and
 // returns it. Caller holds h.mu with the document loaded.
 func (h *Handle) queueCompaction(extra func(tx store.Txn) error, extraSize int, ev *Event, creation bool) *write {
-	snap := h.doc.Save()
+	d, err := h.current()
+	if err != nil {
+		// Fails like a failed compaction: the increments stay.
+		w := &write{h: h, compact: true, creation: creation, event: ev, fn: func(store.Txn) error { return err }}
+		h.queue(w)
+		return w
+	}
+	snap := d.Save()
 	h.repo.gc.add(len(snap))
 	if h.graphMirrors() {
 		h.graphSaved = int32(h.changes.Len())
@@ -372,10 +401,11 @@ func (h *Handle) newFacts(creation bool) []byte {
 		return nil
 	}
 	var f []byte
+	d := h.recordDoc()
 	if up := h.repo.opts.factsUpdate; up != nil && h.facts != nil && h.factsACLRev == h.aclRev {
-		f = up(h.facts, h.doc)
+		f = up(h.facts, d)
 	} else {
-		f = fn(h.doc)
+		f = fn(d)
 	}
 	if creation {
 		if bytes.Equal(f, h.facts) {

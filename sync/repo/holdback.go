@@ -204,11 +204,15 @@ func (h *Handle) checkWrite(peer PeerID, msg []byte, in Incoming) ([]byte, error
 	if len(inMsg) == 0 && len(held) == 0 {
 		return msg, nil
 	}
+	doc, err := h.current()
+	if err != nil {
+		return nil, err
+	}
 	has := map[automerge.ChangeHash]bool{}
 	inDoc := func(hash automerge.ChangeHash) bool {
 		v, ok := has[hash]
 		if !ok {
-			v = h.doc.HasChange(hash)
+			v = doc.HasChange(hash)
 			has[hash] = v
 		}
 		return v
@@ -326,18 +330,22 @@ func (h *Handle) checkWrite(peer PeerID, msg []byte, in Incoming) ([]byte, error
 // runChecks runs the repository's write check, then in.Check, then the
 // document's ACL check when in.CheckACL, on changes. Caller holds h.mu.
 func (h *Handle) runChecks(peer PeerID, changes []*automerge.Change, in Incoming) error {
+	doc, err := h.current()
+	if err != nil {
+		return err
+	}
 	if c := h.repo.opts.writeCheck; c != nil {
-		if err := c(peer, h.id, h.doc, changes); err != nil {
+		if err := c(peer, h.id, doc, changes); err != nil {
 			return fmt.Errorf("%w: %w", ErrRejected, err)
 		}
 	}
 	if in.Check != nil {
-		if err := in.Check(h.doc, changes); err != nil {
+		if err := in.Check(doc, changes); err != nil {
 			return fmt.Errorf("%w: %w", ErrRejected, err)
 		}
 	}
 	if in.CheckACL {
-		if err := h.acl.Check(h.doc, changes); err != nil {
+		if err := h.acl.Check(doc, changes); err != nil {
 			return fmt.Errorf("%w: %w", ErrRejected, err)
 		}
 	}
@@ -389,6 +397,10 @@ func (h *Handle) askMissing(peer PeerID, msg []byte) []byte {
 	if len(held) == 0 {
 		return msg
 	}
+	doc, err := h.current()
+	if err != nil {
+		return msg
+	}
 	heldSet := make(map[automerge.ChangeHash]bool, len(held))
 	for _, c := range held {
 		heldSet[c.hash] = true
@@ -399,7 +411,7 @@ func (h *Handle) askMissing(peer PeerID, msg []byte) []byte {
 			if heldSet[d] || slices.Contains(missing, [32]byte(d)) {
 				continue
 			}
-			if _, err := h.doc.Change(d); err != nil {
+			if _, err := doc.Change(d); err != nil {
 				missing = append(missing, d)
 			}
 		}

@@ -54,7 +54,8 @@ func (h *Handle) neutral(b neutralBase, after []automerge.ChangeHash) bool {
 }
 
 // changed records the document's heads after a batch of changes applied
-// since b (setContent). A neutral batch keeps the ACL revision and the
+// since b (setContent). known says the batch was judged neutral already
+// (the lazy receive path, Handle.lazyFresh). A neutral batch keeps the ACL revision and the
 // record (now describing the heads after), and returns true: the facts,
 // read from the same fields, are unchanged too. Otherwise the ACL
 // revision moves unless aclKept (changes that passed the collaborators'
@@ -62,9 +63,9 @@ func (h *Handle) neutral(b neutralBase, after []automerge.ChangeHash) bool {
 // the next batch. Devices (WithGoSync(false)) never judge a batch
 // neutral and read no record here; their ACL check reads it when the
 // heads are not those it expects. Caller holds h.mu.
-func (h *Handle) changed(b neutralBase, after []automerge.ChangeHash, aclKept bool) (neutral bool) {
+func (h *Handle) changed(b neutralBase, after []automerge.ChangeHash, aclKept, known bool) (neutral bool) {
 	after = slices.Clone(after)
-	neutral = h.neutral(b, after)
+	neutral = known || h.neutral(b, after)
 	if neutral || aclKept {
 		h.setContentACLKept(after)
 	} else {
@@ -80,7 +81,11 @@ func (h *Handle) changed(b neutralBase, after []automerge.ChangeHash, aclKept bo
 		// heads with the record from before (its ACL fields right, a
 		// renamed name wrong): drop it before reading.
 		h.acl.Reset()
-		if _, err := h.acl.Record(h.doc, after); err != nil {
+		d, err := h.current()
+		if err == nil {
+			_, err = h.acl.Record(d, after)
+		}
+		if err != nil {
 			h.repo.opts.logger.Warn("repo: read acl record", "doc", h.id.String(), "err", err)
 		}
 	}

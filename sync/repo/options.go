@@ -50,6 +50,7 @@ type Options struct {
 	collectBudget int64
 	hold          HoldLimits
 	goSync        bool
+	lazy          bool
 	facts         func(d *automerge.Doc) []byte
 	factsUpdate   func(prev []byte, d *automerge.Doc) []byte
 	stateFlush    time.Duration
@@ -63,7 +64,8 @@ type Options struct {
 // a Go collection after every 4 MiB of automerge work,
 // DefaultHoldLimits for changes waiting for their dependencies, and
 // sync states of messages without changes written behind within
-// DefaultSyncStateFlush.
+// DefaultSyncStateFlush, and with the Go sync states neutral batches
+// kept out of automerge until read (WithLazyApply).
 func DefaultOptions() Options {
 	return Options{
 		docs:          docs.DefaultOptions(),
@@ -78,6 +80,7 @@ func DefaultOptions() Options {
 		hold:          DefaultHoldLimits(),
 		stateFlush:    DefaultSyncStateFlush,
 		goSync:        true,
+		lazy:          true,
 	}
 }
 
@@ -210,6 +213,17 @@ const maxIncBytesCap = 1 << 30
 // per change when a document is first synced after loading; a device
 // holding few peers per document but big documents may prefer false.
 func (o Options) WithGoSync(on bool) Options { o.goSync = on; return o }
+
+// WithLazyApply returns o adding, with the Go sync states (WithGoSync),
+// a neutral batch of changes from a writer no check applies to
+// (docs.Neutral under the document's ACL record, and changes automerge
+// applies without fail: msync.Graph.Fresh and Vouch) to the change
+// graph and the store only, and applying it to the automerge document
+// when something reads or changes the document (Handle.Read, Change, a
+// checked writer's message, a non-neutral batch, compaction): an owner's
+// edits to a document nobody reads then cost no automerge memory. Off,
+// automerge applies every change as it arrives.
+func (o Options) WithLazyApply(on bool) Options { o.lazy = on; return o }
 
 // WithSyncStateFlush returns o writing the sync state of a message that
 // adds no change at most d after it (default DefaultSyncStateFlush),

@@ -22,7 +22,10 @@ type peerSync interface {
 	// (sorted; h.heads is not updated). A message that does not decode
 	// or whose changes automerge refuses returns an error; changes
 	// applied before the error are reflected in the heads returned.
-	receive(h *Handle, msg []byte) (after []automerge.ChangeHash, err error)
+	// lazy, when not nil, is the neutral base of a message from a writer
+	// no check applies to: the Go sync states then add a neutral batch
+	// to the graph alone (Handle.lazyFresh) and report neutral.
+	receive(h *Handle, msg []byte, lazy *neutralBase) (after []automerge.ChangeHash, neutral bool, err error)
 	// save returns the persisted form (automerge's: the shared heads).
 	save() []byte
 	close()
@@ -64,10 +67,10 @@ func (a amSync) generate(*Handle) ([]byte, bool, error) {
 	return raw, true, nil
 }
 
-func (a amSync) receive(h *Handle, msg []byte) ([]automerge.ChangeHash, error) {
+func (a amSync) receive(h *Handle, msg []byte, _ *neutralBase) ([]automerge.ChangeHash, bool, error) {
 	sm, err := a.ss.ReceiveMessage(msg)
 	sm.Close()
-	return h.doc.Heads(), err
+	return h.doc.Heads(), false, err
 }
 
 func (a amSync) save() []byte { return a.ss.Save() }
@@ -80,6 +83,11 @@ type goSync struct{ st *msync.State }
 // its heads first (built on first use, rebuilt when the document was
 // replaced). Caller holds h.mu.
 func (h *Handle) graph() (*msync.Graph, error) {
+	if h.behind != 0 {
+		// The graph is ahead of the document: it is the index, and the
+		// document is never read to rebuild it.
+		return h.changes, nil
+	}
 	g, err := msync.CatchUp(h.changes, h.doc, h.heads)
 	if err != nil {
 		return nil, fmt.Errorf("repo: index %s: %w", h.id, err)
@@ -121,26 +129,51 @@ func (s *goSync) generate(h *Handle) ([]byte, bool, error) {
 	return m.Encode(), true, nil
 }
 
-func (s *goSync) receive(h *Handle, msg []byte) ([]automerge.ChangeHash, error) {
+func (s *goSync) receive(h *Handle, msg []byte, lazy *neutralBase) ([]automerge.ChangeHash, bool, error) {
 	g, err := h.graph()
 	if err != nil {
-		return h.heads, err
+		return h.heads, false, err
 	}
 	m, err := msync.DecodeMessage(msg)
 	if err != nil {
-		return h.heads, err
+		return h.heads, false, err
 	}
 	var after []automerge.ChangeHash
-	if err := msync.Receive(g, s.st, m, msync.ApplyTo(h.doc, g, msg, &after)); err != nil {
+	var doc *automerge.Doc
+	neutral := false
+	// Receive calls apply only for a message with changes: heads and
+	// Bloom filters never touch the document.
+	apply := func(m *msync.Message) error {
+		fresh, ok, err := h.lazyFresh(g, m, msg, lazy)
+		if err != nil {
+			return err
+		}
+		if ok {
+			neutral = true
+			if err := msync.ApplyStored(g, fresh, &after)(m); err != nil {
+				return err
+			}
+			h.behind += int32(len(fresh))
+			return nil
+		}
+		if doc, err = h.current(); err != nil {
+			return err
+		}
+		return msync.ApplyTo(doc, g, msg, &after)(m)
+	}
+	if err := msync.Receive(g, s.st, m, apply); err != nil {
+		if doc == nil {
+			return h.heads, false, err
+		}
 		// Part of the changes may have been applied: read the heads
 		// from the document; the graph catches up on next use.
-		return h.doc.Heads(), err
+		return doc.Heads(), false, err
 	}
 	msync.AskForSkipped(g, s.st, m)
 	if after == nil {
 		after = h.heads
 	}
-	return slices.Clone(after), nil
+	return slices.Clone(after), neutral, nil
 }
 
 func (s *goSync) save() []byte { return s.st.Encode() }

@@ -45,7 +45,7 @@ func (h *Handle) receiveRefused(ctx context.Context, peer PeerID, msg []byte, re
 	}
 	delete(h.quiet, peer)
 	// bare carries no change: the heads stay.
-	if _, err := ss.receive(h, bare); err != nil {
+	if _, _, err := ss.receive(h, bare, nil); err != nil {
 		h.repo.opts.logger.Warn("repo: refused message not applied", "doc", h.id.String(), "peer", string(peer), "err", err)
 		return nil
 	}
@@ -62,6 +62,10 @@ func (h *Handle) receiveRefused(ctx context.Context, peer PeerID, msg []byte, re
 // holds h.mu with the document loaded.
 func (h *Handle) withoutChanges(msg []byte) ([]byte, error) {
 	m, err := wire.ParseSync(msg)
+	if err != nil {
+		return nil, err
+	}
+	doc, err := h.current()
 	if err != nil {
 		return nil, err
 	}
@@ -89,7 +93,7 @@ func (h *Handle) withoutChanges(msg []byte) ([]byte, error) {
 		}
 		seen[hd] = true
 		switch d, refused := deps[hd]; {
-		case h.doc.HasChange(hd):
+		case doc.HasChange(hd):
 			heads = append(heads, hd)
 		case refused:
 			stack = append(stack, d...)
@@ -148,6 +152,9 @@ func (r *Repo) SetAside(ctx context.Context, peer PeerID, id docs.DocumentID, re
 // (nil when nothing was set aside) and the number of changes set aside.
 func (h *Handle) setAside(ctx context.Context, peer PeerID, refused RefusedFunc) (*write, int, error) {
 	if err := h.loaded(ctx); err != nil {
+		return nil, 0, err
+	}
+	if _, err := h.current(); err != nil {
 		return nil, 0, err
 	}
 	ss, err := h.syncState(ctx, peer)

@@ -541,7 +541,7 @@ func (r *Repo) Facts(ctx context.Context, id docs.DocumentID) ([]byte, error) {
 	if h != nil {
 		h.mu.Lock()
 		if h.doc != nil && len(h.heads) > 0 {
-			f = fn(h.doc)
+			f = fn(h.recordDoc())
 		}
 		h.mu.Unlock()
 	}

@@ -69,7 +69,11 @@ func (h *Handle) ReadAt(fn func(d *automerge.Doc, rev uint64) error) error {
 	if err := h.loaded(context.Background()); err != nil {
 		return err
 	}
-	return fn(h.doc, h.rev)
+	d, err := h.current()
+	if err != nil {
+		return err
+	}
+	return fn(d, h.rev)
 }
 
 // ReadACLAt is Read that also passes the document's ACL revision: it
@@ -83,12 +87,14 @@ func (h *Handle) ReadAt(fn func(d *automerge.Doc, rev uint64) error) error {
 // revision). A value computed from the ACL fields alone (a session's
 // access decision) can be cached under it: an entry edit to a shared
 // playlist, by its owner or a collaborator, then costs its followers'
-// sessions no access evaluation.
+// sessions no access evaluation. fn reads the ACL fields only: the
+// document passed may lack neutral changes the handle holds (recordDoc),
+// and its heads are then older than Heads'.
 func (h *Handle) ReadACLAt(fn func(d *automerge.Doc, aclRev uint64) error) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if err := h.loaded(context.Background()); err != nil {
 		return err
 	}
-	return fn(h.doc, h.aclRev)
+	return fn(h.recordDoc(), h.aclRev)
 }

@@ -184,6 +184,12 @@ func (h *Handle) receive(ctx context.Context, peer PeerID, msg []byte, in Incomi
 	// Every change applied below passed the ACL check when in.CheckACL
 	// (checkWrite rewrites the message to the checked changes).
 	aclKept := false
+	// A writer no check applies to may have a neutral batch kept out of
+	// automerge (Handle.lazyFresh).
+	var lazy *neutralBase
+	if h.repo.opts.lazy && h.repo.opts.writeCheck == nil && in.Check == nil && !in.CheckACL && in.Create == nil {
+		lazy = &base
+	}
 	if h.repo.opts.writeCheck != nil || in.Check != nil || in.CheckACL {
 		checked, err := h.checkWrite(peer, msg, in)
 		if err != nil {
@@ -203,7 +209,7 @@ func (h *Handle) receive(ctx context.Context, peer PeerID, msg []byte, in Incomi
 	// The sync state changes (and may generate again) whatever the
 	// outcome.
 	delete(h.quiet, peer)
-	after, err := ss.receive(h, msg)
+	after, known, err := ss.receive(h, msg, lazy)
 	neutral := false
 	if changed = !slices.Equal(before, after); changed {
 		if err != nil {
@@ -211,7 +217,11 @@ func (h *Handle) receive(ctx context.Context, peer PeerID, msg []byte, in Incomi
 			// neutral.
 			base = neutralBase{}
 		}
-		neutral = h.changed(base, after, aclKept)
+		neutral = h.changed(base, after, aclKept, known && err == nil)
+	}
+	if errors.Is(err, ErrCatchUp) {
+		// Not the message's fault: the document is stuck.
+		return nil, false, err
 	}
 	if err != nil {
 		return nil, false, fmt.Errorf("%w: %v", ErrBadMessage, err)
@@ -261,7 +271,7 @@ func (h *Handle) resetEmpty() {
 	h.doc.Close()
 	h.doc, h.nextSeq, h.incCount, h.incBytes, h.snapBytes, h.view = doc, 1, 0, 0, 0, nil
 	h.setContent(nil)
-	h.changes = nil
+	h.changes, h.behind = nil, 0
 	h.broken.Store(false)
 	clear(h.syncs)
 	clear(h.dirty)
