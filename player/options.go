@@ -121,6 +121,11 @@ func (o Options) WithShuffleRand(r *rand.Rand) Options { o.rng = r; return o }
 // 1024; clamped to [64, 65536]).
 func (o Options) WithBlockFrames(n int) Options { o.blockFrames = min(max(n, 64), 65536); return o }
 
+// BlockFrames returns the frames of each block the player writes to its
+// sink (WithBlockFrames; default 1024): a sink that stages writes can
+// size its buffer for them up front.
+func (o Options) BlockFrames() int { return o.blockFrames }
+
 // WithPredecode sets how many 4096-frame blocks each track decodes ahead
 // of playback (default 48; at least 2).
 func (o Options) WithPredecode(blocks int) Options { o.predecodeBlocks = max(blocks, 2); return o }

@@ -517,6 +517,9 @@ func profilePlay(b *testing.B, ctx context.Context, path string) <-chan struct{}
 //     and key cached, the decoded head), then PlayAlbum.
 //     Also logged: native after core.Engine.OpenTrack of those tracks
 //     (everything but the decoded head: the native state before heads);
+//   - the same, "paused": in a fourth fresh profile (and on a fresh
+//     native device) the play comes listenerPause after the prefetch, as
+//     a listener's click does, not at once;
 //   - the cold play's floor: in a third fresh profile, the same page
 //     times with performance.now() plain fetch() calls of exactly the
 //     requests a cold play sends, in its order (the album; then the
@@ -528,7 +531,7 @@ func profilePlay(b *testing.B, ctx context.Context, path string) <-chan struct{}
 // The page's own milestone marks ("segue:…", ms after "segue:play") are
 // logged per run. With SEGUE_WEB_CPUPROFILE=<dir>, each play (call to
 // "segue:heard") is also recorded by the DevTools CPU profiler (100 µs
-// sampling) into <dir>/{cold,prefetched}-<run>.cpuprofile (open in the
+// sampling) into <dir>/{cold,prefetched,paused}-<run>.cpuprofile (open in the
 // DevTools Performance panel; Go's wasm functions are named when the
 // module is built without -s).
 //
@@ -543,6 +546,13 @@ func BenchmarkWebPlayer(b *testing.B) {
 		Rate     float64            `json:"rate"`     // the AudioContext's sample rate
 	}
 	var ready, again, web, webPolled, heard, native, webWarm, heardWarm, nativeWarm, nativeOpened, floor, netFloor float64
+	var webPaused, nativePaused float64
+	// listenerPause is the time between the prefetch's end and the play in
+	// the "paused" prefetched runs, as a listener's click on the album the
+	// page just readied comes: a play right after the prefetch meets V8's
+	// background tier-up compiles of the code the prefetch ran, which take
+	// the cores from the page's thread (docs/BENCHMARKS.md, pre12).
+	const listenerPause = 300 * time.Millisecond
 	waitReady := `(async () => {
 		while (!window.segueSession || !performance.getEntriesByName("bench:ready").length) {
 			if (performance.now() > 60000) throw new Error("the page opened no session");
@@ -551,9 +561,9 @@ func BenchmarkWebPlayer(b *testing.B) {
 		return performance.getEntriesByName("bench:ready")[0].startTime;
 	})()`
 	// play signs a fresh user up, optionally prefetches the album's
-	// first three tracks, plays it and returns the marks after the play
-	// call, relative to it.
-	play := func(ctx context.Context, user string, prefetch bool) timing {
+	// first three tracks (and waits pause after it), plays it and returns
+	// the marks after the play call, relative to it.
+	play := func(ctx context.Context, user string, prefetch bool, pause time.Duration) timing {
 		return run[timing](b, ctx, fmt.Sprintf(`(async () => {
 			const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 			const ready = await %s;
@@ -563,6 +573,7 @@ func BenchmarkWebPlayer(b *testing.B) {
 			if (%t) {
 				const a = await s.album(%q);
 				await s.prefetch(a.tracks.slice(0, 3).map((t) => t.id));
+				if (%d > 0) await sleep(%d);
 			}
 			if (window.__segueProfile) console.profile("play");
 			const t0 = performance.now();
@@ -581,19 +592,20 @@ func BenchmarkWebPlayer(b *testing.B) {
 			const res = [];
 			for (const e of performance.getEntriesByType("resource")) if (e.startTime >= p) res.push(new URL(e.name).pathname.slice(0, 24) + " " + Math.round(e.startTime - p) + "→" + Math.round(e.responseEnd - p));
 			return {ready, polled, marks, requests: res, rate: s.audioContext.sampleRate};
-		})()`, waitReady, user, testbed.Password, user, testbed.Password, prefetch, r.Album, r.Album))
+		})()`, waitReady, user, testbed.Password, user, testbed.Password, prefetch, r.Album, pause.Milliseconds(), pause.Milliseconds(), r.Album))
 	}
 	// nativeFirst measures a native play of the album by a fresh device:
 	// cold, or after readying its first three tracks with
 	// core.Engine.Prefetch (as the page does: manifest, header, chunk 0,
-	// key and the decoded head), or with OpenTrack alone (the native
-	// "prefetched" state before heads: everything but the head).
+	// key and the decoded head; then waiting pause), or with OpenTrack
+	// alone (the native "prefetched" state before heads: everything but
+	// the head).
 	const (
 		cold = iota
 		prefetched
 		opened
 	)
-	nativeFirst := func(user string, state int) float64 {
+	nativeFirst := func(user string, state int, pause time.Duration) float64 {
 		e := testbed.Device(b, r, model.UserID(user))
 		sink := &firstWriteSink{first: make(chan time.Time, 1)}
 		if _, err := e.OpenPlayer(sink, player.DefaultOptions().WithTier(model.TierHigh)); err != nil {
@@ -605,6 +617,7 @@ func BenchmarkWebPlayer(b *testing.B) {
 			if err := e.Prefetch(b.Context(), model.TierHigh, first); err != nil {
 				b.Fatal(err)
 			}
+			time.Sleep(pause)
 		case opened:
 			for _, id := range first {
 				if _, err := e.OpenTrack(b.Context(), id, model.TierHigh); err != nil {
@@ -748,7 +761,7 @@ func BenchmarkWebPlayer(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		user := fmt.Sprintf("bench%d-%d", i, time.Now().UnixNano())
 		ctx := newPage(fmt.Sprintf("cold-%d", i))
-		got := play(ctx, user, false)
+		got := play(ctx, user, false, 0)
 		ready += got.Ready
 		web += got.Marks["segue:ring"]
 		webPolled += got.Polled
@@ -758,7 +771,7 @@ func BenchmarkWebPlayer(b *testing.B) {
 		}
 		repeat := run[float64](b, ctx, waitReady)
 		again += repeat
-		n := nativeFirst(user+"n", cold)
+		n := nativeFirst(user+"n", cold, 0)
 		native += n
 		b.Logf("run %d cold: ready %.0f ms, first audio web %.1f ms (polled %.0f ms, heard %.0f ms), native %.1f ms, marks %v, requests %q; ready on reload %.0f ms",
 			i, got.Ready, got.Marks["segue:ring"], got.Polled, got.Marks["segue:heard"], n, got.Marks, got.Requests, repeat)
@@ -769,15 +782,26 @@ func BenchmarkWebPlayer(b *testing.B) {
 		b.Logf("run %d cold floor: browser fetch() of the cold play's requests %.1f ms (requests %q), Go's HTTP client %.1f ms; browser floor / native first audio %.2f",
 			i, f.MS, f.Requests, nf, f.MS/n)
 
-		warm := play(newPage(fmt.Sprintf("prefetched-%d", i)), user+"w", true)
+		warmPage := newPage(fmt.Sprintf("prefetched-%d", i))
+		warm := play(warmPage, user+"w", true, 0)
 		webWarm += warm.Marks["segue:ring"]
 		heardWarm += warm.Marks["segue:heard"]
-		n = nativeFirst(user+"wn", prefetched)
+		n = nativeFirst(user+"wn", prefetched, 0)
 		nativeWarm += n
-		o := nativeFirst(user+"on", opened)
+		o := nativeFirst(user+"on", opened, 0)
 		nativeOpened += o
 		b.Logf("run %d prefetched: first audio web %.1f ms (polled %.0f ms, heard %.0f ms), native %.1f ms (opened only %.1f ms), marks %v, requests %q, context %.0f Hz",
 			i, warm.Marks["segue:ring"], warm.Polled, warm.Marks["segue:heard"], n, o, warm.Marks, warm.Requests, warm.Rate)
+
+		// Stopped, so that its decoding does not run beside the next play
+		// (the cold page stopped when it reloaded).
+		run[bool](b, warmPage, `window.segueSession.stop().then(() => true)`)
+		paused := play(newPage(fmt.Sprintf("paused-%d", i)), user+"p", true, listenerPause)
+		webPaused += paused.Marks["segue:ring"]
+		np := nativeFirst(user+"pn", prefetched, listenerPause)
+		nativePaused += np
+		b.Logf("run %d prefetched, played %v after: first audio web %.1f ms (heard %.0f ms), native %.1f ms, marks %v",
+			i, listenerPause, paused.Marks["segue:ring"], paused.Marks["segue:heard"], np, paused.Marks)
 	}
 	for _, done := range profiled {
 		select {
@@ -802,4 +826,7 @@ func BenchmarkWebPlayer(b *testing.B) {
 	b.ReportMetric(nativeWarm/n, "ms-first-audio-native-prefetched")
 	b.ReportMetric(nativeOpened/n, "ms-first-audio-native-opened")
 	b.ReportMetric(webWarm/nativeWarm, "web/native-prefetched")
+	b.ReportMetric(webPaused/n, "ms-first-audio-web-prefetched-paused")
+	b.ReportMetric(nativePaused/n, "ms-first-audio-native-prefetched-paused")
+	b.ReportMetric(webPaused/nativePaused, "web/native-prefetched-paused")
 }

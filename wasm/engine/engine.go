@@ -490,8 +490,10 @@ func (e *Engine) PlayAlbumFrom(ctx context.Context, id model.AlbumID, start int,
 		tracks []model.Track
 		err    error
 	)
+	// The memo's tracks are only read (play copies what it needs), so
+	// they are not copied on the way to the first audio.
 	if m, ok := e.albums.Get(id); ok {
-		a, tracks = m.album, slices.Clone(m.tracks)
+		a, tracks = m.album, m.tracks
 	} else if a, tracks, err = e.Album(ctx, id); err != nil {
 		return err
 	}
@@ -529,6 +531,7 @@ func (e *Engine) PlayTracksFrom(ctx context.Context, c model.PlayContext, ids []
 	return e.play(c, tracks, start, frame, model.Loudness{})
 }
 
+// play plays tracks, which it only reads.
 func (e *Engine) play(c model.PlayContext, tracks []model.Track, start int, frame int64, album model.Loudness) error {
 	p := e.Player()
 	if p == nil {

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"sync"
 	"syscall/js"
 	"time"
 	"unsafe"
@@ -93,9 +94,7 @@ func open(_ js.Value, args []js.Value) any {
 				ks = jsKeyStore{k}
 			}
 		}
-		e, err := engine.Open(ctx, relay, st, ks, engine.DefaultOptions().WithPlayer(popts).WithMarker(func(name string) {
-			out.Call("mark", name)
-		}))
+		e, err := engine.Open(ctx, relay, st, ks, engine.DefaultOptions().WithPlayer(popts).WithMarker(marker(out)))
 		if err != nil {
 			return nil, err
 		}
@@ -110,6 +109,8 @@ func open(_ js.Value, args []js.Value) any {
 		}
 		gate := &engine.StatusGate{}
 		sink := &jsSink{out: out, rate: out.Get("rate").Int(), channels: out.Get("channels").Int(), gate: gate}
+		// Staged for a block now, not on the first play's way to its audio.
+		sink.stage(popts.BlockFrames() * sink.channels * 4)
 		p, err := e.OpenPlayer(sink)
 		if err != nil {
 			return nil, err
@@ -130,6 +131,26 @@ func open(_ js.Value, args []js.Value) any {
 		}()
 		return bridge(e, p, gate, dlReady, clock), nil
 	})
+}
+
+// marker returns the engine's marker onto the output's mark(name): each
+// name is made a JavaScript string once, not on every play's way to its
+// first audio.
+func marker(out js.Value) func(string) {
+	var (
+		mu    sync.Mutex
+		names = map[string]js.Value{}
+	)
+	return func(name string) {
+		mu.Lock()
+		v, ok := names[name]
+		if !ok {
+			v = js.ValueOf(name)
+			names[name] = v
+		}
+		mu.Unlock()
+		out.Call("mark", v)
+	}
 }
 
 // forwardStatus hands the player's statuses to the page, a play's first
@@ -300,15 +321,20 @@ type jsSink struct {
 
 func (s *jsSink) Format() (int, int) { return s.rate, s.channels }
 
+// stage makes the output's staging bytes hold at least n bytes.
+func (s *jsSink) stage(n int) {
+	if s.stagedLen < n {
+		s.staged = s.out.Call("buffer", n)
+		s.stagedLen = n
+	}
+}
+
 func (s *jsSink) Write(ctx context.Context, frames []float32) error {
 	if len(frames) == 0 {
 		return nil
 	}
 	b := unsafe.Slice((*byte)(unsafe.Pointer(&frames[0])), len(frames)*4)
-	if s.stagedLen < len(b) {
-		s.staged = s.out.Call("buffer", len(b))
-		s.stagedLen = len(b)
-	}
+	s.stage(len(b))
 	js.CopyBytesToJS(s.staged, b)
 	n := len(frames) / s.channels
 	for off := 0; off < n; {
