@@ -1,0 +1,166 @@
+// Package amchunk edits automerge change chunks for tests: it takes a
+// chunk's body out, puts one back with its length and checksum
+// recomputed, and re-encodes a column in a form automerge reads but does
+// not write (the kind of change a hostile peer can send). Callers own
+// every slice they pass and get new ones back.
+package amchunk
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+)
+
+// magic starts every automerge chunk.
+var magic = []byte{0x85, 0x6f, 0x4a, 0x83}
+
+// ErrNotChange is returned for bytes that are not one uncompressed
+// change chunk with a readable header.
+var ErrNotChange = errors.New("amchunk: not an uncompressed change chunk")
+
+// Body returns a copy of the body of the uncompressed change chunk raw
+// (from its dependency count on).
+func Body(raw []byte) ([]byte, error) {
+	if len(raw) < 10 || !bytes.Equal(raw[:4], magic) || raw[8] != 1 {
+		return nil, ErrNotChange
+	}
+	n, k := binary.Uvarint(raw[9:])
+	if k <= 0 || uint64(len(raw)-9-k) != n {
+		return nil, ErrNotChange
+	}
+	return bytes.Clone(raw[9+k:]), nil
+}
+
+// Chunk returns the uncompressed change chunk of body, with its length
+// and checksum computed.
+func Chunk(body []byte) []byte {
+	hdr := binary.AppendUvarint([]byte{1}, uint64(len(body)))
+	sum := sha256.Sum256(append(hdr, body...))
+	out := append(bytes.Clone(magic), sum[:4]...)
+	return append(append(out, hdr...), body...)
+}
+
+// SplitRun returns the change chunk raw with the first run of repeated
+// values of its first column of unsigned integers (an actor or integer
+// column) split into a literal run of one value and a run of the rest:
+// the same operations, encoded as automerge never encodes them.
+func SplitRun(raw []byte) ([]byte, error) {
+	body, err := Body(raw)
+	if err != nil {
+		return nil, err
+	}
+	r := &reader{b: body}
+	deps := r.uleb()
+	r.skip(int(deps) * 32)
+	r.skip(int(r.uleb())) // actor
+	r.uleb()              // seq
+	r.uleb()              // start op
+	r.sleb()              // time
+	r.skip(int(r.uleb())) // message
+	for n := r.uleb(); n > 0 && r.err == nil; n-- {
+		r.skip(int(r.uleb()))
+	}
+	r.metaAt = r.at
+	ncols := r.uleb()
+	type col struct{ spec, len uint64 }
+	cols := make([]col, 0, ncols)
+	for range ncols {
+		cols = append(cols, col{r.uleb(), r.uleb()})
+	}
+	if r.err != nil {
+		return nil, ErrNotChange
+	}
+	at := r.at
+	for i, c := range cols {
+		if t := c.spec & 7; (t == 1 || t == 2) && c.len > 0 {
+			cr := &reader{b: body[at : at+int(c.len)]}
+			count, start := cr.sleb(), cr.at
+			cr.uleb()
+			if cr.err == nil && count >= 2 {
+				v := body[at+start : at+cr.at]
+				run := appendSleb(nil, -1)
+				run = append(run, v...)
+				run = appendSleb(run, count-1)
+				run = append(run, v...)
+				data := append(run, body[at+cr.at:at+int(c.len)]...)
+				cols[i].len = uint64(len(data))
+				out := bytes.Clone(body[:r.metaAt])
+				out = binary.AppendUvarint(out, ncols)
+				for _, c := range cols {
+					out = binary.AppendUvarint(binary.AppendUvarint(out, c.spec), c.len)
+				}
+				out = append(out, body[r.at:at]...)
+				out = append(out, data...)
+				out = append(out, body[at+int(c.len):]...)
+				return Chunk(out), nil
+			}
+		}
+		at += int(c.len)
+	}
+	return nil, errors.New("amchunk: no run of repeated integers to split")
+}
+
+// reader reads LEB128 numbers; the first error sticks.
+type reader struct {
+	b      []byte
+	at     int
+	metaAt int
+	err    error
+}
+
+func (r *reader) uleb() uint64 {
+	if r.err != nil {
+		return 0
+	}
+	v, k := binary.Uvarint(r.b[r.at:])
+	if k <= 0 {
+		r.err = ErrNotChange
+		return 0
+	}
+	r.at += k
+	return v
+}
+
+// sleb reads a signed LEB128 number (automerge's, not Go's zig-zag
+// varint).
+func (r *reader) sleb() int64 {
+	var v int64
+	for shift := 0; r.err == nil; shift += 7 {
+		if r.at >= len(r.b) || shift > 63 {
+			r.err = ErrNotChange
+			return 0
+		}
+		c := r.b[r.at]
+		r.at++
+		v |= int64(c&0x7f) << shift
+		if c&0x80 == 0 {
+			if shift+7 < 64 && c&0x40 != 0 {
+				v |= -1 << (shift + 7)
+			}
+			return v
+		}
+	}
+	return 0
+}
+
+// appendSleb appends v in signed LEB128.
+func appendSleb(b []byte, v int64) []byte {
+	for {
+		c := byte(v & 0x7f)
+		v >>= 7
+		if v == 0 && c&0x40 == 0 || v == -1 && c&0x40 != 0 {
+			return append(b, c)
+		}
+		b = append(b, c|0x80)
+	}
+}
+
+func (r *reader) skip(n int) {
+	if r.err == nil && (n < 0 || n > len(r.b)-r.at) {
+		r.err = ErrNotChange
+	}
+	if r.err == nil {
+		r.at += n
+	}
+}
