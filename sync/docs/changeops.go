@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"unicode/utf8"
 )
 
 // ErrUnreadableChange is returned by DecodeChangeOps (and so by the ACL
@@ -64,6 +65,16 @@ const (
 	colDeflate   = 0x08
 )
 
+// Actions of automerge 0.5's operations: actionMakeTable is the largest
+// of the make actions (makeMap 0, makeList 2, makeText 4, makeTable 6;
+// the odd ones act on values), actionMark the largest of all.
+const (
+	actionDelete    = 3
+	actionIncrement = 5
+	actionMakeTable = 6
+	actionMark      = 7
+)
+
 // knownColumns are the operation columns of automerge 0.5's change
 // format. A change with any other column is unreadable: automerge would
 // ignore it, but a column the decoder does not know might change what an
@@ -101,7 +112,33 @@ type ChangeOp struct {
 	// the operation addresses a list or text element.
 	Key    string
 	MapKey bool
+	// ElemCounter and ElemActor are, when !MapKey, the element of the
+	// sequence the operation acts on (or, inserting, inserts after):
+	// the id of the operation that inserted it; ElemCounter 0 is the
+	// sequence's head, and then ElemActor is 0.
+	ElemCounter uint64
+	ElemActor   int
+	// Insert says the operation inserts a new element (whose id is the
+	// operation's own) after the element ElemCounter@ElemActor.
+	Insert bool
+	// Action is automerge's action: 0 makeMap, 1 set, 2 makeList,
+	// 3 delete, 4 makeText, 5 increment, 6 makeTable, 7 mark.
+	Action uint8
+	// Preds are the ids of the operations it overwrites, each a counter
+	// and an index into the change's actors.
+	Preds []OpRef
 }
+
+// OpRef is an operation's id within a change: its counter and its actor
+// as an index into ChangeOps.Actors.
+type OpRef struct {
+	Counter uint64
+	Actor   int
+}
+
+// Makes reports whether op makes an object (a map, list, text or table),
+// whose id is the operation's own.
+func (op ChangeOp) Makes() bool { return op.Action <= actionMakeTable && op.Action%2 == 0 }
 
 // Root reports whether op acts on the document's root map.
 func (op ChangeOp) Root() bool { return op.ObjCounter == 0 }
@@ -204,7 +241,10 @@ func inflate(b []byte, limit int) ([]byte, error) {
 
 // decodeBody reads a change chunk's body: dependencies, actor, sequence
 // number, start op, time, message, other actors, column metadata, then
-// the columns; the extra bytes after them are ignored (as automerge does).
+// the columns. Bytes after the columns, an actor named twice and another
+// actor no operation refers to are errors: automerge keeps neither when
+// it saves the change in a document, so a change holding them would not
+// hash the same once saved.
 func decodeBody(body []byte) (*ChangeOps, error) {
 	r := reader{b: body}
 	deps, err := r.uleb()
@@ -259,6 +299,28 @@ func decodeBody(body []byte) (*ChangeOps, error) {
 	if out.Ops, err = decodeOps(cols, len(out.Actors)); err != nil {
 		return nil, err
 	}
+	if r.left() != 0 {
+		return nil, fmt.Errorf("%w: %d bytes after the columns", errNotCanonical, r.left())
+	}
+	used := make([]bool, len(out.Actors))
+	used[0] = true
+	for _, op := range out.Ops {
+		used[op.ObjActor] = used[op.ObjActor] || !op.Root()
+		used[op.ElemActor] = used[op.ElemActor] || !op.MapKey && op.ElemCounter > 0
+		for _, p := range op.Preds {
+			used[p.Actor] = true
+		}
+	}
+	named := make(map[string]bool, len(out.hexActors))
+	for i, a := range out.hexActors {
+		if !used[i] {
+			return nil, fmt.Errorf("%w: actor %s named but not used", errNotCanonical, a)
+		}
+		if named[a] {
+			return nil, fmt.Errorf("%w: actor %s named twice", errNotCanonical, a)
+		}
+		named[a] = true
+	}
 	return out, nil
 }
 
@@ -295,6 +357,9 @@ func readColumns(r *reader) (map[uint64][]byte, error) {
 		if !knownColumns[spec] {
 			return nil, fmt.Errorf("unknown column %#x", spec)
 		}
+		if l == 0 {
+			return nil, fmt.Errorf("%w: empty column %#x", errNotCanonical, spec)
+		}
 		if l > uint64(r.left()) || total+l > uint64(r.left()) {
 			return nil, fmt.Errorf("column %#x of %d bytes beyond the body", spec, l)
 		}
@@ -308,9 +373,21 @@ func readColumns(r *reader) (map[uint64][]byte, error) {
 	return cols, nil
 }
 
-// decodeOps reads the object and key of every operation from cols.
+// decodeOps reads the object and key of every operation from cols, and
+// checks every column of the change as automerge writes it: each holds
+// one entry per operation (the predecessors' columns one per
+// predecessor, as the group column counts them), in automerge's own
+// encoding (rleRuns, boolRuns, minimal LEB128), with values automerge
+// reads back to the same bytes (a key, object or predecessor id that is
+// whole, actor indices within the change's actors, known actions and
+// value types, UTF-8 strings, values of the lengths their types have),
+// and no marks (rich text: Segue's documents have none).
 func decodeOps(cols map[uint64][]byte, actors int) ([]ChangeOp, error) {
 	n, err := countEntries(cols[colAction])
+	if err != nil {
+		return nil, fmt.Errorf("action column: %w", err)
+	}
+	action, err := rleColumn(cols[colAction], n, (*reader).uleb)
 	if err != nil {
 		return nil, fmt.Errorf("action column: %w", err)
 	}
@@ -326,51 +403,254 @@ func decodeOps(cols map[uint64][]byte, actors int) ([]ChangeOp, error) {
 	if err != nil {
 		return nil, fmt.Errorf("key actor column: %w", err)
 	}
-	if _, err := rleColumn(cols[colKeyCtr], n, (*reader).sleb); err != nil {
+	keyCtr, err := rleColumn(cols[colKeyCtr], n, (*reader).sleb)
+	if err != nil {
 		return nil, fmt.Errorf("key counter column: %w", err)
 	}
-	keyStr, err := rleColumn(cols[colKeyStr], n, func(r *reader) (string, error) {
-		b, err := r.lenPrefixed(r.left())
-		return string(b), err
-	})
+	keyStr, err := rleColumn(cols[colKeyStr], n, (*reader).utf8)
 	if err != nil {
 		return nil, fmt.Errorf("key string column: %w", err)
 	}
-	// automerge 0.5 indexes the change's actors with every actor of a
-	// predecessor id without checking it (import_ops): an index past
-	// them aborts the process applying the change.
-	err = rleRuns(cols[colPredActor], (*reader).uleb, func(v uint64, ok bool, _ int) error {
-		if ok && v >= uint64(actors) {
-			return fmt.Errorf("pred actor %d of %d", v, actors)
-		}
-		return nil
-	})
+	insert, err := boolRuns(cols[colInsert], n, true)
 	if err != nil {
-		return nil, fmt.Errorf("pred actor column: %w", err)
+		return nil, fmt.Errorf("insert column: %w", err)
+	}
+	expand, err := boolRuns(cols[colExpand], n, false)
+	if err != nil {
+		return nil, fmt.Errorf("expand column: %w", err)
+	}
+	markName, err := rleColumn(cols[colMarkName], n, (*reader).utf8)
+	if err != nil {
+		return nil, fmt.Errorf("mark name column: %w", err)
+	}
+	nullValue, err := checkValues(cols[colValMeta], cols[colValRaw], action)
+	if err != nil {
+		return nil, err
+	}
+	preds, err := decodePreds(cols, n, actors)
+	if err != nil {
+		return nil, err
 	}
 	ops := make([]ChangeOp, n)
+	var key int64
 	for i := range ops {
 		a, c := objActor[i], objCtr[i]
 		switch {
-		case !c.ok && !a.ok, c.ok && c.v == 0:
-			// The root map (automerge reads counter 0 as the root
-			// whatever the actor).
-		case c.ok && a.ok:
+		case !c.ok && !a.ok:
+			// The root map.
+		case c.ok && a.ok && c.v > 0:
 			if a.v >= uint64(actors) {
 				return nil, fmt.Errorf("op %d: object actor %d of %d", i, a.v, actors)
 			}
 			ops[i].ObjCounter, ops[i].ObjActor = c.v, int(a.v)
 		default:
-			return nil, fmt.Errorf("op %d: object id half null", i)
+			return nil, fmt.Errorf("op %d: object id %v@%v", i, c, a)
 		}
-		if ka := keyActor[i]; ka.ok && ka.v >= uint64(actors) {
-			return nil, fmt.Errorf("op %d: key actor %d of %d", i, ka.v, actors)
+		ka, kc, ks := keyActor[i], keyCtr[i], keyStr[i]
+		if kc.ok {
+			key += kc.v
 		}
-		if k := keyStr[i]; k.ok {
-			ops[i].Key, ops[i].MapKey = k.v, true
+		switch {
+		case ks.ok && !ka.ok && !kc.ok && !insert[i]:
+			ops[i].Key, ops[i].MapKey = ks.v, true
+		case !ks.ok && kc.ok && key == 0 && !ka.ok:
+			// The head of a sequence.
+		case !ks.ok && kc.ok && key > 0 && ka.ok:
+			if ka.v >= uint64(actors) {
+				return nil, fmt.Errorf("op %d: key actor %d of %d", i, ka.v, actors)
+			}
+			ops[i].ElemCounter, ops[i].ElemActor = uint64(key), int(ka.v)
+		default:
+			return nil, fmt.Errorf("op %d: key neither a string (not inserting) nor an element id", i)
+		}
+		ops[i].Insert, ops[i].Preds = insert[i], preds[i]
+		switch a := action[i]; {
+		case !a.ok || a.v > actionMark:
+			return nil, fmt.Errorf("op %d: action %v", i, a)
+		case a.v != actionMark && (expand[i] || markName[i].ok):
+			return nil, fmt.Errorf("op %d: action %d with a mark's fields", i, a.v)
+		case a.v == actionMark && (ops[i].MapKey || !insert[i]):
+			return nil, fmt.Errorf("op %d: a mark not inserted in a sequence", i)
+		case a.v == actionMark && !markName[i].ok && !nullValue[i]:
+			// A mark's end carries no name and no value; automerge 0.5
+			// takes one with a value, then saves it without.
+			return nil, fmt.Errorf("op %d: a mark's end with a value", i)
+		default:
+			ops[i].Action = uint8(a.v)
 		}
 	}
 	return ops, nil
+}
+
+// decodePreds reads the predecessor columns of a change of n
+// operations: a count per operation, then that many ids (actor index
+// within actors, counter from 1 on, delta-encoded). It returns each
+// operation's predecessors.
+func decodePreds(cols map[uint64][]byte, n, actors int) ([][]OpRef, error) {
+	total := 0
+	group, err := rleColumn(cols[colPredGroup], n, func(r *reader) (uint64, error) {
+		v, err := r.uleb()
+		if err == nil && v > MaxChangeOps {
+			err = fmt.Errorf("group of %d", v)
+		}
+		return v, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pred group column: %w", err)
+	}
+	for i, g := range group {
+		if !g.ok || total+int(g.v) > MaxChangeOps {
+			return nil, fmt.Errorf("pred group column: op %d: group %v", i, g)
+		}
+		total += int(g.v)
+	}
+	// automerge 0.5 indexes the change's actors with every actor of a
+	// predecessor id without checking it (import_ops): an index past
+	// them aborts the process applying the change.
+	predActor, err := rleColumn(cols[colPredActor], total, (*reader).uleb)
+	if err != nil {
+		return nil, fmt.Errorf("pred actor column: %w", err)
+	}
+	predCtr, err := rleColumn(cols[colPredCtr], total, (*reader).sleb)
+	if err != nil {
+		return nil, fmt.Errorf("pred counter column: %w", err)
+	}
+	out := make([][]OpRef, n)
+	var ctr int64
+	k := 0
+	for i, g := range group {
+		for range g.v {
+			if a := predActor[k]; !a.ok || a.v >= uint64(actors) {
+				return nil, fmt.Errorf("pred actor %v of %d", a, actors)
+			}
+			if c := predCtr[k]; c.ok {
+				ctr += c.v
+			}
+			if !predCtr[k].ok || ctr <= 0 {
+				return nil, fmt.Errorf("pred counter %d", ctr)
+			}
+			out[i] = append(out[i], OpRef{Counter: uint64(ctr), Actor: int(predActor[k].v)})
+			k++
+		}
+	}
+	return out, nil
+}
+
+// Value types of automerge's value metadata column (the low 4 bits; the
+// rest is the value's length in bytes).
+const (
+	valNull      = 0
+	valFalse     = 1
+	valTrue      = 2
+	valUleb      = 3
+	valSleb      = 4
+	valFloat     = 5
+	valString    = 6
+	valBytes     = 7
+	valCounter   = 8
+	valTimestamp = 9
+)
+
+// checkValues checks the value columns of a change whose operations
+// have the actions action: a metadata entry per operation, of a known
+// type and a length that type allows — none for an operation that makes
+// an object or deletes, a signed integer for an increment — and the raw
+// column exactly the concatenated values, integers in minimal LEB128 and
+// strings in UTF-8. It returns which operations have the null value.
+func checkValues(metaCol, raw []byte, action []opt[uint64]) ([]bool, error) {
+	meta, err := rleColumn(metaCol, len(action), (*reader).uleb)
+	if err != nil {
+		return nil, fmt.Errorf("value meta column: %w", err)
+	}
+	null := make([]bool, len(action))
+	r := reader{b: raw}
+	for i, m := range meta {
+		if !m.ok {
+			return nil, fmt.Errorf("op %d: no value metadata", i)
+		}
+		v, err := r.take(int(min(m.v>>4, uint64(len(raw)+1))))
+		if err != nil {
+			return nil, fmt.Errorf("op %d: value of %d bytes beyond the raw column", i, m.v>>4)
+		}
+		null[i] = m.v == valNull
+		vr := reader{b: v}
+		switch a := action[i].v; {
+		case (a <= actionMakeTable && a%2 == 0 || a == actionDelete) && m.v != valNull:
+			return nil, fmt.Errorf("op %d: action %d with a value (%#x)", i, a, m.v)
+		case a == actionIncrement && m.v&15 != valSleb:
+			return nil, fmt.Errorf("op %d: increment by a value of type %d", i, m.v&15)
+		}
+		switch m.v & 15 {
+		case valNull, valFalse, valTrue:
+			err = vr.done()
+		case valUleb:
+			if _, err = vr.uleb(); err == nil {
+				err = vr.done()
+			}
+		case valSleb, valCounter, valTimestamp:
+			if _, err = vr.sleb(); err == nil {
+				err = vr.done()
+			}
+		case valFloat:
+			if len(v) != 8 {
+				err = fmt.Errorf("float of %d bytes", len(v))
+			}
+		case valString:
+			if !utf8.Valid(v) {
+				err = errors.New("string not UTF-8")
+			}
+		case valBytes:
+		default:
+			err = fmt.Errorf("value type %d", m.v&15)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("op %d: value: %w", i, err)
+		}
+	}
+	if r.left() != 0 {
+		return nil, fmt.Errorf("%d bytes of values past the last", r.left())
+	}
+	return null, nil
+}
+
+// boolRuns reads a boolean column of n entries: counts of false, true,
+// false, … values, only the first of them 0, as automerge writes them;
+// an absent column is n false values, which automerge writes only when
+// required (the insert column, of a change with operations).
+func boolRuns(col []byte, n int, required bool) ([]bool, error) {
+	out := make([]bool, n)
+	if len(col) == 0 {
+		if required && n > 0 {
+			return nil, errors.New("missing")
+		}
+		return out, nil
+	}
+	if n == 0 {
+		return nil, fmt.Errorf("%w: a column without operations", errNotCanonical)
+	}
+	r := reader{b: col}
+	total, trues := 0, false
+	for k := 0; r.left() > 0; k++ {
+		c, err := r.uleb()
+		if err != nil {
+			return nil, err
+		}
+		if c == 0 && k > 0 || c > uint64(n-total) {
+			return nil, fmt.Errorf("%w: count %d", errNotCanonical, c)
+		}
+		for i := total; i < total+int(c); i++ {
+			out[i] = k%2 == 1
+		}
+		total += int(c)
+		trues = trues || k%2 == 1
+	}
+	if total != n {
+		return nil, fmt.Errorf("%d entries, want %d", total, n)
+	}
+	if !required && !trues {
+		return nil, fmt.Errorf("%w: false values only", errNotCanonical)
+	}
+	return out, nil
 }
 
 // opt is one entry of a column: a value, or null when !ok.
@@ -396,7 +676,7 @@ func countEntries(col []byte) (int, error) {
 // rleColumn decodes an RLE column into exactly n entries; an empty
 // column is n nulls (automerge writes nothing for a column of nulls
 // only), any other length is an error.
-func rleColumn[T any](col []byte, n int, read func(*reader) (T, error)) ([]opt[T], error) {
+func rleColumn[T comparable](col []byte, n int, read func(*reader) (T, error)) ([]opt[T], error) {
 	out := make([]opt[T], n)
 	if len(col) == 0 {
 		return out, nil
@@ -424,10 +704,25 @@ func rleColumn[T any](col []byte, n int, read func(*reader) (T, error)) ([]opt[T
 // rleRuns walks an RLE column: a signed count, then for a positive count
 // one value repeated, for a negative count that many literal values, for
 // zero an unsigned count of nulls. It calls emit for every run (a
-// literal value is a run of 1). Empty runs are an error.
-func rleRuns[T any](col []byte, read func(*reader) (T, error), emit func(v T, ok bool, count int) error) error {
+// literal value is a run of 1). Empty runs are an error, and so is any
+// encoding other than the one automerge writes (errNotCanonical): a
+// repeated run of one value, two runs of one value or of nulls side by
+// side, two literal runs side by side, equal neighbours within a literal
+// run, a column of nulls only (automerge writes none). automerge 0.5
+// reads such a column, but a document holding the change saves it in
+// its own encoding, whose hash is not the change's: the saved document
+// does not load (sync/msync's TestGuardedHazards).
+func rleRuns[T comparable](col []byte, read func(*reader) (T, error), emit func(v T, ok bool, count int) error) error {
 	r := reader{b: col}
 	var zero T
+	const (
+		none = iota
+		repeat
+		literal
+		null
+	)
+	prev, values := none, false
+	var last T
 	for r.left() > 0 {
 		c, err := r.sleb()
 		if err != nil {
@@ -442,22 +737,34 @@ func rleRuns[T any](col []byte, read func(*reader) (T, error), emit func(v T, ok
 			if c > MaxChangeOps {
 				return fmt.Errorf("run of %d over the limit", c)
 			}
+			if c == 1 || (prev == repeat || prev == literal) && v == last {
+				return fmt.Errorf("%w: run of %d", errNotCanonical, c)
+			}
 			if err := emit(v, true, int(c)); err != nil {
 				return err
 			}
+			prev, last, values = repeat, v, true
 		case c < 0:
 			if c < -MaxChangeOps {
 				return fmt.Errorf("literal run of %d over the limit", -c)
 			}
-			for range -c {
+			if prev == literal {
+				return fmt.Errorf("%w: literal runs side by side", errNotCanonical)
+			}
+			for k := range -c {
 				v, err := read(&r)
 				if err != nil {
 					return err
 				}
+				if (k > 0 || prev == repeat) && v == last {
+					return fmt.Errorf("%w: equal values in a literal run", errNotCanonical)
+				}
 				if err := emit(v, true, 1); err != nil {
 					return err
 				}
+				last = v
 			}
+			prev, values = literal, true
 		default:
 			nulls, err := r.uleb()
 			if err != nil {
@@ -466,10 +773,17 @@ func rleRuns[T any](col []byte, read func(*reader) (T, error), emit func(v T, ok
 			if nulls == 0 || nulls > MaxChangeOps {
 				return fmt.Errorf("null run of %d", nulls)
 			}
+			if prev == null {
+				return fmt.Errorf("%w: null runs side by side", errNotCanonical)
+			}
 			if err := emit(zero, false, int(nulls)); err != nil {
 				return err
 			}
+			prev = null
 		}
+	}
+	if prev != none && !values {
+		return fmt.Errorf("%w: a column of nulls only", errNotCanonical)
 	}
 	return nil
 }
@@ -481,6 +795,10 @@ type reader struct {
 }
 
 var errTruncated = errors.New("truncated")
+
+// errNotCanonical is returned for a column encoded other than as
+// automerge encodes it (rleRuns).
+var errNotCanonical = errors.New("not automerge's encoding")
 
 func (r *reader) left() int { return len(r.b) - r.off }
 
@@ -503,6 +821,9 @@ func (r *reader) uleb() (uint64, error) {
 		}
 		return 0, errors.New("unsigned LEB128 overflows 64 bits")
 	}
+	if n > 1 && r.b[r.off+n-1] == 0 {
+		return 0, fmt.Errorf("%w: unsigned LEB128 of %d bytes", errNotCanonical, n)
+	}
 	r.off += n
 	return v, nil
 }
@@ -523,6 +844,13 @@ func (r *reader) sleb() (int64, error) {
 		v |= int64(c&0x7f) << shift
 		shift += 7
 		if c&0x80 == 0 {
+			if i > 0 {
+				// A last byte that only extends the sign of the one
+				// before it is one byte too many.
+				if p := r.b[r.off-2]; c == 0 && p&0x40 == 0 || c == 0x7f && p&0x40 != 0 {
+					return 0, fmt.Errorf("%w: signed LEB128 of %d bytes", errNotCanonical, i+1)
+				}
+			}
 			if shift < 64 && c&0x40 != 0 {
 				v |= -1 << shift
 			}
@@ -542,6 +870,26 @@ func (r *reader) lenPrefixed(limit int) ([]byte, error) {
 		return nil, fmt.Errorf("length %d over %d", n, limit)
 	}
 	return r.take(int(n))
+}
+
+// utf8 reads a length-prefixed UTF-8 string.
+func (r *reader) utf8() (string, error) {
+	b, err := r.lenPrefixed(r.left())
+	if err != nil {
+		return "", err
+	}
+	if !utf8.Valid(b) {
+		return "", errors.New("string not UTF-8")
+	}
+	return string(b), nil
+}
+
+// done returns an error unless every byte was read.
+func (r *reader) done() error {
+	if r.left() != 0 {
+		return fmt.Errorf("%d bytes left over", r.left())
+	}
+	return nil
 }
 
 // actorID reads a length-prefixed actor id.

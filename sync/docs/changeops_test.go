@@ -325,7 +325,9 @@ func buildChange(head []byte, specs [][2]uint64, data, extra []byte) []byte {
 // right but whose contents the decoder does not accept — columns
 // shorter or longer than the action column, an object or predecessor
 // actor out of range, an unknown or compressed column, columns out of order, a
-// document chunk, an oversized run — are errors matching
+// document chunk, an oversized run, encodings automerge never writes (a
+// run split or repeated, a run of one, overlong LEB128, a column of
+// nulls only, an empty column) — are errors matching
 // ErrUnreadableChange; the rebuilt original decodes.
 func TestDecodeChangeOpsMalformed(t *testing.T) {
 	raw := sampleChange(t).Save()
@@ -418,6 +420,15 @@ func TestDecodeChangeOpsMalformed(t *testing.T) {
 			ss[len(ss)-1][1] += 100
 			return buildChange(head, ss, data, extra)
 		}(), "beyond"},
+		{"run split in two", replace(map[uint64][]byte{colPredGroup: append(append(appendSleb(nil, -1), 0), rleRun(int64(n-1), 0)...)}), "not automerge's encoding"},
+		{"two runs of one value", replace(map[uint64][]byte{colPredGroup: append(rleRun(2, 0), rleRun(int64(n-2), 0)...)}), "not automerge's encoding"},
+		{"repeated run of one", replace(map[uint64][]byte{colPredGroup: append(rleRun(1, 0), rleRun(int64(n-1), 1)...)}), "not automerge's encoding"},
+		{"overlong LEB128", replace(map[uint64][]byte{colPredGroup: append(appendSleb(nil, int64(n)), 0x80, 0)}), "LEB128 of 2 bytes"},
+		{"object ids null only", replace(map[uint64][]byte{colObjActor: binary.AppendUvarint([]byte{0}, uint64(n)), colObjCtr: binary.AppendUvarint([]byte{0}, uint64(n))}), "nulls only"},
+		{"empty column", func() []byte {
+			ss := append(slices.Clone(specs), [2]uint64{colMarkName, 0})
+			return buildChange(head, ss, data, extra)
+		}(), "empty column"},
 		{"document chunk", func() []byte {
 			b := slices.Clone(raw)
 			b[8] = 0
