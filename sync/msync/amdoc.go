@@ -60,8 +60,9 @@ func (g *Graph) addFrom(doc *automerge.Doc, since []automerge.ChangeHash) error 
 	return nil
 }
 
-// ApplyTo returns the apply function of Receive for doc: it decodes the
-// encoded message msg (m's source) with automerge, which validates its
+// ApplyTo returns the apply function of Receive for doc: it refuses a
+// message with a change automerge would abort on (Graph.Guard), decodes
+// the encoded message msg (m's source) with automerge, which validates its
 // changes' operations as automerge's own receive does, applies them to
 // doc, then adds to g what doc applied, from m's own chunks (reading
 // from doc only changes it applied from its queue), and queues what it
@@ -69,6 +70,10 @@ func (g *Graph) addFrom(doc *automerge.Doc, since []automerge.ChangeHash) error 
 // heads through *heads.
 func ApplyTo(doc *automerge.Doc, g *Graph, msg []byte, heads *[]automerge.ChangeHash) func(m *Message) error {
 	return func(m *Message) error {
+		admitted, err := g.Guard(m)
+		if err != nil {
+			return err
+		}
 		sm, err := automerge.LoadSyncMessage(msg)
 		if err != nil {
 			return fmt.Errorf("%w: %v", ErrMalformed, err)
@@ -92,6 +97,12 @@ func ApplyTo(doc *automerge.Doc, g *Graph, msg []byte, heads *[]automerge.Change
 		for _, c := range m.Changes {
 			if !g.Has(c.Hash) {
 				g.Queue(c)
+				if p, ok := admitted[c.Hash]; ok {
+					if g.queued == nil {
+						g.queued = map[automerge.ChangeHash]pending{}
+					}
+					g.queued[c.Hash] = p
+				}
 			}
 		}
 		*heads = now

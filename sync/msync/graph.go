@@ -45,11 +45,13 @@ type Graph struct {
 	toSend []*node
 	// walk is markHeld's stack, reused by the next call.
 	walk []*node
-	// opMax holds, per actor, the largest operation counter of its
-	// changes among the first opMaxN of order (Vouch's index, built on
-	// its first use and brought up to date by each later one).
-	opMax  map[string]uint64
-	opMaxN int
+	// ops indexes the operation ids of g's changes for Guard and Vouch
+	// (opindex.go), built on their first use and brought up to date by
+	// each later one.
+	ops opIndex
+	// queued holds the queued changes that Guard admitted (ApplyTo
+	// records them), until the graph adds them.
+	queued map[automerge.ChangeHash]pending
 }
 
 // memoSize bounds Graph.memo (a document's active followers, each at
@@ -170,6 +172,7 @@ func (g *Graph) Add(c Change, raw []byte) {
 	g.sorted = nil
 	g.bytes += len(raw)
 	delete(g.queue, c.Hash)
+	delete(g.queued, c.Hash)
 }
 
 // Queue records a change given to the document that it did not apply

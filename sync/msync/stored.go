@@ -14,8 +14,11 @@ import (
 // apply_changes would apply every one of them at once, given that it
 // parses them (CheckParse): g queues no change (automerge applies no
 // queued change along with them), each one's dependencies are in g or
-// earlier among them (none would be queued), and CheckSeq passes with
-// the earlier ones counted (no DuplicateSeqNumber). Parsed changes pass
+// earlier among them (none would be queued), and each is its actor's
+// next change, the earlier ones counted: CheckSeq passes (no
+// DuplicateSeqNumber), and no sequence number skips one (automerge
+// applies such a change, then saves a document it cannot load: Guard).
+// Parsed changes pass
 // nothing else in apply_changes that can fail: an operation on an
 // object the document lacks is skipped with a warning, not refused
 // (docs/ARCHITECTURE.md §6 "Neutral changes skip automerge"). ok is
@@ -43,7 +46,7 @@ func (g *Graph) Fresh(m *Message) (fresh []int, ok bool) {
 		if p := g.seqs[string(c.Actor)]; p != nil {
 			n += *p
 		}
-		if n >= c.Seq {
+		if c.Seq != n+1 {
 			return nil, false
 		}
 		if seen == nil {
@@ -95,68 +98,36 @@ func ApplyStored(g *Graph, fresh []int, heads *[]automerge.ChangeHash) func(m *M
 
 // Vouch reads the operations of the changes of m at the positions fresh
 // (Fresh's answer) and returns them, in the same order, when automerge
-// 0.5 applies each without failing a check it never makes: every
-// operation reads (docs.DecodeChangeOps: actor indices of objects, keys
-// and predecessors within the change's actors — an index past them
-// aborts automerge's import_ops), acts on a map key (no list or text
-// element: automerge's sequence trees panic on element references they
-// cannot place), and the change's operation ids are all above every
-// operation id its actor has in g and in the changes before it (a reused
-// id corrupts automerge's trees, and applying the change aborts). A
-// change automerge would apply all the same but Vouch cannot vouch for
-// (a list insert, a concurrent change of a forked actor id) makes ok
-// false: the document applies it. Go memory only; g's per-actor index
-// of operation ids is brought up to date on the way (every change g
-// gained since the last call is decoded once).
+// 0.5 applies them without failing a check it never makes: Guard's
+// checks pass (operations it reads, written as automerge writes them,
+// fresh operation ids, each change its actor's next, objects, elements
+// and predecessors that exist where the operations say), every change
+// has operations, and each acts on a map key (no list or text element).
+// A change automerge would apply all the same but Vouch does not vouch
+// for (a text edit) makes ok false: the document applies it, behind
+// Guard. Go memory only; g's index of operation ids is brought up to
+// date on the way (every change g gained since the last call is decoded
+// once).
 func (g *Graph) Vouch(m *Message, fresh []int) (ops []*docs.ChangeOps, ok bool) {
 	if !g.indexOps() {
 		return nil, false
 	}
-	var mine map[string]uint64
+	ps := make([]pending, 0, len(fresh))
 	for _, i := range fresh {
-		c, err := docs.DecodeChangeOps(m.Raw[i])
-		if err != nil || len(c.Ops) == 0 {
+		p, err := pendingOf(m.Changes[i], m.Raw[i])
+		if err != nil || len(p.ops.Ops) == 0 {
 			return nil, false
 		}
-		for _, op := range c.Ops {
+		for _, op := range p.ops.Ops {
 			if !op.MapKey {
 				return nil, false
 			}
 		}
-		actor := string(c.Actors[0])
-		top, seen := mine[actor]
-		if !seen {
-			top = g.opMax[actor]
-		}
-		last := c.StartOp + uint64(len(c.Ops)) - 1
-		if c.StartOp <= top || last < c.StartOp {
-			return nil, false
-		}
-		if mine == nil {
-			mine = map[string]uint64{}
-		}
-		mine[actor] = last
-		ops = append(ops, c)
+		ps = append(ps, p)
+		ops = append(ops, p.ops)
+	}
+	if g.checkOpIDs(ps) != nil || g.checkOrder(ps) != nil {
+		return nil, false
 	}
 	return ops, true
-}
-
-// indexOps brings g.opMax up to date with g's changes and reports
-// whether it could: a change whose operations do not decode leaves the
-// index where it was (Vouch then vouches for nothing).
-func (g *Graph) indexOps() bool {
-	if g.opMax == nil {
-		g.opMax = map[string]uint64{}
-	}
-	for ; g.opMaxN < len(g.order); g.opMaxN++ {
-		c, err := docs.DecodeChangeOps(g.order[g.opMaxN].raw)
-		if err != nil {
-			return false
-		}
-		if n := uint64(len(c.Ops)); n > 0 {
-			actor := string(c.Actors[0])
-			g.opMax[actor] = max(g.opMax[actor], c.StartOp+n-1)
-		}
-	}
-	return true
 }

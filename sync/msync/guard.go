@@ -1,0 +1,322 @@
+package msync
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"sort"
+
+	"github.com/automerge/automerge-go"
+	"github.com/segue-fm/segue/sync/docs"
+)
+
+// pending is a change Guard admitted that g does not hold yet: one of
+// the message being checked, or one automerge queues (Graph.queued).
+type pending struct {
+	hash  automerge.ChangeHash
+	deps  []automerge.ChangeHash
+	actor string
+	seq   uint64
+	// lo and hi are the operation ids it uses: counters lo through hi
+	// of actor; hi == 0 for a change without operations.
+	lo, hi uint64
+	ops    *docs.ChangeOps
+}
+
+// pendingOf decodes the change c (raw its chunk) into its pending
+// record.
+func pendingOf(c Change, raw []byte) (pending, error) {
+	ops, err := docs.DecodeChangeOps(raw)
+	if err != nil {
+		return pending{}, fmt.Errorf("%w: change %s: %v", ErrMalformed, c.Hash, err)
+	}
+	p := pending{hash: c.Hash, deps: c.Deps, actor: string(c.Actor), seq: c.Seq, ops: ops}
+	if n := uint64(len(ops.Ops)); n > 0 {
+		p.lo, p.hi = ops.StartOp, ops.StartOp+n-1
+		if p.hi < p.lo {
+			return pending{}, fmt.Errorf("%w: change %s: operation ids overflow", ErrMalformed, c.Hash)
+		}
+	}
+	return p, nil
+}
+
+// Guard checks, in Go memory and before any automerge document sees
+// them, the changes of m that g lacks, and refuses the message (an
+// error matching ErrMalformed) when one of them is a change automerge
+// 0.5 does not refuse but aborts the whole process on, or applies and is
+// left with a document whose saved bytes it cannot load again
+// (TestGuardedHazards, FuzzGuard):
+//   - a change docs.DecodeChangeOps does not read: one it cannot fully
+//     read, actor indices past the change's actors, any column encoded
+//     other than as automerge encodes it, values of the wrong type;
+//   - operation ids its actor already used: in a change of g, in a change
+//     g queues (admitted by an earlier Guard), or in another change of m;
+//   - a sequence number that is not one past its actor's changes when
+//     automerge would apply it: with the message's changes and those g
+//     queues applied in dependency order, as automerge applies them, each
+//     must be its actor's next, and no two changes of one actor may be
+//     ready at once (their order would be automerge's choice);
+//   - an operation that refers to an operation not applied before it:
+//     the object it acts on (made by an earlier operation, of the kind
+//     its key needs), the element it sets or inserts after (inserted
+//     earlier in the same object), the operations it overwrites (in the
+//     same object and key or element, earlier); a deletion or increment
+//     that overwrites nothing, an insertion that overwrites anything.
+//
+// A change from a correct automerge client passes: its first operation
+// id is one past the largest of its history, which holds its actor's
+// previous change and every operation it refers to. It returns the
+// admitted changes by hash, for ApplyTo to remember those automerge
+// queues. Guard brings g's index of operation ids up to date on the way
+// (each change g gained since the last call is decoded once).
+func (g *Graph) Guard(m *Message) (map[automerge.ChangeHash]pending, error) {
+	admitted := map[automerge.ChangeHash]pending{}
+	var fresh []pending
+	for i, c := range m.Changes {
+		if _, seen := admitted[c.Hash]; seen || g.Has(c.Hash) {
+			continue
+		}
+		if _, queued := g.queued[c.Hash]; queued {
+			continue
+		}
+		p, err := pendingOf(c, m.Raw[i])
+		if err != nil {
+			return nil, err
+		}
+		admitted[c.Hash] = p
+		fresh = append(fresh, p)
+	}
+	if len(fresh) == 0 {
+		return nil, nil
+	}
+	g.indexOps()
+	all := slices.Clone(fresh)
+	for _, p := range g.queued {
+		all = append(all, p)
+	}
+	if err := g.checkOpIDs(all); err != nil {
+		return nil, err
+	}
+	if err := g.checkOrder(all); err != nil {
+		return nil, err
+	}
+	return admitted, nil
+}
+
+// checkOpIDs refuses changes among ps whose operation ids their actor
+// used in g or in another of ps. g's index is up to date (indexOps).
+func (g *Graph) checkOpIDs(ps []pending) error {
+	spans := slices.DeleteFunc(slices.Clone(ps), func(p pending) bool { return p.hi == 0 })
+	slices.SortFunc(spans, func(a, b pending) int {
+		return cmp.Or(cmp.Compare(a.actor, b.actor), cmp.Compare(a.lo, b.lo))
+	})
+	for i, s := range spans {
+		if top := g.ops.max[s.actor]; s.lo <= top {
+			return fmt.Errorf("%w: change %s reuses operation ids of its actor (%d ≤ %d)", ErrMalformed, s.hash, s.lo, top)
+		}
+		if i > 0 && spans[i-1].actor == s.actor && spans[i-1].hi >= s.lo {
+			return fmt.Errorf("%w: changes %s and %s share operation ids", ErrMalformed, spans[i-1].hash, s.hash)
+		}
+	}
+	return nil
+}
+
+// checkOrder applies ps to g's per-actor counts in dependency order
+// (Kahn: a change is ready once g or an applied one of ps holds each of
+// its dependencies; one with a dependency in neither stays queued, as in
+// automerge) and refuses a ready change whose sequence number is not its
+// actor's next, or whose operations refer to operations not applied
+// before them (checkRefs), or two of one actor ready at once. g's index
+// is up to date (indexOps).
+func (g *Graph) checkOrder(ps []pending) error {
+	at := make(map[automerge.ChangeHash]int, len(ps))
+	for i, p := range ps {
+		at[p.hash] = i
+	}
+	waiting := make([]int, len(ps))
+	dependents := map[int][]int{}
+	var ready []int
+	readyBy := map[string]automerge.ChangeHash{}
+	push := func(i int) error {
+		p := ps[i]
+		if other, ok := readyBy[p.actor]; ok {
+			return fmt.Errorf("%w: changes %s and %s of one actor are ready at once", ErrMalformed, other, p.hash)
+		}
+		readyBy[p.actor] = p.hash
+		ready = append(ready, i)
+		return nil
+	}
+	for i, p := range ps {
+		for _, d := range p.deps {
+			switch j, ok := at[d]; {
+			case ok:
+				waiting[i]++
+				dependents[j] = append(dependents[j], i)
+			case !g.Has(d):
+				// Never ready in this call: automerge keeps it queued.
+				waiting[i] = -len(ps) - 1
+			}
+		}
+		if waiting[i] == 0 {
+			if err := push(i); err != nil {
+				return err
+			}
+		}
+	}
+	counts := map[string]uint64{}
+	applied := appliedOps{}
+	for len(ready) > 0 {
+		i := ready[len(ready)-1]
+		ready = ready[:len(ready)-1]
+		p := ps[i]
+		delete(readyBy, p.actor)
+		n, ok := counts[p.actor]
+		if !ok {
+			if c := g.seqs[p.actor]; c != nil {
+				n = *c
+			}
+		}
+		if p.seq != n+1 {
+			return fmt.Errorf("%w: change %s has sequence number %d, its actor's next is %d", ErrMalformed, p.hash, p.seq, n+1)
+		}
+		counts[p.actor] = n + 1
+		if err := g.checkRefs(p, applied); err != nil {
+			return fmt.Errorf("%w: change %s: %v", ErrMalformed, p.hash, err)
+		}
+		applied.add(p)
+		for _, j := range dependents[i] {
+			if waiting[j]--; waiting[j] == 0 {
+				if err := push(j); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// appliedOps are the changes checkOrder applied so far, by actor, in
+// order of their first operation id.
+type appliedOps map[string][]pending
+
+func (a appliedOps) add(p pending) {
+	if p.hi == 0 {
+		return
+	}
+	ps := a[p.actor]
+	at := sort.Search(len(ps), func(i int) bool { return ps[i].lo > p.lo })
+	a[p.actor] = slices.Insert(ps, at, p)
+}
+
+// opRef is an operation found by id: the change holding it and its
+// position there.
+type opRef struct {
+	c *docs.ChangeOps
+	i int
+}
+
+func (r opRef) op() docs.ChangeOp { return r.c.Ops[r.i] }
+
+// id returns the operation's counter and actor.
+func (r opRef) id() (uint64, string) {
+	return r.c.StartOp + uint64(r.i), string(r.c.Actors[0])
+}
+
+// obj returns the id of the object the operation acts on ("" and 0 for
+// the root map).
+func (r opRef) obj() (uint64, string) {
+	op := r.op()
+	if op.Root() {
+		return 0, ""
+	}
+	return op.ObjCounter, string(r.c.Actors[op.ObjActor])
+}
+
+// elem returns the element of a sequence the operation inserts (its own
+// id) or acts on.
+func (r opRef) elem() (uint64, string) {
+	op := r.op()
+	if op.Insert {
+		return r.id()
+	}
+	return op.ElemCounter, string(r.c.Actors[op.ElemActor])
+}
+
+// checkRefs checks that every operation of p refers only to operations
+// before it: in p, in a change applied before p (applied), or in g.
+func (g *Graph) checkRefs(p pending, applied appliedOps) error {
+	find := func(self int, ctr uint64, actor string) (opRef, error) {
+		id := p.lo + uint64(self)
+		switch {
+		case ctr >= id:
+			return opRef{}, fmt.Errorf("op %d refers to a later operation %d@%x", self, ctr, actor)
+		case actor == p.actor && ctr >= p.lo:
+			return opRef{p.ops, int(ctr - p.lo)}, nil
+		}
+		ps := applied[actor]
+		if at := sort.Search(len(ps), func(i int) bool { return ps[i].lo > ctr }) - 1; at >= 0 && ps[at].hi >= ctr {
+			return opRef{ps[at].ops, int(ctr - ps[at].lo)}, nil
+		}
+		if c, i, ok := g.opAt(actor, ctr); ok {
+			return opRef{c, i}, nil
+		}
+		return opRef{}, fmt.Errorf("op %d refers to operation %d@%x, which no change holds", self, ctr, actor)
+	}
+	for j, op := range p.ops.Ops {
+		me := opRef{p.ops, j}
+		objCtr, objActor := me.obj()
+		seq := false
+		if objCtr > 0 {
+			made, err := find(j, objCtr, objActor)
+			if err != nil {
+				return err
+			}
+			mk := made.op()
+			if !mk.Makes() {
+				return fmt.Errorf("op %d acts on %d@%x, which made no object", j, objCtr, objActor)
+			}
+			seq = mk.Action == 2 || mk.Action == 4
+		}
+		if op.MapKey == seq {
+			return fmt.Errorf("op %d: a key of the wrong kind for its object", j)
+		}
+		if !op.MapKey && op.ElemCounter == 0 && !op.Insert {
+			return fmt.Errorf("op %d sets the head of a sequence", j)
+		}
+		if !op.MapKey && op.ElemCounter > 0 {
+			ec, ea := op.ElemCounter, string(p.ops.Actors[op.ElemActor])
+			el, err := find(j, ec, ea)
+			if err != nil {
+				return err
+			}
+			if oc, oa := el.obj(); !el.op().Insert || oc != objCtr || oa != objActor {
+				return fmt.Errorf("op %d: element %d@%x is no element of its object", j, ec, ea)
+			}
+		}
+		switch {
+		case op.Insert && len(op.Preds) > 0:
+			return fmt.Errorf("op %d inserts and overwrites", j)
+		case (op.Action == 3 || op.Action == 5) && len(op.Preds) == 0:
+			return fmt.Errorf("op %d deletes or increments nothing", j)
+		}
+		for _, pr := range op.Preds {
+			prev, err := find(j, pr.Counter, string(p.ops.Actors[pr.Actor]))
+			if err != nil {
+				return err
+			}
+			pop := prev.op()
+			oc, oa := prev.obj()
+			same := oc == objCtr && oa == objActor && pop.MapKey == op.MapKey
+			if same && op.MapKey {
+				same = pop.Key == op.Key
+			} else if same {
+				c, a := prev.elem()
+				same = c == op.ElemCounter && a == string(p.ops.Actors[op.ElemActor])
+			}
+			if !same {
+				return fmt.Errorf("op %d overwrites %d@%x, which is not at its key", j, pr.Counter, p.ops.Actors[pr.Actor])
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,86 @@
+package msync
+
+import (
+	"slices"
+	"sort"
+
+	"github.com/segue-fm/segue/sync/docs"
+)
+
+// opIndex is what Guard knows of a graph's operations without holding
+// them: per actor, the largest operation counter and the range of
+// counters of each change, by its position in the graph's order. An
+// operation is read back by decoding its change's chunk (a few recently
+// read ones are kept decoded).
+type opIndex struct {
+	n       int // changes of order indexed
+	partial bool
+	max     map[string]uint64
+	ranges  map[string][]opRange
+	decoded map[int]*docs.ChangeOps
+}
+
+// opRange is the counters lo through hi of one change, order[idx].
+type opRange struct {
+	lo, hi uint64
+	idx    int
+}
+
+// maxDecoded bounds opIndex.decoded.
+const maxDecoded = 64
+
+// indexOps brings g's index of operation ids up to date with g's
+// changes and reports whether every one of them decoded: a change whose
+// operations do not decode is left out of the index, and from then on
+// indexOps reports false (Vouch then vouches for nothing; Guard checks
+// against what the index holds, and refuses an operation that refers to
+// one of such a change).
+func (g *Graph) indexOps() bool {
+	x := &g.ops
+	if x.max == nil {
+		x.max = map[string]uint64{}
+		x.ranges = map[string][]opRange{}
+	}
+	for ; x.n < len(g.order); x.n++ {
+		c, err := docs.DecodeChangeOps(g.order[x.n].raw)
+		if err != nil {
+			x.partial = true
+			continue
+		}
+		n := uint64(len(c.Ops))
+		if n == 0 {
+			continue
+		}
+		actor := string(c.Actors[0])
+		r := opRange{c.StartOp, c.StartOp + n - 1, x.n}
+		x.max[actor] = max(x.max[actor], r.hi)
+		rs := x.ranges[actor]
+		at := sort.Search(len(rs), func(i int) bool { return rs[i].lo > r.lo })
+		x.ranges[actor] = slices.Insert(rs, at, r)
+	}
+	return !x.partial
+}
+
+// opAt returns the change of g that holds operation ctr of actor, and
+// the operation's position in it; ok is false when no change of g does.
+func (g *Graph) opAt(actor string, ctr uint64) (c *docs.ChangeOps, i int, ok bool) {
+	x := &g.ops
+	rs := x.ranges[actor]
+	at := sort.Search(len(rs), func(i int) bool { return rs[i].lo > ctr }) - 1
+	if at < 0 || rs[at].hi < ctr {
+		return nil, 0, false
+	}
+	r := rs[at]
+	c = x.decoded[r.idx]
+	if c == nil {
+		var err error
+		if c, err = docs.DecodeChangeOps(g.order[r.idx].raw); err != nil {
+			return nil, 0, false
+		}
+		if len(x.decoded) >= maxDecoded || x.decoded == nil {
+			x.decoded = make(map[int]*docs.ChangeOps, maxDecoded)
+		}
+		x.decoded[r.idx] = c
+	}
+	return c, int(ctr - r.lo), true
+}
