@@ -315,13 +315,23 @@ func (h *Handle) persist(extra func(tx store.Txn) error, extraSize int, ev *Even
 // returns it. Caller holds h.mu with the document loaded.
 func (h *Handle) queueCompaction(extra func(tx store.Txn) error, extraSize int, ev *Event, creation bool) *write {
 	d, err := h.current()
+	var snap []byte
+	asChanges := false
+	if err == nil {
+		snap, asChanges, err = snapshot(d)
+	}
 	if err != nil {
-		// Fails like a failed compaction: the increments stay.
-		w := &write{h: h, compact: true, creation: creation, event: ev, fn: func(store.Txn) error { return err }}
-		h.queue(w)
+		// A failed compaction loses nothing: the increments stay. It
+		// fails here, not in the group commit, where it would fail the
+		// other documents' writes of its batch.
+		h.repo.opts.logger.Error("repo: compact document", "doc", h.id.String(), "err", err)
+		w := &write{h: h, compact: true, creation: creation, done: make(chan struct{})}
+		h.repo.finish(w, err)
 		return w
 	}
-	snap := d.Save()
+	if asChanges {
+		h.repo.opts.logger.Error("repo: saved document does not load back; stored as its changes", "doc", h.id.String())
+	}
 	h.repo.gc.add(len(snap))
 	if h.graphMirrors() {
 		h.graphSaved = int32(h.changes.Len())
