@@ -120,9 +120,9 @@ var warmClip []byte
 // A track the engine's player opens (a play) stops the warm-up after its
 // current step: Go's js/wasm port runs one goroutine at a time on the
 // page's thread, so a warm-up running beside a play that has started its
-// audio would compete with it for that thread. Between its steps it
-// yields the thread (warmYield), so that a play call waits for one step
-// at most.
+// audio would compete with it for that thread. Between its steps, and
+// between the warm-up play's prefetch and play, it yields the thread
+// (warmYield), so that a play call waits for one such step at most.
 func (e *Engine) Warm(ctx context.Context, sink player.Sink, mark func(string)) {
 	if !e.startWarm() {
 		return
@@ -138,14 +138,23 @@ func (e *Engine) Warm(ctx context.Context, sink player.Sink, mark func(string)) 
 		func() error { return e.warmPlay(ctx, sink, mark) },
 	}
 	for _, step := range steps {
-		select {
-		case <-ctx.Done():
+		if yieldThread(ctx) != nil {
 			return
-		case <-time.After(warmYield):
 		}
 		if err := step(); err != nil {
 			e.opts.logger.Debug("engine: warm-up", "err", err)
 		}
+	}
+}
+
+// yieldThread waits warmYield, which in the page gives the thread back to
+// the event loop (a play call waiting there runs), or until ctx ends.
+func yieldThread(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(warmYield):
+		return nil
 	}
 }
 

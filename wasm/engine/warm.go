@@ -171,6 +171,9 @@ func (e *Engine) warmPlay(ctx context.Context, sink player.Sink, mark func(strin
 	if err := s.Prefetch(ctx, s.opts.player.Tier(), []model.TrackID{warmTrackID}); err != nil {
 		return err
 	}
+	if err := yieldThread(ctx); err != nil {
+		return err
+	}
 	p, err := player.New(Source{s}, sink, s.opts.player.WithDevice(e.id.DeviceID()).WithLogger(s.opts.logger))
 	if err != nil {
 		return err
