@@ -26,7 +26,7 @@ const (
 	// warmFrames is how many frames the warm-up's manifest holds.
 	warmFrames = 8192
 	// warmYield is how long the warm-up gives the page's thread back
-	// before each of its steps.
+	// before each of its steps and between its play's prefetch and play.
 	warmYield = time.Millisecond
 	// headFrames is how many frames Prefetch decodes of each track; it
 	// must cover the worklet's priming (TestHeadCoversWorkletPrime).
