@@ -83,6 +83,9 @@ func (o Options) WithSetupCache(n int) Options {
 // WithTier sets the initial tier (default model.TierHigh).
 func (o Options) WithTier(t model.Tier) Options { o.tier = t; return o }
 
+// Tier returns the initial tier WithTier set.
+func (o Options) Tier() model.Tier { return o.tier }
+
 // WithGain sets loudness normalisation (default DefaultGainOptions: each
 // track to −14 LUFS, true-peak limited).
 func (o Options) WithGain(g GainOptions) Options { o.gain = g; return o }

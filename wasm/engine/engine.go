@@ -171,8 +171,6 @@ type Engine struct {
 	pin   *device.Pin // the trusted catalog key
 	keys  map[string]keyEntry
 	p     *player.Player
-	// outRate and outChannels are the format of the player's sink.
-	outRate, outChannels int
 	// preview is the share link PlayShare plays while signed out.
 	preview *preview
 	dl      *download.Manager
@@ -449,19 +447,7 @@ func (e *Engine) OpenPlayer(sink player.Sink) (*player.Player, error) {
 		return nil, fmt.Errorf("engine: open player: %w", err)
 	}
 	e.p = p
-	e.outRate, e.outChannels = sink.Format()
 	return p, nil
-}
-
-// outputFormat returns the sink's format OpenPlayer was given, else
-// 44.1 kHz stereo.
-func (e *Engine) outputFormat() (rate, channels int) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.outRate == 0 {
-		return 44100, 2
-	}
-	return e.outRate, e.outChannels
 }
 
 // Player returns the player OpenPlayer started, or nil.

@@ -25,6 +25,9 @@ const (
 	prefetchConcurrency = 4
 	// warmFrames is how many frames the warm-up's manifest holds.
 	warmFrames = 8192
+	// warmYield is how long the warm-up gives the page's thread back
+	// before each of its steps and between its play's prefetch and play.
+	warmYield = time.Millisecond
 	// headFrames is how many frames Prefetch decodes of each track; it
 	// must cover the worklet's priming (TestHeadCoversWorkletPrime).
 	headFrames = player.PrefetchHeadFrames
@@ -95,25 +98,32 @@ func (e *Engine) Prefetch(ctx context.Context, tier model.Tier, ids []model.Trac
 //go:embed warm.ogg
 var warmClip []byte
 
-// Warm runs, once per engine and into nothing, the code between a play
-// call and the first audio that does not depend on the track: it wraps
-// and unwraps a content key for this device (HPKE), verifies an Ed25519
+// Warm runs, once per engine and into nothing the listener sees or
+// hears, the code between a play call and the first audio: it wraps and
+// unwraps a content key for this device (HPKE), verifies an Ed25519
 // signature, hashes and decrypts a blob's worth of bytes, decodes the
 // answers a cold play reads first (an album's and a stream key's JSON, a
-// signed manifest's CBOR: warmAnswers), and plays a small embedded
-// Vorbis clip served as a track by an in-memory origin through the
-// fetcher, the engine's track and a player at the output's format into
-// nothing (warmPath). In the browser
-// this has V8 compile those wasm functions (it compiles each on its
-// first call) and fills the JSON and CBOR decoders' per-type caches while
-// the listener is still choosing, not after they pressed play. It needs
-// no network and no login.
+// signed manifest's CBOR: warmAnswers), then prefetches and plays a small
+// embedded Vorbis clip as a listener's prefetched play of an album runs,
+// in a shadow engine whose player writes into sink with mark as its
+// marker (warmPlay). sink must be of the type the engine's player writes
+// to and make no sound (in the page: the same output code over a ring
+// nothing plays), and mark must make no mark the page reports: the
+// warm-up then runs the very functions, with the very call targets, of
+// the listener's first play. In the browser this has V8 compile (and
+// optimise the hot ones of) those wasm functions and fills the JSON and
+// CBOR decoders' per-type caches while the listener is still choosing,
+// not after they pressed play. It needs no network and no login, and
+// leaves no trace: no request, play event, status, mark, stored record
+// or cached entry of the engine's.
 //
 // A track the engine's player opens (a play) stops the warm-up after its
 // current step: Go's js/wasm port runs one goroutine at a time on the
 // page's thread, so a warm-up running beside a play that has started its
-// audio would compete with it for that thread.
-func (e *Engine) Warm(ctx context.Context) {
+// audio would compete with it for that thread. Between its steps, and
+// between the warm-up play's prefetch and play, it yields the thread
+// (warmYield), so that a play call waits for one such step at most.
+func (e *Engine) Warm(ctx context.Context, sink player.Sink, mark func(string)) {
 	if !e.startWarm() {
 		return
 	}
@@ -125,19 +135,26 @@ func (e *Engine) Warm(ctx context.Context) {
 	steps := []func() error{
 		e.warmCrypto,
 		warmAnswers,
-		func() error {
-			rate, channels := e.outputFormat()
-			_, err := e.warmPath(ctx, rate, channels)
-			return err
-		},
+		func() error { return e.warmPlay(ctx, sink, mark) },
 	}
 	for _, step := range steps {
-		if ctx.Err() != nil {
+		if yieldThread(ctx) != nil {
 			return
 		}
 		if err := step(); err != nil {
 			e.opts.logger.Debug("engine: warm-up", "err", err)
 		}
+	}
+}
+
+// yieldThread waits warmYield, which in the page gives the thread back to
+// the event loop (a play call waiting there runs), or until ctx ends.
+func yieldThread(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(warmYield):
+		return nil
 	}
 }
 

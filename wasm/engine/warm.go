@@ -11,6 +11,7 @@ import (
 	"github.com/segue-fm/segue/core/fetch"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
+	"github.com/segue-fm/segue/internal/ttlmap"
 	"github.com/segue-fm/segue/player"
 	"github.com/segue-fm/segue/player/ogg"
 	"github.com/segue-fm/segue/store"
@@ -100,79 +101,105 @@ func (o warmOrigin) Fetch(ctx context.Context, r fetch.Request) ([]byte, error) 
 	return nil, fmt.Errorf("warm-up %s: %w", r, fetch.ErrNotFound)
 }
 
-// warmSource opens every track as the clip, through a fetcher over a
-// warmOrigin and the engine's own track type: manifest ∥ header ∥
-// chunk 0, the signature and blob checks, the memory cache, the
-// decryption.
-type warmSource struct {
-	f *fetch.Fetcher
-}
+// The warm-up's album and track ids (valid ids; the relay's are random).
+const (
+	warmAlbum   model.AlbumID = "alwarm"
+	warmTrackID model.TrackID = "trwarm"
+)
 
-// OpenTrack implements player.Source.
-func (s warmSource) OpenTrack(ctx context.Context, id model.TrackID, tier model.Tier) (player.TrackSource, error) {
-	m, err := s.f.ManifestAndPrefetch(ctx, id, tier, 1)
+// warmEngine returns a shadow of e for the warm-up play of w: an Engine
+// of the same type over a memory store, whose fetcher's only origin
+// serves the clip under w's catalog key, with the clip's album answer in
+// memory as the page's album view leaves one and its content key in
+// memory as a stream-key answer leaves one; e's identity, options and
+// player options, except the marker (mark) and effects (none: an
+// effect's state is the listener's output's). It has no relay, no
+// downloads, no player and nothing of e's: what it does touches neither
+// e's store, caches and history nor the page.
+func (e *Engine) warmEngine(ctx context.Context, w *warmTrack, mark func(string)) (*Engine, error) {
+	opts := e.opts
+	opts.mark = mark
+	opts.player = opts.player.WithEffects()
+	s := &Engine{opts: opts, st: store.NewMemory(), id: e.id, keys: map[string]keyEntry{}, streamed: map[[32]byte]manifestID{},
+		albums:    ttlmap.New[model.AlbumID, albumAnswer](1, opts.keyTTL, opts.clock),
+		manifests: ttlmap.New[manifestID, *model.Manifest](1, opts.keyTTL, opts.clock),
+		heads:     ttlmap.New[manifestID, decodedHead](1, opts.keyTTL, opts.clock)}
+	var err error
+	s.fetcher, err = fetch.New(ctx, streamReads{Store: s.st, e: s}, []fetch.Origin{warmOrigin{w}},
+		func(context.Context) (ed25519.PublicKey, error) { return w.pub, nil },
+		fetch.DefaultOptions().WithCacheBytes(1<<20).WithLogger(opts.logger))
 	if err != nil {
 		return nil, err
 	}
-	return newTrack(s.f, m, crypto.ContentKey{}, func(string) {}), nil
+	s.hist = newHistory(s.st, opts.logger.Error)
+	s.albums.Put(warmAlbum, albumAnswer{album: model.Album{ID: warmAlbum, Title: "warm"},
+		tracks: []model.Track{{ID: warmTrackID, AlbumID: warmAlbum, Title: "warm", ArtistIDs: []model.ArtistID{"arwarm"}}}})
+	s.keys[keyName(warmTrackID, opts.player.Tier())] = keyEntry{expires: opts.clock().Add(opts.keyTTL)}
+	return s, nil
 }
 
-// warmPath plays the embedded clip once, into a sink that drops it at the
-// output's rate and channels, through the code a cold play runs after
-// its requests: the fetcher (ManifestAndPrefetch, manifest signature and
-// blob SHA-256 checks, the blob cache), the engine's track (decrypt,
-// read-ahead) and a player.Player with the engine's player options
-// (decoder, gain, limiter, resampler, mixer, output), so that V8 has
-// compiled them (it compiles a wasm function on its first call) before
-// the listener's first play. The clip's Vorbis setup goes into the
-// player options' setup cache, which a first play of a track encoded
-// alike (the demo album's high tier) then skips parsing. Nothing is
-// recorded: the player has no history. It returns the frames the sink
-// received.
-func (e *Engine) warmPath(ctx context.Context, rate, channels int) (int64, error) {
+// warmPlay runs, on the embedded clip and in a shadow engine
+// (warmEngine), the code of a listener's prefetched play of an album:
+// Prefetch (the manifest through the fetcher with its signature and blob
+// checks, the key from memory, the head decrypted and decoded), then
+// PlayAlbumFrom (the album from memory, the queue, player.Player.PlayNow
+// opening the track from memory with its head and writing the first block
+// within the call), then the clip to its end (decoder, gain, limiter,
+// resampler, mixer) into sink, which must be a dry output of the same
+// type as the listener's (the page's: the same JavaScript writing into a
+// ring nothing plays). In the browser V8 compiles each wasm function at
+// its first call and optimises the hot ones on background threads, with
+// the call targets it saw: after this the listener's first play runs
+// code that is compiled, and optimised for the types it meets, as a
+// second play does (docs/BENCHMARKS.md, warm12). The shadow player has no
+// history and no status listener: nothing is recorded or shown. The
+// clip's Vorbis setup goes into the player options' setup cache, which a
+// first play of a track encoded alike (the demo album's high tier) then
+// skips parsing. ctx's end (a listener's play: Warm) stops the play.
+func (e *Engine) warmPlay(ctx context.Context, sink player.Sink, mark func(string)) error {
 	ctx, cancel := context.WithTimeout(ctx, warmTimeout)
 	defer cancel()
-	if err := ctx.Err(); err != nil {
-		return 0, err
-	}
 	w, err := newWarmTrack(warmClip)
 	if err != nil {
-		return 0, err
+		return err
 	}
-	f, err := fetch.New(ctx, store.NewMemory(), []fetch.Origin{warmOrigin{w}},
-		func(context.Context) (ed25519.PublicKey, error) { return w.pub, nil },
-		fetch.DefaultOptions().WithCacheBytes(1<<20).WithLogger(e.opts.logger))
+	s, err := e.warmEngine(ctx, w, mark)
 	if err != nil {
-		return 0, err
+		return err
 	}
-	sink := player.NewDiscardSink(rate, channels)
-	p, err := player.New(warmSource{f}, sink, e.opts.player.WithLogger(e.opts.logger))
+	defer s.Close()
+	if err := s.Prefetch(ctx, s.opts.player.Tier(), []model.TrackID{warmTrackID}); err != nil {
+		return err
+	}
+	if err := yieldThread(ctx); err != nil {
+		return err
+	}
+	p, err := player.New(Source{s}, sink, s.opts.player.WithDevice(e.id.DeviceID()).WithLogger(s.opts.logger))
 	if err != nil {
-		return 0, err
+		return err
 	}
-	defer p.Close()
+	s.mu.Lock()
+	s.p = p
+	s.mu.Unlock()
 	sub, stop := p.Subscribe()
 	defer stop()
-	if err := p.Send(player.PlayContext{Context: model.PlayContext{Kind: "warm"}, Items: []player.Item{{Track: "trwarm"}}}); err != nil {
-		return 0, err
+	if err := s.PlayAlbumFrom(ctx, warmAlbum, 0, 0); err != nil {
+		return err
 	}
 	for {
-		if err := ctx.Err(); err != nil {
-			return sink.Frames(), err
-		}
 		select {
 		case st, ok := <-sub:
 			if !ok {
-				return sink.Frames(), errors.New("engine: warm-up player stopped")
+				return errors.New("engine: warm-up player stopped")
 			}
 			if st.Err != nil {
-				return sink.Frames(), st.Err
+				return st.Err
 			}
 			if st.State == player.StateEnded {
-				return sink.Frames(), nil
+				return nil
 			}
 		case <-ctx.Done():
-			return sink.Frames(), ctx.Err()
+			return ctx.Err()
 		}
 	}
 }

@@ -176,6 +176,29 @@
     };
   }
 
+  // makeDryOutput returns an output made by makeOutput's code over a ring
+  // of its own that no worklet plays and that drops every frame as soon
+  // as it is written. The engine's warm-up (Engine.Warm) plays a silent
+  // clip into it, so that the listener's first play runs output code the
+  // browser has compiled already, with no sound, mark or event.
+  function makeDryOutput(ac, shared, capacity, channels) {
+    const sab = shared ? new SharedArrayBuffer(CTRL_BYTES + capacity * channels * 4) : null;
+    const ctrl = sab ? new Int32Array(sab, 0, CTRL_BYTES / 4) : null;
+    const port = { postMessage() {} };
+    const out = makeOutput(ac, { port }, sab, capacity, channels, { status: [], play: [], download: [], signedout: [], resolver: null });
+    const push = out.push;
+    let written = 0;
+    out.push = (off, n) => {
+      const k = push(off, n);
+      written += k;
+      // As the worklet would report having played it all.
+      if (ctrl) Atomics.store(ctrl, R, Atomics.load(ctrl, W));
+      else port.onmessage({ data: { type: "consumed", n: written } });
+      return k;
+    };
+    return out;
+  }
+
   // keyStore keeps secrets in IndexedDB encrypted with a non-extractable
   // AES-GCM key generated in (and never leaving) the browser's WebCrypto;
   // each record is {iv, ct}, authenticated with its name.
@@ -258,6 +281,7 @@
     node.connect(ac.destination);
     const listeners = { status: [], play: [], download: [], signedout: [], resolver: null };
     const out = makeOutput(ac, node, sab, capacity, channels, listeners);
+    const dry = makeDryOutput(ac, shared, capacity, channels);
     await engineReady;
     const tier = opts.tier || "high";
     if (!TIERS.includes(tier)) throw new Error(`segue: tier ${tier}`);
@@ -271,6 +295,7 @@
       database: persist && opts.persistStore !== false ? (opts.database || "segue-store") : undefined,
       keys,
       testClock: !!opts.testClock,
+      warmOutput: dry,
     });
     performance.mark("segue:bridge-open");
     let setting = tier; // the tier setting (downloads default to it)

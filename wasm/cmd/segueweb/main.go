@@ -121,13 +121,26 @@ func open(_ js.Value, args []js.Value) any {
 			b, _ := json.Marshal(ev)
 			out.Call("played", string(b))
 		})
-		// Compiled while the listener chooses, not after they press play.
-		// Go's js/wasm scheduler keeps the page's thread while a goroutine
-		// is runnable, so the warm-up first sleeps: open's promise reaches
-		// the page before the warm-up runs, not after it.
+		// Compiled while the listener chooses, not after they press play:
+		// the warm-up's play writes through a jsSink of its own into the
+		// page's dry output (the output's code over a ring nothing plays),
+		// marking nothing (the dry output's marks are never armed); with
+		// no dry output, into a discarding sink. Go's js/wasm scheduler
+		// keeps the page's thread while a goroutine is runnable, so the
+		// warm-up first sleeps: open's promise reaches the page before the
+		// warm-up runs, not after it.
+		var warmSink player.Sink = player.NewDiscardSink(sink.rate, sink.channels)
+		warmMark := func(string) {}
+		if len(args) > 2 && args[2].Type() == js.TypeObject {
+			if dry := args[2].Get("warmOutput"); dry.Type() == js.TypeObject {
+				ws := &jsSink{out: dry, rate: sink.rate, channels: sink.channels, gate: &engine.StatusGate{}}
+				ws.stage(popts.BlockFrames() * ws.channels * 4)
+				warmSink, warmMark = ws, marker(dry)
+			}
+		}
 		go func() {
 			time.Sleep(warmDelay)
-			e.Warm(context.Background())
+			e.Warm(context.Background(), warmSink, warmMark)
 		}()
 		return bridge(e, p, gate, dlReady, clock), nil
 	})
