@@ -89,22 +89,13 @@ func TestBrowserWarmUp(t *testing.T) {
 		await s.prefetch(album.tracks.slice(%d).map((t) => t.id));
 		let ended = false;
 		s.on("status", (st) => { if (st.state === "ended") ended = true; if (st.error) console.error(st.error); });
-		// Rendered as TestBrowserAlbumMatchesNative renders.
-		const quantum = 4096, step = quantum / rate;
 		const pause = () => new Promise((r) => setTimeout(r, 1));
-		const paced = async (at) => {
-			while (!ended && s.buffered() < 2 * quantum) await pause();
-			await s.outputStats();
-			const next = at + step;
-			if (!ended && next < oc.length / rate) oc.suspend(next).then(() => paced(next));
-			oc.resume();
-		};
+		%s
 		oc.suspend(step).then(() => paced(step));
 		await s.playAlbum(%q, %d);
 		const heldCalls = dry.calls;
 		dry.hold = false;
-		while (!ended && s.buffered() < 2 * quantum) await pause();
-		await s.outputStats();
+		await fill();
 		await oc.startRendering();
 		const cap = await s.captured();
 		const data = cap.data;
@@ -112,7 +103,7 @@ func TestBrowserWarmUp(t *testing.T) {
 		await s.close();
 		return {...first, heldCalls, frames: data.length / 2, nativeFrames: ref.length / 2, maxDiff, firstDiff, underruns: cap.underruns,
 			shared: s.sharedMemory, isolated: crossOriginIsolated};
-	})()`, rate, len(ref.buf)/2, testbed.Password, testbed.Password, r.Album, start, r.Album, start, compareScript))
+	})()`, rate, len(ref.buf)/2, testbed.Password, testbed.Password, r.Album, start, pacedScript, r.Album, start, compareScript))
 	t.Logf("page: %+v", got)
 	for _, tc := range []struct {
 		name string

@@ -83,24 +83,11 @@ func TestCrashSafety(t *testing.T) {
 	acked := map[model.TrackID]bool{}
 	lastName := ""
 	for run := range 3 {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashSafety$")
-		cmd.Env = append(os.Environ(), crashDirEnv+"="+dir, crashDocEnv+"="+docID, crashRunEnv+"="+strconv.Itoa(run))
-		cmd.Stderr = os.Stderr
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		sc := bufio.NewScanner(out)
 		target := 40 + 37*run // kill after this many acks, mid-burst
 		n := 0
-		deadline := time.Now().Add(30 * time.Second)
-		for sc.Scan() && time.Now().Before(deadline) {
-			f := strings.Fields(sc.Text())
+		killChildAfter(t, "TestCrashSafety", []string{crashDirEnv + "=" + dir, crashDocEnv + "=" + docID, crashRunEnv + "=" + strconv.Itoa(run)}, 30*time.Second, func(f []string) bool {
 			if len(f) != 2 {
-				continue
+				return false
 			}
 			switch f[0] {
 			case "doc":
@@ -113,14 +100,8 @@ func TestCrashSafety(t *testing.T) {
 					acked[model.TrackID(f[1])] = true
 				}
 			}
-			if n >= target {
-				break
-			}
-		}
-		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-		_ = cmd.Wait()
+			return n >= target
+		})
 		if n < target {
 			t.Fatalf("run %d: child acknowledged only %d edits", run, n)
 		}
@@ -131,18 +112,7 @@ func TestCrashSafety(t *testing.T) {
 			t.Fatal(err)
 		}
 		r := openRepo(t, st, byte(30+run))
-		id, err := docs.ParseDocumentID(docID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		h, err := r.Get(ctx, id)
-		if err != nil {
-			t.Fatalf("run %d: reopen: %v", run, err)
-		}
-		have := map[model.TrackID]bool{}
-		for _, e := range entries(t, h) {
-			have[e.Track] = true
-		}
+		h, have := reopened(t, r, docID)
 		for tr := range acked {
 			if !have[tr] {
 				t.Fatalf("run %d: acknowledged edit %s lost after kill -9", run, tr)
@@ -226,8 +196,43 @@ func TestCrashSafetyGroupCommit(t *testing.T) {
 		return
 	}
 	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashSafetyGroupCommit$")
-	cmd.Env = append(os.Environ(), groupCrashDirEnv+"="+dir)
+	acked := map[string][]model.TrackID{}
+	n := 0
+	killChildAfter(t, "TestCrashSafetyGroupCommit", []string{groupCrashDirEnv + "=" + dir}, 60*time.Second, func(f []string) bool {
+		if len(f) == 3 && f[0] == "ack" {
+			acked[f[1]] = append(acked[f[1]], model.TrackID(f[2]))
+			n++
+		}
+		return n >= 400
+	})
+	if n < 400 {
+		t.Fatalf("child acknowledged only %d edits", n)
+	}
+	st, err := badgerstore.Open(context.Background(), dir, badgerstore.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	r := openRepo(t, st, 40)
+	for doc, tracks := range acked {
+		_, have := reopened(t, r, doc)
+		for _, tr := range tracks {
+			if !have[tr] {
+				t.Fatalf("acknowledged edit %s of %s lost after kill -9", tr, doc)
+			}
+		}
+	}
+	t.Logf("%d edits of %d documents acknowledged, all present", n, len(acked))
+}
+
+// killChildAfter runs this test binary as a child running only the test
+// name, with env added to its environment, hands each line the child
+// prints, split into fields, to line until line reports done or timeout
+// passes, and then kills the child with SIGKILL and waits for it.
+func killChildAfter(t *testing.T, name string, env []string, timeout time.Duration, line func(f []string) (done bool)) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+name+"$")
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -236,49 +241,33 @@ func TestCrashSafetyGroupCommit(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	acked := map[string][]model.TrackID{}
 	sc := bufio.NewScanner(out)
-	n := 0
-	deadline := time.Now().Add(60 * time.Second)
-	for n < 400 && sc.Scan() && time.Now().Before(deadline) {
-		f := strings.Fields(sc.Text())
-		if len(f) == 3 && f[0] == "ack" {
-			acked[f[1]] = append(acked[f[1]], model.TrackID(f[2]))
-			n++
+	deadline := time.Now().Add(timeout)
+	for sc.Scan() && time.Now().Before(deadline) {
+		if line(strings.Fields(sc.Text())) {
+			break
 		}
 	}
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	_ = cmd.Wait()
-	if n < 400 {
-		t.Fatalf("child acknowledged only %d edits", n)
-	}
-	ctx := context.Background()
-	st, err := badgerstore.Open(ctx, dir, badgerstore.DefaultOptions())
+}
+
+// reopened returns the document doc of r and the tracks of its entries.
+func reopened(t *testing.T, r *Repo, doc string) (*Handle, map[model.TrackID]bool) {
+	t.Helper()
+	id, err := docs.ParseDocumentID(doc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
-	r := openRepo(t, st, 40)
-	for doc, tracks := range acked {
-		id, err := docs.ParseDocumentID(doc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		h, err := r.Get(ctx, id)
-		if err != nil {
-			t.Fatalf("reopen %s: %v", doc, err)
-		}
-		have := map[model.TrackID]bool{}
-		for _, e := range entries(t, h) {
-			have[e.Track] = true
-		}
-		for _, tr := range tracks {
-			if !have[tr] {
-				t.Fatalf("acknowledged edit %s of %s lost after kill -9", tr, doc)
-			}
-		}
+	h, err := r.Get(context.Background(), id)
+	if err != nil {
+		t.Fatalf("reopen %s: %v", doc, err)
 	}
-	t.Logf("%d edits of %d documents acknowledged, all present", n, len(acked))
+	have := map[model.TrackID]bool{}
+	for _, e := range entries(t, h) {
+		have[e.Track] = true
+	}
+	return h, have
 }

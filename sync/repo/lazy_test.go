@@ -1,7 +1,6 @@
 package repo
 
 import (
-	"bufio"
 	"context"
 	crand "crypto/rand"
 	"errors"
@@ -10,13 +9,11 @@ import (
 	"go/parser"
 	"go/token"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -586,22 +583,9 @@ func TestLazyCrashSafety(t *testing.T) {
 	acked := map[model.TrackID]bool{}
 	maxBehind := 0
 	for run := range 3 {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestLazyCrashSafety$")
-		cmd.Env = append(os.Environ(), crashLazyEnv+"="+dir, crashDocEnv+"="+docID, crashRunEnv+"="+strconv.Itoa(run))
-		cmd.Stderr = os.Stderr
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		sc := bufio.NewScanner(out)
 		target := 40 + 37*run
 		n := 0
-		deadline := time.Now().Add(30 * time.Second)
-		for sc.Scan() && time.Now().Before(deadline) {
-			f := strings.Fields(sc.Text())
+		killChildAfter(t, "TestLazyCrashSafety", []string{crashLazyEnv + "=" + dir, crashDocEnv + "=" + docID, crashRunEnv + "=" + strconv.Itoa(run)}, 30*time.Second, func(f []string) bool {
 			switch {
 			case len(f) == 2 && f[0] == "doc":
 				docID = f[1]
@@ -612,14 +596,8 @@ func TestLazyCrashSafety(t *testing.T) {
 					maxBehind = max(maxBehind, b)
 				}
 			}
-			if n >= target {
-				break
-			}
-		}
-		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-		_ = cmd.Wait()
+			return n >= target
+		})
 		if n < target {
 			t.Fatalf("run %d: child acknowledged only %d edits", run, n)
 		}
@@ -629,18 +607,7 @@ func TestLazyCrashSafety(t *testing.T) {
 			t.Fatal(err)
 		}
 		r := openRepo(t, st, byte(40+run))
-		id, err := docs.ParseDocumentID(docID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		h, err := r.Get(ctx, id)
-		if err != nil {
-			t.Fatalf("run %d: reopen: %v", run, err)
-		}
-		have := map[model.TrackID]bool{}
-		for _, e := range entries(t, h) {
-			have[e.Track] = true
-		}
+		h, have := reopened(t, r, docID)
 		for tr := range acked {
 			// r0-0 is the creation's acknowledgement, not a track.
 			if tr != "r0-0" && !have[tr] {

@@ -50,27 +50,11 @@ func TestPlayFromMemory(t *testing.T) {
 	ctx := t.Context()
 	r := testbed.NewRelay(t, testbed.DefaultOptions())
 	open := func(user string, prefetch bool) (*Engine, *recordSink) {
-		e, err := Open(ctx, r.URL, store.NewMemory(), &crypto.MemoryKeyStore{}, DefaultOptions())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { e.Close() })
-		if err := e.SignUp(ctx, user, testbed.Password); err != nil {
-			t.Fatal(err)
-		}
-		if err := e.Login(ctx, user, testbed.Password); err != nil {
-			t.Fatal(err)
-		}
+		n := 0
 		if prefetch {
-			if err := e.Prefetch(ctx, model.TierHigh, r.Tracks[:3]); err != nil {
-				t.Fatal(err)
-			}
+			n = 3
 		}
-		sink := &recordSink{}
-		if _, err := e.OpenPlayer(sink); err != nil {
-			t.Fatal(err)
-		}
-		return e, sink
+		return prefetchedPlayer(t, r, user, n)
 	}
 	e, sink := open("ready", true)
 	for _, tc := range []struct {
@@ -140,4 +124,33 @@ func TestPlayFromMemory(t *testing.T) {
 			t.Fatalf("sample %d: %v from memory, %v not prefetched", i, got[i], want[i])
 		}
 	}
+}
+
+// prefetchedPlayer returns an engine on relay r signed up and in as user,
+// with the first n tracks of the relay's album prefetched at the high
+// tier, and its player over a recordSink; the engine closes with the test.
+func prefetchedPlayer(t *testing.T, r *testbed.Relay, user string, n int) (*Engine, *recordSink) {
+	t.Helper()
+	ctx := t.Context()
+	e, err := Open(ctx, r.URL, store.NewMemory(), &crypto.MemoryKeyStore{}, DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	if err := e.SignUp(ctx, user, testbed.Password); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Login(ctx, user, testbed.Password); err != nil {
+		t.Fatal(err)
+	}
+	if n > 0 {
+		if err := e.Prefetch(ctx, model.TierHigh, r.Tracks[:n]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sink := &recordSink{}
+	if _, err := e.OpenPlayer(sink); err != nil {
+		t.Fatal(err)
+	}
+	return e, sink
 }

@@ -254,27 +254,7 @@ func TestWarmLeavesNoTrace(t *testing.T) {
 func TestPlayDuringWarm(t *testing.T) {
 	ctx := t.Context()
 	r := testbed.NewRelay(t, testbed.DefaultOptions())
-	open := func(user string) (*Engine, *recordSink) {
-		e, err := Open(ctx, r.URL, store.NewMemory(), &crypto.MemoryKeyStore{}, DefaultOptions())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { e.Close() })
-		if err := e.SignUp(ctx, user, testbed.Password); err != nil {
-			t.Fatal(err)
-		}
-		if err := e.Login(ctx, user, testbed.Password); err != nil {
-			t.Fatal(err)
-		}
-		if err := e.Prefetch(ctx, model.TierHigh, r.Tracks[:3]); err != nil {
-			t.Fatal(err)
-		}
-		sink := &recordSink{}
-		if _, err := e.OpenPlayer(sink); err != nil {
-			t.Fatal(err)
-		}
-		return e, sink
-	}
+	open := func(user string) (*Engine, *recordSink) { return prefetchedPlayer(t, r, user, 3) }
 	e, sink := open("warming")
 	// Prefetch marked the warm-up run; this one is the page's, started
 	// before it.
