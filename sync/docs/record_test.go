@@ -190,9 +190,9 @@ var recordEdits = []recordEdit{
 // device's — that sync with the relay or not before they edit (so
 // batches hold concurrent, conflicting puts at watched keys and edits
 // inside objects another replica replaced). Whenever Neutral holds for
-// every change of a batch, the relay's record after applying it equals
-// the record before; both outcomes must occur often, so the test cannot
-// pass vacuously.
+// every change of a batch, the ACL check passes the batch and the
+// relay's record after applying it equals the record before; both
+// outcomes must occur often, so the test cannot pass vacuously.
 func TestNeutralKeepsRecord(t *testing.T) {
 	rng := rand.New(rand.NewPCG(10, 0x2ec))
 	ndocs, rounds := 36, 25
@@ -275,6 +275,13 @@ func TestNeutralKeepsRecord(t *testing.T) {
 				isNeutral = isNeutral && Neutral(ops, before)
 			}
 			rng.Shuffle(len(changes), func(i, j int) { changes[i], changes[j] = changes[j], changes[i] })
+			if isNeutral {
+				// The relay takes a collaborator's neutral batch without
+				// the ACL check (sync/repo): the check must pass it.
+				if err := CheckACLUntouched(relay, changes); err != nil {
+					t.Fatalf("doc %d round %d %q: the ACL check refuses a neutral batch: %v", di, r, names, err)
+				}
+			}
 			must(t, relay.Apply(changes...))
 			after, err := ReadACLRecord(relay)
 			must(t, err)

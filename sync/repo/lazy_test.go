@@ -187,10 +187,11 @@ func (p *lazyPair) reopen(t *testing.T) {
 // of automerge and one that applies every change, fed the same messages,
 // end with the same heads, entries, facts and automerge documents
 // through owner edits, a rename and a share after them, a collaborator's
-// checked edit after them, reads, unload and reload, compaction and a
-// restart; the lazy relay's document was 3 changes behind before each,
-// and is behind as expected after (a reloaded document's first batch is
-// applied: its ACL record is read with it).
+// neutral edit (kept out of automerge too) and a collaborator's rename
+// (checked and applied) after them, reads, unload and reload, compaction
+// and a restart; the lazy relay's document was 3 changes behind before
+// each, and is behind as expected after (a reloaded document's first
+// batch is applied: its ACL record is read with it).
 func TestLazyMatchesApply(t *testing.T) {
 	ctx := context.Background()
 	for _, c := range []struct {
@@ -215,6 +216,39 @@ func TestLazyMatchesApply(t *testing.T) {
 		{"collaborator after neutral edits", func(t *testing.T, p *lazyPair) {
 			p.edit(t, p.hb, true, add("bob", 1))
 			syncUntilQuiet(t, p.full, p.alice, "alice-2", "relay-2", p.id)
+		}, 4},
+		{"collaborator's ACL change refused after neutral edits", func(t *testing.T, p *lazyPair) {
+			before := p.hb.Heads()
+			if err := p.hb.Playlist(ctx, func(pl *docs.Playlist) error { return pl.SetCollaborators("bob", "mallory") }); err != nil {
+				t.Fatal(err)
+			}
+			var raws [][]byte
+			if err := p.hb.Read(func(d *automerge.Doc) error {
+				chs, err := d.Changes(before...)
+				for _, ch := range chs {
+					raws = append(raws, ch.Save())
+				}
+				automerge.CloseChanges(chs)
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			msg := wire.SyncMessage{Type: 0x42, Changes: raws}
+			for _, r := range []*Repo{p.lazy, p.full} {
+				if err := r.ReceiveSyncMessageWith(ctx, "bob-dev", p.id, msg.Encode(), Incoming{CheckACL: true}); !errors.Is(err, ErrRejected) {
+					t.Fatalf("collaborator's ACL change: %v, want ErrRejected", err)
+				}
+			}
+			// The check caught the document up; the owner's next edit is
+			// kept out of automerge again.
+			p.edit(t, p.ha, false, add("alice", 1))
+		}, 1},
+		{"collaborator's rename after neutral edits", func(t *testing.T, p *lazyPair) {
+			p.edit(t, p.hb, true, func(pl *docs.Playlist) error { return pl.Rename("Bob's") })
+			syncUntilQuiet(t, p.full, p.alice, "alice-2", "relay-2", p.id)
+			if f := facts(t, p.lazy, p.id); f.Name != "Bob's" {
+				t.Fatalf("facts name %q after the collaborator's rename", f.Name)
+			}
 		}, 0},
 		{"read after neutral edits", func(t *testing.T, p *lazyPair) {
 			if n := len(entries(t, mustGet(t, p.lazy, p.id))); n != 3 {

@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"errors"
 	"slices"
 
 	"github.com/automerge/automerge-go"
@@ -16,7 +17,19 @@ type neutralBase struct {
 	rec *docs.ACLRecord // nil: no record kept, the batch is not neutral
 	g   *msync.Graph
 	n   int
+	// checked: the sender is a collaborator (Incoming.CheckACL) whose
+	// message has not been through the ACL check. A neutral batch needs
+	// none (docs.Neutral holds every operation away from the fields
+	// docs.ACLFields names); anything else is not applied but declined
+	// with errNeedsCheck, before the sync state or the graph changes.
+	checked bool
 }
+
+// errNeedsCheck is goSync.receive's answer to a collaborator's message
+// the lazy path does not take (neutralBase.checked): nothing was applied
+// and the sync state is as it was, so Handle.receive runs the ACL check
+// and receives the message again.
+var errNeedsCheck = errors.New("repo: message needs the write checks")
 
 // beforeChanges returns the base of the next batch of changes: the kept
 // record when it describes the document at its heads and the change

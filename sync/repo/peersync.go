@@ -23,8 +23,11 @@ type peerSync interface {
 	// or whose changes automerge refuses returns an error; changes
 	// applied before the error are reflected in the heads returned.
 	// lazy, when not nil, is the neutral base of a message from a writer
-	// no check applies to: the Go sync states then add a neutral batch
-	// to the graph alone (Handle.lazyFresh) and report neutral.
+	// no check applies to, or from a collaborator not yet checked
+	// (lazy.checked): the Go sync states then add a neutral batch to the
+	// graph alone (Handle.lazyFresh) and report neutral; a collaborator's
+	// message that is not such a batch returns errNeedsCheck with
+	// nothing applied and the state unchanged.
 	receive(h *Handle, msg []byte, lazy *neutralBase) (after []automerge.ChangeHash, neutral bool, err error)
 	// save returns the persisted form (automerge's: the shared heads).
 	save() []byte
@@ -155,6 +158,9 @@ func (s *goSync) receive(h *Handle, msg []byte, lazy *neutralBase) ([]automerge.
 			}
 			h.behind += int32(len(fresh))
 			return nil
+		}
+		if lazy != nil && lazy.checked {
+			return errNeedsCheck
 		}
 		if doc, err = h.current(); err != nil {
 			return err

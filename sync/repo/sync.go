@@ -117,7 +117,9 @@ type Incoming struct {
 	// CheckACL, when set, runs docs.ACLCheck (the document's own, which
 	// reads the changes' operations and keeps the ACL fields' object ids
 	// between messages) after Check, on the same changes: the rule for a
-	// writer who may not manage the document.
+	// writer who may not manage the document. With WithLazyApply and no
+	// other check, a neutral batch (docs.Neutral under the kept record:
+	// it leaves every ACL field alone) skips the check and automerge.
 	CheckACL bool
 	// Create, when set, makes the call a creation: the document must
 	// have no changes yet (ErrExists otherwise), and Create runs inside
@@ -185,18 +187,27 @@ func (h *Handle) receive(ctx context.Context, peer PeerID, msg []byte, in Incomi
 	// (checkWrite rewrites the message to the checked changes).
 	aclKept := false
 	// A writer no check applies to may have a neutral batch kept out of
-	// automerge (Handle.lazyFresh).
+	// automerge (Handle.lazyFresh); so may a collaborator with nothing
+	// held back: a neutral batch leaves the ACL fields alone, which is
+	// all the ACL check asks (docs.Neutral, docs.CheckACLUntouched).
+	// Whatever else a collaborator sends is declined (errNeedsCheck),
+	// then checked and received again.
 	var lazy *neutralBase
-	if h.repo.opts.lazy && h.repo.opts.writeCheck == nil && in.Check == nil && !in.CheckACL && in.Create == nil {
-		lazy = &base
+	checks := h.repo.opts.writeCheck != nil || in.Check != nil || in.CheckACL
+	if h.repo.opts.lazy && h.repo.opts.writeCheck == nil && in.Check == nil && in.Create == nil {
+		switch {
+		case !in.CheckACL:
+			lazy = &base
+		case base.rec != nil && len(h.held[peer]) == 0:
+			base.checked = true
+			lazy = &base
+			checks = false
+		}
 	}
-	if h.repo.opts.writeCheck != nil || in.Check != nil || in.CheckACL {
+	if checks {
 		checked, err := h.checkWrite(peer, msg, in)
 		if err != nil {
-			if errors.Is(err, ErrRejected) && in.Create == nil {
-				return h.receiveRefused(ctx, peer, msg, err), false, err
-			}
-			return nil, false, err
+			return h.refusedWrite(ctx, peer, msg, in, err)
 		}
 		msg = checked
 		aclKept = in.CheckACL && in.Create == nil
@@ -210,6 +221,14 @@ func (h *Handle) receive(ctx context.Context, peer PeerID, msg []byte, in Incomi
 	// outcome.
 	delete(h.quiet, peer)
 	after, known, err := ss.receive(h, msg, lazy)
+	if errors.Is(err, errNeedsCheck) {
+		checked, cerr := h.checkWrite(peer, msg, in)
+		if cerr != nil {
+			return h.refusedWrite(ctx, peer, msg, in, cerr)
+		}
+		msg, aclKept = checked, true
+		after, known, err = ss.receive(h, msg, nil)
+	}
 	neutral := false
 	if changed = !slices.Equal(before, after); changed {
 		if err != nil {
@@ -254,6 +273,15 @@ func (h *Handle) receive(ctx context.Context, peer PeerID, msg []byte, in Incomi
 		h.dirty = nil
 	}
 	return h.persist(extra, len(key)+len(state), ev, in.Create != nil, neutral), changed, nil
+}
+
+// refusedWrite is receive's answer to a message the write checks
+// refused with err.
+func (h *Handle) refusedWrite(ctx context.Context, peer PeerID, msg []byte, in Incoming, err error) (*write, bool, error) {
+	if errors.Is(err, ErrRejected) && in.Create == nil {
+		return h.receiveRefused(ctx, peer, msg, err), false, err
+	}
+	return nil, false, err
 }
 
 // resetEmpty turns h back into an empty placeholder after a creation
