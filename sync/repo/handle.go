@@ -314,11 +314,12 @@ func (h *Handle) persist(extra func(tx store.Txn) error, extraSize int, ev *Even
 // increment of the document with one fresh snapshot, atomically, and
 // returns it. Caller holds h.mu with the document loaded.
 func (h *Handle) queueCompaction(extra func(tx store.Txn) error, extraSize int, ev *Event, creation bool) *write {
-	d, err := h.current()
+	d, done, err := h.compactionDoc()
 	var snap []byte
 	asChanges := false
 	if err == nil {
 		snap, asChanges, err = snapshot(d)
+		done()
 	}
 	if err != nil {
 		// A failed compaction loses nothing: the increments stay. It
@@ -364,6 +365,35 @@ func (h *Handle) queueCompaction(extra func(tx store.Txn) error, extraSize int, 
 	h.incCount, h.incBytes, h.snapBytes = 0, 0, int32(len(snap))
 	h.queue(w)
 	return w
+}
+
+// maxCompactBehind is how many changes a document may be behind its
+// change graph (lazy.go) for a compaction to save a copy of it caught up
+// (compactionDoc) rather than catch the document itself up.
+const maxCompactBehind = 8192
+
+// compactionDoc returns the document a compaction saves, and done, to
+// call once it is saved. When the handle's document is behind its graph
+// by at most maxCompactBehind changes, that is a copy of it with the
+// changes applied, which done frees: the handle's document stays behind
+// as it was, because automerge holds a document's whole history in C
+// memory (≈ 2.5–3 KB per change) and a relay that only relays a
+// document need not hold it; the copy costs what the catch-up would,
+// plus a copy of the document as it was, each time. Past that bound, or
+// when the copy does not reach the graph's heads, the document itself
+// is caught up (current). Caller holds h.mu with the document loaded.
+func (h *Handle) compactionDoc() (d *automerge.Doc, done func(), err error) {
+	if h.behind > 0 && h.behind <= maxCompactBehind {
+		g := h.changes
+		if f, err := h.doc.Fork(); err == nil {
+			if f.LoadIncremental(g.AppendRaw(nil, g.Len()-int(h.behind))) == nil && slices.Equal(f.Heads(), g.Heads()) {
+				return f, f.Close, nil
+			}
+			f.Close()
+		}
+	}
+	d, err = h.current()
+	return d, func() {}, err
 }
 
 // increment returns the changes the document gained since the last
