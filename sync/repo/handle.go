@@ -300,9 +300,9 @@ func (h *Handle) persist(extra func(tx store.Txn) error, extraSize int, ev *Even
 	if !creation && (int(h.incBytes) > h.repo.opts.maxIncBytes ||
 		h.behind == 0 && int(h.incCount) > h.repo.opts.maxIncrements && int(h.incBytes) >= (int(h.snapBytes)-compactFloor)*compactShare) {
 		// A document behind its graph (lazy.go) is compacted at the byte
-		// bound only: compacting applies the changes it lacks, and
-		// neutral edits to a document nobody reads would otherwise put
-		// its whole history into automerge every few dozen edits.
+		// bound only: compacting applies every change it lacks to a copy
+		// of it (compactionDoc), which every few dozen edits would cost
+		// a catch-up each time.
 		// Queued behind the increment: a failure loses nothing, the
 		// increments stay and the next bound crossing retries.
 		h.queueCompaction(nil, 0, nil, false)
