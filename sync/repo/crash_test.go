@@ -106,12 +106,7 @@ func TestCrashSafety(t *testing.T) {
 			t.Fatalf("run %d: child acknowledged only %d edits", run, n)
 		}
 
-		ctx := context.Background()
-		st, err := badgerstore.Open(ctx, dir, badgerstore.DefaultOptions())
-		if err != nil {
-			t.Fatal(err)
-		}
-		r := openRepo(t, st, byte(30+run))
+		r, closeAll := reopenDir(t, dir, byte(30+run))
 		h, have := reopened(t, r, docID)
 		for tr := range acked {
 			if !have[tr] {
@@ -124,10 +119,7 @@ func TestCrashSafety(t *testing.T) {
 		if lastName != "" && editOrder(info.Name) < editOrder(lastName) {
 			t.Fatalf("run %d: name %q older than acknowledged rename %q", run, info.Name, lastName)
 		}
-		r.Close()
-		if err := st.Close(); err != nil {
-			t.Fatal(err)
-		}
+		closeAll()
 		t.Logf("run %d: %d edits acknowledged in total, all present", run, len(acked))
 	}
 }
@@ -208,12 +200,8 @@ func TestCrashSafetyGroupCommit(t *testing.T) {
 	if n < 400 {
 		t.Fatalf("child acknowledged only %d edits", n)
 	}
-	st, err := badgerstore.Open(context.Background(), dir, badgerstore.DefaultOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	r := openRepo(t, st, 40)
+	r, closeAll := reopenDir(t, dir, 40)
+	defer closeAll()
 	for doc, tracks := range acked {
 		_, have := reopened(t, r, doc)
 		for _, tr := range tracks {
@@ -252,6 +240,23 @@ func killChildAfter(t *testing.T, name string, env []string, timeout time.Durati
 		t.Fatal(err)
 	}
 	_ = cmd.Wait()
+}
+
+// reopenDir opens the Badger store in dir and a repo on it (openRepo
+// with seed); closeAll closes both.
+func reopenDir(t *testing.T, dir string, seed byte) (r *Repo, closeAll func()) {
+	t.Helper()
+	st, err := badgerstore.Open(context.Background(), dir, badgerstore.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = openRepo(t, st, seed)
+	return r, func() {
+		r.Close()
+		if err := st.Close(); err != nil {
+			t.Error(err)
+		}
+	}
 }
 
 // reopened returns the document doc of r and the tracks of its entries.

@@ -87,17 +87,7 @@ func (p *lazyPair) edit(t *testing.T, h *Handle, checked bool, fn func(pl *docs.
 func (p *lazyPair) send(t *testing.T, h *Handle, before []automerge.ChangeHash, checked bool) {
 	t.Helper()
 	ctx := context.Background()
-	var raws [][]byte
-	if err := h.Read(func(d *automerge.Doc) error {
-		chs, err := d.Changes(before...)
-		for _, ch := range chs {
-			raws = append(raws, ch.Save())
-		}
-		automerge.CloseChanges(chs)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	raws := changesSince(t, h, before)
 	var heads [][32]byte
 	for _, hd := range h.Heads() {
 		heads = append(heads, hd)
@@ -222,18 +212,7 @@ func TestLazyMatchesApply(t *testing.T) {
 			if err := p.hb.Playlist(ctx, func(pl *docs.Playlist) error { return pl.SetCollaborators("bob", "mallory") }); err != nil {
 				t.Fatal(err)
 			}
-			var raws [][]byte
-			if err := p.hb.Read(func(d *automerge.Doc) error {
-				chs, err := d.Changes(before...)
-				for _, ch := range chs {
-					raws = append(raws, ch.Save())
-				}
-				automerge.CloseChanges(chs)
-				return err
-			}); err != nil {
-				t.Fatal(err)
-			}
-			msg := wire.SyncMessage{Type: 0x42, Changes: raws}
+			msg := wire.SyncMessage{Type: 0x42, Changes: changesSince(t, p.hb, before)}
 			for _, r := range []*Repo{p.lazy, p.full} {
 				if err := r.ReceiveSyncMessageWith(ctx, "bob-dev", p.id, msg.Encode(), Incoming{CheckACL: true}); !errors.Is(err, ErrRejected) {
 					t.Fatalf("collaborator's ACL change: %v, want ErrRejected", err)
@@ -638,12 +617,7 @@ func TestLazyCrashSafety(t *testing.T) {
 		if n < target {
 			t.Fatalf("run %d: child acknowledged only %d edits", run, n)
 		}
-		ctx := context.Background()
-		st, err := badgerstore.Open(ctx, dir, badgerstore.DefaultOptions())
-		if err != nil {
-			t.Fatal(err)
-		}
-		r := openRepo(t, st, byte(40+run))
+		r, closeAll := reopenDir(t, dir, byte(40+run))
 		h, have := reopened(t, r, docID)
 		for tr := range acked {
 			// r0-0 is the creation's acknowledgement, not a track.
@@ -658,10 +632,7 @@ func TestLazyCrashSafety(t *testing.T) {
 		if !slices.Equal(docHeads, h.Heads()) {
 			t.Fatalf("run %d: document heads %v, handle %v", run, docHeads, h.Heads())
 		}
-		r.Close()
-		if err := st.Close(); err != nil {
-			t.Fatal(err)
-		}
+		closeAll()
 		t.Logf("run %d: %d edits acknowledged in total, all present", run, len(acked))
 	}
 	if maxBehind < 10 {

@@ -112,18 +112,7 @@ func TestPlayFromMemory(t *testing.T) {
 	if err := cold.PlayAlbum(ctx, album, 0); err != nil {
 		t.Fatal(err)
 	}
-	var got, want []float32
-	for deadline := time.Now().Add(30 * time.Second); got == nil || want == nil; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the plays wrote too little")
-		}
-		got, want = sink.first(n), coldSink.first(n)
-	}
-	for i := range got {
-		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-			t.Fatalf("sample %d: %v from memory, %v not prefetched", i, got[i], want[i])
-		}
-	}
+	sameFirst(t, sink, coldSink, n, "from memory", "not prefetched")
 }
 
 // prefetchedPlayer returns an engine on relay r signed up and in as user,
@@ -153,4 +142,22 @@ func prefetchedPlayer(t *testing.T, r *testbed.Relay, user string, n int) (*Engi
 		t.Fatal(err)
 	}
 	return e, sink
+}
+
+// sameFirst waits until both sinks hold n samples and fails unless those
+// are bit-identical; a and b name the plays in the message.
+func sameFirst(t *testing.T, sink, other *recordSink, n int, a, b string) {
+	t.Helper()
+	var got, want []float32
+	for deadline := time.Now().Add(30 * time.Second); got == nil || want == nil; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the plays wrote too little")
+		}
+		got, want = sink.first(n), other.first(n)
+	}
+	for i := range got {
+		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+			t.Fatalf("sample %d: %v %s, %v %s", i, got[i], a, want[i], b)
+		}
+	}
 }

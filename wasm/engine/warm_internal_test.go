@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"math"
 	"slices"
 	"sync"
 	"testing"
@@ -300,19 +299,7 @@ func TestPlayDuringWarm(t *testing.T) {
 	if err := cold.PlayAlbum(ctx, r.Album, 0); err != nil {
 		t.Fatal(err)
 	}
-	const n = 48000 * 2
-	var got, want []float32
-	for deadline := time.Now().Add(30 * time.Second); got == nil || want == nil; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the plays wrote too little")
-		}
-		got, want = sink.first(n), coldSink.first(n)
-	}
-	for i := range got {
-		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-			t.Fatalf("sample %d: %v after a warm-up stopped by the play, %v without one", i, got[i], want[i])
-		}
-	}
+	sameFirst(t, sink, coldSink, 48000*2, "after a warm-up stopped by the play", "without one")
 }
 
 // TestPlayStopsWarm: the player's track opening (a play) cancels a
