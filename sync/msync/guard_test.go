@@ -22,10 +22,7 @@ import (
 func TestGuard(t *testing.T) {
 	b := newLazyBase(t)
 	defer b.doc.Close()
-	alice := b.fork(t, actorA)
-	defer alice.Close()
-	addTracks(t, alice, "alice", 2, 1)
-	two := lastChanges(t, alice, 2)
+	_, two := b.edits(t, 2, 1)
 	start := func(raw []byte) byte {
 		c, err := docs.DecodeChangeOps(raw)
 		if err != nil {
@@ -102,10 +99,8 @@ func TestGuard(t *testing.T) {
 func TestGuardedHazards(t *testing.T) {
 	b := newLazyBase(t)
 	defer b.doc.Close()
-	alice := b.fork(t, actorA)
-	defer alice.Close()
-	addTracks(t, alice, "alice", 1, 1)
-	next := lastChanges(t, alice, 1)[0]
+	_, nexts := b.edits(t, 1, 1)
+	next := nexts[0]
 	c, err := msync.ParseChange(next)
 	if err != nil {
 		t.Fatal(err)
@@ -152,10 +147,7 @@ func TestGuardedHazards(t *testing.T) {
 func FuzzGuard(f *testing.F) {
 	b := newLazyBase(f)
 	defer b.doc.Close()
-	alice := b.fork(f, actorA)
-	defer alice.Close()
-	addTracks(f, alice, "alice", 2, 2)
-	two := lastChanges(f, alice, 2)
+	_, two := b.edits(f, 2, 2)
 	f.Add([]byte{}, 0)
 	f.Add([]byte{0, 1}, 0)
 	f.Add([]byte{40, 0xff, 41, 0x7f}, 0)

@@ -48,6 +48,17 @@ func newLazyBase(t testing.TB) lazyBase {
 	return lazyBase{doc: d, save: d.Save()}
 }
 
+// edits forks b as actorA, adds calls × per tracks to the fork as alice
+// (one change per call) and returns the fork, closed when the test ends,
+// and those changes.
+func (b lazyBase) edits(tb testing.TB, calls, per int) (*automerge.Doc, [][]byte) {
+	tb.Helper()
+	alice := b.fork(tb, actorA)
+	tb.Cleanup(alice.Close)
+	addTracks(tb, alice, "alice", calls, per)
+	return alice, lastChanges(tb, alice, calls)
+}
+
 // fork returns a copy of the base with actor set.
 func (b lazyBase) fork(t testing.TB, actor string) *automerge.Doc {
 	t.Helper()
@@ -159,10 +170,7 @@ func message(chunks ...[]byte) []byte {
 func TestLazyAgreesWithApply(t *testing.T) {
 	b := newLazyBase(t)
 	defer b.doc.Close()
-	alice := b.fork(t, actorA)
-	defer alice.Close()
-	addTracks(t, alice, "alice", 2, 1)
-	two := lastChanges(t, alice, 2)
+	_, two := b.edits(t, 2, 1)
 	twin := b.fork(t, actorA)
 	defer twin.Close()
 	addTracks(t, twin, "alice", 1, 1)
