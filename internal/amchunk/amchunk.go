@@ -79,9 +79,9 @@ func SplitRun(raw []byte) ([]byte, error) {
 			cr.uleb()
 			if cr.err == nil && count >= 2 {
 				v := body[at+start : at+cr.at]
-				run := appendSleb(nil, -1)
+				run := AppendSleb(nil, -1)
 				run = append(run, v...)
-				run = appendSleb(run, count-1)
+				run = AppendSleb(run, count-1)
 				run = append(run, v...)
 				data := append(run, body[at+cr.at:at+int(c.len)]...)
 				cols[i].len = uint64(len(data))
@@ -144,8 +144,8 @@ func (r *reader) sleb() int64 {
 	return 0
 }
 
-// appendSleb appends v in signed LEB128.
-func appendSleb(b []byte, v int64) []byte {
+// AppendSleb appends v to b in signed LEB128, as automerge writes it.
+func AppendSleb(b []byte, v int64) []byte {
 	for {
 		c := byte(v & 0x7f)
 		v >>= 7

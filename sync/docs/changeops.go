@@ -69,7 +69,9 @@ const (
 // of the make actions (makeMap 0, makeList 2, makeText 4, makeTable 6;
 // the odd ones act on values), actionMark the largest of all.
 const (
+	actionMakeList  = 2
 	actionDelete    = 3
+	actionMakeText  = 4
 	actionIncrement = 5
 	actionMakeTable = 6
 	actionMark      = 7
@@ -139,6 +141,19 @@ type OpRef struct {
 // Makes reports whether op makes an object (a map, list, text or table),
 // whose id is the operation's own.
 func (op ChangeOp) Makes() bool { return op.Action <= actionMakeTable && op.Action%2 == 0 }
+
+// MakesSequence reports whether op makes a list or a text object, whose
+// keys are elements.
+func (op ChangeOp) MakesSequence() bool {
+	return op.Action == actionMakeList || op.Action == actionMakeText
+}
+
+// ActsOnPreds reports whether op is a deletion or an increment: an
+// operation that only changes the operations it overwrites, so it must
+// overwrite at least one.
+func (op ChangeOp) ActsOnPreds() bool {
+	return op.Action == actionDelete || op.Action == actionIncrement
+}
 
 // Root reports whether op acts on the document's root map.
 func (op ChangeOp) Root() bool { return op.ObjCounter == 0 }

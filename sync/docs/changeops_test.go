@@ -3,7 +3,6 @@ package docs
 import (
 	"bytes"
 	"compress/flate"
-	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -12,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/automerge/automerge-go"
+	"github.com/segue-fm/segue/internal/amchunk"
 )
 
 // lastChange commits d's pending edits and returns the change made.
@@ -60,15 +60,6 @@ func compressChange(t testing.TB, raw []byte) []byte {
 	out = append(out, chunkCompressedChange)
 	out = binary.AppendUvarint(out, uint64(z.Len()))
 	return append(out, z.Bytes()...)
-}
-
-// chunk frames body as an uncompressed change chunk with its checksum.
-func chunk(body []byte) []byte {
-	hdr := binary.AppendUvarint([]byte{chunkChange}, uint64(len(body)))
-	sum := sha256.Sum256(append(append([]byte{}, hdr...), body...))
-	out := append(append([]byte{}, chunkMagic...), sum[:4]...)
-	out = append(out, hdr...)
-	return append(out, body...)
 }
 
 // TestDecodeChangeOps: the decoder reads the object and key of every
@@ -297,18 +288,6 @@ func changeParts(t testing.TB, raw []byte) (head []byte, specs [][2]uint64, data
 	return head, specs, data, body[b.off:]
 }
 
-// appendSleb appends v as a signed LEB128.
-func appendSleb(b []byte, v int64) []byte {
-	for {
-		c := byte(v & 0x7f)
-		v >>= 7
-		if v == 0 && c&0x40 == 0 || v == -1 && c&0x40 != 0 {
-			return append(b, c)
-		}
-		b = append(b, c|0x80)
-	}
-}
-
 // buildChange frames the parts of changeParts as a change chunk.
 func buildChange(head []byte, specs [][2]uint64, data, extra []byte) []byte {
 	body := slices.Clone(head)
@@ -318,7 +297,7 @@ func buildChange(head []byte, specs [][2]uint64, data, extra []byte) []byte {
 		body = binary.AppendUvarint(body, s[1])
 	}
 	body = append(body, data...)
-	return chunk(append(body, extra...))
+	return amchunk.Chunk(append(body, extra...))
 }
 
 // TestDecodeChangeOpsMalformed: hand-made changes whose checksum is
@@ -368,7 +347,7 @@ func TestDecodeChangeOpsMalformed(t *testing.T) {
 	must(t, err)
 	n := len(ops.Ops)
 	rleRun := func(count int64, v uint64) []byte {
-		return binary.AppendUvarint(appendSleb(nil, count), v)
+		return binary.AppendUvarint(amchunk.AppendSleb(nil, count), v)
 	}
 	cases := []struct {
 		name string
@@ -420,10 +399,10 @@ func TestDecodeChangeOpsMalformed(t *testing.T) {
 			ss[len(ss)-1][1] += 100
 			return buildChange(head, ss, data, extra)
 		}(), "beyond"},
-		{"run split in two", replace(map[uint64][]byte{colPredGroup: append(append(appendSleb(nil, -1), 0), rleRun(int64(n-1), 0)...)}), "not automerge's encoding"},
+		{"run split in two", replace(map[uint64][]byte{colPredGroup: append(append(amchunk.AppendSleb(nil, -1), 0), rleRun(int64(n-1), 0)...)}), "not automerge's encoding"},
 		{"two runs of one value", replace(map[uint64][]byte{colPredGroup: append(rleRun(2, 0), rleRun(int64(n-2), 0)...)}), "not automerge's encoding"},
 		{"repeated run of one", replace(map[uint64][]byte{colPredGroup: append(rleRun(1, 0), rleRun(int64(n-1), 1)...)}), "not automerge's encoding"},
-		{"overlong LEB128", replace(map[uint64][]byte{colPredGroup: append(appendSleb(nil, int64(n)), 0x80, 0)}), "LEB128 of 2 bytes"},
+		{"overlong LEB128", replace(map[uint64][]byte{colPredGroup: append(amchunk.AppendSleb(nil, int64(n)), 0x80, 0)}), "LEB128 of 2 bytes"},
 		{"object ids null only", replace(map[uint64][]byte{colObjActor: binary.AppendUvarint([]byte{0}, uint64(n)), colObjCtr: binary.AppendUvarint([]byte{0}, uint64(n))}), "nulls only"},
 		{"empty column", func() []byte {
 			ss := append(slices.Clone(specs), [2]uint64{colMarkName, 0})

@@ -275,7 +275,7 @@ func (g *Graph) checkRefs(p pending, applied appliedOps) error {
 			if !mk.Makes() {
 				return fmt.Errorf("op %d acts on %d@%x, which made no object", j, objCtr, objActor)
 			}
-			seq = mk.Action == 2 || mk.Action == 4
+			seq = mk.MakesSequence()
 		}
 		if op.MapKey == seq {
 			return fmt.Errorf("op %d: a key of the wrong kind for its object", j)
@@ -296,7 +296,7 @@ func (g *Graph) checkRefs(p pending, applied appliedOps) error {
 		switch {
 		case op.Insert && len(op.Preds) > 0:
 			return fmt.Errorf("op %d inserts and overwrites", j)
-		case (op.Action == 3 || op.Action == 5) && len(op.Preds) == 0:
+		case op.ActsOnPreds() && len(op.Preds) == 0:
 			return fmt.Errorf("op %d deletes or increments nothing", j)
 		}
 		for _, pr := range op.Preds {

@@ -57,12 +57,7 @@ func TestGuard(t *testing.T) {
 		{"refused, then correct", [][]byte{message(withStartOp(t, two[0], 2)), message(two...)}, []bool{true, false}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			doc := b.fork(t, actorC)
-			defer doc.Close()
-			g, err := msync.Index(doc)
-			if err != nil {
-				t.Fatal(err)
-			}
+			doc, g := b.relay(t)
 			st := &msync.State{}
 			for i, msg := range tc.steps {
 				m, err := msync.DecodeMessage(msg)
@@ -215,12 +210,7 @@ func guardedApply(t *testing.T, b lazyBase, first, next []byte, edits []byte, cu
 	if cut > 0 && cut < len(body) {
 		body = body[:len(body)-cut]
 	}
-	doc := b.fork(t, actorC)
-	defer doc.Close()
-	g, err := msync.Index(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	doc, g := b.relay(t)
 	st := &msync.State{}
 	for _, msg := range [][]byte{message(first), message(amchunk.Chunk(body))} {
 		m, err := msync.DecodeMessage(msg)

@@ -48,6 +48,19 @@ func newLazyBase(t testing.TB) lazyBase {
 	return lazyBase{doc: d, save: d.Save()}
 }
 
+// relay returns a copy of b as the relay's document (actor actorC),
+// closed when the test ends, and its change graph.
+func (b lazyBase) relay(tb testing.TB) (*automerge.Doc, *msync.Graph) {
+	tb.Helper()
+	doc := b.fork(tb, actorC)
+	tb.Cleanup(doc.Close)
+	g, err := msync.Index(doc)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return doc, g
+}
+
 // edits forks b as actorA, adds calls × per tracks to the fork as alice
 // (one change per call) and returns the fork, closed when the test ends,
 // and those changes.

@@ -71,11 +71,7 @@ func crashChild(dir, docID, run string) error {
 // burst on a Badger-backed repo, several times, and checks after each
 // reopen that every acknowledged edit is present.
 func TestCrashSafety(t *testing.T) {
-	if dir := os.Getenv(crashDirEnv); dir != "" {
-		if err := crashChild(dir, os.Getenv(crashDocEnv), os.Getenv(crashRunEnv)); err != nil {
-			fmt.Fprintln(os.Stderr, "child:", err)
-			os.Exit(2)
-		}
+	if asChild(crashDirEnv, func(dir string) error { return crashChild(dir, os.Getenv(crashDocEnv), os.Getenv(crashRunEnv)) }) {
 		return
 	}
 	dir := t.TempDir()
@@ -180,11 +176,7 @@ func groupCrashChild(dir string) error {
 // document budget of four, so documents unload and reload meanwhile),
 // then checks that every acknowledged edit is in the store.
 func TestCrashSafetyGroupCommit(t *testing.T) {
-	if dir := os.Getenv(groupCrashDirEnv); dir != "" {
-		if err := groupCrashChild(dir); err != nil {
-			fmt.Fprintln(os.Stderr, "child:", err)
-			os.Exit(2)
-		}
+	if asChild(groupCrashDirEnv, groupCrashChild) {
 		return
 	}
 	dir := t.TempDir()
@@ -211,6 +203,21 @@ func TestCrashSafetyGroupCommit(t *testing.T) {
 		}
 	}
 	t.Logf("%d edits of %d documents acknowledged, all present", n, len(acked))
+}
+
+// asChild reports whether this process is a crash test's child: one
+// whose environment variable env names its data directory. It then runs
+// child on that directory, exiting with status 2 if child fails.
+func asChild(env string, child func(dir string) error) bool {
+	dir := os.Getenv(env)
+	if dir == "" {
+		return false
+	}
+	if err := child(dir); err != nil {
+		fmt.Fprintln(os.Stderr, "child:", err)
+		os.Exit(2)
+	}
+	return true
 }
 
 // killChildAfter runs this test binary as a child running only the test

@@ -587,11 +587,7 @@ func lazyCrashChild(dir, docID, run string) error {
 // each reopen that every acknowledged edit is present and the document
 // loads with the heads its store gives.
 func TestLazyCrashSafety(t *testing.T) {
-	if dir := os.Getenv(crashLazyEnv); dir != "" {
-		if err := lazyCrashChild(dir, os.Getenv(crashDocEnv), os.Getenv(crashRunEnv)); err != nil {
-			fmt.Fprintln(os.Stderr, "child:", err)
-			os.Exit(2)
-		}
+	if asChild(crashLazyEnv, func(dir string) error { return lazyCrashChild(dir, os.Getenv(crashDocEnv), os.Getenv(crashRunEnv)) }) {
 		return
 	}
 	dir := t.TempDir()
