@@ -49,7 +49,8 @@ type Handle struct {
 	broken atomic.Bool
 	// behind is the number of changes at the end of the change graph's
 	// history that the automerge document lacks: neutral batches from
-	// unchecked writers go to the graph and the store alone (lazy.go).
+	// owners and collaborators go to the graph and the store alone
+	// (lazy.go).
 	// The document lags the graph only by changes neutral under the
 	// kept ACL record; current applies them before anything reads it.
 	// stuckBehind (negative) says applying them failed: the graph holds

@@ -21,15 +21,17 @@ var ErrCatchUp = errors.New("repo: document cannot apply its stored changes")
 const stuckBehind = -1
 
 // current returns the automerge document with every change of the graph
-// applied. A neutral batch from an unchecked writer goes to the graph
-// and the store alone (lazyFresh), leaving the document h.behind changes
+// applied. A neutral batch from an unchecked writer or a collaborator
+// goes to the graph and the store alone (lazyFresh), leaving the
+// document h.behind changes
 // short; current applies them, in the graph's history order (each after
 // its dependencies, as automerge's LoadIncremental needs), and checks
 // that the document's heads are then the graph's. When that fails the
 // handle is stuck: the error (ErrCatchUp) is returned now and by every
 // later call, and the lazy path takes no more changes. Every reader and
 // writer of the document's content goes through it; recordDoc is the
-// exception for the ACL record's fields. Caller holds h.mu with the
+// exception for the ACL record's fields, compactionDoc for a caught-up
+// copy. Caller holds h.mu with the
 // document loaded.
 func (h *Handle) current() (*automerge.Doc, error) {
 	if h.behind == 0 {
@@ -65,7 +67,8 @@ func (h *Handle) recordDoc() *automerge.Doc { return h.doc }
 // lazyFresh decides whether the changes of m (decoded from msg) go to
 // the change graph alone, without automerge applying them: base is the
 // record and graph before the message when no check applies to its
-// sender (nil otherwise: a checked writer's changes, a creation), every
+// sender or its only check is the ACL check (base.checked; nil
+// otherwise: other checked writers' changes, a creation), every
 // change the graph lacks is one automerge would apply at once
 // (Graph.Fresh: dependencies present, sequence numbers, nothing queued;
 // Graph.Vouch: operations automerge cannot trip on), neutral under

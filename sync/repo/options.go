@@ -215,14 +215,16 @@ const maxIncBytesCap = 1 << 30
 func (o Options) WithGoSync(on bool) Options { o.goSync = on; return o }
 
 // WithLazyApply returns o adding, with the Go sync states (WithGoSync),
-// a neutral batch of changes from a writer no check applies to
-// (docs.Neutral under the document's ACL record, and changes automerge
-// applies without fail: msync.Graph.Fresh and Vouch) to the change
-// graph and the store only, and applying it to the automerge document
-// when something reads or changes the document (Handle.Read, Change, a
-// checked writer's message, a non-neutral batch, compaction): an owner's
-// edits to a document nobody reads then cost no automerge memory. Off,
-// automerge applies every change as it arrives.
+// a neutral batch of changes from a writer no check applies to, or from
+// a collaborator whose only check is Incoming.CheckACL (docs.Neutral
+// under the document's ACL record, which the ACL check would pass, and
+// changes automerge applies without fail: msync.Graph.Fresh and Vouch),
+// to the change graph and the store only, and applying it to the
+// automerge document when something reads or changes the document
+// (Handle.Read, Change, a checked writer's other messages, a
+// non-neutral batch); a compaction saves a caught-up copy instead
+// (Handle.compactionDoc). Edits to a document nobody reads then cost no
+// automerge memory. Off, automerge applies every change as it arrives.
 func (o Options) WithLazyApply(on bool) Options { o.lazy = on; return o }
 
 // WithSyncStateFlush returns o writing the sync state of a message that

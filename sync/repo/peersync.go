@@ -70,7 +70,11 @@ func (a amSync) generate(*Handle) ([]byte, bool, error) {
 	return raw, true, nil
 }
 
-func (a amSync) receive(h *Handle, msg []byte, _ *neutralBase) ([]automerge.ChangeHash, bool, error) {
+func (a amSync) receive(h *Handle, msg []byte, lazy *neutralBase) ([]automerge.ChangeHash, bool, error) {
+	if lazy != nil && lazy.checked {
+		// No lazy path here: a collaborator's message is checked first.
+		return h.doc.Heads(), false, errNeedsCheck
+	}
 	sm, err := a.ss.ReceiveMessage(msg)
 	sm.Close()
 	return h.doc.Heads(), false, err
