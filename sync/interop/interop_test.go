@@ -38,7 +38,7 @@ func relay(t *testing.T) (string, *peer.RepoAdapter) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	repo := openRepo(t, st)
+	repo := openRepo(t, st, repo.DefaultOptions().WithActorBinding(true))
 	ep := relaysync.New(repo, st, peer.DocumentAccess, relaysync.DefaultOptions().WithLogger(slog.New(slog.NewTextHandler(testWriter{t}, nil))).WithAuthenticator(
 		func(r *http.Request) (model.UserID, error) {
 			if u, ok := tokens[r.URL.Query().Get("token")]; ok {
@@ -60,7 +60,7 @@ func device(t *testing.T, ctx context.Context, name, url, token string) (*peer.R
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	repo := openRepo(t, st)
+	repo := openRepo(t, st, repo.DefaultOptions())
 	c := client.New(repo, client.WebSocket{URL: url, Token: token, Compression: true},
 		client.DefaultOptions().WithIdentity(name, name+"-store").WithBackoff(20*time.Millisecond, 200*time.Millisecond, 7))
 	go c.Run(ctx)
@@ -180,10 +180,11 @@ func TestInteropNodeClient(t *testing.T) {
 	}
 }
 
-// openRepo opens a sync/repo.Repo over st for the test's lifetime.
-func openRepo(t *testing.T, st store.Store) *peer.RepoAdapter {
+// openRepo opens a sync/repo.Repo over st with opts for the test's
+// lifetime (the relay binds actors to users, devices do not).
+func openRepo(t *testing.T, st store.Store, opts repo.Options) *peer.RepoAdapter {
 	t.Helper()
-	r, err := repo.Open(t.Context(), st, repo.DefaultOptions())
+	r, err := repo.Open(t.Context(), st, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

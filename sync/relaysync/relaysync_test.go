@@ -231,10 +231,11 @@ func TestRateAndFrameLimits(t *testing.T) {
 	})
 }
 
-// openRepo opens a sync/repo.Repo over st for the test's lifetime.
+// openRepo opens a sync/repo.Repo over st for the test's lifetime,
+// binding actors to users as the relay does.
 func openRepo(t *testing.T, st store.Store) *peer.RepoAdapter {
 	t.Helper()
-	r, err := repo.Open(t.Context(), st, repo.DefaultOptions())
+	r, err := repo.Open(t.Context(), st, repo.DefaultOptions().WithActorBinding(true))
 	if err != nil {
 		t.Fatal(err)
 	}

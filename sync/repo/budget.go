@@ -129,6 +129,7 @@ func (h *Handle) reload(ctx context.Context) error {
 		return err
 	}
 	h.doc, h.nextSeq, h.incCount, h.incBytes, h.snapBytes, h.facts = l.doc, l.nextSeq, l.incCount, l.incBytes, l.snapBytes, l.facts
+	h.setActors(l.actors)
 	h.setContent(l.doc.Heads())
 	h.setGraph(l.changes)
 	h.closeSyncs()
@@ -360,6 +361,7 @@ func (h *Handle) unload() {
 	// reload reads heads and facts back with the document: an unloaded
 	// document (the relay's idle followed ones) keeps neither.
 	h.heads, h.facts = nil, nil
+	h.setActors(nil)
 	h.acl.Reset()
 	h.repo.unloads.Add(1)
 }

@@ -71,10 +71,10 @@ type Handle struct {
 	// document is first opened as a playlist, and dropped when the
 	// document is unloaded.
 	view *docs.EntryView
-	// held are changes from checked peers that wait for dependencies
-	// the document lacks (holdback.go); kept across unloads, dropped
-	// when the peer disconnects.
-	held map[PeerID][]heldChange
+	// wr is what the handle knows of the document's writers: changes
+	// held back and the actor bindings (see writers); nil until one is
+	// needed.
+	wr *writers
 	// acl keeps the document's ACL record (docs.ACLRecord) between
 	// messages: the collaborators' access check (Incoming.CheckACL)
 	// reads its objects, and a batch of changes neutral under it keeps

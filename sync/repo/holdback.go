@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -134,8 +135,12 @@ func usage(hs []heldChange) holdUse {
 
 // dropHeld forgets the changes held for peer. Caller holds h.mu.
 func (h *Handle) dropHeld(peer PeerID) {
-	if hs, ok := h.held[peer]; ok {
-		delete(h.held, peer)
+	if h.wr == nil {
+		return
+	}
+	if hs, ok := h.wr.held[peer]; ok {
+		delete(h.wr.held, peer)
+		delete(h.wr.answered, peer)
 		h.repo.hold.release(peer, usage(hs))
 	}
 }
@@ -175,14 +180,16 @@ func decodeChanges(msg []byte) (*automerge.SyncMessage, []*automerge.Change, err
 // order cannot skip the check. It returns the message to apply: msg
 // itself, or msg rewritten to carry exactly the checked changes. A
 // refused message changes nothing but drops the changes held for peer
-// (they would be refused again). Caller holds h.mu.
-func (h *Handle) checkWrite(peer PeerID, msg []byte, in Incoming) ([]byte, error) {
+// (they would be refused again). With from (the actor binding), a change
+// under an actor bound to another user is held the same way, with its
+// dependents, until that user delivers it. Caller holds h.mu.
+func (h *Handle) checkWrite(peer PeerID, msg []byte, in Incoming, from *writer) ([]byte, error) {
 	// A message without changes (an acknowledgement: heads, a Bloom
 	// filter) adds nothing to check and, with nothing held for peer,
 	// releases nothing: its framing says so without automerge's scratch
 	// decode (FuzzNoChangesFraming holds wire.ParseSync to automerge's
 	// reading). A message ParseSync refuses takes the full path.
-	if len(h.held[peer]) == 0 {
+	if len(h.heldFor(peer)) == 0 {
 		if m, err := wire.ParseSync(msg); err == nil && len(m.Changes) == 0 {
 			return msg, nil
 		}
@@ -194,7 +201,7 @@ func (h *Handle) checkWrite(peer PeerID, msg []byte, in Incoming) ([]byte, error
 	// The message's changes live in sm's memory: freed on return unless
 	// some are held back (kept, with sm, until released or dropped).
 	keep := false
-	held := h.held[peer]
+	held := h.heldFor(peer)
 	defer func() {
 		if !keep {
 			automerge.CloseChanges(inMsg)
@@ -258,8 +265,14 @@ func (h *Handle) checkWrite(peer PeerID, msg []byte, in Incoming) ([]byte, error
 				blocked = true
 			}
 		}
+		if !blocked && from != nil {
+			// Under an actor bound to another user: it waits for
+			// that user (actors.go), and so do its dependents.
+			actor, err := hex.DecodeString(c.held.change.ActorID())
+			blocked = err != nil || h.foreign(from, string(actor))
+		}
 		if blocked {
-			waiting[c] = -1 // never ready: a dependency nobody sent
+			waiting[c] = -1 // never ready: a dependency nobody sent, or a foreign actor
 		} else if waiting[c] == 0 {
 			queue = append(queue, c)
 		}
@@ -356,10 +369,11 @@ func (h *Handle) runChecks(peer PeerID, changes []*automerge.Change, in Incoming
 // allow; otherwise it returns ErrHoldLimit (wrapped in ErrRejected) and
 // holds what it held. Caller holds h.mu.
 func (h *Handle) setHeld(peer PeerID, hs []heldChange) error {
-	old := usage(h.held[peer])
+	wr := h.writers()
+	old := usage(wr.held[peer])
 	next := usage(hs)
 	doc := holdUse{}
-	for p, phs := range h.held {
+	for p, phs := range wr.held {
 		if p != peer {
 			u := usage(phs)
 			doc.changes += u.changes
@@ -376,13 +390,14 @@ func (h *Handle) setHeld(peer PeerID, hs []heldChange) error {
 		return fmt.Errorf("%w: %w: peer %s would hold %d changes", ErrRejected, ErrHoldLimit, peer, next.changes)
 	}
 	if len(hs) == 0 {
-		delete(h.held, peer)
+		delete(wr.held, peer)
+		delete(wr.answered, peer)
 		return nil
 	}
-	if h.held == nil {
-		h.held = map[PeerID][]heldChange{}
+	if wr.held == nil {
+		wr.held = map[PeerID][]heldChange{}
 	}
-	h.held[peer] = hs
+	wr.held[peer] = hs
 	h.repo.peers.add(peer, h)
 	return nil
 }
@@ -390,16 +405,23 @@ func (h *Handle) setHeld(peer PeerID, hs []heldChange) error {
 // askMissing adds to msg (a sync message for peer) the dependencies of
 // the changes held for peer that neither the document nor the held
 // changes have, so the peer sends them: automerge lists only what its
-// own document waits for, and it never sees held changes. Caller holds
-// h.mu.
-func (h *Handle) askMissing(peer PeerID, msg []byte) []byte {
-	held := h.held[peer]
+// own document waits for, and it never sees held changes. It also takes
+// the held changes themselves out of the message's needs (the peer sent
+// them), and it withholds a message that would tell the peer nothing
+// new while changes are held for it: no changes, no needs and the heads
+// it last sent. The peer answers every message while its heads differ
+// from the relay's, so without that the two would exchange messages for
+// as long as a change waits (a change under another user's actor waits
+// for that user, actors.go). ok is false for a withheld message. Caller
+// holds h.mu.
+func (h *Handle) askMissing(peer PeerID, msg []byte) (out []byte, ok bool) {
+	held := h.heldFor(peer)
 	if len(held) == 0 {
-		return msg
+		return msg, true
 	}
 	doc, err := h.current()
 	if err != nil {
-		return msg
+		return msg, true
 	}
 	heldSet := make(map[automerge.ChangeHash]bool, len(held))
 	for _, c := range held {
@@ -416,18 +438,28 @@ func (h *Handle) askMissing(peer PeerID, msg []byte) []byte {
 			}
 		}
 	}
-	if len(missing) == 0 {
-		return msg
-	}
 	m, err := wire.ParseSync(msg)
 	if err != nil {
 		h.repo.opts.logger.Warn("repo: generated sync message does not parse", "doc", h.id.String(), "err", err)
-		return msg
+		return msg, true
 	}
+	n := len(m.Need)
+	m.Need = slices.DeleteFunc(m.Need, func(d [32]byte) bool { return heldSet[d] })
 	for _, d := range missing {
 		if !slices.Contains(m.Need, d) {
 			m.Need = append(m.Need, d)
 		}
 	}
-	return m.Encode()
+	wr := h.writers()
+	if len(m.Changes) == 0 && len(m.Need) == 0 && slices.Equal(m.Heads, wr.answered[peer]) {
+		return nil, false
+	}
+	if wr.answered == nil {
+		wr.answered = map[PeerID][][32]byte{}
+	}
+	wr.answered[peer] = slices.Clone(m.Heads)
+	if len(missing) == 0 && len(m.Need) == n {
+		return msg, true
+	}
+	return m.Encode(), true
 }

@@ -54,6 +54,7 @@ type Options struct {
 	facts         func(d *automerge.Doc) []byte
 	factsUpdate   func(prev []byte, d *automerge.Doc) []byte
 	stateFlush    time.Duration
+	bindActors    bool
 }
 
 // DefaultOptions returns: docs.DefaultOptions() for the typed views,
@@ -226,6 +227,18 @@ func (o Options) WithGoSync(on bool) Options { o.goSync = on; return o }
 // (Handle.compactionDoc). Edits to a document nobody reads then cost no
 // automerge memory. Off, automerge applies every change as it arrives.
 func (o Options) WithLazyApply(on bool) Options { o.lazy = on; return o }
+
+// WithActorBinding returns o binding each actor id of a document to the
+// user who first delivered a change under it (Incoming.Writer), stored
+// with the document: a change under an actor bound to another user is
+// held back (within HoldLimits, like a change whose dependencies are
+// missing) until that user delivers it, so no writer can take another's
+// next sequence number, which would make automerge refuse the real
+// change and stop its author's device from syncing the document. The
+// document's owner (Incoming.Owner) is taken under any actor and binds
+// it. It needs the Go sync states (WithGoSync). Default: off (devices,
+// which take whatever their relay or LAN peers send).
+func (o Options) WithActorBinding(on bool) Options { o.bindActors = on; return o }
 
 // WithSyncStateFlush returns o writing the sync state of a message that
 // adds no change at most d after it (default DefaultSyncStateFlush),

@@ -27,8 +27,11 @@ type peerSync interface {
 	// (lazy.checked): the Go sync states then add a neutral batch to the
 	// graph alone (Handle.lazyFresh) and report neutral; a collaborator's
 	// message that is not such a batch returns errNeedsCheck with
-	// nothing applied and the state unchanged.
-	receive(h *Handle, msg []byte, lazy *neutralBase) (after []automerge.ChangeHash, neutral bool, err error)
+	// nothing applied and the state unchanged. from, when not nil, is
+	// the message's writer for the actor binding (actors.go): a change
+	// under an actor bound to another user returns errNeedsCheck the
+	// same way, and from.bind collects the actors to bind.
+	receive(h *Handle, msg []byte, lazy *neutralBase, from *writer) (after []automerge.ChangeHash, neutral bool, err error)
 	// save returns the persisted form (automerge's: the shared heads).
 	save() []byte
 	close()
@@ -70,7 +73,7 @@ func (a amSync) generate(*Handle) ([]byte, bool, error) {
 	return raw, true, nil
 }
 
-func (a amSync) receive(h *Handle, msg []byte, lazy *neutralBase) ([]automerge.ChangeHash, bool, error) {
+func (a amSync) receive(h *Handle, msg []byte, lazy *neutralBase, _ *writer) ([]automerge.ChangeHash, bool, error) {
 	if lazy != nil && lazy.checked {
 		// No lazy path here: a collaborator's message is checked first.
 		return h.doc.Heads(), false, errNeedsCheck
@@ -136,7 +139,7 @@ func (s *goSync) generate(h *Handle) ([]byte, bool, error) {
 	return m.Encode(), true, nil
 }
 
-func (s *goSync) receive(h *Handle, msg []byte, lazy *neutralBase) ([]automerge.ChangeHash, bool, error) {
+func (s *goSync) receive(h *Handle, msg []byte, lazy *neutralBase, from *writer) ([]automerge.ChangeHash, bool, error) {
 	g, err := h.graph()
 	if err != nil {
 		return h.heads, false, err
@@ -151,6 +154,9 @@ func (s *goSync) receive(h *Handle, msg []byte, lazy *neutralBase) ([]automerge.
 	// Receive calls apply only for a message with changes: heads and
 	// Bloom filters never touch the document.
 	apply := func(m *msync.Message) error {
+		if err := h.admit(from, g, m); err != nil {
+			return err
+		}
 		fresh, ok, err := h.lazyFresh(g, m, msg, lazy)
 		if err != nil {
 			return err

@@ -45,7 +45,7 @@ func (h *Handle) receiveRefused(ctx context.Context, peer PeerID, msg []byte, re
 	}
 	delete(h.quiet, peer)
 	// bare carries no change: the heads stay.
-	if _, _, err := ss.receive(h, bare, nil); err != nil {
+	if _, _, err := ss.receive(h, bare, nil, nil); err != nil {
 		h.repo.opts.logger.Warn("repo: refused message not applied", "doc", h.id.String(), "peer", string(peer), "err", err)
 		return nil
 	}
@@ -217,8 +217,10 @@ func (h *Handle) setAside(ctx context.Context, peer PeerID, refused RefusedFunc)
 	// States kept behind are written first, so dropStates sees them.
 	h.flushStates()
 	h.closeSyncs()
-	for p := range h.held {
-		h.dropHeld(p)
+	if h.wr != nil {
+		for p := range h.wr.held {
+			h.dropHeld(p)
+		}
 	}
 	h.doc.Close()
 	h.doc, h.view = doc, nil

@@ -133,6 +133,9 @@ func Open(ctx context.Context, st store.Store, opts Options) (*Repo, error) {
 		opts.hold.PeerChanges < 1 || opts.hold.PeerBytes < 1 || opts.hold.DocChanges < 1 || opts.hold.DocBytes < 1 || opts.hold.TotalBytes < 1 {
 		return nil, errors.New("repo: options not from DefaultOptions")
 	}
+	if opts.bindActors && !opts.goSync {
+		return nil, errors.New("repo: WithActorBinding needs WithGoSync")
+	}
 	r := &Repo{
 		st:            st,
 		opts:          opts,
@@ -372,6 +375,7 @@ func (r *Repo) get(ctx context.Context, id docs.DocumentID, create bool) (*Handl
 		return nil, err
 	}
 	h = &Handle{repo: r, id: id, doc: l.doc, nextSeq: l.nextSeq, incCount: l.incCount, incBytes: l.incBytes, snapBytes: l.snapBytes, facts: l.facts}
+	h.setActors(l.actors)
 	h.setContent(l.doc.Heads())
 	h.setGraph(l.changes)
 	r.mu.Lock()
@@ -401,8 +405,9 @@ func (r *Repo) get(ctx context.Context, id docs.DocumentID, create bool) (*Handl
 type loadedDoc struct {
 	doc                           *automerge.Doc
 	nextSeq                       uint64
-	incCount, incBytes, snapBytes int32  // see Handle
-	facts                         []byte // the stored facts record (WithFacts), nil if none
+	incCount, incBytes, snapBytes int32                   // see Handle
+	facts                         []byte                  // the stored facts record (WithFacts), nil if none
+	actors                        map[string]model.UserID // the stored actor bindings (actors.go), nil if none
 	// changes is the document's change graph read from its increments
 	// (storedGraph), nil when not built.
 	changes *msync.Graph
@@ -428,10 +433,21 @@ func (r *Repo) read(ctx context.Context, id docs.DocumentID) (loadedDoc, error) 
 	var incs [][]byte
 	var lastSeq uint64
 	incBytes := 0
+	var actors map[string]model.UserID
 	ip := incPrefix(id)
+	ap := actorPrefix(id)
 	fk := factsKey(id)
 	err := r.st.Iterate(ctx, docPrefix(id), false, func(k, v []byte) error {
 		switch {
+		case bytes.HasPrefix(k, ap):
+			a, err := parseActor(ap, k)
+			if err != nil {
+				return err
+			}
+			if actors == nil {
+				actors = map[string]model.UserID{}
+			}
+			actors[a] = model.UserID(v)
 		case bytes.Equal(k, snapKey(id)):
 			snap = bytes.Clone(v)
 		case bytes.Equal(k, fk):
@@ -486,7 +502,7 @@ func (r *Repo) read(ctx context.Context, id docs.DocumentID) (loadedDoc, error) 
 	if err := doc.SetActorID(actor); err != nil {
 		return loadedDoc{}, fmt.Errorf("repo: set actor: %w", err)
 	}
-	return loadedDoc{doc: doc, nextSeq: lastSeq + 1, incCount: int32(len(incs)), incBytes: int32(incBytes), snapBytes: int32(len(snap)), facts: facts, changes: changes}, nil
+	return loadedDoc{doc: doc, nextSeq: lastSeq + 1, incCount: int32(len(incs)), incBytes: int32(incBytes), snapBytes: int32(len(snap)), facts: facts, actors: actors, changes: changes}, nil
 }
 
 // storedGraph returns the change graph of a document stored as

@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/automerge/automerge-go"
+	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/store"
 	"github.com/segue-fm/segue/sync/docs"
 )
@@ -81,7 +82,10 @@ func (r *Repo) GenerateSyncMessage(ctx context.Context, peer PeerID, id docs.Doc
 		h.markQuiet(peer, ss)
 		return nil, false, nil
 	}
-	b := h.askMissing(peer, raw)
+	b, ok := h.askMissing(peer, raw)
+	if !ok {
+		return nil, false, nil
+	}
 	r.gc.add(len(b))
 	return b, true, nil
 }
@@ -127,6 +131,16 @@ type Incoming struct {
 	// stored together with the document or not at all. An error from
 	// Create rejects the message (returned as is) and nothing is stored.
 	Create func(tx store.Txn) error
+	// Writer is the authenticated user the message comes from, for the
+	// actor binding (WithActorBinding; actors.go): a change under an
+	// actor id bound to another user is held back, as if its
+	// dependencies were missing, until that user delivers it, and the
+	// changes applied bind their unbound actors to Writer. Empty: a
+	// trusted caller, nothing is checked or bound.
+	Writer model.UserID
+	// Owner says Writer owns the document: its changes are taken under
+	// any actor id and bind it to Writer.
+	Owner bool
 }
 
 // ErrExists is returned by ReceiveSyncMessageWith with Incoming.Create
@@ -183,6 +197,7 @@ func (h *Handle) receive(ctx context.Context, peer PeerID, msg []byte, in Incomi
 	// Taken before the checks: the ACL check moves the record's heads
 	// to those it expects after the changes it accepts.
 	base := h.beforeChanges()
+	from := h.newWriter(in)
 	// Every change applied below passed the ACL check when in.CheckACL
 	// (checkWrite rewrites the message to the checked changes).
 	aclKept := false
@@ -198,14 +213,14 @@ func (h *Handle) receive(ctx context.Context, peer PeerID, msg []byte, in Incomi
 		switch {
 		case !in.CheckACL:
 			lazy = &base
-		case base.rec != nil && len(h.held[peer]) == 0:
+		case base.rec != nil && len(h.heldFor(peer)) == 0:
 			base.checked = true
 			lazy = &base
 			checks = false
 		}
 	}
 	if checks {
-		checked, err := h.checkWrite(peer, msg, in)
+		checked, err := h.checkWrite(peer, msg, in, from)
 		if err != nil {
 			return h.refusedWrite(ctx, peer, msg, in, err)
 		}
@@ -220,14 +235,17 @@ func (h *Handle) receive(ctx context.Context, peer PeerID, msg []byte, in Incomi
 	// The sync state changes (and may generate again) whatever the
 	// outcome.
 	delete(h.quiet, peer)
-	after, known, err := ss.receive(h, msg, lazy)
+	after, known, err := ss.receive(h, msg, lazy, from)
 	if errors.Is(err, errNeedsCheck) {
-		checked, cerr := h.checkWrite(peer, msg, in)
+		// A collaborator's batch that is not neutral, or a change
+		// under an actor bound to another user: checked, and held back
+		// for its actor's user.
+		checked, cerr := h.checkWrite(peer, msg, in, from)
 		if cerr != nil {
 			return h.refusedWrite(ctx, peer, msg, in, cerr)
 		}
-		msg, aclKept = checked, true
-		after, known, err = ss.receive(h, msg, nil)
+		msg, aclKept = checked, in.CheckACL
+		after, known, err = ss.receive(h, msg, nil, from)
 	}
 	neutral := false
 	if changed = !slices.Equal(before, after); changed {
@@ -258,21 +276,27 @@ func (h *Handle) receive(ctx context.Context, peer PeerID, msg []byte, in Incomi
 		return nil, false, nil
 	}
 	key := syncKey(peer, h.id)
-	extra := func(tx store.Txn) error { return tx.Set(key, state) }
-	if create := in.Create; create != nil {
-		extra = func(tx store.Txn) error {
+	bind, bindSize := h.bound(from)
+	create := in.Create
+	extra := func(tx store.Txn) error {
+		if create != nil {
 			if err := create(tx); err != nil {
 				return err
 			}
-			return tx.Set(key, state)
 		}
+		if bind != nil {
+			if err := bind(tx); err != nil {
+				return err
+			}
+		}
+		return tx.Set(key, state)
 	}
 	// The state is written with the message: one kept behind is older.
 	delete(h.dirty, peer)
 	if len(h.dirty) == 0 {
 		h.dirty = nil
 	}
-	return h.persist(extra, len(key)+len(state), ev, in.Create != nil, neutral), changed, nil
+	return h.persist(extra, len(key)+len(state)+bindSize, ev, in.Create != nil, neutral), changed, nil
 }
 
 // refusedWrite is receive's answer to a message the write checks
@@ -298,6 +322,7 @@ func (h *Handle) resetEmpty() {
 	h.closeSyncs()
 	h.doc.Close()
 	h.doc, h.nextSeq, h.incCount, h.incBytes, h.snapBytes, h.view = doc, 1, 0, 0, 0, nil
+	h.setActors(nil)
 	h.setContent(nil)
 	h.changes, h.behind = nil, 0
 	h.broken.Store(false)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/automerge/automerge-go"
 
+	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/store"
 	"github.com/segue-fm/segue/sync/docs"
 	"github.com/segue-fm/segue/sync/repo"
@@ -62,7 +63,10 @@ type Repo interface {
 	// (those the document holds), needs and Bloom filter applied, so the
 	// sync state with peer moves on and the next Generate answers it;
 	// its changes are discarded (the error wraps repo.ErrRejected).
-	Receive(ctx context.Context, peer string, id docs.DocumentID, data []byte, acc Access) error
+	// user is the remote's authenticated user (empty: none), for the
+	// repository's actor binding (repo.Incoming.Writer; acc.Manage
+	// makes it the owner).
+	Receive(ctx context.Context, peer string, user model.UserID, id docs.DocumentID, data []byte, acc Access) error
 	// SetAside rebuilds id without the local changes peer refused under
 	// rule (a wire.Refusal* value; others set nothing aside) and every
 	// change depending on them, and starts the document's sync states
@@ -72,8 +76,9 @@ type Repo interface {
 	// Create stores a document the repository does not hold yet from its
 	// first sync message; record runs in the store transaction that
 	// first stores it (nothing is stored when it fails). When the
-	// document has changes already the error wraps ErrExists.
-	Create(ctx context.Context, peer string, id docs.DocumentID, data []byte, record func(tx store.Txn) error) error
+	// document has changes already the error wraps ErrExists. user is
+	// the creating user (empty: none), who owns the document's actors.
+	Create(ctx context.Context, peer string, user model.UserID, id docs.DocumentID, data []byte, record func(tx store.Txn) error) error
 	// Generate returns the next sync message for peer, or ok false when
 	// there is nothing to send. The bytes are the caller's.
 	Generate(ctx context.Context, peer string, id docs.DocumentID) (data []byte, ok bool, err error)
@@ -148,10 +153,11 @@ func (a *RepoAdapter) ViewAt(ctx context.Context, id docs.DocumentID, fn func(do
 // Receive implements Repo. The checks run under the document's lock on
 // the changes the message would add, so nothing can slip in between the
 // check and the apply.
-func (a *RepoAdapter) Receive(ctx context.Context, peer string, id docs.DocumentID, data []byte, acc Access) error {
+func (a *RepoAdapter) Receive(ctx context.Context, peer string, user model.UserID, id docs.DocumentID, data []byte, acc Access) error {
 	var in repo.Incoming
 	switch {
 	case !acc.Write:
+		// Every change it lacks is refused: no actor to bind.
 		in.Check = func(_ *automerge.Doc, fresh []*automerge.Change) error {
 			if len(fresh) > 0 {
 				return ErrForbidden
@@ -160,6 +166,9 @@ func (a *RepoAdapter) Receive(ctx context.Context, peer string, id docs.Document
 		}
 	case !acc.Manage:
 		in.CheckACL = true
+		in.Writer = user
+	default:
+		in.Writer, in.Owner = user, true
 	}
 	if err := a.R.ReceiveSyncMessageWith(ctx, repo.PeerID(peer), id, data, in); err != nil {
 		return fmt.Errorf("receive %s: %w", id, err)
@@ -197,11 +206,11 @@ func (a *RepoAdapter) SetAside(ctx context.Context, peer string, id docs.Documen
 }
 
 // Create implements Repo.
-func (a *RepoAdapter) Create(ctx context.Context, peer string, id docs.DocumentID, data []byte, record func(tx store.Txn) error) error {
+func (a *RepoAdapter) Create(ctx context.Context, peer string, user model.UserID, id docs.DocumentID, data []byte, record func(tx store.Txn) error) error {
 	if record == nil {
 		record = func(store.Txn) error { return nil }
 	}
-	err := a.R.ReceiveSyncMessageWith(ctx, repo.PeerID(peer), id, data, repo.Incoming{Create: record})
+	err := a.R.ReceiveSyncMessageWith(ctx, repo.PeerID(peer), id, data, repo.Incoming{Create: record, Writer: user, Owner: true})
 	if errors.Is(err, repo.ErrExists) {
 		return fmt.Errorf("create %s: %w", id, ErrExists)
 	}

@@ -741,7 +741,7 @@ func (s *Session) syncDoc(ctx context.Context, id docs.DocumentID, m *wire.Messa
 		return fmt.Errorf("%w: %s", errUnreadable, id)
 	}
 	s.follow(id)
-	err = s.Repo.Receive(ctx, s.peer, id, m.Data, acc)
+	err = s.Repo.Receive(ctx, s.peer, s.User, id, m.Data, acc)
 	if s.Log.Enabled(ctx, slog.LevelDebug) {
 		s.Log.Debug("peer: applied", "doc", id, "user", s.User, "write", acc.Write, "manage", acc.Manage, "err", err)
 	}
@@ -820,7 +820,7 @@ func (s *Session) create(ctx context.Context, id docs.DocumentID, m *wire.Messag
 	if s.OnCreate != nil {
 		record = func(tx store.Txn) error { return s.OnCreate(tx, id) }
 	}
-	err = s.Repo.Create(ctx, s.peer, id, m.Data, record)
+	err = s.Repo.Create(ctx, s.peer, s.User, id, m.Data, record)
 	if errors.Is(err, ErrExists) {
 		// Another session stored it first: apply as to any held document.
 		return s.syncDoc(ctx, id, m)
