@@ -10,6 +10,8 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
+
+	"github.com/automerge/automerge-go"
 )
 
 // magic starts every automerge chunk.
@@ -99,6 +101,90 @@ func SplitRun(raw []byte) ([]byte, error) {
 		at += int(c.len)
 	}
 	return nil, errors.New("amchunk: no run of repeated integers to split")
+}
+
+// WithColumns returns the change chunk raw with the data of the columns
+// in cols (by column spec) replaced, the column metadata, length and
+// checksum recomputed: a change automerge parses the header of, whose
+// operations say whatever the columns say. A spec raw lacks is an error.
+func WithColumns(raw []byte, cols map[uint64][]byte) ([]byte, error) {
+	body, err := Body(raw)
+	if err != nil {
+		return nil, err
+	}
+	r := &reader{b: body}
+	deps := r.uleb()
+	r.skip(int(deps) * 32)
+	r.skip(int(r.uleb())) // actor
+	r.uleb()              // seq
+	r.uleb()              // start op
+	r.sleb()              // time
+	r.skip(int(r.uleb())) // message
+	for n := r.uleb(); n > 0 && r.err == nil; n-- {
+		r.skip(int(r.uleb()))
+	}
+	metaAt := r.at
+	ncols := r.uleb()
+	specs := make([][2]uint64, 0, ncols)
+	for range ncols {
+		specs = append(specs, [2]uint64{r.uleb(), r.uleb()})
+	}
+	if r.err != nil {
+		return nil, ErrNotChange
+	}
+	at := r.at
+	var data []byte
+	found := 0
+	for i, sp := range specs {
+		if at+int(sp[1]) > len(body) {
+			return nil, ErrNotChange
+		}
+		col := body[at : at+int(sp[1])]
+		at += int(sp[1])
+		if c, ok := cols[sp[0]]; ok {
+			col, found = c, found+1
+			specs[i][1] = uint64(len(c))
+		}
+		data = append(data, col...)
+	}
+	if found != len(cols) {
+		return nil, errors.New("amchunk: a column to replace is not in the change")
+	}
+	out := bytes.Clone(body[:metaAt])
+	out = binary.AppendUvarint(out, ncols)
+	for _, sp := range specs {
+		out = binary.AppendUvarint(binary.AppendUvarint(out, sp[0]), sp[1])
+	}
+	out = append(out, data...)
+	return Chunk(append(out, body[at:]...)), nil
+}
+
+// AbortingChange returns a change that depends on nothing (a document's
+// first) whose two operations act on an object of actor index 5, past
+// the change's one actor: automerge 0.5 parses it and aborts the process
+// when it applies it (a Rust index panic across cgo, SIGABRT), so it must
+// never reach automerge. A guard that reads the operations refuses it.
+func AbortingChange() ([]byte, error) {
+	d := automerge.New()
+	defer d.Close()
+	if err := d.RootMap().Set("collaborators", automerge.NewMap()); err != nil {
+		return nil, err
+	}
+	if err := d.Path("collaborators").Map().Set("mallory", true); err != nil {
+		return nil, err
+	}
+	if _, err := d.Commit("aborting"); err != nil {
+		return nil, err
+	}
+	cs, err := d.Changes()
+	if err != nil {
+		return nil, err
+	}
+	defer automerge.CloseChanges(cs)
+	// Column specs 0x01 and 0x02: the object's actor and counter, one
+	// run of two values each.
+	run := func(v uint64) []byte { return binary.AppendUvarint(AppendSleb(nil, 2), v) }
+	return WithColumns(cs[0].Save(), map[uint64][]byte{0x01: run(5), 0x02: run(1)})
 }
 
 // reader reads LEB128 numbers; the first error sticks.

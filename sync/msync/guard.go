@@ -103,6 +103,24 @@ func (g *Graph) Guard(m *Message) (map[automerge.ChangeHash]pending, error) {
 	return admitted, nil
 }
 
+// GuardScratch is Guard for the encoded sync message msg about to be read
+// into a new, empty document (a scratch decode: the check of a document's
+// creation, or of a checked writer's changes before they are applied).
+// automerge applies at once every change of the message that depends on
+// nothing the scratch document lacks, and it aborts the process, or
+// corrupts the document, on the changes Guard refuses; so whoever hands
+// automerge untrusted bytes through a scratch document calls this first.
+// It returns an error matching ErrMalformed for a message that does not
+// decode or that Guard refuses over an empty graph.
+func GuardScratch(msg []byte) error {
+	m, err := DecodeMessage(msg)
+	if err != nil {
+		return err
+	}
+	_, err = NewGraph().Guard(m)
+	return err
+}
+
 // checkOpIDs refuses changes among ps whose operation ids their actor
 // used in g or in another of ps. g's index is up to date (indexOps).
 func (g *Graph) checkOpIDs(ps []pending) error {

@@ -234,3 +234,91 @@ func guardedApply(t *testing.T, b lazyBase, first, next []byte, edits []byte, cu
 	}
 	d.Close()
 }
+
+// TestGuardScratch: what a scratch document may read. A document's
+// first change passes, and so does a change whose dependencies the
+// scratch document lacks (it would queue it); a change automerge aborts
+// on when it applies it, and bytes that are not a sync message, are
+// refused with ErrMalformed.
+func TestGuardScratch(t *testing.T) {
+	b := newLazyBase(t)
+	defer b.doc.Close()
+	_, next := b.edits(t, 1, 1)
+	first, err := b.doc.Changes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer automerge.CloseChanges(first)
+	aborting, err := amchunk.AbortingChange()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		msg  []byte
+		bad  bool
+	}{
+		{"first change", message(first[0].Save()), false},
+		{"dependencies missing", message(next[0]), false},
+		{"aborting change", message(aborting), true},
+		{"aborting change after a correct one", message(first[0].Save(), aborting), true},
+		{"not a sync message", []byte{0x42, 1}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := msync.GuardScratch(tc.msg)
+			if got := err != nil; got != tc.bad {
+				t.Fatalf("error %v, want refused %v", err, tc.bad)
+			}
+			if err != nil && !errors.Is(err, msync.ErrMalformed) {
+				t.Fatalf("error %v does not match ErrMalformed", err)
+			}
+		})
+	}
+}
+
+// FuzzGuardScratch: a document's first change with its body edited
+// (pairs of position, scaled to the body, and value) and cut by cut
+// bytes: whatever GuardScratch takes, a scratch document reads through
+// automerge's sync state without the process aborting, and the
+// document it leaves saves to bytes that load.
+func FuzzGuardScratch(f *testing.F) {
+	b := newLazyBase(f)
+	defer b.doc.Close()
+	cs, err := b.doc.Changes()
+	if err != nil {
+		f.Fatal(err)
+	}
+	first := cs[0].Save()
+	automerge.CloseChanges(cs)
+	f.Add([]byte{}, 0)
+	f.Add([]byte{0, 1}, 0)
+	f.Add([]byte{40, 0xff, 41, 0x7f}, 0)
+	f.Add([]byte{}, 5)
+	f.Fuzz(func(t *testing.T, edits []byte, cut int) {
+		body := chunkBody(first)
+		for i := 0; i+1 < len(edits); i += 2 {
+			body[int(edits[i])*len(body)/256] = edits[i+1]
+		}
+		if cut > 0 && cut < len(body) {
+			body = body[:len(body)-cut]
+		}
+		msg := message(amchunk.Chunk(body))
+		if msync.GuardScratch(msg) != nil {
+			return
+		}
+		doc := automerge.New()
+		defer doc.Close()
+		ss := automerge.NewSyncState(doc)
+		defer ss.Close()
+		sm, err := ss.ReceiveMessage(msg)
+		if err != nil {
+			return
+		}
+		sm.Close()
+		d, err := automerge.Load(doc.Save())
+		if err != nil {
+			t.Fatalf("the scratch document does not load after a change the guard took: %v", err)
+		}
+		d.Close()
+	})
+}

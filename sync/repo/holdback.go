@@ -9,6 +9,7 @@ import (
 
 	"github.com/automerge/automerge-go"
 
+	"github.com/segue-fm/segue/sync/msync"
 	"github.com/segue-fm/segue/sync/wire"
 )
 
@@ -155,11 +156,16 @@ type candidate struct {
 // decodeChanges decodes the changes of sync message msg the way
 // automerge reads them: through a scratch document and sync state
 // (automerge.LoadChanges refuses a change whose dependencies it was not
-// given), both freed before it returns. The message and its changes
+// given), both freed before it returns, after msync.GuardScratch (the
+// scratch document applies the changes that depend on nothing, and
+// automerge aborts on some it should refuse). The message and its changes
 // are the caller's, who frees them (CloseChanges, then sm.Close) when
 // done: checkWrite keeps those it holds back, withoutChanges reads
 // their dependencies and drops them.
 func decodeChanges(msg []byte) (*automerge.SyncMessage, []*automerge.Change, error) {
+	if err := msync.GuardScratch(msg); err != nil {
+		return nil, nil, err
+	}
 	scratch := automerge.New()
 	defer scratch.Close()
 	sss := automerge.NewSyncState(scratch)

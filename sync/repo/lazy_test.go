@@ -349,6 +349,7 @@ func TestDocumentReadThroughCurrent(t *testing.T) {
 		"Handle.increment":     "devices only (no Go sync states: never behind)",
 		"Handle.newPeerSync":   "devices only (automerge's sync states)",
 		"amSync.receive":       "devices only",
+		"Handle.guardedApply":  "devices only (amSync.receive)",
 		"Repo.Facts":           "nil test, then recordDoc",
 	}
 	fset := token.NewFileSet()

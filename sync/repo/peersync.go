@@ -27,14 +27,25 @@ type peerSync interface {
 	// (lazy.checked): the Go sync states then add a neutral batch to the
 	// graph alone (Handle.lazyFresh) and report neutral; a collaborator's
 	// message that is not such a batch returns errNeedsCheck with
-	// nothing applied and the state unchanged. from, when not nil, is
-	// the message's writer for the actor binding (actors.go): a change
-	// under an actor bound to another user returns errNeedsCheck the
-	// same way, and from.bind collects the actors to bind.
-	receive(h *Handle, msg []byte, lazy *neutralBase, from *writer) (after []automerge.ChangeHash, neutral bool, err error)
+	// nothing applied and the state unchanged. v says where the message
+	// comes from (see via).
+	receive(h *Handle, msg []byte, lazy *neutralBase, v via) (after []automerge.ChangeHash, neutral bool, err error)
 	// save returns the persisted form (automerge's: the shared heads).
 	save() []byte
 	close()
+}
+
+// via is what peerSync.receive knows of a message's sender.
+type via struct {
+	// from, when not nil, is the message's writer for the actor binding
+	// (actors.go): a change under an actor bound to another user
+	// returns errNeedsCheck with nothing applied, and from.bind collects
+	// the actors to bind.
+	from *writer
+	// guard runs msync's guard before automerge sees the changes with
+	// automerge's sync states too (Incoming.Guard); the Go sync states
+	// always do.
+	guard bool
 }
 
 // newPeerSync returns a fresh sync state, or the persisted raw one
@@ -73,14 +84,39 @@ func (a amSync) generate(*Handle) ([]byte, bool, error) {
 	return raw, true, nil
 }
 
-func (a amSync) receive(h *Handle, msg []byte, lazy *neutralBase, _ *writer) ([]automerge.ChangeHash, bool, error) {
+func (a amSync) receive(h *Handle, msg []byte, lazy *neutralBase, v via) ([]automerge.ChangeHash, bool, error) {
 	if lazy != nil && lazy.checked {
 		// No lazy path here: a collaborator's message is checked first.
 		return h.doc.Heads(), false, errNeedsCheck
 	}
+	if v.guard {
+		if err := h.guardedApply(msg); err != nil {
+			return h.doc.Heads(), false, err
+		}
+	}
 	sm, err := a.ss.ReceiveMessage(msg)
 	sm.Close()
 	return h.doc.Heads(), false, err
+}
+
+// guardedApply applies the changes of msg, from a peer automerge's sync
+// state is not trusted with (Incoming.Guard), as the Go sync states do
+// (msync.ApplyTo: Graph.Guard first, over the document's change graph,
+// built on first use and dropped on unload); automerge's sync state
+// then reads the message, finding its changes applied or queued. A
+// message Guard refuses returns its error with nothing applied. Caller
+// holds h.mu.
+func (h *Handle) guardedApply(msg []byte) error {
+	m, err := msync.DecodeMessage(msg)
+	if err != nil || len(m.Changes) == 0 {
+		return err
+	}
+	g, err := h.graph()
+	if err != nil {
+		return err
+	}
+	var heads []automerge.ChangeHash
+	return msync.ApplyTo(h.doc, g, msg, &heads)(m)
 }
 
 func (a amSync) save() []byte { return a.ss.Save() }
@@ -139,7 +175,7 @@ func (s *goSync) generate(h *Handle) ([]byte, bool, error) {
 	return m.Encode(), true, nil
 }
 
-func (s *goSync) receive(h *Handle, msg []byte, lazy *neutralBase, from *writer) ([]automerge.ChangeHash, bool, error) {
+func (s *goSync) receive(h *Handle, msg []byte, lazy *neutralBase, v via) ([]automerge.ChangeHash, bool, error) {
 	g, err := h.graph()
 	if err != nil {
 		return h.heads, false, err
@@ -154,7 +190,7 @@ func (s *goSync) receive(h *Handle, msg []byte, lazy *neutralBase, from *writer)
 	// Receive calls apply only for a message with changes: heads and
 	// Bloom filters never touch the document.
 	apply := func(m *msync.Message) error {
-		if err := h.admit(from, g, m); err != nil {
+		if err := h.admit(v.from, g, m); err != nil {
 			return err
 		}
 		fresh, ok, err := h.lazyFresh(g, m, msg, lazy)

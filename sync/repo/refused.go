@@ -45,7 +45,7 @@ func (h *Handle) receiveRefused(ctx context.Context, peer PeerID, msg []byte, re
 	}
 	delete(h.quiet, peer)
 	// bare carries no change: the heads stay.
-	if _, _, err := ss.receive(h, bare, nil, nil); err != nil {
+	if _, _, err := ss.receive(h, bare, nil, via{}); err != nil {
 		h.repo.opts.logger.Warn("repo: refused message not applied", "doc", h.id.String(), "peer", string(peer), "err", err)
 		return nil
 	}

@@ -141,6 +141,13 @@ type Incoming struct {
 	// Owner says Writer owns the document: its changes are taken under
 	// any actor id and bind it to Writer.
 	Owner bool
+	// Guard, with automerge's sync states (WithGoSync(false): devices),
+	// runs msync's guard on the message's changes before automerge sees
+	// them, as the Go sync states always do: automerge 0.5 aborts the
+	// process on some changes a hostile peer can send, and applies
+	// others that leave the document unloadable. For a peer that is not
+	// the relay (which guards what it forwards): a LAN peer.
+	Guard bool
 }
 
 // ErrExists is returned by ReceiveSyncMessageWith with Incoming.Create
@@ -198,6 +205,7 @@ func (h *Handle) receive(ctx context.Context, peer PeerID, msg []byte, in Incomi
 	// to those it expects after the changes it accepts.
 	base := h.beforeChanges()
 	from := h.newWriter(in)
+	v := via{from: from, guard: in.Guard}
 	// Every change applied below passed the ACL check when in.CheckACL
 	// (checkWrite rewrites the message to the checked changes).
 	aclKept := false
@@ -235,7 +243,7 @@ func (h *Handle) receive(ctx context.Context, peer PeerID, msg []byte, in Incomi
 	// The sync state changes (and may generate again) whatever the
 	// outcome.
 	delete(h.quiet, peer)
-	after, known, err := ss.receive(h, msg, lazy, from)
+	after, known, err := ss.receive(h, msg, lazy, v)
 	if errors.Is(err, errNeedsCheck) {
 		// A collaborator's batch that is not neutral, or a change
 		// under an actor bound to another user: checked, and held back
@@ -245,7 +253,7 @@ func (h *Handle) receive(ctx context.Context, peer PeerID, msg []byte, in Incomi
 			return h.refusedWrite(ctx, peer, msg, in, cerr)
 		}
 		msg, aclKept = checked, in.CheckACL
-		after, known, err = ss.receive(h, msg, nil, from)
+		after, known, err = ss.receive(h, msg, nil, v)
 	}
 	neutral := false
 	if changed = !slices.Equal(before, after); changed {

@@ -63,9 +63,11 @@ type Repo interface {
 	// (those the document holds), needs and Bloom filter applied, so the
 	// sync state with peer moves on and the next Generate answers it;
 	// its changes are discarded (the error wraps repo.ErrRejected).
-	// user is the remote's authenticated user (empty: none), for the
-	// repository's actor binding (repo.Incoming.Writer; acc.Manage
-	// makes it the owner).
+	// user is the remote's authenticated user (empty: none, the relay
+	// as a device sees it), for the repository's actor binding
+	// (repo.Incoming.Writer; acc.Manage makes it the owner); a remote
+	// with a user has its changes guarded before automerge sees them
+	// (repo.Incoming.Guard).
 	Receive(ctx context.Context, peer string, user model.UserID, id docs.DocumentID, data []byte, acc Access) error
 	// SetAside rebuilds id without the local changes peer refused under
 	// rule (a wire.Refusal* value; others set nothing aside) and every
@@ -154,7 +156,10 @@ func (a *RepoAdapter) ViewAt(ctx context.Context, id docs.DocumentID, fn func(do
 // the changes the message would add, so nothing can slip in between the
 // check and the apply.
 func (a *RepoAdapter) Receive(ctx context.Context, peer string, user model.UserID, id docs.DocumentID, data []byte, acc Access) error {
-	var in repo.Incoming
+	// A remote with a user of its own is not the relay (whose sessions
+	// on a device have none): a LAN peer, whose changes automerge must
+	// not see unguarded.
+	in := repo.Incoming{Guard: user != ""}
 	switch {
 	case !acc.Write:
 		// Every change it lacks is refused: no actor to bind.

@@ -16,6 +16,7 @@ import (
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/store"
 	"github.com/segue-fm/segue/sync/docs"
+	"github.com/segue-fm/segue/sync/msync"
 	"github.com/segue-fm/segue/sync/repo"
 	"github.com/segue-fm/segue/sync/wire"
 )
@@ -771,6 +772,11 @@ func (s *Session) syncDoc(ctx context.Context, id docs.DocumentID, m *wire.Messa
 // runs on a scratch document; nothing is stored for a refused one, and
 // OnCreate runs in the transaction that stores it.
 func (s *Session) create(ctx context.Context, id docs.DocumentID, m *wire.Message) error {
+	// The scratch document applies the changes at once: automerge
+	// aborts the process on some a hostile remote can send.
+	if err := msync.GuardScratch(m.Data); err != nil {
+		return fmt.Errorf("%w: sync message for new document %s: %v", ErrProtocol, id, err)
+	}
 	doc := automerge.New()
 	defer doc.Close()
 	ss := automerge.NewSyncState(doc)
