@@ -123,7 +123,8 @@ func (h *Handle) compactInBackground(c *bgCompaction) {
 // reads them and the snapshot from the store as a load does (Repo.read),
 // checks that they load to c's heads and returns the snapshot that
 // replaces them (snapshot: Save, checked by a Load) with their keys.
-// Every automerge document it makes is freed before it returns.
+// It builds while it holds one of the repo's bgSlots. Every automerge
+// document it makes is freed before it returns.
 func (h *Handle) buildCompaction(ctx context.Context, c *bgCompaction) (snap []byte, keys [][]byte, err error) {
 	r := h.repo
 	if err := c.last.wait(ctx); err != nil {
@@ -131,6 +132,12 @@ func (h *Handle) buildCompaction(ctx context.Context, c *bgCompaction) (snap []b
 	}
 	if r.bgHook != nil {
 		r.bgHook(ctx, false)
+	}
+	select {
+	case r.bgSlots <- struct{}{}:
+		defer func() { <-r.bgSlots }()
+	case <-ctx.Done():
+		return nil, nil, ctx.Err()
 	}
 	id := h.id
 	sk, ip := snapKey(id), incPrefix(id)

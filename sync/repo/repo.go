@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -125,13 +126,15 @@ type Repo struct {
 	// The compactions run in the background (compact.go): bgMu guards
 	// bgClosed and bgJobs (the running one of each handle; bgCompaction.stale
 	// is guarded by its handle's lock), bgWG counts them and Close
-	// cancels bgCtx and waits.
+	// cancels bgCtx and waits. At most cap(bgSlots) (GOMAXPROCS) build
+	// at once: each holds a whole automerge document in C memory.
 	bgMu     sync.Mutex
 	bgClosed bool
 	bgJobs   map[*Handle]*bgCompaction
 	bgWG     sync.WaitGroup
 	bgCtx    context.Context
 	bgCancel context.CancelFunc
+	bgSlots  chan struct{}
 	// bgHook, set by tests before any edit, runs in each background
 	// compaction twice: once the increments it covers are committed,
 	// before it reads them (built false), and once its snapshot is
@@ -163,6 +166,7 @@ func Open(ctx context.Context, st store.Store, opts Options) (*Repo, error) {
 		gc:            newCollector(opts.collectBudget),
 		hold:          holdBook{limits: opts.hold},
 		bgJobs:        make(map[*Handle]*bgCompaction),
+		bgSlots:       make(chan struct{}, runtime.GOMAXPROCS(0)),
 	}
 	r.bgCtx, r.bgCancel = context.WithCancel(context.Background())
 	if !cmem.Supported() {
