@@ -338,8 +338,10 @@ func (h *Handle) unloadable(force bool) bool {
 
 // unload drops the document, its heads and facts record and its
 // in-memory sync states (the persisted ones stay; a session resumes from
-// them as after a reconnect) and frees their automerge memory at once. Caller holds h.mu and has checked that
-// no write of the content is pending (unloadable).
+// them as after a reconnect) and frees their automerge memory at once; a
+// compaction running in the background goes stale (the reload counts the
+// increments anew). Caller holds h.mu and has checked that no write of
+// the content is pending (unloadable).
 func (h *Handle) unload() {
 	h.repo.lruMu.Lock()
 	if h.lru != nil {
@@ -347,6 +349,7 @@ func (h *Handle) unload() {
 		h.lru = nil
 	}
 	h.repo.lruMu.Unlock()
+	h.staleCompaction()
 	h.closeSyncs()
 	h.doc.Close()
 	if h.pending != nil && h.pending.finished() {

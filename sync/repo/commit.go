@@ -24,6 +24,11 @@ type write struct {
 	fn      func(tx store.Txn) error
 	size    int  // bytes written, for the batch bound
 	compact bool // a full snapshot: repairs a failed earlier write
+	// background marks a compaction built in the background
+	// (compact.go): it covers the increments up to a sequence number
+	// only, so it repairs nothing, and its failure, like any
+	// compaction's, loses nothing.
+	background bool
 	// creation is the first storing of a document together with the
 	// records of its creation (Incoming.Create), which may refuse it: it
 	// is committed in an Update of its own, so its refusal fails no other
@@ -180,7 +185,7 @@ func (r *Repo) commitBatch(batch []*write) {
 	r.commitWrites.Add(uint64(len(live)))
 	for _, w := range live {
 		switch {
-		case err != nil && !w.compact && !w.creation:
+		case err != nil && !w.compact && !w.creation && !w.background:
 			// A failed compaction loses nothing: the increments stay.
 			w.h.broken.Store(true)
 		case err == nil && w.compact:

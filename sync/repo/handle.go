@@ -250,7 +250,8 @@ func (h *Handle) Library(ctx context.Context, fn func(l *docs.Library) error) er
 // It queues a full snapshot instead when a previous write failed or the
 // increment cannot be read from the change graph (see increment), and a
 // compaction after the increment when the increments pass the configured
-// bounds. A creation's write (see write.creation) is committed alone and
+// bounds: in the background past a small snapshot (compactLater). A
+// creation's write (see write.creation) is committed alone and
 // is not followed by a compaction, which would store the document even
 // if the creation is refused. factsKept says the changes provably left
 // the facts' fields alone (a neutral batch, neutral.go): the facts are
@@ -302,19 +303,24 @@ func (h *Handle) persist(extra func(tx store.Txn) error, extraSize int, ev *Even
 		h.behind == 0 && int(h.incCount) > h.repo.opts.maxIncrements && int(h.incBytes) >= (int(h.snapBytes)-compactFloor)*compactShare) {
 		// A document behind its graph (lazy.go) is compacted at the byte
 		// bound only: compacting applies every change it lacks to a copy
-		// of it (compactionDoc), which every few dozen edits would cost
-		// a catch-up each time.
+		// of it (compactionDoc) or loads the document from the store
+		// (compactLater), which every few dozen edits would cost a
+		// catch-up each time.
 		// Queued behind the increment: a failure loses nothing, the
 		// increments stay and the next bound crossing retries.
-		h.queueCompaction(nil, 0, nil, false)
+		if !h.compactLater(w) {
+			h.queueCompaction(nil, 0, nil, false)
+		}
 	}
 	return w
 }
 
 // queueCompaction queues a write replacing the snapshot and every
 // increment of the document with one fresh snapshot, atomically, and
-// returns it. Caller holds h.mu with the document loaded.
+// returns it; a background compaction running (compactLater) goes
+// stale. Caller holds h.mu with the document loaded.
 func (h *Handle) queueCompaction(extra func(tx store.Txn) error, extraSize int, ev *Event, creation bool) *write {
+	h.staleCompaction()
 	d, done, err := h.compactionDoc()
 	var snap []byte
 	asChanges := false

@@ -186,7 +186,9 @@ func (o Options) WithRand(r io.Reader) Options { o.rand = r; return o }
 // snapshot costs time in proportion to the document's history (≈250 ms
 // for a 10,000-entry playlist, ≈130 ms for 50,000 one-entry changes),
 // so a bigger document is rewritten after proportionally more edits and
-// the rewrite's cost per edit does not grow with it. Values < 1 keep
+// the rewrite's cost per edit does not grow with it. Past a snapshot of
+// compactFloor bytes, or at the byte bound, the snapshot is built off
+// the document's lock (Handle.compactLater). Values < 1 keep
 // the default (64 increments, 1 MiB); maxBytes is capped at
 // maxIncBytesCap (a Handle counts increment bytes in 32 bits).
 func (o Options) WithCompaction(maxIncrements, maxBytes int) Options {
@@ -224,7 +226,8 @@ func (o Options) WithGoSync(on bool) Options { o.goSync = on; return o }
 // automerge document when something reads or changes the document
 // (Handle.Read, Change, a checked writer's other messages, a
 // non-neutral batch); a compaction saves a caught-up copy instead
-// (Handle.compactionDoc). Edits to a document nobody reads then cost no
+// (Handle.compactionDoc), or what the store holds in the background
+// (Handle.compactLater). Edits to a document nobody reads then cost no
 // automerge memory. Off, automerge applies every change as it arrives.
 func (o Options) WithLazyApply(on bool) Options { o.lazy = on; return o }
 

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -121,6 +122,24 @@ type Repo struct {
 	flusher *stateFlusher // sync states written behind (stateflush.go)
 
 	peers peerIndex // the handles each peer has state on (peerindex.go)
+
+	// The compactions run in the background (compact.go): bgMu guards
+	// bgClosed and bgJobs (the running one of each handle; bgCompaction.stale
+	// is guarded by its handle's lock), bgWG counts them and Close
+	// cancels bgCtx and waits. At most cap(bgSlots) (GOMAXPROCS) build
+	// at once: each holds a whole automerge document in C memory.
+	bgMu     sync.Mutex
+	bgClosed bool
+	bgJobs   map[*Handle]*bgCompaction
+	bgWG     sync.WaitGroup
+	bgCtx    context.Context
+	bgCancel context.CancelFunc
+	bgSlots  chan struct{}
+	// bgHook, set by tests before any edit, runs in each background
+	// compaction twice: once the increments it covers are committed,
+	// before it reads them (built false), and once its snapshot is
+	// built, before it takes the document's lock to queue it.
+	bgHook func(ctx context.Context, built bool)
 }
 
 // Open returns a repo over st. Documents load lazily on first use.
@@ -149,7 +168,10 @@ func Open(ctx context.Context, st store.Store, opts Options) (*Repo, error) {
 		cstats:        cmem.Stats,
 		gc:            newCollector(opts.collectBudget),
 		hold:          holdBook{limits: opts.hold},
+		bgJobs:        make(map[*Handle]*bgCompaction),
+		bgSlots:       make(chan struct{}, runtime.GOMAXPROCS(0)),
 	}
+	r.bgCtx, r.bgCancel = context.WithCancel(context.Background())
 	if !cmem.Supported() {
 		r.opts.cmemBudget = 0
 	}
@@ -159,7 +181,8 @@ func Open(ctx context.Context, st store.Store, opts Options) (*Repo, error) {
 	return r, nil
 }
 
-// Close commits the writes already queued and the sync states kept
+// Close cancels the compactions running in the background and waits for
+// them, commits the writes already queued and the sync states kept
 // behind (WithSyncStateFlush), stops every subscription
 // (their channels are closed) and makes further calls fail with
 // ErrClosed. It does not close the store.
@@ -167,6 +190,7 @@ func (r *Repo) Close() error {
 	r.mu.Lock()
 	r.closed = true
 	r.mu.Unlock()
+	r.stopCompactions()
 	r.stopFlusher()
 	r.stopCommitter()
 	r.subs.closeAll()
@@ -296,8 +320,10 @@ func (r *Repo) Delete(ctx context.Context, id docs.DocumentID) error {
 	r.mu.Unlock()
 	if h != nil {
 		// Writes of the document already queued commit (or fail) first,
-		// so none lands after the delete.
+		// so none lands after the delete; a compaction running in the
+		// background queues none.
 		h.mu.Lock()
+		h.staleCompaction()
 		pending := h.pending
 		h.mu.Unlock()
 		if err := pending.wait(ctx); err != nil && ctx.Err() != nil {

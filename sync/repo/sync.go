@@ -320,13 +320,14 @@ func (h *Handle) refusedWrite(ctx context.Context, peer PeerID, msg []byte, in I
 // whose write failed. The in-memory sync states were bound to the
 // discarded document; they are dropped and reload from the store (where
 // the failed Update wrote nothing). An empty document has nothing a
-// failed write could have lost, so it is no longer broken. Caller holds
-// h.mu.
+// failed write could have lost, so it is no longer broken, and a
+// compaction running in the background goes stale. Caller holds h.mu.
 func (h *Handle) resetEmpty() {
 	doc := automerge.New()
 	if err := doc.SetActorID(h.doc.ActorID()); err != nil {
 		h.repo.opts.logger.Warn("repo: reset placeholder actor", "doc", h.id.String(), "err", err)
 	}
+	h.staleCompaction()
 	h.closeSyncs()
 	h.doc.Close()
 	h.doc, h.nextSeq, h.incCount, h.incBytes, h.snapBytes, h.view = doc, 1, 0, 0, 0, nil

@@ -164,6 +164,10 @@ func TestCompactionWaitsForSnapshotShare(t *testing.T) {
 			for i := range 40 {
 				editRandomly(t, h, rng, "alice", i)
 			}
+			// Past the floor a compaction runs in the background.
+			if err := settle(h); err != nil {
+				t.Fatal(err)
+			}
 			incs := 0
 			if err := st.Iterate(ctx, incPrefix(h.ID()), false, func(k, v []byte) error { incs++; return nil }); err != nil {
 				t.Fatal(err)
