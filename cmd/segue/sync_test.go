@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -10,8 +11,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"github.com/segue-fm/segue/core"
+	"github.com/segue-fm/segue/internal/amchunk"
 	"github.com/segue-fm/segue/internal/testbed"
+	"github.com/segue-fm/segue/sync/docs"
+	"github.com/segue-fm/segue/sync/msync"
+	"github.com/segue-fm/segue/sync/wire"
+	"github.com/segue-fm/segue/sync/wire/peer"
 )
 
 // TestSyncPeers runs `segue sync peers` against a real relay on
@@ -158,5 +166,69 @@ func TestSyncNowRevoked(t *testing.T) {
 	code := run(ctx, []string{"sync", "--data", dev, "--relay", origin, "--wait", wait.String(), "now"}, &out, &errb)
 	if took := time.Since(start); code != 1 || took >= wait/2 || !strings.Contains(errb.String(), "unauthorized") {
 		t.Fatalf("sync now of a deregistered device: exit %d after %s\nstdout: %s\nstderr: %s", code, took, out.String(), errb.String())
+	}
+}
+
+// TestSyncCraftedChangeRelayStays: a signed-up user's device opens the
+// relay's /v1/sync WebSocket and sends, as the first message of a new
+// document, a change automerge 0.5 aborts the process on when it applies
+// it (amchunk.AbortingChange). The relay used to read it into a scratch
+// document and die (SIGABRT) with every user's sessions; it answers with
+// an error, creates nothing, and `segue sync now` still works.
+func TestSyncCraftedChangeRelayStays(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	origin := testbed.NewRelay(t, testbed.DefaultOptions().WithDemoAlbum(false)).URL
+	dev := t.TempDir()
+	segue := func(cmd string, args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		code := run(ctx, append([]string{cmd, "--data", dev, "--relay", origin}, args...), &out, &errb)
+		return code, out.String(), errb.String()
+	}
+	if code, _, stderr := segue("sync", "login", "--signup", "--user", "mallory", "--password", "password1"); code != 0 {
+		t.Fatalf("sync login exited %d: %s", code, stderr)
+	}
+	e, err := core.Open(ctx, dev, core.DefaultOptions().WithOrigins(origin))
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := e.Token()
+	e.Close()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(origin, "http")+"/v1/sync?token="+token, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	conn := peer.NewWSConn(c, 0)
+	if _, err := peer.ClientHandshake(ctx, conn, "mallory-dev", wire.PeerMetadata{StorageID: "mallory-store"}); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := amchunk.AbortingChange()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := docs.NewDocumentID(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := &wire.Message{Type: wire.TypeSync, SenderID: "mallory-dev", TargetID: "relay", DocumentID: id.String(),
+		Data: (&msync.Message{Raw: [][]byte{raw}}).Encode()}
+	if err := conn.Send(ctx, msg); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		m, err := conn.Recv(ctx)
+		if err != nil {
+			t.Fatalf("no answer from the relay: %v", err)
+		}
+		if m.Type == wire.TypeError {
+			if !strings.Contains(m.Message, "unreadable change") {
+				t.Fatalf("relay answered %q", m.Message)
+			}
+			break
+		}
+	}
+	if code, stdout, stderr := segue("sync", "--wait", "10s", "now"); code != 0 || !strings.Contains(stdout, "relay connected=true") {
+		t.Fatalf("sync now after the crafted change exited %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
 	}
 }
