@@ -98,16 +98,7 @@ func TestSyncPeers(t *testing.T) {
 func TestSyncNowUpToDate(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	origin := testbed.NewRelay(t, testbed.DefaultOptions().WithDemoAlbum(false)).URL
-	dev := t.TempDir()
-	segue := func(cmd string, args ...string) (int, string, string) {
-		var out, errb bytes.Buffer
-		code := run(ctx, append([]string{cmd, "--data", dev, "--relay", origin}, args...), &out, &errb)
-		return code, out.String(), errb.String()
-	}
-	if code, _, stderr := segue("sync", "login", "--signup", "--user", "alice", "--password", "password1"); code != 0 {
-		t.Fatalf("sync login exited %d: %s", code, stderr)
-	}
+	_, _, segue := signedUp(t, ctx, "alice")
 	if code, _, stderr := segue("playlist", "create", "Road trip"); code != 0 {
 		t.Fatalf("playlist new exited %d: %s", code, stderr)
 	}
@@ -178,16 +169,7 @@ func TestSyncNowRevoked(t *testing.T) {
 func TestSyncCraftedChangeRelayStays(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	origin := testbed.NewRelay(t, testbed.DefaultOptions().WithDemoAlbum(false)).URL
-	dev := t.TempDir()
-	segue := func(cmd string, args ...string) (int, string, string) {
-		var out, errb bytes.Buffer
-		code := run(ctx, append([]string{cmd, "--data", dev, "--relay", origin}, args...), &out, &errb)
-		return code, out.String(), errb.String()
-	}
-	if code, _, stderr := segue("sync", "login", "--signup", "--user", "mallory", "--password", "password1"); code != 0 {
-		t.Fatalf("sync login exited %d: %s", code, stderr)
-	}
+	origin, dev, segue := signedUp(t, ctx, "mallory")
 	e, err := core.Open(ctx, dev, core.DefaultOptions().WithOrigins(origin))
 	if err != nil {
 		t.Fatal(err)
@@ -231,4 +213,23 @@ func TestSyncCraftedChangeRelayStays(t *testing.T) {
 	if code, stdout, stderr := segue("sync", "--wait", "10s", "now"); code != 0 || !strings.Contains(stdout, "relay connected=true") {
 		t.Fatalf("sync now after the crafted change exited %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
 	}
+}
+
+// signedUp starts a relay without the demo album and signs user up from a
+// new device directory with `segue sync login --signup`; it returns the
+// relay's URL, the device directory and a runner of segue commands on
+// that device and relay (exit code, stdout, stderr).
+func signedUp(t *testing.T, ctx context.Context, user string) (origin, dev string, segue func(cmd string, args ...string) (int, string, string)) {
+	t.Helper()
+	origin = testbed.NewRelay(t, testbed.DefaultOptions().WithDemoAlbum(false)).URL
+	dev = t.TempDir()
+	segue = func(cmd string, args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		code := run(ctx, append([]string{cmd, "--data", dev, "--relay", origin}, args...), &out, &errb)
+		return code, out.String(), errb.String()
+	}
+	if code, _, stderr := segue("sync", "login", "--signup", "--user", user, "--password", "password1"); code != 0 {
+		t.Fatalf("sync login exited %d: %s", code, stderr)
+	}
+	return origin, dev, segue
 }

@@ -52,53 +52,26 @@ func SplitRun(raw []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &reader{b: body}
-	deps := r.uleb()
-	r.skip(int(deps) * 32)
-	r.skip(int(r.uleb())) // actor
-	r.uleb()              // seq
-	r.uleb()              // start op
-	r.sleb()              // time
-	r.skip(int(r.uleb())) // message
-	for n := r.uleb(); n > 0 && r.err == nil; n-- {
-		r.skip(int(r.uleb()))
+	_, cols, at, err := columns(body)
+	if err != nil {
+		return nil, err
 	}
-	r.metaAt = r.at
-	ncols := r.uleb()
-	type col struct{ spec, len uint64 }
-	cols := make([]col, 0, ncols)
-	for range ncols {
-		cols = append(cols, col{r.uleb(), r.uleb()})
-	}
-	if r.err != nil {
-		return nil, ErrNotChange
-	}
-	at := r.at
-	for i, c := range cols {
-		if t := c.spec & 7; (t == 1 || t == 2) && c.len > 0 {
-			cr := &reader{b: body[at : at+int(c.len)]}
-			count, start := cr.sleb(), cr.at
-			cr.uleb()
-			if cr.err == nil && count >= 2 {
-				v := body[at+start : at+cr.at]
-				run := AppendSleb(nil, -1)
-				run = append(run, v...)
-				run = AppendSleb(run, count-1)
-				run = append(run, v...)
-				data := append(run, body[at+cr.at:at+int(c.len)]...)
-				cols[i].len = uint64(len(data))
-				out := bytes.Clone(body[:r.metaAt])
-				out = binary.AppendUvarint(out, ncols)
-				for _, c := range cols {
-					out = binary.AppendUvarint(binary.AppendUvarint(out, c.spec), c.len)
-				}
-				out = append(out, body[r.at:at]...)
-				out = append(out, data...)
-				out = append(out, body[at+int(c.len):]...)
-				return Chunk(out), nil
-			}
-		}
+	for _, c := range cols {
+		col := body[at : at+int(c.len)]
 		at += int(c.len)
+		if t := c.spec & 7; (t != 1 && t != 2) || c.len == 0 {
+			continue
+		}
+		cr := &reader{b: col}
+		count, start := cr.sleb(), cr.at
+		cr.uleb()
+		if cr.err != nil || count < 2 {
+			continue
+		}
+		v := col[start:cr.at]
+		run := append(AppendSleb(nil, -1), v...)
+		run = append(AppendSleb(run, count-1), v...)
+		return WithColumns(raw, map[uint64][]byte{c.spec: append(run, col[cr.at:]...)})
 	}
 	return nil, errors.New("amchunk: no run of repeated integers to split")
 }
@@ -112,38 +85,18 @@ func WithColumns(raw []byte, cols map[uint64][]byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &reader{b: body}
-	deps := r.uleb()
-	r.skip(int(deps) * 32)
-	r.skip(int(r.uleb())) // actor
-	r.uleb()              // seq
-	r.uleb()              // start op
-	r.sleb()              // time
-	r.skip(int(r.uleb())) // message
-	for n := r.uleb(); n > 0 && r.err == nil; n-- {
-		r.skip(int(r.uleb()))
+	metaAt, specs, at, err := columns(body)
+	if err != nil {
+		return nil, err
 	}
-	metaAt := r.at
-	ncols := r.uleb()
-	specs := make([][2]uint64, 0, ncols)
-	for range ncols {
-		specs = append(specs, [2]uint64{r.uleb(), r.uleb()})
-	}
-	if r.err != nil {
-		return nil, ErrNotChange
-	}
-	at := r.at
 	var data []byte
 	found := 0
 	for i, sp := range specs {
-		if at+int(sp[1]) > len(body) {
-			return nil, ErrNotChange
-		}
-		col := body[at : at+int(sp[1])]
-		at += int(sp[1])
-		if c, ok := cols[sp[0]]; ok {
+		col := body[at : at+int(sp.len)]
+		at += int(sp.len)
+		if c, ok := cols[sp.spec]; ok {
 			col, found = c, found+1
-			specs[i][1] = uint64(len(c))
+			specs[i].len = uint64(len(c))
 		}
 		data = append(data, col...)
 	}
@@ -151,9 +104,9 @@ func WithColumns(raw []byte, cols map[uint64][]byte) ([]byte, error) {
 		return nil, errors.New("amchunk: a column to replace is not in the change")
 	}
 	out := bytes.Clone(body[:metaAt])
-	out = binary.AppendUvarint(out, ncols)
+	out = binary.AppendUvarint(out, uint64(len(specs)))
 	for _, sp := range specs {
-		out = binary.AppendUvarint(binary.AppendUvarint(out, sp[0]), sp[1])
+		out = binary.AppendUvarint(binary.AppendUvarint(out, sp.spec), sp.len)
 	}
 	out = append(out, data...)
 	return Chunk(append(out, body[at:]...)), nil
@@ -187,12 +140,48 @@ func AbortingChange() ([]byte, error) {
 	return WithColumns(cs[0].Save(), map[uint64][]byte{0x01: run(5), 0x02: run(1)})
 }
 
+// column is one column's metadata: its spec and its data's length.
+type column struct{ spec, len uint64 }
+
+// columns reads a change body's header up to its column metadata and
+// returns where the metadata starts, the columns and where their data
+// starts; every column's data lies inside body.
+func columns(body []byte) (metaAt int, cols []column, dataAt int, err error) {
+	r := &reader{b: body}
+	deps := r.uleb()
+	r.skip(int(deps) * 32)
+	r.skip(int(r.uleb())) // actor
+	r.uleb()              // seq
+	r.uleb()              // start op
+	r.sleb()              // time
+	r.skip(int(r.uleb())) // message
+	for n := r.uleb(); n > 0 && r.err == nil; n-- {
+		r.skip(int(r.uleb()))
+	}
+	metaAt = r.at
+	ncols := r.uleb()
+	for ; ncols > 0 && r.err == nil; ncols-- {
+		cols = append(cols, column{r.uleb(), r.uleb()})
+	}
+	if r.err != nil {
+		return 0, nil, 0, ErrNotChange
+	}
+	dataAt = r.at
+	total := uint64(0)
+	for _, c := range cols {
+		total += c.len
+		if total > uint64(len(body)-dataAt) {
+			return 0, nil, 0, ErrNotChange
+		}
+	}
+	return metaAt, cols, dataAt, nil
+}
+
 // reader reads LEB128 numbers; the first error sticks.
 type reader struct {
-	b      []byte
-	at     int
-	metaAt int
-	err    error
+	b   []byte
+	at  int
+	err error
 }
 
 func (r *reader) uleb() uint64 {

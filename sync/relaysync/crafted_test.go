@@ -43,9 +43,7 @@ func TestCraftedChangeKeepsRelayUp(t *testing.T) {
 	if err := p.SetPublic(true); err != nil {
 		t.Fatal(err)
 	}
-	if m, err := syncUntilQuiet(t, dial(t, url, "alice"), id, alice, "alice-dev"); err != nil || m != nil {
-		t.Fatalf("alice upload: %v %+v", err, m)
-	}
+	upload(t, url, id, alice)
 	msg := abortingMessage(t)
 	for _, tc := range []struct {
 		name string

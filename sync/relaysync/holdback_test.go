@@ -101,9 +101,7 @@ func TestCollaboratorOutOfOrderThroughRelay(t *testing.T) {
 			url, repo := openRelay(t, relaysync.DefaultOptions())
 			id := randomID(t)
 			alice := newPlaylistDoc(t, "alice", "bob")
-			if m, err := syncUntilQuiet(t, dial(t, url, "alice"), id, alice, "alice-dev"); err != nil || m != nil {
-				t.Fatalf("alice upload: %v %+v", err, m)
-			}
+			upload(t, url, id, alice)
 			bobDoc, err := alice.Fork()
 			if err != nil {
 				t.Fatal(err)

@@ -125,6 +125,15 @@ func syncUntilQuiet(t *testing.T, conn *peer.WSConn, id docs.DocumentID, doc *au
 	return nil, nil
 }
 
+// upload syncs alice's doc to the relay at url as document id until
+// quiet; any error or refusal fails the test.
+func upload(t *testing.T, url string, id docs.DocumentID, doc *automerge.Doc) {
+	t.Helper()
+	if m, err := syncUntilQuiet(t, dial(t, url, "alice"), id, doc, "alice-dev"); err != nil || m != nil {
+		t.Fatalf("alice upload: %v %+v", err, m)
+	}
+}
+
 func relayTracks(t *testing.T, repo *peer.RepoAdapter, id docs.DocumentID) []string {
 	var out []string
 	if err := repo.View(t.Context(), id, func(doc *automerge.Doc) error {
