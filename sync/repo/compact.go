@@ -88,7 +88,23 @@ func (h *Handle) staleCompaction() {
 // bound crossing retries.
 func (h *Handle) compactInBackground(c *bgCompaction) {
 	r := h.repo
-	snap, keys, err := h.buildCompaction(r.bgCtx, c)
+	// The build runs on a thread of its own at the lowest CPU priority
+	// (idleThread), which ends with it: on a busy core the edits' threads
+	// go first. It takes no lock, so nothing waits on it at that priority.
+	type built struct {
+		snap []byte
+		keys [][]byte
+		err  error
+	}
+	done := make(chan built, 1)
+	go func() {
+		idleThread()
+		var b built
+		b.snap, b.keys, b.err = h.buildCompaction(r.bgCtx, c)
+		done <- b
+	}()
+	b := <-done
+	snap, keys, err := b.snap, b.keys, b.err
 	if r.bgHook != nil {
 		r.bgHook(r.bgCtx, true)
 	}
