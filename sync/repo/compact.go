@@ -1,7 +1,6 @@
 package repo
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -156,42 +155,18 @@ func (h *Handle) buildCompaction(ctx context.Context, c *bgCompaction) (snap []b
 		return nil, nil, ctx.Err()
 	}
 	id := h.id
-	sk, ip := snapKey(id), incPrefix(id)
-	var old []byte
-	var incs [][]byte
-	size := 0
-	err = r.st.Iterate(ctx, docPrefix(id), false, func(k, v []byte) error {
-		switch {
-		case bytes.Equal(k, sk):
-			old = bytes.Clone(v)
-		case bytes.HasPrefix(k, ip):
-			seq, err := store.Uint64(k[len(ip):])
-			if err != nil {
-				return fmt.Errorf("%w: increment key %q: %v", ErrCorrupt, k, err)
-			}
-			if seq < c.covered {
-				keys = append(keys, bytes.Clone(k))
-				incs = append(incs, bytes.Clone(v))
-				size += len(v)
-			}
-		}
-		return nil
-	})
+	st, err := r.readStored(ctx, id, c.covered)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read the document: %w", err)
 	}
-	r.gc.add(len(old) + size)
-	var d *automerge.Doc
-	if old == nil {
-		d = automerge.New()
-	} else if d, err = automerge.Load(old); err != nil {
-		return nil, nil, fmt.Errorf("%w: snapshot: %v", ErrCorrupt, err)
+	r.gc.add(len(st.snap) + st.incBytes)
+	d, err := st.load()
+	if err != nil {
+		return nil, nil, err
 	}
 	defer d.Close()
-	for i, inc := range incs {
-		if err := d.LoadIncremental(inc); err != nil {
-			return nil, nil, fmt.Errorf("%w: increment %d: %v", ErrCorrupt, i, err)
-		}
+	for _, seq := range st.seqs {
+		keys = append(keys, incKey(id, seq))
 	}
 	if got := d.Heads(); !slices.Equal(got, c.heads) {
 		return nil, nil, errors.New("the stored document's heads are not the handle's")

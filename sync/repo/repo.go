@@ -453,16 +453,24 @@ func (r *Repo) empty() (loadedDoc, error) {
 	return loadedDoc{doc: doc, nextSeq: 1}, nil
 }
 
-// read reads snapshot + increments (in sequence order) of id.
-func (r *Repo) read(ctx context.Context, id docs.DocumentID) (loadedDoc, error) {
-	var snap, facts []byte
-	var incs [][]byte
-	var lastSeq uint64
-	incBytes := 0
-	var actors map[string]model.UserID
-	ip := incPrefix(id)
-	ap := actorPrefix(id)
-	fk := factsKey(id)
+// stored is a document as the store holds it: its snapshot (nil if
+// none), increments in sequence order with their sequence numbers and
+// total size, facts record (WithFacts, nil if none) and actor bindings
+// (nil if none). Its slices are copies, the caller's.
+type stored struct {
+	snap     []byte
+	incs     [][]byte
+	seqs     []uint64
+	incBytes int
+	facts    []byte
+	actors   map[string]model.UserID
+}
+
+// readStored reads what the store holds of id, with the increments whose
+// sequence number is below below only.
+func (r *Repo) readStored(ctx context.Context, id docs.DocumentID, below uint64) (stored, error) {
+	var s stored
+	ip, ap, sk, fk := incPrefix(id), actorPrefix(id), snapKey(id), factsKey(id)
 	err := r.st.Iterate(ctx, docPrefix(id), false, func(k, v []byte) error {
 		switch {
 		case bytes.HasPrefix(k, ap):
@@ -470,44 +478,72 @@ func (r *Repo) read(ctx context.Context, id docs.DocumentID) (loadedDoc, error) 
 			if err != nil {
 				return err
 			}
-			if actors == nil {
-				actors = map[string]model.UserID{}
+			if s.actors == nil {
+				s.actors = map[string]model.UserID{}
 			}
-			actors[a] = model.UserID(v)
-		case bytes.Equal(k, snapKey(id)):
-			snap = bytes.Clone(v)
+			s.actors[a] = model.UserID(v)
+		case bytes.Equal(k, sk):
+			s.snap = bytes.Clone(v)
 		case bytes.Equal(k, fk):
-			facts = bytes.Clone(v)
+			s.facts = bytes.Clone(v)
 		case bytes.HasPrefix(k, ip):
 			seq, err := store.Uint64(k[len(ip):])
 			if err != nil {
 				return fmt.Errorf("%w: increment key %q: %v", ErrCorrupt, k, err)
 			}
-			lastSeq = seq
-			incs = append(incs, bytes.Clone(v))
-			incBytes += len(v)
+			if seq < below {
+				s.seqs = append(s.seqs, seq)
+				s.incs = append(s.incs, bytes.Clone(v))
+				s.incBytes += len(v)
+			}
 		}
 		return nil
 	})
+	return s, err
+}
+
+// load returns the automerge document s loads to (the snapshot, then
+// each increment in order), which the caller closes.
+func (s stored) load() (*automerge.Doc, error) {
+	if s.snap == nil {
+		doc := automerge.New()
+		return doc, s.loadIncs(doc)
+	}
+	doc, err := automerge.Load(s.snap)
+	if err != nil {
+		return nil, fmt.Errorf("%w: snapshot: %v", ErrCorrupt, err)
+	}
+	return doc, s.loadIncs(doc)
+}
+
+// loadIncs applies s's increments to doc, closing it on a failure.
+func (s stored) loadIncs(doc *automerge.Doc) error {
+	for i, inc := range s.incs {
+		if err := doc.LoadIncremental(inc); err != nil {
+			doc.Close()
+			return fmt.Errorf("%w: increment %d: %v", ErrCorrupt, i, err)
+		}
+	}
+	return nil
+}
+
+// read reads snapshot + increments (in sequence order) of id.
+func (r *Repo) read(ctx context.Context, id docs.DocumentID) (loadedDoc, error) {
+	s, err := r.readStored(ctx, id, math.MaxUint64)
 	if err != nil {
 		return loadedDoc{}, fmt.Errorf("repo: load %s: %w", id, err)
 	}
+	snap, incs, incBytes := s.snap, s.incs, s.incBytes
 	if snap == nil && len(incs) == 0 {
 		return loadedDoc{}, fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
-	var doc *automerge.Doc
-	if snap != nil {
-		if doc, err = automerge.Load(snap); err != nil {
-			return loadedDoc{}, fmt.Errorf("%w: %s snapshot: %v", ErrCorrupt, id, err)
-		}
-	} else {
-		doc = automerge.New()
+	doc, err := s.load()
+	if err != nil {
+		return loadedDoc{}, fmt.Errorf("repo: load %s: %w", id, err)
 	}
-	for i, inc := range incs {
-		if err := doc.LoadIncremental(inc); err != nil {
-			doc.Close()
-			return loadedDoc{}, fmt.Errorf("%w: %s increment %d: %v", ErrCorrupt, id, i, err)
-		}
+	var lastSeq uint64
+	if len(s.seqs) > 0 {
+		lastSeq = s.seqs[len(s.seqs)-1]
 	}
 	r.gc.add(len(snap) + incBytes)
 	var changes *msync.Graph
@@ -528,7 +564,7 @@ func (r *Repo) read(ctx context.Context, id docs.DocumentID) (loadedDoc, error) 
 	if err := doc.SetActorID(actor); err != nil {
 		return loadedDoc{}, fmt.Errorf("repo: set actor: %w", err)
 	}
-	return loadedDoc{doc: doc, nextSeq: lastSeq + 1, incCount: int32(len(incs)), incBytes: int32(incBytes), snapBytes: int32(len(snap)), facts: facts, actors: actors, changes: changes}, nil
+	return loadedDoc{doc: doc, nextSeq: lastSeq + 1, incCount: int32(len(incs)), incBytes: int32(incBytes), snapBytes: int32(len(snap)), facts: s.facts, actors: s.actors, changes: changes}, nil
 }
 
 // storedGraph returns the change graph of a document stored as
