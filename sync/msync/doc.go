@@ -6,7 +6,7 @@
 // peers without crossing cgo for every message. Two rules are Segue's
 // own: Generate sends a change the peer's Bloom filter only falsely
 // contains (when it knows the peer's heads), and AskForSkipped, run after
-// Receive, asks for a dependency the peer skipped. Changes are still
+// Receive, asks for a change the peer skipped. Changes are still
 // applied to the automerge document by the caller (Receive's apply
 // function), once per message that brings changes.
 //

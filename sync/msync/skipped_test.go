@@ -1,6 +1,7 @@
 package msync_test
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/automerge/automerge-go"
@@ -125,5 +126,97 @@ func TestSkippedDependencyIsAskedFor(t *testing.T) {
 	msync.AskForSkipped(gDev, s, g1)
 	if !s.InFlight {
 		t.Fatal("AskForSkipped ended the wait after a message whose changes all applied")
+	}
+}
+
+// TestUnsentHeadIsAskedFor: the relay (msync's state) has sent its
+// change R to a device (automerge's state, as devices run), which edits
+// before acknowledging it. The device's change X is a false positive of
+// the Bloom filter of the relay's message (found by trying X's value 0,
+// 1, 2, … with fixed actors and no timestamps), so automerge sends the
+// device's heads without X. Receive alone leaves the relay in flight (R
+// is acknowledged only by X, which it cannot place) and silent, as
+// automerge would be; after AskForSkipped the relay's next message needs
+// X, and the exchange converges.
+func TestUnsentHeadIsAskedFor(t *testing.T) {
+	relay := automerge.New()
+	if err := relay.SetActorID("aa"); err != nil {
+		t.Fatal(err)
+	}
+	setKey(t, relay, "base", 0)
+	g, err := msync.Index(relay)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &goRelay{doc: relay, g: g, s: &msync.State{}}
+	dev := automerge.New()
+	if err := dev.SetActorID("dd"); err != nil {
+		t.Fatal(err)
+	}
+	devSS := automerge.NewSyncState(dev)
+	relayExchange(t, devSS, r)
+
+	setKey(t, relay, "r", 0)
+	r.edited(t)
+	mR := r.generate(t)
+	if _, err := devSS.ReceiveMessage(mR); err != nil {
+		t.Fatal(err)
+	}
+	dm, err := msync.DecodeMessage(mR)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dm.Changes) != 1 || len(dm.Have) != 1 {
+		t.Fatalf("relay's message: %d changes, %d haves; want R and a filter", len(dm.Changes), len(dm.Have))
+	}
+	var hX automerge.ChangeHash
+	value := int64(0)
+	for ; value < 100000; value++ {
+		try, err := dev.Fork()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := try.SetActorID("dd"); err != nil {
+			t.Fatal(err)
+		}
+		hX = setKey(t, try, "x", value)
+		try.Close()
+		if dm.Have[0].Bloom.Contains(&hX) {
+			break
+		}
+	}
+	if got := setKey(t, dev, "x", value); got != hX || !dm.Have[0].Bloom.Contains(&hX) {
+		t.Fatalf("no false positive found (value %d)", value)
+	}
+	heads, ok := devSS.GenerateMessage()
+	if !ok {
+		t.Fatal("the automerge device did not answer")
+	}
+	if len(heads.Changes()) != 0 || !slices.Equal(heads.Heads(), []automerge.ChangeHash{hX}) {
+		t.Fatalf("automerge device sent %d changes, heads %v; want X's head alone", len(heads.Changes()), heads.Heads())
+	}
+	m, err := msync.DecodeMessage(heads.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var after []automerge.ChangeHash
+	if err := msync.Receive(r.g, r.s, m, msync.ApplyTo(r.doc, r.g, heads.Bytes(), &after)); err != nil {
+		t.Fatal(err)
+	}
+	before := *r.s
+	if msync.Generate(r.g, &before) != nil {
+		t.Fatal("Receive alone answered: it departs from automerge")
+	}
+	msync.AskForSkipped(r.g, r.s, m)
+	ask := msync.Generate(r.g, r.s)
+	if ask == nil || !slices.Equal(ask.Need, []automerge.ChangeHash{hX}) {
+		t.Fatalf("after AskForSkipped: %+v, want a message needing %v", ask, hX)
+	}
+	if _, err := devSS.ReceiveMessage(ask.Encode()); err != nil {
+		t.Fatal(err)
+	}
+	relayExchange(t, devSS, r)
+	if !slices.Equal(dev.Heads(), relay.Heads()) {
+		t.Fatalf("device heads %v, relay %v", dev.Heads(), relay.Heads())
 	}
 }

@@ -2,7 +2,9 @@ package repo
 
 import (
 	"context"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/automerge/automerge-go"
 
@@ -86,5 +88,137 @@ func TestSkippedDependencyIsAskedFor(t *testing.T) {
 	_ = hb.Read(func(d *automerge.Doc) error { hbh = d.Heads(); return nil })
 	if len(ha) != 1 || len(hbh) != 1 || ha[0] != hbh[0] {
 		t.Fatalf("heads differ after the exchange: a %x, b %x", ha, hbh)
+	}
+}
+
+// TestUnsentHeadIsAskedFor: the relay (Go sync states) sends its change
+// R to a device (automerge's sync state), which edits before it answers.
+// The device's change X is a false positive of the Bloom filter in the
+// relay's message (found by trying X's value 0, 1, 2, … with a fixed
+// actor and no timestamp), so automerge sends the device's heads
+// without X. The relay, whose R is acknowledged only by X, must not wait
+// for the device (which waits for it): its next message needs X, and
+// the exchange brings both sides to the same heads.
+func TestUnsentHeadIsAskedFor(t *testing.T) {
+	ctx := context.Background()
+	r := openRepo(t, store.NewMemory(), 6)
+	h, err := r.CreatePlaylist(ctx, "alice", "Mix")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := h.ID()
+	dev := automerge.New()
+	t.Cleanup(dev.Close)
+	if err := dev.SetActorID("dd"); err != nil {
+		t.Fatal(err)
+	}
+	ss := automerge.NewSyncState(dev)
+	t.Cleanup(ss.Close)
+	toRelay := func(sm *automerge.SyncMessage) {
+		t.Helper()
+		if err := r.ReceiveSyncMessage(ctx, "dev", id, sm.Bytes()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	toDev := func(m []byte) {
+		t.Helper()
+		if _, err := ss.ReceiveMessage(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exchange := func() {
+		t.Helper()
+		for range 20 {
+			said := false
+			if sm, ok := ss.GenerateMessage(); ok {
+				toRelay(sm)
+				said = true
+			}
+			m, ok, err := r.GenerateSyncMessage(ctx, "dev", id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok {
+				toDev(m)
+				said = true
+			}
+			if !said {
+				return
+			}
+		}
+		t.Fatal("no quiet after 20 rounds")
+	}
+	exchange()
+
+	if err := h.Change(ctx, func(d *automerge.Doc) error { return d.RootMap().Set("r", int64(1)) }); err != nil {
+		t.Fatal(err)
+	}
+	mR, ok, err := r.GenerateSyncMessage(ctx, "dev", id)
+	if err != nil || !ok {
+		t.Fatalf("the relay's change: %v %v", ok, err)
+	}
+	toDev(mR)
+	dm, err := msync.DecodeMessage(mR)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dm.Changes) != 1 || len(dm.Have) != 1 {
+		t.Fatalf("relay's message: %d changes, %d haves; want R and a filter", len(dm.Changes), len(dm.Have))
+	}
+	noTime := automerge.CommitOptions{Time: &time.Time{}}
+	edit := func(d *automerge.Doc, v int64) automerge.ChangeHash {
+		t.Helper()
+		if err := d.RootMap().Set("x", v); err != nil {
+			t.Fatal(err)
+		}
+		hash, err := d.Commit("x", noTime)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return hash
+	}
+	var hX automerge.ChangeHash
+	value := int64(0)
+	for ; value < 100000; value++ {
+		try, err := dev.Fork()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := try.SetActorID("dd"); err != nil {
+			t.Fatal(err)
+		}
+		hX = edit(try, value)
+		try.Close()
+		if dm.Have[0].Bloom.Contains(&hX) {
+			break
+		}
+	}
+	if got := edit(dev, value); got != hX || !dm.Have[0].Bloom.Contains(&hX) {
+		t.Fatalf("no false positive found (value %d)", value)
+	}
+	sm, ok := ss.GenerateMessage()
+	if !ok || len(sm.Changes()) != 0 {
+		t.Fatalf("the device's answer: %v, want its heads without X", ok)
+	}
+	toRelay(sm)
+	ask, ok, err := r.GenerateSyncMessage(ctx, "dev", id)
+	if err != nil || !ok {
+		t.Fatalf("the relay did not ask for the device's head: %v %v", ok, err)
+	}
+	am, err := msync.DecodeMessage(ask)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(am.Need) != 1 || am.Need[0] != hX {
+		t.Fatalf("the relay needs %v, want X %v", am.Need, hX)
+	}
+	toDev(ask)
+	exchange()
+	var heads []automerge.ChangeHash
+	if err := h.Read(func(d *automerge.Doc) error { heads = d.Heads(); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(heads) != 1 || heads[0] != hX || !slices.Equal(dev.Heads(), heads) {
+		t.Fatalf("heads after the exchange: relay %v, device %v; want X %v", heads, dev.Heads(), hX)
 	}
 }
