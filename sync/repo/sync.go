@@ -54,6 +54,23 @@ func (h *Handle) syncState(ctx context.Context, peer PeerID) (peerSync, error) {
 // message that asks the peer for the whole document. msg is owned by the
 // caller.
 func (r *Repo) GenerateSyncMessage(ctx context.Context, peer PeerID, id docs.DocumentID) (msg []byte, ok bool, err error) {
+	return r.generate(ctx, peer, id, nil)
+}
+
+// GenerateSyncMessageAt is GenerateSyncMessage for a peer whose access
+// to the document was decided at ACL revision aclRev (Handle.ReadACLAt):
+// when the document's ACL revision has moved since, it generates
+// nothing, leaves the sync state with peer as it was and returns
+// ErrACLMoved. A message thus never carries changes made after the
+// access decision it is sent under, such as the change that withdrew
+// the peer's read access or any change after that one.
+func (r *Repo) GenerateSyncMessageAt(ctx context.Context, peer PeerID, id docs.DocumentID, aclRev uint64) (msg []byte, ok bool, err error) {
+	return r.generate(ctx, peer, id, &aclRev)
+}
+
+// generate is GenerateSyncMessage, and GenerateSyncMessageAt with
+// aclRev not nil.
+func (r *Repo) generate(ctx context.Context, peer PeerID, id docs.DocumentID, aclRev *uint64) (msg []byte, ok bool, err error) {
 	if err := peer.check(); err != nil {
 		return nil, false, err
 	}
@@ -65,6 +82,9 @@ func (r *Repo) GenerateSyncMessage(ctx context.Context, peer PeerID, id docs.Doc
 	defer h.mu.Unlock()
 	if err := h.loaded(ctx); err != nil {
 		return nil, false, err
+	}
+	if aclRev != nil && *aclRev != h.aclRev {
+		return nil, false, fmt.Errorf("%w: %s", ErrACLMoved, id)
 	}
 	ss, err := h.syncState(ctx, peer)
 	if err != nil {

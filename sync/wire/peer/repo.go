@@ -27,6 +27,9 @@ var (
 	// ErrExists is returned by Repo.Create for a document that has
 	// changes already (another session created it first).
 	ErrExists = errors.New("peer: document exists")
+	// ErrACLMoved is returned by Repo.Generate when the document's ACL
+	// revision moved after the access decision.
+	ErrACLMoved = errors.New("peer: document's ACL revision moved")
 )
 
 // Repo is the document repository a Session syncs. Peer names are
@@ -82,8 +85,12 @@ type Repo interface {
 	// the creating user (empty: none), who owns the document's actors.
 	Create(ctx context.Context, peer string, user model.UserID, id docs.DocumentID, data []byte, record func(tx store.Txn) error) error
 	// Generate returns the next sync message for peer, or ok false when
-	// there is nothing to send. The bytes are the caller's.
-	Generate(ctx context.Context, peer string, id docs.DocumentID) (data []byte, ok bool, err error)
+	// there is nothing to send, provided the document's ACL revision is
+	// still aclRev (the one ViewAt passed to the access decision the
+	// message is sent under); otherwise it generates nothing, leaves the
+	// sync state with peer as it was and returns an error wrapping
+	// ErrACLMoved. The bytes are the caller's.
+	Generate(ctx context.Context, peer string, id docs.DocumentID, aclRev uint64) (data []byte, ok bool, err error)
 	// IDs returns every stored document id.
 	IDs(ctx context.Context) ([]docs.DocumentID, error)
 	// Watch calls fn (which must not block) with the id of every
@@ -226,8 +233,12 @@ func (a *RepoAdapter) Create(ctx context.Context, peer string, user model.UserID
 }
 
 // Generate implements Repo.
-func (a *RepoAdapter) Generate(ctx context.Context, peer string, id docs.DocumentID) ([]byte, bool, error) {
-	return a.R.GenerateSyncMessage(ctx, repo.PeerID(peer), id)
+func (a *RepoAdapter) Generate(ctx context.Context, peer string, id docs.DocumentID, aclRev uint64) ([]byte, bool, error) {
+	data, ok, err := a.R.GenerateSyncMessageAt(ctx, repo.PeerID(peer), id, aclRev)
+	if errors.Is(err, repo.ErrACLMoved) {
+		return nil, false, fmt.Errorf("%w: %s", ErrACLMoved, id)
+	}
+	return data, ok, err
 }
 
 // IDs implements Repo.

@@ -648,8 +648,17 @@ type authzEntry struct {
 // once, with the document's creation or its library binding, so once
 // read it is reused for later revisions instead of read again.
 func (s *Session) access(ctx context.Context, id docs.DocumentID) (Access, error) {
+	acc, _, err := s.accessAt(ctx, id)
+	return acc, err
+}
+
+// accessAt is access that also returns the document's ACL revision the
+// decision was made at (0 for an unknown document).
+func (s *Session) accessAt(ctx context.Context, id docs.DocumentID) (Access, uint64, error) {
 	var acc Access
+	var at uint64
 	err := s.Repo.ViewAt(ctx, id, func(doc *automerge.Doc, rev uint64) error {
+		at = rev
 		s.mu.Lock()
 		e, ok := s.authz[id]
 		s.mu.Unlock()
@@ -684,9 +693,9 @@ func (s *Session) access(ctx context.Context, id docs.DocumentID) (Access, error
 		return nil
 	})
 	if errors.Is(err, ErrUnknownDocument) {
-		return Access{}, nil
+		return Access{}, 0, nil
 	}
-	return acc, err
+	return acc, at, err
 }
 
 func (s *Session) unavailable(ctx context.Context, m *wire.Message) error {
@@ -948,22 +957,31 @@ func (s *Session) flush(ctx context.Context, id docs.DocumentID) error {
 	return err
 }
 
-// flushSent is flush reporting whether a message was sent.
+// flushSent is flush reporting whether a message was sent. The message
+// is generated at the ACL revision the remote's access was decided at:
+// when a change of the document's ACL fields (the owner removing the
+// remote's user, say) lands in between, access is decided again, so the
+// change and those after it never go out under the earlier decision.
 func (s *Session) flushSent(ctx context.Context, id docs.DocumentID) (bool, error) {
-	acc, err := s.access(ctx, id)
-	if err != nil {
-		return false, err
+	for {
+		acc, rev, err := s.accessAt(ctx, id)
+		if err != nil {
+			return false, err
+		}
+		if !acc.Read {
+			return false, s.lostRead(ctx, id)
+		}
+		s.follow(id)
+		data, ok, err := s.Repo.Generate(ctx, s.peer, id, rev)
+		if errors.Is(err, ErrACLMoved) {
+			continue
+		}
+		if err != nil || !ok {
+			return false, err
+		}
+		s.markSent(id)
+		return true, s.send(ctx, &wire.Message{Type: wire.TypeSync, SenderID: s.LocalID, TargetID: s.RemoteID, DocumentID: id.String(), Data: data})
 	}
-	if !acc.Read {
-		return false, s.lostRead(ctx, id)
-	}
-	s.follow(id)
-	data, ok, err := s.Repo.Generate(ctx, s.peer, id)
-	if err != nil || !ok {
-		return false, err
-	}
-	s.markSent(id)
-	return true, s.send(ctx, &wire.Message{Type: wire.TypeSync, SenderID: s.LocalID, TargetID: s.RemoteID, DocumentID: id.String(), Data: data})
 }
 
 // SendEphemeral forwards an ephemeral message to the remote when it
