@@ -78,9 +78,9 @@ func TestEpochWrap(t *testing.T) {
 	// wrap, a walk must not take them for its own.
 	for i := range g.nodes {
 		nd := &g.nodes[i]
-		nd.epoch, nd.send, nd.seen, nd.flags = rnd.Uint32N(300), rnd.Uint32N(300), rnd.Uint32N(300), uint8(1+rnd.IntN(3))
+		nd.epoch, nd.send, nd.seen, nd.flags = 1+rnd.Uint32N(6), 1+rnd.Uint32N(6), 1+rnd.Uint32N(6), uint8(1+rnd.IntN(3))
 	}
-	g.epoch = math.MaxUint32 - 5
+	g.epoch = math.MaxUint32 - 1
 	for step := range 40 {
 		have := []automerge.ChangeHash{all[rnd.IntN(n)], all[rnd.IntN(n)]}
 		theirHeads := []automerge.ChangeHash{all[rnd.IntN(n)]}
@@ -115,8 +115,21 @@ func TestEpochWrap(t *testing.T) {
 			t.Fatalf("step %d (epoch %d): removeAncestors left %d, fresh %d", step, g.epoch, len(a), len(b))
 		}
 	}
-	if g.epoch >= math.MaxUint32-5 {
+	if g.epoch >= math.MaxUint32-1 {
 		t.Fatalf("epoch %d: the counter never wrapped", g.epoch)
+	}
+	// The wrap itself: every mark cleared, the walks start over at 1.
+	for i := range g.nodes {
+		g.nodes[i].epoch, g.nodes[i].send, g.nodes[i].seen = 1, 2, 3
+	}
+	g.epoch = math.MaxUint32 - 2
+	if e := g.epochs(3); e != 1 || g.epoch != 3 {
+		t.Fatalf("after the wrap: first epoch %d, counter %d", e, g.epoch)
+	}
+	for i, nd := range g.nodes {
+		if nd.epoch|nd.send|nd.seen != 0 {
+			t.Fatalf("node %d keeps marks %d/%d/%d across the wrap", i, nd.epoch, nd.send, nd.seen)
+		}
 	}
 }
 
