@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/automerge/automerge-go"
@@ -16,9 +17,20 @@ import (
 // missing. It mirrors one automerge document: the caller adds each change
 // the document applies, in the document's order. A Graph is not safe for
 // concurrent use.
+//
+// A change costs the graph about 100 bytes besides its encoded chunk
+// (BenchmarkGraphBytes): the changes are held by value in one slice in
+// history order, found by hash through an open-addressing table of
+// positions, and their dependencies are positions in one shared slice.
 type Graph struct {
-	nodes map[automerge.ChangeHash]*node
-	order []*node
+	// nodes holds the changes in history order: a change's position is
+	// its index. It is appended to, never reordered.
+	nodes []node
+	// index finds a change's position from its hash.
+	index hashIndex
+	// deps holds the changes' dependencies as positions in nodes:
+	// node.dep through node.dep+node.ndep-1.
+	deps  []int32
 	heads map[automerge.ChangeHash]struct{}
 	// sorted caches Heads; nil when heads changed since.
 	sorted []automerge.ChangeHash
@@ -27,9 +39,11 @@ type Graph struct {
 	// seqs counts each actor's changes in the graph, for CheckSeq
 	// (automerge's per-actor states; the actors of a document are few).
 	seqs map[string]*uint64
-	// epoch numbers the walks of since: a node's flags count only when
-	// its epoch is the current one, so no walk clears marks.
-	epoch uint64
+	// epoch numbers the walks of since, changesToSend, markHeld and
+	// removeAncestors: a node's marks count only when they hold the
+	// current walk's epoch, so no walk clears marks (epochs clears them
+	// all when the counter would wrap).
+	epoch uint32
 	heap  idxHeap
 	// memo holds the last few since answers: the followers of a
 	// document one change behind all ask the same questions (a Bloom
@@ -42,9 +56,9 @@ type Graph struct {
 	memo     [memoSize]sinceMemo
 	memoNext int
 	// toSend is changesToSend's result, reused by the next call.
-	toSend []*node
+	toSend []int32
 	// walk is markHeld's stack, reused by the next call.
-	walk []*node
+	walk []int32
 	// ops indexes the operation ids of g's changes for Guard and Vouch
 	// (opindex.go), built on their first use and brought up to date by
 	// each later one.
@@ -60,7 +74,7 @@ const memoSize = 32
 
 type sinceMemo struct {
 	have []automerge.ChangeHash
-	out  []*node
+	out  []int32
 	ok   bool
 	// n is the graph's length when out was last brought up to date.
 	n int
@@ -69,21 +83,22 @@ type sinceMemo struct {
 	hasBloom bool
 }
 
+// node is one change of a Graph. raw is its encoded chunk; its
+// dependencies are Graph.deps[dep : dep+ndep].
 type node struct {
-	hash automerge.ChangeHash
-	deps []automerge.ChangeHash
-	raw  []byte
-	idx  int
+	hash      automerge.ChangeHash
+	raw       []byte
+	dep, ndep uint32
 	// epoch and flags are since's marks, send changesToSend's and seen
 	// removeAncestors' and markHeld's (see Graph.epoch).
-	epoch, send, seen uint64
+	epoch, send, seen uint32
 	flags             uint8
 }
 
 // NewGraph returns an empty graph (the index of an empty document).
 func NewGraph() *Graph {
 	return &Graph{
-		nodes: map[automerge.ChangeHash]*node{},
+		index: newHashIndex(),
 		heads: map[automerge.ChangeHash]struct{}{},
 		queue: map[automerge.ChangeHash][]automerge.ChangeHash{},
 		seqs:  map[string]*uint64{},
@@ -107,7 +122,7 @@ var ErrMissingDeps = errors.New("msync: missing dependencies")
 // apply_changes does when a change arrives; a change the graph has
 // passes.
 func (g *Graph) CheckSeq(c Change) error {
-	if _, ok := g.nodes[c.Hash]; ok {
+	if g.Has(c.Hash) {
 		return nil
 	}
 	if n := g.seqs[string(c.Actor)]; n != nil && *n >= c.Seq {
@@ -151,20 +166,30 @@ func (g *Graph) AddChunks(inc []byte) (int, error) {
 // depends on (the document's history order); raw is its encoded chunk,
 // kept (not copied) to send it to peers. A change already present is
 // ignored. It is removed from the queue if it was there, and counted
-// among its actor's changes (CheckSeq).
+// among its actor's changes (CheckSeq). c.Deps is not kept: the graph
+// records each dependency as a position, and a dependency it does not
+// hold (which the history order rules out) is not recorded, as no walk
+// of the graph could follow it. A graph holds at most math.MaxInt32
+// changes; Add ignores a change past that.
 func (g *Graph) Add(c Change, raw []byte) {
-	if _, ok := g.nodes[c.Hash]; ok {
+	if g.Has(c.Hash) || len(g.nodes) >= math.MaxInt32 {
 		return
 	}
-	n := &node{hash: c.Hash, deps: c.Deps, raw: raw, idx: len(g.order)}
-	g.nodes[c.Hash] = n
+	n := node{hash: c.Hash, raw: raw, dep: uint32(len(g.deps))}
+	for _, d := range c.Deps {
+		if p := g.pos(&d); p >= 0 {
+			g.deps = append(g.deps, p)
+			n.ndep++
+		}
+	}
+	g.nodes = append(g.nodes, n)
+	g.index.insert(g.nodes, int32(len(g.nodes)-1))
 	seq := g.seqs[string(c.Actor)]
 	if seq == nil {
 		seq = new(uint64)
 		g.seqs[string(c.Actor)] = seq
 	}
 	*seq++
-	g.order = append(g.order, n)
 	for _, d := range c.Deps {
 		delete(g.heads, d)
 	}
@@ -178,28 +203,47 @@ func (g *Graph) Add(c Change, raw []byte) {
 // Queue records a change given to the document that it did not apply
 // because a dependency is missing (automerge keeps it in its queue).
 func (g *Graph) Queue(c Change) {
-	if _, ok := g.nodes[c.Hash]; !ok {
+	if !g.Has(c.Hash) {
 		g.queue[c.Hash] = c.Deps
 	}
 }
 
 // Len returns the number of changes in the graph.
-func (g *Graph) Len() int { return len(g.order) }
+func (g *Graph) Len() int { return len(g.nodes) }
 
 // Bytes returns the total size of the changes' encoded chunks.
 func (g *Graph) Bytes() int { return g.bytes }
 
 // Has reports whether the document holds change hash.
-func (g *Graph) Has(hash automerge.ChangeHash) bool {
-	_, ok := g.nodes[hash]
-	return ok
+func (g *Graph) Has(hash automerge.ChangeHash) bool { return g.pos(&hash) >= 0 }
+
+// pos returns the position of change hash in g's history, or -1 when g
+// does not hold it.
+func (g *Graph) pos(hash *automerge.ChangeHash) int32 { return g.index.find(g.nodes, hash) }
+
+// depsOf returns n's dependencies as positions; the slice is g's.
+func (g *Graph) depsOf(n *node) []int32 { return g.deps[n.dep : n.dep+n.ndep] }
+
+// epochs returns the first of k fresh walk epochs (Graph.epoch); when
+// the counter would wrap, it first clears every node's marks.
+func (g *Graph) epochs(k uint32) uint32 {
+	if g.epoch > math.MaxUint32-k {
+		for i := range g.nodes {
+			n := &g.nodes[i]
+			n.epoch, n.send, n.seen = 0, 0, 0
+		}
+		g.epoch = 0
+	}
+	first := g.epoch + 1
+	g.epoch += k
+	return first
 }
 
 // Raw returns the encoded chunk of change hash (nil when unknown). It
 // must not be modified.
 func (g *Graph) Raw(hash automerge.ChangeHash) []byte {
-	if n := g.nodes[hash]; n != nil {
-		return n.raw
+	if p := g.pos(&hash); p >= 0 {
+		return g.nodes[p].raw
 	}
 	return nil
 }
@@ -207,7 +251,7 @@ func (g *Graph) Raw(hash automerge.ChangeHash) []byte {
 // RawAt returns the encoded chunk of the change at history position i
 // (0 ≤ i < Len()); it must not be modified. It panics when i is out of
 // range.
-func (g *Graph) RawAt(i int) []byte { return g.order[i].raw }
+func (g *Graph) RawAt(i int) []byte { return g.nodes[i].raw }
 
 // AppendRaw appends to dst the encoded chunks of the changes at history
 // positions from through Len()-1, in history order, and returns the
@@ -215,8 +259,8 @@ func (g *Graph) RawAt(i int) []byte { return g.order[i].raw }
 // changes, at a cost that follows them rather than the history. It
 // panics when from is outside [0, Len()].
 func (g *Graph) AppendRaw(dst []byte, from int) []byte {
-	for _, n := range g.order[from:] {
-		dst = append(dst, n.raw...)
+	for i := range g.nodes[from:] {
+		dst = append(dst, g.nodes[from+i].raw...)
 	}
 	return dst
 }
@@ -242,7 +286,7 @@ func (g *Graph) Heads() []automerge.ChangeHash {
 func (g *Graph) missingDeps(heads []automerge.ChangeHash) []automerge.ChangeHash {
 	var missing []automerge.ChangeHash
 	add := func(h automerge.ChangeHash) {
-		if _, ok := g.nodes[h]; ok {
+		if g.Has(h) {
 			return
 		}
 		if _, ok := g.queue[h]; ok {
@@ -264,16 +308,20 @@ func (g *Graph) missingDeps(heads []automerge.ChangeHash) []automerge.ChangeHash
 	return missing
 }
 
-// since is automerge's get_changes(have): the changes that are not have
-// or an ancestor of a change in have (unknown hashes in have are
-// ignored), in history order. It walks back from the heads and from have
-// together in descending history order and stops as soon as every change
-// still to visit is an ancestor of have, so a peer one change behind
-// costs a few steps whatever the document's size. The result must not
-// be modified.
-func (g *Graph) since(have []automerge.ChangeHash) []*node {
+// since is automerge's get_changes(have): the positions of the changes
+// that are not have or an ancestor of a change in have (unknown hashes in
+// have are ignored), in history order. It walks back from the heads and
+// from have together in descending history order and stops as soon as
+// every change still to visit is an ancestor of have, so a peer one
+// change behind costs a few steps whatever the document's size. The
+// result must not be modified.
+func (g *Graph) since(have []automerge.ChangeHash) []int32 {
 	if len(have) == 0 {
-		return g.order
+		all := make([]int32, len(g.nodes))
+		for i := range all {
+			all[i] = int32(i)
+		}
+		return all
 	}
 	if slices.Equal(have, g.Heads()) {
 		return nil
@@ -282,13 +330,14 @@ func (g *Graph) since(have []automerge.ChangeHash) []*node {
 		return m.out
 	}
 	const fromHeads, fromHave = 1, 2
-	g.epoch++
+	ep := g.epochs(1)
 	q := g.heap[:0]
 	onlyHeads := 0
-	mark := func(n *node, f uint8) {
-		if n.epoch != g.epoch {
-			n.epoch, n.flags = g.epoch, f
-			q.push(n.idx)
+	mark := func(p int32, f uint8) {
+		n := &g.nodes[p]
+		if n.epoch != ep {
+			n.epoch, n.flags = ep, f
+			q.push(p)
 			if f == fromHeads {
 				onlyHeads++
 			}
@@ -300,30 +349,29 @@ func (g *Graph) since(have []automerge.ChangeHash) []*node {
 		}
 	}
 	for h := range g.heads {
-		mark(g.nodes[h], fromHeads)
+		mark(g.pos(&h), fromHeads)
 	}
 	for _, h := range have {
-		if n := g.nodes[h]; n != nil {
-			mark(n, fromHave)
+		if p := g.pos(&h); p >= 0 {
+			mark(p, fromHave)
 		}
 	}
-	var out []*node
+	var out []int32
 	for onlyHeads > 0 {
-		n := g.order[q.pop()]
+		p := q.pop()
+		n := &g.nodes[p]
 		if n.flags == fromHeads {
 			onlyHeads--
-			out = append(out, n)
+			out = append(out, p)
 		}
-		for _, d := range n.deps {
-			if dn := g.nodes[d]; dn != nil {
-				mark(dn, n.flags)
-			}
+		for _, d := range g.depsOf(n) {
+			mark(d, n.flags)
 		}
 	}
 	g.heap = q[:0]
 	slices.Reverse(out)
 	for _, h := range have {
-		if g.nodes[h] == nil {
+		if !g.Has(h) {
 			// An unknown hash may become known and then hide its
 			// ancestors: such an answer is not kept.
 			return out
@@ -331,7 +379,7 @@ func (g *Graph) since(have []automerge.ChangeHash) []*node {
 	}
 	m := &g.memo[g.memoNext]
 	g.memoNext = (g.memoNext + 1) % memoSize
-	m.have, m.out, m.ok, m.n, m.bloom, m.hasBloom = append(m.have[:0], have...), out, true, len(g.order), Bloom{}, false
+	m.have, m.out, m.ok, m.n, m.bloom, m.hasBloom = append(m.have[:0], have...), out, true, len(g.nodes), Bloom{}, false
 	return out
 }
 
@@ -343,11 +391,13 @@ func (g *Graph) memoFor(have []automerge.ChangeHash) *sinceMemo {
 		if !m.ok || !slices.Equal(have, m.have) {
 			continue
 		}
-		if m.n < len(g.order) {
+		if m.n < len(g.nodes) {
 			// Appending never changes the part of out that earlier
 			// callers hold.
-			m.out = append(m.out, g.order[m.n:]...)
-			m.n = len(g.order)
+			for p := m.n; p < len(g.nodes); p++ {
+				m.out = append(m.out, int32(p))
+			}
+			m.n = len(g.nodes)
 			m.bloom, m.hasBloom = Bloom{}, false
 		}
 		return m
@@ -363,38 +413,37 @@ func (g *Graph) removeAncestors(set map[automerge.ChangeHash]struct{}, heads []a
 	if len(set) == 0 {
 		return
 	}
-	floor := len(g.order)
+	floor := int32(len(g.nodes))
 	for h := range set {
-		if n := g.nodes[h]; n != nil && n.idx < floor {
-			floor = n.idx
+		if p := g.pos(&h); p >= 0 && p < floor {
+			floor = p
 		}
 	}
-	g.epoch++
-	seen := g.epoch
-	var stack []*node
+	seen := g.epochs(1)
+	var stack []int32
 	for _, h := range heads {
-		if n := g.nodes[h]; n != nil && n.idx >= floor && n.seen != seen {
-			n.seen = seen
-			stack = append(stack, n)
+		if p := g.pos(&h); p >= floor && g.nodes[p].seen != seen {
+			g.nodes[p].seen = seen
+			stack = append(stack, p)
 		}
 	}
 	for len(stack) > 0 && len(set) > 0 {
-		n := stack[len(stack)-1]
+		n := &g.nodes[stack[len(stack)-1]]
 		stack = stack[:len(stack)-1]
 		delete(set, n.hash)
-		for _, d := range n.deps {
-			if dn := g.nodes[d]; dn != nil && dn.idx >= floor && dn.seen != seen {
-				dn.seen = seen
-				stack = append(stack, dn)
+		for _, d := range g.depsOf(n) {
+			if d >= floor && g.nodes[d].seen != seen {
+				g.nodes[d].seen = seen
+				stack = append(stack, d)
 			}
 		}
 	}
 }
 
 // idxHeap is a max-heap of history positions.
-type idxHeap []int
+type idxHeap []int32
 
-func (h *idxHeap) push(x int) {
+func (h *idxHeap) push(x int32) {
 	*h = append(*h, x)
 	q := *h
 	for i := len(q) - 1; i > 0; {
@@ -407,7 +456,7 @@ func (h *idxHeap) push(x int) {
 	}
 }
 
-func (h *idxHeap) pop() int {
+func (h *idxHeap) pop() int32 {
 	q := *h
 	top := q[0]
 	last := len(q) - 1

@@ -44,12 +44,17 @@ func TestSinceMemoAcrossAdds(t *testing.T) {
 				haves = append(haves, []automerge.ChangeHash{hash(150)})
 			}
 			fresh := NewGraph()
-			for _, n := range memo.order {
-				fresh.Add(Change{Hash: n.hash, Deps: n.deps}, nil)
+			for p := range memo.nodes {
+				n := &memo.nodes[p]
+				var deps []automerge.ChangeHash
+				for _, d := range memo.depsOf(n) {
+					deps = append(deps, memo.nodes[d].hash)
+				}
+				fresh.Add(Change{Hash: n.hash, Deps: deps}, nil)
 			}
 			for _, have := range haves {
 				got, want := memo.since(have), fresh.since(have)
-				if !slices.Equal(nodeHashes(got), nodeHashes(want)) {
+				if !slices.Equal(memo.hashesAt(got), fresh.hashesAt(want)) {
 					t.Fatalf("seed %d, after change %d: since(%x…) memoised %d changes, walked %d", seed, i, have[0][:4], len(got), len(want))
 				}
 			}
@@ -57,10 +62,10 @@ func TestSinceMemoAcrossAdds(t *testing.T) {
 	}
 }
 
-func nodeHashes(ns []*node) []automerge.ChangeHash {
-	out := make([]automerge.ChangeHash, len(ns))
-	for i, n := range ns {
-		out[i] = n.hash
+func (g *Graph) hashesAt(ps []int32) []automerge.ChangeHash {
+	out := make([]automerge.ChangeHash, len(ps))
+	for i, p := range ps {
+		out[i] = g.nodes[p].hash
 	}
 	return out
 }

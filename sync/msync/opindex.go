@@ -41,8 +41,8 @@ func (g *Graph) indexOps() bool {
 		x.max = map[string]uint64{}
 		x.ranges = map[string][]opRange{}
 	}
-	for ; x.n < len(g.order); x.n++ {
-		c, err := docs.DecodeChangeOps(g.order[x.n].raw)
+	for ; x.n < len(g.nodes); x.n++ {
+		c, err := docs.DecodeChangeOps(g.nodes[x.n].raw)
 		if err != nil {
 			x.partial = true
 			continue
@@ -74,7 +74,7 @@ func (g *Graph) opAt(actor string, ctr uint64) (c *docs.ChangeOps, i int, ok boo
 	c = x.decoded[r.idx]
 	if c == nil {
 		var err error
-		if c, err = docs.DecodeChangeOps(g.order[r.idx].raw); err != nil {
+		if c, err = docs.DecodeChangeOps(g.nodes[r.idx].raw); err != nil {
 			return nil, 0, false
 		}
 		if len(x.decoded) >= maxDecoded || x.decoded == nil {

@@ -116,14 +116,14 @@ func Generate(g *Graph, s *State) *Message {
 			}
 		}
 	}
-	var toSend []*node
+	var toSend []int32
 	if s.HasTheirHave && s.HasTheirNeed {
 		toSend = g.changesToSend(s.TheirHave, s.TheirNeed, s.TheirHeads)
 	}
 	headsUnchanged := equalHashes(s.LastSentHeads, ourHeads)
 	headsEqual := s.HasTheirHeads && equalHashes(s.TheirHeads, ourHeads)
-	toSend = slices.DeleteFunc(toSend, func(n *node) bool {
-		_, sent := s.SentHashes[n.hash]
+	toSend = slices.DeleteFunc(toSend, func(p int32) bool {
+		_, sent := s.SentHashes[g.nodes[p].hash]
 		return sent
 	})
 	if headsUnchanged && (headsEqual && len(toSend) == 0 || s.InFlight) {
@@ -138,10 +138,20 @@ func Generate(g *Graph, s *State) *Message {
 		m.Raw = make([][]byte, len(toSend))
 		m.Changes = make([]Change, len(toSend))
 	}
-	for i, n := range toSend {
+	ndeps := 0
+	for _, p := range toSend {
+		ndeps += int(g.nodes[p].ndep)
+	}
+	deps := make([]automerge.ChangeHash, 0, ndeps)
+	for i, p := range toSend {
+		n := &g.nodes[p]
 		s.SentHashes[n.hash] = struct{}{}
 		m.Raw[i] = n.raw
-		m.Changes[i] = Change{Hash: n.hash, Deps: n.deps}
+		from := len(deps)
+		for _, d := range g.depsOf(n) {
+			deps = append(deps, g.nodes[d].hash)
+		}
+		m.Changes[i] = Change{Hash: n.hash, Deps: deps[from:len(deps):len(deps)]}
 	}
 	s.InFlight = true
 	return m
@@ -167,8 +177,8 @@ func (g *Graph) haveSince(lastSync []automerge.ChangeHash) Have {
 		return Have{LastSync: lastSync, Bloom: m.bloom}
 	}
 	hs := make([]automerge.ChangeHash, len(ns))
-	for i, n := range ns {
-		hs[i] = n.hash
+	for i, p := range ns {
+		hs[i] = g.nodes[p].hash
 	}
 	b := NewBloom(hs)
 	if m != nil {
@@ -195,13 +205,13 @@ func (g *Graph) haveSince(lastSync []automerge.ChangeHash) Have {
 // the next message, with them known, sends what a false positive
 // withheld (it was never sent, so SentHashes does not hold it back). The
 // result is g's scratch, valid until the next call.
-func (g *Graph) changesToSend(have []Have, need, theirHeads []automerge.ChangeHash) []*node {
+func (g *Graph) changesToSend(have []Have, need, theirHeads []automerge.ChangeHash) []int32 {
 	out := g.toSend[:0]
 	defer func() { g.toSend = out[:0] }()
 	if len(have) == 0 {
 		for _, h := range need {
-			if n := g.nodes[h]; n != nil {
-				out = append(out, n)
+			if p := g.pos(&h); p >= 0 {
+				out = append(out, p)
 			}
 		}
 		return out
@@ -222,12 +232,13 @@ func (g *Graph) changesToSend(have []Have, need, theirHeads []automerge.ChangeHa
 	// not below the peer's heads (held marks those, walked at the first
 	// Bloom hit), or when it depends on a change that is sent
 	// (automerge's closure over dependents). changes are in history
-	// order, dependencies first, so one pass decides.
-	g.epoch++
-	send := g.epoch
+	// order, dependencies first, so one pass decides. The three epochs
+	// are taken at once: send's marks must outlive markHeld's walk.
+	send := g.epochs(3)
 	exact := g.hasAll(theirHeads)
-	var held uint64
-	for _, n := range changes {
+	var held uint32
+	for _, p := range changes {
+		n := &g.nodes[p]
 		hit := false
 		for i := range have {
 			if have[i].Bloom.Contains(&n.hash) {
@@ -236,27 +247,27 @@ func (g *Graph) changesToSend(have []Have, need, theirHeads []automerge.ChangeHa
 			}
 		}
 		if hit && exact && held == 0 {
-			held = g.markHeld(changes, theirHeads)
+			held = g.markHeld(changes, theirHeads, send+2)
 		}
 		if !hit || exact && n.seen != held {
 			n.send = send
 			continue
 		}
-		for _, d := range n.deps {
-			if dn := g.nodes[d]; dn != nil && dn.send == send {
+		for _, d := range g.depsOf(n) {
+			if g.nodes[d].send == send {
 				n.send = send
 				break
 			}
 		}
 	}
 	for _, h := range need {
-		if n := g.nodes[h]; n != nil && n.send != send {
-			out = append(out, n)
+		if p := g.pos(&h); p >= 0 && g.nodes[p].send != send {
+			out = append(out, p)
 		}
 	}
-	for _, n := range changes {
-		if n.send == send {
-			out = append(out, n)
+	for _, p := range changes {
+		if g.nodes[p].send == send {
+			out = append(out, p)
 		}
 	}
 	return out
@@ -272,33 +283,31 @@ func (g *Graph) hasAll(hs []automerge.ChangeHash) bool {
 	return true
 }
 
-// markHeld marks (with the epoch it returns, in node.seen) every change
-// of region that is one of heads or an ancestor of one. region is
+// markHeld marks every change of region that is one of heads or an
+// ancestor of one, with epoch held (in node.seen), using epoch held-1 for
+// the region itself; the caller takes both (Graph.epochs). region is
 // since(lastSync) for some lastSync, so an ancestor of a change outside
 // it is outside it too: the walk stays inside region and costs at most
-// len(region) steps, whatever the document's history.
-func (g *Graph) markHeld(region []*node, heads []automerge.ChangeHash) uint64 {
-	g.epoch++
-	in := g.epoch
-	for _, n := range region {
-		n.seen = in
+// len(region) steps, whatever the document's history. It returns held.
+func (g *Graph) markHeld(region []int32, heads []automerge.ChangeHash, held uint32) uint32 {
+	in := held - 1
+	for _, p := range region {
+		g.nodes[p].seen = in
 	}
-	g.epoch++
-	held := g.epoch
 	stack := g.walk[:0]
 	for _, h := range heads {
-		if n := g.nodes[h]; n != nil && n.seen == in {
-			n.seen = held
-			stack = append(stack, n)
+		if p := g.pos(&h); p >= 0 && g.nodes[p].seen == in {
+			g.nodes[p].seen = held
+			stack = append(stack, p)
 		}
 	}
 	for len(stack) > 0 {
-		n := stack[len(stack)-1]
+		n := &g.nodes[stack[len(stack)-1]]
 		stack = stack[:len(stack)-1]
-		for _, d := range n.deps {
-			if dn := g.nodes[d]; dn != nil && dn.seen == in {
-				dn.seen = held
-				stack = append(stack, dn)
+		for _, d := range g.depsOf(n) {
+			if g.nodes[d].seen == in {
+				g.nodes[d].seen = held
+				stack = append(stack, d)
 			}
 		}
 	}
