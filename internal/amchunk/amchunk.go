@@ -10,6 +10,8 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"time"
 
 	"github.com/automerge/automerge-go"
 )
@@ -238,4 +240,44 @@ func (r *reader) skip(n int) {
 	if r.err == nil {
 		r.at += n
 	}
+}
+
+// FalsePositive sets key to v in doc, as its actor's next change
+// committed with no timestamp, for the first v of 0, 1, 2, … below limit
+// whose change's hash contains reports — a false positive of a Bloom
+// filter that never held the change — and returns that hash. It tries
+// each v on a fork of doc under doc's actor (forks are closed), so doc
+// holds only the change returned; it returns an error, doc unchanged,
+// when no v below limit gives one.
+func FalsePositive(doc *automerge.Doc, key string, contains func(*automerge.ChangeHash) bool, limit int64) (automerge.ChangeHash, error) {
+	set := func(d *automerge.Doc, v int64) (automerge.ChangeHash, error) {
+		if err := d.RootMap().Set(key, v); err != nil {
+			return automerge.ChangeHash{}, err
+		}
+		return d.Commit(key, automerge.CommitOptions{Time: &time.Time{}})
+	}
+	for v := range limit {
+		try, err := doc.Fork()
+		if err != nil {
+			return automerge.ChangeHash{}, err
+		}
+		if err := try.SetActorID(doc.ActorID()); err != nil {
+			try.Close()
+			return automerge.ChangeHash{}, err
+		}
+		h, err := set(try, v)
+		try.Close()
+		if err != nil {
+			return automerge.ChangeHash{}, err
+		}
+		if !contains(&h) {
+			continue
+		}
+		got, err := set(doc, v)
+		if err == nil && got != h {
+			err = fmt.Errorf("amchunk: the change on the document (%s) differs from the fork's (%s)", got, h)
+		}
+		return got, err
+	}
+	return automerge.ChangeHash{}, fmt.Errorf("amchunk: no false positive below %d", limit)
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/automerge/automerge-go"
 
+	"github.com/segue-fm/segue/internal/amchunk"
 	"github.com/segue-fm/segue/sync/msync"
 )
 
@@ -169,24 +170,9 @@ func TestUnsentHeadIsAskedFor(t *testing.T) {
 	if len(dm.Changes) != 1 || len(dm.Have) != 1 {
 		t.Fatalf("relay's message: %d changes, %d haves; want R and a filter", len(dm.Changes), len(dm.Have))
 	}
-	var hX automerge.ChangeHash
-	value := int64(0)
-	for ; value < 100000; value++ {
-		try, err := dev.Fork()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := try.SetActorID("dd"); err != nil {
-			t.Fatal(err)
-		}
-		hX = setKey(t, try, "x", value)
-		try.Close()
-		if dm.Have[0].Bloom.Contains(&hX) {
-			break
-		}
-	}
-	if got := setKey(t, dev, "x", value); got != hX || !dm.Have[0].Bloom.Contains(&hX) {
-		t.Fatalf("no false positive found (value %d)", value)
+	hX, err := amchunk.FalsePositive(dev, "x", dm.Have[0].Bloom.Contains, 100000)
+	if err != nil {
+		t.Fatal(err)
 	}
 	heads, ok := devSS.GenerateMessage()
 	if !ok {

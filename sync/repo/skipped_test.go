@@ -4,10 +4,10 @@ import (
 	"context"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/automerge/automerge-go"
 
+	"github.com/segue-fm/segue/internal/amchunk"
 	"github.com/segue-fm/segue/store"
 	"github.com/segue-fm/segue/sync/msync"
 )
@@ -165,36 +165,9 @@ func TestUnsentHeadIsAskedFor(t *testing.T) {
 	if len(dm.Changes) != 1 || len(dm.Have) != 1 {
 		t.Fatalf("relay's message: %d changes, %d haves; want R and a filter", len(dm.Changes), len(dm.Have))
 	}
-	noTime := automerge.CommitOptions{Time: &time.Time{}}
-	edit := func(d *automerge.Doc, v int64) automerge.ChangeHash {
-		t.Helper()
-		if err := d.RootMap().Set("x", v); err != nil {
-			t.Fatal(err)
-		}
-		hash, err := d.Commit("x", noTime)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return hash
-	}
-	var hX automerge.ChangeHash
-	value := int64(0)
-	for ; value < 100000; value++ {
-		try, err := dev.Fork()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := try.SetActorID("dd"); err != nil {
-			t.Fatal(err)
-		}
-		hX = edit(try, value)
-		try.Close()
-		if dm.Have[0].Bloom.Contains(&hX) {
-			break
-		}
-	}
-	if got := edit(dev, value); got != hX || !dm.Have[0].Bloom.Contains(&hX) {
-		t.Fatalf("no false positive found (value %d)", value)
+	hX, err := amchunk.FalsePositive(dev, "x", dm.Have[0].Bloom.Contains, 100000)
+	if err != nil {
+		t.Fatal(err)
 	}
 	sm, ok := ss.GenerateMessage()
 	if !ok || len(sm.Changes()) != 0 {
