@@ -14,7 +14,8 @@ import (
 const msgType = 0x42
 
 // Message is a decoded sync message. Changes are the raw change chunks
-// with their parsed headers (Raw aliases the decoded input).
+// with their parsed headers (Raw aliases the decoded input); a message
+// Generate builds gives their hashes only.
 type Message struct {
 	Heads, Need []automerge.ChangeHash
 	Have        []Have
@@ -99,7 +100,9 @@ func (m *Message) Encode() []byte {
 // anyway unless it is one of those heads or an ancestor of one, so a
 // false positive does not withhold a change the peer lacks (see
 // changesToSend). The message's hash slices are shared with g and s (see
-// State) and its Raw with g: it is to be encoded, not modified.
+// State) and its Raw with g: it is to be encoded, not modified. Its
+// Changes give each change's Hash only (the chunk in Raw holds the
+// rest of its header).
 func Generate(g *Graph, s *State) *Message {
 	ourHeads := g.Heads()
 	ourNeed := g.missingDeps(s.TheirHeads)
@@ -138,20 +141,11 @@ func Generate(g *Graph, s *State) *Message {
 		m.Raw = make([][]byte, len(toSend))
 		m.Changes = make([]Change, len(toSend))
 	}
-	ndeps := 0
-	for _, p := range toSend {
-		ndeps += int(g.nodes[p].ndep)
-	}
-	deps := make([]automerge.ChangeHash, 0, ndeps)
 	for i, p := range toSend {
 		n := &g.nodes[p]
 		s.SentHashes[n.hash] = struct{}{}
 		m.Raw[i] = n.raw
-		from := len(deps)
-		for _, d := range g.depsOf(n) {
-			deps = append(deps, g.nodes[d].hash)
-		}
-		m.Changes[i] = Change{Hash: n.hash, Deps: deps[from:len(deps):len(deps)]}
+		m.Changes[i] = Change{Hash: n.hash}
 	}
 	s.InFlight = true
 	return m
