@@ -41,8 +41,9 @@ var (
 	// ErrNoFacts is returned by Facts for a repo opened without
 	// WithFacts.
 	ErrNoFacts = errors.New("repo: no facts function (WithFacts)")
-	// ErrACLMoved is returned by GenerateSyncMessageAt when the
-	// document's ACL revision is no longer the one given.
+	// ErrACLMoved is returned by GenerateSyncMessageAt, and by
+	// ReceiveSyncMessageWith with Incoming.ACLRev, when the document's
+	// ACL revision is no longer the one given.
 	ErrACLMoved = errors.New("repo: document's ACL revision moved")
 )
 

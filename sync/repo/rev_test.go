@@ -2,7 +2,9 @@ package repo
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/automerge/automerge-go"
@@ -317,4 +319,89 @@ func sharedWithBob(t *testing.T, relay, alice, bob *Repo, name string) (ha, hb *
 		t.Fatal(err)
 	}
 	return ha, hb
+}
+
+// TestACLRevisionGuardsSyncMessages: a message generated or received at
+// an ACL revision the document has moved past (the owner removed the
+// peer's user in between) is refused with ErrACLMoved and changes
+// nothing; at the current revision it goes through.
+func TestACLRevisionGuardsSyncMessages(t *testing.T) {
+	ctx := context.Background()
+	r := openRepo(t, store.NewMemory(), 62)
+	h, err := r.CreatePlaylist(ctx, "alice", "Guarded")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Playlist(ctx, func(p *docs.Playlist) error { return p.SetCollaborators("bob") }); err != nil {
+		t.Fatal(err)
+	}
+	// Bob's copy, with an entry of his.
+	doc := automerge.New()
+	defer doc.Close()
+	ss := automerge.NewSyncState(doc)
+	for range 4 {
+		if msg, ok := ss.GenerateMessage(); ok {
+			if err := r.ReceiveSyncMessage(ctx, "bob", h.ID(), msg.Bytes()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		msg, ok, err := r.GenerateSyncMessage(ctx, "bob", h.ID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			if _, err := ss.ReceiveMessage(msg); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	p, err := docs.OpenPlaylist(doc, docs.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Add(docs.AtEnd(), "bob", "t-bob"); err != nil {
+		t.Fatal(err)
+	}
+	bobMsg, ok := ss.GenerateMessage()
+	if !ok {
+		t.Fatal("bob has nothing to send")
+	}
+
+	decided := aclRev(t, h)
+	if err := addTrack(ctx, h, "t-alice"); err != nil {
+		t.Fatal(err)
+	}
+	if got := aclRev(t, h); got != decided {
+		t.Fatalf("an entry moved the ACL revision: %d → %d", decided, got)
+	}
+	if err := h.Playlist(ctx, func(p *docs.Playlist) error { return p.SetCollaborators() }); err != nil {
+		t.Fatal(err)
+	}
+	now := aclRev(t, h)
+	if now == decided {
+		t.Fatal("removing a collaborator kept the ACL revision")
+	}
+	heads := h.Heads()
+
+	in := Incoming{Writer: "bob", CheckACL: true, ACLRev: &decided}
+	if err := r.ReceiveSyncMessageWith(ctx, "bob", h.ID(), bobMsg.Bytes(), in); !errors.Is(err, ErrACLMoved) {
+		t.Fatalf("receive at the old revision: %v, want ErrACLMoved", err)
+	}
+	if !slices.Equal(h.Heads(), heads) {
+		t.Fatal("a message refused for its revision changed the document")
+	}
+	if _, _, err := r.GenerateSyncMessageAt(ctx, "bob", h.ID(), decided); !errors.Is(err, ErrACLMoved) {
+		t.Fatalf("generate at the old revision: %v, want ErrACLMoved", err)
+	}
+
+	in.ACLRev = &now
+	if err := r.ReceiveSyncMessageWith(ctx, "bob", h.ID(), bobMsg.Bytes(), in); err != nil {
+		t.Fatalf("receive at the current revision: %v", err)
+	}
+	if slices.Equal(h.Heads(), heads) {
+		t.Fatal("bob's change was not applied at the current revision")
+	}
+	if _, ok, err := r.GenerateSyncMessageAt(ctx, "bob", h.ID(), now); err != nil || !ok {
+		t.Fatalf("generate at the current revision: %v, %v", ok, err)
+	}
 }

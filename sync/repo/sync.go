@@ -168,6 +168,15 @@ type Incoming struct {
 	// others that leave the document unloadable. For a peer that is not
 	// the relay (which guards what it forwards): a LAN peer.
 	Guard bool
+	// ACLRev, when set, is the document's ACL revision the writer's
+	// access was decided at (Handle.ReadACLAt), and the message is
+	// received only while the revision is still *ACLRev: when it has
+	// moved (the owner removed the writer, say), nothing is applied, the
+	// sync state with the peer is left as it was and the error wraps
+	// ErrACLMoved, so the caller decides again. A write thus never lands
+	// under an access decision that a change of the ACL fields applied
+	// before it has overtaken.
+	ACLRev *uint64
 }
 
 // ErrExists is returned by ReceiveSyncMessageWith with Incoming.Create
@@ -220,6 +229,9 @@ func (h *Handle) receive(ctx context.Context, peer PeerID, msg []byte, in Incomi
 	}
 	if in.Create != nil && len(h.heads) > 0 {
 		return nil, false, fmt.Errorf("%w: %s", ErrExists, h.id)
+	}
+	if in.ACLRev != nil && *in.ACLRev != h.aclRev {
+		return nil, false, fmt.Errorf("%w: %s", ErrACLMoved, h.id)
 	}
 	// Taken before the checks: the ACL check moves the record's heads
 	// to those it expects after the changes it accepts.

@@ -102,3 +102,97 @@ func TestRevokedBetweenDecisionAndMessage(t *testing.T) {
 		t.Fatalf("bob got %s after losing access, want doc-unavailable for %s", m.Type, id)
 	}
 }
+
+// TestRevokedBetweenDecisionAndWrite: bob, a collaborator on alice's
+// playlist, sends an entry he added, and while his relay session
+// decides he may write, she removes him. His entry must not land under
+// the decision made before the removal: it is not in the playlist, and
+// bob is told the playlist is unavailable.
+func TestRevokedBetweenDecisionAndWrite(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	quiet := slog.New(slog.DiscardHandler)
+	r, err := repo.Open(ctx, store.NewMemory(), repo.DefaultOptions().WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	h, err := r.CreatePlaylist(ctx, "alice", "Shared")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := h.ID()
+	if err := h.Playlist(ctx, func(p *docs.Playlist) error { return p.SetCollaborators("bob") }); err != nil {
+		t.Fatal(err)
+	}
+	ad := &revokingRepo{RepoAdapter: peer.NewRepoAdapter(r)}
+	relayEnd, bob := pipe()
+	s := &peer.Session{Repo: ad, Authz: peer.DocumentAccess, User: "bob", LocalID: "relay", RemoteID: "bob",
+		RemoteStorage: "bob-store", Conn: relayEnd, Log: quiet,
+		Owner: func(context.Context, docs.DocumentID) (model.UserID, error) { return "alice", nil }}
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+
+	// Bob fetches the playlist and adds an entry to his copy.
+	doc := automerge.New()
+	defer doc.Close()
+	ss := automerge.NewSyncState(doc)
+	req, _ := ss.GenerateMessage()
+	if err := bob.Send(ctx, &wire.Message{Type: wire.TypeRequest, SenderID: "bob", TargetID: "relay", DocumentID: id.String(), Data: req.Bytes()}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := bob.Recv(ctx)
+	if err != nil || m.Type != wire.TypeSync {
+		t.Fatalf("bob's request answered with %+v (%v), want the playlist", m, err)
+	}
+	if _, err := ss.ReceiveMessage(m.Data); err != nil {
+		t.Fatal(err)
+	}
+	p, err := docs.OpenPlaylist(doc, docs.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Add(docs.AtEnd(), "bob", "t-bob"); err != nil {
+		t.Fatal(err)
+	}
+	msg, ok := ss.GenerateMessage()
+	if !ok {
+		t.Fatal("bob has nothing to send after his edit")
+	}
+
+	revoke := func() {
+		if err := h.Playlist(ctx, func(p *docs.Playlist) error { return p.SetCollaborators() }); err != nil {
+			t.Error(err)
+		}
+	}
+	ad.revoke.Store(&revoke)
+	if err := bob.Send(ctx, &wire.Message{Type: wire.TypeSync, SenderID: "bob", TargetID: "relay", DocumentID: id.String(), Data: msg.Bytes()}); err != nil {
+		t.Fatal(err)
+	}
+	if m, err = bob.Recv(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if m.Type != wire.TypeDocUnavailable || m.DocumentID != id.String() {
+		t.Fatalf("bob got %s after losing access, want doc-unavailable for %s", m.Type, id)
+	}
+	if err := h.Playlist(ctx, func(p *docs.Playlist) error {
+		es, err := p.Entries()
+		if err != nil {
+			return err
+		}
+		for _, e := range es {
+			if e.Track == "t-bob" {
+				t.Errorf("bob's entry landed after he was removed: %+v", e)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -27,8 +27,8 @@ var (
 	// ErrExists is returned by Repo.Create for a document that has
 	// changes already (another session created it first).
 	ErrExists = errors.New("peer: document exists")
-	// ErrACLMoved is returned by Repo.Generate when the document's ACL
-	// revision moved after the access decision.
+	// ErrACLMoved is returned by Repo.Generate and Repo.Receive when the
+	// document's ACL revision moved after the access decision.
 	ErrACLMoved = errors.New("peer: document's ACL revision moved")
 )
 
@@ -71,7 +71,13 @@ type Repo interface {
 	// (repo.Incoming.Writer; acc.Manage makes it the owner); a remote
 	// with a user has its changes guarded before automerge sees them
 	// (repo.Incoming.Guard).
-	Receive(ctx context.Context, peer string, user model.UserID, id docs.DocumentID, data []byte, acc Access) error
+	//
+	// acc was decided at the document's ACL revision aclRev (ViewAt):
+	// when the revision has moved, Receive applies nothing, leaves the
+	// sync state with peer as it was and returns an error wrapping
+	// ErrACLMoved, so a write never lands under a decision that a change
+	// of the ACL fields (the writer's removal, say) has overtaken.
+	Receive(ctx context.Context, peer string, user model.UserID, id docs.DocumentID, data []byte, acc Access, aclRev uint64) error
 	// SetAside rebuilds id without the local changes peer refused under
 	// rule (a wire.Refusal* value; others set nothing aside) and every
 	// change depending on them, and starts the document's sync states
@@ -162,11 +168,11 @@ func (a *RepoAdapter) ViewAt(ctx context.Context, id docs.DocumentID, fn func(do
 // Receive implements Repo. The checks run under the document's lock on
 // the changes the message would add, so nothing can slip in between the
 // check and the apply.
-func (a *RepoAdapter) Receive(ctx context.Context, peer string, user model.UserID, id docs.DocumentID, data []byte, acc Access) error {
+func (a *RepoAdapter) Receive(ctx context.Context, peer string, user model.UserID, id docs.DocumentID, data []byte, acc Access, aclRev uint64) error {
 	// A remote with a user of its own is not the relay (whose sessions
 	// on a device have none): a LAN peer, whose changes automerge must
 	// not see unguarded.
-	in := repo.Incoming{Guard: user != ""}
+	in := repo.Incoming{Guard: user != "", ACLRev: &aclRev}
 	switch {
 	case !acc.Write:
 		// Every change it lacks is refused: no actor to bind.
@@ -182,7 +188,11 @@ func (a *RepoAdapter) Receive(ctx context.Context, peer string, user model.UserI
 	default:
 		in.Writer, in.Owner = user, true
 	}
-	if err := a.R.ReceiveSyncMessageWith(ctx, repo.PeerID(peer), id, data, in); err != nil {
+	err := a.R.ReceiveSyncMessageWith(ctx, repo.PeerID(peer), id, data, in)
+	if errors.Is(err, repo.ErrACLMoved) {
+		return fmt.Errorf("%w: %s", ErrACLMoved, id)
+	}
+	if err != nil {
 		return fmt.Errorf("receive %s: %w", id, err)
 	}
 	return nil

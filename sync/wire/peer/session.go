@@ -743,15 +743,26 @@ func (s *Session) syncDoc(ctx context.Context, id docs.DocumentID, m *wire.Messa
 	if !has {
 		return s.create(ctx, id, m)
 	}
-	acc, err := s.access(ctx, id)
-	if err != nil {
-		return err
+	// The message is received at the ACL revision the remote's access
+	// was decided at: when a change of the document's ACL fields (the
+	// owner removing the remote's user, say) lands in between, access
+	// is decided again, so a write never lands under the earlier
+	// decision.
+	var acc Access
+	for {
+		var rev uint64
+		if acc, rev, err = s.accessAt(ctx, id); err != nil {
+			return err
+		}
+		if !acc.Read {
+			return fmt.Errorf("%w: %s", errUnreadable, id)
+		}
+		s.follow(id)
+		err = s.Repo.Receive(ctx, s.peer, s.User, id, m.Data, acc, rev)
+		if !errors.Is(err, ErrACLMoved) {
+			break
+		}
 	}
-	if !acc.Read {
-		return fmt.Errorf("%w: %s", errUnreadable, id)
-	}
-	s.follow(id)
-	err = s.Repo.Receive(ctx, s.peer, s.User, id, m.Data, acc)
 	if s.Log.Enabled(ctx, slog.LevelDebug) {
 		s.Log.Debug("peer: applied", "doc", id, "user", s.User, "write", acc.Write, "manage", acc.Manage, "err", err)
 	}
