@@ -1,7 +1,6 @@
 package msync
 
 import (
-	"bytes"
 	"fmt"
 	"slices"
 
@@ -129,7 +128,7 @@ func (g *Graph) addApplied(doc *automerge.Doc, m *Message) {
 				rest = append(rest, i)
 				continue
 			}
-			g.Add(c, bytes.Clone(m.Raw[i]))
+			g.Add(c, m.Raw[i])
 			progress = true
 		}
 		left = rest

@@ -225,9 +225,9 @@ func BenchmarkGraphFromInc(b *testing.B) {
 }
 
 // BenchmarkGraphBytes reports the Go heap a change graph of 10,000
-// changes built from stored increments holds per change besides the
-// chunks themselves (which alias the increments): graph-B/change, and
-// the chunks' own size, raw-B/change.
+// changes built from stored increments holds per change, its copies of
+// the chunks included (deflated past the tail): graph-B/change, and the
+// chunks' own size, raw-B/change.
 func BenchmarkGraphBytes(b *testing.B) {
 	const n = 10000
 	incs, d := storedIncs(b, n)

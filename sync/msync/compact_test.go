@@ -136,7 +136,10 @@ func TestEpochWrap(t *testing.T) {
 // TestNodeLayout pins a change's fixed cost in the graph: a node of 80
 // bytes (BenchmarkGraphBytes measures the whole).
 func TestNodeLayout(t *testing.T) {
-	if s := unsafe.Sizeof(node{}); s != 80 {
-		t.Fatalf("node is %d bytes, want 80", s)
+	if s := unsafe.Sizeof(node{}); s != 68 {
+		t.Fatalf("node is %d bytes, want 68", s)
+	}
+	if s := unsafe.Sizeof(opRange{}); s != 16 {
+		t.Fatalf("opRange is %d bytes, want 16", s)
 	}
 }

@@ -20,11 +20,16 @@ type opIndex struct {
 	decoded map[int]*docs.ChangeOps
 }
 
-// opRange is the counters lo through hi of one change, order[idx].
+// opRange is the counters lo through lo+n-1 of one change, the graph's
+// node idx: 16 bytes a change.
 type opRange struct {
-	lo, hi uint64
-	idx    int
+	lo  uint64
+	n   uint32
+	idx int32
 }
+
+// hi returns r's last counter.
+func (r opRange) hi() uint64 { return r.lo + uint64(r.n) - 1 }
 
 // maxDecoded bounds opIndex.decoded.
 const maxDecoded = 64
@@ -42,18 +47,18 @@ func (g *Graph) indexOps() bool {
 		x.ranges = map[string][]opRange{}
 	}
 	for ; x.n < len(g.nodes); x.n++ {
-		c, err := docs.DecodeChangeOps(g.nodes[x.n].raw)
+		c, err := docs.DecodeChangeOps(g.RawAt(x.n))
 		if err != nil {
 			x.partial = true
 			continue
 		}
-		n := uint64(len(c.Ops))
+		n := len(c.Ops)
 		if n == 0 {
 			continue
 		}
 		actor := string(c.Actors[0])
-		r := opRange{c.StartOp, c.StartOp + n - 1, x.n}
-		x.max[actor] = max(x.max[actor], r.hi)
+		r := opRange{lo: c.StartOp, n: uint32(n), idx: int32(x.n)}
+		x.max[actor] = max(x.max[actor], r.hi())
 		rs := x.ranges[actor]
 		at := sort.Search(len(rs), func(i int) bool { return rs[i].lo > r.lo })
 		x.ranges[actor] = slices.Insert(rs, at, r)
@@ -67,20 +72,20 @@ func (g *Graph) opAt(actor string, ctr uint64) (c *docs.ChangeOps, i int, ok boo
 	x := &g.ops
 	rs := x.ranges[actor]
 	at := sort.Search(len(rs), func(i int) bool { return rs[i].lo > ctr }) - 1
-	if at < 0 || rs[at].hi < ctr {
+	if at < 0 || rs[at].hi() < ctr {
 		return nil, 0, false
 	}
 	r := rs[at]
-	c = x.decoded[r.idx]
+	c = x.decoded[int(r.idx)]
 	if c == nil {
 		var err error
-		if c, err = docs.DecodeChangeOps(g.nodes[r.idx].raw); err != nil {
+		if c, err = docs.DecodeChangeOps(g.RawAt(int(r.idx))); err != nil {
 			return nil, 0, false
 		}
 		if len(x.decoded) >= maxDecoded || x.decoded == nil {
 			x.decoded = make(map[int]*docs.ChangeOps, maxDecoded)
 		}
-		x.decoded[r.idx] = c
+		x.decoded[int(r.idx)] = c
 	}
 	return c, int(ctr - r.lo), true
 }

@@ -1,7 +1,6 @@
 package msync
 
 import (
-	"bytes"
 	"fmt"
 	"slices"
 
@@ -78,7 +77,7 @@ func CheckParse(msg []byte) error {
 // is not kept.
 func (g *Graph) AddFresh(m *Message, fresh []int) {
 	for _, i := range fresh {
-		g.Add(m.Changes[i], bytes.Clone(m.Raw[i]))
+		g.Add(m.Changes[i], m.Raw[i])
 	}
 }
 

@@ -144,7 +144,7 @@ func Generate(g *Graph, s *State) *Message {
 	for i, p := range toSend {
 		n := &g.nodes[p]
 		s.SentHashes[n.hash] = struct{}{}
-		m.Raw[i] = n.raw
+		m.Raw[i] = g.chunks.get(n.ref)
 		m.Changes[i] = Change{Hash: n.hash}
 	}
 	s.InFlight = true

@@ -1,0 +1,145 @@
+package msync
+
+import (
+	"bytes"
+	"compress/flate"
+	"fmt"
+	"io"
+	"sync"
+)
+
+// chunkLog holds a graph's encoded chunks, appended in history order,
+// in slabs of about slabSize bytes. The newest two slabs (the tail,
+// where what followers ask for lies) stay as they are; older ones are
+// deflated, a slab of playlist edits to about 40 % of its size
+// (TestChunkLogCompresses), and inflated on a read into a one-slab
+// cache. A chunk costs its compressed bytes and its 12-byte chunkRef
+// instead of its own allocation and a 24-byte slice header.
+//
+// Bytes handed out are never modified afterwards: a slab is appended
+// to, never rewritten, and a slab replaced (deflated, or the cache
+// refilled) leaves the old array to whoever still holds a slice of it.
+// A chunkLog is not safe for concurrent use.
+type chunkLog struct {
+	slabs []slab
+	// cache is the last deflated slab read, inflated.
+	cacheAt int
+	cache   []byte
+}
+
+// slab is a run of chunks, deflated or not.
+type slab struct {
+	data     []byte
+	deflated bool
+}
+
+// chunkRef places a chunk in a chunkLog: bytes off through off+n-1 of
+// slab s (uncompressed offsets).
+type chunkRef struct {
+	s, off, n uint32
+}
+
+// slabSize is the size past which the open slab is closed: a slab is
+// inflated whole to read one chunk of it (≈ 20 µs for 16 KiB), and
+// 16 KiB deflates playlist edits about as well as 64 KiB does.
+const slabSize = 16 << 10
+
+// add appends raw (copied) and returns where it lies.
+func (l *chunkLog) add(raw []byte) chunkRef {
+	n := len(l.slabs)
+	if n == 0 || len(l.slabs[n-1].data) >= slabSize {
+		var data []byte
+		if n > 0 {
+			// The slab closed stays in the tail as it is: trim the
+			// slack its growth left (only a first slab grows).
+			if s := &l.slabs[n-1]; cap(s.data)-len(s.data) > slabSize/8 {
+				s.data = bytes.Clone(s.data)
+			}
+			// A document past one slab goes on growing: the next slab
+			// is allocated at its size at once.
+			data = make([]byte, 0, slabSize+slabSize/8)
+		}
+		if n >= 2 {
+			l.deflate(n - 2)
+		}
+		l.slabs = append(l.slabs, slab{data: data})
+		n++
+	}
+	s := &l.slabs[n-1]
+	ref := chunkRef{s: uint32(n - 1), off: uint32(len(s.data)), n: uint32(len(raw))}
+	s.data = append(s.data, raw...)
+	return ref
+}
+
+// get returns the chunk at ref; it must not be modified.
+func (l *chunkLog) get(ref chunkRef) []byte {
+	s := &l.slabs[ref.s]
+	data := s.data
+	if s.deflated {
+		if l.cache == nil || l.cacheAt != int(ref.s) {
+			l.cache, l.cacheAt = inflate(s.data), int(ref.s)
+		}
+		data = l.cache
+	}
+	return data[ref.off : ref.off+ref.n : ref.off+ref.n]
+}
+
+// deflate compresses slab i, unless that would not make it smaller.
+func (l *chunkLog) deflate(i int) {
+	s := &l.slabs[i]
+	if s.deflated {
+		return
+	}
+	z := &flateState
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	if z.w == nil {
+		z.w, _ = flate.NewWriter(nil, flate.BestSpeed)
+	}
+	z.buf.Reset()
+	z.w.Reset(&z.buf)
+	// Writes to a bytes.Buffer do not fail.
+	_, _ = z.w.Write(s.data)
+	_ = z.w.Close()
+	if z.buf.Len() >= len(s.data) {
+		// Keep it as it is, trimmed to its length.
+		s.data = bytes.Clone(s.data)
+		return
+	}
+	s.data, s.deflated = bytes.Clone(z.buf.Bytes()), true
+}
+
+// inflate returns the slab that deflate compressed into b. b is the
+// graph's own output, held in its memory: it failing to inflate means
+// the process's memory is corrupt, and inflate panics.
+func inflate(b []byte) []byte {
+	z := &flateState
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	var err error
+	if z.r == nil {
+		z.r = flate.NewReader(bytes.NewReader(b))
+	} else {
+		err = z.r.(flate.Resetter).Reset(bytes.NewReader(b), nil)
+	}
+	var out bytes.Buffer
+	out.Grow(slabSize + slabSize/4)
+	if err == nil {
+		_, err = out.ReadFrom(z.r)
+	}
+	if err != nil {
+		panic(fmt.Sprintf("msync: inflate chunk slab: %v", err))
+	}
+	return out.Bytes()
+}
+
+// flateState is flate's state (hundreds of KiB for a writer), made once
+// and shared by every graph: slabs are closed rarely (one per 16 KiB of
+// changes) and read back more rarely still, so one of each, under a
+// lock, serves a relay.
+var flateState struct {
+	mu  sync.Mutex
+	w   *flate.Writer
+	r   io.ReadCloser
+	buf bytes.Buffer
+}
