@@ -83,6 +83,7 @@ func (g *Graph) Guard(m *Message) (map[automerge.ChangeHash]pending, error) {
 		if err != nil {
 			return nil, err
 		}
+		g.ops.remember(&p)
 		admitted[c.Hash] = p
 		fresh = append(fresh, p)
 	}

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"sort"
 
+	"github.com/automerge/automerge-go"
 	"github.com/segue-fm/segue/sync/docs"
 )
 
@@ -18,6 +19,31 @@ type opIndex struct {
 	max     map[string]uint64
 	ranges  map[string][]opRange
 	decoded map[int]*docs.ChangeOps
+	// checked holds the operation ids of changes Guard or Vouch decoded
+	// that the graph may add next, so indexOps need not decode them
+	// again (at most maxChecked; a change never added is forgotten when
+	// the table is cleared at the bound).
+	checked map[automerge.ChangeHash]opSpan
+}
+
+// opSpan is the operation ids of one change: counters lo through
+// lo+n-1 of actor (n is 0 for a change without operations).
+type opSpan struct {
+	actor string
+	lo    uint64
+	n     int
+}
+
+// maxChecked bounds opIndex.checked.
+const maxChecked = 1024
+
+// remember records the operation ids of p, a change decoded for Guard or
+// Vouch, for indexOps.
+func (x *opIndex) remember(p *pending) {
+	if x.checked == nil || len(x.checked) >= maxChecked {
+		x.checked = make(map[automerge.ChangeHash]opSpan)
+	}
+	x.checked[p.hash] = opSpan{actor: p.actor, lo: p.ops.StartOp, n: len(p.ops.Ops)}
 }
 
 // opRange is the counters lo through lo+n-1 of one change, the graph's
@@ -47,17 +73,22 @@ func (g *Graph) indexOps() bool {
 		x.ranges = map[string][]opRange{}
 	}
 	for ; x.n < len(g.nodes); x.n++ {
-		c, err := docs.DecodeChangeOps(g.RawAt(x.n))
-		if err != nil {
-			x.partial = true
+		span, ok := x.checked[g.nodes[x.n].hash]
+		if ok {
+			delete(x.checked, g.nodes[x.n].hash)
+		} else {
+			c, err := docs.DecodeChangeOps(g.RawAt(x.n))
+			if err != nil {
+				x.partial = true
+				continue
+			}
+			span = opSpan{actor: string(c.Actors[0]), lo: c.StartOp, n: len(c.Ops)}
+		}
+		if span.n == 0 {
 			continue
 		}
-		n := len(c.Ops)
-		if n == 0 {
-			continue
-		}
-		actor := string(c.Actors[0])
-		r := opRange{lo: c.StartOp, n: uint32(n), idx: int32(x.n)}
+		actor := span.actor
+		r := opRange{lo: span.lo, n: uint32(span.n), idx: int32(x.n)}
 		x.max[actor] = max(x.max[actor], r.hi())
 		rs := x.ranges[actor]
 		at := sort.Search(len(rs), func(i int) bool { return rs[i].lo > r.lo })

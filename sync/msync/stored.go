@@ -117,6 +117,7 @@ func (g *Graph) Vouch(m *Message, fresh []int) (ops []*docs.ChangeOps, ok bool) 
 		if err != nil || len(p.ops.Ops) == 0 {
 			return nil, false
 		}
+		g.ops.remember(&p)
 		for _, op := range p.ops.Ops {
 			if !op.MapKey {
 				return nil, false
