@@ -89,11 +89,12 @@ func TestChunkLog(t *testing.T) {
 	}
 }
 
-// TestChunkLogCompresses: a playlist's edits, as a relay holds them,
-// cost at most half their chunks' size once out of the tail.
-func TestChunkLogCompresses(t *testing.T) {
+// longPlaylist returns a playlist document of n entries, each added by
+// a change of its own, the graph of its changes and the entries' ids.
+func longPlaylist(t *testing.T, n int) (*automerge.Doc, *docs.Playlist, *Graph, []docs.EntryID) {
+	t.Helper()
 	d := automerge.New()
-	defer d.Close()
+	t.Cleanup(func() { d.Close() })
 	p, err := docs.CreatePlaylist(d, "alice", "Long", docs.DefaultOptions())
 	if err != nil {
 		t.Fatal(err)
@@ -102,14 +103,24 @@ func TestChunkLogCompresses(t *testing.T) {
 	if _, err := g.AddChunks(d.SaveIncremental()); err != nil {
 		t.Fatal(err)
 	}
-	for i := range 3000 {
-		if _, err := p.Add(docs.AtEnd(), "alice", model.TrackID(fmt.Sprintf("track-%d", i*7919%100003))); err != nil {
+	var ids []docs.EntryID
+	for i := range n {
+		e, err := p.Add(docs.AtEnd(), "alice", model.TrackID(fmt.Sprintf("track-%d", i*7919%100003)))
+		if err != nil {
 			t.Fatal(err)
 		}
+		ids = append(ids, e...)
 		if _, err := g.AddChunks(d.SaveIncremental()); err != nil {
 			t.Fatal(err)
 		}
 	}
+	return d, p, g, ids
+}
+
+// TestChunkLogCompresses: a playlist's edits, as a relay holds them,
+// cost at most half their chunks' size once out of the tail.
+func TestChunkLogCompresses(t *testing.T) {
+	_, _, g, _ := longPlaylist(t, 3000)
 	held := 0
 	for _, s := range g.chunks.slabs {
 		held += len(s.data)
@@ -133,24 +144,7 @@ func TestChunkLogCompresses(t *testing.T) {
 // guard reads them back (an operation it cannot read is refused) and
 // admits the changes.
 func TestGuardReadsDeflatedSlabs(t *testing.T) {
-	d := automerge.New()
-	defer d.Close()
-	p, err := docs.CreatePlaylist(d, "alice", "Long", docs.DefaultOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := NewGraph()
-	var ids []docs.EntryID
-	for i := range 2000 {
-		e, err := p.Add(docs.AtEnd(), "alice", model.TrackID(fmt.Sprintf("track-%d", i)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, e...)
-	}
-	if _, err := g.AddChunks(d.SaveIncremental()); err != nil {
-		t.Fatal(err)
-	}
+	d, p, g, ids := longPlaylist(t, 2000)
 	if !g.chunks.slabs[0].deflated {
 		t.Fatal("the first slab is not deflated")
 	}

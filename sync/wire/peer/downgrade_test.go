@@ -33,41 +33,49 @@ func (r *revokingRepo) ViewAt(ctx context.Context, id docs.DocumentID, fn func(d
 	return err
 }
 
-// TestRevokedBetweenDecisionAndMessage: bob follows alice's private
-// playlist as a collaborator. The owner adds an entry, and while bob's
-// relay session decides he may read it, she removes him and renames the
-// playlist. The session must not send those changes under the decision
-// it made before them: bob's next message is doc-unavailable.
-func TestRevokedBetweenDecisionAndMessage(t *testing.T) {
+// collaboratorSession returns alice's playlist, shared with bob, in a
+// relay repository served to bob by a session over a revokingRepo, and
+// bob's end of the connection; the session ends with the test.
+func collaboratorSession(t *testing.T) (ctx context.Context, h *repo.Handle, ad *revokingRepo, bob *pipeConn) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
 	quiet := slog.New(slog.DiscardHandler)
 	r, err := repo.Open(ctx, store.NewMemory(), repo.DefaultOptions().WithLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
-	h, err := r.CreatePlaylist(ctx, "alice", "Shared")
+	h, err = r.CreatePlaylist(ctx, "alice", "Shared")
 	if err != nil {
 		t.Fatal(err)
 	}
-	id := h.ID()
 	if err := h.Playlist(ctx, func(p *docs.Playlist) error { return p.SetCollaborators("bob") }); err != nil {
 		t.Fatal(err)
 	}
-	ad := &revokingRepo{RepoAdapter: peer.NewRepoAdapter(r)}
+	ad = &revokingRepo{RepoAdapter: peer.NewRepoAdapter(r)}
 	relayEnd, bob := pipe()
 	s := &peer.Session{Repo: ad, Authz: peer.DocumentAccess, User: "bob", LocalID: "relay", RemoteID: "bob",
 		RemoteStorage: "bob-store", Conn: relayEnd, Log: quiet,
 		Owner: func(context.Context, docs.DocumentID) (model.UserID, error) { return "alice", nil }}
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
-	defer func() {
+	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Error(err)
 		}
-	}()
+		r.Close()
+	})
+	return ctx, h, ad, bob
+}
+
+// TestRevokedBetweenDecisionAndMessage: bob follows alice's private
+// playlist as a collaborator. The owner adds an entry, and while bob's
+// relay session decides he may read it, she removes him and renames the
+// playlist. The session must not send those changes under the decision
+// it made before them: bob's next message is doc-unavailable.
+func TestRevokedBetweenDecisionAndMessage(t *testing.T) {
+	ctx, h, ad, bob := collaboratorSession(t)
+	id := h.ID()
 
 	// Bob asks for the playlist and receives it (he does not answer:
 	// nothing of his reaches the session afterwards).
@@ -109,35 +117,8 @@ func TestRevokedBetweenDecisionAndMessage(t *testing.T) {
 // the decision made before the removal: it is not in the playlist, and
 // bob is told the playlist is unavailable.
 func TestRevokedBetweenDecisionAndWrite(t *testing.T) {
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	quiet := slog.New(slog.DiscardHandler)
-	r, err := repo.Open(ctx, store.NewMemory(), repo.DefaultOptions().WithLogger(quiet))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	h, err := r.CreatePlaylist(ctx, "alice", "Shared")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, h, ad, bob := collaboratorSession(t)
 	id := h.ID()
-	if err := h.Playlist(ctx, func(p *docs.Playlist) error { return p.SetCollaborators("bob") }); err != nil {
-		t.Fatal(err)
-	}
-	ad := &revokingRepo{RepoAdapter: peer.NewRepoAdapter(r)}
-	relayEnd, bob := pipe()
-	s := &peer.Session{Repo: ad, Authz: peer.DocumentAccess, User: "bob", LocalID: "relay", RemoteID: "bob",
-		RemoteStorage: "bob-store", Conn: relayEnd, Log: quiet,
-		Owner: func(context.Context, docs.DocumentID) (model.UserID, error) { return "alice", nil }}
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
 
 	// Bob fetches the playlist and adds an entry to his copy.
 	doc := automerge.New()
