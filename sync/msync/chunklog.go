@@ -40,9 +40,11 @@ type chunkRef struct {
 }
 
 // slabSize is the size past which the open slab is closed: a slab is
-// inflated whole to read one chunk of it (≈ 20 µs for 16 KiB), and
-// 16 KiB deflates playlist edits about as well as 64 KiB does.
-const slabSize = 16 << 10
+// inflated whole to read one chunk of it (≈ 42 µs at 8 KiB, 76 µs at
+// 16 KiB: BenchmarkChunkLogColdRead), and 8 KiB slabs hold a playlist's
+// edits in as little memory as 16 KiB slabs do (the smaller tail makes
+// up for the weaker compression; 4 KiB costs ≈ 9 B more per change).
+const slabSize = 8 << 10
 
 // add appends raw (copied) and returns where it lies.
 func (l *chunkLog) add(raw []byte) chunkRef {
@@ -134,7 +136,7 @@ func inflate(b []byte) []byte {
 }
 
 // flateState is flate's state (hundreds of KiB for a writer), made once
-// and shared by every graph: slabs are closed rarely (one per 16 KiB of
+// and shared by every graph: slabs are closed rarely (one per 8 KiB of
 // changes) and read back more rarely still, so one of each, under a
 // lock, serves a relay.
 var flateState struct {

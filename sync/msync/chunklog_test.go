@@ -91,7 +91,7 @@ func TestChunkLog(t *testing.T) {
 
 // longPlaylist returns a playlist document of n entries, each added by
 // a change of its own, the graph of its changes and the entries' ids.
-func longPlaylist(t *testing.T, n int) (*automerge.Doc, *docs.Playlist, *Graph, []docs.EntryID) {
+func longPlaylist(t testing.TB, n int) (*automerge.Doc, *docs.Playlist, *Graph, []docs.EntryID) {
 	t.Helper()
 	d := automerge.New()
 	t.Cleanup(func() { d.Close() })
@@ -166,5 +166,28 @@ func TestGuardReadsDeflatedSlabs(t *testing.T) {
 	}
 	if g.chunks.cache == nil {
 		t.Fatal("the guard read no deflated slab")
+	}
+}
+
+// BenchmarkChunkLogColdRead reads one chunk from a deflated slab other
+// than the cached one: the cost of a late follower's or the guard's read
+// of an old change (one slab inflated).
+func BenchmarkChunkLogColdRead(b *testing.B) {
+	_, _, g, _ := longPlaylist(b, 3000)
+	var cold []int
+	for i := range g.Len() {
+		if g.chunks.slabs[g.nodes[i].ref.s].deflated && (len(cold) == 0 || g.nodes[i].ref.s != g.nodes[cold[len(cold)-1]].ref.s) {
+			cold = append(cold, i)
+		}
+	}
+	if len(cold) < 2 {
+		b.Fatalf("%d deflated slabs", len(cold))
+	}
+	k := 0
+	for b.Loop() {
+		k = (k + 1) % len(cold)
+		if len(g.RawAt(cold[k])) == 0 {
+			b.Fatal("empty chunk")
+		}
 	}
 }

@@ -23,7 +23,7 @@ import (
 // history order, found by hash through an open-addressing table of
 // positions, and their dependencies are positions in one shared slice.
 // The chunks are copied into a chunkLog, which deflates all but the
-// newest 16–32 KiB of them (a playlist edit's ≈ 190 bytes to ≈ 80).
+// newest 8–16 KiB of them (a playlist edit's ≈ 190 bytes to ≈ 80).
 type Graph struct {
 	// nodes holds the changes in history order: a change's position is
 	// its index. It is appended to, never reordered.
