@@ -118,12 +118,10 @@ func inflate(b []byte) []byte {
 	z := &flateState
 	z.mu.Lock()
 	defer z.mu.Unlock()
-	var err error
 	if z.r == nil {
-		z.r = flate.NewReader(bytes.NewReader(b))
-	} else {
-		err = z.r.(flate.Resetter).Reset(bytes.NewReader(b), nil)
+		z.r = flate.NewReader(nil)
 	}
+	err := z.r.(flate.Resetter).Reset(bytes.NewReader(b), nil)
 	var out bytes.Buffer
 	out.Grow(slabSize + slabSize/4)
 	if err == nil {
