@@ -84,6 +84,14 @@ func (l *liveConn) Send(ctx context.Context, m *wire.Message) error {
 	return l.conn.Send(ctx, m)
 }
 
+// BindRecv implements peer.RecvBinder when the wrapped connection does.
+func (l *liveConn) BindRecv(ctx context.Context) (release func() bool) {
+	if b, ok := l.conn.(peer.RecvBinder); ok {
+		return b.BindRecv(ctx)
+	}
+	return func() bool { return true }
+}
+
 // end closes the connection with code and reason (the first call wins):
 // the session stops reading and writing at once, the WebSocket close
 // handshake runs in the background, and the session's context is

@@ -45,6 +45,16 @@ type Conn interface {
 	Send(ctx context.Context, m *wire.Message) error
 }
 
+// RecvBinder is implemented by a Conn whose reads can be tied to one
+// context (WSConn.BindRecv): Run binds its own context for the session's
+// life, so that ending it closes the connection, and releases it before
+// it returns.
+type RecvBinder interface {
+	BindRecv(ctx context.Context) (release func() bool)
+}
+
+var _ RecvBinder = (*WSConn)(nil)
+
 // Access is what a user may do with a document: read it, write it,
 // and manage it (change the fields only its owner may change:
 // docs.ACLFields). A writer who may not manage has every change checked
@@ -367,6 +377,10 @@ func (s *Session) Run(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	release := func() bool { return true }
+	if b, ok := s.Conn.(RecvBinder); ok {
+		release = b.BindRecv(ctx)
+	}
 	var unwatch func()
 	if s.Fanout != nil {
 		unwatch = s.Fanout.add(s)
@@ -378,6 +392,9 @@ func (s *Session) Run(ctx context.Context) error {
 	s.startFlusherLocked() // documents wanted before Run
 	s.mu.Unlock()
 	defer func() {
+		// Before cancel: the connection stays open for its owner's
+		// close handshake.
+		release()
 		unwatch()
 		s.mu.Lock()
 		s.runCtx, s.stopRun = nil, nil
@@ -449,16 +466,15 @@ func (s *Session) handle(ctx context.Context, m *wire.Message) error {
 		// Guarded: the arguments cost allocations on every message.
 		s.Log.Debug("peer: received", "type", m.Type, "from", m.SenderID, "doc", m.DocumentID, "bytes", len(m.Data))
 	}
-	if m.Type == wire.TypeSync || m.Type == wire.TypeRequest || m.Type == wire.TypeDocUnavailable {
-		if id, err := m.DocID(); err == nil {
-			s.mu.Lock()
-			delete(s.requested, id)
-			s.mu.Unlock()
-		}
-	}
 	switch m.Type {
 	case wire.TypeSync, wire.TypeRequest:
-		return s.handleSync(ctx, m)
+		// Parsed once: the id's checksum is a double SHA-256.
+		id, err := m.DocID()
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrProtocol, err)
+		}
+		s.answered(id)
+		return s.handleSync(ctx, id, m)
 	case wire.TypeEphemeral:
 		id, err := m.DocID()
 		if err != nil {
@@ -503,6 +519,7 @@ func (s *Session) handle(ctx context.Context, m *wire.Message) error {
 		if err != nil {
 			return nil
 		}
+		s.answered(id)
 		if s.OnRefused != nil {
 			s.OnRefused(id, ReasonUnavailable)
 		}
@@ -702,12 +719,16 @@ func (s *Session) unavailable(ctx context.Context, m *wire.Message) error {
 	return s.send(ctx, &wire.Message{Type: wire.TypeDocUnavailable, SenderID: s.LocalID, TargetID: s.RemoteID, DocumentID: m.DocumentID})
 }
 
-func (s *Session) handleSync(ctx context.Context, m *wire.Message) error {
-	id, err := m.DocID()
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrProtocol, err)
-	}
-	err = s.syncDoc(ctx, id, m)
+// answered forgets that id was requested from the remote: its answer
+// (sync, request or doc-unavailable) came.
+func (s *Session) answered(id docs.DocumentID) {
+	s.mu.Lock()
+	delete(s.requested, id)
+	s.mu.Unlock()
+}
+
+func (s *Session) handleSync(ctx context.Context, id docs.DocumentID, m *wire.Message) error {
+	err := s.syncDoc(ctx, id, m)
 	if err != nil && ctx.Err() == nil && refusable(err) {
 		if rerr := s.refuse(ctx, id, m, err); rerr != nil {
 			return rerr

@@ -48,31 +48,48 @@ func editMessage(data []byte) *wire.Message {
 // relay's WebSocket path over loopback: Send (CBOR envelope, frame
 // write) on one end and Recv (frame read, CBOR decode) on the other, in
 // both directions (the relay receives a device's change and sends a
-// follower its copy). allocs/op are both ends' for one message.
+// follower its copy). allocs/op are both ends' for one message. The
+// context: "background" never ends; "cancellable" is a session's (the
+// library registers a cancellation callback per read and write);
+// "bound" is a session's bound with BindRecv at both ends, as
+// Session.Run binds its own.
 func BenchmarkWSConnMessage(b *testing.B) {
-	srv, cl := wsPair(b)
-	data := make([]byte, 600)
-	for i := range data {
-		data[i] = byte(i*7919 + i*i*31)
-	}
-	m := editMessage(data)
-	ctx := context.Background()
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := range b.N {
-		from, to := cl, srv
-		if i%2 == 1 {
-			from, to = srv, cl
-		}
-		if err := from.Send(ctx, m); err != nil {
-			b.Fatal(err)
-		}
-		got, err := to.Recv(ctx)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if len(got.Data) != len(data) {
-			b.Fatalf("received %d bytes of data, sent %d", len(got.Data), len(data))
-		}
+	for _, mode := range []string{"background", "cancellable", "bound"} {
+		b.Run(mode, func(b *testing.B) {
+			srv, cl := wsPair(b)
+			data := make([]byte, 600)
+			for i := range data {
+				data[i] = byte(i*7919 + i*i*31)
+			}
+			m := editMessage(data)
+			ctx := context.Background()
+			if mode != "background" {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithCancel(ctx)
+				defer cancel()
+			}
+			if mode == "bound" {
+				defer srv.BindRecv(ctx)()
+				defer cl.BindRecv(ctx)()
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				from, to := cl, srv
+				if i%2 == 1 {
+					from, to = srv, cl
+				}
+				if err := from.Send(ctx, m); err != nil {
+					b.Fatal(err)
+				}
+				got, err := to.Recv(ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(got.Data) != len(data) {
+					b.Fatalf("received %d bytes of data, sent %d", len(got.Data), len(data))
+				}
+			}
+		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/segue-fm/segue/sync/wire"
 )
@@ -68,5 +69,60 @@ func TestRecvFrameLimit(t *testing.T) {
 		if _, err := srv.Recv(ctx); !errors.Is(err, tc.want) {
 			t.Fatalf("Recv of %d bytes of data = %v, want %v", tc.size, err, tc.want)
 		}
+	}
+}
+
+// TestBindRecv: reads with the bound context work; ending it closes the
+// connection under a read in progress (the library is handed a context
+// that never ends, so nothing else would); released before it ends, the
+// connection stays open.
+func TestBindRecv(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		release bool
+	}{{"cancel ends a read", false}, {"release keeps the connection", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, cl := wsPair(t)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			release := srv.BindRecv(ctx)
+			if err := cl.Send(ctx, editMessage([]byte("one"))); err != nil {
+				t.Fatal(err)
+			}
+			if m, err := srv.Recv(ctx); err != nil || string(m.Data) != "one" {
+				t.Fatalf("Recv with the bound context: %v, %v", m, err)
+			}
+			if tc.release {
+				if !release() {
+					t.Fatal("release reported the context ended")
+				}
+				cancel()
+				if err := cl.Send(context.Background(), editMessage([]byte("two"))); err != nil {
+					t.Fatal(err)
+				}
+				if m, err := srv.Recv(context.Background()); err != nil || string(m.Data) != "two" {
+					t.Fatalf("Recv after release and cancel: %v, %v", m, err)
+				}
+				return
+			}
+			done := make(chan error, 1)
+			go func() {
+				_, err := srv.Recv(ctx)
+				done <- err
+			}()
+			time.Sleep(20 * time.Millisecond)
+			cancel()
+			select {
+			case err := <-done:
+				if err == nil {
+					t.Fatal("Recv returned a message after its context ended")
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("Recv still blocked 5 s after the bound context ended")
+			}
+			if release() {
+				t.Fatal("release after the context ended reported it had not")
+			}
+		})
 	}
 }
