@@ -1,6 +1,7 @@
 package relayrecs
 
 import (
+	"context"
 	"crypto/rand"
 	"io"
 	"log/slog"
@@ -14,6 +15,8 @@ import (
 type Options struct {
 	now      func() time.Time
 	tick     time.Duration
+	pace     float64
+	sleep    func(ctx context.Context, d time.Duration) error
 	rand     io.Reader
 	log      *slog.Logger
 	history  int
@@ -27,14 +30,15 @@ type Options struct {
 }
 
 // DefaultOptions returns: the wall clock, a scheduler tick of one
-// minute, crypto/rand for document ids, slog.Default, 12 months of
+// minute, scheduled runs paced to a quarter of the time (WithPacing),
+// waiting on timers, crypto/rand for document ids, slog.Default, 12 months of
 // counted plays, ALS with 32 factors and 10 iterations on 2 workers
 // (recs.DefaultOptions otherwise), and recs' default Discover Weekly,
 // Daily Mix and Release Radar options; factors trained in process (no
 // Spark factor directory).
 func DefaultOptions() Options {
 	return Options{
-		now: time.Now, tick: time.Minute, rand: rand.Reader, log: slog.Default(), history: 12,
+		now: time.Now, tick: time.Minute, pace: DefaultPacing, sleep: sleepCtx, rand: rand.Reader, log: slog.Default(), history: 12,
 		als:      recs.DefaultOptions().WithFactors(32).WithIterations(10).WithWorkers(2),
 		discover: recs.DefaultDiscoverOptions(), mixes: recs.DefaultMixOptions(), radar: recs.DefaultRadarOptions(),
 		factorLimits: sparkals.DefaultLimits(),
@@ -46,6 +50,47 @@ func (o Options) WithClock(now func() time.Time) Options { o.now = now; return o
 
 // WithTick sets how often Run checks what is due. Default one minute.
 func (o Options) WithTick(d time.Duration) Options { o.tick = d; return o }
+
+// DefaultPacing is the share of the time a scheduled run may take by
+// default (WithPacing).
+const DefaultPacing = 0.25
+
+// WithPacing sets the share of the wall time, in (0, 1], that Run's
+// scheduled runs take: after delivering to a listener, a run waits
+// (1 − share) / share times as long as that took (waits under 10 ms add
+// up first, one wait is at most a minute), so a burst of deliveries —
+// the first run after many listeners signed up, a new week for all of
+// them — leaves the relay's cores to its interactive work (sync, HTTP)
+// instead of taking them for seconds. 1 never waits. RunDue and RunWeek
+// (an operator's runs) are not paced. Values outside (0, 1] keep the
+// default, DefaultPacing (a run takes about 4 × its work in time).
+func (o Options) WithPacing(share float64) Options {
+	if share > 0 && share <= 1 {
+		o.pace = share
+	}
+	return o
+}
+
+// WithSleep sets how a paced run waits: sleep returns after d, or
+// ctx.Err() as soon as ctx ends. Default (and nil): a timer.
+func (o Options) WithSleep(sleep func(ctx context.Context, d time.Duration) error) Options {
+	if sleep == nil {
+		sleep = sleepCtx
+	}
+	o.sleep = sleep
+	return o
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
 
 // WithRand sets the source of new document ids. Default crypto/rand.
 func (o Options) WithRand(r io.Reader) Options { o.rand = r; return o }

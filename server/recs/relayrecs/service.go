@@ -281,6 +281,9 @@ type Result struct {
 	// Failed is how many failed; their previous content stays and the
 	// next run retries.
 	Failed int
+	// Paced is how long a scheduled run (Run) waited between listeners
+	// to keep its share of the time (WithPacing); 0 for RunDue.
+	Paced time.Duration
 }
 
 // RunDue delivers every playlist family whose period has started for its
@@ -288,7 +291,45 @@ type Result struct {
 // for that period yet. The model is trained once per run, only when
 // something is due. A failure for one listener is logged and counted;
 // that listener's previous content stays and the next run retries.
+//
+// RunDue is not paced: an operator's run delivers as fast as it can.
 func (s *Service) RunDue(ctx context.Context) (Result, error) {
+	return s.runDue(ctx, nil)
+}
+
+// pacer spreads a scheduled run out in time so that it takes at most a
+// share of it, leaving the rest to the relay's interactive work (sync,
+// HTTP) on the same cores: after work that took busy, the run owes a
+// wait of busy × (1 − share) / share. Owed waits are taken once they add
+// up to minPaceWait, so a listener with nothing due costs no timer; one
+// wait is at most maxPaceWait (a clock that jumps ahead does not stall
+// the scheduler).
+type pacer struct {
+	share float64
+	owed  time.Duration
+}
+
+const (
+	minPaceWait = 10 * time.Millisecond
+	maxPaceWait = time.Minute
+)
+
+// spent records busy time and returns the wait due now (0: none yet).
+func (p *pacer) spent(busy time.Duration) time.Duration {
+	if p.share >= 1 || busy <= 0 {
+		return 0
+	}
+	p.owed += time.Duration(float64(busy) * (1 - p.share) / p.share)
+	if p.owed < minPaceWait {
+		return 0
+	}
+	w := min(p.owed, maxPaceWait)
+	p.owed = 0
+	return w
+}
+
+// runDue is RunDue, paced by p when it is not nil.
+func (s *Service) runDue(ctx context.Context, p *pacer) (Result, error) {
 	s.runMu.Lock()
 	defer s.runMu.Unlock()
 	now := s.opts.now()
@@ -299,6 +340,7 @@ func (s *Service) RunDue(ctx context.Context) (Result, error) {
 	var res Result
 	var snap *snapshot
 	for _, user := range users {
+		start := s.opts.now()
 		loc, err := s.TimeZone(ctx, user)
 		if err != nil {
 			s.opts.log.Warn("relayrecs: time zone; using UTC", "user", user, "err", err)
@@ -328,6 +370,15 @@ func (s *Service) RunDue(ctx context.Context) (Result, error) {
 				continue
 			}
 			res.Delivered++
+		}
+		if p == nil {
+			continue
+		}
+		if w := p.spent(s.opts.now().Sub(start)); w > 0 {
+			if err := s.opts.sleep(ctx, w); err != nil {
+				return res, err
+			}
+			res.Paced += w
 		}
 	}
 	return res, nil
@@ -379,19 +430,20 @@ func (s *Service) RunWeek(ctx context.Context, week string) (Result, error) {
 }
 
 // Run checks what is due every tick until ctx is done (the relay's
-// scheduler). Decisions read the injected clock; only the wait between
-// ticks is real time.
+// scheduler), paced (WithPacing) so that a burst of deliveries does not
+// take the relay's cores for seconds. Decisions read the injected
+// clock; only the wait between ticks is real time.
 func (s *Service) Run(ctx context.Context) error {
 	t := time.NewTicker(s.opts.tick)
 	defer t.Stop()
 	for {
-		if res, err := s.RunDue(ctx); err != nil {
+		if res, err := s.runDue(ctx, &pacer{share: s.opts.pace}); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
 			s.opts.log.Error("relayrecs: scheduled run failed", "err", err)
 		} else if res.Delivered+res.Failed > 0 {
-			s.opts.log.Info("relayrecs: scheduled run", "delivered", res.Delivered, "failed", res.Failed)
+			s.opts.log.Info("relayrecs: scheduled run", "delivered", res.Delivered, "failed", res.Failed, "paced", res.Paced)
 		}
 		select {
 		case <-ctx.Done():

@@ -117,6 +117,11 @@ type clock struct {
 
 func (c *clock) now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *clock) set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
+func (c *clock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
 
 type fixture struct {
 	st    store.Store
@@ -126,6 +131,9 @@ type fixture struct {
 	clk   *clock
 	svc   *relayrecs.Service
 	fail  *bool
+	// readCost is how far the clock moves each time the plays are read
+	// (training reads them once per run): a run's simulated work.
+	readCost *time.Duration
 }
 
 func newFixture(t *testing.T, users ...model.UserID) *fixture {
@@ -155,19 +163,21 @@ func newFixtureWith(t *testing.T, edit func(relayrecs.Options) relayrecs.Options
 	}
 	sim := relayrecs.SimulatedPlays(cat.tracks, append(slices.Clone(users), others...), 40, fresh, 7)
 	fail := false
+	clk := &clock{t: epoch}
+	readCost := new(time.Duration)
 	plays := func(ctx context.Context, from, to time.Time) (map[model.UserID]map[model.TrackID]uint64, error) {
+		clk.advance(*readCost)
 		if fail {
 			return nil, errors.New("counting store unavailable")
 		}
 		return sim(ctx, from, to)
 	}
-	clk := &clock{t: epoch}
 	opts := relayrecs.DefaultOptions().WithClock(clk.now).WithLogger(slog.New(slog.DiscardHandler)).
 		WithALS(recs.DefaultOptions().WithFactors(16).WithIterations(8).WithWorkers(1))
 	if edit != nil {
 		opts = edit(opts)
 	}
-	return &fixture{st: st, docs: r, cat: cat, fresh: fresh, clk: clk, svc: relayrecs.New(st, cat, r, plays, opts), fail: &fail}
+	return &fixture{st: st, docs: r, cat: cat, fresh: fresh, clk: clk, svc: relayrecs.New(st, cat, r, plays, opts), fail: &fail, readCost: readCost}
 }
 
 // playlist returns the tracks and service info of user's playlist kind.
