@@ -24,6 +24,7 @@ import (
 	"github.com/segue-fm/segue/server/events"
 	"github.com/segue-fm/segue/server/events/natslog"
 	"github.com/segue-fm/segue/server/license"
+	"github.com/segue-fm/segue/server/recs/relayrecs"
 	"github.com/segue-fm/segue/server/relay"
 	"github.com/segue-fm/segue/server/search"
 	"github.com/segue-fm/segue/server/social"
@@ -125,8 +126,12 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	pprofContention := fs.Bool("pprof-contention", false, "with -pprof: record where goroutines wait (/debug/pprof/block: channel, select and lock waits of 10 µs and more, sampled) and contended locks (/debug/pprof/mutex: one in 10), at some CPU cost; off by default")
 	s3 := addBlobS3Flags(fs)
 	recsFactors := fs.String("recs-factors", envOr("SEGUE_RECS_FACTORS", ""), "directory of ALS factors trained by Spark (docs/ARCHITECTURE.md §9), read at every recommendation run instead of training in process (env SEGUE_RECS_FACTORS)")
+	recsPacing := fs.Float64("recs-pacing", relayrecs.DefaultPacing, "share of the time, in (0, 1], that the scheduled recommendation runs (Discover Weekly, Daily Mixes, Release Radar) may take: after each listener's deliveries a run waits until its work is that share, so a run for many listeners at once leaves the relay's cores to sync and HTTP; 1: no waits")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	if !(*recsPacing > 0 && *recsPacing <= 1) {
+		return fmt.Errorf("%w: --recs-pacing %v is outside (0, 1]", errUsage, *recsPacing)
 	}
 	if err := s3.validate(fs); err != nil {
 		return err
@@ -275,7 +280,7 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	chain := audit.NewChain(dd.Store, dd.Signer, audit.DefaultCheckpointEvery, nil)
 	counts := counting.New(dd.Store, evlog, dd.Catalog, chain, counting.DefaultOptions().WithAdminToken(*admin).WithLogger(log).WithRetention(*retention))
 	counts.Mount(srv)
-	stopRecs := mountRecs(ctx, dd, srv, *recsFactors, log)
+	stopRecs := mountRecs(ctx, dd, srv, *recsFactors, *recsPacing, log)
 	defer stopRecs()
 	soc := social.NewForRelay(dd, srv, social.DefaultOptions().WithLogger(log).WithPublicURL(*publicURL))
 	if err := soc.LoadGraph(ctx); err != nil {

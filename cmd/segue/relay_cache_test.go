@@ -18,7 +18,8 @@ import (
 // TestRelayCacheFlags: a --store-cache-mib outside 0…MaxStoreCacheMiB,
 // a --sync-cmem-mib whose byte count would wrap, a --sync-loaded-docs
 // outside MinSyncLoadedDocs…MaxSyncLoadedDocs or a --memory-limit-mib
-// outside 0, minMemoryLimitMiB…maxMemoryLimitMiB is a usage error
+// outside 0, minMemoryLimitMiB…maxMemoryLimitMiB or a --recs-pacing
+// outside (0, 1] is a usage error
 // before anything is opened or created (a huge store cache used to end
 // the process out of memory when Badger opened).
 func TestRelayCacheFlags(t *testing.T) {
@@ -36,6 +37,10 @@ func TestRelayCacheFlags(t *testing.T) {
 		{"memory-limit-mib", strconv.Itoa(minMemoryLimitMiB - 1)},
 		{"memory-limit-mib", strconv.Itoa(maxMemoryLimitMiB + 1)},
 		{"memory-limit-mib", strconv.FormatInt(1<<50, 10)},
+		{"recs-pacing", "0"},
+		{"recs-pacing", "-0.25"},
+		{"recs-pacing", "1.01"},
+		{"recs-pacing", "NaN"},
 	} {
 		t.Run(c.flag+"="+c.value, func(t *testing.T) {
 			data := filepath.Join(t.TempDir(), "data")

@@ -20,13 +20,14 @@ import (
 // nothing is mounted. stop may be called more than once. With a
 // factorsDir (checked by checkRecsFactors) every run loads the Spark
 // factors in it (relayrecs.Options.WithSparkFactors) instead of training
-// in process.
-func mountRecs(ctx context.Context, dd *catalog.DataDir, srv *relay.Server, factorsDir string, log *slog.Logger) (stop func()) {
+// in process. pacing is the scheduler's share of the time
+// (relayrecs.Options.WithPacing).
+func mountRecs(ctx context.Context, dd *catalog.DataDir, srv *relay.Server, factorsDir string, pacing float64, log *slog.Logger) (stop func()) {
 	if srv.Docs() == nil {
 		log.Warn("recommendations disabled: the sync endpoint is not mounted")
 		return func() {}
 	}
-	opts := relayrecs.DefaultOptions().WithLogger(log)
+	opts := relayrecs.DefaultOptions().WithLogger(log).WithPacing(pacing)
 	if factorsDir != "" {
 		opts = opts.WithSparkFactors(factorsDir, sparkals.DefaultLimits())
 		log.Info("recommendations from Spark factors", "dir", factorsDir)
