@@ -62,8 +62,10 @@ const DefaultPacing = 0.25
 // the first run after many listeners signed up, a new week for all of
 // them — leaves the relay's cores to its interactive work (sync, HTTP)
 // instead of taking them for seconds. 1 never waits. RunDue and RunWeek
-// (an operator's runs) are not paced. Values outside (0, 1] keep the
-// default, DefaultPacing (a run takes about 4 × its work in time).
+// (an operator's runs) are not paced, and they (like a first request
+// that trains the model) go ahead while a paced run waits; the paced
+// run then finds what they delivered done. Values outside (0, 1] keep
+// the default, DefaultPacing (a run takes about 4 × its work in time).
 func (o Options) WithPacing(share float64) Options {
 	if share > 0 && share <= 1 {
 		o.pace = share

@@ -98,3 +98,61 @@ func TestScheduledRunsArePaced(t *testing.T) {
 		}
 	})
 }
+
+// TestOperatorRunDuringPacedWait: while a scheduled run waits between
+// listeners, an operator's RunDue is not held back behind it: it
+// delivers to the listeners the scheduled run has not reached, and the
+// scheduled run, resumed, finds them done.
+func TestOperatorRunDuringPacedWait(t *testing.T) {
+	waiting, resume := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	hold := func(ctx context.Context, d time.Duration) error {
+		once.Do(func() {
+			close(waiting)
+			select {
+			case <-resume:
+			case <-ctx.Done():
+			}
+		})
+		return ctx.Err()
+	}
+	f := newFixtureWith(t, func(o relayrecs.Options) relayrecs.Options {
+		return o.WithPacing(0.25).WithSleep(hold).WithTick(time.Hour)
+	}, "alice", "bob", "carol")
+	*f.readCost = 40 * time.Millisecond
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- f.svc.Run(ctx) }()
+	select {
+	case <-waiting:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the scheduled run never waited")
+	}
+	ran := make(chan relayrecs.Result, 1)
+	go func() {
+		res, err := f.svc.RunDue(t.Context())
+		if err != nil {
+			t.Error(err)
+		}
+		ran <- res
+	}()
+	select {
+	case res := <-ran:
+		if res.Delivered != 6 || res.Skipped != 3 {
+			t.Fatalf("operator's run during the wait = %+v; want bob's and carol's 6 delivered, alice's 3 skipped", res)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the operator's run waited behind the paced scheduled run")
+	}
+	bob, _, _ := f.playlist(t, "bob", relayrecs.KindDiscoverWeekly)
+	close(resume)
+	time.Sleep(50 * time.Millisecond)
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run = %v, want context.Canceled", err)
+	}
+	if again, _, _ := f.playlist(t, "bob", relayrecs.KindDiscoverWeekly); again != bob {
+		t.Fatalf("bob's Discover Weekly moved from %s to %s after the resumed run", bob, again)
+	}
+}

@@ -86,7 +86,7 @@ type Service struct {
 	plays PlaySource
 	opts  Options
 
-	runMu sync.Mutex // one run (RunDue, RunWeek) at a time
+	runMu sync.Mutex // one run (RunDue, RunWeek) at a time; a paced run lets go of it while it waits
 
 	mu          sync.Mutex
 	snap        *snapshot   // latest trained model; nil before the first run
@@ -375,7 +375,14 @@ func (s *Service) runDue(ctx context.Context, p *pacer) (Result, error) {
 			continue
 		}
 		if w := p.spent(s.opts.now().Sub(start)); w > 0 {
-			if err := s.opts.sleep(ctx, w); err != nil {
+			// Waits between listeners without the run lock: an
+			// operator's run goes ahead meanwhile, and this one then
+			// finds what it delivered done (each listener's families
+			// are read afresh).
+			s.runMu.Unlock()
+			err := s.opts.sleep(ctx, w)
+			s.runMu.Lock()
+			if err != nil {
 				return res, err
 			}
 			res.Paced += w
