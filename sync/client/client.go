@@ -16,6 +16,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/segue-fm/segue/internal/ctxsleep"
 	"github.com/segue-fm/segue/sync/docs"
 	"github.com/segue-fm/segue/sync/wire"
 	"github.com/segue-fm/segue/sync/wire/peer"
@@ -79,17 +80,8 @@ func DefaultOptions() Options {
 	return Options{
 		peerID: "device", storageID: "device",
 		minBackoff: 500 * time.Millisecond, maxBack: time.Minute, seed: 1,
-		sleep: func(ctx context.Context, d time.Duration) error {
-			t := time.NewTimer(d)
-			defer t.Stop()
-			select {
-			case <-t.C:
-				return nil
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		},
-		now: time.Now, log: slog.Default(),
+		sleep: ctxsleep.Sleep,
+		now:   time.Now, log: slog.Default(),
 	}
 }
 

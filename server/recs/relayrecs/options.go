@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/segue-fm/segue/internal/ctxsleep"
 	"github.com/segue-fm/segue/server/recs"
 	"github.com/segue-fm/segue/server/recs/sparkals"
 )
@@ -38,7 +39,7 @@ type Options struct {
 // Spark factor directory).
 func DefaultOptions() Options {
 	return Options{
-		now: time.Now, tick: time.Minute, pace: DefaultPacing, sleep: sleepCtx, rand: rand.Reader, log: slog.Default(), history: 12,
+		now: time.Now, tick: time.Minute, pace: DefaultPacing, sleep: ctxsleep.Sleep, rand: rand.Reader, log: slog.Default(), history: 12,
 		als:      recs.DefaultOptions().WithFactors(32).WithIterations(10).WithWorkers(2),
 		discover: recs.DefaultDiscoverOptions(), mixes: recs.DefaultMixOptions(), radar: recs.DefaultRadarOptions(),
 		factorLimits: sparkals.DefaultLimits(),
@@ -77,21 +78,10 @@ func (o Options) WithPacing(share float64) Options {
 // ctx.Err() as soon as ctx ends. Default (and nil): a timer.
 func (o Options) WithSleep(sleep func(ctx context.Context, d time.Duration) error) Options {
 	if sleep == nil {
-		sleep = sleepCtx
+		sleep = ctxsleep.Sleep
 	}
 	o.sleep = sleep
 	return o
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // WithRand sets the source of new document ids. Default crypto/rand.

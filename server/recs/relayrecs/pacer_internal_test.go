@@ -1,8 +1,6 @@
 package relayrecs
 
 import (
-	"context"
-	"errors"
 	"testing"
 	"time"
 )
@@ -33,19 +31,5 @@ func TestPacer(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-// TestSleepCtx: the default wait ends after d, or with the context's
-// error as soon as it ends.
-func TestSleepCtx(t *testing.T) {
-	if err := sleepCtx(t.Context(), time.Millisecond); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	cancel()
-	start := time.Now()
-	if err := sleepCtx(ctx, time.Hour); !errors.Is(err, context.Canceled) || time.Since(start) > 10*time.Second {
-		t.Fatalf("sleepCtx on an ended context = %v after %v", err, time.Since(start))
 	}
 }
