@@ -328,6 +328,27 @@ func (p *pacer) spent(busy time.Duration) time.Duration {
 	return w
 }
 
+// pace takes the wait p owes after a listener's work that began at
+// start (none without p), without the run lock, which the caller holds:
+// an operator's run goes ahead meanwhile, and this one then finds what
+// it delivered done (each listener's families are read afresh).
+func (s *Service) pace(ctx context.Context, p *pacer, start time.Time, res *Result) error {
+	if p == nil {
+		return nil
+	}
+	w := p.spent(s.opts.now().Sub(start))
+	if w == 0 {
+		return nil
+	}
+	s.runMu.Unlock()
+	err := s.opts.sleep(ctx, w)
+	s.runMu.Lock()
+	if err == nil {
+		res.Paced += w
+	}
+	return err
+}
+
 // runDue is RunDue, paced by p when it is not nil.
 func (s *Service) runDue(ctx context.Context, p *pacer) (Result, error) {
 	s.runMu.Lock()
@@ -371,21 +392,8 @@ func (s *Service) runDue(ctx context.Context, p *pacer) (Result, error) {
 			}
 			res.Delivered++
 		}
-		if p == nil {
-			continue
-		}
-		if w := p.spent(s.opts.now().Sub(start)); w > 0 {
-			// Waits between listeners without the run lock: an
-			// operator's run goes ahead meanwhile, and this one then
-			// finds what it delivered done (each listener's families
-			// are read afresh).
-			s.runMu.Unlock()
-			err := s.opts.sleep(ctx, w)
-			s.runMu.Lock()
-			if err != nil {
-				return res, err
-			}
-			res.Paced += w
+		if err := s.pace(ctx, p, start, &res); err != nil {
+			return res, err
 		}
 	}
 	return res, nil
