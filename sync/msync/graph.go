@@ -2,6 +2,7 @@ package msync
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -78,8 +79,10 @@ const memoSize = 32
 
 type sinceMemo struct {
 	have []automerge.ChangeHash
-	out  []int32
-	ok   bool
+	// key is haveKey(have): memoFor compares it before have.
+	key uint64
+	out []int32
+	ok  bool
 	// n is the graph's length when out was last brought up to date.
 	n int
 	// bloom is the filter of out once haveSince built it.
@@ -383,15 +386,28 @@ func (g *Graph) since(have []automerge.ChangeHash) []int32 {
 	m := &g.memo[g.memoNext]
 	g.memoNext = (g.memoNext + 1) % memoSize
 	m.have, m.out, m.ok, m.n, m.bloom, m.hasBloom = append(m.have[:0], have...), out, true, len(g.nodes), Bloom{}, false
+	m.key = haveKey(have)
 	return out
+}
+
+// haveKey is a fingerprint of a set of heads for memoFor: the number
+// of heads and the first eight bytes of each. Equal sets have equal
+// keys; the hashes are SHA-256, so unequal sets nearly never do.
+func haveKey(have []automerge.ChangeHash) uint64 {
+	k := uint64(len(have))
+	for i := range have {
+		k = k*0x100000001b3 ^ binary.LittleEndian.Uint64(have[i][:8])
+	}
+	return k
 }
 
 // memoFor returns the memo entry answering since(have), brought up to
 // date with the changes added since it was computed, or nil.
 func (g *Graph) memoFor(have []automerge.ChangeHash) *sinceMemo {
+	key := haveKey(have)
 	for i := range g.memo {
 		m := &g.memo[i]
-		if !m.ok || !slices.Equal(have, m.have) {
+		if !m.ok || m.key != key || !slices.Equal(have, m.have) {
 			continue
 		}
 		if m.n < len(g.nodes) {

@@ -69,3 +69,40 @@ func (g *Graph) hashesAt(ps []int32) []automerge.ChangeHash {
 	}
 	return out
 }
+
+// TestMemoForMatchesWholeHeads: memoFor's fingerprint only skips
+// entries; an entry is returned for the same heads (a copy) and never
+// for heads that share the fingerprint's bytes but differ after them,
+// nor for a subset or a different order.
+func TestMemoForMatchesWholeHeads(t *testing.T) {
+	g := NewGraph()
+	var a, b, c, d automerge.ChangeHash
+	a[0], b[0], c[0], d[0] = 1, 2, 3, 4
+	g.Add(Change{Hash: a}, nil)
+	g.Add(Change{Hash: b, Deps: []automerge.ChangeHash{a}}, nil)
+	g.Add(Change{Hash: c, Deps: []automerge.ChangeHash{a}}, nil)
+	g.Add(Change{Hash: d, Deps: []automerge.ChangeHash{b, c}}, nil)
+	heads := []automerge.ChangeHash{b, c} // a peer one change behind
+	if got := g.since(heads); len(got) != 1 {
+		t.Fatalf("since(b, c) = %v, want d only", got)
+	}
+	late := b
+	late[31] ^= 1 // same first eight bytes, another hash
+	for _, tc := range []struct {
+		name string
+		have []automerge.ChangeHash
+		hit  bool
+	}{
+		{"same heads", slices.Clone(heads), true},
+		{"differs after the fingerprint's bytes", []automerge.ChangeHash{late, c}, false},
+		{"subset", []automerge.ChangeHash{b}, false},
+		{"other order", []automerge.ChangeHash{c, b}, false},
+		{"none", nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := g.memoFor(tc.have) != nil; got != tc.hit {
+				t.Fatalf("memoFor hit = %v, want %v", got, tc.hit)
+			}
+		})
+	}
+}
