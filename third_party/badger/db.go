@@ -104,6 +104,9 @@ type DB struct {
 	// Initialized via openMemTables.
 	nextMemFid int
 
+	// spare is the next memtable, made ahead of use (segue fork, spare.go).
+	spare spareMemTable
+
 	opt       Options
 	manifest  *manifestFile
 	lc        *levelsController
@@ -584,6 +587,12 @@ func (db *DB) close() (err error) {
 	// Don't accept any more write.
 	close(db.writeCh)
 
+	// The write path made the spare; drop it (segue fork, spare.go).
+	db.spare.wg.Wait()
+	db.lock.Lock()
+	db.discardSpareLocked()
+	db.lock.Unlock()
+
 	db.closers.pub.SignalAndWait()
 	db.closers.cacheHealth.Signal()
 
@@ -1048,6 +1057,7 @@ func (db *DB) ensureRoomForWrite() error {
 
 	y.AssertTrue(db.mt != nil) // A nil mt indicates that DB is being closed.
 	if !db.mt.isFull() {
+		db.maybePrepareSpare()
 		return nil
 	}
 
@@ -1058,9 +1068,11 @@ func (db *DB) ensureRoomForWrite() error {
 				db.mt.sl.MemSize(), len(db.flushChan))
 			// We manage to push this task. Let's modify imm.
 			db.imm = append(db.imm, db.mt)
-			db.mt, err = db.newMemTable()
-			if err != nil {
-				return y.Wrapf(err, "cannot create new mem table")
+			if db.mt = db.takeSpare(); db.mt == nil {
+				db.mt, err = db.newMemTable()
+				if err != nil {
+					return y.Wrapf(err, "cannot create new mem table")
+				}
 			}
 			// New memtable is empty. We certainly have room.
 			return nil
@@ -1812,6 +1824,7 @@ func (db *DB) dropAll() (func(), error) {
 		mt.DecrRef()
 	}
 	db.imm = db.imm[:0]
+	db.discardSpareLocked()
 	db.mt, err = db.newMemTable() // Set it up for future writes.
 	if err != nil {
 		return resume, y.Wrapf(err, "cannot open new memtable")
@@ -1886,6 +1899,7 @@ func (db *DB) DropPrefix(prefixes ...[]byte) error {
 	db.stopCompactions()
 	defer db.startCompactions()
 	db.imm = db.imm[:0]
+	db.discardSpareLocked()
 	db.mt, err = db.newMemTable()
 	if err != nil {
 		return y.Wrapf(err, "cannot create new mem table")

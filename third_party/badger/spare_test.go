@@ -1,0 +1,194 @@
+/*
+ * segue fork: the next memtable is made ahead of use (FORK.md).
+ */
+
+package badger
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func spareTestOptions(dir string) Options {
+	return getTestOptions(dir).WithMemTableSize(1 << 20).WithValueThreshold(1 << 10)
+}
+
+func setKey(t *testing.T, db *DB, i int, val []byte) {
+	t.Helper()
+	require.NoError(t, db.Update(func(txn *Txn) error {
+		return txn.Set([]byte(fmt.Sprintf("key%06d", i)), val)
+	}))
+}
+
+// writeUntilSpare writes keys from i on until the spare is ready and
+// returns the next key and the spare's fid.
+func writeUntilSpare(t *testing.T, db *DB, i int, val []byte) (int, uint32) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for ; ; i++ {
+		setKey(t, db, i, val)
+		db.lock.RLock()
+		spare := db.spare.mt
+		db.lock.RUnlock()
+		if spare != nil {
+			return i + 1, spare.wal.fid
+		}
+		require.True(t, time.Now().Before(deadline), "no spare memtable was made")
+	}
+}
+
+func memFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(dir, "*"+memFileExt))
+	require.NoError(t, err)
+	return m
+}
+
+func requireKeys(t *testing.T, db *DB, n int, val []byte) {
+	t.Helper()
+	require.NoError(t, db.View(func(txn *Txn) error {
+		for i := 0; i < n; i++ {
+			item, err := txn.Get([]byte(fmt.Sprintf("key%06d", i)))
+			if err != nil {
+				return fmt.Errorf("key %d: %w", i, err)
+			}
+			require.Equal(t, val, getItemValue(t, item), "key %d", i)
+		}
+		return nil
+	}))
+}
+
+// TestSpareMemtableTakenAtRotation checks that the spare is made while
+// the current memtable fills, that the write path takes it when the
+// memtable is full (a fid above the full one's), that every write is
+// kept over several rotations and a reopen, and that Close leaves no
+// memtable file behind.
+func TestSpareMemtableTakenAtRotation(t *testing.T) {
+	dir := t.TempDir()
+	db, err := Open(spareTestOptions(dir))
+	require.NoError(t, err)
+	val := make([]byte, 512)
+	for i := range val {
+		val[i] = byte(i)
+	}
+	i := 0
+	for round := 0; round < 4; round++ {
+		db.lock.RLock()
+		full := db.mt
+		db.lock.RUnlock()
+		var fid uint32
+		i, fid = writeUntilSpare(t, db, i, val)
+		require.Greater(t, fid, full.wal.fid)
+		for {
+			setKey(t, db, i, val)
+			i++
+			db.lock.RLock()
+			cur := db.mt
+			db.lock.RUnlock()
+			if cur != full {
+				require.Equal(t, fid, cur.wal.fid, "round %d: the write path made its own memtable", round)
+				break
+			}
+		}
+	}
+	requireKeys(t, db, i, val)
+	require.NoError(t, db.Close())
+	require.Empty(t, memFiles(t, dir), "memtable files left after Close")
+
+	db, err = Open(spareTestOptions(dir))
+	require.NoError(t, err)
+	requireKeys(t, db, i, val)
+	require.NoError(t, db.Close())
+}
+
+// TestSpareMemtableAfterCrash copies the directory of an open database
+// that holds a spare (as a crash would leave it: the spare's empty WAL
+// on disk beside the current memtable's) and opens the copy: every
+// synced write is there and the spare's file is gone.
+func TestSpareMemtableAfterCrash(t *testing.T) {
+	dir := t.TempDir()
+	db, err := Open(spareTestOptions(dir).WithSyncWrites(true))
+	require.NoError(t, err)
+	defer func() { require.NoError(t, db.Close()) }()
+	val := make([]byte, 512)
+	n, fid := writeUntilSpare(t, db, 0, val)
+	spareFile := db.mtFilePath(int(fid))
+	require.FileExists(t, spareFile)
+
+	crashed := t.TempDir()
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	for _, e := range entries {
+		copyFile(t, filepath.Join(dir, e.Name()), filepath.Join(crashed, e.Name()))
+	}
+	copy, err := Open(spareTestOptions(crashed))
+	require.NoError(t, err)
+	requireKeys(t, copy, n, val)
+	require.NoFileExists(t, filepath.Join(crashed, filepath.Base(spareFile)))
+	setKey(t, copy, n, val)
+	require.NoError(t, copy.Close())
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	src, err := os.Open(from)
+	require.NoError(t, err)
+	defer src.Close()
+	dst, err := os.Create(to)
+	require.NoError(t, err)
+	_, err = io.Copy(dst, src)
+	require.NoError(t, err)
+	require.NoError(t, dst.Close())
+}
+
+// TestSpareMemtableDiscardedByDropAll checks that DropAll, which makes
+// its own memtable, drops a ready spare (its file removed) so that no
+// memtable with a lower fid is used after a newer one.
+func TestSpareMemtableDiscardedByDropAll(t *testing.T) {
+	dir := t.TempDir()
+	db, err := Open(spareTestOptions(dir))
+	require.NoError(t, err)
+	val := make([]byte, 512)
+	_, fid := writeUntilSpare(t, db, 0, val)
+	spareFile := db.mtFilePath(int(fid))
+	require.NoError(t, db.DropAll())
+	require.NoFileExists(t, spareFile)
+	db.lock.RLock()
+	require.Nil(t, db.spare.mt)
+	require.Greater(t, db.mt.wal.fid, fid)
+	db.lock.RUnlock()
+
+	n, _ := writeUntilSpare(t, db, 0, val)
+	requireKeys(t, db, n, val)
+	require.NoError(t, db.Close())
+	require.Empty(t, memFiles(t, dir))
+	db, err = Open(spareTestOptions(dir))
+	require.NoError(t, err)
+	requireKeys(t, db, n, val)
+	require.NoError(t, db.Close())
+}
+
+// TestNoSpareForSmallStores checks that a store that fills less than
+// half a memtable never makes a spare.
+func TestNoSpareForSmallStores(t *testing.T) {
+	dir := t.TempDir()
+	db, err := Open(spareTestOptions(dir))
+	require.NoError(t, err)
+	val := make([]byte, 512)
+	for i := 0; i < 100; i++ {
+		setKey(t, db, i, val)
+	}
+	db.spare.wg.Wait()
+	db.lock.RLock()
+	require.Nil(t, db.spare.mt)
+	require.False(t, db.spare.busy)
+	db.lock.RUnlock()
+	require.Len(t, memFiles(t, dir), 1)
+	require.NoError(t, db.Close())
+}
