@@ -15,7 +15,9 @@
 // and acknowledged, edit→ack latency (the relay answered with heads
 // including the edit: it is durable there), edit→followers latency (each
 // other follower's device holds the edit), and every second the relay's
-// CPU (from /proc/<pid>/stat) and RSS.
+// CPU (from /proc/<pid>/stat) and RSS, and the generator's own line with
+// the largest edit→ack and edit→follower latencies recorded in that
+// second (ackmax, folmax: where in the run the tail is).
 //
 // With -replay the generator spends its core on sending, not on making
 // changes: before the timed edit phase it computes the whole schedule
@@ -336,11 +338,15 @@ type stats struct {
 	// late the schedule dispatched each edit (the generator's own
 	// delay), send how late its message was handed to the connection.
 	ack, fol, lag, send hist
-	offered             int
-	errs                int
-	firstErr            string
-	refused             int // error messages from the relay (refused sync messages)
-	firstRef            string
+	// secAck and secFol are the largest edit→ack and edit→follower
+	// latencies recorded since the monitor's last line (which prints
+	// and resets them), to place the tail in time.
+	secAck, secFol time.Duration
+	offered        int
+	errs           int
+	firstErr       string
+	refused        int // error messages from the relay (refused sync messages)
+	firstRef       string
 	// led holds the chunks and positions of edits in byHash.
 	led ledger
 	// inflight counts edits dispatched and not yet sent.
@@ -811,6 +817,7 @@ func (d *device) read(ctx context.Context, st *stats) {
 			if slices.Contains(heads, p.hash) || slices.Contains(got, p.hash) || p.seq >= 0 && p.doc == id && p.seq <= top {
 				p.acked = true
 				st.ack.record(now.Sub(p.at))
+				st.secAck = max(st.secAck, now.Sub(p.at))
 				st.done(p)
 				continue
 			}
@@ -821,6 +828,7 @@ func (d *device) read(ctx context.Context, st *stats) {
 			if p := st.byHash[h]; p != nil && p.waiting[d] {
 				delete(p.waiting, d)
 				st.fol.record(now.Sub(p.at))
+				st.secFol = max(st.secFol, now.Sub(p.at))
 				st.done(p)
 			}
 		}

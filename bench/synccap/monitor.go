@@ -184,10 +184,13 @@ func startSelfMonitor(st *stats) *selfMonitor {
 				runtime.ReadMemStats(&ms)
 				st.mu.Lock()
 				pending := len(st.byHash)
+				secAck, secFol := st.secAck, st.secFol
+				st.secAck, st.secFol = 0, 0
 				st.mu.Unlock()
 				ch := cmem.Stats()
-				fmt.Printf("gen t=%.0fs cpu=%.2fcores rss=%dMiB heap=%dMiB cheap=%dMiB cfree=%dMiB inflight=%d pending=%d ledger=%d\n",
-					now.Sub(start).Seconds(), (c - last).Seconds(), rss>>20, ms.HeapInuse>>20, ch.InUse>>20, ch.Free>>20, st.inflight.Load(), pending, st.led.len())
+				fmt.Printf("gen t=%.0fs cpu=%.2fcores rss=%dMiB heap=%dMiB cheap=%dMiB cfree=%dMiB inflight=%d pending=%d ledger=%d ackmax=%.1fms folmax=%.1fms\n",
+					now.Sub(start).Seconds(), (c - last).Seconds(), rss>>20, ms.HeapInuse>>20, ch.InUse>>20, ch.Free>>20, st.inflight.Load(), pending, st.led.len(),
+					float64(secAck.Microseconds())/1000, float64(secFol.Microseconds())/1000)
 				last = c
 			}
 		}
