@@ -184,6 +184,7 @@ func (b *Builder) handleBlock() {
 		item.data = blockBuf
 		item.end = len(blockBuf)
 		b.compressedSize.Add(uint32(len(blockBuf)))
+		runtime.Gosched() // segue fork: as in finishBlock
 	}
 }
 
@@ -289,6 +290,11 @@ func (b *Builder) finishBlock() {
 	if b.blockChan != nil {
 		b.blockChan <- b.curBlock
 	}
+	// segue fork (FORK.md): give the processor to other goroutines after
+	// each block, so a flush or compaction on a busy processor delays
+	// them by one block's work, not by the scheduler's 10 ms time slice
+	// per builder goroutine.
+	runtime.Gosched()
 }
 
 func (b *Builder) shouldFinishBlock(key []byte, value y.ValueStruct) bool {
