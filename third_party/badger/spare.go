@@ -26,16 +26,20 @@ import (
 type spareMemTable struct {
 	mt   *memTable // guarded by db.lock
 	busy bool      // a goroutine is making one; guarded by db.lock
-	gen  uint64    // guarded by db.lock
-	wg   sync.WaitGroup
+	// failed: making one failed since the current memtable was made;
+	// the write path makes the next itself. Guarded by db.lock.
+	failed bool
+	gen    uint64 // guarded by db.lock
+	wg     sync.WaitGroup
 }
 
 // maybePrepareSpare starts making the spare once the current memtable
-// is half full. A store that never fills half a memtable never makes
-// one. db.lock is held.
+// is half full, at most once per memtable (a failure is not retried
+// until the next one). A store that never fills half a memtable never
+// makes one. db.lock is held.
 func (db *DB) maybePrepareSpare() {
 	s := &db.spare
-	if db.opt.InMemory || db.opt.ReadOnly || s.mt != nil || s.busy || db.IsClosed() {
+	if db.opt.InMemory || db.opt.ReadOnly || s.mt != nil || s.busy || s.failed || db.IsClosed() {
 		return
 	}
 	if db.mt.sl.MemSize() < db.opt.MemTableSize/2 && int64(db.mt.wal.writeAt) < db.opt.MemTableSize/2 {
@@ -58,9 +62,12 @@ func (db *DB) prepareSpare(fid int, gen uint64) {
 			// The file existed: an old memtable is there; leave it.
 			err = os.ErrExist
 		}
+		if mt != nil {
+			_ = mt.wal.Close(-1) // without deleting the file
+		}
 		db.opt.Warningf("preparing the next memtable (fid %d): %v; the write path will make it", fid, err)
 		db.lock.Lock()
-		db.spare.busy = false
+		db.spare.busy, db.spare.failed = false, true
 		db.lock.Unlock()
 		return
 	}
@@ -80,7 +87,7 @@ func (db *DB) prepareSpare(fid int, gen uint64) {
 // held.
 func (db *DB) takeSpare() *memTable {
 	mt := db.spare.mt
-	db.spare.mt = nil
+	db.spare.mt, db.spare.failed = nil, false
 	return mt
 }
 
@@ -90,6 +97,7 @@ func (db *DB) takeSpare() *memTable {
 func (db *DB) discardSpareLocked() {
 	s := &db.spare
 	s.gen++
+	s.failed = false
 	if s.mt != nil {
 		s.mt.DecrRef()
 		s.mt = nil

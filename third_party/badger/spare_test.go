@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -236,4 +237,53 @@ func BenchmarkRotatingCommit(b *testing.B) {
 	b.ReportMetric(ms(rotating[len(rotating)/2]), "rotate-p50-ms")
 	b.ReportMetric(ms(rotating[len(rotating)-1]), "rotate-max-ms")
 	b.ReportMetric(ms(other[len(other)*99/100]), "other-p99-ms")
+}
+
+// TestSpareFailureNotRetriedPerWrite checks that when the spare cannot
+// be made (a file already holds its fid) the write path makes the next
+// memtable itself, every write is kept, the other file is not deleted,
+// and the failure is not retried on every write until the next
+// memtable: one fid is reserved for it, not one per write.
+func TestSpareFailureNotRetriedPerWrite(t *testing.T) {
+	dir := t.TempDir()
+	db, err := Open(spareTestOptions(dir))
+	require.NoError(t, err)
+	val := make([]byte, 512)
+	db.lock.RLock()
+	fid := db.nextMemFid
+	db.lock.RUnlock()
+	blocker := db.mtFilePath(fid)
+	require.NoError(t, os.WriteFile(blocker, []byte("not a memtable"), 0o600))
+
+	i := 0
+	for ; ; i++ {
+		setKey(t, db, i, val)
+		db.lock.RLock()
+		failed := db.spare.failed
+		db.lock.RUnlock()
+		if failed {
+			break
+		}
+		require.Less(t, i, 10000, "the spare's failure was not recorded")
+	}
+	db.lock.RLock()
+	next := db.nextMemFid
+	db.lock.RUnlock()
+	require.Equal(t, fid+1, next, "one fid reserved for the failed spare")
+	for j := 0; j < 200; j++ {
+		i++
+		setKey(t, db, i, val)
+		db.lock.RLock()
+		mtFid, next, spare := db.mt.wal.fid, db.nextMemFid, db.spare.mt
+		db.lock.RUnlock()
+		if int(mtFid) == fid-1 {
+			require.Equal(t, fid+1, next, "the failure was retried before the next memtable")
+			require.Nil(t, spare)
+		}
+	}
+	got, err := os.ReadFile(blocker)
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(string(got), "not a memtable"), "the other file: %q", got)
+	requireKeys(t, db, i+1, val)
+	require.NoError(t, db.Close())
 }
