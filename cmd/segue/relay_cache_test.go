@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/server/relay"
@@ -17,7 +18,8 @@ import (
 
 // TestRelayCacheFlags: a --store-cache-mib outside 0…MaxStoreCacheMiB,
 // a --sync-cmem-mib whose byte count would wrap, a --sync-loaded-docs
-// outside MinSyncLoadedDocs…MaxSyncLoadedDocs or a --memory-limit-mib
+// outside MinSyncLoadedDocs…MaxSyncLoadedDocs, a --sync-commit-linger
+// outside 0…MaxSyncCommitLinger, a --memory-limit-mib
 // outside 0, minMemoryLimitMiB…maxMemoryLimitMiB or a --recs-pacing
 // outside (0, 1] is a usage error
 // before anything is opened or created (a huge store cache used to end
@@ -33,6 +35,9 @@ func TestRelayCacheFlags(t *testing.T) {
 		{"sync-loaded-docs", "-3"},
 		{"sync-loaded-docs", strconv.Itoa(relay.MinSyncLoadedDocs - 1)},
 		{"sync-loaded-docs", strconv.Itoa(relay.MaxSyncLoadedDocs + 1)},
+		{"sync-commit-linger", "-1ms"},
+		{"sync-commit-linger", (relay.MaxSyncCommitLinger + time.Microsecond).String()},
+		{"sync-commit-linger", "1h"},
 		{"memory-limit-mib", "-1"},
 		{"memory-limit-mib", strconv.Itoa(minMemoryLimitMiB - 1)},
 		{"memory-limit-mib", strconv.Itoa(maxMemoryLimitMiB + 1)},

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/segue-fm/segue/server/blobstore"
+	"github.com/segue-fm/segue/sync/repo"
 )
 
 // Options configures a Server. Build it with DefaultOptions and refine it
@@ -35,6 +36,7 @@ type Options struct {
 	blobs        blobstore.Store // WithBlobs (blobs.go); nil: the data directory's Badger
 	blobsID      string
 	syncCMem     uint64
+	syncLinger   time.Duration
 	syncLoaded   int
 }
 
@@ -85,6 +87,7 @@ func DefaultOptions(dataDir string) Options {
 		hashWait:     10 * time.Second,
 		loginLimits:  DefaultLoginLimits,
 		syncCMem:     DefaultSyncCMemBudget,
+		syncLinger:   repo.DefaultCommitLinger,
 		syncLoaded:   DefaultSyncLoadedDocs,
 		logger:       slog.Default(),
 		now:          time.Now,
@@ -112,6 +115,20 @@ const DefaultSyncCMemBudget = 0
 // leaving only the count of loaded documents. A smaller budget trades
 // memory for reloads from the store. Default DefaultSyncCMemBudget.
 func (o Options) WithSyncCMemBudget(n uint64) Options { o.syncCMem = n; return o }
+
+// MaxSyncCommitLinger bounds WithSyncCommitLinger: a write's
+// acknowledgement may wait that long for others to share its commit, a
+// fifth of the 50 ms the relay's edit acknowledgements aim at (p99).
+const MaxSyncCommitLinger = 10 * time.Millisecond
+
+// WithSyncCommitLinger sets how long a group commit of the sync
+// repository under load waits for more writes to share its fsync
+// (repo.WithCommitLinger; 0 off), clamped to 0…MaxSyncCommitLinger.
+// Default repo.DefaultCommitLinger, 2 ms.
+func (o Options) WithSyncCommitLinger(d time.Duration) Options {
+	o.syncLinger = min(max(d, 0), MaxSyncCommitLinger)
+	return o
+}
 
 // DefaultSyncLoadedDocs is how many sync documents the relay keeps
 // loaded in automerge by default (WithSyncLoadedDocs): 1,024.

@@ -24,7 +24,7 @@ import (
 func (s *Server) mountSync() error {
 	ctx := context.Background()
 	r, err := repo.Open(ctx, s.st, repo.DefaultOptions().WithLogger(s.log).WithCMemBudget(s.opts.syncCMem).
-		WithLoadedDocs(s.opts.syncLoaded).WithActorBinding(true).
+		WithLoadedDocs(s.opts.syncLoaded).WithCommitLinger(s.opts.syncLinger).WithActorBinding(true).
 		WithFacts(docs.EncodeFacts).WithFactsUpdate(docs.UpdateFacts))
 	if err != nil {
 		return err

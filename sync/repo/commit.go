@@ -102,47 +102,78 @@ func (r *Repo) enqueue(w *write) {
 
 // committer is the repo's group commit: it takes every write queued and
 // commits them in one store Update (one Badger commit, one fsync) — up to
-// the batch bounds of WithGroupCommit — then answers each. There is no
-// timer: writes arriving while a batch commits queue up for the next
-// one, so batches grow with the load and a lone write waits for nothing.
-// Writes of one document keep their queue order, within and across
-// batches. A creation (see write.creation) is committed alone. When a batch fails every write in it fails and their
-// documents are marked broken: their later queued increments fail with
-// ErrWriteFailed until a compaction (full snapshot) of the document
-// commits. It runs until the queue is closed (Close), committing what was
-// queued before.
+// the batch bounds of WithGroupCommit — then answers each. Writes
+// arriving while a batch commits queue up for the next one, so batches
+// grow with the load. Under load — the previous batch held more than one
+// write, and this batch's first write was queued less than
+// WithCommitLinger's d after it ended — the batch waits until d after
+// that write was queued for more to join (the bounds end the wait
+// early), so one fsync covers more writes; a lone writer (each write
+// waiting for the one before) and a write arriving after the committer
+// was idle for d or longer commit at once. Writes of
+// one document keep their queue order, within and across batches. A
+// creation (see write.creation) is committed alone. When a batch fails
+// every write in it fails and their documents are marked broken: their
+// later queued increments fail with ErrWriteFailed until a compaction
+// (full snapshot) of the document commits. It runs until the queue is
+// closed (Close), committing what was queued before.
 func (r *Repo) committer() {
 	defer close(r.committerDone)
 	var next *write
+	var ended time.Time // when the last batch's Update returned
+	var prev int        // how many writes it held
 	for {
-		w := next
+		first := next
 		next = nil
-		if w == nil {
+		if first == nil {
 			var ok bool
-			if w, ok = <-r.queue; !ok {
+			if first, ok = <-r.queue; !ok {
 				return
 			}
 		}
-		batch := []*write{w}
-		size := w.size
+		batch := []*write{first}
+		size := first.size
+		// add takes w into the batch, or keeps it for the next one; it
+		// reports whether the batch is complete.
+		add := func(w *write, ok bool) bool {
+			if !ok {
+				return true
+			}
+			if w.creation || size+w.size > r.opts.batchBytes {
+				next = w
+				return true
+			}
+			batch = append(batch, w)
+			size += w.size
+			return len(batch) >= r.opts.batchWrites || size >= r.opts.batchBytes
+		}
+		var linger *time.Timer
+		if d := r.opts.commitLinger; d > 0 && prev > 1 && !first.creation && first.queued.Sub(ended) < d {
+			linger = time.NewTimer(time.Until(first.queued.Add(d)))
+		}
+		full := first.creation || len(batch) >= r.opts.batchWrites || size >= r.opts.batchBytes
 	gather:
-		for !w.creation && len(batch) < r.opts.batchWrites && size < r.opts.batchBytes {
+		for !full {
 			select {
 			case w, ok := <-r.queue:
-				if !ok {
-					break gather
-				}
-				if w.creation || size+w.size > r.opts.batchBytes {
-					next = w
-					break gather
-				}
-				batch = append(batch, w)
-				size += w.size
+				full = add(w, ok)
 			default:
-				break gather
+				if linger == nil {
+					break gather
+				}
+				select {
+				case w, ok := <-r.queue:
+					full = add(w, ok)
+				case <-linger.C:
+					break gather
+				}
 			}
 		}
+		if linger != nil {
+			linger.Stop()
+		}
 		r.commitBatch(batch)
+		ended, prev = time.Now(), len(batch)
 	}
 }
 

@@ -526,3 +526,95 @@ func TestCommitStats(t *testing.T) {
 		})
 	}
 }
+
+// TestCommitLinger: under load (the previous batch held more than one
+// write, this one's first write queued soon after it) a group commit
+// waits for later writes to join it; a lone writer's write and one
+// after the committer idled for the linger commit at once.
+func TestCommitLinger(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		linger time.Duration
+		// load: the batch before the measured write held two writes
+		// (else one).
+		load bool
+		// idle: how long the committer idles before the measured write.
+		idle time.Duration
+		// joins: a write queued 50 ms after the measured one is
+		// committed with it.
+		joins bool
+	}{
+		{"under load, a later write joins", 2 * time.Second, true, 0, true},
+		{"no linger", 0, true, 0, false},
+		{"lone writer", 2 * time.Second, false, 0, false},
+		{"after idling", 300 * time.Millisecond, true, 400 * time.Millisecond, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			st := &gatedStore{Store: store.NewMemory()}
+			r, err := Open(ctx, st, DefaultOptions().WithCompaction(1000, 0).WithCommitLinger(tc.linger))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			h, err := r.CreatePlaylist(ctx, "alice", "p")
+			if err != nil {
+				t.Fatal(err)
+			}
+			nop := func() *write { return &write{h: h, fn: func(store.Txn) error { return nil }} }
+			before := r.Batches()
+			wait := func(ws ...*write) {
+				t.Helper()
+				for _, w := range ws {
+					if err := w.wait(ctx); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			// The batch before: one write, or (two writes queued
+			// while the committer is held in the commit of a first)
+			// two.
+			first := nop()
+			if tc.load {
+				st.close()
+				r.enqueue(first)
+				// Until the committer holds first in its commit.
+				for len(r.queue) > 0 {
+					time.Sleep(time.Millisecond)
+				}
+				time.Sleep(20 * time.Millisecond)
+				second, third := nop(), nop()
+				r.enqueue(second)
+				r.enqueue(third)
+				st.open()
+				wait(first, second, third)
+				if n := r.Batches() - before; n != 2 {
+					t.Fatalf("set-up: %d batches, want 2 (one, then two writes)", n)
+				}
+			} else {
+				r.enqueue(first)
+				wait(first)
+			}
+			time.Sleep(tc.idle)
+			batches := r.Batches()
+			start := time.Now()
+			measured := nop()
+			r.enqueue(measured)
+			time.Sleep(50 * time.Millisecond)
+			later := nop()
+			r.enqueue(later)
+			wait(measured, later)
+			elapsed := time.Since(start)
+			joined := r.Batches()-batches == 1
+			if joined != tc.joins {
+				t.Errorf("the later write joined the measured one's commit: %v, want %v (%d batches)", joined, tc.joins, r.Batches()-batches)
+			}
+			if tc.joins && elapsed < tc.linger {
+				t.Errorf("the lingering commit was answered after %v, before the linger (%v) ended", elapsed, tc.linger)
+			}
+			if !tc.joins && tc.linger > 0 && elapsed > tc.linger {
+				t.Errorf("the writes were answered after %v: a commit lingered (%v)", elapsed, tc.linger)
+			}
+		})
+	}
+}

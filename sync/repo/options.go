@@ -47,6 +47,7 @@ type Options struct {
 	cmemBudget    uint64
 	batchWrites   int
 	batchBytes    int
+	commitLinger  time.Duration
 	collectBudget int64
 	hold          HoldLimits
 	goSync        bool
@@ -61,7 +62,8 @@ type Options struct {
 // crypto/rand.Reader for document and actor ids, compaction after 64
 // increments (once they weigh a quarter of the snapshot) or 1 MiB of
 // increments per document, slog.Default(), no write check, at most
-// 1,024 documents loaded, group commits of at most 512 writes or 4 MiB,
+// 1,024 documents loaded, group commits of at most 512 writes or 4 MiB
+// that linger DefaultCommitLinger under load,
 // a Go collection after every 4 MiB of automerge work,
 // DefaultHoldLimits for changes waiting for their dependencies, and
 // sync states of messages without changes written behind within
@@ -77,6 +79,7 @@ func DefaultOptions() Options {
 		maxLoaded:     1024,
 		batchWrites:   512,
 		batchBytes:    4 << 20,
+		commitLinger:  DefaultCommitLinger,
 		collectBudget: 4 << 20,
 		hold:          DefaultHoldLimits(),
 		stateFlush:    DefaultSyncStateFlush,
@@ -166,6 +169,30 @@ func (o Options) WithGroupCommit(maxWrites, maxBytes int) Options {
 	}
 	if maxBytes > 0 {
 		o.batchBytes = maxBytes
+	}
+	return o
+}
+
+// DefaultCommitLinger is how long, by default, a group commit under load
+// waits after its first write was queued for more writes to join it
+// (WithCommitLinger).
+const DefaultCommitLinger = 2 * time.Millisecond
+
+// WithCommitLinger returns o letting a group commit under load — the
+// previous commit held more than one write, and this one's first write
+// was queued less than d after it ended — wait
+// until d after that write was queued for more writes to join (up to the
+// WithGroupCommit bounds), so that one store Update and its fsync cover
+// more of them: each write's acknowledgement waits up to d longer, and
+// the store makes fewer, larger commits (on a relay at 2,000 edits/s,
+// ≈ 1,400 fsyncs a second of 1.5 writes each without it;
+// docs/BENCHMARKS.md). A lone writer (each write waiting for the one
+// before it) and a write arriving after the committer was idle for d or
+// longer commit at once. 0 turns it
+// off; negative values keep the default, DefaultCommitLinger (2 ms).
+func (o Options) WithCommitLinger(d time.Duration) Options {
+	if d >= 0 {
+		o.commitLinger = d
 	}
 	return o
 }
