@@ -265,6 +265,9 @@ func CreateTable(fname string, builder *Builder) (*Table, error) {
 	if err := z.Msync(mf.Data); err != nil {
 		return nil, y.Wrapf(err, "while calling msync on %s", fname)
 	}
+	if err := dropPages(mf.Data); err != nil {
+		return nil, y.Wrapf(err, "while dropping the written pages of %s", fname)
+	}
 	return OpenTable(mf, *builder.opts)
 }
 

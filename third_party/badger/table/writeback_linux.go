@@ -26,3 +26,17 @@ func writeBack(f *os.File, size int) error {
 	}
 	return nil
 }
+
+// dropPages removes data's pages — a table just written through its
+// mapping and synced — from the process's page tables (madvise
+// MADV_DONTNEED on the shared file mapping; segue fork, FORK.md). The
+// data stays in the file and in the kernel's page cache: a later read of
+// the mapping maps the page again (a minor fault) without reading the
+// device. Without it every table the process wrote stays resident in
+// its mapping, counted in its RSS, for as long as the table lives.
+func dropPages(data []byte) error {
+	if len(data) == 0 {
+		return nil
+	}
+	return unix.Madvise(data, unix.MADV_DONTNEED)
+}
