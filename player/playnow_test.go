@@ -35,13 +35,18 @@ func (s *readySource) OpenReady(id model.TrackID, tier model.Tier) (player.Track
 // recSink records every frame written, at a chosen format.
 type recSink struct {
 	rate, ch int
-	mu       sync.Mutex
-	frames   []float32
+	// hold, when set, holds every Write until it is closed.
+	hold   chan struct{}
+	mu     sync.Mutex
+	frames []float32
 }
 
 func (s *recSink) Format() (int, int) { return s.rate, s.ch }
 
 func (s *recSink) Write(_ context.Context, f []float32) error {
+	if s.hold != nil {
+		<-s.hold
+	}
 	s.mu.Lock()
 	s.frames = append(s.frames, f...)
 	s.mu.Unlock()
@@ -148,13 +153,35 @@ func TestPlayNowPlaysTheSame(t *testing.T) {
 				}
 				ev := player.PlayContext{Context: model.PlayContext{Kind: "album", ID: "demo"}, Items: items}
 				atReturn := -1
-				if now {
+				switch {
+				case now && tc.wantNow:
 					if err := p.PlayNow(ev); err != nil {
 						t.Fatal(err)
 					}
 					atReturn = sink.len()
-				} else if err := p.Send(ev); err != nil {
-					t.Fatal(err)
+				case now:
+					// The normal path writes on the player's loop, which
+					// may run beside this goroutine: the sink holds its
+					// writes until PlayNow returned, so the count at the
+					// return is PlayNow's own (a write inside the call
+					// would block it).
+					sink.hold = make(chan struct{})
+					done := make(chan error, 1)
+					go func() { done <- p.PlayNow(ev) }()
+					select {
+					case err := <-done:
+						if err != nil {
+							t.Fatal(err)
+						}
+					case <-time.After(20 * time.Second):
+						t.Fatal("PlayNow did not return: it wrote to the sink inside the call")
+					}
+					atReturn = sink.len()
+					close(sink.hold)
+				default:
+					if err := p.Send(ev); err != nil {
+						t.Fatal(err)
+					}
 				}
 				timeout := time.After(60 * time.Second)
 				for started := false; ; {

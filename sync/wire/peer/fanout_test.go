@@ -186,11 +186,27 @@ func TestFanoutWakesOnlyFollowers(t *testing.T) {
 	// notifications it cost and the remotes that received messages.
 	change := func(x int, followers []int) (uint64, []int) {
 		t.Helper()
-		before := fan.Notified()
+		// The exchanges of the change before may still be answering
+		// (a follower's reply to it, the session's answer): wait until
+		// no remote has received anything for 50 ms.
 		counts := make([]int64, nSessions)
-		for i, rm := range remotes {
-			counts[i] = rm.received.Load()
+		quiet := func() bool {
+			same := true
+			for i, rm := range remotes {
+				if n := rm.received.Load(); n != counts[i] {
+					counts[i], same = n, false
+				}
+			}
+			return same
 		}
+		waitFor(t, "the earlier exchanges to end", func() bool {
+			if !quiet() {
+				return false
+			}
+			time.Sleep(50 * time.Millisecond)
+			return quiet()
+		})
+		before := fan.Notified()
 		if err := handles[x].Playlist(ctx, func(p *docs.Playlist) error {
 			_, err := p.Add(docs.AtEnd(), "alice", model.TrackID(fmt.Sprintf("t%d", x)))
 			return err
