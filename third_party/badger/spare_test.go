@@ -258,6 +258,10 @@ func TestSpareFailureNotRetriedPerWrite(t *testing.T) {
 	i := 0
 	for ; ; i++ {
 		setKey(t, db, i, val)
+		// A spare started by this write ends before the next write:
+		// else, on a loaded machine, the writes could fill the memtable
+		// and rotate (reserving a fid) before the attempt fails.
+		db.spare.wg.Wait()
 		db.lock.RLock()
 		failed := db.spare.failed
 		db.lock.RUnlock()
