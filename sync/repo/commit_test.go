@@ -551,16 +551,7 @@ func TestCommitLinger(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			st := &gatedStore{Store: store.NewMemory()}
-			r, err := Open(ctx, st, DefaultOptions().WithCompaction(1000, 0).WithCommitLinger(tc.linger))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer r.Close()
-			h, err := r.CreatePlaylist(ctx, "alice", "p")
-			if err != nil {
-				t.Fatal(err)
-			}
+			st, r, h := gatedPlaylist(t, DefaultOptions().WithCompaction(1000, 0).WithCommitLinger(tc.linger))
 			nop := func() *write { return &write{h: h, fn: func(store.Txn) error { return nil }} }
 			before := r.Batches()
 			wait := func(ws ...*write) {

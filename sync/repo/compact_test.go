@@ -438,15 +438,25 @@ func TestCloseWaitsForCompaction(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newBGFixture(t, tc.relay, 140)
 			var returned atomic.Bool
+			started := make(chan struct{}, 1)
 			f.hook = func(ctx context.Context, built bool) {
 				if built {
 					return
 				}
+				started <- struct{}{}
 				<-ctx.Done()
 				time.Sleep(20 * time.Millisecond)
 				returned.Store(true)
 			}
 			f.untilCompacting(t)
+			// Until the compaction runs (untilCompacting sees it
+			// queued; on a loaded machine Close could cancel it before
+			// it starts, and it would return without the hook).
+			select {
+			case <-started:
+			case <-time.After(20 * time.Second):
+				t.Fatal("the background compaction did not start")
+			}
 			snap, seqs := f.stored(t)
 			if err := f.r.Close(); err != nil {
 				t.Fatal(err)

@@ -33,6 +33,23 @@ func (s *gatedStore) open() {
 	s.mu.Unlock()
 }
 
+// gatedPlaylist opens a repo with opts on a gatedStore (open) and
+// creates a playlist in it; the repo closes when t ends.
+func gatedPlaylist(t *testing.T, opts Options) (*gatedStore, *Repo, *Handle) {
+	t.Helper()
+	st := &gatedStore{Store: store.NewMemory()}
+	r, err := Open(context.Background(), st, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	h, err := r.CreatePlaylist(context.Background(), "alice", "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, r, h
+}
+
 func (s *gatedStore) Update(ctx context.Context, fn func(tx store.Txn) error) error {
 	s.mu.Lock()
 	g := s.gate
@@ -203,16 +220,7 @@ func TestStateWritesDoNotPin(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			st := &gatedStore{Store: store.NewMemory()}
-			r, err := Open(ctx, st, testOptions(1))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer r.Close()
-			h, err := r.CreatePlaylist(ctx, "alice", "p")
-			if err != nil {
-				t.Fatal(err)
-			}
+			st, r, h := gatedPlaylist(t, testOptions(1))
 			st.close()
 			defer st.open() // before r.Close, which commits what is queued
 			errc := make(chan error, 1)
