@@ -133,6 +133,7 @@ func (r *Repo) committer() {
 		}
 		batch := []*write{first}
 		size := first.size
+		bounded := func() bool { return len(batch) >= r.opts.batchWrites || size >= r.opts.batchBytes }
 		// add takes w into the batch, or keeps it for the next one; it
 		// reports whether the batch is complete.
 		add := func(w *write, ok bool) bool {
@@ -145,13 +146,13 @@ func (r *Repo) committer() {
 			}
 			batch = append(batch, w)
 			size += w.size
-			return len(batch) >= r.opts.batchWrites || size >= r.opts.batchBytes
+			return bounded()
 		}
 		var linger *time.Timer
 		if d := r.opts.commitLinger; d > 0 && prev > 1 && !first.creation && first.queued.Sub(ended) < d {
 			linger = time.NewTimer(time.Until(first.queued.Add(d)))
 		}
-		full := first.creation || len(batch) >= r.opts.batchWrites || size >= r.opts.batchBytes
+		full := first.creation || bounded()
 	gather:
 		for !full {
 			select {
