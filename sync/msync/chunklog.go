@@ -10,14 +10,17 @@ import (
 
 // chunkLog holds a graph's encoded chunks, appended in history order,
 // in slabs of about slabSize bytes. The newest two slabs (the tail,
-// where what followers ask for lies) stay as they are; older ones are
-// deflated, a slab of playlist edits to about 40 % of its size
-// (TestChunkLogCompresses), and inflated on a read into a one-slab
-// cache. A chunk costs its compressed bytes and its 12-byte chunkRef
-// instead of its own allocation and a 24-byte slice header.
+// where what followers ask for lies) stay as they are; an older one is
+// frozen: its owner rewrites its chunks (Graph.freeze leaves out what
+// the graph itself knows of a change: its checksum and its dependencies'
+// hashes) and the slab is deflated, a slab of playlist edits to about a
+// fifth of its size (TestChunkLogCompresses), and inflated on a read
+// into a one-slab cache. A chunk costs its compressed bytes and its
+// 12-byte chunkRef instead of its own allocation and a 24-byte slice
+// header.
 //
 // Bytes handed out are never modified afterwards: a slab is appended
-// to, never rewritten, and a slab replaced (deflated, or the cache
+// to, never rewritten, and a slab replaced (frozen, or the cache
 // refilled) leaves the old array to whoever still holds a slice of it.
 // A chunkLog is not safe for concurrent use.
 type chunkLog struct {
@@ -33,11 +36,21 @@ type slab struct {
 	deflated bool
 }
 
-// chunkRef places a chunk in a chunkLog: bytes off through off+n-1 of
-// slab s (uncompressed offsets).
+// chunkRef places a chunk in a chunkLog: bytes off through
+// off+len()-1 of slab s (uncompressed offsets). The top bit of n marks
+// a chunk its graph stored stripped (Graph.freeze).
 type chunkRef struct {
 	s, off, n uint32
 }
+
+// strippedBit is the bit of chunkRef.n that marks a stripped chunk.
+const strippedBit = 1 << 31
+
+// len returns the length of the chunk's bytes in its slab.
+func (r chunkRef) len() uint32 { return r.n &^ strippedBit }
+
+// stripped reports whether the chunk is stored stripped.
+func (r chunkRef) stripped() bool { return r.n&strippedBit != 0 }
 
 // slabSize is the size past which the open slab is closed: a slab is
 // inflated whole to read one chunk of it (≈ 42 µs at 8 KiB, 76 µs at
@@ -46,8 +59,11 @@ type chunkRef struct {
 // up for the weaker compression; 4 KiB costs ≈ 9 B more per change).
 const slabSize = 8 << 10
 
-// add appends raw (copied) and returns where it lies.
-func (l *chunkLog) add(raw []byte) chunkRef {
+// add appends raw (copied; under 2 GiB) and returns where it lies, and
+// the slab that left the tail as it was appended, to be frozen by the
+// caller (freeze), or -1.
+func (l *chunkLog) add(raw []byte) (ref chunkRef, closed int) {
+	closed = -1
 	n := len(l.slabs)
 	if n == 0 || len(l.slabs[n-1].data) >= slabSize {
 		var data []byte
@@ -62,18 +78,19 @@ func (l *chunkLog) add(raw []byte) chunkRef {
 			data = make([]byte, 0, slabSize+slabSize/8)
 		}
 		if n >= 2 {
-			l.deflate(n - 2)
+			closed = n - 2
 		}
 		l.slabs = append(l.slabs, slab{data: data})
 		n++
 	}
 	s := &l.slabs[n-1]
-	ref := chunkRef{s: uint32(n - 1), off: uint32(len(s.data)), n: uint32(len(raw))}
+	ref = chunkRef{s: uint32(n - 1), off: uint32(len(s.data)), n: uint32(len(raw))}
 	s.data = append(s.data, raw...)
-	return ref
+	return ref, closed
 }
 
-// get returns the chunk at ref; it must not be modified.
+// get returns the bytes at ref as stored (stripped when ref says so);
+// they must not be modified.
 func (l *chunkLog) get(ref chunkRef) []byte {
 	s := &l.slabs[ref.s]
 	data := s.data
@@ -83,14 +100,20 @@ func (l *chunkLog) get(ref chunkRef) []byte {
 		}
 		data = l.cache
 	}
-	return data[ref.off : ref.off+ref.n : ref.off+ref.n]
+	end := ref.off + ref.len()
+	return data[ref.off:end:end]
 }
 
-// deflate compresses slab i, unless that would not make it smaller.
-func (l *chunkLog) deflate(i int) {
+// freeze replaces slab i, out of the tail, by data — its chunks as the
+// caller rewrote them, their refs changed to match; nil keeps the slab's
+// own — deflated, or as it is when deflating would not make it smaller.
+func (l *chunkLog) freeze(i int, data []byte) {
 	s := &l.slabs[i]
 	if s.deflated {
 		return
+	}
+	if data == nil {
+		data = s.data
 	}
 	z := &flateState
 	z.mu.Lock()
@@ -101,11 +124,11 @@ func (l *chunkLog) deflate(i int) {
 	z.buf.Reset()
 	z.w.Reset(&z.buf)
 	// Writes to a bytes.Buffer do not fail.
-	_, _ = z.w.Write(s.data)
+	_, _ = z.w.Write(data)
 	_ = z.w.Close()
-	if z.buf.Len() >= len(s.data) {
+	if z.buf.Len() >= len(data) {
 		// Keep it as it is, trimmed to its length.
-		s.data = bytes.Clone(s.data)
+		s.data = bytes.Clone(data)
 		return
 	}
 	s.data, s.deflated = bytes.Clone(z.buf.Bytes()), true

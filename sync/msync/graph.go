@@ -23,8 +23,10 @@ import (
 // (BenchmarkGraphBytes): the changes are held by value in one slice in
 // history order, found by hash through an open-addressing table of
 // positions, and their dependencies are positions in one shared slice.
-// The chunks are copied into a chunkLog, which deflates all but the
-// newest 8–16 KiB of them (a playlist edit's ≈ 190 bytes to ≈ 80).
+// The chunks are copied into a chunkLog; all but the newest 8–16 KiB of
+// them are stored without their checksums and dependency hashes, which
+// the graph holds, and deflated (strip.go: a playlist edit's ≈ 190 bytes
+// to ≈ 40).
 type Graph struct {
 	// nodes holds the changes in history order: a change's position is
 	// its index. It is appended to, never reordered.
@@ -181,7 +183,8 @@ func (g *Graph) Add(c Change, raw []byte) {
 	if g.Has(c.Hash) || len(g.nodes) >= math.MaxInt32 {
 		return
 	}
-	n := node{hash: c.Hash, ref: g.chunks.add(raw), dep: uint32(len(g.deps))}
+	ref, closed := g.chunks.add(raw)
+	n := node{hash: c.Hash, ref: ref, dep: uint32(len(g.deps))}
 	for _, d := range c.Deps {
 		if p := g.pos(&d); p >= 0 {
 			g.deps = append(g.deps, p)
@@ -190,6 +193,9 @@ func (g *Graph) Add(c Change, raw []byte) {
 	}
 	g.nodes = append(g.nodes, n)
 	g.index.insert(g.nodes, int32(len(g.nodes)-1))
+	if closed >= 0 {
+		g.freeze(closed)
+	}
 	seq := g.seqs[string(c.Actor)]
 	if seq == nil {
 		seq = new(uint64)
@@ -249,7 +255,7 @@ func (g *Graph) epochs(k uint32) uint32 {
 // must not be modified; g never modifies it either, so it stays valid.
 func (g *Graph) Raw(hash automerge.ChangeHash) []byte {
 	if p := g.pos(&hash); p >= 0 {
-		return g.chunks.get(g.nodes[p].ref)
+		return g.chunk(&g.nodes[p])
 	}
 	return nil
 }
@@ -257,7 +263,7 @@ func (g *Graph) Raw(hash automerge.ChangeHash) []byte {
 // RawAt returns the encoded chunk of the change at history position i
 // (0 ≤ i < Len()); it must not be modified; g never modifies it either.
 // It panics when i is out of range.
-func (g *Graph) RawAt(i int) []byte { return g.chunks.get(g.nodes[i].ref) }
+func (g *Graph) RawAt(i int) []byte { return g.chunk(&g.nodes[i]) }
 
 // AppendRaw appends to dst the encoded chunks of the changes at history
 // positions from through Len()-1, in history order, and returns the
@@ -266,7 +272,7 @@ func (g *Graph) RawAt(i int) []byte { return g.chunks.get(g.nodes[i].ref) }
 // panics when from is outside [0, Len()].
 func (g *Graph) AppendRaw(dst []byte, from int) []byte {
 	for i := range g.nodes[from:] {
-		dst = append(dst, g.chunks.get(g.nodes[from+i].ref)...)
+		dst = g.appendChunk(dst, &g.nodes[from+i])
 	}
 	return dst
 }

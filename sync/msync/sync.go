@@ -144,7 +144,7 @@ func Generate(g *Graph, s *State) *Message {
 	for i, p := range toSend {
 		n := &g.nodes[p]
 		s.SentHashes[n.hash] = struct{}{}
-		m.Raw[i] = g.chunks.get(n.ref)
+		m.Raw[i] = g.chunk(n)
 		m.Changes[i] = Change{Hash: n.hash}
 	}
 	s.InFlight = true
