@@ -77,8 +77,8 @@ func TestEpochWrap(t *testing.T) {
 	// Marks left by walks of the counter's previous cycle: after the
 	// wrap, a walk must not take them for its own.
 	for i := range g.nodes {
-		nd := &g.nodes[i]
-		nd.epoch, nd.send, nd.seen, nd.flags = 1+rnd.Uint32N(6), 1+rnd.Uint32N(6), 1+rnd.Uint32N(6), uint8(1+rnd.IntN(3))
+		mk := g.marks.at(int32(i))
+		mk.epoch, mk.send, mk.seen, mk.flags = 1+rnd.Uint32N(6), 1+rnd.Uint32N(6), 1+rnd.Uint32N(6), uint8(1+rnd.IntN(3))
 	}
 	g.epoch = math.MaxUint32 - 1
 	for step := range 40 {
@@ -120,26 +120,105 @@ func TestEpochWrap(t *testing.T) {
 	}
 	// The wrap itself: every mark cleared, the walks start over at 1.
 	for i := range g.nodes {
-		g.nodes[i].epoch, g.nodes[i].send, g.nodes[i].seen = 1, 2, 3
+		mk := g.marks.at(int32(i))
+		mk.epoch, mk.send, mk.seen = 1, 2, 3
 	}
 	g.epoch = math.MaxUint32 - 2
 	if e := g.epochs(3); e != 1 || g.epoch != 3 {
 		t.Fatalf("after the wrap: first epoch %d, counter %d", e, g.epoch)
 	}
-	for i, nd := range g.nodes {
-		if nd.epoch|nd.send|nd.seen != 0 {
-			t.Fatalf("node %d keeps marks %d/%d/%d across the wrap", i, nd.epoch, nd.send, nd.seen)
+	for i := range g.nodes {
+		if mk := g.marks.at(int32(i)); mk.epoch|mk.send|mk.seen != 0 {
+			t.Fatalf("change %d keeps marks %d/%d/%d across the wrap", i, mk.epoch, mk.send, mk.seen)
 		}
 	}
 }
 
-// TestNodeLayout pins a change's fixed cost in the graph: a node of 80
-// bytes (BenchmarkGraphBytes measures the whole).
+// TestNodeLayout pins a change's fixed cost in the graph: a node of 52
+// bytes, its walk marks (16 bytes) held apart and only for the newest
+// changes (BenchmarkGraphBytes measures the whole).
 func TestNodeLayout(t *testing.T) {
-	if s := unsafe.Sizeof(node{}); s != 68 {
-		t.Fatalf("node is %d bytes, want 68", s)
+	if s := unsafe.Sizeof(node{}); s != 52 {
+		t.Fatalf("node is %d bytes, want 52", s)
+	}
+	if s := unsafe.Sizeof(mark{}); s != 16 {
+		t.Fatalf("mark is %d bytes, want 16", s)
 	}
 	if s := unsafe.Sizeof(opRange{}); s != 16 {
 		t.Fatalf("opRange is %d bytes, want 16", s)
+	}
+}
+
+// TestMarksWindow: walks deep into the history and near its end, more
+// than a sweep apart, answer as a plain search of the ancestors does;
+// the marks held shrink to the newest changes once walks stay near the
+// end, and grow back for a deep one.
+func TestMarksWindow(t *testing.T) {
+	const n = 3000
+	rnd := rand.New(rand.NewPCG(9, 9))
+	// Each change depends on the one before it and up to two more of the
+	// eight before it (forks merged soon), as a document's history does.
+	g, all := NewGraph(), []automerge.ChangeHash{}
+	for i := range n {
+		var deps []automerge.ChangeHash
+		if i > 0 {
+			deps = append(deps, all[i-1])
+		}
+		for k := 0; i > 0 && k < rnd.IntN(3); k++ {
+			if d := all[max(0, i-1-rnd.IntN(8))]; !slices.Contains(deps, d) {
+				deps = append(deps, d)
+			}
+		}
+		g.Add(Change{Hash: testHash(i), Deps: deps}, []byte{byte(i)})
+		all = append(all, testHash(i))
+	}
+	// naiveSince is since by a plain search: every change that is not
+	// one of have or an ancestor of one.
+	naiveSince := func(have []automerge.ChangeHash) []automerge.ChangeHash {
+		anc := map[int32]bool{}
+		var stack []int32
+		for _, h := range have {
+			stack = append(stack, g.pos(&h))
+		}
+		for len(stack) > 0 {
+			p := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			if anc[p] {
+				continue
+			}
+			anc[p] = true
+			stack = append(stack, g.depsOf(&g.nodes[p])...)
+		}
+		var out []automerge.ChangeHash
+		for i := range n {
+			if !anc[int32(i)] {
+				out = append(out, all[i])
+			}
+		}
+		return out
+	}
+	check := func(step int, have []automerge.ChangeHash) {
+		g.memo = [memoSize]sinceMemo{}
+		got := g.hashesAt(g.since(have))
+		if want := naiveSince(have); !slices.Equal(got, want) {
+			t.Fatalf("step %d: since gave %d changes, want %d", step, len(got), len(want))
+		}
+	}
+	for step := range 3 * sweepEvery {
+		depth := 1 + rnd.IntN(20)
+		if step%97 == 0 {
+			depth = n - rnd.IntN(n/10) // deep: near the first change
+		}
+		check(step, []automerge.ChangeHash{all[n-depth]})
+	}
+	for step := range 2 * sweepEvery {
+		check(step, []automerge.ChangeHash{all[n-1-rnd.IntN(20)]})
+	}
+	if len(g.marks.win) > markTail+64 {
+		t.Fatalf("after shallow walks the marks of %d changes are held, want ≤ %d", len(g.marks.win), markTail+64)
+	}
+	check(-1, []automerge.ChangeHash{all[3]})
+	if g.marks.base > 3 {
+		t.Fatalf("a deep walk left the window at %d", g.marks.base)
 	}
 }

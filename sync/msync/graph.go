@@ -19,10 +19,11 @@ import (
 // the document applies, in the document's order. A Graph is not safe for
 // concurrent use.
 //
-// A change costs the graph about 90 bytes besides its encoded chunk
+// A change costs the graph about 70 bytes besides its encoded chunk
 // (BenchmarkGraphBytes): the changes are held by value in one slice in
 // history order, found by hash through an open-addressing table of
-// positions, and their dependencies are positions in one shared slice.
+// positions, and their dependencies are positions in one shared slice;
+// the walks' marks are held for the newest changes only (marks.go).
 // The chunks are copied into a chunkLog; all but the newest 8–16 KiB of
 // them are stored without their checksums and dependency hashes, which
 // the graph holds, and deflated (strip.go: a playlist edit's ≈ 190 bytes
@@ -47,10 +48,12 @@ type Graph struct {
 	// (automerge's per-actor states; the actors of a document are few).
 	seqs map[string]*uint64
 	// epoch numbers the walks of since, changesToSend, markHeld and
-	// removeAncestors: a node's marks count only when they hold the
+	// removeAncestors: a change's marks count only when they hold the
 	// current walk's epoch, so no walk clears marks (epochs clears them
 	// all when the counter would wrap).
 	epoch uint32
+	// marks holds the changes' walk marks (marks.go).
+	marks marks
 	heap  idxHeap
 	// memo holds the last few since answers: the followers of a
 	// document one change behind all ask the same questions (a Bloom
@@ -93,15 +96,12 @@ type sinceMemo struct {
 }
 
 // node is one change of a Graph. ref places its encoded chunk in
-// Graph.chunks; its dependencies are Graph.deps[dep : dep+ndep].
+// Graph.chunks; its dependencies are Graph.deps[dep : dep+ndep]. Its
+// walk marks are in Graph.marks.
 type node struct {
 	hash      automerge.ChangeHash
 	ref       chunkRef
 	dep, ndep uint32
-	// epoch and flags are since's marks, send changesToSend's and seen
-	// removeAncestors' and markHeld's (see Graph.epoch).
-	epoch, send, seen uint32
-	flags             uint8
 }
 
 // NewGraph returns an empty graph (the index of an empty document).
@@ -237,17 +237,16 @@ func (g *Graph) pos(hash *automerge.ChangeHash) int32 { return g.index.find(g.no
 func (g *Graph) depsOf(n *node) []int32 { return g.deps[n.dep : n.dep+n.ndep] }
 
 // epochs returns the first of k fresh walk epochs (Graph.epoch); when
-// the counter would wrap, it first clears every node's marks.
+// the counter would wrap, it first clears every mark. The marks of old
+// changes no walk touched lately are dropped on the way (marks.begin).
 func (g *Graph) epochs(k uint32) uint32 {
 	if g.epoch > math.MaxUint32-k {
-		for i := range g.nodes {
-			n := &g.nodes[i]
-			n.epoch, n.send, n.seen = 0, 0, 0
-		}
+		g.marks.clear()
 		g.epoch = 0
 	}
 	first := g.epoch + 1
 	g.epoch += k
+	g.marks.begin(first, len(g.nodes))
 	return first
 }
 
@@ -346,17 +345,17 @@ func (g *Graph) since(have []automerge.ChangeHash) []int32 {
 	q := g.heap[:0]
 	onlyHeads := 0
 	mark := func(p int32, f uint8) {
-		n := &g.nodes[p]
-		if n.epoch != ep {
-			n.epoch, n.flags = ep, f
+		mk := g.marks.at(p)
+		if mk.epoch != ep {
+			mk.epoch, mk.flags = ep, f
 			q.push(p)
 			if f == fromHeads {
 				onlyHeads++
 			}
 			return
 		}
-		old := n.flags
-		if n.flags |= f; old == fromHeads && n.flags != fromHeads {
+		old := mk.flags
+		if mk.flags |= f; old == fromHeads && mk.flags != fromHeads {
 			onlyHeads--
 		}
 	}
@@ -371,13 +370,13 @@ func (g *Graph) since(have []automerge.ChangeHash) []int32 {
 	var out []int32
 	for onlyHeads > 0 {
 		p := q.pop()
-		n := &g.nodes[p]
-		if n.flags == fromHeads {
+		f := g.marks.at(p).flags
+		if f == fromHeads {
 			onlyHeads--
 			out = append(out, p)
 		}
-		for _, d := range g.depsOf(n) {
-			mark(d, n.flags)
+		for _, d := range g.depsOf(&g.nodes[p]) {
+			mark(d, f)
 		}
 	}
 	g.heap = q[:0]
@@ -447,8 +446,8 @@ func (g *Graph) removeAncestors(set map[automerge.ChangeHash]struct{}, heads []a
 	seen := g.epochs(1)
 	var stack []int32
 	for _, h := range heads {
-		if p := g.pos(&h); p >= floor && g.nodes[p].seen != seen {
-			g.nodes[p].seen = seen
+		if p := g.pos(&h); p >= floor && g.marks.at(p).seen != seen {
+			g.marks.at(p).seen = seen
 			stack = append(stack, p)
 		}
 	}
@@ -457,8 +456,8 @@ func (g *Graph) removeAncestors(set map[automerge.ChangeHash]struct{}, heads []a
 		stack = stack[:len(stack)-1]
 		delete(set, n.hash)
 		for _, d := range g.depsOf(n) {
-			if d >= floor && g.nodes[d].seen != seen {
-				g.nodes[d].seen = seen
+			if d >= floor && g.marks.at(d).seen != seen {
+				g.marks.at(d).seen = seen
 				stack = append(stack, d)
 			}
 		}

@@ -231,6 +231,14 @@ func (g *Graph) changesToSend(have []Have, need, theirHeads []automerge.ChangeHa
 	send := g.epochs(3)
 	exact := g.hasAll(theirHeads)
 	var held uint32
+	// win holds the marks of the changes from lo on: changes are in
+	// history order, and one before them is never marked here.
+	var win []mark
+	var lo int32
+	if len(changes) > 0 {
+		lo = changes[0]
+		win = g.marks.span(lo, len(g.nodes))
+	}
 	for _, p := range changes {
 		n := &g.nodes[p]
 		hit := false
@@ -243,24 +251,25 @@ func (g *Graph) changesToSend(have []Have, need, theirHeads []automerge.ChangeHa
 		if hit && exact && held == 0 {
 			held = g.markHeld(changes, theirHeads, send+2)
 		}
-		if !hit || exact && n.seen != held {
-			n.send = send
+		mk := &win[p-lo]
+		if !hit || exact && mk.seen != held {
+			mk.send = send
 			continue
 		}
 		for _, d := range g.depsOf(n) {
-			if g.nodes[d].send == send {
-				n.send = send
+			if d >= lo && win[d-lo].send == send {
+				mk.send = send
 				break
 			}
 		}
 	}
 	for _, h := range need {
-		if p := g.pos(&h); p >= 0 && g.nodes[p].send != send {
+		if p := g.pos(&h); p >= 0 && (p < lo || len(win) == 0 || win[p-lo].send != send) {
 			out = append(out, p)
 		}
 	}
 	for _, p := range changes {
-		if g.nodes[p].send == send {
+		if win[p-lo].send == send {
 			out = append(out, p)
 		}
 	}
@@ -278,20 +287,26 @@ func (g *Graph) hasAll(hs []automerge.ChangeHash) bool {
 }
 
 // markHeld marks every change of region that is one of heads or an
-// ancestor of one, with epoch held (in node.seen), using epoch held-1 for
+// ancestor of one, with epoch held (in mark.seen), using epoch held-1 for
 // the region itself; the caller takes both (Graph.epochs). region is
 // since(lastSync) for some lastSync, so an ancestor of a change outside
 // it is outside it too: the walk stays inside region and costs at most
 // len(region) steps, whatever the document's history. It returns held.
 func (g *Graph) markHeld(region []int32, heads []automerge.ChangeHash, held uint32) uint32 {
 	in := held - 1
+	if len(region) == 0 {
+		return held
+	}
+	// Only changes of region, from lo on, are marked in.
+	lo := region[0]
+	win := g.marks.span(lo, len(g.nodes))
 	for _, p := range region {
-		g.nodes[p].seen = in
+		win[p-lo].seen = in
 	}
 	stack := g.walk[:0]
 	for _, h := range heads {
-		if p := g.pos(&h); p >= 0 && g.nodes[p].seen == in {
-			g.nodes[p].seen = held
+		if p := g.pos(&h); p >= lo && win[p-lo].seen == in {
+			win[p-lo].seen = held
 			stack = append(stack, p)
 		}
 	}
@@ -299,8 +314,8 @@ func (g *Graph) markHeld(region []int32, heads []automerge.ChangeHash, held uint
 		n := &g.nodes[stack[len(stack)-1]]
 		stack = stack[:len(stack)-1]
 		for _, d := range g.depsOf(n) {
-			if g.nodes[d].seen == in {
-				g.nodes[d].seen = held
+			if d >= lo && win[d-lo].seen == in {
+				win[d-lo].seen = held
 				stack = append(stack, d)
 			}
 		}
