@@ -1,9 +1,6 @@
 package msync
 
 import (
-	"slices"
-	"sort"
-
 	"github.com/automerge/automerge-go"
 	"github.com/segue-fm/segue/sync/docs"
 )
@@ -17,7 +14,7 @@ type opIndex struct {
 	n       int // changes of order indexed
 	partial bool
 	max     map[string]uint64
-	ranges  map[string][]opRange
+	ranges  map[string]*opRuns
 	decoded map[int]*docs.ChangeOps
 	// checked holds the operation ids of changes Guard or Vouch decoded
 	// that the graph may add next, so indexOps need not decode them
@@ -47,7 +44,7 @@ func (x *opIndex) remember(p *pending) {
 }
 
 // opRange is the counters lo through lo+n-1 of one change, the graph's
-// node idx: 16 bytes a change.
+// node idx (opRuns packs them).
 type opRange struct {
 	lo  uint64
 	n   uint32
@@ -70,7 +67,7 @@ func (g *Graph) indexOps() bool {
 	x := &g.ops
 	if x.max == nil {
 		x.max = map[string]uint64{}
-		x.ranges = map[string][]opRange{}
+		x.ranges = map[string]*opRuns{}
 	}
 	for ; x.n < len(g.nodes); x.n++ {
 		span, ok := x.checked[g.nodes[x.n].hash]
@@ -91,8 +88,11 @@ func (g *Graph) indexOps() bool {
 		r := opRange{lo: span.lo, n: uint32(span.n), idx: int32(x.n)}
 		x.max[actor] = max(x.max[actor], r.hi())
 		rs := x.ranges[actor]
-		at := sort.Search(len(rs), func(i int) bool { return rs[i].lo > r.lo })
-		x.ranges[actor] = slices.Insert(rs, at, r)
+		if rs == nil {
+			rs = &opRuns{}
+			x.ranges[actor] = rs
+		}
+		rs.add(r)
 	}
 	return !x.partial
 }
@@ -102,11 +102,13 @@ func (g *Graph) indexOps() bool {
 func (g *Graph) opAt(actor string, ctr uint64) (c *docs.ChangeOps, i int, ok bool) {
 	x := &g.ops
 	rs := x.ranges[actor]
-	at := sort.Search(len(rs), func(i int) bool { return rs[i].lo > ctr }) - 1
-	if at < 0 || rs[at].hi() < ctr {
+	if rs == nil {
 		return nil, 0, false
 	}
-	r := rs[at]
+	r, found := rs.find(ctr)
+	if !found || r.hi() < ctr {
+		return nil, 0, false
+	}
 	c = x.decoded[int(r.idx)]
 	if c == nil {
 		var err error

@@ -2,7 +2,10 @@ package msync
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"reflect"
+	"slices"
+	"sort"
 	"testing"
 
 	"github.com/automerge/automerge-go"
@@ -67,13 +70,75 @@ func TestRememberedSpansMatchDecoded(t *testing.T) {
 	if !checked.indexOps() || !decoded.indexOps() {
 		t.Fatal("a change did not decode")
 	}
-	if !reflect.DeepEqual(checked.ops.max, decoded.ops.max) || !reflect.DeepEqual(checked.ops.ranges, decoded.ops.ranges) {
-		t.Fatalf("remembered spans index differently:\n%v\n%v", checked.ops.ranges, decoded.ops.ranges)
+	unpacked := func(x *opIndex) map[string][]opRange {
+		m := map[string][]opRange{}
+		for a, rs := range x.ranges {
+			m[a] = rs.all()
+		}
+		return m
+	}
+	if a, b := unpacked(&checked.ops), unpacked(&decoded.ops); !reflect.DeepEqual(checked.ops.max, decoded.ops.max) || !reflect.DeepEqual(a, b) {
+		t.Fatalf("remembered spans index differently:\n%v\n%v", a, b)
 	}
 	if n := len(checked.ops.checked); n != 0 {
 		t.Fatalf("%d remembered spans left after indexing", n)
 	}
 	if len(checked.ops.max) < 2 {
 		t.Fatalf("%d actors indexed, want several", len(checked.ops.max))
+	}
+}
+
+// TestOpRuns: one actor's ranges, added mostly in order of their first
+// counters (some out of it, some sharing one), read back and found as in
+// a plain sorted slice, through packed blocks, the tail and repacking.
+func TestOpRuns(t *testing.T) {
+	for _, disorder := range []int{0, 50, 3} {
+		t.Run(fmt.Sprintf("one-in-%d-out-of-order", disorder), func(t *testing.T) {
+			rnd := rand.New(rand.NewPCG(uint64(disorder), 3))
+			var o opRuns
+			var want []opRange
+			lo := uint64(1)
+			for i := range 3000 {
+				r := opRange{lo: lo, n: uint32(1 + rnd.IntN(9)), idx: int32(i*3 + rnd.IntN(3))}
+				switch {
+				case disorder > 0 && rnd.IntN(disorder) == 0:
+					r.lo = 1 + rnd.Uint64N(lo)
+				case rnd.IntN(40) == 0:
+					r.lo = lo - 1 // sharing the previous range's first counter
+				}
+				lo = max(lo, r.lo+uint64(r.n)+uint64(rnd.IntN(3)))
+				o.add(r)
+				at := sort.Search(len(want), func(k int) bool { return want[k].lo > r.lo })
+				want = slices.Insert(want, at, r)
+			}
+			if got := o.all(); !slices.Equal(got, want) {
+				t.Fatalf("ranges read back differ (%d, want %d)", len(got), len(want))
+			}
+			for range 5000 {
+				ctr := rnd.Uint64N(lo + 10)
+				at := sort.Search(len(want), func(k int) bool { return want[k].lo > ctr }) - 1
+				got, ok := o.find(ctr)
+				if ok != (at >= 0) || ok && got != want[at] {
+					t.Fatalf("find(%d) = %v, %v; want %v", ctr, got, ok, want[max(at, 0)])
+				}
+			}
+		})
+	}
+}
+
+// TestOpRunsPack: ranges added in order cost about 4 bytes each packed,
+// not 16.
+func TestOpRunsPack(t *testing.T) {
+	var o opRuns
+	const n = 64 * 100
+	for i := range n {
+		o.add(opRange{lo: uint64(1 + 3*i), n: 3, idx: int32(2 * i)})
+	}
+	held := len(o.tail) * 16
+	for _, b := range o.blocks {
+		held += 48 + len(b.data)
+	}
+	if per := float64(held) / n; per > 4 {
+		t.Fatalf("%.1f bytes a range, want ≤ 4", per)
 	}
 }
