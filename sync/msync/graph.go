@@ -237,8 +237,9 @@ func (g *Graph) pos(hash *automerge.ChangeHash) int32 { return g.index.find(g.no
 func (g *Graph) depsOf(n *node) []int32 { return g.deps[n.dep : n.dep+n.ndep] }
 
 // epochs returns the first of k fresh walk epochs (Graph.epoch); when
-// the counter would wrap, it first clears every mark. The marks of old
-// changes no walk touched lately are dropped on the way (marks.begin).
+// the counter would wrap, it first clears every mark. Every sweepEvery
+// epochs the marks of all but the newest changes are dropped on the way
+// (marks.begin).
 func (g *Graph) epochs(k uint32) uint32 {
 	if g.epoch > math.MaxUint32-k {
 		g.marks.clear()
