@@ -105,15 +105,12 @@ func (l *chunkLog) get(ref chunkRef) []byte {
 }
 
 // freeze replaces slab i, out of the tail, by data — its chunks as the
-// caller rewrote them, their refs changed to match; nil keeps the slab's
-// own — deflated, or as it is when deflating would not make it smaller.
+// caller rewrote them, their refs changed to match — deflated, or as it
+// is when deflating would not make it smaller.
 func (l *chunkLog) freeze(i int, data []byte) {
 	s := &l.slabs[i]
 	if s.deflated {
 		return
-	}
-	if data == nil {
-		data = s.data
 	}
 	z := &flateState
 	z.mu.Lock()

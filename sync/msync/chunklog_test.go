@@ -53,7 +53,7 @@ func TestChunkLog(t *testing.T) {
 					}
 					ref, closed := l.add(b)
 					if closed >= 0 {
-						l.freeze(closed, nil)
+						l.freeze(closed, l.slabs[closed].data)
 					}
 					refs = append(refs, ref)
 					want = append(want, bytes.Clone(b))

@@ -34,7 +34,7 @@ type opBlock struct {
 
 // add records r.
 func (o *opRuns) add(r opRange) {
-	if o.lastLo() <= r.lo || o.empty() {
+	if o.lastLo() <= r.lo {
 		o.tail = append(o.tail, r)
 		if len(o.tail) == opBlockLen {
 			o.blocks = append(o.blocks, pack(o.tail))
@@ -53,9 +53,8 @@ func (o *opRuns) add(r opRange) {
 	o.tail = slices.Clone(all)
 }
 
-func (o *opRuns) empty() bool { return len(o.blocks) == 0 && len(o.tail) == 0 }
-
-// lastLo returns the first counter of the last range (0 when none).
+// lastLo returns the first counter of the last range (0 when none, so
+// any range is appended to an empty opRuns).
 func (o *opRuns) lastLo() uint64 {
 	switch {
 	case len(o.tail) > 0:

@@ -73,12 +73,10 @@ func (g *Graph) strip(out []byte, n *node, raw []byte) ([]byte, bool) {
 // is stored whole, else a new slice with the chunk rebuilt. It must not
 // be modified.
 func (g *Graph) chunk(n *node) []byte {
-	b := g.chunks.get(n.ref)
 	if !n.ref.stripped() {
-		return b
+		return g.chunks.get(n.ref)
 	}
-	out := make([]byte, 0, len(b)+8+32*int(n.ndep))
-	return g.unstrip(out, n, b)
+	return g.appendChunk(make([]byte, 0, int(n.ref.len())+8+32*int(n.ndep)), n)
 }
 
 // appendChunk appends the encoded chunk of n to dst.
