@@ -5,6 +5,7 @@ import (
 	"compress/flate"
 	"fmt"
 	"io"
+	"sort"
 	"sync"
 )
 
@@ -15,14 +16,17 @@ import (
 // the graph itself knows of a change: its checksum and its dependencies'
 // hashes) and the slab is deflated, a slab of playlist edits to about a
 // fifth of its size (TestChunkLogCompresses), and inflated on a read
-// into a one-slab cache. A chunk costs its compressed bytes and its
-// 12-byte chunkRef instead of its own allocation and a 24-byte slice
-// header.
+// into a one-slab cache. A chunk costs its compressed bytes and the
+// 4 bytes of its length in its graph's node instead of its own
+// allocation and a 24-byte slice header.
 //
 // Bytes handed out are never modified afterwards: a slab is appended
 // to, never rewritten, and a slab replaced (frozen, or the cache
 // refilled) leaves the old array to whoever still holds a slice of it.
-// A chunkLog is not safe for concurrent use.
+// The log records where each slab's chunks start in the sequence of
+// chunks added (slab.first); their offsets within it follow from their
+// lengths, which its owner holds (Graph.ref). A chunkLog is not safe
+// for concurrent use.
 type chunkLog struct {
 	slabs []slab
 	// cache is the last deflated slab read, inflated.
@@ -30,15 +34,20 @@ type chunkLog struct {
 	cache   []byte
 }
 
-// slab is a run of chunks, deflated or not.
+// slab is a run of chunks, deflated or not: chunks first, first+1, …
+// of the log, back to back; size is their length in all (data's length
+// unless deflated).
 type slab struct {
 	data     []byte
+	first    int32
+	size     uint32
 	deflated bool
 }
 
 // chunkRef places a chunk in a chunkLog: bytes off through
 // off+len()-1 of slab s (uncompressed offsets). The top bit of n marks
-// a chunk its graph stored stripped (Graph.freeze).
+// a chunk its graph stored stripped (Graph.freeze). A graph keeps only
+// n of it for each change (Graph.ref rebuilds the rest).
 type chunkRef struct {
 	s, off, n uint32
 }
@@ -59,10 +68,11 @@ func (r chunkRef) stripped() bool { return r.n&strippedBit != 0 }
 // up for the weaker compression; 4 KiB costs ≈ 9 B more per change).
 const slabSize = 8 << 10
 
-// add appends raw (copied; under 2 GiB) and returns where it lies, and
-// the slab that left the tail as it was appended, to be frozen by the
+// add appends raw (copied; under 2 GiB), chunk at of the log (the
+// count of chunks added before it), and returns where it lies, and the
+// slab that left the tail as it was appended, to be frozen by the
 // caller (freeze), or -1.
-func (l *chunkLog) add(raw []byte) (ref chunkRef, closed int) {
+func (l *chunkLog) add(raw []byte, at int32) (ref chunkRef, closed int) {
 	closed = -1
 	n := len(l.slabs)
 	if n == 0 || len(l.slabs[n-1].data) >= slabSize {
@@ -80,13 +90,22 @@ func (l *chunkLog) add(raw []byte) (ref chunkRef, closed int) {
 		if n >= 2 {
 			closed = n - 2
 		}
-		l.slabs = append(l.slabs, slab{data: data})
+		l.slabs = append(l.slabs, slab{data: data, first: at})
 		n++
 	}
 	s := &l.slabs[n-1]
 	ref = chunkRef{s: uint32(n - 1), off: uint32(len(s.data)), n: uint32(len(raw))}
 	s.data = append(s.data, raw...)
+	s.size = uint32(len(s.data))
 	return ref, closed
+}
+
+// slabOf returns the slab that holds chunk at, which the log holds.
+func (l *chunkLog) slabOf(at int32) int {
+	if n := len(l.slabs); l.slabs[n-1].first <= at {
+		return n - 1
+	}
+	return sort.Search(len(l.slabs), func(i int) bool { return l.slabs[i].first > at }) - 1
 }
 
 // get returns the bytes at ref as stored (stripped when ref says so);
@@ -112,6 +131,7 @@ func (l *chunkLog) freeze(i int, data []byte) {
 	if s.deflated {
 		return
 	}
+	s.size = uint32(len(data))
 	z := &flateState
 	z.mu.Lock()
 	defer z.mu.Unlock()

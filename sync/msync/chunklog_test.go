@@ -51,7 +51,7 @@ func TestChunkLog(t *testing.T) {
 					} else {
 						copy(b, fmt.Sprintf("change %d of actor alice: add entry %d after %d; ", i, i, i-1))
 					}
-					ref, closed := l.add(b)
+					ref, closed := l.add(b, int32(i))
 					if closed >= 0 {
 						l.freeze(closed, l.slabs[closed].data)
 					}
@@ -227,13 +227,13 @@ func TestFrozenChunksReadBack(t *testing.T) {
 	}
 	multi, stripped, frozen := 0, 0, 0
 	for i := range g.Len() {
-		n := &g.nodes[i]
-		if g.chunks.slabs[n.ref.s].deflated {
+		ref := g.ref(int32(i))
+		if g.chunks.slabs[ref.s].deflated {
 			frozen++
 		}
-		if n.ref.stripped() {
+		if ref.stripped() {
 			stripped++
-			if n.ndep > 1 {
+			if len(g.depsOf(int32(i))) > 1 {
 				multi++
 			}
 			if foreign[i] {
@@ -241,7 +241,7 @@ func TestFrozenChunksReadBack(t *testing.T) {
 			}
 		}
 		if !bytes.Equal(g.RawAt(i), want[i]) || !bytes.Equal(g.Raw(hashes[i]), want[i]) {
-			t.Fatalf("chunk %d of %d (stripped %v) reads back wrong", i, g.Len(), n.ref.stripped())
+			t.Fatalf("chunk %d of %d (stripped %v) reads back wrong", i, g.Len(), ref.stripped())
 		}
 	}
 	if frozen < g.Len()/2 || multi == 0 || stripped < frozen-2*len(foreign) {
@@ -249,6 +249,31 @@ func TestFrozenChunksReadBack(t *testing.T) {
 	}
 	if got := g.AppendRaw([]byte("x"), 0); !bytes.Equal(got, append([]byte("x"), bytes.Join(want, nil)...)) {
 		t.Fatal("AppendRaw differs from the chunks added")
+	}
+	// From a slab's first change, its last, and the ones around them.
+	for _, sl := range g.chunks.slabs {
+		for _, from := range []int{int(sl.first) - 1, int(sl.first), int(sl.first) + 1, g.Len()} {
+			if from < 0 || from > g.Len() {
+				continue
+			}
+			if got := g.AppendRaw(nil, from); !bytes.Equal(got, bytes.Join(want[from:], nil)) {
+				t.Fatalf("AppendRaw from %d (a slab starts at %d) differs from the chunks added", from, sl.first)
+			}
+		}
+	}
+	// A slab's changes fill it exactly: their lengths add up to its size.
+	for i, sl := range g.chunks.slabs {
+		end := int32(g.Len())
+		if i+1 < len(g.chunks.slabs) {
+			end = g.chunks.slabs[i+1].first
+		}
+		sum := uint32(0)
+		for p := sl.first; p < end; p++ {
+			sum += g.nodes[p].n &^ strippedBit
+		}
+		if sum != sl.size || !sl.deflated && int(sl.size) != len(sl.data) {
+			t.Fatalf("slab %d of %d: its changes hold %d bytes, its size is %d (%d stored, deflated %v)", i, len(g.chunks.slabs), sum, sl.size, len(sl.data), sl.deflated)
+		}
 	}
 	// A new peer's first message: no heads, nothing needed, an empty have.
 	st := State{HasTheirHeads: true, HasTheirNeed: true, HasTheirHave: true, TheirHave: []Have{{}}}
@@ -301,7 +326,7 @@ func BenchmarkChunkLogColdRead(b *testing.B) {
 	_, _, g, _ := longPlaylist(b, 3000)
 	var cold []int
 	for i := range g.Len() {
-		if g.chunks.slabs[g.nodes[i].ref.s].deflated && (len(cold) == 0 || g.nodes[i].ref.s != g.nodes[cold[len(cold)-1]].ref.s) {
+		if s := g.ref(int32(i)).s; g.chunks.slabs[s].deflated && (len(cold) == 0 || s != g.ref(int32(cold[len(cold)-1])).s) {
 			cold = append(cold, i)
 		}
 	}

@@ -47,7 +47,7 @@ func TestSinceMemoAcrossAdds(t *testing.T) {
 			for p := range memo.nodes {
 				n := &memo.nodes[p]
 				var deps []automerge.ChangeHash
-				for _, d := range memo.depsOf(n) {
+				for _, d := range memo.depsOf(int32(p)) {
 					deps = append(deps, memo.nodes[d].hash)
 				}
 				fresh.Add(Change{Hash: n.hash, Deps: deps}, nil)

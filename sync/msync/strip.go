@@ -1,10 +1,6 @@
 package msync
 
-import (
-	"sort"
-
-	"github.com/segue-fm/segue/sync/wire"
-)
+import "github.com/segue-fm/segue/sync/wire"
 
 // A slab leaving the chunk log's tail is frozen (Graph.freeze): each of
 // its chunks is stored without what the graph already holds of it, the
@@ -26,41 +22,46 @@ import (
 
 // freeze rewrites slab i, which just left the chunk log's tail, with
 // its chunks stripped where they can be, and has the log deflate it.
+// Slab i is not the last one: its changes end where slab i+1's start,
+// and its chunks are still stored whole.
 func (g *Graph) freeze(i int) {
-	s := uint32(i)
-	lo := sort.Search(len(g.nodes), func(p int) bool { return g.nodes[p].ref.s >= s })
-	data := g.chunks.slabs[i].data
+	sl := &g.chunks.slabs[i]
+	data, hi := sl.data, g.chunks.slabs[i+1].first
 	out := make([]byte, 0, len(data))
-	for p := lo; p < len(g.nodes) && g.nodes[p].ref.s == s; p++ {
+	off := 0
+	for p := sl.first; p < hi; p++ {
 		n := &g.nodes[p]
-		raw := g.chunks.get(n.ref)
-		off := len(out)
+		raw := data[off : off+int(n.n)]
+		off += len(raw)
+		start := len(out)
 		var stripped bool
-		out, stripped = g.strip(out, n, raw)
-		n.ref.off, n.ref.n = uint32(off), uint32(len(out)-off)
+		out, stripped = g.strip(out, p, raw)
+		n.n = uint32(len(out) - start)
 		if stripped {
-			n.ref.n |= strippedBit
+			n.n |= strippedBit
 		}
 	}
 	g.chunks.freeze(i, out)
 }
 
-// strip appends to out the chunk raw of node n, stripped when it can be
-// (see freeze), and reports whether it was.
-func (g *Graph) strip(out []byte, n *node, raw []byte) ([]byte, bool) {
-	if len(raw) < 9 || [4]byte(raw[:4]) != magic || [4]byte(raw[4:8]) != [4]byte(n.hash[:4]) || raw[8] != chunkChange {
+// strip appends to out the chunk raw of the change at p, stripped when
+// it can be (see freeze), and reports whether it was.
+func (g *Graph) strip(out []byte, p int32, raw []byte) ([]byte, bool) {
+	h := &g.nodes[p].hash
+	if len(raw) < 9 || [4]byte(raw[:4]) != magic || [4]byte(raw[4:8]) != [4]byte(h[:4]) || raw[8] != chunkChange {
 		return append(out, raw...), false
 	}
 	_, k := wire.ReadULEB(raw[9:])
 	if k <= 0 {
 		return append(out, raw...), false
 	}
+	deps := g.depsOf(p)
 	nd, k2 := wire.ReadULEB(raw[9+k:])
 	at := 9 + k + k2
-	if k2 <= 0 || nd != uint64(n.ndep) || uint64(len(raw)-at) < 32*nd {
+	if k2 <= 0 || nd != uint64(len(deps)) || uint64(len(raw)-at) < 32*nd {
 		return append(out, raw...), false
 	}
-	for j, d := range g.depsOf(n) {
+	for j, d := range deps {
 		if [32]byte(raw[at+32*j:]) != g.nodes[d].hash {
 			return append(out, raw...), false
 		}
@@ -69,34 +70,61 @@ func (g *Graph) strip(out []byte, n *node, raw []byte) ([]byte, bool) {
 	return append(out, raw[at+32*int(nd):]...), true
 }
 
-// chunk returns the encoded chunk of n: the log's bytes when n's chunk
-// is stored whole, else a new slice with the chunk rebuilt. It must not
-// be modified.
-func (g *Graph) chunk(n *node) []byte {
-	if !n.ref.stripped() {
-		return g.chunks.get(n.ref)
+// ref returns where the chunk of the change at p lies in g.chunks: it
+// follows the chunks of the changes before it in its slab, counted from
+// the slab's start or back from its end, whichever is nearer.
+func (g *Graph) ref(p int32) chunkRef {
+	s := g.chunks.slabOf(p)
+	sl := &g.chunks.slabs[s]
+	end := int32(len(g.nodes))
+	if s+1 < len(g.chunks.slabs) {
+		end = g.chunks.slabs[s+1].first
 	}
-	return g.appendChunk(make([]byte, 0, int(n.ref.len())+8+32*int(n.ndep)), n)
+	r := chunkRef{s: uint32(s), n: g.nodes[p].n}
+	if p-sl.first <= end-p {
+		for q := sl.first; q < p; q++ {
+			r.off += g.nodes[q].n &^ strippedBit
+		}
+		return r
+	}
+	r.off = sl.size
+	for q := p; q < end; q++ {
+		r.off -= g.nodes[q].n &^ strippedBit
+	}
+	return r
 }
 
-// appendChunk appends the encoded chunk of n to dst.
-func (g *Graph) appendChunk(dst []byte, n *node) []byte {
-	b := g.chunks.get(n.ref)
-	if !n.ref.stripped() {
+// chunk returns the encoded chunk of the change at p: the log's bytes
+// when its chunk is stored whole, else a new slice with the chunk
+// rebuilt. It must not be modified.
+func (g *Graph) chunk(p int32) []byte {
+	ref := g.ref(p)
+	if !ref.stripped() {
+		return g.chunks.get(ref)
+	}
+	return g.appendChunk(make([]byte, 0, int(ref.len())+8+32*len(g.depsOf(p))), p, ref)
+}
+
+// appendChunk appends the encoded chunk of the change at p, which lies
+// at ref, to dst.
+func (g *Graph) appendChunk(dst []byte, p int32, ref chunkRef) []byte {
+	b := g.chunks.get(ref)
+	if !ref.stripped() {
 		return append(dst, b...)
 	}
-	return g.unstrip(dst, n, b)
+	return g.unstrip(dst, p, b)
 }
 
-// unstrip appends to dst the chunk that strip stored as b for n.
-func (g *Graph) unstrip(dst []byte, n *node, b []byte) []byte {
+// unstrip appends to dst the chunk that strip stored as b for the change
+// at p.
+func (g *Graph) unstrip(dst []byte, p int32, b []byte) []byte {
 	_, k := wire.ReadULEB(b[1:])
 	_, k2 := wire.ReadULEB(b[1+k:])
 	at := 1 + k + k2
 	dst = append(dst, magic[:]...)
-	dst = append(dst, n.hash[:4]...)
+	dst = append(dst, g.nodes[p].hash[:4]...)
 	dst = append(dst, b[:at]...)
-	for _, d := range g.depsOf(n) {
+	for _, d := range g.depsOf(p) {
 		dst = append(dst, g.nodes[d].hash[:]...)
 	}
 	return append(dst, b[at:]...)

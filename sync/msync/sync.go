@@ -142,10 +142,10 @@ func Generate(g *Graph, s *State) *Message {
 		m.Changes = make([]Change, len(toSend))
 	}
 	for i, p := range toSend {
-		n := &g.nodes[p]
-		s.SentHashes[n.hash] = struct{}{}
-		m.Raw[i] = g.chunk(n)
-		m.Changes[i] = Change{Hash: n.hash}
+		h := g.nodes[p].hash
+		s.SentHashes[h] = struct{}{}
+		m.Raw[i] = g.chunk(p)
+		m.Changes[i] = Change{Hash: h}
 	}
 	s.InFlight = true
 	return m
@@ -256,7 +256,7 @@ func (g *Graph) changesToSend(have []Have, need, theirHeads []automerge.ChangeHa
 			mk.send = send
 			continue
 		}
-		for _, d := range g.depsOf(n) {
+		for _, d := range g.depsOf(p) {
 			if d >= lo && win[d-lo].send == send {
 				mk.send = send
 				break
@@ -311,9 +311,9 @@ func (g *Graph) markHeld(region []int32, heads []automerge.ChangeHash, held uint
 		}
 	}
 	for len(stack) > 0 {
-		n := &g.nodes[stack[len(stack)-1]]
+		p := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		for _, d := range g.depsOf(n) {
+		for _, d := range g.depsOf(p) {
 			if d >= lo && win[d-lo].seen == in {
 				win[d-lo].seen = held
 				stack = append(stack, d)
