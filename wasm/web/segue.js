@@ -54,7 +54,8 @@
   // kept here, up to one buffer's worth, and go to the worklet first once
   // it plays again: the Go sink's write returns, so the player sees the
   // pause instead of waiting for room that a held worklet never makes.
-  function makeOutput(ac, node, sab, capacity, channels, listeners) {
+  // A dry output (marking false) never marks: its arm only runs the code.
+  function makeOutput(ac, node, sab, capacity, channels, listeners, marking = true) {
     let staging = new Uint8Array(0), stagingF = new Float32Array(0);
     const mask = capacity - 1;
     let sent = 0, consumed = 0; // fallback flow control, in frames
@@ -143,7 +144,10 @@
         return k + keep;
       },
       mark,
-      arm() { armed = new Set(); heardArmed = true; performance.mark("segue:play"); },
+      arm() {
+        if (!marking) return;
+        armed = new Set(); heardArmed = true; performance.mark("segue:play");
+      },
       // The worklet drops what was written before the flush, up to the
       // write index seen here: frames the engine writes before the worklet
       // applies it (a play from memory does, within the same task) are
@@ -185,7 +189,7 @@
     const sab = shared ? new SharedArrayBuffer(CTRL_BYTES + capacity * channels * 4) : null;
     const ctrl = sab ? new Int32Array(sab, 0, CTRL_BYTES / 4) : null;
     const port = { postMessage() {} };
-    const out = makeOutput(ac, { port }, sab, capacity, channels, { status: [], play: [], download: [], signedout: [], resolver: null });
+    const out = makeOutput(ac, { port }, sab, capacity, channels, { status: [], play: [], download: [], signedout: [], resolver: null }, false);
     const push = out.push;
     let written = 0;
     out.push = (off, n) => {
@@ -254,6 +258,34 @@
     };
   }
 
+  // wake starts a real-time context that is not running (it may start
+  // suspended until a user gesture); an OfflineAudioContext is started by
+  // its owner, and a running one is left alone: resume() would still make
+  // a promise on the play path.
+  function wake(ac) { if (typeof AudioContext === "function" && ac instanceof AudioContext && ac.state !== "running") ac.resume(); }
+
+  // playCalls returns a session's calls that start or move playback, over
+  // output o and bridge b: each flushes the output and releases its hold
+  // first; a play call arms the output's marks before anything else
+  // ("segue:play": the first-audio figure starts at the call, as
+  // native's does) and wakes the context ac.
+  function playCalls(ac, o, b) {
+    const jump = (fn) => (...args) => { o.flush(); o.hold(false); return fn(...args); };
+    const play = (fn) => (...args) => { o.arm(); return jump(fn)(...args); };
+    return {
+      playAlbum: play((id, start = 0, frame = 0) => { wake(ac); return b.playAlbum(id, start, frame); }),
+      playTracks: play((ids, start = 0, kind = "", id = "", frame = 0) => { wake(ac); return b.playTracks(ids, start, kind, id, frame); }),
+      playShare: play(async (token) => { wake(ac); return JSON.parse(await b.playShare(token)); }),
+      next: jump(() => b.next()),
+      previous: jump(() => b.previous()),
+      stop: jump(() => b.stop()),
+      seek: jump((seconds) => b.seek(seconds)),
+    };
+  }
+
+  // idleBridge stands for the engine's bridge in the play calls' warm-up.
+  const idleBridge = { playAlbum() {}, playTracks() {}, playShare: async () => "null", next() {}, previous() {}, stop() {}, seek() {} };
+
   async function open(relayURL, opts = {}) {
     const assets = assetURLs(opts);
     // The engine's fetch and compile (the longest step of page load) run
@@ -301,14 +333,14 @@
     let setting = tier; // the tier setting (downloads default to it)
     let last = { state: "idle", track: "", index: -1, frame: 0, length: 0, position: 0, tier, volume: 1 };
     listeners.status.push((st) => { last = st; });
-    // A real-time context may start suspended until a user gesture;
-    // an OfflineAudioContext is started by its owner. A running one is
-    // left alone: resume() would still make a promise on the play path.
-    const wake = () => { if (typeof AudioContext === "function" && ac instanceof AudioContext && ac.state !== "running") ac.resume(); };
-    const jump = (fn) => (...args) => { out.flush(); out.hold(false); return fn(...args); };
-    // A play call is marked ("segue:play") before anything else it does:
-    // the first-audio figure starts at the call, as native's does.
-    const play = (fn) => (...args) => { out.arm(); return jump(fn)(...args); };
+    // The play calls run once over the dry output and a bridge that does
+    // nothing, so that a listener's first play runs code the browser has
+    // compiled (the engine's warm-up does the same on the Go side).
+    const warm = playCalls({}, dry, idleBridge);
+    warm.playAlbum("", 0, 0);
+    warm.playTracks([], 0);
+    warm.next();
+    const calls = playCalls(ac, out, b);
     return {
       audioContext: ac,
       sharedMemory: shared,
@@ -325,15 +357,9 @@
       },
       // Through the engine, which keeps the answer for a play of it.
       album: async (id) => JSON.parse(await b.album(id)),
-      playAlbum: play((id, start = 0, frame = 0) => { wake(); return b.playAlbum(id, start, frame); }),
-      playTracks: play((ids, start = 0, kind = "", id = "", frame = 0) => { wake(); return b.playTracks(ids, start, kind, id, frame); }),
-      playShare: play(async (token) => { wake(); return JSON.parse(await b.playShare(token)); }),
+      ...calls,
       pause: () => { out.hold(true); return b.pause(); },
-      resume: () => { wake(); out.hold(false); return b.resume(); },
-      next: jump(() => b.next()),
-      previous: jump(() => b.previous()),
-      stop: jump(() => b.stop()),
-      seek: jump((seconds) => b.seek(seconds)),
+      resume: () => { wake(ac); out.hold(false); return b.resume(); },
       prefetch: async (ids, t) => {
         await b.prefetch(ids.slice(0, 8), t || setting);
         performance.mark("segue:prefetched");
