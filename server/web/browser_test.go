@@ -588,7 +588,7 @@ func BenchmarkWebPlayer(b *testing.B) {
 			}
 			if (window.__segueProfile) console.profileEnd("play");
 			const p = last("segue:play"), marks = {};
-			for (const m of performance.getEntriesByType("mark")) if (m.name.startsWith("segue:") && m.startTime >= p) marks[m.name] ??= Math.round((m.startTime - p) * 10) / 10;
+			for (const m of performance.getEntriesByType("mark")) if (m.name.startsWith("segue:") && m.startTime >= p) marks[m.name] ??= Math.round((m.startTime - p) * 1000) / 1000;
 			const res = [];
 			for (const e of performance.getEntriesByType("resource")) if (e.startTime >= p) res.push(new URL(e.name).pathname.slice(0, 24) + " " + Math.round(e.startTime - p) + "→" + Math.round(e.responseEnd - p));
 			return {ready, polled, marks, requests: res, rate: s.audioContext.sampleRate};
