@@ -283,8 +283,9 @@
     };
   }
 
-  // idleBridge stands for the engine's bridge in the play calls' warm-up.
-  const idleBridge = { playAlbum() {}, playTracks() {}, playShare: async () => "null", next() {}, previous() {}, stop() {}, seek() {} };
+  // idleBridge stands for the engine's bridge in the play calls' warm-up
+  // (open calls playAlbum, playTracks and next).
+  const idleBridge = { playAlbum() {}, playTracks() {}, next() {} };
 
   async function open(relayURL, opts = {}) {
     const assets = assetURLs(opts);
