@@ -991,21 +991,21 @@ func (dd *doc) held() bool {
 }
 
 // next returns dd's next sync message, if any. Caller holds d.mu.
-func (dd *doc) next() ([]byte, bool) {
+func (dd *doc) next() ([]byte, bool, error) {
 	if dd.ss != nil {
 		sm, ok := dd.ss.GenerateMessage()
 		if !ok {
-			return nil, false
+			return nil, false, nil
 		}
 		data := sm.Bytes()
 		sm.Close()
-		return data, true
+		return data, true, nil
 	}
-	m := msync.Generate(dd.g, dd.ms)
-	if m == nil {
-		return nil, false
+	m, err := msync.Generate(dd.g, dd.ms)
+	if m == nil || err != nil {
+		return nil, false, err
 	}
-	return m.Encode(), true
+	return m.Encode(), true, nil
 }
 
 // newDoc returns the device's replica of document id held in am (new or
@@ -1036,7 +1036,10 @@ func (d *device) newDoc(id docs.DocumentID, am *automerge.Doc, s int) (*doc, err
 func (d *device) flush(ctx context.Context, dd *doc, due time.Time, sent chan error) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	data, ok := dd.next()
+	data, ok, err := dd.next()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "synccap: generate a sync message:", err)
+	}
 	if !ok {
 		return false
 	}
@@ -1086,7 +1089,11 @@ func (d *device) follow(ctx context.Context, id docs.DocumentID, s int, editor b
 	}
 	d.mu.Lock()
 	d.docs[id] = dd
-	data, _ := dd.next()
+	data, _, err := dd.next()
+	if err != nil {
+		d.mu.Unlock()
+		return err
+	}
 	d.enqueue(outgoing{ctx: ctx, m: &wire.Message{Type: wire.TypeRequest, SenderID: d.peerID, TargetID: "relay", DocumentID: id.String(), Data: data}})
 	d.mu.Unlock()
 	return nil

@@ -122,6 +122,7 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	syncCMem := fs.Uint64("sync-cmem-mib", relay.DefaultSyncCMemBudget>>20, "C heap (MiB, glibc's count) the sync documents may hold before the least recently used idle ones unload (past 1.5 × it, those in a sync exchange too); 0: no bound")
 	syncLoaded := fs.Int("sync-loaded-docs", relay.DefaultSyncLoadedDocs, fmt.Sprintf("sync documents kept loaded in automerge: past it the least recently used idle ones unload (reloading from the store on next use), and loads wait for room past 2 × it; lower bounds the memory of a burst of first syncs at the cost of reloads; %d…%d", relay.MinSyncLoadedDocs, relay.MaxSyncLoadedDocs))
 	syncLinger := fs.Duration("sync-commit-linger", repo.DefaultCommitLinger, fmt.Sprintf("under load, how long a commit of sync edits waits for more to share its fsync (each edit's acknowledgement waits up to that much longer; fewer, larger commits cost the relay less CPU per edit); a lone writer never waits; 0 off, at most %v", relay.MaxSyncCommitLinger))
+	syncSpill := fs.Bool("sync-spill", true, "keep the older chunks of the sync documents' change graphs in an unlinked spill file in the data directory (at most 16 GiB, gone when the relay stops) instead of memory; false keeps them in memory")
 	storeCache := fs.Int64("store-cache-mib", catalog.DefaultStoreCacheMiB, "size (MiB) of the store's Badger block cache (decompressed table blocks; table indices stay in memory); 0: Badger's default, 256 MiB")
 	memLimit := fs.Int64("memory-limit-mib", 0, fmt.Sprintf("soft limit (MiB) on the Go runtime's memory (heap, stacks; not automerge's C heap, see --sync-cmem-mib): the garbage collector runs more often as it nears it instead of letting the heap double (GOGC=100); 0: no limit set by the relay (GOMEMLIMIT, if set, applies); else %d…%d", minMemoryLimitMiB, maxMemoryLimitMiB))
 	pprofAddr := fs.String("pprof", "", "serve Go profiles (net/http/pprof) on this loopback host:port, e.g. 127.0.0.1:6060; off when empty")
@@ -206,6 +207,7 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		WithSyncCMemBudget(*syncCMem << 20).
 		WithSyncLoadedDocs(*syncLoaded).
 		WithSyncCommitLinger(*syncLinger).
+		WithSyncSpill(*syncSpill).
 		WithLogger(log)
 	if *fastHash {
 		opts = opts.WithArgonParams(relay.FastArgonParams)

@@ -38,6 +38,7 @@ type Options struct {
 	syncCMem     uint64
 	syncLinger   time.Duration
 	syncLoaded   int
+	syncSpill    bool
 }
 
 // ArgonParams are the Argon2id parameters used to hash new account
@@ -89,6 +90,7 @@ func DefaultOptions(dataDir string) Options {
 		syncCMem:     DefaultSyncCMemBudget,
 		syncLinger:   repo.DefaultCommitLinger,
 		syncLoaded:   DefaultSyncLoadedDocs,
+		syncSpill:    true,
 		logger:       slog.Default(),
 		now:          time.Now,
 	}
@@ -155,6 +157,14 @@ func (o Options) WithSyncLoadedDocs(n int) Options {
 	o.syncLoaded = min(max(n, MinSyncLoadedDocs), MaxSyncLoadedDocs)
 	return o
 }
+
+// WithSyncSpill sets whether the sync repository keeps the older chunks
+// of its documents' change graphs in a spill file instead of memory
+// (repo.WithSpill, filespill): an unlinked file in the data directory,
+// deleted when the relay stops, holding at most 16 GiB; a graph then
+// keeps in memory only its newest 8–16 KiB of chunks besides its index.
+// Default on.
+func (o Options) WithSyncSpill(on bool) Options { o.syncSpill = on; return o }
 
 // DataDir returns the data directory.
 func (o Options) DataDir() string { return o.dataDir }

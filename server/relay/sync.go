@@ -11,6 +11,7 @@ import (
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
 	"github.com/segue-fm/segue/sync/docs"
+	"github.com/segue-fm/segue/sync/msync/filespill"
 	"github.com/segue-fm/segue/sync/relaysync"
 	"github.com/segue-fm/segue/sync/repo"
 	"github.com/segue-fm/segue/sync/wire/peer"
@@ -23,9 +24,26 @@ import (
 // be given as ?token=, since browsers cannot set WebSocket headers).
 func (s *Server) mountSync() error {
 	ctx := context.Background()
-	r, err := repo.Open(ctx, s.st, repo.DefaultOptions().WithLogger(s.log).WithCMemBudget(s.opts.syncCMem).
+	ro := repo.DefaultOptions().WithLogger(s.log).WithCMemBudget(s.opts.syncCMem).
 		WithLoadedDocs(s.opts.syncLoaded).WithCommitLinger(s.opts.syncLinger).WithActorBinding(true).
-		WithFacts(docs.EncodeFacts).WithFactsUpdate(docs.UpdateFacts))
+		WithFacts(docs.EncodeFacts).WithFactsUpdate(docs.UpdateFacts)
+	var sp *filespill.File
+	if s.opts.syncSpill {
+		var err error
+		if sp, err = filespill.Open(filespill.DefaultOptions(s.opts.dataDir).WithLogger(s.log)); err != nil {
+			// The graphs keep their chunks in memory, as without it.
+			s.log.Warn("relay: no spill file for the sync graphs", "err", err)
+		} else {
+			ro = ro.WithSpill(sp)
+			closer := s.closer
+			s.closer = func() error {
+				err := closer()
+				sp.Close()
+				return err
+			}
+		}
+	}
+	r, err := repo.Open(ctx, s.st, ro)
 	if err != nil {
 		return err
 	}
@@ -67,6 +85,14 @@ func (s *Server) mountSync() error {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "segue", Subsystem: "sync", Name: "documents_loaded_budget", Help: "The sync repository's document count budget (segue relay --sync-loaded-docs); loads wait for room past 2 × it."},
 			func() float64 { return float64(r.LoadedBudget()) }),
 	)
+	if sp != nil {
+		s.met.reg.MustRegister(
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "segue", Subsystem: "sync", Name: "spill_live_bytes", Help: "Bytes of change-graph chunks the sync repository keeps in its spill file instead of memory (deflated)."},
+				func() float64 { return float64(sp.Stats().Live) }),
+			counter("spill_reads_total", "Chunk slabs read back from the spill file (a peer far behind, a catch-up, the guard's check of an old entry).", func() uint64 { return sp.Stats().Gets }),
+			counter("spill_errors_total", "Spill file writes (the slab then stays in memory) and reads (the call fails) that failed.", func() uint64 { st := sp.Stats(); return st.PutErrors + st.GetErrors }),
+		)
+	}
 	s.v1.GET("/sync", func(c echo.Context) error {
 		dev, _ := DeviceFrom(c)
 		ep.ServeCaller(c.Response(), c.Request(), relaysync.Caller{User: dev.User, Device: dev.ID, Expires: tokenExpiry(c)})

@@ -67,7 +67,7 @@ func TestApplyToIndexesMessageChanges(t *testing.T) {
 				t.Fatalf("graph holds %d changes, want %d", g.Len(), len(chs))
 			}
 			for i, c := range chs {
-				if !bytes.Equal(g.Raw(c.Hash()), raw[i]) {
+				if !bytes.Equal(rawOf(t, g, c.Hash()), raw[i]) {
 					t.Fatalf("change %d: graph bytes differ from the change's", i)
 				}
 			}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/automerge/automerge-go"
 	"github.com/segue-fm/segue/sync/msync"
+	"github.com/segue-fm/segue/sync/msync/filespill"
 )
 
 // chain returns n real changes of one document, each on top of the
@@ -58,7 +59,7 @@ type peerSide struct {
 // send generates side a's next message and has b receive it; it reports
 // whether there was one.
 func send(tb testing.TB, a, b peerSide) bool {
-	m := msync.Generate(a.g, a.s)
+	m := generate(tb, a.g, a.s)
 	if m == nil {
 		return false
 	}
@@ -153,7 +154,7 @@ func BenchmarkGenerateBloomHits(b *testing.B) {
 			b.ResetTimer()
 			for range b.N {
 				s := &msync.State{SharedHeads: theirs, TheirHave: have, HasTheirHave: true, TheirHeads: theirs, HasTheirHeads: true, HasTheirNeed: true}
-				if m := msync.Generate(g, s); m == nil || len(m.Changes) != 1 || m.Changes[0].Hash != cs[history-1].Hash {
+				if m := generate(b, g, s); m == nil || len(m.Changes) != 1 || m.Changes[0].Hash != cs[history-1].Hash {
 					b.Fatalf("generated %+v, want the last change alone", m)
 				}
 			}
@@ -230,35 +231,55 @@ func BenchmarkGraphFromInc(b *testing.B) {
 // raw-B/change. changes=10000 is a long history; changes=350 is the
 // size of the relay's documents after 5 minutes of synccap's scenario
 // (a) at 1,000 edits/s, where a graph's fixed costs (its tail slabs, its
-// maps) and its slices' unused room weigh more.
+// maps) and its slices' unused room weigh more. With spill=file the
+// graph keeps its frozen slabs in a filespill file, as the relay does:
+// spilled-B/change is what the file then holds of each change.
 func BenchmarkGraphBytes(b *testing.B) {
 	for _, n := range []int{350, 10000} {
-		b.Run(fmt.Sprintf("changes=%d", n), func(b *testing.B) {
-			incs, d := storedIncs(b, n)
-			d.Close()
-			build := func() *msync.Graph {
-				g := msync.NewGraph()
-				for _, inc := range incs {
-					if _, err := g.AddChunks(inc); err != nil {
+		for _, spill := range []bool{false, true} {
+			name := fmt.Sprintf("changes=%d", n)
+			if spill {
+				name += ",spill=file"
+			}
+			b.Run(name, func(b *testing.B) {
+				incs, d := storedIncs(b, n)
+				d.Close()
+				var sp msync.Spill
+				if spill {
+					f, err := filespill.Open(filespill.DefaultOptions(b.TempDir()))
+					if err != nil {
 						b.Fatal(err)
 					}
+					b.Cleanup(func() { f.Close() })
+					sp = f
 				}
-				return g
-			}
-			var perChange float64
-			for b.Loop() {
-				runtime.GC()
-				var before, after runtime.MemStats
-				runtime.ReadMemStats(&before)
+				build := func() *msync.Graph {
+					g := msync.NewGraph()
+					g.SpillTo(sp)
+					for _, inc := range incs {
+						if _, err := g.AddChunks(inc); err != nil {
+							b.Fatal(err)
+						}
+					}
+					return g
+				}
+				var perChange float64
+				for b.Loop() {
+					runtime.GC()
+					var before, after runtime.MemStats
+					runtime.ReadMemStats(&before)
+					g := build()
+					runtime.GC()
+					runtime.ReadMemStats(&after)
+					perChange = float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(n)
+					runtime.KeepAlive(g)
+				}
+				b.ReportMetric(perChange, "graph-B/change")
 				g := build()
-				runtime.GC()
-				runtime.ReadMemStats(&after)
-				perChange = float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(n)
-				runtime.KeepAlive(g)
-			}
-			b.ReportMetric(perChange, "graph-B/change")
-			g := build()
-			b.ReportMetric(float64(g.Bytes())/float64(n), "raw-B/change")
-		})
+				b.ReportMetric(float64(g.Bytes())/float64(n), "raw-B/change")
+				_, spilled := g.Spilled()
+				b.ReportMetric(float64(spilled)/float64(n), "spilled-B/change")
+			})
+		}
 	}
 }

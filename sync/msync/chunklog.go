@@ -16,7 +16,8 @@ import (
 // the graph itself knows of a change: its checksum and its dependencies'
 // hashes) and the slab is deflated, a slab of playlist edits to about a
 // fifth of its size (TestChunkLogCompresses), and inflated on a read
-// into a one-slab cache. A chunk costs its compressed bytes and the
+// into a one-slab cache; a graph given a Spill (Graph.SpillTo) keeps
+// its frozen slabs there instead of in memory. A chunk costs its compressed bytes and the
 // 4 bytes of its length in its graph's node instead of its own
 // allocation and a 24-byte slice header.
 //
@@ -29,16 +30,23 @@ import (
 // for concurrent use.
 type chunkLog struct {
 	slabs []slab
-	// cache is the last deflated slab read, inflated.
+	// cache is the last deflated or spilled slab read, as stored before
+	// deflating.
 	cacheAt int
 	cache   []byte
+	// spill holds frozen slabs out of memory when set (Graph.SpillTo);
+	// the slabs before unspilled went to it, or stayed when it failed.
+	spill     Spill
+	unspilled int
 }
 
 // slab is a run of chunks, deflated or not: chunks first, first+1, …
 // of the log, back to back; size is their length in all (data's length
-// unless deflated).
+// unless deflated). A frozen slab the log spilled (out) has no data: its
+// bytes, as data held them, are in the log's Spill.
 type slab struct {
 	data     []byte
+	out      *spilled
 	first    int32
 	size     uint32
 	deflated bool
@@ -109,18 +117,49 @@ func (l *chunkLog) slabOf(at int32) int {
 }
 
 // get returns the bytes at ref as stored (stripped when ref says so);
-// they must not be modified.
-func (l *chunkLog) get(ref chunkRef) []byte {
+// they must not be modified. Reading a spilled slab can fail (an error
+// wrapping ErrSpillRead); nothing changes then.
+func (l *chunkLog) get(ref chunkRef) ([]byte, error) {
 	s := &l.slabs[ref.s]
 	data := s.data
-	if s.deflated {
+	if s.deflated || s.out != nil {
 		if l.cache == nil || l.cacheAt != int(ref.s) {
-			l.cache, l.cacheAt = inflate(s.data), int(ref.s)
+			b, err := l.load(s)
+			if err != nil {
+				return nil, fmt.Errorf("slab %d: %w", ref.s, err)
+			}
+			l.cache, l.cacheAt = b, int(ref.s)
 		}
 		data = l.cache
 	}
 	end := ref.off + ref.len()
-	return data[ref.off:end:end]
+	if uint64(end) > uint64(len(data)) {
+		return nil, fmt.Errorf("%w: slab %d holds %d bytes, not %d", ErrSpillRead, ref.s, len(data), end)
+	}
+	return data[ref.off:end:end], nil
+}
+
+// load returns slab s's chunks as stored before deflating, read from
+// the spill when s is there.
+func (l *chunkLog) load(s *slab) ([]byte, error) {
+	b := s.data
+	if s.out != nil {
+		var err error
+		if b, err = l.spill.Get(s.out.ref, nil); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrSpillRead, err)
+		}
+		if len(b) != int(s.out.ref.N) {
+			return nil, fmt.Errorf("%w: %d bytes read back of %d", ErrSpillRead, len(b), s.out.ref.N)
+		}
+	}
+	if !s.deflated {
+		return b, nil
+	}
+	out, err := inflate(b, int(s.size))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrSpillRead, err)
+	}
+	return out, nil
 }
 
 // freeze replaces slab i, out of the tail, by data — its chunks as the
@@ -146,31 +185,50 @@ func (l *chunkLog) freeze(i int, data []byte) {
 	if z.buf.Len() >= len(data) {
 		// Keep it as it is, trimmed to its length.
 		s.data = bytes.Clone(data)
-		return
+	} else {
+		s.data, s.deflated = bytes.Clone(z.buf.Bytes()), true
 	}
-	s.data, s.deflated = bytes.Clone(z.buf.Bytes()), true
+	if l.spill != nil {
+		for ; l.unspilled <= i; l.unspilled++ {
+			l.spillSlab(l.unspilled)
+		}
+	}
 }
 
-// inflate returns the slab that deflate compressed into b. b is the
-// graph's own output, held in its memory: it failing to inflate means
-// the process's memory is corrupt, and inflate panics.
-func inflate(b []byte) []byte {
+// spillSlab moves frozen slab i to the log's spill, unless the spill
+// fails to store it (it then stays in memory).
+func (l *chunkLog) spillSlab(i int) {
+	s := &l.slabs[i]
+	ref, err := l.spill.Put(s.data)
+	if err != nil {
+		return
+	}
+	s.out, s.data = newSpilled(l.spill, ref), nil
+}
+
+// inflate returns the slab of size bytes that deflate compressed into
+// b, or an error when b does not inflate to exactly that.
+func inflate(b []byte, size int) ([]byte, error) {
 	z := &flateState
 	z.mu.Lock()
 	defer z.mu.Unlock()
 	if z.r == nil {
 		z.r = flate.NewReader(nil)
 	}
-	err := z.r.(flate.Resetter).Reset(bytes.NewReader(b), nil)
-	var out bytes.Buffer
-	out.Grow(slabSize + slabSize/4)
-	if err == nil {
-		_, err = out.ReadFrom(z.r)
+	if err := z.r.(flate.Resetter).Reset(bytes.NewReader(b), nil); err != nil {
+		return nil, fmt.Errorf("inflate slab: %w", err)
 	}
-	if err != nil {
-		panic(fmt.Sprintf("msync: inflate chunk slab: %v", err))
+	out := make([]byte, size+1)
+	n, err := io.ReadFull(z.r, out)
+	switch {
+	case n == size && (err == io.ErrUnexpectedEOF || err == io.EOF):
+		return out[:size:size], nil
+	case err == nil:
+		return nil, fmt.Errorf("inflate slab: more than %d bytes", size)
+	case err == io.ErrUnexpectedEOF || err == io.EOF:
+		return nil, fmt.Errorf("inflate slab: %d bytes, not %d", n, size)
 	}
-	return out.Bytes()
+	return nil, fmt.Errorf("inflate slab: %w", err)
 }
 
 // flateState is flate's state (hundreds of KiB for a writer), made once

@@ -62,7 +62,7 @@ func TestChunkLog(t *testing.T) {
 					}
 					if i%97 == 0 {
 						j := rnd.IntN(len(refs))
-						held = append(held, handed{j, l.get(refs[j])})
+						held = append(held, handed{j, mustGet(t, &l, refs[j])})
 					}
 				}
 				deflated := 0
@@ -75,7 +75,7 @@ func TestChunkLog(t *testing.T) {
 					t.Errorf("%d of %d slabs deflated (random bytes: %v)", deflated, len(l.slabs), random)
 				}
 				for k, i := range rnd.Perm(len(refs)) {
-					got := l.get(refs[i])
+					got := mustGet(t, &l, refs[i])
 					if !bytes.Equal(got, want[i]) {
 						t.Fatalf("chunk %d (read %d) differs: %d bytes, want %d", i, k, len(got), len(want[i]))
 					}
@@ -137,7 +137,7 @@ func TestChunkLogCompresses(t *testing.T) {
 	}
 	var all []byte
 	for i := range g.Len() {
-		all = append(all, g.RawAt(i)...)
+		all = append(all, mustRawAt(t, g, i)...)
 	}
 	if cs, _, err := SplitChunks(all); err != nil || len(cs) != g.Len() {
 		t.Fatalf("chunks read back: %d changes, %v; want %d", len(cs), err, g.Len())
@@ -240,14 +240,14 @@ func TestFrozenChunksReadBack(t *testing.T) {
 				t.Fatalf("chunk %d (not strippable) stored stripped", i)
 			}
 		}
-		if !bytes.Equal(g.RawAt(i), want[i]) || !bytes.Equal(g.Raw(hashes[i]), want[i]) {
+		if !bytes.Equal(mustRawAt(t, g, i), want[i]) || !bytes.Equal(mustRaw(t, g, hashes[i]), want[i]) {
 			t.Fatalf("chunk %d of %d (stripped %v) reads back wrong", i, g.Len(), ref.stripped())
 		}
 	}
 	if frozen < g.Len()/2 || multi == 0 || stripped < frozen-2*len(foreign) {
 		t.Fatalf("%d changes: %d in frozen slabs, %d stored stripped (%d merges)", g.Len(), frozen, stripped, multi)
 	}
-	if got := g.AppendRaw([]byte("x"), 0); !bytes.Equal(got, append([]byte("x"), bytes.Join(want, nil)...)) {
+	if got := mustAppendRaw(t, g, []byte("x"), 0); !bytes.Equal(got, append([]byte("x"), bytes.Join(want, nil)...)) {
 		t.Fatal("AppendRaw differs from the chunks added")
 	}
 	// From a slab's first change, its last, and the ones around them.
@@ -256,7 +256,7 @@ func TestFrozenChunksReadBack(t *testing.T) {
 			if from < 0 || from > g.Len() {
 				continue
 			}
-			if got := g.AppendRaw(nil, from); !bytes.Equal(got, bytes.Join(want[from:], nil)) {
+			if got := mustAppendRaw(t, g, nil, from); !bytes.Equal(got, bytes.Join(want[from:], nil)) {
 				t.Fatalf("AppendRaw from %d (a slab starts at %d) differs from the chunks added", from, sl.first)
 			}
 		}
@@ -277,7 +277,7 @@ func TestFrozenChunksReadBack(t *testing.T) {
 	}
 	// A new peer's first message: no heads, nothing needed, an empty have.
 	st := State{HasTheirHeads: true, HasTheirNeed: true, HasTheirHave: true, TheirHave: []Have{{}}}
-	m := Generate(g, &st)
+	m := mustGenerate(t, g, &st)
 	if m == nil || len(m.Raw) != g.Len() {
 		t.Fatalf("message to a new peer: %v", m)
 	}
@@ -336,8 +336,56 @@ func BenchmarkChunkLogColdRead(b *testing.B) {
 	k := 0
 	for b.Loop() {
 		k = (k + 1) % len(cold)
-		if len(g.RawAt(cold[k])) == 0 {
+		if len(mustRawAt(b, g, cold[k])) == 0 {
 			b.Fatal("empty chunk")
 		}
 	}
+}
+
+// The must helpers call the graph's readers and fail tb on an error:
+// the graphs of these tests hold every chunk in memory.
+
+func mustGet(tb testing.TB, l *chunkLog, ref chunkRef) []byte {
+	tb.Helper()
+	b, err := l.get(ref)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+func mustRawAt(tb testing.TB, g *Graph, i int) []byte {
+	tb.Helper()
+	b, err := g.RawAt(i)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+func mustRaw(tb testing.TB, g *Graph, h automerge.ChangeHash) []byte {
+	tb.Helper()
+	b, err := g.Raw(h)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+func mustAppendRaw(tb testing.TB, g *Graph, dst []byte, from int) []byte {
+	tb.Helper()
+	b, err := g.AppendRaw(dst, from)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+func mustGenerate(tb testing.TB, g *Graph, s *State) *Message {
+	tb.Helper()
+	m, err := Generate(g, s)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return m
 }

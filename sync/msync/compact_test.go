@@ -45,12 +45,12 @@ func TestHashIndex(t *testing.T) {
 		if p := g.pos(&h); p != int32(i) {
 			t.Fatalf("change %d found at %d", i, p)
 		}
-		if !slices.Equal(g.Raw(h), []byte{byte(i)}) || !slices.Equal(g.RawAt(i), []byte{byte(i)}) {
+		if !slices.Equal(mustRaw(t, g, h), []byte{byte(i)}) || !slices.Equal(mustRawAt(t, g, i), []byte{byte(i)}) {
 			t.Fatalf("change %d: wrong chunk", i)
 		}
 	}
 	for i := 5000; i < 6000; i++ {
-		if h := testHash(i); g.Has(h) || g.Raw(h) != nil {
+		if h := testHash(i); g.Has(h) || mustRaw(t, g, h) != nil {
 			t.Fatalf("hash %d never added is found", i)
 		}
 	}
@@ -61,7 +61,7 @@ func TestHashIndex(t *testing.T) {
 		t.Fatal("lost changes")
 	}
 	g.Add(Change{Hash: all[7]}, []byte("again"))
-	if g.Len() != 5000 || !slices.Equal(g.Raw(all[7]), []byte{7}) {
+	if g.Len() != 5000 || !slices.Equal(mustRaw(t, g, all[7]), []byte{7}) {
 		t.Fatal("a change added twice replaced the first")
 	}
 }

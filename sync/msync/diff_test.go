@@ -68,7 +68,7 @@ func (s *side) generate(t *testing.T, step int, departures *int) []byte {
 		want = sm.Bytes()
 	}
 	have, theirHeads := s.st.TheirHave, s.st.TheirHeads
-	m := msync.Generate(s.g, s.st)
+	m := generate(t, s.g, s.st)
 	var got []byte
 	if m != nil {
 		got = m.Encode()

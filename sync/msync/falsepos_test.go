@@ -48,8 +48,8 @@ type goRelay struct {
 	s   *msync.State
 }
 
-func (r *goRelay) generate(*testing.T) []byte {
-	if m := msync.Generate(r.g, r.s); m != nil {
+func (r *goRelay) generate(t *testing.T) []byte {
+	if m := generate(t, r.g, r.s); m != nil {
 		return m.Encode()
 	}
 	return nil

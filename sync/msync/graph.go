@@ -279,17 +279,19 @@ func (g *Graph) epochs(k uint32) uint32 {
 
 // Raw returns the encoded chunk of change hash (nil when unknown). It
 // must not be modified; g never modifies it either, so it stays valid.
-func (g *Graph) Raw(hash automerge.ChangeHash) []byte {
+// It fails only when the chunk lies in a slab g spilled and cannot read
+// back (ErrSpillRead).
+func (g *Graph) Raw(hash automerge.ChangeHash) ([]byte, error) {
 	if p := g.pos(&hash); p >= 0 {
 		return g.chunk(p)
 	}
-	return nil
+	return nil, nil
 }
 
 // RawAt returns the encoded chunk of the change at history position i
 // (0 ≤ i < Len()); it must not be modified; g never modifies it either.
-// It panics when i is out of range.
-func (g *Graph) RawAt(i int) []byte {
+// It panics when i is out of range, and fails as Raw does.
+func (g *Graph) RawAt(i int) ([]byte, error) {
 	if i < 0 || i >= len(g.nodes) {
 		panic(fmt.Sprintf("msync: RawAt(%d) of %d changes", i, len(g.nodes)))
 	}
@@ -300,13 +302,14 @@ func (g *Graph) RawAt(i int) []byte {
 // positions from through Len()-1, in history order, and returns the
 // extended slice: what automerge's SaveIncremental returns for those
 // changes, at a cost that follows them rather than the history. It
-// panics when from is outside [0, Len()].
-func (g *Graph) AppendRaw(dst []byte, from int) []byte {
+// panics when from is outside [0, Len()], and fails as Raw does (dst's
+// contents past its length are then unspecified).
+func (g *Graph) AppendRaw(dst []byte, from int) ([]byte, error) {
 	if from < 0 || from > len(g.nodes) {
 		panic(fmt.Sprintf("msync: AppendRaw from %d of %d changes", from, len(g.nodes)))
 	}
 	if from == len(g.nodes) {
-		return dst
+		return dst, nil
 	}
 	// One slab search; then each chunk follows the one before it.
 	ref := g.ref(int32(from))
@@ -315,10 +318,13 @@ func (g *Graph) AppendRaw(dst []byte, from int) []byte {
 			ref.s, ref.off = uint32(s), 0
 		}
 		ref.n = g.nodes[p].n
-		dst = g.appendChunk(dst, p, ref)
+		var err error
+		if dst, err = g.appendChunk(dst, p, ref); err != nil {
+			return dst, err
+		}
 		ref.off += ref.len()
 	}
-	return dst
+	return dst, nil
 }
 
 // Heads returns the document's heads in ascending byte order, as

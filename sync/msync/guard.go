@@ -90,7 +90,9 @@ func (g *Graph) Guard(m *Message) (map[automerge.ChangeHash]pending, error) {
 	if len(fresh) == 0 {
 		return nil, nil
 	}
-	g.indexOps()
+	if _, err := g.indexOps(); err != nil {
+		return nil, err
+	}
 	all := slices.Clone(fresh)
 	for _, p := range g.queued {
 		all = append(all, p)
@@ -276,7 +278,11 @@ func (g *Graph) checkRefs(p pending, applied appliedOps) error {
 		if at := sort.Search(len(ps), func(i int) bool { return ps[i].lo > ctr }) - 1; at >= 0 && ps[at].hi >= ctr {
 			return opRef{ps[at].ops, int(ctr - ps[at].lo)}, nil
 		}
-		if c, i, ok := g.opAt(actor, ctr); ok {
+		c, i, ok, err := g.opAt(actor, ctr)
+		if err != nil {
+			return opRef{}, fmt.Errorf("op %d: %w", self, err)
+		}
+		if ok {
 			return opRef{c, i}, nil
 		}
 		return opRef{}, fmt.Errorf("op %d refers to operation %d@%x, which no change holds", self, ctr, actor)

@@ -198,7 +198,7 @@ func FuzzDecodeMessage(f *testing.F) {
 		st := &msync.State{}
 		g := msync.NewGraph()
 		_ = msync.Receive(g, st, m, func(*msync.Message) error { return nil })
-		_ = msync.Generate(g, st)
+		_ = generate(t, g, st)
 	})
 }
 
@@ -238,4 +238,43 @@ func documented(err error) bool {
 		}
 	}
 	return false
+}
+
+// The helpers below call the graph's readers and fail tb on an error:
+// the graphs of these tests hold every chunk in memory.
+
+func generate(tb testing.TB, g *msync.Graph, s *msync.State) *msync.Message {
+	tb.Helper()
+	m, err := msync.Generate(g, s)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return m
+}
+
+func rawAt(tb testing.TB, g *msync.Graph, i int) []byte {
+	tb.Helper()
+	b, err := g.RawAt(i)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+func rawOf(tb testing.TB, g *msync.Graph, h automerge.ChangeHash) []byte {
+	tb.Helper()
+	b, err := g.Raw(h)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+func appendRaw(tb testing.TB, g *msync.Graph, dst []byte, from int) []byte {
+	tb.Helper()
+	b, err := g.AppendRaw(dst, from)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
 }

@@ -62,8 +62,11 @@ const maxDecoded = 64
 // operations do not decode is left out of the index, and from then on
 // indexOps reports false (Vouch then vouches for nothing; Guard checks
 // against what the index holds, and refuses an operation that refers to
-// one of such a change).
-func (g *Graph) indexOps() bool {
+// one of such a change). A chunk that cannot be read back from the
+// graph's spill stops it with the error (ErrSpillRead), the index
+// brought up to date as far as the change before; the next call goes on
+// from there.
+func (g *Graph) indexOps() (bool, error) {
 	x := &g.ops
 	if x.max == nil {
 		x.max = map[string]uint64{}
@@ -74,7 +77,11 @@ func (g *Graph) indexOps() bool {
 		if ok {
 			delete(x.checked, g.nodes[x.n].hash)
 		} else {
-			c, err := docs.DecodeChangeOps(g.RawAt(x.n))
+			raw, err := g.RawAt(x.n)
+			if err != nil {
+				return false, err
+			}
+			c, err := docs.DecodeChangeOps(raw)
 			if err != nil {
 				x.partial = true
 				continue
@@ -94,31 +101,36 @@ func (g *Graph) indexOps() bool {
 		}
 		rs.add(r)
 	}
-	return !x.partial
+	return !x.partial, nil
 }
 
 // opAt returns the change of g that holds operation ctr of actor, and
 // the operation's position in it; ok is false when no change of g does.
-func (g *Graph) opAt(actor string, ctr uint64) (c *docs.ChangeOps, i int, ok bool) {
+// err is a failure to read the change's chunk back from the graph's
+// spill (ErrSpillRead).
+func (g *Graph) opAt(actor string, ctr uint64) (c *docs.ChangeOps, i int, ok bool, err error) {
 	x := &g.ops
 	rs := x.ranges[actor]
 	if rs == nil {
-		return nil, 0, false
+		return nil, 0, false, nil
 	}
 	r, found := rs.find(ctr)
 	if !found || r.hi() < ctr {
-		return nil, 0, false
+		return nil, 0, false, nil
 	}
 	c = x.decoded[int(r.idx)]
 	if c == nil {
-		var err error
-		if c, err = docs.DecodeChangeOps(g.RawAt(int(r.idx))); err != nil {
-			return nil, 0, false
+		raw, err := g.RawAt(int(r.idx))
+		if err != nil {
+			return nil, 0, false, err
+		}
+		if c, err = docs.DecodeChangeOps(raw); err != nil {
+			return nil, 0, false, nil
 		}
 		if len(x.decoded) >= maxDecoded || x.decoded == nil {
 			x.decoded = make(map[int]*docs.ChangeOps, maxDecoded)
 		}
 		x.decoded[int(r.idx)] = c
 	}
-	return c, int(ctr - r.lo), true
+	return c, int(ctr - r.lo), true, nil
 }

@@ -67,8 +67,10 @@ func TestRememberedSpansMatchDecoded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if !checked.indexOps() || !decoded.indexOps() {
-		t.Fatal("a change did not decode")
+	okChecked, err1 := checked.indexOps()
+	okDecoded, err2 := decoded.indexOps()
+	if !okChecked || !okDecoded || err1 != nil || err2 != nil {
+		t.Fatal("a change did not decode", err1, err2)
 	}
 	unpacked := func(x *opIndex) map[string][]opRange {
 		m := map[string][]opRange{}

@@ -56,7 +56,7 @@ func TestSharedHeadsStay(t *testing.T) {
 	g := msync.NewGraph()
 	g.Add(cs[0], raws[0])
 	s := &msync.State{}
-	m := msync.Generate(g, s)
+	m := generate(t, g, s)
 	if m == nil {
 		t.Fatal("no first message")
 	}
@@ -66,7 +66,7 @@ func TestSharedHeadsStay(t *testing.T) {
 		if err := msync.Receive(g, s, &msync.Message{Heads: []automerge.ChangeHash{cs[i].Hash}, Have: []msync.Have{{}}}, nil); err != nil {
 			t.Fatal(err)
 		}
-		if msync.Generate(g, s) == nil {
+		if generate(t, g, s) == nil {
 			t.Fatalf("no message after change %d", i)
 		}
 	}

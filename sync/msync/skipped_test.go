@@ -64,14 +64,14 @@ func TestSkippedDependencyIsAskedFor(t *testing.T) {
 	if _, err := amDev.ReceiveMessage(m1.Bytes()); err != nil {
 		t.Fatal(err)
 	}
-	g0, err := msync.DecodeMessage(msync.Generate(gDev, sDev).Encode())
+	g0, err := msync.DecodeMessage(generate(t, gDev, sDev).Encode())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := msync.Receive(gRelay, sRelay, g0, addAll(gRelay)); err != nil {
 		t.Fatal(err)
 	}
-	g1, err := msync.DecodeMessage(msync.Generate(gRelay, sRelay).Encode())
+	g1, err := msync.DecodeMessage(generate(t, gRelay, sRelay).Encode())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +84,7 @@ func TestSkippedDependencyIsAskedFor(t *testing.T) {
 	if m2, ok := amDev.GenerateMessage(); !ok || len(m2.Changes()) != 1 {
 		t.Fatalf("automerge device did not send its change")
 	}
-	if m2 := msync.Generate(gDev, sDev); m2 == nil || len(m2.Changes) != 1 || !sDev.InFlight {
+	if m2 := generate(t, gDev, sDev); m2 == nil || len(m2.Changes) != 1 || !sDev.InFlight {
 		t.Fatalf("msync device did not send its change: %+v", m2)
 	}
 	// The relay's answer: F without D.
@@ -114,11 +114,11 @@ func TestSkippedDependencyIsAskedFor(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := *sDev
-	if m := msync.Generate(gDev, &before); m != nil {
+	if m := generate(t, gDev, &before); m != nil {
 		t.Fatal("Receive alone answered: it departs from automerge")
 	}
 	msync.AskForSkipped(gDev, sDev, skipped)
-	m := msync.Generate(gDev, sDev)
+	m := generate(t, gDev, sDev)
 	if m == nil || len(m.Need) != 1 || m.Need[0] != hD {
 		t.Fatalf("after AskForSkipped: %+v, want a message needing %x", m, hD)
 	}
@@ -190,11 +190,11 @@ func TestUnsentHeadIsAskedFor(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := *r.s
-	if msync.Generate(r.g, &before) != nil {
+	if generate(t, r.g, &before) != nil {
 		t.Fatal("Receive alone answered: it departs from automerge")
 	}
 	msync.AskForSkipped(r.g, r.s, m)
-	ask := msync.Generate(r.g, r.s)
+	ask := generate(t, r.g, r.s)
 	if ask == nil || !slices.Equal(ask.Need, []automerge.ChangeHash{hX}) {
 		t.Fatalf("after AskForSkipped: %+v, want a message needing %v", ask, hX)
 	}

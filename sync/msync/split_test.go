@@ -505,7 +505,7 @@ func TestAddChunks(t *testing.T) {
 		t.Fatalf("graph from increments: %d changes, heads %v; from the document %d, %v", g.Len(), g.Heads(), want.Len(), want.Heads())
 	}
 	for i := range g.Len() {
-		if !bytes.Equal(g.RawAt(i), want.RawAt(i)) {
+		if !bytes.Equal(rawAt(t, g, i), rawAt(t, want, i)) {
 			t.Fatalf("change %d differs", i)
 		}
 	}

@@ -108,7 +108,7 @@ func ApplyStored(g *Graph, fresh []int, heads *[]automerge.ChangeHash) func(m *M
 // date on the way (every change g gained since the last call is decoded
 // once).
 func (g *Graph) Vouch(m *Message, fresh []int) (ops []*docs.ChangeOps, ok bool) {
-	if !g.indexOps() {
+	if complete, err := g.indexOps(); err != nil || !complete {
 		return nil, false
 	}
 	ps := make([]pending, 0, len(fresh))

@@ -139,7 +139,7 @@ func (b lazyBase) agree(t testing.TB, msg []byte, prepare func(g *msync.Graph)) 
 	}
 	caught := b.fork(t, actorC)
 	defer caught.Close()
-	if err := caught.LoadIncremental(g.AppendRaw(nil, n)); err != nil {
+	if err := caught.LoadIncremental(appendRaw(t, g, nil, n)); err != nil {
 		t.Fatalf("lazy path takes %x, LoadIncremental of its chunks refuses them: %v", msg, err)
 	}
 	if got := caught.Heads(); !slices.Equal(got, g.Heads()) {

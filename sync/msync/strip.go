@@ -1,6 +1,10 @@
 package msync
 
-import "github.com/segue-fm/segue/sync/wire"
+import (
+	"fmt"
+
+	"github.com/segue-fm/segue/sync/wire"
+)
 
 // A slab leaving the chunk log's tail is frozen (Graph.freeze): each of
 // its chunks is stored without what the graph already holds of it, the
@@ -96,8 +100,9 @@ func (g *Graph) ref(p int32) chunkRef {
 
 // chunk returns the encoded chunk of the change at p: the log's bytes
 // when its chunk is stored whole, else a new slice with the chunk
-// rebuilt. It must not be modified.
-func (g *Graph) chunk(p int32) []byte {
+// rebuilt. It must not be modified. It fails only for a chunk of a
+// spilled slab that cannot be read back (ErrSpillRead).
+func (g *Graph) chunk(p int32) ([]byte, error) {
 	ref := g.ref(p)
 	if !ref.stripped() {
 		return g.chunks.get(ref)
@@ -106,13 +111,16 @@ func (g *Graph) chunk(p int32) []byte {
 }
 
 // appendChunk appends the encoded chunk of the change at p, which lies
-// at ref, to dst.
-func (g *Graph) appendChunk(dst []byte, p int32, ref chunkRef) []byte {
-	b := g.chunks.get(ref)
-	if !ref.stripped() {
-		return append(dst, b...)
+// at ref, to dst; on an error (chunk) dst is returned as it was.
+func (g *Graph) appendChunk(dst []byte, p int32, ref chunkRef) ([]byte, error) {
+	b, err := g.chunks.get(ref)
+	if err != nil {
+		return dst, fmt.Errorf("change %d: %w", p, err)
 	}
-	return g.unstrip(dst, p, b)
+	if !ref.stripped() {
+		return append(dst, b...), nil
+	}
+	return g.unstrip(dst, p, b), nil
 }
 
 // unstrip appends to dst the chunk that strip stored as b for the change

@@ -102,8 +102,9 @@ func (m *Message) Encode() []byte {
 // changesToSend). The message's hash slices are shared with g and s (see
 // State) and its Raw with g: it is to be encoded, not modified. Its
 // Changes give each change's Hash only (the chunk in Raw holds the
-// rest of its header).
-func Generate(g *Graph, s *State) *Message {
+// rest of its header). It fails, leaving s as it was, only when a chunk
+// to send lies in a slab g spilled and cannot read back (ErrSpillRead).
+func Generate(g *Graph, s *State) (*Message, error) {
 	ourHeads := g.Heads()
 	ourNeed := g.missingDeps(s.TheirHeads)
 	var ourHave []Have
@@ -115,7 +116,7 @@ func Generate(g *Graph, s *State) *Message {
 			if !g.Has(h) {
 				// The peer's last sync point is unknown here: ask it to
 				// start over.
-				return &Message{Heads: ourHeads, Have: []Have{{}}}
+				return &Message{Heads: ourHeads, Have: []Have{{}}}, nil
 			}
 		}
 	}
@@ -130,25 +131,30 @@ func Generate(g *Graph, s *State) *Message {
 		return sent
 	})
 	if headsUnchanged && (headsEqual && len(toSend) == 0 || s.InFlight) {
-		return nil
+		return nil, nil
 	}
-	s.LastSentHeads = ourHeads
 	m := &Message{Heads: ourHeads, Need: ourNeed, Have: ourHave}
 	if len(toSend) > 0 {
-		if s.SentHashes == nil {
-			s.SentHashes = make(map[automerge.ChangeHash]struct{}, len(toSend))
-		}
 		m.Raw = make([][]byte, len(toSend))
 		m.Changes = make([]Change, len(toSend))
 	}
 	for i, p := range toSend {
-		h := g.nodes[p].hash
-		s.SentHashes[h] = struct{}{}
-		m.Raw[i] = g.chunk(p)
-		m.Changes[i] = Change{Hash: h}
+		raw, err := g.chunk(p)
+		if err != nil {
+			return nil, fmt.Errorf("msync: generate: %w", err)
+		}
+		m.Raw[i] = raw
+		m.Changes[i] = Change{Hash: g.nodes[p].hash}
 	}
+	if len(toSend) > 0 && s.SentHashes == nil {
+		s.SentHashes = make(map[automerge.ChangeHash]struct{}, len(toSend))
+	}
+	for _, c := range m.Changes {
+		s.SentHashes[c.Hash] = struct{}{}
+	}
+	s.LastSentHeads = ourHeads
 	s.InFlight = true
-	return m
+	return m, nil
 }
 
 // allIn reports whether every hash of need is in set.

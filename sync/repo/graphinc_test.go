@@ -383,8 +383,10 @@ func TestGraphFromStore(t *testing.T) {
 					t.Fatalf("graph from the store: %d changes, heads %v; Index: %d, %v", g.Len(), g.Heads(), want.Len(), want.Heads())
 				}
 				for i := range g.Len() {
-					if !bytes.Equal(g.RawAt(i), want.RawAt(i)) {
-						t.Fatalf("change %d differs from Index's", i)
+					a, errA := g.RawAt(i)
+					b, errB := want.RawAt(i)
+					if errA != nil || errB != nil || !bytes.Equal(a, b) {
+						t.Fatalf("change %d differs from Index's (%v, %v)", i, errA, errB)
 					}
 				}
 			}

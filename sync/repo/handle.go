@@ -393,7 +393,8 @@ func (h *Handle) compactionDoc() (d *automerge.Doc, done func(), err error) {
 	if h.behind > 0 && h.behind <= maxCompactBehind {
 		g := h.changes
 		if f, err := h.doc.Fork(); err == nil {
-			if f.LoadIncremental(g.AppendRaw(nil, g.Len()-int(h.behind))) == nil && slices.Equal(f.Heads(), g.Heads()) {
+			inc, err := g.AppendRaw(nil, g.Len()-int(h.behind))
+			if err == nil && f.LoadIncremental(inc) == nil && slices.Equal(f.Heads(), g.Heads()) {
 				return f, f.Close, nil
 			}
 			f.Close()
@@ -412,7 +413,10 @@ func (h *Handle) compactionDoc() (d *automerge.Doc, done func(), err error) {
 // changes; docs/BENCHMARKS.md "relay CPU per edit as histories grow"),
 // and it is never called there, so automerge's record of what was saved
 // matters for nothing. ok is false when the graph does not mirror the
-// document (an indexing error): the caller stores a snapshot instead.
+// document (an indexing error), or when a chunk of the graph cannot be
+// read back from its spill (msync.ErrSpillRead; the handle is then
+// marked broken, as after a failed write, so every persist stores a
+// snapshot until one succeeds): the caller stores a snapshot instead.
 // Devices (WithGoSync(false)) keep no graph and call SaveIncremental.
 // Caller holds h.mu with the document loaded and h.heads current.
 func (h *Handle) increment() (inc []byte, ok bool) {
@@ -422,7 +426,12 @@ func (h *Handle) increment() (inc []byte, ok bool) {
 	if !h.graphMirrors() {
 		return nil, false
 	}
-	inc = h.changes.AppendRaw(nil, int(h.graphSaved))
+	inc, err := h.changes.AppendRaw(nil, int(h.graphSaved))
+	if err != nil {
+		h.repo.opts.logger.Error("repo: read changes to store", "doc", h.id.String(), "err", err)
+		h.broken.Store(true)
+		return nil, false
+	}
 	h.graphSaved = int32(h.changes.Len())
 	return inc, true
 }

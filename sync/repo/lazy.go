@@ -41,7 +41,13 @@ func (h *Handle) current() (*automerge.Doc, error) {
 		return nil, fmt.Errorf("%w: %s", ErrCatchUp, h.id)
 	}
 	g := h.changes
-	err := h.doc.LoadIncremental(g.AppendRaw(nil, g.Len()-int(h.behind)))
+	inc, err := g.AppendRaw(nil, g.Len()-int(h.behind))
+	if err != nil {
+		// The chunks could not be read back from the graph's spill:
+		// nothing changed, and a later call tries again.
+		return nil, fmt.Errorf("repo: catch up %s: %w", h.id, err)
+	}
+	err = h.doc.LoadIncremental(inc)
 	if err == nil && !slices.Equal(h.doc.Heads(), g.Heads()) {
 		err = errors.New("heads differ from the change graph's")
 	}

@@ -43,9 +43,15 @@ func relayOptions(seed byte) Options {
 
 func newLazyPair(t *testing.T) *lazyPair {
 	t.Helper()
+	return newLazyPairWith(t, relayOptions(90))
+}
+
+// newLazyPairWith is newLazyPair with the lazy relay's options.
+func newLazyPairWith(t *testing.T, lazyOpt Options) *lazyPair {
+	t.Helper()
 	ctx := context.Background()
 	p := &lazyPair{lazySt: store.NewMemory(), fullSt: store.NewMemory(),
-		lazyOpt: relayOptions(90), fullOpt: relayOptions(91).WithLazyApply(false)}
+		lazyOpt: lazyOpt, fullOpt: relayOptions(91).WithLazyApply(false)}
 	var err error
 	if p.lazy, err = Open(ctx, p.lazySt, p.lazyOpt); err != nil {
 		t.Fatal(err)

@@ -58,7 +58,11 @@ func (h *Handle) neutral(b neutralBase, after []automerge.ChangeHash) bool {
 		return false
 	}
 	for i := b.n; i < b.g.Len(); i++ {
-		ops, err := docs.DecodeChangeOps(b.g.RawAt(i))
+		raw, err := b.g.RawAt(i)
+		if err != nil {
+			return false
+		}
+		ops, err := docs.DecodeChangeOps(raw)
 		if err != nil || !docs.Neutral(ops, b.rec) {
 			return false
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/automerge/automerge-go"
 	"github.com/segue-fm/segue/sync/docs"
+	"github.com/segue-fm/segue/sync/msync"
 )
 
 // WriteCheck decides whether peer may change document id: it sees the
@@ -51,6 +52,7 @@ type Options struct {
 	collectBudget int64
 	hold          HoldLimits
 	goSync        bool
+	spill         msync.Spill
 	lazy          bool
 	facts         func(d *automerge.Doc) []byte
 	factsUpdate   func(prev []byte, d *automerge.Doc) []byte
@@ -243,6 +245,17 @@ const maxIncBytesCap = 1 << 30
 // per change when a document is first synced after loading; a device
 // holding few peers per document but big documents may prefer false.
 func (o Options) WithGoSync(on bool) Options { o.goSync = on; return o }
+
+// WithSpill returns o keeping, with the Go sync states (WithGoSync), the
+// older chunks of each loaded document's change graph in s instead of
+// memory (msync.Graph.SpillTo; the relay's is a file, package
+// filespill): a graph then holds in memory only its newest two slabs of
+// chunks, about 8–16 KiB, besides its index, and reads older chunks back
+// for a peer far behind, a catch-up or the guard's check of an edit to
+// an old entry. A read that fails fails that call (msync.ErrSpillRead);
+// nothing is lost, as the store holds every change. Default nil: chunks
+// stay in memory (deflated).
+func (o Options) WithSpill(s msync.Spill) Options { o.spill = s; return o }
 
 // WithLazyApply returns o adding, with the Go sync states (WithGoSync),
 // a neutral batch of changes from a writer no check applies to, or from

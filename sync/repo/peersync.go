@@ -150,6 +150,7 @@ func (h *Handle) graph() (*msync.Graph, error) {
 		h.graphSaved = int32(g.Len())
 	}
 	h.changes = g
+	g.SpillTo(h.repo.opts.spill)
 	return g, nil
 }
 
@@ -160,6 +161,7 @@ func (h *Handle) setGraph(g *msync.Graph) {
 	h.changes = g
 	if g != nil {
 		h.graphSaved = int32(g.Len())
+		g.SpillTo(h.repo.opts.spill)
 	}
 }
 
@@ -168,7 +170,10 @@ func (s *goSync) generate(h *Handle) ([]byte, bool, error) {
 	if err != nil {
 		return nil, false, err
 	}
-	m := msync.Generate(g, s.st)
+	m, err := msync.Generate(g, s.st)
+	if err != nil {
+		return nil, false, fmt.Errorf("repo: generate for %s: %w", h.id, err)
+	}
 	if m == nil {
 		return nil, false, nil
 	}
