@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -273,7 +275,8 @@ func TestSyncMetrics(t *testing.T) {
 	e := startRelay(t, 1, 1000)
 	m := e.do(t, "GET", "/metrics", nil, adminToken)
 	names := []string{"segue_sync_commit_batches_total", "segue_sync_commit_writes_total", "segue_sync_commit_wait_seconds_total",
-		"segue_sync_commit_busy_seconds_total", "segue_sync_generate_skipped_total", "segue_sync_notifications_total"}
+		"segue_sync_commit_busy_seconds_total", "segue_sync_generate_skipped_total", "segue_sync_notifications_total",
+		"segue_sync_spill_live_bytes", "segue_sync_spill_reads_total", "segue_sync_spill_errors_total"}
 	if cmem.Supported() {
 		names = append(names, "segue_cmem_in_use_bytes", "segue_cmem_free_bytes", "segue_cmem_mapped_bytes")
 	}
@@ -281,6 +284,30 @@ func TestSyncMetrics(t *testing.T) {
 		if !bytes.Contains(m.body, []byte("\n"+name+" ")) {
 			t.Errorf("metrics lack %s:\n%s", name, m.body)
 		}
+	}
+}
+
+// TestSyncSpillOff: WithSyncSpill(false) opens no spill file (its
+// metrics are absent); with it on (the default, TestSyncMetrics) the
+// file leaves nothing in the data directory, as it is unlinked at once.
+func TestSyncSpillOff(t *testing.T) {
+	for _, on := range []bool{true, false} {
+		t.Run(strconv.FormatBool(on), func(t *testing.T) {
+			e := startRelay(t, 1, 1000, func(o relay.Options) relay.Options { return o.WithSyncSpill(on) })
+			m := e.do(t, "GET", "/metrics", nil, adminToken)
+			if got := bytes.Contains(m.body, []byte("\nsegue_sync_spill_live_bytes ")); got != on {
+				t.Errorf("spill metrics present: %v, want %v", got, on)
+			}
+			err := filepath.WalkDir(e.tb.DataDir, func(path string, d fs.DirEntry, err error) error {
+				if err == nil && strings.Contains(d.Name(), "spill") {
+					t.Errorf("data directory holds %s", path)
+				}
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }
 
