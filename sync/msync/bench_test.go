@@ -253,16 +253,7 @@ func BenchmarkGraphBytes(b *testing.B) {
 					b.Cleanup(func() { f.Close() })
 					sp = f
 				}
-				build := func() *msync.Graph {
-					g := msync.NewGraph()
-					g.SpillTo(sp)
-					for _, inc := range incs {
-						if _, err := g.AddChunks(inc); err != nil {
-							b.Fatal(err)
-						}
-					}
-					return g
-				}
+				build := func() *msync.Graph { return spilledGraph(b, incs, sp) }
 				var perChange float64
 				for b.Loop() {
 					runtime.GC()

@@ -148,9 +148,9 @@ func (h *Handle) graph() (*msync.Graph, error) {
 		// failed, taken by the next persist from the graph that
 		// exists). All its changes are stored.
 		h.graphSaved = int32(g.Len())
+		g.SpillTo(h.repo.opts.spill)
 	}
 	h.changes = g
-	g.SpillTo(h.repo.opts.spill)
 	return g, nil
 }
 
