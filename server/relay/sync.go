@@ -87,10 +87,10 @@ func (s *Server) mountSync() error {
 	)
 	if sp != nil {
 		s.met.reg.MustRegister(
-			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "segue", Subsystem: "sync", Name: "spill_live_bytes", Help: "Bytes of change-graph chunks the sync repository keeps in its spill file instead of memory (deflated)."},
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "segue", Subsystem: "sync", Name: "spill_live_bytes", Help: "Bytes of change-graph chunks (deflated) and cold nodes the sync repository keeps in its spill file instead of memory."},
 				func() float64 { return float64(sp.Stats().Live) }),
-			counter("spill_reads_total", "Chunk slabs read back from the spill file (a peer far behind, a catch-up, the guard's check of an old entry).", func() uint64 { return sp.Stats().Gets }),
-			counter("spill_errors_total", "Spill file writes (the slab then stays in memory) and reads (the call fails) that failed.", func() uint64 { st := sp.Stats(); return st.PutErrors + st.GetErrors }),
+			counter("spill_reads_total", "Chunk slabs and pages of cold nodes read back from the spill file (a peer far behind, a catch-up, the guard's check of an old entry).", func() uint64 { return sp.Stats().Gets }),
+			counter("spill_errors_total", "Spill file writes (the slab or page then stays in memory) and reads (the call fails) that failed.", func() uint64 { st := sp.Stats(); return st.PutErrors + st.GetErrors }),
 		)
 	}
 	s.v1.GET("/sync", func(c echo.Context) error {

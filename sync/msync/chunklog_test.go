@@ -227,7 +227,7 @@ func TestFrozenChunksReadBack(t *testing.T) {
 	}
 	multi, stripped, frozen := 0, 0, 0
 	for i := range g.Len() {
-		ref := g.ref(int32(i))
+		ref := mustRef(t, g, int32(i))
 		if g.chunks.slabs[ref.s].deflated {
 			frozen++
 		}
@@ -326,7 +326,7 @@ func BenchmarkChunkLogColdRead(b *testing.B) {
 	_, _, g, _ := longPlaylist(b, 3000)
 	var cold []int
 	for i := range g.Len() {
-		if s := g.ref(int32(i)).s; g.chunks.slabs[s].deflated && (len(cold) == 0 || s != g.ref(int32(cold[len(cold)-1])).s) {
+		if s := mustRef(b, g, int32(i)).s; g.chunks.slabs[s].deflated && (len(cold) == 0 || s != mustRef(b, g, int32(cold[len(cold)-1])).s) {
 			cold = append(cold, i)
 		}
 	}
@@ -344,6 +344,15 @@ func BenchmarkChunkLogColdRead(b *testing.B) {
 
 // The must helpers call the graph's readers and fail tb on an error:
 // the graphs of these tests hold every chunk in memory.
+
+func mustRef(tb testing.TB, g *Graph, p int32) chunkRef {
+	tb.Helper()
+	ref, err := g.ref(p)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return ref
+}
 
 func mustGet(tb testing.TB, l *chunkLog, ref chunkRef) []byte {
 	tb.Helper()

@@ -109,8 +109,12 @@ func TestEpochWrap(t *testing.T) {
 			return m
 		}
 		a, b := set(), set()
-		g.removeAncestors(a, theirHeads)
-		fresh.removeAncestors(b, theirHeads)
+		if err := g.removeAncestors(a, theirHeads); err != nil {
+			t.Fatal(err)
+		}
+		if err := fresh.removeAncestors(b, theirHeads); err != nil {
+			t.Fatal(err)
+		}
 		if len(a) != len(b) {
 			t.Fatalf("step %d (epoch %d): removeAncestors left %d, fresh %d", step, g.epoch, len(a), len(b))
 		}

@@ -29,20 +29,30 @@ import (
 // The chunks are copied into a chunkLog; all but the newest 8–16 KiB of
 // them are stored without their checksums and dependency hashes, which
 // the graph holds, and deflated (strip.go: a playlist edit's ≈ 190 bytes
-// to ≈ 40).
+// to ≈ 40). A graph given a Spill (SpillTo) keeps its frozen slabs there,
+// and one slab behind them the nodes and dependencies of their changes
+// (coldnodes.go): such a cold change costs ≈ 17 bytes of memory.
 type Graph struct {
-	// nodes holds the changes in history order: a change's position is
-	// its index. It is appended to, never reordered.
+	// nodes holds the hot changes in history order: the change at
+	// position p ≥ hot is nodes[p-hot]. It is appended to, never
+	// reordered; cool drops its front as the changes there go cold.
 	nodes []node
+	// hot is the position of the first change whose node is in nodes;
+	// the changes before it are cold (coldnodes.go), their nodes in
+	// cold's pages.
+	hot  int32
+	cold coldNodes
 	// chunks holds the changes' encoded chunks (Graph.ref).
 	chunks chunkLog
 	// index finds a change's position from its hash.
 	index hashIndex
-	// deps holds the changes' dependencies as positions in nodes, in
-	// history order: those of the change at p are deps[nodes[p].dep]
-	// up to the next change's dep (depsOf).
-	deps  []int32
-	heads map[automerge.ChangeHash]struct{}
+	// deps holds the hot changes' dependencies as positions, in history
+	// order: those of the change at p are from deps[nodes[p-hot].dep -
+	// depBase] up to the next change's (depsOf); depBase counts the cold
+	// changes' dependencies, cut from its front.
+	deps    []int32
+	depBase uint32
+	heads   map[automerge.ChangeHash]struct{}
 	// sorted caches Heads; nil when heads changed since.
 	sorted []automerge.ChangeHash
 	queue  map[automerge.ChangeHash][]automerge.ChangeHash
@@ -185,18 +195,18 @@ func (g *Graph) AddChunks(inc []byte) (int, error) {
 // of the graph could follow it. A graph holds at most math.MaxInt32
 // changes; Add ignores a change past that.
 func (g *Graph) Add(c Change, raw []byte) {
-	if g.Has(c.Hash) || len(g.nodes) >= math.MaxInt32 {
+	if g.Has(c.Hash) || g.Len() >= math.MaxInt32 {
 		return
 	}
-	ref, closed := g.chunks.add(raw, int32(len(g.nodes)))
-	n := node{hash: c.Hash, n: ref.n, dep: uint32(len(g.deps))}
+	ref, closed := g.chunks.add(raw, int32(g.Len()))
+	n := node{hash: c.Hash, n: ref.n, dep: g.depBase + uint32(len(g.deps))}
 	for _, d := range c.Deps {
 		if p := g.pos(&d); p >= 0 {
 			g.deps = appendGrown(g.deps, p)
 		}
 	}
 	g.nodes = appendGrown(g.nodes, n)
-	g.index.insert(g.nodes, int32(len(g.nodes)-1))
+	g.index.insert(g, int32(g.Len()-1))
 	if closed >= 0 {
 		g.freeze(closed)
 	}
@@ -240,7 +250,7 @@ func (g *Graph) Queue(c Change) {
 }
 
 // Len returns the number of changes in the graph.
-func (g *Graph) Len() int { return len(g.nodes) }
+func (g *Graph) Len() int { return int(g.hot) + len(g.nodes) }
 
 // Bytes returns the total size of the changes' encoded chunks.
 func (g *Graph) Bytes() int { return g.bytes }
@@ -250,16 +260,17 @@ func (g *Graph) Has(hash automerge.ChangeHash) bool { return g.pos(&hash) >= 0 }
 
 // pos returns the position of change hash in g's history, or -1 when g
 // does not hold it.
-func (g *Graph) pos(hash *automerge.ChangeHash) int32 { return g.index.find(g.nodes, hash) }
+func (g *Graph) pos(hash *automerge.ChangeHash) int32 { return g.index.find(g, hash) }
 
-// depsOf returns the dependencies of the change at p as positions; the
-// slice is g's.
+// depsOf returns the dependencies of the hot change at p (p ≥ g.hot) as
+// positions; the slice is g's. depsAt serves any change.
 func (g *Graph) depsOf(p int32) []int32 {
+	i := p - g.hot
 	end := uint32(len(g.deps))
-	if int(p)+1 < len(g.nodes) {
-		end = g.nodes[p+1].dep
+	if int(i)+1 < len(g.nodes) {
+		end = g.nodes[i+1].dep - g.depBase
 	}
-	return g.deps[g.nodes[p].dep:end:end]
+	return g.deps[g.nodes[i].dep-g.depBase : end : end]
 }
 
 // epochs returns the first of k fresh walk epochs (Graph.epoch); when
@@ -273,7 +284,7 @@ func (g *Graph) epochs(k uint32) uint32 {
 	}
 	first := g.epoch + 1
 	g.epoch += k
-	g.marks.begin(first, len(g.nodes))
+	g.marks.begin(first, g.Len())
 	return first
 }
 
@@ -292,8 +303,8 @@ func (g *Graph) Raw(hash automerge.ChangeHash) ([]byte, error) {
 // (0 ≤ i < Len()); it must not be modified; g never modifies it either.
 // It panics when i is out of range, and fails as Raw does.
 func (g *Graph) RawAt(i int) ([]byte, error) {
-	if i < 0 || i >= len(g.nodes) {
-		panic(fmt.Sprintf("msync: RawAt(%d) of %d changes", i, len(g.nodes)))
+	if i < 0 || i >= g.Len() {
+		panic(fmt.Sprintf("msync: RawAt(%d) of %d changes", i, g.Len()))
 	}
 	return g.chunk(int32(i))
 }
@@ -305,20 +316,31 @@ func (g *Graph) RawAt(i int) ([]byte, error) {
 // panics when from is outside [0, Len()], and fails as Raw does (dst's
 // contents past its length are then unspecified).
 func (g *Graph) AppendRaw(dst []byte, from int) ([]byte, error) {
-	if from < 0 || from > len(g.nodes) {
-		panic(fmt.Sprintf("msync: AppendRaw from %d of %d changes", from, len(g.nodes)))
+	n := g.Len()
+	if from < 0 || from > n {
+		panic(fmt.Sprintf("msync: AppendRaw from %d of %d changes", from, n))
 	}
-	if from == len(g.nodes) {
+	if from == n {
 		return dst, nil
 	}
 	// One slab search; then each chunk follows the one before it.
-	ref := g.ref(int32(from))
-	for p := int32(from); p < int32(len(g.nodes)); p++ {
+	ref, err := g.ref(int32(from))
+	if err != nil {
+		return dst, fmt.Errorf("change %d: %w", from, err)
+	}
+	nodes, err := g.slabNodes(int(ref.s))
+	if err != nil {
+		return dst, fmt.Errorf("change %d: %w", from, err)
+	}
+	first := g.chunks.slabs[ref.s].first
+	for p := int32(from); p < int32(n); p++ {
 		if s := int(ref.s) + 1; s < len(g.chunks.slabs) && g.chunks.slabs[s].first == p {
-			ref.s, ref.off = uint32(s), 0
+			if nodes, err = g.slabNodes(s); err != nil {
+				return dst, fmt.Errorf("change %d: %w", p, err)
+			}
+			ref.s, ref.off, first = uint32(s), 0, p
 		}
-		ref.n = g.nodes[p].n
-		var err error
+		ref.n = nodes[p-first].n
 		if dst, err = g.appendChunk(dst, p, ref); err != nil {
 			return dst, err
 		}
@@ -377,19 +399,19 @@ func (g *Graph) missingDeps(heads []automerge.ChangeHash) []automerge.ChangeHash
 // every change still to visit is an ancestor of have, so a peer one
 // change behind costs a few steps whatever the document's size. The
 // result must not be modified.
-func (g *Graph) since(have []automerge.ChangeHash) []int32 {
+func (g *Graph) since(have []automerge.ChangeHash) ([]int32, error) {
 	if len(have) == 0 {
-		all := make([]int32, len(g.nodes))
+		all := make([]int32, g.Len())
 		for i := range all {
 			all[i] = int32(i)
 		}
-		return all
+		return all, nil
 	}
 	if slices.Equal(have, g.Heads()) {
-		return nil
+		return nil, nil
 	}
 	if m := g.memoFor(have); m != nil {
-		return m.out
+		return m.out, nil
 	}
 	const fromHeads, fromHave = 1, 2
 	ep := g.epochs(1)
@@ -426,7 +448,12 @@ func (g *Graph) since(have []automerge.ChangeHash) []int32 {
 			onlyHeads--
 			out = append(out, p)
 		}
-		for _, d := range g.depsOf(p) {
+		deps, err := g.depsAt(p)
+		if err != nil {
+			g.heap = q[:0]
+			return nil, fmt.Errorf("walk since the peer's heads: %w", err)
+		}
+		for _, d := range deps {
 			mark(d, f)
 		}
 	}
@@ -436,14 +463,14 @@ func (g *Graph) since(have []automerge.ChangeHash) []int32 {
 		if !g.Has(h) {
 			// An unknown hash may become known and then hide its
 			// ancestors: such an answer is not kept.
-			return out
+			return out, nil
 		}
 	}
 	m := &g.memo[g.memoNext]
 	g.memoNext = (g.memoNext + 1) % memoSize
-	m.have, m.out, m.ok, m.n, m.bloom, m.hasBloom = append(m.have[:0], have...), out, true, len(g.nodes), Bloom{}, false
+	m.have, m.out, m.ok, m.n, m.bloom, m.hasBloom = append(m.have[:0], have...), out, true, g.Len(), Bloom{}, false
 	m.key = haveKey(have)
-	return out
+	return out, nil
 }
 
 // haveKey is a fingerprint of a set of heads for memoFor: the number
@@ -466,13 +493,13 @@ func (g *Graph) memoFor(have []automerge.ChangeHash) *sinceMemo {
 		if !m.ok || m.key != key || !slices.Equal(have, m.have) {
 			continue
 		}
-		if m.n < len(g.nodes) {
+		if n := g.Len(); m.n < n {
 			// Appending never changes the part of out that earlier
 			// callers hold.
-			for p := m.n; p < len(g.nodes); p++ {
+			for p := m.n; p < n; p++ {
 				m.out = append(m.out, int32(p))
 			}
-			m.n = len(g.nodes)
+			m.n = n
 			m.bloom, m.hasBloom = Bloom{}, false
 		}
 		return m
@@ -483,12 +510,13 @@ func (g *Graph) memoFor(have []automerge.ChangeHash) *sinceMemo {
 // removeAncestors is automerge's filter_changes: it deletes from set
 // every hash that is one of heads (those the document holds) or an
 // ancestor of one. Only changes at or after the earliest change of set
-// are visited.
-func (g *Graph) removeAncestors(set map[automerge.ChangeHash]struct{}, heads []automerge.ChangeHash) {
+// are visited. It fails only when a change to visit is cold and cannot
+// be read back (ErrSpillRead); set then lacks some of what it should.
+func (g *Graph) removeAncestors(set map[automerge.ChangeHash]struct{}, heads []automerge.ChangeHash) error {
 	if len(set) == 0 {
-		return
+		return nil
 	}
-	floor := int32(len(g.nodes))
+	floor := int32(g.Len())
 	for h := range set {
 		if p := g.pos(&h); p >= 0 && p < floor {
 			floor = p
@@ -505,14 +533,23 @@ func (g *Graph) removeAncestors(set map[automerge.ChangeHash]struct{}, heads []a
 	for len(stack) > 0 && len(set) > 0 {
 		p := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		delete(set, g.nodes[p].hash)
-		for _, d := range g.depsOf(p) {
+		n, err := g.nodeAt(p)
+		if err != nil {
+			return fmt.Errorf("walk below the peer's heads: %w", err)
+		}
+		delete(set, n.hash)
+		deps, err := g.depsAt(p)
+		if err != nil {
+			return fmt.Errorf("walk below the peer's heads: %w", err)
+		}
+		for _, d := range deps {
 			if d >= floor && g.marks.at(d).seen != seen {
 				g.marks.at(d).seen = seen
 				stack = append(stack, d)
 			}
 		}
 	}
+	return nil
 }
 
 // idxHeap is a max-heap of history positions.

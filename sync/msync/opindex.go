@@ -72,10 +72,14 @@ func (g *Graph) indexOps() (bool, error) {
 		x.max = map[string]uint64{}
 		x.ranges = map[string]*opRuns{}
 	}
-	for ; x.n < len(g.nodes); x.n++ {
-		span, ok := x.checked[g.nodes[x.n].hash]
+	for ; x.n < g.Len(); x.n++ {
+		h, err := g.hashAt(int32(x.n))
+		if err != nil {
+			return false, err
+		}
+		span, ok := x.checked[h]
 		if ok {
-			delete(x.checked, g.nodes[x.n].hash)
+			delete(x.checked, h)
 		} else {
 			raw, err := g.RawAt(x.n)
 			if err != nil {

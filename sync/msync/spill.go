@@ -66,12 +66,15 @@ func newSpilled(s Spill, ref SpillRef) *spilled {
 	return o
 }
 
-// SpillTo has g keep its frozen chunk slabs in s from now on: each slab
-// as it leaves the tail, and with the first of them every slab frozen
-// before the call (a graph loaded from the store only to answer a first
-// sync, and unloaded before it grows, costs no writes and no reads
-// back). A slab s fails to store stays in memory (g then costs what it
-// did without s). A graph spills to one Spill only: a second call with
+// SpillTo has g keep its frozen chunk slabs in s from now on, and one
+// slab behind them the nodes of their changes (the cold prefix,
+// coldnodes.go): each slab as it leaves the tail, and with the first of
+// them every slab frozen before the call (a graph loaded from the store
+// only to answer a first sync, and unloaded before it grows, costs no
+// writes and no reads back). A slab s fails to store stays in memory (g
+// then costs what it did without s for it); a page of nodes it refuses
+// stops the cold prefix there (it is contiguous) until a later freeze
+// stores it. A graph spills to one Spill only: a second call with
 // another is ignored.
 func (g *Graph) SpillTo(s Spill) {
 	if s != nil && g.chunks.spill == nil {
@@ -79,14 +82,28 @@ func (g *Graph) SpillTo(s Spill) {
 	}
 }
 
-// Spilled returns how many of g's slabs, and how many of their bytes
-// (as stored: deflated), are held in its Spill.
-func (g *Graph) Spilled() (slabs, bytes int) {
+// SpillUse is what a graph holds in its Spill (Graph.Spilled).
+type SpillUse struct {
+	// Slabs counts the chunk slabs spilled.
+	Slabs int
+	// Pages counts the pages of cold nodes spilled, and Cold the changes
+	// they hold (the graph's positions 0 through Cold-1).
+	Pages, Cold int
+	// Bytes counts the bytes of both, as stored (slabs deflated).
+	Bytes int
+}
+
+// Spilled returns what g holds in its Spill.
+func (g *Graph) Spilled() SpillUse {
+	u := SpillUse{Pages: len(g.cold.pages), Cold: int(g.hot)}
 	for i := range g.chunks.slabs {
 		if o := g.chunks.slabs[i].out; o != nil {
-			slabs++
-			bytes += int(o.ref.N)
+			u.Slabs++
+			u.Bytes += int(o.ref.N)
 		}
 	}
-	return slabs, bytes
+	for _, o := range g.cold.pages {
+		u.Bytes += int(o.ref.N)
+	}
+	return u
 }

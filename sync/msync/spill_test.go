@@ -80,17 +80,17 @@ func TestSpilledGraphReadsBack(t *testing.T) {
 			for i, inc := range incs {
 				if i == 2500 && !tc.before {
 					g.SpillTo(sp)
-					if slabs, _ := g.Spilled(); slabs != 0 {
-						t.Fatalf("%d slabs spilled before the graph grew", slabs)
+					if u := g.Spilled(); u != (msync.SpillUse{}) {
+						t.Fatalf("%+v spilled before the graph grew", u)
 					}
 				}
 				if _, err := g.AddChunks(inc); err != nil {
 					t.Fatal(err)
 				}
 			}
-			slabs, n := g.Spilled()
-			if held, _ := sp.Held(); slabs < 10 || held != slabs || n == 0 {
-				t.Fatalf("%d slabs spilled (%d bytes), the spill holds %d", slabs, n, held)
+			u := g.Spilled()
+			if held, _ := sp.Held(); u.Slabs < 10 || u.Pages < u.Slabs-2 || held != u.Slabs+u.Pages || u.Bytes == 0 || u.Cold < g.Len()*9/10 {
+				t.Fatalf("%+v spilled of %d changes, the spill holds %d", u, g.Len(), held)
 			}
 			for i := range want.Len() {
 				if !bytes.Equal(rawAt(t, g, i), rawAt(t, want, i)) {
@@ -126,8 +126,8 @@ func TestSpillFailures(t *testing.T) {
 	sp := spilltest.NewMem()
 	sp.FailPuts(true)
 	g := spilledGraph(t, incs, sp)
-	if slabs, _ := g.Spilled(); slabs != 0 {
-		t.Fatalf("%d slabs spilled by a spill refusing every put", slabs)
+	if u := g.Spilled(); u != (msync.SpillUse{}) {
+		t.Fatalf("%+v spilled by a spill refusing every put", u)
 	}
 	if !bytes.Equal(appendRaw(t, g, nil, 0), appendRaw(t, want, nil, 0)) {
 		t.Fatal("the graph kept in memory reads differently")
@@ -192,7 +192,7 @@ func TestSpillFreedWithGraph(t *testing.T) {
 	sp := spilltest.NewMem()
 	func() {
 		g := spilledGraph(t, incs, sp)
-		if slabs, _ := g.Spilled(); slabs == 0 {
+		if g.Spilled().Pages == 0 {
 			t.Fatal("nothing spilled")
 		}
 	}()
@@ -225,14 +225,14 @@ func TestSpillTo(t *testing.T) {
 	}
 	ha, _ := a.Held()
 	hb, _ := b.Held()
-	if slabs, _ := g.Spilled(); ha != slabs || hb != 0 || slabs == 0 {
-		t.Fatalf("graph %d slabs spilled; first spill holds %d, second %d", slabs, ha, hb)
+	if u := g.Spilled(); ha != u.Slabs+u.Pages || hb != 0 || u.Slabs == 0 {
+		t.Fatalf("graph %+v spilled; first spill holds %d, second %d", u, ha, hb)
 	}
 	if !slices.Equal(g.Heads(), graphOf(t, incs).Heads()) {
 		t.Fatal("heads changed")
 	}
-	if slabs, _ := spilledGraph(t, incs, nil).Spilled(); slabs != 0 {
-		t.Fatalf("%d slabs spilled without a spill", slabs)
+	if u := spilledGraph(t, incs, nil).Spilled(); u != (msync.SpillUse{}) {
+		t.Fatalf("%+v spilled without a spill", u)
 	}
 }
 
@@ -248,9 +248,8 @@ func BenchmarkSpilledColdRead(b *testing.B) {
 	}
 	b.Cleanup(func() { f.Close() })
 	g := spilledGraph(b, incs, f)
-	slabs, _ := g.Spilled()
-	if slabs < 2 {
-		b.Fatalf("%d slabs spilled", slabs)
+	if u := g.Spilled(); u.Slabs < 2 {
+		b.Fatalf("%+v spilled", u)
 	}
 	// One change from each of the first slabs' worth of history, far
 	// enough apart to fall in different slabs (≈ 40 changes a slab).

@@ -27,14 +27,17 @@ import (
 // freeze rewrites slab i, which just left the chunk log's tail, with
 // its chunks stripped where they can be, and has the log deflate it.
 // Slab i is not the last one: its changes end where slab i+1's start,
-// and its chunks are still stored whole.
+// they are hot, and its chunks are still stored whole. Once the log
+// spilled it, the nodes of the spilled slabs before it go cold (cool):
+// slab i's stay hot while slab i+1 freezes, whose first changes' chunks
+// name them as dependencies.
 func (g *Graph) freeze(i int) {
 	sl := &g.chunks.slabs[i]
 	data, hi := sl.data, g.chunks.slabs[i+1].first
 	out := make([]byte, 0, len(data))
 	off := 0
 	for p := sl.first; p < hi; p++ {
-		n := &g.nodes[p]
+		n := &g.nodes[p-g.hot]
 		raw := data[off : off+int(n.n)]
 		off += len(raw)
 		start := len(out)
@@ -46,12 +49,17 @@ func (g *Graph) freeze(i int) {
 		}
 	}
 	g.chunks.freeze(i, out)
+	if g.chunks.spill != nil {
+		g.cool(i)
+	}
 }
 
-// strip appends to out the chunk raw of the change at p, stripped when
-// it can be (see freeze), and reports whether it was.
+// strip appends to out the chunk raw of the change at p, which is hot,
+// stripped when it can be (see freeze), and reports whether it was; a
+// chunk naming a cold dependency whose page cannot be read back is kept
+// whole.
 func (g *Graph) strip(out []byte, p int32, raw []byte) ([]byte, bool) {
-	h := &g.nodes[p].hash
+	h := &g.nodes[p-g.hot].hash
 	if len(raw) < 9 || [4]byte(raw[:4]) != magic || [4]byte(raw[4:8]) != [4]byte(h[:4]) || raw[8] != chunkChange {
 		return append(out, raw...), false
 	}
@@ -66,7 +74,7 @@ func (g *Graph) strip(out []byte, p int32, raw []byte) ([]byte, bool) {
 		return append(out, raw...), false
 	}
 	for j, d := range deps {
-		if [32]byte(raw[at+32*j:]) != g.nodes[d].hash {
+		if dh, err := g.hashAt(d); err != nil || [32]byte(raw[at+32*j:]) != dh {
 			return append(out, raw...), false
 		}
 	}
@@ -76,26 +84,28 @@ func (g *Graph) strip(out []byte, p int32, raw []byte) ([]byte, bool) {
 
 // ref returns where the chunk of the change at p lies in g.chunks: it
 // follows the chunks of the changes before it in its slab, counted from
-// the slab's start or back from its end, whichever is nearer.
-func (g *Graph) ref(p int32) chunkRef {
+// the slab's start or back from its end, whichever is nearer. It fails
+// only when p is cold and its page cannot be read back (ErrSpillRead).
+func (g *Graph) ref(p int32) (chunkRef, error) {
 	s := g.chunks.slabOf(p)
 	sl := &g.chunks.slabs[s]
-	end := int32(len(g.nodes))
-	if s+1 < len(g.chunks.slabs) {
-		end = g.chunks.slabs[s+1].first
+	nodes, err := g.slabNodes(s)
+	if err != nil {
+		return chunkRef{}, err
 	}
-	r := chunkRef{s: uint32(s), n: g.nodes[p].n}
-	if p-sl.first <= end-p {
-		for q := sl.first; q < p; q++ {
-			r.off += g.nodes[q].n &^ strippedBit
+	i := p - sl.first
+	r := chunkRef{s: uint32(s), n: nodes[i].n}
+	if int(i) <= len(nodes)-int(i) {
+		for _, n := range nodes[:i] {
+			r.off += n.n &^ strippedBit
 		}
-		return r
+		return r, nil
 	}
 	r.off = sl.size
-	for q := p; q < end; q++ {
-		r.off -= g.nodes[q].n &^ strippedBit
+	for _, n := range nodes[i:] {
+		r.off -= n.n &^ strippedBit
 	}
-	return r
+	return r, nil
 }
 
 // chunk returns the encoded chunk of the change at p: the log's bytes
@@ -103,11 +113,14 @@ func (g *Graph) ref(p int32) chunkRef {
 // rebuilt. It must not be modified. It fails only for a chunk of a
 // spilled slab that cannot be read back (ErrSpillRead).
 func (g *Graph) chunk(p int32) ([]byte, error) {
-	ref := g.ref(p)
+	ref, err := g.ref(p)
+	if err != nil {
+		return nil, fmt.Errorf("change %d: %w", p, err)
+	}
 	if !ref.stripped() {
 		return g.chunks.get(ref)
 	}
-	return g.appendChunk(make([]byte, 0, int(ref.len())+8+32*len(g.depsOf(p))), p, ref)
+	return g.appendChunk(make([]byte, 0, int(ref.len())+8+32*2), p, ref)
 }
 
 // appendChunk appends the encoded chunk of the change at p, which lies
@@ -120,20 +133,37 @@ func (g *Graph) appendChunk(dst []byte, p int32, ref chunkRef) ([]byte, error) {
 	if !ref.stripped() {
 		return append(dst, b...), nil
 	}
-	return g.unstrip(dst, p, b), nil
+	out, err := g.unstrip(dst, p, b)
+	if err != nil {
+		return dst, fmt.Errorf("change %d: %w", p, err)
+	}
+	return out, nil
 }
 
 // unstrip appends to dst the chunk that strip stored as b for the change
-// at p.
-func (g *Graph) unstrip(dst []byte, p int32, b []byte) []byte {
+// at p. It fails, dst as it was, only when p or a dependency is cold and
+// its page cannot be read back (ErrSpillRead).
+func (g *Graph) unstrip(dst []byte, p int32, b []byte) ([]byte, error) {
+	h, err := g.hashAt(p)
+	if err != nil {
+		return dst, err
+	}
+	deps, err := g.depsAt(p)
+	if err != nil {
+		return dst, err
+	}
 	_, k := wire.ReadULEB(b[1:])
 	_, k2 := wire.ReadULEB(b[1+k:])
 	at := 1 + k + k2
-	dst = append(dst, magic[:]...)
-	dst = append(dst, g.nodes[p].hash[:4]...)
-	dst = append(dst, b[:at]...)
-	for _, d := range g.depsOf(p) {
-		dst = append(dst, g.nodes[d].hash[:]...)
+	out := append(dst, magic[:]...)
+	out = append(out, h[:4]...)
+	out = append(out, b[:at]...)
+	for _, d := range deps {
+		dh, err := g.hashAt(d)
+		if err != nil {
+			return dst, err
+		}
+		out = append(out, dh[:]...)
 	}
-	return append(dst, b[at:]...)
+	return append(out, b[at:]...), nil
 }

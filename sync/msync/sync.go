@@ -102,14 +102,19 @@ func (m *Message) Encode() []byte {
 // changesToSend). The message's hash slices are shared with g and s (see
 // State) and its Raw with g: it is to be encoded, not modified. Its
 // Changes give each change's Hash only (the chunk in Raw holds the
-// rest of its header). It fails, leaving s as it was, only when a chunk
-// to send lies in a slab g spilled and cannot read back (ErrSpillRead).
+// rest of its header). It fails, leaving s as it was, only when what it
+// reads of g's spill — a chunk to send, a walk into the cold prefix —
+// cannot be read back (ErrSpillRead).
 func Generate(g *Graph, s *State) (*Message, error) {
 	ourHeads := g.Heads()
 	ourNeed := g.missingDeps(s.TheirHeads)
 	var ourHave []Have
 	if allIn(ourNeed, s.TheirHeads) {
-		ourHave = []Have{g.haveSince(s.SharedHeads)}
+		h, err := g.haveSince(s.SharedHeads)
+		if err != nil {
+			return nil, fmt.Errorf("msync: generate: %w", err)
+		}
+		ourHave = []Have{h}
 	}
 	if s.HasTheirHave && len(s.TheirHave) > 0 {
 		for _, h := range s.TheirHave[0].LastSync {
@@ -121,22 +126,33 @@ func Generate(g *Graph, s *State) (*Message, error) {
 		}
 	}
 	var toSend []int32
+	var changes []Change
 	if s.HasTheirHave && s.HasTheirNeed {
-		toSend = g.changesToSend(s.TheirHave, s.TheirNeed, s.TheirHeads)
+		var err error
+		if toSend, err = g.changesToSend(s.TheirHave, s.TheirNeed, s.TheirHeads); err != nil {
+			return nil, fmt.Errorf("msync: generate: %w", err)
+		}
+		kept := toSend[:0]
+		for _, p := range toSend {
+			h, err := g.hashAt(p)
+			if err != nil {
+				return nil, fmt.Errorf("msync: generate: %w", err)
+			}
+			if _, sent := s.SentHashes[h]; !sent {
+				kept, changes = append(kept, p), append(changes, Change{Hash: h})
+			}
+		}
+		toSend = kept
 	}
 	headsUnchanged := equalHashes(s.LastSentHeads, ourHeads)
 	headsEqual := s.HasTheirHeads && equalHashes(s.TheirHeads, ourHeads)
-	toSend = slices.DeleteFunc(toSend, func(p int32) bool {
-		_, sent := s.SentHashes[g.nodes[p].hash]
-		return sent
-	})
 	if headsUnchanged && (headsEqual && len(toSend) == 0 || s.InFlight) {
 		return nil, nil
 	}
 	m := &Message{Heads: ourHeads, Need: ourNeed, Have: ourHave}
 	if len(toSend) > 0 {
 		m.Raw = make([][]byte, len(toSend))
-		m.Changes = make([]Change, len(toSend))
+		m.Changes = changes
 	}
 	for i, p := range toSend {
 		raw, err := g.chunk(p)
@@ -144,7 +160,6 @@ func Generate(g *Graph, s *State) (*Message, error) {
 			return nil, fmt.Errorf("msync: generate: %w", err)
 		}
 		m.Raw[i] = raw
-		m.Changes[i] = Change{Hash: g.nodes[p].hash}
 	}
 	if len(toSend) > 0 && s.SentHashes == nil {
 		s.SentHashes = make(map[automerge.ChangeHash]struct{}, len(toSend))
@@ -170,21 +185,26 @@ func allIn(need, set []automerge.ChangeHash) bool {
 // haveSince is automerge's make_bloom_filter. The filter is memoised
 // with since's answer (followers one change behind all ask for the same
 // one); a Bloom is never modified once built, so messages share it.
-func (g *Graph) haveSince(lastSync []automerge.ChangeHash) Have {
-	ns := g.since(lastSync)
+func (g *Graph) haveSince(lastSync []automerge.ChangeHash) (Have, error) {
+	ns, err := g.since(lastSync)
+	if err != nil {
+		return Have{}, err
+	}
 	m := g.memoFor(lastSync)
 	if m != nil && m.hasBloom {
-		return Have{LastSync: lastSync, Bloom: m.bloom}
+		return Have{LastSync: lastSync, Bloom: m.bloom}, nil
 	}
 	hs := make([]automerge.ChangeHash, len(ns))
 	for i, p := range ns {
-		hs[i] = g.nodes[p].hash
+		if hs[i], err = g.hashAt(p); err != nil {
+			return Have{}, err
+		}
 	}
 	b := NewBloom(hs)
 	if m != nil {
 		m.bloom, m.hasBloom = b, true
 	}
-	return Have{LastSync: lastSync, Bloom: b}
+	return Have{LastSync: lastSync, Bloom: b}, nil
 }
 
 // changesToSend is automerge's get_changes_to_send with one departure.
@@ -204,8 +224,9 @@ func (g *Graph) haveSince(lastSync []automerge.ChangeHash) Have {
 // sync state), while the message's Need asks for the unknown heads and
 // the next message, with them known, sends what a false positive
 // withheld (it was never sent, so SentHashes does not hold it back). The
-// result is g's scratch, valid until the next call.
-func (g *Graph) changesToSend(have []Have, need, theirHeads []automerge.ChangeHash) []int32 {
+// result is g's scratch, valid until the next call. It fails only when
+// a change to visit is cold and cannot be read back (ErrSpillRead).
+func (g *Graph) changesToSend(have []Have, need, theirHeads []automerge.ChangeHash) ([]int32, error) {
 	out := g.toSend[:0]
 	defer func() { g.toSend = out[:0] }()
 	if len(have) == 0 {
@@ -214,7 +235,7 @@ func (g *Graph) changesToSend(have []Have, need, theirHeads []automerge.ChangeHa
 				out = append(out, p)
 			}
 		}
-		return out
+		return out, nil
 	}
 	lastSync := have[0].LastSync
 	if len(have) > 1 {
@@ -227,7 +248,10 @@ func (g *Graph) changesToSend(have []Have, need, theirHeads []automerge.ChangeHa
 			}
 		}
 	}
-	changes := g.since(lastSync)
+	changes, err := g.since(lastSync)
+	if err != nil {
+		return nil, err
+	}
 	// A change is sent when no filter has it or, when exact, when it is
 	// not below the peer's heads (held marks those, walked at the first
 	// Bloom hit), or when it depends on a change that is sent
@@ -243,10 +267,13 @@ func (g *Graph) changesToSend(have []Have, need, theirHeads []automerge.ChangeHa
 	var lo int32
 	if len(changes) > 0 {
 		lo = changes[0]
-		win = g.marks.span(lo, len(g.nodes))
+		win = g.marks.span(lo, g.Len())
 	}
 	for _, p := range changes {
-		n := &g.nodes[p]
+		n, err := g.nodeAt(p)
+		if err != nil {
+			return nil, err
+		}
 		hit := false
 		for i := range have {
 			if have[i].Bloom.Contains(&n.hash) {
@@ -255,14 +282,20 @@ func (g *Graph) changesToSend(have []Have, need, theirHeads []automerge.ChangeHa
 			}
 		}
 		if hit && exact && held == 0 {
-			held = g.markHeld(changes, theirHeads, send+2)
+			if held, err = g.markHeld(changes, theirHeads, send+2); err != nil {
+				return nil, err
+			}
 		}
 		mk := &win[p-lo]
 		if !hit || exact && mk.seen != held {
 			mk.send = send
 			continue
 		}
-		for _, d := range g.depsOf(p) {
+		deps, err := g.depsAt(p)
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range deps {
 			if d >= lo && win[d-lo].send == send {
 				mk.send = send
 				break
@@ -279,7 +312,7 @@ func (g *Graph) changesToSend(have []Have, need, theirHeads []automerge.ChangeHa
 			out = append(out, p)
 		}
 	}
-	return out
+	return out, nil
 }
 
 // hasAll reports whether g holds every change of hs.
@@ -297,15 +330,17 @@ func (g *Graph) hasAll(hs []automerge.ChangeHash) bool {
 // the region itself; the caller takes both (Graph.epochs). region is
 // since(lastSync) for some lastSync, so an ancestor of a change outside
 // it is outside it too: the walk stays inside region and costs at most
-// len(region) steps, whatever the document's history. It returns held.
-func (g *Graph) markHeld(region []int32, heads []automerge.ChangeHash, held uint32) uint32 {
+// len(region) steps, whatever the document's history. It returns held,
+// and fails only when a change to visit is cold and cannot be read back
+// (ErrSpillRead).
+func (g *Graph) markHeld(region []int32, heads []automerge.ChangeHash, held uint32) (uint32, error) {
 	in := held - 1
 	if len(region) == 0 {
-		return held
+		return held, nil
 	}
 	// Only changes of region, from lo on, are marked in.
 	lo := region[0]
-	win := g.marks.span(lo, len(g.nodes))
+	win := g.marks.span(lo, g.Len())
 	for _, p := range region {
 		win[p-lo].seen = in
 	}
@@ -319,7 +354,12 @@ func (g *Graph) markHeld(region []int32, heads []automerge.ChangeHash, held uint
 	for len(stack) > 0 {
 		p := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		for _, d := range g.depsOf(p) {
+		deps, err := g.depsAt(p)
+		if err != nil {
+			g.walk = stack[:0]
+			return 0, err
+		}
+		for _, d := range deps {
 			if d >= lo && win[d-lo].seen == in {
 				win[d-lo].seen = held
 				stack = append(stack, d)
@@ -327,15 +367,17 @@ func (g *Graph) markHeld(region []int32, heads []automerge.ChangeHash, held uint
 		}
 	}
 	g.walk = stack[:0]
-	return held
+	return held, nil
 }
 
 // Receive is automerge's receive_sync_message: it applies m's changes
 // with apply (which must apply them to the document and bring g up to
 // date: Add for each change the document applied, Queue for each it
 // queued) and updates s from m. An error from apply is returned as is,
-// and s is left as it was. s keeps m's slices (see State): m must not be
-// modified afterwards.
+// and s is left as it was. A walk of g that cannot read a cold change
+// back (ErrSpillRead) fails the call after s is updated, its SentHashes
+// possibly holding changes the peer has (they are not sent again). s
+// keeps m's slices (see State): m must not be modified afterwards.
 func Receive(g *Graph, s *State, m *Message, apply func(m *Message) error) error {
 	before := g.Heads()
 	if len(m.Changes) > 0 {
@@ -344,8 +386,11 @@ func Receive(g *Graph, s *State, m *Message, apply func(m *Message) error) error
 		}
 		s.SharedHeads = advanceHeads(before, g.Heads(), s.SharedHeads)
 	}
-	// filter_changes: the peer holds what its heads descend from.
-	g.removeAncestors(s.SentHashes, m.Heads)
+	// filter_changes: the peer holds what its heads descend from. A
+	// failed walk leaves in SentHashes changes the peer holds: they are
+	// not sent again, which is right, and the error is returned once s
+	// is brought up to date.
+	walkErr := g.removeAncestors(s.SentHashes, m.Heads)
 	if len(m.Changes) == 0 && equalHashes(m.Heads, before) {
 		s.LastSentHeads = m.Heads
 	}
@@ -378,6 +423,9 @@ func Receive(g *Graph, s *State, m *Message, apply func(m *Message) error) error
 	s.TheirHave, s.HasTheirHave = m.Have, true
 	s.TheirHeads, s.HasTheirHeads = m.Heads, true
 	s.TheirNeed, s.HasTheirNeed = m.Need, true
+	if walkErr != nil {
+		return fmt.Errorf("msync: receive: %w", walkErr)
+	}
 	return nil
 }
 

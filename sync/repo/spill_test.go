@@ -12,27 +12,28 @@ import (
 	"github.com/segue-fm/segue/sync/msync/spilltest"
 )
 
-// spilled returns how many slabs of the lazy relay's graph of the
-// pair's document are in its spill.
-func (p *lazyPair) spilled(t *testing.T) int {
+// spilled returns what the lazy relay's graph of the pair's document
+// holds in its spill.
+func (p *lazyPair) spilled(t *testing.T) msync.SpillUse {
 	t.Helper()
 	h := mustGet(t, p.lazy, p.id)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.changes == nil {
-		return 0
+		return msync.SpillUse{}
 	}
-	n, _ := h.changes.Spilled()
-	return n
+	return h.changes.Spilled()
 }
 
 // TestSpilledRelayMatchesApply: a lazy relay whose graphs spill their
-// older chunks (WithSpill) ends like the relay applying every change
-// through hundreds of owner edits (a few hundred bytes each) read back from the spill by catch-ups,
-// a compaction of a document 150 changes behind, a new device's
-// first sync (every change sent) and a restart; a read the spill fails
-// fails the call with msync.ErrSpillRead and leaves the document as it
-// was, to be read once the spill works again.
+// older chunks and, a slab later, their changes' nodes (WithSpill) ends
+// like the relay applying every change through hundreds of owner edits
+// (a few hundred bytes each) read back from the spill by catch-ups, a
+// compaction of a document 150 changes behind, a new device's first
+// sync (every change sent, the walk crossing the cold prefix) and a
+// restart; a read the spill fails fails the call with
+// msync.ErrSpillRead and leaves the document as it was, to be read once
+// the spill works again.
 func TestSpilledRelayMatchesApply(t *testing.T) {
 	ctx := context.Background()
 	sp := spilltest.NewMem()
@@ -40,8 +41,8 @@ func TestSpilledRelayMatchesApply(t *testing.T) {
 	for range 250 {
 		p.edit(t, p.ha, false, add("alice", 1))
 	}
-	if n := p.spilled(t); n < 3 {
-		t.Fatalf("%d slabs spilled after 250 edits", n)
+	if u := p.spilled(t); u.Slabs < 3 || u.Cold < 50 {
+		t.Fatalf("%+v spilled after 250 edits", u)
 	}
 	if b := p.behind(t); b < 200 {
 		t.Fatalf("the lazy relay's document is %d changes behind", b)
