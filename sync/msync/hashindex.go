@@ -31,15 +31,16 @@ func (x *hashIndex) find(g *Graph, hash *automerge.ChangeHash) int32 {
 	if len(x.slots) == 0 {
 		return -1
 	}
-	mask := len(x.slots) - 1
+	slots, mask := x.slots, len(x.slots)-1
+	nodes, hot := g.nodes, g.hot
 	h := x.start(hash)
 	for i := h & mask; ; i = (i + 1) & mask {
-		p := x.slots[i] - 1
+		p := slots[i] - 1
 		switch {
 		case p < 0:
 			return -1
-		case p >= g.hot:
-			if g.nodes[p-g.hot].hash == *hash {
+		case p >= hot:
+			if nodes[p-hot].hash == *hash {
 				return p
 			}
 		case g.cold.fps[p] == uint32(h) && g.coldHashIs(p, hash):
