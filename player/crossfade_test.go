@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -66,8 +67,9 @@ func TestCrossfadeOverlapOnShortTracks(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.fade.String(), func(t *testing.T) {
 			sink := player.NewDiscardSink(44100, 2)
+			logged := &shortenedLog{}
 			p, err := player.New(src, sink, player.DefaultOptions().WithTier(model.TierHigh).
-				WithLogger(slog.New(slog.DiscardHandler)))
+				WithLogger(slog.New(logged)))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -99,8 +101,12 @@ func TestCrossfadeOverlapOnShortTracks(t *testing.T) {
 			if overlap != tc.overlap {
 				t.Errorf("crossfade %v: overlap %d frames (%.2f s), want %d", tc.fade, overlap, float64(overlap)/44100, tc.overlap)
 			}
-			if (warning != nil) != tc.warned {
-				t.Errorf("crossfade %v: warning %v, want one: %v", tc.fade, warning, tc.warned)
+			// The status channel drops its oldest updates when the
+			// reader falls behind (a loaded machine), so the warning is
+			// counted in the log, where it is always written; a status
+			// that carries it must be one of those.
+			if n := logged.count.Load(); (n > 0) != tc.warned || warning != nil && n == 0 {
+				t.Errorf("crossfade %v: %d warnings logged, status warning %v; want one: %v", tc.fade, n, warning, tc.warned)
 			}
 			if warning != nil {
 				t.Logf("warning: %v", warning)
@@ -108,3 +114,19 @@ func TestCrossfadeOverlapOnShortTracks(t *testing.T) {
 		})
 	}
 }
+
+// shortenedLog is a slog.Handler counting the player's "crossfade
+// shortened" warnings.
+type shortenedLog struct{ count atomic.Int64 }
+
+func (h *shortenedLog) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h *shortenedLog) Handle(_ context.Context, r slog.Record) error {
+	if r.Level == slog.LevelWarn && r.Message == "player: crossfade shortened" {
+		h.count.Add(1)
+	}
+	return nil
+}
+
+func (h *shortenedLog) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *shortenedLog) WithGroup(string) slog.Handler      { return h }
