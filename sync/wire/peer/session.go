@@ -300,7 +300,8 @@ func (s *Session) startFlusherLocked() {
 	}
 	s.flushing = true
 	s.flushers.Add(1)
-	go s.flusher(s.runCtx, s.stopRun)
+	ctx, stop := s.runCtx, s.stopRun
+	flushPool.Go(func() { s.flusher(ctx, stop) })
 }
 
 // flusher flushes the dirty documents in the session's turn until none
