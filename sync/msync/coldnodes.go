@@ -52,14 +52,7 @@ type coldPage struct {
 }
 
 // depsOf returns the dependencies of the page's change at p.
-func (c *coldPage) depsOf(p int32) []int32 {
-	i := p - c.first
-	end := uint32(len(c.deps))
-	if int(i)+1 < len(c.nodes) {
-		end = c.nodes[i+1].dep
-	}
-	return c.deps[c.nodes[i].dep:end:end]
-}
+func (c *coldPage) depsOf(p int32) []int32 { return depsIn(c.nodes, c.deps, p-c.first, 0) }
 
 // maxPageDeps bounds the dependencies a page read back may declare for
 // one change, against a corrupt page's claims.

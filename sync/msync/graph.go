@@ -264,13 +264,17 @@ func (g *Graph) pos(hash *automerge.ChangeHash) int32 { return g.index.find(g, h
 
 // depsOf returns the dependencies of the hot change at p (p ≥ g.hot) as
 // positions; the slice is g's. depsAt serves any change.
-func (g *Graph) depsOf(p int32) []int32 {
-	i := p - g.hot
-	end := uint32(len(g.deps))
-	if int(i)+1 < len(g.nodes) {
-		end = g.nodes[i+1].dep - g.depBase
+func (g *Graph) depsOf(p int32) []int32 { return depsIn(g.nodes, g.deps, p-g.hot, g.depBase) }
+
+// depsIn returns the dependencies of nodes[i] in deps, whose first entry
+// is the depBase'th of the graph's (node.dep counts from the graph's
+// first change): they run to the next node's or to the end of deps.
+func depsIn(nodes []node, deps []int32, i int32, depBase uint32) []int32 {
+	end := uint32(len(deps))
+	if int(i)+1 < len(nodes) {
+		end = nodes[i+1].dep - depBase
 	}
-	return g.deps[g.nodes[i].dep-g.depBase : end : end]
+	return deps[nodes[i].dep-depBase : end : end]
 }
 
 // epochs returns the first of k fresh walk epochs (Graph.epoch); when

@@ -51,19 +51,15 @@ func (p *goPool) Go(f func()) {
 // has waited p.idleFor or p.maxIdle others wait already.
 func (p *goPool) worker(f func()) {
 	defer p.workers.Add(-1)
-	var idle *time.Timer
+	idle := time.NewTimer(p.idleFor)
+	defer idle.Stop()
 	for {
 		f()
 		if p.idle.Add(1) > p.maxIdle {
 			p.idle.Add(-1)
 			return
 		}
-		if idle == nil {
-			idle = time.NewTimer(p.idleFor)
-			defer idle.Stop()
-		} else {
-			idle.Reset(p.idleFor)
-		}
+		idle.Reset(p.idleFor)
 		select {
 		case f = <-p.work:
 			p.idle.Add(-1)
