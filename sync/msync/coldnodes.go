@@ -196,8 +196,10 @@ func (g *Graph) slabNodes(s int) ([]node, error) {
 
 // coldHashIs reports whether cold change p has hash, whose fingerprint
 // matched p's: it reads p's page back, and when that fails answers yes
-// on the fingerprint alone (a 32-bit match of a seeded hash: a stranger
-// hash matches one in 2³², and a failed read must coincide with it).
+// on the fingerprint alone. Only a hash whose probe reached p is
+// compared, and the low b bits of a table of 2^b slots place it, so a
+// stranger from p's home slot matches one in 2^(32−b) (one in 2¹² at a
+// million changes), and a failed read must coincide with it.
 func (g *Graph) coldHashIs(p int32, hash *automerge.ChangeHash) bool {
 	h, err := g.hashAt(p)
 	return err != nil || h == *hash

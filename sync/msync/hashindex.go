@@ -9,7 +9,11 @@ import (
 // hashIndex finds a change's position in a Graph from its hash: an
 // open-addressing table of positions + 1 (0 marks an empty slot), probed
 // linearly from a seeded hash of the change hash (start), whose low 32
-// bits are a cold change's fingerprint (coldNodes.fps). The seed is random per
+// bits are a cold change's fingerprint (coldNodes.fps). The low b bits
+// of a table of 2^b slots also place it, so two hashes from one home
+// slot share them and their fingerprints tell them apart by 32−b bits:
+// a probe reads a cold page for a stranger about once in 2^(32−b).
+// The seed is random per
 // index, so a peer that chooses its changes cannot make their hashes
 // share a probe sequence. The table is at most three-quarters full, so a
 // change costs it 5–11 bytes; it never shrinks (a graph only grows).
