@@ -396,3 +396,73 @@ func BenchmarkPlaylistCMem(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkCompactionCPeak reports the C heap (glibc's count, polled
+// every 100 µs) at the peak of a background compaction's snapshot of a
+// playlist stored as 5,000 increments of one added entry each, loaded
+// from them as the build loads it: with the check's Load beside the
+// document (snapshot, as the builds did before) and after freeing it
+// (snapshotClosing), side by side. automerge 0.5 keeps every change of
+// a loaded document, so the document and its check each hold the whole
+// history.
+//
+//	go test ./sync/repo/ -run '^$' -bench CompactionCPeak -benchtime 5x
+func BenchmarkCompactionCPeak(b *testing.B) {
+	if !cmem.Supported() {
+		b.Skip("needs glibc ≥ 2.33 (mallinfo2) to measure C memory")
+	}
+	const changes = 5000
+	src := automerge.New()
+	pl, err := docs.CreatePlaylist(src, "owner", "p", docs.DefaultOptions())
+	if err != nil {
+		b.Fatal(err)
+	}
+	st := stored{incs: [][]byte{src.SaveIncremental()}}
+	for i := range changes {
+		if _, err := pl.Add(docs.AtEnd(), "owner", model.TrackID(fmt.Sprint("t", i))); err != nil {
+			b.Fatal(err)
+		}
+		st.incs = append(st.incs, src.SaveIncremental())
+	}
+	src.Close()
+	for _, c := range []struct {
+		name string
+		snap func(d *automerge.Doc) ([]byte, bool, error)
+	}{
+		{"check=beside-document", func(d *automerge.Doc) ([]byte, bool, error) { defer d.Close(); return snapshot(d) }},
+		{"check=after-free", func(d *automerge.Doc) ([]byte, bool, error) { return snapshotClosing(d, st.load) }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			var peak uint64
+			for range b.N {
+				base := settleC()
+				cmem.Trim()
+				stop, done := make(chan struct{}), make(chan uint64)
+				go func() {
+					var top uint64
+					for {
+						top = max(top, cmem.Stats().InUse)
+						select {
+						case <-stop:
+							done <- top
+							return
+						case <-time.After(100 * time.Microsecond):
+						}
+					}
+				}()
+				d, err := st.load()
+				if err != nil {
+					b.Fatal(err)
+				}
+				snap, asChanges, err := c.snap(d)
+				close(stop)
+				top := <-done
+				if err != nil || asChanges || len(snap) == 0 {
+					b.Fatalf("snapshot of %d bytes, as changes %v: %v", len(snap), asChanges, err)
+				}
+				peak = max(peak, top-min(top, base))
+			}
+			b.ReportMetric(float64(peak)/(1<<20), "C-MiB-peak")
+		})
+	}
+}

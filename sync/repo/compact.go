@@ -137,9 +137,11 @@ func (h *Handle) compactInBackground(c *bgCompaction) {
 // buildCompaction waits until the increments c covers are committed,
 // reads them and the snapshot from the store as a load does (Repo.read),
 // checks that they load to c's heads and returns the snapshot that
-// replaces them (snapshot: Save, checked by a Load) with their keys.
-// It builds while it holds one of the repo's bgSlots. Every automerge
-// document it makes is freed before it returns.
+// replaces them (snapshotClosing: Save, the document freed, then a
+// checking Load) with their keys. It builds while it holds the repo's
+// bgSlots, so at most one whole document is in C memory for it at a
+// time, and every automerge document it makes is freed before it
+// returns.
 func (h *Handle) buildCompaction(ctx context.Context, c *bgCompaction) (snap []byte, keys [][]byte, err error) {
 	r := h.repo
 	if err := c.last.wait(ctx); err != nil {
@@ -164,14 +166,14 @@ func (h *Handle) buildCompaction(ctx context.Context, c *bgCompaction) (snap []b
 	if err != nil {
 		return nil, nil, err
 	}
-	defer d.Close()
 	for _, seq := range st.seqs {
 		keys = append(keys, incKey(id, seq))
 	}
 	if got := d.Heads(); !slices.Equal(got, c.heads) {
+		d.Close()
 		return nil, nil, errors.New("the stored document's heads are not the handle's")
 	}
-	snap, asChanges, err := snapshot(d)
+	snap, asChanges, err := snapshotClosing(d, st.load)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -130,8 +129,11 @@ type Repo struct {
 	// The compactions run in the background (compact.go): bgMu guards
 	// bgClosed and bgJobs (the running one of each handle; bgCompaction.stale
 	// is guarded by its handle's lock), bgWG counts them and Close
-	// cancels bgCtx and waits. At most cap(bgSlots) (GOMAXPROCS) build
-	// at once: each holds a whole automerge document in C memory.
+	// cancels bgCtx and waits. One builds at a time (bgSlots has room for
+	// one): each holds a whole automerge document in C memory, a few KiB
+	// per change of its history (20 MiB at its peak for 5,000 changes:
+	// BenchmarkCompactionCPeak),
+	// and documents edited at one pace cross their bounds together.
 	bgMu     sync.Mutex
 	bgClosed bool
 	bgJobs   map[*Handle]*bgCompaction
@@ -173,7 +175,7 @@ func Open(ctx context.Context, st store.Store, opts Options) (*Repo, error) {
 		gc:            newCollector(opts.collectBudget),
 		hold:          holdBook{limits: opts.hold},
 		bgJobs:        make(map[*Handle]*bgCompaction),
-		bgSlots:       make(chan struct{}, runtime.GOMAXPROCS(0)),
+		bgSlots:       make(chan struct{}, 1),
 	}
 	r.bgCtx, r.bgCancel = context.WithCancel(context.Background())
 	if !cmem.Supported() {

@@ -29,11 +29,42 @@ func snapshot(d *automerge.Doc) (snap []byte, asChanges bool, err error) {
 	if first == nil {
 		return snap, false, nil
 	}
+	return changesSnapshot(d, heads, first)
+}
+
+// snapshotClosing is snapshot for a document the caller has no further
+// use for: it closes d once saved, before the check's Load, so that at
+// most one whole document is in C memory at a time (automerge 0.5 keeps
+// every change of a loaded document, a few KiB each, whichever form it
+// was loaded from), and only when that check fails loads d again with
+// reload, which must return a document with d's heads, to read its
+// changes. d is closed when it returns, whatever the outcome.
+func snapshotClosing(d *automerge.Doc, reload func() (*automerge.Doc, error)) (snap []byte, asChanges bool, err error) {
+	heads := d.Heads()
+	snap = d.Save()
+	d.Close()
+	first := loadsTo(snap, heads)
+	if first == nil {
+		return snap, false, nil
+	}
+	if d, err = reload(); err != nil {
+		return nil, false, fmt.Errorf("%w: saved: %v; load again: %v", errSnapshot, first, err)
+	}
+	defer d.Close()
+	if got := d.Heads(); !slices.Equal(got, heads) {
+		return nil, false, fmt.Errorf("%w: saved: %v; loaded again to heads %v, want %v", errSnapshot, first, got, heads)
+	}
+	return changesSnapshot(d, heads, first)
+}
+
+// changesSnapshot returns d's changes as concatenated change chunks
+// when they load back to heads; first is why d's saved form did not.
+func changesSnapshot(d *automerge.Doc, heads []automerge.ChangeHash, first error) ([]byte, bool, error) {
 	chs, err := d.Changes()
 	if err != nil {
 		return nil, false, fmt.Errorf("%w: read changes: %v", errSnapshot, err)
 	}
-	snap = snap[:0]
+	var snap []byte
 	for _, c := range chs {
 		snap = append(snap, c.Save()...)
 	}

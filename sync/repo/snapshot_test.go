@@ -122,3 +122,90 @@ func TestUnsavableChange(t *testing.T) {
 		})
 	}
 }
+
+// TestSnapshotClosing: the background compaction's snapshot frees the
+// document before its check and loads it again only when the check
+// fails: a document that saves well is never loaded again; one holding
+// a change automerge saves to bytes it cannot load is stored as its
+// changes, read from the document loaded again; a load that fails or
+// reaches other heads is an errSnapshot.
+func TestSnapshotClosing(t *testing.T) {
+	ctx := context.Background()
+	alice, err := Open(ctx, store.NewMemory(), testOptions(74).WithGoSync(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer alice.Close()
+	ha, err := alice.CreatePlaylist(ctx, "alice", "Mix")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ha.Playlist(ctx, add("alice", 2)); err != nil {
+		t.Fatal(err)
+	}
+	if err := ha.Playlist(ctx, add("alice", 1)); err != nil {
+		t.Fatal(err)
+	}
+	var good, last []byte
+	if err := ha.Read(func(d *automerge.Doc) error {
+		chs, err := d.Changes()
+		if err != nil {
+			return err
+		}
+		defer automerge.CloseChanges(chs)
+		for _, c := range chs[:len(chs)-1] {
+			good = append(good, c.Save()...)
+		}
+		last = chs[len(chs)-1].Save()
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	bad, err := amchunk.SplitRun(last)
+	if err != nil {
+		t.Fatal(err)
+	}
+	healthy := append(slices.Clone(good), last...)
+	unsavable := append(slices.Clone(good), bad...)
+	load := func(b []byte) func() (*automerge.Doc, error) {
+		return func() (*automerge.Doc, error) { return automerge.Load(b) }
+	}
+	for _, tc := range []struct {
+		name      string
+		doc       []byte
+		reload    func() (*automerge.Doc, error)
+		asChanges bool
+		reloads   int
+		err       bool
+	}{
+		{"saves well", healthy, load(healthy), false, 0, false},
+		{"unsavable change", unsavable, load(unsavable), true, 1, false},
+		{"load again fails", unsavable, func() (*automerge.Doc, error) { return nil, errors.New("store gone") }, false, 1, true},
+		{"loaded again elsewhere", unsavable, load(good), false, 1, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d, err := automerge.Load(tc.doc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			heads := d.Heads()
+			reloads := 0
+			snap, asChanges, err := snapshotClosing(d, func() (*automerge.Doc, error) { reloads++; return tc.reload() })
+			if reloads != tc.reloads {
+				t.Errorf("loaded again %d times, want %d", reloads, tc.reloads)
+			}
+			if tc.err {
+				if !errors.Is(err, errSnapshot) || snap != nil {
+					t.Fatalf("snapshot %d bytes, err %v; want errSnapshot", len(snap), err)
+				}
+				return
+			}
+			if err != nil || asChanges != tc.asChanges {
+				t.Fatalf("as changes %v, err %v; want %v", asChanges, err, tc.asChanges)
+			}
+			if err := loadsTo(snap, heads); err != nil {
+				t.Fatalf("the snapshot does not load back: %v", err)
+			}
+		})
+	}
+}
