@@ -1,10 +1,12 @@
 package cmem
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"os"
 	"testing"
+	"time"
 )
 
 func requireSupported(t *testing.T) {
@@ -58,6 +60,31 @@ func TestKeeperDecision(t *testing.T) {
 		o.check()
 		if (trims == 1) != c.want {
 			t.Errorf("free %d, min %d: trimmed %d times, want trim %v", c.free, c.min, trims, c.want)
+		}
+	}
+}
+
+// TestKeeperWakes: Wake makes a running keeper check at once, long
+// before its next tick, and never blocks, even with no keeper to take
+// the request.
+func TestKeeperWakes(t *testing.T) {
+	requireSupported(t)
+	Wake()
+	Wake() // one pending at most: does not block
+	<-wakes
+	trims := make(chan struct{}, 4)
+	o := DefaultKeeperOptions().WithInterval(time.Hour).WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	o.stats = func() Heap { return Heap{Free: 1 << 30} }
+	o.trim = func() bool { trims <- struct{}{}; return true }
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go Keep(ctx, o)
+	for i := range 2 {
+		Wake()
+		select {
+		case <-trims:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("wake %d: no check within 10 s (interval one hour)", i)
 		}
 	}
 }

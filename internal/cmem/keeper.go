@@ -13,12 +13,29 @@ type KeeperOptions struct {
 	logger   *slog.Logger
 	stats    func() Heap
 	trim     func() bool
+	// wake is where Wake's requests arrive (wakes; a test's own).
+	wake <-chan struct{}
+}
+
+// wakes carries Wake's requests to Keep: one pending at most.
+var wakes = make(chan struct{}, 1)
+
+// Wake asks Keep to check now instead of at its next tick: call it
+// right after freeing much C memory at once (a whole automerge
+// document), so that the allocator does not hold it, resident, for up
+// to an interval. It never blocks; with no Keep running the request
+// waits, one at most, for the next one to start.
+func Wake() {
+	select {
+	case wakes <- struct{}{}:
+	default:
+	}
 }
 
 // DefaultKeeperOptions returns: a check every 5 s, trimming once the
 // allocator holds more than 32 MiB of freed memory, slog.Default().
 func DefaultKeeperOptions() KeeperOptions {
-	return KeeperOptions{interval: 5 * time.Second, minFree: 32 << 20, logger: slog.Default(), stats: Stats, trim: Trim}
+	return KeeperOptions{interval: 5 * time.Second, minFree: 32 << 20, logger: slog.Default(), stats: Stats, trim: Trim, wake: wakes}
 }
 
 // WithInterval returns o checking every d; values ≤ 0 keep the default.
@@ -47,9 +64,10 @@ func (o KeeperOptions) WithLogger(l *slog.Logger) KeeperOptions { o.logger = l; 
 func shouldTrim(h Heap, minFree uint64) bool { return h.Free > minFree }
 
 // Keep returns freed C memory to the operating system until ctx ends:
-// every interval it reads Stats and calls Trim when the allocator holds
-// more than the minimum of freed memory. It returns at once when the
-// platform is not Supported. Run it in its own goroutine.
+// every interval, and at each Wake, it reads Stats and calls Trim when
+// the allocator holds more than the minimum of freed memory. It returns
+// at once when the platform is not Supported. Run it in its own
+// goroutine.
 func Keep(ctx context.Context, o KeeperOptions) {
 	if !Supported() {
 		return
@@ -61,6 +79,7 @@ func Keep(ctx context.Context, o KeeperOptions) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-o.wake:
 		}
 		o.check()
 	}

@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/automerge/automerge-go"
+	"github.com/segue-fm/segue/internal/cmem"
 	"github.com/segue-fm/segue/store"
 )
 
@@ -100,6 +101,9 @@ func (h *Handle) compactInBackground(c *bgCompaction) {
 		idleThread()
 		var b built
 		b.snap, b.keys, b.err = h.buildCompaction(r.bgCtx, c)
+		// The build freed whole documents: a keeper running (the
+		// relay's) gives that memory back now, not at its next tick.
+		cmem.Wake()
 		done <- b
 	}()
 	b := <-done
