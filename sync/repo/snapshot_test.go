@@ -39,18 +39,7 @@ func TestUnsavableChange(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer func() { r.Close() }()
-			alice, err := Open(ctx, store.NewMemory(), testOptions(70).WithGoSync(false))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer alice.Close()
-			ha, err := alice.CreatePlaylist(ctx, "alice", "Mix")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := ha.Playlist(ctx, add("alice", 2)); err != nil {
-				t.Fatal(err)
-			}
+			alice, ha := deviceMix(t, 70)
 			syncUntilQuiet(t, alice, r, "alice-dev", "relay", ha.ID())
 			before := ha.Heads()
 			if err := ha.Playlist(ctx, add("alice", 1)); err != nil {
@@ -123,6 +112,26 @@ func TestUnsavableChange(t *testing.T) {
 	}
 }
 
+// deviceMix opens a device's repo (automerge's own sync), closed when
+// the test ends, holding alice's playlist "Mix" of two entries.
+func deviceMix(t *testing.T, seed byte) (*Repo, *Handle) {
+	t.Helper()
+	ctx := context.Background()
+	alice, err := Open(ctx, store.NewMemory(), testOptions(seed).WithGoSync(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { alice.Close() })
+	ha, err := alice.CreatePlaylist(ctx, "alice", "Mix")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ha.Playlist(ctx, add("alice", 2)); err != nil {
+		t.Fatal(err)
+	}
+	return alice, ha
+}
+
 // TestSnapshotClosing: the background compaction's snapshot frees the
 // document before its check and loads it again only when the check
 // fails: a document that saves well is never loaded again; one holding
@@ -131,18 +140,7 @@ func TestUnsavableChange(t *testing.T) {
 // reaches other heads is an errSnapshot.
 func TestSnapshotClosing(t *testing.T) {
 	ctx := context.Background()
-	alice, err := Open(ctx, store.NewMemory(), testOptions(74).WithGoSync(false))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer alice.Close()
-	ha, err := alice.CreatePlaylist(ctx, "alice", "Mix")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ha.Playlist(ctx, add("alice", 2)); err != nil {
-		t.Fatal(err)
-	}
+	_, ha := deviceMix(t, 74)
 	if err := ha.Playlist(ctx, add("alice", 1)); err != nil {
 		t.Fatal(err)
 	}
