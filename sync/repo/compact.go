@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -29,7 +30,24 @@ type bgCompaction struct {
 	// deleted, unloaded, reset to an empty placeholder or compacted in
 	// place since (staleCompaction): the result is then discarded.
 	stale bool
+	// bundle says the increments are merged into bundles (buildBundles)
+	// instead of a snapshot: the document was behind its change graph
+	// with a history past the repo's bundleFrom changes.
+	bundle bool
 }
+
+// compacted is what a background compaction stores, in one Update: set
+// (key to value, in order) and del deleted, and how many of the bundles
+// it sets stay counted (not sealed, Repo.sealed) and their bytes.
+type compacted struct {
+	set                  []keyValue
+	del                  [][]byte
+	keptCount, keptBytes int32
+	snapBytes            int32 // the snapshot's size, -1 when it stores none
+}
+
+// keyValue is one key set by a compacted.
+type keyValue struct{ k, v []byte }
 
 // compactLater starts a compaction of h at a bound crossed by persist,
 // whose write of the increment is last, in the background: only the
@@ -55,7 +73,8 @@ func (h *Handle) compactLater(last *write) bool {
 	if r.bgClosed || r.bgJobs[h] != nil {
 		return true
 	}
-	c := &bgCompaction{covered: h.nextSeq, count: h.incCount, bytes: h.incBytes, heads: slices.Clone(h.heads), last: last}
+	c := &bgCompaction{covered: h.nextSeq, count: h.incCount, bytes: h.incBytes, heads: slices.Clone(h.heads), last: last,
+		bundle: h.behind > 0 && h.changes != nil && h.changes.Len() > r.opts.bundleFrom}
 	r.bgJobs[h] = c
 	r.bgWG.Add(1)
 	go func() {
@@ -78,9 +97,9 @@ func (h *Handle) staleCompaction() {
 	r.bgMu.Unlock()
 }
 
-// compactInBackground runs c: it builds the snapshot without h.mu, then
-// queues, under it, a write storing the snapshot and deleting the
-// increments it covers — those alone, never one written meanwhile —
+// compactInBackground runs c: it builds the snapshot, or the bundles,
+// without h.mu, then queues, under it, a write storing them and deleting
+// the increments they cover — those alone, never one written meanwhile —
 // behind them in the group commit. The result is discarded when c went
 // stale, a write of the document failed (h.broken: only a compaction in
 // place repairs that) or the repo is closing. A failure is logged at
@@ -92,22 +111,25 @@ func (h *Handle) compactInBackground(c *bgCompaction) {
 	// (idleThread), which ends with it: on a busy core the edits' threads
 	// go first. It takes no lock, so nothing waits on it at that priority.
 	type built struct {
-		snap []byte
-		keys [][]byte
-		err  error
+		out compacted
+		err error
 	}
 	done := make(chan built, 1)
 	go func() {
 		idleThread()
 		var b built
-		b.snap, b.keys, b.err = h.buildCompaction(r.bgCtx, c)
-		// The build freed whole documents: a keeper running (the
-		// relay's) gives that memory back now, not at its next tick.
-		cmem.Wake()
+		if c.bundle {
+			b.out, b.err = h.buildBundles(r.bgCtx, c)
+		} else {
+			b.out, b.err = h.buildCompaction(r.bgCtx, c)
+			// The build freed whole documents: a keeper running (the
+			// relay's) gives that memory back now, not at its next tick.
+			cmem.Wake()
+		}
 		done <- b
 	}()
 	b := <-done
-	snap, keys, err := b.snap, b.keys, b.err
+	out, err := b.out, b.err
 	if r.bgHook != nil {
 		r.bgHook(r.bgCtx, true)
 	}
@@ -120,21 +142,34 @@ func (h *Handle) compactInBackground(c *bgCompaction) {
 		return
 	}
 	if err != nil {
-		r.opts.logger.Error("repo: compact document in the background", "doc", h.id.String(), "err", err)
+		r.opts.logger.Error("repo: compact document in the background", "doc", h.id.String(), "bundle", c.bundle, "err", err)
 		return
 	}
-	id := h.id
-	w := &write{h: h, size: len(snap), background: true, fn: func(tx store.Txn) error {
-		for _, k := range keys {
+	h.incCount += out.keptCount - c.count
+	h.incBytes += out.keptBytes - c.bytes
+	if len(out.set) == 0 && len(out.del) == 0 {
+		return // every increment it read was a run of its own
+	}
+	size := 0
+	for _, kv := range out.set {
+		size += len(kv.v)
+	}
+	w := &write{h: h, size: size, background: true, fn: func(tx store.Txn) error {
+		for _, k := range out.del {
 			if err := tx.Delete(k); err != nil {
 				return err
 			}
 		}
-		return tx.Set(snapKey(id), snap)
+		for _, kv := range out.set {
+			if err := tx.Set(kv.k, kv.v); err != nil {
+				return err
+			}
+		}
+		return nil
 	}}
-	h.incCount -= c.count
-	h.incBytes -= c.bytes
-	h.snapBytes = int32(len(snap))
+	if out.snapBytes >= 0 {
+		h.snapBytes = out.snapBytes
+	}
 	h.queue(w)
 }
 
@@ -142,50 +177,162 @@ func (h *Handle) compactInBackground(c *bgCompaction) {
 // reads them and the snapshot from the store as a load does (Repo.read),
 // checks that they load to c's heads and returns the snapshot that
 // replaces them (snapshotClosing: Save, the document freed, then a
-// checking Load) with their keys. It builds while it holds the repo's
-// bgSlots, so at most one whole document is in C memory for it at a
-// time, and every automerge document it makes is freed before it
-// returns.
-func (h *Handle) buildCompaction(ctx context.Context, c *bgCompaction) (snap []byte, keys [][]byte, err error) {
+// checking Load) with their keys to delete. It builds while it holds
+// the repo's bgSlots, so at most one whole document is in C memory for
+// it at a time, and every automerge document it makes is freed before
+// it returns.
+func (h *Handle) buildCompaction(ctx context.Context, c *bgCompaction) (compacted, error) {
+	r := h.repo
+	release, err := h.bgStart(ctx, c)
+	if err != nil {
+		return compacted{}, err
+	}
+	defer release()
+	id := h.id
+	st, err := r.readStored(ctx, id, c.covered)
+	if err != nil {
+		return compacted{}, fmt.Errorf("read the document: %w", err)
+	}
+	size := len(st.snap)
+	for _, inc := range st.incs {
+		size += len(inc)
+	}
+	r.gc.add(size)
+	d, err := st.load()
+	if err != nil {
+		return compacted{}, err
+	}
+	out := compacted{}
+	for _, seq := range st.seqs {
+		out.del = append(out.del, incKey(id, seq))
+	}
+	if got := d.Heads(); !slices.Equal(got, c.heads) {
+		d.Close()
+		return compacted{}, errors.New("the stored document's heads are not the handle's")
+	}
+	snap, asChanges, err := snapshotClosing(d, st.load)
+	if err != nil {
+		return compacted{}, err
+	}
+	if asChanges {
+		r.opts.logger.Error("repo: saved document does not load back; stored as its changes", "doc", id.String())
+	}
+	r.gc.add(len(snap))
+	out.set = []keyValue{{snapKey(id), snap}}
+	out.snapBytes = int32(len(snap))
+	return out, nil
+}
+
+// bgStart waits until the increments c covers are committed and for the
+// repo's bgSlots; release gives the slot back.
+func (h *Handle) bgStart(ctx context.Context, c *bgCompaction) (release func(), err error) {
 	r := h.repo
 	if err := c.last.wait(ctx); err != nil {
-		return nil, nil, fmt.Errorf("wait for the increments: %w", err)
+		return nil, fmt.Errorf("wait for the increments: %w", err)
 	}
 	if r.bgHook != nil {
 		r.bgHook(ctx, false)
 	}
 	select {
 	case r.bgSlots <- struct{}{}:
-		defer func() { <-r.bgSlots }()
+		return func() { <-r.bgSlots }, nil
 	case <-ctx.Done():
-		return nil, nil, ctx.Err()
+		return nil, ctx.Err()
 	}
+}
+
+// buildBundles waits until the increments c covers are committed, reads
+// the unsealed ones (not the snapshot, nor the sealed increments before
+// them) and merges each run of consecutive unsealed
+// ones (Repo.sealed; a sealed increment ends a run, so the changes keep
+// their order) into a bundle: their bytes concatenated, which
+// LoadIncremental and msync.Graph.AddChunks read as the increments
+// themselves, stored under the run's first key, the run's other keys
+// deleted. No automerge document is made: its memory is the
+// increments', whatever the document's history. A run of one increment
+// is left as it is; a bundle below the byte bound (a run cut short by a
+// sealed increment) stays counted.
+func (h *Handle) buildBundles(ctx context.Context, c *bgCompaction) (compacted, error) {
+	r := h.repo
+	release, err := h.bgStart(ctx, c)
+	if err != nil {
+		return compacted{}, err
+	}
+	defer release()
 	id := h.id
-	st, err := r.readStored(ctx, id, c.covered)
+	// Backwards from c.covered until the c.count unsealed increments it
+	// covers are read: the sealed ones before them (earlier bundles,
+	// which make most of a big document's history) are not read at all.
+	var seqs []uint64
+	var incs [][]byte
+	ip, unsealed := incPrefix(id), int32(0)
+	err = r.st.Iterate(ctx, ip, true, func(k, v []byte) error {
+		seq, err := store.Uint64(k[len(ip):])
+		if err != nil {
+			return fmt.Errorf("%w: increment key %q: %v", ErrCorrupt, k, err)
+		}
+		if seq >= c.covered {
+			return nil
+		}
+		if unsealed == c.count {
+			return store.ErrStop
+		}
+		seqs = append(seqs, seq)
+		incs = append(incs, bytes.Clone(v))
+		if !r.sealed(len(v)) {
+			unsealed++
+		}
+		return nil
+	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("read the document: %w", err)
+		return compacted{}, fmt.Errorf("read the increments: %w", err)
 	}
-	r.gc.add(len(st.snap) + st.incBytes)
-	d, err := st.load()
-	if err != nil {
-		return nil, nil, err
+	slices.Reverse(seqs)
+	slices.Reverse(incs)
+	return bundleRuns(seqs, incs, r.opts.maxIncBytes, func(seq uint64) []byte { return incKey(id, seq) }), nil
+}
+
+// bundleRuns is buildBundles' merge of the increments incs (in sequence
+// order, with their sequence numbers seqs) into bundles, an increment of
+// at least sealBytes being sealed (Repo.sealed); key is an increment's
+// store key. The bundles it sets hold copies; incs is not modified.
+func bundleRuns(seqs []uint64, incs [][]byte, sealBytes int, key func(seq uint64) []byte) compacted {
+	out := compacted{snapBytes: -1}
+	flush := func(run []int) {
+		if len(run) == 0 {
+			return
+		}
+		n := 0
+		for _, i := range run {
+			n += len(incs[i])
+		}
+		if n < sealBytes {
+			out.keptCount++
+			out.keptBytes += int32(n)
+		}
+		if len(run) == 1 {
+			return
+		}
+		b := make([]byte, 0, n)
+		for _, i := range run {
+			b = append(b, incs[i]...)
+		}
+		out.set = append(out.set, keyValue{key(seqs[run[0]]), b})
+		for _, i := range run[1:] {
+			out.del = append(out.del, key(seqs[i]))
+		}
 	}
-	for _, seq := range st.seqs {
-		keys = append(keys, incKey(id, seq))
+	var run []int
+	for i, inc := range incs {
+		if len(inc) >= sealBytes {
+			flush(run)
+			run = run[:0]
+			continue
+		}
+		run = append(run, i)
 	}
-	if got := d.Heads(); !slices.Equal(got, c.heads) {
-		d.Close()
-		return nil, nil, errors.New("the stored document's heads are not the handle's")
-	}
-	snap, asChanges, err := snapshotClosing(d, st.load)
-	if err != nil {
-		return nil, nil, err
-	}
-	if asChanges {
-		r.opts.logger.Error("repo: saved document does not load back; stored as its changes", "doc", id.String())
-	}
-	r.gc.add(len(snap))
-	return snap, keys, nil
+	flush(run)
+	return out
 }
 
 // stopCompactions cancels the background compactions, waits until

@@ -31,7 +31,10 @@ type Handle struct {
 	nextSeq uint64         // sequence number of the next increment key
 	// incCount and incBytes count the increments stored since the last
 	// snapshot and their bytes (at most WithCompaction's byte bound,
-	// capped at maxIncBytesCap, plus one increment). snapBytes is the
+	// capped at maxIncBytesCap, plus one increment), sealed ones
+	// excepted: an increment of at least the byte bound (a bundle,
+	// compact.go, or one big edit) is not counted, so that it is not
+	// bundled again (sealed). snapBytes is the
 	// size of the stored snapshot: compaction rewrites it, so it waits
 	// until the increments are worth a share of it. 32 bits each, beside
 	// broken: a Handle fits the 256-byte allocation class.
@@ -295,8 +298,10 @@ func (h *Handle) persist(extra func(tx store.Txn) error, extraSize int, ev *Even
 	}}
 	if len(inc) > 0 {
 		h.nextSeq++
-		h.incCount++
-		h.incBytes += int32(len(inc))
+		if !h.repo.sealed(len(inc)) {
+			h.incCount++
+			h.incBytes += int32(len(inc))
+		}
 	}
 	h.queue(w)
 	if !creation && (int(h.incBytes) > h.repo.opts.maxIncBytes ||

@@ -507,20 +507,30 @@ func BenchmarkLazyEditCMem(b *testing.B) {
 	}
 }
 
-const crashLazyEnv = "SEGUE_REPO_CRASH_LAZY_DIR"
+const (
+	crashLazyEnv = "SEGUE_REPO_CRASH_LAZY_DIR"
+	// crashBundleEnv set makes the lazy crash child compact at 4 KiB of
+	// increments into bundles (buildBundles) whatever the history.
+	crashBundleEnv = "SEGUE_REPO_CRASH_BUNDLE"
+)
 
 // lazyCrashChild is a relay on a Badger store receiving an owner's
 // entry edits as sync messages, one per edit, from a device document
 // made in process (loaded from the relay's document when it exists),
 // printing "ack <track> <behind>" after each acknowledged message, until
 // killed.
-func lazyCrashChild(dir, docID, run string) error {
+func lazyCrashChild(dir, docID, run string, bundles bool) error {
 	ctx := context.Background()
 	st, err := badgerstore.Open(ctx, dir, badgerstore.DefaultOptions())
 	if err != nil {
 		return err
 	}
-	r, err := Open(ctx, st, DefaultOptions())
+	opts := DefaultOptions()
+	if bundles {
+		opts = opts.WithCompaction(1000, 4096)
+		opts.bundleFrom = 0
+	}
+	r, err := Open(ctx, st, opts)
 	if err != nil {
 		return err
 	}
@@ -594,9 +604,30 @@ func lazyCrashChild(dir, docID, run string) error {
 // each reopen that every acknowledged edit is present and the document
 // loads with the heads its store gives.
 func TestLazyCrashSafety(t *testing.T) {
-	if asChild(crashLazyEnv, func(dir string) error { return lazyCrashChild(dir, os.Getenv(crashDocEnv), os.Getenv(crashRunEnv)) }) {
+	if asChild(crashLazyEnv, func(dir string) error {
+		return lazyCrashChild(dir, os.Getenv(crashDocEnv), os.Getenv(crashRunEnv), os.Getenv(crashBundleEnv) != "")
+	}) {
 		return
 	}
+	lazyCrashRuns(t, "TestLazyCrashSafety", false)
+}
+
+// TestBundleCrashSafety is TestLazyCrashSafety with the document
+// compacted into bundles every few edits: a kill -9 in the middle of
+// one loses nothing acknowledged, and bundles were stored.
+func TestBundleCrashSafety(t *testing.T) {
+	if asChild(crashLazyEnv, func(dir string) error {
+		return lazyCrashChild(dir, os.Getenv(crashDocEnv), os.Getenv(crashRunEnv), true)
+	}) {
+		return
+	}
+	lazyCrashRuns(t, "TestBundleCrashSafety", true)
+}
+
+// lazyCrashRuns runs the crash test name's children (bundling, when
+// bundles) and checks the store they leave.
+func lazyCrashRuns(t *testing.T, name string, bundles bool) {
+	t.Helper()
 	dir := t.TempDir()
 	docID := ""
 	acked := map[model.TrackID]bool{}
@@ -604,7 +635,7 @@ func TestLazyCrashSafety(t *testing.T) {
 	for run := range 3 {
 		target := 40 + 37*run
 		n := 0
-		killChildAfter(t, "TestLazyCrashSafety", []string{crashLazyEnv + "=" + dir, crashDocEnv + "=" + docID, crashRunEnv + "=" + strconv.Itoa(run)}, 30*time.Second, func(f []string) bool {
+		killChildAfter(t, name, []string{crashLazyEnv + "=" + dir, crashDocEnv + "=" + docID, crashRunEnv + "=" + strconv.Itoa(run)}, 30*time.Second, func(f []string) bool {
 			switch {
 			case len(f) == 2 && f[0] == "doc":
 				docID = f[1]
@@ -634,6 +665,21 @@ func TestLazyCrashSafety(t *testing.T) {
 		}
 		if !slices.Equal(docHeads, h.Heads()) {
 			t.Fatalf("run %d: document heads %v, handle %v", run, docHeads, h.Heads())
+		}
+		if bundles {
+			sealed := 0
+			if err := r.st.Iterate(context.Background(), incPrefix(h.ID()), false, func(_, v []byte) error {
+				if len(v) >= 4096 {
+					sealed++
+				}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if sealed == 0 {
+				t.Fatalf("run %d: no bundle stored", run)
+			}
+			t.Logf("run %d: %d bundles stored", run, sealed)
 		}
 		closeAll()
 		t.Logf("run %d: %d edits acknowledged in total, all present", run, len(acked))

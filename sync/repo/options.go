@@ -42,6 +42,7 @@ type Options struct {
 	rand          io.Reader
 	maxIncrements int
 	maxIncBytes   int
+	bundleFrom    int
 	logger        *slog.Logger
 	writeCheck    WriteCheck
 	maxLoaded     int
@@ -77,6 +78,7 @@ func DefaultOptions() Options {
 		rand:          crand.Reader,
 		maxIncrements: 64,
 		maxIncBytes:   1 << 20,
+		bundleFrom:    defaultBundleFrom,
 		logger:        slog.Default(),
 		maxLoaded:     1024,
 		batchWrites:   512,
@@ -229,6 +231,15 @@ func (o Options) WithCompaction(maxIncrements, maxBytes int) Options {
 	}
 	return o
 }
+
+// defaultBundleFrom is the history, in changes, past which a document
+// behind its change graph (lazy.go) is compacted at the byte bound into
+// a bundle of its increments (compact.go) rather than a snapshot: a
+// snapshot is built in automerge 0.5, which holds every change of the
+// document it loads, ≈ 4 KiB each (≈ 20 MiB at 5,000 changes,
+// BenchmarkCompactionCPeak), so past it a build's peak would grow with
+// the history while a bundle's does not.
+const defaultBundleFrom = 4096
 
 // maxIncBytesCap bounds WithCompaction's byte bound: with one increment
 // (at most a sync frame) on top, a document's increment bytes stay far

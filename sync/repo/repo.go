@@ -461,12 +461,13 @@ func (r *Repo) empty() (loadedDoc, error) {
 
 // stored is a document as the store holds it: its snapshot (nil if
 // none), increments in sequence order with their sequence numbers and
-// total size, facts record (WithFacts, nil if none) and actor bindings
+// the number and total size of those not sealed (Repo.sealed), facts record (WithFacts, nil if none) and actor bindings
 // (nil if none). Its slices are copies, the caller's.
 type stored struct {
 	snap     []byte
 	incs     [][]byte
 	seqs     []uint64
+	incCount int
 	incBytes int
 	facts    []byte
 	actors   map[string]model.UserID
@@ -500,13 +501,22 @@ func (r *Repo) readStored(ctx context.Context, id docs.DocumentID, below uint64)
 			if seq < below {
 				s.seqs = append(s.seqs, seq)
 				s.incs = append(s.incs, bytes.Clone(v))
-				s.incBytes += len(v)
+				if !r.sealed(len(v)) {
+					s.incCount++
+					s.incBytes += len(v)
+				}
 			}
 		}
 		return nil
 	})
 	return s, err
 }
+
+// sealed reports whether an increment of n bytes is sealed: at least the
+// compaction's byte bound, so a bundle (compact.go) or one big edit,
+// which a bundle would not make fewer. Sealed increments are not
+// counted towards the bounds and are never bundled again.
+func (r *Repo) sealed(n int) bool { return n >= r.opts.maxIncBytes }
 
 // load returns the automerge document s loads to (the snapshot, then
 // each increment in order), which the caller closes.
@@ -539,7 +549,7 @@ func (r *Repo) read(ctx context.Context, id docs.DocumentID) (loadedDoc, error) 
 	if err != nil {
 		return loadedDoc{}, fmt.Errorf("repo: load %s: %w", id, err)
 	}
-	snap, incs, incBytes := s.snap, s.incs, s.incBytes
+	snap, incs := s.snap, s.incs
 	if snap == nil && len(incs) == 0 {
 		return loadedDoc{}, fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
@@ -551,7 +561,7 @@ func (r *Repo) read(ctx context.Context, id docs.DocumentID) (loadedDoc, error) 
 	if len(s.seqs) > 0 {
 		lastSeq = s.seqs[len(s.seqs)-1]
 	}
-	r.gc.add(len(snap) + incBytes)
+	r.gc.add(len(snap) + s.incBytes)
 	var changes *msync.Graph
 	if r.opts.goSync {
 		if snap == nil {
@@ -570,7 +580,7 @@ func (r *Repo) read(ctx context.Context, id docs.DocumentID) (loadedDoc, error) 
 	if err := doc.SetActorID(actor); err != nil {
 		return loadedDoc{}, fmt.Errorf("repo: set actor: %w", err)
 	}
-	return loadedDoc{doc: doc, nextSeq: lastSeq + 1, incCount: int32(len(incs)), incBytes: int32(incBytes), snapBytes: int32(len(snap)), facts: s.facts, actors: s.actors, changes: changes}, nil
+	return loadedDoc{doc: doc, nextSeq: lastSeq + 1, incCount: int32(s.incCount), incBytes: int32(s.incBytes), snapBytes: int32(len(snap)), facts: s.facts, actors: s.actors, changes: changes}, nil
 }
 
 // storedGraph returns the change graph of a document stored as
