@@ -8,7 +8,11 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/automerge/automerge-go"
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/internal/cmem"
 	"github.com/segue-fm/segue/store"
+	"github.com/segue-fm/segue/sync/docs"
 )
 
 // TestBundleRuns: each run of consecutive unsealed increments becomes one
@@ -37,6 +41,9 @@ func TestBundleRuns(t *testing.T) {
 		{name: "sealed ends runs", seqs: []uint64{1, 2, 3, 4, 5, 6},
 			incs: [][]byte{inc('a', 60), inc('b', 60), inc('S', 100), inc('c', 10), inc('d', 10), inc('e', 10)},
 			set:  []string{"k1=ab", "k4=cde"}, del: []string{"k2", "k5", "k6"}, kept: 1, keptBytes: 30},
+		{name: "runs cut at the seal", seqs: []uint64{1, 2, 3, 4, 5},
+			incs: [][]byte{inc('a', 60), inc('b', 60), inc('c', 60), inc('d', 60), inc('e', 10)},
+			set:  []string{"k1=ab", "k3=cd"}, del: []string{"k2", "k4"}, kept: 1, keptBytes: 10},
 		{name: "sealed only", seqs: []uint64{1, 2}, incs: [][]byte{inc('S', 100), inc('T', 500)}},
 		{name: "lone between sealed", seqs: []uint64{1, 2, 3}, incs: [][]byte{inc('S', 100), inc('a', 5), inc('T', 100)},
 			kept: 1, keptBytes: 5},
@@ -108,12 +115,13 @@ func (f *bgFixture) storedIncs(t *testing.T) map[uint64][]byte {
 }
 
 // TestBackgroundBundles: a relay's document behind its change graph with
-// a history past bundleFrom is compacted at the byte bound into a bundle
-// of the increments it covers — their bytes in order under the first's
-// key, the others deleted, the snapshot untouched, nothing written
-// meanwhile touched — which is sealed (not counted, left as it is by
-// the next bundle); the document loads from the bundles
-// to the same heads, with and without a snapshot.
+// a history past bundleFrom is compacted at the byte bound into bundles
+// of the increments it covers — their bytes in order, each bundle
+// sealed (at least half the byte bound, below the bound) but the
+// run's end, the snapshot untouched, sealed increments and those
+// written meanwhile untouched — and the handle counts the unsealed
+// ones; the document loads from the bundles to the same heads, with and
+// without a snapshot.
 func TestBackgroundBundles(t *testing.T) {
 	for _, snapFirst := range []bool{false, true} {
 		t.Run(fmt.Sprint("snapshot=", snapFirst), func(t *testing.T) {
@@ -128,10 +136,11 @@ func TestBackgroundBundles(t *testing.T) {
 				}
 			}
 			f.r.opts.bundleFrom = 0
+			seal := f.r.sealBytes()
 			snap0, _ := f.stored(t)
+			snaps0, _ := f.r.Compactions()
 			started, release := f.gate(t, false)
-			var bundles []uint64
-			for round := range 3 {
+			for round := range 4 {
 				c := f.untilCompacting(t)
 				<-started
 				if !c.bundle {
@@ -149,26 +158,36 @@ func TestBackgroundBundles(t *testing.T) {
 				}
 				f.hook = nil
 				after := f.storedIncs(t)
-				var want []byte
-				first := uint64(0)
+				var want, got []byte
+				kept, merged := 0, 0
 				for _, s := range slices.Sorted(maps.Keys(before)) {
-					if s >= c.covered || slices.Contains(bundles, s) {
+					if s >= c.covered || len(before[s]) >= seal {
 						if !bytes.Equal(after[s], before[s]) {
-							t.Fatalf("round %d: increment %d changed (a bundle or written meanwhile)", round, s)
+							t.Fatalf("round %d: increment %d changed (sealed or written meanwhile)", round, s)
 						}
 						continue
 					}
-					if first == 0 {
-						first = s
-					} else if _, ok := after[s]; ok {
-						t.Fatalf("round %d: increment %d not deleted", round, s)
-					}
 					want = append(want, before[s]...)
+					merged++
 				}
-				if !bytes.Equal(after[first], want) || len(want) < f.r.opts.maxIncBytes {
-					t.Fatalf("round %d: bundle at %d holds %d bytes, want the %d of the increments it covers", round, first, len(after[first]), len(want))
+				for _, s := range slices.Sorted(maps.Keys(after)) {
+					if s >= c.covered || len(before[s]) >= seal {
+						continue
+					}
+					got = append(got, after[s]...)
+					if len(after[s]) >= 2*seal {
+						t.Fatalf("round %d: bundle %d holds %d bytes, past twice the seal (%d)", round, s, len(after[s]), seal)
+					}
+					if len(after[s]) < seal {
+						kept++
+					}
 				}
-				bundles = append(bundles, first)
+				if !bytes.Equal(got, want) || len(want) < f.r.opts.maxIncBytes {
+					t.Fatalf("round %d: the covered increments' %d bytes read back as %d bytes differing", round, len(want), len(got))
+				}
+				if kept > 1 || merged < 2 {
+					t.Fatalf("round %d: %d increments merged, %d unsealed left of them", round, merged, kept)
+				}
 				if snap, _ := f.stored(t); !bytes.Equal(snap, snap0) {
 					t.Fatalf("round %d: the snapshot changed", round)
 				}
@@ -176,19 +195,96 @@ func TestBackgroundBundles(t *testing.T) {
 				count, incBytes := f.h.incCount, f.h.incBytes
 				f.h.mu.Unlock()
 				wantCount, wantBytes := 0, 0
-				for s, v := range after {
-					if !slices.Contains(bundles, s) {
+				for _, v := range after {
+					if len(v) < seal {
 						wantCount++
 						wantBytes += len(v)
 					}
 				}
 				if int(count) != wantCount || int(incBytes) != wantBytes {
-					t.Fatalf("round %d: handle counts %d increments of %d B, want the %d unbundled of %d B", round, count, incBytes, wantCount, wantBytes)
+					t.Fatalf("round %d: handle counts %d increments of %d B, want the %d unsealed of %d B", round, count, incBytes, wantCount, wantBytes)
 				}
 				started, release = f.gate(t, false)
 			}
 			release()
+			if snaps, n := f.r.Compactions(); n != 4 || snaps != snaps0 {
+				t.Fatalf("Compactions reports %d snapshots and %d bundle jobs, want %d and 4", snaps, n, snaps0)
+			}
 			f.reopenHeads(t, f.want())
+		})
+	}
+}
+
+// BenchmarkBundledLoad reports what bundles cost a load (Repo.read's
+// stored.load): a playlist of 20,000 one-entry changes stored as one
+// snapshot of them all, against a snapshot of its first 4,096 changes
+// and the rest in bundles of ≈ 1 MiB (what a relay keeps of a document
+// that stayed behind past defaultBundleFrom), side by side: the time to
+// load, the bytes stored and the C heap the loaded document holds.
+//
+//	go test ./sync/repo/ -run '^$' -bench BundledLoad -benchtime 5x
+func BenchmarkBundledLoad(b *testing.B) {
+	if !cmem.Supported() {
+		b.Skip("needs glibc ≥ 2.33 (mallinfo2) to measure C memory")
+	}
+	const changes = 20000
+	src := automerge.New()
+	defer src.Close()
+	pl, err := docs.CreatePlaylist(src, "owner", "p", docs.DefaultOptions())
+	if err != nil {
+		b.Fatal(err)
+	}
+	incs := [][]byte{src.SaveIncremental()}
+	for i := range changes {
+		if _, err := pl.Add(docs.AtEnd(), "owner", model.TrackID(fmt.Sprint("t", i))); err != nil {
+			b.Fatal(err)
+		}
+		incs = append(incs, src.SaveIncremental())
+	}
+	heads := src.Heads()
+	head, err := stored{incs: incs[:defaultBundleFrom+1]}.load()
+	if err != nil {
+		b.Fatal(err)
+	}
+	bundled := stored{snap: head.Save()}
+	head.Close()
+	var cur []byte
+	for _, inc := range incs[defaultBundleFrom+1:] {
+		if cur = append(cur, inc...); len(cur) >= 1<<20 {
+			bundled.incs, cur = append(bundled.incs, cur), nil
+		}
+	}
+	if cur != nil {
+		bundled.incs = append(bundled.incs, cur)
+	}
+	for _, c := range []struct {
+		name string
+		st   stored
+	}{{"snapshot", stored{snap: src.Save()}}, {"snapshot4096+bundles", bundled}} {
+		b.Run(c.name, func(b *testing.B) {
+			size := len(c.st.snap)
+			for _, inc := range c.st.incs {
+				size += len(inc)
+			}
+			var held uint64
+			for range b.N {
+				b.StopTimer()
+				base := settleC()
+				b.StartTimer()
+				d, err := c.st.load()
+				b.StopTimer()
+				if err != nil {
+					b.Fatal(err)
+				}
+				if got := d.Heads(); !slices.Equal(got, heads) {
+					b.Fatalf("loads to heads %v, want %v", got, heads)
+				}
+				held = max(held, cmem.Stats().InUse-min(cmem.Stats().InUse, base))
+				d.Close()
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(size)/(1<<10), "stored-KiB")
+			b.ReportMetric(float64(held)/(1<<20), "C-MiB-loaded")
 		})
 	}
 }

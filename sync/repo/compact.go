@@ -169,8 +169,19 @@ func (h *Handle) compactInBackground(c *bgCompaction) {
 	}}
 	if out.snapBytes >= 0 {
 		h.snapBytes = out.snapBytes
+		r.snapshots.Add(1)
+	} else {
+		r.bundles.Add(1)
 	}
 	h.queue(w)
+}
+
+// Compactions returns how many compactions the repo queued for the store
+// since it opened: snapshots (in place or built in the background) and
+// bundle jobs that merged increments (buildBundles). A compaction that
+// failed before it was queued is not counted.
+func (r *Repo) Compactions() (snapshots, bundles uint64) {
+	return r.snapshots.Load(), r.bundles.Load()
 }
 
 // buildCompaction waits until the increments c covers are committed,
@@ -243,15 +254,15 @@ func (h *Handle) bgStart(ctx context.Context, c *bgCompaction) (release func(), 
 
 // buildBundles waits until the increments c covers are committed, reads
 // the unsealed ones (not the snapshot, nor the sealed increments before
-// them) and merges each run of consecutive unsealed
-// ones (Repo.sealed; a sealed increment ends a run, so the changes keep
-// their order) into a bundle: their bytes concatenated, which
-// LoadIncremental and msync.Graph.AddChunks read as the increments
-// themselves, stored under the run's first key, the run's other keys
-// deleted. No automerge document is made: its memory is the
-// increments', whatever the document's history. A run of one increment
-// is left as it is; a bundle below the byte bound (a run cut short by a
-// sealed increment) stays counted.
+// them) and merges each run of consecutive unsealed ones (Repo.sealed; a
+// sealed increment ends a run, so the changes keep their order) into
+// bundles of about sealBytes (bundleRuns): the increments' bytes
+// concatenated, which LoadIncremental and msync.Graph.AddChunks read as
+// the increments themselves, each stored under its first increment's
+// key, the others' keys deleted. No automerge document is made: its
+// memory is the increments', whatever the document's history. A single
+// increment is left as it is; the end of a run below sealBytes stays
+// counted, merged again by the next job.
 func (h *Handle) buildBundles(ctx context.Context, c *bgCompaction) (compacted, error) {
 	r := h.repo
 	release, err := h.bgStart(ctx, c)
@@ -289,22 +300,24 @@ func (h *Handle) buildBundles(ctx context.Context, c *bgCompaction) (compacted, 
 	}
 	slices.Reverse(seqs)
 	slices.Reverse(incs)
-	return bundleRuns(seqs, incs, r.opts.maxIncBytes, func(seq uint64) []byte { return incKey(id, seq) }), nil
+	return bundleRuns(seqs, incs, r.sealBytes(), func(seq uint64) []byte { return incKey(id, seq) }), nil
 }
 
 // bundleRuns is buildBundles' merge of the increments incs (in sequence
 // order, with their sequence numbers seqs) into bundles, an increment of
-// at least sealBytes being sealed (Repo.sealed); key is an increment's
-// store key. The bundles it sets hold copies; incs is not modified.
+// at least sealBytes being sealed (Repo.sealed): a bundle is cut once it
+// reaches sealBytes, so it is sealed and holds less than sealBytes plus
+// one unsealed increment, < 2 × sealBytes; the rest of a run is a bundle
+// below it, which stays counted. key is an increment's store key. The
+// bundles it sets hold copies; incs is not modified.
 func bundleRuns(seqs []uint64, incs [][]byte, sealBytes int, key func(seq uint64) []byte) compacted {
 	out := compacted{snapBytes: -1}
-	flush := func(run []int) {
+	var run []int
+	n := 0
+	flush := func() {
+		defer func() { run, n = run[:0], 0 }()
 		if len(run) == 0 {
 			return
-		}
-		n := 0
-		for _, i := range run {
-			n += len(incs[i])
 		}
 		if n < sealBytes {
 			out.keptCount++
@@ -322,16 +335,17 @@ func bundleRuns(seqs []uint64, incs [][]byte, sealBytes int, key func(seq uint64
 			out.del = append(out.del, key(seqs[i]))
 		}
 	}
-	var run []int
 	for i, inc := range incs {
 		if len(inc) >= sealBytes {
-			flush(run)
-			run = run[:0]
+			flush()
 			continue
 		}
 		run = append(run, i)
+		if n += len(inc); n >= sealBytes {
+			flush()
+		}
 	}
-	flush(run)
+	flush()
 	return out
 }
 

@@ -116,7 +116,9 @@ type Repo struct {
 	touches   atomic.Uint64 // for WithCMemBudget's sampling
 	// cmemUnloads counts the unloads of WithCMemBudget (CMemUnloads).
 	cmemUnloads atomic.Uint64
-	cstats      func() cmem.Heap
+	// snapshots and bundles count the compactions queued (Compactions).
+	snapshots, bundles atomic.Uint64
+	cstats             func() cmem.Heap
 
 	gc *collector // runs the Go collector for automerge's C memory (collect.go)
 
@@ -130,10 +132,11 @@ type Repo struct {
 	// bgClosed and bgJobs (the running one of each handle; bgCompaction.stale
 	// is guarded by its handle's lock), bgWG counts them and Close
 	// cancels bgCtx and waits. One builds at a time (bgSlots has room for
-	// one): each holds a whole automerge document in C memory, a few KiB
-	// per change of its history (20 MiB at its peak for 5,000 changes:
-	// BenchmarkCompactionCPeak),
-	// and documents edited at one pace cross their bounds together.
+	// one): a snapshot's build holds a whole automerge document in C
+	// memory, a few KiB per change of its history (20 MiB at its peak for
+	// 5,000 changes: BenchmarkCompactionCPeak; a bundle job holds none,
+	// buildBundles), and documents edited at one pace cross their bounds
+	// together.
 	bgMu     sync.Mutex
 	bgClosed bool
 	bgJobs   map[*Handle]*bgCompaction
@@ -512,11 +515,18 @@ func (r *Repo) readStored(ctx context.Context, id docs.DocumentID, below uint64)
 	return s, err
 }
 
-// sealed reports whether an increment of n bytes is sealed: at least the
-// compaction's byte bound, so a bundle (compact.go) or one big edit,
-// which a bundle would not make fewer. Sealed increments are not
-// counted towards the bounds and are never bundled again.
-func (r *Repo) sealed(n int) bool { return n >= r.opts.maxIncBytes }
+// sealed reports whether an increment of n bytes is sealed: at least
+// sealBytes, so a bundle (compact.go) or one big edit, which a bundle
+// would not make fewer. Sealed increments are not counted towards the
+// bounds and are never bundled again.
+func (r *Repo) sealed(n int) bool { return n >= r.sealBytes() }
+
+// sealBytes is half the compaction's byte bound (at least 1): a bundle,
+// cut once it reaches it, stays below the bound, which at the default
+// (1 MiB) keeps it under Badger's value threshold (1 MiB: larger values
+// go to its value log, whose written pages stay mapped in the process's
+// RSS, and which nothing shrinks while the values live).
+func (r *Repo) sealBytes() int { return max(r.opts.maxIncBytes/2, 1) }
 
 // load returns the automerge document s loads to (the snapshot, then
 // each increment in order), which the caller closes.
