@@ -77,6 +77,8 @@ func (s *Server) mountSync() error {
 		seconds("commit_busy_seconds_total", "Time the group commit spent in store updates, fsync included (its rate near 1: writes queue behind the update in progress).", func() time.Duration { return r.CommitStats().Busy }),
 		counter("generate_skipped_total", "Sync message generations answered without automerge: the peer's sync state had generated nothing at the same document revision.", r.QuietSkips),
 		counter("notifications_total", "Document change notifications delivered to sync sessions.", ep.Notified),
+		counter("compaction_snapshots_total", "Compactions of a document into one automerge snapshot the sync repository queued (a build holds the document's whole history in C memory).", func() uint64 { n, _ := r.Compactions(); return n }),
+		counter("compaction_bundles_total", "Compactions of a big document behind its change graph that merged its increments into bundles without automerge.", func() uint64 { _, n := r.Compactions(); return n }),
 		counter("document_load_waits_total", "Document loads that waited for room under the sync repository's bound on loaded documents (2 × its count budget).", r.LoadWaits),
 		counter("document_unloads_total", "Documents the sync repository unloaded to keep within its document and C memory budgets.", func() uint64 { _, n := r.Loaded(); return n }),
 		counter("document_cmem_unloads_total", "Documents the sync repository unloaded to keep within its C memory budget (part of document_unloads_total).", r.CMemUnloads),

@@ -375,6 +375,7 @@ func (h *Handle) queueCompaction(extra func(tx store.Txn) error, extraSize int, 
 		return nil
 	}}
 	h.incCount, h.incBytes, h.snapBytes = 0, 0, int32(len(snap))
+	h.repo.snapshots.Add(1)
 	h.queue(w)
 	return w
 }
