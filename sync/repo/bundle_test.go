@@ -218,9 +218,10 @@ func TestBackgroundBundles(t *testing.T) {
 // BenchmarkBundledLoad reports what bundles cost a load (Repo.read's
 // stored.load): a playlist of 20,000 one-entry changes stored as one
 // snapshot of them all, against a snapshot of its first 4,096 changes
-// and the rest in bundles of ≈ 1 MiB (what a relay keeps of a document
-// that stayed behind past defaultBundleFrom), side by side: the time to
-// load, the bytes stored and the C heap the loaded document holds.
+// and the rest in bundles of ≈ 512 KiB, half the default byte bound
+// (what a relay keeps of a document that stayed behind past
+// defaultBundleFrom), side by side: the time to load, the bytes stored
+// and the C heap the loaded document holds.
 //
 //	go test ./sync/repo/ -run '^$' -bench BundledLoad -benchtime 5x
 func BenchmarkBundledLoad(b *testing.B) {
@@ -248,9 +249,10 @@ func BenchmarkBundledLoad(b *testing.B) {
 	}
 	bundled := stored{snap: head.Save()}
 	head.Close()
+	seal := (&Repo{opts: DefaultOptions()}).sealBytes()
 	var cur []byte
 	for _, inc := range incs[defaultBundleFrom+1:] {
-		if cur = append(cur, inc...); len(cur) >= 1<<20 {
+		if cur = append(cur, inc...); len(cur) >= seal {
 			bundled.incs, cur = append(bundled.incs, cur), nil
 		}
 	}
