@@ -5,8 +5,9 @@
 #
 #   bench/synccap/pinned.sh SEGUE_BINARY SYNCCAP_BINARY OUT [synccap flags...]
 #
-# Environment: PORT (default 8099), RELAY_EXTRA (more relay flags, e.g.
-# "--pprof 127.0.0.1:9099"), SAMPLER (a command run beside the generator
+# Environment: PORT (default 8099), TIMEOUT (seconds the generator may run,
+# default 900: raise it for runs past 14 minutes), RELAY_EXTRA (more relay
+# flags, e.g. "--pprof 127.0.0.1:9099"), SAMPLER (a command run beside the generator
 # as `$SAMPLER RELAY_PID PORT`, its output in OUT.sample; it ends when the
 # relay does: bench/relaymem/run.sh uses it). The relay gets --admin-token
 # adm, so pass -admin-token adm to synccap to print the relay's Go heap.
@@ -45,7 +46,7 @@ if [ -n "${SAMPLER:-}" ]; then
 	$SAMPLER "$pid" "$port" >"$out.sample" &
 	spid=$!
 fi
-timeout 900 taskset -c 0 "$cap" -url "http://127.0.0.1:$port" -relay-pid "$pid" "$@" >>"$out" 2>&1
+timeout "${TIMEOUT:-900}" taskset -c 0 "$cap" -url "http://127.0.0.1:$port" -relay-pid "$pid" "$@" >>"$out" 2>&1
 kill "$pid"
 wait "$pid" 2>/dev/null
 [ -n "$spid" ] && wait "$spid" 2>/dev/null
