@@ -118,10 +118,16 @@ func (h *Handle) compactInBackground(c *bgCompaction) {
 	go func() {
 		idleThread()
 		var b built
-		if c.bundle {
+		release, err := h.bgStart(r.bgCtx, c)
+		switch {
+		case err != nil:
+			b.err = err
+		case c.bundle:
 			b.out, b.err = h.buildBundles(r.bgCtx, c)
-		} else {
+			release()
+		default:
 			b.out, b.err = h.buildCompaction(r.bgCtx, c)
+			release()
 			// The build freed whole documents: a keeper running (the
 			// relay's) gives that memory back now, not at its next tick.
 			cmem.Wake()
@@ -184,22 +190,15 @@ func (r *Repo) Compactions() (snapshots, bundles uint64) {
 	return r.snapshots.Load(), r.bundles.Load()
 }
 
-// buildCompaction waits until the increments c covers are committed,
-// reads them and the snapshot from the store as a load does (Repo.read),
-// checks that they load to c's heads and returns the snapshot that
-// replaces them (snapshotClosing: Save, the document freed, then a
-// checking Load) with their keys to delete. It builds while it holds
-// the repo's bgSlots, so at most one whole document is in C memory for
-// it at a time, and every automerge document it makes is freed before
-// it returns.
+// buildCompaction reads the increments c covers and the snapshot from
+// the store as a load does (Repo.read), checks that they load to c's
+// heads and returns the snapshot that replaces them (snapshotClosing:
+// Save, the document freed, then a checking Load) with their keys to
+// delete. Its caller holds the repo's bgSlots (bgStart), so at most one
+// whole document is in C memory for it at a time, and every automerge
+// document it makes is freed before it returns.
 func (h *Handle) buildCompaction(ctx context.Context, c *bgCompaction) (compacted, error) {
-	r := h.repo
-	release, err := h.bgStart(ctx, c)
-	if err != nil {
-		return compacted{}, err
-	}
-	defer release()
-	id := h.id
+	r, id := h.repo, h.id
 	st, err := r.readStored(ctx, id, c.covered)
 	if err != nil {
 		return compacted{}, fmt.Errorf("read the document: %w", err)
@@ -252,9 +251,9 @@ func (h *Handle) bgStart(ctx context.Context, c *bgCompaction) (release func(), 
 	}
 }
 
-// buildBundles waits until the increments c covers are committed, reads
-// the unsealed ones (not the snapshot, nor the sealed increments before
-// them) and merges each run of consecutive unsealed ones (Repo.sealed; a
+// buildBundles, its caller holding the repo's bgSlots (bgStart), reads
+// the unsealed increments c covers (not the snapshot, nor the sealed
+// increments before them) and merges each run of consecutive unsealed ones (Repo.sealed; a
 // sealed increment ends a run, so the changes keep their order) into
 // bundles of about sealBytes (bundleRuns): the increments' bytes
 // concatenated, which LoadIncremental and msync.Graph.AddChunks read as
@@ -264,20 +263,14 @@ func (h *Handle) bgStart(ctx context.Context, c *bgCompaction) (release func(), 
 // increment is left as it is; the end of a run below sealBytes stays
 // counted, merged again by the next job.
 func (h *Handle) buildBundles(ctx context.Context, c *bgCompaction) (compacted, error) {
-	r := h.repo
-	release, err := h.bgStart(ctx, c)
-	if err != nil {
-		return compacted{}, err
-	}
-	defer release()
-	id := h.id
+	r, id := h.repo, h.id
 	// Backwards from c.covered until the c.count unsealed increments it
 	// covers are read: the sealed ones before them (earlier bundles,
 	// which make most of a big document's history) are not read at all.
 	var seqs []uint64
 	var incs [][]byte
 	ip, unsealed := incPrefix(id), int32(0)
-	err = r.st.Iterate(ctx, ip, true, func(k, v []byte) error {
+	err := r.st.Iterate(ctx, ip, true, func(k, v []byte) error {
 		seq, err := store.Uint64(k[len(ip):])
 		if err != nil {
 			return fmt.Errorf("%w: increment key %q: %v", ErrCorrupt, k, err)
