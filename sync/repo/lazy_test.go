@@ -614,7 +614,7 @@ func TestLazyCrashSafety(t *testing.T) {
 
 // TestBundleCrashSafety is TestLazyCrashSafety with the document
 // compacted into bundles every few edits: a kill -9 in the middle of
-// one loses nothing acknowledged, and bundles were stored.
+// one loses nothing acknowledged, and the runs stored bundles.
 func TestBundleCrashSafety(t *testing.T) {
 	if asChild(crashLazyEnv, func(dir string) error {
 		return lazyCrashChild(dir, os.Getenv(crashDocEnv), os.Getenv(crashRunEnv), true)
@@ -631,7 +631,7 @@ func lazyCrashRuns(t *testing.T, name string, bundles bool) {
 	dir := t.TempDir()
 	docID := ""
 	acked := map[model.TrackID]bool{}
-	maxBehind := 0
+	maxBehind, bundled := 0, 0
 	for run := range 3 {
 		target := 40 + 37*run
 		n := 0
@@ -676,9 +676,10 @@ func lazyCrashRuns(t *testing.T, name string, bundles bool) {
 			}); err != nil {
 				t.Fatal(err)
 			}
-			if sealed == 0 {
-				t.Fatalf("run %d: no bundle stored", run)
-			}
+			// A kill can come before a run's first bundle job commits
+			// (a busy machine), so bundles are required of the runs
+			// together, not of each.
+			bundled += sealed
 			t.Logf("run %d: %d bundles stored", run, sealed)
 		}
 		closeAll()
@@ -686,5 +687,8 @@ func lazyCrashRuns(t *testing.T, name string, bundles bool) {
 	}
 	if maxBehind < 10 {
 		t.Fatalf("the child's document was at most %d changes behind: the lazy path did not run", maxBehind)
+	}
+	if bundles && bundled == 0 {
+		t.Fatal("no run left a bundle stored: the kills did not come during bundling")
 	}
 }
