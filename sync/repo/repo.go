@@ -464,8 +464,9 @@ func (r *Repo) empty() (loadedDoc, error) {
 
 // stored is a document as the store holds it: its snapshot (nil if
 // none), increments in sequence order with their sequence numbers and
-// the number and total size of those not sealed (Repo.sealed), facts record (WithFacts, nil if none) and actor bindings
-// (nil if none). Its slices are copies, the caller's.
+// the number and total size of those not sealed (Repo.sealed), facts
+// record (WithFacts, nil if none) and actor bindings (nil if none). Its
+// slices are copies, the caller's.
 type stored struct {
 	snap     []byte
 	incs     [][]byte
@@ -571,7 +572,11 @@ func (r *Repo) read(ctx context.Context, id docs.DocumentID) (loadedDoc, error) 
 	if len(s.seqs) > 0 {
 		lastSeq = s.seqs[len(s.seqs)-1]
 	}
-	r.gc.add(len(snap) + s.incBytes)
+	loaded := len(snap)
+	for _, inc := range incs {
+		loaded += len(inc) // sealed ones too: a load reads them all
+	}
+	r.gc.add(loaded)
 	var changes *msync.Graph
 	if r.opts.goSync {
 		if snap == nil {
