@@ -507,18 +507,14 @@ func BenchmarkLazyEditCMem(b *testing.B) {
 	}
 }
 
-const (
-	crashLazyEnv = "SEGUE_REPO_CRASH_LAZY_DIR"
-	// crashBundleEnv set makes the lazy crash child compact at 4 KiB of
-	// increments into bundles (buildBundles) whatever the history.
-	crashBundleEnv = "SEGUE_REPO_CRASH_BUNDLE"
-)
+const crashLazyEnv = "SEGUE_REPO_CRASH_LAZY_DIR"
 
 // lazyCrashChild is a relay on a Badger store receiving an owner's
 // entry edits as sync messages, one per edit, from a device document
 // made in process (loaded from the relay's document when it exists),
 // printing "ack <track> <behind>" after each acknowledged message, until
-// killed.
+// killed. With bundles it compacts at 4 KiB of increments into bundles
+// (buildBundles) whatever the history.
 func lazyCrashChild(dir, docID, run string, bundles bool) error {
 	ctx := context.Background()
 	st, err := badgerstore.Open(ctx, dir, badgerstore.DefaultOptions())
@@ -605,7 +601,7 @@ func lazyCrashChild(dir, docID, run string, bundles bool) error {
 // loads with the heads its store gives.
 func TestLazyCrashSafety(t *testing.T) {
 	if asChild(crashLazyEnv, func(dir string) error {
-		return lazyCrashChild(dir, os.Getenv(crashDocEnv), os.Getenv(crashRunEnv), os.Getenv(crashBundleEnv) != "")
+		return lazyCrashChild(dir, os.Getenv(crashDocEnv), os.Getenv(crashRunEnv), false)
 	}) {
 		return
 	}
