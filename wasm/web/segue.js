@@ -154,7 +154,13 @@
       // kept. With the ring, flush and hold are control words the worklet
       // reads each quantum (no message on a play call's path); FLUSH_AT
       // is stored before FLUSH_SEQ counts the flush.
+      // flushes counts the flushes (the page's and the engine's): the
+      // engine's sink reads it while it pushes a block in pieces and drops
+      // the block's rest when a flush came between (audio from before a
+      // jump the page flushed for).
+      flushes: 0,
       flush() {
+        this.flushes++;
         overN = 0; clearTimeout(draining);
         if (sab) {
           Atomics.store(ctrl, FLUSH_AT, Atomics.load(ctrl, W));

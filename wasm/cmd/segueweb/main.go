@@ -323,7 +323,13 @@ func bridge(e *engine.Engine, p *player.Player, gate *engine.StatusGate, dlReady
 // jsSink is the player's Sink onto the page's audio output: each block is
 // copied into the output's staging bytes and pushed; while the output's
 // buffer is full, Write waits a few milliseconds (yielding to the event
-// loop, which drains it) and pushes the rest.
+// loop, which drains it) and pushes the rest — unless the output was
+// flushed meanwhile (its flushes count moved: the page flushes at a
+// play, seek or skip before the player hears of it), when the rest is
+// audio from before the jump and is dropped. Pushed after the page's
+// flush it would sit in the drained buffer until the player's own flush
+// (DropBuffered), and a worklet done priming on it played it after a
+// seek (TestBrowserSeekDropsBlockInFlight, once in CI).
 type jsSink struct {
 	out            js.Value
 	rate, channels int
@@ -350,6 +356,7 @@ func (s *jsSink) Write(ctx context.Context, frames []float32) error {
 	s.stage(len(b))
 	js.CopyBytesToJS(s.staged, b)
 	n := len(frames) / s.channels
+	flushes := s.out.Get("flushes").Int()
 	for off := 0; off < n; {
 		off += s.out.Call("push", off, n-off).Int()
 		if off < n {
@@ -357,6 +364,9 @@ func (s *jsSink) Write(ctx context.Context, frames []float32) error {
 			case <-ctx.Done():
 				return ctx.Err()
 			case <-time.After(4 * time.Millisecond):
+			}
+			if s.out.Get("flushes").Int() != flushes {
+				break
 			}
 		}
 	}
