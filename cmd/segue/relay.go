@@ -29,6 +29,7 @@ import (
 	"github.com/segue-fm/segue/server/search"
 	"github.com/segue-fm/segue/server/social"
 	"github.com/segue-fm/segue/server/web"
+	"github.com/segue-fm/segue/sync/relaysync"
 	"github.com/segue-fm/segue/sync/repo"
 )
 
@@ -121,6 +122,7 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	tlsKey := fs.String("tls-key", envOr("SEGUE_TLS_KEY", ""), "PEM private key for -tls-cert (env SEGUE_TLS_KEY)")
 	syncCMem := fs.Uint64("sync-cmem-mib", relay.DefaultSyncCMemBudget>>20, "C heap (MiB, glibc's count) the sync documents may hold before the least recently used idle ones unload (past 1.5 × it, those in a sync exchange too); 0: no bound")
 	syncLoaded := fs.Int("sync-loaded-docs", relay.DefaultSyncLoadedDocs, fmt.Sprintf("sync documents kept loaded in automerge: past it the least recently used idle ones unload (reloading from the store on next use), and loads wait for room past 2 × it; lower bounds the memory of a burst of first syncs at the cost of reloads; %d…%d", relay.MinSyncLoadedDocs, relay.MaxSyncLoadedDocs))
+	syncPace := fs.Duration("sync-pace", relaysync.DefaultPace, fmt.Sprintf("how long a document's next sync message to a device may wait for the device's answer to the last one: one message per round trip, the edits made meanwhile together (fewer messages on busy shared playlists; a change reaches followers at most that much later); 0 off, at most %v", relay.MaxSyncPace))
 	syncLinger := fs.Duration("sync-commit-linger", repo.DefaultCommitLinger, fmt.Sprintf("under load, how long a commit of sync edits waits for more to share its fsync (each edit's acknowledgement waits up to that much longer; fewer, larger commits cost the relay less CPU per edit); a lone writer never waits; 0 off, at most %v", relay.MaxSyncCommitLinger))
 	syncSpill := fs.Bool("sync-spill", true, "keep the older chunks of the sync documents' change graphs in an unlinked spill file in the data directory (at most 16 GiB, gone when the relay stops) instead of memory; false keeps them in memory")
 	storeCache := fs.Int64("store-cache-mib", catalog.DefaultStoreCacheMiB, "size (MiB) of the store's Badger block cache (decompressed table blocks; table indices stay in memory); 0: Badger's default, 256 MiB")
@@ -207,6 +209,7 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		WithSyncCMemBudget(*syncCMem << 20).
 		WithSyncLoadedDocs(*syncLoaded).
 		WithSyncCommitLinger(*syncLinger).
+		WithSyncPace(*syncPace).
 		WithSyncSpill(*syncSpill).
 		WithLogger(log)
 	if *fastHash {
@@ -223,6 +226,9 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if *syncLinger < 0 || *syncLinger > relay.MaxSyncCommitLinger {
 		return fmt.Errorf("%w: --sync-commit-linger %v is outside 0…%v", errUsage, *syncLinger, relay.MaxSyncCommitLinger)
+	}
+	if *syncPace < 0 || *syncPace > relay.MaxSyncPace {
+		return fmt.Errorf("%w: --sync-pace %v is outside 0…%v", errUsage, *syncPace, relay.MaxSyncPace)
 	}
 	if *storeCache < 0 || *storeCache > catalog.MaxStoreCacheMiB {
 		return fmt.Errorf("%w: --store-cache-mib %d is outside 0…%d", errUsage, *storeCache, catalog.MaxStoreCacheMiB)

@@ -19,7 +19,8 @@ import (
 // TestRelayCacheFlags: a --store-cache-mib outside 0…MaxStoreCacheMiB,
 // a --sync-cmem-mib whose byte count would wrap, a --sync-loaded-docs
 // outside MinSyncLoadedDocs…MaxSyncLoadedDocs, a --sync-commit-linger
-// outside 0…MaxSyncCommitLinger, a --memory-limit-mib
+// outside 0…MaxSyncCommitLinger, a --sync-pace outside 0…MaxSyncPace,
+// a --memory-limit-mib
 // outside 0, minMemoryLimitMiB…maxMemoryLimitMiB or a --recs-pacing
 // outside (0, 1] is a usage error
 // before anything is opened or created (a huge store cache used to end
@@ -38,6 +39,8 @@ func TestRelayCacheFlags(t *testing.T) {
 		{"sync-commit-linger", "-1ms"},
 		{"sync-commit-linger", (relay.MaxSyncCommitLinger + time.Microsecond).String()},
 		{"sync-commit-linger", "1h"},
+		{"sync-pace", "-1ms"},
+		{"sync-pace", (relay.MaxSyncPace + time.Microsecond).String()},
 		{"memory-limit-mib", "-1"},
 		{"memory-limit-mib", strconv.Itoa(minMemoryLimitMiB - 1)},
 		{"memory-limit-mib", strconv.Itoa(maxMemoryLimitMiB + 1)},

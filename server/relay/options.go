@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/segue-fm/segue/server/blobstore"
+	"github.com/segue-fm/segue/sync/relaysync"
 	"github.com/segue-fm/segue/sync/repo"
 )
 
@@ -37,6 +38,7 @@ type Options struct {
 	blobsID      string
 	syncCMem     uint64
 	syncLinger   time.Duration
+	syncPace     time.Duration
 	syncLoaded   int
 	syncSpill    bool
 }
@@ -89,6 +91,7 @@ func DefaultOptions(dataDir string) Options {
 		loginLimits:  DefaultLoginLimits,
 		syncCMem:     DefaultSyncCMemBudget,
 		syncLinger:   repo.DefaultCommitLinger,
+		syncPace:     relaysync.DefaultPace,
 		syncLoaded:   DefaultSyncLoadedDocs,
 		syncSpill:    true,
 		logger:       slog.Default(),
@@ -129,6 +132,21 @@ const MaxSyncCommitLinger = 10 * time.Millisecond
 // Default repo.DefaultCommitLinger, 2 ms.
 func (o Options) WithSyncCommitLinger(d time.Duration) Options {
 	o.syncLinger = min(max(d, 0), MaxSyncCommitLinger)
+	return o
+}
+
+// MaxSyncPace bounds WithSyncPace: a change held for a follower's
+// answer reaches it at most that much later, half the 100 ms the relay's
+// deliveries to collaborators aim at (p99).
+const MaxSyncPace = 50 * time.Millisecond
+
+// WithSyncPace sets how long a document's next sync message to a peer
+// may wait for the peer's answer to the last one (relaysync.WithPace: one
+// message per round trip, the changes made meanwhile together), clamped
+// to 0…MaxSyncPace; 0 sends every change at once. Default
+// relaysync.DefaultPace, 25 ms.
+func (o Options) WithSyncPace(d time.Duration) Options {
+	o.syncPace = min(max(d, 0), MaxSyncPace)
 	return o
 }
 

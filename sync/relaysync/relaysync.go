@@ -42,6 +42,7 @@ type Options struct {
 	dedupWindow  time.Duration
 	dedupMax     int
 	after        func(d time.Duration, f func()) (stop func() bool)
+	pace         time.Duration
 }
 
 // DefaultMaxDocsPerUser is how many documents one user may create on the
@@ -60,7 +61,7 @@ func DefaultOptions() Options {
 	return Options{
 		maxFrame: wire.MaxFrameSize, maxDocs: DefaultMaxDocsPerUser, rate: 100, burst: 200,
 		now: time.Now, compression: true, threshold: DefaultCompressionThreshold, log: slog.Default(),
-		dedupWindow: 10 * time.Minute, dedupMax: 100_000, after: afterFunc,
+		dedupWindow: 10 * time.Minute, dedupMax: 100_000, after: afterFunc, pace: DefaultPace,
 		authenticate: func(*http.Request) (model.UserID, error) { return "", ErrUnauthenticated },
 	}
 }
@@ -93,6 +94,19 @@ func (o Options) WithEphemeralDedup(window time.Duration, max int) Options {
 	}
 	return o
 }
+
+// DefaultPace is how long, by default, a document's next sync message
+// to a peer may wait for the peer's answer to the last one (WithPace).
+const DefaultPace = 25 * time.Millisecond
+
+// WithPace sets peer.Session.Pace for every session: a document's sync
+// messages to one peer go one per round trip, the changes made while
+// the last is unanswered wait (at most d) and leave in one message. A
+// collaborative playlist's burst of edits then costs each follower one
+// message and one acknowledgement per round trip instead of one per
+// edit; a quiet document's change leaves at once. 0 sends every change
+// at once; negative values mean 0. Default DefaultPace.
+func (o Options) WithPace(d time.Duration) Options { o.pace = max(d, 0); return o }
 
 // WithClock sets the clock of the rate limiter and of the ephemeral
 // de-duplication window. Default time.Now.
@@ -291,6 +305,7 @@ func (e *Endpoint) session(ctx context.Context, c *websocket.Conn, caller Caller
 		Repo: e.repo, Authz: e.authz, User: user,
 		LocalID: e.opts.peerID, RemoteID: join.SenderID, RemoteStorage: peer.RemoteStorage(join),
 		Conn: lc, Log: e.opts.log, Now: e.opts.now, Fanout: e.fanout,
+		Pace: e.opts.pace, AfterFunc: e.opts.after,
 	}
 	s.OnEphemeral = func(m *wire.Message) { e.relayEphemeral(ctx, s, m) }
 	act := &activitySub{e: e, ctx: runCtx, caller: caller, lc: lc, ws: conn, peerID: join.SenderID}

@@ -34,6 +34,28 @@ func InspectSync(data []byte) (SyncSummary, error) {
 	return SyncSummary{Heads: m.Heads, Changes: m.Changes}, nil
 }
 
+// SyncChangeCount returns how many change chunks an Automerge sync
+// message carries, reading past its heads, needs and haves without
+// copying them (no allocation), with ParseSync's checks up to the count
+// (ErrMalformed for a message that does not parse that far).
+func SyncChangeCount(data []byte) (int, error) {
+	p := parser{b: data}
+	if t := p.byte(); p.err == nil && t != syncTypeV1 && t != syncTypeV2 {
+		return 0, fmt.Errorf("%w: sync message type 0x%02x", ErrMalformed, t)
+	}
+	p.skipHashes()
+	p.skipHashes()
+	for range p.count(1) {
+		p.skipHashes()
+		p.bytes()
+	}
+	n := p.count(1)
+	if p.err != nil {
+		return 0, fmt.Errorf("%w: sync message: %v", ErrMalformed, p.err)
+	}
+	return n, nil
+}
+
 // SyncHave is one "have" of a sync message: the heads the sender last
 // knew were shared and a Bloom filter (automerge's encoding, empty for
 // none) of the changes it holds since.
@@ -213,6 +235,13 @@ func (p *parser) hashes() [][32]byte {
 		p.b = p.b[32:]
 	}
 	return hs
+}
+
+// skipHashes reads past a hash list.
+func (p *parser) skipHashes() {
+	if n := p.count(32); p.err == nil {
+		p.b = p.b[32*n:]
+	}
 }
 
 func (p *parser) bytes() []byte {

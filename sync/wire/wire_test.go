@@ -390,6 +390,70 @@ func FuzzParseSync(f *testing.F) {
 	})
 }
 
+// FuzzSyncChangeCount: SyncChangeCount agrees with ParseSync on every
+// message ParseSync reads, and refuses nothing ParseSync reads.
+func FuzzSyncChangeCount(f *testing.F) {
+	js, err := os.ReadFile("testdata/syncmsg.bin")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(js)
+	f.Add(syncMessageWithChanges(f, 3))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		n, cerr := SyncChangeCount(b)
+		m, err := ParseSync(b)
+		if err != nil {
+			return
+		}
+		if cerr != nil || n != len(m.Changes) {
+			t.Fatalf("SyncChangeCount = %d, %v; ParseSync read %d changes", n, cerr, len(m.Changes))
+		}
+	})
+}
+
+// TestSyncChangeCount: the count of messages with none, one and several
+// changes, and ErrMalformed for bytes that do not reach the count.
+func TestSyncChangeCount(t *testing.T) {
+	three := syncMessageWithChanges(t, 3)
+	js, err := os.ReadFile("testdata/syncmsg.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	jsm, err := ParseSync(js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		data []byte
+		want int
+		err  bool
+	}{
+		{"stock automerge-js message", js, len(jsm.Changes), false},
+		{"three changes", three, 3, false},
+		{"one change", syncMessageWithChanges(t, 1), 1, false},
+		{"heads only", SyncMessage{Type: syncTypeV1, Heads: [][32]byte{{1}}}.Encode(), 0, false},
+		{"empty", nil, 0, true},
+		{"wrong type", []byte{0x41, 0, 0, 0, 0}, 0, true},
+		{"truncated heads", []byte{syncTypeV1, 2, 1, 2, 3}, 0, true},
+		{"no change count", []byte{syncTypeV1, 0, 0, 0}, 0, true},
+		{"count past the end", []byte{syncTypeV1, 0, 0, 0, 5, 1}, 0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n, err := SyncChangeCount(tc.data)
+			if tc.err {
+				if !errors.Is(err, ErrMalformed) {
+					t.Fatalf("SyncChangeCount = %d, %v; want ErrMalformed", n, err)
+				}
+				return
+			}
+			if err != nil || n != tc.want {
+				t.Fatalf("SyncChangeCount = %d, %v; want %d", n, err, tc.want)
+			}
+		})
+	}
+}
+
 // TestPeerFeatures: a peer message's segueFeatures survive a round trip,
 // an absent key (an older relay, a stock automerge-repo peer) announces
 // nothing, and Has looks at the first MaxFeatures only.

@@ -222,7 +222,21 @@ type Session struct {
 	OnActivity func(m *wire.Message) error
 	// Now is the clock given to OnSynced; nil means time.Now.
 	Now func() time.Time
-	Log *slog.Logger
+	// Pace, when positive (the relay sets it), paces the sync messages
+	// of a document to one per round trip with the remote: while the
+	// last message that carried changes has not been answered (no sync
+	// message for the document has come back since), the document's
+	// next message waits, for at most Pace, and the changes that arrive
+	// meanwhile leave together — in the answer to the remote's reply, or
+	// when Pace has passed. A burst of edits on a document with many
+	// followers then costs each follower one message and one
+	// acknowledgement per round trip, not one per change. Zero (devices)
+	// sends every change at once.
+	Pace time.Duration
+	// AfterFunc runs f after d and returns a function that cancels it
+	// (the timers of Pace); nil means time.AfterFunc.
+	AfterFunc func(d time.Duration, f func()) (stop func() bool)
+	Log       *slog.Logger
 	// Fanout, when set, delivers change notifications to this session
 	// only for the documents it follows (and for all with FollowAll);
 	// sessions sharing a Repo should share one Fanout. When nil the
@@ -257,6 +271,12 @@ type Session struct {
 	refusalSeq uint64                   // refusals begun in this session (InSync)
 	peer       string
 	persistent bool
+	// awaiting holds the documents whose last sync message carried
+	// changes and has not been answered; paced those whose next message
+	// waits for the answer, with the timer that sends it at the latest
+	// (see Pace).
+	awaiting map[docs.DocumentID]bool
+	paced    map[docs.DocumentID]*paceTimer
 }
 
 func (s *Session) init() {
@@ -270,6 +290,11 @@ func (s *Session) init() {
 		s.requested = map[docs.DocumentID]bool{}
 		s.refusals = map[docs.DocumentID]int{}
 		s.refusing = map[docs.DocumentID]bool{}
+		s.awaiting = map[docs.DocumentID]bool{}
+		s.paced = map[docs.DocumentID]*paceTimer{}
+		if s.AfterFunc == nil {
+			s.AfterFunc = func(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }
+		}
 		var nonce [8]byte
 		_, _ = rand.Read(nonce[:])
 		s.peer, s.persistent = peerName(s.RemoteStorage, s.RemoteID, string(nonce[:]))
@@ -399,6 +424,7 @@ func (s *Session) Run(ctx context.Context) error {
 		unwatch()
 		s.mu.Lock()
 		s.runCtx, s.stopRun = nil, nil
+		s.unpaceLocked()
 		s.mu.Unlock()
 		cancel()
 		s.flushers.Wait()
@@ -475,7 +501,12 @@ func (s *Session) handle(ctx context.Context, m *wire.Message) error {
 			return fmt.Errorf("%w: %v", ErrProtocol, err)
 		}
 		s.answered(id)
-		return s.handleSync(ctx, id, m)
+		held := s.heard(id)
+		err = s.handleSync(ctx, id, m)
+		if held {
+			s.resume(id)
+		}
+		return err
 	case wire.TypeEphemeral:
 		id, err := m.DocID()
 		if err != nil {
@@ -950,6 +981,9 @@ func (s *Session) flushDirty(ctx context.Context) error {
 			}
 			continue
 		}
+		if s.hold(id) {
+			continue
+		}
 		if err := s.flush(ctx, id); err != nil {
 			return err
 		}
@@ -1013,6 +1047,7 @@ func (s *Session) flushSent(ctx context.Context, id docs.DocumentID) (bool, erro
 			return false, err
 		}
 		s.markSent(id)
+		s.await(id, data)
 		return true, s.send(ctx, &wire.Message{Type: wire.TypeSync, SenderID: s.LocalID, TargetID: s.RemoteID, DocumentID: id.String(), Data: data})
 	}
 }
