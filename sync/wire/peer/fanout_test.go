@@ -54,6 +54,23 @@ func (p *pipeConn) Send(ctx context.Context, m *wire.Message) error {
 	}
 }
 
+// openRepo opens a repository on a fresh Badger store in t's temporary
+// directory, both closed when t ends (repository first).
+func openRepo(ctx context.Context, t *testing.T) *repo.Repo {
+	t.Helper()
+	st, err := badgerstore.Open(ctx, t.TempDir(), badgerstore.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	r, err := repo.Open(ctx, st, repo.DefaultOptions().WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
 // remote is the far end of one session: an automerge replica of one
 // document that answers every sync message, counting what it receives.
 type remote struct {
@@ -131,18 +148,10 @@ func TestFanoutWakesOnlyFollowers(t *testing.T) {
 	const nSessions, nDocs = 200, 10
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	st, err := badgerstore.Open(ctx, t.TempDir(), badgerstore.DefaultOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	r, err := repo.Open(ctx, st, repo.DefaultOptions().WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := openRepo(ctx, t)
 	handles := make([]*repo.Handle, nDocs)
 	for i := range handles {
+		var err error
 		if handles[i], err = r.CreatePlaylist(ctx, "alice", fmt.Sprintf("list %d", i)); err != nil {
 			t.Fatal(err)
 		}

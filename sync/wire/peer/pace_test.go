@@ -12,9 +12,7 @@ import (
 	"github.com/automerge/automerge-go"
 
 	"github.com/segue-fm/segue/core/model"
-	"github.com/segue-fm/segue/store/badgerstore"
 	"github.com/segue-fm/segue/sync/docs"
-	"github.com/segue-fm/segue/sync/repo"
 	"github.com/segue-fm/segue/sync/wire"
 	"github.com/segue-fm/segue/sync/wire/peer"
 )
@@ -123,16 +121,7 @@ func TestPaceOneMessagePerRoundTrip(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithCancel(t.Context())
 			defer cancel()
-			st, err := badgerstore.Open(ctx, t.TempDir(), badgerstore.DefaultOptions())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer st.Close()
-			r, err := repo.Open(ctx, st, repo.DefaultOptions().WithLogger(slog.New(slog.DiscardHandler)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer r.Close()
+			r := openRepo(ctx, t)
 			h, err := r.CreatePlaylist(ctx, "alice", "shared")
 			if err != nil {
 				t.Fatal(err)

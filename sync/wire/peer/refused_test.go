@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/segue-fm/segue/core/model"
-	"github.com/segue-fm/segue/store/badgerstore"
 	"github.com/segue-fm/segue/sync/docs"
 	"github.com/segue-fm/segue/sync/repo"
 	"github.com/segue-fm/segue/sync/wire"
@@ -65,20 +64,7 @@ func (c *saturatingConn) Send(ctx context.Context, m *wire.Message) error {
 func TestRefusedChangeDoesNotStallSync(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	open := func() *repo.Repo {
-		st, err := badgerstore.Open(ctx, t.TempDir(), badgerstore.DefaultOptions())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		r, err := repo.Open(ctx, st, repo.DefaultOptions().WithLogger(slog.New(slog.DiscardHandler)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { r.Close() })
-		return r
-	}
-	relay, device := open(), open()
+	relay, device := openRepo(ctx, t), openRepo(ctx, t)
 	h, err := relay.CreatePlaylist(ctx, "alice", "Shared")
 	if err != nil {
 		t.Fatal(err)
