@@ -54,7 +54,8 @@ const DefaultMaxDocsPerUser = 1000
 // permessage-deflate on without context takeover for messages of
 // DefaultCompressionThreshold bytes or more, slog.Default, ephemeral de-duplication over the
 // last 10 minutes and at most 100,000 (sender, session) pairs,
-// time.AfterFunc to close connections at token expiry, and an
+// time.AfterFunc to close connections at token expiry, sync messages
+// paced at DefaultPace (with time.AfterFunc's timers), and an
 // authenticator that rejects every request (set one with
 // WithAuthenticator).
 func DefaultOptions() Options {
@@ -305,7 +306,7 @@ func (e *Endpoint) session(ctx context.Context, c *websocket.Conn, caller Caller
 		Repo: e.repo, Authz: e.authz, User: user,
 		LocalID: e.opts.peerID, RemoteID: join.SenderID, RemoteStorage: peer.RemoteStorage(join),
 		Conn: lc, Log: e.opts.log, Now: e.opts.now, Fanout: e.fanout,
-		Pace: e.opts.pace, AfterFunc: e.opts.after,
+		Pace: e.opts.pace,
 	}
 	s.OnEphemeral = func(m *wire.Message) { e.relayEphemeral(ctx, s, m) }
 	act := &activitySub{e: e, ctx: runCtx, caller: caller, lc: lc, ws: conn, peerID: join.SenderID}
