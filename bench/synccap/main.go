@@ -17,7 +17,10 @@
 // other follower's device holds the edit), and every second the relay's
 // CPU (from /proc/<pid>/stat) and RSS, and the generator's own line with
 // the largest edit→ack and edit→follower latencies recorded in that
-// second (ackmax, folmax: where in the run the tail is).
+// second (ackmax, folmax: where in the run the tail is). At the end, the
+// sync messages of the edit phase both ways per acknowledged edit, and
+// how many changes a message from the relay that carried any carried on
+// average (how much the relay batched).
 //
 // With -replay the generator spends its core on sending, not on making
 // changes: before the timed edit phase it computes the whole schedule
@@ -351,9 +354,42 @@ type stats struct {
 	led ledger
 	// inflight counts edits dispatched and not yet sent.
 	inflight atomic.Int64
+	// wire counts the sync messages of the run both ways (setup's
+	// included; run takes the difference over the edit phase).
+	wire wireCounts
 	// devs are the run's devices, for checks of their replicas after
 	// the run.
 	devs []*device
+}
+
+// wireCounts counts sync messages between the devices and the relay:
+// messages from the relay (in), those of them carrying changes
+// (inChanged) and the changes they carried (inChanges), and messages to
+// the relay (out). Safe for concurrent use.
+type wireCounts struct {
+	in, inChanged, inChanges, out atomic.Int64
+}
+
+// wireTotals are wireCounts read at one moment.
+type wireTotals struct{ in, inChanged, inChanges, out int64 }
+
+func (w *wireCounts) snapshot() wireTotals {
+	return wireTotals{w.in.Load(), w.inChanged.Load(), w.inChanges.Load(), w.out.Load()}
+}
+
+// since returns the counts of t that came after earlier.
+func (t wireTotals) since(earlier wireTotals) wireTotals {
+	return wireTotals{t.in - earlier.in, t.inChanged - earlier.inChanged, t.inChanges - earlier.inChanges, t.out - earlier.out}
+}
+
+// countIn records one sync message from the relay with data as its
+// payload.
+func (w *wireCounts) countIn(data []byte) {
+	w.in.Add(1)
+	if n, err := wire.SyncChangeCount(data); err == nil && n > 0 {
+		w.inChanged.Add(1)
+		w.inChanges.Add(int64(n))
+	}
 }
 
 func newStats() *stats {
@@ -487,7 +523,7 @@ func run(ctx context.Context, c config) (*stats, error) {
 
 	mon := startMonitor(c.relayPID, c.url, c.adminToken)
 	self := startSelfMonitor(st)
-	cpu0, t0, own0 := mon.cpu(), time.Now(), ownCPU()
+	cpu0, t0, own0, wire0 := mon.cpu(), time.Now(), ownCPU(), st.wire.snapshot()
 	ectx, ecancel := context.WithTimeout(ctx, c.duration+drain)
 	runEdits(ectx, c, plan, followers, sharedDocs, st)
 	ecancel()
@@ -496,6 +532,7 @@ func run(ctx context.Context, c config) (*stats, error) {
 	cpu := mon.cpu() - cpu0
 	wall := time.Since(t0)
 	own := ownCPU() - own0
+	wire1 := st.wire.snapshot()
 	mon.stop()
 	peakRSS := self.stop()
 
@@ -521,6 +558,10 @@ func run(ctx context.Context, c config) (*stats, error) {
 			cpu.Seconds()/wall.Seconds(), wall.Round(time.Millisecond), float64(cpu.Microseconds())/float64(max(1, nAck)),
 			float64(cpu.Microseconds())/float64(max(1, nAck+nFol)))
 	}
+	w := wire1.since(wire0)
+	perEdit := func(n int64) float64 { return float64(n) / float64(max(1, nAck)) }
+	fmt.Printf("sync messages: relay→devices %d (%.1f per acknowledged edit), %d of them with changes, %.2f changes each; devices→relay %d (%.1f per acknowledged edit)\n",
+		w.in, perEdit(w.in), w.inChanged, float64(w.inChanges)/float64(max(1, w.inChanged)), w.out, perEdit(w.out))
 	v := verdict{cores: own.Seconds() / wall.Seconds(), lagP99: st.lag.quantile(.99)}
 	fmt.Printf("generator CPU %.2f cores over %s; %.1f µs per offered edit, %.1f µs per delivered change; peak RSS %d MiB; schedule lag p99 %.1f ms max %.1f ms; edit→sent p99 %.1f ms; %s\n",
 		v.cores, wall.Round(time.Millisecond), float64(own.Microseconds())/float64(max(1, st.offered)),
@@ -754,7 +795,10 @@ func (d *device) write(st *stats) {
 				err := o.ctx.Err()
 				if err != nil {
 					err = fmt.Errorf("edit not sent by the end of the run: %w", err)
-				} else if err = d.conn.Send(o.ctx, o.m); err == nil && !o.due.IsZero() {
+				} else if err = d.conn.Send(o.ctx, o.m); err == nil && o.m.Type == wire.TypeSync {
+					st.wire.out.Add(1)
+				}
+				if err == nil && !o.due.IsZero() {
 					st.mu.Lock()
 					st.send.record(time.Since(o.due))
 					st.mu.Unlock()
@@ -777,6 +821,9 @@ func (d *device) read(ctx context.Context, st *stats) {
 		m, err := d.conn.Recv(ctx)
 		if err != nil {
 			return
+		}
+		if m.Type == wire.TypeSync {
+			st.wire.countIn(m.Data)
 		}
 		if m.Type != wire.TypeSync {
 			if m.Type == wire.TypeError {

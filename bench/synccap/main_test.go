@@ -18,7 +18,7 @@ import (
 // editors of 4), and checks that every edit is acknowledged and reaches
 // every other follower (a follower's graph and document that disagreed
 // would fail its next edit), that the relay's CPU and RSS are read from
-// /proc, and with -replay that the relay's documents are what the
+// /proc, that the sync messages both ways are counted, and with -replay that the relay's documents are what the
 // pre-made replicas say (checkReplayDocs). The cases run in parallel,
 // each with its own relay.
 func TestRunSmall(t *testing.T) {
@@ -56,6 +56,12 @@ func TestRunSmall(t *testing.T) {
 			}
 			if st.fol.count() == 0 {
 				t.Fatal("no follower deliveries measured")
+			}
+			// Every edit left in a message of its own, and every delivery
+			// came in a message with changes.
+			if w := st.wire.snapshot(); w.out < int64(st.offered) || w.inChanged == 0 || w.inChanged > w.in || w.inChanges < int64(st.fol.count()) {
+				t.Fatalf("sync messages in %d (%d with %d changes), out %d; want out ≥ %d edits, changes ≥ %d deliveries",
+					w.in, w.inChanged, w.inChanges, w.out, st.offered, st.fol.count())
 			}
 			if n := st.led.len(); n != 0 {
 				t.Fatalf("ledger holds %d edits after every edit reached everyone", n)
