@@ -123,6 +123,7 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	syncCMem := fs.Uint64("sync-cmem-mib", relay.DefaultSyncCMemBudget>>20, "C heap (MiB, glibc's count) the sync documents may hold before the least recently used idle ones unload (past 1.5 × it, those in a sync exchange too); 0: no bound")
 	syncLoaded := fs.Int("sync-loaded-docs", relay.DefaultSyncLoadedDocs, fmt.Sprintf("sync documents kept loaded in automerge: past it the least recently used idle ones unload (reloading from the store on next use), and loads wait for room past 2 × it; lower bounds the memory of a burst of first syncs at the cost of reloads; %d…%d", relay.MinSyncLoadedDocs, relay.MaxSyncLoadedDocs))
 	syncPace := fs.Duration("sync-pace", relaysync.DefaultPace, fmt.Sprintf("how long a document's next sync message to a device may wait for the device's answer to the last one: one message per round trip, the edits made meanwhile together (fewer messages on busy shared playlists; a change reaches followers at most that much later); 0 off, at most %v", relay.MaxSyncPace))
+	syncWindow := fs.Duration("sync-window", relaysync.DefaultWindow, fmt.Sprintf("how often a document's sync messages with changes may leave for one device: a busy shared playlist's edits reach each follower together, once per window, while a device's own edit is acknowledged at once (fewer messages per edit; a change reaches followers at most that much later); 0 off (the default; 25ms suits a relay near its core's limit), at most %v", relay.MaxSyncWindow))
 	syncLinger := fs.Duration("sync-commit-linger", repo.DefaultCommitLinger, fmt.Sprintf("under load, how long a commit of sync edits waits for more to share its fsync (each edit's acknowledgement waits up to that much longer; fewer, larger commits cost the relay less CPU per edit); a lone writer never waits; 0 off, at most %v", relay.MaxSyncCommitLinger))
 	syncSpill := fs.Bool("sync-spill", true, "keep the older chunks of the sync documents' change graphs in an unlinked spill file in the data directory (at most 16 GiB, gone when the relay stops) instead of memory; false keeps them in memory")
 	storeCache := fs.Int64("store-cache-mib", catalog.DefaultStoreCacheMiB, "size (MiB) of the store's Badger block cache (decompressed table blocks; table indices stay in memory); 0: Badger's default, 256 MiB")
@@ -210,6 +211,7 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		WithSyncLoadedDocs(*syncLoaded).
 		WithSyncCommitLinger(*syncLinger).
 		WithSyncPace(*syncPace).
+		WithSyncWindow(*syncWindow).
 		WithSyncSpill(*syncSpill).
 		WithLogger(log)
 	if *fastHash {
@@ -229,6 +231,9 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if *syncPace < 0 || *syncPace > relay.MaxSyncPace {
 		return fmt.Errorf("%w: --sync-pace %v is outside 0…%v", errUsage, *syncPace, relay.MaxSyncPace)
+	}
+	if *syncWindow < 0 || *syncWindow > relay.MaxSyncWindow {
+		return fmt.Errorf("%w: --sync-window %v is outside 0…%v", errUsage, *syncWindow, relay.MaxSyncWindow)
 	}
 	if *storeCache < 0 || *storeCache > catalog.MaxStoreCacheMiB {
 		return fmt.Errorf("%w: --store-cache-mib %d is outside 0…%d", errUsage, *storeCache, catalog.MaxStoreCacheMiB)

@@ -20,6 +20,7 @@ import (
 // a --sync-cmem-mib whose byte count would wrap, a --sync-loaded-docs
 // outside MinSyncLoadedDocs…MaxSyncLoadedDocs, a --sync-commit-linger
 // outside 0…MaxSyncCommitLinger, a --sync-pace outside 0…MaxSyncPace,
+// a --sync-window outside 0…MaxSyncWindow,
 // a --memory-limit-mib
 // outside 0, minMemoryLimitMiB…maxMemoryLimitMiB or a --recs-pacing
 // outside (0, 1] is a usage error
@@ -41,6 +42,8 @@ func TestRelayCacheFlags(t *testing.T) {
 		{"sync-commit-linger", "1h"},
 		{"sync-pace", "-1ms"},
 		{"sync-pace", (relay.MaxSyncPace + time.Microsecond).String()},
+		{"sync-window", "-1ms"},
+		{"sync-window", (relay.MaxSyncWindow + time.Microsecond).String()},
 		{"memory-limit-mib", "-1"},
 		{"memory-limit-mib", strconv.Itoa(minMemoryLimitMiB - 1)},
 		{"memory-limit-mib", strconv.Itoa(maxMemoryLimitMiB + 1)},

@@ -39,6 +39,7 @@ type Options struct {
 	syncCMem     uint64
 	syncLinger   time.Duration
 	syncPace     time.Duration
+	syncWindow   time.Duration
 	syncLoaded   int
 	syncSpill    bool
 }
@@ -92,6 +93,7 @@ func DefaultOptions(dataDir string) Options {
 		syncCMem:     DefaultSyncCMemBudget,
 		syncLinger:   repo.DefaultCommitLinger,
 		syncPace:     relaysync.DefaultPace,
+		syncWindow:   relaysync.DefaultWindow,
 		syncLoaded:   DefaultSyncLoadedDocs,
 		syncSpill:    true,
 		logger:       slog.Default(),
@@ -147,6 +149,21 @@ const MaxSyncPace = 50 * time.Millisecond
 // relaysync.DefaultPace, 25 ms.
 func (o Options) WithSyncPace(d time.Duration) Options {
 	o.syncPace = min(max(d, 0), MaxSyncPace)
+	return o
+}
+
+// MaxSyncWindow bounds WithSyncWindow: a change held for a follower's
+// window reaches it at most that much later, half the 100 ms the
+// relay's deliveries to collaborators aim at (p99).
+const MaxSyncWindow = 50 * time.Millisecond
+
+// WithSyncWindow sets how often a document's sync messages with changes
+// may leave for one peer (relaysync.WithWindow: a busy collaborative
+// playlist's edits reach each follower together, once per window; a
+// peer's own edit is answered at once), clamped to 0…MaxSyncWindow; 0
+// holds nothing. Default relaysync.DefaultWindow, 0 (no window).
+func (o Options) WithSyncWindow(d time.Duration) Options {
+	o.syncWindow = min(max(d, 0), MaxSyncWindow)
 	return o
 }
 

@@ -59,7 +59,7 @@ func (s *Server) mountSync() error {
 	// A stable peer id (it is also the relay's storage id) lets devices
 	// resume from their persisted sync states after a relay restart.
 	ep := relaysync.New(peer.NewRepoAdapter(r), s.st, peer.DocumentAccess,
-		relaysync.DefaultOptions().WithLogger(s.log).WithClock(s.now).WithPace(s.opts.syncPace).
+		relaysync.DefaultOptions().WithLogger(s.log).WithClock(s.now).WithPace(s.opts.syncPace).WithWindow(s.opts.syncWindow).
 			WithPeerID("relay-"+hex.EncodeToString(s.catPub[:8])))
 	s.sync, s.docs = ep, r
 	counter := func(name, help string, v func() uint64) prometheus.Collector {

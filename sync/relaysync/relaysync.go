@@ -43,6 +43,7 @@ type Options struct {
 	dedupMax     int
 	after        func(d time.Duration, f func()) (stop func() bool)
 	pace         time.Duration
+	window       time.Duration
 }
 
 // DefaultMaxDocsPerUser is how many documents one user may create on the
@@ -55,14 +56,15 @@ const DefaultMaxDocsPerUser = 1000
 // DefaultCompressionThreshold bytes or more, slog.Default, ephemeral de-duplication over the
 // last 10 minutes and at most 100,000 (sender, session) pairs,
 // time.AfterFunc to close connections at token expiry, sync messages
-// paced at DefaultPace (with time.AfterFunc's timers), and an
+// paced at DefaultPace (with time.AfterFunc's timers) and no window
+// (DefaultWindow), and an
 // authenticator that rejects every request (set one with
 // WithAuthenticator).
 func DefaultOptions() Options {
 	return Options{
 		maxFrame: wire.MaxFrameSize, maxDocs: DefaultMaxDocsPerUser, rate: 100, burst: 200,
 		now: time.Now, compression: true, threshold: DefaultCompressionThreshold, log: slog.Default(),
-		dedupWindow: 10 * time.Minute, dedupMax: 100_000, after: afterFunc, pace: DefaultPace,
+		dedupWindow: 10 * time.Minute, dedupMax: 100_000, after: afterFunc, pace: DefaultPace, window: DefaultWindow,
 		authenticate: func(*http.Request) (model.UserID, error) { return "", ErrUnauthenticated },
 	}
 }
@@ -108,6 +110,24 @@ const DefaultPace = 25 * time.Millisecond
 // edit; a quiet document's change leaves at once. 0 sends every change
 // at once; negative values mean 0. Default DefaultPace.
 func (o Options) WithPace(d time.Duration) Options { o.pace = max(d, 0); return o }
+
+// DefaultWindow is how often, by default, a document's sync messages
+// with changes may leave for one peer (WithWindow): 0, no window. A
+// window cuts the messages of busy shared playlists but delays every
+// change that follows another within it, which at moderate load costs
+// more latency than it saves CPU (docs/BENCHMARKS.md, "a window per
+// follower"); a relay near its core's limit turns it on.
+const DefaultWindow time.Duration = 0
+
+// WithWindow sets peer.Session.Window for every session: a document's
+// sync messages that carry changes leave for one peer at most once per
+// d, the changes made sooner together at the window's end, while a
+// peer's own edit is still answered at once. A collaborative playlist
+// taking an edit every few milliseconds then costs each follower one
+// message and one acknowledgement per d instead of one per edit; a
+// change reaches a follower at most d later. 0 holds nothing for a
+// window; negative values mean 0. Default DefaultWindow.
+func (o Options) WithWindow(d time.Duration) Options { o.window = max(d, 0); return o }
 
 // WithClock sets the clock of the rate limiter and of the ephemeral
 // de-duplication window. Default time.Now.
@@ -306,7 +326,7 @@ func (e *Endpoint) session(ctx context.Context, c *websocket.Conn, caller Caller
 		Repo: e.repo, Authz: e.authz, User: user,
 		LocalID: e.opts.peerID, RemoteID: join.SenderID, RemoteStorage: peer.RemoteStorage(join),
 		Conn: lc, Log: e.opts.log, Now: e.opts.now, Fanout: e.fanout,
-		Pace: e.opts.pace,
+		Pace: e.opts.pace, Window: e.opts.window,
 	}
 	s.OnEphemeral = func(m *wire.Message) { e.relayEphemeral(ctx, s, m) }
 	act := &activitySub{e: e, ctx: runCtx, caller: caller, lc: lc, ws: conn, peerID: join.SenderID}

@@ -130,6 +130,10 @@ func (s *Session) setRefusing(id docs.DocumentID, on bool) {
 // document's heads anyway (Repo.Announce), so a remote that is already in
 // sync learns so instead of waiting for a reply that never comes.
 func (s *Session) answer(ctx context.Context, id docs.DocumentID) error {
+	if s.holding(id) {
+		// Held for its window: the release answers.
+		return nil
+	}
 	sent, err := s.flushSent(ctx, id)
 	if err != nil || sent {
 		return err

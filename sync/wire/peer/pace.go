@@ -1,54 +1,98 @@
 package peer
 
 import (
+	"time"
+
 	"github.com/segue-fm/segue/sync/docs"
 	"github.com/segue-fm/segue/sync/wire"
 )
 
-// paceTimer is the pending release of a paced document; a fired timer
-// releases only while it is still the document's (a later one may have
-// replaced it after a stop that came too late).
-type paceTimer struct{ stop func() bool }
+// lastSent is what pacing knows of a document's last sync message that
+// carried changes: when it left (Now) and whether the remote has
+// answered it since.
+type lastSent struct {
+	at       time.Time
+	answered bool
+}
 
-// await records, with Pace, that data — a sync message for id about to
-// be sent — carries changes the remote has to answer. A message without
-// changes leaves the record as it was: the remote may have nothing to
-// say to it.
+// paceTimer is the pending release of a held document, due at at; a
+// fired timer releases only while it is still the document's (a later
+// one may have replaced it after a stop that came too late).
+type paceTimer struct {
+	at   time.Time
+	stop func() bool
+}
+
+// pacing reports whether the session holds documents at all (Pace or
+// Window).
+func (s *Session) pacing() bool { return s.Pace > 0 || s.Window > 0 }
+
+// await records, with Pace or Window, that data — a sync message for
+// id about to be sent — carries changes: it leaves now, unanswered. A
+// message without changes leaves the record as it was: the remote may
+// have nothing to say to it, and it starts no window.
 func (s *Session) await(id docs.DocumentID, data []byte) {
-	if s.Pace <= 0 {
+	if !s.pacing() {
 		return
 	}
 	if n, err := wire.SyncChangeCount(data); err != nil || n == 0 {
 		return
 	}
+	now := s.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.awaiting) >= maxAuthzCache {
-		// A remote that answers nothing is not paced beyond this.
-		clear(s.awaiting)
+	if len(s.last) >= maxAuthzCache {
+		// A remote following this many documents at once is not
+		// paced beyond this: the records start over.
+		clear(s.last)
 	}
-	s.awaiting[id] = true
+	s.last[id] = lastSent{at: now}
 }
 
-// hold reports whether id's next sync message waits (Pace): its last
-// message with changes is unanswered. The first hold starts the timer
-// that releases it at the latest Pace later; until then the remote's
-// answer (heard) does.
+// hold reports whether id's next sync message waits: its last message
+// with changes is unanswered (Pace), or left less than Window ago. The
+// first hold starts the timer that releases it — at the window's end,
+// or Pace later while the last message is unanswered, whichever is
+// later; the remote's answer (heard) may release it sooner.
 func (s *Session) hold(id docs.DocumentID) bool {
-	if s.Pace <= 0 {
+	if !s.pacing() {
 		return false
 	}
+	now := s.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.awaiting[id] || s.runCtx == nil {
+	if s.runCtx == nil {
 		return false
 	}
-	if s.paced[id] == nil {
-		t := &paceTimer{}
-		s.paced[id] = t
-		t.stop = s.AfterFunc(s.Pace, func() { s.release(id, t) })
+	if s.paced[id] != nil {
+		return true
 	}
+	l, ok := s.last[id]
+	if !ok {
+		return false
+	}
+	var wait time.Duration
+	if s.Pace > 0 && !l.answered {
+		wait = s.Pace
+	}
+	if s.Window > 0 {
+		wait = max(wait, l.at.Add(s.Window).Sub(now))
+	}
+	if wait <= 0 {
+		// Answered and past its window: nothing left to remember.
+		delete(s.last, id)
+		return false
+	}
+	s.startHoldLocked(id, now, wait)
 	return true
+}
+
+// startHoldLocked holds id until a timer wait from now releases it.
+// s.mu is held.
+func (s *Session) startHoldLocked(id docs.DocumentID, now time.Time, wait time.Duration) {
+	t := &paceTimer{at: now.Add(wait)}
+	s.paced[id] = t
+	t.stop = s.AfterFunc(wait, func() { s.release(id, t) })
 }
 
 // release ends the hold of id by timer t: the document is flushed
@@ -60,29 +104,62 @@ func (s *Session) release(id docs.DocumentID, t *paceTimer) {
 		return
 	}
 	delete(s.paced, id)
-	delete(s.awaiting, id)
+	delete(s.last, id)
 	s.dirty[id] = true
 	s.startFlusherLocked()
 }
 
-// heard records that a sync or request message for id arrived: the
-// last message is answered, and a held document's timer stops. It
-// reports whether a hold ended; the caller then handles the message
-// and calls resume.
-func (s *Session) heard(id docs.DocumentID) (held bool) {
-	if s.Pace <= 0 {
+// heard records that a sync or request message for id arrived; changes
+// reports whether it carried changes (or was a request): the remote
+// waits for the answer. The last message is answered. A held document
+// is released — its timer stopped, held reported, and the caller
+// handles the message and calls resume — unless the message carried no
+// changes and the document's Window has not passed: then it stays held
+// (until the window's end, when an unanswered message had it held
+// longer) and its answer waits for the release (see holding).
+func (s *Session) heard(id docs.DocumentID, changes bool) (held bool) {
+	if !s.pacing() {
 		return false
+	}
+	var now time.Time
+	if s.Window > 0 && !changes {
+		now = s.Now()
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.awaiting, id)
+	l, ok := s.last[id]
+	if ok {
+		l.answered = true
+		s.last[id] = l
+	}
 	t := s.paced[id]
 	if t == nil {
 		return false
 	}
+	if !changes && s.Window > 0 && ok {
+		if end := l.at.Add(s.Window); now.Before(end) {
+			if t.at.After(end) {
+				t.stop()
+				s.startHoldLocked(id, now, end.Sub(now))
+			}
+			return false
+		}
+	}
 	t.stop()
 	delete(s.paced, id)
+	delete(s.last, id)
 	return true
+}
+
+// holding reports whether id is held: an answer to the remote waits
+// for the release, which sends whatever it would have carried.
+func (s *Session) holding(id docs.DocumentID) bool {
+	if !s.pacing() {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.paced[id] != nil
 }
 
 // resume follows heard's ended hold once the message is handled: its
@@ -92,7 +169,7 @@ func (s *Session) heard(id docs.DocumentID) (held bool) {
 func (s *Session) resume(id docs.DocumentID) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.awaiting[id] {
+	if _, sent := s.last[id]; !sent {
 		s.dirty[id] = true
 		s.startFlusherLocked()
 	}
@@ -104,5 +181,5 @@ func (s *Session) unpaceLocked() {
 		t.stop()
 	}
 	clear(s.paced)
-	clear(s.awaiting)
+	clear(s.last)
 }

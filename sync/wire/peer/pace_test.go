@@ -219,3 +219,186 @@ func TestPaceOneMessagePerRoundTrip(t *testing.T) {
 		})
 	}
 }
+
+// fakeClock is a Session.Now the test moves.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
+}
+
+// TestWindowOneMessagePerWindow: with Window, the edits made less than
+// Window after the last message with changes wait, under one timer due
+// at the window's end, and leave together in one message when it fires;
+// the remote's acknowledgement meanwhile is applied but not answered
+// (its answer would have carried them early), while the remote's own
+// edit is answered at once and the answer takes the waiting change.
+// With Pace too, a hold for an unanswered message that the remote's
+// acknowledgement ends inside the window is cut to the window's end,
+// and past the window the acknowledgement releases the hold at once.
+func TestWindowOneMessagePerWindow(t *testing.T) {
+	const window = 40 * time.Millisecond
+	for _, tc := range []struct {
+		name string
+		pace time.Duration
+	}{{"window", 0}, {"window and pace", time.Hour}} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			r := openRepo(ctx, t)
+			h, err := r.CreatePlaylist(ctx, "alice", "shared")
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			edit := func() {
+				t.Helper()
+				n++
+				if err := h.Playlist(ctx, func(p *docs.Playlist) error {
+					_, err := p.Add(docs.AtEnd(), "alice", model.TrackID(fmt.Sprintf("t%d", n)))
+					return err
+				}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			local, far := pipe()
+			timers := &fakeTimers{}
+			t0 := time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC)
+			clock := &fakeClock{t: t0}
+			ad := peer.NewRepoAdapter(r)
+			s := &peer.Session{Repo: ad, Authz: peer.AllowAll, User: "alice", LocalID: "local",
+				RemoteID: "remote", RemoteStorage: "store", Conn: local,
+				Log: slog.New(slog.DiscardHandler), Fanout: peer.NewFanout(ad),
+				Pace: tc.pace, Window: window, AfterFunc: timers.after, Now: clock.now}
+			done := make(chan error, 1)
+			go func() { done <- s.Run(ctx) }()
+			doc := automerge.New()
+			rm := &pacedRemote{t: t, conn: far, id: h.ID(), doc: doc, ss: automerge.NewSyncState(doc)}
+			defer func() {
+				cancel()
+				if err := <-done; err != nil {
+					t.Errorf("Run: %v", err)
+				}
+				rm.ss.Close()
+				doc.Close()
+			}()
+			quiet := func(what string) {
+				t.Helper()
+				if m := rm.recv(100 * time.Millisecond); m != nil {
+					t.Fatalf("%s: a message with %d changes left", what, changesIn(t, m))
+				}
+			}
+			inSync := func(what string) {
+				t.Helper()
+				if !slices.Equal(doc.Heads(), h.Heads()) {
+					t.Fatalf("%s: the remote's heads differ from the local ones", what)
+				}
+			}
+
+			// First sync at t0: the remote asks, the session sends the
+			// document; the remote does not acknowledge it yet.
+			rm.answer()
+			if m := rm.recv(10 * time.Second); m == nil || changesIn(t, m) == 0 {
+				t.Fatalf("first sync: %v", m)
+			}
+
+			// Edits 1 ms into the window wait under one timer.
+			const edits = 5
+			clock.set(t0.Add(time.Millisecond))
+			for range edits {
+				edit()
+			}
+			waitFor(t, "the hold's timer", func() bool { return timers.count() == 1 })
+			quiet("edits inside the window")
+			wantFirst := window - time.Millisecond
+			if tc.pace > 0 {
+				wantFirst = tc.pace // unanswered: Pace outlasts the window
+			}
+			if timers.d[0] != wantFirst {
+				t.Fatalf("first timer of %v, want %v", timers.d[0], wantFirst)
+			}
+
+			// The remote's acknowledgement 2 ms in is applied and not
+			// answered; a hold for the unanswered message (Pace) is cut
+			// to the window's end.
+			clock.set(t0.Add(2 * time.Millisecond))
+			rm.answer()
+			quiet("after the acknowledgement inside the window")
+			release := 0
+			if tc.pace > 0 {
+				waitFor(t, "the hold cut to the window", func() bool { return timers.count() == 2 })
+				if !timers.stopped[0] || timers.d[1] != window-2*time.Millisecond {
+					t.Fatalf("after the acknowledgement: first timer stopped %v, new one of %v, want stopped and %v", timers.stopped[0], timers.d[1], window-2*time.Millisecond)
+				}
+				release = 1
+			} else if timers.count() != 1 {
+				t.Fatalf("%d timers after the acknowledgement, want the window's one", timers.count())
+			}
+
+			// The window's end sends every waiting change in one message.
+			t1 := t0.Add(window)
+			clock.set(t1)
+			timers.fire(release)
+			m := rm.recv(10 * time.Second)
+			if m == nil || changesIn(t, m) != edits {
+				t.Fatalf("at the window's end: %v, want one message with %d changes", m, edits)
+			}
+			inSync("after the window")
+			next := timers.count()
+
+			if tc.pace == 0 {
+				// A change inside the next window waits; the remote's own
+				// edit is answered at once, with it.
+				clock.set(t1.Add(time.Millisecond))
+				edit()
+				waitFor(t, "the second window's timer", func() bool { return timers.count() == next+1 })
+				quiet("an edit inside the second window")
+				p, err := docs.OpenPlaylist(doc, docs.DefaultOptions())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := p.Add(docs.AtEnd(), "alice", "remote-track"); err != nil {
+					t.Fatal(err)
+				}
+				rm.answer()
+				m := rm.recv(10 * time.Second)
+				if m == nil || changesIn(t, m) != 1 {
+					t.Fatalf("answer to the remote's edit: %v, want it at once with the waiting change", m)
+				}
+				waitFor(t, "the remote's edit applied", func() bool { return slices.Equal(doc.Heads(), h.Heads()) })
+				if !timers.stopped[next] {
+					t.Fatal("the answer left the window's timer running")
+				}
+				return
+			}
+
+			// Pace: an edit past the window, the last message unanswered,
+			// waits for the answer, which releases it at once.
+			clock.set(t1.Add(window + time.Millisecond))
+			edit()
+			waitFor(t, "the pace's timer", func() bool { return timers.count() == next+1 })
+			if timers.d[next] != tc.pace {
+				t.Fatalf("timer of %v past the window, want Pace %v", timers.d[next], tc.pace)
+			}
+			quiet("an unanswered edit past the window")
+			clock.set(t1.Add(window + 2*time.Millisecond))
+			rm.answer()
+			m = rm.recv(10 * time.Second)
+			if m == nil || changesIn(t, m) != 1 {
+				t.Fatalf("after the answer past the window: %v, want the held change", m)
+			}
+			inSync("after the answer past the window")
+		})
+	}
+}

@@ -233,8 +233,21 @@ type Session struct {
 	// acknowledgement per round trip, not one per change. Zero (devices)
 	// sends every change at once.
 	Pace time.Duration
+	// Window, when positive (the relay sets it), sends a document's sync
+	// messages that carry changes at most once per Window: changes that
+	// arrive sooner after the last such message wait, and leave together
+	// when the window ends. A message from the remote that carries
+	// changes (an edit) or asks for the document is still answered at
+	// once, and the answer takes whatever waits with it; a remote's
+	// message without changes (an acknowledgement) that comes while the
+	// document waits is applied at once and answered at the window's end.
+	// A busy document then costs each follower one message and one
+	// acknowledgement per window, however many changes it takes; a
+	// change reaches a follower at most Window later. Measured on Now.
+	// Zero (devices) holds nothing for a window.
+	Window time.Duration
 	// AfterFunc runs f after d and returns a function that cancels it
-	// (the timers of Pace); nil means time.AfterFunc.
+	// (the timers of Pace and Window); nil means time.AfterFunc.
 	AfterFunc func(d time.Duration, f func()) (stop func() bool)
 	Log       *slog.Logger
 	// Fanout, when set, delivers change notifications to this session
@@ -271,12 +284,12 @@ type Session struct {
 	refusalSeq uint64                   // refusals begun in this session (InSync)
 	peer       string
 	persistent bool
-	// awaiting holds the documents whose last sync message carried
-	// changes and has not been answered; paced those whose next message
-	// waits for the answer, with the timer that sends it at the latest
-	// (see Pace).
-	awaiting map[docs.DocumentID]bool
-	paced    map[docs.DocumentID]*paceTimer
+	// last holds, for Pace and Window, when each document's last sync
+	// message with changes left and whether it was answered; paced the
+	// documents whose next message waits, with the timer that sends it
+	// at the latest.
+	last  map[docs.DocumentID]lastSent
+	paced map[docs.DocumentID]*paceTimer
 }
 
 func (s *Session) init() {
@@ -290,7 +303,7 @@ func (s *Session) init() {
 		s.requested = map[docs.DocumentID]bool{}
 		s.refusals = map[docs.DocumentID]int{}
 		s.refusing = map[docs.DocumentID]bool{}
-		s.awaiting = map[docs.DocumentID]bool{}
+		s.last = map[docs.DocumentID]lastSent{}
 		s.paced = map[docs.DocumentID]*paceTimer{}
 		if s.AfterFunc == nil {
 			s.AfterFunc = func(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }
@@ -309,10 +322,15 @@ func (s *Session) init() {
 
 // markDirty schedules id for a flush: while Run serves, a flusher
 // goroutine is started unless one already runs (it lives only until the
-// dirty set is empty, so an idle session holds none).
+// dirty set is empty, so an idle session holds none). A held document
+// (Pace, Window) is left to its release, which flushes it: a busy
+// document's changes then cost a held follower no flusher each.
 func (s *Session) markDirty(id docs.DocumentID) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.paced[id] != nil {
+		return
+	}
 	s.dirty[id] = true
 	s.startFlusherLocked()
 }
@@ -501,7 +519,14 @@ func (s *Session) handle(ctx context.Context, m *wire.Message) error {
 			return fmt.Errorf("%w: %v", ErrProtocol, err)
 		}
 		s.answered(id)
-		held := s.heard(id)
+		changes := m.Type == wire.TypeRequest
+		if !changes && s.Window > 0 {
+			// A message that does not parse is not held up: its
+			// handling answers (or refuses) it at once.
+			n, err := wire.SyncChangeCount(m.Data)
+			changes = err != nil || n > 0
+		}
+		held := s.heard(id, changes)
 		err = s.handleSync(ctx, id, m)
 		if held {
 			s.resume(id)
@@ -971,6 +996,10 @@ func (s *Session) flushDirty(ctx context.Context) error {
 	s.mu.Unlock()
 	slices.SortFunc(ids, func(a, b docs.DocumentID) int { return slices.Compare(a[:], b[:]) })
 	for _, id := range ids {
+		// A held document was sent before: it is held locally.
+		if s.hold(id) {
+			continue
+		}
 		has, err := s.Repo.Has(ctx, id)
 		if err != nil {
 			return err
@@ -979,9 +1008,6 @@ func (s *Session) flushDirty(ctx context.Context) error {
 			if err := s.request(ctx, id); err != nil {
 				return err
 			}
-			continue
-		}
-		if s.hold(id) {
 			continue
 		}
 		if err := s.flush(ctx, id); err != nil {
