@@ -13,6 +13,7 @@ import (
 
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/sync/docs"
+	"github.com/segue-fm/segue/sync/repo"
 	"github.com/segue-fm/segue/sync/wire"
 	"github.com/segue-fm/segue/sync/wire/peer"
 )
@@ -105,6 +106,59 @@ func changesIn(t *testing.T, m *wire.Message) int {
 	return n
 }
 
+// pacedSession serves alice's shared playlist h to a pacedRemote over a
+// pipe, with Pace, Window, fake timers and (when not nil) the clock
+// now; edit adds the next entry to h. The session runs until the test
+// ends.
+type pacedSession struct {
+	h      *repo.Handle
+	rm     *pacedRemote
+	timers *fakeTimers
+	edits  int
+}
+
+func startPaced(t *testing.T, pace, window time.Duration, now func() time.Time) *pacedSession {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	r := openRepo(ctx, t)
+	h, err := r.CreatePlaylist(ctx, "alice", "shared")
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	local, far := pipe()
+	ps := &pacedSession{h: h, timers: &fakeTimers{}}
+	ad := peer.NewRepoAdapter(r)
+	s := &peer.Session{Repo: ad, Authz: peer.AllowAll, User: "alice", LocalID: "local",
+		RemoteID: "remote", RemoteStorage: "store", Conn: local,
+		Log: slog.New(slog.DiscardHandler), Fanout: peer.NewFanout(ad),
+		Pace: pace, Window: window, AfterFunc: ps.timers.after, Now: now}
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	doc := automerge.New()
+	ps.rm = &pacedRemote{t: t, conn: far, id: h.ID(), doc: doc, ss: automerge.NewSyncState(doc)}
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		ps.rm.ss.Close()
+		doc.Close()
+	})
+	return ps
+}
+
+func (ps *pacedSession) edit(t *testing.T) {
+	t.Helper()
+	ps.edits++
+	if err := ps.h.Playlist(t.Context(), func(p *docs.Playlist) error {
+		_, err := p.Add(docs.AtEnd(), "alice", model.TrackID(fmt.Sprintf("t%d", ps.edits)))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestPaceOneMessagePerRoundTrip: with Pace, the edits made while the
 // remote has not answered the last message that carried changes wait
 // and leave together, in the answer to the remote's reply (one message,
@@ -119,41 +173,8 @@ func TestPaceOneMessagePerRoundTrip(t *testing.T) {
 		pace time.Duration
 	}{{"paced", time.Hour}, {"unpaced", 0}} {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx, cancel := context.WithCancel(t.Context())
-			defer cancel()
-			r := openRepo(ctx, t)
-			h, err := r.CreatePlaylist(ctx, "alice", "shared")
-			if err != nil {
-				t.Fatal(err)
-			}
-			edit := func(i int) {
-				t.Helper()
-				if err := h.Playlist(ctx, func(p *docs.Playlist) error {
-					_, err := p.Add(docs.AtEnd(), "alice", model.TrackID(fmt.Sprintf("t%d", i)))
-					return err
-				}); err != nil {
-					t.Fatal(err)
-				}
-			}
-			local, far := pipe()
-			timers := &fakeTimers{}
-			ad := peer.NewRepoAdapter(r)
-			s := &peer.Session{Repo: ad, Authz: peer.AllowAll, User: "alice", LocalID: "local",
-				RemoteID: "remote", RemoteStorage: "store", Conn: local,
-				Log: slog.New(slog.DiscardHandler), Fanout: peer.NewFanout(ad),
-				Pace: tc.pace, AfterFunc: timers.after}
-			done := make(chan error, 1)
-			go func() { done <- s.Run(ctx) }()
-			doc := automerge.New()
-			rm := &pacedRemote{t: t, conn: far, id: h.ID(), doc: doc, ss: automerge.NewSyncState(doc)}
-			defer func() {
-				cancel()
-				if err := <-done; err != nil {
-					t.Errorf("Run: %v", err)
-				}
-				rm.ss.Close()
-				doc.Close()
-			}()
+			ps := startPaced(t, tc.pace, 0, nil)
+			h, rm, doc, timers := ps.h, ps.rm, ps.rm.doc, ps.timers
 
 			// First sync: the remote asks, the session sends the document.
 			rm.answer()
@@ -162,7 +183,7 @@ func TestPaceOneMessagePerRoundTrip(t *testing.T) {
 			}
 			if tc.pace == 0 {
 				for i := range edits {
-					edit(i)
+					ps.edit(t)
 					m := rm.recv(10 * time.Second)
 					if m == nil || changesIn(t, m) != 1 {
 						t.Fatalf("unpaced edit %d: message %v, want it at once with its change", i, m)
@@ -175,8 +196,8 @@ func TestPaceOneMessagePerRoundTrip(t *testing.T) {
 			}
 
 			// Unanswered: the edits wait, under one timer of Pace.
-			for i := range edits {
-				edit(i)
+			for range edits {
+				ps.edit(t)
 			}
 			waitFor(t, "the hold's timer", func() bool { return timers.count() == 1 })
 			if m := rm.recv(100 * time.Millisecond); m != nil {
@@ -204,7 +225,7 @@ func TestPaceOneMessagePerRoundTrip(t *testing.T) {
 			}
 
 			// Unanswered again: the timer releases the next edit.
-			edit(edits)
+			ps.edit(t)
 			waitFor(t, "the second hold's timer", func() bool { return timers.count() == 2 })
 			if m := rm.recv(100 * time.Millisecond); m != nil {
 				t.Fatalf("a message with %d changes left before the timer", changesIn(t, m))
@@ -254,45 +275,10 @@ func TestWindowOneMessagePerWindow(t *testing.T) {
 		pace time.Duration
 	}{{"window", 0}, {"window and pace", time.Hour}} {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx, cancel := context.WithCancel(t.Context())
-			defer cancel()
-			r := openRepo(ctx, t)
-			h, err := r.CreatePlaylist(ctx, "alice", "shared")
-			if err != nil {
-				t.Fatal(err)
-			}
-			n := 0
-			edit := func() {
-				t.Helper()
-				n++
-				if err := h.Playlist(ctx, func(p *docs.Playlist) error {
-					_, err := p.Add(docs.AtEnd(), "alice", model.TrackID(fmt.Sprintf("t%d", n)))
-					return err
-				}); err != nil {
-					t.Fatal(err)
-				}
-			}
-			local, far := pipe()
-			timers := &fakeTimers{}
 			t0 := time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC)
 			clock := &fakeClock{t: t0}
-			ad := peer.NewRepoAdapter(r)
-			s := &peer.Session{Repo: ad, Authz: peer.AllowAll, User: "alice", LocalID: "local",
-				RemoteID: "remote", RemoteStorage: "store", Conn: local,
-				Log: slog.New(slog.DiscardHandler), Fanout: peer.NewFanout(ad),
-				Pace: tc.pace, Window: window, AfterFunc: timers.after, Now: clock.now}
-			done := make(chan error, 1)
-			go func() { done <- s.Run(ctx) }()
-			doc := automerge.New()
-			rm := &pacedRemote{t: t, conn: far, id: h.ID(), doc: doc, ss: automerge.NewSyncState(doc)}
-			defer func() {
-				cancel()
-				if err := <-done; err != nil {
-					t.Errorf("Run: %v", err)
-				}
-				rm.ss.Close()
-				doc.Close()
-			}()
+			ps := startPaced(t, tc.pace, window, clock.now)
+			h, rm, doc, timers := ps.h, ps.rm, ps.rm.doc, ps.timers
 			quiet := func(what string) {
 				t.Helper()
 				if m := rm.recv(100 * time.Millisecond); m != nil {
@@ -317,7 +303,7 @@ func TestWindowOneMessagePerWindow(t *testing.T) {
 			const edits = 5
 			clock.set(t0.Add(time.Millisecond))
 			for range edits {
-				edit()
+				ps.edit(t)
 			}
 			waitFor(t, "the hold's timer", func() bool { return timers.count() == 1 })
 			quiet("edits inside the window")
@@ -361,7 +347,7 @@ func TestWindowOneMessagePerWindow(t *testing.T) {
 				// A change inside the next window waits; the remote's own
 				// edit is answered at once, with it.
 				clock.set(t1.Add(time.Millisecond))
-				edit()
+				ps.edit(t)
 				waitFor(t, "the second window's timer", func() bool { return timers.count() == next+1 })
 				quiet("an edit inside the second window")
 				p, err := docs.OpenPlaylist(doc, docs.DefaultOptions())
@@ -386,7 +372,7 @@ func TestWindowOneMessagePerWindow(t *testing.T) {
 			// Pace: an edit past the window, the last message unanswered,
 			// waits for the answer, which releases it at once.
 			clock.set(t1.Add(window + time.Millisecond))
-			edit()
+			ps.edit(t)
 			waitFor(t, "the pace's timer", func() bool { return timers.count() == next+1 })
 			if timers.d[next] != tc.pace {
 				t.Fatalf("timer of %v past the window, want Pace %v", timers.d[next], tc.pace)
