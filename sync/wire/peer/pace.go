@@ -128,9 +128,13 @@ func (s *Session) heard(id docs.DocumentID, changes bool) (held bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	l, ok := s.last[id]
-	if ok {
+	switch {
+	case ok && s.Window > 0:
 		l.answered = true
 		s.last[id] = l
+	case ok:
+		// Without a window an answered message holds nothing back.
+		delete(s.last, id)
 	}
 	t := s.paced[id]
 	if t == nil {
