@@ -58,14 +58,23 @@ func (s *side) localEdit(t *testing.T, rng *rand.Rand) {
 // except for msync's one departure from automerge (Generate): a change
 // the peer's Bloom filter may contain that is neither one of the peer's
 // heads nor an ancestor of one is sent anyway. Such a message is checked
-// (departure) and counted in *departures; msync's state then forgets the
+// (departure) and counted in c.departures; msync's state then forgets the
 // extra changes it sent, which makes it automerge's state again, and
 // automerge's message is the one delivered, so the lockstep goes on.
-func (s *side) generate(t *testing.T, step int, departures *int) []byte {
+// When msync's state is settled (Generate answers nil without walking
+// the graph), automerge must have nothing to say either; such calls are
+// counted in c.settled.
+func (s *side) generate(t *testing.T, step int, c *lockCounts) []byte {
 	t.Helper()
 	var want []byte
 	if sm, ok := s.amSS.GenerateMessage(); ok {
 		want = sm.Bytes()
+	}
+	if msync.Settled(s.st, s.g.Heads()) {
+		if want != nil {
+			t.Fatalf("step %d: msync's state is settled, automerge sends %x", step, want)
+		}
+		c.settled++
 	}
 	have, theirHeads := s.st.TheirHave, s.st.TheirHeads
 	m := generate(t, s.g, s.st)
@@ -82,7 +91,7 @@ func (s *side) generate(t *testing.T, step int, departures *int) []byte {
 	for _, h := range s.departure(t, step, m, want, have, theirHeads) {
 		delete(s.st.SentHashes, h)
 	}
-	*departures++
+	c.departures++
 	return want
 }
 
@@ -174,20 +183,28 @@ func (s *side) receive(t *testing.T, step int, msg []byte) {
 // none fails, as the departure would then go unchecked.
 func TestLockstepWithAutomerge(t *testing.T) {
 	const seeds = 40
-	departures, ran := 0, 0
+	var c lockCounts
+	ran := 0
 	for seed := range uint64(seeds) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			ran++
-			lockstep(t, seed, &departures)
+			lockstep(t, seed, &c)
 		})
 	}
-	if ran == seeds && departures == 0 {
+	if ran == seeds && c.departures == 0 {
 		t.Fatal("no message departed from automerge's: the Bloom false-positive rule went unchecked")
 	}
-	t.Logf("%d messages sent Bloom false positives", departures)
+	if ran == seeds && c.settled == 0 {
+		t.Fatal("no state was settled: Generate's shortcut went unchecked")
+	}
+	t.Logf("%d messages sent Bloom false positives; %d generations settled", c.departures, c.settled)
 }
 
-func lockstep(t *testing.T, seed uint64, departures *int) {
+// lockCounts counts, over a lockstep's runs, msync's messages that
+// departed from automerge's and its generations settled without a walk.
+type lockCounts struct{ departures, settled int }
+
+func lockstep(t *testing.T, seed uint64, c *lockCounts) {
 	rng := rand.New(rand.NewPCG(seed, 7))
 	peer := automerge.New()
 	base := automerge.New()
@@ -284,7 +301,7 @@ func lockstep(t *testing.T, seed uint64, departures *int) {
 				s.amSS, s.st = automerge.NewSyncState(s.am), &msync.State{}
 			}
 		}
-		if m := s.generate(t, step, departures); m != nil {
+		if m := s.generate(t, step, c); m != nil {
 			lastMsg = step
 			if quiet || !hostile || rng.IntN(8) != 0 {
 				toPeer = append(toPeer, m)

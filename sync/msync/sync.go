@@ -107,6 +107,9 @@ func (m *Message) Encode() []byte {
 // cannot be read back (ErrSpillRead).
 func Generate(g *Graph, s *State) (*Message, error) {
 	ourHeads := g.Heads()
+	if s.settled(ourHeads) {
+		return nil, nil
+	}
 	ourNeed := g.missingDeps(s.TheirHeads)
 	var ourHave []Have
 	if allIn(ourNeed, s.TheirHeads) {
@@ -170,6 +173,19 @@ func Generate(g *Graph, s *State) (*Message, error) {
 	s.LastSentHeads = ourHeads
 	s.InFlight = true
 	return m, nil
+}
+
+// settled reports, without walking g, that Generate has nothing to
+// send: the peer's last message (an acknowledgement, typically) gave
+// heads equal to ours, which we already sent, asked for nothing, and
+// built its one filter since our heads, so no change of ours is outside
+// it and the full computation would end with nothing to say.
+func (s *State) settled(ourHeads []automerge.ChangeHash) bool {
+	return s.HasTheirHeads && s.HasTheirNeed && s.HasTheirHave &&
+		len(s.TheirNeed) == 0 && len(s.TheirHave) == 1 &&
+		equalHashes(s.LastSentHeads, ourHeads) &&
+		equalHashes(s.TheirHeads, ourHeads) &&
+		equalHashes(s.TheirHave[0].LastSync, ourHeads)
 }
 
 // allIn reports whether every hash of need is in set.
