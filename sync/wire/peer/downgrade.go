@@ -25,5 +25,5 @@ func (s *Session) lostRead(ctx context.Context, id docs.DocumentID) error {
 		return nil
 	}
 	s.Log.Info("peer: access withdrawn", "doc", id, "user", s.User, "peer", s.RemoteID)
-	return s.send(ctx, &wire.Message{Type: wire.TypeDocUnavailable, SenderID: s.LocalID, TargetID: s.RemoteID, DocumentID: id.String()})
+	return s.send(ctx, &wire.Message{Type: wire.TypeDocUnavailable, SenderID: s.LocalID, TargetID: s.RemoteID, DocumentID: s.names.text(id)})
 }

@@ -152,7 +152,7 @@ func (s *Session) answer(ctx context.Context, id docs.DocumentID) error {
 		return err
 	}
 	s.markSent(id)
-	return s.send(ctx, &wire.Message{Type: wire.TypeSync, SenderID: s.LocalID, TargetID: s.RemoteID, DocumentID: id.String(), Data: data})
+	return s.send(ctx, &wire.Message{Type: wire.TypeSync, SenderID: s.LocalID, TargetID: s.RemoteID, DocumentID: s.names.text(id), Data: data})
 }
 
 // markSent records that a sync message for id went out in this session.

@@ -266,6 +266,9 @@ type Session struct {
 	// waits for it before dropping the sync states.
 	flushers sync.WaitGroup
 
+	// names caches the documents' ids and their text forms.
+	names docNames
+
 	mu      sync.Mutex
 	authz   map[docs.DocumentID]authzEntry // Authz results by document heads
 	dirty   map[docs.DocumentID]bool
@@ -513,8 +516,8 @@ func (s *Session) handle(ctx context.Context, m *wire.Message) error {
 	}
 	switch m.Type {
 	case wire.TypeSync, wire.TypeRequest:
-		// Parsed once: the id's checksum is a double SHA-256.
-		id, err := m.DocID()
+		// Parsed once per document in a session (docNames).
+		id, err := s.names.parse(m)
 		if err != nil {
 			return fmt.Errorf("%w: %v", ErrProtocol, err)
 		}
@@ -533,7 +536,7 @@ func (s *Session) handle(ctx context.Context, m *wire.Message) error {
 		}
 		return err
 	case wire.TypeEphemeral:
-		id, err := m.DocID()
+		id, err := s.names.parse(m)
 		if err != nil {
 			return fmt.Errorf("%w: %v", ErrProtocol, err)
 		}
@@ -547,7 +550,7 @@ func (s *Session) handle(ctx context.Context, m *wire.Message) error {
 		if m.DocumentID == "" {
 			return fmt.Errorf("%w: %s", ErrRemote, m.Message)
 		}
-		id, err := m.DocID()
+		id, err := s.names.parse(m)
 		if err != nil {
 			return fmt.Errorf("%w: %s", ErrRemote, m.Message)
 		}
@@ -572,7 +575,7 @@ func (s *Session) handle(ctx context.Context, m *wire.Message) error {
 		}
 		return nil
 	case wire.TypeDocUnavailable:
-		id, err := m.DocID()
+		id, err := s.names.parse(m)
 		if err != nil {
 			return nil
 		}
@@ -1040,7 +1043,7 @@ func (s *Session) request(ctx context.Context, id docs.DocumentID) error {
 	if !ok {
 		return nil
 	}
-	return s.send(ctx, &wire.Message{Type: wire.TypeRequest, SenderID: s.LocalID, TargetID: s.RemoteID, DocumentID: id.String(), Data: data})
+	return s.send(ctx, &wire.Message{Type: wire.TypeRequest, SenderID: s.LocalID, TargetID: s.RemoteID, DocumentID: s.names.text(id), Data: data})
 }
 
 // flush sends the next sync message for id, if any and if the remote may
@@ -1074,7 +1077,7 @@ func (s *Session) flushSent(ctx context.Context, id docs.DocumentID) (bool, erro
 		}
 		s.markSent(id)
 		s.await(id, data)
-		return true, s.send(ctx, &wire.Message{Type: wire.TypeSync, SenderID: s.LocalID, TargetID: s.RemoteID, DocumentID: id.String(), Data: data})
+		return true, s.send(ctx, &wire.Message{Type: wire.TypeSync, SenderID: s.LocalID, TargetID: s.RemoteID, DocumentID: s.names.text(id), Data: data})
 	}
 }
 
