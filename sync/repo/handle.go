@@ -131,7 +131,12 @@ func (h *Handle) Heads() []automerge.ChangeHash {
 // Empty reports whether the document has no changes yet (a placeholder
 // created by Ensure that has not synced).
 func (h *Handle) Empty() bool {
-	return len(h.Heads()) == 0
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err := h.loaded(context.Background()); err != nil {
+		return true
+	}
+	return len(h.heads) == 0
 }
 
 // Read runs fn with the document under the handle's lock. fn must not
