@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -40,9 +41,10 @@ var queueBufs = sync.Pool{New: func() any {
 }}
 
 // QueuedConn is a net.Conn whose writes, once Queue was called, are
-// queued and written by a flusher goroutine that writes everything
-// queued so far in one write system call and stops when the queue is
-// empty (it is started again by the next Write). The WebSocket library
+// queued and written by a flusher goroutine that, once the goroutines
+// runnable when it starts have run, writes everything queued so far in
+// one write system call and stops when the queue is empty (it is
+// started again by the next Write). The WebSocket library
 // flushes after every message, so a session writing N messages makes N
 // system calls; queued, the messages written while the flusher is busy
 // go out together. Before Queue, writes go straight to the connection
@@ -105,8 +107,15 @@ func (c *QueuedConn) Write(p []byte) (int, error) {
 }
 
 // flush writes the queue until it is empty. It runs on its own
-// goroutine, one at a time per connection.
+// goroutine, one at a time per connection. It first yields the
+// processor once, so that the goroutines already runnable (other
+// sessions' flushers and handlers, on the relay's one core) queue their
+// messages for this connection before the write system call instead of
+// after it (TestQueuedConnYieldsToWriters): a goroutine just started
+// runs before those, so without the yield each writer's message went
+// out alone.
 func (c *QueuedConn) flush() {
+	runtime.Gosched()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for c.buf != nil && c.err == nil {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -143,78 +144,95 @@ func TestSessionOverQueuedConn(t *testing.T) {
 // edit's sync message) from a relay-side WebSocket to a client over
 // loopback TCP, each burst waited for by the client before the next (a
 // session's wake-up), straight or through a queued QueuedConn. It
-// reports the write system calls per message.
+// reports the write system calls per message. With writers=burst, each
+// message of a burst is written by a goroutine of its own (sessions and
+// flushers of several documents writing to one connection); run it with
+// -cpu 1 for the relay's one core.
 func BenchmarkQueuedWrites(b *testing.B) {
 	msg := make([]byte, 600)
-	for _, queued := range []bool{false, true} {
-		for _, burst := range []int{1, 8} {
-			b.Run(fmt.Sprintf("queued=%v/burst=%d", queued, burst), func(b *testing.B) {
-				ln, err := net.Listen("tcp", "127.0.0.1:0")
+	for _, bc := range []struct {
+		queued         bool
+		burst, writers int
+	}{{false, 1, 1}, {false, 8, 1}, {true, 1, 1}, {true, 8, 1}, {true, 8, 8}} {
+		queued, burst, writers := bc.queued, bc.burst, bc.writers
+		b.Run(fmt.Sprintf("queued=%v/burst=%d/writers=%d", queued, burst, writers), func(b *testing.B) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			type served struct {
+				c *websocket.Conn
+				q *QueuedConn
+			}
+			ready := make(chan served, 1)
+			stop := make(chan struct{})
+			srv := &http.Server{ConnContext: ConnContext, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				c, err := websocket.Accept(w, r, nil)
 				if err != nil {
-					b.Fatal(err)
+					return
 				}
-				type served struct {
-					c *websocket.Conn
-					q *QueuedConn
+				q := queuedConnFrom(r.Context())
+				if queued {
+					q.Queue()
 				}
-				ready := make(chan served, 1)
-				stop := make(chan struct{})
-				srv := &http.Server{ConnContext: ConnContext, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-					c, err := websocket.Accept(w, r, nil)
-					if err != nil {
+				ready <- served{c, q}
+				<-stop
+				c.CloseNow()
+			})}
+			go func() { _ = srv.Serve(QueueListener(ln)) }()
+			defer srv.Close()
+			defer close(stop)
+			ctx := context.Background()
+			cl, _, err := websocket.Dial(ctx, "ws://"+ln.Addr().String(), nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer cl.CloseNow()
+			s := <-ready
+			got := make(chan struct{}, burst)
+			go func() {
+				for {
+					if _, _, err := cl.Read(ctx); err != nil {
 						return
 					}
-					q := queuedConnFrom(r.Context())
-					if queued {
-						q.Queue()
-					}
-					ready <- served{c, q}
-					<-stop
-					c.CloseNow()
-				})}
-				go func() { _ = srv.Serve(QueueListener(ln)) }()
-				defer srv.Close()
-				defer close(stop)
-				ctx := context.Background()
-				cl, _, err := websocket.Dial(ctx, "ws://"+ln.Addr().String(), nil)
-				if err != nil {
-					b.Fatal(err)
+					got <- struct{}{}
 				}
-				defer cl.CloseNow()
-				s := <-ready
-				got := make(chan struct{}, burst)
-				go func() {
-					for {
-						if _, _, err := cl.Read(ctx); err != nil {
-							return
-						}
-						got <- struct{}{}
+			}()
+			s.q.mu.Lock()
+			w0 := s.q.writes
+			s.q.mu.Unlock()
+			b.ResetTimer()
+			for range b.N {
+				if writers > 1 {
+					var wg sync.WaitGroup
+					for range burst {
+						wg.Go(func() {
+							if err := s.c.Write(ctx, websocket.MessageBinary, msg); err != nil {
+								b.Error(err)
+							}
+						})
 					}
-				}()
-				s.q.mu.Lock()
-				w0 := s.q.writes
-				s.q.mu.Unlock()
-				b.ResetTimer()
-				for range b.N {
+					wg.Wait()
+				} else {
 					for range burst {
 						if err := s.c.Write(ctx, websocket.MessageBinary, msg); err != nil {
 							b.Fatal(err)
 						}
 					}
-					for range burst {
-						<-got
-					}
 				}
-				b.StopTimer()
-				if queued {
-					s.q.mu.Lock()
-					w := s.q.writes - w0
-					s.q.mu.Unlock()
-					b.ReportMetric(float64(w)/float64(b.N*burst), "writes/msg")
-				} else {
-					b.ReportMetric(1, "writes/msg")
+				for range burst {
+					<-got
 				}
-			})
-		}
+			}
+			b.StopTimer()
+			if queued {
+				s.q.mu.Lock()
+				w := s.q.writes - w0
+				s.q.mu.Unlock()
+				b.ReportMetric(float64(w)/float64(b.N*burst), "writes/msg")
+			} else {
+				b.ReportMetric(1, "writes/msg")
+			}
+		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"runtime"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -199,5 +200,45 @@ func TestConnContextFindsQueuedConn(t *testing.T) {
 	}
 	if got := queuedConnFrom(ConnContext(context.Background(), b)); got != nil {
 		t.Fatalf("found %v for a plain connection", got)
+	}
+}
+
+// TestQueuedConnYieldsToWriters: on one processor, the messages that
+// goroutines already runnable when the flusher starts queue go out in
+// the flusher's one write (it yields once before writing), not in one
+// write each: the relay runs on one core, where the sessions and
+// flushers writing to one connection are such goroutines. Without the
+// yield, each writer's message went out alone: the newest goroutine
+// runs first, so each flusher started ran before the next writer.
+func TestQueuedConnYieldsToWriters(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector randomises the order of runnable goroutines")
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	g := &gateConn{gate: make(chan struct{})}
+	close(g.gate)
+	c := NewQueuedConn(g)
+	c.Queue()
+	const writers = 8
+	var wg sync.WaitGroup
+	for i := range writers {
+		wg.Go(func() {
+			if _, err := c.Write(bytes.Repeat([]byte{byte('a' + i)}, 10)); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if err := c.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got := g.joined()
+	for i := range writers {
+		if n := bytes.Count(got, []byte{byte('a' + i)}); n != 10 {
+			t.Fatalf("writer %d: %d of its 10 bytes written", i, n)
+		}
+	}
+	if len(g.writes) != 1 {
+		t.Fatalf("%d writes for %d writers' messages, want 1", len(g.writes), writers)
 	}
 }
