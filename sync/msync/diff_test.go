@@ -37,6 +37,25 @@ func edit(t *testing.T, d *automerge.Doc, rng *rand.Rand, who string) {
 	}
 }
 
+// loadSide returns a side whose two documents are loaded from saved,
+// with fresh sync states.
+func loadSide(t *testing.T, saved []byte) *side {
+	t.Helper()
+	am, err := automerge.Load(saved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gd, err := automerge.Load(saved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := msync.Index(gd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &side{am: am, amSS: automerge.NewSyncState(am), gd: gd, g: g, st: &msync.State{}}
+}
+
 // localEdit makes one change on s.am and applies the same change to s.gd.
 func (s *side) localEdit(t *testing.T, rng *rand.Rand) {
 	t.Helper()
@@ -215,18 +234,8 @@ func lockstep(t *testing.T, seed uint64, c *lockCounts) {
 		edit(t, base, rng, "b")
 	}
 	saved := base.Save()
-	am, err := automerge.Load(saved)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gd, err := automerge.Load(saved)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := msync.Index(gd)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := loadSide(t, saved)
+	var err error
 	if seed%2 == 0 {
 		// The peer starts with the document too.
 		if peer, err = automerge.Load(saved); err != nil {
@@ -234,12 +243,11 @@ func lockstep(t *testing.T, seed uint64, c *lockCounts) {
 		}
 	}
 	// Distinct actors (a loaded document may keep the saver's).
-	for i, d := range []*automerge.Doc{am, peer} {
+	for i, d := range []*automerge.Doc{s.am, peer} {
 		if err := d.SetActorID(fmt.Sprintf("%02x%014x", i+1, seed)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	s := &side{am: am, amSS: automerge.NewSyncState(am), gd: gd, g: g, st: &msync.State{}}
 	peerSS := automerge.NewSyncState(peer)
 	var toPeer, toSide [][]byte
 	// hostile runs reorder, duplicate and drop messages within a

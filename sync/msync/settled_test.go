@@ -67,19 +67,8 @@ func TestSettledAgainstAutomerge(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			am, err := automerge.Load(saved)
-			if err != nil {
-				t.Fatal(err)
-			}
-			gd, err := automerge.Load(saved)
-			if err != nil {
-				t.Fatal(err)
-			}
-			g, err := msync.Index(gd)
-			if err != nil {
-				t.Fatal(err)
-			}
-			s := &side{am: am, amSS: automerge.NewSyncState(am), gd: gd, g: g, st: &msync.State{}}
+			s := loadSide(t, saved)
+			g := s.g
 			var counts lockCounts
 			if c.resent {
 				s.generate(t, 0, &counts)
