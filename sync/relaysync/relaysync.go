@@ -53,13 +53,12 @@ const DefaultMaxDocsPerUser = 1000
 // DefaultOptions returns: 1 MiB frames, 1,000 documents created per user,
 // 100 messages/s per connection with bursts of 200, the wall clock,
 // permessage-deflate on without context takeover for messages of
-// DefaultCompressionThreshold bytes or more, slog.Default, ephemeral de-duplication over the
-// last 10 minutes and at most 100,000 (sender, session) pairs,
-// time.AfterFunc to close connections at token expiry, sync messages
-// paced at DefaultPace (with time.AfterFunc's timers) and no window
-// (DefaultWindow), and an
-// authenticator that rejects every request (set one with
-// WithAuthenticator).
+// DefaultCompressionThreshold bytes or more, slog.Default, ephemeral
+// de-duplication over the last 10 minutes and at most 100,000 (sender,
+// session) pairs, time.AfterFunc to close connections at token expiry,
+// sync messages paced at DefaultPace (with time.AfterFunc's timers) and
+// no window (DefaultWindow), and an authenticator that rejects every
+// request (set one with WithAuthenticator).
 func DefaultOptions() Options {
 	return Options{
 		maxFrame: wire.MaxFrameSize, maxDocs: DefaultMaxDocsPerUser, rate: 100, burst: 200,
