@@ -204,12 +204,16 @@ func TestConnContextFindsQueuedConn(t *testing.T) {
 }
 
 // TestQueuedConnYieldsToWriters: on one processor, the messages that
-// goroutines already runnable when the flusher starts queue go out in
-// the flusher's one write (it yields once before writing), not in one
-// write each: the relay runs on one core, where the sessions and
-// flushers writing to one connection are such goroutines. Without the
-// yield, each writer's message went out alone: the newest goroutine
-// runs first, so each flusher started ran before the next writer.
+// goroutines already runnable when the flusher starts queue go out with
+// the flusher's write (it yields once before writing), not in one write
+// each: the relay runs on one core, where the sessions and flushers
+// writing to one connection are such goroutines. Without the yield,
+// each writer's message went out alone (32 writes): the newest
+// goroutine runs first, so each flusher started ran before the next
+// writer. With it, one write as a rule; the bound allows for the
+// scheduler's periodic turn to its global queue (every 61st schedule)
+// and other goroutines of the test binary, which can run the yielded
+// flusher before the last writers.
 func TestQueuedConnYieldsToWriters(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector randomises the order of runnable goroutines")
@@ -219,7 +223,7 @@ func TestQueuedConnYieldsToWriters(t *testing.T) {
 	close(g.gate)
 	c := NewQueuedConn(g)
 	c.Queue()
-	const writers = 8
+	const writers, maxWrites = 32, 4
 	var wg sync.WaitGroup
 	for i := range writers {
 		wg.Go(func() {
@@ -238,7 +242,7 @@ func TestQueuedConnYieldsToWriters(t *testing.T) {
 			t.Fatalf("writer %d: %d of its 10 bytes written", i, n)
 		}
 	}
-	if len(g.writes) != 1 {
-		t.Fatalf("%d writes for %d writers' messages, want 1", len(g.writes), writers)
+	if len(g.writes) > maxWrites {
+		t.Fatalf("%d writes for %d writers' messages, want at most %d", len(g.writes), writers, maxWrites)
 	}
 }
