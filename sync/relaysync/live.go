@@ -84,10 +84,10 @@ func (l *liveConn) Send(ctx context.Context, m *wire.Message) error {
 	return l.conn.Send(ctx, m)
 }
 
-// BindRecv implements peer.RecvBinder when the wrapped connection does.
-func (l *liveConn) BindRecv(ctx context.Context) (release func() bool) {
-	if b, ok := l.conn.(peer.RecvBinder); ok {
-		return b.BindRecv(ctx)
+// Bind implements peer.Binder when the wrapped connection does.
+func (l *liveConn) Bind(ctx context.Context) (release func() bool) {
+	if b, ok := l.conn.(peer.Binder); ok {
+		return b.Bind(ctx)
 	}
 	return func() bool { return true }
 }

@@ -45,15 +45,15 @@ type Conn interface {
 	Send(ctx context.Context, m *wire.Message) error
 }
 
-// RecvBinder is implemented by a Conn whose reads can be tied to one
-// context (WSConn.BindRecv): Run binds its own context for the session's
+// Binder is implemented by a Conn whose reads and writes can be tied to
+// one context (WSConn.Bind): Run binds its own context for the session's
 // life, so that ending it closes the connection, and releases it before
 // it returns.
-type RecvBinder interface {
-	BindRecv(ctx context.Context) (release func() bool)
+type Binder interface {
+	Bind(ctx context.Context) (release func() bool)
 }
 
-var _ RecvBinder = (*WSConn)(nil)
+var _ Binder = (*WSConn)(nil)
 
 // Access is what a user may do with a document: read it, write it,
 // and manage it (change the fields only its owner may change:
@@ -425,8 +425,8 @@ func (s *Session) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	release := func() bool { return true }
-	if b, ok := s.Conn.(RecvBinder); ok {
-		release = b.BindRecv(ctx)
+	if b, ok := s.Conn.(Binder); ok {
+		release = b.Bind(ctx)
 	}
 	var unwatch func()
 	if s.Fanout != nil {

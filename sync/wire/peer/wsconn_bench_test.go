@@ -51,7 +51,7 @@ func editMessage(data []byte) *wire.Message {
 // follower its copy). allocs/op are both ends' for one message. The
 // context: "background" never ends; "cancellable" is a session's (the
 // library registers a cancellation callback per read and write);
-// "bound" is a session's bound with BindRecv at both ends, as
+// "bound" is a session's bound with Bind at both ends, as
 // Session.Run binds its own.
 func BenchmarkWSConnMessage(b *testing.B) {
 	for _, mode := range []string{"background", "cancellable", "bound"} {
@@ -69,8 +69,8 @@ func BenchmarkWSConnMessage(b *testing.B) {
 				defer cancel()
 			}
 			if mode == "bound" {
-				defer srv.BindRecv(ctx)()
-				defer cl.BindRecv(ctx)()
+				defer srv.Bind(ctx)()
+				defer cl.Bind(ctx)()
 			}
 			b.ReportAllocs()
 			b.ResetTimer()
