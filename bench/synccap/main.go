@@ -717,7 +717,7 @@ func post(ctx context.Context, hc *http.Client, url string, in, out any) error {
 
 func dial(ctx context.Context, c config, token, peerID string, meta wire.PeerMetadata) (*peer.WSConn, error) {
 	u := "ws" + strings.TrimPrefix(c.url, "http") + "/v1/sync?token=" + token
-	wc, resp, err := websocket.Dial(ctx, u, &websocket.DialOptions{CompressionMode: websocket.CompressionNoContextTakeover})
+	wc, resp, err := peer.DialWebSocket(ctx, u, &websocket.DialOptions{CompressionMode: websocket.CompressionNoContextTakeover})
 	if err != nil {
 		if resp != nil && resp.Body != nil {
 			body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))

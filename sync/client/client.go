@@ -30,7 +30,8 @@ type Transport interface {
 
 // WebSocket dials the relay's GET /v1/sync endpoint. URL is the ws:// or
 // wss:// endpoint URL; Token is the device token, sent as the `token`
-// query parameter.
+// query parameter. The connection queues its writes (peer.DialWebSocket:
+// the messages a session writes at once leave in one system call).
 type WebSocket struct {
 	URL         string
 	Token       string
@@ -52,7 +53,7 @@ func (w WebSocket) Dial(ctx context.Context) (peer.Conn, func(), error) {
 	if w.Compression {
 		mode = websocket.CompressionContextTakeover
 	}
-	c, resp, err := websocket.Dial(ctx, u.String(), &websocket.DialOptions{CompressionMode: mode, HTTPClient: w.HTTPClient})
+	c, resp, err := peer.DialWebSocket(ctx, u.String(), &websocket.DialOptions{CompressionMode: mode, HTTPClient: w.HTTPClient})
 	if err != nil {
 		if resp != nil && resp.StatusCode == http.StatusUnauthorized {
 			return nil, nil, fmt.Errorf("%w: dial relay: %v", ErrUnauthorized, err)

@@ -38,6 +38,9 @@ type WSConn struct {
 	// writing counts the writes in progress that the library was
 	// handed context.Background() for instead of bound.
 	writing int
+	// lr bounds the frame Recv reads (kept here: Recv runs one at a
+	// time, and a new one per message was an allocation).
+	lr io.LimitedReader
 }
 
 // Bind ties the connection to ctx for reading and writing: once ctx
@@ -150,7 +153,9 @@ func (w *WSConn) Recv(ctx context.Context) (*wire.Message, error) {
 	}
 	buf := getFrameBuf()
 	defer putFrameBuf(buf)
-	_, err = buf.ReadFrom(io.LimitReader(r, int64(w.MaxFrame)+1))
+	w.lr = io.LimitedReader{R: r, N: int64(w.MaxFrame) + 1}
+	_, err = buf.ReadFrom(&w.lr)
+	w.lr.R = nil
 	b := buf.Bytes()
 	if err != nil {
 		var ce websocket.CloseError
