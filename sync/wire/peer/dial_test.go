@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"runtime"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -64,25 +62,18 @@ func TestDialWebSocketQueuesWrites(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := make(chan string, messages)
-			hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				c, err := websocket.Accept(w, r, nil)
-				if err != nil {
-					return
-				}
-				defer c.CloseNow()
-				conn := NewWSConn(c, 0)
+			url := wsServer(t, func(ctx context.Context, conn *WSConn) {
 				for {
-					m, err := conn.Recv(r.Context())
+					m, err := conn.Recv(ctx)
 					if err != nil {
 						return
 					}
 					got <- string(m.Data)
 				}
-			}))
-			defer hs.Close()
+			})
 			var writes atomic.Int64
 			ctx := context.Background()
-			c, _, err := tc.dial(ctx, "ws"+strings.TrimPrefix(hs.URL, "http"), &websocket.DialOptions{HTTPClient: countingClient(&writes)})
+			c, _, err := tc.dial(ctx, url, &websocket.DialOptions{HTTPClient: countingClient(&writes)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -114,27 +105,20 @@ func TestDialWebSocketQueuesWrites(t *testing.T) {
 // TestDialWebSocketOtherTransport: a client whose transport is not an
 // *http.Transport is dialed unqueued, and works.
 func TestDialWebSocketOtherTransport(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := websocket.Accept(w, r, nil)
+	url := wsServer(t, func(ctx context.Context, conn *WSConn) {
+		m, err := conn.Recv(ctx)
 		if err != nil {
 			return
 		}
-		defer c.CloseNow()
-		conn := NewWSConn(c, 0)
-		m, err := conn.Recv(r.Context())
-		if err != nil {
-			return
-		}
-		_ = conn.Send(r.Context(), m)
-	}))
-	defer srv.Close()
+		_ = conn.Send(ctx, m)
+	})
 	var used atomic.Bool
 	hc := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
 		used.Store(true)
 		return http.DefaultTransport.RoundTrip(r)
 	})}
 	ctx := context.Background()
-	c, _, err := DialWebSocket(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), &websocket.DialOptions{HTTPClient: hc})
+	c, _, err := DialWebSocket(ctx, url, &websocket.DialOptions{HTTPClient: hc})
 	if err != nil {
 		t.Fatal(err)
 	}

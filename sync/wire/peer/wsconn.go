@@ -99,6 +99,7 @@ func (w *WSConn) writeCtx(ctx context.Context) (wctx context.Context, bound bool
 	return context.Background(), true
 }
 
+// wrote ends a write writeCtx counted.
 func (w *WSConn) wrote() {
 	w.bmu.Lock()
 	w.writing--
@@ -186,19 +187,7 @@ func (w *WSConn) Send(ctx context.Context, m *wire.Message) error {
 	if err := wire.EncodeTo(buf, m); err != nil {
 		return err
 	}
-	wctx, bound := w.writeCtx(ctx)
-	if bound {
-		defer w.wrote()
-	}
-	w.wmu.Lock()
-	defer w.wmu.Unlock()
-	if err := w.C.Write(wctx, websocket.MessageBinary, buf.Bytes()); err != nil {
-		return fmt.Errorf("write websocket: %w", err)
-	}
-	if w.Sent != nil {
-		w.Sent()
-	}
-	return nil
+	return w.write(ctx, buf.Bytes(), w.Sent)
 }
 
 // SendEncoded writes b, a message already encoded with wire.Encode, as
@@ -206,6 +195,13 @@ func (w *WSConn) Send(ctx context.Context, m *wire.Message) error {
 // connections (the relay's friend activity) encode it once. b is not
 // retained.
 func (w *WSConn) SendEncoded(ctx context.Context, b []byte) error {
+	return w.write(ctx, b, nil)
+}
+
+// write writes b as one binary frame with ctx (the bound context's
+// stand-in when ctx is bound) and then, still holding the write lock,
+// calls sent if it is not nil.
+func (w *WSConn) write(ctx context.Context, b []byte, sent func()) error {
 	wctx, bound := w.writeCtx(ctx)
 	if bound {
 		defer w.wrote()
@@ -214,6 +210,9 @@ func (w *WSConn) SendEncoded(ctx context.Context, b []byte) error {
 	defer w.wmu.Unlock()
 	if err := w.C.Write(wctx, websocket.MessageBinary, b); err != nil {
 		return fmt.Errorf("write websocket: %w", err)
+	}
+	if sent != nil {
+		sent()
 	}
 	return nil
 }

@@ -16,25 +16,37 @@ import (
 // WSConns: the server's (the relay's) and the client's.
 func wsPair(tb testing.TB) (srv, cl *WSConn) {
 	tb.Helper()
-	ready := make(chan *websocket.Conn, 1)
+	ready := make(chan *WSConn, 1)
 	stop := make(chan struct{})
+	url := wsServer(tb, func(_ context.Context, c *WSConn) {
+		ready <- c
+		<-stop
+	})
+	tb.Cleanup(func() { close(stop) })
+	c, _, err := websocket.Dial(context.Background(), url, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { c.CloseNow() })
+	return <-ready, NewWSConn(c, 0)
+}
+
+// wsServer starts a test HTTP server whose handler accepts a WebSocket,
+// runs serve on it (as a WSConn, with the request's context) and closes
+// it when serve returns; it returns the server's ws:// URL. The server
+// is closed when the test ends.
+func wsServer(tb testing.TB, serve func(ctx context.Context, c *WSConn)) string {
+	tb.Helper()
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := websocket.Accept(w, r, nil)
 		if err != nil {
 			return
 		}
-		ready <- c
-		<-stop
-		c.CloseNow()
+		defer c.CloseNow()
+		serve(r.Context(), NewWSConn(c, 0))
 	}))
 	tb.Cleanup(hs.Close)
-	tb.Cleanup(func() { close(stop) })
-	c, _, err := websocket.Dial(context.Background(), "ws"+strings.TrimPrefix(hs.URL, "http"), nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { c.CloseNow() })
-	return NewWSConn(<-ready, 0), NewWSConn(c, 0)
+	return "ws" + strings.TrimPrefix(hs.URL, "http")
 }
 
 // editMessage returns a sync message the size of an edit's (600 B of
