@@ -55,7 +55,7 @@ func benchRelay(b *testing.B, compression bool) (string, *atomic.Int64) {
 	rp, _ := repo.Open(context.Background(), st, repo.DefaultOptions())
 	ep := relaysync.New(peer.NewRepoAdapter(rp), st, peer.DocumentAccess, relaysync.DefaultOptions().
 		WithRate(1e6, 1e6).WithCompression(compression).
-		WithAuthenticator(func(r *http.Request) (model.UserID, error) { return model.UserID(r.URL.Query().Get("token")), nil }))
+		WithAuthenticator(bearerUser))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)

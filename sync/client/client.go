@@ -29,8 +29,9 @@ type Transport interface {
 }
 
 // WebSocket dials the relay's GET /v1/sync endpoint. URL is the ws:// or
-// wss:// endpoint URL; Token is the device token, sent as the `token`
-// query parameter. The connection queues its writes (peer.DialWebSocket:
+// wss:// endpoint URL; Token is the device token, sent in the
+// Authorization header (never in the URL, which dial errors, proxies and
+// logs repeat). The connection queues its writes (peer.DialWebSocket:
 // the messages a session writes at once leave in one system call).
 type WebSocket struct {
 	URL         string
@@ -46,14 +47,14 @@ func (w WebSocket) Dial(ctx context.Context) (peer.Conn, func(), error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("client: relay url: %w", err)
 	}
-	q := u.Query()
-	q.Set("token", w.Token)
-	u.RawQuery = q.Encode()
 	mode := websocket.CompressionDisabled
 	if w.Compression {
 		mode = websocket.CompressionContextTakeover
 	}
-	c, resp, err := peer.DialWebSocket(ctx, u.String(), &websocket.DialOptions{CompressionMode: mode, HTTPClient: w.HTTPClient})
+	c, resp, err := peer.DialWebSocket(ctx, u.String(), &websocket.DialOptions{
+		CompressionMode: mode, HTTPClient: w.HTTPClient,
+		HTTPHeader: http.Header{"Authorization": {"Bearer " + w.Token}},
+	})
 	if err != nil {
 		if resp != nil && resp.StatusCode == http.StatusUnauthorized {
 			return nil, nil, fmt.Errorf("%w: dial relay: %v", ErrUnauthorized, err)

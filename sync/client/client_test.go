@@ -5,7 +5,9 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -66,7 +68,7 @@ func (r *relayProc) start() {
 	}
 	ep := relaysync.New(peer.NewRepoAdapter(rp), st, peer.DocumentAccess, relaysync.DefaultOptions().
 		WithPeerID("relay-test").
-		WithAuthenticator(func(r *http.Request) (model.UserID, error) { return model.UserID(r.URL.Query().Get("token")), nil }))
+		WithAuthenticator(bearerUser))
 	addr := r.addr
 	if addr == "" {
 		addr = "127.0.0.1:0"
@@ -238,5 +240,56 @@ func TestPublishActivityNeedsRelayFeature(t *testing.T) {
 	}
 	if err := d.c.PublishActivity(ctx, wire.ActivityPublish{Track: "t1"}); !errors.Is(err, client.ErrUnsupported) {
 		t.Fatalf("relay without the feature: %v, want ErrUnsupported", err)
+	}
+}
+
+// bearerUser authenticates the user named by the request's bearer token,
+// as the relay does for native devices.
+func bearerUser(r *http.Request) (model.UserID, error) {
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || tok == "" {
+		return "", relaysync.ErrUnauthenticated
+	}
+	return model.UserID(tok), nil
+}
+
+// TestWebSocketTokenNotInURL: the device token travels in the
+// Authorization header, never in the URL, and a failed dial's error does
+// not repeat it.
+func TestWebSocketTokenNotInURL(t *testing.T) {
+	const tok = "s3cret-device-token"
+	got := make(chan *http.Request, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r
+		http.Error(w, "no", http.StatusUnauthorized)
+	}))
+	defer srv.Close()
+	_, _, err := client.WebSocket{URL: "ws" + strings.TrimPrefix(srv.URL, "http") + "/v1/sync", Token: tok}.Dial(t.Context())
+	if !errors.Is(err, client.ErrUnauthorized) {
+		t.Fatalf("dial: %v, want ErrUnauthorized", err)
+	}
+	r := <-got
+	if h := r.Header.Get("Authorization"); h != "Bearer "+tok {
+		t.Errorf("Authorization = %q, want the bearer token", h)
+	}
+	if strings.Contains(r.URL.String(), tok) {
+		t.Errorf("token in the request URL %q", r.URL)
+	}
+	if strings.Contains(err.Error(), tok) {
+		t.Errorf("token in the error %q", err)
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := ln.Addr().String()
+	ln.Close()
+	_, _, err = client.WebSocket{URL: "ws://" + down + "/v1/sync", Token: tok}.Dial(t.Context())
+	if err == nil {
+		t.Fatal("dial of a closed port succeeded")
+	}
+	if strings.Contains(err.Error(), tok) {
+		t.Errorf("token in the error %q", err)
 	}
 }

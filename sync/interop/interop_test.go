@@ -41,7 +41,12 @@ func relay(t *testing.T) (string, *peer.RepoAdapter) {
 	repo := openRepo(t, st, repo.DefaultOptions().WithActorBinding(true))
 	ep := relaysync.New(repo, st, peer.DocumentAccess, relaysync.DefaultOptions().WithLogger(slog.New(slog.NewTextHandler(testWriter{t}, nil))).WithAuthenticator(
 		func(r *http.Request) (model.UserID, error) {
-			if u, ok := tokens[r.URL.Query().Get("token")]; ok {
+			// Go devices send the header, the JS clients the query.
+			tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if !ok {
+				tok = r.URL.Query().Get("token")
+			}
+			if u, ok := tokens[tok]; ok {
 				return u, nil
 			}
 			return "", relaysync.ErrUnauthenticated

@@ -3,7 +3,8 @@
 // sync documents that are persisted with per-peer sync states in the
 // relay's store, and exchange ephemeral messages.
 //
-// Mount it in the Echo relay (the device token arrives as ?token=):
+// Mount it in the Echo relay (the device token arrives as an
+// Authorization bearer, or as ?token= from browsers):
 //
 //	r, _ := repo.Open(ctx, st, repo.DefaultOptions())
 //	ep := relaysync.New(peer.NewRepoAdapter(r), st, peer.DocumentAccess,
