@@ -213,10 +213,11 @@ func unsplitDecode(t *testing.T, oggenc string, tier model.Tier) []float32 {
 	}
 	defer f.Close()
 	var out seekBuffer
-	info, _, err := vorbis.DecodeWAV(context.Background(), &out, f, wav.F32, vorbis.DefaultOptions())
+	dec, err := vorbis.DecodeWAV(context.Background(), &out, f, wav.F32, vorbis.DefaultOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
+	info := dec.Info
 	a, err := wav.Read(out.b)
 	if err != nil {
 		t.Fatal(err)

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	iofs "io/fs"
 	"os"
 
 	"github.com/segue-fm/segue/player/vorbis"
@@ -15,14 +17,19 @@ func init() {
 	register("decode", "decode an Ogg Vorbis file to WAV with the pure-Go decoder", runDecode)
 }
 
-// runDecode implements `segue decode [--format s16|s24|f32] IN.ogg OUT.wav`.
-// OUT "-" writes to stdout (WAV sizes then stay unpatched).
+// runDecode implements `segue decode [--format s16|s24|f32] [--strict]
+// IN.ogg OUT.wav`. OUT is written under a temporary name and renamed into
+// place once the decode succeeded, so a failure leaves OUT as it was; OUT
+// "-" writes to stdout (WAV sizes then stay unpatched). A damaged input
+// (corrupt or missing pages) is decoded as far as it is intact, with a
+// warning, or refused with --strict.
 func runDecode(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("decode", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	format := fs.String("format", "s16", "output sample format: s16, s24 or f32")
+	strict := fs.Bool("strict", false, "fail on a damaged input (corrupt or missing Ogg pages) instead of decoding what is intact with a warning")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: segue decode [--format s16|s24|f32] IN.ogg OUT.wav")
+		fmt.Fprintln(stderr, "usage: segue decode [--format s16|s24|f32] [--strict] IN.ogg OUT.wav")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -36,29 +43,64 @@ func runDecode(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	in, err := os.Open(fs.Arg(0))
+	inPath, outPath := fs.Arg(0), fs.Arg(1)
+	in, err := os.Open(inPath)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
+	if outPath != "-" {
+		if err := notSameFile(in, outPath); err != nil {
+			return err
+		}
+	}
 	var out io.Writer = stdout
-	if fs.Arg(1) != "-" {
-		o, err := os.Create(fs.Arg(1))
-		if err != nil {
+	var pending *pendingFile
+	if outPath != "-" {
+		if pending, err = createPending(outPath); err != nil {
 			return err
 		}
-		defer o.Close()
-		out = o
+		defer pending.Discard()
+		out = pending
 	}
-	info, frames, err := vorbis.DecodeWAV(ctx, out, in, f, vorbis.DefaultOptions().WithMaxChannels(255))
+	res, err := vorbis.DecodeWAV(ctx, out, in, f, vorbis.DefaultOptions().WithMaxChannels(255))
 	if err != nil {
-		return fmt.Errorf("decode %s: %w", fs.Arg(0), err)
+		return fmt.Errorf("decode %s: %w", inPath, err)
 	}
-	if c, ok := out.(io.Closer); ok && out != stdout {
-		if err := c.Close(); err != nil {
+	if d := res.Damage; d.Damaged() {
+		if *strict {
+			return fmt.Errorf("decode %s: %w: %d bytes skipped, %d gaps in the page sequence", inPath, errDamaged, d.SkippedBytes, d.Holes)
+		}
+		fmt.Fprintf(stderr, "warning: %s is damaged: %d bytes skipped, %d gaps in the page sequence; the audio there is missing from the output\n", inPath, d.SkippedBytes, d.Holes)
+	}
+	if pending != nil {
+		if err := pending.Commit(); err != nil {
 			return err
 		}
 	}
-	fmt.Fprintf(stderr, "%s: %d Hz, %d channels, %d frames (%s)\n", fs.Arg(0), info.SampleRate, info.Channels, frames, f)
+	fmt.Fprintf(stderr, "%s: %d Hz, %d channels, %d frames (%s)\n", inPath, res.Info.SampleRate, res.Info.Channels, res.Frames, f)
+	return nil
+}
+
+// errDamaged reports an input with corrupt or missing pages under
+// --strict.
+var errDamaged = errors.New("damaged input")
+
+// notSameFile refuses an output path naming the open input file.
+func notSameFile(in *os.File, outPath string) error {
+	ist, err := in.Stat()
+	if err != nil {
+		return err
+	}
+	ost, err := os.Stat(outPath)
+	if errors.Is(err, iofs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if os.SameFile(ist, ost) {
+		return fmt.Errorf("%w: output %s is the input file", errUsage, outPath)
+	}
 	return nil
 }

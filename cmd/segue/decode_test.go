@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/segue-fm/segue/player/wav"
@@ -38,5 +39,87 @@ func TestRunDecode(t *testing.T) {
 		if err := runDecode(context.Background(), args, &bytes.Buffer{}, &bytes.Buffer{}); !errors.Is(err, errUsage) {
 			t.Errorf("%q: %v, want errUsage", args, err)
 		}
+	}
+}
+
+// TestRunDecodeLeavesOutputOnFailure: a failed decode leaves the output
+// path as it was and no temporary file beside it; the input cannot be
+// its own output; a damaged input decodes what is intact with a warning,
+// or fails under --strict without writing anything.
+func TestRunDecodeLeavesOutputOnFailure(t *testing.T) {
+	good, err := os.ReadFile(filepath.Join("..", "..", "player", "vorbis", "testdata", "stereo22k.ogg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	in := write("good.ogg", good)
+	trunc := write("trunc.ogg", good[:len(good)/2])
+	// Two links of the same stream, a byte of the first one's only audio
+	// page flipped: that page fails its CRC, the second link is intact.
+	flipped := append(bytes.Clone(good), good...)
+	flipped[len(good)-100] ^= 0xff
+	damaged := write("damaged.ogg", flipped)
+	out := filepath.Join(dir, "out.wav")
+	run := func(args ...string) (string, error) {
+		var stderr bytes.Buffer
+		err := runDecode(context.Background(), args, &bytes.Buffer{}, &stderr)
+		return stderr.String(), err
+	}
+	if _, err := run(in, out); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unchanged := func(what string) {
+		t.Helper()
+		after, err := os.ReadFile(out)
+		if err != nil || !bytes.Equal(after, before) {
+			t.Errorf("%s: output changed (%d bytes, was %d; %v)", what, len(after), len(before), err)
+		}
+		ents, _ := os.ReadDir(dir)
+		if len(ents) != 4 {
+			t.Errorf("%s: %d files in the directory, want 4 (no temporary file left)", what, len(ents))
+		}
+	}
+	if _, err := run(trunc, out); err == nil {
+		t.Error("truncated input decoded without error")
+	}
+	unchanged("truncated input")
+	if _, err := run(in, in); !errors.Is(err, errUsage) {
+		t.Errorf("input as its own output: %v, want errUsage", err)
+	}
+	if b, _ := os.ReadFile(in); !bytes.Equal(b, good) {
+		t.Error("input as its own output: input changed")
+	}
+	if _, err := run("--strict", damaged, out); !errors.Is(err, errDamaged) {
+		t.Errorf("--strict, damaged input: %v, want errDamaged", err)
+	}
+	unchanged("--strict, damaged input")
+	msg, err := run(damaged, out)
+	if err != nil {
+		t.Fatalf("damaged input: %v", err)
+	}
+	if !strings.Contains(msg, "warning: "+damaged+" is damaged") {
+		t.Errorf("damaged input: no warning in %q", msg)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := wav.Read(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Frames() >= 2*11025 || a.Frames() == 0 {
+		t.Errorf("damaged input: %d frames, want some but fewer than %d", a.Frames(), 2*11025)
 	}
 }

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -56,17 +54,16 @@ func openOutput(ctx context.Context, wavAsked bool, device, path string, f wav.F
 	} else {
 		fmt.Fprintf(w, "output: WAV file %s, %s\n", path, f)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	tmp, err := createPending(path)
 	if err != nil {
 		return nil, fmt.Errorf("create output: %w", err)
 	}
 	s, err := player.NewWAVSink(tmp, 44100, 2, f)
 	if err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
+		tmp.Discard()
 		return nil, err
 	}
-	return &wavOutput{WAVSink: s, f: tmp, path: path}, nil
+	return &wavOutput{WAVSink: s, f: tmp}, nil
 }
 
 // alsaOutput is the ALSA device as an outputSink.
@@ -79,47 +76,32 @@ func (a alsaOutput) Commit() error    { return a.Sink.Close() }
 func (a alsaOutput) Discard()         { a.Sink.Close() }
 func (a alsaOutput) Describe() string { return "played to ALSA device " + a.device }
 
-// wavOutput is a WAV sink writing a temporary file that Commit renames
-// to path and Discard removes.
+// wavOutput is a WAV sink writing a pending file that Commit renames
+// into place and Discard removes.
 type wavOutput struct {
 	*player.WAVSink
-	f         *os.File
-	path      string
-	committed bool
+	f *pendingFile
 }
 
-// Commit finishes the WAV header, syncs and closes the file and renames
-// it to its path; on failure the temporary file is removed.
+// Commit finishes the WAV header and commits the file; on failure the
+// temporary file is removed.
 func (s *wavOutput) Commit() error {
-	err := s.WAVSink.Close()
-	if err == nil {
-		err = s.f.Sync()
+	if err := s.WAVSink.Close(); err != nil {
+		s.f.Discard()
+		return fmt.Errorf("write %s: %w", s.f.path, err)
 	}
-	if cerr := s.f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(s.f.Name(), s.path)
-	}
-	if err != nil {
-		os.Remove(s.f.Name())
-		return fmt.Errorf("write %s: %w", s.path, err)
-	}
-	s.committed = true
-	return nil
+	return s.f.Commit()
 }
 
-// Discard closes and removes the temporary file unless Commit succeeded.
+// Discard removes the temporary file unless Commit succeeded.
 func (s *wavOutput) Discard() {
-	if s.committed {
-		return
+	if !s.f.done {
+		s.WAVSink.Close()
 	}
-	s.WAVSink.Close()
-	s.f.Close()
-	os.Remove(s.f.Name())
+	s.f.Discard()
 }
 
-func (s *wavOutput) Describe() string { return "wrote " + s.path }
+func (s *wavOutput) Describe() string { return "wrote " + s.f.path }
 
 // maxPosition bounds --start.
 const maxPosition = 24 * time.Hour

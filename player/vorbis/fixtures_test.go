@@ -28,10 +28,14 @@ func TestFixturesMatchOggdec(t *testing.T) {
 				t.Fatal(err)
 			}
 			var out bytes.Buffer
-			info, frames, err := DecodeWAV(context.Background(), &out, bytes.NewReader(in), wav.S16, DefaultOptions())
+			res, err := DecodeWAV(context.Background(), &out, bytes.NewReader(in), wav.S16, DefaultOptions())
 			if err != nil {
 				t.Fatal(err)
 			}
+			if res.Damage.Damaged() {
+				t.Errorf("intact file reported damaged: %+v", res.Damage)
+			}
+			info, frames := res.Info, res.Frames
 			got, err := wav.Read(out.Bytes())
 			if err != nil {
 				t.Fatal(err)
@@ -89,11 +93,11 @@ func TestChained(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	_, frames, err := DecodeWAV(context.Background(), &out, bytes.NewReader(append(append([]byte(nil), a...), a...)), wav.F32, DefaultOptions())
-	if err != nil || frames != 2*11025 {
-		t.Fatalf("same-format chain: %d frames, %v; want %d", frames, err, 2*11025)
+	res, err := DecodeWAV(context.Background(), &out, bytes.NewReader(append(append([]byte(nil), a...), a...)), wav.F32, DefaultOptions())
+	if err != nil || res.Frames != 2*11025 {
+		t.Fatalf("same-format chain: %d frames, %v; want %d", res.Frames, err, 2*11025)
 	}
-	_, _, err = DecodeWAV(context.Background(), &bytes.Buffer{}, bytes.NewReader(append(append([]byte(nil), a...), b...)), wav.F32, DefaultOptions())
+	_, err = DecodeWAV(context.Background(), &bytes.Buffer{}, bytes.NewReader(append(append([]byte(nil), a...), b...)), wav.F32, DefaultOptions())
 	if !errors.Is(err, ErrFormatChange) {
 		t.Fatalf("rate-changing chain to WAV: %v, want ErrFormatChange", err)
 	}

@@ -22,6 +22,7 @@ type StreamReader struct {
 	link int
 	err  error
 
+	holes   int   // gaps in page sequence numbers met
 	granule int64 // stream position after the last packet, -1 unknown
 	count   int64 // samples output since the stream (re)started, -1 before the first packet
 	out     [][]float32
@@ -45,6 +46,24 @@ func (s *StreamReader) Info() Info {
 // Link returns the index of the chained-stream link that the most
 // recently returned samples belong to, counting from 0.
 func (s *StreamReader) Link() int { return s.link }
+
+// Damage describes what a StreamReader skipped of a damaged stream:
+// audio in it is missing from the output.
+type Damage struct {
+	// SkippedBytes counts bytes that were not part of a page with a
+	// valid CRC: garbage, or corrupt pages, skipped while resynchronising.
+	SkippedBytes int64
+	// Holes counts gaps in the page sequence (pages lost or corrupt).
+	Holes int
+}
+
+// Damaged reports whether anything was skipped.
+func (d Damage) Damaged() bool { return d.SkippedBytes > 0 || d.Holes > 0 }
+
+// Damage reports what has been skipped so far.
+func (s *StreamReader) Damage() Damage {
+	return Damage{SkippedBytes: s.or.Lost, Holes: s.holes}
+}
 
 // ReadHeaders reads up to the end of the first link's headers, so that
 // Info is valid before any audio is decoded. Calling it is optional.
@@ -109,6 +128,7 @@ func (s *StreamReader) Next(ctx context.Context) ([][]float32, error) {
 			continue
 		}
 		if pkt.Hole {
+			s.holes++
 			s.dec.Reset()
 			s.granule, s.count = -1, -1
 		}

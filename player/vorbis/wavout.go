@@ -36,42 +36,57 @@ func WAVOrder(channels int) []int {
 	return p
 }
 
+// WAVResult sums up a DecodeWAV call.
+type WAVResult struct {
+	// Info describes the stream (its first link).
+	Info Info
+	// Frames counts the frames written.
+	Frames int64
+	// Damage is what was skipped of a damaged stream: its audio is
+	// missing from the output (libvorbisfile's choice: decode what is
+	// intact).
+	Damage Damage
+}
+
 // DecodeWAV decodes the Ogg Vorbis stream src with a StreamReader and
 // writes it to dst as a WAV file in format f, with channels in WAV order.
 // Chained links must share rate and channel count (else ErrFormatChange).
-// It returns the stream's Info and the number of frames written; dst is
-// finished (sizes patched when it can seek) but not closed.
-func DecodeWAV(ctx context.Context, dst io.Writer, src io.Reader, f wav.Format, opts Options) (Info, int64, error) {
+// dst is finished (sizes patched when it can seek) but not closed. On
+// error the result tells how far it got.
+func DecodeWAV(ctx context.Context, dst io.Writer, src io.Reader, f wav.Format, opts Options) (WAVResult, error) {
 	sr := NewStreamReader(src, opts)
 	if err := sr.ReadHeaders(ctx); err != nil {
-		return Info{}, 0, err
+		return WAVResult{Damage: sr.Damage()}, err
 	}
-	info := sr.Info()
-	w, err := wav.NewWriter(dst, info.SampleRate, info.Channels, f)
+	res := WAVResult{Info: sr.Info()}
+	w, err := wav.NewWriter(dst, res.Info.SampleRate, res.Info.Channels, f)
 	if err != nil {
-		return info, 0, err
+		return res, err
 	}
-	order := WAVOrder(info.Channels)
-	perm := make([][]float32, info.Channels)
+	order := WAVOrder(res.Info.Channels)
+	perm := make([][]float32, res.Info.Channels)
 	var buf []float32
 	for {
 		pcm, err := sr.Next(ctx)
+		res.Frames, res.Damage = w.Frames(), sr.Damage()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			return info, w.Frames(), err
+			return res, err
 		}
-		if li := sr.Info(); li.SampleRate != info.SampleRate || li.Channels != info.Channels {
-			return info, w.Frames(), fmt.Errorf("%w: link %d is %d Hz × %d", ErrFormatChange, sr.Link(), li.SampleRate, li.Channels)
+		if li := sr.Info(); li.SampleRate != res.Info.SampleRate || li.Channels != res.Info.Channels {
+			return res, fmt.Errorf("%w: link %d is %d Hz × %d", ErrFormatChange, sr.Link(), li.SampleRate, li.Channels)
 		}
 		for i, c := range order {
 			perm[i] = pcm[c]
 		}
 		buf = Interleave(buf[:0], perm)
 		if err := w.WriteFloat32(buf); err != nil {
-			return info, w.Frames(), err
+			return res, err
 		}
 	}
-	return info, w.Frames(), w.Close()
+	err = w.Close()
+	res.Frames = w.Frames()
+	return res, err
 }

@@ -1,0 +1,53 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// pendingFile is an output file written under a temporary name next to
+// its path and renamed into place by Commit, so the path holds either
+// the complete new file or what it held before, never a partial one.
+type pendingFile struct {
+	*os.File
+	path string
+	done bool
+}
+
+// createPending creates the temporary file for path in path's
+// directory. The caller ends it with Commit or Discard.
+func createPending(path string) (*pendingFile, error) {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return nil, fmt.Errorf("create %s: %w", path, err)
+	}
+	return &pendingFile{File: f, path: path}, nil
+}
+
+// Commit syncs and closes the file and renames it to its path; on
+// failure the temporary file is removed and path is untouched.
+func (p *pendingFile) Commit() error {
+	err := p.Sync()
+	if cerr := p.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(p.Name(), p.path)
+	}
+	if err != nil {
+		os.Remove(p.Name())
+		return fmt.Errorf("write %s: %w", p.path, err)
+	}
+	p.done = true
+	return nil
+}
+
+// Discard closes and removes the temporary file unless Commit succeeded.
+func (p *pendingFile) Discard() {
+	if p.done {
+		return
+	}
+	p.Close()
+	os.Remove(p.Name())
+}
