@@ -20,6 +20,9 @@ const maxJSONResponse = 1 << 20
 // ErrBadResponse when no answer could be decoded. An out that implements
 // headerSink also receives the answer's headers.
 func (e *Engine) call(ctx context.Context, method, path string, in, out any, auth bool) error {
+	if ctx.Value(noRelayKey{}) != nil {
+		return fmt.Errorf("%w: %s %s not asked: no relay answered earlier", ErrOffline, method, path)
+	}
 	c := fetch.JSONClient{Origins: e.opts.origins, Client: e.client, Token: e.Token, MaxBody: maxJSONResponse}
 	a, err := c.Do(ctx, method, path, in, out, auth)
 	if err != nil {
@@ -41,4 +44,15 @@ func (e *Engine) call(ctx context.Context, method, path string, in, out any, aut
 		hs.takeHeader(a.Header)
 	}
 	return nil
+}
+
+// noRelayKey marks a context whose relay requests fail at once
+// (withoutRelay).
+type noRelayKey struct{}
+
+// withoutRelay returns ctx marked so that Engine.call fails with
+// ErrOffline without asking the relay, for work that found the relay
+// unreachable and goes on with what the device holds.
+func withoutRelay(ctx context.Context) context.Context {
+	return context.WithValue(ctx, noRelayKey{}, true)
 }

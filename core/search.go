@@ -338,6 +338,7 @@ func (e *Engine) updateSource(ctx context.Context, src string, want map[string]*
 	}
 	var upsert []searchindex.Entry
 	var add []string
+	offline := false // no relay answered: the rest is not asked for either
 	for key, given := range want {
 		kind, id, _ := strings.Cut(key, ":")
 		cur, indexed := ix.Lookup(searchindex.Kind(kind), id)
@@ -347,11 +348,12 @@ func (e *Engine) updateSource(ctx context.Context, src string, want map[string]*
 				upsert = append(upsert, *given)
 			}
 		case !indexed:
-			en, err := e.describe(ctx, searchindex.Kind(kind), id)
+			en, err := e.describeUnless(ctx, offline, searchindex.Kind(kind), id)
 			if err != nil {
 				if ctx.Err() != nil {
 					return sum, ctx.Err()
 				}
+				offline = offline || errors.Is(err, ErrOffline)
 				sum.Unresolved++
 				continue
 			}
@@ -442,6 +444,17 @@ next:
 // describe returns the search entry of a track, album or artist: the
 // downloaded metadata when a download holds it, the relay's otherwise,
 // with artist names and album titles cached while the engine is open.
+// describeUnless is describe, except that with offline set (no relay
+// answered earlier in this refresh) an entry that needs the relay fails
+// with ErrOffline at once, without asking: what the device holds
+// (downloaded metadata, names in the local index) still describes it.
+func (e *Engine) describeUnless(ctx context.Context, offline bool, kind searchindex.Kind, id string) (searchindex.Entry, error) {
+	if offline {
+		ctx = withoutRelay(ctx)
+	}
+	return e.describe(ctx, kind, id)
+}
+
 func (e *Engine) describe(ctx context.Context, kind searchindex.Kind, id string) (searchindex.Entry, error) {
 	en := searchindex.Entry{Kind: kind, ID: id}
 	var err error

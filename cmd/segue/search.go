@@ -21,7 +21,8 @@ func init() {
 // runSearch is `segue search [--type track,album,artist,playlist]
 // [--limit N] [--offline] QUERY...`: Engine.Search as this device, one
 // ranked result a line. Without a relay (or with --offline) it searches
-// what this device holds and says so on stderr.
+// what this device holds and says so on stderr. The device's offline
+// index is first brought up to date with the account's documents.
 func runSearch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("search", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -59,6 +60,21 @@ func runSearch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer dev.close()
+	// The offline index follows the account's documents: bring it up to
+	// date with the playlists and library as they are now (edited here,
+	// synced, or received from a LAN peer since the last command).
+	if dev.user != "" {
+		d, err := dev.docs(ctx)
+		if err == nil {
+			_, err = dev.e.RefreshSearchIndex(ctx, d)
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			fmt.Fprintf(stderr, "note: offline index not brought up to date with your playlists and library: %v\n", err)
+		}
+	}
 	opts := core.DefaultSearchOptions().WithKinds(kinds...).WithLimit(*limit).WithOffline(*offline)
 	res, err := dev.e.Search(ctx, query, opts)
 	if err != nil {

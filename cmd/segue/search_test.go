@@ -81,4 +81,31 @@ func TestSearchCommand(t *testing.T) {
 			t.Errorf("%v with the relay down: %+v", args, res)
 		}
 	}
+
+	// Playlists made and renamed offline are in the offline index, and
+	// their unknown tracks do not make it ask the dead relay for each.
+	res = segue(t, "playlist", "create", "Road trip")
+	if res.code != 0 {
+		t.Fatalf("playlist create offline: %+v", res)
+	}
+	pl := strings.TrimSpace(res.stdout)
+	if res := segue(t, "playlist", "add", pl, "trAAAAAAAAAAAAAAAA", "trBBBBBBBBBBBBBBBB", "trCCCCCCCCCCCCCCCC"); res.code != 0 {
+		t.Fatalf("playlist add offline: %+v", res)
+	}
+	res = segue(t, "search", "--offline", "road trip")
+	if first, _, _ := strings.Cut(res.stdout, "\n"); res.code != 0 || !strings.Contains(first, " 1. playlist * [Road] [trip]  ("+pl+")") {
+		t.Errorf("offline search for a playlist made offline: %+v", res)
+	}
+	if n := strings.Count(res.stderr, "relay request failed"); n > 1 {
+		t.Errorf("the dead relay asked %d times in one search:\n%s", n, res.stderr)
+	}
+	if res := segue(t, "playlist", "rename", pl, "Night drive"); res.code != 0 {
+		t.Fatalf("playlist rename offline: %+v", res)
+	}
+	if res := segue(t, "search", "--offline", "night drive"); res.code != 0 || !strings.Contains(res.stdout, "[Night] [drive]") {
+		t.Errorf("offline search for the new name: %+v", res)
+	}
+	if res := segue(t, "search", "--offline", "road trip"); res.code != 0 || strings.Contains(res.stdout, pl) {
+		t.Errorf("offline search for the old name still finds the playlist: %+v", res)
+	}
 }
