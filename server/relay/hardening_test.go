@@ -254,6 +254,14 @@ func TestStrictJSON(t *testing.T) {
 		{"same key in sibling objects", `{"username":"ok1","password":"long enough","x":[{"a":1},{"a":2}]}`, 201},
 		{"trailing whitespace", "{\"username\":\"ok2\",\"password\":\"long enough\"}\n\t ", 201},
 		{"password with inner spaces", `{"username":"ok3","password":"  a b c d  "}`, 201},
+		{"raw bytes not UTF-8", "{\"username\":\"bad1\",\"password\":\"long enough\xff\xfe\"}", 400},
+		{"lone high surrogate escape", `{"username":"bad2","password":"long enough\ud800"}`, 400},
+		{"lone low surrogate escape", `{"username":"bad3","password":"long enough\udc00x"}`, 400},
+		{"high surrogate then another escape", `{"username":"bad4","password":"long enough\ud83d\n"}`, 400},
+		{"two high surrogates", `{"username":"bad5","password":"long enough\ud83d\ud83d\ude00"}`, 400},
+		{"surrogate pair escape", `{"username":"ok4","password":"long enough \ud83d\ude00"}`, 201},
+		{"escaped backslash before u", `{"username":"ok5","password":"long enough \\ud800"}`, 201},
+		{"escapes and raw UTF-8", `{"username":"ok6","password":"long enough \u00e9 é \"\\ 🎧"}`, 201},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
