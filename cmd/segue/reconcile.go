@@ -11,28 +11,37 @@ import (
 	"time"
 
 	"github.com/segue-fm/segue/server/access"
+	"github.com/segue-fm/segue/server/counting"
 	"github.com/segue-fm/segue/server/events"
 	"github.com/segue-fm/segue/server/reconcile"
 )
+
+// defaultReconcileThreshold is the threshold `segue reconcile` checks
+// against when the relay recorded none (it never counted): the counting
+// service's default.
+const defaultReconcileThreshold = 30 * time.Second
 
 func init() {
 	register("reconcile", "check a day's counted streams against the audio served and licenses issued (access records)", runReconcile)
 }
 
 // runReconcile implements `segue reconcile --data DIR --day YYYY-MM-DD
-// [--edge-access DIR ...] [--threshold 30s] [--lookback 768h] [--json]`:
+// [--edge-access DIR ...] [--threshold D] [--lookback 768h] [--json]`:
 // the end-of-day check of server/reconcile on a relay data directory (the
 // relay stopped, or a copy) and the access records of its edges (an
 // edge's hits reach the relay's records through no other way). It prints a summary and every counted-but-unbacked stream and
 // backed-but-uncounted (device, track), or the whole report as JSON. The
-// exit status is 0 whether or not discrepancies were found.
+// served audio is checked against the threshold the relay counted with
+// (counting.RecordedThreshold) unless --threshold is given; a relay that
+// never counted recorded none, and then the default applies. The exit
+// status is 0 whether or not discrepancies were found.
 func runReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("reconcile", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	def := reconcile.DefaultOptions()
 	data := relayDataFlag(fs)
 	day := fs.String("day", "", "the UTC day to reconcile, YYYY-MM-DD")
-	threshold := fs.Duration("threshold", 30*time.Second, "audio the served chunks must cover: the counting threshold")
+	threshold := fs.Duration("threshold", 0, fmt.Sprintf("audio the served chunks must cover (default: the threshold the relay counted with, recorded in its data directory; %v when none is)", defaultReconcileThreshold))
 	lookback := fs.Duration("lookback", 32*24*time.Hour, "how far before the day access records and licenses back its streams")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	var edgeDirs []string
@@ -48,7 +57,7 @@ func runReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return nil
 	})
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: segue reconcile --data DIR --day YYYY-MM-DD [--edge-access DIR ...] [--threshold 30s] [--lookback 768h] [--json]")
+		fmt.Fprintln(stderr, "usage: segue reconcile --data DIR --day YYYY-MM-DD [--edge-access DIR ...] [--threshold D] [--lookback 768h] [--json]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -62,7 +71,9 @@ func runReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	if *threshold <= 0 || *lookback < 0 {
+	thresholdSet := false
+	fs.Visit(func(f *flag.Flag) { thresholdSet = thresholdSet || f.Name == "threshold" })
+	if (thresholdSet && *threshold <= 0) || *lookback < 0 {
 		return fmt.Errorf("%w: --threshold must be positive and --lookback not negative", errUsage)
 	}
 	dd, err := openRelayData(ctx, *data)
@@ -70,6 +81,18 @@ func runReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	defer dd.Close()
+	from := "--threshold"
+	if !thresholdSet {
+		rec, ok, err := counting.RecordedThreshold(ctx, dd.Store)
+		switch {
+		case err != nil:
+			return err
+		case ok:
+			*threshold, from = rec, "the relay's counting threshold"
+		default:
+			*threshold, from = defaultReconcileThreshold, "the default: the relay recorded none"
+		}
+	}
 	readers := []access.Reader{access.NewStoreReader(dd.Store)}
 	for _, dir := range edgeDirs {
 		readers = append(readers, access.NewFileReader(dir))
@@ -90,6 +113,7 @@ func runReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	fmt.Fprintf(stdout, "%s: %d counted streams (%d online, %d offline): %d backed, %d counted but unbacked; %d (device, track) backed but uncounted\n",
 		rep.Day, rep.Streams, rep.Online, rep.Offline, rep.Backed, len(rep.Unbacked), len(rep.Uncounted))
+	fmt.Fprintf(stdout, "threshold %s (%s)\n", *threshold, from)
 	for _, u := range rep.Unbacked {
 		fmt.Fprintf(stdout, "unbacked  device %s track %s started %s offset %d: %s\n", u.Device, u.Track,
 			time.UnixMilli(u.Started).UTC().Format(time.RFC3339), u.Offset, u.Reason)

@@ -8,8 +8,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/segue-fm/segue/core/api"
+	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/server/catalog"
+	"github.com/segue-fm/segue/server/counting"
+	"github.com/segue-fm/segue/server/events"
 )
 
 // TestReconcileCLI runs `segue reconcile` in process on an empty relay
@@ -27,7 +32,8 @@ func TestReconcileCLI(t *testing.T) {
 	if err := runReconcile(ctx, []string{"--data", dir, "--day", "2026-11-30"}, &out, &errb); err != nil {
 		t.Fatal(err)
 	}
-	if want := "2026-11-30: 0 counted streams (0 online, 0 offline): 0 backed, 0 counted but unbacked; 0 (device, track) backed but uncounted\n"; out.String() != want {
+	if want := "2026-11-30: 0 counted streams (0 online, 0 offline): 0 backed, 0 counted but unbacked; 0 (device, track) backed but uncounted\n" +
+		"threshold 30s (the default: the relay recorded none)\n"; out.String() != want {
 		t.Errorf("output %q", out.String())
 	}
 	out.Reset()
@@ -47,6 +53,7 @@ func TestReconcileCLI(t *testing.T) {
 		{"--data", dir, "--day", "30.11.2026"},
 		{"--day", "2026-11-30"},
 		{"--data", dir, "--day", "2026-11-30", "--threshold", "-1s"},
+		{"--data", dir, "--day", "2026-11-30", "--threshold", "0s"},
 		{"--data", dir, "--day", "2026-11-30", "extra"},
 		{"--data", dir, "--day", "2026-11-30", "--edge-access", dir + "/none"},
 		{"--data", dir, "--day", "2026-11-30", "--edge-access", filepath.Join(edgeDir, "file")},
@@ -57,5 +64,45 @@ func TestReconcileCLI(t *testing.T) {
 	}
 	if err := runReconcile(ctx, []string{"--data", t.TempDir() + "/none", "--day", "2026-11-30"}, &out, &errb); err == nil || errors.Is(err, errUsage) {
 		t.Errorf("missing data dir: %v", err)
+	}
+}
+
+// TestReconcileUsesRecordedThreshold: once the relay's counting consumer
+// has committed, `segue reconcile` checks against the threshold it
+// counted with, unless --threshold says otherwise.
+func TestReconcileUsesRecordedThreshold(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	dd, err := catalog.OpenDataDir(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lg := events.NewStoreLog(dd.Store)
+	ev := api.PlayRecord{Seq: 1, Track: "t", Tier: model.TierLow, StartedAt: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC).UnixMilli(),
+		PlayedMs: 12000, EndReason: model.EndCompleted, Source: model.SourceStream}
+	if _, err := lg.Append(ctx, events.Batch{Device: "d", User: "u", Message: []byte("m"), Sig: []byte("s"), Events: []api.PlayRecord{ev}}); err != nil {
+		t.Fatal(err)
+	}
+	svc := counting.New(dd.Store, lg, dd.Catalog, nil, counting.DefaultOptions().WithThreshold(10*time.Second).WithLogger(nil))
+	if _, err := svc.Step(ctx); err != nil {
+		t.Fatal(err)
+	}
+	dd.Close()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "threshold 10s (the relay's counting threshold)\n"},
+		{[]string{"--threshold", "45s"}, "threshold 45s (--threshold)\n"},
+		{[]string{"--json"}, `"threshold_ms": 10000,`},
+		{[]string{"--json", "--threshold", "1m"}, `"threshold_ms": 60000,`},
+	} {
+		var out, errb bytes.Buffer
+		if err := runReconcile(ctx, append([]string{"--data", dir, "--day", "2026-11-30"}, tc.args...), &out, &errb); err != nil {
+			t.Fatalf("%q: %v", tc.args, err)
+		}
+		if !strings.Contains(out.String(), tc.want) {
+			t.Errorf("%q: output lacks %q:\n%s", tc.args, tc.want, out.String())
+		}
 	}
 }

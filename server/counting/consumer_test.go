@@ -176,3 +176,61 @@ func TestCountCacheTwoServices(t *testing.T) {
 		t.Fatalf("user streams %d, %v", n, err)
 	}
 }
+
+// TestRecordedThreshold: the consumer's first commit records its
+// threshold; a service restarted with another threshold records that one
+// at its first commit; nothing counted records nothing; a damaged record
+// is an error.
+func TestRecordedThreshold(t *testing.T) {
+	ctx := context.Background()
+	mem := store.NewMemory()
+	lg := events.NewStoreLog(mem)
+	if _, ok, err := counting.RecordedThreshold(ctx, mem); ok || err != nil {
+		t.Fatalf("empty store: ok %v, err %v", ok, err)
+	}
+	appendPlay := func(seq uint64) {
+		t.Helper()
+		ev := api.PlayRecord{Seq: seq, Track: "t", Tier: model.TierLow, StartedAt: time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC).UnixMilli(),
+			PlayedMs: 12000, EndReason: model.EndCompleted, Source: model.SourceStream}
+		if _, err := lg.Append(ctx, events.Batch{Device: "d", User: "u", Message: []byte("m"), Sig: []byte("s"), Events: []api.PlayRecord{ev}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, tc := range []struct {
+		threshold time.Duration
+		streams   uint64 // of track t after this service counted its play
+	}{
+		{10 * time.Second, 1},
+		{30 * time.Second, 1}, // the 12 s play does not count under 30 s
+		{1500 * time.Millisecond, 2},
+	} {
+		svc := counting.New(mem, lg, nil, nil, counting.DefaultOptions().WithLogger(nil).WithThreshold(tc.threshold))
+		if _, err := svc.Step(ctx); err != nil {
+			t.Fatal(err)
+		}
+		// Caught up: nothing committed, the previous service's record stays.
+		if i > 0 {
+			if d, ok, err := counting.RecordedThreshold(ctx, mem); err != nil || !ok || d == tc.threshold {
+				t.Fatalf("service %d before counting: %v %v %v, want the previous threshold", i, d, ok, err)
+			}
+		}
+		appendPlay(uint64(i))
+		if _, err := svc.Step(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if d, ok, err := counting.RecordedThreshold(ctx, mem); err != nil || !ok || d != tc.threshold {
+			t.Fatalf("service %d: recorded %v %v %v, want %v", i, d, ok, err, tc.threshold)
+		}
+		if n, err := svc.TrackStreams(ctx, "t", "2026-11"); err != nil || n != tc.streams {
+			t.Fatalf("service %d: %d streams, %v; want %d", i, n, err, tc.streams)
+		}
+	}
+	for _, bad := range [][]byte{{1, 2, 3}, make([]byte, 8), {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}} {
+		if err := mem.Set(ctx, []byte("cnt/threshold"), bad); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := counting.RecordedThreshold(ctx, mem); !errors.Is(err, counting.ErrCorrupt) {
+			t.Errorf("record %x: %v, want ErrCorrupt", bad, err)
+		}
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"regexp"
 	"strings"
 	"sync"
@@ -60,7 +61,10 @@ type Service struct {
 	// stored position is still countsAt (no other consumer committed).
 	countCache *otter.Cache[string, uint64]
 	countsAt   uint64
-	cmu        sync.Mutex // guards countsAt and the use of countCache
+	// thresholdSaved: a commit of this service recorded its threshold
+	// (thresholdKey).
+	thresholdSaved bool
+	cmu            sync.Mutex // guards countsAt, thresholdSaved and the use of countCache
 }
 
 // maxCachedCounts bounds the count cache (entries).
@@ -94,7 +98,13 @@ func (s *Service) update(ctx context.Context, fn func(tx store.Txn, add func(aud
 }
 
 // Store keys (docs/ARCHITECTURE.md §5).
-var posKey = []byte("cnt/pos")
+var (
+	posKey = []byte("cnt/pos")
+	// thresholdKey holds the threshold (u64 BE milliseconds) of the
+	// latest service to count: reconciliation checks the served audio
+	// against it (RecordedThreshold).
+	thresholdKey = []byte("cnt/threshold")
+)
 
 func trackKey(track model.TrackID, month string) []byte {
 	return []byte("cnt/t/" + string(track) + "/" + month)
@@ -155,6 +165,26 @@ func (s *Service) UserStreams(ctx context.Context, user model.UserID, month stri
 		return 0, fmt.Errorf("counting: read count: %w", err)
 	}
 	return n, nil
+}
+
+// RecordedThreshold returns the threshold the relay whose store is st
+// last counted with (recorded by the consumer's first commit after each
+// start; ok is false when nothing was ever counted).
+func RecordedThreshold(ctx context.Context, st store.Store) (d time.Duration, ok bool, err error) {
+	b, err := st.Get(ctx, thresholdKey)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return 0, false, nil
+	case err != nil:
+		return 0, false, fmt.Errorf("counting: read threshold: %w", err)
+	case len(b) != 8:
+		return 0, false, fmt.Errorf("%w: %d-byte threshold", ErrCorrupt, len(b))
+	}
+	ms := binary.BigEndian.Uint64(b)
+	if ms == 0 || ms > uint64(math.MaxInt64/time.Millisecond) {
+		return 0, false, fmt.Errorf("%w: threshold of %d ms", ErrCorrupt, ms)
+	}
+	return time.Duration(ms) * time.Millisecond, true, nil
 }
 
 // IsStream reports whether a play of playedMs milliseconds counts as a
@@ -229,6 +259,11 @@ func (s *Service) count(ctx context.Context, pos uint64, es []events.Entry) erro
 		if err := addCountries(tx, streams, add); err != nil {
 			return err
 		}
+		if !s.thresholdSaved {
+			if err := tx.Set(thresholdKey, binary.BigEndian.AppendUint64(nil, uint64(s.opts.threshold.Milliseconds()))); err != nil {
+				return err
+			}
+		}
 		for k, n := range add {
 			old, ok := s.countCache.GetIfPresent(k)
 			if !ok {
@@ -261,6 +296,7 @@ func (s *Service) count(ctx context.Context, pos uint64, es []events.Entry) erro
 		s.countCache.Set(k, v)
 	}
 	s.countsAt = next
+	s.thresholdSaved = true
 	s.met.consumed.Add(float64(len(es)))
 	s.met.counted.Add(float64(len(streams)))
 	return nil

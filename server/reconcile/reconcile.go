@@ -127,15 +127,20 @@ type Uncounted struct {
 
 // Report is the day's reconciliation.
 type Report struct {
-	Day       string      `json:"day"`
-	Streams   int         `json:"streams"` // counted streams that started that day
-	Online    int         `json:"online"`
-	Offline   int         `json:"offline"`
-	Backed    int         `json:"backed"`
-	Unbacked  []Unbacked  `json:"unbacked"`
-	Uncounted []Uncounted `json:"uncounted"`
+	Day string `json:"day"`
+	// ThresholdMs is the audio, in ms, a counted online stream's served
+	// chunks had to cover (Options.WithThreshold).
+	ThresholdMs int64       `json:"threshold_ms"`
+	Streams     int         `json:"streams"` // counted streams that started that day
+	Online      int         `json:"online"`
+	Offline     int         `json:"offline"`
+	Backed      int         `json:"backed"`
+	Unbacked    []Unbacked  `json:"unbacked"`
+	Uncounted   []Uncounted `json:"uncounted"`
 	// UnresolvedBlobs counts served blobs that no manifest references
-	// (deleted or re-published tracks); they back nothing.
+	// (deleted or re-published tracks); they back nothing. A header
+	// served by hash (as to an edge) is referenced, and backs nothing
+	// either.
 	UnresolvedBlobs int `json:"unresolved_blobs"`
 }
 
@@ -156,7 +161,7 @@ func Run(ctx context.Context, day time.Time, streams StreamSource, acc access.Re
 	y, m, d := day.UTC().Date()
 	start := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
 	end := start.AddDate(0, 0, 1)
-	rep := Report{Day: start.Format(time.DateOnly), Unbacked: []Unbacked{}, Uncounted: []Uncounted{}}
+	rep := Report{Day: start.Format(time.DateOnly), ThresholdMs: opts.threshold.Milliseconds(), Unbacked: []Unbacked{}, Uncounted: []Uncounted{}}
 
 	var checked []Stream
 	counted := map[devTrack]bool{}
@@ -173,7 +178,7 @@ func Run(ctx context.Context, day time.Time, streams StreamSource, acc access.Re
 		return rep, fmt.Errorf("reconcile: read streams: %w", err)
 	}
 
-	r := resolver{cat: cat, chunks: map[catalog.StreamRef][]Chunk{}, blobs: map[[32]byte][]blobAt{}}
+	r := resolver{cat: cat, chunks: map[catalog.StreamRef][]Chunk{}, blobs: map[[32]byte]servedBlob{}}
 	served := map[devTrack]map[chunkAt]uint64{} // lookback window, devices with streams
 	today := map[devTrack]map[chunkAt]uint64{}  // the day, every device
 	firstToday := map[devTrack]int64{}
@@ -210,14 +215,14 @@ func Run(ctx context.Context, day time.Time, streams StreamSource, acc access.Re
 				}
 			}
 		case access.KindBlob:
-			ls, err := r.blob(ctx, a.Blob)
+			b, err := r.blob(ctx, a.Blob)
 			if err != nil {
 				return err
 			}
-			if len(ls) == 0 {
+			if !b.referenced {
 				rep.UnresolvedBlobs++
 			}
-			for _, l := range ls {
+			for _, l := range b.at {
 				l.bytes = a.Bytes
 				locs = append(locs, l)
 			}
@@ -303,7 +308,14 @@ type blobAt struct {
 type resolver struct {
 	cat    Catalog
 	chunks map[catalog.StreamRef][]Chunk
-	blobs  map[[32]byte][]blobAt
+	blobs  map[[32]byte]servedBlob
+}
+
+// servedBlob is what a blob served by hash is: the chunks that hold it
+// (none for a header), and whether any current manifest references it.
+type servedBlob struct {
+	at         []blobAt
+	referenced bool
 }
 
 func (r *resolver) layout(ctx context.Context, ref catalog.StreamRef) ([]Chunk, error) {
@@ -319,28 +331,28 @@ func (r *resolver) layout(ctx context.Context, ref catalog.StreamRef) ([]Chunk, 
 }
 
 // blob maps a blob hash to the chunks that hold it.
-func (r *resolver) blob(ctx context.Context, h [32]byte) ([]blobAt, error) {
-	if ls, ok := r.blobs[h]; ok {
-		return ls, nil
+func (r *resolver) blob(ctx context.Context, h [32]byte) (servedBlob, error) {
+	if b, ok := r.blobs[h]; ok {
+		return b, nil
 	}
 	refs, err := r.cat.BlobStreams(ctx, h)
 	if err != nil {
-		return nil, fmt.Errorf("reconcile: %w", err)
+		return servedBlob{}, fmt.Errorf("reconcile: %w", err)
 	}
-	var out []blobAt
+	b := servedBlob{referenced: len(refs) > 0}
 	for _, ref := range refs {
 		cs, err := r.layout(ctx, ref)
 		if err != nil {
-			return nil, err
+			return servedBlob{}, err
 		}
 		for i, c := range cs {
 			if c.Blob == h {
-				out = append(out, blobAt{ref: ref, idx: uint32(i)})
+				b.at = append(b.at, blobAt{ref: ref, idx: uint32(i)})
 			}
 		}
 	}
-	r.blobs[h] = out
-	return out, nil
+	r.blobs[h] = b
+	return b, nil
 }
 
 // coverage returns the milliseconds of track's time line covered by the

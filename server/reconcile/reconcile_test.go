@@ -78,8 +78,8 @@ func register(t *testing.T, url, user string) *client {
 }
 
 // TestReconcileRealRelay: on a real relay (access log and licenses on)
-// device A fetches track 0 whole by position and track 3 whole by blob
-// hash, one chunk of track 1, takes an offline license for track 2, and
+// device A fetches track 0 whole by position and track 3 whole (header
+// included) by blob hash, one chunk of track 1, takes an offline license for track 2, and
 // plays track 0 (backed), track 1 (unbacked: too little served) and track
 // 2 offline (backed by its license). Device B plays track 0 (unbacked:
 // chunks served to another device do not count), track 2 online (nothing
@@ -112,9 +112,13 @@ func TestReconcileRealRelay(t *testing.T) {
 		a.do("GET", fmt.Sprintf("/v1/audio/%s/%s/chunks/%d", tr[0], tier, i), nil)
 	}
 	a.do("GET", fmt.Sprintf("/v1/audio/%s/%s/chunks/0", tr[1], tier), nil)
-	for _, c := range manifest(tr[3]).Chunks {
+	m3 := manifest(tr[3])
+	for _, c := range m3.Chunks {
 		a.do("GET", "/v1/blobs/"+hex.EncodeToString(c.Blob.SHA256[:]), nil)
 	}
+	// The header by hash too, as an edge fetches it: a blob of a current
+	// manifest, not an unresolved one, though it backs no chunk.
+	a.do("GET", "/v1/blobs/"+hex.EncodeToString(m3.Header.SHA256[:]), nil)
 	nonce := make([]byte, api.NonceSize)
 	a.do("POST", "/v1/licenses", api.IssueRequest{Tracks: []model.TrackID{tr[2]}, Tier: tier, Nonce: nonce})
 
@@ -146,8 +150,8 @@ func TestReconcileRealRelay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Streams != 6 || rep.Online != 4 || rep.Offline != 2 || rep.Backed != 2 {
-		t.Errorf("report %+v: want 6 streams, 4 online, 2 offline, 2 backed", rep)
+	if rep.Streams != 6 || rep.Online != 4 || rep.Offline != 2 || rep.Backed != 2 || rep.ThresholdMs != threshold.Milliseconds() {
+		t.Errorf("report %+v: want 6 streams, 4 online, 2 offline, 2 backed, threshold %v", rep, threshold)
 	}
 	type key struct {
 		dev   model.DeviceID
