@@ -26,6 +26,7 @@ import (
 	"github.com/segue-fm/segue/player"
 	"github.com/segue-fm/segue/player/vorbis"
 	"github.com/segue-fm/segue/player/wav"
+	"github.com/segue-fm/segue/server/access"
 	"github.com/segue-fm/segue/server/audit"
 	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/server/counting"
@@ -51,7 +52,7 @@ var errDemoCheck = errors.New("demo check failed")
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dir := fs.String("dir", "", "working directory for the relay and device data (default: a new temporary directory, removed at the end)")
+	dir := fs.String("dir", "", "working directory for the relay and device data, kept (default: a new temporary directory, removed at the end); an earlier demo's data there is replaced")
 	keep := fs.Bool("keep", false, "keep the working directory")
 	verbose := fs.Bool("v", false, "log relay and engine details")
 	serve := fs.Bool("serve", false, "after the demo, keep the relay and its web player serving until Ctrl-C")
@@ -82,7 +83,11 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			defer os.RemoveAll(work)
 		}
 	}
-	d := &demo{out: stdout, log: logger, work: work, start: time.Now(), serve: *serve}
+	replaced, err := prepareDemoDir(work)
+	if err != nil {
+		return err
+	}
+	d := &demo{out: stdout, log: logger, work: work, start: time.Now(), serve: *serve, replaced: replaced}
 	return d.run(ctx)
 }
 
@@ -92,6 +97,9 @@ type demo struct {
 	log   *slog.Logger
 	work  string
 	start time.Time
+	// replaced are the entries of an earlier demo removed from work
+	// (prepareDemoDir).
+	replaced []string
 
 	data   *catalog.DataDir
 	relay  *relay.Server
@@ -99,6 +107,10 @@ type demo struct {
 	tracks []model.Track
 	engine *core.Engine
 	counts *counting.Service
+	// access receives the relay's access records (audio served, licenses
+	// issued), as `segue relay` writes them, so `segue reconcile` on a
+	// kept demo directory finds the audio behind its streams.
+	access access.Writer
 	serve  bool // -serve: keep serving after the demo (demo_web.go)
 }
 
@@ -115,6 +127,9 @@ func (d *demo) run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	fmt.Fprintf(d.out, "Segue demo — working in %s\n", d.work)
+	if len(d.replaced) > 0 {
+		fmt.Fprintf(d.out, "removed the earlier demo's data there (%s): this run starts afresh\n", strings.Join(d.replaced, ", "))
+	}
 	if err := d.ingest(ctx); err != nil {
 		return fmt.Errorf("ingest demo album: %w", err)
 	}
@@ -125,6 +140,9 @@ func (d *demo) run(ctx context.Context) error {
 	defer func() {
 		cancel()
 		d.relay.Wait()
+		if err := d.access.Close(); err != nil {
+			d.log.Error("demo: write access records", "err", err)
+		}
 	}()
 	if err := d.openDevice(ctx); err != nil {
 		return fmt.Errorf("open device: %w", err)
@@ -193,10 +211,13 @@ func (d *demo) ingest(ctx context.Context) error {
 func (d *demo) startRelay(ctx context.Context) error {
 	opts := relay.DefaultOptions(d.data.Dir).WithListen("127.0.0.1:0").WithLogger(d.log)
 	srv := relay.NewWithDataDir(d.data, opts)
+	acc := access.NewStoreWriter(d.data.Store, access.DefaultOptions().WithLogger(d.log))
+	srv.SetAccessWriter(acc)
 	web.Mount(srv.Echo())
-	license.NewForDataDir(d.data, license.DefaultOptions().WithLogger(d.log)).Mount(srv)
+	license.NewForDataDir(d.data, license.DefaultOptions().WithLogger(d.log).WithAccessWriter(acc)).Mount(srv)
 	if _, err := search.MountForDataDir(ctx, d.data, srv); err != nil {
 		srv.Close()
+		acc.Close()
 		return err
 	}
 	chain := audit.NewChain(d.data.Store, d.data.Signer, audit.DefaultCheckpointEvery, nil)
@@ -207,9 +228,10 @@ func (d *demo) startRelay(ctx context.Context) error {
 	addr, err := srv.Start(ctx)
 	if err != nil {
 		srv.Close()
+		acc.Close()
 		return err
 	}
-	d.relay, d.url = srv, "http://"+addr
+	d.relay, d.url, d.access = srv, "http://"+addr, acc
 	d.step("relay listening on %s", d.url)
 	return nil
 }
