@@ -27,7 +27,10 @@ func init() {
 // with -tags alsa and the device opens, else it writes segue-play.wav; it
 // says which on stderr. A WAV file appears only once the play succeeded.
 // What this device downloaded plays with the relay unreachable: metadata,
-// manifests, audio and keys all come from the downloads.
+// manifests, audio and keys all come from the downloads. Once the play
+// succeeded it sends the relay the plays the device holds (best effort:
+// with the relay unreachable, or --offline, they stay queued for the next
+// `segue sync now` or play, and it says so on stderr).
 func runPlay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("play", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -39,7 +42,7 @@ func runPlay(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	startAt := fs.String("start", "", "start this far into the first track: 90s, 1m30s, 1:30 or 1:02:03.5 (sample-exact)")
 	crossfade := fs.Duration("crossfade", 0, "crossfade between tracks of different albums (0–12s)")
 	gainMode := fs.String("gain", "track", "loudness normalisation to −14 LUFS: track, album or off")
-	offline := fs.Bool("offline", false, "offline mode: ask the relay for no keys; tracks not downloaded are skipped at once instead of retried")
+	offline := fs.Bool("offline", false, "offline mode: ask the relay for no keys; tracks not downloaded are skipped at once instead of retried; the plays stay on the device until `segue sync now`")
 	effects := addEffectFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: segue play [flags] track|album|playlist ID")
@@ -200,5 +203,12 @@ func runPlay(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if len(skipped) > 0 {
 		fmt.Fprintf(stderr, "warning: %d of %d tracks skipped\n", len(skipped), n)
 	}
+	if *offline {
+		if hs, err := e.History().List(ctx, 0); err == nil && len(hs) > 0 {
+			fmt.Fprintf(stderr, "plays: %d kept on this device (--offline); `segue sync now` sends them\n", len(hs))
+		}
+		return nil
+	}
+	uploadPlays(ctx, e, playUploadTimeout).printPlayLine(stderr)
 	return nil
 }

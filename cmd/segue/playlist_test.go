@@ -67,7 +67,7 @@ func TestPlaylistShowNamesTracks(t *testing.T) {
 		t.Errorf("show stderr: %q", online.stderr)
 	}
 	synced := must("sync", "now")
-	if !regexp.MustCompile(`relay connected=true .* received=[0-9]+ time=[0-9.]+ s error=""\n$`).MatchString(synced.stdout) ||
+	if !regexp.MustCompile(`relay connected=true .* received=[0-9]+ time=[0-9.]+ s error=""\nplays sent=0 accepted=0 duplicate=0 rejected=0 queued=0 error=""\n$`).MatchString(synced.stdout) ||
 		!strings.Contains(synced.stderr, "sync ended after ") {
 		t.Errorf("sync now:\nstdout: %s\nstderr: %s", synced.stdout, synced.stderr)
 	}

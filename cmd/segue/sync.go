@@ -31,18 +31,19 @@ const syncUsage = "sync login | status | now | peers"
 var syncSubs = []subcommand{
 	{"login", "", 0, "register this device again (--user and --password)"},
 	{"status", "", 0, "this device's account and number of documents"},
-	{"now", "", 0, "sync the account's documents with the relay once; prints the documents received and the time it took"},
+	{"now", "", 0, "sync the account's documents with the relay once and send it the plays this device holds; prints the documents received, the time it took and the plays sent"},
 	{"peers", "", 0, "sync with LAN peers (mDNS, or --peer) for --wait"},
 }
 
 // runSync implements `segue sync [device flags] login|status|now|peers`:
 // login registers the device again (with --user and --password), the
-// others sync the account's documents with the relay or LAN peers.
+// others sync the account's documents with the relay or LAN peers; now
+// also sends the relay the plays the device holds (uploadPlays).
 func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("sync", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	da := addDeviceFlags(fs)
-	wait := fs.Duration("wait", 10*time.Second, "how long `sync now` (which returns once in sync) and `sync peers` run at most")
+	wait := fs.Duration("wait", 10*time.Second, "how long `sync now` (which returns once in sync) and `sync peers` run at most; `sync now` then sends the plays within as long again")
 	peerAddr := fs.String("peer", "", "`sync peers`: a LAN peer multiaddr to connect to (…/p2p/<id>)")
 	cert := fs.String("cert", "", "`sync peers`: optional file holding a relay-signed device certificate to use instead of the one the relay issued at login")
 	listen := fs.String("listen", "", "`sync peers`: comma-separated listen multiaddrs (default TCP and QUIC on every IPv4 interface)")
@@ -123,6 +124,11 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		if err == nil && len(st.Relay.Refused) > 0 {
 			err = fmt.Errorf("%w: %d document(s), listed above", errSyncRefused, len(st.Relay.Refused))
+		}
+		plays := uploadPlays(ctx, dev.e, *wait)
+		plays.printSyncLine(stdout)
+		if plays.err != nil {
+			err = errors.Join(err, fmt.Errorf("send plays (kept on this device for the next sync): %w", plays.err))
 		}
 		return err
 	default: // peers
