@@ -103,8 +103,26 @@ func (m *Manager) committer(ctx context.Context) {
 	}
 }
 
-// commitBatch carries out one group commit and answers every request.
+// commitBatch carries out one group commit (commitFiles), reports the
+// progress it made, then answers every request. The events leave from
+// the committer alone, in commit order, after the hash locks are
+// released: each track's progress only moves forward, whatever order
+// the transfers' goroutines wake up in.
 func (m *Manager) commitBatch(ctx context.Context, batch []commitReq) {
+	res, events := m.commitFiles(ctx, batch)
+	for _, e := range events {
+		m.emit(e)
+	}
+	for i, r := range batch {
+		r.reply <- res[i]
+	}
+}
+
+// commitFiles carries out one group commit under the batch's hash locks
+// and returns each request's result and the events of the blobs it
+// recorded (a progress event per blob new to a live job, and the job's
+// completion), in commit order.
+func (m *Manager) commitFiles(ctx context.Context, batch []commitReq) ([]commitRes, []Event) {
 	// Hash locks, each stripe once, in order (no deadlock with the
 	// single-hash lockers).
 	var stripes []int
@@ -122,6 +140,7 @@ func (m *Manager) commitBatch(ctx context.Context, batch []commitReq) {
 		}
 	}()
 	res := make([]commitRes, len(batch))
+	var events []Event
 	// The batch's files are fsynced concurrently (a journaling filesystem
 	// folds concurrent fsyncs into few journal commits), each before its
 	// rename.
@@ -222,12 +241,22 @@ func (m *Manager) commitBatch(ctx context.Context, batch []commitReq) {
 					j.Blobs, j.Bytes, j.Done, j.DoneBytes = p.Blobs, p.Bytes, p.Done, p.DoneBytes
 				}
 			}
+			for _, i := range ok {
+				r, j := batch[i], res[i].job
+				if _, live := m.jobs[r.tt]; !live || res[i].err != nil || !res[i].fresh {
+					continue
+				}
+				e := Event{Kind: EventProgress, Track: r.tt.track, Tier: r.tt.tier, BlobsDone: j.Done, Blobs: j.Blobs, BytesDone: j.DoneBytes, Bytes: j.Bytes}
+				events = append(events, e)
+				if res[i].completed {
+					e.Kind = EventTrackDone
+					events = append(events, e)
+				}
+			}
 			m.mu.Unlock()
 		}
 	}
-	for i, r := range batch {
-		r.reply <- res[i]
-	}
+	return res, events
 }
 
 // abandon marks the requests idx failed with err and removes their

@@ -117,7 +117,9 @@ func (o Options) WithLogger(l *slog.Logger) Options {
 }
 
 // WithEvents sets the progress sink (default none). It is called from the
-// manager's goroutines and must not block.
+// manager's goroutines and must not block: the progress of blobs
+// (EventProgress, EventTrackDone) comes from the group committer, in
+// commit order, so a track's progress never goes backwards.
 func (o Options) WithEvents(fn func(Event)) Options { o.events = fn; return o }
 
 // Events returns the progress sink set by WithEvents (nil for none).

@@ -564,15 +564,8 @@ func (m *Manager) downloadTrack(ctx context.Context, tt trackTier, queue chan<- 
 			go func() {
 				defer all.Done()
 				defer func() { <-m.pending }()
-				res, err := m.storeBlob(ctx, tt, idx, ref, tmp, len(refs), total)
-				if err != nil {
+				if err := m.storeBlob(ctx, tt, idx, ref, tmp, len(refs), total); err != nil {
 					fail(err)
-					return
-				}
-				j := res.job
-				m.emit(Event{Kind: EventProgress, Track: tt.track, Tier: tt.tier, BlobsDone: j.Done, Blobs: j.Blobs, BytesDone: j.DoneBytes, Bytes: j.Bytes})
-				if res.completed {
-					m.emit(Event{Kind: EventTrackDone, Track: tt.track, Tier: tt.tier, BlobsDone: j.Done, Blobs: j.Blobs, BytesDone: j.DoneBytes, Bytes: j.Bytes})
 				}
 			}()
 		}}
@@ -689,31 +682,31 @@ func (m *Manager) fetchBlob(ctx context.Context, man *model.Manifest, idx int, r
 // storeBlob hands a verified blob file to the committer (which fsyncs
 // it, renames it into place, fsyncs its directory, then commits its
 // reference and done bit, grouped with other blobs, and the job's
-// completion when this blob completes it) and returns the job's progress
-// after the commit. The committer owns tmp from then on.
-func (m *Manager) storeBlob(ctx context.Context, tt trackTier, idx int, ref model.BlobRef, tmp *tempBlob, blobs int, total int64) (commitRes, error) {
+// completion when this blob completes it, and reports the progress) and
+// returns once it is committed. The committer owns tmp from then on.
+func (m *Manager) storeBlob(ctx context.Context, tt trackTier, idx int, ref model.BlobRef, tmp *tempBlob, blobs int, total int64) error {
 	req := commitReq{tt: tt, idx: idx, ref: ref, tmp: tmp, blobs: blobs, bytes: total, reply: make(chan commitRes, 1)}
 	m.coming.Add(-1) // before the hand-over: a committer seeing 0 must not wait for this blob
 	select {
 	case m.commits <- req:
 	case <-ctx.Done():
 		tmp.discard()
-		return commitRes{}, ctx.Err()
+		return ctx.Err()
 	}
 	res := <-req.reply
 	if errors.Is(res.err, errJobGone) {
-		return res, res.err
+		return res.err
 	}
 	if res.err != nil {
-		return res, fmt.Errorf("store blob %d of %s/%s: %w", idx, tt.track, tt.tier, res.err)
+		return fmt.Errorf("store blob %d of %s/%s: %w", idx, tt.track, tt.tier, res.err)
 	}
 	m.mu.Lock()
 	_, live := m.jobs[tt]
 	m.mu.Unlock()
 	if !live {
-		return res, errJobGone
+		return errJobGone
 	}
-	return res, nil
+	return nil
 }
 
 // persistComplete records a completed job's totals (keeping its
