@@ -23,7 +23,8 @@ func init() {
 // runDownload implements `segue download [device flags] [--tier T]
 // [--metered] [--workers N] [--sync-wait D] track:<id>|album:<id>|playlist:<id> …`:
 // it records the requests, downloads them with progress bars and exits
-// once everything is downloaded (or failed).
+// once everything is downloaded (or failed). It prints how many tracks
+// of the requests, at the tier, are downloaded.
 func runDownload(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("download", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -108,7 +109,10 @@ func runDownload(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%d/%d tracks, %s in %s\n", st.TracksDone, st.Tracks, humanBytes(st.Bytes-before.Bytes), seconds(prog.elapsed()-start))
+	// The tracks of the requests named, at this tier: what the command
+	// made available offline, whatever else the device holds.
+	c := m.Count(refs...)
+	fmt.Fprintf(stdout, "%d/%d tracks, %s in %s\n", c.Done, c.Tracks, humanBytes(st.Bytes-before.Bytes), seconds(prog.elapsed()-start))
 	return nil
 }
 

@@ -18,7 +18,8 @@ func init() {
 
 // runOffline implements `segue offline [device flags] [--renew] [--remove KIND:<id> --tier T]`:
 // the device's downloads, space used and license state, after an
-// optional renewal or removal.
+// optional renewal or removal. Tracks count once whatever their tiers
+// (with the counts per tier when there are several).
 func runOffline(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("offline", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -81,7 +82,15 @@ func runOffline(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	fmt.Fprintf(stdout, "device %s, user %s, trusted time %s\n", e.DeviceID(), dev.user, st.TrustedNow.Format(time.RFC3339))
-	fmt.Fprintf(stdout, "%d of %d tracks downloaded, %s used\n", st.TracksDone, st.Tracks, humanBytes(st.Bytes))
+	tiers := ""
+	if len(st.Tiers) > 1 {
+		var per []string
+		for _, ts := range st.Tiers {
+			per = append(per, fmt.Sprintf("%s %d/%d", ts.Tier, ts.TracksDone, ts.Tracks))
+		}
+		tiers = " (" + strings.Join(per, ", ") + ")"
+	}
+	fmt.Fprintf(stdout, "%d of %d tracks downloaded%s, %s used\n", st.TracksDone, st.Tracks, tiers, humanBytes(st.Bytes))
 	for _, it := range st.Items {
 		line := fmt.Sprintf("  %-40s %d/%d", it.Ref.String(), it.TracksDone, it.Tracks)
 		if it.Err != "" {

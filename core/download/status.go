@@ -13,8 +13,8 @@ import (
 type ItemStatus struct {
 	Ref        Ref
 	Resolved   bool
-	Tracks     int
-	TracksDone int
+	Tracks     int // tracks of the request at its tier
+	TracksDone int // of which completely downloaded
 	Err        string
 }
 
@@ -28,12 +28,25 @@ type LicenseInfo struct {
 	Until time.Time
 }
 
+// TierStatus counts the downloads at one tier.
+type TierStatus struct {
+	Tier       model.Tier
+	Tracks     int   // tracks downloaded or downloading at Tier, shared ones once
+	TracksDone int   // of which complete
+	Bytes      int64 // their stored encrypted bytes
+}
+
 // Status is a snapshot of downloads, storage and licenses.
 type Status struct {
-	Items      []ItemStatus
-	Tracks     int   // distinct (track, tier) downloads, shared ones once
-	TracksDone int   // of which complete
-	Bytes      int64 // stored encrypted bytes, each track counted once
+	Items []ItemStatus
+	// Tracks counts the distinct tracks downloaded or downloading at any
+	// tier, and TracksDone those complete at one tier at least (playable
+	// offline): a track downloaded at two tiers counts once. Tiers has
+	// the counts per tier.
+	Tracks     int
+	TracksDone int
+	Tiers      []TierStatus // the tiers with downloads, in model.Tiers order
+	Bytes      int64        // stored encrypted bytes, each (track, tier) counted once
 	Paused     string
 	AllowMeter bool
 	Licenses   []LicenseInfo
@@ -48,11 +61,31 @@ type Status struct {
 func (m *Manager) Status(ctx context.Context) (Status, error) {
 	var s Status
 	m.mu.Lock()
-	for _, j := range m.jobs {
-		s.Tracks++
+	tiers := map[model.Tier]*TierStatus{}
+	tracks := map[model.TrackID]bool{} // track → complete at some tier
+	for tt, j := range m.jobs {
+		ts := tiers[tt.tier]
+		if ts == nil {
+			ts = &TierStatus{Tier: tt.tier}
+			tiers[tt.tier] = ts
+		}
+		ts.Tracks++
+		ts.Bytes += j.DoneBytes
 		s.Bytes += j.DoneBytes
 		if j.complete() {
+			ts.TracksDone++
+		}
+		tracks[tt.track] = tracks[tt.track] || j.complete()
+	}
+	for _, done := range tracks {
+		s.Tracks++
+		if done {
 			s.TracksDone++
+		}
+	}
+	for _, t := range model.Tiers {
+		if ts := tiers[t]; ts != nil {
+			s.Tiers = append(s.Tiers, *ts)
 		}
 	}
 	for r, it := range m.items {
@@ -81,4 +114,38 @@ func (m *Manager) Status(ctx context.Context) (Status, error) {
 	}
 	slices.SortFunc(s.Licenses, func(a, b LicenseInfo) int { return a.Expires.Compare(b.Expires) })
 	return s, nil
+}
+
+// TrackCount counts the tracks of some download requests (Manager.Count).
+type TrackCount struct {
+	Tracks int // distinct (track, tier) the requests hold: a track two of them name at one tier counts once
+	Done   int // of which completely downloaded
+}
+
+// Count counts the tracks of the requests refs, each at its own tier
+// (requests not recorded count nothing): what a download of refs makes
+// available offline, whatever else is downloaded.
+func (m *Manager) Count(refs ...Ref) TrackCount {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var c TrackCount
+	held := map[trackTier]bool{}
+	for _, r := range refs {
+		it := m.items[r]
+		if it == nil {
+			continue
+		}
+		for _, t := range it.Tracks {
+			tt := trackTier{model.TrackID(t), r.Tier}
+			if held[tt] {
+				continue
+			}
+			held[tt] = true
+			c.Tracks++
+			if j, ok := m.jobs[tt]; ok && j.complete() {
+				c.Done++
+			}
+		}
+	}
+	return c
 }
