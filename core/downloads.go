@@ -112,21 +112,7 @@ func (e *Engine) FollowPlaylists(ctx context.Context, d *Docs) error {
 	watching := make(chan struct{})
 	st.unfollow = func() { unsubscribe(); stop(); <-watching }
 	st.mu.Unlock()
-	m.SetPlaylists(func(ctx context.Context, id string) ([]model.TrackID, error) {
-		doc, err := docs.ParseDocumentID(id)
-		if err != nil {
-			return nil, err
-		}
-		v, err := d.Playlists().Get(ctx, doc)
-		if err != nil {
-			return nil, err
-		}
-		ids := make([]model.TrackID, len(v.Entries))
-		for i, en := range v.Entries {
-			ids[i] = en.Track
-		}
-		return ids, nil
-	})
+	m.SetPlaylists(playlistResolver(d))
 	go func() {
 		defer close(watching)
 		for ev := range events {
@@ -141,6 +127,47 @@ func (e *Engine) FollowPlaylists(ctx context.Context, d *Docs) error {
 		}
 	}
 	return nil
+}
+
+// ResolvePlaylists lets the downloads manager resolve playlist downloads
+// from d's playlists as this device holds them (offline too), as
+// FollowPlaylists does, but without following their changes or
+// refreshing the downloads: the playlist downloads still to be resolved
+// (new, or failed before) are resolved, resolved ones stay as they are.
+// A later FollowPlaylists replaces it. It needs OpenDownloads first
+// (ErrNoDownloads).
+func (e *Engine) ResolvePlaylists(ctx context.Context, d *Docs) error {
+	_, done, err := e.calls.enter(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	m := e.Downloads()
+	if m == nil {
+		return ErrNoDownloads
+	}
+	m.SetPlaylists(playlistResolver(d))
+	return nil
+}
+
+// playlistResolver resolves a playlist download (id: the document id's
+// string) to the entries of d's playlist document.
+func playlistResolver(d *Docs) download.PlaylistFunc {
+	return func(ctx context.Context, id string) ([]model.TrackID, error) {
+		doc, err := docs.ParseDocumentID(id)
+		if err != nil {
+			return nil, err
+		}
+		v, err := d.Playlists().Get(ctx, doc)
+		if err != nil {
+			return nil, err
+		}
+		ids := make([]model.TrackID, len(v.Entries))
+		for i, en := range v.Entries {
+			ids[i] = en.Track
+		}
+		return ids, nil
+	}
 }
 
 // Downloads returns the manager started by OpenDownloads, or nil (none,

@@ -3,6 +3,7 @@ package core_test
 import (
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"testing"
 
 	"github.com/segue-fm/segue/core"
@@ -170,6 +171,67 @@ func TestPlaylistDownloadFollowsSync(t *testing.T) {
 	for _, id := range []model.TrackID{ids[1], ids[3]} {
 		if _, err := laptop.dl.ContentKey(ctx, id, model.TierLow); err != nil {
 			t.Fatalf("offline key of %s: %v", id, err)
+		}
+	}
+}
+
+// TestResolvePlaylists: ResolvePlaylists needs the downloads manager,
+// then lets it resolve a playlist download from the local replica (no
+// sync) without following the playlist: a later edit changes the
+// download only once FollowPlaylists follows it.
+func TestResolvePlaylists(t *testing.T) {
+	url, _, _, ids := licenseRelay(t)
+	ctx := t.Context()
+	e := tbed.Engine(t, core.DefaultOptions().WithOrigins(url))
+	tbed.Register(t, e, testUser, "device")
+	d, err := e.OpenDocs(ctx, testUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	if err := e.ResolvePlaylists(ctx, d); !errors.Is(err, core.ErrNoDownloads) {
+		t.Fatalf("ResolvePlaylists before OpenDownloads: %v, want ErrNoDownloads", err)
+	}
+	m, err := e.OpenDownloads(ctx, download.DefaultOptions().WithLogger(quiet()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.CloseDownloads() })
+	pl, err := d.Playlists().Create(ctx, "offline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Playlists().Add(ctx, pl, docs.AtEnd(), ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	ref := download.Ref{Kind: download.KindPlaylist, ID: pl.String(), Tier: model.TierLow}
+	if err := m.Add(ctx, ref); !errors.Is(err, download.ErrNoPlaylists) {
+		t.Fatalf("Add without a resolver: %v, want ErrNoPlaylists", err)
+	}
+	if err := e.ResolvePlaylists(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		name   string
+		before func() error
+		want   download.TrackCount
+	}{
+		{"resolved", func() error { return m.Add(ctx, ref) }, download.TrackCount{Tracks: 1, Done: 1}},
+		{"edit not followed", func() error {
+			_, err := d.Playlists().Add(ctx, pl, docs.AtEnd(), ids[1])
+			return err
+		}, download.TrackCount{Tracks: 1, Done: 1}},
+		{"followed", func() error { return e.FollowPlaylists(ctx, d) }, download.TrackCount{Tracks: 2, Done: 2}},
+	}
+	for _, s := range steps {
+		if err := s.before(); err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		if err := m.Wait(ctx); err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		if got := m.Count(ref); got != s.want {
+			t.Fatalf("%s: %+v, want %+v", s.name, got, s.want)
 		}
 	}
 }

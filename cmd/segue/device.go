@@ -13,6 +13,7 @@ import (
 	"regexp"
 
 	"github.com/segue-fm/segue/core"
+	"github.com/segue-fm/segue/core/download"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/store"
 )
@@ -106,6 +107,8 @@ type device struct {
 	// user is the account the device is registered to, as recorded at
 	// registration or else given with --user; "" when neither is known.
 	user model.UserID
+	// opened is the account's documents once docs opened them.
+	opened *core.Docs
 }
 
 // open opens the device, registering it on first use: a device without a
@@ -209,13 +212,51 @@ func (d *device) recordedUser(ctx context.Context) (model.UserID, error) {
 	return model.UserID(b), nil
 }
 
-// docs opens the account's documents (playlists, library) on the device;
-// the caller closes them (closing the device does too).
+// docs opens the account's documents (playlists, library) on the device
+// the first time, and returns the same ones later; closing the device
+// closes them.
 func (d *device) docs(ctx context.Context) (*core.Docs, error) {
+	if d.opened != nil {
+		return d.opened, nil
+	}
 	if d.user == "" {
 		return nil, fmt.Errorf("%w: --user is needed: this device was registered by another program and its account is not recorded", errUsage)
 	}
-	return d.e.OpenDocs(ctx, d.user)
+	docs, err := d.e.OpenDocs(ctx, d.user)
+	if err != nil {
+		return nil, err
+	}
+	d.opened = docs
+	return docs, nil
+}
+
+// downloads opens the engine's downloads manager with opts, paused with
+// reason pause unless it is "", and, when it holds playlist downloads,
+// lets it resolve them from this device's replica of the account's
+// documents (Engine.ResolvePlaylists: no network, and resolved downloads
+// are left as they are), so every command that opens the manager can
+// resolve playlists. On a device whose account is not recorded
+// (registered by another program, no --user) they wait instead, with the
+// cause of their last failure.
+func (d *device) downloads(ctx context.Context, opts download.Options, pause string) (*download.Manager, error) {
+	m, err := d.e.OpenDownloads(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	if pause != "" {
+		m.SetPaused(pause)
+	}
+	if len(m.Playlists()) == 0 || d.user == "" {
+		return m, nil
+	}
+	docs, err := d.docs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.e.ResolvePlaylists(ctx, docs); err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 // close closes the engine and everything opened on it (player,

@@ -23,8 +23,10 @@ func init() {
 // runDownload implements `segue download [device flags] [--tier T]
 // [--metered] [--workers N] [--sync-wait D] track:<id>|album:<id>|playlist:<id> …`:
 // it records the requests, downloads them with progress bars and exits
-// once everything is downloaded (or failed). It prints how many tracks
-// of the requests, at the tier, are downloaded.
+// once everything is downloaded (or failed). Tracks the relay cannot
+// license (unknown, taken down, not released) are left out with their
+// reason, and the rest downloads. It prints how many tracks of the
+// requests, at the tier, are downloaded.
 func runDownload(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("download", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -70,7 +72,7 @@ func runDownload(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	defer dev.close() // downloads and documents too
 	e := dev.e
 	bars := newDLProgress(prog)
-	m, err := e.OpenDownloads(ctx, download.DefaultOptions().WithWorkers(*workers).WithAllowMetered(*metered).WithEvents(bars.event))
+	m, err := dev.downloads(ctx, download.DefaultOptions().WithWorkers(*workers).WithAllowMetered(*metered).WithEvents(bars.event), "")
 	if err != nil {
 		return err
 	}
@@ -112,7 +114,11 @@ func runDownload(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	// The tracks of the requests named, at this tier: what the command
 	// made available offline, whatever else the device holds.
 	c := m.Count(refs...)
-	fmt.Fprintf(stdout, "%d/%d tracks, %s in %s\n", c.Done, c.Tracks, humanBytes(st.Bytes-before.Bytes), seconds(prog.elapsed()-start))
+	left := ""
+	if c.Unavailable > 0 {
+		left = fmt.Sprintf(", %d unavailable", c.Unavailable)
+	}
+	fmt.Fprintf(stdout, "%d/%d tracks%s, %s in %s\n", c.Done, c.Tracks, left, humanBytes(st.Bytes-before.Bytes), seconds(prog.elapsed()-start))
 	return nil
 }
 
@@ -210,6 +216,8 @@ func (d *dlProgress) event(e download.Event) {
 		d.p.step("paused: %s (will resume)", e.Reason)
 	case download.EventResumed:
 		d.p.step("resumed")
+	case download.EventUnavailable:
+		d.p.step("%-22s unavailable (%s): left out of %s", k, e.Reason, e.Ref)
 	case download.EventFailed:
 		d.p.step("failed: %v", e.Err)
 	}

@@ -6,10 +6,14 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,6 +21,7 @@ import (
 	"github.com/segue-fm/segue/core/download"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
+	"github.com/segue-fm/segue/internal/testbed"
 	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/sync/docs"
 )
@@ -272,5 +277,107 @@ func TestDownloadPlaylistCommand(t *testing.T) {
 	}
 	if got := m.Playlists(); len(got) != 1 || got[0] != pl.String() {
 		t.Fatalf("playlist downloads %v, want [%s]", got, pl)
+	}
+}
+
+// TestDownloadUnavailableAndFailedPlaylist runs the device commands
+// against a real relay serving the demo album (through a front that can
+// make license requests fail with 503) for a playlist of a good track and
+// one the catalog lacks. While licensing fails, download exits 1 and the
+// later offline, offline --renew and play report the real cause, never a
+// missing playlist resolver. Once it works, download leaves the unknown
+// track out with its reason and downloads the other, which then plays
+// with the relay gone; the album downloaded at a second tier counts its
+// tracks, not its (track, tier) downloads.
+func TestDownloadUnavailableAndFailedPlaylist(t *testing.T) {
+	r := testbed.NewRelay(t, testbed.DefaultOptions().WithLicenses(true))
+	target, err := url.Parse(r.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var failLicenses atomic.Bool
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if failLicenses.Load() && req.URL.Path == "/v1/licenses" {
+			http.Error(w, `{"error":"relay: overloaded"}`, http.StatusServiceUnavailable)
+			return
+		}
+		proxy.ServeHTTP(w, req)
+	}))
+	defer front.Close()
+	tmp := t.TempDir()
+	t.Setenv("SEGUE_DEVICE", filepath.Join(tmp, "device"))
+	t.Setenv("SEGUE_RELAY", front.URL)
+	t.Setenv("SEGUE_USER", "ada")
+	t.Setenv("SEGUE_PASSWORD", "a long enough secret")
+	n := len(r.Tracks)
+	tr0 := string(r.Tracks[0])
+	const bogus = "trBOGUS"
+
+	created := segue(t, "playlist", "--signup", "create", "P2")
+	p := strings.TrimSpace(created.stdout)
+	if created.code != 0 {
+		t.Fatalf("create: %d %s", created.code, created.stderr)
+	}
+	wav := filepath.Join(tmp, "x.wav")
+	steps := []struct {
+		name   string
+		fail   bool // license requests answer 503
+		args   []string
+		code   int
+		stdout []string // substrings of stdout
+		stderr []string // substrings of stderr
+		not    []string // in neither
+	}{
+		{"add", false, []string{"playlist", "add", p, tr0, bogus}, 0, nil, nil, nil},
+		{"download, licenses failing", true, []string{"download", "--tier", "low", "--sync-wait", "3s", "playlist:" + p}, 1,
+			nil, []string{"503"}, []string{"resolver"}},
+		{"offline after the failure", true, []string{"offline"}, 0,
+			[]string{"playlist " + p + " (low)", "0/0", "error: ", "503"}, nil, []string{"resolver"}},
+		{"offline --renew after the failure", true, []string{"offline", "--renew"}, 0,
+			[]string{"error: ", "503"}, nil, []string{"resolver"}},
+		{"play after the failure", true, []string{"play", "playlist", p, "--out", wav, "--gain", "off"}, 0,
+			nil, []string{"1 of 2 tracks skipped"}, []string{"resolver"}},
+		{"download", false, []string{"download", "--tier", "low", "--sync-wait", "3s", "playlist:" + p}, 0,
+			[]string{"1/1 tracks, 1 unavailable, "}, []string{bogus + "/low", "unavailable (not_found): left out of playlist " + p}, []string{"resolver", "error"}},
+		{"offline", false, []string{"offline"}, 0,
+			[]string{"1 of 1 tracks downloaded, ", "playlist " + p + " (low)", "1/1", bogus + " unavailable (not_found): left out"}, nil, []string{"resolver", "error"}},
+		{"album at low", false, []string{"download", "--tier", "low", "album:" + string(r.Album)}, 0,
+			[]string{fmt.Sprintf("%d/%d tracks, ", n, n)}, nil, []string{"unavailable"}},
+		{"album at normal", false, []string{"download", "--tier", "normal", "album:" + string(r.Album)}, 0,
+			[]string{fmt.Sprintf("%d/%d tracks, ", n, n)}, nil, nil},
+		{"offline, two tiers", false, []string{"offline"}, 0,
+			[]string{fmt.Sprintf("%d of %d tracks downloaded (low %d/%d, normal %d/%d), ", n, n, n, n, n, n),
+				fmt.Sprintf("album %s (normal)", r.Album), fmt.Sprintf("%d/%d", n, n)}, nil, nil},
+	}
+	for _, s := range steps {
+		failLicenses.Store(s.fail)
+		res := segue(t, s.args...)
+		if res.code != s.code {
+			t.Fatalf("%s: segue %q exited %d, want %d\nstdout: %s\nstderr: %s", s.name, s.args, res.code, s.code, res.stdout, res.stderr)
+		}
+		for _, w := range s.stdout {
+			if !strings.Contains(res.stdout, w) {
+				t.Fatalf("%s: stdout lacks %q\nstdout: %s\nstderr: %s", s.name, w, res.stdout, res.stderr)
+			}
+		}
+		for _, w := range s.stderr {
+			if !strings.Contains(res.stderr, w) {
+				t.Fatalf("%s: stderr lacks %q\nstdout: %s\nstderr: %s", s.name, w, res.stdout, res.stderr)
+			}
+		}
+		for _, w := range s.not {
+			if strings.Contains(res.stdout+res.stderr, w) {
+				t.Fatalf("%s: output has %q\nstdout: %s\nstderr: %s", s.name, w, res.stdout, res.stderr)
+			}
+		}
+	}
+
+	// The downloaded track plays with the relay gone; the other is
+	// skipped at once.
+	front.Close()
+	res := segue(t, "play", "playlist", p, "--offline", "--out", wav, "--gain", "off")
+	if res.code != 0 || !strings.Contains(res.stdout, "frames") || !strings.Contains(res.stderr, "1 of 2 tracks skipped") {
+		t.Fatalf("offline play: exit %d\nstdout: %s\nstderr: %s", res.code, res.stdout, res.stderr)
 	}
 }

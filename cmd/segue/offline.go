@@ -19,7 +19,9 @@ func init() {
 // runOffline implements `segue offline [device flags] [--renew] [--remove KIND:<id> --tier T]`:
 // the device's downloads, space used and license state, after an
 // optional renewal or removal. Tracks count once whatever their tiers
-// (with the counts per tier when there are several).
+// (with the counts per tier when there are several); each request lists
+// its tracks at its tier, the ones left out as unavailable, and the
+// cause of its last failure.
 func runOffline(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("offline", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -57,7 +59,7 @@ func runOffline(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	defer dev.close()
 	e := dev.e
 	log.step("device open")
-	m, err := e.OpenDownloads(ctx, download.DefaultOptions())
+	m, err := dev.downloads(ctx, download.DefaultOptions(), "")
 	if err != nil {
 		return err
 	}
@@ -93,10 +95,16 @@ func runOffline(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fmt.Fprintf(stdout, "%d of %d tracks downloaded%s, %s used\n", st.TracksDone, st.Tracks, tiers, humanBytes(st.Bytes))
 	for _, it := range st.Items {
 		line := fmt.Sprintf("  %-40s %d/%d", it.Ref.String(), it.TracksDone, it.Tracks)
+		if !it.Resolved && it.Err == "" {
+			line += "  not resolved yet"
+		}
 		if it.Err != "" {
 			line += "  error: " + it.Err
 		}
 		fmt.Fprintln(stdout, line)
+		for _, u := range it.Unavailable {
+			fmt.Fprintf(stdout, "    %s unavailable (%s): left out\n", u.Track, u.Reason)
+		}
 	}
 	switch {
 	case st.Revoked:

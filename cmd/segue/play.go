@@ -95,11 +95,10 @@ func runPlay(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	e.SetOfflineMode(*offline)
 	// The downloads serve metadata, manifests, blobs and keys; they stay
 	// paused: playing downloads nothing.
-	dl, err := e.OpenDownloads(ctx, download.DefaultOptions())
+	dl, err := dev.downloads(ctx, download.DefaultOptions(), "segue play")
 	if err != nil {
 		return err
 	}
-	dl.SetPaused("segue play")
 	var d *core.Docs
 	if kind == "playlist" {
 		if d, err = dev.docs(ctx); err != nil {

@@ -41,6 +41,8 @@ func TestWireJSON(t *testing.T) {
 		{"issue", api.IssueRequest{Tracks: []model.TrackID{"t1"}, Tier: model.TierLow, Nonce: []byte{7}},
 			`{"tracks":["t1"],"tier":"low","nonce":"Bw=="}`},
 		{"issue albums", api.IssueRequest{Albums: []model.AlbumID{"a1"}, Tier: model.TierLow}, `{"albums":["a1"],"tier":"low"}`},
+		{"issue per track", api.IssueRequest{Tracks: []model.TrackID{"t1"}, Tier: model.TierLow, PerTrack: true},
+			`{"tracks":["t1"],"tier":"low","per_track":true}`},
 		{"renew", api.RenewRequest{Device: "d1", LicenseIDs: []string{"l1"}, Nonce: []byte{7}, Sig: []byte{8}},
 			`{"device":"d1","license_ids":["l1"],"nonce":"Bw==","sig":"CA=="}`},
 		{"renew drop", api.RenewRequest{Device: "d1", LicenseIDs: []string{"l1"}, Drop: []api.Entry{{Track: "t1", Tier: model.TierLow}}, Nonce: []byte{7}, Sig: []byte{8}},

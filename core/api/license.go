@@ -60,7 +60,45 @@ type IssueRequest struct {
 	Albums []model.AlbumID `json:"albums,omitempty"`
 	Tier   model.Tier      `json:"tier"`
 	Nonce  []byte          `json:"nonce,omitempty"` // NonceSize bytes, echoed in the statement
+	// PerTrack asks for an IssueAnswer (content type IssueAnswerType):
+	// a listed track the relay cannot license (unknown, withdrawn, not
+	// at Tier, not released yet) is reported in it with its reason and
+	// the license covers the others. Without it, as clients before it
+	// send, one such track fails the whole request (404, or 403 for an
+	// embargo) and the answer is the bare license envelope. An unknown
+	// album fails the request either way.
+	PerTrack bool `json:"per_track,omitempty"`
 }
+
+// IssueAnswerType is the content type of an IssueAnswer; the bare
+// license envelope is application/cbor.
+const IssueAnswerType = "application/vnd.segue.license-answer+cbor"
+
+// IssueAnswer is the CBOR answer of POST /v1/licenses to a PerTrack
+// request: the license envelope of the tracks granted (absent when none
+// could be) and the tracks refused, each once, in request order. The
+// list is not signed (the envelope is): tampering with it can only make
+// a device leave tracks out, as blocking the answer could.
+type IssueAnswer struct {
+	License     []byte        `cbor:"1,keyasint,omitempty"`
+	Unavailable []Unavailable `cbor:"2,keyasint,omitempty"`
+}
+
+// Unavailable is a track a license request could not cover, and why
+// (one of the Unavailable* reasons).
+type Unavailable struct {
+	Track  model.TrackID `cbor:"1,keyasint"`
+	Reason string        `cbor:"2,keyasint"`
+}
+
+// Reasons of an Unavailable track.
+const (
+	// UnavailableNotFound: the catalog has no such track at the tier
+	// (unknown id, taken down, or never published at that tier).
+	UnavailableNotFound = "not_found"
+	// UnavailableEmbargoed: the track's album is not released yet.
+	UnavailableEmbargoed = "embargoed"
+)
 
 // RenewRequest is the JSON body of POST /v1/licenses/renew. It is
 // authenticated by Sig, the device's Ed25519 signature over

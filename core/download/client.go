@@ -84,9 +84,11 @@ type relayClient struct {
 	json fetch.JSONClient
 }
 
-// answer is one relay answer: body and signed statement header.
+// answer is one relay answer: body, its content type and the signed
+// statement header.
 type answer struct {
 	body      []byte
+	ctype     string
 	statement string
 }
 
@@ -97,7 +99,7 @@ func (c *relayClient) do(ctx context.Context, method, path string, in any, auth 
 	if errors.Is(err, fetch.ErrNoToken) {
 		return answer{}, ErrNotRegistered
 	}
-	return answer{body: a.Body, statement: a.Header.Get(api.StatementHeader)}, err
+	return answer{body: a.Body, ctype: a.Header.Get("Content-Type"), statement: a.Header.Get(api.StatementHeader)}, err
 }
 
 // album returns an album and its tracks in album order (GET
@@ -140,28 +142,29 @@ func (r *refusal) Error() string { return fmt.Sprintf("relay refused (%s): %v", 
 
 func (r *refusal) Unwrap() error { return r.err }
 
-// licenseCall posts to a license route and returns the license envelope
-// with the verified statement. A 403 carrying a signed statement is a
-// *refusal; a statement that does not verify is ErrBadResponse.
-func (c *relayClient) licenseCall(ctx context.Context, pub ed25519.PublicKey, dev model.DeviceID, path string, in any, nonce []byte, auth bool) ([]byte, api.Statement, error) {
+// licenseCall posts to a license route and returns the answer (a license
+// envelope, or an api.IssueAnswer) with the verified statement. A 403
+// carrying a signed statement is a *refusal; a statement that does not
+// verify is ErrBadResponse.
+func (c *relayClient) licenseCall(ctx context.Context, pub ed25519.PublicKey, dev model.DeviceID, path string, in any, nonce []byte, auth bool) (answer, api.Statement, error) {
 	a, err := c.do(ctx, http.MethodPost, path, in, auth)
 	if a.statement != "" {
 		st, serr := parseStatement(pub, a.statement, dev, nonce)
 		if serr != nil {
-			return nil, st, serr
+			return answer{}, st, serr
 		}
 		if err != nil {
-			return nil, st, &refusal{status: st.Status, err: err}
+			return answer{}, st, &refusal{status: st.Status, err: err}
 		}
 		if st.Status != api.StatusOK {
-			return nil, st, fmt.Errorf("%w: status %q on success", ErrBadResponse, st.Status)
+			return answer{}, st, fmt.Errorf("%w: status %q on success", ErrBadResponse, st.Status)
 		}
-		return a.body, st, nil
+		return a, st, nil
 	}
 	if err == nil {
 		err = fmt.Errorf("%w: license answer without statement", ErrBadResponse)
 	}
-	return nil, api.Statement{}, err
+	return answer{}, api.Statement{}, err
 }
 
 func msTime(ms int64) time.Time { return time.UnixMilli(ms).UTC() }

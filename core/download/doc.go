@@ -4,7 +4,9 @@
 // A Manager keeps a durable job table in the device store (dl/… keys,
 // docs/ARCHITECTURE.md §5). A request (track, album or playlist at a tier)
 // is resolved to tracks, licensed in one request to the relay (one signed
-// license per request, content keys sealed to this device's HPKE key),
+// license per request, content keys sealed to this device's HPKE key;
+// tracks the relay reports unavailable — unknown, taken down, not
+// released — are left out with their reason, ItemStatus.Unavailable),
 // and each track's blobs are streamed to content-addressed files
 // (Deps.BlobDir/<sha256 hex>, encrypted as served) while they are hashed,
 // verified against the signed manifest, fsynced and renamed into place

@@ -18,6 +18,9 @@ const (
 	// EventFailed: a request or track failed (Err); it is retried on the
 	// next Refresh or restart, not in a loop.
 	EventFailed EventKind = "failed"
+	// EventUnavailable: the relay cannot license Track of request Ref at
+	// Tier (Reason, see Unavailable); the request goes on without it.
+	EventUnavailable EventKind = "unavailable"
 	// EventPaused: downloads paused; Reason is "offline" or "metered".
 	EventPaused EventKind = "paused"
 	// EventResumed: downloads resumed after a pause.
@@ -33,13 +36,13 @@ const (
 // Event is one progress report. Fields not relevant to the kind are zero.
 type Event struct {
 	Kind      EventKind
-	Ref       Ref // the request, for queued/resolved/failed/removed
+	Ref       Ref // the request, for queued/resolved/failed/unavailable/removed
 	Track     model.TrackID
 	Tier      model.Tier
 	BlobsDone int
 	Blobs     int
 	BytesDone int64
 	Bytes     int64
-	Reason    string
+	Reason    string // paused, renewal_refused and unavailable
 	Err       error
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"mime"
 	"slices"
 	"time"
 
@@ -72,28 +73,119 @@ func (m *Manager) licensed(ctx context.Context, tt trackTier) bool {
 	return ok
 }
 
-// license requests one license for tracks at tier and stores it.
-func (m *Manager) license(ctx context.Context, tracks []model.TrackID, tier model.Tier) error {
+// license requests one license for tracks at tier, answered per track
+// (api.IssueRequest.PerTrack), and stores it. It returns the tracks the
+// relay reported unavailable, in request order; the license covers every
+// other one. A transient failure (no relay reached, a 5xx, a refusal)
+// fails the whole call as before, and so does a relay that predates
+// per-track answers when a track is unknown (it answers the bare
+// envelope, or an error for the whole request).
+func (m *Manager) license(ctx context.Context, tracks []model.TrackID, tier model.Tier) ([]Unavailable, error) {
 	pub, err := m.d.CatalogKey(ctx)
 	if err != nil {
-		return fmt.Errorf("catalog key: %w", err)
+		return nil, fmt.Errorf("catalog key: %w", err)
 	}
 	nonce := newNonce()
-	env, st, err := m.rc.licenseCall(ctx, pub, m.d.Identity.DeviceID(), "/v1/licenses",
-		api.IssueRequest{Tracks: tracks, Tier: tier, Nonce: nonce}, nonce, true)
+	a, st, err := m.rc.licenseCall(ctx, pub, m.d.Identity.DeviceID(), "/v1/licenses",
+		api.IssueRequest{Tracks: tracks, Tier: tier, Nonce: nonce, PerTrack: true}, nonce, true)
 	if st.Time != 0 {
 		m.observe(ctx, msTime(st.Time))
 	}
 	if err != nil {
-		return fmt.Errorf("license: %w", err)
+		return nil, fmt.Errorf("license: %w", err)
 	}
-	return m.storeLicenses(ctx, env, nil)
+	env, unavailable, err := issueAnswer(a, tracks)
+	if err != nil {
+		return nil, fmt.Errorf("license: %w", err)
+	}
+	if env == nil {
+		return unavailable, nil
+	}
+	skip := make(map[model.TrackID]bool, len(unavailable))
+	for _, u := range unavailable {
+		skip[u.Track] = true
+	}
+	covers := func(l *crypto.License) error {
+		got := make(map[model.TrackID]bool, len(l.Entries))
+		for _, e := range l.Entries {
+			if e.Tier == tier {
+				got[e.TrackID] = true
+			}
+		}
+		for _, t := range tracks {
+			if !skip[t] && !got[t] {
+				return fmt.Errorf("%w: license lacks track %s/%s", ErrBadResponse, t, tier)
+			}
+		}
+		return nil
+	}
+	if err := m.storeLicenses(ctx, env, nil, covers); err != nil {
+		return nil, fmt.Errorf("license: %w", err)
+	}
+	return unavailable, nil
+}
+
+// maxReason bounds an unavailable track's reason from the relay.
+const maxReason = 32
+
+// issueAnswer reads the answer to a per-track license request for
+// tracks: the license envelope (nil when the relay could license none)
+// and the tracks it reported unavailable. An answer that is not an
+// api.IssueAnswer is the bare envelope of a relay before per-track
+// answers. Every reported track must have been asked for, once, with a
+// reason of lowercase letters and '_' (unknown reasons are kept: the
+// relay may know more than this device); anything else is
+// ErrBadResponse.
+func issueAnswer(a answer, tracks []model.TrackID) ([]byte, []Unavailable, error) {
+	if mt, _, _ := mime.ParseMediaType(a.ctype); mt != api.IssueAnswerType {
+		return a.body, nil, nil
+	}
+	var ans api.IssueAnswer
+	if err := strictDec.Unmarshal(a.body, &ans); err != nil {
+		return nil, nil, fmt.Errorf("%w: issue answer: %v", ErrBadResponse, err)
+	}
+	asked := make(map[model.TrackID]bool, len(tracks))
+	for _, t := range tracks {
+		asked[t] = true
+	}
+	out := make([]Unavailable, 0, len(ans.Unavailable))
+	for _, u := range ans.Unavailable {
+		if !asked[u.Track] {
+			return nil, nil, fmt.Errorf("%w: track %q reported unavailable was not asked for", ErrBadResponse, u.Track)
+		}
+		if !validReason(u.Reason) {
+			return nil, nil, fmt.Errorf("%w: track %s unavailable for reason %q", ErrBadResponse, u.Track, u.Reason)
+		}
+		asked[u.Track] = false // each once
+		out = append(out, Unavailable{Track: u.Track, Reason: u.Reason})
+	}
+	if len(ans.License) > 0 {
+		return ans.License, out, nil
+	}
+	if len(out) < len(asked) {
+		return nil, nil, fmt.Errorf("%w: no license for the tracks not reported unavailable", ErrBadResponse)
+	}
+	return nil, out, nil
+}
+
+// validReason reports whether r is a reason token: 1…maxReason lowercase
+// ASCII letters and '_'.
+func validReason(r string) bool {
+	if r == "" || len(r) > maxReason {
+		return false
+	}
+	for i := 0; i < len(r); i++ {
+		if (r[i] < 'a' || r[i] > 'z') && r[i] != '_' {
+			return false
+		}
+	}
+	return true
 }
 
 // storeLicenses verifies env (a license for this device, signed by the
-// catalog key), then stores it and deletes the superseded licenses in
-// one transaction.
-func (m *Manager) storeLicenses(ctx context.Context, env []byte, supersede []string) error {
+// catalog key, and passing check when check is non-nil), then stores it
+// and deletes the superseded licenses in one transaction.
+func (m *Manager) storeLicenses(ctx context.Context, env []byte, supersede []string, check func(*crypto.License) error) error {
 	pub, err := m.d.CatalogKey(ctx)
 	if err != nil {
 		return fmt.Errorf("catalog key: %w", err)
@@ -101,6 +193,11 @@ func (m *Manager) storeLicenses(ctx context.Context, env []byte, supersede []str
 	l, err := crypto.OpenLicense(pub, m.d.Identity, env)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrBadResponse, err)
+	}
+	if check != nil {
+		if err := check(l); err != nil {
+			return err
+		}
 	}
 	m.observe(ctx, l.ServerTime)
 	err = m.d.Store.Update(ctx, func(tx store.Txn) error {
@@ -169,7 +266,7 @@ func (m *Manager) Renew(ctx context.Context) error {
 		return fmt.Errorf("download: renew: %w", err)
 	}
 	req := api.RenewRequest{Device: dev, LicenseIDs: ids, Drop: drop, Nonce: nonce, Sig: m.d.Identity.Sign(msg)}
-	env, st, err := m.rc.licenseCall(ctx, pub, dev, "/v1/licenses/renew", req, nonce, false)
+	a, st, err := m.rc.licenseCall(ctx, pub, dev, "/v1/licenses/renew", req, nonce, false)
 	if st.Time != 0 {
 		m.observe(ctx, msTime(st.Time))
 	}
@@ -185,7 +282,7 @@ func (m *Manager) Renew(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("download: renew: %w", err)
 	}
-	if err := m.storeLicenses(ctx, env, ids); err != nil {
+	if err := m.storeLicenses(ctx, a.body, ids, nil); err != nil {
 		return fmt.Errorf("download: renew: %w", err)
 	}
 	m.emit(Event{Kind: EventRenewed})

@@ -39,7 +39,8 @@ var (
 	ErrNotRegistered = errors.New("download: device not registered")
 	// ErrBadResponse: the relay's answer is malformed or not signed.
 	ErrBadResponse = errors.New("download: bad relay response")
-	// ErrNoPlaylists: a playlist download without a playlist resolver.
+	// ErrNoPlaylists: Add of a playlist download without a playlist
+	// resolver.
 	ErrNoPlaylists = errors.New("download: no playlist resolver configured")
 	// ErrBadRef: an invalid kind, id or tier.
 	ErrBadRef = errors.New("download: bad download reference")
@@ -155,6 +156,21 @@ type itemRec struct {
 	// Album is an album request's catalog metadata (JSON model.Album)
 	// as its last resolve found it; empty for other kinds.
 	Album []byte `cbor:"8,keyasint,omitempty"`
+	// Unavailable are the tracks its last resolve left out because the
+	// relay would not license them, in request order.
+	Unavailable []Unavailable `cbor:"9,keyasint,omitempty"`
+}
+
+// Unavailable is a track of a request that the relay reported it cannot
+// license (Reason: api.UnavailableNotFound for an unknown or withdrawn
+// track or tier, api.UnavailableEmbargoed before release, or a reason
+// newer than this device): the request leaves it out and downloads its
+// other tracks. It is asked for again whenever the request is resolved
+// again (Refresh, an edit of a followed playlist, Add of the same
+// request).
+type Unavailable struct {
+	Track  model.TrackID `cbor:"1,keyasint"`
+	Reason string        `cbor:"2,keyasint"`
 }
 
 func (r *itemRec) ref() Ref { return Ref{Kind(r.Kind), r.ID, model.Tier(r.Tier)} }
@@ -379,13 +395,21 @@ func splitJobKey(k []byte) (tier, track string, ok bool) {
 	return "", "", false
 }
 
-// hasWorkLocked reports unresolved items or incomplete jobs. Caller holds m.mu.
+// resolvableLocked reports whether request r (item it) is to be resolved
+// now: unresolved, not failed in this run, and, for a playlist, with a
+// resolver to read it (without one it waits for SetPlaylists). Caller
+// holds m.mu.
+func (m *Manager) resolvableLocked(r Ref, it *itemRec) bool {
+	return !it.Resolved && m.errs[r] == nil && (r.Kind != KindPlaylist || m.playlists != nil)
+}
+
+// hasWorkLocked reports items to resolve or incomplete jobs. Caller holds m.mu.
 func (m *Manager) hasWorkLocked() bool {
 	if len(m.corrupt) > 0 {
 		return true
 	}
 	for r, it := range m.items {
-		if !it.Resolved && m.errs[r] == nil {
+		if m.resolvableLocked(r, it) {
 			return true
 		}
 	}
@@ -426,9 +450,10 @@ func (m *Manager) emit(e Event) {
 
 // Add records a download request durably and returns; the scheduler
 // resolves it (album tracks from the relay, playlist entries from the
-// resolver), obtains one license for its tracks and downloads them.
-// Adding a request again is a no-op, unless it failed to resolve: then
-// it is retried.
+// resolver), obtains one license for its tracks and downloads them;
+// tracks the relay reports unavailable are left out (ItemStatus,
+// EventUnavailable). Adding a request again is a no-op, unless it failed
+// to resolve or left tracks out: then it is resolved again.
 func (m *Manager) Add(ctx context.Context, r Ref) error {
 	if err := r.valid(); err != nil {
 		return err
@@ -446,11 +471,11 @@ func (m *Manager) Add(ctx context.Context, r Ref) error {
 		m.mu.Unlock()
 		return ErrClosed
 	}
-	_, ok := m.items[r]
-	failed := m.errs[r] != nil
+	it, ok := m.items[r]
+	retry := ok && (m.errs[r] != nil || len(it.Unavailable) > 0)
 	m.mu.Unlock()
 	if ok {
-		if failed { // adding a failed request again retries it
+		if retry { // adding a failed or incomplete request again retries it
 			return m.Refresh(ctx, r)
 		}
 		return nil
@@ -532,7 +557,9 @@ func (m *Manager) Playlists() []string {
 
 // SetPlaylists sets (or, with nil, clears) the playlist resolver, which
 // replaces the one of WithPlaylists. Playlist downloads that failed to
-// resolve are retried with the new resolver.
+// resolve are retried with the new resolver. Without a resolver, playlist
+// downloads still to be resolved wait (they are not failures; Status
+// reports them unresolved, with the cause of their last failure if any).
 func (m *Manager) SetPlaylists(fn PlaylistFunc) {
 	m.mu.Lock()
 	m.playlists = fn

@@ -45,7 +45,8 @@ type Options struct {
 // WithAllowMetered), the network always reported online and unmetered,
 // retry backoff from 1 s doubling to 30 s, licenses renewed when they
 // expire within 7 days, no playlist resolver
-// (playlist downloads fail with ErrNoPlaylists), the system wall clock
+// (Add of a playlist fails with ErrNoPlaylists; recorded playlist
+// downloads wait for SetPlaylists), the system wall clock
 // with the boot-time monotonic clock, slog.Default() and no event sink.
 func DefaultOptions() Options {
 	return Options{

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -179,29 +178,4 @@ func TestCountsAcrossTiers(t *testing.T) {
 			t.Fatalf("item %+v", it)
 		}
 	}
-}
-
-// eventLog records download events.
-type eventLog struct {
-	mu sync.Mutex
-	ev []download.Event
-}
-
-func (l *eventLog) add(e download.Event) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.ev = append(l.ev, e)
-}
-
-// of returns the events of kind k so far.
-func (l *eventLog) of(k download.EventKind) []download.Event {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []download.Event
-	for _, e := range l.ev {
-		if e.Kind == k {
-			out = append(out, e)
-		}
-	}
-	return out
 }

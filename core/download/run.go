@@ -183,7 +183,7 @@ func (m *Manager) pass(ctx context.Context) error {
 	m.mu.Lock()
 	var pending []*itemRec
 	for r, it := range m.items {
-		if !it.Resolved && m.errs[r] == nil {
+		if m.resolvableLocked(r, it) {
 			pending = append(pending, it)
 		}
 	}
@@ -194,9 +194,13 @@ func (m *Manager) pass(ctx context.Context) error {
 			if errors.Is(err, fetch.ErrOffline) || ctx.Err() != nil {
 				return err
 			}
+			if errors.Is(err, ErrNoPlaylists) {
+				continue // the resolver was cleared meanwhile: it waits for the next
+			}
 			m.mu.Lock()
 			m.errs[it.ref()] = err
 			m.mu.Unlock()
+			m.recordErr(ctx, it.ref(), err)
 			m.log.Warn("download: request failed", "ref", it.ref().String(), "err", err)
 			m.emit(Event{Kind: EventFailed, Ref: it.ref(), Err: err})
 		}
@@ -213,8 +217,9 @@ func (m *Manager) pass(ctx context.Context) error {
 }
 
 // resolve expands a request to tracks, licenses the tracks not yet
-// licensed, and records the request's tracks and job references in one
-// transaction (new entries referenced, dropped entries released).
+// licensed, leaves out those the relay reports unavailable, and records
+// the request's tracks and job references in one transaction (new
+// entries referenced, dropped entries released).
 func (m *Manager) resolve(ctx context.Context, it *itemRec) error {
 	r := it.ref()
 	m.mu.Lock()
@@ -264,13 +269,23 @@ func (m *Manager) resolve(ctx context.Context, it *itemRec) error {
 			need = append(need, t)
 		}
 	}
-	if err := m.fetchMeta(ctx, r.Tier, ids, metas); err != nil {
-		return fmt.Errorf("resolve %s: %w", r.Kind, err)
-	}
+	var unavailable []Unavailable
 	if len(need) > 0 {
-		if err := m.license(ctx, need, r.Tier); err != nil {
+		var err error
+		if unavailable, err = m.license(ctx, need, r.Tier); err != nil {
 			return err
 		}
+	}
+	if len(unavailable) > 0 {
+		left := make(map[model.TrackID]bool, len(unavailable))
+		for _, u := range unavailable {
+			left[u.Track] = true
+			delete(seen, u.Track) // a recorded track no longer licensable is dropped
+		}
+		ids = slices.DeleteFunc(ids, func(t string) bool { return left[model.TrackID(t)] })
+	}
+	if err := m.fetchMeta(ctx, r.Tier, ids, metas); err != nil {
+		return fmt.Errorf("resolve %s: %w", r.Kind, err)
 	}
 	m.itemMu.Lock()
 	hook := m.resolved
@@ -295,7 +310,7 @@ func (m *Manager) resolve(ctx context.Context, it *itemRec) error {
 		old[t] = true
 	}
 	rec := *cur
-	rec.Tracks, rec.Resolved, rec.Err, rec.Album = ids, true, "", album
+	rec.Tracks, rec.Resolved, rec.Err, rec.Album, rec.Unavailable = ids, true, "", album, unavailable
 	val, err := detEnc.Marshal(&rec)
 	if err != nil {
 		return err
@@ -340,8 +355,51 @@ func (m *Manager) resolve(ctx context.Context, it *itemRec) error {
 	}
 	m.items[r] = &rec
 	m.mu.Unlock()
+	for _, u := range unavailable {
+		m.log.Info("download: track unavailable; left out", "ref", r.String(), "track", u.Track, "reason", u.Reason)
+		m.emit(Event{Kind: EventUnavailable, Ref: r, Track: u.Track, Tier: r.Tier, Reason: u.Reason})
+	}
 	m.emit(Event{Kind: EventResolved, Ref: r})
 	return nil
+}
+
+// recordErr persists why request r failed to resolve (its item's Err),
+// so Status reports the cause in later runs too, until a resolve
+// succeeds. The rest of the stored item is kept as it is.
+func (m *Manager) recordErr(ctx context.Context, r Ref, cause error) {
+	m.itemMu.Lock()
+	defer m.itemMu.Unlock()
+	msg := cause.Error()
+	err := m.d.Store.Update(ctx, func(tx store.Txn) error {
+		b, err := tx.Get(itemKey(r))
+		if errors.Is(err, store.ErrNotFound) {
+			return nil // removed meanwhile
+		}
+		if err != nil {
+			return err
+		}
+		var rec itemRec
+		if err := strictDec.Unmarshal(b, &rec); err != nil {
+			return err
+		}
+		rec.Err = msg
+		v, err := detEnc.Marshal(&rec)
+		if err != nil {
+			return err
+		}
+		return tx.Set(itemKey(r), v)
+	})
+	if err != nil {
+		m.log.Warn("download: record request failure", "ref", r.String(), "err", err)
+		return
+	}
+	m.mu.Lock()
+	if cur, ok := m.items[r]; ok {
+		c := *cur
+		c.Err = msg
+		m.items[r] = &c
+	}
+	m.mu.Unlock()
 }
 
 // refTx adds one reference to a job, creating it.

@@ -13,9 +13,14 @@ import (
 type ItemStatus struct {
 	Ref        Ref
 	Resolved   bool
-	Tracks     int // tracks of the request at its tier
+	Tracks     int // tracks of the request at its tier, Unavailable ones left out
 	TracksDone int // of which completely downloaded
-	Err        string
+	// Unavailable are the tracks the relay would not license when the
+	// request was last resolved, in request order.
+	Unavailable []Unavailable
+	// Err is why the request's last resolve failed, "" when it did not;
+	// it is kept across restarts until a resolve succeeds.
+	Err string
 }
 
 // LicenseInfo describes one stored license (no keys).
@@ -89,13 +94,13 @@ func (m *Manager) Status(ctx context.Context) (Status, error) {
 		}
 	}
 	for r, it := range m.items {
-		is := ItemStatus{Ref: r, Resolved: it.Resolved, Tracks: len(it.Tracks)}
+		is := ItemStatus{Ref: r, Resolved: it.Resolved, Tracks: len(it.Tracks), Unavailable: slices.Clone(it.Unavailable), Err: it.Err}
 		for _, t := range it.Tracks {
 			if j, ok := m.jobs[trackTier{model.TrackID(t), r.Tier}]; ok && j.complete() {
 				is.TracksDone++
 			}
 		}
-		if err := m.errs[r]; err != nil {
+		if err := m.errs[r]; err != nil && is.Err == "" {
 			is.Err = err.Error()
 		}
 		s.Items = append(s.Items, is)
@@ -118,8 +123,9 @@ func (m *Manager) Status(ctx context.Context) (Status, error) {
 
 // TrackCount counts the tracks of some download requests (Manager.Count).
 type TrackCount struct {
-	Tracks int // distinct (track, tier) the requests hold: a track two of them name at one tier counts once
-	Done   int // of which completely downloaded
+	Tracks      int // distinct (track, tier) the requests hold: a track two of them name at one tier counts once
+	Done        int // of which completely downloaded
+	Unavailable int // distinct (track, tier) left out because the relay would not license them
 }
 
 // Count counts the tracks of the requests refs, each at its own tier
@@ -130,6 +136,7 @@ func (m *Manager) Count(refs ...Ref) TrackCount {
 	defer m.mu.Unlock()
 	var c TrackCount
 	held := map[trackTier]bool{}
+	left := map[trackTier]bool{}
 	for _, r := range refs {
 		it := m.items[r]
 		if it == nil {
@@ -145,6 +152,14 @@ func (m *Manager) Count(refs ...Ref) TrackCount {
 			if j, ok := m.jobs[tt]; ok && j.complete() {
 				c.Done++
 			}
+		}
+		for _, u := range it.Unavailable {
+			left[trackTier{u.Track, r.Tier}] = true
+		}
+	}
+	for tt := range left {
+		if !held[tt] { // another of refs holds it: it is not missing
+			c.Unavailable++
 		}
 	}
 	return c

@@ -232,10 +232,13 @@ type bed struct {
 	// rewrite, when set, edits the response headers of every request
 	// just before they are sent (a man in the middle).
 	rewrite atomic.Pointer[func(r *http.Request, h http.Header)]
-	pub     ed25519.PublicKey
-	mu      sync.Mutex
-	counts  map[string]int // path → requests
-	bytes   map[string]int64
+	// fail, when set, answers with its status (a JSON error) instead of
+	// the relay for every request it returns non-zero for.
+	fail   atomic.Pointer[func(r *http.Request) int]
+	pub    ed25519.PublicKey
+	mu     sync.Mutex
+	counts map[string]int // path → requests
+	bytes  map[string]int64
 }
 
 func newBed(t testing.TB, publish func(ctx context.Context, dd *catalog.DataDir)) *bed {
@@ -265,6 +268,14 @@ func newBed(t testing.TB, publish func(ctx context.Context, dd *catalog.DataDir)
 				}
 			}
 			panic(http.ErrAbortHandler)
+		}
+		if f := b.fail.Load(); f != nil {
+			if code := (*f)(r); code != 0 {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(code)
+				fmt.Fprintf(w, `{"error":"injected %d"}`, code)
+				return
+			}
 		}
 		if d := b.delay.Load(); d > 0 && len(r.URL.Path) > 10 && r.URL.Path[:10] == "/v1/blobs/" {
 			time.Sleep(time.Duration(d))

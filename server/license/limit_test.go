@@ -57,26 +57,32 @@ func registerDevices(t *testing.T, client *http.Client, base, user string, n int
 	}
 	toks := make([]string, n)
 	for i := range toks {
-		id, err := crypto.NewIdentity(rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		name := fmt.Sprintf("device %d", i)
-		issued := time.Now()
-		sp, hp := id.SignPublic(), id.HPKEPublic()
-		req := api.RegisterRequest{Username: user, Password: testbed.Password, Name: name, SignPub: sp, HPKEPub: hp,
-			Issued: issued.Unix(), Sig: id.Sign(crypto.DeviceProofMessage(user, name, sp, hp, issued))}
-		code, b := post(t, client, base, "/v1/devices", "", req)
-		if code != http.StatusCreated {
-			t.Fatalf("register %s #%d: %d %s", user, i, code, b)
-		}
-		var out api.RegisterResponse
-		if err := json.Unmarshal(b, &out); err != nil {
-			t.Fatal(err)
-		}
-		toks[i] = out.Token
+		toks[i], _ = registerDevice(t, client, base, user, fmt.Sprintf("device %d", i))
 	}
 	return toks
+}
+
+// registerDevice registers a new device named name to the existing
+// account user and returns its token and identity.
+func registerDevice(t *testing.T, client *http.Client, base, user, name string) (string, *crypto.Identity) {
+	t.Helper()
+	id, err := crypto.NewIdentity(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	issued := time.Now()
+	sp, hp := id.SignPublic(), id.HPKEPublic()
+	req := api.RegisterRequest{Username: user, Password: testbed.Password, Name: name, SignPub: sp, HPKEPub: hp,
+		Issued: issued.Unix(), Sig: id.Sign(crypto.DeviceProofMessage(user, name, sp, hp, issued))}
+	code, b := post(t, client, base, "/v1/devices", "", req)
+	if code != http.StatusCreated {
+		t.Fatalf("register %s %s: %d %s", user, name, code, b)
+	}
+	var out api.RegisterResponse
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out.Token, id
 }
 
 // TestDeviceLimitConcurrent sends bursts of 50 concurrent first-license

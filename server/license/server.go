@@ -249,39 +249,79 @@ func (s *Server) issue(c echo.Context) error {
 	}
 	seen := make(map[model.TrackID]bool, len(tracks))
 	keys := make([]crypto.LicenseKey, 0, len(tracks))
+	var unavailable []api.Unavailable
 	for _, t := range tracks {
 		if seen[t] {
 			continue
 		}
 		seen[t] = true
 		k, err := s.cat.ContentKeyAt(ctx, t, req.Tier, s.opts.now())
+		if reason := unavailableReason(err); req.PerTrack && reason != "" {
+			unavailable = append(unavailable, api.Unavailable{Track: t, Reason: reason})
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("track %s/%s: %w", t, req.Tier, err)
 		}
 		keys = append(keys, crypto.LicenseKey{TrackID: t, Tier: req.Tier, Key: k})
 	}
-	if len(keys) == 0 {
+	if len(keys) == 0 && len(unavailable) == 0 {
 		return fmt.Errorf("%w: no tracks", relay.ErrBadRequest)
 	}
-	return s.answerGrant(c, dev, keys, nil, req.Nonce)
+	if !req.PerTrack {
+		return s.answerGrant(c, dev, keys, nil, req.Nonce)
+	}
+	ans := api.IssueAnswer{Unavailable: unavailable}
+	if len(keys) > 0 {
+		if ans.License, err = s.checkedGrant(c, dev, keys, nil, req.Nonce); err != nil {
+			return err
+		}
+	}
+	b, err := cborEnc.Marshal(ans)
+	if err != nil {
+		return fmt.Errorf("encode issue answer: %w", err)
+	}
+	s.statement(c, dev.ID, api.StatusOK, req.Nonce)
+	return c.Blob(http.StatusOK, api.IssueAnswerType, b)
+}
+
+// unavailableReason is the api.Unavailable reason of a content-key
+// lookup's error when it says the catalog cannot license the track (not
+// found, embargoed), or "" for any other outcome: success, or a failure
+// of the relay itself, which fails the request.
+func unavailableReason(err error) string {
+	switch {
+	case errors.Is(err, catalog.ErrNotFound):
+		return api.UnavailableNotFound
+	case errors.Is(err, catalog.ErrEmbargoed):
+		return api.UnavailableEmbargoed
+	}
+	return ""
 }
 
 // answerGrant answers an issue or renew request with a license of keys
-// for dev (see grant), with a signed statement echoing nonce; too many
-// entries are a bad request, the account's device limit a refusal.
+// for dev (see checkedGrant), with a signed statement echoing nonce.
 func (s *Server) answerGrant(c echo.Context, dev relay.Device, keys []crypto.LicenseKey, supersede []string, nonce []byte) error {
-	if len(keys) > crypto.MaxLicenseEntries {
-		return fmt.Errorf("%w: %d entries exceed %d", relay.ErrBadRequest, len(keys), crypto.MaxLicenseEntries)
-	}
-	env, err := s.grant(c.Request().Context(), dev, keys, supersede)
-	if errors.Is(err, ErrDeviceLimit) {
-		return s.refuse(c, dev.ID, api.StatusDeviceLimit, nonce, err)
-	}
+	env, err := s.checkedGrant(c, dev, keys, supersede, nonce)
 	if err != nil {
 		return err
 	}
 	s.statement(c, dev.ID, api.StatusOK, nonce)
 	return c.Blob(http.StatusOK, "application/cbor", env)
+}
+
+// checkedGrant returns a license of keys for dev (see grant): too many
+// entries are a bad request, the account's device limit a refusal (its
+// signed statement set on c).
+func (s *Server) checkedGrant(c echo.Context, dev relay.Device, keys []crypto.LicenseKey, supersede []string, nonce []byte) ([]byte, error) {
+	if len(keys) > crypto.MaxLicenseEntries {
+		return nil, fmt.Errorf("%w: %d entries exceed %d", relay.ErrBadRequest, len(keys), crypto.MaxLicenseEntries)
+	}
+	env, err := s.grant(c.Request().Context(), dev, keys, supersede)
+	if errors.Is(err, ErrDeviceLimit) {
+		return nil, s.refuse(c, dev.ID, api.StatusDeviceLimit, nonce, err)
+	}
+	return env, err
 }
 
 // grant signs a license of keys for dev and records it in one update:
