@@ -85,6 +85,18 @@ const (
 	maxMemoryLimitMiB = 1 << 20
 )
 
+// Lower bounds of the relay's duration flags: below them a value is no
+// operator's intent and breaks the relay. A device token that lives less
+// than a minute logs devices out between two requests; play events kept
+// less than an hour (with --events-nats, the streams' MaxAge) may expire
+// before they are counted; a fraud scan reads two months of play events,
+// and one started more often than every minute would never rest.
+const (
+	minTokenTTL          = time.Minute
+	minEventRetention    = time.Hour
+	minFraudScanInterval = time.Minute
+)
+
 // setMemoryLimit sets the Go runtime's soft memory limit to mib MiB
 // (--memory-limit-mib) and returns the function that restores the one
 // before; mib 0 leaves the limit as it is (GOMEMLIMIT or none). A value
@@ -109,16 +121,16 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	listen := fs.String("listen", envOr("SEGUE_LISTEN", def.Listen()), "listen address; port 0 picks a free port (env SEGUE_LISTEN)")
 	admin := fs.String("admin-token", envOr("SEGUE_ADMIN_TOKEN", ""), "admin bearer token for /metrics, closed signup and POST /v1/admin/ingest (env SEGUE_ADMIN_TOKEN)")
 	signup := fs.String("open-signup", envOr("SEGUE_OPEN_SIGNUP", "true"), "allow anyone to create an account (env SEGUE_OPEN_SIGNUP)")
-	ttl := fs.String("token-ttl", envOr("SEGUE_TOKEN_TTL", "2160h"), "device token lifetime (env SEGUE_TOKEN_TTL)")
-	maxBody := fs.Int64("max-body", 64<<10, "largest JSON request body in bytes")
-	shutdown := fs.Duration("shutdown-timeout", 10*time.Second, "grace period for in-flight requests on SIGTERM")
+	ttl := fs.String("token-ttl", envOr("SEGUE_TOKEN_TTL", "2160h"), fmt.Sprintf("device token lifetime, at least %v (env SEGUE_TOKEN_TTL)", minTokenTTL))
+	maxBody := fs.Int64("max-body", 64<<10, fmt.Sprintf("largest JSON request body in bytes, %d…%d", relay.MinMaxBody, relay.MaxMaxBody))
+	shutdown := fs.Duration("shutdown-timeout", 10*time.Second, "grace period for in-flight requests on SIGTERM (0: none)")
 	level := fs.String("log-level", envOr("SEGUE_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env SEGUE_LOG_LEVEL)")
 	fastHash := fs.Bool("insecure-fast-passwords", false, "hash passwords with a trivial Argon2id cost (tests and demos only)")
 	tlsCert := fs.String("tls-cert", envOr("SEGUE_TLS_CERT", ""), "PEM certificate chain: serve HTTPS (HTTP/2 via ALPN) instead of HTTP/1.1 + h2c (env SEGUE_TLS_CERT)")
 	publicURL := fs.String("public-url", envOr("SEGUE_PUBLIC_URL", ""), "base URL of share links and pages, e.g. https://segue.example (env SEGUE_PUBLIC_URL; default: the request's host)")
-	retention := fs.Duration("event-retention", 0, "delete raw play events this long after they arrived, once counted (0 keeps them; counts, audit log and dedup index stay); with --events-nats the JetStream streams' MaxAge, and older plays are refused as too_old")
+	retention := fs.Duration("event-retention", 0, fmt.Sprintf("delete raw play events this long after they arrived, once counted (0 keeps them; else at least %v; counts, audit log and dedup index stay); with --events-nats the JetStream streams' MaxAge, and older plays are refused as too_old", minEventRetention))
 	natsURL := fs.String("events-nats", envOr("SEGUE_EVENTS_NATS", ""), "NATS server URL: keep the play-event log on JetStream (server/events/natslog) instead of the relay's Badger (env SEGUE_EVENTS_NATS)")
-	fraudEvery := fs.Duration("fraud-scan-interval", 0, "run the fraud scan of the current and previous month this often, storing the flags royalties hold out (0: only `segue fraud scan`)")
+	fraudEvery := fs.Duration("fraud-scan-interval", 0, fmt.Sprintf("run the fraud scan of the current and previous month this often, at least every %v, storing the flags royalties hold out (0: only `segue fraud scan`)", minFraudScanInterval))
 	tlsKey := fs.String("tls-key", envOr("SEGUE_TLS_KEY", ""), "PEM private key for -tls-cert (env SEGUE_TLS_KEY)")
 	syncCMem := fs.Uint64("sync-cmem-mib", relay.DefaultSyncCMemBudget>>20, "C heap (MiB, glibc's count) the sync documents may hold before the least recently used idle ones unload (past 1.5 × it, those in a sync exchange too); 0: no bound")
 	syncLoaded := fs.Int("sync-loaded-docs", relay.DefaultSyncLoadedDocs, fmt.Sprintf("sync documents kept loaded in automerge: past it the least recently used idle ones unload (reloading from the store on next use), and loads wait for room past 2 × it; lower bounds the memory of a burst of first syncs at the cost of reloads; %d…%d", relay.MinSyncLoadedDocs, relay.MaxSyncLoadedDocs))
@@ -153,8 +165,14 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("%w: -open-signup: %v", errUsage, err)
 	}
 	tokTTL, err := time.ParseDuration(*ttl)
-	if err != nil || tokTTL <= 0 {
-		return fmt.Errorf("%w: -token-ttl %q: want a positive duration", errUsage, *ttl)
+	if err != nil || tokTTL < minTokenTTL {
+		return fmt.Errorf("%w: --token-ttl %q: want a duration of at least %v", errUsage, *ttl, minTokenTTL)
+	}
+	if *maxBody < relay.MinMaxBody || *maxBody > relay.MaxMaxBody {
+		return fmt.Errorf("%w: --max-body %d is outside %d…%d bytes", errUsage, *maxBody, relay.MinMaxBody, relay.MaxMaxBody)
+	}
+	if *shutdown < 0 {
+		return fmt.Errorf("%w: --shutdown-timeout %v: want 0 (no grace) or a positive duration", errUsage, *shutdown)
 	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
@@ -163,11 +181,11 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *data == "" {
 		return fmt.Errorf("%w: -data is empty", errUsage)
 	}
-	if *retention < 0 {
-		return fmt.Errorf("%w: -event-retention %s: want 0 (keep) or a positive duration", errUsage, *retention)
+	if *retention != 0 && *retention < minEventRetention {
+		return fmt.Errorf("%w: --event-retention %v: want 0 (keep) or at least %v", errUsage, *retention, minEventRetention)
 	}
-	if *fraudEvery < 0 {
-		return fmt.Errorf("%w: -fraud-scan-interval %s: want 0 (off) or a positive duration", errUsage, *fraudEvery)
+	if *fraudEvery != 0 && *fraudEvery < minFraudScanInterval {
+		return fmt.Errorf("%w: --fraud-scan-interval %v: want 0 (off) or at least %v", errUsage, *fraudEvery, minFraudScanInterval)
 	}
 	if u, err := url.Parse(*publicURL); *publicURL != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "") {
 		return fmt.Errorf("%w: -public-url %q: want http(s)://host[/path]", errUsage, *publicURL)

@@ -22,10 +22,14 @@ import (
 // outside 0…MaxSyncCommitLinger, a --sync-pace outside 0…MaxSyncPace,
 // a --sync-window outside 0…MaxSyncWindow,
 // a --memory-limit-mib
-// outside 0, minMemoryLimitMiB…maxMemoryLimitMiB or a --recs-pacing
-// outside (0, 1] is a usage error
+// outside 0, minMemoryLimitMiB…maxMemoryLimitMiB, a --recs-pacing
+// outside (0, 1], a --max-body outside MinMaxBody…MaxMaxBody, a negative
+// --shutdown-timeout, a --token-ttl under minTokenTTL, an
+// --event-retention under minEventRetention or a --fraud-scan-interval
+// under minFraudScanInterval (both but 0) is a usage error
 // before anything is opened or created (a huge store cache used to end
-// the process out of memory when Badger opened).
+// the process out of memory when Badger opened; --max-body -1 used to
+// start a relay that answered every JSON request 413).
 func TestRelayCacheFlags(t *testing.T) {
 	for _, c := range []struct{ flag, value string }{
 		{"store-cache-mib", "-5"},
@@ -52,6 +56,20 @@ func TestRelayCacheFlags(t *testing.T) {
 		{"recs-pacing", "-0.25"},
 		{"recs-pacing", "1.01"},
 		{"recs-pacing", "NaN"},
+		{"max-body", "-1"},
+		{"max-body", "0"},
+		{"max-body", strconv.Itoa(relay.MinMaxBody - 1)},
+		{"max-body", strconv.Itoa(relay.MaxMaxBody + 1)},
+		{"shutdown-timeout", "-1s"},
+		{"token-ttl", "0s"},
+		{"token-ttl", "-1h"},
+		{"token-ttl", (minTokenTTL - time.Second).String()},
+		{"event-retention", "-1h"},
+		{"event-retention", "1ns"},
+		{"event-retention", (minEventRetention - time.Second).String()},
+		{"fraud-scan-interval", "-5s"},
+		{"fraud-scan-interval", "1ns"},
+		{"fraud-scan-interval", (minFraudScanInterval - time.Second).String()},
 	} {
 		t.Run(c.flag+"="+c.value, func(t *testing.T) {
 			data := filepath.Join(t.TempDir(), "data")

@@ -23,8 +23,6 @@ func TestRunRelayFlagRefusals(t *testing.T) {
 		{"cert without key", []string{"-tls-cert", missing}, true, ""},
 		{"key without cert", []string{"-tls-key", missing}, true, ""},
 		{"unreadable pair", []string{"-tls-cert", missing, "-tls-key", missing}, false, "load tls key pair"},
-		{"negative event retention", []string{"-event-retention", "-1h"}, true, ""},
-		{"negative fraud scan interval", []string{"-fraud-scan-interval", "-5s"}, true, ""},
 		{"pprof on a public address", []string{"-pprof", "0.0.0.0:6060"}, true, ""},
 		{"contention profiles without pprof", []string{"-pprof-contention"}, true, ""},
 	}

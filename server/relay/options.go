@@ -220,9 +220,23 @@ func (o Options) WithOpenSignup(open bool) Options { o.openSignup = open; return
 // open signup off, account creation (default empty: those are refused).
 func (o Options) WithAdminToken(tok string) Options { o.adminToken = tok; return o }
 
+// MinMaxBody and MaxMaxBody bound WithMaxBody. Below 8 KiB the largest
+// valid device registration (a 1,024-byte password and a 128-byte device
+// name, every byte JSON-escaped as \u00XX, and the keys) would not fit;
+// above 16 MiB one body, read whole into memory, would cost the relay far
+// more than any of its JSON requests needs.
+const (
+	MinMaxBody = 8 << 10
+	MaxMaxBody = 16 << 20
+)
+
 // WithMaxBody sets the largest JSON request body accepted, in bytes
-// (default 64 KiB). Larger bodies get 413.
-func (o Options) WithMaxBody(n int64) Options { o.maxBody = n; return o }
+// (default 64 KiB), within MinMaxBody…MaxMaxBody (values outside are
+// clamped). Larger bodies get 413.
+func (o Options) WithMaxBody(n int64) Options {
+	o.maxBody = min(max(n, MinMaxBody), MaxMaxBody)
+	return o
+}
 
 // WithTokenTTL sets how long a device token stays valid after it is issued
 // (default 90 days). Registering the device again issues a fresh token.

@@ -24,3 +24,21 @@ func TestSyncPaceAndWindowClamped(t *testing.T) {
 		}
 	}
 }
+
+// TestMaxBodyClamped: WithMaxBody clamps to MinMaxBody…MaxMaxBody, so an
+// embedder's 0 or negative limit never makes every JSON request 413.
+func TestMaxBodyClamped(t *testing.T) {
+	for _, c := range []struct{ in, want int64 }{
+		{-1, MinMaxBody},
+		{0, MinMaxBody},
+		{MinMaxBody - 1, MinMaxBody},
+		{MinMaxBody, MinMaxBody},
+		{64 << 10, 64 << 10},
+		{MaxMaxBody, MaxMaxBody},
+		{MaxMaxBody + 1, MaxMaxBody},
+	} {
+		if got := DefaultOptions(t.TempDir()).WithMaxBody(c.in).maxBody; got != c.want {
+			t.Errorf("WithMaxBody(%d): %d, want %d", c.in, got, c.want)
+		}
+	}
+}
