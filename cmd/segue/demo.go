@@ -608,7 +608,11 @@ func (d *demo) countPlays(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	st := royalties.Compute(month, "EUR", 100, streams)
+	eur, err := royalties.ParseCurrency("EUR")
+	if err != nil {
+		return err
+	}
+	st := royalties.Compute(month, eur, 100, streams)
 	d.step("counting: %d streams in %s (plays ≥ %v count: the album's %d tracks played through, not the skipped or stopped plays)", st.Streams, month, demoThreshold, len(d.tracks))
 	if st.Streams != uint64(len(d.tracks)) {
 		return fmt.Errorf("%w: %d streams counted, want %d", errDemoCheck, st.Streams, len(d.tracks))

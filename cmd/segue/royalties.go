@@ -25,16 +25,17 @@ func init() {
 // statement-<month>.csv and .json with the pool split pro rata over the
 // month's counted streams per track, and statement-<month>-holders.csv
 // and .json split per rights holder by the tracks' ingested rights (each
-// file complete or absent), in exact cents (server/royalties documents
-// the rounding rules). With --by-country it also writes
-// statement-<month>-countries.csv and .json (royalties.ComputeCountries).
+// file complete or absent), exact in the currency's minor unit
+// (server/royalties documents the rounding rules). With --by-country it
+// also writes statement-<month>-countries.csv and .json
+// (royalties.ComputeCountries).
 func runRoyalties(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("royalties", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	data := relayDataFlag(fs)
 	month := fs.String("month", "", "statement month, YYYY-MM (UTC)")
-	pool := fs.String("pool", "", "revenue pool to split, a decimal with at most two fraction digits")
-	currency := fs.String("currency", "", "ISO 4217 currency code, e.g. EUR")
+	pool := fs.String("pool", "", "revenue pool to split, a decimal with at most as many fraction digits as the currency's minor unit (1000000.00 EUR, 1000000 JPY, 1000000.000 BHD)")
+	currency := fs.String("currency", "", "active ISO 4217 currency code, e.g. EUR, USD, JPY; amounts are exact in its minor unit")
 	out := fs.String("out", ".", "directory to write statement-<month>.csv and .json into")
 	byCountry := fs.Bool("by-country", false, "also write statement-<month>-countries.csv and .json: every track's amount split over the countries its streams were counted in")
 	fs.Usage = func() {
@@ -51,13 +52,13 @@ func runRoyalties(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err := monthArg(*month); err != nil {
 		return err
 	}
-	cents, err := royalties.ParsePool(*pool)
-	if err != nil {
-		return fmt.Errorf("%w: %w", errUsage, err)
-	}
 	cur, err := royalties.ParseCurrency(*currency)
 	if err != nil {
-		return fmt.Errorf("%w: %w", errUsage, err)
+		return fmt.Errorf("%w: --currency: %w", errUsage, err)
+	}
+	minor, err := royalties.ParsePool(*pool, cur)
+	if err != nil {
+		return fmt.Errorf("%w: --pool: %w", errUsage, err)
 	}
 	dd, err := openRelayData(ctx, *data)
 	if err != nil {
@@ -72,7 +73,7 @@ func runRoyalties(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	st, h, err := royalties.ComputeHeld(*month, cur, cents, streams, held)
+	st, h, err := royalties.ComputeHeld(*month, cur, minor, streams, held)
 	if err != nil {
 		return err
 	}
@@ -86,7 +87,7 @@ func runRoyalties(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	hs := royalties.ComputeHolders(*month, cur, cents, net, rights)
+	hs := royalties.ComputeHolders(*month, cur, minor, net, rights)
 	js, err := json.MarshalIndent(heldStatement{st, heldOrNil(h)}, "", "  ")
 	if err != nil {
 		return err

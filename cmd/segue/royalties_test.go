@@ -22,7 +22,9 @@ import (
 // `segue royalties`: the CSV splits the pool to the cent (another month's
 // streams and sub-30 s plays left out; 10000 × 2/3 has the larger
 // remainder, so b gets the leftover cent), the run is reproducible byte for
-// byte, and bad flags are usage errors that write nothing.
+// byte, a yen pool splits and prints in whole yen, and bad flags (an
+// unknown currency, yen with decimals) are usage errors that say why and
+// write nothing.
 func TestRoyaltiesCLI(t *testing.T) {
 	bin := buildSegue(t)
 	dir, out := t.TempDir(), t.TempDir()
@@ -79,14 +81,33 @@ func TestRoyaltiesCLI(t *testing.T) {
 	if again, _ := os.ReadFile(filepath.Join(out, "statement-2026-11.csv")); string(again) != string(csv) {
 		t.Error("second run differs")
 	}
-	for _, bad := range [][]string{
-		{"--month", "2026-13", "--pool", "1", "--currency", "EUR"},
-		{"--month", "2026-10", "--pool", "1.001", "--currency", "EUR"},
-		{"--month", "2026-10", "--pool", "1", "--currency", "euro"},
+	// Yen have no minor unit: whole yen, the leftover yen by largest
+	// remainder.
+	yen := filepath.Join(out, "yen")
+	if err := os.Mkdir(yen, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := exec.Command(bin, "royalties", "--data", dir, "--month", "2026-11", "--pool", "100", "--currency", "JPY", "--out", yen).CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, b)
+	}
+	if csv, err := os.ReadFile(filepath.Join(yen, "statement-2026-11.csv")); err != nil || string(csv) != "month,currency,track,streams,amount\n2026-11,JPY,a,1,33\n2026-11,JPY,b,2,67\n" {
+		t.Errorf("JPY csv %q, %v", csv, err)
+	}
+	for _, bad := range []struct {
+		args []string
+		says string
+	}{
+		{[]string{"--month", "2026-13", "--pool", "1", "--currency", "EUR"}, "month"},
+		{[]string{"--month", "2026-10", "--pool", "1.001", "--currency", "EUR"}, "at most 15 integer digits and 2 fraction digits"},
+		{[]string{"--month", "2026-10", "--pool", "1", "--currency", "euro"}, "not an active ISO 4217 code"},
+		{[]string{"--month", "2026-10", "--pool", "1", "--currency", "XYZ"}, "not an active ISO 4217 code"},
+		{[]string{"--month", "2026-10", "--pool", "10.00", "--currency", "JPY"}, "JPY has no minor unit"},
 	} {
-		cmd := exec.Command(bin, append([]string{"royalties", "--data", dir, "--out", out}, bad...)...)
-		if ee, ok := cmd.Run().(*exec.ExitError); !ok || ee.ExitCode() != 2 {
-			t.Errorf("%q: want exit 2", bad)
+		cmd := exec.Command(bin, append([]string{"royalties", "--data", dir, "--out", out}, bad.args...)...)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		if ee, ok := cmd.Run().(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(stderr.String(), bad.says) {
+			t.Errorf("%q: %v, stderr %q; want exit 2 saying %q", bad.args, cmd.ProcessState, stderr.String(), bad.says)
 		}
 	}
 	if _, err := os.Stat(filepath.Join(out, "statement-2026-10.csv")); !os.IsNotExist(err) {

@@ -358,6 +358,10 @@ func BenchmarkMonthStatement(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer st.Close()
+	eur, err := royalties.ParseCurrency("EUR")
+	if err != nil {
+		b.Fatal(err)
+	}
 	const tracks, per = 250_000, 400
 	rights := make(map[model.TrackID][]model.RightsShare, tracks)
 	for lo := 0; lo < tracks; lo += 10_000 {
@@ -383,8 +387,8 @@ func BenchmarkMonthStatement(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		s := royalties.Compute("2026-11", "EUR", 100_000_000, streams)
-		h := royalties.ComputeHolders("2026-11", "EUR", 100_000_000, streams, rights)
+		s := royalties.Compute("2026-11", eur, 100_000_000, streams)
+		h := royalties.ComputeHolders("2026-11", eur, 100_000_000, streams, rights)
 		if s.Streams != tracks*per || len(h.Holders) != 5050 {
 			b.Fatalf("%d streams, %d holders", s.Streams, len(h.Holders))
 		}

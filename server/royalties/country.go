@@ -24,7 +24,7 @@ type CountryLine struct {
 	Track   model.TrackID `json:"track"`
 	Country string        `json:"country"`
 	Streams uint64        `json:"streams"`
-	Cents   int64         `json:"-"`
+	Minor   int64         `json:"-"` // the amount in minor units
 	Amount  string        `json:"amount"`
 }
 
@@ -32,7 +32,7 @@ type CountryLine struct {
 type CountryTotal struct {
 	Country string `json:"country"`
 	Streams uint64 `json:"streams"`
-	Cents   int64  `json:"-"`
+	Minor   int64  `json:"-"` // the amount in minor units
 	Amount  string `json:"amount"`
 }
 
@@ -41,7 +41,7 @@ type CountryTotal struct {
 // it was computed from, and so to the pool.
 type CountryStatement struct {
 	Month     string         `json:"month"`
-	Currency  string         `json:"currency"`
+	Currency  Currency       `json:"currency"`
 	Pool      string         `json:"pool"`
 	Streams   uint64         `json:"streams"`
 	Countries []CountryTotal `json:"countries"`
@@ -56,7 +56,7 @@ type CountryStatement struct {
 // ones; streams st counts beyond the countries' sum (counted before the
 // relay kept per-country counts) are UnknownCountry's. The track's amount
 // is split over its countries by the package's rounding rule (floor, then
-// the leftover cents by largest remainder, ties by ascending country
+// the leftover minor units by largest remainder, ties by ascending country
 // code), so each track's country lines sum to its amount exactly and the
 // result is the same for the same input. Errors: held streams a country
 // does not have (ErrHeldExceeds) or countries with more net streams than
@@ -89,30 +89,30 @@ func ComputeCountries(st Statement, countries, held map[model.TrackID]map[string
 			net[UnknownCountry] += l.Streams - sum
 		}
 		codes := slices.Sorted(maps.Keys(net))
-		for i, cents := range splitCents(l.Cents, codes, net) {
+		for i, minor := range splitMinor(l.Minor, codes, net) {
 			c := codes[i]
-			cs.Lines = append(cs.Lines, CountryLine{Track: l.Track, Country: c, Streams: net[c], Cents: cents, Amount: FormatCents(cents)})
+			cs.Lines = append(cs.Lines, CountryLine{Track: l.Track, Country: c, Streams: net[c], Minor: minor, Amount: st.Currency.Format(minor)})
 			t := totals[c]
 			if t == nil {
 				t = &CountryTotal{Country: c}
 				totals[c] = t
 			}
 			t.Streams += net[c]
-			t.Cents += cents
+			t.Minor += minor
 		}
 	}
 	for _, c := range slices.Sorted(maps.Keys(totals)) {
 		t := *totals[c]
-		t.Amount = FormatCents(t.Cents)
+		t.Amount = st.Currency.Format(t.Minor)
 		cs.Countries = append(cs.Countries, t)
 	}
 	return cs, nil
 }
 
-// splitCents splits cents over keys (sorted) in proportion to weights by
-// the largest-remainder rule, ties by key order. The weights must not all
-// be zero.
-func splitCents(cents int64, keys []string, weights map[string]uint64) []int64 {
+// splitMinor splits an amount in minor units over keys (sorted) in
+// proportion to weights by the largest-remainder rule, ties by key order.
+// The weights must not all be zero.
+func splitMinor(amount int64, keys []string, weights map[string]uint64) []int64 {
 	var total uint64
 	for _, k := range keys {
 		total += weights[k]
@@ -121,9 +121,9 @@ func splitCents(cents int64, keys []string, weights map[string]uint64) []int64 {
 	if total == 0 {
 		return out
 	}
-	bt, pool := new(big.Int).SetUint64(total), big.NewInt(cents)
+	bt, pool := new(big.Int).SetUint64(total), big.NewInt(amount)
 	rems := make([]*big.Int, len(keys))
-	left := cents
+	left := amount
 	for i, k := range keys {
 		q, r := new(big.Int).QuoRem(new(big.Int).Mul(pool, new(big.Int).SetUint64(weights[k])), bt, new(big.Int))
 		out[i] = q.Int64()

@@ -34,7 +34,7 @@ type Held struct {
 // the revenue per stream is pool / unflagged streams) and returned in the
 // statement's Held list, sorted by user then track. Pure; streams and
 // held are not changed.
-func ComputeHeld(month, currency string, poolCents int64, streams map[model.TrackID]uint64, held map[model.UserID]map[model.TrackID]uint64) (Statement, Held, error) {
+func ComputeHeld(month string, cur Currency, pool int64, streams map[model.TrackID]uint64, held map[model.UserID]map[model.TrackID]uint64) (Statement, Held, error) {
 	left := make(map[model.TrackID]uint64, len(streams))
 	for t, n := range streams {
 		left[t] = n
@@ -59,7 +59,7 @@ func ComputeHeld(month, currency string, poolCents int64, streams map[model.Trac
 		}
 		return strings.Compare(string(a.Track), string(b.Track))
 	})
-	return Compute(month, currency, poolCents, left), h, nil
+	return Compute(month, cur, pool, left), h, nil
 }
 
 // CSV returns the hold-out as CSV: a header, then

@@ -26,14 +26,14 @@ type HolderLine struct {
 	// the month's tracks, as an exact decimal (9 fraction digits at most).
 	Streams string `json:"streams"`
 	Tracks  int    `json:"tracks"`
-	Cents   int64  `json:"-"`
+	Minor   int64  `json:"-"` // the amount in minor units
 	Amount  string `json:"amount"`
 }
 
 // HolderStatement is a month's statement per rights holder.
 type HolderStatement struct {
 	Month    string       `json:"month"`
-	Currency string       `json:"currency"`
+	Currency Currency     `json:"currency"`
 	Pool     string       `json:"pool"`
 	Streams  uint64       `json:"streams"`
 	Holders  []HolderLine `json:"holders"`
@@ -42,19 +42,19 @@ type HolderStatement struct {
 	UnassignedTracks int `json:"unassigned_tracks"`
 }
 
-// ComputeHolders splits poolCents over rights holders: holder h's exact
+// ComputeHolders splits pool (in cur's minor units) over rights holders: holder h's exact
 // entitlement is pool × Σ_t streams_t × share_{t,h} / Σ_t streams_t, with
 // shares exact multiples of 10⁻⁹ (model.Share), computed in integers.
 // Rounding rule (largest remainder, as Compute): each holder first gets
-// the floor of its entitlement in cents; the cents left over (fewer than
-// the number of holders) go one each to the largest remainders, ties by
-// ascending (party, role). Every holder is therefore within one cent of
+// the floor of its entitlement in minor units; the units left over (fewer
+// than the number of holders) go one each to the largest remainders, ties
+// by ascending (party, role). Every holder is therefore within one unit of
 // its exact entitlement, the lines sum to the pool exactly, and the same
 // input gives the same bytes. A track whose rights fail
 // model.ValidateRights (none, or legacy) is paid to the Unassigned line.
 // Lines are sorted by party then role, Unassigned last. Pure function.
-func ComputeHolders(month, currency string, poolCents int64, streams map[model.TrackID]uint64, rights map[model.TrackID][]model.RightsShare) HolderStatement {
-	st := HolderStatement{Month: month, Currency: currency, Pool: FormatCents(poolCents), Holders: []HolderLine{}}
+func ComputeHolders(month string, cur Currency, pool int64, streams map[model.TrackID]uint64, rights map[model.TrackID][]model.RightsShare) HolderStatement {
+	st := HolderStatement{Month: month, Currency: cur, Pool: cur.Format(pool), Holders: []HolderLine{}}
 	type key struct {
 		party string
 		role  model.Role
@@ -108,29 +108,29 @@ func ComputeHolders(month, currency string, poolCents int64, streams map[model.T
 		return cmp.Or(cmp.Compare(a.party, b.party), cmp.Compare(a.role, b.role))
 	})
 	denom := new(big.Int).Mul(&total, big.NewInt(model.ShareScale))
-	pool := big.NewInt(poolCents)
+	bp := big.NewInt(pool)
 	type rem struct {
 		i int
 		r *big.Int
 	}
 	rems := make([]rem, len(keys))
-	left := poolCents
+	left := pool
 	scale := big.NewInt(model.ShareScale)
 	for i, k := range keys {
 		a := holders[k]
-		q, r := new(big.Int).QuoRem(new(big.Int).Mul(pool, a.units), denom, new(big.Int))
+		q, r := new(big.Int).QuoRem(new(big.Int).Mul(bp, a.units), denom, new(big.Int))
 		whole, frac := new(big.Int).QuoRem(a.units, scale, new(big.Int))
 		st.Holders = append(st.Holders, HolderLine{Party: k.party, Role: k.role, Tracks: a.tracks,
-			Streams: decimal9(whole, frac.Int64()), Cents: q.Int64()})
+			Streams: decimal9(whole, frac.Int64()), Minor: q.Int64()})
 		left -= q.Int64()
 		rems[i] = rem{i, r}
 	}
 	slices.SortStableFunc(rems, func(a, b rem) int { return b.r.Cmp(a.r) }) // ties keep (party, role) order
 	for k := int64(0); k < left; k++ {
-		st.Holders[rems[k].i].Cents++
+		st.Holders[rems[k].i].Minor++
 	}
 	for i := range st.Holders {
-		st.Holders[i].Amount = FormatCents(st.Holders[i].Cents)
+		st.Holders[i].Amount = cur.Format(st.Holders[i].Minor)
 	}
 	return st
 }
@@ -153,7 +153,7 @@ func (s HolderStatement) CSV() []byte {
 	w := csv.NewWriter(&b)
 	w.Write([]string{"month", "currency", "party", "role", "tracks", "streams", "amount"})
 	for _, l := range s.Holders {
-		w.Write([]string{s.Month, s.Currency, l.Party, string(l.Role), strconv.Itoa(l.Tracks), l.Streams, l.Amount})
+		w.Write([]string{s.Month, s.Currency.String(), l.Party, string(l.Role), strconv.Itoa(l.Tracks), l.Streams, l.Amount})
 	}
 	w.Flush()
 	return b.Bytes()

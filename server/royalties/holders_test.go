@@ -26,7 +26,7 @@ func TestComputeHolders(t *testing.T) {
 		// c has none: its money is held on the Unassigned line.
 		"z": {rs("Zed", model.RoleSongwriter, "1")},
 	}
-	s := royalties.ComputeHolders("2026-11", "EUR", 10000, streams, rights)
+	s := royalties.ComputeHolders("2026-11", eur, 10000, streams, rights)
 	// Ann: 10000 × 2.5/4 = 6250; Blue: 10000 × 0.5/4 = 1250; unassigned 2500.
 	want := "month,currency,party,role,tracks,streams,amount\n" +
 		"2026-11,EUR,\"Ann, Jr.\",performer,2,2.5,62.50\n" +
@@ -42,11 +42,11 @@ func TestComputeHolders(t *testing.T) {
 	// to the first by (party, role).
 	third := map[model.TrackID][]model.RightsShare{"t": {
 		rs("A", model.RolePerformer, "0.333333333"), rs("B", model.RoleSongwriter, "0.333333333"), rs("C", model.RoleLabel, "0.333333334")}}
-	s = royalties.ComputeHolders("2026-11", "EUR", 100, map[model.TrackID]uint64{"t": 3}, third)
+	s = royalties.ComputeHolders("2026-11", eur, 100, map[model.TrackID]uint64{"t": 3}, third)
 	if got := fmt.Sprint(s.Holders[0].Amount, " ", s.Holders[1].Amount, " ", s.Holders[2].Amount); got != "0.33 0.33 0.34" {
 		t.Errorf("thirds: %s", got)
 	}
-	if s := royalties.ComputeHolders("2026-11", "EUR", 100, nil, nil); len(s.Holders) != 0 || s.Streams != 0 {
+	if s := royalties.ComputeHolders("2026-11", eur, 100, nil, nil); len(s.Holders) != 0 || s.Streams != 0 {
 		t.Errorf("no streams: %+v", s)
 	}
 }
@@ -95,25 +95,25 @@ func TestComputeHoldersProperties(t *testing.T) {
 				exact[p+"/"+string(r)] = addRat(exact[p+"/"+string(r)], w)
 			}
 		}
-		pool := rng.Int64N(royalties.MaxPoolCents)
-		s := royalties.ComputeHolders("2026-11", "EUR", pool, streams, rights)
+		pool := rng.Int64N(royalties.MaxPoolMinor)
+		s := royalties.ComputeHolders("2026-11", eur, pool, streams, rights)
 		if total == 0 {
 			continue
 		}
 		var sum int64
 		for _, l := range s.Holders {
-			sum += l.Cents
+			sum += l.Minor
 			e := new(big.Rat).Mul(exact[l.Party+"/"+string(l.Role)], new(big.Rat).SetFrac64(pool, 1))
 			e.Quo(e, new(big.Rat).SetFrac(new(big.Int).SetUint64(total), big.NewInt(1)))
-			diff := new(big.Rat).Sub(e, new(big.Rat).SetInt64(l.Cents))
+			diff := new(big.Rat).Sub(e, new(big.Rat).SetInt64(l.Minor))
 			if diff.Abs(diff).Cmp(big.NewRat(1, 1)) >= 0 {
-				t.Fatalf("%s/%s: %d cents, exact %s", l.Party, l.Role, l.Cents, e.FloatString(3))
+				t.Fatalf("%s/%s: %d cents, exact %s", l.Party, l.Role, l.Minor, e.FloatString(3))
 			}
 		}
 		if sum != pool {
 			t.Fatalf("holders sum to %d, pool %d", sum, pool)
 		}
-		if again := royalties.ComputeHolders("2026-11", "EUR", pool, streams, rights); string(again.CSV()) != string(s.CSV()) {
+		if again := royalties.ComputeHolders("2026-11", eur, pool, streams, rights); string(again.CSV()) != string(s.CSV()) {
 			t.Fatal("not reproducible")
 		}
 	}
