@@ -28,7 +28,8 @@ func init() {
 // file complete or absent), exact in the currency's minor unit
 // (server/royalties documents the rounding rules). With --by-country it
 // also writes statement-<month>-countries.csv and .json
-// (royalties.ComputeCountries).
+// (royalties.ComputeCountries). --out is created (with its parents) when
+// missing, once the statements are computed.
 func runRoyalties(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("royalties", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -36,7 +37,7 @@ func runRoyalties(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	month := fs.String("month", "", "statement month, YYYY-MM (UTC)")
 	pool := fs.String("pool", "", "revenue pool to split, a decimal with at most as many fraction digits as the currency's minor unit (1000000.00 EUR, 1000000 JPY, 1000000.000 BHD)")
 	currency := fs.String("currency", "", "active ISO 4217 currency code, e.g. EUR, USD, JPY; amounts are exact in its minor unit")
-	out := fs.String("out", ".", "directory to write statement-<month>.csv and .json into")
+	out := fs.String("out", ".", "directory to write statement-<month>.csv and .json into (created when missing)")
 	byCountry := fs.Bool("by-country", false, "also write statement-<month>-countries.csv and .json: every track's amount split over the countries its streams were counted in")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: segue royalties --data DIR --month YYYY-MM --pool AMOUNT --currency CUR [--out DIR] [--by-country]")
@@ -59,6 +60,9 @@ func runRoyalties(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	minor, err := royalties.ParsePool(*pool, cur)
 	if err != nil {
 		return fmt.Errorf("%w: --pool: %w", errUsage, err)
+	}
+	if fi, err := os.Stat(*out); err == nil && !fi.IsDir() {
+		return fmt.Errorf("%w: --out %s is not a directory", errUsage, *out)
 	}
 	dd, err := openRelayData(ctx, *data)
 	if err != nil {
@@ -124,6 +128,9 @@ func runRoyalties(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			path string
 			b    []byte
 		}{base + "-countries.json", append(cjs, '\n')})
+	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		return fmt.Errorf("create --out directory: %w", err)
 	}
 	for _, f := range files {
 		if err := writeFileAtomic(f.path, f.b); err != nil {

@@ -22,9 +22,9 @@ import (
 // `segue royalties`: the CSV splits the pool to the cent (another month's
 // streams and sub-30 s plays left out; 10000 × 2/3 has the larger
 // remainder, so b gets the leftover cent), the run is reproducible byte for
-// byte, a yen pool splits and prints in whole yen, and bad flags (an
-// unknown currency, yen with decimals) are usage errors that say why and
-// write nothing.
+// byte, a yen pool splits and prints in whole yen into an --out directory
+// that did not exist, and bad flags (an unknown currency, yen with
+// decimals, --out a file) are usage errors that say why and write nothing.
 func TestRoyaltiesCLI(t *testing.T) {
 	bin := buildSegue(t)
 	dir, out := t.TempDir(), t.TempDir()
@@ -82,17 +82,15 @@ func TestRoyaltiesCLI(t *testing.T) {
 		t.Error("second run differs")
 	}
 	// Yen have no minor unit: whole yen, the leftover yen by largest
-	// remainder.
-	yen := filepath.Join(out, "yen")
-	if err := os.Mkdir(yen, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	// remainder; --out is created when missing.
+	yen := filepath.Join(out, "new", "yen")
 	if b, err := exec.Command(bin, "royalties", "--data", dir, "--month", "2026-11", "--pool", "100", "--currency", "JPY", "--out", yen).CombinedOutput(); err != nil {
 		t.Fatalf("%v\n%s", err, b)
 	}
 	if csv, err := os.ReadFile(filepath.Join(yen, "statement-2026-11.csv")); err != nil || string(csv) != "month,currency,track,streams,amount\n2026-11,JPY,a,1,33\n2026-11,JPY,b,2,67\n" {
 		t.Errorf("JPY csv %q, %v", csv, err)
 	}
+	file := filepath.Join(out, "statement-2026-11.csv")
 	for _, bad := range []struct {
 		args []string
 		says string
@@ -102,6 +100,7 @@ func TestRoyaltiesCLI(t *testing.T) {
 		{[]string{"--month", "2026-10", "--pool", "1", "--currency", "euro"}, "not an active ISO 4217 code"},
 		{[]string{"--month", "2026-10", "--pool", "1", "--currency", "XYZ"}, "not an active ISO 4217 code"},
 		{[]string{"--month", "2026-10", "--pool", "10.00", "--currency", "JPY"}, "JPY has no minor unit"},
+		{[]string{"--month", "2026-10", "--pool", "1", "--currency", "EUR", "--out", file}, "is not a directory"},
 	} {
 		cmd := exec.Command(bin, append([]string{"royalties", "--data", dir, "--out", out}, bad.args...)...)
 		var stderr strings.Builder
