@@ -174,11 +174,20 @@ func (s *Service) Follow(ctx context.Context, me, them model.UserID) error {
 	return err
 }
 
-// Unfollow makes me stop following them (a no-op when I did not).
+// Unfollow makes me stop following them: a no-op when I do not follow
+// a user who exists, ErrNoUser (as Follow) when them does not exist or
+// blocked me, ErrSelf for myself. A follow I have is always removed.
 func (s *Service) Unfollow(ctx context.Context, me, them model.UserID) error {
 	s.graph.wmu.Lock()
 	defer s.graph.wmu.Unlock()
 	err := s.st.Update(ctx, func(tx store.Txn) error {
+		f, err := has(tx, followKey(me, them))
+		if err != nil {
+			return err
+		}
+		if !f {
+			return target(tx, me, them)
+		}
 		if err := tx.Delete(followKey(me, them)); err != nil {
 			return err
 		}
@@ -231,9 +240,30 @@ func (s *Service) Block(ctx context.Context, me, them model.UserID) error {
 	return err
 }
 
-// Unblock lifts my block of them (follows are not restored).
+// Unblock lifts my block of them (follows are not restored): a no-op
+// when I did not block a user who exists; ErrNoUser when them does not
+// exist (as Block, whether them blocked me does not matter), ErrSelf for
+// myself. A block I have is always lifted.
 func (s *Service) Unblock(ctx context.Context, me, them model.UserID) error {
-	return s.st.Delete(ctx, blockKey(me, them))
+	return s.st.Update(ctx, func(tx store.Txn) error {
+		b, err := has(tx, blockKey(me, them))
+		switch {
+		case err != nil:
+			return err
+		case b:
+			return tx.Delete(blockKey(me, them))
+		case me == them:
+			return ErrSelf
+		}
+		ok, err := exists(tx, them)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return ErrNoUser
+		}
+		return nil
+	})
 }
 
 // users lists the last key components under prefix, ascending.

@@ -185,6 +185,51 @@ func TestFollowGraphAndAuthz(t *testing.T) {
 	}
 }
 
+// TestUnfollowUnblockRefusals: unfollowing or unblocking a user who does
+// not exist is 404 as following one is (both used to answer 204), and
+// oneself 400; unfollowing a user who blocked you is 404 as following
+// them is (the block stays unrevealed), while unblocking them works as
+// blocking them does; a follow or block you do not have is a no-op, one
+// you have is removed.
+func TestUnfollowUnblockRefusals(t *testing.T) {
+	ctx := t.Context()
+	r := socialRelay(t, social.DefaultOptions())
+	ada, carol := testbed.Device(t, r, "ada"), testbed.Device(t, r, "carol")
+	testbed.Device(t, r, "bob")
+	if err := carol.Block(ctx, "ada"); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		op   string
+		user model.UserID
+		want int // HTTP status; 0 for success
+	}{
+		{"follow", "nobody", http.StatusNotFound},
+		{"unfollow", "nobody", http.StatusNotFound},
+		{"unblock", "nobody", http.StatusNotFound},
+		{"unfollow", "ada", http.StatusBadRequest},
+		{"unblock", "ada", http.StatusBadRequest},
+		{"unfollow", "bob", 0},
+		{"unblock", "bob", 0},
+		{"unfollow", "carol", http.StatusNotFound},
+		{"unblock", "carol", 0},
+		{"follow", "bob", 0},
+		{"unfollow", "bob", 0},
+		{"block", "bob", 0},
+		{"unblock", "bob", 0},
+	} {
+		ops := map[string]func(context.Context, model.UserID) error{"follow": ada.Follow, "unfollow": ada.Unfollow, "block": ada.Block, "unblock": ada.Unblock}
+		if got := status(t, ops[c.op](ctx, c.user)); got != c.want {
+			t.Errorf("ada %s %s: status %d, want %d", c.op, c.user, got, c.want)
+		}
+	}
+	for _, set := range []string{"follows", "blocks"} {
+		if got := users(t, ada, set); len(got) != 0 {
+			t.Errorf("ada's %s at the end: %v", set, got)
+		}
+	}
+}
+
 func TestFollowLimit(t *testing.T) {
 	ctx := t.Context()
 	r := socialRelay(t, social.DefaultOptions().WithMaxFollowing(1))
