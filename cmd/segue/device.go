@@ -40,6 +40,23 @@ var userKey = []byte("cli/user")
 // usernameRE is the relay's account name syntax (ARCHITECTURE §4).
 var usernameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,63}$`)
 
+// maxUsername is the longest account name usernameRE takes, in bytes.
+const maxUsername = 64
+
+// checkUsername returns nil when name is an account name (usernameRE),
+// else an error saying what is wrong with it.
+func checkUsername(name string) error {
+	switch {
+	case name == "":
+		return errors.New("user name is empty")
+	case len(name) > maxUsername:
+		return fmt.Errorf("user name is too long: %d bytes, at most %d", len(name), maxUsername)
+	case !usernameRE.MatchString(name):
+		return fmt.Errorf("user name %q: want lowercase letters, digits, '.', '_' or '-', starting with a letter or digit", name)
+	}
+	return nil
+}
+
 // deviceArgs are the flags every device command registers with
 // addDeviceFlags. The password is never printed: its flag has no default
 // (the environment is read after parsing) and no error message quotes it.
@@ -94,8 +111,10 @@ func (a *deviceArgs) check() error {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("%w: --relay %q: want an http:// or https:// URL", errUsage, a.relay)
 	}
-	if a.user != "" && !usernameRE.MatchString(a.user) {
-		return fmt.Errorf("%w: --user %q: want lowercase letters, digits, '.', '_' or '-' (at most 64)", errUsage, a.user)
+	if a.user != "" {
+		if err := checkUsername(a.user); err != nil {
+			return fmt.Errorf("%w: --user: %w", errUsage, err)
+		}
 	}
 	return nil
 }

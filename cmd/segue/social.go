@@ -37,9 +37,12 @@ func socialEdit(verb string) func(ctx context.Context, args []string, stdout, st
 		if err != nil {
 			return err
 		}
-		if len(pos) != 1 || !usernameRE.MatchString(pos[0]) {
+		if len(pos) != 1 {
 			fs.Usage()
 			return fmt.Errorf("%w: want one user name", errUsage)
+		}
+		if err := checkUsername(pos[0]); err != nil {
+			return fmt.Errorf("%w: %w", errUsage, err)
 		}
 		d, err := da.open(ctx)
 		if err != nil {
@@ -84,9 +87,14 @@ func runProfile(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	if len(pos) > 1 || (len(pos) == 1 && !usernameRE.MatchString(pos[0])) {
+	if len(pos) > 1 {
 		fs.Usage()
 		return fmt.Errorf("%w: want at most one user name", errUsage)
+	}
+	if len(pos) == 1 {
+		if err := checkUsername(pos[0]); err != nil {
+			return fmt.Errorf("%w: %w", errUsage, err)
+		}
 	}
 	d, err := da.open(ctx)
 	if err != nil {

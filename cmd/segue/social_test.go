@@ -41,7 +41,9 @@ func (l *lockedBuffer) String() string {
 // ada's other device publishes a track, `segue friends` prints it for
 // bob and `segue friends --follow` streams the next one; `segue private
 // on` is reported; `segue share track` prints a link whose page answers
-// and `segue share revoke` makes it 404; bad arguments exit 2.
+// and `segue share revoke` makes it 404; following, unfollowing or
+// unblocking a user who does not exist fails alike; bad arguments exit 2
+// saying why (a user name too long names the limit).
 func TestSocialCommands(t *testing.T) {
 	r := testbed.NewRelay(t, testbed.DefaultOptions().WithMount(func(dd *catalog.DataDir, srv *relay.Server) {
 		social.NewForRelay(dd, srv, social.DefaultOptions().WithLogger(slog.New(slog.DiscardHandler))).Mount(srv)
@@ -59,8 +61,10 @@ func TestSocialCommands(t *testing.T) {
 			t.Fatalf("exit %d, stdout %q lacks %q; stderr %s", res.code, res.stdout, want, res.stderr)
 		}
 	}
-	if res := as("ada", "follow", "bob"); res.code != 1 || !strings.Contains(res.stderr, "no such user") {
-		t.Fatalf("following a user who does not exist: exit %d, stderr %s", res.code, res.stderr)
+	for _, verb := range []string{"follow", "unfollow", "unblock"} {
+		if res := as("ada", verb, "bob"); res.code != 1 || !strings.Contains(res.stderr, "no such user") {
+			t.Fatalf("%s a user who does not exist: exit %d, stdout %q, stderr %s", verb, res.code, res.stdout, res.stderr)
+		}
 	}
 	must(as("bob", "follow", "ada"), "followed ada")
 	must(as("ada", "follow", "bob"), "followed bob")
@@ -118,9 +122,23 @@ func TestSocialCommands(t *testing.T) {
 		t.Fatalf("revoked share page: %s", resp.Status)
 	}
 
-	for _, args := range [][]string{{"follow"}, {"follow", "Not A User"}, {"private", "maybe"}, {"share", "user", "ada"}, {"share", "playlist", "nope"}, {"friends", "extra"}} {
-		if res := segue(t, append(args, "--data", filepath.Join(tmp, "ada"))...); res.code != 2 {
-			t.Errorf("segue %q: exit %d, want 2", args, res.code)
+	long := strings.Repeat("a", 300)
+	for _, c := range []struct {
+		args []string
+		says string
+	}{
+		{[]string{"follow"}, "want one user name"},
+		{[]string{"follow", "Not A User"}, `user name "Not A User": want lowercase letters`},
+		{[]string{"follow", long}, "user name is too long: 300 bytes, at most 64"},
+		{[]string{"unblock", ""}, "user name is empty"},
+		{[]string{"profile", long}, "user name is too long: 300 bytes, at most 64"},
+		{[]string{"private", "maybe"}, "want on or off"},
+		{[]string{"share", "user", "ada"}, `unknown "user"`},
+		{[]string{"share", "playlist", "nope"}, "nope"},
+		{[]string{"friends", "extra"}, "unexpected arguments"},
+	} {
+		if res := segue(t, append(c.args, "--data", filepath.Join(tmp, "ada"))...); res.code != 2 || !strings.Contains(res.stderr, c.says) {
+			t.Errorf("segue %q: exit %d, stderr %q; want 2 saying %q", c.args, res.code, res.stderr, c.says)
 		}
 	}
 }
