@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
+	"slices"
 	"sync"
 
 	"github.com/segue-fm/segue/internal/cborx"
@@ -215,10 +217,16 @@ type ref struct {
 	id   string
 }
 
+// isrcUse is the track of the file that has an ISRC and its line.
+type isrcUse struct {
+	track string
+	line  int
+}
+
 func (im *Importer) validate(ctx context.Context, r io.Reader) (*validation, error) {
 	v := &validation{names: names{artists: map[string]string{}, albums: map[string]string{}}}
 	tracks := map[string]bool{}
-	isrcs := map[string]string{}
+	isrcs := map[string]isrcUse{}
 	var refs []ref
 	err := scan(r, func(n int, line []byte) error {
 		if n%4096 == 0 && ctx.Err() != nil {
@@ -248,11 +256,11 @@ func (im *Importer) validate(ctx context.Context, r io.Reader) (*validation, err
 			tracks[t.ID] = true
 			v.report.Tracks++
 			if t.ISRC != "" {
-				if other, ok := isrcs[t.ISRC]; ok && other != t.ID {
-					v.fail(im.opts, n, invalid("isrc %s also on track %q in this file", t.ISRC, other))
+				if other, ok := isrcs[t.ISRC]; ok && other.track != t.ID {
+					v.fail(im.opts, n, invalid("isrc %s also on track %q in this file (line %d)", t.ISRC, other.track, other.line))
 					return nil
 				}
-				isrcs[t.ISRC] = t.ID
+				isrcs[t.ISRC] = isrcUse{t.ID, n}
 			}
 			refs = append(refs, ref{n, KindAlbum, t.AlbumID})
 			for _, a := range append(t.ArtistIDs[:len(t.ArtistIDs):len(t.ArtistIDs)], t.FeaturedArtistIDs...) {
@@ -287,15 +295,17 @@ func (im *Importer) validate(ctx context.Context, r io.Reader) (*validation, err
 		}
 	}
 	// An ISRC held by another imported track is refused (the track
-	// attached by it would be ambiguous).
-	for isrc, id := range isrcs {
+	// attached by it would be ambiguous), on the line that gives it, in
+	// line order.
+	for _, isrc := range slices.SortedFunc(maps.Keys(isrcs), func(a, b string) int { return isrcs[a].line - isrcs[b].line }) {
+		use := isrcs[isrc]
 		other, err := im.st.Get(ctx, isrcKey(isrc))
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 		case err != nil:
 			return nil, fmt.Errorf("metadata: read isrc: %w", err)
-		case string(other) != id:
-			v.fail(im.opts, 0, invalid("isrc %s of track %q already belongs to imported track %q", isrc, id, other))
+		case string(other) != use.track:
+			v.fail(im.opts, use.line, invalid("isrc %s of track %q already belongs to imported track %q", isrc, use.track, other))
 		}
 	}
 	return v, nil

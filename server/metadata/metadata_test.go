@@ -187,7 +187,7 @@ not json
 	if !errors.Is(err, ErrRefused) {
 		t.Fatalf("error %v", err)
 	}
-	want := map[int]string{7: "ar404", 8: "defined twice", 9: "invalid character", 10: "isrc AUAP07900001 also on track", 11: "al404"}
+	want := map[int]string{7: "ar404", 8: "defined twice", 9: "invalid character", 10: `isrc AUAP07900001 also on track "tr1" in this file (line 4)`, 11: "al404"}
 	if rep.ErrorCount != len(want) {
 		t.Errorf("%d errors: %+v", rep.ErrorCount, rep.Errors)
 	}
@@ -199,10 +199,23 @@ not json
 	if dump(t, st) != before {
 		t.Error("a refused import changed the store")
 	}
-	// An ISRC held by another imported track is refused too.
-	steal := `{"type":"track","id":"tr5","title":"x","artist_ids":["ar1"],"album_id":"al1","duration_ms":1,"disc_number":1,"track_number":1,"isrc":"AUAP07900001"}`
-	if rep, err := im.ImportFile(ctx, writeFile(t, steal)); !errors.Is(err, ErrRefused) || !strings.Contains(rep.Errors[0].Err, `already belongs to imported track "tr1"`) {
+	// An ISRC held by another imported track is refused too, on the line
+	// that gives it (it was reported as line 0), in line order.
+	steal := `{"type":"artist","id":"ar3","name":"x"}
+{"type":"track","id":"tr5","title":"x","artist_ids":["ar1"],"album_id":"al1","duration_ms":1,"disc_number":1,"track_number":1,"isrc":"AUAP07900002"}
+{"type":"track","id":"tr6","title":"x","artist_ids":["ar1"],"album_id":"al1","duration_ms":1,"disc_number":1,"track_number":1,"isrc":"AUAP07900001"}
+`
+	rep, err = im.ImportFile(ctx, writeFile(t, steal))
+	if !errors.Is(err, ErrRefused) || len(rep.Errors) != 2 {
 		t.Fatalf("%v %+v", err, rep)
+	}
+	for i, w := range []struct {
+		line int
+		text string
+	}{{2, `isrc AUAP07900002 of track "tr5" already belongs to imported track "tr2"`}, {3, `already belongs to imported track "tr1"`}} {
+		if le := rep.Errors[i]; le.Line != w.line || !strings.Contains(le.Err, w.text) {
+			t.Errorf("error %d: line %d %s; want line %d saying %q", i, le.Line, le.Err, w.line, w.text)
+		}
 	}
 	// The report lists at most the limit, and counts all.
 	many := strings.Repeat("{}\n", 250)
