@@ -19,6 +19,7 @@ import (
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
 	"github.com/segue-fm/segue/internal/demoalbum"
+	"github.com/segue-fm/segue/internal/safetext"
 	"github.com/segue-fm/segue/internal/testtool"
 	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/store"
@@ -309,6 +310,10 @@ func TestIngestRejects(t *testing.T) {
 		{"rights unknown role", fstest.MapFS{"ok.wav": {Data: good}, "ok.wav.json": {Data: []byte(`{"artists":["X"],"rights":[{"party":"A","role":"producer","share":1}]}`)}}, "", []string{"ok.wav"}, DefaultOptions(), ErrBadMetadata, "producer"},
 		{"rights share not decimal", fstest.MapFS{"ok.wav": {Data: good}, "ok.wav.json": {Data: []byte(`{"artists":["X"],"rights":[{"party":"A","role":"label","share":1e0}]}`)}}, "", []string{"ok.wav"}, DefaultOptions(), ErrBadMetadata, "share"},
 		{"broken sidecar", fstest.MapFS{"ok.wav": {Data: good}, "ok.wav.json": {Data: []byte(`{"title":`)}}, "", []string{"ok.wav"}, DefaultOptions(), ErrBadMetadata, "ok.wav"},
+		{"bidi override in title", fstest.MapFS{"ok.wav": {Data: good}, "ok.wav.json": {Data: []byte(`{"title":"evil\u202egnp.exe","artists":["X"]}`)}}, "", []string{"ok.wav"}, DefaultOptions(), safetext.ErrBidi, "title"},
+		{"bidi isolate in artist", fstest.MapFS{"ok.wav": {Data: good}, "ok.wav.json": {Data: []byte(`{"artists":["X\u2067Y"]}`)}}, "", []string{"ok.wav"}, DefaultOptions(), safetext.ErrBidi, "U+2067"},
+		{"control in album", fstest.MapFS{"ok.wav": {Data: good}, "ok.wav.json": {Data: []byte(`{"album":"A\u001b[31m","artists":["X"]}`)}}, "", []string{"ok.wav"}, DefaultOptions(), safetext.ErrControl, "album"},
+		{"bidi in rights party", fstest.MapFS{"ok.wav": {Data: good}, "ok.wav.json": {Data: []byte(`{"artists":["X"],"rights":[{"party":"\u202dA","role":"performer","share":1}]}`)}}, "", []string{"ok.wav"}, DefaultOptions(), ErrBadMetadata, "rights party"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

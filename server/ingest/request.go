@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/internal/safetext"
 )
 
 // Request is what to ingest: tracks whose files are read from FS.
@@ -197,6 +198,29 @@ func (t *TrackRequest) validate() error {
 	}
 	if err := model.ValidateRights(t.Rights); err != nil {
 		return fmt.Errorf("%w: %w", ErrBadMetadata, err)
+	}
+	return t.checkText()
+}
+
+// checkText refuses the track's displayed text (title, album, artists,
+// rights parties) when safetext.Check does: control characters, or
+// bidirectional overrides that would show it, and what follows it,
+// reordered.
+func (t *TrackRequest) checkText() error {
+	fields := [][2]string{{"title", t.Title}, {"album", t.Album}}
+	for _, a := range t.Artists {
+		fields = append(fields, [2]string{"artist", a})
+	}
+	for _, a := range t.AlbumArtists {
+		fields = append(fields, [2]string{"album artist", a})
+	}
+	for _, r := range t.Rights {
+		fields = append(fields, [2]string{"rights party", r.Party})
+	}
+	for _, f := range fields {
+		if err := safetext.Check(f[1]); err != nil {
+			return fmt.Errorf("%w: %s %.80q: %w", ErrBadMetadata, f[0], f[1], err)
+		}
 	}
 	return nil
 }

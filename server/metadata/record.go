@@ -8,8 +8,9 @@ import (
 	"math"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
+
+	"github.com/segue-fm/segue/internal/safetext"
 )
 
 // Kind is the kind of a record: "artist", "album" or "track".
@@ -190,8 +191,11 @@ func (r Record) check() error {
 			return invalid("genres: %d, limit is %d", len(a.Genres), MaxGenres)
 		}
 		for _, g := range a.Genres {
-			if g == "" || len(g) > MaxGenreBytes || hasControl(g) {
-				return invalid("genres: %.70q (want 1 to %d bytes without control characters)", g, MaxGenreBytes)
+			if g == "" || len(g) > MaxGenreBytes {
+				return invalid("genres: %.70q (want 1 to %d bytes)", g, MaxGenreBytes)
+			}
+			if err := safetext.Check(g); err != nil {
+				return invalid("genres: %.70q: %v", g, err)
 			}
 		}
 		return nil
@@ -268,18 +272,15 @@ func checkIDs(field string, ids []string, min int) error {
 	return nil
 }
 
-func hasControl(s string) bool {
-	return strings.ContainsFunc(s, unicode.IsControl)
-}
-
 func checkText(field, s string, required bool) error {
 	switch {
 	case required && strings.TrimSpace(s) == "":
 		return invalid("%s: empty", field)
 	case len(s) > MaxTextBytes:
 		return invalid("%s: %d bytes, limit is %d", field, len(s), MaxTextBytes)
-	case hasControl(s):
-		return invalid("%s: control characters", field)
+	}
+	if err := safetext.Check(s); err != nil {
+		return invalid("%s: %v", field, err)
 	}
 	return nil
 }
@@ -310,7 +311,7 @@ func checkCover(c string) error {
 			return invalid("cover_art %.80q: want blob: and 64 lowercase hex digits", c)
 		}
 		return nil
-	case strings.HasPrefix(c, "https://") && len(c) > len("https://") && !hasControl(c) && !strings.ContainsAny(c, " \"<>\\"):
+	case strings.HasPrefix(c, "https://") && len(c) > len("https://") && safetext.Check(c) == nil && !strings.ContainsAny(c, " \"<>\\"):
 		return nil
 	}
 	return invalid("cover_art %.80q: want blob:<sha256 hex> or an https URL", c)

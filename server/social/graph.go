@@ -11,6 +11,7 @@ import (
 
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/internal/cborx"
+	"github.com/segue-fm/segue/internal/safetext"
 	"github.com/segue-fm/segue/server/relay"
 	"github.com/segue-fm/segue/store"
 )
@@ -76,14 +77,19 @@ func checkUser(u string) (model.UserID, error) {
 }
 
 // checkDisplayName accepts up to MaxDisplayName bytes of valid UTF-8
-// without control or format characters.
+// that safetext.Check passes (no control character, no bidirectional
+// embedding, override or isolate), and without any other format
+// character (zero-width spaces and joiners, the direction marks) either.
 func checkDisplayName(s string) error {
 	if len(s) > MaxDisplayName || !utf8.ValidString(s) {
 		return fmt.Errorf("%w: display name over %d bytes or not UTF-8", ErrBadProfile, MaxDisplayName)
 	}
+	if err := safetext.Check(s); err != nil {
+		return fmt.Errorf("%w: display name: %w", ErrBadProfile, err)
+	}
 	for _, r := range s {
-		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
-			return fmt.Errorf("%w: display name has control characters", ErrBadProfile)
+		if unicode.Is(unicode.Cf, r) {
+			return fmt.Errorf("%w: display name has the format character U+%04X", ErrBadProfile, r)
 		}
 	}
 	return nil

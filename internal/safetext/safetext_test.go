@@ -1,0 +1,58 @@
+package safetext
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+// TestCheck: every bidirectional embedding, override and isolate
+// character and every control character is refused and named; text in
+// any script, with the implicit direction marks or other format
+// characters, passes.
+func TestCheck(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want error
+		text string // in the error
+	}{
+		{"AC/DC", nil, ""},
+		{"Björk", nil, ""},
+		{"فيروز", nil, ""},
+		{"שלום 2024\u200f", nil, ""}, // RIGHT-TO-LEFT MARK
+		{"a\u200eb\u061cc", nil, ""}, // LEFT-TO-RIGHT MARK, ARABIC LETTER MARK
+		{"👩\u200d💻", nil, ""},        // ZERO WIDTH JOINER
+		{"", nil, ""},
+		{"evil\u202egnp.exe", ErrBidi, "U+202E (RIGHT-TO-LEFT OVERRIDE)"},
+		{"\u202aa", ErrBidi, "U+202A (LEFT-TO-RIGHT EMBEDDING)"},
+		{"\u202bb", ErrBidi, "U+202B"},
+		{"c\u202c", ErrBidi, "U+202C"},
+		{"\u202dd", ErrBidi, "U+202D"},
+		{"\u2066x\u2069", ErrBidi, "U+2066 (LEFT-TO-RIGHT ISOLATE)"},
+		{"\u2067x", ErrBidi, "U+2067"},
+		{"\u2068x", ErrBidi, "U+2068"},
+		{"x\u2069", ErrBidi, "U+2069 (POP DIRECTIONAL ISOLATE)"},
+		{"bell\a", ErrControl, "U+0007"},
+		{"tab\t", ErrControl, "U+0009"},
+		{"new\nline", ErrControl, "U+000A"},
+		{"del\x7f", ErrControl, "U+007F"},
+		{"c1\u0085", ErrControl, "U+0085"},
+		{"esc\x1b[31m", ErrControl, "U+001B"},
+	} {
+		err := Check(c.in)
+		if c.want == nil {
+			if err != nil {
+				t.Errorf("Check(%q) = %v, want nil", c.in, err)
+			}
+			continue
+		}
+		if !errors.Is(err, c.want) || !strings.Contains(err.Error(), c.text) {
+			t.Errorf("Check(%q) = %v, want %v naming %s", c.in, err, c.want, c.text)
+		}
+	}
+	for r := rune(0x202A); r <= 0x2069; r++ {
+		if _, named := bidiNames[r]; named != (r <= 0x202E || r >= 0x2066) {
+			t.Errorf("U+%04X: in the table %v", r, named)
+		}
+	}
+}
