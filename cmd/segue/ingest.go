@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"mime/multipart"
 	"net/http"
@@ -83,7 +84,8 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		req, err = ingest.LoadAlbum(os.DirFS(filepath.Dir(abs)), filepath.Base(abs))
 	case len(files) > 0:
-		req, err = ingest.LoadFiles(os.DirFS("/"), rootedPaths(files)...)
+		fsys := newArgFS(files)
+		req, err = ingest.LoadFiles(fsys, fsys.names...)
 	}
 	if err != nil {
 		return err
@@ -238,15 +240,37 @@ func writeUpload(mw *multipart.Writer, albumPath, dir string, names []string) er
 	return mw.Close()
 }
 
-// rootedPaths makes paths absolute and unrooted for os.DirFS("/") (fs.FS
-// names are slash-separated without a leading slash).
-func rootedPaths(files []string) []string {
-	out := make([]string, len(files))
-	for i, f := range files {
-		if abs, err := filepath.Abs(f); err == nil {
-			f = abs
+// argFS is os.DirFS("/") for the master files named on the command
+// line: names are their absolute paths without the leading slash (fs.FS
+// names are unrooted), and as an ingest.Labeler it names a file, and its
+// sidecar, as the user typed it, so progress, results and errors say
+// /tmp/a.wav or a.wav, not tmp/a.wav or home/me/a.wav.
+type argFS struct {
+	fs.FS
+	names []string          // the files' FS names, in order
+	typed map[string]string // FS name → path as typed
+}
+
+func newArgFS(files []string) argFS {
+	a := argFS{FS: os.DirFS("/"), typed: make(map[string]string, 2*len(files))}
+	for _, f := range files {
+		abs := f
+		if p, err := filepath.Abs(f); err == nil {
+			abs = p
 		}
-		out[i] = strings.TrimPrefix(filepath.ToSlash(f), "/")
+		name := strings.TrimPrefix(filepath.ToSlash(abs), "/")
+		a.names = append(a.names, name)
+		a.typed[name] = f
+		a.typed[name+".json"] = f + ".json"
 	}
-	return out
+	return a
+}
+
+// Label returns the path name was typed as; other files by their
+// absolute path.
+func (a argFS) Label(name string) string {
+	if f, ok := a.typed[name]; ok {
+		return f
+	}
+	return "/" + name
 }

@@ -5,12 +5,16 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/segue-fm/segue/internal/demoalbum"
+	"github.com/segue-fm/segue/internal/testtool"
+	"github.com/segue-fm/segue/player/wav"
 )
 
 func TestIngestCommand(t *testing.T) {
@@ -53,5 +57,76 @@ func TestIngestCommand(t *testing.T) {
 	err = runIngest(ctx, []string{"--data", data, "--quiet", filepath.Join(src, "missing.wav")}, &out, &bytes.Buffer{})
 	if err == nil || !strings.Contains(err.Error(), "missing.wav") {
 		t.Fatalf("missing master: err = %v, want one naming the file", err)
+	}
+}
+
+// writeMaster writes a one-second 44.1 kHz stereo sine of hz to path,
+// with a sidecar naming an artist.
+func writeMaster(t *testing.T, path string, hz float64) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	w, err := wav.NewWriter(f, 44100, 2, wav.S16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := make([]float32, 2*44100)
+	for i := range s {
+		s[i] = float32(0.25 * math.Sin(2*math.Pi*hz*float64(i/2)/44100))
+	}
+	if err := w.WriteFloat32(s); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path+".json", []byte(`{"artists":["X"]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestIngestNamesFilesAsGiven: `segue ingest` names master files as they
+// were typed, absolute (with its leading /) or relative, in its progress,
+// its result lines and its errors (it printed tmp/x/a.wav for
+// /tmp/x/a.wav, and the absolute path for a relative one).
+func TestIngestNamesFilesAsGiven(t *testing.T) {
+	testtool.Need(t, "oggenc")
+	ctx := context.Background()
+	dir := t.TempDir()
+	t.Chdir(dir)
+	if err := os.Mkdir("in", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	abs := filepath.Join(dir, "in", "abs.wav")
+	rel := filepath.Join("in", "rel.wav")
+	writeMaster(t, abs, 440)
+	writeMaster(t, rel, 660)
+	var out, errOut bytes.Buffer
+	if err := runIngest(ctx, []string{"--data", filepath.Join(dir, "relay"), abs, rel}, &out, &errOut); err != nil {
+		t.Fatalf("%v\n%s", err, errOut.String())
+	}
+	for _, want := range []string{"\t\"abs\"\t" + abs + "\n", "\t\"rel\"\t" + rel + "\n"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("stdout lacks %q:\n%s", want, out.String())
+		}
+	}
+	for _, want := range []string{"hash", "decode", "encode", "done"} {
+		for _, f := range []string{abs, rel} {
+			if !regexp.MustCompile(`\] ` + want + ` .* ` + regexp.QuoteMeta(f) + `\n`).MatchString(errOut.String()) {
+				t.Errorf("no %s progress naming %s:\n%s", want, f, errOut.String())
+			}
+		}
+	}
+	if unrooted := strings.TrimPrefix(abs, "/"); strings.Contains(out.String()+errOut.String(), " "+unrooted) || strings.Contains(out.String(), "\t"+unrooted) {
+		t.Errorf("a file named without its leading /:\n%s%s", out.String(), errOut.String())
+	}
+	for _, missing := range []string{filepath.Join(dir, "in", "gone.wav"), filepath.Join("in", "gone.wav")} {
+		err := runIngest(ctx, []string{"--data", filepath.Join(dir, "relay"), "--quiet", missing}, &bytes.Buffer{}, &bytes.Buffer{})
+		if want := "ingest " + missing + ": open " + missing + ": "; err == nil || !strings.HasPrefix(err.Error(), want) || !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("missing master %s: err = %v, want one starting %q", missing, err, want)
+		}
 	}
 }

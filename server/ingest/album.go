@@ -118,7 +118,7 @@ func (in *ingester) resampleRun(ctx context.Context, run []*probed, rate int) er
 			return w.write(out)
 		})
 		if err != nil {
-			return fmt.Errorf("%s: %w", p.t.name(), err)
+			return fmt.Errorf("%s: %w", in.label(&p.t), err)
 		}
 	}
 	if err := w.write(r.Flush(out[:0])); err != nil {

@@ -191,7 +191,7 @@ func Ingest(ctx context.Context, cat *catalog.Catalog, signer ed25519.PrivateKey
 		g.Go(func() error {
 			p, skipped, err := in.probe(gctx, i, req.Tracks[i])
 			if err != nil {
-				return fmt.Errorf("ingest %s: %w", req.Tracks[i].name(), err)
+				return fmt.Errorf("ingest %s: %w", in.label(&req.Tracks[i]), err)
 			}
 			probes[i], prepared[i] = p, skipped
 			return nil
@@ -217,7 +217,7 @@ func Ingest(ctx context.Context, cat *catalog.Catalog, signer ed25519.PrivateKey
 		g.Go(func() error {
 			for _, rate := range resampleRates(run) { // in turn: they share the run's maps
 				if err := in.resampleRun(gctx, run, rate); err != nil {
-					return fmt.Errorf("ingest %s: %w", run[0].t.name(), err)
+					return fmt.Errorf("ingest %s: %w", in.label(&run[0].t), err)
 				}
 			}
 			return nil
@@ -232,7 +232,7 @@ func Ingest(ctx context.Context, cat *catalog.Catalog, signer ed25519.PrivateKey
 		g.Go(func() error {
 			pt, err := in.build(gctx, p)
 			if err != nil {
-				return fmt.Errorf("ingest %s: %w", p.t.name(), err)
+				return fmt.Errorf("ingest %s: %w", in.label(&p.t), err)
 			}
 			prepared[p.i] = pt
 			return nil
@@ -270,6 +270,9 @@ type ingester struct {
 	encErr  error
 	claimed map[model.TrackID]bool
 }
+
+// label returns how messages name t's file (Labeler).
+func (in *ingester) label(t *TrackRequest) string { return label(in.req.FS, t.name()) }
 
 func (in *ingester) report(p Progress) {
 	if in.o.progress == nil {
@@ -327,7 +330,7 @@ func (in *ingester) identity(ctx context.Context, t *TrackRequest) ([32]byte, in
 // probe identifies one track, decodes its master and validates its
 // metadata. An already ingested track returns its skipped result instead.
 func (in *ingester) probe(ctx context.Context, i int, t TrackRequest) (*probed, *preparedTrack, error) {
-	name := t.name()
+	name := in.label(&t)
 	in.report(Progress{Track: i, File: name, Stage: StageHash})
 	sha, size, err := in.identity(ctx, &t)
 	if err != nil {
@@ -389,7 +392,7 @@ func albumID(t *TrackRequest) model.AlbumID { return catalog.AlbumIDFor(t.AlbumA
 // build encodes, segments and stores one probed track's tiers (its run
 // already resampled), ready to publish.
 func (in *ingester) build(ctx context.Context, p *probed) (*preparedTrack, error) {
-	i, t, id, sha, name := p.i, p.t, p.id, p.sha, p.t.name()
+	i, t, id, sha, name := p.i, p.t, p.id, p.sha, in.label(&p.t)
 	if p.m != nil {
 		defer os.Remove(p.m.path)
 	}
@@ -504,7 +507,7 @@ func (in *ingester) tierStreams(ctx context.Context, p *probed) (map[model.Tier]
 		src := m.path
 		if r := tierRate(j.tier, m.rate); r != m.rate {
 			if src = p.resampled[r]; src == "" {
-				return nil, nil, fmt.Errorf("ingest: no %d Hz resample of %s", r, t.name())
+				return nil, nil, fmt.Errorf("ingest: no %d Hz resample of %s", r, in.label(t))
 			}
 		}
 		g.Go(func() error {
@@ -514,7 +517,7 @@ func (in *ingester) tierStreams(ctx context.Context, p *probed) (map[model.Tier]
 				return gctx.Err()
 			}
 			defer func() { <-in.sem }()
-			in.report(Progress{Track: i, File: t.name(), Stage: StageEncode, Tier: j.tier})
+			in.report(Progress{Track: i, File: in.label(t), Stage: StageEncode, Tier: j.tier})
 			serial := binary.BigEndian.Uint32(sha[:4]) + uint32(j.tier.Index())
 			b, took, err := enc.encode(gctx, src, j.tier, serial, in.tmp)
 			in.mu.Lock()
@@ -530,22 +533,25 @@ func (in *ingester) tierStreams(ctx context.Context, p *probed) (map[model.Tier]
 	out := make(map[model.Tier]*segment.Stream, len(jobs))
 	timings := map[model.Tier]*model.Timing{}
 	for _, j := range jobs {
-		in.report(Progress{Track: i, File: t.name(), Stage: StageSegment, Tier: j.tier})
-		label := cmp.Or(j.file, "encoded "+string(j.tier))
+		in.report(Progress{Track: i, File: in.label(t), Stage: StageSegment, Tier: j.tier})
+		what := "encoded " + string(j.tier)
+		if j.file != "" {
+			what = label(in.req.FS, j.file)
+		}
 		st, err := segment.Split(j.data, in.o.segment)
 		switch {
 		case errors.Is(err, segment.ErrTruncated):
-			return nil, nil, fmt.Errorf("%s: %w: %v", label, ErrTruncated, err)
+			return nil, nil, fmt.Errorf("%s: %w: %v", what, ErrTruncated, err)
 		case errors.Is(err, segment.ErrTooLarge):
-			return nil, nil, fmt.Errorf("%s: %w: %v", label, ErrTooLarge, err)
+			return nil, nil, fmt.Errorf("%s: %w: %v", what, ErrTooLarge, err)
 		case err != nil:
-			return nil, nil, fmt.Errorf("%s: %w: %v", label, ErrUnsupportedFormat, err)
+			return nil, nil, fmt.Errorf("%s: %w: %v", what, ErrUnsupportedFormat, err)
 		}
 		switch {
 		case st.Channels != t.Channels:
-			return nil, nil, fmt.Errorf("%s: %w: %d channels, master has %d", label, ErrTierMismatch, st.Channels, t.Channels)
+			return nil, nil, fmt.Errorf("%s: %w: %d channels, master has %d", what, ErrTierMismatch, st.Channels, t.Channels)
 		case st.SampleRate > t.SampleRate:
-			return nil, nil, fmt.Errorf("%s: %w: %d Hz is above the master's %d Hz", label, ErrTierMismatch, st.SampleRate, t.SampleRate)
+			return nil, nil, fmt.Errorf("%s: %w: %d Hz is above the master's %d Hz", what, ErrTierMismatch, st.SampleRate, t.SampleRate)
 		}
 		want := t.Samples
 		if st.SampleRate != t.SampleRate {
@@ -558,27 +564,27 @@ func (in *ingester) tierStreams(ctx context.Context, p *probed) (map[model.Tier]
 		}
 		alone := expectedSamples(t.Samples, t.SampleRate, st.SampleRate)
 		if j.file == "" || st.SampleRate == t.SampleRate || st.TotalSamples < alone-1 || st.TotalSamples > alone+1 {
-			return nil, nil, fmt.Errorf("%s: %w: %d samples at %d Hz, want %d", label, ErrTierMismatch, st.TotalSamples, st.SampleRate, want)
+			return nil, nil, fmt.Errorf("%s: %w: %d samples at %d Hz, want %d", what, ErrTierMismatch, st.TotalSamples, st.SampleRate, want)
 		}
 		in.o.logger.Warn("ingest: pre-encoded tier was not cut from its album resampled once; it plays with its resampling phase reset",
-			"file", j.file, "tier", j.tier, "samples", st.TotalSamples, "want", want)
+			"file", what, "tier", j.tier, "samples", st.TotalSamples, "want", want)
 		out[j.tier] = st
 	}
 	return out, timings, nil
 }
 
 func readLimited(fsys fs.FS, name string, limit int64) ([]byte, error) {
-	f, err := fsys.Open(name)
+	f, err := open(fsys, name)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
 	b, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", name, err)
+		return nil, fmt.Errorf("read %s: %w", label(fsys, name), err)
 	}
 	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("%s: %w: over %d bytes", name, ErrTooLarge, limit)
+		return nil, fmt.Errorf("%s: %w: over %d bytes", label(fsys, name), ErrTooLarge, limit)
 	}
 	return b, nil
 }

@@ -119,7 +119,7 @@ func (m *master) readPCM(ctx context.Context, fn func([]float32) error) error {
 // hashFile returns the SHA-256 and size of name in fsys.
 func hashFile(ctx context.Context, fsys fs.FS, name string) ([32]byte, int64, error) {
 	var sum [32]byte
-	f, err := fsys.Open(name)
+	f, err := open(fsys, name)
 	if err != nil {
 		return sum, 0, err
 	}
@@ -158,7 +158,7 @@ func decodeMaster(ctx context.Context, fsys fs.FS, name string, size int64, sha 
 	if ext != ".wav" && ext != ".wave" && ext != ".flac" {
 		return nil, fmt.Errorf("%w: extension %q (want .wav or .flac)", ErrUnsupportedFormat, ext)
 	}
-	f, err := fsys.Open(name)
+	f, err := open(fsys, name)
 	if err != nil {
 		return nil, err
 	}

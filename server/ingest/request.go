@@ -56,7 +56,8 @@ type TrackRequest struct {
 	Loudness     *model.Loudness `json:"loudness,omitempty"`
 }
 
-// name returns the file that identifies the track in errors.
+// name returns the file that identifies the track (label gives how
+// messages name it).
 func (t *TrackRequest) name() string {
 	if t.Master != "" {
 		return t.Master
@@ -83,7 +84,7 @@ type albumFile struct {
 const maxSidecar = 1 << 20
 
 func readJSON(fsys fs.FS, name string, v any) error {
-	f, err := fsys.Open(name)
+	f, err := open(fsys, name)
 	if err != nil {
 		return err
 	}
@@ -93,12 +94,12 @@ func readJSON(fsys fs.FS, name string, v any) error {
 		return err
 	}
 	if st.Size() > maxSidecar {
-		return fmt.Errorf("%w: %s is %d bytes, limit %d", ErrBadMetadata, name, st.Size(), maxSidecar)
+		return fmt.Errorf("%w: %s is %d bytes, limit %d", ErrBadMetadata, label(fsys, name), st.Size(), maxSidecar)
 	}
 	// Unknown fields are allowed: generators may record their own data
 	// (the demo album records cut offsets).
 	if err := json.NewDecoder(f).Decode(v); err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrBadMetadata, name, err)
+		return fmt.Errorf("%w: %s: %v", ErrBadMetadata, label(fsys, name), err)
 	}
 	return nil
 }
@@ -110,10 +111,10 @@ func readJSON(fsys fs.FS, name string, v any) error {
 func LoadAlbum(fsys fs.FS, name string) (Request, error) {
 	var a albumFile
 	if err := readJSON(fsys, name, &a); err != nil {
-		return Request{}, fmt.Errorf("load album %s: %w", name, err)
+		return Request{}, fmt.Errorf("load album %s: %w", label(fsys, name), err)
 	}
 	if len(a.Tracks) == 0 {
-		return Request{}, fmt.Errorf("load album %s: %w: no tracks", name, ErrBadMetadata)
+		return Request{}, fmt.Errorf("load album %s: %w: no tracks", label(fsys, name), ErrBadMetadata)
 	}
 	dir := path.Dir(name)
 	req := Request{FS: fsys}
@@ -155,7 +156,7 @@ func LoadFiles(fsys fs.FS, names ...string) (Request, error) {
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 		case err != nil:
-			return Request{}, fmt.Errorf("load sidecar of %s: %w", n, err)
+			return Request{}, fmt.Errorf("load sidecar of %s: %w", label(fsys, n), err)
 		}
 		t.Master = n
 		req.Tracks = append(req.Tracks, t)
