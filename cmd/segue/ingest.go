@@ -117,7 +117,11 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintf(stderr, "initialised a new relay data directory %s\n", dd.Dir)
 	}
 	if len(req.Tracks) > 0 {
-		opts := ingest.DefaultOptions().WithParallel(*parallel)
+		tmp, err := dd.TempDir()
+		if err != nil {
+			return err
+		}
+		opts := ingest.DefaultOptions().WithParallel(*parallel).WithTempDir(tmp)
 		if !*quiet {
 			opts = opts.WithProgress(func(p ingest.Progress) {
 				if p.Track < 0 {

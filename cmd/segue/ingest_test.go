@@ -7,14 +7,18 @@ import (
 	"io/fs"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/segue-fm/segue/internal/demoalbum"
 	"github.com/segue-fm/segue/internal/testtool"
 	"github.com/segue-fm/segue/player/wav"
+	"github.com/segue-fm/segue/server/catalog"
 )
 
 func TestIngestCommand(t *testing.T) {
@@ -128,5 +132,69 @@ func TestIngestNamesFilesAsGiven(t *testing.T) {
 		if want := "ingest " + missing + ": open " + missing + ": "; err == nil || !strings.HasPrefix(err.Error(), want) || !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("missing master %s: err = %v, want one starting %q", missing, err, want)
 		}
+	}
+}
+
+// TestIngestKilledLeavesNoStaleFiles: a `segue ingest` killed with
+// SIGKILL while its encoder runs leaves its temporary files (≈ the
+// master's size and more) in the data directory's tmp, none in TMPDIR,
+// and the next command that opens the data directory removes them.
+func TestIngestKilledLeavesNoStaleFiles(t *testing.T) {
+	bin := buildSegue(t)
+	dir := t.TempDir()
+	master, data, sysTmp, fake := filepath.Join(dir, "a.wav"), filepath.Join(dir, "relay"), filepath.Join(dir, "systmp"), filepath.Join(dir, "bin")
+	writeMaster(t, master, 440)
+	for _, d := range []string{sysTmp, fake} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The encoder says it started, then hangs until killed.
+	marker := filepath.Join(dir, "encoding")
+	script := "#!/bin/sh\n: > '" + marker + "'\nexec sleep 60\n"
+	if err := os.WriteFile(filepath.Join(fake, "oggenc"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "ingest", "--data", data, "--quiet", master)
+	cmd.Env = append(os.Environ(), "PATH="+fake+string(os.PathListSeparator)+os.Getenv("PATH"), "TMPDIR="+sysTmp)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // the encoder dies with it
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	deadline := time.After(30 * time.Second)
+	for started := false; !started; {
+		select {
+		case err := <-exited:
+			t.Fatalf("segue ingest ended before its encoder started: %v\n%s", err, stderr.String())
+		case <-deadline:
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-exited
+			t.Fatal("the encoder did not start within 30 s")
+		case <-time.After(10 * time.Millisecond):
+			_, err := os.Stat(marker)
+			started = err == nil
+		}
+	}
+	if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-exited
+	tmp := filepath.Join(data, catalog.TempDirName)
+	left, err := os.ReadDir(tmp)
+	if err != nil || len(left) == 0 {
+		t.Fatalf("after the kill, %s holds %v (%v); want the ingest's files", tmp, left, err)
+	}
+	if inSys, _ := os.ReadDir(sysTmp); len(inSys) != 0 {
+		t.Fatalf("TMPDIR holds %v", inSys)
+	}
+	if out, err := exec.Command(bin, "ingest", "--data", data, "--gc").CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if left, err := os.ReadDir(tmp); err != nil || len(left) != 0 {
+		t.Fatalf("after the next run, %s holds %v (%v); want it empty", tmp, left, err)
 	}
 }

@@ -300,7 +300,12 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		srv.Close()
 		return err
 	}
-	srv.MountIngest(relay.DefaultIngestOptions().WithPublished(ss.Published))
+	tmp, err := dd.TempDir()
+	if err != nil {
+		srv.Close()
+		return err
+	}
+	srv.MountIngest(relay.DefaultIngestOptions().WithPublished(ss.Published).WithTempDir(tmp))
 	var evlog events.Log = events.NewStoreLog(dd.Store).WithTailCache(events.DefaultTailCache)
 	if *natsURL != "" {
 		nc, err := nats.Connect(*natsURL, nats.Name("segue-relay"))

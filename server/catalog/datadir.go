@@ -196,6 +196,48 @@ func OpenDataDirWith(ctx context.Context, dir string, opts DataDirOptions) (*Dat
 // Close closes the store.
 func (d *DataDir) Close() error { return d.Store.Close() }
 
+// TempDirName is the data directory's directory for temporary files
+// (DataDir.TempDir).
+const TempDirName = "tmp"
+
+// TempDir returns DIR/tmp, creating it: the place for the large temporary
+// files of work on the directory (ingest's copies of masters and encoder
+// outputs, uploads to the relay's admin ingest and catalog import), on
+// the file system of the data they become. Only the process that has the
+// directory open (Badger's lock, held until Close) writes there, so
+// whatever is in it when the directory is opened was left by a process
+// that died before removing it (kill -9, a crash, a power cut): a
+// successful OpenDataDirWith removes it.
+func (d *DataDir) TempDir() (string, error) {
+	dir := filepath.Join(d.Dir, TempDirName)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("catalog: create temporary directory: %w", err)
+	}
+	return dir, nil
+}
+
+// removeStaleTemp empties DIR/tmp of what a process that died left in
+// it; the caller has opened the directory, holding the store's lock, so
+// no live process uses it. A failure is logged: stale files cost space,
+// not correctness.
+func removeStaleTemp(dir string, log *slog.Logger) {
+	tmp := filepath.Join(dir, TempDirName)
+	entries, err := os.ReadDir(tmp)
+	if errors.Is(err, fs.ErrNotExist) || err == nil && len(entries) == 0 {
+		return
+	}
+	for _, e := range entries {
+		if err == nil {
+			err = os.RemoveAll(filepath.Join(tmp, e.Name()))
+		}
+	}
+	if err != nil {
+		log.Warn("catalog: could not remove stale temporary files", "dir", tmp, "err", err)
+		return
+	}
+	log.Info("removed temporary files a stopped process left", "dir", tmp, "entries", len(entries))
+}
+
 // identity is the content of IdentityFile.
 type identity struct {
 	Format int `json:"format"`
@@ -489,6 +531,7 @@ func openDataDir(ctx context.Context, dir string, opts DataDirOptions) (*DataDir
 	if err != nil {
 		return nil, errors.Join(err, st.Close())
 	}
+	removeStaleTemp(dir, opts.logger)
 	return d, nil
 }
 

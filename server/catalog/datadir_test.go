@@ -212,3 +212,46 @@ func TestOpenDataDirStoreCacheBounds(t *testing.T) {
 		d.Close()
 	}
 }
+
+// TestDataDirTempDir: DataDir.TempDir is DIR/tmp; what a process left
+// there stays while a process has the directory open (a second open is
+// refused with badgerstore.ErrLocked and removes nothing) and is removed
+// by the next open, as after a kill -9.
+func TestDataDirTempDir(t *testing.T) {
+	ctx := t.Context()
+	dir, _ := initDir(t)
+	d, err := OpenDataDirWith(ctx, dir, quietDD())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp, err := d.TempDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(dir, TempDirName); tmp != want {
+		t.Fatalf("TempDir %s, want %s", tmp, want)
+	}
+	work, err := os.MkdirTemp(tmp, "segue-ingest-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	left := filepath.Join(work, "master-1.wav")
+	if err := os.WriteFile(left, []byte("RIFF"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenDataDirWith(ctx, dir, quietDD()); !errors.Is(err, badgerstore.ErrLocked) {
+		t.Fatalf("second open: %v, want ErrLocked", err)
+	}
+	if _, err := os.Stat(left); err != nil {
+		t.Fatalf("a refused open touched the live process's files: %v", err)
+	}
+	d.Close() // as if killed: nothing removed the file
+	d, err = OpenDataDirWith(ctx, dir, quietDD())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if entries, err := os.ReadDir(tmp); err != nil || len(entries) != 0 {
+		t.Fatalf("after reopening, %s holds %v (%v); want it empty", tmp, entries, err)
+	}
+}

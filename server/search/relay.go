@@ -90,8 +90,8 @@ func (s *Service) Close(ctx context.Context) error {
 
 // MountForDataDir opens the search of dd (Open) and mounts its routes on
 // r: GET /v1/search (device token) and POST AdminImportPath (admin
-// token). The Service logs with r's logger and stays valid while dd is
-// open.
+// token), which keeps an upload in dd.TempDir() while it imports it. The
+// Service logs with r's logger and stays valid while dd is open.
 func MountForDataDir(ctx context.Context, dd *catalog.DataDir, r *relay.Server) (*Service, error) {
 	s, err := Open(ctx, dd, r.Logger())
 	if err != nil {
@@ -104,6 +104,9 @@ func MountForDataDir(ctx context.Context, dd *catalog.DataDir, r *relay.Server) 
 		// The start-up pass over every document's records leaves its
 		// garbage (the id list, the records read): return it too.
 		debug.FreeOSMemory()
+	}
+	if s.tmpDir, err = dd.TempDir(); err != nil {
+		return nil, err
 	}
 	NewServer(s.Index).Mount(r)
 	r.Echo().POST(AdminImportPath, s.importHandler, r.AdminOnly())
