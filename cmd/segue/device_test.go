@@ -211,6 +211,7 @@ func TestDeviceCommandsShareOneDevice(t *testing.T) {
 		{"play unknown kind", []string{"play", "song", "x"}, "want track|album|playlist ID"},
 		{"play bad playlist id", []string{"play", "playlist", "not-a-doc-id"}, "usage: "},
 		{"play bad tier", []string{"play", "track", tr0, "--tier", "ultra"}, "usage: "},
+		{"play empty tier", []string{"play", "track", tr0, "--tier", ""}, "--tier"},
 		{"play bad gain", []string{"play", "track", tr0, "--gain", "loud"}, "--gain"},
 		{"playlist without subcommand", []string{"playlist"}, "playlist list|create NAME"},
 		{"playlist unknown subcommand", []string{"playlist", "frobnicate"}, `unknown playlist command "frobnicate"`},

@@ -17,10 +17,11 @@ func TestHelp(t *testing.T) {
 	type tc struct {
 		args []string
 		want []string // substrings of stdout
+		not  []string // not substrings of stdout
 	}
 	var cases []tc
 	for _, a := range [][]string{{}, {"help"}, {"-h"}, {"--help"}, {"help", "-h"}} {
-		cases = append(cases, tc{a, []string{"usage: segue <command>", "playlist", "download"}})
+		cases = append(cases, tc{a, []string{"usage: segue <command>", "playlist", "download"}, nil})
 	}
 	names := make([]string, 0, len(commands))
 	for n := range commands {
@@ -33,22 +34,25 @@ func TestHelp(t *testing.T) {
 			want = []string{"Usage of relay:", "-listen"}
 		}
 		for _, a := range [][]string{{n, "--help"}, {n, "-h"}, {n, "-help"}, {"help", n}} {
-			cases = append(cases, tc{a, want})
+			cases = append(cases, tc{a, want, nil})
 		}
 	}
 	// Help after other flags and arguments, as a user edits a command line.
 	cases = append(cases,
-		tc{[]string{"download", "--tier", "low", "album:x", "--help"}, []string{"usage: segue download", "-workers"}},
-		tc{[]string{"play", "track", "x", "-h"}, []string{"usage: segue play", "-tier"}},
-		tc{[]string{"playlist", "--data", "/nonexistent", "-h"}, []string{"usage: segue playlist SUBCOMMAND", "show ID", "-relay"}},
+		tc{[]string{"download", "--tier", "low", "album:x", "--help"}, []string{"usage: segue download", "-workers"}, nil},
+		tc{[]string{"play", "track", "x", "-h"}, []string{"usage: segue play", "-tier"}, nil},
+		tc{[]string{"playlist", "--data", "/nonexistent", "-h"}, []string{"usage: segue playlist SUBCOMMAND", "show ID", "-relay"}, nil},
+		// The tier defaults to the downloaded one, so the help prints no
+		// fixed default after saying so (it printed (default "high")).
+		tc{[]string{"play", "-h"}, []string{"(default: the highest tier the first track is downloaded at, else high)\n"}, []string{`(default "high")`}},
 	)
 	for _, sub := range playlistSubs {
 		want := []string{"usage: segue playlist " + sub.name + " " + sub.args, sub.summary, "-data"}
-		cases = append(cases, tc{[]string{"playlist", sub.name, "--help"}, want}, tc{[]string{"help", "playlist", sub.name}, want})
+		cases = append(cases, tc{[]string{"playlist", sub.name, "--help"}, want, nil}, tc{[]string{"help", "playlist", sub.name}, want, nil})
 	}
 	for _, sub := range syncSubs {
 		want := []string{"usage: segue sync " + sub.name, sub.summary, "-wait"}
-		cases = append(cases, tc{[]string{"sync", sub.name, "-h"}, want}, tc{[]string{"help", "sync", sub.name}, want})
+		cases = append(cases, tc{[]string{"sync", sub.name, "-h"}, want, nil}, tc{[]string{"help", "sync", sub.name}, want, nil})
 	}
 	for _, c := range cases {
 		t.Run(strings.Join(append([]string{"segue"}, c.args...), " "), func(t *testing.T) {
@@ -64,6 +68,11 @@ func TestHelp(t *testing.T) {
 			for _, w := range c.want {
 				if !strings.Contains(out.String(), w) {
 					t.Errorf("stdout lacks %q:\n%s", w, out.String())
+				}
+			}
+			for _, n := range c.not {
+				if strings.Contains(out.String(), n) {
+					t.Errorf("stdout has %q:\n%s", n, out.String())
 				}
 			}
 		})

@@ -22,7 +22,7 @@ func init() {
 }
 
 // runPlay implements
-// `segue play [device flags] [--tier high] [--alsa-device NAME] [--out FILE.wav] [--format s16|s24|f32] [--start POS] [--offline] [--effect FILE.wasm [--effect-param k=v]...]... track|album|playlist ID`.
+// `segue play [device flags] [--tier TIER] [--alsa-device NAME] [--out FILE.wav] [--format s16|s24|f32] [--start POS] [--offline] [--effect FILE.wasm [--effect-param k=v]...]... track|album|playlist ID`.
 // Without --out it plays to the ALSA device when this binary was built
 // with -tags alsa and the device opens, else it writes segue-play.wav; it
 // says which on stderr. A WAV file appears only once the play succeeded.
@@ -35,7 +35,7 @@ func runPlay(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs := flag.NewFlagSet("play", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	da := addDeviceFlags(fs)
-	tierName := fs.String("tier", string(model.TierHigh), "tier: low, normal, high or very_high (default: the highest the first track is downloaded at, else high)")
+	tierName := fs.String("tier", "", "tier: low, normal, high or very_high (default: the highest tier the first track is downloaded at, else high)")
 	alsaDevice := fs.String("alsa-device", "default", "ALSA playback device (builds with -tags alsa)")
 	out := fs.String("out", "segue-play.wav", "write a WAV file instead of playing to the device (written to a temporary file, renamed once the play succeeded)")
 	formatName := fs.String("format", "s16", "WAV sample format: s16, s24 or f32")
@@ -59,9 +59,13 @@ func runPlay(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("%w: want track|album|playlist ID", errUsage)
 	}
 	kind, id := pos[0], pos[1]
-	tier, err := model.ParseTier(*tierName)
-	if err != nil {
-		return fmt.Errorf("%w: --tier: %v", errUsage, err)
+	tierSet := false
+	fs.Visit(func(f *flag.Flag) { tierSet = tierSet || f.Name == "tier" })
+	tier := model.TierHigh
+	if tierSet {
+		if tier, err = model.ParseTier(*tierName); err != nil {
+			return fmt.Errorf("%w: --tier: %v", errUsage, err)
+		}
 	}
 	modes := map[string]player.GainMode{"track": player.GainTrack, "album": player.GainAlbum, "off": player.GainOff}
 	mode, ok := modes[*gainMode]
@@ -129,8 +133,6 @@ func runPlay(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return fmt.Errorf("%w: --start %s is past the end of the first track (%s, %s)", errUsage, *startAt, t.Title, clock(t.Duration()))
 		}
 	}
-	tierSet := false
-	fs.Visit(func(f *flag.Flag) { tierSet = tierSet || f.Name == "tier" })
 	if !tierSet && len(tracks) > 0 {
 		// Without --tier, a downloaded first track picks the tier: the
 		// highest it is downloaded at, so a download plays offline.
