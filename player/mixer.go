@@ -4,10 +4,16 @@ import (
 	"errors"
 	"io"
 	"math"
+	"time"
 )
 
-// MaxCrossfadeFrames bounds a crossfade: 12 s at 192 kHz.
-const MaxCrossfadeFrames = 12 * 192000
+// MaxCrossfade is the longest crossfade the player applies (SetCrossfade
+// clamps to it): the most two consecutive plays of one device overlap,
+// which the relay's play counting allows (server/counting).
+const MaxCrossfade = 12 * time.Second
+
+// MaxCrossfadeFrames bounds a crossfade: MaxCrossfade at 192 kHz.
+const MaxCrossfadeFrames = int64(MaxCrossfade/time.Second) * 192000
 
 // Stream is one track ready for mixing: interleaved frames at the mixer's
 // format (already resampled and gain-adjusted).

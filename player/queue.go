@@ -110,7 +110,7 @@ type (
 	SetShuffle struct{ On bool }
 	// SetTier chooses the tier used from the next track on.
 	SetTier struct{ Tier model.Tier }
-	// SetCrossfade sets the crossfade, clamped to [0, 12 s].
+	// SetCrossfade sets the crossfade, clamped to [0, MaxCrossfade].
 	SetCrossfade struct{ Duration time.Duration }
 	// RemoveInserted takes the inserted item at Index (in the
 	// context's items, as Status.Index counts) out of the queue; the
@@ -366,7 +366,7 @@ func (q *Queue) Step(now time.Time, ev Event) []Effect {
 			q.tier = e.Tier // from the next Load on
 		}
 	case SetCrossfade:
-		q.crossfade = min(max(e.Duration, 0), 12*time.Second)
+		q.crossfade = min(max(e.Duration, 0), MaxCrossfade)
 	case RemoveInserted:
 		if err := q.removeInserted(e.Index); err != nil {
 			fx = append(fx, Warn{Err: err})

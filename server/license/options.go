@@ -23,14 +23,25 @@ type Options struct {
 	accessW     access.Writer
 }
 
+// License lifetime defaults (DESIGN §4).
+const (
+	// DefaultValidity is how long a license is valid after it is issued
+	// or renewed.
+	DefaultValidity = 30 * 24 * time.Hour
+	// DefaultGrace is how long after expiry a license still plays while
+	// the device tries to renew.
+	DefaultGrace = 48 * time.Hour
+)
+
 // DefaultOptions returns the defaults of DESIGN §4: licenses valid 30
-// days with a 48-hour grace, at most 5 offline devices per account, no
+// days (DefaultValidity) with a 48-hour grace (DefaultGrace), at most 5
+// offline devices per account, no
 // admin token (admin routes refused), request bodies up to 1 MiB (enough
 // for 10,000 track ids), time.Now, crypto/rand and slog.Default().
 func DefaultOptions() Options {
 	return Options{
-		validity:    30 * 24 * time.Hour,
-		grace:       48 * time.Hour,
+		validity:    DefaultValidity,
+		grace:       DefaultGrace,
 		deviceLimit: 5,
 		maxBody:     1 << 20,
 		now:         time.Now,
@@ -51,6 +62,12 @@ func (o Options) WithValidity(d time.Duration) Options {
 // WithGrace sets how long after expiry a license still plays while the
 // device tries to renew (default 48 hours). Negative values become 0.
 func (o Options) WithGrace(d time.Duration) Options { o.grace = max(d, 0); return o }
+
+// OfflineWindow returns how long a device can keep playing offline on
+// one license: its validity plus grace. A device offline that long holds
+// plays at most that old when it uploads them (server/counting refuses
+// older ones).
+func (o Options) OfflineWindow() time.Duration { return o.validity + o.grace }
 
 // WithDeviceLimit sets how many devices of one account may hold offline
 // licenses (default 5). A device counts from its first license until it
