@@ -294,7 +294,8 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer accessLog.Close()
 	srv.SetAccessWriter(accessLog)
 	web.Mount(srv.Echo()) // the web player at / (server/web)
-	license.NewForDataDir(dd, license.DefaultOptions().WithAdminToken(*admin).WithLogger(log).WithAccessWriter(accessLog)).Mount(srv)
+	licOpts := license.DefaultOptions().WithAdminToken(*admin).WithLogger(log).WithAccessWriter(accessLog)
+	license.NewForDataDir(dd, licOpts).Mount(srv)
 	ss, err := search.MountForDataDir(ctx, dd, srv)
 	if err != nil {
 		srv.Close()
@@ -320,7 +321,8 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	chain := audit.NewChain(dd.Store, dd.Signer, audit.DefaultCheckpointEvery, nil)
-	counts := counting.New(dd.Store, evlog, dd.Catalog, chain, counting.DefaultOptions().WithAdminToken(*admin).WithLogger(log).WithRetention(*retention))
+	counts := counting.New(dd.Store, evlog, dd.Catalog, chain, counting.DefaultOptions().WithAdminToken(*admin).WithLogger(log).WithRetention(*retention).
+		WithOfflineWindow(licOpts.OfflineWindow()))
 	counts.Mount(srv)
 	stopRecs := mountRecs(ctx, dd, srv, *recsFactors, *recsPacing, log)
 	defer stopRecs()

@@ -53,12 +53,29 @@ const (
 	PlayFuture = "future_timestamp"
 	// PlayTooLong: played_ms exceeds the track's duration × 1.05.
 	PlayTooLong = "played_exceeds_track"
-	// PlayTooOld: the play started before the relay's event-log
-	// retention horizon (only on logs that expire events, such as the
-	// NATS JetStream backend with a maximum age), so its de-duplication
-	// record may be gone and it is refused rather than risk counting it
-	// twice.
+	// PlayTooOld: the play started longer ago than a device can hold a
+	// play before uploading it: the offline window (license validity plus
+	// grace) and the allowed clock skew before the relay's clock, or, on
+	// logs that expire events (such as the NATS JetStream backend with a
+	// maximum age), before the retention horizon, where its
+	// de-duplication record may be gone and it is refused rather than
+	// risk counting it twice.
 	PlayTooOld = "too_old"
+	// PlayBeforeAccount: the play started before the uploading device's
+	// account was created (less the allowed clock skew): no device of it
+	// could have had a key then.
+	PlayBeforeAccount = "before_account"
+	// PlayNotReleased: the track's album was not released yet when the
+	// play started (its embargo, release_at, less the allowed clock
+	// skew, is after started_at; this includes every album still under
+	// embargo): no device could have had its key.
+	PlayNotReleased = "not_released"
+	// PlayOverlapping: the play counts as a stream and its time
+	// (started_at for played_ms) overlaps, by more than the player's
+	// longest crossfade, another stream of the same device on the same
+	// clock (trusted_time or not) accepted before or earlier in the
+	// batch: one device plays one track at a time.
+	PlayOverlapping = "overlapping"
 	// PlaySeqConflict: an event with this seq but different content was
 	// accepted before (or appears earlier in the same batch).
 	PlaySeqConflict = "seq_conflict"

@@ -114,7 +114,10 @@ func TestLoadGeneratorChild(t *testing.T) {
 	batches, _ := strconv.Atoi(os.Getenv(loadEnv + "_BATCHES"))
 	tracks := strings.Split(os.Getenv(loadEnv+"_TRACKS"), ",")
 	token := os.Getenv(loadEnv + "_TOKEN")
-	started := time.Now().Add(-time.Hour).UnixMilli()
+	// Now: after the account was created (earlier plays are
+	// before_account). Plays of 0–12 s at one instant: none overlaps
+	// another by more than a crossfade (counting.OverlapAllowance).
+	started := time.Now().UnixMilli()
 	bodies := make(chan []byte, loadWorkers)
 	size := loadBatch()
 	go func() {
@@ -124,7 +127,7 @@ func TestLoadGeneratorChild(t *testing.T) {
 			for i := range evs {
 				seq := uint64(b*size + i)
 				evs[i] = api.PlayRecord{Seq: seq, Track: model.TrackID(tracks[int(seq)%len(tracks)]), Tier: model.TierLow,
-					StartedAt: started, PlayedMs: int64(seq * 7919 % 14000), EndReason: model.EndCompleted, Source: model.SourceStream}
+					StartedAt: started, PlayedMs: int64(seq * 7919 % 12001), EndReason: model.EndCompleted, Source: model.SourceStream}
 			}
 			msg, err := crypto.PlaysMessage(id.DeviceID(), evs)
 			if err != nil {
@@ -183,7 +186,7 @@ func BenchmarkIngestHTTP(b *testing.B) {
 // consumer running as on a real relay (the event log with the relay's tail
 // cache, the consumer woken by each upload, polling
 // every 50 ms otherwise, audit checkpoints every 1,000 records) and a
-// 7 s stream threshold, so that about half the generated plays (0–14 s
+// 6 s stream threshold, so that about half the generated plays (0–12 s
 // on the demo album's short tracks) are counted streams with their
 // audit records. Every 10 ms it samples the log head and the consumer's
 // position and reports the largest lag: in events (lag-events, head −
@@ -194,7 +197,7 @@ func BenchmarkIngestHTTP(b *testing.B) {
 // SEGUE_COUNTING_LOAD_CONSUMER_BATCH sets the consumer's transaction size
 // (Options.WithConsumerBatch) to compare cadences in one run.
 func BenchmarkIngestHTTPCounting(b *testing.B) {
-	opts := counting.DefaultOptions().WithPoll(50 * time.Millisecond).WithThreshold(7 * time.Second)
+	opts := counting.DefaultOptions().WithPoll(50 * time.Millisecond).WithThreshold(6 * time.Second)
 	if n, err := strconv.Atoi(os.Getenv(loadEnv + "_CONSUMER_BATCH")); err == nil {
 		opts = opts.WithConsumerBatch(n)
 	}
@@ -270,7 +273,7 @@ func BenchmarkIngestHTTPCounting(b *testing.B) {
 	}
 	var streams uint64
 	for _, tr := range f.r.Tracks {
-		n, err := f.svc.TrackStreams(context.Background(), tr, counting.Month(time.Now().Add(-time.Hour).UnixMilli()))
+		n, err := f.svc.TrackStreams(context.Background(), tr, counting.Month(time.Now().UnixMilli()))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -1,6 +1,7 @@
 // Package counting turns uploaded play events into counted streams. It
 // mounts the device upload route (POST /v1/plays: signature check,
-// per-event validation, durable append to an events.Log before the
+// per-event validation — impossible times, unreleased tracks, a device's
+// overlapping streams — durable append to an events.Log before the
 // answer) and the admin read route, and runs the consumer that reads the
 // log and counts every play of at least the threshold (30 s) as one
 // stream per track and month and per user, track and month. The
@@ -43,14 +44,16 @@ var (
 // catalog; it owns none of them. Safe for concurrent use, with one
 // consumer (Run or Step) at a time.
 type Service struct {
-	st    store.Store
-	log   events.Log
-	cat   *catalog.Catalog
-	chain *audit.Chain
-	opts  Options
-	lg    *slog.Logger
-	met   *metrics
-	durs  *durations
+	st     store.Store
+	log    events.Log
+	cat    *catalog.Catalog
+	chain  *audit.Chain
+	opts   Options
+	lg     *slog.Logger
+	met    *metrics
+	tracks *trackCache
+	// devLocks serialises one device's overlap checks (overlap.go).
+	devLocks *deviceLocks
 	// horizon: plays that started more than this before the relay clock
 	// are too old (0: no limit); set for logs that expire events.
 	horizon time.Duration
@@ -79,8 +82,8 @@ const maxCachedCounts = 1 << 18
 // counted stream is appended to the audit log in the transaction that
 // counts it, and every rejected upload event after its answer is decided.
 func New(st store.Store, log events.Log, cat *catalog.Catalog, chain *audit.Chain, opts Options) *Service {
-	s := &Service{st: st, log: log, cat: cat, chain: chain, opts: opts, lg: opts.logger, durs: newDurations(cat),
-		kick: make(chan struct{}, 1), countCache: otter.Must(&otter.Options[string, uint64]{MaximumSize: maxCachedCounts})}
+	s := &Service{st: st, log: log, cat: cat, chain: chain, opts: opts, lg: opts.logger, tracks: newTrackCache(cat),
+		devLocks: newDeviceLocks(), kick: make(chan struct{}, 1), countCache: otter.Must(&otter.Options[string, uint64]{MaximumSize: maxCachedCounts})}
 	s.met = newMetrics(s)
 	if x, ok := log.(events.Expirer); ok && x.MaxAge() > 0 {
 		s.horizon = x.MaxAge() - min(x.MaxAge()/10, time.Hour)
@@ -384,20 +387,17 @@ func (s *Service) wake() {
 // Run consumes the log until ctx is done. When caught up it waits for
 // the next upload this service appends (woken at once) or the poll
 // interval (events appended by other writers of a shared log, such as
-// another relay on the same NATS JetStream). It returns ctx's error, or
-// the first error of Step.
+// another relay on the same NATS JetStream). Every hour it also applies
+// the retention (Prune) and expires the overlap state (PruneOverlaps).
+// It returns ctx's error, or the first error of Step.
 func (s *Service) Run(ctx context.Context) error {
 	t := time.NewTicker(s.opts.poll)
 	defer t.Stop()
 	var pruned time.Time
 	for {
-		if now := s.opts.now(); s.opts.retention > 0 && now.Sub(pruned) >= pruneEvery {
+		if now := s.opts.now(); now.Sub(pruned) >= pruneEvery {
 			pruned = now
-			if n, err := s.Prune(ctx); err != nil {
-				s.lg.Error("counting: prune raw events", "err", err)
-			} else if n > 0 {
-				s.lg.Info("counting: pruned raw events", "entries", n, "retention", s.opts.retention)
-			}
+			s.prune(ctx)
 		}
 		n, err := s.Step(ctx)
 		if err != nil {
@@ -418,8 +418,27 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 }
 
-// pruneEvery is how often Run applies the retention.
+// pruneEvery is how often Run applies the retention and expires the
+// overlap state.
 const pruneEvery = time.Hour
+
+// prune applies the retention (when set) and expires the overlap state,
+// logging what it did; a failure is logged and retried at the next
+// round.
+func (s *Service) prune(ctx context.Context) {
+	if s.opts.retention > 0 {
+		if n, err := s.Prune(ctx); err != nil {
+			s.lg.Error("counting: prune raw events", "err", err)
+		} else if n > 0 {
+			s.lg.Info("counting: pruned raw events", "entries", n, "retention", s.opts.retention)
+		}
+	}
+	if n, err := s.PruneOverlaps(ctx); err != nil {
+		s.lg.Error("counting: prune overlap state", "err", err)
+	} else if n > 0 {
+		s.lg.Info("counting: pruned overlap state", "devices", n)
+	}
+}
 
 // Prune applies the retention now (Options.WithRetention): it deletes raw
 // events received before now − retention that the consumer has counted.

@@ -44,10 +44,12 @@ func (s *Service) Mount(r *relay.Server) {
 
 // plays handles POST /v1/plays: the batch must be signed by the calling
 // device (the device comes from its token, never from the body); each
-// event is validated, the valid ones appended durably, and the answer
-// gives every event its final status. The body is JSON (api.PlaysRequest)
-// or, with Content-Type api.PlaysCBOR, the compact CBOR form
-// (api.PlaysRequestWire), answered in the same form.
+// event is validated (fields, time bounds, catalog, release), its streams
+// checked for overlaps with the device's (checkOverlaps), the valid ones
+// appended durably, and the answer gives every event its final status.
+// The body is JSON (api.PlaysRequest) or, with Content-Type
+// api.PlaysCBOR, the compact CBOR form (api.PlaysRequestWire), answered
+// in the same form.
 func (s *Service) plays(c echo.Context) error {
 	ctx := c.Request().Context()
 	dev, _ := relay.DeviceFrom(c)
@@ -76,21 +78,27 @@ func (s *Service) plays(c echo.Context) error {
 		return fmt.Errorf("%w: %w", relay.ErrUnauthorized, ErrBadSignature)
 	}
 	now := s.opts.now()
+	b, err := s.bounds(ctx, dev.User, now.UnixMilli())
+	if err != nil {
+		return err
+	}
 	res := make([]api.PlayResult, len(req.Events))
+	for i, e := range req.Events {
+		res[i].Seq = e.Seq
+		if res[i].Status, err = s.validate(ctx, e, b); err != nil {
+			return err
+		}
+	}
+	if err := s.checkOverlaps(ctx, dev.ID, req.Events, res, now.UnixMilli()); err != nil {
+		return err
+	}
 	valid := make([]api.PlayRecord, 0, len(req.Events))
 	idx := make([]int, 0, len(req.Events))
 	for i, e := range req.Events {
-		res[i].Seq = e.Seq
-		reason, err := s.validate(ctx, e, now.UnixMilli())
-		if err != nil {
-			return err
+		if res[i].Status == "" {
+			valid = append(valid, e)
+			idx = append(idx, i)
 		}
-		if reason != "" {
-			res[i].Status = reason
-			continue
-		}
-		valid = append(valid, e)
-		idx = append(idx, i)
 	}
 	if len(valid) > 0 {
 		out, err := s.log.Append(ctx, events.Batch{Device: dev.ID, User: dev.User, Received: now.UnixMilli(), Message: msg, Sig: req.Sig, Events: valid})
@@ -236,9 +244,33 @@ func (s *Service) auditRejections(ctx context.Context, dev relay.Device, evs []a
 	return nil
 }
 
-// validate returns the rejection reason of e ("" when it is valid), or an
-// error when the catalog cannot be read.
-func (s *Service) validate(ctx context.Context, e api.PlayRecord, nowMs int64) (string, error) {
+// bounds are the time limits of one upload's plays (Unix ms).
+type bounds struct {
+	// latest: no play may start or end after it (now + skew).
+	latest int64
+	// oldest: no play may start before it (too_old; Service.oldestStart).
+	oldest int64
+	// account: no play may start before it (before_account: the
+	// account's creation less the skew; 0 when unknown).
+	account int64
+	// skew: the allowed clock skew, also before a release.
+	skew int64
+}
+
+// bounds returns the time limits of an upload by user at nowMs.
+func (s *Service) bounds(ctx context.Context, user model.UserID, nowMs int64) (bounds, error) {
+	acct, err := s.accountStart(ctx, user)
+	if err != nil {
+		return bounds{}, err
+	}
+	skew := s.opts.skew.Milliseconds()
+	return bounds{latest: nowMs + skew, oldest: s.oldestStart(nowMs), account: acct, skew: skew}, nil
+}
+
+// validate returns the rejection reason of e ("" when it is valid, as far
+// as one event tells: overlaps are checkOverlaps'), or an error when the
+// catalog cannot be read.
+func (s *Service) validate(ctx context.Context, e api.PlayRecord, b bounds) (string, error) {
 	if !e.Tier.Valid() || !validEnd(e.EndReason) || (e.Source != model.SourceStream && e.Source != model.SourceDownload) ||
 		len(e.Context.Kind) > 64 || len(e.Context.ID) > 256 {
 		return api.PlayBadField, nil
@@ -246,21 +278,27 @@ func (s *Service) validate(ctx context.Context, e api.PlayRecord, nowMs int64) (
 	if e.PlayedMs < 0 || e.PlayedMs > api.MaxPlayMs || e.StartedAt <= 0 {
 		return api.PlayBadDuration, nil
 	}
-	if limit := nowMs + s.opts.skew.Milliseconds(); e.StartedAt > limit || e.StartedAt+e.PlayedMs > limit {
+	if e.StartedAt > b.latest || e.StartedAt+e.PlayedMs > b.latest {
 		return api.PlayFuture, nil
 	}
-	if s.horizon > 0 && e.StartedAt < nowMs-s.horizon.Milliseconds() {
+	if e.StartedAt < b.oldest {
 		return api.PlayTooOld, nil
 	}
-	d, err := s.durs.get(ctx, e.Track)
+	if e.StartedAt < b.account {
+		return api.PlayBeforeAccount, nil
+	}
+	t, err := s.tracks.get(ctx, e.Track)
 	if err != nil {
 		return "", err
 	}
-	if d < 0 {
+	if t.ms < 0 {
 		return api.PlayUnknownTrack, nil
 	}
-	if e.PlayedMs*100 > d*105 {
+	if e.PlayedMs*100 > t.ms*105 {
 		return api.PlayTooLong, nil
+	}
+	if t.release != 0 && e.StartedAt < t.release-b.skew {
+		return api.PlayNotReleased, nil
 	}
 	return "", nil
 }

@@ -62,16 +62,19 @@ func BenchmarkIngestHTTPNATS(b *testing.B) {
 // (NATS MaxAge), plays that started before the horizon (the hour less a
 // 6-minute margin) are refused as too_old, so an event whose
 // de-duplication expired is never appended twice; newer ones are
-// accepted and counted as usual.
+// accepted and counted as usual. The counting clock runs 3 hours ahead,
+// so that every play starts after the account was created.
 func TestTooOldOnExpiringLog(t *testing.T) {
 	l := natsLog(t, natslog.DefaultOptions().WithMaxAge(time.Hour))
-	f := newFixtureLog(t, counting.DefaultOptions().WithThreshold(time.Second), func(*catalog.DataDir) events.Log { return l })
+	now := time.Now().Add(3 * time.Hour)
+	f := newFixtureLog(t, counting.DefaultOptions().WithThreshold(time.Second).WithClock(func() time.Time { return now }),
+		func(*catalog.DataDir) events.Log { return l })
 	d := newDevice(t, f, "hana")
 	d.compact = true
 	tr := f.r.Tracks[0]
 	at := func(seq uint64, ago time.Duration) api.PlayRecord {
 		e := play(seq, tr, 1500)
-		e.StartedAt = time.Now().Add(-ago).UnixMilli()
+		e.StartedAt = now.Add(-ago).UnixMilli()
 		return e
 	}
 	_, a := d.upload(t, []api.PlayRecord{at(1, 2*time.Hour), at(2, 55*time.Minute), at(3, 50*time.Minute)})

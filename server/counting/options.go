@@ -3,6 +3,8 @@ package counting
 import (
 	"log/slog"
 	"time"
+
+	"github.com/segue-fm/segue/server/license"
 )
 
 // Options configures a Service. Start from DefaultOptions and refine with
@@ -12,6 +14,7 @@ type Options struct {
 	maxEvents  int
 	maxBody    int64
 	skew       time.Duration
+	offline    time.Duration
 	batch      int
 	poll       time.Duration
 	adminToken string
@@ -22,16 +25,18 @@ type Options struct {
 
 // DefaultOptions returns the defaults: a play counts as a stream from 30
 // seconds played (model.StreamThreshold), at most 1,000 events and 1 MiB
-// per upload, 5 minutes of allowed clock skew for timestamps, the
-// consumer committing up to 5,000 events per transaction and polling the
-// log every 200 ms, no admin token (admin routes refused), time.Now and
-// slog.Default().
+// per upload, 5 minutes of allowed clock skew for timestamps, plays at
+// most the default license offline window old (license.DefaultValidity +
+// license.DefaultGrace, 32 days), the consumer committing up to 5,000
+// events per transaction and polling the log every 200 ms, no admin token
+// (admin routes refused), time.Now and slog.Default().
 func DefaultOptions() Options {
 	return Options{
 		threshold: 30 * time.Second,
 		maxEvents: 1000,
 		maxBody:   1 << 20,
 		skew:      5 * time.Minute,
+		offline:   license.DefaultValidity + license.DefaultGrace,
 		batch:     5000,
 		poll:      200 * time.Millisecond,
 		now:       time.Now,
@@ -72,6 +77,19 @@ func (o Options) WithMaxBody(n int64) Options {
 // Negative values become 0.
 func (o Options) WithSkew(d time.Duration) Options { o.skew = max(d, 0); return o }
 
+// WithOfflineWindow sets how long a device can play offline before it
+// must reach the relay: the license server's validity plus grace
+// (license.Options.OfflineWindow; default license.DefaultValidity +
+// license.DefaultGrace). A play that started more than d plus the allowed
+// skew before the relay's clock is refused as too_old: no device could
+// still be holding it. Non-positive values keep the current one.
+func (o Options) WithOfflineWindow(d time.Duration) Options {
+	if d > 0 {
+		o.offline = d
+	}
+	return o
+}
+
 // WithConsumerBatch sets how many log entries the consumer counts per
 // transaction (default 5,000; the log reads at most 10,000 at a time).
 // Larger transactions write each touched count key once for more events;
@@ -97,8 +115,9 @@ func (o Options) WithPoll(d time.Duration) Options {
 // empty: refused).
 func (o Options) WithAdminToken(tok string) Options { o.adminToken = tok; return o }
 
-// WithClock sets the relay clock for received times and the future check
-// (default time.Now; nil keeps it).
+// WithClock sets the relay clock for received times, the time bounds of
+// uploaded plays and the expiry of the overlap state (default time.Now;
+// nil keeps it).
 func (o Options) WithClock(now func() time.Time) Options {
 	if now != nil {
 		o.now = now

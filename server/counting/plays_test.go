@@ -174,8 +174,10 @@ func postRaw(t testing.TB, url, token, ct string, body []byte) *http.Response {
 	return res
 }
 
+// play is a play of track started now: after the account of any device
+// registered before (earlier plays are before_account).
 func play(seq uint64, track model.TrackID, playedMs int64) api.PlayRecord {
-	return api.PlayRecord{Seq: seq, Track: track, Tier: model.TierLow, StartedAt: time.Now().Add(-time.Hour).UnixMilli(),
+	return api.PlayRecord{Seq: seq, Track: track, Tier: model.TierLow, StartedAt: time.Now().UnixMilli(),
 		PlayedMs: playedMs, EndReason: model.EndCompleted, Source: model.SourceStream}
 }
 
@@ -236,7 +238,8 @@ func testPlaysRejections(t *testing.T, compact bool) {
 		{mut(5, func(e *api.PlayRecord) { e.StartedAt = time.Now().Add(time.Hour).UnixMilli() }), api.PlayFuture},
 		{mut(6, func(e *api.PlayRecord) { e.StartedAt = 0 }), api.PlayBadDuration},
 		{mut(7, func(e *api.PlayRecord) { e.PlayedMs = durMs*105/100 + 2 }), api.PlayTooLong},
-		{mut(8, func(e *api.PlayRecord) { e.PlayedMs = durMs * 104 / 100 }), api.PlayAccepted},
+		// After good: both are streams longer than a crossfade.
+		{mut(8, func(e *api.PlayRecord) { e.StartedAt, e.PlayedMs = good.StartedAt+durMs, durMs*104/100 }), api.PlayAccepted},
 		{mut(9, func(e *api.PlayRecord) { e.Tier = "ultra" }), api.PlayBadField},
 		{mut(10, func(e *api.PlayRecord) { e.EndReason = "paused" }), api.PlayBadField},
 		{mut(11, func(e *api.PlayRecord) { e.Source = "radio" }), api.PlayBadField},
@@ -436,7 +439,7 @@ func TestEngineUploadPlays(t *testing.T) {
 	f := newFixture(t, counting.DefaultOptions().WithThreshold(time.Second))
 	e := testbed.Device(t, f.r, "erin")
 	ctx := context.Background()
-	started := time.Now().Add(-time.Hour)
+	started := time.Now()      // after erin's account was created
 	n := core.MaxPlayBatch + 7 // two batches
 	for i := range n {
 		ev := model.PlayEvent{Device: e.DeviceID(), TrackID: f.r.Tracks[i%len(f.r.Tracks)], Tier: model.TierLow,
