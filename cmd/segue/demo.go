@@ -478,7 +478,7 @@ func (d *demo) playAlbum(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	d.clock = newAudioClock(rate)
+	d.clock = newAudioClock(rate, time.Now())
 	sink := &countingSink{Sink: wsink, channels: channels, clock: d.clock}
 	p, err := d.engine.OpenPlayer(sink, player.DefaultOptions().WithTier(tier).WithClock(d.clock.Now))
 	if err != nil {
@@ -781,45 +781,6 @@ func (d *demo) title(id model.TrackID) string {
 		}
 	}
 	return string(id)
-}
-
-// countingSink counts the frames written through it and advances clock
-// by them.
-type countingSink struct {
-	player.Sink
-	channels int
-	frames   atomic.Int64
-	clock    *audioClock
-}
-
-func (c *countingSink) Write(ctx context.Context, frames []float32) error {
-	if err := c.Sink.Write(ctx, frames); err != nil {
-		return err
-	}
-	n := int64(len(frames) / c.channels)
-	c.frames.Add(n)
-	c.clock.frames.Add(n)
-	return nil
-}
-
-// audioClock is the clock of the demo's play events: the time it was made
-// plus the audio its sinks rendered since, at rate frames a second. The
-// demo renders faster than real time (into a WAV file, a discard sink),
-// so plays stamped by the wall clock would overlap, which the relay
-// refuses (one device plays one track at a time); on the audio time line
-// each play starts where the previous one ended, as if listened to.
-type audioClock struct {
-	start  time.Time
-	rate   int64
-	frames atomic.Int64
-}
-
-func newAudioClock(rate int) *audioClock { return &audioClock{start: time.Now(), rate: int64(rate)} }
-
-// Now returns the clock's time.
-func (c *audioClock) Now() time.Time {
-	f := c.frames.Load()
-	return c.start.Add(time.Duration(f/c.rate)*time.Second + time.Duration(f%c.rate*int64(time.Second)/c.rate))
 }
 
 // firstByteReader records when the first decrypted byte arrived.

@@ -157,8 +157,16 @@ func runPlay(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer closeFx()
-	p, err := e.OpenPlayer(sink, player.DefaultOptions().WithTier(tier).WithGain(player.DefaultGainOptions().WithMode(mode)).
-		WithEffects(fx...))
+	popts := player.DefaultOptions().WithTier(tier).WithGain(player.DefaultGainOptions().WithMode(mode)).WithEffects(fx...)
+	var psink player.Sink = sink
+	if _, file := sink.(*wavOutput); file {
+		// A file renders faster than real time: the plays are stamped on
+		// the audio time line, ending about now, as if just listened to.
+		clk := newAudioClock(rate, time.Now().Add(-queueDuration(ctx, e, tracks, start)))
+		psink = &countingSink{Sink: sink, channels: channels, clock: clk}
+		popts = popts.WithClock(clk.Now)
+	}
+	p, err := e.OpenPlayer(psink, popts)
 	if err != nil {
 		return err
 	}
@@ -212,4 +220,16 @@ func runPlay(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	uploadPlays(ctx, e, playUploadTimeout).printPlayLine(stderr)
 	return nil
+}
+
+// queueDuration is how long tracks play from start into the first one,
+// by their metadata; a track whose metadata cannot be read counts 0.
+func queueDuration(ctx context.Context, e *core.Engine, tracks []model.TrackID, start time.Duration) time.Duration {
+	var d time.Duration
+	for _, id := range tracks {
+		if t, err := e.TrackInfo(ctx, id); err == nil && t.SampleRate > 0 {
+			d += t.Duration()
+		}
+	}
+	return max(d-start, 0)
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/segue-fm/segue/core"
@@ -276,4 +277,47 @@ func clock(d time.Duration) string {
 		return fmt.Sprintf("%d:%02d:%04.1f", h, m, s)
 	}
 	return fmt.Sprintf("%d:%04.1f", m, s)
+}
+
+// countingSink counts the frames written through it and advances clock
+// by them.
+type countingSink struct {
+	player.Sink
+	channels int
+	frames   atomic.Int64
+	clock    *audioClock
+}
+
+func (c *countingSink) Write(ctx context.Context, frames []float32) error {
+	if err := c.Sink.Write(ctx, frames); err != nil {
+		return err
+	}
+	n := int64(len(frames) / c.channels)
+	c.frames.Add(n)
+	c.clock.frames.Add(n)
+	return nil
+}
+
+// audioClock is the clock of play events rendered faster than real time
+// (into a WAV file, a discard sink: `segue demo`, `segue play` without a
+// sound device): its start plus the audio its sinks rendered since, at
+// rate frames a second. Plays stamped by the wall clock would overlap,
+// which the relay refuses (one device plays one track at a time); on the
+// audio time line each play starts where the previous one ended, as if
+// listened to.
+type audioClock struct {
+	start  time.Time
+	rate   int64
+	frames atomic.Int64
+}
+
+// newAudioClock returns an audioClock at start before any audio.
+func newAudioClock(rate int, start time.Time) *audioClock {
+	return &audioClock{start: start, rate: int64(rate)}
+}
+
+// Now returns the clock's time.
+func (c *audioClock) Now() time.Time {
+	f := c.frames.Load()
+	return c.start.Add(time.Duration(f/c.rate)*time.Second + time.Duration(f%c.rate*int64(time.Second)/c.rate))
 }

@@ -26,8 +26,11 @@ import (
 // track (over the relay's 30 s threshold) and plays it: the end of `segue
 // play` sends the play, and the relay counts one stream; `segue sync now`
 // then has nothing left to send, and a second one sends nothing again, so
-// the count does not double. With the relay stopped, `segue play` still
-// exits 0 and says the play stays on the device; once the relay is back,
+// the count does not double; playing it again at once is no second listen
+// (a file renders faster than real time: its play, stamped on the audio
+// time line ending now, overlaps the first) and the relay refuses it. With
+// the relay stopped, a second device of the account still plays it (exit
+// 0) and says the play stays on the device; once the relay is back,
 // `segue sync now` sends it and the count is 2. `segue reconcile` on the
 // relay's data finds both (offline, from the download) streams backed by
 // their license at the relay's recorded 30 s threshold.
@@ -38,7 +41,7 @@ func TestPlaysReachTheRelay(t *testing.T) {
 	testtool.Need(t, "oggenc") // ingest encodes the master's tiers
 	bin := buildSegue(t)
 	tmp := t.TempDir()
-	relayDir, dev := filepath.Join(tmp, "relay"), filepath.Join(tmp, "device")
+	relayDir, dev, dev2 := filepath.Join(tmp, "relay"), filepath.Join(tmp, "device"), filepath.Join(tmp, "device-2")
 	master := filepath.Join(tmp, "tone.wav")
 	writeTone(t, master, 35*time.Second)
 	side := `{"title": "Long Tone", "artists": ["Segue Tester"], "album": "Long Tone", "rights": [{"party": "Segue Tester", "role": "performer", "share": "1"}]}`
@@ -55,13 +58,17 @@ func TestPlaysReachTheRelay(t *testing.T) {
 
 	const admin = "plays-admin-token"
 	r := startRelayProc(t, bin, "--data", relayDir, "--admin-token", admin, "--log-level", "warn")
-	device := func(code int, relay string, args ...string) segueResult {
+	on := func(dev string, code int, relay string, args ...string) segueResult {
 		t.Helper()
 		res := segue(t, append(args, "--data", dev, "--relay", relay)...)
 		if res.code != code {
 			t.Fatalf("segue %q: exit %d, want %d\nstdout: %s\nstderr: %s", args, res.code, code, res.stdout, res.stderr)
 		}
 		return res
+	}
+	device := func(code int, relay string, args ...string) segueResult {
+		t.Helper()
+		return on(dev, code, relay, args...)
 	}
 	wantIn := func(what, text, want string) {
 		t.Helper()
@@ -71,6 +78,7 @@ func TestPlaysReachTheRelay(t *testing.T) {
 	}
 	wav := filepath.Join(tmp, "k.wav")
 	device(0, r.url, "download", "--user", "ada", "--password", "a long enough secret", "--signup", "--tier", "very_high", "album:"+album)
+	on(dev2, 0, r.url, "download", "--user", "ada", "--password", "a long enough secret", "--tier", "very_high", "album:"+album)
 
 	res = device(0, r.url, "play", "album", album, "--out", wav)
 	wantIn("play's stderr", res.stderr, "plays: 1 sent to the relay, 1 accepted\n")
@@ -80,16 +88,18 @@ func TestPlaysReachTheRelay(t *testing.T) {
 		wantIn("sync now's stdout", res.stdout, `plays sent=0 accepted=0 duplicate=0 rejected=0 queued=0 error=""`)
 	}
 	waitStreams(t, r.url, admin, track, month, 1)
+	res = device(0, r.url, "play", "album", album, "--out", wav)
+	wantIn("play's stderr, played again at once", res.stderr, "plays: 1 sent to the relay, 0 accepted, 1 rejected\n")
 
 	r.stop(t)
-	res = device(0, r.url, "play", "album", album, "--out", wav)
+	res = on(dev2, 0, r.url, "play", "album", album, "--out", wav)
 	wantIn("play's stderr with the relay down", res.stderr, "plays: 1 kept on this device (relay unreachable); `segue sync now` or the next play sends them\n")
 
 	r = startRelayProc(t, bin, "--data", relayDir, "--admin-token", admin, "--log-level", "warn")
-	res = device(0, r.url, "sync", "now")
+	res = on(dev2, 0, r.url, "sync", "now")
 	wantIn("sync now's stdout after the relay came back", res.stdout, `plays sent=1 accepted=1 duplicate=0 rejected=0 queued=0 error=""`)
 	waitStreams(t, r.url, admin, track, month, 2)
-	res = device(0, r.url, "sync", "now")
+	res = on(dev2, 0, r.url, "sync", "now")
 	wantIn("the second sync now's stdout", res.stdout, `plays sent=0 accepted=0 duplicate=0 rejected=0 queued=0 error=""`)
 	time.Sleep(500 * time.Millisecond) // an upload wakes the consumer at once
 	waitStreams(t, r.url, admin, track, month, 2)
