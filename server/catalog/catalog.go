@@ -33,8 +33,9 @@ var (
 	// ErrCorrupt is returned when a stored value cannot be decoded or a
 	// sealed key fails authentication.
 	ErrCorrupt = errors.New("catalog: corrupt entry")
-	// ErrEmbargoed is returned by ContentKeyAt for a track whose album's
-	// release time (model.Album.ReleaseAt) is still ahead.
+	// ErrEmbargoed is returned by ContentKeyAt and CheckReleased for a
+	// track whose album's release time (model.Album.ReleaseAt) is still
+	// ahead.
 	ErrEmbargoed = errors.New("catalog: embargoed until release")
 )
 
@@ -238,10 +239,12 @@ func (c *Catalog) Manifest(ctx context.Context, id model.TrackID, tier model.Tie
 	return b, nil
 }
 
-// ContentKey returns the unsealed content key of (track, tier), or
+// contentKey returns the unsealed content key of (track, tier), or
 // ErrNotFound. It returns ErrCorrupt when the sealed key fails
-// authentication (wrong at-rest key or tampered store).
-func (c *Catalog) ContentKey(ctx context.Context, id model.TrackID, tier model.Tier) (crypto.ContentKey, error) {
+// authentication (wrong at-rest key or tampered store). It knows no
+// embargo: everything outside the package gets keys through
+// ContentKeyAt.
+func (c *Catalog) contentKey(ctx context.Context, id model.TrackID, tier model.Tier) (crypto.ContentKey, error) {
 	var k crypto.ContentKey
 	if !model.ValidID(string(id)) || !tier.Valid() {
 		return k, fmt.Errorf("%w: key %q/%q", ErrNotFound, id, tier)

@@ -135,7 +135,7 @@ func TestPublishAndRead(t *testing.T) {
 					if err != nil || m.TrackID != tr.Track.ID {
 						t.Fatalf("manifest: %v %v", m, err)
 					}
-					k, err := c.ContentKey(ctx, tr.Track.ID, st.Tier)
+					k, err := c.contentKey(ctx, tr.Track.ID, st.Tier)
 					if err != nil || k != st.Key {
 						t.Fatalf("content key %x, want %x (%v)", k, st.Key, err)
 					}
@@ -176,7 +176,7 @@ func TestNotFound(t *testing.T) {
 		{"artist albums", func() error { _, err := c.ArtistAlbums(ctx, "arnope"); return err }()},
 		{"manifest", func() error { _, err := c.Manifest(ctx, "trnope", model.TierLow); return err }()},
 		{"manifest bad tier", func() error { _, err := c.Manifest(ctx, "trnope", "ultra"); return err }()},
-		{"key", func() error { _, err := c.ContentKey(ctx, "trnope", model.TierLow); return err }()},
+		{"key", func() error { _, err := c.contentKey(ctx, "trnope", model.TierLow); return err }()},
 		{"blob", func() error { _, err := c.Blob(ctx, [32]byte{9}); return err }()},
 	}
 	for _, tc := range checks {
@@ -197,14 +197,14 @@ func TestWrongAtRestKey(t *testing.T) {
 	if err := c.Publish(ctx, r); err != nil {
 		t.Fatal(err)
 	}
-	_, err := New(s, AtRestKey{2}).ContentKey(ctx, r.Tracks[0].Track.ID, model.TierLow)
+	_, err := New(s, AtRestKey{2}).contentKey(ctx, r.Tracks[0].Track.ID, model.TierLow)
 	if !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("err = %v, want ErrCorrupt", err)
 	}
 	// A sealed key moved to another (track, tier) fails authentication.
 	sealed, _ := s.Get(ctx, contentKeyKey(r.Tracks[0].Track.ID, model.TierLow))
 	s.Set(ctx, contentKeyKey(r.Tracks[0].Track.ID, model.TierHigh), sealed)
-	if _, err := c.ContentKey(ctx, r.Tracks[0].Track.ID, model.TierHigh); !errors.Is(err, ErrCorrupt) {
+	if _, err := c.contentKey(ctx, r.Tracks[0].Track.ID, model.TierHigh); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("moved key: err = %v, want ErrCorrupt", err)
 	}
 }
@@ -379,7 +379,7 @@ func TestOpenDataDirKeepsKeys(t *testing.T) {
 	if !d2.Signer.Public().(ed25519.PublicKey).Equal(pub) {
 		t.Fatal("signing key changed across opens")
 	}
-	k, err := d2.Catalog.ContentKey(ctx, r.Tracks[0].Track.ID, model.TierLow)
+	k, err := d2.Catalog.contentKey(ctx, r.Tracks[0].Track.ID, model.TierLow)
 	if err != nil || k != r.Tracks[0].Streams[0].Key {
 		t.Fatalf("content key after reopen: %x %v", k, err)
 	}

@@ -7,7 +7,9 @@
 // manifest and content key in a single atomic store.Update. A failed ingest
 // therefore leaves at most unreferenced blobs, which no reader can reach and
 // which GC deletes. Readers (the relay's HTTP API) use Track, Album, Artist,
-// ArtistAlbums, Manifest, ContentKey and Blob.
+// ArtistAlbums, Manifest, ContentKeyAt and Blob. Content keys leave the
+// catalog only through ContentKeyAt, which refuses them while the track's
+// album is embargoed (model.Album.ReleaseAt) at the caller's clock.
 //
 //	dd, err := catalog.OpenDataDir(ctx, "/var/lib/segue")
 //	if err != nil {

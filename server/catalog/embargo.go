@@ -99,22 +99,39 @@ func (c *Catalog) Releases(ctx context.Context, since time.Time, limit int) ([]m
 	return albums, nil
 }
 
-// ContentKeyAt is ContentKey for a key about to be handed to a device at
-// now (the caller's trusted clock): it fails with ErrEmbargoed while the
-// track's album is embargoed (model.Album.Embargoed). Every path that
-// issues a stream key or a license goes through it.
+// ContentKeyAt returns the unsealed content key of (track, tier) for a
+// use at now (the caller's trusted clock: the relay's or the license
+// server's): it fails with ErrEmbargoed while the track's album is
+// embargoed (CheckReleased), with ErrNotFound for an unknown track or
+// tier, and with ErrCorrupt when the sealed key fails authentication. It
+// is the only way a content key leaves the catalog: stream keys,
+// licenses, and whatever the relay decrypts itself (share previews and
+// waveforms, server/social) go through it.
 func (c *Catalog) ContentKeyAt(ctx context.Context, id model.TrackID, tier model.Tier, now time.Time) (crypto.ContentKey, error) {
+	if err := c.CheckReleased(ctx, id, now); err != nil {
+		return crypto.ContentKey{}, err
+	}
+	return c.contentKey(ctx, id, tier)
+}
+
+// CheckReleased returns nil when track id may be played at now (its
+// album has no embargo, or the embargo has ended), ErrEmbargoed (naming
+// the release time) while the embargo lasts, and ErrNotFound for an
+// unknown track. Besides ContentKeyAt, whatever serves something derived
+// from a track's audio that it did not decrypt at that moment (a stored
+// waveform) checks it.
+func (c *Catalog) CheckReleased(ctx context.Context, id model.TrackID, now time.Time) error {
 	t, err := c.Track(ctx, id)
 	if err != nil {
-		return crypto.ContentKey{}, err
+		return err
 	}
 	a, err := c.Album(ctx, t.AlbumID)
 	if err != nil && !errors.Is(err, ErrNotFound) {
-		return crypto.ContentKey{}, err
+		return err
 	}
 	if a.Embargoed(now) {
-		return crypto.ContentKey{}, fmt.Errorf("%w: track %s (album %s) releases at %s", ErrEmbargoed, id, a.ID,
+		return fmt.Errorf("%w: track %s (album %s) releases at %s", ErrEmbargoed, id, a.ID,
 			time.Unix(a.ReleaseAt, 0).UTC().Format(time.RFC3339))
 	}
-	return c.ContentKey(ctx, id, tier)
+	return nil
 }

@@ -165,6 +165,11 @@ func (s *Server) AdminOnly() echo.MiddlewareFunc { return s.adminOnly }
 // until Close).
 func (s *Server) Catalog() *catalog.Catalog { return s.cat }
 
+// Now returns the time of the relay's clock (Options.WithClock), for the
+// services mounted on it that must agree with it: a release embargo ends
+// for them at the instant it ends for stream keys.
+func (s *Server) Now() time.Time { return s.now() }
+
 // Logger returns the server's logger (Options.WithLogger), for the
 // services mounted on it.
 func (s *Server) Logger() *slog.Logger { return s.log }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"image"
 	"image/color"
 	"image/draw"
@@ -17,6 +18,8 @@ import (
 	"golang.org/x/image/font/gofont/goregular"
 	"golang.org/x/image/font/opentype"
 	"golang.org/x/image/math/fixed"
+
+	"github.com/segue-fm/segue/server/catalog"
 )
 
 // Card dimensions: the Open Graph large image size.
@@ -135,7 +138,7 @@ func text(img *image.RGBA, face font.Face, c color.Color, x, y int, s string) {
 // from the item, the generated cover (the catalog has no cover art), the
 // kind, title, subtitle and detail in the Go fonts, and the waveform of
 // the item's (first) track, drawn from its audio. A track whose waveform
-// cannot be computed gets none.
+// cannot be computed, or whose album is still embargoed, gets none.
 func (s *Service) card(ctx context.Context, it item) ([]byte, error) {
 	f, err := fonts()
 	if err != nil {
@@ -143,7 +146,10 @@ func (s *Service) card(ctx context.Context, it item) ([]byte, error) {
 	}
 	var wave []byte
 	if it.Track != "" {
-		if wave, err = s.waves.get(ctx, it.Track); err != nil {
+		switch wave, err = s.waves.get(ctx, it.Track); {
+		case errors.Is(err, catalog.ErrEmbargoed):
+			wave = nil // not released: the card shows no waveform until it is
+		case err != nil:
 			s.log.Warn("social: waveform", "track", it.Track, "err", err)
 			wave = nil
 		}

@@ -15,7 +15,10 @@
 //     tags rendered with html/template, a 1200×630 PNG card drawn in Go
 //     with a generated cover and a waveform decoded from the relay's own
 //     encrypted audio, revocation, rate-limited creation, playlist
-//     follow and expiring collaborator invites.
+//     follow and expiring collaborator invites. Previews and waveforms
+//     decrypt audio only with keys from catalog.ContentKeyAt at the
+//     relay's clock: nothing of an embargoed track is played or drawn
+//     before its release, and its shares are refused until then.
 //
 // Every route takes the caller from the device token (relay.DeviceFrom),
 // never from the request body. Create a Service with New or NewForRelay

@@ -33,7 +33,8 @@ type Options struct {
 	friendIndex   int
 }
 
-// DefaultOptions returns the defaults: time.Now and slog.Default(); share
+// DefaultOptions returns the defaults: the relay's clock under NewForRelay
+// (time.Now under New) and slog.Default(); share
 // links built from the request's scheme and host (set WithPublicURL in
 // production); at most 5,000 follows and 10,000 blocks per user; 64 KiB
 // request bodies; at most 50,000 activity streams open, 8 per user (SSE
@@ -50,7 +51,6 @@ type Options struct {
 // 10,000,000 follow edges.
 func DefaultOptions() Options {
 	return Options{
-		now:           time.Now,
 		logger:        slog.Default(),
 		maxFollowing:  5000,
 		maxBlocks:     10000,
@@ -74,7 +74,11 @@ func DefaultOptions() Options {
 	}
 }
 
-// WithClock sets the clock (default time.Now); nil keeps the current one.
+// WithClock sets the clock: share expiry, rate limits, activity times and
+// release embargoes (catalog.ContentKeyAt) are read from it. The default
+// is the relay's clock under NewForRelay (relay.Server.Now), so previews
+// and cards open at the instant stream keys do, and time.Now under New;
+// nil keeps the current one.
 func (o Options) WithClock(now func() time.Time) Options {
 	if now != nil {
 		o.now = now

@@ -59,6 +59,9 @@ type Service struct {
 // key, which verifies the manifests waveforms are decoded from) and
 // document repository (relay.Server.Docs; nil disables playlists).
 func New(st store.Store, cat *catalog.Catalog, catalogPub ed25519.PublicKey, docsRepo *repo.Repo, opts Options) *Service {
+	if opts.now == nil {
+		opts.now = time.Now
+	}
 	s := &Service{
 		st: st, cat: cat, docs: docsRepo, opts: opts, log: opts.logger,
 		hub:         newHub(opts.streams, opts.userStreams, opts.streamBuffer, opts.streamFlush),
@@ -75,8 +78,11 @@ func New(st store.Store, cat *catalog.Catalog, catalogPub ed25519.PublicKey, doc
 }
 
 // NewForRelay is New over r's data directory (its store, catalog and
-// documents).
+// documents), on r's clock unless opts has its own (Options.WithClock).
 func NewForRelay(dd *catalog.DataDir, r *relay.Server, opts Options) *Service {
+	if opts.now == nil {
+		opts.now = r.Now
+	}
 	return New(dd.Store, r.Catalog(), dd.Signer.Public().(ed25519.PublicKey), r.Docs(), opts)
 }
 

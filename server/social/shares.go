@@ -85,7 +85,9 @@ func checkToken(t string) error {
 }
 
 // CreateShare issues a share link of req's item for me. Tracks and albums
-// must be in the catalog; a playlist must be readable by me (owner,
+// must be in the catalog and released: while the album is embargoed at
+// the service's clock it fails with catalog.ErrEmbargoed (403), since a
+// share page is public. A playlist must be readable by me (owner,
 // collaborator or public); an invite only by its owner. The caller owns
 // the returned Share; its URL is base + "/s/" + token.
 func (s *Service) CreateShare(ctx context.Context, me model.UserID, req api.ShareRequest, base string) (api.Share, error) {
@@ -105,12 +107,19 @@ func (s *Service) CreateShare(ctx context.Context, me model.UserID, req api.Shar
 		}
 		var err error
 		if req.Kind == api.ShareTrack {
-			_, err = s.cat.Track(ctx, model.TrackID(req.ID))
+			err = s.cat.CheckReleased(ctx, model.TrackID(req.ID), now)
 		} else {
-			_, err = s.cat.Album(ctx, model.AlbumID(req.ID))
+			var al model.Album
+			if al, err = s.cat.Album(ctx, model.AlbumID(req.ID)); err == nil && al.Embargoed(now) {
+				err = fmt.Errorf("%w: album %s releases at %s", catalog.ErrEmbargoed, al.ID,
+					time.Unix(al.ReleaseAt, 0).UTC().Format(time.RFC3339))
+			}
 		}
 		if errors.Is(err, catalog.ErrNotFound) {
 			return api.Share{}, fmt.Errorf("%w: %s %s", relay.ErrNotFound, req.Kind, relay.QuoteInput(req.ID))
+		}
+		if errors.Is(err, catalog.ErrEmbargoed) {
+			return api.Share{}, fmt.Errorf("social: no share links before the release: %w", err)
 		}
 		if err != nil {
 			return api.Share{}, err

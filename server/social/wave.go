@@ -30,8 +30,9 @@ const waveTimeout = 30 * time.Second
 func waveKey(id model.TrackID) []byte { return store.Key("shr", "wave", string(id)) }
 
 // waveCache computes waveform summaries from the relay's own encrypted
-// audio (the lowest tier: verified manifest, content key, blobs,
-// decrypted and decoded in memory) the first time a card needs one, and
+// audio (the lowest tier: verified manifest, content key by
+// catalog.ContentKeyAt, blobs, decrypted and decoded in memory) the first
+// time a card of a released track needs one, and
 // keeps them in the store. One computation runs at a time (each decodes
 // a whole track: the lock bounds the CPU a burst of new cards can take).
 type waveCache struct {
@@ -43,9 +44,15 @@ type waveCache struct {
 func newWaveCache(s *Service, pub ed25519.PublicKey) *waveCache { return &waveCache{s: s, pub: pub} }
 
 // get returns track's summary, computing and storing it when missing.
-// The caller owns the returned slice.
+// While the track's album is embargoed at the service's clock it returns
+// catalog.ErrEmbargoed, stored summary or not: a waveform is drawn from
+// the audio, so it is shown no earlier than the audio is played. The
+// caller owns the returned slice.
 func (w *waveCache) get(ctx context.Context, track model.TrackID) ([]byte, error) {
 	st := w.s.st
+	if err := w.s.cat.CheckReleased(ctx, track, w.s.opts.now()); err != nil {
+		return nil, fmt.Errorf("waveform of %s: %w", track, err)
+	}
 	if b, err := st.Get(ctx, waveKey(track)); err == nil && len(b) == WaveBars {
 		return b, nil
 	}
@@ -80,7 +87,11 @@ func (w *waveCache) compute(ctx context.Context, track model.TrackID) ([]byte, e
 }
 
 // openStream returns the verified manifest and content key of track's
-// first published tier of tiers.
+// first published tier of tiers. The key comes from
+// catalog.ContentKeyAt at the service's clock (the relay's, NewForRelay):
+// while the track's album is embargoed it fails with
+// catalog.ErrEmbargoed, so nothing is decrypted from it (no preview, no
+// waveform) before its release.
 func (s *Service) openStream(ctx context.Context, track model.TrackID, tiers ...model.Tier) (*model.Manifest, crypto.ContentKey, error) {
 	var key crypto.ContentKey
 	for _, t := range tiers {
@@ -98,7 +109,7 @@ func (s *Service) openStream(ctx context.Context, track model.TrackID, tiers ...
 		if m.TrackID != track || m.Tier != t {
 			return nil, key, fmt.Errorf("manifest is of %s/%s", m.TrackID, m.Tier)
 		}
-		key, err = s.cat.ContentKey(ctx, track, t)
+		key, err = s.cat.ContentKeyAt(ctx, track, t, s.opts.now())
 		return m, key, err
 	}
 	return nil, key, errors.New("no tier published")
