@@ -18,17 +18,11 @@ import (
 
 	"github.com/segue-fm/segue/internal/cmem"
 	"github.com/segue-fm/segue/server/access"
-	"github.com/segue-fm/segue/server/audit"
 	"github.com/segue-fm/segue/server/catalog"
-	"github.com/segue-fm/segue/server/counting"
 	"github.com/segue-fm/segue/server/events"
 	"github.com/segue-fm/segue/server/events/natslog"
-	"github.com/segue-fm/segue/server/license"
 	"github.com/segue-fm/segue/server/recs/relayrecs"
 	"github.com/segue-fm/segue/server/relay"
-	"github.com/segue-fm/segue/server/search"
-	"github.com/segue-fm/segue/server/social"
-	"github.com/segue-fm/segue/server/web"
 	"github.com/segue-fm/segue/sync/relaysync"
 	"github.com/segue-fm/segue/sync/repo"
 )
@@ -289,49 +283,29 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if dd.Created {
 		log.Info("created a new relay data directory", "dir", dd.Dir)
 	}
-	srv := relay.NewWithDataDir(dd, opts)
-	accessLog := access.NewStoreWriter(dd.Store, access.DefaultOptions().WithLogger(log))
-	defer accessLog.Close()
-	srv.SetAccessWriter(accessLog)
-	web.Mount(srv.Echo()) // the web player at / (server/web)
-	licOpts := license.DefaultOptions().WithAdminToken(*admin).WithLogger(log).WithAccessWriter(accessLog)
-	license.NewForDataDir(dd, licOpts).Mount(srv)
-	ss, err := search.MountForDataDir(ctx, dd, srv)
-	if err != nil {
-		srv.Close()
-		return err
-	}
-	tmp, err := dd.TempDir()
-	if err != nil {
-		srv.Close()
-		return err
-	}
-	srv.MountIngest(relay.DefaultIngestOptions().WithPublished(ss.Published).WithTempDir(tmp))
 	var evlog events.Log = events.NewStoreLog(dd.Store).WithTailCache(events.DefaultTailCache)
 	if *natsURL != "" {
 		nc, err := nats.Connect(*natsURL, nats.Name("segue-relay"))
 		if err != nil {
-			srv.Close()
 			return fmt.Errorf("connect to nats: %w", err)
 		}
 		defer nc.Close()
 		if evlog, err = natslog.Open(ctx, nc, natslog.DefaultOptions().WithMaxAge(*retention)); err != nil {
-			srv.Close()
 			return err
 		}
 	}
-	chain := audit.NewChain(dd.Store, dd.Signer, audit.DefaultCheckpointEvery, nil)
-	counts := counting.New(dd.Store, evlog, dd.Catalog, chain, counting.DefaultOptions().WithAdminToken(*admin).WithLogger(log).WithRetention(*retention).
-		WithOfflineWindow(licOpts.OfflineWindow()))
-	counts.Mount(srv)
-	stopRecs := mountRecs(ctx, dd, srv, *recsFactors, *recsPacing, log)
-	defer stopRecs()
-	soc := social.NewForRelay(dd, srv, social.DefaultOptions().WithLogger(log).WithPublicURL(*publicURL))
-	if err := soc.LoadGraph(ctx); err != nil {
+	srv := relay.NewWithDataDir(dd, opts)
+	accessLog := access.NewStoreWriter(dd.Store, access.DefaultOptions().WithLogger(log))
+	defer accessLog.Close()
+	srv.SetAccessWriter(accessLog)
+	svc, err := mountServices(ctx, dd, srv, serviceConfig{admin: *admin, publicURL: *publicURL, recsFactors: *recsFactors,
+		recsPacing: *recsPacing, retention: *retention, access: accessLog, events: evlog, log: log})
+	if err != nil {
 		srv.Close()
 		return err
 	}
-	soc.Mount(srv)
+	defer svc.stopRecs()
+	ss, counts := svc.search, svc.counts
 	addr, err := srv.Start(ctx)
 	if err != nil {
 		srv.Close()
@@ -353,7 +327,7 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	fmt.Fprintf(stdout, "relay listening on %s://%s\n", scheme, addr)
 	serr := srv.Wait()
-	stopRecs()
+	svc.stopRecs()
 	// ctx is cancelled by the signal that stopped the relay: the snapshot
 	// is written under its own bound instead.
 	sctx, cancelSave := context.WithTimeout(context.WithoutCancel(ctx), snapshotSaveTimeout)

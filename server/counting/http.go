@@ -32,7 +32,7 @@ var ErrBadSignature = errors.New("counting: bad batch signature")
 //	GET  /v1/admin/counts?track=&month=[&country=]  counted streams, per country (admin token)
 //	PUT  /v1/admin/accounts/:user/country           set an account's country (admin token)
 func (s *Service) Mount(r *relay.Server) {
-	r.Mount(func(v1 *echo.Group) {
+	r.Mount(func(v1 *relay.DeviceRoutes) {
 		v1.POST("/plays", s.plays)
 	})
 	r.Echo().GET("/v1/admin/counts", s.counts, s.admin)

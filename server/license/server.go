@@ -77,7 +77,7 @@ func NewForDataDir(dd *catalog.DataDir, opts Options) *Server {
 // r.DeviceRevoked.
 func (s *Server) Mount(r *relay.Server) {
 	s.revoked = r.DeviceRevoked
-	r.Mount(func(v1 *echo.Group) {
+	r.Mount(func(v1 *relay.DeviceRoutes) {
 		v1.POST("/licenses", s.issue)
 		v1.DELETE("/devices/:id", s.deregister)
 	})

@@ -19,7 +19,7 @@
 // or embed it: Handler returns the whole API as an http.Handler. Other
 // packages add authenticated endpoints before serving with Mount:
 //
-//	srv.Mount(func(v1 *echo.Group) {
+//	srv.Mount(func(v1 *relay.DeviceRoutes) {
 //		v1.GET("/sync", func(c echo.Context) error {
 //			dev, _ := relay.DeviceFrom(c) // set by the auth middleware
 //			...

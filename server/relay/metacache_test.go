@@ -139,7 +139,7 @@ func TestClientGoneIsNotAServerError(t *testing.T) {
 	log := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	started := make(chan struct{}, 1)
 	e := startRelay(t, 1, 100, func(o relay.Options) relay.Options { return o.WithLogger(log) })
-	e.srv.Mount(func(v1 *echo.Group) {
+	e.srv.Mount(func(v1 *relay.DeviceRoutes) {
 		v1.GET("/test/wait", func(c echo.Context) error {
 			started <- struct{}{}
 			<-c.Request().Context().Done()

@@ -45,7 +45,7 @@ type Server struct {
 	acc    *accounts
 	met    *metrics
 	e      *echo.Echo
-	v1     *echo.Group
+	v1     *DeviceRoutes // the /v1 routes behind Auth (routes.go)
 	mans   *manifestCache
 	meta   *metaCache
 	logged atomic.Uint64       // requests seen by the access log sampler
@@ -118,7 +118,7 @@ func newServer(st store.Store, cat *catalog.Catalog, signer ed25519.PrivateKey, 
 	e.POST("/v1/accounts", s.createAccount)
 	e.POST("/v1/devices", s.registerDevice)
 
-	v1 := e.Group("/v1", s.Auth())
+	v1 := &DeviceRoutes{s: s}
 	s.v1 = v1
 	v1.GET("/me", s.me)
 	v1.GET("/devices/cert", s.deviceCert)
@@ -140,9 +140,9 @@ func newServer(st store.Store, cat *catalog.Catalog, signer ed25519.PrivateKey, 
 }
 
 // Mount lets another package add routes under /v1 that require a device
-// token: fn receives the authenticated /v1 group, so every route it adds
-// runs after Auth and can call DeviceFrom. Call Mount before serving.
-func (s *Server) Mount(fn func(v1 *echo.Group)) { fn(s.v1) }
+// token: every route fn adds through v1 runs after Auth and can call
+// DeviceFrom. Call Mount before serving.
+func (s *Server) Mount(fn func(v1 *DeviceRoutes)) { fn(s.v1) }
 
 // OnShutdown registers fn to run (in its own goroutine; Wait waits for
 // it) when a graceful shutdown of a started server begins, for handlers

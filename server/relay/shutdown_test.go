@@ -26,7 +26,7 @@ func TestMountAndGracefulShutdown(t *testing.T) {
 	}
 	defer srv.Close()
 	entered, release := make(chan struct{}), make(chan struct{})
-	srv.Mount(func(v1 *echo.Group) {
+	srv.Mount(func(v1 *relay.DeviceRoutes) {
 		v1.GET("/slow", func(c echo.Context) error {
 			dev, ok := relay.DeviceFrom(c)
 			if !ok {

@@ -33,7 +33,7 @@ func NewServer(ix *Index) *Server { return &Server{ix: ix} }
 //
 //	GET /v1/search?q=&types=track,album,artist,playlist&limit=&offset=   (device token)
 func (s *Server) Mount(r *relay.Server) {
-	r.Mount(func(v1 *echo.Group) { v1.GET("/search", s.search) })
+	r.Mount(func(v1 *relay.DeviceRoutes) { v1.GET("/search", s.search) })
 }
 
 // The body of GET /v1/search, defined in core/api for both ends.

@@ -106,7 +106,7 @@ func NewForRelay(dd *catalog.DataDir, r *relay.Server, opts Options) *Service {
 //	GET  /s/{token}/preview          what the link plays (no auth, rate-limited per address)
 //	GET  /s/{token}/preview/{n}      track n's preview audio (no auth, CBOR)
 func (s *Service) Mount(r *relay.Server) {
-	r.Mount(func(v1 *echo.Group) {
+	r.Mount(func(v1 *relay.DeviceRoutes) {
 		v1.POST("/follows/:user", s.followH)
 		v1.DELETE("/follows/:user", s.unfollowH)
 		v1.GET("/follows", s.listH(s.Following))

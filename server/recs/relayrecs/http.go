@@ -35,7 +35,7 @@ const (
 // The user always comes from the device token: there is no way to name
 // another user, so a listener sees only their own playlists.
 func (s *Service) Mount(r *relay.Server) {
-	r.Mount(func(v1 *echo.Group) {
+	r.Mount(func(v1 *relay.DeviceRoutes) {
 		v1.GET("/recommendations", s.recommendations)
 		v1.PUT("/recommendations/timezone", s.setTimeZone)
 		v1.GET("/tracks/:id/similar", s.similar)
