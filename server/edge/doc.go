@@ -20,8 +20,9 @@
 // (Options.WithDiskDir, Options.WithDiskBytes). Concurrent misses for the
 // same object share one parent fetch (singleflight). Ranges, HEAD,
 // If-None-Match → 304 and If-Range are http.ServeContent's, with the
-// relay's strong ETag and Cache-Control and its limit on ranges
-// (relay.LimitRanges).
+// relay's strong ETag and Cache-Control, its limit on ranges and its
+// reading of the Range header (relay.LimitRanges: another unit or an
+// invalid header is ignored).
 //
 // Auth: every request needs a device token the relay accepts (see
 // Options.WithAuthTTL); /v1/me is passed through to the parent so a child

@@ -317,6 +317,11 @@ func TestEdgeRangeAnd304(t *testing.T) {
 		{"unsatisfiable", []string{"Range", "bytes=99999999-"}, http.StatusRequestedRangeNotSatisfiable, nil},
 		{"overlapping ranges merged", []string{"Range", "bytes=0-9,5-15,16-19"}, http.StatusPartialContent, want[:20]},
 		{"too many ranges", []string{"Range", "bytes=0-0,2-2,4-4,6-6,8-8,10-10,12-12,14-14,16-16"}, http.StatusRequestedRangeNotSatisfiable, nil},
+		{"unit in capitals", []string{"Range", "Bytes=10-99"}, http.StatusPartialContent, want[10:100]},
+		{"unknown unit ignored", []string{"Range", "items=0-1"}, http.StatusOK, want},
+		{"malformed ignored", []string{"Range", "bytes=abc"}, http.StatusOK, want},
+		{"last-pos before first-pos ignored", []string{"Range", "bytes=99-10"}, http.StatusOK, want},
+		{"unsatisfiable suffix", []string{"Range", "bytes=-0"}, http.StatusRequestedRangeNotSatisfiable, nil},
 	}
 	for _, tc := range tests {
 		resp, b := get(t, url, path, f.token, tc.hdr...)

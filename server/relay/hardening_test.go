@@ -150,6 +150,10 @@ func TestMultiRange(t *testing.T) {
 		{"8 copies of the whole chunk", "bytes=0-,0-,0-,0-,0-,0-,0-,-1000", 206, []string{"bytes 0-999/1000"}},
 		{"two parts kept apart", "bytes=0-9,-10", 206, []string{"bytes 0-9/1000", "bytes 990-999/1000"}},
 		{"single range", "bytes=10-19", 206, []string{"bytes 10-19/1000"}},
+		{"empty elements and spaces", "bytes=0-1, ,\t2-3 ,,", 206, []string{"bytes 0-3/1000"}},
+		{"unsatisfiable ones dropped", "bytes=5000-,0-9,-0", 206, []string{"bytes 0-9/1000"}},
+		{"all unsatisfiable", "bytes=5000-,1000-2000,-0", 416, nil},
+		{"a malformed range among valid ones: ignored", "bytes=0-0,10-10,x", 200, []string{""}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,9 +1,11 @@
 package relay
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"slices"
 	"strconv"
@@ -25,73 +27,74 @@ var ErrTooManyRanges = fmt.Errorf("relay: more than %d byte ranges", MaxRanges)
 // byteRange is an inclusive [first, last] span of a resource.
 type byteRange struct{ first, last int64 }
 
-// parseRanges parses a "bytes=" Range header against a resource of size
-// bytes. ok is false when the header is not one http.ServeContent would
-// honour as it stands (malformed, or no satisfiable range): the caller
-// then leaves it to ServeContent. More than MaxRanges specs are
+// parseRanges parses a Range header against a resource of size bytes
+// (RFC 9110 §14.1.2). ok is false when the header is to be ignored: its
+// range unit is not "bytes" (compared case-insensitively), or it is not
+// a valid ranges-specifier (a range-spec that is not digits "-" [digits]
+// or "-" digits, a last-pos before its first-pos, no range-spec at all).
+// Otherwise rs holds its satisfiable ranges, clamped to the resource (none
+// when it is unsatisfiable); more than MaxRanges range-specs are
 // ErrTooManyRanges.
 func parseRanges(h string, size int64) (rs []byteRange, ok bool, err error) {
-	spec, found := strings.CutPrefix(h, "bytes=")
-	if !found {
+	unit, spec, found := strings.Cut(h, "=")
+	if !found || !strings.EqualFold(unit, "bytes") {
 		return nil, false, nil
 	}
-	if strings.Count(spec, ",") >= MaxRanges {
-		return nil, false, ErrTooManyRanges
-	}
+	n := 0
 	for part := range strings.SplitSeq(spec, ",") {
-		part = strings.TrimSpace(part)
+		part = strings.Trim(part, " \t")
 		if part == "" {
-			continue
+			continue // an empty list element (RFC 9110 §5.6.1)
+		}
+		if n++; n > MaxRanges {
+			return nil, false, ErrTooManyRanges
 		}
 		a, b, dash := strings.Cut(part, "-")
-		if !dash {
+		suffix := a == "" // suffix-range: the last b bytes
+		if !dash || suffix && !digits(b) || !suffix && (!digits(a) || b != "" && !digits(b)) {
 			return nil, false, nil
 		}
-		a, b = strings.TrimSpace(a), strings.TrimSpace(b)
-		var r byteRange
-		if a == "" {
-			n, err := strconv.ParseInt(b, 10, 64)
-			if err != nil || n < 0 {
-				return nil, false, nil
+		if suffix {
+			if l := atoiSat(b); l > 0 && size > 0 {
+				rs = append(rs, byteRange{max(size-l, 0), size - 1})
 			}
-			if n == 0 {
-				continue // unsatisfiable suffix
-			}
-			r = byteRange{max(size-n, 0), size - 1}
-		} else {
-			first, err := strconv.ParseInt(a, 10, 64)
-			if err != nil || first < 0 {
-				return nil, false, nil
-			}
-			last := size - 1
-			if b != "" {
-				l, err := strconv.ParseInt(b, 10, 64)
-				if err != nil || l < first {
-					return nil, false, nil
-				}
-				last = min(l, size-1)
-			}
-			if first >= size {
-				continue // unsatisfiable
-			}
-			r = byteRange{first, last}
+			continue
 		}
-		rs = append(rs, r)
+		first, last := atoiSat(a), int64(math.MaxInt64)
+		if b != "" {
+			if last = atoiSat(b); last < first {
+				return nil, false, nil
+			}
+		}
+		if first < size {
+			rs = append(rs, byteRange{first, min(last, size-1)})
+		}
 	}
-	return rs, len(rs) > 0, nil
+	return rs, n > 0, nil
+}
+
+// digits reports whether s is one or more ASCII digits.
+func digits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// atoiSat is the value of the ASCII digits s, math.MaxInt64 when larger.
+func atoiSat(s string) int64 {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return math.MaxInt64
+	}
+	return n
 }
 
 // coalesce sorts rs and merges ranges that overlap or touch.
 func coalesce(rs []byteRange) []byteRange {
-	slices.SortFunc(rs, func(x, y byteRange) int {
-		switch {
-		case x.first < y.first:
-			return -1
-		case x.first > y.first:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(rs, func(x, y byteRange) int { return cmp.Compare(x.first, y.first) })
 	out := rs[:1]
 	for _, r := range rs[1:] {
 		if last := &out[len(out)-1]; r.first <= last.last+1 {
@@ -103,19 +106,31 @@ func coalesce(rs []byteRange) []byteRange {
 	return out
 }
 
-// LimitRanges enforces MaxRanges on r for a resource of size bytes: too
-// many ranges are ErrTooManyRanges (answer 416); several valid ones are
-// rewritten merged in r's Range header (overlapping and adjacent ones
-// joined, in ascending order, as RFC 9110 §14.2 allows) for
-// http.ServeContent. The edge (server/edge) applies it as the relay does.
+// LimitRanges prepares r's Range header for http.ServeContent serving a
+// resource of size bytes, as RFC 9110 §14.2 has it: a header with another
+// range unit than bytes, or that is not a valid ranges-specifier, is
+// removed (the whole resource is served, 200); more than MaxRanges ranges
+// are ErrTooManyRanges (answer 416); a valid one is rewritten in
+// canonical form, its satisfiable ranges merged (overlapping and adjacent
+// ones joined, in ascending order), or, when none is satisfiable, as
+// "bytes=<size>-", which ServeContent answers 416 with "Content-Range:
+// bytes */<size>" — after If-None-Match (304) and If-Range (200), which it
+// evaluates first. The edge (server/edge) applies it as the relay does.
 func LimitRanges(r *http.Request, size int64) error {
 	h := r.Header.Get("Range")
-	if h == "" || size <= 0 {
-		return nil // nothing to merge: ServeContent answers an empty resource
+	if h == "" {
+		return nil
 	}
 	rs, ok, err := parseRanges(h, size)
-	if err != nil || !ok || len(rs) < 2 {
+	switch {
+	case err != nil:
 		return err
+	case !ok:
+		r.Header.Del("Range")
+		return nil
+	case len(rs) == 0:
+		r.Header.Set("Range", "bytes="+strconv.FormatInt(size, 10)+"-")
+		return nil
 	}
 	rs = coalesce(rs)
 	parts := make([]string, len(rs))

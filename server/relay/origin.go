@@ -186,8 +186,9 @@ func (s *Server) serveBlob(c echo.Context, h [32]byte, cache string, rec access.
 }
 
 // serveBytes serves b with http.ServeContent (Range, If-Range, HEAD,
-// If-None-Match → 304, 416), at most MaxRanges ranges, merged
-// (LimitRanges), the strong ETag "<hex h>" and cache. Errors
+// If-None-Match → 304, 416), at most MaxRanges ranges, merged, a Range
+// of another unit or not valid ignored (LimitRanges), the strong ETag
+// "<hex h>" and cache. Errors
 // ServeContent produces (416, 412) get the JSON error body and no-store.
 func serveBytes(c echo.Context, b []byte, h [32]byte, contentType, cache string) error {
 	if err := LimitRanges(c.Request(), int64(len(b))); err != nil {
