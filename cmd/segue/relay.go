@@ -131,6 +131,8 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	syncPace := fs.Duration("sync-pace", relaysync.DefaultPace, fmt.Sprintf("how long a document's next sync message to a device may wait for the device's answer to the last one: one message per round trip, the edits made meanwhile together (fewer messages on busy shared playlists; a change reaches followers at most that much later); 0 off, at most %v", relay.MaxSyncPace))
 	syncWindow := fs.Duration("sync-window", relaysync.DefaultWindow, fmt.Sprintf("how often a document's sync messages with changes may leave for one device: a busy shared playlist's edits reach each follower together, once per window, while a device's own edit is acknowledged at once (fewer messages per edit; a change reaches followers at most that much later); 0 off (the default; 25ms suits a relay near its core's limit), at most %v", relay.MaxSyncWindow))
 	syncLinger := fs.Duration("sync-commit-linger", repo.DefaultCommitLinger, fmt.Sprintf("under load, how long a commit of sync edits waits for more to share its fsync (each edit's acknowledgement waits up to that much longer; fewer, larger commits cost the relay less CPU per edit); a lone writer never waits; 0 off, at most %v", relay.MaxSyncCommitLinger))
+	syncRate := fs.Float64("sync-rate", relaysync.DefaultRate, fmt.Sprintf("messages per second a sync connection may send of its own accord (requests, edits, first syncs), beyond its answers to the relay's pushes, which are free; past it and --sync-burst the connection is closed (4429); %d…%d", relay.MinSyncRate, relay.MaxSyncRate))
+	syncBurst := fs.Float64("sync-burst", relaysync.DefaultBurst, fmt.Sprintf("messages a sync connection may send of its own accord at once (see --sync-rate); %d…%d", relay.MinSyncRate, relay.MaxSyncRate))
 	syncSpill := fs.Bool("sync-spill", true, "keep the older chunks of the sync documents' change graphs in an unlinked spill file in the data directory (at most 16 GiB, gone when the relay stops) instead of memory; false keeps them in memory")
 	storeCache := fs.Int64("store-cache-mib", catalog.DefaultStoreCacheMiB, "size (MiB) of the store's Badger block cache (decompressed table blocks; table indices stay in memory); 0: Badger's default, 256 MiB")
 	memLimit := fs.Int64("memory-limit-mib", 0, fmt.Sprintf("soft limit (MiB) on the Go runtime's memory (heap, stacks; not automerge's C heap, see --sync-cmem-mib): the garbage collector runs more often as it nears it instead of letting the heap double (GOGC=100); 0: no limit set by the relay (GOMEMLIMIT, if set, applies); else %d…%d", minMemoryLimitMiB, maxMemoryLimitMiB))
@@ -219,12 +221,13 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		WithTokenTTL(tokTTL).
 		WithMaxBody(*maxBody).
 		WithShutdownTimeout(*shutdown).
-		WithSyncCMemBudget(*syncCMem << 20).
+		WithSyncCMemBudget(*syncCMem<<20).
 		WithSyncLoadedDocs(*syncLoaded).
 		WithSyncCommitLinger(*syncLinger).
 		WithSyncPace(*syncPace).
 		WithSyncWindow(*syncWindow).
 		WithSyncSpill(*syncSpill).
+		WithSyncRate(*syncRate, *syncBurst).
 		WithLogger(log)
 	if *fastHash {
 		opts = opts.WithArgonParams(relay.FastArgonParams)
@@ -246,6 +249,14 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if *syncWindow < 0 || *syncWindow > relay.MaxSyncWindow {
 		return fmt.Errorf("%w: --sync-window %v is outside 0…%v", errUsage, *syncWindow, relay.MaxSyncWindow)
+	}
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"sync-rate", *syncRate}, {"sync-burst", *syncBurst}} {
+		if !(f.v >= relay.MinSyncRate && f.v <= relay.MaxSyncRate) {
+			return fmt.Errorf("%w: --%s %v is outside %d…%d", errUsage, f.name, f.v, relay.MinSyncRate, relay.MaxSyncRate)
+		}
 	}
 	if *storeCache < 0 || *storeCache > catalog.MaxStoreCacheMiB {
 		return fmt.Errorf("%w: --store-cache-mib %d is outside 0…%d", errUsage, *storeCache, catalog.MaxStoreCacheMiB)

@@ -20,8 +20,8 @@ import (
 // a --sync-cmem-mib whose byte count would wrap, a --sync-loaded-docs
 // outside MinSyncLoadedDocs…MaxSyncLoadedDocs, a --sync-commit-linger
 // outside 0…MaxSyncCommitLinger, a --sync-pace outside 0…MaxSyncPace,
-// a --sync-window outside 0…MaxSyncWindow,
-// a --memory-limit-mib
+// a --sync-window outside 0…MaxSyncWindow, a --sync-rate or --sync-burst
+// outside MinSyncRate…MaxSyncRate, a --memory-limit-mib
 // outside 0, minMemoryLimitMiB…maxMemoryLimitMiB, a --recs-pacing
 // outside (0, 1], a --max-body outside MinMaxBody…MaxMaxBody, a negative
 // --shutdown-timeout, a --token-ttl under minTokenTTL, an
@@ -48,6 +48,11 @@ func TestRelayCacheFlags(t *testing.T) {
 		{"sync-pace", (relay.MaxSyncPace + time.Microsecond).String()},
 		{"sync-window", "-1ms"},
 		{"sync-window", (relay.MaxSyncWindow + time.Microsecond).String()},
+		{"sync-rate", "0"},
+		{"sync-rate", "NaN"},
+		{"sync-rate", strconv.Itoa(relay.MaxSyncRate + 1)},
+		{"sync-burst", "0.5"},
+		{"sync-burst", strconv.Itoa(relay.MaxSyncRate + 1)},
 		{"memory-limit-mib", "-1"},
 		{"memory-limit-mib", strconv.Itoa(minMemoryLimitMiB - 1)},
 		{"memory-limit-mib", strconv.Itoa(maxMemoryLimitMiB + 1)},

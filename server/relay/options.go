@@ -42,6 +42,8 @@ type Options struct {
 	syncWindow   time.Duration
 	syncLoaded   int
 	syncSpill    bool
+	syncRate     float64
+	syncBurst    float64
 }
 
 // ArgonParams are the Argon2id parameters used to hash new account
@@ -96,6 +98,8 @@ func DefaultOptions(dataDir string) Options {
 		syncWindow:   relaysync.DefaultWindow,
 		syncLoaded:   DefaultSyncLoadedDocs,
 		syncSpill:    true,
+		syncRate:     relaysync.DefaultRate,
+		syncBurst:    relaysync.DefaultBurst,
 		logger:       slog.Default(),
 		now:          time.Now,
 	}
@@ -164,6 +168,23 @@ const MaxSyncWindow = 50 * time.Millisecond
 // holds nothing. Default relaysync.DefaultWindow, 0 (no window).
 func (o Options) WithSyncWindow(d time.Duration) Options {
 	o.syncWindow = min(max(d, 0), MaxSyncWindow)
+	return o
+}
+
+// MinSyncRate and MaxSyncRate bound both values of WithSyncRate.
+const (
+	MinSyncRate = 1
+	MaxSyncRate = 1_000_000
+)
+
+// WithSyncRate sets each sync connection's rate limit
+// (relaysync.WithRate): perSecond messages of the remote's own accord
+// sustained and burst at once, beyond its answers to the relay's pushes;
+// each is clamped to MinSyncRate…MaxSyncRate. Default
+// relaysync.DefaultRate, relaysync.DefaultBurst.
+func (o Options) WithSyncRate(perSecond, burst float64) Options {
+	o.syncRate = min(max(perSecond, MinSyncRate), MaxSyncRate)
+	o.syncBurst = min(max(burst, MinSyncRate), MaxSyncRate)
 	return o
 }
 

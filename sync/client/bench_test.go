@@ -79,7 +79,8 @@ func benchDevice(b *testing.B, r *repo.Repo, name, url string, compression bool,
 		b.Cleanup(func() { r.Close(); st.Close() })
 	}
 	c := client.New(peer.NewRepoAdapter(r), client.WebSocket{URL: url, Token: "alice", Compression: compression},
-		client.DefaultOptions().WithIdentity(name, name+"-store").WithBackoff(10*time.Millisecond, 50*time.Millisecond, 1))
+		client.DefaultOptions().WithIdentity(name, name+"-store").WithBackoff(10*time.Millisecond, 50*time.Millisecond, 1).
+			WithPushRate(0, 0)) // the relay above does not limit rates
 	c.Want(ids...)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

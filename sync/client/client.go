@@ -73,18 +73,47 @@ type Options struct {
 	now                 func() time.Time
 	log                 *slog.Logger
 	onRevocation        func(notice []byte)
+	pushRate, pushBurst float64
 }
+
+// DefaultPushRate and DefaultPushBurst bound, by default, the messages
+// a client starts itself (WithPushRate): 30 per second in bursts of 60.
+// The relay limits what a device starts itself to 100 messages/s in
+// bursts of 200 per connection (relaysync.WithRate; answers to its
+// pushes are free), and each message a device starts may draw up to two
+// more of its own in the exchange that follows (its changes once the
+// relay said what it lacks, then its acknowledgement of the relay's
+// changes): 3 × 30/s and 3 × 60 + the join stay within the relay's
+// defaults. A device with 1,000 documents thus sends its first syncs in
+// ≈ 32 s after connecting instead of at once — and is not closed.
+const (
+	DefaultPushRate  = 30
+	DefaultPushBurst = 60
+)
 
 // DefaultOptions returns: peer and storage id "device", backoff from
 // 500 ms doubling to 1 min with full jitter seeded with 1, real sleeping
-// and the wall clock, slog.Default.
+// and the wall clock, slog.Default, and DefaultPushRate pushes per
+// second in bursts of DefaultPushBurst.
 func DefaultOptions() Options {
 	return Options{
 		peerID: "device", storageID: "device",
 		minBackoff: 500 * time.Millisecond, maxBack: time.Minute, seed: 1,
 		sleep: ctxsleep.Sleep,
 		now:   time.Now, log: slog.Default(),
+		pushRate: DefaultPushRate, pushBurst: DefaultPushBurst,
 	}
+}
+
+// WithPushRate bounds the sync messages the client starts itself — its
+// documents' first syncs after connecting, its local changes — to
+// perSecond per second on the client's clock (WithClock), in bursts of
+// burst (peer.Session.PushRate); answers to the relay are not held.
+// perSecond 0 sends them at once, which a relay closes past its own
+// rate (relaysync.WithRate). Default DefaultPushRate, DefaultPushBurst.
+func (o Options) WithPushRate(perSecond, burst float64) Options {
+	o.pushRate, o.pushBurst = max(perSecond, 0), burst
+	return o
 }
 
 // WithIdentity sets the peer id (unique per connection owner) and the
@@ -381,6 +410,7 @@ func (c *Client) once(ctx context.Context) (connected bool, err error) {
 	s := &peer.Session{
 		Repo: c.repo, Authz: peer.AllowAll, LocalID: c.opts.peerID, RemoteID: pm.SenderID,
 		RemoteStorage: peer.RemoteStorage(pm), Conn: conn, Log: c.opts.log, FollowAll: true, Now: c.opts.now,
+		PushRate: c.opts.pushRate, PushBurst: c.opts.pushBurst,
 		OnSynced: func(id docs.DocumentID, at time.Time) {
 			c.mu.Lock()
 			c.status.LastSync = at

@@ -11,12 +11,12 @@ import (
 
 // TestBucketAnswersOnCredit: a remote may send its own messages at the
 // configured rate (with the burst) and, on top, answer every message the
-// relay sent it — up to owedPerBurst × burst unanswered — before it is
-// refused with ErrRateLimited.
+// relay pushed to it — up to owedPerBurst × burst unanswered — before it
+// is refused with ErrRateLimited.
 func TestBucketAnswersOnCredit(t *testing.T) {
 	for _, c := range []struct {
 		name    string
-		credits int           // messages the relay sent first
+		credits int           // messages the relay pushed first
 		elapsed time.Duration // time between the credits and the burst
 		want    int           // messages admitted in one instant
 	}{
@@ -50,7 +50,7 @@ func TestBucketAnswersOnCredit(t *testing.T) {
 	}
 }
 
-// TestBucketBusyFollower: a follower sent 500 sync messages per second
+// TestBucketBusyFollower: a follower pushed 500 sync messages per second
 // (its documents' changes) answers each one and sends 50 of its own per
 // second, for ten seconds, without being refused; a remote that sends
 // 150 of its own per second with the same answers is refused within the

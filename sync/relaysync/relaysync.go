@@ -50,8 +50,21 @@ type Options struct {
 // relay unless WithMaxDocsPerUser says otherwise.
 const DefaultMaxDocsPerUser = 1000
 
+// DefaultRate and DefaultBurst are a connection's rate limit by default
+// (WithRate): 100 messages/s of its own in bursts of 200, beyond answers
+// to the relay's pushes. A device starts few messages of its own (its
+// edits, its documents' first syncs, which sync/client paces well
+// below) and answers the pushes on credit; a remote past the limit
+// costs the relay's core what it sends (each request or edit is
+// answered).
+const (
+	DefaultRate  = 100
+	DefaultBurst = 200
+)
+
 // DefaultOptions returns: 1 MiB frames, 1,000 documents created per user,
-// 100 messages/s per connection with bursts of 200, the wall clock,
+// DefaultRate messages/s per connection with bursts of DefaultBurst
+// beyond answers to the relay's pushes, the wall clock,
 // permessage-deflate on without context takeover for messages of
 // DefaultCompressionThreshold bytes or more, slog.Default, ephemeral
 // de-duplication over the last 10 minutes and at most 100,000 (sender,
@@ -61,7 +74,7 @@ const DefaultMaxDocsPerUser = 1000
 // request (set one with WithAuthenticator).
 func DefaultOptions() Options {
 	return Options{
-		maxFrame: wire.MaxFrameSize, maxDocs: DefaultMaxDocsPerUser, rate: 100, burst: 200,
+		maxFrame: wire.MaxFrameSize, maxDocs: DefaultMaxDocsPerUser, rate: DefaultRate, burst: DefaultBurst,
 		now: time.Now, compression: true, threshold: DefaultCompressionThreshold, log: slog.Default(),
 		dedupWindow: 10 * time.Minute, dedupMax: 100_000, after: afterFunc, pace: DefaultPace, window: DefaultWindow,
 		authenticate: func(*http.Request) (model.UserID, error) { return "", ErrUnauthenticated },
@@ -75,8 +88,10 @@ func (o Options) WithMaxFrame(n int) Options { o.maxFrame = n; return o }
 // relay. Default 1,000.
 func (o Options) WithMaxDocsPerUser(n int) Options { o.maxDocs = n; return o }
 
-// WithRate sets the per-connection token bucket: perSecond messages
-// sustained, burst at once. Default 100/s, burst 200.
+// WithRate sets the per-connection token bucket for the messages a
+// remote sends of its own accord: perSecond messages sustained, burst at
+// once; its answers to the relay's pushes (peer.Session.OnPush) come on
+// top. Default DefaultRate/s, burst DefaultBurst.
 func (o Options) WithRate(perSecond, burst float64) Options {
 	o.rate, o.burst = perSecond, burst
 	return o
@@ -312,7 +327,7 @@ func (e *Endpoint) session(ctx context.Context, c *websocket.Conn, caller Caller
 	defer c.CloseNow()
 	conn := peer.NewWSConn(c, e.opts.maxFrame)
 	limit := newBucket(e.opts.rate, e.opts.burst, e.opts.now)
-	conn.Allow, conn.Sent = limit.allow, limit.credit
+	conn.Allow = limit.allow
 	join, err := peer.ServerHandshake(ctx, conn, e.opts.peerID, wire.PeerMetadata{StorageID: e.opts.peerID, Features: e.features()})
 	if err != nil {
 		e.opts.log.Debug("relaysync: handshake", "user", user, "err", err)
@@ -326,6 +341,11 @@ func (e *Endpoint) session(ctx context.Context, c *websocket.Conn, caller Caller
 		LocalID: e.opts.peerID, RemoteID: join.SenderID, RemoteStorage: peer.RemoteStorage(join),
 		Conn: lc, Log: e.opts.log, Now: e.opts.now, Fanout: e.fanout,
 		Pace: e.opts.pace, Window: e.opts.window,
+		// Only the relay's pushes earn the remote an answer on credit:
+		// its answers to the remote's own messages (doc-unavailable
+		// for a request, the acknowledgement of a change) earn none,
+		// or asking and being answered would never spend the rate.
+		OnPush: limit.credit,
 	}
 	s.OnEphemeral = func(m *wire.Message) { e.relayEphemeral(ctx, s, m) }
 	act := &activitySub{e: e, ctx: runCtx, caller: caller, lc: lc, ws: conn, peerID: join.SenderID}
@@ -393,22 +413,27 @@ func truncate(s string, n int) string {
 
 // ErrRateLimited is the error a connection ends with when its remote
 // sent messages faster than WithRate allows (beyond answers to the
-// relay's own messages); the relay closes it with
-// peer.CloseRateLimited. It wraps peer.ErrLimit.
+// relay's pushes); the relay closes it with peer.CloseRateLimited. It
+// wraps peer.ErrLimit.
 var ErrRateLimited = fmt.Errorf("relaysync: rate limit: %w", peer.ErrLimit)
 
 // owedPerBurst bounds the answers a remote may still send on credit:
-// owedPerBurst × burst, beyond which messages the relay sent earn no
-// further credit (a remote that never answers cannot bank an allowance).
+// owedPerBurst × burst, beyond which pushes earn no further credit (a
+// remote that never answers cannot bank an allowance).
 const owedPerBurst = 10
 
 // bucket is a connection's rate limiter on an injected clock: a token
 // bucket (rate per second, burst) for the messages the remote sends of
-// its own accord, plus one credit for every message the relay sent it,
-// spent first, so that answering the relay — the sync protocol answers
-// every sync message, and a follower of busy documents is sent many —
-// never counts against the remote's own rate. Safe for concurrent use
-// (allow runs on the reading goroutine, credit on the writers').
+// its own accord, plus one credit for every message the relay pushed
+// to it (peer.Session.OnPush: a followed document's changes, sent
+// because someone changed it, not because the remote asked), spent
+// first, so that answering the relay — the sync protocol answers every
+// sync message, and a follower of busy documents is pushed many — never
+// counts against the remote's own rate. The relay's answers to the
+// remote's own messages earn nothing: otherwise a remote asking for
+// unknown documents, each answered doc-unavailable, or sending changes,
+// each acknowledged, would never spend a token. Safe for concurrent use
+// (allow runs on the reading goroutine, credit on the pushing one).
 type bucket struct {
 	mu                  sync.Mutex
 	rate, burst, tokens float64
@@ -434,13 +459,13 @@ func (b *bucket) allow() error {
 		return nil
 	}
 	if b.tokens < 1 {
-		return fmt.Errorf("%w: more than %.0f messages/s (burst %.0f) beyond answers to the relay's", ErrRateLimited, b.rate, b.burst)
+		return fmt.Errorf("%w: more than %.0f messages/s (burst %.0f) beyond answers to the relay's pushes", ErrRateLimited, b.rate, b.burst)
 	}
 	b.tokens--
 	return nil
 }
 
-// credit records one message sent to the remote: it may answer it
+// credit records one message pushed to the remote: it may answer it
 // without spending a token.
 func (b *bucket) credit() {
 	b.mu.Lock()

@@ -2,6 +2,7 @@ package peer
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"slices"
 
@@ -134,12 +135,19 @@ func (s *Session) answer(ctx context.Context, id docs.DocumentID) error {
 		// Held for its window: the release answers.
 		return nil
 	}
-	sent, err := s.flushSent(ctx, id)
+	// The message handled is answered once: a second answer (after a
+	// refusal) replaces no push.
+	in := s.answering
+	if !in.set || in.id != id {
+		in = answering{id: id, set: true}
+	}
+	s.answering.held, s.answering.ack = false, false
+	sent, err := s.flushSent(ctx, id, in)
 	if err != nil || sent {
 		return err
 	}
 	s.mu.Lock()
-	done := s.sent[id]
+	_, done := s.sent[id]
 	s.mu.Unlock()
 	if done {
 		return nil
@@ -151,16 +159,48 @@ func (s *Session) answer(ctx context.Context, id docs.DocumentID) error {
 	if err != nil || data == nil {
 		return err
 	}
-	s.markSent(id)
+	s.markSent(id, headsPrint(data))
 	return s.send(ctx, &wire.Message{Type: wire.TypeSync, SenderID: s.LocalID, TargetID: s.RemoteID, DocumentID: s.names.text(id), Data: data})
 }
 
-// markSent records that a sync message for id went out in this session.
-func (s *Session) markSent(id docs.DocumentID) {
+// markSent records that a sync message for id whose heads print to hp
+// (headsPrint) went out in this session; it returns the print of the
+// one before, when there was one (spoke).
+func (s *Session) markSent(id docs.DocumentID, hp uint64) (prev uint64, spoke bool) {
 	s.mu.Lock()
-	if len(s.sent) >= maxAuthzCache {
+	defer s.mu.Unlock()
+	prev, spoke = s.sent[id]
+	if !spoke && len(s.sent) >= maxAuthzCache {
 		clear(s.sent)
 	}
-	s.sent[id] = true
-	s.mu.Unlock()
+	s.sent[id] = hp
+	return prev, spoke
+}
+
+// headsPrint returns a print of the sender's heads in an encoded
+// Automerge sync message (SyncMessageHeads): the heads' leading 8 bytes
+// summed, without copying them. Two messages of a document with equal
+// prints very likely carry the same heads; 0 for a message that does
+// not start as a sync message.
+func headsPrint(data []byte) uint64 {
+	if len(data) < 2 || data[0] != syncMessageType {
+		return 0
+	}
+	n, k := binary.Uvarint(data[1:])
+	if k <= 0 || n > uint64(len(data)-1-k)/32 {
+		return 0
+	}
+	var sum uint64
+	for rest := data[1+k:]; n > 0; n-- {
+		sum += binary.LittleEndian.Uint64(rest)
+		rest = rest[32:]
+	}
+	return sum
+}
+
+// carriesChanges reports whether an encoded sync message carries
+// changes.
+func carriesChanges(data []byte) bool {
+	n, err := wire.SyncChangeCount(data)
+	return err == nil && n > 0
 }

@@ -15,9 +15,10 @@ type lastSent struct {
 	answered bool
 }
 
-// paceTimer is the pending release of a held document, due at at; a
-// fired timer releases only while it is still the document's (a later
-// one may have replaced it after a stop that came too late).
+// paceTimer is the pending release of a held document, or PushRate's
+// restart of the flusher, due at at; a fired timer acts only while it is
+// still the pending one (a later one may have replaced it after a stop
+// that came too late).
 type paceTimer struct {
 	at   time.Time
 	stop func() bool
@@ -179,11 +180,16 @@ func (s *Session) resume(id docs.DocumentID) {
 	}
 }
 
-// unpaceLocked stops every pacing timer when Run returns. s.mu is held.
+// unpaceLocked stops every pacing timer, and PushRate's, when Run
+// returns. s.mu is held.
 func (s *Session) unpaceLocked() {
 	for _, t := range s.paced {
 		t.stop()
 	}
 	clear(s.paced)
 	clear(s.last)
+	if s.pushTimer != nil {
+		s.pushTimer.stop()
+		s.pushTimer = nil
+	}
 }

@@ -388,3 +388,90 @@ func TestWindowOneMessagePerWindow(t *testing.T) {
 		})
 	}
 }
+
+// TestPushRate: with PushRate 10/s and a burst of 4, a session wanting
+// 12 documents pushes 4 at once, then one more once a tenth of a second
+// has passed (its timer due then), then at most the burst again however
+// long it waited, until all are sent; without PushRate all 12 leave at
+// once and no timer is set.
+func TestPushRate(t *testing.T) {
+	const wanted = 12
+	for _, tc := range []struct {
+		name  string
+		rate  float64
+		steps []time.Duration // clock moves, each followed by the pending timer firing
+		sent  []int           // messages at once, then after each step
+	}{
+		{"paced", 10, []time.Duration{100 * time.Millisecond, time.Second, time.Second}, []int{4, 1, 4, 3}},
+		{"unpaced", 0, nil, []int{wanted}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(t.Context())
+			r := openRepo(ctx, t)
+			ids := make([]docs.DocumentID, wanted)
+			for i := range ids {
+				h, err := r.CreatePlaylist(ctx, "alice", fmt.Sprint("p", i))
+				if err != nil {
+					cancel()
+					t.Fatal(err)
+				}
+				ids[i] = h.ID()
+			}
+			var mu sync.Mutex
+			clock := time.Unix(0, 0)
+			now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+			timers := &fakeTimers{}
+			local, far := pipe()
+			s := &peer.Session{Repo: peer.NewRepoAdapter(r), Authz: peer.AllowAll, LocalID: "local",
+				RemoteID: "remote", RemoteStorage: "store", Conn: local, FollowAll: true,
+				Log: slog.New(slog.DiscardHandler), AfterFunc: timers.after, Now: now,
+				PushRate: tc.rate, PushBurst: 4}
+			s.Want(ids...)
+			done := make(chan error, 1)
+			go func() { done <- s.Run(ctx) }()
+			t.Cleanup(func() {
+				cancel()
+				if err := <-done; err != nil {
+					t.Errorf("Run: %v", err)
+				}
+			})
+			recvAll := func() int {
+				n := 0
+				for {
+					rctx, rcancel := context.WithTimeout(ctx, 200*time.Millisecond)
+					m, err := far.Recv(rctx)
+					rcancel()
+					if err != nil {
+						return n
+					}
+					if m.Type != wire.TypeSync {
+						t.Fatalf("got %s", m.Type)
+					}
+					n++
+				}
+			}
+			if got := recvAll(); got != tc.sent[0] {
+				t.Fatalf("%d messages at once, want %d", got, tc.sent[0])
+			}
+			for i, d := range tc.steps {
+				n := timers.count()
+				if n != i+1 {
+					t.Fatalf("step %d: %d timers set, want %d", i, n, i+1)
+				}
+				if i == 0 && timers.d[0] != 100*time.Millisecond {
+					t.Fatalf("first timer due in %v, want one push's time, 100ms", timers.d[0])
+				}
+				mu.Lock()
+				clock = clock.Add(d)
+				mu.Unlock()
+				timers.fire(n - 1)
+				if got := recvAll(); got != tc.sent[i+1] {
+					t.Fatalf("step %d (+%v): %d messages, want %d", i, d, got, tc.sent[i+1])
+				}
+			}
+			if n := timers.count(); n != len(tc.steps) {
+				t.Fatalf("%d timers set, want %d", n, len(tc.steps))
+			}
+		})
+	}
+}

@@ -220,6 +220,31 @@ type Session struct {
 	// session's goroutine; it must not block beyond a bounded store read. An error ends the session (the remote is told when
 	// it wraps ErrProtocol or ErrLimit). Without it they are ignored.
 	OnActivity func(m *wire.Message) error
+	// OnPush, when set, is called just before each sync or request
+	// message the session sends of its own accord rather than in answer
+	// to one of the remote's messages: a followed document's changes,
+	// Want, the release of a document held for Pace or Window. An answer
+	// that went out in place of such a push counts too: one carrying the
+	// changes a hold kept back, and one to a message without changes
+	// (an acknowledgement) that carries changes made since the session's
+	// last sync message for the document (a change that arrived while
+	// the acknowledgement was handled, before its push left). Other
+	// answers to the remote's messages — to a request, to its changes,
+	// to a need for changes it was sent before — refusals,
+	// doc-unavailable and forwarded ephemeral messages do not count. The
+	// relay's rate limiter lets the remote answer each push without
+	// spending its own rate (relaysync).
+	OnPush func()
+	// PushRate, when positive (devices set it for the relay), bounds the
+	// session's pushes (the messages OnPush counts: Want, local changes)
+	// to PushRate per second on Now, with bursts of PushBurst (at least
+	// 1): past them the flusher stops and the documents stay dirty until
+	// a timer (AfterFunc) lets the next push go. The relay counts what a
+	// remote starts itself against the connection's rate
+	// (relaysync.WithRate), so a device reconnecting with hundreds of
+	// documents, which wants them all at once, would otherwise be closed
+	// before its first sync of them ends. Zero pushes at once.
+	PushRate, PushBurst float64
 	// Now is the clock given to OnSynced; nil means time.Now.
 	Now func() time.Time
 	// Pace, when positive (the relay sets it), paces the sync messages
@@ -272,7 +297,7 @@ type Session struct {
 	mu      sync.Mutex
 	authz   map[docs.DocumentID]authzEntry // Authz results by document heads
 	dirty   map[docs.DocumentID]bool
-	sent    map[docs.DocumentID]bool // a sync message went out in this session
+	sent    map[docs.DocumentID]uint64 // a sync message went out in this session: its heads' print
 	follows map[docs.DocumentID]bool
 	// runCtx is Run's context while Run serves (nil before and after):
 	// markDirty starts a flusher on it. flushing is true while a flusher
@@ -293,6 +318,25 @@ type Session struct {
 	// at the latest.
 	last  map[docs.DocumentID]lastSent
 	paced map[docs.DocumentID]*paceTimer
+	// answering is what OnPush needs to know of the remote's message
+	// being handled; used under work only.
+	answering answering
+	// pushTokens and pushAt are PushRate's bucket and when it was last
+	// filled (used under work); pushTimer, under mu, is the pending
+	// restart of the flusher once a push is allowed again.
+	pushTokens float64
+	pushAt     time.Time
+	pushTimer  *paceTimer
+}
+
+// answering describes the remote's sync or request message being
+// handled, for OnPush: its document, whether it ended a hold (its
+// answer carries the push the hold kept back) and whether it carried
+// no changes (a sync message acknowledging or asking).
+type answering struct {
+	id        docs.DocumentID
+	set       bool
+	held, ack bool
 }
 
 func (s *Session) init() {
@@ -300,7 +344,7 @@ func (s *Session) init() {
 	defer s.mu.Unlock()
 	if s.dirty == nil {
 		s.dirty = map[docs.DocumentID]bool{}
-		s.sent = map[docs.DocumentID]bool{}
+		s.sent = map[docs.DocumentID]uint64{}
 		s.follows = map[docs.DocumentID]bool{}
 		s.authz = map[docs.DocumentID]authzEntry{}
 		s.requested = map[docs.DocumentID]bool{}
@@ -341,7 +385,7 @@ func (s *Session) markDirty(id docs.DocumentID) {
 // startFlusherLocked starts a flusher when Run serves, documents are
 // dirty and none runs. s.mu is held.
 func (s *Session) startFlusherLocked() {
-	if s.runCtx == nil || s.flushing || len(s.dirty) == 0 {
+	if s.runCtx == nil || s.flushing || len(s.dirty) == 0 || s.pushTimer != nil {
 		return
 	}
 	s.flushing = true
@@ -374,7 +418,8 @@ func (s *Session) flusher(ctx context.Context, stop context.CancelFunc) {
 			return
 		}
 		s.mu.Lock()
-		if len(s.dirty) == 0 || ctx.Err() != nil {
+		if len(s.dirty) == 0 || ctx.Err() != nil || s.pushTimer != nil {
+			// Done, or waiting for PushRate: its timer restarts it.
 			s.flushing = false
 			s.mu.Unlock()
 			return
@@ -523,14 +568,16 @@ func (s *Session) handle(ctx context.Context, m *wire.Message) error {
 		}
 		s.answered(id)
 		changes := m.Type == wire.TypeRequest
-		if !changes && s.Window > 0 {
+		if !changes && (s.Window > 0 || s.OnPush != nil) {
 			// A message that does not parse is not held up: its
 			// handling answers (or refuses) it at once.
 			n, err := wire.SyncChangeCount(m.Data)
 			changes = err != nil || n > 0
 		}
 		held := s.heard(id, changes)
+		s.answering = answering{id: id, set: true, held: held, ack: !changes}
 		err = s.handleSync(ctx, id, m)
+		s.answering = answering{}
 		if held {
 			s.resume(id)
 		}
@@ -998,10 +1045,14 @@ func (s *Session) flushDirty(ctx context.Context) error {
 	clear(s.dirty)
 	s.mu.Unlock()
 	slices.SortFunc(ids, func(a, b docs.DocumentID) int { return slices.Compare(a[:], b[:]) })
-	for _, id := range ids {
+	for i, id := range ids {
 		// A held document was sent before: it is held locally.
 		if s.hold(id) {
 			continue
+		}
+		if wait := s.pushWait(); wait > 0 {
+			s.deferPushes(ids[i:], wait)
+			return nil
 		}
 		has, err := s.Repo.Has(ctx, id)
 		if err != nil {
@@ -1043,22 +1094,88 @@ func (s *Session) request(ctx context.Context, id docs.DocumentID) error {
 	if !ok {
 		return nil
 	}
+	s.pushed()
 	return s.send(ctx, &wire.Message{Type: wire.TypeRequest, SenderID: s.LocalID, TargetID: s.RemoteID, DocumentID: s.names.text(id), Data: data})
 }
 
 // flush sends the next sync message for id, if any and if the remote may
-// read the document.
+// read the document: a push (OnPush).
 func (s *Session) flush(ctx context.Context, id docs.DocumentID) error {
-	_, err := s.flushSent(ctx, id)
+	_, err := s.flushSent(ctx, id, answering{})
 	return err
 }
 
-// flushSent is flush reporting whether a message was sent. The message
-// is generated at the ACL revision the remote's access was decided at:
-// when a change of the document's ACL fields (the owner removing the
-// remote's user, say) lands in between, access is decided again, so the
-// change and those after it never go out under the earlier decision.
-func (s *Session) flushSent(ctx context.Context, id docs.DocumentID) (bool, error) {
+// pushed calls OnPush, when set, and spends one of PushRate's tokens.
+// Caller holds work.
+func (s *Session) pushed() {
+	if s.OnPush != nil {
+		s.OnPush()
+	}
+	if s.PushRate > 0 {
+		s.fillPushes()
+		s.pushTokens--
+	}
+}
+
+// fillPushes adds the tokens PushRate earned since the last fill, up to
+// PushBurst (a new session starts full). Caller holds work.
+func (s *Session) fillPushes() {
+	now, burst := s.Now(), max(s.PushBurst, 1)
+	if s.pushAt.IsZero() {
+		s.pushTokens = burst
+	} else {
+		s.pushTokens = min(burst, s.pushTokens+now.Sub(s.pushAt).Seconds()*s.PushRate)
+	}
+	s.pushAt = now
+}
+
+// pushWait returns how long the next push must wait under PushRate (0:
+// it may go now). Caller holds work.
+func (s *Session) pushWait() time.Duration {
+	if s.PushRate <= 0 {
+		return 0
+	}
+	s.fillPushes()
+	if s.pushTokens >= 1 {
+		return 0
+	}
+	return time.Duration((1 - s.pushTokens) / s.PushRate * float64(time.Second))
+}
+
+// deferPushes puts ids back among the dirty documents and restarts the
+// flusher after wait (PushRate). Caller holds work.
+func (s *Session) deferPushes(ids []docs.DocumentID, wait time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range ids {
+		s.dirty[id] = true
+	}
+	if s.pushTimer != nil || s.runCtx == nil {
+		return
+	}
+	t := &paceTimer{at: s.Now().Add(wait)}
+	s.pushTimer = t
+	t.stop = s.AfterFunc(wait, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.pushTimer == t {
+			s.pushTimer = nil
+			s.startFlusherLocked()
+		}
+	})
+}
+
+// flushSent is flush reporting whether a message was sent. in is the
+// remote's message the message answers (unset for a push): the message
+// counts as a push (OnPush) when in is unset, when in ended a hold, or
+// when in carried no changes and the message carries changes made since
+// the session's last sync message for id (its heads moved since). The
+// message is generated at the ACL revision the remote's access was
+// decided at: when a change of the document's ACL fields (the owner
+// removing the remote's user, say) lands in between, access is decided
+// again, so the change and those after it never go out under the
+// earlier decision.
+func (s *Session) flushSent(ctx context.Context, id docs.DocumentID, in answering) (bool, error) {
 	for {
 		acc, rev, err := s.accessAt(ctx, id)
 		if err != nil {
@@ -1075,8 +1192,12 @@ func (s *Session) flushSent(ctx context.Context, id docs.DocumentID) (bool, erro
 		if err != nil || !ok {
 			return false, err
 		}
-		s.markSent(id)
+		hp := headsPrint(data)
+		prev, spoke := s.markSent(id, hp)
 		s.await(id, data)
+		if !in.set || in.held || in.ack && spoke && prev != hp && carriesChanges(data) {
+			s.pushed()
+		}
 		return true, s.send(ctx, &wire.Message{Type: wire.TypeSync, SenderID: s.LocalID, TargetID: s.RemoteID, DocumentID: s.names.text(id), Data: data})
 	}
 }

@@ -19,14 +19,11 @@ import (
 // connection with an error wrapping ErrLimit, detected before the frame
 // is fully read. Allow, when set, is consulted before each received
 // message and returns an error wrapping ErrLimit to refuse it (rate
-// limiting); Sent, when set, is called after each message written (the
-// relay's limiter lets the remote answer every message it was sent on
-// top of its own rate). Send is safe for concurrent use.
+// limiting). Send is safe for concurrent use.
 type WSConn struct {
 	C        *websocket.Conn
 	MaxFrame int
 	Allow    func() error
-	Sent     func()
 
 	wmu sync.Mutex
 	// bmu guards bound and writing: Send decides under it whether to
@@ -187,7 +184,7 @@ func (w *WSConn) Send(ctx context.Context, m *wire.Message) error {
 	if err := wire.EncodeTo(buf, m); err != nil {
 		return err
 	}
-	return w.write(ctx, buf.Bytes(), w.Sent)
+	return w.write(ctx, buf.Bytes())
 }
 
 // SendEncoded writes b, a message already encoded with wire.Encode, as
@@ -195,13 +192,12 @@ func (w *WSConn) Send(ctx context.Context, m *wire.Message) error {
 // connections (the relay's friend activity) encode it once. b is not
 // retained.
 func (w *WSConn) SendEncoded(ctx context.Context, b []byte) error {
-	return w.write(ctx, b, nil)
+	return w.write(ctx, b)
 }
 
 // write writes b as one binary frame with ctx (the bound context's
-// stand-in when ctx is bound) and then, still holding the write lock,
-// calls sent if it is not nil.
-func (w *WSConn) write(ctx context.Context, b []byte, sent func()) error {
+// stand-in when ctx is bound).
+func (w *WSConn) write(ctx context.Context, b []byte) error {
 	wctx, bound := w.writeCtx(ctx)
 	if bound {
 		defer w.wrote()
@@ -210,9 +206,6 @@ func (w *WSConn) write(ctx context.Context, b []byte, sent func()) error {
 	defer w.wmu.Unlock()
 	if err := w.C.Write(wctx, websocket.MessageBinary, b); err != nil {
 		return fmt.Errorf("write websocket: %w", err)
-	}
-	if sent != nil {
-		sent()
 	}
 	return nil
 }
