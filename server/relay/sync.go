@@ -47,6 +47,18 @@ func (s *Server) mountSync() error {
 	if err != nil {
 		return err
 	}
+	// Sync states are kept per user and storage id (peer.UserScoped);
+	// those an older relay kept under the storage id alone, which any
+	// user could name, are dropped (their peers start one exchange
+	// afresh).
+	dropped, err := r.DropSyncStates(ctx, func(p repo.PeerID) bool { return !peer.UserScoped(string(p)) })
+	if err != nil {
+		r.Close()
+		return err
+	}
+	if dropped > 0 {
+		s.log.Info("relay: dropped sync states not scoped to a user", "states", dropped)
+	}
 	// Documents created before owners were recorded get their owner
 	// from the relay's creation records (idempotent).
 	n, err := relaysync.RecordOwners(ctx, s.st, s.log)

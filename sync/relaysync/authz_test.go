@@ -163,7 +163,13 @@ type liveConn struct {
 
 func live(t *testing.T, url string, user model.UserID) *liveConn {
 	t.Helper()
-	c := &liveConn{WSConn: dial(t, url, user), user: string(user) + "-dev", in: make(chan *wire.Message, 64)}
+	return liveStorage(t, url, user, string(user)+"-store")
+}
+
+// liveStorage is live announcing storage as the storage id.
+func liveStorage(t *testing.T, url string, user model.UserID, storage string) *liveConn {
+	t.Helper()
+	c := &liveConn{WSConn: dialStorage(t, url, user, storage), user: string(user) + "-dev", in: make(chan *wire.Message, 64)}
 	go func() {
 		for {
 			m, err := c.Recv(t.Context())

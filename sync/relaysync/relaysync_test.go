@@ -57,8 +57,15 @@ func openEndpoint(t *testing.T, opts relaysync.Options) (*relaysync.Endpoint, *p
 	return ep, repo, st
 }
 
-// dial connects as user and completes the handshake.
+// dial connects as user and completes the handshake, announcing the
+// storage id user + "-store".
 func dial(t *testing.T, url string, user model.UserID) *peer.WSConn {
+	t.Helper()
+	return dialStorage(t, url, user, string(user)+"-store")
+}
+
+// dialStorage is dial announcing storage as the storage id.
+func dialStorage(t *testing.T, url string, user model.UserID, storage string) *peer.WSConn {
 	t.Helper()
 	c, _, err := websocket.Dial(t.Context(), url+"?token="+string(user), nil)
 	if err != nil {
@@ -66,7 +73,7 @@ func dial(t *testing.T, url string, user model.UserID) *peer.WSConn {
 	}
 	t.Cleanup(func() { c.CloseNow() })
 	conn := peer.NewWSConn(c, 0)
-	if _, err := peer.ClientHandshake(t.Context(), conn, string(user)+"-dev", wire.PeerMetadata{StorageID: string(user) + "-store"}); err != nil {
+	if _, err := peer.ClientHandshake(t.Context(), conn, string(user)+"-dev", wire.PeerMetadata{StorageID: storage}); err != nil {
 		t.Fatal(err)
 	}
 	return conn

@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -458,4 +459,43 @@ func (r *Repo) ForgetPeer(ctx context.Context, peer PeerID) error {
 		}
 		return nil
 	})
+}
+
+// dropBatch bounds the sync states DropSyncStates deletes in one store
+// Update.
+const dropBatch = 1000
+
+// DropSyncStates deletes every persisted sync state whose peer drop
+// selects and returns how many it deleted. Call it before any session
+// runs (it does not touch in-memory states): the relay drops, once
+// upgraded, the states stored under peer names it no longer uses. A
+// peer whose state is gone starts its next exchange afresh — a round
+// trip of heads and Bloom filters per document, no change either side
+// holds already — as after a crash that lost the state.
+func (r *Repo) DropSyncStates(ctx context.Context, drop func(peer PeerID) bool) (int, error) {
+	prefix := store.Prefix("sync")
+	var keys [][]byte
+	if err := r.st.Iterate(ctx, prefix, false, func(k, _ []byte) error {
+		rest := k[len(prefix):]
+		if i := bytes.IndexByte(rest, '/'); i > 0 && drop(PeerID(rest[:i])) {
+			keys = append(keys, bytes.Clone(k))
+		}
+		return nil
+	}); err != nil {
+		return 0, fmt.Errorf("repo: list sync states: %w", err)
+	}
+	for done := 0; done < len(keys); done += dropBatch {
+		batch := keys[done:min(done+dropBatch, len(keys))]
+		if err := r.st.Update(ctx, func(tx store.Txn) error {
+			for _, k := range batch {
+				if err := tx.Delete(k); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			return done, fmt.Errorf("repo: drop sync states: %w", err)
+		}
+	}
+	return len(keys), nil
 }

@@ -3,9 +3,11 @@ package peer
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/automerge/automerge-go"
 
@@ -283,12 +285,25 @@ const maxPeerName = 128
 // peerName maps a remote to the repo's peer name: its storage id when it
 // is a plain token (automerge-repo uses UUIDs), a hash of it otherwise;
 // ephemeral peers (no storage id) get "eph." + a hash of their peer id
-// and a per-session nonce, forgotten when the session ends. Plain tokens
-// never contain '.', so the three forms cannot collide.
-func peerName(storage, remoteID, nonce string) (name string, persistent bool) {
+// and a per-session nonce, forgotten when the session ends. A remote
+// with an authenticated user (the relay's sessions, a device's LAN
+// peers) gets "u." + a hash of the user and the storage id instead
+// (UserScoped): a storage id is only the remote's claim — a device's is
+// its device id, which other users' devices see on the LAN — so one
+// user announcing another's storage id reaches sync states and held
+// changes of its own, never the other user's. Plain tokens never
+// contain '.', so the forms cannot collide.
+func peerName(user model.UserID, storage, remoteID, nonce string) (name string, persistent bool) {
 	if storage == "" {
 		sum := sha256.Sum256([]byte(remoteID + "\x00" + nonce))
 		return "eph." + hex.EncodeToString(sum[:16]), false
+	}
+	if user != "" {
+		// The user's length first: no other (user, storage) pair
+		// hashes the same bytes.
+		b := binary.AppendUvarint(nil, uint64(len(user)))
+		sum := sha256.Sum256(append(append(b, user...), storage...))
+		return userScopedPrefix + hex.EncodeToString(sum[:16]), true
 	}
 	if len(storage) <= maxPeerName && plainToken(storage) {
 		return storage, true
@@ -296,6 +311,16 @@ func peerName(storage, remoteID, nonce string) (name string, persistent bool) {
 	sum := sha256.Sum256([]byte(storage))
 	return "h." + hex.EncodeToString(sum[:16]), true
 }
+
+// userScopedPrefix starts the repo peer names of remotes with a user.
+const userScopedPrefix = "u."
+
+// UserScoped reports whether name, a repo peer name, is scoped to an
+// authenticated user (peerName). A relay, all of whose remotes have
+// one, keeps only such sync states: others were stored, before names
+// were scoped, under the storage id alone (see
+// repo.Repo.DropSyncStates).
+func UserScoped(name string) bool { return strings.HasPrefix(name, userScopedPrefix) }
 
 func plainToken(s string) bool {
 	for i := 0; i < len(s); i++ {

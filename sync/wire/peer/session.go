@@ -153,10 +153,10 @@ func ServiceAccess(user model.UserID, doc *automerge.Doc) Access {
 // changes of every document the remote has shown interest in (every
 // document it may read, with FollowAll).
 //
-// Sync states live in the Repo under the remote's storage id, so a
-// reconnecting peer resumes from the heads both sides shared; two
-// concurrent sessions with one storage id share that state, which is
-// correct but may resend changes.
+// Sync states live in the Repo under the remote's storage id — scoped
+// to User when it is set — so a reconnecting peer resumes from the
+// heads both sides shared; two concurrent sessions of one user with one
+// storage id share that state, which is correct but may resend changes.
 type Session struct {
 	Repo  Repo
 	Authz Authorizer
@@ -357,7 +357,7 @@ func (s *Session) init() {
 		}
 		var nonce [8]byte
 		_, _ = rand.Read(nonce[:])
-		s.peer, s.persistent = peerName(s.RemoteStorage, s.RemoteID, string(nonce[:]))
+		s.peer, s.persistent = peerName(s.User, s.RemoteStorage, s.RemoteID, string(nonce[:]))
 		if s.Log == nil {
 			s.Log = slog.Default()
 		}
