@@ -106,6 +106,15 @@ func setMemoryLimit(mib int64) (restore func(), err error) {
 	return func() { debug.SetMemoryLimit(prev) }, nil
 }
 
+// maxSyncMiB bounds --sync-user-quota-mib (1 PiB: no disk; the byte
+// count stays far from int64's limit) and maxSyncDocMiB
+// --sync-doc-max-mib (1 GiB: a document's history must fit an int and
+// be loadable by automerge).
+const (
+	maxSyncMiB    = 1 << 30
+	maxSyncDocMiB = 1 << 10
+)
+
 func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("relay", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -133,6 +142,8 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	syncLinger := fs.Duration("sync-commit-linger", repo.DefaultCommitLinger, fmt.Sprintf("under load, how long a commit of sync edits waits for more to share its fsync (each edit's acknowledgement waits up to that much longer; fewer, larger commits cost the relay less CPU per edit); a lone writer never waits; 0 off, at most %v", relay.MaxSyncCommitLinger))
 	syncRate := fs.Float64("sync-rate", relaysync.DefaultRate, fmt.Sprintf("messages per second a sync connection may send of its own accord (requests, edits, first syncs), beyond its answers to the relay's pushes, which are free; past it and --sync-burst the connection is closed (4429); %d…%d", relay.MinSyncRate, relay.MaxSyncRate))
 	syncBurst := fs.Float64("sync-burst", relaysync.DefaultBurst, fmt.Sprintf("messages a sync connection may send of its own accord at once (see --sync-rate); %d…%d", relay.MinSyncRate, relay.MaxSyncRate))
+	syncQuota := fs.Int64("sync-user-quota-mib", relaysync.DefaultUserQuota>>20, fmt.Sprintf("change history (MiB) one user's sync changes may add to the relay, counted on the user who sends them (a collaborator's edits count against the collaborator): past it their changes are refused per document; 0: no quota; else 1…%d", maxSyncMiB))
+	syncDocMax := fs.Int("sync-doc-max-mib", relay.DefaultSyncDocMax>>20, fmt.Sprintf("change history (MiB) one sync document may hold: past it changes to it are refused; 0: no cap; else 1…%d", maxSyncDocMiB))
 	syncSpill := fs.Bool("sync-spill", true, "keep the older chunks of the sync documents' change graphs in an unlinked spill file in the data directory (at most 16 GiB, gone when the relay stops) instead of memory; false keeps them in memory")
 	storeCache := fs.Int64("store-cache-mib", catalog.DefaultStoreCacheMiB, "size (MiB) of the store's Badger block cache (decompressed table blocks; table indices stay in memory); 0: Badger's default, 256 MiB")
 	memLimit := fs.Int64("memory-limit-mib", 0, fmt.Sprintf("soft limit (MiB) on the Go runtime's memory (heap, stacks; not automerge's C heap, see --sync-cmem-mib): the garbage collector runs more often as it nears it instead of letting the heap double (GOGC=100); 0: no limit set by the relay (GOMEMLIMIT, if set, applies); else %d…%d", minMemoryLimitMiB, maxMemoryLimitMiB))
@@ -228,6 +239,8 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		WithSyncWindow(*syncWindow).
 		WithSyncSpill(*syncSpill).
 		WithSyncRate(*syncRate, *syncBurst).
+		WithSyncUserQuota(*syncQuota << 20).
+		WithSyncDocMax(*syncDocMax << 20).
 		WithLogger(log)
 	if *fastHash {
 		opts = opts.WithArgonParams(relay.FastArgonParams)
@@ -257,6 +270,12 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if !(f.v >= relay.MinSyncRate && f.v <= relay.MaxSyncRate) {
 			return fmt.Errorf("%w: --%s %v is outside %d…%d", errUsage, f.name, f.v, relay.MinSyncRate, relay.MaxSyncRate)
 		}
+	}
+	if *syncQuota < 0 || *syncQuota > maxSyncMiB {
+		return fmt.Errorf("%w: --sync-user-quota-mib %d is outside 0…%d", errUsage, *syncQuota, maxSyncMiB)
+	}
+	if *syncDocMax < 0 || *syncDocMax > maxSyncDocMiB {
+		return fmt.Errorf("%w: --sync-doc-max-mib %d is outside 0…%d", errUsage, *syncDocMax, maxSyncDocMiB)
 	}
 	if *storeCache < 0 || *storeCache > catalog.MaxStoreCacheMiB {
 		return fmt.Errorf("%w: --store-cache-mib %d is outside 0…%d", errUsage, *storeCache, catalog.MaxStoreCacheMiB)

@@ -21,7 +21,8 @@ import (
 // outside MinSyncLoadedDocs…MaxSyncLoadedDocs, a --sync-commit-linger
 // outside 0…MaxSyncCommitLinger, a --sync-pace outside 0…MaxSyncPace,
 // a --sync-window outside 0…MaxSyncWindow, a --sync-rate or --sync-burst
-// outside MinSyncRate…MaxSyncRate, a --memory-limit-mib
+// outside MinSyncRate…MaxSyncRate, a --sync-user-quota-mib or
+// --sync-doc-max-mib outside their bounds, a --memory-limit-mib
 // outside 0, minMemoryLimitMiB…maxMemoryLimitMiB, a --recs-pacing
 // outside (0, 1], a --max-body outside MinMaxBody…MaxMaxBody, a negative
 // --shutdown-timeout, a --token-ttl under minTokenTTL, an
@@ -53,6 +54,10 @@ func TestRelayCacheFlags(t *testing.T) {
 		{"sync-rate", strconv.Itoa(relay.MaxSyncRate + 1)},
 		{"sync-burst", "0.5"},
 		{"sync-burst", strconv.Itoa(relay.MaxSyncRate + 1)},
+		{"sync-user-quota-mib", "-1"},
+		{"sync-user-quota-mib", strconv.Itoa(maxSyncMiB + 1)},
+		{"sync-doc-max-mib", "-1"},
+		{"sync-doc-max-mib", strconv.Itoa(maxSyncDocMiB + 1)},
 		{"memory-limit-mib", "-1"},
 		{"memory-limit-mib", strconv.Itoa(minMemoryLimitMiB - 1)},
 		{"memory-limit-mib", strconv.Itoa(maxMemoryLimitMiB + 1)},

@@ -44,6 +44,8 @@ type Options struct {
 	syncSpill    bool
 	syncRate     float64
 	syncBurst    float64
+	syncQuota    int64
+	syncDocMax   int
 }
 
 // ArgonParams are the Argon2id parameters used to hash new account
@@ -100,6 +102,8 @@ func DefaultOptions(dataDir string) Options {
 		syncSpill:    true,
 		syncRate:     relaysync.DefaultRate,
 		syncBurst:    relaysync.DefaultBurst,
+		syncQuota:    relaysync.DefaultUserQuota,
+		syncDocMax:   DefaultSyncDocMax,
 		logger:       slog.Default(),
 		now:          time.Now,
 	}
@@ -187,6 +191,22 @@ func (o Options) WithSyncRate(perSecond, burst float64) Options {
 	o.syncBurst = min(max(burst, MinSyncRate), MaxSyncRate)
 	return o
 }
+
+// WithSyncUserQuota sets how many bytes of change history one user's
+// changes may add to the relay (relaysync.Quota, counted on the writer);
+// 0 turns the quota off. Default relaysync.DefaultUserQuota, 256 MiB.
+func (o Options) WithSyncUserQuota(n int64) Options { o.syncQuota = max(n, 0); return o }
+
+// DefaultSyncDocMax is how many bytes of change history one document may
+// hold by default (WithSyncDocMax): 64 MiB, ≈ 250,000 playlist edits. A
+// loaded document holds its whole history in automerge's C memory
+// (≈ 1.3–3.5 KB per change), so the cap also bounds what one document
+// costs the relay to load.
+const DefaultSyncDocMax = 64 << 20
+
+// WithSyncDocMax caps one document's history at n bytes of change chunks
+// (repo.WithMaxDocBytes); 0 turns the cap off. Default DefaultSyncDocMax.
+func (o Options) WithSyncDocMax(n int) Options { o.syncDocMax = max(n, 0); return o }
 
 // DefaultSyncLoadedDocs is how many sync documents the relay keeps
 // loaded in automerge by default (WithSyncLoadedDocs): 1,024.

@@ -45,7 +45,10 @@ type write struct {
 	prior     *write
 	// event, when set, is published once the write is durable (by the
 	// committer, so a document's events keep their order).
-	event  *Event
+	event *Event
+	// settle, when set, is told the write's outcome once, as it ends
+	// (a Quota reservation).
+	settle func(err error)
 	err    error
 	done   chan struct{} // closed once err is set
 	queued time.Time     // when enqueue handed it to the committer (CommitStats)
@@ -94,6 +97,9 @@ func (r *Repo) enqueue(w *write) {
 	defer r.qmu.RUnlock()
 	if r.qclosed {
 		w.err = ErrClosed
+		if w.settle != nil {
+			w.settle(w.err)
+		}
 		close(w.done)
 		return
 	}
@@ -236,9 +242,12 @@ func (r *Repo) finish(w *write, err error) {
 		err = fmt.Errorf("repo: persist %s: %w", w.h.id, err)
 	}
 	w.err = err
+	if w.settle != nil {
+		w.settle(err)
+	}
 	// A handle keeps its last write until the next one, which for an
 	// unloaded document may be never: the write's bytes go with fn.
-	w.fn = nil
+	w.fn, w.settle = nil, nil
 	close(w.done)
 }
 

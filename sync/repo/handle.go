@@ -218,7 +218,7 @@ func (h *Handle) Change(ctx context.Context, fn func(d *automerge.Doc) error) er
 		}
 	}
 	neutral := h.changed(base, after, false, false)
-	w := h.persist(nil, 0, &Event{Doc: h.id, Heads: after}, false, neutral)
+	w := h.persist(nil, 0, &Event{Doc: h.id, Heads: after}, false, neutral, nil)
 	h.mu.Unlock()
 	if err := w.wait(ctx); err != nil {
 		return errors.Join(fnErr, err)
@@ -265,15 +265,18 @@ func (h *Handle) Library(ctx context.Context, fn func(l *docs.Library) error) er
 // the facts' fields alone (a neutral batch, neutral.go): the facts are
 // then not read again, when known. Caller holds h.mu with the document
 // loaded.
-func (h *Handle) persist(extra func(tx store.Txn) error, extraSize int, ev *Event, creation, factsKept bool) *write {
+func (h *Handle) persist(extra func(tx store.Txn) error, extraSize int, ev *Event, creation, factsKept bool, settle func(error)) *write {
 	if h.broken.Load() {
-		return h.queueCompaction(extra, extraSize, ev, creation)
+		return h.queueCompaction(extra, extraSize, ev, creation, settle)
 	}
 	inc, ok := h.increment()
 	if !ok {
-		return h.queueCompaction(extra, extraSize, ev, creation)
+		return h.queueCompaction(extra, extraSize, ev, creation, settle)
 	}
 	if len(inc) == 0 && extra == nil {
+		if settle != nil {
+			settle(nil)
+		}
 		return nil
 	}
 	h.repo.gc.add(len(inc))
@@ -285,7 +288,7 @@ func (h *Handle) persist(extra func(tx store.Txn) error, extraSize int, ev *Even
 	if ev != nil && facts != nil {
 		ev.Facts = true
 	}
-	w := &write{h: h, size: len(inc) + len(facts) + extraSize, event: ev, creation: creation, stateOnly: len(inc) == 0 && !creation, fn: func(tx store.Txn) error {
+	w := &write{h: h, size: len(inc) + len(facts) + extraSize, event: ev, creation: creation, stateOnly: len(inc) == 0 && !creation, settle: settle, fn: func(tx store.Txn) error {
 		if len(inc) > 0 {
 			if err := tx.Set(incKey(id, seq), inc); err != nil {
 				return err
@@ -319,7 +322,7 @@ func (h *Handle) persist(extra func(tx store.Txn) error, extraSize int, ev *Even
 		// Queued behind the increment: a failure loses nothing, the
 		// increments stay and the next bound crossing retries.
 		if !h.compactLater(w) {
-			h.queueCompaction(nil, 0, nil, false)
+			h.queueCompaction(nil, 0, nil, false, nil)
 		}
 	}
 	return w
@@ -329,7 +332,7 @@ func (h *Handle) persist(extra func(tx store.Txn) error, extraSize int, ev *Even
 // increment of the document with one fresh snapshot, atomically, and
 // returns it; a background compaction running (compactLater) goes
 // stale. Caller holds h.mu with the document loaded.
-func (h *Handle) queueCompaction(extra func(tx store.Txn) error, extraSize int, ev *Event, creation bool) *write {
+func (h *Handle) queueCompaction(extra func(tx store.Txn) error, extraSize int, ev *Event, creation bool, settle func(error)) *write {
 	h.staleCompaction()
 	d, done, err := h.compactionDoc()
 	var snap []byte
@@ -343,7 +346,7 @@ func (h *Handle) queueCompaction(extra func(tx store.Txn) error, extraSize int, 
 		// fails here, not in the group commit, where it would fail the
 		// other documents' writes of its batch.
 		h.repo.opts.logger.Error("repo: compact document", "doc", h.id.String(), "err", err)
-		w := &write{h: h, compact: true, creation: creation, done: make(chan struct{})}
+		w := &write{h: h, compact: true, creation: creation, settle: settle, done: make(chan struct{})}
 		h.repo.finish(w, err)
 		return w
 	}
@@ -362,7 +365,7 @@ func (h *Handle) queueCompaction(extra func(tx store.Txn) error, extraSize int, 
 	if ev != nil {
 		ev.Facts = true
 	}
-	w := &write{h: h, size: len(snap) + len(facts) + extraSize, compact: true, creation: creation, event: ev, fn: func(tx store.Txn) error {
+	w := &write{h: h, size: len(snap) + len(facts) + extraSize, compact: true, creation: creation, event: ev, settle: settle, fn: func(tx store.Txn) error {
 		if err := deleteWhere(tx, incPrefix(id), nil); err != nil {
 			return err
 		}
@@ -507,7 +510,7 @@ func (h *Handle) Compact(ctx context.Context) error {
 		h.mu.Unlock()
 		return err
 	}
-	w := h.queueCompaction(nil, 0, nil, false)
+	w := h.queueCompaction(nil, 0, nil, false, nil)
 	h.mu.Unlock()
 	return w.wait(ctx)
 }

@@ -59,6 +59,8 @@ type Options struct {
 	factsUpdate   func(prev []byte, d *automerge.Doc) []byte
 	stateFlush    time.Duration
 	bindActors    bool
+	quota         Quota
+	maxDocBytes   int
 }
 
 // DefaultOptions returns: docs.DefaultOptions() for the typed views,
@@ -91,6 +93,23 @@ func DefaultOptions() Options {
 		lazy:          true,
 	}
 }
+
+// WithQuota accounts, with q, the bytes of change history each
+// authenticated writer (Incoming.Writer) adds (see Quota): a message of
+// a writer that carries changes is refused, its changes only, when q
+// does not admit its size; the bytes its changes add are counted in the
+// store transaction that stores them. With the Go sync states only (the
+// relay), whose change graph knows the bytes. Default nil: no quota.
+func (o Options) WithQuota(q Quota) Options { o.quota = q; return o }
+
+// WithMaxDocBytes caps one document's history at n bytes of change
+// chunks (msync.Graph.Bytes, what its increments store before
+// compaction): a message of an authenticated writer that carries
+// changes is refused, its changes only, when the history plus the
+// message would pass n (ErrDocumentFull). The size is the graph's,
+// rebuilt from the store on load, so a restart keeps it. With the Go
+// sync states only (the relay). n ≤ 0: no cap, the default.
+func (o Options) WithMaxDocBytes(n int) Options { o.maxDocBytes = max(n, 0); return o }
 
 // WithCollectBudget returns o running a Go garbage collection once the
 // repo has passed n bytes through automerge (messages received and

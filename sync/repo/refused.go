@@ -243,7 +243,7 @@ func (h *Handle) setAside(ctx context.Context, peer PeerID, refused RefusedFunc)
 			return err != nil || slices.ContainsFunc(shared, func(c automerge.ChangeHash) bool { return aside[c] })
 		})
 	}
-	w := h.queueCompaction(dropStates, 0, &Event{Doc: id, Heads: heads}, false)
+	w := h.queueCompaction(dropStates, 0, &Event{Doc: id, Heads: heads}, false, nil)
 	h.statesDropped = w
 	return w, len(aside), nil
 }

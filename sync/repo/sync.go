@@ -234,6 +234,17 @@ func (h *Handle) receive(ctx context.Context, peer PeerID, msg []byte, in Incomi
 	if in.ACLRev != nil && *in.ACLRev != h.aclRev {
 		return nil, false, fmt.Errorf("%w: %s", ErrACLMoved, h.id)
 	}
+	res, err := h.reserve(msg, in)
+	if err != nil {
+		return h.refusedWrite(ctx, peer, msg, in, err)
+	}
+	// The reservation ends with the write that stores the message's
+	// changes (persist hands it over), else here.
+	defer func() {
+		if res != nil {
+			res.settle(nil)
+		}
+	}()
 	// Taken before the checks: the ACL check moves the record's heads
 	// to those it expects after the changes it accepts.
 	base := h.beforeChanges()
@@ -319,6 +330,10 @@ func (h *Handle) receive(ctx context.Context, peer PeerID, msg []byte, in Incomi
 	key := syncKey(peer, h.id)
 	bind, bindSize := h.bound(from)
 	create := in.Create
+	if res != nil && h.changes != nil {
+		res.added = h.changes.Bytes() - res.before
+	}
+	charge := res.charge()
 	extra := func(tx store.Txn) error {
 		if create != nil {
 			if err := create(tx); err != nil {
@@ -330,6 +345,11 @@ func (h *Handle) receive(ctx context.Context, peer PeerID, msg []byte, in Incomi
 				return err
 			}
 		}
+		if charge != nil {
+			if err := charge(tx); err != nil {
+				return err
+			}
+		}
 		return tx.Set(key, state)
 	}
 	// The state is written with the message: one kept behind is older.
@@ -337,7 +357,11 @@ func (h *Handle) receive(ctx context.Context, peer PeerID, msg []byte, in Incomi
 	if len(h.dirty) == 0 {
 		h.dirty = nil
 	}
-	return h.persist(extra, len(key)+len(state)+bindSize, ev, in.Create != nil, neutral), changed, nil
+	var settle func(error)
+	if res != nil {
+		settle, res = res.settle, nil
+	}
+	return h.persist(extra, len(key)+len(state)+bindSize, ev, in.Create != nil, neutral, settle), changed, nil
 }
 
 // refusedWrite is receive's answer to a message the write checks
