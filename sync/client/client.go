@@ -79,7 +79,7 @@ type Options struct {
 // DefaultPushRate and DefaultPushBurst bound, by default, the messages
 // a client starts itself (WithPushRate): 30 per second in bursts of 60.
 // The relay limits what a device starts itself to 100 messages/s in
-// bursts of 200 per connection (relaysync.WithRate; answers to its
+// bursts of 2,200 per connection (relaysync.WithRate; answers to its
 // pushes are free), and each message a device starts may draw up to two
 // more of its own in the exchange that follows (its changes once the
 // relay said what it lacks, then its acknowledgement of the relay's

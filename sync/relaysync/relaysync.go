@@ -51,15 +51,20 @@ type Options struct {
 const DefaultMaxDocsPerUser = 1000
 
 // DefaultRate and DefaultBurst are a connection's rate limit by default
-// (WithRate): 100 messages/s of its own in bursts of 200, beyond answers
-// to the relay's pushes. A device starts few messages of its own (its
-// edits, its documents' first syncs, which sync/client paces well
+// (WithRate): 100 messages/s of its own in bursts of 2,200, beyond
+// answers to the relay's pushes. A device starts few messages of its own
+// (its edits, its documents' first syncs, which sync/client paces well
 // below) and answers the pushes on credit; a remote past the limit
 // costs the relay's core what it sends (each request or edit is
-// answered).
+// answered). The burst lets a client that does not pace (a stock
+// automerge-repo client) announce at once, after connecting, every
+// document a user may create (DefaultMaxDocsPerUser) and as many it
+// follows, with room to spare, instead of being closed on every
+// reconnect; a flood then gets that many messages answered once per
+// connection and DefaultRate a second after.
 const (
 	DefaultRate  = 100
-	DefaultBurst = 200
+	DefaultBurst = 2*DefaultMaxDocsPerUser + 200
 )
 
 // DefaultOptions returns: 1 MiB frames, 1,000 documents created per user,
