@@ -118,15 +118,17 @@ func (l *Library) Owner() model.UserID {
 	return model.UserID(strField(l.doc.RootMap(), "owner"))
 }
 
+// add puts every id of ids set lacks into set, in one commit msg of at
+// most MaxEntriesPerChange of them (several for more).
 func (l *Library) add(set, msg string, ids []string) error {
 	m := l.doc.Path(set).Map()
 	now := l.opts.now()
-	changed := false
 	for _, id := range ids {
 		if id == "" {
 			return fmt.Errorf("%w: empty id", ErrInvalidArgument)
 		}
 	}
+	var b batch
 	for _, id := range ids {
 		v, err := m.Get(id)
 		if err != nil {
@@ -135,20 +137,28 @@ func (l *Library) add(set, msg string, ids []string) error {
 		if !v.IsVoid() {
 			continue
 		}
+		if b.full(len(id)) {
+			if err := commit(l.doc, now, msg); err != nil {
+				return err
+			}
+			b = batch{}
+		}
+		b.add(len(id))
 		if err := m.Set(id, now); err != nil {
 			return fmt.Errorf("%s: %w", msg, err)
 		}
-		changed = true
 	}
-	if !changed {
+	if b.n == 0 {
 		return nil
 	}
 	return commit(l.doc, now, msg)
 }
 
+// remove deletes every id of ids set holds from set, in commits as
+// add's.
 func (l *Library) remove(set, msg string, ids []string) error {
 	m := l.doc.Path(set).Map()
-	changed := false
+	var b batch
 	for _, id := range ids {
 		v, err := m.Get(id)
 		if err != nil {
@@ -157,12 +167,18 @@ func (l *Library) remove(set, msg string, ids []string) error {
 		if v.IsVoid() {
 			continue
 		}
+		if b.full(len(id)) {
+			if err := commit(l.doc, l.opts.now(), msg); err != nil {
+				return err
+			}
+			b = batch{}
+		}
+		b.add(len(id))
 		if err := m.Delete(id); err != nil {
 			return fmt.Errorf("%s: %w", msg, err)
 		}
-		changed = true
 	}
-	if !changed {
+	if b.n == 0 {
 		return nil
 	}
 	return commit(l.doc, l.opts.now(), msg)
@@ -327,11 +343,12 @@ func (l *Library) Tier(def model.Tier) (model.Tier, error) {
 
 // Import adds to l every member of from's sets that l lacks (keeping
 // from's savedAt times) and every setting l does not have, in one commit
-// (none when nothing is new). Devices use it to move a library kept
-// under an older id into the one the relay assigned.
+// of at most MaxEntriesPerChange of them, several for more (none when
+// nothing is new). Devices use it to move a library kept under an older
+// id into the one the relay assigned.
 func (l *Library) Import(from *Library) error {
 	now := l.opts.now()
-	changed := false
+	var b batch
 	for _, set := range []string{setTracks, setAlbums, setArtists, setPlaylists, mapSettings} {
 		src, err := from.doc.Path(set).Map().Values()
 		if err != nil {
@@ -357,13 +374,23 @@ func (l *Library) Import(from *Library) error {
 			case v.Kind() == automerge.KindTime:
 				val = v.Time()
 			}
+			size := len(k)
+			if s, ok := val.(string); ok {
+				size += len(s)
+			}
+			if b.full(size) {
+				if err := commit(l.doc, now, "import library"); err != nil {
+					return err
+				}
+				b = batch{}
+			}
+			b.add(size)
 			if err := dst.Set(k, val); err != nil {
 				return fmt.Errorf("import %s: %w", set, err)
 			}
-			changed = true
 		}
 	}
-	if !changed {
+	if b.n == 0 {
 		return nil
 	}
 	return commit(l.doc, now, "import library")

@@ -90,6 +90,41 @@ func checkKind(doc *automerge.Doc, want Kind) error {
 	return nil
 }
 
+// Bounds on one change of a bulk edit (Playlist.Add and Remove, the
+// library's sets, Library.Import): a bigger edit commits several
+// changes, so that no change comes near a 1 MiB sync frame, which must
+// carry a change with the message's heads and Bloom filter (one change
+// of 10,000 added entries is ≈ 950 KB).
+const (
+	// MaxEntriesPerChange bounds the entries or set members one change
+	// writes (an entry added costs ≈ 100 bytes of change).
+	MaxEntriesPerChange = 1000
+	// maxChangeText bounds the string bytes (ids, track ids, positions,
+	// users) one change writes, counting 64 more per entry for its keys
+	// and values besides.
+	maxChangeText = 128 << 10
+	// entryOverhead is what maxChangeText counts for an entry besides
+	// its strings.
+	entryOverhead = 64
+)
+
+// batch counts the entries and string bytes of the change a bulk edit
+// is building.
+type batch struct{ n, text int }
+
+// full reports whether an entry of size string bytes must start a new
+// change: the current one has MaxEntriesPerChange entries, or would
+// pass maxChangeText with it. An empty change always takes it.
+func (b *batch) full(size int) bool {
+	return b.n > 0 && (b.n >= MaxEntriesPerChange || b.text+size+entryOverhead > maxChangeText)
+}
+
+// add counts an entry of size string bytes.
+func (b *batch) add(size int) {
+	b.n++
+	b.text += size + entryOverhead
+}
+
 func commit(doc *automerge.Doc, now time.Time, msg string) error {
 	if _, err := doc.Commit(msg, automerge.CommitOptions{Time: &now}); err != nil {
 		return fmt.Errorf("commit %q: %w", msg, err)

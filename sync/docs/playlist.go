@@ -357,7 +357,10 @@ func (pos Position) bounds(es []Entry, find func(EntryID) int) (lo, hi string, e
 }
 
 // Add inserts one entry per track at pos, in order, attributed to by, in
-// one commit ("add N"). It returns the new entry ids (owned by the caller).
+// one commit ("add N") of at most MaxEntriesPerChange entries (and
+// 128 KiB of ids): a bigger add commits several, in order, so that no
+// change is too big to sync. It returns the new entry ids (owned by the
+// caller). On error, the commits made before it stay.
 func (p *Playlist) Add(pos Position, by model.UserID, tracks ...model.TrackID) ([]EntryID, error) {
 	if len(tracks) == 0 {
 		return nil, nil
@@ -384,7 +387,17 @@ func (p *Playlist) Add(pos Position, by model.UserID, tracks ...model.TrackID) (
 	}
 	now := p.opts.now()
 	m := p.entries()
+	var b batch
+	first := 0
 	for i, t := range tracks {
+		size := len(ids[i]) + len(t) + len(keys[i]) + len(by)
+		if b.full(size) {
+			if err := p.commitAdded(now, by, ids[first:i], tracks[first:i], keys[first:i]); err != nil {
+				return nil, err
+			}
+			b, first = batch{}, i
+		}
+		b.add(size)
 		e := automerge.NewMap()
 		if err := m.Set(string(ids[i]), e); err != nil {
 			return nil, fmt.Errorf("add entry: %w", err)
@@ -398,9 +411,18 @@ func (p *Playlist) Add(pos Position, by model.UserID, tracks ...model.TrackID) (
 			}
 		}
 	}
+	if err := p.commitAdded(now, by, ids[first:], tracks[first:], keys[first:]); err != nil {
+		return nil, err
+	}
+	return ids, nil
+}
+
+// commitAdded commits the entries just written by Add (one per id,
+// track and position) and adds them to the view.
+func (p *Playlist) commitAdded(now time.Time, by model.UserID, ids []EntryID, tracks []model.TrackID, keys []string) error {
 	keep, err := p.commit(now, fmt.Sprintf("add %d", len(tracks)))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if keep {
 		// addedAt as the document stores it: milliseconds, local zone.
@@ -411,7 +433,7 @@ func (p *Playlist) Add(pos Position, by model.UserID, tracks ...model.TrackID) (
 		}
 		p.view.insert(es...)
 	}
-	return ids, nil
+	return nil
 }
 
 // maxIDDraws bounds the draws of newEntryIDs.
@@ -448,8 +470,9 @@ draw:
 	return nil, errIDsTaken
 }
 
-// Remove deletes the given entries in one commit. Every id must exist
-// (ErrNoEntry otherwise, and nothing is removed).
+// Remove deletes the given entries in one commit, or in several of at
+// most MaxEntriesPerChange entries each for a bigger removal (as Add).
+// Every id must exist (ErrNoEntry otherwise, and nothing is removed).
 func (p *Playlist) Remove(ids ...EntryID) error {
 	if len(ids) == 0 {
 		return nil
@@ -471,11 +494,26 @@ func (p *Playlist) Remove(ids ...EntryID) error {
 			return fmt.Errorf("%w: %s", ErrNoEntry, id)
 		}
 	}
-	for _, id := range ids {
+	var b batch
+	first := 0
+	for i, id := range ids {
+		if b.full(len(id)) {
+			if err := p.commitRemoved(ids[first:i]); err != nil {
+				return err
+			}
+			b, first = batch{}, i
+		}
+		b.add(len(id))
 		if err := m.Delete(string(id)); err != nil {
 			return fmt.Errorf("remove %s: %w", id, err)
 		}
 	}
+	return p.commitRemoved(ids[first:])
+}
+
+// commitRemoved commits the deletions of ids just made by Remove and
+// takes them out of the view.
+func (p *Playlist) commitRemoved(ids []EntryID) error {
 	keep, err := p.commit(p.opts.now(), fmt.Sprintf("remove %d", len(ids)))
 	if err != nil {
 		return err
