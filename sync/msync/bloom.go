@@ -92,6 +92,15 @@ func (b Bloom) encodedLen() int {
 	return binary.MaxVarintLen64 + 3*binary.MaxVarintLen32 + len(b.bits)
 }
 
+// size is the exact length of what appendTo appends.
+func (b Bloom) size() int {
+	if b.entries == 0 {
+		return 1
+	}
+	n := uvarintLen(uint64(b.entries)) + uvarintLen(uint64(b.bitsPer)) + uvarintLen(uint64(b.probes)) + len(b.bits)
+	return uvarintLen(uint64(n)) + n
+}
+
 // appendTo appends the filter as a sync message's have holds it: the
 // length of its encoding (Bytes), then the encoding.
 func (b Bloom) appendTo(dst []byte) []byte {

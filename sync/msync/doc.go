@@ -3,10 +3,12 @@
 // sync session whose document is indexed by a Graph: a peer's State,
 // Generate and Receive follow automerge's generate_sync_message and
 // receive_sync_message step by step, so a relay can answer and feed its
-// peers without crossing cgo for every message. Two rules are Segue's
+// peers without crossing cgo for every message. Three rules are Segue's
 // own: Generate sends a change the peer's Bloom filter only falsely
-// contains (when it knows the peer's heads), and AskForSkipped, run after
-// Receive, asks for a change the peer skipped. Changes are still
+// contains (when it knows the peer's heads), AskForSkipped, run after
+// Receive, asks for a change the peer skipped, and GenerateWithin keeps
+// a message within a byte limit (one frame), leaving the changes that do
+// not fit for the next messages. Changes are still
 // applied to the automerge document by the caller (Receive's apply
 // function), once per message that brings changes.
 //

@@ -92,20 +92,49 @@ func (m *Message) Encode() []byte {
 	return b
 }
 
-// Generate is automerge's generate_sync_message: the next message to
-// send to the peer of s about the document g indexes, or nil when there
-// is nothing to send (in sync, or waiting for the peer's reply). It
-// updates s as automerge does, with one departure: when g knows all the
-// peer's heads, a change the peer's Bloom filter may contain is sent
+// size is the exact length of Encode's result.
+func (m *Message) size() int {
+	n := 1 + hashesSize(m.Heads) + hashesSize(m.Need) + uvarintLen(uint64(len(m.Have)))
+	for _, h := range m.Have {
+		n += hashesSize(h.LastSync) + h.Bloom.size()
+	}
+	n += uvarintLen(uint64(len(m.Raw)))
+	for _, c := range m.Raw {
+		n += uvarintLen(uint64(len(c))) + len(c)
+	}
+	return n
+}
+
+func hashesSize(hs []automerge.ChangeHash) int { return uvarintLen(uint64(len(hs))) + 32*len(hs) }
+
+// Generate is GenerateWithin(g, s, wire.MaxSyncData): every message fits
+// one frame with its envelope.
+func Generate(g *Graph, s *State) (*Message, error) {
+	return GenerateWithin(g, s, wire.MaxSyncData)
+}
+
+// GenerateWithin is automerge's generate_sync_message: the next message
+// to send to the peer of s about the document g indexes, or nil when
+// there is nothing to send (in sync, or waiting for the peer's reply).
+// It updates s as automerge does, with two departures. When g knows all
+// the peer's heads, a change the peer's Bloom filter may contain is sent
 // anyway unless it is one of those heads or an ancestor of one, so a
 // false positive does not withhold a change the peer lacks (see
-// changesToSend). The message's hash slices are shared with g and s (see
-// State) and its Raw with g: it is to be encoded, not modified. Its
-// Changes give each change's Hash only (the chunk in Raw holds the
-// rest of its header). It fails, leaving s as it was, only when what it
-// reads of g's spill — a chunk to send, a walk into the cold prefix —
-// cannot be read back (ErrSpillRead).
-func Generate(g *Graph, s *State) (*Message, error) {
+// changesToSend). And the message's encoding is at most max bytes: the
+// changes to send that do not fit after the first ones (in history
+// order, dependencies first) are left out and not recorded as sent, so
+// the peer's answer — its heads now include the changes sent, its need
+// and filter name the rest — brings them in the next message: a history
+// of n bytes reaches a peer in about n/max round trips. A message that
+// cannot fit even so — its heads, needs and filter alone, or with its
+// first change, are over max — is not generated: the error wraps
+// wire.ErrSyncTooLarge and s is left as it was. The message's hash
+// slices are shared with g and s (see State) and its Raw with g: it is
+// to be encoded, not modified. Its Changes give each change's Hash only
+// (the chunk in Raw holds the rest of its header). It fails, leaving s
+// as it was, too when what it reads of g's spill — a chunk to send, a
+// walk into the cold prefix — cannot be read back (ErrSpillRead).
+func GenerateWithin(g *Graph, s *State, max int) (*Message, error) {
 	ourHeads := g.Heads()
 	if s.settled(ourHeads) {
 		return nil, nil
@@ -124,7 +153,11 @@ func Generate(g *Graph, s *State) (*Message, error) {
 			if !g.Has(h) {
 				// The peer's last sync point is unknown here: ask it to
 				// start over.
-				return &Message{Heads: ourHeads, Have: []Have{{}}}, nil
+				m := &Message{Heads: ourHeads, Have: []Have{{}}}
+				if n := m.size(); n > max {
+					return nil, fmt.Errorf("msync: generate: %w: %d bytes of heads, limit %d", wire.ErrSyncTooLarge, n, max)
+				}
+				return m, nil
 			}
 		}
 	}
@@ -153,19 +186,35 @@ func Generate(g *Graph, s *State) (*Message, error) {
 		return nil, nil
 	}
 	m := &Message{Heads: ourHeads, Need: ourNeed, Have: ourHave}
-	if len(toSend) > 0 {
-		m.Raw = make([][]byte, len(toSend))
-		m.Changes = changes
+	size := m.size()
+	if size > max {
+		return nil, fmt.Errorf("msync: generate: %w: %d bytes of heads, needs and filter, limit %d", wire.ErrSyncTooLarge, size, max)
 	}
-	for i, p := range toSend {
+	if len(toSend) > 0 {
+		m.Raw = make([][]byte, 0, len(toSend))
+	}
+	for _, p := range toSend {
 		raw, err := g.chunk(p)
 		if err != nil {
 			return nil, fmt.Errorf("msync: generate: %w", err)
 		}
-		m.Raw[i] = raw
+		n := len(m.Raw)
+		add := uvarintLen(uint64(len(raw))) + len(raw) + uvarintLen(uint64(n+1)) - uvarintLen(uint64(n))
+		if size+add > max {
+			if n == 0 {
+				return nil, fmt.Errorf("msync: generate: %w: a change of %d bytes after %d bytes of heads, needs and filter, limit %d", wire.ErrSyncTooLarge, len(raw), size, max)
+			}
+			// Left for the peer's answer to ask for again.
+			break
+		}
+		size += add
+		m.Raw = append(m.Raw, raw)
 	}
-	if len(toSend) > 0 && s.SentHashes == nil {
-		s.SentHashes = make(map[automerge.ChangeHash]struct{}, len(toSend))
+	if len(m.Raw) > 0 {
+		m.Changes = changes[:len(m.Raw)]
+	}
+	if len(m.Raw) > 0 && s.SentHashes == nil {
+		s.SentHashes = make(map[automerge.ChangeHash]struct{}, len(m.Raw))
 	}
 	for _, c := range m.Changes {
 		s.SentHashes[c.Hash] = struct{}{}

@@ -5,6 +5,7 @@ import (
 	"container/list"
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"slices"
 	"sync"
@@ -181,6 +182,10 @@ func (h *Handle) ReadLibrary(fn func(l *docs.Library) error) error {
 // committed — even when it then returns an error — is persisted as one
 // store increment before Change returns, so a nil result means the edits
 // are durable (as durable as the store). Subscribers are notified after.
+// A change over the repo's change limit (WithSyncLimits) could never be
+// synced: then every change fn committed is undone and the error wraps
+// ErrChangeTooLarge (the docs views split their bulk edits to stay far
+// below it).
 func (h *Handle) Change(ctx context.Context, fn func(d *automerge.Doc) error) error {
 	h.mu.Lock()
 	if err := h.loaded(ctx); err != nil {
@@ -208,6 +213,18 @@ func (h *Handle) Change(ctx context.Context, fn func(d *automerge.Doc) error) er
 		h.mu.Unlock()
 		return fnErr
 	}
+	switch err := h.localTooLarge(d, before); {
+	case errors.Is(err, ErrChangeTooLarge):
+		uerr := h.discardLocal(d, before)
+		if uerr == nil {
+			h.mu.Unlock()
+			return errors.Join(fnErr, err)
+		}
+		// Not undone: stored as any change, and reported.
+		fnErr = errors.Join(fnErr, err, uerr)
+	case err != nil:
+		h.repo.opts.logger.Warn("repo: size of local changes", "doc", h.id.String(), "err", err)
+	}
 	h.heads = slices.Clone(after)
 	if h.changes != nil {
 		// The graph reads the new changes now rather than at the next
@@ -224,6 +241,52 @@ func (h *Handle) Change(ctx context.Context, fn func(d *automerge.Doc) error) er
 		return errors.Join(fnErr, err)
 	}
 	return fnErr
+}
+
+// localTooLarge returns an error wrapping ErrChangeTooLarge when a
+// change d holds since before (the changes of one Change call) is over
+// the change limit. Caller holds h.mu.
+func (h *Handle) localTooLarge(d *automerge.Doc, before []automerge.ChangeHash) error {
+	cs, err := d.Changes(before...)
+	if err != nil {
+		return fmt.Errorf("repo: read new changes of %s: %w", h.id, err)
+	}
+	defer automerge.CloseChanges(cs)
+	for _, c := range cs {
+		if n := len(c.Save()); n > h.repo.opts.maxChange {
+			return fmt.Errorf("%w: %s: a change of %d bytes, limit %d", ErrChangeTooLarge, h.id, n, h.repo.opts.maxChange)
+		}
+	}
+	return nil
+}
+
+// discardLocal undoes the changes d, the loaded document, holds since
+// before, which no sync state has seen and nothing has stored (Change
+// holds h.mu throughout): the document becomes a copy of d at before,
+// under d's actor, and the in-memory sync states, bound to d, start
+// again from their persisted form; the change graph, at before, stays.
+// On error nothing changed. Caller holds h.mu.
+func (h *Handle) discardLocal(d *automerge.Doc, before []automerge.ChangeHash) error {
+	doc := automerge.New()
+	if len(before) > 0 {
+		var err error
+		if doc, err = d.Fork(before...); err != nil {
+			return fmt.Errorf("repo: undo in %s: %w", h.id, err)
+		}
+	}
+	if err := doc.SetActorID(d.ActorID()); err != nil {
+		doc.Close()
+		return fmt.Errorf("repo: undo in %s: %w", h.id, err)
+	}
+	if !h.repo.opts.goSync {
+		// Every change of the copy is queued for the store already: the
+		// next increment (automerge's) starts after them.
+		doc.SaveIncremental()
+	}
+	h.closeSyncs()
+	h.doc.Close()
+	h.doc, h.view = doc, nil
+	return nil
 }
 
 // Playlist runs fn with a playlist view (ErrWrongType if the document is

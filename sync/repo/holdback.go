@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -406,6 +407,20 @@ func (h *Handle) setHeld(peer PeerID, hs []heldChange) error {
 	wr.held[peer] = hs
 	h.repo.peers.add(peer, h)
 	return nil
+}
+
+// askReserve bounds the bytes askMissing adds to a message for peer:
+// a need per dependency of the changes held for it, and a longer count.
+// Caller holds h.mu.
+func (h *Handle) askReserve(peer PeerID) int {
+	n := 0
+	for _, c := range h.heldFor(peer) {
+		n += 32 * len(c.deps)
+	}
+	if n > 0 {
+		n += binary.MaxVarintLen64
+	}
+	return n
 }
 
 // askMissing adds to msg (a sync message for peer) the dependencies of

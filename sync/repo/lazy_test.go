@@ -352,6 +352,8 @@ func TestDocumentReadThroughCurrent(t *testing.T) {
 		"Handle.resetEmpty":    "replaces it by an empty one (graph dropped)",
 		"Handle.setAside":      "after current; replaces it",
 		"Handle.rebuildStep":   "within setAside, after current",
+		"Handle.discardLocal":  "within Change, after current; replaces it",
+		"amSync.restart":       "devices only",
 		"Handle.increment":     "devices only (no Go sync states: never behind)",
 		"Handle.newPeerSync":   "devices only (automerge's sync states)",
 		"amSync.receive":       "devices only",

@@ -10,6 +10,7 @@ import (
 	"github.com/automerge/automerge-go"
 	"github.com/segue-fm/segue/sync/docs"
 	"github.com/segue-fm/segue/sync/msync"
+	"github.com/segue-fm/segue/sync/wire"
 )
 
 // WriteCheck decides whether peer may change document id: it sees the
@@ -61,6 +62,8 @@ type Options struct {
 	bindActors    bool
 	quota         Quota
 	maxDocBytes   int
+	maxMessage    int
+	maxChange     int
 }
 
 // DefaultOptions returns: docs.DefaultOptions() for the typed views,
@@ -72,8 +75,10 @@ type Options struct {
 // a Go collection after every 4 MiB of automerge work,
 // DefaultHoldLimits for changes waiting for their dependencies, and
 // sync states of messages without changes written behind within
-// DefaultSyncStateFlush, and with the Go sync states neutral batches
-// kept out of automerge until read (WithLazyApply).
+// DefaultSyncStateFlush, with the Go sync states neutral batches
+// kept out of automerge until read (WithLazyApply), and sync messages
+// and changes within wire.MaxSyncData and wire.MaxSyncChange
+// (WithSyncLimits).
 func DefaultOptions() Options {
 	return Options{
 		docs:          docs.DefaultOptions(),
@@ -91,6 +96,8 @@ func DefaultOptions() Options {
 		stateFlush:    DefaultSyncStateFlush,
 		goSync:        true,
 		lazy:          true,
+		maxMessage:    wire.MaxSyncData,
+		maxChange:     wire.MaxSyncChange,
 	}
 }
 
@@ -110,6 +117,30 @@ func (o Options) WithQuota(q Quota) Options { o.quota = q; return o }
 // rebuilt from the store on load, so a restart keeps it. With the Go
 // sync states only (the relay). n ≤ 0: no cap, the default.
 func (o Options) WithMaxDocBytes(n int) Options { o.maxDocBytes = max(n, 0); return o }
+// WithSyncLimits returns o generating sync messages of at most message
+// bytes and taking no change of more than change bytes. A message leaves
+// the changes that do not fit for a later one: they are not recorded as
+// sent, so the peer's answer asks for them again and a history of n
+// bytes reaches a peer in about n/message round trips; a message that
+// cannot fit even so (its heads, needs and Bloom filter alone, or with
+// its first change, are over the limit) is not generated and the error
+// wraps wire.ErrSyncTooLarge. A received message with a change over
+// change bytes is refused (ErrRejected wrapping ErrChangeTooLarge, the
+// rest of the message applied as for any refusal), and so is a local
+// change over it (Handle.Change undoes it), so that no stored change is
+// too big to be sent on. Values < 1 or above the defaults —
+// wire.MaxSyncData, the most one frame carries with its envelope, and
+// wire.MaxSyncChange — keep the defaults; change is at most message.
+func (o Options) WithSyncLimits(message, change int) Options {
+	if message > 0 && message <= wire.MaxSyncData {
+		o.maxMessage = message
+	}
+	if change > 0 && change <= wire.MaxSyncChange {
+		o.maxChange = change
+	}
+	o.maxChange = min(o.maxChange, o.maxMessage)
+	return o
+}
 
 // WithCollectBudget returns o running a Go garbage collection once the
 // repo has passed n bytes through automerge (messages received and

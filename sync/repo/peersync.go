@@ -6,6 +6,7 @@ import (
 
 	"github.com/automerge/automerge-go"
 	"github.com/segue-fm/segue/sync/msync"
+	"github.com/segue-fm/segue/sync/wire"
 )
 
 // peerSync is the sync state with one peer for one document: msync's
@@ -15,9 +16,11 @@ import (
 // TestLockstepWithAutomerge) and persist the same format. Caller holds
 // h.mu for every method.
 type peerSync interface {
-	// generate returns the next message, or ok == false when there is
-	// nothing to send.
-	generate(h *Handle) (msg []byte, ok bool, err error)
+	// generate returns the next message, at most max bytes (changes
+	// that do not fit are left for a later message; one that cannot fit
+	// is an error wrapping wire.ErrSyncTooLarge), or ok == false when
+	// there is nothing to send.
+	generate(h *Handle, max int) (msg []byte, ok bool, err error)
 	// receive applies msg and returns the document's heads after it
 	// (sorted; h.heads is not updated). A message that does not decode
 	// or whose changes automerge refuses returns an error; changes
@@ -62,32 +65,64 @@ func (h *Handle) newPeerSync(raw []byte) (peerSync, error) {
 		return &goSync{st: st}, nil
 	}
 	if raw == nil {
-		return amSync{automerge.NewSyncState(h.doc)}, nil
+		return &amSync{ss: automerge.NewSyncState(h.doc)}, nil
 	}
 	ss, err := automerge.LoadSyncState(h.doc, raw)
 	if err != nil {
 		return nil, err
 	}
-	return amSync{ss}, nil
+	return &amSync{ss: ss}, nil
 }
 
 // amSync is automerge's sync state.
-type amSync struct{ ss *automerge.SyncState }
+type amSync struct {
+	ss *automerge.SyncState
+	// cut says the last message automerge generated was cut to fit
+	// (wire.FitSync) or not sent at all: automerge recorded as sent the
+	// changes left out, and would not send them again in this session.
+	// The state starts over from its persisted form (the shared heads)
+	// before the peer's next message, which then asks for them.
+	cut bool
+}
 
-func (a amSync) generate(*Handle) ([]byte, bool, error) {
+func (a *amSync) generate(h *Handle, max int) ([]byte, bool, error) {
 	sm, ok := a.ss.GenerateMessage()
 	if !ok {
 		return nil, false, nil
 	}
 	raw := sm.Bytes()
 	sm.Close()
-	return raw, true, nil
+	out, left, err := wire.FitSync(raw, max)
+	if err != nil || left > 0 {
+		a.cut = true
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("repo: generate for %s: %w", h.id, err)
+	}
+	return out, true, nil
 }
 
-func (a amSync) receive(h *Handle, msg []byte, lazy *neutralBase, v via) ([]automerge.ChangeHash, bool, error) {
+// restart replaces the state by its persisted form: the shared heads,
+// without what automerge recorded as sent. Caller holds h.mu.
+func (a *amSync) restart(h *Handle) error {
+	ss, err := automerge.LoadSyncState(h.doc, a.ss.Save())
+	if err != nil {
+		return fmt.Errorf("repo: restart sync state of %s: %w", h.id, err)
+	}
+	a.ss.Close()
+	a.ss, a.cut = ss, false
+	return nil
+}
+
+func (a *amSync) receive(h *Handle, msg []byte, lazy *neutralBase, v via) ([]automerge.ChangeHash, bool, error) {
 	if lazy != nil && lazy.checked {
 		// No lazy path here: a collaborator's message is checked first.
 		return h.doc.Heads(), false, errNeedsCheck
+	}
+	if a.cut {
+		if err := a.restart(h); err != nil {
+			return h.doc.Heads(), false, err
+		}
 	}
 	if v.guard {
 		if err := h.guardedApply(msg); err != nil {
@@ -119,8 +154,8 @@ func (h *Handle) guardedApply(msg []byte) error {
 	return msync.ApplyTo(h.doc, g, msg, &heads)(m)
 }
 
-func (a amSync) save() []byte { return a.ss.Save() }
-func (a amSync) close()       { a.ss.Close() }
+func (a *amSync) save() []byte { return a.ss.Save() }
+func (a *amSync) close()       { a.ss.Close() }
 
 // goSync is msync's sync state over the handle's change graph.
 type goSync struct{ st *msync.State }
@@ -165,12 +200,12 @@ func (h *Handle) setGraph(g *msync.Graph) {
 	}
 }
 
-func (s *goSync) generate(h *Handle) ([]byte, bool, error) {
+func (s *goSync) generate(h *Handle, max int) ([]byte, bool, error) {
 	g, err := h.graph()
 	if err != nil {
 		return nil, false, err
 	}
-	m, err := msync.Generate(g, s.st)
+	m, err := msync.GenerateWithin(g, s.st, max)
 	if err != nil {
 		return nil, false, fmt.Errorf("repo: generate for %s: %w", h.id, err)
 	}

@@ -44,6 +44,10 @@ var (
 	// ReceiveSyncMessageWith with Incoming.ACLRev, when the document's
 	// ACL revision is no longer the one given.
 	ErrACLMoved = errors.New("repo: document's ACL revision moved")
+	// ErrChangeTooLarge is returned for a change over the repo's change
+	// limit (WithSyncLimits): received, wrapped in ErrRejected; made
+	// locally, by Handle.Change, which undoes it.
+	ErrChangeTooLarge = errors.New("repo: change too large to sync")
 )
 
 // PeerID names the other side of a sync session: for persistent peers it

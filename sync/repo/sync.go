@@ -11,6 +11,7 @@ import (
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/store"
 	"github.com/segue-fm/segue/sync/docs"
+	"github.com/segue-fm/segue/sync/wire"
 )
 
 // syncState returns the in-memory sync state with peer, loading the
@@ -52,8 +53,11 @@ func (h *Handle) syncState(ctx context.Context, peer PeerID) (peerSync, error) {
 // peer for document id, or ok == false when there is nothing to send
 // right now (in sync, or waiting for the peer's reply). The document must
 // be known (Get or Ensure); an empty placeholder produces the "request"
-// message that asks the peer for the whole document. msg is owned by the
-// caller.
+// message that asks the peer for the whole document. A message is at
+// most the repo's message limit (WithSyncLimits): changes beyond it are
+// left for the messages that answer the peer's next ones, and a message
+// that cannot fit returns an error wrapping wire.ErrSyncTooLarge (a
+// refusal of this document only). msg is owned by the caller.
 func (r *Repo) GenerateSyncMessage(ctx context.Context, peer PeerID, id docs.DocumentID) (msg []byte, ok bool, err error) {
 	return r.generate(ctx, peer, id, nil)
 }
@@ -95,7 +99,7 @@ func (r *Repo) generate(ctx context.Context, peer PeerID, id docs.DocumentID, ac
 		r.quietSkips.Add(1)
 		return nil, false, nil
 	}
-	raw, valid, err := ss.generate(h)
+	raw, valid, err := ss.generate(h, r.opts.maxMessage-h.askReserve(peer))
 	if err != nil {
 		return nil, false, err
 	}
@@ -122,8 +126,9 @@ func (r *Repo) generate(ctx context.Context, peer PeerID, id docs.DocumentID, ac
 // write commits, so later messages of the same document are applied
 // meanwhile (and may reach other peers before this one is durable; its
 // sender is answered only after). A message that does not decode returns
-// ErrBadMessage; one refused by the write check returns ErrRejected and
-// changes nothing.
+// ErrBadMessage; one refused by the write check, or carrying a change
+// over the change limit (WithSyncLimits; ErrChangeTooLarge), returns
+// ErrRejected and changes nothing.
 func (r *Repo) ReceiveSyncMessage(ctx context.Context, peer PeerID, id docs.DocumentID, msg []byte) error {
 	return r.ReceiveSyncMessageWith(ctx, peer, id, msg, Incoming{})
 }
@@ -233,6 +238,12 @@ func (h *Handle) receive(ctx context.Context, peer PeerID, msg []byte, in Incomi
 	}
 	if in.ACLRev != nil && *in.ACLRev != h.aclRev {
 		return nil, false, fmt.Errorf("%w: %s", ErrACLMoved, h.id)
+	}
+	if len(msg) > h.repo.opts.maxChange {
+		// Only a message longer than the limit can hold such a change.
+		if err := oversized(msg, h.repo.opts.maxChange); err != nil {
+			return h.refusedWrite(ctx, peer, msg, in, fmt.Errorf("%w: %w", ErrRejected, err))
+		}
 	}
 	res, err := h.reserve(msg, in)
 	if err != nil {
@@ -362,6 +373,23 @@ func (h *Handle) receive(ctx context.Context, peer PeerID, msg []byte, in Incomi
 		settle, res = res.settle, nil
 	}
 	return h.persist(extra, len(key)+len(state)+bindSize, ev, in.Create != nil, neutral, settle), changed, nil
+}
+
+// oversized returns an error wrapping ErrChangeTooLarge when msg carries
+// a change over limit bytes: no message this side sends could carry it
+// on (WithSyncLimits). A message that does not parse is left to the
+// receive path to report.
+func oversized(msg []byte, limit int) error {
+	m, err := wire.ParseSync(msg)
+	if err != nil {
+		return nil
+	}
+	for _, c := range m.Changes {
+		if len(c) > limit {
+			return fmt.Errorf("%w: a change of %d bytes, limit %d (no sync message could carry it on)", ErrChangeTooLarge, len(c), limit)
+		}
+	}
+	return nil
 }
 
 // refusedWrite is receive's answer to a message the write checks

@@ -55,6 +55,30 @@ const ProtocolV1 = "1"
 // frames are refused before they are decoded.
 const MaxFrameSize = 1 << 20
 
+// Bounds on the Automerge sync messages a peer sends: whatever a
+// document's history, every sync or request frame fits MaxFrameSize.
+const (
+	// MaxSyncEnvelope bounds what the envelope of a sync or request
+	// message adds to the Automerge sync message it carries: the CBOR
+	// map with its type and its sender, target and document ids, each
+	// as long as Validate allows, and the length of its data (≈ 640
+	// bytes at most; TestMaxSyncEnvelope).
+	MaxSyncEnvelope = 1 << 10
+	// MaxSyncData is the largest Automerge sync message a peer sends in
+	// one frame. Changes beyond it wait for a later message of the
+	// protocol (msync.GenerateWithin, repo's generation).
+	MaxSyncData = MaxFrameSize - MaxSyncEnvelope
+	// SyncReserve is the room a sync message keeps beside its largest
+	// change for its heads, needs and Bloom filter: 256 KiB holds a
+	// filter over ≈ 200,000 changes (10 bits each).
+	SyncReserve = 256 << 10
+	// MaxSyncChange is the largest change a peer creates, takes from
+	// another or forwards: alone in a message whose heads, needs and
+	// filter fit SyncReserve, it fits MaxSyncData, so no stored change
+	// is too big to be sent on.
+	MaxSyncChange = MaxSyncData - SyncReserve
+)
+
 // Limits on the string fields of a message; longer values are invalid.
 const (
 	maxTypeLen    = 64
@@ -70,6 +94,13 @@ var (
 	ErrMalformed     = errors.New("wire: malformed message")
 	ErrFrameTooLarge = errors.New("wire: frame too large")
 )
+
+// ErrSyncTooLarge is returned for an Automerge sync message that cannot
+// be sent within the size allowed even with changes left for a later
+// message (FitSync, msync.GenerateWithin): its heads, needs and Bloom
+// filter alone, or with its first change, are over the limit. It
+// concerns one document; a session refuses that document and goes on.
+var ErrSyncTooLarge = errors.New("wire: sync message too large to send")
 
 // PeerMetadata is what a peer says about itself in join and peer.
 // StorageID names the peer's durable storage (empty for a peer without

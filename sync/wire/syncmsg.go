@@ -141,6 +141,68 @@ func (m SyncMessage) Encode() []byte {
 	return append(b, m.Tail...)
 }
 
+// Size returns len(m.Encode()) without encoding m.
+func (m SyncMessage) Size() int {
+	n := 1 + hashesSize(m.Heads) + hashesSize(m.Need) + ulebLen(uint64(len(m.Have))) + len(m.Tail)
+	for _, h := range m.Have {
+		n += hashesSize(h.LastSync) + ulebLen(uint64(len(h.Bloom))) + len(h.Bloom)
+	}
+	n += ulebLen(uint64(len(m.Changes)))
+	for _, c := range m.Changes {
+		n += ulebLen(uint64(len(c))) + len(c)
+	}
+	return n
+}
+
+func hashesSize(hs [][32]byte) int { return ulebLen(uint64(len(hs))) + 32*len(hs) }
+
+// ulebLen is the length of v's LEB128 encoding.
+func ulebLen(v uint64) int {
+	n := 1
+	for v >= 0x80 {
+		v >>= 7
+		n++
+	}
+	return n
+}
+
+// FitSync returns data, an Automerge sync message, within max bytes:
+// as it is when it fits (not parsed then), else with only its first
+// changes, as many as fit; left says how many it left out, for a later
+// message. Automerge sends changes dependencies first, so the ones kept
+// are ready to apply. Heads, needs, haves and trailing fields stay. A
+// message whose fields besides its changes, or with its first change
+// only, are over max cannot be cut to fit: ErrSyncTooLarge. A message
+// over max that does not parse is ErrMalformed (ParseSync).
+func FitSync(data []byte, max int) (out []byte, left int, err error) {
+	if len(data) <= max {
+		return data, 0, nil
+	}
+	m, err := ParseSync(data)
+	if err != nil {
+		return nil, 0, err
+	}
+	all := m.Changes
+	m.Changes = nil
+	size, kept := m.Size(), 0
+	for _, c := range all {
+		add := ulebLen(uint64(len(c))) + len(c) + ulebLen(uint64(kept+1)) - ulebLen(uint64(kept))
+		if size+add > max {
+			break
+		}
+		size += add
+		kept++
+	}
+	if kept == 0 {
+		if len(all) == 0 {
+			return nil, 0, fmt.Errorf("%w: %d bytes without changes, limit %d", ErrSyncTooLarge, size, max)
+		}
+		return nil, 0, fmt.Errorf("%w: %d bytes with a first change of %d bytes, limit %d", ErrSyncTooLarge, size, len(all[0]), max)
+	}
+	m.Changes = all[:kept]
+	return m.Encode(), len(all) - kept, nil
+}
+
 func appendHashes(b []byte, hs [][32]byte) []byte {
 	b = binary.AppendUvarint(b, uint64(len(hs)))
 	for _, h := range hs {

@@ -82,13 +82,17 @@ func (a *RepoAdapter) InSync(ctx context.Context, peer string, id docs.DocumentI
 // (OnRefused, OnSetAside) is not in sync until both callbacks returned,
 // nor is one whose refusal began while the repository was being read
 // (the set-aside document would otherwise look in sync before the
-// callbacks ran).
+// callbacks ran). In a session with OnAccepted (a device's), neither is
+// one whose last message from the remote named heads this side lacks:
+// the remote cut it to fit a frame (the shared heads then cover the
+// local changes, but the remote has more), and its next messages bring
+// the rest.
 func (s *Session) InSync(ctx context.Context, id docs.DocumentID) (bool, error) {
 	s.init()
 	s.mu.Lock()
-	refusing, seq := s.refusing[id], s.refusalSeq
+	refusing, behind, seq := s.refusing[id], s.behind[id], s.refusalSeq
 	s.mu.Unlock()
-	if refusing {
+	if refusing || behind {
 		return false, nil
 	}
 	in, err := s.Repo.InSync(ctx, s.peer, id)
@@ -160,7 +164,7 @@ func (s *Session) answer(ctx context.Context, id docs.DocumentID) error {
 		return err
 	}
 	s.markSent(id, headsPrint(data))
-	return s.send(ctx, &wire.Message{Type: wire.TypeSync, SenderID: s.LocalID, TargetID: s.RemoteID, DocumentID: s.names.text(id), Data: data})
+	return s.sendSync(ctx, id, data)
 }
 
 // markSent records that a sync message for id whose heads print to hp

@@ -97,7 +97,11 @@ type Repo interface {
 	// still aclRev (the one ViewAt passed to the access decision the
 	// message is sent under); otherwise it generates nothing, leaves the
 	// sync state with peer as it was and returns an error wrapping
-	// ErrACLMoved. The bytes are the caller's.
+	// ErrACLMoved. A message fits one frame with its envelope
+	// (wire.MaxSyncData): changes beyond it wait for the next message;
+	// one that cannot fit even so returns an error wrapping
+	// wire.ErrSyncTooLarge, which refuses this document only. The bytes
+	// are the caller's.
 	Generate(ctx context.Context, peer string, id docs.DocumentID, aclRev uint64) (data []byte, ok bool, err error)
 	// IDs returns every stored document id.
 	IDs(ctx context.Context) ([]docs.DocumentID, error)

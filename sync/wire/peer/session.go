@@ -190,7 +190,10 @@ type Session struct {
 	OnCreate func(tx store.Txn, id docs.DocumentID) error
 	// OnRefused, when set, is called when the remote refuses a document:
 	// an error message naming it (a refused write or creation), or
-	// doc-unavailable (it may not read it, or does not hold it).
+	// doc-unavailable (it may not read it, or does not hold it); and when
+	// this side cannot send it: its next sync message does not fit a
+	// frame even with changes left for later (wire.ErrSyncTooLarge),
+	// which the remote is told as a refusal too.
 	OnRefused func(id docs.DocumentID, reason string)
 	// SetAsideRefused makes the session set aside the local changes the
 	// remote refuses (devices set it for their relay): when an error
@@ -302,14 +305,18 @@ type Session struct {
 	// runCtx is Run's context while Run serves (nil before and after):
 	// markDirty starts a flusher on it. flushing is true while a flusher
 	// goroutine is started and has not seen the dirty set empty.
-	runCtx     context.Context
-	stopRun    context.CancelFunc
-	flushing   bool
-	flushErr   error                    // the first error that ended a flusher; Run returns it
-	requested  map[docs.DocumentID]bool // requests not answered yet (see request)
-	refusals   map[docs.DocumentID]int  // answers refusing each document
-	refusing   map[docs.DocumentID]bool // a refusal being set aside and reported (InSync)
-	refusalSeq uint64                   // refusals begun in this session (InSync)
+	runCtx    context.Context
+	stopRun   context.CancelFunc
+	flushing  bool
+	flushErr  error                    // the first error that ended a flusher; Run returns it
+	requested map[docs.DocumentID]bool // requests not answered yet (see request)
+	refusals  map[docs.DocumentID]int  // answers refusing each document
+	refusing  map[docs.DocumentID]bool // a refusal being set aside and reported (InSync)
+	// behind marks the documents whose last sync message from the remote
+	// named heads this side lacks (a message cut to fit a frame: the
+	// rest follows), read with OnAccepted's heads (InSync).
+	behind     map[docs.DocumentID]bool
+	refusalSeq uint64 // refusals begun in this session (InSync)
 	peer       string
 	persistent bool
 	// last holds, for Pace and Window, when each document's last sync
@@ -350,6 +357,7 @@ func (s *Session) init() {
 		s.requested = map[docs.DocumentID]bool{}
 		s.refusals = map[docs.DocumentID]int{}
 		s.refusing = map[docs.DocumentID]bool{}
+		s.behind = map[docs.DocumentID]bool{}
 		s.last = map[docs.DocumentID]lastSent{}
 		s.paced = map[docs.DocumentID]*paceTimer{}
 		if s.AfterFunc == nil {
@@ -988,7 +996,10 @@ func (s *Session) create(ctx context.Context, id docs.DocumentID, m *wire.Messag
 
 // applied records that a sync message for id from the remote was
 // applied: the document's refusals are forgotten, OnSynced runs, and
-// OnAccepted when the remote's heads cover every local change.
+// OnAccepted when the remote's heads cover every local change. With
+// OnAccepted (devices), whether the remote's heads name changes this
+// side lacks is recorded too: a message cut to fit a frame leaves the
+// rest for the next ones, and InSync waits for them.
 func (s *Session) applied(ctx context.Context, id docs.DocumentID, m *wire.Message) {
 	s.mu.Lock()
 	delete(s.refusals, id)
@@ -1003,18 +1014,26 @@ func (s *Session) applied(ctx context.Context, id docs.DocumentID, m *wire.Messa
 	}
 	// Covered: the remote's heads are known here and nothing local lies
 	// outside their history.
-	covered := false
+	known, covered := false, false
 	err := s.Repo.View(ctx, id, func(doc *automerge.Doc) error {
 		for _, h := range theirs {
 			if !doc.HasChange(h) {
 				return nil
 			}
 		}
+		known = true
 		rest, err := doc.Changes(theirs...)
 		covered = err == nil && len(rest) == 0
 		automerge.CloseChanges(rest)
 		return nil
 	})
+	s.mu.Lock()
+	if known || err != nil {
+		delete(s.behind, id)
+	} else {
+		s.behind[id] = true
+	}
+	s.mu.Unlock()
 	if err == nil && covered {
 		s.OnAccepted(id)
 	}
@@ -1165,8 +1184,9 @@ func (s *Session) deferPushes(ids []docs.DocumentID, wait time.Duration) {
 	})
 }
 
-// flushSent is flush reporting whether a message was sent. in is the
-// remote's message the message answers (unset for a push): the message
+// flushSent is flush reporting whether a message was sent: a sync
+// message, or the refusal of a document whose message cannot be sent
+// (unsendable). in is the remote's message the message answers (unset for a push): the message
 // counts as a push (OnPush) when in is unset, when in ended a hold, or
 // when in carried no changes and the message carries changes made since
 // the session's last sync message for id (its heads moved since). The
@@ -1189,6 +1209,9 @@ func (s *Session) flushSent(ctx context.Context, id docs.DocumentID, in answerin
 		if errors.Is(err, ErrACLMoved) {
 			continue
 		}
+		if errors.Is(err, wire.ErrSyncTooLarge) {
+			return true, s.unsendable(ctx, id, err)
+		}
 		if err != nil || !ok {
 			return false, err
 		}
@@ -1198,8 +1221,51 @@ func (s *Session) flushSent(ctx context.Context, id docs.DocumentID, in answerin
 		if !in.set || in.held || in.ack && spoke && prev != hp && carriesChanges(data) {
 			s.pushed()
 		}
-		return true, s.send(ctx, &wire.Message{Type: wire.TypeSync, SenderID: s.LocalID, TargetID: s.RemoteID, DocumentID: s.names.text(id), Data: data})
+		return true, s.sendSync(ctx, id, data)
 	}
+}
+
+// sendSync sends data, a sync message for id. The repository keeps
+// every message within the frame limit with its envelope
+// (wire.MaxSyncData); should one still not encode within it, that
+// refuses the document (unsendable), not the session. The sync state
+// then counts the message as sent: the remote's next message for the
+// document, or its next change, starts the next one.
+func (s *Session) sendSync(ctx context.Context, id docs.DocumentID, data []byte) error {
+	err := s.send(ctx, &wire.Message{Type: wire.TypeSync, SenderID: s.LocalID, TargetID: s.RemoteID, DocumentID: s.names.text(id), Data: data})
+	if errors.Is(err, wire.ErrFrameTooLarge) {
+		return s.unsendable(ctx, id, err)
+	}
+	return err
+}
+
+// unsendable refuses document id, whose next sync message cannot be sent
+// within the frame limit (cause wraps wire.ErrSyncTooLarge or
+// wire.ErrFrameTooLarge: its heads, needs and Bloom filter, or a single
+// change, too large): the remote is told with an error message naming
+// the document and OnRefused runs, so both sides record the refusal,
+// and the session goes on with the other documents. At most maxRefusals
+// times per document and session, counted with the remote's refused
+// messages (refuse).
+func (s *Session) unsendable(ctx context.Context, id docs.DocumentID, cause error) error {
+	s.mu.Lock()
+	n, known := s.refusals[id]
+	full := !known && len(s.refusals) >= maxRefusedDocs
+	if !full {
+		s.refusals[id] = n + 1
+	}
+	s.mu.Unlock()
+	if n >= maxRefusals || full {
+		s.Log.Debug("peer: document still too large to send", "doc", id, "remote", s.RemoteID, "err", cause)
+		return nil
+	}
+	s.Log.Warn("peer: document too large to send", "doc", id, "remote", s.RemoteID, "err", cause)
+	if s.OnRefused != nil {
+		s.OnRefused(id, cause.Error())
+	}
+	e := wire.ErrorMessage(s.LocalID, s.RemoteID, cause.Error())
+	e.DocumentID = s.names.text(id)
+	return s.send(ctx, e)
 }
 
 // SendEphemeral forwards an ephemeral message to the remote when it
