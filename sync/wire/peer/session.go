@@ -711,18 +711,25 @@ func refusable(err error) bool {
 	return false
 }
 
+// countRefusal counts one more refusal of document id in this session
+// and reports whether it is still to be told to the remote: at most
+// maxRefusals per document, for at most maxRefusedDocs documents.
+func (s *Session) countRefusal(id docs.DocumentID) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, known := s.refusals[id]
+	if !known && len(s.refusals) >= maxRefusedDocs {
+		return false
+	}
+	s.refusals[id] = n + 1
+	return n < maxRefusals
+}
+
 // refuse answers a refused message for document id: doc-unavailable
 // when the remote may not read it, else an error message naming the
 // document. At most maxRefusals answers per document and session.
 func (s *Session) refuse(ctx context.Context, id docs.DocumentID, m *wire.Message, cause error) error {
-	s.mu.Lock()
-	n, known := s.refusals[id]
-	full := !known && len(s.refusals) >= maxRefusedDocs
-	if !full {
-		s.refusals[id] = n + 1
-	}
-	s.mu.Unlock()
-	if n >= maxRefusals || full {
+	if !s.countRefusal(id) {
 		s.Log.Debug("peer: dropping message for refused document", "doc", id, "user", s.User, "err", cause)
 		return nil
 	}
@@ -1248,14 +1255,7 @@ func (s *Session) sendSync(ctx context.Context, id docs.DocumentID, data []byte)
 // times per document and session, counted with the remote's refused
 // messages (refuse).
 func (s *Session) unsendable(ctx context.Context, id docs.DocumentID, cause error) error {
-	s.mu.Lock()
-	n, known := s.refusals[id]
-	full := !known && len(s.refusals) >= maxRefusedDocs
-	if !full {
-		s.refusals[id] = n + 1
-	}
-	s.mu.Unlock()
-	if n >= maxRefusals || full {
+	if !s.countRefusal(id) {
 		s.Log.Debug("peer: document still too large to send", "doc", id, "remote", s.RemoteID, "err", cause)
 		return nil
 	}
