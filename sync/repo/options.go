@@ -117,6 +117,7 @@ func (o Options) WithQuota(q Quota) Options { o.quota = q; return o }
 // rebuilt from the store on load, so a restart keeps it. With the Go
 // sync states only (the relay). n ≤ 0: no cap, the default.
 func (o Options) WithMaxDocBytes(n int) Options { o.maxDocBytes = max(n, 0); return o }
+
 // WithSyncLimits returns o generating sync messages of at most message
 // bytes and taking no change of more than change bytes. A message leaves
 // the changes that do not fit for a later one: they are not recorded as
