@@ -70,37 +70,46 @@ func TestRelayRestart(t *testing.T) {
 }
 
 // TestOptions: an empty relay has no tracks; the license server answers
-// its admin route only when mounted (401 without: the admin token is no
-// device token; 404 with: ada has no subscription).
+// its admin route only when mounted (404 without: no such route; 404
+// with the admin token when mounted: ada has no subscription, and 401
+// without it).
 func TestOptions(t *testing.T) {
 	const admin = "testbed-admin-token"
 	for _, tc := range []struct {
 		name     string
 		opts     testbed.Options
 		tracks   int
-		wantCode int
+		wantCode int // with the admin token
+		anonCode int // without a token
 	}{
-		{"empty", testbed.DefaultOptions().WithDemoAlbum(false), 0, http.StatusUnauthorized},
+		{"empty", testbed.DefaultOptions().WithDemoAlbum(false), 0, http.StatusNotFound, http.StatusNotFound},
 		{"licenses", testbed.DefaultOptions().WithDemoAlbum(false).WithLicenses(true).WithLicenseOptions(
-			func(o license.Options) license.Options { return o.WithAdminToken(admin) }), 0, http.StatusNotFound},
+			func(o license.Options) license.Options { return o.WithAdminToken(admin) }), 0, http.StatusNotFound, http.StatusUnauthorized},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := testbed.NewRelay(t, tc.opts)
 			if len(r.Tracks) != tc.tracks {
 				t.Fatalf("%d tracks, want %d", len(r.Tracks), tc.tracks)
 			}
-			req, err := http.NewRequest("GET", r.URL+"/v1/admin/subscriptions/ada", nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			req.Header.Set("Authorization", "Bearer "+admin)
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode != tc.wantCode {
-				t.Fatalf("admin route: %s, want %d", resp.Status, tc.wantCode)
+			for _, c := range []struct {
+				token string
+				want  int
+			}{{admin, tc.wantCode}, {"", tc.anonCode}} {
+				req, err := http.NewRequest("GET", r.URL+"/v1/admin/subscriptions/ada", nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if c.token != "" {
+					req.Header.Set("Authorization", "Bearer "+c.token)
+				}
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != c.want {
+					t.Fatalf("admin route, token %q: %s, want %d", c.token, resp.Status, c.want)
+				}
 			}
 		})
 	}
