@@ -3,6 +3,8 @@ package relay
 import (
 	"context"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
+	"github.com/segue-fm/segue/store"
 	"github.com/segue-fm/segue/sync/docs"
 	"github.com/segue-fm/segue/sync/msync/filespill"
 	"github.com/segue-fm/segue/sync/relaysync"
@@ -54,13 +57,23 @@ func (s *Server) mountSync() error {
 	// those an older relay kept under the storage id alone, which any
 	// user could name, are dropped (their peers start one exchange
 	// afresh).
-	dropped, err := r.DropSyncStates(ctx, func(p repo.PeerID) bool { return !peer.UserScoped(string(p)) })
-	if err != nil {
+	// Done once: syncScopedKey records it, so later starts do not list
+	// every stored sync state.
+	if _, err := s.st.Get(ctx, syncScopedKey); errors.Is(err, store.ErrNotFound) {
+		dropped, err := r.DropSyncStates(ctx, func(p repo.PeerID) bool { return !peer.UserScoped(string(p)) })
+		if err == nil {
+			err = s.st.Set(ctx, syncScopedKey, []byte{1})
+		}
+		if err != nil {
+			r.Close()
+			return err
+		}
+		if dropped > 0 {
+			s.log.Info("relay: dropped sync states not scoped to a user", "states", dropped)
+		}
+	} else if err != nil {
 		r.Close()
-		return err
-	}
-	if dropped > 0 {
-		s.log.Info("relay: dropped sync states not scoped to a user", "states", dropped)
+		return fmt.Errorf("relay: read %s: %w", syncScopedKey, err)
 	}
 	// Documents created before owners were recorded get their owner
 	// from the relay's creation records (idempotent).
@@ -150,3 +163,8 @@ func (s *Server) Docs() *repo.Repo { return s.docs }
 // when it failed to mount, for services that deliver on the devices'
 // sync connections (server/social: friend activity). The Server owns it.
 func (s *Server) SyncEndpoint() *relaysync.Endpoint { return s.sync }
+
+// syncScopedKey marks a store whose sync states are all scoped to a user
+// (peer.UserScoped): the states an older relay kept under the announced
+// storage id alone were dropped at a start, after which none is written.
+var syncScopedKey = []byte("relay/sync-scoped")
