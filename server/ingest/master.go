@@ -18,6 +18,7 @@ import (
 
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/player/loudness"
+	pwav "github.com/segue-fm/segue/player/wav"
 	"github.com/segue-fm/segue/server/ingest/features"
 	"github.com/segue-fm/segue/server/ingest/wav"
 )
@@ -42,6 +43,12 @@ type master struct {
 	tags     map[string]string // FLAC Vorbis comments, upper-case keys
 	path     string            // copy on disk for the encoder
 	flac     bool              // the copy is FLAC (else WAV)
+
+	// enc, while a WAV master is decoded, receives its frames: the copy
+	// for the encoder is written from the decoded samples (see
+	// decodeMaster), in copyFormat(format) of the master.
+	encFile io.WriteSeeker
+	enc     *pwav.Writer
 
 	// pcm, when set, receives the decoded frames instead of the loudness
 	// meter (rereading the copy for the album resampler).
@@ -72,6 +79,11 @@ func (m *master) begin() error {
 // write takes decoded interleaved frames.
 func (m *master) write(buf []float32) error {
 	m.frames += int64(len(buf) / m.channels)
+	if m.enc != nil {
+		if err := m.enc.WriteFloat32(buf); err != nil {
+			return fmt.Errorf("copy master: %w", err)
+		}
+	}
 	if m.pcm != nil {
 		return m.pcm(buf)
 	}
@@ -152,7 +164,11 @@ func (c ctxReader) Read(p []byte) (int, error) {
 // decodeMaster reads the master name from fsys once: it copies it to
 // tmpDir for the encoder, checks the SHA-256 is still sha, decodes it
 // (WAV or FLAC, by content; the extension must agree), measures its
-// loudness and reads its tags.
+// loudness and reads its tags. A FLAC master is copied byte for byte; a
+// WAV master's copy is a plain WAV written from the decoded samples, in
+// the same sample format (32-bit integer as float), so the encoder reads
+// only what this reader read: oggenc refuses 32-bit integer PCM and loses
+// its way after an odd-sized chunk before the data, both valid WAV.
 func decodeMaster(ctx context.Context, fsys fs.FS, name string, size int64, sha [32]byte, tmpDir string) (*master, error) {
 	ext := strings.ToLower(path.Ext(name))
 	if ext != ".wav" && ext != ".wave" && ext != ".flac" {
@@ -169,12 +185,21 @@ func decodeMaster(ctx context.Context, fsys fs.FS, name string, size int64, sha 
 	}
 	defer tmp.Close()
 	h := sha256.New()
-	src := io.TeeReader(ctxReader{ctx, f}, io.MultiWriter(h, tmp))
 	var magic [4]byte
-	if _, err := io.ReadFull(src, magic[:]); err != nil {
+	if _, err := io.ReadFull(io.TeeReader(ctxReader{ctx, f}, h), magic[:]); err != nil {
 		return nil, fmt.Errorf("%w: %d-byte file", ErrCorrupt, size)
 	}
 	m := &master{path: tmp.Name(), flac: string(magic[:]) == "fLaC"}
+	var src io.Reader
+	if m.flac {
+		if _, err := tmp.Write(magic[:]); err != nil {
+			return nil, fmt.Errorf("copy master: %w", err)
+		}
+		src = io.TeeReader(ctxReader{ctx, f}, io.MultiWriter(h, tmp))
+	} else {
+		src = io.TeeReader(ctxReader{ctx, f}, h)
+		m.encFile = tmp
+	}
 	body := io.MultiReader(bytes.NewReader(magic[:]), src)
 	switch {
 	case string(magic[:]) == "RIFF" && ext != ".flac":
@@ -229,6 +254,11 @@ func (m *master) decodeWAV(r io.Reader, size int64) error {
 	if err := m.begin(); err != nil {
 		return err
 	}
+	if m.encFile != nil {
+		if m.enc, err = pwav.NewWriter(m.encFile, m.rate, m.channels, copyFormat(f)); err != nil {
+			return fmt.Errorf("copy master: %w", err)
+		}
+	}
 	buf := make([]float32, 8192*m.channels)
 	for {
 		n, err := wr.Read(buf)
@@ -242,8 +272,26 @@ func (m *master) decodeWAV(r io.Reader, size int64) error {
 			return wavErr(err)
 		}
 	}
+	if m.enc != nil {
+		if err := m.enc.Close(); err != nil {
+			return fmt.Errorf("copy master: %w", err)
+		}
+	}
 	m.end()
 	return nil
+}
+
+// copyFormat is the sample format of the encoder's copy of a WAV master
+// in format f: 16- and 24-bit integer samples are kept exactly, 32-bit
+// integer and float samples are written as float.
+func copyFormat(f wav.Format) pwav.Format {
+	switch {
+	case !f.Float && f.BitsPerSample == 16:
+		return pwav.S16
+	case !f.Float && f.BitsPerSample == 24:
+		return pwav.S24
+	}
+	return pwav.F32
 }
 
 func wavErr(err error) error {
