@@ -68,10 +68,14 @@ func runDecode(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return fmt.Errorf("decode %s: %w", inPath, err)
 	}
 	if d := res.Damage; d.Damaged() {
-		if *strict {
-			return fmt.Errorf("decode %s: %w: %d bytes skipped, %d gaps in the page sequence", inPath, errDamaged, d.SkippedBytes, d.Holes)
+		what := fmt.Sprintf("%d bytes skipped, %d gaps in the page sequence", d.SkippedBytes, d.Holes)
+		if d.Truncated {
+			what += ", cut short (ends inside a page or packet)"
 		}
-		fmt.Fprintf(stderr, "warning: %s is damaged: %d bytes skipped, %d gaps in the page sequence; the audio there is missing from the output\n", inPath, d.SkippedBytes, d.Holes)
+		if *strict {
+			return fmt.Errorf("decode %s: %w: %s", inPath, errDamaged, what)
+		}
+		fmt.Fprintf(stderr, "warning: %s is damaged: %s; the audio there is missing from the output\n", inPath, what)
 	}
 	if pending != nil {
 		if err := pending.Commit(); err != nil {

@@ -44,8 +44,9 @@ func TestRunDecode(t *testing.T) {
 
 // TestRunDecodeLeavesOutputOnFailure: a failed decode leaves the output
 // path as it was and no temporary file beside it; the input cannot be
-// its own output; a damaged input decodes what is intact with a warning,
-// or fails under --strict without writing anything.
+// its own output; a damaged input (pages failing their CRC, or a file
+// cut short) decodes what is intact with a warning, or fails under
+// --strict without writing anything.
 func TestRunDecodeLeavesOutputOnFailure(t *testing.T) {
 	good, err := os.ReadFile(filepath.Join("..", "..", "player", "vorbis", "testdata", "stereo22k.ogg"))
 	if err != nil {
@@ -60,7 +61,9 @@ func TestRunDecodeLeavesOutputOnFailure(t *testing.T) {
 		return p
 	}
 	in := write("good.ogg", good)
-	trunc := write("trunc.ogg", good[:len(good)/2])
+	// Two links, cut inside the second one's audio page.
+	trunc := write("trunc.ogg", append(bytes.Clone(good), good[:len(good)-100]...))
+	noAudio := write("headers.ogg", good[:200]) // cut inside the headers
 	// Two links of the same stream, a byte of the first one's only audio
 	// page flipped: that page fails its CRC, the second link is intact.
 	flipped := append(bytes.Clone(good), good...)
@@ -86,14 +89,18 @@ func TestRunDecodeLeavesOutputOnFailure(t *testing.T) {
 			t.Errorf("%s: output changed (%d bytes, was %d; %v)", what, len(after), len(before), err)
 		}
 		ents, _ := os.ReadDir(dir)
-		if len(ents) != 4 {
-			t.Errorf("%s: %d files in the directory, want 4 (no temporary file left)", what, len(ents))
+		if len(ents) != 5 {
+			t.Errorf("%s: %d files in the directory, want 5 (no temporary file left)", what, len(ents))
 		}
 	}
-	if _, err := run(trunc, out); err == nil {
-		t.Error("truncated input decoded without error")
+	if _, err := run(noAudio, out); err == nil || !strings.Contains(err.Error(), "stream ends before its headers") {
+		t.Errorf("input cut inside its headers: %v, want a bad header", err)
 	}
-	unchanged("truncated input")
+	unchanged("input cut inside its headers")
+	if _, err := run("--strict", trunc, out); !errors.Is(err, errDamaged) || !strings.Contains(err.Error(), "cut short") {
+		t.Errorf("--strict, truncated input: %v, want errDamaged, cut short", err)
+	}
+	unchanged("--strict, truncated input")
 	if _, err := run(in, in); !errors.Is(err, errUsage) {
 		t.Errorf("input as its own output: %v, want errUsage", err)
 	}
@@ -121,5 +128,21 @@ func TestRunDecodeLeavesOutputOnFailure(t *testing.T) {
 	}
 	if a.Frames() >= 2*11025 || a.Frames() == 0 {
 		t.Errorf("damaged input: %d frames, want some but fewer than %d", a.Frames(), 2*11025)
+	}
+	msg, err = run(trunc, out)
+	if err != nil {
+		t.Fatalf("truncated input: %v", err)
+	}
+	if !strings.Contains(msg, "warning: "+trunc+" is damaged") || !strings.Contains(msg, "cut short") {
+		t.Errorf("truncated input: no warning in %q", msg)
+	}
+	if b, err = os.ReadFile(out); err != nil {
+		t.Fatal(err)
+	}
+	if a, err = wav.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	if a.Frames() != 11025 {
+		t.Errorf("truncated input: %d frames, want the first link's %d", a.Frames(), 11025)
 	}
 }

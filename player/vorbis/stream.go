@@ -55,14 +55,19 @@ type Damage struct {
 	SkippedBytes int64
 	// Holes counts gaps in the page sequence (pages lost or corrupt).
 	Holes int
+	// Truncated reports that the stream ended inside a page or packet
+	// after its headers (a file cut short): the audio after its last
+	// whole packet is missing.
+	Truncated bool
 }
 
 // Damaged reports whether anything was skipped.
-func (d Damage) Damaged() bool { return d.SkippedBytes > 0 || d.Holes > 0 }
+func (d Damage) Damaged() bool { return d.SkippedBytes > 0 || d.Holes > 0 || d.Truncated }
 
 // Damage reports what has been skipped so far.
 func (s *StreamReader) Damage() Damage {
-	return Damage{SkippedBytes: s.or.Lost, Holes: s.holes}
+	return Damage{SkippedBytes: s.or.Lost, Holes: s.holes,
+		Truncated: errors.Is(s.err, io.ErrUnexpectedEOF) && s.dec != nil && s.dec.Ready()}
 }
 
 // ReadHeaders reads up to the end of the first link's headers, so that
@@ -74,7 +79,7 @@ func (s *StreamReader) ReadHeaders(ctx context.Context) error {
 		}
 		pkt, err := s.or.Next()
 		if err != nil {
-			if err == io.EOF {
+			if err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) {
 				err = fmt.Errorf("%w: stream ends before its headers", ErrHeader)
 			}
 			return err
@@ -114,7 +119,7 @@ func (s *StreamReader) Next(ctx context.Context) ([][]float32, error) {
 		}
 		pkt, err := s.or.Next()
 		if err != nil {
-			if err == io.EOF && (s.dec == nil || !s.dec.Ready()) {
+			if (err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF)) && (s.dec == nil || !s.dec.Ready()) {
 				err = fmt.Errorf("%w: stream ends before its headers", ErrHeader)
 			}
 			s.err = err

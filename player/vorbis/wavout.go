@@ -51,8 +51,10 @@ type WAVResult struct {
 // DecodeWAV decodes the Ogg Vorbis stream src with a StreamReader and
 // writes it to dst as a WAV file in format f, with channels in WAV order.
 // Chained links must share rate and channel count (else ErrFormatChange).
-// dst is finished (sizes patched when it can seek) but not closed. On
-// error the result tells how far it got.
+// dst is finished (sizes patched when it can seek) but not closed. A
+// stream cut short after its headers is written up to its last whole
+// packet, with Damage.Truncated set. On error the result tells how far it
+// got.
 func DecodeWAV(ctx context.Context, dst io.Writer, src io.Reader, f wav.Format, opts Options) (WAVResult, error) {
 	sr := NewStreamReader(src, opts)
 	if err := sr.ReadHeaders(ctx); err != nil {
@@ -69,7 +71,7 @@ func DecodeWAV(ctx context.Context, dst io.Writer, src io.Reader, f wav.Format, 
 	for {
 		pcm, err := sr.Next(ctx)
 		res.Frames, res.Damage = w.Frames(), sr.Damage()
-		if errors.Is(err, io.EOF) {
+		if errors.Is(err, io.EOF) || res.Damage.Truncated {
 			break
 		}
 		if err != nil {
