@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -280,6 +281,17 @@ func TestIngestFLACTags(t *testing.T) {
 	}
 }
 
+// flacNoFrames returns a FLAC file of one STREAMINFO block (44.1 kHz
+// stereo 16-bit, total samples unknown) and no audio frames.
+func flacNoFrames() []byte {
+	b := []byte("fLaC\x80\x00\x00\x22")
+	b = binary.BigEndian.AppendUint16(b, 4096) // min block size
+	b = binary.BigEndian.AppendUint16(b, 4096) // max block size
+	b = append(b, 0, 0, 0, 0, 0, 0)            // min, max frame size: unknown
+	b = binary.BigEndian.AppendUint64(b, 44100<<44|1<<41|15<<36)
+	return append(b, make([]byte, 16)...) // MD5: unknown
+}
+
 func TestIngestRejects(t *testing.T) {
 	good := sineWAV(t, 44100, 44100, 2)
 	demoOgg, _ := demoalbum.FS.ReadFile("data/01.high.ogg")
@@ -301,6 +313,7 @@ func TestIngestRejects(t *testing.T) {
 		{"wav named flac", fstest.MapFS{"song.flac": {Data: good}}, "", []string{"song.flac"}, DefaultOptions(), ErrUnsupportedFormat, "song.flac"},
 		{"not audio", fstest.MapFS{"x.wav": {Data: []byte("hello, this is text and not a wave file")}}, "", []string{"x.wav"}, DefaultOptions(), ErrUnsupportedFormat, "x.wav"},
 		{"corrupt flac", fstest.MapFS{"x.flac": {Data: append([]byte("fLaC"), bytes.Repeat([]byte{0xff}, 100)...)}}, "", []string{"x.flac"}, DefaultOptions(), ErrCorrupt, "x.flac"},
+		{"flac without audio", fstest.MapFS{"x.flac": {Data: flacNoFrames()}}, "", []string{"x.flac"}, DefaultOptions(), ErrCorrupt, "no audio"},
 		{"missing file", fstest.MapFS{}, "", []string{"gone.wav"}, DefaultOptions(), os.ErrNotExist, "gone.wav"},
 		{"missing encoder", fstest.MapFS{"ok.wav": {Data: good}}, "", []string{"ok.wav"}, DefaultOptions().WithEncoders("no-such-oggenc", "no-such-ffmpeg"), ErrEncoderMissing, "ok.wav"},
 		{"tier with wrong length", fstest.MapFS{"album.json": {Data: preSidecar(meta.Tracks[0].Samples+5, "t.ogg")}, "t.ogg": {Data: demoOgg}}, "album.json", nil, DefaultOptions(), ErrTierMismatch, "t.ogg"},

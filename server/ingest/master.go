@@ -365,6 +365,9 @@ func (m *master) decodeFLAC(r io.Reader) error {
 			return fmt.Errorf("%w: over %d s", ErrTooLarge, MaxSeconds)
 		}
 	}
+	if m.frames == 0 {
+		return fmt.Errorf("%w: flac has no audio", ErrCorrupt)
+	}
 	if info.NSamples != 0 && uint64(m.frames) != info.NSamples {
 		return fmt.Errorf("%w: flac holds %d samples, header says %d", ErrTruncated, m.frames, info.NSamples)
 	}
