@@ -40,7 +40,7 @@ func runPlay(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	out := fs.String("out", "segue-play.wav", "write a WAV file instead of playing to the device (written to a temporary file, renamed once the play succeeded)")
 	formatName := fs.String("format", "s16", "WAV sample format: s16, s24 or f32")
 	startAt := fs.String("start", "", "start this far into the first track: 90s, 1m30s, 1:30 or 1:02:03.5 (sample-exact)")
-	crossfade := fs.Duration("crossfade", 0, "crossfade between tracks of different albums (0–12s)")
+	crossfade := fs.Duration("crossfade", 0, fmt.Sprintf("crossfade between tracks of different albums (0s to %v)", player.MaxCrossfade))
 	gainMode := fs.String("gain", "track", "loudness normalisation to −14 LUFS: track, album or off")
 	offline := fs.Bool("offline", false, "offline mode: ask the relay for no keys; tracks not downloaded are skipped at once instead of retried; the plays stay on the device until `segue sync now`")
 	effects := addEffectFlags(fs)
@@ -75,6 +75,9 @@ func runPlay(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	format, err := wav.ParseFormat(*formatName)
 	if err != nil {
 		return fmt.Errorf("%w: --format %q: want s16, s24 or f32", errUsage, *formatName)
+	}
+	if *crossfade < 0 || *crossfade > player.MaxCrossfade {
+		return fmt.Errorf("%w: --crossfade %v: want 0s to %v", errUsage, *crossfade, player.MaxCrossfade)
 	}
 	var start time.Duration
 	if *startAt != "" {

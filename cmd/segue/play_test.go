@@ -223,6 +223,8 @@ func TestPlayPlaylistSkipsUnknownTrack(t *testing.T) {
 		{[]string{"play", "track", string(tr0), "--start", "soon"}, `--start: "soon": want a duration`},
 		{[]string{"play", "track", string(tr0), "--start", "1:75"}, `--start: "1:75"`},
 		{[]string{"play", "track", string(tr0), "--start", "-3s"}, `want a position from 0`},
+		{[]string{"play", "track", string(tr0), "--crossfade", "13s"}, `--crossfade 13s: want 0s to 12s`},
+		{[]string{"play", "track", string(tr0), "--crossfade", "-1s"}, `--crossfade -1s: want 0s to 12s`},
 	}
 	for _, u := range usage {
 		res := cmd(u.args...)
