@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/ed25519"
@@ -25,6 +26,7 @@ import (
 
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
+	"github.com/segue-fm/segue/player/vorbis"
 	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/server/ingest/segment"
 )
@@ -547,6 +549,11 @@ func (in *ingester) tierStreams(ctx context.Context, p *probed) (map[model.Tier]
 		case err != nil:
 			return nil, nil, fmt.Errorf("%s: %w: %v", what, ErrUnsupportedFormat, err)
 		}
+		if j.file != "" {
+			if err := decodes(ctx, j.data, st); err != nil {
+				return nil, nil, fmt.Errorf("%s: %w", what, err)
+			}
+		}
 		switch {
 		case st.Channels != t.Channels:
 			return nil, nil, fmt.Errorf("%s: %w: %d channels, master has %d", what, ErrTierMismatch, st.Channels, t.Channels)
@@ -571,6 +578,33 @@ func (in *ingester) tierStreams(ctx context.Context, p *probed) (map[model.Tier]
 		out[j.tier] = st
 	}
 	return out, timings, nil
+}
+
+// decodes decodes a pre-encoded tier whole with Segue's decoder, as every
+// player will: a stream that does not decode (a setup header it refuses,
+// a packet it cannot read) or decodes to another length than its granule
+// positions say would fail for every listener, so it is refused here
+// (ErrCorrupt). An encoder's output is not checked.
+func decodes(ctx context.Context, data []byte, st *segment.Stream) error {
+	sr := vorbis.NewStreamReader(bytes.NewReader(data), vorbis.DefaultOptions().WithMaxChannels(MaxChannels))
+	var n int64
+	for {
+		pcm, err := sr.Next(ctx)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("%w: does not decode after sample %d: %v", ErrCorrupt, n, err)
+		}
+		n += int64(len(pcm[0]))
+	}
+	if d := sr.Damage(); d.Damaged() {
+		return fmt.Errorf("%w: %d bytes fail their page checksum, %d gaps in the page sequence", ErrCorrupt, d.SkippedBytes, d.Holes)
+	}
+	if n != st.TotalSamples {
+		return fmt.Errorf("%w: decodes to %d samples, its granule positions say %d", ErrCorrupt, n, st.TotalSamples)
+	}
+	return nil
 }
 
 func readLimited(fsys fs.FS, name string, limit int64) ([]byte, error) {

@@ -23,6 +23,7 @@ import (
 	"github.com/segue-fm/segue/internal/demoalbum"
 	"github.com/segue-fm/segue/internal/safetext"
 	"github.com/segue-fm/segue/internal/testtool"
+	"github.com/segue-fm/segue/player/ogg"
 	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/store"
 )
@@ -292,6 +293,33 @@ func flacNoFrames() []byte {
 	return append(b, make([]byte, 16)...) // MD5: unknown
 }
 
+// badSetup returns stream with its setup header's first codebook sync
+// pattern broken and the page's checksum made right again: a well-formed
+// Ogg stream that no Vorbis decoder reads.
+func badSetup(t *testing.T, stream []byte) []byte {
+	t.Helper()
+	var out []byte
+	for rest, i := stream, 0; len(rest) > 0; i++ {
+		p, n, err := ogg.ParsePage(rest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// "\x05vorbis", the codebook count, then the first codebook's "BCV".
+		if k := bytes.Index(p.Body, []byte("\x05vorbis")); k >= 0 && string(p.Body[k+8:k+11]) == "BCV" {
+			p.Body = bytes.Clone(p.Body)
+			copy(p.Body[k+8:], "XYZ")
+		}
+		if out, err = ogg.AppendPage(out, &p); err != nil {
+			t.Fatal(err)
+		}
+		rest = rest[n:]
+	}
+	if bytes.Equal(out, stream) {
+		t.Fatal("no setup header found")
+	}
+	return out
+}
+
 func TestIngestRejects(t *testing.T) {
 	good := sineWAV(t, 44100, 44100, 2)
 	demoOgg, _ := demoalbum.FS.ReadFile("data/01.high.ogg")
@@ -318,6 +346,7 @@ func TestIngestRejects(t *testing.T) {
 		{"missing encoder", fstest.MapFS{"ok.wav": {Data: good}}, "", []string{"ok.wav"}, DefaultOptions().WithEncoders("no-such-oggenc", "no-such-ffmpeg"), ErrEncoderMissing, "ok.wav"},
 		{"tier with wrong length", fstest.MapFS{"album.json": {Data: preSidecar(meta.Tracks[0].Samples+5, "t.ogg")}, "t.ogg": {Data: demoOgg}}, "album.json", nil, DefaultOptions(), ErrTierMismatch, "t.ogg"},
 		{"truncated tier", fstest.MapFS{"album.json": {Data: preSidecar(meta.Tracks[0].Samples, "t.ogg")}, "t.ogg": {Data: demoOgg[:len(demoOgg)-3000]}}, "album.json", nil, DefaultOptions(), ErrTruncated, "t.ogg"},
+		{"tier with a bad setup header", fstest.MapFS{"album.json": {Data: preSidecar(meta.Tracks[0].Samples, "t.ogg")}, "t.ogg": {Data: badSetup(t, demoOgg)}}, "album.json", nil, DefaultOptions(), ErrCorrupt, "t.ogg: ingest: corrupt input: does not decode"},
 		{"tier not ogg", fstest.MapFS{"album.json": {Data: preSidecar(meta.Tracks[0].Samples, "t.ogg")}, "t.ogg": {Data: good}}, "album.json", nil, DefaultOptions(), ErrUnsupportedFormat, "t.ogg"},
 		{"bad rights", fstest.MapFS{"ok.wav": {Data: good}, "ok.wav.json": {Data: []byte(`{"artists":["X"],"rights":[{"party":"A","role":"performer","share":0.5}]}`)}}, "", []string{"ok.wav"}, DefaultOptions(), ErrBadMetadata, "ok.wav"},
 		{"rights thirds short of 1", fstest.MapFS{"ok.wav": {Data: good}, "ok.wav.json": {Data: []byte(`{"artists":["X"],"rights":[{"party":"A","role":"performer","share":0.333333333},{"party":"B","role":"songwriter","share":0.333333333},{"party":"C","role":"label","share":0.333333333}]}`)}}, "", []string{"ok.wav"}, DefaultOptions(), model.ErrBadRights, "sum to 0.999999999"},
