@@ -283,13 +283,13 @@ func TestIngestFLACTags(t *testing.T) {
 }
 
 // flacNoFrames returns a FLAC file of one STREAMINFO block (44.1 kHz
-// stereo 16-bit, total samples unknown) and no audio frames.
-func flacNoFrames() []byte {
+// stereo, bits per sample, total samples unknown) and no audio frames.
+func flacNoFrames(bits uint64) []byte {
 	b := []byte("fLaC\x80\x00\x00\x22")
 	b = binary.BigEndian.AppendUint16(b, 4096) // min block size
 	b = binary.BigEndian.AppendUint16(b, 4096) // max block size
 	b = append(b, 0, 0, 0, 0, 0, 0)            // min, max frame size: unknown
-	b = binary.BigEndian.AppendUint64(b, 44100<<44|1<<41|15<<36)
+	b = binary.BigEndian.AppendUint64(b, 44100<<44|1<<41|(bits-1)<<36)
 	return append(b, make([]byte, 16)...) // MD5: unknown
 }
 
@@ -341,7 +341,8 @@ func TestIngestRejects(t *testing.T) {
 		{"wav named flac", fstest.MapFS{"song.flac": {Data: good}}, "", []string{"song.flac"}, DefaultOptions(), ErrUnsupportedFormat, "song.flac"},
 		{"not audio", fstest.MapFS{"x.wav": {Data: []byte("hello, this is text and not a wave file")}}, "", []string{"x.wav"}, DefaultOptions(), ErrUnsupportedFormat, "x.wav"},
 		{"corrupt flac", fstest.MapFS{"x.flac": {Data: append([]byte("fLaC"), bytes.Repeat([]byte{0xff}, 100)...)}}, "", []string{"x.flac"}, DefaultOptions(), ErrCorrupt, "x.flac"},
-		{"flac without audio", fstest.MapFS{"x.flac": {Data: flacNoFrames()}}, "", []string{"x.flac"}, DefaultOptions(), ErrCorrupt, "no audio"},
+		{"flac without audio", fstest.MapFS{"x.flac": {Data: flacNoFrames(16)}}, "", []string{"x.flac"}, DefaultOptions(), ErrCorrupt, "no audio"},
+		{"32-bit flac", fstest.MapFS{"x.flac": {Data: flacNoFrames(32)}}, "", []string{"x.flac"}, DefaultOptions(), ErrUnsupportedFormat, "32-bit FLAC"},
 		{"missing file", fstest.MapFS{}, "", []string{"gone.wav"}, DefaultOptions(), os.ErrNotExist, "gone.wav"},
 		{"missing encoder", fstest.MapFS{"ok.wav": {Data: good}}, "", []string{"ok.wav"}, DefaultOptions().WithEncoders("no-such-oggenc", "no-such-ffmpeg"), ErrEncoderMissing, "ok.wav"},
 		{"tier with wrong length", fstest.MapFS{"album.json": {Data: preSidecar(meta.Tracks[0].Samples+5, "t.ogg")}, "t.ogg": {Data: demoOgg}}, "album.json", nil, DefaultOptions(), ErrTierMismatch, "t.ogg"},

@@ -32,6 +32,11 @@ const (
 	MaxSeconds     = 3 * 3600
 )
 
+// MaxFLACBits is the largest FLAC sample size read: the FLAC decoder does
+// not read the frames of 32-bit files (FLAC 1.4), which it took for
+// corrupt.
+const MaxFLACBits = 24
+
 // master is a decoded master's description.
 type master struct {
 	sha      [32]byte
@@ -315,8 +320,8 @@ func (m *master) decodeFLAC(r io.Reader) error {
 	if err := m.begin(); err != nil {
 		return err
 	}
-	if info.BitsPerSample < 4 || info.BitsPerSample > 32 {
-		return fmt.Errorf("%w: %d bits per sample", ErrUnsupportedFormat, info.BitsPerSample)
+	if info.BitsPerSample < 4 || info.BitsPerSample > MaxFLACBits {
+		return fmt.Errorf("%w: %d-bit FLAC (4 to %d bits per sample)", ErrUnsupportedFormat, info.BitsPerSample, MaxFLACBits)
 	}
 	if info.NSamples > uint64(MaxSeconds)*uint64(m.rate) {
 		return fmt.Errorf("%w: %d samples is over %d s", ErrTooLarge, info.NSamples, MaxSeconds)
