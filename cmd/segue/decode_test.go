@@ -101,6 +101,10 @@ func TestRunDecodeLeavesOutputOnFailure(t *testing.T) {
 		t.Errorf("--strict, truncated input: %v, want errDamaged, cut short", err)
 	}
 	unchanged("--strict, truncated input")
+	if _, err := run(in, dir); !errors.Is(err, errIsDir) {
+		t.Errorf("a directory as the output: %v, want errIsDir", err)
+	}
+	unchanged("a directory as the output")
 	if _, err := run(in, in); !errors.Is(err, errUsage) {
 		t.Errorf("input as its own output: %v, want errUsage", err)
 	}

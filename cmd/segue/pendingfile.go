@@ -1,10 +1,14 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 )
+
+// errIsDir reports an output path naming a directory.
+var errIsDir = errors.New("is a directory")
 
 // pendingFile is an output file written under a temporary name next to
 // its path and renamed into place by Commit, so the path holds either
@@ -16,8 +20,12 @@ type pendingFile struct {
 }
 
 // createPending creates the temporary file for path in path's
-// directory. The caller ends it with Commit or Discard.
+// directory. The caller ends it with Commit or Discard. A path naming a
+// directory is refused at once, not after the work of writing the file.
 func createPending(path string) (*pendingFile, error) {
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return nil, fmt.Errorf("create %s: %w", path, errIsDir)
+	}
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
 	if err != nil {
 		return nil, fmt.Errorf("create %s: %w", path, err)
