@@ -88,3 +88,42 @@ func TestContinues(t *testing.T) {
 		}
 	}
 }
+
+// TestMapChannelsDownmix: a track with more channels than a mono or
+// stereo output is downmixed from its Vorbis channel order, never cut to
+// its first channels (which for 5.1 are front left and centre).
+func TestMapChannelsDownmix(t *testing.T) {
+	const a = math.Sqrt2 / 2
+	tests := []struct {
+		name    string
+		in      []float32 // one frame
+		outCh   int
+		want    []float64
+		comment string
+	}{
+		// FL C FR RL RR LFE
+		{"5.1 to stereo", []float32{1, 0, 0, 0, 0, 0}, 2, []float64{1 / (1 + 2*a), 0}, "front left only on the left"},
+		{"5.1 centre", []float32{0, 1, 0, 0, 0, 0}, 2, []float64{a / (1 + 2*a), a / (1 + 2*a)}, "centre on both sides"},
+		{"5.1 front right", []float32{0, 0, 1, 0, 0, 0}, 2, []float64{0, 1 / (1 + 2*a)}, "front right on the right"},
+		{"5.1 rear right", []float32{0, 0, 0, 0, 1, 0}, 2, []float64{0, a / (1 + 2*a)}, "rear right on the right"},
+		{"5.1 LFE", []float32{0, 0, 0, 0, 0, 1}, 2, []float64{0, 0}, "LFE left out"},
+		{"5.1 full scale", []float32{1, 1, 1, 1, 1, 1}, 2, []float64{1, 1}, "never above full scale"},
+		// L C R
+		{"3.0 to stereo", []float32{0, 0, 1}, 2, []float64{0, 1 / (1 + a)}, "right on the right"},
+		{"stereo to mono", []float32{1, 0}, 1, []float64{0.5}, "both sides"},
+		{"5.1 to mono", []float32{0, 0, 1, 0, 0, 0}, 1, []float64{0.5 / (1 + 2*a)}, "front right in the mono"},
+		{"9 channels keep the first", []float32{1, 2, 3, 4, 5, 6, 7, 8, 9}, 2, []float64{1, 2}, "no layout"},
+		{"mono to stereo", []float32{1}, 2, []float64{1, 1}, "duplicated"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dst := make([]float32, tc.outCh)
+			mapChannels(dst, tc.in, len(tc.in), tc.outCh, 1)
+			for c, w := range tc.want {
+				if math.Abs(float64(dst[c])-w) > 1e-6 {
+					t.Fatalf("%s: output %v, want %v", tc.comment, dst, tc.want)
+				}
+			}
+		})
+	}
+}
