@@ -290,6 +290,8 @@ func TestInvalidModulesRefused(t *testing.T) {
 		{"garbage", "", []byte("this is not wasm at all")},
 		{"truncated", "", eq[:len(eq)/2]},
 		{"too large", "bytes (at most", make([]byte, plugin.MaxModuleBytes+1)},
+		{"too many functions", "functions (at most", assemble(wasmParts{version: 1, processBody: []byte{0x41, 0}, processType: 2, memMin: 4, extraFuncs: plugin.MaxFunctions - 4})},
+		{"function too large", "function 4 is", abiModule(1, append(bytes.Repeat([]byte{0x41, 0, 0x1a}, plugin.MaxFunctionBytes/3), 0x41, 0))},
 		{"no segue_process", "no exported function segue_process", assemble(wasmParts{version: 1, processBody: []byte{0x41, 0}, processType: 2, memMin: 4, skipExport: "segue_process"})},
 		{"wrong signature", "wrong signature", assemble(wasmParts{version: 1, processType: 0, memMin: 4})},
 		{"foreign import", "imports env.foo", assemble(wasmParts{version: 1, processBody: []byte{0x41, 0}, processType: 2, memMin: 4, imports: imp, nImports: 1})},

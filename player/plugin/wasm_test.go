@@ -72,6 +72,7 @@ type wasmParts struct {
 	nImports    int
 	memMin      byte
 	skipExport  string
+	extraFuncs  int // functions () -> i32 defined after the ABI's
 }
 
 func abiModule(version int32, processBody []byte) []byte {
@@ -124,7 +125,7 @@ func assemble(p wasmParts) []byte {
 		[]byte{0x60, 2, i32, i32, 1, i32},      // 2: (i32, i32) -> i32
 		[]byte{0x60, 3, i32, i32, f64, 1, i32}, // 3: (i32, i32, f64) -> i32
 	)
-	funcs := vec(5, []byte{0}, []byte{1}, []byte{2}, []byte{3}, []byte{p.processType})
+	funcs := vec(5+p.extraFuncs, append([]byte{0, 1, 2, 3, p.processType}, make([]byte, p.extraFuncs)...))
 	body := func(code ...byte) []byte {
 		b := append([]byte{0}, code...) // no locals
 		b = append(b, 0x0b)
@@ -135,13 +136,17 @@ func assemble(p wasmParts) []byte {
 	if p.processType != 2 {
 		process = constI32(0)
 	}
-	code := vec(5,
+	bodies := [][]byte{
 		body(constI32(p.version)...),
 		body(constI32(1024)...),
 		body(constI32(0)...),
 		body(constI32(0)...),
 		body(process...),
-	)
+	}
+	for range p.extraFuncs {
+		bodies = append(bodies, body(constI32(0)...))
+	}
+	code := vec(len(bodies), bodies...)
 	n := p.nImports
 	export := func(nm string, kind byte, idx int) []byte {
 		return append(append(name(nm), kind), uleb(uint64(idx))...)
