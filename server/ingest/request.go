@@ -172,6 +172,13 @@ func cmpOr(a, b string) string {
 }
 
 // validate checks a track's metadata once tags and defaults are applied.
+// MaxLoudness bounds a sidecar's loudness, in LUFS and in dBTP: no
+// signal of up to MaxChannels channels at full scale measures above it
+// (about +14 LUFS for eight K-weighted full-scale channels). A larger
+// value is a typo that would silence the track — the player attenuates by
+// loudness − (−14) dB — and, through the album's loudness, its album.
+const MaxLoudness = 20
+
 func (t *TrackRequest) validate() error {
 	for tier := range t.Tiers {
 		if !tier.Valid() {
@@ -191,6 +198,8 @@ func (t *TrackRequest) validate() error {
 		return fmt.Errorf("%w: title over 1024 bytes", ErrBadMetadata)
 	case !t.ReleaseAt.IsZero() && t.ReleaseAt.Unix() <= 0:
 		return fmt.Errorf("%w: release_at %s is not after 1970", ErrBadMetadata, t.ReleaseAt.Format(time.RFC3339))
+	case t.Loudness != nil && (t.Loudness.IntegratedLUFS > MaxLoudness || t.Loudness.TruePeakDBTP > MaxLoudness):
+		return fmt.Errorf("%w: loudness %g LUFS, true peak %g dBTP (at most %d)", ErrBadMetadata, t.Loudness.IntegratedLUFS, t.Loudness.TruePeakDBTP, MaxLoudness)
 	}
 	for _, a := range slices.Concat(t.Artists, t.AlbumArtists) {
 		if strings.TrimSpace(a) == "" || len(a) > 1024 {
