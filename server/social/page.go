@@ -29,6 +29,19 @@ type item struct {
 	Invite   bool
 }
 
+// maxShownRunes bounds each text of a share's page and preview: a
+// playlist's name has no length limit, and the public page repeats it in
+// eight places.
+const maxShownRunes = 300
+
+// clip cuts s to maxShownRunes runes, ending it with "…" when cut.
+func clip(s string) string {
+	if head, cut := firstRunes(s, maxShownRunes); cut {
+		return head + "…"
+	}
+	return s
+}
+
 // describe resolves a share's item. A playlist or catalog item that is
 // gone is ErrNoShare.
 func (s *Service) describe(ctx context.Context, rec shareRecord) (item, error) {
@@ -62,7 +75,7 @@ func (s *Service) describe(ctx context.Context, rec shareRecord) (item, error) {
 		if err != nil {
 			return it, err
 		}
-		it.Title = cmp.Or(info.Name, "Untitled playlist")
+		it.Title = clip(cmp.Or(info.Name, "Untitled playlist"))
 		it.Subtitle = "Playlist by " + cmp.Or(p.DisplayName, string(info.Owner))
 		h, err := s.docs.Get(ctx, id)
 		if err != nil {

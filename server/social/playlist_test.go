@@ -2,6 +2,7 @@ package social_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"net/http"
 	"slices"
 	"strings"
@@ -252,5 +253,44 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting until %s", what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestShareLongPlaylistName: a playlist's name has no length limit, and
+// its share page and card are public. A 50,000-rune name is cut to 300
+// runes and "…" on the page and in the preview, and its card renders at
+// once (cutting the title rune by rune took 28 s for 20,000 runes, under
+// the lock every card takes).
+func TestShareLongPlaylistName(t *testing.T) {
+	ctx := t.Context()
+	r := socialRelay(t, social.DefaultOptions())
+	ada := testbed.Device(t, r, "ada")
+	name := strings.Repeat("W", 50000)
+	id, _ := syncedPlaylist(t, ada, "ada", name, true, r.Tracks[0])
+	sh, err := ada.Share(ctx, api.SharePlaylist, id.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	code, _, img := do(t, "GET", sh.URL+".png", "", "")
+	if code != http.StatusOK {
+		t.Fatalf("card %d", code)
+	}
+	if d := time.Since(t0); d > 5*time.Second {
+		t.Fatalf("card took %v", d)
+	}
+	checkCard(t, img)
+	want := strings.Repeat("W", 300) + "…"
+	code, _, page := do(t, "GET", sh.URL, "", "")
+	if title, _ := textOf(t, page, "title"); code != http.StatusOK || title != want {
+		t.Fatalf("page %d, title of %d bytes", code, len(title))
+	}
+	if len(page) > 16<<10 {
+		t.Fatalf("page of %d bytes", len(page))
+	}
+	code, _, b := do(t, "GET", sh.URL+"/preview", "", "")
+	var p api.SharePreview
+	if err := json.Unmarshal(b, &p); err != nil || code != http.StatusOK || p.Title != want {
+		t.Fatalf("preview %d %v, title of %d bytes", code, err, len(p.Title))
 	}
 }

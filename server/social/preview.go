@@ -92,7 +92,7 @@ func (s *Service) preview(ctx context.Context, rec shareRecord) (api.SharePrevie
 		if err != nil {
 			return out, err
 		}
-		out.Title = cmp.Or(info.Name, "Untitled playlist")
+		out.Title = clip(cmp.Or(info.Name, "Untitled playlist"))
 		if p.DisplayName != "" {
 			out.Subtitle = "Playlist by " + p.DisplayName
 		}
