@@ -88,7 +88,9 @@
       const label = `${name} (${it.ref.kind}, ${it.ref.tier.replace("_", " ")})`;
       const prog = Object.assign(document.createElement("progress"), { max: Math.max(it.tracks, 1), value: it.tracksDone });
       prog.setAttribute("aria-label", `Downloaded tracks of ${name}`);
-      const text = it.error ? ` — ${it.error}` : !it.resolved ? " — waiting" : ` — ${it.tracksDone}/${it.tracks} tracks`;
+      const left = Array.isArray(it.unavailable) ? it.unavailable : [];
+      const text = it.error ? ` — ${it.error}` : !it.resolved ? " — waiting"
+        : ` — ${it.tracksDone}/${it.tracks} tracks${left.length ? `, ${left.length} left out` : ""}`;
       const play = Object.assign(document.createElement("button"), { type: "button", textContent: "Play" });
       play.setAttribute("aria-label", `Play ${name}`);
       play.addEventListener("click", () => playItem(it.ref).catch((err) => say(String(err.message || err))));
@@ -98,6 +100,7 @@
         try { await s.removeDownload(it.ref.kind, it.ref.id, it.ref.tier); forget(k); draw(); } catch (err) { say(String(err.message || err)); }
       });
       li.append(label, " ", prog, text, " ", play, " ", rm);
+      if (left.length) li.append(leftOut(left));
       return li;
     });
     ul.replaceChildren(...rows);
@@ -115,6 +118,24 @@
     }
     $("dl-licence").textContent = lic;
     $("dl-progress").textContent = `${(st.bytes / 1e6).toFixed(1)} MB stored, ${st.tracksDone}/${st.tracks} tracks. ${current}`;
+  }
+
+  // leftOut lists the tracks of a request the relay would not license,
+  // each with why (the CLI's `segue offline` prints the same).
+  const why = (reason) => reason === "not_found" ? "not in the catalog (unknown or taken down)"
+    : reason === "embargoed" ? "not released yet" : `unavailable (${reason})`;
+  function leftOut(left) {
+    const ul = document.createElement("ul");
+    ul.className = "dl-left";
+    ul.setAttribute("aria-label", "Tracks left out of the download");
+    for (const u of left) {
+      const li = document.createElement("li");
+      li.dataset.track = String(u.track);
+      li.dataset.reason = String(u.reason);
+      li.textContent = `Track ${u.track} left out: ${why(u.reason)}.`;
+      ul.append(li);
+    }
+    return ul;
   }
 
   async function playItem(ref) {

@@ -107,7 +107,15 @@ export interface DownloadRef {
 
 /** A snapshot of the downloads manager (times in ms since the epoch, by trusted time). */
 export interface DownloadStatus {
-  items: { ref: DownloadRef; resolved: boolean; tracks: number; tracksDone: number; error: string }[];
+  /**
+   * One per request. tracks leaves out the unavailable ones: tracks the relay would not license when
+   * the request was last resolved (reason "not_found": unknown or taken down; "embargoed": not
+   * released yet), in request order; they are asked for again at the next resolve.
+   */
+  items: {
+    ref: DownloadRef; resolved: boolean; tracks: number; tracksDone: number;
+    unavailable: { track: string; reason: string }[]; error: string;
+  }[];
   /** Distinct (track, tier) downloads, shared ones once, and how many are complete. */
   tracks: number;
   tracksDone: number;

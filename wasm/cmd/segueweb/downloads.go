@@ -133,13 +133,18 @@ func downloadMethods(e *engine.Engine, ready chan error, fn func(func(context.Co
 }
 
 // statusJSON is the page's view of download.Status (times in ms since
-// the epoch).
+// the epoch); each item lists the tracks its last resolve left out
+// (unavailable: [{track, reason}], in request order).
 func statusJSON(st download.Status) (string, error) {
 	ms := func(t time.Time) int64 { return t.UnixMilli() }
 	items := []map[string]any{}
 	for _, it := range st.Items {
+		left := make([]map[string]any, len(it.Unavailable))
+		for i, u := range it.Unavailable {
+			left[i] = map[string]any{"track": string(u.Track), "reason": u.Reason}
+		}
 		items = append(items, map[string]any{"ref": refJSON(it.Ref), "resolved": it.Resolved, "tracks": it.Tracks,
-			"tracksDone": it.TracksDone, "error": it.Err})
+			"tracksDone": it.TracksDone, "unavailable": left, "error": it.Err})
 	}
 	lics := []map[string]any{}
 	for _, l := range st.Licenses {
