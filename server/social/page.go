@@ -67,7 +67,7 @@ func (s *Service) describe(ctx context.Context, rec shareRecord) (item, error) {
 			it.Track = al.TrackIDs[0]
 		}
 	case api.SharePlaylist:
-		id, info, err := s.sharedPlaylist(ctx, rec.ID)
+		id, info, err := s.sharedPlaylist(ctx, rec)
 		if err != nil {
 			return it, err
 		}

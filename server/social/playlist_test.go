@@ -294,3 +294,57 @@ func TestShareLongPlaylistName(t *testing.T) {
 		t.Fatalf("preview %d %v, title of %d bytes", code, err, len(p.Title))
 	}
 }
+
+// TestShareOfPlaylistMadePrivate: bob's link to ada's public playlist
+// shows it until ada makes it private; from then on its page, card and
+// preview are the 404 of a revoked link and never show the name ada
+// gives it later (ada's own link keeps its page, as documented), and
+// they come back when the playlist is public again.
+func TestShareOfPlaylistMadePrivate(t *testing.T) {
+	ctx := t.Context()
+	r := socialRelay(t, social.DefaultOptions())
+	ada, bob := testbed.Device(t, r, "ada"), testbed.Device(t, r, "bob")
+	id, adaDocs := syncedPlaylist(t, ada, "ada", "Public mix", true, r.Tracks[0])
+	bobs, err := bob.Share(ctx, api.SharePlaylist, id.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	adas, err := ada.Share(ctx, api.SharePlaylist, id.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	codes := func(url string) [3]int {
+		var c [3]int
+		for i, suffix := range []string{"", ".png", "/preview"} {
+			code, _, body := do(t, "GET", url+suffix, "", "")
+			if code == http.StatusOK && bytes.Contains(body, []byte("Secret")) && url != adas.URL {
+				t.Fatalf("%s%s shows the private name:\n%s", url, suffix, body)
+			}
+			c[i] = code
+		}
+		return c
+	}
+	if c := codes(bobs.URL); c != [3]int{200, 200, 200} {
+		t.Fatalf("bob's link of the public playlist: %v", c)
+	}
+	edit := func(public bool, name string) {
+		t.Helper()
+		if err := adaDocs.Playlists().SetPublic(ctx, id, public); err != nil {
+			t.Fatal(err)
+		}
+		if err := adaDocs.Playlists().Rename(ctx, id, name); err != nil {
+			t.Fatal(err)
+		}
+		if err := adaDocs.WaitInSync(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	edit(false, "Secret mix")
+	waitUntil(t, "bob's link stops showing the private playlist", func() bool { return codes(bobs.URL) == [3]int{404, 404, 404} })
+	code, _, page := do(t, "GET", adas.URL, "", "")
+	if title, _ := textOf(t, page, "title"); code != http.StatusOK || title != "Secret mix" {
+		t.Fatalf("ada's own link: %d %q", code, title)
+	}
+	edit(true, "Public again")
+	waitUntil(t, "bob's link shows the public playlist again", func() bool { return codes(bobs.URL) == [3]int{200, 200, 200} })
+}

@@ -81,7 +81,7 @@ func (s *Service) preview(ctx context.Context, rec shareRecord) (api.SharePrevie
 		}
 		out.ID, out.Title, out.Subtitle, ids = rec.ID, al.Title, s.artistNames(ctx, al.ArtistIDs), al.TrackIDs
 	case api.SharePlaylist:
-		id, info, err := s.sharedPlaylist(ctx, rec.ID)
+		id, info, err := s.sharedPlaylist(ctx, rec)
 		if err != nil {
 			return out, err
 		}

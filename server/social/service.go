@@ -364,14 +364,12 @@ func (s *Service) publicPlaylists(ctx context.Context, user model.UserID) ([]api
 	return out, nil
 }
 
-// playlistInfo reads playlist id's metadata with its owner taken from
-// the relay's record (never the content); ok is false when the relay
-// holds no such playlist.
-// sharedPlaylist returns the id and the relay's record of the playlist a
-// share record names: ErrNoShare when the id does not parse or the relay
-// does not hold the playlist (any more).
-func (s *Service) sharedPlaylist(ctx context.Context, recID string) (docs.DocumentID, docs.Info, error) {
-	id, err := docs.ParseDocumentID(recID)
+// sharedPlaylist returns the id and the relay's record of the playlist
+// share rec names: ErrNoShare when the id does not parse, the relay does
+// not hold the playlist (any more), or rec's sharer may no longer show
+// it (sharerShows).
+func (s *Service) sharedPlaylist(ctx context.Context, rec shareRecord) (docs.DocumentID, docs.Info, error) {
+	id, err := docs.ParseDocumentID(rec.ID)
 	if err != nil {
 		return docs.DocumentID{}, docs.Info{}, ErrNoShare
 	}
@@ -379,11 +377,29 @@ func (s *Service) sharedPlaylist(ctx context.Context, recID string) (docs.Docume
 	if err != nil {
 		return docs.DocumentID{}, docs.Info{}, err
 	}
-	if !ok {
+	if !ok || !sharerShows(rec, info) {
 		return docs.DocumentID{}, docs.Info{}, ErrNoShare
 	}
 	return id, info, nil
 }
+
+// sharerShows reports whether share rec may still show the playlist of
+// info (page, card, preview, accept): an invite while its inviter owns
+// it; a plain share while the playlist is public or its sharer is the
+// owner or a collaborator — what CreateShare checks, checked again at
+// every use, so a link someone made of a public playlist stops showing
+// it once its owner makes it private (or drops the sharer), instead of
+// publishing its current name and first track.
+func sharerShows(rec shareRecord, info docs.Info) bool {
+	if rec.Invite {
+		return info.Owner == rec.Owner
+	}
+	return info.Public || info.Owner == rec.Owner || slices.Contains(info.Collaborators, rec.Owner)
+}
+
+// playlistInfo reads playlist id's metadata with its owner taken from
+// the relay's record (never the content); ok is false when the relay
+// holds no such playlist.
 
 func (s *Service) playlistInfo(ctx context.Context, id docs.DocumentID) (docs.Info, bool, error) {
 	if s.docs == nil {

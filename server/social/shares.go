@@ -228,14 +228,12 @@ func (s *Service) AcceptShare(ctx context.Context, me model.UserID, token string
 	if rec.Kind != api.SharePlaylist || s.docs == nil {
 		return out, nil
 	}
-	id, info, err := s.sharedPlaylist(ctx, rec.ID)
+	id, info, err := s.sharedPlaylist(ctx, rec)
 	if err != nil {
 		return out, err
 	}
 	member := info.Owner == me || slices.Contains(info.Collaborators, me)
-	switch {
-	case rec.Invite && info.Owner != rec.Owner:
-		return out, ErrNoShare // the inviter no longer owns it
+	switch { // an invite whose inviter no longer owns the playlist was ErrNoShare
 	case rec.Invite && !member:
 		h, err := s.docs.Get(ctx, id)
 		if err != nil {
