@@ -43,7 +43,9 @@ func BearerIs(r *http.Request, token string) bool {
 // "Authorization: Bearer <token>" or, for WebSocket upgrades that browsers
 // cannot give headers, from the "token" query parameter; the header wins
 // when both are present. On success the Device is available to the
-// handler through DeviceFrom; otherwise the request ends with 401.
+// handler through DeviceFrom, and the answer carries Cache-Control
+// CachePrivate and X-Content-Type-Options nosniff unless the handler
+// sets its own; otherwise the request ends with 401.
 func (s *Server) Auth() echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
@@ -59,6 +61,9 @@ func (s *Server) Auth() echo.MiddlewareFunc {
 				return err
 			}
 			c.Set(ctxSession, sess)
+			h := c.Response().Header()
+			h.Set("Cache-Control", CachePrivate)
+			h.Set("X-Content-Type-Options", "nosniff")
 			return next(c)
 		}
 	}

@@ -29,6 +29,12 @@ const (
 	// re-published track replaces them, so caches revalidate (cheaply, by
 	// ETag) after an hour.
 	CachePositional = "public, max-age=3600"
+	// CachePrivate is what Auth sets on every authenticated answer before
+	// its handler runs: the answer is the caller's (search results with
+	// their private playlists, recommendations, /v1/me), for no shared
+	// cache and not kept. Handlers whose answers may be cached set their
+	// own (the audio routes, the metadata cache's "private, no-cache").
+	CachePrivate = "private, no-store"
 )
 
 // parseTier parses the :tier path parameter.

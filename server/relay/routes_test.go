@@ -66,3 +66,37 @@ func TestWrongMethod(t *testing.T) {
 		})
 	}
 }
+
+// TestAuthenticatedAnswersPrivate: every answer to a device token is
+// Cache-Control "private, no-store" with nosniff unless its handler says
+// otherwise (a mounted route that sets nothing, /v1/me, with the token in
+// the header or the query); the audio routes keep their public caching
+// and the metadata their "private, no-cache".
+func TestAuthenticatedAnswersPrivate(t *testing.T) {
+	e := startRelayTB(t, func(dir string) published { return publishSynthetic(t, dir, 1, 100) },
+		func(o testbed.Options) testbed.Options {
+			return o.WithMount(func(_ *catalog.DataDir, srv *relay.Server) {
+				srv.Mount(func(v1 *relay.DeviceRoutes) {
+					v1.GET("/test/mine", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"q": "mine"}) })
+				})
+			})
+		})
+	manifest := "/v1/audio/" + string(e.pub.track.ID) + "/" + string(e.pub.tier) + "/manifest"
+	for _, tc := range []struct{ path, query, cache string }{
+		{"/v1/test/mine", "", relay.CachePrivate},
+		{"/v1/test/mine", "?token=" + e.token, relay.CachePrivate},
+		{"/v1/me", "", relay.CachePrivate},
+		{manifest, "", relay.CachePositional},
+		{"/v1/tracks/" + string(e.pub.track.ID), "", "private, no-cache"},
+	} {
+		token := e.token
+		if tc.query != "" {
+			token = ""
+		}
+		res := e.do(t, "GET", tc.path+tc.query, nil, token)
+		if res.code != http.StatusOK || res.header.Get("Cache-Control") != tc.cache || res.header.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("%s: %d Cache-Control %q nosniff %q, want 200 %q nosniff", tc.path, res.code,
+				res.header.Get("Cache-Control"), res.header.Get("X-Content-Type-Options"), tc.cache)
+		}
+	}
+}
