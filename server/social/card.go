@@ -2,8 +2,10 @@ package social
 
 import (
 	"bytes"
+	"container/list"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"image"
 	"image/color"
@@ -155,18 +157,86 @@ func text(img *image.RGBA, face font.Face, c color.Color, x, y int, s string) {
 	d.DrawString(s)
 }
 
-// card renders the share card of it as a 1200×630 PNG: background tinted
-// from the item, the generated cover (the catalog has no cover art), the
-// kind, title, subtitle and detail in the Go fonts, and the waveform of
-// the item's (first) track, drawn from its audio. A track whose waveform
-// cannot be computed, or whose album is still embargoed, gets none.
-func (s *Service) card(ctx context.Context, it item) ([]byte, error) {
-	f, err := fonts()
-	if err != nil {
-		return nil, err
+// Card drawing limits. The card route is public and unauthenticated, and
+// drawing one costs 30–130 ms of CPU: the last cards drawn are kept, by
+// what they show, and at most cardJobs are drawn at once.
+const (
+	// cardCacheSize is the number of drawn cards kept (≈ 110 KB each).
+	cardCacheSize = 64
+	// cardJobs bounds the cards drawn at once; a request for another
+	// card not kept gets ErrCardBusy.
+	cardJobs = 2
+)
+
+// ErrCardBusy: cardJobs cards are being drawn (503 + Retry-After).
+var ErrCardBusy = errors.New("social: cards busy")
+
+// cardCache keeps the last cardCacheSize cards drawn, by the SHA-256 of
+// what they show (cardKey), and bounds the cards drawn at once.
+type cardCache struct {
+	mu      sync.Mutex
+	m       map[[32]byte]*list.Element // of *cardEntry
+	order   *list.List                 // most recently used first
+	drawing map[[32]byte]chan struct{} // closed when that card's drawing ends
+	jobs    chan struct{}
+}
+
+type cardEntry struct {
+	key [32]byte
+	png []byte
+}
+
+func newCardCache() *cardCache {
+	return &cardCache{m: map[[32]byte]*list.Element{}, order: list.New(), drawing: map[[32]byte]chan struct{}{},
+		jobs: make(chan struct{}, cardJobs)}
+}
+
+func (c *cardCache) get(k [32]byte) ([]byte, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.getLocked(k)
+}
+
+func (c *cardCache) getLocked(k [32]byte) ([]byte, bool) {
+	e, ok := c.m[k]
+	if !ok {
+		return nil, false
 	}
+	c.order.MoveToFront(e)
+	return e.Value.(*cardEntry).png, true
+}
+
+func (c *cardCache) putLocked(k [32]byte, b []byte) {
+	if _, ok := c.m[k]; ok {
+		return
+	}
+	c.m[k] = c.order.PushFront(&cardEntry{key: k, png: b})
+	for c.order.Len() > cardCacheSize {
+		e := c.order.Back()
+		delete(c.m, e.Value.(*cardEntry).key)
+		c.order.Remove(e)
+	}
+}
+
+// cardKey is the SHA-256 of everything a card of it with wave draws.
+func cardKey(it item, wave []byte) [32]byte {
+	h := sha256.New()
+	for _, f := range []string{it.Kind, it.Title, it.Subtitle, it.Detail, it.Seed, string(wave)} {
+		var n [8]byte
+		binary.BigEndian.PutUint64(n[:], uint64(len(f)))
+		h.Write(n[:])
+		h.Write([]byte(f))
+	}
+	return [32]byte(h.Sum(nil))
+}
+
+// card returns the share card of it as a 1200×630 PNG (drawCard), kept
+// or drawn: ErrCardBusy when cardJobs others are being drawn. The
+// returned slice is shared: do not modify it.
+func (s *Service) card(ctx context.Context, it item) ([]byte, error) {
 	var wave []byte
 	if it.Track != "" {
+		var err error
 		switch wave, err = s.waves.get(ctx, it.Track); {
 		case errors.Is(err, catalog.ErrEmbargoed):
 			wave = nil // not released: the card shows no waveform until it is
@@ -174,6 +244,59 @@ func (s *Service) card(ctx context.Context, it item) ([]byte, error) {
 			s.log.Warn("social: waveform", "track", it.Track, "err", err)
 			wave = nil
 		}
+	}
+	return s.cards.card(ctx, cardKey(it, wave), func() ([]byte, error) { return drawCard(it, wave) })
+}
+
+// card returns the card of key k: kept, or drawn by draw, or — while
+// another request draws it — that request's once it is done.
+func (c *cardCache) card(ctx context.Context, k [32]byte, draw func() ([]byte, error)) ([]byte, error) {
+	for {
+		c.mu.Lock()
+		if b, ok := c.getLocked(k); ok {
+			c.mu.Unlock()
+			return b, nil
+		}
+		done, busy := c.drawing[k]
+		if !busy {
+			select {
+			case c.jobs <- struct{}{}:
+			default:
+				c.mu.Unlock()
+				return nil, ErrCardBusy
+			}
+			done = make(chan struct{})
+			c.drawing[k] = done
+			c.mu.Unlock()
+			b, err := draw()
+			c.mu.Lock()
+			if err == nil {
+				c.putLocked(k, b)
+			}
+			delete(c.drawing, k)
+			close(done)
+			<-c.jobs
+			c.mu.Unlock()
+			return b, err
+		}
+		c.mu.Unlock()
+		select {
+		case <-done: // kept now, unless it failed: then draw it here
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// drawCard draws the card of it: background tinted from the item, the
+// generated cover (the catalog has no cover art), the kind, title,
+// subtitle and detail in the Go fonts, and wave, the waveform of the
+// item's (first) track drawn from its audio (none when nil: a track
+// whose waveform cannot be computed, or whose album is still embargoed).
+func drawCard(it item, wave []byte) ([]byte, error) {
+	f, err := fonts()
+	if err != nil {
+		return nil, err
 	}
 	img := image.NewRGBA(image.Rect(0, 0, CardWidth, CardHeight))
 	_, dark := palette(it.Seed)

@@ -181,6 +181,10 @@ func (s *Service) pageH(c echo.Context) error {
 	}
 	if png {
 		b, err := s.card(ctx, it)
+		if errors.Is(err, ErrCardBusy) {
+			c.Response().Header().Set("Retry-After", "1")
+			return echo.NewHTTPError(http.StatusServiceUnavailable, err.Error())
+		}
 		if err != nil {
 			return err
 		}

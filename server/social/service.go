@@ -49,6 +49,7 @@ type Service struct {
 	previews    *userLimiter
 	previewJobs chan struct{}
 	waves       *waveCache
+	cards       *cardCache
 	acts        *actWriter
 	lat         *fanoutLatency
 	syncSubs    atomic.Int64 // sync connections subscribed to activity
@@ -70,6 +71,7 @@ func New(st store.Store, cat *catalog.Catalog, catalogPub ed25519.PublicKey, doc
 		previews:    newUserLimiter(opts.previewRate, opts.previewBurst, opts.limiterUsers),
 		previewJobs: make(chan struct{}, opts.previewJobs),
 		graph:       newFriendIndex(opts.friendIndex),
+		cards:       newCardCache(),
 	}
 	s.waves = newWaveCache(s, catalogPub)
 	s.acts = newActWriter(st, opts.logger)
