@@ -11,7 +11,8 @@ import (
 // TestCheckDisplayName: display names are refused for the bidirectional
 // overrides, embeddings and isolates and the control characters the
 // catalog refuses (safetext, named in the error), and for any other
-// format character; names in any script pass.
+// format character, line or paragraph separator, or when only white
+// space; names in any script pass.
 func TestCheckDisplayName(t *testing.T) {
 	for _, c := range []struct {
 		in   string
@@ -28,6 +29,12 @@ func TestCheckDisplayName(t *testing.T) {
 		{"ada\u200b", ErrBadProfile, "format character U+200B"},
 		{"ada\u200f", ErrBadProfile, "format character U+200F"},
 		{strings.Repeat("x", MaxDisplayName+1), ErrBadProfile, "over 64 bytes"},
+		{"Ada Lovelace ", nil, ""},
+		{"ada bob", ErrBadProfile, "separator U+2028"},
+		{" ", ErrBadProfile, "separator U+2029"},
+		{"   ", ErrBadProfile, "only white space"},
+		{"　	", safetext.ErrControl, "U+0009"},
+		{" 　", ErrBadProfile, "only white space"},
 	} {
 		err := checkDisplayName(c.in)
 		switch {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 
@@ -79,7 +80,9 @@ func checkUser(u string) (model.UserID, error) {
 // checkDisplayName accepts up to MaxDisplayName bytes of valid UTF-8
 // that safetext.Check passes (no control character, no bidirectional
 // embedding, override or isolate), and without any other format
-// character (zero-width spaces and joiners, the direction marks) either.
+// character (zero-width spaces and joiners, the direction marks) or
+// line and paragraph separator either, and not only white space (""
+// unsets it: the user name is shown; "   " would show nothing).
 func checkDisplayName(s string) error {
 	if len(s) > MaxDisplayName || !utf8.ValidString(s) {
 		return fmt.Errorf("%w: display name over %d bytes or not UTF-8", ErrBadProfile, MaxDisplayName)
@@ -91,6 +94,12 @@ func checkDisplayName(s string) error {
 		if unicode.Is(unicode.Cf, r) {
 			return fmt.Errorf("%w: display name has the format character U+%04X", ErrBadProfile, r)
 		}
+		if unicode.In(r, unicode.Zl, unicode.Zp) {
+			return fmt.Errorf("%w: display name has the separator U+%04X", ErrBadProfile, r)
+		}
+	}
+	if s != "" && strings.TrimFunc(s, unicode.IsSpace) == "" {
+		return fmt.Errorf("%w: display name is only white space", ErrBadProfile)
 	}
 	return nil
 }
