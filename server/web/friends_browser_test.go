@@ -20,7 +20,8 @@ import (
 
 // TestBrowserFriendActivity: ada signs up in the page, she and bob (a
 // native device) follow each other. Bob's track change appears in the
-// page's Friends list, his display name (an HTML probe) as text; the
+// page's Friends list, his display name (an HTML probe) as text followed
+// by his user name (a display name is anyone's choice); the
 // page's own play reaches bob's feed; with the private session box
 // ticked, the page's next play does not.
 func TestBrowserFriendActivity(t *testing.T) {
@@ -59,8 +60,8 @@ func TestBrowserFriendActivity(t *testing.T) {
 	}
 	got := run[shown](t, page, `Promise.resolve({text: document.querySelector('#friends-list li[data-user="bob"]').textContent,
 		images: document.querySelectorAll("#friends-list img").length, pwned: !!window.pwned})`)
-	if !strings.Contains(got.Text, probe) || !strings.Contains(got.Text, "is playing Harbour Lights") || got.Images != 0 || got.Pwned {
-		t.Fatalf("Friends list shows %+v; want bob's name as text and Harbour Lights", got)
+	if !strings.HasPrefix(got.Text, probe+" (bob) is playing Harbour Lights") || got.Images != 0 || got.Pwned {
+		t.Fatalf("Friends list shows %+v; want bob's display name as text, his user name and Harbour Lights", got)
 	}
 
 	// adaPlaying waits until bob's feed shows ada playing track, or fails.

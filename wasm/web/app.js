@@ -86,7 +86,10 @@
     list.replaceChildren(...items.map((a) => {
       const li = document.createElement("li");
       li.dataset.user = String(a.user);
-      const who = String(a.display_name || a.user);
+      // The display name is anyone's choice (another user's name too):
+      // the user name, which is unique, follows it.
+      const name = String(a.display_name || ""), user = String(a.user);
+      const who = name && name !== user ? `${name} (${user})` : user;
       const by = Array.isArray(a.artists) && a.artists.length ? ` by ${a.artists.map(String).join(", ")}` : "";
       const at = new Date(a.at);
       const when = isNaN(at) ? "" : ` (${at.toLocaleTimeString()})`;
