@@ -80,9 +80,10 @@ func DeviceFrom(c echo.Context) (Device, bool) {
 	return s.Device, true
 }
 
-// tokenExpiry returns when the token of a request that passed the Auth
-// middleware expires (the zero time for any other request).
-func tokenExpiry(c echo.Context) time.Time {
+// TokenExpiry returns when the token of a request that passed the Auth
+// middleware expires, on the relay's clock (the zero time for any other
+// request): a long-lived answer (an event stream) ends then.
+func TokenExpiry(c echo.Context) time.Time {
 	if s, ok := c.Get(ctxSession).(*session); ok {
 		return s.Expires
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"golang.org/x/net/netutil"
 
+	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/server/access"
 	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/store"
@@ -52,7 +53,8 @@ type Server struct {
 	sync   *relaysync.Endpoint // nil when the sync endpoint failed to mount
 	docs   *repo.Repo          // the sync endpoint's repository, nil with it
 
-	onShutdown []func() // run when a graceful shutdown begins (OnShutdown)
+	onShutdown []func()                             // run when a graceful shutdown begins (OnShutdown)
+	onRevoked  []func(model.UserID, model.DeviceID) // run by DeviceRevoked (OnDeviceRevoked)
 	// accessW records audio served to devices; nil records nothing
 	// (SetAccessWriter, access.go).
 	accessW access.Writer
@@ -151,6 +153,14 @@ func (s *Server) Mount(fn func(v1 *DeviceRoutes)) { fn(s.v1) }
 // before it releases the data directory (so fn may also flush what it
 // buffers). fn must be safe to call twice. Call OnShutdown before Start.
 func (s *Server) OnShutdown(fn func()) { s.onShutdown = append(s.onShutdown, fn) }
+
+// OnDeviceRevoked registers fn to run, in DeviceRevoked's goroutine, each
+// time a device is deregistered, so a service ends what the device holds
+// open besides its sync connections (server/social: its activity
+// streams). fn must not block. Call OnDeviceRevoked before Start.
+func (s *Server) OnDeviceRevoked(fn func(user model.UserID, device model.DeviceID)) {
+	s.onRevoked = append(s.onRevoked, fn)
+}
 
 // Echo returns the underlying Echo instance, for routes outside /v1 (use
 // Auth or AdminOnly as route middleware). Mutate it only before serving.

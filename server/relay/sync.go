@@ -126,14 +126,15 @@ func (s *Server) mountSync() error {
 	}
 	s.v1.GET("/sync", func(c echo.Context) error {
 		dev, _ := DeviceFrom(c)
-		ep.ServeCaller(c.Response(), c.Request(), relaysync.Caller{User: dev.User, Device: dev.ID, Expires: tokenExpiry(c)})
+		ep.ServeCaller(c.Response(), c.Request(), relaysync.Caller{User: dev.User, Device: dev.ID, Expires: TokenExpiry(c)})
 		return nil
 	})
 	return nil
 }
 
 // DeviceRevoked drops every cached token resolution, so the device's
-// tokens fail on their next request, ends every live sync session of
+// tokens fail on their next request, runs the OnDeviceRevoked functions,
+// ends every live sync session of
 // device at once (WebSocket close code peer.CloseRevoked) and sends the
 // user's other live sessions a revocation notice signed with the catalog
 // key (crypto.IssueRevocation), which their devices keep to refuse LAN
@@ -142,6 +143,9 @@ func (s *Server) mountSync() error {
 // /v1/devices/{id}) must call it once the deletion is committed.
 func (s *Server) DeviceRevoked(ctx context.Context, user model.UserID, device model.DeviceID) {
 	s.acc.cache.invalidate()
+	for _, fn := range s.onRevoked {
+		fn(user, device)
+	}
 	if s.sync == nil {
 		return
 	}

@@ -101,6 +101,8 @@ func (w wsSink) push(_ *hub, msg queued) bool { return w.out.Push(msg.act) }
 // sub is one open SSE stream: events waiting to be written.
 type sub struct {
 	wake    chan struct{} // capacity 1: the handler has something to take
+	device  model.DeviceID
+	revoked chan struct{} // closed (under hub.mu) when device is deregistered
 	mu      sync.Mutex
 	pending []queued
 	dirty   bool // pending is non-empty and the stream is due a wake-up
@@ -164,12 +166,29 @@ func wake(s *sub) {
 	}
 }
 
-// subscribe opens an SSE stream for user; call the returned function
-// when it ends.
-func (h *hub) subscribe(user model.UserID) (*sub, func(), error) {
-	s := &sub{wake: make(chan struct{}, 1)}
+// subscribe opens an SSE stream for device of user; call the returned
+// function when it ends.
+func (h *hub) subscribe(user model.UserID, device model.DeviceID) (*sub, func(), error) {
+	s := &sub{wake: make(chan struct{}, 1), device: device, revoked: make(chan struct{})}
 	done, err := h.add(user, s)
 	return s, done, err
+}
+
+// revoke ends the SSE streams of device (deregistered): their handlers
+// return, as the device's sync connections close. Its sync connections'
+// subscriptions end with those connections.
+func (h *hub) revoke(user model.UserID, device model.DeviceID) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for k := range h.subs[user] {
+		if s, ok := k.(*sub); ok && s.device == device {
+			select {
+			case <-s.revoked:
+			default:
+				close(s.revoked)
+			}
+		}
+	}
 }
 
 // add registers s as a stream of user, within the limits (the total and
@@ -448,12 +467,13 @@ func (s *Service) feedH(c echo.Context) error {
 // comment line after each keep-alive period without an event. It ends when the client goes,
 // the relay shuts down or Close is called.
 func (s *Service) streamH(c echo.Context) error {
-	me, err := caller(c)
-	if err != nil {
-		return err
+	dev, ok := relay.DeviceFrom(c)
+	if !ok || dev.User == "" {
+		return relay.ErrUnauthorized
 	}
+	me := dev.User
 	ctx := c.Request().Context()
-	sb, done, err := s.hub.subscribe(me)
+	sb, done, err := s.hub.subscribe(me, dev.ID)
 	if err != nil {
 		if errors.Is(err, ErrUserStreams) {
 			return tooMany(c, time.Second, "activity streams")
@@ -495,11 +515,23 @@ func (s *Service) streamH(c echo.Context) error {
 	last := time.Now()
 	idle := time.NewTimer(s.opts.keepAlive)
 	defer idle.Stop()
+	// The stream ends when its token expires, as the sync connection
+	// does, and when its device is deregistered (sb.revoked).
+	var expired <-chan time.Time
+	if exp := relay.TokenExpiry(c); !exp.IsZero() {
+		t := time.NewTimer(max(exp.Sub(s.opts.now()), 0))
+		defer t.Stop()
+		expired = t.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-s.hub.done:
+			return nil
+		case <-sb.revoked:
+			return nil
+		case <-expired:
 			return nil
 		case <-idle.C:
 			if quiet := time.Since(last); quiet < s.opts.keepAlive {

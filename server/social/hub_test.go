@@ -13,7 +13,7 @@ import (
 func TestHubCoalesces(t *testing.T) {
 	h := newHub(10, 2, 3, 50*time.Millisecond)
 	defer h.close()
-	s, done, err := h.subscribe("bob")
+	s, done, err := h.subscribe("bob", "d1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +46,7 @@ func TestHubCoalesces(t *testing.T) {
 
 	now := newHub(10, 2, 3, 0)
 	defer now.close()
-	s2, done2, err := now.subscribe("ada")
+	s2, done2, err := now.subscribe("ada", "d2")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -133,6 +133,7 @@ func (s *Service) Mount(r *relay.Server) {
 		ep.SetActivitySource(s, relaysync.ActivityLimits{Queue: s.opts.streamBuffer, WriteTimeout: s.opts.slowConsumer})
 	}
 	r.OnShutdown(s.Close)
+	r.OnDeviceRevoked(s.hub.revoke)
 }
 
 // Close ends every open activity stream (later streams are refused) and
