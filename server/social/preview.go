@@ -46,7 +46,7 @@ func setPreviewHeaders(h http.Header) {
 // the request's token.
 func (s *Service) previewGuard(c echo.Context) (shareRecord, error) {
 	setPreviewHeaders(c.Response().Header())
-	if ok, d := s.previews.allow(model.UserID(relay.ClientAddr(c.Request())), s.opts.now()); !ok {
+	if ok, d := s.previews.Allow(relay.ClientAddr(c.Request()), s.opts.now()); !ok {
 		return shareRecord{}, tooMany(c, d, "previews")
 	}
 	return s.share(c.Request().Context(), c.Param("token"))

@@ -17,6 +17,7 @@ import (
 
 	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/internal/userlimit"
 	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/server/relay"
 	"github.com/segue-fm/segue/store"
@@ -42,11 +43,11 @@ type Service struct {
 	opts   Options
 	log    *slog.Logger
 	hub    *hub
-	shares *userLimiter
-	posts  *userLimiter
+	shares *userlimit.Limiter
+	posts  *userlimit.Limiter
 	// previews limits anonymous preview requests per client address;
 	// previewJobs bounds the previews cut at once.
-	previews    *userLimiter
+	previews    *userlimit.Limiter
 	previewJobs chan struct{}
 	waves       *waveCache
 	cards       *cardCache
@@ -66,9 +67,9 @@ func New(st store.Store, cat *catalog.Catalog, catalogPub ed25519.PublicKey, doc
 	s := &Service{
 		st: st, cat: cat, docs: docsRepo, opts: opts, log: opts.logger,
 		hub:         newHub(opts.streams, opts.userStreams, opts.streamBuffer, opts.streamFlush),
-		shares:      newUserLimiter(opts.shareRate, opts.shareBurst, opts.limiterUsers),
-		posts:       newUserLimiter(opts.activityRate, opts.activityBurst, opts.limiterUsers),
-		previews:    newUserLimiter(opts.previewRate, opts.previewBurst, opts.limiterUsers),
+		shares:      userlimit.New(opts.shareRate, opts.shareBurst, opts.limiterUsers),
+		posts:       userlimit.New(opts.activityRate, opts.activityBurst, opts.limiterUsers),
+		previews:    userlimit.New(opts.previewRate, opts.previewBurst, opts.limiterUsers),
 		previewJobs: make(chan struct{}, opts.previewJobs),
 		graph:       newFriendIndex(opts.friendIndex),
 		cards:       newCardCache(),
@@ -158,12 +159,12 @@ func caller(c echo.Context) (model.UserID, error) {
 // naming what when there is none, before the body is read), then the
 // strict JSON body decoded into v (relay.DecodeJSON, Options' body
 // limit).
-func (s *Service) limitedBody(c echo.Context, lim *userLimiter, what string, v any) (model.UserID, error) {
+func (s *Service) limitedBody(c echo.Context, lim *userlimit.Limiter, what string, v any) (model.UserID, error) {
 	me, err := caller(c)
 	if err != nil {
 		return "", err
 	}
-	if ok, d := lim.allow(me, s.opts.now()); !ok {
+	if ok, d := lim.Allow(string(me), s.opts.now()); !ok {
 		return "", tooMany(c, d, what)
 	}
 	if err := relay.DecodeJSON(c, s.opts.maxBody, v); err != nil {

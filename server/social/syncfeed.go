@@ -81,7 +81,7 @@ var ErrActivityRate = fmt.Errorf("social: too many activity updates: %w", relay.
 // on user's sync connection, under the same per-user rate limit as POST
 // /v1/activity, then Publish.
 func (s *Service) PublishActivity(ctx context.Context, user model.UserID, p wire.ActivityPublish) error {
-	if ok, _ := s.posts.allow(user, s.opts.now()); !ok {
+	if ok, _ := s.posts.Allow(string(user), s.opts.now()); !ok {
 		return ErrActivityRate
 	}
 	_, err := s.Publish(ctx, user, api.ActivityPost{Track: model.TrackID(p.Track),
