@@ -23,9 +23,15 @@ import (
 	"github.com/segue-fm/segue/store"
 )
 
-// deviceToken creates an account and registers a device on the relay at
-// base, returning the device's bearer token.
+// deviceToken creates the account ada and registers a device on the
+// relay at base, returning the device's bearer token.
 func deviceToken(t *testing.T, base string) string {
+	t.Helper()
+	return deviceTokenFor(t, base, "ada")
+}
+
+// deviceTokenFor is deviceToken for the account user.
+func deviceTokenFor(t *testing.T, base, user string) string {
 	t.Helper()
 	post := func(path string, body any) []byte {
 		b, _ := json.Marshal(body)
@@ -40,7 +46,7 @@ func deviceToken(t *testing.T, base string) string {
 		}
 		return out
 	}
-	post("/v1/accounts", map[string]string{"username": "ada", "password": "correct horse battery"})
+	post("/v1/accounts", map[string]string{"username": user, "password": "correct horse battery"})
 	id, err := crypto.NewIdentity(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -48,8 +54,8 @@ func deviceToken(t *testing.T, base string) string {
 	now := time.Now()
 	sp, hp := id.SignPublic(), id.HPKEPublic()
 	var reg api.RegisterResponse
-	body := post("/v1/devices", api.RegisterRequest{Username: "ada", Password: "correct horse battery", Name: "phone",
-		SignPub: sp, HPKEPub: hp, Issued: now.Unix(), Sig: id.Sign(crypto.DeviceProofMessage("ada", "phone", sp, hp, now))})
+	body := post("/v1/devices", api.RegisterRequest{Username: user, Password: "correct horse battery", Name: "phone",
+		SignPub: sp, HPKEPub: hp, Issued: now.Unix(), Sig: id.Sign(crypto.DeviceProofMessage(user, "phone", sp, hp, now))})
 	if err := json.Unmarshal(body, &reg); err != nil {
 		t.Fatal(err)
 	}
@@ -209,5 +215,63 @@ func TestIndexCatalog(t *testing.T) {
 	}
 	if len(hits) == 0 || hits[0].Entry.ID != string(tr.ID) {
 		t.Errorf("%q (for %q) → %+v", strings.Join(words, " "), tr.Title, hits)
+	}
+}
+
+// TestHTTPSearchRate: one user gets RateBurst searches at once, then 429
+// with Retry-After (bad queries count too: the bucket is taken before the
+// query is read); another user is not held back, and the first searches
+// again a second later.
+func TestHTTPSearchRate(t *testing.T) {
+	ctx := context.Background()
+	dd, err := catalog.OpenDataDir(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dd.Close()
+	srv := relay.NewWithDataDir(dd, relay.DefaultOptions("").WithArgonParams(relay.FastArgonParams).WithLogger(slog.New(slog.DiscardHandler)))
+	ix, err := OpenIndex(ctx, dd.Store, DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ix.Upsert(ctx, fixture...); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1_800_000_000, 0)
+	s := NewServer(ix)
+	s.now = func() time.Time { return now }
+	s.Mount(srv)
+	hs := httptest.NewServer(srv.Handler())
+	defer hs.Close()
+	ada := deviceToken(t, hs.URL)
+	get := func(token, q string) (int, http.Header) {
+		req, _ := http.NewRequest("GET", hs.URL+"/v1/search?q="+url.QueryEscape(q), nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header
+	}
+	for i := range RateBurst {
+		q := "beatles"
+		if i%2 == 1 {
+			q = strings.Repeat("x", 300)
+		}
+		if code, _ := get(ada, q); code != http.StatusOK && code != http.StatusBadRequest {
+			t.Fatalf("search %d of the burst: %d", i+1, code)
+		}
+	}
+	if code, hdr := get(ada, "beatles"); code != http.StatusTooManyRequests || hdr.Get("Retry-After") != "1" {
+		t.Fatalf("past the burst: %d Retry-After %q", code, hdr.Get("Retry-After"))
+	}
+	bob := deviceTokenFor(t, hs.URL, "bob")
+	if code, _ := get(bob, "beatles"); code != http.StatusOK {
+		t.Fatalf("another user: %d", code)
+	}
+	now = now.Add(time.Second)
+	if code, _ := get(ada, "beatles"); code != http.StatusOK {
+		t.Fatalf("a second later: %d", code)
 	}
 }
