@@ -105,6 +105,17 @@ func (x *friendIndex) friends(user model.UserID) ([]model.UserID, bool) {
 	return intersect(x.fo[user], x.fi[user]), true
 }
 
+// counts returns how many users follow user and how many user follows,
+// and false when the index is off or not built.
+func (x *friendIndex) counts(user model.UserID) (followers, following int, ok bool) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	if !x.loaded || x.off {
+		return 0, 0, false
+	}
+	return len(x.fi[user]), len(x.fo[user]), true
+}
+
 // follow records that u follows v (committed to the store); call with
 // wmu held.
 func (x *friendIndex) follow(u, v model.UserID) {
