@@ -6,6 +6,7 @@ import (
 	"errors"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/segue-fm/segue/core"
 	"github.com/segue-fm/segue/core/model"
@@ -131,5 +132,67 @@ func TestDeviceCertNeedsRegistration(t *testing.T) {
 	defer e.Close()
 	if _, err := e.DeviceCert(ctx); !errors.Is(err, core.ErrNotRegistered) {
 		t.Fatalf("err = %v, want ErrNotRegistered", err)
+	}
+}
+
+// TestLANForeignPeerBringsOnlyFollowed: a LAN peer of another account
+// (eve, registered with the same relay) offers two public playlists;
+// alice's device stores only the one her library follows. Before, it
+// stored every document eve's device sent naming eve as owner, so any
+// account's device could fill alice's disk (and her next sync with the
+// relay, which refuses eve's documents from her, failed on each).
+func TestLANForeignPeerBringsOnlyFollowed(t *testing.T) {
+	ctx := t.Context()
+	origin, stopRelay := stoppableRelay(t)
+	phone, _ := registeredEngine(t, origin, "alice", "phone")
+	eveDev, _ := registeredEngine(t, origin, "eve", "eve")
+	stopRelay()
+	start := func(e *core.Engine, user model.UserID) (*core.Docs, *p2p.Node) {
+		d, err := e.OpenDocs(ctx, user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { d.Close() })
+		n, err := d.StartLAN(ctx, nil, p2p.DefaultOptions().WithListen("/ip4/127.0.0.1/tcp/0").WithMDNS(false, ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d, n
+	}
+	ad, an := start(phone, "alice")
+	ed, en := start(eveDev, "eve")
+	var ids []docs.DocumentID
+	for _, name := range []string{"followed", "spam"} {
+		id, err := ed.Playlists().Create(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ed.Playlists().SetPublic(ctx, id, true); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ed.Playlists().Add(ctx, id, docs.AtEnd(), "t1"); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	if err := ad.Playlists().Follow(ctx, ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := en.Connect(ctx, an.Addrs()[0]); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "alice gets the followed playlist", func() bool {
+		return slices.Equal(trackList(t, ad, ids[0]), []model.TrackID{"t1"})
+	})
+	if err := en.SyncNow(ctx); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	ls, err := ad.Playlists().List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ls) != 1 || ls[0].ID != ids[0] {
+		t.Fatalf("alice holds %+v, want only %s", ls, ids[0])
 	}
 }

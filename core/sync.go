@@ -402,12 +402,34 @@ func (d *Docs) StartLAN(ctx context.Context, cert []byte, opts p2p.Options) (*p2
 	if d.node != nil {
 		return d.node, nil
 	}
-	n, err := p2p.New(ctx, d.e.id, cert, ck, d.ad, opts.WithLogger(d.e.log).WithRevoked(revoked...))
+	n, err := p2p.New(ctx, d.e.id, cert, ck, d.ad, opts.WithLogger(d.e.log).WithRevoked(revoked...).WithCreateFilter(d.lanMayCreate))
 	if err != nil {
 		return nil, err
 	}
 	d.node = n
 	return n, nil
+}
+
+// lanMayCreate is StartLAN's p2p.CreateFilter: the devices of this
+// user may bring any document (their library, their playlists), a peer
+// of another user only a playlist the library follows (one shared with
+// this user that the user followed, or a public one). Without it any
+// account's device on the LAN could fill this device with documents
+// that the relay then refuses at every sync.
+func (d *Docs) lanMayCreate(ctx context.Context, user model.UserID, id docs.DocumentID) (bool, error) {
+	if user == d.user {
+		return true, nil
+	}
+	var followed []docs.DocumentID
+	err := d.Library().read(ctx, func(lib *docs.Library) error {
+		var err error
+		followed, err = lib.Playlists()
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("read followed playlists: %w", err)
+	}
+	return slices.Contains(followed, id), nil
 }
 
 // deviceCertKey is the store key of this device's certificate.

@@ -276,6 +276,7 @@ func (n *Node) start(ctx context.Context, st network.Stream, dialer bool) error 
 		Repo: n.repo, Authz: peer.DocumentAccess, User: cert.User,
 		LocalID: n.ID(), RemoteID: hm.SenderID, RemoteStorage: peer.RemoteStorage(hm),
 		Conn: conn, FollowAll: true, Now: n.opts.now, Log: n.opts.log,
+		MayCreate: n.mayCreate(cert.User),
 		OnSynced: func(_ docs.DocumentID, at time.Time) {
 			n.mu.Lock()
 			sess.status.LastSync = at
@@ -308,6 +309,16 @@ func (n *Node) start(ctx context.Context, st network.Stream, dialer bool) error 
 	sess.s.Want(ids...)
 	go n.run(remote, sess, st)
 	return nil
+}
+
+// mayCreate returns the session's Session.MayCreate for a peer of user:
+// the node's CreateFilter for that user, or nil without one.
+func (n *Node) mayCreate(user model.UserID) func(context.Context, docs.DocumentID) (bool, error) {
+	f := n.opts.mayCreate
+	if f == nil {
+		return nil
+	}
+	return func(ctx context.Context, id docs.DocumentID) (bool, error) { return f(ctx, user, id) }
 }
 
 func (n *Node) run(remote libp2ppeer.ID, sess *session, st network.Stream) {

@@ -1,10 +1,12 @@
 package p2p
 
 import (
+	"context"
 	"log/slog"
 	"time"
 
 	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/sync/docs"
 	"github.com/segue-fm/segue/sync/wire"
 )
 
@@ -19,7 +21,12 @@ type Options struct {
 	log         *slog.Logger
 	revoked     []model.DeviceID
 	certMaxAge  time.Duration
+	mayCreate   CreateFilter
 }
+
+// CreateFilter decides whether a LAN peer of user may bring a document
+// id the device does not hold yet.
+type CreateFilter func(ctx context.Context, user model.UserID, id docs.DocumentID) (bool, error)
 
 // DefaultCertMaxAge is how long after issue a device certificate is
 // accepted from a LAN peer by default: the bound on how long a revoked
@@ -31,8 +38,9 @@ const DefaultCertMaxAge = 30 * 24 * time.Hour
 // DefaultOptions returns: TCP and QUIC listeners on every IPv4 interface
 // at random ports, mDNS discovery on with service name "segue-sync",
 // 1 MiB frames, a 10 s dial timeout, the wall clock, slog.Default, no
-// revoked devices and peer certificates accepted up to
-// DefaultCertMaxAge after issue.
+// revoked devices, peer certificates accepted up to DefaultCertMaxAge
+// after issue and no CreateFilter (a peer may bring any document its
+// user may write, see WithCreateFilter).
 func DefaultOptions() Options {
 	return Options{
 		listen:      []string{"/ip4/0.0.0.0/tcp/0", "/ip4/0.0.0.0/udp/0/quic-v1"},
@@ -98,3 +106,12 @@ func (o Options) WithRevoked(devices ...model.DeviceID) Options {
 	o.revoked = append(o.revoked[:len(o.revoked):len(o.revoked)], devices...)
 	return o
 }
+
+// WithCreateFilter makes the node ask f before it stores a document a
+// peer brings that the device does not hold yet; f refusing it (false)
+// refuses that document only (the session goes on). Without a filter a
+// peer may bring any document naming its user as owner, so a peer of
+// any account could fill the device with documents of its choosing;
+// core.Docs.StartLAN lets the devices of its own user bring anything and
+// other users only the playlists the local library follows.
+func (o Options) WithCreateFilter(f CreateFilter) Options { o.mayCreate = f; return o }

@@ -188,6 +188,12 @@ type Session struct {
 	// and counts it there). An error refuses the document; nothing of it
 	// is stored and the remote is told with an error message naming it.
 	OnCreate func(tx store.Txn, id docs.DocumentID) error
+	// MayCreate, when set, is asked before a document the remote
+	// creates is even read: unless it reports true the creation is
+	// refused (ErrForbidden). Devices set it for LAN peers of another
+	// user, which may only bring the playlists the local library
+	// follows, not fill the device with documents of their choosing.
+	MayCreate func(ctx context.Context, id docs.DocumentID) (bool, error)
 	// OnRefused, when set, is called when the remote refuses a document:
 	// an error message naming it (a refused write or creation), or
 	// doc-unavailable (it may not read it, or does not hold it); and when
@@ -928,13 +934,23 @@ func (s *Session) syncDoc(ctx context.Context, id docs.DocumentID, m *wire.Messa
 }
 
 // create accepts a document the repository does not hold yet, but only
-// when the remote user may create it: the document names the remote
-// user as its owner (when the session has a User), the relay's record
-// (Owner) names no other owner — for a library it must name the remote
-// user — and the user may write the document it describes. The check
+// when the remote user may create it: MayCreate (when set) allows it,
+// the document names the remote user as its owner (when the session has
+// a User), the relay's record (Owner) names no other owner — for a
+// library it must name the remote user — and the user may write the
+// document it describes. The check
 // runs on a scratch document; nothing is stored for a refused one, and
 // OnCreate runs in the transaction that stores it.
 func (s *Session) create(ctx context.Context, id docs.DocumentID, m *wire.Message) error {
+	if s.MayCreate != nil {
+		ok, err := s.MayCreate(ctx, id)
+		if err != nil {
+			return fmt.Errorf("peer: may user %q create %s: %w", s.User, id, err)
+		}
+		if !ok {
+			return fmt.Errorf("%w %s: user %q may not bring a document this side does not want", ErrForbidden, id, s.User)
+		}
+	}
 	// The scratch document applies the changes at once: automerge
 	// aborts the process on some a hostile remote can send.
 	if err := msync.GuardScratch(m.Data); err != nil {
