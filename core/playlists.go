@@ -1,6 +1,7 @@
 package core
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +16,16 @@ import (
 // ErrNotPlaylist is returned for a document id that is not a playlist
 // this device holds.
 var ErrNotPlaylist = errors.New("core: not a playlist on this device")
+
+// Errors of the playlist edits the device itself can tell the relay
+// would refuse (the rule is peer.PlaylistAccess over the content).
+var (
+	// ErrNotOwner: only the owner changes a playlist's collaborators or
+	// whether it is public.
+	ErrNotOwner = errors.New("core: only the playlist's owner may change that")
+	// ErrNotWriter: the user is neither the owner nor a collaborator.
+	ErrNotWriter = errors.New("core: not a collaborator of this playlist")
+)
 
 // Playlists edits the user's playlists. Each method is one Automerge
 // commit, durable when it returns, synced when sync runs.
@@ -57,7 +68,11 @@ func (p Playlists) handle(ctx context.Context, id docs.DocumentID) (*repo.Handle
 	return h, err
 }
 
-func (p Playlists) edit(ctx context.Context, id docs.DocumentID, fn func(pl *docs.Playlist) error) error {
+// edit applies fn to playlist id as one commit, when the user may make
+// it: a writer (owner or collaborator), the owner when manage. Edits the
+// relay would refuse are refused here at once, not set aside at the
+// next sync.
+func (p Playlists) edit(ctx context.Context, id docs.DocumentID, manage bool, fn func(pl *docs.Playlist) error) error {
 	ctx, done, err := p.d.calls.enter(ctx)
 	if err != nil {
 		return err
@@ -76,7 +91,20 @@ func (p Playlists) edit(ctx context.Context, id docs.DocumentID, fn func(pl *doc
 	if err != nil {
 		return fmt.Errorf("core: playlist %s: %w", id, err)
 	}
-	if err := h.Playlist(ctx, fn); err != nil {
+	err = h.Playlist(ctx, func(pl *docs.Playlist) error {
+		owner, _, _, err := pl.Access()
+		if err != nil {
+			return err
+		}
+		if manage && owner != p.d.user {
+			return fmt.Errorf("%w (owner %q)", ErrNotOwner, owner)
+		}
+		if ok, err := pl.CanWrite(p.d.user); err != nil || !ok {
+			return cmp.Or(err, fmt.Errorf("%w (owner %q)", ErrNotWriter, owner))
+		}
+		return fn(pl)
+	})
+	if err != nil {
 		return fmt.Errorf("core: playlist %s: %w", id, err)
 	}
 	return nil
@@ -136,19 +164,19 @@ func (p Playlists) List(ctx context.Context) ([]PlaylistView, error) {
 
 // Rename sets the playlist's name.
 func (p Playlists) Rename(ctx context.Context, id docs.DocumentID, name string) error {
-	return p.edit(ctx, id, func(pl *docs.Playlist) error { return pl.Rename(name) })
+	return p.edit(ctx, id, false, func(pl *docs.Playlist) error { return pl.Rename(name) })
 }
 
 // Describe sets the playlist's description.
 func (p Playlists) Describe(ctx context.Context, id docs.DocumentID, description string) error {
-	return p.edit(ctx, id, func(pl *docs.Playlist) error { return pl.Describe(description) })
+	return p.edit(ctx, id, false, func(pl *docs.Playlist) error { return pl.Describe(description) })
 }
 
 // Add inserts tracks at pos (docs.AtEnd(), docs.AtIndex(i), …), added by
 // the user, and returns the new entry ids.
 func (p Playlists) Add(ctx context.Context, id docs.DocumentID, pos docs.Position, tracks ...model.TrackID) ([]docs.EntryID, error) {
 	var out []docs.EntryID
-	err := p.edit(ctx, id, func(pl *docs.Playlist) error {
+	err := p.edit(ctx, id, false, func(pl *docs.Playlist) error {
 		var err error
 		out, err = pl.Add(pos, p.d.user, tracks...)
 		return err
@@ -158,24 +186,24 @@ func (p Playlists) Add(ctx context.Context, id docs.DocumentID, pos docs.Positio
 
 // Remove deletes entries.
 func (p Playlists) Remove(ctx context.Context, id docs.DocumentID, entries ...docs.EntryID) error {
-	return p.edit(ctx, id, func(pl *docs.Playlist) error { return pl.Remove(entries...) })
+	return p.edit(ctx, id, false, func(pl *docs.Playlist) error { return pl.Remove(entries...) })
 }
 
 // Move moves one entry to pos.
 func (p Playlists) Move(ctx context.Context, id docs.DocumentID, entry docs.EntryID, pos docs.Position) error {
-	return p.edit(ctx, id, func(pl *docs.Playlist) error { return pl.Move(entry, pos) })
+	return p.edit(ctx, id, false, func(pl *docs.Playlist) error { return pl.Move(entry, pos) })
 }
 
 // SetCollaborators makes users exactly the playlist's collaborators
 // (they may then read and edit it, through the relay or on the LAN).
 func (p Playlists) SetCollaborators(ctx context.Context, id docs.DocumentID, users ...model.UserID) error {
-	return p.edit(ctx, id, func(pl *docs.Playlist) error { return pl.SetCollaborators(users...) })
+	return p.edit(ctx, id, true, func(pl *docs.Playlist) error { return pl.SetCollaborators(users...) })
 }
 
 // SetPublic makes the playlist public (anyone may read and follow it)
 // or private.
 func (p Playlists) SetPublic(ctx context.Context, id docs.DocumentID, public bool) error {
-	return p.edit(ctx, id, func(pl *docs.Playlist) error { return pl.SetPublic(public) })
+	return p.edit(ctx, id, true, func(pl *docs.Playlist) error { return pl.SetPublic(public) })
 }
 
 // Follow records playlist id (shared by URL, public or collaborative) in

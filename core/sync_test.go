@@ -2,6 +2,7 @@ package core_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -171,7 +172,19 @@ func TestCollaboratorACLChangeRefused(t *testing.T) {
 	}
 	waitUntil(t, "bob's entry reaches alice", func() bool { return slices.Contains(trackList(t, alice, id), "b1") })
 
-	if err := bob.Playlists().SetCollaborators(ctx, id); err != nil {
+	// The device refuses bob's ACL edits itself; a device that does not
+	// (an older one, a foreign client) is refused by the relay.
+	if err := bob.Playlists().SetCollaborators(ctx, id); !errors.Is(err, core.ErrNotOwner) {
+		t.Fatalf("bob's SetCollaborators = %v, want ErrNotOwner", err)
+	}
+	if err := bob.Playlists().SetPublic(ctx, id, true); !errors.Is(err, core.ErrNotOwner) {
+		t.Fatalf("bob's SetPublic = %v, want ErrNotOwner", err)
+	}
+	h, err := bob.Repo().Get(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Playlist(ctx, func(p *docs.Playlist) error { return p.SetCollaborators() }); err != nil {
 		t.Fatal(err)
 	}
 	var reason string
@@ -243,4 +256,54 @@ func TestRefusalClearsWhenDocumentArrives(t *testing.T) {
 	}
 	waitUntil(t, "bob receives the playlist", func() bool { return len(trackList(t, bob, id)) == 1 })
 	waitUntil(t, "the refusal goes", func() bool { return !refused() })
+}
+
+// TestPlaylistEditNeedsAccess: a device refuses at once the edits the
+// relay would refuse: carol holds alice's playlist (public reader): no
+// entry, name or ACL edit (ErrNotWriter, ErrNotOwner), and the document
+// is unchanged. Before, each was "done" on the device and set aside at
+// the next sync.
+func TestPlaylistEditNeedsAccess(t *testing.T) {
+	ctx := t.Context()
+	carol := userDocs(t, syncRelay(t), "carol")
+	h, err := carol.Repo().CreatePlaylist(ctx, "alice", "Alice's")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := h.ID()
+	if err := h.Playlist(ctx, func(p *docs.Playlist) error {
+		if err := p.SetPublic(true); err != nil {
+			return err
+		}
+		_, err := p.Add(docs.AtEnd(), "alice", "t1")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	before := h.Heads()
+	v, err := carol.Playlists().Get(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl := carol.Playlists()
+	for _, c := range []struct {
+		name string
+		edit func() error
+		want error
+	}{
+		{"add", func() error { _, err := pl.Add(ctx, id, docs.AtEnd(), "t2"); return err }, core.ErrNotWriter},
+		{"remove", func() error { return pl.Remove(ctx, id, v.Entries[0].ID) }, core.ErrNotWriter},
+		{"move", func() error { return pl.Move(ctx, id, v.Entries[0].ID, docs.AtEnd()) }, core.ErrNotWriter},
+		{"rename", func() error { return pl.Rename(ctx, id, "Carol's") }, core.ErrNotWriter},
+		{"describe", func() error { return pl.Describe(ctx, id, "mine") }, core.ErrNotWriter},
+		{"collab", func() error { return pl.SetCollaborators(ctx, id, "carol") }, core.ErrNotOwner},
+		{"public", func() error { return pl.SetPublic(ctx, id, false) }, core.ErrNotOwner},
+	} {
+		if err := c.edit(); !errors.Is(err, c.want) {
+			t.Errorf("%s: %v, want %v", c.name, err, c.want)
+		}
+	}
+	if !slices.Equal(h.Heads(), before) {
+		t.Fatal("a refused edit changed the document")
+	}
 }
