@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/segue-fm/segue/core"
 	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/internal/safetext"
 	"github.com/segue-fm/segue/sync/docs"
 )
 
@@ -105,6 +107,9 @@ func runPlaylist(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 		rest = rest[1:]
 	}
+	if err := checkPlaylistArgs(sub, rest); err != nil {
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
 	log := newStepLog(stderr)
 	dev, err := da.open(ctx)
 	if err != nil {
@@ -124,7 +129,7 @@ func runPlaylist(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			return err
 		}
 		for _, v := range vs {
-			fmt.Fprintf(stdout, "%s\t%s\t%d entries\towner %s\n", v.ID, v.Info.Name, len(v.Entries), v.Info.Owner)
+			fmt.Fprintf(stdout, "%s\t%s\t%d entries\towner %s\n", v.ID, shown(v.Info.Name), len(v.Entries), shown(string(v.Info.Owner)))
 		}
 		return nil
 	case "create":
@@ -186,6 +191,32 @@ func runPlaylist(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	return showPlaylist(ctx, stdout, log, dev.e, pl, id)
 }
 
+// checkPlaylistArgs checks what the device can check of a playlist
+// subcommand's arguments (after the playlist id) before it opens the
+// device: a name or description docs would refuse (docs.ErrBadText) or
+// an empty name, and collaborators that are not account names (the
+// relay's syntax, checkUsername). Whether the users exist is not known
+// offline.
+func checkPlaylistArgs(sub string, rest []string) error {
+	switch sub {
+	case "create", "rename":
+		name := strings.Join(rest, " ")
+		if strings.TrimSpace(name) == "" {
+			return errors.New("playlist name is empty")
+		}
+		return docs.CheckName(name)
+	case "describe":
+		return docs.CheckDescription(strings.Join(rest, " "))
+	case "collab":
+		for _, u := range rest {
+			if err := checkUsername(u); err != nil {
+				return fmt.Errorf("collaborator: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
 // parseDocID accepts a playlist document id or its automerge: URL; its
 // error names the argument and what a playlist id looks like.
 func parseDocID(s string) (docs.DocumentID, error) {
@@ -222,9 +253,26 @@ func showPlaylist(ctx context.Context, w io.Writer, log *stepLog, e *core.Engine
 		from = "this device (relay unreachable)"
 	}
 	log.step("%d entries named from %s", len(v.Entries), from)
-	fmt.Fprintf(w, "%s %q owner=%s collaborators=%v public=%v  %d entries, %s\n", id.URL(), v.Info.Name, v.Info.Owner, v.Info.Collaborators, v.Info.Public, len(v.Entries), mmss(total))
+	collabs := make([]string, len(v.Info.Collaborators))
+	for i, c := range v.Info.Collaborators {
+		collabs[i] = shown(string(c))
+	}
+	fmt.Fprintf(w, "%s %q owner=%s collaborators=%v public=%v  %d entries, %s\n", id.URL(), v.Info.Name, shown(string(v.Info.Owner)), collabs, v.Info.Public, len(v.Entries), mmss(total))
 	for i, en := range v.Entries {
-		fmt.Fprintf(w, "%3d  %s  %s  %s  (%s)\n", i, en.ID, en.Track, lines[i], en.AddedBy)
+		fmt.Fprintf(w, "%3d  %s  %s  %s  (%s)\n", i, shown(string(en.ID)), shown(string(en.Track)), shown(lines[i]), shown(string(en.AddedBy)))
 	}
 	return nil
+}
+
+// shown returns s as the terminal may print it: unchanged when
+// safetext.Check passes it, else quoted with its control and
+// bidirectional formatting characters escaped. A playlist's text comes
+// from whoever wrote the document (collaborators, a foreign client, the
+// owner of a followed public playlist), which neither the relay nor this
+// device filters, and an ESC or U+202E in it would rewrite the terminal.
+func shown(s string) string {
+	if safetext.Check(s) == nil {
+		return s
+	}
+	return strconv.QuoteToGraphic(s)
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/segue-fm/segue/internal/testbed"
 	"github.com/segue-fm/segue/server/catalog"
+	"github.com/segue-fm/segue/sync/docs"
 )
 
 // stepLine is a progress line on stderr: "[  0.12s] text".
@@ -90,5 +91,53 @@ func TestPlaylistShowNamesTracks(t *testing.T) {
 	}
 	if !strings.Contains(offline.stderr, "4 entries named from this device (relay unreachable)") {
 		t.Errorf("show stderr (relay down): %q", offline.stderr)
+	}
+}
+
+// TestCheckPlaylistArgs: names, descriptions and collaborators the device
+// can tell are wrong are usage errors before the device opens (a name
+// with ESC, an account name the relay cannot have); before, they were
+// stored and synced.
+func TestCheckPlaylistArgs(t *testing.T) {
+	for _, c := range []struct {
+		sub  string
+		args []string
+		ok   bool
+	}{
+		{"create", []string{"Road", "trip"}, true},
+		{"create", []string{""}, false},
+		{"rename", []string{" "}, false},
+		{"rename", []string{"a\x1b[2Jb"}, false},
+		{"rename", []string{strings.Repeat("x", docs.MaxNameBytes+1)}, false},
+		{"describe", []string{""}, true},
+		{"describe", []string{"line\nbreak"}, false},
+		{"describe", []string{strings.Repeat("x", docs.MaxDescriptionBytes+1)}, false},
+		{"collab", []string{"bob", "carol.k"}, true},
+		{"collab", []string{"bob", "bad user!"}, false},
+		{"collab", []string{"Bob"}, false},
+		{"add", []string{"anything\x1b"}, true}, // track ids are not checked offline
+	} {
+		err := checkPlaylistArgs(c.sub, c.args)
+		if (err == nil) != c.ok {
+			t.Errorf("%s %q: %v, want ok=%v", c.sub, c.args, err, c.ok)
+		}
+	}
+}
+
+// TestShown: text from playlist documents is printed as it is unless it
+// holds a control or bidirectional formatting character, which is then
+// escaped.
+func TestShown(t *testing.T) {
+	for in, want := range map[string]string{
+		"Road trip":       "Road trip",
+		"Café — mix":      "Café — mix",
+		"evil\x1b[31m":    `"evil\x1b[31m"`,
+		"abc\u202edef":    `"abc\u202edef"`,
+		"two\nlines":      `"two\nlines"`,
+		"direction\u200f": "direction\u200f",
+	} {
+		if got := shown(in); got != want {
+			t.Errorf("shown(%q) = %s, want %s", in, got, want)
+		}
 	}
 }

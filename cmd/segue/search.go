@@ -133,7 +133,7 @@ func printSearch(w io.Writer, res core.SearchResults) {
 		case r.Local:
 			mark = "* "
 		}
-		fmt.Fprintf(w, "%2d. %-6s %s%s  (%s)\n", i+1, r.Kind, mark, line, id)
+		fmt.Fprintf(w, "%2d. %-6s %s%s  (%s)\n", i+1, r.Kind, mark, shown(line), shown(id))
 	}
 	fmt.Fprintf(w, "%d of %d matches\n", len(res.Hits), res.Total)
 }

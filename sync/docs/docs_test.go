@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -358,5 +359,60 @@ func TestLibraryGenesisConverges(t *testing.T) {
 	}
 	if LibraryID("alice") != LibraryID("alice") || LibraryID("alice") == LibraryID("bob") {
 		t.Fatal("LibraryID not a function of the user")
+	}
+}
+
+// TestPlaylistTextLimits: names and descriptions are valid UTF-8,
+// printable (no control or bidirectional formatting character: a name
+// holding ESC or U+202E rewrote the terminal and the lines after it
+// where `segue playlist list` printed it) and bounded; a refused one
+// changes nothing.
+func TestPlaylistTextLimits(t *testing.T) {
+	long := func(n int) string { return strings.Repeat("é", n/2) + strings.Repeat("a", n%2) }
+	for _, c := range []struct {
+		name, text string
+		max        int
+		ok         bool
+	}{
+		{"plain", "Road trip", MaxNameBytes, true},
+		{"empty", "", MaxNameBytes, true},
+		{"at limit", long(MaxNameBytes), MaxNameBytes, true},
+		{"past limit", long(MaxNameBytes + 1), MaxNameBytes, false},
+		{"description at limit", long(MaxDescriptionBytes), MaxDescriptionBytes, true},
+		{"description past limit", long(MaxDescriptionBytes + 1), MaxDescriptionBytes, false},
+		{"escape", "evil\x1b[31mred", MaxNameBytes, false},
+		{"newline", "two\nlines", MaxNameBytes, false},
+		{"override", "abc\u202edef", MaxNameBytes, false},
+		{"not UTF-8", "a\xffb", MaxNameBytes, false},
+		{"direction mark", "שלום\u200f mix", MaxNameBytes, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if c.max == MaxNameBytes {
+				doc := newDoc()
+				_, err := CreatePlaylist(doc, "alice", c.text, testOpts(1))
+				if (err == nil) != c.ok || !c.ok && !errors.Is(err, ErrBadText) {
+					t.Fatalf("CreatePlaylist: %v, want ok=%v", err, c.ok)
+				}
+				if !c.ok && len(doc.Heads()) != 0 {
+					t.Fatal("a refused creation committed")
+				}
+			}
+			doc := newDoc()
+			p, err := CreatePlaylist(doc, "alice", "before", testOpts(1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			heads := doc.Heads()
+			set := p.Rename
+			if c.max == MaxDescriptionBytes {
+				set = p.Describe
+			}
+			if err := set(c.text); (err == nil) != c.ok || !c.ok && !errors.Is(err, ErrBadText) {
+				t.Fatalf("set: %v, want ok=%v", err, c.ok)
+			}
+			if !c.ok && !slices.Equal(doc.Heads(), heads) {
+				t.Fatal("a refused text committed")
+			}
+		})
 	}
 }

@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"io"
 	"time"
+	"unicode/utf8"
 
 	"github.com/automerge/automerge-go"
+
+	"github.com/segue-fm/segue/internal/safetext"
 )
 
 // Errors returned by the document views.
@@ -25,7 +28,47 @@ var (
 	// ErrInvalidArgument is returned for an empty id or name where one is
 	// required.
 	ErrInvalidArgument = errors.New("docs: invalid argument")
+	// ErrBadText is returned for a playlist name or description that is
+	// not valid UTF-8, is longer than its limit (MaxNameBytes,
+	// MaxDescriptionBytes) or holds a control or bidirectional
+	// formatting character (internal/safetext).
+	ErrBadText = errors.New("docs: bad text")
 )
+
+// Limits on the text the playlist setters write (CreatePlaylist, Rename,
+// Describe). Documents written elsewhere are read as they are.
+const (
+	// MaxNameBytes bounds a playlist name, in bytes of UTF-8.
+	MaxNameBytes = 256
+	// MaxDescriptionBytes bounds a playlist description, in bytes.
+	MaxDescriptionBytes = 4096
+)
+
+// CheckName returns nil when name may be a playlist's name (Rename,
+// CreatePlaylist), else an error wrapping ErrBadText that says why.
+func CheckName(name string) error { return checkText("name", name, MaxNameBytes) }
+
+// CheckDescription returns nil when description may be a playlist's
+// description (Describe), else an error wrapping ErrBadText.
+func CheckDescription(description string) error {
+	return checkText("description", description, MaxDescriptionBytes)
+}
+
+// checkText returns nil when s may be written as a playlist's what (name
+// or description): valid UTF-8, at most max bytes, and printable as
+// safetext.Check defines it.
+func checkText(what, s string, max int) error {
+	switch {
+	case !utf8.ValidString(s):
+		return fmt.Errorf("%w: %s is not valid UTF-8", ErrBadText, what)
+	case len(s) > max:
+		return fmt.Errorf("%w: %s of %d bytes, at most %d", ErrBadText, what, len(s), max)
+	}
+	if err := safetext.Check(s); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrBadText, what, err)
+	}
+	return nil
+}
 
 // Kind is the value of a document's root "type" field.
 type Kind string

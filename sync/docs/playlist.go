@@ -58,13 +58,16 @@ type Playlist struct {
 
 // CreatePlaylist writes a new playlist skeleton owned by owner into the
 // empty doc and commits it ("create playlist"). It returns ErrNotEmpty if
-// doc already has changes.
+// doc already has changes, ErrBadText for a name checkText refuses.
 func CreatePlaylist(doc *automerge.Doc, owner model.UserID, name string, opts Options) (*Playlist, error) {
 	if len(doc.Heads()) != 0 {
 		return nil, ErrNotEmpty
 	}
 	if owner == "" {
 		return nil, fmt.Errorf("%w: empty owner", ErrInvalidArgument)
+	}
+	if err := CheckName(name); err != nil {
+		return nil, err
 	}
 	root := doc.RootMap()
 	for _, kv := range []struct {
@@ -190,8 +193,11 @@ func (p *Playlist) CanRead(user model.UserID) (bool, error) {
 }
 
 // Rename sets the name (last writer wins) in one commit (none when the
-// name is already name).
+// name is already name). A name checkText refuses is ErrBadText.
 func (p *Playlist) Rename(name string) error {
+	if err := CheckName(name); err != nil {
+		return err
+	}
 	if strField(p.doc.RootMap(), "name") == name {
 		return nil
 	}
@@ -201,8 +207,12 @@ func (p *Playlist) Rename(name string) error {
 	return p.commitMeta("rename")
 }
 
-// Describe sets the description in one commit (none when unchanged).
+// Describe sets the description in one commit (none when unchanged). A
+// description checkText refuses is ErrBadText.
 func (p *Playlist) Describe(description string) error {
+	if err := CheckDescription(description); err != nil {
+		return err
+	}
 	if v, err := p.doc.RootMap().Get("description"); err == nil {
 		if cur, ok := valueString(v); ok && cur == description {
 			return nil

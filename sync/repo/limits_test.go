@@ -322,7 +322,7 @@ func TestLocalChangeTooLarge(t *testing.T) {
 			boundedRounds(t, r, peer, "r", "peer", id, testMaxMessage)
 			before, es := h.Heads(), entries(t, h)
 			err = h.Playlist(ctx, func(p *docs.Playlist) error {
-				if err := p.Describe(strings.Repeat("d", testMaxChange)); err != nil {
+				if err := p.Doc().RootMap().Set("description", strings.Repeat("d", testMaxChange)); err != nil {
 					return err
 				}
 				_, err := p.Add(docs.AtEnd(), "alice", "after-describe")

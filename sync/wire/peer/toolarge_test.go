@@ -40,7 +40,7 @@ func legacyRepo(ctx context.Context, t *testing.T) (r *repo.Repo, big, small doc
 		}
 		if err := h.Playlist(ctx, func(p *docs.Playlist) error {
 			if name == "big" {
-				return p.Describe(strings.Repeat("d", 20<<10))
+				return p.Doc().RootMap().Set("description", strings.Repeat("d", 20<<10)) // past docs.MaxDescriptionBytes: a foreign client's
 			}
 			_, err := p.Add(docs.AtEnd(), "alice", "s1")
 			return err
