@@ -308,6 +308,9 @@ type Session struct {
 	dirty   map[docs.DocumentID]bool
 	sent    map[docs.DocumentID]uint64 // a sync message went out in this session: its heads' print
 	follows map[docs.DocumentID]bool
+	// unknownFollows counts the follows registered by requests for
+	// documents this side did not hold (followUnknown).
+	unknownFollows int
 	// runCtx is Run's context while Run serves (nil before and after):
 	// markDirty starts a flusher on it. flushing is true while a flusher
 	// goroutine is started and has not seen the dirty set empty.
@@ -880,8 +883,12 @@ func (s *Session) syncDoc(ctx context.Context, id docs.DocumentID, m *wire.Messa
 		// Remember the interest: when the document arrives (from
 		// another peer) and the remote may read it, it is sent. If it
 		// arrived between Has and follow, its change notification
-		// missed this session: look again, and serve it now.
-		s.follow(id)
+		// missed this session: look again, and serve it now. Past
+		// MaxUnknownFollows such interests the request is only
+		// answered.
+		if !s.followUnknown(id) {
+			return s.unavailable(ctx, m)
+		}
 		if has, err = s.Repo.Has(ctx, id); err != nil {
 			return err
 		}
@@ -1060,6 +1067,32 @@ func (s *Session) applied(ctx context.Context, id docs.DocumentID, m *wire.Messa
 	if err == nil && covered {
 		s.OnAccepted(id)
 	}
+}
+
+// MaxUnknownFollows bounds the documents a session remembers the
+// remote asked for while this side did not hold them (a request answered
+// doc-unavailable, the document sent once it arrives). Past it, a request
+// for a document not held is answered and forgotten: the remote asks
+// again later. Without the bound a remote — any account's device on the
+// LAN, with no rate limit there — grew the session's memory by each
+// request for a made-up id, without end.
+const MaxUnknownFollows = 4096
+
+// followUnknown follows id, a document this side does not hold, unless
+// the session already remembers MaxUnknownFollows such interests; it
+// reports whether id is followed.
+func (s *Session) followUnknown(id docs.DocumentID) bool {
+	s.mu.Lock()
+	if !s.follows[id] {
+		if s.unknownFollows >= MaxUnknownFollows {
+			s.mu.Unlock()
+			return false
+		}
+		s.unknownFollows++
+	}
+	s.mu.Unlock()
+	s.follow(id)
+	return true
 }
 
 func (s *Session) follow(id docs.DocumentID) {
