@@ -7,13 +7,16 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/segue-fm/segue/core"
 	"github.com/segue-fm/segue/crypto"
+	"github.com/segue-fm/segue/sync/client"
 	"github.com/segue-fm/segue/sync/docs"
 	"github.com/segue-fm/segue/sync/p2p"
+	"github.com/segue-fm/segue/sync/wire/peer"
 )
 
 func init() {
@@ -116,14 +119,20 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		log.step("sync ended after %s: %d documents changed by the relay", seconds(took), received)
 		fmt.Fprintf(stdout, "relay connected=%v last sync=%s documents=%d received=%d time=%s error=%q\n",
 			st.Relay.Connected, st.Relay.LastSync.Format(time.RFC3339), st.Documents, received, seconds(took), st.Relay.LastError)
+		refused := 0
 		for _, r := range st.Relay.Refused {
+			if unwanted(ctx, d, r) {
+				fmt.Fprintf(stdout, "not shared with you: %s (not followed; this device keeps its copy as it was)\n", r.Doc)
+				continue
+			}
+			refused++
 			fmt.Fprintf(stdout, "refused %s: %s\n", r.Doc, r.Reason)
 			if r.SetAside > 0 {
 				fmt.Fprintf(stdout, "  %d local change(s) set aside: the document was rebuilt without them\n", r.SetAside)
 			}
 		}
-		if err == nil && len(st.Relay.Refused) > 0 {
-			err = fmt.Errorf("%w: %d document(s), listed above", errSyncRefused, len(st.Relay.Refused))
+		if err == nil && refused > 0 {
+			err = fmt.Errorf("%w: %d document(s), listed above", errSyncRefused, refused)
 		}
 		plays := uploadPlays(ctx, dev.e, *wait)
 		plays.printSyncLine(stdout)
@@ -163,6 +172,24 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		return nil
 	}
+}
+
+// unwanted reports whether refusal r is the relay saying it will not share
+// a playlist this account neither owns nor follows (any more): a
+// collaborator removed from a private playlist, or a playlist made
+// private, that the user then unfollowed. The device keeps its copy and
+// offers it at every sync; without this `segue sync now` failed on it for
+// ever, whatever the user did.
+func unwanted(ctx context.Context, d *core.Docs, r client.Refusal) bool {
+	if r.Reason != peer.ReasonUnavailable || r.SetAside > 0 {
+		return false
+	}
+	v, err := d.Playlists().Get(ctx, r.Doc)
+	if err != nil || v.Info.Owner == d.User() {
+		return false
+	}
+	lib, err := d.Library().Get(ctx)
+	return err == nil && !slices.Contains(lib.Playlists, r.Doc)
 }
 
 // docCount returns the number of documents d holds, or -1 when its

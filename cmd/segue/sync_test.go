@@ -233,3 +233,44 @@ func signedUp(t *testing.T, ctx context.Context, user string) (origin, dev strin
 	}
 	return origin, dev, segue
 }
+
+// TestSyncNowAfterRemovedCollaborator: carol, removed from alice's
+// private playlist, is told at her next `sync now` (exit 1, "refused …
+// document unavailable"); once she unfollows it, `sync now` succeeds and
+// says it is no longer shared with her. Before, it failed at every sync
+// for ever: the device offers every document it holds.
+func TestSyncNowAfterRemovedCollaborator(t *testing.T) {
+	ctx := t.Context()
+	origin, _, alice := signedUp(t, ctx, "alice")
+	carolDev := t.TempDir()
+	carol := func(cmd string, args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		code := run(ctx, append([]string{cmd, "--data", carolDev, "--relay", origin}, args...), &out, &errb)
+		return code, out.String(), errb.String()
+	}
+	must := func(who func(string, ...string) (int, string, string), cmd string, args ...string) string {
+		t.Helper()
+		code, stdout, stderr := who(cmd, args...)
+		if code != 0 {
+			t.Fatalf("%s %q exited %d: %s%s", cmd, args, code, stdout, stderr)
+		}
+		return stdout
+	}
+	must(carol, "sync", "login", "--signup", "--user", "carol", "--password", "password1")
+	id := strings.TrimSpace(must(alice, "playlist", "create", "Shared"))
+	must(alice, "playlist", "collab", id, "carol")
+	must(alice, "sync", "now")
+	must(carol, "playlist", "follow", id)
+	must(carol, "sync", "now")
+	must(alice, "playlist", "collab", id)
+	must(alice, "sync", "now")
+
+	code, stdout, _ := carol("sync", "now")
+	if code != 1 || !strings.Contains(stdout, "refused "+id+": document unavailable") {
+		t.Fatalf("sync now while following: exit %d\n%s", code, stdout)
+	}
+	must(carol, "playlist", "unfollow", id)
+	if out := must(carol, "sync", "now"); !strings.Contains(out, "not shared with you: "+id) || strings.Contains(out, "refused") {
+		t.Fatalf("sync now after unfollow:\n%s", out)
+	}
+}
