@@ -3,10 +3,13 @@ package core_test
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/rand"
 	"errors"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/automerge/automerge-go"
 
 	"github.com/segue-fm/segue/core"
 	"github.com/segue-fm/segue/core/model"
@@ -135,34 +138,34 @@ func TestDeviceCertNeedsRegistration(t *testing.T) {
 	}
 }
 
-// TestLANForeignPeerBringsOnlyFollowed: a LAN peer of another account
-// (eve, registered with the same relay) offers two public playlists;
-// alice's device stores only the one her library follows. Before, it
-// stored every document eve's device sent naming eve as owner, so any
-// account's device could fill alice's disk (and her next sync with the
-// relay, which refuses eve's documents from her, failed on each).
-func TestLANForeignPeerBringsOnlyFollowed(t *testing.T) {
+// TestLANForeignPeerCannotCreate: a LAN peer of another account (eve,
+// registered with the same relay) syncs the documents alice's device
+// already holds — her public playlist that alice followed through the
+// relay takes eve's edit over the LAN — but stores none it brings: not
+// another public playlist, and not eve's document at the id of a
+// playlist alice's library follows but her device has not received yet
+// (owner eve, public: merged with alice's real playlist when the relay
+// sent it, it made it eve's and public on the relay). Before, a LAN peer
+// of any account could store any number of documents naming itself as
+// owner.
+func TestLANForeignPeerCannotCreate(t *testing.T) {
 	ctx := t.Context()
 	origin, stopRelay := stoppableRelay(t)
 	phone, _ := registeredEngine(t, origin, "alice", "phone")
 	eveDev, _ := registeredEngine(t, origin, "eve", "eve")
-	stopRelay()
-	start := func(e *core.Engine, user model.UserID) (*core.Docs, *p2p.Node) {
+	open := func(e *core.Engine, user model.UserID) *core.Docs {
 		d, err := e.OpenDocs(ctx, user)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { d.Close() })
-		n, err := d.StartLAN(ctx, nil, p2p.DefaultOptions().WithListen("/ip4/127.0.0.1/tcp/0").WithMDNS(false, ""))
-		if err != nil {
+		if err := d.StartSync(ctx); err != nil {
 			t.Fatal(err)
 		}
-		return d, n
+		return d
 	}
-	ad, an := start(phone, "alice")
-	ed, en := start(eveDev, "eve")
-	var ids []docs.DocumentID
-	for _, name := range []string{"followed", "spam"} {
+	ad, ed := open(phone, "alice"), open(eveDev, "eve")
+	public := func(name string) docs.DocumentID {
 		id, err := ed.Playlists().Create(ctx, name)
 		if err != nil {
 			t.Fatal(err)
@@ -173,26 +176,66 @@ func TestLANForeignPeerBringsOnlyFollowed(t *testing.T) {
 		if _, err := ed.Playlists().Add(ctx, id, docs.AtEnd(), "t1"); err != nil {
 			t.Fatal(err)
 		}
-		ids = append(ids, id)
+		return id
 	}
-	if err := ad.Playlists().Follow(ctx, ids[0]); err != nil {
+	shared := public("shared")
+	if err := ed.WaitInSync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := ad.Playlists().Follow(ctx, shared); err != nil {
+		t.Fatal(err)
+	}
+	if err := ad.WaitInSync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stopRelay()
+	spam := public("spam")
+	planted, err := docs.NewDocumentID(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ad.Playlists().Follow(ctx, planted); err != nil {
+		t.Fatal(err)
+	}
+	h, err := ed.Repo().Ensure(ctx, planted)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Change(ctx, func(d *automerge.Doc) error {
+		p, err := docs.CreatePlaylist(d, "eve", "planted", docs.DefaultOptions())
+		if err != nil {
+			return err
+		}
+		return p.SetPublic(true)
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	lan := p2p.DefaultOptions().WithListen("/ip4/127.0.0.1/tcp/0").WithMDNS(false, "")
+	an, err := ad.StartLAN(ctx, nil, lan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	en, err := ed.StartLAN(ctx, nil, lan)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if err := en.Connect(ctx, an.Addrs()[0]); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "alice gets the followed playlist", func() bool {
-		return slices.Equal(trackList(t, ad, ids[0]), []model.TrackID{"t1"})
+	if _, err := ed.Playlists().Add(ctx, shared, docs.AtEnd(), "t2"); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "eve's edit of the followed playlist reaches alice over the LAN", func() bool {
+		return slices.Equal(trackList(t, ad, shared), []model.TrackID{"t1", "t2"})
 	})
 	if err := en.SyncNow(ctx); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(300 * time.Millisecond)
-	ls, err := ad.Playlists().List(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(ls) != 1 || ls[0].ID != ids[0] {
-		t.Fatalf("alice holds %+v, want only %s", ls, ids[0])
+	for _, id := range []docs.DocumentID{spam, planted} {
+		if _, err := ad.Playlists().Get(ctx, id); !errors.Is(err, core.ErrNotPlaylist) {
+			t.Errorf("alice holds eve's %s: %v", id, err)
+		}
 	}
 }

@@ -410,26 +410,19 @@ func (d *Docs) StartLAN(ctx context.Context, cert []byte, opts p2p.Options) (*p2
 	return n, nil
 }
 
-// lanMayCreate is StartLAN's p2p.CreateFilter: the devices of this
-// user may bring any document (their library, their playlists), a peer
-// of another user only a playlist the library follows (one shared with
-// this user that the user followed, or a public one). Without it any
-// account's device on the LAN could fill this device with documents
-// that the relay then refuses at every sync.
-func (d *Docs) lanMayCreate(ctx context.Context, user model.UserID, id docs.DocumentID) (bool, error) {
-	if user == d.user {
-		return true, nil
-	}
-	var followed []docs.DocumentID
-	err := d.Library().read(ctx, func(lib *docs.Library) error {
-		var err error
-		followed, err = lib.Playlists()
-		return err
-	})
-	if err != nil {
-		return false, fmt.Errorf("read followed playlists: %w", err)
-	}
-	return slices.Contains(followed, id), nil
+// lanMayCreate is StartLAN's p2p.CreateFilter: only the devices of this
+// user may bring a document this device does not hold; a peer of
+// another user only syncs documents the device already holds (from the
+// relay or its own devices), whose content then decides what that user
+// may change. A document another user creates here cannot be told from
+// a forgery: at the id of a playlist of this user that the library
+// follows but the device lacks, another user's document (naming itself
+// owner, public) merged with the real one when the relay sent it, and
+// the device then sent the forged owner, name and sharing to the relay
+// with its owner's authority; and without any filter, any account's
+// device could store any number of documents here.
+func (d *Docs) lanMayCreate(_ context.Context, user model.UserID, _ docs.DocumentID) (bool, error) {
+	return user == d.user, nil
 }
 
 // deviceCertKey is the store key of this device's certificate.

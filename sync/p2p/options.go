@@ -111,7 +111,8 @@ func (o Options) WithRevoked(devices ...model.DeviceID) Options {
 // peer brings that the device does not hold yet; f refusing it (false)
 // refuses that document only (the session goes on). Without a filter a
 // peer may bring any document naming its user as owner, so a peer of
-// any account could fill the device with documents of its choosing;
-// core.Docs.StartLAN lets the devices of its own user bring anything and
-// other users only the playlists the local library follows.
+// any account could fill the device with documents of its choosing, or
+// plant one at the id of a document the device is about to receive;
+// core.Docs.StartLAN lets only the devices of its own user bring new
+// documents.
 func (o Options) WithCreateFilter(f CreateFilter) Options { o.mayCreate = f; return o }

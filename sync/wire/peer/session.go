@@ -190,9 +190,8 @@ type Session struct {
 	OnCreate func(tx store.Txn, id docs.DocumentID) error
 	// MayCreate, when set, is asked before a document the remote
 	// creates is even read: unless it reports true the creation is
-	// refused (ErrForbidden). Devices set it for LAN peers of another
-	// user, which may only bring the playlists the local library
-	// follows, not fill the device with documents of their choosing.
+	// refused (ErrForbidden). Devices set it for LAN peers: only the
+	// user's own devices may bring new documents (core.Docs.StartLAN).
 	MayCreate func(ctx context.Context, id docs.DocumentID) (bool, error)
 	// OnRefused, when set, is called when the remote refuses a document:
 	// an error message naming it (a refused write or creation), or
