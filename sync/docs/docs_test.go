@@ -416,3 +416,37 @@ func TestPlaylistTextLimits(t *testing.T) {
 		})
 	}
 }
+
+// TestIndexOutOfRange: an index past the end names the valid range of the
+// edit, in the playlist's own indexes: moving one of 4 entries to index 4
+// said "index 4 of 3" (the others, without it).
+func TestIndexOutOfRange(t *testing.T) {
+	p, err := CreatePlaylist(newDoc(), "alice", "x", testOpts(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := p.Add(AtEnd(), "alice", "t1", "t2", "t3", "t4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"move past the end", p.Move(ids[0], AtIndex(4)), "index 4 outside 0–3"},
+		{"move negative", p.Move(ids[0], AtIndex(-1)), "index -1 outside 0–3"},
+		{"add past the end", func() error { _, err := p.Add(AtIndex(5), "alice", "t5"); return err }(), "index 5 outside 0–4"},
+		{"move to the last index", p.Move(ids[0], AtIndex(3)), ""},
+	} {
+		if c.want == "" {
+			if c.err != nil {
+				t.Errorf("%s: %v", c.name, c.err)
+			}
+			continue
+		}
+		if !errors.Is(c.err, ErrBadPosition) || !strings.Contains(c.err.Error(), c.want) {
+			t.Errorf("%s: %v, want ErrBadPosition with %q", c.name, c.err, c.want)
+		}
+	}
+}

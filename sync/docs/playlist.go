@@ -335,7 +335,7 @@ func (pos Position) bounds(es []Entry, find func(EntryID) int) (lo, hi string, e
 		idx = 0
 	case posIndex:
 		if pos.index < 0 || pos.index > len(es) {
-			return "", "", fmt.Errorf("%w: index %d of %d", ErrBadPosition, pos.index, len(es))
+			return "", "", fmt.Errorf("%w: index %d outside 0–%d", ErrBadPosition, pos.index, len(es))
 		}
 		idx = pos.index
 	case posBefore, posAfter:
