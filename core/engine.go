@@ -82,6 +82,7 @@ type Engine struct {
 	heads   *ttlmap.Map[string, headEntry] // Prefetch's (prefetch.go), at most maxHeads for the key TTL
 	player  playerState                    // player.go
 	offline offlineState                   // downloads.go, offline.go
+	revoke  revocationCheck                // offline.go
 	history *History                       // history.go
 	social  socialState                    // social.go
 	search  searchState                    // search.go

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 
 	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/core/download"
@@ -80,6 +81,57 @@ func (e *Engine) offlineKey(ctx context.Context, track model.TrackID, tier model
 		return k, true, fmt.Errorf("%w: %w: %s/%s", ErrOffline, errOfflineMiss, track, tier)
 	}
 	return k, false, nil
+}
+
+// revocationCheck is the state of checkRevocation: the token it last
+// checked for (a refused token is checked once).
+type revocationCheck struct {
+	mu    sync.Mutex
+	token string
+}
+
+// checkRevocation runs when the relay refused the device's token (401).
+// That answer is unsigned, so it deletes nothing by itself: with
+// downloads open, the engine renews their licenses at once with a
+// signed request (download.Manager.Renew), whose signed answer tells a
+// deregistered device so and deletes its offline licenses — downloaded
+// tracks then fail with ErrLicenseRevoked — instead of at the next
+// scheduled renewal, weeks later. It runs in the background as an
+// admitted call (Close cancels it), once per refused token; a renewal
+// that got no answer is tried again at the next refusal.
+func (e *Engine) checkRevocation() {
+	tok := e.Token()
+	rc := &e.revoke
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if tok == "" || tok == rc.token {
+		return
+	}
+	ctx, done, err := e.calls.enter(context.Background())
+	if err != nil {
+		return
+	}
+	rc.token = tok
+	go func() {
+		defer done()
+		st := &e.offline
+		st.mu.Lock()
+		dl := st.dl
+		st.mu.Unlock()
+		if dl == nil {
+			return
+		}
+		err := dl.Renew(ctx)
+		switch {
+		case errors.Is(err, ErrLicenseRevoked):
+			e.log.Warn("core: the relay refused this device: it was deregistered, its offline licenses are deleted")
+		case err != nil && !errors.Is(err, download.ErrRenewalRefused):
+			e.log.Warn("core: the relay refused this device; revocation check failed", "err", err)
+			rc.mu.Lock()
+			rc.token = ""
+			rc.mu.Unlock()
+		}
+	}()
 }
 
 // headerSink is implemented by relay answers that also need response

@@ -32,6 +32,9 @@ func (e *Engine) call(ctx context.Context, method, path string, in, out any, aut
 			return ErrNotRegistered
 		case errors.As(err, &se) && se.Code == http.StatusUnauthorized:
 			err = fmt.Errorf("%w: %w", ErrUnauthorized, err)
+			if auth {
+				e.checkRevocation()
+			}
 		case errors.Is(err, fetch.ErrBadAnswer):
 			err = fmt.Errorf("%w: %w", ErrBadResponse, err)
 		}

@@ -1,0 +1,64 @@
+package core_test
+
+import (
+	"errors"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/segue-fm/segue/core"
+	"github.com/segue-fm/segue/core/download"
+	"github.com/segue-fm/segue/core/model"
+	tbed "github.com/segue-fm/segue/internal/testbed"
+)
+
+// TestUnauthorizedChecksRevocation: a device deregistered while it held
+// downloads, whose next authenticated request the relay answers 401,
+// checks with a signed renewal and loses offline playback then, not at
+// its scheduled renewal weeks later.
+func TestUnauthorizedChecksRevocation(t *testing.T) {
+	const tier = model.TierLow
+	r := tbed.NewRelay(t, tbed.DefaultOptions().WithLicenses(true))
+	ctx := t.Context()
+	e := tbed.Device(t, r, testUser)
+	dl, err := e.OpenDownloads(ctx, download.DefaultOptions().WithLogger(quiet()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dl.Add(ctx, download.Ref{Kind: download.KindTrack, ID: string(r.Tracks[0]), Tier: tier}); err != nil {
+		t.Fatal(err)
+	}
+	if err := dl.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, r.URL+"/v1/devices/"+string(e.DeviceID()), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+e.Token())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("deregister: %s", resp.Status)
+	}
+	if _, err := dl.ContentKey(ctx, r.Tracks[0], tier); err != nil {
+		t.Fatalf("before the device reached the relay: %v", err)
+	}
+	if _, err := e.TrackInfo(ctx, r.Tracks[1]); !errors.Is(err, core.ErrUnauthorized) {
+		t.Fatalf("TrackInfo of a deregistered device = %v, want ErrUnauthorized", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := dl.ContentKey(ctx, r.Tracks[0], tier)
+		if errors.Is(err, core.ErrLicenseRevoked) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("content key 10 s after the relay refused the deregistered device: %v, want ErrLicenseRevoked", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
