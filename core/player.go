@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/segue-fm/segue/core/api"
+	"github.com/segue-fm/segue/core/download"
 	"github.com/segue-fm/segue/core/fetch"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/player"
@@ -378,7 +379,9 @@ func (p *playerTrack) ChunkFrom(ctx context.Context, i int) ([]byte, bool, error
 func (p *playerTrack) Close() error { return nil }
 
 // classify marks permanent failures with player.ErrUnplayable; in
-// offline mode that includes a track no download holds.
+// offline mode that includes a track no download holds, and a downloaded
+// track whose offline license ran out, was revoked or is missing (no
+// retry brings it back before a renewal).
 func classify(err error) error {
 	if errors.Is(err, errOfflineMiss) {
 		return fmt.Errorf("%w: %w", player.ErrUnplayable, err)
@@ -393,6 +396,8 @@ func classify(err error) error {
 		errors.Is(err, model.ErrBadManifest) || errors.Is(err, model.ErrInvalidTier) ||
 		errors.Is(err, ErrNotRegistered) || errors.Is(err, ErrUnauthorized) ||
 		errors.Is(err, ErrCatalogKeyMismatch) || errors.Is(err, ErrClosed) ||
+		errors.Is(err, ErrLicenseExpired) || errors.Is(err, ErrLicenseRevoked) ||
+		errors.Is(err, download.ErrNotLicensed) ||
 		errors.As(err, &se) && se.Code >= 400 && se.Code < 500 && se.Code != http.StatusRequestTimeout &&
 			se.Code != http.StatusTooManyRequests
 	if permanent {

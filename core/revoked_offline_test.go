@@ -10,6 +10,7 @@ import (
 	"github.com/segue-fm/segue/core/download"
 	"github.com/segue-fm/segue/core/model"
 	tbed "github.com/segue-fm/segue/internal/testbed"
+	"github.com/segue-fm/segue/player"
 )
 
 // TestUnauthorizedChecksRevocation: a device deregistered while it held
@@ -31,19 +32,7 @@ func TestUnauthorizedChecksRevocation(t *testing.T) {
 	if err := dl.Wait(ctx); err != nil {
 		t.Fatal(err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, r.URL+"/v1/devices/"+string(e.DeviceID()), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+e.Token())
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusNoContent {
-		t.Fatalf("deregister: %s", resp.Status)
-	}
+	deregister(t, r, e)
 	if _, err := dl.ContentKey(ctx, r.Tracks[0], tier); err != nil {
 		t.Fatalf("before the device reached the relay: %v", err)
 	}
@@ -60,5 +49,68 @@ func TestUnauthorizedChecksRevocation(t *testing.T) {
 			t.Fatalf("content key 10 s after the relay refused the deregistered device: %v, want ErrLicenseRevoked", err)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestRevokedSkippedAtOnce: a downloaded track whose license was revoked
+// is skipped at once with a warning (player.ErrUnplayable,
+// ErrLicenseRevoked) and the rest plays; it used to be retried as a
+// stall for the player's 30 s stall timeout, track after track.
+func TestRevokedSkippedAtOnce(t *testing.T) {
+	const tier = model.TierNormal
+	r := tbed.NewRelay(t, tbed.DefaultOptions().WithLicenses(true))
+	ctx := t.Context()
+	e := tbed.Device(t, r, testUser)
+	dl, err := e.OpenDownloads(ctx, download.DefaultOptions().WithLogger(quiet()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dl.Add(ctx, download.Ref{Kind: download.KindTrack, ID: string(r.Tracks[0]), Tier: tier}); err != nil {
+		t.Fatal(err)
+	}
+	if err := dl.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	deregister(t, r, e)
+	if err := dl.Renew(ctx); !errors.Is(err, core.ErrLicenseRevoked) {
+		t.Fatalf("renew after deregistration = %v, want ErrLicenseRevoked", err)
+	}
+	if err := r.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	run := playThroughEngine(t, e, noGain(tier), func(*player.Player) error {
+		return e.PlayTracks(ctx, model.PlayContext{Kind: "playlist", ID: "revoked"}, []model.TrackID{r.Tracks[0]}, 0)
+	}, nil)
+	if el := time.Since(began); el > 10*time.Second {
+		t.Fatalf("the revoked track held the play for %v", el)
+	}
+	var warned []error
+	for _, st := range run.statuses {
+		if st.Err != nil {
+			warned = append(warned, st.Err)
+		}
+	}
+	if len(warned) != 1 || !errors.Is(warned[0], player.ErrUnplayable) || !errors.Is(warned[0], core.ErrLicenseRevoked) {
+		t.Fatalf("warnings %v: want one skip of the revoked track (unplayable, revoked)", warned)
+	}
+}
+
+// deregister deletes e's device at the relay (DELETE /v1/devices/{id}
+// with its own token).
+func deregister(t *testing.T, r *tbed.Relay, e *core.Engine) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodDelete, r.URL+"/v1/devices/"+string(e.DeviceID()), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+e.Token())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("deregister: %s", resp.Status)
 	}
 }
