@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/segue-fm/segue/core/download"
 	"github.com/segue-fm/segue/core/fetch"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
@@ -247,7 +248,8 @@ func (t *track) Close() error {
 }
 
 // classify marks failures retrying cannot fix with player.ErrUnplayable,
-// as package core does; connectivity failures stay stalls.
+// as package core does (a downloaded track whose offline license expired,
+// was revoked or is missing included); connectivity failures stay stalls.
 func classify(err error) error {
 	if err == nil || errors.Is(err, fetch.ErrOffline) || errors.Is(err, context.DeadlineExceeded) ||
 		errors.Is(err, context.Canceled) {
@@ -258,6 +260,8 @@ func classify(err error) error {
 		errors.Is(err, fetch.ErrTooLarge) || errors.Is(err, fetch.ErrChunkRange) ||
 		errors.Is(err, model.ErrBadManifest) || errors.Is(err, model.ErrInvalidTier) ||
 		errors.Is(err, ErrNotLoggedIn) || errors.Is(err, ErrUnauthorized) || errors.Is(err, ErrCatalogKeyMismatch) || errors.Is(err, crypto.ErrDecrypt) ||
+		errors.Is(err, download.ErrLicenseExpired) || errors.Is(err, download.ErrRevoked) ||
+		errors.Is(err, download.ErrNotLicensed) ||
 		errors.As(err, &se) && se.Code >= 400 && se.Code < 500 && se.Code != http.StatusRequestTimeout &&
 			se.Code != http.StatusTooManyRequests
 	if permanent {
