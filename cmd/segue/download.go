@@ -33,7 +33,7 @@ func runDownload(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	da := addDeviceFlags(fs)
 	tier := fs.String("tier", "high", "tier: low, normal, high, very_high")
 	metered := fs.Bool("metered", false, "allow downloading on a metered network")
-	workers := fs.Int("workers", 4, "download workers: tracks queued at once; 4 blob transfers each")
+	workers := fs.Int("workers", 4, fmt.Sprintf("download workers: tracks queued at once, 1…%d; 4 blob transfers each", download.MaxWorkers))
 	syncWait := fs.Duration("sync-wait", 10*time.Second, "playlists: how long the sync with the relay before downloading may take at most")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: segue download [flags] track:<id>|album:<id>|playlist:<automerge url or id> ...")
@@ -48,6 +48,9 @@ func runDownload(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	t, err := model.ParseTier(*tier)
 	if err != nil {
 		return fmt.Errorf("%w: --tier: %v", errUsage, err)
+	}
+	if *workers < 1 || *workers > download.MaxWorkers {
+		return fmt.Errorf("%w: --workers %d: want 1…%d", errUsage, *workers, download.MaxWorkers)
 	}
 	if len(pos) == 0 {
 		return fmt.Errorf("%w: name at least one track:<id>, album:<id> or playlist:<id>", errUsage)

@@ -167,6 +167,8 @@ func TestDownloadOfflineCommands(t *testing.T) {
 		{"download bad ref", append(append([]string{"download"}, base...), "song:x"), 2, []string{"want track:<id>, album:<id> or playlist:<id>"}},
 		{"download bad playlist id", append(append([]string{"download"}, base...), "playlist:nope"), 2, []string{"playlist:nope"}},
 		{"download bad tier", append(append([]string{"download"}, base...), "-tier", "ultra", "album:x"), 2, []string{"-tier"}},
+		{"download no workers", append(append([]string{"download"}, base...), "-workers", "0", "album:x"), 2, []string{"--workers 0: want 1…64"}},
+		{"download too many workers", append(append([]string{"download"}, base...), "-workers", "100000000", "album:x"), 2, []string{"--workers 100000000: want 1…64"}},
 		{"download unregistered", append(append([]string{"download"}, base...), "-tier", "low", "album:"+string(album)), 2, []string{"not registered"}},
 		{"download album", append(append([]string{"download"}, base...), "-user", "ada", "-password", "correct horse battery", "-tier", "low", "album:"+string(album)),
 			0, []string{"3/3 tracks, 24.2 KiB in "}}, // the bytes offline reports as used

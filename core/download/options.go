@@ -62,10 +62,17 @@ func DefaultOptions() Options {
 	}
 }
 
+// MaxWorkers is the most download workers a Manager runs (WithWorkers):
+// 64 tracks at a time, 256 blob transfers. Each worker's blob transfers
+// are goroutines and queue slots made at the start of a pass, so an
+// unbounded count exhausted memory before a byte was fetched.
+const MaxWorkers = 64
+
 // WithWorkers sets the download concurrency (default 4; values below 1
-// become 1): n tracks at a time read their manifests and queue their
-// blobs, and 4·n blob transfers run at once, shared by those tracks.
-func (o Options) WithWorkers(n int) Options { o.workers = max(n, 1); return o }
+// become 1, above MaxWorkers become MaxWorkers): n tracks at a time read
+// their manifests and queue their blobs, and 4·n blob transfers run at
+// once, shared by those tracks.
+func (o Options) WithWorkers(n int) Options { o.workers = min(max(n, 1), MaxWorkers); return o }
 
 // WithAllowMetered sets the initial metered-network setting (default
 // false: pause on metered networks). The persisted setting, once changed
