@@ -412,3 +412,42 @@ func TestStreamKeySignedTime(t *testing.T) {
 		}
 	}
 }
+
+// TestReregisteredRelicenses: a device deregistered (its licenses
+// deleted at its renewal) and registered again gets its downloads'
+// licenses back when the request is added again; they used to stay
+// "downloaded" and revoked for good (Add of a complete request did
+// nothing, and Renew had no license to renew).
+func TestReregisteredRelicenses(t *testing.T) {
+	b, p := demoBed(t)
+	ctx := waitCtx(t)
+	a := b.openDevice(t, t.TempDir(), "boot1", download.DefaultOptions())
+	downloadOne(t, ctx, a, p.tracks[0])
+	req, _ := http.NewRequestWithContext(ctx, http.MethodDelete, b.url+"/v1/devices/"+string(a.e.DeviceID()), nil)
+	req.Header.Set("Authorization", "Bearer "+a.e.Token())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("deregister: %d", resp.StatusCode)
+	}
+	if err := a.dl.Renew(ctx); !errors.Is(err, download.ErrRevoked) {
+		t.Fatalf("renew after deregistration: %v", err)
+	}
+	if err := a.e.Register(ctx, testUser, testPass, "again"); err != nil {
+		t.Fatal(err)
+	}
+	downloadOne(t, ctx, a, p.tracks[0])
+	if _, err := a.dl.ContentKey(ctx, p.tracks[0], model.TierLow); err != nil {
+		t.Fatalf("content key after registering again and adding the download again: %v", err)
+	}
+	st, err := a.dl.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Revoked || len(st.Licenses) != 1 {
+		t.Fatalf("status after registering again: revoked %v, %d licenses; want not revoked, 1 license", st.Revoked, len(st.Licenses))
+	}
+}

@@ -453,7 +453,9 @@ func (m *Manager) emit(e Event) {
 // resolver), obtains one license for its tracks and downloads them;
 // tracks the relay reports unavailable are left out (ItemStatus,
 // EventUnavailable). Adding a request again is a no-op, unless it failed
-// to resolve or left tracks out: then it is resolved again.
+// to resolve, left tracks out or holds tracks no stored license covers
+// (revoked, then registered again; dropped at a renewal): then it is
+// resolved again, which licenses them.
 func (m *Manager) Add(ctx context.Context, r Ref) error {
 	if err := r.valid(); err != nil {
 		return err
@@ -474,6 +476,9 @@ func (m *Manager) Add(ctx context.Context, r Ref) error {
 	it, ok := m.items[r]
 	retry := ok && (m.errs[r] != nil || len(it.Unavailable) > 0)
 	m.mu.Unlock()
+	if ok && !retry && it.Resolved {
+		retry = m.unlicensed(ctx, r, it.Tracks)
+	}
 	if ok {
 		if retry { // adding a failed or incomplete request again retries it
 			return m.Refresh(ctx, r)
@@ -496,6 +501,17 @@ func (m *Manager) Add(ctx context.Context, r Ref) error {
 	m.emit(Event{Kind: EventQueued, Ref: r})
 	m.busy()
 	return nil
+}
+
+// unlicensed reports whether a stored license is missing for one of
+// tracks at r's tier (all of them after a revocation).
+func (m *Manager) unlicensed(ctx context.Context, r Ref, tracks []string) bool {
+	for _, t := range tracks {
+		if !m.licensed(ctx, trackTier{model.TrackID(t), r.Tier}) {
+			return true
+		}
+	}
+	return false
 }
 
 // Refresh re-resolves a downloaded playlist (or album): new entries are
