@@ -140,8 +140,8 @@ func runCmd(args ...string) (code int, stdout, stderr string) {
 // TestDownloadOfflineCommands runs `segue relay` (with the license server
 // mounted), then `segue download` and `segue offline` against it: a
 // download registers the device on first use and licenses and fetches an
-// album; offline reports it and its license, renews it in one request,
-// and removes it; bad arguments exit 2.
+// album; offline reports it and its license, renews it in one request
+// (exit 1 when the renewal fails), and removes it; bad arguments exit 2.
 func TestDownloadOfflineCommands(t *testing.T) {
 	relayDir := filepath.Join(t.TempDir(), "relay")
 	album := publishAlbum(t, relayDir, 3)
@@ -175,6 +175,7 @@ func TestDownloadOfflineCommands(t *testing.T) {
 		{"offline status", append([]string{"offline"}, base...), 0,
 			[]string{"3 of 3 tracks downloaded, 24.2 KiB used", "album " + string(album) + " (low)", "3/3", "license li", "3 tracks, expires", "(valid)"}},
 		{"offline renew", append(append([]string{"offline"}, base...), "-renew"), 0, []string{"renewal: all licenses renewed", "3 tracks, expires"}},
+		{"offline renew, relay unreachable", append(append([]string{"offline"}, base...), "-renew", "-relay", "http://127.0.0.1:1"), 1, []string{"renewal: download: renew:"}},
 		{"offline bad remove", append(append([]string{"offline"}, base...), "-remove", "bogus"), 2, []string{"-remove"}},
 		{"offline stray argument", append(append([]string{"offline"}, base...), "extra"), 2, []string{"unexpected arguments"}},
 		{"offline remove", append(append([]string{"offline"}, base...), "-remove", "album:"+string(album), "-tier", "low"), 0, []string{"0 of 0 tracks downloaded, 0 B used"}},

@@ -21,7 +21,8 @@ func init() {
 // optional renewal or removal. Tracks count once whatever their tiers
 // (with the counts per tier when there are several); each request lists
 // its tracks at its tier, the ones left out as unavailable, and the
-// cause of its last failure.
+// cause of its last failure. A renewal that failed (relay unreachable,
+// refused, revoked) exits 1 after the status.
 func runOffline(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("offline", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -69,13 +70,15 @@ func runOffline(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 		log.step("removed %s", ref)
 	}
+	var renewErr error
 	if *renew {
 		start := time.Now()
-		err := m.Renew(ctx)
-		log.step("renewal answered in %s", seconds(time.Since(start)))
-		if err != nil {
-			fmt.Fprintf(stdout, "renewal: %v\n", err)
+		renewErr = m.Renew(ctx)
+		if renewErr != nil {
+			log.step("renewal failed after %s", seconds(time.Since(start)))
+			fmt.Fprintf(stdout, "renewal: %v\n", renewErr)
 		} else {
+			log.step("renewal answered in %s", seconds(time.Since(start)))
 			fmt.Fprintln(stdout, "renewal: all licenses renewed")
 		}
 	}
@@ -125,6 +128,9 @@ func runOffline(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	if st.Paused != "" {
 		fmt.Fprintf(stdout, "downloads paused: %s\n", st.Paused)
+	}
+	if renewErr != nil {
+		return fmt.Errorf("renewal: %w", renewErr)
 	}
 	return nil
 }
