@@ -6,9 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/segue-fm/segue/core"
 	"github.com/segue-fm/segue/core/download"
@@ -132,19 +134,42 @@ func runDownload(ctx context.Context, args []string, stdout, stderr io.Writer) e
 func parseDownloadRef(a string, t model.Tier) (download.Ref, docs.DocumentID, error) {
 	kind, id, ok := strings.Cut(a, ":")
 	if !ok || id == "" {
-		return download.Ref{}, docs.DocumentID{}, fmt.Errorf("%q: want track:<id>, album:<id> or playlist:<id>", a)
+		return download.Ref{}, docs.DocumentID{}, fmt.Errorf("%s: want track:<id>, album:<id> or playlist:<id>", quoteArg(a))
 	}
 	switch download.Kind(kind) {
 	case download.KindTrack, download.KindAlbum:
+		if !model.ValidID(id) {
+			return download.Ref{}, docs.DocumentID{}, fmt.Errorf("%s: %w", quoteArg(a), errBadID)
+		}
 		return download.Ref{Kind: download.Kind(kind), ID: id, Tier: t}, docs.DocumentID{}, nil
 	case download.KindPlaylist:
 		doc, err := parseDocID(id)
 		if err != nil {
-			return download.Ref{}, docs.DocumentID{}, fmt.Errorf("%q: %v", a, err)
+			return download.Ref{}, docs.DocumentID{}, fmt.Errorf("%s: %v", quoteArg(a), err)
 		}
 		return download.Ref{Kind: download.KindPlaylist, ID: doc.String(), Tier: t}, doc, nil
 	}
-	return download.Ref{}, docs.DocumentID{}, fmt.Errorf("%q: want track:<id>, album:<id> or playlist:<id>", a)
+	return download.Ref{}, docs.DocumentID{}, fmt.Errorf("%s: want track:<id>, album:<id> or playlist:<id>", quoteArg(a))
+}
+
+// errBadID: a track or album id that no catalog holds (empty, over
+// model.MaxIDLen bytes, or with '/' or NUL).
+var errBadID = fmt.Errorf("not a track or album id (at most %d bytes, no '/' or NUL)", model.MaxIDLen)
+
+// maxQuoted bounds how much of an argument an error message quotes.
+const maxQuoted = 64
+
+// quoteArg quotes a command-line argument for an error message: at most
+// maxQuoted bytes of it (cut at a rune boundary), then its length.
+func quoteArg(a string) string {
+	if len(a) <= maxQuoted {
+		return strconv.Quote(a)
+	}
+	cut := maxQuoted
+	for cut > 0 && !utf8.RuneStart(a[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s… (%d bytes)", strconv.Quote(a[:cut]), len(a))
 }
 
 // followPlaylists brings d in sync with the relay (Docs.WaitInSync, at

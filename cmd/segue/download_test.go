@@ -167,6 +167,8 @@ func TestDownloadOfflineCommands(t *testing.T) {
 		{"download bad ref", append(append([]string{"download"}, base...), "song:x"), 2, []string{"want track:<id>, album:<id> or playlist:<id>"}},
 		{"download bad playlist id", append(append([]string{"download"}, base...), "playlist:nope"), 2, []string{"playlist:nope"}},
 		{"download bad tier", append(append([]string{"download"}, base...), "-tier", "ultra", "album:x"), 2, []string{"-tier"}},
+		{"download id with a slash", append(append([]string{"download"}, base...), "album:../x"), 2, []string{`"album:../x": not a track or album id`}},
+		{"download id too long", append(append([]string{"download"}, base...), "track:"+strings.Repeat("a", 5000)), 2, []string{"… (5006 bytes): not a track or album id"}},
 		{"download no workers", append(append([]string{"download"}, base...), "-workers", "0", "album:x"), 2, []string{"--workers 0: want 1…64"}},
 		{"download too many workers", append(append([]string{"download"}, base...), "-workers", "100000000", "album:x"), 2, []string{"--workers 100000000: want 1…64"}},
 		{"download unregistered", append(append([]string{"download"}, base...), "-tier", "low", "album:"+string(album)), 2, []string{"not registered"}},
@@ -382,5 +384,20 @@ func TestDownloadUnavailableAndFailedPlaylist(t *testing.T) {
 	res := segue(t, "play", "playlist", p, "--offline", "--out", wav, "--gain", "off")
 	if res.code != 0 || !strings.Contains(res.stdout, "frames") || !strings.Contains(res.stderr, "1 of 2 tracks skipped") {
 		t.Fatalf("offline play: exit %d\nstdout: %s\nstderr: %s", res.code, res.stdout, res.stderr)
+	}
+}
+
+// TestQuoteArg: error messages quote at most maxQuoted bytes of an
+// argument, cut at a rune boundary, and give its length.
+func TestQuoteArg(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"track:x", `"track:x"`},
+		{strings.Repeat("a", maxQuoted), `"` + strings.Repeat("a", maxQuoted) + `"`},
+		{strings.Repeat("a", 100), `"` + strings.Repeat("a", maxQuoted) + `"… (100 bytes)`},
+		{strings.Repeat("a", 63) + "😀", `"` + strings.Repeat("a", 63) + `"… (67 bytes)`},
+	} {
+		if got := quoteArg(tc.in); got != tc.want {
+			t.Errorf("quoteArg(%d bytes) = %s, want %s", len(tc.in), got, tc.want)
+		}
 	}
 }

@@ -47,8 +47,8 @@ func runOffline(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		kind, id, ok := strings.Cut(*remove, ":")
 		t, terr := model.ParseTier(*tier)
 		k := download.Kind(kind)
-		if !ok || id == "" || terr != nil || (k != download.KindTrack && k != download.KindAlbum && k != download.KindPlaylist) {
-			return fmt.Errorf("%w: --remove %q --tier %q: want track:<id>, album:<id> or playlist:<id> and a tier", errUsage, *remove, *tier)
+		if !ok || !model.ValidID(id) || terr != nil || (k != download.KindTrack && k != download.KindAlbum && k != download.KindPlaylist) {
+			return fmt.Errorf("%w: --remove %s --tier %s: want track:<id>, album:<id> or playlist:<id> and a tier", errUsage, quoteArg(*remove), quoteArg(*tier))
 		}
 		ref = download.Ref{Kind: download.Kind(kind), ID: id, Tier: t}
 	}
