@@ -91,9 +91,11 @@ type Engine struct {
 // Open opens (creating if needed) the engine's data directory dir: the
 // store (Badger in dir/db unless WithStore), the key store (dir/keys
 // unless WithKeyStore), the device identity (created once, then
-// reloaded), the relay token if the device registered before, and the
-// blob cache index. Unless WithHTTPClient, it makes the engine's own HTTP
-// client (never shared with another engine). It does no network I/O.
+// reloaded), the relay token if the device registered before (dropped
+// when the identity was lost and made anew: the device registers
+// again), and the blob cache index. Unless WithHTTPClient, it makes the
+// engine's own HTTP client (never shared with another engine). It does
+// no network I/O.
 func Open(ctx context.Context, dir string, opts Options) (*Engine, error) {
 	if len(opts.origins) == 0 {
 		return nil, ErrNoOrigins
@@ -145,12 +147,21 @@ func (e *Engine) open(ctx context.Context) error {
 		}
 		e.ks = ks
 	}
+	_, idErr := e.ks.Load(ctx, crypto.IdentityKeyName)
 	id, err := crypto.LoadOrCreateIdentity(ctx, e.ks, rand.Reader)
 	if err != nil {
 		return fmt.Errorf("core: device identity: %w", err)
 	}
 	e.id = id
 	switch tok, err := e.ks.Load(ctx, keyNameToken); {
+	case err == nil && len(tok) > 0 && errors.Is(idErr, crypto.ErrKeyNotFound):
+		// The token was issued to an identity whose key is gone: the
+		// relay would wrap keys to it. Dropped (saved empty: the key
+		// store cannot delete), so the device registers again.
+		e.log.Warn("core: device identity was missing and is new; the relay token of the old one is dropped: register again", "device", id.DeviceID())
+		if err := e.ks.Save(ctx, keyNameToken, nil); err != nil {
+			return fmt.Errorf("core: drop relay token: %w", err)
+		}
 	case err == nil:
 		e.token = string(tok)
 	case !errors.Is(err, crypto.ErrKeyNotFound):
