@@ -267,3 +267,33 @@ func TestBlobFilesRepair(t *testing.T) {
 		t.Fatalf("offline play after repair: %v", err)
 	}
 }
+
+// TestStatusAfterLostBlobs: blob files lost while the manager was closed
+// show in the first Status and Downloaded of the next one, relay
+// unreachable or not: reconciling ran in the background scheduler, so a
+// command that opened the manager and asked at once (segue offline) was
+// told the track was downloaded and its bytes used.
+func TestStatusAfterLostBlobs(t *testing.T) {
+	b, p := demoBed(t)
+	ctx := waitCtx(t)
+	dir := t.TempDir()
+	d := b.openDevice(t, dir, "boot1", download.DefaultOptions())
+	id := p.tracks[0]
+	downloadOne(t, ctx, d, id)
+	d.close()
+	for _, h := range blobHashes(t, b, id) {
+		if err := os.Remove(filepath.Join(dir, "blobs", h)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.up.Store(false)
+	d = b.openDevice(t, dir, "boot1", download.DefaultOptions())
+	st, err := d.dl.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.TracksDone != 0 || st.Bytes != 0 || d.dl.Downloaded(id, model.TierLow) {
+		t.Fatalf("first status with every blob file lost: %d of %d tracks done, %d bytes, downloaded %v; want none",
+			st.TracksDone, st.Tracks, st.Bytes, d.dl.Downloaded(id, model.TierLow))
+	}
+}

@@ -268,8 +268,10 @@ type Manager struct {
 	epoch time.Duration // opts.mono() reading where this boot's epoch starts
 }
 
-// New loads the download state from d.Store (no network I/O) and starts
-// the background scheduler, which resumes unfinished downloads as soon as
+// New loads the download state from d.Store (no network I/O), reconciles
+// the blob files with it (reconcile: a lost file's blob is no longer
+// done, so the first Status and Downloaded are right) and starts the
+// background scheduler, which resumes unfinished downloads as soon as
 // the network allows. Close stops it.
 func New(ctx context.Context, d Deps, opts Options) (*Manager, error) {
 	if d.Store == nil || d.Identity == nil || d.CatalogKey == nil || d.Fetcher == nil {
@@ -305,6 +307,12 @@ func New(ctx context.Context, d Deps, opts Options) (*Manager, error) {
 	m.idle = make(chan struct{})
 	if !m.hasWorkLocked() {
 		close(m.idle)
+	}
+	if err := m.reconcile(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		m.log.Warn("download: reconcile blob files", "err", err)
 	}
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	m.cancel = cancel
