@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"sync"
 
 	"github.com/segue-fm/segue/core/api"
@@ -81,6 +82,45 @@ func (e *Engine) offlineKey(ctx context.Context, track model.TrackID, tier model
 		return k, true, fmt.Errorf("%w: %w: %s/%s", ErrOffline, errOfflineMiss, track, tier)
 	}
 	return k, false, nil
+}
+
+// OfflineDevices returns the devices of this device's account that hold
+// an offline slot (their first license took it), oldest first, and the
+// account's limit (GET /v1/licenses/devices): what a user at the limit
+// picks from to Deregister.
+func (e *Engine) OfflineDevices(ctx context.Context) (api.OfflineDevicesResponse, error) {
+	ctx, done, err := e.calls.enter(ctx)
+	if err != nil {
+		return api.OfflineDevicesResponse{}, err
+	}
+	defer done()
+	var out api.OfflineDevicesResponse
+	if err := e.call(ctx, "GET", "/v1/licenses/devices", nil, &out, true); err != nil {
+		return api.OfflineDevicesResponse{}, fmt.Errorf("core: offline devices: %w", err)
+	}
+	return out, nil
+}
+
+// ErrBadDeviceID: Deregister was given an id no device can have.
+var ErrBadDeviceID = errors.New("core: bad device id")
+
+// Deregister removes device id of this device's account at the relay
+// (DELETE /v1/devices/{id}; this device too): its tokens stop working,
+// its offline slot is freed, and its licenses are void once it learns
+// it (its next renewal, or its next request: checkRevocation).
+func (e *Engine) Deregister(ctx context.Context, id model.DeviceID) error {
+	if !model.ValidID(string(id)) {
+		return fmt.Errorf("%w: %q", ErrBadDeviceID, id)
+	}
+	ctx, done, err := e.calls.enter(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	if err := e.call(ctx, "DELETE", "/v1/devices/"+url.PathEscape(string(id)), nil, nil, true); err != nil {
+		return fmt.Errorf("core: deregister %s: %w", id, err)
+	}
+	return nil
 }
 
 // revocationCheck is the state of checkRevocation: the token it last

@@ -140,8 +140,10 @@ func runCmd(args ...string) (code int, stdout, stderr string) {
 // TestDownloadOfflineCommands runs `segue relay` (with the license server
 // mounted), then `segue download` and `segue offline` against it: a
 // download registers the device on first use and licenses and fetches an
-// album; offline reports it and its license, renews it in one request
-// (exit 1 when the renewal fails), and removes it; bad arguments exit 2.
+// album; offline reports it and its license, lists the account's
+// offline devices, renews it in one request (exit 1 when the renewal
+// fails), and removes it; bad arguments exit 2; at the end the device
+// deregisters itself.
 func TestDownloadOfflineCommands(t *testing.T) {
 	relayDir := filepath.Join(t.TempDir(), "relay")
 	album := publishAlbum(t, relayDir, 3)
@@ -157,12 +159,13 @@ func TestDownloadOfflineCommands(t *testing.T) {
 	dev := filepath.Join(t.TempDir(), "device")
 	base := []string{"-data", dev, "-relay", url}
 
-	steps := []struct {
+	type step struct {
 		name string
 		args []string
 		code int
 		want []string // substrings of stdout (exit 0) or stderr
-	}{
+	}
+	steps := []step{
 		{"download without refs", append([]string{"download"}, base...), 2, []string{"name at least one"}},
 		{"download bad ref", append(append([]string{"download"}, base...), "song:x"), 2, []string{"want track:<id>, album:<id> or playlist:<id>"}},
 		{"download bad playlist id", append(append([]string{"download"}, base...), "playlist:nope"), 2, []string{"playlist:nope"}},
@@ -177,12 +180,15 @@ func TestDownloadOfflineCommands(t *testing.T) {
 		{"offline status", append([]string{"offline"}, base...), 0,
 			[]string{"3 of 3 tracks downloaded, 24.2 KiB used", "album " + string(album) + " (low)", "3/3", "license li", "3 tracks, expires", "(valid)"}},
 		{"offline renew", append(append([]string{"offline"}, base...), "-renew"), 0, []string{"renewal: all licenses renewed", "3 tracks, expires"}},
+		{"offline devices", append(append([]string{"offline"}, base...), "-devices"), 0, []string{"offline devices: 1 of 5", `"segue cli on `, "(this device)"}},
+		{"offline bad deregister", append(append([]string{"offline"}, base...), "-deregister", "a/b"), 2, []string{`--deregister "a/b": not a device id`}},
+		{"offline deregister unknown", append(append([]string{"offline"}, base...), "-deregister", "nosuchdevice"), 1, []string{"404", "device nosuchdevice"}},
 		{"offline renew, relay unreachable", append(append([]string{"offline"}, base...), "-renew", "-relay", "http://127.0.0.1:1"), 1, []string{"renewal: download: renew:"}},
 		{"offline bad remove", append(append([]string{"offline"}, base...), "-remove", "bogus"), 2, []string{"-remove"}},
 		{"offline stray argument", append(append([]string{"offline"}, base...), "extra"), 2, []string{"unexpected arguments"}},
 		{"offline remove", append(append([]string{"offline"}, base...), "-remove", "album:"+string(album), "-tier", "low"), 0, []string{"0 of 0 tracks downloaded, 0 B used"}},
 	}
-	for _, s := range steps {
+	run := func(s step) {
 		code, out, errOut := runCmd(s.args...)
 		if code != s.code {
 			t.Fatalf("%s: exit %d, want %d\nstdout: %s\nstderr: %s", s.name, code, s.code, out, errOut)
@@ -197,6 +203,16 @@ func TestDownloadOfflineCommands(t *testing.T) {
 			}
 		}
 	}
+	for _, s := range steps {
+		run(s)
+	}
+	code, out, _ := runCmd(append([]string{"offline"}, base...)...)
+	me, _, _ := strings.Cut(strings.TrimPrefix(out, "device "), ",")
+	if code != 0 || me == "" {
+		t.Fatalf("offline: exit %d, %q", code, out)
+	}
+	run(step{"offline deregister itself", append(append([]string{"offline"}, base...), "-deregister", me), 0, []string{"this device is deregistered: `segue sync login`"}})
+	run(step{"offline after deregistering itself", append(append([]string{"offline"}, base...), "-devices"), 1, []string{"401"}})
 }
 
 // TestDownloadPlaylistCommand creates a playlist on one device (through

@@ -16,12 +16,14 @@ func init() {
 	register("offline", "offline downloads: status, space used, license expiry; renew or remove", runOffline)
 }
 
-// runOffline implements `segue offline [device flags] [--renew] [--remove KIND:<id> --tier T]`:
-// the device's downloads, space used and license state, after an
-// optional renewal or removal. Tracks count once whatever their tiers
-// (with the counts per tier when there are several); each request lists
-// its tracks at its tier, the ones left out as unavailable, and the
-// cause of its last failure. A renewal that failed (relay unreachable,
+// runOffline implements `segue offline [device flags] [--deregister ID]
+// [--renew] [--remove KIND:<id> --tier T] [--devices]`: the device's
+// downloads, space used and license state, after an optional
+// deregistration of a device of the account, renewal or removal, and
+// with --devices the account's devices holding an offline slot. Tracks
+// count once whatever their tiers (with the counts per tier when there
+// are several); each request lists its tracks at its tier, the ones left
+// out as unavailable, and the cause of its last failure. A renewal that failed (relay unreachable,
 // refused, revoked) exits 1 after the status.
 func runOffline(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("offline", flag.ContinueOnError)
@@ -30,6 +32,8 @@ func runOffline(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	renew := fs.Bool("renew", false, "renew every license now (one request)")
 	remove := fs.String("remove", "", "remove a download: track:<id>, album:<id> or playlist:<id>")
 	tier := fs.String("tier", "high", "tier of the download to remove")
+	devices := fs.Bool("devices", false, "also list the account's devices holding an offline slot (the relay's limit counts them)")
+	deregister := fs.String("deregister", "", "deregister device ID of this account first (frees its offline slot; its tokens and licenses stop working)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: segue offline [flags]")
 		fmt.Fprintln(stderr, "  this device's downloads, space used and licenses, after --renew or --remove")
@@ -52,6 +56,9 @@ func runOffline(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 		ref = download.Ref{Kind: download.Kind(kind), ID: id, Tier: t}
 	}
+	if *deregister != "" && !model.ValidID(*deregister) {
+		return fmt.Errorf("%w: --deregister %s: not a device id", errUsage, quoteArg(*deregister))
+	}
 	log := newStepLog(stderr)
 	dev, err := da.open(ctx)
 	if err != nil {
@@ -60,6 +67,17 @@ func runOffline(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	defer dev.close()
 	e := dev.e
 	log.step("device open")
+	if *deregister != "" {
+		id := model.DeviceID(*deregister)
+		if err := e.Deregister(ctx, id); err != nil {
+			return err
+		}
+		log.step("deregistered device %s", id)
+		if id == e.DeviceID() {
+			fmt.Fprintln(stdout, "this device is deregistered: `segue sync login` registers it again")
+			return nil
+		}
+	}
 	m, err := dev.downloads(ctx, download.DefaultOptions(), "")
 	if err != nil {
 		return err
@@ -128,6 +146,20 @@ func runOffline(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	if st.Paused != "" {
 		fmt.Fprintf(stdout, "downloads paused: %s\n", st.Paused)
+	}
+	if *devices {
+		od, err := e.OfflineDevices(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "offline devices: %d of %d\n", len(od.Devices), od.Limit)
+		for _, d := range od.Devices {
+			me := ""
+			if d.DeviceID == e.DeviceID() {
+				me = "  (this device)"
+			}
+			fmt.Fprintf(stdout, "  %s  %q  since %s%s\n", d.DeviceID, d.Name, time.UnixMilli(d.Since).UTC().Format(time.RFC3339), me)
+		}
 	}
 	if renewErr != nil {
 		return fmt.Errorf("renewal: %w", renewErr)

@@ -47,6 +47,8 @@ func TestWireJSON(t *testing.T) {
 			`{"device":"d1","license_ids":["l1"],"nonce":"Bw==","sig":"CA=="}`},
 		{"renew drop", api.RenewRequest{Device: "d1", LicenseIDs: []string{"l1"}, Drop: []api.Entry{{Track: "t1", Tier: model.TierLow}}, Nonce: []byte{7}, Sig: []byte{8}},
 			`{"device":"d1","license_ids":["l1"],"drop":[{"track":"t1","tier":"low"}],"nonce":"Bw==","sig":"CA=="}`},
+		{"offline devices", api.OfflineDevicesResponse{Limit: 5, Devices: []api.OfflineDevice{{DeviceID: "d1", Name: "phone", Since: 7}}},
+			`{"limit":5,"devices":[{"device_id":"d1","name":"phone","since":7}]}`},
 		{"subscription", api.SubscriptionRequest{State: "cancelled"}, `{"state":"cancelled"}`},
 		{"activity post", api.ActivityPost{Track: "t1", Context: model.PlayContext{Kind: "album", ID: "a1"}, Playing: true},
 			`{"track":"t1","context":{"kind":"album","id":"a1"},"playing":true}`},

@@ -121,6 +121,25 @@ type Entry struct {
 	Tier  model.Tier    `json:"tier"`
 }
 
+// OfflineDevicesResponse is the answer of GET /v1/licenses/devices: the
+// devices of the caller's account that hold an offline slot (taken at a
+// device's first license, freed by DELETE /v1/devices/{id}), oldest
+// first, and how many slots the account has.
+type OfflineDevicesResponse struct {
+	Limit   int             `json:"limit"`
+	Devices []OfflineDevice `json:"devices"`
+}
+
+// OfflineDevice is a device holding one of its account's offline slots.
+type OfflineDevice struct {
+	DeviceID model.DeviceID `json:"device_id"`
+	// Name is the name the device registered with ("" when its record
+	// cannot be read).
+	Name string `json:"name"`
+	// Since is when it took the slot (its first license), Unix ms.
+	Since int64 `json:"since"`
+}
+
 // SubscriptionRequest is the JSON body of the admin route
 // PUT /v1/admin/subscriptions/{user}. State is "active", "expired" or
 // "cancelled".

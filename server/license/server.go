@@ -1,6 +1,7 @@
 package license
 
 import (
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"encoding/base64"
@@ -10,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -79,6 +81,7 @@ func (s *Server) Mount(r *relay.Server) {
 	s.revoked = r.DeviceRevoked
 	r.Mount(func(v1 *relay.DeviceRoutes) {
 		v1.POST("/licenses", s.issue)
+		v1.GET("/licenses/devices", s.offlineDevices)
 		v1.DELETE("/devices/:id", s.deregister)
 	})
 	e := r.Echo()
@@ -492,6 +495,41 @@ func (s *Server) renew(c echo.Context) error {
 		return fmt.Errorf("%w: no licenses to renew", relay.ErrNotFound)
 	}
 	return s.answerGrant(c, dev, keys, ids, req.Nonce)
+}
+
+// offlineDevices handles GET /v1/licenses/devices: the caller's
+// account's devices holding an offline slot, oldest first, with their
+// names, so a user at the device limit can see which to deregister.
+func (s *Server) offlineDevices(c echo.Context) error {
+	ctx := c.Request().Context()
+	caller, _ := relay.DeviceFrom(c)
+	out := api.OfflineDevicesResponse{Limit: s.opts.deviceLimit, Devices: []api.OfflineDevice{}}
+	prefix := offPrefix(caller.User)
+	err := s.st.Iterate(ctx, prefix, false, func(k, v []byte) error {
+		d := api.OfflineDevice{DeviceID: model.DeviceID(k[len(prefix):])}
+		if err := cborDec.Unmarshal(v, &d.Since); err != nil {
+			return fmt.Errorf("decode offline slot of %s: %w", d.DeviceID, err)
+		}
+		out.Devices = append(out.Devices, d)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("list offline devices: %w", err)
+	}
+	for i, d := range out.Devices {
+		b, err := s.st.Get(ctx, relay.DeviceKey(d.DeviceID))
+		if err != nil {
+			continue // a slot without a readable device record: listed unnamed
+		}
+		var dev relay.Device
+		if relay.DecodeRecord(b, &dev) == nil {
+			out.Devices[i].Name = dev.Name
+		}
+	}
+	slices.SortFunc(out.Devices, func(a, b api.OfflineDevice) int {
+		return cmp.Or(cmp.Compare(a.Since, b.Since), cmp.Compare(a.DeviceID, b.DeviceID))
+	})
+	return c.JSON(http.StatusOK, out)
 }
 
 // deregister handles DELETE /v1/devices/{id}: a device of the same
