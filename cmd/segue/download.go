@@ -105,7 +105,7 @@ func runDownload(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		prog.step("queued %s", r)
 	}
 	if err := m.Wait(ctx); err != nil {
-		return err
+		return deviceLimitHint(err)
 	}
 	// Index what was downloaded now, while the relay can name its
 	// artists, so `segue search` finds it offline.
@@ -125,6 +125,15 @@ func runDownload(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	fmt.Fprintf(stdout, "%d/%d tracks%s, %s in %s\n", c.Done, c.Tracks, left, humanBytes(st.Bytes-before.Bytes), seconds(prog.elapsed()-start))
 	return nil
+}
+
+// deviceLimitHint adds to a refusal for the account's offline-device
+// limit how to see and free a slot.
+func deviceLimitHint(err error) error {
+	if errors.Is(err, download.ErrDeviceLimit) {
+		return fmt.Errorf("%w (`segue offline --devices` lists the account's offline devices; `segue offline --deregister ID` frees one)", err)
+	}
+	return err
 }
 
 // parseDownloadRef parses track:<id>, album:<id> or playlist:<automerge

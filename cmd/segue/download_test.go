@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -415,5 +416,18 @@ func TestQuoteArg(t *testing.T) {
 		if got := quoteArg(tc.in); got != tc.want {
 			t.Errorf("quoteArg(%d bytes) = %s, want %s", len(tc.in), got, tc.want)
 		}
+	}
+}
+
+// TestDeviceLimitHint: a download refused for the offline-device limit
+// says how to see and free a slot; other errors are left alone.
+func TestDeviceLimitHint(t *testing.T) {
+	limit := fmt.Errorf("album a1 (low): license: %w", download.ErrDeviceLimit)
+	if err := deviceLimitHint(limit); !errors.Is(err, download.ErrDeviceLimit) || !strings.Contains(err.Error(), "segue offline --deregister ID") {
+		t.Fatalf("deviceLimitHint(limit) = %v", err)
+	}
+	other := errors.New("relay down")
+	if err := deviceLimitHint(other); err != other {
+		t.Fatalf("deviceLimitHint(other) = %v, want it unchanged", err)
 	}
 }

@@ -142,6 +142,12 @@ func (r *refusal) Error() string { return fmt.Sprintf("relay refused (%s): %v", 
 
 func (r *refusal) Unwrap() error { return r.err }
 
+// Is makes a refusal for the account's offline-device limit match
+// ErrDeviceLimit.
+func (r *refusal) Is(target error) bool {
+	return target == ErrDeviceLimit && r.status == api.StatusDeviceLimit
+}
+
 // licenseCall posts to a license route and returns the answer (a license
 // envelope, or an api.IssueAnswer) with the verified statement. A 403
 // carrying a signed statement is a *refusal; a statement that does not

@@ -257,7 +257,7 @@ func TestDeregistration(t *testing.T) {
 	}
 	sixth := b.openDevice(t, t.TempDir(), "boot1", download.DefaultOptions())
 	sixth.dl.Add(ctx, download.Ref{Kind: download.KindTrack, ID: string(p.tracks[1]), Tier: model.TierLow})
-	if err := sixth.dl.Wait(ctx); err == nil || !strings.Contains(err.Error(), api.StatusDeviceLimit) {
+	if err := sixth.dl.Wait(ctx); !errors.Is(err, download.ErrDeviceLimit) || !strings.Contains(err.Error(), api.StatusDeviceLimit) {
 		t.Fatalf("sixth offline device: %v", err)
 	}
 }

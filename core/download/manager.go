@@ -35,6 +35,9 @@ var (
 	// ErrRenewalRefused: the relay refused renewal (subscription expired
 	// or cancelled); licenses run out at expiry plus grace.
 	ErrRenewalRefused = errors.New("download: license renewal refused")
+	// ErrDeviceLimit: the relay refused a first license because the
+	// account's offline devices are at their limit (api.StatusDeviceLimit).
+	ErrDeviceLimit = errors.New("download: offline device limit reached")
 	// ErrNotRegistered: the device has no relay token.
 	ErrNotRegistered = errors.New("download: device not registered")
 	// ErrBadResponse: the relay's answer is malformed or not signed.
