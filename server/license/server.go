@@ -380,6 +380,9 @@ func (s *Server) grant(ctx context.Context, dev relay.Device, keys []crypto.Lice
 				return err
 			}
 		}
+		if err := foldRecords(tx, dev.ID, id); err != nil {
+			return err
+		}
 		if err := tx.Set(licKey(id), val); err != nil {
 			return err
 		}
@@ -391,6 +394,70 @@ func (s *Server) grant(ctx context.Context, dev relay.Device, keys []crypto.Lice
 	s.log.Info("license: issued", "license", id, "device", dev.ID, "entries", len(keys), "renewal", supersede != nil)
 	s.recordLicense(dev.ID, id, now, req.Expires, keys)
 	return env, nil
+}
+
+// MaxDeviceRecords bounds the license records the relay keeps per device
+// (lic/d/<device>/…, each license issued until a renewal replaces them
+// all): at a grant that finds that many, they are folded into one record
+// (the union of their entries, the earliest issue, the latest expiry)
+// before the new license is recorded, so a device asking for licenses in
+// a loop cannot grow the store without bound (it took 1,200 a second), and
+// renewal, which re-licenses every entry of the device's records, still
+// covers the same entries.
+const MaxDeviceRecords = 256
+
+// foldRecords folds the license records of dev into one, kept under
+// "lf" + the id of the license being granted, when it holds
+// MaxDeviceRecords or more.
+func foldRecords(tx store.Txn, dev model.DeviceID, id string) error {
+	prefix := devLicPrefix(dev)
+	var ids []string
+	if err := tx.Iterate(prefix, false, func(k, _ []byte) error {
+		ids = append(ids, string(k[len(prefix):]))
+		return nil
+	}); err != nil {
+		return err
+	}
+	if len(ids) < MaxDeviceRecords {
+		return nil
+	}
+	var merged record
+	seen := map[[2]string]bool{}
+	for i, old := range ids {
+		b, err := tx.Get(licKey(old))
+		if err != nil {
+			return fmt.Errorf("read license %s: %w", old, err)
+		}
+		var rec record
+		if err := cborDec.Unmarshal(b, &rec); err != nil {
+			return fmt.Errorf("decode license %s: %w", old, err)
+		}
+		if i == 0 {
+			merged = record{Device: rec.Device, User: rec.User, Issued: rec.Issued, Expires: rec.Expires}
+		}
+		merged.Issued, merged.Expires = min(merged.Issued, rec.Issued), max(merged.Expires, rec.Expires)
+		for _, e := range rec.Entries {
+			if !seen[e] {
+				seen[e] = true
+				merged.Entries = append(merged.Entries, e)
+			}
+		}
+		if err := tx.Delete(licKey(old)); err != nil {
+			return err
+		}
+		if err := tx.Delete(devLicKey(dev, old)); err != nil {
+			return err
+		}
+	}
+	val, err := cborEnc.Marshal(merged)
+	if err != nil {
+		return fmt.Errorf("encode folded license record: %w", err)
+	}
+	fid := "lf" + strings.TrimPrefix(id, "li")
+	if err := tx.Set(licKey(fid), val); err != nil {
+		return err
+	}
+	return tx.Set(devLicKey(dev, fid), nil)
 }
 
 func binaryTime(t time.Time) []byte {
