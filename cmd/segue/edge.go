@@ -17,6 +17,11 @@ import (
 	"github.com/segue-fm/segue/server/edge"
 )
 
+// maxEdgeAuthTTL bounds --auth-ttl: a token the relay revoked keeps
+// reading encrypted blobs (and being recorded in access records) from the
+// edge for at most that long.
+const maxEdgeAuthTTL = time.Hour
+
 func init() {
 	register("edge", "run a caching edge in front of a relay or a parent edge (encrypted blobs and manifests only)", runEdge)
 }
@@ -29,7 +34,7 @@ func runEdge(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	memMiB := fs.Int64("memory-mib", edge.DefaultMemoryBytes>>20, "memory cache budget in MiB")
 	diskDir := fs.String("disk-dir", envOr("SEGUE_EDGE_DISK", ""), "disk cache directory (empty: memory only; env SEGUE_EDGE_DISK)")
 	diskMiB := fs.Int64("disk-mib", edge.DefaultDiskBytes>>20, "disk cache budget in MiB (with -disk-dir)")
-	authTTL := fs.Duration("auth-ttl", edge.DefaultAuthTTL, "how long an accepted device token is trusted before the parent is asked again")
+	authTTL := fs.Duration("auth-ttl", edge.DefaultAuthTTL, fmt.Sprintf("how long an accepted device token is trusted before the parent is asked again, 1s…%s (a revoked token reads encrypted blobs that long)", maxEdgeAuthTTL))
 	tokenFile := fs.String("token-file", envOr("SEGUE_EDGE_TOKEN_FILE", ""), "file holding the edge's own device token; enables pre-positioning of scheduled releases (env SEGUE_EDGE_TOKEN_FILE)")
 	every := fs.Duration("preposition-every", 5*time.Minute, "interval between pre-positioning passes (with -token-file)")
 	pinMiB := fs.Int64("pin-mib", edge.DefaultPinBytes>>20, "memory budget in MiB for pre-positioned releases, outside -memory-mib")
@@ -55,6 +60,9 @@ func runEdge(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if *memMiB <= 0 || *diskMiB <= 0 || *memMiB > 1<<30 || *diskMiB > 1<<30 || *pinMiB < 0 || *pinMiB > 1<<30 {
 		return fmt.Errorf("%w: -memory-mib and -disk-mib must be between 1 and 2^30, -pin-mib between 0 and 2^30", errUsage)
+	}
+	if *authTTL < time.Second || *authTTL > maxEdgeAuthTTL {
+		return fmt.Errorf("%w: -auth-ttl %s: want 1s…%s", errUsage, *authTTL, maxEdgeAuthTTL)
 	}
 	if *every < time.Second {
 		return fmt.Errorf("%w: -preposition-every must be at least 1s", errUsage)

@@ -72,6 +72,8 @@ func TestEdgeCommand(t *testing.T) {
 		{"edge", "-parent", "ftp://x"},
 		{"edge", "-parent", "http://x", "-memory-mib", "0"},
 		{"edge", "-parent", "http://x", "extra"},
+		{"edge", "-parent", "http://x", "-auth-ttl", "1000h"},
+		{"edge", "-parent", "http://x", "-auth-ttl", "-1s"},
 	} {
 		if c, _, stderr := runCmd(args...); c != 2 || !strings.Contains(stderr, "segue edge") {
 			t.Errorf("%q: exit %d, %q; want 2 with a message", args, c, stderr)
