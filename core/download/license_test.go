@@ -451,3 +451,42 @@ func TestReregisteredRelicenses(t *testing.T) {
 		t.Fatalf("status after registering again: revoked %v, %d licenses; want not revoked, 1 license", st.Revoked, len(st.Licenses))
 	}
 }
+
+// TestRefusedRenewalRetried: after a refused renewal (subscription
+// cancelled) the manager asks again on its own once RefusedRetry has
+// passed, so a subscription made active again renews the licenses
+// before they run out; it never asked again.
+func TestRefusedRenewalRetried(t *testing.T) {
+	b, p := demoBed(t)
+	ctx := waitCtx(t)
+	d := b.openDevice(t, t.TempDir(), "boot1", download.DefaultOptions())
+	id := p.tracks[0]
+	downloadOne(t, ctx, d, id)
+	st, err := d.dl.Status(ctx)
+	if err != nil || len(st.Licenses) != 1 {
+		t.Fatalf("status: %+v, %v", st, err)
+	}
+	first := st.Licenses[0].Expires
+	b.setSubscription(t, license.SubscriptionCancelled)
+	b.clock.Advance(24 * day) // within the 7-day renew-ahead window
+	d.dl.Nudge()
+	waitFor(t, "the renewal is refused", func() bool {
+		st, err := d.dl.Status(ctx)
+		return err == nil && st.Refused == api.StatusSubscriptionCancelled
+	})
+	b.setSubscription(t, license.SubscriptionActive)
+	d.dl.Nudge()
+	time.Sleep(100 * time.Millisecond)
+	if st, _ := d.dl.Status(ctx); st.Refused == "" {
+		t.Fatal("renewed again at once after a refusal, want a wait of RefusedRetry")
+	}
+	b.clock.Advance(download.RefusedRetry)
+	d.dl.Nudge()
+	waitFor(t, "the renewal is asked again and granted", func() bool {
+		st, err := d.dl.Status(ctx)
+		return err == nil && st.Refused == "" && len(st.Licenses) == 1 && st.Licenses[0].Expires.After(first)
+	})
+	if _, err := d.dl.ContentKey(ctx, id, model.TierLow); err != nil {
+		t.Fatalf("content key after the renewal: %v", err)
+	}
+}

@@ -234,7 +234,8 @@ func (m *Manager) storeLicenses(ctx context.Context, env []byte, supersede []str
 // request is made. On success the new license replaces all others. A
 // signed refusal because the device was deregistered deletes every
 // license (ErrRevoked); a refusal for the subscription is
-// ErrRenewalRefused and leaves the licenses to run out. Unreachable
+// ErrRenewalRefused and leaves the licenses to run out (the scheduler
+// asks again RefusedRetry later). Unreachable
 // relays give fetch.ErrOffline.
 func (m *Manager) Renew(ctx context.Context) error {
 	var ids []string
@@ -275,7 +276,7 @@ func (m *Manager) Renew(ctx context.Context) error {
 		if ref.status == api.StatusRevoked {
 			return m.revoke(ctx)
 		}
-		m.setState(ctx, stateRec{Refused: ref.status})
+		m.setState(ctx, stateRec{Refused: ref.status, At: m.TrustedNow(ctx).UnixMilli()})
 		m.emit(Event{Kind: EventRenewalRefused, Reason: ref.status})
 		return fmt.Errorf("%w: %s", ErrRenewalRefused, ref.status)
 	}
@@ -386,16 +387,26 @@ func (m *Manager) setState(ctx context.Context, s stateRec) {
 	}
 }
 
+// RefusedRetry is how long after a refused renewal (subscription expired
+// or cancelled) the manager asks again on its own: a subscription made
+// active again then renews the licenses before they run out, without the
+// app calling Renew (it stopped renewing for good after one refusal).
+const RefusedRetry = 6 * time.Hour
+
 // renewalDue reports whether a license expires within the renew-ahead
-// window by trusted time (and renewal was not refused already).
+// window by trusted time, unless the device was revoked or renewal was
+// refused less than RefusedRetry ago.
 func (m *Manager) renewalDue(ctx context.Context) bool {
 	m.mu.Lock()
 	st := m.state
 	m.mu.Unlock()
-	if st.Revoked || st.Refused != "" {
+	if st.Revoked {
 		return false
 	}
 	now := m.TrustedNow(ctx)
+	if st.Refused != "" && now.Sub(time.UnixMilli(st.At)) < RefusedRetry {
+		return false
+	}
 	m.licMu.Lock()
 	defer m.licMu.Unlock()
 	if m.loadLicensesLocked(ctx) != nil {

@@ -194,6 +194,9 @@ func (j *jobRec) complete() bool { return j.Blobs > 0 && j.Done >= j.Blobs }
 type stateRec struct {
 	Revoked bool   `cbor:"1,keyasint"`
 	Refused string `cbor:"2,keyasint"`
+	// At is the trusted time of the refusal (Unix ms; 0 before it was
+	// recorded): renewal is tried again RefusedRetry after it.
+	At int64 `cbor:"3,keyasint,omitempty"`
 }
 
 // cfgRec is the persisted settings (dl/cfg).
