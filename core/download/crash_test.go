@@ -269,10 +269,11 @@ func TestBlobFilesRepair(t *testing.T) {
 }
 
 // TestStatusAfterLostBlobs: blob files lost while the manager was closed
-// show in the first Status and Downloaded of the next one, relay
-// unreachable or not: reconciling ran in the background scheduler, so a
-// command that opened the manager and asked at once (segue offline) was
-// told the track was downloaded and its bytes used.
+// show in the first Status (and Downloaded after it) of the next one,
+// relay unreachable or not: reconciling runs in the background
+// scheduler, and a command that opened the manager and asked at once
+// (segue offline) was told the track was downloaded and its bytes used;
+// Status now waits for it.
 func TestStatusAfterLostBlobs(t *testing.T) {
 	b, p := demoBed(t)
 	ctx := waitCtx(t)

@@ -265,6 +265,9 @@ type Manager struct {
 	wake   chan struct{}
 	cancel context.CancelFunc
 	done   chan struct{}
+	// reconciled is closed once the scheduler's start-up reconcile of
+	// the blob files with the store has ended (Status waits for it).
+	reconciled chan struct{}
 
 	licMu sync.Mutex
 	lics  map[string]*crypto.License // nil until loaded
@@ -274,10 +277,8 @@ type Manager struct {
 	epoch time.Duration // opts.mono() reading where this boot's epoch starts
 }
 
-// New loads the download state from d.Store (no network I/O), reconciles
-// the blob files with it (reconcile: a lost file's blob is no longer
-// done, so the first Status and Downloaded are right) and starts the
-// background scheduler, which resumes unfinished downloads as soon as
+// New loads the download state from d.Store (no network I/O) and starts
+// the background scheduler, which resumes unfinished downloads as soon as
 // the network allows. Close stops it.
 func New(ctx context.Context, d Deps, opts Options) (*Manager, error) {
 	if d.Store == nil || d.Identity == nil || d.CatalogKey == nil || d.Fetcher == nil {
@@ -293,19 +294,20 @@ func New(ctx context.Context, d Deps, opts Options) (*Manager, error) {
 	}
 	m := &Manager{
 		d: d, opts: opts, log: opts.logger, files: files,
-		playlists: opts.playlists,
-		gen:       map[Ref]uint64{},
-		corrupt:   map[[32]byte]bool{},
-		rc:        &relayClient{json: fetch.JSONClient{Origins: d.Relays, Client: d.HTTP, Token: d.Token, MaxBody: maxLicenseResponse}},
-		items:     map[Ref]*itemRec{},
-		jobs:      map[trackTier]*jobRec{},
-		active:    map[trackTier]bool{},
-		errs:      map[Ref]error{},
-		failed:    map[trackTier]error{},
-		wake:      make(chan struct{}, 1),
-		commits:   make(chan commitReq),
-		pending:   make(chan struct{}, maxPendingCommits),
-		done:      make(chan struct{}),
+		playlists:  opts.playlists,
+		gen:        map[Ref]uint64{},
+		corrupt:    map[[32]byte]bool{},
+		rc:         &relayClient{json: fetch.JSONClient{Origins: d.Relays, Client: d.HTTP, Token: d.Token, MaxBody: maxLicenseResponse}},
+		items:      map[Ref]*itemRec{},
+		jobs:       map[trackTier]*jobRec{},
+		active:     map[trackTier]bool{},
+		errs:       map[Ref]error{},
+		failed:     map[trackTier]error{},
+		wake:       make(chan struct{}, 1),
+		commits:    make(chan commitReq),
+		pending:    make(chan struct{}, maxPendingCommits),
+		done:       make(chan struct{}),
+		reconciled: make(chan struct{}),
 	}
 	if err := m.load(ctx); err != nil {
 		return nil, err
@@ -313,12 +315,6 @@ func New(ctx context.Context, d Deps, opts Options) (*Manager, error) {
 	m.idle = make(chan struct{})
 	if !m.hasWorkLocked() {
 		close(m.idle)
-	}
-	if err := m.reconcile(ctx); err != nil {
-		if ctx.Err() != nil {
-			return nil, err
-		}
-		m.log.Warn("download: reconcile blob files", "err", err)
 	}
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	m.cancel = cancel

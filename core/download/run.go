@@ -28,11 +28,11 @@ var errJobGone = errors.New("download: job removed")
 // a track was in progress; it resumes later and is not a failure.
 var errPaused = errors.New("download: paused")
 
-// run is the scheduler (New reconciled the blob files with the store
-// before starting it): resolve requests, download jobs with bounded
-// concurrency, renew licenses, pause with backoff when offline or
-// metered, and hold while the app paused downloads (SetPaused) until it
-// resumes them.
+// run is the scheduler: reconcile blob files with the store once (then
+// close reconciled, which Status waits for), then resolve requests,
+// download jobs with bounded concurrency, renew licenses, pause with
+// backoff when offline or metered, and hold while the app paused
+// downloads (SetPaused) until it resumes them.
 func (m *Manager) run(ctx context.Context) {
 	defer close(m.done)
 	committed := make(chan struct{})
@@ -41,6 +41,10 @@ func (m *Manager) run(ctx context.Context) {
 		m.committer(ctx)
 	}()
 	defer func() { <-committed }()
+	if err := m.reconcile(ctx); err != nil && ctx.Err() == nil {
+		m.log.Warn("download: reconcile blob files", "err", err)
+	}
+	close(m.reconciled)
 	var delay time.Duration
 	for ctx.Err() == nil {
 		if reason := m.blocked(); reason != "" {

@@ -62,8 +62,17 @@ type Status struct {
 }
 
 // Status returns the current state. It opens the stored licenses (no
-// network) to report their expiry.
+// network) to report their expiry. It first waits, until ctx ends, for
+// the start-up reconcile of the blob files with the store (the
+// scheduler runs it before any download, so New returns without
+// listing them): a file lost while the manager was closed is not
+// reported downloaded, nor its bytes used.
 func (m *Manager) Status(ctx context.Context) (Status, error) {
+	select {
+	case <-m.reconciled:
+	case <-ctx.Done():
+		return Status{}, ctx.Err()
+	}
 	var s Status
 	m.mu.Lock()
 	tiers := map[model.Tier]*TierStatus{}

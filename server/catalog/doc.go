@@ -8,8 +8,9 @@
 // therefore leaves at most unreferenced blobs, which no reader can reach and
 // which GC deletes. Readers (the relay's HTTP API) use Track, Album, Artist,
 // ArtistAlbums, Manifest, ContentKeyAt and Blob. Content keys leave the
-// catalog only through ContentKeyAt, which refuses them while the track's
-// album is embargoed (model.Album.ReleaseAt) at the caller's clock.
+// catalog only through ContentKeyAt (or a KeyIssuer from KeysAt, for the
+// many keys of one request), which refuses them while the track's album
+// is embargoed (model.Album.ReleaseAt) at the caller's clock.
 //
 //	dd, err := catalog.OpenDataDir(ctx, "/var/lib/segue")
 //	if err != nil {

@@ -1,6 +1,8 @@
 package catalog
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -64,5 +66,81 @@ func TestContentKeyAt(t *testing.T) {
 	}
 	if _, err := c.ContentKeyAt(ctx, heldTrack, model.TierLow, release.AddDate(-1, 0, 0)); err != nil {
 		t.Fatalf("after the embargo is lifted: %v", err)
+	}
+}
+
+// albumReads is a store that counts the reads of album records.
+type albumReads struct {
+	store.Store
+	n int
+}
+
+func (s *albumReads) Get(ctx context.Context, key []byte) ([]byte, error) {
+	if bytes.HasPrefix(key, []byte("cat/album/")) {
+		s.n++
+	}
+	return s.Store.Get(ctx, key)
+}
+
+// TestKeyIssuer: an issuer decides every track as ContentKeyAt does at
+// its instant — an embargoed album's tracks refused, a released one's
+// keyed, an unknown track ErrNotFound — and reads each album once
+// however many of its tracks it is asked for (a renewal of 10,000 offline
+// licenses read an album per track); an issuer at a later instant sees
+// the release.
+func TestKeyIssuer(t *testing.T) {
+	ctx := t.Context()
+	st := &albumReads{Store: store.NewMemory()}
+	c := New(st, AtRestKey{4})
+	f := newFixture(4)
+	held, _ := f.release(t, c, "Held", 1, 2, 3)
+	free, _ := f.release(t, c, "Free", 1, 2, 3)
+	release := time.Date(2027, 6, 1, 0, 0, 0, 0, time.UTC)
+	held.Album.ReleaseAt = release.Unix()
+	for _, r := range []Release{held, free} {
+		if err := c.Publish(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, at := range []struct {
+		now      time.Time
+		heldWant error
+	}{
+		{release.Add(-time.Second), ErrEmbargoed},
+		{release, nil},
+	} {
+		type issued struct {
+			track model.TrackID
+			key   crypto.ContentKey
+			err   error
+			want  error
+		}
+		var got []issued
+		st.n = 0
+		k := c.KeysAt(at.now)
+		for i := range 3 {
+			for _, tc := range []struct {
+				track model.TrackID
+				want  error
+			}{
+				{held.Tracks[i].Track.ID, at.heldWant},
+				{free.Tracks[i].Track.ID, nil},
+				{"trnope", ErrNotFound},
+			} {
+				key, err := k.ContentKey(ctx, tc.track, model.TierLow)
+				got = append(got, issued{tc.track, key, err, tc.want})
+			}
+		}
+		if st.n != 2 {
+			t.Errorf("at %v: %d album reads for 6 tracks of 2 albums, want 2", at.now, st.n)
+		}
+		for _, g := range got {
+			if !errors.Is(g.err, g.want) || (g.want == nil) != (g.err == nil) {
+				t.Fatalf("at %v: ContentKey(%s) = %v, want %v", at.now, g.track, g.err, g.want)
+			}
+			if want, _ := c.ContentKeyAt(ctx, g.track, model.TierLow, at.now); g.key != want {
+				t.Fatalf("at %v: ContentKey(%s) differs from ContentKeyAt", at.now, g.track)
+			}
+		}
 	}
 }

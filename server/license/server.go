@@ -253,12 +253,13 @@ func (s *Server) issue(c echo.Context) error {
 	seen := make(map[model.TrackID]bool, len(tracks))
 	keys := make([]crypto.LicenseKey, 0, len(tracks))
 	var unavailable []api.Unavailable
+	issuer := s.cat.KeysAt(s.opts.now())
 	for _, t := range tracks {
 		if seen[t] {
 			continue
 		}
 		seen[t] = true
-		k, err := s.cat.ContentKeyAt(ctx, t, req.Tier, s.opts.now())
+		k, err := issuer.ContentKey(ctx, t, req.Tier)
 		if reason := unavailableReason(err); req.PerTrack && reason != "" {
 			unavailable = append(unavailable, api.Unavailable{Track: t, Reason: reason})
 			continue
@@ -533,6 +534,7 @@ func (s *Server) renew(c echo.Context) error {
 	if err != nil {
 		return fmt.Errorf("list licenses: %w", err)
 	}
+	issuer := s.cat.KeysAt(s.opts.now())
 	for _, id := range ids {
 		b, err := s.st.Get(ctx, licKey(id))
 		if err != nil {
@@ -548,7 +550,7 @@ func (s *Server) renew(c echo.Context) error {
 			}
 			seen[e] = true
 			tier := model.Tier(e[1])
-			k, err := s.cat.ContentKeyAt(ctx, model.TrackID(e[0]), tier, s.opts.now())
+			k, err := issuer.ContentKey(ctx, model.TrackID(e[0]), tier)
 			if errors.Is(err, catalog.ErrNotFound) || errors.Is(err, catalog.ErrEmbargoed) {
 				continue // withdrawn from the catalog, or embargoed again: not renewed
 			}
