@@ -35,6 +35,11 @@ var (
 	ErrRequestTimeout = errors.New("relay: request timeout")
 	// ErrTooLarge marks a request body over the configured limit (413).
 	ErrTooLarge = errors.New("relay: request body too large")
+	// ErrTooManyRequests marks a caller over one of the relay's rate or
+	// concurrency limits (429, with Retry-After when the error carries
+	// one: RetryAfter). Limits wrap it with what they count: failed
+	// logins (ErrRateLimited), a user's activity streams or updates.
+	ErrTooManyRequests = errors.New("relay: too many requests")
 	// ErrSignupClosed is returned by account creation without the admin
 	// token when open signup is off (403).
 	ErrSignupClosed = errors.New("relay: signup is closed")
@@ -65,7 +70,7 @@ func statusOf(err error) (int, string) {
 		return http.StatusNotFound, err.Error()
 	case errors.Is(err, ErrAccountExists), errors.Is(err, ErrDeviceTaken):
 		return http.StatusConflict, err.Error()
-	case errors.Is(err, ErrRateLimited):
+	case errors.Is(err, ErrTooManyRequests):
 		return http.StatusTooManyRequests, err.Error()
 	case errors.Is(err, ErrBusy):
 		return http.StatusServiceUnavailable, err.Error()

@@ -255,3 +255,23 @@ func TestLoginGuardInflight(t *testing.T) {
 		t.Fatalf("entries left: %v", g.inflight)
 	}
 }
+
+// TestTooManyRequestsStatus: every limit's refusal is 429 through the
+// ErrTooManyRequests category, and only the login limiter's says
+// "login": a user's activity-stream limit used to read "too many login
+// attempts" (it wrapped ErrRateLimited).
+func TestTooManyRequestsStatus(t *testing.T) {
+	for _, tc := range []struct {
+		err   error
+		login bool
+	}{
+		{ErrRateLimited, true},
+		{retryLater(ErrRateLimited, time.Second, "account locked for 1s after failed logins"), true},
+		{fmt.Errorf("social: too many activity streams of yours: %w", ErrTooManyRequests), false},
+	} {
+		code, msg := statusOf(tc.err)
+		if code != http.StatusTooManyRequests || strings.Contains(msg, "login") != tc.login {
+			t.Errorf("statusOf(%v) = %d %q, want 429, mentions login %v", tc.err, code, msg, tc.login)
+		}
+	}
+}

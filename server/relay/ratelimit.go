@@ -15,8 +15,8 @@ import (
 var (
 	// ErrRateLimited: too many failed password checks for the account or
 	// from the client address, or too many checks in flight from the
-	// address (429 with Retry-After).
-	ErrRateLimited = errors.New("relay: too many login attempts")
+	// address (429 with Retry-After). It is an ErrTooManyRequests.
+	ErrRateLimited = fmt.Errorf("relay: too many login attempts: %w", ErrTooManyRequests)
 	// ErrBusy: every password-hashing slot is taken and the wait queue is
 	// full, or the wait ran out (503 with Retry-After).
 	ErrBusy = errors.New("relay: busy, retry later")

@@ -31,7 +31,7 @@ var (
 	ErrStreamsFull = fmt.Errorf("social: too many activity streams: %w", relay.ErrBusy)
 	// ErrUserStreams: the caller holds as many activity streams as
 	// allowed per user (429).
-	ErrUserStreams = fmt.Errorf("social: too many activity streams of yours: %w", relay.ErrRateLimited)
+	ErrUserStreams = fmt.Errorf("social: too many activity streams of yours: %w", relay.ErrTooManyRequests)
 	// ErrBadActivity: an activity naming no track, an unknown context
 	// kind or an oversized id (400).
 	ErrBadActivity = fmt.Errorf("social: bad activity: %w", relay.ErrBadRequest)

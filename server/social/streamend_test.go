@@ -1,6 +1,7 @@
 package social_test
 
 import (
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -86,4 +87,15 @@ func TestStreamEndsWithDevice(t *testing.T) {
 			t.Fatalf("the stream is still open %v after its token expired", 2*time.Second)
 		}
 	})
+}
+
+// TestLimitErrors: the limits of activity streams and updates are 429s
+// (relay.ErrTooManyRequests) that say what was counted; they read "too
+// many login attempts" when they wrapped the login limiter's error.
+func TestLimitErrors(t *testing.T) {
+	for _, err := range []error{social.ErrUserStreams, social.ErrActivityRate} {
+		if !errors.Is(err, relay.ErrTooManyRequests) || strings.Contains(err.Error(), "login") {
+			t.Errorf("%v: want a relay.ErrTooManyRequests not about logins", err)
+		}
+	}
 }

@@ -75,7 +75,7 @@ func (s *Service) SyncSubscriptions() int { return int(s.syncSubs.Load()) }
 // ErrActivityRate: a device published activity on its sync connection
 // faster than the activity-post limit allows (WithActivityRate); the
 // publication is dropped.
-var ErrActivityRate = fmt.Errorf("social: too many activity updates: %w", relay.ErrRateLimited)
+var ErrActivityRate = fmt.Errorf("social: too many activity updates: %w", relay.ErrTooManyRequests)
 
 // PublishActivity implements relaysync.ActivitySource: a publication sent
 // on user's sync connection, under the same per-user rate limit as POST
