@@ -154,10 +154,7 @@ func (e *Engine) checkRevocation() {
 	rc.token = tok
 	go func() {
 		defer done()
-		st := &e.offline
-		st.mu.Lock()
-		dl := st.dl
-		st.mu.Unlock()
+		dl := e.Downloads()
 		if dl == nil {
 			return
 		}
@@ -203,10 +200,7 @@ func (e *Engine) observeStatement(ctx context.Context, header string, nonce []by
 	if header == "" {
 		return
 	}
-	st := &e.offline
-	st.mu.Lock()
-	dl := st.dl
-	st.mu.Unlock()
+	dl := e.Downloads()
 	if dl == nil {
 		return
 	}
