@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"os"
 	"path"
 	"strings"
@@ -271,10 +270,6 @@ func (r *Relay) Server() *relay.Server {
 	defer r.mu.Unlock()
 	return r.srv
 }
-
-// Handler returns the running relay's whole HTTP API, for fronting it
-// with a test proxy.
-func (r *Relay) Handler() http.Handler { return r.Server().Handler() }
 
 // Stop shuts the relay down gracefully and releases its data directory;
 // the directory is kept for Restart. Stop is idempotent and returns the

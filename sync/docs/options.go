@@ -210,14 +210,6 @@ func strValue(v *automerge.Value) string {
 	return s
 }
 
-func timeField(m *automerge.Map, key string) time.Time {
-	v, err := m.Get(key)
-	if err != nil || v.Kind() != automerge.KindTime {
-		return time.Time{}
-	}
-	return v.Time()
-}
-
 // randomID returns 16 lowercase hex digits read from r.
 func randomID(r io.Reader) (string, error) {
 	var b [8]byte

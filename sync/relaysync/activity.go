@@ -140,11 +140,6 @@ type ActivityLimits struct {
 	WriteTimeout time.Duration
 }
 
-// DefaultActivityLimits returns 64 queued activities and 10 s per write.
-func DefaultActivityLimits() ActivityLimits {
-	return ActivityLimits{Queue: 64, WriteTimeout: 10 * time.Second}
-}
-
 // SetActivitySource makes the endpoint deliver friend activity from src
 // to the connections that subscribe, within lim (nil src: subscriptions
 // are refused). It may be called at any time; it applies to later

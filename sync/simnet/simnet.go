@@ -25,7 +25,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"slices"
 	"sync"
 	"time"
 
@@ -266,6 +265,3 @@ func (n *Network) RunUntilQuiet(ctx context.Context, ids []docs.DocumentID, maxR
 	}
 	return maxRounds, fmt.Errorf("%w after %d rounds", ErrNotQuiet, maxRounds)
 }
-
-// Nodes returns the node ids in the order they were added.
-func (n *Network) Nodes() []NodeID { return slices.Clone(n.order) }
