@@ -19,7 +19,8 @@ type FactorStats struct {
 	// Items and Users are the rows used.
 	Items, Users int
 	// DroppedItems are rows of tracks not in the catalog (removed since
-	// the export); DroppedUsers rows of users with no library here.
+	// the export) or not released yet (an embargoed album); DroppedUsers
+	// rows of users with no library here.
 	DroppedItems, DroppedUsers int
 	// Uncovered are catalog tracks without a row (new since the export):
 	// they are treated as unplayed, so the audio-feature stage covers

@@ -130,24 +130,33 @@ func releaseDay(s string) time.Time {
 }
 
 // train reads the catalog and the plays of the history window ending at
-// now and fits ALS.
+// now and fits ALS. Tracks whose album is embargoed at now
+// (model.Album.Embargoed) are left out of the model, so no playlist,
+// similar-tracks answer or Smart Shuffle candidate names a track no
+// device can play yet; they join the first run after their release.
 func (s *Service) train(ctx context.Context, now time.Time) (*snapshot, error) {
 	albums := map[model.AlbumID]model.Album{}
 	var items []recs.Item
 	err := s.cat.EachTrack(ctx, func(t model.Track) error {
-		it := recs.Item{Track: t.ID, Features: t.Features, Released: releaseDay(t.ReleaseDate)}
-		if len(t.ArtistIDs) > 0 {
-			it.Artist = t.ArtistIDs[0]
-		}
-		if it.Released.IsZero() && t.AlbumID != "" {
-			a, ok := albums[t.AlbumID]
-			if !ok {
+		var a model.Album
+		if t.AlbumID != "" {
+			var ok bool
+			if a, ok = albums[t.AlbumID]; !ok {
 				var err error
 				if a, err = s.cat.Album(ctx, t.AlbumID); err != nil && !errors.Is(err, catalog.ErrNotFound) {
 					return err
 				}
 				albums[t.AlbumID] = a
 			}
+		}
+		if a.Embargoed(now) {
+			return nil
+		}
+		it := recs.Item{Track: t.ID, Features: t.Features, Released: releaseDay(t.ReleaseDate)}
+		if len(t.ArtistIDs) > 0 {
+			it.Artist = t.ArtistIDs[0]
+		}
+		if it.Released.IsZero() {
 			it.Released = releaseDay(a.ReleaseDate)
 		}
 		items = append(items, it)
@@ -174,7 +183,7 @@ func (s *Service) train(ctx context.Context, now time.Time) (*snapshot, error) {
 		for track, n := range raw[user] {
 			i, ok := index[track]
 			if !ok || n == 0 {
-				continue // a track since removed from the catalog
+				continue // a track since removed from the catalog, or not released yet
 			}
 			m[i] = float64(n)
 			totals[i] += float64(n)
