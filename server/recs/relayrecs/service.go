@@ -297,7 +297,9 @@ type Result struct {
 
 // RunDue delivers every playlist family whose period has started for its
 // listener (Period in the listener's time zone) and was not delivered
-// for that period yet. The model is trained once per run, only when
+// for that period yet (nor a later one that has begun somewhere: a period
+// recorded under a clock that ran ahead and was set back is delivered
+// again). The model is trained once per run, only when
 // something is due. A failure for one listener is logged and counted;
 // that listener's previous content stays and the next run retries.
 //
@@ -382,7 +384,7 @@ func (s *Service) runDue(ctx context.Context, p *pacer) (Result, error) {
 			if err != nil {
 				return res, err
 			}
-			if done >= period {
+			if done >= period && !s.aheadOfClock(user, fam, done, now) {
 				res.Skipped++
 				continue
 			}
@@ -410,7 +412,8 @@ func (s *Service) runDue(ctx context.Context, p *pacer) (Result, error) {
 
 // RunWeek delivers Discover Weekly for ISO week (an admin run, `segue
 // recs run --week`) to every listener not yet served for that week or a
-// later one. ErrBadWeek for a malformed week, ErrFutureWeek for a week
+// later one that has begun somewhere (a week recorded under a clock that
+// ran ahead does not count). ErrBadWeek for a malformed week, ErrFutureWeek for a week
 // that has not started in UTC.
 func (s *Service) RunWeek(ctx context.Context, week string) (Result, error) {
 	start, err := ParseWeek(week, time.UTC)
@@ -434,7 +437,7 @@ func (s *Service) RunWeek(ctx context.Context, week string) (Result, error) {
 		if err != nil {
 			return res, err
 		}
-		if done >= week {
+		if done >= week && !s.aheadOfClock(user, familyDiscover, done, now) {
 			res.Skipped++
 			continue
 		}
@@ -475,6 +478,24 @@ func (s *Service) Run(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+// earliestZone is the time zone where a day begins first (UTC+14,
+// Pacific/Kiritimati): no listener's period starts before it does there.
+var earliestZone = time.FixedZone("UTC+14", 14*60*60)
+
+// aheadOfClock reports whether period done, recorded as delivered for
+// user's family fam, has not begun in any time zone at now. Only a clock
+// that ran ahead and was set back records such a period; taking it as
+// delivered would hold the family back (and every listener's with it)
+// until the clock caught up, so it is delivered again instead.
+func (s *Service) aheadOfClock(user model.UserID, fam, done string, now time.Time) bool {
+	latest, _ := Period(fam, now, earliestZone)
+	if done <= latest {
+		return false
+	}
+	s.opts.log.Warn("relayrecs: delivered period has not begun anywhere yet (the clock was set back); delivering again", "user", user, "playlist", fam, "period", done, "latest", latest)
+	return true
 }
 
 func (s *Service) done(ctx context.Context, user model.UserID, fam string) (string, error) {
