@@ -11,17 +11,24 @@ import (
 // FeatureDims is the length of a FeatureVector.
 const FeatureDims = 8
 
-// ErrInvalidInsert is returned by PlanInsertions for an interval below 1
-// or taste scores that do not match the candidates.
+// ErrInvalidInsert is returned by PlanInsertions for an interval below 1,
+// taste scores that do not match the candidates, or a taste score or
+// weight that is NaN or infinite.
 var ErrInvalidInsert = errors.New("shuffle: invalid insertion plan")
 
 // FeatureVector maps audio features onto comparable scales, each
 // coordinate roughly in [0, 1]: log2 tempo over 30–300 BPM, beat strength,
 // energy (RMS, ×2 so music at −6 dBFS RMS maps near 1), log2 centroid over
 // 50 Hz–12.8 kHz, onset rate / 10 per second, the key on the circle of
-// fifths as a point on a circle of radius 0.5, and the mode.
+// fifths as a point on a circle of radius 0.5, and the mode. A NaN
+// feature maps to 0, like an unmeasured one, so distances stay finite.
 func FeatureVector(f model.AudioFeatures) [FeatureDims]float64 {
-	clamp := func(x float64) float64 { return math.Max(0, math.Min(1, x)) }
+	clamp := func(x float64) float64 {
+		if !(x > 0) { // ≤ 0 or NaN
+			return 0
+		}
+		return math.Min(1, x)
+	}
 	var v [FeatureDims]float64
 	if f.TempoBPM > 0 {
 		v[0] = clamp(math.Log2(f.TempoBPM/30) / math.Log2(10))
@@ -70,6 +77,14 @@ func PlanInsertions(playlist, candidates []model.AudioFeatures, taste []float64,
 	}
 	if taste != nil && len(taste) != len(candidates) {
 		return nil, fmt.Errorf("%w: %d taste scores for %d candidates", ErrInvalidInsert, len(taste), len(candidates))
+	}
+	if math.IsNaN(tasteWeight) || math.IsInf(tasteWeight, 0) {
+		return nil, fmt.Errorf("%w: taste weight %v", ErrInvalidInsert, tasteWeight)
+	}
+	for c, x := range taste {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return nil, fmt.Errorf("%w: taste score %v of candidate %d", ErrInvalidInsert, x, c)
+		}
 	}
 	used := make([]bool, len(candidates))
 	var out []Insertion

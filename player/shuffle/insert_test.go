@@ -2,6 +2,7 @@ package shuffle
 
 import (
 	"errors"
+	"math"
 	"math/rand/v2"
 	"testing"
 
@@ -82,5 +83,47 @@ func TestPlanInsertionsTaste(t *testing.T) {
 	}
 	if _, err := PlanInsertions(playlist, cands, nil, 0, 1); !errors.Is(err, ErrInvalidInsert) {
 		t.Errorf("every 0: err = %v", err)
+	}
+}
+
+// TestPlanInsertionsNonFinite: a NaN audio feature (in the playlist or a
+// candidate) counts as unmeasured instead of making every cost NaN and
+// the plan index candidate −1 (a panic); a NaN or infinite taste score
+// or weight is refused with ErrInvalidInsert.
+func TestPlanInsertionsNonFinite(t *testing.T) {
+	nan, inf := math.NaN(), math.Inf(1)
+	plain := []model.AudioFeatures{{TempoBPM: 120}, {TempoBPM: 120}, {TempoBPM: 120}, {TempoBPM: 120}, {TempoBPM: 120}}
+	withNaN := []model.AudioFeatures{{TempoBPM: 120}, {TempoBPM: 120}, {TempoBPM: nan}, {BeatStrength: nan, Energy: nan, CentroidHz: nan, OnsetRate: nan}, {TempoBPM: 120}}
+	cands := []model.AudioFeatures{{TempoBPM: nan}, {Energy: nan}}
+	for _, tc := range []struct {
+		name     string
+		playlist []model.AudioFeatures
+		taste    []float64
+		weight   float64
+		wantErr  bool
+	}{
+		{"NaN features", withNaN, nil, 0.5, false},
+		{"NaN features with taste", withNaN, []float64{1, 0.5}, 0.5, false},
+		{"NaN taste", plain, []float64{nan, nan}, 0.5, true},
+		{"-Inf taste", plain, []float64{math.Inf(-1), math.Inf(-1)}, 0.5, true},
+		{"+Inf taste", plain, []float64{inf, 0}, 0.5, true},
+		{"NaN weight", plain, []float64{1, 0}, nan, true},
+		{"Inf weight", plain, []float64{1, 0}, inf, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ins, err := PlanInsertions(tc.playlist, cands, tc.taste, 3, tc.weight)
+			if tc.wantErr {
+				if !errors.Is(err, ErrInvalidInsert) {
+					t.Fatalf("err = %v, want ErrInvalidInsert", err)
+				}
+				return
+			}
+			if err != nil || len(ins) != 1 || ins[0].After != 2 || ins[0].Candidate < 0 {
+				t.Fatalf("PlanInsertions = %+v, %v; want one insertion after entry 2", ins, err)
+			}
+		})
+	}
+	if d := FeatureDistance(model.AudioFeatures{TempoBPM: nan}, model.AudioFeatures{}); d != 0 {
+		t.Fatalf("distance of a NaN tempo to an unmeasured track = %v, want 0", d)
 	}
 }
