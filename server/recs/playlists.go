@@ -78,6 +78,10 @@ type Listener struct {
 	Factors []float64
 	// Followed are the artists the listener follows.
 	Followed []model.ArtistID
+	// Known are items the listener already has without a play in the
+	// history (saved tracks, tracks of saved albums): Discover Weekly
+	// leaves them out like played ones.
+	Known []int
 }
 
 // played returns the listener's played items sorted ascending.
@@ -155,16 +159,24 @@ func DefaultDiscoverOptions() DiscoverOptions {
 }
 
 // DiscoverWeekly picks the listener's Discover Weekly: Size items the
-// listener has never played, at most PerArtist per artist, mixing the
-// top collaborative-filtering candidates with the unplayed-by-anyone
-// items closest in audio features to the listener's most played tracks
-// (so new releases with no plays appear). Fresh picks are spread through
+// listener has never played and does not know (Listener.Known), at most
+// PerArtist per artist, mixing the top collaborative-filtering
+// candidates with the unplayed-by-anyone items closest in audio features
+// to the listener's most played tracks (so new releases with no plays
+// appear). Fresh picks are spread through
 // the list (one after every two CF picks while both last). Deterministic.
 func (u *Universe) DiscoverWeekly(l Listener, o DiscoverOptions) ([]int, error) {
 	if o.Size < 0 || o.PerArtist < 1 || o.FreshShare < 0 || o.FreshShare > 1 || o.TasteTracks < 1 {
 		return nil, fmt.Errorf("%w: discover weekly %+v", ErrInvalidOptions, o)
 	}
-	played := l.played()
+	exclude := l.played()
+	for _, i := range l.Known {
+		if i >= 0 && i < len(u.Items) {
+			exclude = append(exclude, i)
+		}
+	}
+	slices.Sort(exclude)
+	exclude = slices.Compact(exclude)
 	taste := u.tasteTracks(l, o.TasteTracks)
 	fresh := make([]float64, len(u.Items))
 	freshN := 0
@@ -189,7 +201,7 @@ func (u *Universe) DiscoverWeekly(l Listener, o DiscoverOptions) ([]int, error) 
 	per := map[int]int{}
 	pick := func(scores []float64, n int, taken map[int]bool) []int {
 		var out []int
-		for _, i := range TopN(scores, played, len(scores)) {
+		for _, i := range TopN(scores, exclude, len(scores)) {
 			if len(out) == n {
 				break
 			}

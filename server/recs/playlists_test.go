@@ -145,3 +145,38 @@ func TestSimilar(t *testing.T) {
 		t.Fatalf("similar %v, %v; want [1 2]", got, err)
 	}
 }
+
+// TestDiscoverWeeklyKnown: items in Listener.Known are left out like
+// played ones (out-of-range indexes are ignored), and the rest fills
+// the list.
+func TestDiscoverWeeklyKnown(t *testing.T) {
+	items := make([]Item, 6)
+	plays := make([]float64, 6)
+	for i := range items {
+		items[i] = Item{Track: model.TrackID(rune('a' + i)), Artist: model.ArtistID(rune('A' + i))}
+		plays[i] = float64(10 - i)
+	}
+	u, err := NewUniverse(items, plays, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := DefaultDiscoverOptions()
+	o.Size = 3
+	for _, c := range []struct {
+		name string
+		l    Listener
+		want []int
+	}{
+		{"none", Listener{}, []int{0, 1, 2}},
+		{"played", Listener{Plays: map[int]float64{0: 1}}, []int{1, 2, 3}},
+		{"known", Listener{Known: []int{1, 0, 1, -1, 6}}, []int{2, 3, 4}},
+		{"both", Listener{Plays: map[int]float64{2: 1}, Known: []int{0}}, []int{1, 3, 4}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := u.DiscoverWeekly(c.l, o)
+			if err != nil || !slices.Equal(got, c.want) {
+				t.Fatalf("DiscoverWeekly = %v, %v; want %v", got, err, c.want)
+			}
+		})
+	}
+}

@@ -113,6 +113,8 @@ type snapshot struct {
 	at    time.Time
 	u     *recs.Universe
 	index map[model.TrackID]int
+	// albums are the items of each album.
+	albums map[model.AlbumID][]int
 	// factors are the listeners' user factors (the embedded ALS's or
 	// the loaded Spark run's); a listener without a row has none.
 	factors map[model.UserID][]float64
@@ -137,6 +139,7 @@ func releaseDay(s string) time.Time {
 func (s *Service) train(ctx context.Context, now time.Time) (*snapshot, error) {
 	albums := map[model.AlbumID]model.Album{}
 	var items []recs.Item
+	var itemAlbums []model.AlbumID // items[i]'s album
 	err := s.cat.EachTrack(ctx, func(t model.Track) error {
 		var a model.Album
 		if t.AlbumID != "" {
@@ -160,14 +163,17 @@ func (s *Service) train(ctx context.Context, now time.Time) (*snapshot, error) {
 			it.Released = releaseDay(a.ReleaseDate)
 		}
 		items = append(items, it)
+		itemAlbums = append(itemAlbums, t.AlbumID)
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("relayrecs: read catalog: %w", err)
 	}
 	index := make(map[model.TrackID]int, len(items))
+	byAlbum := map[model.AlbumID][]int{}
 	for i, it := range items {
 		index[it.Track] = i
+		byAlbum[itemAlbums[i]] = append(byAlbum[itemAlbums[i]], i)
 	}
 	from := time.Date(now.UTC().Year(), now.UTC().Month()-time.Month(max(s.opts.history, 1)-1), 1, 0, 0, 0, 0, time.UTC)
 	raw, err := s.plays(ctx, from, now)
@@ -175,7 +181,7 @@ func (s *Service) train(ctx context.Context, now time.Time) (*snapshot, error) {
 		return nil, fmt.Errorf("relayrecs: read plays: %w", err)
 	}
 	users := slices.Sorted(maps.Keys(raw))
-	snap := &snapshot{at: now, index: index, factors: map[model.UserID][]float64{}, plays: map[model.UserID]map[int]float64{}}
+	snap := &snapshot{at: now, index: index, albums: byAlbum, factors: map[model.UserID][]float64{}, plays: map[model.UserID]map[int]float64{}}
 	totals := make([]float64, len(items))
 	var triples []recs.Play
 	for u, user := range users {
@@ -219,7 +225,8 @@ func (s *Service) train(ctx context.Context, now time.Time) (*snapshot, error) {
 	return snap, nil
 }
 
-// listener builds user's builder input from snap and the library.
+// listener builds user's builder input from snap and the library: its
+// followed artists, and its saved tracks and albums as known items.
 func (s *Service) listener(ctx context.Context, snap *snapshot, user model.UserID) (recs.Listener, error) {
 	l := recs.Listener{Plays: snap.plays[user]}
 	l.Factors = snap.factors[user]
@@ -237,14 +244,37 @@ func (s *Service) listener(ctx context.Context, snap *snapshot, user model.UserI
 	if err != nil {
 		return l, err
 	}
+	var albums []model.AlbumID
 	err = h.ReadLibrary(func(lib *docs.Library) error {
-		saved, err := lib.Artists()
-		for _, a := range saved {
+		artists, err := lib.Artists()
+		if err != nil {
+			return err
+		}
+		for _, a := range artists {
 			l.Followed = append(l.Followed, model.ArtistID(a.ID))
+		}
+		tracks, err := lib.Tracks()
+		if err != nil {
+			return err
+		}
+		for _, t := range tracks {
+			if i, ok := snap.index[model.TrackID(t.ID)]; ok {
+				l.Known = append(l.Known, i)
+			}
+		}
+		saved, err := lib.Albums()
+		for _, a := range saved {
+			albums = append(albums, model.AlbumID(a.ID))
 		}
 		return err
 	})
-	return l, err
+	if err != nil {
+		return l, err
+	}
+	for _, id := range albums {
+		l.Known = append(l.Known, snap.albums[id]...)
+	}
+	return l, nil
 }
 
 // TimeZone returns user's schedule time zone (UTC when none is set).
