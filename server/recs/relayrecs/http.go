@@ -89,6 +89,9 @@ func (s *Service) similar(c echo.Context) error {
 		}
 	}
 	tracks, err := s.Similar(c.Request().Context(), model.TrackID(id), n)
+	if errors.Is(err, ErrNoModel) {
+		return fmt.Errorf("%w: %w", relay.ErrBusy, err)
+	}
 	if err != nil {
 		return err
 	}

@@ -90,6 +90,7 @@ type Service struct {
 
 	mu          sync.Mutex
 	snap        *snapshot   // latest trained model; nil before the first run
+	trainFailed time.Time   // when trainOnce last failed (zero: it has not)
 	factorStats FactorStats // of the latest loaded Spark run
 }
 
@@ -739,18 +740,36 @@ func (s *Service) Playlists(ctx context.Context, user model.UserID) ([]Playlist,
 	return out, nil
 }
 
+// trainRetry is how long after a failed training trainOnce answers
+// ErrNoModel instead of training again.
+const trainRetry = time.Minute
+
 // trainOnce trains a model unless another caller did while this one
 // waited for the run lock, so concurrent first requests train once.
+// After a failed training (a bad Spark directory, the play source down)
+// it fails with ErrNoModel for trainRetry rather than letting every
+// request walk the catalog and the plays again; a scheduled run that
+// succeeds meanwhile provides the model.
 func (s *Service) trainOnce(ctx context.Context) (*snapshot, error) {
 	s.runMu.Lock()
 	defer s.runMu.Unlock()
+	now := s.opts.now()
 	s.mu.Lock()
-	snap := s.snap
+	snap, failed := s.snap, s.trainFailed
 	s.mu.Unlock()
 	if snap != nil {
 		return snap, nil
 	}
-	return s.train(ctx, s.opts.now())
+	if !failed.IsZero() && now.Sub(failed) >= 0 && now.Sub(failed) < trainRetry {
+		return nil, fmt.Errorf("%w: the last training failed at %s; next try after %s", ErrNoModel, failed.UTC().Format(time.RFC3339), trainRetry)
+	}
+	snap, err := s.train(ctx, now)
+	if err != nil && ctx.Err() == nil {
+		s.mu.Lock()
+		s.trainFailed = now
+		s.mu.Unlock()
+	}
+	return snap, err
 }
 
 // Playlist is one of a listener's service playlists.
@@ -791,7 +810,8 @@ func (s *Service) followed(ctx context.Context, user model.UserID) (map[docs.Doc
 
 // Similar returns up to n tracks most similar to track (recs.Universe
 // Similar) from the latest trained model, training one first when the
-// service has none. catalog.ErrNotFound for a track not in that model.
+// service has none. catalog.ErrNotFound for a track not in that model;
+// ErrNoModel within a minute of a failed training.
 func (s *Service) Similar(ctx context.Context, track model.TrackID, n int) ([]model.TrackID, error) {
 	s.mu.Lock()
 	snap := s.snap
