@@ -24,8 +24,9 @@ type Item struct {
 	Artist model.ArtistID
 	// Features are the track's audio features; nil when unmeasured.
 	Features *model.AudioFeatures
-	// Released is the track's (or its album's) release day; zero when
-	// unknown or known only to the year.
+	// Released is the track's (or its album's) release day, or the
+	// instant its embargo ended when that is all the catalog knows; zero
+	// when unknown or known only to the year.
 	Released time.Time
 }
 

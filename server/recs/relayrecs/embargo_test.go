@@ -3,6 +3,7 @@ package relayrecs_test
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,8 @@ import (
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/server/recs/relayrecs"
+	"github.com/segue-fm/segue/sync/docs"
+	"github.com/segue-fm/segue/sync/relaysync"
 )
 
 // TestEmbargoedNotRecommended: an album under embargo (model.Album
@@ -93,5 +96,39 @@ func TestEmbargoedNotRecommended(t *testing.T) {
 				t.Errorf("similar to the track after its release: %v", err)
 			}
 		})
+	}
+}
+
+// TestReleaseRadarEmbargoOnly: an album whose only release time is its
+// embargo (release_at, no full release_date) is a new release once the
+// embargo ends: the next Release Radar lists it.
+func TestReleaseRadarEmbargoOnly(t *testing.T) {
+	f := newFixture(t, "alice")
+	// Released on Wednesday 2026-11-25 09:00 UTC by artist a000, whom
+	// alice follows; the metadata date is only a year.
+	f.cat.albums["new000"] = model.Album{ID: "new000", ArtistIDs: []model.ArtistID{"a000"}, ReleaseDate: "2026",
+		ReleaseAt: time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC).Unix(), TrackIDs: f.cat.albums["new000"].TrackIDs}
+	libID, _, err := relaysync.LibraryOf(t.Context(), f.st, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lib, err := f.docs.OpenLibrary(t.Context(), libID, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lib.Library(t.Context(), func(l *docs.Library) error { return l.FollowArtists("a000") }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.RunDue(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	_, radar, si := f.playlist(t, "alice", relayrecs.KindReleaseRadar)
+	if si.Period != "2026-11-27" {
+		t.Fatalf("period %q", si.Period)
+	}
+	for _, id := range f.fresh[:3] { // new000's tracks
+		if !slices.Contains(radar, id) {
+			t.Errorf("Release Radar %v lacks %s, released 2026-11-25 09:00 UTC by its embargo's end", radar, id)
+		}
 	}
 }

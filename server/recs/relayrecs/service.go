@@ -163,6 +163,9 @@ func (s *Service) train(ctx context.Context, now time.Time) (*snapshot, error) {
 		if it.Released.IsZero() {
 			it.Released = releaseDay(a.ReleaseDate)
 		}
+		if it.Released.IsZero() && a.ReleaseAt > 0 {
+			it.Released = time.Unix(a.ReleaseAt, 0).UTC() // released by its embargo's end alone
+		}
 		items = append(items, it)
 		itemAlbums = append(itemAlbums, t.AlbumID)
 		return nil
