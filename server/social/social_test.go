@@ -23,6 +23,7 @@ import (
 	"github.com/segue-fm/segue/server/relay"
 	"github.com/segue-fm/segue/server/social"
 	"github.com/segue-fm/segue/store"
+	"github.com/segue-fm/segue/sync/docs"
 )
 
 // socialRelay starts a real relay (Badger, demo album) with the social
@@ -434,6 +435,50 @@ func TestPlayerPublishes(t *testing.T) {
 	last := wb.got[len(wb.got)-1]
 	if last.Context.Kind != "album" || last.Context.ID != string(r.Album) {
 		t.Fatalf("activity context %+v", last.Context)
+	}
+}
+
+// TestSmartShufflePublishesPlaylistContext: a playlist played with
+// Smart Shuffle on is the activity's context, not whatever the player
+// played before (here an album): the context is the playlist, which the
+// relay drops as it is not public, so bob sees none.
+func TestSmartShufflePublishesPlaylistContext(t *testing.T) {
+	ctx := t.Context()
+	r := socialRelay(t, social.DefaultOptions())
+	ada, bob := testbed.Device(t, r, "ada"), testbed.Device(t, r, "bob")
+	friends(t, ada, bob, "ada", "bob")
+	wb := watch(t, bob)
+	if _, err := ada.OpenPlayer(newSlowSink(), playerOptions()); err != nil {
+		t.Fatal(err)
+	}
+	if err := ada.PlayAlbum(ctx, r.Album, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := wb.waitFor(r.Tracks[1], 5*time.Second); !ok {
+		t.Fatal("bob did not see the album track")
+	}
+	d, err := ada.OpenDocs(ctx, "ada")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl, err := d.Playlists().Create(ctx, "secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Playlists().Add(ctx, pl, docs.AtEnd(), r.Tracks[2]); err != nil {
+		t.Fatal(err)
+	}
+	ada.SetSmartShuffle(true)
+	if err := ada.PlayPlaylist(ctx, d, pl, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := wb.waitFor(r.Tracks[2], 5*time.Second); !ok {
+		t.Fatal("bob did not see the playlist's track")
+	}
+	wb.mu.Lock()
+	defer wb.mu.Unlock()
+	if last := wb.got[len(wb.got)-1]; last.Track != r.Tracks[2] || last.Context != (model.PlayContext{}) {
+		t.Fatalf("activity %s with context %+v, want no context (a private playlist)", last.Track, last.Context)
 	}
 }
 
