@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -47,7 +48,9 @@ func (s *Service) recommendations(c echo.Context) error {
 	ctx := c.Request().Context()
 	dev, _ := relay.DeviceFrom(c)
 	loc, err := s.TimeZone(ctx, dev.User)
-	if err != nil {
+	if errors.Is(err, ErrBadTimeZone) {
+		loc = time.UTC // a stored name this host cannot load: the scheduler uses UTC too
+	} else if err != nil {
 		return err
 	}
 	ps, err := s.Playlists(ctx, dev.User)

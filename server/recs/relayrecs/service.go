@@ -301,10 +301,11 @@ func (s *Service) TimeZone(ctx context.Context, user model.UserID) (*time.Locati
 const maxTimeZone = 64
 
 // SetTimeZone stores user's time zone, an IANA name such as
-// "Europe/Berlin" (ErrBadTimeZone for an unknown or "Local" name). The
-// next period boundaries follow it.
+// "Europe/Berlin" (ErrBadTimeZone for an unknown name, or "Local" and
+// "localtime", the relay host's own zone). The next period boundaries
+// follow it.
 func (s *Service) SetTimeZone(ctx context.Context, user model.UserID, name string) error {
-	if name == "" || name == "Local" || len(name) > maxTimeZone {
+	if name == "" || name == "Local" || name == "localtime" || len(name) > maxTimeZone {
 		return fmt.Errorf("%w: %q", ErrBadTimeZone, name)
 	}
 	if _, err := time.LoadLocation(name); err != nil {
