@@ -179,6 +179,12 @@ func (u *Universe) DiscoverWeekly(l Listener, o DiscoverOptions) ([]int, error) 
 	slices.Sort(exclude)
 	exclude = slices.Compact(exclude)
 	taste := u.tasteTracks(l, o.TasteTracks)
+	// Feature vectors are mapped once per track, not once per pair
+	// (shuffle.FeatureDistance would map both sides every time).
+	tasteVecs := make([][shuffle.FeatureDims]float64, len(taste))
+	for j, t := range taste {
+		tasteVecs[j] = shuffle.FeatureVector(*u.Items[t].Features)
+	}
 	fresh := make([]float64, len(u.Items))
 	freshN := 0
 	for i, it := range u.Items {
@@ -186,9 +192,10 @@ func (u *Universe) DiscoverWeekly(l Listener, o DiscoverOptions) ([]int, error) 
 		if u.Plays[i] > 0 || it.Features == nil || len(taste) == 0 {
 			continue
 		}
+		v := shuffle.FeatureVector(*it.Features)
 		d := math.Inf(1)
-		for _, t := range taste {
-			d = math.Min(d, shuffle.FeatureDistance(*it.Features, *u.Items[t].Features))
+		for j := range tasteVecs {
+			d = math.Min(d, vectorDistance(&v, &tasteVecs[j]))
 		}
 		fresh[i] = -d
 		freshN++
@@ -200,18 +207,30 @@ func (u *Universe) DiscoverWeekly(l Listener, o DiscoverOptions) ([]int, error) 
 		}
 	}
 	per := map[int]int{}
+	// pick takes the n best items by scores that are not taken and whose
+	// artist is under the cap. It ranks 4n items first and twice as many
+	// each time those run out (the top k are a prefix of the top 2k), not
+	// the whole catalog for 30 picks.
 	pick := func(scores []float64, n int, taken map[int]bool) []int {
 		var out []int
-		for _, i := range TopN(scores, exclude, len(scores)) {
-			if len(out) == n {
-				break
+		seen := 0
+		for k := 4 * n; len(out) < n; k *= 2 {
+			ranked := TopN(scores, exclude, k)
+			for _, i := range ranked[seen:] {
+				if len(out) == n {
+					break
+				}
+				if taken[i] || per[u.artist[i]] >= o.PerArtist {
+					continue
+				}
+				per[u.artist[i]]++
+				taken[i] = true
+				out = append(out, i)
 			}
-			if taken[i] || per[u.artist[i]] >= o.PerArtist {
-				continue
+			if len(ranked) < k {
+				break // every item is ranked
 			}
-			per[u.artist[i]]++
-			taken[i] = true
-			out = append(out, i)
+			seen = len(ranked)
 		}
 		return out
 	}
@@ -234,6 +253,16 @@ func (u *Universe) DiscoverWeekly(l Listener, o DiscoverOptions) ([]int, error) 
 		}
 	}
 	return out, nil
+}
+
+// vectorDistance is shuffle.FeatureDistance on vectors already mapped by
+// shuffle.FeatureVector (the same arithmetic, so the same result).
+func vectorDistance(a, b *[shuffle.FeatureDims]float64) float64 {
+	var s float64
+	for i := range a {
+		s += (a[i] - b[i]) * (a[i] - b[i])
+	}
+	return math.Sqrt(s)
 }
 
 // MixOptions shape the Daily Mixes. Start from DefaultMixOptions.
@@ -687,6 +716,10 @@ func (u *Universe) Similar(item, n int) ([]int, error) {
 	if useCF {
 		srcNorm = floats.Norm(u.Factors.RawRowView(item), 2)
 	}
+	var srcVec [shuffle.FeatureDims]float64
+	if src.Features != nil {
+		srcVec = shuffle.FeatureVector(*src.Features)
+	}
 	for i, it := range u.Items {
 		scores[i] = math.Inf(-1)
 		if i == item {
@@ -701,7 +734,8 @@ func (u *Universe) Similar(item, n int) ([]int, error) {
 			}
 		}
 		if src.Features != nil && it.Features != nil {
-			s += 1 / (1 + shuffle.FeatureDistance(*src.Features, *it.Features))
+			v := shuffle.FeatureVector(*it.Features)
+			s += 1 / (1 + vectorDistance(&srcVec, &v))
 			has = true
 		}
 		if has {

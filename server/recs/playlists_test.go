@@ -2,6 +2,9 @@ package recs
 
 import (
 	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
@@ -9,6 +12,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/player/shuffle"
 )
 
 func feat(bpm, energy float64) *model.AudioFeatures {
@@ -179,4 +183,112 @@ func TestDiscoverWeeklyKnown(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDiscoverWeeklyMatchesFullRanking: picking from a ranking of 4n
+// items, doubled when it runs out, chooses exactly what walking the
+// whole ranking did, including when the artist cap skips most of the
+// best items (3 artists with hundreds of tracks each) and when fewer
+// than Size items exist.
+func TestDiscoverWeeklyMatchesFullRanking(t *testing.T) {
+	for _, c := range []struct {
+		name           string
+		items, artists int
+	}{
+		{"many artists", 5000, 2000},
+		{"cap skips most", 900, 3},
+		{"short catalog", 20, 20},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(uint64(c.items), uint64(c.artists)))
+			items := make([]Item, c.items)
+			plays := make([]float64, c.items)
+			for i := range items {
+				items[i] = Item{Track: model.TrackID(fmt.Sprint(i)), Artist: model.ArtistID(fmt.Sprint(rng.IntN(c.artists))),
+					Features: &model.AudioFeatures{TempoBPM: 60 + 100*rng.Float64(), Energy: rng.Float64() / 2, CentroidHz: 2000 * rng.Float64(), Key: rng.IntN(12)}}
+				if rng.IntN(3) > 0 {
+					plays[i] = float64(1 + rng.IntN(5)) // ties on purpose
+				}
+			}
+			u, err := NewUniverse(items, plays, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			l := Listener{Plays: map[int]float64{}}
+			for range c.items / 10 {
+				if i := rng.IntN(c.items); plays[i] > 0 {
+					l.Plays[i] = 2
+				}
+			}
+			o := DefaultDiscoverOptions()
+			got, err := u.DiscoverWeekly(l, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := fullRankingDiscover(u, l, o); !slices.Equal(got, want) {
+				t.Fatalf("DiscoverWeekly = %v\nwhole ranking gives %v", got, want)
+			}
+		})
+	}
+}
+
+// fullRankingDiscover is DiscoverWeekly as it was written first: every
+// pick walks the whole ranking, and feature distances map both tracks.
+func fullRankingDiscover(u *Universe, l Listener, o DiscoverOptions) []int {
+	played := l.played()
+	taste := u.tasteTracks(l, o.TasteTracks)
+	fresh := make([]float64, len(u.Items))
+	freshN := 0
+	for i, it := range u.Items {
+		fresh[i] = math.Inf(-1)
+		if u.Plays[i] > 0 || it.Features == nil || len(taste) == 0 {
+			continue
+		}
+		d := math.Inf(1)
+		for _, t := range taste {
+			d = math.Min(d, shuffle.FeatureDistance(*it.Features, *u.Items[t].Features))
+		}
+		fresh[i] = -d
+		freshN++
+	}
+	cf := u.cfScores(l)
+	for i := range cf {
+		if u.Plays[i] == 0 {
+			cf[i] = math.Inf(-1)
+		}
+	}
+	per := map[int]int{}
+	taken := map[int]bool{}
+	pick := func(scores []float64, n int) []int {
+		var out []int
+		for _, i := range TopN(scores, played, len(scores)) {
+			if len(out) == n {
+				break
+			}
+			if taken[i] || per[u.artist[i]] >= o.PerArtist {
+				continue
+			}
+			per[u.artist[i]]++
+			taken[i] = true
+			out = append(out, i)
+		}
+		return out
+	}
+	freshPicks := pick(fresh, min(freshN, int(math.Round(float64(o.Size)*o.FreshShare))))
+	cfPicks := pick(cf, o.Size-len(freshPicks))
+	if short := o.Size - len(freshPicks) - len(cfPicks); short > 0 {
+		freshPicks = append(freshPicks, pick(fresh, short)...)
+	}
+	var out []int
+	for len(cfPicks) > 0 || len(freshPicks) > 0 {
+		for range 2 {
+			if len(cfPicks) > 0 {
+				out, cfPicks = append(out, cfPicks[0]), cfPicks[1:]
+			}
+		}
+		if len(freshPicks) > 0 {
+			out, freshPicks = append(out, freshPicks[0]), freshPicks[1:]
+		}
+	}
+	return out
 }
