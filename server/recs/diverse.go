@@ -15,17 +15,26 @@ func TopNPerArtist(scores []float64, exclude []int, artistOf []int, n, perArtist
 	if n <= 0 {
 		return nil, nil
 	}
-	ranked := TopN(scores, exclude, len(scores))
+	// Rank 4n items first and twice as many each time the artist cap
+	// uses them up (the top k are a prefix of the top 2k), rather than
+	// the whole catalog for a few picks.
 	per := map[int]int{}
-	out := make([]int, 0, n)
-	for _, i := range ranked {
-		if per[artistOf[i]] >= perArtist {
-			continue
+	out := make([]int, 0, min(n, len(scores)))
+	seen := 0
+	for k := 4 * min(n, len(scores)); ; k *= 2 {
+		ranked := TopN(scores, exclude, k)
+		for _, i := range ranked[seen:] {
+			if per[artistOf[i]] >= perArtist {
+				continue
+			}
+			per[artistOf[i]]++
+			if out = append(out, i); len(out) == n {
+				return out, nil
+			}
 		}
-		per[artistOf[i]]++
-		if out = append(out, i); len(out) == n {
-			break
+		if len(ranked) < k || k >= len(scores) {
+			return out, nil // every item is ranked
 		}
+		seen = len(ranked)
 	}
-	return out, nil
 }

@@ -227,7 +227,7 @@ func (u *Universe) DiscoverWeekly(l Listener, o DiscoverOptions) ([]int, error) 
 				taken[i] = true
 				out = append(out, i)
 			}
-			if len(ranked) < k {
+			if len(ranked) < k || k >= len(scores) {
 				break // every item is ranked
 			}
 			seen = len(ranked)
@@ -301,9 +301,18 @@ func DefaultMixOptions() MixOptions {
 // shuffle.FeatureVector. 0.15 is about a 40 % tempo change at equal energy, or an
 // RMS change of 0.075 at equal tempo.
 func FlowStep(a, b model.AudioFeatures) float64 {
-	va, vb := shuffle.FeatureVector(a), shuffle.FeatureVector(b)
-	return math.Hypot(va[0]-vb[0], va[2]-vb[2])
+	return flowDistance(flowPoint(a), flowPoint(b))
 }
+
+// flowPoint is the (tempo, energy) coordinates FlowStep measures, for
+// callers that map each track once.
+func flowPoint(f model.AudioFeatures) [2]float64 {
+	v := shuffle.FeatureVector(f)
+	return [2]float64{v[0], v[2]}
+}
+
+// flowDistance is FlowStep between two flowPoints.
+func flowDistance(a, b [2]float64) float64 { return math.Hypot(a[0]-b[0], a[1]-b[1]) }
 
 // DailyMixes builds up to Max mixes: the listener's TopArtists most played
 // artists are clustered by k-means over their factor vectors (the mean
@@ -384,6 +393,14 @@ func (u *Universe) DailyMixes(l Listener, o MixOptions) ([][]int, error) {
 	assign, centroids := balancedKMeans(points, fam, k, max(o.MinFamiliar, wantFamiliar), o.Seed)
 	k = len(centroids)
 	played := l.played()
+	// Each item's flow coordinates (those FlowStep measures), mapped once
+	// rather than for every (item, familiar track) pair of every cluster.
+	flow := make([][2]float64, len(u.Items))
+	for i, it := range u.Items {
+		if it.Features != nil {
+			flow[i] = flowPoint(*it.Features)
+		}
+	}
 	mixes := make([][]int, 0, k)
 	for c := range k {
 		var familiar []int
@@ -410,8 +427,9 @@ func (u *Universe) DailyMixes(l Listener, o MixOptions) ([][]int, error) {
 		near := make([]float64, len(u.Items))
 		for i := range near {
 			near[i] = math.Inf(-1)
-			f := u.Items[i].Features
-			if f == nil || !slices.ContainsFunc(familiar, func(j int) bool { return FlowStep(*f, *u.Items[j].Features) <= o.MaxStep }) {
+			if u.Items[i].Features == nil || !slices.ContainsFunc(familiar, func(j int) bool {
+				return flowDistance(flow[i], flow[j]) <= o.MaxStep
+			}) {
 				continue // it could not be placed in the flow
 			}
 			near[i] = -floats.Distance(vec(i), centroids[c], 2)
@@ -604,8 +622,12 @@ func OrderFlow(feats []model.AudioFeatures, maxStep float64) []int {
 	slices.SortStableFunc(starts, func(a, b int) int {
 		return cmp.Or(cmp.Compare(feats[a].Energy, feats[b].Energy), cmp.Compare(feats[a].TempoBPM, feats[b].TempoBPM))
 	})
+	pts := make([][2]float64, len(feats))
+	for i, f := range feats {
+		pts[i] = flowPoint(f)
+	}
 	for _, s := range starts {
-		if o := flowFrom(feats, s, maxStep); len(o) > len(best) {
+		if o := flowFrom(pts, s, maxStep); len(o) > len(best) {
 			best = o
 		}
 		if len(best) == len(feats) {
@@ -615,22 +637,23 @@ func OrderFlow(feats []model.AudioFeatures, maxStep float64) []int {
 	return best
 }
 
-// flowFrom is OrderFlow's greedy chain from start.
-func flowFrom(feats []model.AudioFeatures, start int, maxStep float64) []int {
-	placed := make([]bool, len(feats))
+// flowFrom is OrderFlow's greedy chain from start over the tracks'
+// flowPoints.
+func flowFrom(pts [][2]float64, start int, maxStep float64) []int {
+	placed := make([]bool, len(pts))
 	placed[start] = true
 	order := []int{start}
 	for {
 		head, tail := order[0], order[len(order)-1]
 		best, bestD, atHead := -1, math.Inf(1), false
-		for i, f := range feats {
+		for i, p := range pts {
 			if placed[i] {
 				continue
 			}
-			if d := FlowStep(feats[tail], f); d < bestD {
+			if d := flowDistance(pts[tail], p); d < bestD {
 				best, bestD, atHead = i, d, false
 			}
-			if d := FlowStep(f, feats[head]); d < bestD {
+			if d := flowDistance(p, pts[head]); d < bestD {
 				best, bestD, atHead = i, d, true
 			}
 		}

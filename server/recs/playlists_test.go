@@ -292,3 +292,51 @@ func fullRankingDiscover(u *Universe, l Listener, o DiscoverOptions) []int {
 	}
 	return out
 }
+
+// TestTopNPerArtistMatchesFullRanking: ranking 4n items and doubling
+// when the cap uses them up picks exactly what walking the whole ranking
+// did, for caps that skip few and most items, n beyond the catalog and
+// an empty catalog.
+func TestTopNPerArtistMatchesFullRanking(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	for _, c := range []struct {
+		name                   string
+		items, artists, n, per int
+	}{
+		{"many artists", 3000, 1000, 30, 2},
+		{"cap skips most", 3000, 4, 30, 2},
+		{"n beyond the catalog", 50, 10, 500, 3},
+		{"empty", 0, 1, 10, 2},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			scores := make([]float64, c.items)
+			artistOf := make([]int, c.items)
+			var exclude []int
+			for i := range scores {
+				scores[i] = float64(rng.IntN(50)) // ties on purpose
+				artistOf[i] = rng.IntN(c.artists)
+				if rng.IntN(10) == 0 {
+					exclude = append(exclude, i)
+				}
+			}
+			got, err := TopNPerArtist(scores, exclude, artistOf, c.n, c.per)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want []int
+			per := map[int]int{}
+			for _, i := range TopN(scores, exclude, len(scores)) {
+				if len(want) == c.n {
+					break
+				}
+				if per[artistOf[i]] < c.per {
+					per[artistOf[i]]++
+					want = append(want, i)
+				}
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("TopNPerArtist = %v\nwhole ranking gives %v", got, want)
+			}
+		})
+	}
+}
