@@ -24,13 +24,25 @@ const (
 	defaultSimilar = 20
 	// maxTrackID bounds a track id in a path.
 	maxTrackID = 128
+	// SimilarRateEvery and SimilarRateBurst are each user's request rate
+	// of GET /v1/tracks/{id}/similar, whose every answer scores the whole
+	// catalog: a token every SimilarRateEvery, up to SimilarRateBurst at
+	// once (Smart Shuffle asks 3 per playlist), then 429 with
+	// Retry-After.
+	SimilarRateEvery = 500 * time.Millisecond
+	SimilarRateBurst = 20
+	// similarRateUsers bounds the users whose buckets are kept.
+	similarRateUsers = 100_000
 )
+
+// ErrTooManySimilar is a user over SimilarRateEvery/SimilarRateBurst (429).
+var ErrTooManySimilar = fmt.Errorf("relayrecs: too many similar-tracks requests: %w", relay.ErrTooManyRequests)
 
 // Mount registers the recommendation routes on r (call before serving):
 //
 //	GET  /v1/recommendations            the caller's service playlists (device token)
 //	PUT  /v1/recommendations/timezone   the caller's schedule time zone (device token)
-//	GET  /v1/tracks/{id}/similar?limit= similar tracks (device token)
+//	GET  /v1/tracks/{id}/similar?limit= similar tracks (device token, SimilarRateEvery/SimilarRateBurst per user)
 //	POST /v1/admin/recs/run             Discover Weekly for an ISO week (admin token)
 //
 // The user always comes from the device token: there is no way to name
@@ -80,6 +92,12 @@ func (s *Service) setTimeZone(c echo.Context) error {
 }
 
 func (s *Service) similar(c echo.Context) error {
+	dev, _ := relay.DeviceFrom(c)
+	if ok, d := s.similarLim.Allow(string(dev.User), s.opts.now()); !ok {
+		secs := max(int((d+time.Second-1)/time.Second), 1)
+		c.Response().Header().Set("Retry-After", strconv.Itoa(secs))
+		return fmt.Errorf("%w: retry in %d s", ErrTooManySimilar, secs)
+	}
 	id := c.Param("id")
 	if id == "" || len(id) > maxTrackID {
 		return fmt.Errorf("%w: track id", relay.ErrBadRequest)

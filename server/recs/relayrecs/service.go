@@ -15,6 +15,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/internal/userlimit"
 	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/server/counting"
 	"github.com/segue-fm/segue/server/recs"
@@ -88,6 +89,8 @@ type Service struct {
 
 	runMu sync.Mutex // one run (RunDue, RunWeek) at a time; a paced run lets go of it while it waits
 
+	similarLim *userlimit.Limiter // GET /v1/tracks/{id}/similar per user
+
 	mu          sync.Mutex
 	snap        *snapshot   // latest trained model; nil before the first run
 	trainFailed time.Time   // when trainOnce last failed (zero: it has not)
@@ -106,7 +109,8 @@ type Catalog interface {
 // New returns the service over the relay's store, catalog and document
 // repository (relay.Server.Docs), reading plays from plays.
 func New(st store.Store, cat Catalog, docRepo *repo.Repo, plays PlaySource, opts Options) *Service {
-	return &Service{st: st, cat: cat, docs: docRepo, plays: plays, opts: opts}
+	return &Service{st: st, cat: cat, docs: docRepo, plays: plays, opts: opts,
+		similarLim: userlimit.New(SimilarRateEvery, SimilarRateBurst, similarRateUsers)}
 }
 
 // snapshot is one trained model and the listening it was trained on.

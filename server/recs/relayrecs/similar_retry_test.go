@@ -77,3 +77,43 @@ func TestSimilarAfterFailedTrainingHTTP(t *testing.T) {
 		t.Fatalf("%d trainings, want 1", n)
 	}
 }
+
+// TestSimilarRateLimit: each user gets SimilarRateBurst similar-tracks
+// answers at once, then 429 with Retry-After until a token comes back
+// (one every SimilarRateEvery); another user is not held back.
+func TestSimilarRateLimit(t *testing.T) {
+	clk := &clock{t: epoch}
+	var r *testbed.Relay
+	r, _ = startRelay(t, func(ctx context.Context, from, to time.Time) (map[model.UserID]map[model.TrackID]uint64, error) {
+		return demoPlays(r)(ctx, from, to)
+	}, clk)
+	alice, bob := testbed.Device(t, r, "alice"), testbed.Device(t, r, "bob")
+	get := func(e interface{ Token() string }) (int, string) {
+		req, err := http.NewRequestWithContext(t.Context(), "GET", r.URL+"/v1/tracks/"+string(r.Tracks[0])+"/similar", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+e.Token())
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("Retry-After")
+	}
+	for i := range relayrecs.SimilarRateBurst {
+		if code, _ := get(alice); code != 200 {
+			t.Fatalf("request %d: %d, want 200", i, code)
+		}
+	}
+	if code, after := get(alice); code != 429 || after != "1" {
+		t.Fatalf("request past the burst: %d Retry-After %q, want 429 and 1", code, after)
+	}
+	if code, _ := get(bob); code != 200 {
+		t.Fatalf("bob: %d, want 200", code)
+	}
+	clk.advance(relayrecs.SimilarRateEvery)
+	if code, _ := get(alice); code != 200 {
+		t.Fatalf("after SimilarRateEvery: %d, want 200", code)
+	}
+}
