@@ -213,7 +213,9 @@ func appendAnswerWire(b []byte, res []api.PlayResult) []byte {
 }
 
 // auditRejections appends every rejected event of an upload to the audit
-// log (a retried upload's rejections are recorded again).
+// log (a retried upload's rejections are recorded again). A track that
+// is not a valid catalog id (model.ValidID) is recorded as "", so a
+// rejection record stays small whatever the upload held.
 func (s *Service) auditRejections(ctx context.Context, dev relay.Device, evs []api.PlayRecord, res []api.PlayResult) error {
 	if s.chain == nil {
 		return nil
@@ -230,8 +232,12 @@ func (s *Service) auditRejections(ctx context.Context, dev relay.Device, evs []a
 	err := s.chain.Update(ctx, func(_ store.Txn, add func(audit.Record) error) error {
 		for _, i := range rej {
 			e := evs[i]
+			track := string(e.Track)
+			if !model.ValidID(track) {
+				track = ""
+			}
 			r := audit.Record{Kind: audit.KindRejection, Device: string(dev.ID), User: string(dev.User), Seq: e.Seq,
-				Track: string(e.Track), Started: e.StartedAt, Played: e.PlayedMs, Reason: res[i].Status}
+				Track: track, Started: e.StartedAt, Played: e.PlayedMs, Reason: res[i].Status}
 			if err := add(r); err != nil {
 				return err
 			}
@@ -286,6 +292,11 @@ func (s *Service) validate(ctx context.Context, e api.PlayRecord, b bounds) (str
 	}
 	if e.StartedAt < b.account {
 		return api.PlayBeforeAccount, nil
+	}
+	if !model.ValidID(string(e.Track)) {
+		// No catalog has it; not cached (ids up to 64 KiB would fill
+		// the track cache with the bodies of uploads).
+		return api.PlayUnknownTrack, nil
 	}
 	t, err := s.tracks.get(ctx, e.Track)
 	if err != nil {

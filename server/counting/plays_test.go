@@ -350,6 +350,44 @@ func testPlaysLimits(t *testing.T, compact bool) {
 	}
 }
 
+// TestPlaysLongTrackID uploads events whose track ids no catalog can
+// have (up to the 65,535 bytes a signed field holds): they are
+// unknown_track, and their audit rejection records hold no track, so an
+// upload cannot grow the permanent audit log by the size of its body.
+func TestPlaysLongTrackID(t *testing.T) {
+	f := newFixture(t, counting.DefaultOptions())
+	d := newDevice(t, f, "mallory")
+	long := func(seq uint64, n int) api.PlayRecord {
+		return play(seq, model.TrackID(bytes.Repeat([]byte{'a' + byte(seq)}, n)), 1000)
+	}
+	badTier := long(3, 60_000)
+	badTier.Tier = "ultra"
+	evs := []api.PlayRecord{long(1, 60_000), long(2, model.MaxIDLen+1), badTier, play(4, "a/b", 1000), play(5, f.r.Tracks[0], 1000)}
+	want := []string{api.PlayUnknownTrack, api.PlayUnknownTrack, api.PlayBadField, api.PlayUnknownTrack, api.PlayAccepted}
+	code, ans := d.upload(t, evs)
+	if code != http.StatusOK || len(ans.Results) != len(want) {
+		t.Fatalf("status %d, %d results", code, len(ans.Results))
+	}
+	for i, w := range want {
+		if ans.Results[i].Status != w {
+			t.Errorf("event %d: %s, want %s", i, ans.Results[i].Status, w)
+		}
+	}
+	rejections := 0
+	err := audit.Records(context.Background(), f.dd.Store, func(r audit.Record) error {
+		if r.Kind == audit.KindRejection {
+			rejections++
+			if r.Track != "" {
+				t.Errorf("rejection of seq %d records a %d-byte track", r.Seq, len(r.Track))
+			}
+		}
+		return nil
+	})
+	if err != nil || rejections != 4 {
+		t.Errorf("audit: %d rejections, %v; want 4", rejections, err)
+	}
+}
+
 // TestPlaysCBORMalformed sends compact uploads that do not decode: each
 // is refused whole with 400 and adds nothing.
 func TestPlaysCBORMalformed(t *testing.T) {
