@@ -44,7 +44,7 @@ func seeds(s string) ([]uint64, error) {
 }
 
 func run() error {
-	train := flag.String("train", "1,2,3,4,5", "training seeds (comma-separated)")
+	train := flag.String("train", "1,2,3,4,5,6,7,8,9,10", "training seeds (comma-separated)")
 	test := flag.String("test", "101,102,103", "held-out test seeds (comma-separated)")
 	humans := flag.Int("humans", playsim.DefaultOptions().Humans(), "human accounts per seed")
 	bots := flag.Int("bots", playsim.DefaultOptions().Bots(), "bot accounts per strategy and seed")

@@ -2,7 +2,8 @@
 // play-event log and records which accounts' streams royalties must hold
 // out of the pool.
 //
-// The core is pure: Extractor turns plays (device, user, api.PlayRecord)
+// The core is pure: Extractor turns streams (device, user, api.PlayRecord
+// of at least MinPlayedMs; shorter plays are free to add and ignored)
 // into per-account and per-device Features — activity around the clock,
 // skip rate, catalogue narrowness, plays cut just over the 30 s stream
 // threshold, loops, muted playback, accounts per device — plus the inputs

@@ -38,5 +38,5 @@ func Example() {
 	fmt.Println(s.Explain(m.Threshold))
 	// Output:
 	// flagged: true
-	// score 0.996 (threshold 0.899): skip rate 1.00 (+1.1), plays cut just over 30 s 1.00 (+1.1), accounts per IP (log2) 3.00 (+0.9)
+	// score 0.997 (threshold 0.921): skip rate 1.00 (+1.4), plays cut just over 30 s 1.00 (+1.4), accounts per IP (log2) 3.00 (+1.0)
 }

@@ -222,8 +222,19 @@ func NewExtractor() *Extractor {
 	return &Extractor{accts: map[model.UserID]*acc{}, devs: map[model.DeviceID]*acc{}}
 }
 
-// Add accumulates one play.
+// MinPlayedMs is the shortest play the extractor reads: the stream
+// threshold (model.StreamThreshold). Shorter plays are not paid, not
+// checked for overlaps at upload and so cost a device nothing: a bot
+// could add any number of them to dilute every share feature (3 filler
+// plays of 2 s per real play took every simulated bot under the
+// threshold). Features are therefore over the streams only.
+const MinPlayedMs = int64(model.StreamThreshold / time.Millisecond)
+
+// Add accumulates one play; a play shorter than MinPlayedMs is ignored.
 func (x *Extractor) Add(p Play) {
+	if p.Event.PlayedMs < MinPlayedMs {
+		return
+	}
 	a := x.accts[p.User]
 	if a == nil {
 		a = newAcc()
@@ -238,7 +249,8 @@ func (x *Extractor) Add(p Play) {
 	d.add(p)
 }
 
-// Plays returns the number of plays accumulated for user.
+// Plays returns the number of plays accumulated for user (its streams:
+// plays of at least MinPlayedMs).
 func (x *Extractor) Plays(user model.UserID) int {
 	if a := x.accts[user]; a != nil {
 		return a.plays

@@ -1,6 +1,7 @@
 package fraud
 
 import (
+	"fmt"
 	"math"
 	"testing"
 	"time"
@@ -22,18 +23,20 @@ func TestAccountFeatures(t *testing.T) {
 		x.Add(Play{Device: model.DeviceID(dev), User: model.UserID(user), Event: e})
 	}
 	// u1: 10 plays on day one at 20:00–21:00 UTC: a loop a→b→c→a…, 2
-	// skipped at 35 s (just over 30 s), 1 skipped at 5 s, 1 muted.
+	// skipped at 35 s (just over 30 s), 1 skipped at 31 s, 1 muted; and
+	// a play of 29.999 s, under the stream threshold, which is ignored.
 	for i := range 10 {
 		e := ev(string(rune('a'+i%3)), 20+float64(i)/10, 200_000, model.EndCompleted)
 		switch i {
 		case 1, 2:
 			e.PlayedMs, e.EndReason = 35_000, model.EndSkipped
 		case 3:
-			e.PlayedMs, e.EndReason = 5_000, model.EndSkipped
+			e.PlayedMs, e.EndReason = 41_000, model.EndSkipped
 		}
 		e.VolumeMuted = i == 4
 		add("d1", "u1", e)
 	}
+	add("d1", "u1", ev("short", 3, MinPlayedMs-1, model.EndSkipped))
 	// u2 shares d1 and plays around the clock on two days.
 	for h := range 48 {
 		add("d1", "u2", ev("z", float64(h), 200_000, model.EndCompleted))
@@ -88,6 +91,44 @@ func TestAccountFeatures(t *testing.T) {
 	if got := x.Users(); len(got) != 2 || got[0] != "u1" || got[1] != "u2" {
 		t.Errorf("Users() = %v", got)
 	}
+	if n := x.Plays("u1"); n != 10 {
+		t.Errorf("u1: %d plays, want its 10 streams", n)
+	}
+}
+
+// TestShortPlaysDoNotDilute: plays under the stream threshold cost a
+// device nothing (not paid, not checked for overlaps), so a bot could add
+// any number of them; they change no feature and no score. Before, 3 such
+// plays per stream took every simulated bot strategy under the threshold.
+func TestShortPlaysDoNotDilute(t *testing.T) {
+	m, err := DefaultModel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bot, diluted := NewExtractor(), NewExtractor()
+	for i := range 24 * 30 { // a loop bot: 2 tracks around the clock for 30 h
+		e := ev(string(rune('a'+i%2)), float64(i)/24, 200_000, model.EndCompleted)
+		bot.Add(Play{Device: "d", User: "bot", Event: e})
+		diluted.Add(Play{Device: "d", User: "bot", Event: e})
+		for k := range 5 { // 5 fillers a stream: other tracks, skipped
+			f := ev(fmt.Sprintf("pop%d-%d", i, k), float64(i)/24+float64(k)/1000, 2_000, model.EndSkipped)
+			diluted.Add(Play{Device: "d", User: "bot", Event: f})
+		}
+	}
+	in := NewInputs(nil)
+	want, _ := bot.Account("bot", in)
+	got, _ := diluted.Account("bot", in)
+	for i := range AccountsPerIP {
+		if got[i] != want[i] {
+			t.Errorf("%s: %v with fillers, %v without", i, got[i], want[i])
+		}
+	}
+	if s := m.Score(got); !s.Flagged {
+		t.Errorf("diluted loop bot not flagged: %s", s.Explain(m.Threshold))
+	}
+	if n := diluted.Plays("bot"); n != 24*30 {
+		t.Errorf("%d plays, want the %d streams", n, 24*30)
+	}
 }
 
 // TestFeatureNames: every feature has a name and a description.
@@ -119,8 +160,11 @@ func FuzzExtractor(f *testing.F) {
 				StartedAt: started + int64(i), PlayedMs: played, EndReason: model.EndReason(end), VolumeMuted: muted}})
 		}
 		fs, ok := x.Account(model.UserID(user), NewInputs(nil))
+		if ok != (played >= MinPlayedMs) {
+			t.Fatalf("account seen %v after 3 plays of %d ms", ok, played)
+		}
 		if !ok {
-			t.Fatal("account unseen")
+			return
 		}
 		for i := range AccountsPerIP {
 			if math.IsNaN(fs[i]) || math.IsInf(fs[i], 0) {

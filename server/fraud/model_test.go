@@ -16,8 +16,8 @@ func TestDefaultModel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(m.Trained, "seeds 1,2,3,4,5") {
-		t.Errorf("trained on %q, want the training seeds 1–5", m.Trained)
+	if !strings.Contains(m.Trained, "seeds 1,2,3,4,5,6,7,8,9,10,") {
+		t.Errorf("trained on %q, want the training seeds 1–10", m.Trained)
 	}
 	b, err := m.JSON()
 	if err != nil {

@@ -53,7 +53,7 @@ func TestHeldOut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(m.Trained, "seeds 1,2,3,4,5,") {
+	if !strings.Contains(m.Trained, "seeds 1,2,3,4,5,6,7,8,9,10,") {
 		t.Fatalf("shipped model trained on %q, not TrainSeeds", m.Trained)
 	}
 	floors := map[bool]map[playsim.Label]float64{
@@ -117,7 +117,7 @@ func TestEvaluateCounts(t *testing.T) {
 // (about a minute on a loaded machine).
 func TestShippedModelReproducible(t *testing.T) {
 	if testing.Short() {
-		t.Skip("refits the model on five simulated seeds")
+		t.Skip("refits the model on ten simulated seeds")
 	}
 	shape := lastFMShape(t)
 	opts := playsim.DefaultOptions()
