@@ -21,6 +21,7 @@ import (
 	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/server/events"
 	"github.com/segue-fm/segue/server/events/natslog"
+	"github.com/segue-fm/segue/server/fraud"
 	"github.com/segue-fm/segue/server/recs/relayrecs"
 	"github.com/segue-fm/segue/server/relay"
 	"github.com/segue-fm/segue/sync/relaysync"
@@ -91,6 +92,22 @@ const (
 	minFraudScanInterval = time.Minute
 )
 
+// minFraudEventRetention is the shortest --event-retention (but 0) the
+// relay's fraud scan works with: it rescans a month until the next one
+// ends (plays recorded offline arrive late), and refuses a month whose
+// events retention may have cut (fraud.ErrIncomplete): two 31-day months
+// and fraud.PruneMargin.
+const minFraudEventRetention = 62*24*time.Hour + fraud.PruneMargin
+
+// checkFraudRetention refuses a retention the fraud scan (every interval;
+// 0: off) cannot work with.
+func checkFraudRetention(interval, retention time.Duration) error {
+	if interval != 0 && retention != 0 && retention < minFraudEventRetention {
+		return fmt.Errorf("%w: --event-retention %v with --fraud-scan-interval: want 0 (keep) or at least %v", errUsage, retention, minFraudEventRetention)
+	}
+	return nil
+}
+
 // setMemoryLimit sets the Go runtime's soft memory limit to mib MiB
 // (--memory-limit-mib) and returns the function that restores the one
 // before; mib 0 leaves the limit as it is (GOMEMLIMIT or none). A value
@@ -131,7 +148,7 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fastHash := fs.Bool("insecure-fast-passwords", false, "hash passwords with a trivial Argon2id cost (tests and demos only)")
 	tlsCert := fs.String("tls-cert", envOr("SEGUE_TLS_CERT", ""), "PEM certificate chain: serve HTTPS (HTTP/2 via ALPN) instead of HTTP/1.1 + h2c (env SEGUE_TLS_CERT)")
 	publicURL := fs.String("public-url", envOr("SEGUE_PUBLIC_URL", ""), "base URL of share links and pages, e.g. https://segue.example (env SEGUE_PUBLIC_URL; default: the request's host)")
-	retention := fs.Duration("event-retention", 0, fmt.Sprintf("delete raw play events this long after they arrived, once counted (0 keeps them; else at least %v; counts, audit log and dedup index stay); with --events-nats the JetStream streams' MaxAge, and older plays are refused as too_old", minEventRetention))
+	retention := fs.Duration("event-retention", 0, fmt.Sprintf("delete raw play events this long after they arrived, once counted (0 keeps them; else at least %v, and %v with --fraud-scan-interval; counts, audit log and dedup index stay); with --events-nats the JetStream streams' MaxAge, and older plays are refused as too_old", minEventRetention, minFraudEventRetention))
 	natsURL := fs.String("events-nats", envOr("SEGUE_EVENTS_NATS", ""), "NATS server URL: keep the play-event log on JetStream (server/events/natslog) instead of the relay's Badger (env SEGUE_EVENTS_NATS)")
 	fraudEvery := fs.Duration("fraud-scan-interval", 0, fmt.Sprintf("run the fraud scan of the current and previous month this often, at least every %v, storing the flags royalties hold out (0: only `segue fraud scan`)", minFraudScanInterval))
 	tlsKey := fs.String("tls-key", envOr("SEGUE_TLS_KEY", ""), "PEM private key for -tls-cert (env SEGUE_TLS_KEY)")
@@ -193,6 +210,9 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if *fraudEvery != 0 && *fraudEvery < minFraudScanInterval {
 		return fmt.Errorf("%w: --fraud-scan-interval %v: want 0 (off) or at least %v", errUsage, *fraudEvery, minFraudScanInterval)
+	}
+	if err := checkFraudRetention(*fraudEvery, *retention); err != nil {
+		return err
 	}
 	if u, err := url.Parse(*publicURL); *publicURL != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "") {
 		return fmt.Errorf("%w: -public-url %q: want http(s)://host[/path]", errUsage, *publicURL)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -93,6 +94,37 @@ func TestRelayCacheFlags(t *testing.T) {
 				t.Fatalf("data directory after the refusal: %v", err)
 			}
 		})
+	}
+}
+
+// TestFraudRetention: the relay's fraud scan needs a month's events until
+// the next month ends, so with --fraud-scan-interval an --event-retention
+// under minFraudEventRetention (but 0) is a usage error before anything
+// is opened; the bound itself, 0, or no scan are accepted.
+func TestFraudRetention(t *testing.T) {
+	for _, c := range []struct {
+		interval, retention time.Duration
+		ok                  bool
+	}{
+		{6 * time.Hour, minFraudEventRetention - time.Second, false},
+		{6 * time.Hour, 24 * time.Hour, false},
+		{6 * time.Hour, minFraudEventRetention, true},
+		{6 * time.Hour, 0, true},
+		{0, time.Hour, true},
+	} {
+		if err := checkFraudRetention(c.interval, c.retention); (err == nil) != c.ok || (err != nil && !errors.Is(err, errUsage)) {
+			t.Errorf("interval %v, retention %v: %v; want ok %v", c.interval, c.retention, err, c.ok)
+		}
+	}
+	data := filepath.Join(t.TempDir(), "data")
+	args := []string{"-init", "-data", data, "-listen", "127.0.0.1:0", "-insecure-fast-passwords",
+		"-fraud-scan-interval", "6h", "-event-retention", "720h"}
+	err := runRelay(context.Background(), args, io.Discard, io.Discard)
+	if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), "--event-retention") {
+		t.Fatalf("err %v, want a usage error naming --event-retention", err)
+	}
+	if _, err := os.Stat(data); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("data directory after the refusal: %v", err)
 	}
 }
 

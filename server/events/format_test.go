@@ -63,7 +63,7 @@ func TestStoreLogKeysPerBatch(t *testing.T) {
 
 // TestPrunePartialChunk: retention cut inside a chunk keeps the rest of
 // it readable (rewritten from the cut) and the batch's claim until its
-// last entry goes.
+// last entry goes; FirstKept finds the first kept offset.
 func TestPrunePartialChunk(t *testing.T) {
 	ctx := context.Background()
 	l := events.NewStoreLog(store.NewMemory())
@@ -72,6 +72,9 @@ func TestPrunePartialChunk(t *testing.T) {
 	}
 	if _, err := l.Append(ctx, seqBatch("d", 1000, 300, 10)); err != nil {
 		t.Fatal(err)
+	}
+	if first, err := events.FirstKept(ctx, l); err != nil || first != 0 {
+		t.Fatalf("first kept before any prune: %d, %v", first, err)
 	}
 	cut := time.UnixMilli(500)
 	for _, step := range []struct {
@@ -82,6 +85,9 @@ func TestPrunePartialChunk(t *testing.T) {
 		n, err := l.Prune(ctx, cut, step.upTo)
 		if err != nil || n != step.n {
 			t.Fatalf("prune to %d: %d, %v; want %d", step.upTo, n, err, step.n)
+		}
+		if first, err := events.FirstKept(ctx, l); err != nil || first != step.low {
+			t.Fatalf("first kept after prune to %d: %d, %v; want %d", step.upTo, first, err, step.low)
 		}
 		if _, err := l.Read(ctx, step.low-1, 1); !errors.Is(err, events.ErrPruned) {
 			t.Fatalf("read %d after prune to %d: %v", step.low-1, step.upTo, err)

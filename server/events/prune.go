@@ -154,3 +154,28 @@ func readChunk(tx store.Txn, off uint64) (chunkRec, error) {
 	}
 	return decodeChunk(off, b)
 }
+
+// FirstKept returns the offset of the first entry of log that retention
+// has not removed: 0 when none was, the head when all were. It works on
+// any Log by probing Read, which returns ErrPruned below that offset
+// (one Read when nothing was pruned, about log2(head) otherwise).
+func FirstKept(ctx context.Context, log Log) (uint64, error) {
+	head, err := log.Head(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("events: first kept: %w", err)
+	}
+	// Entries below lo are pruned; hi is kept, or the head.
+	lo, hi := uint64(0), head
+	for probe := uint64(0); lo < hi; probe = lo + (hi-lo)/2 {
+		_, err := log.Read(ctx, probe, 1)
+		switch {
+		case errors.Is(err, ErrPruned):
+			lo = probe + 1
+		case err != nil:
+			return 0, fmt.Errorf("events: first kept: %w", err)
+		default:
+			hi = probe
+		}
+	}
+	return lo, nil
+}

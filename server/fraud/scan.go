@@ -23,7 +23,18 @@ var (
 	ErrTooManyFlags = errors.New("fraud: too many accounts flagged")
 	// ErrCorrupt: a stored flag does not decode.
 	ErrCorrupt = errors.New("fraud: corrupt record")
+	// ErrIncomplete: event retention may have removed plays of the
+	// scanned month (the log's first kept event arrived later than
+	// PruneMargin before the month began); nothing was written, the
+	// month keeps its earlier flags.
+	ErrIncomplete = errors.New("fraud: the month's play events are partly removed by retention")
 )
+
+// PruneMargin: a play of a month reaches the event log at the earliest its
+// start less the relay's allowed clock skew (minutes), so a log whose
+// first kept event arrived at least this long before the month began
+// still holds every play of the month.
+const PruneMargin = 24 * time.Hour
 
 // ScanOptions configures Scan. DefaultScanOptions: DefaultModel,
 // DefaultMinPlays, the system clock, no AccountInfo, at most 10,000 flags
@@ -116,7 +127,9 @@ const readPage = 10_000
 // previous ones in one transaction, so a scan is idempotent (the same log
 // gives the same flags; only the time changes) and a failed scan leaves
 // the previous flags whole. It reads the whole log (memory grows with the
-// month's accounts and their distinct tracks).
+// month's accounts and their distinct tracks); when retention may have
+// removed some of the month's events it fails with ErrIncomplete, since
+// flags from part of a month would replace those of all of it.
 func Scan(ctx context.Context, st store.Store, log events.Log, month string, opts ScanOptions) (ScanRecord, []Flag, error) {
 	switch {
 	case !counting.ValidMonth(month):
@@ -124,9 +137,23 @@ func Scan(ctx context.Context, st store.Store, log events.Log, month string, opt
 	case opts.model == nil || opts.minPlays < 1 || opts.maxFlags < 1 || opts.maxFlags > MaxFlagsLimit || opts.now == nil:
 		return ScanRecord{}, nil, fmt.Errorf("fraud: scan: bad options")
 	}
+	first, err := events.FirstKept(ctx, log)
+	if err != nil {
+		return ScanRecord{}, nil, fmt.Errorf("fraud: scan: %w", err)
+	}
+	if first > 0 {
+		es, err := log.Read(ctx, first, 1)
+		if err != nil {
+			return ScanRecord{}, nil, fmt.Errorf("fraud: scan: read log: %w", err)
+		}
+		start, _ := time.Parse("2006-01", month) // month is valid
+		if len(es) == 0 || es[0].Received > start.Add(-PruneMargin).UnixMilli() {
+			return ScanRecord{}, nil, fmt.Errorf("%w: %s: events before offset %d removed", ErrIncomplete, month, first)
+		}
+	}
 	x := NewExtractor()
 	rec := ScanRecord{Month: month, Model: opts.model.Trained}
-	for from := uint64(0); ; {
+	for from := first; ; {
 		es, err := log.Read(ctx, from, readPage)
 		if err != nil {
 			return ScanRecord{}, nil, fmt.Errorf("fraud: scan: read log: %w", err)
@@ -162,7 +189,7 @@ func Scan(ctx context.Context, st store.Store, log events.Log, month string, opt
 	if len(flags) > opts.maxFlags {
 		return ScanRecord{}, nil, fmt.Errorf("%w: %d of %d scored (limit %d)", ErrTooManyFlags, len(flags), rec.Scored, opts.maxFlags)
 	}
-	err := st.Update(ctx, func(tx store.Txn) error {
+	err = st.Update(ctx, func(tx store.Txn) error {
 		var old [][]byte
 		if err := tx.Iterate(flagPrefix(month), false, func(k, _ []byte) error {
 			old = append(old, slices.Clone(k))

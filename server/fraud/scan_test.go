@@ -196,3 +196,56 @@ func TestScanReplacesAndLimits(t *testing.T) {
 		t.Error("min plays 0 accepted")
 	}
 }
+
+// TestScanAfterRetention: once retention has removed events the log
+// cannot be read from offset 0; a scan then reads from the first kept
+// event, and refuses a month whose plays may be among the removed ones
+// (ErrIncomplete, the month keeps its flags); a first kept event that
+// arrived exactly PruneMargin before a month leaves that month whole.
+// The scheduler skips a refused month and scans the next.
+func TestScanAfterRetention(t *testing.T) {
+	ctx := context.Background()
+	st, err := badgerstore.Open(ctx, t.TempDir(), badgerstore.DefaultOptions().WithLogger(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	lg := events.NewStoreLog(st)
+	accts := logPopulation(t, st, lg) // November 2026, received at 0
+	opts := fraud.DefaultScanOptions().WithInfo(info(accts)).WithLogger(nil)
+	_, flags, err := fraud.Scan(ctx, st, lg, "2026-11", opts)
+	if err != nil || len(flags) == 0 {
+		t.Fatalf("scan before retention: %d flags, %v", len(flags), err)
+	}
+	// One later batch, received a day before February: the rest goes.
+	recv := time.Date(2027, 2, 1, 0, 0, 0, 0, time.UTC).Add(-fraud.PruneMargin)
+	late := api.PlayRecord{Seq: 1 << 40, Track: "t", Tier: model.TierLow, StartedAt: recv.UnixMilli(), PlayedMs: 60_000,
+		EndReason: model.EndCompleted, Source: model.SourceStream}
+	if _, err := lg.Append(ctx, events.Batch{Device: "late", User: "late", Received: recv.UnixMilli(), Message: []byte("m"), Sig: []byte("s"), Events: []api.PlayRecord{late}}); err != nil {
+		t.Fatal(err)
+	}
+	head, _ := lg.Head(ctx)
+	if n, err := lg.Prune(ctx, recv, head); err != nil || n == 0 {
+		t.Fatalf("prune: %d, %v", n, err)
+	}
+	for _, m := range []string{"2026-11", "2027-01"} {
+		if _, _, err := fraud.Scan(ctx, st, lg, m, opts); !errors.Is(err, fraud.ErrIncomplete) {
+			t.Errorf("scan of %s after retention: %v, want ErrIncomplete", m, err)
+		}
+	}
+	if stored, _ := fraud.Flags(ctx, st, "2026-11"); !slices.Equal(stored, flags) {
+		t.Errorf("refused scan changed November's flags: %d, want %d", len(stored), len(flags))
+	}
+	// February: the first kept event arrived exactly PruneMargin before.
+	rec, _, err := fraud.Scan(ctx, st, lg, "2027-02", opts)
+	if err != nil || rec.Events != 0 {
+		t.Errorf("scan of 2027-02: %+v, %v", rec, err)
+	}
+	// The scheduler in February skips January (incomplete) and scans
+	// February.
+	now := time.Date(2027, 2, 10, 0, 0, 0, 0, time.UTC)
+	recs, err := fraud.NewScheduler(st, lg, fraud.DefaultScheduleOptions().WithScan(opts).WithClock(func() time.Time { return now }, nil)).ScanNow(ctx)
+	if err != nil || len(recs) != 1 || recs[0].Month != "2027-02" {
+		t.Errorf("scheduled scans in February: %+v, %v; want February's only", recs, err)
+	}
+}

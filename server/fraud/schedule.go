@@ -2,6 +2,7 @@ package fraud
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -80,13 +81,19 @@ func Months(now time.Time) []string {
 	return []string{counting.Month(first.AddDate(0, -1, 0).UnixMilli()), counting.Month(first.UnixMilli())}
 }
 
-// ScanNow scans Months(now) and returns their records, oldest first. It
-// stops at the first failed scan (earlier months keep their new flags,
-// the failed one its previous flags).
+// ScanNow scans Months(now) and returns their records, oldest first. A
+// month retention has cut into (ErrIncomplete) is skipped with a log
+// line and keeps its flags; otherwise it stops at the first failed scan
+// (earlier months keep their new flags, the failed one its previous
+// flags).
 func (s *Scheduler) ScanNow(ctx context.Context) ([]ScanRecord, error) {
 	var recs []ScanRecord
 	for _, m := range Months(s.opts.now()) {
 		rec, _, err := Scan(ctx, s.st, s.log, m, s.opts.scan.WithClock(s.opts.now))
+		if errors.Is(err, ErrIncomplete) {
+			s.opts.scan.lg.Warn("fraud: scheduled scan skipped, the month keeps its flags", "month", m, "err", err)
+			continue
+		}
 		if err != nil {
 			return recs, fmt.Errorf("fraud: scheduled scan of %s: %w", m, err)
 		}
