@@ -81,7 +81,7 @@ func (g *gen) bots(si int, s Label) []Account {
 			acct.Friends = r.IntN(3)
 			g.slowLow(b)
 		}
-		acct.Devices = []model.DeviceID{b.dev}
+		acct.Devices = []model.DeviceID{g.registration(b.dev, b.user)}
 		out = append(out, acct)
 	}
 	return out

@@ -186,7 +186,16 @@ func (g *gen) id(kind string, i int) string {
 	return fmt.Sprintf("%016x", hash64(kind, g.o.seed, uint64(i)))
 }
 
+// registration returns the device id the relay logs for user's plays on
+// the physical device dev: each account on a shared phone or family
+// tablet registers its own device key, since the relay refuses a key
+// already registered to another account (relay.ErrDeviceTaken).
+func (g *gen) registration(dev model.DeviceID, user model.UserID) model.DeviceID {
+	return model.DeviceID(fmt.Sprintf("%016x", hash64("reg/"+string(dev)+"/"+string(user), g.o.seed)))
+}
+
 func (g *gen) play(dev model.DeviceID, user model.UserID, t track, ctx model.PlayContext, started, played int64, end model.EndReason, muted, offline bool) int64 {
+	dev = g.registration(dev, user)
 	played = min(max(played, 0), t.dur())
 	seq := g.seq[dev]
 	g.seq[dev] = seq + 1
@@ -300,7 +309,9 @@ func (g *gen) humans() []Account {
 		if sharedDev != "" {
 			h.devs = append(h.devs, sharedDev)
 		}
-		acct.Devices = h.devs
+		for _, d := range h.devs {
+			acct.Devices = append(acct.Devices, g.registration(d, h.user))
+		}
 		g.runHuman(h)
 		out = append(out, acct)
 	}

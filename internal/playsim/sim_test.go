@@ -116,3 +116,36 @@ func TestShapeFromLastFM(t *testing.T) {
 		t.Error("empty data set: no error")
 	}
 }
+
+// TestOneAccountPerDevice: the relay refuses a device key already
+// registered to another account (relay.ErrDeviceTaken), so every logged
+// device id carries one account's plays, family tablets and farm phones
+// included, and each account's Devices are the ids its plays carry.
+func TestOneAccountPerDevice(t *testing.T) {
+	owner := map[string]string{}
+	used := map[string]map[string]bool{}
+	accts, err := Run(DefaultOptions().WithHumans(200).WithBots(10).WithDays(3), SyntheticShape(4, 100, 500), func(p Play) {
+		if u, ok := owner[string(p.Device)]; ok && u != string(p.User) {
+			t.Fatalf("device %s carries plays of %s and %s", p.Device, u, p.User)
+		}
+		owner[string(p.Device)] = string(p.User)
+		if used[string(p.User)] == nil {
+			used[string(p.User)] = map[string]bool{}
+		}
+		used[string(p.User)][string(p.Device)] = true
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range accts {
+		listed := map[string]bool{}
+		for _, d := range a.Devices {
+			listed[string(d)] = true
+		}
+		for d := range used[string(a.User)] {
+			if !listed[d] {
+				t.Fatalf("%s (%s) plays on %s, not among its devices %v", a.User, a.Label, d, a.Devices)
+			}
+		}
+	}
+}

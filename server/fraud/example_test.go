@@ -38,5 +38,5 @@ func Example() {
 	fmt.Println(s.Explain(m.Threshold))
 	// Output:
 	// flagged: true
-	// score 0.997 (threshold 0.921): skip rate 1.00 (+1.4), plays cut just over 30 s 1.00 (+1.4), accounts per IP (log2) 3.00 (+1.0)
+	// score 0.998 (threshold 0.932): skip rate 1.00 (+1.4), plays cut just over 30 s 1.00 (+1.4), accounts per IP (log2) 3.00 (+1.2)
 }

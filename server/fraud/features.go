@@ -43,7 +43,9 @@ const (
 	// Muted: share of plays with the volume muted.
 	Muted
 	// AccountsPerDevice: log2 of the most accounts seen on one of the
-	// account's devices.
+	// account's devices (0 on a relay, which registers a device key to
+	// one account only, unless a deregistered key was registered again
+	// to another).
 	AccountsPerDevice
 	// AccountsPerIP: log2 of the accounts sharing the account's IP
 	// (AccountInfo.IP; unknown without it).

@@ -39,9 +39,10 @@ func lastFMShape(t *testing.T) playsim.Shape {
 // seen in training) of the lastfm-shaped population, with and without
 // the AccountInfo inputs. The goal is precision ≥ 0.99 at recall ≥ 0.9
 // overall; it asserts the levels measured (docs/BENCHMARKS.md): at most 2
-// of the 1,800 humans flagged, precision ≥ 0.99 and recall ≥ 0.92
+// of the 1,800 humans flagged, precision ≥ 0.99 and recall ≥ 0.9
 // overall both ways; the blatant strategies (loop, threshold, muted)
-// caught whole, the imitators at their measured floors.
+// caught whole, the imitators and the farm (on play events alone: the
+// relay logs one account per device) at their measured floors.
 func TestHeldOut(t *testing.T) {
 	shape := lastFMShape(t)
 	for _, s := range TestSeeds {
@@ -58,7 +59,7 @@ func TestHeldOut(t *testing.T) {
 	}
 	floors := map[bool]map[playsim.Label]float64{
 		true:  {playsim.BotLoop: 1, playsim.BotThreshold: 1, playsim.BotMuted: 1, playsim.BotFarm: 0.95, playsim.BotMimic: 0.75, playsim.BotSlowLow: 0.8},
-		false: {playsim.BotLoop: 1, playsim.BotThreshold: 1, playsim.BotMuted: 1, playsim.BotFarm: 0.85, playsim.BotMimic: 0.9, playsim.BotSlowLow: 0.8},
+		false: {playsim.BotLoop: 1, playsim.BotThreshold: 1, playsim.BotMuted: 1, playsim.BotFarm: 0.7, playsim.BotMimic: 0.9, playsim.BotSlowLow: 0.8},
 	}
 	ss, err := Seeds(TestSeeds, playsim.DefaultOptions(), shape)
 	if err != nil {
@@ -69,8 +70,8 @@ func TestHeldOut(t *testing.T) {
 		var b strings.Builder
 		tab.Write(&b)
 		t.Logf("held-out seeds %v, AccountInfo %v:\n%s", TestSeeds, inputs, b.String())
-		if o := tab.Overall(); o.Precision < 0.99 || o.Recall < 0.92 {
-			t.Errorf("inputs %v: overall precision %.4f recall %.4f, want ≥ 0.99 and ≥ 0.92", inputs, o.Precision, o.Recall)
+		if o := tab.Overall(); o.Precision < 0.99 || o.Recall < 0.9 {
+			t.Errorf("inputs %v: overall precision %.4f recall %.4f, want ≥ 0.99 and ≥ 0.9", inputs, o.Precision, o.Recall)
 		}
 		if h := tab.Humans(); h.Accounts != 1800 || h.Flagged > 2 {
 			t.Errorf("inputs %v: %d of %d humans flagged, want ≤ 2 of 1800", inputs, h.Flagged, h.Accounts)
