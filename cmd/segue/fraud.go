@@ -67,7 +67,7 @@ func runFraud(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	fmt.Fprintf(stdout, "%s: %d events, %d accounts, %d scored, %d flagged\n", rec.Month, rec.Events, rec.Accounts, rec.Scored, rec.Flagged)
 	for _, f := range flags {
-		fmt.Fprintf(stdout, "flagged %s (%d plays): %s\n", f.User, f.Plays, f.Explanation)
+		fmt.Fprintf(stdout, "flagged %s (%d streams): %s\n", f.User, f.Plays, f.Explanation)
 	}
 	return nil
 }

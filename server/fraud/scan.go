@@ -93,8 +93,8 @@ type Flag struct {
 	Score       float64      `cbor:"2,keyasint" json:"score"`
 	Threshold   float64      `cbor:"3,keyasint" json:"threshold"`
 	Explanation string       `cbor:"4,keyasint" json:"explanation"`
-	Plays       int          `cbor:"5,keyasint" json:"plays"`
-	Time        int64        `cbor:"6,keyasint" json:"time"` // Unix ms of the scan
+	Plays       int          `cbor:"5,keyasint" json:"plays"` // streams (plays of at least MinPlayedMs)
+	Time        int64        `cbor:"6,keyasint" json:"time"`  // Unix ms of the scan
 }
 
 // ScanRecord summarises a month's last scan (fraud/<month>/scan).
