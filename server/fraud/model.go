@@ -437,6 +437,7 @@ func ChooseThreshold(scores []float64, bot []bool, minPrecision float64) float64
 }
 
 // DefaultMinPlays is the fewest plays in the scanned span for an account
-// to be scored: below it there is too little behaviour to judge, and too
-// few streams to matter; such accounts are never flagged.
+// to be scored (streams: the extractor reads no shorter play): below it
+// there is too little behaviour to judge, and too few streams to matter;
+// such accounts are never flagged.
 const DefaultMinPlays = 20
