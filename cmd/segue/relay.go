@@ -19,6 +19,7 @@ import (
 	"github.com/segue-fm/segue/internal/cmem"
 	"github.com/segue-fm/segue/server/access"
 	"github.com/segue-fm/segue/server/catalog"
+	"github.com/segue-fm/segue/server/counting"
 	"github.com/segue-fm/segue/server/events"
 	"github.com/segue-fm/segue/server/events/natslog"
 	"github.com/segue-fm/segue/server/fraud"
@@ -92,6 +93,11 @@ const (
 	minFraudScanInterval = time.Minute
 )
 
+// defaultDevicePlays is --device-plays-per-day's default: a play a
+// second all day is 86,400, and a device back from 32 days offline holds
+// far fewer; a device sending more is not a listener.
+const defaultDevicePlays = 100_000
+
 // minFraudEventRetention is the shortest --event-retention (but 0) the
 // relay's fraud scan works with: it rescans a month until the next one
 // ends (plays recorded offline arrive late), and refuses a month whose
@@ -148,6 +154,7 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fastHash := fs.Bool("insecure-fast-passwords", false, "hash passwords with a trivial Argon2id cost (tests and demos only)")
 	tlsCert := fs.String("tls-cert", envOr("SEGUE_TLS_CERT", ""), "PEM certificate chain: serve HTTPS (HTTP/2 via ALPN) instead of HTTP/1.1 + h2c (env SEGUE_TLS_CERT)")
 	publicURL := fs.String("public-url", envOr("SEGUE_PUBLIC_URL", ""), "base URL of share links and pages, e.g. https://segue.example (env SEGUE_PUBLIC_URL; default: the request's host)")
+	devicePlays := fs.Int("device-plays-per-day", defaultDevicePlays, fmt.Sprintf("play events one device may upload per day, in a bucket that size refilled over the day; more get 429 and the device retries later (0: no limit; at most %d)", counting.MaxDeviceQuota))
 	retention := fs.Duration("event-retention", 0, fmt.Sprintf("delete raw play events this long after they arrived, once counted (0 keeps them; else at least %v, and %v with --fraud-scan-interval; counts, audit log and dedup index stay); with --events-nats the JetStream streams' MaxAge, and older plays are refused as too_old", minEventRetention, minFraudEventRetention))
 	natsURL := fs.String("events-nats", envOr("SEGUE_EVENTS_NATS", ""), "NATS server URL: keep the play-event log on JetStream (server/events/natslog) instead of the relay's Badger (env SEGUE_EVENTS_NATS)")
 	fraudEvery := fs.Duration("fraud-scan-interval", 0, fmt.Sprintf("run the fraud scan of the current and previous month this often, at least every %v, storing the flags royalties hold out (0: only `segue fraud scan`)", minFraudScanInterval))
@@ -213,6 +220,9 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if err := checkFraudRetention(*fraudEvery, *retention); err != nil {
 		return err
+	}
+	if *devicePlays < 0 || *devicePlays > counting.MaxDeviceQuota {
+		return fmt.Errorf("%w: --device-plays-per-day %d: want 0 (no limit) to %d", errUsage, *devicePlays, counting.MaxDeviceQuota)
 	}
 	if u, err := url.Parse(*publicURL); *publicURL != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "") {
 		return fmt.Errorf("%w: -public-url %q: want http(s)://host[/path]", errUsage, *publicURL)
@@ -349,7 +359,7 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer accessLog.Close()
 	srv.SetAccessWriter(accessLog)
 	svc, err := mountServices(ctx, dd, srv, serviceConfig{admin: *admin, publicURL: *publicURL, recsFactors: *recsFactors,
-		recsPacing: *recsPacing, retention: *retention, access: accessLog, events: evlog, log: log})
+		recsPacing: *recsPacing, retention: *retention, devicePlays: *devicePlays, access: accessLog, events: evlog, log: log})
 	if err != nil {
 		srv.Close()
 		return err

@@ -25,6 +25,7 @@ type serviceConfig struct {
 	recsFactors string // --recs-factors
 	recsPacing  float64
 	retention   time.Duration // --event-retention
+	devicePlays int           // --device-plays-per-day
 	access      access.Writer // where licenses issued are recorded
 	events      events.Log    // the play-event log
 	log         *slog.Logger
@@ -60,7 +61,8 @@ func mountServices(ctx context.Context, dd *catalog.DataDir, srv *relay.Server, 
 	srv.MountIngest(relay.DefaultIngestOptions().WithPublished(ss.Published).WithTempDir(tmp))
 	chain := audit.NewChain(dd.Store, dd.Signer, audit.DefaultCheckpointEvery, nil)
 	counts := counting.New(dd.Store, cfg.events, dd.Catalog, chain, counting.DefaultOptions().WithAdminToken(cfg.admin).WithLogger(cfg.log).
-		WithRetention(cfg.retention).WithOfflineWindow(licOpts.OfflineWindow()))
+		WithRetention(cfg.retention).WithOfflineWindow(licOpts.OfflineWindow()).
+		WithDeviceQuota(cfg.devicePlays, 24*time.Hour))
 	counts.Mount(srv)
 	stopRecs := mountRecs(ctx, dd, srv, cfg.recsFactors, cfg.recsPacing, cfg.log)
 	soc := social.NewForRelay(dd, srv, social.DefaultOptions().WithLogger(cfg.log).WithPublicURL(cfg.publicURL))

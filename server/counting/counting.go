@@ -54,6 +54,8 @@ type Service struct {
 	tracks *trackCache
 	// devLocks serialises one device's overlap checks (overlap.go).
 	devLocks *deviceLocks
+	// quotas holds the devices' upload quotas (nil: none; quota.go).
+	quotas *quotas
 	// horizon: plays that started more than this before the relay clock
 	// are too old (0: no limit); set for logs that expire events.
 	horizon time.Duration
@@ -83,7 +85,7 @@ const maxCachedCounts = 1 << 18
 // counts it, and every rejected upload event after its answer is decided.
 func New(st store.Store, log events.Log, cat *catalog.Catalog, chain *audit.Chain, opts Options) *Service {
 	s := &Service{st: st, log: log, cat: cat, chain: chain, opts: opts, lg: opts.logger, tracks: newTrackCache(cat),
-		devLocks: newDeviceLocks(), kick: make(chan struct{}, 1), countCache: otter.Must(&otter.Options[string, uint64]{MaximumSize: maxCachedCounts})}
+		devLocks: newDeviceLocks(), quotas: newQuotas(opts), kick: make(chan struct{}, 1), countCache: otter.Must(&otter.Options[string, uint64]{MaximumSize: maxCachedCounts})}
 	s.met = newMetrics(s)
 	if x, ok := log.(events.Expirer); ok && x.MaxAge() > 0 {
 		s.horizon = x.MaxAge() - min(x.MaxAge()/10, time.Hour)

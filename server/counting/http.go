@@ -43,7 +43,8 @@ func (s *Service) Mount(r *relay.Server) {
 }
 
 // plays handles POST /v1/plays: the batch must be signed by the calling
-// device (the device comes from its token, never from the body); each
+// device (the device comes from its token, never from the body) and fit
+// its quota (Options.WithDeviceQuota); each
 // event is validated (fields, time bounds, catalog, release), its streams
 // checked for overlaps with the device's (checkOverlaps), the valid ones
 // appended durably, and the answer gives every event its final status.
@@ -78,6 +79,9 @@ func (s *Service) plays(c echo.Context) error {
 		return fmt.Errorf("%w: %w", relay.ErrUnauthorized, ErrBadSignature)
 	}
 	now := s.opts.now()
+	if err := s.quotas.take(dev.ID, len(req.Events), now); err != nil {
+		return err
+	}
 	b, err := s.bounds(ctx, dev.User, now.UnixMilli())
 	if err != nil {
 		return err

@@ -19,6 +19,8 @@ type Options struct {
 	poll       time.Duration
 	adminToken string
 	retention  time.Duration
+	quota      int
+	quotaPer   time.Duration
 	now        func() time.Time
 	logger     *slog.Logger
 }
@@ -131,6 +133,27 @@ func (o Options) WithLogger(l *slog.Logger) Options {
 		l = slog.New(slog.DiscardHandler)
 	}
 	o.logger = l
+	return o
+}
+
+// MaxDeviceQuota bounds WithDeviceQuota's events (the bucket's size).
+const MaxDeviceQuota = 10_000_000
+
+// WithDeviceQuota limits how many play events one device may upload: a
+// bucket of n events per device, refilled at n per `per`, each upload
+// taking all its events (accepted, duplicate or rejected) or, when the
+// bucket holds fewer, refused whole with 429 and a Retry-After (the
+// device keeps the plays queued). The bucket holds at least one full
+// batch (WithMaxEvents) and at most MaxDeviceQuota; n 0 or per under a
+// millisecond turns the limit off (the default). The buckets are in
+// memory, per relay, at most 2²⁰ devices (an evicted device starts full
+// again).
+func (o Options) WithDeviceQuota(n int, per time.Duration) Options {
+	if n <= 0 || per < time.Millisecond {
+		o.quota, o.quotaPer = 0, 0
+		return o
+	}
+	o.quota, o.quotaPer = min(n, MaxDeviceQuota), per
 	return o
 }
 

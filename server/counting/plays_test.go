@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -542,5 +543,57 @@ func TestEngineUploadPlays(t *testing.T) {
 	}
 	if err != nil || u != want {
 		t.Errorf("erin's streams of track 1: %d, %v; want %d", u, err, want)
+	}
+}
+
+// TestDeviceQuota: with a quota of 3 events an hour per device (batches
+// of at most 2), a device's second batch within the hour is refused whole
+// with 429 and the Retry-After of the wait (20 min for the missing
+// event), adding nothing; another device is not affected; a refused
+// signature takes nothing; after the wait the batch is accepted.
+func TestDeviceQuota(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	f := newFixture(t, counting.DefaultOptions().WithMaxEvents(2).WithDeviceQuota(3, time.Hour).WithClock(clock))
+	a, b := newDevice(t, f, "ann"), newDevice(t, f, "ben")
+	tr := f.r.Tracks[0]
+	post := func(d *device, seq uint64, sig []byte) *http.Response {
+		evs := []api.PlayRecord{play(seq, tr, 1000), play(seq+1, tr, 1000)}
+		msg, _ := crypto.PlaysMessage(d.id.DeviceID(), evs)
+		if sig == nil {
+			sig = d.id.Sign(msg)
+		}
+		return postJSON(t, d.url+"/v1/plays", d.token, api.PlaysRequest{Events: evs, Sig: sig})
+	}
+	for range 3 {
+		if res := post(a, 100, make([]byte, 64)); res.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("bad signature: %s", res.Status)
+		}
+	}
+	if res := post(a, 1, nil); res.StatusCode != http.StatusOK {
+		t.Fatalf("first batch: %s", res.Status)
+	}
+	res := post(a, 3, nil)
+	if res.StatusCode != http.StatusTooManyRequests || res.Header.Get("Retry-After") != "1200" {
+		t.Fatalf("second batch: %s, Retry-After %q; want 429, 1200", res.Status, res.Header.Get("Retry-After"))
+	}
+	if h, err := f.log.Head(context.Background()); err != nil || h != 2 {
+		t.Fatalf("log head %d, %v; want 2", h, err)
+	}
+	if res := post(b, 1, nil); res.StatusCode != http.StatusOK {
+		t.Fatalf("other device: %s", res.Status)
+	}
+	mu.Lock()
+	now = now.Add(20*time.Minute - time.Second)
+	mu.Unlock()
+	if res := post(a, 3, nil); res.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("a second early: %s", res.Status)
+	}
+	mu.Lock()
+	now = now.Add(time.Second)
+	mu.Unlock()
+	if res := post(a, 3, nil); res.StatusCode != http.StatusOK {
+		t.Fatalf("after the wait: %s", res.Status)
 	}
 }

@@ -47,6 +47,13 @@ func RetryAfter(err error) (time.Duration, bool) {
 	return max(d, time.Second), true
 }
 
+// RetryLater returns err with after as its Retry-After (RetryAfter), for
+// limits outside this package; err should wrap ErrTooManyRequests (429)
+// or ErrBusy (503).
+func RetryLater(err error, after time.Duration) error {
+	return &retryError{err: err, after: after}
+}
+
 func retryLater(err error, after time.Duration, format string, args ...any) error {
 	return &retryError{err: fmt.Errorf("%w: "+format, append([]any{err}, args...)...), after: after}
 }
