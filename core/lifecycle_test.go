@@ -403,6 +403,14 @@ func TestMethodsAfterClose(t *testing.T) {
 		{"Playlists.SetPublic", func() error { return d.Playlists().SetPublic(ctx, c.list, true) }},
 		{"Playlists.Follow", func() error { return d.Playlists().Follow(ctx, c.list) }},
 		{"Playlists.Unfollow", func() error { return d.Playlists().Unfollow(ctx, c.list) }},
+		{"Recommendations", func() error { _, err := e.Recommendations(ctx); return err }},
+		{"SimilarTracks", func() error { _, err := e.SimilarTracks(ctx, track, 3); return err }},
+		{"SetRecommendationsTimeZone", func() error { return e.SetRecommendationsTimeZone(ctx, "UTC") }},
+		{"PrivateSession", func() error { _, err := e.PrivateSession(ctx); return err }},
+		{"SetPrivateSession", func() error { return e.SetPrivateSession(ctx, true) }},
+		{"Follow", func() error { return e.Follow(ctx, "bob") }},
+		{"Search", func() error { _, err := e.Search(ctx, "harbour", core.DefaultSearchOptions()); return err }},
+		{"Prefetch", func() error { return e.Prefetch(ctx, model.TierLow, []model.TrackID{track}) }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

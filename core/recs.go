@@ -18,7 +18,7 @@ import (
 // docs.ErrReadOnly).
 func (e *Engine) Recommendations(ctx context.Context) (api.Recommendations, error) {
 	var out api.Recommendations
-	if err := e.call(ctx, http.MethodGet, "/v1/recommendations", nil, &out, true); err != nil {
+	if err := e.gatedCall(ctx, http.MethodGet, "/v1/recommendations", nil, &out); err != nil {
 		return api.Recommendations{}, fmt.Errorf("core: recommendations: %w", err)
 	}
 	return out, nil
@@ -28,7 +28,7 @@ func (e *Engine) Recommendations(ctx context.Context) (api.Recommendations, erro
 // the user's Discover Weekly (Monday 00:00), Daily Mixes and Release
 // Radar (Friday 00:00) follow on the relay.
 func (e *Engine) SetRecommendationsTimeZone(ctx context.Context, tz string) error {
-	if err := e.call(ctx, http.MethodPut, "/v1/recommendations/timezone", api.TimeZoneRequest{TimeZone: tz}, nil, true); err != nil {
+	if err := e.gatedCall(ctx, http.MethodPut, "/v1/recommendations/timezone", api.TimeZoneRequest{TimeZone: tz}, nil); err != nil {
 		return fmt.Errorf("core: set time zone: %w", err)
 	}
 	return nil
@@ -38,7 +38,7 @@ func (e *Engine) SetRecommendationsTimeZone(ctx context.Context, tz string) erro
 func (e *Engine) SimilarTracks(ctx context.Context, id model.TrackID, limit int) ([]model.TrackID, error) {
 	var out api.SimilarTracks
 	path := "/v1/tracks/" + url.PathEscape(string(id)) + "/similar?limit=" + strconv.Itoa(limit)
-	if err := e.call(ctx, http.MethodGet, path, nil, &out, true); err != nil {
+	if err := e.gatedCall(ctx, http.MethodGet, path, nil, &out); err != nil {
 		return nil, fmt.Errorf("core: similar tracks: %w", err)
 	}
 	ids := make([]model.TrackID, len(out.Similar))

@@ -52,6 +52,11 @@ func (s *socialState) setContext(c model.PlayContext) {
 // (cfg/private-session), so it holds across restarts until turned off;
 // WithPrivateSession sets it at Open instead.
 func (e *Engine) SetPrivateSession(ctx context.Context, on bool) error {
+	ctx, done, err := e.calls.enter(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
 	v := []byte("0")
 	if on {
 		v = []byte("1")
@@ -67,6 +72,11 @@ func (e *Engine) SetPrivateSession(ctx context.Context, on bool) error {
 
 // PrivateSession reports whether the private session is on.
 func (e *Engine) PrivateSession(ctx context.Context) (bool, error) {
+	ctx, done, err := e.calls.enter(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer done()
 	e.social.mu.Lock()
 	defer e.social.mu.Unlock()
 	if e.social.private != nil {
@@ -176,8 +186,9 @@ func (e *Engine) watchActivity(p *player.Player) {
 	}()
 }
 
-// socialCall is call for the social routes, with the engine's gate.
-func (e *Engine) socialCall(ctx context.Context, method, path string, in, out any) error {
+// gatedCall is call with the engine's gate: refused with ErrClosed after
+// Close, and cancelled and waited for by it.
+func (e *Engine) gatedCall(ctx context.Context, method, path string, in, out any) error {
 	ctx, done, err := e.calls.enter(ctx)
 	if err != nil {
 		return err
@@ -190,23 +201,23 @@ func userPath(prefix string, user model.UserID) string { return prefix + url.Pat
 
 // Follow makes the account follow user; mutual follows are friends.
 func (e *Engine) Follow(ctx context.Context, user model.UserID) error {
-	return e.socialCall(ctx, http.MethodPost, userPath("/v1/follows/", user), nil, nil)
+	return e.gatedCall(ctx, http.MethodPost, userPath("/v1/follows/", user), nil, nil)
 }
 
 // Unfollow stops following user.
 func (e *Engine) Unfollow(ctx context.Context, user model.UserID) error {
-	return e.socialCall(ctx, http.MethodDelete, userPath("/v1/follows/", user), nil, nil)
+	return e.gatedCall(ctx, http.MethodDelete, userPath("/v1/follows/", user), nil, nil)
 }
 
 // Block blocks user: follows both ways end, and neither sees the other's
 // profile or activity until Unblock.
 func (e *Engine) Block(ctx context.Context, user model.UserID) error {
-	return e.socialCall(ctx, http.MethodPost, userPath("/v1/blocks/", user), nil, nil)
+	return e.gatedCall(ctx, http.MethodPost, userPath("/v1/blocks/", user), nil, nil)
 }
 
 // Unblock lifts a block.
 func (e *Engine) Unblock(ctx context.Context, user model.UserID) error {
-	return e.socialCall(ctx, http.MethodDelete, userPath("/v1/blocks/", user), nil, nil)
+	return e.gatedCall(ctx, http.MethodDelete, userPath("/v1/blocks/", user), nil, nil)
 }
 
 // Users lists one of the account's user sets: "follows", "followers",
@@ -218,7 +229,7 @@ func (e *Engine) Users(ctx context.Context, set string) ([]model.UserID, error) 
 		return nil, fmt.Errorf("core: unknown user set %q", set)
 	}
 	var out api.UserList
-	if err := e.socialCall(ctx, http.MethodGet, "/v1/"+set, nil, &out); err != nil {
+	if err := e.gatedCall(ctx, http.MethodGet, "/v1/"+set, nil, &out); err != nil {
 		return nil, err
 	}
 	return out.Users, nil
@@ -227,20 +238,20 @@ func (e *Engine) Users(ctx context.Context, set string) ([]model.UserID, error) 
 // Profile returns user's profile as this account sees it.
 func (e *Engine) Profile(ctx context.Context, user model.UserID) (api.Profile, error) {
 	var out api.Profile
-	err := e.socialCall(ctx, http.MethodGet, userPath("/v1/users/", user), nil, &out)
+	err := e.gatedCall(ctx, http.MethodGet, userPath("/v1/users/", user), nil, &out)
 	return out, err
 }
 
 // SetProfile changes the account's display name and privacy settings
 // (nil fields unchanged).
 func (e *Engine) SetProfile(ctx context.Context, set api.ProfileSettings) error {
-	return e.socialCall(ctx, http.MethodPut, "/v1/profile", set, nil)
+	return e.gatedCall(ctx, http.MethodPut, "/v1/profile", set, nil)
 }
 
 // FriendActivity returns each friend's latest activity, most recent first.
 func (e *Engine) FriendActivity(ctx context.Context) ([]api.Activity, error) {
 	var out api.ActivityFeed
-	if err := e.socialCall(ctx, http.MethodGet, "/v1/activity", nil, &out); err != nil {
+	if err := e.gatedCall(ctx, http.MethodGet, "/v1/activity", nil, &out); err != nil {
 		return nil, err
 	}
 	return out.Activities, nil
@@ -344,7 +355,7 @@ func (e *Engine) watchOne(ctx context.Context, base, tok string, fn func(api.Act
 // api.ShareTrack, api.ShareAlbum, api.SharePlaylist).
 func (e *Engine) Share(ctx context.Context, kind, id string) (api.Share, error) {
 	var out api.Share
-	err := e.socialCall(ctx, http.MethodPost, "/v1/shares", api.ShareRequest{Kind: kind, ID: id}, &out)
+	err := e.gatedCall(ctx, http.MethodPost, "/v1/shares", api.ShareRequest{Kind: kind, ID: id}, &out)
 	return out, err
 }
 
@@ -353,19 +364,19 @@ func (e *Engine) Share(ctx context.Context, kind, id string) (api.Share, error) 
 func (e *Engine) InviteLink(ctx context.Context, playlist string, ttl time.Duration) (api.Share, error) {
 	var out api.Share
 	req := api.ShareRequest{Kind: api.SharePlaylist, ID: playlist, Invite: true, TTL: int64(ttl / time.Second)}
-	err := e.socialCall(ctx, http.MethodPost, "/v1/shares", req, &out)
+	err := e.gatedCall(ctx, http.MethodPost, "/v1/shares", req, &out)
 	return out, err
 }
 
 // RevokeShare revokes one of the account's share links.
 func (e *Engine) RevokeShare(ctx context.Context, token string) error {
-	return e.socialCall(ctx, http.MethodDelete, "/v1/shares/"+url.PathEscape(token), nil, nil)
+	return e.gatedCall(ctx, http.MethodDelete, "/v1/shares/"+url.PathEscape(token), nil, nil)
 }
 
 // AcceptShare follows a shared playlist (and, for an invite, becomes a
 // collaborator).
 func (e *Engine) AcceptShare(ctx context.Context, token string) (api.ShareAccepted, error) {
 	var out api.ShareAccepted
-	err := e.socialCall(ctx, http.MethodPost, "/v1/shares/"+url.PathEscape(token)+"/accept", nil, &out)
+	err := e.gatedCall(ctx, http.MethodPost, "/v1/shares/"+url.PathEscape(token)+"/accept", nil, &out)
 	return out, err
 }
