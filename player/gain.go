@@ -1,6 +1,8 @@
 package player
 
 import (
+	"errors"
+	"fmt"
 	"math"
 
 	"github.com/segue-fm/segue/core/model"
@@ -35,14 +37,27 @@ func DefaultGainOptions() GainOptions {
 	return GainOptions{mode: GainTrack, maxGainDB: 12}
 }
 
+// ErrGainOptions is returned by New for GainOptions whose pre-amp or
+// maximum boost is NaN: every sample would be NaN.
+var ErrGainOptions = errors.New("player: bad gain options")
+
+// validate refuses the options NormalisationGainDB cannot compute with.
+func (o GainOptions) validate() error {
+	if math.IsNaN(o.preampDB) || math.IsNaN(o.maxGainDB) {
+		return fmt.Errorf("%w: pre-amp %v dB, maximum boost %v dB", ErrGainOptions, o.preampDB, o.maxGainDB)
+	}
+	return nil
+}
+
 // WithMode sets the gain mode (default GainTrack).
 func (o GainOptions) WithMode(m GainMode) GainOptions { o.mode = m; return o }
 
 // WithPreamp adds db to the normalisation gain before peak limiting
-// (default 0).
+// (default 0; New refuses NaN with ErrGainOptions).
 func (o GainOptions) WithPreamp(db float64) GainOptions { o.preampDB = db; return o }
 
-// WithMaxGain caps the boost applied to quiet material (default +12 dB).
+// WithMaxGain caps the boost applied to quiet material (default +12 dB;
+// New refuses NaN with ErrGainOptions).
 func (o GainOptions) WithMaxGain(db float64) GainOptions { o.maxGainDB = db; return o }
 
 // NormalisationGainDB returns the gain in dB for a track: TargetLUFS −

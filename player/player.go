@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	randv2 "math/rand/v2"
 	"sync"
 	"time"
@@ -108,6 +109,9 @@ func New(src Source, sink Sink, opts Options) (*Player, error) {
 	}
 	if opts.clock == nil || opts.blockFrames == 0 {
 		return nil, errors.New("player: options not initialised: start from DefaultOptions")
+	}
+	if err := opts.gain.validate(); err != nil {
+		return nil, err
 	}
 	for _, fx := range opts.effects {
 		if r, c := fx.Format(); r != rate || c != ch {
@@ -238,8 +242,19 @@ func (p *Player) Seek(d time.Duration) error {
 	return p.SeekFrame(p.frames(d))
 }
 
-// SetVolume sets the linear volume in [0, 1].
-func (p *Player) SetVolume(g float64) error { return p.Send(SetVolume{Gain: g}) }
+// ErrBadVolume is returned by SetVolume for a volume that is not a
+// number (NaN), which would silence nothing and turn every sample into
+// NaN.
+var ErrBadVolume = errors.New("player: volume is not a number")
+
+// SetVolume sets the linear volume in [0, 1] (clamped); NaN is refused
+// with ErrBadVolume.
+func (p *Player) SetVolume(g float64) error {
+	if math.IsNaN(g) {
+		return fmt.Errorf("set volume: %w", ErrBadVolume)
+	}
+	return p.Send(SetVolume{Gain: g})
+}
 
 // SetRepeat sets the repeat mode.
 func (p *Player) SetRepeat(m RepeatMode) error { return p.Send(SetRepeat{Mode: m}) }

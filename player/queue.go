@@ -3,6 +3,7 @@ package player
 import (
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -102,7 +103,8 @@ type (
 	Previous struct{}
 	// Seek moves to Frame (output frames) of the current track.
 	Seek struct{ Frame int64 }
-	// SetVolume sets the linear volume, clamped to [0, 1].
+	// SetVolume sets the linear volume, clamped to [0, 1]; NaN leaves it
+	// unchanged.
 	SetVolume struct{ Gain float64 }
 	// SetRepeat sets the repeat mode.
 	SetRepeat struct{ Mode RepeatMode }
@@ -350,8 +352,10 @@ func (q *Queue) Step(now time.Time, ev Event) []Effect {
 		q.position = f
 		fx = append(fx, SeekTo{Load: q.load, Frame: f})
 	case SetVolume:
-		q.volume = min(max(e.Gain, 0), 1)
-		fx = append(fx, Volume{Gain: q.volume})
+		if !math.IsNaN(e.Gain) {
+			q.volume = min(max(e.Gain, 0), 1)
+			fx = append(fx, Volume{Gain: q.volume})
+		}
 	case SetRepeat:
 		q.repeat = e.Mode
 	case SetShuffle:

@@ -1,0 +1,50 @@
+package player_test
+
+import (
+	"errors"
+	"math"
+	"testing"
+
+	"github.com/segue-fm/segue/player"
+)
+
+// TestNaNVolumeAndGain: a NaN volume or gain option would turn every
+// sample into NaN. SetVolume refuses it, a SetVolume event carrying it
+// leaves the volume as it was, and New refuses NaN gain options.
+func TestNaNVolumeAndGain(t *testing.T) {
+	src, ids := newMemSource(t)
+	opts := player.DefaultOptions().WithGain(player.DefaultGainOptions().WithMode(player.GainOff))
+	var setErr error
+	set := false
+	got, _ := playToWAV(t, src, opts, albumItems(ids[:1]), func(p *player.Player, st player.Status) {
+		if !set && st.State == player.StatePlaying {
+			set = true
+			setErr = p.SetVolume(math.NaN())
+			if err := p.Send(player.SetVolume{Gain: math.NaN()}); err != nil {
+				t.Errorf("Send(SetVolume{NaN}): %v", err)
+			}
+		}
+	})
+	if !errors.Is(setErr, player.ErrBadVolume) {
+		t.Errorf("SetVolume(NaN) = %v, want ErrBadVolume", setErr)
+	}
+	silent := true
+	for i, v := range got {
+		if math.IsNaN(float64(v)) {
+			t.Fatalf("sample %d is NaN", i)
+		}
+		silent = silent && v == 0
+	}
+	if silent {
+		t.Fatal("the output is silent: the volume did not stay at 1")
+	}
+
+	for name, g := range map[string]player.GainOptions{
+		"preamp": player.DefaultGainOptions().WithPreamp(math.NaN()),
+		"max":    player.DefaultGainOptions().WithMaxGain(math.NaN()),
+	} {
+		if _, err := player.New(src, player.NewDiscardSink(44100, 2), player.DefaultOptions().WithGain(g)); !errors.Is(err, player.ErrGainOptions) {
+			t.Errorf("%s NaN: New = %v, want ErrGainOptions", name, err)
+		}
+	}
+}
