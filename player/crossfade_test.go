@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -130,3 +131,88 @@ func (h *shortenedLog) Handle(_ context.Context, r slog.Record) error {
 
 func (h *shortenedLog) WithAttrs([]slog.Attr) slog.Handler { return h }
 func (h *shortenedLog) WithGroup(string) slog.Handler      { return h }
+
+// reasonLog is a slog.Handler keeping the reason of the player's
+// "crossfade shortened" warnings.
+type reasonLog struct {
+	mu      sync.Mutex
+	reasons []string
+}
+
+func (h *reasonLog) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h *reasonLog) Handle(_ context.Context, r slog.Record) error {
+	if r.Message != "player: crossfade shortened" {
+		return nil
+	}
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "reason" {
+			h.mu.Lock()
+			h.reasons = append(h.reasons, a.Value.String())
+			h.mu.Unlock()
+		}
+		return true
+	})
+	return nil
+}
+
+func (h *reasonLog) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *reasonLog) WithGroup(string) slog.Handler      { return h }
+
+// A crossfade longer than both tracks is shortened to the shorter one,
+// and the warning names that one: the incoming track when it is the
+// shorter, even though the outgoing one is shorter than the crossfade
+// too.
+func TestCrossfadeShortenedNamesTheShorterTrack(t *testing.T) {
+	mem, _ := newMemSource(t)
+	src := shortSource{mem}
+	dur := func(id model.TrackID) time.Duration {
+		ts, err := src.OpenTrack(context.Background(), id, model.TierHigh)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := ts.Manifest().TotalSamples
+		return time.Duration(n/44100)*time.Second + time.Duration(n%44100*int64(time.Second)/44100)
+	}
+	tests := []struct {
+		out, in model.TrackID
+		want    string
+	}{
+		{"t1/2", "t2/1", "the incoming track lasts " + dur("t2/1").String()},
+		{"t1/1", "t2/2", "the outgoing track lasts " + dur("t1/1").String()},
+	}
+	for _, tc := range tests {
+		t.Run(string(tc.out)+"→"+string(tc.in), func(t *testing.T) {
+			logged := &reasonLog{}
+			p, err := player.New(src, player.NewDiscardSink(44100, 2), player.DefaultOptions().WithLogger(slog.New(logged)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			sub, cancel := p.Subscribe()
+			defer cancel()
+			if err := p.SetCrossfade(10 * time.Second); err != nil {
+				t.Fatal(err)
+			}
+			items := []player.Item{{Track: tc.out, Album: "one"}, {Track: tc.in, Album: "two"}}
+			if err := p.Play(model.PlayContext{Kind: "playlist", ID: "mix"}, items, 0); err != nil {
+				t.Fatal(err)
+			}
+			timeout := time.After(60 * time.Second)
+			for started, done := false, false; !done; {
+				select {
+				case st := <-sub:
+					started = started || st.State == player.StatePlaying
+					done = started && st.State == player.StateEnded
+				case <-timeout:
+					t.Fatal("playback did not end")
+				}
+			}
+			logged.mu.Lock()
+			defer logged.mu.Unlock()
+			if len(logged.reasons) != 1 || logged.reasons[0] != tc.want {
+				t.Errorf("reasons %q, want [%q]", logged.reasons, tc.want)
+			}
+		})
+	}
+}

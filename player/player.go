@@ -835,10 +835,10 @@ func (p *Player) crossfade(s *slot, cur *trackStream) int64 {
 	}
 	var reason string
 	switch {
+	case s.ts.Remaining() < want && s.ts.Remaining() < cur.Remaining():
+		reason = fmt.Sprintf("the incoming track lasts %v", framesToDuration(s.ts.Remaining(), p.rate))
 	case cur.frames < want:
 		reason = fmt.Sprintf("the outgoing track lasts %v", framesToDuration(cur.frames, p.rate))
-	case s.ts.Remaining() < want:
-		reason = fmt.Sprintf("the incoming track lasts %v", framesToDuration(s.ts.Remaining(), p.rate))
 	default:
 		reason = fmt.Sprintf("the next track was ready only %v before the end", framesToDuration(cur.Remaining(), p.rate))
 	}
