@@ -16,6 +16,10 @@ import (
 // ErrNoDownloads is returned by FollowPlaylists before OpenDownloads.
 var ErrNoDownloads = errors.New("core: downloads not open")
 
+// ErrNoDocs is returned by the calls that take a *Docs (PlayPlaylist,
+// FollowPlaylists, ResolvePlaylists, FollowSearchIndex) when it is nil.
+var ErrNoDocs = errors.New("core: no documents (nil *Docs)")
+
 // errNoDataDir: OpenDownloads on an engine opened without a data
 // directory (Open(ctx, "", …) with WithStore) has nowhere for blob files.
 var errNoDataDir = errors.New("no data directory for downloaded blobs")
@@ -92,6 +96,9 @@ func (e *Engine) OpenDownloads(ctx context.Context, opts download.Options) (*dow
 // or the next FollowPlaylists; stopping it cancels the refresh it is
 // doing. It needs OpenDownloads first (ErrNoDownloads).
 func (e *Engine) FollowPlaylists(ctx context.Context, d *Docs) error {
+	if d == nil {
+		return ErrNoDocs
+	}
 	ctx, done, err := e.calls.enter(ctx)
 	if err != nil {
 		return err
@@ -137,6 +144,9 @@ func (e *Engine) FollowPlaylists(ctx context.Context, d *Docs) error {
 // A later FollowPlaylists replaces it. It needs OpenDownloads first
 // (ErrNoDownloads).
 func (e *Engine) ResolvePlaylists(ctx context.Context, d *Docs) error {
+	if d == nil {
+		return ErrNoDocs
+	}
 	_, done, err := e.calls.enter(ctx)
 	if err != nil {
 		return err

@@ -216,6 +216,9 @@ func (e *Engine) PlayPlaylistFrom(ctx context.Context, d *Docs, id docs.Document
 	if err := e.calls.check(); err != nil {
 		return err
 	}
+	if d == nil {
+		return ErrNoDocs
+	}
 	v, err := d.Playlists().Get(ctx, id)
 	if err != nil {
 		return fmt.Errorf("core: play playlist %s: %w", id, err)

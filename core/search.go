@@ -649,6 +649,9 @@ func (e *Engine) scheduleSearchRefresh() {
 // called with another Docs. Downloads refresh it as tracks complete or
 // are removed, followed or not.
 func (e *Engine) FollowSearchIndex(ctx context.Context, d *Docs) (SearchIndexStats, error) {
+	if d == nil {
+		return SearchIndexStats{}, ErrNoDocs
+	}
 	f := &e.search.follow
 	events, unsubscribe := d.Subscribe()
 	f.mu.Lock()
