@@ -47,6 +47,10 @@ var (
 	ErrNoPlaylists = errors.New("download: no playlist resolver configured")
 	// ErrBadRef: an invalid kind, id or tier.
 	ErrBadRef = errors.New("download: bad download reference")
+	// ErrOptions is returned by New for Options not made by
+	// DefaultOptions (the zero value has no clocks, network probe or
+	// workers).
+	ErrOptions = errors.New("download: options not initialised: start from DefaultOptions")
 	// ErrClosed: the manager was closed.
 	ErrClosed = errors.New("download: manager closed")
 )
@@ -283,6 +287,9 @@ type Manager struct {
 func New(ctx context.Context, d Deps, opts Options) (*Manager, error) {
 	if d.Store == nil || d.Identity == nil || d.CatalogKey == nil || d.Fetcher == nil {
 		return nil, errors.New("download: store, identity, catalog key and fetcher are required")
+	}
+	if opts.workers == 0 || opts.network == nil || opts.wall == nil || opts.mono == nil || opts.logger == nil {
+		return nil, ErrOptions
 	}
 	d.HTTP = fetch.OrDefault(d.HTTP)
 	if d.Token == nil {
