@@ -216,3 +216,145 @@ func TestCrossfadeShortenedNamesTheShorterTrack(t *testing.T) {
 		})
 	}
 }
+
+// hookSink keeps what it is written and calls fn once, inside the Write
+// that takes the output to frame at or past it: a control fn sends is
+// carried out right after that block, however fast the machine.
+type hookSink struct {
+	out []float32
+	at  int64
+	fn  func()
+}
+
+func (s *hookSink) Format() (int, int) { return 44100, 2 }
+
+func (s *hookSink) Write(_ context.Context, f []float32) error {
+	s.out = append(s.out, f...)
+	if s.fn != nil && int64(len(s.out)/2) >= s.at {
+		fn := s.fn
+		s.fn = nil
+		fn()
+	}
+	return nil
+}
+
+func (s *hookSink) Close() error { return nil }
+
+// playHooked plays items with a 4 s crossfade into a hookSink calling
+// control as the output passes frame at, and returns the output and the
+// play events.
+func playHooked(t *testing.T, src player.Source, items []player.Item, at int64, control func(p *player.Player), from int64) ([]float32, []model.PlayEvent) {
+	t.Helper()
+	h := &histRec{}
+	sink := &hookSink{at: at}
+	p, err := player.New(src, sink, player.DefaultOptions().WithGain(player.DefaultGainOptions().WithMode(player.GainOff)).
+		WithHistory(h).WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if control != nil {
+		sink.fn = func() { control(p) }
+	}
+	sub, cancel := p.Subscribe()
+	defer cancel()
+	if err := p.SetCrossfade(4 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.PlayFrom(model.PlayContext{Kind: "playlist", ID: "mix"}, items, 0, from); err != nil {
+		t.Fatal(err)
+	}
+	timeout := time.After(60 * time.Second)
+	for started, done := false, false; !done; {
+		select {
+		case st := <-sub:
+			if st.Length > 0 && st.Frame > st.Length {
+				t.Errorf("status at frame %d of a %d-frame track", st.Frame, st.Length)
+			}
+			started = started || st.State == player.StatePlaying
+			done = started && st.State == player.StateEnded
+		case <-timeout:
+			t.Fatal("playback did not end")
+		}
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return sink.out, h.ev
+}
+
+// histRec is a player.History keeping the play events.
+type histRec struct {
+	mu sync.Mutex
+	ev []model.PlayEvent
+}
+
+func (h *histRec) Append(_ context.Context, ev model.PlayEvent) error {
+	h.mu.Lock()
+	h.ev = append(h.ev, ev)
+	h.mu.Unlock()
+	return nil
+}
+
+// A seek in the outgoing track, or a skip, while the incoming track is
+// already fading in starts the incoming track again from its first
+// frame: after a seek the output is exactly that of a play started at the
+// seek's frame (the incoming track's beginning is not lost), and the
+// incoming track's position and play event do not count the frames it
+// played before (they were 1.7 s past its end after a skip).
+func TestCrossfadeInterrupted(t *testing.T) {
+	src, ids := newMemSource(t)
+	l1 := src.streams["t1/high"].TotalSamples
+	l2 := src.streams["t2/high"].TotalSamples
+	items := []player.Item{{Track: ids[0], Album: "one"}, {Track: ids[1], Album: "two"}}
+	at := l1 - 100000 // 4 s crossfade: 76,400 frames into the fade-in
+	played := func(evs []model.PlayEvent, id model.TrackID) time.Duration {
+		for _, ev := range evs {
+			if ev.TrackID == id {
+				return ev.Played
+			}
+		}
+		t.Fatalf("no play event for %s", id)
+		return 0
+	}
+	want2 := time.Duration(l2) * time.Second / 44100
+	for _, back := range []int64{150000, 300000} {
+		t.Run(fmt.Sprintf("seek to end-%d", back), func(t *testing.T) {
+			out, evs := playHooked(t, src, items, at, func(p *player.Player) {
+				if err := p.SeekFrame(l1 - back); err != nil {
+					t.Error(err)
+				}
+			}, 0)
+			ref, _ := playHooked(t, src, items, 0, nil, l1-back)
+			n := int64(len(out) / 2)
+			k := (at + 1023) / 1024 * 1024 // the hook ran after the block reaching at
+			if got, want := n-k, int64(len(ref)/2); got != want {
+				t.Fatalf("after the seek: %d frames, want %d (a play from the seek's frame)", got, want)
+			}
+			for i, v := range out[2*k:] {
+				if v != ref[i] {
+					t.Fatalf("after the seek, sample %d differs from a play from the seek's frame", i)
+				}
+			}
+			if got := played(evs, ids[1]); got != want2 {
+				t.Errorf("%s played %v, want %v", ids[1], got, want2)
+			}
+		})
+	}
+	t.Run("next", func(t *testing.T) {
+		out, evs := playHooked(t, src, items, at, func(p *player.Player) {
+			if err := p.Next(); err != nil {
+				t.Error(err)
+			}
+		}, 0)
+		k := (at + 1023) / 1024 * 1024
+		if n := int64(len(out) / 2); n != k+l2 {
+			t.Errorf("%d frames, want %d: the output up to the skip and the whole next track", n, k+l2)
+		}
+		if got := played(evs, ids[1]); got != want2 {
+			t.Errorf("%s played %v, want %v", ids[1], got, want2)
+		}
+	})
+}

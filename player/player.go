@@ -771,9 +771,11 @@ func (p *Player) play(ts *trackStream) {
 }
 
 // restart gives a slot a fresh chain from its track start, reusing its
-// open source.
+// open source. Frames it played as a preload (a crossfade's fade-in) are
+// forgotten: it plays them again.
 func (p *Player) restart(s *slot) {
 	old := s.ts
+	s.unrep = 0
 	ts, err := p.newStream(s, freshGrid, 0)
 	if err != nil {
 		s.err = err
@@ -1020,17 +1022,18 @@ func (p *Player) seek(f SeekTo) {
 	p.stalled = false
 	p.mix.Play(ts)
 	if pre := p.pre; pre != nil && pre.ts != nil {
-		if pre.ts.ch == old.ch {
-			// old.ch.stop stopped its decoder too: join the new chain, or
-			// start afresh.
-			if pre.fade == 0 && p.canLink(ts, pre.src.Manifest()) {
-				pre.ts = p.linkedStream(ts.ch, pre)
-			} else {
-				p.restart(pre)
-				if pre.ts == nil {
-					p.dropPreload(pre.err)
-					return
-				}
+		switch {
+		case pre.ts.ch == old.ch && pre.fade == 0 && p.canLink(ts, pre.src.Manifest()):
+			// old.ch.stop stopped its decoder too: join the new chain.
+			pre.ts = p.linkedStream(ts.ch, pre)
+		case pre.ts.ch == old.ch || pre.ts.consumed > 0:
+			// Its decoder stopped with the old chain, or it was already
+			// fading in: it starts afresh, so the crossfade after the
+			// seek begins at its first frame.
+			p.restart(pre)
+			if pre.ts == nil {
+				p.dropPreload(pre.err)
+				return
 			}
 		}
 		p.mix.Enqueue(pre.ts, p.crossfade(pre, ts))
