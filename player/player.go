@@ -100,9 +100,15 @@ type openedMsg struct {
 
 type bandwidthMsg struct{ bps float64 }
 
+// ErrNoSink is returned by New for a nil Source or Sink.
+var ErrNoSink = errors.New("player: nil source or sink")
+
 // New starts a player that plays from src into sink at the sink's format.
 // The player does not own src or sink: Close the player before them.
 func New(src Source, sink Sink, opts Options) (*Player, error) {
+	if src == nil || sink == nil {
+		return nil, ErrNoSink
+	}
 	rate, ch := sink.Format()
 	if rate < 1000 || rate > 768000 || ch < 1 || ch > 255 {
 		return nil, fmt.Errorf("%w: sink %d Hz × %d", ErrFormat, rate, ch)

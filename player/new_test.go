@@ -48,3 +48,15 @@ func TestNaNVolumeAndGain(t *testing.T) {
 		}
 	}
 }
+
+// TestNewNilSourceOrSink: New refuses a nil Source or Sink with
+// ErrNoSink (it panicked on the sink's Format).
+func TestNewNilSourceOrSink(t *testing.T) {
+	src, _ := newMemSource(t)
+	if _, err := player.New(src, nil, player.DefaultOptions()); !errors.Is(err, player.ErrNoSink) {
+		t.Errorf("New(src, nil) = %v, want ErrNoSink", err)
+	}
+	if _, err := player.New(nil, player.NewDiscardSink(44100, 2), player.DefaultOptions()); !errors.Is(err, player.ErrNoSink) {
+		t.Errorf("New(nil, sink) = %v, want ErrNoSink", err)
+	}
+}
