@@ -238,6 +238,15 @@ func (m *Manager) storeLicenses(ctx context.Context, env []byte, supersede []str
 // asks again RefusedRetry later). Unreachable
 // relays give fetch.ErrOffline.
 func (m *Manager) Renew(ctx context.Context) error {
+	if err := m.open(); err != nil {
+		return err
+	}
+	return m.renew(ctx)
+}
+
+// renew is Renew, for the scheduler too (which may run it while Close
+// cancels it).
+func (m *Manager) renew(ctx context.Context) error {
 	var ids []string
 	err := m.d.Store.Iterate(ctx, []byte(pLic), false, func(k, _ []byte) error {
 		ids = append(ids, string(k[len(pLic):]))

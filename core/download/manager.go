@@ -536,6 +536,10 @@ func (m *Manager) unlicensed(ctx context.Context, r Ref, tracks []string) bool {
 // another download still needs them.
 func (m *Manager) Refresh(ctx context.Context, r Ref) error {
 	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return ErrClosed
+	}
 	it, ok := m.items[r]
 	if ok {
 		c := *it
@@ -557,6 +561,9 @@ func (m *Manager) Refresh(ctx context.Context, r Ref) error {
 // (see Refresh); it does nothing when the playlist is not downloaded.
 // The engine calls it whenever the playlist's document changes.
 func (m *Manager) RefreshPlaylist(ctx context.Context, id string) error {
+	if err := m.open(); err != nil {
+		return err
+	}
 	m.mu.Lock()
 	var refs []Ref
 	for r := range m.items {
@@ -628,6 +635,10 @@ func (m *Manager) Remove(ctx context.Context, r Ref) error {
 	m.itemMu.Lock()
 	defer m.itemMu.Unlock()
 	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return ErrClosed
+	}
 	it, ok := m.items[r]
 	m.mu.Unlock()
 	if !ok {
@@ -824,6 +835,9 @@ func (m *Manager) countDone(ctx context.Context, tt trackTier, j *jobRec) error 
 
 // SetAllowMetered changes and persists the metered-network setting.
 func (m *Manager) SetAllowMetered(ctx context.Context, ok bool) error {
+	if err := m.open(); err != nil {
+		return err
+	}
 	b, err := detEnc.Marshal(cfgRec{AllowMetered: ok})
 	if err != nil {
 		return err
@@ -864,8 +878,22 @@ func (m *Manager) Wait(ctx context.Context) error {
 	}
 }
 
+// open returns ErrClosed once Close began: a closed manager changes
+// neither the store nor the blob files, which a manager opened after it
+// on the same store now owns.
+func (m *Manager) open() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrClosed
+	}
+	return nil
+}
+
 // Close stops the scheduler and waits for in-flight blobs to finish or
-// be abandoned (their done bits are not set). Safe to call twice.
+// be abandoned (their done bits are not set). Safe to call twice. Later
+// calls of Add, Remove, Refresh, RefreshPlaylist, Renew, Verify and
+// SetAllowMetered return ErrClosed.
 func (m *Manager) Close() error {
 	m.mu.Lock()
 	if m.closed {

@@ -243,6 +243,9 @@ func (m *Manager) dropDone(ctx context.Context, drop []doneEntry) error {
 // failed. It reads every byte of every download, so apps call it rarely
 // (e.g. while charging); reads through Blob are verified anyway.
 func (m *Manager) Verify(ctx context.Context) (int, error) {
+	if err := m.open(); err != nil {
+		return 0, err
+	}
 	seen := map[[32]byte]bool{}
 	var hashes [][32]byte
 	err := m.d.Store.Iterate(ctx, []byte(pDone), false, func(k, v []byte) error {

@@ -211,7 +211,7 @@ func (m *Manager) pass(ctx context.Context) error {
 		return err
 	}
 	if m.renewalDue(ctx) {
-		if err := m.Renew(ctx); err != nil && !errors.Is(err, ErrRenewalRefused) {
+		if err := m.renew(ctx); err != nil && !errors.Is(err, ErrRenewalRefused) {
 			return err
 		}
 	}
