@@ -4,7 +4,9 @@ import (
 	"errors"
 	"math"
 	"testing"
+	"time"
 
+	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/player"
 )
 
@@ -58,5 +60,35 @@ func TestNewNilSourceOrSink(t *testing.T) {
 	}
 	if _, err := player.New(nil, player.NewDiscardSink(44100, 2), player.DefaultOptions()); !errors.Is(err, player.ErrNoSink) {
 		t.Errorf("New(nil, sink) = %v, want ErrNoSink", err)
+	}
+}
+
+// TestControlsRefuseBadValues: SetTier and SetRepeat refuse what the
+// queue would ignore, so the app learns its call did nothing, and the
+// queue keeps its setting when an event carries such a value.
+func TestControlsRefuseBadValues(t *testing.T) {
+	src, _ := newMemSource(t)
+	p, err := player.New(src, player.NewDiscardSink(44100, 2), player.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if err := p.SetTier("bogus"); !errors.Is(err, model.ErrInvalidTier) {
+		t.Errorf("SetTier(bogus) = %v, want model.ErrInvalidTier", err)
+	}
+	for _, m := range []player.RepeatMode{-1, player.RepeatTrack + 1} {
+		if err := p.SetRepeat(m); !errors.Is(err, player.ErrBadRepeat) {
+			t.Errorf("SetRepeat(%d) = %v, want ErrBadRepeat", m, err)
+		}
+	}
+	if err := p.SetRepeat(player.RepeatTrack); err != nil {
+		t.Fatal(err)
+	}
+	q := player.NewQueue(player.QueueConfig{Rate: 44100, Tier: model.TierHigh})
+	now := time.Unix(0, 0)
+	q.Step(now, player.SetRepeat{Mode: player.RepeatContext})
+	fx := q.Step(now, player.SetRepeat{Mode: 7})
+	if st := fx[len(fx)-1].(player.Publish).Status; st.Repeat != player.RepeatContext {
+		t.Errorf("after SetRepeat{7}: repeat %d, want RepeatContext", st.Repeat)
 	}
 }

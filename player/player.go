@@ -262,14 +262,30 @@ func (p *Player) SetVolume(g float64) error {
 	return p.Send(SetVolume{Gain: g})
 }
 
-// SetRepeat sets the repeat mode.
-func (p *Player) SetRepeat(m RepeatMode) error { return p.Send(SetRepeat{Mode: m}) }
+// ErrBadRepeat is returned by SetRepeat for a mode other than RepeatOff,
+// RepeatContext and RepeatTrack.
+var ErrBadRepeat = errors.New("player: unknown repeat mode")
+
+// SetRepeat sets the repeat mode; an unknown one is refused with
+// ErrBadRepeat.
+func (p *Player) SetRepeat(m RepeatMode) error {
+	if !m.valid() {
+		return fmt.Errorf("set repeat %d: %w", m, ErrBadRepeat)
+	}
+	return p.Send(SetRepeat{Mode: m})
+}
 
 // SetShuffle turns smart shuffle on or off.
 func (p *Player) SetShuffle(on bool) error { return p.Send(SetShuffle{On: on}) }
 
-// SetTier chooses the tier from the next track on.
-func (p *Player) SetTier(t model.Tier) error { return p.Send(SetTier{Tier: t}) }
+// SetTier chooses the tier from the next track on; an invalid tier is
+// refused with model.ErrInvalidTier.
+func (p *Player) SetTier(t model.Tier) error {
+	if !t.Valid() {
+		return fmt.Errorf("set tier %q: %w", t, model.ErrInvalidTier)
+	}
+	return p.Send(SetTier{Tier: t})
+}
 
 // SetCrossfade sets the crossfade between tracks of different albums
 // (0–12 s, equal power).

@@ -43,6 +43,9 @@ const (
 	RepeatTrack
 )
 
+// valid reports whether m is one of the repeat modes.
+func (m RepeatMode) valid() bool { return m >= RepeatOff && m <= RepeatTrack }
+
 // State is the playback state published to subscribers.
 type State int
 
@@ -106,11 +109,12 @@ type (
 	// SetVolume sets the linear volume, clamped to [0, 1]; NaN leaves it
 	// unchanged.
 	SetVolume struct{ Gain float64 }
-	// SetRepeat sets the repeat mode.
+	// SetRepeat sets the repeat mode (an unknown one is ignored).
 	SetRepeat struct{ Mode RepeatMode }
 	// SetShuffle turns smart shuffle on or off; the current track stays.
 	SetShuffle struct{ On bool }
-	// SetTier chooses the tier used from the next track on.
+	// SetTier chooses the tier used from the next track on (an invalid
+	// one is ignored).
 	SetTier struct{ Tier model.Tier }
 	// SetCrossfade sets the crossfade, clamped to [0, MaxCrossfade].
 	SetCrossfade struct{ Duration time.Duration }
@@ -357,7 +361,9 @@ func (q *Queue) Step(now time.Time, ev Event) []Effect {
 			fx = append(fx, Volume{Gain: q.volume})
 		}
 	case SetRepeat:
-		q.repeat = e.Mode
+		if e.Mode.valid() {
+			q.repeat = e.Mode
+		}
 	case SetShuffle:
 		if e.On != q.shuffle {
 			q.shuffle = e.On
