@@ -28,6 +28,10 @@ import (
 var (
 	// ErrNoOrigins is returned by Open without WithOrigins.
 	ErrNoOrigins = errors.New("core: no origins configured")
+	// ErrOptions is returned by Open for Options not made by
+	// DefaultOptions: the zero value has no blob cache, keeps no content
+	// key and turns HTTP/2 off, which would pass silently.
+	ErrOptions = errors.New("core: options not initialised: start from DefaultOptions")
 	// ErrNotRegistered is returned by calls that need a device token
 	// before Register succeeded.
 	ErrNotRegistered = errors.New("core: device not registered")
@@ -95,16 +99,13 @@ type Engine struct {
 // when the identity was lost and made anew: the device registers
 // again), and the blob cache index. Unless WithHTTPClient, it makes the
 // engine's own HTTP client (never shared with another engine). It does
-// no network I/O.
+// no network I/O. opts must come from DefaultOptions (ErrOptions).
 func Open(ctx context.Context, dir string, opts Options) (*Engine, error) {
 	if len(opts.origins) == 0 {
 		return nil, ErrNoOrigins
 	}
-	if opts.logger == nil {
-		opts.logger = slog.Default()
-	}
-	if opts.clock == nil {
-		opts.clock = SystemClock
+	if opts.logger == nil || opts.clock == nil {
+		return nil, ErrOptions
 	}
 	opts.origins = append([]string(nil), opts.origins...)
 	e := &Engine{dir: dir, opts: opts, log: opts.logger, st: opts.store, ks: opts.keyStore,

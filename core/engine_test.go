@@ -384,6 +384,20 @@ func TestOpenNeedsOrigins(t *testing.T) {
 	}
 }
 
+// TestOpenRefusesZeroOptions: Options not made by DefaultOptions are
+// refused with ErrOptions (the zero value opened an engine with no blob
+// cache, no content-key caching and HTTP/2 off), and nothing is created
+// in the data directory.
+func TestOpenRefusesZeroOptions(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := core.Open(context.Background(), dir, core.Options{}.WithOrigins("http://127.0.0.1:1")); !errors.Is(err, core.ErrOptions) {
+		t.Fatalf("got %v, want ErrOptions", err)
+	}
+	if ents, err := os.ReadDir(dir); err != nil || len(ents) != 0 {
+		t.Fatalf("data directory after the refusal: %v, %v", ents, err)
+	}
+}
+
 // fakeClock is a settable Clock.
 type fakeClock struct {
 	mu  sync.Mutex
