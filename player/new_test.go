@@ -92,3 +92,27 @@ func TestControlsRefuseBadValues(t *testing.T) {
 		t.Errorf("after SetRepeat{7}: repeat %d, want RepeatContext", st.Repeat)
 	}
 }
+
+// TestNewRefusesBadTimeouts: a fetch timeout of 0 or less made every
+// fetch fail at once, so nothing played and each track failed after the
+// stall timeout with "context deadline exceeded"; New refuses it (and a
+// negative stall timeout, and options not made by DefaultOptions) with
+// ErrOptions.
+func TestNewRefusesBadTimeouts(t *testing.T) {
+	src, _ := newMemSource(t)
+	for name, o := range map[string]player.Options{
+		"fetch 0":        player.DefaultOptions().WithFetchTimeout(0),
+		"fetch negative": player.DefaultOptions().WithFetchTimeout(-time.Second),
+		"stall negative": player.DefaultOptions().WithStallTimeout(-time.Second),
+		"zero value":     {},
+	} {
+		if _, err := player.New(src, player.NewDiscardSink(44100, 2), o); !errors.Is(err, player.ErrOptions) {
+			t.Errorf("%s: New = %v, want ErrOptions", name, err)
+		}
+	}
+	p, err := player.New(src, player.NewDiscardSink(44100, 2), player.DefaultOptions().WithStallTimeout(0))
+	if err != nil {
+		t.Fatalf("stall timeout 0: %v", err)
+	}
+	p.Close()
+}

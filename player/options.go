@@ -134,10 +134,12 @@ func (o Options) BlockFrames() int { return o.blockFrames }
 func (o Options) WithPredecode(blocks int) Options { o.predecodeBlocks = max(blocks, 2); return o }
 
 // WithStallTimeout sets how long fetches of one object may keep failing
-// before the track is skipped with an error (default 30 s).
+// before the track is skipped with an error (default 30 s; 0: at the
+// first failure; New refuses a negative one with ErrOptions).
 func (o Options) WithStallTimeout(d time.Duration) Options { o.stallTimeout = d; return o }
 
-// WithFetchTimeout bounds each fetch attempt (default 10 s).
+// WithFetchTimeout bounds each fetch attempt (default 10 s; New refuses
+// 0 or less with ErrOptions).
 func (o Options) WithFetchTimeout(d time.Duration) Options { o.fetchTimeout = d; return o }
 
 // WithEffects sets the effects applied, in order, to the output before

@@ -100,6 +100,12 @@ type openedMsg struct {
 
 type bandwidthMsg struct{ bps float64 }
 
+// ErrOptions is returned by New for Options it cannot play with: not
+// made by DefaultOptions, or a fetch timeout that is not positive (every
+// fetch would fail at once, and every track after the stall timeout) or
+// a negative stall timeout.
+var ErrOptions = errors.New("player: bad options")
+
 // ErrNoSink is returned by New for a nil Source or Sink.
 var ErrNoSink = errors.New("player: nil source or sink")
 
@@ -114,7 +120,10 @@ func New(src Source, sink Sink, opts Options) (*Player, error) {
 		return nil, fmt.Errorf("%w: sink %d Hz × %d", ErrFormat, rate, ch)
 	}
 	if opts.clock == nil || opts.blockFrames == 0 {
-		return nil, errors.New("player: options not initialised: start from DefaultOptions")
+		return nil, fmt.Errorf("%w: not initialised: start from DefaultOptions", ErrOptions)
+	}
+	if opts.fetchTimeout <= 0 || opts.stallTimeout < 0 {
+		return nil, fmt.Errorf("%w: fetch timeout %v (want > 0), stall timeout %v (want ≥ 0)", ErrOptions, opts.fetchTimeout, opts.stallTimeout)
 	}
 	if err := opts.gain.validate(); err != nil {
 		return nil, err
