@@ -8,3 +8,8 @@ func SetResolvedHook(m *Manager, fn func(Ref)) {
 	defer m.itemMu.Unlock()
 	m.resolved = fn
 }
+
+// SetWriteFault makes every write to a blob's temp file call fn first
+// and fail with its error when it returns one (a full or failing disk).
+// Call it before the first download.
+func SetWriteFault(m *Manager, fn func() error) { m.files.writeFault = fn }

@@ -38,6 +38,9 @@ type blobFiles struct {
 	dir   string
 	st    store.Store // non-nil: blobs are store values, dir is unused
 	locks [64]sync.Mutex
+	// writeFault, when set (tests), is asked before every write to a
+	// temp file and fails it with its error, as a full disk would.
+	writeFault func() error
 }
 
 const tmpDir = "tmp"
@@ -82,11 +85,12 @@ func (f *blobFiles) read(h [32]byte) (b []byte, ok bool, err error) {
 // tempBlob is a blob being written: a file in DIR/tmp hashed as it is
 // written, or bytes in memory (buf) with a blob store.
 type tempBlob struct {
-	f    *os.File // nil with a blob store
-	buf  []byte
-	h    hash.Hash
-	n    int64
-	path string
+	f     *os.File // nil with a blob store
+	buf   []byte
+	h     hash.Hash
+	n     int64
+	path  string
+	fault func() error // blobFiles.writeFault
 }
 
 func (f *blobFiles) create() (*tempBlob, error) {
@@ -95,12 +99,13 @@ func (f *blobFiles) create() (*tempBlob, error) {
 	}
 	file, err := os.CreateTemp(filepath.Join(f.dir, tmpDir), "blob-*")
 	if err != nil {
-		return nil, fmt.Errorf("create temp blob: %w", err)
+		return nil, fmt.Errorf("%w: create temp file: %w", ErrWriteBlob, err)
 	}
-	return &tempBlob{f: file, h: sha256.New(), path: file.Name()}, nil
+	return &tempBlob{f: file, h: sha256.New(), path: file.Name(), fault: f.writeFault}, nil
 }
 
-// Write writes p to the file and the hash.
+// Write writes p to the file and the hash; a failed write wraps
+// ErrWriteBlob.
 func (t *tempBlob) Write(p []byte) (int, error) {
 	if t.f == nil {
 		t.buf = append(t.buf, p...)
@@ -108,14 +113,22 @@ func (t *tempBlob) Write(p []byte) (int, error) {
 		t.n += int64(len(p))
 		return len(p), nil
 	}
+	if t.fault != nil {
+		if err := t.fault(); err != nil {
+			return 0, fmt.Errorf("%w: %w", ErrWriteBlob, err)
+		}
+	}
 	n, err := t.f.Write(p)
 	t.h.Write(p[:n])
 	t.n += int64(n)
-	return n, err
+	if err != nil {
+		return n, fmt.Errorf("%w: %w", ErrWriteBlob, err)
+	}
+	return n, nil
 }
 
 // reset truncates the file for another attempt (a no-op, without
-// syscalls, while nothing was written).
+// syscalls, while nothing was written); a failure wraps ErrWriteBlob.
 func (t *tempBlob) reset() error {
 	if t.n == 0 {
 		return nil
@@ -127,9 +140,12 @@ func (t *tempBlob) reset() error {
 		return nil
 	}
 	if _, err := t.f.Seek(0, io.SeekStart); err != nil {
-		return err
+		return fmt.Errorf("%w: rewind: %w", ErrWriteBlob, err)
 	}
-	return t.f.Truncate(0)
+	if err := t.f.Truncate(0); err != nil {
+		return fmt.Errorf("%w: truncate: %w", ErrWriteBlob, err)
+	}
+	return nil
 }
 
 func (t *tempBlob) sum() (s [32]byte) {
@@ -144,10 +160,10 @@ func (t *tempBlob) finish() error {
 	}
 	if err := t.f.Sync(); err != nil {
 		t.f.Close()
-		return fmt.Errorf("sync blob: %w", err)
+		return fmt.Errorf("%w: sync: %w", ErrWriteBlob, err)
 	}
 	if err := t.f.Close(); err != nil {
-		return fmt.Errorf("close blob: %w", err)
+		return fmt.Errorf("%w: close: %w", ErrWriteBlob, err)
 	}
 	return nil
 }

@@ -53,6 +53,10 @@ var (
 	ErrOptions = errors.New("download: options not initialised: start from DefaultOptions")
 	// ErrClosed: the manager was closed.
 	ErrClosed = errors.New("download: manager closed")
+	// ErrWriteBlob: a blob could not be written to the device's disk
+	// (full, read-only, failing). The track fails with it at once; it is
+	// never taken for a network failure, which pauses downloads instead.
+	ErrWriteBlob = errors.New("download: write blob to disk")
 )
 
 // Kind is what a download request names.
@@ -470,9 +474,11 @@ func (m *Manager) emit(e Event) {
 // resolver), obtains one license for its tracks and downloads them;
 // tracks the relay reports unavailable are left out (ItemStatus,
 // EventUnavailable). Adding a request again is a no-op, unless it failed
-// to resolve, left tracks out or holds tracks no stored license covers
-// (revoked, then registered again; dropped at a renewal): then it is
-// resolved again, which licenses them.
+// to resolve, left tracks out, holds tracks whose download failed
+// (EventFailed: a full disk, a blob failing its check) or holds tracks no
+// stored license covers (revoked, then registered again; dropped at a
+// renewal): then it is resolved again, which licenses them and retries
+// the failed ones.
 func (m *Manager) Add(ctx context.Context, r Ref) error {
 	if err := r.valid(); err != nil {
 		return err
@@ -491,7 +497,7 @@ func (m *Manager) Add(ctx context.Context, r Ref) error {
 		return ErrClosed
 	}
 	it, ok := m.items[r]
-	retry := ok && (m.errs[r] != nil || len(it.Unavailable) > 0)
+	retry := ok && (m.errs[r] != nil || len(it.Unavailable) > 0 || m.trackFailedLocked(r, it))
 	m.mu.Unlock()
 	if ok && !retry && it.Resolved {
 		retry = m.unlicensed(ctx, r, it.Tracks)
@@ -518,6 +524,18 @@ func (m *Manager) Add(ctx context.Context, r Ref) error {
 	m.emit(Event{Kind: EventQueued, Ref: r})
 	m.busy()
 	return nil
+}
+
+// trackFailedLocked reports whether one of its tracks at r's tier
+// failed to download in this session (a disk or integrity error). Caller
+// holds m.mu.
+func (m *Manager) trackFailedLocked(r Ref, it *itemRec) bool {
+	for _, t := range it.Tracks {
+		if m.failed[trackTier{model.TrackID(t), r.Tier}] != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // unlicensed reports whether a stored license is missing for one of

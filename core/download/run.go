@@ -691,7 +691,7 @@ func (m *Manager) fetchBlob(ctx context.Context, man *model.Manifest, idx int, r
 		}
 		if err == nil {
 			if _, err := tmp.Write(b); err != nil {
-				return nil, fmt.Errorf("write blob: %w", err)
+				return nil, err
 			}
 			if err := check(); err == nil {
 				ok = true
@@ -699,7 +699,7 @@ func (m *Manager) fetchBlob(ctx context.Context, man *model.Manifest, idx int, r
 			}
 		}
 		if err := tmp.reset(); err != nil {
-			return nil, fmt.Errorf("write blob: %w", err)
+			return nil, err
 		}
 	}
 	req := fetch.Request{Kind: fetch.KindHeader, Track: man.TrackID, Tier: man.Tier, MaxSize: ref.Size, Hash: ref.SHA256}
@@ -710,7 +710,7 @@ func (m *Manager) fetchBlob(ctx context.Context, man *model.Manifest, idx int, r
 	answered := false
 	for _, o := range m.d.Origins {
 		if err := tmp.reset(); err != nil {
-			return nil, fmt.Errorf("write blob: %w", err)
+			return nil, err
 		}
 		if so, isStream := o.(fetch.StreamOrigin); isStream {
 			_, err = so.FetchTo(ctx, req, tmp)
@@ -728,6 +728,9 @@ func (m *Manager) fetchBlob(ctx context.Context, man *model.Manifest, idx int, r
 		}
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
+		}
+		if errors.Is(err, ErrWriteBlob) {
+			return nil, err // the disk, not the origin: another origin would fail the same
 		}
 		var se *fetch.StatusError
 		answered = answered || errors.As(err, &se) || errors.Is(err, fetch.ErrIntegrity) || errors.Is(err, fetch.ErrTooLarge)
