@@ -28,7 +28,8 @@ func init() {
 // once everything is downloaded (or failed). Tracks the relay cannot
 // license (unknown, taken down, not released) are left out with their
 // reason, and the rest downloads. It prints how many tracks of the
-// requests, at the tier, are downloaded.
+// requests, at the tier, are downloaded, and fails with
+// errDownloadIncomplete when some of the others failed.
 func runDownload(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("download", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -124,8 +125,16 @@ func runDownload(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		left = fmt.Sprintf(", %d unavailable", c.Unavailable)
 	}
 	fmt.Fprintf(stdout, "%d/%d tracks%s, %s in %s\n", c.Done, c.Tracks, left, humanBytes(st.Bytes-before.Bytes), seconds(prog.elapsed()-start))
+	if c.Done < c.Tracks {
+		return fmt.Errorf("%w: %d of %d tracks failed (causes above; run the command again to retry them)", errDownloadIncomplete, c.Tracks-c.Done, c.Tracks)
+	}
 	return nil
 }
+
+// errDownloadIncomplete: `segue download` ended with tracks of its
+// requests neither downloaded nor unavailable (their download failed: a
+// full disk, a blob failing its check); it exits 1.
+var errDownloadIncomplete = errors.New("download incomplete")
 
 // deviceLimitHint adds to a refusal for the account's offline-device
 // limit how to see and free a slot.

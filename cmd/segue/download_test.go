@@ -50,6 +50,14 @@ func (s *syncBuffer) String() string {
 // output) into the relay data directory dir, and returns its id.
 func publishAlbum(t *testing.T, dir string, n int) model.AlbumID {
 	t.Helper()
+	return publishAlbumWith(t, dir, n, -1)
+}
+
+// publishAlbumWith is publishAlbum whose track number bad (when ≥ 0)
+// has a signed manifest naming its first chunk one byte longer than the
+// blob the relay serves, so every download of it fails its check.
+func publishAlbumWith(t *testing.T, dir string, n, bad int) model.AlbumID {
+	t.Helper()
 	ctx := context.Background()
 	dd, err := catalog.OpenDataDir(ctx, dir)
 	if err != nil {
@@ -82,6 +90,9 @@ func publishAlbum(t *testing.T, dir string, n int) model.AlbumID {
 				{Index: 0, Samples: 16000, Blob: put(1, 4096)},
 				{Index: 1, FirstSample: 16000, Samples: 16000, Blob: put(2, 4096)},
 			}}
+		if i == bad {
+			m.Chunks[0].Blob.Size++
+		}
 		env, err := crypto.SignManifest(dd.Signer, m)
 		if err != nil {
 			t.Fatal(err)
@@ -214,6 +225,22 @@ func TestDownloadOfflineCommands(t *testing.T) {
 	}
 	run(step{"offline deregister itself", append(append([]string{"offline"}, base...), "-deregister", me), 0, []string{"this device is deregistered: `segue sync login`"}})
 	run(step{"offline after deregistering itself", append(append([]string{"offline"}, base...), "-devices"), 1, []string{"401"}})
+}
+
+// TestDownloadFailedTrackExits1: a track whose download fails (here its
+// blob fails the manifest's check) makes `segue download` print the
+// failure and the partial count and exit 1 instead of 0.
+func TestDownloadFailedTrackExits1(t *testing.T) {
+	relayDir := filepath.Join(t.TempDir(), "relay")
+	album := publishAlbumWith(t, relayDir, 3, 1)
+	url := startRelayCmd(t, relayDir, "cli-admin-token")
+	dev := filepath.Join(t.TempDir(), "device")
+	code, out, errOut := runCmd("download", "-data", dev, "-relay", url, "-user", "ada", "-password", "correct horse battery", "-signup",
+		"-tier", "low", "album:"+string(album))
+	if code != 1 || !strings.Contains(out, "2/3 tracks") || !strings.Contains(errOut, "download incomplete: 1 of 3 tracks failed") ||
+		!strings.Contains(errOut, "manifest says") {
+		t.Fatalf("exit %d, want 1\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
 }
 
 // TestDownloadPlaylistCommand creates a playlist on one device (through
