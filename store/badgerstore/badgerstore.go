@@ -41,6 +41,16 @@ var ErrBadOptions = errors.New("badgerstore: bad options")
 // when it opens, so a much larger size ends the process out of memory.
 const MaxBlockCache = 64 << 30
 
+// ErrNoSpace is returned by Open when the file system holding the store
+// has less free space than one write-ahead-log file (twice the memtable
+// size: 32 MiB by default). Badger writes that file through a memory map,
+// and a write into it that finds the disk full kills the process with
+// SIGBUS instead of returning an error.
+var ErrNoSpace = errors.New("badgerstore: not enough free disk space")
+
+// freeSpace reports the free bytes for dir (statFree; tests replace it).
+var freeSpace = statFree
+
 // Options configures Open. The zero value is not useful; start from
 // DefaultOptions.
 type Options struct {
@@ -125,7 +135,8 @@ var _ store.Store = (*Store)(nil)
 // Before Badger touches dir, Open checks it reading only: a directory
 // another process has open fails with ErrLocked, and one Badger would
 // panic on or silently empty (see ErrDamaged) fails with ErrDamaged naming
-// the file, with nothing written. A panic of Badger's open in the calling
+// the file, with nothing written; a file system with less free space
+// than twice the memtable size fails with ErrNoSpace. A panic of Badger's open in the calling
 // goroutine is returned as ErrDamaged too.
 func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	if err := ctx.Err(); err != nil {
@@ -157,6 +168,10 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	if !opts.inMemory {
 		if err := checkBeforeOpen(dir, opts.strict); err != nil {
 			return nil, err
+		}
+		if free, ok := freeSpace(dir); ok && free < uint64(2*opts.memTableSize) {
+			return nil, fmt.Errorf("%w: %d KiB free for %s, at least %d KiB needed (free some space and try again)",
+				ErrNoSpace, free>>10, dir, 2*opts.memTableSize>>10)
 		}
 	}
 	db, err := openRecovered(bo)

@@ -1,0 +1,28 @@
+//go:build unix
+
+package badgerstore
+
+import (
+	"errors"
+	"io/fs"
+	"path/filepath"
+	"syscall"
+)
+
+// statFree returns the bytes an unprivileged writer may still use on the
+// file system holding dir, or of its nearest existing ancestor when dir
+// does not exist yet; ok is false when it cannot be told.
+func statFree(dir string) (free uint64, ok bool) {
+	for {
+		var st syscall.Statfs_t
+		err := syscall.Statfs(dir, &st)
+		if err == nil {
+			return uint64(st.Bavail) * uint64(st.Bsize), true
+		}
+		parent := filepath.Dir(dir)
+		if !errors.Is(err, fs.ErrNotExist) || parent == dir {
+			return 0, false
+		}
+		dir = parent
+	}
+}
