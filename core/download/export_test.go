@@ -13,3 +13,9 @@ func SetResolvedHook(m *Manager, fn func(Ref)) {
 // and fail with its error when it returns one (a full or failing disk).
 // Call it before the first download.
 func SetWriteFault(m *Manager, fn func() error) { m.files.writeFault = fn }
+
+// SetFreeSpace makes the manager read the blob directory's free space
+// from fn instead of the file system. Call it before the first download.
+func SetFreeSpace(m *Manager, fn func() uint64) {
+	m.files.free = func(string) (uint64, bool) { return fn(), true }
+}

@@ -41,6 +41,9 @@ type blobFiles struct {
 	// writeFault, when set (tests), is asked before every write to a
 	// temp file and fails it with its error, as a full disk would.
 	writeFault func() error
+	// free reports the free bytes of dir's file system (statFree; tests
+	// replace it).
+	free func(dir string) (uint64, bool)
 }
 
 const tmpDir = "tmp"
@@ -57,7 +60,22 @@ func newBlobFiles(dir string, st store.Store) (*blobFiles, error) {
 	if err := os.MkdirAll(filepath.Join(dir, tmpDir), 0o700); err != nil {
 		return nil, fmt.Errorf("download: create blob directory: %w", err)
 	}
-	return &blobFiles{dir: dir}, nil
+	return &blobFiles{dir: dir, free: statFree}, nil
+}
+
+// checkRoom fails with ErrNoSpace (wrapped in ErrWriteBlob) when storing
+// size more bytes would leave less than keep free on the blob
+// directory's file system. With a blob store it never fails.
+func (f *blobFiles) checkRoom(size, keep int64) error {
+	if f.st != nil || keep == 0 {
+		return nil
+	}
+	free, ok := f.free(f.dir)
+	if !ok || free >= uint64(size)+uint64(keep) {
+		return nil
+	}
+	return fmt.Errorf("%w: %w: %d KiB free, a %d KiB blob would leave less than the %d KiB downloads keep free",
+		ErrWriteBlob, ErrNoSpace, free>>10, (size+1023)>>10, keep>>10)
 }
 
 func (f *blobFiles) lock(h [32]byte) *sync.Mutex { return &f.locks[h[0]%byte(len(f.locks))] }

@@ -57,6 +57,10 @@ var (
 	// (full, read-only, failing). The track fails with it at once; it is
 	// never taken for a network failure, which pauses downloads instead.
 	ErrWriteBlob = errors.New("download: write blob to disk")
+	// ErrNoSpace: a blob would leave less free space on the disk than
+	// Options.WithMinFreeSpace; its track fails with it (wrapped in
+	// ErrWriteBlob) before the blob is fetched.
+	ErrNoSpace = errors.New("download: not enough free disk space")
 )
 
 // Kind is what a download request names.

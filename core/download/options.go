@@ -38,6 +38,7 @@ type Options struct {
 	bootID       string
 	logger       *slog.Logger
 	events       func(Event)
+	minFree      int64
 }
 
 // DefaultOptions returns: 4 workers (4 tracks queued, 16 blob transfers
@@ -47,7 +48,8 @@ type Options struct {
 // expire within 7 days, no playlist resolver
 // (Add of a playlist fails with ErrNoPlaylists; recorded playlist
 // downloads wait for SetPlaylists), the system wall clock
-// with the boot-time monotonic clock, slog.Default() and no event sink.
+// with the boot-time monotonic clock, slog.Default(), no event sink and
+// DefaultMinFreeSpace left free on the blob directory's file system.
 func DefaultOptions() Options {
 	return Options{
 		workers:    4,
@@ -59,8 +61,23 @@ func DefaultOptions() Options {
 		mono:       bootTime,
 		bootID:     bootID(),
 		logger:     slog.Default(),
+		minFree:    DefaultMinFreeSpace,
 	}
 }
+
+// DefaultMinFreeSpace is the free space downloads leave on the file
+// system of Deps.BlobDir by default (64 MiB): the device's store needs
+// room to open and write (badgerstore refuses to open with less than
+// 32 MiB free), so downloads filling the disk would leave a device on
+// which not even removing them works.
+const DefaultMinFreeSpace = 64 << 20
+
+// WithMinFreeSpace sets the free space, in bytes, that downloads leave
+// on the blob directory's file system (default DefaultMinFreeSpace; 0:
+// none, negative values become 0): a blob that would leave less fails
+// its track with ErrNoSpace before it is fetched. It does not apply with
+// Deps.BlobStore, nor where the free space cannot be told (not unix).
+func (o Options) WithMinFreeSpace(n int64) Options { o.minFree = max(n, 0); return o }
 
 // MaxWorkers is the most download workers a Manager runs (WithWorkers):
 // 64 tracks at a time, 256 blob transfers. Each worker's blob transfers

@@ -658,11 +658,15 @@ func (m *Manager) completeIfDone(ctx context.Context, tt trackTier, before, blob
 }
 
 // fetchBlob writes blob idx (0 = header) to a temp file, verified against
-// ref, and returns it still open and not yet fsynced (the group committer
+// ref (after checking it leaves the free space the options keep), and
+// returns it still open and not yet fsynced (the group committer
 // fsyncs it, so a transfer slot never waits for the disk): from the
 // streaming cache when it holds the blob, else streamed from the origins
 // in order while it is hashed (never buffered whole).
 func (m *Manager) fetchBlob(ctx context.Context, man *model.Manifest, idx int, ref model.BlobRef) (*tempBlob, error) {
+	if err := m.files.checkRoom(ref.Size, m.opts.minFree); err != nil {
+		return nil, err
+	}
 	tmp, err := m.files.create()
 	if err != nil {
 		return nil, err
