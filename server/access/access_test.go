@@ -1,6 +1,7 @@
 package access_test
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -278,6 +279,78 @@ func TestFileTornTailAndCorruption(t *testing.T) {
 	err = r.Scan(ctx, day, day.Add(time.Hour), func(access.Record) error { return nil })
 	if !errors.Is(err, access.ErrCorrupt) {
 		t.Fatalf("flipped bit: %v, want ErrCorrupt", err)
+	}
+}
+
+// TestFileZeroTail: after a machine crash a day file may end in zero
+// bytes (the file grew before its last data reached the disk): from a
+// frame's length, or from inside its body, to the end. The reader treats
+// that as a torn tail and a new writer truncates it and appends, instead
+// of failing the day with ErrCorrupt (the writer then refused every
+// batch of the day, and reconcile could not read it); nonzero bytes
+// after a bad frame are still corruption.
+func TestFileZeroTail(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		tail func(frame []byte) []byte // appended to three good frames
+		want int                       // records read; -1: ErrCorrupt
+	}{
+		{"zero block", func([]byte) []byte { return make([]byte, 4096) }, 3},
+		{"zeros from inside a frame", func(f []byte) []byte { return append(bytes.Clone(f[:9]), make([]byte, 4096)...) }, 3},
+		{"zeros from the checksum", func(f []byte) []byte { return append(bytes.Clone(f[:len(f)-4]), make([]byte, 100)...) }, 3},
+		{"garbage after zeros", func([]byte) []byte { return append(make([]byte, 100), 1) }, -1},
+		{"bad frame, zeros after it", func(f []byte) []byte {
+			b := bytes.Clone(f)
+			b[6] ^= 1
+			return append(b, make([]byte, 100)...)
+		}, -1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			w, err := access.NewFileWriter(dir, access.DefaultOptions())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range 3 {
+				w.Write(chunkRec("c", day.Add(time.Duration(i)*time.Minute), uint32(i)))
+			}
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(dir, "access-2026-11-30.log")
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			frame := b[:len(b)/3]
+			if err := os.WriteFile(path, append(b, tc.tail(frame)...), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			r := access.NewFileReader(dir)
+			var n int
+			err = r.Scan(ctx, day, day.Add(time.Hour), func(access.Record) error { n++; return nil })
+			if tc.want < 0 {
+				if !errors.Is(err, access.ErrCorrupt) {
+					t.Fatalf("scan: %v, want ErrCorrupt", err)
+				}
+				return
+			}
+			if err != nil || n != tc.want {
+				t.Fatalf("scan: %d records, %v; want %d", n, err, tc.want)
+			}
+			w, err = access.NewFileWriter(dir, access.DefaultOptions())
+			if err != nil {
+				t.Fatal(err)
+			}
+			w.Write(chunkRec("c", day.Add(10*time.Minute), 10))
+			if err := w.Close(); err != nil {
+				t.Fatalf("append after the zero tail: %v", err)
+			}
+			if n := len(scanAll(t, r, day, day.Add(time.Hour))); n != 4 {
+				t.Fatalf("after append: %d records, want 4", n)
+			}
+		})
 	}
 }
 

@@ -20,7 +20,10 @@ import (
 //
 // A frame cut short at the end of a file (a crash mid-write) is a torn
 // tail: the reader ignores it and the writer truncates it before
-// appending. A bad frame anywhere else is ErrCorrupt.
+// appending. So is a bad frame followed by nothing but zero bytes to the
+// end of the file (after a machine crash a file may have grown before
+// its last data reached the disk, which then reads as zeros). A bad frame
+// anywhere else is ErrCorrupt.
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
@@ -143,7 +146,7 @@ func scanFrames(r io.ReadSeeker, fn func(Record) error) (int64, error) {
 		}
 		n := binary.BigEndian.Uint32(hdr[:])
 		if n == 0 || n > MaxEncodedLen {
-			return off, fmt.Errorf("%w: frame length %d at offset %d", ErrCorrupt, n, off)
+			return off, badFrame(r, off, 4, fmt.Errorf("%w: frame length %d at offset %d", ErrCorrupt, n, off))
 		}
 		frame := buf[:n+4]
 		if _, err := io.ReadFull(br, frame); err != nil {
@@ -151,7 +154,7 @@ func scanFrames(r io.ReadSeeker, fn func(Record) error) (int64, error) {
 		}
 		body := frame[:n]
 		if crc32.Checksum(body, castagnoli) != binary.BigEndian.Uint32(frame[n:]) {
-			return off, fmt.Errorf("%w: checksum at offset %d", ErrCorrupt, off)
+			return off, badFrame(r, off, int64(n)+8, fmt.Errorf("%w: checksum at offset %d", ErrCorrupt, off))
 		}
 		if fn != nil {
 			rec, err := Decode(body)
@@ -164,6 +167,38 @@ func scanFrames(r io.ReadSeeker, fn func(Record) error) (int64, error) {
 		}
 		off += int64(4 + n + 4)
 	}
+}
+
+// badFrame returns errTorn when every byte of r from within the bad
+// frame at off (size bytes) to the end is zero, the frame's last four
+// bytes (its checksum, or a zero length) included, else corrupt (also
+// when r cannot be read again).
+func badFrame(r io.ReadSeeker, off, size int64, corrupt error) error {
+	if _, err := r.Seek(off, io.SeekStart); err != nil {
+		return corrupt
+	}
+	lastNonZero := off - 1
+	pos := off
+	chunk := make([]byte, 64<<10)
+	for {
+		k, err := r.Read(chunk)
+		for i, c := range chunk[:k] {
+			if c != 0 {
+				lastNonZero = pos + int64(i)
+			}
+		}
+		pos += int64(k)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return corrupt
+		}
+	}
+	if lastNonZero < off+size-4 {
+		return errTorn
+	}
+	return corrupt
 }
 
 type fileReader struct{ dir string }
