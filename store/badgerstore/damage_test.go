@@ -176,3 +176,54 @@ func TestOpenLocked(t *testing.T) {
 		t.Fatalf("second open: %v, want ErrLocked", err)
 	}
 }
+
+// TestZeroLengthValueLog: a kill -9 while Badger creates a value-log file
+// (at open or when one fills) can leave it empty, without its header.
+// The next open used to fail ("During db.vlog.open err: Open existing
+// file ... err: Create a new file"; the open after that worked); it now
+// opens at once with every key.
+func TestZeroLengthValueLog(t *testing.T) {
+	for _, newest := range []bool{true, false} {
+		t.Run(fmt.Sprintf("newest=%v", newest), func(t *testing.T) {
+			dir := filledStore(t)
+			logs, err := filepath.Glob(filepath.Join(dir, "*.vlog"))
+			if err != nil || len(logs) == 0 {
+				t.Fatalf("no value log in %s (%v)", dir, err)
+			}
+			var maxFid int
+			for _, l := range logs {
+				var fid int
+				fmt.Sscanf(filepath.Base(l), "%06d.vlog", &fid)
+				maxFid = max(maxFid, fid)
+			}
+			fid := maxFid + 1
+			if !newest {
+				fid = 0 // below every other: not the one Badger appends to
+			}
+			empty := filepath.Join(dir, fmt.Sprintf("%06d.vlog", fid))
+			if err := os.WriteFile(empty, nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			s, err := badgerstore.Open(t.Context(), dir, quiet())
+			if err != nil {
+				t.Fatalf("open with an empty value log: %v", err)
+			}
+			for i := range 200 {
+				if _, err := s.Get(t.Context(), fmt.Appendf(nil, "k/%04d", i)); err != nil {
+					t.Fatalf("k/%04d: %v", i, err)
+				}
+			}
+			if err := s.Set(t.Context(), []byte("after"), make([]byte, 2<<20)); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			s = open(t, dir, quiet())
+			defer s.Close()
+			if v, err := s.Get(t.Context(), []byte("after")); err != nil || len(v) != 2<<20 {
+				t.Fatalf("value written after the repair: %d bytes, %v", len(v), err)
+			}
+		})
+	}
+}

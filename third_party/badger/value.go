@@ -608,8 +608,17 @@ func (vlog *valueLog) open(db *DB) error {
 		if vlog.opt.ReadOnly {
 			flags = os.O_RDONLY
 		}
-		if err := lf.open(vlog.fpath(fid), flags,
-			2*vlog.opt.ValueLogFileSize); err != nil {
+		err := lf.open(vlog.fpath(fid), flags, 2*vlog.opt.ValueLogFileSize)
+		if err == z.NewFile {
+			// segue: a zero-length file, left by a crash between creating
+			// it and writing its header (createVlogFile). lf.open wrote
+			// the header; it holds no entries. Upstream returned
+			// z.NewFile as an error, failing this open (the next one
+			// found the header and went on).
+			lf.size.Store(vlogHeaderSize)
+			err = nil
+		}
+		if err != nil {
 			return y.Wrapf(err, "Open existing file: %q", lf.path)
 		}
 		// We shouldn't delete the maxFid file.
