@@ -227,3 +227,27 @@ func TestZeroLengthValueLog(t *testing.T) {
 		})
 	}
 }
+
+// TestZeroLengthMemtable: the same for a memtable's write-ahead log: a
+// kill -9 while Badger created one (at open, or a spare) can leave it
+// empty; the next open failed ("while opening memtables err: while
+// opening fid: 1 err: Create a new file") and now opens with every key.
+func TestZeroLengthMemtable(t *testing.T) {
+	dir := filledStore(t)
+	if err := os.WriteFile(filepath.Join(dir, "00009.mem"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err := badgerstore.Open(t.Context(), dir, quiet())
+	if err != nil {
+		t.Fatalf("open with an empty memtable file: %v", err)
+	}
+	defer s.Close()
+	for i := range 200 {
+		if _, err := s.Get(t.Context(), fmt.Appendf(nil, "k/%04d", i)); err != nil {
+			t.Fatalf("k/%04d: %v", i, err)
+		}
+	}
+	if err := s.Set(t.Context(), []byte("after"), []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -73,6 +73,13 @@ func (db *DB) openMemTables(opt Options) error {
 			flags = os.O_RDONLY
 		}
 		mt, err := db.openMemTable(fid, flags)
+		if err == z.NewFile {
+			// segue: a zero-length WAL, left by a crash between creating
+			// it and writing its header; openMemTable bootstrapped it and
+			// it holds nothing. Upstream failed the open here (the next
+			// open found the header and went on). Dropped below as empty.
+			err = nil
+		}
 		if err != nil {
 			return y.Wrapf(err, "while opening fid: %d", fid)
 		}
