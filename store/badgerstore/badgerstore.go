@@ -156,7 +156,6 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	bo := badger.DefaultOptions(dir).
 		WithSyncWrites(opts.syncWrites).
 		WithLogger(slogLogger{log}).
-		WithLoggingLevel(badger.WARNING).
 		WithMemTableSize(opts.memTableSize).
 		WithNumCompactors(2)
 	if opts.cacheSizes {
@@ -448,8 +447,9 @@ func mapErr(op string, err error) error {
 	return fmt.Errorf("badgerstore: %s: %w", op, err)
 }
 
-// slogLogger adapts slog to badger.Logger. Badger's level filter (set to
-// WARNING in Open) drops info and debug before they get here.
+// slogLogger adapts slog to badger.Logger, dropping info and debug.
+// (Badger's WithLoggingLevel would replace it by Badger's own stderr
+// logger, which Open once did: every warning and error bypassed slog.)
 type slogLogger struct{ l *slog.Logger }
 
 func (a slogLogger) Errorf(f string, args ...any) {
@@ -460,12 +460,8 @@ func (a slogLogger) Warningf(f string, args ...any) {
 	a.l.Warn(trim(fmt.Sprintf(f, args...)))
 }
 
-func (a slogLogger) Infof(f string, args ...any) {
-	a.l.Info(trim(fmt.Sprintf(f, args...)))
-}
+func (slogLogger) Infof(string, ...any) {}
 
-func (a slogLogger) Debugf(f string, args ...any) {
-	a.l.Debug(trim(fmt.Sprintf(f, args...)))
-}
+func (slogLogger) Debugf(string, ...any) {}
 
 func trim(s string) string { return string(bytes.TrimRight([]byte(s), "\n")) }

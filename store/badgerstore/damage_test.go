@@ -1,8 +1,10 @@
 package badgerstore_test
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -249,5 +251,30 @@ func TestZeroLengthMemtable(t *testing.T) {
 	}
 	if err := s.Set(t.Context(), []byte("after"), []byte("v")); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestBadgerLogsThroughSlog: Badger's errors and warnings go to the
+// logger of WithLogger (Open replaced it with Badger's own stderr logger:
+// a damaged store printed "badger 2026/… ERROR: Received err: …" beside
+// the app's log), and its info chatter is dropped.
+func TestBadgerLogsThroughSlog(t *testing.T) {
+	dir := filledStore(t)
+	if err := os.Truncate(filepath.Join(dir, "KEYREGISTRY"), 3); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	if _, err := badgerstore.Open(t.Context(), dir, badgerstore.DefaultOptions().WithLogger(log)); err == nil {
+		t.Fatal("open with a truncated key registry succeeded")
+	}
+	if !strings.Contains(buf.String(), "level=ERROR") || !strings.Contains(buf.String(), "Received err") {
+		t.Fatalf("Badger's error not logged through slog:\n%s", buf.String())
+	}
+	buf.Reset()
+	s := open(t, t.TempDir(), badgerstore.DefaultOptions().WithLogger(log))
+	s.Close()
+	if strings.Contains(buf.String(), "level=INFO") || strings.Contains(buf.String(), "level=DEBUG") {
+		t.Fatalf("Badger's info chatter logged:\n%s", buf.String())
 	}
 }
