@@ -45,6 +45,12 @@ var (
 	ErrCatalogKeyMismatch = device.ErrCatalogKeyMismatch
 	// ErrClosed is returned by every method after Close.
 	ErrClosed = errors.New("core: engine closed")
+	// ErrIdentityDamaged is returned by Open when the stored device
+	// identity does not parse (a damaged or truncated key file). It is
+	// never replaced on its own: restore it from a backup, or delete it
+	// (keys/device-identity.key in the data directory) to open as a new
+	// device that registers again, whose earlier licenses are void.
+	ErrIdentityDamaged = errors.New("core: device identity is damaged: restore it from a backup, or delete it to register this data directory as a new device (its offline licenses are then void)")
 
 	// ErrIntegrity is fetch.ErrIntegrity.
 	ErrIntegrity = fetch.ErrIntegrity
@@ -150,6 +156,9 @@ func (e *Engine) open(ctx context.Context) error {
 	}
 	_, idErr := e.ks.Load(ctx, crypto.IdentityKeyName)
 	id, err := crypto.LoadOrCreateIdentity(ctx, e.ks, rand.Reader)
+	if errors.Is(err, crypto.ErrBadKey) || errors.Is(err, crypto.ErrBadKeyFile) {
+		return fmt.Errorf("%w: %w", ErrIdentityDamaged, err)
+	}
 	if err != nil {
 		return fmt.Errorf("core: device identity: %w", err)
 	}

@@ -55,3 +55,43 @@ func TestLostIdentityDropsToken(t *testing.T) {
 		t.Fatalf("OpenTrack after registering again: %v", err)
 	}
 }
+
+// TestDamagedIdentity: a truncated, emptied or garbled identity key file
+// fails Open with ErrIdentityDamaged, which says what to do, and is left
+// as it was (never replaced: the device would lose its licenses).
+func TestDamagedIdentity(t *testing.T) {
+	opts := core.DefaultOptions().WithOrigins("http://127.0.0.1:1").WithLogger(quiet())
+	for _, tc := range []struct {
+		name   string
+		damage func(b []byte) []byte
+	}{
+		{"truncated", func(b []byte) []byte { return b[:20] }},
+		{"empty", func([]byte) []byte { return nil }},
+		{"garbled header", func(b []byte) []byte { b[5] ^= 0xff; return b }},
+		{"bad magic", func(b []byte) []byte { b[0] = 'X'; return b }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			e, err := core.Open(t.Context(), dir, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.Close()
+			path := filepath.Join(dir, "keys", "device-identity.key")
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			damaged := tc.damage(b)
+			if err := os.WriteFile(path, damaged, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := core.Open(t.Context(), dir, opts); !errors.Is(err, core.ErrIdentityDamaged) {
+				t.Fatalf("open: %v, want ErrIdentityDamaged", err)
+			}
+			if after, _ := os.ReadFile(path); string(after) != string(damaged) {
+				t.Fatal("the damaged identity was rewritten")
+			}
+		})
+	}
+}
