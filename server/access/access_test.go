@@ -5,6 +5,8 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -411,5 +413,51 @@ func TestMultiReader(t *testing.T) {
 	}
 	if got := scanAll(t, access.MultiReader(), day, day.Add(24*time.Hour)); len(got) != 0 {
 		t.Fatalf("no readers: %d records", len(got))
+	}
+}
+
+// TestFileFailedBatchNotDuplicated: a batch spanning two days whose
+// second file cannot be written fails and is written again whole later;
+// the first day's frames, already written and synced by the failed
+// attempt, were then in its file twice. Now every file goes back to where
+// the batch started.
+func TestFileFailedBatchNotDuplicated(t *testing.T) {
+	// The two files are written in map order: several runs make the
+	// first day's file come first in some.
+	for attempt := range 8 {
+		t.Run(fmt.Sprint(attempt), testFailedBatchNotDuplicated)
+	}
+}
+
+func testFailedBatchNotDuplicated(t *testing.T) {
+	dir := t.TempDir()
+	next := filepath.Join(dir, "access-2026-12-01.log")
+	if err := os.Mkdir(next, 0o700); err != nil { // unopenable as a file
+		t.Fatal(err)
+	}
+	w, err := access.NewFileWriter(dir, access.DefaultOptions().WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		w.Write(chunkRec("c", day.Add(time.Duration(i)*time.Minute), uint32(i)))
+	}
+	w.Write(chunkRec("c", day.Add(24*time.Hour), 9))
+	deadline := time.Now().Add(10 * time.Second)
+	for w.Stats().Failed == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the batch never failed")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := os.Remove(next); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r := access.NewFileReader(dir)
+	if n := len(scanAll(t, r, day, day.Add(48*time.Hour))); n != 4 {
+		t.Fatalf("%d records after the retried batch, want 4", n)
 	}
 }

@@ -89,22 +89,39 @@ func (s *fileSink) writeBatch(_ context.Context, recs []Record, enc [][]byte) er
 		b = append(b, enc[i]...)
 		bufs[name] = binary.BigEndian.AppendUint32(b, crc32.Checksum(enc[i], castagnoli))
 	}
+	// A failed batch is written again whole (the batcher keeps it), so on
+	// any failure every file it touched goes back to where the batch
+	// started: else the frames already written (or even synced, in
+	// another day's file) would be there twice.
+	type start struct {
+		f   *os.File
+		off int64
+	}
+	var touched []start
+	undo := func() {
+		for _, t := range touched {
+			t.f.Truncate(t.off)
+			t.f.Seek(t.off, io.SeekStart)
+		}
+	}
 	for name, b := range bufs {
 		f, err := s.file(name)
 		if err != nil {
+			undo()
 			return fmt.Errorf("access: open %s: %w", name, err)
 		}
 		off, err := f.Seek(0, io.SeekCurrent)
 		if err != nil {
+			undo()
 			return err
 		}
+		touched = append(touched, start{f, off})
 		if _, err := f.Write(b); err != nil {
-			// Leave no partial frames behind for the next batch.
-			f.Truncate(off)
-			f.Seek(off, io.SeekStart)
+			undo()
 			return fmt.Errorf("access: write %s: %w", name, err)
 		}
 		if err := f.Sync(); err != nil {
+			undo()
 			return fmt.Errorf("access: sync %s: %w", name, err)
 		}
 	}
