@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // errIsDir reports an output path naming a directory.
@@ -20,17 +21,50 @@ type pendingFile struct {
 }
 
 // createPending creates the temporary file for path in path's
-// directory. The caller ends it with Commit or Discard. A path naming a
-// directory is refused at once, not after the work of writing the file.
+// directory, locked while it is open (lockPending), after removing the
+// temporary files for path that commands killed while writing them left
+// (unlocked ones). The caller ends it with Commit or Discard. A path
+// naming a directory is refused at once, not after the work of writing
+// the file.
 func createPending(path string) (*pendingFile, error) {
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
 		return nil, fmt.Errorf("create %s: %w", path, errIsDir)
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	pattern := "." + filepath.Base(path) + ".*.tmp"
+	if stale, err := filepath.Glob(filepath.Join(filepath.Dir(path), globEscape(pattern))); err == nil {
+		for _, s := range stale {
+			if abandoned(s) {
+				os.Remove(s)
+			}
+		}
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), pattern)
 	if err != nil {
 		return nil, fmt.Errorf("create %s: %w", path, err)
 	}
+	if err := lockPending(f); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, fmt.Errorf("create %s: lock: %w", path, err)
+	}
 	return &pendingFile{File: f, path: path}, nil
+}
+
+// globEscape escapes the glob metacharacters of a CreateTemp pattern
+// except its one '*'.
+func globEscape(pattern string) string {
+	before, after, _ := strings.Cut(pattern, "*")
+	esc := func(s string) string {
+		var b strings.Builder
+		for _, r := range s {
+			if strings.ContainsRune(`*?[\`, r) {
+				b.WriteByte('\\')
+			}
+			b.WriteRune(r)
+		}
+		return b.String()
+	}
+	return esc(before) + "*" + esc(after)
 }
 
 // Commit syncs and closes the file and renames it to its path; on
