@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/fxamacker/cbor/v2"
@@ -141,6 +142,11 @@ func (h *History) AppendSeq(ctx context.Context, ev model.PlayEvent) (uint64, er
 // ≤ 0). The entries are owned by the caller. An entry that does not
 // decode is reported as an error naming its sequence number.
 func (h *History) List(ctx context.Context, limit int) ([]HistoryEntry, error) {
+	return h.listFrom(ctx, 0, limit)
+}
+
+// listFrom is List of the entries with a sequence number ≥ from.
+func (h *History) listFrom(ctx context.Context, from uint64, limit int) ([]HistoryEntry, error) {
 	ctx, done, err := h.calls.enter(ctx)
 	if err != nil {
 		return nil, err
@@ -152,6 +158,9 @@ func (h *History) List(ctx context.Context, limit int) ([]HistoryEntry, error) {
 			return nil
 		}
 		seq := binary.BigEndian.Uint64(k[len(histPrefix):])
+		if seq < from {
+			return nil
+		}
 		var ev model.PlayEvent
 		if err := histDec.Unmarshal(v, &ev); err != nil {
 			return fmt.Errorf("decode play event %d: %w", seq, err)
@@ -168,9 +177,9 @@ func (h *History) List(ctx context.Context, limit int) ([]HistoryEntry, error) {
 	return out, nil
 }
 
-// Ack removes every entry with a sequence number ≤ upTo (once uploaded),
-// in one transaction.
-func (h *History) Ack(ctx context.Context, upTo uint64) error {
+// Ack removes every entry with a sequence number ≤ upTo (once uploaded)
+// but those in keep, in one transaction.
+func (h *History) Ack(ctx context.Context, upTo uint64, keep ...uint64) error {
 	ctx, done, err := h.calls.enter(ctx)
 	if err != nil {
 		return err
@@ -187,10 +196,13 @@ func (h *History) Ack(ctx context.Context, upTo uint64) error {
 			if len(k) != len(histPrefix)+8 {
 				return nil
 			}
-			if binary.BigEndian.Uint64(k[len(histPrefix):]) > upTo {
+			seq := binary.BigEndian.Uint64(k[len(histPrefix):])
+			if seq > upTo {
 				return store.ErrStop
 			}
-			keys = append(keys, append([]byte(nil), k...))
+			if !slices.Contains(keep, seq) {
+				keys = append(keys, append([]byte(nil), k...))
+			}
 			return nil
 		})
 		if err != nil {

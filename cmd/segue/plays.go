@@ -34,15 +34,15 @@ type playsSent struct {
 
 // sent returns how many plays the relay answered for.
 func (p playsSent) sent() int {
-	n := p.Accepted + p.Duplicate
+	n := p.Accepted + p.Duplicate + p.Held
 	for _, r := range p.Rejected {
 		n += r
 	}
 	return n
 }
 
-// rejected returns how many plays the relay rejected.
-func (p playsSent) rejected() int { return p.sent() - p.Accepted - p.Duplicate }
+// rejected returns how many plays the relay rejected for good.
+func (p playsSent) rejected() int { return p.sent() - p.Accepted - p.Duplicate - p.Held }
 
 // uploadPlays sends e's queued plays to its relay, waiting at most
 // timeout, and reads how many remain queued.
@@ -71,6 +71,9 @@ func (p playsSent) printSyncLine(w io.Writer) {
 	for _, reason := range slices.Sorted(maps.Keys(p.Rejected)) {
 		fmt.Fprintf(w, "rejected %d play(s): %s\n", p.Rejected[reason], reason)
 	}
+	if p.Held > 0 {
+		fmt.Fprintf(w, "held %d play(s) the relay dated after its clock (is this device's clock ahead?): kept on this device, sent again at the next sync\n", p.Held)
+	}
 }
 
 // printPlayLine writes `segue play`'s short line on the upload: nothing
@@ -88,6 +91,9 @@ func (p playsSent) printPlayLine(w io.Writer) {
 		}
 		if r := p.rejected(); r > 0 {
 			fmt.Fprintf(w, ", %d rejected", r)
+		}
+		if p.Held > 0 {
+			fmt.Fprintf(w, ", %d held (dated after the relay's clock: is this device's clock ahead?)", p.Held)
 		}
 		if p.err != nil {
 			fmt.Fprint(w, "; ")

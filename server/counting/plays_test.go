@@ -597,3 +597,70 @@ func TestDeviceQuota(t *testing.T) {
 		t.Fatalf("after the wait: %s", res.Status)
 	}
 }
+
+// TestEngineHoldsFuturePlays: a device whose clock runs ahead of the
+// relay's by more than the allowance has its plays refused as dated in the
+// future; the engine keeps them queued (Held) instead of dropping them,
+// sends them again on later uploads (not again within one), and they are
+// counted once the relay's clock has passed them, while a play beside
+// them the relay accepted is acknowledged at once. One refused so and
+// older than core.FutureRetryWindow on the device's clock is dropped as
+// rejected.
+func TestEngineHoldsFuturePlays(t *testing.T) {
+	var mu sync.Mutex
+	var relayNow time.Time
+	setRelay := func(t time.Time) { mu.Lock(); relayNow = t; mu.Unlock() }
+	clock := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		if relayNow.IsZero() {
+			return time.Now()
+		}
+		return relayNow
+	}
+	f := newFixture(t, counting.DefaultOptions().WithThreshold(time.Second).WithClock(clock))
+	e := testbed.Device(t, f.r, "fay")
+	now := time.Now() // after fay's account was created
+	relay := now.Add(time.Hour)
+	setRelay(relay)
+	ctx := context.Background()
+	play := func(started time.Time, track model.TrackID) {
+		t.Helper()
+		ev := model.PlayEvent{Device: e.DeviceID(), TrackID: track, Tier: model.TierLow,
+			Started: started, Played: 1500 * time.Millisecond, End: model.EndCompleted}
+		if err := e.History().Append(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	queued := func() int {
+		t.Helper()
+		hs, err := e.History().List(ctx, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(hs)
+	}
+	play(relay.Add(10*time.Minute), f.r.Tracks[0]) // 10 min after the relay's clock
+	play(now.Add(time.Minute), f.r.Tracks[1])      // before it
+	for i := range 2 {
+		sum, err := e.UploadPlays(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum.Held != 1 || sum.Accepted != 1-i || len(sum.Rejected) != 0 || queued() != 1 {
+			t.Fatalf("upload %d: %+v, %d queued; want 1 held, %d accepted, 1 queued", i, sum, queued(), 1-i)
+		}
+	}
+	setRelay(relay.Add(11 * time.Minute))
+	sum, err := e.UploadPlays(ctx)
+	if err != nil || sum.Accepted != 1 || sum.Held != 0 || queued() != 0 {
+		t.Fatalf("upload once the relay's clock passed the play: %+v, %v, %d queued", sum, err, queued())
+	}
+
+	setRelay(now.Add(-41 * 24 * time.Hour))
+	play(now.Add(-40*24*time.Hour), f.r.Tracks[2])
+	sum, err = e.UploadPlays(ctx)
+	if err != nil || sum.Held != 0 || sum.Rejected[api.PlayFuture] != 1 || queued() != 0 {
+		t.Fatalf("a play older than the retry window: %+v, %v, %d queued; want it rejected and dropped", sum, err, queued())
+	}
+}
