@@ -139,9 +139,15 @@ func (e *Engine) PlayAlbumFrom(ctx context.Context, id model.AlbumID, start int,
 	return e.play(model.PlayContext{Kind: "album", ID: string(id)}, tracks, start, frame, a.Loudness)
 }
 
-// metadataFetches bounds the concurrent track-metadata lookups of
-// PlayTracks.
+// metadataFetches bounds the concurrent track-metadata requests of
+// PlayTracks (batches of metadataBatch, or single tracks from a relay
+// without the batch route).
 const metadataFetches = 8
+
+// metadataBatch is how many tracks one metadata request of PlayTracks
+// asks for (≤ api.MaxTracksBatch): small enough that an answer stays far
+// below maxJSONResponse even for tracks with long rights lists.
+const metadataBatch = 100
 
 // PlayTracks plays tracks by id in the given context (e.g. a playlist's
 // entries in order), with their metadata from TrackInfo (up to 8 lookups
@@ -162,7 +168,7 @@ func (e *Engine) PlayTracks(ctx context.Context, c model.PlayContext, ids []mode
 // PlayTracksFrom is PlayTracks starting at output frame frame of track
 // start, sample-exactly (see player.Player.PlayFrom).
 func (e *Engine) PlayTracksFrom(ctx context.Context, c model.PlayContext, ids []model.TrackID, start int, frame int64) error {
-	tracks, errs := e.trackInfos(ctx, ids)
+	tracks, errs := e.TrackInfos(ctx, ids)
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("core: play %s %s: %w", c.Kind, c.ID, err)
 	}
@@ -184,21 +190,86 @@ func (e *Engine) PlayTracksFrom(ctx context.Context, c model.PlayContext, ids []
 	return e.play(c, tracks, start, frame, model.Loudness{})
 }
 
-// trackInfos fetches the metadata of ids, metadataFetches at a time.
-func (e *Engine) trackInfos(ctx context.Context, ids []model.TrackID) ([]model.Track, []error) {
+// TrackInfos is TrackInfo for many tracks at once: tracks[i] describes
+// ids[i], or errs[i] says why there is no description (fetch.ErrNotFound
+// for a track the relay does not know, ErrOffline, ErrClosed…). Tracks
+// the downloads hold are answered from their records, the rest from the
+// relay in batches of 100 (POST /v1/tracks/batch), 8 requests at a time;
+// a relay without that route (404 or 405) is asked one track at a time.
+// Both slices are owned by the caller and as long as ids.
+func (e *Engine) TrackInfos(ctx context.Context, ids []model.TrackID) ([]model.Track, []error) {
 	tracks := make([]model.Track, len(ids))
 	errs := make([]error, len(ids))
+	ctx, done, err := e.calls.enter(ctx)
+	if err != nil {
+		for i := range errs {
+			errs[i] = err
+		}
+		return tracks, errs
+	}
+	defer done()
+	var ask []int // indexes of ids the downloads do not describe
+	dl := e.Downloads()
+	for i, id := range ids {
+		if dl != nil {
+			t, ok, err := dl.TrackInfo(ctx, id)
+			if ok {
+				tracks[i] = t
+				continue
+			}
+			if err != nil {
+				e.log.Warn("core: downloaded track metadata unreadable; asking the relay", "track", id, "err", err)
+			}
+		}
+		ask = append(ask, i)
+	}
 	sem := make(chan struct{}, metadataFetches)
 	var wg sync.WaitGroup
-	for i, id := range ids {
+	for len(ask) > 0 {
+		batch := ask[:min(len(ask), metadataBatch)]
+		ask = ask[len(batch):]
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			tracks[i], errs[i] = e.TrackInfo(ctx, id)
+			e.trackBatch(ctx, ids, batch, tracks, errs)
 		})
 	}
 	wg.Wait()
 	return tracks, errs
+}
+
+// trackBatch fills tracks[i] or errs[i] for every index i of batch with
+// one POST /v1/tracks/batch, or one GET /v1/tracks/{id} each from a relay
+// that lacks the route.
+func (e *Engine) trackBatch(ctx context.Context, ids []model.TrackID, batch []int, tracks []model.Track, errs []error) {
+	req := api.TracksRequest{IDs: make([]model.TrackID, len(batch))}
+	for j, i := range batch {
+		req.IDs[j] = ids[i]
+	}
+	var out api.TracksResponse
+	err := e.call(ctx, http.MethodPost, "/v1/tracks/batch", req, &out, true)
+	var se *fetch.StatusError
+	if errors.As(err, &se) && (se.Code == http.StatusNotFound || se.Code == http.StatusMethodNotAllowed) {
+		for _, i := range batch {
+			tracks[i], errs[i] = e.TrackInfo(ctx, ids[i])
+		}
+		return
+	}
+	if err == nil && len(out.Tracks) != len(batch) {
+		err = fmt.Errorf("%w: %d tracks for %d ids", ErrBadResponse, len(out.Tracks), len(batch))
+	}
+	for j, i := range batch {
+		switch t := out.Tracks; {
+		case err != nil:
+			errs[i] = fmt.Errorf("core: track %s: %w", ids[i], err)
+		case t[j] == nil:
+			errs[i] = fmt.Errorf("core: track %s: %w", ids[i], fetch.ErrNotFound)
+		case t[j].ID != ids[i]:
+			errs[i] = fmt.Errorf("core: track %s: %w: the relay described %s", ids[i], ErrBadResponse, t[j].ID)
+		default:
+			tracks[i] = *t[j]
+		}
+	}
 }
 
 // PlayPlaylist plays the entries of playlist id, as this device holds it

@@ -50,7 +50,7 @@ func (e *Engine) SmartShuffle() bool { return e.player.smart.Load() }
 func (e *Engine) playSmartShuffle(ctx context.Context, d *Docs, id docs.DocumentID, ids []model.TrackID, start int, frame int64) error {
 	c := model.PlayContext{Kind: "playlist", ID: id.String()}
 	cands, taste := e.smartCandidates(ctx, d, ids)
-	tracks, errs := e.trackInfos(ctx, append(slices.Clone(ids), cands...))
+	tracks, errs := e.TrackInfos(ctx, append(slices.Clone(ids), cands...))
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("core: play playlist %s: %w", id, err)
 	}

@@ -73,6 +73,23 @@ type AlbumResponse struct {
 	Tracks []model.Track `json:"tracks"`
 }
 
+// MaxTracksBatch is the most track ids one POST /v1/tracks/batch names.
+const MaxTracksBatch = 500
+
+// TracksRequest is the JSON body of POST /v1/tracks/batch: 1 to
+// MaxTracksBatch track ids (repeats allowed), each answered as GET
+// /v1/tracks/{id} answers it.
+type TracksRequest struct {
+	IDs []model.TrackID `json:"ids"`
+}
+
+// TracksResponse is the answer to POST /v1/tracks/batch: Tracks[i]
+// describes the request's IDs[i], or is nil (JSON null) when the catalog
+// holds no such track (where GET /v1/tracks/{id} answers 404).
+type TracksResponse struct {
+	Tracks []*model.Track `json:"tracks"`
+}
+
 // StreamKeyRequest is the JSON body of POST /v1/keys/stream. The relay
 // validates Tier (model.ParseTier).
 type StreamKeyRequest struct {

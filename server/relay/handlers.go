@@ -10,6 +10,7 @@ import (
 
 	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/store"
 )
 
@@ -92,6 +93,36 @@ func (s *Server) catalogKey(c echo.Context) error {
 
 // track handles GET /v1/tracks/:id (cached: metacache.go).
 func (s *Server) track(c echo.Context) error { return s.serveMeta(c, metaTrack, s.loadTrack) }
+
+// tracks handles POST /v1/tracks/batch: the metadata of 1 to
+// api.MaxTracksBatch tracks in one answer, in the request's order, null
+// for an id the catalog does not hold (GET /v1/tracks/:id's 404). A
+// device playing a long playlist asks for its entries this way instead of
+// one request each.
+func (s *Server) tracks(c echo.Context) error {
+	var req api.TracksRequest
+	if err := DecodeJSON(c, s.opts.maxBody, &req); err != nil {
+		return err
+	}
+	if len(req.IDs) == 0 {
+		return fmt.Errorf("%w: no track ids", ErrBadRequest)
+	}
+	if len(req.IDs) > api.MaxTracksBatch {
+		return fmt.Errorf("%w: %d track ids, at most %d", ErrTooLarge, len(req.IDs), api.MaxTracksBatch)
+	}
+	ctx := c.Request().Context()
+	out := api.TracksResponse{Tracks: make([]*model.Track, len(req.IDs))}
+	for i, id := range req.IDs {
+		t, err := s.cat.Track(ctx, id)
+		switch {
+		case err == nil:
+			out.Tracks[i] = &t
+		case !errors.Is(err, catalog.ErrNotFound):
+			return fmt.Errorf("read track %d of the batch: %w", i, err)
+		}
+	}
+	return c.JSON(http.StatusOK, out)
+}
 
 // album handles GET /v1/albums/:id: the album and its tracks in album
 // order (cached: metacache.go).

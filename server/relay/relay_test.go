@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -208,6 +209,55 @@ func TestRegisterDevice(t *testing.T) {
 			t.Fatalf("me = %+v, want device %s active", me, e.id.DeviceID())
 		}
 	})
+}
+
+// TestTracksBatch: POST /v1/tracks/batch answers each id as GET
+// /v1/tracks/{id} would, in order and with repeats, null where that
+// answers 404 (unknown, malformed, over-long ids); an empty batch is 400,
+// one over api.MaxTracksBatch 413, no token 401.
+func TestTracksBatch(t *testing.T) {
+	e := startRelay(t, 2, 1000)
+	one := e.do(t, "GET", "/v1/tracks/tr1", nil, e.token)
+	var want model.Track
+	one.json(t, &want)
+	ids := []model.TrackID{"tr1", "nope", "a/b", model.TrackID(strings.Repeat("x", 300)), "tr1"}
+	res := e.do(t, "POST", "/v1/tracks/batch", api.TracksRequest{IDs: ids}, e.token)
+	if res.code != 200 {
+		t.Fatalf("batch: %d %s", res.code, res.body)
+	}
+	var got api.TracksResponse
+	res.json(t, &got)
+	if len(got.Tracks) != len(ids) {
+		t.Fatalf("%d answers for %d ids: %s", len(got.Tracks), len(ids), res.body)
+	}
+	for i, tr := range got.Tracks {
+		switch {
+		case ids[i] == "tr1" && (tr == nil || !reflect.DeepEqual(*tr, want)):
+			t.Errorf("answer %d: %+v, want %+v", i, tr, want)
+		case ids[i] != "tr1" && tr != nil:
+			t.Errorf("answer %d for %q: %+v, want null", i, ids[i], tr)
+		}
+	}
+	many := make([]model.TrackID, api.MaxTracksBatch+1)
+	for i := range many {
+		many[i] = "tr1"
+	}
+	for _, c := range []struct {
+		name  string
+		body  any
+		token string
+		want  int
+	}{
+		{"empty", api.TracksRequest{}, e.token, 400},
+		{"too many", api.TracksRequest{IDs: many}, e.token, 413},
+		{"at the limit", api.TracksRequest{IDs: many[1:]}, e.token, 200},
+		{"not JSON", "ids=tr1", e.token, 400},
+		{"no token", api.TracksRequest{IDs: ids}, "", 401},
+	} {
+		if res := e.do(t, "POST", "/v1/tracks/batch", c.body, c.token, "Content-Type", "application/json"); res.code != c.want {
+			t.Errorf("%s: %d %s, want %d", c.name, res.code, res.body, c.want)
+		}
+	}
 }
 
 func TestCatalogReads(t *testing.T) {

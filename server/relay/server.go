@@ -126,6 +126,7 @@ func newServer(st store.Store, cat *catalog.Catalog, signer ed25519.PrivateKey, 
 	v1.GET("/devices/cert", s.deviceCert)
 	v1.GET("/catalog/key", s.catalogKey)
 	v1.GET("/tracks/:id", s.track)
+	v1.POST("/tracks/batch", s.tracks)
 	v1.GET("/albums/:id", s.album)
 	v1.GET("/artists/:id", s.artist)
 	getHead := []string{http.MethodGet, http.MethodHead}
