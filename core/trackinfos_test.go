@@ -3,6 +3,7 @@ package core_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -91,6 +92,38 @@ func TestTrackInfosBatches(t *testing.T) {
 		}
 		if noBatch && single != len(ids) {
 			t.Errorf("relay without the batch route: %d single requests, want %d", single, len(ids))
+		}
+	}
+}
+
+// BenchmarkTrackInfos: the metadata of a playlist's entries from a relay
+// on loopback, in batches and (noBatch) one request per entry.
+func BenchmarkTrackInfos(b *testing.B) {
+	tb := newTestbed(b)
+	ctx := context.Background()
+	for _, n := range []int{2000, 100000} {
+		ids := make([]model.TrackID, n)
+		for i := range ids {
+			ids[i] = tb.tracks[i%len(tb.tracks)]
+		}
+		for _, noBatch := range []bool{false, true} {
+			if noBatch && n > 2000 {
+				continue
+			}
+			srv := httptest.NewServer(&metaCounter{inner: tb.srv.Handler(), noBatch: noBatch})
+			b.Cleanup(srv.Close)
+			e := tb.openEngine(b, core.DefaultOptions(), srv.URL)
+			name := "batch"
+			if noBatch {
+				name = "single"
+			}
+			b.Run(fmt.Sprintf("entries=%d/%s", n, name), func(b *testing.B) {
+				for b.Loop() {
+					if _, errs := e.TrackInfos(ctx, ids); errs[n-1] != nil {
+						b.Fatal(errs[n-1])
+					}
+				}
+			})
 		}
 	}
 }
