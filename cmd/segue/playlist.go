@@ -241,6 +241,11 @@ func showPlaylist(ctx context.Context, w io.Writer, log *stepLog, e *core.Engine
 		return err
 	}
 	r := newMetaResolver(e)
+	ids := make([]model.TrackID, len(v.Entries))
+	for i, en := range v.Entries {
+		ids[i] = en.Track
+	}
+	r.prefetch(ctx, ids)
 	lines := make([]string, len(v.Entries))
 	var total time.Duration
 	for i, en := range v.Entries {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/segue-fm/segue/core"
 	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/store"
 )
 
 // Engine store key prefixes at which the CLI keeps the track and artist
@@ -27,18 +28,81 @@ type metaResolver struct {
 	e       *core.Engine
 	offline bool
 	artists map[model.ArtistID]string
+	// tracks holds what prefetch had from the relay; asked, every id it
+	// asked for (one it did not get is named from the device's record).
+	tracks map[model.TrackID]model.Track
+	asked  map[model.TrackID]bool
 }
 
 func newMetaResolver(e *core.Engine) *metaResolver {
-	return &metaResolver{e: e, artists: map[model.ArtistID]string{}}
+	return &metaResolver{e: e, artists: map[model.ArtistID]string{}, tracks: map[model.TrackID]model.Track{}, asked: map[model.TrackID]bool{}}
+}
+
+// metaRecordBatch is how many track records prefetch writes in one
+// store transaction.
+const metaRecordBatch = 1000
+
+// prefetch asks the relay for the tracks of ids at once (Engine.TrackInfos:
+// batches, not a request per entry) and records the answers for offline
+// display, so that trackLine asks the relay nothing more for them. A
+// listing of 10,000 entries took 8.3 s one request and one record write
+// per entry.
+func (r *metaResolver) prefetch(ctx context.Context, ids []model.TrackID) {
+	if r.offline {
+		return
+	}
+	var uniq []model.TrackID
+	for _, id := range ids {
+		if model.ValidID(string(id)) && !r.asked[id] {
+			r.asked[id] = true
+			uniq = append(uniq, id)
+		}
+	}
+	tracks, errs := r.e.TrackInfos(ctx, uniq)
+	type record struct {
+		key []byte
+		val []byte
+	}
+	var recs []record
+	for i, id := range uniq {
+		if errs[i] != nil {
+			if errors.Is(errs[i], core.ErrOffline) {
+				r.offline = true
+			}
+			continue
+		}
+		r.tracks[id] = tracks[i]
+		if b, err := json.Marshal(tracks[i]); err == nil {
+			recs = append(recs, record{[]byte(cliMetaTrack + string(id)), b})
+		}
+	}
+	for len(recs) > 0 {
+		batch := recs[:min(len(recs), metaRecordBatch)]
+		recs = recs[len(batch):]
+		// A record not kept only costs an offline name.
+		_ = r.e.Store().Update(ctx, func(tx store.Txn) error {
+			for _, rec := range batch {
+				if err := tx.Set(rec.key, rec.val); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
 }
 
 // trackLine is a track's display form: "Title — Artist, Artist  m:ss",
 // or "(unknown)" when neither the relay nor the device knows the track.
 func (r *metaResolver) trackLine(ctx context.Context, id model.TrackID) (string, time.Duration) {
-	var t model.Track
-	if !r.resolve(ctx, cliMetaTrack, string(id), &t, func() (any, error) { return r.e.TrackInfo(ctx, id) }) {
-		return "(unknown)", 0
+	t, ok := r.tracks[id]
+	if !ok {
+		fetch := func() (any, error) { return r.e.TrackInfo(ctx, id) }
+		if r.asked[id] {
+			fetch = nil // prefetch asked the relay already
+		}
+		if !r.resolve(ctx, cliMetaTrack, string(id), &t, fetch) {
+			return "(unknown)", 0
+		}
 	}
 	names := make([]string, 0, len(t.ArtistIDs))
 	for _, a := range t.ArtistIDs {
@@ -66,16 +130,16 @@ func (r *metaResolver) artist(ctx context.Context, id model.ArtistID) string {
 }
 
 // resolve fills v (a *model.Track or *model.Artist) from fetch while the
-// relay answers, recording the answer under prefix+id; otherwise from the
-// record under prefix+id. It reports whether v was filled. An id that is
-// not a valid catalog id (a playlist may hold anything) is never asked
-// for nor looked up.
+// relay answers, recording the answer under prefix+id; otherwise (or
+// with a nil fetch) from the record under prefix+id. It reports whether v
+// was filled. An id that is not a valid catalog id (a playlist may hold
+// anything) is never asked for nor looked up.
 func (r *metaResolver) resolve(ctx context.Context, prefix, id string, v any, fetch func() (any, error)) bool {
 	if !model.ValidID(id) {
 		return false
 	}
 	key := []byte(prefix + id)
-	if !r.offline {
+	if !r.offline && fetch != nil {
 		got, err := fetch()
 		if err == nil {
 			b, merr := json.Marshal(got)
