@@ -137,8 +137,17 @@ func runRoyalties(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			return err
 		}
 	}
-	if len(held) == 0 { // no stale hold-out list from an earlier run
-		if err := os.Remove(base + "-held.csv"); err != nil && !errors.Is(err, os.ErrNotExist) {
+	// No stale hold-out list or country split from an earlier run: they
+	// would disagree with this statement.
+	var stale []string
+	if len(held) == 0 {
+		stale = append(stale, base+"-held.csv")
+	}
+	if !*byCountry {
+		stale = append(stale, base+"-countries.csv", base+"-countries.json")
+	}
+	for _, f := range stale {
+		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
 	}

@@ -24,7 +24,7 @@ import (
 // DE accounts, and ZZ for a user without an account record), in exact
 // cents summing to the track's amount; then a flagged DE account's
 // stream is held out of its country, and without --by-country no
-// country files are written.
+// country files are written (and an earlier run's are removed).
 func TestRoyaltiesByCountryCLI(t *testing.T) {
 	bin := buildSegue(t)
 	dir := t.TempDir()
@@ -110,5 +110,15 @@ func TestRoyaltiesByCountryCLI(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(plain, "statement-2026-11-countries.csv")); !os.IsNotExist(err) {
 		t.Errorf("countries written without --by-country: %v", err)
+	}
+	// A run without --by-country into out, which holds the split of an
+	// earlier run, removes it: it no longer agrees with the statement.
+	if b, err := exec.Command(bin, "royalties", "--data", dir, "--month", "2026-11", "--pool", "1", "--currency", "EUR", "--out", out).CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, b)
+	}
+	for _, f := range []string{"statement-2026-11-countries.csv", "statement-2026-11-countries.json"} {
+		if _, err := os.Stat(filepath.Join(out, f)); !os.IsNotExist(err) {
+			t.Errorf("%s of an earlier --by-country run kept: %v", f, err)
+		}
 	}
 }
