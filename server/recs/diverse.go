@@ -12,28 +12,39 @@ func TopNPerArtist(scores []float64, exclude []int, artistOf []int, n, perArtist
 	if len(artistOf) != len(scores) || perArtist < 1 {
 		return nil, fmt.Errorf("%w: %d artists for %d items, %d per artist", ErrInvalidOptions, len(artistOf), len(scores), perArtist)
 	}
-	if n <= 0 {
-		return nil, nil
-	}
-	// Rank 4n items first and twice as many each time the artist cap
-	// uses them up (the top k are a prefix of the top 2k), rather than
-	// the whole catalog for a few picks.
 	per := map[int]int{}
+	return takeRanked(scores, exclude, n, func(i int) bool {
+		if per[artistOf[i]] >= perArtist {
+			return false
+		}
+		per[artistOf[i]]++
+		return true
+	}), nil
+}
+
+// takeRanked walks the items of scores in TopN order (exclude skipped),
+// offering each to take until take has accepted n, and returns the
+// accepted ones in that order. It ranks 4n items first and twice as many
+// each time those run out (the top k are a prefix of the top 2k), rather
+// than the whole catalog for a few picks.
+func takeRanked(scores []float64, exclude []int, n int, take func(i int) bool) []int {
+	if n <= 0 {
+		return nil
+	}
 	out := make([]int, 0, min(n, len(scores)))
 	seen := 0
 	for k := 4 * min(n, len(scores)); ; k *= 2 {
 		ranked := TopN(scores, exclude, k)
 		for _, i := range ranked[seen:] {
-			if per[artistOf[i]] >= perArtist {
+			if !take(i) {
 				continue
 			}
-			per[artistOf[i]]++
 			if out = append(out, i); len(out) == n {
-				return out, nil
+				return out
 			}
 		}
 		if len(ranked) < k || k >= len(scores) {
-			return out, nil // every item is ranked
+			return out // every item is ranked
 		}
 		seen = len(ranked)
 	}

@@ -208,31 +208,16 @@ func (u *Universe) DiscoverWeekly(l Listener, o DiscoverOptions) ([]int, error) 
 	}
 	per := map[int]int{}
 	// pick takes the n best items by scores that are not taken and whose
-	// artist is under the cap. It ranks 4n items first and twice as many
-	// each time those run out (the top k are a prefix of the top 2k), not
-	// the whole catalog for 30 picks.
+	// artist is under the cap.
 	pick := func(scores []float64, n int, taken map[int]bool) []int {
-		var out []int
-		seen := 0
-		for k := 4 * n; len(out) < n; k *= 2 {
-			ranked := TopN(scores, exclude, k)
-			for _, i := range ranked[seen:] {
-				if len(out) == n {
-					break
-				}
-				if taken[i] || per[u.artist[i]] >= o.PerArtist {
-					continue
-				}
-				per[u.artist[i]]++
-				taken[i] = true
-				out = append(out, i)
+		return takeRanked(scores, exclude, n, func(i int) bool {
+			if taken[i] || per[u.artist[i]] >= o.PerArtist {
+				return false
 			}
-			if len(ranked) < k || k >= len(scores) {
-				break // every item is ranked
-			}
-			seen = len(ranked)
-		}
-		return out
+			per[u.artist[i]]++
+			taken[i] = true
+			return true
+		})
 	}
 	taken := map[int]bool{}
 	nFresh := min(freshN, int(math.Round(float64(o.Size)*o.FreshShare)))
