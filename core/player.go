@@ -225,13 +225,14 @@ func (e *Engine) TrackInfos(ctx context.Context, ids []model.TrackID) ([]model.T
 	}
 	sem := make(chan struct{}, metadataFetches)
 	var wg sync.WaitGroup
+	var noRoute atomic.Bool // a batch found the relay without the route
 	for len(ask) > 0 {
 		batch := ask[:min(len(ask), metadataBatch)]
 		ask = ask[len(batch):]
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			e.trackBatch(ctx, ids, batch, tracks, errs)
+			e.trackBatch(ctx, ids, batch, tracks, errs, &noRoute)
 		})
 	}
 	wg.Wait()
@@ -240,16 +241,25 @@ func (e *Engine) TrackInfos(ctx context.Context, ids []model.TrackID) ([]model.T
 
 // trackBatch fills tracks[i] or errs[i] for every index i of batch with
 // one POST /v1/tracks/batch, or one GET /v1/tracks/{id} each from a relay
-// that lacks the route.
-func (e *Engine) trackBatch(ctx context.Context, ids []model.TrackID, batch []int, tracks []model.Track, errs []error) {
-	req := api.TracksRequest{IDs: make([]model.TrackID, len(batch))}
-	for j, i := range batch {
-		req.IDs[j] = ids[i]
-	}
+// that lacks the route (noRoute: found by an earlier batch of the call,
+// or set here).
+func (e *Engine) trackBatch(ctx context.Context, ids []model.TrackID, batch []int, tracks []model.Track, errs []error, noRoute *atomic.Bool) {
 	var out api.TracksResponse
-	err := e.call(ctx, http.MethodPost, "/v1/tracks/batch", req, &out, true)
-	var se *fetch.StatusError
-	if errors.As(err, &se) && (se.Code == http.StatusNotFound || se.Code == http.StatusMethodNotAllowed) {
+	var err error
+	single := noRoute.Load()
+	if !single {
+		req := api.TracksRequest{IDs: make([]model.TrackID, len(batch))}
+		for j, i := range batch {
+			req.IDs[j] = ids[i]
+		}
+		err = e.call(ctx, http.MethodPost, "/v1/tracks/batch", req, &out, true)
+		var se *fetch.StatusError
+		if errors.As(err, &se) && (se.Code == http.StatusNotFound || se.Code == http.StatusMethodNotAllowed) {
+			single = true
+			noRoute.Store(true)
+		}
+	}
+	if single {
 		for _, i := range batch {
 			tracks[i], errs[i] = e.TrackInfo(ctx, ids[i])
 		}
