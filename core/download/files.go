@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/segue-fm/segue/internal/diskfree"
 	"github.com/segue-fm/segue/store"
 )
 
@@ -41,7 +42,7 @@ type blobFiles struct {
 	// writeFault, when set (tests), is asked before every write to a
 	// temp file and fails it with its error, as a full disk would.
 	writeFault func() error
-	// free reports the free bytes of dir's file system (statFree; tests
+	// free reports the free bytes of dir's file system (diskfree.Free; tests
 	// replace it).
 	free func(dir string) (uint64, bool)
 }
@@ -60,7 +61,7 @@ func newBlobFiles(dir string, st store.Store) (*blobFiles, error) {
 	if err := os.MkdirAll(filepath.Join(dir, tmpDir), 0o700); err != nil {
 		return nil, fmt.Errorf("download: create blob directory: %w", err)
 	}
-	return &blobFiles{dir: dir, free: statFree}, nil
+	return &blobFiles{dir: dir, free: diskfree.Free}, nil
 }
 
 // checkRoom fails with ErrNoSpace (wrapped in ErrWriteBlob) when storing

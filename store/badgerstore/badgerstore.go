@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/segue-fm/segue/internal/diskfree"
 	"github.com/segue-fm/segue/store"
 )
 
@@ -48,8 +49,8 @@ const MaxBlockCache = 64 << 30
 // SIGBUS instead of returning an error.
 var ErrNoSpace = errors.New("badgerstore: not enough free disk space")
 
-// freeSpace reports the free bytes for dir (statFree; tests replace it).
-var freeSpace = statFree
+// freeSpace reports the free bytes for dir (diskfree.Free; tests replace it).
+var freeSpace = diskfree.Free
 
 // Options configures Open. The zero value is not useful; start from
 // DefaultOptions.
