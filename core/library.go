@@ -45,8 +45,12 @@ func (l Library) read(ctx context.Context, fn func(lib *docs.Library) error) err
 	return h.ReadLibrary(fn)
 }
 
-// SaveTracks saves tracks (idempotent).
+// SaveTracks saves tracks (idempotent); ErrBadID, saving none, when an
+// id is not a catalog id's shape (model.ValidID).
 func (l Library) SaveTracks(ctx context.Context, ids ...model.TrackID) error {
+	if err := checkIDs(ids); err != nil {
+		return err
+	}
 	return l.edit(ctx, func(lib *docs.Library) error { return lib.SaveTracks(ids...) })
 }
 
@@ -55,8 +59,11 @@ func (l Library) UnsaveTracks(ctx context.Context, ids ...model.TrackID) error {
 	return l.edit(ctx, func(lib *docs.Library) error { return lib.UnsaveTracks(ids...) })
 }
 
-// SaveAlbums saves albums.
+// SaveAlbums saves albums; ErrBadID as SaveTracks.
 func (l Library) SaveAlbums(ctx context.Context, ids ...model.AlbumID) error {
+	if err := checkIDs(ids); err != nil {
+		return err
+	}
 	return l.edit(ctx, func(lib *docs.Library) error { return lib.SaveAlbums(ids...) })
 }
 
@@ -65,8 +72,11 @@ func (l Library) UnsaveAlbums(ctx context.Context, ids ...model.AlbumID) error {
 	return l.edit(ctx, func(lib *docs.Library) error { return lib.UnsaveAlbums(ids...) })
 }
 
-// FollowArtists follows artists.
+// FollowArtists follows artists; ErrBadID as SaveTracks.
 func (l Library) FollowArtists(ctx context.Context, ids ...model.ArtistID) error {
+	if err := checkIDs(ids); err != nil {
+		return err
+	}
 	return l.edit(ctx, func(lib *docs.Library) error { return lib.FollowArtists(ids...) })
 }
 

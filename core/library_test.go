@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/segue-fm/segue/core"
@@ -131,5 +132,51 @@ func TestLibraryMovedFromDerivedID(t *testing.T) {
 	}
 	if len(st.Relay.Refused) != 0 {
 		t.Fatalf("refused after the move: %+v", st.Relay.Refused)
+	}
+}
+
+// TestEditsRefuseBadIDs: playlist adds, saves and follows refuse an id
+// no catalog id can be (too long, with '/' or NUL, empty) with ErrBadID
+// and change nothing, not even for the valid ids given with it; before,
+// a 100 KB id with slashes was stored and synced.
+func TestEditsRefuseBadIDs(t *testing.T) {
+	ctx := context.Background()
+	_, d := registered(t, syncRelay(t), "alice")
+	list, err := d.Playlists().Create(ctx, "ids")
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := strings.Repeat("x", model.MaxIDLen+1)
+	edits := map[string]func(id string) error{
+		"Playlists.Add": func(id string) error {
+			_, err := d.Playlists().Add(ctx, list, docs.AtEnd(), "ok", model.TrackID(id))
+			return err
+		},
+		"Library.SaveTracks":    func(id string) error { return d.Library().SaveTracks(ctx, "ok", model.TrackID(id)) },
+		"Library.SaveAlbums":    func(id string) error { return d.Library().SaveAlbums(ctx, "ok", model.AlbumID(id)) },
+		"Library.FollowArtists": func(id string) error { return d.Library().FollowArtists(ctx, "ok", model.ArtistID(id)) },
+	}
+	for name, edit := range edits {
+		for _, id := range []string{"", long, "a/b", "a\x00b"} {
+			if err := edit(id); !errors.Is(err, core.ErrBadID) {
+				t.Errorf("%s(%.20q): %v, want ErrBadID", name, id, err)
+			}
+		}
+	}
+	v, err := d.Playlists().Get(ctx, list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lib, err := d.Library().Get(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(v.Entries) != 0 || len(lib.Tracks)+len(lib.Albums)+len(lib.Artists) != 0 {
+		t.Fatalf("refused edits stored something: %d entries, library %+v", len(v.Entries), lib)
+	}
+	for name, edit := range edits {
+		if err := edit(strings.Repeat("y", model.MaxIDLen)); err != nil {
+			t.Errorf("%s of a %d-byte id: %v", name, model.MaxIDLen, err)
+		}
 	}
 }

@@ -17,6 +17,26 @@ import (
 // this device holds.
 var ErrNotPlaylist = errors.New("core: not a playlist on this device")
 
+// ErrBadID reports a track, album or artist id given to a playlist or
+// library edit that no catalog id can be (model.ValidID: 1–128 bytes,
+// no '/' or NUL).
+var ErrBadID = errors.New("core: not a catalog id (want 1-128 bytes without '/' or NUL)")
+
+// checkIDs returns ErrBadID, naming the first bad id (quoted, cut to 64
+// bytes) and its position, when one of ids is not a valid catalog id.
+func checkIDs[T ~string](ids []T) error {
+	for i, id := range ids {
+		if !model.ValidID(string(id)) {
+			s := string(id)
+			if len(s) > 64 {
+				s = s[:64] + "…"
+			}
+			return fmt.Errorf("%w: id %d of %d, %q (%d bytes)", ErrBadID, i+1, len(ids), s, len(id))
+		}
+	}
+	return nil
+}
+
 // Errors of the playlist edits the device itself can tell the relay
 // would refuse (the rule is peer.PlaylistAccess over the content).
 var (
@@ -173,8 +193,14 @@ func (p Playlists) Describe(ctx context.Context, id docs.DocumentID, description
 }
 
 // Add inserts tracks at pos (docs.AtEnd(), docs.AtIndex(i), …), added by
-// the user, and returns the new entry ids.
+// the user, and returns the new entry ids. Every track id must have a
+// catalog id's shape (model.ValidID), else ErrBadID and nothing is added;
+// whether the catalog knows it is not checked (playlists are edited
+// offline).
 func (p Playlists) Add(ctx context.Context, id docs.DocumentID, pos docs.Position, tracks ...model.TrackID) ([]docs.EntryID, error) {
+	if err := checkIDs(tracks); err != nil {
+		return nil, err
+	}
 	var out []docs.EntryID
 	err := p.edit(ctx, id, false, func(pl *docs.Playlist) error {
 		var err error

@@ -213,6 +213,12 @@ func checkPlaylistArgs(sub string, rest []string) error {
 				return fmt.Errorf("collaborator: %w", err)
 			}
 		}
+	case "add":
+		for _, s := range rest {
+			if !model.ValidID(s) {
+				return fmt.Errorf("track id %s: not a catalog id (1-%d bytes without '/')", quoteArg(s), model.MaxIDLen)
+			}
+		}
 	}
 	return nil
 }

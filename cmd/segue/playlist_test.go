@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/internal/testbed"
 	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/sync/docs"
@@ -115,7 +116,9 @@ func TestCheckPlaylistArgs(t *testing.T) {
 		{"collab", []string{"bob", "carol.k"}, true},
 		{"collab", []string{"bob", "bad user!"}, false},
 		{"collab", []string{"Bob"}, false},
-		{"add", []string{"anything\x1b"}, true}, // track ids are not checked offline
+		{"add", []string{"anything\x1b"}, true}, // whether the catalog knows it is not checked offline
+		{"add", []string{"ok", "a/b"}, false},
+		{"add", []string{strings.Repeat("t", model.MaxIDLen+1)}, false},
 	} {
 		err := checkPlaylistArgs(c.sub, c.args)
 		if (err == nil) != c.ok {
