@@ -3,14 +3,18 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/segue-fm/segue/internal/testbed"
+	"github.com/segue-fm/segue/server/access"
 )
 
 // TestEdgeCommand runs `segue edge` in front of a relay: the same manifest
@@ -74,9 +78,54 @@ func TestEdgeCommand(t *testing.T) {
 		{"edge", "-parent", "http://x", "extra"},
 		{"edge", "-parent", "http://x", "-auth-ttl", "1000h"},
 		{"edge", "-parent", "http://x", "-auth-ttl", "-1s"},
+		{"edge", "-parent", "http://x", "-access-dir", "x", "-access-retention", "24h"},
+		{"edge", "-parent", "http://x", "-access-retention", "900h"},
 	} {
 		if c, _, stderr := runCmd(args...); c != 2 || !strings.Contains(stderr, "segue edge") {
 			t.Errorf("%q: exit %d, %q; want 2 with a message", args, c, stderr)
 		}
+	}
+}
+
+// TestEdgeAccessRetention: `segue edge --access-retention` deletes the
+// access-record day files older than the retention when it starts (and
+// hourly), keeps the recent ones, and marks the first kept day so a
+// reconciliation reaching further back fails instead of reading nothing.
+func TestEdgeAccessRetention(t *testing.T) {
+	r := testbed.NewRelay(t, testbed.DefaultOptions())
+	dir := t.TempDir()
+	old := "access-" + time.Now().UTC().AddDate(0, 0, -40).Format(time.DateOnly) + ".log"
+	recent := "access-" + time.Now().UTC().AddDate(0, 0, -3).Format(time.DateOnly) + ".log"
+	for _, name := range []string{old, recent} {
+		if err := os.WriteFile(filepath.Join(dir, name), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errOut syncBuffer
+	code := make(chan int, 1)
+	go func() {
+		code <- run(ctx, []string{"edge", "-parent", r.URL, "-listen", "127.0.0.1:0", "-disk-dir", t.TempDir(),
+			"-access-dir", dir, "-access-retention", "816h", "-log-level", "warn"}, &out, &errOut)
+	}()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat(filepath.Join(dir, old)); errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s still there: %s", old, errOut.String())
+		}
+	}
+	cancel()
+	if c := <-code; c != 0 {
+		t.Errorf("segue edge exited %d: %s", c, errOut.String())
+	}
+	if _, err := os.Stat(filepath.Join(dir, recent)); err != nil {
+		t.Fatalf("the recent day file: %v", err)
+	}
+	from := time.Now().AddDate(0, 0, -40)
+	err := access.NewFileReader(dir).Scan(context.Background(), from, from.Add(time.Hour), func(access.Record) error { return nil })
+	if !errors.Is(err, access.ErrPruned) {
+		t.Fatalf("scan of a pruned day: %v, want ErrPruned", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -100,6 +101,9 @@ func runReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	rep, err := reconcile.Run(ctx, d, reconcile.AuditStreams(dd.Store, events.NewStoreLog(dd.Store)),
 		access.MultiReader(readers...), reconcile.NewCatalog(dd.Catalog, dd.Signer.Public().(ed25519.PublicKey)),
 		def.WithThreshold(*threshold).WithLookback(*lookback))
+	if errors.Is(err, access.ErrPruned) {
+		return fmt.Errorf("%w (--access-retention deleted them: reconcile a later day or pass a shorter --lookback)", err)
+	}
 	if err != nil {
 		return err
 	}

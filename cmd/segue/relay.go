@@ -93,6 +93,21 @@ const (
 	minFraudScanInterval = time.Minute
 )
 
+// minAccessRetention is the shortest --access-retention (but 0): the
+// access records `segue reconcile` reads for a day reach 32 days back
+// (its default --lookback, the offline window), and the day reconciled
+// is at most two days old when a daily job runs it.
+const minAccessRetention = 34 * 24 * time.Hour
+
+// checkAccessRetention refuses an --access-retention (relay or edge) that
+// is negative or would delete records reconciliation still reads.
+func checkAccessRetention(d time.Duration) error {
+	if d != 0 && d < minAccessRetention {
+		return fmt.Errorf("%w: --access-retention %v: want 0 (keep) or at least %v", errUsage, d, minAccessRetention)
+	}
+	return nil
+}
+
 // defaultDevicePlays is --device-plays-per-day's default: a play a
 // second all day is 86,400, and a device back from 32 days offline holds
 // far fewer; a device sending more is not a listener.
@@ -156,6 +171,7 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	publicURL := fs.String("public-url", envOr("SEGUE_PUBLIC_URL", ""), "base URL of share links and pages, e.g. https://segue.example (env SEGUE_PUBLIC_URL; default: the request's host)")
 	devicePlays := fs.Int("device-plays-per-day", defaultDevicePlays, fmt.Sprintf("play events one device may upload per day, in a bucket that size refilled over the day; more get 429 and the device retries later (0: no limit; at most %d)", counting.MaxDeviceQuota))
 	retention := fs.Duration("event-retention", 0, fmt.Sprintf("delete raw play events this long after they arrived, once counted (0 keeps them; else at least %v, and %v with --fraud-scan-interval; counts, audit log and dedup index stay); with --events-nats the JetStream streams' MaxAge, and older plays are refused as too_old", minEventRetention, minFraudEventRetention))
+	accessKeep := fs.Duration("access-retention", 0, fmt.Sprintf("delete the access records (audio served, licenses issued) of UTC days that ended this long ago, checked hourly (0 keeps them; else at least %v, what `segue reconcile` reads back from a recent day); reconciling a day whose records are gone then fails instead of calling its streams unbacked", minAccessRetention))
 	natsURL := fs.String("events-nats", envOr("SEGUE_EVENTS_NATS", ""), "NATS server URL: keep the play-event log on JetStream (server/events/natslog) instead of the relay's Badger (env SEGUE_EVENTS_NATS)")
 	fraudEvery := fs.Duration("fraud-scan-interval", 0, fmt.Sprintf("run the fraud scan of the current and previous month this often, at least every %v, storing the flags royalties hold out (0: only `segue fraud scan`)", minFraudScanInterval))
 	tlsKey := fs.String("tls-key", envOr("SEGUE_TLS_KEY", ""), "PEM private key for -tls-cert (env SEGUE_TLS_KEY)")
@@ -219,6 +235,9 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("%w: --fraud-scan-interval %v: want 0 (off) or at least %v", errUsage, *fraudEvery, minFraudScanInterval)
 	}
 	if err := checkFraudRetention(*fraudEvery, *retention); err != nil {
+		return err
+	}
+	if err := checkAccessRetention(*accessKeep); err != nil {
 		return err
 	}
 	if *devicePlays < 0 || *devicePlays > counting.MaxDeviceQuota {
@@ -358,6 +377,15 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	accessLog := access.NewStoreWriter(dd.Store, access.DefaultOptions().WithLogger(log))
 	defer accessLog.Close()
 	srv.SetAccessWriter(accessLog)
+	if *accessKeep > 0 {
+		actx, stopRetain := context.WithCancel(ctx)
+		retained := make(chan struct{})
+		go func() {
+			defer close(retained)
+			access.Retain(actx, access.NewStorePruner(dd.Store), *accessKeep, time.Now, log)
+		}()
+		defer func() { stopRetain(); <-retained }()
+	}
 	svc, err := mountServices(ctx, dd, srv, serviceConfig{admin: *admin, publicURL: *publicURL, recsFactors: *recsFactors,
 		recsPacing: *recsPacing, retention: *retention, devicePlays: *devicePlays, access: accessLog, events: evlog, log: log})
 	if err != nil {

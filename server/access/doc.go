@@ -23,4 +23,9 @@
 // reports the stream as unbacked) but never stalls audio or grows memory.
 // Records still queued when the process dies are lost the same way; Flush
 // and Close write everything queued.
+//
+// Retention deletes whole UTC days: a Pruner (NewStorePruner,
+// NewFilePruner) removes the days that ended before a time, Retain runs
+// one hourly; a Scan that reaches before the first kept day then fails
+// with ErrPruned.
 package access

@@ -225,6 +225,13 @@ type fileReader struct{ dir string }
 func NewFileReader(dir string) Reader { return fileReader{dir} }
 
 func (fr fileReader) Scan(ctx context.Context, from, to time.Time, fn func(Record) error) error {
+	low, err := fileFirstKept(fr.dir)
+	if err != nil {
+		return fmt.Errorf("access: %w", err)
+	}
+	if err := checkKept(from, low); err != nil {
+		return err
+	}
 	lo, hi := from.UnixMilli(), to.UnixMilli()
 	for day := startOfDay(from); day.Before(to); day = day.AddDate(0, 0, 1) {
 		if err := ctx.Err(); err != nil {

@@ -20,6 +20,9 @@ var (
 	// ErrFull: the writer's queue holds MaxPending records; the record was
 	// dropped.
 	ErrFull = errors.New("access: queue full, record dropped")
+	// ErrPruned: a scan reaches before the first day retention kept
+	// (Pruner.Prune): the records it needs are gone.
+	ErrPruned = errors.New("access: records pruned by retention")
 	// ErrClosed: the writer was closed.
 	ErrClosed = errors.New("access: writer closed")
 )

@@ -103,6 +103,13 @@ type storeReader struct{ st store.Store }
 func NewStoreReader(st store.Store) Reader { return storeReader{st} }
 
 func (s storeReader) Scan(ctx context.Context, from, to time.Time, fn func(Record) error) error {
+	low, err := firstKept(func(k []byte) ([]byte, error) { return s.st.Get(ctx, k) })
+	if err != nil {
+		return fmt.Errorf("access: %w", err)
+	}
+	if err := checkKept(from, low); err != nil {
+		return err
+	}
 	lo, hi := from.UnixMilli(), to.UnixMilli()
 	for day := startOfDay(from); day.Before(to); day = day.AddDate(0, 0, 1) {
 		err := s.st.Iterate(ctx, dayPrefix(day), false, func(k, v []byte) error {
