@@ -781,12 +781,13 @@ func (ix *Index) sameLength(n uint32, attr uint8) uint8 {
 // caller holds mu (or owns ix).
 func (ix *Index) addTerms(n uint32, k Kind, ts []termAttr) {
 	kind := kindIndex(k) << kindShift
+	hidden := ix.hides(n)
 	for _, t := range ts {
 		d := &ix.words
 		if t.first != 0 {
 			d = &ix.pairs
 		}
-		if d.add(t.term, t.first, n<<slotShift|kind|uint32(min(t.attr, attrMask))) {
+		if d.add(t.term, t.first, n<<slotShift|kind|uint32(min(t.attr, attrMask)), hidden) {
 			ix.gen.Add(1)
 		}
 	}
@@ -813,6 +814,11 @@ type termList struct {
 	p      []uint32
 	sorted int
 	first  uint8
+	// hidden counts the postings of p whose slot is a private playlist
+	// (hides): a search with a viewer leaves them out of the posting
+	// counts it reports as the total, so the total says nothing about
+	// other users' private playlists.
+	hidden int32
 	// dense holds the slots of a common term as bit sets (termBits), so
 	// that a query of several words reads a machine word per 64 slots
 	// instead of a posting per slot; nil for the others.
@@ -876,8 +882,9 @@ func newDict() dict {
 	return dict{postings: map[string]termList{}, fresh: map[string]struct{}{}}
 }
 
-// add appends posting v to term and reports whether the term is new.
-func (d *dict) add(term string, first uint8, v uint32) bool {
+// add appends posting v to term (hidden: its slot is a private playlist)
+// and reports whether the term is new.
+func (d *dict) add(term string, first uint8, v uint32, hidden bool) bool {
 	l, ok := d.postings[term]
 	if ok {
 		l.first = min(l.first, first)
@@ -886,12 +893,44 @@ func (d *dict) add(term string, first uint8, v uint32) bool {
 		d.fresh[term] = struct{}{}
 	}
 	l.p = append(l.p, v)
+	if hidden {
+		l.hidden++
+	}
 	if l.dense != nil {
 		l.dense.set(v) // a term becomes dense at a rebuild
 	}
 	d.postings[term] = l
 	d.unsorted++
 	return !ok
+}
+
+// hides reports whether slot n is a private playlist, which the totals
+// of a search with a viewer do not count (termList.hidden).
+func (ix *Index) hides(n uint32) bool {
+	e := &ix.slots[n].entry
+	return e.Kind == KindPlaylist && !e.Public
+}
+
+// countHidden returns how many of postings p are of slots that hide.
+func (ix *Index) countHidden(p []uint32) int32 {
+	var h int32
+	for _, v := range p {
+		if ix.hides(v >> slotShift) {
+			h++
+		}
+	}
+	return h
+}
+
+// counted returns how many postings of l a search with filter f counts
+// in a total above the exact limit: all of them on the device (no
+// viewer), else all but the private playlists' (the viewer's own among
+// them: an approximate total never tells whether one exists).
+func (f filter) counted(l termList) int {
+	if f.viewer == "" {
+		return len(l.p)
+	}
+	return len(l.p) - int(l.hidden)
 }
 
 // remove marks the slot of key dead; the caller holds mu.
@@ -978,6 +1017,9 @@ func (d *dict) rebuild(ix *Index) error {
 			}
 			changed = len(l.p) != before
 			l.sorted = min(l.sorted, len(l.p))
+			if changed && l.hidden > 0 {
+				l.hidden = ix.countHidden(l.p)
+			}
 		}
 		if l.sorted < len(l.p) || changed {
 			tmp = ix.scoreOrder(l.p, tmp)
@@ -1351,7 +1393,7 @@ type filter struct {
 
 // gather is one dictionary lookup of a query: a query word (bits: its
 // bit) or two adjacent ones written together (their two bits), with its
-// matching terms and their posting count.
+// matching terms and their posting count (filter.counted).
 type gather struct {
 	word     []rune
 	prefix   bool
@@ -1365,7 +1407,7 @@ type gather struct {
 // two written together search.PairTypoBudget and are not looked up among
 // the pairs (core/search matches them only against one document word).
 // The caller holds mu.
-func (ix *Index) gathers(q search.Query) ([]gather, error) {
+func (ix *Index) gathers(q search.Query, f filter) ([]gather, error) {
 	last := len(q.Words) - 1
 	gs := make([]gather, 0, 2*len(q.Words))
 	for i, w := range q.Words {
@@ -1387,7 +1429,7 @@ func (ix *Index) gathers(q search.Query) ([]gather, error) {
 		}
 		g.terms = terms
 		for _, tt := range terms {
-			g.postings += len(ix.list(tt).p)
+			g.postings += f.counted(ix.list(tt))
 		}
 	}
 	return gs, nil
@@ -1774,7 +1816,7 @@ func (ix *Index) Search(req Request) ([]Hit, int, error) {
 			return hits, total, err
 		}
 	}
-	gs, err := ix.gathers(q)
+	gs, err := ix.gathers(q, f)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -2164,7 +2206,7 @@ func (ix *Index) searchOne(sc *scratch, f filter, q search.Query, need int) (hit
 			d = &ix.pairs
 		}
 		lists[i] = d.postings[tt.term]
-		total += len(lists[i].p)
+		total += f.counted(lists[i])
 	}
 	if total <= ix.opts.exactTotal {
 		return nil, 0, false, nil

@@ -3,6 +3,8 @@ package searchindex
 import (
 	"context"
 	"errors"
+	"fmt"
+	"path/filepath"
 	"slices"
 	"testing"
 
@@ -419,5 +421,90 @@ func TestShortAnswers(t *testing.T) {
 	}
 	if got := search("da", "bob", 5); slices.Contains(got, "p2") {
 		t.Errorf("another viewer sees a private playlist: da → %v", got)
+	}
+}
+
+// TestApproximateTotalHidesPrivatePlaylists: above WithExactTotal the
+// total is a posting count; with a viewer it must not count private
+// playlists, or a query such as "zebra harbour" tells any user whether
+// some other user's private playlist has the word "zebra" (the total
+// moved by one when bob's private playlist existed). Checked on a fresh
+// index, after a rebuild that drops dead slots, after a reopen from a
+// snapshot, and after the playlist turned public (then it counts).
+func TestApproximateTotalHidesPrivatePlaylists(t *testing.T) {
+	ctx := context.Background()
+	var base []Entry
+	for i := range 5000 {
+		base = append(base, Entry{Kind: KindTrack, ID: fmt.Sprint("t", i), Title: fmt.Sprint("harbour song ", i), Popularity: float64(i)})
+	}
+	private := Entry{Kind: KindPlaylist, ID: "p-bob", Title: "zebra harbour song", Owner: "bob"}
+	queries := []string{"harbour", "harb", "zebra", "zebra harbour", "harbour song", "song zebra harbour"}
+	totals := func(ix *Index, viewer string) []int {
+		var out []int
+		for _, kinds := range [][]Kind{nil, {KindPlaylist}} {
+			for _, q := range queries {
+				pq, err := core.ParseQuery(q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, total, err := ix.Search(Request{Query: pq, Kinds: kinds, Limit: 10, Viewer: viewer})
+				if err != nil {
+					t.Fatal(err)
+				}
+				out = append(out, total)
+			}
+		}
+		return out
+	}
+	opts := DefaultOptions().WithExactTotal(0)
+	without, _ := openMemory(t, opts, base...)
+	want := totals(without, "eve")
+
+	st := store.NewMemory()
+	path := filepath.Join(t.TempDir(), "snap")
+	ix, err := OpenIndex(ctx, st, opts.WithSnapshot(path).WithLogger(quiet()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ix.Upsert(ctx, append(slices.Clone(base), private, Entry{Kind: KindPlaylist, ID: "p-gone", Title: "zebra harbour", Owner: "bob"})...); err != nil {
+		t.Fatal(err)
+	}
+	if got := totals(ix, "eve"); !slices.Equal(got, want) {
+		t.Errorf("fresh index: totals %v for eve, want %v (as without bob's private playlist)", got, want)
+	}
+	// Half the slots dead forces a rebuild, which drops dead postings.
+	ids := []string{"p-gone"}
+	for i := range 2600 {
+		ids = append(ids, fmt.Sprint("t", i))
+	}
+	if err := ix.Remove(ctx, KindTrack, ids[1:]...); err != nil {
+		t.Fatal(err)
+	}
+	if err := ix.Remove(ctx, KindPlaylist, ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := ix.Upsert(ctx, base[:2600]...); err != nil {
+		t.Fatal(err)
+	}
+	if got := totals(ix, "eve"); !slices.Equal(got, want) {
+		t.Errorf("after a rebuild: totals %v for eve, want %v", got, want)
+	}
+	if err := ix.SaveSnapshot(ctx); err != nil {
+		t.Fatal(err)
+	}
+	re, err := OpenIndex(ctx, st, opts.WithSnapshot(path).WithLogger(quiet()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := totals(re, "eve"); !slices.Equal(got, want) {
+		t.Errorf("reopened from the snapshot: totals %v for eve, want %v", got, want)
+	}
+	public := private
+	public.Public = true
+	if err := re.Upsert(ctx, public); err != nil {
+		t.Fatal(err)
+	}
+	if got := totals(re, "eve"); slices.Equal(got, want) {
+		t.Errorf("public playlist: totals %v for eve, want them to count it", got)
 	}
 }

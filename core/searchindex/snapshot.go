@@ -402,7 +402,7 @@ func (ix *Index) useSnapshot(s *snapshot, digests [][digestBytes]byte) ([]bool, 
 				}
 			}
 			if len(p) > 0 {
-				d.postings[t] = termList{p: slices.Clip(p), first: sd.firsts[i]}
+				d.postings[t] = termList{p: slices.Clip(p), first: sd.firsts[i], hidden: ix.countHidden(p)}
 			}
 		}
 	}
