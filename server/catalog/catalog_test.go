@@ -341,6 +341,9 @@ func TestIDs(t *testing.T) {
 	}{
 		{"Segue Ensemble", "segue  ensemble ", true},
 		{"Segue Ensemble", "Segue Ensembles", false},
+		{"Bj\u00f6rk", "Bjo\u0308rk", true},          // NFC and NFD
+		{"Sigur R\u00f3s", "SIGUR RO\u0301S ", true}, // NFD, upper case, space
+		{"Bj\u00f6rk", "Bjork", false},               // a diacritic is not dropped
 	}
 	for _, tc := range tests {
 		if got := ArtistIDFor(tc.a) == ArtistIDFor(tc.b); got != tc.same {
@@ -350,6 +353,9 @@ func TestIDs(t *testing.T) {
 	id := TrackIDFromMaster([32]byte{1, 2, 3})
 	if len(id) != 18 || id[:2] != "tr" {
 		t.Fatalf("track id %q", id)
+	}
+	if AlbumIDFor("Bj\u00f6rk", "Homog\u00e9nic") != AlbumIDFor("Bjo\u0308rk", "Homoge\u0301nic") {
+		t.Error("album ids differ between the NFC and NFD spellings of one album")
 	}
 	if AlbumIDFor("x", "y z") == AlbumIDFor("x y", "z") {
 		t.Fatal("album ids collide across the artist/title split")

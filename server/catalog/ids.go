@@ -5,6 +5,8 @@ import (
 	"encoding/base32"
 	"strings"
 
+	"golang.org/x/text/unicode/norm"
+
 	"github.com/segue-fm/segue/core/model"
 )
 
@@ -23,10 +25,12 @@ func TrackIDFromMaster(sha [32]byte) model.TrackID {
 	return model.TrackID(idFrom("tr", sha))
 }
 
-// NormalizeName folds a display name for identity: case-folded, with runs
-// of white space collapsed to one space and trimmed.
+// NormalizeName folds a display name for identity: in Unicode NFC, so a
+// name spelt with combining marks (NFD, as macOS file names and some
+// tagging tools write it) is the name spelt precomposed, case-folded, with
+// runs of white space collapsed to one space and trimmed.
 func NormalizeName(name string) string {
-	return strings.Join(strings.Fields(strings.ToLower(name)), " ")
+	return strings.Join(strings.Fields(strings.ToLower(norm.NFC.String(name))), " ")
 }
 
 // ArtistIDFor returns the artist id of a display name: "ar" + base32 of the
