@@ -5,7 +5,8 @@
 // JSON object per line (JSON Lines).
 //
 // An import is all or nothing. Every line is parsed and validated first
-// (Validate: strict JSON, field limits, references to artists and albums
+// (Validate: strict JSON with each key spelt exactly and given once,
+// field limits, references to artists and albums
 // either in the file or already imported, unique ids and ISRCs), and any
 // invalid line refuses the whole file with per-line errors before anything
 // is written. The records are then written in chunked transactions, each

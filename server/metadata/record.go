@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -128,6 +129,9 @@ func ParseLine(b []byte) (Record, error) {
 	if !utf8.Valid(b) {
 		return Record{}, invalid("not valid UTF-8")
 	}
+	if err := checkKeys(b); err != nil {
+		return Record{}, err
+	}
 	var probe struct {
 		Type *string `json:"type"`
 	}
@@ -161,6 +165,52 @@ func ParseLine(b []byte) (Record, error) {
 		return Record{}, err
 	}
 	return rec, nil
+}
+
+// lineKeys are the keys a line may have, spelt exactly: "type" and the
+// JSON names of Artist's, Album's and Track's fields.
+var lineKeys = func() map[string]bool {
+	keys := map[string]bool{"type": true}
+	for _, t := range []reflect.Type{reflect.TypeFor[Artist](), reflect.TypeFor[Album](), reflect.TypeFor[Track]()} {
+		for f := range t.Fields() {
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			keys[name] = true
+		}
+	}
+	return keys
+}()
+
+// checkKeys refuses a line whose object repeats a key or has a key not
+// spelt exactly as documented. encoding/json takes the last of repeated
+// keys and matches keys without regard to case ("NAME", "Id"), so such a
+// line would import other values than a stricter reader of the same file
+// (a label's own validator) sees. Syntax errors are left to the decoding
+// that follows.
+func checkKeys(b []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil
+		}
+		key, _ := tok.(string)
+		switch {
+		case !lineKeys[key]:
+			return invalid("unknown field %.70q (keys are lower case, as documented)", key)
+		case seen[key]:
+			return invalid("field %q given twice", key)
+		}
+		seen[key] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return nil
+		}
+	}
+	return nil
 }
 
 // jsonMessage shortens encoding/json's messages (they name Go types).
