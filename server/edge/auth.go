@@ -60,6 +60,15 @@ func (v *verdicts) put(h [32]byte, d verdict, ttl time.Duration) {
 	v.m[h] = d
 }
 
+// refuse replaces the verdict on h by a refusal kept ttl (none kept when
+// ttl ≤ 0: the next request asks the parent).
+func (v *verdicts) refuse(h [32]byte, ttl time.Duration) {
+	v.mu.Lock()
+	delete(v.m, h)
+	v.mu.Unlock()
+	v.put(h, verdict{}, ttl)
+}
+
 // meAnswer is the part of the parent's GET /v1/me answer the edge reads.
 type meAnswer struct {
 	Device struct {

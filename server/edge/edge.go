@@ -176,6 +176,9 @@ func (e *Edge) me(w http.ResponseWriter, r *http.Request, tok string) {
 		e.writeFetchError(w, err)
 		return
 	}
+	if status == http.StatusUnauthorized {
+		e.auth.refuse(sha256.Sum256([]byte(tok)), e.opts.authFailTTL)
+	}
 	w.Header().Set("Content-Type", hdr.Get("Content-Type"))
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
@@ -196,7 +199,7 @@ func (e *Edge) blob(w http.ResponseWriter, r *http.Request, tok string) {
 		return
 	}
 	e.misses.Add(1)
-	b, err := e.fetchOnce(r.Context(), k.String(), func(ctx context.Context) ([]byte, error) {
+	b, err := e.fetchOnce(r.Context(), k.String(), tok, func(ctx context.Context, tok string) ([]byte, error) {
 		return e.fetchBlob(ctx, r.URL.Path, tok, k)
 	})
 	if err != nil {
@@ -240,7 +243,7 @@ func (e *Edge) positional(w http.ResponseWriter, r *http.Request, tok string) {
 		}
 	}
 	e.misses.Add(1)
-	b, err := e.fetchOnce(r.Context(), "p "+path, func(ctx context.Context) ([]byte, error) {
+	b, err := e.fetchOnce(r.Context(), "p "+path, tok, func(ctx context.Context, tok string) ([]byte, error) {
 		return e.fetchPositional(ctx, path, tok, kind)
 	})
 	if err != nil {
@@ -264,19 +267,29 @@ func (e *Edge) hit(b []byte) {
 	e.fromCache.Add(int64(len(b)))
 }
 
-// fetchOnce runs fetch for key at most once at a time: concurrent callers
-// for the same key share the leader's result. The fetch runs on a context
-// detached from the leader's request (bounded by the origin timeout), so a
-// leader that goes away does not fail the others; each caller stops
-// waiting when its own ctx ends.
-func (e *Edge) fetchOnce(ctx context.Context, key string, fetch func(context.Context) ([]byte, error)) ([]byte, error) {
+// fetchOnce runs fetch with the caller's token tok for key at most once
+// at a time: concurrent callers for the same key share the leader's
+// result. The fetch runs on a context detached from the leader's request
+// (bounded by the origin timeout), so a leader that goes away does not
+// fail the others; each caller stops waiting when its own ctx ends.
+//
+// A parent's 401 is the leader's token's, not the others': the token is
+// refused at once (fetchAs), and a caller with another token fetches
+// again with its own instead of answering 401 for a token that works.
+func (e *Edge) fetchOnce(ctx context.Context, key, tok string, fetch func(ctx context.Context, tok string) ([]byte, error)) ([]byte, error) {
 	ch := e.flight.DoChan(key, func() (any, error) {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.opts.originTimeout)
 		defer cancel()
-		return fetch(fctx)
+		return e.fetchAs(fctx, tok, fetch)
 	})
 	select {
 	case res := <-ch:
+		var ps *parentStatus
+		if errors.As(res.Err, &ps) && ps.code == http.StatusUnauthorized && ps.token != sha256.Sum256([]byte(tok)) {
+			fctx, cancel := context.WithTimeout(ctx, e.opts.originTimeout)
+			defer cancel()
+			return e.fetchAs(fctx, tok, fetch)
+		}
 		if res.Err != nil {
 			return nil, res.Err
 		}
@@ -284,6 +297,20 @@ func (e *Edge) fetchOnce(ctx context.Context, key string, fetch func(context.Con
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+// fetchAs runs fetch with tok. When the parent refuses tok (401), the
+// edge's verdict on it becomes a refusal at once: a token the relay has
+// revoked stops reading cached objects at its first miss, instead of
+// until its accepted verdict expires.
+func (e *Edge) fetchAs(ctx context.Context, tok string, fetch func(ctx context.Context, tok string) ([]byte, error)) ([]byte, error) {
+	b, err := fetch(ctx, tok)
+	var ps *parentStatus
+	if errors.As(err, &ps) && ps.code == http.StatusUnauthorized {
+		ps.token = sha256.Sum256([]byte(tok))
+		e.auth.refuse(ps.token, e.opts.authFailTTL)
+	}
+	return b, err
 }
 
 // fetchBlob fetches a blob from the parent, checks its hash and caches it.
@@ -360,6 +387,8 @@ func maxAge(cc string) time.Duration {
 type parentStatus struct {
 	code int
 	body []byte
+	// token is the SHA-256 of the token a 401 refused (set by fetchAs).
+	token [32]byte
 }
 
 func (p *parentStatus) Error() string {

@@ -2,6 +2,7 @@ package edge
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,10 +31,14 @@ type origin struct {
 	counts  sync.Map // path → *atomic.Int64
 	corrupt atomic.Bool
 	delay   atomic.Int64 // nanoseconds before answering an audio request
+	// hold, when set, is received from before an audio request is passed
+	// on; arrived gets a value as each such request arrives.
+	hold    atomic.Pointer[chan struct{}]
+	arrived chan string
 }
 
 func newOrigin(t *testing.T, target string) *origin {
-	o := &origin{target: target}
+	o := &origin{target: target, arrived: make(chan string, 64)}
 	srv := httptest.NewServer(http.HandlerFunc(o.serve))
 	t.Cleanup(srv.Close)
 	o.url = srv.URL
@@ -45,6 +51,10 @@ func (o *origin) serve(w http.ResponseWriter, r *http.Request) {
 		n, _ := o.counts.LoadOrStore(r.URL.Path, new(atomic.Int64))
 		n.(*atomic.Int64).Add(1)
 		time.Sleep(time.Duration(o.delay.Load()))
+		if h := o.hold.Load(); h != nil {
+			o.arrived <- r.URL.Path
+			<-*h
+		}
 	}
 	req, err := http.NewRequestWithContext(r.Context(), r.Method, o.target+r.URL.RequestURI(), nil)
 	if err != nil {
@@ -567,4 +577,103 @@ func TestEdgeBadRequests(t *testing.T) {
 			t.Errorf("%s: %d %q %s, want %d no-store JSON", tc.path, resp.StatusCode, resp.Header.Get("Cache-Control"), b, tc.status)
 		}
 	}
+}
+
+// TestEdgeRevokedToken: a token the relay has revoked, which the edge
+// still trusts (its accepted verdict lasts the auth TTL), is refused at
+// its first miss: the parent's 401 becomes the edge's verdict, so cached
+// objects stop being served to it at once (they were served until the
+// TTL ran out). And a parent's 401 is the leader's alone: another
+// device's request that joined the revoked token's fetch gets the bytes
+// with its own token, not a 401 (it got the 401 before).
+func TestEdgeRevokedToken(t *testing.T) {
+	ctx := context.Background()
+	r := testbed.NewRelay(t, testbed.DefaultOptions().WithLicenses(true))
+	alice, bob := testbed.Device(t, r, "alice"), testbed.Device(t, r, "bob")
+	aliceTok, bobTok := alice.Token(), bob.Token()
+	o := newOrigin(t, r.URL)
+	f := &fixture{relay: r, origin: o, token: bobTok}
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	e, url := startEdge(t, DefaultOptions(o.url).WithClock(func() time.Time { return now }))
+	blobs := f.blobPaths(t, model.TierHigh)
+	var paths []string
+	for p := range blobs {
+		paths = append(paths, p)
+	}
+	cached, joined, missed := paths[0], paths[1], paths[2]
+	for _, tok := range []string{aliceTok, bobTok} {
+		if resp, _ := get(t, url, cached, tok); resp.StatusCode != http.StatusOK {
+			t.Fatalf("before the revocation: %s", resp.Status)
+		}
+	}
+	if err := alice.Deregister(ctx, alice.DeviceID()); err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := get(t, url, cached, aliceTok); resp.StatusCode != http.StatusOK {
+		t.Fatalf("cached object, revoked token inside the verdict TTL: %s (the documented window)", resp.Status)
+	}
+
+	// Alice's miss leads the fetch; bob's request for the same object
+	// joins it while the parent holds it.
+	hold := make(chan struct{})
+	o.hold.Store(&hold)
+	aliceReq, bobReq := authReq(t, url+joined, aliceTok), authReq(t, url+joined, bobTok)
+	aliceDone := make(chan int)
+	go func() {
+		resp, err := http.DefaultClient.Do(aliceReq)
+		if err != nil {
+			aliceDone <- 0
+			return
+		}
+		resp.Body.Close()
+		aliceDone <- resp.StatusCode
+	}()
+	<-o.arrived
+	misses := e.misses.Load()
+	bobDone := make(chan *http.Response)
+	go func() {
+		resp, err := http.DefaultClient.Do(bobReq)
+		if err != nil {
+			bobDone <- nil
+			return
+		}
+		bobDone <- resp
+	}()
+	for e.misses.Load() == misses {
+		runtime.Gosched() // bob's request has reached the edge's miss path
+	}
+	o.hold.Store(nil)
+	close(hold)
+	if code := <-aliceDone; code != http.StatusUnauthorized {
+		t.Errorf("revoked token's miss: %d, want 401", code)
+	}
+	resp := <-bobDone
+	if resp == nil {
+		t.Fatal("bob's request failed")
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !bytes.Equal(b, blobs[joined]) {
+		t.Errorf("bob joined the revoked token's fetch: %s, want 200 with the blob", resp.Status)
+	}
+
+	for _, p := range []string{cached, joined, missed} {
+		if resp, _ := get(t, url, p, aliceTok); resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("revoked token after its first refused miss, %s: %s, want 401", p, resp.Status)
+		}
+		if resp, _ := get(t, url, p, bobTok); resp.StatusCode != http.StatusOK {
+			t.Errorf("bob, %s: %s, want 200", p, resp.Status)
+		}
+	}
+}
+
+// authReq returns GET url with bearer tok.
+func authReq(t *testing.T, url, tok string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	return req
 }

@@ -227,7 +227,7 @@ func (e *Edge) prepositionStream(ctx context.Context, tok string, track model.Tr
 		}
 		if !ok {
 			path := "/v1/blobs/" + hex.EncodeToString(h[:])
-			if b, err = e.fetchOnce(ctx, k.String(), func(ctx context.Context) ([]byte, error) {
+			if b, err = e.fetchOnce(ctx, k.String(), tok, func(ctx context.Context, tok string) ([]byte, error) {
 				return e.fetchBlob(ctx, path, tok, k)
 			}); err != nil {
 				return false, err
@@ -249,7 +249,7 @@ func (e *Edge) prepositionStream(ctx context.Context, tok string, track model.Tr
 // pinPositional fetches a positional object from the parent (refreshing
 // the position), pins it and its position until until, and returns it.
 func (e *Edge) pinPositional(ctx context.Context, tok, path string, kind byte, until time.Time, rep *PrepositionReport) ([]byte, error) {
-	b, err := e.fetchOnce(ctx, "p "+path, func(ctx context.Context) ([]byte, error) {
+	b, err := e.fetchOnce(ctx, "p "+path, tok, func(ctx context.Context, tok string) ([]byte, error) {
 		return e.fetchPositional(ctx, path, tok, kind)
 	})
 	if err != nil {
