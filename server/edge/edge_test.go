@@ -88,6 +88,19 @@ func (o *origin) count(path string) int64 {
 	return n.(*atomic.Int64).Load()
 }
 
+// blobFetches returns how many requests for anything but a manifest
+// reached the relay.
+func (o *origin) blobFetches() int64 {
+	var n int64
+	o.counts.Range(func(k, v any) bool {
+		if !strings.HasSuffix(k.(string), "/manifest") {
+			n += v.(*atomic.Int64).Load()
+		}
+		return true
+	})
+	return n
+}
+
 // fixture is a relay, a counting origin proxy in front of it, and a token.
 type fixture struct {
 	relay  *testbed.Relay

@@ -91,6 +91,15 @@ func (p *pins) put(k objKey, b []byte, until time.Time) bool {
 	return true
 }
 
+// fits reports whether an object of size bytes could be pinned under k
+// now: it is pinned already, or the budget has room for it.
+func (p *pins) fits(k objKey, size int64) bool {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	_, ok := p.objs[k]
+	return ok || p.used+size <= p.budget
+}
+
 func (p *pins) putPosition(path string, k objKey, until time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -149,7 +158,8 @@ type PrepositionReport struct {
 // are refreshed on every pass (a re-published album reaches the edge's
 // positional answers within one pass). Expired pins are handed to the
 // cache first. It returns ErrPinBudget (with the report) when the budget
-// ran out.
+// ran out; a header or chunk it cannot hold (by its manifest's size) is
+// then not fetched.
 func (e *Edge) Preposition(ctx context.Context, tok string) (PrepositionReport, error) {
 	var rep PrepositionReport
 	now := e.opts.now()
@@ -211,16 +221,27 @@ func (e *Edge) prepositionStream(ctx context.Context, tok string, track model.Tr
 	if err != nil {
 		return false, fmt.Errorf("%w: manifest of %s/%s: %v", ErrParent, track, tier, err)
 	}
+	// An object the budget cannot hold (the manifest gives its size) is
+	// not fetched: it would not stay, and every pass would fetch it again.
 	var budgetErr error
-	for _, path := range []string{base + "/header", base + "/chunks/0"} {
+	for j, path := range []string{base + "/header", base + "/chunks/0"} {
+		if j < len(m) && !e.pins.fits(objKey{kind: 'b', hash: m[j].SHA256}, m[j].Size) {
+			budgetErr = fmt.Errorf("%w: %s", ErrPinBudget, path)
+			continue
+		}
 		if _, err := e.pinPositional(ctx, tok, path, 'b', until, rep); errors.Is(err, ErrPinBudget) {
 			budgetErr = err
 		} else if err != nil {
 			return false, err
 		}
 	}
-	for j, h := range m {
+	for j, ref := range m {
+		h := ref.SHA256
 		k := objKey{kind: 'b', hash: h}
+		if !e.pins.fits(k, ref.Size) {
+			budgetErr = fmt.Errorf("%w: %s/%s", ErrPinBudget, track, tier)
+			continue
+		}
 		b, ok := e.pins.get(k)
 		if !ok {
 			b, ok = e.store.get(k)
@@ -294,11 +315,12 @@ type manifestEnvelope struct {
 
 var manifestDec = cborx.Limits{MaxNestedLevels: 16, MaxArrayElements: model.MaxChunks + 16, MaxMapPairs: 1 << 10}.DecMode()
 
-// manifestBlobs returns the hashes of the blobs a manifest envelope lists.
+// manifestBlobs returns the blobs a manifest envelope lists: the header,
+// then the chunks in order.
 // The signature is not checked: the edge holds no catalog key, and it
 // needs none, since every blob is fetched by hash and checked against it;
 // a forged manifest could only make the edge pin bytes nobody asks for.
-func manifestBlobs(env []byte) ([][32]byte, error) {
+func manifestBlobs(env []byte) ([]model.BlobRef, error) {
 	var e manifestEnvelope
 	if err := manifestDec.Unmarshal(env, &e); err != nil {
 		return nil, err
@@ -310,9 +332,9 @@ func manifestBlobs(env []byte) ([][32]byte, error) {
 	if err := m.Validate(); err != nil {
 		return nil, err
 	}
-	hs := [][32]byte{m.Header.SHA256}
+	refs := []model.BlobRef{m.Header}
 	for _, c := range m.Chunks {
-		hs = append(hs, c.Blob.SHA256)
+		refs = append(refs, c.Blob)
 	}
-	return hs, nil
+	return refs, nil
 }
