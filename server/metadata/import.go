@@ -389,7 +389,8 @@ func (im *Importer) ImportFile(ctx context.Context, path string) (Report, error)
 // must return the same bytes each time. An invalid line refuses the file
 // before anything is written (ErrRefused, with the Report's errors). A
 // failure while writing rolls back every chunk written; Committed runs
-// only after the import has committed.
+// only after the import has committed, on a context ctx's cancellation
+// does not reach (a committed import is indexed whole).
 func (im *Importer) Import(ctx context.Context, open func() (io.ReadCloser, error)) (Report, error) {
 	im.mu.Lock()
 	defer im.mu.Unlock()
@@ -429,8 +430,12 @@ func (im *Importer) Import(ctx context.Context, open func() (io.ReadCloser, erro
 		im.opts.logger.Warn("metadata: undo log not removed (Recover finishes it)", "err", err)
 	}
 	if im.hook != nil {
+		// The import has committed: index all of it even if the caller
+		// goes away now (an admin client that disconnects), or the index
+		// lacks the rest of the records until the next start.
+		cctx := context.WithoutCancel(ctx)
 		err = pass(func(r io.Reader) error {
-			return chunks(r, im.opts.chunk, func(chunk []Record) error { return im.hook.Committed(ctx, chunk, &v.names) })
+			return chunks(r, im.opts.chunk, func(chunk []Record) error { return im.hook.Committed(cctx, chunk, &v.names) })
 		})
 		if err != nil {
 			return v.report, fmt.Errorf("metadata: imported, but indexing failed (the index catches up at the next start): %w", err)

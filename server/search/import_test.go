@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/segue-fm/segue/internal/testbed"
 	"github.com/segue-fm/segue/server/catalog"
+	"github.com/segue-fm/segue/server/metadata"
 	"github.com/segue-fm/segue/server/relay"
 )
 
@@ -185,3 +188,46 @@ func TestAdminImport(t *testing.T) {
 	}
 	check("after restart")
 }
+
+// TestImportIndexedWholeAfterCancel: a caller that goes away once the
+// import has committed (an admin client disconnecting while the relay
+// indexes) no longer leaves the index without the rest of the records
+// until the next start: before, the import answered "imported, but
+// indexing failed" and the tracks after the first chunk were not found.
+func TestImportIndexedWholeAfterCancel(t *testing.T) {
+	ix, _ := openMemory(t, DefaultOptions())
+	var file strings.Builder
+	file.WriteString(`{"type":"artist","id":"ar1","name":"Harbour Ensemble"}` + "\n")
+	file.WriteString(`{"type":"album","id":"al1","title":"Harbour","artist_ids":["ar1"]}` + "\n")
+	const tracks = 5
+	for i := range tracks {
+		fmt.Fprintf(&file, `{"type":"track","id":"tr%d","title":"Harbour Light %d","artist_ids":["ar1"],"album_id":"al1","duration_ms":1000,"disc_number":1,"track_number":%d}`+"\n", i, i, i+1)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	opened := 0
+	im := NewImporter(ix, metadata.DefaultOptions().WithChunk(1).WithLogger(slog.New(slog.DiscardHandler)))
+	_, err := im.Import(ctx, func() (io.ReadCloser, error) {
+		opened++
+		lines := strings.SplitAfter(file.String(), "\n")
+		if opened == 3 { // validation, writing, then indexing: cancel after its first record
+			return io.NopCloser(io.MultiReader(strings.NewReader(lines[0]), readerFunc(func([]byte) (int, error) {
+				cancel()
+				return 0, io.EOF
+			}), strings.NewReader(strings.Join(lines[1:], "")))), nil
+		}
+		return io.NopCloser(strings.NewReader(file.String())), nil
+	})
+	if err != nil {
+		t.Fatalf("import: %v", err)
+	}
+	for i := range tracks {
+		if _, ok := ix.Lookup(KindTrack, fmt.Sprint("tr", i)); !ok {
+			t.Errorf("track tr%d imported but not indexed", i)
+		}
+	}
+}
+
+type readerFunc func([]byte) (int, error)
+
+func (f readerFunc) Read(b []byte) (int, error) { return f(b) }
