@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/segue-fm/segue/core"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/internal/testbed"
 	"github.com/segue-fm/segue/server/relay"
@@ -602,8 +603,8 @@ func TestEdgeBadRequests(t *testing.T) {
 func TestEdgeRevokedToken(t *testing.T) {
 	ctx := context.Background()
 	r := testbed.NewRelay(t, testbed.DefaultOptions().WithLicenses(true))
-	alice, bob := testbed.Device(t, r, "alice"), testbed.Device(t, r, "bob")
-	aliceTok, bobTok := alice.Token(), bob.Token()
+	alice, bob, carol := testbed.Device(t, r, "alice"), testbed.Device(t, r, "bob"), testbed.Device(t, r, "carol")
+	aliceTok, bobTok, carolTok := alice.Token(), bob.Token(), carol.Token()
 	o := newOrigin(t, r.URL)
 	f := &fixture{relay: r, origin: o, token: bobTok}
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -614,13 +615,22 @@ func TestEdgeRevokedToken(t *testing.T) {
 		paths = append(paths, p)
 	}
 	cached, joined, missed := paths[0], paths[1], paths[2]
-	for _, tok := range []string{aliceTok, bobTok} {
+	for _, tok := range []string{aliceTok, bobTok, carolTok} {
 		if resp, _ := get(t, url, cached, tok); resp.StatusCode != http.StatusOK {
 			t.Fatalf("before the revocation: %s", resp.Status)
 		}
 	}
-	if err := alice.Deregister(ctx, alice.DeviceID()); err != nil {
-		t.Fatal(err)
+	for _, dev := range []*core.Engine{alice, carol} {
+		if err := dev.Deregister(ctx, dev.DeviceID()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The parent's 401 to a passed-through /v1/me refuses the token too.
+	if resp, _ := get(t, url, "/v1/me", carolTok); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("revoked token's /v1/me: %s, want 401", resp.Status)
+	}
+	if resp, _ := get(t, url, cached, carolTok); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("cached object after the parent refused the token's /v1/me: %s, want 401", resp.Status)
 	}
 	if resp, _ := get(t, url, cached, aliceTok); resp.StatusCode != http.StatusOK {
 		t.Fatalf("cached object, revoked token inside the verdict TTL: %s (the documented window)", resp.Status)
