@@ -168,49 +168,74 @@ func ParseLine(b []byte) (Record, error) {
 }
 
 // lineKeys are the keys a line may have, spelt exactly: "type" and the
-// JSON names of Artist's, Album's and Track's fields.
-var lineKeys = func() map[string]bool {
-	keys := map[string]bool{"type": true}
+// JSON names of Artist's, Album's and Track's fields, each with its own
+// bit (checkKeys' set of the keys seen).
+var lineKeys = func() map[string]uint32 {
+	keys := map[string]uint32{"type": 1}
 	for _, t := range []reflect.Type{reflect.TypeFor[Artist](), reflect.TypeFor[Album](), reflect.TypeFor[Track]()} {
 		for f := range t.Fields() {
 			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-			keys[name] = true
+			if _, ok := keys[name]; !ok {
+				keys[name] = 1 << len(keys)
+			}
 		}
 	}
 	return keys
 }()
 
-// checkKeys refuses a line whose object repeats a key or has a key not
-// spelt exactly as documented. encoding/json takes the last of repeated
-// keys and matches keys without regard to case ("NAME", "Id"), so such a
-// line would import other values than a stricter reader of the same file
-// (a label's own validator) sees. Syntax errors are left to the decoding
-// that follows.
+// checkKeys refuses a line whose top-level object repeats a key or has a
+// key not spelt exactly as documented (escapes included). encoding/json
+// takes the last of repeated keys and matches keys without regard to case
+// ("NAME", "Id"), so such a line would import other values than a
+// stricter reader of the same file (a label's own validator) sees. It
+// scans the bytes without allocating; syntax errors are left to the
+// decoding that follows.
 func checkKeys(b []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return nil
-	}
-	seen := map[string]bool{}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil
-		}
-		key, _ := tok.(string)
-		switch {
-		case !lineKeys[key]:
-			return invalid("unknown field %.70q (keys are lower case, as documented)", key)
-		case seen[key]:
-			return invalid("field %q given twice", key)
-		}
-		seen[key] = true
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			return nil
+	depth, seen := 0, uint32(0)
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+		case '"':
+			j, escaped := i+1, false
+			for ; j < len(b) && b[j] != '"'; j++ {
+				if b[j] == '\\' {
+					escaped = true
+					j++
+				}
+			}
+			if j >= len(b) {
+				return nil
+			}
+			if depth == 1 && followedByColon(b[j+1:]) {
+				key := b[i+1 : j]
+				bit, ok := lineKeys[string(key)]
+				switch {
+				case escaped || !ok:
+					return invalid("unknown field %.70q (keys are lower case, as documented)", key)
+				case seen&bit != 0:
+					return invalid("field %q given twice", key)
+				}
+				seen |= bit
+			}
+			i = j
 		}
 	}
 	return nil
+}
+
+// followedByColon reports whether b starts with a colon after white space.
+func followedByColon(b []byte) bool {
+	for _, c := range b {
+		switch c {
+		case ' ', '\t', '\n', '\r':
+			continue
+		}
+		return c == ':'
+	}
+	return false
 }
 
 // jsonMessage shortens encoding/json's messages (they name Go types).
