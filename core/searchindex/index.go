@@ -147,7 +147,8 @@ func DefaultOptions() Options {
 // is exact (default 10,000; below 0 becomes 0). Above it, the query reads
 // only the best postings of each term (in ranking order, stopping once
 // none can reach the page) and its total is the terms' posting count, an
-// upper bound of the entries it matches.
+// upper bound of the entries it matches (with a Request.Viewer, without
+// the postings of private playlists, the viewer's own too).
 func (o Options) WithExactTotal(n int) Options { o.exactTotal = max(n, 0); return o }
 
 // WithTermCache sets the byte budget of the cache of each query word's
