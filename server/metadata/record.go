@@ -184,12 +184,14 @@ var lineKeys = func() map[string]uint32 {
 }()
 
 // checkKeys refuses a line whose top-level object repeats a key or has a
-// key not spelt exactly as documented (escapes included). encoding/json
-// takes the last of repeated keys and matches keys without regard to case
-// ("NAME", "Id"), so such a line would import other values than a
-// stricter reader of the same file (a label's own validator) sees. It
-// scans the bytes without allocating; syntax errors are left to the
-// decoding that follows.
+// key not spelt exactly as documented (escapes included), and a string
+// with a \u escape of a UTF-16 surrogate that is not half of a pair.
+// encoding/json takes the last of repeated keys, matches keys without
+// regard to case ("NAME", "Id") and turns a lone surrogate into U+FFFD,
+// so such a line would import other values than a stricter reader of
+// the same file (a label's own validator) sees. It scans the bytes
+// without allocating; syntax errors are left to the decoding that
+// follows.
 func checkKeys(b []byte) error {
 	depth, seen := 0, uint32(0)
 	for i := 0; i < len(b); i++ {
@@ -203,6 +205,15 @@ func checkKeys(b []byte) error {
 			for ; j < len(b) && b[j] != '"'; j++ {
 				if b[j] == '\\' {
 					escaped = true
+					if n, ok := surrogateEscape(b[j:]); ok {
+						if n < 0xdc00 {
+							if m, ok := surrogateEscape(b[j+6:]); ok && m >= 0xdc00 {
+								j += 11 // the pair: the loop's j++ ends past it
+								continue
+							}
+						}
+						return invalid("string with an unpaired UTF-16 surrogate escape \\u%x", n)
+					}
 					j++
 				}
 			}
@@ -224,6 +235,28 @@ func checkKeys(b []byte) error {
 		}
 	}
 	return nil
+}
+
+// surrogateEscape reports whether b starts with a \u escape of a UTF-16
+// surrogate (U+D800–U+DFFF), and which.
+func surrogateEscape(b []byte) (rune, bool) {
+	if len(b) < 6 || b[0] != '\\' || b[1] != 'u' {
+		return 0, false
+	}
+	var n rune
+	for _, c := range b[2:6] {
+		switch {
+		case c >= '0' && c <= '9':
+			n = n<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			n = n<<4 | rune(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			n = n<<4 | rune(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return n, n >= 0xd800 && n <= 0xdfff
 }
 
 // followedByColon reports whether b starts with a colon after white space.
