@@ -229,7 +229,8 @@ func TestDownloadOfflineCommands(t *testing.T) {
 
 // TestDownloadFailedTrackExits1: a track whose download fails (here its
 // blob fails the manifest's check) makes `segue download` print the
-// failure and the partial count and exit 1 instead of 0.
+// failure and the partial count and exit 1 instead of 0; `segue offline`
+// run afterwards lists the failed track with its cause.
 func TestDownloadFailedTrackExits1(t *testing.T) {
 	relayDir := filepath.Join(t.TempDir(), "relay")
 	album := publishAlbumWith(t, relayDir, 3, 1)
@@ -240,6 +241,12 @@ func TestDownloadFailedTrackExits1(t *testing.T) {
 	if code != 1 || !strings.Contains(out, "2/3 tracks") || !strings.Contains(errOut, "download incomplete: 1 of 3 tracks failed") ||
 		!strings.Contains(errOut, "manifest says") {
 		t.Fatalf("exit %d, want 1\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	// A later `segue offline`, a new process with the relay unreachable,
+	// still says why the track is missing.
+	code, out, errOut = runCmd("offline", "-data", dev, "-relay", "http://127.0.0.1:1")
+	if code != 0 || !strings.Contains(out, "2/3") || !regexp.MustCompile(`(?m)^    \S+ failed \S+Z: .*manifest says`).MatchString(out) {
+		t.Fatalf("offline: exit %d, want 0 and the failed track's cause\nstdout: %s\nstderr: %s", code, out, errOut)
 	}
 }
 

@@ -23,7 +23,8 @@ func init() {
 // with --devices the account's devices holding an offline slot. Tracks
 // count once whatever their tiers (with the counts per tier when there
 // are several); each request lists its tracks at its tier, the ones left
-// out as unavailable, and the cause of its last failure. A renewal that failed (relay unreachable,
+// out as unavailable, the cause of its last failure, and the tracks
+// whose last download failed with its cause (kept across runs). A renewal that failed (relay unreachable,
 // refused, revoked) exits 1 after the status.
 func runOffline(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("offline", flag.ContinueOnError)
@@ -125,6 +126,9 @@ func runOffline(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Fprintln(stdout, line)
 		for _, u := range it.Unavailable {
 			fmt.Fprintf(stdout, "    %s unavailable (%s): left out\n", u.Track, u.Reason)
+		}
+		for _, f := range it.Failed {
+			fmt.Fprintf(stdout, "    %s failed %s: %s\n", f.Track, f.At.UTC().Format(time.RFC3339), f.Cause)
 		}
 	}
 	switch {

@@ -1,5 +1,11 @@
 package download
 
+import (
+	"context"
+
+	"github.com/segue-fm/segue/core/model"
+)
+
 // SetResolvedHook makes resolve call fn after its network work (album
 // lookup, licensing) and before it records the result, so tests can
 // interleave other operations at that point deterministically.
@@ -18,4 +24,23 @@ func SetWriteFault(m *Manager, fn func() error) { m.files.writeFault = fn }
 // from fn instead of the file system. Call it before the first download.
 func SetFreeSpace(m *Manager, fn func() uint64) {
 	m.files.free = func(string) (uint64, bool) { return fn(), true }
+}
+
+// RecordFailure records cause as the failure of track's download at tier
+// (as a failed download does), for tests of the stored causes' bounds.
+func RecordFailure(m *Manager, track model.TrackID, tier model.Tier, cause error) {
+	m.recordFailure(context.Background(), trackTier{track, tier}, cause)
+}
+
+// StoredFailures returns the failure causes in the store.
+func StoredFailures(m *Manager) (causes []string, err error) {
+	err = m.d.Store.Iterate(context.Background(), []byte(pFail), false, func(_, v []byte) error {
+		var r failRec
+		if err := strictDec.Unmarshal(v, &r); err != nil {
+			return err
+		}
+		causes = append(causes, r.Cause)
+		return nil
+	})
+	return causes, err
 }

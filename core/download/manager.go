@@ -130,6 +130,7 @@ const (
 	pDone  = "dl/done/"
 	pLic   = "dl/lic/"
 	pMeta  = "dl/meta/"
+	pFail  = "dl/fail/"
 	pRef   = "off/ref/"
 	kClock = "dl/clock"
 	kCfg   = "dl/cfg"
@@ -157,6 +158,12 @@ func refKey(h [32]byte) []byte { return []byte(pRef + hex.EncodeToString(h[:])) 
 // lives and goes with the job.
 func metaKey(t trackTier) []byte {
 	return []byte(pMeta + string(t.tier) + "/" + string(t.track))
+}
+
+// failKey is the key of the cause of a job's last failed download
+// (failRec), which goes with the job.
+func failKey(t trackTier) []byte {
+	return []byte(pFail + string(t.tier) + "/" + string(t.track))
 }
 
 // itemRec is a download request as persisted (dl/item/<kind>/<tier>/<id>).
@@ -201,6 +208,25 @@ type jobRec struct {
 }
 
 func (j *jobRec) complete() bool { return j.Blobs > 0 && j.Done >= j.Blobs }
+
+// failRec is why a job's last download failed (dl/fail/<tier>/<track>),
+// so that a later process can say why a track is not downloaded. It is
+// written when the download fails (EventFailed) and deleted when the job
+// completes, when the failed tracks are retried (Add of a request holding
+// one, Refresh) and with the job.
+type failRec struct {
+	Cause string `cbor:"1,keyasint"` // at most MaxFailureCause bytes
+	At    int64  `cbor:"2,keyasint"` // wall clock, Unix ms
+}
+
+// MaxFailureCause bounds the bytes of a track's failure cause kept in the
+// store (TrackFailure.Cause); a longer one is cut at a rune boundary.
+const MaxFailureCause = 512
+
+// MaxStoredFailures bounds the failure causes kept in the store: past
+// it, the causes of further failed tracks are reported by this Manager
+// only (Status), not by one opened later.
+const MaxStoredFailures = 1000
 
 // stateRec is the persisted license state (dl/state).
 type stateRec struct {
@@ -265,8 +291,14 @@ type Manager struct {
 	corrupt   map[[32]byte]bool
 	errs      map[Ref]error
 	failed    map[trackTier]error
-	idle      chan struct{} // closed while there is nothing to do
-	closed    bool
+	// lastFail holds the causes of the jobs' last failed downloads: the
+	// stored ones (dl/fail/, at most MaxStoredFailures) and this
+	// Manager's. failMu serialises their store writes.
+	lastFail map[trackTier]failure
+	nStored  int // entries of lastFail stored
+	failMu   sync.Mutex
+	idle     chan struct{} // closed while there is nothing to do
+	closed   bool
 
 	commits chan commitReq // to the committer (unbuffered)
 	pending chan struct{}  // blobs transferred, not yet committed (maxPendingCommits)
@@ -318,6 +350,7 @@ func New(ctx context.Context, d Deps, opts Options) (*Manager, error) {
 		active:     map[trackTier]bool{},
 		errs:       map[Ref]error{},
 		failed:     map[trackTier]error{},
+		lastFail:   map[trackTier]failure{},
 		wake:       make(chan struct{}, 1),
 		commits:    make(chan commitReq),
 		pending:    make(chan struct{}, maxPendingCommits),
@@ -371,6 +404,9 @@ func (m *Manager) load(ctx context.Context) error {
 				return fmt.Errorf("download: load progress: %w", err)
 			}
 		}
+	}
+	if err := m.loadFailures(ctx); err != nil {
+		return fmt.Errorf("download: load failures: %w", err)
 	}
 	m.allowMet = m.opts.allowMetered
 	if b, err := m.d.Store.Get(ctx, []byte(kCfg)); err == nil {
@@ -525,6 +561,7 @@ func (m *Manager) Add(ctx context.Context, r Ref) error {
 	delete(m.errs, r)
 	clear(m.failed)
 	m.mu.Unlock()
+	m.forgetFailures(ctx)
 	m.emit(Event{Kind: EventQueued, Ref: r})
 	m.busy()
 	return nil
@@ -575,6 +612,7 @@ func (m *Manager) Refresh(ctx context.Context, r Ref) error {
 	if !ok {
 		return fmt.Errorf("%w: %s", ErrNotDownloaded, r)
 	}
+	m.forgetFailures(ctx)
 	m.busy()
 	return nil
 }
@@ -733,6 +771,9 @@ func (m *Manager) unrefTx(tx store.Txn, tt trackTier, freed *[][32]byte) error {
 		return tx.Set(jobKey(tt), v)
 	}
 	if err := tx.Delete(metaKey(tt)); err != nil {
+		return err
+	}
+	if err := tx.Delete(failKey(tt)); err != nil {
 		return err
 	}
 	var done [][]byte

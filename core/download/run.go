@@ -465,7 +465,9 @@ func (m *Manager) downloadAll(ctx context.Context) error {
 	}
 	settle := func(tt trackTier, err error) {
 		switch {
-		case err == nil, errors.Is(err, errJobGone), errors.Is(err, errPaused):
+		case err == nil:
+			m.forgetFailure(ctx, tt)
+		case errors.Is(err, errJobGone), errors.Is(err, errPaused):
 		case errors.Is(err, fetch.ErrOffline):
 			mu.Lock()
 			offline = err
@@ -476,6 +478,7 @@ func (m *Manager) downloadAll(ctx context.Context) error {
 			m.mu.Lock()
 			m.failed[tt] = err
 			m.mu.Unlock()
+			m.recordFailure(ctx, tt, err)
 			m.log.Warn("download: track failed", "track", tt.track, "tier", tt.tier, "err", err)
 			m.emit(Event{Kind: EventFailed, Track: tt.track, Tier: tt.tier, Err: err})
 		}

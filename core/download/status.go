@@ -21,6 +21,11 @@ type ItemStatus struct {
 	// Err is why the request's last resolve failed, "" when it did not;
 	// it is kept across restarts until a resolve succeeds.
 	Err string
+	// Failed are its tracks not downloaded whose last download failed,
+	// with the cause, in request order; they are kept across restarts
+	// (up to MaxStoredFailures) until the track completes, the failed
+	// tracks are retried (Add, Refresh) or the request is removed.
+	Failed []TrackFailure
 }
 
 // LicenseInfo describes one stored license (no keys).
@@ -109,6 +114,7 @@ func (m *Manager) Status(ctx context.Context) (Status, error) {
 				is.TracksDone++
 			}
 		}
+		is.Failed = m.trackFailuresLocked(r, it.Tracks)
 		if err := m.errs[r]; err != nil && is.Err == "" {
 			is.Err = err.Error()
 		}
