@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/segue-fm/segue/internal/dirsync"
 )
 
 // errIsDir reports an output path naming a directory.
@@ -67,8 +69,15 @@ func globEscape(pattern string) string {
 	return esc(before) + "*" + esc(after)
 }
 
-// Commit syncs and closes the file and renames it to its path; on
-// failure the temporary file is removed and path is untouched.
+// syncDir makes a rename in a directory durable (dirsync.Sync; tests
+// replace it to fail).
+var syncDir = dirsync.Sync
+
+// Commit syncs and closes the file, renames it to its path and syncs
+// the directory, so that a crash after it returns keeps the new file;
+// on a failure before the rename the temporary file is removed and path
+// is untouched. A failing directory sync is returned after the rename:
+// path then holds the complete new file, which a crash may still undo.
 func (p *pendingFile) Commit() error {
 	err := p.Sync()
 	if cerr := p.Close(); err == nil {
@@ -82,6 +91,9 @@ func (p *pendingFile) Commit() error {
 		return fmt.Errorf("write %s: %w", p.path, err)
 	}
 	p.done = true
+	if err := syncDir(filepath.Dir(p.path)); err != nil {
+		return fmt.Errorf("write %s: %w", p.path, err)
+	}
 	return nil
 }
 

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -55,5 +56,55 @@ func TestPendingLeftovers(t *testing.T) {
 	}
 	if err := live.Commit(); err != nil {
 		t.Fatalf("commit of the live writer: %v", err)
+	}
+}
+
+// TestPendingCommitSyncsDir: Commit renamed the temporary file into
+// place without syncing the directory, so a crash could lose the rename
+// (the path keeping its old contents, or none). It now syncs the path's
+// directory after the rename; a failing sync is returned, with the
+// complete new file in place and no temporary file left.
+func TestPendingCommitSyncsDir(t *testing.T) {
+	errSync := errors.New("sync failed")
+	for _, tc := range []struct {
+		name string
+		err  error
+	}{
+		{"synced", nil},
+		{"sync fails", errSync},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			out := filepath.Join(dir, "out.wav")
+			if err := os.WriteFile(out, []byte("old"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			var synced []string
+			defer func(f func(string) error) { syncDir = f }(syncDir)
+			syncDir = func(d string) error {
+				synced = append(synced, d)
+				return tc.err
+			}
+			p, err := createPending(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := p.Write([]byte("new")); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.Commit(); !errors.Is(err, tc.err) || (tc.err == nil) != (err == nil) {
+				t.Fatalf("commit: %v, want %v", err, tc.err)
+			}
+			p.Discard()
+			if len(synced) != 1 || synced[0] != dir {
+				t.Fatalf("directories synced: %q, want [%q]", synced, dir)
+			}
+			if b, err := os.ReadFile(out); err != nil || string(b) != "new" {
+				t.Fatalf("output %q (%v), want the new contents", b, err)
+			}
+			if left, _ := filepath.Glob(filepath.Join(dir, ".out.wav.*.tmp")); len(left) != 0 {
+				t.Fatalf("temporary files left: %q", left)
+			}
+		})
 	}
 }

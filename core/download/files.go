@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/segue-fm/segue/internal/dirsync"
 	"github.com/segue-fm/segue/internal/diskfree"
 	"github.com/segue-fm/segue/store"
 )
@@ -264,7 +265,7 @@ func (f *blobFiles) sync() error {
 	if f.st != nil {
 		return nil
 	}
-	return syncDir(f.dir)
+	return dirsync.Sync(f.dir)
 }
 
 // blobName parses a blob file name (64 lowercase hex digits).
@@ -304,7 +305,7 @@ func (f *blobFiles) flatten() error {
 		os.Remove(sub) // only if empty
 	}
 	if moved {
-		return syncDir(f.dir)
+		return dirsync.Sync(f.dir)
 	}
 	return nil
 }
