@@ -1,6 +1,8 @@
 package main
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -264,5 +266,43 @@ func TestParsePosition(t *testing.T) {
 		if (err == nil) != tc.ok || got != tc.want {
 			t.Errorf("parsePosition(%q) = %v, %v; want %v, ok %v", tc.in, got, err, tc.want, tc.ok)
 		}
+	}
+}
+
+// TestPlayArtistNameStalled: with a relay that accepts requests but no
+// longer answers them (the network gone mid-way), `segue play` waited the
+// HTTP client's 30 s for an artist's name before printing the first
+// track line and ending (found playing a download with the relay
+// stopped: 45 s for a 14 s track written to a file). The name lookup now
+// gives up after artistLookup and asks no more: the play ends in a few
+// seconds, naming the track by its title.
+func TestPlayArtistNameStalled(t *testing.T) {
+	r := testbed.NewRelay(t, testbed.DefaultOptions())
+	stop := make(chan struct{})
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if strings.HasPrefix(req.URL.Path, "/v1/artists/") {
+			select { // stalled until the client gives up or the test ends
+			case <-req.Context().Done():
+			case <-stop:
+			}
+			return
+		}
+		r.Server().Handler().ServeHTTP(w, req)
+	}))
+	t.Cleanup(proxy.Close)
+	t.Cleanup(func() { close(stop) })
+	dev := filepath.Join(t.TempDir(), "device")
+	path := filepath.Join(t.TempDir(), "t.wav")
+	start := time.Now()
+	res := segue(t, "play", "track", string(r.Tracks[0]), "--tier", "low", "--out", path,
+		"--data", dev, "--relay", proxy.URL, "--user", "ada", "--password", "a long enough secret", "--signup")
+	if res.code != 0 {
+		t.Fatalf("play: exit %d\n%s", res.code, res.stderr)
+	}
+	if el := time.Since(start); el > 20*time.Second {
+		t.Fatalf("play took %v with the artist lookup stalled\n%s", el, res.stderr)
+	}
+	if !strings.Contains(res.stderr, "track 1/1  ") {
+		t.Fatalf("no track line:\n%s", res.stderr)
 	}
 }

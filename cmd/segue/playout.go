@@ -158,8 +158,12 @@ type playProgress struct {
 	n       int // tracks in the context
 	first   <-chan time.Duration
 	artists map[model.ArtistID]string
-	noNames bool // an artist lookup found the relay unreachable: stop asking
-	shown   int  // length of the status line on screen, 0 when none
+	// meta names artists from the relay, at most lookup per request
+	// (artistLookup when 0), else from the records this device kept;
+	// after one request fails to get an answer it asks no more.
+	meta   *metaResolver
+	lookup time.Duration
+	shown  int // length of the status line on screen, 0 when none
 }
 
 // line prints s on a line of its own, over the status line.
@@ -254,16 +258,36 @@ func (pr *playProgress) describe(ctx context.Context, id model.TrackID) string {
 	return t.Title + " — " + strings.Join(names, ", ")
 }
 
-// artist returns an artist's name, asking the relay once per artist and
-// not at all once it was unreachable; "" when unknown.
+// artistLookup bounds the relay's answer for an artist's name in `segue
+// play`'s progress: progress waits for it, and a relay that accepts
+// connections but does not answer (a network gone mid-way) held the first
+// track line, and the end of a play to a file, for the HTTP client's 30 s.
+const artistLookup = 2 * time.Second
+
+// artist returns an artist's name, asking the relay once per artist (at
+// most pr.lookup) and not at all once it did not answer, else from this
+// device's record of it; "" when unknown.
 func (pr *playProgress) artist(ctx context.Context, id model.ArtistID) string {
-	if name, ok := pr.artists[id]; ok || pr.noNames {
+	if name, ok := pr.artists[id]; ok {
 		return name
 	}
-	a, err := pr.e.Artist(ctx, id)
-	if errors.Is(err, core.ErrOffline) {
-		pr.noNames = true
+	if pr.meta == nil {
+		pr.meta = newMetaResolver(pr.e)
 	}
+	lookup := pr.lookup
+	if lookup == 0 {
+		lookup = artistLookup
+	}
+	var a model.Artist
+	pr.meta.resolve(ctx, cliMetaArtist, string(id), &a, func() (any, error) {
+		actx, cancel := context.WithTimeout(ctx, lookup)
+		defer cancel()
+		a, err := pr.e.Artist(actx, id)
+		if err != nil && actx.Err() != nil && ctx.Err() == nil {
+			pr.meta.offline = true
+		}
+		return a, err
+	})
 	pr.artists[id] = a.Name
 	return a.Name
 }
