@@ -497,20 +497,17 @@ func (e *Engine) PlayTracks(ctx context.Context, c model.PlayContext, ids []mode
 // PlayTracksFrom is PlayTracks starting at output frame frame of track
 // start, sample-exactly (player.Player.PlayFrom), as
 // core.Engine.PlayTracksFrom does.
+//
+// The tracks' metadata comes from TrackInfos (batches of 100, not one
+// request per track).
 func (e *Engine) PlayTracksFrom(ctx context.Context, c model.PlayContext, ids []model.TrackID, start int, frame int64) error {
-	tracks := make([]model.Track, len(ids))
-	var wg sync.WaitGroup
-	for i, id := range ids {
-		wg.Go(func() {
-			t, err := e.Track(ctx, id)
-			if err != nil {
-				e.opts.logger.Warn("engine: no metadata for a track; the player tries it by id", "track", id, "err", err)
-				t = model.Track{ID: id}
-			}
-			tracks[i] = t
-		})
+	tracks, errs := e.TrackInfos(ctx, ids)
+	for i, err := range errs {
+		if err != nil {
+			e.opts.logger.Warn("engine: no metadata for a track; the player tries it by id", "track", ids[i], "err", err)
+			tracks[i] = model.Track{ID: ids[i]}
+		}
 	}
-	wg.Wait()
 	if err := ctx.Err(); err != nil {
 		return err
 	}

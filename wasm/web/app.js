@@ -219,9 +219,21 @@
     pending = true;
     setTimeout(() => { pending = false; drawPlaylists().catch((err) => say("pl-msg", String(err.message || err))); }, 50);
   }
-  async function title(id) {
-    if (!titles.has(id)) titles.set(id, s.get("/v1/tracks/" + encodeURIComponent(id)).then((t) => t.title || id, () => id));
-    return titles.get(id);
+  // titlesOf returns the titles of tracks ids (a track's id where the
+  // relay does not know it): the ones this page has not asked for yet in
+  // one session.tracks call (POST /v1/tracks/batch, 100 ids a request),
+  // then kept; a title that could not be had (offline) is asked for
+  // again at the next draw.
+  function titlesOf(ids) {
+    const missing = [...new Set(ids)].filter((id) => !titles.has(id));
+    if (missing.length) {
+      const asked = s.tracks(missing).then((r) => ({ tracks: r.tracks, failed: new Set(r.failed) }));
+      missing.forEach((id, i) => titles.set(id, asked.then(({ tracks, failed }) => {
+        if (failed.has(i)) titles.delete(id);
+        return (tracks[i] && tracks[i].title) || id;
+      }, () => { titles.delete(id); return id; })));
+    }
+    return Promise.all(ids.map((id) => titles.get(id)));
   }
   const button = (text, label, fn) => {
     const b = Object.assign(document.createElement("button"), { type: "button", textContent: text });
@@ -254,8 +266,10 @@
     $("pl-open").dataset.id = id;
     $("pl-title").textContent = p.name || "(untitled)";
     const ol = $("pl-entries");
-    const rows = await Promise.all(p.entries.map(async (e, i) => {
-      const t = await title(e.trackId);
+    const labels = await titlesOf(p.entries.map((e) => e.trackId));
+    if (openId !== id) return; // another playlist was opened meanwhile
+    const rows = p.entries.map((e, i) => {
+      const t = labels[i];
       const li = document.createElement("li");
       li.dataset.entry = e.id;
       li.dataset.track = e.trackId;
@@ -277,7 +291,7 @@
         if (Number.isInteger(from) && from !== i) edit(() => pl.move(id, p.entries[from].id, i - from));
       });
       return li;
-    }));
+    });
     ol.replaceChildren(...rows);
     $("pl-link").textContent = "automerge:" + id;
     const collab = await pl.collaborators(id);

@@ -154,6 +154,17 @@ export interface OutputStats {
   gaps: [number, number, number][];
 }
 
+/** A catalog track's metadata (GET /v1/tracks/{id}). */
+export interface Track {
+  id: string;
+  title: string;
+  artist_ids: string[];
+  album_id: string;
+  track_number: number;
+  disc_number: number;
+  [field: string]: unknown;
+}
+
 /** What a share link plays (GET /s/{token}/preview). */
 export interface SharePreview {
   kind: "track" | "album" | "playlist";
@@ -181,6 +192,14 @@ export interface Session {
   get(path: string): Promise<unknown>;
   /** Catalog search (GET /v1/search): typo-tolerant, the last word a prefix. */
   search(query: string, options?: SearchOptions): Promise<SearchResponse>;
+  /**
+   * The metadata of up to 100,000 tracks (a playlist's entries): tracks[i] describes ids[i], or is
+   * null when the relay does not know it (or the id is not one a track can have) or its metadata
+   * could not be had — failed lists the indexes of the latter (offline, a relay error). Downloaded
+   * tracks are answered from their records; the rest with POST /v1/tracks/batch, 100 distinct ids
+   * a request, 4 at a time (one GET /v1/tracks/{id} each from a relay without that route).
+   */
+  tracks(ids: string[]): Promise<{ tracks: (Track | null)[]; failed: number[] }>;
   album(id: string): Promise<{ album: { id: string; title: string }; tracks: { id: string; title: string }[] }>;
   /** Plays album id from track index start, at output frame frame of that track (sample-exact). */
   playAlbum(id: string, start?: number, frame?: number): Promise<void>;

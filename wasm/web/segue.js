@@ -362,6 +362,7 @@
         for (const k of ["types", "limit", "offset"]) if (o[k] !== undefined) p.set(k, String(o[k]));
         return JSON.parse(await b.get("/v1/search?" + p));
       },
+      tracks: async (ids) => JSON.parse(await b.tracks(ids)),
       // Through the engine, which keeps the answer for a play of it.
       album: async (id) => JSON.parse(await b.album(id)),
       ...calls,

@@ -19,6 +19,7 @@ import (
 	"unsafe"
 
 	"github.com/segue-fm/segue/core/api"
+	"github.com/segue-fm/segue/core/fetch"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
 	"github.com/segue-fm/segue/player"
@@ -248,6 +249,35 @@ func bridge(e *engine.Engine, p *player.Player, gate *engine.StatusGate, dlReady
 			b, err := e.GetJSON(ctx, str(a, 0))
 			return string(b), err
 		}),
+		"tracks": fn(func(ctx context.Context, a []js.Value) (any, error) {
+			if len(a) == 0 || a[0].Type() != js.TypeObject {
+				return nil, errors.New("segue: tracks(ids)")
+			}
+			n := a[0].Length()
+			if n > maxTrackIDs {
+				return nil, fmt.Errorf("segue: tracks: %d ids, at most %d", n, maxTrackIDs)
+			}
+			ids := make([]model.TrackID, n)
+			for i := range ids {
+				v := a[0].Index(i)
+				if v.Type() != js.TypeString {
+					return nil, fmt.Errorf("segue: tracks: entry %d is not a string", i)
+				}
+				ids[i] = model.TrackID(v.String())
+			}
+			tracks, errs := e.TrackInfos(ctx, ids)
+			out := tracksAnswer{Tracks: make([]*model.Track, n), Failed: []int{}}
+			for i, err := range errs {
+				switch {
+				case err == nil:
+					out.Tracks[i] = &tracks[i]
+				case !errors.Is(err, fetch.ErrNotFound):
+					out.Failed = append(out.Failed, i)
+				}
+			}
+			b, err := json.Marshal(out)
+			return string(b), err
+		}),
 		"album": fn(func(ctx context.Context, a []js.Value) (any, error) {
 			al, tracks, err := e.Album(ctx, model.AlbumID(str(a, 0)))
 			if err != nil {
@@ -318,6 +348,18 @@ func bridge(e *engine.Engine, p *player.Player, gate *engine.StatusGate, dlReady
 	}
 	maps.Copy(m, downloadMethods(e, dlReady, fn, str))
 	return js.ValueOf(m)
+}
+
+// maxTrackIDs bounds the ids of one tracks call.
+const maxTrackIDs = 100_000
+
+// tracksAnswer is the JSON answer of the bridge's tracks(ids): Tracks[i]
+// describes ids[i], or is null when the relay does not know it or its
+// metadata could not be had; Failed lists the indexes of the latter
+// (offline, a relay error), whose null is not an answer to keep.
+type tracksAnswer struct {
+	Tracks []*model.Track `json:"tracks"`
+	Failed []int          `json:"failed"`
 }
 
 // jsSink is the player's Sink onto the page's audio output: each block is
