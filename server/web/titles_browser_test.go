@@ -126,7 +126,7 @@ func TestBrowserPlaylistTitlesBatched(t *testing.T) {
 	for _, c := range []struct{ call, want string }{
 		{`segueSession.tracks(new Array(100001).fill("x"))`, "100001 ids, at most 100000"},
 		{`segueSession.tracks(["x", 1])`, "entry 1 is not a string"},
-		{`segueSession.tracks("x")`, "tracks(ids)"},
+		{`segueSession.tracks("x")`, "the track ids are not an array"},
 	} {
 		got := run[string](t, page, c.call+`.then(() => "resolved", (err) => String(err.message))`)
 		if !strings.Contains(got, c.want) {

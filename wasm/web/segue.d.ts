@@ -177,6 +177,12 @@ export interface SharePreview {
   tracks: { id: string; title: string; artists?: string }[];
 }
 
+/**
+ * A session of the engine. Its calls reject an argument that is not what it should be instead of
+ * reading it as 0: a number argument (seek's seconds, setVolume's gain, a play's start and frame)
+ * must be a finite number (not a string, null, NaN or ±Infinity); start and frame whole numbers
+ * from 0 to Number.MAX_SAFE_INTEGER; track ids an array of at most 100,000 strings.
+ */
 export interface Session {
   readonly audioContext: BaseAudioContext;
   /** True when the output uses a SharedArrayBuffer ring (cross-origin isolated page). */
@@ -218,7 +224,7 @@ export interface Session {
   next(): Promise<void>;
   previous(): Promise<void>;
   stop(): Promise<void>;
-  /** Seeks in the current track, sample-exactly. */
+  /** Seeks in the current track, sample-exactly; a position past either end is clamped to it. */
   seek(seconds: number): Promise<void>;
   /**
    * Readies up to 8 tracks the listener may play next (an open album, search results) so that
@@ -234,6 +240,7 @@ export interface Session {
    * first quantum the worklet plays with audio, at the output's timestamp).
    */
   prefetch(ids: string[], tier?: Tier): Promise<void>;
+  /** Sets the linear volume, clamped to [0, 1]. */
   setVolume(gain: number): Promise<void>;
   setTier(tier: Tier): Promise<void>;
   /** The last published status. */

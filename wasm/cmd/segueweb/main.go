@@ -228,12 +228,6 @@ func bridge(e *engine.Engine, p *player.Player, gate *engine.StatusGate, dlReady
 		}
 		return ""
 	}
-	num := func(args []js.Value, i int) float64 {
-		if i < len(args) && args[i].Type() == js.TypeNumber {
-			return args[i].Float()
-		}
-		return 0
-	}
 	none := func(err error) (any, error) { return nil, err }
 	m := map[string]any{
 		"deviceId": string(e.DeviceID()),
@@ -250,23 +244,12 @@ func bridge(e *engine.Engine, p *player.Player, gate *engine.StatusGate, dlReady
 			return string(b), err
 		}),
 		"tracks": fn(func(ctx context.Context, a []js.Value) (any, error) {
-			if len(a) == 0 || a[0].Type() != js.TypeObject {
-				return nil, errors.New("segue: tracks(ids)")
-			}
-			n := a[0].Length()
-			if n > maxTrackIDs {
-				return nil, fmt.Errorf("segue: tracks: %d ids, at most %d", n, maxTrackIDs)
-			}
-			ids := make([]model.TrackID, n)
-			for i := range ids {
-				v := a[0].Index(i)
-				if v.Type() != js.TypeString {
-					return nil, fmt.Errorf("segue: tracks: entry %d is not a string", i)
-				}
-				ids[i] = model.TrackID(v.String())
+			ids, err := trackIDs(a, 0, "tracks")
+			if err != nil {
+				return nil, err
 			}
 			tracks, errs := e.TrackInfos(ctx, ids)
-			out := tracksAnswer{Tracks: make([]*model.Track, n), Failed: []int{}}
+			out := tracksAnswer{Tracks: make([]*model.Track, len(ids)), Failed: []int{}}
 			for i, err := range errs {
 				switch {
 				case err == nil:
@@ -287,21 +270,34 @@ func bridge(e *engine.Engine, p *player.Player, gate *engine.StatusGate, dlReady
 			return string(b), err
 		}),
 		"playAlbum": playFn(func(ctx context.Context, a []js.Value) (any, error) {
-			return none(e.PlayAlbumFrom(ctx, model.AlbumID(str(a, 0)), int(num(a, 1)), int64(num(a, 2))))
+			start, err := whole(a, 1, "playAlbum", "start")
+			if err != nil {
+				return nil, err
+			}
+			frame, err := whole(a, 2, "playAlbum", "frame")
+			if err != nil {
+				return nil, err
+			}
+			return none(e.PlayAlbumFrom(ctx, model.AlbumID(str(a, 0)), int(start), frame))
 		}),
 		"playTracks": playFn(func(ctx context.Context, a []js.Value) (any, error) {
-			if len(a) == 0 || a[0].Type() != js.TypeObject {
-				return nil, errors.New("segue: playTracks(ids[, start, contextKind, contextId, frame])")
+			ids, err := trackIDs(a, 0, "playTracks")
+			if err != nil {
+				return nil, err
 			}
-			ids := make([]model.TrackID, a[0].Length())
-			for i := range ids {
-				ids[i] = model.TrackID(a[0].Index(i).String())
+			start, err := whole(a, 1, "playTracks", "start")
+			if err != nil {
+				return nil, err
+			}
+			frame, err := whole(a, 4, "playTracks", "frame")
+			if err != nil {
+				return nil, err
 			}
 			c := model.PlayContext{Kind: "tracks"}
 			if k := str(a, 2); k != "" {
 				c = model.PlayContext{Kind: k, ID: str(a, 3)}
 			}
-			return none(e.PlayTracksFrom(ctx, c, ids, int(num(a, 1)), int64(num(a, 4))))
+			return none(e.PlayTracksFrom(ctx, c, ids, int(start), frame))
 		}),
 		"playShare": playFn(func(ctx context.Context, a []js.Value) (any, error) {
 			sp, preview, err := e.PlayShare(ctx, str(a, 0))
@@ -331,9 +327,19 @@ func bridge(e *engine.Engine, p *player.Player, gate *engine.StatusGate, dlReady
 		"previous": fn(func(context.Context, []js.Value) (any, error) { return none(p.Previous()) }),
 		"stop":     fn(func(context.Context, []js.Value) (any, error) { return none(p.Stop()) }),
 		"seek": fn(func(_ context.Context, a []js.Value) (any, error) {
-			return none(p.Seek(time.Duration(num(a, 0) * float64(time.Second))))
+			d, err := seconds(a, 0, "seek")
+			if err != nil {
+				return nil, err
+			}
+			return none(p.Seek(d))
 		}),
-		"setVolume": fn(func(_ context.Context, a []js.Value) (any, error) { return none(p.SetVolume(num(a, 0))) }),
+		"setVolume": fn(func(_ context.Context, a []js.Value) (any, error) {
+			g, err := finite(a, 0, "setVolume", "gain")
+			if err != nil {
+				return nil, err
+			}
+			return none(p.SetVolume(g))
+		}),
 		"setTier": fn(func(_ context.Context, a []js.Value) (any, error) {
 			t := model.Tier(str(a, 0))
 			if !t.Valid() {
@@ -342,7 +348,11 @@ func bridge(e *engine.Engine, p *player.Player, gate *engine.StatusGate, dlReady
 			return none(p.SetTier(t))
 		}),
 		"advanceClock": fn(func(_ context.Context, a []js.Value) (any, error) {
-			return none(clock.Advance(time.Duration(num(a, 0) * float64(time.Second))))
+			d, err := seconds(a, 0, "advanceClock")
+			if err != nil {
+				return nil, err
+			}
+			return none(clock.Advance(d))
 		}),
 		"close": fn(func(context.Context, []js.Value) (any, error) { return none(e.Close()) }),
 	}
