@@ -253,8 +253,18 @@
       async load(name) {
         const rec = await op("readonly", (s) => s.get("secret/" + name));
         if (!rec) throw Object.assign(new Error("no secret " + name), { name: "NotFound" });
-        const pt = await crypto.subtle.decrypt({ name: "AES-GCM", iv: rec.iv, additionalData: enc.encode(name) }, await key(), rec.ct);
-        return new Uint8Array(pt);
+        const k = await key();
+        try {
+          return new Uint8Array(await crypto.subtle.decrypt({ name: "AES-GCM", iv: rec.iv, additionalData: enc.encode(name) }, k, rec.ct));
+        } catch (err) {
+          // Not readable with this browser's wrapping key (the key was
+          // deleted, or the record damaged), now or ever: as good as
+          // absent, so the engine makes a new one (a lost token: sign in
+          // again; a lost identity: this browser becomes a new device)
+          // instead of failing to open on every load.
+          console.warn(`segue: the stored ${name} is unreadable (${err.name}); treated as absent`);
+          throw Object.assign(new Error(`secret ${name} unreadable`), { name: "NotFound" });
+        }
       },
       async save(name, secret) {
         const iv = crypto.getRandomValues(new Uint8Array(12));

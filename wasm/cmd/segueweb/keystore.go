@@ -35,8 +35,12 @@ func awaitPromise(ctx context.Context, p js.Value) (js.Value, error) {
 		if len(a) > 0 && a[0].Truthy() {
 			if a[0].Get("name").String() == "NotFound" {
 				err = crypto.ErrKeyNotFound
+			} else if msg := a[0].Get("message"); msg.Type() == js.TypeString && msg.String() != "" {
+				err = errors.New(msg.String())
 			} else {
-				err = errors.New(a[0].Get("message").String())
+				// A DOMException such as WebCrypto's OperationError may
+				// have no message: its name is then the reason.
+				err = errors.New(a[0].Get("name").String())
 			}
 		}
 		ch <- outcome{err: err}
