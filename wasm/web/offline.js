@@ -13,8 +13,20 @@
   // for listing and playing them offline (no secrets: ids and titles).
   const KEY = "segue-downloads";
   const names = () => { try { return JSON.parse(localStorage.getItem(KEY) || "{}"); } catch { return {}; } };
-  const remember = (k, v) => { const n = names(); n[k] = { ...(n[k] || {}), ...v }; localStorage.setItem(KEY, JSON.stringify(n)); };
-  const forget = (k) => { const n = names(); delete n[k]; localStorage.setItem(KEY, JSON.stringify(n)); };
+  // A full localStorage (its quota is a few MB per origin) does not stop
+  // a download: the item is then listed by kind and id, and a playlist's
+  // tracks are not kept for offline play. keep says whether it kept n.
+  const keep = (n) => {
+    try {
+      localStorage.setItem(KEY, JSON.stringify(n));
+      return true;
+    } catch (err) {
+      console.warn("segue: download names not kept:", err);
+      return false;
+    }
+  };
+  const remember = (k, v) => { const n = names(); n[k] = { ...(n[k] || {}), ...v }; return keep(n); };
+  const forget = (k) => { const n = names(); delete n[k]; keep(n); };
   const keyOf = (ref) => `${ref.kind}/${ref.id}`;
   const say = (text) => { $("dl-msg").textContent = text; };
   let s = null, drawing = null, again = false, current = "";
@@ -151,10 +163,10 @@
     if (!s || !id) return;
     registerWorker(); // offline play needs the page cached
     say("");
+    const kept = remember(`${kind}/${id}`, { name });
     try {
-      remember(`${kind}/${id}`, { name });
       await s.download(kind, id);
-      say(`Downloading ${name} for offline play.`);
+      say(`Downloading ${name} for offline play.${kept ? "" : " This browser's storage for the page is full: its name is not kept" + (kind === "playlist" ? ", nor its tracks to play it offline." : ".")}`);
       draw();
     } catch (err) {
       say(String(err.message || err));
