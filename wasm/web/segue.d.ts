@@ -92,8 +92,11 @@ export interface OpenOptions {
   persistStore?: boolean;
   /** IndexedDB database of the store (default "segue-store"). */
   database?: string;
-  /** Test hook: the worklet keeps a copy of every frame it plays (see captured). */
+  /** Test hook: the worklet keeps a copy of every frame it plays (see captured), up to captureFrames. */
   capture?: boolean;
+  /** The most frames the capture hook keeps between two captured() calls (default 4,194,304,
+   * ≈ 95 s at 44.1 kHz); later frames are only counted (dropped). */
+  captureFrames?: number;
   /** Test hook: enables session.advanceClock (the licence checks' clock, forward only). */
   testClock?: boolean;
 }
@@ -270,8 +273,9 @@ export interface Session {
   outputStats(): Promise<OutputStats>;
   /** Frames written to the output and not yet played. */
   buffered(): number;
-  /** Test hook (open with capture: true): every frame played since the last call, interleaved stereo. */
-  captured(): Promise<OutputStats & { data: Float32Array }>;
+  /** Test hook (open with capture: true): every frame played since the last call, interleaved stereo,
+   * up to captureFrames; dropped counts the frames played past that bound. */
+  captured(): Promise<OutputStats & { data: Float32Array; dropped: number }>;
   close(): Promise<void>;
 }
 

@@ -6,6 +6,7 @@
 (() => {
   const CTRL_BYTES = 64, W = 0, R = 1, FLUSH_AT = 2, FLUSH_SEQ = 3, HOLD = 4; // worklet.js: ring layout
   const TIERS = ["low", "normal", "high", "very_high"];
+  const CAPTURE_FRAMES = 1 << 22; // the capture hook's default bound (≈ 95 s at 44.1 kHz, 32 MiB)
 
   function assetURLs(opts) {
     if (opts.assets) return opts.assets;
@@ -325,7 +326,7 @@
     const sab = shared ? new SharedArrayBuffer(CTRL_BYTES + capacity * channels * 4) : null;
     const node = new AudioWorkletNode(ac, "segue-out", {
       numberOfInputs: 0, outputChannelCount: [channels],
-      processorOptions: { sab, capacity, channels, capture: !!opts.capture },
+      processorOptions: { sab, capacity, channels, capture: !!opts.capture, captureFrames: opts.captureFrames || CAPTURE_FRAMES },
     });
     node.connect(ac.destination);
     const listeners = { status: [], play: [], download: [], signedout: [], resolver: null };
