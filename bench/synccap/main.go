@@ -500,7 +500,7 @@ func run(ctx context.Context, c config) (*stats, error) {
 	var idle []*peer.WSConn
 	if c.docsFile == "" {
 		var err error
-		if idle, err = openIdle(ctx, c, devs[0]); err != nil {
+		if idle, err = openIdle(ctx, c, devs); err != nil {
 			return nil, err
 		}
 	}
@@ -1253,11 +1253,16 @@ func (dd *doc) commitEdit(user model.UserID, due time.Time) (automerge.ChangeHas
 	return heads[0], raw, pos, nil
 }
 
-// openIdle connects n idle peers with dev's token (ephemeral peers:
-// nothing of them persists on the relay).
-func openIdle(ctx context.Context, c config, dev *device) ([]*peer.WSConn, error) {
+// openIdle connects n idle peers with the devices' tokens in turn
+// (ephemeral peers: nothing of them persists on the relay). Spread over
+// the accounts, they stay within the relay's sync connections per
+// account (segue relay --sync-max-sessions-per-user, 256 by default: the
+// presets' 10,000 idle peers over 100 devices are 100 each); with fewer
+// devices raise that flag on the relay.
+func openIdle(ctx context.Context, c config, devs []*device) ([]*peer.WSConn, error) {
 	out := make([]*peer.WSConn, c.idle)
 	err := parallel(c.idle, 64, func(i int) error {
+		dev := devs[i%len(devs)]
 		conn, err := dial(ctx, c, dev.token, fmt.Sprintf("%s-idle%d", dev.user, i), wire.PeerMetadata{IsEphemeral: true})
 		out[i] = conn
 		return err

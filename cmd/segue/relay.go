@@ -184,6 +184,9 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	syncBurst := fs.Float64("sync-burst", relaysync.DefaultBurst, fmt.Sprintf("messages a sync connection may send of its own accord at once (see --sync-rate); %d…%d", relay.MinSyncRate, relay.MaxSyncRate))
 	syncQuota := fs.Int64("sync-user-quota-mib", relaysync.DefaultUserQuota>>20, fmt.Sprintf("change history (MiB) one user's sync changes may add to the relay, counted on the user who sends them (a collaborator's edits count against the collaborator): past it their changes are refused per document; 0: no quota; else 1…%d", maxSyncMiB))
 	syncDocMax := fs.Int("sync-doc-max-mib", relay.DefaultSyncDocMax>>20, fmt.Sprintf("change history (MiB) one sync document may hold: past it changes to it are refused; 0: no cap; else 1…%d", maxSyncDocMiB))
+	maxInFlight := fs.Int("max-inflight", relay.DefaultMaxInFlight, fmt.Sprintf("requests the relay handles at once, across all clients: past it 503 with Retry-After (/healthz, /metrics and activity streams not counted; a sync WebSocket only until upgraded); 0: no cap; else 1…%d", relay.MaxMaxInFlight))
+	syncSessions := fs.Int("sync-max-sessions", relaysync.DefaultMaxSessions, fmt.Sprintf("sync WebSocket connections served at once, across all users: past it 503 with Retry-After before the upgrade (keep it below the 16,384 connections the relay holds open, so HTTP requests still get in); 0: no cap; else 1…%d", relay.MaxSyncSessions))
+	syncUserSessions := fs.Int("sync-max-sessions-per-user", relaysync.DefaultMaxUserSessions, fmt.Sprintf("sync WebSocket connections one account may hold at once: past it 429 with Retry-After before the upgrade; 0: no cap; else 1…%d", relay.MaxSyncSessions))
 	syncSpill := fs.Bool("sync-spill", true, "keep the older chunks of the sync documents' change graphs in an unlinked spill file in the data directory (at most 16 GiB, gone when the relay stops) instead of memory; false keeps them in memory")
 	storeCache := fs.Int64("store-cache-mib", catalog.DefaultStoreCacheMiB, "size (MiB) of the store's Badger block cache (decompressed table blocks; table indices stay in memory); 0: Badger's default, 256 MiB")
 	memLimit := fs.Int64("memory-limit-mib", 0, fmt.Sprintf("soft limit (MiB) on the Go runtime's memory (heap, stacks; not automerge's C heap, see --sync-cmem-mib): the garbage collector runs more often as it nears it instead of letting the heap double (GOGC=100); 0: no limit set by the relay (GOMEMLIMIT, if set, applies); else %d…%d", minMemoryLimitMiB, maxMemoryLimitMiB))
@@ -288,8 +291,10 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		WithSyncWindow(*syncWindow).
 		WithSyncSpill(*syncSpill).
 		WithSyncRate(*syncRate, *syncBurst).
-		WithSyncUserQuota(*syncQuota << 20).
-		WithSyncDocMax(*syncDocMax << 20).
+		WithSyncUserQuota(*syncQuota<<20).
+		WithSyncDocMax(*syncDocMax<<20).
+		WithMaxInFlight(*maxInFlight).
+		WithSyncSessions(*syncSessions, *syncUserSessions).
 		WithLogger(log)
 	if *fastHash {
 		opts = opts.WithArgonParams(relay.FastArgonParams)
@@ -322,6 +327,17 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if *syncQuota < 0 || *syncQuota > maxSyncMiB {
 		return fmt.Errorf("%w: --sync-user-quota-mib %d is outside 0…%d", errUsage, *syncQuota, maxSyncMiB)
+	}
+	if *maxInFlight < 0 || *maxInFlight > relay.MaxMaxInFlight {
+		return fmt.Errorf("%w: --max-inflight %d is outside 0…%d", errUsage, *maxInFlight, relay.MaxMaxInFlight)
+	}
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"sync-max-sessions", *syncSessions}, {"sync-max-sessions-per-user", *syncUserSessions}} {
+		if f.v < 0 || f.v > relay.MaxSyncSessions {
+			return fmt.Errorf("%w: --%s %d is outside 0…%d", errUsage, f.name, f.v, relay.MaxSyncSessions)
+		}
 	}
 	if *syncDocMax < 0 || *syncDocMax > maxSyncDocMiB {
 		return fmt.Errorf("%w: --sync-doc-max-mib %d is outside 0…%d", errUsage, *syncDocMax, maxSyncDocMiB)

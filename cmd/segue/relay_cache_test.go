@@ -24,7 +24,9 @@ import (
 // outside 0…MaxSyncCommitLinger, a --sync-pace outside 0…MaxSyncPace,
 // a --sync-window outside 0…MaxSyncWindow, a --sync-rate or --sync-burst
 // outside MinSyncRate…MaxSyncRate, a --sync-user-quota-mib or
-// --sync-doc-max-mib outside their bounds, a --memory-limit-mib
+// --sync-doc-max-mib outside their bounds, a --max-inflight outside
+// 0…MaxMaxInFlight, a --sync-max-sessions or --sync-max-sessions-per-user
+// outside 0…MaxSyncSessions, a --memory-limit-mib
 // outside 0, minMemoryLimitMiB…maxMemoryLimitMiB, a --recs-pacing
 // outside (0, 1], a --max-body outside MinMaxBody…MaxMaxBody, a negative
 // --shutdown-timeout, a --token-ttl under minTokenTTL, an
@@ -61,6 +63,12 @@ func TestRelayCacheFlags(t *testing.T) {
 		{"sync-user-quota-mib", strconv.Itoa(maxSyncMiB + 1)},
 		{"sync-doc-max-mib", "-1"},
 		{"sync-doc-max-mib", strconv.Itoa(maxSyncDocMiB + 1)},
+		{"max-inflight", "-1"},
+		{"max-inflight", strconv.Itoa(relay.MaxMaxInFlight + 1)},
+		{"sync-max-sessions", "-1"},
+		{"sync-max-sessions", strconv.Itoa(relay.MaxSyncSessions + 1)},
+		{"sync-max-sessions-per-user", "-1"},
+		{"sync-max-sessions-per-user", strconv.Itoa(relay.MaxSyncSessions + 1)},
 		{"memory-limit-mib", "-1"},
 		{"memory-limit-mib", strconv.Itoa(minMemoryLimitMiB - 1)},
 		{"memory-limit-mib", strconv.Itoa(maxMemoryLimitMiB + 1)},

@@ -26,6 +26,7 @@ type Options struct {
 	headerWait   time.Duration
 	bodyTimeout  time.Duration
 	maxConns     int
+	maxInFlight  int
 	hashMemory   int64
 	hashQueue    int
 	hashWait     time.Duration
@@ -46,6 +47,8 @@ type Options struct {
 	syncBurst    float64
 	syncQuota    int64
 	syncDocMax   int
+	syncConns    int
+	syncUserConn int
 }
 
 // ArgonParams are the Argon2id parameters used to hash new account
@@ -73,7 +76,8 @@ var FastArgonParams = ArgonParams{Time: 1, MemoryK: 1 << 10, Threads: 1}
 // limited to 64 KiB, device tokens valid for 90 days, DefaultArgonParams,
 // 10 s graceful shutdown, idle connections kept 5 minutes, request
 // headers within 10 s and bodies within 30 s, at most 16,384 connections,
-// 128 MiB for password hashing with 64 checks waiting at most 10 s,
+// DefaultMaxInFlight requests in flight, sync connections as
+// WithSyncSessions says, 128 MiB for password hashing with 64 checks waiting at most 10 s,
 // DefaultLoginLimits, no TLS (HTTP/1.1 and cleartext HTTP/2 on the
 // listener), slog.Default() and time.Now.
 func DefaultOptions(dataDir string) Options {
@@ -90,6 +94,7 @@ func DefaultOptions(dataDir string) Options {
 		headerWait:   10 * time.Second,
 		bodyTimeout:  30 * time.Second,
 		maxConns:     16384,
+		maxInFlight:  DefaultMaxInFlight,
 		hashMemory:   128 << 20,
 		hashQueue:    64,
 		hashWait:     10 * time.Second,
@@ -104,6 +109,8 @@ func DefaultOptions(dataDir string) Options {
 		syncBurst:    relaysync.DefaultBurst,
 		syncQuota:    relaysync.DefaultUserQuota,
 		syncDocMax:   DefaultSyncDocMax,
+		syncConns:    relaysync.DefaultMaxSessions,
+		syncUserConn: relaysync.DefaultMaxUserSessions,
 		logger:       slog.Default(),
 		now:          time.Now,
 	}
@@ -207,6 +214,25 @@ const DefaultSyncDocMax = 64 << 20
 // WithSyncDocMax caps one document's history at n bytes of change chunks
 // (repo.WithMaxDocBytes); 0 turns the cap off. Default DefaultSyncDocMax.
 func (o Options) WithSyncDocMax(n int) Options { o.syncDocMax = max(n, 0); return o }
+
+// MaxSyncSessions bounds WithSyncSessions (and segue relay
+// --sync-max-sessions, --sync-max-sessions-per-user).
+const MaxSyncSessions = 1 << 20
+
+// WithSyncSessions caps the sync WebSocket connections the relay serves
+// at once (relaysync.WithMaxSessions): total across all users (past it
+// 503) and perUser for one account (past it 429), both with Retry-After
+// and refused before the upgrade. Sync connections count against
+// WithMaxConns too; a total below it keeps connections free for HTTP
+// requests however many accounts hold sessions. 0 removes a cap; values
+// are clamped to 0…MaxSyncSessions. Default
+// relaysync.DefaultMaxSessions (12,288, three quarters of the default
+// connection cap) and relaysync.DefaultMaxUserSessions (256).
+func (o Options) WithSyncSessions(total, perUser int) Options {
+	o.syncConns = min(max(total, 0), MaxSyncSessions)
+	o.syncUserConn = min(max(perUser, 0), MaxSyncSessions)
+	return o
+}
 
 // DefaultSyncLoadedDocs is how many sync documents the relay keeps
 // loaded in automerge by default (WithSyncLoadedDocs): 1,024.

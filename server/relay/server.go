@@ -49,9 +49,13 @@ type Server struct {
 	v1     *DeviceRoutes // the /v1 routes behind Auth (routes.go)
 	mans   *manifestCache
 	meta   *metaCache
-	logged atomic.Uint64       // requests seen by the access log sampler
-	sync   *relaysync.Endpoint // nil when the sync endpoint failed to mount
-	docs   *repo.Repo          // the sync endpoint's repository, nil with it
+	logged atomic.Uint64 // requests seen by the access log sampler
+
+	inFlight        atomic.Int64        // requests counted by WithMaxInFlight (inflight.go)
+	inFlightRefused atomic.Uint64       // requests refused by WithMaxInFlight
+	longLived       map[string]bool     // route paths WithMaxInFlight does not count (LongLived)
+	sync            *relaysync.Endpoint // nil when the sync endpoint failed to mount
+	docs            *repo.Repo          // the sync endpoint's repository, nil with it
 
 	onShutdown []func()                             // run when a graceful shutdown begins (OnShutdown)
 	onRevoked  []func(model.UserID, model.DeviceID) // run by DeviceRevoked (OnDeviceRevoked)
@@ -106,13 +110,16 @@ func newServer(st store.Store, cat *catalog.Catalog, signer ed25519.PrivateKey, 
 		met:    newMetrics(),
 		mans:   newManifestCache(4096),
 		meta:   newMetaCache(metaCacheBytes, cat.Generation),
+
+		longLived: map[string]bool{},
 	}
 	s.met.reg.MustRegister(s.acc.gate.collectors()...)
+	s.met.reg.MustRegister(s.inFlightCollectors()...)
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.Logger.SetOutput(io.Discard)
 	e.HTTPErrorHandler = s.errorHandler
-	e.Use(s.observe, middleware.RecoverWithConfig(middleware.RecoverConfig{DisablePrintStack: true}), s.bodyDeadline)
+	e.Use(s.observe, s.limitInFlight, middleware.RecoverWithConfig(middleware.RecoverConfig{DisablePrintStack: true}), s.bodyDeadline)
 	s.e = e
 
 	e.GET("/healthz", s.healthz)

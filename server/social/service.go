@@ -127,6 +127,10 @@ func (s *Service) Mount(r *relay.Server) {
 		v1.DELETE("/shares/:token", s.revokeShareH)
 		v1.POST("/shares/:token/accept", s.acceptShareH)
 	})
+	// Streams stay open for as long as their device listens; they have
+	// caps of their own (DefaultOptions: 8 per user, 50,000 in all), so
+	// the relay's in-flight cap does not count them.
+	r.LongLived("/v1/activity/stream")
 	r.Echo().GET("/s/:token", s.pageH)
 	r.Echo().GET("/s/:token/preview", s.previewH)
 	r.Echo().GET("/s/:token/preview/:n", s.previewAudioH)

@@ -44,6 +44,9 @@ type Options struct {
 	after        func(d time.Duration, f func()) (stop func() bool)
 	pace         time.Duration
 	window       time.Duration
+
+	maxSessions, maxUserSessions int           // sessions.go
+	handshake                    time.Duration // sessions.go
 }
 
 // DefaultMaxDocsPerUser is how many documents one user may create on the
@@ -76,12 +79,15 @@ const (
 // session) pairs, time.AfterFunc to close connections at token expiry,
 // sync messages paced at DefaultPace (with time.AfterFunc's timers) and
 // no window (DefaultWindow), and an authenticator that rejects every
-// request (set one with WithAuthenticator).
+// request (set one with WithAuthenticator), at most DefaultMaxSessions
+// connections at once and DefaultMaxUserSessions per user, and
+// DefaultHandshakeTimeout for a connection's join.
 func DefaultOptions() Options {
 	return Options{
 		maxFrame: wire.MaxFrameSize, maxDocs: DefaultMaxDocsPerUser, rate: DefaultRate, burst: DefaultBurst,
 		now: time.Now, compression: true, threshold: DefaultCompressionThreshold, log: slog.Default(),
 		dedupWindow: 10 * time.Minute, dedupMax: 100_000, after: afterFunc, pace: DefaultPace, window: DefaultWindow,
+		maxSessions: DefaultMaxSessions, maxUserSessions: DefaultMaxUserSessions, handshake: DefaultHandshakeTimeout,
 		authenticate: func(*http.Request) (model.UserID, error) { return "", ErrUnauthenticated },
 	}
 }
@@ -226,6 +232,10 @@ type Endpoint struct {
 	published   atomic.Uint64  // activity publications accepted
 	pubRefused  atomic.Uint64  // activity publications refused
 	slowWatch   slowWatch
+
+	open    atomic.Int64         // connections admitted (WithMaxSessions)
+	perUser map[model.UserID]int // guarded by mu: admitted connections per user
+	refused atomic.Uint64        // connections refused by WithMaxSessions
 }
 
 // New returns an endpoint serving the documents of repo (normally a
@@ -242,7 +252,7 @@ func New(repo peer.Repo, st store.Store, authz peer.Authorizer, opts Options) *E
 		opts.peerID = "relay-" + hex.EncodeToString(b[:])
 	}
 	return &Endpoint{repo: repo, st: st, authz: authz, opts: opts, fanout: peer.NewFanout(repo),
-		sessions: map[*peer.Session]struct{}{}, seen: newDedup(opts.dedupWindow, opts.dedupMax)}
+		sessions: map[*peer.Session]struct{}{}, perUser: map[model.UserID]int{}, seen: newDedup(opts.dedupWindow, opts.dedupMax)}
 }
 
 // Handle is the Echo handler; mount it with
@@ -317,12 +327,19 @@ func (e *Endpoint) serve(w http.ResponseWriter, r *http.Request, caller Caller) 
 		http.Error(w, "relaysync: missing or invalid token", http.StatusUnauthorized)
 		return
 	}
+	if !e.admit(w, caller.User) {
+		return
+	}
 	c, err := websocket.Accept(slimHijacker{w}, r, e.acceptOptions())
 	if err != nil {
+		e.release(caller.User)
 		e.opts.log.Debug("relaysync: accept", "err", err)
 		return
 	}
-	go e.session(context.WithoutCancel(r.Context()), c, caller)
+	go func() {
+		defer e.release(caller.User)
+		e.session(context.WithoutCancel(r.Context()), c, caller)
+	}()
 }
 
 // session serves one peer of caller over the upgraded c until it
@@ -333,7 +350,9 @@ func (e *Endpoint) session(ctx context.Context, c *websocket.Conn, caller Caller
 	conn := peer.NewWSConn(c, e.opts.maxFrame)
 	limit := newBucket(e.opts.rate, e.opts.burst, e.opts.now)
 	conn.Allow = limit.allow
-	join, err := peer.ServerHandshake(ctx, conn, e.opts.peerID, wire.PeerMetadata{StorageID: e.opts.peerID, Features: e.features()})
+	hctx, cancel := context.WithTimeout(ctx, e.opts.handshake)
+	join, err := peer.ServerHandshake(hctx, conn, e.opts.peerID, wire.PeerMetadata{StorageID: e.opts.peerID, Features: e.features()})
+	cancel()
 	if err != nil {
 		e.opts.log.Debug("relaysync: handshake", "user", user, "err", err)
 		c.Close(websocket.StatusPolicyViolation, "handshake failed")

@@ -1,0 +1,106 @@
+package relaysync
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/segue-fm/segue/core/model"
+)
+
+// Default bounds on the connections an endpoint serves. DefaultMaxSessions
+// leaves a quarter of the relay's default 16,384 open connections
+// (relay.Options.WithMaxConns) to HTTP requests, so sync sessions alone
+// cannot hold every connection slot; DefaultMaxUserSessions is far above
+// what one user's devices and browser tabs open, and far below the total,
+// so no one account takes every session.
+const (
+	DefaultMaxSessions     = 12288
+	DefaultMaxUserSessions = 256
+)
+
+// DefaultHandshakeTimeout is how long, by default, an upgraded connection
+// has to send its join message before the relay closes it.
+const DefaultHandshakeTimeout = 10 * time.Second
+
+// sessionRetryAfter is the Retry-After of a connection refused by
+// WithMaxSessions: long enough that a refused client does not hammer the
+// relay, short enough that it gets back in soon after room is made.
+const sessionRetryAfter = 10 * time.Second
+
+// WithMaxSessions caps the connections the endpoint serves at once:
+// total across all users and perUser for one user, counted from the
+// upgrade (a connection still in its handshake counts) to its close. A
+// connection past total is refused before the upgrade with 503 Service
+// Unavailable, past perUser with 429 Too Many Requests, both with
+// Retry-After: 10; the refused client retries with its backoff. A value
+// ≤ 0 removes that cap. Default DefaultMaxSessions, DefaultMaxUserSessions.
+func (o Options) WithMaxSessions(total, perUser int) Options {
+	o.maxSessions, o.maxUserSessions = max(total, 0), max(perUser, 0)
+	return o
+}
+
+// WithHandshakeTimeout bounds how long an upgraded connection may take to
+// send its join message; one that has not by then is closed (a peer that
+// upgrades and stays silent would otherwise hold its connection and
+// goroutines for good). d ≤ 0 keeps the default, DefaultHandshakeTimeout.
+func (o Options) WithHandshakeTimeout(d time.Duration) Options {
+	if d > 0 {
+		o.handshake = d
+	}
+	return o
+}
+
+// Sessions returns how many connections the endpoint serves (or is
+// upgrading) at once, the count WithMaxSessions bounds.
+func (e *Endpoint) Sessions() int { return int(e.open.Load()) }
+
+// admit reserves a session of user under WithMaxSessions; when it cannot,
+// it answers w (503 or 429 with Retry-After) and reports false. A
+// reservation is given back with release.
+func (e *Endpoint) admit(w http.ResponseWriter, user model.UserID) bool {
+	if n := e.open.Add(1); e.opts.maxSessions > 0 && n > int64(e.opts.maxSessions) {
+		e.open.Add(-1)
+		e.refuse(w, http.StatusServiceUnavailable, "relaysync: too many sync connections, retry later")
+		return false
+	}
+	if e.opts.maxUserSessions <= 0 {
+		return true
+	}
+	e.mu.Lock()
+	n := e.perUser[user]
+	if n >= e.opts.maxUserSessions {
+		e.mu.Unlock()
+		e.open.Add(-1)
+		e.refuse(w, http.StatusTooManyRequests, "relaysync: at most "+strconv.Itoa(e.opts.maxUserSessions)+" sync connections per user")
+		return false
+	}
+	e.perUser[user] = n + 1
+	e.mu.Unlock()
+	return true
+}
+
+// release gives back a reservation of admit.
+func (e *Endpoint) release(user model.UserID) {
+	e.open.Add(-1)
+	if e.opts.maxUserSessions <= 0 {
+		return
+	}
+	e.mu.Lock()
+	if n := e.perUser[user] - 1; n > 0 {
+		e.perUser[user] = n
+	} else {
+		delete(e.perUser, user)
+	}
+	e.mu.Unlock()
+}
+
+// refuse answers a connection WithMaxSessions refuses.
+func (e *Endpoint) refuse(w http.ResponseWriter, status int, msg string) {
+	e.refused.Add(1)
+	w.Header().Set("Retry-After", strconv.Itoa(int(sessionRetryAfter/time.Second)))
+	http.Error(w, msg, status)
+}
+
+// Refused returns how many connections WithMaxSessions has refused.
+func (e *Endpoint) Refused() uint64 { return e.refused.Load() }
