@@ -57,6 +57,9 @@ type PeerStatus struct {
 	Addr     string // remote multiaddr
 	Since    time.Time
 	LastSync time.Time // zero: nothing exchanged yet
+	// OverQuota counts the peer's messages refused by the LAN storage
+	// quota (WithQuota, ErrQuota) in this session.
+	OverQuota int
 }
 
 // Node syncs a device's documents with other devices on the LAN over
@@ -84,6 +87,8 @@ type Node struct {
 	sessions map[libp2ppeer.ID]*session
 	revoked  map[model.DeviceID]bool
 	closed   bool
+
+	quota *lanQuota // WithQuota, shared by the node's sessions
 }
 
 type session struct {
@@ -124,6 +129,7 @@ func New(ctx context.Context, id *crypto.Identity, cert []byte, catalog ed25519.
 	n := &Node{
 		h: h, repo: repo, cert: cert, catalog: catalog, storage: string(id.DeviceID()), opts: opts,
 		ctx: nctx, cancel: cancel, sessions: map[libp2ppeer.ID]*session{}, revoked: map[model.DeviceID]bool{},
+		quota: newLANQuota(opts.quotaDocs, opts.quotaBytes),
 	}
 	for _, d := range opts.revoked {
 		n.revoked[d] = true
@@ -273,7 +279,11 @@ func (n *Node) start(ctx context.Context, st network.Stream, dialer bool) error 
 		Addr: st.Conn().RemoteMultiaddr().String(), Since: n.opts.now(),
 	}, reset: func() { st.Reset() }}
 	sess.s = &peer.Session{
-		Repo: n.repo, Authz: peer.DocumentAccess, User: cert.User,
+		Repo: &quotaRepo{Repo: n.repo, q: n.quota, user: cert.User, refused: func() {
+			n.mu.Lock()
+			sess.status.OverQuota++
+			n.mu.Unlock()
+		}}, Authz: peer.DocumentAccess, User: cert.User,
 		LocalID: n.ID(), RemoteID: hm.SenderID, RemoteStorage: peer.RemoteStorage(hm),
 		Conn: conn, FollowAll: true, Now: n.opts.now, Log: n.opts.log,
 		MayCreate: n.mayCreate(cert.User),

@@ -22,6 +22,8 @@ type Options struct {
 	revoked     []model.DeviceID
 	certMaxAge  time.Duration
 	mayCreate   CreateFilter
+	quotaDocs   int   // quota.go
+	quotaBytes  int64 // quota.go
 }
 
 // CreateFilter decides whether a LAN peer of user may bring a document
@@ -39,8 +41,10 @@ const DefaultCertMaxAge = 30 * 24 * time.Hour
 // at random ports, mDNS discovery on with service name "segue-sync",
 // 1 MiB frames, a 10 s dial timeout, the wall clock, slog.Default, no
 // revoked devices, peer certificates accepted up to DefaultCertMaxAge
-// after issue and no CreateFilter (a peer may bring any document its
-// user may write, see WithCreateFilter).
+// after issue, no CreateFilter (a peer may bring any document its
+// user may write, see WithCreateFilter) and a LAN storage quota of
+// DefaultQuotaDocs documents and DefaultQuotaBytes bytes per remote user
+// (WithQuota).
 func DefaultOptions() Options {
 	return Options{
 		listen:      []string{"/ip4/0.0.0.0/tcp/0", "/ip4/0.0.0.0/udp/0/quic-v1"},
@@ -51,6 +55,8 @@ func DefaultOptions() Options {
 		now:         time.Now,
 		log:         slog.Default(),
 		certMaxAge:  DefaultCertMaxAge,
+		quotaDocs:   DefaultQuotaDocs,
+		quotaBytes:  DefaultQuotaBytes,
 	}
 }
 

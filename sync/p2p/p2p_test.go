@@ -32,8 +32,8 @@ type device struct {
 }
 
 // newDevice opens a device of user with a real Badger store and a libp2p
-// node on 127.0.0.1 (no mDNS).
-func newDevice(t *testing.T, user model.UserID, seed byte) *device {
+// node on 127.0.0.1 (no mDNS), its options refined by opts.
+func newDevice(t *testing.T, user model.UserID, seed byte, opts ...func(p2p.Options) p2p.Options) *device {
 	t.Helper()
 	ctx := t.Context()
 	id, err := crypto.NewIdentity(bytes.NewReader(bytes.Repeat([]byte{seed}, 64)))
@@ -54,9 +54,12 @@ func newDevice(t *testing.T, user model.UserID, seed byte) *device {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.Close() })
-	n, err := p2p.New(ctx, id, cert, catalogKey.Public().(ed25519.PublicKey), peer.NewRepoAdapter(r),
-		p2p.DefaultOptions().WithListen("/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1").WithMDNS(false, "").
-			WithLogger(slog.New(slog.NewTextHandler(testLog, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+	o := p2p.DefaultOptions().WithListen("/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1").WithMDNS(false, "").
+		WithLogger(slog.New(slog.NewTextHandler(testLog, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	for _, f := range opts {
+		o = f(o)
+	}
+	n, err := p2p.New(ctx, id, cert, catalogKey.Public().(ed25519.PublicKey), peer.NewRepoAdapter(r), o)
 	if err != nil {
 		t.Fatal(err)
 	}
