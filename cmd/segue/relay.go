@@ -184,6 +184,7 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	syncBurst := fs.Float64("sync-burst", relaysync.DefaultBurst, fmt.Sprintf("messages a sync connection may send of its own accord at once (see --sync-rate); %d…%d", relay.MinSyncRate, relay.MaxSyncRate))
 	syncQuota := fs.Int64("sync-user-quota-mib", relaysync.DefaultUserQuota>>20, fmt.Sprintf("change history (MiB) one user's sync changes may add to the relay, counted on the user who sends them (a collaborator's edits count against the collaborator): past it their changes are refused per document; 0: no quota; else 1…%d", maxSyncMiB))
 	syncDocMax := fs.Int("sync-doc-max-mib", relay.DefaultSyncDocMax>>20, fmt.Sprintf("change history (MiB) one sync document may hold: past it changes to it are refused; 0: no cap; else 1…%d", maxSyncDocMiB))
+	signupRate := fs.Int("signups-per-hour", relay.DefaultSignupsPerHour, fmt.Sprintf("accounts one client address may create per hour with open signup (a bucket that size refilled over the hour; past it 429 with Retry-After; the admin token is not counted); 0: no limit; else 1…%d", relay.MaxSignupsPerHour))
 	maxInFlight := fs.Int("max-inflight", relay.DefaultMaxInFlight, fmt.Sprintf("requests the relay handles at once, across all clients: past it 503 with Retry-After (/healthz, /metrics and activity streams not counted; a sync WebSocket only until upgraded); 0: no cap; else 1…%d", relay.MaxMaxInFlight))
 	syncSessions := fs.Int("sync-max-sessions", relaysync.DefaultMaxSessions, fmt.Sprintf("sync WebSocket connections served at once, across all users: past it 503 with Retry-After before the upgrade (keep it below the 16,384 connections the relay holds open, so HTTP requests still get in); 0: no cap; else 1…%d", relay.MaxSyncSessions))
 	syncUserSessions := fs.Int("sync-max-sessions-per-user", relaysync.DefaultMaxUserSessions, fmt.Sprintf("sync WebSocket connections one account may hold at once: past it 429 with Retry-After before the upgrade; 0: no cap; else 1…%d", relay.MaxSyncSessions))
@@ -294,6 +295,7 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		WithSyncUserQuota(*syncQuota<<20).
 		WithSyncDocMax(*syncDocMax<<20).
 		WithMaxInFlight(*maxInFlight).
+		WithSignupRate(*signupRate).
 		WithSyncSessions(*syncSessions, *syncUserSessions).
 		WithLogger(log)
 	if *fastHash {
@@ -327,6 +329,9 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if *syncQuota < 0 || *syncQuota > maxSyncMiB {
 		return fmt.Errorf("%w: --sync-user-quota-mib %d is outside 0…%d", errUsage, *syncQuota, maxSyncMiB)
+	}
+	if *signupRate < 0 || *signupRate > relay.MaxSignupsPerHour {
+		return fmt.Errorf("%w: --signups-per-hour %d is outside 0…%d", errUsage, *signupRate, relay.MaxSignupsPerHour)
 	}
 	if *maxInFlight < 0 || *maxInFlight > relay.MaxMaxInFlight {
 		return fmt.Errorf("%w: --max-inflight %d is outside 0…%d", errUsage, *maxInFlight, relay.MaxMaxInFlight)

@@ -24,7 +24,8 @@ import (
 // outside 0…MaxSyncCommitLinger, a --sync-pace outside 0…MaxSyncPace,
 // a --sync-window outside 0…MaxSyncWindow, a --sync-rate or --sync-burst
 // outside MinSyncRate…MaxSyncRate, a --sync-user-quota-mib or
-// --sync-doc-max-mib outside their bounds, a --max-inflight outside
+// --sync-doc-max-mib outside their bounds, a --signups-per-hour outside
+// 0…MaxSignupsPerHour, a --max-inflight outside
 // 0…MaxMaxInFlight, a --sync-max-sessions or --sync-max-sessions-per-user
 // outside 0…MaxSyncSessions, a --memory-limit-mib
 // outside 0, minMemoryLimitMiB…maxMemoryLimitMiB, a --recs-pacing
@@ -63,6 +64,8 @@ func TestRelayCacheFlags(t *testing.T) {
 		{"sync-user-quota-mib", strconv.Itoa(maxSyncMiB + 1)},
 		{"sync-doc-max-mib", "-1"},
 		{"sync-doc-max-mib", strconv.Itoa(maxSyncDocMiB + 1)},
+		{"signups-per-hour", "-1"},
+		{"signups-per-hour", strconv.Itoa(relay.MaxSignupsPerHour + 1)},
 		{"max-inflight", "-1"},
 		{"max-inflight", strconv.Itoa(relay.MaxMaxInFlight + 1)},
 		{"sync-max-sessions", "-1"},

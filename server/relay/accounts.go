@@ -20,6 +20,7 @@ import (
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
 	"github.com/segue-fm/segue/internal/cborx"
+	"github.com/segue-fm/segue/internal/userlimit"
 	"github.com/segue-fm/segue/store"
 	"github.com/segue-fm/segue/sync/docs"
 	"github.com/segue-fm/segue/sync/relaysync"
@@ -67,6 +68,10 @@ type tokenRecord struct {
 var (
 	// ErrAccountExists: the username is taken (409).
 	ErrAccountExists = errors.New("relay: account exists")
+	// ErrTooManySignups: the client address created its share of
+	// accounts (WithSignupRate); 429 with Retry-After. It is an
+	// ErrTooManyRequests.
+	ErrTooManySignups = fmt.Errorf("relay: too many signups from this address: %w", ErrTooManyRequests)
 	// ErrBadUsername: the username does not match ^[a-z0-9][a-z0-9_.-]{0,63}$ (400).
 	ErrBadUsername = errors.New("relay: bad username")
 	// ErrBadPassword: at signup, the password is shorter than 8 or longer
@@ -116,6 +121,10 @@ func hashPassword(pw, salt []byte, p [3]uint32) []byte {
 // accounts implements account, device and token storage over a store.
 // Every Argon2id computation passes through gate (memory budget), and
 // password checks and signups through guard (backoff and per-address cap).
+// signupAddresses is how many client addresses the signup limiter
+// remembers (WithSignupRate).
+const signupAddresses = 10_000
+
 type accounts struct {
 	st    store.Store
 	argon ArgonParams
@@ -124,13 +133,18 @@ type accounts struct {
 	gate  *hashGate
 	guard *loginGuard
 	cache *authCache
-	dummy Account // hashed against when the user does not exist, to even out timing
+	// signups is the per-address signup bucket (WithSignupRate); nil: no limit.
+	signups *userlimit.Limiter
+	dummy   Account // hashed against when the user does not exist, to even out timing
 }
 
 func newAccounts(st store.Store, o Options) *accounts {
 	a := &accounts{st: st, argon: o.argon, ttl: o.tokenTTL, now: o.now,
 		gate:  newHashGate(o.hashMemory, o.hashQueue, o.hashWait),
 		guard: newLoginGuard(o.loginLimits, o.now), cache: newAuthCache(o.authCache)}
+	if o.signupRate > 0 {
+		a.signups = userlimit.New(time.Hour/time.Duration(o.signupRate), o.signupRate, signupAddresses)
+	}
 	a.dummy = Account{Salt: make([]byte, 16), Params: [3]uint32{o.argon.Time, o.argon.MemoryK, uint32(o.argon.Threads)}}
 	a.dummy.Hash = hashPassword([]byte("segue-dummy-password"), a.dummy.Salt, a.dummy.Params)
 	return a
@@ -179,7 +193,7 @@ func validCredentials(user, pw string) error {
 // (relaysync.BindLibrary), so the id is the account's before anyone can
 // create a document there. addr is the client address (clientAddr), whose
 // signups in flight are capped.
-func (a *accounts) create(ctx context.Context, user, pw, country, addr string) error {
+func (a *accounts) create(ctx context.Context, user, pw, country, addr string, limited bool) error {
 	if err := validCredentials(user, pw); err != nil {
 		return err
 	}
@@ -196,6 +210,11 @@ func (a *accounts) create(ctx context.Context, user, pw, country, addr string) e
 		return ErrAccountExists // before hashing: a taken name costs no hash
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("read account: %w", err)
+	}
+	if limited && a.signups != nil {
+		if ok, wait := a.signups.Allow(addr, a.now()); !ok {
+			return RetryLater(ErrTooManySignups, wait)
+		}
 	}
 	acct := Account{
 		Username:     user,

@@ -24,7 +24,7 @@ func cachedAccounts(t *testing.T, entries int) (*accounts, store.Store, string, 
 	st := store.NewMemory()
 	a := newAccounts(st, o)
 	t.Cleanup(a.cache.close)
-	if err := a.create(ctx, "ada", "right password", "", "10.0.0.1"); err != nil {
+	if err := a.create(ctx, "ada", "right password", "", "10.0.0.1", true); err != nil {
 		t.Fatal(err)
 	}
 	id, err := crypto.NewIdentity(rand.Reader)

@@ -24,7 +24,10 @@ func (s *Server) createAccount(c echo.Context) error {
 	if err := DecodeJSON(c, s.opts.maxBody, &req); err != nil {
 		return err
 	}
-	if err := s.acc.create(c.Request().Context(), req.Username, req.Password, req.Country, clientAddr(c.Request())); err != nil {
+	// Accounts the operator creates with the admin token are not counted
+	// against the address's signups.
+	limited := !s.isAdmin(c.Request())
+	if err := s.acc.create(c.Request().Context(), req.Username, req.Password, req.Country, clientAddr(c.Request()), limited); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusCreated, map[string]string{"username": req.Username})

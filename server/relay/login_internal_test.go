@@ -194,7 +194,7 @@ func TestUnknownUserSameWork(t *testing.T) {
 	o := DefaultOptions("").WithArgonParams(ArgonParams{Time: 1, MemoryK: 256, Threads: 1}).
 		WithClock(func() time.Time { return clock })
 	a := newAccounts(store.NewMemory(), o)
-	if err := a.create(ctx, "ada", "right password", "", "10.0.0.1"); err != nil {
+	if err := a.create(ctx, "ada", "right password", "", "10.0.0.1", true); err != nil {
 		t.Fatal(err)
 	}
 	for _, user := range []string{"ada", "nobody", "NOT A USERNAME"} {

@@ -27,6 +27,7 @@ type Options struct {
 	bodyTimeout  time.Duration
 	maxConns     int
 	maxInFlight  int
+	signupRate   int
 	hashMemory   int64
 	hashQueue    int
 	hashWait     time.Duration
@@ -95,6 +96,7 @@ func DefaultOptions(dataDir string) Options {
 		bodyTimeout:  30 * time.Second,
 		maxConns:     16384,
 		maxInFlight:  DefaultMaxInFlight,
+		signupRate:   DefaultSignupsPerHour,
 		hashMemory:   128 << 20,
 		hashQueue:    64,
 		hashWait:     10 * time.Second,
@@ -214,6 +216,29 @@ const DefaultSyncDocMax = 64 << 20
 // WithSyncDocMax caps one document's history at n bytes of change chunks
 // (repo.WithMaxDocBytes); 0 turns the cap off. Default DefaultSyncDocMax.
 func (o Options) WithSyncDocMax(n int) Options { o.syncDocMax = max(n, 0); return o }
+
+// DefaultSignupsPerHour is how many accounts one client address may
+// create per hour by default (WithSignupRate): room for a household, an
+// office or a NAT, and for the repository's benchmarks (bench/synccap
+// signs up at most 250 devices from loopback); before, one address could
+// create accounts as fast as the relay hashed their passwords.
+const DefaultSignupsPerHour = 360
+
+// MaxSignupsPerHour bounds WithSignupRate (and segue relay --signups-per-hour).
+const MaxSignupsPerHour = 1_000_000
+
+// WithSignupRate caps the accounts one client address (as the login
+// limiter keys it: the IP, IPv6 by /64) may create with open signup: a
+// bucket of perHour signups refilled evenly over the hour; past it
+// POST /v1/accounts is 429 (ErrTooManySignups) with Retry-After, after
+// the 409 of a taken name and before any hashing. Signups with the admin
+// token are not counted. At most 10,000 addresses are remembered, the
+// least recently seen forgotten first. 0 removes the cap; values are
+// clamped to 0…MaxSignupsPerHour. Default DefaultSignupsPerHour.
+func (o Options) WithSignupRate(perHour int) Options {
+	o.signupRate = min(max(perHour, 0), MaxSignupsPerHour)
+	return o
+}
 
 // MaxSyncSessions bounds WithSyncSessions (and segue relay
 // --sync-max-sessions, --sync-max-sessions-per-user).
