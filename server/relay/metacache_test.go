@@ -269,14 +269,17 @@ func TestAccessLogSamplesReads(t *testing.T) {
 	}
 }
 
-// TestSyncMetrics: the sync repository's counters and, where glibc
+// TestSyncMetrics: the sync repository's counters, the relay-wide
+// limits' (sync connections, requests in flight) and, where glibc
 // reports it, the C heap are on /metrics.
 func TestSyncMetrics(t *testing.T) {
 	e := startRelay(t, 1, 1000)
 	m := e.do(t, "GET", "/metrics", nil, adminToken)
 	names := []string{"segue_sync_commit_batches_total", "segue_sync_commit_writes_total", "segue_sync_commit_wait_seconds_total",
 		"segue_sync_commit_busy_seconds_total", "segue_sync_generate_skipped_total", "segue_sync_notifications_total",
-		"segue_sync_spill_live_bytes", "segue_sync_spill_reads_total", "segue_sync_spill_errors_total"}
+		"segue_sync_spill_live_bytes", "segue_sync_spill_reads_total", "segue_sync_spill_errors_total",
+		"segue_sync_connections", "segue_sync_connections_refused_total",
+		"segue_relay_requests_in_flight", "segue_relay_requests_refused_in_flight_total"}
 	if cmem.Supported() {
 		names = append(names, "segue_cmem_in_use_bytes", "segue_cmem_free_bytes", "segue_cmem_mapped_bytes")
 	}
