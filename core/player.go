@@ -195,7 +195,8 @@ func (e *Engine) PlayTracksFrom(ctx context.Context, c model.PlayContext, ids []
 // for a track the relay does not know, ErrOffline, ErrClosed…). Tracks
 // the downloads hold are answered from their records, the rest from the
 // relay in batches of 100 (POST /v1/tracks/batch), 8 requests at a time;
-// a relay without that route (404 or 405) is asked one track at a time.
+// a relay without that route (404 or 405) is asked one track at a time;
+// an id no track can have (model.ValidID) is fetch.ErrNotFound, unasked.
 // Both slices are owned by the caller and as long as ids.
 func (e *Engine) TrackInfos(ctx context.Context, ids []model.TrackID) ([]model.Track, []error) {
 	tracks := make([]model.Track, len(ids))
@@ -211,7 +212,7 @@ func (e *Engine) TrackInfos(ctx context.Context, ids []model.TrackID) ([]model.T
 	var ask []int // indexes of ids the downloads do not describe
 	dl := e.Downloads()
 	for i, id := range ids {
-		if dl != nil {
+		if dl != nil && model.ValidID(string(id)) {
 			t, ok, err := dl.TrackInfo(ctx, id)
 			if ok {
 				tracks[i] = t
@@ -223,63 +224,20 @@ func (e *Engine) TrackInfos(ctx context.Context, ids []model.TrackID) ([]model.T
 		}
 		ask = append(ask, i)
 	}
-	sem := make(chan struct{}, metadataFetches)
-	var wg sync.WaitGroup
-	var noRoute atomic.Bool // a batch found the relay without the route
-	for len(ask) > 0 {
-		batch := ask[:min(len(ask), metadataBatch)]
-		ask = ask[len(batch):]
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			e.trackBatch(ctx, ids, batch, tracks, errs, &noRoute)
-		})
-	}
-	wg.Wait()
+	e.trackBatches().Fill(ctx, ids, ask, tracks, errs)
 	return tracks, errs
 }
 
-// trackBatch fills tracks[i] or errs[i] for every index i of batch with
-// one POST /v1/tracks/batch, or one GET /v1/tracks/{id} each from a relay
-// that lacks the route (noRoute: found by an earlier batch of the call,
-// or set here).
-func (e *Engine) trackBatch(ctx context.Context, ids []model.TrackID, batch []int, tracks []model.Track, errs []error, noRoute *atomic.Bool) {
-	var out api.TracksResponse
-	var err error
-	single := noRoute.Load()
-	if !single {
-		req := api.TracksRequest{IDs: make([]model.TrackID, len(batch))}
-		for j, i := range batch {
-			req.IDs[j] = ids[i]
-		}
-		err = e.call(ctx, http.MethodPost, "/v1/tracks/batch", req, &out, true)
-		var se *fetch.StatusError
-		if errors.As(err, &se) && (se.Code == http.StatusNotFound || se.Code == http.StatusMethodNotAllowed) {
-			single = true
-			noRoute.Store(true)
-		}
-	}
-	if single {
-		for _, i := range batch {
-			tracks[i], errs[i] = e.TrackInfo(ctx, ids[i])
-		}
-		return
-	}
-	if err == nil && len(out.Tracks) != len(batch) {
-		err = fmt.Errorf("%w: %d tracks for %d ids", ErrBadResponse, len(out.Tracks), len(batch))
-	}
-	for j, i := range batch {
-		switch t := out.Tracks; {
-		case err != nil:
-			errs[i] = fmt.Errorf("core: track %s: %w", ids[i], err)
-		case t[j] == nil:
-			errs[i] = fmt.Errorf("core: track %s: %w", ids[i], fetch.ErrNotFound)
-		case t[j].ID != ids[i]:
-			errs[i] = fmt.Errorf("core: track %s: %w: the relay described %s", ids[i], ErrBadResponse, t[j].ID)
-		default:
-			tracks[i] = *t[j]
-		}
-	}
+// trackBatches returns TrackInfos' fetcher: batches of metadataBatch,
+// metadataFetches at a time, TrackInfo for a relay without the route.
+func (e *Engine) trackBatches() fetch.TrackBatches {
+	return fetch.TrackBatches{Size: metadataBatch, Parallel: metadataFetches, Prefix: "core", BadAnswer: ErrBadResponse,
+		Batch: func(ctx context.Context, ids []model.TrackID) ([]*model.Track, error) {
+			var out api.TracksResponse
+			err := e.call(ctx, http.MethodPost, "/v1/tracks/batch", api.TracksRequest{IDs: ids}, &out, true)
+			return out.Tracks, err
+		},
+		One: e.TrackInfo}
 }
 
 // PlayPlaylist plays the entries of playlist id, as this device holds it

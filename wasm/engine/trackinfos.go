@@ -2,11 +2,7 @@ package engine
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"net/http"
-	"sync"
-	"sync/atomic"
 
 	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/core/fetch"
@@ -44,7 +40,7 @@ func (e *Engine) TrackInfos(ctx context.Context, ids []model.TrackID) ([]model.T
 		}
 		first[id] = i
 		if !model.ValidID(string(id)) {
-			errs[i] = fmt.Errorf("engine: track %.64q: %w", id, fetch.ErrNotFound)
+			ask = append(ask, i) // Fill refuses it unasked
 			continue
 		}
 		if t, ok := e.recordedTrack(ctx, id); ok {
@@ -53,69 +49,17 @@ func (e *Engine) TrackInfos(ctx context.Context, ids []model.TrackID) ([]model.T
 		}
 		ask = append(ask, i)
 	}
-	sem := make(chan struct{}, trackFetches)
-	var wg sync.WaitGroup
-	var noRoute atomic.Bool
-	for len(ask) > 0 {
-		batch := ask[:min(len(ask), trackBatch)]
-		ask = ask[len(batch):]
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			e.trackBatch(ctx, ids, batch, tracks, errs, &noRoute)
-		})
-	}
-	wg.Wait()
+	fetch.TrackBatches{Size: trackBatch, Parallel: trackFetches, Prefix: "engine", BadAnswer: ErrBadAnswer, Wrap: e.authErr,
+		Batch: func(ctx context.Context, ids []model.TrackID) ([]*model.Track, error) {
+			var out api.TracksResponse
+			_, err := e.api.Do(ctx, http.MethodPost, "/v1/tracks/batch", api.TracksRequest{IDs: ids}, &out, true)
+			return out.Tracks, err
+		},
+		One: e.Track}.Fill(ctx, ids, ask, tracks, errs)
 	for i, id := range ids {
 		if j := first[id]; j != i {
 			tracks[i], errs[i] = tracks[j], errs[j]
 		}
 	}
 	return tracks, errs
-}
-
-// trackBatch fills tracks[i] or errs[i] for every index i of batch with
-// one POST /v1/tracks/batch, or with one GET /v1/tracks/{id} each when
-// the relay lacks the route (noRoute: found by an earlier batch of the
-// call, or here).
-func (e *Engine) trackBatch(ctx context.Context, ids []model.TrackID, batch []int, tracks []model.Track, errs []error, noRoute *atomic.Bool) {
-	var out api.TracksResponse
-	var err error
-	single := noRoute.Load()
-	if !single {
-		req := api.TracksRequest{IDs: make([]model.TrackID, len(batch))}
-		for j, i := range batch {
-			req.IDs[j] = ids[i]
-		}
-		_, err = e.api.Do(ctx, http.MethodPost, "/v1/tracks/batch", req, &out, true)
-		var se *fetch.StatusError
-		if errors.As(err, &se) && (se.Code == http.StatusNotFound || se.Code == http.StatusMethodNotAllowed) {
-			single = true
-			noRoute.Store(true)
-		}
-	}
-	if single {
-		for _, i := range batch {
-			tracks[i], errs[i] = e.Track(ctx, ids[i])
-		}
-		return
-	}
-	if err == nil && len(out.Tracks) != len(batch) {
-		err = fmt.Errorf("%w: %d tracks for %d ids", ErrBadAnswer, len(out.Tracks), len(batch))
-	}
-	if err != nil {
-		err = e.authErr(err)
-	}
-	for j, i := range batch {
-		switch t := out.Tracks; {
-		case err != nil:
-			errs[i] = fmt.Errorf("engine: track %s: %w", ids[i], err)
-		case t[j] == nil:
-			errs[i] = fmt.Errorf("engine: track %s: %w", ids[i], fetch.ErrNotFound)
-		case t[j].ID != ids[i]:
-			errs[i] = fmt.Errorf("engine: track %s: %w: the relay described %s", ids[i], ErrBadAnswer, t[j].ID)
-		default:
-			tracks[i] = *t[j]
-		}
-	}
 }
