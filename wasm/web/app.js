@@ -188,6 +188,13 @@
   // Playlists: the bundled automerge-repo module (playlists.js), loaded
   // after sign-in. The device token goes only into its WebSocket URL.
   let pl = null, plLoading = null, openId = "";
+  // An open playlist draws its entries PAGE_ROWS at a time ("Show more"):
+  // every change redraws the drawn rows, so a 10,000-entry playlist
+  // redrew 10,000 rows per edit, and past ~125,000 rows one
+  // replaceChildren(...rows) call exceeded the engine's argument limit.
+  // ?test-rows=N sets a smaller page for the browser tests.
+  const PAGE_ROWS = Math.max(1, Math.min(500, Number(new URLSearchParams(location.search).get("test-rows")) || 500));
+  let shownRows = PAGE_ROWS;
   const titles = new Map();
   const assets = JSON.parse($("segue-assets").textContent);
   function playlists() {
@@ -260,15 +267,17 @@
     if (openId) await showPlaylist(openId, false);
   }
   async function showPlaylist(id, focus) {
+    if (openId !== id) shownRows = PAGE_ROWS;
     openId = id;
     const p = await pl.get(id);
     $("pl-open").hidden = false;
     $("pl-open").dataset.id = id;
     $("pl-title").textContent = p.name || "(untitled)";
     const ol = $("pl-entries");
-    const labels = await titlesOf(p.entries.map((e) => e.trackId));
+    const shown = p.entries.slice(0, shownRows);
+    const labels = await titlesOf(shown.map((e) => e.trackId));
     if (openId !== id) return; // another playlist was opened meanwhile
-    const rows = p.entries.map((e, i) => {
+    const rows = shown.map((e, i) => {
       const t = labels[i];
       const li = document.createElement("li");
       li.dataset.entry = e.id;
@@ -292,6 +301,16 @@
       });
       return li;
     });
+    const left = p.entries.length - shown.length;
+    if (left > 0) {
+      const li = document.createElement("li");
+      li.className = "more";
+      li.append(button(`Show ${Math.min(left, PAGE_ROWS)} more`, `Show ${Math.min(left, PAGE_ROWS)} more of ${left} entries not shown`, () => {
+        shownRows += PAGE_ROWS;
+        showPlaylist(id, false).catch((err) => say("pl-msg", String(err.message || err)));
+      }));
+      rows.push(li);
+    }
     ol.replaceChildren(...rows);
     $("pl-link").textContent = "automerge:" + id;
     const collab = await pl.collaborators(id);
