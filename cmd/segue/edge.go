@@ -38,7 +38,7 @@ func runEdge(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	tokenFile := fs.String("token-file", envOr("SEGUE_EDGE_TOKEN_FILE", ""), "file holding the edge's own device token; enables pre-positioning of scheduled releases (env SEGUE_EDGE_TOKEN_FILE)")
 	every := fs.Duration("preposition-every", 5*time.Minute, "interval between pre-positioning passes (with -token-file)")
 	pinMiB := fs.Int64("pin-mib", edge.DefaultPinBytes>>20, "memory budget in MiB for pre-positioned releases, outside -memory-mib")
-	accessKeep := fs.Duration("access-retention", 0, fmt.Sprintf("with -access-dir: delete the day files of UTC days that ended this long ago, checked hourly (0 keeps them; else at least %v, what `segue reconcile --edge-access` reads back from a recent day)", minAccessRetention))
+	accessKeep := fs.Duration("access-retention", 0, fmt.Sprintf("with -access-dir: delete the day files of UTC days that ended this long ago, checked hourly (0 keeps them; else at least %v, what segue reconcile --edge-access reads back from a recent day)", minAccessRetention))
 	accessDir := fs.String("access-dir", envOr("SEGUE_EDGE_ACCESS_DIR", ""), "directory for access records of the audio served (one file per UTC day, server/access; empty: none; env SEGUE_EDGE_ACCESS_DIR)")
 	shutdown := fs.Duration("shutdown-timeout", 10*time.Second, "grace period for in-flight requests on SIGTERM")
 	level := fs.String("log-level", envOr("SEGUE_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env SEGUE_LOG_LEVEL)")

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"os/exec"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -12,6 +13,10 @@ import (
 // and `segue help CMD [SUB]` for every command and every subcommand of
 // playlist and sync: each prints its usage on stdout, nothing on stderr,
 // and exits 0. Asking for help about an unknown command exits 2.
+// flagPlaceholder matches a flag line of the flag package's usage whose
+// value name has a space in it.
+var flagPlaceholder = regexp.MustCompile(`(?m)^  -[\w-]+ \S+ [^\n]*$`)
+
 func TestHelp(t *testing.T) {
 	bin := buildSegue(t)
 	type tc struct {
@@ -74,6 +79,12 @@ func TestHelp(t *testing.T) {
 				if strings.Contains(out.String(), n) {
 					t.Errorf("stdout has %q:\n%s", n, out.String())
 				}
+			}
+			// The flag package names a flag's value after the first
+			// `quoted` words of its usage: "-wait sync now" read as if
+			// the flag took the words "sync now".
+			if m := flagPlaceholder.FindString(out.String()); m != "" {
+				t.Errorf("a flag's value is named by back-quoted usage text: %q", m)
 			}
 		})
 	}

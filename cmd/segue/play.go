@@ -42,7 +42,7 @@ func runPlay(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	startAt := fs.String("start", "", "start this far into the first track: 90s, 1m30s, 1:30 or 1:02:03.5 (sample-exact)")
 	crossfade := fs.Duration("crossfade", 0, fmt.Sprintf("crossfade between tracks of different albums (0s to %v)", player.MaxCrossfade))
 	gainMode := fs.String("gain", "track", "loudness normalisation to −14 LUFS: track, album or off")
-	offline := fs.Bool("offline", false, "offline mode: ask the relay for no keys; tracks not downloaded are skipped at once instead of retried; the plays stay on the device until `segue sync now`")
+	offline := fs.Bool("offline", false, "offline mode: ask the relay for no keys; tracks not downloaded are skipped at once instead of retried; the plays stay on the device until 'segue sync now'")
 	effects := addEffectFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: segue play [flags] track|album|playlist ID")

@@ -46,11 +46,11 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs := flag.NewFlagSet("sync", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	da := addDeviceFlags(fs)
-	wait := fs.Duration("wait", 10*time.Second, "how long `sync now` (which returns once in sync) and `sync peers` run at most; `sync now` then sends the plays within as long again")
-	peerAddr := fs.String("peer", "", "`sync peers`: a LAN peer multiaddr to connect to (…/p2p/<id>)")
-	cert := fs.String("cert", "", "`sync peers`: optional file holding a relay-signed device certificate to use instead of the one the relay issued at login")
-	listen := fs.String("listen", "", "`sync peers`: comma-separated listen multiaddrs (default TCP and QUIC on every IPv4 interface)")
-	mdns := fs.Bool("mdns", true, "`sync peers`: discover peers with mDNS")
+	wait := fs.Duration("wait", 10*time.Second, "how long 'sync now' (which returns once in sync) and 'sync peers' run at most; 'sync now' then sends the plays within as long again")
+	peerAddr := fs.String("peer", "", "'sync peers': a LAN peer multiaddr to connect to (…/p2p/<id>)")
+	cert := fs.String("cert", "", "'sync peers': optional file holding a relay-signed device certificate to use instead of the one the relay issued at login")
+	listen := fs.String("listen", "", "'sync peers': comma-separated listen multiaddrs (default TCP and QUIC on every IPv4 interface)")
+	mdns := fs.Bool("mdns", true, "'sync peers': discover peers with mDNS")
 	fs.Usage = func() {} // printed below, for the subcommand named before the flag
 	pos, err := parseArgs(fs, args)
 	if err != nil {
