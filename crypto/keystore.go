@@ -16,6 +16,8 @@ import (
 	"sync"
 
 	"golang.org/x/crypto/argon2"
+
+	"github.com/segue-fm/segue/internal/dirsync"
 )
 
 // ErrKeyNotFound is returned by KeyStore.Load for a name never saved.
@@ -311,46 +313,10 @@ func (s *FileKeyStore) Save(ctx context.Context, name string, secret []byte) err
 	if err != nil {
 		return fmt.Errorf("crypto: save key %s: %w", name, err)
 	}
-	if err := writeAtomic(s.dir, s.path(name), data); err != nil {
+	if err := dirsync.WriteFile(s.path(name), data, 0o600); err != nil {
 		return fmt.Errorf("crypto: save key %s: %w", name, err)
 	}
 	return nil
-}
-
-func writeAtomic(dir, path string, data []byte) (err error) {
-	f, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			_ = os.Remove(f.Name())
-		}
-	}()
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // IdentityKeyName is the KeyStore name under which LoadOrCreateIdentity

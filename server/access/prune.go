@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/segue-fm/segue/internal/dirsync"
 	"github.com/segue-fm/segue/store"
 )
 
@@ -130,7 +131,7 @@ func (p filePruner) Prune(ctx context.Context, before time.Time) (int, error) {
 		return 0, fmt.Errorf("access: prune: %w", err)
 	}
 	if cut.After(old) {
-		if err := writeLow(p.dir, cut); err != nil {
+		if err := dirsync.WriteFile(filepath.Join(p.dir, lowFile), []byte(cut.Format(time.DateOnly)+"\n"), 0o600); err != nil {
 			return 0, fmt.Errorf("access: prune: %w", err)
 		}
 	}
@@ -154,35 +155,6 @@ func (p filePruner) Prune(ctx context.Context, before time.Time) (int, error) {
 		days++
 	}
 	return days, nil
-}
-
-// writeLow replaces dir/pruned-before with day, durably.
-func writeLow(dir string, day time.Time) error {
-	tmp, err := os.CreateTemp(dir, lowFile+".*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.WriteString(day.Format(time.DateOnly) + "\n"); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(dir, lowFile)); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // fileFirstKept reads dir's first kept day (zero: none pruned).
