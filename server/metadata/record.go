@@ -9,9 +9,9 @@ import (
 	"reflect"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/segue-fm/segue/internal/safetext"
+	"github.com/segue-fm/segue/internal/strictjson"
 )
 
 // Kind is the kind of a record: "artist", "album" or "track".
@@ -126,9 +126,6 @@ func ParseLine(b []byte) (Record, error) {
 	if len(b) > MaxLineBytes {
 		return Record{}, invalid("line of %d bytes, limit is %d", len(b), MaxLineBytes)
 	}
-	if !utf8.Valid(b) {
-		return Record{}, invalid("not valid UTF-8")
-	}
 	if err := checkKeys(b); err != nil {
 		return Record{}, err
 	}
@@ -137,6 +134,9 @@ func ParseLine(b []byte) (Record, error) {
 	}
 	if err := json.Unmarshal(b, &probe); err != nil {
 		return Record{}, invalid("%v", jsonMessage(err))
+	}
+	if err := strictjson.CheckUTF8(b); err != nil { // b is valid JSON now
+		return Record{}, invalid("%v", err)
 	}
 	if probe.Type == nil {
 		return Record{}, invalid(`no "type" (want "artist", "album" or "track")`)
@@ -184,12 +184,11 @@ var lineKeys = func() map[string]uint32 {
 }()
 
 // checkKeys refuses a line whose top-level object repeats a key or has a
-// key not spelt exactly as documented (escapes included), and a string
-// with a \u escape of a UTF-16 surrogate that is not half of a pair.
-// encoding/json takes the last of repeated keys, matches keys without
-// regard to case ("NAME", "Id") and turns a lone surrogate into U+FFFD,
-// so such a line would import other values than a stricter reader of
-// the same file (a label's own validator) sees. It scans the bytes
+// key not spelt exactly as documented (escapes included).
+// encoding/json takes the last of repeated keys and matches keys without
+// regard to case ("NAME", "Id"), so such a line would import other
+// values than a stricter reader of the same file (a label's own
+// validator) sees. It scans the bytes
 // without allocating; syntax errors are left to the decoding that
 // follows.
 func checkKeys(b []byte) error {
@@ -205,15 +204,6 @@ func checkKeys(b []byte) error {
 			for ; j < len(b) && b[j] != '"'; j++ {
 				if b[j] == '\\' {
 					escaped = true
-					if n, ok := surrogateEscape(b[j:]); ok {
-						if n < 0xdc00 {
-							if m, ok := surrogateEscape(b[j+6:]); ok && m >= 0xdc00 {
-								j += 11 // the pair: the loop's j++ ends past it
-								continue
-							}
-						}
-						return invalid("string with an unpaired UTF-16 surrogate escape \\u%x", n)
-					}
 					j++
 				}
 			}
@@ -235,28 +225,6 @@ func checkKeys(b []byte) error {
 		}
 	}
 	return nil
-}
-
-// surrogateEscape reports whether b starts with a \u escape of a UTF-16
-// surrogate (U+D800–U+DFFF), and which.
-func surrogateEscape(b []byte) (rune, bool) {
-	if len(b) < 6 || b[0] != '\\' || b[1] != 'u' {
-		return 0, false
-	}
-	var n rune
-	for _, c := range b[2:6] {
-		switch {
-		case c >= '0' && c <= '9':
-			n = n<<4 | rune(c-'0')
-		case c >= 'a' && c <= 'f':
-			n = n<<4 | rune(c-'a'+10)
-		case c >= 'A' && c <= 'F':
-			n = n<<4 | rune(c-'A'+10)
-		default:
-			return 0, false
-		}
-	}
-	return n, n >= 0xd800 && n <= 0xdfff
 }
 
 // followedByColon reports whether b starts with a colon after white space.

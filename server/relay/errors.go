@@ -17,6 +17,7 @@ import (
 
 	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/internal/strictjson"
 	"github.com/segue-fm/segue/server/catalog"
 )
 
@@ -136,62 +137,11 @@ func DecodeJSON(c echo.Context, limit int64, v any) error {
 	if err := checkDuplicateKeys(b); err != nil {
 		return fmt.Errorf("%w: decode json: %v", ErrBadRequest, err)
 	}
-	if err := checkUTF8(b); err != nil {
+	if err := strictjson.CheckUTF8(b); err != nil {
 		return fmt.Errorf("%w: decode json: %v", ErrBadRequest, err)
 	}
 	if err := json.Unmarshal(b, v); err != nil {
 		return fmt.Errorf("%w: decode json: %v", ErrBadRequest, err)
-	}
-	return nil
-}
-
-// checkUTF8 reports JSON text b that is not UTF-8 (RFC 8259 §8.1) or
-// whose \u escapes encode half a surrogate pair (§8.2: not a Unicode
-// character). b is syntactically valid JSON (checkDuplicateKeys ran), so
-// a backslash only occurs inside strings, starting an escape.
-func checkUTF8(b []byte) error {
-	if !utf8.Valid(b) {
-		return errors.New("not UTF-8")
-	}
-	pendingHigh := false // the last escape was a high surrogate
-	for i := 0; i < len(b); i++ {
-		if b[i] != '\\' {
-			if pendingHigh {
-				return errors.New("unpaired surrogate escape")
-			}
-			continue
-		}
-		i++ // the escape's letter
-		if i >= len(b) || b[i] != 'u' || i+4 >= len(b) {
-			if pendingHigh {
-				return errors.New("unpaired surrogate escape")
-			}
-			continue
-		}
-		r, err := strconv.ParseUint(string(b[i+1:i+5]), 16, 16)
-		if err != nil {
-			return errors.New("bad \\u escape")
-		}
-		i += 4
-		switch {
-		case r >= 0xd800 && r < 0xdc00:
-			if pendingHigh {
-				return errors.New("unpaired surrogate escape")
-			}
-			pendingHigh = true
-		case r >= 0xdc00 && r < 0xe000:
-			if !pendingHigh {
-				return errors.New("unpaired surrogate escape")
-			}
-			pendingHigh = false
-		default:
-			if pendingHigh {
-				return errors.New("unpaired surrogate escape")
-			}
-		}
-	}
-	if pendingHigh {
-		return errors.New("unpaired surrogate escape")
 	}
 	return nil
 }
