@@ -9,6 +9,7 @@ import (
 	"github.com/automerge/automerge-go"
 
 	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/internal/safetext"
 	"github.com/segue-fm/segue/sync/docs"
 	"github.com/segue-fm/segue/sync/repo"
 )
@@ -22,16 +23,12 @@ var ErrNotPlaylist = errors.New("core: not a playlist on this device")
 // no '/' or NUL).
 var ErrBadID = errors.New("core: not a catalog id (want 1-128 bytes without '/' or NUL)")
 
-// checkIDs returns ErrBadID, naming the first bad id (quoted, cut to 64
-// bytes) and its position, when one of ids is not a valid catalog id.
+// checkIDs returns ErrBadID, naming the first bad id (quoted, its first
+// 64 bytes) and its position, when one of ids is not a valid catalog id.
 func checkIDs[T ~string](ids []T) error {
 	for i, id := range ids {
 		if !model.ValidID(string(id)) {
-			s := string(id)
-			if len(s) > 64 {
-				s = s[:64] + "…"
-			}
-			return fmt.Errorf("%w: id %d of %d, %q (%d bytes)", ErrBadID, i+1, len(ids), s, len(id))
+			return fmt.Errorf("%w: id %d of %d, %q (%d bytes)", ErrBadID, i+1, len(ids), safetext.Cut(string(id), 64), len(id))
 		}
 	}
 	return nil

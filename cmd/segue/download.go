@@ -10,11 +10,11 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/segue-fm/segue/core"
 	"github.com/segue-fm/segue/core/download"
 	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/internal/safetext"
 	"github.com/segue-fm/segue/sync/docs"
 )
 
@@ -183,11 +183,7 @@ func quoteArg(a string) string {
 	if len(a) <= maxQuoted {
 		return strconv.Quote(a)
 	}
-	cut := maxQuoted
-	for cut > 0 && !utf8.RuneStart(a[cut]) {
-		cut--
-	}
-	return fmt.Sprintf("%s… (%d bytes)", strconv.Quote(a[:cut]), len(a))
+	return fmt.Sprintf("%s… (%d bytes)", strconv.Quote(safetext.Cut(a, maxQuoted)), len(a))
 }
 
 // followPlaylists brings d in sync with the relay (Docs.WaitInSync, at

@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/internal/safetext"
 	"github.com/segue-fm/segue/store"
 )
 
@@ -29,19 +29,6 @@ type failure struct {
 	stored bool
 }
 
-// cutCause returns s cut to at most MaxFailureCause bytes at a rune
-// boundary.
-func cutCause(s string) string {
-	if len(s) <= MaxFailureCause {
-		return s
-	}
-	cut := MaxFailureCause
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut]
-}
-
 // loadFailures reads the stored failure causes of the jobs loaded before
 // it, deleting those of jobs that are gone or complete (a crash between
 // a job's last commit and the deletion of its cause, or a failure
@@ -57,7 +44,7 @@ func (m *Manager) loadFailures(ctx context.Context) error {
 			stale = append(stale, append([]byte(nil), k...))
 			return nil
 		}
-		r.Cause = cutCause(r.Cause)
+		r.Cause = safetext.Cut(r.Cause, MaxFailureCause)
 		m.setFailureLocked(tt, failure{rec: r, stored: true})
 		return nil
 	})
@@ -88,7 +75,7 @@ func (m *Manager) loadFailures(ctx context.Context) error {
 func (m *Manager) recordFailure(ctx context.Context, tt trackTier, cause error) {
 	m.failMu.Lock()
 	defer m.failMu.Unlock()
-	f := failure{rec: failRec{Cause: cutCause(cause.Error()), At: m.opts.wall().UnixMilli()}}
+	f := failure{rec: failRec{Cause: safetext.Cut(cause.Error(), MaxFailureCause), At: m.opts.wall().UnixMilli()}}
 	m.mu.Lock()
 	prev := m.lastFail[tt]
 	room := prev.stored || m.nStored < MaxStoredFailures

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"unicode"
+	"unicode/utf8"
 )
 
 // Errors of Check.
@@ -53,4 +54,17 @@ func Check(s string) error {
 		}
 	}
 	return nil
+}
+
+// Cut returns s cut to at most n bytes on a rune boundary (s itself when
+// it is no longer), so a message that quotes the start of long input
+// does not end in half a character.
+func Cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }

@@ -56,3 +56,23 @@ func TestCheck(t *testing.T) {
 		}
 	}
 }
+
+// TestCut: at most n bytes, never half a character.
+func TestCut(t *testing.T) {
+	for _, c := range []struct {
+		s    string
+		n    int
+		want string
+	}{
+		{"short", 64, "short"},
+		{"abcdef", 3, "abc"},
+		{"aé", 2, "a"}, // é is 2 bytes: not cut in half
+		{"😀x", 3, ""},  // a 4-byte rune at the start
+		{"😀x", 4, "😀"},
+		{"", 0, ""},
+	} {
+		if got := Cut(c.s, c.n); got != c.want {
+			t.Errorf("Cut(%q, %d) = %q, want %q", c.s, c.n, got, c.want)
+		}
+	}
+}

@@ -11,12 +11,12 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/internal/safetext"
 	"github.com/segue-fm/segue/internal/strictjson"
 	"github.com/segue-fm/segue/server/catalog"
 )
@@ -220,11 +220,7 @@ func QuoteInput(s string) string {
 	if len(s) <= MaxEchoedInput {
 		return strconv.Quote(s)
 	}
-	cut := MaxEchoedInput
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return strconv.Quote(s[:cut]) + "…"
+	return strconv.Quote(safetext.Cut(s, MaxEchoedInput)) + "…"
 }
 
 // maxErrorMessage bounds the message of an error body, whatever produced
@@ -236,9 +232,5 @@ func clipMessage(msg string) string {
 	if len(msg) <= maxErrorMessage {
 		return msg
 	}
-	cut := maxErrorMessage
-	for cut > 0 && !utf8.RuneStart(msg[cut]) {
-		cut--
-	}
-	return msg[:cut] + "…"
+	return safetext.Cut(msg, maxErrorMessage) + "…"
 }
