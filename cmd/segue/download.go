@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,9 +24,11 @@ func init() {
 }
 
 // runDownload implements `segue download [device flags] [--tier T]
-// [--metered] [--workers N] [--sync-wait D] track:<id>|album:<id>|playlist:<id> …`:
-// it records the requests, downloads them with progress bars and exits
-// once everything is downloaded (or failed). Tracks the relay cannot
+// [--metered] [--workers N] [--sync-wait D] [--offline-timeout D]
+// track:<id>|album:<id>|playlist:<id> …`: it records the requests,
+// downloads them with progress bars and exits once everything is
+// downloaded (or failed), or with errOfflineTimeout once the downloads
+// stayed paused offline for --offline-timeout. Tracks the relay cannot
 // license (unknown, taken down, not released) are left out with their
 // reason, and the rest downloads. It prints how many tracks of the
 // requests, at the tier, are downloaded, and fails with
@@ -38,6 +41,7 @@ func runDownload(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	metered := fs.Bool("metered", false, "allow downloading on a metered network")
 	workers := fs.Int("workers", 4, fmt.Sprintf("download workers: tracks queued at once, 1…%d; 4 blob transfers each", download.MaxWorkers))
 	syncWait := fs.Duration("sync-wait", 10*time.Second, "playlists: how long the sync with the relay before downloading may take at most")
+	offlineTimeout := fs.Duration("offline-timeout", defaultOfflineTimeout, "give up (exit 1) when the relay stays unreachable this long with nothing downloaded meanwhile (a later segue download resumes); 0 waits for ever")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: segue download [flags] track:<id>|album:<id>|playlist:<automerge url or id> ...")
 		fmt.Fprintln(stderr, "A playlist download syncs the account's documents once with the relay, downloads the")
@@ -54,6 +58,9 @@ func runDownload(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	if *workers < 1 || *workers > download.MaxWorkers {
 		return fmt.Errorf("%w: --workers %d: want 1…%d", errUsage, *workers, download.MaxWorkers)
+	}
+	if *offlineTimeout < 0 {
+		return fmt.Errorf("%w: --offline-timeout %s: want ≥ 0 (0 waits for ever)", errUsage, *offlineTimeout)
 	}
 	if len(pos) == 0 {
 		return fmt.Errorf("%w: name at least one track:<id>, album:<id> or playlist:<id>", errUsage)
@@ -78,7 +85,15 @@ func runDownload(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	defer dev.close() // downloads and documents too
 	e := dev.e
 	bars := newDLProgress(prog)
-	m, err := dev.downloads(ctx, download.DefaultOptions().WithWorkers(*workers).WithAllowMetered(*metered).WithEvents(bars.event), "")
+	wctx, giveUp := context.WithCancelCause(ctx)
+	defer giveUp(nil)
+	watch := &offlineWatch{limit: *offlineTimeout, giveUp: giveUp}
+	defer watch.stop()
+	events := func(ev download.Event) {
+		bars.event(ev)
+		watch.event(ev)
+	}
+	m, err := dev.downloads(ctx, download.DefaultOptions().WithWorkers(*workers).WithAllowMetered(*metered).WithEvents(events), "")
 	if err != nil {
 		return err
 	}
@@ -105,7 +120,10 @@ func runDownload(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 		prog.step("queued %s", r)
 	}
-	if err := m.Wait(ctx); err != nil {
+	if err := m.Wait(wctx); err != nil {
+		if errors.Is(context.Cause(wctx), errOfflineTimeout) && ctx.Err() == nil {
+			return offlineGiveUp(ctx, m, refs, *offlineTimeout, stdout)
+		}
 		return deviceLimitHint(err)
 	}
 	// Index what was downloaded now, while the relay can name its
@@ -135,6 +153,89 @@ func runDownload(ctx context.Context, args []string, stdout, stderr io.Writer) e
 // requests neither downloaded nor unavailable (their download failed: a
 // full disk, a blob failing its check); it exits 1.
 var errDownloadIncomplete = errors.New("download incomplete")
+
+// defaultOfflineTimeout is how long `segue download` waits, by default,
+// for an unreachable relay before it gives up (--offline-timeout).
+const defaultOfflineTimeout = 2 * time.Minute
+
+// errOfflineTimeout: `segue download` gave up because the downloads
+// stayed paused offline (every origin unreachable) for --offline-timeout
+// with no progress; it exits 1. What was downloaded is kept and a later
+// `segue download` resumes the rest.
+var errOfflineTimeout = errors.New("relay unreachable")
+
+// offlineWatch cancels a download's wait (giveUp with
+// errOfflineTimeout) once the downloads stayed paused offline for limit
+// with no progress: armed by an offline pause, pushed back by every
+// progress event, disarmed when the downloads resume or pause for
+// another reason. A limit of 0 never gives up.
+type offlineWatch struct {
+	limit  time.Duration
+	giveUp context.CancelCauseFunc
+
+	mu    sync.Mutex
+	timer *time.Timer
+}
+
+// event updates the watch with a download event; it does not block.
+func (w *offlineWatch) event(e download.Event) {
+	if w.limit <= 0 {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	switch e.Kind {
+	case download.EventPaused:
+		if e.Reason != "offline" {
+			w.stopLocked()
+		} else if w.timer == nil {
+			w.timer = time.AfterFunc(w.limit, func() { w.giveUp(errOfflineTimeout) })
+		}
+	case download.EventResumed:
+		w.stopLocked()
+	case download.EventProgress, download.EventTrackDone:
+		if w.timer != nil {
+			w.timer.Reset(w.limit)
+		}
+	}
+}
+
+// stop disarms the watch.
+func (w *offlineWatch) stop() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.stopLocked()
+}
+
+func (w *offlineWatch) stopLocked() {
+	if w.timer != nil {
+		w.timer.Stop()
+		w.timer = nil
+	}
+}
+
+// offlineGiveUp reports a download that gave up on an unreachable
+// relay: the usual count line on stdout, and an error saying what is
+// downloaded, what is left and that a later run resumes.
+func offlineGiveUp(ctx context.Context, m *download.Manager, refs []download.Ref, limit time.Duration, stdout io.Writer) error {
+	c := m.Count(refs...)
+	fmt.Fprintf(stdout, "%d/%d tracks\n", c.Done, c.Tracks)
+	st, err := m.Status(ctx)
+	if err != nil {
+		return err
+	}
+	done := fmt.Sprintf("%d of %d tracks downloaded, %d left", c.Done, c.Tracks, c.Tracks-c.Done)
+	var unresolved []string
+	for _, it := range st.Items {
+		if !it.Resolved && slices.Contains(refs, it.Ref) {
+			unresolved = append(unresolved, it.Ref.String())
+		}
+	}
+	if len(unresolved) > 0 {
+		done += fmt.Sprintf(", not resolved yet (tracks unknown): %s", strings.Join(unresolved, ", "))
+	}
+	return fmt.Errorf("%w for %s (--offline-timeout), gave up: %s; what is downloaded is kept and `segue download` run again resumes the rest", errOfflineTimeout, limit, done)
+}
 
 // deviceLimitHint adds to a refusal for the account's offline-device
 // limit how to see and free a slot.

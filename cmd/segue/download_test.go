@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -463,5 +464,76 @@ func TestDeviceLimitHint(t *testing.T) {
 	other := errors.New("relay down")
 	if err := deviceLimitHint(other); err != other {
 		t.Fatalf("deviceLimitHint(other) = %v, want it unchanged", err)
+	}
+}
+
+// TestDownloadOfflineTimeout: a relay that goes away in the middle of a
+// download (here a front that passes the licenses and the first blob,
+// then drops every connection) used to keep `segue download` printing
+// "paused: offline" until interrupted. With --offline-timeout it gives
+// up once the downloads stayed paused offline that long, exits 1 saying
+// what is downloaded and what is left, leaves no partial blob file, and
+// a later `segue download` against the relay resumes and completes;
+// a negative timeout is a usage error. An unreachable relay before
+// anything resolved gives up too, naming the unresolved request.
+func TestDownloadOfflineTimeout(t *testing.T) {
+	relayDir := filepath.Join(t.TempDir(), "relay")
+	album := publishAlbum(t, relayDir, 3)
+	relayURL := startRelayCmd(t, relayDir, "cli-admin-token")
+	target, err := url.Parse(relayURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	var blobs atomic.Int32
+	var gone atomic.Bool
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if strings.HasPrefix(req.URL.Path, "/v1/blobs/") && blobs.Add(1) > 1 {
+			gone.Store(true)
+		}
+		if gone.Load() {
+			// The relay is gone: the connection drops without an answer.
+			conn, _, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				conn.Close()
+			}
+			return
+		}
+		proxy.ServeHTTP(w, req)
+	}))
+	defer front.Close()
+	dev := filepath.Join(t.TempDir(), "device")
+	creds := []string{"-data", dev, "-user", "ada", "-password", "correct horse battery"}
+	ref := "album:" + string(album)
+
+	code, out, errOut := runCmd(append(append([]string{"download"}, creds...), "-signup", "-relay", front.URL, "-tier", "low", "-workers", "1", "-offline-timeout", "300ms", ref)...)
+	if code != 1 || out != "0/3 tracks\n" || !strings.Contains(errOut, "paused: offline") ||
+		!strings.Contains(errOut, "segue download: relay unreachable for 300ms (--offline-timeout), gave up: 0 of 3 tracks downloaded, 3 left; what is downloaded is kept and `segue download` run again resumes the rest") {
+		t.Fatalf("relay gone: exit %d, want 1\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	if !gone.Load() {
+		t.Fatal("the front never went away")
+	}
+	tmps, err := os.ReadDir(filepath.Join(dev, "blobs", "tmp"))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		t.Fatal(err)
+	}
+	if len(tmps) > 0 {
+		t.Fatalf("partial blob files left: %v", tmps)
+	}
+
+	code, out, errOut = runCmd(append(append([]string{"download"}, creds...), "-relay", relayURL, "-tier", "low", ref)...)
+	if code != 0 || !strings.Contains(out, "3/3 tracks") {
+		t.Fatalf("resume: exit %d, want 0\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+
+	code, out, errOut = runCmd(append(append([]string{"download"}, creds...), "-relay", "http://127.0.0.1:1", "-tier", "normal", "-offline-timeout", "100ms", ref)...)
+	if code != 1 || out != "0/0 tracks\n" ||
+		!strings.Contains(errOut, "gave up: 0 of 0 tracks downloaded, 0 left, not resolved yet (tracks unknown): album "+string(album)+" (normal);") {
+		t.Fatalf("relay unreachable: exit %d, want 1\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	code, _, errOut = runCmd(append(append([]string{"download"}, creds...), "-relay", relayURL, "-offline-timeout", "-1s", ref)...)
+	if code != 2 || !strings.Contains(errOut, "--offline-timeout -1s: want ≥ 0") {
+		t.Fatalf("negative timeout: exit %d, want 2\nstderr: %s", code, errOut)
 	}
 }
