@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -120,6 +121,14 @@ func TestLANWithRelayCerts(t *testing.T) {
 	ps := pn.Peers()
 	if len(ps) != 1 || ps[0].User != "alice" || ps[0].Device != laptop.DeviceID() {
 		t.Fatalf("phone's peers = %+v", ps)
+	}
+	// The LAN quota counts in the device's store (it survives a restart):
+	// the laptop counts the documents alice's phone created on it, her
+	// library (the relay was stopped before the laptop got it) and the
+	// playlist.
+	v, err := laptop.Store().Get(ctx, []byte("lanquota/alice"))
+	if month := time.Now().UTC().Format("2006-01"); err != nil || !strings.HasPrefix(string(v), month+" 2 ") {
+		t.Fatalf("laptop's LAN quota count of alice = %q, %v; want %s, 2 documents", v, err, month)
 	}
 }
 

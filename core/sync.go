@@ -372,7 +372,8 @@ func (d *Docs) WaitInSync(ctx context.Context) error {
 // LAN sync needs no relay; when the relay is reachable, a stored
 // certificate older than CertRefreshAge is renewed first (giving up
 // after a few seconds). Devices whose revocation notices this device
-// kept are refused.
+// kept are refused. The LAN storage quota (p2p.WithQuota) counts in the
+// engine's store (p2p.WithQuotaStore), so a restart does not renew it.
 func (d *Docs) StartLAN(ctx context.Context, cert []byte, opts p2p.Options) (*p2p.Node, error) {
 	ctx, done, err := d.calls.enter(ctx)
 	if err != nil {
@@ -402,7 +403,7 @@ func (d *Docs) StartLAN(ctx context.Context, cert []byte, opts p2p.Options) (*p2
 	if d.node != nil {
 		return d.node, nil
 	}
-	n, err := p2p.New(ctx, d.e.id, cert, ck, d.ad, opts.WithLogger(d.e.log).WithRevoked(revoked...).WithCreateFilter(d.lanMayCreate))
+	n, err := p2p.New(ctx, d.e.id, cert, ck, d.ad, opts.WithLogger(d.e.log).WithRevoked(revoked...).WithCreateFilter(d.lanMayCreate).WithQuotaStore(d.e.st))
 	if err != nil {
 		return nil, err
 	}

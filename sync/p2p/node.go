@@ -129,7 +129,7 @@ func New(ctx context.Context, id *crypto.Identity, cert []byte, catalog ed25519.
 	n := &Node{
 		h: h, repo: repo, cert: cert, catalog: catalog, storage: string(id.DeviceID()), opts: opts,
 		ctx: nctx, cancel: cancel, sessions: map[libp2ppeer.ID]*session{}, revoked: map[model.DeviceID]bool{},
-		quota: newLANQuota(opts.quotaDocs, opts.quotaBytes),
+		quota: newLANQuota(opts),
 	}
 	for _, d := range opts.revoked {
 		n.revoked[d] = true

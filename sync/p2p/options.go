@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/store"
 	"github.com/segue-fm/segue/sync/docs"
 	"github.com/segue-fm/segue/sync/wire"
 )
@@ -22,8 +23,9 @@ type Options struct {
 	revoked     []model.DeviceID
 	certMaxAge  time.Duration
 	mayCreate   CreateFilter
-	quotaDocs   int   // quota.go
-	quotaBytes  int64 // quota.go
+	quotaDocs   int         // quota.go
+	quotaBytes  int64       // quota.go
+	quotaStore  store.Store // quota.go
 }
 
 // CreateFilter decides whether a LAN peer of user may bring a document
@@ -44,7 +46,7 @@ const DefaultCertMaxAge = 30 * 24 * time.Hour
 // after issue, no CreateFilter (a peer may bring any document its
 // user may write, see WithCreateFilter) and a LAN storage quota of
 // DefaultQuotaDocs documents and DefaultQuotaBytes bytes per remote user
-// (WithQuota).
+// and month (WithQuota), counted in memory (WithQuotaStore).
 func DefaultOptions() Options {
 	return Options{
 		listen:      []string{"/ip4/0.0.0.0/tcp/0", "/ip4/0.0.0.0/udp/0/quic-v1"},

@@ -13,6 +13,7 @@ import (
 
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
+	"github.com/segue-fm/segue/store"
 	"github.com/segue-fm/segue/store/badgerstore"
 	"github.com/segue-fm/segue/sync/docs"
 	"github.com/segue-fm/segue/sync/p2p"
@@ -27,13 +28,24 @@ var catalogKey = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, 32))
 
 type device struct {
 	user model.UserID
+	st   store.Store
 	repo *repo.Repo
 	node *p2p.Node
+	// restart closes the node and starts a new one on the same store and
+	// repository, with the same options refined by more.
+	restart func(more ...func(p2p.Options) p2p.Options)
 }
 
 // newDevice opens a device of user with a real Badger store and a libp2p
-// node on 127.0.0.1 (no mDNS), its options refined by opts.
+// node on 127.0.0.1 (no mDNS) keeping its LAN quota in the store, as a
+// device does, its options refined by opts.
 func newDevice(t *testing.T, user model.UserID, seed byte, opts ...func(p2p.Options) p2p.Options) *device {
+	t.Helper()
+	return newDeviceWith(t, user, seed, func(r *repo.Repo) peer.Repo { return peer.NewRepoAdapter(r) }, opts...)
+}
+
+// newDeviceWith is newDevice whose node syncs adapt(repo).
+func newDeviceWith(t *testing.T, user model.UserID, seed byte, adapt func(*repo.Repo) peer.Repo, opts ...func(p2p.Options) p2p.Options) *device {
 	t.Helper()
 	ctx := t.Context()
 	id, err := crypto.NewIdentity(bytes.NewReader(bytes.Repeat([]byte{seed}, 64)))
@@ -55,16 +67,31 @@ func newDevice(t *testing.T, user model.UserID, seed byte, opts ...func(p2p.Opti
 	}
 	t.Cleanup(func() { r.Close() })
 	o := p2p.DefaultOptions().WithListen("/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1").WithMDNS(false, "").
-		WithLogger(slog.New(slog.NewTextHandler(testLog, &slog.HandlerOptions{Level: slog.LevelDebug})))
+		WithLogger(slog.New(slog.NewTextHandler(testLog, &slog.HandlerOptions{Level: slog.LevelDebug}))).WithQuotaStore(st)
 	for _, f := range opts {
 		o = f(o)
 	}
-	n, err := p2p.New(ctx, id, cert, catalogKey.Public().(ed25519.PublicKey), peer.NewRepoAdapter(r), o)
-	if err != nil {
-		t.Fatal(err)
+	d := &device{user: user, st: st, repo: r}
+	start := func(o p2p.Options) {
+		n, err := p2p.New(ctx, id, cert, catalogKey.Public().(ed25519.PublicKey), adapt(r), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { n.Close() })
+		d.node = n
 	}
-	t.Cleanup(func() { n.Close() })
-	return &device{user: user, repo: r, node: n}
+	d.restart = func(more ...func(p2p.Options) p2p.Options) {
+		if err := d.node.Close(); err != nil {
+			t.Fatal(err)
+		}
+		ro := o
+		for _, f := range more {
+			ro = f(ro)
+		}
+		start(ro)
+	}
+	start(o)
+	return d
 }
 
 func tracksOf(t *testing.T, r *repo.Repo, id docs.DocumentID) []model.TrackID {
