@@ -188,6 +188,7 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	maxInFlight := fs.Int("max-inflight", relay.DefaultMaxInFlight, fmt.Sprintf("requests the relay handles at once, across all clients: past it 503 with Retry-After (/healthz, /metrics and activity streams not counted; a sync WebSocket only until upgraded); 0: no cap; else 1…%d", relay.MaxMaxInFlight))
 	syncSessions := fs.Int("sync-max-sessions", relaysync.DefaultMaxSessions, fmt.Sprintf("sync WebSocket connections served at once, across all users: past it 503 with Retry-After before the upgrade (keep it below the 16,384 connections the relay holds open, so HTTP requests still get in); 0: no cap; else 1…%d", relay.MaxSyncSessions))
 	syncUserSessions := fs.Int("sync-max-sessions-per-user", relaysync.DefaultMaxUserSessions, fmt.Sprintf("sync WebSocket connections one account may hold at once: past it 429 with Retry-After before the upgrade; 0: no cap; else 1…%d", relay.MaxSyncSessions))
+	syncKeepalive := fs.Duration("sync-keepalive", relaysync.DefaultKeepalive, fmt.Sprintf("keepalive period of sync WebSocket connections: one silent for one to two periods gets a ping, and one that leaves it unanswered for a period more is closed, freeing its place under --sync-max-sessions (a device gone without closing: lid shut, NAT mapping dropped); devices that answer stay connected; 0 off, else %v…%v", relay.MinSyncKeepalive, relay.MaxSyncKeepalive))
 	syncSpill := fs.Bool("sync-spill", true, "keep the older chunks of the sync documents' change graphs in an unlinked spill file in the data directory (at most 16 GiB, gone when the relay stops) instead of memory; false keeps them in memory")
 	storeCache := fs.Int64("store-cache-mib", catalog.DefaultStoreCacheMiB, "size (MiB) of the store's Badger block cache (decompressed table blocks; table indices stay in memory); 0: Badger's default, 256 MiB")
 	memLimit := fs.Int64("memory-limit-mib", 0, fmt.Sprintf("soft limit (MiB) on the Go runtime's memory (heap, stacks; not automerge's C heap, see --sync-cmem-mib): the garbage collector runs more often as it nears it instead of letting the heap double (GOGC=100); 0: no limit set by the relay (GOMEMLIMIT, if set, applies); else %d…%d", minMemoryLimitMiB, maxMemoryLimitMiB))
@@ -297,6 +298,7 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		WithMaxInFlight(*maxInFlight).
 		WithSignupRate(*signupRate).
 		WithSyncSessions(*syncSessions, *syncUserSessions).
+		WithSyncKeepalive(*syncKeepalive).
 		WithLogger(log)
 	if *fastHash {
 		opts = opts.WithArgonParams(relay.FastArgonParams)
@@ -343,6 +345,9 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if f.v < 0 || f.v > relay.MaxSyncSessions {
 			return fmt.Errorf("%w: --%s %d is outside 0…%d", errUsage, f.name, f.v, relay.MaxSyncSessions)
 		}
+	}
+	if *syncKeepalive != 0 && (*syncKeepalive < relay.MinSyncKeepalive || *syncKeepalive > relay.MaxSyncKeepalive) {
+		return fmt.Errorf("%w: --sync-keepalive %v is outside 0 or %v…%v", errUsage, *syncKeepalive, relay.MinSyncKeepalive, relay.MaxSyncKeepalive)
 	}
 	if *syncDocMax < 0 || *syncDocMax > maxSyncDocMiB {
 		return fmt.Errorf("%w: --sync-doc-max-mib %d is outside 0…%d", errUsage, *syncDocMax, maxSyncDocMiB)

@@ -27,7 +27,8 @@ import (
 // --sync-doc-max-mib outside their bounds, a --signups-per-hour outside
 // 0…MaxSignupsPerHour, a --max-inflight outside
 // 0…MaxMaxInFlight, a --sync-max-sessions or --sync-max-sessions-per-user
-// outside 0…MaxSyncSessions, a --memory-limit-mib
+// outside 0…MaxSyncSessions, a --sync-keepalive outside 0,
+// MinSyncKeepalive…MaxSyncKeepalive, a --memory-limit-mib
 // outside 0, minMemoryLimitMiB…maxMemoryLimitMiB, a --recs-pacing
 // outside (0, 1], a --max-body outside MinMaxBody…MaxMaxBody, a negative
 // --shutdown-timeout, a --token-ttl under minTokenTTL, an
@@ -72,6 +73,9 @@ func TestRelayCacheFlags(t *testing.T) {
 		{"sync-max-sessions", strconv.Itoa(relay.MaxSyncSessions + 1)},
 		{"sync-max-sessions-per-user", "-1"},
 		{"sync-max-sessions-per-user", strconv.Itoa(relay.MaxSyncSessions + 1)},
+		{"sync-keepalive", "-1s"},
+		{"sync-keepalive", (relay.MinSyncKeepalive - time.Millisecond).String()},
+		{"sync-keepalive", (relay.MaxSyncKeepalive + time.Second).String()},
 		{"memory-limit-mib", "-1"},
 		{"memory-limit-mib", strconv.Itoa(minMemoryLimitMiB - 1)},
 		{"memory-limit-mib", strconv.Itoa(maxMemoryLimitMiB + 1)},

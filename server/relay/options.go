@@ -50,6 +50,7 @@ type Options struct {
 	syncDocMax   int
 	syncConns    int
 	syncUserConn int
+	syncAlive    time.Duration
 }
 
 // ArgonParams are the Argon2id parameters used to hash new account
@@ -113,6 +114,7 @@ func DefaultOptions(dataDir string) Options {
 		syncDocMax:   DefaultSyncDocMax,
 		syncConns:    relaysync.DefaultMaxSessions,
 		syncUserConn: relaysync.DefaultMaxUserSessions,
+		syncAlive:    relaysync.DefaultKeepalive,
 		logger:       slog.Default(),
 		now:          time.Now,
 	}
@@ -256,6 +258,31 @@ const MaxSyncSessions = 1 << 20
 func (o Options) WithSyncSessions(total, perUser int) Options {
 	o.syncConns = min(max(total, 0), MaxSyncSessions)
 	o.syncUserConn = min(max(perUser, 0), MaxSyncSessions)
+	return o
+}
+
+// Bounds of WithSyncKeepalive (and segue relay --sync-keepalive), 0
+// aside: a period under a second pings busy-looking idle devices for
+// nothing, and over ten minutes a dead device holds its session (and its
+// place under WithSyncSessions) for up to half an hour.
+const (
+	MinSyncKeepalive = time.Second
+	MaxSyncKeepalive = 10 * time.Minute
+)
+
+// WithSyncKeepalive sets the keepalive period d of sync sessions
+// (relaysync.WithKeepalive): a session silent for d to 2d is sent a
+// WebSocket ping, and one that leaves it unanswered for d more is
+// closed, freeing its place under WithSyncSessions and WithMaxConns (its
+// device vanished without closing: a laptop lid shut, a NAT mapping
+// dropped). Idle devices that answer stay connected. 0 turns it off;
+// other values are clamped to MinSyncKeepalive…MaxSyncKeepalive.
+// Default relaysync.DefaultKeepalive, 30 s.
+func (o Options) WithSyncKeepalive(d time.Duration) Options {
+	o.syncAlive = 0
+	if d > 0 {
+		o.syncAlive = min(max(d, MinSyncKeepalive), MaxSyncKeepalive)
+	}
 	return o
 }
 

@@ -89,6 +89,7 @@ func (s *Server) mountSync() error {
 	ep := relaysync.New(peer.NewRepoAdapter(r), s.st, peer.DocumentAccess,
 		relaysync.DefaultOptions().WithLogger(s.log).WithClock(s.now).WithPace(s.opts.syncPace).WithWindow(s.opts.syncWindow).
 			WithRate(s.opts.syncRate, s.opts.syncBurst).WithMaxSessions(s.opts.syncConns, s.opts.syncUserConn).
+			WithKeepalive(s.opts.syncAlive).
 			WithPeerID("relay-"+hex.EncodeToString(s.catPub[:8])))
 	s.sync, s.docs = ep, r
 	counter := func(name, help string, v func() uint64) prometheus.Collector {
@@ -107,6 +108,8 @@ func (s *Server) mountSync() error {
 		counter("generate_skipped_total", "Sync message generations answered without automerge: the peer's sync state had generated nothing at the same document revision.", r.QuietSkips),
 		counter("notifications_total", "Document change notifications delivered to sync sessions.", ep.Notified),
 		counter("connections_refused_total", "Sync connections refused before the upgrade by the relay's session caps (segue relay --sync-max-sessions, --sync-max-sessions-per-user).", ep.Refused),
+		counter("keepalive_pings_total", "WebSocket pings the keepalive sent to sync connections silent for a period (segue relay --sync-keepalive).", func() uint64 { return ep.Keepalive().Pings }),
+		counter("keepalive_closed_total", "Sync connections the keepalive closed for leaving a ping unanswered for a period (their device vanished without closing).", func() uint64 { return ep.Keepalive().Closed }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "segue", Subsystem: "sync", Name: "connections", Help: "Sync connections served or upgrading, as the session caps count them."},
 			func() float64 { return float64(ep.Sessions()) }),
 		counter("compaction_snapshots_total", "Compactions of a document into one automerge snapshot the sync repository queued (a build holds the document's whole history in C memory).", func() uint64 { n, _ := r.Compactions(); return n }),

@@ -25,6 +25,24 @@ func TestSyncPaceAndWindowClamped(t *testing.T) {
 	}
 }
 
+// TestSyncKeepaliveClamped: WithSyncKeepalive keeps 0 (off) and clamps
+// other values to MinSyncKeepalive…MaxSyncKeepalive, so an embedder's
+// negative value turns it off and a tiny one does not ping every
+// session many times a second.
+func TestSyncKeepaliveClamped(t *testing.T) {
+	for _, c := range []struct{ in, want time.Duration }{
+		{-time.Second, 0},
+		{0, 0},
+		{time.Nanosecond, MinSyncKeepalive},
+		{45 * time.Second, 45 * time.Second},
+		{MaxSyncKeepalive + 1, MaxSyncKeepalive},
+	} {
+		if got := DefaultOptions(t.TempDir()).WithSyncKeepalive(c.in).syncAlive; got != c.want {
+			t.Errorf("WithSyncKeepalive(%v): %v, want %v", c.in, got, c.want)
+		}
+	}
+}
+
 // TestMaxBodyClamped: WithMaxBody clamps to MinMaxBody…MaxMaxBody, so an
 // embedder's 0 or negative limit never makes every JSON request 413.
 func TestMaxBodyClamped(t *testing.T) {

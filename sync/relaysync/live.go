@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -38,7 +39,8 @@ const (
 const revokeSendTimeout = time.Second
 
 // WithAfterFunc sets how the endpoint schedules the close of a
-// connection at its token's expiry: after(d, f) runs f once d has passed
+// connection at its token's expiry and its keepalive sweeps
+// (WithKeepalive): after(d, f) runs f once d has passed
 // and returns a function that cancels it (reporting whether it did). The
 // delay d is computed with the clock of WithClock. Default
 // time.AfterFunc.
@@ -56,8 +58,13 @@ type liveConn struct {
 	caller Caller
 	conn   peer.Conn
 	ws     *websocket.Conn
+	ctx    context.Context // the session's; ends keepalive pings
 	cancel context.CancelFunc
 	stop   func() bool // cancels the expiry close; nil without expiry
+
+	act     atomic.Int32 // keepalive state: actSilent, actHeard or actBusy
+	pinging atomic.Bool  // a keepalive ping waits for its pong
+	pinged  bool         // guarded by liveSet.mu: pinged by the last sweep
 
 	mu     sync.Mutex
 	code   websocket.StatusCode
@@ -67,9 +74,13 @@ type liveConn struct {
 // errEnded is returned by a liveConn's Recv and Send after end.
 var errEnded = errors.New("relaysync: connection ended by the relay")
 
-// Recv implements peer.Conn.
+// Recv implements peer.Conn. It tells the keepalive that the session
+// handles a message it read (from return to the next Recv, which
+// counts the message as heard).
 func (l *liveConn) Recv(ctx context.Context) (*wire.Message, error) {
+	l.act.CompareAndSwap(actBusy, actHeard)
 	m, err := l.conn.Recv(ctx)
+	l.act.Store(actBusy)
 	if _, _, ended := l.ended(); ended {
 		return nil, errEnded
 	}
@@ -142,6 +153,7 @@ type liveSet struct {
 	mu       sync.Mutex
 	byDevice map[model.DeviceID]map[*liveConn]struct{}
 	byUser   map[model.UserID]map[*liveConn]struct{}
+	sweeping bool // a keepalive sweep is scheduled (keepalive.go)
 }
 
 func index[K comparable](m map[K]map[*liveConn]struct{}, k K, l *liveConn) {
@@ -164,7 +176,8 @@ func unindex[K comparable](m map[K]map[*liveConn]struct{}, k K, l *liveConn) {
 // session must use and is passed to unregister when the session ends.
 func (e *Endpoint) register(ctx context.Context, caller Caller, ws *websocket.Conn, conn peer.Conn) (context.Context, *liveConn) {
 	ctx, cancel := context.WithCancel(ctx)
-	l := &liveConn{caller: caller, conn: conn, ws: ws, cancel: cancel}
+	l := &liveConn{caller: caller, conn: conn, ws: ws, ctx: ctx, cancel: cancel}
+	l.act.Store(actHeard)
 	e.live.mu.Lock()
 	if e.live.byDevice == nil {
 		e.live.byDevice = map[model.DeviceID]map[*liveConn]struct{}{}
@@ -174,6 +187,7 @@ func (e *Endpoint) register(ctx context.Context, caller Caller, ws *websocket.Co
 		index(e.live.byDevice, caller.Device, l)
 	}
 	index(e.live.byUser, caller.User, l)
+	e.startSweepLocked()
 	e.live.mu.Unlock()
 	if !caller.Expires.IsZero() {
 		expire := func() { l.end(peer.CloseUnauthorized, reasonExpired) }

@@ -22,7 +22,8 @@ import (
 // injected clock (WithClock) through the injected timer
 // (WithAfterFunc), fires as peer.CloseUnauthorized, and a token already
 // expired at connect closes the connection at once; RevokeDevice ends
-// only the named device's connections.
+// only the named device's connections. The keepalive, whose sweeps the
+// same timer would schedule, is off.
 func TestExpirySchedule(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
 	var mu sync.Mutex
@@ -35,7 +36,7 @@ func TestExpirySchedule(t *testing.T) {
 		return func() bool { return true }
 	}
 	ep := relaysync.New(openRepo(t, store.NewMemory()), store.NewMemory(), peer.DocumentAccess,
-		relaysync.DefaultOptions().WithClock(func() time.Time { return now }).WithAfterFunc(after))
+		relaysync.DefaultOptions().WithClock(func() time.Time { return now }).WithAfterFunc(after).WithKeepalive(0))
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		ttl, _ := time.ParseDuration(q.Get("ttl"))

@@ -47,6 +47,7 @@ type Options struct {
 
 	maxSessions, maxUserSessions int           // sessions.go
 	handshake                    time.Duration // sessions.go
+	keepalive                    time.Duration // keepalive.go
 }
 
 // DefaultMaxDocsPerUser is how many documents one user may create on the
@@ -80,14 +81,16 @@ const (
 // sync messages paced at DefaultPace (with time.AfterFunc's timers) and
 // no window (DefaultWindow), and an authenticator that rejects every
 // request (set one with WithAuthenticator), at most DefaultMaxSessions
-// connections at once and DefaultMaxUserSessions per user, and
-// DefaultHandshakeTimeout for a connection's join.
+// connections at once and DefaultMaxUserSessions per user,
+// DefaultHandshakeTimeout for a connection's join, and sessions pinged
+// and closed when silent by a keepalive of period DefaultKeepalive.
 func DefaultOptions() Options {
 	return Options{
 		maxFrame: wire.MaxFrameSize, maxDocs: DefaultMaxDocsPerUser, rate: DefaultRate, burst: DefaultBurst,
 		now: time.Now, compression: true, threshold: DefaultCompressionThreshold, log: slog.Default(),
 		dedupWindow: 10 * time.Minute, dedupMax: 100_000, after: afterFunc, pace: DefaultPace, window: DefaultWindow,
 		maxSessions: DefaultMaxSessions, maxUserSessions: DefaultMaxUserSessions, handshake: DefaultHandshakeTimeout,
+		keepalive:    DefaultKeepalive,
 		authenticate: func(*http.Request) (model.UserID, error) { return "", ErrUnauthenticated },
 	}
 }
@@ -236,6 +239,8 @@ type Endpoint struct {
 	open    atomic.Int64         // connections admitted (WithMaxSessions)
 	perUser map[model.UserID]int // guarded by mu: admitted connections per user
 	refused atomic.Uint64        // connections refused by WithMaxSessions
+
+	ka keepaliveStats // keepalive.go
 }
 
 // New returns an endpoint serving the documents of repo (normally a
