@@ -35,7 +35,11 @@ func (o Options) WithMaxInFlight(n int) Options {
 // LongLived marks the route path (as registered, e.g.
 // "/v1/activity/stream") as holding its requests open for long, so
 // WithMaxInFlight does not count them: such a route must bound its own
-// requests. Call it before serving.
+// requests per user. Its requests over HTTP/1.x, each holding a
+// connection, take one of the relay's long-lived connections
+// (LongLivedConns, shared with sync sessions) while they run, and past
+// the budget are answered 503 with Retry-After: 10. Call it before
+// serving.
 func (s *Server) LongLived(path string) { s.longLived[path] = true }
 
 // limitInFlight is middleware enforcing WithMaxInFlight with one atomic

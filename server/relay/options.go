@@ -249,9 +249,10 @@ const MaxSyncSessions = 1 << 20
 // WithSyncSessions caps the sync WebSocket connections the relay serves
 // at once (relaysync.WithMaxSessions): total across all users (past it
 // 503) and perUser for one account (past it 429), both with Retry-After
-// and refused before the upgrade. Sync connections count against
-// WithMaxConns too; a total below it keeps connections free for HTTP
-// requests however many accounts hold sessions. 0 removes a cap; values
+// and refused before the upgrade. Sync connections also take the
+// relay's long-lived connections (LongLivedConns: three quarters of
+// WithMaxConns, shared with activity streams), which keeps connections
+// free for HTTP requests whatever total is set here. 0 removes a cap; values
 // are clamped to 0…MaxSyncSessions. Default
 // relaysync.DefaultMaxSessions (12,288, three quarters of the default
 // connection cap) and relaysync.DefaultMaxUserSessions (256).

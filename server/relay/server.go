@@ -53,6 +53,7 @@ type Server struct {
 
 	inFlight        atomic.Int64        // requests counted by WithMaxInFlight (inflight.go)
 	inFlightRefused atomic.Uint64       // requests refused by WithMaxInFlight
+	longBudget      connBudget          // long-lived connections (longlived.go)
 	longLived       map[string]bool     // route paths WithMaxInFlight does not count (LongLived)
 	sync            *relaysync.Endpoint // nil when the sync endpoint failed to mount
 	docs            *repo.Repo          // the sync endpoint's repository, nil with it
@@ -113,13 +114,15 @@ func newServer(st store.Store, cat *catalog.Catalog, signer ed25519.PrivateKey, 
 
 		longLived: map[string]bool{},
 	}
+	s.longBudget.max = longLivedBudget(opts.maxConns)
 	s.met.reg.MustRegister(s.acc.gate.collectors()...)
 	s.met.reg.MustRegister(s.inFlightCollectors()...)
+	s.met.reg.MustRegister(s.longLivedCollectors()...)
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.Logger.SetOutput(io.Discard)
 	e.HTTPErrorHandler = s.errorHandler
-	e.Use(s.observe, s.limitInFlight, middleware.RecoverWithConfig(middleware.RecoverConfig{DisablePrintStack: true}), s.bodyDeadline)
+	e.Use(s.observe, s.limitInFlight, s.limitLongLived, middleware.RecoverWithConfig(middleware.RecoverConfig{DisablePrintStack: true}), s.bodyDeadline)
 	s.e = e
 
 	e.GET("/healthz", s.healthz)

@@ -89,7 +89,7 @@ func (s *Server) mountSync() error {
 	ep := relaysync.New(peer.NewRepoAdapter(r), s.st, peer.DocumentAccess,
 		relaysync.DefaultOptions().WithLogger(s.log).WithClock(s.now).WithPace(s.opts.syncPace).WithWindow(s.opts.syncWindow).
 			WithRate(s.opts.syncRate, s.opts.syncBurst).WithMaxSessions(s.opts.syncConns, s.opts.syncUserConn).
-			WithKeepalive(s.opts.syncAlive).
+			WithKeepalive(s.opts.syncAlive).WithSlots(&s.longBudget).
 			WithPeerID("relay-"+hex.EncodeToString(s.catPub[:8])))
 	s.sync, s.docs = ep, r
 	counter := func(name, help string, v func() uint64) prometheus.Collector {

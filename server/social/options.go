@@ -110,7 +110,10 @@ func (o Options) WithMaxBlocks(n int) Options { o.maxBlocks = max(n, 1); return 
 
 // WithStreams sets how many activity streams may be open at once in all
 // and per user (defaults 50,000 and 8; at least 1 each); more get 503
-// and 429.
+// and 429. Under a relay, SSE streams over HTTP/1.x also take one of the
+// relay's long-lived connections each (relay.Server.LongLivedConns,
+// shared with sync sessions), which bounds them well below 50,000 by
+// default (12,288 with the sync sessions).
 func (o Options) WithStreams(total, perUser int) Options {
 	o.streams, o.userStreams = max(total, 1), max(perUser, 1)
 	return o

@@ -129,7 +129,9 @@ func (s *Service) Mount(r *relay.Server) {
 	})
 	// Streams stay open for as long as their device listens; they have
 	// caps of their own (DefaultOptions: 8 per user, 50,000 in all), so
-	// the relay's in-flight cap does not count them.
+	// the relay's in-flight cap does not count them, and over HTTP/1.x
+	// they take the relay's long-lived connections, shared with sync
+	// sessions.
 	r.LongLived("/v1/activity/stream")
 	r.Echo().GET("/s/:token", s.pageH)
 	r.Echo().GET("/s/:token/preview", s.previewH)

@@ -48,6 +48,7 @@ type Options struct {
 	maxSessions, maxUserSessions int           // sessions.go
 	handshake                    time.Duration // sessions.go
 	keepalive                    time.Duration // keepalive.go
+	slots                        Slots         // sessions.go
 }
 
 // DefaultMaxDocsPerUser is how many documents one user may create on the

@@ -51,6 +51,21 @@ func (o Options) WithHandshakeTimeout(d time.Duration) Options {
 	return o
 }
 
+// Slots is a budget of connections the endpoint shares with other
+// long-lived connections of the embedding server (the relay's activity
+// streams): TryAcquire takes one, reporting false when none is left,
+// and Release gives it back. Safe for concurrent use.
+type Slots interface {
+	TryAcquire() bool
+	Release()
+}
+
+// WithSlots makes every connection also take one of slots, from the
+// upgrade to its close, on top of WithMaxSessions; a connection that
+// finds none left is refused before the upgrade with 503 Service
+// Unavailable and Retry-After: 10. nil (the default) shares no budget.
+func (o Options) WithSlots(slots Slots) Options { o.slots = slots; return o }
+
 // Sessions returns how many connections the endpoint serves (or is
 // upgrading) at once, the count WithMaxSessions bounds.
 func (e *Endpoint) Sessions() int { return int(e.open.Load()) }
@@ -64,24 +79,36 @@ func (e *Endpoint) admit(w http.ResponseWriter, user model.UserID) bool {
 		e.refuse(w, http.StatusServiceUnavailable, "relaysync: too many sync connections, retry later")
 		return false
 	}
-	if e.opts.maxUserSessions <= 0 {
-		return true
-	}
-	e.mu.Lock()
-	n := e.perUser[user]
-	if n >= e.opts.maxUserSessions {
+	if e.opts.maxUserSessions > 0 {
+		e.mu.Lock()
+		n := e.perUser[user]
+		if n >= e.opts.maxUserSessions {
+			e.mu.Unlock()
+			e.open.Add(-1)
+			e.refuse(w, http.StatusTooManyRequests, "relaysync: at most "+strconv.Itoa(e.opts.maxUserSessions)+" sync connections per user")
+			return false
+		}
+		e.perUser[user] = n + 1
 		e.mu.Unlock()
-		e.open.Add(-1)
-		e.refuse(w, http.StatusTooManyRequests, "relaysync: at most "+strconv.Itoa(e.opts.maxUserSessions)+" sync connections per user")
+	}
+	if e.opts.slots != nil && !e.opts.slots.TryAcquire() {
+		e.releaseSession(user)
+		e.refuse(w, http.StatusServiceUnavailable, "relaysync: too many long-lived connections, retry later")
 		return false
 	}
-	e.perUser[user] = n + 1
-	e.mu.Unlock()
 	return true
 }
 
 // release gives back a reservation of admit.
 func (e *Endpoint) release(user model.UserID) {
+	if e.opts.slots != nil {
+		e.opts.slots.Release()
+	}
+	e.releaseSession(user)
+}
+
+// releaseSession gives back the WithMaxSessions part of a reservation.
+func (e *Endpoint) releaseSession(user model.UserID) {
 	e.open.Add(-1)
 	if e.opts.maxUserSessions <= 0 {
 		return
