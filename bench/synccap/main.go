@@ -1264,10 +1264,25 @@ func openIdle(ctx context.Context, c config, devs []*device) ([]*peer.WSConn, er
 	err := parallel(c.idle, 64, func(i int) error {
 		dev := devs[i%len(devs)]
 		conn, err := dial(ctx, c, dev.token, fmt.Sprintf("%s-idle%d", dev.user, i), wire.PeerMetadata{IsEphemeral: true})
+		if err != nil {
+			return err
+		}
 		out[i] = conn
-		return err
+		go readIdle(ctx, conn)
+		return nil
 	})
 	return out, err
+}
+
+// readIdle reads an idle peer's connection until it ends, as a device's
+// session does: reading answers the relay's keepalive pings (segue relay
+// --sync-keepalive), which close a peer that does not answer.
+func readIdle(ctx context.Context, conn *peer.WSConn) {
+	for {
+		if _, err := conn.Recv(ctx); err != nil {
+			return
+		}
+	}
 }
 
 // parallel runs fn(0..n-1) with at most k at once and returns the first

@@ -20,6 +20,14 @@ const DefaultKeepalive = 30 * time.Second
 // keepaliveReason is the reason logged for a session the keepalive closed.
 const keepaliveReason = "keepalive: no answer to a ping"
 
+// maxPings bounds the keepalive's pings waiting for their pongs at once
+// (each a goroutine): a sweep over 10,000 idle sessions, half of them
+// due a ping, sends them 256 at a time, each as one of the first 256
+// is answered, instead of holding 5,000 goroutines (≈ 20–40 MiB of
+// stacks) at its peak. A session waiting its turn is not judged by the
+// next sweep until its ping is sent.
+const maxPings = 256
+
 // Keepalive states of a liveConn (liveConn.act).
 const (
 	actSilent int32 = iota // nothing heard since the last sweep
@@ -46,8 +54,9 @@ func (o Options) WithKeepalive(d time.Duration) Options { o.keepalive = max(d, 0
 
 // KeepaliveStats counts the keepalive's work since New.
 type KeepaliveStats struct {
-	// Pings is how many pings the keepalive sent, Answered how many of
-	// them were answered with a pong.
+	// Pings is how many pings the keepalive sent (at most maxPings wait
+	// for their pongs at once), Answered how many of them were answered
+	// with a pong.
 	Pings, Answered uint64
 	// Closed is how many sessions it closed for not answering.
 	Closed uint64
@@ -86,9 +95,12 @@ func (e *Endpoint) sweep() {
 			case l.act.Load() == actBusy || l.act.CompareAndSwap(actHeard, actSilent):
 				l.pinged = false
 			case l.pinged:
-				dead = append(dead, l)
+				if l.pingSent.Load() {
+					dead = append(dead, l)
+				}
 			default:
 				l.pinged = true
+				l.pingSent.Store(false)
 				// A ping still unanswered from an earlier round
 				// (the peer sent messages since but no pong) is not
 				// doubled; the next silent round closes the session.
@@ -106,9 +118,22 @@ func (e *Endpoint) sweep() {
 		e.ka.closed.Add(1)
 		l.abort(websocket.StatusGoingAway, keepaliveReason)
 	}
-	for _, l := range ping {
+	if len(ping) > 0 {
+		go e.dispatchPings(ping)
+	}
+}
+
+// dispatchPings sends the pings of one sweep, at most maxPings waiting
+// for their pongs at once across sweeps.
+func (e *Endpoint) dispatchPings(ls []*liveConn) {
+	for _, l := range ls {
+		e.pingSlots <- struct{}{}
+		l.pingSent.Store(true)
 		e.ka.pings.Add(1)
-		go e.ping(l)
+		go func() {
+			defer func() { <-e.pingSlots }()
+			e.ping(l)
+		}()
 	}
 }
 

@@ -62,9 +62,10 @@ type liveConn struct {
 	cancel context.CancelFunc
 	stop   func() bool // cancels the expiry close; nil without expiry
 
-	act     atomic.Int32 // keepalive state: actSilent, actHeard or actBusy
-	pinging atomic.Bool  // a keepalive ping waits for its pong
-	pinged  bool         // guarded by liveSet.mu: pinged by the last sweep
+	act      atomic.Int32 // keepalive state: actSilent, actHeard or actBusy
+	pinging  atomic.Bool  // a keepalive ping is queued or waits for its pong
+	pingSent atomic.Bool  // the ping of the last sweep has been sent
+	pinged   bool         // guarded by liveSet.mu: pinged by the last sweep
 
 	mu     sync.Mutex
 	code   websocket.StatusCode

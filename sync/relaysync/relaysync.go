@@ -241,7 +241,8 @@ type Endpoint struct {
 	perUser map[model.UserID]int // guarded by mu: admitted connections per user
 	refused atomic.Uint64        // connections refused by WithMaxSessions
 
-	ka keepaliveStats // keepalive.go
+	ka        keepaliveStats // keepalive.go
+	pingSlots chan struct{}  // keepalive pings waiting for pongs (maxPings)
 }
 
 // New returns an endpoint serving the documents of repo (normally a
@@ -258,7 +259,8 @@ func New(repo peer.Repo, st store.Store, authz peer.Authorizer, opts Options) *E
 		opts.peerID = "relay-" + hex.EncodeToString(b[:])
 	}
 	return &Endpoint{repo: repo, st: st, authz: authz, opts: opts, fanout: peer.NewFanout(repo),
-		sessions: map[*peer.Session]struct{}{}, perUser: map[model.UserID]int{}, seen: newDedup(opts.dedupWindow, opts.dedupMax)}
+		sessions: map[*peer.Session]struct{}{}, perUser: map[model.UserID]int{}, seen: newDedup(opts.dedupWindow, opts.dedupMax),
+		pingSlots: make(chan struct{}, maxPings)}
 }
 
 // Handle is the Echo handler; mount it with
