@@ -45,6 +45,10 @@ var (
 	ErrBadCredentials = errors.New("engine: bad user name or password")
 	// ErrClosed is returned after Close.
 	ErrClosed = errors.New("engine: closed")
+	// ErrBadStart is returned by PlayAlbumFrom for a start index past the
+	// album's last track (or any index of an album without tracks),
+	// before the player hears of the play.
+	ErrBadStart = errors.New("engine: start index past the last track")
 )
 
 // Store keys and key-store names the engine uses.
@@ -357,6 +361,15 @@ func (e *Engine) Album(ctx context.Context, id model.AlbumID) (model.Album, []mo
 	return out.Album, out.Tracks, nil
 }
 
+// AlbumTracks returns how many tracks album id has when the engine holds
+// its answer in memory (Album within the key TTL), so that a play of it
+// asks the relay nothing before its tracks' own requests; ok is false
+// otherwise.
+func (e *Engine) AlbumTracks(id model.AlbumID) (n int, ok bool) {
+	m, ok := e.albums.Get(id)
+	return len(m.tracks), ok
+}
+
 // Track returns a track's metadata: as a download recorded it, else
 // from the relay (GET /v1/tracks/{id}).
 func (e *Engine) Track(ctx context.Context, id model.TrackID) (model.Track, error) {
@@ -465,7 +478,8 @@ func (e *Engine) PlayAlbum(ctx context.Context, id model.AlbumID, start int) err
 }
 
 // PlayAlbumFrom is PlayAlbum starting at output frame frame of track
-// start, sample-exactly (player.Player.PlayFrom).
+// start, sample-exactly (player.Player.PlayFrom). A start past the
+// album's last track is refused with ErrBadStart.
 //
 // An album this session fetched within the key TTL (Album, as the page's
 // album view does) is not asked for again: the play waits for no
@@ -482,6 +496,9 @@ func (e *Engine) PlayAlbumFrom(ctx context.Context, id model.AlbumID, start int,
 		a, tracks = m.album, m.tracks
 	} else if a, tracks, err = e.Album(ctx, id); err != nil {
 		return err
+	}
+	if start < 0 || start >= len(tracks) {
+		return fmt.Errorf("engine: play album %s: start %d is past its %d tracks: %w", id, start, len(tracks), ErrBadStart)
 	}
 	e.opts.mark(MarkAlbum)
 	return e.play(model.PlayContext{Kind: "album", ID: string(id)}, tracks, start, frame, a.Loudness)

@@ -206,3 +206,45 @@ func TestTokenExpiry(t *testing.T) {
 		t.Fatalf("after signing in again: %v, device %s (was %s)", err, e.DeviceID(), id)
 	}
 }
+
+// TestPlayAlbumBadStart: a play from an index past the album's last
+// track is refused with ErrBadStart and leaves the player idle, whether
+// the album's answer was in memory or fetched for the play (before, the
+// player clamped the index and played the last track); AlbumTracks
+// knows the album once Album fetched it.
+func TestPlayAlbumBadStart(t *testing.T) {
+	ctx := t.Context()
+	r := testbed.NewRelay(t, testbed.DefaultOptions())
+	e, err := engine.Open(ctx, r.URL, store.NewMemory(), &crypto.MemoryKeyStore{}, engine.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if err := e.SignUp(ctx, "start", testbed.Password); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Login(ctx, "start", testbed.Password); err != nil {
+		t.Fatal(err)
+	}
+	p, err := e.OpenPlayer(player.NewDiscardSink(44100, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := e.AlbumTracks(r.Album); ok {
+		t.Fatal("AlbumTracks knows the album before Album fetched it")
+	}
+	n := len(r.Tracks)
+	for _, step := range []string{"fetched for the play", "in memory"} {
+		if err := e.PlayAlbumFrom(ctx, r.Album, n, 0); !errors.Is(err, engine.ErrBadStart) {
+			t.Errorf("%s: PlayAlbumFrom(start %d of %d tracks) = %v, want ErrBadStart", step, n, n, err)
+		}
+		if got, ok := e.AlbumTracks(r.Album); !ok || got != n {
+			t.Errorf("%s: AlbumTracks = %d, %v; want %d, true", step, got, ok, n)
+		}
+	}
+	sub, cancel := p.Subscribe()
+	defer cancel()
+	if st := <-sub; st.State != player.StateIdle || st.Track != "" {
+		t.Errorf("after the refused plays the player is %v with track %q, want idle with none", st.State, st.Track)
+	}
+}

@@ -184,7 +184,8 @@ export interface SharePreview {
  * A session of the engine. Its calls reject an argument that is not what it should be instead of
  * reading it as 0: a number argument (seek's seconds, setVolume's gain, a play's start and frame)
  * must be a finite number (not a string, null, NaN or ±Infinity); start and frame whole numbers
- * from 0 to Number.MAX_SAFE_INTEGER; track ids an array of at most 100,000 strings.
+ * from 0 to Number.MAX_SAFE_INTEGER; track ids an array of at most 100,000 strings. A play, seek or
+ * skip it refuses leaves the playback exactly as it was: position, buffered audio, queue, pause.
  */
 export interface Session {
   readonly audioContext: BaseAudioContext;
@@ -210,10 +211,13 @@ export interface Session {
    */
   tracks(ids: string[]): Promise<{ tracks: (Track | null)[]; failed: number[] }>;
   album(id: string): Promise<{ album: { id: string; title: string }; tracks: { id: string; title: string }[] }>;
-  /** Plays album id from track index start, at output frame frame of that track (sample-exact). */
+  /** Plays album id from track index start, at output frame frame of that track (sample-exact).
+   * Rejects an id that is none (empty, over 128 bytes, a "/") or a start past the album's last track. */
   playAlbum(id: string, start?: number, frame?: number): Promise<void>;
   /** Plays tracks by id (each with its own gain) from index start; frame: the output frame of
-   * track start to begin at, sample-exactly (default 0). */
+   * track start to begin at, sample-exactly (default 0). Rejects an empty list, a list with no entry
+   * that is an id, or a start past its end; entries that are not ids among others are skipped as
+   * tracks the relay does not know are. */
   playTracks(ids: string[], start?: number, contextKind?: string, contextId?: string, frame?: number): Promise<void>;
   /**
    * Plays the item of a share link (token = the last element of /s/{token}):
@@ -227,7 +231,8 @@ export interface Session {
   next(): Promise<void>;
   previous(): Promise<void>;
   stop(): Promise<void>;
-  /** Seeks in the current track, sample-exactly; a position past either end is clamped to it. */
+  /** Seeks in the current track, sample-exactly; a position past its end is clamped to it; a
+   * negative one is refused. */
   seek(seconds: number): Promise<void>;
   /**
    * Readies up to 8 tracks the listener may play next (an open album, search results) so that

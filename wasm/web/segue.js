@@ -72,7 +72,9 @@
     // ("segue:ring") and the first quantum the worklet plays with audio
     // ("segue:heard", on the Performance API's clock via the context's
     // output timestamp) are marked once each after it.
-    let armed = null, heardArmed = false;
+    // calledAt is the time of the play call in progress (-1: none); the
+    // bridge arms the marks once it accepted the call (jump), from then.
+    let armed = null, heardArmed = false, calledAt = -1;
     const mark = (name) => { if (armed && !armed.has(name)) { armed.add(name); performance.mark(name); } };
     node.port.onmessage = (e) => {
       const m = e.data;
@@ -145,10 +147,25 @@
         return k + keep;
       },
       mark,
-      arm() {
-        if (!marking) return;
-        armed = new Set(); heardArmed = true; performance.mark("segue:play");
+      // calling runs a play call's bridge call fn (play) or another
+      // jump's: the play's marks are armed if the bridge accepts it.
+      calling(play, fn) {
+        calledAt = play && marking ? performance.now() : -1;
+        try { return fn(); } finally { calledAt = -1; }
       },
+      // jump is the bridge's word that it accepted a play, seek or skip
+      // (its arguments checked): a play's marks are armed, from the call
+      // ("segue:play"), and when early the output drops what it holds
+      // for the jump at once. A refused call changes nothing here.
+      jump(early) {
+        if (calledAt >= 0) {
+          armed = new Set(); heardArmed = true; performance.mark("segue:play", { startTime: calledAt });
+        }
+        if (early) this.drop();
+      },
+      // drop flushes and releases the hold: at a jump (the bridge's early
+      // one, the player's own).
+      drop() { this.flush(); this.hold(false); },
       // The worklet drops what was written before the flush, up to the
       // write index seen here: frames the engine writes before the worklet
       // applies it (a play from memory does, within the same task) are
@@ -282,17 +299,19 @@
   function wake(ac) { if (typeof AudioContext === "function" && ac instanceof AudioContext && ac.state !== "running") ac.resume(); }
 
   // playCalls returns a session's calls that start or move playback, over
-  // output o and bridge b: each flushes the output and releases its hold
-  // first; a play call arms the output's marks before anything else
-  // ("segue:play": the first-audio figure starts at the call, as
-  // native's does) and wakes the context ac.
+  // output o and bridge b. The bridge checks each call's arguments before
+  // anything changes, then tells the output (o.jump): a refused call
+  // keeps the buffered audio, the hold and the marks as they were. A
+  // play call wakes the context ac; its marks count from the call
+  // ("segue:play": the first-audio figure starts there, as native's
+  // does).
   function playCalls(ac, o, b) {
-    const jump = (fn) => (...args) => { o.flush(); o.hold(false); return fn(...args); };
-    const play = (fn) => (...args) => { o.arm(); return jump(fn)(...args); };
+    const jump = (fn) => (...args) => o.calling(false, () => fn(...args));
+    const play = (fn) => (...args) => o.calling(true, () => fn(...args));
     return {
       playAlbum: play((id, start = 0, frame = 0) => { wake(ac); return b.playAlbum(id, start, frame); }),
       playTracks: play((ids, start = 0, kind = "", id = "", frame = 0) => { wake(ac); return b.playTracks(ids, start, kind, id, frame); }),
-      playShare: play(async (token) => { wake(ac); return JSON.parse(await b.playShare(token)); }),
+      playShare: play((token) => { wake(ac); return b.playShare(token).then((j) => JSON.parse(j)); }),
       next: jump(() => b.next()),
       previous: jump(() => b.previous()),
       stop: jump(() => b.stop()),
@@ -301,8 +320,9 @@
   }
 
   // idleBridge stands for the engine's bridge in the play calls' warm-up
-  // (open calls playAlbum, playTracks and next).
-  const idleBridge = { playAlbum() {}, playTracks() {}, next() {} };
+  // (open calls playAlbum, playTracks and next); as the bridge does, it
+  // tells the output it accepted each.
+  const idleBridge = (o) => ({ playAlbum() { o.jump(true); }, playTracks() { o.jump(true); }, next() { o.jump(true); } });
 
   async function open(relayURL, opts = {}) {
     const assets = assetURLs(opts);
@@ -354,7 +374,7 @@
     // The play calls run once over the dry output and a bridge that does
     // nothing, so that a listener's first play runs code the browser has
     // compiled (the engine's warm-up does the same on the Go side).
-    const warm = playCalls({}, dry, idleBridge);
+    const warm = playCalls({}, dry, idleBridge(dry));
     warm.playAlbum("", 0, 0);
     warm.playTracks([], 0);
     warm.next();

@@ -5,10 +5,12 @@ package main
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"syscall/js"
 	"time"
 
 	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/internal/safetext"
 )
 
 // maxWhole is the largest whole number a JavaScript number holds exactly
@@ -70,4 +72,38 @@ func trackIDs(args []js.Value, i int, call string) ([]model.TrackID, error) {
 		ids[j] = model.TrackID(v.String())
 	}
 	return ids, nil
+}
+
+// playIDs returns argument i of call as trackIDs does, refusing a list
+// that holds no track id (empty, or no entry an id): such a play has
+// nothing to play. Entries that are no ids among others are queued as
+// they are, and the player skips them, as it does a track the relay
+// does not know: one bad entry of a shared playlist does not make the
+// rest unplayable.
+func playIDs(args []js.Value, i int, call string) ([]model.TrackID, error) {
+	ids, err := trackIDs(args, i, call)
+	if err != nil {
+		return nil, err
+	}
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("segue: %s: no track ids", call)
+	}
+	for _, id := range ids {
+		if model.ValidID(string(id)) {
+			return ids, nil
+		}
+	}
+	return nil, fmt.Errorf("segue: %s: no entry is a track id", call)
+}
+
+// quoteArg returns argument i for an error message: a string quoted, cut
+// to 64 bytes; else its JavaScript type.
+func quoteArg(args []js.Value, i int) string {
+	switch {
+	case i >= len(args):
+		return "no argument"
+	case args[i].Type() == js.TypeString:
+		return strconv.Quote(safetext.Cut(args[i].String(), 64))
+	}
+	return "a value of type " + args[i].Type().String()
 }

@@ -143,7 +143,7 @@ func open(_ js.Value, args []js.Value) any {
 			time.Sleep(warmDelay)
 			e.Warm(context.Background(), warmSink, warmMark)
 		}()
-		return bridge(e, p, gate, dlReady, clock), nil
+		return bridge(e, p, out, gate, dlReady, clock), nil
 	})
 }
 
@@ -203,23 +203,53 @@ var stateNames = map[player.State]string{
 	player.StatePaused: "paused", player.StateEnded: "ended",
 }
 
-func bridge(e *engine.Engine, p *player.Player, gate *engine.StatusGate, dlReady chan error, clock *engine.ForwardClock) js.Value {
+// rejected returns a JS Promise rejected with err.
+func rejected(err error) js.Value {
+	return js.Global().Get("Promise").Call("reject", js.Global().Get("Error").New(err.Error()))
+}
+
+// bridge returns the session's engine calls; out is the page's output.
+func bridge(e *engine.Engine, p *player.Player, out js.Value, gate *engine.StatusGate, dlReady chan error, clock *engine.ForwardClock) js.Value {
 	fn := func(f func(ctx context.Context, args []js.Value) (any, error)) js.Func {
 		return js.FuncOf(func(_ js.Value, args []js.Value) any {
 			return promise(func(ctx context.Context) (any, error) { return f(ctx, args) })
 		})
 	}
-	// A play's statuses reach the page after its first frames.
-	playFn := func(f func(ctx context.Context, args []js.Value) (any, error)) js.Func {
+	// jumpFn makes a call that moves playback (a play, a seek, a skip):
+	// check reads and checks the call's arguments on the page's thread
+	// and returns the work, or an error that rejects the call before
+	// anything changes — the output keeps its buffered audio and hold,
+	// the player its queue and position. An accepted call tells the
+	// output at once (out.jump(early)): a play call's marks are armed and,
+	// when early, the output is flushed and its hold released before the
+	// work runs, so a player loop waiting for room in a full buffer lets
+	// the jump through at once; otherwise the player's own flush at the
+	// jump (jsSink.DropBuffered) does it, so a play the engine refuses
+	// after a request (an album the relay does not know) leaves the
+	// audio playing. A play's statuses reach the page after its first
+	// frames (gate).
+	jumpFn := func(play bool, check func(args []js.Value) (work func(ctx context.Context) error, early bool, err error)) js.Func {
 		return js.FuncOf(func(_ js.Value, args []js.Value) any {
-			gate.Hold()
+			work, early, err := check(args)
+			if err != nil {
+				return rejected(err)
+			}
+			out.Call("jump", early)
+			if play {
+				gate.Hold()
+			}
 			return promise(func(ctx context.Context) (any, error) {
-				v, err := f(ctx, args)
-				if err != nil {
+				err := work(ctx)
+				if err != nil && play {
 					gate.Release()
 				}
-				return v, err
+				return nil, err
 			})
+		})
+	}
+	skip := func(f func() error) js.Func {
+		return jumpFn(false, func([]js.Value) (func(context.Context) error, bool, error) {
+			return func(context.Context) error { return f() }, true, nil
 		})
 	}
 	str := func(args []js.Value, i int) string {
@@ -269,43 +299,63 @@ func bridge(e *engine.Engine, p *player.Player, gate *engine.StatusGate, dlReady
 			b, err := json.Marshal(api.AlbumResponse{Album: al, Tracks: tracks})
 			return string(b), err
 		}),
-		"playAlbum": playFn(func(ctx context.Context, a []js.Value) (any, error) {
+		"playAlbum": jumpFn(true, func(a []js.Value) (func(context.Context) error, bool, error) {
+			id := model.AlbumID(str(a, 0))
+			if !model.ValidID(string(id)) {
+				return nil, false, fmt.Errorf("segue: playAlbum: %s is not an id", quoteArg(a, 0))
+			}
 			start, err := whole(a, 1, "playAlbum", "start")
 			if err != nil {
-				return nil, err
+				return nil, false, err
 			}
 			frame, err := whole(a, 2, "playAlbum", "frame")
 			if err != nil {
-				return nil, err
+				return nil, false, err
 			}
-			return none(e.PlayAlbumFrom(ctx, model.AlbumID(str(a, 0)), int(start), frame))
+			// An album in memory is checked here and played at once; any
+			// other's answer is checked by the engine before the play.
+			n, inMemory := e.AlbumTracks(id)
+			if inMemory && start >= int64(n) {
+				return nil, false, fmt.Errorf("segue: playAlbum: start %d is past the album's %d tracks", start, n)
+			}
+			return func(ctx context.Context) error { return e.PlayAlbumFrom(ctx, id, int(start), frame) }, inMemory, nil
 		}),
-		"playTracks": playFn(func(ctx context.Context, a []js.Value) (any, error) {
-			ids, err := trackIDs(a, 0, "playTracks")
+		"playTracks": jumpFn(true, func(a []js.Value) (func(context.Context) error, bool, error) {
+			ids, err := playIDs(a, 0, "playTracks")
 			if err != nil {
-				return nil, err
+				return nil, false, err
 			}
 			start, err := whole(a, 1, "playTracks", "start")
 			if err != nil {
-				return nil, err
+				return nil, false, err
+			}
+			if start >= int64(len(ids)) {
+				return nil, false, fmt.Errorf("segue: playTracks: start %d is past the %d tracks", start, len(ids))
 			}
 			frame, err := whole(a, 4, "playTracks", "frame")
 			if err != nil {
-				return nil, err
+				return nil, false, err
 			}
 			c := model.PlayContext{Kind: "tracks"}
 			if k := str(a, 2); k != "" {
 				c = model.PlayContext{Kind: k, ID: str(a, 3)}
 			}
-			return none(e.PlayTracksFrom(ctx, c, ids, int(start), frame))
+			return func(ctx context.Context) error { return e.PlayTracksFrom(ctx, c, ids, int(start), frame) }, true, nil
 		}),
-		"playShare": playFn(func(ctx context.Context, a []js.Value) (any, error) {
-			sp, preview, err := e.PlayShare(ctx, str(a, 0))
-			if err != nil {
-				return nil, err
-			}
-			b, err := json.Marshal(map[string]any{"share": sp, "preview": preview})
-			return string(b), err
+		// A share's tracks are known after its preview's request: the
+		// player's flush makes way for them.
+		"playShare": js.FuncOf(func(_ js.Value, a []js.Value) any {
+			out.Call("jump", false)
+			gate.Hold()
+			return promise(func(ctx context.Context) (any, error) {
+				sp, preview, err := e.PlayShare(ctx, str(a, 0))
+				if err != nil {
+					gate.Release()
+					return nil, err
+				}
+				b, err := json.Marshal(map[string]any{"share": sp, "preview": preview})
+				return string(b), err
+			})
 		}),
 		"prefetch": fn(func(ctx context.Context, a []js.Value) (any, error) {
 			if len(a) < 2 || a[0].Type() != js.TypeObject {
@@ -323,15 +373,18 @@ func bridge(e *engine.Engine, p *player.Player, gate *engine.StatusGate, dlReady
 		}),
 		"pause":    fn(func(context.Context, []js.Value) (any, error) { return none(p.Pause()) }),
 		"resume":   fn(func(context.Context, []js.Value) (any, error) { return none(p.Resume()) }),
-		"next":     fn(func(context.Context, []js.Value) (any, error) { return none(p.Next()) }),
-		"previous": fn(func(context.Context, []js.Value) (any, error) { return none(p.Previous()) }),
-		"stop":     fn(func(context.Context, []js.Value) (any, error) { return none(p.Stop()) }),
-		"seek": fn(func(_ context.Context, a []js.Value) (any, error) {
+		"next":     skip(p.Next),
+		"previous": skip(p.Previous),
+		"stop":     skip(p.Stop),
+		"seek": jumpFn(false, func(a []js.Value) (func(context.Context) error, bool, error) {
 			d, err := seconds(a, 0, "seek")
 			if err != nil {
-				return nil, err
+				return nil, false, err
 			}
-			return none(p.Seek(d))
+			if d < 0 {
+				return nil, false, fmt.Errorf("segue: seek: seconds %v is negative", a[0].Float())
+			}
+			return func(context.Context) error { return p.Seek(d) }, true, nil
 		}),
 		"setVolume": fn(func(_ context.Context, a []js.Value) (any, error) {
 			g, err := finite(a, 0, "setVolume", "gain")
@@ -428,10 +481,13 @@ func (s *jsSink) Write(ctx context.Context, frames []float32) error {
 
 var _ player.BufferedSink = (*jsSink)(nil)
 
-// DropBuffered flushes the page's output (player.BufferedSink): the
-// player calls it at a jump, after the old audio's last write, so the
-// rest of a block pushed while the buffer was full, or a block written
-// before the jump reached the player, is not heard after it.
-func (s *jsSink) DropBuffered() { s.out.Call("flush") }
+// DropBuffered flushes the page's output and releases its hold
+// (player.BufferedSink): the player calls it at a jump, after the old
+// audio's last write, so the rest of a block pushed while the buffer was
+// full, or a block written before the jump reached the player, is not
+// heard after it; and a play the page did not flush for at its call (one
+// that waited for a request) is heard when it starts, paused before or
+// not.
+func (s *jsSink) DropBuffered() { s.out.Call("drop") }
 
 func (s *jsSink) Close() error { return nil }
