@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/segue-fm/segue/core/api"
@@ -45,6 +46,10 @@ var (
 	ErrBadCredentials = errors.New("engine: bad user name or password")
 	// ErrClosed is returned after Close.
 	ErrClosed = errors.New("engine: closed")
+	// ErrReplaced is returned by a play call that a later play call (or
+	// Stop) replaced while it waited for the network: the later one is
+	// what the listener asked for last, so the earlier one does not start.
+	ErrReplaced = errors.New("engine: replaced by a later play")
 	// ErrBadStart is returned by PlayAlbumFrom for a start index past the
 	// album's last track (or any index of an album without tracks),
 	// before the player hears of the play.
@@ -169,6 +174,12 @@ type Engine struct {
 	// for the key TTL (maxHeads): a play of one starts its output with
 	// them before its decoder reads anything (player.HeadSource).
 	heads *ttlmap.Map[manifestID, decodedHead]
+
+	// plays counts the play calls (and stops): a play starts only if no
+	// later one was made while it waited for the network (ErrReplaced);
+	// playMu makes that check and the player's start one step.
+	plays  atomic.Uint64
+	playMu sync.Mutex
 
 	mu    sync.Mutex
 	token string
@@ -479,12 +490,18 @@ func (e *Engine) PlayAlbum(ctx context.Context, id model.AlbumID, start int) err
 
 // PlayAlbumFrom is PlayAlbum starting at output frame frame of track
 // start, sample-exactly (player.Player.PlayFrom). A start past the
-// album's last track is refused with ErrBadStart.
+// album's last track is refused with ErrBadStart; a later play call or
+// Stop made while it waits for the relay replaces it (ErrReplaced).
 //
 // An album this session fetched within the key TTL (Album, as the page's
 // album view does) is not asked for again: the play waits for no
 // request before the track's own.
 func (e *Engine) PlayAlbumFrom(ctx context.Context, id model.AlbumID, start int, frame int64) error {
+	return e.playAlbumFrom(ctx, e.plays.Add(1), id, start, frame)
+}
+
+// playAlbumFrom is PlayAlbumFrom as play call ticket (e.plays).
+func (e *Engine) playAlbumFrom(ctx context.Context, ticket uint64, id model.AlbumID, start int, frame int64) error {
 	var (
 		a      model.Album
 		tracks []model.Track
@@ -501,7 +518,7 @@ func (e *Engine) PlayAlbumFrom(ctx context.Context, id model.AlbumID, start int,
 		return fmt.Errorf("engine: play album %s: start %d is past its %d tracks: %w", id, start, len(tracks), ErrBadStart)
 	}
 	e.opts.mark(MarkAlbum)
-	return e.play(model.PlayContext{Kind: "album", ID: string(id)}, tracks, start, frame, a.Loudness)
+	return e.play(ticket, model.PlayContext{Kind: "album", ID: string(id)}, tracks, start, frame, a.Loudness)
 }
 
 // PlayTracks plays tracks by id in context c from index start, each with
@@ -516,8 +533,14 @@ func (e *Engine) PlayTracks(ctx context.Context, c model.PlayContext, ids []mode
 // core.Engine.PlayTracksFrom does.
 //
 // The tracks' metadata comes from TrackInfos (batches of 100, not one
-// request per track).
+// request per track); a later play call or Stop made meanwhile replaces
+// this one (ErrReplaced).
 func (e *Engine) PlayTracksFrom(ctx context.Context, c model.PlayContext, ids []model.TrackID, start int, frame int64) error {
+	return e.playTracksFrom(ctx, e.plays.Add(1), c, ids, start, frame)
+}
+
+// playTracksFrom is PlayTracksFrom as play call ticket (e.plays).
+func (e *Engine) playTracksFrom(ctx context.Context, ticket uint64, c model.PlayContext, ids []model.TrackID, start int, frame int64) error {
 	tracks, errs := e.TrackInfos(ctx, ids)
 	for i, err := range errs {
 		if err != nil {
@@ -528,11 +551,12 @@ func (e *Engine) PlayTracksFrom(ctx context.Context, c model.PlayContext, ids []
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return e.play(c, tracks, start, frame, model.Loudness{})
+	return e.play(ticket, c, tracks, start, frame, model.Loudness{})
 }
 
-// play plays tracks, which it only reads.
-func (e *Engine) play(c model.PlayContext, tracks []model.Track, start int, frame int64, album model.Loudness) error {
+// play plays tracks, which it only reads, unless a play call later than
+// ticket was made (ErrReplaced).
+func (e *Engine) play(ticket uint64, c model.PlayContext, tracks []model.Track, start int, frame int64, album model.Loudness) error {
 	p := e.Player()
 	if p == nil {
 		return fmt.Errorf("engine: play: no player")
@@ -544,9 +568,25 @@ func (e *Engine) play(c model.PlayContext, tracks []model.Track, start int, fram
 			items[i].Artist = t.ArtistIDs[0]
 		}
 	}
+	e.playMu.Lock()
+	defer e.playMu.Unlock()
+	if e.plays.Load() != ticket {
+		return fmt.Errorf("engine: play %s %s: %w", c.Kind, c.ID, ErrReplaced)
+	}
 	// A prefetched first track has its first block written before this
 	// returns: no goroutine hand-off between the play call and its audio.
 	return p.PlayNow(player.PlayContext{Context: c, Items: items, Start: start, StartFrame: frame})
+}
+
+// Stop ends the play (player.Player.Stop); a play call still waiting
+// for the network does not start after it (ErrReplaced).
+func (e *Engine) Stop() error {
+	e.plays.Add(1)
+	p := e.Player()
+	if p == nil {
+		return fmt.Errorf("engine: stop: no player")
+	}
+	return p.Stop()
 }
 
 // Close stops the player and the downloads manager, forgets the content

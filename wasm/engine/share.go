@@ -57,12 +57,15 @@ type preview struct {
 // of /s/{token}): signed in, the whole item through the normal path
 // (content keys, full streams); otherwise each track's preview (GET
 // /s/{token}/preview/{n}), which ends after SharePreview.PreviewMS. It
-// returns what the link plays and whether it is the preview.
+// returns what the link plays and whether it is the preview. A later
+// play call or Stop made while it waits for the relay replaces it
+// (ErrReplaced).
 func (e *Engine) PlayShare(ctx context.Context, token string) (api.SharePreview, bool, error) {
 	var sp api.SharePreview
 	if !isShareToken(token) {
 		return sp, false, ErrBadShareToken
 	}
+	ticket := e.plays.Add(1)
 	pub := e.public()
 	if _, err := pub.Do(ctx, http.MethodGet, "/s/"+token+"/preview", nil, &sp, false); err != nil {
 		return sp, false, fmt.Errorf("engine: share: %w", err)
@@ -95,12 +98,12 @@ func (e *Engine) PlayShare(ctx context.Context, token string) (api.SharePreview,
 		for i, id := range ids {
 			tracks[i] = model.Track{ID: id}
 		}
-		return sp, true, e.play(c, tracks, 0, 0, model.Loudness{})
+		return sp, true, e.play(ticket, c, tracks, 0, 0, model.Loudness{})
 	}
 	if sp.Kind == api.ShareAlbum {
-		return sp, false, e.PlayAlbum(ctx, model.AlbumID(sp.ID), 0)
+		return sp, false, e.playAlbumFrom(ctx, ticket, model.AlbumID(sp.ID), 0, 0)
 	}
-	return sp, false, e.PlayTracks(ctx, c, ids, 0)
+	return sp, false, e.playTracksFrom(ctx, ticket, c, ids, 0, 0)
 }
 
 // public is a client for the relay's unauthenticated share routes.

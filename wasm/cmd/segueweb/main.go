@@ -375,7 +375,7 @@ func bridge(e *engine.Engine, p *player.Player, out js.Value, gate *engine.Statu
 		"resume":   fn(func(context.Context, []js.Value) (any, error) { return none(p.Resume()) }),
 		"next":     skip(p.Next),
 		"previous": skip(p.Previous),
-		"stop":     skip(p.Stop),
+		"stop":     skip(e.Stop),
 		"seek": jumpFn(false, func(a []js.Value) (func(context.Context) error, bool, error) {
 			d, err := seconds(a, 0, "seek")
 			if err != nil {
