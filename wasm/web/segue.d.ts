@@ -186,6 +186,8 @@ export interface SharePreview {
  * must be a finite number (not a string, null, NaN or ±Infinity); start and frame whole numbers
  * from 0 to Number.MAX_SAFE_INTEGER; track ids an array of at most 100,000 strings. A play, seek or
  * skip it refuses leaves the playback exactly as it was: position, buffered audio, queue, pause.
+ * The last play asked for is the one that plays: a play call still waiting for the relay when a
+ * later play call or stop() is made rejects ("replaced by a later play") instead of starting.
  */
 export interface Session {
   readonly audioContext: BaseAudioContext;
