@@ -29,7 +29,7 @@ func (e *Engine) OnUnauthorized(fn func()) {
 // 401, and tells the OnUnauthorized listener once for this token.
 func (e *Engine) unauthorized(err error) error {
 	var se *fetch.StatusError
-	if !errors.As(err, &se) || se.Code != http.StatusUnauthorized {
+	if !errors.As(err, &se) || se.Code != http.StatusUnauthorized || errors.Is(err, ErrUnauthorized) {
 		return err
 	}
 	e.mu.Lock()

@@ -65,7 +65,7 @@ func (s Source) OpenReady(id model.TrackID, tier model.Tier) (player.TrackSource
 	e.opts.mark(MarkManifest)
 	e.opts.mark(MarkKey)
 	t := newTrack(e.fetcher, m, key, e.opts.mark)
-	t.head = head
+	t.head, t.refused = head, e.unauthorized
 	return t, true
 }
 
@@ -108,10 +108,10 @@ func (e *Engine) openTrack(ctx context.Context, id model.TrackID, tier model.Tie
 		err = keyErr
 	}
 	if err != nil {
-		return nil, classify(fmt.Errorf("engine: open %s/%s: %w", id, tier, err))
+		return nil, classify(e.unauthorized(fmt.Errorf("engine: open %s/%s: %w", id, tier, err)))
 	}
 	t := newTrack(e.fetcher, m, key, mark)
-	t.head = e.headOf(m, key)
+	t.head, t.refused = e.headOf(m, key), e.unauthorized
 	return t, nil
 }
 
@@ -137,6 +137,18 @@ type track struct {
 	// head is the track's first frames decoded by a Prefetch, nil when
 	// none (read-only, shared with Engine.heads).
 	head []float32
+	// refused is the engine's unauthorized (nil: none): a blob the relay
+	// refuses the token for tells the page at once, mid-track too.
+	refused func(error) error
+}
+
+// fail returns a failed blob read's error for the player (classify),
+// telling the engine first when the relay refused the token.
+func (t *track) fail(err error) error {
+	if t.refused != nil {
+		err = t.refused(err)
+	}
+	return classify(err)
 }
 
 // pending is a chunk read ahead: b, network and err are set before done
@@ -162,7 +174,7 @@ func (t *track) Head() []float32 { return t.head }
 func (t *track) Header(ctx context.Context) ([]byte, error) {
 	b, err := t.f.Header(ctx, t.m)
 	if err != nil {
-		return nil, classify(err)
+		return nil, t.fail(err)
 	}
 	crypto.XORKeyStream(t.key, 0, 0, b, b)
 	t.mark(MarkHeader)
@@ -219,7 +231,7 @@ func (t *track) ChunkFrom(ctx context.Context, i int) ([]byte, bool, error) {
 		b, network, err = t.f.ChunkFrom(ctx, t.m, i)
 	}
 	if err != nil {
-		return nil, false, classify(err)
+		return nil, false, t.fail(err)
 	}
 	t.mu.Lock()
 	first := !t.marked
