@@ -22,6 +22,7 @@ type playerState struct {
 	mu    sync.Mutex // held while the player opens or closes
 	p     *player.Player
 	smart atomic.Bool // Smart Shuffle on (smartshuffle.go)
+	late  player.Late // PlayTracks' background metadata fill
 }
 
 // OpenPlayer starts the engine's player on sink (the first call; later
@@ -69,6 +70,7 @@ func (e *Engine) ClosePlayer() error { return e.closePlayer() }
 // concurrent ClosePlayer and Close both return after the player ended.
 func (e *Engine) closePlayer() error {
 	st := &e.player
+	st.late.Stop()
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	p := st.p
@@ -150,17 +152,23 @@ const metadataFetches = 8
 const metadataBatch = 100
 
 // PlayTracks plays tracks by id in the given context (e.g. a playlist's
-// entries in order), with their metadata from TrackInfo (up to 8 lookups
-// at a time). The gain is each track's own (album gain needs an album
-// context: PlayAlbum).
+// entries in order). It waits only for the metadata of the first batch
+// (100 entries from start on, from TrackInfos): the play starts with the
+// others queued by id, and their metadata follows in the background
+// (player.Player.FillLate), entries after start first, so that the
+// queue's crossfade, gapless and shuffle decisions use their artists and
+// albums once known. The fill ends when the next play replaces the
+// queue, or at ClosePlayer or Close. The gain is each track's own (album
+// gain needs an album context: PlayAlbum).
 //
 // A track whose metadata cannot be had (unknown to the relay, refused,
 // or unreachable and not downloaded) does not stop the others: it is
-// logged and queued by its id alone, and the player skips it when it
-// cannot play it, with a Status whose Err says why (at once for a
+// logged and stays queued by its id alone, and the player skips it when
+// it cannot play it, with a Status whose Err says why (at once for a
 // refusal; for an unreachable relay after the player's stall timeout, in
-// case the network comes back). Only when no track's metadata can be had
-// does PlayTracks fail.
+// case the network comes back). When no track of the first batch can be
+// described, PlayTracks waits for the metadata of all of them and fails
+// only when no track's metadata can be had.
 func (e *Engine) PlayTracks(ctx context.Context, c model.PlayContext, ids []model.TrackID, start int) error {
 	return e.PlayTracksFrom(ctx, c, ids, start, 0)
 }
@@ -168,26 +176,88 @@ func (e *Engine) PlayTracks(ctx context.Context, c model.PlayContext, ids []mode
 // PlayTracksFrom is PlayTracks starting at output frame frame of track
 // start, sample-exactly (see player.Player.PlayFrom).
 func (e *Engine) PlayTracksFrom(ctx context.Context, c model.PlayContext, ids []model.TrackID, start int, frame int64) error {
-	tracks, errs := e.TrackInfos(ctx, ids)
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("core: play %s %s: %w", c.Kind, c.ID, err)
+	e.player.late.Stop() // the network is this play's first
+	order := player.StartOrder(len(ids), start)
+	head, rest := order[:min(len(order), metadataBatch)], order[min(len(order), metadataBatch):]
+	tracks := make([]model.Track, len(ids))
+	for i, id := range ids {
+		tracks[i] = model.Track{ID: id}
 	}
-	var failed []error
-	for i, err := range errs {
-		switch {
-		case err == nil:
-		case errors.Is(err, ErrClosed):
+	failed, err := e.describeAt(ctx, c, ids, head, tracks)
+	if err != nil {
+		return err
+	}
+	if len(failed) == len(head) && len(rest) > 0 {
+		more, err := e.describeAt(ctx, c, ids, rest, tracks)
+		if err != nil {
 			return err
-		default:
-			e.log.Warn("core: no metadata for a track; the player tries it by id", "track", ids[i], "context", c.Kind, "err", err)
-			tracks[i] = model.Track{ID: ids[i]}
-			failed = append(failed, err)
 		}
+		failed, rest = append(failed, more...), nil
 	}
 	if len(failed) > 0 && len(failed) == len(ids) {
 		return fmt.Errorf("core: play %s %s: %w", c.Kind, c.ID, errors.Join(failed...))
 	}
-	return e.play(c, tracks, start, frame, model.Loudness{})
+	if err := e.play(c, tracks, start, frame, model.Loudness{}); err != nil || len(rest) == 0 {
+		return err
+	}
+	p := e.Player()
+	e.player.late.Replace(ctx, func(ctx context.Context) {
+		err := p.FillLate(ctx, ids, rest, func(ctx context.Context, ids []model.TrackID) ([]model.Track, []error) {
+			tracks, errs := e.TrackInfos(ctx, ids)
+			e.logUndescribed(c, ids, errs)
+			return tracks, errs
+		})
+		if err != nil && !errors.Is(err, context.Canceled) {
+			e.log.Info("core: background track metadata ended early", "context", c.Kind, "err", err)
+		}
+	})
+	return nil
+}
+
+// describeAt sets tracks[i] for the indexes at of ids that TrackInfos
+// describes and returns why the others are not (logged); ErrClosed and
+// ctx's end are its error.
+func (e *Engine) describeAt(ctx context.Context, c model.PlayContext, ids []model.TrackID, at []int, tracks []model.Track) ([]error, error) {
+	ask := make([]model.TrackID, len(at))
+	for k, i := range at {
+		ask[k] = ids[i]
+	}
+	got, errs := e.TrackInfos(ctx, ask)
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("core: play %s %s: %w", c.Kind, c.ID, err)
+	}
+	var failed []error
+	for k, err := range errs {
+		switch {
+		case err == nil:
+			tracks[at[k]] = got[k]
+		case errors.Is(err, ErrClosed):
+			return nil, err
+		default:
+			failed = append(failed, err)
+		}
+	}
+	e.logUndescribed(c, ask, errs)
+	return failed, nil
+}
+
+// logUndescribed logs the tracks of ids whose metadata could not be had
+// (errs[i] not nil): each while there are at most 10, else their count
+// and the first error.
+func (e *Engine) logUndescribed(c model.PlayContext, ids []model.TrackID, errs []error) {
+	var failed []int
+	for i, err := range errs {
+		if err != nil {
+			failed = append(failed, i)
+		}
+	}
+	if len(failed) > 10 {
+		e.log.Warn("core: no metadata for some tracks; the player tries them by id", "tracks", len(failed), "context", c.Kind, "first", ids[failed[0]], "err", errs[failed[0]])
+		return
+	}
+	for _, i := range failed {
+		e.log.Warn("core: no metadata for a track; the player tries it by id", "track", ids[i], "context", c.Kind, "err", errs[i])
+	}
 }
 
 // TrackInfos is TrackInfo for many tracks at once: tracks[i] describes
@@ -320,6 +390,7 @@ func (e *Engine) play(c model.PlayContext, tracks []model.Track, start int, fram
 		return ErrNoPlayer
 	}
 	items := playerItems(tracks, album)
+	e.player.late.Stop() // the queue it describes is being replaced
 	e.social.setContext(c)
 	return p.Send(player.PlayContext{Context: c, Items: items, Start: start, StartFrame: frame, Offline: e.OfflineMode()})
 }
@@ -328,10 +399,7 @@ func (e *Engine) play(c model.PlayContext, tracks []model.Track, start int, fram
 func playerItems(tracks []model.Track, album model.Loudness) []player.Item {
 	items := make([]player.Item, len(tracks))
 	for i, t := range tracks {
-		items[i] = player.Item{Track: t.ID, Album: t.AlbumID, AlbumLoudness: album}
-		if len(t.ArtistIDs) > 0 {
-			items[i].Artist = t.ArtistIDs[0]
-		}
+		items[i] = player.ItemOf(t, album)
 	}
 	return items
 }

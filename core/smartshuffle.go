@@ -91,6 +91,7 @@ func (e *Engine) playSmartShuffle(ctx context.Context, d *Docs, id docs.Document
 	if p == nil {
 		return ErrNoPlayer
 	}
+	e.player.late.Stop()   // the queue it describes is being replaced
 	e.social.setContext(c) // the activity's context, as play sets it
 	return p.Send(player.PlayContext{Context: c, Items: items, Start: first, StartFrame: frame, Offline: e.OfflineMode()})
 }

@@ -173,7 +173,7 @@ func (p *Player) Close() error {
 
 // Send queues a control event (PlayContext, Pause, Resume, Stop, Next,
 // Previous, Seek, SetVolume, SetRepeat, SetShuffle, SetTier,
-// SetCrossfade).
+// SetCrossfade, Describe, RemoveInserted).
 func (p *Player) Send(ev Event) error {
 	select {
 	case <-p.done:
@@ -233,6 +233,10 @@ func (p *Player) Play(c model.PlayContext, items []Item, start int) error {
 func (p *Player) PlayFrom(c model.PlayContext, items []Item, start int, frame int64) error {
 	return p.Send(PlayContext{Context: c, Items: items, Start: start, StartFrame: frame})
 }
+
+// Describe gives artist and album to queued items whose metadata arrived
+// after the play started (see the Describe event).
+func (p *Player) Describe(infos []ItemInfo) error { return p.Send(Describe{Infos: infos}) }
 
 // Pause pauses output, keeping the position.
 func (p *Player) Pause() error { return p.Send(Pause{}) }

@@ -75,6 +75,15 @@ type Item struct {
 	Inserted bool
 }
 
+// ItemInfo is the artist and album of the item at Index of the context's
+// items, which is Track (Describe).
+type ItemInfo struct {
+	Index  int
+	Track  model.TrackID
+	Artist model.ArtistID
+	Album  model.AlbumID
+}
+
 // ContextSmartShuffle is the play-context kind of the play events of
 // inserted items (Item.Inserted).
 const ContextSmartShuffle = "smart_shuffle"
@@ -118,6 +127,16 @@ type (
 	SetTier struct{ Tier model.Tier }
 	// SetCrossfade sets the crossfade, clamped to [0, MaxCrossfade].
 	SetCrossfade struct{ Duration time.Duration }
+	// Describe gives artist and album to items queued without them,
+	// whose metadata arrived after the play started (FillLate). An
+	// ItemInfo applies to the item at its Index only while that item is
+	// its Track, so one meant for a context since replaced changes
+	// nothing. From then on the crossfade and gapless decisions use them
+	// and, with shuffle on, the items whose turn is not decided yet are
+	// spread by artist again: those already played, the current one and
+	// the next one once it is preloaded keep their places. Nothing is
+	// published.
+	Describe struct{ Infos []ItemInfo }
 	// RemoveInserted takes the inserted item at Index (in the
 	// context's items, as Status.Index counts) out of the queue; the
 	// current item, or one not Inserted, is refused with a Warn
@@ -170,6 +189,7 @@ func (SetShuffle) isEvent()     {}
 func (SetTier) isEvent()        {}
 func (SetCrossfade) isEvent()   {}
 func (RemoveInserted) isEvent() {}
+func (Describe) isEvent()       {}
 func (Ready) isEvent()          {}
 func (Advanced) isEvent()       {}
 func (Ended) isEvent()          {}
@@ -377,6 +397,9 @@ func (q *Queue) Step(now time.Time, ev Event) []Effect {
 		}
 	case SetCrossfade:
 		q.crossfade = min(max(e.Duration, 0), MaxCrossfade)
+	case Describe:
+		q.describe(e.Infos)
+		return nil
 	case RemoveInserted:
 		if err := q.removeInserted(e.Index); err != nil {
 			fx = append(fx, Warn{Err: err})
@@ -452,6 +475,39 @@ func (q *Queue) buildOrder(first int) int {
 		q.order = append(q.order, i)
 	}
 	return 0
+}
+
+// describe applies late artists and albums (Describe) and, with shuffle
+// on, spreads the undecided rest of the order again when an artist
+// changed.
+func (q *Queue) describe(infos []ItemInfo) {
+	respread := false
+	for _, in := range infos {
+		if in.Index < 0 || in.Index >= len(q.items) || q.items[in.Index].Track != in.Track {
+			continue
+		}
+		it := &q.items[in.Index]
+		respread = respread || it.Artist != in.Artist
+		it.Artist, it.Album = in.Artist, in.Album
+	}
+	if !respread || !q.shuffle || q.pos < 0 {
+		return
+	}
+	keep := q.pos + 1 // played and current
+	if q.preloaded {
+		keep++ // the next one is being fetched: it stays next
+	}
+	if keep >= len(q.order) {
+		return
+	}
+	tail := q.order[keep:]
+	rest := make([]shuffle.Item, len(tail))
+	for k, i := range tail {
+		rest[k] = shuffle.Item{ID: strconv.Itoa(i), Artist: string(q.items[i].Artist)}
+	}
+	for k, it := range shuffle.Smart(rest, q.cfg.ShuffleRng) {
+		tail[k], _ = strconv.Atoi(it.ID)
+	}
 }
 
 // maybePreload emits the Preload of the next track once the position
