@@ -174,6 +174,8 @@ type Engine struct {
 	// for the key TTL (maxHeads): a play of one starts its output with
 	// them before its decoder reads anything (player.HeadSource).
 	heads *ttlmap.Map[manifestID, decodedHead]
+	// late is PlayTracks' background metadata fill.
+	late player.Late
 
 	// plays counts the play calls (and stops): a play starts only if no
 	// later one was made while it waited for the network (ErrReplaced);
@@ -522,8 +524,12 @@ func (e *Engine) playAlbumFrom(ctx context.Context, ticket uint64, id model.Albu
 }
 
 // PlayTracks plays tracks by id in context c from index start, each with
-// its own gain (as core.Engine.PlayTracks does). A track whose metadata
-// cannot be had is queued by id; the player skips it if it cannot play.
+// its own gain, as core.Engine.PlayTracks does: it waits only for the
+// metadata of the first 100 entries from start on; the others are queued
+// by id and described in the background (player.Player.FillLate) until
+// the next play or Close. A track whose metadata cannot be had stays
+// queued by id; the player skips it if it cannot play. When no track of
+// the first 100 can be described, it waits for all of them.
 func (e *Engine) PlayTracks(ctx context.Context, c model.PlayContext, ids []model.TrackID, start int) error {
 	return e.PlayTracksFrom(ctx, c, ids, start, 0)
 }
@@ -541,17 +547,73 @@ func (e *Engine) PlayTracksFrom(ctx context.Context, c model.PlayContext, ids []
 
 // playTracksFrom is PlayTracksFrom as play call ticket (e.plays).
 func (e *Engine) playTracksFrom(ctx context.Context, ticket uint64, c model.PlayContext, ids []model.TrackID, start int, frame int64) error {
-	tracks, errs := e.TrackInfos(ctx, ids)
-	for i, err := range errs {
-		if err != nil {
-			e.opts.logger.Warn("engine: no metadata for a track; the player tries it by id", "track", ids[i], "err", err)
-			tracks[i] = model.Track{ID: ids[i]}
-		}
+	e.late.Stop() // the network is this play's first
+	order := player.StartOrder(len(ids), start)
+	head, rest := order[:min(len(order), trackBatch)], order[min(len(order), trackBatch):]
+	tracks := make([]model.Track, len(ids))
+	for i, id := range ids {
+		tracks[i] = model.Track{ID: id}
+	}
+	if e.describeAt(ctx, ids, head, tracks) == 0 && len(rest) > 0 {
+		e.describeAt(ctx, ids, rest, tracks)
+		rest = nil
 	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return e.play(ticket, c, tracks, start, frame, model.Loudness{})
+	if err := e.play(ticket, c, tracks, start, frame, model.Loudness{}); err != nil || len(rest) == 0 {
+		return err
+	}
+	p := e.Player()
+	e.late.Replace(ctx, func(ctx context.Context) {
+		err := p.FillLate(ctx, ids, rest, func(ctx context.Context, ids []model.TrackID) ([]model.Track, []error) {
+			tracks, errs := e.TrackInfos(ctx, ids)
+			e.logUndescribed(ids, errs)
+			return tracks, errs
+		})
+		if err != nil && !errors.Is(err, context.Canceled) {
+			e.opts.logger.Info("engine: background track metadata ended early", "err", err)
+		}
+	})
+	return nil
+}
+
+// describeAt sets tracks[i] for the indexes at of ids that TrackInfos
+// describes, logs the others, and returns how many it described.
+func (e *Engine) describeAt(ctx context.Context, ids []model.TrackID, at []int, tracks []model.Track) int {
+	ask := make([]model.TrackID, len(at))
+	for k, i := range at {
+		ask[k] = ids[i]
+	}
+	got, errs := e.TrackInfos(ctx, ask)
+	known := 0
+	for k, err := range errs {
+		if err == nil {
+			tracks[at[k]] = got[k]
+			known++
+		}
+	}
+	e.logUndescribed(ask, errs)
+	return known
+}
+
+// logUndescribed logs the tracks of ids whose metadata could not be had
+// (errs[i] not nil): each while there are at most 10, else their count
+// and the first error.
+func (e *Engine) logUndescribed(ids []model.TrackID, errs []error) {
+	var failed []int
+	for i, err := range errs {
+		if err != nil {
+			failed = append(failed, i)
+		}
+	}
+	if len(failed) > 10 {
+		e.opts.logger.Warn("engine: no metadata for some tracks; the player tries them by id", "tracks", len(failed), "first", ids[failed[0]], "err", errs[failed[0]])
+		return
+	}
+	for _, i := range failed {
+		e.opts.logger.Warn("engine: no metadata for a track; the player tries it by id", "track", ids[i], "err", errs[i])
+	}
 }
 
 // play plays tracks, which it only reads, unless a play call later than
@@ -563,16 +625,14 @@ func (e *Engine) play(ticket uint64, c model.PlayContext, tracks []model.Track, 
 	}
 	items := make([]player.Item, len(tracks))
 	for i, t := range tracks {
-		items[i] = player.Item{Track: t.ID, Album: t.AlbumID, AlbumLoudness: album}
-		if len(t.ArtistIDs) > 0 {
-			items[i].Artist = t.ArtistIDs[0]
-		}
+		items[i] = player.ItemOf(t, album)
 	}
 	e.playMu.Lock()
 	defer e.playMu.Unlock()
 	if e.plays.Load() != ticket {
 		return fmt.Errorf("engine: play %s %s: %w", c.Kind, c.ID, ErrReplaced)
 	}
+	e.late.Stop() // the queue it describes is being replaced
 	// A prefetched first track has its first block written before this
 	// returns: no goroutine hand-off between the play call and its audio.
 	return p.PlayNow(player.PlayContext{Context: c, Items: items, Start: start, StartFrame: frame})
@@ -603,6 +663,7 @@ func (e *Engine) Close() error {
 	e.p, e.dl = nil, nil
 	clear(e.keys)
 	e.mu.Unlock()
+	e.late.Stop()
 	e.albums.Clear()
 	e.manifests.Clear()
 	e.heads.Clear()

@@ -27,6 +27,7 @@ type metaCounter struct {
 	mu            sync.Mutex
 	batch, single int
 	noBatch       bool
+	batched       chan struct{} // one value per batch request, when not nil
 }
 
 func (m *metaCounter) middleware(next echo.HandlerFunc) echo.HandlerFunc {
@@ -37,6 +38,9 @@ func (m *metaCounter) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 		switch {
 		case r.Method == http.MethodPost && r.URL.Path == "/v1/tracks/batch":
 			m.batch++
+			if m.batched != nil {
+				m.batched <- struct{}{}
+			}
 			if m.noBatch {
 				return c.NoContent(http.StatusMethodNotAllowed)
 			}
@@ -131,6 +135,9 @@ func TestTrackInfosBatches(t *testing.T) {
 	}
 
 	m.reset(false)
+	m.mu.Lock()
+	m.batched = make(chan struct{}, 3)
+	m.mu.Unlock()
 	p, err := e.OpenPlayer(player.NewDiscardSink(44100, 2))
 	if err != nil {
 		t.Fatal(err)
@@ -140,6 +147,9 @@ func TestTrackInfosBatches(t *testing.T) {
 	}
 	if err := p.Stop(); err != nil {
 		t.Fatal(err)
+	}
+	for range 3 { // the first before the play, the others in the background
+		<-m.batched
 	}
 	if batch, single := m.counts(); batch != 3 || single != 0 {
 		t.Errorf("PlayTracks of 250 entries: %d batch and %d single requests, want 3 and 0", batch, single)
