@@ -179,16 +179,16 @@ func (e *Engine) PlayTracksFrom(ctx context.Context, c model.PlayContext, ids []
 	e.player.late.Stop() // the network is this play's first
 	order := player.StartOrder(len(ids), start)
 	head, rest := order[:min(len(order), metadataBatch)], order[min(len(order), metadataBatch):]
-	tracks := make([]model.Track, len(ids))
+	items := make([]player.Item, len(ids))
 	for i, id := range ids {
-		tracks[i] = model.Track{ID: id}
+		items[i].Track = id
 	}
-	failed, err := e.describeAt(ctx, c, ids, head, tracks)
+	failed, err := e.describeAt(ctx, c, ids, head, items)
 	if err != nil {
 		return err
 	}
 	if len(failed) == len(head) && len(rest) > 0 {
-		more, err := e.describeAt(ctx, c, ids, rest, tracks)
+		more, err := e.describeAt(ctx, c, ids, rest, items)
 		if err != nil {
 			return err
 		}
@@ -197,7 +197,7 @@ func (e *Engine) PlayTracksFrom(ctx context.Context, c model.PlayContext, ids []
 	if len(failed) > 0 && len(failed) == len(ids) {
 		return fmt.Errorf("core: play %s %s: %w", c.Kind, c.ID, errors.Join(failed...))
 	}
-	if err := e.play(c, tracks, start, frame, model.Loudness{}); err != nil || len(rest) == 0 {
+	if err := e.playItems(c, items, start, frame); err != nil || len(rest) == 0 {
 		return err
 	}
 	p := e.Player()
@@ -214,10 +214,10 @@ func (e *Engine) PlayTracksFrom(ctx context.Context, c model.PlayContext, ids []
 	return nil
 }
 
-// describeAt sets tracks[i] for the indexes at of ids that TrackInfos
+// describeAt sets items[i] for the indexes at of ids that TrackInfos
 // describes and returns why the others are not (logged); ErrClosed and
 // ctx's end are its error.
-func (e *Engine) describeAt(ctx context.Context, c model.PlayContext, ids []model.TrackID, at []int, tracks []model.Track) ([]error, error) {
+func (e *Engine) describeAt(ctx context.Context, c model.PlayContext, ids []model.TrackID, at []int, items []player.Item) ([]error, error) {
 	ask := make([]model.TrackID, len(at))
 	for k, i := range at {
 		ask[k] = ids[i]
@@ -230,7 +230,7 @@ func (e *Engine) describeAt(ctx context.Context, c model.PlayContext, ids []mode
 	for k, err := range errs {
 		switch {
 		case err == nil:
-			tracks[at[k]] = got[k]
+			items[at[k]] = player.ItemOf(got[k], model.Loudness{})
 		case errors.Is(err, ErrClosed):
 			return nil, err
 		default:
@@ -382,6 +382,13 @@ var ErrNoPlayer = errors.New("core: player not open")
 // tracks[start]; album is the loudness of the album they all belong to
 // (zero when unknown or mixed).
 func (e *Engine) play(c model.PlayContext, tracks []model.Track, start int, frame int64, album model.Loudness) error {
+	return e.playItems(c, playerItems(tracks, album), start, frame)
+}
+
+// playItems sends the items to the player, to start at output frame
+// frame of items[start], ending the background fill of the queue they
+// replace.
+func (e *Engine) playItems(c model.PlayContext, items []player.Item, start int, frame int64) error {
 	if err := e.calls.check(); err != nil {
 		return err
 	}
@@ -389,7 +396,6 @@ func (e *Engine) play(c model.PlayContext, tracks []model.Track, start int, fram
 	if p == nil {
 		return ErrNoPlayer
 	}
-	items := playerItems(tracks, album)
 	e.player.late.Stop() // the queue it describes is being replaced
 	e.social.setContext(c)
 	return p.Send(player.PlayContext{Context: c, Items: items, Start: start, StartFrame: frame, Offline: e.OfflineMode()})

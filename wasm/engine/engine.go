@@ -550,18 +550,18 @@ func (e *Engine) playTracksFrom(ctx context.Context, ticket uint64, c model.Play
 	e.late.Stop() // the network is this play's first
 	order := player.StartOrder(len(ids), start)
 	head, rest := order[:min(len(order), trackBatch)], order[min(len(order), trackBatch):]
-	tracks := make([]model.Track, len(ids))
+	items := make([]player.Item, len(ids))
 	for i, id := range ids {
-		tracks[i] = model.Track{ID: id}
+		items[i].Track = id
 	}
-	if e.describeAt(ctx, ids, head, tracks) == 0 && len(rest) > 0 {
-		e.describeAt(ctx, ids, rest, tracks)
+	if e.describeAt(ctx, ids, head, items) == 0 && len(rest) > 0 {
+		e.describeAt(ctx, ids, rest, items)
 		rest = nil
 	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := e.play(ticket, c, tracks, start, frame, model.Loudness{}); err != nil || len(rest) == 0 {
+	if err := e.playItems(ticket, c, items, start, frame); err != nil || len(rest) == 0 {
 		return err
 	}
 	p := e.Player()
@@ -578,9 +578,9 @@ func (e *Engine) playTracksFrom(ctx context.Context, ticket uint64, c model.Play
 	return nil
 }
 
-// describeAt sets tracks[i] for the indexes at of ids that TrackInfos
+// describeAt sets items[i] for the indexes at of ids that TrackInfos
 // describes, logs the others, and returns how many it described.
-func (e *Engine) describeAt(ctx context.Context, ids []model.TrackID, at []int, tracks []model.Track) int {
+func (e *Engine) describeAt(ctx context.Context, ids []model.TrackID, at []int, items []player.Item) int {
 	ask := make([]model.TrackID, len(at))
 	for k, i := range at {
 		ask[k] = ids[i]
@@ -589,7 +589,7 @@ func (e *Engine) describeAt(ctx context.Context, ids []model.TrackID, at []int, 
 	known := 0
 	for k, err := range errs {
 		if err == nil {
-			tracks[at[k]] = got[k]
+			items[at[k]] = player.ItemOf(got[k], model.Loudness{})
 			known++
 		}
 	}
@@ -619,13 +619,19 @@ func (e *Engine) logUndescribed(ids []model.TrackID, errs []error) {
 // play plays tracks, which it only reads, unless a play call later than
 // ticket was made (ErrReplaced).
 func (e *Engine) play(ticket uint64, c model.PlayContext, tracks []model.Track, start int, frame int64, album model.Loudness) error {
-	p := e.Player()
-	if p == nil {
-		return fmt.Errorf("engine: play: no player")
-	}
 	items := make([]player.Item, len(tracks))
 	for i, t := range tracks {
 		items[i] = player.ItemOf(t, album)
+	}
+	return e.playItems(ticket, c, items, start, frame)
+}
+
+// playItems plays items, ending the background fill of the queue they
+// replace, unless a play call later than ticket was made (ErrReplaced).
+func (e *Engine) playItems(ticket uint64, c model.PlayContext, items []player.Item, start int, frame int64) error {
+	p := e.Player()
+	if p == nil {
+		return fmt.Errorf("engine: play: no player")
 	}
 	e.playMu.Lock()
 	defer e.playMu.Unlock()
