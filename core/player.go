@@ -201,6 +201,9 @@ func (e *Engine) PlayTracksFrom(ctx context.Context, c model.PlayContext, ids []
 		return err
 	}
 	p := e.Player()
+	if p == nil { // closed since the play
+		return nil
+	}
 	e.player.late.Replace(ctx, func(ctx context.Context) {
 		err := p.FillLate(ctx, ids, rest, func(ctx context.Context, ids []model.TrackID) ([]model.Track, []error) {
 			tracks, errs := e.TrackInfos(ctx, ids)

@@ -565,6 +565,9 @@ func (e *Engine) playTracksFrom(ctx context.Context, ticket uint64, c model.Play
 		return err
 	}
 	p := e.Player()
+	if p == nil { // closed since the play
+		return nil
+	}
 	e.late.Replace(ctx, func(ctx context.Context) {
 		err := p.FillLate(ctx, ids, rest, func(ctx context.Context, ids []model.TrackID) ([]model.Track, []error) {
 			tracks, errs := e.TrackInfos(ctx, ids)
