@@ -568,6 +568,11 @@ func (e *Engine) playTracksFrom(ctx context.Context, ticket uint64, c model.Play
 	if p == nil { // closed since the play
 		return nil
 	}
+	e.playMu.Lock()
+	defer e.playMu.Unlock()
+	if e.plays.Load() != ticket { // stopped or replaced since the play
+		return nil
+	}
 	e.late.Replace(ctx, func(ctx context.Context) {
 		err := p.FillLate(ctx, ids, rest, func(ctx context.Context, ids []model.TrackID) ([]model.Track, []error) {
 			tracks, errs := e.TrackInfos(ctx, ids)
@@ -647,10 +652,14 @@ func (e *Engine) playItems(ticket uint64, c model.PlayContext, items []player.It
 	return p.PlayNow(player.PlayContext{Context: c, Items: items, Start: start, StartFrame: frame})
 }
 
-// Stop ends the play (player.Player.Stop); a play call still waiting
-// for the network does not start after it (ErrReplaced).
+// Stop ends the play (player.Player.Stop) and the background metadata
+// fill of its queue; a play call still waiting for the network does not
+// start after it (ErrReplaced).
 func (e *Engine) Stop() error {
+	e.playMu.Lock()
 	e.plays.Add(1)
+	e.late.Stop() // the queue it describes ends
+	e.playMu.Unlock()
 	p := e.Player()
 	if p == nil {
 		return fmt.Errorf("engine: stop: no player")
