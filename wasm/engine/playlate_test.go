@@ -52,8 +52,8 @@ func fillGoroutines() int {
 // TestPlayTracksBeforeMetadata: as core's, for the web engine: a
 // 1,000-entry play starts (PlayTracks returns, the first block reaches
 // the sink) while the relay holds every metadata batch after the first;
-// the background fill ends when the next play replaces the queue, and at
-// Close. Before, PlayTracks waited for every batch.
+// the background fill ends when the next play replaces the queue, at
+// Stop and at Close. Before, PlayTracks waited for every batch.
 func TestPlayTracksBeforeMetadata(t *testing.T) {
 	var pass, held atomic.Int32
 	release := make(chan struct{})
@@ -122,6 +122,16 @@ func TestPlayTracksBeforeMetadata(t *testing.T) {
 	}
 	if n := fillGoroutines(); n != 1 {
 		t.Fatalf("%d background fills running after the queue was replaced, want 1 (the new one)", n)
+	}
+	if err := e.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if n := fillGoroutines(); n != 0 {
+		t.Fatalf("%d background fills still running after Stop", n)
+	}
+	pass.Store(1)
+	if err := e.PlayTracks(ctx, model.PlayContext{Kind: "playlist", ID: "big"}, ids, 0); err != nil {
+		t.Fatal(err)
 	}
 	if err := e.Close(); err != nil {
 		t.Fatal(err)
