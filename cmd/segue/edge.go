@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/server/access"
 	"github.com/segue-fm/segue/server/edge"
 )
@@ -21,6 +22,10 @@ import (
 // reading encrypted blobs (and being recorded in access records) from the
 // edge for at most that long.
 const maxEdgeAuthTTL = time.Hour
+
+// maxEdgeInFlightWait bounds --inflight-wait: a miss that waits longer for
+// room is better answered 503 so its client retries or tries elsewhere.
+const maxEdgeInFlightWait = time.Minute
 
 func init() {
 	register("edge", "run a caching edge in front of a relay or a parent edge (encrypted blobs and manifests only)", runEdge)
@@ -34,6 +39,8 @@ func runEdge(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	memMiB := fs.Int64("memory-mib", edge.DefaultMemoryBytes>>20, "memory cache budget in MiB")
 	diskDir := fs.String("disk-dir", envOr("SEGUE_EDGE_DISK", ""), "disk cache directory (empty: memory only; env SEGUE_EDGE_DISK)")
 	diskMiB := fs.Int64("disk-mib", edge.DefaultDiskBytes>>20, "disk cache budget in MiB (with -disk-dir)")
+	inFlightMiB := fs.Int64("inflight-mib", edge.DefaultInFlightBytes>>20, fmt.Sprintf("memory budget in MiB for the bodies of misses being fetched and served, outside -memory-mib; at least %d (the largest blob)", model.MaxBlobSize>>20))
+	inFlightWait := fs.Duration("inflight-wait", edge.DefaultInFlightWait, fmt.Sprintf("how long a miss waits for -inflight-mib room before it is answered 503 with Retry-After, 0…%s", maxEdgeInFlightWait))
 	authTTL := fs.Duration("auth-ttl", edge.DefaultAuthTTL, fmt.Sprintf("how long an accepted device token is trusted before the parent is asked again, 1s…%s (a revoked token reads encrypted blobs that long)", maxEdgeAuthTTL))
 	tokenFile := fs.String("token-file", envOr("SEGUE_EDGE_TOKEN_FILE", ""), "file holding the edge's own device token; enables pre-positioning of scheduled releases (env SEGUE_EDGE_TOKEN_FILE)")
 	every := fs.Duration("preposition-every", 5*time.Minute, "interval between pre-positioning passes (with -token-file)")
@@ -43,7 +50,7 @@ func runEdge(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	shutdown := fs.Duration("shutdown-timeout", 10*time.Second, "grace period for in-flight requests on SIGTERM")
 	level := fs.String("log-level", envOr("SEGUE_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env SEGUE_LOG_LEVEL)")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: segue edge --parent URL [--listen ADDR] [--memory-mib N] [--disk-dir DIR --disk-mib N] [--token-file F [--preposition-every D] [--pin-mib N]] [--access-dir DIR]")
+		fmt.Fprintln(fs.Output(), "usage: segue edge --parent URL [--listen ADDR] [--memory-mib N] [--inflight-mib N] [--disk-dir DIR --disk-mib N] [--token-file F [--preposition-every D] [--pin-mib N]] [--access-dir DIR]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -61,6 +68,12 @@ func runEdge(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if *memMiB <= 0 || *diskMiB <= 0 || *memMiB > 1<<30 || *diskMiB > 1<<30 || *pinMiB < 0 || *pinMiB > 1<<30 {
 		return fmt.Errorf("%w: -memory-mib and -disk-mib must be between 1 and 2^30, -pin-mib between 0 and 2^30", errUsage)
+	}
+	if *inFlightMiB < model.MaxBlobSize>>20 || *inFlightMiB > 1<<30 {
+		return fmt.Errorf("%w: -inflight-mib %d: want %d to 2^30", errUsage, *inFlightMiB, model.MaxBlobSize>>20)
+	}
+	if *inFlightWait < 0 || *inFlightWait > maxEdgeInFlightWait {
+		return fmt.Errorf("%w: -inflight-wait %s: want 0…%s", errUsage, *inFlightWait, maxEdgeInFlightWait)
 	}
 	if *authTTL < time.Second || *authTTL > maxEdgeAuthTTL {
 		return fmt.Errorf("%w: -auth-ttl %s: want 1s…%s", errUsage, *authTTL, maxEdgeAuthTTL)
@@ -89,6 +102,7 @@ func runEdge(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		WithMemoryBytes(*memMiB<<20).
 		WithDiskDir(*diskDir).
 		WithDiskBytes(*diskMiB<<20).
+		WithInFlightBytes(*inFlightMiB<<20, *inFlightWait).
 		WithAuthTTL(*authTTL, edge.DefaultAuthFailTTL).
 		WithPreposition(*pinMiB<<20, edge.DefaultPinWindow).
 		WithLogger(log)

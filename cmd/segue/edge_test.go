@@ -78,6 +78,9 @@ func TestEdgeCommand(t *testing.T) {
 		{"edge", "-parent", "http://x", "extra"},
 		{"edge", "-parent", "http://x", "-auth-ttl", "1000h"},
 		{"edge", "-parent", "http://x", "-auth-ttl", "-1s"},
+		{"edge", "-parent", "http://x", "-inflight-mib", "15"},
+		{"edge", "-parent", "http://x", "-inflight-wait", "-1s"},
+		{"edge", "-parent", "http://x", "-inflight-wait", "2m"},
 		{"edge", "-parent", "http://x", "-access-dir", "x", "-access-retention", "24h"},
 		{"edge", "-parent", "http://x", "-access-retention", "900h"},
 	} {

@@ -89,7 +89,7 @@ func (e *Edge) checkToken(ctx context.Context, tok string) (verdict, error) {
 	ch := e.flight.DoChan("auth "+string(h[:]), func() (any, error) {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.opts.originTimeout)
 		defer cancel()
-		status, _, body, err := e.get(fctx, "/v1/me", tok, 64<<10)
+		status, _, body, err := e.get(fctx, "/v1/me", tok, 64<<10, nil)
 		if err != nil {
 			return verdict{}, err
 		}

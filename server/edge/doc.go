@@ -18,7 +18,8 @@
 // Admission and eviction are otter v2's W-TinyLFU, under two explicit
 // byte budgets: one in memory (Options.WithMemoryBytes) and one on disk
 // (Options.WithDiskDir, Options.WithDiskBytes). Concurrent misses for the
-// same object share one parent fetch (singleflight). Ranges, HEAD,
+// same object share one parent fetch, and the bodies of misses are held
+// under a third byte budget (Options.WithInFlightBytes). Ranges, HEAD,
 // If-None-Match → 304 and If-Range are http.ServeContent's, with the
 // relay's strong ETag and Cache-Control, its limit on ranges and its
 // reading of the Range header (relay.LimitRanges: another unit or an

@@ -37,6 +37,9 @@ var (
 	// ErrParent means the parent could not be reached or answered an
 	// unexpected status (502).
 	ErrParent = errors.New("edge: parent unavailable")
+	// ErrBusy means a miss found no room in the in-flight budget
+	// (Options.WithInFlightBytes) within its wait (503, Retry-After).
+	ErrBusy = errors.New("edge: too many bytes in flight")
 )
 
 // Stats are an edge's counters since New. Hits and Misses count GET/HEAD
@@ -52,6 +55,9 @@ type Stats struct {
 	DiskBytes      int64 // held on disk (≤ the disk budget)
 	PinnedObjects  int   // pre-positioned objects pinned for upcoming releases
 	PinnedBytes    int64 // their bytes (≤ the pre-positioning budget)
+	InFlightBytes  int64 // miss bodies reserved now (≤ the in-flight budget)
+	InFlightPeak   int64 // the most InFlightBytes has been
+	Busy           int64 // misses refused for want of in-flight room (503)
 }
 
 // Edge is a caching reverse proxy in front of a relay or a parent edge.
@@ -63,7 +69,10 @@ type Edge struct {
 	pos    *posCache
 	pins   *pins // pre-positioned releases (preposition.go)
 	auth   *verdicts
-	flight singleflight.Group
+	flight singleflight.Group // token checks
+	calls  flights            // object fetches
+	// inFlight counts the bodies of misses (Options.WithInFlightBytes).
+	inFlight *budget
 
 	hits, misses, fetches, corrupt, fromCache, fetched atomic.Int64
 }
@@ -81,6 +90,8 @@ func New(opts Options) (*Edge, error) {
 		return nil, fmt.Errorf("%w: disk budget %d: want > 0", ErrBadOptions, opts.diskBytes)
 	case opts.maxBlob <= 0 || opts.maxBlob > maxObject:
 		return nil, fmt.Errorf("%w: max blob size %d: want 1 to %d", ErrBadOptions, opts.maxBlob, maxObject)
+	case opts.inFlight < opts.maxBlob || opts.inFlightWait < 0:
+		return nil, fmt.Errorf("%w: in-flight budget %d with wait %s: want at least the max blob size %d and a wait ≥ 0", ErrBadOptions, opts.inFlight, opts.inFlightWait, opts.maxBlob)
 	case opts.authTTL < 0 || opts.authFailTTL < 0 || opts.originTimeout <= 0:
 		return nil, fmt.Errorf("%w: negative TTL or non-positive origin timeout", ErrBadOptions)
 	case opts.pinBytes < 0 || opts.pinWindow < 0:
@@ -96,7 +107,8 @@ func New(opts Options) (*Edge, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Edge{opts: opts, parent: u, store: st, pos: newPosCache(opts.now), pins: newPins(opts.pinBytes), auth: newVerdicts(opts.now)}, nil
+	return &Edge{opts: opts, parent: u, store: st, pos: newPosCache(opts.now), pins: newPins(opts.pinBytes), auth: newVerdicts(opts.now),
+		calls: flights{m: make(map[string]*call)}, inFlight: newBudget(opts.inFlight, opts.inFlightWait)}, nil
 }
 
 // Close releases the caches. The disk objects stay for the next run.
@@ -114,6 +126,7 @@ func (e *Edge) Stats() Stats {
 		Hits: e.hits.Load(), Misses: e.misses.Load(), ParentFetches: e.fetches.Load(),
 		Corrupt: e.corrupt.Load(), BytesFromCache: e.fromCache.Load(), BytesFetched: e.fetched.Load(),
 		MemoryBytes: mem, DiskBytes: disk,
+		InFlightBytes: e.inFlight.used.Load(), InFlightPeak: e.inFlight.peak.Load(), Busy: e.inFlight.refused.Load(),
 	}
 }
 
@@ -171,7 +184,7 @@ func (e *Edge) authed(h func(w http.ResponseWriter, r *http.Request, tok string)
 // me passes GET /v1/me through to the parent (never cached), so a child
 // edge can validate tokens against this one.
 func (e *Edge) me(w http.ResponseWriter, r *http.Request, tok string) {
-	status, hdr, body, err := e.get(r.Context(), "/v1/me", tok, 64<<10)
+	status, hdr, body, err := e.get(r.Context(), "/v1/me", tok, 64<<10, nil)
 	if err != nil {
 		e.writeFetchError(w, err)
 		return
@@ -199,13 +212,14 @@ func (e *Edge) blob(w http.ResponseWriter, r *http.Request, tok string) {
 		return
 	}
 	e.misses.Add(1)
-	b, err := e.fetchOnce(r.Context(), k.String(), tok, func(ctx context.Context, tok string) ([]byte, error) {
-		return e.fetchBlob(ctx, r.URL.Path, tok, k)
+	b, release, err := e.fetchOnce(r.Context(), k.String(), tok, func(ctx context.Context, tok string, c *call) ([]byte, error) {
+		return e.fetchBlob(ctx, r.URL.Path, tok, k, c)
 	})
 	if err != nil {
 		e.writeFetchError(w, err)
 		return
 	}
+	defer release()
 	serve(w, r, b, k, relay.CacheImmutable, "MISS")
 }
 
@@ -243,13 +257,14 @@ func (e *Edge) positional(w http.ResponseWriter, r *http.Request, tok string) {
 		}
 	}
 	e.misses.Add(1)
-	b, err := e.fetchOnce(r.Context(), "p "+path, tok, func(ctx context.Context, tok string) ([]byte, error) {
-		return e.fetchPositional(ctx, path, tok, kind)
+	b, release, err := e.fetchOnce(r.Context(), "p "+path, tok, func(ctx context.Context, tok string, c *call) ([]byte, error) {
+		return e.fetchPositional(ctx, path, tok, kind, c)
 	})
 	if err != nil {
 		e.writeFetchError(w, err)
 		return
 	}
+	defer release()
 	serve(w, r, b, objKey{kind: kind, hash: sha256.Sum256(b)}, relay.CachePositional, "MISS")
 }
 
@@ -267,38 +282,6 @@ func (e *Edge) hit(b []byte) {
 	e.fromCache.Add(int64(len(b)))
 }
 
-// fetchOnce runs fetch with the caller's token tok for key at most once
-// at a time: concurrent callers for the same key share the leader's
-// result. The fetch runs on a context detached from the leader's request
-// (bounded by the origin timeout), so a leader that goes away does not
-// fail the others; each caller stops waiting when its own ctx ends.
-//
-// A parent's 401 is the leader's token's, not the others': the token is
-// refused at once (fetchAs), and a caller with another token fetches
-// again with its own instead of answering 401 for a token that works.
-func (e *Edge) fetchOnce(ctx context.Context, key, tok string, fetch func(ctx context.Context, tok string) ([]byte, error)) ([]byte, error) {
-	ch := e.flight.DoChan(key, func() (any, error) {
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.opts.originTimeout)
-		defer cancel()
-		return e.fetchAs(fctx, tok, fetch)
-	})
-	select {
-	case res := <-ch:
-		var ps *parentStatus
-		if errors.As(res.Err, &ps) && ps.code == http.StatusUnauthorized && ps.token != sha256.Sum256([]byte(tok)) {
-			fctx, cancel := context.WithTimeout(ctx, e.opts.originTimeout)
-			defer cancel()
-			return e.fetchAs(fctx, tok, fetch)
-		}
-		if res.Err != nil {
-			return nil, res.Err
-		}
-		return res.Val.([]byte), nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-}
-
 // fetchAs runs fetch with tok. When the parent refuses tok (401), the
 // edge's verdict on it becomes a refusal at once: a token the relay has
 // revoked stops reading cached objects at its first miss, instead of
@@ -313,9 +296,10 @@ func (e *Edge) fetchAs(ctx context.Context, tok string, fetch func(ctx context.C
 	return b, err
 }
 
-// fetchBlob fetches a blob from the parent, checks its hash and caches it.
-func (e *Edge) fetchBlob(ctx context.Context, path, tok string, k objKey) ([]byte, error) {
-	status, _, b, err := e.get(ctx, path, tok, e.opts.maxBlob)
+// fetchBlob fetches a blob from the parent (its body reserved on c),
+// checks its hash and caches it.
+func (e *Edge) fetchBlob(ctx context.Context, path, tok string, k objKey, c *call) ([]byte, error) {
+	status, _, b, err := e.get(ctx, path, tok, e.opts.maxBlob, c)
 	if err != nil {
 		return nil, err
 	}
@@ -334,9 +318,10 @@ func (e *Edge) fetchBlob(ctx context.Context, path, tok string, k objKey) ([]byt
 
 // fetchPositional fetches a positional object, checks it against the
 // parent's strong ETag (the SHA-256 of the bytes, §4), caches the bytes by
-// hash and remembers the position for the parent's max-age.
-func (e *Edge) fetchPositional(ctx context.Context, path, tok string, kind byte) ([]byte, error) {
-	status, hdr, b, err := e.get(ctx, path, tok, e.opts.maxBlob)
+// hash and remembers the position for the parent's max-age. Its body is
+// reserved on c.
+func (e *Edge) fetchPositional(ctx context.Context, path, tok string, kind byte, c *call) ([]byte, error) {
+	status, hdr, b, err := e.get(ctx, path, tok, e.opts.maxBlob, c)
 	if err != nil {
 		return nil, err
 	}
@@ -395,22 +380,52 @@ func (p *parentStatus) Error() string {
 	return fmt.Sprintf("edge: parent answered %d", p.code)
 }
 
+// maxErrorBody bounds the body of a parent's answer other than 200.
+const maxErrorBody = 64 << 10
+
 // get sends GET base+path with the client's token and reads at most limit
-// bytes of body.
-func (e *Edge) get(ctx context.Context, path, tok string, limit int64) (int, http.Header, []byte, error) {
+// bytes of body (at most maxErrorBody of an answer other than 200). With
+// a call c, the body's bytes are reserved on c from the in-flight budget
+// before any is read: a 200 must then carry its Content-Length (the relay
+// and edges send it), so what is reserved is exactly what is held.
+func (e *Edge) get(ctx context.Context, path, tok string, limit int64, c *call) (int, http.Header, []byte, error) {
 	e.fetches.Add(1)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.parent.String()+path, nil)
 	if err != nil {
 		return 0, nil, nil, fmt.Errorf("%w: %v", ErrParent, err)
 	}
 	req.Header.Set("Authorization", "Bearer "+tok)
+	// No transparent gzip: it would hide the body's length.
+	req.Header.Set("Accept-Encoding", "identity")
 	resp, err := e.opts.client.Do(req)
 	if err != nil {
 		return 0, nil, nil, fmt.Errorf("%w: %v", ErrParent, err)
 	}
 	defer resp.Body.Close()
-	if resp.ContentLength > limit {
-		return 0, nil, nil, fmt.Errorf("%w: %s: %d bytes", ErrTooLarge, path, resp.ContentLength)
+	if resp.StatusCode != http.StatusOK {
+		limit = min(limit, maxErrorBody)
+	}
+	n := resp.ContentLength
+	switch {
+	case n > limit:
+		return 0, nil, nil, fmt.Errorf("%w: %s: %d bytes", ErrTooLarge, path, n)
+	case n < 0 && c != nil && resp.StatusCode == http.StatusOK:
+		return 0, nil, nil, fmt.Errorf("%w: %s: answer without Content-Length", ErrParent, path)
+	case n < 0:
+		n = limit
+	}
+	if c != nil {
+		if err := e.inFlight.acquire(ctx, n); err != nil {
+			return 0, nil, nil, err
+		}
+		c.held += n
+	}
+	if resp.ContentLength >= 0 {
+		b := make([]byte, n)
+		if _, err := io.ReadFull(resp.Body, b); err != nil {
+			return 0, nil, nil, fmt.Errorf("%w: read %s: %v", ErrParent, path, err)
+		}
+		return resp.StatusCode, resp.Header, b, nil
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
@@ -440,6 +455,9 @@ func (e *Edge) writeFetchError(w http.ResponseWriter, err error) {
 			return
 		}
 		writeError(w, http.StatusBadGateway, err.Error())
+	case errors.Is(err, ErrBusy):
+		w.Header().Set("Retry-After", strconv.Itoa(int(busyRetry/time.Second)))
+		writeError(w, http.StatusServiceUnavailable, err.Error())
 	case errors.Is(err, context.Canceled):
 		// The client went away: nobody reads the answer.
 	default:

@@ -17,6 +17,8 @@ type Options struct {
 	diskDir       string
 	diskBytes     int64
 	maxBlob       int64
+	inFlight      int64
+	inFlightWait  time.Duration
 	authTTL       time.Duration
 	authFailTTL   time.Duration
 	originTimeout time.Duration
@@ -40,11 +42,14 @@ const (
 	DefaultOriginTimeout = 30 * time.Second
 	DefaultPinBytes      = 1 << 30
 	DefaultPinWindow     = time.Hour
+	DefaultInFlightBytes = 128 << 20
+	DefaultInFlightWait  = 2 * time.Second
 )
 
 // DefaultOptions returns the defaults for an edge in front of parent (the
 // relay's or a parent edge's base URL, such as "http://relay:8080"): 256 MiB
-// of memory cache, no disk cache, blobs up to model.MaxBlobSize, token
+// of memory cache, no disk cache, blobs up to model.MaxBlobSize, 128 MiB of
+// miss bodies in flight (a miss waits up to 2 s for room), token
 // verdicts kept 30 s (refusals 2 s), parent fetches bounded by 30 s, an
 // http.Client without a timeout of its own, logs discarded.
 func DefaultOptions(parent string) Options {
@@ -53,6 +58,8 @@ func DefaultOptions(parent string) Options {
 		memoryBytes:   DefaultMemoryBytes,
 		diskBytes:     DefaultDiskBytes,
 		maxBlob:       model.MaxBlobSize,
+		inFlight:      DefaultInFlightBytes,
+		inFlightWait:  DefaultInFlightWait,
 		authTTL:       DefaultAuthTTL,
 		authFailTTL:   DefaultAuthFailTTL,
 		originTimeout: DefaultOriginTimeout,
@@ -109,6 +116,19 @@ func (o Options) WithDiskBytes(n int64) Options { o.diskBytes = n; return o }
 // a larger answer is a 502 (default model.MaxBlobSize, 16 MiB; at most
 // 1 GiB).
 func (o Options) WithMaxBlobSize(n int64) Options { o.maxBlob = n; return o }
+
+// WithInFlightBytes bounds the bodies of misses the edge holds outside
+// its caches: a fetch from the parent reserves its Content-Length from n
+// before it reads a byte of the body, and holds it until every request
+// that shared the fetch has written its answer. A fetch that finds too
+// little room waits up to wait for it, then its requests are answered 503
+// with Retry-After (ErrBusy); wait 0 never waits. n must be at least the
+// largest blob (WithMaxBlobSize). Default 128 MiB (DefaultInFlightBytes)
+// and 2 s (DefaultInFlightWait).
+func (o Options) WithInFlightBytes(n int64, wait time.Duration) Options {
+	o.inFlight, o.inFlightWait = n, wait
+	return o
+}
 
 // WithAuthTTL sets how long the edge trusts the parent's verdict on a
 // device token: an accepted token is not asked about again for ok, a

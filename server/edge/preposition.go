@@ -166,7 +166,7 @@ func (e *Edge) Preposition(ctx context.Context, tok string) (PrepositionReport, 
 	for k, b := range e.pins.expire(now) {
 		e.store.put(k, b)
 	}
-	status, _, body, err := e.get(ctx, "/v1/releases", tok, maxSchedule)
+	status, _, body, err := e.get(ctx, "/v1/releases", tok, maxSchedule, nil)
 	if err != nil {
 		return rep, err
 	}
@@ -248,11 +248,13 @@ func (e *Edge) prepositionStream(ctx context.Context, tok string, track model.Tr
 		}
 		if !ok {
 			path := "/v1/blobs/" + hex.EncodeToString(h[:])
-			if b, err = e.fetchOnce(ctx, k.String(), tok, func(ctx context.Context, tok string) ([]byte, error) {
-				return e.fetchBlob(ctx, path, tok, k)
+			var release func()
+			if b, release, err = e.fetchOnce(ctx, k.String(), tok, func(ctx context.Context, tok string, c *call) ([]byte, error) {
+				return e.fetchBlob(ctx, path, tok, k, c)
 			}); err != nil {
 				return false, err
 			}
+			release() // the pins count it from here
 			rep.Fetched++
 			rep.Bytes += int64(len(b))
 		}
@@ -270,12 +272,13 @@ func (e *Edge) prepositionStream(ctx context.Context, tok string, track model.Tr
 // pinPositional fetches a positional object from the parent (refreshing
 // the position), pins it and its position until until, and returns it.
 func (e *Edge) pinPositional(ctx context.Context, tok, path string, kind byte, until time.Time, rep *PrepositionReport) ([]byte, error) {
-	b, err := e.fetchOnce(ctx, "p "+path, tok, func(ctx context.Context, tok string) ([]byte, error) {
-		return e.fetchPositional(ctx, path, tok, kind)
+	b, release, err := e.fetchOnce(ctx, "p "+path, tok, func(ctx context.Context, tok string, c *call) ([]byte, error) {
+		return e.fetchPositional(ctx, path, tok, kind, c)
 	})
 	if err != nil {
 		return nil, err
 	}
+	release() // the pins count it from here
 	rep.Fetched++
 	rep.Bytes += int64(len(b))
 	k := objKey{kind: kind, hash: sha256.Sum256(b)}

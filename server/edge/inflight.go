@@ -1,0 +1,149 @@
+package edge
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/semaphore"
+)
+
+// busyRetry is the Retry-After of a miss refused by the in-flight budget.
+const busyRetry = time.Second
+
+// budget is the in-flight byte budget (Options.WithInFlightBytes): the
+// bodies of misses being fetched or served, which no cache counts. Bytes
+// are reserved before they are read, so used never exceeds size.
+type budget struct {
+	sem  *semaphore.Weighted
+	size int64
+	wait time.Duration
+
+	used, peak, refused atomic.Int64
+}
+
+func newBudget(size int64, wait time.Duration) *budget {
+	return &budget{sem: semaphore.NewWeighted(size), size: size, wait: wait}
+}
+
+// acquire reserves n bytes (n ≤ size), waiting at most the budget's wait
+// for room: ErrBusy when none came, ctx's error when ctx ended first.
+func (b *budget) acquire(ctx context.Context, n int64) error {
+	ok := b.sem.TryAcquire(n)
+	if !ok && b.wait > 0 {
+		wctx, cancel := context.WithTimeout(ctx, b.wait)
+		ok = b.sem.Acquire(wctx, n) == nil
+		cancel()
+	}
+	if !ok {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		b.refused.Add(1)
+		return fmt.Errorf("%w: %d bytes wanted, %d of %d in flight", ErrBusy, n, b.used.Load(), b.size)
+	}
+	u := b.used.Add(n)
+	for p := b.peak.Load(); u > p && !b.peak.CompareAndSwap(p, u); p = b.peak.Load() {
+	}
+	return nil
+}
+
+func (b *budget) release(n int64) {
+	b.used.Add(-n)
+	b.sem.Release(n)
+}
+
+// call is one fetch from the parent and the requests that share it. The
+// body's reservation (held) is released when the last holder lets go:
+// the fetch itself, and each request until it has written its answer.
+type call struct {
+	done chan struct{}
+	body []byte
+	err  error
+	held int64 // bytes reserved; written by the fetch before done closes
+	refs int   // guarded by flights.mu
+}
+
+// flights coalesces concurrent fetches of one object (as singleflight,
+// but counting who still holds the body).
+type flights struct {
+	mu sync.Mutex
+	m  map[string]*call
+}
+
+// fetchFunc fetches an object with tok, reserving its body's bytes on c.
+type fetchFunc func(ctx context.Context, tok string, c *call) ([]byte, error)
+
+// fetchOnce runs fetch with the caller's token tok for key at most once
+// at a time: concurrent callers for the same key share the leader's
+// result. The fetch runs on a context detached from the leader's request
+// (bounded by the origin timeout), so a leader that goes away does not
+// fail the others; each caller stops waiting when its own ctx ends. On
+// success the caller must call release once it no longer reads the body
+// (the body's bytes count against the in-flight budget until then).
+//
+// A parent's 401 is the leader's token's, not the others': the token is
+// refused at once (fetchAs), and a caller with another token fetches
+// again with its own instead of answering 401 for a token that works.
+func (e *Edge) fetchOnce(ctx context.Context, key, tok string, fetch fetchFunc) (body []byte, release func(), err error) {
+	e.calls.mu.Lock()
+	c, ok := e.calls.m[key]
+	if !ok {
+		c = &call{done: make(chan struct{}), refs: 1}
+		e.calls.m[key] = c
+		go e.run(context.WithoutCancel(ctx), key, tok, c, fetch)
+	}
+	c.refs++
+	e.calls.mu.Unlock()
+	select {
+	case <-c.done:
+	case <-ctx.Done():
+		e.unref(c)
+		return nil, nil, ctx.Err()
+	}
+	var ps *parentStatus
+	if errors.As(c.err, &ps) && ps.code == http.StatusUnauthorized && ps.token != sha256.Sum256([]byte(tok)) {
+		e.unref(c)
+		c = &call{done: make(chan struct{}), refs: 2}
+		e.run(ctx, "", tok, c, fetch)
+	}
+	if c.err != nil {
+		e.unref(c)
+		return nil, nil, c.err
+	}
+	return c.body, func() { e.unref(c) }, nil
+}
+
+// run performs c's fetch, bounded by the origin timeout, publishes its
+// result and lets go of the fetch's own hold on it. An empty key is a
+// fetch no other request joins.
+func (e *Edge) run(ctx context.Context, key, tok string, c *call, fetch fetchFunc) {
+	fctx, cancel := context.WithTimeout(ctx, e.opts.originTimeout)
+	defer cancel()
+	c.body, c.err = e.fetchAs(fctx, tok, func(ctx context.Context, tok string) ([]byte, error) {
+		return fetch(ctx, tok, c)
+	})
+	if key != "" {
+		e.calls.mu.Lock()
+		delete(e.calls.m, key)
+		e.calls.mu.Unlock()
+	}
+	close(c.done)
+	e.unref(c)
+}
+
+// unref lets go of one hold on c; the last one releases its bytes.
+func (e *Edge) unref(c *call) {
+	e.calls.mu.Lock()
+	c.refs--
+	last := c.refs == 0
+	e.calls.mu.Unlock()
+	if last && c.held > 0 {
+		e.inFlight.release(c.held)
+	}
+}

@@ -1,0 +1,190 @@
+package edge
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// blobParent is a fake parent: it accepts every token (/v1/me) and
+// serves its blobs by hash, with their Content-Length. Each blob request
+// is reported on arrived once its headers are sent, then waits for gate
+// before the body.
+type blobParent struct {
+	url      string
+	blobs    map[string][]byte // path → body
+	paths    []string
+	gate     chan struct{}
+	arrived  chan string
+	requests atomic.Int64
+	// noLength sends bodies chunked, without Content-Length.
+	noLength bool
+}
+
+func newBlobParent(t *testing.T, n, size int) *blobParent {
+	t.Helper()
+	p := &blobParent{blobs: map[string][]byte{}, gate: make(chan struct{}), arrived: make(chan string, 1024)}
+	rng := rand.NewChaCha8([32]byte{7})
+	for range n {
+		b := make([]byte, size)
+		rng.Read(b)
+		h := sha256.Sum256(b)
+		path := "/v1/blobs/" + hex.EncodeToString(h[:])
+		p.blobs[path] = b
+		p.paths = append(p.paths, path)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/me" {
+			io.WriteString(w, `{"device":{"device_id":"dev-1"}}`)
+			return
+		}
+		b, ok := p.blobs[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		p.requests.Add(1)
+		if !p.noLength {
+			w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+		}
+		w.WriteHeader(http.StatusOK)
+		w.(http.Flusher).Flush()
+		p.arrived <- r.URL.Path
+		select {
+		case <-p.gate:
+		case <-r.Context().Done():
+			return
+		}
+		w.Write(b)
+	}))
+	t.Cleanup(srv.Close)
+	p.url = srv.URL
+	return p
+}
+
+// answer is one client's result.
+type answer struct {
+	status     int
+	retryAfter string
+	body       []byte
+}
+
+// getAll sends one GET per path concurrently and returns the answers in
+// order, once all have completed.
+func getAll(t *testing.T, base string, paths []string) []answer {
+	t.Helper()
+	out := make([]answer, len(paths))
+	var wg sync.WaitGroup
+	for i, p := range paths {
+		wg.Go(func() {
+			req, _ := http.NewRequest(http.MethodGet, base+p, nil)
+			req.Header.Set("Authorization", "Bearer tok")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer resp.Body.Close()
+			b, err := io.ReadAll(resp.Body)
+			if err != nil {
+				t.Error(err)
+			}
+			out[i] = answer{resp.StatusCode, resp.Header.Get("Retry-After"), b}
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+// TestEdgeInFlightBudget: concurrent misses for distinct large blobs hold
+// at most the in-flight budget of bodies, measured by the edge's own
+// reservation counter; a miss past it waits for room (and is served) or,
+// without a wait, is answered 503 with Retry-After. Before, every miss
+// read its whole body from the parent outside any budget: 16 misses of
+// 8 MiB held ≈ 133 MiB of heap behind a 16 MiB memory budget.
+func TestEdgeInFlightBudget(t *testing.T) {
+	const size, budgetBlobs = 1 << 20, 3
+	for _, tc := range []struct {
+		name       string
+		wait       time.Duration
+		n          int
+		same       bool // every request for the same blob
+		want200    int
+		wantBusy   int
+		wantParent int64
+	}{
+		{"distinct misses wait for room", time.Minute, 12, false, 12, 0, 12},
+		{"distinct misses past the budget refused", 0, 8, false, budgetBlobs, 8 - budgetBlobs, 8},
+		{"one blob shared by every request", 0, 16, true, 16, 0, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newBlobParent(t, tc.n, size)
+			paths := p.paths
+			if tc.same {
+				paths = slices.Repeat(p.paths[:1], tc.n)
+			}
+			e, err := New(DefaultOptions(p.url).WithMemoryBytes(size).WithMaxBlobSize(size).WithInFlightBytes(budgetBlobs*size, tc.wait))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer e.Close()
+			srv := httptest.NewServer(e.Handler())
+			answers := make(chan []answer)
+			go func() { answers <- getAll(t, srv.URL, paths) }()
+			// Hold every body until the budget is full and every other
+			// miss has either arrived at the parent or been refused.
+			want := min(tc.wantParent, budgetBlobs)
+			for range want {
+				<-p.arrived
+			}
+			for s := e.Stats(); s.Misses < int64(tc.n) || s.InFlightBytes < want*size || s.Busy < int64(tc.wantBusy); s = e.Stats() {
+				runtime.Gosched()
+			}
+			close(p.gate)
+			got := <-answers
+			srv.Close() // waits for the handlers: every hold is let go
+			var ok, busy int
+			for i, a := range got {
+				switch a.status {
+				case http.StatusOK:
+					ok++
+					if !bytes.Equal(a.body, p.blobs[paths[i]]) {
+						t.Errorf("request %d: 200 with the wrong body", i)
+					}
+				case http.StatusServiceUnavailable:
+					busy++
+					if a.retryAfter != "1" || !strings.HasPrefix(string(a.body), `{"error":`) {
+						t.Errorf("request %d: 503 with Retry-After %q and body %q, want 1 and a JSON error", i, a.retryAfter, a.body)
+					}
+				default:
+					t.Errorf("request %d: status %d", i, a.status)
+				}
+			}
+			s := e.Stats()
+			if ok != tc.want200 || busy != tc.wantBusy || s.Busy != int64(tc.wantBusy) {
+				t.Errorf("%d answered 200 and %d 503 (Busy %d), want %d and %d", ok, busy, s.Busy, tc.want200, tc.wantBusy)
+			}
+			if s.InFlightPeak > budgetBlobs*size || s.InFlightPeak != want*size {
+				t.Errorf("in-flight peak %d bytes, want %d (budget %d)", s.InFlightPeak, want*size, budgetBlobs*size)
+			}
+			if s.InFlightBytes != 0 {
+				t.Errorf("%d bytes still reserved after every answer", s.InFlightBytes)
+			}
+			if n := p.requests.Load(); n != tc.wantParent {
+				t.Errorf("%d parent fetches, want %d", n, tc.wantParent)
+			}
+		})
+	}
+}
