@@ -26,6 +26,7 @@
 // invalid header is ignored).
 //
 // Auth: every request needs a device token the relay accepts (see
-// Options.WithAuthTTL); /v1/me is passed through to the parent so a child
-// edge can validate against a parent edge.
+// Options.WithAuthTTL; unknown tokens are checked at a bounded rate per
+// client address, Options.WithTokenCheckRate); /v1/me is passed through
+// to the parent so a child edge can validate against a parent edge.
 package edge

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -17,6 +18,8 @@ import (
 	"time"
 
 	"golang.org/x/sync/singleflight"
+
+	"github.com/segue-fm/segue/internal/userlimit"
 
 	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/core/model"
@@ -40,6 +43,10 @@ var (
 	// ErrBusy means a miss found no room in the in-flight budget
 	// (Options.WithInFlightBytes) within its wait (503, Retry-After).
 	ErrBusy = errors.New("edge: too many bytes in flight")
+	// ErrRateLimited means a client address asked the edge to check more
+	// unknown tokens than Options.WithTokenCheckRate allows (429,
+	// Retry-After).
+	ErrRateLimited = errors.New("edge: too many token checks from this address")
 )
 
 // Stats are an edge's counters since New. Hits and Misses count GET/HEAD
@@ -58,6 +65,12 @@ type Stats struct {
 	InFlightBytes  int64 // miss bodies reserved now (≤ the in-flight budget)
 	InFlightPeak   int64 // the most InFlightBytes has been
 	Busy           int64 // misses refused for want of in-flight room (503)
+	// TokenChecksLimited counts requests refused (429) because their
+	// client address checked too many unknown tokens.
+	TokenChecksLimited int64
+	// Verdicts and Refusals are the accepted and refused token verdicts
+	// held.
+	Verdicts, Refusals int
 }
 
 // Edge is a caching reverse proxy in front of a relay or a parent edge.
@@ -73,8 +86,11 @@ type Edge struct {
 	calls  flights            // object fetches
 	// inFlight counts the bodies of misses (Options.WithInFlightBytes).
 	inFlight *budget
+	// checks limits the parent checks of unknown tokens per client
+	// address (Options.WithTokenCheckRate).
+	checks *userlimit.Limiter
 
-	hits, misses, fetches, corrupt, fromCache, fetched atomic.Int64
+	hits, misses, fetches, corrupt, fromCache, fetched, checksLimited atomic.Int64
 }
 
 // New returns an edge with opts. It checks the options and, with a disk
@@ -92,6 +108,8 @@ func New(opts Options) (*Edge, error) {
 		return nil, fmt.Errorf("%w: max blob size %d: want 1 to %d", ErrBadOptions, opts.maxBlob, maxObject)
 	case opts.inFlight < opts.maxBlob || opts.inFlightWait < 0:
 		return nil, fmt.Errorf("%w: in-flight budget %d with wait %s: want at least the max blob size %d and a wait ≥ 0", ErrBadOptions, opts.inFlight, opts.inFlightWait, opts.maxBlob)
+	case opts.checkEvery <= 0 || opts.checkBurst < 1:
+		return nil, fmt.Errorf("%w: token check rate every %s, burst %d: want > 0 and ≥ 1", ErrBadOptions, opts.checkEvery, opts.checkBurst)
 	case opts.authTTL < 0 || opts.authFailTTL < 0 || opts.originTimeout <= 0:
 		return nil, fmt.Errorf("%w: negative TTL or non-positive origin timeout", ErrBadOptions)
 	case opts.pinBytes < 0 || opts.pinWindow < 0:
@@ -108,7 +126,8 @@ func New(opts Options) (*Edge, error) {
 		return nil, err
 	}
 	return &Edge{opts: opts, parent: u, store: st, pos: newPosCache(opts.now), pins: newPins(opts.pinBytes), auth: newVerdicts(opts.now),
-		calls: flights{m: make(map[string]*call)}, inFlight: newBudget(opts.inFlight, opts.inFlightWait)}, nil
+		calls: flights{m: make(map[string]*call)}, inFlight: newBudget(opts.inFlight, opts.inFlightWait),
+		checks: userlimit.New(opts.checkEvery, opts.checkBurst, maxCheckAddrs)}, nil
 }
 
 // Close releases the caches. The disk objects stay for the next run.
@@ -121,12 +140,14 @@ func (e *Edge) Close() error {
 func (e *Edge) Stats() Stats {
 	mem, disk := e.store.usage()
 	pinObjs, pinBytes := e.pins.usage()
+	ok, refused := e.auth.size()
 	return Stats{
 		PinnedObjects: pinObjs, PinnedBytes: pinBytes,
 		Hits: e.hits.Load(), Misses: e.misses.Load(), ParentFetches: e.fetches.Load(),
 		Corrupt: e.corrupt.Load(), BytesFromCache: e.fromCache.Load(), BytesFetched: e.fetched.Load(),
 		MemoryBytes: mem, DiskBytes: disk,
 		InFlightBytes: e.inFlight.used.Load(), InFlightPeak: e.inFlight.peak.Load(), Busy: e.inFlight.refused.Load(),
+		TokenChecksLimited: e.checksLimited.Load(), Verdicts: ok, Refusals: refused,
 	}
 }
 
@@ -166,7 +187,13 @@ func (e *Edge) authed(h func(w http.ResponseWriter, r *http.Request, tok string)
 			writeError(w, http.StatusUnauthorized, "missing bearer token")
 			return
 		}
-		v, err := e.checkToken(r.Context(), tok)
+		v, err := e.checkToken(r.Context(), tok, relay.ClientAddr(r))
+		var rl *rateLimited
+		if errors.As(err, &rl) {
+			w.Header().Set("Retry-After", strconv.FormatInt(int64(math.Ceil(rl.wait.Seconds())), 10))
+			writeError(w, http.StatusTooManyRequests, err.Error())
+			return
+		}
 		if err != nil {
 			e.opts.logger.Warn("edge: token check", "err", err)
 			writeError(w, http.StatusBadGateway, "edge: cannot check token with the parent")

@@ -21,6 +21,8 @@ type Options struct {
 	inFlightWait  time.Duration
 	authTTL       time.Duration
 	authFailTTL   time.Duration
+	checkEvery    time.Duration
+	checkBurst    int
 	originTimeout time.Duration
 	client        *http.Client
 	logger        *slog.Logger
@@ -44,13 +46,19 @@ const (
 	DefaultPinWindow     = time.Hour
 	DefaultInFlightBytes = 128 << 20
 	DefaultInFlightWait  = 2 * time.Second
+	// DefaultTokenCheckEvery and DefaultTokenCheckBurst are the default
+	// rate of parent checks of unknown tokens per client address: 10 a
+	// second, 20 at once.
+	DefaultTokenCheckEvery = 100 * time.Millisecond
+	DefaultTokenCheckBurst = 20
 )
 
 // DefaultOptions returns the defaults for an edge in front of parent (the
 // relay's or a parent edge's base URL, such as "http://relay:8080"): 256 MiB
 // of memory cache, no disk cache, blobs up to model.MaxBlobSize, 128 MiB of
 // miss bodies in flight (a miss waits up to 2 s for room), token
-// verdicts kept 30 s (refusals 2 s), parent fetches bounded by 30 s, an
+// verdicts kept 30 s (refusals 2 s), unknown tokens checked 10 a second
+// per client address (burst 20), parent fetches bounded by 30 s, an
 // http.Client without a timeout of its own, logs discarded.
 func DefaultOptions(parent string) Options {
 	return Options{
@@ -62,6 +70,8 @@ func DefaultOptions(parent string) Options {
 		inFlightWait:  DefaultInFlightWait,
 		authTTL:       DefaultAuthTTL,
 		authFailTTL:   DefaultAuthFailTTL,
+		checkEvery:    DefaultTokenCheckEvery,
+		checkBurst:    DefaultTokenCheckBurst,
 		originTimeout: DefaultOriginTimeout,
 		client:        &http.Client{},
 		logger:        slog.New(slog.DiscardHandler),
@@ -136,6 +146,18 @@ func (o Options) WithInFlightBytes(n int64, wait time.Duration) Options {
 // therefore keeps reading encrypted blobs from the edge for at most ok.
 func (o Options) WithAuthTTL(ok, fail time.Duration) Options {
 	o.authTTL, o.authFailTTL = ok, fail
+	return o
+}
+
+// WithTokenCheckRate limits how often one client address (the
+// connection's IP, an IPv6 /64: relay.ClientAddr) makes the edge ask its
+// parent about a token it has no verdict on and has never seen accepted:
+// one check every every, up to burst at once. A request past it is
+// answered 429 with Retry-After and costs the parent nothing. Renewals of
+// accepted tokens whose verdict expired are not limited. Default one
+// every 100 ms, burst 20 (DefaultTokenCheckEvery, DefaultTokenCheckBurst).
+func (o Options) WithTokenCheckRate(every time.Duration, burst int) Options {
+	o.checkEvery, o.checkBurst = every, burst
 	return o
 }
 

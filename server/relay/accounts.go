@@ -413,7 +413,7 @@ func (a *accounts) register(ctx context.Context, r *api.RegisterRequest, addr st
 // generation, else from the store. The session may be shared with other
 // requests: read only.
 func (a *accounts) authenticate(ctx context.Context, token string) (*session, error) {
-	if len(token) == 0 || len(token) > 128 {
+	if len(token) == 0 || len(token) > MaxTokenLen {
 		return nil, ErrUnauthorized
 	}
 	sum := sha256.Sum256([]byte(token))

@@ -23,6 +23,11 @@ func bearer(r *http.Request) (string, bool) {
 	return strings.TrimSpace(h[len(p):]), true
 }
 
+// MaxTokenLen is the longest device token the relay accepts; a longer
+// one is refused (401) without a store read. The edge refuses it too,
+// without asking its parent.
+const MaxTokenLen = 128
+
 // BearerToken returns the token of r's "Authorization: Bearer <token>"
 // header as the relay reads it (the scheme in any case, the token
 // trimmed); false without one. The edge (server/edge) reads it the same.
