@@ -16,6 +16,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/internal/cmem"
 	"github.com/segue-fm/segue/server/access"
 	"github.com/segue-fm/segue/server/catalog"
@@ -80,6 +81,10 @@ const (
 	minMemoryLimitMiB = 64
 	maxMemoryLimitMiB = 1 << 20
 )
+
+// maxBlobMemoryMiB bounds --blob-memory-mib as --memory-limit-mib is
+// bounded: above 1 TiB the byte count is no machine's memory.
+const maxBlobMemoryMiB = 1 << 20
 
 // Lower bounds of the relay's duration flags: below them a value is no
 // operator's intent and breaks the relay. A device token that lives less
@@ -185,6 +190,8 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	syncQuota := fs.Int64("sync-user-quota-mib", relaysync.DefaultUserQuota>>20, fmt.Sprintf("change history (MiB) one user's sync changes may add to the relay, counted on the user who sends them (a collaborator's edits count against the collaborator): past it their changes are refused per document; 0: no quota; else 1…%d", maxSyncMiB))
 	syncDocMax := fs.Int("sync-doc-max-mib", relay.DefaultSyncDocMax>>20, fmt.Sprintf("change history (MiB) one sync document may hold: past it changes to it are refused; 0: no cap; else 1…%d", maxSyncDocMiB))
 	signupRate := fs.Int("signups-per-hour", relay.DefaultSignupsPerHour, fmt.Sprintf("accounts one client address may create per hour with open signup (a bucket that size refilled over the hour; past it 429 with Retry-After; the admin token is not counted); 0: no limit; else 1…%d", relay.MaxSignupsPerHour))
+	blobMemMiB := fs.Int64("blob-memory-mib", relay.DefaultBlobMemory>>20, fmt.Sprintf("memory budget in MiB for the audio blobs being served (headers, chunks, /v1/blobs), each held until its answer is written: past it a request waits -blob-wait, then 503 with Retry-After; %d…%d", model.MaxBlobSize>>20, maxBlobMemoryMiB))
+	blobWait := fs.Duration("blob-wait", relay.DefaultBlobWait, fmt.Sprintf("how long an audio request waits for -blob-memory-mib room, 0…%s", relay.MaxBlobWait))
 	maxInFlight := fs.Int("max-inflight", relay.DefaultMaxInFlight, fmt.Sprintf("requests the relay handles at once, across all clients: past it 503 with Retry-After (/healthz, /metrics and activity streams not counted; a sync WebSocket only until upgraded); 0: no cap; else 1…%d", relay.MaxMaxInFlight))
 	syncSessions := fs.Int("sync-max-sessions", relaysync.DefaultMaxSessions, fmt.Sprintf("sync WebSocket connections served at once, across all users: past it 503 with Retry-After before the upgrade; whatever it is, sync connections and activity streams together hold at most 12,288 of the 16,384 connections the relay holds open (503 beyond), so HTTP requests still get in; 0: no cap; else 1…%d", relay.MaxSyncSessions))
 	syncUserSessions := fs.Int("sync-max-sessions-per-user", relaysync.DefaultMaxUserSessions, fmt.Sprintf("sync WebSocket connections one account may hold at once: past it 429 with Retry-After before the upgrade; 0: no cap; else 1…%d", relay.MaxSyncSessions))
@@ -296,6 +303,7 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		WithSyncUserQuota(*syncQuota<<20).
 		WithSyncDocMax(*syncDocMax<<20).
 		WithMaxInFlight(*maxInFlight).
+		WithBlobMemory(*blobMemMiB<<20, *blobWait).
 		WithSignupRate(*signupRate).
 		WithSyncSessions(*syncSessions, *syncUserSessions).
 		WithSyncKeepalive(*syncKeepalive).
@@ -334,6 +342,12 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if *signupRate < 0 || *signupRate > relay.MaxSignupsPerHour {
 		return fmt.Errorf("%w: --signups-per-hour %d is outside 0…%d", errUsage, *signupRate, relay.MaxSignupsPerHour)
+	}
+	if *blobMemMiB < model.MaxBlobSize>>20 || *blobMemMiB > maxBlobMemoryMiB {
+		return fmt.Errorf("%w: --blob-memory-mib %d is outside %d…%d", errUsage, *blobMemMiB, model.MaxBlobSize>>20, maxBlobMemoryMiB)
+	}
+	if *blobWait < 0 || *blobWait > relay.MaxBlobWait {
+		return fmt.Errorf("%w: --blob-wait %v is outside 0…%v", errUsage, *blobWait, relay.MaxBlobWait)
 	}
 	if *maxInFlight < 0 || *maxInFlight > relay.MaxMaxInFlight {
 		return fmt.Errorf("%w: --max-inflight %d is outside 0…%d", errUsage, *maxInFlight, relay.MaxMaxInFlight)

@@ -25,7 +25,8 @@ import (
 // a --sync-window outside 0…MaxSyncWindow, a --sync-rate or --sync-burst
 // outside MinSyncRate…MaxSyncRate, a --sync-user-quota-mib or
 // --sync-doc-max-mib outside their bounds, a --signups-per-hour outside
-// 0…MaxSignupsPerHour, a --max-inflight outside
+// 0…MaxSignupsPerHour, a --blob-memory-mib outside 16…maxBlobMemoryMiB,
+// a --blob-wait outside 0…relay.MaxBlobWait, a --max-inflight outside
 // 0…MaxMaxInFlight, a --sync-max-sessions or --sync-max-sessions-per-user
 // outside 0…MaxSyncSessions, a --sync-keepalive outside 0,
 // MinSyncKeepalive…MaxSyncKeepalive, a --memory-limit-mib
@@ -67,6 +68,10 @@ func TestRelayCacheFlags(t *testing.T) {
 		{"sync-doc-max-mib", strconv.Itoa(maxSyncDocMiB + 1)},
 		{"signups-per-hour", "-1"},
 		{"signups-per-hour", strconv.Itoa(relay.MaxSignupsPerHour + 1)},
+		{"blob-memory-mib", "15"},
+		{"blob-memory-mib", strconv.Itoa(maxBlobMemoryMiB + 1)},
+		{"blob-wait", "-1s"},
+		{"blob-wait", "61s"},
 		{"max-inflight", "-1"},
 		{"max-inflight", strconv.Itoa(relay.MaxMaxInFlight + 1)},
 		{"sync-max-sessions", "-1"},

@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
+	"github.com/segue-fm/segue/internal/bytebudget"
 	"github.com/segue-fm/segue/internal/userlimit"
 
 	"github.com/segue-fm/segue/core/api"
@@ -85,7 +86,7 @@ type Edge struct {
 	flight singleflight.Group // token checks
 	calls  flights            // object fetches
 	// inFlight counts the bodies of misses (Options.WithInFlightBytes).
-	inFlight *budget
+	inFlight *bytebudget.Budget
 	// checks limits the parent checks of unknown tokens per client
 	// address (Options.WithTokenCheckRate).
 	checks *userlimit.Limiter
@@ -126,7 +127,7 @@ func New(opts Options) (*Edge, error) {
 		return nil, err
 	}
 	return &Edge{opts: opts, parent: u, store: st, pos: newPosCache(opts.now), pins: newPins(opts.pinBytes), auth: newVerdicts(opts.now),
-		calls: flights{m: make(map[string]*call)}, inFlight: newBudget(opts.inFlight, opts.inFlightWait),
+		calls: flights{m: make(map[string]*call)}, inFlight: bytebudget.New(opts.inFlight, opts.inFlightWait),
 		checks: userlimit.New(opts.checkEvery, opts.checkBurst, maxCheckAddrs)}, nil
 }
 
@@ -146,7 +147,7 @@ func (e *Edge) Stats() Stats {
 		Hits: e.hits.Load(), Misses: e.misses.Load(), ParentFetches: e.fetches.Load(),
 		Corrupt: e.corrupt.Load(), BytesFromCache: e.fromCache.Load(), BytesFetched: e.fetched.Load(),
 		MemoryBytes: mem, DiskBytes: disk,
-		InFlightBytes: e.inFlight.used.Load(), InFlightPeak: e.inFlight.peak.Load(), Busy: e.inFlight.refused.Load(),
+		InFlightBytes: e.inFlight.Used(), InFlightPeak: e.inFlight.Peak(), Busy: e.inFlight.Refused(),
 		TokenChecksLimited: e.checksLimited.Load(), Verdicts: ok, Refusals: refused,
 	}
 }
@@ -442,7 +443,9 @@ func (e *Edge) get(ctx context.Context, path, tok string, limit int64, c *call) 
 		n = limit
 	}
 	if c != nil {
-		if err := e.inFlight.acquire(ctx, n); err != nil {
+		if err := e.inFlight.Acquire(ctx, n); errors.Is(err, bytebudget.ErrFull) {
+			return 0, nil, nil, fmt.Errorf("%w: %w", ErrBusy, err)
+		} else if err != nil {
 			return 0, nil, nil, err
 		}
 		c.held += n

@@ -4,59 +4,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
-	"fmt"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"time"
-
-	"golang.org/x/sync/semaphore"
 )
 
 // busyRetry is the Retry-After of a miss refused by the in-flight budget.
 const busyRetry = time.Second
-
-// budget is the in-flight byte budget (Options.WithInFlightBytes): the
-// bodies of misses being fetched or served, which no cache counts. Bytes
-// are reserved before they are read, so used never exceeds size.
-type budget struct {
-	sem  *semaphore.Weighted
-	size int64
-	wait time.Duration
-
-	used, peak, refused atomic.Int64
-}
-
-func newBudget(size int64, wait time.Duration) *budget {
-	return &budget{sem: semaphore.NewWeighted(size), size: size, wait: wait}
-}
-
-// acquire reserves n bytes (n ≤ size), waiting at most the budget's wait
-// for room: ErrBusy when none came, ctx's error when ctx ended first.
-func (b *budget) acquire(ctx context.Context, n int64) error {
-	ok := b.sem.TryAcquire(n)
-	if !ok && b.wait > 0 {
-		wctx, cancel := context.WithTimeout(ctx, b.wait)
-		ok = b.sem.Acquire(wctx, n) == nil
-		cancel()
-	}
-	if !ok {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		b.refused.Add(1)
-		return fmt.Errorf("%w: %d bytes wanted, %d of %d in flight", ErrBusy, n, b.used.Load(), b.size)
-	}
-	u := b.used.Add(n)
-	for p := b.peak.Load(); u > p && !b.peak.CompareAndSwap(p, u); p = b.peak.Load() {
-	}
-	return nil
-}
-
-func (b *budget) release(n int64) {
-	b.used.Add(-n)
-	b.sem.Release(n)
-}
 
 // call is one fetch from the parent and the requests that share it. The
 // body's reservation (held) is released when the last holder lets go:
@@ -143,7 +97,7 @@ func (e *Edge) unref(c *call) {
 	c.refs--
 	last := c.refs == 0
 	e.calls.mu.Unlock()
-	if last && c.held > 0 {
-		e.inFlight.release(c.held)
+	if last {
+		e.inFlight.Release(c.held)
 	}
 }

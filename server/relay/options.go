@@ -27,6 +27,8 @@ type Options struct {
 	bodyTimeout  time.Duration
 	maxConns     int
 	maxInFlight  int
+	blobMemory   int64
+	blobWait     time.Duration
 	signupRate   int
 	hashMemory   int64
 	hashQueue    int
@@ -78,7 +80,8 @@ var FastArgonParams = ArgonParams{Time: 1, MemoryK: 1 << 10, Threads: 1}
 // limited to 64 KiB, device tokens valid for 90 days, DefaultArgonParams,
 // 10 s graceful shutdown, idle connections kept 5 minutes, request
 // headers within 10 s and bodies within 30 s, at most 16,384 connections,
-// DefaultMaxInFlight requests in flight, sync connections as
+// DefaultMaxInFlight requests in flight, DefaultBlobMemory of blob bodies
+// being served (waiting at most DefaultBlobWait), sync connections as
 // WithSyncSessions says, 128 MiB for password hashing with 64 checks waiting at most 10 s,
 // DefaultLoginLimits, no TLS (HTTP/1.1 and cleartext HTTP/2 on the
 // listener), slog.Default() and time.Now.
@@ -97,6 +100,8 @@ func DefaultOptions(dataDir string) Options {
 		bodyTimeout:  30 * time.Second,
 		maxConns:     16384,
 		maxInFlight:  DefaultMaxInFlight,
+		blobMemory:   DefaultBlobMemory,
+		blobWait:     DefaultBlobWait,
 		signupRate:   DefaultSignupsPerHour,
 		hashMemory:   128 << 20,
 		hashQueue:    64,

@@ -146,7 +146,7 @@ func (s *Server) header(c echo.Context) error {
 		return err
 	}
 	rec := access.Record{Kind: access.KindHeader, Track: m.TrackID, Tier: m.Tier, Blob: m.Header.SHA256}
-	return s.serveBlob(c, m.Header.SHA256, CachePositional, rec)
+	return s.serveBlob(c, m.Header.SHA256, m.Header.Size, CachePositional, rec)
 }
 
 // chunk handles GET/HEAD /v1/audio/:track/:tier/chunks/:i.
@@ -165,7 +165,7 @@ func (s *Server) chunk(c echo.Context) error {
 	}
 	h := m.Chunks[i].Blob.SHA256
 	rec := access.Record{Kind: access.KindChunk, Track: m.TrackID, Tier: m.Tier, First: uint32(i), Last: uint32(i), Blob: h}
-	return s.serveBlob(c, h, CachePositional, rec)
+	return s.serveBlob(c, h, m.Chunks[i].Blob.Size, CachePositional, rec)
 }
 
 // blob handles GET/HEAD /v1/blobs/:hash.
@@ -174,16 +174,27 @@ func (s *Server) blob(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.serveBlob(c, h, CacheImmutable, access.Record{Kind: access.KindBlob, Blob: h})
+	return s.serveBlob(c, h, 0, CacheImmutable, access.Record{Kind: access.KindBlob, Blob: h})
 }
 
-// serveBlob serves the blob h and records the access rec (see
+// serveBlob serves the blob h, of size bytes when known (> 0), under the
+// blob memory budget (WithBlobMemory), and records the access rec (see
 // recordAccess) once the answer is sent.
-func (s *Server) serveBlob(c echo.Context, h [32]byte, cache string, rec access.Record) error {
-	b, err := s.cat.Blob(c.Request().Context(), h)
+func (s *Server) serveBlob(c echo.Context, h [32]byte, size int64, cache string, rec access.Record) error {
+	ctx := c.Request().Context()
+	held, err := s.blobMem.reserve(ctx, h, size)
 	if err != nil {
 		return err
 	}
+	b, err := s.cat.Blob(ctx, h)
+	if err != nil {
+		s.blobMem.budget.Release(held)
+		return err
+	}
+	if !s.blobMem.settle(h, held, int64(len(b))) {
+		return retryLater(ErrBusy, blobRetry, "blob memory: no room for %d bytes", len(b))
+	}
+	defer s.blobMem.budget.Release(int64(len(b)))
 	if err := serveBytes(c, b, h, "application/octet-stream", cache); err != nil {
 		return err
 	}

@@ -49,7 +49,9 @@ type Server struct {
 	v1     *DeviceRoutes // the /v1 routes behind Auth (routes.go)
 	mans   *manifestCache
 	meta   *metaCache
-	logged atomic.Uint64 // requests seen by the access log sampler
+	// blobMem bounds the blob bodies being served (WithBlobMemory).
+	blobMem *blobMemory
+	logged  atomic.Uint64 // requests seen by the access log sampler
 
 	inFlight        atomic.Int64        // requests counted by WithMaxInFlight (inflight.go)
 	inFlightRefused atomic.Uint64       // requests refused by WithMaxInFlight
@@ -99,18 +101,19 @@ func NewWithDataDir(dd *catalog.DataDir, opts Options) *Server {
 // signer; closer releases them on Close.
 func newServer(st store.Store, cat *catalog.Catalog, signer ed25519.PrivateKey, closer func() error, opts Options) *Server {
 	s := &Server{
-		opts:   opts,
-		log:    opts.logger,
-		now:    opts.now,
-		st:     st,
-		cat:    cat,
-		catPub: signer.Public().(ed25519.PublicKey),
-		signer: signer,
-		closer: closer,
-		acc:    newAccounts(st, opts),
-		met:    newMetrics(),
-		mans:   newManifestCache(4096),
-		meta:   newMetaCache(metaCacheBytes, cat.Generation),
+		opts:    opts,
+		log:     opts.logger,
+		now:     opts.now,
+		st:      st,
+		cat:     cat,
+		catPub:  signer.Public().(ed25519.PublicKey),
+		signer:  signer,
+		closer:  closer,
+		acc:     newAccounts(st, opts),
+		met:     newMetrics(),
+		mans:    newManifestCache(4096),
+		blobMem: newBlobMemory(opts.blobMemory, opts.blobWait),
+		meta:    newMetaCache(metaCacheBytes, cat.Generation),
 
 		longLived: map[string]bool{},
 	}
@@ -118,6 +121,7 @@ func newServer(st store.Store, cat *catalog.Catalog, signer ed25519.PrivateKey, 
 	s.met.reg.MustRegister(s.acc.gate.collectors()...)
 	s.met.reg.MustRegister(s.inFlightCollectors()...)
 	s.met.reg.MustRegister(s.longLivedCollectors()...)
+	s.met.reg.MustRegister(s.blobMemoryCollectors()...)
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.Logger.SetOutput(io.Discard)
