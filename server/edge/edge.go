@@ -109,6 +109,8 @@ func New(opts Options) (*Edge, error) {
 		return nil, fmt.Errorf("%w: max blob size %d: want 1 to %d", ErrBadOptions, opts.maxBlob, maxObject)
 	case opts.inFlight < opts.maxBlob || opts.inFlightWait < 0:
 		return nil, fmt.Errorf("%w: in-flight budget %d with wait %s: want at least the max blob size %d and a wait ≥ 0", ErrBadOptions, opts.inFlight, opts.inFlightWait, opts.maxBlob)
+	case opts.sendGrace <= 0 || opts.sendRate <= 0:
+		return nil, fmt.Errorf("%w: slow-client grace %s and rate %d: want > 0", ErrBadOptions, opts.sendGrace, opts.sendRate)
 	case opts.checkEvery <= 0 || opts.checkBurst < 1:
 		return nil, fmt.Errorf("%w: token check rate every %s, burst %d: want > 0 and ≥ 1", ErrBadOptions, opts.checkEvery, opts.checkBurst)
 	case opts.authTTL < 0 || opts.authFailTTL < 0 || opts.originTimeout <= 0:
@@ -236,7 +238,7 @@ func (e *Edge) blob(w http.ResponseWriter, r *http.Request, tok string) {
 	k := objKey{kind: 'b', hash: h}
 	if b, ok := e.lookup(k); ok {
 		e.hit(b)
-		serve(w, r, b, k, relay.CacheImmutable, "HIT")
+		e.serve(w, r, b, k, relay.CacheImmutable, "HIT")
 		return
 	}
 	e.misses.Add(1)
@@ -248,7 +250,7 @@ func (e *Edge) blob(w http.ResponseWriter, r *http.Request, tok string) {
 		return
 	}
 	defer release()
-	serve(w, r, b, k, relay.CacheImmutable, "MISS")
+	e.serve(w, r, b, k, relay.CacheImmutable, "MISS")
 }
 
 // positional handles GET/HEAD of a manifest, header or chunk by position.
@@ -280,7 +282,7 @@ func (e *Edge) positional(w http.ResponseWriter, r *http.Request, tok string) {
 	if ok {
 		if b, ok := e.lookup(k); ok {
 			e.hit(b)
-			serve(w, r, b, k, relay.CachePositional, "HIT")
+			e.serve(w, r, b, k, relay.CachePositional, "HIT")
 			return
 		}
 	}
@@ -293,7 +295,7 @@ func (e *Edge) positional(w http.ResponseWriter, r *http.Request, tok string) {
 		return
 	}
 	defer release()
-	serve(w, r, b, objKey{kind: kind, hash: sha256.Sum256(b)}, relay.CachePositional, "MISS")
+	e.serve(w, r, b, objKey{kind: kind, hash: sha256.Sum256(b)}, relay.CachePositional, "MISS")
 }
 
 // lookup returns the body of k from the pre-positioned pins, else the
@@ -498,8 +500,14 @@ func (e *Edge) writeFetchError(w http.ResponseWriter, err error) {
 // serve answers with b as the relay does (relay.serveBytes): strong ETag
 // "<sha256 hex>", Cache-Control, at most relay.MaxRanges ranges, merged
 // (relay.LimitRanges), Range/If-None-Match/If-Range/HEAD by
-// http.ServeContent. X-Cache says HIT or MISS.
-func serve(w http.ResponseWriter, r *http.Request, b []byte, k objKey, cache, xcache string) {
+// http.ServeContent. X-Cache says HIT or MISS. The answer must be written
+// within the slow-client deadline (Options.WithSlowClient), on the wall
+// clock as the connection's deadlines are.
+func (e *Edge) serve(w http.ResponseWriter, r *http.Request, b []byte, k objKey, cache, xcache string) {
+	d := e.opts.sendGrace + time.Duration(float64(len(b))/float64(e.opts.sendRate)*float64(time.Second))
+	// Not every ResponseWriter has deadlines (ErrNotSupported): such a
+	// writer is not a client's connection.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(d))
 	if err := relay.LimitRanges(r, int64(len(b))); err != nil {
 		w.Header().Set("Content-Range", "bytes */"+strconv.Itoa(len(b)))
 		writeError(w, http.StatusRequestedRangeNotSatisfiable, err.Error())

@@ -19,6 +19,8 @@ type Options struct {
 	maxBlob       int64
 	inFlight      int64
 	inFlightWait  time.Duration
+	sendGrace     time.Duration
+	sendRate      int64
 	authTTL       time.Duration
 	authFailTTL   time.Duration
 	checkEvery    time.Duration
@@ -46,6 +48,10 @@ const (
 	DefaultPinWindow     = time.Hour
 	DefaultInFlightBytes = 128 << 20
 	DefaultInFlightWait  = 2 * time.Second
+	// DefaultSendGrace and DefaultSendRate are WithSlowClient's defaults:
+	// an answer of n bytes must be written within 30 s + n / 32 KiB/s.
+	DefaultSendGrace = 30 * time.Second
+	DefaultSendRate  = 32 << 10
 	// DefaultTokenCheckEvery and DefaultTokenCheckBurst are the default
 	// rate of parent checks of unknown tokens per client address: 10 a
 	// second, 20 at once.
@@ -56,7 +62,8 @@ const (
 // DefaultOptions returns the defaults for an edge in front of parent (the
 // relay's or a parent edge's base URL, such as "http://relay:8080"): 256 MiB
 // of memory cache, no disk cache, blobs up to model.MaxBlobSize, 128 MiB of
-// miss bodies in flight (a miss waits up to 2 s for room), token
+// miss bodies in flight (a miss waits up to 2 s for room), answers
+// written within 30 s plus their length at 32 KiB/s, token
 // verdicts kept 30 s (refusals 2 s), unknown tokens checked 10 a second
 // per client address (burst 20), parent fetches bounded by 30 s, an
 // http.Client without a timeout of its own, logs discarded.
@@ -68,6 +75,8 @@ func DefaultOptions(parent string) Options {
 		maxBlob:       model.MaxBlobSize,
 		inFlight:      DefaultInFlightBytes,
 		inFlightWait:  DefaultInFlightWait,
+		sendGrace:     DefaultSendGrace,
+		sendRate:      DefaultSendRate,
 		authTTL:       DefaultAuthTTL,
 		authFailTTL:   DefaultAuthFailTTL,
 		checkEvery:    DefaultTokenCheckEvery,
@@ -137,6 +146,17 @@ func (o Options) WithMaxBlobSize(n int64) Options { o.maxBlob = n; return o }
 // and 2 s (DefaultInFlightWait).
 func (o Options) WithInFlightBytes(n int64, wait time.Duration) Options {
 	o.inFlight, o.inFlightWait = n, wait
+	return o
+}
+
+// WithSlowClient bounds how long writing one answer of n bytes may take:
+// grace plus n at minRate bytes a second (the top stream tier is 40 KB/s,
+// a chunk at most a few hundred KB). A client that reads slower is cut
+// off, so it cannot hold a miss's body (and its in-flight bytes) or a
+// connection for as long as it likes. Both must be > 0. Default 30 s and
+// 32 KiB/s (DefaultSendGrace, DefaultSendRate).
+func (o Options) WithSlowClient(grace time.Duration, minRate int64) Options {
+	o.sendGrace, o.sendRate = grace, minRate
 	return o
 }
 
