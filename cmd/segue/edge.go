@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/net/netutil"
+
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/server/access"
 	"github.com/segue-fm/segue/server/edge"
@@ -26,6 +28,15 @@ const maxEdgeAuthTTL = time.Hour
 // maxEdgeInFlightWait bounds --inflight-wait: a miss that waits longer for
 // room is better answered 503 so its client retries or tries elsewhere.
 const maxEdgeInFlightWait = time.Minute
+
+// Connections the edge holds at once (--max-conns): by default well under
+// the open-file limit the process usually gets (Go raises the soft limit
+// to the hard one), so idle keep-alive connections cannot take the file
+// descriptors its disk cache and parent fetches need.
+const (
+	defaultEdgeMaxConns = 10_000
+	maxEdgeMaxConns     = 1 << 20
+)
 
 func init() {
 	register("edge", "run a caching edge in front of a relay or a parent edge (encrypted blobs and manifests only)", runEdge)
@@ -47,10 +58,11 @@ func runEdge(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	pinMiB := fs.Int64("pin-mib", edge.DefaultPinBytes>>20, "memory budget in MiB for pre-positioned releases, outside -memory-mib")
 	accessKeep := fs.Duration("access-retention", 0, fmt.Sprintf("with -access-dir: delete the day files of UTC days that ended this long ago, checked hourly (0 keeps them; else at least %v, what segue reconcile --edge-access reads back from a recent day)", minAccessRetention))
 	accessDir := fs.String("access-dir", envOr("SEGUE_EDGE_ACCESS_DIR", ""), "directory for access records of the audio served (one file per UTC day, server/access; empty: none; env SEGUE_EDGE_ACCESS_DIR)")
+	maxConns := fs.Int("max-conns", defaultEdgeMaxConns, fmt.Sprintf("connections held at once; further ones wait in the listen queue until one closes, 1…%d", maxEdgeMaxConns))
 	shutdown := fs.Duration("shutdown-timeout", 10*time.Second, "grace period for in-flight requests on SIGTERM")
 	level := fs.String("log-level", envOr("SEGUE_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env SEGUE_LOG_LEVEL)")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: segue edge --parent URL [--listen ADDR] [--memory-mib N] [--inflight-mib N] [--disk-dir DIR --disk-mib N] [--token-file F [--preposition-every D] [--pin-mib N]] [--access-dir DIR]")
+		fmt.Fprintln(fs.Output(), "usage: segue edge --parent URL [--listen ADDR] [--memory-mib N] [--inflight-mib N] [--max-conns N] [--disk-dir DIR --disk-mib N] [--token-file F [--preposition-every D] [--pin-mib N]] [--access-dir DIR]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -74,6 +86,9 @@ func runEdge(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if *inFlightWait < 0 || *inFlightWait > maxEdgeInFlightWait {
 		return fmt.Errorf("%w: -inflight-wait %s: want 0…%s", errUsage, *inFlightWait, maxEdgeInFlightWait)
+	}
+	if *maxConns < 1 || *maxConns > maxEdgeMaxConns {
+		return fmt.Errorf("%w: -max-conns %d: want 1…%d", errUsage, *maxConns, maxEdgeMaxConns)
 	}
 	if *authTTL < time.Second || *authTTL > maxEdgeAuthTTL {
 		return fmt.Errorf("%w: -auth-ttl %s: want 1s…%s", errUsage, *authTTL, maxEdgeAuthTTL)
@@ -139,6 +154,7 @@ func runEdge(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	ln = netutil.LimitListener(ln, *maxConns)
 	srv := &http.Server{Handler: e.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 5 * time.Minute}
 	fmt.Fprintf(stdout, "edge listening on http://%s (parent %s)\n", ln.Addr(), *parent)
 	serr := make(chan error, 1)

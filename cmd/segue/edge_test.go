@@ -79,6 +79,7 @@ func TestEdgeCommand(t *testing.T) {
 		{"edge", "-parent", "http://x", "-auth-ttl", "1000h"},
 		{"edge", "-parent", "http://x", "-auth-ttl", "-1s"},
 		{"edge", "-parent", "http://x", "-inflight-mib", "15"},
+		{"edge", "-parent", "http://x", "-max-conns", "0"},
 		{"edge", "-parent", "http://x", "-inflight-wait", "-1s"},
 		{"edge", "-parent", "http://x", "-inflight-wait", "2m"},
 		{"edge", "-parent", "http://x", "-access-dir", "x", "-access-retention", "24h"},
@@ -130,5 +131,64 @@ func TestEdgeAccessRetention(t *testing.T) {
 	err := access.NewFileReader(dir).Scan(context.Background(), from, from.Add(time.Hour), func(access.Record) error { return nil })
 	if !errors.Is(err, access.ErrPruned) {
 		t.Fatalf("scan of a pruned day: %v, want ErrPruned", err)
+	}
+}
+
+// TestEdgeMaxConns: `segue edge --max-conns N` holds at most N
+// connections; the next one is served only once one of them closes.
+// Before, every connection was accepted up to the open-file limit: 3,000
+// idle ones were all held (and a request each keeps one 5 minutes), so a
+// flood could take the descriptors the disk cache and parent fetches need.
+func TestEdgeMaxConns(t *testing.T) {
+	r := testbed.NewRelay(t, testbed.DefaultOptions())
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errOut syncBuffer
+	code := make(chan int, 1)
+	go func() {
+		code <- run(ctx, []string{"edge", "-parent", r.URL, "-listen", "127.0.0.1:0", "-max-conns", "2", "-log-level", "warn"}, &out, &errOut)
+	}()
+	re := regexp.MustCompile(`edge listening on (http://\S+)`)
+	var url string
+	for deadline := time.Now().Add(10 * time.Second); url == "" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if m := re.FindStringSubmatch(out.String()); m != nil {
+			url = m[1]
+		}
+	}
+	if url == "" {
+		t.Fatalf("segue edge did not start: %s", errOut.String())
+	}
+	healthz := func(c *http.Client) error {
+		resp, err := c.Get(url + "/healthz")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		_, err = io.Copy(io.Discard, resp.Body) // read whole: the connection stays open
+		return err
+	}
+	// Two clients, each keeping its connection open (keep-alive).
+	var held []*http.Transport
+	for range 2 {
+		tr := &http.Transport{}
+		held = append(held, tr)
+		if err := healthz(&http.Client{Transport: tr}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	third := &http.Client{Transport: &http.Transport{}, Timeout: 300 * time.Millisecond}
+	if err := healthz(third); err == nil {
+		t.Fatal("a third connection was served while two were held, want it to wait")
+	}
+	held[0].CloseIdleConnections()
+	third.Timeout = 10 * time.Second
+	if err := healthz(third); err != nil {
+		t.Fatalf("after a held connection closed: %v", err)
+	}
+	for _, tr := range held {
+		tr.CloseIdleConnections()
+	}
+	cancel()
+	if c := <-code; c != 0 {
+		t.Errorf("segue edge exited %d: %s", c, errOut.String())
 	}
 }
