@@ -188,3 +188,74 @@ func TestEdgeInFlightBudget(t *testing.T) {
 		})
 	}
 }
+
+// TestEdgeParentFailsMidBody: a parent that cuts a body short, or sends
+// a 200 without Content-Length (so the edge cannot reserve what it would
+// hold), is a 502 for every request that shared the fetch; nothing is
+// cached, the reservation is returned, and the next request fetches
+// again.
+func TestEdgeParentFailsMidBody(t *testing.T) {
+	const size = 256 << 10
+	for _, tc := range []struct {
+		name     string
+		noLength bool
+		cut      bool
+	}{
+		{"cut mid-body", false, true},
+		{"no Content-Length", true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var cut atomic.Bool
+			cut.Store(tc.cut)
+			blob := make([]byte, size)
+			rand.NewChaCha8([32]byte{9}).Read(blob)
+			h := sha256.Sum256(blob)
+			path := "/v1/blobs/" + hex.EncodeToString(h[:])
+			var fetches atomic.Int64
+			parent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/v1/me" {
+					io.WriteString(w, `{"device":{"device_id":"dev-1"}}`)
+					return
+				}
+				fetches.Add(1)
+				if !tc.noLength {
+					w.Header().Set("Content-Length", strconv.Itoa(size))
+				}
+				w.WriteHeader(http.StatusOK)
+				if cut.Load() {
+					w.Write(blob[:size/2])
+					w.(http.Flusher).Flush()
+					panic(http.ErrAbortHandler) // the parent goes down mid-body
+				}
+				w.Write(blob)
+			}))
+			defer parent.Close()
+			e, err := New(DefaultOptions(parent.URL))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer e.Close()
+			srv := httptest.NewServer(e.Handler())
+			for i, a := range getAll(t, srv.URL, slices.Repeat([]string{path}, 4)) {
+				if a.status != http.StatusBadGateway || !strings.HasPrefix(string(a.body), `{"error":`) {
+					t.Errorf("request %d: %d %q, want 502 with a JSON error", i, a.status, a.body)
+				}
+			}
+			srv.Close()
+			e.store.wait()
+			if s := e.Stats(); s.MemoryBytes != 0 || s.InFlightBytes != 0 {
+				t.Errorf("after the failed fetch: %d bytes cached, %d in flight; want 0 and 0", s.MemoryBytes, s.InFlightBytes)
+			}
+			if !tc.cut {
+				return
+			}
+			cut.Store(false)
+			n := fetches.Load()
+			srv = httptest.NewServer(e.Handler())
+			defer srv.Close()
+			if resp, b := get(t, srv.URL, path, "tok"); resp.StatusCode != http.StatusOK || !bytes.Equal(b, blob) || fetches.Load() != n+1 {
+				t.Errorf("once the parent is back: %d, %d bytes, %d fetches; want 200 with the blob and one fetch", resp.StatusCode, len(b), fetches.Load()-n)
+			}
+		})
+	}
+}
