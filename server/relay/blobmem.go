@@ -45,6 +45,36 @@ func (o Options) WithBlobMemory(n int64, wait time.Duration) Options {
 	return o
 }
 
+// Defaults of WithSlowClient: an answer of n bytes must be written within
+// 30 s + n / 32 KiB/s.
+const (
+	DefaultSendGrace = 30 * time.Second
+	DefaultSendRate  = 32 << 10
+)
+
+// WithSlowClient bounds how long writing one audio blob answer (header,
+// chunk, /v1/blobs) of n bytes may take: grace plus n at minRate bytes a
+// second (the top stream tier is 40 KB/s, a chunk at most a few hundred
+// KB). A client that reads slower has its connection (HTTP/1.1) or
+// stream (HTTP/2) cut, so it cannot hold a blob, and its share of
+// WithBlobMemory, for as long as it likes. Values ≤ 0 keep the default:
+// DefaultSendGrace (30 s) and DefaultSendRate (32 KiB/s).
+func (o Options) WithSlowClient(grace time.Duration, minRate int64) Options {
+	if grace > 0 {
+		o.sendGrace = grace
+	}
+	if minRate > 0 {
+		o.sendRate = minRate
+	}
+	return o
+}
+
+// sendDeadline returns when an answer of n bytes starting now must be
+// written (WithSlowClient).
+func (o Options) sendDeadline(n int) time.Time {
+	return time.Now().Add(o.sendGrace + time.Duration(float64(n)/float64(o.sendRate)*float64(time.Second)))
+}
+
 // blobMemory is the budget of WithBlobMemory and the sizes of blobs
 // served by hash.
 type blobMemory struct {

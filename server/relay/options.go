@@ -29,6 +29,8 @@ type Options struct {
 	maxInFlight  int
 	blobMemory   int64
 	blobWait     time.Duration
+	sendGrace    time.Duration
+	sendRate     int64
 	signupRate   int
 	hashMemory   int64
 	hashQueue    int
@@ -81,7 +83,8 @@ var FastArgonParams = ArgonParams{Time: 1, MemoryK: 1 << 10, Threads: 1}
 // 10 s graceful shutdown, idle connections kept 5 minutes, request
 // headers within 10 s and bodies within 30 s, at most 16,384 connections,
 // DefaultMaxInFlight requests in flight, DefaultBlobMemory of blob bodies
-// being served (waiting at most DefaultBlobWait), sync connections as
+// being served (waiting at most DefaultBlobWait), each written within
+// 30 s + its length at 32 KiB/s (WithSlowClient), sync connections as
 // WithSyncSessions says, 128 MiB for password hashing with 64 checks waiting at most 10 s,
 // DefaultLoginLimits, no TLS (HTTP/1.1 and cleartext HTTP/2 on the
 // listener), slog.Default() and time.Now.
@@ -102,6 +105,8 @@ func DefaultOptions(dataDir string) Options {
 		maxInFlight:  DefaultMaxInFlight,
 		blobMemory:   DefaultBlobMemory,
 		blobWait:     DefaultBlobWait,
+		sendGrace:    DefaultSendGrace,
+		sendRate:     DefaultSendRate,
 		signupRate:   DefaultSignupsPerHour,
 		hashMemory:   128 << 20,
 		hashQueue:    64,

@@ -195,6 +195,9 @@ func (s *Server) serveBlob(c echo.Context, h [32]byte, size int64, cache string,
 		return retryLater(ErrBusy, blobRetry, "blob memory: no room for %d bytes", len(b))
 	}
 	defer s.blobMem.budget.Release(int64(len(b)))
+	// A writer without deadlines (ErrNotSupported) is no client's
+	// connection: nothing to bound.
+	_ = http.NewResponseController(c.Response()).SetWriteDeadline(s.opts.sendDeadline(len(b)))
 	if err := serveBytes(c, b, h, "application/octet-stream", cache); err != nil {
 		return err
 	}
