@@ -65,7 +65,7 @@ type Stats struct {
 	PinnedBytes    int64 // their bytes (≤ the pre-positioning budget)
 	InFlightBytes  int64 // miss bodies reserved now (≤ the in-flight budget)
 	InFlightPeak   int64 // the most InFlightBytes has been
-	Busy           int64 // misses refused for want of in-flight room (503)
+	Busy           int64 // misses refused for want of in-flight room, the budget's or their client's (503)
 	// TokenChecksLimited counts requests refused (429) because their
 	// client address checked too many unknown tokens.
 	TokenChecksLimited int64
@@ -87,6 +87,10 @@ type Edge struct {
 	calls  flights            // object fetches
 	// inFlight counts the bodies of misses (Options.WithInFlightBytes).
 	inFlight *bytebudget.Budget
+	// shares is each client address's part of inFlight
+	// (Options.WithInFlightBytes' perClient).
+	shares       *clientShares
+	shareRefused atomic.Int64
 	// checks limits the parent checks of unknown tokens per client
 	// address (Options.WithTokenCheckRate).
 	checks *userlimit.Limiter
@@ -97,6 +101,9 @@ type Edge struct {
 // New returns an edge with opts. It checks the options and, with a disk
 // directory, loads the objects a previous run left there.
 func New(opts Options) (*Edge, error) {
+	if opts.inFlightClient == 0 {
+		opts.inFlightClient = min(max(opts.inFlight/4, opts.maxBlob), opts.inFlight)
+	}
 	u, err := url.Parse(opts.parent)
 	switch {
 	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "":
@@ -107,8 +114,8 @@ func New(opts Options) (*Edge, error) {
 		return nil, fmt.Errorf("%w: disk budget %d: want > 0", ErrBadOptions, opts.diskBytes)
 	case opts.maxBlob <= 0 || opts.maxBlob > maxObject:
 		return nil, fmt.Errorf("%w: max blob size %d: want 1 to %d", ErrBadOptions, opts.maxBlob, maxObject)
-	case opts.inFlight < opts.maxBlob || opts.inFlightWait < 0:
-		return nil, fmt.Errorf("%w: in-flight budget %d with wait %s: want at least the max blob size %d and a wait ≥ 0", ErrBadOptions, opts.inFlight, opts.inFlightWait, opts.maxBlob)
+	case opts.inFlight < opts.maxBlob || opts.inFlightWait < 0 || opts.inFlightClient < opts.maxBlob || opts.inFlightClient > opts.inFlight:
+		return nil, fmt.Errorf("%w: in-flight budget %d (per client %d) with wait %s: want per client at least the max blob size %d and at most the budget, a wait ≥ 0", ErrBadOptions, opts.inFlight, opts.inFlightClient, opts.inFlightWait, opts.maxBlob)
 	case opts.sendGrace <= 0 || opts.sendRate <= 0:
 		return nil, fmt.Errorf("%w: slow-client grace %s and rate %d: want > 0", ErrBadOptions, opts.sendGrace, opts.sendRate)
 	case opts.checkEvery <= 0 || opts.checkBurst < 1:
@@ -130,6 +137,7 @@ func New(opts Options) (*Edge, error) {
 	}
 	return &Edge{opts: opts, parent: u, store: st, pos: newPosCache(opts.now), pins: newPins(opts.pinBytes), auth: newVerdicts(opts.now),
 		calls: flights{m: make(map[string]*call)}, inFlight: bytebudget.New(opts.inFlight, opts.inFlightWait),
+		shares: &clientShares{max: opts.inFlightClient, wait: opts.inFlightWait, by: make(map[string]*share)},
 		checks: userlimit.New(opts.checkEvery, opts.checkBurst, maxCheckAddrs)}, nil
 }
 
@@ -149,7 +157,7 @@ func (e *Edge) Stats() Stats {
 		Hits: e.hits.Load(), Misses: e.misses.Load(), ParentFetches: e.fetches.Load(),
 		Corrupt: e.corrupt.Load(), BytesFromCache: e.fromCache.Load(), BytesFetched: e.fetched.Load(),
 		MemoryBytes: mem, DiskBytes: disk,
-		InFlightBytes: e.inFlight.Used(), InFlightPeak: e.inFlight.Peak(), Busy: e.inFlight.Refused(),
+		InFlightBytes: e.inFlight.Used(), InFlightPeak: e.inFlight.Peak(), Busy: e.inFlight.Refused() + e.shareRefused.Load(),
 		TokenChecksLimited: e.checksLimited.Load(), Verdicts: ok, Refusals: refused,
 	}
 }
@@ -207,7 +215,8 @@ func (e *Edge) authed(h func(w http.ResponseWriter, r *http.Request, tok string)
 			writeError(w, http.StatusUnauthorized, "invalid or expired token")
 			return
 		}
-		h(w, r.WithContext(context.WithValue(r.Context(), deviceKey{}, v.device)), tok)
+		ctx := context.WithValue(r.Context(), deviceKey{}, v.device)
+		h(w, r.WithContext(context.WithValue(ctx, clientKey{}, relay.ClientAddr(r))), tok)
 	}
 }
 
@@ -444,13 +453,23 @@ func (e *Edge) get(ctx context.Context, path, tok string, limit int64, c *call) 
 	case n < 0:
 		n = limit
 	}
-	if c != nil {
-		if err := e.inFlight.Acquire(ctx, n); errors.Is(err, bytebudget.ErrFull) {
-			return 0, nil, nil, fmt.Errorf("%w: %w", ErrBusy, err)
-		} else if err != nil {
+	if c != nil && n > 0 {
+		addr, _ := ctx.Value(clientKey{}).(string)
+		if err := e.shares.take(ctx, addr, n); err != nil {
+			if errors.Is(err, bytebudget.ErrFull) {
+				e.shareRefused.Add(1)
+				return 0, nil, nil, fmt.Errorf("%w: client %s: %w", ErrBusy, addr, err)
+			}
 			return 0, nil, nil, err
 		}
-		c.held += n
+		if err := e.inFlight.Acquire(ctx, n); err != nil {
+			e.shares.give(addr, n)
+			if errors.Is(err, bytebudget.ErrFull) {
+				return 0, nil, nil, fmt.Errorf("%w: %w", ErrBusy, err)
+			}
+			return 0, nil, nil, err
+		}
+		c.held, c.addr = n, addr
 	}
 	if resp.ContentLength >= 0 {
 		b := make([]byte, n)

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -135,7 +136,7 @@ func TestEdgeInFlightBudget(t *testing.T) {
 			if tc.same {
 				paths = slices.Repeat(p.paths[:1], tc.n)
 			}
-			e, err := New(DefaultOptions(p.url).WithMemoryBytes(size).WithMaxBlobSize(size).WithInFlightBytes(budgetBlobs*size, tc.wait))
+			e, err := New(DefaultOptions(p.url).WithMemoryBytes(size).WithMaxBlobSize(size).WithInFlightBytes(budgetBlobs*size, tc.wait).WithInFlightPerClient(budgetBlobs * size))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -257,5 +258,69 @@ func TestEdgeParentFailsMidBody(t *testing.T) {
 				t.Errorf("once the parent is back: %d, %d bytes, %d fetches; want 200 with the blob and one fetch", resp.StatusCode, len(b), fetches.Load()-n)
 			}
 		})
+	}
+}
+
+// TestEdgeInFlightPerClient: one client address holds at most its share
+// of the in-flight budget, so another client's misses still find room.
+// Without the share, the first client's four concurrent misses took the
+// whole budget and the second client's misses got 503.
+func TestEdgeInFlightPerClient(t *testing.T) {
+	const size = 1 << 20
+	p := newBlobParent(t, 6, size)
+	e, err := New(DefaultOptions(p.url).WithMaxBlobSize(size).WithInFlightBytes(4*size, 0).WithInFlightPerClient(2 * size))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	h := e.Handler()
+	type result struct {
+		client string
+		code   int
+	}
+	results := make(chan result, 6)
+	var wg sync.WaitGroup
+	send := func(client, path string) {
+		wg.Go(func() {
+			req := httptest.NewRequest(http.MethodGet, path, nil)
+			req.RemoteAddr = client + ":50000"
+			req.Header.Set("Authorization", "Bearer tok")
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			results <- result{client, rec.Code}
+		})
+	}
+	// Client a asks for four blobs at once: two fit its share.
+	for _, path := range p.paths[:4] {
+		send("192.0.2.1", path)
+	}
+	<-p.arrived
+	<-p.arrived
+	for deadline := time.Now().Add(10 * time.Second); e.Stats().Busy < 2; runtime.Gosched() {
+		if time.Now().After(deadline) {
+			close(p.gate)
+			t.Fatalf("client a's misses past its share were not refused: %+v", e.Stats())
+		}
+	}
+	// Client b's two misses find the rest of the budget.
+	for _, path := range p.paths[4:] {
+		send("192.0.2.2", path)
+	}
+	for e.Stats().InFlightBytes < 4*size {
+		runtime.Gosched()
+	}
+	close(p.gate)
+	wg.Wait()
+	close(results)
+	got := map[result]int{}
+	for r := range results {
+		got[r]++
+	}
+	want := map[result]int{{"192.0.2.1", 200}: 2, {"192.0.2.1", 503}: 2, {"192.0.2.2", 200}: 2}
+	if !maps.Equal(got, want) {
+		t.Errorf("answers %v, want %v", got, want)
+	}
+	if s := e.Stats(); s.InFlightPeak != 4*size || s.InFlightBytes != 0 {
+		t.Errorf("in-flight peak %d, now %d; want %d and 0", s.InFlightPeak, s.InFlightBytes, 4*size)
 	}
 }

@@ -12,23 +12,24 @@ import (
 // Options configure an Edge. Start from DefaultOptions; the zero value has
 // no parent and is refused by New.
 type Options struct {
-	parent        string
-	memoryBytes   int64
-	diskDir       string
-	diskBytes     int64
-	maxBlob       int64
-	inFlight      int64
-	inFlightWait  time.Duration
-	sendGrace     time.Duration
-	sendRate      int64
-	authTTL       time.Duration
-	authFailTTL   time.Duration
-	checkEvery    time.Duration
-	checkBurst    int
-	originTimeout time.Duration
-	client        *http.Client
-	logger        *slog.Logger
-	now           func() time.Time
+	parent         string
+	memoryBytes    int64
+	diskDir        string
+	diskBytes      int64
+	maxBlob        int64
+	inFlight       int64
+	inFlightClient int64
+	inFlightWait   time.Duration
+	sendGrace      time.Duration
+	sendRate       int64
+	authTTL        time.Duration
+	authFailTTL    time.Duration
+	checkEvery     time.Duration
+	checkBurst     int
+	originTimeout  time.Duration
+	client         *http.Client
+	logger         *slog.Logger
+	now            func() time.Time
 
 	access access.Writer
 
@@ -62,7 +63,8 @@ const (
 // DefaultOptions returns the defaults for an edge in front of parent (the
 // relay's or a parent edge's base URL, such as "http://relay:8080"): 256 MiB
 // of memory cache, no disk cache, blobs up to model.MaxBlobSize, 128 MiB of
-// miss bodies in flight (a miss waits up to 2 s for room), answers
+// miss bodies in flight (a quarter of it per client address; a miss waits
+// up to 2 s for room), answers
 // written within 30 s plus their length at 32 KiB/s, token
 // verdicts kept 30 s (refusals 2 s), unknown tokens checked 10 a second
 // per client address (burst 20), parent fetches bounded by 30 s, an
@@ -146,6 +148,19 @@ func (o Options) WithMaxBlobSize(n int64) Options { o.maxBlob = n; return o }
 // and 2 s (DefaultInFlightWait).
 func (o Options) WithInFlightBytes(n int64, wait time.Duration) Options {
 	o.inFlight, o.inFlightWait = n, wait
+	return o
+}
+
+// WithInFlightPerClient bounds the part of the in-flight budget
+// (WithInFlightBytes) one client address (relay.ClientAddr) holds: a
+// fetch is charged to the address of the request that started it, and a
+// miss that would take its address past n waits (as for the budget) for
+// the address's earlier fetches, then is answered 503 with Retry-After,
+// so one client cannot take the budget from the others. The edge's own pre-positioning is not charged. n must be at
+// least the largest blob and at most the budget. Default 0: a quarter of
+// the budget, at least the largest blob.
+func (o Options) WithInFlightPerClient(n int64) Options {
+	o.inFlightClient = n
 	return o
 }
 
