@@ -561,6 +561,14 @@ func TestNewBadOptions(t *testing.T) {
 		DefaultOptions("http://x").WithMaxBlobSize(0),
 		DefaultOptions("http://x").WithMaxBlobSize(2 << 30),
 		DefaultOptions("http://x").WithOriginTimeout(0),
+		DefaultOptions("http://x").WithInFlightBytes(1<<20, time.Second),           // under the largest blob
+		DefaultOptions("http://x").WithInFlightBytes(DefaultInFlightBytes, -1),     // negative wait
+		DefaultOptions("http://x").WithInFlightPerClient(1 << 20),                  // share under the largest blob
+		DefaultOptions("http://x").WithInFlightPerClient(DefaultInFlightBytes + 1), // share over the budget
+		DefaultOptions("http://x").WithSlowClient(0, DefaultSendRate),
+		DefaultOptions("http://x").WithSlowClient(DefaultSendGrace, 0),
+		DefaultOptions("http://x").WithTokenCheckRate(0, 1),
+		DefaultOptions("http://x").WithTokenCheckRate(time.Second, 0),
 	} {
 		if e, err := New(o); err == nil {
 			e.Close()
