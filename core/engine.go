@@ -16,6 +16,7 @@ import (
 	"github.com/segue-fm/segue/core/device"
 	"github.com/segue-fm/segue/core/fetch"
 	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/core/playlog"
 	"github.com/segue-fm/segue/crypto"
 	"github.com/segue-fm/segue/internal/ttlmap"
 	"github.com/segue-fm/segue/store"
@@ -129,7 +130,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Engine, error) {
 		}
 		return nil, err
 	}
-	e.history = &History{st: e.st, calls: newGate(), stamp: e.stampPlay}
+	e.history = &History{q: playlog.New(e.st), calls: newGate(), stamp: e.stampPlay}
 	return e, nil
 }
 

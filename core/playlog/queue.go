@@ -1,0 +1,226 @@
+package playlog
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/fxamacker/cbor/v2"
+
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/store"
+)
+
+// Prefix is the store prefix of the queue: Prefix ‖ u64 big-endian seq
+// → CBOR model.PlayEvent (docs/ARCHITECTURE.md §5). Other keys under it
+// (MarkKey, and keys of another length) are not entries.
+var Prefix = []byte("hist/")
+
+// MarkKey (never 8 bytes after Prefix, so it is not an entry) keeps the
+// highest sequence number issued at the last Ack, so numbers are not
+// reused after the queue is drained.
+var MarkKey = []byte("hist/mark")
+
+// Entry is one queued play event and its sequence number.
+type Entry struct {
+	Seq   uint64
+	Event model.PlayEvent
+}
+
+// Queue is the durable, append-only queue of play events in a store.
+// Sequence numbers increase strictly and are never reused, even after
+// Ack. It is safe for concurrent use; one Queue at a time may use a
+// store.
+type Queue struct {
+	st     store.Store
+	mu     sync.Mutex
+	next   uint64
+	loaded bool
+}
+
+// New returns the queue kept in st.
+func New(st store.Store) *Queue { return &Queue{st: st} }
+
+var enc, dec = func() (cbor.EncMode, cbor.DecMode) {
+	o := cbor.CoreDetEncOptions()
+	o.Time = cbor.TimeRFC3339Nano
+	em, err := o.EncMode()
+	if err != nil {
+		panic(err) // static options
+	}
+	dm, err := cbor.DecOptions{MaxArrayElements: 16, MaxMapPairs: 16, MaxNestedLevels: 4}.DecMode()
+	if err != nil {
+		panic(err) // static options
+	}
+	return em, dm
+}()
+
+// Key returns the store key of the entry seq.
+func Key(seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(append([]byte(nil), Prefix...), seq)
+}
+
+// seqOf returns the sequence number of an entry's key; ok is false for
+// another key under Prefix.
+func seqOf(k []byte) (seq uint64, ok bool) {
+	if len(k) != len(Prefix)+8 {
+		return 0, false
+	}
+	return binary.BigEndian.Uint64(k[len(Prefix):]), true
+}
+
+// load finds the next sequence number: one past the newest entry, or past
+// the high-water mark kept when the queue was emptied. q.mu is held.
+func (q *Queue) load(ctx context.Context) error {
+	if q.loaded {
+		return nil
+	}
+	var last uint64
+	found := false
+	err := q.st.Iterate(ctx, Prefix, true, func(k, _ []byte) error {
+		if seq, ok := seqOf(k); ok {
+			last, found = seq, true
+			return store.ErrStop
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("load play history: %w", err)
+	}
+	switch b, err := q.st.Get(ctx, MarkKey); {
+	case err == nil && len(b) == 8:
+		if m := binary.BigEndian.Uint64(b); !found || m > last {
+			last, found = m, true
+		}
+	case err != nil && !errors.Is(err, store.ErrNotFound):
+		return fmt.Errorf("load play history: %w", err)
+	}
+	if found {
+		q.next = last + 1
+	}
+	q.loaded = true
+	return nil
+}
+
+// Append stores ev durably at the end of the queue and returns its
+// sequence number.
+func (q *Queue) Append(ctx context.Context, ev model.PlayEvent) (uint64, error) {
+	return q.Replace(ctx, ev, nil)
+}
+
+// Replace is Append that also deletes the key old (when not nil) in the
+// same transaction: a play event kept elsewhere in the store is moved
+// into the queue without a moment where it is in both places or neither.
+func (q *Queue) Replace(ctx context.Context, ev model.PlayEvent, old []byte) (uint64, error) {
+	b, err := enc.Marshal(ev)
+	if err != nil {
+		return 0, fmt.Errorf("encode play event: %w", err)
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if err := q.load(ctx); err != nil {
+		return 0, err
+	}
+	seq := q.next
+	if old == nil {
+		err = q.st.Set(ctx, Key(seq), b)
+	} else {
+		err = q.st.Update(ctx, func(tx store.Txn) error {
+			if err := tx.Delete(old); err != nil {
+				return err
+			}
+			return tx.Set(Key(seq), b)
+		})
+	}
+	if err != nil {
+		return 0, fmt.Errorf("append play event: %w", err)
+	}
+	q.next++
+	return seq, nil
+}
+
+// List returns up to limit entries with a sequence number ≥ from, oldest
+// first (all when limit ≤ 0), owned by the caller. An entry that does not
+// decode is reported as an error naming its sequence number.
+func (q *Queue) List(ctx context.Context, from uint64, limit int) ([]Entry, error) {
+	var out []Entry
+	err := q.st.Iterate(ctx, Prefix, false, func(k, v []byte) error {
+		seq, ok := seqOf(k)
+		if !ok || seq < from {
+			return nil
+		}
+		var ev model.PlayEvent
+		if err := dec.Unmarshal(v, &ev); err != nil {
+			return fmt.Errorf("decode play event %d: %w", seq, err)
+		}
+		out = append(out, Entry{Seq: seq, Event: ev})
+		if limit > 0 && len(out) >= limit {
+			return store.ErrStop
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list play history: %w", err)
+	}
+	return out, nil
+}
+
+// Len returns how many entries the queue holds.
+func (q *Queue) Len(ctx context.Context) (int, error) {
+	n := 0
+	err := q.st.Iterate(ctx, Prefix, false, func(k, _ []byte) error {
+		if _, ok := seqOf(k); ok {
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("count play history: %w", err)
+	}
+	return n, nil
+}
+
+// Ack removes every entry with a sequence number ≤ upTo (once uploaded)
+// but those in keep, in one transaction.
+func (q *Queue) Ack(ctx context.Context, upTo uint64, keep ...uint64) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if err := q.load(ctx); err != nil {
+		return err
+	}
+	err := q.st.Update(ctx, func(tx store.Txn) error {
+		var keys [][]byte
+		err := tx.Iterate(Prefix, false, func(k, _ []byte) error {
+			seq, ok := seqOf(k)
+			if !ok {
+				return nil
+			}
+			if seq > upTo {
+				return store.ErrStop
+			}
+			if !slices.Contains(keep, seq) {
+				keys = append(keys, append([]byte(nil), k...))
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			if err := tx.Delete(k); err != nil {
+				return err
+			}
+		}
+		if q.next > 0 {
+			return tx.Set(MarkKey, binary.BigEndian.AppendUint64(nil, q.next-1))
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("ack play history: %w", err)
+	}
+	return nil
+}

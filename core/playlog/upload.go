@@ -1,0 +1,140 @@
+package playlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/segue-fm/segue/core/api"
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/crypto"
+)
+
+// MaxBatch is the most play events Upload sends in one request (the
+// relay accepts up to 1,000 by default).
+const MaxBatch = 500
+
+// FutureRetryWindow is how long after a play, on the device's clock,
+// Upload keeps a play the relay refused as dated after its own clock
+// (api.PlayFuture) to send it again. A device whose clock runs ahead of
+// the relay's by more than the relay's allowance (5 minutes by default)
+// has its online plays refused that way; they are counted once the
+// relay's clock has passed them. A play refused so and older than this
+// (the relay refuses plays older than its offline window, 30 days, plus
+// its allowance anyway) is dropped as rejected.
+const FutureRetryWindow = 32 * 24 * time.Hour
+
+// ErrBadAnswer is returned when the relay's answer does not match the
+// batch sent (another number of results, or a result for another seq);
+// nothing of that batch is acknowledged.
+var ErrBadAnswer = errors.New("playlog: relay answer does not match the plays sent")
+
+// Summary sums up an Upload: how many events the relay accepted, already
+// had, rejected for good (by reason), or refused as dated after its clock
+// and are kept to be sent again (Held; see FutureRetryWindow).
+type Summary struct {
+	Accepted  int
+	Duplicate int
+	Rejected  map[string]int
+	Held      int
+}
+
+// Source is the queue Upload reads and acknowledges (Queue, or a wrapper
+// of one).
+type Source interface {
+	List(ctx context.Context, from uint64, limit int) ([]Entry, error)
+	Ack(ctx context.Context, upTo uint64, keep ...uint64) error
+}
+
+// Uploader is what Upload needs of the device: its id, its Ed25519
+// signature, the relay request and the device's clock.
+type Uploader struct {
+	Device model.DeviceID
+	// Sign signs a message with the device's identity key.
+	Sign func(msg []byte) []byte
+	// Post sends the request to POST /v1/plays and returns the relay's
+	// answer.
+	Post func(ctx context.Context, req api.PlaysRequest) (api.PlaysAnswer, error)
+	// Now is the device's clock (for FutureRetryWindow).
+	Now func() time.Time
+}
+
+// Record returns the upload form of a queue entry.
+func Record(h Entry) api.PlayRecord {
+	ev := h.Event
+	src := ev.Source
+	if src == "" {
+		src = model.SourceStream
+	}
+	return api.PlayRecord{
+		Seq: h.Seq, Track: ev.TrackID, Tier: ev.Tier, Context: ev.Context,
+		StartedAt: ev.Started.UnixMilli(), PlayedMs: ev.Played.Milliseconds(), EndReason: ev.End,
+		Offline: ev.Offline, VolumeMuted: ev.Muted, Source: src, TrustedTime: ev.TrustedTime,
+	}
+}
+
+// Upload sends src to the relay in batches of at most MaxBatch events,
+// each signed over crypto.PlaysMessage, and acknowledges a batch in src
+// only once the relay has answered for every event of it (its answer
+// comes after the accepted events are durable; rejections are final
+// too, but for plays dated after the relay's clock, which stay queued
+// and are sent again by later calls within FutureRetryWindow). A failed
+// request leaves the batch queued for the next call; since sequence
+// numbers are the relay's de-duplication key (and the relay stores none
+// of a play it refuses), resending is harmless. It returns what was
+// uploaded before any error.
+func (u Uploader) Upload(ctx context.Context, src Source) (Summary, error) {
+	sum := Summary{Rejected: map[string]int{}}
+	var from uint64 // entries before it were answered by this call
+	for {
+		hs, err := src.List(ctx, from, MaxBatch)
+		if err != nil {
+			return sum, err
+		}
+		if len(hs) == 0 {
+			return sum, nil
+		}
+		recs := make([]api.PlayRecord, len(hs))
+		for i, h := range hs {
+			recs[i] = Record(h)
+		}
+		msg, err := crypto.PlaysMessage(u.Device, recs)
+		if err != nil {
+			return sum, fmt.Errorf("sign plays: %w", err)
+		}
+		ans, err := u.Post(ctx, api.PlaysRequest{Events: recs, Sig: u.Sign(msg)})
+		if err != nil {
+			return sum, fmt.Errorf("upload plays: %w", err)
+		}
+		if len(ans.Results) != len(recs) {
+			return sum, fmt.Errorf("%w: %d results for %d plays", ErrBadAnswer, len(ans.Results), len(recs))
+		}
+		var held []uint64
+		for i, r := range ans.Results {
+			if r.Seq != recs[i].Seq {
+				return sum, fmt.Errorf("%w: result for seq %d where %d was sent", ErrBadAnswer, r.Seq, recs[i].Seq)
+			}
+			switch {
+			case r.Status == api.PlayAccepted:
+				sum.Accepted++
+			case r.Status == api.PlayDuplicate:
+				sum.Duplicate++
+			case r.Status == api.PlayFuture && u.Now().Sub(hs[i].Event.Started) < FutureRetryWindow:
+				sum.Held++
+				held = append(held, r.Seq)
+			default:
+				sum.Rejected[r.Status]++
+			}
+		}
+		last := recs[len(recs)-1].Seq
+		if err := src.Ack(ctx, last, held...); err != nil {
+			return sum, err
+		}
+		if last == math.MaxUint64 {
+			return sum, nil
+		}
+		from = last + 1
+	}
+}
