@@ -18,6 +18,8 @@ import (
 	"github.com/segue-fm/segue/internal/demoalbum"
 	"github.com/segue-fm/segue/server/access"
 	"github.com/segue-fm/segue/server/catalog"
+	"github.com/segue-fm/segue/server/counting"
+	"github.com/segue-fm/segue/server/events"
 	"github.com/segue-fm/segue/server/ingest"
 	"github.com/segue-fm/segue/server/license"
 	"github.com/segue-fm/segue/server/relay"
@@ -41,6 +43,7 @@ type Options struct {
 	licOpts   []func(license.Options) license.Options
 	mounts    []func(*catalog.DataDir, *relay.Server)
 	accessLog bool
+	counting  bool
 }
 
 // DefaultOptions returns the defaults: the demo album ingested, a fresh
@@ -92,6 +95,11 @@ func (o Options) WithLicenseOptions(fn func(license.Options) license.Options) Op
 	return o
 }
 
+// WithCounting sets whether play counting (server/counting: POST
+// /v1/plays into an events.StoreLog on the relay's store, no audit chain)
+// is mounted (default false); PlayLog reads its log.
+func (o Options) WithCounting(on bool) Options { o.counting = on; return o }
+
 // WithAccessLog sets whether the relay (and the license server) record
 // access records (server/access) in the relay's store (default false);
 // Relay.AccessLog returns the writer, closed when the relay stops.
@@ -133,6 +141,7 @@ type Relay struct {
 	cancel  context.CancelFunc
 	stopped bool
 	access  access.Writer // nil without WithAccessLog
+	plays   events.Log    // nil without WithCounting
 }
 
 // NewRelay starts a relay with opts (see Start) in a temporary directory
@@ -243,6 +252,11 @@ func (r *Relay) start(dd *catalog.DataDir, addr string) error {
 		}
 		license.NewForDataDir(dd, lo).Mount(srv)
 	}
+	var plays events.Log
+	if r.opts.counting {
+		plays = events.NewStoreLog(dd.Store)
+		counting.New(dd.Store, plays, dd.Catalog, nil, counting.DefaultOptions().WithLogger(r.opts.logger)).Mount(srv)
+	}
 	for _, fn := range r.opts.mounts {
 		fn(dd, srv)
 	}
@@ -258,7 +272,7 @@ func (r *Relay) start(dd *catalog.DataDir, addr string) error {
 		return fmt.Errorf("testbed: start relay: %w", err)
 	}
 	r.mu.Lock()
-	r.srv, r.dd, r.cancel, r.addr, r.stopped, r.access = srv, dd, cancel, bound, false, aw
+	r.srv, r.dd, r.cancel, r.addr, r.stopped, r.access, r.plays = srv, dd, cancel, bound, false, aw, plays
 	r.mu.Unlock()
 	return nil
 }
@@ -288,6 +302,14 @@ func (r *Relay) Stop() error {
 		aerr = r.access.Close()
 	}
 	return errors.Join(werr, aerr, r.srv.Close(), r.dd.Close())
+}
+
+// PlayLog returns the running relay's play event log (nil without
+// WithCounting): the plays devices uploaded, each once.
+func (r *Relay) PlayLog() events.Log {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.plays
 }
 
 // AccessLog returns the running relay's access-record writer (nil

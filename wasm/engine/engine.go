@@ -21,6 +21,7 @@ import (
 	"github.com/segue-fm/segue/core/download"
 	"github.com/segue-fm/segue/core/fetch"
 	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/core/playlog"
 	"github.com/segue-fm/segue/crypto"
 	"github.com/segue-fm/segue/internal/ttlmap"
 	"github.com/segue-fm/segue/player"
@@ -73,16 +74,20 @@ type Options struct {
 	player     player.Options
 	deviceName string
 	mark       func(name string)
+	// uploadRetry and uploadRetryMax bound the play uploader's waits
+	// (WithUploadRetry).
+	uploadRetry, uploadRetryMax time.Duration
 }
 
 // DefaultOptions returns fetch.DefaultDoer() (the browser's Fetch API
 // under GOOS=js, http.DefaultClient elsewhere), slog.Default(), time.Now, a 256 MiB encrypted-blob cache,
 // content keys kept 10 minutes in memory, player.DefaultOptions() (tier
-// high, track gain) and the device name "web".
+// high, track gain), the device name "web" and play uploads retried
+// after 5 s, doubling up to 5 min.
 func DefaultOptions() Options {
 	return Options{client: fetch.DefaultDoer(), logger: slog.Default(), clock: time.Now,
 		cacheBytes: 256 << 20, keyTTL: 10 * time.Minute, player: player.DefaultOptions(), deviceName: "web",
-		mark: func(string) {}}
+		mark: func(string) {}, uploadRetry: 5 * time.Second, uploadRetryMax: 5 * time.Minute}
 }
 
 // WithHTTPClient sets the HTTP client (an *http.Client, or any
@@ -204,6 +209,16 @@ type Engine struct {
 	// token it last refused (see auth.go).
 	onUnauth func()
 	refused  string
+
+	// The play uploader (plays.go): upMu makes uploads one at a time;
+	// upKick and upStored wake runUploads, upStop ends it and upDone is
+	// closed when it has; onUploaded is told each background outcome.
+	upMu       sync.Mutex
+	upKick     chan struct{}
+	upStored   chan struct{}
+	upStop     context.CancelFunc
+	upDone     chan struct{}
+	onUploaded func(playlog.Summary, error)
 }
 
 type albumAnswer struct {
@@ -231,8 +246,9 @@ type keyEntry struct {
 
 // Open opens the engine for the relay at relayURL (http or https origin)
 // over st (manifests, encrypted blobs, the pinned catalog key, play
-// history) and ks (identity and token). It does no network I/O. The
-// engine does not own st or ks.
+// history) and ks (identity and token). It does no network I/O: its
+// play uploader (UploadPlays) waits for a stored play, Login or
+// SendPlays. The engine does not own st or ks.
 func Open(ctx context.Context, relayURL string, st store.Store, ks crypto.KeyStore, opts Options) (*Engine, error) {
 	u, err := url.Parse(relayURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -267,7 +283,11 @@ func Open(ctx context.Context, relayURL string, st store.Store, ks crypto.KeySto
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
-	e.hist = newHistory(st, opts.logger.Error)
+	e.hist = newHistory(st, opts.logger.Error, e.playStored)
+	e.upKick, e.upStored, e.upDone = make(chan struct{}, 1), make(chan struct{}, 1), make(chan struct{})
+	uctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	e.upStop = stop
+	go e.runUploads(uctx)
 	return e, nil
 }
 
@@ -334,6 +354,8 @@ func (e *Engine) Login(ctx context.Context, user, pass string) error {
 	e.mu.Unlock()
 	// A new session: the previous one's decoded audio is not kept.
 	e.heads.Clear()
+	// Plays queued while signed out (or under a refused token) go now.
+	e.SendPlays()
 	return nil
 }
 
@@ -667,8 +689,9 @@ func (e *Engine) Stop() error {
 	return p.Stop()
 }
 
-// Close stops the player and the downloads manager, forgets the content
-// keys and waits for the stores written behind a play. It does not close
+// Close stops the player, the play uploader (an upload in flight is
+// abandoned: its plays stay queued) and the downloads manager, forgets
+// the content keys and waits for the stores written behind a play. It does not close
 // the store, the key store or the sink.
 func (e *Engine) Close() error {
 	e.mu.Lock()
@@ -692,6 +715,10 @@ func (e *Engine) Close() error {
 	if dl != nil {
 		e.fetcher.SetPinned(nil)
 		err = errors.Join(err, dl.Close())
+	}
+	if e.upStop != nil { // the warm-up's shadow engine has no uploader
+		e.upStop()
+		<-e.upDone
 	}
 	e.hist.Flush()
 	e.behind.Wait()

@@ -1,20 +1,21 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"sync"
 
 	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/core/playlog"
 	"github.com/segue-fm/segue/store"
 )
 
-// prefixHistory keys play events: hist/<event id>, value the event's JSON.
-const prefixHistory = "hist/"
-
 // History is the web device's play history in its store (the page's
-// IndexedDB in the browser), appended to by the player.
+// IndexedDB in the browser), appended to by the player: the native
+// engine's queue (playlog.Queue, hist/<u64 seq>), whose sequence numbers
+// are the relay's de-duplication key when Engine.UploadPlays sends it.
 //
 // Append returns at once and a background writer stores the events in
 // order: the player calls it from the goroutine that feeds the audio
@@ -22,17 +23,24 @@ const prefixHistory = "hist/"
 // buffer lasts. Events returns stored and pending events alike.
 type History struct {
 	st  store.Store
+	q   *playlog.Queue
 	log func(msg string, args ...any)
+	// stored is told after the writer stored what was pending.
+	stored func()
 
 	mu        sync.Mutex
 	listeners []func(model.PlayEvent)
 	pending   []model.PlayEvent
 	writing   bool
 	idle      *sync.Cond
+	// adoptMu serialises adopt; adopted: the events of the old layout
+	// were moved into q.
+	adoptMu sync.Mutex
+	adopted bool
 }
 
-func newHistory(st store.Store, log func(string, ...any)) *History {
-	h := &History{st: st, log: log}
+func newHistory(st store.Store, log func(string, ...any), stored func()) *History {
+	h := &History{st: st, q: playlog.New(st), log: log, stored: stored}
 	h.idle = sync.NewCond(&h.mu)
 	return h
 }
@@ -54,7 +62,8 @@ func (h *History) Append(_ context.Context, ev model.PlayEvent) error {
 	return nil
 }
 
-// write stores the pending events in order until none is left.
+// write stores the pending events in order until none is left, then
+// tells stored.
 func (h *History) write() {
 	for {
 		h.mu.Lock()
@@ -62,13 +71,12 @@ func (h *History) write() {
 			h.writing = false
 			h.idle.Broadcast()
 			h.mu.Unlock()
+			h.stored()
 			return
 		}
 		ev := h.pending[0]
 		h.mu.Unlock()
-		if b, err := json.Marshal(ev); err != nil {
-			h.log("engine: encode play event", "event", ev.EventID, "err", err)
-		} else if err := h.st.Set(context.Background(), []byte(prefixHistory+ev.EventID), b); err != nil {
+		if _, err := h.q.Append(context.Background(), ev); err != nil {
 			h.log("engine: save play event", "event", ev.EventID, "err", err)
 		}
 		h.mu.Lock()
@@ -94,18 +102,71 @@ func (h *History) OnAppend(fn func(model.PlayEvent)) {
 	h.mu.Unlock()
 }
 
-// Events returns the stored play events in key order, owned by the
+// adopt moves the events an earlier version stored as hist/<event id> →
+// JSON (never uploaded) into the queue, each in one transaction, once
+// per History (again after a failure).
+func (h *History) adopt(ctx context.Context) error {
+	h.adoptMu.Lock()
+	defer h.adoptMu.Unlock()
+	if h.adopted {
+		return nil
+	}
+	type old struct {
+		key []byte
+		ev  model.PlayEvent
+	}
+	var olds []old
+	err := h.st.Iterate(ctx, playlog.Prefix, false, func(k, v []byte) error {
+		if len(k) == len(playlog.Prefix)+8 || bytes.Equal(k, playlog.MarkKey) {
+			return nil
+		}
+		var ev model.PlayEvent
+		if err := json.Unmarshal(v, &ev); err != nil {
+			return fmt.Errorf("play event %q: %w", k, err)
+		}
+		olds = append(olds, old{bytes.Clone(k), ev})
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("engine: read old play events: %w", err)
+	}
+	for _, o := range olds {
+		if _, err := h.q.Replace(ctx, o.ev, o.key); err != nil {
+			return fmt.Errorf("engine: move old play event: %w", err)
+		}
+	}
+	h.adopted = true
+	return nil
+}
+
+// Events returns the queued play events, oldest first, owned by the
 // caller, after the pending ones are written.
 func (h *History) Events(ctx context.Context) ([]model.PlayEvent, error) {
 	h.Flush()
-	var out []model.PlayEvent
-	err := h.st.Iterate(ctx, []byte(prefixHistory), false, func(k, v []byte) error {
-		var ev model.PlayEvent
-		if err := json.Unmarshal(v, &ev); err != nil {
-			return fmt.Errorf("engine: play event %q: %w", k, err)
-		}
-		out = append(out, ev)
-		return nil
-	})
-	return out, err
+	if err := h.adopt(ctx); err != nil {
+		return nil, err
+	}
+	es, err := h.q.List(ctx, 0, 0)
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	out := make([]model.PlayEvent, len(es))
+	for i, e := range es {
+		out[i] = e.Event
+	}
+	return out, nil
+}
+
+// Pending returns how many play events wait to be uploaded, after the
+// pending ones are written.
+func (h *History) Pending(ctx context.Context) (int, error) {
+	h.Flush()
+	if err := h.adopt(ctx); err != nil {
+		return 0, err
+	}
+	n, err := h.q.Len(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("engine: %w", err)
+	}
+	return n, nil
 }

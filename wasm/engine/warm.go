@@ -131,7 +131,7 @@ func (e *Engine) warmEngine(ctx context.Context, w *warmTrack, mark func(string)
 	if err != nil {
 		return nil, err
 	}
-	s.hist = newHistory(s.st, opts.logger.Error)
+	s.hist = newHistory(s.st, opts.logger.Error, func() {})
 	s.albums.Put(warmAlbum, albumAnswer{album: model.Album{ID: warmAlbum, Title: "warm"},
 		tracks: []model.Track{{ID: warmTrackID, AlbumID: warmAlbum, Title: "warm", ArtistIDs: []model.ArtistID{"arwarm"}}}})
 	s.keys[keyName(warmTrackID, opts.player.Tier())] = keyEntry{expires: opts.clock().Add(opts.keyTTL)}

@@ -283,7 +283,28 @@ export interface Session {
   /** Test hook (open with capture: true): every frame played since the last call, interleaved stereo,
    * up to captureFrames; dropped counts the frames played past that bound. */
   captured(): Promise<OutputStats & { data: Float32Array; dropped: number }>;
+  /**
+   * Sends the plays waiting in this browser to the relay now, in signed batches of at most 500;
+   * resolves with what the relay made of them. The session already does this on its own after
+   * each play, when the browser comes back online and when the page is hidden, retrying a failed
+   * upload after 5 s, doubling up to 5 min. A play leaves the browser's store only once the relay
+   * answered for it (a failed or cut-off upload keeps it; sending it again counts it once).
+   * Rejects when offline or signed out (the plays stay queued). rejected: plays the relay refused
+   * for good, by reason (e.g. "unknown_track"); held: plays dated after the relay's clock, kept to
+   * be sent again.
+   */
+  uploadPlays(): Promise<PlayUpload>;
+  /** How many plays wait in this browser to be uploaded. */
+  pendingPlays(): Promise<number>;
   close(): Promise<void>;
+}
+
+/** What Session.uploadPlays sent: counts by the relay's answer. */
+export interface PlayUpload {
+  accepted: number;
+  duplicate: number;
+  held: number;
+  rejected: Record<string, number>;
 }
 
 declare global {

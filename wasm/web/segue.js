@@ -379,6 +379,13 @@
     warm.playTracks([], 0);
     warm.next();
     const calls = playCalls(ac, out, b);
+    // Plays are uploaded by the engine after each play; also when the
+    // browser is back online and when the page is hidden (the last moment
+    // a closing tab is sure to get). An upload cut short keeps its plays.
+    const sendPlays = () => b.sendPlays();
+    const sendHidden = () => { if (document.visibilityState === "hidden") b.sendPlays(); };
+    globalThis.addEventListener("online", sendPlays);
+    document.addEventListener("visibilitychange", sendHidden);
     return {
       audioContext: ac,
       sharedMemory: shared,
@@ -423,7 +430,13 @@
       outputStats: () => out.stats(),
       buffered: () => out.buffered(),
       captured: () => out.dump(),
-      close: async () => { await b.close(); node.disconnect(); },
+      uploadPlays: async () => JSON.parse(await b.uploadPlays()),
+      pendingPlays: () => b.pendingPlays(),
+      close: async () => {
+        globalThis.removeEventListener("online", sendPlays);
+        document.removeEventListener("visibilitychange", sendHidden);
+        await b.close(); node.disconnect();
+      },
     };
   }
 

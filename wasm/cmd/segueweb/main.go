@@ -142,6 +142,9 @@ func open(_ js.Value, args []js.Value) any {
 		go func() {
 			time.Sleep(warmDelay)
 			e.Warm(context.Background(), warmSink, warmMark)
+			// Plays an earlier session left queued go after the warm-up,
+			// not on the way to the listener's first audio.
+			e.SendPlays()
 		}()
 		return bridge(e, p, out, gate, dlReady, clock), nil
 	})
@@ -407,10 +410,32 @@ func bridge(e *engine.Engine, p *player.Player, out js.Value, gate *engine.Statu
 			}
 			return none(clock.Advance(d))
 		}),
+		"uploadPlays": fn(func(ctx context.Context, _ []js.Value) (any, error) {
+			sum, err := e.UploadPlays(ctx)
+			if err != nil {
+				return nil, err
+			}
+			b, err := json.Marshal(playsAnswer{Accepted: sum.Accepted, Duplicate: sum.Duplicate, Held: sum.Held, Rejected: sum.Rejected})
+			return string(b), err
+		}),
+		"sendPlays": js.FuncOf(func(js.Value, []js.Value) any { e.SendPlays(); return nil }),
+		"pendingPlays": fn(func(ctx context.Context, _ []js.Value) (any, error) {
+			return e.PendingPlays(ctx)
+		}),
 		"close": fn(func(context.Context, []js.Value) (any, error) { return none(e.Close()) }),
 	}
 	maps.Copy(m, downloadMethods(e, dlReady, fn, str))
 	return js.ValueOf(m)
+}
+
+// playsAnswer is the JSON answer of the bridge's uploadPlays: what the
+// relay accepted, already had, kept queued as dated after its clock, and
+// refused for good by reason (playlog.Summary).
+type playsAnswer struct {
+	Accepted  int            `json:"accepted"`
+	Duplicate int            `json:"duplicate"`
+	Held      int            `json:"held"`
+	Rejected  map[string]int `json:"rejected"`
 }
 
 // maxTrackIDs bounds the ids of one tracks call.

@@ -1,0 +1,144 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/segue-fm/segue/core/api"
+	"github.com/segue-fm/segue/core/playlog"
+)
+
+// WithUploadRetry sets the wait before the play uploader tries again
+// after a failed upload (first), doubled after each failure up to most
+// (default 5 s, up to 5 min). Values below 1 ms are raised to it; most
+// is at least first.
+func (o Options) WithUploadRetry(first, most time.Duration) Options {
+	o.uploadRetry = max(first, time.Millisecond)
+	o.uploadRetryMax = max(most, o.uploadRetry)
+	return o
+}
+
+// UploadPlays sends the play history to the relay (POST /v1/plays) as
+// the native engine does (playlog.Uploader.Upload): in batches of at most
+// playlog.MaxBatch events, each signed with this device's identity over
+// crypto.PlaysMessage, and removes a batch from the store only once the
+// relay answered for every event of it (plays dated after the relay's
+// clock are kept, see playlog.FutureRetryWindow). A failed request — no
+// network, a relay error, the page closed mid-upload — removes nothing;
+// the relay de-duplicates by (device, sequence number), so sending a
+// batch again counts nothing twice. Uploads are one at a time. Without
+// queued plays it sends nothing; with some, before Login it is
+// ErrNotLoggedIn, and a refused token is ErrUnauthorized. It returns
+// what was uploaded before any error.
+func (e *Engine) UploadPlays(ctx context.Context) (playlog.Summary, error) {
+	e.upMu.Lock()
+	defer e.upMu.Unlock()
+	if err := e.hist.adopt(ctx); err != nil {
+		return playlog.Summary{Rejected: map[string]int{}}, err
+	}
+	e.hist.Flush()
+	u := playlog.Uploader{Device: e.DeviceID(), Sign: e.id.Sign, Now: e.opts.clock,
+		Post: func(ctx context.Context, req api.PlaysRequest) (api.PlaysAnswer, error) {
+			var ans api.PlaysAnswer
+			if _, err := e.api.Do(ctx, http.MethodPost, "/v1/plays", req, &ans, true); err != nil {
+				return ans, e.authErr(err)
+			}
+			return ans, nil
+		}}
+	sum, err := u.Upload(ctx, e.hist.q)
+	switch {
+	case errors.Is(err, playlog.ErrBadAnswer):
+		return sum, fmt.Errorf("engine: %w: %w", ErrBadAnswer, err)
+	case err != nil:
+		return sum, fmt.Errorf("engine: %w", err)
+	}
+	return sum, nil
+}
+
+// PendingPlays returns how many plays wait in the store to be uploaded.
+func (e *Engine) PendingPlays(ctx context.Context) (int, error) { return e.hist.Pending(ctx) }
+
+// SendPlays asks the background uploader to upload the play history now
+// (the page calls it when the browser goes online and when the page is
+// hidden); it returns at once. The uploader also runs after each stored
+// play (unless it is waiting to retry a failed upload) and after Login.
+func (e *Engine) SendPlays() {
+	select {
+	case e.upKick <- struct{}{}:
+	default:
+	}
+}
+
+// OnPlaysUploaded sets fn to be told the outcome of each background
+// upload (nil removes it). fn runs on the uploader's goroutine and must
+// not block.
+func (e *Engine) OnPlaysUploaded(fn func(playlog.Summary, error)) {
+	e.mu.Lock()
+	e.onUploaded = fn
+	e.mu.Unlock()
+}
+
+// playStored is the history's word that it stored the plays it had.
+func (e *Engine) playStored() {
+	select {
+	case e.upStored <- struct{}{}:
+	default:
+	}
+}
+
+// runUploads is the background uploader: it uploads when told (SendPlays,
+// Login, a stored play) and, after a failure, again after a wait doubled
+// each time from Options.WithUploadRetry's first to its most; stored
+// plays do not cut that wait short, SendPlays does. A refused or missing
+// token waits for the next Login or SendPlays. It returns when ctx ends.
+func (e *Engine) runUploads(ctx context.Context) {
+	defer close(e.upDone)
+	var (
+		wait  time.Duration
+		timer *time.Timer
+		retry <-chan time.Time
+	)
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-e.upKick:
+		case <-e.upStored:
+			if retry != nil {
+				continue
+			}
+		case <-retry:
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+		timer, retry = nil, nil
+		sum, err := e.UploadPlays(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		e.mu.Lock()
+		fn := e.onUploaded
+		e.mu.Unlock()
+		if fn != nil {
+			fn(sum, err)
+		}
+		switch {
+		case err == nil, errors.Is(err, ErrNotLoggedIn), errors.Is(err, ErrUnauthorized):
+			wait = 0
+		default:
+			wait = min(max(2*wait, e.opts.uploadRetry), e.opts.uploadRetryMax)
+			e.opts.logger.Warn("engine: plays not uploaded; trying again later", "in", wait, "err", err)
+			timer = time.NewTimer(wait)
+			retry = timer.C
+		}
+	}
+}

@@ -1,0 +1,309 @@
+package engine_test
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/core/playlog"
+	"github.com/segue-fm/segue/crypto"
+	"github.com/segue-fm/segue/internal/testbed"
+	"github.com/segue-fm/segue/store"
+	"github.com/segue-fm/segue/wasm/engine"
+)
+
+// netMode is what the test network does with an upload.
+type netMode int
+
+const (
+	netUp       netMode = iota
+	netDown             // the request never reaches the relay
+	netLoseSent         // the relay gets it, its answer is lost
+)
+
+// testNet is an HTTP client whose uploads (POST /v1/plays) can be cut
+// before or after the relay; it counts the uploads that reached it.
+type testNet struct {
+	mu    sync.Mutex
+	mode  netMode
+	posts int
+}
+
+func (n *testNet) set(m netMode) { n.mu.Lock(); n.mode = m; n.mu.Unlock() }
+
+func (n *testNet) sent() int { n.mu.Lock(); defer n.mu.Unlock(); return n.posts }
+
+func (n *testNet) Do(req *http.Request) (*http.Response, error) {
+	if req.URL.Path != "/v1/plays" {
+		return http.DefaultClient.Do(req)
+	}
+	n.mu.Lock()
+	m := n.mode
+	if m != netDown {
+		n.posts++
+	}
+	n.mu.Unlock()
+	if m == netDown {
+		return nil, errors.New("test network: offline")
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err == nil && m == netLoseSent {
+		res.Body.Close()
+		return nil, errors.New("test network: answer lost")
+	}
+	return res, err
+}
+
+// countingRelay is a relay that counts plays (server/counting).
+func countingRelay(t *testing.T) *testbed.Relay {
+	return testbed.NewRelay(t, testbed.DefaultOptions().WithCounting(true))
+}
+
+// webDevice opens a web engine over the test network, signed up and
+// logged in as user, and returns it with the outcomes of its background
+// uploads, after the one Login started.
+func webDevice(t *testing.T, r *testbed.Relay, st store.Store, n *testNet, user string, opts engine.Options) (*engine.Engine, chan upload) {
+	t.Helper()
+	ctx := t.Context()
+	e, err := engine.Open(ctx, r.URL, st, &crypto.MemoryKeyStore{}, opts.WithHTTPClient(n).WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	ups := make(chan upload, 16)
+	e.OnPlaysUploaded(func(s playlog.Summary, err error) {
+		select {
+		case ups <- upload{s, err}:
+		default:
+		}
+	})
+	if err := e.SignUp(ctx, user, testbed.Password); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Login(ctx, user, testbed.Password); err != nil {
+		t.Fatal(err)
+	}
+	next(t, ups)
+	return e, ups
+}
+
+// upload is the outcome of a background upload.
+type upload struct {
+	sum playlog.Summary
+	err error
+}
+
+// next returns the next background upload's outcome.
+func next(t *testing.T, ups chan upload) upload {
+	t.Helper()
+	select {
+	case u := <-ups:
+		return u
+	case <-time.After(30 * time.Second):
+		t.Fatal("no background upload")
+		return upload{}
+	}
+}
+
+// plays returns n play events of the demo album's tracks, a second each,
+// starting a minute ago a millisecond apart (within the relay's clock
+// skew of the account's creation).
+func plays(r *testbed.Relay, dev model.DeviceID, n int) []model.PlayEvent {
+	evs := make([]model.PlayEvent, n)
+	start := time.Now().Add(-time.Minute)
+	for i := range evs {
+		evs[i] = model.PlayEvent{EventID: fmt.Sprintf("ev%016d", i), Device: dev,
+			TrackID: r.Tracks[i%len(r.Tracks)], Tier: model.TierLow, Context: model.PlayContext{Kind: "album", ID: string(r.Album)},
+			Started: start.Add(time.Duration(i) * time.Millisecond), Played: time.Second, End: model.EndSkipped, Source: model.SourceStream}
+	}
+	return evs
+}
+
+func appendAll(t *testing.T, e *engine.Engine, evs []model.PlayEvent) {
+	t.Helper()
+	for _, ev := range evs {
+		if err := e.History().Append(t.Context(), ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func pending(t *testing.T, e *engine.Engine) int {
+	t.Helper()
+	n, err := e.PendingPlays(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestUploadPlays: the web engine uploads its plays to a counting relay,
+// signed by its device, in batches of playlog.MaxBatch; a play stays
+// queued before login, while offline, and when the relay's answer is
+// lost, and sending it again after a lost answer is a duplicate, not a
+// second count; the relay's log holds each play once. Before, the web
+// engine never uploaded its plays (no UploadPlays: this test is new).
+func TestUploadPlays(t *testing.T) {
+	ctx := t.Context()
+	r := countingRelay(t)
+	n := &testNet{}
+
+	out, err := engine.Open(ctx, r.URL, store.NewMemory(), &crypto.MemoryKeyStore{}, engine.DefaultOptions().WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	appendAll(t, out, plays(r, out.DeviceID(), 1))
+	if _, err := out.UploadPlays(ctx); !errors.Is(err, engine.ErrNotLoggedIn) || pending(t, out) != 1 {
+		t.Fatalf("UploadPlays before login = %v, %d queued; want ErrNotLoggedIn, the play kept", err, pending(t, out))
+	}
+
+	// Offline when the plays are stored: the background upload fails and
+	// waits an hour; the steps below are the test's own calls.
+	e, ups := webDevice(t, r, store.NewMemory(), n, "plays", engine.DefaultOptions().WithUploadRetry(time.Hour, time.Hour))
+	n.set(netDown)
+	total := 2*playlog.MaxBatch + 3
+	appendAll(t, e, plays(r, e.DeviceID(), total))
+	if u := next(t, ups); u.err == nil {
+		t.Fatal("background upload while offline succeeded")
+	}
+	for _, c := range []struct {
+		name  string
+		mode  netMode
+		posts int
+	}{{"offline", netDown, 0}, {"answer lost", netLoseSent, 1}} {
+		n.set(c.mode)
+		before := n.sent()
+		if _, err := e.UploadPlays(ctx); err == nil {
+			t.Fatalf("%s: UploadPlays succeeded", c.name)
+		}
+		if got := pending(t, e); got != total {
+			t.Fatalf("%s: %d plays queued, want all %d", c.name, got, total)
+		}
+		if got := n.sent() - before; got != c.posts {
+			t.Fatalf("%s: %d uploads reached the relay, want %d", c.name, got, c.posts)
+		}
+	}
+	n.set(netUp)
+	before := n.sent()
+	sum, err := e.UploadPlays(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first batch reached the relay with the lost answer.
+	if sum.Duplicate != playlog.MaxBatch || sum.Accepted != total-playlog.MaxBatch || len(sum.Rejected) != 0 {
+		t.Fatalf("upload: %+v, want %d duplicates and %d accepted", sum, playlog.MaxBatch, total-playlog.MaxBatch)
+	}
+	if got := n.sent() - before; got != 3 {
+		t.Fatalf("%d uploads for %d plays, want 3 batches", got, total)
+	}
+	if got := pending(t, e); got != 0 {
+		t.Fatalf("%d plays queued after the relay's answer, want none", got)
+	}
+	before = n.sent()
+	if sum, err := e.UploadPlays(ctx); err != nil || sum.Accepted+sum.Duplicate != 0 || n.sent() != before {
+		t.Fatalf("second upload: %+v, %v, %d requests; want nothing sent", sum, err, n.sent()-before)
+	}
+	logged, err := r.PlayLog().Read(ctx, 0, 10*total)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seqs := map[uint64]bool{}
+	for _, l := range logged {
+		if l.Device != e.DeviceID() || seqs[l.Event.Seq] {
+			t.Errorf("logged play %d of device %s (want %s, each seq once)", l.Event.Seq, l.Device, e.DeviceID())
+		}
+		seqs[l.Event.Seq] = true
+	}
+	if len(logged) != total {
+		t.Fatalf("relay logged %d plays, want %d", len(logged), total)
+	}
+}
+
+// TestUploadPlaysRefusals: plays the relay refuses for good (an unknown
+// track) are removed, a play dated after the relay's clock stays queued
+// to be sent again (as on native, playlog.FutureRetryWindow).
+func TestUploadPlaysRefusals(t *testing.T) {
+	ctx := t.Context()
+	r := countingRelay(t)
+	e, _ := webDevice(t, r, store.NewMemory(), &testNet{}, "refused", engine.DefaultOptions().WithUploadRetry(time.Hour, time.Hour))
+	evs := plays(r, e.DeviceID(), 3)
+	evs[1].TrackID = "trnosuchtrack"
+	evs[2].Started = time.Now().Add(time.Hour)
+	// The uploader runs on its own after each stored play too: the
+	// test's own call below sees what is left.
+	e.OnPlaysUploaded(nil)
+	appendAll(t, e, evs)
+	if _, err := e.UploadPlays(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.History().Events(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].EventID != evs[2].EventID {
+		t.Fatalf("queued after the upload: %+v; want only the future-dated play", got)
+	}
+}
+
+// TestUploadPlaysInBackground: a stored play is uploaded without a call;
+// while offline the uploader retries after its wait, and the play is
+// counted once the network is back.
+func TestUploadPlaysInBackground(t *testing.T) {
+	r := countingRelay(t)
+	n := &testNet{}
+	e, ups := webDevice(t, r, store.NewMemory(), n, "bg", engine.DefaultOptions().WithUploadRetry(time.Millisecond, 4*time.Millisecond))
+	appendAll(t, e, plays(r, e.DeviceID(), 1))
+	if u := next(t, ups); u.err != nil || u.sum.Accepted != 1 {
+		t.Fatalf("background upload of a stored play: %+v, %v; want 1 accepted", u.sum, u.err)
+	}
+	n.set(netDown)
+	appendAll(t, e, plays(r, e.DeviceID(), 2)[1:])
+	for i := range 3 {
+		if u := next(t, ups); u.err == nil {
+			t.Fatalf("offline attempt %d succeeded", i)
+		}
+	}
+	n.set(netUp)
+	for {
+		u := next(t, ups)
+		if u.err == nil {
+			if u.sum.Accepted != 1 || pending(t, e) != 0 {
+				t.Fatalf("upload after the network came back: %+v, %d queued", u.sum, pending(t, e))
+			}
+			return
+		}
+	}
+}
+
+// TestUploadPlaysAdoptsOldEvents: plays an earlier web player stored as
+// hist/<event id> → JSON are moved into the queue and uploaded (here by
+// the upload Login starts), and the old keys are gone.
+func TestUploadPlaysAdoptsOldEvents(t *testing.T) {
+	ctx := t.Context()
+	r := countingRelay(t)
+	st := store.NewMemory()
+	ev := plays(r, "", 1)[0]
+	b, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := []byte("hist/" + ev.EventID)
+	if err := st.Set(ctx, old, b); err != nil {
+		t.Fatal(err)
+	}
+	e, _ := webDevice(t, r, st, &testNet{}, "old", engine.DefaultOptions())
+	if _, err := st.Get(ctx, old); !errors.Is(err, store.ErrNotFound) || pending(t, e) != 0 {
+		t.Fatalf("old key after the upload: %v, %d queued; want gone", err, pending(t, e))
+	}
+	logged, err := r.PlayLog().Read(ctx, 0, 10)
+	if err != nil || len(logged) != 1 || logged[0].Event.Track != ev.TrackID {
+		t.Fatalf("relay log %+v, %v; want the old play", logged, err)
+	}
+}
