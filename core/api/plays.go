@@ -84,6 +84,13 @@ const (
 // MaxPlayMs is the longest played time an event may claim (24 hours).
 const MaxPlayMs = 24 * 60 * 60 * 1000
 
+// The longest play context an event may carry, in bytes (longer is
+// PlayBadField): its kind and its id.
+const (
+	MaxContextKind = 64
+	MaxContextID   = 256
+)
+
 // PlayResult is the relay's answer for one event of a batch.
 type PlayResult struct {
 	Seq    uint64 `json:"seq"`

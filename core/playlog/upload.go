@@ -75,8 +75,65 @@ func Record(h Entry) api.PlayRecord {
 	}
 }
 
+// Unsendable returns the status the relay would give r whatever its
+// state (api.PlayBadField for a context longer than api.MaxContextKind
+// or api.MaxContextID, api.PlayUnknownTrack for a track id that is not a
+// catalog id), or "" when r is worth sending. Upload does not send such a
+// play: a context past the signed message's 65,535 bytes could not be
+// signed, and long ones filled a batch past the relay's body limit, so
+// either held every play queued after it for ever. With these bounds a
+// batch of MaxBatch stays far below the relay's 1 MiB.
+func Unsendable(r api.PlayRecord) string {
+	switch {
+	case len(r.Context.Kind) > api.MaxContextKind || len(r.Context.ID) > api.MaxContextID:
+		return api.PlayBadField
+	case !model.ValidID(string(r.Track)):
+		return api.PlayUnknownTrack
+	}
+	return ""
+}
+
+// send uploads recs (of entries sent, in order; none: nothing is sent)
+// and adds the relay's answer to sum; it returns the plays to keep.
+func (u Uploader) send(ctx context.Context, recs []api.PlayRecord, sent []Entry, sum *Summary) (held []uint64, err error) {
+	if len(recs) == 0 {
+		return nil, nil
+	}
+	msg, err := crypto.PlaysMessage(u.Device, recs)
+	if err != nil {
+		return nil, fmt.Errorf("sign plays: %w", err)
+	}
+	ans, err := u.Post(ctx, api.PlaysRequest{Events: recs, Sig: u.Sign(msg)})
+	if err != nil {
+		return nil, fmt.Errorf("upload plays: %w", err)
+	}
+	if len(ans.Results) != len(recs) {
+		return nil, fmt.Errorf("%w: %d results for %d plays", ErrBadAnswer, len(ans.Results), len(recs))
+	}
+	for i, r := range ans.Results {
+		if r.Seq != recs[i].Seq {
+			return nil, fmt.Errorf("%w: result for seq %d where %d was sent", ErrBadAnswer, r.Seq, recs[i].Seq)
+		}
+	}
+	for i, r := range ans.Results {
+		switch {
+		case r.Status == api.PlayAccepted:
+			sum.Accepted++
+		case r.Status == api.PlayDuplicate:
+			sum.Duplicate++
+		case r.Status == api.PlayFuture && u.Now().Sub(sent[i].Event.Started) < FutureRetryWindow:
+			sum.Held++
+			held = append(held, r.Seq)
+		default:
+			sum.Rejected[r.Status]++
+		}
+	}
+	return held, nil
+}
+
 // Upload sends src to the relay in batches of at most MaxBatch events,
-// each signed over crypto.PlaysMessage, and acknowledges a batch in src
+// each signed over crypto.PlaysMessage (a play the relay could never
+// take, Unsendable, is counted as rejected and not sent), and acknowledges a batch in src
 // only once the relay has answered for every event of it (its answer
 // comes after the accepted events are durable; rejections are final
 // too, but for plays dated after the relay's clock, which stay queued
@@ -96,39 +153,25 @@ func (u Uploader) Upload(ctx context.Context, src Source) (Summary, error) {
 		if len(hs) == 0 {
 			return sum, nil
 		}
-		recs := make([]api.PlayRecord, len(hs))
-		for i, h := range hs {
-			recs[i] = Record(h)
-		}
-		msg, err := crypto.PlaysMessage(u.Device, recs)
-		if err != nil {
-			return sum, fmt.Errorf("sign plays: %w", err)
-		}
-		ans, err := u.Post(ctx, api.PlaysRequest{Events: recs, Sig: u.Sign(msg)})
-		if err != nil {
-			return sum, fmt.Errorf("upload plays: %w", err)
-		}
-		if len(ans.Results) != len(recs) {
-			return sum, fmt.Errorf("%w: %d results for %d plays", ErrBadAnswer, len(ans.Results), len(recs))
-		}
-		var held []uint64
-		for i, r := range ans.Results {
-			if r.Seq != recs[i].Seq {
-				return sum, fmt.Errorf("%w: result for seq %d where %d was sent", ErrBadAnswer, r.Seq, recs[i].Seq)
+		recs := make([]api.PlayRecord, 0, len(hs))
+		sent := make([]Entry, 0, len(hs))
+		var unsendable []string
+		for _, h := range hs {
+			r := Record(h)
+			if status := Unsendable(r); status != "" {
+				unsendable = append(unsendable, status)
+				continue
 			}
-			switch {
-			case r.Status == api.PlayAccepted:
-				sum.Accepted++
-			case r.Status == api.PlayDuplicate:
-				sum.Duplicate++
-			case r.Status == api.PlayFuture && u.Now().Sub(hs[i].Event.Started) < FutureRetryWindow:
-				sum.Held++
-				held = append(held, r.Seq)
-			default:
-				sum.Rejected[r.Status]++
-			}
+			recs, sent = append(recs, r), append(sent, h)
 		}
-		last := recs[len(recs)-1].Seq
+		held, err := u.send(ctx, recs, sent, &sum)
+		if err != nil {
+			return sum, err
+		}
+		for _, status := range unsendable {
+			sum.Rejected[status]++
+		}
+		last := hs[len(hs)-1].Seq
 		if err := src.Ack(ctx, last, held...); err != nil {
 			return sum, err
 		}

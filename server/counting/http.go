@@ -282,7 +282,7 @@ func (s *Service) bounds(ctx context.Context, user model.UserID, nowMs int64) (b
 // catalog cannot be read.
 func (s *Service) validate(ctx context.Context, e api.PlayRecord, b bounds) (string, error) {
 	if !e.Tier.Valid() || !validEnd(e.EndReason) || (e.Source != model.SourceStream && e.Source != model.SourceDownload) ||
-		len(e.Context.Kind) > 64 || len(e.Context.ID) > 256 {
+		len(e.Context.Kind) > api.MaxContextKind || len(e.Context.ID) > api.MaxContextID {
 		return api.PlayBadField, nil
 	}
 	if e.PlayedMs < 0 || e.PlayedMs > api.MaxPlayMs || e.StartedAt <= 0 {

@@ -104,7 +104,8 @@ func (h *History) OnAppend(fn func(model.PlayEvent)) {
 
 // adopt moves the events an earlier version stored as hist/<event id> →
 // JSON (never uploaded) into the queue, each in one transaction, once
-// per History (again after a failure).
+// per History (again after a failure); one that does not decode is
+// logged and left.
 func (h *History) adopt(ctx context.Context) error {
 	h.adoptMu.Lock()
 	defer h.adoptMu.Unlock()
@@ -122,7 +123,9 @@ func (h *History) adopt(ctx context.Context) error {
 		}
 		var ev model.PlayEvent
 		if err := json.Unmarshal(v, &ev); err != nil {
-			return fmt.Errorf("play event %q: %w", k, err)
+			// Left in place: one damaged entry does not hold back the rest.
+			h.log("engine: old play event does not decode; not uploaded", "key", string(k), "err", err)
+			return nil
 		}
 		olds = append(olds, old{bytes.Clone(k), ev})
 		return nil

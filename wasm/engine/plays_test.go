@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/core/playlog"
 	"github.com/segue-fm/segue/crypto"
@@ -284,7 +286,9 @@ func TestUploadPlaysInBackground(t *testing.T) {
 
 // TestUploadPlaysAdoptsOldEvents: plays an earlier web player stored as
 // hist/<event id> → JSON are moved into the queue and uploaded (here by
-// the upload Login starts), and the old keys are gone.
+// the upload Login starts), and the old keys are gone; one that does not
+// decode is left without stopping the others (before, adopt failed and
+// with it every upload).
 func TestUploadPlaysAdoptsOldEvents(t *testing.T) {
 	ctx := t.Context()
 	r := countingRelay(t)
@@ -298,6 +302,10 @@ func TestUploadPlaysAdoptsOldEvents(t *testing.T) {
 	if err := st.Set(ctx, old, b); err != nil {
 		t.Fatal(err)
 	}
+	// A damaged one is left, and does not hold back the others.
+	if err := st.Set(ctx, []byte("hist/damaged-event-id"), []byte("{")); err != nil {
+		t.Fatal(err)
+	}
 	e, _ := webDevice(t, r, st, &testNet{}, "old", engine.DefaultOptions())
 	if _, err := st.Get(ctx, old); !errors.Is(err, store.ErrNotFound) || pending(t, e) != 0 {
 		t.Fatalf("old key after the upload: %v, %d queued; want gone", err, pending(t, e))
@@ -305,5 +313,41 @@ func TestUploadPlaysAdoptsOldEvents(t *testing.T) {
 	logged, err := r.PlayLog().Read(ctx, 0, 10)
 	if err != nil || len(logged) != 1 || logged[0].Event.Track != ev.TrackID {
 		t.Fatalf("relay log %+v, %v; want the old play", logged, err)
+	}
+}
+
+// TestUploadPlaysOversizedContext: a play whose context the relay can
+// never take (an id past api.MaxContextID; the page's playTracks passes
+// any string) is dropped as bad_field without being sent, and does not
+// hold back the plays queued behind it. Before, a context id over 65,535
+// bytes failed the batch's signature (crypto.PlaysMessage) on every
+// attempt, and 500 ids of 2 KiB made a body past the relay's 1 MiB (413):
+// every play after it stayed queued for ever.
+func TestUploadPlaysOversizedContext(t *testing.T) {
+	ctx := t.Context()
+	r := countingRelay(t)
+	e, _ := webDevice(t, r, store.NewMemory(), &testNet{}, "bigctx", engine.DefaultOptions().WithUploadRetry(time.Hour, time.Hour))
+	e.OnPlaysUploaded(nil)
+	for _, c := range []struct {
+		name string
+		ctx  model.PlayContext
+		n    int
+	}{
+		{"signed-message limit", model.PlayContext{Kind: "playlist", ID: strings.Repeat("x", 70_000)}, 1},
+		{"body limit", model.PlayContext{Kind: "playlist", ID: strings.Repeat("y", 2048)}, playlog.MaxBatch},
+		{"kind", model.PlayContext{Kind: strings.Repeat("k", api.MaxContextKind+1)}, 1},
+	} {
+		evs := plays(r, e.DeviceID(), c.n+1)
+		for i := range c.n {
+			evs[i].Context = c.ctx
+		}
+		appendAll(t, e, evs)
+		sum, err := e.UploadPlays(ctx)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if sum.Rejected[api.PlayBadField] != c.n || pending(t, e) != 0 {
+			t.Fatalf("%s: %+v, %d queued; want %d bad_field, none queued", c.name, sum, pending(t, e), c.n)
+		}
 	}
 }
