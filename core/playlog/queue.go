@@ -36,13 +36,36 @@ type Entry struct {
 // store.
 type Queue struct {
 	st     store.Store
+	shared bool
 	mu     sync.Mutex
 	next   uint64
 	loaded bool
 }
 
-// New returns the queue kept in st.
+// New returns the queue kept in st, which no other Queue uses meanwhile.
 func New(st store.Store) *Queue { return &Queue{st: st} }
+
+// NewShared returns the queue kept in st for a store that other
+// processes append to as well (the browser tabs of one origin share their
+// IndexedDB): every Append reads the highest number issued back from the
+// store (MarkKey) and records its own in the same transaction, so one
+// tab's numbers do not repeat the ones another issued since it opened —
+// which would overwrite that tab's queued play or, once it was uploaded,
+// be refused by the relay as a seq_conflict. Two appends at the same
+// instant in two processes can still take one number: the store has no
+// transaction across processes.
+func NewShared(st store.Store) *Queue { return &Queue{st: st, shared: true} }
+
+// highest returns the number stored at MarkKey in tx (ok false when none).
+func highest(tx store.Txn) (seq uint64, ok bool, err error) {
+	switch b, err := tx.Get(MarkKey); {
+	case err == nil && len(b) == 8:
+		return binary.BigEndian.Uint64(b), true, nil
+	case err != nil && !errors.Is(err, store.ErrNotFound):
+		return 0, false, err
+	}
+	return 0, false, nil
+}
 
 var enc, dec = func() (cbor.EncMode, cbor.DecMode) {
 	o := cbor.CoreDetEncOptions()
@@ -125,12 +148,27 @@ func (q *Queue) Replace(ctx context.Context, ev model.PlayEvent, old []byte) (ui
 		return 0, err
 	}
 	seq := q.next
-	if old == nil {
+	if old == nil && !q.shared {
 		err = q.st.Set(ctx, Key(seq), b)
 	} else {
 		err = q.st.Update(ctx, func(tx store.Txn) error {
-			if err := tx.Delete(old); err != nil {
-				return err
+			seq = q.next
+			if q.shared {
+				m, ok, err := highest(tx)
+				if err != nil {
+					return err
+				}
+				if ok {
+					seq = max(seq, m+1)
+				}
+				if err := tx.Set(MarkKey, binary.BigEndian.AppendUint64(nil, seq)); err != nil {
+					return err
+				}
+			}
+			if old != nil {
+				if err := tx.Delete(old); err != nil {
+					return err
+				}
 			}
 			return tx.Set(Key(seq), b)
 		})
@@ -138,7 +176,7 @@ func (q *Queue) Replace(ctx context.Context, ev model.PlayEvent, old []byte) (ui
 	if err != nil {
 		return 0, fmt.Errorf("append play event: %w", err)
 	}
-	q.next++
+	q.next = seq + 1
 	return seq, nil
 }
 
@@ -214,7 +252,12 @@ func (q *Queue) Ack(ctx context.Context, upTo uint64, keep ...uint64) error {
 				return err
 			}
 		}
-		if q.next > 0 {
+		// The mark only rises: another process may have issued more.
+		m, ok, err := highest(tx)
+		if err != nil {
+			return err
+		}
+		if q.next > 0 && (!ok || q.next-1 > m) {
 			return tx.Set(MarkKey, binary.BigEndian.AppendUint64(nil, q.next-1))
 		}
 		return nil

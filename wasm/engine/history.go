@@ -15,7 +15,9 @@ import (
 // History is the web device's play history in its store (the page's
 // IndexedDB in the browser), appended to by the player: the native
 // engine's queue (playlog.Queue, hist/<u64 seq>), whose sequence numbers
-// are the relay's de-duplication key when Engine.UploadPlays sends it.
+// are the relay's de-duplication key when Engine.UploadPlays sends it;
+// shared (playlog.NewShared), as the page's other tabs append to the same
+// IndexedDB.
 //
 // Append returns at once and a background writer stores the events in
 // order: the player calls it from the goroutine that feeds the audio
@@ -40,7 +42,7 @@ type History struct {
 }
 
 func newHistory(st store.Store, log func(string, ...any), stored func()) *History {
-	h := &History{st: st, q: playlog.New(st), log: log, stored: stored}
+	h := &History{st: st, q: playlog.NewShared(st), log: log, stored: stored}
 	h.idle = sync.NewCond(&h.mu)
 	return h
 }
