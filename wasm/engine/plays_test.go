@@ -260,7 +260,18 @@ func TestUploadPlaysRefusals(t *testing.T) {
 func TestUploadPlaysInBackground(t *testing.T) {
 	r := countingRelay(t)
 	n := &testNet{}
-	e, ups := webDevice(t, r, store.NewMemory(), n, "bg", engine.DefaultOptions().WithUploadRetry(time.Millisecond, 4*time.Millisecond))
+	e, _ := webDevice(t, r, store.NewMemory(), n, "bg", engine.DefaultOptions().WithUploadRetry(time.Millisecond, 4*time.Millisecond))
+	// Every outcome is read (the retries come every few milliseconds):
+	// the uploader waits for the test, until the test ends (cleanups run
+	// last first: this before the engine's Close).
+	ups, done := make(chan upload), make(chan struct{})
+	t.Cleanup(func() { close(done) })
+	e.OnPlaysUploaded(func(s playlog.Summary, err error) {
+		select {
+		case ups <- upload{s, err}:
+		case <-done:
+		}
+	})
 	appendAll(t, e, plays(r, e.DeviceID(), 1))
 	if u := next(t, ups); u.err != nil || u.sum.Accepted != 1 {
 		t.Fatalf("background upload of a stored play: %+v, %v; want 1 accepted", u.sum, u.err)
@@ -326,8 +337,19 @@ func TestUploadPlaysAdoptsOldEvents(t *testing.T) {
 func TestUploadPlaysOversizedContext(t *testing.T) {
 	ctx := t.Context()
 	r := countingRelay(t)
-	e, _ := webDevice(t, r, store.NewMemory(), &testNet{}, "bigctx", engine.DefaultOptions().WithUploadRetry(time.Hour, time.Hour))
-	e.OnPlaysUploaded(nil)
+	n := &testNet{}
+	e, ups := webDevice(t, r, store.NewMemory(), n, "bigctx", engine.DefaultOptions().WithUploadRetry(time.Hour, time.Hour))
+	// A failed background upload makes the uploader wait an hour: the
+	// counts below are the test's own calls'.
+	n.set(netDown)
+	appendAll(t, e, plays(r, e.DeviceID(), 1))
+	if u := next(t, ups); u.err == nil {
+		t.Fatal("background upload while offline succeeded")
+	}
+	n.set(netUp)
+	if _, err := e.UploadPlays(ctx); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		name string
 		ctx  model.PlayContext
