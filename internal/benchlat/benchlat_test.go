@@ -1,6 +1,7 @@
 package benchlat
 
 import (
+	"runtime"
 	"testing"
 	"time"
 )
@@ -21,6 +22,11 @@ func TestQuantile(t *testing.T) {
 	if quantile(nil, 0.5) != 0 {
 		t.Error("quantile of nothing is not 0")
 	}
+	// The Recorder reads the calling thread's CPU clock: a goroutine that
+	// moved to another thread between Start and Stop read another
+	// thread's (a negative time once in CI).
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	r := New(1)
 	r.Start()
 	deadline := time.Now().Add(2 * time.Millisecond)
