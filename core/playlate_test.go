@@ -5,14 +5,13 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"runtime"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/segue-fm/segue/core"
 	"github.com/segue-fm/segue/core/model"
+	tbed "github.com/segue-fm/segue/internal/testbed"
 )
 
 // holdBatches fronts the relay: a POST /v1/tracks/batch passes while
@@ -38,20 +37,9 @@ func (h *holdBatches) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.inner.ServeHTTP(w, r)
 }
 
-// fillGoroutines counts the goroutines running a background metadata
-// fill (player.Late).
-func fillGoroutines() int {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	return strings.Count(string(buf), "segue/player.(*Late).Replace.func")
-}
+// fillFunc is the function a background metadata fill (player.Late)
+// runs, counted with tbed.Goroutines.
+const fillFunc = "segue/player.(*Late).Replace.func"
 
 // TestPlayTracksBeforeMetadata: a 1,000-entry play starts (PlayTracks
 // returns, the first block reaches the sink) while the relay holds back
@@ -88,26 +76,26 @@ func TestPlayTracksBeforeMetadata(t *testing.T) {
 	if n := h.held.Load(); n == 0 {
 		t.Fatal("no batch held while the first track played: the test shows nothing")
 	}
-	if n := fillGoroutines(); n != 1 {
+	if n := tbed.Goroutines(fillFunc); n != 1 {
 		t.Fatalf("%d background fills running, want 1", n)
 	}
 	if err := e.PlayTrack(ctx, tb.tracks[0]); err != nil {
 		t.Fatal(err)
 	}
-	if n := fillGoroutines(); n != 0 {
+	if n := tbed.Goroutines(fillFunc); n != 0 {
 		t.Fatalf("%d background fills still running after the queue was replaced", n)
 	}
 	h.pass.Store(1) // the batch from entry 500 on
 	if err := e.PlayTracks(ctx, model.PlayContext{Kind: "playlist", ID: "big"}, ids, 500); err != nil {
 		t.Fatal(err)
 	}
-	if n := fillGoroutines(); n != 1 {
+	if n := tbed.Goroutines(fillFunc); n != 1 {
 		t.Fatalf("%d background fills running, want 1", n)
 	}
 	if err := e.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if n := fillGoroutines(); n != 0 {
+	if n := tbed.Goroutines(fillFunc); n != 0 {
 		t.Fatalf("%d background fills still running after Close", n)
 	}
 }

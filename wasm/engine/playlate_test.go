@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -34,20 +32,9 @@ func (s *firstWrite) Write(ctx context.Context, _ []float32) error {
 }
 func (s *firstWrite) Close() error { return nil }
 
-// fillGoroutines counts the goroutines running a background metadata
-// fill (player.Late).
-func fillGoroutines() int {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	return strings.Count(string(buf), "segue/player.(*Late).Replace.func")
-}
+// fillFunc is the function a background metadata fill (player.Late)
+// runs, counted with testbed.Goroutines.
+const fillFunc = "segue/player.(*Late).Replace.func"
 
 // TestPlayTracksBeforeMetadata: as core's, for the web engine: a
 // 1,000-entry play starts (PlayTracks returns, the first block reaches
@@ -113,20 +100,20 @@ func TestPlayTracksBeforeMetadata(t *testing.T) {
 	if held.Load() == 0 {
 		t.Fatal("no batch held while the first track played: the test shows nothing")
 	}
-	if n := fillGoroutines(); n != 1 {
+	if n := testbed.Goroutines(fillFunc); n != 1 {
 		t.Fatalf("%d background fills running, want 1", n)
 	}
 	pass.Store(1)
 	if err := e.PlayTracks(ctx, model.PlayContext{Kind: "playlist", ID: "big"}, ids, 500); err != nil {
 		t.Fatal(err)
 	}
-	if n := fillGoroutines(); n != 1 {
+	if n := testbed.Goroutines(fillFunc); n != 1 {
 		t.Fatalf("%d background fills running after the queue was replaced, want 1 (the new one)", n)
 	}
 	if err := e.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	if n := fillGoroutines(); n != 0 {
+	if n := testbed.Goroutines(fillFunc); n != 0 {
 		t.Fatalf("%d background fills still running after Stop", n)
 	}
 	pass.Store(1)
@@ -136,7 +123,7 @@ func TestPlayTracksBeforeMetadata(t *testing.T) {
 	if err := e.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if n := fillGoroutines(); n != 0 {
+	if n := testbed.Goroutines(fillFunc); n != 0 {
 		t.Fatalf("%d background fills still running after Close", n)
 	}
 }
