@@ -58,7 +58,8 @@ func (h *History) AppendSeq(ctx context.Context, ev model.PlayEvent) (uint64, er
 
 // List returns up to limit queued entries, oldest first (all when limit
 // ≤ 0). The entries are owned by the caller. An entry that does not
-// decode is reported as an error naming its sequence number.
+// decode is listed with its Err set (UploadPlays counts it as rejected,
+// playlog.Undecodable, and sets it aside).
 func (h *History) List(ctx context.Context, limit int) ([]HistoryEntry, error) {
 	out, err := historySource{h}.List(ctx, 0, limit)
 	if err != nil {

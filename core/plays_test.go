@@ -1,6 +1,7 @@
 package core_test
 
 import (
+	"bytes"
 	"context"
 	"testing"
 	"time"
@@ -8,6 +9,8 @@ import (
 	"github.com/segue-fm/segue/core"
 	"github.com/segue-fm/segue/core/download"
 	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/core/playlog"
+	tbed "github.com/segue-fm/segue/internal/testbed"
 )
 
 // TestHistoryStampsOfflinePlays: an offline play recorded while the
@@ -53,5 +56,52 @@ func TestHistoryStampsOfflinePlays(t *testing.T) {
 	}
 	if r := core.PlayRecord(core.HistoryEntry{Seq: seq2, Event: g}); r.StartedAt != g.Started.UnixMilli() || r.PlayedMs != 60000 || !r.Offline || !r.TrustedTime {
 		t.Errorf("upload record %+v", r)
+	}
+}
+
+// TestUploadPlaysSetsAsideUndecodable: a queued play whose stored value
+// does not decode (a damaged store) is counted as rejected
+// (playlog.Undecodable), set aside under playlog.BadPrefix, and the plays
+// queued before and after it reach a real relay. Before, List failed with
+// "decode play event N" and every later upload with it, for ever.
+func TestUploadPlaysSetsAsideUndecodable(t *testing.T) {
+	ctx := t.Context()
+	r := tbed.NewRelay(t, tbed.DefaultOptions().WithCounting(true))
+	e := tbed.Device(t, r, "dana")
+	started := time.Now()
+	var seqs []uint64
+	for i := range 3 {
+		seq, err := e.History().AppendSeq(ctx, model.PlayEvent{Device: e.DeviceID(), TrackID: r.Tracks[i],
+			Tier: model.TierLow, Started: started.Add(time.Duration(i) * time.Second), Played: 1500 * time.Millisecond,
+			End: model.EndCompleted, Source: model.SourceStream})
+		if err != nil {
+			t.Fatal(err)
+		}
+		seqs = append(seqs, seq)
+	}
+	garbage := []byte{0xff, 0x00, 0x13}
+	if err := e.Store().Set(ctx, playlog.Key(seqs[1]), garbage); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := e.UploadPlays(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Accepted != 2 || sum.Rejected[playlog.Undecodable] != 1 || len(sum.Rejected) != 1 {
+		t.Fatalf("upload %+v; want 2 accepted, 1 undecodable", sum)
+	}
+	if hs, err := e.History().List(ctx, 0); err != nil || len(hs) != 0 {
+		t.Fatalf("queued after the upload: %+v, %v; want none", hs, err)
+	}
+	aside, err := e.Store().Get(ctx, append(append([]byte(nil), playlog.BadPrefix...), playlog.Key(seqs[1])[len(playlog.Prefix):]...))
+	if err != nil || !bytes.Equal(aside, garbage) {
+		t.Fatalf("set aside: %x, %v; want %x", aside, err, garbage)
+	}
+	logged, err := r.PlayLog().Read(ctx, 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(logged) != 2 || logged[0].Event.Track != r.Tracks[0] || logged[1].Event.Track != r.Tracks[2] {
+		t.Fatalf("relay log %+v; want the plays of tracks 0 and 2", logged)
 	}
 }

@@ -1,6 +1,7 @@
 package playlog
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -24,10 +25,20 @@ var Prefix = []byte("hist/")
 // reused after the queue is drained.
 var MarkKey = []byte("hist/mark")
 
+// BadPrefix is where Ack sets aside an entry that does not decode (a
+// damaged store value): BadPrefix ‖ u64 big-endian seq → the value as it
+// was. It is outside Prefix, so such an entry is neither listed nor
+// uploaded again; nothing reads it but a person looking into the store.
+var BadPrefix = []byte("histbad/")
+
 // Entry is one queued play event and its sequence number.
 type Entry struct {
 	Seq   uint64
 	Event model.PlayEvent
+	// Err is not nil when the stored event does not decode (Event is then
+	// zero): Upload counts it as rejected (Undecodable) and Ack sets it
+	// aside under BadPrefix.
+	Err error
 }
 
 // Queue is the durable, append-only queue of play events in a store.
@@ -84,6 +95,12 @@ var enc, dec = func() (cbor.EncMode, cbor.DecMode) {
 // Key returns the store key of the entry seq.
 func Key(seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(append([]byte(nil), Prefix...), seq)
+}
+
+// badKey returns the key under BadPrefix an entry seq that does not
+// decode is set aside at.
+func badKey(seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(append([]byte(nil), BadPrefix...), seq)
 }
 
 // seqOf returns the sequence number of an entry's key; ok is false for
@@ -182,7 +199,8 @@ func (q *Queue) Replace(ctx context.Context, ev model.PlayEvent, old []byte) (ui
 
 // List returns up to limit entries with a sequence number ≥ from, oldest
 // first (all when limit ≤ 0), owned by the caller. An entry that does not
-// decode is reported as an error naming its sequence number.
+// decode is listed with its Err set, naming its sequence number, so it
+// does not hide the entries after it.
 func (q *Queue) List(ctx context.Context, from uint64, limit int) ([]Entry, error) {
 	var out []Entry
 	err := q.st.Iterate(ctx, Prefix, false, func(k, v []byte) error {
@@ -191,10 +209,11 @@ func (q *Queue) List(ctx context.Context, from uint64, limit int) ([]Entry, erro
 			return nil
 		}
 		var ev model.PlayEvent
+		var bad error
 		if err := dec.Unmarshal(v, &ev); err != nil {
-			return fmt.Errorf("decode play event %d: %w", seq, err)
+			ev, bad = model.PlayEvent{}, fmt.Errorf("decode play event %d: %w", seq, err)
 		}
-		out = append(out, Entry{Seq: seq, Event: ev})
+		out = append(out, Entry{Seq: seq, Event: ev, Err: bad})
 		if limit > 0 && len(out) >= limit {
 			return store.ErrStop
 		}
@@ -222,7 +241,8 @@ func (q *Queue) Len(ctx context.Context) (int, error) {
 }
 
 // Ack removes every entry with a sequence number ≤ upTo (once uploaded)
-// but those in keep, in one transaction.
+// but those in keep, in one transaction; an entry that does not decode is
+// moved under BadPrefix instead.
 func (q *Queue) Ack(ctx context.Context, upTo uint64, keep ...uint64) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -231,7 +251,8 @@ func (q *Queue) Ack(ctx context.Context, upTo uint64, keep ...uint64) error {
 	}
 	err := q.st.Update(ctx, func(tx store.Txn) error {
 		var keys [][]byte
-		err := tx.Iterate(Prefix, false, func(k, _ []byte) error {
+		bad := map[uint64][]byte{}
+		err := tx.Iterate(Prefix, false, func(k, v []byte) error {
 			seq, ok := seqOf(k)
 			if !ok {
 				return nil
@@ -239,8 +260,13 @@ func (q *Queue) Ack(ctx context.Context, upTo uint64, keep ...uint64) error {
 			if seq > upTo {
 				return store.ErrStop
 			}
-			if !slices.Contains(keep, seq) {
-				keys = append(keys, append([]byte(nil), k...))
+			if slices.Contains(keep, seq) {
+				return nil
+			}
+			keys = append(keys, append([]byte(nil), k...))
+			var ev model.PlayEvent
+			if dec.Unmarshal(v, &ev) != nil {
+				bad[seq] = bytes.Clone(v)
 			}
 			return nil
 		})
@@ -249,6 +275,11 @@ func (q *Queue) Ack(ctx context.Context, upTo uint64, keep ...uint64) error {
 		}
 		for _, k := range keys {
 			if err := tx.Delete(k); err != nil {
+				return err
+			}
+		}
+		for seq, v := range bad {
+			if err := tx.Set(badKey(seq), v); err != nil {
 				return err
 			}
 		}

@@ -31,6 +31,12 @@ const FutureRetryWindow = 32 * 24 * time.Hour
 // nothing of that batch is acknowledged.
 var ErrBadAnswer = errors.New("playlog: relay answer does not match the plays sent")
 
+// Undecodable is the rejection reason Upload counts for a queued play
+// that does not decode (Entry.Err: a damaged store value). It is not
+// sent; the Ack of its batch sets it aside under BadPrefix, so it does
+// not hold back the plays queued after it.
+const Undecodable = "undecodable"
+
 // Summary sums up an Upload: how many events the relay accepted, already
 // had, rejected for good (by reason), or refused as dated after its clock
 // and are kept to be sent again (Held; see FutureRetryWindow).
@@ -133,7 +139,8 @@ func (u Uploader) send(ctx context.Context, recs []api.PlayRecord, sent []Entry,
 
 // Upload sends src to the relay in batches of at most MaxBatch events,
 // each signed over crypto.PlaysMessage (a play the relay could never
-// take, Unsendable, is counted as rejected and not sent), and acknowledges a batch in src
+// take, Unsendable, or one that does not decode, Undecodable, is counted
+// as rejected and not sent), and acknowledges a batch in src
 // only once the relay has answered for every event of it (its answer
 // comes after the accepted events are durable; rejections are final
 // too, but for plays dated after the relay's clock, which stay queued
@@ -157,6 +164,10 @@ func (u Uploader) Upload(ctx context.Context, src Source) (Summary, error) {
 		sent := make([]Entry, 0, len(hs))
 		var unsendable []string
 		for _, h := range hs {
+			if h.Err != nil {
+				unsendable = append(unsendable, Undecodable)
+				continue
+			}
 			r := Record(h)
 			if status := Unsendable(r); status != "" {
 				unsendable = append(unsendable, status)

@@ -145,7 +145,8 @@ func (h *History) adopt(ctx context.Context) error {
 }
 
 // Events returns the queued play events, oldest first, owned by the
-// caller, after the pending ones are written.
+// caller, after the pending ones are written; one that does not decode
+// is left out (UploadPlays sets it aside).
 func (h *History) Events(ctx context.Context) ([]model.PlayEvent, error) {
 	h.Flush()
 	if err := h.adopt(ctx); err != nil {
@@ -155,9 +156,11 @@ func (h *History) Events(ctx context.Context) ([]model.PlayEvent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
-	out := make([]model.PlayEvent, len(es))
-	for i, e := range es {
-		out[i] = e.Event
+	out := make([]model.PlayEvent, 0, len(es))
+	for _, e := range es {
+		if e.Err == nil {
+			out = append(out, e.Event)
+		}
 	}
 	return out, nil
 }

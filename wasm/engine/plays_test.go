@@ -373,3 +373,48 @@ func TestUploadPlaysOversizedContext(t *testing.T) {
 		}
 	}
 }
+
+// TestUploadPlaysSetsAsideUndecodable: a queued play whose IndexedDB
+// value does not decode is counted as rejected (playlog.Undecodable) and
+// set aside under playlog.BadPrefix, and the plays before and after it
+// reach the relay. Before, the queue's List failed with "decode play
+// event N" and every upload after it, for ever.
+func TestUploadPlaysSetsAsideUndecodable(t *testing.T) {
+	ctx := t.Context()
+	r := countingRelay(t)
+	st := store.NewMemory()
+	q := playlog.NewShared(st)
+	var seqs []uint64
+	for _, ev := range plays(r, "", 3) {
+		seq, err := q.Append(ctx, ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seqs = append(seqs, seq)
+	}
+	garbage := []byte("\xa1\x01")
+	if err := st.Set(ctx, playlog.Key(seqs[1]), garbage); err != nil {
+		t.Fatal(err)
+	}
+	n := &testNet{mode: netDown} // Login's upload fails: the test's own call is counted
+	e, _ := webDevice(t, r, st, n, "damaged", engine.DefaultOptions().WithUploadRetry(time.Hour, time.Hour))
+	n.set(netUp)
+	sum, err := e.UploadPlays(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Accepted != 2 || sum.Rejected[playlog.Undecodable] != 1 || len(sum.Rejected) != 1 || pending(t, e) != 0 {
+		t.Fatalf("upload %+v, %d queued; want 2 accepted, 1 undecodable, none queued", sum, pending(t, e))
+	}
+	bad := append(append([]byte(nil), playlog.BadPrefix...), playlog.Key(seqs[1])[len(playlog.Prefix):]...)
+	if v, err := st.Get(ctx, bad); err != nil || string(v) != string(garbage) {
+		t.Fatalf("set aside: %x, %v; want %x", v, err, garbage)
+	}
+	logged, err := r.PlayLog().Read(ctx, 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(logged) != 2 || logged[0].Event.Track != r.Tracks[0] || logged[1].Event.Track != r.Tracks[2] {
+		t.Fatalf("relay log %+v; want the plays of tracks 0 and 2", logged)
+	}
+}

@@ -290,7 +290,8 @@ export interface Session {
    * upload after 5 s, doubling up to 5 min. A play leaves the browser's store only once the relay
    * answered for it (a failed or cut-off upload keeps it; sending it again counts it once).
    * Rejects when offline or signed out (the plays stay queued). rejected: plays the relay refused
-   * for good, by reason (e.g. "unknown_track"); held: plays dated after the relay's clock, kept to
+   * for good, by reason (e.g. "unknown_track"; "undecodable": a play this browser stored damaged,
+   * set aside unsent); held: plays dated after the relay's clock, kept to
    * be sent again.
    */
   uploadPlays(): Promise<PlayUpload>;
