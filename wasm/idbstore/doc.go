@@ -10,4 +10,9 @@
 // all or none. Reads inside an Update see its own writes over the
 // database. The lock is per Store value: one tab owns its database
 // (the page opens one Store).
+//
+// Iterate reads in chunks (64 entries, doubling up to 4,096), each in
+// its own readonly transaction, so an iteration that stops early reads
+// about what it visited, not the whole prefix; a write made during an
+// iteration to a key it has not reached yet is seen.
 package idbstore

@@ -8,8 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sort"
 	"sync"
+	"sync/atomic"
 	"syscall/js"
 
 	"github.com/segue-fm/segue/store"
@@ -27,7 +27,19 @@ type Store struct {
 	write  sync.Mutex // serializes Set, Delete and Update
 	mu     sync.Mutex
 	closed bool
+	// read counts the entries Iterate and Txn.Iterate read from the
+	// database (for the tests).
+	read atomic.Int64
 }
+
+// firstChunk and maxChunk bound how many entries Iterate reads from the
+// database at a time: the first read takes firstChunk, each next one
+// twice the last, up to maxChunk, so an iteration that stops early costs
+// about what it visited and a full one few round trips.
+const (
+	firstChunk = 64
+	maxChunk   = 4096
+)
 
 var _ store.Store = (*Store)(nil)
 
@@ -152,35 +164,110 @@ func (s *Store) Get(ctx context.Context, key []byte) ([]byte, error) {
 // kv is one entry read from the database.
 type kv struct{ k, v []byte }
 
-// scan reads every entry under prefix, in ascending order.
-func (s *Store) scan(ctx context.Context, prefix []byte) ([]kv, error) {
-	os := s.tx("readonly").Call("objectStore", objectStore)
-	var rng js.Value
-	if len(prefix) > 0 {
-		if end := prefixEnd(prefix); end != nil {
-			rng = js.Global().Get("IDBKeyRange").Call("bound", toJS(prefix), toJS(end), false, true)
+// keyRange returns the IDBKeyRange of the keys with prefix that come
+// after the key after (none when nil) in the direction of reverse, or
+// null for every key.
+func keyRange(prefix, after []byte, reverse bool) js.Value {
+	ctor := js.Global().Get("IDBKeyRange")
+	lo, loOpen := prefix, false
+	hi := prefixEnd(prefix) // nil: no upper bound
+	hiOpen := true
+	if after != nil {
+		if reverse {
+			hi = after
 		} else {
-			rng = js.Global().Get("IDBKeyRange").Call("lowerBound", toJS(prefix))
+			lo, loOpen = after, true
+		}
+	}
+	switch {
+	case len(lo) == 0 && hi == nil:
+		return js.Null()
+	case hi == nil:
+		return ctor.Call("lowerBound", toJS(lo), loOpen)
+	case len(lo) == 0:
+		return ctor.Call("upperBound", toJS(hi), hiOpen)
+	}
+	return ctor.Call("bound", toJS(lo), toJS(hi), loOpen, hiOpen)
+}
+
+// chunk reads at most n entries with prefix after the key after (from
+// the first when nil), ascending or, with reverse, descending, in one
+// readonly transaction.
+func (s *Store) chunk(ctx context.Context, prefix, after []byte, reverse bool, n int) ([]kv, error) {
+	os := s.tx("readonly").Call("objectStore", objectStore)
+	rng := keyRange(prefix, after, reverse)
+	var out []kv
+	if !reverse {
+		keys, err := request(ctx, os.Call("getAllKeys", rng, n))
+		if err != nil {
+			return nil, err
+		}
+		vals, err := request(ctx, os.Call("getAll", rng, n))
+		if err != nil {
+			return nil, err
+		}
+		if keys.Length() != vals.Length() {
+			return nil, fmt.Errorf("%w: %d keys, %d values", ErrIndexedDB, keys.Length(), vals.Length())
+		}
+		out = make([]kv, keys.Length())
+		for i := range out {
+			out[i] = kv{fromJS(keys.Index(i)), fromJS(vals.Index(i))}
 		}
 	} else {
-		rng = js.Null()
+		var err error
+		if out, err = cursor(ctx, os.Call("openCursor", rng, "prev"), n); err != nil {
+			return nil, err
+		}
 	}
-	keys, err := request(ctx, os.Call("getAllKeys", rng))
-	if err != nil {
-		return nil, err
-	}
-	vals, err := request(ctx, os.Call("getAll", rng))
-	if err != nil {
-		return nil, err
-	}
-	if keys.Length() != vals.Length() {
-		return nil, fmt.Errorf("%w: %d keys, %d values", ErrIndexedDB, keys.Length(), vals.Length())
-	}
-	out := make([]kv, keys.Length())
-	for i := range out {
-		out[i] = kv{fromJS(keys.Index(i)), fromJS(vals.Index(i))}
-	}
+	s.read.Add(int64(len(out)))
 	return out, nil
+}
+
+// cursor collects at most n entries from the IDBCursorWithValue request
+// req (getAll has no descending order).
+func cursor(ctx context.Context, req js.Value, n int) ([]kv, error) {
+	var out []kv
+	done := make(chan error, 1)
+	var onOK, onFail js.Func
+	onOK = js.FuncOf(func(js.Value, []js.Value) any {
+		c := req.Get("result")
+		if c.IsNull() {
+			done <- nil
+			return nil
+		}
+		out = append(out, kv{fromJS(c.Get("key")), fromJS(c.Get("value"))})
+		if len(out) >= n {
+			done <- nil
+			return nil
+		}
+		c.Call("continue")
+		return nil
+	})
+	onFail = js.FuncOf(func(js.Value, []js.Value) any {
+		msg := "unknown error"
+		if e := req.Get("error"); e.Truthy() {
+			msg = e.Get("message").String()
+		}
+		done <- fmt.Errorf("%w: %s", ErrIndexedDB, msg)
+		return nil
+	})
+	req.Set("onsuccess", onOK)
+	req.Set("onerror", onFail)
+	select {
+	case err := <-done:
+		onOK.Release()
+		onFail.Release()
+		return out, err
+	case <-ctx.Done():
+		// Not continued, the cursor's transaction ends; release the
+		// callbacks once it has answered.
+		go func() {
+			<-done
+			onOK.Release()
+			onFail.Release()
+		}()
+		return nil, ctx.Err()
+	}
 }
 
 // prefixEnd returns the least key greater than every key with prefix, or
@@ -196,35 +283,95 @@ func prefixEnd(p []byte) []byte {
 	return nil
 }
 
-func each(ctx context.Context, entries []kv, reverse bool, fn func(k, v []byte) error) error {
+// iterate calls fn for the entries under prefix read from the database
+// chunk by chunk (firstChunk, then doubling up to maxChunk), with over's
+// entries (sorted ascending; nil value: deleted) laid over them.
+func (s *Store) iterate(ctx context.Context, prefix []byte, reverse bool, over []overlay, fn func(k, v []byte) error) error {
 	if reverse {
-		slices.Reverse(entries)
+		slices.Reverse(over)
 	}
-	for _, e := range entries {
+	// before reports whether a comes before b in the iteration's order.
+	before := func(a, b []byte) bool {
+		if reverse {
+			return bytes.Compare(a, b) > 0
+		}
+		return bytes.Compare(a, b) < 0
+	}
+	visit := func(k, v []byte) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := fn(e.k, e.v); err != nil {
-			if errors.Is(err, store.ErrStop) {
-				return nil
-			}
+		return fn(k, v)
+	}
+	var after []byte
+	n := firstChunk
+	for {
+		entries, err := s.chunk(ctx, prefix, after, reverse, n)
+		if err != nil {
 			return err
+		}
+		for _, e := range entries {
+			for len(over) > 0 && before(over[0].k, e.k) {
+				if over[0].v != nil {
+					if err := visit(over[0].k, *over[0].v); err != nil {
+						return err
+					}
+				}
+				over = over[1:]
+			}
+			if len(over) > 0 && bytes.Equal(over[0].k, e.k) {
+				o := over[0]
+				over = over[1:]
+				if o.v == nil {
+					continue
+				}
+				e.v = *o.v
+			}
+			if err := visit(e.k, e.v); err != nil {
+				return err
+			}
+		}
+		if len(entries) < n {
+			break
+		}
+		after = entries[len(entries)-1].k
+		n = min(2*n, maxChunk)
+	}
+	for _, o := range over {
+		if o.v != nil {
+			if err := visit(o.k, *o.v); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
 }
 
-// Iterate implements store.Store. The entries under prefix are read
-// first, so fn may call the store.
+// overlay is an Update's buffered write (nil v: deleted).
+type overlay struct {
+	k []byte
+	v *[]byte
+}
+
+// stopped turns store.ErrStop into the end of an iteration.
+func stopped(err error) error {
+	if errors.Is(err, store.ErrStop) {
+		return nil
+	}
+	return err
+}
+
+// Iterate implements store.Store. The entries are read in chunks
+// (firstChunk, doubling up to maxChunk), each in its own readonly
+// transaction, so fn may call the store and an iteration that stops
+// early reads about what it visited; a write made during the iteration
+// to a key it has not reached yet is seen (IndexedDB keeps no snapshot
+// across transactions).
 func (s *Store) Iterate(ctx context.Context, prefix []byte, reverse bool, fn func(k, v []byte) error) error {
 	if err := s.check(ctx); err != nil {
 		return err
 	}
-	entries, err := s.scan(ctx, prefix)
-	if err != nil {
-		return err
-	}
-	return each(ctx, entries, reverse, fn)
+	return stopped(s.iterate(ctx, prefix, reverse, nil, fn))
 }
 
 // Set implements store.Store.
@@ -339,28 +486,12 @@ func (t *txn) Iterate(prefix []byte, reverse bool, fn func(k, v []byte) error) e
 	if !t.live {
 		return store.ErrTxnDone
 	}
-	entries, err := t.s.scan(t.ctx, prefix)
-	if err != nil {
-		return err
-	}
-	merged := map[string][]byte{}
-	for _, e := range entries {
-		merged[string(e.k)] = e.v
-	}
+	var over []overlay
 	for k, v := range t.writes {
-		if !bytes.HasPrefix([]byte(k), prefix) {
-			continue
-		}
-		if v == nil {
-			delete(merged, k)
-		} else {
-			merged[k] = *v
+		if bytes.HasPrefix([]byte(k), prefix) {
+			over = append(over, overlay{[]byte(k), v})
 		}
 	}
-	out := make([]kv, 0, len(merged))
-	for k, v := range merged {
-		out = append(out, kv{[]byte(k), v})
-	}
-	sort.Slice(out, func(i, j int) bool { return bytes.Compare(out[i].k, out[j].k) < 0 })
-	return each(t.ctx, out, reverse, fn)
+	slices.SortFunc(over, func(a, b overlay) int { return bytes.Compare(a.k, b.k) })
+	return stopped(t.s.iterate(t.ctx, prefix, reverse, over, fn))
 }
