@@ -63,8 +63,9 @@ func New(st store.Store) *Queue { return &Queue{st: st} }
 // tab's numbers do not repeat the ones another issued since it opened —
 // which would overwrite that tab's queued play or, once it was uploaded,
 // be refused by the relay as a seq_conflict. Two appends at the same
-// instant in two processes can still take one number: the store has no
-// transaction across processes.
+// instant in two processes can still take one number unless the store
+// serializes its Updates across them (wasm/idbstore does, with a Web
+// Lock).
 func NewShared(st store.Store) *Queue { return &Queue{st: st, shared: true} }
 
 // highest returns the number stored at MarkKey in tx (ok false when none).

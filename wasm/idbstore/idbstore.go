@@ -24,6 +24,7 @@ var ErrIndexedDB = errors.New("idbstore: indexeddb")
 // Store is a store.Store over one IndexedDB database.
 type Store struct {
 	db     js.Value
+	name   string
 	write  sync.Mutex // serializes Set, Delete and Update
 	mu     sync.Mutex
 	closed bool
@@ -103,7 +104,7 @@ func Open(ctx context.Context, name string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("idbstore: open %q: %w", name, err)
 	}
-	return &Store{db: db}, nil
+	return &Store{db: db, name: name}, nil
 }
 
 func (s *Store) check(ctx context.Context) error {
@@ -391,9 +392,17 @@ func (s *Store) Update(ctx context.Context, fn func(tx store.Txn) error) error {
 	}
 	s.write.Lock()
 	defer s.write.Unlock()
+	// The tabs of one origin share the database: their Updates are
+	// serialized too, so one's reads and writes are not interleaved with
+	// another's.
+	unlock, err := webLock(ctx, LockName(s.name))
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	t := &txn{s: s, ctx: ctx, writes: map[string]*[]byte{}}
 	t.live = true
-	err := fn(t)
+	err = fn(t)
 	t.live = false
 	if err != nil {
 		return err

@@ -3,7 +3,10 @@
 package idbstore_test
 
 import (
+	"context"
 	"fmt"
+	"sync"
+	"syscall/js"
 	"testing"
 	"time"
 
@@ -94,5 +97,98 @@ func TestQueueBatchReadsOnlyTheBatch(t *testing.T) {
 		if n := s.EntriesRead() - before; n > c.most {
 			t.Errorf("%s read %d entries of %d queued, want at most %d", c.name, n, queued, c.most)
 		}
+	}
+}
+
+// TestTabsAppendAtOnce: two stores on one database (two tabs of one
+// origin) appending at the same time through playlog.NewShared lose no
+// play and issue no number twice. Before, an Update in one tab could read
+// hist/mark between another's read and commit: both took one number and
+// the later write replaced the other's play.
+func TestTabsAppendAtOnce(t *testing.T) {
+	ctx := t.Context()
+	name := fmt.Sprintf("tabs-%d", dbs.Add(1))
+	const each = 30
+	tabs := []*playlog.Queue{playlog.NewShared(open(t, name)), playlog.NewShared(open(t, name))}
+	var wg sync.WaitGroup
+	errs := make(chan error, len(tabs)*each)
+	for i, q := range tabs {
+		wg.Go(func() {
+			for j := range each {
+				if _, err := q.Append(ctx, play(fmt.Sprintf("tab%d-%d", i, j))); err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	es, err := tabs[0].List(ctx, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, e := range es {
+		seen[e.Event.EventID] = true
+	}
+	if len(es) != len(tabs)*each || len(seen) != len(tabs)*each {
+		t.Fatalf("%d plays queued (%d distinct) after %d appends in two tabs", len(es), len(seen), len(tabs)*each)
+	}
+}
+
+// TestUpdateHoldsWebLock: an Update runs holding the database's Web Lock
+// (idbstore.LockName), which the other tabs of the origin wait for.
+func TestUpdateHoldsWebLock(t *testing.T) {
+	ctx := t.Context()
+	name := fmt.Sprintf("locked-%d", dbs.Add(1))
+	s := open(t, name)
+	var held []string
+	err := s.Update(ctx, func(tx store.Txn) error {
+		var err error
+		held, err = heldLocks(ctx)
+		if err != nil {
+			return err
+		}
+		return tx.Set([]byte("k"), []byte("v"))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := idbstore.LockName(name)
+	found := false
+	for _, h := range held {
+		found = found || h == want
+	}
+	if !found {
+		t.Fatalf("locks held during Update: %q; want %q", held, want)
+	}
+	// Released: the next Update gets the lock.
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := s.Set(wctx, []byte("k"), []byte("w")); err != nil {
+		t.Fatalf("Update after Update: %v", err)
+	}
+}
+
+// heldLocks returns the names of the Web Locks held in the origin
+// (navigator.locks.query).
+func heldLocks(ctx context.Context) ([]string, error) {
+	ch := make(chan js.Value, 1)
+	f := js.FuncOf(func(_ js.Value, a []js.Value) any { ch <- a[0]; return nil })
+	defer f.Release()
+	js.Global().Get("navigator").Get("locks").Call("query").Call("then", f)
+	select {
+	case st := <-ch:
+		h := st.Get("held")
+		out := make([]string, h.Length())
+		for i := range out {
+			out[i] = h.Index(i).Get("name").String()
+		}
+		return out, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
 }
