@@ -2,6 +2,8 @@ package playlog
 
 import (
 	"context"
+	"crypto/ed25519"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -65,6 +67,30 @@ type Uploader struct {
 	Post func(ctx context.Context, req api.PlaysRequest) (api.PlaysAnswer, error)
 	// Now is the device's clock (for FutureRetryWindow).
 	Now func() time.Time
+	// MaxBody, when > 0, is the most bytes a request's body (the JSON of
+	// api.PlaysRequest) may have: a batch is cut to the plays that fit,
+	// the rest go in the next one (the web engine's upload on page hide
+	// sets the browser's keepalive limit, 64 KiB). 0, the default: batches
+	// are bounded by MaxBatch only.
+	MaxBody int
+}
+
+// fit returns how many of recs, from the first, make a request body of
+// at most most bytes (at least 1).
+func fit(recs []api.PlayRecord, most int) (int, error) {
+	sig := make([]byte, ed25519.SignatureSize)
+	n := len(recs)
+	for n > 1 {
+		b, err := json.Marshal(api.PlaysRequest{Events: recs[:n], Sig: sig})
+		if err != nil {
+			return 0, fmt.Errorf("encode plays: %w", err)
+		}
+		if len(b) <= most {
+			break
+		}
+		n = max(1, min(n-1, n*most/len(b)))
+	}
+	return n, nil
 }
 
 // Record returns the upload form of a queue entry.
@@ -137,7 +163,8 @@ func (u Uploader) send(ctx context.Context, recs []api.PlayRecord, sent []Entry,
 	return held, nil
 }
 
-// Upload sends src to the relay in batches of at most MaxBatch events,
+// Upload sends src to the relay in batches of at most MaxBatch events
+// (and MaxBody bytes when set),
 // each signed over crypto.PlaysMessage (a play the relay could never
 // take, Unsendable, or one that does not decode, Undecodable, is counted
 // as rejected and not sent), and acknowledges a batch in src
@@ -162,27 +189,42 @@ func (u Uploader) Upload(ctx context.Context, src Source) (Summary, error) {
 		}
 		recs := make([]api.PlayRecord, 0, len(hs))
 		sent := make([]Entry, 0, len(hs))
-		var unsendable []string
+		type unsent struct {
+			seq    uint64
+			status string
+		}
+		var unsendable []unsent
 		for _, h := range hs {
 			if h.Err != nil {
-				unsendable = append(unsendable, Undecodable)
+				unsendable = append(unsendable, unsent{h.Seq, Undecodable})
 				continue
 			}
 			r := Record(h)
 			if status := Unsendable(r); status != "" {
-				unsendable = append(unsendable, status)
+				unsendable = append(unsendable, unsent{h.Seq, status})
 				continue
 			}
 			recs, sent = append(recs, r), append(sent, h)
+		}
+		last := hs[len(hs)-1].Seq
+		if u.MaxBody > 0 && len(recs) > 0 {
+			n, err := fit(recs, u.MaxBody)
+			if err != nil {
+				return sum, err
+			}
+			if n < len(recs) {
+				recs, sent, last = recs[:n], sent[:n], sent[n-1].Seq
+			}
 		}
 		held, err := u.send(ctx, recs, sent, &sum)
 		if err != nil {
 			return sum, err
 		}
-		for _, status := range unsendable {
-			sum.Rejected[status]++
+		for _, x := range unsendable {
+			if x.seq <= last {
+				sum.Rejected[x.status]++
+			}
 		}
-		last := hs[len(hs)-1].Seq
 		if err := src.Ack(ctx, last, held...); err != nil {
 			return sum, err
 		}

@@ -20,7 +20,10 @@ func TestInChromium(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a wasm test binary")
 	}
-	browsertest.RunGoTests(t, ".", ".", "TestContextEndsTheFetch", routes(t))
+	out := browsertest.RunGoTests(t, ".", ".", "TestContextEndsTheFetch", routes(t))
+	if !strings.Contains(out, "--- PASS: TestKeepalive") {
+		t.Error("TestKeepalive did not pass in Chromium")
+	}
 }
 
 // routes adds the routes jsfetch_test.go requests.

@@ -13,6 +13,8 @@
 // (io.LimitReader) never holds more than one chunk beyond it; a network
 // failure (the fetch promise rejected) is an error wrapping
 // ErrFetchFailed; credentials are "same-origin" and redirects followed,
-// the Fetch API's defaults for a same-origin page. The package builds
-// only for GOOS=js.
+// the Fetch API's defaults for a same-origin page. A request whose
+// context is marked by WithKeepalive is sent with keepalive (it outlives
+// the page), its body at most KeepaliveMax bytes. Client builds only for
+// GOOS=js; WithKeepalive and Keepalive for every GOOS.
 package jsfetch

@@ -118,11 +118,18 @@ func (Client) Do(req *http.Request) (*http.Response, error) {
 		}
 	}
 	opt.Set("headers", h)
+	keepalive := Keepalive(ctx)
+	if keepalive {
+		opt.Set("keepalive", true)
+	}
 	if req.Body != nil {
 		b, err := io.ReadAll(req.Body)
 		req.Body.Close()
 		if err != nil {
 			return nil, fmt.Errorf("jsfetch: read request body: %w", err)
+		}
+		if keepalive && len(b) > KeepaliveMax {
+			return nil, fmt.Errorf("%w: %d bytes", ErrKeepaliveBody, len(b))
 		}
 		if len(b) > 0 {
 			a := uint8Array.New(len(b))

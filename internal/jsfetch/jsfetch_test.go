@@ -221,3 +221,55 @@ func TestNetworkFailure(t *testing.T) {
 		t.Fatalf("refused connection: %v", err)
 	}
 }
+
+// TestKeepalive: a request whose context is marked by WithKeepalive is
+// sent with fetch's keepalive, and Chromium takes a body of KeepaliveMax
+// bytes so; one byte more is ErrKeepaliveBody and nothing is fetched. An
+// unmarked request is not keepalive.
+func TestKeepalive(t *testing.T) {
+	var seen []bool
+	orig := js.Global().Get("fetch")
+	spy := js.FuncOf(func(_ js.Value, a []js.Value) any {
+		seen = append(seen, len(a) > 1 && a[1].Get("keepalive").Truthy())
+		return orig.Invoke(a[0], a[1])
+	})
+	js.Global().Set("fetch", spy)
+	defer func() { js.Global().Set("fetch", orig); spy.Release() }()
+	for _, tc := range []struct {
+		name      string
+		keepalive bool
+		size      int
+		err       error
+	}{
+		{"plain", false, jsfetch.KeepaliveMax + 1, nil},
+		{"keepalive", true, 100, nil},
+		{"keepalive at the limit", true, jsfetch.KeepaliveMax, nil},
+		{"keepalive over the limit", true, jsfetch.KeepaliveMax + 1, jsfetch.ErrKeepaliveBody},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := t.Context()
+			if tc.keepalive {
+				ctx = jsfetch.WithKeepalive(ctx)
+			}
+			seen = nil
+			res, err := do(t, ctx, http.MethodPost, "/echo", bytes.NewReader(make([]byte, tc.size)), nil)
+			if !errors.Is(err, tc.err) {
+				t.Fatalf("Do = %v, want %v", err, tc.err)
+			}
+			if err != nil {
+				if len(seen) != 0 {
+					t.Fatalf("fetched %d times, want none", len(seen))
+				}
+				return
+			}
+			b, err := io.ReadAll(res.Body)
+			res.Body.Close()
+			if err != nil || res.StatusCode != http.StatusCreated || len(b) != tc.size {
+				t.Fatalf("answer %d, %d bytes, %v; want 201 echoing %d", res.StatusCode, len(b), err, tc.size)
+			}
+			if len(seen) != 1 || seen[0] != tc.keepalive {
+				t.Fatalf("fetch keepalive %v, want [%v]", seen, tc.keepalive)
+			}
+		})
+	}
+}

@@ -212,8 +212,10 @@ type Engine struct {
 
 	// The play uploader (plays.go): upMu makes uploads one at a time;
 	// upKick and upStored wake runUploads, upStop ends it and upDone is
-	// closed when it has; onUploaded is told each background outcome.
+	// closed when it has; onUploaded is told each background outcome;
+	// upHidden asks the next background upload to use keepalive.
 	upMu       sync.Mutex
+	upHidden   atomic.Bool
 	upKick     chan struct{}
 	upStored   chan struct{}
 	upStop     context.CancelFunc

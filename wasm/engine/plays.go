@@ -9,6 +9,7 @@ import (
 
 	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/core/playlog"
+	"github.com/segue-fm/segue/internal/jsfetch"
 )
 
 // WithUploadRetry sets the wait before the play uploader tries again
@@ -34,6 +35,13 @@ func (o Options) WithUploadRetry(first, most time.Duration) Options {
 // ErrNotLoggedIn, and a refused token is ErrUnauthorized. It returns
 // what was uploaded before any error.
 func (e *Engine) UploadPlays(ctx context.Context) (playlog.Summary, error) {
+	return e.uploadPlays(ctx, false)
+}
+
+// uploadPlays is UploadPlays; with keepalive, each request is sent with
+// fetch's keepalive (jsfetch.WithKeepalive) and its body kept within
+// jsfetch.KeepaliveMax (playlog.Uploader.MaxBody).
+func (e *Engine) uploadPlays(ctx context.Context, keepalive bool) (playlog.Summary, error) {
 	e.upMu.Lock()
 	defer e.upMu.Unlock()
 	if err := e.hist.adopt(ctx); err != nil {
@@ -48,6 +56,9 @@ func (e *Engine) UploadPlays(ctx context.Context) (playlog.Summary, error) {
 			}
 			return ans, nil
 		}}
+	if keepalive {
+		ctx, u.MaxBody = jsfetch.WithKeepalive(ctx), jsfetch.KeepaliveMax
+	}
 	sum, err := u.Upload(ctx, e.hist.q)
 	switch {
 	case errors.Is(err, playlog.ErrBadAnswer):
@@ -72,6 +83,22 @@ func (e *Engine) SendPlays() {
 	}
 }
 
+// SendPlaysOnHide is SendPlays for a page being hidden, perhaps closed
+// (segue.js calls it on visibilitychange to hidden): the upload's
+// requests are sent with fetch's keepalive, so the browser completes the
+// one in flight when the tab closes, and each is cut to the plays whose
+// body fits keepalive's 64 KiB (jsfetch.KeepaliveMax); the rest go in the
+// next request, or at the next visit if the tab is gone. An answer lost
+// with the tab acknowledges nothing: those plays are sent again and the
+// relay answers duplicate.
+func (e *Engine) SendPlaysOnHide() {
+	e.upHidden.Store(true)
+	select {
+	case e.upKick <- struct{}{}:
+	default:
+	}
+}
+
 // OnPlaysUploaded sets fn to be told the outcome of each background
 // upload (nil removes it). fn runs on the uploader's goroutine and must
 // not block.
@@ -90,7 +117,7 @@ func (e *Engine) playStored() {
 }
 
 // runUploads is the background uploader: it uploads when told (SendPlays,
-// Login, a stored play) and, after a failure, again after a wait doubled
+// SendPlaysOnHide, Login, a stored play) and, after a failure, again after a wait doubled
 // each time from Options.WithUploadRetry's first to its most; stored
 // plays do not cut that wait short, SendPlays does. A refused or missing
 // token waits for the next Login or SendPlays. It returns when ctx ends.
@@ -121,7 +148,7 @@ func (e *Engine) runUploads(ctx context.Context) {
 			timer.Stop()
 		}
 		timer, retry = nil, nil
-		sum, err := e.UploadPlays(ctx)
+		sum, err := e.uploadPlays(ctx, e.upHidden.Swap(false))
 		if ctx.Err() != nil {
 			return
 		}

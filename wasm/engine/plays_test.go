@@ -15,6 +15,7 @@ import (
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/core/playlog"
 	"github.com/segue-fm/segue/crypto"
+	"github.com/segue-fm/segue/internal/jsfetch"
 	"github.com/segue-fm/segue/internal/testbed"
 	"github.com/segue-fm/segue/store"
 	"github.com/segue-fm/segue/wasm/engine"
@@ -35,6 +36,14 @@ type testNet struct {
 	mu    sync.Mutex
 	mode  netMode
 	posts int
+	// uploads are the uploads that reached the relay.
+	uploads []sentUpload
+}
+
+// sentUpload is what the test network saw of an upload.
+type sentUpload struct {
+	keepalive bool // its context asked for fetch's keepalive
+	size      int64
 }
 
 func (n *testNet) set(m netMode) { n.mu.Lock(); n.mode = m; n.mu.Unlock() }
@@ -49,6 +58,7 @@ func (n *testNet) Do(req *http.Request) (*http.Response, error) {
 	m := n.mode
 	if m != netDown {
 		n.posts++
+		n.uploads = append(n.uploads, sentUpload{jsfetch.Keepalive(req.Context()), req.ContentLength})
 	}
 	n.mu.Unlock()
 	if m == netDown {
@@ -416,5 +426,57 @@ func TestUploadPlaysSetsAsideUndecodable(t *testing.T) {
 	}
 	if len(logged) != 2 || logged[0].Event.Track != r.Tracks[0] || logged[1].Event.Track != r.Tracks[2] {
 		t.Fatalf("relay log %+v; want the plays of tracks 0 and 2", logged)
+	}
+}
+
+// TestSendPlaysOnHideKeepalive: the upload SendPlaysOnHide asks for (the
+// page being hidden, perhaps closed) sends every request with fetch's
+// keepalive and a body within jsfetch.KeepaliveMax, so 500 plays with
+// the longest contexts go in several requests, all of them reaching the
+// relay; a later upload is not keepalive. Before, the page-hide
+// upload was SendPlays': one 220 KiB request without keepalive, which
+// the browser drops when the tab closes.
+func TestSendPlaysOnHideKeepalive(t *testing.T) {
+	r := countingRelay(t)
+	n := &testNet{mode: netDown} // the uploads before SendPlaysOnHide fail and wait an hour
+	e, ups := webDevice(t, r, store.NewMemory(), n, "hidden", engine.DefaultOptions().WithUploadRetry(time.Hour, time.Hour))
+	evs := plays(r, e.DeviceID(), playlog.MaxBatch)
+	for i := range evs {
+		evs[i].Context = model.PlayContext{Kind: "playlist", ID: strings.Repeat("p", api.MaxContextID)}
+	}
+	appendAll(t, e, evs)
+	if got := pending(t, e); got != len(evs) {
+		t.Fatalf("%d queued, want %d", got, len(evs))
+	}
+	if u := next(t, ups); u.err == nil { // the stored plays' upload, offline
+		t.Fatal("background upload while offline succeeded")
+	}
+	n.set(netUp)
+	e.SendPlaysOnHide()
+	if u := next(t, ups); u.err != nil || u.sum.Accepted != len(evs) || pending(t, e) != 0 {
+		t.Fatalf("upload on hide: %+v, %v, %d queued; want %d accepted, none queued", u.sum, u.err, pending(t, e), len(evs))
+	}
+	n.mu.Lock()
+	hidden := n.uploads
+	n.uploads = nil
+	n.mu.Unlock()
+	if len(hidden) < 2 {
+		t.Fatalf("uploads on hide %+v; want several", hidden)
+	}
+	for _, u := range hidden {
+		if !u.keepalive || u.size <= 0 || u.size > jsfetch.KeepaliveMax {
+			t.Fatalf("uploads on hide %+v; want each keepalive, ≤ %d bytes", hidden, jsfetch.KeepaliveMax)
+		}
+	}
+	appendAll(t, e, plays(r, e.DeviceID(), 1))
+	pending(t, e)
+	e.SendPlays()
+	if u := next(t, ups); u.err != nil || u.sum.Accepted+u.sum.Duplicate != 1 {
+		t.Fatalf("upload: %+v, %v; want the play sent", u.sum, u.err)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if len(n.uploads) != 1 || n.uploads[0].keepalive {
+		t.Fatalf("SendPlays' uploads %+v; want one, not keepalive", n.uploads)
 	}
 }

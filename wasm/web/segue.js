@@ -383,7 +383,9 @@
     // browser is back online and when the page is hidden (the last moment
     // a closing tab is sure to get). An upload cut short keeps its plays.
     const sendPlays = () => b.sendPlays();
-    const sendHidden = () => { if (document.visibilityState === "hidden") b.sendPlays(); };
+    // Hidden may mean closing: the upload's requests use fetch keepalive
+    // (the browser completes them after the tab is gone), ≤ 64 KiB each.
+    const sendHidden = () => { if (document.visibilityState === "hidden") b.sendPlaysOnHide(); };
     globalThis.addEventListener("online", sendPlays);
     document.addEventListener("visibilitychange", sendHidden);
     return {

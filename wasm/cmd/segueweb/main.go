@@ -418,7 +418,8 @@ func bridge(e *engine.Engine, p *player.Player, out js.Value, gate *engine.Statu
 			b, err := json.Marshal(playsAnswer{Accepted: sum.Accepted, Duplicate: sum.Duplicate, Held: sum.Held, Rejected: sum.Rejected})
 			return string(b), err
 		}),
-		"sendPlays": js.FuncOf(func(js.Value, []js.Value) any { e.SendPlays(); return nil }),
+		"sendPlays":       js.FuncOf(func(js.Value, []js.Value) any { e.SendPlays(); return nil }),
+		"sendPlaysOnHide": js.FuncOf(func(js.Value, []js.Value) any { e.SendPlaysOnHide(); return nil }),
 		"pendingPlays": fn(func(ctx context.Context, _ []js.Value) (any, error) {
 			return e.PendingPlays(ctx)
 		}),
