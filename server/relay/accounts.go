@@ -20,6 +20,7 @@ import (
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
 	"github.com/segue-fm/segue/internal/cborx"
+	"github.com/segue-fm/segue/internal/safetext"
 	"github.com/segue-fm/segue/internal/userlimit"
 	"github.com/segue-fm/segue/store"
 	"github.com/segue-fm/segue/sync/docs"
@@ -317,8 +318,14 @@ func (a *accounts) verify(ctx context.Context, user, pw, addr string) (Account, 
 	return acct, nil
 }
 
-// checkProof validates the sizes of a POST /v1/devices body and its proof
-// of possession (Sig over crypto.DeviceProofMessage).
+// MaxDeviceName is the longest device name (bytes) POST /v1/devices
+// accepts.
+const MaxDeviceName = 128
+
+// checkProof validates the sizes of a POST /v1/devices body, its device
+// name (at most MaxDeviceName bytes that safetext.Check passes: the name
+// is shown back to the account's devices, GET /v1/licenses/devices) and
+// its proof of possession (Sig over crypto.DeviceProofMessage).
 func checkProof(r *api.RegisterRequest, now time.Time) error {
 	switch {
 	case len(r.SignPub) != ed25519.PublicKeySize:
@@ -327,8 +334,11 @@ func checkProof(r *api.RegisterRequest, now time.Time) error {
 		return fmt.Errorf("%w: hpke_pub is %d bytes, want 32", ErrBadProof, len(r.HPKEPub))
 	case len(r.Sig) != ed25519.SignatureSize:
 		return fmt.Errorf("%w: sig is %d bytes, want 64", ErrBadProof, len(r.Sig))
-	case len(r.Name) > 128:
-		return fmt.Errorf("%w: name longer than 128 bytes", ErrBadProof)
+	case len(r.Name) > MaxDeviceName:
+		return fmt.Errorf("%w: name longer than %d bytes", ErrBadProof, MaxDeviceName)
+	}
+	if err := safetext.Check(r.Name); err != nil {
+		return fmt.Errorf("%w: name: %w", ErrBadProof, err)
 	}
 	issued := time.Unix(r.Issued, 0)
 	if d := now.Sub(issued); d > ProofWindow || d < -ProofWindow {

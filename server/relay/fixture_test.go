@@ -196,11 +196,16 @@ func newIdentity(t testing.TB) *crypto.Identity {
 
 // registration builds a POST /v1/devices body signed by id.
 func (e *env) registration(user, pw string, id *crypto.Identity, issued time.Time) map[string]any {
+	return e.namedRegistration(user, pw, "test device", id, issued)
+}
+
+// namedRegistration is registration for a device named name.
+func (e *env) namedRegistration(user, pw, name string, id *crypto.Identity, issued time.Time) map[string]any {
 	sp, hp := id.SignPublic(), id.HPKEPublic()
 	return map[string]any{
-		"username": user, "password": pw, "name": "test device",
+		"username": user, "password": pw, "name": name,
 		"sign_pub": []byte(sp), "hpke_pub": hp, "issued": issued.Unix(),
-		"sig": id.Sign(crypto.DeviceProofMessage(user, "test device", sp, hp, issued)),
+		"sig": id.Sign(crypto.DeviceProofMessage(user, name, sp, hp, issued)),
 	}
 }
 

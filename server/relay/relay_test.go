@@ -172,6 +172,15 @@ func TestRegisterDevice(t *testing.T) {
 		{"future proof", e.registration("ada", "correct horse", newIdentity(t), now.Add(relay.ProofWindow+time.Second)), 400},
 		{"edge of window", e.registration("ada", "correct horse", newIdentity(t), now.Add(-relay.ProofWindow)), 201},
 		{"not json", "username=ada", 400},
+		// The name is shown back to the account's devices (GET
+		// /v1/licenses/devices): no control or bidirectional
+		// formatting character, at most MaxDeviceName bytes.
+		{"name with a newline", e.namedRegistration("ada", "correct horse", "phone\nlaptop", newIdentity(t), now), 400},
+		{"name with a right-to-left override", e.namedRegistration("ada", "correct horse", "enohp\u202e", newIdentity(t), now), 400},
+		{"name with a NUL", e.namedRegistration("ada", "correct horse", "phone\x00", newIdentity(t), now), 400},
+		{"name over the limit", e.namedRegistration("ada", "correct horse", strings.Repeat("x", relay.MaxDeviceName+1), newIdentity(t), now), 400},
+		{"name at the limit", e.namedRegistration("ada", "correct horse", strings.Repeat("é", relay.MaxDeviceName/2), newIdentity(t), now), 201},
+		{"name in another script", e.namedRegistration("ada", "correct horse", "هاتف أدا", newIdentity(t), now), 201},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
