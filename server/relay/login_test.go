@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -141,5 +142,37 @@ func TestPasswordCheckCaps(t *testing.T) {
 				t.Fatalf("right password after the burst: %d", code)
 			}
 		})
+	}
+}
+
+// TestLoginBlockMessage: a blocked login's message names the wait its
+// Retry-After header gives, the remaining block rounded up to whole
+// seconds. It used to round to the nearest second: 300 ms left read
+// "account locked for 0s" beside Retry-After: 1.
+func TestLoginBlockMessage(t *testing.T) {
+	e := startRelay(t, 1, 1000, func(o relay.Options) relay.Options {
+		return o.WithLoginLimits(relay.LoginLimits{Free: 0, Base: 4 * time.Second, Max: time.Minute, Entries: 100, PerAddress: 8})
+	})
+	if code, _ := e.login(t, http.DefaultClient, "ada", "wrong horse"); code != 401 {
+		t.Fatalf("failure starting the 4 s block: %d, want 401", code)
+	}
+	for _, tc := range []struct {
+		advance time.Duration // clock moves before the request
+		want    int           // whole seconds left
+	}{
+		{0, 4},
+		{1400 * time.Millisecond, 3}, // 2.6 s left
+		{1300 * time.Millisecond, 2}, // 1.3 s left
+		{1 * time.Second, 1},         // 300 ms left
+	} {
+		e.clock.Advance(tc.advance)
+		res := e.do(t, "POST", "/v1/devices", e.registration("ada", "wrong horse", newIdentity(t), e.clock.Now()), "")
+		want := strconv.Itoa(tc.want)
+		if res.code != 429 || res.header.Get("Retry-After") != want {
+			t.Fatalf("%d s left: %d Retry-After %q, want 429 %s", tc.want, res.code, res.header.Get("Retry-After"), want)
+		}
+		if msg, wantMsg := res.errorMessage(t), "locked for "+want+"s"; !strings.Contains(msg, wantMsg) {
+			t.Errorf("%d s left: message %q, want it to say %q", tc.want, msg, wantMsg)
+		}
 	}
 }

@@ -40,11 +40,17 @@ func RetryAfter(err error) (time.Duration, bool) {
 	if !errors.As(err, &re) {
 		return 0, false
 	}
-	d := re.after.Round(time.Second)
-	if d < re.after {
-		d += time.Second
+	return wholeSeconds(re.after), true
+}
+
+// wholeSeconds is d rounded up to whole seconds, at least one: the wait
+// a Retry-After header states, and the one a refusal's message names.
+func wholeSeconds(d time.Duration) time.Duration {
+	r := d.Round(time.Second)
+	if r < d {
+		r += time.Second
 	}
-	return max(d, time.Second), true
+	return max(r, time.Second)
 }
 
 // RetryLater returns err with after as its Retry-After (RetryAfter), for
@@ -222,10 +228,10 @@ func (g *loginGuard) allow(user, addr string) error {
 	defer g.mu.Unlock()
 	now := g.now()
 	if d := g.accounts.blocked(user, now); d > 0 {
-		return retryLater(ErrRateLimited, d, "account locked for %s after failed logins", d.Round(time.Second))
+		return retryLater(ErrRateLimited, d, "account locked for %s after failed logins", wholeSeconds(d))
 	}
 	if d := g.addrs.blocked(addr, now); d > 0 {
-		return retryLater(ErrRateLimited, d, "address locked for %s after failed logins", d.Round(time.Second))
+		return retryLater(ErrRateLimited, d, "address locked for %s after failed logins", wholeSeconds(d))
 	}
 	return nil
 }
