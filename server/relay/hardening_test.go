@@ -279,3 +279,37 @@ func TestStrictJSON(t *testing.T) {
 		})
 	}
 }
+
+// TestJSONTypeErrors: a body value of the wrong JSON type is 400 naming
+// the field's JSON path and the JSON type wanted, never the relay's Go
+// types (encoding/json's own message read "cannot unmarshal number into
+// Go struct field StreamKeyRequest.tier of type model.Tier").
+func TestJSONTypeErrors(t *testing.T) {
+	e := startRelay(t, 1, 1000)
+	cases := []struct {
+		path, body, want string
+	}{
+		{"/v1/keys/stream", `{"track":"t","tier":5}`, `field "tier" is a JSON number, want a string`},
+		{"/v1/keys/stream", `{"track":["t"],"tier":"high"}`, `field "track" is a JSON array, want a string`},
+		{"/v1/keys/stream", `"t"`, `the body is a JSON string, want an object`},
+		{"/v1/tracks/batch", `{"ids":"t"}`, `field "ids" is a JSON string, want an array`},
+		{"/v1/tracks/batch", `{"ids":[1]}`, `field "ids" is a JSON number, want a string`},
+		{"/v1/accounts", `{"username":"bob","password":true}`, `field "password" is a JSON bool, want a string`},
+		{"/v1/devices", `{"username":"ada","issued":-1.5}`, `field "issued" is a JSON number -1.5, want an integer from -9223372036854775808 to 9223372036854775807`},
+		{"/v1/devices", `{"username":"ada","sign_pub":{}}`, `field "sign_pub" is a JSON object, want a base64 string`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.path+" "+tc.body, func(t *testing.T) {
+			res := e.do(t, "POST", tc.path, tc.body, e.token, "Content-Type", "application/json")
+			msg := res.errorMessage(t)
+			if res.code != http.StatusBadRequest || !strings.Contains(msg, tc.want) {
+				t.Fatalf("%d %q, want 400 saying %q", res.code, msg, tc.want)
+			}
+			for _, internal := range []string{"Go ", "model.", "api.", "Request", "int64", "[]uint8"} {
+				if strings.Contains(msg, internal) {
+					t.Errorf("message %q names the relay's Go types (%q)", msg, internal)
+				}
+			}
+		})
+	}
+}
