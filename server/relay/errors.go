@@ -21,6 +21,7 @@ import (
 	"github.com/segue-fm/segue/internal/safetext"
 	"github.com/segue-fm/segue/internal/strictjson"
 	"github.com/segue-fm/segue/server/catalog"
+	"github.com/segue-fm/segue/store/badgerstore"
 )
 
 // Errors of request handling, mapped to HTTP statuses by the error
@@ -90,10 +91,19 @@ func statusOf(err error) (int, string) {
 	return http.StatusInternalServerError, "internal error"
 }
 
+// ErrContended is what a client is told when a store transaction of its
+// request kept conflicting with concurrent ones on the same keys until
+// the store gave up (badgerstore.ErrConflict): 503 with Retry-After: 1,
+// a load to shed like a full queue, not a server failure.
+var ErrContended = fmt.Errorf("%w: concurrent changes to the same data", ErrBusy)
+
 // errorHandler writes err as a JSON error response.
 func (s *Server) errorHandler(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
+	}
+	if errors.Is(err, badgerstore.ErrConflict) {
+		err = RetryLater(ErrContended, time.Second)
 	}
 	code, msg := statusOf(err)
 	if d, ok := RetryAfter(err); ok {

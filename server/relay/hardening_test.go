@@ -2,6 +2,7 @@ package relay_test
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -12,7 +13,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/labstack/echo/v4"
+
+	"github.com/segue-fm/segue/internal/testbed"
+	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/server/relay"
+	"github.com/segue-fm/segue/store"
 )
 
 // rawConn dials the relay of e without HTTP, for requests a client
@@ -311,5 +317,43 @@ func TestJSONTypeErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestStoreContentionIs503: a request whose store transaction keeps
+// conflicting until the store gives up (badgerstore.ErrConflict) is 503
+// with Retry-After: 1 and a message naming no store internals. It was a
+// 500 "internal error" logged at ERROR: 16 concurrent PUT /v1/profile of
+// one user got 49 of 2,000 such answers from a real relay.
+func TestStoreContentionIs503(t *testing.T) {
+	key := []byte("test/contended")
+	e := startRelayTB(t, func(dir string) published { return publishSynthetic(t, dir, 1, 1000) },
+		func(o testbed.Options) testbed.Options {
+			return o.WithMount(func(dd *catalog.DataDir, srv *relay.Server) {
+				srv.Mount(func(v1 *relay.DeviceRoutes) {
+					v1.PUT("/contended", func(c echo.Context) error {
+						ctx := c.Request().Context()
+						// Every attempt reads key, then another transaction
+						// changes it before this one commits: a conflict each time.
+						return dd.Store.Update(ctx, func(tx store.Txn) error {
+							if _, err := tx.Get(key); err != nil && !errors.Is(err, store.ErrNotFound) {
+								return err
+							}
+							if err := dd.Store.Set(ctx, key, []byte(time.Now().String())); err != nil {
+								return err
+							}
+							return tx.Set(key, []byte("mine"))
+						})
+					})
+				})
+			})
+		})
+	res := e.do(t, "PUT", "/v1/contended", nil, e.token)
+	msg := res.errorMessage(t)
+	if res.code != http.StatusServiceUnavailable || res.header.Get("Retry-After") != "1" {
+		t.Fatalf("%d Retry-After %q %q, want 503 with Retry-After 1", res.code, res.header.Get("Retry-After"), msg)
+	}
+	if !strings.Contains(msg, "concurrent changes") || strings.Contains(msg, "badger") {
+		t.Errorf("message %q, want one about concurrent changes, naming no store", msg)
 	}
 }
