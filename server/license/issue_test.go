@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -98,6 +99,15 @@ func TestIssuePerTrack(t *testing.T) {
 		{"whole, one unknown", false, api.IssueRequest{Tracks: []model.TrackID{good, bogus}, Tier: model.TierLow}, http.StatusNotFound, "application/json", nil, nil},
 		{"whole, embargoed", true, api.IssueRequest{Tracks: []model.TrackID{good}, Tier: model.TierLow}, http.StatusForbidden, "application/json", nil, nil},
 		{"whole, all known", false, api.IssueRequest{Tracks: []model.TrackID{good, other}, Tier: model.TierLow}, http.StatusOK, "application/cbor", []model.TrackID{good, other}, nil},
+		// More distinct tracks than one license holds: 413 before any
+		// lookup (each was looked up and answered unavailable).
+		{"per track, over a license", false, api.IssueRequest{Tracks: manyTracks(crypto.MaxLicenseEntries + 1), Tier: model.TierLow, PerTrack: true},
+			http.StatusRequestEntityTooLarge, "application/json", nil, nil},
+		{"whole, over a license", false, api.IssueRequest{Tracks: manyTracks(crypto.MaxLicenseEntries + 1), Tier: model.TierLow},
+			http.StatusRequestEntityTooLarge, "application/json", nil, nil},
+		// One album named again and again is read and counted once.
+		{"one album repeated", false, api.IssueRequest{Albums: slices.Repeat([]model.AlbumID{r.Album}, 40_000), Tier: model.TierLow},
+			http.StatusOK, "application/cbor", r.Tracks, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -110,7 +120,7 @@ func TestIssuePerTrack(t *testing.T) {
 			}
 			code, ctype, body := issue(t, tc.req)
 			if code != tc.code || ctype != tc.ctype {
-				t.Fatalf("answer %d %s, want %d %s: %s", code, ctype, tc.code, tc.ctype, body)
+				t.Fatalf("answer %d %s, want %d %s: %.256q", code, ctype, tc.code, tc.ctype, body)
 			}
 			if code != http.StatusOK {
 				return
@@ -137,4 +147,13 @@ func TestIssuePerTrack(t *testing.T) {
 			}
 		})
 	}
+}
+
+// manyTracks returns n distinct track ids the catalog does not hold.
+func manyTracks(n int) []model.TrackID {
+	ids := make([]model.TrackID, n)
+	for i := range ids {
+		ids[i] = model.TrackID(strconv.FormatInt(int64(i), 36))
+	}
+	return ids
 }

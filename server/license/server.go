@@ -242,23 +242,14 @@ func (s *Server) issue(c echo.Context) error {
 	if st := subscriptionStatus(acct.Subscription); st != api.StatusOK {
 		return s.refuse(c, dev.ID, st, req.Nonce, fmt.Errorf("%w: %s", ErrNoSubscription, acct.Subscription))
 	}
-	tracks := append([]model.TrackID(nil), req.Tracks...)
-	for _, a := range req.Albums {
-		al, err := s.cat.Album(ctx, a)
-		if err != nil {
-			return fmt.Errorf("album %s: %w", a, err)
-		}
-		tracks = append(tracks, al.TrackIDs...)
+	tracks, err := s.requestTracks(ctx, req)
+	if err != nil {
+		return err
 	}
-	seen := make(map[model.TrackID]bool, len(tracks))
 	keys := make([]crypto.LicenseKey, 0, len(tracks))
 	var unavailable []api.Unavailable
 	issuer := s.cat.KeysAt(s.opts.now())
 	for _, t := range tracks {
-		if seen[t] {
-			continue
-		}
-		seen[t] = true
 		k, err := issuer.ContentKey(ctx, t, req.Tier)
 		if reason := unavailableReason(err); req.PerTrack && reason != "" {
 			unavailable = append(unavailable, api.Unavailable{Track: t, Reason: reason})
@@ -287,6 +278,48 @@ func (s *Server) issue(c echo.Context) error {
 	}
 	s.statement(c, dev.ID, api.StatusOK, req.Nonce)
 	return c.Blob(http.StatusOK, api.IssueAnswerType, b)
+}
+
+// requestTracks returns the distinct tracks req names, its tracks then
+// those of its albums (each album read once), in order: at most
+// crypto.MaxLicenseEntries, the most one license holds, else ErrTooLarge
+// (413) before any content key is looked up. A request repeating one
+// album 45,000 times read it 45,000 times, and one naming 70,000 unknown
+// tracks looked each up and answered them all as unavailable.
+func (s *Server) requestTracks(ctx context.Context, req api.IssueRequest) ([]model.TrackID, error) {
+	tracks := make([]model.TrackID, 0, min(len(req.Tracks), crypto.MaxLicenseEntries))
+	seen := make(map[model.TrackID]bool, cap(tracks))
+	add := func(ts []model.TrackID) error {
+		for _, t := range ts {
+			if seen[t] {
+				continue
+			}
+			if len(tracks) == crypto.MaxLicenseEntries {
+				return fmt.Errorf("%w: more than %d distinct tracks, the most one license holds", relay.ErrTooLarge, crypto.MaxLicenseEntries)
+			}
+			seen[t] = true
+			tracks = append(tracks, t)
+		}
+		return nil
+	}
+	if err := add(req.Tracks); err != nil {
+		return nil, err
+	}
+	albums := make(map[model.AlbumID]bool, len(req.Albums))
+	for _, a := range req.Albums {
+		if albums[a] {
+			continue
+		}
+		albums[a] = true
+		al, err := s.cat.Album(ctx, a)
+		if err != nil {
+			return nil, fmt.Errorf("album %s: %w", a, err)
+		}
+		if err := add(al.TrackIDs); err != nil {
+			return nil, err
+		}
+	}
+	return tracks, nil
 }
 
 // unavailableReason is the api.Unavailable reason of a content-key
