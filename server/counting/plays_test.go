@@ -5,7 +5,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -590,8 +592,22 @@ func TestDeviceQuota(t *testing.T) {
 	if res := post(a, 3, nil); res.StatusCode != http.StatusTooManyRequests {
 		t.Fatalf("a second early: %s", res.Status)
 	}
+	// 400 ms early: the message names the wait Retry-After gives (it
+	// read "retry in 0s" beside Retry-After: 1).
 	mu.Lock()
-	now = now.Add(time.Second)
+	now = now.Add(600 * time.Millisecond)
+	mu.Unlock()
+	res = post(a, 3, nil)
+	body, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.StatusCode != http.StatusTooManyRequests || res.Header.Get("Retry-After") != "1" || !strings.Contains(string(body), "retry in 1s") {
+		t.Fatalf("400 ms early: %s, Retry-After %q, %s; want 429, 1, \"retry in 1s\"", res.Status, res.Header.Get("Retry-After"), body)
+	}
+	mu.Lock()
+	now = now.Add(400 * time.Millisecond)
 	mu.Unlock()
 	if res := post(a, 3, nil); res.StatusCode != http.StatusOK {
 		t.Fatalf("after the wait: %s", res.Status)

@@ -52,7 +52,10 @@ func (q *quotas) take(dev model.DeviceID, n int, now time.Time) error {
 	next := max(tat, ns) + int64(n)*q.interval
 	if wait := next - ns - q.tolerance; wait > 0 {
 		d := time.Duration(wait)
-		return relay.RetryLater(fmt.Errorf("%w: %d events, retry in %v", ErrDeviceQuota, n, d.Round(time.Second)), d)
+		// The message names the wait Retry-After gives: whole seconds,
+		// rounded up.
+		after, _ := relay.RetryAfter(relay.RetryLater(ErrDeviceQuota, d))
+		return relay.RetryLater(fmt.Errorf("%w: %d events, retry in %v", ErrDeviceQuota, n, after), d)
 	}
 	q.tat.Set(dev, next)
 	return nil
