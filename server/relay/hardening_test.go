@@ -357,3 +357,34 @@ func TestStoreContentionIs503(t *testing.T) {
 		t.Errorf("message %q, want one about concurrent changes, naming no store", msg)
 	}
 }
+
+// TestSyncWithoutUpgrade: GET /v1/sync without a WebSocket upgrade is 426
+// with Upgrade: websocket and a JSON error body, like every relay error;
+// the WebSocket library answered it in plain text ("WebSocket protocol
+// violation: …"). Without a token it is 401 first.
+func TestSyncWithoutUpgrade(t *testing.T) {
+	e := startRelay(t, 1, 1000)
+	cases := []struct {
+		name  string
+		token string
+		hdr   []string
+		want  int
+	}{
+		{"no upgrade", e.token, nil, http.StatusUpgradeRequired},
+		{"upgrade to another protocol", e.token, []string{"Connection", "Upgrade", "Upgrade", "h2c"}, http.StatusUpgradeRequired},
+		{"upgrade header without connection", e.token, []string{"Upgrade", "websocket"}, http.StatusUpgradeRequired},
+		{"no token", "", nil, http.StatusUnauthorized},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			res := e.do(t, "GET", "/v1/sync", nil, tc.token, tc.hdr...)
+			msg := res.errorMessage(t)
+			if res.code != tc.want || res.header.Get("Content-Type") != "application/json" {
+				t.Fatalf("%d %s %q, want %d with a JSON body", res.code, res.header.Get("Content-Type"), msg, tc.want)
+			}
+			if tc.want == http.StatusUpgradeRequired && res.header.Get("Upgrade") != "websocket" {
+				t.Errorf("Upgrade %q, want websocket", res.header.Get("Upgrade"))
+			}
+		})
+	}
+}

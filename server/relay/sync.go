@@ -5,10 +5,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/net/http/httpguts"
 
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
@@ -131,6 +133,13 @@ func (s *Server) mountSync() error {
 		)
 	}
 	s.v1.GET("/sync", func(c echo.Context) error {
+		if h := c.Request().Header; !httpguts.HeaderValuesContainsToken(h["Connection"], "upgrade") ||
+			!httpguts.HeaderValuesContainsToken(h["Upgrade"], "websocket") {
+			// Answered here, as JSON like every relay error: the WebSocket
+			// library answers it in plain text.
+			c.Response().Header().Set("Upgrade", "websocket")
+			return echo.NewHTTPError(http.StatusUpgradeRequired, "relay: /v1/sync is a WebSocket endpoint (Connection: Upgrade, Upgrade: websocket)")
+		}
 		dev, _ := DeviceFrom(c)
 		ep.ServeCaller(c.Response(), c.Request(), relaysync.Caller{User: dev.User, Device: dev.ID, Expires: TokenExpiry(c)})
 		return nil
