@@ -1,13 +1,15 @@
 // Package bytebudget bounds the bytes of bodies a server holds outside
 // its caches (the edge's misses, the relay's blobs being served): a
 // caller reserves a body's size before it reads it and releases it once
-// the answer is written. Over golang.org/x/sync/semaphore.
+// the answer is written, and Shares bounds what one client holds of it.
+// Over golang.org/x/sync/semaphore.
 package bytebudget
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -92,3 +94,101 @@ func (b *Budget) Peak() int64 { return b.peak.Load() }
 
 // Refused returns how many Acquire calls found no room.
 func (b *Budget) Refused() int64 { return b.refused.Load() }
+
+// Shares is a budget per key (a client address, an account) next to a
+// shared Budget, so that one key cannot take the whole of it: each key
+// may hold at most Max bytes, and a key's Take waits, as Acquire does,
+// for the key's own earlier holds. A key's budget exists while it holds
+// bytes or has a caller waiting. Safe for concurrent use.
+type Shares struct {
+	max  int64
+	wait time.Duration
+	mu   sync.Mutex
+	by   map[string]*share
+}
+
+// share is one key's budget and how many callers wait for it.
+type share struct {
+	b       *Budget
+	waiters int
+}
+
+// NewShares returns shares of at most size bytes (at least 1) per key
+// whose Take waits at most wait (0: never) for room.
+func NewShares(size int64, wait time.Duration) *Shares {
+	return &Shares{max: max(size, 1), wait: max(wait, 0), by: make(map[string]*share)}
+}
+
+// Max returns the bytes one key may hold.
+func (s *Shares) Max() int64 { return s.max }
+
+// Take charges n bytes to key, waiting up to the wait for key's earlier
+// holds to be given back: an error wrapping ErrFull when they were not,
+// ctx's error when ctx ended first.
+func (s *Shares) Take(ctx context.Context, key string, n int64) error {
+	s.mu.Lock()
+	sh := s.get(key)
+	sh.waiters++
+	s.mu.Unlock()
+	err := sh.b.Acquire(ctx, n)
+	s.mu.Lock()
+	sh.waiters--
+	s.drop(key, sh)
+	s.mu.Unlock()
+	return err
+}
+
+// TryTake charges n bytes to key if key has room for them now.
+func (s *Shares) TryTake(key string, n int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sh := s.get(key)
+	ok := sh.b.TryAcquire(n)
+	s.drop(key, sh)
+	return ok
+}
+
+// Give returns n bytes charged to key.
+func (s *Shares) Give(key string, n int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sh := s.by[key]; sh != nil {
+		sh.b.Release(n)
+		s.drop(key, sh)
+	}
+}
+
+// Held returns the bytes charged to key now.
+func (s *Shares) Held(key string) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sh := s.by[key]; sh != nil {
+		return sh.b.Used()
+	}
+	return 0
+}
+
+// Keys returns how many keys hold bytes or wait for them now.
+func (s *Shares) Keys() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.by)
+}
+
+// get returns key's share, created empty if need be; s.mu is held.
+func (s *Shares) get(key string) *share {
+	sh := s.by[key]
+	if sh == nil {
+		sh = &share{b: New(s.max, s.wait)}
+		s.by[key] = sh
+	}
+	return sh
+}
+
+// drop forgets key's share once it holds nothing and no one waits for
+// it; s.mu is held.
+func (s *Shares) drop(key string, sh *share) {
+	if sh.waiters == 0 && sh.b.Used() == 0 && s.by[key] == sh {
+		delete(s.by, key)
+	}
+}

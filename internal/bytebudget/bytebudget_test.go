@@ -58,3 +58,52 @@ func TestBudgetWait(t *testing.T) {
 		t.Fatalf("TryAcquire: used %d, want 4 and no room for a fifth byte", b.Used())
 	}
 }
+
+// TestShares: one key holding its share is refused while another key is
+// served, a waiter gets its own key's bytes given back, and a key is
+// forgotten once it holds nothing.
+func TestShares(t *testing.T) {
+	ctx := context.Background()
+	s := NewShares(10, 0)
+	for _, tc := range []struct {
+		name    string
+		key     string
+		take    int64
+		wantErr error
+	}{
+		{"a fits", "a", 10, nil},
+		{"a is full", "a", 1, ErrFull},
+		{"b is served", "b", 10, nil},
+		{"over a share", "c", 11, ErrFull},
+	} {
+		if err := s.Take(ctx, tc.key, tc.take); !errors.Is(err, tc.wantErr) {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.wantErr)
+		}
+	}
+	if s.TryTake("a", 1) || !s.TryTake("c", 1) {
+		t.Fatal("TryTake: a should be full and c have room")
+	}
+	if s.Held("a") != 10 || s.Held("b") != 10 || s.Held("c") != 1 || s.Keys() != 3 {
+		t.Fatalf("held a %d b %d c %d over %d keys, want 10, 10, 1 over 3", s.Held("a"), s.Held("b"), s.Held("c"), s.Keys())
+	}
+	s.Give("a", 10)
+	s.Give("b", 4)
+	s.Give("c", 1)
+	if s.Keys() != 1 || s.Held("b") != 6 {
+		t.Fatalf("after giving back: %d keys, b holds %d; want 1 key holding 6", s.Keys(), s.Held("b"))
+	}
+
+	w := NewShares(4, time.Minute)
+	if err := w.Take(ctx, "a", 4); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan error)
+	go func() { got <- w.Take(ctx, "a", 3) }()
+	w.Give("a", 4)
+	if err := <-got; err != nil {
+		t.Fatalf("waiter: %v", err)
+	}
+	if w.Held("a") != 3 || w.Keys() != 1 {
+		t.Fatalf("waiter holds %d over %d keys, want 3 over 1", w.Held("a"), w.Keys())
+	}
+}

@@ -88,8 +88,9 @@ type Edge struct {
 	// inFlight counts the bodies of misses (Options.WithInFlightBytes).
 	inFlight *bytebudget.Budget
 	// shares is each client address's part of inFlight
-	// (Options.WithInFlightBytes' perClient).
-	shares       *clientShares
+	// (Options.WithInFlightPerClient); the edge's own fetches (no
+	// address) are not charged to it.
+	shares       *bytebudget.Shares
 	shareRefused atomic.Int64
 	// checks limits the parent checks of unknown tokens per client
 	// address (Options.WithTokenCheckRate).
@@ -137,7 +138,7 @@ func New(opts Options) (*Edge, error) {
 	}
 	return &Edge{opts: opts, parent: u, store: st, pos: newPosCache(opts.now), pins: newPins(opts.pinBytes), auth: newVerdicts(opts.now),
 		calls: flights{m: make(map[string]*call)}, inFlight: bytebudget.New(opts.inFlight, opts.inFlightWait),
-		shares: &clientShares{max: opts.inFlightClient, wait: opts.inFlightWait, by: make(map[string]*share)},
+		shares: bytebudget.NewShares(opts.inFlightClient, opts.inFlightWait),
 		checks: userlimit.New(opts.checkEvery, opts.checkBurst, maxCheckAddrs)}, nil
 }
 
@@ -455,15 +456,19 @@ func (e *Edge) get(ctx context.Context, path, tok string, limit int64, c *call) 
 	}
 	if c != nil && n > 0 {
 		addr, _ := ctx.Value(clientKey{}).(string)
-		if err := e.shares.take(ctx, addr, n); err != nil {
-			if errors.Is(err, bytebudget.ErrFull) {
-				e.shareRefused.Add(1)
-				return 0, nil, nil, fmt.Errorf("%w: client %s: %w", ErrBusy, addr, err)
+		if addr != "" {
+			if err := e.shares.Take(ctx, addr, n); err != nil {
+				if errors.Is(err, bytebudget.ErrFull) {
+					e.shareRefused.Add(1)
+					return 0, nil, nil, fmt.Errorf("%w: client %s: %w", ErrBusy, addr, err)
+				}
+				return 0, nil, nil, err
 			}
-			return 0, nil, nil, err
 		}
 		if err := e.inFlight.Acquire(ctx, n); err != nil {
-			e.shares.give(addr, n)
+			if addr != "" {
+				e.shares.Give(addr, n)
+			}
 			if errors.Is(err, bytebudget.ErrFull) {
 				return 0, nil, nil, fmt.Errorf("%w: %w", ErrBusy, err)
 			}

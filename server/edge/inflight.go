@@ -7,8 +7,6 @@ import (
 	"net/http"
 	"sync"
 	"time"
-
-	"github.com/segue-fm/segue/internal/bytebudget"
 )
 
 // busyRetry is the Retry-After of a miss refused by the in-flight budget.
@@ -22,7 +20,7 @@ type call struct {
 	body []byte
 	err  error
 	held int64  // bytes reserved; written by the fetch before done closes
-	addr string // the client address held is charged to (clientShares)
+	addr string // the client address held is charged to (Edge.shares), if any
 	refs int    // guarded by flights.mu
 }
 
@@ -102,70 +100,12 @@ func (e *Edge) unref(c *call) {
 	e.calls.mu.Unlock()
 	if last && c.held > 0 {
 		e.inFlight.Release(c.held)
-		e.shares.give(c.addr, c.held)
+		if c.addr != "" {
+			e.shares.Give(c.addr, c.held)
+		}
 	}
 }
 
 // clientKey is the request-context key of the client's address
 // (relay.ClientAddr), which a miss's fetch is charged to.
 type clientKey struct{}
-
-// clientShares bounds the in-flight bytes charged to one client address,
-// so one client cannot take the whole budget: a budget per address that
-// holds or waits for bytes. The edge's own fetches (pre-positioning: no
-// address) are not limited here.
-type clientShares struct {
-	max  int64
-	wait time.Duration
-	mu   sync.Mutex
-	by   map[string]*share
-}
-
-// share is one address's budget and how many callers hold or wait for it.
-type share struct {
-	b     *bytebudget.Budget
-	users int
-}
-
-// take charges n bytes to addr, waiting up to the wait for its earlier
-// fetches to let go: an error wrapping bytebudget.ErrFull when they did
-// not, ctx's error when ctx ended first.
-func (s *clientShares) take(ctx context.Context, addr string, n int64) error {
-	if addr == "" {
-		return nil
-	}
-	s.mu.Lock()
-	sh := s.by[addr]
-	if sh == nil {
-		sh = &share{b: bytebudget.New(s.max, s.wait)}
-		s.by[addr] = sh
-	}
-	sh.users++
-	s.mu.Unlock()
-	err := sh.b.Acquire(ctx, n)
-	if err != nil {
-		s.done(addr, sh)
-	}
-	return err
-}
-
-// give returns n bytes charged to addr.
-func (s *clientShares) give(addr string, n int64) {
-	if addr == "" {
-		return
-	}
-	s.mu.Lock()
-	sh := s.by[addr]
-	s.mu.Unlock()
-	sh.b.Release(n)
-	s.done(addr, sh)
-}
-
-// done ends one caller's use of addr's share.
-func (s *clientShares) done(addr string, sh *share) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if sh.users--; sh.users == 0 {
-		delete(s.by, addr)
-	}
-}
