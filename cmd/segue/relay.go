@@ -191,6 +191,7 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	syncDocMax := fs.Int("sync-doc-max-mib", relay.DefaultSyncDocMax>>20, fmt.Sprintf("change history (MiB) one sync document may hold: past it changes to it are refused; 0: no cap; else 1…%d", maxSyncDocMiB))
 	signupRate := fs.Int("signups-per-hour", relay.DefaultSignupsPerHour, fmt.Sprintf("accounts one client address may create per hour with open signup (a bucket that size refilled over the hour; past it 429 with Retry-After; the admin token is not counted); 0: no limit; else 1…%d", relay.MaxSignupsPerHour))
 	blobMemMiB := fs.Int64("blob-memory-mib", relay.DefaultBlobMemory>>20, fmt.Sprintf("memory budget in MiB for the audio blobs being served (headers, chunks, /v1/blobs), each held until its answer is written: past it a request waits -blob-wait, then 503 with Retry-After; %d…%d", model.MaxBlobSize>>20, maxBlobMemoryMiB))
+	blobClientMiB := fs.Int64("blob-memory-per-client-mib", 0, fmt.Sprintf("part of -blob-memory-mib one account (one client address without a device token) may hold at once: past it its request waits -blob-wait for its own earlier ones, then 503 with Retry-After, so one client's parallel reads cannot make every other listener wait; 0: a quarter of -blob-memory-mib, at least %d; else %d…-blob-memory-mib", model.MaxBlobSize>>20, model.MaxBlobSize>>20))
 	blobWait := fs.Duration("blob-wait", relay.DefaultBlobWait, fmt.Sprintf("how long an audio request waits for -blob-memory-mib room, 0…%s", relay.MaxBlobWait))
 	maxInFlight := fs.Int("max-inflight", relay.DefaultMaxInFlight, fmt.Sprintf("requests the relay handles at once, across all clients: past it 503 with Retry-After (/healthz, /metrics and activity streams not counted; a sync WebSocket only until upgraded); 0: no cap; else 1…%d", relay.MaxMaxInFlight))
 	syncSessions := fs.Int("sync-max-sessions", relaysync.DefaultMaxSessions, fmt.Sprintf("sync WebSocket connections served at once, across all users: past it 503 with Retry-After before the upgrade; whatever it is, sync connections and activity streams together hold at most 12,288 of the 16,384 connections the relay holds open (503 beyond), so HTTP requests still get in; 0: no cap; else 1…%d", relay.MaxSyncSessions))
@@ -303,7 +304,7 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		WithSyncUserQuota(*syncQuota<<20).
 		WithSyncDocMax(*syncDocMax<<20).
 		WithMaxInFlight(*maxInFlight).
-		WithBlobMemory(*blobMemMiB<<20, *blobWait).
+		WithBlobMemory(*blobMemMiB<<20, *blobWait).WithBlobMemoryPerClient(*blobClientMiB<<20).
 		WithSignupRate(*signupRate).
 		WithSyncSessions(*syncSessions, *syncUserSessions).
 		WithSyncKeepalive(*syncKeepalive).
@@ -345,6 +346,9 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if *blobMemMiB < model.MaxBlobSize>>20 || *blobMemMiB > maxBlobMemoryMiB {
 		return fmt.Errorf("%w: --blob-memory-mib %d is outside %d…%d", errUsage, *blobMemMiB, model.MaxBlobSize>>20, maxBlobMemoryMiB)
+	}
+	if *blobClientMiB != 0 && (*blobClientMiB < model.MaxBlobSize>>20 || *blobClientMiB > *blobMemMiB) {
+		return fmt.Errorf("%w: --blob-memory-per-client-mib %d is outside 0, %d…%d (--blob-memory-mib)", errUsage, *blobClientMiB, model.MaxBlobSize>>20, *blobMemMiB)
 	}
 	if *blobWait < 0 || *blobWait > relay.MaxBlobWait {
 		return fmt.Errorf("%w: --blob-wait %v is outside 0…%v", errUsage, *blobWait, relay.MaxBlobWait)

@@ -26,6 +26,7 @@ import (
 // outside MinSyncRate…MaxSyncRate, a --sync-user-quota-mib or
 // --sync-doc-max-mib outside their bounds, a --signups-per-hour outside
 // 0…MaxSignupsPerHour, a --blob-memory-mib outside 16…maxBlobMemoryMiB,
+// a --blob-memory-per-client-mib outside 0, 16…--blob-memory-mib,
 // a --blob-wait outside 0…relay.MaxBlobWait, a --max-inflight outside
 // 0…MaxMaxInFlight, a --sync-max-sessions or --sync-max-sessions-per-user
 // outside 0…MaxSyncSessions, a --sync-keepalive outside 0,
@@ -70,6 +71,9 @@ func TestRelayCacheFlags(t *testing.T) {
 		{"signups-per-hour", strconv.Itoa(relay.MaxSignupsPerHour + 1)},
 		{"blob-memory-mib", "15"},
 		{"blob-memory-mib", strconv.Itoa(maxBlobMemoryMiB + 1)},
+		{"blob-memory-per-client-mib", "-1"},
+		{"blob-memory-per-client-mib", "15"},
+		{"blob-memory-per-client-mib", "1025"}, // over the default --blob-memory-mib
 		{"blob-wait", "-1s"},
 		{"blob-wait", "61s"},
 		{"max-inflight", "-1"},

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/segue-fm/segue/core/model"
@@ -22,6 +24,12 @@ const (
 	MaxBlobWait = time.Minute
 )
 
+// firstBlobReserve is what a request for a blob of unknown size (by
+// hash, not read before) reserves before it reads it: real chunks and
+// headers are well under it. The reservation grows to the blob's size
+// once read, or the request is refused.
+const firstBlobReserve = 1 << 20
+
 // maxBlobSizes bounds the sizes of blobs served by hash that the relay
 // remembers (to reserve exactly for their next request); the map is
 // emptied when full.
@@ -35,14 +43,39 @@ const blobRetry = time.Second
 // /v1/blobs) the relay holds while it serves them: a request reserves
 // the blob's size before it reads the blob — from its manifest for a
 // header or chunk, from an earlier read of the same hash for /v1/blobs,
-// else the largest blob (model.MaxBlobSize) — and keeps it until its
-// answer is written. A request that finds too little room waits up to
-// wait, then is answered 503 with Retry-After (ErrBusy). n is at least
-// model.MaxBlobSize (smaller is raised to it); wait < 0 is 0 (no wait).
-// Default DefaultBlobMemory (1 GiB) and DefaultBlobWait (2 s).
+// else 1 MiB, grown to the blob's size once read (503 when there is no
+// room for the rest then) — and keeps it until its answer is written. A
+// request that finds too little room waits up to wait, then is answered
+// 503 with Retry-After (ErrBusy). n is at least model.MaxBlobSize
+// (smaller is raised to it); wait < 0 is 0 (no wait). Default
+// DefaultBlobMemory (1 GiB) and DefaultBlobWait (2 s).
 func (o Options) WithBlobMemory(n int64, wait time.Duration) Options {
 	o.blobMemory, o.blobWait = max(n, model.MaxBlobSize), max(wait, 0)
 	return o
+}
+
+// WithBlobMemoryPerClient bounds the part of WithBlobMemory's budget one
+// client holds: the requests of one account (of one client address,
+// relay.ClientAddr, for a request without a device token) hold at most
+// n bytes of blobs at once, and one that would take its client past n
+// waits, as for the budget, for the client's earlier requests, then is
+// answered 503 with Retry-After (ErrBusy). So one client's many parallel
+// reads cannot make every other listener wait. n is raised to
+// model.MaxBlobSize and lowered to the budget. Default 0: a quarter of
+// the budget, at least model.MaxBlobSize (256 MiB of the default 1 GiB).
+func (o Options) WithBlobMemoryPerClient(n int64) Options {
+	o.blobClient = max(n, 0)
+	return o
+}
+
+// blobClientShare returns the per-client part of the blob memory budget
+// (WithBlobMemoryPerClient).
+func (o Options) blobClientShare() int64 {
+	n := o.blobClient
+	if n == 0 {
+		n = o.blobMemory / 4
+	}
+	return min(max(n, model.MaxBlobSize), max(o.blobMemory, model.MaxBlobSize))
 }
 
 // Defaults of WithSlowClient: an answer of n bytes must be written within
@@ -75,40 +108,63 @@ func (o Options) sendDeadline(n int) time.Time {
 	return time.Now().Add(o.sendGrace + time.Duration(float64(n)/float64(o.sendRate)*float64(time.Second)))
 }
 
-// blobMemory is the budget of WithBlobMemory and the sizes of blobs
-// served by hash.
+// blobMemory is the budget of WithBlobMemory, each client's part of it
+// (WithBlobMemoryPerClient) and the sizes of blobs served by hash.
 type blobMemory struct {
 	budget *bytebudget.Budget
-	mu     sync.Mutex
-	sizes  map[[32]byte]int64
+	shares *bytebudget.Shares
+	// shareRefused counts the requests refused by their client's share.
+	shareRefused atomic.Int64
+	mu           sync.Mutex
+	sizes        map[[32]byte]int64
 }
 
-func newBlobMemory(n int64, wait time.Duration) *blobMemory {
-	return &blobMemory{budget: bytebudget.New(max(n, model.MaxBlobSize), wait), sizes: make(map[[32]byte]int64)}
+func newBlobMemory(opts Options) *blobMemory {
+	return &blobMemory{budget: bytebudget.New(max(opts.blobMemory, model.MaxBlobSize), opts.blobWait),
+		shares: bytebudget.NewShares(opts.blobClientShare(), opts.blobWait), sizes: make(map[[32]byte]int64)}
 }
 
-// reserve reserves the size of blob h (size when known, > 0) before it
-// is read; it returns the bytes reserved.
-func (m *blobMemory) reserve(ctx context.Context, h [32]byte, size int64) (int64, error) {
+// blobClient returns the key a request's blob bytes are charged to
+// (WithBlobMemoryPerClient): its account, else its client address.
+func blobClient(c echo.Context) string {
+	if d, ok := DeviceFrom(c); ok {
+		return "user:" + string(d.User)
+	}
+	return "addr:" + clientAddr(c.Request())
+}
+
+// reserve reserves for client the size of blob h (size when known, > 0)
+// before it is read; it returns the bytes reserved.
+func (m *blobMemory) reserve(ctx context.Context, client string, h [32]byte, size int64) (int64, error) {
 	if size <= 0 {
 		m.mu.Lock()
 		size = m.sizes[h]
 		m.mu.Unlock()
 	}
 	if size <= 0 || size > model.MaxBlobSize {
-		size = model.MaxBlobSize
+		size = firstBlobReserve
 	}
-	err := m.budget.Acquire(ctx, size)
-	if errors.Is(err, bytebudget.ErrFull) {
-		return 0, retryLater(ErrBusy, blobRetry, "blob memory: %v", err)
+	if err := m.shares.Take(ctx, client, size); err != nil {
+		if errors.Is(err, bytebudget.ErrFull) {
+			m.shareRefused.Add(1)
+			return 0, retryLater(ErrBusy, blobRetry, "blob memory of this client: %v", err)
+		}
+		return 0, err
 	}
-	return size, err
+	if err := m.budget.Acquire(ctx, size); err != nil {
+		m.shares.Give(client, size)
+		if errors.Is(err, bytebudget.ErrFull) {
+			return 0, retryLater(ErrBusy, blobRetry, "blob memory: %v", err)
+		}
+		return 0, err
+	}
+	return size, nil
 }
 
-// settle adjusts a reservation of held bytes to the blob h of n bytes
-// just read, and remembers its size; false when more is needed and there
-// is no room (the reservation is then released).
-func (m *blobMemory) settle(h [32]byte, held, n int64) bool {
+// settle adjusts client's reservation of held bytes to the blob h of n
+// bytes just read, and remembers its size; false when more is needed and
+// there is no room (the reservation is then released).
+func (m *blobMemory) settle(client string, h [32]byte, held, n int64) bool {
 	m.mu.Lock()
 	if len(m.sizes) >= maxBlobSizes {
 		clear(m.sizes)
@@ -117,30 +173,46 @@ func (m *blobMemory) settle(h [32]byte, held, n int64) bool {
 	m.mu.Unlock()
 	switch {
 	case n < held:
-		m.budget.Release(held - n)
+		m.release(client, held-n)
+	case n > held && !m.shares.TryTake(client, n-held):
+		m.shareRefused.Add(1)
+		m.release(client, held)
+		return false
 	case n > held && !m.budget.TryAcquire(n-held):
-		m.budget.Release(held)
+		m.shares.Give(client, n-held)
+		m.release(client, held)
 		return false
 	}
 	return true
 }
 
-// BlobMemory returns the bytes of blob bodies WithBlobMemory counts now,
-// the most it has counted at once, and how many requests it refused.
-func (s *Server) BlobMemory() (held, peak, refused int64) {
-	b := s.blobMem.budget
-	return b.Used(), b.Peak(), b.Refused()
+// release gives back n bytes client reserved.
+func (m *blobMemory) release(client string, n int64) {
+	m.budget.Release(n)
+	m.shares.Give(client, n)
 }
+
+// BlobMemory returns the bytes of blob bodies WithBlobMemory counts now,
+// the most it has counted at once, and how many requests it or a
+// client's share (WithBlobMemoryPerClient) refused.
+func (s *Server) BlobMemory() (held, peak, refused int64) {
+	return s.blobMem.budget.Used(), s.blobMem.budget.Peak(), s.blobMem.refused()
+}
+
+// refused returns how many requests the budget or a client's share
+// refused.
+func (m *blobMemory) refused() int64 { return m.budget.Refused() + m.shareRefused.Load() }
 
 // blobMemoryCollectors are the metrics of WithBlobMemory.
 func (s *Server) blobMemoryCollectors() []prometheus.Collector {
-	b := s.blobMem.budget
+	m := s.blobMem
+	b := m.budget
 	return []prometheus.Collector{
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "segue", Subsystem: "relay", Name: "blob_bytes_held",
 			Help: "Bytes of blob bodies the relay holds while serving them (segue relay --blob-memory-mib)."},
 			func() float64 { return float64(b.Used()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "segue", Subsystem: "relay", Name: "blob_requests_refused_total",
-			Help: "Audio requests answered 503 because the blob memory budget had no room within its wait."},
-			func() float64 { return float64(b.Refused()) }),
+			Help: "Audio requests answered 503 because the blob memory budget, or their client's share of it, had no room within its wait."},
+			func() float64 { return float64(m.refused()) }),
 	}
 }

@@ -3,6 +3,7 @@ package relay_test
 import (
 	"context"
 	"encoding/hex"
+	"io"
 	"net/http"
 	"runtime"
 	"strconv"
@@ -35,7 +36,7 @@ func (w *gatedWriter) Close() error                { return nil }
 // TestRelayBlobMemory: the blob bodies the relay holds while serving
 // them stay within WithBlobMemory, measured by its own counter; a
 // request past it is answered 503 with Retry-After; a blob served by
-// hash reserves the largest blob only until its size is known. Before,
+// hash holds its own size once read. Before,
 // every request held its whole blob outside any budget: 16 slow readers
 // of 8 MiB chunks held 128 MiB of the relay's heap.
 func TestRelayBlobMemory(t *testing.T) {
@@ -82,8 +83,8 @@ func TestRelayBlobMemory(t *testing.T) {
 	}
 
 	// By hash, the header's size is not known before its first read:
-	// it reserves the largest blob, then only its own size, so a
-	// chunk fits beside it. Its second request reserves its size.
+	// it reserves 1 MiB, then only its own size, so a chunk fits
+	// beside it. Its second request reserves its size.
 	w.gate = make(chan struct{})
 	h := crypto.BlobHash(e.pub.header)
 	for range 2 {
@@ -99,6 +100,138 @@ func TestRelayBlobMemory(t *testing.T) {
 		w.gate <- struct{}{}
 		if res := <-done; res.code != http.StatusOK {
 			t.Errorf("header by hash: %d", res.code)
+		}
+	}
+}
+
+// device signs user up with password pw and registers a device for it;
+// it returns the device's token.
+func (e *env) device(t *testing.T, user, pw string) string {
+	t.Helper()
+	if res := e.do(t, "POST", "/v1/accounts", map[string]string{"username": user, "password": pw}, adminToken); res.code != http.StatusCreated {
+		t.Fatalf("sign up %s: %d %s", user, res.code, res.body)
+	}
+	res := e.do(t, "POST", "/v1/devices", e.registration(user, pw, newIdentity(t), e.clock.Now()), "")
+	if res.code != http.StatusCreated {
+		t.Fatalf("register %s: %d %s", user, res.code, res.body)
+	}
+	var out struct {
+		Token string `json:"token"`
+	}
+	res.json(t, &out)
+	return out.Token
+}
+
+// getOwnConn GETs url with token on a connection of its own.
+func getOwnConn(t *testing.T, url, token string) response {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Error(err)
+		return response{}
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		t.Error(err)
+		return response{}
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Error(err)
+	}
+	return response{code: resp.StatusCode, header: resp.Header, body: b}
+}
+
+// waitServed waits until n requests of the blob memory test are either
+// held in their handler (arrived on w) or refused by the relay.
+func waitServed(e *env, w *gatedWriter, n int) {
+	for _, _, refused := e.srv.BlobMemory(); int64(len(w.arrived))+refused < int64(n); _, _, refused = e.srv.BlobMemory() {
+		runtime.Gosched()
+	}
+}
+
+// TestRelayBlobMemoryPerClient: one account's parallel reads hold at
+// most its share of the blob memory budget (a quarter by default), the
+// rest of its reads are refused, and another account is still served.
+// Before, one account's eight parallel reads of 8 MiB chunks took the
+// whole 64 MiB budget and the other account's read got 503.
+func TestRelayBlobMemoryPerClient(t *testing.T) {
+	const size, n = 8 << 20, 8
+	e := startRelay(t, n, size, func(o relay.Options) relay.Options { return o.WithBlobMemory(n*size, 0) })
+	bob := e.device(t, "bob", "battery staple")
+	w := &gatedWriter{arrived: make(chan struct{}, 2*n), gate: make(chan struct{})}
+	e.srv.SetAccessWriter(w)
+
+	codes := make([]response, n)
+	var wg sync.WaitGroup
+	for i := range codes {
+		wg.Go(func() { codes[i] = e.do(t, "GET", "/v1/audio/tr1/high/chunks/"+strconv.Itoa(i), nil, e.token) })
+	}
+	waitServed(e, w, n)
+	for len(w.arrived) > 0 {
+		<-w.arrived
+	}
+	held, _, _ := e.srv.BlobMemory()
+	// Ada's answered connections may be idle in the default client while
+	// their handlers are held: bob's request must not queue behind one.
+	done := make(chan response, 1)
+	go func() { done <- getOwnConn(t, e.base+"/v1/audio/tr1/high/chunks/0", bob) }()
+	var res response
+	select {
+	case <-w.arrived: // bob's read holds its chunk
+		close(w.gate)
+		res = <-done
+	case res = <-done:
+		close(w.gate)
+	}
+	if want := int64(2 * size); held != want {
+		t.Errorf("ada's parallel reads hold %d bytes, want her share %d", held, want)
+	}
+	wg.Wait()
+	if res.code != http.StatusOK || len(res.body) != size {
+		t.Errorf("bob's chunk while ada holds %d bytes: %d (%d bytes), want his chunk", held, res.code, len(res.body))
+	}
+	var ok, busy int
+	for _, res := range codes {
+		switch res.code {
+		case http.StatusOK:
+			ok++
+		case http.StatusServiceUnavailable:
+			busy++
+		}
+	}
+	if ok != 2 || busy != n-2 {
+		t.Errorf("ada: %d served and %d refused, want 2 and %d", ok, busy, n-2)
+	}
+}
+
+// TestRelayBlobMemoryFirstReads: first reads by hash of small blobs
+// reserve what they hold, not the largest blob, so many fit at once.
+// Before, each reserved 16 MiB until read: under a 16 MiB budget one
+// was served at a time and the other four got 503.
+func TestRelayBlobMemoryFirstReads(t *testing.T) {
+	const size, n = 100 << 10, 5
+	e := startRelay(t, n, size, func(o relay.Options) relay.Options { return o.WithBlobMemory(model.MaxBlobSize, 0) })
+	w := &gatedWriter{arrived: make(chan struct{}, n), gate: make(chan struct{})}
+	e.srv.SetAccessWriter(w)
+	var wg sync.WaitGroup
+	codes := make([]int, n)
+	for i := range codes {
+		h := crypto.BlobHash(e.pub.chunks[i])
+		wg.Go(func() { codes[i] = e.do(t, "GET", "/v1/blobs/"+hex.EncodeToString(h[:]), nil, e.token).code })
+	}
+	waitServed(e, w, n)
+	if held, _, refused := e.srv.BlobMemory(); held != n*size || refused != 0 {
+		t.Errorf("%d first reads of %d bytes hold %d bytes, %d refused; want %d, none", n, size, held, refused, n*size)
+	}
+	close(w.gate)
+	wg.Wait()
+	for i, code := range codes {
+		if code != http.StatusOK {
+			t.Errorf("blob %d: %d", i, code)
 		}
 	}
 }

@@ -28,6 +28,7 @@ type Options struct {
 	maxConns     int
 	maxInFlight  int
 	blobMemory   int64
+	blobClient   int64
 	blobWait     time.Duration
 	sendGrace    time.Duration
 	sendRate     int64

@@ -178,23 +178,25 @@ func (s *Server) blob(c echo.Context) error {
 }
 
 // serveBlob serves the blob h, of size bytes when known (> 0), under the
-// blob memory budget (WithBlobMemory), and records the access rec (see
+// blob memory budget (WithBlobMemory) and its client's share of it
+// (WithBlobMemoryPerClient), and records the access rec (see
 // recordAccess) once the answer is sent.
 func (s *Server) serveBlob(c echo.Context, h [32]byte, size int64, cache string, rec access.Record) error {
 	ctx := c.Request().Context()
-	held, err := s.blobMem.reserve(ctx, h, size)
+	client := blobClient(c)
+	held, err := s.blobMem.reserve(ctx, client, h, size)
 	if err != nil {
 		return err
 	}
 	b, err := s.cat.Blob(ctx, h)
 	if err != nil {
-		s.blobMem.budget.Release(held)
+		s.blobMem.release(client, held)
 		return err
 	}
-	if !s.blobMem.settle(h, held, int64(len(b))) {
+	if !s.blobMem.settle(client, h, held, int64(len(b))) {
 		return retryLater(ErrBusy, blobRetry, "blob memory: no room for %d bytes", len(b))
 	}
-	defer s.blobMem.budget.Release(int64(len(b)))
+	defer s.blobMem.release(client, int64(len(b)))
 	// A writer without deadlines (ErrNotSupported) is no client's
 	// connection: nothing to bound.
 	_ = http.NewResponseController(c.Response()).SetWriteDeadline(s.opts.sendDeadline(len(b)))

@@ -112,7 +112,7 @@ func newServer(st store.Store, cat *catalog.Catalog, signer ed25519.PrivateKey, 
 		acc:     newAccounts(st, opts),
 		met:     newMetrics(),
 		mans:    newManifestCache(4096),
-		blobMem: newBlobMemory(opts.blobMemory, opts.blobWait),
+		blobMem: newBlobMemory(opts),
 		meta:    newMetaCache(metaCacheBytes, cat.Generation),
 
 		longLived: map[string]bool{},
