@@ -29,6 +29,18 @@ const maxEdgeAuthTTL = time.Hour
 // room is better answered 503 so its client retries or tries elsewhere.
 const maxEdgeInFlightWait = time.Minute
 
+// Bounds of the edge's flags for its parent fetches and slow clients: a
+// fetch or a grace past maxEdgeOriginTimeout / maxEdgeSendGrace holds a
+// miss's body (and its in-flight bytes) longer than any player waits; a
+// send rate under minEdgeSendRateKiB (below the lowest stream tier, 3 KB/s)
+// lets a client that barely reads hold its answer for hours.
+const (
+	maxEdgeOriginTimeout = 10 * time.Minute
+	maxEdgeSendGrace     = 10 * time.Minute
+	minEdgeSendRateKiB   = 4
+	maxEdgeSendRateKiB   = 1 << 20
+)
+
 // Connections the edge holds at once (--max-conns): by default well under
 // the open-file limit the process usually gets (Go raises the soft limit
 // to the hard one), so idle keep-alive connections cannot take the file
@@ -52,6 +64,10 @@ func runEdge(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	diskMiB := fs.Int64("disk-mib", edge.DefaultDiskBytes>>20, "disk cache budget in MiB (with -disk-dir)")
 	inFlightMiB := fs.Int64("inflight-mib", edge.DefaultInFlightBytes>>20, fmt.Sprintf("memory budget in MiB for the bodies of misses being fetched and served, outside -memory-mib; at least %d (the largest blob)", model.MaxBlobSize>>20))
 	inFlightWait := fs.Duration("inflight-wait", edge.DefaultInFlightWait, fmt.Sprintf("how long a miss waits for -inflight-mib room before it is answered 503 with Retry-After, 0…%s", maxEdgeInFlightWait))
+	inFlightClientMiB := fs.Int64("inflight-per-client-mib", 0, fmt.Sprintf("part of -inflight-mib the misses started by one client address may hold at once: past it a miss waits -inflight-wait for that address's earlier ones, then 503 with Retry-After; 0: a quarter of -inflight-mib, at least %d; else %d…-inflight-mib", model.MaxBlobSize>>20, model.MaxBlobSize>>20))
+	originTimeout := fs.Duration("origin-timeout", edge.DefaultOriginTimeout, fmt.Sprintf("bound on one fetch from -parent, body included (past it the miss is 502), 1s…%s", maxEdgeOriginTimeout))
+	sendGrace := fs.Duration("send-grace", edge.DefaultSendGrace, fmt.Sprintf("an answer of n bytes must be written within this plus n at -send-min-rate-kib, else the client is cut off (so it cannot hold a miss's body), 1s…%s", maxEdgeSendGrace))
+	sendRateKiB := fs.Int64("send-min-rate-kib", edge.DefaultSendRate>>10, fmt.Sprintf("slowest read rate in KiB/s an answer is written at (see -send-grace; the top stream tier is 40 KB/s), %d…%d", minEdgeSendRateKiB, maxEdgeSendRateKiB))
 	authTTL := fs.Duration("auth-ttl", edge.DefaultAuthTTL, fmt.Sprintf("how long an accepted device token is trusted before the parent is asked again, 1s…%s (a revoked token reads encrypted blobs that long)", maxEdgeAuthTTL))
 	tokenFile := fs.String("token-file", envOr("SEGUE_EDGE_TOKEN_FILE", ""), "file holding the edge's own device token; enables pre-positioning of scheduled releases (env SEGUE_EDGE_TOKEN_FILE)")
 	every := fs.Duration("preposition-every", 5*time.Minute, "interval between pre-positioning passes (with -token-file)")
@@ -62,7 +78,7 @@ func runEdge(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	shutdown := fs.Duration("shutdown-timeout", 10*time.Second, "grace period for in-flight requests on SIGTERM")
 	level := fs.String("log-level", envOr("SEGUE_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env SEGUE_LOG_LEVEL)")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: segue edge --parent URL [--listen ADDR] [--memory-mib N] [--inflight-mib N] [--max-conns N] [--disk-dir DIR --disk-mib N] [--token-file F [--preposition-every D] [--pin-mib N]] [--access-dir DIR]")
+		fmt.Fprintln(fs.Output(), "usage: segue edge --parent URL [--listen ADDR] [--memory-mib N] [--inflight-mib N [--inflight-per-client-mib N]] [--origin-timeout D] [--send-grace D --send-min-rate-kib N] [--max-conns N] [--disk-dir DIR --disk-mib N] [--token-file F [--preposition-every D] [--pin-mib N]] [--access-dir DIR]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -86,6 +102,18 @@ func runEdge(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if *inFlightWait < 0 || *inFlightWait > maxEdgeInFlightWait {
 		return fmt.Errorf("%w: -inflight-wait %s: want 0…%s", errUsage, *inFlightWait, maxEdgeInFlightWait)
+	}
+	if *inFlightClientMiB != 0 && (*inFlightClientMiB < model.MaxBlobSize>>20 || *inFlightClientMiB > *inFlightMiB) {
+		return fmt.Errorf("%w: -inflight-per-client-mib %d: want 0 or %d…%d (-inflight-mib)", errUsage, *inFlightClientMiB, model.MaxBlobSize>>20, *inFlightMiB)
+	}
+	if *originTimeout < time.Second || *originTimeout > maxEdgeOriginTimeout {
+		return fmt.Errorf("%w: -origin-timeout %s: want 1s…%s", errUsage, *originTimeout, maxEdgeOriginTimeout)
+	}
+	if *sendGrace < time.Second || *sendGrace > maxEdgeSendGrace {
+		return fmt.Errorf("%w: -send-grace %s: want 1s…%s", errUsage, *sendGrace, maxEdgeSendGrace)
+	}
+	if *sendRateKiB < minEdgeSendRateKiB || *sendRateKiB > maxEdgeSendRateKiB {
+		return fmt.Errorf("%w: -send-min-rate-kib %d: want %d…%d", errUsage, *sendRateKiB, minEdgeSendRateKiB, maxEdgeSendRateKiB)
 	}
 	if *maxConns < 1 || *maxConns > maxEdgeMaxConns {
 		return fmt.Errorf("%w: -max-conns %d: want 1…%d", errUsage, *maxConns, maxEdgeMaxConns)
@@ -118,6 +146,9 @@ func runEdge(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		WithDiskDir(*diskDir).
 		WithDiskBytes(*diskMiB<<20).
 		WithInFlightBytes(*inFlightMiB<<20, *inFlightWait).
+		WithInFlightPerClient(*inFlightClientMiB<<20).
+		WithOriginTimeout(*originTimeout).
+		WithSlowClient(*sendGrace, *sendRateKiB<<10).
 		WithAuthTTL(*authTTL, edge.DefaultAuthFailTTL).
 		WithPreposition(*pinMiB<<20, edge.DefaultPinWindow).
 		WithLogger(log)
