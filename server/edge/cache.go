@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/maypok86/otter/v2"
 )
@@ -54,6 +55,23 @@ type store struct {
 	disk *otter.Cache[string, diskObj] // nil without a disk level
 	dir  string
 	log  *slog.Logger
+
+	// memBudget is the memory level's budget (Options.WithMemoryBytes),
+	// shared between the cached bodies and readers' evicted ones.
+	memBudget int64
+	// readers are the answers being written from each object the memory
+	// level gave out (getHeld). An object evicted while read is still in
+	// memory: its bytes stay charged to the memory budget (the level's
+	// maximum is lowered by them) until its last reader lets go.
+	rmu     sync.Mutex
+	readers map[string]*readers
+	evicted int64 // bytes of read objects no longer in the memory level
+}
+
+// readers counts the answers being written from one object.
+type readers struct {
+	n       int
+	evicted int64 // the object's size once evicted while read, else 0
 }
 
 // diskObj is an object file and its size.
@@ -72,9 +90,13 @@ func policyOptions[V any](budget int64, weigh func(V) uint32) *otter.Options[str
 }
 
 func newStore(o Options) (*store, error) {
-	s := &store{dir: o.diskDir, log: o.logger}
+	s := &store{dir: o.diskDir, log: o.logger, memBudget: o.memoryBytes, readers: make(map[string]*readers)}
+	mc := policyOptions(o.memoryBytes, func(b []byte) uint32 { return uint32(len(b)) })
+	// On the default executor (a goroutine of its own), so it may lower
+	// the level's maximum, which runs the maintenance it is called from.
+	mc.OnDeletion = s.memDeleted
 	var err error
-	s.mem, err = otter.New(policyOptions(o.memoryBytes, func(b []byte) uint32 { return uint32(len(b)) }))
+	s.mem, err = otter.New(mc)
 	if err != nil {
 		return nil, fmt.Errorf("edge: memory cache: %w", err)
 	}
@@ -157,6 +179,60 @@ func (s *store) get(k objKey) ([]byte, bool) {
 	return b, true
 }
 
+// getHeld is get for an answer written from the body: release, which
+// the caller must call once it no longer reads the body, lets go of it.
+// Until then the body counts against the memory budget even if the
+// memory level evicts it.
+func (s *store) getHeld(k objKey) (b []byte, release func(), ok bool) {
+	name := k.String()
+	s.rmu.Lock()
+	r := s.readers[name]
+	if r == nil {
+		r = &readers{}
+		s.readers[name] = r
+	}
+	r.n++
+	s.rmu.Unlock()
+	if b, ok = s.get(k); !ok {
+		s.letGo(name)
+		return nil, nil, false
+	}
+	return b, func() { s.letGo(name) }, true
+}
+
+// letGo ends one reader of name; the last one gives the bytes of an
+// evicted object back to the memory level.
+func (s *store) letGo(name string) {
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
+	r := s.readers[name]
+	if r.n--; r.n > 0 {
+		return
+	}
+	delete(s.readers, name)
+	if r.evicted > 0 {
+		s.evicted -= r.evicted
+		s.mem.SetMaximum(uint64(max(s.memBudget-s.evicted, 1)))
+	}
+}
+
+// memDeleted charges an object the memory level deleted while it is read
+// to the memory budget, by lowering the level's maximum by its size.
+func (s *store) memDeleted(e otter.DeletionEvent[string, []byte]) {
+	if e.Cause == otter.CauseReplacement {
+		return
+	}
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
+	r := s.readers[e.Key]
+	if r == nil || r.evicted > 0 {
+		return
+	}
+	r.evicted = int64(len(e.Value))
+	s.evicted += r.evicted
+	s.mem.SetMaximum(uint64(max(s.memBudget-s.evicted, 1)))
+}
+
 // put offers b, whose SHA-256 the caller has checked against k, to both
 // levels; the cache keeps b (do not modify it afterwards). Admission is
 // the policy's: the object may be evicted at once.
@@ -205,9 +281,12 @@ func (s *store) wait() {
 	}
 }
 
-// usage returns the bytes held in memory and on disk.
+// usage returns the bytes held in memory (cached, and evicted but still
+// being read) and on disk.
 func (s *store) usage() (mem, disk int64) {
-	mem = int64(s.mem.WeightedSize())
+	s.rmu.Lock()
+	mem = int64(s.mem.WeightedSize()) + s.evicted
+	s.rmu.Unlock()
 	if s.disk != nil {
 		disk = int64(s.disk.WeightedSize())
 	}

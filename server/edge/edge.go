@@ -59,7 +59,7 @@ type Stats struct {
 	Corrupt        int64 // parent answers refused by the hash check
 	BytesFromCache int64 // bodies of hits (whole objects, before Range)
 	BytesFetched   int64 // verified bodies fetched from the parent
-	MemoryBytes    int64 // held in memory (≤ the memory budget)
+	MemoryBytes    int64 // held in memory, cached or evicted while still being sent (≤ the memory budget)
 	DiskBytes      int64 // held on disk (≤ the disk budget)
 	PinnedObjects  int   // pre-positioned objects pinned for upcoming releases
 	PinnedBytes    int64 // their bytes (≤ the pre-positioning budget)
@@ -246,7 +246,8 @@ func (e *Edge) blob(w http.ResponseWriter, r *http.Request, tok string) {
 		return
 	}
 	k := objKey{kind: 'b', hash: h}
-	if b, ok := e.lookup(k); ok {
+	if b, release, ok := e.lookup(k); ok {
+		defer release()
 		e.hit(b)
 		e.serve(w, r, b, k, relay.CacheImmutable, "HIT")
 		return
@@ -290,7 +291,8 @@ func (e *Edge) positional(w http.ResponseWriter, r *http.Request, tok string) {
 		k, ok = e.pins.position(path)
 	}
 	if ok {
-		if b, ok := e.lookup(k); ok {
+		if b, release, ok := e.lookup(k); ok {
+			defer release()
 			e.hit(b)
 			e.serve(w, r, b, k, relay.CachePositional, "HIT")
 			return
@@ -309,12 +311,14 @@ func (e *Edge) positional(w http.ResponseWriter, r *http.Request, tok string) {
 }
 
 // lookup returns the body of k from the pre-positioned pins, else the
-// cache (owned by them: do not modify).
-func (e *Edge) lookup(k objKey) ([]byte, bool) {
+// cache (owned by them: do not modify), and release, to call once the
+// body is no longer read (a cached body evicted meanwhile counts against
+// the memory budget until then).
+func (e *Edge) lookup(k objKey) ([]byte, func(), bool) {
 	if b, ok := e.pins.get(k); ok {
-		return b, true
+		return b, func() {}, true
 	}
-	return e.store.get(k)
+	return e.store.getHeld(k)
 }
 
 func (e *Edge) hit(b []byte) {
