@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/segue-fm/segue/internal/bytebudget"
+	"github.com/segue-fm/segue/internal/sendtime"
 	"github.com/segue-fm/segue/internal/userlimit"
 
 	"github.com/segue-fm/segue/core/api"
@@ -532,10 +533,10 @@ func (e *Edge) writeFetchError(w http.ResponseWriter, err error) {
 // within the slow-client deadline (Options.WithSlowClient), on the wall
 // clock as the connection's deadlines are.
 func (e *Edge) serve(w http.ResponseWriter, r *http.Request, b []byte, k objKey, cache, xcache string) {
-	d := e.opts.sendGrace + time.Duration(float64(len(b))/float64(e.opts.sendRate)*float64(time.Second))
 	// Not every ResponseWriter has deadlines (ErrNotSupported): such a
 	// writer is not a client's connection.
-	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(d))
+	limit := sendtime.Limit{Grace: e.opts.sendGrace, Rate: e.opts.sendRate}
+	_ = http.NewResponseController(w).SetWriteDeadline(limit.Deadline(time.Now(), len(b)))
 	if err := relay.LimitRanges(r, int64(len(b))); err != nil {
 		w.Header().Set("Content-Range", "bytes */"+strconv.Itoa(len(b)))
 		writeError(w, http.StatusRequestedRangeNotSatisfiable, err.Error())

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/internal/sendtime"
 	"github.com/segue-fm/segue/server/access"
 )
 
@@ -51,8 +52,8 @@ const (
 	DefaultInFlightWait  = 2 * time.Second
 	// DefaultSendGrace and DefaultSendRate are WithSlowClient's defaults:
 	// an answer of n bytes must be written within 30 s + n / 32 KiB/s.
-	DefaultSendGrace = 30 * time.Second
-	DefaultSendRate  = 32 << 10
+	DefaultSendGrace = sendtime.DefaultGrace
+	DefaultSendRate  = sendtime.DefaultRate
 	// DefaultTokenCheckEvery and DefaultTokenCheckBurst are the default
 	// rate of parent checks of unknown tokens per client address: 10 a
 	// second, 20 at once.

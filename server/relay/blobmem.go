@@ -12,6 +12,7 @@ import (
 
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/internal/bytebudget"
+	"github.com/segue-fm/segue/internal/sendtime"
 )
 
 // Defaults of WithBlobMemory.
@@ -81,8 +82,8 @@ func (o Options) blobClientShare() int64 {
 // Defaults of WithSlowClient: an answer of n bytes must be written within
 // 30 s + n / 32 KiB/s.
 const (
-	DefaultSendGrace = 30 * time.Second
-	DefaultSendRate  = 32 << 10
+	DefaultSendGrace = sendtime.DefaultGrace
+	DefaultSendRate  = sendtime.DefaultRate
 )
 
 // WithSlowClient bounds how long writing one audio blob answer (header,
@@ -105,7 +106,12 @@ func (o Options) WithSlowClient(grace time.Duration, minRate int64) Options {
 // sendDeadline returns when an answer of n bytes starting now must be
 // written (WithSlowClient).
 func (o Options) sendDeadline(n int) time.Time {
-	return time.Now().Add(o.sendGrace + time.Duration(float64(n)/float64(o.sendRate)*float64(time.Second)))
+	return o.sendLimit().Deadline(time.Now(), n)
+}
+
+// sendLimit is the slow-client rule of WithSlowClient.
+func (o Options) sendLimit() sendtime.Limit {
+	return sendtime.Limit{Grace: o.sendGrace, Rate: o.sendRate}
 }
 
 // blobMemory is the budget of WithBlobMemory, each client's part of it
