@@ -91,7 +91,12 @@ const (
 // second (the top stream tier is 40 KB/s, a chunk at most a few hundred
 // KB). A client that reads slower has its connection (HTTP/1.1) or
 // stream (HTTP/2) cut, so it cannot hold a blob, and its share of
-// WithBlobMemory, for as long as it likes. Values ≤ 0 keep the default:
+// WithBlobMemory, for as long as it likes. The same rule bounds each
+// write of n bytes to a sync WebSocket (peer.QueueOptions.WithSlowClient):
+// a device that stops reading, or vanishes without a FIN, while the relay
+// has data for it has its session closed instead of holding it, its
+// queued bytes and its place under the connection budgets until TCP
+// gives up. Values ≤ 0 keep the default:
 // DefaultSendGrace (30 s) and DefaultSendRate (32 KiB/s).
 func (o Options) WithSlowClient(grace time.Duration, minRate int64) Options {
 	if grace > 0 {

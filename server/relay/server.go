@@ -254,7 +254,7 @@ func (s *Server) Start(ctx context.Context) (string, error) {
 	}
 	addr := ln.Addr().String()
 	// Sync sessions queue their WebSocket writes (peer.QueuedConn).
-	ln = peer.QueueListener(netutil.LimitListener(ln, s.opts.maxConns))
+	ln = peer.QueueListener(netutil.LimitListener(ln, s.opts.maxConns), peer.DefaultQueueOptions().WithSlowClient(s.opts.sendGrace, s.opts.sendRate))
 	hs.ConnContext = peer.ConnContext
 	s.hs, s.served = hs, make(chan error, 1)
 	s.log.Info("relay listening", "addr", addr, "tls", s.opts.TLS(), "data", s.opts.dataDir)

@@ -112,6 +112,7 @@ func (s *Server) mountSync() error {
 		counter("connections_refused_total", "Sync connections refused before the upgrade by the relay's session caps (segue relay --sync-max-sessions, --sync-max-sessions-per-user).", ep.Refused),
 		counter("keepalive_pings_total", "WebSocket pings the keepalive sent to sync connections silent for a period (segue relay --sync-keepalive).", func() uint64 { return ep.Keepalive().Pings }),
 		counter("keepalive_closed_total", "Sync connections the keepalive closed for leaving a ping unanswered for a period (their device vanished without closing).", func() uint64 { return ep.Keepalive().Closed }),
+		counter("write_timeouts_total", "Sync connections closed because a write to their device stayed blocked past its write deadline, 30 s + its length at 32 KiB/s (the device stopped reading or vanished while the relay had data for it).", ep.WriteTimeouts),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "segue", Subsystem: "sync", Name: "connections", Help: "Sync connections served or upgrading, as the session caps count them."},
 			func() float64 { return float64(ep.Sessions()) }),
 		counter("compaction_snapshots_total", "Compactions of a document into one automerge snapshot the sync repository queued (a build holds the document's whole history in C memory).", func() uint64 { n, _ := r.Compactions(); return n }),

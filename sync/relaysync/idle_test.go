@@ -70,7 +70,7 @@ func TestIdleSessionGoroutines(t *testing.T) {
 	const n, slack = 40, 8
 	ep, _, _ := openEndpoint(t, relaysync.DefaultOptions())
 	srv := httptest.NewUnstartedServer(ep)
-	srv.Listener = peer.QueueListener(srv.Listener)
+	srv.Listener = peer.QueueListener(srv.Listener, peer.DefaultQueueOptions())
 	srv.Config.ConnContext = peer.ConnContext
 	srv.Start()
 	t.Cleanup(srv.Close)

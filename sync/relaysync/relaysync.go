@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -242,6 +243,7 @@ type Endpoint struct {
 	refused atomic.Uint64        // connections refused by WithMaxSessions
 
 	ka        keepaliveStats // keepalive.go
+	timedOut  atomic.Uint64  // sessions ended by a write deadline
 	pingSlots chan struct{}  // keepalive pings waiting for pongs (maxPings)
 }
 
@@ -282,6 +284,12 @@ func (e *Endpoint) EphemeralEntries() int {
 // sessions have received (peer.Fanout.Notified): with N changes it is
 // the sum over the changed documents of their followers, not N × peers.
 func (e *Endpoint) Notified() uint64 { return e.fanout.Notified() }
+
+// WriteTimeouts returns how many sessions ended because a write to
+// their device stayed blocked past its connection's write deadline
+// (peer.QueueOptions.WithSlowClient): the device stopped reading or
+// vanished while the relay had data for it.
+func (e *Endpoint) WriteTimeouts() uint64 { return e.timedOut.Load() }
 
 // Peers returns the number of connected peers.
 func (e *Endpoint) Peers() int {
@@ -395,6 +403,11 @@ func (e *Endpoint) session(ctx context.Context, c *websocket.Conn, caller Caller
 	if _, reason, ok := lc.ended(); ok {
 		<-runCtx.Done() // the close handshake has finished
 		e.opts.log.Info("relaysync: session closed", "user", user, "device", caller.Device, "reason", reason)
+		return
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		e.timedOut.Add(1)
+		e.opts.log.Info("relaysync: session closed", "user", user, "device", caller.Device, "reason", "write deadline: the device stopped reading")
 		return
 	}
 	if errors.Is(err, ErrRateLimited) {

@@ -45,7 +45,7 @@ func DialWebSocket(ctx context.Context, url string, opts *websocket.DialOptions)
 		if err != nil {
 			return nil, err
 		}
-		q := NewQueuedConn(c)
+		q := NewQueuedConn(c, QueueOptions{})
 		mu.Lock()
 		dialed = q
 		mu.Unlock()

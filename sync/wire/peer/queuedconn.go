@@ -10,6 +10,8 @@ import (
 	"runtime"
 	"sync"
 	"time"
+
+	"github.com/segue-fm/segue/internal/sendtime"
 )
 
 // ErrConnClosed is returned by a QueuedConn's Write after Close.
@@ -40,6 +42,41 @@ var queueBufs = sync.Pool{New: func() any {
 	return &b
 }}
 
+// QueueOptions configure the QueuedConns of NewQueuedConn and
+// QueueListener. Start from DefaultQueueOptions; the zero value sets no
+// write deadline (a device's own connection to the relay, Dial).
+type QueueOptions struct {
+	send sendtime.Limit // Rate 0: no write deadline
+}
+
+// DefaultQueueOptions returns the defaults: each write of the flusher
+// must be done within 30 s + its length at 32 KiB/s.
+func DefaultQueueOptions() QueueOptions { return QueueOptions{send: sendtime.Default} }
+
+// WithSlowClient bounds each write system call of the flusher: n bytes
+// must be written within grace plus n at minRate bytes a second (the
+// write deadline of the connection), else the write fails with an error
+// wrapping os.ErrDeadlineExceeded, which every later Write returns: a
+// remote that stopped reading, or vanished without a FIN while the
+// relay had data for it, fails its session within the bound instead of
+// holding its writers, its queued bytes and its connection until TCP
+// gives up (minutes, or never for a remote that keeps acknowledging
+// with a zero window). A remote reading at minRate or faster is never
+// cut. Values ≤ 0 keep the default: 30 s and 32 KiB/s, the relay's
+// slow-client rule for HTTP answers.
+func (o QueueOptions) WithSlowClient(grace time.Duration, minRate int64) QueueOptions {
+	if o.send.Rate <= 0 {
+		o.send = sendtime.Default
+	}
+	if grace > 0 {
+		o.send.Grace = grace
+	}
+	if minRate > 0 {
+		o.send.Rate = minRate
+	}
+	return o
+}
+
 // QueuedConn is a net.Conn whose writes, once Queue was called, are
 // queued and written by a flusher goroutine that, once the goroutines
 // runnable when it starts have run, writes everything queued so far in
@@ -51,11 +88,13 @@ var queueBufs = sync.Pool{New: func() any {
 // (plain HTTP responses keep sendfile through ReadFrom).
 //
 // A queued Write returns once its bytes are queued; a failed write of
-// the flusher is returned by every later Write and by Flush. Writes keep
-// their order. Close waits up to a second for queued bytes, then closes
-// the connection.
+// the flusher closes the connection and is returned by every later
+// Write and by Flush. Writes keep their order. Each write of the flusher
+// may have a write deadline (QueueOptions.WithSlowClient). Close waits
+// up to a second for queued bytes, then closes the connection.
 type QueuedConn struct {
 	net.Conn
+	send sendtime.Limit
 
 	mu      sync.Mutex
 	cond    sync.Cond // signalled when the flusher wrote a batch or stopped
@@ -63,12 +102,14 @@ type QueuedConn struct {
 	buf     *[]byte   // queued bytes, nil when none
 	running bool      // a flusher goroutine runs
 	err     error     // the flusher's write error, or ErrConnClosed
+	failed  error     // the flusher's write error
+	closeBy time.Time // set by Close: no flusher write may end later
 	writes  int       // write system calls made by flushers (tests)
 }
 
 // NewQueuedConn wraps c; writes go straight to c until Queue.
-func NewQueuedConn(c net.Conn) *QueuedConn {
-	q := &QueuedConn{Conn: c}
+func NewQueuedConn(c net.Conn, opts QueueOptions) *QueuedConn {
+	q := &QueuedConn{Conn: c, send: opts.send}
 	q.cond.L = &q.mu
 	return q
 }
@@ -122,6 +163,10 @@ func (c *QueuedConn) flush() {
 		b := c.buf
 		c.buf = nil
 		c.cond.Broadcast() // writers waiting for room
+		if c.send.Rate > 0 && c.closeBy.IsZero() {
+			// Under mu: Close's shorter deadline is not overwritten.
+			_ = c.Conn.SetWriteDeadline(c.send.Deadline(time.Now(), len(*b)))
+		}
 		c.mu.Unlock()
 		_, err := c.Conn.Write(*b)
 		c.mu.Lock()
@@ -129,6 +174,10 @@ func (c *QueuedConn) flush() {
 		recycle(b)
 		if err != nil && c.err == nil {
 			c.err = fmt.Errorf("write queued: %w", err)
+			c.failed = c.err
+			// The stream may be cut mid-frame: the connection is
+			// closed, so its reader fails too and the session ends.
+			_ = c.Conn.Close()
 		}
 		c.cond.Broadcast()
 	}
@@ -168,6 +217,14 @@ func (c *QueuedConn) Flush(ctx context.Context) error {
 	return ctx.Err()
 }
 
+// writeErr returns the error a write of the flusher failed with (the
+// connection was then closed), nil if none did.
+func (c *QueuedConn) writeErr() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.failed
+}
+
 // ReadFrom copies from r to the connection (sendfile for a TCP
 // connection) when writes are not queued, else through Write.
 func (c *QueuedConn) ReadFrom(r io.Reader) (int64, error) {
@@ -185,7 +242,8 @@ func (c *QueuedConn) ReadFrom(r io.Reader) (int64, error) {
 func (c *QueuedConn) Close() error {
 	c.mu.Lock()
 	if c.running {
-		_ = c.Conn.SetWriteDeadline(time.Now().Add(queueCloseWait))
+		c.closeBy = time.Now().Add(queueCloseWait)
+		_ = c.Conn.SetWriteDeadline(c.closeBy)
 		for c.running {
 			c.cond.Wait()
 		}
@@ -193,23 +251,32 @@ func (c *QueuedConn) Close() error {
 	if c.err == nil {
 		c.err = ErrConnClosed
 	}
+	failed := c.failed
 	c.mu.Unlock()
+	if failed != nil {
+		return nil // the failed write closed the connection
+	}
 	return c.Conn.Close()
 }
 
-// QueueListener wraps every connection ln accepts in a QueuedConn
-// (writing straight through until a session calls Queue, see
+// QueueListener wraps every connection ln accepts in a QueuedConn with
+// opts (writing straight through until a session calls Queue, see
 // ConnContext).
-func QueueListener(ln net.Listener) net.Listener { return queueListener{ln} }
+func QueueListener(ln net.Listener, opts QueueOptions) net.Listener {
+	return queueListener{ln, opts}
+}
 
-type queueListener struct{ net.Listener }
+type queueListener struct {
+	net.Listener
+	opts QueueOptions
+}
 
 func (l queueListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
 	}
-	return NewQueuedConn(c), nil
+	return NewQueuedConn(c, l.opts), nil
 }
 
 type queuedConnKey struct{}

@@ -56,7 +56,7 @@ func TestSessionOverQueuedConn(t *testing.T) {
 			RemoteID: join.SenderID, RemoteStorage: RemoteStorage(join), Conn: conn, Log: quiet}
 		_ = s.Run(r.Context())
 	}))
-	srv.Listener = QueueListener(srv.Listener)
+	srv.Listener = QueueListener(srv.Listener, DefaultQueueOptions())
 	srv.Config.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
 		if q, ok := c.(*QueuedConn); ok {
 			served.Store(q)
@@ -179,7 +179,7 @@ func BenchmarkQueuedWrites(b *testing.B) {
 				<-stop
 				c.CloseNow()
 			})}
-			go func() { _ = srv.Serve(QueueListener(ln)) }()
+			go func() { _ = srv.Serve(QueueListener(ln, DefaultQueueOptions())) }()
 			defer srv.Close()
 			defer close(stop)
 			ctx := context.Background()

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net"
+	"os"
 	"runtime"
 	"sync"
 	"testing"
@@ -64,7 +66,7 @@ func TestQueuedConn(t *testing.T) {
 		{"straight through before Queue", func(t *testing.T) {
 			g := &gateConn{gate: make(chan struct{})}
 			close(g.gate)
-			c := NewQueuedConn(g)
+			c := NewQueuedConn(g, DefaultQueueOptions())
 			for i := range 3 {
 				if _, err := c.Write(msg(i, 10)); err != nil {
 					t.Fatal(err)
@@ -76,7 +78,7 @@ func TestQueuedConn(t *testing.T) {
 		}},
 		{"writes during a write go out together, in order", func(t *testing.T) {
 			g := &gateConn{gate: make(chan struct{})}
-			c := NewQueuedConn(g)
+			c := NewQueuedConn(g, DefaultQueueOptions())
 			c.Queue()
 			var want []byte
 			for i := range 10 {
@@ -102,7 +104,7 @@ func TestQueuedConn(t *testing.T) {
 		}},
 		{"bounded", func(t *testing.T) {
 			g := &gateConn{gate: make(chan struct{})}
-			c := NewQueuedConn(g)
+			c := NewQueuedConn(g, DefaultQueueOptions())
 			c.Queue()
 			chunk := MaxQueuedBytes / 2
 			if _, err := c.Write(msg(0, chunk)); err != nil {
@@ -144,7 +146,7 @@ func TestQueuedConn(t *testing.T) {
 			boom := errors.New("boom")
 			g := &gateConn{gate: make(chan struct{}), failErr: boom}
 			close(g.gate)
-			c := NewQueuedConn(g)
+			c := NewQueuedConn(g, DefaultQueueOptions())
 			c.Queue()
 			if _, err := c.Write(msg(0, 10)); err != nil {
 				t.Fatal(err)
@@ -158,7 +160,7 @@ func TestQueuedConn(t *testing.T) {
 		}},
 		{"close sends the queue first", func(t *testing.T) {
 			g := &gateConn{gate: make(chan struct{})}
-			c := NewQueuedConn(g)
+			c := NewQueuedConn(g, DefaultQueueOptions())
 			c.Queue()
 			for i := range 3 {
 				if _, err := c.Write(msg(i, 10)); err != nil {
@@ -194,7 +196,7 @@ func TestConnContextFindsQueuedConn(t *testing.T) {
 	a, b := net.Pipe()
 	defer a.Close()
 	defer b.Close()
-	q := NewQueuedConn(a)
+	q := NewQueuedConn(a, DefaultQueueOptions())
 	if got := queuedConnFrom(ConnContext(context.Background(), q)); got != q {
 		t.Fatalf("found %v, want the QueuedConn", got)
 	}
@@ -221,7 +223,7 @@ func TestQueuedConnYieldsToWriters(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	g := &gateConn{gate: make(chan struct{})}
 	close(g.gate)
-	c := NewQueuedConn(g)
+	c := NewQueuedConn(g, DefaultQueueOptions())
 	c.Queue()
 	const writers, maxWrites = 32, 4
 	var wg sync.WaitGroup
@@ -244,5 +246,51 @@ func TestQueuedConnYieldsToWriters(t *testing.T) {
 	}
 	if len(g.writes) > maxWrites {
 		t.Fatalf("%d writes for %d writers' messages, want at most %d", len(g.writes), writers, maxWrites)
+	}
+}
+
+// TestQueuedConnWriteDeadline: a flusher write that the remote does not
+// read within the slow-client bound (50 ms + n at 1 MiB/s) fails with
+// an error wrapping os.ErrDeadlineExceeded, which the next Write returns
+// and Flush reports, and the connection is closed, so its reader fails
+// too; a remote that reads gets every byte.
+func TestQueuedConnWriteDeadline(t *testing.T) {
+	opts := DefaultQueueOptions().WithSlowClient(50*time.Millisecond, 1<<20)
+	for _, reads := range []bool{false, true} {
+		a, b := net.Pipe() // synchronous: a write waits for the read
+		q := NewQueuedConn(a, opts)
+		q.Queue()
+		got := make(chan int, 1)
+		if reads {
+			go func() {
+				n, _ := io.Copy(io.Discard, b)
+				got <- int(n)
+			}()
+		}
+		if _, err := q.Write(make([]byte, 4096)); err != nil {
+			t.Fatal(err)
+		}
+		err := q.Flush(t.Context())
+		if reads {
+			if err != nil {
+				t.Fatalf("reading remote: Flush: %v", err)
+			}
+			q.Close()
+			if n := <-got; n != 4096 {
+				t.Fatalf("reading remote got %d bytes, want 4096", n)
+			}
+			continue
+		}
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("remote that does not read: Flush: %v, want a deadline error", err)
+		}
+		if _, err := q.Write([]byte{1}); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("Write after the failed flush: %v, want the deadline error", err)
+		}
+		if _, err := a.Read(make([]byte, 1)); !errors.Is(err, io.ErrClosedPipe) {
+			t.Fatalf("read after the failed flush: %v, want the connection closed", err)
+		}
+		q.Close()
+		b.Close()
 	}
 }

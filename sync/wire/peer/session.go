@@ -478,7 +478,8 @@ func (s *Session) Want(ids ...docs.DocumentID) {
 // once ctx ends (or the connection's owner closing it).
 func (s *Session) Run(ctx context.Context) error {
 	s.init()
-	if q := queuedConnFrom(ctx); q != nil {
+	q := queuedConnFrom(ctx)
+	if q != nil {
 		// The relay's connection (ConnContext): writes of one burst
 		// go out in one system call.
 		q.Queue()
@@ -517,6 +518,13 @@ func (s *Session) Run(ctx context.Context) error {
 	for {
 		m, err := s.Conn.Recv(ctx)
 		if err != nil {
+			if q != nil {
+				if werr := q.writeErr(); werr != nil {
+					// The read failed because the failed write
+					// closed the connection.
+					return werr
+				}
+			}
 			return s.ended(ctx, err)
 		}
 		s.work.Lock()
