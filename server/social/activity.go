@@ -465,7 +465,8 @@ func (s *Service) feedH(c echo.Context) error {
 // the current feed (oldest first), then every friend's activity as it is
 // published ("event: activity", data = api.Activity JSON), with a
 // comment line after each keep-alive period without an event. It ends when the client goes,
-// the relay shuts down or Close is called.
+// the relay shuts down or Close is called, or when a write stays blocked
+// past the slow-consumer bound (WithStreamQueue).
 func (s *Service) streamH(c echo.Context) error {
 	dev, ok := relay.DeviceFrom(c)
 	if !ok || dev.User == "" {
@@ -490,6 +491,19 @@ func (s *Service) streamH(c echo.Context) error {
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no")
+	// Every write must be done within the slow-consumer bound
+	// (WithStreamQueue): a client that stops reading, once the socket
+	// buffers are full, ends its stream and frees its place under the
+	// stream caps and the long-lived budget. Without it the write
+	// blocked until TCP gave up (never while the client's kernel
+	// acknowledges with a zero window). Not every ResponseWriter has
+	// deadlines (ErrNotSupported): such a writer is not a client's
+	// connection.
+	rc := http.NewResponseController(w)
+	due := func() { _ = rc.SetWriteDeadline(time.Now().Add(s.opts.slowConsumer)) }
+	// The connection may serve further requests.
+	defer func() { _ = rc.SetWriteDeadline(time.Time{}) }()
+	due()
 	w.WriteHeader(http.StatusOK)
 	write := func(frame []byte) error {
 		_, err := w.Write(frame)
@@ -538,6 +552,7 @@ func (s *Service) streamH(c echo.Context) error {
 				idle.Reset(s.opts.keepAlive - quiet)
 				continue
 			}
+			due()
 			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
 				return nil
 			}
@@ -545,6 +560,7 @@ func (s *Service) streamH(c echo.Context) error {
 			idle.Reset(s.opts.keepAlive)
 		case <-sb.wake:
 			batch := sb.take(spare)
+			due()
 			for _, q := range batch {
 				if err := write(q.frame); err != nil {
 					return nil

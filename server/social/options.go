@@ -121,9 +121,10 @@ func (o Options) WithStreams(total, perUser int) Options {
 
 // WithStreamQueue sets how many events wait per activity stream or sync
 // connection before the oldest is dropped (default 64; at least 1), and
-// how long one write of activity to a sync connection may stay blocked
-// before the relay closes it as a slow consumer (default 10 s; at least
-// 10 ms).
+// how long one write of activity to a sync connection, or of events or a
+// keep-alive to an activity stream (its write deadline), may stay
+// blocked before the relay closes it as a slow consumer (default 10 s;
+// at least 10 ms).
 func (o Options) WithStreamQueue(events int, slowConsumer time.Duration) Options {
 	o.streamBuffer, o.slowConsumer = max(events, 1), max(slowConsumer, 10*time.Millisecond)
 	return o
