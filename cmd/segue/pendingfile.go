@@ -13,6 +13,12 @@ import (
 // errIsDir reports an output path naming a directory.
 var errIsDir = errors.New("is a directory")
 
+// errNotRegular reports an output path naming something other than a
+// regular file or a directory: a device, a FIFO, a socket. Renaming the
+// finished file into place would replace it (run as root, `segue decode
+// in.ogg /dev/full` replaced the device node with a WAV file).
+var errNotRegular = errors.New("not a regular file")
+
 // pendingFile is an output file written under a temporary name next to
 // its path and renamed into place by Commit, so the path holds either
 // the complete new file or what it held before, never a partial one.
@@ -25,12 +31,22 @@ type pendingFile struct {
 // createPending creates the temporary file for path in path's
 // directory, locked while it is open (lockPending), after removing the
 // temporary files for path that commands killed while writing them left
-// (unlocked ones). The caller ends it with Commit or Discard. A path
-// naming a directory is refused at once, not after the work of writing
-// the file.
+// (unlocked ones). The caller ends it with Commit or Discard. An empty
+// path (a usage error), and a path naming a directory (errIsDir) or, even
+// through a symbolic link, anything else that is not a regular file
+// (errNotRegular), are refused at once, not after the work of writing the
+// file.
 func createPending(path string) (*pendingFile, error) {
-	if st, err := os.Stat(path); err == nil && st.IsDir() {
-		return nil, fmt.Errorf("create %s: %w", path, errIsDir)
+	if path == "" {
+		return nil, fmt.Errorf("%w: the output path is empty", errUsage)
+	}
+	if st, err := os.Stat(path); err == nil {
+		switch {
+		case st.IsDir():
+			return nil, fmt.Errorf("create %s: %w", path, errIsDir)
+		case !st.Mode().IsRegular():
+			return nil, fmt.Errorf("create %s: %w (%s), which writing the output would replace", path, errNotRegular, st.Mode().Type())
+		}
 	}
 	pattern := "." + filepath.Base(path) + ".*.tmp"
 	if stale, err := filepath.Glob(filepath.Join(filepath.Dir(path), globEscape(pattern))); err == nil {

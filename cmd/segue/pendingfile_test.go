@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -106,5 +107,56 @@ func TestPendingCommitSyncsDir(t *testing.T) {
 				t.Fatalf("temporary files left: %q", left)
 			}
 		})
+	}
+}
+
+// TestPendingRefusesNonRegular: createPending accepted an empty path (the
+// whole play or decode ran, then the rename failed: `write : rename
+// ./...123.tmp : no such file or directory`) and a path naming a device
+// or FIFO, which Commit's rename replaced with the output (run as root,
+// `segue decode in.ogg /dev/full` left /dev/full a regular WAV file). Both
+// are now refused before any work, nothing created, the path untouched.
+func TestPendingRefusesNonRegular(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink(fifo, link); err != nil {
+		t.Fatal(err)
+	}
+	sub := filepath.Join(dir, "sub")
+	if err := os.Mkdir(sub, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, path string
+		want       error
+	}{
+		{"empty", "", errUsage},
+		{"fifo", fifo, errNotRegular},
+		{"symlink to a fifo", link, errNotRegular},
+		{"directory", sub, errIsDir},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := createPending(tc.path)
+			if !errors.Is(err, tc.want) {
+				if err == nil {
+					p.Discard()
+				}
+				t.Fatalf("createPending(%q): %v, want %v", tc.path, err, tc.want)
+			}
+		})
+	}
+	if st, err := os.Stat(fifo); err != nil || st.Mode().Type() != os.ModeNamedPipe {
+		t.Errorf("the fifo is no longer one: %v, %v", st, err)
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ents) != 3 {
+		t.Errorf("directory holds %d entries, want the fifo, the link and sub: %v", len(ents), ents)
 	}
 }
