@@ -83,10 +83,11 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			defer os.RemoveAll(work)
 		}
 	}
-	replaced, err := prepareDemoDir(work)
+	replaced, lock, err := prepareDemoDir(work)
 	if err != nil {
 		return err
 	}
+	defer lock.Close()
 	d := &demo{out: stdout, log: logger, work: work, start: time.Now(), serve: *serve, replaced: replaced}
 	return d.run(ctx)
 }

@@ -140,7 +140,10 @@ func TestPrepareDemoDir(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			removed, err := prepareDemoDir(dir)
+			removed, lock, err := prepareDemoDir(dir)
+			if lock != nil {
+				lock.Close()
+			}
 			if tc.usage {
 				if !errors.Is(err, errUsage) {
 					t.Fatalf("err %v, want a usage error", err)

@@ -11,7 +11,8 @@ import (
 // lockPending takes an exclusive flock on a temporary output file for as
 // long as it is open, so that another command can tell a live writer's
 // file from one a killed command left (the kernel drops the lock with
-// the process).
+// the process); `segue demo` takes it on its working directory's marker
+// file likewise. A lock held elsewhere fails with EWOULDBLOCK.
 func lockPending(f *os.File) error {
 	return syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 }
