@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net"
 	"net/url"
 	"os"
 	"runtime/debug"
@@ -382,6 +383,11 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *memLimit != 0 {
 		log.Info("go memory limit set", "mib", *memLimit)
 	}
+	// With the listen address taken, --init used to create the relay and
+	// only then fail, and running it again was refused as "not empty".
+	if err := probeListen(ctx, *listen); err != nil {
+		return err
+	}
 	mode := catalog.OpenExisting
 	if *initDir {
 		mode = catalog.InitNew
@@ -472,4 +478,17 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		serr = cerr
 	}
 	return serr
+}
+
+// probeListen binds addr and releases it at once, so that a relay whose
+// listen address is taken fails before its data directory is created or
+// opened. Another process may still take the address before the relay
+// binds it for good; Start then fails as before.
+func probeListen(ctx context.Context, addr string) error {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	return ln.Close()
 }

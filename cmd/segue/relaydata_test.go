@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"io/fs"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -266,5 +267,26 @@ func TestIngestWhileRelayRuns(t *testing.T) {
 	}
 	if st, err := os.Stat(wav); err != nil || st.Size() < 100_000 {
 		t.Fatalf("played WAV: %v (%v)", st, err)
+	}
+}
+
+// TestRelayInitListenTaken: `segue relay --init` with its listen address
+// taken created the relay (keys, database) and only then failed to
+// listen, so running it again once the address was free was refused as
+// "data directory is not empty". It now fails before writing anything.
+func TestRelayInitListenTaken(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	dir := filepath.Join(t.TempDir(), "relay")
+	var out, errb bytes.Buffer
+	code := run(context.Background(), []string{"relay", "--init", "--data", dir, "--listen", ln.Addr().String()}, &out, &errb)
+	if code == 0 || !strings.Contains(errb.String(), "address already in use") {
+		t.Fatalf("exit %d, want a refusal naming the taken address:\n%s", code, errb.String())
+	}
+	if entries, err := os.ReadDir(dir); len(entries) > 0 || (err != nil && !os.IsNotExist(err)) {
+		t.Fatalf("the refused start wrote %d entries in %s (%v)", len(entries), dir, err)
 	}
 }
