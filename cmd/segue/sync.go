@@ -27,6 +27,10 @@ func init() {
 // documents (each is printed with the relay's reason).
 var errSyncRefused = errors.New("the relay refused documents")
 
+// errNotInSync is returned by `segue sync now` when --wait ran out before
+// the device was in sync with the relay.
+var errNotInSync = errors.New("not in sync")
+
 // syncUsage lists the sync subcommands.
 const syncUsage = "sync login | status | now | peers"
 
@@ -119,6 +123,9 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		log.step("sync ended after %s: %d documents changed by the relay", seconds(took), received)
 		fmt.Fprintf(stdout, "relay connected=%v last sync=%s documents=%d received=%d time=%s error=%q\n",
 			st.Relay.Connected, st.Relay.LastSync.Format(time.RFC3339), st.Documents, received, seconds(took), st.Relay.LastError)
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			err = notInSync(*wait, da.relay, st.Relay.Connected, st.Relay.LastError)
+		}
 		refused := 0
 		for _, r := range st.Relay.Refused {
 			if unwanted(ctx, d, r) {
@@ -217,4 +224,18 @@ func readFileLimited(name string, max int) ([]byte, error) {
 		return nil, fmt.Errorf("%s: larger than %d bytes", name, max)
 	}
 	return b, nil
+}
+
+// notInSync explains a `sync now` whose --wait ran out, instead of a bare
+// "context deadline exceeded": the relay unreachable (with the last
+// connection error) or connected but not done.
+func notInSync(wait time.Duration, relay string, connected bool, lastErr string) error {
+	switch {
+	case !connected && lastErr != "":
+		return fmt.Errorf("%w after %s: relay %s unreachable: %s", errNotInSync, wait, relay, lastErr)
+	case !connected:
+		return fmt.Errorf("%w after %s: relay %s unreachable", errNotInSync, wait, relay)
+	default:
+		return fmt.Errorf("%w after %s with relay %s (a longer --wait may let it finish)", errNotInSync, wait, relay)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -116,6 +117,27 @@ func TestSyncNowUpToDate(t *testing.T) {
 		if took >= wait/2 {
 			t.Fatalf("sync now #%d took %s: it waited for traffic instead of seeing the device in sync", i+1, took)
 		}
+	}
+}
+
+// TestSyncNowRelayDown: with the relay unreachable, `segue sync now`
+// ended with "segue sync: context deadline exceeded" once --wait ran out;
+// it now says it is not in sync because the relay is unreachable, naming
+// it and the connection error.
+func TestSyncNowRelayDown(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	_, _, segue := signedUp(t, ctx, "alice")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := "http://" + ln.Addr().String()
+	ln.Close()
+	code, stdout, stderr := segue("sync", "--relay", down, "--wait", "1s", "now")
+	if code != 1 || strings.Contains(stderr, "context deadline exceeded") ||
+		!strings.Contains(stderr, "not in sync after 1s: relay "+down+" unreachable: ") || !strings.Contains(stderr, "connection refused") {
+		t.Fatalf("sync now with the relay down: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
 	}
 }
 
