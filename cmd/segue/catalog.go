@@ -52,20 +52,20 @@ func runCatalogImport(ctx context.Context, args []string, stdout, stderr io.Writ
 	data := fs.String("data", "", "relay data directory (must exist); not while a relay runs on it")
 	relayURL := fs.String("relay", "", "import through this running relay instead")
 	admin := fs.String("admin-token", envOr("SEGUE_ADMIN_TOKEN", ""), "the relay's admin token, with --relay (env SEGUE_ADMIN_TOKEN)")
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %w", errUsage, err)
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
 	}
 	switch {
-	case fs.NArg() != 1:
+	case len(pos) != 1:
 		return fmt.Errorf("%w: give one FILE.jsonl", errUsage)
 	case (*data == "") == (*relayURL == ""):
 		return fmt.Errorf("%w: give either --data or --relay", errUsage)
 	case *relayURL != "" && *admin == "":
 		return fmt.Errorf("%w: --relay needs --admin-token (or SEGUE_ADMIN_TOKEN)", errUsage)
 	}
-	file := fs.Arg(0)
+	file := pos[0]
 	var rep metadata.Report
-	var err error
 	if *relayURL != "" {
 		rep, err = importThroughRelay(ctx, *relayURL, *admin, file)
 	} else {
@@ -139,17 +139,18 @@ func runCatalogGenerate(args []string, stdout, stderr io.Writer) error {
 	fs.Usage = func() { fmt.Fprintln(stderr, catalogUsage); fs.PrintDefaults() }
 	tracks := fs.Int("tracks", 1_000_000, "tracks to generate (artists: a tenth)")
 	seed := fs.Uint64("seed", 1, "generator seed (the same seed gives the same file)")
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %w", errUsage, err)
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
 	}
-	if fs.NArg() != 1 {
+	if len(pos) != 1 {
 		return fmt.Errorf("%w: give one output FILE.jsonl", errUsage)
 	}
 	if *tracks < 1 || *tracks > 20_000_000 {
 		return fmt.Errorf("%w: --tracks %d: want 1 to 20000000", errUsage, *tracks)
 	}
 	c := catalogen.Generate(*seed, *tracks)
-	f, err := os.Create(fs.Arg(0))
+	f, err := os.Create(pos[0])
 	if err != nil {
 		return err
 	}
@@ -160,6 +161,6 @@ func runCatalogGenerate(args []string, stdout, stderr io.Writer) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "wrote %d artists, %d albums, %d tracks to %s\n", len(c.Artists), len(c.Albums), len(c.Tracks), fs.Arg(0))
+	fmt.Fprintf(stdout, "wrote %d artists, %d albums, %d tracks to %s\n", len(c.Artists), len(c.Albums), len(c.Tracks), pos[0])
 	return nil
 }

@@ -32,10 +32,11 @@ func runDecode(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintln(stderr, "usage: segue decode [--format s16|s24|f32] [--strict] IN.ogg OUT.wav")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %w", errUsage, err)
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
 	}
-	if fs.NArg() != 2 {
+	if len(pos) != 2 {
 		fs.Usage()
 		return fmt.Errorf("%w: want IN.ogg OUT.wav", errUsage)
 	}
@@ -43,7 +44,7 @@ func runDecode(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	inPath, outPath := fs.Arg(0), fs.Arg(1)
+	inPath, outPath := pos[0], pos[1]
 	in, err := os.Open(inPath)
 	if err != nil {
 		return err

@@ -150,3 +150,34 @@ func TestRunDecodeLeavesOutputOnFailure(t *testing.T) {
 		t.Errorf("truncated input: %d frames, want the first link's %d", a.Frames(), 11025)
 	}
 }
+
+// TestFlagsAfterArguments: decode and catalog import/generate parsed
+// flags only before their arguments, so `segue decode IN OUT --strict`
+// failed with "want IN.ogg OUT.wav" and `segue catalog generate FILE
+// --tracks 10` with "give one output FILE.jsonl", though two and one were
+// given; the device commands accept flags anywhere. These now do too.
+func TestFlagsAfterArguments(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join("..", "..", "player", "vorbis", "testdata", "stereo22k.ogg")
+	small := filepath.Join(dir, "small.jsonl")
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		written string
+	}{
+		{"decode --strict", []string{"decode", in, filepath.Join(dir, "a.wav"), "--strict"}, filepath.Join(dir, "a.wav")},
+		{"decode --format between", []string{"decode", in, "--format", "f32", filepath.Join(dir, "b.wav")}, filepath.Join(dir, "b.wav")},
+		{"catalog generate", []string{"catalog", "generate", small, "--tracks", "10"}, small},
+		{"catalog import", []string{"catalog", "import", small, "--data", filepath.Join(dir, "relay")}, filepath.Join(dir, "relay")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			if code := run(context.Background(), tc.args, &out, &errb); code != 0 {
+				t.Fatalf("%q: exit %d\n%s", tc.args, code, errb.String())
+			}
+			if _, err := os.Stat(tc.written); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
