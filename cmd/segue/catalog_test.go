@@ -52,3 +52,25 @@ func TestCatalogImportCommand(t *testing.T) {
 		}
 	}
 }
+
+// TestInterruptedSaysSo: Ctrl-C during `segue catalog import` (or `segue
+// demo`, `segue download`) ended with the cause deep in a chain ("segue
+// catalog: metadata: read isrc: context canceled"); a command cut short by
+// the signal now says "interrupted" first, and the import run again
+// succeeds.
+func TestInterruptedSaysSo(t *testing.T) {
+	tmp := t.TempDir()
+	data, file := filepath.Join(tmp, "relay"), filepath.Join(tmp, "cat.jsonl")
+	if r := segue(t, "catalog", "generate", "--tracks", "2000", file); r.code != 0 {
+		t.Fatalf("generate: %+v", r)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var out, errb strings.Builder
+	if code := run(ctx, []string{"catalog", "import", "--data", data, file}, &out, &errb); code != 1 || !strings.HasPrefix(errb.String(), "segue catalog: interrupted: ") {
+		t.Fatalf("interrupted import: exit %d\nstdout: %s\nstderr: %s", code, out.String(), errb.String())
+	}
+	if r := segue(t, "catalog", "import", "--data", data, file); r.code != 0 || !strings.Contains(r.stdout, "imported 200 artists") {
+		t.Fatalf("import again: %+v", r)
+	}
+}

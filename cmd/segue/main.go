@@ -74,6 +74,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if help && errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
+		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			// Ctrl-C or SIGTERM: say so; the rest of err says where.
+			fmt.Fprintf(stderr, "segue %s: interrupted: %v\n", args[0], err)
+			return 1
+		}
 		fmt.Fprintf(stderr, "segue %s: %v\n", args[0], err)
 		if errors.Is(err, errUsage) {
 			return 2
