@@ -76,7 +76,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if work == "" {
 		d, err := os.MkdirTemp("", "segue-demo-")
 		if err != nil {
-			return err
+			return fmt.Errorf("create working directory in %s ($TMPDIR; or pass -dir): %w", os.TempDir(), err)
 		}
 		work = d
 		if !*keep {

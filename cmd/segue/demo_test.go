@@ -177,6 +177,20 @@ func TestPrepareDemoDir(t *testing.T) {
 	}
 }
 
+// TestDemoNoTempDir: with $TMPDIR missing, `segue demo` failed with
+// "segue demo: stat /nonexistent: no such file or directory", naming
+// neither what it was doing nor the way out; it now says it could not
+// create its working directory there and suggests -dir.
+func TestDemoNoTempDir(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "missing")
+	t.Setenv("TMPDIR", missing)
+	var out, errb bytes.Buffer
+	code := run(context.Background(), []string{"demo"}, &out, &errb)
+	if want := "create working directory in " + missing + " ($TMPDIR; or pass -dir): "; code != 1 || !strings.Contains(errb.String(), want) {
+		t.Fatalf("exit %d, want 1 and %q:\n%s", code, want, errb.String())
+	}
+}
+
 func TestDemoRejectsArguments(t *testing.T) {
 	var out, errb bytes.Buffer
 	if code := run(context.Background(), []string{"demo", "extra"}, &out, &errb); code != 2 {
