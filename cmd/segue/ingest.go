@@ -82,7 +82,7 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if aerr != nil {
 			return aerr
 		}
-		req, err = ingest.LoadAlbum(os.DirFS(filepath.Dir(abs)), filepath.Base(abs))
+		req, err = ingest.LoadAlbum(albumFS{FS: os.DirFS(filepath.Dir(abs)), name: filepath.Base(abs), typed: *album}, filepath.Base(abs))
 	case len(files) > 0:
 		fsys := newArgFS(files)
 		req, err = ingest.LoadFiles(fsys, fsys.names...)
@@ -242,6 +242,23 @@ func writeUpload(mw *multipart.Writer, albumPath, dir string, names []string) er
 		}
 	}
 	return mw.Close()
+}
+
+// albumFS is os.DirFS of an --album sidecar's directory; as an
+// ingest.Labeler it names the sidecar as the user typed it, so an error
+// says /music/x/album.json, not album.json (or tmp for --album /tmp). The
+// files the sidecar lists keep its names for them.
+type albumFS struct {
+	fs.FS
+	name, typed string // the sidecar's FS name, and its path as typed
+}
+
+// Label returns the path the sidecar was typed as, other names as they are.
+func (a albumFS) Label(name string) string {
+	if name == a.name {
+		return a.typed
+	}
+	return name
 }
 
 // argFS is os.DirFS("/") for the master files named on the command

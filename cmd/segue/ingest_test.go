@@ -135,6 +135,24 @@ func TestIngestNamesFilesAsGiven(t *testing.T) {
 	}
 }
 
+// TestIngestNamesAlbumAsGiven: an --album sidecar that is missing,
+// damaged or a directory was named by its base name only ("load album
+// nonexistent.json: open nonexistent.json: …", "load album tmp: …" for
+// --album /tmp); errors now name it as typed.
+func TestIngestNamesAlbumAsGiven(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.json")
+	if err := os.WriteFile(bad, []byte("{"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, album := range []string{filepath.Join(dir, "missing", "album.json"), bad, dir} {
+		err := runIngest(context.Background(), []string{"--data", filepath.Join(dir, "relay"), "--album", album}, &bytes.Buffer{}, &bytes.Buffer{})
+		if want := "load album " + album + ": "; err == nil || !strings.HasPrefix(err.Error(), want) || strings.Count(err.Error(), album) < 2 {
+			t.Errorf("--album %s: err = %v, want one starting %q and naming it twice", album, err, want)
+		}
+	}
+}
+
 // TestIngestKilledLeavesNoStaleFiles: a `segue ingest` killed with
 // SIGKILL while its encoder runs leaves its temporary files (≈ the
 // master's size and more) in the data directory's tmp, none in TMPDIR,
