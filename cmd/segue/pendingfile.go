@@ -45,7 +45,7 @@ func createPending(path string) (*pendingFile, error) {
 		case st.IsDir():
 			return nil, fmt.Errorf("create %s: %w", path, errIsDir)
 		case !st.Mode().IsRegular():
-			return nil, fmt.Errorf("create %s: %w (%s), which writing the output would replace", path, errNotRegular, st.Mode().Type())
+			return nil, fmt.Errorf("create %s: %w (%s), which writing the output would replace", path, errNotRegular, fileKind(st.Mode()))
 		}
 	}
 	pattern := "." + filepath.Base(path) + ".*.tmp"
@@ -120,4 +120,21 @@ func (p *pendingFile) Discard() {
 	}
 	p.Close()
 	os.Remove(p.Name())
+}
+
+// fileKind names the kind of a file that is not a regular file or a
+// directory, for errNotRegular.
+func fileKind(m os.FileMode) string {
+	switch {
+	case m&os.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	case m&os.ModeCharDevice != 0:
+		return "a character device"
+	case m&os.ModeDevice != 0:
+		return "a block device"
+	default:
+		return "mode " + m.Type().String()
+	}
 }

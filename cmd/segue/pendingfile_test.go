@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -141,6 +142,9 @@ func TestPendingRefusesNonRegular(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, err := createPending(tc.path)
+			if errors.Is(err, errNotRegular) && !strings.Contains(err.Error(), "(a FIFO)") {
+				t.Errorf("error %q does not say the path is a FIFO", err)
+			}
 			if !errors.Is(err, tc.want) {
 				if err == nil {
 					p.Discard()
