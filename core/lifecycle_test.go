@@ -19,6 +19,7 @@ import (
 	"github.com/segue-fm/segue/core"
 	"github.com/segue-fm/segue/core/download"
 	"github.com/segue-fm/segue/core/model"
+	tbed "github.com/segue-fm/segue/internal/testbed"
 	"github.com/segue-fm/segue/player"
 	"github.com/segue-fm/segue/sync/docs"
 	"github.com/segue-fm/segue/sync/p2p"
@@ -91,21 +92,12 @@ func (s *deviceSink) Close() error { return nil }
 // client and repository, HTTP client connections) other than those in
 // before, by goroutine id.
 func engineGoroutines(before map[string]bool) []string {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
 	markers := []string{
 		"segue/core.", "segue/core/", "segue/player", "segue/sync/client", "segue/sync/repo",
 		"net/http.(*persistConn)", "net/http.(*http2ClientConn)", "net/http.(*http2clientConnReadLoop)",
 	}
 	var out []string
-	for _, g := range strings.Split(string(buf), "\n\n") {
+	for _, g := range strings.Split(tbed.Stacks(), "\n\n") {
 		id := goroutineID(g)
 		if before[id] || strings.Contains(g, "segue/core_test.") || strings.Contains(g, "testing.tRunner") {
 			continue
@@ -130,10 +122,8 @@ func goroutineID(stack string) string {
 }
 
 func goroutineIDs() map[string]bool {
-	buf := make([]byte, 1<<20)
-	n := runtime.Stack(buf, true)
 	ids := map[string]bool{}
-	for _, g := range strings.Split(string(buf[:n]), "\n\n") {
+	for _, g := range strings.Split(tbed.Stacks(), "\n\n") {
 		ids[goroutineID(g)] = true
 	}
 	return ids
