@@ -102,7 +102,6 @@ type QueuedConn struct {
 	buf     *[]byte   // queued bytes, nil when none
 	running bool      // a flusher goroutine runs
 	err     error     // the flusher's write error, or ErrConnClosed
-	failed  error     // the flusher's write error
 	closeBy time.Time // set by Close: no flusher write may end later
 	writes  int       // write system calls made by flushers (tests)
 }
@@ -174,7 +173,6 @@ func (c *QueuedConn) flush() {
 		recycle(b)
 		if err != nil && c.err == nil {
 			c.err = fmt.Errorf("write queued: %w", err)
-			c.failed = c.err
 			// The stream may be cut mid-frame: the connection is
 			// closed, so its reader fails too and the session ends.
 			_ = c.Conn.Close()
@@ -222,7 +220,16 @@ func (c *QueuedConn) Flush(ctx context.Context) error {
 func (c *QueuedConn) writeErr() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.failed
+	return c.failedLocked()
+}
+
+// failedLocked returns the flusher's write error: c.err unless that is
+// nil or ErrConnClosed (Close's). Caller holds mu.
+func (c *QueuedConn) failedLocked() error {
+	if c.err == ErrConnClosed {
+		return nil
+	}
+	return c.err
 }
 
 // ReadFrom copies from r to the connection (sendfile for a TCP
@@ -248,10 +255,10 @@ func (c *QueuedConn) Close() error {
 			c.cond.Wait()
 		}
 	}
+	failed := c.failedLocked()
 	if c.err == nil {
 		c.err = ErrConnClosed
 	}
-	failed := c.failed
 	c.mu.Unlock()
 	if failed != nil {
 		return nil // the failed write closed the connection
