@@ -43,13 +43,20 @@ func (b *Budget) Size() int64 { return b.size }
 // no room came or n exceeds the whole budget, and ctx's error when ctx
 // ended first.
 func (b *Budget) Acquire(ctx context.Context, n int64) error {
+	return b.AcquireWithin(ctx, n, b.wait)
+}
+
+// AcquireWithin is Acquire waiting at most wait (≤ 0: not at all)
+// instead of the budget's wait: for a caller that takes room from more
+// than one budget under one deadline (the time left of it).
+func (b *Budget) AcquireWithin(ctx context.Context, n int64, wait time.Duration) error {
 	if n < 0 || n > b.size {
 		b.refused.Add(1)
 		return fmt.Errorf("%w: %d bytes wanted, budget %d", ErrFull, n, b.size)
 	}
 	ok := b.sem.TryAcquire(n)
-	if !ok && b.wait > 0 {
-		wctx, cancel := context.WithTimeout(ctx, b.wait)
+	if !ok && wait > 0 {
+		wctx, cancel := context.WithTimeout(ctx, wait)
 		ok = b.sem.Acquire(wctx, n) == nil
 		cancel()
 	}
@@ -126,11 +133,17 @@ func (s *Shares) Max() int64 { return s.max }
 // holds to be given back: an error wrapping ErrFull when they were not,
 // ctx's error when ctx ended first.
 func (s *Shares) Take(ctx context.Context, key string, n int64) error {
+	return s.TakeWithin(ctx, key, n, s.wait)
+}
+
+// TakeWithin is Take waiting at most wait (≤ 0: not at all) instead of
+// the shares' wait (see Budget.AcquireWithin).
+func (s *Shares) TakeWithin(ctx context.Context, key string, n int64, wait time.Duration) error {
 	s.mu.Lock()
 	sh := s.get(key)
 	sh.waiters++
 	s.mu.Unlock()
-	err := sh.b.Acquire(ctx, n)
+	err := sh.b.AcquireWithin(ctx, n, wait)
 	s.mu.Lock()
 	sh.waiters--
 	s.drop(key, sh)

@@ -57,6 +57,17 @@ func TestBudgetWait(t *testing.T) {
 	if !b.TryAcquire(1) || b.TryAcquire(1) || b.Used() != 4 {
 		t.Fatalf("TryAcquire: used %d, want 4 and no room for a fifth byte", b.Used())
 	}
+	// The budget's own wait is a minute; a caller's shorter one wins.
+	if err := b.AcquireWithin(context.Background(), 1, 0); !errors.Is(err, ErrFull) {
+		t.Fatalf("AcquireWithin(0) of a full budget: %v, want ErrFull at once", err)
+	}
+	s := NewShares(1, time.Minute)
+	if err := s.Take(context.Background(), "a", 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.TakeWithin(context.Background(), "a", 1, time.Millisecond); !errors.Is(err, ErrFull) {
+		t.Fatalf("TakeWithin(1ms) of a full share: %v, want ErrFull", err)
+	}
 }
 
 // TestShares: one key holding its share is refused while another key is

@@ -46,8 +46,9 @@ const blobRetry = time.Second
 // header or chunk, from an earlier read of the same hash for /v1/blobs,
 // else 1 MiB, grown to the blob's size once read (503 when there is no
 // room for the rest then) — and keeps it until its answer is written. A
-// request that finds too little room waits up to wait, then is answered
-// 503 with Retry-After (ErrBusy). n is at least model.MaxBlobSize
+// request that finds too little room waits up to wait in all (for its
+// client's share, WithBlobMemoryPerClient, and the budget together),
+// then is answered 503 with Retry-After (ErrBusy). n is at least model.MaxBlobSize
 // (smaller is raised to it); wait < 0 is 0 (no wait). Default
 // DefaultBlobMemory (1 GiB) and DefaultBlobWait (2 s).
 func (o Options) WithBlobMemory(n int64, wait time.Duration) Options {
@@ -124,6 +125,9 @@ func (o Options) sendLimit() sendtime.Limit {
 type blobMemory struct {
 	budget *bytebudget.Budget
 	shares *bytebudget.Shares
+	// wait is how long one request may wait for room in all
+	// (WithBlobMemory): its client's share and the budget together.
+	wait time.Duration
 	// shareRefused counts the requests refused by their client's share.
 	shareRefused atomic.Int64
 	mu           sync.Mutex
@@ -132,7 +136,7 @@ type blobMemory struct {
 
 func newBlobMemory(opts Options) *blobMemory {
 	return &blobMemory{budget: bytebudget.New(max(opts.blobMemory, model.MaxBlobSize), opts.blobWait),
-		shares: bytebudget.NewShares(opts.blobClientShare(), opts.blobWait), sizes: make(map[[32]byte]int64)}
+		shares: bytebudget.NewShares(opts.blobClientShare(), opts.blobWait), wait: opts.blobWait, sizes: make(map[[32]byte]int64)}
 }
 
 // blobClient returns the key a request's blob bytes are charged to
@@ -145,8 +149,11 @@ func blobClient(c echo.Context) string {
 }
 
 // reserve reserves for client the size of blob h (size when known, > 0)
-// before it is read; it returns the bytes reserved.
+// before it is read; it returns the bytes reserved. It waits at most
+// m.wait in all: the budget gets what is left of it after the client's
+// share (before, each waited m.wait, so a request could wait twice it).
 func (m *blobMemory) reserve(ctx context.Context, client string, h [32]byte, size int64) (int64, error) {
+	deadline := time.Now().Add(m.wait)
 	if size <= 0 {
 		m.mu.Lock()
 		size = m.sizes[h]
@@ -155,14 +162,14 @@ func (m *blobMemory) reserve(ctx context.Context, client string, h [32]byte, siz
 	if size <= 0 || size > model.MaxBlobSize {
 		size = firstBlobReserve
 	}
-	if err := m.shares.Take(ctx, client, size); err != nil {
+	if err := m.shares.TakeWithin(ctx, client, size, m.wait); err != nil {
 		if errors.Is(err, bytebudget.ErrFull) {
 			m.shareRefused.Add(1)
 			return 0, retryLater(ErrBusy, blobRetry, "blob memory of this client: %v", err)
 		}
 		return 0, err
 	}
-	if err := m.budget.Acquire(ctx, size); err != nil {
+	if err := m.budget.AcquireWithin(ctx, size, time.Until(deadline)); err != nil {
 		m.shares.Give(client, size)
 		if errors.Is(err, bytebudget.ErrFull) {
 			return 0, retryLater(ErrBusy, blobRetry, "blob memory: %v", err)
