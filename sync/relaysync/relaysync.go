@@ -303,7 +303,7 @@ func (e *Endpoint) Peers() int {
 func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	user, err := e.opts.authenticate(r)
 	if err != nil || user == "" {
-		http.Error(w, "relaysync: missing or invalid token", http.StatusUnauthorized)
+		writeError(w, http.StatusUnauthorized, "relaysync: missing or invalid token", 0)
 		return
 	}
 	e.ServeUser(w, r, user)
@@ -340,14 +340,16 @@ func (e *Endpoint) acceptOptions() *websocket.AcceptOptions {
 // cancels it when the handler returns).
 func (e *Endpoint) serve(w http.ResponseWriter, r *http.Request, caller Caller) {
 	if caller.User == "" {
-		http.Error(w, "relaysync: missing or invalid token", http.StatusUnauthorized)
+		writeError(w, http.StatusUnauthorized, "relaysync: missing or invalid token", 0)
 		return
 	}
 	if !e.admit(w, caller.User) {
 		return
 	}
-	c, err := websocket.Accept(slimHijacker{w}, r, e.acceptOptions())
+	jw := &jsonErrorWriter{slimHijacker: slimHijacker{w}}
+	c, err := websocket.Accept(jw, r, e.acceptOptions())
 	if err != nil {
+		jw.finish()
 		e.release(caller.User)
 		e.opts.log.Debug("relaysync: accept", "err", err)
 		return

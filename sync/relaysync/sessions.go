@@ -76,7 +76,7 @@ func (e *Endpoint) Sessions() int { return int(e.open.Load()) }
 func (e *Endpoint) admit(w http.ResponseWriter, user model.UserID) bool {
 	if n := e.open.Add(1); e.opts.maxSessions > 0 && n > int64(e.opts.maxSessions) {
 		e.open.Add(-1)
-		e.refuse(w, http.StatusServiceUnavailable, "relaysync: too many sync connections, retry later")
+		e.refuse(w, http.StatusServiceUnavailable, "relaysync: too many sync connections")
 		return false
 	}
 	if e.opts.maxUserSessions > 0 {
@@ -93,7 +93,7 @@ func (e *Endpoint) admit(w http.ResponseWriter, user model.UserID) bool {
 	}
 	if e.opts.slots != nil && !e.opts.slots.TryAcquire() {
 		e.releaseSession(user)
-		e.refuse(w, http.StatusServiceUnavailable, "relaysync: too many long-lived connections, retry later")
+		e.refuse(w, http.StatusServiceUnavailable, "relaysync: too many long-lived connections")
 		return false
 	}
 	return true
@@ -122,11 +122,11 @@ func (e *Endpoint) releaseSession(user model.UserID) {
 	e.mu.Unlock()
 }
 
-// refuse answers a connection WithMaxSessions refuses.
+// refuse answers a connection WithMaxSessions refuses: status, with
+// Retry-After and msg followed by the same wait.
 func (e *Endpoint) refuse(w http.ResponseWriter, status int, msg string) {
 	e.refused.Add(1)
-	w.Header().Set("Retry-After", strconv.Itoa(int(sessionRetryAfter/time.Second)))
-	http.Error(w, msg, status)
+	writeError(w, status, msg, sessionRetryAfter)
 }
 
 // Refused returns how many connections WithMaxSessions has refused.

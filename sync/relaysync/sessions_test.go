@@ -2,6 +2,7 @@ package relaysync_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -108,4 +109,93 @@ func newServer(t *testing.T, ep *relaysync.Endpoint) string {
 	srv := httptest.NewServer(ep)
 	t.Cleanup(srv.Close)
 	return "ws" + strings.TrimPrefix(srv.URL, "http") + "/v1/sync"
+}
+
+// noSlots is a Slots budget with none left.
+type noSlots struct{}
+
+func (noSlots) TryAcquire() bool { return false }
+func (noSlots) Release()         {}
+
+// TestRefusalsAreJSON: every answer the endpoint gives instead of an
+// upgrade is the relay's JSON error body, uncacheable, and a temporary
+// refusal has a Retry-After that its message names. Before, each was
+// plain text (http.Error).
+func TestRefusalsAreJSON(t *testing.T) {
+	perUser, _, _ := openEndpoint(t, relaysync.DefaultOptions().WithMaxSessions(0, 1))
+	perUserURL := newServer(t, perUser)
+	total, _, _ := openEndpoint(t, relaysync.DefaultOptions().WithMaxSessions(1, 0))
+	totalURL := newServer(t, total)
+	for _, url := range []string{perUserURL, totalURL} {
+		if _, st, _ := dialStatus(t, url, "alice"); st != 0 {
+			t.Fatalf("alice's first connection: %d", st)
+		}
+	}
+	slotless, _, _ := openEndpoint(t, relaysync.DefaultOptions().WithSlots(noSlots{}))
+	plain, _, _ := openEndpoint(t, relaysync.DefaultOptions())
+	plainURL := newServer(t, plain)
+	upgrade := http.Header{"Connection": {"Upgrade"}, "Upgrade": {"websocket"},
+		"Sec-Websocket-Version": {"13"}, "Sec-Websocket-Key": {"dGhlIHNhbXBsZSBub25jZQ=="}}
+	for _, tc := range []struct {
+		name, url, token string
+		drop, set        map[string]string // headers of upgrade to drop and set
+		status           int
+		retry            string // Retry-After, "" for none
+		msg              string // in the message
+		header           [2]string
+	}{
+		{name: "no token", url: plainURL, status: http.StatusUnauthorized, msg: "relaysync: missing or invalid token"},
+		{name: "per-user cap", url: perUserURL, token: "alice", status: http.StatusTooManyRequests, retry: "10",
+			msg: "relaysync: at most 1 sync connections per user, retry in 10 s"},
+		{name: "total cap", url: totalURL, token: "carol", status: http.StatusServiceUnavailable, retry: "10",
+			msg: "relaysync: too many sync connections, retry in 10 s"},
+		{name: "no long-lived slot", url: newServer(t, slotless), token: "alice", status: http.StatusServiceUnavailable, retry: "10",
+			msg: "relaysync: too many long-lived connections, retry in 10 s"},
+		{name: "no key", url: plainURL, token: "alice", drop: map[string]string{"Sec-Websocket-Key": ""},
+			status: http.StatusBadRequest, msg: "Sec-WebSocket-Key"},
+		{name: "old version", url: plainURL, token: "alice", set: map[string]string{"Sec-Websocket-Version": "8"},
+			status: http.StatusBadRequest, msg: "WebSocket protocol version", header: [2]string{"Sec-Websocket-Version", "13"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			u := "http" + strings.TrimPrefix(tc.url, "ws")
+			if tc.token != "" {
+				u += "?token=" + tc.token
+			}
+			req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, u, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header = upgrade.Clone()
+			for k := range tc.drop {
+				req.Header.Del(k)
+			}
+			for k, v := range tc.set {
+				req.Header.Set(k, v)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var body struct {
+				Error string `json:"error"`
+			}
+			dec := json.NewDecoder(resp.Body)
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&body); err != nil {
+				t.Errorf("body is not the JSON error body: %v", err)
+			}
+			if resp.StatusCode != tc.status || resp.Header.Get("Content-Type") != "application/json" ||
+				resp.Header.Get("Cache-Control") != "no-store" || resp.Header.Get("Retry-After") != tc.retry {
+				t.Errorf("%d Content-Type %q Cache-Control %q Retry-After %q, want %d application/json no-store %q",
+					resp.StatusCode, resp.Header.Get("Content-Type"), resp.Header.Get("Cache-Control"), resp.Header.Get("Retry-After"), tc.status, tc.retry)
+			}
+			if !strings.HasPrefix(body.Error, "relaysync: ") || !strings.Contains(body.Error, tc.msg) {
+				t.Errorf("message %q, want it to hold %q", body.Error, tc.msg)
+			}
+			if tc.header[0] != "" && resp.Header.Get(tc.header[0]) != tc.header[1] {
+				t.Errorf("%s: %q, want %q", tc.header[0], resp.Header.Get(tc.header[0]), tc.header[1])
+			}
+		})
+	}
 }
