@@ -25,12 +25,6 @@ const (
 	MaxBlobWait = time.Minute
 )
 
-// firstBlobReserve is what a request for a blob of unknown size (by
-// hash, not read before) reserves before it reads it: real chunks and
-// headers are well under it. The reservation grows to the blob's size
-// once read, or the request is refused.
-const firstBlobReserve = 1 << 20
-
 // maxBlobSizes bounds the sizes of blobs served by hash that the relay
 // remembers (to reserve exactly for their next request); the map is
 // emptied when full.
@@ -43,13 +37,14 @@ const blobRetry = time.Second
 // WithBlobMemory bounds the bytes of blob bodies (headers, chunks,
 // /v1/blobs) the relay holds while it serves them: a request reserves
 // the blob's size before it reads the blob — from its manifest for a
-// header or chunk, from an earlier read of the same hash for /v1/blobs,
-// else 1 MiB, grown to the blob's size once read (503 when there is no
-// room for the rest then) — and keeps it until its answer is written. A
-// request that finds too little room waits up to wait in all (for its
-// client's share, WithBlobMemoryPerClient, and the budget together),
-// then is answered 503 with Retry-After (ErrBusy). n is at least model.MaxBlobSize
-// (smaller is raised to it); wait < 0 is 0 (no wait). Default
+// header or chunk, from an earlier read of the same hash or a published
+// manifest that lists it for /v1/blobs, else model.MaxBlobSize, settled
+// to the blob's size once read — and keeps it until its answer is
+// written. A request that finds too little room waits up to wait in all
+// (for its client's share, WithBlobMemoryPerClient, and the budget
+// together), then is answered 503 with Retry-After (ErrBusy). n is at
+// least model.MaxBlobSize (smaller is raised to it); wait < 0 is 0 (no
+// wait). Default
 // DefaultBlobMemory (1 GiB) and DefaultBlobWait (2 s).
 func (o Options) WithBlobMemory(n int64, wait time.Duration) Options {
 	o.blobMemory, o.blobWait = max(n, model.MaxBlobSize), max(wait, 0)
@@ -148,19 +143,24 @@ func blobClient(c echo.Context) string {
 	return "addr:" + clientAddr(c.Request())
 }
 
-// reserve reserves for client the size of blob h (size when known, > 0)
-// before it is read; it returns the bytes reserved. It waits at most
-// m.wait in all: the budget gets what is left of it after the client's
-// share (before, each waited m.wait, so a request could wait twice it).
-func (m *blobMemory) reserve(ctx context.Context, client string, h [32]byte, size int64) (int64, error) {
+// knownSize returns the size of blob h remembered from an earlier read,
+// 0 when none is.
+func (m *blobMemory) knownSize(h [32]byte) int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.sizes[h]
+}
+
+// reserve reserves for client the size of a blob before it is read (size
+// when known, > 0; else the largest a blob may be, model.MaxBlobSize, so
+// that the bytes read are counted whatever they turn out to be); it
+// returns the bytes reserved. It waits at most m.wait in all: the budget
+// gets what is left of it after the client's share (before, each waited
+// m.wait, so a request could wait twice it).
+func (m *blobMemory) reserve(ctx context.Context, client string, size int64) (int64, error) {
 	deadline := time.Now().Add(m.wait)
-	if size <= 0 {
-		m.mu.Lock()
-		size = m.sizes[h]
-		m.mu.Unlock()
-	}
 	if size <= 0 || size > model.MaxBlobSize {
-		size = firstBlobReserve
+		size = model.MaxBlobSize
 	}
 	if err := m.shares.TakeWithin(ctx, client, size, m.wait); err != nil {
 		if errors.Is(err, bytebudget.ErrFull) {

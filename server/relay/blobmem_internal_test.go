@@ -29,7 +29,7 @@ func TestBlobWaitOneDeadline(t *testing.T) {
 	freed := time.AfterFunc(wait*8/10, func() { m.shares.Give(client, m.shares.Max()) })
 	defer freed.Stop()
 	start := time.Now()
-	_, err := m.reserve(context.Background(), client, [32]byte{1}, 1<<20)
+	_, err := m.reserve(context.Background(), client, 1<<20)
 	took := time.Since(start)
 	if !errors.Is(err, ErrBusy) {
 		t.Fatalf("reserve: %v, want ErrBusy", err)

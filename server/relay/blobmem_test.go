@@ -82,9 +82,9 @@ func TestRelayBlobMemory(t *testing.T) {
 		t.Errorf("peak %d bytes, want %d (budget %d)", peak, 2*size, model.MaxBlobSize)
 	}
 
-	// By hash, the header's size is not known before its first read:
-	// it reserves 1 MiB, then only its own size, so a chunk fits
-	// beside it. Its second request reserves its size.
+	// By hash, the header's size comes from the manifest that lists
+	// it: it reserves only its own size, so a chunk fits beside it, on
+	// its first request and its second.
 	w.gate = make(chan struct{})
 	h := crypto.BlobHash(e.pub.header)
 	for range 2 {
@@ -233,5 +233,77 @@ func TestRelayBlobMemoryFirstReads(t *testing.T) {
 		if code != http.StatusOK {
 			t.Errorf("blob %d: %d", i, code)
 		}
+	}
+}
+
+// TestRelayBlobMemoryBigFirstReads: concurrent first reads by hash of
+// blobs over 1 MiB never hold more than the budget counts, nor more than
+// the budget: each read is watched as it returns its bytes. Before, a
+// first read reserved 1 MiB and grew to the blob's size only after
+// reading it, so five 6 MiB reads under a 16 MiB budget held 30 MiB
+// while 5 MiB were counted. A blob no manifest lists is reserved at the
+// largest a blob may be, then settled to its size.
+func TestRelayBlobMemoryBigFirstReads(t *testing.T) {
+	const size, n = 6 << 20, 5
+	e := startRelay(t, n, size, func(o relay.Options) relay.Options { return o.WithBlobMemory(model.MaxBlobSize, 0) })
+	var (
+		mu               sync.Mutex
+		reading, maxOver int64 // bytes read and not yet counted, the most reads held beyond the count
+		maxReading       int64
+	)
+	e.srv.WrapBlobRead(func(next func(context.Context, [32]byte) ([]byte, error)) func(context.Context, [32]byte) ([]byte, error) {
+		return func(ctx context.Context, h [32]byte) ([]byte, error) {
+			b, err := next(ctx, h)
+			mu.Lock()
+			defer mu.Unlock()
+			reading += int64(len(b))
+			held, _, _ := e.srv.BlobMemory()
+			maxOver = max(maxOver, reading-held)
+			maxReading = max(maxReading, reading)
+			reading -= int64(len(b))
+			return b, err
+		}
+	})
+	orphan := make([]byte, 3<<20)
+	orphan[0] = 1
+	oh, err := e.srv.Catalog().PutBlob(t.Context(), orphan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The reads return at once: the requests are held after their
+	// answers, holding their blobs, until the gate opens.
+	w := &gatedWriter{arrived: make(chan struct{}, n+2), gate: make(chan struct{})}
+	e.srv.SetAccessWriter(w)
+	var wg sync.WaitGroup
+	res := make([]response, n)
+	for i := range res {
+		h := crypto.BlobHash(e.pub.chunks[i])
+		wg.Go(func() { res[i] = e.do(t, "GET", "/v1/blobs/"+hex.EncodeToString(h[:]), nil, e.token) })
+	}
+	waitServed(e, w, 2)
+	close(w.gate)
+	wg.Wait()
+	var ok int
+	for i, r := range res {
+		switch {
+		case r.code == http.StatusOK && string(r.body) == string(e.pub.chunks[i]):
+			ok++
+		case r.code == http.StatusServiceUnavailable && r.header.Get("Retry-After") == "1":
+		default:
+			t.Errorf("blob %d: %d (%d bytes)", i, r.code, len(r.body))
+		}
+	}
+	if ok < 2 {
+		t.Errorf("%d of %d first reads served, want at least the 2 that fit", ok, n)
+	}
+	for range 2 {
+		if r := e.do(t, "GET", "/v1/blobs/"+hex.EncodeToString(oh[:]), nil, e.token); r.code != http.StatusOK || len(r.body) != len(orphan) {
+			t.Errorf("blob no manifest lists: %d (%d bytes)", r.code, len(r.body))
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if maxOver > 0 || maxReading > model.MaxBlobSize {
+		t.Errorf("reads held up to %d bytes, %d more than the budget counted (budget %d), want none uncounted", maxReading, maxOver, model.MaxBlobSize)
 	}
 }

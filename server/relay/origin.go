@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -17,6 +18,7 @@ import (
 	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/server/access"
+	"github.com/segue-fm/segue/server/catalog"
 )
 
 // Cache-Control values of the audio origin (see docs/ARCHITECTURE.md §4).
@@ -117,16 +119,60 @@ func (s *Server) streamManifest(ctx context.Context, c echo.Context) ([]byte, [3
 	if err != nil {
 		return nil, [32]byte{}, nil, err
 	}
-	h := sha256.Sum256(env)
-	if m := s.mans.get(h); m != nil {
-		return env, h, m, nil
-	}
-	m, err := s.openManifest(env)
+	h, m, err := s.cachedManifest(env)
 	if err != nil {
 		return nil, h, nil, fmt.Errorf("open manifest %s/%s: %w", id, tier, err)
 	}
-	s.mans.put(h, m)
 	return env, h, m, nil
+}
+
+// cachedManifest returns the SHA-256 of the signed envelope env and its
+// verified manifest, from the manifest cache when it holds it. The
+// manifest is shared: do not modify it.
+func (s *Server) cachedManifest(env []byte) ([32]byte, *model.Manifest, error) {
+	h := sha256.Sum256(env)
+	if m := s.mans.get(h); m != nil {
+		return h, m, nil
+	}
+	m, err := s.openManifest(env)
+	if err != nil {
+		return h, nil, err
+	}
+	s.mans.put(h, m)
+	return h, m, nil
+}
+
+// manifestBlobSize returns the size of blob h as a published manifest
+// lists it (the streams the catalog's aud/ref/ index names for h), or 0
+// when no manifest does: a blob no stream references (replaced by a
+// re-publication, not yet published) or none at all.
+func (s *Server) manifestBlobSize(ctx context.Context, h [32]byte) (int64, error) {
+	refs, err := s.cat.BlobStreams(ctx, h)
+	if err != nil {
+		return 0, err
+	}
+	for _, r := range refs {
+		env, err := s.cat.Manifest(ctx, r.Track, r.Tier)
+		if errors.Is(err, catalog.ErrNotFound) {
+			continue // taken down since the index was read
+		}
+		if err != nil {
+			return 0, err
+		}
+		_, m, err := s.cachedManifest(env)
+		if err != nil {
+			return 0, fmt.Errorf("open manifest %s/%s: %w", r.Track, r.Tier, err)
+		}
+		if m.Header.SHA256 == h {
+			return m.Header.Size, nil
+		}
+		for _, c := range m.Chunks {
+			if c.Blob.SHA256 == h {
+				return c.Blob.Size, nil
+			}
+		}
+	}
+	return 0, nil
 }
 
 // manifest handles GET/HEAD /v1/audio/:track/:tier/manifest.
@@ -184,11 +230,20 @@ func (s *Server) blob(c echo.Context) error {
 func (s *Server) serveBlob(c echo.Context, h [32]byte, size int64, cache string, rec access.Record) error {
 	ctx := c.Request().Context()
 	client := blobClient(c)
-	held, err := s.blobMem.reserve(ctx, client, h, size)
+	if size <= 0 {
+		size = s.blobMem.knownSize(h)
+	}
+	if size <= 0 {
+		var err error
+		if size, err = s.manifestBlobSize(ctx, h); err != nil {
+			return err
+		}
+	}
+	held, err := s.blobMem.reserve(ctx, client, size)
 	if err != nil {
 		return err
 	}
-	b, err := s.cat.Blob(ctx, h)
+	b, err := s.readBlob(ctx, h)
 	if err != nil {
 		s.blobMem.release(client, held)
 		return err

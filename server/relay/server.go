@@ -35,20 +35,22 @@ var ErrStarted = errors.New("relay: already started")
 // Start/ListenAndServe or embed Handler in another http.Server. Close
 // releases the data directory.
 type Server struct {
-	opts   Options
-	log    *slog.Logger
-	now    func() time.Time
-	st     store.Store
-	cat    *catalog.Catalog
-	catPub ed25519.PublicKey
-	signer ed25519.PrivateKey // catalog key: signs device certificates
-	closer func() error
-	acc    *accounts
-	met    *metrics
-	e      *echo.Echo
-	v1     *DeviceRoutes // the /v1 routes behind Auth (routes.go)
-	mans   *manifestCache
-	meta   *metaCache
+	opts Options
+	log  *slog.Logger
+	now  func() time.Time
+	st   store.Store
+	cat  *catalog.Catalog
+	// readBlob reads a blob by its hash: cat.Blob (tests watch it).
+	readBlob func(ctx context.Context, h [32]byte) ([]byte, error)
+	catPub   ed25519.PublicKey
+	signer   ed25519.PrivateKey // catalog key: signs device certificates
+	closer   func() error
+	acc      *accounts
+	met      *metrics
+	e        *echo.Echo
+	v1       *DeviceRoutes // the /v1 routes behind Auth (routes.go)
+	mans     *manifestCache
+	meta     *metaCache
 	// blobMem bounds the blob bodies being served (WithBlobMemory).
 	blobMem *blobMemory
 	logged  atomic.Uint64 // requests seen by the access log sampler
@@ -101,19 +103,20 @@ func NewWithDataDir(dd *catalog.DataDir, opts Options) *Server {
 // signer; closer releases them on Close.
 func newServer(st store.Store, cat *catalog.Catalog, signer ed25519.PrivateKey, closer func() error, opts Options) *Server {
 	s := &Server{
-		opts:    opts,
-		log:     opts.logger,
-		now:     opts.now,
-		st:      st,
-		cat:     cat,
-		catPub:  signer.Public().(ed25519.PublicKey),
-		signer:  signer,
-		closer:  closer,
-		acc:     newAccounts(st, opts),
-		met:     newMetrics(),
-		mans:    newManifestCache(4096),
-		blobMem: newBlobMemory(opts),
-		meta:    newMetaCache(metaCacheBytes, cat.Generation),
+		opts:     opts,
+		log:      opts.logger,
+		now:      opts.now,
+		st:       st,
+		cat:      cat,
+		readBlob: cat.Blob,
+		catPub:   signer.Public().(ed25519.PublicKey),
+		signer:   signer,
+		closer:   closer,
+		acc:      newAccounts(st, opts),
+		met:      newMetrics(),
+		mans:     newManifestCache(4096),
+		blobMem:  newBlobMemory(opts),
+		meta:     newMetaCache(metaCacheBytes, cat.Generation),
 
 		longLived: map[string]bool{},
 	}
