@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -221,18 +222,34 @@ func (e *Engine) Unblock(ctx context.Context, user model.UserID) error {
 }
 
 // Users lists one of the account's user sets: "follows", "followers",
-// "friends" or "blocks".
+// "friends" or "blocks", ascending, the whole of it: it reads every page
+// of the relay's list (api.MaxUserListLimit names a page).
 func (e *Engine) Users(ctx context.Context, set string) ([]model.UserID, error) {
 	switch set {
 	case "follows", "followers", "friends", "blocks":
 	default:
 		return nil, fmt.Errorf("core: unknown user set %q", set)
 	}
-	var out api.UserList
-	if err := e.gatedCall(ctx, http.MethodGet, "/v1/"+set, nil, &out); err != nil {
-		return nil, err
+	all := []model.UserID{}
+	cursor := ""
+	for {
+		q := url.Values{"limit": {strconv.Itoa(api.MaxUserListLimit)}}
+		if cursor != "" {
+			q.Set("cursor", cursor)
+		}
+		var out api.UserList
+		if err := e.gatedCall(ctx, http.MethodGet, "/v1/"+set+"?"+q.Encode(), nil, &out); err != nil {
+			return nil, err
+		}
+		all = append(all, out.Users...)
+		if out.Next == "" {
+			return all, nil
+		}
+		if out.Next == cursor || len(out.Users) == 0 {
+			return nil, fmt.Errorf("core: list %s: the relay's next page does not advance", set)
+		}
+		cursor = out.Next
 	}
-	return out.Users, nil
 }
 
 // Profile returns user's profile as this account sees it.

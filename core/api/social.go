@@ -14,10 +14,26 @@ const (
 )
 
 // UserList is the answer of GET /v1/follows, /v1/followers, /v1/friends
-// and /v1/blocks: user names in ascending order.
+// and /v1/blocks: one page of user names in ascending order, at most the
+// request's limit query parameter (1 to MaxUserListLimit, default
+// DefaultUserListLimit). Next, when set, is the opaque cursor of the
+// following page (the request's cursor query parameter); the last page
+// has none.
 type UserList struct {
 	Users []model.UserID `json:"users"`
+	Next  string         `json:"next,omitempty"`
 }
+
+// Page sizes of the user lists (UserList).
+const (
+	// DefaultUserListLimit is a page's size when the request sets no
+	// limit.
+	DefaultUserListLimit = 1000
+	// MaxUserListLimit is the largest limit a request may set: the
+	// most users one may follow (5,000 by default), so that list is
+	// one page.
+	MaxUserListLimit = 5000
+)
 
 // ProfileSettings is the body of PUT /v1/profile: the caller's public
 // display name and privacy settings. A nil field is left unchanged.

@@ -105,6 +105,23 @@ func (x *friendIndex) friends(user model.UserID) ([]model.UserID, bool) {
 	return intersect(x.fo[user], x.fi[user]), true
 }
 
+// page returns a page of user's followers (followers true) or followees
+// after after, at most limit (pageOf), and false when the index is off
+// or not built.
+func (x *friendIndex) page(user model.UserID, followers bool, after model.UserID, limit int) ([]model.UserID, bool, bool) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	if !x.loaded || x.off {
+		return nil, false, false
+	}
+	l := x.fo[user]
+	if followers {
+		l = x.fi[user]
+	}
+	p, more := pageOf(l, after, limit)
+	return p, more, true
+}
+
 // counts returns how many users follow user and how many user follows,
 // and false when the index is off or not built.
 func (x *friendIndex) counts(user model.UserID) (followers, following int, ok bool) {

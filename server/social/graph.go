@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -34,6 +35,9 @@ var (
 	// ErrBadProfile: a display name that is too long or not printable
 	// UTF-8 (400).
 	ErrBadProfile = fmt.Errorf("social: bad profile: %w", relay.ErrBadRequest)
+	// ErrBadPage: a user list's limit outside 1 to api.MaxUserListLimit,
+	// or a cursor the relay did not give (400).
+	ErrBadPage = fmt.Errorf("social: bad page: %w", relay.ErrBadRequest)
 )
 
 // MaxDisplayName bounds a display name in bytes.
@@ -289,6 +293,65 @@ func (s *Service) users(ctx context.Context, prefix []byte) ([]model.UserID, err
 		return nil
 	})
 	return out, err
+}
+
+// usersPage lists the last key components under prefix that sort after
+// after ("": from the first), ascending, at most limit of them, and
+// reports whether more follow. The scan starts at the prefix's first key
+// (the store has no seek), so a page deep in a long list costs the keys
+// before it: the lists the friends index holds come from it instead.
+func (s *Service) usersPage(ctx context.Context, prefix []byte, after model.UserID, limit int) ([]model.UserID, bool, error) {
+	out := []model.UserID{}
+	more := false
+	err := s.st.Iterate(ctx, prefix, false, func(k, _ []byte) error {
+		name := k[len(prefix):]
+		if after != "" && bytes.Compare(name, []byte(after)) <= 0 {
+			return nil
+		}
+		if len(out) == limit {
+			more = true
+			return store.ErrStop
+		}
+		out = append(out, model.UserID(name))
+		return nil
+	})
+	return out, more, err
+}
+
+// pageOf returns the names of the ascending list l that sort after after
+// ("": from the first), at most limit of them (a copy), and whether more
+// follow.
+func pageOf(l []model.UserID, after model.UserID, limit int) ([]model.UserID, bool) {
+	i := 0
+	if after != "" {
+		j, found := slices.BinarySearch(l, after)
+		if found {
+			j++
+		}
+		i = j
+	}
+	end := min(len(l), i+limit)
+	return append([]model.UserID{}, l[i:end]...), end < len(l)
+}
+
+// followPage is one page of the users me follows (followers: of those
+// who follow me), after after, at most limit (see pageOf): from the
+// friends index, or the store while the index is off.
+func (s *Service) followPage(ctx context.Context, me model.UserID, followers bool, after model.UserID, limit int) ([]model.UserID, bool, error) {
+	if p, more, ok := s.graph.page(me, followers, after, limit); ok {
+		return p, more, nil
+	}
+	if err := s.LoadGraph(ctx); err != nil {
+		return nil, false, err
+	}
+	if p, more, ok := s.graph.page(me, followers, after, limit); ok {
+		return p, more, nil
+	}
+	prefix := followPrefix(me)
+	if followers {
+		prefix = followerPrefix(me)
+	}
+	return s.usersPage(ctx, prefix, after, limit)
 }
 
 // Following lists the users me follows.

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/ed25519"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -112,10 +113,23 @@ func (s *Service) Mount(r *relay.Server) {
 	r.Mount(func(v1 *relay.DeviceRoutes) {
 		v1.POST("/follows/:user", s.followH)
 		v1.DELETE("/follows/:user", s.unfollowH)
-		v1.GET("/follows", s.listH(s.Following))
-		v1.GET("/followers", s.listH(s.Followers))
-		v1.GET("/friends", s.listH(s.Friends))
-		v1.GET("/blocks", s.listH(s.Blocks))
+		v1.GET("/follows", s.listH(func(ctx context.Context, me, after model.UserID, limit int) ([]model.UserID, bool, error) {
+			return s.followPage(ctx, me, false, after, limit)
+		}))
+		v1.GET("/followers", s.listH(func(ctx context.Context, me, after model.UserID, limit int) ([]model.UserID, bool, error) {
+			return s.followPage(ctx, me, true, after, limit)
+		}))
+		v1.GET("/friends", s.listH(func(ctx context.Context, me, after model.UserID, limit int) ([]model.UserID, bool, error) {
+			f, err := s.Friends(ctx, me)
+			if err != nil {
+				return nil, false, err
+			}
+			p, more := pageOf(f, after, limit)
+			return p, more, nil
+		}))
+		v1.GET("/blocks", s.listH(func(ctx context.Context, me, after model.UserID, limit int) ([]model.UserID, bool, error) {
+			return s.usersPage(ctx, blockPrefix(me), after, limit)
+		}))
 		v1.POST("/blocks/:user", s.blockH)
 		v1.DELETE("/blocks/:user", s.unblockH)
 		v1.GET("/users/:user", s.profileH)
@@ -207,19 +221,53 @@ func (s *Service) unfollowH(c echo.Context) error { return s.graphH(s.Unfollow)(
 func (s *Service) blockH(c echo.Context) error    { return s.graphH(s.Block)(c) }
 func (s *Service) unblockH(c echo.Context) error  { return s.graphH(s.Unblock)(c) }
 
-func (s *Service) listH(list func(context.Context, model.UserID) ([]model.UserID, error)) echo.HandlerFunc {
+// listH serves one page of a user list (api.UserList): the query's
+// limit (1 to api.MaxUserListLimit, default api.DefaultUserListLimit)
+// users after its cursor, the last name of the page before, base64url
+// encoded; the answer's next is the cursor of the page after, absent on
+// the last page.
+func (s *Service) listH(page func(ctx context.Context, me, after model.UserID, limit int) ([]model.UserID, bool, error)) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		me, err := caller(c)
 		if err != nil {
 			return err
 		}
-		users, err := list(c.Request().Context(), me)
+		after, limit, err := pageParams(c)
 		if err != nil {
 			return err
 		}
+		users, more, err := page(c.Request().Context(), me, after, limit)
+		if err != nil {
+			return err
+		}
+		out := api.UserList{Users: users}
+		if more && len(users) > 0 {
+			out.Next = base64.RawURLEncoding.EncodeToString([]byte(users[len(users)-1]))
+		}
 		c.Response().Header().Set("Cache-Control", "no-store")
-		return c.JSON(http.StatusOK, api.UserList{Users: users})
+		return c.JSON(http.StatusOK, out)
 	}
+}
+
+// pageParams parses a user list's limit and cursor query parameters.
+func pageParams(c echo.Context) (model.UserID, int, error) {
+	limit := api.DefaultUserListLimit
+	if v := c.QueryParam("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > api.MaxUserListLimit {
+			return "", 0, fmt.Errorf("%w: limit %s, want 1 to %d", ErrBadPage, relay.QuoteInput(v), api.MaxUserListLimit)
+		}
+		limit = n
+	}
+	v := c.QueryParam("cursor")
+	if v == "" {
+		return "", limit, nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(v)
+	if err != nil || !userRE.Match(b) {
+		return "", 0, fmt.Errorf("%w: cursor %s is not one the relay gave", ErrBadPage, relay.QuoteInput(v))
+	}
+	return model.UserID(b), limit, nil
 }
 
 // Profile returns them's profile as me sees it: ErrNoUser when them does
