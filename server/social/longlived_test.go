@@ -2,6 +2,7 @@ package social_test
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -88,6 +89,25 @@ func TestLongLivedBudget(t *testing.T) {
 	}
 	if code := dialSync(ada.Token()); code != http.StatusServiceUnavailable {
 		t.Fatalf("a sync session past the budget: %d, want 503", code)
+	}
+	// The refusal is the relay's JSON error body, as every relay error
+	// (it was plain text): TestRefusalsAreJSON (sync/relaysync) has the
+	// other refusals.
+	req, err := http.NewRequestWithContext(t.Context(), "GET", r.URL+"/v1/sync", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header = http.Header{"Authorization": {"Bearer " + ada.Token()}, "Connection": {"Upgrade"}, "Upgrade": {"websocket"},
+		"Sec-Websocket-Version": {"13"}, "Sec-Websocket-Key": {"dGhlIHNhbXBsZSBub25jZQ=="}}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Content-Type") != "application/json" ||
+		resp.Header.Get("Retry-After") != "10" || !strings.Contains(string(body), `{"error":"relaysync: too many long-lived connections, retry in 10 s"}`) {
+		t.Fatalf("sync refusal: %d %q Retry-After %q: %s", resp.StatusCode, resp.Header.Get("Content-Type"), resp.Header.Get("Retry-After"), body)
 	}
 	if code, _ := get("/healthz", ""); code != http.StatusOK {
 		t.Fatalf("/healthz with the budget spent: %d", code)
