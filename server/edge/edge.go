@@ -461,22 +461,7 @@ func (e *Edge) get(ctx context.Context, path, tok string, limit int64, c *call) 
 	}
 	if c != nil && n > 0 {
 		addr, _ := ctx.Value(clientKey{}).(string)
-		if addr != "" {
-			if err := e.shares.Take(ctx, addr, n); err != nil {
-				if errors.Is(err, bytebudget.ErrFull) {
-					e.shareRefused.Add(1)
-					return 0, nil, nil, fmt.Errorf("%w: client %s: %w", ErrBusy, addr, err)
-				}
-				return 0, nil, nil, err
-			}
-		}
-		if err := e.inFlight.Acquire(ctx, n); err != nil {
-			if addr != "" {
-				e.shares.Give(addr, n)
-			}
-			if errors.Is(err, bytebudget.ErrFull) {
-				return 0, nil, nil, fmt.Errorf("%w: %w", ErrBusy, err)
-			}
+		if err := e.reserve(ctx, addr, n); err != nil {
 			return 0, nil, nil, err
 		}
 		c.held, c.addr = n, addr
@@ -599,4 +584,32 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 	hdr.Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
 	w.Write(append(body, '\n'))
+}
+
+// reserve takes n bytes of the in-flight budget for a miss of client
+// addr ("": no client share), waiting at most the in-flight wait in all:
+// the budget gets what is left of it after the client's share (before,
+// each waited the whole wait, so a miss could wait twice it). It
+// returns an error wrapping ErrBusy when no room came.
+func (e *Edge) reserve(ctx context.Context, addr string, n int64) error {
+	deadline := time.Now().Add(e.opts.inFlightWait)
+	if addr != "" {
+		if err := e.shares.TakeWithin(ctx, addr, n, e.opts.inFlightWait); err != nil {
+			if errors.Is(err, bytebudget.ErrFull) {
+				e.shareRefused.Add(1)
+				return fmt.Errorf("%w: client %s: %w", ErrBusy, addr, err)
+			}
+			return err
+		}
+	}
+	if err := e.inFlight.AcquireWithin(ctx, n, time.Until(deadline)); err != nil {
+		if addr != "" {
+			e.shares.Give(addr, n)
+		}
+		if errors.Is(err, bytebudget.ErrFull) {
+			return fmt.Errorf("%w: %w", ErrBusy, err)
+		}
+		return err
+	}
+	return nil
 }

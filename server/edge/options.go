@@ -143,10 +143,11 @@ func (o Options) WithMaxBlobSize(n int64) Options { o.maxBlob = n; return o }
 // its caches: a fetch from the parent reserves its Content-Length from n
 // before it reads a byte of the body, and holds it until every request
 // that shared the fetch has written its answer. A fetch that finds too
-// little room waits up to wait for it, then its requests are answered 503
-// with Retry-After (ErrBusy); wait 0 never waits. n must be at least the
-// largest blob (WithMaxBlobSize). Default 128 MiB (DefaultInFlightBytes)
-// and 2 s (DefaultInFlightWait).
+// little room waits up to wait for it in all (its client's share,
+// WithInFlightPerClient, and the budget together), then its requests are
+// answered 503 with Retry-After (ErrBusy); wait 0 never waits. n must be
+// at least the largest blob (WithMaxBlobSize). Default 128 MiB
+// (DefaultInFlightBytes) and 2 s (DefaultInFlightWait).
 func (o Options) WithInFlightBytes(n int64, wait time.Duration) Options {
 	o.inFlight, o.inFlightWait = n, wait
 	return o
