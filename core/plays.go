@@ -100,3 +100,12 @@ func (s historySource) Ack(ctx context.Context, upTo uint64, keep ...uint64) err
 	defer done()
 	return s.h.q.Ack(ctx, upTo, keep...)
 }
+
+func (s historySource) AckEntries(ctx context.Context, batch []HistoryEntry, keep ...uint64) error {
+	ctx, done, err := s.h.calls.enter(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	return s.h.q.AckEntries(ctx, batch, keep...)
+}

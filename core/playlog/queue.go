@@ -241,9 +241,64 @@ func (q *Queue) Len(ctx context.Context) (int, error) {
 	return n, nil
 }
 
+// AckEntries removes the entries of batch (as List returned them, once
+// uploaded) but those whose sequence number is in keep, in one
+// transaction, by key: nothing is read or decoded but an entry listed
+// with Err set, which is moved under BadPrefix as it is stored (when it
+// is still there), and the high-water mark (MarkKey). Upload
+// acknowledges its batches so.
+func (q *Queue) AckEntries(ctx context.Context, batch []Entry, keep ...uint64) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if err := q.load(ctx); err != nil {
+		return err
+	}
+	err := q.st.Update(ctx, func(tx store.Txn) error {
+		for _, e := range batch {
+			if slices.Contains(keep, e.Seq) {
+				continue
+			}
+			k := Key(e.Seq)
+			if e.Err != nil {
+				switch v, err := tx.Get(k); {
+				case err == nil:
+					if err := tx.Set(badKey(e.Seq), v); err != nil {
+						return err
+					}
+				case !errors.Is(err, store.ErrNotFound):
+					return err
+				}
+			}
+			if err := tx.Delete(k); err != nil {
+				return err
+			}
+		}
+		return q.raiseMark(tx)
+	})
+	if err != nil {
+		return fmt.Errorf("ack play history: %w", err)
+	}
+	return nil
+}
+
+// raiseMark records in tx the highest number q issued at MarkKey when it
+// is above the one stored: the mark only rises, as another process may
+// have issued more. q.mu is held.
+func (q *Queue) raiseMark(tx store.Txn) error {
+	m, ok, err := highest(tx)
+	if err != nil {
+		return err
+	}
+	if q.next > 0 && (!ok || q.next-1 > m) {
+		return tx.Set(MarkKey, binary.BigEndian.AppendUint64(nil, q.next-1))
+	}
+	return nil
+}
+
 // Ack removes every entry with a sequence number ≤ upTo (once uploaded)
 // but those in keep, in one transaction; an entry that does not decode is
-// moved under BadPrefix instead.
+// moved under BadPrefix instead. It reads and decodes every entry up to
+// upTo; AckEntries, when the batch is known, reads none.
 func (q *Queue) Ack(ctx context.Context, upTo uint64, keep ...uint64) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -284,15 +339,7 @@ func (q *Queue) Ack(ctx context.Context, upTo uint64, keep ...uint64) error {
 				return err
 			}
 		}
-		// The mark only rises: another process may have issued more.
-		m, ok, err := highest(tx)
-		if err != nil {
-			return err
-		}
-		if q.next > 0 && (!ok || q.next-1 > m) {
-			return tx.Set(MarkKey, binary.BigEndian.AppendUint64(nil, q.next-1))
-		}
-		return nil
+		return q.raiseMark(tx)
 	})
 	if err != nil {
 		return fmt.Errorf("ack play history: %w", err)

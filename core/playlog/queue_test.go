@@ -1,9 +1,14 @@
 package playlog_test
 
 import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/core/playlog"
 	"github.com/segue-fm/segue/store"
@@ -51,5 +56,101 @@ func TestSharedQueueAcrossTabs(t *testing.T) {
 	}
 	if len(es) != 2 || es[0].Event.EventID != "b3" || es[1].Event.EventID != "a3" {
 		t.Fatalf("queued after the ack: %+v, want b3 then a3", es)
+	}
+}
+
+// countingStore is a store.Store whose Updates record the keys their
+// transactions read, write and delete, and how many iterations they run.
+type countingStore struct {
+	store.Store
+	gets, sets, dels []string
+	iterations       int
+}
+
+type countingTxn struct {
+	store.Txn
+	s *countingStore
+}
+
+func (s *countingStore) Update(ctx context.Context, fn func(store.Txn) error) error {
+	return s.Store.Update(ctx, func(tx store.Txn) error { return fn(countingTxn{tx, s}) })
+}
+
+func (t countingTxn) Get(k []byte) ([]byte, error) {
+	t.s.gets = append(t.s.gets, string(k))
+	return t.Txn.Get(k)
+}
+
+func (t countingTxn) Set(k, v []byte) error {
+	t.s.sets = append(t.s.sets, string(k))
+	return t.Txn.Set(k, v)
+}
+
+func (t countingTxn) Delete(k []byte) error {
+	t.s.dels = append(t.s.dels, string(k))
+	return t.Txn.Delete(k)
+}
+
+func (t countingTxn) Iterate(p []byte, rev bool, fn func(k, v []byte) error) error {
+	t.s.iterations++
+	return t.Txn.Iterate(p, rev, fn)
+}
+
+// TestUploadAcksByKey: Upload acknowledges a batch by its keys: the
+// acknowledging transaction deletes exactly the batch's entries, reads
+// only the damaged one (to set it aside under BadPrefix, unchanged) and
+// the mark, and iterates nothing. Before, Ack iterated the queue up to
+// the batch's last number inside its transaction, reading and decoding
+// every entry a second time.
+func TestUploadAcksByKey(t *testing.T) {
+	ctx := t.Context()
+	mem := store.NewMemory()
+	q := playlog.New(mem)
+	for i := range 4 {
+		if _, err := q.Append(ctx, model.PlayEvent{EventID: fmt.Sprint(i), TrackID: "tr1", Tier: model.TierLow, Started: time.Unix(1e9, 0), Played: time.Second}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	damaged := []byte{0xff, 0x00}
+	if err := mem.Set(ctx, playlog.Key(1), damaged); err != nil {
+		t.Fatal(err)
+	}
+	cs := &countingStore{Store: mem}
+	q = playlog.New(cs)
+	u := playlog.Uploader{Device: "dev", Sign: func([]byte) []byte { return make([]byte, 64) }, Now: time.Now,
+		Post: func(_ context.Context, req api.PlaysRequest) (api.PlaysAnswer, error) {
+			var ans api.PlaysAnswer
+			for _, r := range req.Events {
+				ans.Results = append(ans.Results, api.PlayResult{Seq: r.Seq, Status: api.PlayAccepted})
+			}
+			return ans, nil
+		}}
+	sum, err := u.Upload(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Accepted != 3 || sum.Rejected[playlog.Undecodable] != 1 {
+		t.Fatalf("summary %+v; want 3 accepted, 1 undecodable", sum)
+	}
+	key := func(seq uint64) string { return string(playlog.Key(seq)) }
+	bad := string(playlog.BadPrefix) + string(playlog.Key(1)[len(playlog.Prefix):])
+	slices.Sort(cs.dels)
+	if want := []string{key(0), key(1), key(2), key(3)}; !slices.Equal(cs.dels, want) {
+		t.Errorf("deleted %q; want %q", cs.dels, want)
+	}
+	if want := []string{key(1), string(playlog.MarkKey)}; !slices.Equal(cs.gets, want) {
+		t.Errorf("read %q in the ack; want %q (the damaged entry, the mark)", cs.gets, want)
+	}
+	if want := []string{bad, string(playlog.MarkKey)}; !slices.Equal(cs.sets, want) {
+		t.Errorf("wrote %q; want %q", cs.sets, want)
+	}
+	if cs.iterations != 0 {
+		t.Errorf("the ack ran %d iterations; want none", cs.iterations)
+	}
+	if v, err := mem.Get(ctx, []byte(bad)); err != nil || !bytes.Equal(v, damaged) {
+		t.Errorf("set aside: %x, %v; want %x", v, err, damaged)
+	}
+	if n, err := q.Len(ctx); err != nil || n != 0 {
+		t.Errorf("%d queued, %v; want none", n, err)
 	}
 }

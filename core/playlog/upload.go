@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/segue-fm/segue/core/api"
@@ -53,7 +54,9 @@ type Summary struct {
 // of one).
 type Source interface {
 	List(ctx context.Context, from uint64, limit int) ([]Entry, error)
-	Ack(ctx context.Context, upTo uint64, keep ...uint64) error
+	// AckEntries removes the entries of batch, as List returned them,
+	// but those in keep (Queue.AckEntries).
+	AckEntries(ctx context.Context, batch []Entry, keep ...uint64) error
 }
 
 // Uploader is what Upload needs of the device: its id, its Ed25519
@@ -225,7 +228,11 @@ func (u Uploader) Upload(ctx context.Context, src Source) (Summary, error) {
 				sum.Rejected[x.status]++
 			}
 		}
-		if err := src.Ack(ctx, last, held...); err != nil {
+		done := hs
+		if i := slices.IndexFunc(hs, func(h Entry) bool { return h.Seq > last }); i >= 0 {
+			done = hs[:i]
+		}
+		if err := src.AckEntries(ctx, done, held...); err != nil {
 			return sum, err
 		}
 		if last == math.MaxUint64 {
