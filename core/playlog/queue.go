@@ -226,8 +226,33 @@ func (q *Queue) List(ctx context.Context, from uint64, limit int) ([]Entry, erro
 	return out, nil
 }
 
-// Len returns how many entries the queue holds.
+// Counter is a store.Store that counts the keys in a range without
+// reading them (wasm/idbstore.Store); Queue.Len uses it.
+type Counter interface {
+	// Count returns how many keys k the store holds with lo ≤ k < hi.
+	Count(ctx context.Context, lo, hi []byte) (int, error)
+}
+
+// countable is one past the highest sequence number Len counts with a
+// Counter: the keys of the entries below it are exactly the keys that
+// begin Prefix ‖ 0x00 (the store's other keys under Prefix, MarkKey and
+// the web player's old hist/<event id>, begin with a printable byte).
+const countable = 1 << 56
+
+// Len returns how many entries the queue holds, reading no value: with a
+// Counter store and every number issued below 2^56 (MarkKey and this
+// Queue's own), one count of a key range; else an iteration over the
+// keys.
 func (q *Queue) Len(ctx context.Context) (int, error) {
+	if c, ok := q.st.(Counter); ok {
+		n, ok, err := q.count(ctx, c)
+		if err != nil {
+			return 0, fmt.Errorf("count play history: %w", err)
+		}
+		if ok {
+			return n, nil
+		}
+	}
 	n := 0
 	err := q.st.Iterate(ctx, Prefix, false, func(k, _ []byte) error {
 		if _, ok := seqOf(k); ok {
@@ -293,6 +318,29 @@ func (q *Queue) raiseMark(tx store.Txn) error {
 		return tx.Set(MarkKey, binary.BigEndian.AppendUint64(nil, q.next-1))
 	}
 	return nil
+}
+
+// count is Len with a Counter; ok is false when a number at or above
+// countable was issued.
+func (q *Queue) count(ctx context.Context, c Counter) (n int, ok bool, err error) {
+	q.mu.Lock()
+	if err := q.load(ctx); err != nil {
+		q.mu.Unlock()
+		return 0, false, err
+	}
+	next := q.next
+	q.mu.Unlock()
+	switch b, err := q.st.Get(ctx, MarkKey); {
+	case err == nil && len(b) == 8:
+		next = max(next, binary.BigEndian.Uint64(b)+1)
+	case err != nil && !errors.Is(err, store.ErrNotFound):
+		return 0, false, err
+	}
+	if next == 0 || next > countable {
+		return 0, false, nil
+	}
+	n, err = c.Count(ctx, Key(0), Key(countable))
+	return n, err == nil, err
 }
 
 // Ack removes every entry with a sequence number ≤ upTo (once uploaded)

@@ -3,6 +3,7 @@ package playlog_test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"slices"
 	"testing"
@@ -152,5 +153,63 @@ func TestUploadAcksByKey(t *testing.T) {
 	}
 	if n, err := q.Len(ctx); err != nil || n != 0 {
 		t.Errorf("%d queued, %v; want none", n, err)
+	}
+}
+
+// countingMemory is a store.Memory with playlog.Counter, counting by
+// iteration, that records the calls of Count.
+type countingMemory struct {
+	*store.Memory
+	counts int
+}
+
+func (m *countingMemory) Count(ctx context.Context, lo, hi []byte) (int, error) {
+	m.counts++
+	n := 0
+	err := m.Iterate(ctx, nil, false, func(k, _ []byte) error {
+		if bytes.Compare(k, lo) >= 0 && bytes.Compare(k, hi) < 0 {
+			n++
+		}
+		return nil
+	})
+	return n, err
+}
+
+// TestLenWithCounter: with a playlog.Counter store, Len counts one key
+// range while every number issued is below 2^56, leaving out the mark and
+// the web player's old hist/<event id> entries, and falls back to an
+// iteration over the keys above it.
+func TestLenWithCounter(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		first  uint64 // the mark before the appends
+		counts int
+	}{
+		{"small numbers", 0, 1},
+		{"numbers past 2^56", 1 << 56, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := t.Context()
+			st := &countingMemory{Memory: store.NewMemory()}
+			if err := st.Set(ctx, playlog.MarkKey, binary.BigEndian.AppendUint64(nil, tc.first)); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.Set(ctx, []byte("hist/0123abcd-old-event"), []byte("{}")); err != nil {
+				t.Fatal(err)
+			}
+			q := playlog.NewShared(st)
+			for i := range 3 {
+				if _, err := q.Append(ctx, model.PlayEvent{EventID: fmt.Sprint(i), TrackID: "tr1", Tier: model.TierLow, Started: time.Unix(1e9, 0), Played: time.Second}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			n, err := playlog.NewShared(st).Len(ctx)
+			if err != nil || n != 3 {
+				t.Fatalf("Len = %d, %v; want 3", n, err)
+			}
+			if st.counts != tc.counts {
+				t.Fatalf("Count called %d times, want %d", st.counts, tc.counts)
+			}
+		})
 	}
 }

@@ -375,6 +375,25 @@ func (s *Store) Iterate(ctx context.Context, prefix []byte, reverse bool, fn fun
 	return stopped(s.iterate(ctx, prefix, reverse, nil, fn))
 }
 
+// Count returns how many keys k the database holds with lo ≤ k < hi, in
+// one IndexedDB request (IDBObjectStore.count): no key or value is copied
+// out, so counting the play queue (playlog.Queue.Len) costs the same
+// whatever it holds.
+func (s *Store) Count(ctx context.Context, lo, hi []byte) (int, error) {
+	if err := s.check(ctx); err != nil {
+		return 0, err
+	}
+	if bytes.Compare(lo, hi) >= 0 {
+		return 0, nil
+	}
+	rng := js.Global().Get("IDBKeyRange").Call("bound", toJS(lo), toJS(hi), false, true)
+	n, err := request(ctx, s.tx("readonly").Call("objectStore", objectStore).Call("count", rng))
+	if err != nil {
+		return 0, err
+	}
+	return n.Int(), nil
+}
+
 // Set implements store.Store.
 func (s *Store) Set(ctx context.Context, key, value []byte) error {
 	return s.Update(ctx, func(tx store.Txn) error { return tx.Set(key, value) })

@@ -4,11 +4,14 @@ package idbstore_test
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"sync"
 	"syscall/js"
 	"testing"
 	"time"
+
+	"github.com/fxamacker/cbor/v2"
 
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/core/playlog"
@@ -74,7 +77,22 @@ func TestQueueBatchReadsOnlyTheBatch(t *testing.T) {
 			}
 			return err
 		}, batch},
-		{"ack it", func() error { return q.Ack(ctx, playlog.MaxBatch-1) }, batch},
+		{"ack it", func() error {
+			es, err := q.List(ctx, 0, playlog.MaxBatch)
+			if err != nil {
+				return err
+			}
+			before := s.EntriesRead()
+			if err := q.AckEntries(ctx, es); err != nil {
+				return err
+			}
+			// At most the queue's first look for its newest entry (one
+			// chunk of 64): the ack itself reads none.
+			if n := s.EntriesRead() - before; n > 64 {
+				return fmt.Errorf("the ack by key read %d entries", n)
+			}
+			return nil
+		}, batch},
 		{"next number", func() error {
 			seq, err := q.Append(ctx, play("next"))
 			if err == nil && seq != queued {
@@ -97,6 +115,55 @@ func TestQueueBatchReadsOnlyTheBatch(t *testing.T) {
 		if n := s.EntriesRead() - before; n > c.most {
 			t.Errorf("%s read %d entries of %d queued, want at most %d", c.name, n, queued, c.most)
 		}
+	}
+}
+
+// TestQueueLenReadsNoValues: counting a queue of 20,000 plays (the
+// page's pendingPlays) gives 20,000, and one more after an append in
+// another store on the database (another tab), reading keys only: no
+// value is copied out of IndexedDB, let alone decoded. Before, Len
+// iterated the prefix with its values, 20,000 of them for each count.
+func TestQueueLenReadsNoValues(t *testing.T) {
+	ctx := t.Context()
+	const queued = 20_000
+	name := fmt.Sprintf("count-%d", dbs.Add(1))
+	s := open(t, name)
+	v, err := cbor.Marshal(play("ev"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Update(ctx, func(tx store.Txn) error {
+		for i := range uint64(queued) {
+			if err := tx.Set(playlog.Key(i), v); err != nil {
+				return err
+			}
+		}
+		return tx.Set(playlog.MarkKey, binary.BigEndian.AppendUint64(nil, queued-1))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := playlog.NewShared(s)
+	if _, err := playlog.NewShared(open(t, name)).Append(ctx, play("other tab")); err != nil {
+		t.Fatal(err)
+	}
+	// The first count also finds the queue's newest number (one chunk of
+	// 64 entries, once per Queue); the next reads nothing.
+	for i, most := range []int64{64, 0} {
+		before := s.EntriesRead()
+		start := time.Now()
+		n, err := q.Len(ctx)
+		took := time.Since(start)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != queued+1 {
+			t.Errorf("count %d: %d, want %d", i, n, queued+1)
+		}
+		if r := s.EntriesRead() - before; r > most {
+			t.Errorf("count %d read %d values, want at most %d", i, r, most)
+		}
+		t.Logf("count %d: %d plays in %v", i, n, took)
 	}
 }
 

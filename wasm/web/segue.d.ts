@@ -295,7 +295,7 @@ export interface Session {
    * be sent again.
    */
   uploadPlays(): Promise<PlayUpload>;
-  /** How many plays wait in this browser to be uploaded. */
+  /** How many plays wait in this browser to be uploaded (all tabs' plays: one IndexedDB count, no play read). */
   pendingPlays(): Promise<number>;
   close(): Promise<void>;
 }
