@@ -77,6 +77,8 @@ type Options struct {
 	// uploadRetry and uploadRetryMax bound the play uploader's waits
 	// (WithUploadRetry).
 	uploadRetry, uploadRetryMax time.Duration
+	// uploadLock, when not nil, is held by each upload (WithUploadLock).
+	uploadLock func(ctx context.Context) (release func(), err error)
 }
 
 // DefaultOptions returns fetch.DefaultDoer() (the browser's Fetch API

@@ -22,6 +22,19 @@ func (o Options) WithUploadRetry(first, most time.Duration) Options {
 	return o
 }
 
+// WithUploadLock sets a lock each play upload holds from before it reads
+// the queue until its last batch is acknowledged, shared with the other
+// engines on the same store (the page's tabs: segueweb passes a Web Lock,
+// idbstore.WebLock), so one batch is sent by one of them: lock waits for
+// the lock and returns its release. An upload that waited then finds
+// only what is still queued. Default nil: uploads are one at a time in
+// this Engine only, and two engines on one store may send a batch twice
+// (the relay answers the second duplicate).
+func (o Options) WithUploadLock(lock func(ctx context.Context) (release func(), err error)) Options {
+	o.uploadLock = lock
+	return o
+}
+
 // UploadPlays sends the play history to the relay (POST /v1/plays) as
 // the native engine does (playlog.Uploader.Upload): in batches of at most
 // playlog.MaxBatch events, each signed with this device's identity over
@@ -44,6 +57,13 @@ func (e *Engine) UploadPlays(ctx context.Context) (playlog.Summary, error) {
 func (e *Engine) uploadPlays(ctx context.Context, keepalive bool) (playlog.Summary, error) {
 	e.upMu.Lock()
 	defer e.upMu.Unlock()
+	if e.opts.uploadLock != nil {
+		release, err := e.opts.uploadLock(ctx)
+		if err != nil {
+			return playlog.Summary{Rejected: map[string]int{}}, fmt.Errorf("engine: take the upload lock: %w", err)
+		}
+		defer release()
+	}
 	if err := e.hist.adopt(ctx); err != nil {
 		return playlog.Summary{Rejected: map[string]int{}}, err
 	}

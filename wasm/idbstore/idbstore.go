@@ -414,7 +414,7 @@ func (s *Store) Update(ctx context.Context, fn func(tx store.Txn) error) error {
 	// The tabs of one origin share the database: their Updates are
 	// serialized too, so one's reads and writes are not interleaved with
 	// another's.
-	unlock, err := webLock(ctx, LockName(s.name))
+	unlock, err := WebLock(ctx, LockName(s.name))
 	if err != nil {
 		return err
 	}

@@ -12,12 +12,13 @@ import (
 // Set, Delete and Update of the database name holds while it runs.
 func LockName(name string) string { return "idbstore:" + name }
 
-// webLock takes the exclusive Web Lock name, shared by the tabs and
-// workers of the page's origin, and returns its release. Without the Web
-// Locks API (an old browser, a page not in a secure context) it takes
-// nothing and returns a no-op. When ctx ends first, the request is
-// withdrawn (or, if the lock was granted meanwhile, released).
-func webLock(ctx context.Context, name string) (release func(), err error) {
+// WebLock waits for the exclusive Web Lock name (navigator.locks), shared
+// by the tabs and workers of the page's origin, and returns its release.
+// Without the Web Locks API (an old browser, a page not in a secure
+// context) it takes nothing and returns a no-op. When ctx ends first, the
+// request is withdrawn (or, if the lock was granted meanwhile, released)
+// and ctx's error returned. The browser releases a lock whose tab closes.
+func WebLock(ctx context.Context, name string) (release func(), err error) {
 	nav := js.Global().Get("navigator")
 	if !nav.Truthy() || !nav.Get("locks").Truthy() {
 		return func() {}, nil

@@ -292,7 +292,9 @@ export interface Session {
    * Rejects when offline or signed out (the plays stay queued). rejected: plays the relay refused
    * for good, by reason (e.g. "unknown_track"; "undecodable": a play this browser stored damaged,
    * set aside unsent); held: plays dated after the relay's clock, kept to
-   * be sent again.
+   * be sent again. The tabs of the origin upload one at a time (Web Lock "plays-upload:<database>"):
+   * while another tab uploads, this call waits for it, then sends what is still queued (often
+   * nothing: the counts are then 0).
    */
   uploadPlays(): Promise<PlayUpload>;
   /** How many plays wait in this browser to be uploaded (all tabs' plays: one IndexedDB count, no play read). */

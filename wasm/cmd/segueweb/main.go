@@ -79,6 +79,7 @@ func open(_ js.Value, args []js.Value) any {
 		// (identity, token); memory stores when the page gives none.
 		var st store.Store = store.NewMemory()
 		var idb store.Store
+		eopts := engine.DefaultOptions().WithPlayer(popts).WithMarker(marker(out))
 		var ks crypto.KeyStore = &crypto.MemoryKeyStore{}
 		if len(args) > 2 && args[2].Type() == js.TypeObject {
 			if db := args[2].Get("database"); db.Type() == js.TypeString {
@@ -90,12 +91,16 @@ func open(_ js.Value, args []js.Value) any {
 				// commit per blob costs the audio output main-thread time);
 				// manifests, downloads and licenses persist.
 				idb, st = s, engine.NewSplit(s, store.NewMemory(), engine.CachePrefixes...)
+				// The tabs on this database upload its play queue one
+				// at a time: each batch is sent once.
+				upload := "plays-upload:" + db.String()
+				eopts = eopts.WithUploadLock(func(ctx context.Context) (func(), error) { return idbstore.WebLock(ctx, upload) })
 			}
 			if k := args[2].Get("keys"); k.Type() == js.TypeObject {
 				ks = jsKeyStore{k}
 			}
 		}
-		e, err := engine.Open(ctx, relay, st, ks, engine.DefaultOptions().WithPlayer(popts).WithMarker(marker(out)))
+		e, err := engine.Open(ctx, relay, st, ks, eopts)
 		if err != nil {
 			return nil, err
 		}
