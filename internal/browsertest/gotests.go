@@ -1,6 +1,7 @@
 package browsertest
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -20,8 +21,10 @@ import (
 // verbose output names mustPass as passed. The server serves a blank
 // page with Go's wasm_exec.js, the test binary, and whatever routes adds
 // (nil: none), so browser-only packages (IndexedDB, fetch) test
-// themselves in a real browser. It returns the tests' output.
-func RunGoTests(t testing.TB, dir, pkg, mustPass string, routes func(*http.ServeMux)) string {
+// themselves in a real browser. args are added to the test binary's
+// arguments (after -test.v), such as -test.bench; with mustPass "" only
+// the exit code is checked. It returns the tests' output.
+func RunGoTests(t testing.TB, dir, pkg, mustPass string, routes func(*http.ServeMux), args ...string) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "pkg.test.wasm")
 	cmd := exec.Command("go", "test", "-c", "-o", bin, pkg)
@@ -55,12 +58,16 @@ func RunGoTests(t testing.TB, dir, pkg, mustPass string, routes func(*http.Serve
 		Code int    `json:"code"`
 		Out  string `json:"out"`
 	}
+	argv, err := json.Marshal(append([]string{"pkg.test", "-test.v"}, args...))
+	if err != nil {
+		t.Fatal(err)
+	}
 	res, err := chromedp.Run(ctx, chromedp.Evaluate[result](`(async () => {
 		const out = [];
 		const log = console.log;
 		console.log = (...a) => { out.push(a.join(" ")); log(...a); };
 		const go = new Go();
-		go.argv = ["pkg.test", "-test.v"];
+		go.argv = `+string(argv)+`;
 		let code = -1;
 		go.exit = (c) => { code = c; };
 		const { instance } = await WebAssembly.instantiateStreaming(fetch("/test.wasm"), go.importObject);
@@ -71,7 +78,7 @@ func RunGoTests(t testing.TB, dir, pkg, mustPass string, routes func(*http.Serve
 		t.Fatalf("run %s's tests in Chromium: %v", pkg, err)
 	}
 	t.Logf("%s in Chromium:\n%s", pkg, res.Out)
-	if res.Code != 0 || !strings.Contains(res.Out, "--- PASS: "+mustPass) {
+	if res.Code != 0 || mustPass != "" && !strings.Contains(res.Out, "--- PASS: "+mustPass) {
 		t.Fatalf("%s's tests in Chromium exited %d (want 0 with %s passed)", pkg, res.Code, mustPass)
 	}
 	return res.Out

@@ -30,3 +30,18 @@ func TestIndexedDBConformance(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkIndexedDBAppend runs wasm/idbstore's BenchmarkAppend in
+// Chromium: play-queue appends per second with each Update holding the
+// database's Web Lock and without it, in the same run (its output is
+// logged; the figures are in docs/BENCHMARKS.md). Run it once:
+// -bench BenchmarkIndexedDBAppend -benchtime 1x.
+func BenchmarkIndexedDBAppend(b *testing.B) {
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		browsertest.RunGoTests(b, root, "./wasm/idbstore", "", nil, "-test.run=^$", "-test.bench=BenchmarkAppend", "-test.benchtime=500x", "-test.count=3")
+	}
+}

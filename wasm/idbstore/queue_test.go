@@ -19,7 +19,7 @@ import (
 	"github.com/segue-fm/segue/wasm/idbstore"
 )
 
-func open(t *testing.T, name string) *idbstore.Store {
+func open(t testing.TB, name string) *idbstore.Store {
 	t.Helper()
 	s, err := idbstore.Open(t.Context(), name)
 	if err != nil {
