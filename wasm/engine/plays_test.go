@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,6 +39,8 @@ type testNet struct {
 	posts int
 	// uploads are the uploads that reached the relay.
 	uploads []sentUpload
+	// onPost, when not nil, is called for each upload before it is sent.
+	onPost func()
 }
 
 // sentUpload is what the test network saw of an upload.
@@ -55,6 +58,9 @@ func (n *testNet) Do(req *http.Request) (*http.Response, error) {
 		return http.DefaultClient.Do(req)
 	}
 	n.mu.Lock()
+	if n.onPost != nil {
+		n.onPost()
+	}
 	m := n.mode
 	if m != netDown {
 		n.posts++
@@ -478,5 +484,57 @@ func TestSendPlaysOnHideKeepalive(t *testing.T) {
 	defer n.mu.Unlock()
 	if len(n.uploads) != 1 || n.uploads[0].keepalive {
 		t.Fatalf("SendPlays' uploads %+v; want one, not keepalive", n.uploads)
+	}
+}
+
+// TestUploadHoldsUploadLock: with Options.WithUploadLock, every upload
+// request is sent holding the lock (the page's tabs share it, a Web
+// Lock, so one of them sends a batch), and an upload whose lock is not
+// granted sends nothing and fails with the lock's error.
+func TestUploadHoldsUploadLock(t *testing.T) {
+	r := countingRelay(t)
+	var (
+		mu      sync.Mutex
+		held    bool
+		refuse  error
+		outside int // requests sent without the lock
+	)
+	lock := func(ctx context.Context) (func(), error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if refuse != nil {
+			return nil, refuse
+		}
+		held = true
+		return func() { mu.Lock(); held = false; mu.Unlock() }, nil
+	}
+	n := &testNet{onPost: func() {
+		mu.Lock()
+		if !held {
+			outside++
+		}
+		mu.Unlock()
+	}}
+	e, _ := webDevice(t, r, store.NewMemory(), n, "locked", engine.DefaultOptions().WithUploadLock(lock))
+	appendAll(t, e, plays(r, e.DeviceID(), 3))
+	if _, err := e.UploadPlays(t.Context()); err != nil || pending(t, e) != 0 {
+		t.Fatalf("upload: %v, %d queued; want all sent", err, pending(t, e))
+	}
+	mu.Lock()
+	without := outside
+	mu.Unlock()
+	if posted := n.sent(); posted == 0 || without != 0 {
+		t.Fatalf("%d of %d requests sent without the upload lock", without, posted)
+	}
+	mu.Lock()
+	refuse = errors.New("test lock: refused")
+	mu.Unlock()
+	appendAll(t, e, plays(r, e.DeviceID(), 4)[3:])
+	before := n.sent()
+	if _, err := e.UploadPlays(t.Context()); !errors.Is(err, refuse) {
+		t.Fatalf("upload without the lock: %v; want the lock's error", err)
+	}
+	if n.sent() != before || pending(t, e) != 1 {
+		t.Fatalf("sent %d requests, %d queued; want none sent, the play queued", n.sent()-before, pending(t, e))
 	}
 }
