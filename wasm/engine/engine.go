@@ -77,6 +77,8 @@ type Options struct {
 	// uploadRetry and uploadRetryMax bound the play uploader's waits
 	// (WithUploadRetry).
 	uploadRetry, uploadRetryMax time.Duration
+	// uploadTimeout bounds each upload request (WithUploadTimeout).
+	uploadTimeout time.Duration
 	// uploadLock, when not nil, is held by each upload (WithUploadLock).
 	uploadLock func(ctx context.Context) (release func(), err error)
 }
@@ -85,11 +87,12 @@ type Options struct {
 // under GOOS=js, http.DefaultClient elsewhere), slog.Default(), time.Now, a 256 MiB encrypted-blob cache,
 // content keys kept 10 minutes in memory, player.DefaultOptions() (tier
 // high, track gain), the device name "web" and play uploads retried
-// after 5 s, doubling up to 5 min.
+// after 5 s, doubling up to 5 min, each request bounded to 2 min.
 func DefaultOptions() Options {
 	return Options{client: fetch.DefaultDoer(), logger: slog.Default(), clock: time.Now,
 		cacheBytes: 256 << 20, keyTTL: 10 * time.Minute, player: player.DefaultOptions(), deviceName: "web",
-		mark: func(string) {}, uploadRetry: 5 * time.Second, uploadRetryMax: 5 * time.Minute}
+		mark: func(string) {}, uploadRetry: 5 * time.Second, uploadRetryMax: 5 * time.Minute,
+		uploadTimeout: 2 * time.Minute}
 }
 
 // WithHTTPClient sets the HTTP client (an *http.Client, or any

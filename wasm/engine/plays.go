@@ -22,6 +22,19 @@ func (o Options) WithUploadRetry(first, most time.Duration) Options {
 	return o
 }
 
+// WithUploadTimeout bounds each play upload request (POST /v1/plays) to
+// d (default 2 min; values ≤ 0 keep it): a request the relay has not
+// answered by then is abandoned and fails the upload, which keeps its
+// batch queued and is tried again (WithUploadRetry). Without it a request
+// that never got an answer held the upload, and with it the other tabs'
+// (WithUploadLock), for as long as the browser kept it open.
+func (o Options) WithUploadTimeout(d time.Duration) Options {
+	if d > 0 {
+		o.uploadTimeout = d
+	}
+	return o
+}
+
 // WithUploadLock sets a lock each play upload holds from before it reads
 // the queue until its last batch is acknowledged, shared with the other
 // engines on the same store (the page's tabs: segueweb passes a Web Lock,
@@ -70,6 +83,8 @@ func (e *Engine) uploadPlays(ctx context.Context, keepalive bool) (playlog.Summa
 	e.hist.Flush()
 	u := playlog.Uploader{Device: e.DeviceID(), Sign: e.id.Sign, Now: e.opts.clock,
 		Post: func(ctx context.Context, req api.PlaysRequest) (api.PlaysAnswer, error) {
+			ctx, cancel := context.WithTimeout(ctx, e.opts.uploadTimeout)
+			defer cancel()
 			var ans api.PlaysAnswer
 			if _, err := e.api.Do(ctx, http.MethodPost, "/v1/plays", req, &ans, true); err != nil {
 				return ans, e.authErr(err)

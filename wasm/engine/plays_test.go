@@ -29,6 +29,7 @@ const (
 	netUp       netMode = iota
 	netDown             // the request never reaches the relay
 	netLoseSent         // the relay gets it, its answer is lost
+	netHang             // no answer comes until the request's context ends
 )
 
 // testNet is an HTTP client whose uploads (POST /v1/plays) can be cut
@@ -67,8 +68,12 @@ func (n *testNet) Do(req *http.Request) (*http.Response, error) {
 		n.uploads = append(n.uploads, sentUpload{jsfetch.Keepalive(req.Context()), req.ContentLength})
 	}
 	n.mu.Unlock()
-	if m == netDown {
+	switch m {
+	case netDown:
 		return nil, errors.New("test network: offline")
+	case netHang:
+		<-req.Context().Done()
+		return nil, req.Context().Err()
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err == nil && m == netLoseSent {
@@ -536,5 +541,28 @@ func TestUploadHoldsUploadLock(t *testing.T) {
 	}
 	if n.sent() != before || pending(t, e) != 1 {
 		t.Fatalf("sent %d requests, %d queued; want none sent, the play queued", n.sent()-before, pending(t, e))
+	}
+}
+
+// TestUploadTimeout: an upload request the relay does not answer is
+// abandoned after Options.WithUploadTimeout, failing the upload with the
+// play still queued (and the upload lock released); the next upload
+// sends it. Before, such a request held the upload, and the other tabs'
+// behind the upload lock, until the browser gave up on it.
+func TestUploadTimeout(t *testing.T) {
+	r := countingRelay(t)
+	n := &testNet{}
+	e, ups := webDevice(t, r, store.NewMemory(), n, "hung", engine.DefaultOptions().WithUploadTimeout(50*time.Millisecond))
+	n.set(netHang)
+	appendAll(t, e, plays(r, e.DeviceID(), 1))
+	if u := next(t, ups); !errors.Is(u.err, context.DeadlineExceeded) {
+		t.Fatalf("upload to a relay that does not answer: %+v, %v; want the request's deadline", u.sum, u.err)
+	}
+	if p := pending(t, e); p != 1 {
+		t.Fatalf("%d queued after the abandoned upload, want 1", p)
+	}
+	n.set(netUp)
+	if sum, err := e.UploadPlays(t.Context()); err != nil || sum.Accepted != 1 {
+		t.Fatalf("upload after: %+v, %v; want 1 accepted", sum, err)
 	}
 }
