@@ -12,7 +12,8 @@ import (
 // TestHelp runs the built binary as a user would with -h, -help, --help
 // and `segue help CMD [SUB]` for every command and every subcommand of
 // playlist and sync: each prints its usage on stdout, nothing on stderr,
-// and exits 0. Asking for help about an unknown command exits 2.
+// and exits 0. Asking for help about an unknown command, or no command
+// at all, exits 2 with the usage on stderr.
 // flagPlaceholder matches a flag line of the flag package's usage whose
 // value name has a space in it.
 var flagPlaceholder = regexp.MustCompile(`(?m)^  -[\w-]+ \S+ [^\n]*$`)
@@ -25,7 +26,7 @@ func TestHelp(t *testing.T) {
 		not  []string // not substrings of stdout
 	}
 	var cases []tc
-	for _, a := range [][]string{{}, {"help"}, {"-h"}, {"--help"}, {"help", "-h"}} {
+	for _, a := range [][]string{{"help"}, {"-h"}, {"--help"}, {"help", "-h"}} {
 		cases = append(cases, tc{a, []string{"usage: segue <command>", "playlist", "download"}, nil})
 	}
 	names := make([]string, 0, len(commands))
@@ -88,10 +89,13 @@ func TestHelp(t *testing.T) {
 			}
 		})
 	}
-	for _, args := range [][]string{{"help", "bogus"}, {"bogus", "--help"}} {
+	// No command at all is a usage error like an unknown one (it exited 0).
+	for _, args := range [][]string{{}, {"help", "bogus"}, {"bogus", "--help"}} {
 		cmd := exec.Command(bin, args...)
+		var errOut bytes.Buffer
+		cmd.Stderr = &errOut
 		out, err := cmd.Output()
-		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || len(out) != 0 {
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || len(out) != 0 || !strings.Contains(errOut.String(), "usage: segue <command>") {
 			t.Errorf("segue %q: %v, stdout %q; want exit 2 and usage on stderr only", args, err, out)
 		}
 	}

@@ -51,8 +51,14 @@ func main() {
 // run is the whole command line: it returns the exit code. Help asked
 // for (`segue help CMD [SUB]`, or -h, -help or --help anywhere before a
 // `--`) is the command's output: its usage goes to stdout and it exits 0.
+// No command at all is a usage error: the usage goes to stderr, exit 2.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || isHelpFlag(args[0]) || args[0] == "help" && (len(args) == 1 || isHelpFlag(args[1])) {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, "segue: no command\n\n")
+		usage(stderr)
+		return 2
+	}
+	if isHelpFlag(args[0]) || args[0] == "help" && (len(args) == 1 || isHelpFlag(args[1])) {
 		usage(stdout)
 		return 0
 	}
