@@ -3,8 +3,11 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/segue-fm/segue/internal/dirsync"
@@ -35,12 +38,14 @@ type pendingFile struct {
 // path (a usage error), and a path naming a directory (errIsDir) or, even
 // through a symbolic link, anything else that is not a regular file
 // (errNotRegular), are refused at once, not after the work of writing the
-// file.
+// file. The file gets the mode os.Create would give path: that of the
+// file it replaces, else 0666 less the umask.
 func createPending(path string) (*pendingFile, error) {
 	if path == "" {
 		return nil, fmt.Errorf("%w: the output path is empty", errUsage)
 	}
-	if st, err := os.Stat(path); err == nil {
+	st, err := os.Stat(path)
+	if err == nil {
 		switch {
 		case st.IsDir():
 			return nil, fmt.Errorf("create %s: %w", path, errIsDir)
@@ -56,16 +61,37 @@ func createPending(path string) (*pendingFile, error) {
 			}
 		}
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), pattern)
+	f, err := createTemp(filepath.Dir(path), pattern)
 	if err != nil {
 		return nil, fmt.Errorf("create %s: %w", path, err)
 	}
-	if err := lockPending(f); err != nil {
+	if st != nil && st.Mode().IsRegular() {
+		err = f.Chmod(st.Mode().Perm())
+	}
+	if err == nil {
+		err = lockPending(f)
+	}
+	if err != nil {
 		f.Close()
 		os.Remove(f.Name())
 		return nil, fmt.Errorf("create %s: lock: %w", path, err)
 	}
 	return &pendingFile{File: f, path: path}, nil
+}
+
+// createTemp is os.CreateTemp with mode 0666 less the umask instead of
+// 0600: an output file is the user's, readable as os.Create makes it
+// (`segue play --out` and `segue decode` wrote 0600 WAV files).
+func createTemp(dir, pattern string) (*os.File, error) {
+	prefix, suffix, _ := strings.Cut(pattern, "*")
+	for range 10000 {
+		name := filepath.Join(dir, prefix+strconv.FormatUint(uint64(rand.Uint32()), 10)+suffix)
+		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
+		if !errors.Is(err, fs.ErrExist) {
+			return f, err
+		}
+	}
+	return nil, &fs.PathError{Op: "createtemp", Path: filepath.Join(dir, pattern), Err: fs.ErrExist}
 }
 
 // globEscape escapes the glob metacharacters of a CreateTemp pattern

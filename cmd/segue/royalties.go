@@ -180,26 +180,15 @@ func trackRights(ctx context.Context, cat *catalog.Catalog, streams map[model.Tr
 }
 
 // writeFileAtomic writes b to path through a temporary file renamed into
-// place, so path is either complete or untouched.
+// place (createPending), so path is either complete or untouched.
 func writeFileAtomic(path string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".statement-*")
+	p, err := createPending(path)
 	if err != nil {
+		return err
+	}
+	defer p.Discard()
+	if _, err := p.Write(b); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return p.Commit()
 }
