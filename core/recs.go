@@ -28,7 +28,7 @@ func (e *Engine) Recommendations(ctx context.Context) (api.Recommendations, erro
 // the user's Discover Weekly (Monday 00:00), Daily Mixes and Release
 // Radar (Friday 00:00) follow on the relay.
 func (e *Engine) SetRecommendationsTimeZone(ctx context.Context, tz string) error {
-	if err := e.gatedCall(ctx, http.MethodPut, "/v1/recommendations/timezone", api.TimeZoneRequest{TimeZone: tz}, nil); err != nil {
+	if err := e.gatedCall(ctx, http.MethodPut, "/v1/recommendations/timezone", api.TimeZoneRequest{TimeZone: tz}, noContent); err != nil {
 		return fmt.Errorf("core: set time zone: %w", err)
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/segue-fm/segue/core/fetch"
 )
@@ -17,11 +18,18 @@ const maxJSONResponse = 1 << 20
 // fetch.JSONClient.Do for when it moves to the next origin. Failures name
 // the origin (*fetch.OriginError); ErrOffline is included when no origin
 // answered, ErrUnauthorized when the relay rejected the credentials, and
-// ErrBadResponse when no answer could be decoded. An out that implements
-// headerSink also receives the answer's headers.
+// ErrBadResponse when no answer could be decoded, or when a call with
+// out noContent (a Segue relay answers it 204 No Content) was answered
+// otherwise: a server that is not a Segue relay (a web server answering
+// 200 with a page to everything) must not make the call look done. An
+// out that implements headerSink also receives the answer's headers.
 func (e *Engine) call(ctx context.Context, method, path string, in, out any, auth bool) error {
 	if ctx.Value(noRelayKey{}) != nil {
 		return fmt.Errorf("%w: %s %s not asked: no relay answered earlier", ErrOffline, method, path)
+	}
+	_, want204 := out.(noContentAnswer)
+	if want204 {
+		out = nil
 	}
 	c := fetch.JSONClient{Origins: e.opts.origins, Client: e.client, Token: e.Token, MaxBody: maxJSONResponse}
 	a, err := c.Do(ctx, method, path, in, out, auth)
@@ -36,17 +44,51 @@ func (e *Engine) call(ctx context.Context, method, path string, in, out any, aut
 				e.checkRevocation()
 			}
 		case errors.Is(err, fetch.ErrBadAnswer):
-			err = fmt.Errorf("%w: %w", ErrBadResponse, err)
+			err = fmt.Errorf("%w %s: %w", ErrBadResponse, notRelayHint(e.opts.origins), err)
 		}
 		if ctx.Err() == nil {
 			e.log.Warn("core: relay request failed", "method", method, "path", path, "err", err)
 		}
 		return err
 	}
+	if want204 && a.Code != http.StatusNoContent {
+		err := fmt.Errorf("%w %s: %s %s: origin %s answered %d (%s), not 204 No Content",
+			ErrBadResponse, notRelayHint([]string{a.Origin}), method, path, a.Origin, a.Code, contentType(a.Header))
+		e.log.Warn("core: relay request failed", "method", method, "path", path, "err", err)
+		return err
+	}
 	if hs, ok := out.(headerSink); ok { // answers that need headers (offline.go)
 		hs.takeHeader(a.Header)
 	}
 	return nil
+}
+
+// noContentAnswer is the type of noContent.
+type noContentAnswer struct{}
+
+// noContent is the out of a call whose answer is 204 No Content and
+// nothing else.
+var noContent = noContentAnswer{}
+
+// notRelayHint is the part of an ErrBadResponse error that says the
+// answer may not come from a Segue relay at all (a --relay URL naming
+// some other web server).
+func notRelayHint(origins []string) string {
+	return "(is " + strings.Join(origins, ", ") + " a Segue relay?)"
+}
+
+// contentType is an answer's Content-Type for an error message.
+func contentType(h http.Header) string {
+	if ct := h.Get("Content-Type"); ct != "" {
+		return ct
+	}
+	return "no content type"
+}
+
+// badAnswer returns an ErrBadResponse error for a decoded answer that
+// lacks what every Segue relay's answer holds.
+func (e *Engine) badAnswer(format string, args ...any) error {
+	return fmt.Errorf("%w %s: %s", ErrBadResponse, notRelayHint(e.opts.origins), fmt.Sprintf(format, args...))
 }
 
 // noRelayKey marks a context whose relay requests fail at once

@@ -136,6 +136,9 @@ func (e *Engine) Search(ctx context.Context, query string, opts SearchOptions) (
 		}
 		return SearchResults{}, fmt.Errorf("core: search: %w", err)
 	}
+	if resp.Query != query || resp.Results == nil {
+		return SearchResults{}, fmt.Errorf("core: search: %w", e.badAnswer("the answer to %q is for %q or lists no results", query, resp.Query))
+	}
 	out.Total = max(resp.Total, len(hits))
 	for _, r := range resp.Results {
 		if len(out.Hits) >= opts.limit {

@@ -124,7 +124,7 @@ func (e *Engine) PublishActivity(ctx context.Context, post api.ActivityPost) err
 			return err
 		}
 	}
-	return e.call(ctx, http.MethodPost, "/v1/activity", post, nil, true)
+	return e.call(ctx, http.MethodPost, "/v1/activity", post, noContent, true)
 }
 
 // watchActivity publishes p's track changes and play/pause transitions
@@ -202,23 +202,23 @@ func userPath(prefix string, user model.UserID) string { return prefix + url.Pat
 
 // Follow makes the account follow user; mutual follows are friends.
 func (e *Engine) Follow(ctx context.Context, user model.UserID) error {
-	return e.gatedCall(ctx, http.MethodPost, userPath("/v1/follows/", user), nil, nil)
+	return e.gatedCall(ctx, http.MethodPost, userPath("/v1/follows/", user), nil, noContent)
 }
 
 // Unfollow stops following user.
 func (e *Engine) Unfollow(ctx context.Context, user model.UserID) error {
-	return e.gatedCall(ctx, http.MethodDelete, userPath("/v1/follows/", user), nil, nil)
+	return e.gatedCall(ctx, http.MethodDelete, userPath("/v1/follows/", user), nil, noContent)
 }
 
 // Block blocks user: follows both ways end, and neither sees the other's
 // profile or activity until Unblock.
 func (e *Engine) Block(ctx context.Context, user model.UserID) error {
-	return e.gatedCall(ctx, http.MethodPost, userPath("/v1/blocks/", user), nil, nil)
+	return e.gatedCall(ctx, http.MethodPost, userPath("/v1/blocks/", user), nil, noContent)
 }
 
 // Unblock lifts a block.
 func (e *Engine) Unblock(ctx context.Context, user model.UserID) error {
-	return e.gatedCall(ctx, http.MethodDelete, userPath("/v1/blocks/", user), nil, nil)
+	return e.gatedCall(ctx, http.MethodDelete, userPath("/v1/blocks/", user), nil, noContent)
 }
 
 // Users lists one of the account's user sets: "follows", "followers",
@@ -255,14 +255,19 @@ func (e *Engine) Users(ctx context.Context, set string) ([]model.UserID, error) 
 // Profile returns user's profile as this account sees it.
 func (e *Engine) Profile(ctx context.Context, user model.UserID) (api.Profile, error) {
 	var out api.Profile
-	err := e.gatedCall(ctx, http.MethodGet, userPath("/v1/users/", user), nil, &out)
-	return out, err
+	if err := e.gatedCall(ctx, http.MethodGet, userPath("/v1/users/", user), nil, &out); err != nil {
+		return api.Profile{}, err
+	}
+	if out.User != user {
+		return api.Profile{}, e.badAnswer("profile of %s answered for %q", user, out.User)
+	}
+	return out, nil
 }
 
 // SetProfile changes the account's display name and privacy settings
 // (nil fields unchanged).
 func (e *Engine) SetProfile(ctx context.Context, set api.ProfileSettings) error {
-	return e.gatedCall(ctx, http.MethodPut, "/v1/profile", set, nil)
+	return e.gatedCall(ctx, http.MethodPut, "/v1/profile", set, noContent)
 }
 
 // FriendActivity returns each friend's latest activity, most recent first.
@@ -371,29 +376,41 @@ func (e *Engine) watchOne(ctx context.Context, base, tok string, fn func(api.Act
 // Share creates a share link of a track, album or playlist (kind
 // api.ShareTrack, api.ShareAlbum, api.SharePlaylist).
 func (e *Engine) Share(ctx context.Context, kind, id string) (api.Share, error) {
-	var out api.Share
-	err := e.gatedCall(ctx, http.MethodPost, "/v1/shares", api.ShareRequest{Kind: kind, ID: id}, &out)
-	return out, err
+	return e.share(ctx, api.ShareRequest{Kind: kind, ID: id})
 }
 
 // InviteLink creates a collaborator invite link to a playlist the
 // account owns, valid for ttl (0: the relay's longest, 7 days by default).
 func (e *Engine) InviteLink(ctx context.Context, playlist string, ttl time.Duration) (api.Share, error) {
+	return e.share(ctx, api.ShareRequest{Kind: api.SharePlaylist, ID: playlist, Invite: true, TTL: int64(ttl / time.Second)})
+}
+
+// share posts req and checks that the answer is a share link.
+func (e *Engine) share(ctx context.Context, req api.ShareRequest) (api.Share, error) {
 	var out api.Share
-	req := api.ShareRequest{Kind: api.SharePlaylist, ID: playlist, Invite: true, TTL: int64(ttl / time.Second)}
-	err := e.gatedCall(ctx, http.MethodPost, "/v1/shares", req, &out)
-	return out, err
+	if err := e.gatedCall(ctx, http.MethodPost, "/v1/shares", req, &out); err != nil {
+		return api.Share{}, err
+	}
+	if out.Token == "" || out.URL == "" {
+		return api.Share{}, e.badAnswer("share of %s %s answered without a token or link", req.Kind, req.ID)
+	}
+	return out, nil
 }
 
 // RevokeShare revokes one of the account's share links.
 func (e *Engine) RevokeShare(ctx context.Context, token string) error {
-	return e.gatedCall(ctx, http.MethodDelete, "/v1/shares/"+url.PathEscape(token), nil, nil)
+	return e.gatedCall(ctx, http.MethodDelete, "/v1/shares/"+url.PathEscape(token), nil, noContent)
 }
 
 // AcceptShare follows a shared playlist (and, for an invite, becomes a
 // collaborator).
 func (e *Engine) AcceptShare(ctx context.Context, token string) (api.ShareAccepted, error) {
 	var out api.ShareAccepted
-	err := e.gatedCall(ctx, http.MethodPost, "/v1/shares/"+url.PathEscape(token)+"/accept", nil, &out)
-	return out, err
+	if err := e.gatedCall(ctx, http.MethodPost, "/v1/shares/"+url.PathEscape(token)+"/accept", nil, &out); err != nil {
+		return api.ShareAccepted{}, err
+	}
+	if out.Kind == "" || out.ID == "" {
+		return api.ShareAccepted{}, e.badAnswer("share accepted without what it shares")
+	}
+	return out, nil
 }

@@ -1,0 +1,57 @@
+package main
+
+import (
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/segue-fm/segue/internal/testbed"
+	"github.com/segue-fm/segue/server/catalog"
+	"github.com/segue-fm/segue/server/relay"
+	"github.com/segue-fm/segue/server/social"
+)
+
+// TestCommandsAgainstNotARelay: a device registered with a relay and
+// then pointed (--relay) at a web server that is no Segue relay, one
+// answering 200 with an HTML page or with `{}` to everything, printed
+// "followed bob", "revoked", an empty share link or someone's empty
+// profile, and exited 0. Every such command now fails (exit 1) saying
+// the answer is bad and asking whether that URL is a Segue relay.
+func TestCommandsAgainstNotARelay(t *testing.T) {
+	r := testbed.NewRelay(t, testbed.DefaultOptions().WithMount(func(dd *catalog.DataDir, srv *relay.Server) {
+		social.NewForRelay(dd, srv, social.DefaultOptions().WithLogger(slog.New(slog.DiscardHandler))).Mount(srv)
+	}))
+	data := filepath.Join(t.TempDir(), "ada")
+	t.Setenv("SEGUE_PASSWORD", testbed.Password)
+	if res := segue(t, "profile", "--data", data, "--relay", r.URL, "--user", "ada", "--signup"); res.code != 0 {
+		t.Fatalf("register: exit %d\n%s", res.code, res.stderr)
+	}
+	answers := map[string]struct{ ctype, body string }{
+		"html":       {"text/html; charset=utf-8", "<html><body>Directory listing</body></html>"},
+		"empty json": {"application/json", "{}"},
+	}
+	commands := [][]string{
+		{"follow", "bob"}, {"unfollow", "bob"}, {"block", "bob"}, {"unblock", "bob"},
+		{"profile", "bob"}, {"profile", "--name", "Ada"},
+		{"share", "track", "t1"}, {"share", "revoke", "tok"}, {"share", "accept", "tok"},
+		{"search", "hello"},
+	}
+	for name, a := range answers {
+		fake := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", a.ctype)
+			w.Write([]byte(a.body))
+		}))
+		defer fake.Close()
+		for _, args := range commands {
+			t.Run(name+"/"+strings.Join(args, " "), func(t *testing.T) {
+				res := segue(t, append(args, "--data", data, "--relay", fake.URL)...)
+				if res.code != 1 || !strings.Contains(res.stderr, "bad relay response (is "+fake.URL+" a Segue relay?)") {
+					t.Errorf("exit %d, stdout %q, stderr %q; want 1 asking whether %s is a Segue relay", res.code, res.stdout, res.stderr, fake.URL)
+				}
+			})
+		}
+	}
+}
