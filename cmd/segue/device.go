@@ -64,11 +64,13 @@ type deviceArgs struct {
 	data, relay, user string
 	password          string
 	signup            bool
-	stderr            io.Writer // the flag set's output, for logs
+	logLevel          string
+	level             slog.Level // logLevel parsed by check
+	stderr            io.Writer  // the flag set's output, for logs
 }
 
-// addDeviceFlags registers --data, --relay, --user, --password and
-// --signup on fs and returns where their values land after fs.Parse.
+// addDeviceFlags registers --data, --relay, --user, --password,
+// --signup and --log-level on fs and returns where their values land after fs.Parse.
 // Flags win over the environment, which wins over the defaults. Call it
 // after fs.SetOutput: the device's logs go to that writer.
 func addDeviceFlags(fs *flag.FlagSet) *deviceArgs {
@@ -81,6 +83,8 @@ func addDeviceFlags(fs *flag.FlagSet) *deviceArgs {
 		"account name; needed once, to register this device (env SEGUE_USER)")
 	fs.StringVar(&a.password, "password", "", "account password; needed once, to register this device (env SEGUE_PASSWORD)")
 	fs.BoolVar(&a.signup, "signup", false, "create the account on the relay if it does not exist yet, when registering this device (no effect once registered)")
+	fs.StringVar(&a.logLevel, "log-level", envOr("SEGUE_LOG_LEVEL", "error"),
+		"engine log records shown: debug, info, warn, error (env SEGUE_LOG_LEVEL); the default hides the engine's warnings, such as each relay request that failed while the command went on offline")
 	return a
 }
 
@@ -115,6 +119,9 @@ func (a *deviceArgs) check() error {
 		if err := checkUsername(a.user); err != nil {
 			return fmt.Errorf("%w: --user: %w", errUsage, err)
 		}
+	}
+	if err := a.level.UnmarshalText([]byte(a.logLevel)); err != nil {
+		return fmt.Errorf("%w: --log-level: %v", errUsage, err)
 	}
 	return nil
 }
@@ -151,7 +158,7 @@ func (a *deviceArgs) openDevice(ctx context.Context, force bool) (*device, error
 	if err := a.check(); err != nil {
 		return nil, err
 	}
-	log := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	log := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: a.level}))
 	e, err := core.Open(ctx, a.data, core.DefaultOptions().WithOrigins(a.relay).WithLogger(log))
 	if err != nil {
 		return nil, err

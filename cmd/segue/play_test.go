@@ -103,6 +103,11 @@ func TestPlayDownloadedWithRelayDown(t *testing.T) {
 			t.Fatalf("play track: stderr lacks %q:\n%s", w, res.stderr)
 		}
 	}
+	// A play that succeeds offline prints no engine log records (each
+	// failed relay request was a WARN line, looking like a failure).
+	if strings.Contains(res.stderr, "level=") {
+		t.Errorf("play track with the relay down logged:\n%s", res.stderr)
+	}
 	if a := readWAV(t, trackWAV); a.Format != wav.S24 || int64(a.Frames()) != samples[tr] {
 		t.Fatalf("track WAV: %v, %d frames; want s24, %d frames", a.Format, a.Frames(), samples[tr])
 	}

@@ -90,8 +90,8 @@ func TestPlaylistShowNamesTracks(t *testing.T) {
 			t.Errorf("show (relay down) lacks %q:\n%s", w, offline.stdout)
 		}
 	}
-	if !strings.Contains(offline.stderr, "4 entries named from this device (relay unreachable)") {
-		t.Errorf("show stderr (relay down): %q", offline.stderr)
+	if !strings.Contains(offline.stderr, "4 entries named from this device (relay unreachable)") || strings.Contains(offline.stderr, "level=") {
+		t.Errorf("show stderr (relay down): %q; want the one plain offline line, no log records", offline.stderr)
 	}
 }
 

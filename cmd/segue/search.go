@@ -85,7 +85,9 @@ func runSearch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	switch {
 	case res.Unreachable != nil:
-		fmt.Fprintf(stderr, "note: no relay answered (%v); results from this device's offline index\n", res.Unreachable)
+		// One line: the failed requests are the engine's warnings
+		// (--log-level warn).
+		fmt.Fprintf(stderr, "note: no relay answered at %s; results from this device's offline index\n", da.relay)
 	case res.Offline:
 		fmt.Fprintln(stderr, "note: results from this device's offline index (the relay was not asked)")
 	}

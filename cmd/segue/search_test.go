@@ -58,7 +58,7 @@ func TestSearchCommand(t *testing.T) {
 	if res := segue(t, "search", "xqzvwkj"); res.code != 0 || !strings.Contains(res.stdout, "no results") {
 		t.Errorf("nothing close: %+v", res)
 	}
-	for _, args := range [][]string{{"search"}, {"search", "--type", "song", "x"}, {"search", "--limit", "0", "x"}, {"search", "--offline", strings.Repeat("x ", 11)}} {
+	for _, args := range [][]string{{"search"}, {"search", "--type", "song", "x"}, {"search", "--limit", "0", "x"}, {"search", "--offline", strings.Repeat("x ", 11)}, {"search", "--log-level", "loud", "x"}} {
 		if res := segue(t, args...); res.code != 2 {
 			t.Errorf("%v: exit %d, want 2 (%s)", args, res.code, res.stderr)
 		}
@@ -80,6 +80,11 @@ func TestSearchCommand(t *testing.T) {
 		if res.code != 0 || !strings.Contains(first, " 1. track  ↓ [Harbour] [Lights] — Segue Ensemble") || !strings.Contains(res.stderr, "offline index") {
 			t.Errorf("%v with the relay down: %+v", args, res)
 		}
+		// One plain line says it is offline: no engine log records
+		// (they were WARN lines) and no multi-line error.
+		if strings.Count(res.stderr, "\n") != 1 || strings.Contains(res.stderr, "level=") {
+			t.Errorf("%v with the relay down: stderr %q, want one note line", args, res.stderr)
+		}
 	}
 
 	// Playlists made and renamed offline are in the offline index, and
@@ -92,7 +97,7 @@ func TestSearchCommand(t *testing.T) {
 	if res := segue(t, "playlist", "add", pl, "trAAAAAAAAAAAAAAAA", "trBBBBBBBBBBBBBBBB", "trCCCCCCCCCCCCCCCC"); res.code != 0 {
 		t.Fatalf("playlist add offline: %+v", res)
 	}
-	res = segue(t, "search", "--offline", "road trip")
+	res = segue(t, "search", "--offline", "--log-level", "warn", "road trip")
 	if first, _, _ := strings.Cut(res.stdout, "\n"); res.code != 0 || !strings.Contains(first, " 1. playlist * [Road] [trip]  ("+pl+")") {
 		t.Errorf("offline search for a playlist made offline: %+v", res)
 	}
