@@ -50,7 +50,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs := flag.NewFlagSet("sync", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	da := addDeviceFlags(fs)
-	wait := fs.Duration("wait", 10*time.Second, "how long 'sync now' (which returns once in sync) and 'sync peers' run at most; 'sync now' then sends the plays within as long again")
+	wait := fs.Duration("wait", 10*time.Second, "how long 'sync now' (which returns once in sync; more than 0) and 'sync peers' (0 or more) run at most; 'sync now' then sends the plays within as long again")
 	peerAddr := fs.String("peer", "", "'sync peers': a LAN peer multiaddr to connect to (…/p2p/<id>)")
 	cert := fs.String("cert", "", "'sync peers': optional file holding a relay-signed device certificate to use instead of the one the relay issued at login")
 	listen := fs.String("listen", "", "'sync peers': comma-separated listen multiaddrs (default TCP and QUIC on every IPv4 interface)")
@@ -67,6 +67,14 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	sub := pos[0]
 	if findSub(syncSubs, sub) == nil {
 		return fmt.Errorf("%w: unknown sync command %q", errUsage, sub)
+	}
+	// A --wait of 0 or less ended `sync now` at once with "not in sync:
+	// relay unreachable" about a relay it never gave a chance.
+	switch {
+	case sub == "now" && *wait <= 0:
+		return fmt.Errorf("%w: --wait %s: want a positive duration for sync now", errUsage, *wait)
+	case *wait < 0:
+		return fmt.Errorf("%w: --wait %s: want 0 or more", errUsage, *wait)
 	}
 	if sub == "login" {
 		dev, err := da.login(ctx)

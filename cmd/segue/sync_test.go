@@ -296,3 +296,28 @@ func TestSyncNowAfterRemovedCollaborator(t *testing.T) {
 		t.Fatalf("sync now after unfollow:\n%s", out)
 	}
 }
+
+// TestSyncWaitArgs: `segue sync now --wait -1s` (or 0s) reported "not in
+// sync after -1s: relay … unreachable" about a relay it never waited for,
+// and a failed play upload, exit 1. A --wait of 0 or less for `now`, or a
+// negative one for `peers`, is a usage error now, before the device opens.
+func TestSyncWaitArgs(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		says string
+	}{
+		{[]string{"now", "--wait", "-1s"}, "--wait -1s: want a positive duration for sync now"},
+		{[]string{"now", "--wait", "0s"}, "--wait 0s: want a positive duration for sync now"},
+		{[]string{"peers", "--wait", "-5m"}, "--wait -5m0s: want 0 or more"},
+	} {
+		data := filepath.Join(t.TempDir(), "device")
+		var out, errb bytes.Buffer
+		code := run(t.Context(), append([]string{"sync", "--data", data, "--relay", "http://127.0.0.1:1"}, tc.args...), &out, &errb)
+		if code != 2 || !strings.Contains(errb.String(), tc.says) {
+			t.Errorf("sync %q: exit %d, stderr %q; want 2 saying %q", tc.args, code, errb.String(), tc.says)
+		}
+		if _, err := os.Stat(data); !os.IsNotExist(err) {
+			t.Errorf("sync %q: the device directory was made (%v)", tc.args, err)
+		}
+	}
+}
