@@ -43,7 +43,7 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	relayURL := fs.String("relay", "", "upload to this running relay instead of opening a data directory")
 	admin := fs.String("admin-token", envOr("SEGUE_ADMIN_TOKEN", ""), "the relay's admin token, with --relay (env SEGUE_ADMIN_TOKEN)")
 	album := fs.String("album", "", "album.json sidecar listing the tracks")
-	parallel := fs.Int("parallel", ingest.DefaultOptions().Parallel(), "concurrent encoder processes")
+	parallel := fs.Int("parallel", ingest.DefaultOptions().Parallel(), fmt.Sprintf("concurrent encoder processes, 1…%d", maxIngestParallel))
 	quiet := fs.Bool("quiet", false, "no progress on stderr")
 	gc := fs.Bool("gc", false, "after ingesting, delete blobs no manifest references (e.g. left by a failed ingest)")
 	gcGrace := fs.Duration("gc-grace", catalog.DefaultGCOptions().Grace(), "with --gc and blobs in S3: keep unreferenced blobs younger than this (an ingest in progress)")
@@ -56,6 +56,9 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	if *gcGrace < 0 {
 		return fmt.Errorf("%w: --gc-grace must not be negative", errUsage)
+	}
+	if *parallel < 1 || *parallel > maxIngestParallel {
+		return fmt.Errorf("%w: --parallel %d: want 1…%d", errUsage, *parallel, maxIngestParallel)
 	}
 	files := fs.Args()
 	switch {
@@ -73,6 +76,14 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return fmt.Errorf("%w: give either --album or master files, not both", errUsage)
 	case *album == "" && len(files) == 0 && !*gc:
 		return fmt.Errorf("%w: give --album or master files", errUsage)
+	}
+	// A master that is missing or a directory fails before the data
+	// directory is opened, so a mistyped name does not leave a new,
+	// empty relay behind.
+	for _, f := range files {
+		if err := checkMaster(f); err != nil {
+			return fmt.Errorf("ingest %s: %w", f, err)
+		}
 	}
 	var req ingest.Request
 	var err error
@@ -270,6 +281,29 @@ type argFS struct {
 	fs.FS
 	names []string          // the files' FS names, in order
 	typed map[string]string // FS name → path as typed
+}
+
+// maxIngestParallel bounds --parallel: each is an encoder process.
+const maxIngestParallel = 256
+
+// checkMaster returns an error when the master file path cannot be
+// opened or is not a regular file.
+func checkMaster(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	switch {
+	case err != nil:
+		return err
+	case st.IsDir():
+		return errIsDir
+	case !st.Mode().IsRegular():
+		return fmt.Errorf("%w (%s)", errNotRegular, fileKind(st.Mode()))
+	}
+	return nil
 }
 
 func newArgFS(files []string) argFS {

@@ -216,3 +216,40 @@ func TestIngestKilledLeavesNoStaleFiles(t *testing.T) {
 		t.Fatalf("after the next run, %s holds %v (%v); want it empty", tmp, left, err)
 	}
 }
+
+// TestIngestArgsBeforeDataDir: `segue ingest --data NEW adir` (a
+// directory, or a missing master) initialised a new relay in NEW and
+// only then failed, and --parallel -3 or 1000000 was taken (clamped to
+// 1, or as many encoders as tracks). Each now fails before the data
+// directory exists.
+func TestIngestArgsBeforeDataDir(t *testing.T) {
+	dir := t.TempDir()
+	master := filepath.Join(dir, "a.wav")
+	if err := os.WriteFile(master, []byte("RIFF"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		args  []string
+		usage bool
+		says  string
+	}{
+		{"directory", []string{dir}, false, "ingest " + dir + ": is a directory"},
+		{"missing", []string{filepath.Join(dir, "gone.wav")}, false, "no such file"},
+		{"device", []string{"/dev/null"}, false, "not a regular file (a character device)"},
+		{"parallel 0", []string{"--parallel", "0", master}, true, "--parallel 0: want 1…256"},
+		{"parallel -3", []string{"--parallel", "-3", master}, true, "--parallel -3: want 1…256"},
+		{"parallel huge", []string{"--parallel", "1000000", master}, true, "--parallel 1000000: want 1…256"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			data := filepath.Join(t.TempDir(), "relay")
+			err := runIngest(t.Context(), append([]string{"--data", data, "--quiet"}, tc.args...), &bytes.Buffer{}, &bytes.Buffer{})
+			if err == nil || !strings.Contains(err.Error(), tc.says) || errors.Is(err, errUsage) != tc.usage {
+				t.Errorf("err = %v; want one saying %q, usage error %v", err, tc.says, tc.usage)
+			}
+			if _, err := os.Stat(data); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("the data directory exists after the failure (%v)", err)
+			}
+		})
+	}
+}

@@ -13,7 +13,7 @@ import (
 	"github.com/segue-fm/segue/internal/dirsync"
 )
 
-// errIsDir reports an output path naming a directory.
+// errIsDir reports an output path, or an input, naming a directory.
 var errIsDir = errors.New("is a directory")
 
 // errNotRegular reports an output path naming something other than a
