@@ -47,6 +47,14 @@ func runOffline(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if len(pos) > 0 {
 		return fmt.Errorf("%w: unexpected arguments %q", errUsage, pos)
 	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	switch {
+	case set["remove"] && *remove == "":
+		return fmt.Errorf("%w: --remove is empty: want track:<id>, album:<id> or playlist:<id>", errUsage)
+	case set["tier"] && !set["remove"]:
+		return fmt.Errorf("%w: --tier goes with --remove (it names the download to remove)", errUsage)
+	}
 	var ref download.Ref
 	if *remove != "" {
 		kind, id, ok := strings.Cut(*remove, ":")

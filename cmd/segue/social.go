@@ -287,6 +287,14 @@ func runShare(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("%w: want a kind and an id", errUsage)
 	}
 	kind, id := pos[0], pos[1]
+	switch {
+	case *ttl < 0 || *ttl > 0 && *ttl < time.Second:
+		// The relay counts whole seconds: 500ms was sent as 0, the
+		// relay's longest (7 days).
+		return fmt.Errorf("%w: --ttl %s: want 1s or more (none: the relay's longest)", errUsage, *ttl)
+	case *ttl != 0 && kind != "invite":
+		return fmt.Errorf("%w: --ttl goes with share invite (other share links do not expire)", errUsage)
+	}
 	switch kind {
 	case api.ShareTrack, api.ShareAlbum, "revoke", "accept":
 	case api.SharePlaylist, "invite":

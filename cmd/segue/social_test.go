@@ -136,6 +136,11 @@ func TestSocialCommands(t *testing.T) {
 		{[]string{"share", "user", "ada"}, `unknown "user"`},
 		{[]string{"share", "playlist", "nope"}, "nope"},
 		{[]string{"friends", "extra"}, "unexpected arguments"},
+		{[]string{"share", "invite", "--ttl", "-5s", "ZB8AcLQzNn5tVgKxLPWFpCuDDrL"}, "--ttl -5s: want 1s or more"},
+		{[]string{"share", "invite", "--ttl", "500ms", "ZB8AcLQzNn5tVgKxLPWFpCuDDrL"}, "--ttl 500ms: want 1s or more"},
+		{[]string{"share", "track", "--ttl", "1h", "t1"}, "--ttl goes with share invite"},
+		{[]string{"offline", "--remove", ""}, "--remove is empty"},
+		{[]string{"offline", "--tier", "low"}, "--tier goes with --remove"},
 	} {
 		if res := segue(t, append(c.args, "--data", filepath.Join(tmp, "ada"))...); res.code != 2 || !strings.Contains(res.stderr, c.says) {
 			t.Errorf("segue %q: exit %d, stderr %q; want 2 saying %q", c.args, res.code, res.stderr, c.says)
