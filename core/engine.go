@@ -257,7 +257,7 @@ func (e *Engine) SignUp(ctx context.Context, username, password string) error {
 // catalog key is pinned yet, the one the relay returns is pinned (trust on
 // first use); a different key than the pinned one is ErrCatalogKeyMismatch.
 // An answer without a token or naming another device wraps
-// device.ErrBadAnswer.
+// device.ErrBadAnswer and ErrBadResponse.
 func (e *Engine) Register(ctx context.Context, username, password, deviceName string) error {
 	ctx, done, err := e.calls.enter(ctx)
 	if err != nil {
@@ -270,7 +270,7 @@ func (e *Engine) Register(ctx context.Context, username, password, deviceName st
 		return fmt.Errorf("core: register: %w", err)
 	}
 	if err := device.CheckRegistered(out, e.DeviceID()); err != nil {
-		return fmt.Errorf("core: register: %w", err)
+		return fmt.Errorf("core: register: %w %s: %w", ErrBadResponse, notRelayHint(e.opts.origins), err)
 	}
 	if len(out.CatalogKey) != 0 {
 		pinned, err := e.pin.Set(ctx, out.CatalogKey)

@@ -19,7 +19,8 @@ import (
 // answering 200 with an HTML page or with `{}` to everything, printed
 // "followed bob", "revoked", an empty share link or someone's empty
 // profile, and exited 0. Every such command now fails (exit 1) saying
-// the answer is bad and asking whether that URL is a Segue relay.
+// the answer is bad and asking whether that URL is a Segue relay; so
+// does registering a new device there (`{}` said only "no token").
 func TestCommandsAgainstNotARelay(t *testing.T) {
 	r := testbed.NewRelay(t, testbed.DefaultOptions().WithMount(func(dd *catalog.DataDir, srv *relay.Server) {
 		social.NewForRelay(dd, srv, social.DefaultOptions().WithLogger(slog.New(slog.DiscardHandler))).Mount(srv)
@@ -38,6 +39,7 @@ func TestCommandsAgainstNotARelay(t *testing.T) {
 		{"profile", "bob"}, {"profile", "--name", "Ada"},
 		{"share", "track", "t1"}, {"share", "revoke", "tok"}, {"share", "accept", "tok"},
 		{"search", "hello"},
+		{"sync", "login", "--user", "bob", "--signup"},
 	}
 	for name, a := range answers {
 		fake := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -47,7 +49,11 @@ func TestCommandsAgainstNotARelay(t *testing.T) {
 		defer fake.Close()
 		for _, args := range commands {
 			t.Run(name+"/"+strings.Join(args, " "), func(t *testing.T) {
-				res := segue(t, append(args, "--data", data, "--relay", fake.URL)...)
+				dir := data
+				if args[0] == "sync" { // registers a new device
+					dir = filepath.Join(t.TempDir(), "bob")
+				}
+				res := segue(t, append(args, "--data", dir, "--relay", fake.URL)...)
 				if res.code != 1 || !strings.Contains(res.stderr, "bad relay response (is "+fake.URL+" a Segue relay?)") {
 					t.Errorf("exit %d, stdout %q, stderr %q; want 1 asking whether %s is a Segue relay", res.code, res.stdout, res.stderr, fake.URL)
 				}
