@@ -47,6 +47,13 @@ func TestCommandsAgainstNotARelay(t *testing.T) {
 			w.Write([]byte(a.body))
 		}))
 		defer fake.Close()
+		// An admin command: it printed "Discover Weekly : 0 delivered".
+		t.Run(name+"/recs run", func(t *testing.T) {
+			res := segue(t, "recs", "run", "--week", "2026-W10", "--admin-token", "x", "--relay", fake.URL)
+			if res.code != 1 || !strings.Contains(res.stderr, "(is "+fake.URL+" a Segue relay?)") {
+				t.Errorf("exit %d, stdout %q, stderr %q; want 1 asking whether %s is a Segue relay", res.code, res.stdout, res.stderr, fake.URL)
+			}
+		})
 		for _, args := range commands {
 			t.Run(name+"/"+strings.Join(args, " "), func(t *testing.T) {
 				dir := data

@@ -91,7 +91,10 @@ func runRecs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	var out api.RecsRunResponse
 	if err := json.Unmarshal(b, &out); err != nil {
-		return fmt.Errorf("decode the relay's answer: %w", err)
+		return fmt.Errorf("decode the relay's answer (is %s a Segue relay?): %w", *relayURL, err)
+	}
+	if out.Week != *week { // a relay echoes the week it ran
+		return fmt.Errorf("the relay's answer is for week %q, not %s (is %s a Segue relay?)", out.Week, *week, *relayURL)
 	}
 	fmt.Fprintf(stdout, "Discover Weekly %s: %d delivered, %d already up to date, %d failed\n", out.Week, out.Delivered, out.Skipped, out.Failed)
 	if out.Failed > 0 {
