@@ -224,7 +224,10 @@ func uploadAlbum(ctx context.Context, base, token, albumPath string, req ingest.
 	}
 	var out api.IngestResponse
 	if err := json.Unmarshal(body, &out); err != nil {
-		return api.IngestResponse{}, fmt.Errorf("upload to %s: decode answer: %w", base, err)
+		return api.IngestResponse{}, fmt.Errorf("upload to %s: decode answer (is it a Segue relay?): %w", base, err)
+	}
+	if len(req.Tracks) > 0 && len(out.Tracks) == 0 { // a relay lists every track, skipped ones too
+		return api.IngestResponse{}, fmt.Errorf("upload to %s: the answer lists none of the %d tracks (is it a Segue relay?)", base, len(req.Tracks))
 	}
 	return out, nil
 }

@@ -1,13 +1,16 @@
 package main
 
 import (
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/segue-fm/segue/internal/demoalbum"
 	"github.com/segue-fm/segue/internal/testbed"
 	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/server/relay"
@@ -30,6 +33,14 @@ func TestCommandsAgainstNotARelay(t *testing.T) {
 	if res := segue(t, "profile", "--data", data, "--relay", r.URL, "--user", "ada", "--signup"); res.code != 0 {
 		t.Fatalf("register: exit %d\n%s", res.code, res.stderr)
 	}
+	src := t.TempDir()
+	sub, err := fs.Sub(demoalbum.FS, "data")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.CopyFS(src, sub); err != nil {
+		t.Fatal(err)
+	}
 	answers := map[string]struct{ ctype, body string }{
 		"html":       {"text/html; charset=utf-8", "<html><body>Directory listing</body></html>"},
 		"empty json": {"application/json", "{}"},
@@ -47,13 +58,19 @@ func TestCommandsAgainstNotARelay(t *testing.T) {
 			w.Write([]byte(a.body))
 		}))
 		defer fake.Close()
-		// An admin command: it printed "Discover Weekly : 0 delivered".
-		t.Run(name+"/recs run", func(t *testing.T) {
-			res := segue(t, "recs", "run", "--week", "2026-W10", "--admin-token", "x", "--relay", fake.URL)
-			if res.code != 1 || !strings.Contains(res.stderr, "(is "+fake.URL+" a Segue relay?)") {
-				t.Errorf("exit %d, stdout %q, stderr %q; want 1 asking whether %s is a Segue relay", res.code, res.stdout, res.stderr, fake.URL)
-			}
-		})
+		// Admin commands: recs run printed "Discover Weekly : 0
+		// delivered", ingest --relay nothing, both exit 0.
+		for _, args := range [][]string{
+			{"recs", "run", "--week", "2026-W10", "--admin-token", "x", "--relay", fake.URL},
+			{"ingest", "--admin-token", "x", "--relay", fake.URL, "--album", filepath.Join(src, "album.json")},
+		} {
+			t.Run(name+"/"+args[0], func(t *testing.T) {
+				res := segue(t, args...)
+				if res.code != 1 || !strings.Contains(res.stderr, fake.URL) || !strings.Contains(res.stderr, "a Segue relay?)") {
+					t.Errorf("exit %d, stdout %q, stderr %q; want 1 asking whether %s is a Segue relay", res.code, res.stdout, res.stderr, fake.URL)
+				}
+			})
+		}
 		for _, args := range commands {
 			t.Run(name+"/"+strings.Join(args, " "), func(t *testing.T) {
 				dir := data
