@@ -7,6 +7,9 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/segue-fm/segue/core/api"
 )
 
 // TestJSONClientOrigins checks when Do moves on to the next origin and
@@ -101,5 +104,42 @@ func TestJSONClientErrorText(t *testing.T) {
 			!strings.HasPrefix(msg, "GET /v1/tracks/x: ") || !strings.Contains(msg, "fetch: origin "+origin+": ") {
 			t.Fatalf("error text %q: want it to name GET /v1/tracks/x and the origin, and no empty request", msg)
 		}
+	}
+}
+
+// TestJSONClientRetryLater: a relay's temporary refusal (429, 503) is
+// api.ErrRetryLater with the wait its Retry-After asked for, through the
+// joined errors of a 503 too; another status is not.
+func TestJSONClientRetryLater(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		status int
+		header string
+		retry  bool
+		want   time.Duration
+	}{
+		{"429 delta", http.StatusTooManyRequests, "3", true, 3 * time.Second},
+		{"503 delta", http.StatusServiceUnavailable, "10", true, 10 * time.Second},
+		{"503 huge is capped", http.StatusServiceUnavailable, "999999", true, api.MaxRetryAfter},
+		{"503 garbage", http.StatusServiceUnavailable, "later", true, 0},
+		{"403 is final", http.StatusForbidden, "3", false, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Retry-After", tc.header)
+				w.WriteHeader(tc.status)
+				w.Write([]byte(`{"error":"busy"}`))
+			}))
+			defer srv.Close()
+			c := &JSONClient{Origins: []string{srv.URL}, MaxBody: 1 << 10}
+			_, err := c.Do(context.Background(), http.MethodGet, "/v1/me", nil, nil, false)
+			if got := errors.Is(err, api.ErrRetryLater); got != tc.retry {
+				t.Fatalf("errors.Is(%v, ErrRetryLater) = %v, want %v", err, got, tc.retry)
+			}
+			d, ok := api.RetryAfter(err)
+			if d != tc.want || ok != (tc.want > 0) {
+				t.Fatalf("RetryAfter(%v) = %v, %v; want %v", err, d, ok, tc.want)
+			}
+		})
 	}
 }

@@ -12,9 +12,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/internal/retryafter"
 )
 
 // Kind says which object of a (track, tier) stream a Request asks for.
@@ -103,6 +105,10 @@ type Origin interface {
 type StatusError struct {
 	Code    int    // HTTP status code
 	Message string // the relay's {"error": …} text, if any
+	// Retry is the temporary refusal (429, 503) with the wait its
+	// Retry-After asked for, nil for any other status; errors.Is(err,
+	// api.ErrRetryLater) and api.RetryAfter see it through the chain.
+	Retry *retryafter.Error
 }
 
 // Error implements error.
@@ -116,6 +122,14 @@ func (e *StatusError) Error() string {
 // Is makes errors.Is(err, ErrNotFound) true for a 404.
 func (e *StatusError) Is(target error) bool {
 	return target == ErrNotFound && e.Code == http.StatusNotFound
+}
+
+// Unwrap returns Retry (a temporary refusal), or nil.
+func (e *StatusError) Unwrap() error {
+	if e.Retry == nil {
+		return nil
+	}
+	return e.Retry
 }
 
 // HTTPOrigin fetches from a relay (or any server exposing the relay's audio
@@ -197,10 +211,11 @@ func ReadBody(body io.Reader, limit int64) ([]byte, error) {
 }
 
 // ReadStatusError turns a non-2xx response into a *StatusError, reading at
-// most 4 KiB of its body for the relay's {"error": "…"} message. It does
-// not close the body.
+// most 4 KiB of its body for the relay's {"error": "…"} message, and for a
+// 429 or 503 its Retry-After (StatusError.Retry; an HTTP-date is read
+// against the response's Date header). It does not close the body.
 func ReadStatusError(resp *http.Response) *StatusError {
-	e := &StatusError{Code: resp.StatusCode}
+	e := &StatusError{Code: resp.StatusCode, Retry: retryafter.FromResponse(resp, time.Now())}
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
 	var msg api.ErrorBody
 	if json.Unmarshal(b, &msg) == nil {
