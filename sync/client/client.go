@@ -17,6 +17,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/segue-fm/segue/internal/ctxsleep"
+	"github.com/segue-fm/segue/internal/retryafter"
 	"github.com/segue-fm/segue/sync/docs"
 	"github.com/segue-fm/segue/sync/wire"
 	"github.com/segue-fm/segue/sync/wire/peer"
@@ -58,6 +59,9 @@ func (w WebSocket) Dial(ctx context.Context) (peer.Conn, func(), error) {
 	if err != nil {
 		if resp != nil && resp.StatusCode == http.StatusUnauthorized {
 			return nil, nil, fmt.Errorf("%w: dial relay: %v", ErrUnauthorized, err)
+		}
+		if busy := retryafter.FromResponse(resp, time.Now()); busy != nil {
+			return nil, nil, fmt.Errorf("client: dial relay: %w", busy)
 		}
 		return nil, nil, fmt.Errorf("client: dial relay: %w", err)
 	}
@@ -338,7 +342,17 @@ var (
 	// ErrRevoked is returned by Run when the relay closed the connection
 	// because the device was deregistered (peer.CloseRevoked).
 	ErrRevoked = errors.New("client: device revoked")
+	// ErrRetryLater matches the relay's temporary refusal of the
+	// connection before the upgrade (429, 503): Run waits at least the
+	// relay's Retry-After (capped at MaxRetryAfter) before dialling
+	// again. It is api.ErrRetryLater; errors.As finds the wait in an
+	// *api.RetryLaterError.
+	ErrRetryLater = retryafter.ErrRetryLater
 )
+
+// MaxRetryAfter bounds the wait a relay's Retry-After imposes on Run
+// (5 min, api.MaxRetryAfter).
+const MaxRetryAfter = retryafter.Max
 
 // refused classifies an error that ended a connection: ErrRevoked or
 // ErrUnauthorized when the relay refused the credentials, else err.
@@ -353,7 +367,11 @@ func refused(err error) error {
 }
 
 // Run connects and syncs until ctx ends, reconnecting with exponential
-// backoff and jitter after every failure. It returns ctx's error, or
+// backoff and jitter after every failure; after a temporary refusal
+// (ErrRetryLater) the wait is at least the relay's Retry-After (at most
+// MaxRetryAfter) plus a jitter of up to the first backoff, so the devices
+// a busy relay turned away do not all return in the same second; a
+// refusal without a valid Retry-After waits the backoff alone. It returns ctx's error, or
 // ErrRevoked / ErrUnauthorized (wrapped) as soon as the relay refuses
 // the device's credentials: it never retries them.
 func (c *Client) Run(ctx context.Context) error {
@@ -387,6 +405,9 @@ func (c *Client) Run(ctx context.Context) error {
 			ceiling = c.opts.minBackoff
 		}
 		wait := time.Duration(rng.Int64N(int64(ceiling)) + 1)
+		if after, ok := retryafter.Wait(err); ok {
+			wait = max(wait, after+time.Duration(rng.Int64N(int64(c.opts.minBackoff))+1))
+		}
 		c.opts.log.Info("client: disconnected", "err", err, "retry_in", wait)
 		if err := c.opts.sleep(ctx, wait); err != nil {
 			return err

@@ -1,0 +1,133 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/segue-fm/segue/store/badgerstore"
+	"github.com/segue-fm/segue/sync/client"
+	"github.com/segue-fm/segue/sync/repo"
+	"github.com/segue-fm/segue/sync/wire/peer"
+)
+
+// TestReconnectHonoursRetryAfter: the relay refuses the sync connection
+// before the upgrade (503 Retry-After: 7, then 429 with a Retry-After of
+// days, then 503 with a malformed one), then accepts. Each wait before
+// the next dial is at least the relay's Retry-After, capped at
+// MaxRetryAfter, plus at most the first backoff; the malformed one waits
+// the backoff alone; the client then connects.
+func TestReconnectHonoursRetryAfter(t *testing.T) {
+	ctx := t.Context()
+	rel := &relayProc{t: t, dir: t.TempDir()}
+	rel.start()
+	t.Cleanup(func() { rel.stop() })
+	target, err := url.Parse("http://" + rel.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refusals := []struct {
+		code  int
+		after string
+	}{{http.StatusServiceUnavailable, "7"}, {http.StatusTooManyRequests, "864000"}, {http.StatusServiceUnavailable, "soon"}}
+	var mu sync.Mutex
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		var next *struct {
+			code  int
+			after string
+		}
+		if len(refusals) > 0 {
+			next = &refusals[0]
+			refusals = refusals[1:]
+		}
+		mu.Unlock()
+		if next != nil {
+			w.Header().Set("Retry-After", next.after)
+			http.Error(w, `{"error":"relaysync: busy"}`, next.code)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+
+	st, err := badgerstore.Open(ctx, t.TempDir(), badgerstore.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	rp, err := repo.Open(ctx, st, repo.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rp.Close() })
+	const minBackoff = 10 * time.Millisecond
+	clk := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	var waits []time.Duration
+	sleep := func(ctx context.Context, d time.Duration) error {
+		mu.Lock()
+		waits = append(waits, d)
+		mu.Unlock()
+		clk.Advance(d)
+		return ctx.Err()
+	}
+	c := client.New(peer.NewRepoAdapter(rp), client.WebSocket{URL: "ws" + srv.URL[len("http"):] + "/v1/sync", Token: "alice"},
+		client.DefaultOptions().WithBackoff(minBackoff, 50*time.Millisecond, 3).WithClock(clk.Now, sleep))
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); c.Run(runCtx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	// Connecting notifies nothing (an empty repository syncs nothing):
+	// poll the status.
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(20 * time.Second)
+	for !c.Status().Connected {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatalf("never connected; status %+v", c.Status())
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(waits) != 3 {
+		t.Fatalf("waits %v, want 3", waits)
+	}
+	for i, w := range []struct{ lo, hi time.Duration }{
+		{7 * time.Second, 7*time.Second + minBackoff},
+		{client.MaxRetryAfter, client.MaxRetryAfter + minBackoff},
+		{time.Nanosecond, 50 * time.Millisecond},
+	} {
+		if waits[i] < w.lo || waits[i] > w.hi {
+			t.Errorf("wait %d = %v, want in [%v, %v]", i, waits[i], w.lo, w.hi)
+		}
+	}
+}
+
+// TestDialRefusalIsRetryLater: the relay's 429/503 before the upgrade is
+// ErrRetryLater with its wait; a 500 is not.
+func TestDialRefusalIsRetryLater(t *testing.T) {
+	for _, tc := range []struct {
+		code  int
+		retry bool
+	}{{http.StatusTooManyRequests, true}, {http.StatusServiceUnavailable, true}, {http.StatusInternalServerError, false}} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Retry-After", "10")
+			http.Error(w, `{"error":"relaysync: too many sessions, retry in 10 s"}`, tc.code)
+		}))
+		_, _, err := client.WebSocket{URL: "ws" + srv.URL[len("http"):], Token: "t"}.Dial(t.Context())
+		srv.Close()
+		if got := errors.Is(err, client.ErrRetryLater); got != tc.retry {
+			t.Errorf("status %d: %v; ErrRetryLater %v, want %v", tc.code, err, got, tc.retry)
+		}
+	}
+}
