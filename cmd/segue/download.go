@@ -28,7 +28,8 @@ func init() {
 // track:<id>|album:<id>|playlist:<id> …`: it records the requests,
 // downloads them with progress bars and exits once everything is
 // downloaded (or failed), or with errOfflineTimeout once the downloads
-// stayed paused offline for --offline-timeout. Tracks the relay cannot
+// stayed paused offline (or "relay busy": it kept answering 429/503) for
+// --offline-timeout. Tracks the relay cannot
 // license (unknown, taken down, not released) are left out with their
 // reason, and the rest downloads. It prints how many tracks of the
 // requests, at the tier, are downloaded, and fails with
@@ -41,7 +42,7 @@ func runDownload(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	metered := fs.Bool("metered", false, "allow downloading on a metered network")
 	workers := fs.Int("workers", 4, fmt.Sprintf("download workers: tracks queued at once, 1…%d; 4 blob transfers each", download.MaxWorkers))
 	syncWait := fs.Duration("sync-wait", 10*time.Second, "playlists: how long the sync with the relay before downloading may take at most")
-	offlineTimeout := fs.Duration("offline-timeout", defaultOfflineTimeout, "give up (exit 1) when the relay stays unreachable this long with nothing downloaded meanwhile (a later segue download resumes); 0 waits for ever")
+	offlineTimeout := fs.Duration("offline-timeout", defaultOfflineTimeout, "give up (exit 1) when the relay stays unreachable (or busy: 429/503) this long with nothing downloaded meanwhile (a later segue download resumes); 0 waits for ever")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: segue download [flags] track:<id>|album:<id>|playlist:<automerge url or id> ...")
 		fmt.Fprintln(stderr, "A playlist download syncs the account's documents once with the relay, downloads the")
@@ -121,8 +122,8 @@ func runDownload(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		prog.step("queued %s", r)
 	}
 	if err := m.Wait(wctx); err != nil {
-		if errors.Is(context.Cause(wctx), errOfflineTimeout) && ctx.Err() == nil {
-			return offlineGiveUp(ctx, m, refs, *offlineTimeout, stdout)
+		if cause := context.Cause(wctx); (errors.Is(cause, errOfflineTimeout) || errors.Is(cause, errBusyTimeout)) && ctx.Err() == nil {
+			return offlineGiveUp(ctx, m, refs, *offlineTimeout, cause, stdout)
 		}
 		return deviceLimitHint(err)
 	}
@@ -164,11 +165,16 @@ const defaultOfflineTimeout = 2 * time.Minute
 // `segue download` resumes the rest.
 var errOfflineTimeout = errors.New("relay unreachable")
 
+// errBusyTimeout: as errOfflineTimeout, for downloads paused because the
+// relay kept refusing for now (429/503: download.PausedRelayBusy).
+var errBusyTimeout = errors.New("relay busy")
+
 // offlineWatch cancels a download's wait (giveUp with
-// errOfflineTimeout) once the downloads stayed paused offline for limit
-// with no progress: armed by an offline pause, pushed back by every
-// progress event, disarmed when the downloads resume or pause for
-// another reason. A limit of 0 never gives up.
+// errOfflineTimeout, or errBusyTimeout for a busy relay) once the
+// downloads stayed paused offline or "relay busy" for limit with no
+// progress: armed by such a pause, pushed back by every progress event,
+// disarmed when the downloads resume or pause for another reason. A
+// limit of 0 never gives up.
 type offlineWatch struct {
 	limit  time.Duration
 	giveUp context.CancelCauseFunc
@@ -186,11 +192,16 @@ func (w *offlineWatch) event(e download.Event) {
 	defer w.mu.Unlock()
 	switch e.Kind {
 	case download.EventPaused:
-		if e.Reason != "offline" {
+		cause := errOfflineTimeout
+		switch {
+		case e.Reason == download.PausedRelayBusy:
+			cause = errBusyTimeout
+		case e.Reason != "offline":
 			w.stopLocked()
-		} else if w.timer == nil {
-			w.timer = time.AfterFunc(w.limit, func() { w.giveUp(errOfflineTimeout) })
+			return
 		}
+		w.stopLocked()
+		w.timer = time.AfterFunc(w.limit, func() { w.giveUp(cause) })
 	case download.EventResumed:
 		w.stopLocked()
 	case download.EventProgress, download.EventTrackDone:
@@ -214,10 +225,10 @@ func (w *offlineWatch) stopLocked() {
 	}
 }
 
-// offlineGiveUp reports a download that gave up on an unreachable
-// relay: the usual count line on stdout, and an error saying what is
-// downloaded, what is left and that a later run resumes.
-func offlineGiveUp(ctx context.Context, m *download.Manager, refs []download.Ref, limit time.Duration, stdout io.Writer) error {
+// offlineGiveUp reports a download that gave up on an unreachable or
+// busy relay (cause): the usual count line on stdout, and an error
+// saying what is downloaded, what is left and that a later run resumes.
+func offlineGiveUp(ctx context.Context, m *download.Manager, refs []download.Ref, limit time.Duration, cause error, stdout io.Writer) error {
 	c := m.Count(refs...)
 	fmt.Fprintf(stdout, "%d/%d tracks\n", c.Done, c.Tracks)
 	st, err := m.Status(ctx)
@@ -234,7 +245,7 @@ func offlineGiveUp(ctx context.Context, m *download.Manager, refs []download.Ref
 	if len(unresolved) > 0 {
 		done += fmt.Sprintf(", not resolved yet (tracks unknown): %s", strings.Join(unresolved, ", "))
 	}
-	return fmt.Errorf("%w for %s (--offline-timeout), gave up: %s; what is downloaded is kept and `segue download` run again resumes the rest", errOfflineTimeout, limit, done)
+	return fmt.Errorf("%w for %s (--offline-timeout), gave up: %s; what is downloaded is kept and `segue download` run again resumes the rest", cause, limit, done)
 }
 
 // deviceLimitHint adds to a refusal for the account's offline-device

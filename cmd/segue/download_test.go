@@ -339,7 +339,8 @@ func TestDownloadPlaylistCommand(t *testing.T) {
 
 // TestDownloadUnavailableAndFailedPlaylist runs the device commands
 // against a real relay serving the demo album (through a front that can
-// make license requests fail with 503) for a playlist of a good track and
+// make license requests fail with 500; a 503 is a busy relay, which
+// pauses: TestDownloadRelayBusy) for a playlist of a good track and
 // one the catalog lacks. While licensing fails, download exits 1 and the
 // later offline, offline --renew and play report the real cause, never a
 // missing playlist resolver. Once it works, download leaves the unknown
@@ -356,7 +357,7 @@ func TestDownloadUnavailableAndFailedPlaylist(t *testing.T) {
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if failLicenses.Load() && req.URL.Path == "/v1/licenses" {
-			http.Error(w, `{"error":"relay: overloaded"}`, http.StatusServiceUnavailable)
+			http.Error(w, `{"error":"relay: internal error"}`, http.StatusInternalServerError)
 			return
 		}
 		proxy.ServeHTTP(w, req)
@@ -379,7 +380,7 @@ func TestDownloadUnavailableAndFailedPlaylist(t *testing.T) {
 	wav := filepath.Join(tmp, "x.wav")
 	steps := []struct {
 		name   string
-		fail   bool // license requests answer 503
+		fail   bool // license requests answer 500
 		args   []string
 		code   int
 		stdout []string // substrings of stdout
@@ -388,11 +389,11 @@ func TestDownloadUnavailableAndFailedPlaylist(t *testing.T) {
 	}{
 		{"add", false, []string{"playlist", "add", p, tr0, bogus}, 0, nil, nil, nil},
 		{"download, licenses failing", true, []string{"download", "--tier", "low", "--sync-wait", "3s", "playlist:" + p}, 1,
-			nil, []string{"503"}, []string{"resolver"}},
+			nil, []string{"500"}, []string{"resolver"}},
 		{"offline after the failure", true, []string{"offline"}, 0,
-			[]string{"playlist " + p + " (low)", "0/0", "error: ", "503"}, nil, []string{"resolver"}},
+			[]string{"playlist " + p + " (low)", "0/0", "error: ", "500"}, nil, []string{"resolver"}},
 		{"offline --renew after the failure", true, []string{"offline", "--renew"}, 0,
-			[]string{"error: ", "503"}, nil, []string{"resolver"}},
+			[]string{"error: ", "500"}, nil, []string{"resolver"}},
 		{"play after the failure", true, []string{"play", "playlist", p, "--out", wav, "--gain", "off"}, 0,
 			nil, []string{"1 of 2 tracks skipped"}, []string{"resolver"}},
 		{"download", false, []string{"download", "--tier", "low", "--sync-wait", "3s", "playlist:" + p}, 0,
@@ -535,5 +536,37 @@ func TestDownloadOfflineTimeout(t *testing.T) {
 	code, _, errOut = runCmd(append(append([]string{"download"}, creds...), "-relay", relayURL, "-offline-timeout", "-1s", ref)...)
 	if code != 2 || !strings.Contains(errOut, "--offline-timeout -1s: want ≥ 0") {
 		t.Fatalf("negative timeout: exit %d, want 2\nstderr: %s", code, errOut)
+	}
+}
+
+// TestDownloadRelayBusy: a relay that keeps refusing the licenses for now
+// (503 with Retry-After) pauses `segue download` ("relay busy") instead
+// of failing it; --offline-timeout bounds that pause as it bounds an
+// unreachable relay's, and the message says the relay is busy. Before,
+// the first 503 failed the request at once.
+func TestDownloadRelayBusy(t *testing.T) {
+	relayDir := filepath.Join(t.TempDir(), "relay")
+	album := publishAlbum(t, relayDir, 1)
+	relayURL := startRelayCmd(t, relayDir, "cli-admin-token")
+	target, err := url.Parse(relayURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.URL.Path == "/v1/licenses" {
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, `{"error":"relay: busy"}`, http.StatusServiceUnavailable)
+			return
+		}
+		proxy.ServeHTTP(w, req)
+	}))
+	defer front.Close()
+	dev := filepath.Join(t.TempDir(), "device")
+	code, out, errOut := runCmd("download", "-data", dev, "-user", "ada", "-password", "correct horse battery", "-signup",
+		"-relay", front.URL, "-tier", "low", "-offline-timeout", "300ms", "album:"+string(album))
+	if code != 1 || out != "0/0 tracks\n" || !strings.Contains(errOut, "paused: relay busy") ||
+		!strings.Contains(errOut, "segue download: relay busy for 300ms (--offline-timeout), gave up: 0 of 0 tracks downloaded") {
+		t.Fatalf("relay busy: exit %d, want 1\nstdout: %s\nstderr: %s", code, out, errOut)
 	}
 }

@@ -2,6 +2,7 @@ package download
 
 import (
 	"context"
+	"time"
 
 	"github.com/segue-fm/segue/core/model"
 )
@@ -44,3 +45,7 @@ func StoredFailures(m *Manager) (causes []string, err error) {
 	})
 	return causes, err
 }
+
+// SetTimer makes the scheduler's waits (backoff, Retry-After, idle) use
+// fn's channel instead of a real timer: a fake clock for its waits.
+func SetTimer(m *Manager, fn func(d time.Duration) <-chan time.Time) { m.timer.Store(&fn) }

@@ -307,6 +307,9 @@ type Manager struct {
 	// batch (up to commitWindow) instead of committing at once.
 	coming atomic.Int64
 	wake   chan struct{}
+	// timer, when set (tests: SetTimer), stands for the scheduler's
+	// timers: it returns the channel that fires after d.
+	timer  atomic.Pointer[func(d time.Duration) <-chan time.Time]
 	cancel context.CancelFunc
 	done   chan struct{}
 	// reconciled is closed once the scheduler's start-up reconcile of

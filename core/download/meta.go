@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/core/fetch"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/store"
@@ -55,7 +56,7 @@ func (m *Manager) fetchMeta(ctx context.Context, tier model.Tier, ids []string, 
 		switch err := errs[i]; {
 		case err == nil:
 			metas[id] = got[i]
-		case errors.Is(err, fetch.ErrOffline) || ctx.Err() != nil:
+		case errors.Is(err, fetch.ErrOffline) || errors.Is(err, api.ErrRetryLater) || ctx.Err() != nil:
 			return fmt.Errorf("metadata of %s: %w", id, err)
 		default:
 			m.log.Warn("download: no catalog metadata for track", "track", id, "err", err)

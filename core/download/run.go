@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/core/fetch"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/store"
@@ -76,6 +77,17 @@ func (m *Manager) run(ctx context.Context) {
 			m.sleep(ctx, delay)
 			continue
 		}
+		if errors.Is(err, api.ErrRetryLater) {
+			// The relay is busy (429/503): wait at least its Retry-After
+			// (capped at api.MaxRetryAfter), then resume where the pass
+			// stopped. Nothing failed.
+			m.pause(PausedRelayBusy)
+			delay = m.backoff(delay)
+			after, _ := api.RetryAfter(err)
+			m.log.Info("download: relay busy", "err", err, "retry_in", max(delay, after))
+			m.sleep(ctx, max(delay, after))
+			continue
+		}
 		if err != nil && ctx.Err() == nil {
 			m.log.Warn("download: pass failed", "err", err)
 		}
@@ -98,12 +110,23 @@ func (m *Manager) run(ctx context.Context) {
 	}
 }
 
+// PausedRelayBusy is Status.Paused (and EventPaused's Reason) while the
+// manager waits out the relay's temporary refusal (429/503, its
+// Retry-After).
+const PausedRelayBusy = "relay busy"
+
 // sleep waits for d, a Nudge, or ctx.
 func (m *Manager) sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
+	var fired <-chan time.Time
+	if timer := m.timer.Load(); timer != nil {
+		fired = (*timer)(d)
+	} else {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		fired = t.C
+	}
 	select {
-	case <-t.C:
+	case <-fired:
 	case <-m.wake:
 	case <-ctx.Done():
 	}
@@ -177,7 +200,8 @@ func (m *Manager) resume() {
 
 // pass does one round: resolve pending requests, download pending jobs,
 // renew licenses when due. It returns fetch.ErrOffline when the relay
-// could not be reached.
+// could not be reached, and an api.ErrRetryLater when it refused for now
+// (429/503).
 func (m *Manager) pass(ctx context.Context) error {
 	if err := m.repairCorrupt(ctx); err != nil {
 		return err
@@ -193,7 +217,7 @@ func (m *Manager) pass(ctx context.Context) error {
 	slices.SortFunc(pending, func(a, b *itemRec) int { return int(a.Added - b.Added) })
 	for _, it := range pending {
 		if err := m.resolve(ctx, it); err != nil {
-			if errors.Is(err, fetch.ErrOffline) || ctx.Err() != nil {
+			if errors.Is(err, fetch.ErrOffline) || errors.Is(err, api.ErrRetryLater) || ctx.Err() != nil {
 				return err
 			}
 			if errors.Is(err, ErrNoPlaylists) {
@@ -430,8 +454,8 @@ func refTx(tx store.Txn, tt trackTier) error {
 // their missing blobs in track order, and a worker that finishes a blob
 // takes the next one itself, so no slot waits for a goroutine to be
 // scheduled or a track to start. A track frees its place as soon as its
-// blobs are queued. The first fetch.ErrOffline cancels the others and is
-// returned.
+// blobs are queued. The first fetch.ErrOffline or api.ErrRetryLater
+// cancels the others and is returned.
 func (m *Manager) downloadAll(ctx context.Context) error {
 	m.mu.Lock()
 	var todo []trackTier
@@ -468,7 +492,7 @@ func (m *Manager) downloadAll(ctx context.Context) error {
 		case err == nil:
 			m.forgetFailure(ctx, tt)
 		case errors.Is(err, errJobGone), errors.Is(err, errPaused):
-		case errors.Is(err, fetch.ErrOffline):
+		case errors.Is(err, fetch.ErrOffline), errors.Is(err, api.ErrRetryLater):
 			mu.Lock()
 			offline = err
 			mu.Unlock()

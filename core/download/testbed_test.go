@@ -234,11 +234,13 @@ type bed struct {
 	rewrite atomic.Pointer[func(r *http.Request, h http.Header)]
 	// fail, when set, answers with its status (a JSON error) instead of
 	// the relay for every request it returns non-zero for.
-	fail   atomic.Pointer[func(r *http.Request) int]
-	pub    ed25519.PublicKey
-	mu     sync.Mutex
-	counts map[string]int // path → requests
-	bytes  map[string]int64
+	fail atomic.Pointer[func(r *http.Request) int]
+	// retryAfter, when set, is the Retry-After header of fail's answers.
+	retryAfter atomic.Pointer[string]
+	pub        ed25519.PublicKey
+	mu         sync.Mutex
+	counts     map[string]int // path → requests
+	bytes      map[string]int64
 }
 
 func newBed(t testing.TB, publish func(ctx context.Context, dd *catalog.DataDir)) *bed {
@@ -272,6 +274,9 @@ func newBed(t testing.TB, publish func(ctx context.Context, dd *catalog.DataDir)
 		if f := b.fail.Load(); f != nil {
 			if code := (*f)(r); code != 0 {
 				w.Header().Set("Content-Type", "application/json")
+				if ra := b.retryAfter.Load(); ra != nil {
+					w.Header().Set("Retry-After", *ra)
+				}
 				w.WriteHeader(code)
 				fmt.Fprintf(w, `{"error":"injected %d"}`, code)
 				return

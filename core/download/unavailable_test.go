@@ -163,9 +163,9 @@ func TestLicenseFaultsAreNotUnavailable(t *testing.T) {
 	resolver := download.DefaultOptions().
 		WithPlaylists(func(context.Context, string) ([]model.TrackID, error) { return entries, nil })
 	ref := download.Ref{Kind: download.KindPlaylist, ID: "pl1", Tier: model.TierLow}
-	licenses503 := func(r *http.Request) int {
+	licenses500 := func(r *http.Request) int {
 		if r.URL.Path == "/v1/licenses" {
-			return http.StatusServiceUnavailable
+			return http.StatusInternalServerError
 		}
 		return 0
 	}
@@ -174,7 +174,9 @@ func TestLicenseFaultsAreNotUnavailable(t *testing.T) {
 		fail  func(*http.Request) int // nil: the relay is unreachable instead
 		cause string                  // in the request's error; "" when it pauses
 	}{
-		{"relay answers 503", licenses503, "503"},
+		// (A 503 or 429 is a temporary refusal: the downloads pause,
+		// TestRelayBusyWaitsRetryAfter.)
+		{"relay answers 500", licenses500, "500"},
 		{"relay unreachable", nil, ""},
 	}
 	for _, tc := range tests {
