@@ -3,6 +3,7 @@ package fetch
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -139,6 +140,9 @@ func TestJSONClientRetryLater(t *testing.T) {
 			d, ok := api.RetryAfter(err)
 			if d != tc.want || ok != (tc.want > 0) {
 				t.Fatalf("RetryAfter(%v) = %v, %v; want %v", err, d, ok, tc.want)
+			}
+			if says := fmt.Sprintf("(retry in %d s)", int64(tc.want/time.Second)); (tc.want > 0) != strings.Contains(err.Error(), says) {
+				t.Fatalf("error %q: naming %q: want %v", err, says, tc.want > 0)
 			}
 		})
 	}

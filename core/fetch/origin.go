@@ -112,11 +112,16 @@ type StatusError struct {
 }
 
 // Error implements error.
+// A temporary refusal with a wait ends with it: "(retry in 7 s)".
 func (e *StatusError) Error() string {
+	msg := fmt.Sprintf("fetch: status %d", e.Code)
 	if e.Message != "" {
-		return fmt.Sprintf("fetch: status %d: %s", e.Code, e.Message)
+		msg += ": " + e.Message
 	}
-	return fmt.Sprintf("fetch: status %d", e.Code)
+	if e.Retry != nil && e.Retry.After > 0 {
+		msg += fmt.Sprintf(" (retry in %d s)", retryafter.Seconds(e.Retry.After))
+	}
+	return msg
 }
 
 // Is makes errors.Is(err, ErrNotFound) true for a 404.

@@ -35,8 +35,12 @@ func (e *Error) Error() string {
 	if e.After <= 0 {
 		return fmt.Sprintf("relay busy (status %d), retry later", e.Status)
 	}
-	return fmt.Sprintf("relay busy (status %d), retry in %d s", e.Status, int64(math.Ceil(e.After.Seconds())))
+	return fmt.Sprintf("relay busy (status %d), retry in %d s", e.Status, Seconds(e.After))
 }
+
+// Seconds returns d in whole seconds, rounded up: the wait a message
+// names.
+func Seconds(d time.Duration) int64 { return int64(math.Ceil(d.Seconds())) }
 
 // Is makes every *Error match ErrRetryLater.
 func (e *Error) Is(target error) bool { return target == ErrRetryLater }
