@@ -219,9 +219,12 @@ type Engine struct {
 	// upKick and upStored wake runUploads, upStop ends it and upDone is
 	// closed when it has; onUploaded is told each background outcome;
 	// upHidden asks the next background upload to use keepalive.
-	upMu       sync.Mutex
-	upHidden   atomic.Bool
-	upKick     chan struct{}
+	upMu     sync.Mutex
+	upHidden atomic.Bool
+	upKick   chan struct{}
+	// upTimer, when set (tests: SetUploadTimer), stands for the
+	// uploader's retry timer: it returns the channel that fires after d.
+	upTimer    atomic.Pointer[func(d time.Duration) <-chan time.Time]
 	upStored   chan struct{}
 	upStop     context.CancelFunc
 	upDone     chan struct{}

@@ -14,8 +14,10 @@ import (
 
 // WithUploadRetry sets the wait before the play uploader tries again
 // after a failed upload (first), doubled after each failure up to most
-// (default 5 s, up to 5 min). Values below 1 ms are raised to it; most
-// is at least first.
+// (default 5 s, up to 5 min), and never before the Retry-After of a
+// relay that refused for now (429/503, api.ErrRetryLater; at most
+// api.MaxRetryAfter). Values below 1 ms are raised to it; most is at
+// least first.
 func (o Options) WithUploadRetry(first, most time.Duration) Options {
 	o.uploadRetry = max(first, time.Millisecond)
 	o.uploadRetryMax = max(most, o.uploadRetry)
@@ -153,7 +155,9 @@ func (e *Engine) playStored() {
 
 // runUploads is the background uploader: it uploads when told (SendPlays,
 // SendPlaysOnHide, Login, a stored play) and, after a failure, again after a wait doubled
-// each time from Options.WithUploadRetry's first to its most; stored
+// each time from Options.WithUploadRetry's first to its most — and, when
+// the relay refused for now (api.ErrRetryLater: 429/503), at least its
+// Retry-After (at most api.MaxRetryAfter); stored
 // plays do not cut that wait short, SendPlays does. A refused or missing
 // token waits for the next Login or SendPlays. It returns when ctx ends.
 func (e *Engine) runUploads(ctx context.Context) {
@@ -198,9 +202,16 @@ func (e *Engine) runUploads(ctx context.Context) {
 			wait = 0
 		default:
 			wait = min(max(2*wait, e.opts.uploadRetry), e.opts.uploadRetryMax)
+			if after, ok := api.RetryAfter(err); ok {
+				wait = max(wait, after) // the relay is busy: not before its Retry-After
+			}
 			e.opts.logger.Warn("engine: plays not uploaded; trying again later", "in", wait, "err", err)
-			timer = time.NewTimer(wait)
-			retry = timer.C
+			if fake := e.upTimer.Load(); fake != nil {
+				retry = (*fake)(wait)
+			} else {
+				timer = time.NewTimer(wait)
+				retry = timer.C
+			}
 		}
 	}
 }

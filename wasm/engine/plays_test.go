@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -42,6 +43,15 @@ type testNet struct {
 	uploads []sentUpload
 	// onPost, when not nil, is called for each upload before it is sent.
 	onPost func()
+	// busy are the next uploads' answers from a busy relay, in order:
+	// each is refused with its status and Retry-After.
+	busy []busyAnswer
+}
+
+// busyAnswer is a busy relay's refusal of an upload.
+type busyAnswer struct {
+	code       int
+	retryAfter string
 }
 
 // sentUpload is what the test network saw of an upload.
@@ -61,6 +71,15 @@ func (n *testNet) Do(req *http.Request) (*http.Response, error) {
 	n.mu.Lock()
 	if n.onPost != nil {
 		n.onPost()
+	}
+	if len(n.busy) > 0 {
+		b := n.busy[0]
+		n.busy = n.busy[1:]
+		n.mu.Unlock()
+		rec := httptest.NewRecorder()
+		rec.Header().Set("Retry-After", b.retryAfter)
+		http.Error(rec, `{"error":"busy"}`, b.code)
+		return rec.Result(), nil
 	}
 	m := n.mode
 	if m != netDown {
@@ -564,5 +583,43 @@ func TestUploadTimeout(t *testing.T) {
 	n.set(netUp)
 	if sum, err := e.UploadPlays(t.Context()); err != nil || sum.Accepted != 1 {
 		t.Fatalf("upload after: %+v, %v; want 1 accepted", sum, err)
+	}
+}
+
+// TestUploadPlaysWaitsRetryAfter: a relay that refuses the upload for
+// now (503 Retry-After: 7, then 429 with a Retry-After of ten days) is
+// tried again not before its Retry-After — the second capped at
+// api.MaxRetryAfter — instead of after the uploader's own 1 ms backoff,
+// and each outcome says the relay is busy and for how long; then the
+// play is counted.
+func TestUploadPlaysWaitsRetryAfter(t *testing.T) {
+	r := countingRelay(t)
+	n := &testNet{}
+	e, ups := webDevice(t, r, store.NewMemory(), n, "busy", engine.DefaultOptions().WithUploadRetry(time.Millisecond, 4*time.Millisecond))
+	waits := make(chan time.Duration, 8)
+	engine.SetUploadTimer(e, func(d time.Duration) <-chan time.Time {
+		waits <- d
+		fired := make(chan time.Time, 1)
+		fired <- time.Time{}
+		return fired
+	})
+	n.mu.Lock()
+	n.busy = []busyAnswer{{http.StatusServiceUnavailable, "7"}, {http.StatusTooManyRequests, "864000"}}
+	n.mu.Unlock()
+	appendAll(t, e, plays(r, e.DeviceID(), 1))
+	for _, want := range []struct {
+		wait time.Duration
+		msg  string
+	}{{7 * time.Second, "retry in 7 s"}, {api.MaxRetryAfter, "retry in 300 s"}} {
+		u := next(t, ups)
+		if !errors.Is(u.err, api.ErrRetryLater) || !strings.Contains(u.err.Error(), want.msg) {
+			t.Fatalf("upload to a busy relay: %v; want ErrRetryLater saying %q", u.err, want.msg)
+		}
+		if got := <-waits; got != want.wait {
+			t.Fatalf("waited %v before the next upload, want %v", got, want.wait)
+		}
+	}
+	if u := next(t, ups); u.err != nil || u.sum.Accepted != 1 {
+		t.Fatalf("upload once the relay took it: %+v, %v; want 1 accepted", u.sum, u.err)
 	}
 }
