@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"slices"
 	"time"
 
 	"github.com/segue-fm/segue/core"
+	"github.com/segue-fm/segue/core/api"
 )
 
 // The device keeps every play in its history queue (core.History) until
@@ -104,7 +106,11 @@ func (p playsSent) printPlayLine(w io.Writer) {
 			fmt.Fprintf(w, "%d ", p.queued)
 		}
 		why := "relay unreachable"
-		if !errors.Is(p.err, core.ErrOffline) {
+		if after, ok := api.RetryAfter(p.err); ok {
+			why = fmt.Sprintf("relay busy, retry in %d s", int64(math.Ceil(after.Seconds())))
+		} else if errors.Is(p.err, api.ErrRetryLater) {
+			why = "relay busy, retry later"
+		} else if !errors.Is(p.err, core.ErrOffline) {
 			why = "not sent: " + p.err.Error()
 		}
 		fmt.Fprintf(w, "kept on this device (%s); `segue sync now` or the next play sends them", why)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/segue-fm/segue/core"
+	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/internal/demoalbum"
 	"github.com/segue-fm/segue/internal/testtool"
 	"github.com/segue-fm/segue/server/counting"
@@ -178,6 +179,8 @@ func waitStreams(t *testing.T, base, admin, track, month string, want uint64) {
 func TestPlaysLines(t *testing.T) {
 	offline := fmt.Errorf("core: upload plays: POST /v1/plays: %w", core.ErrOffline)
 	refused := errors.New("core: upload plays: POST /v1/plays: 401 unauthorized")
+	busy := fmt.Errorf("core: upload plays: POST /v1/plays: %w", &api.RetryLaterError{Status: 503, After: 6500 * time.Millisecond})
+	busyNoWait := fmt.Errorf("core: upload plays: POST /v1/plays: %w", &api.RetryLaterError{Status: 429})
 	for _, tc := range []struct {
 		name       string
 		p          playsSent
@@ -199,6 +202,12 @@ func TestPlaysLines(t *testing.T) {
 		{"refused after a batch", playsSent{PlayUpload: core.PlayUpload{Accepted: 500}, queued: 7, err: refused},
 			"plays: 500 sent to the relay, 500 accepted; 7 kept on this device (not sent: " + refused.Error() + "); `segue sync now` or the next play sends them\n",
 			`plays sent=500 accepted=500 duplicate=0 rejected=0 queued=7 error="` + refused.Error() + `"` + "\n"},
+		{"relay busy", playsSent{queued: 2, err: busy},
+			"plays: 2 kept on this device (relay busy, retry in 7 s); `segue sync now` or the next play sends them\n",
+			`plays sent=0 accepted=0 duplicate=0 rejected=0 queued=2 error="` + busy.Error() + `"` + "\n"},
+		{"relay busy without a wait", playsSent{queued: 2, err: busyNoWait},
+			"plays: 2 kept on this device (relay busy, retry later); `segue sync now` or the next play sends them\n",
+			`plays sent=0 accepted=0 duplicate=0 rejected=0 queued=2 error="` + busyNoWait.Error() + `"` + "\n"},
 		{"queue unreadable", playsSent{queued: -1, err: offline},
 			"plays: kept on this device (relay unreachable); `segue sync now` or the next play sends them\n",
 			`plays sent=0 accepted=0 duplicate=0 rejected=0 queued=-1 error="` + offline.Error() + `"` + "\n"},
