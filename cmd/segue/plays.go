@@ -106,11 +106,13 @@ func (p playsSent) printPlayLine(w io.Writer) {
 			fmt.Fprintf(w, "%d ", p.queued)
 		}
 		why := "relay unreachable"
-		if after, ok := api.RetryAfter(p.err); ok {
-			why = fmt.Sprintf("relay busy, retry in %d s", int64(math.Ceil(after.Seconds())))
-		} else if errors.Is(p.err, api.ErrRetryLater) {
+		var busy *api.RetryLaterError
+		switch {
+		case errors.As(p.err, &busy) && busy.After > 0:
+			why = fmt.Sprintf("relay busy, retry in %d s", int64(math.Ceil(busy.After.Seconds())))
+		case errors.Is(p.err, api.ErrRetryLater):
 			why = "relay busy, retry later"
-		} else if !errors.Is(p.err, core.ErrOffline) {
+		case !errors.Is(p.err, core.ErrOffline):
 			why = "not sent: " + p.err.Error()
 		}
 		fmt.Fprintf(w, "kept on this device (%s); `segue sync now` or the next play sends them", why)

@@ -13,9 +13,13 @@ import (
 	"time"
 )
 
-// Max bounds the wait a Retry-After can impose (5 min): a hostile or
-// broken relay cannot park a device for longer per refusal.
+// Max bounds the wait a Retry-After can impose (5 min, Wait): a hostile
+// or broken relay cannot park a device for longer per refusal.
 const Max = 5 * time.Minute
+
+// Longest is the longest wait Parse reads (a year): a larger value reads
+// as Longest, so it cannot overflow a time.Duration.
+const Longest = 365 * 24 * time.Hour
 
 // ErrRetryLater matches a temporary refusal by the relay (429 Too Many
 // Requests, 503 Service Unavailable): the same request may succeed
@@ -23,8 +27,9 @@ const Max = 5 * time.Minute
 var ErrRetryLater = errors.New("relay busy, retry later")
 
 // Error is a temporary refusal: Status is 429 or 503, After the wait the
-// relay's Retry-After asked for (at most Max), 0 when it named none or
-// one that does not parse (the client's own backoff applies).
+// relay's Retry-After asked for (at most Longest; a client waits at most
+// Max of it, see Wait), 0 when it named none or one that does not parse
+// (the client's own backoff applies).
 type Error struct {
 	Status int
 	After  time.Duration
@@ -52,9 +57,10 @@ func Temporary(status int) bool {
 }
 
 // Parse reads a Retry-After value (RFC 9110 §10.2.3): delta-seconds, or
-// an HTTP-date taken relative to now. It returns the wait, capped at Max,
-// and false for a value that is empty, negative or not either form. A
-// date already past is a wait of 0 (true: retry at once).
+// an HTTP-date taken relative to now. It returns the wait the relay asked
+// for (at most Longest), and false for a value that is empty, negative
+// or not either form. A date already past is a wait of 0 (true: retry at
+// once).
 func Parse(v string, now time.Time) (time.Duration, bool) {
 	v = strings.TrimSpace(v)
 	if v == "" {
@@ -65,12 +71,12 @@ func Parse(v string, now time.Time) (time.Duration, bool) {
 		if err != nil {
 			var ne *strconv.NumError
 			if errors.As(err, &ne) && ne.Err == strconv.ErrRange {
-				return Max, true // all digits, too many of them
+				return Longest, true // all digits, too many of them
 			}
 			return 0, false
 		}
-		if n >= uint64(Max/time.Second) {
-			return Max, true
+		if n >= uint64(Longest/time.Second) {
+			return Longest, true
 		}
 		return time.Duration(n) * time.Second, true
 	}
@@ -78,7 +84,7 @@ func Parse(v string, now time.Time) (time.Duration, bool) {
 	if err != nil {
 		return 0, false
 	}
-	return min(max(t.Sub(now), 0), Max), true
+	return min(max(t.Sub(now), 0), Longest), true
 }
 
 // FromResponse returns the *Error of a temporary refusal, nil for any
@@ -96,12 +102,13 @@ func FromResponse(resp *http.Response, now time.Time) *Error {
 	return &Error{Status: resp.StatusCode, After: after}
 }
 
-// Wait returns the wait a temporary refusal in err's chain asked for,
-// and whether err holds one with a wait (After > 0).
+// Wait returns how long a client waits for the temporary refusal in
+// err's chain: its After, at most Max; false when err holds none with a
+// wait (After > 0).
 func Wait(err error) (time.Duration, bool) {
 	var e *Error
 	if errors.As(err, &e) && e.After > 0 {
-		return e.After, true
+		return min(e.After, Max), true
 	}
 	return 0, false
 }

@@ -19,13 +19,14 @@ func TestParse(t *testing.T) {
 		{"delta", "7", 7 * time.Second, true},
 		{"delta with spaces", " 12 ", 12 * time.Second, true},
 		{"zero", "0", 0, true},
-		{"delta at the cap", "300", Max, true},
-		{"huge delta", "86400", Max, true},
-		{"delta past uint64", "99999999999999999999999999", Max, true},
+		{"a day", "86400", 24 * time.Hour, true},
+		{"delta past a year", "99999999999", Longest, true},
+		{"delta past uint64", "99999999999999999999999999", Longest, true},
 		{"date", now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second, true},
 		{"RFC 850 date", now.Add(30 * time.Second).Format(time.RFC850), 30 * time.Second, true},
 		{"past date", now.Add(-time.Hour).Format(http.TimeFormat), 0, true},
-		{"far date", now.Add(48 * time.Hour).Format(http.TimeFormat), Max, true},
+		{"far date", now.Add(48 * time.Hour).Format(http.TimeFormat), 48 * time.Hour, true},
+		{"date past a year", now.Add(2 * Longest).Format(http.TimeFormat), Longest, true},
 		{"negative", "-5", 0, false},
 		{"fraction", "1.5", 0, false},
 		{"garbage", "soon", 0, false},
@@ -76,6 +77,9 @@ func TestWaitThroughWraps(t *testing.T) {
 	}
 	if d, ok := Wait(err); !ok || d != 4*time.Second {
 		t.Fatalf("Wait = %v, %v; want 4s, true", d, ok)
+	}
+	if d, ok := Wait(&Error{Status: 429, After: time.Hour}); !ok || d != Max {
+		t.Fatalf("Wait of an hour's refusal = %v, %v; want %v (Max), true", d, ok, Max)
 	}
 	if _, ok := Wait(&Error{Status: 503}); ok {
 		t.Fatal("Wait found a wait in a refusal without one")

@@ -590,8 +590,8 @@ func TestUploadTimeout(t *testing.T) {
 // now (503 Retry-After: 7, then 429 with a Retry-After of ten days) is
 // tried again not before its Retry-After — the second capped at
 // api.MaxRetryAfter — instead of after the uploader's own 1 ms backoff,
-// and each outcome says the relay is busy and for how long; then the
-// play is counted.
+// and each outcome says the relay is busy and the wait it asked for; then
+// the play is counted.
 func TestUploadPlaysWaitsRetryAfter(t *testing.T) {
 	r := countingRelay(t)
 	n := &testNet{}
@@ -610,7 +610,7 @@ func TestUploadPlaysWaitsRetryAfter(t *testing.T) {
 	for _, want := range []struct {
 		wait time.Duration
 		msg  string
-	}{{7 * time.Second, "retry in 7 s"}, {api.MaxRetryAfter, "retry in 300 s"}} {
+	}{{7 * time.Second, "retry in 7 s"}, {api.MaxRetryAfter, "retry in 864000 s"}} {
 		u := next(t, ups)
 		if !errors.Is(u.err, api.ErrRetryLater) || !strings.Contains(u.err.Error(), want.msg) {
 			t.Fatalf("upload to a busy relay: %v; want ErrRetryLater saying %q", u.err, want.msg)
