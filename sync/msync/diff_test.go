@@ -74,10 +74,12 @@ func (s *side) localEdit(t *testing.T, rng *rand.Rand) {
 }
 
 // generate runs both generators and requires byte-identical output,
-// except for msync's one departure from automerge (Generate): a change
+// except for msync's two departures from automerge (Generate): a change
 // the peer's Bloom filter may contain that is neither one of the peer's
-// heads nor an ancestor of one is sent anyway. Such a message is checked
-// (departure) and counted in c.departures; msync's state then forgets the
+// heads nor an ancestor of one is sent anyway, and a message answering
+// needs without a filter brings the needed changes' ancestors the peer
+// lacks with them. Such a message is checked
+// (departure) and counted in c.falsePos or c.ancestors; msync's state then forgets the
 // extra changes it sent, which makes it automerge's state again, and
 // automerge's message is the one delivered, so the lockstep goes on.
 // When msync's state is settled (Generate answers nil without walking
@@ -95,7 +97,7 @@ func (s *side) generate(t *testing.T, step int, c *lockCounts) []byte {
 		}
 		c.settled++
 	}
-	have, theirHeads := s.st.TheirHave, s.st.TheirHeads
+	have, need, theirHeads := s.st.TheirHave, s.st.TheirNeed, s.st.TheirHeads
 	m := generate(t, s.g, s.st)
 	var got []byte
 	if m != nil {
@@ -107,19 +109,24 @@ func (s *side) generate(t *testing.T, step int, c *lockCounts) []byte {
 	if m == nil || want == nil {
 		t.Fatalf("step %d: msync generated %x, automerge %x", step, got, want)
 	}
-	for _, h := range s.departure(t, step, m, want, have, theirHeads) {
+	for _, h := range s.departure(t, step, m, want, have, need, theirHeads) {
 		delete(s.st.SentHashes, h)
 	}
-	c.departures++
+	if len(have) == 0 {
+		c.ancestors++
+	} else {
+		c.falsePos++
+	}
 	return want
 }
 
 // departure requires got to be automerge's message want plus changes
-// that are Bloom false positives: each hits one of the peer's filters
-// (have) and, by automerge's own reckoning (Doc.Changes since the peer's
-// heads, all of which this side holds), is not one of theirHeads or an
-// ancestor of one. It returns the extra changes' hashes.
-func (s *side) departure(t *testing.T, step int, got *msync.Message, want []byte, have []msync.Have, theirHeads []automerge.ChangeHash) []automerge.ChangeHash {
+// the peer lacks: by automerge's own reckoning (Doc.Changes since the
+// peer's heads, all of which this side holds), none is one of theirHeads
+// or an ancestor of one, and each either hits one of the peer's filters
+// (have: a Bloom false positive) or, when the peer sent no filter, is an
+// ancestor of one of its needs. It returns the extra changes' hashes.
+func (s *side) departure(t *testing.T, step int, got *msync.Message, want []byte, have []msync.Have, need, theirHeads []automerge.ChangeHash) []automerge.ChangeHash {
 	t.Helper()
 	wm, err := msync.DecodeMessage(want)
 	if err != nil {
@@ -155,9 +162,29 @@ func (s *side) departure(t *testing.T, step int, got *msync.Message, want []byte
 		t.Fatal(err)
 	}
 	defer automerge.CloseChanges(notBelow)
+	deps := make(map[automerge.ChangeHash][]automerge.ChangeHash, len(notBelow))
+	for _, c := range notBelow {
+		deps[c.Hash()] = c.Dependencies()
+	}
+	needed := make(map[automerge.ChangeHash]bool)
+	stack := slices.Clone(need)
+	for len(stack) > 0 {
+		h := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if d, ok := deps[h]; ok && !needed[h] {
+			needed[h] = true
+			stack = append(stack, d...)
+		}
+	}
 	for _, h := range extra {
-		if !slices.ContainsFunc(notBelow, func(c *automerge.Change) bool { return c.Hash() == h }) {
+		if _, ok := deps[h]; !ok {
 			t.Fatalf("step %d: msync sent %x, which the peer holds (below its heads %x)", step, h, theirHeads)
+		}
+		if len(have) == 0 {
+			if !needed[h] {
+				t.Fatalf("step %d: msync sent %x, which no need of the peer (%x) descends from", step, h, need)
+			}
+			continue
 		}
 		if !slices.ContainsFunc(have, func(hv msync.Have) bool { return hv.Bloom.Contains(&h) }) {
 			t.Fatalf("step %d: msync sent %x, which no Bloom filter of the peer contains", step, h)
@@ -193,7 +220,7 @@ func (s *side) receive(t *testing.T, step int, msg []byte) {
 // TestLockstepWithAutomerge syncs a document with a peer (automerge-go
 // on both ends) and, in lockstep, the same document through msync:
 // every message msync generates must be byte-identical to automerge's
-// but for Bloom false positives msync sends (side.generate), every
+// but for msync's two departures (side.generate), every
 // received message must leave the same heads and persisted state.
 // Both sides edit, messages are dropped, duplicated and reordered, and
 // sessions restart from the persisted state (seeded). The seeds meet
@@ -210,18 +237,22 @@ func TestLockstepWithAutomerge(t *testing.T) {
 			lockstep(t, seed, &c)
 		})
 	}
-	if ran == seeds && c.departures == 0 {
-		t.Fatal("no message departed from automerge's: the Bloom false-positive rule went unchecked")
+	if ran == seeds && c.falsePos == 0 {
+		t.Fatal("no message departed from automerge's on a false positive: the Bloom rule went unchecked")
+	}
+	if ran == seeds && c.ancestors == 0 {
+		t.Fatal("no answer to needs brought their ancestors: that rule went unchecked")
 	}
 	if ran == seeds && c.settled == 0 {
 		t.Fatal("no state was settled: Generate's shortcut went unchecked")
 	}
-	t.Logf("%d messages sent Bloom false positives; %d generations settled", c.departures, c.settled)
+	t.Logf("%d messages sent Bloom false positives, %d brought the needs' ancestors; %d generations settled", c.falsePos, c.ancestors, c.settled)
 }
 
 // lockCounts counts, over a lockstep's runs, msync's messages that
-// departed from automerge's and its generations settled without a walk.
-type lockCounts struct{ departures, settled int }
+// departed from automerge's (sending false positives, or the ancestors
+// of needs) and its generations settled without a walk.
+type lockCounts struct{ falsePos, ancestors, settled int }
 
 func lockstep(t *testing.T, seed uint64, c *lockCounts) {
 	rng := rand.New(rand.NewPCG(seed, 7))

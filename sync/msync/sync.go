@@ -116,11 +116,12 @@ func Generate(g *Graph, s *State) (*Message, error) {
 // GenerateWithin is automerge's generate_sync_message: the next message
 // to send to the peer of s about the document g indexes, or nil when
 // there is nothing to send (in sync, or waiting for the peer's reply).
-// It updates s as automerge does, with two departures. When g knows all
-// the peer's heads, a change the peer's Bloom filter may contain is sent
-// anyway unless it is one of those heads or an ancestor of one, so a
-// false positive does not withhold a change the peer lacks (see
-// changesToSend). And the message's encoding is at most max bytes: the
+// It updates s as automerge does, with three departures. When g knows
+// all the peer's heads, a change the peer's Bloom filter may contain is
+// sent anyway unless it is one of those heads or an ancestor of one, so
+// a false positive does not withhold a change the peer lacks; and the
+// answer to needs the peer sent without a filter brings the ancestors of
+// the needed changes it lacks (see changesToSend). And the message's encoding is at most max bytes: the
 // changes to send that do not fit after the first ones (in history
 // order, dependencies first) are left out and not recorded as sent, so
 // the peer's answer — its heads now include the changes sent, its need
@@ -288,12 +289,29 @@ func (g *Graph) haveSince(lastSync []automerge.ChangeHash) (Have, error) {
 // peer holds since its last sync point (the whole history on a fresh
 // sync state), while the message's Need asks for the unknown heads and
 // the next message, with them known, sends what a false positive
-// withheld (it was never sent, so SentHashes does not hold it back). The
-// result is g's scratch, valid until the next call. It fails only when
-// a change to visit is cold and cannot be read back (ErrSpillRead).
+// withheld (it was never sent, so SentHashes does not hold it back).
+//
+// A second departure is for a message with needs and no filter: the
+// peer holds changes it cannot place (a Need outside our heads, so
+// automerge's peer sends no Have). automerge sends the needed changes
+// alone; the peer, placing none of them, then asks for their missing
+// dependencies, one generation a round trip — a chain of n changes
+// GenerateWithin left out for the limit takes n round trips. When g
+// knows every one of the peer's heads, the needed changes go first, as
+// automerge sends them, and after them the needed changes' ancestors
+// that are not below those heads (the peer lacks them), dependencies
+// first (TestGenerateWithin, device edits).
+//
+// The result is g's scratch, valid until the next call. It fails only
+// when a change to visit is cold and cannot be read back (ErrSpillRead).
 func (g *Graph) changesToSend(have []Have, need, theirHeads []automerge.ChangeHash) ([]int32, error) {
 	out := g.toSend[:0]
 	defer func() { g.toSend = out[:0] }()
+	if len(have) == 0 && len(need) > 0 && g.hasAll(theirHeads) {
+		var err error
+		out, err = g.neededWithAncestors(out, need, theirHeads)
+		return out, err
+	}
 	if len(have) == 0 {
 		for _, h := range need {
 			if p := g.pos(&h); p >= 0 {
@@ -374,6 +392,42 @@ func (g *Graph) changesToSend(have []Have, need, theirHeads []automerge.ChangeHa
 	}
 	for _, p := range changes {
 		if win[p-lo].send == send {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// neededWithAncestors appends to out the changes of need that g holds,
+// in need's order (automerge's answer), then every other ancestor of one
+// of them that is not one of theirHeads or an ancestor of one (all of
+// theirHeads are in g), in history order. The walk stays inside
+// since(theirHeads).
+func (g *Graph) neededWithAncestors(out []int32, need, theirHeads []automerge.ChangeHash) ([]int32, error) {
+	region, err := g.since(theirHeads)
+	if err != nil {
+		return out, err
+	}
+	held := g.epochs(2) + 1
+	if held, err = g.markHeld(region, need, held); err != nil {
+		return out, err
+	}
+	var win []mark
+	var lo int32
+	if len(region) > 0 {
+		lo = region[0]
+		win = g.marks.span(lo, g.Len())
+	}
+	for _, h := range need {
+		if p := g.pos(&h); p >= 0 {
+			out = append(out, p)
+			if p >= lo && len(win) > 0 {
+				win[p-lo].seen = held - 1 // sent already
+			}
+		}
+	}
+	for _, p := range region {
+		if win[p-lo].seen == held {
 			out = append(out, p)
 		}
 	}
