@@ -122,10 +122,10 @@ func (s *Session) setRefusing(id docs.DocumentID, on bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if on {
-		s.refusing[id] = true
+		put(&s.refusing, id, true)
 		s.refusalSeq++
 	} else {
-		delete(s.refusing, id)
+		drop(&s.refusing, id)
 	}
 }
 

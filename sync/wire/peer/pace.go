@@ -45,9 +45,9 @@ func (s *Session) await(id docs.DocumentID, data []byte) {
 	if len(s.last) >= maxAuthzCache {
 		// A remote following this many documents at once is not
 		// paced beyond this: the records start over.
-		clear(s.last)
+		s.last = nil
 	}
-	s.last[id] = lastSent{at: now}
+	put(&s.last, id, lastSent{at: now})
 }
 
 // hold reports whether id's next sync message waits: its last message
@@ -81,7 +81,7 @@ func (s *Session) hold(id docs.DocumentID) bool {
 	}
 	if wait <= 0 {
 		// Answered and past its window: nothing left to remember.
-		delete(s.last, id)
+		drop(&s.last, id)
 		return false
 	}
 	s.startHoldLocked(id, now, wait)
@@ -92,7 +92,7 @@ func (s *Session) hold(id docs.DocumentID) bool {
 // s.mu is held.
 func (s *Session) startHoldLocked(id docs.DocumentID, now time.Time, wait time.Duration) {
 	t := &paceTimer{at: now.Add(wait)}
-	s.paced[id] = t
+	put(&s.paced, id, t)
 	t.stop = s.AfterFunc(wait, func() { s.release(id, t) })
 }
 
@@ -104,9 +104,9 @@ func (s *Session) release(id docs.DocumentID, t *paceTimer) {
 	if s.paced[id] != t {
 		return
 	}
-	delete(s.paced, id)
-	delete(s.last, id)
-	s.dirty[id] = true
+	drop(&s.paced, id)
+	drop(&s.last, id)
+	put(&s.dirty, id, true)
 	s.startFlusherLocked()
 }
 
@@ -132,10 +132,10 @@ func (s *Session) heard(id docs.DocumentID, changes bool) (held bool) {
 	switch {
 	case ok && s.Window > 0:
 		l.answered = true
-		s.last[id] = l
+		put(&s.last, id, l)
 	case ok:
 		// Without a window an answered message holds nothing back.
-		delete(s.last, id)
+		drop(&s.last, id)
 	}
 	t := s.paced[id]
 	if t == nil {
@@ -151,8 +151,8 @@ func (s *Session) heard(id docs.DocumentID, changes bool) (held bool) {
 		}
 	}
 	t.stop()
-	delete(s.paced, id)
-	delete(s.last, id)
+	drop(&s.paced, id)
+	drop(&s.last, id)
 	return true
 }
 
@@ -175,7 +175,7 @@ func (s *Session) resume(id docs.DocumentID) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, sent := s.last[id]; !sent {
-		s.dirty[id] = true
+		put(&s.dirty, id, true)
 		s.startFlusherLocked()
 	}
 }
@@ -186,8 +186,8 @@ func (s *Session) unpaceLocked() {
 	for _, t := range s.paced {
 		t.stop()
 	}
-	clear(s.paced)
-	clear(s.last)
+	s.paced = nil
+	s.last = nil
 	if s.pushTimer != nil {
 		s.pushTimer.stop()
 		s.pushTimer = nil

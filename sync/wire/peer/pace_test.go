@@ -111,6 +111,7 @@ func changesIn(t *testing.T, m *wire.Message) int {
 // now; edit adds the next entry to h. The session runs until the test
 // ends.
 type pacedSession struct {
+	s      *peer.Session
 	h      *repo.Handle
 	rm     *pacedRemote
 	timers *fakeTimers
@@ -134,6 +135,7 @@ func startPaced(t *testing.T, pace, window time.Duration, now func() time.Time) 
 		Log: slog.New(slog.DiscardHandler), Fanout: peer.NewFanout(ad),
 		Pace: pace, Window: window, AfterFunc: ps.timers.after, Now: now}
 	done := make(chan error, 1)
+	ps.s = s
 	go func() { done <- s.Run(ctx) }()
 	doc := automerge.New()
 	ps.rm = &pacedRemote{t: t, conn: far, id: h.ID(), doc: doc, ss: automerge.NewSyncState(doc)}
@@ -165,7 +167,8 @@ func (ps *pacedSession) edit(t *testing.T) {
 // all five changes); without an answer the timer releases them (one
 // timer per hold, of Pace); a timer stopped by the answer but firing
 // anyway sends nothing. Without Pace every edit leaves at once,
-// unanswered.
+// unanswered. Once the last message is answered the session holds no
+// per-document set (dirty, pacing records) for the document.
 func TestPaceOneMessagePerRoundTrip(t *testing.T) {
 	const edits = 5
 	for _, tc := range []struct {
@@ -237,6 +240,10 @@ func TestPaceOneMessagePerRoundTrip(t *testing.T) {
 			if !slices.Equal(doc.Heads(), h.Heads()) {
 				t.Fatal("the remote lacks the change the timer released")
 			}
+			// Answered, nothing held or dirty: the session keeps no
+			// per-document set for it (an idle relay session's memory).
+			rm.answer()
+			waitFor(t, "the per-document sets dropped", func() bool { return ps.s.PerDocSets() == 0 })
 		})
 	}
 }

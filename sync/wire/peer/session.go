@@ -357,17 +357,10 @@ type answering struct {
 func (s *Session) init() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.dirty == nil {
-		s.dirty = map[docs.DocumentID]bool{}
+	if s.sent == nil {
 		s.sent = map[docs.DocumentID]uint64{}
 		s.follows = map[docs.DocumentID]bool{}
 		s.authz = map[docs.DocumentID]authzEntry{}
-		s.requested = map[docs.DocumentID]bool{}
-		s.refusals = map[docs.DocumentID]int{}
-		s.refusing = map[docs.DocumentID]bool{}
-		s.behind = map[docs.DocumentID]bool{}
-		s.last = map[docs.DocumentID]lastSent{}
-		s.paced = map[docs.DocumentID]*paceTimer{}
 		if s.AfterFunc == nil {
 			s.AfterFunc = func(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }
 		}
@@ -394,7 +387,7 @@ func (s *Session) markDirty(id docs.DocumentID) {
 	if s.paced[id] != nil {
 		return
 	}
-	s.dirty[id] = true
+	put(&s.dirty, id, true)
 	s.startFlusherLocked()
 }
 
@@ -737,7 +730,7 @@ func (s *Session) countRefusal(id docs.DocumentID) bool {
 	if !known && len(s.refusals) >= maxRefusedDocs {
 		return false
 	}
-	s.refusals[id] = n + 1
+	put(&s.refusals, id, n+1)
 	return n < maxRefusals
 }
 
@@ -861,7 +854,7 @@ func (s *Session) unavailable(ctx context.Context, m *wire.Message) error {
 // (sync, request or doc-unavailable) came.
 func (s *Session) answered(id docs.DocumentID) {
 	s.mu.Lock()
-	delete(s.requested, id)
+	drop(&s.requested, id)
 	s.mu.Unlock()
 }
 
@@ -1039,7 +1032,7 @@ func (s *Session) create(ctx context.Context, id docs.DocumentID, m *wire.Messag
 // rest for the next ones, and InSync waits for them.
 func (s *Session) applied(ctx context.Context, id docs.DocumentID, m *wire.Message) {
 	s.mu.Lock()
-	delete(s.refusals, id)
+	drop(&s.refusals, id)
 	s.mu.Unlock()
 	s.synced(id)
 	if s.OnAccepted == nil {
@@ -1066,9 +1059,9 @@ func (s *Session) applied(ctx context.Context, id docs.DocumentID, m *wire.Messa
 	})
 	s.mu.Lock()
 	if known || err != nil {
-		delete(s.behind, id)
+		drop(&s.behind, id)
 	} else {
-		s.behind[id] = true
+		put(&s.behind, id, true)
 	}
 	s.mu.Unlock()
 	if err == nil && covered {
@@ -1124,7 +1117,7 @@ func (s *Session) flushDirty(ctx context.Context) error {
 	for id := range s.dirty {
 		ids = append(ids, id)
 	}
-	clear(s.dirty)
+	s.dirty = nil
 	s.mu.Unlock()
 	slices.SortFunc(ids, func(a, b docs.DocumentID) int { return slices.Compare(a[:], b[:]) })
 	for i, id := range ids {
@@ -1161,7 +1154,7 @@ func (s *Session) request(ctx context.Context, id docs.DocumentID) error {
 	s.follow(id)
 	s.mu.Lock()
 	asked := s.requested[id]
-	s.requested[id] = true
+	put(&s.requested, id, true)
 	s.mu.Unlock()
 	if asked {
 		return nil
@@ -1230,7 +1223,7 @@ func (s *Session) deferPushes(ids []docs.DocumentID, wait time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, id := range ids {
-		s.dirty[id] = true
+		put(&s.dirty, id, true)
 	}
 	if s.pushTimer != nil || s.runCtx == nil {
 		return
