@@ -346,12 +346,7 @@ func (g *Graph) changesToSend(have []Have, need, theirHeads []automerge.ChangeHa
 	var held uint32
 	// win holds the marks of the changes from lo on: changes are in
 	// history order, and one before them is never marked here.
-	var win []mark
-	var lo int32
-	if len(changes) > 0 {
-		lo = changes[0]
-		win = g.marks.span(lo, g.Len())
-	}
+	lo, win := g.window(changes)
 	for _, p := range changes {
 		n, err := g.nodeAt(p)
 		if err != nil {
@@ -412,12 +407,7 @@ func (g *Graph) neededWithAncestors(out []int32, need, theirHeads []automerge.Ch
 	if held, err = g.markHeld(region, need, held); err != nil {
 		return out, err
 	}
-	var win []mark
-	var lo int32
-	if len(region) > 0 {
-		lo = region[0]
-		win = g.marks.span(lo, g.Len())
-	}
+	lo, win := g.window(region)
 	for _, h := range need {
 		if p := g.pos(&h); p >= 0 {
 			out = append(out, p)
@@ -432,6 +422,15 @@ func (g *Graph) neededWithAncestors(out []int32, need, theirHeads []automerge.Ch
 		}
 	}
 	return out, nil
+}
+
+// window returns the marks of g's changes from region's first on (lo),
+// where region, in history order, is marked; nil for an empty region.
+func (g *Graph) window(region []int32) (lo int32, win []mark) {
+	if len(region) == 0 {
+		return 0, nil
+	}
+	return region[0], g.marks.span(region[0], g.Len())
 }
 
 // hasAll reports whether g holds every change of hs.
