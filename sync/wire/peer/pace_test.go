@@ -85,8 +85,9 @@ func (r *pacedRemote) recv(wait time.Duration) *wire.Message {
 	return m
 }
 
-// answer sends the remote's next sync message.
-func (r *pacedRemote) answer() {
+// answer sends the remote's next sync message and returns how many
+// changes it carried.
+func (r *pacedRemote) answer() int {
 	r.t.Helper()
 	m, ok := r.ss.GenerateMessage()
 	if !ok {
@@ -95,6 +96,11 @@ func (r *pacedRemote) answer() {
 	if err := r.conn.Send(r.t.Context(), &wire.Message{Type: wire.TypeSync, SenderID: "remote", TargetID: "local", DocumentID: r.id.String(), Data: m.Bytes()}); err != nil {
 		r.t.Fatal(err)
 	}
+	n, err := wire.SyncChangeCount(m.Bytes())
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return n
 }
 
 func changesIn(t *testing.T, m *wire.Message) int {
@@ -364,7 +370,16 @@ func TestWindowOneMessagePerWindow(t *testing.T) {
 				if _, err := p.Add(docs.AtEnd(), "alice", "remote-track"); err != nil {
 					t.Fatal(err)
 				}
-				rm.answer()
+				if rm.answer() == 0 {
+					// The remote's automerge left its edit out: the
+					// session's Bloom filter falsely holds it (automerge's
+					// rule, ≈ 1 % of runs, the actors being random), so
+					// its message is an acknowledgement naming a head the
+					// session lacks, answered at the window's end
+					// (sync/msync and sync/repo TestUnsentHeadIsAskedFor cover
+					// the asking).
+					t.Skip("the remote's automerge skipped its own edit on a Bloom false positive of the session's filter")
+				}
 				m := rm.recv(10 * time.Second)
 				if m == nil || changesIn(t, m) != 1 {
 					t.Fatalf("answer to the remote's edit: %v, want it at once with the waiting change", m)
