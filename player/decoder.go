@@ -10,13 +10,15 @@ import (
 	"time"
 
 	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/internal/retryafter"
 	"github.com/segue-fm/segue/player/vorbis"
 )
 
 // ErrUnplayable marks a Source or TrackSource error that retrying cannot
 // fix (the object is missing, or corrupt at every origin). Errors that do
-// not match it are treated as a stall: retried with backoff until the
-// stall timeout, while the player reports buffering.
+// not match it are treated as a stall: retried with backoff (at least
+// the relay's Retry-After after a 429/503) until the stall timeout,
+// while the player reports buffering.
 var ErrUnplayable = errors.New("player: track cannot be played")
 
 // ErrLength is returned when a track decodes to a different number of
@@ -314,9 +316,10 @@ func chunkFrom(ctx context.Context, src TrackSource, i int) ([]byte, bool, error
 }
 
 // retry calls get until it succeeds, fails with ErrUnplayable, or fails
-// for longer than the stall timeout. Each attempt is bounded by the fetch
-// timeout; the decoder is marked stalled while attempts fail. Successful
-// fetches that get says crossed the network report their throughput.
+// for longer than the stall timeout, waiting retryWait between attempts.
+// Each attempt is bounded by the fetch timeout; the decoder is marked
+// stalled while attempts fail. Successful fetches that get says crossed
+// the network report their throughput.
 func retry(ctx context.Context, d *decoder, get func(context.Context) ([]byte, bool, error)) ([]byte, error) {
 	var first time.Time
 	backoff := d.opts.retryMin
@@ -344,14 +347,28 @@ func retry(ctx context.Context, d *decoder, get func(context.Context) ([]byte, b
 			first = t0
 			d.setStalled(true)
 		}
-		if time.Since(first) >= d.opts.stallTimeout {
+		stalled := time.Since(first)
+		if stalled >= d.opts.stallTimeout {
 			return nil, fmt.Errorf("stalled for %v: %w", d.opts.stallTimeout, err)
 		}
 		select {
-		case <-time.After(backoff):
+		case <-time.After(retryWait(backoff, err, d.opts.stallTimeout-stalled)):
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
 		backoff = min(2*backoff, d.opts.retryMax)
 	}
+}
+
+// retryWait returns how long a stall waits after the failed attempt err
+// before the next one: backoff, or the relay's Retry-After when err
+// carries a longer one (a 429/503, retryafter.Error; capped at
+// retryafter.Max, 5 min, as every device client caps it), but never
+// past the stall deadline, left away: the last attempt is made at it.
+func retryWait(backoff time.Duration, err error, left time.Duration) time.Duration {
+	wait := backoff
+	if after, ok := retryafter.Wait(err); ok {
+		wait = max(wait, after)
+	}
+	return max(min(wait, left), 0)
 }

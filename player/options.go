@@ -44,7 +44,8 @@ type Options struct {
 // published), time.Now, slog.Default(), random event ids, a randomly
 // seeded shuffle, 1024-frame output blocks, up to 48 decoded blocks of
 // 4096 frames pre-decoded per track (≈ 4.5 s at 44.1 kHz), a 10 s bound on
-// each fetch attempt, retries every 50 ms growing to 1 s, a track given
+// each fetch attempt, retries every 50 ms growing to 1 s (at least the
+// relay's Retry-After after a 429/503, at most 5 min), a track given
 // up (skipped with an error) after 30 s of failing fetches, no effects,
 // and a cache of DefaultSetupCache parsed Vorbis setup headers.
 func DefaultOptions() Options {

@@ -725,11 +725,12 @@ func (p *Player) openTrack(ctx context.Context, id model.TrackID, tier model.Tie
 		if first.IsZero() {
 			first = t0
 		}
-		if time.Since(first) >= p.opts.stallTimeout {
+		stalled := time.Since(first)
+		if stalled >= p.opts.stallTimeout {
 			return nil, fmt.Errorf("stalled for %v: %w", p.opts.stallTimeout, err)
 		}
 		select {
-		case <-time.After(backoff):
+		case <-time.After(retryWait(backoff, err, p.opts.stallTimeout-stalled)):
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}

@@ -1,6 +1,6 @@
 // Package retryafter reads the relay's temporary refusals (HTTP 429 and
 // 503) and their Retry-After header, for every client of the relay on the
-// device side (core/fetch, core/api, sync/client, wasm/engine).
+// device side (core/fetch, core/api, sync/client, wasm/engine, player).
 package retryafter
 
 import (
