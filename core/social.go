@@ -241,6 +241,9 @@ func (e *Engine) Users(ctx context.Context, set string) ([]model.UserID, error) 
 		if err := e.gatedCall(ctx, http.MethodGet, "/v1/"+set+"?"+q.Encode(), nil, &out); err != nil {
 			return nil, err
 		}
+		if out.Users == nil { // a relay sends [] for an empty page
+			return nil, e.badAnswer("list %s: the answer has no users list", set)
+		}
 		all = append(all, out.Users...)
 		if out.Next == "" {
 			return all, nil
@@ -275,6 +278,9 @@ func (e *Engine) FriendActivity(ctx context.Context) ([]api.Activity, error) {
 	var out api.ActivityFeed
 	if err := e.gatedCall(ctx, http.MethodGet, "/v1/activity", nil, &out); err != nil {
 		return nil, err
+	}
+	if out.Activities == nil { // a relay sends [] when no friend played
+		return nil, e.badAnswer("friend activity: the answer has no activities list")
 	}
 	return out.Activities, nil
 }

@@ -20,10 +20,11 @@ import (
 // TestCommandsAgainstNotARelay: a device registered with a relay and
 // then pointed (--relay) at a web server that is no Segue relay, one
 // answering 200 with an HTML page or with `{}` to everything, printed
-// "followed bob", "revoked", an empty share link or someone's empty
-// profile, and exited 0. Every such command now fails (exit 1) saying
-// the answer is bad and asking whether that URL is a Segue relay; so
-// does registering a new device there (`{}` said only "no token").
+// "followed bob", "revoked", an empty share link, someone's empty
+// profile or "no friend activity", and exited 0. Every such command now
+// fails (exit 1) saying the answer is bad and asking whether that URL is
+// a Segue relay; so does registering a new device there (`{}` said only
+// "no token").
 func TestCommandsAgainstNotARelay(t *testing.T) {
 	r := testbed.NewRelay(t, testbed.DefaultOptions().WithMount(func(dd *catalog.DataDir, srv *relay.Server) {
 		social.NewForRelay(dd, srv, social.DefaultOptions().WithLogger(slog.New(slog.DiscardHandler))).Mount(srv)
@@ -49,7 +50,7 @@ func TestCommandsAgainstNotARelay(t *testing.T) {
 		{"follow", "bob"}, {"unfollow", "bob"}, {"block", "bob"}, {"unblock", "bob"},
 		{"profile", "bob"}, {"profile", "--name", "Ada"},
 		{"share", "track", "t1"}, {"share", "revoke", "tok"}, {"share", "accept", "tok"},
-		{"search", "hello"},
+		{"search", "hello"}, {"friends"},
 		{"sync", "login", "--user", "bob", "--signup"},
 	}
 	for name, a := range answers {
