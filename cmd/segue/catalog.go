@@ -11,6 +11,8 @@ import (
 	"os"
 	"strings"
 
+	"github.com/segue-fm/segue/core"
+	"github.com/segue-fm/segue/core/fetch"
 	"github.com/segue-fm/segue/internal/catalogen"
 	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/server/metadata"
@@ -100,7 +102,8 @@ func importIntoDataDir(ctx context.Context, dir, file string) (metadata.Report, 
 	return im.ImportFile(ctx, file)
 }
 
-// maxImportAnswer bounds the relay's answer to an import.
+// maxImportAnswer bounds the relay's answer to an import (1 MiB; a
+// relay lists at most the first 100 invalid lines).
 const maxImportAnswer = 1 << 20
 
 func importThroughRelay(ctx context.Context, base, token, file string) (metadata.Report, error) {
@@ -123,12 +126,47 @@ func importThroughRelay(ctx context.Context, base, token, file string) (metadata
 		return metadata.Report{}, fmt.Errorf("catalog import: %w", err)
 	}
 	defer resp.Body.Close()
-	var out search.ImportResponse
-	if err := json.NewDecoder(io.LimitReader(resp.Body, maxImportAnswer)).Decode(&out); err != nil {
-		return metadata.Report{}, fmt.Errorf("catalog import: %s: undecodable answer: %w", resp.Status, err)
+	body, err := fetch.ReadBody(resp.Body, maxImportAnswer)
+	if err != nil {
+		return metadata.Report{}, fmt.Errorf("catalog import: %s: %w", resp.Status, err)
 	}
 	if resp.StatusCode != http.StatusOK {
+		var out search.ImportResponse
+		if json.Unmarshal(body, &out) != nil || out.Error == "" {
+			return metadata.Report{}, fmt.Errorf("catalog import: relay answered %s", resp.Status)
+		}
 		return out.Report, fmt.Errorf("catalog import: %s: %s", resp.Status, out.Error)
+	}
+	rep, err := decodeImportAnswer(body)
+	if err != nil {
+		return metadata.Report{}, fmt.Errorf("catalog import: %w (is %s a Segue relay?): %w", core.ErrBadResponse, base, err)
+	}
+	return rep, nil
+}
+
+// decodeImportAnswer reads a relay's 200 answer to an import: a JSON
+// object holding the three counts (0 when nothing of a kind was
+// imported, never absent or null), nothing after it.
+func decodeImportAnswer(body []byte) (metadata.Report, error) {
+	var counts struct {
+		Artists *int `json:"artists"`
+		Albums  *int `json:"albums"`
+		Tracks  *int `json:"tracks"`
+	}
+	if err := json.Unmarshal(body, &counts); err != nil {
+		return metadata.Report{}, fmt.Errorf("decode answer: %w", err)
+	}
+	for _, c := range []*int{counts.Artists, counts.Albums, counts.Tracks} {
+		switch {
+		case c == nil:
+			return metadata.Report{}, errors.New("the answer lacks its artists, albums and tracks counts")
+		case *c < 0:
+			return metadata.Report{}, fmt.Errorf("the answer counts %d of a kind", *c)
+		}
+	}
+	var out search.ImportResponse
+	if err := json.Unmarshal(body, &out); err != nil {
+		return metadata.Report{}, fmt.Errorf("decode answer: %w", err)
 	}
 	return out.Report, nil
 }

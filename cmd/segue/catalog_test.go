@@ -2,6 +2,10 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -72,5 +76,72 @@ func TestInterruptedSaysSo(t *testing.T) {
 	}
 	if r := segue(t, "catalog", "import", "--data", data, file); r.code != 0 || !strings.Contains(r.stdout, "imported 200 artists") {
 		t.Fatalf("import again: %+v", r)
+	}
+}
+
+// TestCatalogImportThroughRelayAnswers: `segue catalog import --relay`
+// printed "imported 0 artists, 0 albums, 0 tracks" and exited 0 for an
+// answer without its counts (`{}`, `null`, a count null), as for a
+// relay that imported nothing. A 200 answer must now hold the three
+// counts (0 stays 0) and nothing after them, within 1 MiB; otherwise
+// the command fails with core.ErrBadResponse's text asking whether the
+// URL is a Segue relay, or names the bound.
+func TestCatalogImportThroughRelayAnswers(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "one.jsonl")
+	if err := os.WriteFile(file, []byte(`{"type":"artist","id":"a1","name":"A"}`+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// padded is the relay's answer with counts c, padded to n bytes.
+	padded := func(c string, n int) string {
+		head := `{"error":"",` + c + `,"pad":"`
+		return head + strings.Repeat("x", n-len(head)-2) + `"}`
+	}
+	const counts = `"artists":1,"albums":0,"tracks":0`
+	notRelay := "bad relay response (is %s a Segue relay?)"
+	cases := []struct {
+		name   string
+		code   int
+		body   string
+		stdout string // on success
+		stderr string // on failure; %s: the server's URL
+	}{
+		{"relay's answer", 200, `{"error":"",` + counts + `}`, "imported 1 artists, 0 albums, 0 tracks", ""},
+		{"nothing imported", 200, `{"error":"","artists":0,"albums":0,"tracks":0}`, "imported 0 artists, 0 albums, 0 tracks", ""},
+		{"empty object", 200, `{}`, "", notRelay},
+		{"null", 200, `null`, "", notRelay},
+		{"a count null", 200, `{"artists":null,"albums":0,"tracks":0}`, "", notRelay},
+		{"a count missing", 200, `{"artists":1,"albums":0}`, "", notRelay},
+		{"negative count", 200, `{"artists":-1,"albums":0,"tracks":0}`, "", notRelay},
+		{"garbage", 200, `<html>Directory listing</html>`, "", notRelay},
+		{"trailing data", 200, `{` + counts + `}{}`, "", notRelay},
+		{"1 MiB", 200, padded(counts, 1<<20), "imported 1 artists", ""},
+		{"oversized", 200, padded(counts, 1<<20+1), "", "more than 1048576 bytes"},
+		{"refusal without a message", 502, `<html>Bad Gateway</html>`, "", "relay answered 502 Bad Gateway"},
+		{"refusal", 409, `{"error":"another catalog import is running"}`, "", "409 Conflict: another catalog import is running"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				io.Copy(io.Discard, r.Body)
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(c.code)
+				w.Write([]byte(c.body))
+			}))
+			defer srv.Close()
+			r := segue(t, "catalog", "import", "--relay", srv.URL, "--admin-token", "x", file)
+			if c.stderr == "" {
+				if r.code != 0 || !strings.Contains(r.stdout, c.stdout) {
+					t.Fatalf("exit %d, stdout %q, stderr %q; want 0 and %q", r.code, r.stdout, r.stderr, c.stdout)
+				}
+				return
+			}
+			want := c.stderr
+			if strings.Contains(want, "%s") {
+				want = fmt.Sprintf(want, srv.URL)
+			}
+			if r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, want) {
+				t.Fatalf("exit %d, stdout %q, stderr %q; want 1 and %q", r.code, r.stdout, r.stderr, want)
+			}
+		})
 	}
 }

@@ -42,6 +42,10 @@ func TestCommandsAgainstNotARelay(t *testing.T) {
 	if err := os.CopyFS(src, sub); err != nil {
 		t.Fatal(err)
 	}
+	catalogFile := filepath.Join(src, "catalog.jsonl")
+	if err := os.WriteFile(catalogFile, []byte(`{"type":"artist","id":"a1","name":"A"}`+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	answers := map[string]struct{ ctype, body string }{
 		"html":       {"text/html; charset=utf-8", "<html><body>Directory listing</body></html>"},
 		"empty json": {"application/json", "{}"},
@@ -60,10 +64,12 @@ func TestCommandsAgainstNotARelay(t *testing.T) {
 		}))
 		defer fake.Close()
 		// Admin commands: recs run printed "Discover Weekly : 0
-		// delivered", ingest --relay nothing, both exit 0.
+		// delivered", ingest --relay nothing, catalog import "imported 0
+		// artists, 0 albums, 0 tracks", all exit 0.
 		for _, args := range [][]string{
 			{"recs", "run", "--week", "2026-W10", "--admin-token", "x", "--relay", fake.URL},
 			{"ingest", "--admin-token", "x", "--relay", fake.URL, "--album", filepath.Join(src, "album.json")},
+			{"catalog", "import", "--admin-token", "x", "--relay", fake.URL, catalogFile},
 		} {
 			t.Run(name+"/"+args[0], func(t *testing.T) {
 				res := segue(t, args...)
