@@ -188,6 +188,26 @@ func signInActions(url, user string, signUp bool, shown string) []chromedp.Actio
 	return append(as, chromedp.Click("#login button[type=submit]"), chromedp.WaitVisible(shown))
 }
 
+// playOneSecondScript returns JS for an async page script holding a
+// signed-in session s: it defines sleep, st (s's latest status), played
+// (the play events seen) and t0 (when the play began), plays album from
+// its first track and waits until s plays at 1 s or more into it,
+// throwing "not playing: <status>" after 20 s.
+func playOneSecondScript(album model.AlbumID) string {
+	return fmt.Sprintf(`
+	const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+	let st = s.status(), played = 0;
+	s.on("status", (x) => { st = x; });
+	s.on("play", () => { played++; });
+	await s.playAlbum(%q, 0);
+	const t0 = performance.now();
+	while (st.state !== "playing" || st.position < 1) {
+		if (performance.now() - t0 > 20000) throw new Error("not playing: " + JSON.stringify(st));
+		await sleep(20);
+	}
+`, album)
+}
+
 // compareScript returns JS that fetches the reference and compares it
 // with the Float32Array named data: length, max |difference|, first
 // sample over 1e-6.
