@@ -559,12 +559,14 @@ func (t *Table) block(idx int, useCache bool) (*Block, error) {
 	defer blk.decrRef() // Deal with any errors, where blk would not be returned.
 	NumBlocks.Add(1)
 
-	var err error
-	if blk.data, err = t.read(blk.offset, int(ko.Len())); err != nil {
+	data, owned, release, err := t.readBlock(blk.offset, int(ko.Len()))
+	if err != nil {
 		return nil, y.Wrapf(err,
 			"failed to read from file: %s at offset: %d, len: %d",
 			t.Filename(), blk.offset, ko.Len())
 	}
+	defer release()
+	blk.data, blk.freeMe = data, owned
 
 	if t.shouldDecrypt() {
 		// Decrypt the block if it is encrypted.
