@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 
 	"github.com/segue-fm/segue/crypto"
+	"github.com/segue-fm/segue/internal/dirsync"
 	"github.com/segue-fm/segue/server/blobstore"
 	"github.com/segue-fm/segue/store"
 	"github.com/segue-fm/segue/store/badgerstore"
@@ -36,6 +37,16 @@ const (
 // keys. Initialisation writes it last, so its presence means the directory
 // was completely initialised.
 const IdentityFile = "segue-data.json"
+
+// InitMarkerFile is the file initialisation creates first, before any
+// key or store, and removes once IdentityFile is written: a directory
+// holding it without IdentityFile is an initialisation interrupted (kill
+// -9, power cut) before it finished, whose keys never signed anything and
+// whose store holds nothing but its id. OpenDataDirWith treats such a
+// directory as empty: InitNew and InitIfEmpty remove what it holds and
+// initialise it again; OpenExisting fails with ErrNotInitialized and
+// leaves it as it is.
+const InitMarkerFile = ".segue-init"
 
 // Errors of OpenDataDirWith.
 var (
@@ -182,6 +193,25 @@ func OpenDataDirWith(ctx context.Context, dir string, opts DataDirOptions) (*Dat
 	if err != nil {
 		return nil, fmt.Errorf("open data dir: %w", err)
 	}
+	unfinished := false
+	if !empty {
+		if unfinished, err = unfinishedInit(dir); err != nil {
+			return nil, fmt.Errorf("open data dir: %w", err)
+		}
+	}
+	switch {
+	case unfinished && opts.init == OpenExisting:
+		return nil, fmt.Errorf("%w: %s holds an initialisation that was interrupted before it finished (%s without %s)",
+			ErrNotInitialized, dir, InitMarkerFile, IdentityFile)
+	case unfinished:
+		if err := removeUnfinishedInit(dir); err != nil {
+			return nil, fmt.Errorf("open data dir: remove an interrupted initialisation: %w", err)
+		}
+		opts.logger.Warn("removed an initialisation that was interrupted before it finished", "dir", dir)
+		if empty, err = isEmptyDir(dir); err != nil {
+			return nil, fmt.Errorf("open data dir: %w", err)
+		}
+	}
 	switch {
 	case empty && opts.init == OpenExisting:
 		return nil, fmt.Errorf("%w: %s is empty or absent", ErrNotInitialized, dir)
@@ -266,6 +296,38 @@ func identityOf(storeID string, seed, atRest []byte) identity {
 	return identity{Format: identityFormat, StoreID: storeID, SigningPublicKey: hex.EncodeToString(pub), AtRestKeySHA256: hex.EncodeToString(sum[:])}
 }
 
+// unfinishedInit reports whether dir holds InitMarkerFile but no
+// IdentityFile (see InitMarkerFile).
+func unfinishedInit(dir string) (bool, error) {
+	_, err := os.Lstat(filepath.Join(dir, InitMarkerFile))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	_, err = os.Lstat(filepath.Join(dir, IdentityFile))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return true, nil
+	case err != nil:
+		return false, err
+	}
+	return false, nil
+}
+
+// removeUnfinishedInit removes what an interrupted initialisation of dir
+// made, InitMarkerFile last, so a process killed while removing leaves
+// an interrupted initialisation still. Any other file stays.
+func removeUnfinishedInit(dir string) error {
+	for _, n := range []string{"keys", "db", IdentityFile + ".tmp", InitMarkerFile} {
+		if err := os.RemoveAll(filepath.Join(dir, n)); err != nil {
+			return err
+		}
+	}
+	return dirsync.Sync(dir)
+}
+
 // isEmptyDir reports whether dir is absent or has no entries.
 func isEmptyDir(dir string) (bool, error) {
 	f, err := os.Open(dir)
@@ -313,10 +375,22 @@ func initDataDir(ctx context.Context, dir string, opts DataDirOptions) (_ *DataD
 			os.RemoveAll(dir)
 			return
 		}
-		for _, n := range []string{"keys", "db", IdentityFile + ".tmp"} {
-			os.RemoveAll(filepath.Join(dir, n))
-		}
+		removeUnfinishedInit(dir)
 	}()
+	// The marker goes first: whatever a kill leaves from here on is
+	// recognised as an interrupted initialisation (InitMarkerFile).
+	// Created in place (one system call): a temporary file renamed over
+	// it could itself be left alone in the directory.
+	marker, err := os.OpenFile(filepath.Join(dir, InitMarkerFile), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err == nil {
+		err = marker.Close()
+	}
+	if err == nil {
+		err = dirsync.Sync(dir)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("init data dir: %w", err)
+	}
 	ks, err := crypto.NewFileKeyStore(filepath.Join(dir, "keys"), crypto.DefaultFileKeyStoreOptions())
 	if err != nil {
 		return nil, fmt.Errorf("init data dir keys: %w", err)
@@ -344,6 +418,7 @@ func initDataDir(ctx context.Context, dir string, opts DataDirOptions) (_ *DataD
 	if err := writeIdentity(dir, identityOf(storeID, seed, atRest)); err != nil {
 		return nil, err
 	}
+	removeInitMarker(dir, opts.logger)
 	opts.logger.Debug("initialised a new data directory", "dir", dir)
 	d, err := newDataDir(ctx, dir, st, ks, seed, atRest, opts)
 	if err != nil {
@@ -531,8 +606,22 @@ func openDataDir(ctx context.Context, dir string, opts DataDirOptions) (*DataDir
 	if err != nil {
 		return nil, errors.Join(err, st.Close())
 	}
+	removeInitMarker(dir, opts.logger)
 	removeStaleTemp(dir, opts.logger)
 	return d, nil
+}
+
+// removeInitMarker removes InitMarkerFile from the initialised dir (left
+// there by a process killed after it wrote IdentityFile). A failure is
+// logged: with IdentityFile present the marker is ignored.
+func removeInitMarker(dir string, log *slog.Logger) {
+	err := os.Remove(filepath.Join(dir, InitMarkerFile))
+	if err == nil {
+		err = dirsync.Sync(dir)
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		log.Warn("catalog: could not remove the initialisation marker", "file", filepath.Join(dir, InitMarkerFile), "err", err)
+	}
 }
 
 // checkStoreID compares the store's id with IdentityFile's. For a

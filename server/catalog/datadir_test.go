@@ -255,3 +255,137 @@ func TestDataDirTempDir(t *testing.T) {
 		t.Fatalf("after reopening, %s holds %v (%v); want it empty", tmp, entries, err)
 	}
 }
+
+// TestOpenDataDirInterruptedInit: an initialisation killed part-way
+// (`segue relay --init` SIGKILLed while it wrote its keys or store) left a
+// directory that both `segue relay` ("not a segue data directory, or
+// damaged") and `segue relay --init` ("not empty") refused, so the relay
+// never started without removing files by hand. Each state a kill can
+// leave behind InitMarkerFile is now taken as empty: OpenExisting refuses
+// it with ErrNotInitialized writing nothing, InitNew and InitIfEmpty
+// initialise it again. A marker left beside IdentityFile (killed just
+// after writing it) is a complete directory, opened with its keys.
+func TestOpenDataDirInterruptedInit(t *testing.T) {
+	ctx := t.Context()
+	// complete returns a freshly initialised directory (no marker left).
+	complete := func(t *testing.T) string {
+		t.Helper()
+		dir := filepath.Join(t.TempDir(), "data")
+		d, err := OpenDataDirWith(ctx, dir, quietDD().WithInit(InitNew))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(filepath.Join(dir, InitMarkerFile)); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("a finished initialisation left its marker: %v", err)
+		}
+		return dir
+	}
+	// interrupted is complete less the named paths, plus the marker.
+	interrupted := func(remove ...string) func(t *testing.T) string {
+		return func(t *testing.T) string {
+			t.Helper()
+			dir := complete(t)
+			for _, p := range append([]string{IdentityFile}, remove...) {
+				if err := os.RemoveAll(filepath.Join(dir, p)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			mark(t, dir)
+			return dir
+		}
+	}
+	cases := []struct {
+		name  string
+		state func(t *testing.T) string
+	}{
+		{"marker only", func(t *testing.T) string {
+			dir := t.TempDir()
+			mark(t, dir)
+			return dir
+		}},
+		{"signing key only", interrupted("db", "keys/"+AtRestKeyName+".key")},
+		{"both keys, no store", interrupted("db")},
+		{"store without MANIFEST", interrupted("db/MANIFEST")},
+		{"store, no identity file", interrupted()},
+		{"identity file half written", func(t *testing.T) string {
+			dir := interrupted()(t)
+			if err := os.WriteFile(filepath.Join(dir, IdentityFile+".tmp"), []byte(`{"format":`), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return dir
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := tc.state(t)
+			before := dirSum(t, dir)
+			if _, err := OpenDataDirWith(ctx, dir, quietDD()); !errors.Is(err, ErrNotInitialized) || !strings.Contains(err.Error(), "interrupted") {
+				t.Fatalf("OpenExisting: %v, want ErrNotInitialized naming the interrupted initialisation", err)
+			}
+			if dirSum(t, dir) != before {
+				t.Fatal("the refused open changed the directory")
+			}
+			for _, m := range []InitMode{InitNew, InitIfEmpty} {
+				if m == InitIfEmpty {
+					dir = tc.state(t)
+				}
+				d, err := OpenDataDirWith(ctx, dir, quietDD().WithInit(m))
+				if err != nil {
+					t.Fatalf("mode %d: %v", m, err)
+				}
+				pub := d.Signer.Public().(ed25519.PublicKey)
+				if !d.Created {
+					t.Fatalf("mode %d: not initialised again", m)
+				}
+				d.Close()
+				if _, err := os.Stat(filepath.Join(dir, InitMarkerFile)); !errors.Is(err, os.ErrNotExist) {
+					t.Fatalf("mode %d: marker left: %v", m, err)
+				}
+				d, err = OpenDataDirWith(ctx, dir, quietDD())
+				if err != nil {
+					t.Fatalf("mode %d: reopen: %v", m, err)
+				}
+				if !d.Signer.Public().(ed25519.PublicKey).Equal(pub) {
+					t.Fatalf("mode %d: keys changed at reopen", m)
+				}
+				d.Close()
+			}
+		})
+	}
+	t.Run("marker beside the identity file", func(t *testing.T) {
+		dir, pub := initDir(t)
+		mark(t, dir)
+		d, err := OpenDataDirWith(ctx, dir, quietDD())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		if d.Created || !d.Signer.Public().(ed25519.PublicKey).Equal(pub) {
+			t.Fatalf("created %v, key changed %v", d.Created, !d.Signer.Public().(ed25519.PublicKey).Equal(pub))
+		}
+		if _, err := os.Stat(filepath.Join(dir, InitMarkerFile)); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("marker left: %v", err)
+		}
+	})
+}
+
+// mark writes InitMarkerFile into dir.
+func mark(t *testing.T, dir string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, InitMarkerFile), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// dirSum is the dirhash of dir.
+func dirSum(t *testing.T, dir string) string {
+	t.Helper()
+	s, err := dirhash.Sum(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
