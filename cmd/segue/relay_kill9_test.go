@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"github.com/segue-fm/segue/core"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/internal/testbed"
+	"github.com/segue-fm/segue/internal/testtool"
 	"github.com/segue-fm/segue/sync/docs"
 )
 
@@ -294,4 +296,95 @@ func trackStrings(ids []model.TrackID) []string {
 		out[i] = string(id)
 	}
 	return out
+}
+
+// TestRelayKill9Plays SIGKILLs a real `segue relay` at seeded moments of
+// a device's play upload (eight 31 s streams of a 35 s track in one
+// signed batch, POST /v1/plays), in four rounds, each with a new device,
+// and restarts it on the same data directory and address. The device
+// retries what it holds (Engine.UploadPlays) until nothing is queued,
+// and the relay's count of the track's streams must then be exactly
+// eight per round: an upload the relay made durable before the kill but
+// never answered is a duplicate on the retry, never a second count, and
+// one it acknowledged is never lost.
+func TestRelayKill9Plays(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the segue binary")
+	}
+	testtool.Need(t, "oggenc") // ingest encodes the master's tiers
+	ctx := t.Context()
+	bin := buildSegue(t)
+	tmp := t.TempDir()
+	data, master := filepath.Join(tmp, "relay"), filepath.Join(tmp, "tone.wav")
+	writeTone(t, master, 35*time.Second)
+	side := `{"title": "Kill Tone", "artists": ["Segue Tester"], "album": "Kill Tone", "rights": [{"party": "Segue Tester", "role": "performer", "share": "1"}]}`
+	if err := os.WriteFile(master+".json", []byte(side), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res := segue(t, "ingest", "--data", data, "--quiet", master)
+	m := regexp.MustCompile(`(?m)^(\S+)\tingested\t`).FindStringSubmatch(res.stdout)
+	if res.code != 0 || m == nil {
+		t.Fatalf("ingest: exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
+	}
+	track := model.TrackID(m[1])
+	const admin = "kill9-plays-admin-token"
+	r := startRelayProc(t, bin, "--data", data, "--admin-token", admin, "--log-level", "warn")
+	addr := strings.TrimPrefix(r.url, "http://")
+	rng := rand.New(rand.NewPCG(31, 2026))
+	want := map[string]uint64{} // month → streams uploaded
+	for round := range 4 {
+		e := testbed.Device(t, &testbed.Relay{URL: r.url}, "ada")
+		// Eight plays ending before now, starting after the account's
+		// creation less the relay's 5 min skew, one after the other.
+		base := time.Now().Add(-270 * time.Second)
+		for i := range 8 {
+			started := base.Add(time.Duration(i) * 33 * time.Second)
+			ev := model.PlayEvent{TrackID: track, Tier: model.TierLow, Started: started, Played: 31 * time.Second,
+				End: model.EndCompleted, IsStream: true, Source: model.SourceStream}
+			if err := e.History().Append(ctx, ev); err != nil {
+				t.Fatal(err)
+			}
+			want[started.UTC().Format("2006-01")]++
+		}
+		killAt := time.Duration(rng.IntN(8000)) * time.Microsecond
+		type upload struct {
+			sum core.PlayUpload
+			err error
+		}
+		first := make(chan upload, 1)
+		go func() {
+			s, err := e.UploadPlays(ctx)
+			first <- upload{s, err}
+		}()
+		var up upload
+		answered := false
+		select {
+		case up = <-first:
+			answered = true
+		case <-time.After(killAt):
+		}
+		r.kill9(t)
+		if !answered {
+			up = <-first
+		}
+		r = startRelayProc(t, bin, "--data", data, "--admin-token", admin, "--log-level", "warn", "--listen", addr)
+		retry, err := e.UploadPlays(ctx)
+		if err != nil {
+			t.Fatalf("round %d: upload after the restart: %v", round, err)
+		}
+		t.Logf("round %d: killed after %v; first upload %+v (%v), the retry %+v", round, killAt, up.sum, up.err, retry)
+		if up.err == nil && (up.sum.Accepted != 8 || retry.Accepted+retry.Duplicate != 0) {
+			t.Fatalf("round %d: the acknowledged upload %+v was sent again: %+v", round, up.sum, retry)
+		}
+		if n := up.sum.Accepted + retry.Accepted + retry.Duplicate; len(up.sum.Rejected)+len(retry.Rejected) != 0 || n < 8 {
+			t.Fatalf("round %d: plays answered: first %+v, retry %+v; want all 8 accepted or duplicate", round, up.sum, retry)
+		}
+		if left, err := e.History().List(ctx, 0); err != nil || len(left) != 0 {
+			t.Fatalf("round %d: %d plays still queued after the retry (%v)", round, len(left), err)
+		}
+		for month, n := range want {
+			waitStreams(t, r.url, admin, string(track), month, n)
+		}
+	}
+	r.stop(t)
 }
