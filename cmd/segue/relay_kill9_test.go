@@ -3,12 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -18,6 +21,8 @@ import (
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/internal/testbed"
 	"github.com/segue-fm/segue/internal/testtool"
+	"github.com/segue-fm/segue/server/catalog"
+	"github.com/segue-fm/segue/server/metadata"
 	"github.com/segue-fm/segue/sync/docs"
 )
 
@@ -387,4 +392,135 @@ func TestRelayKill9Plays(t *testing.T) {
 		}
 	}
 	r.stop(t)
+}
+
+// TestRelayKill9CatalogImport SIGKILLs a real `segue relay` at seeded
+// moments of a catalog metadata import through it (`segue catalog import
+// --relay`, 10,000 tracks: half a dozen transactions of 2,000 records), three
+// rounds, each importing a catalog with the same ids and other titles.
+// After each restart (the import journal's recovery runs at open) the
+// relay is stopped and its store read: the titles of all 10,000 tracks
+// must be the last committed import's or the killed one's, never a mix;
+// the killed one's when it was acknowledged before the kill. Each import
+// then completes when run again.
+func TestRelayKill9CatalogImport(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the segue binary")
+	}
+	bin := buildSegue(t)
+	tmp := t.TempDir()
+	data := filepath.Join(tmp, "relay")
+	const admin = "kill9-import-admin-token"
+	args := []string{"--data", data, "--admin-token", admin, "--log-level", "warn"}
+	r := startRelayProc(t, bin, append([]string{"--init"}, args...)...)
+	rng := rand.New(rand.NewPCG(20, 2026))
+
+	files := make([]string, 3)
+	tracks := make([][]catalogTrack, len(files))
+	for k := range files {
+		files[k] = filepath.Join(tmp, fmt.Sprintf("catalog-%d.jsonl", k))
+		if code, _, stderr := runCmd("catalog", "generate", "--tracks", "10000", "--seed", fmt.Sprint(k+1), files[k]); code != 0 {
+			t.Fatalf("catalog generate: exit %d: %s", code, stderr)
+		}
+		tracks[k] = catalogTracks(t, files[k])
+	}
+	// state stops the relay, returns which catalog's titles its store
+	// holds (-1: no track), failing on a mix, and starts it again.
+	state := func(t *testing.T) int {
+		t.Helper()
+		r.stop(t)
+		defer func() { r = startRelayProc(t, bin, args...) }()
+		ctx := t.Context()
+		dd, err := catalog.OpenDataDirWith(ctx, data, catalog.DefaultDataDirOptions().WithLogger(slog.New(slog.DiscardHandler)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer dd.Close()
+		im := metadata.New(dd.Store, nil, metadata.DefaultOptions())
+		// Catalogs whose title every track has so far (a generated
+		// title can repeat in another catalog): -1 for none imported.
+		cands := []int{-1, 0, 1, 2}
+		for i, want := range tracks[0] {
+			tr, err := im.Track(ctx, want.ID)
+			switch {
+			case errors.Is(err, metadata.ErrNotFound):
+				cands = slices.DeleteFunc(cands, func(k int) bool { return k >= 0 })
+			case err != nil:
+				t.Fatal(err)
+			default:
+				cands = slices.DeleteFunc(cands, func(k int) bool { return k < 0 || tracks[k][i].ID != tr.ID || tracks[k][i].Title != tr.Title })
+			}
+			if len(cands) == 0 {
+				t.Fatalf("the tracks' titles are a mix of imports (track %d, %s: %q, %v)", i, want.ID, tr.Title, err)
+			}
+		}
+		if len(cands) != 1 {
+			t.Fatalf("the store matches catalogs %v", cands)
+		}
+		return cands[0]
+	}
+	committed := -1
+	for k, file := range files {
+		killAt := time.Duration(200+rng.IntN(1000)) * time.Millisecond
+		imported := make(chan int, 1)
+		go func() {
+			code, _, _ := runCmd("catalog", "import", "--relay", r.url, "--admin-token", admin, file)
+			imported <- code
+		}()
+		code := -1
+		select {
+		case code = <-imported:
+		case <-time.After(killAt):
+		}
+		r.kill9(t)
+		if code == -1 {
+			code = <-imported
+		}
+		r = startRelayProc(t, bin, args...)
+		got := state(t)
+		t.Logf("round %d: killed after %v, the import exited %d; the restarted relay has catalog %d's titles", k, killAt, code, got)
+		switch {
+		case code == 0 && got != k:
+			t.Fatalf("round %d: the acknowledged import is not there after the kill: catalog %d's titles", k, got)
+		case got != k && got != committed:
+			t.Fatalf("round %d: catalog %d's titles, want %d (killed) or %d (committed before)", k, got, k, committed)
+		}
+		if code != 0 {
+			if code, _, stderr := runCmd("catalog", "import", "--relay", r.url, "--admin-token", admin, file); code != 0 {
+				t.Fatalf("round %d: import again after the kill: exit %d: %s", k, code, stderr)
+			}
+			if got := state(t); got != k {
+				t.Fatalf("round %d: import again: catalog %d's titles", k, got)
+			}
+		}
+		committed = k
+	}
+	r.stop(t)
+}
+
+// catalogTrack is a track line of a catalog import file.
+type catalogTrack struct {
+	Type  string `json:"type"`
+	ID    string `json:"id"`
+	Title string `json:"title"`
+}
+
+// catalogTracks reads the track lines of the import file path in order.
+func catalogTracks(t *testing.T, path string) []catalogTrack {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []catalogTrack
+	for line := range bytes.Lines(b) {
+		var tr catalogTrack
+		if err := json.Unmarshal(line, &tr); err != nil {
+			t.Fatal(err)
+		}
+		if tr.Type == "track" {
+			out = append(out, tr)
+		}
+	}
+	return out
 }
