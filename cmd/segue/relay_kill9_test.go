@@ -6,12 +6,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -132,6 +135,7 @@ func TestRelayKill9(t *testing.T) {
 		t.Fatal(err)
 	}
 	var acked []model.TrackID
+	compactions := 0
 	for round := range 3 {
 		if round > 0 {
 			e, d = openA()
@@ -140,7 +144,11 @@ func TestRelayKill9(t *testing.T) {
 			t.Fatal(err)
 		}
 		threshold, window := 20+rng.IntN(60), 1+rng.IntN(8)
-		got := burstUntilKilled(t, d, id, r, fmt.Sprintf("r%d-", round), threshold, window)
+		var compacted int
+		got := burstUntilKilled(t, d, id, r, fmt.Sprintf("r%d-", round), threshold, window, func() {
+			compacted = syncCompactions(t, r.url, admin)
+			compactions += compacted
+		})
 		acked = append(acked, got...)
 		d.Close()
 		e.Close()
@@ -151,8 +159,8 @@ func TestRelayKill9(t *testing.T) {
 		bd := syncedDocs(t, b, id)
 		list := playlistTracks(t, bd, id)
 		bd.Close()
-		t.Logf("round %d: killed after %d acknowledged edits (threshold %d, window %d); the restarted relay has %d entries for %d acknowledged in all",
-			round, len(got), threshold, window, len(list), len(acked))
+		t.Logf("round %d: killed after %d acknowledged edits (threshold %d, window %d, %d compactions); the restarted relay has %d entries for %d acknowledged in all",
+			round, len(got), threshold, window, compacted, len(list), len(acked))
 		if missing := notIn(list, acked); missing != "" {
 			t.Fatalf("round %d: acknowledged edit %s lost by the relay's kill -9 (it has %d entries, %d were acknowledged)", round, missing, len(list), len(acked))
 		}
@@ -183,15 +191,48 @@ func TestRelayKill9(t *testing.T) {
 	r.stop(t)
 }
 
+// syncCompactions is the number of document compactions (snapshots and
+// bundles) the relay at base made since it started, from its /metrics.
+func syncCompactions(t *testing.T, base, admin string) int {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, base+"/metrics", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+admin)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics: %s %v", resp.Status, err)
+	}
+	n := 0
+	for _, name := range []string{"segue_sync_compaction_snapshots_total", "segue_sync_compaction_bundles_total"} {
+		m := regexp.MustCompile(`(?m)^` + name + ` (\d+)$`).FindSubmatch(b)
+		if m == nil {
+			t.Fatalf("/metrics has no %s", name)
+		}
+		v, err := strconv.Atoi(string(m[1]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += v
+	}
+	return n
+}
+
 // demoAlbumID is the id ingest gives the demo album.
 const demoAlbumID = "alybt6zo7m3dyp2sr5"
 
 // burstUntilKilled adds tracks prefix<n> to playlist id on d as fast as
 // the relay acknowledges them, keeping window edits ahead of the last
 // acknowledgement (Docs.WaitInSync) in flight; once threshold edits are
-// acknowledged the relay is SIGKILLed with the window's edits being
-// made and sent. It returns the acknowledged edits.
-func burstUntilKilled(t *testing.T, d *core.Docs, id docs.DocumentID, r *relayProc, prefix string, threshold, window int) []model.TrackID {
+// acknowledged beforeKill runs and the relay is SIGKILLed with the
+// window's edits being made and sent. It returns the acknowledged edits.
+func burstUntilKilled(t *testing.T, d *core.Docs, id docs.DocumentID, r *relayProc, prefix string, threshold, window int, beforeKill func()) []model.TrackID {
 	t.Helper()
 	ctx := t.Context()
 	var made atomic.Int64
@@ -231,6 +272,7 @@ func burstUntilKilled(t *testing.T, d *core.Docs, id docs.DocumentID, r *relayPr
 		}
 		acked = n
 	}
+	beforeKill()
 	r.kill9(t)
 	close(stop)
 	if err := <-done; err != nil {
