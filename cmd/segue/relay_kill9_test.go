@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -565,4 +567,65 @@ func catalogTracks(t *testing.T, path string) []catalogTrack {
 		}
 	}
 	return out
+}
+
+// TestRelayInitKill9 SIGKILLs a real `segue relay --init` as soon as its
+// catalog signing key file appears (before its store and identity file
+// exist). Before, the directory was then refused by `segue relay` ("not a
+// segue data directory, or damaged") and by `segue relay --init` ("not
+// empty"): no relay without deleting files by hand. Now `segue relay`
+// refuses it naming the interrupted initialisation, changing nothing, and
+// `segue relay --init` run again starts the relay; should the kill come
+// after the identity file, `segue relay` starts as on any initialised
+// directory.
+func TestRelayInitKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the segue binary")
+	}
+	bin := buildSegue(t)
+	data := filepath.Join(t.TempDir(), "relay")
+	cmd := exec.Command(bin, "relay", "--init", "--data", data, "--listen", "127.0.0.1:0", "--insecure-fast-passwords", "--log-level", "warn")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	key := filepath.Join(data, "keys", catalog.SigningKeyName+".key")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := os.Stat(key); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("no %s after 30 s", key)
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	var left []string
+	filepath.WalkDir(data, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			rel, _ := filepath.Rel(data, p)
+			left = append(left, rel)
+		}
+		return nil
+	})
+	t.Logf("killed; the directory holds %q", left)
+	if _, err := os.Stat(filepath.Join(data, catalog.IdentityFile)); err == nil {
+		startRelayProc(t, bin, "--data", data, "--log-level", "warn").stop(t)
+		return
+	}
+	before := sum(t, data)
+	code, errOut := runBin(t, bin, "relay", "--data", data, "--listen", "127.0.0.1:0", "--insecure-fast-passwords")
+	if code == 0 || !strings.Contains(errOut, "interrupted") || !strings.Contains(errOut, "--init") {
+		t.Fatalf("segue relay over the interrupted --init: exit %d, want a refusal naming the interruption and --init:\n%s", code, errOut)
+	}
+	if sum(t, data) != before {
+		t.Fatal("the refused start changed the directory")
+	}
+	startRelayProc(t, bin, "--init", "--data", data, "--log-level", "warn").stop(t)
+	startRelayProc(t, bin, "--data", data, "--log-level", "warn").stop(t)
 }
