@@ -68,6 +68,9 @@ var (
 	// whose blobs are in an external store (DataDir.BlobStore) opened
 	// without it (no WithBlobs).
 	ErrBlobsNotOpened = errors.New("catalog: the data directory's blobs are in an external store that was not opened")
+	// ErrInitInProgress is returned for a directory another process is
+	// initialising (it holds a lock on InitMarkerFile; unix only).
+	ErrInitInProgress = errors.New("catalog: data directory is being initialised by another process")
 )
 
 // InitMode says when OpenDataDirWith may initialise a directory (generate
@@ -297,7 +300,8 @@ func identityOf(storeID string, seed, atRest []byte) identity {
 }
 
 // unfinishedInit reports whether dir holds InitMarkerFile but no
-// IdentityFile (see InitMarkerFile).
+// IdentityFile (see InitMarkerFile); ErrInitInProgress when a live
+// process is initialising it.
 func unfinishedInit(dir string) (bool, error) {
 	_, err := os.Lstat(filepath.Join(dir, InitMarkerFile))
 	switch {
@@ -308,18 +312,45 @@ func unfinishedInit(dir string) (bool, error) {
 	}
 	_, err = os.Lstat(filepath.Join(dir, IdentityFile))
 	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return true, nil
-	case err != nil:
+	case err == nil:
+		return false, nil
+	case !errors.Is(err, fs.ErrNotExist):
 		return false, err
 	}
-	return false, nil
+	release, err := holdInitMarker(dir)
+	if err != nil {
+		return false, err
+	}
+	release()
+	return true, nil
+}
+
+// holdInitMarker locks dir's InitMarkerFile (lockInitMarker) until
+// release is called.
+func holdInitMarker(dir string) (release func(), err error) {
+	f, err := os.Open(filepath.Join(dir, InitMarkerFile))
+	if err != nil {
+		return nil, err
+	}
+	if err := lockInitMarker(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%w: %s", err, dir)
+	}
+	return func() { f.Close() }, nil
 }
 
 // removeUnfinishedInit removes what an interrupted initialisation of dir
-// made, InitMarkerFile last, so a process killed while removing leaves
-// an interrupted initialisation still. Any other file stays.
+// made, holding the marker's lock, InitMarkerFile last, so a process
+// killed while removing leaves an interrupted initialisation still. Any
+// other file stays.
 func removeUnfinishedInit(dir string) error {
+	release, err := holdInitMarker(dir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if release != nil {
+		defer release()
+	}
 	for _, n := range []string{"keys", "db", IdentityFile + ".tmp", InitMarkerFile} {
 		if err := os.RemoveAll(filepath.Join(dir, n)); err != nil {
 			return err
@@ -364,7 +395,12 @@ func initDataDir(ctx context.Context, dir string, opts DataDirOptions) (_ *DataD
 		return nil, fmt.Errorf("init data dir: %w", err)
 	}
 	var st *badgerstore.Store
+	var marker *os.File
 	defer func() {
+		if marker == nil {
+			return // nothing made: the marker is another process's
+		}
+		marker.Close() // releases the lock
 		if err == nil {
 			return
 		}
@@ -380,15 +416,21 @@ func initDataDir(ctx context.Context, dir string, opts DataDirOptions) (_ *DataD
 	// The marker goes first: whatever a kill leaves from here on is
 	// recognised as an interrupted initialisation (InitMarkerFile).
 	// Created in place (one system call): a temporary file renamed over
-	// it could itself be left alone in the directory.
-	marker, err := os.OpenFile(filepath.Join(dir, InitMarkerFile), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err == nil {
-		err = marker.Close()
-	}
-	if err == nil {
-		err = dirsync.Sync(dir)
+	// it could itself be left alone in the directory. Locked until the
+	// end, so another process does not take a live initialisation for an
+	// interrupted one.
+	f, err := os.OpenFile(filepath.Join(dir, InitMarkerFile), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil, fmt.Errorf("%w: %s", ErrInitInProgress, dir)
 	}
 	if err != nil {
+		return nil, fmt.Errorf("init data dir: %w", err)
+	}
+	marker = f
+	if err := lockInitMarker(marker); err != nil {
+		return nil, fmt.Errorf("init data dir: %w", err)
+	}
+	if err := dirsync.Sync(dir); err != nil {
 		return nil, fmt.Errorf("init data dir: %w", err)
 	}
 	ks, err := crypto.NewFileKeyStore(filepath.Join(dir, "keys"), crypto.DefaultFileKeyStoreOptions())
