@@ -198,6 +198,7 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	syncSessions := fs.Int("sync-max-sessions", relaysync.DefaultMaxSessions, fmt.Sprintf("sync WebSocket connections served at once, across all users: past it 503 with Retry-After before the upgrade; whatever it is, sync connections and activity streams together hold at most 12,288 of the 16,384 connections the relay holds open (503 beyond), so HTTP requests still get in; 0: no cap; else 1…%d", relay.MaxSyncSessions))
 	syncUserSessions := fs.Int("sync-max-sessions-per-user", relaysync.DefaultMaxUserSessions, fmt.Sprintf("sync WebSocket connections one account may hold at once: past it 429 with Retry-After before the upgrade; 0: no cap; else 1…%d", relay.MaxSyncSessions))
 	syncKeepalive := fs.Duration("sync-keepalive", relaysync.DefaultKeepalive, fmt.Sprintf("keepalive period of sync WebSocket connections: one silent for one to two periods gets a ping, and one that leaves it unanswered for a period more is closed, freeing its place under --sync-max-sessions (a device gone without closing: lid shut, NAT mapping dropped); devices that answer stay connected; 0 off, else %v…%v", relay.MinSyncKeepalive, relay.MaxSyncKeepalive))
+	userTimeout := fs.Duration("tcp-user-timeout", relay.DefaultTCPUserTimeout, fmt.Sprintf("TCP_USER_TIMEOUT of the relay's connections (Linux; elsewhere ignored, with a log line): a connection whose sent data stays unacknowledged this long (a client gone without closing while the relay was sending to it) is closed by the kernel instead of after its retransmissions give up (about 15 minutes), freeing its memory and its place; 0 off, else %v…%v", relay.MinTCPUserTimeout, relay.MaxTCPUserTimeout))
 	syncSpill := fs.Bool("sync-spill", true, "keep the older chunks of the sync documents' change graphs in an unlinked spill file in the data directory (at most 16 GiB, gone when the relay stops) instead of memory; false keeps them in memory")
 	storeCache := fs.Int64("store-cache-mib", catalog.DefaultStoreCacheMiB, "size (MiB) of the store's Badger block cache (decompressed table blocks; table indices stay in memory); 0: Badger's default, 256 MiB")
 	memLimit := fs.Int64("memory-limit-mib", 0, fmt.Sprintf("soft limit (MiB) on the Go runtime's memory (heap, stacks; not automerge's C heap, see --sync-cmem-mib): the garbage collector runs more often as it nears it instead of letting the heap double (GOGC=100); 0: no limit set by the relay (GOMEMLIMIT, if set, applies); else %d…%d", minMemoryLimitMiB, maxMemoryLimitMiB))
@@ -309,6 +310,7 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		WithSignupRate(*signupRate).
 		WithSyncSessions(*syncSessions, *syncUserSessions).
 		WithSyncKeepalive(*syncKeepalive).
+		WithTCPUserTimeout(*userTimeout).
 		WithLogger(log)
 	if *fastHash {
 		opts = opts.WithArgonParams(relay.FastArgonParams)
@@ -367,6 +369,9 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if *syncKeepalive != 0 && (*syncKeepalive < relay.MinSyncKeepalive || *syncKeepalive > relay.MaxSyncKeepalive) {
 		return fmt.Errorf("%w: --sync-keepalive %v is outside 0 or %v…%v", errUsage, *syncKeepalive, relay.MinSyncKeepalive, relay.MaxSyncKeepalive)
+	}
+	if err := checkTCPUserTimeout(*userTimeout); err != nil {
+		return err
 	}
 	if *syncDocMax < 0 || *syncDocMax > maxSyncDocMiB {
 		return fmt.Errorf("%w: --sync-doc-max-mib %d is outside 0…%d", errUsage, *syncDocMax, maxSyncDocMiB)
@@ -478,6 +483,15 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		serr = cerr
 	}
 	return serr
+}
+
+// checkTCPUserTimeout validates --tcp-user-timeout: 0 (off) or
+// relay.MinTCPUserTimeout…relay.MaxTCPUserTimeout, else a usage error.
+func checkTCPUserTimeout(d time.Duration) error {
+	if d != 0 && (d < relay.MinTCPUserTimeout || d > relay.MaxTCPUserTimeout) {
+		return fmt.Errorf("%w: --tcp-user-timeout %v is outside 0 or %v…%v", errUsage, d, relay.MinTCPUserTimeout, relay.MaxTCPUserTimeout)
+	}
+	return nil
 }
 
 // probeListen binds addr and releases it at once, so that a relay whose

@@ -30,7 +30,8 @@ import (
 // a --blob-wait outside 0…relay.MaxBlobWait, a --max-inflight outside
 // 0…MaxMaxInFlight, a --sync-max-sessions or --sync-max-sessions-per-user
 // outside 0…MaxSyncSessions, a --sync-keepalive outside 0,
-// MinSyncKeepalive…MaxSyncKeepalive, a --memory-limit-mib
+// MinSyncKeepalive…MaxSyncKeepalive, a --tcp-user-timeout outside 0,
+// MinTCPUserTimeout…MaxTCPUserTimeout, a --memory-limit-mib
 // outside 0, minMemoryLimitMiB…maxMemoryLimitMiB, a --recs-pacing
 // outside (0, 1], a --max-body outside MinMaxBody…MaxMaxBody, a negative
 // --shutdown-timeout, a --token-ttl under minTokenTTL, an
@@ -85,6 +86,9 @@ func TestRelayCacheFlags(t *testing.T) {
 		{"sync-keepalive", "-1s"},
 		{"sync-keepalive", (relay.MinSyncKeepalive - time.Millisecond).String()},
 		{"sync-keepalive", (relay.MaxSyncKeepalive + time.Second).String()},
+		{"tcp-user-timeout", "-1s"},
+		{"tcp-user-timeout", (relay.MinTCPUserTimeout - time.Millisecond).String()},
+		{"tcp-user-timeout", (relay.MaxTCPUserTimeout + time.Second).String()},
 		{"memory-limit-mib", "-1"},
 		{"memory-limit-mib", strconv.Itoa(minMemoryLimitMiB - 1)},
 		{"memory-limit-mib", strconv.Itoa(maxMemoryLimitMiB + 1)},
@@ -221,4 +225,35 @@ func gcPercent() int {
 	p := debug.SetGCPercent(100)
 	debug.SetGCPercent(p)
 	return p
+}
+
+// TestTCPUserTimeoutFlag: --tcp-user-timeout takes 0 (off) and
+// relay.MinTCPUserTimeout…relay.MaxTCPUserTimeout; a negative value or one
+// outside them is a usage error naming the flag.
+func TestTCPUserTimeoutFlag(t *testing.T) {
+	for _, c := range []struct {
+		in string
+		ok bool
+	}{
+		{"0", true},
+		{"30s", true},
+		{relay.MinTCPUserTimeout.String(), true},
+		{relay.MaxTCPUserTimeout.String(), true},
+		{"-1s", false},
+		{"-1ns", false},
+		{"999ms", false},
+		{"10m1s", false},
+	} {
+		d, err := time.ParseDuration(c.in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = checkTCPUserTimeout(d)
+		if c.ok && err != nil {
+			t.Errorf("%s: %v", c.in, err)
+		}
+		if !c.ok && (!errors.Is(err, errUsage) || !strings.Contains(err.Error(), "--tcp-user-timeout")) {
+			t.Errorf("%s: err %v, want a usage error naming --tcp-user-timeout", c.in, err)
+		}
+	}
 }

@@ -56,6 +56,7 @@ type Options struct {
 	syncConns    int
 	syncUserConn int
 	syncAlive    time.Duration
+	userTimeout  time.Duration
 }
 
 // ArgonParams are the Argon2id parameters used to hash new account
@@ -87,8 +88,9 @@ var FastArgonParams = ArgonParams{Time: 1, MemoryK: 1 << 10, Threads: 1}
 // being served (waiting at most DefaultBlobWait), each written within
 // 30 s + its length at 32 KiB/s (WithSlowClient), sync connections as
 // WithSyncSessions says, 128 MiB for password hashing with 64 checks waiting at most 10 s,
-// DefaultLoginLimits, no TLS (HTTP/1.1 and cleartext HTTP/2 on the
-// listener), slog.Default() and time.Now.
+// DefaultLoginLimits, TCP_USER_TIMEOUT DefaultTCPUserTimeout on
+// accepted connections (WithTCPUserTimeout), no TLS (HTTP/1.1 and
+// cleartext HTTP/2 on the listener), slog.Default() and time.Now.
 func DefaultOptions(dataDir string) Options {
 	return Options{
 		dataDir:      dataDir,
@@ -126,6 +128,7 @@ func DefaultOptions(dataDir string) Options {
 		syncConns:    relaysync.DefaultMaxSessions,
 		syncUserConn: relaysync.DefaultMaxUserSessions,
 		syncAlive:    relaysync.DefaultKeepalive,
+		userTimeout:  DefaultTCPUserTimeout,
 		logger:       slog.Default(),
 		now:          time.Now,
 	}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -250,10 +249,9 @@ func (s *Server) Start(ctx context.Context) (string, error) {
 		}
 		hs.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", s.opts.listen)
+	ln, err := listen(ctx, s.opts, s.log)
 	if err != nil {
-		return "", fmt.Errorf("listen: %w", err)
+		return "", err
 	}
 	addr := ln.Addr().String()
 	// Sync sessions queue their WebSocket writes (peer.QueuedConn).

@@ -1,0 +1,57 @@
+package relay
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+)
+
+// Defaults and bounds of WithTCPUserTimeout (and segue relay
+// --tcp-user-timeout), 0 aside: under a second a congested but live
+// client is cut by a burst of loss; over ten minutes a vanished one holds
+// its connection almost as long as without it.
+const (
+	DefaultTCPUserTimeout = 30 * time.Second
+	MinTCPUserTimeout     = time.Second
+	MaxTCPUserTimeout     = 10 * time.Minute
+)
+
+// WithTCPUserTimeout sets TCP_USER_TIMEOUT on the relay's accepted
+// connections (Linux): a connection whose sent data stays unacknowledged
+// for d is closed by the kernel, so a client that vanished with data in
+// flight (lid shut, network gone, no FIN) frees its connection, its
+// place under WithMaxConns and its session's memory after d instead of
+// after the kernel's retransmissions give up (about 15 minutes). It also
+// bounds TCP keepalive: an idle connection whose keepalive probes stay
+// unanswered for d is closed. A live client's acknowledgements, zero
+// window probes included, keep its connection. 0 turns it off (the
+// kernel's default); other values are clamped to
+// MinTCPUserTimeout…MaxTCPUserTimeout. On other platforms it does
+// nothing, and Start logs so. Default DefaultTCPUserTimeout, 30 s.
+func (o Options) WithTCPUserTimeout(d time.Duration) Options {
+	o.userTimeout = 0
+	if d > 0 {
+		o.userTimeout = min(max(d, MinTCPUserTimeout), MaxTCPUserTimeout)
+	}
+	return o
+}
+
+// listen binds opts' listen address over TCP, with TCP_USER_TIMEOUT
+// (WithTCPUserTimeout) set on the listening socket, which every accepted
+// connection inherits.
+func listen(ctx context.Context, opts Options, log *slog.Logger) (net.Listener, error) {
+	var lc net.ListenConfig
+	switch {
+	case opts.userTimeout > 0 && userTimeoutSupported:
+		lc.Control = setUserTimeout(opts.userTimeout)
+	case opts.userTimeout > 0:
+		log.Info("relay: TCP_USER_TIMEOUT is not supported on this platform; --tcp-user-timeout does nothing, vanished clients are closed by keepalive only", "timeout", opts.userTimeout)
+	}
+	ln, err := lc.Listen(ctx, "tcp", opts.listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	return ln, nil
+}
