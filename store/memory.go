@@ -110,6 +110,24 @@ func (m *Memory) Iterate(ctx context.Context, prefix []byte, reverse bool, fn fu
 	return visit(ctx, snap, fn)
 }
 
+// ValueSize implements ValueSizer: the length of the value at key,
+// exactly.
+func (m *Memory) ValueSize(ctx context.Context, key []byte) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.closed {
+		return 0, ErrClosed
+	}
+	i := search(m.data, key)
+	if i < len(m.data) && bytes.Equal(m.data[i].key, key) {
+		return int64(len(m.data[i].val)), nil
+	}
+	return 0, ErrNotFound
+}
+
 // visit calls fn for each entry, checking ctx every 256 entries.
 func visit(ctx context.Context, es []entry, fn func(key, value []byte) error) error {
 	for i, e := range es {

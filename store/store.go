@@ -64,3 +64,18 @@ type Txn interface {
 // ErrTxnTooBig is returned by Txn methods when a transaction grows past
 // what the backend can commit atomically; callers split their work.
 var ErrTxnTooBig = errors.New("store: transaction too big")
+
+// ValueSizer is a Store that tells how long a value is without reading it
+// (Badger keeps the length beside the key). Callers assert it on a Store;
+// a backend that would have to read the value (IndexedDB) leaves it out.
+type ValueSizer interface {
+	// ValueSize returns the length of the value at key, or ErrNotFound.
+	// It may exceed the length by at most ValueSizeSlack bytes (Badger
+	// estimates the length of a value in its value log), never fall
+	// short of it.
+	ValueSize(ctx context.Context, key []byte) (int64, error)
+}
+
+// ValueSizeSlack bounds how far ValueSizer.ValueSize may exceed a
+// value's length.
+const ValueSizeSlack = 32

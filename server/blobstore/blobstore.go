@@ -32,7 +32,14 @@ var (
 	// ErrTooLarge is returned by Put for an empty blob or one over
 	// model.MaxBlobSize, and by Get when a stored object exceeds it.
 	ErrTooLarge = errors.New("blobstore: blob empty or too large")
+	// ErrNoSize is returned by Size when the backend cannot tell a
+	// blob's size without reading it (KV over a store that is no
+	// store.ValueSizer).
+	ErrNoSize = errors.New("blobstore: size unknown without reading the blob")
 )
+
+// SizeSlack bounds how far Store.Size may exceed a blob's length.
+const SizeSlack = store.ValueSizeSlack
 
 // Store keeps encrypted blobs by SHA-256. Implementations are safe for
 // concurrent use; returned slices are owned by the caller.
@@ -41,6 +48,11 @@ type Store interface {
 	Get(ctx context.Context, h [32]byte) ([]byte, error)
 	// Has reports whether the blob named h is stored.
 	Has(ctx context.Context, h [32]byte) (bool, error)
+	// Size returns the length of the blob named h without reading the
+	// blob (an object's metadata, a store's own size record), or
+	// ErrNotFound, or ErrNoSize when the backend cannot tell. It may
+	// exceed the length by at most SizeSlack bytes, never fall short.
+	Size(ctx context.Context, h [32]byte) (int64, error)
 	// Put stores data under h, which must be its SHA-256
 	// (ErrHashMismatch) and 1 to model.MaxBlobSize bytes long
 	// (ErrTooLarge). Putting a stored blob again is a no-op. A reader
@@ -137,6 +149,29 @@ func (k *KV) Has(ctx context.Context, h [32]byte) (bool, error) {
 		return false, nil
 	}
 	return false, err
+}
+
+// Size implements Store from the store's own record of the value's
+// length (store.ValueSizer); ErrNoSize when the store keeps none.
+func (k *KV) Size(ctx context.Context, h [32]byte) (int64, error) {
+	return KVSize(ctx, k.s, h)
+}
+
+// KVSize is Size of the blob named h stored in s under KVKey(h) (KV's
+// layout, also the catalog's when it keeps its blobs in its own store).
+func KVSize(ctx context.Context, s store.Store, h [32]byte) (int64, error) {
+	vs, ok := s.(store.ValueSizer)
+	if !ok {
+		return 0, fmt.Errorf("%w: %x", ErrNoSize, h)
+	}
+	n, err := vs.ValueSize(ctx, KVKey(h))
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, fmt.Errorf("%w: %x", ErrNotFound, h)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("size blob %x: %w", h, err)
+	}
+	return n, nil
 }
 
 // Put implements Store.

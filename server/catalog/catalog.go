@@ -298,6 +298,24 @@ func (c *Catalog) Blob(ctx context.Context, hash [32]byte) ([]byte, error) {
 	return b, nil
 }
 
+// BlobSize returns the length of the blob with the given SHA-256 without
+// reading it (blobstore.Store.Size: at most blobstore.SizeSlack bytes
+// over), ErrNotFound when it is not stored, or an error wrapping
+// blobstore.ErrNoSize when its store cannot tell.
+func (c *Catalog) BlobSize(ctx context.Context, hash [32]byte) (int64, error) {
+	var n int64
+	var err error
+	if c.blobs != nil {
+		n, err = c.blobs.Size(ctx, hash)
+	} else {
+		n, err = blobstore.KVSize(ctx, c.s, hash)
+	}
+	if errors.Is(err, blobstore.ErrNotFound) {
+		return 0, fmt.Errorf("%w: blob %x", ErrNotFound, hash)
+	}
+	return n, err
+}
+
 // HasBlob reports whether the blob with the given SHA-256 is stored.
 func (c *Catalog) HasBlob(ctx context.Context, hash [32]byte) (bool, error) {
 	if c.blobs != nil {

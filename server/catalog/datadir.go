@@ -521,6 +521,7 @@ func (u unopenedBlobs) Get(context.Context, [32]byte) ([]byte, error) {
 	return nil, u.err()
 }
 func (u unopenedBlobs) Has(context.Context, [32]byte) (bool, error)            { return false, u.err() }
+func (u unopenedBlobs) Size(context.Context, [32]byte) (int64, error)          { return 0, u.err() }
 func (u unopenedBlobs) Put(context.Context, [32]byte, []byte) error            { return u.err() }
 func (u unopenedBlobs) Delete(context.Context, [32]byte) error                 { return u.err() }
 func (u unopenedBlobs) List(context.Context, func(blobstore.Info) error) error { return u.err() }

@@ -37,8 +37,9 @@ const blobRetry = time.Second
 // WithBlobMemory bounds the bytes of blob bodies (headers, chunks,
 // /v1/blobs) the relay holds while it serves them: a request reserves
 // the blob's size before it reads the blob — from its manifest for a
-// header or chunk, from an earlier read of the same hash or a published
-// manifest that lists it for /v1/blobs, else model.MaxBlobSize, settled
+// header or chunk, from an earlier read of the same hash, a published
+// manifest that lists it or the blob store's size (catalog.BlobSize) for
+// /v1/blobs, else (a store that cannot tell) model.MaxBlobSize; settled
 // to the blob's size once read — and keeps it until its answer is
 // written. A request that finds too little room waits up to wait in all
 // (for its client's share, WithBlobMemoryPerClient, and the budget

@@ -307,3 +307,88 @@ func TestRelayBlobMemoryBigFirstReads(t *testing.T) {
 		t.Errorf("reads held up to %d bytes, %d more than the budget counted (budget %d), want none uncounted", maxReading, maxOver, model.MaxBlobSize)
 	}
 }
+
+// TestRelayBlobMemoryUnlistedFirstReads: a first read by hash of a blob
+// no manifest lists (an orphan, one replaced by a re-publication)
+// reserves the blob's size as the blob store tells it, without reading
+// it: five concurrent first reads of 100 KB orphans are all held at once
+// under a 16 MiB budget, and a 12 MiB orphan is counted whole, so a
+// 6 MiB one beside it is refused; no read ever returns bytes the budget
+// does not count. Before, each such read reserved 16 MiB whatever its
+// size: one was served at a time and the other four got 503.
+func TestRelayBlobMemoryUnlistedFirstReads(t *testing.T) {
+	const size, n = 100 << 10, 5
+	e := startRelay(t, 1, 1<<10, func(o relay.Options) relay.Options { return o.WithBlobMemory(model.MaxBlobSize, 0) })
+	var (
+		mu      sync.Mutex
+		maxOver int64 // the most bytes a read returned beyond what the budget counted
+	)
+	e.srv.WrapBlobRead(func(next func(context.Context, [32]byte) ([]byte, error)) func(context.Context, [32]byte) ([]byte, error) {
+		return func(ctx context.Context, h [32]byte) ([]byte, error) {
+			b, err := next(ctx, h)
+			mu.Lock()
+			defer mu.Unlock()
+			held, _, _ := e.srv.BlobMemory()
+			maxOver = max(maxOver, int64(len(b))-held)
+			return b, err
+		}
+	})
+	orphan := func(size, seed int) [32]byte {
+		b := make([]byte, size)
+		b[0], b[1] = byte(seed), byte(seed>>8)
+		h, err := e.srv.Catalog().PutBlob(t.Context(), b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	get := func(h [32]byte) response {
+		return getOwnConn(t, e.base+"/v1/blobs/"+hex.EncodeToString(h[:]), e.token)
+	}
+	w := &gatedWriter{arrived: make(chan struct{}, n+2), gate: make(chan struct{})}
+	e.srv.SetAccessWriter(w)
+
+	var wg sync.WaitGroup
+	res := make([]response, n)
+	for i := range res {
+		h := orphan(size, i)
+		wg.Go(func() { res[i] = get(h) })
+	}
+	waitServed(e, w, n)
+	if held, _, refused := e.srv.BlobMemory(); held != n*size || refused != 0 {
+		t.Errorf("%d first reads of %d-byte orphans hold %d bytes, %d refused; want %d, none", n, size, held, refused, n*size)
+	}
+	for range len(w.arrived) { // the reads held; the others were refused
+		<-w.arrived
+		w.gate <- struct{}{}
+	}
+	wg.Wait()
+	for i, r := range res {
+		if r.code != http.StatusOK || len(r.body) != size {
+			t.Errorf("orphan %d: %d (%d bytes)", i, r.code, len(r.body))
+		}
+	}
+	for held, _, _ := e.srv.BlobMemory(); held != 0; held, _, _ = e.srv.BlobMemory() {
+		runtime.Gosched() // the served requests' handlers are returning
+	}
+
+	big, other := orphan(12<<20, 1000), orphan(6<<20, 1001)
+	done := make(chan response, 1)
+	go func() { done <- get(big) }()
+	<-w.arrived
+	if held, _, _ := e.srv.BlobMemory(); held != 12<<20 {
+		t.Errorf("a 12 MiB orphan being served holds %d bytes, want %d", held, 12<<20)
+	}
+	if r := get(other); r.code != http.StatusServiceUnavailable {
+		t.Errorf("a 6 MiB orphan beside the 12 MiB one under a 16 MiB budget: %d, want 503", r.code)
+	}
+	w.gate <- struct{}{}
+	if r := <-done; r.code != http.StatusOK || len(r.body) != 12<<20 {
+		t.Errorf("12 MiB orphan: %d (%d bytes)", r.code, len(r.body))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if maxOver > 0 {
+		t.Errorf("a read returned %d bytes more than the budget counted, want none", maxOver)
+	}
+}

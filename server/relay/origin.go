@@ -18,6 +18,7 @@ import (
 	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/server/access"
+	"github.com/segue-fm/segue/server/blobstore"
 	"github.com/segue-fm/segue/server/catalog"
 )
 
@@ -175,6 +176,18 @@ func (s *Server) manifestBlobSize(ctx context.Context, h [32]byte) (int64, error
 	return 0, nil
 }
 
+// storedBlobSize returns the size of blob h as its store tells it
+// without reading it (catalog.BlobSize, a few bytes over at most), for a
+// blob no manifest lists; 0 when the store cannot tell (the read then
+// reserves the largest a blob may be), ErrNotFound when it is not stored.
+func (s *Server) storedBlobSize(ctx context.Context, h [32]byte) (int64, error) {
+	n, err := s.cat.BlobSize(ctx, h)
+	if errors.Is(err, blobstore.ErrNoSize) {
+		return 0, nil
+	}
+	return n, err
+}
+
 // manifest handles GET/HEAD /v1/audio/:track/:tier/manifest.
 func (s *Server) manifest(c echo.Context) error {
 	env, h, _, err := s.streamManifest(c.Request().Context(), c)
@@ -236,6 +249,12 @@ func (s *Server) serveBlob(c echo.Context, h [32]byte, size int64, cache string,
 	if size <= 0 {
 		var err error
 		if size, err = s.manifestBlobSize(ctx, h); err != nil {
+			return err
+		}
+	}
+	if size <= 0 {
+		var err error
+		if size, err = s.storedBlobSize(ctx, h); err != nil {
 			return err
 		}
 	}

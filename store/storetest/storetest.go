@@ -22,6 +22,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -51,6 +53,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Schema", testSchema},
 		{"RandomAgainstModel", testRandomModel},
 		{"Closed", testClosed},
+		{"ValueSize", testValueSize},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -793,5 +796,44 @@ func testClosed(t *testing.T, s store.Store) {
 	}
 	if err := s.Update(ctx, func(store.Txn) error { return nil }); !errors.Is(err, store.ErrClosed) {
 		t.Errorf("update: %v", err)
+	}
+}
+
+// testValueSize: a store.ValueSizer tells each value's length, never
+// less and at most store.ValueSizeSlack more, for values kept inline and
+// in Badger's value log (1 MiB and over), after an overwrite too; a
+// missing or deleted key is ErrNotFound. Skipped for other stores.
+func testValueSize(t *testing.T, s store.Store) {
+	vs, ok := s.(store.ValueSizer)
+	if !ok {
+		t.Skip("not a store.ValueSizer")
+	}
+	ctx := t.Context()
+	long := string(bytes.Repeat([]byte("k"), 300))
+	for _, key := range []string{"size/", "size/" + long + "/"} {
+		for _, n := range []int{0, 1, 127, 128, 100 << 10, 1<<20 - 1, 1 << 20, 1<<20 + 1, 3 << 20, 16 << 20} {
+			k := []byte(key + strconv.Itoa(n))
+			if err := s.Set(ctx, k, make([]byte, n)); err != nil {
+				t.Fatal(err)
+			}
+			got, err := vs.ValueSize(ctx, k)
+			if err != nil || got < int64(n) || got > int64(n)+store.ValueSizeSlack {
+				t.Errorf("ValueSize of %d bytes (key of %d): %d, %v", n, len(k), got, err)
+			}
+		}
+	}
+	k := []byte("size/over")
+	mustSet(t, s, string(k), strings.Repeat("x", 2<<20))
+	mustSet(t, s, string(k), "abc")
+	if got, err := vs.ValueSize(ctx, k); err != nil || got != 3 {
+		t.Errorf("ValueSize after an overwrite with 3 bytes: %d, %v", got, err)
+	}
+	if err := s.Delete(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"size/over", "size/none"} {
+		if _, err := vs.ValueSize(ctx, []byte(k)); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("ValueSize of %s: %v, want ErrNotFound", k, err)
+		}
 	}
 }

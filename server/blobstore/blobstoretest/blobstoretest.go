@@ -35,6 +35,28 @@ func blob(seed byte, n int) ([32]byte, []byte) {
 // return an empty store each time (for example a fresh bucket or prefix).
 func Run(t *testing.T, open func(t *testing.T) blobstore.Store) {
 	ctx := context.Background()
+	t.Run("Size", func(t *testing.T) {
+		s := open(t)
+		for _, n := range []int{1, 1000, 1<<20 - 1, 1 << 20, 3 << 20, model.MaxBlobSize} {
+			h, b := blob(byte(n), n)
+			if _, err := s.Size(ctx, h); !errors.Is(err, blobstore.ErrNotFound) {
+				t.Fatalf("Size before Put: %v, want ErrNotFound", err)
+			}
+			if err := s.Put(ctx, h, b); err != nil {
+				t.Fatalf("Put %d bytes: %v", n, err)
+			}
+			got, err := s.Size(ctx, h)
+			if err != nil || got < int64(n) || got > int64(n)+blobstore.SizeSlack {
+				t.Fatalf("Size of %d bytes: %d, %v", n, got, err)
+			}
+			if err := s.Delete(ctx, h); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Size(ctx, h); !errors.Is(err, blobstore.ErrNotFound) {
+				t.Fatalf("Size after Delete: %v, want ErrNotFound", err)
+			}
+		}
+	})
 	t.Run("PutGetHas", func(t *testing.T) {
 		s := open(t)
 		for _, n := range []int{1, 1000, 1 << 20, model.MaxBlobSize} {

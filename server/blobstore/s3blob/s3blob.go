@@ -142,6 +142,19 @@ func (s *Store) Has(ctx context.Context, h [32]byte) (bool, error) {
 	return false, fmt.Errorf("s3blob: stat %x: %w", h, err)
 }
 
+// Size implements blobstore.Store with a HEAD (StatObject): the
+// object's length, exactly.
+func (s *Store) Size(ctx context.Context, h [32]byte) (int64, error) {
+	info, err := s.c.StatObject(ctx, s.bucket, s.name(h), minio.StatObjectOptions{})
+	switch {
+	case err == nil:
+		return info.Size, nil
+	case notFound(err):
+		return 0, fmt.Errorf("%w: %x", blobstore.ErrNotFound, h)
+	}
+	return 0, fmt.Errorf("s3blob: stat %x: %w", h, err)
+}
+
 // Put implements blobstore.Store: one PutObject of known size.
 func (s *Store) Put(ctx context.Context, h [32]byte, data []byte) error {
 	if err := blobstore.Check(h, data); err != nil {
