@@ -110,6 +110,24 @@ func (m *Memory) Iterate(ctx context.Context, prefix []byte, reverse bool, fn fu
 	return visit(ctx, snap, fn)
 }
 
+// IterateFrom implements Seeker: it copies the entry headers from the
+// first key at or after from to the prefix's end, and iterates over them
+// as Iterate does.
+func (m *Memory) IterateFrom(ctx context.Context, prefix, from []byte, fn func(key, value []byte) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.RLock()
+	if m.closed {
+		m.mu.RUnlock()
+		return ErrClosed
+	}
+	es := span(m.data, prefix)
+	snap := slices.Clone(es[search(es, from):])
+	m.mu.RUnlock()
+	return visit(ctx, snap, fn)
+}
+
 // ValueSize implements ValueSizer: the length of the value at key,
 // exactly.
 func (m *Memory) ValueSize(ctx context.Context, key []byte) (int64, error) {

@@ -79,3 +79,13 @@ type ValueSizer interface {
 // ValueSizeSlack bounds how far ValueSizer.ValueSize may exceed a
 // value's length.
 const ValueSizeSlack = 32
+
+// Seeker is a Store that starts an ascending iteration at a key inside
+// the prefix, so a page deep in a long listing costs its own keys, not
+// every key before it. Callers assert it on a Store.
+type Seeker interface {
+	// IterateFrom is Iterate in ascending order over the keys with the
+	// given prefix that sort at or after from: the keys before from are
+	// not visited.
+	IterateFrom(ctx context.Context, prefix, from []byte, fn func(key, value []byte) error) error
+}

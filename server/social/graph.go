@@ -297,13 +297,14 @@ func (s *Service) users(ctx context.Context, prefix []byte) ([]model.UserID, err
 
 // usersPage lists the last key components under prefix that sort after
 // after ("": from the first), ascending, at most limit of them, and
-// reports whether more follow. The scan starts at the prefix's first key
-// (the store has no seek), so a page deep in a long list costs the keys
-// before it: the lists the friends index holds come from it instead.
+// reports whether more follow. With a store.Seeker (the relay's Badger)
+// the scan starts at after's key, so a page costs its own keys however
+// deep it is; another store's scan starts at the prefix's first key and
+// skips the names before after.
 func (s *Service) usersPage(ctx context.Context, prefix []byte, after model.UserID, limit int) ([]model.UserID, bool, error) {
 	out := []model.UserID{}
 	more := false
-	err := s.st.Iterate(ctx, prefix, false, func(k, _ []byte) error {
+	fn := func(k, _ []byte) error {
 		name := k[len(prefix):]
 		if after != "" && bytes.Compare(name, []byte(after)) <= 0 {
 			return nil
@@ -314,7 +315,13 @@ func (s *Service) usersPage(ctx context.Context, prefix []byte, after model.User
 		}
 		out = append(out, model.UserID(name))
 		return nil
-	})
+	}
+	var err error
+	if sk, ok := s.st.(store.Seeker); ok && after != "" {
+		err = sk.IterateFrom(ctx, prefix, append(bytes.Clone(prefix), after...), fn)
+	} else {
+		err = s.st.Iterate(ctx, prefix, false, fn)
+	}
 	return out, more, err
 }
 

@@ -238,6 +238,22 @@ func (s *Store) Iterate(ctx context.Context, prefix []byte, reverse bool, fn fun
 	})
 }
 
+// IterateFrom implements store.Seeker: the iterator seeks to from (or
+// the prefix, when from sorts before it), so the keys before from are
+// not read.
+func (s *Store) IterateFrom(ctx context.Context, prefix, from []byte, fn func(key, value []byte) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := s.acquire(); err != nil {
+		return err
+	}
+	defer s.mu.RUnlock()
+	return s.db.View(func(txn *badger.Txn) error {
+		return iterateFrom(ctx, txn, prefix, from, false, fn)
+	})
+}
+
 // ValueSize implements store.ValueSizer from the key's entry in the
 // LSM tree, without reading the value: exact for a value stored there,
 // Badger's estimate (ValueSize) for one in the value log, which counts
@@ -371,6 +387,12 @@ func get(txn *badger.Txn, key []byte) ([]byte, error) {
 }
 
 func iterate(ctx context.Context, txn *badger.Txn, prefix []byte, reverse bool, fn func(key, value []byte) error) error {
+	return iterateFrom(ctx, txn, prefix, nil, reverse, fn)
+}
+
+// iterateFrom is iterate starting, in ascending order, at the first key
+// at or after from (nil: the prefix's first key).
+func iterateFrom(ctx context.Context, txn *badger.Txn, prefix, from []byte, reverse bool, fn func(key, value []byte) error) error {
 	opt := badger.DefaultIteratorOptions
 	opt.PrefetchValues = false
 	opt.Reverse = reverse
@@ -383,6 +405,8 @@ func iterate(ctx context.Context, txn *badger.Txn, prefix []byte, reverse bool, 
 	it := txn.NewIterator(opt)
 	defer it.Close()
 	switch {
+	case !reverse && bytes.Compare(from, prefix) > 0:
+		it.Seek(from)
 	case !reverse:
 		it.Seek(prefix)
 	case end != nil:

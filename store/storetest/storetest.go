@@ -54,6 +54,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RandomAgainstModel", testRandomModel},
 		{"Closed", testClosed},
 		{"ValueSize", testValueSize},
+		{"IterateFrom", testIterateFrom},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -835,5 +836,59 @@ func testValueSize(t *testing.T, s store.Store) {
 		if _, err := vs.ValueSize(ctx, []byte(k)); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("ValueSize of %s: %v, want ErrNotFound", k, err)
 		}
+	}
+}
+
+// testIterateFrom: a store.Seeker iterates the keys of a prefix from a
+// given key on, ascending, whether that key is stored or not, before the
+// prefix or past it; ErrStop ends it with nil and fn's error is
+// returned. Skipped for other stores.
+func testIterateFrom(t *testing.T, s store.Store) {
+	sk, ok := s.(store.Seeker)
+	if !ok {
+		t.Skip("not a store.Seeker")
+	}
+	ctx := t.Context()
+	for _, k := range []string{"o/z", "p/a", "p/b", "p/c", "p/d", "q/x"} {
+		mustSet(t, s, k, "v"+k)
+	}
+	list := func(from string, stopAt int) ([]string, error) {
+		var got []string
+		err := sk.IterateFrom(ctx, []byte("p/"), []byte(from), func(k, v []byte) error {
+			if string(v) != "v"+string(k) {
+				t.Errorf("%s = %q", k, v)
+			}
+			got = append(got, string(k))
+			if len(got) == stopAt {
+				return store.ErrStop
+			}
+			return nil
+		})
+		return got, err
+	}
+	for _, c := range []struct {
+		from string
+		want []string
+	}{
+		{"p/b", []string{"p/b", "p/c", "p/d"}},
+		{"p/bb", []string{"p/c", "p/d"}},
+		{"p/", []string{"p/a", "p/b", "p/c", "p/d"}},
+		{"", []string{"p/a", "p/b", "p/c", "p/d"}},
+		{"a", []string{"p/a", "p/b", "p/c", "p/d"}},
+		{"p/d", []string{"p/d"}},
+		{"p/e", nil},
+		{"q", nil},
+	} {
+		got, err := list(c.from, 0)
+		if err != nil || !slices.Equal(got, c.want) {
+			t.Errorf("from %q: %q, %v; want %q", c.from, got, err, c.want)
+		}
+	}
+	if got, err := list("p/b", 1); err != nil || !slices.Equal(got, []string{"p/b"}) {
+		t.Errorf("stopped after one: %q, %v", got, err)
+	}
+	boom := errors.New("boom")
+	if err := sk.IterateFrom(ctx, []byte("p/"), []byte("p/c"), func(_, _ []byte) error { return boom }); !errors.Is(err, boom) {
+		t.Errorf("fn's error: %v, want it returned", err)
 	}
 }
