@@ -141,11 +141,25 @@ func (k *KV) Get(ctx context.Context, h [32]byte) ([]byte, error) {
 
 // Has implements Store.
 func (k *KV) Has(ctx context.Context, h [32]byte) (bool, error) {
-	_, err := k.Get(ctx, h)
+	return KVHas(ctx, k.s, h)
+}
+
+// KVHas is Has of the blob named h stored in s under KVKey(h) (KV's
+// layout, also the catalog's when it keeps its blobs in its own store):
+// from the store's record of the value's length when it keeps one
+// (KVSize), so that up to model.MaxBlobSize bytes are not read to learn
+// that they exist; else by reading the blob.
+func KVHas(ctx context.Context, s store.Store, h [32]byte) (bool, error) {
+	_, err := KVSize(ctx, s, h)
+	if errors.Is(err, ErrNoSize) {
+		if _, err = s.Get(ctx, KVKey(h)); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return false, fmt.Errorf("read blob %x: %w", h, err)
+		}
+	}
 	switch {
 	case err == nil:
 		return true, nil
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, ErrNotFound), errors.Is(err, store.ErrNotFound):
 		return false, nil
 	}
 	return false, err

@@ -321,15 +321,7 @@ func (c *Catalog) HasBlob(ctx context.Context, hash [32]byte) (bool, error) {
 	if c.blobs != nil {
 		return c.blobs.Has(ctx, hash)
 	}
-	_, err := c.s.Get(ctx, blobKey(hash))
-	switch {
-	case err == nil:
-		return true, nil
-	case errors.Is(err, store.ErrNotFound):
-		return false, nil
-	default:
-		return false, fmt.Errorf("read blob %x: %w", hash, err)
-	}
+	return blobstore.KVHas(ctx, c.s, hash)
 }
 
 // PutBlob stores data under its SHA-256 and returns the hash. It is
