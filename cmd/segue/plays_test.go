@@ -144,20 +144,7 @@ func waitStreams(t *testing.T, base, admin, track, month string, want uint64) {
 	q := url.Values{"track": {track}, "month": {month}}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, base+"/v1/admin/counts?"+q.Encode(), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Authorization", "Bearer "+admin)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
-		resp.Body.Close()
-		if err != nil || resp.StatusCode != http.StatusOK {
-			t.Fatalf("GET /v1/admin/counts: %s %v %s", resp.Status, err, b)
-		}
+		b := adminGet(t, base, "/v1/admin/counts?"+q.Encode(), admin, 1<<16)
 		var a counting.CountsAnswer
 		if err := json.Unmarshal(b, &a); err != nil {
 			t.Fatal(err)
@@ -224,4 +211,25 @@ func TestPlaysLines(t *testing.T) {
 			}
 		})
 	}
+}
+
+// adminGet returns the body, at most limit bytes, of GET base+path with
+// the admin token, failing t unless the answer is 200.
+func adminGet(t *testing.T, base, path, admin string, limit int64) []byte {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, base+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+admin)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, limit))
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s %v %s", path, resp.Status, err, b)
+	}
+	return b
 }

@@ -6,11 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"math/rand/v2"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -197,20 +195,7 @@ func TestRelayKill9(t *testing.T) {
 // bundles) the relay at base made since it started, from its /metrics.
 func syncCompactions(t *testing.T, base, admin string) int {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, base+"/metrics", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+admin)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET /metrics: %s %v", resp.Status, err)
-	}
+	b := adminGet(t, base, "/metrics", admin, 8<<20)
 	n := 0
 	for _, name := range []string{"segue_sync_compaction_snapshots_total", "segue_sync_compaction_bundles_total"} {
 		m := regexp.MustCompile(`(?m)^` + name + ` (\d+)$`).FindSubmatch(b)
