@@ -78,10 +78,9 @@ func TestRelayKill9(t *testing.T) {
 	var ingestErr error
 	select {
 	case ingestErr = <-ingested:
+		r.kill9(t)
 	case <-time.After(killAt):
-	}
-	r.kill9(t)
-	if ingestErr == nil {
+		r.kill9(t)
 		ingestErr = <-ingested
 	}
 	t.Logf("ingest: killed after %v; the ingest returned %v", killAt, ingestErr)
