@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -259,6 +260,77 @@ func TestDeregistration(t *testing.T) {
 	sixth.dl.Add(ctx, download.Ref{Kind: download.KindTrack, ID: string(p.tracks[1]), Tier: model.TierLow})
 	if err := sixth.dl.Wait(ctx); !errors.Is(err, download.ErrDeviceLimit) || !strings.Contains(err.Error(), api.StatusDeviceLimit) {
 		t.Fatalf("sixth offline device: %v", err)
+	}
+}
+
+// TestContentKeyDuringRevocation: while a signed revocation deletes the
+// licenses, ContentKey answers with the key or ErrRevoked, never
+// ErrNotLicensed (it once saw the licenses gone before the state said
+// revoked, and the engine reported a revoked track as unlicensed).
+func TestContentKeyDuringRevocation(t *testing.T) {
+	b, p := demoBed(t)
+	ctx := waitCtx(t)
+	for round := range 20 {
+		a := b.openDevice(t, t.TempDir(), "boot1", download.DefaultOptions())
+		downloadOne(t, ctx, a, p.tracks[0])
+		deregisterDevice(t, ctx, b, a)
+		stop := make(chan struct{})
+		errs := make(chan error, 4)
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					_, err := a.dl.ContentKey(ctx, p.tracks[0], model.TierLow)
+					if err != nil && !errors.Is(err, download.ErrRevoked) {
+						errs <- err
+						return
+					}
+					if errors.Is(err, download.ErrRevoked) {
+						return
+					}
+					select {
+					case <-stop:
+						return
+					default:
+					}
+				}
+			}()
+		}
+		err := a.dl.Renew(ctx)
+		close(stop)
+		wg.Wait()
+		if !errors.Is(err, download.ErrRevoked) {
+			t.Fatalf("round %d: renew after deregistration = %v, want ErrRevoked", round, err)
+		}
+		select {
+		case err := <-errs:
+			t.Fatalf("round %d: content key during revocation = %v, want a key or ErrRevoked", round, err)
+		default:
+		}
+		if _, err := a.dl.ContentKey(ctx, p.tracks[0], model.TierLow); !errors.Is(err, download.ErrRevoked) {
+			t.Fatalf("round %d: content key after revocation = %v, want ErrRevoked", round, err)
+		}
+		a.close()
+	}
+}
+
+// deregisterDevice removes d at the relay with d's own token.
+func deregisterDevice(t *testing.T, ctx context.Context, b *bed, d *device) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, b.url+"/v1/devices/"+string(d.e.DeviceID()), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+d.e.Token())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("deregister: %s", resp.Status)
 	}
 }
 

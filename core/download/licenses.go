@@ -200,6 +200,10 @@ func (m *Manager) storeLicenses(ctx context.Context, env []byte, supersede []str
 		}
 	}
 	m.observe(ctx, l.ServerTime)
+	// licMu is held from the write until memory agrees with the store,
+	// as in revoke: a ContentKey in between sees both old or both new.
+	m.licMu.Lock()
+	defer m.licMu.Unlock()
 	err = m.d.Store.Update(ctx, func(tx store.Txn) error {
 		for _, id := range supersede {
 			if err := tx.Delete([]byte(pLic + id)); err != nil {
@@ -218,9 +222,7 @@ func (m *Manager) storeLicenses(ctx context.Context, env []byte, supersede []str
 	if err != nil {
 		return fmt.Errorf("store license: %w", err)
 	}
-	m.licMu.Lock()
 	m.lics, m.byTT = nil, nil
-	m.licMu.Unlock()
 	m.mu.Lock()
 	m.state = stateRec{}
 	m.mu.Unlock()
@@ -233,7 +235,8 @@ func (m *Manager) storeLicenses(ctx context.Context, env []byte, supersede []str
 // downloads; when nothing is left, the stored licenses are deleted and no
 // request is made. On success the new license replaces all others. A
 // signed refusal because the device was deregistered deletes every
-// license (ErrRevoked); a refusal for the subscription is
+// license (ErrRevoked, as is every Renew after it until a new license
+// is issued); a refusal for the subscription is
 // ErrRenewalRefused and leaves the licenses to run out (the scheduler
 // asks again RefusedRetry later). Unreachable
 // relays give fetch.ErrOffline.
@@ -247,6 +250,12 @@ func (m *Manager) Renew(ctx context.Context) error {
 // renew is Renew, for the scheduler too (which may run it while Close
 // cancels it).
 func (m *Manager) renew(ctx context.Context) error {
+	m.mu.Lock()
+	revoked := m.state.Revoked
+	m.mu.Unlock()
+	if revoked {
+		return ErrRevoked // a license issued since would have cleared it
+	}
 	var ids []string
 	err := m.d.Store.Iterate(ctx, []byte(pLic), false, func(k, _ []byte) error {
 		ids = append(ids, string(k[len(pLic):]))
@@ -350,12 +359,16 @@ func (m *Manager) deleteLicenses(ctx context.Context, ids []string) error {
 	return nil
 }
 
-// revoke deletes every license after a signed revocation.
+// revoke deletes every license after a signed revocation. It holds
+// licMu from the write until the in-memory state says revoked, so a
+// concurrent ContentKey answers from the licenses or ErrRevoked, never
+// ErrNotLicensed from a half-applied revocation.
 func (m *Manager) revoke(ctx context.Context) error {
 	b, err := detEnc.Marshal(stateRec{Revoked: true})
 	if err != nil {
 		return err
 	}
+	m.licMu.Lock()
 	err = m.d.Store.Update(ctx, func(tx store.Txn) error {
 		var keys [][]byte
 		if err := tx.Iterate([]byte(pLic), false, func(k, _ []byte) error {
@@ -372,14 +385,14 @@ func (m *Manager) revoke(ctx context.Context) error {
 		return tx.Set([]byte(kState), b)
 	})
 	if err != nil {
+		m.licMu.Unlock()
 		return fmt.Errorf("download: revoke: %w", err)
 	}
-	m.licMu.Lock()
 	m.lics, m.byTT = nil, nil
-	m.licMu.Unlock()
 	m.mu.Lock()
 	m.state = stateRec{Revoked: true}
 	m.mu.Unlock()
+	m.licMu.Unlock()
 	m.log.Warn("download: device deregistered; offline licenses deleted")
 	m.emit(Event{Kind: EventRenewalRefused, Reason: api.StatusRevoked})
 	return ErrRevoked
@@ -439,15 +452,17 @@ func (m *Manager) ContentKey(ctx context.Context, track model.TrackID, tier mode
 	if !m.Downloaded(track, tier) {
 		return crypto.ContentKey{}, fmt.Errorf("%w: %s/%s", ErrNotDownloaded, track, tier)
 	}
+	now := m.TrustedNow(ctx)
+	m.licMu.Lock()
+	defer m.licMu.Unlock()
+	// The state is read under licMu: revoke and storeLicenses change
+	// licenses and state together while they hold it.
 	m.mu.Lock()
 	revoked := m.state.Revoked
 	m.mu.Unlock()
 	if revoked {
 		return crypto.ContentKey{}, ErrRevoked
 	}
-	now := m.TrustedNow(ctx)
-	m.licMu.Lock()
-	defer m.licMu.Unlock()
 	if err := m.loadLicensesLocked(ctx); err != nil {
 		return crypto.ContentKey{}, err
 	}
