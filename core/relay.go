@@ -18,7 +18,8 @@ const maxJSONResponse = 1 << 20
 // fetch.JSONClient.Do for when it moves to the next origin. Failures name
 // the origin (*fetch.OriginError); ErrOffline is included when no origin
 // answered, ErrUnauthorized when the relay rejected the credentials, and
-// ErrBadResponse when no answer could be decoded, or when a call with
+// ErrBadResponse when no answer could be decoded (fetch.ErrTooLarge
+// too, past maxJSONResponse), or when a call with
 // out noContent (a Segue relay answers it 204 No Content) was answered
 // otherwise: a server that is not a Segue relay (a web server answering
 // 200 with a page to everything) must not make the call look done. An
@@ -43,7 +44,9 @@ func (e *Engine) call(ctx context.Context, method, path string, in, out any, aut
 			if auth {
 				e.checkRevocation()
 			}
-		case errors.Is(err, fetch.ErrBadAnswer):
+		case errors.Is(err, fetch.ErrBadAnswer), errors.Is(err, fetch.ErrTooLarge):
+			// A Segue relay answers these calls within maxJSONResponse:
+			// a bigger answer is as suspect as an undecodable one.
 			err = fmt.Errorf("%w %s: %w", ErrBadResponse, notRelayHint(e.opts.origins), err)
 		}
 		if ctx.Err() == nil {

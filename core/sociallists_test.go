@@ -39,8 +39,9 @@ func (c *cannedLists) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // broken one, showed "no friend activity"; they now fail with
 // core.ErrBadResponse naming the origin, while an explicit empty list
 // stays empty. Undecodable answers were ErrBadResponse already; an
-// answer over the engine's 1 MiB bound is fetch.ErrTooLarge, one of
-// exactly 1 MiB is read.
+// answer over the engine's 1 MiB bound is fetch.ErrTooLarge and
+// ErrBadResponse, one of exactly 1 MiB is read. Every failure asks
+// whether the origin is a Segue relay.
 func TestSocialListsCheckAnswers(t *testing.T) {
 	tb := newTestbed(t)
 	fake := &cannedLists{relay: tb.srv.Handler()}
@@ -90,8 +91,10 @@ func TestSocialListsCheckAnswers(t *testing.T) {
 					t.Fatalf("%d entries, err %v; want an empty list", n, err)
 				case tc.want != nil && !errors.Is(err, tc.want):
 					t.Fatalf("%d entries, err %v; want %v", n, err, tc.want)
-				case errors.Is(err, core.ErrBadResponse) && !strings.Contains(err.Error(), srv.URL):
-					t.Errorf("err %v does not name the origin %s", err, srv.URL)
+				case tc.want != nil && !errors.Is(err, core.ErrBadResponse):
+					t.Errorf("err %v is not core.ErrBadResponse", err)
+				case tc.want != nil && !strings.Contains(err.Error(), "is "+srv.URL+" a Segue relay?"):
+					t.Errorf("err %v does not ask whether %s is a Segue relay", err, srv.URL)
 				}
 			})
 		}
