@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"golang.org/x/net/netutil"
 
 	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/internal/tcplisten"
 	"github.com/segue-fm/segue/server/access"
 	"github.com/segue-fm/segue/server/edge"
 )
@@ -74,11 +74,12 @@ func runEdge(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	pinMiB := fs.Int64("pin-mib", edge.DefaultPinBytes>>20, "memory budget in MiB for pre-positioned releases, outside -memory-mib")
 	accessKeep := fs.Duration("access-retention", 0, fmt.Sprintf("with -access-dir: delete the day files of UTC days that ended this long ago, checked hourly (0 keeps them; else at least %v, what segue reconcile --edge-access reads back from a recent day)", minAccessRetention))
 	accessDir := fs.String("access-dir", envOr("SEGUE_EDGE_ACCESS_DIR", ""), "directory for access records of the audio served (one file per UTC day, server/access; empty: none; env SEGUE_EDGE_ACCESS_DIR)")
+	userTimeout := fs.Duration("tcp-user-timeout", tcplisten.DefaultUserTimeout, fmt.Sprintf("TCP_USER_TIMEOUT of the edge's connections (Linux; elsewhere ignored, with a log line): a connection whose sent data stays unacknowledged this long (a client gone without closing while the edge was sending to it) is closed by the kernel instead of after its retransmissions give up (about 15 minutes), freeing its place under -max-conns; 0 off, else %v…%v", tcplisten.MinUserTimeout, tcplisten.MaxUserTimeout))
 	maxConns := fs.Int("max-conns", defaultEdgeMaxConns, fmt.Sprintf("connections held at once; further ones wait in the listen queue until one closes, 1…%d", maxEdgeMaxConns))
 	shutdown := fs.Duration("shutdown-timeout", 10*time.Second, "grace period for in-flight requests on SIGTERM")
 	level := fs.String("log-level", envOr("SEGUE_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env SEGUE_LOG_LEVEL)")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: segue edge --parent URL [--listen ADDR] [--memory-mib N] [--inflight-mib N [--inflight-per-client-mib N]] [--origin-timeout D] [--send-grace D --send-min-rate-kib N] [--max-conns N] [--disk-dir DIR --disk-mib N] [--token-file F [--preposition-every D] [--pin-mib N]] [--access-dir DIR]")
+		fmt.Fprintln(fs.Output(), "usage: segue edge --parent URL [--listen ADDR] [--memory-mib N] [--inflight-mib N [--inflight-per-client-mib N]] [--origin-timeout D] [--send-grace D --send-min-rate-kib N] [--max-conns N] [--tcp-user-timeout D] [--disk-dir DIR --disk-mib N] [--token-file F [--preposition-every D] [--pin-mib N]] [--access-dir DIR]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -117,6 +118,9 @@ func runEdge(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if *maxConns < 1 || *maxConns > maxEdgeMaxConns {
 		return fmt.Errorf("%w: -max-conns %d: want 1…%d", errUsage, *maxConns, maxEdgeMaxConns)
+	}
+	if err := checkTCPUserTimeout(*userTimeout); err != nil {
+		return err
 	}
 	if *authTTL < time.Second || *authTTL > maxEdgeAuthTTL {
 		return fmt.Errorf("%w: -auth-ttl %s: want 1s…%s", errUsage, *authTTL, maxEdgeAuthTTL)
@@ -181,9 +185,12 @@ func runEdge(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer e.Close()
-	ln, err := net.Listen("tcp", *listen)
+	if *userTimeout > 0 && !tcplisten.UserTimeoutSupported {
+		log.Info("edge: TCP_USER_TIMEOUT is not supported on this platform; -tcp-user-timeout does nothing", "timeout", *userTimeout)
+	}
+	ln, err := tcplisten.Listen(ctx, *listen, *userTimeout)
 	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+		return err
 	}
 	ln = netutil.LimitListener(ln, *maxConns)
 	srv := &http.Server{Handler: e.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 5 * time.Minute}

@@ -93,6 +93,9 @@ func TestEdgeCommand(t *testing.T) {
 		{"edge", "-parent", "http://x", "-send-min-rate-kib", "1048577"},
 		{"edge", "-parent", "http://x", "-access-dir", "x", "-access-retention", "24h"},
 		{"edge", "-parent", "http://x", "-access-retention", "900h"},
+		{"edge", "-parent", "http://x", "-tcp-user-timeout", "-1s"},
+		{"edge", "-parent", "http://x", "-tcp-user-timeout", "999ms"},
+		{"edge", "-parent", "http://x", "-tcp-user-timeout", "11m"},
 	} {
 		if c, _, stderr := runCmd(args...); c != 2 || !strings.Contains(stderr, "segue edge") {
 			t.Errorf("%q: exit %d, %q; want 2 with a message", args, c, stderr)

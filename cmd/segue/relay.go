@@ -485,8 +485,9 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return serr
 }
 
-// checkTCPUserTimeout validates --tcp-user-timeout: 0 (off) or
-// relay.MinTCPUserTimeout…relay.MaxTCPUserTimeout, else a usage error.
+// checkTCPUserTimeout validates --tcp-user-timeout of segue relay and
+// segue edge: 0 (off) or relay.MinTCPUserTimeout…relay.MaxTCPUserTimeout
+// (tcplisten's bounds), else a usage error.
 func checkTCPUserTimeout(d time.Duration) error {
 	if d != 0 && (d < relay.MinTCPUserTimeout || d > relay.MaxTCPUserTimeout) {
 		return fmt.Errorf("%w: --tcp-user-timeout %v is outside 0 or %v…%v", errUsage, d, relay.MinTCPUserTimeout, relay.MaxTCPUserTimeout)

@@ -2,20 +2,19 @@ package relay
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net"
 	"time"
+
+	"github.com/segue-fm/segue/internal/tcplisten"
 )
 
-// Defaults and bounds of WithTCPUserTimeout (and segue relay
-// --tcp-user-timeout), 0 aside: under a second a congested but live
-// client is cut by a burst of loss; over ten minutes a vanished one holds
-// its connection almost as long as without it.
+// Default and bounds of WithTCPUserTimeout (and segue relay
+// --tcp-user-timeout), 0 aside: tcplisten's, shared with segue edge.
 const (
-	DefaultTCPUserTimeout = 30 * time.Second
-	MinTCPUserTimeout     = time.Second
-	MaxTCPUserTimeout     = 10 * time.Minute
+	DefaultTCPUserTimeout = tcplisten.DefaultUserTimeout
+	MinTCPUserTimeout     = tcplisten.MinUserTimeout
+	MaxTCPUserTimeout     = tcplisten.MaxUserTimeout
 )
 
 // WithTCPUserTimeout sets TCP_USER_TIMEOUT on the relay's accepted
@@ -31,10 +30,7 @@ const (
 // MinTCPUserTimeout…MaxTCPUserTimeout. On other platforms it does
 // nothing, and Start logs so. Default DefaultTCPUserTimeout, 30 s.
 func (o Options) WithTCPUserTimeout(d time.Duration) Options {
-	o.userTimeout = 0
-	if d > 0 {
-		o.userTimeout = min(max(d, MinTCPUserTimeout), MaxTCPUserTimeout)
-	}
+	o.userTimeout = tcplisten.Clamp(d)
 	return o
 }
 
@@ -42,16 +38,8 @@ func (o Options) WithTCPUserTimeout(d time.Duration) Options {
 // (WithTCPUserTimeout) set on the listening socket, which every accepted
 // connection inherits.
 func listen(ctx context.Context, opts Options, log *slog.Logger) (net.Listener, error) {
-	var lc net.ListenConfig
-	switch {
-	case opts.userTimeout > 0 && userTimeoutSupported:
-		lc.Control = setUserTimeout(opts.userTimeout)
-	case opts.userTimeout > 0:
+	if opts.userTimeout > 0 && !tcplisten.UserTimeoutSupported {
 		log.Info("relay: TCP_USER_TIMEOUT is not supported on this platform; --tcp-user-timeout does nothing, vanished clients are closed by keepalive only", "timeout", opts.userTimeout)
 	}
-	ln, err := lc.Listen(ctx, "tcp", opts.listen)
-	if err != nil {
-		return nil, fmt.Errorf("listen: %w", err)
-	}
-	return ln, nil
+	return tcplisten.Listen(ctx, opts.listen, opts.userTimeout)
 }

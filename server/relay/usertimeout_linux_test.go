@@ -4,11 +4,10 @@ package relay
 
 import (
 	"log/slog"
-	"net"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/segue-fm/segue/internal/tcplisten/tcplistentest"
 )
 
 // TestTCPUserTimeout: the relay's listener (the one Start serves) gives
@@ -37,28 +36,7 @@ func TestTCPUserTimeout(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer ln.Close()
-			client, err := net.Dial("tcp", ln.Addr().String())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer client.Close()
-			conn, err := ln.Accept()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close()
-			raw, err := conn.(*net.TCPConn).SyscallConn()
-			if err != nil {
-				t.Fatal(err)
-			}
-			var ms int
-			var serr error
-			if err := raw.Control(func(fd uintptr) {
-				ms, serr = unix.GetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT)
-			}); err != nil || serr != nil {
-				t.Fatal(err, serr)
-			}
-			if got := time.Duration(ms) * time.Millisecond; got != c.want {
+			if got := tcplistentest.AcceptedUserTimeout(t, ln); got != c.want {
 				t.Fatalf("TCP_USER_TIMEOUT of an accepted connection %v, want %v", got, c.want)
 			}
 		})

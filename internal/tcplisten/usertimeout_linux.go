@@ -1,6 +1,6 @@
 //go:build linux
 
-package relay
+package tcplisten
 
 import (
 	"fmt"
@@ -10,11 +10,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// userTimeoutSupported reports whether setUserTimeout sets anything.
 const userTimeoutSupported = true
 
-// setUserTimeout returns a net.ListenConfig.Control that sets
-// TCP_USER_TIMEOUT to d on the socket.
+// setUserTimeout is a net.ListenConfig Control setting TCP_USER_TIMEOUT.
 func setUserTimeout(d time.Duration) func(network, address string, c syscall.RawConn) error {
 	return func(_, _ string, c syscall.RawConn) error {
 		var serr error

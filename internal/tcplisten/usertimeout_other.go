@@ -1,17 +1,15 @@
 //go:build !linux
 
-package relay
+package tcplisten
 
 import (
 	"syscall"
 	"time"
 )
 
-// userTimeoutSupported reports whether setUserTimeout sets anything:
-// TCP_USER_TIMEOUT is Linux's.
 const userTimeoutSupported = false
 
-// setUserTimeout does nothing here (see userTimeoutSupported).
+// setUserTimeout is never called where TCP_USER_TIMEOUT is unsupported.
 func setUserTimeout(time.Duration) func(network, address string, c syscall.RawConn) error {
 	return nil
 }
