@@ -201,3 +201,21 @@ func removeSorted(l []model.UserID, u model.UserID) ([]model.UserID, bool) {
 	}
 	return slices.Delete(l, i, i+1), true
 }
+
+// intersect returns the names in both ascending lists.
+func intersect(a, b []model.UserID) []model.UserID {
+	out := []model.UserID{}
+	for i, j := 0, 0; i < len(a) && j < len(b); {
+		switch c := bytes.Compare([]byte(a[i]), []byte(b[j])); {
+		case c == 0:
+			out = append(out, a[i])
+			i++
+			j++
+		case c < 0:
+			i++
+		default:
+			j++
+		}
+	}
+	return out
+}

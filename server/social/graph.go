@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"slices"
 	"strings"
@@ -400,35 +401,67 @@ func (s *Service) Friends(ctx context.Context, me model.UserID) ([]model.UserID,
 	return s.storedFriends(ctx, me)
 }
 
-// storedFriends is Friends read from the store (two prefix scans).
+// storedFriends is Friends read from the store (storedFriendsPage).
 func (s *Service) storedFriends(ctx context.Context, me model.UserID) ([]model.UserID, error) {
-	fo, err := s.Following(ctx, me)
-	if err != nil {
-		return nil, err
-	}
-	fi, err := s.Followers(ctx, me)
-	if err != nil {
-		return nil, err
-	}
-	return intersect(fo, fi), nil
+	f, _, err := s.storedFriendsPage(ctx, me, "", math.MaxInt)
+	return f, err
 }
 
-// intersect returns the names in both ascending lists.
-func intersect(a, b []model.UserID) []model.UserID {
-	out := []model.UserID{}
-	for i, j := 0, 0; i < len(a) && j < len(b); {
-		switch c := bytes.Compare([]byte(a[i]), []byte(b[j])); {
-		case c == 0:
-			out = append(out, a[i])
-			i++
-			j++
-		case c < 0:
-			i++
-		default:
-			j++
-		}
+// friendsPage is a page of Friends (GET /v1/friends): from the in-memory
+// index, else from the store (storedFriendsPage).
+func (s *Service) friendsPage(ctx context.Context, me, after model.UserID, limit int) ([]model.UserID, bool, error) {
+	if f, ok := s.graph.friends(me); ok {
+		p, more := pageOf(f, after, limit)
+		return p, more, nil
 	}
-	return out
+	if err := s.LoadGraph(ctx); err != nil {
+		return nil, false, err
+	}
+	if f, ok := s.graph.friends(me); ok {
+		p, more := pageOf(f, after, limit)
+		return p, more, nil
+	}
+	return s.storedFriendsPage(ctx, me, after, limit)
+}
+
+// friendScanBatch bounds the follows storedFriendsPage reads per scan
+// before it checks them; its scans start at a page's worth and double.
+const friendScanBatch = 1024
+
+// storedFriendsPage lists from the store the users me follows who follow
+// me back, after after ("": from the first), ascending, at most limit,
+// and whether more follow. It walks me's follows from after (at most
+// WithMaxFollowing of them) in batches and checks each with one point
+// read of its follow of me, so its cost is bounded by me's follows and
+// never depends on how many follow me: a popular user's followers are not
+// read.
+func (s *Service) storedFriendsPage(ctx context.Context, me, after model.UserID, limit int) ([]model.UserID, bool, error) {
+	out := []model.UserID{}
+	batch := min(limit, friendScanBatch-1) + 1 // a page's worth first, in case all are friends
+	for {
+		names, more, err := s.usersPage(ctx, followPrefix(me), after, batch)
+		if err != nil {
+			return nil, false, err
+		}
+		for _, f := range names {
+			_, err := s.st.Get(ctx, followKey(f, me))
+			if errors.Is(err, store.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return nil, false, err
+			}
+			if len(out) == limit {
+				return out, true, nil
+			}
+			out = append(out, f)
+		}
+		if !more {
+			return out, false, nil
+		}
+		after = names[len(names)-1]
+		batch = min(2*batch, friendScanBatch)
+	}
 }
 
 // readProfile returns user's profile record (the zero profile when none).

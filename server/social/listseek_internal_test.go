@@ -111,3 +111,95 @@ func TestFollowPageSeeks(t *testing.T) {
 		})
 	}
 }
+
+// TestFriendsPageFromStore: with the friends index off, GET /v1/friends
+// pages (friendsPage) and Friends come from the store by walking the
+// user's follows and checking each for a follow back: the pages are
+// the mutual follows, in order, whole, and no page reads the user's
+// followers. Before, every page read both of the user's lists whole:
+// here the 5,000 followers ada does not follow back, on each of ≈ 15
+// pages.
+func TestFriendsPageFromStore(t *testing.T) {
+	const follows, fans, limit = 300, 5000, 7
+	for _, backend := range []struct {
+		name string
+		open func(t *testing.T) store.Store
+	}{
+		{"memory", func(*testing.T) store.Store { return store.NewMemory() }},
+		{"badger", func(t *testing.T) store.Store {
+			st, err := badgerstore.Open(t.Context(), t.TempDir(), badgerstore.DefaultOptions().WithLogger(slog.New(slog.DiscardHandler)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			return st
+		}},
+	} {
+		t.Run(backend.name, func(t *testing.T) {
+			st := &visitCounter{Store: backend.open(t)}
+			var want []model.UserID
+			err := st.Update(t.Context(), func(tx store.Txn) error {
+				for i := range follows {
+					u := model.UserID(fmt.Sprintf("pal%04d", i))
+					if err := ImportFollow(tx, "ada", u); err != nil {
+						return err
+					}
+					if i%3 == 0 {
+						want = append(want, u)
+						if err := ImportFollow(tx, u, "ada"); err != nil {
+							return err
+						}
+					}
+				}
+				for i := range fans {
+					if err := ImportFollow(tx, model.UserID(fmt.Sprintf("fan%05d", i)), "ada"); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := New(st, nil, nil, nil, DefaultOptions().WithLogger(slog.New(slog.DiscardHandler)).WithFriendIndex(1))
+			if err := s.LoadGraph(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			all, err := s.Friends(t.Context(), "ada")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(all, want) {
+				t.Fatalf("Friends: %d users %v…, want %d", len(all), all[:min(len(all), 3)], len(want))
+			}
+			var got []model.UserID
+			after := model.UserID("")
+			for pages := 1; ; pages++ {
+				st.visited.Store(0)
+				p, more, err := s.friendsPage(t.Context(), "ada", after, limit)
+				if err != nil {
+					t.Fatal(err)
+				}
+				// A page of 7 friends spans ≈ 21 follows; the batches
+				// may read up to a page more, never the followers.
+				if v := st.visited.Load(); v > 4*limit+2 {
+					t.Errorf("page %d after %q: visited %d keys, want at most %d", pages, after, v, 4*limit+2)
+				}
+				got = append(got, p...)
+				if !more {
+					break
+				}
+				if len(p) != limit {
+					t.Fatalf("page %d: %d friends with more to follow, want %d", pages, len(p), limit)
+				}
+				if pages > len(want) {
+					t.Fatal("pages never end")
+				}
+				after = p[len(p)-1]
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("pages hold %d friends, want %d (%v…)", len(got), len(want), want[:3])
+			}
+		})
+	}
+}

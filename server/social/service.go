@@ -119,14 +119,7 @@ func (s *Service) Mount(r *relay.Server) {
 		v1.GET("/followers", s.listH(func(ctx context.Context, me, after model.UserID, limit int) ([]model.UserID, bool, error) {
 			return s.followPage(ctx, me, true, after, limit)
 		}))
-		v1.GET("/friends", s.listH(func(ctx context.Context, me, after model.UserID, limit int) ([]model.UserID, bool, error) {
-			f, err := s.Friends(ctx, me)
-			if err != nil {
-				return nil, false, err
-			}
-			p, more := pageOf(f, after, limit)
-			return p, more, nil
-		}))
+		v1.GET("/friends", s.listH(s.friendsPage))
 		v1.GET("/blocks", s.listH(func(ctx context.Context, me, after model.UserID, limit int) ([]model.UserID, bool, error) {
 			return s.usersPage(ctx, blockPrefix(me), after, limit)
 		}))
