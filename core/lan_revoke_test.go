@@ -3,7 +3,6 @@ package core_test
 import (
 	"bytes"
 	"errors"
-	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -60,19 +59,7 @@ func TestLANRevocation(t *testing.T) {
 		t.Fatalf("laptop's LAN peers %+v, want the phone", ps)
 	}
 
-	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, r.URL+"/v1/devices/"+string(phone.DeviceID()), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+tablet.Token())
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	if res.StatusCode != http.StatusNoContent {
-		t.Fatalf("deregister: %s", res.Status)
-	}
+	tbed.Deregister(t, r.URL, phone.DeviceID(), tablet.Token())
 	deadline := time.Now().Add(time.Second)
 	for len(ln.Peers()) != 0 {
 		if time.Now().After(deadline) {

@@ -2,7 +2,6 @@ package core_test
 
 import (
 	"errors"
-	"net/http"
 	"testing"
 	"time"
 
@@ -106,17 +105,5 @@ func TestRevokedSkippedAtOnce(t *testing.T) {
 // with its own token).
 func deregister(t *testing.T, r *tbed.Relay, e *core.Engine) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodDelete, r.URL+"/v1/devices/"+string(e.DeviceID()), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+e.Token())
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusNoContent {
-		t.Fatalf("deregister: %s", resp.Status)
-	}
+	tbed.Deregister(t, r.URL, e.DeviceID(), e.Token())
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -159,19 +158,7 @@ func TestSyncNowRevoked(t *testing.T) {
 	}
 	token, id := e.Token(), e.DeviceID()
 	e.Close()
-	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, origin+"/v1/devices/"+string(id), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	if res.StatusCode != http.StatusNoContent {
-		t.Fatalf("deregister: %s", res.Status)
-	}
+	testbed.Deregister(t, origin, id, token)
 	const wait = 10 * time.Second
 	start := time.Now()
 	out.Reset()

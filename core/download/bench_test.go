@@ -18,6 +18,7 @@ import (
 	"github.com/segue-fm/segue/core/download"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
+	"github.com/segue-fm/segue/internal/testbed"
 	"github.com/segue-fm/segue/server/catalog"
 )
 
@@ -221,19 +222,7 @@ func plainGET(b testing.TB, ctx context.Context, base, tok string, hashes []stri
 // deregister frees d's offline-device slot (DELETE /v1/devices/{id}), so
 // that iterations are not limited by the account's device limit.
 func (bd *bed) deregister(b testing.TB, d *device) {
-	req, err := http.NewRequest(http.MethodDelete, bd.url+"/v1/devices/"+string(d.e.DeviceID()), nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+d.e.Token())
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		b.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusNoContent {
-		b.Fatalf("deregister: %s", resp.Status)
-	}
+	testbed.Deregister(b, bd.url, d.e.DeviceID(), d.e.Token())
 }
 
 func syncDirPath(dir string) error {

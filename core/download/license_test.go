@@ -21,6 +21,7 @@ import (
 	"github.com/segue-fm/segue/core/download"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
+	"github.com/segue-fm/segue/internal/testbed"
 	"github.com/segue-fm/segue/server/license"
 	"github.com/segue-fm/segue/store/badgerstore"
 )
@@ -224,16 +225,7 @@ func TestDeregistration(t *testing.T) {
 	a := b.openDevice(t, t.TempDir(), "boot1", download.DefaultOptions())
 	downloadOne(t, ctx, a, p.tracks[0])
 	other := b.openDevice(t, t.TempDir(), "boot1", download.DefaultOptions())
-	req, _ := http.NewRequestWithContext(ctx, http.MethodDelete, b.url+"/v1/devices/"+string(a.e.DeviceID()), nil)
-	req.Header.Set("Authorization", "Bearer "+other.e.Token())
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusNoContent {
-		t.Fatalf("deregister: %d", resp.StatusCode)
-	}
+	testbed.Deregister(t, b.url, a.e.DeviceID(), other.e.Token())
 	// Still plays until it checks in...
 	if _, err := a.dl.ContentKey(ctx, p.tracks[0], model.TierLow); err != nil {
 		t.Fatalf("before check: %v", err)
@@ -273,7 +265,7 @@ func TestContentKeyDuringRevocation(t *testing.T) {
 	for round := range 20 {
 		a := b.openDevice(t, t.TempDir(), "boot1", download.DefaultOptions())
 		downloadOne(t, ctx, a, p.tracks[0])
-		deregisterDevice(t, ctx, b, a)
+		testbed.Deregister(t, b.url, a.e.DeviceID(), a.e.Token())
 		stop := make(chan struct{})
 		errs := make(chan error, 4)
 		var wg sync.WaitGroup
@@ -313,24 +305,6 @@ func TestContentKeyDuringRevocation(t *testing.T) {
 			t.Fatalf("round %d: content key after revocation = %v, want ErrRevoked", round, err)
 		}
 		a.close()
-	}
-}
-
-// deregisterDevice removes d at the relay with d's own token.
-func deregisterDevice(t *testing.T, ctx context.Context, b *bed, d *device) {
-	t.Helper()
-	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, b.url+"/v1/devices/"+string(d.e.DeviceID()), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+d.e.Token())
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusNoContent {
-		t.Fatalf("deregister: %s", resp.Status)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path"
 	"strings"
@@ -389,6 +390,27 @@ func Register(t testing.TB, e *core.Engine, user model.UserID, device string) {
 	}
 	if err := e.Register(ctx, string(user), Password, device); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Deregister removes device id at the relay at origin (DELETE
+// /v1/devices/{id}) with the device token token (the device's own, or
+// another device's of the same account), failing t unless the relay
+// answers 204 No Content.
+func Deregister(t testing.TB, origin string, id model.DeviceID, token string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodDelete, origin+"/v1/devices/"+string(id), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("deregister %s: %s", id, resp.Status)
 	}
 }
 

@@ -36,6 +36,23 @@ func (c *visitCounter) IterateFrom(ctx context.Context, prefix, from []byte, fn 
 	return c.Store.(store.Seeker).IterateFrom(ctx, prefix, from, c.count(fn))
 }
 
+// seekBackends are the stores the paging tests run on: Badger (a
+// store.Seeker) and the memory store.
+var seekBackends = []struct {
+	name string
+	open func(t *testing.T) store.Store
+}{
+	{"memory", func(*testing.T) store.Store { return store.NewMemory() }},
+	{"badger", func(t *testing.T) store.Store {
+		st, err := badgerstore.Open(t.Context(), t.TempDir(), badgerstore.DefaultOptions().WithLogger(slog.New(slog.DiscardHandler)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	}},
+}
+
 // TestFollowPageSeeks: with the friends index off, a page of followers
 // or follows after a cursor deep in a long list visits the page's keys
 // (and the one that tells more follow), not the names before the
@@ -44,20 +61,7 @@ func (c *visitCounter) IterateFrom(ctx context.Context, prefix, from []byte, fn 
 // 2,408 keys for a page of 7 after the 2,400th follower.
 func TestFollowPageSeeks(t *testing.T) {
 	const n, limit = 2500, 7
-	for _, backend := range []struct {
-		name string
-		open func(t *testing.T) store.Store
-	}{
-		{"memory", func(*testing.T) store.Store { return store.NewMemory() }},
-		{"badger", func(t *testing.T) store.Store {
-			st, err := badgerstore.Open(t.Context(), t.TempDir(), badgerstore.DefaultOptions().WithLogger(slog.New(slog.DiscardHandler)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { st.Close() })
-			return st
-		}},
-	} {
+	for _, backend := range seekBackends {
 		t.Run(backend.name, func(t *testing.T) {
 			st := &visitCounter{Store: backend.open(t)}
 			var fans []model.UserID
@@ -121,20 +125,7 @@ func TestFollowPageSeeks(t *testing.T) {
 // pages.
 func TestFriendsPageFromStore(t *testing.T) {
 	const follows, fans, limit = 300, 5000, 7
-	for _, backend := range []struct {
-		name string
-		open func(t *testing.T) store.Store
-	}{
-		{"memory", func(*testing.T) store.Store { return store.NewMemory() }},
-		{"badger", func(t *testing.T) store.Store {
-			st, err := badgerstore.Open(t.Context(), t.TempDir(), badgerstore.DefaultOptions().WithLogger(slog.New(slog.DiscardHandler)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { st.Close() })
-			return st
-		}},
-	} {
+	for _, backend := range seekBackends {
 		t.Run(backend.name, func(t *testing.T) {
 			st := &visitCounter{Store: backend.open(t)}
 			var want []model.UserID
