@@ -53,6 +53,17 @@ var seekBackends = []struct {
 	}},
 }
 
+// indexOff is a Service over st whose friends index is off (a limit of
+// one edge, loaded): its lists come from the store.
+func indexOff(t *testing.T, st store.Store) *Service {
+	t.Helper()
+	s := New(st, nil, nil, nil, DefaultOptions().WithLogger(slog.New(slog.DiscardHandler)).WithFriendIndex(1))
+	if err := s.LoadGraph(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 // TestFollowPageSeeks: with the friends index off, a page of followers
 // or follows after a cursor deep in a long list visits the page's keys
 // (and the one that tells more follow), not the names before the
@@ -81,11 +92,7 @@ func TestFollowPageSeeks(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// An index of one edge is off for this graph: pages come from the store.
-			s := New(st, nil, nil, nil, DefaultOptions().WithLogger(slog.New(slog.DiscardHandler)).WithFriendIndex(1))
-			if err := s.LoadGraph(t.Context()); err != nil {
-				t.Fatal(err)
-			}
+			s := indexOff(t, st)
 			for _, c := range []struct {
 				after     model.UserID
 				want      []model.UserID
@@ -152,10 +159,7 @@ func TestFriendsPageFromStore(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s := New(st, nil, nil, nil, DefaultOptions().WithLogger(slog.New(slog.DiscardHandler)).WithFriendIndex(1))
-			if err := s.LoadGraph(t.Context()); err != nil {
-				t.Fatal(err)
-			}
+			s := indexOff(t, st)
 			all, err := s.Friends(t.Context(), "ada")
 			if err != nil {
 				t.Fatal(err)

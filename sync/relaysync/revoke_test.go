@@ -143,25 +143,6 @@ func sameSet(a, b []automerge.ChangeHash) bool {
 	return slices.Equal(a, b)
 }
 
-// deregister calls DELETE /v1/devices/{id} with the token of another
-// device of the same account and returns when the call has returned.
-func deregister(t *testing.T, origin, token string, id model.DeviceID) {
-	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodDelete, origin+"/v1/devices/"+string(id), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	if res.StatusCode != http.StatusNoContent {
-		t.Fatalf("DELETE /v1/devices/%s: %s", id, res.Status)
-	}
-}
-
 // syncClient starts a sync/client.Client for token over a fresh
 // in-memory repository holding one playlist of user, and returns it
 // once it has exchanged a sync message with the relay, with the channel
@@ -216,7 +197,7 @@ func TestRevokeDeviceClosesLiveSessions(t *testing.T) {
 	stranger := dialToken(t, r.URL, other.Token(), "bob")
 	c, ran := syncClient(t, r.URL, lost.Token(), "alice")
 
-	deregister(t, r.URL, kept.Token(), lost.DeviceID())
+	testbed.Deregister(t, r.URL, lost.DeviceID(), kept.Token())
 	deadline := time.Now().Add(revokeDeadline)
 
 	raw1.waitClosed(t, deadline, peer.CloseRevoked)
