@@ -457,15 +457,18 @@ func initDataDir(ctx context.Context, dir string, opts DataDirOptions) (_ *DataD
 	if err := st.Set(ctx, storeIDKey, []byte(storeID)); err != nil {
 		return nil, fmt.Errorf("init data dir store: %w", err)
 	}
+	// Everything that can fail comes before the identity file: once it
+	// is written the directory is whole (a failure after it would leave
+	// segue-data.json beside nothing, refused as damaged).
+	d, err := newDataDir(ctx, dir, st, ks, seed, atRest, opts)
+	if err != nil {
+		return nil, err
+	}
 	if err := writeIdentity(dir, identityOf(storeID, seed, atRest)); err != nil {
 		return nil, err
 	}
 	removeInitMarker(dir, opts.logger)
 	opts.logger.Debug("initialised a new data directory", "dir", dir)
-	d, err := newDataDir(ctx, dir, st, ks, seed, atRest, opts)
-	if err != nil {
-		return nil, err
-	}
 	d.Created = true
 	return d, nil
 }
