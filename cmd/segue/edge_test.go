@@ -23,22 +23,7 @@ import (
 func TestEdgeCommand(t *testing.T) {
 	r := testbed.NewRelay(t, testbed.DefaultOptions())
 	tok := testbed.Device(t, r, "alice").Token()
-	ctx, cancel := context.WithCancel(context.Background())
-	var out, errOut syncBuffer
-	code := make(chan int, 1)
-	go func() {
-		code <- run(ctx, []string{"edge", "-parent", r.URL, "-listen", "127.0.0.1:0", "-disk-dir", t.TempDir(), "-log-level", "warn"}, &out, &errOut)
-	}()
-	re := regexp.MustCompile(`edge listening on (http://\S+)`)
-	var url string
-	for deadline := time.Now().Add(10 * time.Second); url == "" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if m := re.FindStringSubmatch(out.String()); m != nil {
-			url = m[1]
-		}
-	}
-	if url == "" {
-		t.Fatalf("segue edge did not start: %s", errOut.String())
-	}
+	url, stop := startEdge(t, "-parent", r.URL, "-disk-dir", t.TempDir())
 	path := "/v1/audio/" + string(r.Tracks[0]) + "/normal/manifest"
 	var first []byte
 	for i := range 2 {
@@ -66,10 +51,7 @@ func TestEdgeCommand(t *testing.T) {
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("no token: %d, want 401", resp.StatusCode)
 	}
-	cancel()
-	if c := <-code; c != 0 {
-		t.Errorf("segue edge exited %d: %s", c, errOut.String())
-	}
+	stop()
 
 	for _, args := range [][]string{
 		{"edge"},
@@ -153,22 +135,7 @@ func TestEdgeAccessRetention(t *testing.T) {
 // flood could take the descriptors the disk cache and parent fetches need.
 func TestEdgeMaxConns(t *testing.T) {
 	r := testbed.NewRelay(t, testbed.DefaultOptions())
-	ctx, cancel := context.WithCancel(context.Background())
-	var out, errOut syncBuffer
-	code := make(chan int, 1)
-	go func() {
-		code <- run(ctx, []string{"edge", "-parent", r.URL, "-listen", "127.0.0.1:0", "-max-conns", "2", "-log-level", "warn"}, &out, &errOut)
-	}()
-	re := regexp.MustCompile(`edge listening on (http://\S+)`)
-	var url string
-	for deadline := time.Now().Add(10 * time.Second); url == "" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if m := re.FindStringSubmatch(out.String()); m != nil {
-			url = m[1]
-		}
-	}
-	if url == "" {
-		t.Fatalf("segue edge did not start: %s", errOut.String())
-	}
+	url, stop := startEdge(t, "-parent", r.URL, "-max-conns", "2")
 	healthz := func(c *http.Client) error {
 		resp, err := c.Get(url + "/healthz")
 		if err != nil {
@@ -199,8 +166,34 @@ func TestEdgeMaxConns(t *testing.T) {
 	for _, tr := range held {
 		tr.CloseIdleConnections()
 	}
-	cancel()
-	if c := <-code; c != 0 {
-		t.Errorf("segue edge exited %d: %s", c, errOut.String())
+	stop()
+}
+
+// startEdge runs `segue edge -listen 127.0.0.1:0 -log-level warn ARGS…`
+// in-process and returns its base URL once it listens, and stop, which
+// ends it and fails t unless it exited 0 (call it once).
+func startEdge(t *testing.T, args ...string) (url string, stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errOut syncBuffer
+	code := make(chan int, 1)
+	go func() {
+		code <- run(ctx, append([]string{"edge", "-listen", "127.0.0.1:0", "-log-level", "warn"}, args...), &out, &errOut)
+	}()
+	stop = func() {
+		t.Helper()
+		cancel()
+		if c := <-code; c != 0 {
+			t.Errorf("segue edge exited %d: %s", c, errOut.String())
+		}
 	}
+	re := regexp.MustCompile(`edge listening on (http://\S+)`)
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if m := re.FindStringSubmatch(out.String()); m != nil {
+			return m[1], stop
+		}
+	}
+	stop()
+	t.Fatalf("segue edge did not start: %s", errOut.String())
+	return "", nil
 }

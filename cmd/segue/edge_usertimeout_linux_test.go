@@ -3,10 +3,8 @@
 package main
 
 import (
-	"context"
 	"net"
 	"net/url"
-	"regexp"
 	"testing"
 	"time"
 
@@ -33,27 +31,8 @@ func TestEdgeTCPUserTimeout(t *testing.T) {
 		{"off", []string{"-tcp-user-timeout", "0"}, 0},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			ctx, cancel := context.WithCancel(context.Background())
-			var out, errOut syncBuffer
-			code := make(chan int, 1)
-			args := append([]string{"edge", "-parent", r.URL, "-listen", "127.0.0.1:0", "-log-level", "warn"}, c.args...)
-			go func() { code <- run(ctx, args, &out, &errOut) }()
-			defer func() {
-				cancel()
-				if c := <-code; c != 0 {
-					t.Errorf("segue edge exited %d: %s", c, errOut.String())
-				}
-			}()
-			re := regexp.MustCompile(`edge listening on (http://\S+)`)
-			var base string
-			for deadline := time.Now().Add(10 * time.Second); base == "" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-				if m := re.FindStringSubmatch(out.String()); m != nil {
-					base = m[1]
-				}
-			}
-			if base == "" {
-				t.Fatalf("segue edge did not start: %s", errOut.String())
-			}
+			base, stop := startEdge(t, append([]string{"-parent", r.URL}, c.args...)...)
+			defer stop()
 			u, err := url.Parse(base)
 			if err != nil {
 				t.Fatal(err)
