@@ -195,17 +195,23 @@ func (s *Store) acquire() error {
 	return nil
 }
 
-// Get implements store.Store.
-func (s *Store) Get(ctx context.Context, key []byte) ([]byte, error) {
+// view runs fn in a read-only Badger transaction, after checking ctx
+// and holding the read side of mu (ErrClosed after Close).
+func (s *Store) view(ctx context.Context, fn func(txn *badger.Txn) error) error {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return err
 	}
 	if err := s.acquire(); err != nil {
-		return nil, err
+		return err
 	}
 	defer s.mu.RUnlock()
+	return s.db.View(fn)
+}
+
+// Get implements store.Store.
+func (s *Store) Get(ctx context.Context, key []byte) ([]byte, error) {
 	var out []byte
-	err := s.db.View(func(txn *badger.Txn) error {
+	err := s.view(ctx, func(txn *badger.Txn) error {
 		var err error
 		out, err = get(txn, key)
 		return err
@@ -226,14 +232,7 @@ func (s *Store) Delete(ctx context.Context, key []byte) error {
 // Iterate implements store.Store over a consistent snapshot taken when it
 // starts; fn may write to s.
 func (s *Store) Iterate(ctx context.Context, prefix []byte, reverse bool, fn func(key, value []byte) error) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if err := s.acquire(); err != nil {
-		return err
-	}
-	defer s.mu.RUnlock()
-	return s.db.View(func(txn *badger.Txn) error {
+	return s.view(ctx, func(txn *badger.Txn) error {
 		return iterate(ctx, txn, prefix, reverse, fn)
 	})
 }
@@ -242,14 +241,7 @@ func (s *Store) Iterate(ctx context.Context, prefix []byte, reverse bool, fn fun
 // the prefix, when from sorts before it), so the keys before from are
 // not read.
 func (s *Store) IterateFrom(ctx context.Context, prefix, from []byte, fn func(key, value []byte) error) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if err := s.acquire(); err != nil {
-		return err
-	}
-	defer s.mu.RUnlock()
-	return s.db.View(func(txn *badger.Txn) error {
+	return s.view(ctx, func(txn *badger.Txn) error {
 		return iterateFrom(ctx, txn, prefix, from, false, fn)
 	})
 }
@@ -266,12 +258,8 @@ func (s *Store) ValueSize(ctx context.Context, key []byte) (int64, error) {
 	if len(key) == 0 {
 		return 0, store.ErrNotFound
 	}
-	if err := s.acquire(); err != nil {
-		return 0, err
-	}
-	defer s.mu.RUnlock()
 	var n int64
-	err := s.db.View(func(txn *badger.Txn) error {
+	err := s.view(ctx, func(txn *badger.Txn) error {
 		item, err := txn.Get(key)
 		if errors.Is(err, badger.ErrKeyNotFound) {
 			return store.ErrNotFound
