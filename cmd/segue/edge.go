@@ -185,10 +185,7 @@ func runEdge(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer e.Close()
-	if *userTimeout > 0 && !tcplisten.UserTimeoutSupported {
-		log.Info("edge: TCP_USER_TIMEOUT is not supported on this platform; -tcp-user-timeout does nothing", "timeout", *userTimeout)
-	}
-	ln, err := tcplisten.Listen(ctx, *listen, *userTimeout)
+	ln, err := tcplisten.Listen(ctx, *listen, *userTimeout, log)
 	if err != nil {
 		return err
 	}

@@ -5,12 +5,13 @@
 // after the timeout instead of after the kernel's retransmissions give up
 // (about 15 minutes).
 //
-//	ln, err := tcplisten.Listen(ctx, "127.0.0.1:8080", tcplisten.DefaultUserTimeout)
+//	ln, err := tcplisten.Listen(ctx, "127.0.0.1:8080", tcplisten.DefaultUserTimeout, slog.Default())
 package tcplisten
 
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"time"
 )
@@ -24,10 +25,6 @@ const (
 	MinUserTimeout     = time.Second
 	MaxUserTimeout     = 10 * time.Minute
 )
-
-// UserTimeoutSupported reports whether Listen can set TCP_USER_TIMEOUT on
-// this platform (Linux); elsewhere it binds without it.
-const UserTimeoutSupported = userTimeoutSupported
 
 // Clamp is the user timeout a server uses for d: 0 (off) for d ≤ 0, else
 // d clamped to MinUserTimeout…MaxUserTimeout.
@@ -44,12 +41,16 @@ func Clamp(d time.Duration) time.Duration {
 // connection has it: sent data unacknowledged for that long closes the
 // connection, and so do keepalive probes unanswered for that long, while
 // a live client's acknowledgements (zero-window probes included) keep it.
-// userTimeout ≤ 0 leaves the kernel's default (none). The caller owns the
-// returned listener.
-func Listen(ctx context.Context, addr string, userTimeout time.Duration) (net.Listener, error) {
+// userTimeout ≤ 0 leaves the kernel's default (none). Where it is not
+// supported (only Linux has it), a userTimeout > 0 is logged to log (at
+// Info) and ignored. The caller owns the returned listener.
+func Listen(ctx context.Context, addr string, userTimeout time.Duration, log *slog.Logger) (net.Listener, error) {
 	var lc net.ListenConfig
-	if userTimeout > 0 && userTimeoutSupported {
+	switch {
+	case userTimeout > 0 && userTimeoutSupported:
 		lc.Control = setUserTimeout(userTimeout)
+	case userTimeout > 0:
+		log.Info("TCP_USER_TIMEOUT is not supported on this platform; --tcp-user-timeout does nothing, vanished clients are closed by keepalive only", "addr", addr, "timeout", userTimeout)
 	}
 	ln, err := lc.Listen(ctx, "tcp", addr)
 	if err != nil {

@@ -3,6 +3,7 @@
 package tcplisten_test
 
 import (
+	"log/slog"
 	"testing"
 	"time"
 
@@ -24,7 +25,7 @@ func TestListenUserTimeout(t *testing.T) {
 		{-time.Second, 0},
 	} {
 		t.Run(c.in.String(), func(t *testing.T) {
-			ln, err := tcplisten.Listen(t.Context(), "127.0.0.1:0", c.in)
+			ln, err := tcplisten.Listen(t.Context(), "127.0.0.1:0", c.in, slog.New(slog.DiscardHandler))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -39,12 +40,12 @@ func TestListenUserTimeout(t *testing.T) {
 // TestListenRefusesBusyAddress: an address already bound is an error
 // naming the listen, not a listener.
 func TestListenRefusesBusyAddress(t *testing.T) {
-	ln, err := tcplisten.Listen(t.Context(), "127.0.0.1:0", tcplisten.DefaultUserTimeout)
+	ln, err := tcplisten.Listen(t.Context(), "127.0.0.1:0", tcplisten.DefaultUserTimeout, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	if again, err := tcplisten.Listen(t.Context(), ln.Addr().String(), tcplisten.DefaultUserTimeout); err == nil {
+	if again, err := tcplisten.Listen(t.Context(), ln.Addr().String(), tcplisten.DefaultUserTimeout, slog.New(slog.DiscardHandler)); err == nil {
 		again.Close()
 		t.Fatal("a second listener on a bound address")
 	}

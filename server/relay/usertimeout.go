@@ -38,8 +38,5 @@ func (o Options) WithTCPUserTimeout(d time.Duration) Options {
 // (WithTCPUserTimeout) set on the listening socket, which every accepted
 // connection inherits.
 func listen(ctx context.Context, opts Options, log *slog.Logger) (net.Listener, error) {
-	if opts.userTimeout > 0 && !tcplisten.UserTimeoutSupported {
-		log.Info("relay: TCP_USER_TIMEOUT is not supported on this platform; --tcp-user-timeout does nothing, vanished clients are closed by keepalive only", "timeout", opts.userTimeout)
-	}
-	return tcplisten.Listen(ctx, opts.listen, opts.userTimeout)
+	return tcplisten.Listen(ctx, opts.listen, opts.userTimeout, log)
 }

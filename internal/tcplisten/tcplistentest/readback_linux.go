@@ -12,9 +12,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// AcceptedUserTimeout dials ln, accepts the connection (ln must hand out
-// *net.TCPConn, as Listen's does) and returns its TCP_USER_TIMEOUT, for
-// the tests of servers built on tcplisten.Listen. It fails t on any error.
+// AcceptedUserTimeout dials ln, accepts the connection and returns the
+// TCP_USER_TIMEOUT of its accepted side (ServerUserTimeout), for the
+// tests of servers built on tcplisten.Listen. It fails t on any error.
 func AcceptedUserTimeout(t testing.TB, ln net.Listener) time.Duration {
 	t.Helper()
 	client, err := net.Dial("tcp", ln.Addr().String())
@@ -27,22 +27,7 @@ func AcceptedUserTimeout(t testing.TB, ln net.Listener) time.Duration {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	tc, ok := conn.(*net.TCPConn)
-	if !ok {
-		t.Fatalf("accepted a %T, not a *net.TCPConn", conn)
-	}
-	raw, err := tc.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ms int
-	var serr error
-	if err := raw.Control(func(fd uintptr) {
-		ms, serr = unix.GetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT)
-	}); err != nil || serr != nil {
-		t.Fatal(err, serr)
-	}
-	return time.Duration(ms) * time.Millisecond
+	return ServerUserTimeout(t, client)
 }
 
 // ServerUserTimeout returns the TCP_USER_TIMEOUT of the server side of
