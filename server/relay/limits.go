@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -138,6 +139,40 @@ func LimitRanges(r *http.Request, size int64) error {
 		parts[i] = strconv.FormatInt(x.first, 10) + "-" + strconv.FormatInt(x.last, 10)
 	}
 	r.Header.Set("Range", "bytes="+strings.Join(parts, ","))
+	return nil
+}
+
+// checkQuery is middleware that refuses (400, ErrBadRequest) a request
+// whose query string net/url cannot read in full (a bad %-escape, a ';'
+// separator, more parameters than url.ParseQuery takes) or that names a
+// parameter more than once: url.ParseQuery drops what it cannot read and
+// QueryParam returns the first of several values, so a handler acted on
+// a query other than the one sent (a search for "harbour%zz" searched
+// for "", a bad limit became the default).
+func (s *Server) checkQuery(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if err := checkQuery(c.Request().URL.RawQuery); err != nil {
+			return err
+		}
+		return next(c)
+	}
+}
+
+// checkQuery returns the ErrBadRequest of a raw query string that does
+// not parse in full or names a parameter twice, nil for any other.
+func checkQuery(raw string) error {
+	if raw == "" {
+		return nil
+	}
+	q, err := url.ParseQuery(raw)
+	if err != nil {
+		return fmt.Errorf("%w: query string: %v", ErrBadRequest, err)
+	}
+	for k, v := range q {
+		if len(v) > 1 {
+			return fmt.Errorf("%w: query parameter %s given %d times", ErrBadRequest, QuoteInput(k), len(v))
+		}
+	}
 	return nil
 }
 

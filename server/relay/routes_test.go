@@ -2,6 +2,7 @@ package relay_test
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/labstack/echo/v4"
@@ -98,5 +99,60 @@ func TestAuthenticatedAnswersPrivate(t *testing.T) {
 			t.Errorf("%s: %d Cache-Control %q nosniff %q, want 200 %q nosniff", tc.path, res.code,
 				res.header.Get("Cache-Control"), res.header.Get("X-Content-Type-Options"), tc.cache)
 		}
+	}
+}
+
+// TestQueryStrings: a query string the relay cannot read in full (a bad
+// %-escape, a ';' separator, more parameters than net/url parses) or
+// that names one parameter twice is 400 naming the problem, on the
+// relay's own routes and on mounted ones, before any handler reads it.
+// Before, net/url dropped what it could not parse and the first of two
+// values won, so a search for "harbour%zz" answered 200 with no results
+// for the query "", a bad limit was replaced by the default, and an
+// admin's per-country count with a bad country answered the world total.
+func TestQueryStrings(t *testing.T) {
+	e := startRelayTB(t, func(dir string) published { return publishSynthetic(t, dir, 1, 100) },
+		func(o testbed.Options) testbed.Options {
+			return o.WithMount(func(_ *catalog.DataDir, srv *relay.Server) {
+				srv.Mount(func(v1 *relay.DeviceRoutes) {
+					v1.GET("/test/query", func(c echo.Context) error { return c.String(http.StatusOK, c.QueryParam("x")) })
+				})
+			})
+		})
+	many := "?" + strings.Repeat("y=1&", 10_000) + "x=1"
+	cases := []struct {
+		name, path, token string
+		code              int
+		want              string // the answer's body, or what its error message contains
+	}{
+		{"plain", "/v1/test/query?x=a%20b", e.token, 200, "a b"},
+		{"empty value", "/v1/test/query?x=", e.token, 200, ""},
+		{"empty pairs", "/v1/test/query?&&x=c&", e.token, 200, "c"},
+		{"no query", "/v1/test/query", e.token, 200, ""},
+		{"bad escape", "/v1/test/query?x=harbour%zz", e.token, 400, `invalid URL escape "%zz"`},
+		{"bad escape in another parameter", "/v1/test/query?x=a&limit=%zz", e.token, 400, `invalid URL escape "%zz"`},
+		{"semicolon", "/v1/test/query?x=a;b", e.token, 400, "semicolon"},
+		{"too many parameters", "/v1/test/query" + many, e.token, 400, "number of URL query parameters exceeded limit"},
+		{"parameter twice", "/v1/test/query?x=a&x=b", e.token, 400, `query parameter "x" given 2 times`},
+		{"parameter twice, one empty", "/v1/test/query?x=&x=b", e.token, 400, `query parameter "x" given 2 times`},
+		{"token twice", "/v1/me?token=" + e.token + "&token=x", "", 400, `query parameter "token" given 2 times`},
+		{"relay route, bad escape", "/v1/me?token=%zz", e.token, 400, `invalid URL escape "%zz"`},
+		{"relay route, token", "/v1/me?token=" + e.token, "", 200, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			res := e.do(t, "GET", tc.path, nil, tc.token)
+			if res.code != tc.code {
+				t.Fatalf("status %d, want %d: %.200s", res.code, tc.code, res.body)
+			}
+			switch {
+			case tc.code == 400:
+				if msg := res.errorMessage(t); !strings.Contains(msg, tc.want) {
+					t.Fatalf("error %q, want it to say %q", msg, tc.want)
+				}
+			case strings.HasPrefix(tc.path, "/v1/test/") && string(res.body) != tc.want:
+				t.Fatalf("handler read x=%q, want %q", res.body, tc.want)
+			}
+		})
 	}
 }
