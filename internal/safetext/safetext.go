@@ -15,6 +15,7 @@ package safetext
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"unicode"
 	"unicode/utf8"
 )
@@ -67,4 +68,19 @@ func Cut(s string, n int) string {
 		n--
 	}
 	return s[:n]
+}
+
+// MaxQuoted is the most bytes of client input a message quotes (Quote):
+// the relay's error answers and the catalog's not-found errors, which
+// those answers carry, echo no more.
+const MaxQuoted = 64
+
+// Quote returns s as a Go string literal (strconv.Quote) of at most its
+// first MaxQuoted bytes, cut on a rune boundary and followed by "…" when
+// cut.
+func Quote(s string) string {
+	if len(s) <= MaxQuoted {
+		return strconv.Quote(s)
+	}
+	return strconv.Quote(Cut(s, MaxQuoted)) + "…"
 }

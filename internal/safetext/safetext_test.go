@@ -76,3 +76,22 @@ func TestCut(t *testing.T) {
 		}
 	}
 }
+
+// TestQuote: a Go string literal of at most MaxQuoted bytes of s, marked
+// with "…" when cut, never cut inside a character.
+func TestQuote(t *testing.T) {
+	x64 := strings.Repeat("x", MaxQuoted)
+	for _, c := range []struct{ s, want string }{
+		{"nope", `"nope"`},
+		{"", `""`},
+		{"a\x00\n", `"a\x00\n"`},
+		{x64, `"` + x64 + `"`},
+		{x64 + "y", `"` + x64 + `"…`},
+		{x64[1:] + "é", `"` + x64[1:] + `"…`}, // é would end at byte 65
+		{strings.Repeat("x", 5000), `"` + x64 + `"…`},
+	} {
+		if got := Quote(c.s); got != c.want {
+			t.Errorf("Quote(%.80q) = %q, want %q", c.s, got, c.want)
+		}
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
 	"github.com/segue-fm/segue/internal/cborx"
+	"github.com/segue-fm/segue/internal/safetext"
 	"github.com/segue-fm/segue/server/blobstore"
 	"github.com/segue-fm/segue/store"
 )
@@ -153,9 +154,9 @@ func (c *Catalog) getCBOR(ctx context.Context, key []byte, what string, v any) e
 func (c *Catalog) Track(ctx context.Context, id model.TrackID) (model.Track, error) {
 	var t model.Track
 	if !model.ValidID(string(id)) {
-		return t, fmt.Errorf("%w: track %q", ErrNotFound, id)
+		return t, fmt.Errorf("%w: track %s", ErrNotFound, safetext.Quote(string(id)))
 	}
-	err := c.getCBOR(ctx, trackKey(id), fmt.Sprintf("track %q", id), &t)
+	err := c.getCBOR(ctx, trackKey(id), "track "+safetext.Quote(string(id)), &t)
 	return t, err
 }
 
@@ -164,9 +165,9 @@ func (c *Catalog) Track(ctx context.Context, id model.TrackID) (model.Track, err
 func (c *Catalog) Album(ctx context.Context, id model.AlbumID) (model.Album, error) {
 	var a model.Album
 	if !model.ValidID(string(id)) {
-		return a, fmt.Errorf("%w: album %q", ErrNotFound, id)
+		return a, fmt.Errorf("%w: album %s", ErrNotFound, safetext.Quote(string(id)))
 	}
-	err := c.getCBOR(ctx, albumKey(id), fmt.Sprintf("album %q", id), &a)
+	err := c.getCBOR(ctx, albumKey(id), "album "+safetext.Quote(string(id)), &a)
 	return a, err
 }
 
@@ -174,9 +175,9 @@ func (c *Catalog) Album(ctx context.Context, id model.AlbumID) (model.Album, err
 func (c *Catalog) Artist(ctx context.Context, id model.ArtistID) (model.Artist, error) {
 	var a model.Artist
 	if !model.ValidID(string(id)) {
-		return a, fmt.Errorf("%w: artist %q", ErrNotFound, id)
+		return a, fmt.Errorf("%w: artist %s", ErrNotFound, safetext.Quote(string(id)))
 	}
-	err := c.getCBOR(ctx, artistKey(id), fmt.Sprintf("artist %q", id), &a)
+	err := c.getCBOR(ctx, artistKey(id), "artist "+safetext.Quote(string(id)), &a)
 	return a, err
 }
 
@@ -227,11 +228,11 @@ func (c *Catalog) EachTrack(ctx context.Context, fn func(model.Track) error) err
 // the caller, or ErrNotFound.
 func (c *Catalog) Manifest(ctx context.Context, id model.TrackID, tier model.Tier) ([]byte, error) {
 	if !model.ValidID(string(id)) || !tier.Valid() {
-		return nil, fmt.Errorf("%w: manifest %q/%q", ErrNotFound, id, tier)
+		return nil, fmt.Errorf("%w: manifest %s/%s", ErrNotFound, safetext.Quote(string(id)), safetext.Quote(string(tier)))
 	}
 	b, err := c.s.Get(ctx, manifestKey(id, tier))
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("%w: manifest %s/%s", ErrNotFound, id, tier)
+		return nil, fmt.Errorf("%w: manifest %s/%s", ErrNotFound, safetext.Quote(string(id)), tier)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read manifest %s/%s: %w", id, tier, err)
@@ -247,12 +248,12 @@ func (c *Catalog) Manifest(ctx context.Context, id model.TrackID, tier model.Tie
 func (c *Catalog) contentKey(ctx context.Context, id model.TrackID, tier model.Tier) (crypto.ContentKey, error) {
 	var k crypto.ContentKey
 	if !model.ValidID(string(id)) || !tier.Valid() {
-		return k, fmt.Errorf("%w: key %q/%q", ErrNotFound, id, tier)
+		return k, fmt.Errorf("%w: key %s/%s", ErrNotFound, safetext.Quote(string(id)), safetext.Quote(string(tier)))
 	}
 	sk := contentKeyKey(id, tier)
 	b, err := c.s.Get(ctx, sk)
 	if errors.Is(err, store.ErrNotFound) {
-		return k, fmt.Errorf("%w: key %s/%s", ErrNotFound, id, tier)
+		return k, fmt.Errorf("%w: key %s/%s", ErrNotFound, safetext.Quote(string(id)), tier)
 	}
 	if err != nil {
 		return k, fmt.Errorf("read key %s/%s: %w", id, tier, err)

@@ -279,16 +279,11 @@ func checkDuplicateKeys(b []byte) error {
 
 // MaxEchoedInput is the most bytes of client input an error message
 // quotes (QuoteInput); longer input is cut and marked with "…".
-const MaxEchoedInput = 64
+const MaxEchoedInput = safetext.MaxQuoted
 
 // QuoteInput quotes client input s for an error message, at most
-// MaxEchoedInput bytes of it (cut on a rune boundary).
-func QuoteInput(s string) string {
-	if len(s) <= MaxEchoedInput {
-		return strconv.Quote(s)
-	}
-	return strconv.Quote(safetext.Cut(s, MaxEchoedInput)) + "…"
-}
+// MaxEchoedInput bytes of it (cut on a rune boundary): safetext.Quote.
+func QuoteInput(s string) string { return safetext.Quote(s) }
 
 // maxErrorMessage bounds the message of an error body, whatever produced
 // it, so no error can echo long input.

@@ -217,6 +217,11 @@ func TestErrorBodies(t *testing.T) {
 		{"unknown manifest", "GET", "/v1/audio/nope/high/manifest", nil, 404},
 		{"unknown blob", "GET", "/v1/blobs/" + strings.Repeat("0", 64), nil, 404},
 		{"long track id", "GET", "/v1/tracks/" + long, nil, 404},
+		{"long album id", "GET", "/v1/albums/" + long, nil, 404},
+		{"long artist id", "GET", "/v1/artists/" + long, nil, 404},
+		{"long manifest track id", "GET", "/v1/audio/" + long + "/high/manifest", nil, 404},
+		{"long chunk track id", "GET", "/v1/audio/" + long + "/high/chunks/0", nil, 404},
+		{"track id just too long", "GET", "/v1/tracks/" + long[:200], nil, 404},
 		{"long tier", "GET", "/v1/audio/tr1/" + long + "/manifest", nil, 400},
 		{"long chunk index", "GET", "/v1/audio/tr1/high/chunks/" + strings.Repeat("9", 5000), nil, 400},
 		{"long stream key tier", "POST", "/v1/keys/stream", map[string]string{"track": "tr1", "tier": long}, 400},
@@ -238,6 +243,9 @@ func TestErrorBodies(t *testing.T) {
 			}
 			if len(res.body) > 300 {
 				t.Errorf("error body of %d bytes echoes input: %.120s…", len(res.body), res.body)
+			}
+			if strings.Contains(msg, strings.Repeat("x", relay.MaxEchoedInput+1)) {
+				t.Errorf("error %.120q… echoes more than %d bytes of input", msg, relay.MaxEchoedInput)
 			}
 		})
 	}
