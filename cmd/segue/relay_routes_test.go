@@ -25,7 +25,7 @@ const routesAdmin = "routes-admin-token"
 // admin token: they authenticate otherwise (signup, password, a signed
 // renewal) or serve anyone (liveness, the web player, share links).
 var publicRoutes = []string{
-	"GET /healthz",
+	"GET /healthz", "HEAD /healthz",
 	"POST /v1/accounts",       // open signup, or the admin token when closed
 	"POST /v1/devices",        // username, password and device proof
 	"POST /v1/licenses/renew", // signed by the device key

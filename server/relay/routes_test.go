@@ -44,6 +44,8 @@ func TestWrongMethod(t *testing.T) {
 		{"admin ingest asked with GET", "GET", "/v1/admin/ingest", adminToken, 405, "OPTIONS, POST"},
 		{"metrics asked with POST", "POST", "/metrics", adminToken, 405, "OPTIONS, GET"},
 		{"options", "OPTIONS", "/v1/me", "", 204, "OPTIONS, GET"},
+		{"health asked with HEAD", "HEAD", "/healthz", "", 200, ""},
+		{"health asked with POST", "POST", "/healthz", "", 405, "OPTIONS, GET, HEAD"},
 		{"unknown path", "GET", "/v1/nope", e.token, 404, ""},
 		{"unknown path, no token", "GET", "/v1/nope", "", 404, ""},
 		{"unknown path, admin token", "POST", "/v1/admin/nope", adminToken, 404, ""},

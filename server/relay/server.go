@@ -131,7 +131,10 @@ func newServer(st store.Store, cat *catalog.Catalog, signer ed25519.PrivateKey, 
 	e.Use(s.observe, s.limitInFlight, s.limitLongLived, middleware.RecoverWithConfig(middleware.RecoverConfig{DisablePrintStack: true}), s.checkQuery, s.bodyDeadline)
 	s.e = e
 
-	e.GET("/healthz", s.healthz)
+	getHead := []string{http.MethodGet, http.MethodHead}
+	// HEAD too: uptime monitors and load balancers probe with it
+	// (RFC 9110 §9.1: a general-purpose server supports GET and HEAD).
+	e.Match(getHead, "/healthz", s.healthz)
 	e.GET("/metrics", s.metricsHandler(), s.adminOnly)
 	e.POST("/v1/accounts", s.createAccount)
 	e.POST("/v1/devices", s.registerDevice)
@@ -145,7 +148,6 @@ func newServer(st store.Store, cat *catalog.Catalog, signer ed25519.PrivateKey, 
 	v1.POST("/tracks/batch", s.tracks)
 	v1.GET("/albums/:id", s.album)
 	v1.GET("/artists/:id", s.artist)
-	getHead := []string{http.MethodGet, http.MethodHead}
 	v1.Match(getHead, "/audio/:track/:tier/manifest", s.manifest)
 	v1.Match(getHead, "/audio/:track/:tier/header", s.header)
 	v1.Match(getHead, "/audio/:track/:tier/chunks/:i", s.chunk)
