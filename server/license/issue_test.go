@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -105,6 +106,14 @@ func TestIssuePerTrack(t *testing.T) {
 			http.StatusRequestEntityTooLarge, "application/json", nil, nil},
 		{"whole, over a license", false, api.IssueRequest{Tracks: manyTracks(crypto.MaxLicenseEntries + 1), Tier: model.TierLow},
 			http.StatusRequestEntityTooLarge, "application/json", nil, nil},
+		// An unknown id is named in the error, but no more than 64
+		// bytes of it (it was quoted whole, twice for a track).
+		{"whole, long unknown track", false, api.IssueRequest{Tracks: []model.TrackID{model.TrackID(strings.Repeat("x", 3000))}, Tier: model.TierLow},
+			http.StatusNotFound, "application/json", nil, nil},
+		{"whole, long unknown album", false, api.IssueRequest{Albums: []model.AlbumID{model.AlbumID(strings.Repeat("x", 3000))}, Tier: model.TierLow},
+			http.StatusNotFound, "application/json", nil, nil},
+		{"whole, long unknown valid id", false, api.IssueRequest{Tracks: []model.TrackID{model.TrackID(strings.Repeat("x", model.MaxIDLen))}, Tier: model.TierLow},
+			http.StatusNotFound, "application/json", nil, nil},
 		// One album named again and again is read and counted once.
 		{"one album repeated", false, api.IssueRequest{Albums: slices.Repeat([]model.AlbumID{r.Album}, 40_000), Tier: model.TierLow},
 			http.StatusOK, "application/cbor", r.Tracks, nil},
@@ -123,6 +132,9 @@ func TestIssuePerTrack(t *testing.T) {
 				t.Fatalf("answer %d %s, want %d %s: %.256q", code, ctype, tc.code, tc.ctype, body)
 			}
 			if code != http.StatusOK {
+				if bytes.Contains(body, bytes.Repeat([]byte("x"), relay.MaxEchoedInput+1)) {
+					t.Fatalf("error %.300q echoes more than %d bytes of an id", body, relay.MaxEchoedInput)
+				}
 				return
 			}
 			env := body

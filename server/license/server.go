@@ -256,7 +256,7 @@ func (s *Server) issue(c echo.Context) error {
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("track %s/%s: %w", t, req.Tier, err)
+			return fmt.Errorf("content key: %w", err) // the catalog's error names the track, quoted (safetext.Quote)
 		}
 		keys = append(keys, crypto.LicenseKey{TrackID: t, Tier: req.Tier, Key: k})
 	}
@@ -313,7 +313,7 @@ func (s *Server) requestTracks(ctx context.Context, req api.IssueRequest) ([]mod
 		albums[a] = true
 		al, err := s.cat.Album(ctx, a)
 		if err != nil {
-			return nil, fmt.Errorf("album %s: %w", a, err)
+			return nil, fmt.Errorf("read album: %w", err) // the catalog's error names it, quoted (safetext.Quote)
 		}
 		if err := add(al.TrackIDs); err != nil {
 			return nil, err
