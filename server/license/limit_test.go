@@ -70,6 +70,13 @@ func registerDevice(t *testing.T, client *http.Client, base, user, name string) 
 	if err != nil {
 		t.Fatal(err)
 	}
+	return registerIdentity(t, client, base, user, name, id), id
+}
+
+// registerIdentity registers the device of identity id, named name, to
+// the existing account user and returns its new token.
+func registerIdentity(t *testing.T, client *http.Client, base, user, name string, id *crypto.Identity) string {
+	t.Helper()
 	issued := time.Now()
 	sp, hp := id.SignPublic(), id.HPKEPublic()
 	req := api.RegisterRequest{Username: user, Password: testbed.Password, Name: name, SignPub: sp, HPKEPub: hp,
@@ -82,7 +89,7 @@ func registerDevice(t *testing.T, client *http.Client, base, user, name string) 
 	if err := json.Unmarshal(b, &out); err != nil {
 		t.Fatal(err)
 	}
-	return out.Token, id
+	return out.Token
 }
 
 // TestDeviceLimitConcurrent sends bursts of 50 concurrent first-license

@@ -1,11 +1,13 @@
 package license_test
 
 import (
+	"crypto/rand"
 	"encoding/json"
 	"net/http"
 	"testing"
 	"time"
 
+	"github.com/segue-fm/segue/crypto"
 	"github.com/segue-fm/segue/internal/testbed"
 )
 
@@ -67,5 +69,92 @@ func TestDeregisteredTokenRefusedAtOnce(t *testing.T) {
 	}
 	if code, b := get(toks[1]); code != http.StatusOK {
 		t.Fatalf("the other device: %d %s, want 200", code, b)
+	}
+}
+
+// TestRevokedTokensStayRevoked: the tokens of a deregistered device stay
+// refused when its key is registered again, to the same account or to
+// another: before, the token records outlived the device record they
+// point to, so registering the key again revived every token issued
+// before the deregistration, and after a registration to another
+// account a token of the first answered as the second. Registering a
+// device that is still registered issues an additional token and keeps
+// the others.
+func TestRevokedTokensStayRevoked(t *testing.T) {
+	r := testbed.NewRelay(t, testbed.DefaultOptions().WithLicenses(true))
+	client := &http.Client{}
+	defer client.CloseIdleConnections()
+	registerDevices(t, client, r.URL, "bea", 0)
+	registerDevices(t, client, r.URL, "cid", 0)
+	// me answers GET /v1/me with tok: the status and the account.
+	me := func(t *testing.T, tok string) (int, string) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, r.URL+"/v1/me", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out struct {
+			Device struct {
+				User string `json:"user"`
+			} `json:"device"`
+		}
+		_ = json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out.Device.User
+	}
+	deregister := func(t *testing.T, tok string, id *crypto.Identity) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodDelete, r.URL+"/v1/devices/"+string(id.DeviceID()), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("deregister: %d", resp.StatusCode)
+		}
+	}
+	cases := []struct {
+		name       string
+		deregister bool   // the device is deregistered before it registers again
+		again      string // the account it registers to again
+		oldCode    int    // GET /v1/me with the first token afterwards
+	}{
+		{"same account, after deregistration", true, "bea", http.StatusUnauthorized},
+		{"another account, after deregistration", true, "cid", http.StatusUnauthorized},
+		{"same account, still registered", false, "bea", http.StatusOK},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			id, err := crypto.NewIdentity(rand.Reader)
+			if err != nil {
+				t.Fatal(err)
+			}
+			old := registerIdentity(t, client, r.URL, "bea", "phone", id)
+			for range 5 { // let the token cache hold it
+				if code, user := me(t, old); code != http.StatusOK || user != "bea" {
+					t.Fatalf("first token: %d %q", code, user)
+				}
+			}
+			if tc.deregister {
+				deregister(t, old, id)
+			}
+			fresh := registerIdentity(t, client, r.URL, tc.again, "phone", id)
+			if code, user := me(t, fresh); code != http.StatusOK || user != tc.again {
+				t.Fatalf("new token: %d as %q, want 200 as %q", code, user, tc.again)
+			}
+			if code, user := me(t, old); code != tc.oldCode || (code == http.StatusOK && user != "bea") {
+				t.Fatalf("first token afterwards: %d as %q, want %d", code, user, tc.oldCode)
+			}
+		})
 	}
 }

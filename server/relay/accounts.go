@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -57,12 +58,21 @@ type Device struct {
 	SignPub    []byte         `cbor:"4,keyasint" json:"sign_pub"` // Ed25519, 32 bytes
 	HPKEPub    []byte         `cbor:"5,keyasint" json:"hpke_pub"` // X25519, 32 bytes
 	Registered time.Time      `cbor:"6,keyasint" json:"registered"`
+	// Reg names this registration of the device: drawn at random when
+	// its record is created (its first registration, or the first after
+	// a deregistration deleted the record), kept when its account
+	// registers it again. Every token carries the Reg it was issued
+	// under, and a token whose Reg is not its device's is refused, so a
+	// deregistration ends the device's tokens for good. Records and
+	// tokens from before it have 0 and match each other.
+	Reg uint64 `cbor:"7,keyasint,omitempty" json:"-"`
 }
 
 // tokenRecord is the value at tok/<sha256(token) hex>.
 type tokenRecord struct {
 	Device  model.DeviceID `cbor:"1,keyasint"`
 	Expires time.Time      `cbor:"2,keyasint"`
+	Reg     uint64         `cbor:"3,keyasint,omitempty"` // the device's Reg when the token was issued
 }
 
 // Errors of account and device operations.
@@ -318,6 +328,19 @@ func (a *accounts) verify(ctx context.Context, user, pw, addr string) (Account, 
 	return acct, nil
 }
 
+// newReg returns a random, non-zero Device.Reg.
+func newReg() (uint64, error) {
+	var b [8]byte
+	for {
+		if _, err := rand.Read(b[:]); err != nil {
+			return 0, fmt.Errorf("read registration id: %w", err)
+		}
+		if r := binary.BigEndian.Uint64(b[:]); r != 0 {
+			return r, nil
+		}
+	}
+}
+
 // MaxDeviceName is the longest device name (bytes) POST /v1/devices
 // accepts.
 const MaxDeviceName = 128
@@ -379,14 +402,6 @@ func (a *accounts) register(ctx context.Context, r *api.RegisterRequest, addr st
 		return Device{}, "", docs.DocumentID{}, fmt.Errorf("read token: %w", err)
 	}
 	token := base64.RawURLEncoding.EncodeToString(raw[:])
-	devVal, err := cborEnc.Marshal(dev)
-	if err != nil {
-		return Device{}, "", docs.DocumentID{}, fmt.Errorf("encode device: %w", err)
-	}
-	tokVal, err := cborEnc.Marshal(tokenRecord{Device: dev.ID, Expires: now.Add(a.ttl).UTC()})
-	if err != nil {
-		return Device{}, "", docs.DocumentID{}, fmt.Errorf("encode token: %w", err)
-	}
 	var lib docs.DocumentID
 	err = a.st.Update(ctx, func(tx store.Txn) error {
 		old, err := tx.Get(DeviceKey(dev.ID))
@@ -399,8 +414,21 @@ func (a *accounts) register(ctx context.Context, r *api.RegisterRequest, addr st
 			if prev.User != dev.User {
 				return ErrDeviceTaken
 			}
-		case !errors.Is(err, store.ErrNotFound):
+			dev.Reg = prev.Reg
+		case errors.Is(err, store.ErrNotFound):
+			if dev.Reg, err = newReg(); err != nil {
+				return err
+			}
+		default:
 			return fmt.Errorf("read device: %w", err)
+		}
+		devVal, err := cborEnc.Marshal(dev)
+		if err != nil {
+			return fmt.Errorf("encode device: %w", err)
+		}
+		tokVal, err := cborEnc.Marshal(tokenRecord{Device: dev.ID, Expires: now.Add(a.ttl).UTC(), Reg: dev.Reg})
+		if err != nil {
+			return fmt.Errorf("encode token: %w", err)
 		}
 		if err := tx.Set(DeviceKey(dev.ID), devVal); err != nil {
 			return err
@@ -459,6 +487,10 @@ func (a *accounts) authenticate(ctx context.Context, token string) (*session, er
 	var dev Device
 	if err := cborDec.Unmarshal(val, &dev); err != nil {
 		return nil, fmt.Errorf("decode device: %w", err)
+	}
+	if dev.Reg != rec.Reg {
+		// Issued before a deregistration, to this account or another.
+		return nil, fmt.Errorf("%w: device removed", ErrUnauthorized)
 	}
 	return a.cache.fill(sum, session{Device: dev, Expires: rec.Expires}, gen, rec.Expires.Sub(now)), nil
 }
