@@ -35,8 +35,9 @@ func (s *Service) Mount(r *relay.Server) {
 	r.Mount(func(v1 *relay.DeviceRoutes) {
 		v1.POST("/plays", s.plays)
 	})
-	r.Echo().GET("/v1/admin/counts", s.counts, s.admin)
-	r.Echo().PUT("/v1/admin/accounts/:user/country", s.setCountry, s.admin)
+	admin := r.AdminGate(s.opts.adminToken)
+	r.Echo().GET("/v1/admin/counts", s.counts, admin)
+	r.Echo().PUT("/v1/admin/accounts/:user/country", s.setCountry, admin)
 	if err := r.RegisterMetrics(s.met.collectors()...); err != nil {
 		s.lg.Error("counting: metrics not registered", "err", err)
 	}
@@ -410,14 +411,4 @@ func (s *Service) setCountry(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, map[string]string{"username": string(user), "country": req.Country})
-}
-
-// admin refuses requests without the admin bearer token.
-func (s *Service) admin(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		if !relay.BearerIs(c.Request(), s.opts.adminToken) {
-			return fmt.Errorf("%w: admin token required", relay.ErrUnauthorized)
-		}
-		return next(c)
-	}
 }

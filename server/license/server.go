@@ -87,8 +87,9 @@ func (s *Server) Mount(r *relay.Server) {
 	e := r.Echo()
 	e.Use(s.signStreamKeys)
 	e.POST("/v1/licenses/renew", s.renew)
-	e.PUT("/v1/admin/subscriptions/:user", s.setSubscription, s.admin)
-	e.GET("/v1/admin/subscriptions/:user", s.getSubscription, s.admin)
+	admin := r.AdminGate(s.opts.adminToken)
+	e.PUT("/v1/admin/subscriptions/:user", s.setSubscription, admin)
+	e.GET("/v1/admin/subscriptions/:user", s.getSubscription, admin)
 }
 
 // Store keys (docs/ARCHITECTURE.md §5).
@@ -699,16 +700,6 @@ func (s *Server) deregister(c echo.Context) error {
 	}
 	s.statement(c, caller.ID, api.StatusOK, nil)
 	return c.NoContent(http.StatusNoContent)
-}
-
-// admin is middleware admitting only the admin bearer token.
-func (s *Server) admin(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		if !relay.BearerIs(c.Request(), s.opts.adminToken) {
-			return fmt.Errorf("%w: admin token required", relay.ErrUnauthorized)
-		}
-		return next(c)
-	}
 }
 
 // subscriptionAnswer is the JSON answer of the admin routes.

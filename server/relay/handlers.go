@@ -17,8 +17,18 @@ import (
 // createAccount handles POST /v1/accounts: open signup, or the admin token
 // when signup is closed.
 func (s *Server) createAccount(c echo.Context) error {
-	if !s.opts.openSignup && !s.isAdmin(c.Request()) {
-		return ErrSignupClosed
+	admin := false
+	if _, ok := BearerToken(c.Request()); ok || !s.opts.openSignup {
+		// A bearer token here is an admin token, checked (and a wrong
+		// one counted) as on the admin routes.
+		switch err := s.checkAdmin(c.Request(), s.opts.adminToken); {
+		case err == nil:
+			admin = true
+		case errors.Is(err, ErrTooManyRequests):
+			return err
+		case !s.opts.openSignup:
+			return ErrSignupClosed
+		}
 	}
 	var req api.AccountRequest
 	if err := DecodeJSON(c, s.opts.maxBody, &req); err != nil {
@@ -26,7 +36,7 @@ func (s *Server) createAccount(c echo.Context) error {
 	}
 	// Accounts the operator creates with the admin token are not counted
 	// against the address's signups.
-	limited := !s.isAdmin(c.Request())
+	limited := !admin
 	if err := s.acc.create(c.Request().Context(), req.Username, req.Password, req.Country, clientAddr(c.Request()), limited); err != nil {
 		return err
 	}

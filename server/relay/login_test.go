@@ -3,6 +3,7 @@ package relay_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -11,6 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/labstack/echo/v4"
+
+	"github.com/segue-fm/segue/internal/testbed"
+	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/server/relay"
 )
 
@@ -174,5 +179,66 @@ func TestLoginBlockMessage(t *testing.T) {
 		if msg, wantMsg := res.errorMessage(t), "locked for "+want+"s"; !strings.Contains(msg, wantMsg) {
 			t.Errorf("%d s left: message %q, want it to say %q", tc.want, msg, wantMsg)
 		}
+	}
+}
+
+// TestAdminTokenGuesses: wrong admin tokens count as failed credentials
+// of the client address, like failed logins: past the free ones the
+// address is blocked (429 with Retry-After, the right token refused
+// too, so the block says nothing about a guess) until the backoff ends,
+// on every admin route: the relay's own (/metrics, ingest), a gate
+// mounted with its own token (AdminGate, as the license and counting
+// services mount theirs) and closed signup. Before, a client could try
+// about 15,000 tokens a second on a real relay and never be slowed.
+// A request without a token is not a guess.
+func TestAdminTokenGuesses(t *testing.T) {
+	const free = 3
+	const svcToken = "service-admin-token"
+	cases := []struct {
+		name, method, path, right string
+		wrong, ok                 int // status of a wrong and of the right token when not blocked
+	}{
+		{"metrics", "GET", "/metrics", adminToken, 401, 200},
+		{"admin ingest", "POST", "/v1/admin/ingest", adminToken, 401, 400},
+		{"mounted gate", "GET", "/v1/admin/test", svcToken, 401, 204},
+		{"closed signup", "POST", "/v1/accounts", adminToken, 403, 400},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := startRelayTB(t, func(dir string) published { return publishSynthetic(t, dir, 1, 100) },
+				func(o testbed.Options) testbed.Options {
+					return o.WithMount(func(_ *catalog.DataDir, srv *relay.Server) {
+						srv.MountIngest(relay.DefaultIngestOptions())
+						srv.Echo().GET("/v1/admin/test", func(c echo.Context) error { return c.NoContent(http.StatusNoContent) }, srv.AdminGate(svcToken))
+					})
+				},
+				func(o relay.Options) relay.Options {
+					return o.WithOpenSignup(false).
+						WithLoginLimits(relay.LoginLimits{Free: free, Base: time.Second, Max: time.Minute, Entries: 100, PerAddress: 8})
+				})
+			for i := range free + 3 {
+				if res := e.do(t, tc.method, tc.path, nil, ""); res.code != tc.wrong && res.code != http.StatusUnauthorized {
+					t.Fatalf("no token: %d %s", res.code, res.body)
+				}
+				want := tc.wrong
+				if i > free {
+					want = http.StatusTooManyRequests
+				}
+				res := e.do(t, tc.method, tc.path, nil, fmt.Sprintf("guess-%d", i))
+				if res.code != want {
+					t.Fatalf("guess %d: %d %s, want %d", i+1, res.code, res.body, want)
+				}
+				if want == http.StatusTooManyRequests && res.header.Get("Retry-After") == "" {
+					t.Fatal("429 without Retry-After")
+				}
+			}
+			if res := e.do(t, tc.method, tc.path, nil, tc.right); res.code != http.StatusTooManyRequests {
+				t.Fatalf("the right token while blocked: %d %s, want 429", res.code, res.body)
+			}
+			e.clock.Advance(time.Minute)
+			if res := e.do(t, tc.method, tc.path, nil, tc.right); res.code != tc.ok {
+				t.Fatalf("the right token after the block: %d %s, want %d", res.code, res.body, tc.ok)
+			}
+		})
 	}
 }

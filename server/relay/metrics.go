@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"regexp"
@@ -195,18 +196,52 @@ func statusText(code int) string {
 	return strconv.Itoa(code)
 }
 
-// adminOnly guards a handler with the admin token (Authorization: Bearer).
-// With no admin token configured every request is refused.
+// adminOnly guards a handler with the relay's admin token
+// (Authorization: Bearer; AdminGate). With no admin token configured
+// every request is refused.
 func (s *Server) adminOnly(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		if !s.isAdmin(c.Request()) {
-			return ErrUnauthorized
+	return s.AdminGate(s.opts.adminToken)(next)
+}
+
+// AdminGate is middleware that admits only requests bearing token
+// (Authorization: Bearer, BearerIs; an empty token admits none), for a
+// service that mounts admin routes with a token of its own. A wrong
+// token counts as a failed credential check of the client address, as a
+// failed login does (WithLoginLimits): past the free failures the
+// address is blocked, and while it is, a request bearing any token is
+// 429 with Retry-After, the right one too, so a block tells nothing
+// about a guess. A request without a token is 401 and not counted.
+func (s *Server) AdminGate(token string) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if err := s.checkAdmin(c.Request(), token); err != nil {
+				return err
+			}
+			return next(c)
 		}
-		return next(c)
 	}
 }
 
-func (s *Server) isAdmin(r *http.Request) bool { return BearerIs(r, s.opts.adminToken) }
+// errAdminToken is the refusal of a request without the admin token.
+var errAdminToken = fmt.Errorf("%w: admin token required", ErrUnauthorized)
+
+// checkAdmin returns nil when r bears token as its bearer token, else
+// errAdminToken, counting a wrong token against r's client address, or
+// ErrRateLimited while that address is blocked (AdminGate).
+func (s *Server) checkAdmin(r *http.Request, token string) error {
+	if _, ok := BearerToken(r); !ok {
+		return errAdminToken
+	}
+	addr := clientAddr(r)
+	if err := s.acc.guard.allowAddr(addr); err != nil {
+		return err
+	}
+	if !BearerIs(r, token) {
+		s.acc.guard.failedAddr(addr)
+		return errAdminToken
+	}
+	return nil
+}
 
 // metricsHandler serves the Prometheus text format of the server's registry.
 func (s *Server) metricsHandler() echo.HandlerFunc {

@@ -245,6 +245,25 @@ func (g *loginGuard) failed(user, addr string) {
 	g.addrs.fail(addr, now)
 }
 
+// allowAddr refuses with ErrRateLimited while addr is blocked (failed
+// logins and wrong admin tokens count alike).
+func (g *loginGuard) allowAddr(addr string) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if d := g.addrs.blocked(addr, g.now()); d > 0 {
+		return retryLater(ErrRateLimited, d, "address locked for %s after failed credentials", wholeSeconds(d))
+	}
+	return nil
+}
+
+// failedAddr counts a failed check from addr that names no account: a
+// wrong admin token.
+func (g *loginGuard) failedAddr(addr string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.addrs.fail(addr, g.now())
+}
+
 // succeeded clears the failures of user (the address keeps its count, so
 // an attacker cannot reset it by logging in to an account of their own).
 func (g *loginGuard) succeeded(user string) {

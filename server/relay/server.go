@@ -187,7 +187,8 @@ func (s *Server) Echo() *echo.Echo { return s.e }
 
 // AdminOnly is middleware that admits only requests bearing the admin
 // token (Authorization: Bearer); without a configured admin token it
-// refuses every request with 401.
+// refuses every request with 401. It is AdminGate of the relay's admin
+// token: wrong tokens are counted against the client address.
 func (s *Server) AdminOnly() echo.MiddlewareFunc { return s.adminOnly }
 
 // Catalog returns the catalog the relay serves, owned by the Server (valid
