@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -426,15 +427,15 @@ func (e *Endpoint) session(ctx context.Context, c *websocket.Conn, caller Caller
 }
 
 // relayEphemeral forwards an ephemeral message to every other peer that
-// follows its document and may read it, once per (sender, session,
-// count). Only the document's followers are visited (the Fanout index),
-// not every connected peer.
+// follows its document and may read it, once per (user, sender,
+// session, count). Only the document's followers are visited (the
+// Fanout index), not every connected peer.
 func (e *Endpoint) relayEphemeral(ctx context.Context, from *peer.Session, m *wire.Message) {
 	id, err := m.DocID()
 	if err != nil {
 		return
 	}
-	key := m.SenderID + "\x00" + m.SessionID
+	key := ephemeralKey(from.User, m)
 	e.mu.Lock()
 	if !e.seen.fresh(key, m.Count, e.opts.now()) {
 		e.mu.Unlock()
@@ -449,6 +450,19 @@ func (e *Endpoint) relayEphemeral(ctx context.Context, from *peer.Session, m *wi
 			e.opts.log.Debug("relaysync: forward ephemeral", "err", err)
 		}
 	}
+}
+
+// ephemeralKey is the de-duplication key of m from a session of user.
+// The sender and session ids are the remote's claim, and every follower
+// of the document sees them on the messages forwarded to it: keyed by
+// them alone, any reader could replay another peer's ids with a larger
+// count and the relay would drop that peer's later messages as
+// duplicates. With the authenticated user in the key a replay silences
+// only its own user's entry; a message one user's tabs or devices
+// forward to each other still goes out once. The user is length-prefixed
+// so no choice of ids makes two users' keys equal.
+func ephemeralKey(user model.UserID, m *wire.Message) string {
+	return strconv.Itoa(len(user)) + ":" + string(user) + "\x00" + m.SenderID + "\x00" + m.SessionID
 }
 
 func truncate(s string, n int) string {

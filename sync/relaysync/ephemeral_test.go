@@ -1,0 +1,121 @@
+package relaysync_test
+
+import (
+	"math"
+	"testing"
+	"time"
+
+	"github.com/automerge/automerge-go"
+
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/sync/docs"
+	"github.com/segue-fm/segue/sync/relaysync"
+	"github.com/segue-fm/segue/sync/wire"
+	"github.com/segue-fm/segue/sync/wire/peer"
+)
+
+// ephReader is a connection that requested a document and reads
+// everything the relay sends it on a goroutine (a read whose context
+// ends closes a WebSocket, so the test never times one out).
+type ephReader struct {
+	conn *peer.WSConn
+	in   chan *wire.Message
+}
+
+// followDoc dials url as user, requests id and waits for the relay's
+// answer, so the session follows id.
+func followDoc(t *testing.T, url string, user model.UserID, id docs.DocumentID) *ephReader {
+	t.Helper()
+	f := &ephReader{conn: dial(t, url, user), in: make(chan *wire.Message, 64)}
+	go func() {
+		for {
+			m, err := f.conn.Recv(t.Context())
+			if err != nil {
+				close(f.in)
+				return
+			}
+			select {
+			case f.in <- m:
+			case <-t.Context().Done():
+				return
+			}
+		}
+	}()
+	req, _ := automerge.NewSyncState(automerge.New()).GenerateMessage()
+	if err := f.conn.Send(t.Context(), &wire.Message{Type: wire.TypeRequest, SenderID: string(user) + "-dev", TargetID: "relay", DocumentID: id.String(), Data: req.Bytes()}); err != nil {
+		t.Fatal(err)
+	}
+	f.wait(t, func(m *wire.Message) bool { return m.Type == wire.TypeSync })
+	return f
+}
+
+// wait returns the first message ok accepts and fails the test when
+// none arrives within 10 s.
+func (f *ephReader) wait(t *testing.T, ok func(*wire.Message) bool) *wire.Message {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case m, open := <-f.in:
+			if !open {
+				t.Fatal("connection closed")
+			}
+			if ok(m) {
+				return m
+			}
+		case <-timeout:
+			t.Fatal("no such message within 10 s")
+		}
+	}
+}
+
+// recvEphemeral waits for the ephemeral message with count.
+func (f *ephReader) recvEphemeral(t *testing.T, count uint64) *wire.Message {
+	t.Helper()
+	return f.wait(t, func(m *wire.Message) bool { return m.Type == wire.TypeEphemeral && m.Count == count })
+}
+
+// TestEphemeralDedupPerUser: a reader of a public playlist sees the
+// sender and session ids of its owner's ephemeral messages; replaying
+// them with a huge count must not make the relay drop the owner's later
+// messages as duplicates (the de-duplication table was keyed by the ids
+// the sender claims, so any reader could silence any other peer).
+func TestEphemeralDedupPerUser(t *testing.T) {
+	tests := []struct {
+		name      string
+		eveCount  uint64
+		aliceNext uint64
+	}{
+		{"replayed at the largest count", math.MaxUint64, 2},
+		{"replayed one ahead", 2, 2},
+		{"replayed far ahead", 1 << 40, 3},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			url, _ := openRelay(t, relaysync.DefaultOptions())
+			id, doc := playlist(t, true)
+			upload(t, url, id, doc)
+			alice, bob, eve := followDoc(t, url, "alice", id), followDoc(t, url, "bob", id), followDoc(t, url, "eve", id)
+			send := func(f *ephReader, count uint64) {
+				t.Helper()
+				m := &wire.Message{Type: wire.TypeEphemeral, SenderID: "alice-dev", TargetID: "relay", DocumentID: id.String(), SessionID: "alice-session", Count: count, Data: []byte{0xa0}}
+				if err := f.conn.Send(t.Context(), m); err != nil {
+					t.Fatal(err)
+				}
+			}
+			send(alice, 1)
+			seen := eve.recvEphemeral(t, 1)
+			bob.recvEphemeral(t, 1)
+			// Eve replays what she saw under alice's ids.
+			if seen.SenderID != "alice-dev" || seen.SessionID != "alice-session" {
+				t.Fatalf("forwarded message names %q/%q", seen.SenderID, seen.SessionID)
+			}
+			send(eve, tc.eveCount)
+			bob.recvEphemeral(t, tc.eveCount)
+			send(alice, tc.aliceNext)
+			if m := bob.recvEphemeral(t, tc.aliceNext); m.SenderID != "alice-dev" {
+				t.Fatalf("bob got %+v", m)
+			}
+		})
+	}
+}
