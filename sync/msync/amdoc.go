@@ -60,18 +60,23 @@ func (g *Graph) addFrom(doc *automerge.Doc, since []automerge.ChangeHash) error 
 }
 
 // ApplyTo returns the apply function of Receive for doc: it refuses a
-// message with a change automerge would abort on (Graph.Guard), decodes
-// the encoded message msg (m's source) with automerge, which validates its
-// changes' operations as automerge's own receive does, applies them to
-// doc, then adds to g what doc applied, from m's own chunks (reading
-// from doc only changes it applied from its queue), and queues what it
-// kept back for missing dependencies. It reports the document's new
-// heads through *heads.
+// message with a change automerge would abort on (Graph.Guard), or after
+// which too many changes would wait in doc for missing dependencies
+// (ErrQueueFull: not in Guard, whose scratch documents hold none of the
+// dependencies), decodes the encoded message msg (m's source) with
+// automerge, which validates its changes' operations as automerge's own
+// receive does, applies them to doc, then adds to g what doc applied,
+// from m's own chunks (reading from doc only changes it applied from its
+// queue), and queues what it kept back for missing dependencies. It
+// reports the document's new heads through *heads.
 func ApplyTo(doc *automerge.Doc, g *Graph, msg []byte, heads *[]automerge.ChangeHash) func(m *Message) error {
 	return func(m *Message) error {
-		admitted, err := g.Guard(m)
+		admitted, waiting, bytes, err := g.guard(m)
 		if err != nil {
 			return err
+		}
+		if maxN, maxB := g.queueLimits(); waiting > maxN || bytes > maxB {
+			return fmt.Errorf("%w: %d changes (%d bytes) would wait for their dependencies, limit %d changes and %d bytes per document", ErrQueueFull, waiting, bytes, maxN, maxB)
 		}
 		sm, err := automerge.LoadSyncMessage(msg)
 		if err != nil {

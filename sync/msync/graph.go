@@ -89,6 +89,9 @@ type Graph struct {
 	// queued holds the queued changes that Guard admitted (ApplyTo
 	// records them), until the graph adds them.
 	queued map[automerge.ChangeHash]pending
+	// queueMax and queueMaxBytes, when positive, replace
+	// MaxQueuedChanges and MaxQueuedBytes (tests).
+	queueMax, queueMaxBytes int
 }
 
 // memoSize bounds Graph.memo (a document's active followers, each at

@@ -2,6 +2,7 @@ package msync
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -21,6 +22,7 @@ type pending struct {
 	// of actor; hi == 0 for a change without operations.
 	lo, hi uint64
 	ops    *docs.ChangeOps
+	size   int // the chunk's length
 }
 
 // pendingOf decodes the change c (raw its chunk) into its pending
@@ -30,7 +32,7 @@ func pendingOf(c Change, raw []byte) (pending, error) {
 	if err != nil {
 		return pending{}, fmt.Errorf("%w: change %s: %v", ErrMalformed, c.Hash, err)
 	}
-	p := pending{hash: c.Hash, deps: c.Deps, actor: string(c.Actor), seq: c.Seq, ops: ops}
+	p := pending{hash: c.Hash, deps: c.Deps, actor: string(c.Actor), seq: c.Seq, ops: ops, size: len(raw)}
 	if n := uint64(len(ops.Ops)); n > 0 {
 		p.lo, p.hi = ops.StartOp, ops.StartOp+n-1
 		if p.hi < p.lo {
@@ -70,7 +72,16 @@ func pendingOf(c Change, raw []byte) (pending, error) {
 // queues. Guard brings g's index of operation ids up to date on the way
 // (each change g gained since the last call is decoded once).
 func (g *Graph) Guard(m *Message) (map[automerge.ChangeHash]pending, error) {
-	admitted := map[automerge.ChangeHash]pending{}
+	admitted, _, _, err := g.guard(m)
+	return admitted, err
+}
+
+// guard is Guard that also returns how many changes, and bytes of them,
+// would wait for missing dependencies once automerge took m: the ones
+// it queues now and the ones of m it would queue (0 when m brings no
+// change g lacks).
+func (g *Graph) guard(m *Message) (admitted map[automerge.ChangeHash]pending, waiting, bytes int, err error) {
+	admitted = map[automerge.ChangeHash]pending{}
 	var fresh []pending
 	for i, c := range m.Changes {
 		if _, seen := admitted[c.Hash]; seen || g.Has(c.Hash) {
@@ -81,29 +92,61 @@ func (g *Graph) Guard(m *Message) (map[automerge.ChangeHash]pending, error) {
 		}
 		p, err := pendingOf(c, m.Raw[i])
 		if err != nil {
-			return nil, err
+			return nil, 0, 0, err
 		}
 		g.ops.remember(&p)
 		admitted[c.Hash] = p
 		fresh = append(fresh, p)
 	}
 	if len(fresh) == 0 {
-		return nil, nil
+		return nil, 0, 0, nil
 	}
 	if _, err := g.indexOps(); err != nil {
-		return nil, err
+		return nil, 0, 0, err
 	}
 	all := slices.Clone(fresh)
 	for _, p := range g.queued {
 		all = append(all, p)
 	}
 	if err := g.checkOpIDs(all); err != nil {
-		return nil, err
+		return nil, 0, 0, err
 	}
-	if err := g.checkOrder(all); err != nil {
-		return nil, err
+	if waiting, bytes, err = g.checkOrder(all); err != nil {
+		return nil, 0, 0, err
 	}
-	return admitted, nil
+	return admitted, waiting, bytes, nil
+}
+
+// ErrQueueFull is returned by ApplyTo for a message after
+// which more changes than MaxQueuedChanges, or more bytes of them than
+// MaxQueuedBytes, would wait in the document for dependencies it lacks.
+// automerge keeps such changes in memory, unsaved, until the
+// dependencies arrive; without a bound one writer's stream of changes
+// whose dependencies never come grew the document's memory without end
+// (its store quota counts only stored changes).
+var ErrQueueFull = errors.New("msync: too many changes waiting for their dependencies")
+
+// MaxQueuedChanges and MaxQueuedBytes bound, per document, the changes
+// ApplyTo lets automerge queue for missing dependencies (as
+// sync/repo.DefaultHoldLimits bounds a document's held-back changes). An
+// honest peer's changes wait only until its next message answers the
+// need for what a Bloom filter false positive skipped.
+const (
+	MaxQueuedChanges = 1024
+	MaxQueuedBytes   = 4 << 20
+)
+
+// queueLimits returns the graph's bounds on queued changes: the
+// defaults, or smaller ones set by a test.
+func (g *Graph) queueLimits() (changes, bytes int) {
+	changes, bytes = MaxQueuedChanges, MaxQueuedBytes
+	if g.queueMax > 0 {
+		changes = g.queueMax
+	}
+	if g.queueMaxBytes > 0 {
+		bytes = g.queueMaxBytes
+	}
+	return changes, bytes
 }
 
 // GuardScratch is Guard for the encoded sync message msg about to be read
@@ -148,8 +191,9 @@ func (g *Graph) checkOpIDs(ps []pending) error {
 // automerge) and refuses a ready change whose sequence number is not its
 // actor's next, or whose operations refer to operations not applied
 // before them (checkRefs), or two of one actor ready at once. g's index
-// is up to date (indexOps).
-func (g *Graph) checkOrder(ps []pending) error {
+// is up to date (indexOps). It returns how many of ps stay queued, and
+// their bytes.
+func (g *Graph) checkOrder(ps []pending) (waitingN, waitingBytes int, err error) {
 	at := make(map[automerge.ChangeHash]int, len(ps))
 	for i, p := range ps {
 		at[p.hash] = i
@@ -180,9 +224,13 @@ func (g *Graph) checkOrder(ps []pending) error {
 		}
 		if waiting[i] == 0 {
 			if err := push(i); err != nil {
-				return err
+				return 0, 0, err
 			}
 		}
+	}
+	waitingN = len(ps)
+	for _, p := range ps {
+		waitingBytes += p.size
 	}
 	counts := map[string]uint64{}
 	applied := appliedOps{}
@@ -198,22 +246,24 @@ func (g *Graph) checkOrder(ps []pending) error {
 			}
 		}
 		if p.seq != n+1 {
-			return fmt.Errorf("%w: change %s has sequence number %d, its actor's next is %d", ErrMalformed, p.hash, p.seq, n+1)
+			return 0, 0, fmt.Errorf("%w: change %s has sequence number %d, its actor's next is %d", ErrMalformed, p.hash, p.seq, n+1)
 		}
 		counts[p.actor] = n + 1
 		if err := g.checkRefs(p, applied); err != nil {
-			return fmt.Errorf("%w: change %s: %v", ErrMalformed, p.hash, err)
+			return 0, 0, fmt.Errorf("%w: change %s: %v", ErrMalformed, p.hash, err)
 		}
 		applied.add(p)
+		waitingN--
+		waitingBytes -= p.size
 		for _, j := range dependents[i] {
 			if waiting[j]--; waiting[j] == 0 {
 				if err := push(j); err != nil {
-					return err
+					return 0, 0, err
 				}
 			}
 		}
 	}
-	return nil
+	return waitingN, waitingBytes, nil
 }
 
 // appliedOps are the changes checkOrder applied so far, by actor, in

@@ -126,7 +126,10 @@ func (g *Graph) Vouch(m *Message, fresh []int) (ops []*docs.ChangeOps, ok bool) 
 		ps = append(ps, p)
 		ops = append(ops, p.ops)
 	}
-	if g.checkOpIDs(ps) != nil || g.checkOrder(ps) != nil {
+	if g.checkOpIDs(ps) != nil {
+		return nil, false
+	}
+	if _, _, err := g.checkOrder(ps); err != nil {
 		return nil, false
 	}
 	return ops, true

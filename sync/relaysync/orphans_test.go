@@ -1,0 +1,81 @@
+package relaysync_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/automerge/automerge-go"
+
+	"github.com/segue-fm/segue/sync/docs"
+	"github.com/segue-fm/segue/sync/relaysync"
+	"github.com/segue-fm/segue/sync/wire"
+)
+
+// orphanMessage returns a sync message for doc carrying one change of
+// about size bytes whose dependency, a change made just before it, is
+// left out: the relay can never place it.
+func orphanMessage(t *testing.T, id docs.DocumentID, doc *automerge.Doc, size int) *wire.Message {
+	t.Helper()
+	fork, err := doc.Fork()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fork.Close()
+	base := fork.Heads()
+	for i, v := range []string{"a", strings.Repeat("x", size)} {
+		if err := fork.RootMap().Set("junk", v); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := fork.Commit("orphan " + string(rune('0'+i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cs, err := fork.Changes(base...)
+	if err != nil || len(cs) != 2 {
+		t.Fatalf("changes: %v (%d)", err, len(cs))
+	}
+	defer automerge.CloseChanges(cs)
+	var heads [][32]byte
+	for _, h := range doc.Heads() {
+		heads = append(heads, h)
+	}
+	m := wire.SyncMessage{Type: 0x42, Heads: heads, Changes: [][]byte{cs[1].Save()}}
+	return &wire.Message{Type: wire.TypeSync, SenderID: "alice-dev", TargetID: "relay", DocumentID: id.String(), Data: m.Encode()}
+}
+
+// TestOrphanChangesBounded: the owner's changes are not checked, so the
+// relay handed every change of hers to automerge, which keeps a change
+// whose dependencies are missing in memory, unsaved and uncounted by the
+// store quota, until they arrive. A stream of changes whose dependencies
+// never come grew the relay's C heap without end (≈ 100 MiB in 400
+// messages, none answered). Now a message that would leave more than
+// msync.MaxQueuedBytes waiting in the document is refused for that
+// document, and the session goes on.
+func TestOrphanChangesBounded(t *testing.T) {
+	url, _ := openRelay(t, relaysync.DefaultOptions())
+	id, doc := playlist(t, false)
+	upload(t, url, id, doc)
+	alice := followDoc(t, url, "alice", id)
+	const size = 300_000
+	for range 2 + 4<<20/size {
+		if err := alice.conn.Send(t.Context(), orphanMessage(t, id, doc, size)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := alice.wait(t, func(m *wire.Message) bool { return m.Type == wire.TypeError })
+	if m.DocumentID != id.String() || !strings.Contains(m.Message, "waiting for their dependencies") {
+		t.Fatalf("got error %+v, want one naming %s and the waiting changes", m, id)
+	}
+	// The session serves the owner's other documents.
+	other, err := docs.NewDocumentID(strings.NewReader("fedcba9876543210"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss := automerge.NewSyncState(doc)
+	defer ss.Close()
+	first, _ := ss.GenerateMessage()
+	if err := alice.conn.Send(t.Context(), &wire.Message{Type: wire.TypeSync, SenderID: "alice-dev", TargetID: "relay", DocumentID: other.String(), Data: first.Bytes()}); err != nil {
+		t.Fatal(err)
+	}
+	alice.wait(t, func(m *wire.Message) bool { return m.DocumentID == other.String() && m.Type == wire.TypeSync })
+}
