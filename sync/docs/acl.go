@@ -25,7 +25,8 @@ var (
 // ACLChangeError is the error CheckACLUntouched returns for a touched
 // field; errors.Is(err, ErrACLChange) holds.
 type ACLChangeError struct {
-	// Field is the root field the changes touch (one of ACLFields).
+	// Field is the root field the changes touch (one of ACLFields, or
+	// of FixedFields at the root).
 	Field string
 }
 
@@ -41,6 +42,15 @@ func (e *ACLChangeError) Is(target error) bool { return target == ErrACLChange }
 // its kind (which selects the access rule).
 var ACLFields = []string{"owner", "collaborators", "public", "type"}
 
+// FixedFields are the root fields whose value, once the document is
+// created, only its owner may replace or delete, while every writer
+// edits inside it: a playlist's entries map. A collaborator's put of a
+// string or a list there left a playlist no one could read or add to,
+// the owner included, and a delete or a new map dropped every entry at
+// once. Unlike ACLFields, operations on the objects inside the value
+// (adding, moving, removing entries) are every writer's.
+var FixedFields = []string{"entries"}
+
 // Owner returns the root "owner" field of a library or playlist (scalar
 // string or Automerge text), "" when there is none.
 func Owner(doc *automerge.Doc) model.UserID {
@@ -48,8 +58,9 @@ func Owner(doc *automerge.Doc) model.UserID {
 }
 
 // CheckACLUntouched returns nil when the changes, applied to current,
-// would touch none of ACLFields; otherwise an *ACLChangeError naming the
-// field (it matches ErrACLChange). current is not modified and nothing
+// would touch none of ACLFields and put or delete none of FixedFields
+// at the root; otherwise an *ACLChangeError naming the field (it
+// matches ErrACLChange). current is not modified and nothing
 // is applied: the check reads the changes' operations (DecodeChangeOps).
 //
 // A change touches an ACL field when one of its operations acts on the
@@ -207,7 +218,8 @@ func (c *ACLCheck) Check(current *automerge.Doc, changes []*automerge.Change) er
 }
 
 // checkChange refuses ch if one of its operations acts on an ACL field
-// (at the root, or on an object of rec.Objs inside one).
+// (at the root, or on an object of rec.Objs inside one) or on a fixed
+// field at the root.
 func checkChange(rec *ACLRecord, ch *automerge.Change) error {
 	ops, err := DecodeChangeOps(ch.Save())
 	if err != nil {
@@ -218,7 +230,7 @@ func checkChange(rec *ACLRecord, ch *automerge.Change) error {
 			if !op.MapKey {
 				return fmt.Errorf("acl check: change %s: %w: an operation on the root map without a key", ch.Hash(), ErrUnreadableChange)
 			}
-			if slices.Contains(ACLFields, op.Key) {
+			if slices.Contains(ACLFields, op.Key) || slices.Contains(FixedFields, op.Key) {
 				return &ACLChangeError{Field: op.Key}
 			}
 			continue

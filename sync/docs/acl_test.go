@@ -13,7 +13,7 @@ import (
 // alice's copy. Entry and name edits pass; every write to owner,
 // collaborators, public or type is caught, including ones that write
 // the value already there and ones made concurrently with alice's later
-// edits.
+// edits, and so is a put or delete of the entries map itself.
 func TestCheckACLUntouched(t *testing.T) {
 	cases := []struct {
 		name string
@@ -46,6 +46,16 @@ func TestCheckACLUntouched(t *testing.T) {
 		{"make public", func(p *Playlist) error { return p.SetPublic(true) }, ErrACLChange},
 		{"public set and restored", func(p *Playlist) error { return setTwice(p.Doc().RootMap(), "public", true, false) }, ErrACLChange},
 		{"type changed", func(p *Playlist) error { return p.Doc().RootMap().Set("type", "library") }, ErrACLChange},
+		{"entries replaced by a string", func(p *Playlist) error { return p.Doc().RootMap().Set("entries", "x") }, ErrACLChange},
+		{"entries replaced by a map", func(p *Playlist) error { return p.Doc().RootMap().Set("entries", automerge.NewMap()) }, ErrACLChange},
+		{"entries deleted", func(p *Playlist) error { return p.Doc().RootMap().Delete("entries") }, ErrACLChange},
+		{"remove entries", func(p *Playlist) error {
+			es, err := p.Entries()
+			if err != nil {
+				return err
+			}
+			return p.Remove(es[0].ID, es[1].ID)
+		}, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

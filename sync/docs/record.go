@@ -122,7 +122,9 @@ func trueKeys(v *automerge.Value) ([]model.UserID, error) {
 // themselves neutral under rec), leaves every value rec reflects as it
 // was, so rec still describes the document after it: none of its
 // operations acts on the root map at one of RecordFields, or on an
-// object in rec.Objs. The argument is CheckACLUntouched's, over
+// object in rec.Objs. An operation on the root map at one of
+// FixedFields is not neutral either, so that a checked writer's change
+// to one goes to the ACL check, which refuses it. The argument is CheckACLUntouched's, over
 // RecordFields: a value at a root key is a function of the operations
 // at that key and inside the objects of its value only, and an object
 // enters a value only through such an operation. A root operation
@@ -135,7 +137,7 @@ func Neutral(ops *ChangeOps, rec *ACLRecord) bool {
 	}
 	for _, op := range ops.Ops {
 		if op.Root() {
-			if !op.MapKey || slices.Contains(RecordFields, op.Key) {
+			if !op.MapKey || slices.Contains(RecordFields, op.Key) || slices.Contains(FixedFields, op.Key) {
 				return false
 			}
 			continue

@@ -82,7 +82,9 @@ func TestDecodeChangeOpsJS(t *testing.T) {
 				t.Errorf("%s: no operation on %s (%s); edited %v", c.Kind, c.Obj, id, edited)
 			}
 		}
-		touches := slices.ContainsFunc(c.Root, func(k string) bool { return slices.Contains(docs.ACLFields, k) }) ||
+		touches := slices.ContainsFunc(c.Root, func(k string) bool {
+			return slices.Contains(docs.ACLFields, k) || slices.Contains(docs.FixedFields, k)
+		}) ||
 			slices.Contains(docs.ACLFields, c.Obj)
 		err = docs.CheckACLUntouched(doc, chs)
 		if n > 0 && touches != errors.Is(err, docs.ErrACLChange) {
