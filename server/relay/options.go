@@ -51,6 +51,8 @@ type Options struct {
 	syncSpill    bool
 	syncRate     float64
 	syncBurst    float64
+	syncEphRate  float64
+	syncEphBurst float64
 	syncQuota    int64
 	syncDocMax   int
 	syncConns    int
@@ -123,6 +125,8 @@ func DefaultOptions(dataDir string) Options {
 		syncSpill:    true,
 		syncRate:     relaysync.DefaultRate,
 		syncBurst:    relaysync.DefaultBurst,
+		syncEphRate:  relaysync.DefaultEphemeralRate,
+		syncEphBurst: relaysync.DefaultEphemeralBurst,
 		syncQuota:    relaysync.DefaultUserQuota,
 		syncDocMax:   DefaultSyncDocMax,
 		syncConns:    relaysync.DefaultMaxSessions,
@@ -214,6 +218,22 @@ const (
 func (o Options) WithSyncRate(perSecond, burst float64) Options {
 	o.syncRate = min(max(perSecond, MinSyncRate), MaxSyncRate)
 	o.syncBurst = min(max(burst, MinSyncRate), MaxSyncRate)
+	return o
+}
+
+// WithSyncEphemeralRate sets each sync connection's budget of ephemeral
+// message bytes (relaysync.WithEphemeralRate): bytesPerSecond sustained
+// and burst at once; past it a message is not forwarded to the
+// document's other followers and its sender is told so. Values ≤ 0 keep
+// the defaults, relaysync.DefaultEphemeralRate (64 KiB/s) and
+// relaysync.DefaultEphemeralBurst (256 KiB).
+func (o Options) WithSyncEphemeralRate(bytesPerSecond, burst float64) Options {
+	if bytesPerSecond > 0 {
+		o.syncEphRate = bytesPerSecond
+	}
+	if burst > 0 {
+		o.syncEphBurst = burst
+	}
 	return o
 }
 

@@ -90,7 +90,8 @@ func (s *Server) mountSync() error {
 	// resume from their persisted sync states after a relay restart.
 	ep := relaysync.New(peer.NewRepoAdapter(r), s.st, peer.DocumentAccess,
 		relaysync.DefaultOptions().WithLogger(s.log).WithClock(s.now).WithPace(s.opts.syncPace).WithWindow(s.opts.syncWindow).
-			WithRate(s.opts.syncRate, s.opts.syncBurst).WithMaxSessions(s.opts.syncConns, s.opts.syncUserConn).
+			WithRate(s.opts.syncRate, s.opts.syncBurst).WithEphemeralRate(s.opts.syncEphRate, s.opts.syncEphBurst).
+			WithMaxSessions(s.opts.syncConns, s.opts.syncUserConn).
 			WithKeepalive(s.opts.syncAlive).WithSlots(&s.longBudget).
 			WithPeerID("relay-"+hex.EncodeToString(s.catPub[:8])))
 	s.sync, s.docs = ep, r

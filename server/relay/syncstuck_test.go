@@ -26,7 +26,8 @@ import (
 // device's kernel acknowledged with a zero window.
 func TestRelaySyncStuckWrite(t *testing.T) {
 	r := testbed.NewRelay(t, testbed.DefaultOptions().WithRelayOptions(func(o relay.Options) relay.Options {
-		return o.WithSlowClient(200*time.Millisecond, 1<<20).WithSyncKeepalive(0).WithSyncRate(relay.MaxSyncRate, relay.MaxSyncRate)
+		return o.WithSlowClient(200*time.Millisecond, 1<<20).WithSyncKeepalive(0).WithSyncRate(relay.MaxSyncRate, relay.MaxSyncRate).
+			WithSyncEphemeralRate(64<<20, 64<<20)
 	}))
 	e := testbed.Device(t, r, "ada")
 	ctx := t.Context()

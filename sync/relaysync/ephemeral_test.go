@@ -2,6 +2,8 @@ package relaysync_test
 
 import (
 	"math"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -115,6 +117,61 @@ func TestEphemeralDedupPerUser(t *testing.T) {
 			send(alice, tc.aliceNext)
 			if m := bob.recvEphemeral(t, tc.aliceNext); m.SenderID != "alice-dev" {
 				t.Fatalf("bob got %+v", m)
+			}
+		})
+	}
+}
+
+// TestEphemeralByteRate: the relay forwards an ephemeral message to
+// every follower of its document, so a reader of a public playlist
+// sending 12.5 MiB of them made the relay send 125 MiB to ten followers
+// in half a second (at the message rate's burst, 2.2 GB to each). Past
+// its connection's ephemeral byte budget a message is not forwarded and
+// its sender gets an error naming the document; the budget refills with
+// time.
+func TestEphemeralByteRate(t *testing.T) {
+	now := time.Unix(0, 0)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	tests := []struct {
+		name  string
+		sizes []int // sent in order; the last one is refused
+	}{
+		{"one message over the burst", []int{relaysync.DefaultEphemeralBurst + 1}},
+		{"burst spent by earlier messages", []int{relaysync.DefaultEphemeralBurst / 2, relaysync.DefaultEphemeralBurst / 2, 1}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			url, _ := openRelay(t, relaysync.DefaultOptions().WithClock(clock))
+			id, doc := playlist(t, true)
+			upload(t, url, id, doc)
+			bob, eve := followDoc(t, url, "bob", id), followDoc(t, url, "eve", id)
+			send := func(count uint64, size int) {
+				t.Helper()
+				m := &wire.Message{Type: wire.TypeEphemeral, SenderID: "eve-dev", TargetID: "relay", DocumentID: id.String(), SessionID: "s", Count: count, Data: make([]byte, size)}
+				if err := eve.conn.Send(t.Context(), m); err != nil {
+					t.Fatal(err)
+				}
+			}
+			last := uint64(len(tc.sizes))
+			for i, size := range tc.sizes {
+				send(uint64(i+1), size)
+				if uint64(i+1) < last {
+					bob.recvEphemeral(t, uint64(i+1))
+				}
+			}
+			m := eve.wait(t, func(m *wire.Message) bool { return m.Type == wire.TypeError })
+			if m.DocumentID != id.String() || !strings.Contains(m.Message, "ephemeral") {
+				t.Fatalf("eve got %+v, want an error naming %s and the ephemeral budget", m, id)
+			}
+			// A second later a small message passes; bob never got the
+			// refused one.
+			mu.Lock()
+			now = now.Add(time.Second)
+			mu.Unlock()
+			send(last+1, 100)
+			if got := bob.wait(t, func(m *wire.Message) bool { return m.Type == wire.TypeEphemeral }); got.Count != last+1 {
+				t.Fatalf("bob got ephemeral message %d, want %d", got.Count, last+1)
 			}
 		})
 	}

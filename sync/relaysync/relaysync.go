@@ -46,6 +46,8 @@ type Options struct {
 	after        func(d time.Duration, f func()) (stop func() bool)
 	pace         time.Duration
 	window       time.Duration
+	ephRate      float64 // bytes/s, WithEphemeralRate
+	ephBurst     float64
 
 	maxSessions, maxUserSessions int           // sessions.go
 	handshake                    time.Duration // sessions.go
@@ -93,7 +95,7 @@ func DefaultOptions() Options {
 		now: time.Now, compression: true, threshold: DefaultCompressionThreshold, log: slog.Default(),
 		dedupWindow: 10 * time.Minute, dedupMax: 100_000, after: afterFunc, pace: DefaultPace, window: DefaultWindow,
 		maxSessions: DefaultMaxSessions, maxUserSessions: DefaultMaxUserSessions, handshake: DefaultHandshakeTimeout,
-		keepalive:    DefaultKeepalive,
+		keepalive: DefaultKeepalive, ephRate: DefaultEphemeralRate, ephBurst: DefaultEphemeralBurst,
 		authenticate: func(*http.Request) (model.UserID, error) { return "", ErrUnauthenticated },
 	}
 }
@@ -111,6 +113,35 @@ func (o Options) WithMaxDocsPerUser(n int) Options { o.maxDocs = n; return o }
 // top. Default DefaultRate/s, burst DefaultBurst.
 func (o Options) WithRate(perSecond, burst float64) Options {
 	o.rate, o.burst = perSecond, burst
+	return o
+}
+
+// DefaultEphemeralRate and DefaultEphemeralBurst are a connection's
+// budget of ephemeral message bytes by default: 64 KiB/s sustained,
+// 256 KiB at once (and so at most 256 KiB in one message). The relay
+// sends each ephemeral message to every other follower of its document,
+// so without a budget of its own one reader of a popular public
+// playlist made the relay send what it sent times the followers, up to
+// the message rate's burst of 1 MiB frames (2.2 GB to each follower);
+// presence and cursor messages, what automerge-repo clients send, are a
+// few hundred bytes.
+const (
+	DefaultEphemeralRate  = 64 << 10
+	DefaultEphemeralBurst = 256 << 10
+)
+
+// WithEphemeralRate sets the per-connection token bucket for the bytes
+// of ephemeral message data a remote sends: bytesPerSecond sustained,
+// burst at once. A message past it is not forwarded, and the remote is
+// sent an error naming its document (ErrEphemeralRate). Values ≤ 0 keep
+// the defaults, DefaultEphemeralRate and DefaultEphemeralBurst.
+func (o Options) WithEphemeralRate(bytesPerSecond, burst float64) Options {
+	if bytesPerSecond > 0 {
+		o.ephRate = bytesPerSecond
+	}
+	if burst > 0 {
+		o.ephBurst = burst
+	}
 	return o
 }
 
@@ -390,7 +421,14 @@ func (e *Endpoint) session(ctx context.Context, c *websocket.Conn, caller Caller
 		// or asking and being answered would never spend the rate.
 		OnPush: limit.credit,
 	}
-	s.OnEphemeral = func(m *wire.Message) { e.relayEphemeral(ctx, s, m) }
+	eph := newBucket(e.opts.ephRate, e.opts.ephBurst, e.opts.now)
+	s.OnEphemeral = func(m *wire.Message) {
+		if !eph.take(float64(len(m.Data))) {
+			e.refuseEphemeral(ctx, s, m)
+			return
+		}
+		e.relayEphemeral(ctx, s, m)
+	}
 	act := &activitySub{e: e, ctx: runCtx, caller: caller, lc: lc, ws: conn, peerID: join.SenderID}
 	s.OnActivity = act.handle
 	s.Owner = func(ctx context.Context, id docs.DocumentID) (model.UserID, error) { return OwnerOf(ctx, e.st, id) }
@@ -465,6 +503,23 @@ func ephemeralKey(user model.UserID, m *wire.Message) string {
 	return strconv.Itoa(len(user)) + ":" + string(user) + "\x00" + m.SenderID + "\x00" + m.SessionID
 }
 
+// ErrEphemeralRate is the error a remote is sent for an ephemeral
+// message past its connection's byte budget (WithEphemeralRate): the
+// message is not forwarded, the session goes on. It wraps peer.ErrLimit.
+var ErrEphemeralRate = fmt.Errorf("relaysync: ephemeral rate: %w", peer.ErrLimit)
+
+// refuseEphemeral tells the sender of m, an ephemeral message past its
+// connection's byte budget, that it was not forwarded.
+func (e *Endpoint) refuseEphemeral(ctx context.Context, from *peer.Session, m *wire.Message) {
+	err := fmt.Errorf("%w: ephemeral message of %d bytes not forwarded: more than %.0f bytes/s (burst %.0f)", ErrEphemeralRate, len(m.Data), e.opts.ephRate, e.opts.ephBurst)
+	e.opts.log.Debug("relaysync: ephemeral refused", "user", from.User, "doc", m.DocumentID, "err", err)
+	msg := wire.ErrorMessage(e.opts.peerID, from.RemoteID, err.Error())
+	msg.DocumentID = m.DocumentID
+	if serr := from.Send(ctx, msg); serr != nil {
+		e.opts.log.Debug("relaysync: refuse ephemeral", "err", serr)
+	}
+}
+
 func truncate(s string, n int) string {
 	if len(s) > n {
 		return s[:n]
@@ -524,6 +579,21 @@ func (b *bucket) allow() error {
 	}
 	b.tokens--
 	return nil
+}
+
+// take spends n tokens of the bucket's rate (not its credits) and
+// reports true, or reports false and spends nothing when fewer are left.
+func (b *bucket) take(n float64) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	t := b.now()
+	b.tokens = min(b.burst, b.tokens+t.Sub(b.last).Seconds()*b.rate)
+	b.last = t
+	if b.tokens < n {
+		return false
+	}
+	b.tokens -= n
+	return true
 }
 
 // credit records one message pushed to the remote: it may answer it

@@ -104,7 +104,7 @@ func flood(ctx context.Context, conn *peer.WSConn, id string, n, size int) error
 // acknowledges with a zero window) and the follower held its session.
 func TestStuckWriteClosed(t *testing.T) {
 	const grace, rate = 200 * time.Millisecond, 1 << 20
-	ep, _, _ := openEndpoint(t, relaysync.DefaultOptions().WithKeepalive(0).WithRate(10000, 10000).WithMaxSessions(0, 2))
+	ep, _, _ := openEndpoint(t, relaysync.DefaultOptions().WithKeepalive(0).WithRate(10000, 10000).WithMaxSessions(0, 2).WithEphemeralRate(64<<20, 64<<20))
 	url := newQueuedServer(t, ep, peer.DefaultQueueOptions().WithSlowClient(grace, rate))
 	id, doc := playlist(t, false)
 	writer := dial(t, url, "alice")
@@ -139,7 +139,7 @@ func TestStuckWriteClosed(t *testing.T) {
 func TestSlowReaderKept(t *testing.T) {
 	const grace, rate = 200 * time.Millisecond, 256 << 10
 	const n, size = 16, 128 << 10
-	ep, _, _ := openEndpoint(t, relaysync.DefaultOptions().WithKeepalive(0).WithRate(10000, 10000))
+	ep, _, _ := openEndpoint(t, relaysync.DefaultOptions().WithKeepalive(0).WithRate(10000, 10000).WithEphemeralRate(64<<20, 64<<20))
 	url := newQueuedServer(t, ep, peer.DefaultQueueOptions().WithSlowClient(grace, rate))
 	id, doc := playlist(t, false)
 	writer := dial(t, url, "alice")
