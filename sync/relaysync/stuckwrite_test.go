@@ -111,6 +111,7 @@ func TestStuckWriteClosed(t *testing.T) {
 	if m, err := syncUntilQuiet(t, writer, id, doc, "alice-dev"); err != nil || m != nil {
 		t.Fatalf("alice's first sync: %v %+v", err, m)
 	}
+	waitSessions(t, ep, 0)         // its place under the cap of 2 is free again
 	writer = dial(t, url, "alice") // syncUntilQuiet's last read closed it
 	dialFollower(t, url, "alice", id.String(), true)
 	waitSessions(t, ep, 2)
