@@ -153,10 +153,13 @@ func setMemoryLimit(mib int64) (restore func(), err error) {
 // maxSyncMiB bounds --sync-user-quota-mib (1 PiB: no disk; the byte
 // count stays far from int64's limit) and maxSyncDocMiB
 // --sync-doc-max-mib (1 GiB: a document's history must fit an int and
-// be loadable by automerge).
+// be loadable by automerge), and maxSyncEphemeralKiB
+// --sync-ephemeral-kib and --sync-ephemeral-burst-kib (1 GiB: far past
+// any link, and past the largest frame).
 const (
-	maxSyncMiB    = 1 << 30
-	maxSyncDocMiB = 1 << 10
+	maxSyncMiB          = 1 << 30
+	maxSyncDocMiB       = 1 << 10
+	maxSyncEphemeralKiB = 1 << 20
 )
 
 func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -188,6 +191,8 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	syncLinger := fs.Duration("sync-commit-linger", repo.DefaultCommitLinger, fmt.Sprintf("under load, how long a commit of sync edits waits for more to share its fsync (each edit's acknowledgement waits up to that much longer; fewer, larger commits cost the relay less CPU per edit); a lone writer never waits; 0 off, at most %v", relay.MaxSyncCommitLinger))
 	syncRate := fs.Float64("sync-rate", relaysync.DefaultRate, fmt.Sprintf("messages per second a sync connection may send of its own accord (requests, edits, first syncs), beyond its answers to the relay's pushes, which are free; past it and --sync-burst the connection is closed (4429); %d…%d", relay.MinSyncRate, relay.MaxSyncRate))
 	syncBurst := fs.Float64("sync-burst", relaysync.DefaultBurst, fmt.Sprintf("messages a sync connection may send of its own accord at once (see --sync-rate); %d…%d", relay.MinSyncRate, relay.MaxSyncRate))
+	syncEphKiB := fs.Int("sync-ephemeral-kib", relaysync.DefaultEphemeralRate>>10, fmt.Sprintf("ephemeral message data (KiB per second) a sync connection may send, which the relay forwards to every other follower of the document (presence, cursors): past it and --sync-ephemeral-burst-kib a message is not forwarded and its sender gets an error naming the document; 1…%d", maxSyncEphemeralKiB))
+	syncEphBurstKiB := fs.Int("sync-ephemeral-burst-kib", relaysync.DefaultEphemeralBurst>>10, fmt.Sprintf("ephemeral message data (KiB) a sync connection may send at once, also the largest ephemeral message forwarded (see --sync-ephemeral-kib); 1…%d", maxSyncEphemeralKiB))
 	syncQuota := fs.Int64("sync-user-quota-mib", relaysync.DefaultUserQuota>>20, fmt.Sprintf("change history (MiB) one user's sync changes may add to the relay, counted on the user who sends them (a collaborator's edits count against the collaborator): past it their changes are refused per document; 0: no quota; else 1…%d", maxSyncMiB))
 	syncDocMax := fs.Int("sync-doc-max-mib", relay.DefaultSyncDocMax>>20, fmt.Sprintf("change history (MiB) one sync document may hold: past it changes to it are refused; 0: no cap; else 1…%d", maxSyncDocMiB))
 	signupRate := fs.Int("signups-per-hour", relay.DefaultSignupsPerHour, fmt.Sprintf("accounts one client address may create per hour with open signup (a bucket that size refilled over the hour; past it 429 with Retry-After; the admin token is not counted); 0: no limit; else 1…%d", relay.MaxSignupsPerHour))
@@ -303,6 +308,7 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		WithSyncWindow(*syncWindow).
 		WithSyncSpill(*syncSpill).
 		WithSyncRate(*syncRate, *syncBurst).
+		WithSyncEphemeralRate(float64(*syncEphKiB)*1024, float64(*syncEphBurstKiB)*1024).
 		WithSyncUserQuota(*syncQuota<<20).
 		WithSyncDocMax(*syncDocMax<<20).
 		WithMaxInFlight(*maxInFlight).
@@ -339,6 +345,14 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}{{"sync-rate", *syncRate}, {"sync-burst", *syncBurst}} {
 		if !(f.v >= relay.MinSyncRate && f.v <= relay.MaxSyncRate) {
 			return fmt.Errorf("%w: --%s %v is outside %d…%d", errUsage, f.name, f.v, relay.MinSyncRate, relay.MaxSyncRate)
+		}
+	}
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"sync-ephemeral-kib", *syncEphKiB}, {"sync-ephemeral-burst-kib", *syncEphBurstKiB}} {
+		if f.v < 1 || f.v > maxSyncEphemeralKiB {
+			return fmt.Errorf("%w: --%s %d is outside 1…%d", errUsage, f.name, f.v, maxSyncEphemeralKiB)
 		}
 	}
 	if *syncQuota < 0 || *syncQuota > maxSyncMiB {

@@ -23,7 +23,8 @@ import (
 // outside MinSyncLoadedDocs…MaxSyncLoadedDocs, a --sync-commit-linger
 // outside 0…MaxSyncCommitLinger, a --sync-pace outside 0…MaxSyncPace,
 // a --sync-window outside 0…MaxSyncWindow, a --sync-rate or --sync-burst
-// outside MinSyncRate…MaxSyncRate, a --sync-user-quota-mib or
+// outside MinSyncRate…MaxSyncRate, a --sync-ephemeral-kib or
+// --sync-ephemeral-burst-kib outside 1…maxSyncEphemeralKiB, a --sync-user-quota-mib or
 // --sync-doc-max-mib outside their bounds, a --signups-per-hour outside
 // 0…MaxSignupsPerHour, a --blob-memory-mib outside 16…maxBlobMemoryMiB,
 // a --blob-memory-per-client-mib outside 0, 16…--blob-memory-mib,
@@ -64,6 +65,10 @@ func TestRelayCacheFlags(t *testing.T) {
 		{"sync-rate", strconv.Itoa(relay.MaxSyncRate + 1)},
 		{"sync-burst", "0.5"},
 		{"sync-burst", strconv.Itoa(relay.MaxSyncRate + 1)},
+		{"sync-ephemeral-kib", "0"},
+		{"sync-ephemeral-kib", strconv.Itoa(maxSyncEphemeralKiB + 1)},
+		{"sync-ephemeral-burst-kib", "-1"},
+		{"sync-ephemeral-burst-kib", strconv.Itoa(maxSyncEphemeralKiB + 1)},
 		{"sync-user-quota-mib", "-1"},
 		{"sync-user-quota-mib", strconv.Itoa(maxSyncMiB + 1)},
 		{"sync-doc-max-mib", "-1"},
