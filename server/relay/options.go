@@ -221,8 +221,9 @@ func (o Options) WithSyncRate(perSecond, burst float64) Options {
 	return o
 }
 
-// WithSyncEphemeralRate sets each sync connection's budget of ephemeral
-// message bytes (relaysync.WithEphemeralRate): bytesPerSecond sustained
+// WithSyncEphemeralRate sets each user's budget of ephemeral message
+// bytes, shared by the user's sync connections
+// (relaysync.WithEphemeralRate): bytesPerSecond sustained
 // and burst at once; past it a message is not forwarded to the
 // document's other followers and its sender is told so. Values ≤ 0 keep
 // the defaults, relaysync.DefaultEphemeralRate (64 KiB/s) and

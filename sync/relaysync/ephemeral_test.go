@@ -126,9 +126,9 @@ func TestEphemeralDedupPerUser(t *testing.T) {
 // every follower of its document, so a reader of a public playlist
 // sending 12.5 MiB of them made the relay send 125 MiB to ten followers
 // in half a second (at the message rate's burst, 2.2 GB to each). Past
-// its connection's ephemeral byte budget a message is not forwarded and
-// its sender gets an error naming the document; the budget refills with
-// time.
+// its user's ephemeral byte budget, which the user's connections share,
+// a message is not forwarded and its sender gets an error naming the
+// document; the budget refills with time.
 func TestEphemeralByteRate(t *testing.T) {
 	now := time.Unix(0, 0)
 	var mu sync.Mutex
@@ -139,23 +139,30 @@ func TestEphemeralByteRate(t *testing.T) {
 	}{
 		{"one message over the burst", []int{relaysync.DefaultEphemeralBurst + 1}},
 		{"burst spent by earlier messages", []int{relaysync.DefaultEphemeralBurst / 2, relaysync.DefaultEphemeralBurst / 2, 1}},
+		{"burst spent by another connection of the user", []int{relaysync.DefaultEphemeralBurst/2 + 1, relaysync.DefaultEphemeralBurst / 2}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			url, _ := openRelay(t, relaysync.DefaultOptions().WithClock(clock))
 			id, doc := playlist(t, true)
 			upload(t, url, id, doc)
-			bob, eve := followDoc(t, url, "bob", id), followDoc(t, url, "eve", id)
-			send := func(count uint64, size int) {
+			bob, eve, eve2 := followDoc(t, url, "bob", id), followDoc(t, url, "eve", id), followDoc(t, url, "eve", id)
+			send := func(f *ephReader, count uint64, size int) {
 				t.Helper()
 				m := &wire.Message{Type: wire.TypeEphemeral, SenderID: "eve-dev", TargetID: "relay", DocumentID: id.String(), SessionID: "s", Count: count, Data: make([]byte, size)}
-				if err := eve.conn.Send(t.Context(), m); err != nil {
+				if err := f.conn.Send(t.Context(), m); err != nil {
 					t.Fatal(err)
 				}
 			}
 			last := uint64(len(tc.sizes))
 			for i, size := range tc.sizes {
-				send(uint64(i+1), size)
+				// Eve's two connections take turns, the last message
+				// on the first.
+				from := eve
+				if (len(tc.sizes)-1-i)%2 == 1 {
+					from = eve2
+				}
+				send(from, uint64(i+1), size)
 				if uint64(i+1) < last {
 					bob.recvEphemeral(t, uint64(i+1))
 				}
@@ -169,7 +176,7 @@ func TestEphemeralByteRate(t *testing.T) {
 			mu.Lock()
 			now = now.Add(time.Second)
 			mu.Unlock()
-			send(last+1, 100)
+			send(eve, last+1, 100)
 			if got := bob.wait(t, func(m *wire.Message) bool { return m.Type == wire.TypeEphemeral }); got.Count != last+1 {
 				t.Fatalf("bob got ephemeral message %d, want %d", got.Count, last+1)
 			}

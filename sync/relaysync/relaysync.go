@@ -116,9 +116,10 @@ func (o Options) WithRate(perSecond, burst float64) Options {
 	return o
 }
 
-// DefaultEphemeralRate and DefaultEphemeralBurst are a connection's
-// budget of ephemeral message bytes by default: 64 KiB/s sustained,
-// 256 KiB at once (and so at most 256 KiB in one message). The relay
+// DefaultEphemeralRate and DefaultEphemeralBurst are a user's budget of
+// ephemeral message bytes by default, shared by the user's connections:
+// 64 KiB/s sustained, 256 KiB at once (and so at most 256 KiB in one
+// message). The relay
 // sends each ephemeral message to every other follower of its document,
 // so without a budget of its own one reader of a popular public
 // playlist made the relay send what it sent times the followers, up to
@@ -130,9 +131,9 @@ const (
 	DefaultEphemeralBurst = 256 << 10
 )
 
-// WithEphemeralRate sets the per-connection token bucket for the bytes
-// of ephemeral message data a remote sends: bytesPerSecond sustained,
-// burst at once. A message past it is not forwarded, and the remote is
+// WithEphemeralRate sets the token bucket for the bytes of ephemeral
+// message data one user's connections send together: bytesPerSecond
+// sustained, burst at once. A message past it is not forwarded, and the remote is
 // sent an error naming its document (ErrEphemeralRate). Values ≤ 0 keep
 // the defaults, DefaultEphemeralRate and DefaultEphemeralBurst.
 func (o Options) WithEphemeralRate(bytesPerSecond, burst float64) Options {
@@ -274,6 +275,8 @@ type Endpoint struct {
 	perUser map[model.UserID]int // guarded by mu: admitted connections per user
 	refused atomic.Uint64        // connections refused by WithMaxSessions
 
+	ephemeral map[model.UserID]*sharedBucket // guarded by mu: WithEphemeralRate's budget per user
+
 	ka        keepaliveStats // keepalive.go
 	timedOut  atomic.Uint64  // sessions ended by a write deadline
 	pingSlots chan struct{}  // keepalive pings waiting for pongs (maxPings)
@@ -293,7 +296,8 @@ func New(repo peer.Repo, st store.Store, authz peer.Authorizer, opts Options) *E
 		opts.peerID = "relay-" + hex.EncodeToString(b[:])
 	}
 	return &Endpoint{repo: repo, st: st, authz: authz, opts: opts, fanout: peer.NewFanout(repo),
-		sessions: map[*peer.Session]struct{}{}, perUser: map[model.UserID]int{}, seen: newDedup(opts.dedupWindow, opts.dedupMax),
+		sessions: map[*peer.Session]struct{}{}, perUser: map[model.UserID]int{}, ephemeral: map[model.UserID]*sharedBucket{},
+		seen:      newDedup(opts.dedupWindow, opts.dedupMax),
 		pingSlots: make(chan struct{}, maxPings)}
 }
 
@@ -421,7 +425,8 @@ func (e *Endpoint) session(ctx context.Context, c *websocket.Conn, caller Caller
 		// or asking and being answered would never spend the rate.
 		OnPush: limit.credit,
 	}
-	eph := newBucket(e.opts.ephRate, e.opts.ephBurst, e.opts.now)
+	eph := e.ephemeralBudget(user)
+	defer e.releaseEphemeral(user)
 	s.OnEphemeral = func(m *wire.Message) {
 		if !eph.take(float64(len(m.Data))) {
 			e.refuseEphemeral(ctx, s, m)
@@ -503,13 +508,49 @@ func ephemeralKey(user model.UserID, m *wire.Message) string {
 	return strconv.Itoa(len(user)) + ":" + string(user) + "\x00" + m.SenderID + "\x00" + m.SessionID
 }
 
+// sharedBucket is a user's ephemeral byte budget, shared by the user's
+// connections: refs counts them.
+type sharedBucket struct {
+	*bucket
+	refs int
+}
+
+// ephemeralBudget returns user's ephemeral byte budget, made when the
+// user's first connection needs it; release it with releaseEphemeral.
+// One budget per user, not per connection: with up to
+// WithMaxSessions's per-user connections each its own, one account
+// could forward that many times the budget.
+func (e *Endpoint) ephemeralBudget(user model.UserID) *bucket {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	b := e.ephemeral[user]
+	if b == nil {
+		b = &sharedBucket{bucket: newBucket(e.opts.ephRate, e.opts.ephBurst, e.opts.now)}
+		e.ephemeral[user] = b
+	}
+	b.refs++
+	return b.bucket
+}
+
+// releaseEphemeral gives back a connection's hold on user's budget; the
+// budget goes with the user's last connection.
+func (e *Endpoint) releaseEphemeral(user model.UserID) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if b := e.ephemeral[user]; b != nil {
+		if b.refs--; b.refs <= 0 {
+			delete(e.ephemeral, user)
+		}
+	}
+}
+
 // ErrEphemeralRate is the error a remote is sent for an ephemeral
-// message past its connection's byte budget (WithEphemeralRate): the
+// message past its user's byte budget (WithEphemeralRate): the
 // message is not forwarded, the session goes on. It wraps peer.ErrLimit.
 var ErrEphemeralRate = fmt.Errorf("relaysync: ephemeral rate: %w", peer.ErrLimit)
 
 // refuseEphemeral tells the sender of m, an ephemeral message past its
-// connection's byte budget, that it was not forwarded.
+// user's byte budget, that it was not forwarded.
 func (e *Endpoint) refuseEphemeral(ctx context.Context, from *peer.Session, m *wire.Message) {
 	err := fmt.Errorf("%w: ephemeral message of %d bytes not forwarded: more than %.0f bytes/s (burst %.0f)", ErrEphemeralRate, len(m.Data), e.opts.ephRate, e.opts.ephBurst)
 	e.opts.log.Debug("relaysync: ephemeral refused", "user", from.User, "doc", m.DocumentID, "err", err)
