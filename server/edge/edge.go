@@ -507,8 +507,22 @@ func (e *Edge) writeFetchError(w http.ResponseWriter, err error) {
 	case errors.Is(err, context.Canceled):
 		// The client went away: nobody reads the answer.
 	default:
-		writeError(w, http.StatusBadGateway, err.Error())
+		// The details (the parent's address, its connection's) are the
+		// deployment's: logged, never sent to the client.
+		e.opts.logger.Warn("edge: fetch from parent", "err", err)
+		writeError(w, http.StatusBadGateway, fetchFailure(err).Error())
 	}
+}
+
+// fetchFailure returns the sentinel a failed fetch's answer names: err's
+// own (ErrCorrupt, ErrTooLarge), else ErrParent.
+func fetchFailure(err error) error {
+	for _, s := range []error{ErrCorrupt, ErrTooLarge} {
+		if errors.Is(err, s) {
+			return s
+		}
+	}
+	return ErrParent
 }
 
 // serve answers with b as the relay does (relay.serveBytes): strong ETag

@@ -708,3 +708,55 @@ func authReq(t *testing.T, url, tok string) *http.Request {
 	req.Header.Set("Authorization", "Bearer "+tok)
 	return req
 }
+
+// TestEdgeParentFailureHidesAddress: an answer about a parent that cannot
+// be reached, drops its connection, sends less than it announced or is
+// too slow names the problem (a 502 with the error's sentinel text) but
+// not the parent's address, which is the deployment's, not the client's
+// to know (before, the body carried Go's error: `Get
+// "http://10.0.0.5:7474/v1/…": dial tcp …: connection refused`).
+func TestEdgeParentFailureHidesAddress(t *testing.T) {
+	var meCalls atomic.Int64
+	hang := make(chan struct{})
+	drop := func(w http.ResponseWriter) {
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	}
+	parent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/v1/me" && meCalls.Add(1) == 1:
+			io.WriteString(w, `{"device":{"device_id":"d1"}}`)
+		case r.URL.Path == "/v1/me", r.URL.Path == "/v1/blobs/"+strings.Repeat("1", 64):
+			drop(w)
+		case r.URL.Path == "/v1/blobs/"+strings.Repeat("2", 64):
+			w.Header().Set("Content-Length", "100")
+			io.WriteString(w, "0123456789")
+			w.(http.Flusher).Flush()
+			drop(w)
+		default:
+			<-hang
+		}
+	}))
+	t.Cleanup(parent.Close)
+	t.Cleanup(func() { close(hang) })
+	_, url := startEdge(t, DefaultOptions(parent.URL).WithOriginTimeout(200*time.Millisecond))
+	host := strings.TrimPrefix(parent.URL, "http://")
+	for _, tc := range []struct {
+		name, path, want string
+	}{
+		{"me passed through, connection dropped", "/v1/me", ErrParent.Error()},
+		{"blob, connection dropped", "/v1/blobs/" + strings.Repeat("1", 64), ErrParent.Error()},
+		{"blob, body cut short", "/v1/blobs/" + strings.Repeat("2", 64), ErrParent.Error()},
+		{"chunk, origin timeout", "/v1/audio/t1/normal/chunks/0", ErrParent.Error()},
+	} {
+		resp, b := get(t, url, tc.path, "tok")
+		if resp.StatusCode != http.StatusBadGateway || !bytes.Contains(b, []byte(`"error":"`+tc.want)) {
+			t.Errorf("%s: %d %s, want 502 naming %q", tc.name, resp.StatusCode, b, tc.want)
+		}
+		if bytes.Contains(b, []byte(host)) {
+			t.Errorf("%s: answer %s names the parent's address %s", tc.name, b, host)
+		}
+	}
+}
