@@ -246,7 +246,17 @@ func (s *store) put(k objKey, b []byte) {
 		return
 	}
 	p := filepath.Join(s.dir, name)
-	if err := writeFile(s.dir, p, b); err != nil {
+	err := writeFile(s.dir, p, b)
+	if errors.Is(err, fs.ErrNotExist) {
+		// The directory was removed under the running edge: make it
+		// again, or the disk level stays empty until a restart. The
+		// entries of the files removed with it are dropped as they are
+		// read or evicted.
+		if err = os.MkdirAll(s.dir, 0o700); err == nil {
+			err = writeFile(s.dir, p, b)
+		}
+	}
+	if err != nil {
 		s.log.Warn("edge: write disk object", "object", name, "err", err)
 		return
 	}
