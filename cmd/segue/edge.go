@@ -60,7 +60,7 @@ func runEdge(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	parent := fs.String("parent", envOr("SEGUE_EDGE_PARENT", ""), "base URL misses are fetched from: the relay or a mid-tier edge, e.g. http://relay:8080 (env SEGUE_EDGE_PARENT)")
 	listen := fs.String("listen", envOr("SEGUE_EDGE_LISTEN", "127.0.0.1:8090"), "listen address; port 0 picks a free port (env SEGUE_EDGE_LISTEN)")
 	memMiB := fs.Int64("memory-mib", edge.DefaultMemoryBytes>>20, "memory cache budget in MiB")
-	diskDir := fs.String("disk-dir", envOr("SEGUE_EDGE_DISK", ""), "disk cache directory (empty: memory only; env SEGUE_EDGE_DISK)")
+	diskDir := fs.String("disk-dir", envOr("SEGUE_EDGE_DISK", ""), "disk cache directory, used by one edge at a time (empty: memory only; env SEGUE_EDGE_DISK)")
 	diskMiB := fs.Int64("disk-mib", edge.DefaultDiskBytes>>20, "disk cache budget in MiB (with -disk-dir)")
 	inFlightMiB := fs.Int64("inflight-mib", edge.DefaultInFlightBytes>>20, fmt.Sprintf("memory budget in MiB for the bodies of misses being fetched and served, outside -memory-mib; at least %d (the largest blob)", model.MaxBlobSize>>20))
 	inFlightWait := fs.Duration("inflight-wait", edge.DefaultInFlightWait, fmt.Sprintf("how long a miss waits in all for -inflight-mib room (its client's share included) before it is answered 503 with Retry-After, 0…%s", maxEdgeInFlightWait))

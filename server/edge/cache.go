@@ -54,6 +54,7 @@ type store struct {
 	mem  *otter.Cache[string, []byte]
 	disk *otter.Cache[string, diskObj] // nil without a disk level
 	dir  string
+	lock *os.File // holds the disk directory's lock (lockName) while open
 	log  *slog.Logger
 
 	// memBudget is the memory level's budget (Options.WithMemoryBytes),
@@ -106,6 +107,10 @@ func newStore(o Options) (*store, error) {
 	if err := os.MkdirAll(o.diskDir, 0o700); err != nil {
 		return nil, fmt.Errorf("edge: disk cache: %w", err)
 	}
+	if s.lock, err = lockDir(o.diskDir); err != nil {
+		s.mem.StopAllGoroutines()
+		return nil, err
+	}
 	dc := policyOptions(o.diskBytes, func(d diskObj) uint32 { return d.size })
 	// Synchronous, so the files never outlast their entries: the disk
 	// budget holds for the files themselves.
@@ -122,9 +127,31 @@ func newStore(o Options) (*store, error) {
 		return nil, fmt.Errorf("edge: disk cache: %w", err)
 	}
 	if err := s.load(); err != nil {
+		s.lock.Close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// lockName is the file in a disk directory whose lock the edge using it
+// holds (load leaves it: it is no object name).
+const lockName = ".lock"
+
+// lockDir locks dir for this edge; the lock lasts until the returned
+// file is closed. Another edge's lock is ErrDiskInUse.
+func lockDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, lockName), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("edge: disk cache: %w", err)
+	}
+	if err := lockFile(f); err != nil {
+		f.Close()
+		if errors.Is(err, ErrDiskInUse) {
+			return nil, fmt.Errorf("%w: %s", ErrDiskInUse, dir)
+		}
+		return nil, fmt.Errorf("edge: disk cache: lock %s: %w", dir, err)
+	}
+	return f, nil
 }
 
 // load registers the object files a previous run left in the disk
@@ -308,5 +335,6 @@ func (s *store) close() {
 	s.mem.StopAllGoroutines()
 	if s.disk != nil {
 		s.disk.StopAllGoroutines()
+		s.lock.Close()
 	}
 }

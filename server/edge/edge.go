@@ -45,6 +45,10 @@ var (
 	// ErrBusy means a miss found no room in the in-flight budget
 	// (Options.WithInFlightBytes) within its wait (503, Retry-After).
 	ErrBusy = errors.New("edge: too many bytes in flight")
+	// ErrDiskInUse means another edge holds the disk directory
+	// (Options.WithDiskDir): two edges sharing one would each keep its
+	// own budget over the same files and delete the other's.
+	ErrDiskInUse = errors.New("edge: disk cache directory in use by another edge")
 	// ErrRateLimited means a client address asked the edge to check more
 	// unknown tokens than Options.WithTokenCheckRate allows (429,
 	// Retry-After).

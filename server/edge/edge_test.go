@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -794,4 +795,31 @@ func TestEdgeDiskDirRemoved(t *testing.T) {
 			t.Errorf("%s after restart: %d X-Cache %s, want 200 %s", p, resp.StatusCode, resp.Header.Get("X-Cache"), wantX)
 		}
 	}
+}
+
+// TestEdgeDiskDirInUse: a second edge on a disk directory another edge
+// holds is refused (ErrDiskInUse) instead of sharing its files with a
+// budget of its own (before, both started: the directory held up to both
+// budgets, and each deleted the other's temporary files at start and
+// objects at eviction). The directory is free again once the first
+// edge is closed.
+func TestEdgeDiskDirInUse(t *testing.T) {
+	opts := DefaultOptions("http://127.0.0.1:1").WithDiskDir(t.TempDir())
+	e1, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e2, err := New(opts)
+	if !errors.Is(err, ErrDiskInUse) {
+		if err == nil {
+			e2.Close()
+		}
+		t.Fatalf("second edge on one disk directory: %v, want ErrDiskInUse", err)
+	}
+	e1.Close()
+	e3, err := New(opts)
+	if err != nil {
+		t.Fatalf("after the first edge closed: %v", err)
+	}
+	e3.Close()
 }
