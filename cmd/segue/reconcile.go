@@ -33,8 +33,9 @@ func init() {
 // edge's hits reach the relay's records through no other way). It prints a summary and every counted-but-unbacked stream and
 // backed-but-uncounted (device, track), or the whole report as JSON. The
 // served audio is checked against the threshold the relay counted with
-// (counting.RecordedThreshold) unless --threshold is given; a relay that
-// never counted recorded none, and then the default applies. The exit
+// (counting.RecordedThreshold) unless --threshold is given, each counted
+// stream against the one it was counted with (counting.RecordedThresholds);
+// a relay that never counted recorded none, and then the default applies. The exit
 // status is 0 whether or not discrepancies were found.
 func runReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("reconcile", flag.ContinueOnError)
@@ -83,7 +84,15 @@ func runReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	defer dd.Close()
 	from := "--threshold"
+	opts := def
 	if !thresholdSet {
+		// Each stream against the threshold it was counted with: a
+		// relay restarted with another one keeps the earlier streams'.
+		thr, err := counting.RecordedThresholds(ctx, dd.Store)
+		if err != nil {
+			return err
+		}
+		opts = opts.WithThresholdAt(thr.At)
 		rec, ok, err := counting.RecordedThreshold(ctx, dd.Store)
 		switch {
 		case err != nil:
@@ -100,7 +109,7 @@ func runReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	rep, err := reconcile.Run(ctx, d, reconcile.AuditStreams(dd.Store, events.NewStoreLog(dd.Store)),
 		access.MultiReader(readers...), reconcile.NewCatalog(dd.Catalog, dd.Signer.Public().(ed25519.PublicKey)),
-		def.WithThreshold(*threshold).WithLookback(*lookback))
+		opts.WithThreshold(*threshold).WithLookback(*lookback))
 	if errors.Is(err, access.ErrPruned) {
 		return fmt.Errorf("%w (--access-retention deleted them: reconcile a later day or pass a shorter --lookback)", err)
 	}

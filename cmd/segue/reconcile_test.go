@@ -12,6 +12,7 @@ import (
 
 	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/server/audit"
 	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/server/counting"
 	"github.com/segue-fm/segue/server/events"
@@ -103,6 +104,57 @@ func TestReconcileUsesRecordedThreshold(t *testing.T) {
 		}
 		if !strings.Contains(out.String(), tc.want) {
 			t.Errorf("%q: output lacks %q:\n%s", tc.args, tc.want, out.String())
+		}
+	}
+}
+
+// TestReconcileThresholdPerStream: a relay restarted with another
+// threshold keeps the one each earlier stream was counted with, so
+// `segue reconcile` checks a stream counted under 10 s against 10 s and
+// one counted after a restart under 30 s against 30 s (before, both
+// against the latest, 30 s: `segue demo -keep` then `segue relay` on its
+// data directory made every demo stream unbacked, "30s needed"). An
+// explicit --threshold still applies to every stream.
+func TestReconcileThresholdPerStream(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	dd, err := catalog.OpenDataDir(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lg := events.NewStoreLog(dd.Store)
+	day := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	for i, c := range []struct {
+		played    int64
+		threshold time.Duration
+	}{{12_000, 10 * time.Second}, {40_000, 30 * time.Second}} {
+		ev := api.PlayRecord{Seq: uint64(i + 1), Track: "t", Tier: model.TierLow, StartedAt: day.Add(time.Duration(i) * time.Minute).UnixMilli(),
+			PlayedMs: c.played, EndReason: model.EndCompleted, Source: model.SourceStream}
+		if _, err := lg.Append(ctx, events.Batch{Device: "d", User: "u", Message: []byte("m"), Sig: []byte("s"), Events: []api.PlayRecord{ev}}); err != nil {
+			t.Fatal(err)
+		}
+		chain := audit.NewChain(dd.Store, dd.Signer, 1000, nil)
+		svc := counting.New(dd.Store, lg, dd.Catalog, chain, counting.DefaultOptions().WithThreshold(c.threshold).WithLogger(nil))
+		if _, err := svc.Step(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dd.Close()
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{nil, []string{"offset 0: chunks served to the device cover 0.0 s of the track, 10s needed", "offset 1: chunks served to the device cover 0.0 s of the track, 30s needed"}},
+		{[]string{"--threshold", "45s"}, []string{"offset 0: chunks served to the device cover 0.0 s of the track, 45s needed", "offset 1: chunks served to the device cover 0.0 s of the track, 45s needed"}},
+	} {
+		var out, errb bytes.Buffer
+		if err := runReconcile(ctx, append([]string{"--data", dir, "--day", "2026-11-30"}, tc.args...), &out, &errb); err != nil {
+			t.Fatalf("%q: %v", tc.args, err)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(out.String(), w) {
+				t.Errorf("%q: output lacks %q:\n%s", tc.args, w, out.String())
+			}
 		}
 	}
 }

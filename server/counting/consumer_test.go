@@ -234,3 +234,53 @@ func TestRecordedThreshold(t *testing.T) {
 		}
 	}
 }
+
+// TestRecordedThresholds: the history of thresholds by log offset. A
+// store counted before the history was kept (only cnt/threshold) gets
+// that one from offset 0 when the next service commits; a restart with
+// the same threshold adds nothing; each entry maps to the threshold it
+// was counted with.
+func TestRecordedThresholds(t *testing.T) {
+	ctx := context.Background()
+	mem := store.NewMemory()
+	lg := events.NewStoreLog(mem)
+	ev := func(seq uint64) {
+		t.Helper()
+		e := api.PlayRecord{Seq: seq, Track: "t", Tier: model.TierLow, StartedAt: time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC).UnixMilli(),
+			PlayedMs: 12000, EndReason: model.EndCompleted, Source: model.SourceStream}
+		if _, err := lg.Append(ctx, events.Batch{Device: "d", User: "u", Message: []byte("m"), Sig: []byte("s"), Events: []api.PlayRecord{e}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Offsets 0 and 1 counted by an earlier version under 20 s: its
+	// position and latest threshold, no history.
+	ev(0)
+	ev(1)
+	if err := mem.Set(ctx, []byte("cnt/pos"), binaryU64(2)); err != nil {
+		t.Fatal(err)
+	}
+	if err := mem.Set(ctx, []byte("cnt/threshold"), binaryU64(20_000)); err != nil {
+		t.Fatal(err)
+	}
+	for i, d := range []time.Duration{10 * time.Second, 10 * time.Second, 30 * time.Second} {
+		ev(uint64(i + 2)) // offsets 2, 3, 4
+		svc := counting.New(mem, lg, nil, nil, counting.DefaultOptions().WithLogger(nil).WithThreshold(d))
+		if _, err := svc.Step(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	thr, err := counting.RecordedThresholds(ctx, mem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for off, want := range []time.Duration{20 * time.Second, 20 * time.Second, 10 * time.Second, 10 * time.Second, 30 * time.Second, 30 * time.Second} {
+		if d, ok := thr.At(uint64(off)); !ok || d != want {
+			t.Errorf("offset %d: %v %v, want %v", off, d, ok, want)
+		}
+	}
+	if empty, err := counting.RecordedThresholds(ctx, store.NewMemory()); err != nil {
+		t.Fatal(err)
+	} else if d, ok := empty.At(0); ok {
+		t.Errorf("empty store: %v, want none", d)
+	}
+}

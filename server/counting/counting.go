@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"math"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -109,7 +110,16 @@ var (
 	// latest service to count: reconciliation checks the served audio
 	// against it (RecordedThreshold).
 	thresholdKey = []byte("cnt/threshold")
+	// thresholdsPrefix + u64 BE log offset holds the threshold (u64 BE
+	// ms) the entries from that offset on were counted with, until the
+	// next such key: written by a service's first commit when its
+	// threshold differs from the one before (RecordedThresholds).
+	thresholdsPrefix = []byte("cnt/thr/")
 )
+
+func thresholdsKey(offset uint64) []byte {
+	return binary.BigEndian.AppendUint64(append([]byte(nil), thresholdsPrefix...), offset)
+}
 
 func trackKey(track model.TrackID, month string) []byte {
 	return []byte("cnt/t/" + string(track) + "/" + month)
@@ -192,6 +202,87 @@ func RecordedThreshold(ctx context.Context, st store.Store) (d time.Duration, ok
 	return time.Duration(ms) * time.Millisecond, true, nil
 }
 
+// saveThreshold records in tx that the entries from offset pos on are
+// counted with a threshold of ms: as the latest (thresholdKey) and, when
+// it differs from the one before, in the history (thresholdsPrefix). A
+// store whose history is empty but holds a latest threshold (written
+// before the history was kept) first gets that one from offset 0.
+func saveThreshold(tx store.Txn, pos, ms uint64) error {
+	val := binary.BigEndian.AppendUint64(nil, ms)
+	prev, err := tx.Get(thresholdKey)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		prev = nil
+	case err != nil:
+		return err
+	}
+	var last []byte
+	if err := tx.Iterate(thresholdsPrefix, true, func(_, v []byte) error {
+		last = append([]byte(nil), v...)
+		return store.ErrStop
+	}); err != nil && !errors.Is(err, store.ErrStop) {
+		return err
+	}
+	if last == nil && prev != nil && pos > 0 {
+		if err := tx.Set(thresholdsKey(0), prev); err != nil {
+			return err
+		}
+		last = prev
+	}
+	if string(last) != string(val) {
+		if err := tx.Set(thresholdsKey(pos), val); err != nil {
+			return err
+		}
+	}
+	return tx.Set(thresholdKey, val)
+}
+
+// Thresholds are the stream thresholds a relay counted its log's entries
+// with, by offset (RecordedThresholds).
+type Thresholds struct {
+	from []uint64        // ascending first offsets
+	d    []time.Duration // the threshold from from[i] on
+}
+
+// At returns the threshold the entry at offset was counted with; ok is
+// false when none was recorded for it.
+func (t Thresholds) At(offset uint64) (d time.Duration, ok bool) {
+	i, found := slices.BinarySearch(t.from, offset)
+	if !found {
+		i--
+	}
+	if i < 0 {
+		return 0, false
+	}
+	return t.d[i], true
+}
+
+// RecordedThresholds returns the thresholds the relay whose store is st
+// counted with, by log offset: a relay restarted with another threshold
+// counts the entries after its restart with it, and those before keep
+// the one they were counted with. Empty when the relay never counted
+// since the history has been kept (RecordedThreshold then gives the
+// latest).
+func RecordedThresholds(ctx context.Context, st store.Store) (Thresholds, error) {
+	var t Thresholds
+	err := st.Iterate(ctx, thresholdsPrefix, false, func(k, v []byte) error {
+		ms := uint64(0)
+		if len(v) == 8 {
+			ms = binary.BigEndian.Uint64(v)
+		}
+		if len(k) != len(thresholdsPrefix)+8 || ms == 0 || ms > uint64(math.MaxInt64/time.Millisecond) {
+			return fmt.Errorf("%w: threshold record %q", ErrCorrupt, k)
+		}
+		t.from = append(t.from, binary.BigEndian.Uint64(k[len(thresholdsPrefix):]))
+		t.d = append(t.d, time.Duration(ms)*time.Millisecond)
+		return nil
+	})
+	if err != nil {
+		return Thresholds{}, fmt.Errorf("counting: read thresholds: %w", err)
+	}
+	return t, nil
+}
+
 // IsStream reports whether a play of playedMs milliseconds counts as a
 // stream under the threshold.
 func IsStream(playedMs int64, threshold time.Duration) bool {
@@ -265,7 +356,7 @@ func (s *Service) count(ctx context.Context, pos uint64, es []events.Entry) erro
 			return err
 		}
 		if !s.thresholdSaved {
-			if err := tx.Set(thresholdKey, binary.BigEndian.AppendUint64(nil, uint64(s.opts.threshold.Milliseconds()))); err != nil {
+			if err := saveThreshold(tx, pos, uint64(s.opts.threshold.Milliseconds())); err != nil {
 				return err
 			}
 		}

@@ -67,9 +67,12 @@ type StreamSource func(ctx context.Context, from, to time.Time, fn func(Stream) 
 // Options configures Run. Start from DefaultOptions.
 type Options struct {
 	threshold time.Duration
-	lookback  time.Duration
-	grace     time.Duration
-	slack     time.Duration
+	// thresholdAt, when set, gives the threshold a counted stream was
+	// counted with, by its log offset (WithThresholdAt).
+	thresholdAt func(offset uint64) (time.Duration, bool)
+	lookback    time.Duration
+	grace       time.Duration
+	slack       time.Duration
 }
 
 // DefaultOptions: a 30 s threshold (the counting rule), access records
@@ -87,6 +90,15 @@ func (o Options) WithThreshold(d time.Duration) Options {
 	if d > 0 {
 		o.threshold = d
 	}
+	return o
+}
+
+// WithThresholdAt makes each counted stream's served chunks cover the
+// threshold at gives for its log offset (counting.Thresholds.At: the one
+// it was counted with), where at has one; the others, and the uncounted
+// check, use WithThreshold's.
+func (o Options) WithThresholdAt(at func(offset uint64) (time.Duration, bool)) Options {
+	o.thresholdAt = at
 	return o
 }
 
@@ -269,12 +281,18 @@ func Run(ctx context.Context, day time.Time, streams StreamSource, acc access.Re
 		if err != nil {
 			return rep, err
 		}
-		if cov >= need {
+		threshold := opts.threshold
+		if opts.thresholdAt != nil {
+			if d, ok := opts.thresholdAt(s.Offset); ok {
+				threshold = d
+			}
+		}
+		if cov >= threshold.Milliseconds() {
 			rep.Backed++
 			continue
 		}
 		rep.Unbacked = append(rep.Unbacked, Unbacked{Stream: s, CoveredMs: cov,
-			Reason: fmt.Sprintf("chunks served to the device cover %.1f s of the track, %s needed", float64(cov)/1000, opts.threshold)})
+			Reason: fmt.Sprintf("chunks served to the device cover %.1f s of the track, %s needed", float64(cov)/1000, threshold)})
 	}
 	for k, chunks := range today {
 		if counted[k] {
