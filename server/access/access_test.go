@@ -461,3 +461,45 @@ func testFailedBatchNotDuplicated(t *testing.T) {
 		t.Fatalf("%d records after the retried batch, want 4", n)
 	}
 }
+
+// TestFileDirRemoved: a record directory removed (or a day file deleted)
+// while the writer runs is made again by the next batch, whose records
+// land in a new day file, not in the deleted one (before, the writer
+// kept appending to the open, unlinked file: every later record of the
+// day was acknowledged and lost, and reconcile found the day's streams
+// unbacked).
+func TestFileDirRemoved(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name   string
+		remove func(dir string) error
+	}{
+		{"directory", os.RemoveAll},
+		{"day file", func(dir string) error { return os.Remove(filepath.Join(dir, "access-2026-11-30.log")) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "access")
+			w, err := access.NewFileWriter(dir, access.DefaultOptions())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Close()
+			w.Write(chunkRec("c", day, 0))
+			if err := w.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := tc.remove(dir); err != nil {
+				t.Fatal(err)
+			}
+			for i := range 3 {
+				w.Write(chunkRec("c", day.Add(time.Duration(i+1)*time.Minute), uint32(i+1)))
+			}
+			if err := w.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if n := len(scanAll(t, access.NewFileReader(dir), day, day.Add(time.Hour))); n != 3 {
+				t.Errorf("%d records after the %s was removed, want the 3 written since", n, tc.name)
+			}
+		})
+	}
+}

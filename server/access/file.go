@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -39,7 +40,9 @@ type fileSink struct {
 }
 
 // NewFileWriter returns a Writer appending records to per-day files in
-// dir (created when missing), every batch fsynced before it counts as
+// dir (created when missing, also when removed while the writer runs:
+// a day file no longer at its path is opened again there), every batch
+// fsynced before it counts as
 // written. One writer per directory: two processes appending to the same
 // files interleave frames.
 func NewFileWriter(dir string, opts Options) (Writer, error) {
@@ -50,11 +53,22 @@ func NewFileWriter(dir string, opts Options) (Writer, error) {
 }
 
 func (s *fileSink) file(name string) (*os.File, error) {
-	if f := s.files[name]; f != nil {
-		return f, nil
-	}
 	path := filepath.Join(s.dir, name)
+	if f := s.files[name]; f != nil {
+		if sameFile(f, path) {
+			return f, nil
+		}
+		// Removed or replaced under the writer (its directory cleaned
+		// up): what is written to it would be lost with it.
+		f.Close()
+		delete(s.files, name)
+	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err = os.MkdirAll(s.dir, 0o700); err == nil {
+			f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -79,6 +93,16 @@ func (s *fileSink) file(name string) (*os.File, error) {
 	}
 	s.files[name] = f
 	return f, nil
+}
+
+// sameFile reports whether the open f is still the file at path.
+func sameFile(f *os.File, path string) bool {
+	a, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	b, err := os.Stat(path)
+	return err == nil && os.SameFile(a, b)
 }
 
 func (s *fileSink) writeBatch(_ context.Context, recs []Record, enc [][]byte) error {
