@@ -101,16 +101,10 @@ func runRoyalties(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	base := filepath.Join(*out, "statement-"+*month)
-	files := []struct {
-		path string
-		b    []byte
-	}{{base + ".csv", st.CSV()}, {base + ".json", append(js, '\n')},
+	files := []outFile{{base + ".csv", st.CSV()}, {base + ".json", append(js, '\n')},
 		{base + "-holders.csv", hs.CSV()}, {base + "-holders.json", append(hjs, '\n')}}
 	if len(held) > 0 {
-		files = append(files, struct {
-			path string
-			b    []byte
-		}{base + "-held.csv", h.CSV(*month)})
+		files = append(files, outFile{base + "-held.csv", h.CSV(*month)})
 	}
 	var cs royalties.CountryStatement
 	if *byCountry {
@@ -121,21 +115,13 @@ func runRoyalties(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		if err != nil {
 			return err
 		}
-		files = append(files, struct {
-			path string
-			b    []byte
-		}{base + "-countries.csv", cs.CSV()}, struct {
-			path string
-			b    []byte
-		}{base + "-countries.json", append(cjs, '\n')})
+		files = append(files, outFile{base + "-countries.csv", cs.CSV()}, outFile{base + "-countries.json", append(cjs, '\n')})
 	}
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return fmt.Errorf("create --out directory: %w", err)
 	}
-	for _, f := range files {
-		if err := writeFileAtomic(f.path, f.b); err != nil {
-			return err
-		}
+	if err := writeFilesAtomic(files); err != nil {
+		return err
 	}
 	// No stale hold-out list or country split from an earlier run: they
 	// would disagree with this statement.
@@ -182,13 +168,42 @@ func trackRights(ctx context.Context, cat *catalog.Catalog, streams map[model.Tr
 // writeFileAtomic writes b to path through a temporary file renamed into
 // place (createPending), so path is either complete or untouched.
 func writeFileAtomic(path string, b []byte) error {
-	p, err := createPending(path)
-	if err != nil {
-		return err
+	return writeFilesAtomic([]outFile{{path, b}})
+}
+
+// outFile is one output file and its bytes.
+type outFile struct {
+	path string
+	b    []byte
+}
+
+// writeFilesAtomic writes every file through a temporary file
+// (createPending) and renames them into place only once all are
+// written, so a failure to create or write any (a path that is a
+// directory, a full disk) leaves every path as it was: not a new
+// statement beside a missing or older holders file. The renames are not
+// one step: a crash between them can still leave some files new.
+func writeFilesAtomic(files []outFile) error {
+	ps := make([]*pendingFile, 0, len(files))
+	defer func() {
+		for _, p := range ps {
+			p.Discard()
+		}
+	}()
+	for _, f := range files {
+		p, err := createPending(f.path)
+		if err != nil {
+			return err
+		}
+		ps = append(ps, p)
+		if _, err := p.Write(f.b); err != nil {
+			return fmt.Errorf("write %s: %w", f.path, err)
+		}
 	}
-	defer p.Discard()
-	if _, err := p.Write(b); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+	for _, p := range ps {
+		if err := p.Commit(); err != nil {
+			return err
+		}
 	}
-	return p.Commit()
+	return nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"os/exec"
@@ -173,5 +174,48 @@ func TestRoyaltiesHoldersCLI(t *testing.T) {
 	js, _ := os.ReadFile(filepath.Join(out, "statement-2026-11-holders.json"))
 	if !strings.Contains(string(js), `"amount": "700.01"`) || !strings.Contains(string(js), `"unassigned_tracks": 0`) {
 		t.Errorf("json:\n%s", js)
+	}
+}
+
+// TestRoyaltiesAllOrNothing: when one statement file cannot be written
+// (here its path is a directory), none is: the run fails naming it and
+// leaves every path as it was (before, statement-<month>.csv and .json
+// were written new beside the holders file that failed, a set no run
+// produced).
+func TestRoyaltiesAllOrNothing(t *testing.T) {
+	ctx := context.Background()
+	dir, out := t.TempDir(), t.TempDir()
+	dd, err := catalog.OpenDataDir(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lg := events.NewStoreLog(dd.Store)
+	ev := api.PlayRecord{Seq: 1, Track: "a", Tier: model.TierLow, StartedAt: time.Date(2026, 11, 5, 0, 0, 0, 0, time.UTC).UnixMilli(),
+		PlayedMs: 31000, EndReason: model.EndCompleted, Source: model.SourceStream}
+	if _, err := lg.Append(ctx, events.Batch{Device: "d", User: "u", Message: []byte("m"), Sig: []byte("s"), Events: []api.PlayRecord{ev}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := counting.New(dd.Store, lg, nil, nil, counting.DefaultOptions().WithLogger(nil)).Step(ctx); err != nil {
+		t.Fatal(err)
+	}
+	dd.Close()
+	if err := os.Mkdir(filepath.Join(out, "statement-2026-11-holders.csv"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	err = runRoyalties(ctx, []string{"--data", dir, "--month", "2026-11", "--pool", "100.00", "--currency", "EUR", "--out", out}, &stdout, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "statement-2026-11-holders.csv") {
+		t.Fatalf("run: %v, want the holders file named", err)
+	}
+	ents, err := os.ReadDir(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ents) != 1 {
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		t.Errorf("--out holds %q after the failed run, want only the directory that was there", names)
 	}
 }
