@@ -237,6 +237,9 @@ func (e *Edge) me(w http.ResponseWriter, r *http.Request, tok string) {
 	if status == http.StatusUnauthorized {
 		e.auth.refuse(sha256.Sum256([]byte(tok)), e.opts.authFailTTL)
 	}
+	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", strconv.FormatInt(retryAfterSeconds(hdr.Get("Retry-After")), 10))
+	}
 	w.Header().Set("Content-Type", hdr.Get("Content-Type"))
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
@@ -348,12 +351,12 @@ func (e *Edge) fetchAs(ctx context.Context, tok string, fetch func(ctx context.C
 // fetchBlob fetches a blob from the parent (its body reserved on c),
 // checks its hash and caches it.
 func (e *Edge) fetchBlob(ctx context.Context, path, tok string, k objKey, c *call) ([]byte, error) {
-	status, _, b, err := e.get(ctx, path, tok, e.opts.maxBlob, c)
+	status, hdr, b, err := e.get(ctx, path, tok, e.opts.maxBlob, c)
 	if err != nil {
 		return nil, err
 	}
 	if status != http.StatusOK {
-		return nil, &parentStatus{code: status, body: b}
+		return nil, &parentStatus{code: status, body: b, retryAfter: hdr.Get("Retry-After")}
 	}
 	if sha256.Sum256(b) != k.hash {
 		e.corrupt.Add(1)
@@ -375,7 +378,7 @@ func (e *Edge) fetchPositional(ctx context.Context, path, tok string, kind byte,
 		return nil, err
 	}
 	if status != http.StatusOK {
-		return nil, &parentStatus{code: status, body: b}
+		return nil, &parentStatus{code: status, body: b, retryAfter: hdr.Get("Retry-After")}
 	}
 	k := objKey{kind: kind}
 	etag := hdr.Get("ETag")
@@ -417,10 +420,13 @@ func maxAge(cc string) time.Duration {
 }
 
 // parentStatus is a non-200 answer of the parent, passed on to the client
-// for 400, 401, 403, 404 and 416 (others are a 502).
+// for 400, 401, 403, 404, and for 429 and 503 with the parent's
+// Retry-After (others are a 502).
 type parentStatus struct {
 	code int
 	body []byte
+	// retryAfter is the parent's Retry-After header, if any.
+	retryAfter string
 	// token is the SHA-256 of the token a 401 refused (set by fetchAs).
 	token [32]byte
 }
@@ -503,6 +509,13 @@ func (e *Edge) writeFetchError(w http.ResponseWriter, err error) {
 			}
 			writeError(w, ps.code, body.Error)
 			return
+		case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+			// A temporary refusal (the relay busy, or a limit of the
+			// client's account): the client retries after the wait,
+			// where a 502 would send it to another origin at once.
+			w.Header().Set("Retry-After", strconv.FormatInt(retryAfterSeconds(ps.retryAfter), 10))
+			writeError(w, ps.code, fmt.Sprintf("edge: parent answered %d, retry later", ps.code))
+			return
 		}
 		writeError(w, http.StatusBadGateway, err.Error())
 	case errors.Is(err, ErrBusy):
@@ -516,6 +529,20 @@ func (e *Edge) writeFetchError(w http.ResponseWriter, err error) {
 		e.opts.logger.Warn("edge: fetch from parent", "err", err)
 		writeError(w, http.StatusBadGateway, fetchFailure(err).Error())
 	}
+}
+
+// maxRetryAfter bounds the wait a parent's Retry-After passes on.
+const maxRetryAfter = time.Hour
+
+// retryAfterSeconds returns the wait in seconds of a parent's Retry-After
+// value in delay-seconds, at most maxRetryAfter; busyRetry's for anything
+// else (absent, an HTTP date, not a number).
+func retryAfterSeconds(v string) int64 {
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	if err != nil || n < 0 {
+		return int64(busyRetry / time.Second)
+	}
+	return min(n, int64(maxRetryAfter/time.Second))
 }
 
 // fetchFailure returns the sentinel a failed fetch's answer names: err's

@@ -823,3 +823,55 @@ func TestEdgeDiskDirInUse(t *testing.T) {
 	}
 	e3.Close()
 }
+
+// TestEdgeParentRetryLater: a parent's temporary refusal of a fetch (503
+// or 429 with Retry-After: the relay's blob budget full, a limit of the
+// client's account) reaches the client as that status with the wait, so
+// it retries later (core/fetch reads it as api.ErrRetryLater); before,
+// it was a 502 without Retry-After, which a client takes for a broken
+// origin. A Retry-After that is not delay-seconds becomes 1 s, and one
+// over an hour an hour. /v1/me passed through keeps the parent's wait.
+func TestEdgeParentRetryLater(t *testing.T) {
+	type refusal struct{ code, after string }
+	answers := map[string]refusal{
+		strings.Repeat("1", 64): {"503", "7"},
+		strings.Repeat("2", 64): {"429", "3"},
+		strings.Repeat("3", 64): {"503", "Wed, 21 Oct 2026 07:28:00 GMT"},
+		strings.Repeat("4", 64): {"503", "99999999"},
+	}
+	var meCalls atomic.Int64
+	parent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a := answers[strings.TrimPrefix(r.URL.Path, "/v1/blobs/")]
+		if r.URL.Path == "/v1/me" {
+			if meCalls.Add(1) == 1 {
+				io.WriteString(w, `{"device":{"device_id":"d1"}}`)
+				return
+			}
+			a = refusal{"429", "9"}
+		}
+		n, _ := strconv.Atoi(a.code)
+		w.Header().Set("Retry-After", a.after)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(n)
+		io.WriteString(w, `{"error":"busy"}`)
+	}))
+	t.Cleanup(parent.Close)
+	_, url := startEdge(t, DefaultOptions(parent.URL))
+	get(t, url, "/v1/me", "tok") // accepted
+	for _, tc := range []struct {
+		path       string
+		code       int
+		retryAfter string
+	}{
+		{"/v1/blobs/" + strings.Repeat("1", 64), http.StatusServiceUnavailable, "7"},
+		{"/v1/blobs/" + strings.Repeat("2", 64), http.StatusTooManyRequests, "3"},
+		{"/v1/blobs/" + strings.Repeat("3", 64), http.StatusServiceUnavailable, "1"},
+		{"/v1/blobs/" + strings.Repeat("4", 64), http.StatusServiceUnavailable, "3600"},
+		{"/v1/me", http.StatusTooManyRequests, "9"},
+	} {
+		resp, b := get(t, url, tc.path, "tok")
+		if resp.StatusCode != tc.code || resp.Header.Get("Retry-After") != tc.retryAfter {
+			t.Errorf("%s: %d Retry-After %q (%s), want %d Retry-After %q", tc.path, resp.StatusCode, resp.Header.Get("Retry-After"), b, tc.code, tc.retryAfter)
+		}
+	}
+}
