@@ -160,7 +160,7 @@ func (e *Edge) checkToken(ctx context.Context, tok, addr string) (verdict, error
 	ch := e.flight.DoChan("auth "+string(h[:]), func() (any, error) {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.opts.originTimeout)
 		defer cancel()
-		status, _, body, err := e.get(fctx, "/v1/me", tok, 64<<10, nil)
+		status, hdr, body, err := e.get(fctx, "/v1/me", tok, 64<<10, nil)
 		if err != nil {
 			return verdict{}, err
 		}
@@ -176,6 +176,8 @@ func (e *Edge) checkToken(ctx context.Context, tok, addr string) (verdict, error
 		case http.StatusUnauthorized:
 			e.auth.put(h, verdict{}, e.opts.authFailTTL)
 			return verdict{}, nil
+		case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+			return verdict{}, &parentStatus{code: status, body: body, retryAfter: hdr.Get("Retry-After")}
 		}
 		return verdict{}, fmt.Errorf("%w: /v1/me answered %d", ErrParent, status)
 	})

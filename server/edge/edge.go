@@ -211,6 +211,13 @@ func (e *Edge) authed(h func(w http.ResponseWriter, r *http.Request, tok string)
 			writeError(w, http.StatusTooManyRequests, err.Error())
 			return
 		}
+		var ps *parentStatus
+		if errors.As(err, &ps) {
+			// A temporary refusal of the check (429, 503): passed on
+			// with its wait, as for a fetch.
+			e.writeFetchError(w, err)
+			return
+		}
 		if err != nil {
 			e.opts.logger.Warn("edge: token check", "err", err)
 			writeError(w, http.StatusBadGateway, "edge: cannot check token with the parent")

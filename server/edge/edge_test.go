@@ -830,7 +830,8 @@ func TestEdgeDiskDirInUse(t *testing.T) {
 // it retries later (core/fetch reads it as api.ErrRetryLater); before,
 // it was a 502 without Retry-After, which a client takes for a broken
 // origin. A Retry-After that is not delay-seconds becomes 1 s, and one
-// over an hour an hour. /v1/me passed through keeps the parent's wait.
+// over an hour an hour. /v1/me passed through keeps the parent's wait,
+// and so does a token check the parent refuses for now (it was a 502).
 func TestEdgeParentRetryLater(t *testing.T) {
 	type refusal struct{ code, after string }
 	answers := map[string]refusal{
@@ -859,19 +860,20 @@ func TestEdgeParentRetryLater(t *testing.T) {
 	_, url := startEdge(t, DefaultOptions(parent.URL))
 	get(t, url, "/v1/me", "tok") // accepted
 	for _, tc := range []struct {
-		path       string
+		path, tok  string
 		code       int
 		retryAfter string
 	}{
-		{"/v1/blobs/" + strings.Repeat("1", 64), http.StatusServiceUnavailable, "7"},
-		{"/v1/blobs/" + strings.Repeat("2", 64), http.StatusTooManyRequests, "3"},
-		{"/v1/blobs/" + strings.Repeat("3", 64), http.StatusServiceUnavailable, "1"},
-		{"/v1/blobs/" + strings.Repeat("4", 64), http.StatusServiceUnavailable, "3600"},
-		{"/v1/me", http.StatusTooManyRequests, "9"},
+		{"/v1/blobs/" + strings.Repeat("1", 64), "tok", http.StatusServiceUnavailable, "7"},
+		{"/v1/blobs/" + strings.Repeat("2", 64), "tok", http.StatusTooManyRequests, "3"},
+		{"/v1/blobs/" + strings.Repeat("3", 64), "tok", http.StatusServiceUnavailable, "1"},
+		{"/v1/blobs/" + strings.Repeat("4", 64), "tok", http.StatusServiceUnavailable, "3600"},
+		{"/v1/me", "tok", http.StatusTooManyRequests, "9"},
+		{"/v1/blobs/" + strings.Repeat("1", 64), "unknown", http.StatusTooManyRequests, "9"}, // its token check refused for now
 	} {
-		resp, b := get(t, url, tc.path, "tok")
+		resp, b := get(t, url, tc.path, tc.tok)
 		if resp.StatusCode != tc.code || resp.Header.Get("Retry-After") != tc.retryAfter {
-			t.Errorf("%s: %d Retry-After %q (%s), want %d Retry-After %q", tc.path, resp.StatusCode, resp.Header.Get("Retry-After"), b, tc.code, tc.retryAfter)
+			t.Errorf("%s with %s: %d Retry-After %q (%s), want %d Retry-After %q", tc.path, tc.tok, resp.StatusCode, resp.Header.Get("Retry-After"), b, tc.code, tc.retryAfter)
 		}
 	}
 }
