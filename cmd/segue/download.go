@@ -121,7 +121,7 @@ func runDownload(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 		prog.step("queued %s", r)
 	}
-	if err := m.Wait(wctx); err != nil {
+	if err := m.Wait(wctx, refs...); err != nil {
 		if cause := context.Cause(wctx); (errors.Is(cause, errOfflineTimeout) || errors.Is(cause, errBusyTimeout)) && ctx.Err() == nil {
 			return offlineGiveUp(ctx, m, refs, *offlineTimeout, cause, stdout)
 		}

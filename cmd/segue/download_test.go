@@ -570,3 +570,35 @@ func TestDownloadRelayBusy(t *testing.T) {
 		t.Fatalf("relay busy: exit %d, want 1\nstdout: %s\nstderr: %s", code, out, errOut)
 	}
 }
+
+// TestDownloadReportsOnlyItsRequests: a request that failed in an
+// earlier run (an album id the relay does not know) stays recorded, but
+// a later `segue download` of something else reports and exits on its
+// own requests: it exited 1 with the old album's error every time.
+func TestDownloadReportsOnlyItsRequests(t *testing.T) {
+	relayDir := filepath.Join(t.TempDir(), "relay")
+	album := publishAlbum(t, relayDir, 2)
+	url := startRelayCmd(t, relayDir, "cli-admin-token")
+	dev := filepath.Join(t.TempDir(), "device")
+	base := []string{"download", "-data", dev, "-relay", url, "-user", "ada", "-password", "correct horse battery", "-signup", "-tier", "low"}
+	for _, s := range []struct {
+		ref     string
+		code    int
+		want    string // in stdout (exit 0) or stderr
+		notWant string // in stderr
+	}{
+		{"album:nosuchalbum", 1, `album "nosuchalbum"`, ""},
+		{"album:" + string(album), 0, "2/2 tracks", "segue download: album nosuchalbum"},
+		{"album:" + string(album), 0, "2/2 tracks", "segue download: album nosuchalbum"},
+		{"album:nosuchalbum", 1, `album "nosuchalbum"`, ""},
+	} {
+		code, out, errOut := runCmd(append(base, s.ref)...)
+		text := out
+		if code != 0 {
+			text = errOut
+		}
+		if code != s.code || !strings.Contains(text, s.want) || s.notWant != "" && strings.Contains(errOut, s.notWant) {
+			t.Fatalf("download %s: exit %d, want %d and %q\nstdout: %s\nstderr: %s", s.ref, code, s.code, s.want, out, errOut)
+		}
+	}
+}

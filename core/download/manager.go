@@ -919,9 +919,11 @@ func (m *Manager) SetAllowMetered(ctx context.Context, ok bool) error {
 }
 
 // Wait blocks until nothing is left to resolve or download (or ctx ends)
-// and returns the failures of requests that could not be resolved. While
-// the manager is paused (offline, metered) it keeps waiting.
-func (m *Manager) Wait(ctx context.Context) error {
+// and returns the failures of requests that could not be resolved: of
+// refs only when refs are given (a caller that added them is not failed
+// by an older request's error), else of every request. While the manager
+// is paused (offline, metered) it keeps waiting.
+func (m *Manager) Wait(ctx context.Context, refs ...Ref) error {
 	for {
 		m.mu.Lock()
 		ch := m.idle
@@ -932,7 +934,9 @@ func (m *Manager) Wait(ctx context.Context) error {
 			if !m.hasWorkLocked() {
 				var errs []error
 				for r, err := range m.errs {
-					errs = append(errs, fmt.Errorf("%s: %w", r, err))
+					if len(refs) == 0 || slices.Contains(refs, r) {
+						errs = append(errs, fmt.Errorf("%s: %w", r, err))
+					}
 				}
 				m.mu.Unlock()
 				return errors.Join(errs...)
