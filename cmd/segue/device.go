@@ -15,6 +15,7 @@ import (
 	"github.com/segue-fm/segue/core"
 	"github.com/segue-fm/segue/core/download"
 	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/store"
 )
 
@@ -110,6 +111,11 @@ func (a *deviceArgs) check() error {
 	}
 	if a.data == "" {
 		return fmt.Errorf("%w: --data is empty (and no home directory to default to)", errUsage)
+	}
+	if _, err := os.Lstat(filepath.Join(a.data, catalog.IdentityFile)); err == nil {
+		// Opening it would write a device's keys and records into the
+		// relay's keys directory and store.
+		return fmt.Errorf("%w: --data %s is a relay data directory (it holds %s), not a device's", errUsage, a.data, catalog.IdentityFile)
 	}
 	u, err := url.Parse(a.relay)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

@@ -307,3 +307,39 @@ func TestCollaboratorCannotMakePublic(t *testing.T) {
 		t.Fatalf("ada's playlist after bob's refused change:\n%s", show.stdout)
 	}
 }
+
+// TestDeviceCommandsRefuseRelayData: a device command given a relay data
+// directory as --data (a mix-up of the two --data flags) exits 2 naming
+// the mistake, and writes nothing into it: it created the device's keys
+// and records in the relay's keys directory and store.
+func TestDeviceCommandsRefuseRelayData(t *testing.T) {
+	relayDir := filepath.Join(t.TempDir(), "relay")
+	publishAlbum(t, relayDir, 1)
+	before, err := os.ReadDir(filepath.Join(relayDir, "keys"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"playlist", "list"},
+		{"sync", "status"},
+		{"offline"},
+		{"search", "--offline", "x"},
+		{"private"},
+		{"play", "track", "x"},
+		{"download", "-user", "ada", "-password", "correct horse battery", "track:x"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			code, out, errOut := runCmd(append(args, "-data", relayDir, "-relay", "http://127.0.0.1:1")...)
+			if code != 2 || !strings.Contains(errOut, "is a relay data directory") {
+				t.Fatalf("exit %d, want 2 and the mix-up named\nstdout: %s\nstderr: %s", code, out, errOut)
+			}
+			after, err := os.ReadDir(filepath.Join(relayDir, "keys"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(after) != len(before) {
+				t.Fatalf("keys directory changed: %d entries, had %d", len(after), len(before))
+			}
+		})
+	}
+}
