@@ -76,6 +76,16 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	case *wait < 0:
 		return fmt.Errorf("%w: --wait %s: want 0 or more", errUsage, *wait)
 	}
+	if *peerAddr != "" {
+		if err := p2p.CheckAddr(*peerAddr); err != nil {
+			return fmt.Errorf("%w: --peer: %w", errUsage, err)
+		}
+	}
+	if *listen != "" {
+		if err := p2p.CheckListen(strings.Split(*listen, ",")...); err != nil {
+			return fmt.Errorf("%w: --listen: %w", errUsage, err)
+		}
+	}
 	if sub == "login" {
 		dev, err := da.login(ctx)
 		if err != nil {

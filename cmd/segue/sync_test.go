@@ -287,7 +287,8 @@ func TestSyncNowAfterRemovedCollaborator(t *testing.T) {
 // TestSyncWaitArgs: `segue sync now --wait -1s` (or 0s) reported "not in
 // sync after -1s: relay … unreachable" about a relay it never waited for,
 // and a failed play upload, exit 1. A --wait of 0 or less for `now`, or a
-// negative one for `peers`, is a usage error now, before the device opens.
+// negative one for `peers`, is a usage error now, before the device opens;
+// so is a --peer or --listen address that does not parse.
 func TestSyncWaitArgs(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
@@ -296,6 +297,12 @@ func TestSyncWaitArgs(t *testing.T) {
 		{[]string{"now", "--wait", "-1s"}, "--wait -1s: want a positive duration for sync now"},
 		{[]string{"now", "--wait", "0s"}, "--wait 0s: want a positive duration for sync now"},
 		{[]string{"peers", "--wait", "-5m"}, "--wait -5m0s: want 0 or more"},
+		// A --peer or --listen that is no multiaddr was found only after the
+		// node listened (exit 1, the listen addresses printed).
+		{[]string{"peers", "--peer", "garbage"}, `--peer: p2p: bad peer address: failed to parse multiaddr "garbage"`},
+		{[]string{"peers", "--peer", "/ip4/127.0.0.1/tcp/1"}, "--peer: p2p: bad peer address: invalid p2p multiaddr"},
+		{[]string{"peers", "--listen", "garbage"}, `--listen: p2p: bad listen address: failed to parse multiaddr "garbage"`},
+		{[]string{"peers", "--listen", "/ip4/127.0.0.1/tcp/0,"}, `--listen: p2p: bad listen address: failed to parse multiaddr ""`},
 	} {
 		data := filepath.Join(t.TempDir(), "device")
 		var out, errb bytes.Buffer

@@ -38,6 +38,9 @@ var (
 	// ErrBadAddr is returned by Connect for an address that is not a
 	// multiaddr ending in /p2p/<peer id>.
 	ErrBadAddr = errors.New("p2p: bad peer address")
+	// ErrBadListen is returned by CheckListen for a listen address that
+	// is not a multiaddr.
+	ErrBadListen = errors.New("p2p: bad listen address")
 	// ErrAlreadyConnected is returned by Connect when a session with the
 	// peer is running.
 	ErrAlreadyConnected = errors.New("p2p: already syncing with this peer")
@@ -197,15 +200,42 @@ func (n *Node) SyncNow(ctx context.Context) error {
 // printed by Addrs), checks its certificate and starts syncing in the
 // background. It returns once the handshake is done.
 func (n *Node) Connect(ctx context.Context, addr string) error {
+	ai, err := parseAddr(addr)
+	if err != nil {
+		return err
+	}
+	return n.connect(ctx, *ai)
+}
+
+// CheckAddr returns ErrBadAddr (wrapped) unless addr is an address
+// Connect accepts, without dialing it: a command checks its arguments
+// before it starts a node.
+func CheckAddr(addr string) error {
+	_, err := parseAddr(addr)
+	return err
+}
+
+// CheckListen returns ErrBadListen (wrapped) unless every one of addrs
+// is a multiaddr (WithListen), without listening.
+func CheckListen(addrs ...string) error {
+	for _, a := range addrs {
+		if _, err := multiaddr.NewMultiaddr(a); err != nil {
+			return fmt.Errorf("%w: %v", ErrBadListen, err)
+		}
+	}
+	return nil
+}
+
+func parseAddr(addr string) (*libp2ppeer.AddrInfo, error) {
 	ma, err := multiaddr.NewMultiaddr(addr)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrBadAddr, err)
+		return nil, fmt.Errorf("%w: %v", ErrBadAddr, err)
 	}
 	ai, err := libp2ppeer.AddrInfoFromP2pAddr(ma)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrBadAddr, err)
+		return nil, fmt.Errorf("%w: %v", ErrBadAddr, err)
 	}
-	return n.connect(ctx, *ai)
+	return ai, nil
 }
 
 func (n *Node) connect(ctx context.Context, ai libp2ppeer.AddrInfo) error {
