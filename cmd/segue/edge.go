@@ -122,6 +122,9 @@ func runEdge(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := checkTCPUserTimeout(*userTimeout); err != nil {
 		return err
 	}
+	if err := checkListen(*listen); err != nil {
+		return err
+	}
 	if *authTTL < time.Second || *authTTL > maxEdgeAuthTTL {
 		return fmt.Errorf("%w: -auth-ttl %s: want 1s…%s", errUsage, *authTTL, maxEdgeAuthTTL)
 	}

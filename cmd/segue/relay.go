@@ -387,6 +387,9 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := checkTCPUserTimeout(*userTimeout); err != nil {
 		return err
 	}
+	if err := checkListen(*listen); err != nil {
+		return err
+	}
 	if *syncDocMax < 0 || *syncDocMax > maxSyncDocMiB {
 		return fmt.Errorf("%w: --sync-doc-max-mib %d is outside 0…%d", errUsage, *syncDocMax, maxSyncDocMiB)
 	}
@@ -505,6 +508,20 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 func checkTCPUserTimeout(d time.Duration) error {
 	if d != 0 && (d < relay.MinTCPUserTimeout || d > relay.MaxTCPUserTimeout) {
 		return fmt.Errorf("%w: --tcp-user-timeout %v is outside 0 or %v…%v", errUsage, d, relay.MinTCPUserTimeout, relay.MaxTCPUserTimeout)
+	}
+	return nil
+}
+
+// checkListen validates --listen of segue relay and segue edge: host:port
+// with a port of 0…65535 (a number or a service name), else a usage
+// error; binding it is left to the listener.
+func checkListen(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err == nil {
+		_, err = net.LookupPort("tcp", port)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: --listen %q: want host:port, port 0…65535 (%v)", errUsage, addr, err)
 	}
 	return nil
 }
