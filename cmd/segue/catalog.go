@@ -39,7 +39,7 @@ func runCatalog(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	case "import":
 		return runCatalogImport(ctx, args[1:], stdout, stderr)
 	case "generate":
-		return runCatalogGenerate(args[1:], stdout, stderr)
+		return runCatalogGenerate(ctx, args[1:], stdout, stderr)
 	}
 	return fmt.Errorf("%w: unknown catalog command %q\n%s", errUsage, args[0], catalogUsage)
 }
@@ -171,7 +171,10 @@ func decodeImportAnswer(body []byte) (metadata.Report, error) {
 	return out.Report, nil
 }
 
-func runCatalogGenerate(args []string, stdout, stderr io.Writer) error {
+// runCatalogGenerate is `segue catalog generate`: the file is written
+// under a temporary name and renamed into place once complete, so an
+// interrupted or failed run leaves the path as it was.
+func runCatalogGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("catalog generate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprintln(stderr, catalogUsage); fs.PrintDefaults() }
@@ -187,16 +190,16 @@ func runCatalogGenerate(args []string, stdout, stderr io.Writer) error {
 	if *tracks < 1 || *tracks > 20_000_000 {
 		return fmt.Errorf("%w: --tracks %d: want 1 to 20000000", errUsage, *tracks)
 	}
-	c := catalogen.Generate(*seed, *tracks)
-	f, err := os.Create(pos[0])
+	p, err := createPending(pos[0])
 	if err != nil {
 		return err
 	}
-	if err := catalogen.WriteJSONL(f, c); err != nil {
-		f.Close()
-		return err
+	defer p.Discard()
+	c := catalogen.Generate(*seed, *tracks)
+	if err := catalogen.WriteJSONL(ctx, p, c); err != nil {
+		return fmt.Errorf("write %s: %w", pos[0], err)
 	}
-	if err := f.Close(); err != nil {
+	if err := p.Commit(); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "wrote %d artists, %d albums, %d tracks to %s\n", len(c.Artists), len(c.Albums), len(c.Tracks), pos[0])

@@ -145,3 +145,47 @@ func TestCatalogImportThroughRelayAnswers(t *testing.T) {
 		})
 	}
 }
+
+// TestCatalogGenerateInterrupted: Ctrl-C did not stop `segue catalog
+// generate` (it wrote the whole file and exited 0), and a write that
+// failed (a full disk) left the partial file under its name, which an
+// import cut at a line boundary takes for a smaller catalog. Interrupted
+// now, it says so, exits 1 and leaves the path as it was: absent, or the
+// previous file.
+func TestCatalogGenerateInterrupted(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name string
+		old  []byte // the file at the path before, nil: none
+	}{
+		{"new file", nil},
+		{"over an older file", []byte("{\"type\":\"artist\",\"id\":\"ar1\",\"name\":\"A\"}\n")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			file := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")+".jsonl")
+			if tc.old != nil {
+				if err := os.WriteFile(file, tc.old, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			var out, errb strings.Builder
+			code := run(ctx, []string{"catalog", "generate", "--tracks", "20000", file}, &out, &errb)
+			if code != 1 || !strings.HasPrefix(errb.String(), "segue catalog: interrupted: ") {
+				t.Fatalf("exit %d, want 1 and interrupted\nstdout: %s\nstderr: %s", code, out.String(), errb.String())
+			}
+			b, err := os.ReadFile(file)
+			switch {
+			case tc.old == nil && !os.IsNotExist(err):
+				t.Fatalf("%s exists (%d bytes, %v), want none", file, len(b), err)
+			case tc.old != nil && string(b) != string(tc.old):
+				t.Fatalf("%s holds %d bytes (%v), want the older file", file, len(b), err)
+			}
+			left, _ := filepath.Glob(filepath.Join(dir, ".*.tmp"))
+			if len(left) != 0 {
+				t.Fatalf("temporary files left: %v", left)
+			}
+		})
+	}
+}

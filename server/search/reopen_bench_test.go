@@ -39,7 +39,7 @@ func BenchmarkImportReopen(b *testing.B) {
 		b.Fatal(err)
 	}
 	c := catalogen.Generate(1, n)
-	if err := catalogen.WriteJSONL(f, c); err != nil {
+	if err := catalogen.WriteJSONL(ctx, f, c); err != nil {
 		b.Fatal(err)
 	}
 	f.Close()
