@@ -226,12 +226,25 @@ type Artist struct {
 	Name string   `cbor:"2,keyasint" json:"name"`
 }
 
+// ValidReleaseDate reports whether d is a release date as the catalog
+// holds them: YYYY, YYYY-MM or YYYY-MM-DD, a real calendar date.
+func ValidReleaseDate(d string) bool {
+	for _, layout := range []string{"2006", "2006-01", time.DateOnly} {
+		if len(d) == len(layout) {
+			if _, err := time.Parse(layout, d); err == nil {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // Album is a catalog album. TrackIDs are ordered by disc, then track number.
 type Album struct {
 	ID          AlbumID    `cbor:"1,keyasint" json:"id"`
 	Title       string     `cbor:"2,keyasint" json:"title"`
 	ArtistIDs   []ArtistID `cbor:"3,keyasint" json:"artist_ids"`
-	ReleaseDate string     `cbor:"4,keyasint" json:"release_date,omitempty"` // YYYY-MM-DD or YYYY
+	ReleaseDate string     `cbor:"4,keyasint" json:"release_date,omitempty"` // ValidReleaseDate: YYYY, YYYY-MM or YYYY-MM-DD
 	TrackIDs    []TrackID  `cbor:"5,keyasint" json:"track_ids"`
 	// Loudness is the album's integrated loudness over all its tracks, for
 	// album-gain playback.

@@ -358,6 +358,10 @@ func TestIngestRejects(t *testing.T) {
 		{"bidi override in title", fstest.MapFS{"ok.wav": {Data: good}, "ok.wav.json": {Data: []byte(`{"title":"evil\u202egnp.exe","artists":["X"]}`)}}, "", []string{"ok.wav"}, DefaultOptions(), safetext.ErrBidi, "title"},
 		{"bidi isolate in artist", fstest.MapFS{"ok.wav": {Data: good}, "ok.wav.json": {Data: []byte(`{"artists":["X\u2067Y"]}`)}}, "", []string{"ok.wav"}, DefaultOptions(), safetext.ErrBidi, "U+2067"},
 		{"control in album", fstest.MapFS{"ok.wav": {Data: good}, "ok.wav.json": {Data: []byte(`{"album":"A\u001b[31m","artists":["X"]}`)}}, "", []string{"ok.wav"}, DefaultOptions(), safetext.ErrControl, "album"},
+		// release_date was stored as given: any text, of any length.
+		{"release date not a date", fstest.MapFS{"ok.wav": {Data: good}, "ok.wav.json": {Data: []byte(`{"artists":["X"],"release_date":"2026-02-30"}`)}}, "", []string{"ok.wav"}, DefaultOptions(), ErrBadMetadata, `release_date "2026-02-30"`},
+		{"release date with control", fstest.MapFS{"ok.wav": {Data: good}, "ok.wav.json": {Data: []byte(`{"artists":["X"],"release_date":"2026\u001b[31m"}`)}}, "", []string{"ok.wav"}, DefaultOptions(), ErrBadMetadata, "release_date"},
+		{"release date huge", fstest.MapFS{"album.json": {Data: bytes.Replace(preSidecar(meta.Tracks[0].Samples, "t.ogg"), []byte(`"album":"A"`), []byte(`"album":"A","release_date":"`+strings.Repeat("9", 100000)+`"`), 1)}, "t.ogg": {Data: demoOgg}}, "album.json", nil, DefaultOptions(), ErrBadMetadata, "release_date"},
 		{"bidi in rights party", fstest.MapFS{"ok.wav": {Data: good}, "ok.wav.json": {Data: []byte(`{"artists":["X"],"rights":[{"party":"\u202dA","role":"performer","share":1}]}`)}}, "", []string{"ok.wav"}, DefaultOptions(), ErrBadMetadata, "rights party"},
 	}
 	for _, tc := range tests {

@@ -196,6 +196,8 @@ func (t *TrackRequest) validate() error {
 		return fmt.Errorf("%w: track %d disc %d", ErrBadMetadata, t.TrackNumber, t.DiscNumber)
 	case len(t.Title) > 1024 || len(t.Album) > 1024:
 		return fmt.Errorf("%w: title over 1024 bytes", ErrBadMetadata)
+	case t.ReleaseDate != "" && !model.ValidReleaseDate(t.ReleaseDate):
+		return fmt.Errorf("%w: release_date %.32q: want YYYY, YYYY-MM or YYYY-MM-DD", ErrBadMetadata, t.ReleaseDate)
 	case !t.ReleaseAt.IsZero() && t.ReleaseAt.Unix() <= 0:
 		return fmt.Errorf("%w: release_at %s is not after 1970", ErrBadMetadata, t.ReleaseAt.Format(time.RFC3339))
 	case t.Loudness != nil && (t.Loudness.IntegratedLUFS > MaxLoudness || t.Loudness.TruePeakDBTP > MaxLoudness):

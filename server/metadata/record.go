@@ -8,8 +8,8 @@ import (
 	"math"
 	"reflect"
 	"strings"
-	"time"
 
+	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/internal/safetext"
 	"github.com/segue-fm/segue/internal/strictjson"
 )
@@ -362,15 +362,8 @@ func checkText(field, s string, required bool) error {
 }
 
 func checkDate(d string) error {
-	if d == "" {
+	if d == "" || model.ValidReleaseDate(d) {
 		return nil
-	}
-	for _, layout := range []string{"2006", "2006-01", "2006-01-02"} {
-		if len(d) == len(layout) {
-			if _, err := time.Parse(layout, d); err == nil {
-				return nil
-			}
-		}
 	}
 	return invalid("release_date %.32q: want YYYY, YYYY-MM or YYYY-MM-DD", d)
 }
