@@ -64,6 +64,9 @@ func runRecs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("%w: --relay %q: want an http(s) URL", errUsage, *relayURL)
 	}
+	if *timeout <= 0 {
+		return fmt.Errorf("%w: --timeout %s: want a positive duration", errUsage, *timeout)
+	}
 	body, _ := json.Marshal(api.RecsRunRequest{Week: *week})
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()

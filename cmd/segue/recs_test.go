@@ -46,6 +46,10 @@ func TestRecsRun(t *testing.T) {
 		{"bad week", []string{"recs", "run", "--week", "2026-49", "--relay", r.URL, "--admin-token", admin}, 2, ""},
 		{"no token", []string{"recs", "run", "--week", week, "--relay", r.URL, "--admin-token", ""}, 2, ""},
 		{"bad relay URL", []string{"recs", "run", "--week", week, "--relay", "ftp://x", "--admin-token", admin}, 2, ""},
+		// A --timeout of 0 or less failed at once with exit 1, "context
+		// deadline exceeded", as if the relay had not answered.
+		{"zero timeout", []string{"recs", "run", "--week", week, "--relay", r.URL, "--admin-token", admin, "--timeout", "0s"}, 2, ""},
+		{"negative timeout", []string{"recs", "run", "--week", week, "--relay", r.URL, "--admin-token", admin, "--timeout", "-1s"}, 2, ""},
 		{"wrong token", []string{"recs", "run", "--week", week, "--relay", r.URL, "--admin-token", "nope"}, 1, ""},
 		{"run", []string{"recs", "run", "--week", week, "--relay", r.URL, "--admin-token", admin}, 0, "1 delivered, 0 already up to date"},
 		{"again", []string{"recs", "run", "--week", week, "--relay", r.URL, "--admin-token", admin}, 0, "0 delivered, 1 already up to date"},
