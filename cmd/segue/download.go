@@ -60,6 +60,9 @@ func runDownload(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if *workers < 1 || *workers > download.MaxWorkers {
 		return fmt.Errorf("%w: --workers %d: want 1…%d", errUsage, *workers, download.MaxWorkers)
 	}
+	if *syncWait <= 0 {
+		return fmt.Errorf("%w: --sync-wait %s: want a positive duration", errUsage, *syncWait)
+	}
 	if *offlineTimeout < 0 {
 		return fmt.Errorf("%w: --offline-timeout %s: want ≥ 0 (0 waits for ever)", errUsage, *offlineTimeout)
 	}

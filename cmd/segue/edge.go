@@ -76,7 +76,7 @@ func runEdge(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	accessDir := fs.String("access-dir", envOr("SEGUE_EDGE_ACCESS_DIR", ""), "directory for access records of the audio served (one file per UTC day, server/access; empty: none; env SEGUE_EDGE_ACCESS_DIR)")
 	userTimeout := fs.Duration("tcp-user-timeout", tcplisten.DefaultUserTimeout, fmt.Sprintf("TCP_USER_TIMEOUT of the edge's connections (Linux; elsewhere ignored, with a log line): a connection whose sent data stays unacknowledged this long (a client gone without closing while the edge was sending to it) is closed by the kernel instead of after its retransmissions give up (about 15 minutes), freeing its place under -max-conns; 0 off, else %v…%v", tcplisten.MinUserTimeout, tcplisten.MaxUserTimeout))
 	maxConns := fs.Int("max-conns", defaultEdgeMaxConns, fmt.Sprintf("connections held at once; further ones wait in the listen queue until one closes, 1…%d", maxEdgeMaxConns))
-	shutdown := fs.Duration("shutdown-timeout", 10*time.Second, "grace period for in-flight requests on SIGTERM")
+	shutdown := fs.Duration("shutdown-timeout", 10*time.Second, "grace period for in-flight requests on SIGTERM (0: none)")
 	level := fs.String("log-level", envOr("SEGUE_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env SEGUE_LOG_LEVEL)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: segue edge --parent URL [--listen ADDR] [--memory-mib N] [--inflight-mib N [--inflight-per-client-mib N]] [--origin-timeout D] [--send-grace D --send-min-rate-kib N] [--max-conns N] [--tcp-user-timeout D] [--disk-dir DIR --disk-mib N] [--token-file F [--preposition-every D] [--pin-mib N]] [--access-dir DIR]")
@@ -124,6 +124,9 @@ func runEdge(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if err := checkListen(*listen); err != nil {
 		return err
+	}
+	if *shutdown < 0 {
+		return fmt.Errorf("%w: --shutdown-timeout %v: want 0 (no grace) or a positive duration", errUsage, *shutdown)
 	}
 	if *authTTL < time.Second || *authTTL > maxEdgeAuthTTL {
 		return fmt.Errorf("%w: -auth-ttl %s: want 1s…%s", errUsage, *authTTL, maxEdgeAuthTTL)
