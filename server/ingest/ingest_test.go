@@ -362,6 +362,11 @@ func TestIngestRejects(t *testing.T) {
 		{"release date not a date", fstest.MapFS{"ok.wav": {Data: good}, "ok.wav.json": {Data: []byte(`{"artists":["X"],"release_date":"2026-02-30"}`)}}, "", []string{"ok.wav"}, DefaultOptions(), ErrBadMetadata, `release_date "2026-02-30"`},
 		{"release date with control", fstest.MapFS{"ok.wav": {Data: good}, "ok.wav.json": {Data: []byte(`{"artists":["X"],"release_date":"2026\u001b[31m"}`)}}, "", []string{"ok.wav"}, DefaultOptions(), ErrBadMetadata, "release_date"},
 		{"release date huge", fstest.MapFS{"album.json": {Data: bytes.Replace(preSidecar(meta.Tracks[0].Samples, "t.ogg"), []byte(`"album":"A"`), []byte(`"album":"A","release_date":"`+strings.Repeat("9", 100000)+`"`), 1)}, "t.ogg": {Data: demoOgg}}, "album.json", nil, DefaultOptions(), ErrBadMetadata, "release_date"},
+		// album.json naming a file outside its directory: --data refused it
+		// as "invalid argument", --relay uploaded it (an absolute name was
+		// taken as relative).
+		{"file outside the album", fstest.MapFS{"a/album.json": {Data: preSidecar(meta.Tracks[0].Samples, "../t.ogg")}, "t.ogg": {Data: demoOgg}}, "a/album.json", nil, DefaultOptions(), ErrBadMetadata, `"../t.ogg" is outside`},
+		{"absolute file", fstest.MapFS{"album.json": {Data: preSidecar(meta.Tracks[0].Samples, "/t.ogg")}, "t.ogg": {Data: demoOgg}}, "album.json", nil, DefaultOptions(), ErrBadMetadata, `"/t.ogg" is outside`},
 		{"bidi in rights party", fstest.MapFS{"ok.wav": {Data: good}, "ok.wav.json": {Data: []byte(`{"artists":["X"],"rights":[{"party":"\u202dA","role":"performer","share":1}]}`)}}, "", []string{"ok.wav"}, DefaultOptions(), ErrBadMetadata, "rights party"},
 	}
 	for _, tc := range tests {

@@ -118,13 +118,29 @@ func LoadAlbum(fsys fs.FS, name string) (Request, error) {
 	}
 	dir := path.Dir(name)
 	req := Request{FS: fsys}
+	// in names a file of the album: relative to its directory and in it
+	// (an upload to a running relay read a "../" name from outside it).
+	in := func(f string) (string, error) {
+		if path.IsAbs(f) || !fs.ValidPath(path.Clean(f)) {
+			return "", fmt.Errorf("load album %s: %w: file %.80q is outside the album's directory", label(fsys, name), ErrBadMetadata, f)
+		}
+		return path.Join(dir, f), nil
+	}
 	for i, t := range a.Tracks {
 		if t.Master != "" {
-			t.Master = path.Join(dir, t.Master)
+			m, err := in(t.Master)
+			if err != nil {
+				return Request{}, err
+			}
+			t.Master = m
 		}
 		tiers := make(map[model.Tier]string, len(t.Tiers))
 		for tier, f := range t.Tiers {
-			tiers[tier] = path.Join(dir, f)
+			p, err := in(f)
+			if err != nil {
+				return Request{}, err
+			}
+			tiers[tier] = p
 		}
 		t.Tiers = tiers
 		t.Album = cmpOr(t.Album, a.Album)
