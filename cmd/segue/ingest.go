@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"mime/multipart"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -70,6 +71,8 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return fmt.Errorf("%w: --blob-s3-* go with --data (the running relay has its own blob store)", errUsage)
 	case *relayURL != "" && *admin == "":
 		return fmt.Errorf("%w: --relay needs --admin-token (or SEGUE_ADMIN_TOKEN)", errUsage)
+	case *relayURL != "" && !httpURL(*relayURL):
+		return fmt.Errorf("%w: --relay %q: want an http:// or https:// URL", errUsage, *relayURL)
 	case *relayURL == "" && *data == "":
 		return fmt.Errorf("%w: --data (or --relay) is required", errUsage)
 	case *album != "" && len(files) > 0:
@@ -176,6 +179,12 @@ func printIngest(w io.Writer, out api.IngestResponse) {
 	for _, a := range out.Albums {
 		fmt.Fprintf(w, "album\t%s\t%q\n", a.ID, a.Title)
 	}
+}
+
+// httpURL reports whether s is an http or https URL with a host.
+func httpURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }
 
 // uploadAlbum sends albumPath and every file req names to the relay's

@@ -51,6 +51,9 @@ func TestIngestCommand(t *testing.T) {
 		{"--data", data},
 		{"--data", data, "--album", album, "x.wav"},
 		{"--bogus"},
+		// A --relay that is no http(s) URL failed the upload, exit 1.
+		{"--relay", "garbage", "--admin-token", "t", "--album", album},
+		{"--relay", "ftp://relay", "--admin-token", "t", "--album", album},
 	}
 	for _, args := range usage {
 		if err := runIngest(ctx, args, &bytes.Buffer{}, &bytes.Buffer{}); !errors.Is(err, errUsage) {
