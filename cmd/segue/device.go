@@ -185,10 +185,13 @@ func (d *device) setUp(ctx context.Context, a *deviceArgs, force bool) error {
 		return err
 	}
 	registered := d.e.Token() != ""
+	if registered && recorded != "" && a.user != "" && model.UserID(a.user) != recorded {
+		// Logging in again as another account too: the relay refuses
+		// the device to it, after --signup created the account.
+		return fmt.Errorf("%w: --user %s: this device is registered to %s (use another --data for another account)", errUsage, a.user, recorded)
+	}
 	if registered && !force {
 		switch {
-		case recorded != "" && a.user != "" && model.UserID(a.user) != recorded:
-			return fmt.Errorf("%w: --user %s: this device is registered to %s (use another --data for another account)", errUsage, a.user, recorded)
 		case recorded != "":
 			d.user = recorded
 		default:

@@ -343,3 +343,32 @@ func TestDeviceCommandsRefuseRelayData(t *testing.T) {
 		})
 	}
 }
+
+// TestLoginAnotherAccountRefused: `segue sync login --user B --signup` on
+// a device registered to A created account B on the relay, then failed
+// with the relay's 409 "device registered to another account". It is a
+// usage error now, before anything reaches the relay: B is not created.
+func TestLoginAnotherAccountRefused(t *testing.T) {
+	relayDir := filepath.Join(t.TempDir(), "relay")
+	publishAlbum(t, relayDir, 1)
+	url := startRelayCmd(t, relayDir, "cli-admin-token")
+	dev := filepath.Join(t.TempDir(), "device")
+	login := func(user string) (int, string) {
+		code, _, errOut := runCmd("sync", "login", "-data", dev, "-relay", url, "-user", user, "-password", "correct horse battery", "-signup")
+		return code, errOut
+	}
+	if code, errOut := login("ada"); code != 0 {
+		t.Fatalf("login ada: exit %d: %s", code, errOut)
+	}
+	if code, errOut := login("bob"); code != 2 || !strings.Contains(errOut, "this device is registered to ada") {
+		t.Fatalf("login bob: exit %d, want 2 naming ada: %s", code, errOut)
+	}
+	if code, errOut := login("ada"); code != 0 {
+		t.Fatalf("login ada again: exit %d: %s", code, errOut)
+	}
+	// bob was not created: signing him up on another device works.
+	code, _, errOut := runCmd("sync", "login", "-data", filepath.Join(t.TempDir(), "device2"), "-relay", url, "-user", "bob", "-password", "another password", "-signup")
+	if code != 0 {
+		t.Fatalf("bob on a new device: exit %d: %s", code, errOut)
+	}
+}
