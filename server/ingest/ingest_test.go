@@ -254,7 +254,7 @@ func TestIngestFLACTags(t *testing.T) {
 		t.Fatalf("sox: %v %s", err, b)
 	}
 	args := []string{"-s", "-f", "-o", filepath.Join(dir, "song.flac"), "-T", "TITLE=Tagged", "-T", "ARTIST=Flac Band", "-T", "ALBUM=Lossless",
-		"-T", "TRACKNUMBER=3/9", "-T", "DISCNUMBER=2", "-T", "ISRC=XX0000000001", "-T", "DATE=2025", wavPath}
+		"-T", "TRACKNUMBER=3/9", "-T", "DISCNUMBER=2", "-T", "ISRC=XX0000000001", "-T", "DATE=2025-03-07T10:00:00Z", wavPath}
 	if b, err := exec.Command(flacTool, args...).CombinedOutput(); err != nil {
 		t.Fatalf("flac: %v %s", err, b)
 	}
@@ -268,7 +268,7 @@ func TestIngestFLACTags(t *testing.T) {
 		t.Fatal(err)
 	}
 	tr := res.Tracks[0].Track
-	if tr.Title != "Tagged" || tr.TrackNumber != 3 || tr.DiscNumber != 2 || tr.ISRC != "XX0000000001" || tr.ReleaseDate != "2025" ||
+	if tr.Title != "Tagged" || tr.TrackNumber != 3 || tr.DiscNumber != 2 || tr.ISRC != "XX0000000001" || tr.ReleaseDate != "2025-03-07" ||
 		tr.Samples != 72000 || tr.Channels != 1 || tr.SampleRate != 48000 {
 		t.Fatalf("track %+v", tr)
 	}
@@ -479,6 +479,31 @@ func TestExpectedSamples(t *testing.T) {
 	for _, tc := range tests {
 		if got := expectedSamples(tc.n, tc.from, tc.to); got != tc.want {
 			t.Errorf("expectedSamples(%d, %d, %d) = %d, want %d", tc.n, tc.from, tc.to, got, tc.want)
+		}
+	}
+}
+
+// TestTagReleaseDate: a FLAC DATE tag gives the release date it starts
+// with, or none; it never fails the master as a sidecar's bad
+// release_date does.
+func TestTagReleaseDate(t *testing.T) {
+	for _, c := range []struct{ tag, want string }{
+		{"2025", "2025"},
+		{"2025-03", "2025-03"},
+		{"2025-03-07", "2025-03-07"},
+		{"2019-05-03T00:00:00Z", "2019-05-03"},
+		{"2019-05-03 12:00", "2019-05-03"},
+		{"2019-05", "2019-05"},
+		{"2019-5-3", "2019"},
+		{"2026-02-30", "2026-02"},
+		{"20190503", "2019"},
+		{"05/03/2019", ""},
+		{"unknown", ""},
+		{"", ""},
+		{"\x00\x01", ""},
+	} {
+		if got := tagReleaseDate(c.tag); got != c.want {
+			t.Errorf("tagReleaseDate(%q) = %q, want %q", c.tag, got, c.want)
 		}
 	}
 }

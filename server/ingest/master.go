@@ -380,6 +380,22 @@ func (m *master) decodeFLAC(r io.Reader) error {
 	return nil
 }
 
+// tagReleaseDate returns the release date a FLAC DATE tag starts with:
+// its longest prefix that is a model.ValidReleaseDate (YYYY-MM-DD,
+// YYYY-MM or YYYY), so "2019-05-03T00:00:00Z" gives "2019-05-03", and ""
+// when it starts with none ("05/03/2019", "unknown"). A tag is what a
+// tagging tool wrote, not the uploader's statement, so a form the
+// catalog does not keep is dropped rather than failing the master; a
+// sidecar's release_date is still checked strictly.
+func tagReleaseDate(tag string) string {
+	for _, n := range []int{10, 7, 4} {
+		if len(tag) >= n && model.ValidReleaseDate(tag[:n]) {
+			return tag[:n]
+		}
+	}
+	return ""
+}
+
 // applyTags fills empty fields of t from FLAC tags.
 func (m *master) applyTags(t *TrackRequest) {
 	tag := func(k string) string { return strings.TrimSpace(m.tags[k]) }
@@ -392,7 +408,7 @@ func (m *master) applyTags(t *TrackRequest) {
 		t.AlbumArtists = []string{tag("ALBUMARTIST")}
 	}
 	t.ISRC = cmpOr(t.ISRC, tag("ISRC"))
-	t.ReleaseDate = cmpOr(t.ReleaseDate, tag("DATE"))
+	t.ReleaseDate = cmpOr(t.ReleaseDate, tagReleaseDate(tag("DATE")))
 	num := func(k string) int {
 		s, _, _ := strings.Cut(tag(k), "/") // "3/12"
 		n, _ := strconv.Atoi(s)
