@@ -2,7 +2,6 @@ package license_test
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"testing"
 
@@ -27,19 +26,9 @@ func TestOfflineDevices(t *testing.T) {
 	}
 	list := func(tok string) api.OfflineDevicesResponse {
 		t.Helper()
-		req, err := http.NewRequest(http.MethodGet, r.URL+"/v1/licenses/devices", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Authorization", "Bearer "+tok)
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("list: %d %s", resp.StatusCode, b)
+		code, b := getWith(t, client, r.URL+"/v1/licenses/devices", tok)
+		if code != http.StatusOK {
+			t.Fatalf("list: %d %s", code, b)
 		}
 		var out api.OfflineDevicesResponse
 		if err := json.Unmarshal(b, &out); err != nil {

@@ -3,6 +3,7 @@ package license_test
 import (
 	"crypto/rand"
 	"encoding/json"
+	"io"
 	"net/http"
 	"testing"
 	"time"
@@ -22,19 +23,7 @@ func TestDeregisteredTokenRefusedAtOnce(t *testing.T) {
 	toks := registerDevices(t, client, r.URL, "cachy", 2)
 	get := func(tok string) (int, []byte) {
 		t.Helper()
-		req, err := http.NewRequest(http.MethodGet, r.URL+"/v1/me", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Authorization", "Bearer "+tok)
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var b json.RawMessage
-		_ = json.NewDecoder(resp.Body).Decode(&b)
-		return resp.StatusCode, b
+		return getWith(t, client, r.URL+"/v1/me", tok)
 	}
 	var me struct {
 		Device struct {
@@ -89,39 +78,14 @@ func TestRevokedTokensStayRevoked(t *testing.T) {
 	// me answers GET /v1/me with tok: the status and the account.
 	me := func(t *testing.T, tok string) (int, string) {
 		t.Helper()
-		req, err := http.NewRequest(http.MethodGet, r.URL+"/v1/me", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Authorization", "Bearer "+tok)
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
+		code, b := getWith(t, client, r.URL+"/v1/me", tok)
 		var out struct {
 			Device struct {
 				User string `json:"user"`
 			} `json:"device"`
 		}
-		_ = json.NewDecoder(resp.Body).Decode(&out)
-		return resp.StatusCode, out.Device.User
-	}
-	deregister := func(t *testing.T, tok string, id *crypto.Identity) {
-		t.Helper()
-		req, err := http.NewRequest(http.MethodDelete, r.URL+"/v1/devices/"+string(id.DeviceID()), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Authorization", "Bearer "+tok)
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusNoContent {
-			t.Fatalf("deregister: %d", resp.StatusCode)
-		}
+		_ = json.Unmarshal(b, &out)
+		return code, out.Device.User
 	}
 	cases := []struct {
 		name       string
@@ -146,7 +110,7 @@ func TestRevokedTokensStayRevoked(t *testing.T) {
 				}
 			}
 			if tc.deregister {
-				deregister(t, old, id)
+				testbed.Deregister(t, r.URL, id.DeviceID(), old)
 			}
 			fresh := registerIdentity(t, client, r.URL, tc.again, "phone", id)
 			if code, user := me(t, fresh); code != http.StatusOK || user != tc.again {
@@ -157,4 +121,25 @@ func TestRevokedTokensStayRevoked(t *testing.T) {
 			}
 		})
 	}
+}
+
+// getWith sends GET url with the bearer token tok and returns the status
+// and the body.
+func getWith(t *testing.T, client *http.Client, url, tok string) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, b
 }
