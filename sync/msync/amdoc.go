@@ -70,48 +70,89 @@ func (g *Graph) addFrom(doc *automerge.Doc, since []automerge.ChangeHash) error 
 // queue), and queues what it kept back for missing dependencies. It
 // reports the document's new heads through *heads.
 func ApplyTo(doc *automerge.Doc, g *Graph, msg []byte, heads *[]automerge.ChangeHash) func(m *Message) error {
+	return ApplyCharged(doc, g, msg, heads, nil)
+}
+
+// ApplyCharged is ApplyTo that charges the bytes of the message's
+// changes automerge queues to the budget returned by budget, called only
+// for a message some of whose changes would wait (nil, or a nil budget:
+// no charge), and refuses the message, nothing applied, when that budget
+// or its parent would pass its limit (ErrWaitBudget, which matches
+// ErrQueueFull). The bytes return to the budget when g adds the change
+// or is released (Graph.Release).
+func ApplyCharged(doc *automerge.Doc, g *Graph, msg []byte, heads *[]automerge.ChangeHash, budget func() *WaitBudget) func(m *Message) error {
 	return func(m *Message) error {
-		admitted, waiting, bytes, err := g.guard(m)
+		admitted, waiting, bytes, fresh, err := g.guard(m)
 		if err != nil {
 			return err
 		}
 		if maxN, maxB := g.queueLimits(); waiting > maxN || bytes > maxB {
 			return fmt.Errorf("%w: %d changes (%d bytes) would wait for their dependencies, limit %d changes and %d bytes per document", ErrQueueFull, waiting, bytes, maxN, maxB)
 		}
-		sm, err := automerge.LoadSyncMessage(msg)
-		if err != nil {
-			return fmt.Errorf("%w: %v", ErrMalformed, err)
+		var b *WaitBudget
+		if fresh > 0 && budget != nil {
+			b = budget()
 		}
-		defer sm.Close()
-		if err := doc.Apply(sm.Changes()...); err != nil {
-			return fmt.Errorf("msync: apply changes: %w", err)
-		}
-		before := slices.Clone(g.Heads())
-		now := doc.Heads()
-		if !slices.Equal(before, now) {
-			g.addApplied(doc, m)
-			if !slices.Equal(g.Heads(), now) {
-				// doc also applied changes it had queued from earlier
-				// messages: read what is still missing from it.
-				if err := g.addFrom(doc, before); err != nil {
-					return err
+		if b != nil {
+			if over, ok := b.reserve(int64(fresh)); !ok {
+				whose := "the writer's, across its documents"
+				if over.parent == nil {
+					whose = "all writers'"
 				}
+				return fmt.Errorf("%w: %d more bytes would wait for their dependencies, %d of %d bytes (%s) already waiting", ErrWaitBudget, fresh, over.Used(), over.Max(), whose)
 			}
 		}
-		for _, c := range m.Changes {
-			if !g.Has(c.Hash) {
-				g.Queue(c)
-				if p, ok := admitted[c.Hash]; ok {
-					if g.queued == nil {
-						g.queued = map[automerge.ChangeHash]pending{}
-					}
-					g.queued[c.Hash] = p
-				}
-			}
-		}
-		*heads = now
-		return nil
+		charged, err := g.applyQueued(doc, msg, m, admitted, heads, b)
+		b.release(int64(fresh - charged))
+		return err
 	}
+}
+
+// applyQueued is ApplyCharged past its checks; it returns the bytes of
+// the changes it queued charged to b.
+func (g *Graph) applyQueued(doc *automerge.Doc, msg []byte, m *Message, admitted map[automerge.ChangeHash]pending, heads *[]automerge.ChangeHash, b *WaitBudget) (int, error) {
+	sm, err := automerge.LoadSyncMessage(msg)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	defer sm.Close()
+	if err := doc.Apply(sm.Changes()...); err != nil {
+		return 0, fmt.Errorf("msync: apply changes: %w", err)
+	}
+	before := slices.Clone(g.Heads())
+	now := doc.Heads()
+	if !slices.Equal(before, now) {
+		g.addApplied(doc, m)
+		if !slices.Equal(g.Heads(), now) {
+			// doc also applied changes it had queued from earlier
+			// messages: read what is still missing from it.
+			if err := g.addFrom(doc, before); err != nil {
+				return 0, err
+			}
+		}
+	}
+	charged := 0
+	for _, c := range m.Changes {
+		if g.Has(c.Hash) {
+			continue
+		}
+		g.Queue(c)
+		if _, dup := g.queued[c.Hash]; dup {
+			continue
+		}
+		if p, ok := admitted[c.Hash]; ok {
+			if g.queued == nil {
+				g.queued = map[automerge.ChangeHash]pending{}
+			}
+			p.budget = b
+			g.queued[c.Hash] = p
+			if b != nil {
+				charged += p.size
+			}
+		}
+	}
+	*heads = now
+	return charged, nil
 }
 
 // addApplied adds to g, dependencies first, the changes of m that doc

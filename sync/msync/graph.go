@@ -226,7 +226,12 @@ func (g *Graph) Add(c Change, raw []byte) {
 	g.sorted = nil
 	g.bytes += len(raw)
 	delete(g.queue, c.Hash)
-	delete(g.queued, c.Hash)
+	if len(g.queued) > 0 {
+		if p, ok := g.queued[c.Hash]; ok {
+			p.budget.release(int64(p.size))
+			delete(g.queued, c.Hash)
+		}
+	}
 }
 
 // appendGrown appends x to s, growing a full s by an eighth (at least
@@ -250,6 +255,20 @@ func (g *Graph) Queue(c Change) {
 	if !g.Has(c.Hash) {
 		g.queue[c.Hash] = c.Deps
 	}
+}
+
+// Release forgets g's queued changes and returns their bytes to the
+// budgets they were charged to (ApplyCharged), for a graph dropped with
+// its document (unloaded, reset, replaced, or indexed anew) or whose
+// document was replaced by a copy without them (automerge does not copy
+// a document's queue). Without it the budgets would keep the bytes of
+// changes nothing holds any more.
+func (g *Graph) Release() {
+	for _, p := range g.queued {
+		p.budget.release(int64(p.size))
+	}
+	g.queued = nil
+	clear(g.queue)
 }
 
 // Len returns the number of changes in the graph.

@@ -23,6 +23,9 @@ type pending struct {
 	lo, hi uint64
 	ops    *docs.ChangeOps
 	size   int // the chunk's length
+	// budget is what its bytes are charged to while it is queued
+	// (ApplyCharged; nil: nothing).
+	budget *WaitBudget
 }
 
 // pendingOf decodes the change c (raw its chunk) into its pending
@@ -72,17 +75,17 @@ func pendingOf(c Change, raw []byte) (pending, error) {
 // queues. Guard brings g's index of operation ids up to date on the way
 // (each change g gained since the last call is decoded once).
 func (g *Graph) Guard(m *Message) (map[automerge.ChangeHash]pending, error) {
-	admitted, _, _, err := g.guard(m)
+	admitted, _, _, _, err := g.guard(m)
 	return admitted, err
 }
 
 // guard is Guard that also returns how many changes, and bytes of them,
 // would wait for missing dependencies once automerge took m: the ones
 // it queues now and the ones of m it would queue (0 when m brings no
-// change g lacks).
-func (g *Graph) guard(m *Message) (admitted map[automerge.ChangeHash]pending, waiting, bytes int, err error) {
+// change g lacks); fresh is the bytes of the ones of m.
+func (g *Graph) guard(m *Message) (admitted map[automerge.ChangeHash]pending, waiting, bytes, fresh int, err error) {
 	admitted = map[automerge.ChangeHash]pending{}
-	var fresh []pending
+	var news []pending
 	for i, c := range m.Changes {
 		if _, seen := admitted[c.Hash]; seen || g.Has(c.Hash) {
 			continue
@@ -92,29 +95,29 @@ func (g *Graph) guard(m *Message) (admitted map[automerge.ChangeHash]pending, wa
 		}
 		p, err := pendingOf(c, m.Raw[i])
 		if err != nil {
-			return nil, 0, 0, err
+			return nil, 0, 0, 0, err
 		}
 		g.ops.remember(&p)
 		admitted[c.Hash] = p
-		fresh = append(fresh, p)
+		news = append(news, p)
 	}
-	if len(fresh) == 0 {
-		return nil, 0, 0, nil
+	if len(news) == 0 {
+		return nil, 0, 0, 0, nil
 	}
 	if _, err := g.indexOps(); err != nil {
-		return nil, 0, 0, err
+		return nil, 0, 0, 0, err
 	}
-	all := slices.Clone(fresh)
+	all := slices.Clone(news)
 	for _, p := range g.queued {
 		all = append(all, p)
 	}
 	if err := g.checkOpIDs(all); err != nil {
-		return nil, 0, 0, err
+		return nil, 0, 0, 0, err
 	}
-	if waiting, bytes, err = g.checkOrder(all); err != nil {
-		return nil, 0, 0, err
+	if waiting, bytes, fresh, err = g.checkOrder(all, len(news)); err != nil {
+		return nil, 0, 0, 0, err
 	}
-	return admitted, waiting, bytes, nil
+	return admitted, waiting, bytes, fresh, nil
 }
 
 // ErrQueueFull is returned by ApplyTo for a message after
@@ -191,9 +194,9 @@ func (g *Graph) checkOpIDs(ps []pending) error {
 // automerge) and refuses a ready change whose sequence number is not its
 // actor's next, or whose operations refer to operations not applied
 // before them (checkRefs), or two of one actor ready at once. g's index
-// is up to date (indexOps). It returns how many of ps stay queued, and
-// their bytes.
-func (g *Graph) checkOrder(ps []pending) (waitingN, waitingBytes int, err error) {
+// is up to date (indexOps). It returns how many of ps stay queued, their
+// bytes, and the bytes of those among the first fresh of ps.
+func (g *Graph) checkOrder(ps []pending, fresh int) (waitingN, waitingBytes, freshBytes int, err error) {
 	at := make(map[automerge.ChangeHash]int, len(ps))
 	for i, p := range ps {
 		at[p.hash] = i
@@ -224,7 +227,7 @@ func (g *Graph) checkOrder(ps []pending) (waitingN, waitingBytes int, err error)
 		}
 		if waiting[i] == 0 {
 			if err := push(i); err != nil {
-				return 0, 0, err
+				return 0, 0, 0, err
 			}
 		}
 	}
@@ -246,11 +249,11 @@ func (g *Graph) checkOrder(ps []pending) (waitingN, waitingBytes int, err error)
 			}
 		}
 		if p.seq != n+1 {
-			return 0, 0, fmt.Errorf("%w: change %s has sequence number %d, its actor's next is %d", ErrMalformed, p.hash, p.seq, n+1)
+			return 0, 0, 0, fmt.Errorf("%w: change %s has sequence number %d, its actor's next is %d", ErrMalformed, p.hash, p.seq, n+1)
 		}
 		counts[p.actor] = n + 1
 		if err := g.checkRefs(p, applied); err != nil {
-			return 0, 0, fmt.Errorf("%w: change %s: %v", ErrMalformed, p.hash, err)
+			return 0, 0, 0, fmt.Errorf("%w: change %s: %v", ErrMalformed, p.hash, err)
 		}
 		applied.add(p)
 		waitingN--
@@ -258,12 +261,17 @@ func (g *Graph) checkOrder(ps []pending) (waitingN, waitingBytes int, err error)
 		for _, j := range dependents[i] {
 			if waiting[j]--; waiting[j] == 0 {
 				if err := push(j); err != nil {
-					return 0, 0, err
+					return 0, 0, 0, err
 				}
 			}
 		}
 	}
-	return waitingN, waitingBytes, nil
+	for i, w := range waiting[:fresh] {
+		if w != 0 {
+			freshBytes += ps[i].size
+		}
+	}
+	return waitingN, waitingBytes, freshBytes, nil
 }
 
 // appliedOps are the changes checkOrder applied so far, by actor, in

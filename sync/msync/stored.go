@@ -129,7 +129,7 @@ func (g *Graph) Vouch(m *Message, fresh []int) (ops []*docs.ChangeOps, ok bool) 
 	if g.checkOpIDs(ps) != nil {
 		return nil, false
 	}
-	if _, _, err := g.checkOrder(ps); err != nil {
+	if _, _, _, err := g.checkOrder(ps, 0); err != nil {
 		return nil, false
 	}
 	return ops, true
