@@ -1,13 +1,16 @@
 package relaysync_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/automerge/automerge-go"
 
 	"github.com/segue-fm/segue/sync/docs"
+	"github.com/segue-fm/segue/sync/msync"
 	"github.com/segue-fm/segue/sync/relaysync"
+	"github.com/segue-fm/segue/sync/repo"
 	"github.com/segue-fm/segue/sync/wire"
 )
 
@@ -78,4 +81,44 @@ func TestOrphanChangesBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	alice.wait(t, func(m *wire.Message) bool { return m.DocumentID == other.String() && m.Type == wire.TypeSync })
+}
+
+// TestOrphanChangesBoundedPerWriter: msync.MaxQueuedBytes bounds one
+// document, so the owner of many documents could keep that much waiting
+// in each of them: ≈ 4 MiB of the relay's C heap per loaded document.
+// Now what automerge queues is charged to the writer's budget across
+// documents (repo.DefaultWaitLimits: 16 MiB): the message past it is
+// refused for its document, naming the limit, and the writer's waiting
+// bytes stay within it.
+func TestOrphanChangesBoundedPerWriter(t *testing.T) {
+	url, adapter := openRelay(t, relaysync.DefaultOptions())
+	_, doc := playlist(t, false)
+	limit := repo.DefaultWaitLimits().WriterBytes
+	const size = 700_000
+	perDoc := int(msync.MaxQueuedBytes / size)
+	docCount := int(limit)/(perDoc*size) + 2
+	var ids []docs.DocumentID
+	for i := range docCount {
+		id, err := docs.NewDocumentID(strings.NewReader(fmt.Sprintf("%016d", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		upload(t, url, id, doc)
+		ids = append(ids, id)
+	}
+	alice := followDoc(t, url, "alice", ids[0])
+	for _, id := range ids {
+		for range perDoc {
+			if err := alice.conn.Send(t.Context(), orphanMessage(t, id, doc, size)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	m := alice.wait(t, func(m *wire.Message) bool { return m.Type == wire.TypeError })
+	if !strings.Contains(m.Message, "across documents") {
+		t.Fatalf("got error %+v, want one naming the limit across documents", m)
+	}
+	if got := adapter.R.Waiting("alice"); got > limit || got < limit-2*size {
+		t.Fatalf("alice has %d bytes waiting, want at most %d and near it", got, limit)
+	}
 }

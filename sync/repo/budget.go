@@ -357,7 +357,8 @@ func (h *Handle) unload() {
 		// SyncState, PeerDisconnected and Delete, follow it.
 		h.pending = nil
 	}
-	h.doc, h.syncs, h.view, h.changes, h.quiet = nil, nil, nil, nil, nil
+	h.dropGraph()
+	h.doc, h.syncs, h.view, h.quiet = nil, nil, nil, nil
 	// The store holds every change of the graph (unloading waits for
 	// their writes): the reloaded document has them all.
 	h.behind = 0

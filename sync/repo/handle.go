@@ -286,6 +286,10 @@ func (h *Handle) discardLocal(d *automerge.Doc, before []automerge.ChangeHash) e
 	h.closeSyncs()
 	h.doc.Close()
 	h.doc, h.view = doc, nil
+	if h.changes != nil {
+		// The copy holds none of the changes d queued.
+		h.changes.Release()
+	}
 	return nil
 }
 

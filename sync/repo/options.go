@@ -53,6 +53,7 @@ type Options struct {
 	commitLinger  time.Duration
 	collectBudget int64
 	hold          HoldLimits
+	wait          WaitLimits
 	goSync        bool
 	spill         msync.Spill
 	lazy          bool
@@ -73,7 +74,8 @@ type Options struct {
 // 1,024 documents loaded, group commits of at most 512 writes or 4 MiB
 // that linger DefaultCommitLinger under load,
 // a Go collection after every 4 MiB of automerge work,
-// DefaultHoldLimits for changes waiting for their dependencies, and
+// DefaultHoldLimits for changes waiting for their dependencies,
+// DefaultWaitLimits for those automerge queues across documents, and
 // sync states of messages without changes written behind within
 // DefaultSyncStateFlush, with the Go sync states neutral batches
 // kept out of automerge until read (WithLazyApply), and sync messages
@@ -93,6 +95,7 @@ func DefaultOptions() Options {
 		commitLinger:  DefaultCommitLinger,
 		collectBudget: 4 << 20,
 		hold:          DefaultHoldLimits(),
+		wait:          DefaultWaitLimits(),
 		stateFlush:    DefaultSyncStateFlush,
 		goSync:        true,
 		lazy:          true,

@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/automerge/automerge-go"
+	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/sync/msync"
 	"github.com/segue-fm/segue/sync/wire"
 )
@@ -45,6 +46,10 @@ type via struct {
 	// returns errNeedsCheck with nothing applied, and from.bind collects
 	// the actors to bind.
 	from *writer
+	// writer is the message's authenticated writer (Incoming.Writer),
+	// whose budget of waiting changes (waitBook) pays for the changes
+	// automerge queues; empty: the repository's total alone.
+	writer model.UserID
 	// guard runs msync's guard before automerge sees the changes with
 	// automerge's sync states too (Incoming.Guard); the Go sync states
 	// always do.
@@ -125,7 +130,7 @@ func (a *amSync) receive(h *Handle, msg []byte, lazy *neutralBase, v via) ([]aut
 		}
 	}
 	if v.guard {
-		if err := h.guardedApply(msg); err != nil {
+		if err := h.guardedApply(msg, v.writer); err != nil {
 			return h.doc.Heads(), false, err
 		}
 	}
@@ -138,10 +143,10 @@ func (a *amSync) receive(h *Handle, msg []byte, lazy *neutralBase, v via) ([]aut
 // state is not trusted with (Incoming.Guard), as the Go sync states do
 // (msync.ApplyTo: Graph.Guard first, over the document's change graph,
 // built on first use and dropped on unload); automerge's sync state
-// then reads the message, finding its changes applied or queued. A
-// message Guard refuses returns its error with nothing applied. Caller
-// holds h.mu.
-func (h *Handle) guardedApply(msg []byte) error {
+// then reads the message, finding its changes applied or queued, those
+// queued charged to writer's budget (waitBook). A message Guard refuses
+// returns its error with nothing applied. Caller holds h.mu.
+func (h *Handle) guardedApply(msg []byte, writer model.UserID) error {
 	m, err := msync.DecodeMessage(msg)
 	if err != nil || len(m.Changes) == 0 {
 		return err
@@ -151,7 +156,7 @@ func (h *Handle) guardedApply(msg []byte) error {
 		return err
 	}
 	var heads []automerge.ChangeHash
-	return msync.ApplyTo(h.doc, g, msg, &heads)(m)
+	return msync.ApplyCharged(h.doc, g, msg, &heads, h.waitBudget(writer))(m)
 }
 
 func (a *amSync) save() []byte { return a.ss.Save() }
@@ -174,6 +179,10 @@ func (h *Handle) graph() (*msync.Graph, error) {
 		return nil, fmt.Errorf("repo: index %s: %w", h.id, err)
 	}
 	if g != h.changes {
+		if h.changes != nil {
+			// Indexed anew: the document was replaced.
+			h.changes.Release()
+		}
 		// A new graph is built on the document's first use after a
 		// load (unless the load built it: setGraph), a reload, a reset
 		// to an empty placeholder or SetAside (whose snapshot stores
@@ -193,6 +202,9 @@ func (h *Handle) graph() (*msync.Graph, error) {
 // from the store (nil: none built), every change of which is stored.
 // Caller holds h.mu or owns h.
 func (h *Handle) setGraph(g *msync.Graph) {
+	if h.changes != g {
+		h.dropGraph()
+	}
 	h.changes = g
 	if g != nil {
 		h.graphSaved = int32(g.Len())
@@ -251,7 +263,7 @@ func (s *goSync) receive(h *Handle, msg []byte, lazy *neutralBase, v via) ([]aut
 		if doc, err = h.current(); err != nil {
 			return err
 		}
-		return msync.ApplyTo(doc, g, msg, &after)(m)
+		return msync.ApplyCharged(doc, g, msg, &after, h.waitBudget(v.writer))(m)
 	}
 	if err := msync.Receive(g, s.st, m, apply); err != nil {
 		if doc == nil {

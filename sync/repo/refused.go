@@ -224,6 +224,11 @@ func (h *Handle) setAside(ctx context.Context, peer PeerID, refused RefusedFunc)
 	}
 	h.doc.Close()
 	h.doc, h.view = doc, nil
+	if h.changes != nil {
+		// The new document holds none of the changes the old one
+		// queued.
+		h.changes.Release()
+	}
 	h.acl.Reset()
 	heads := doc.Heads()
 	h.setContent(slices.Clone(heads))

@@ -127,6 +127,9 @@ type Repo struct {
 	gc *collector // runs the Go collector for automerge's C memory (collect.go)
 
 	hold holdBook // changes held back for their dependencies (holdback.go)
+	// wait holds the budgets of changes automerge queues for their
+	// dependencies (waiting.go).
+	wait *waitBook
 
 	flusher *stateFlusher // sync states written behind (stateflush.go)
 
@@ -181,6 +184,7 @@ func Open(ctx context.Context, st store.Store, opts Options) (*Repo, error) {
 		cstats:        cmem.Stats,
 		gc:            newCollector(opts.collectBudget),
 		hold:          holdBook{limits: opts.hold},
+		wait:          newWaitBook(opts.wait),
 		bgJobs:        make(map[*Handle]*bgCompaction),
 		bgSlots:       make(chan struct{}, 1),
 	}

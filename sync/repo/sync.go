@@ -260,7 +260,7 @@ func (h *Handle) receive(ctx context.Context, peer PeerID, msg []byte, in Incomi
 	// to those it expects after the changes it accepts.
 	base := h.beforeChanges()
 	from := h.newWriter(in)
-	v := via{from: from, guard: in.Guard}
+	v := via{from: from, guard: in.Guard, writer: in.Writer}
 	// Every change applied below passed the ACL check when in.CheckACL
 	// (checkWrite rewrites the message to the checked changes).
 	aclKept := false
@@ -418,7 +418,8 @@ func (h *Handle) resetEmpty() {
 	h.doc, h.nextSeq, h.incCount, h.incBytes, h.snapBytes, h.view = doc, 1, 0, 0, 0, nil
 	h.setActors(nil)
 	h.setContent(nil)
-	h.changes, h.behind = nil, 0
+	h.dropGraph()
+	h.behind = 0
 	h.broken.Store(false)
 	clear(h.syncs)
 	clear(h.dirty)
