@@ -164,6 +164,9 @@ func (a *deviceArgs) openDevice(ctx context.Context, force bool) (*device, error
 	if err := a.check(); err != nil {
 		return nil, err
 	}
+	if err := a.canOpen(force); err != nil {
+		return nil, err
+	}
 	log := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: a.level}))
 	e, err := core.Open(ctx, a.data, core.DefaultOptions().WithOrigins(a.relay).WithLogger(log))
 	if err != nil {
@@ -175,6 +178,24 @@ func (a *deviceArgs) openDevice(ctx context.Context, force bool) (*device, error
 		return nil, err
 	}
 	return d, nil
+}
+
+// canOpen refuses, before anything is created, to open a device that
+// cannot end registered: login without --user and --password, or a
+// --data that holds no device (no keys directory: it never registered)
+// without them. A mistyped --data is thus left as it was, not made a
+// device directory.
+func (a *deviceArgs) canOpen(force bool) error {
+	if a.user != "" && a.password != "" {
+		return nil
+	}
+	if force {
+		return fmt.Errorf("%w: login needs --user and --password", errUsage)
+	}
+	if _, err := os.Lstat(filepath.Join(a.data, "keys")); errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("%w: %w", errUsage, errNotRegistered)
+	}
+	return nil
 }
 
 // setUp registers the device when it must and settles which account it
@@ -200,9 +221,7 @@ func (d *device) setUp(ctx context.Context, a *deviceArgs, force bool) error {
 		return nil
 	}
 	if a.user == "" || a.password == "" {
-		if force {
-			return fmt.Errorf("%w: login needs --user and --password", errUsage)
-		}
+		// canOpen refused login without them.
 		return fmt.Errorf("%w: %w", errUsage, errNotRegistered)
 	}
 	var signupErr error

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -339,6 +340,57 @@ func TestDeviceCommandsRefuseRelayData(t *testing.T) {
 			}
 			if len(after) != len(before) {
 				t.Fatalf("keys directory changed: %d entries, had %d", len(after), len(before))
+			}
+		})
+	}
+}
+
+// TestUnregisteredDataLeftAsIs: a device command without --user and
+// --password on a --data that holds no device (a typo) exits 2 "not
+// registered" and creates nothing: it made the directory with db/ and
+// keys/ in it before failing. An empty directory stays empty.
+func TestUnregisteredDataLeftAsIs(t *testing.T) {
+	for _, args := range [][]string{
+		{"playlist", "list"},
+		{"sync", "status"},
+		{"sync", "now"},
+		{"sync", "login"},
+		{"offline"},
+		{"search", "--offline", "x"},
+		{"private", "on"},
+		{"friends"},
+		{"follow", "bob"},
+		{"play", "track", "x"},
+		{"download", "track:x"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			t.Setenv("SEGUE_USER", "")
+			t.Setenv("SEGUE_PASSWORD", "")
+			tmp := t.TempDir()
+			for _, tc := range []struct {
+				name, dir string
+				exists    bool
+			}{
+				{"missing", filepath.Join(tmp, "typo"), false},
+				{"empty", filepath.Join(tmp, "empty"), true},
+			} {
+				if tc.exists {
+					if err := os.Mkdir(tc.dir, 0o700); err != nil {
+						t.Fatal(err)
+					}
+				}
+				code, out, errOut := runCmd(append(args, "-data", tc.dir, "-relay", "http://127.0.0.1:1")...)
+				if code != 2 || !strings.Contains(errOut, "usage: ") ||
+					!(strings.Contains(errOut, "not registered") || strings.Contains(errOut, "login needs --user and --password")) {
+					t.Fatalf("%s --data: exit %d, want 2 and not registered\nstdout: %s\nstderr: %s", tc.name, code, out, errOut)
+				}
+				ents, err := os.ReadDir(tc.dir)
+				switch {
+				case !tc.exists && !errors.Is(err, os.ErrNotExist):
+					t.Fatalf("missing --data: created (%v, %d entries)", err, len(ents))
+				case tc.exists && (err != nil || len(ents) != 0):
+					t.Fatalf("empty --data: %d entries now (%v)", len(ents), err)
+				}
 			}
 		})
 	}
