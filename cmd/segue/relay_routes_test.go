@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -45,15 +47,10 @@ func fillPath(p string) string {
 	return strings.Join(segs, "/")
 }
 
-// TestRelayRoutes checks the routes `segue relay` serves, as
-// mountServices assembles them on a relay: every route but the public
-// ones refuses a request without a token (401), device and admin routes
-// alike, so no restructuring of the routes can drop authentication
-// unnoticed; every path asked with a method it does not have is 405 with
-// an Allow header listing exactly its methods, with or without a token;
-// an unknown path is 404; and no catch-all route is registered (one
-// turns those 405s into 404s).
-func TestRelayRoutes(t *testing.T) {
+// routesRelay starts a relay with every service `segue relay` mounts
+// (mountServices), admin token routesAdmin, and returns it.
+func routesRelay(t *testing.T) *testbed.Relay {
+	t.Helper()
 	var svc relayServices
 	var mountErr error
 	r := testbed.NewRelay(t, testbed.DefaultOptions().
@@ -73,6 +70,19 @@ func TestRelayRoutes(t *testing.T) {
 			t.Error(err)
 		}
 	})
+	return r
+}
+
+// TestRelayRoutes checks the routes `segue relay` serves, as
+// mountServices assembles them on a relay: every route but the public
+// ones refuses a request without a token (401), device and admin routes
+// alike, so no restructuring of the routes can drop authentication
+// unnoticed; every path asked with a method it does not have is 405 with
+// an Allow header listing exactly its methods, with or without a token;
+// an unknown path is 404; and no catch-all route is registered (one
+// turns those 405s into 404s).
+func TestRelayRoutes(t *testing.T) {
+	r := routesRelay(t)
 	device := testbed.Device(t, r, "ada").Token()
 
 	do := func(t *testing.T, method, path, token string) *http.Response {
@@ -171,5 +181,65 @@ func TestRelayRoutes(t *testing.T) {
 		if resp.StatusCode != tc.code || resp.Header.Get("Allow") != tc.allow {
 			t.Errorf("%s %s: %d Allow %q, want %d Allow %q", tc.method, tc.path, resp.StatusCode, resp.Header.Get("Allow"), tc.code, tc.allow)
 		}
+	}
+}
+
+// TestRelayErrorsQuoteInput: the errors of the services mountServices
+// adds quote client input as relay.QuoteInput does, at most
+// relay.MaxEchoedInput bytes of it with control bytes escaped. Search's
+// limit, offset and types, the similar tracks' and the admin
+// subscription's ids, a recs week and time zone echoed all of it (or
+// 256 bytes, the clipped message), a NUL raw; an admin counts track of
+// over 128 bytes was "track required".
+func TestRelayErrorsQuoteInput(t *testing.T) {
+	r := routesRelay(t)
+	device := testbed.Device(t, r, "ada").Token()
+	long := strings.Repeat("x", 300)
+	id := strings.Repeat("x", 100) // a valid id, longer than what is echoed
+	cases := []struct {
+		name, method, path, token, body string
+		code                            int
+		want                            string
+	}{
+		{"search limit", "GET", "/v1/search?q=a&limit=" + long, device, "", 400, "limit"},
+		{"search offset", "GET", "/v1/search?q=a&offset=" + long, device, "", 400, "offset"},
+		{"search types", "GET", "/v1/search?q=a&types=" + long, device, "", 400, "types"},
+		{"similar track", "GET", "/v1/tracks/" + id + "/similar", device, "", 404, "track"},
+		{"subscription account", "GET", "/v1/admin/subscriptions/" + id, routesAdmin, "", 404, "account"},
+		{"subscription account with NUL", "GET", "/v1/admin/subscriptions/a%00b", routesAdmin, "", 404, `account "a\x00b"`},
+		{"counts track too long", "GET", "/v1/admin/counts?month=2026-01&track=" + long, routesAdmin, "", 400, "not a track id"},
+		{"recs week", "POST", "/v1/admin/recs/run", routesAdmin, `{"week":"` + long + `"}`, 400, "week"},
+		{"time zone", "PUT", "/v1/recommendations/timezone", device, `{"time_zone":"` + long + `"}`, 400, "time zone"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var body io.Reader
+			if tc.body != "" {
+				body = strings.NewReader(tc.body)
+			}
+			req, err := http.NewRequest(tc.method, r.URL+tc.path, body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Authorization", "Bearer "+tc.token)
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var e struct {
+				Error string `json:"error"`
+			}
+			if err := json.NewDecoder(resp.Body).Decode(&e); err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != tc.code || !strings.Contains(e.Error, tc.want) {
+				t.Fatalf("%d %q, want %d naming %q", resp.StatusCode, e.Error, tc.code, tc.want)
+			}
+			if strings.Contains(e.Error, strings.Repeat("x", relay.MaxEchoedInput+1)) || strings.ContainsRune(e.Error, 0) {
+				t.Fatalf("error %q echoes more than %d bytes of input, or a raw NUL", e.Error, relay.MaxEchoedInput)
+			}
+		})
 	}
 }

@@ -343,8 +343,12 @@ type CountsAnswer struct {
 func (s *Service) counts(c echo.Context) error {
 	ctx := c.Request().Context()
 	track, month, country := model.TrackID(c.QueryParam("track")), c.QueryParam("month"), c.QueryParam("country")
-	if track == "" || len(track) > 128 {
+	switch {
+	case track == "":
 		return fmt.Errorf("%w: track required", relay.ErrBadRequest)
+	case !model.ValidID(string(track)):
+		return fmt.Errorf("%w: track %s: not a track id (at most %d bytes, no / or NUL)", relay.ErrBadRequest,
+			relay.QuoteInput(string(track)), model.MaxIDLen)
 	}
 	if country != "" && country != UnknownCountry && !relay.ValidCountry(country) {
 		return fmt.Errorf("%w: %w: %s", relay.ErrBadRequest, relay.ErrBadCountry, relay.QuoteInput(country))

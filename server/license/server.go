@@ -720,7 +720,7 @@ func (s *Server) SetSubscription(ctx context.Context, user model.UserID, state s
 	return s.st.Update(ctx, func(tx store.Txn) error {
 		b, err := tx.Get(relay.AccountKey(user))
 		if errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("%w: account %s", relay.ErrNotFound, user)
+			return fmt.Errorf("%w: account %s", relay.ErrNotFound, relay.QuoteInput(string(user)))
 		}
 		if err != nil {
 			return err
@@ -761,7 +761,7 @@ func (s *Server) getSubscription(c echo.Context) error {
 	}
 	acct, err := s.account(ctx, user)
 	if errors.Is(err, relay.ErrUnauthorized) {
-		return fmt.Errorf("%w: account %s", relay.ErrNotFound, user)
+		return fmt.Errorf("%w: account %s", relay.ErrNotFound, relay.QuoteInput(string(user)))
 	}
 	if err != nil {
 		return err

@@ -74,7 +74,7 @@ func intParam(c echo.Context, name string, def, lo, hi int) (int, error) {
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < lo || n > hi {
-		return 0, fmt.Errorf("%w: %s %q: want an integer from %d to %d", relay.ErrBadRequest, name, v, lo, hi)
+		return 0, fmt.Errorf("%w: %s %s: want an integer from %d to %d", relay.ErrBadRequest, name, relay.QuoteInput(v), lo, hi)
 	}
 	return n, nil
 }
@@ -109,7 +109,7 @@ func (s *Server) search(c echo.Context) error {
 		kinds = nil
 		for _, k := range strings.Split(t, ",") {
 			if !Kind(k).Valid() {
-				return fmt.Errorf("%w: types: %q is not one of track, album, artist, playlist", relay.ErrBadRequest, k)
+				return fmt.Errorf("%w: types: %s is not one of track, album, artist, playlist", relay.ErrBadRequest, relay.QuoteInput(k))
 			}
 			kinds = append(kinds, Kind(k))
 		}

@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strconv"
 	"time"
+
+	"github.com/segue-fm/segue/internal/safetext"
 )
 
 // ErrBadWeek is returned for an ISO week that is not YYYY-Www or does not
@@ -37,18 +39,18 @@ var weekRE = regexp.MustCompile(`^([0-9]{4})-W([0-9]{2})$`)
 func ParseWeek(s string, loc *time.Location) (time.Time, error) {
 	m := weekRE.FindStringSubmatch(s)
 	if m == nil {
-		return time.Time{}, fmt.Errorf("%w: %q", ErrBadWeek, s)
+		return time.Time{}, fmt.Errorf("%w: %s", ErrBadWeek, safetext.Quote(s))
 	}
 	y, _ := strconv.Atoi(m[1])
 	w, _ := strconv.Atoi(m[2])
 	if y < 1970 || w < 1 || w > 53 {
-		return time.Time{}, fmt.Errorf("%w: %q", ErrBadWeek, s)
+		return time.Time{}, fmt.Errorf("%w: %s", ErrBadWeek, safetext.Quote(s))
 	}
 	// 4 January is always in week 1.
 	jan4 := time.Date(y, time.January, 4, 0, 0, 0, 0, loc)
 	monday := jan4.AddDate(0, 0, -((int(jan4.Weekday())+6)%7)+7*(w-1))
 	if ISOWeek(monday) != s {
-		return time.Time{}, fmt.Errorf("%w: %q does not exist", ErrBadWeek, s)
+		return time.Time{}, fmt.Errorf("%w: %s does not exist", ErrBadWeek, safetext.Quote(s))
 	}
 	return monday, nil
 }

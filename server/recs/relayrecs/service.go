@@ -15,6 +15,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/internal/safetext"
 	"github.com/segue-fm/segue/internal/userlimit"
 	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/server/counting"
@@ -310,10 +311,10 @@ const maxTimeZone = 64
 // follow it.
 func (s *Service) SetTimeZone(ctx context.Context, user model.UserID, name string) error {
 	if name == "" || name == "Local" || name == "localtime" || len(name) > maxTimeZone {
-		return fmt.Errorf("%w: %q", ErrBadTimeZone, name)
+		return fmt.Errorf("%w: %s", ErrBadTimeZone, safetext.Quote(name))
 	}
 	if _, err := time.LoadLocation(name); err != nil {
-		return fmt.Errorf("%w: %q", ErrBadTimeZone, name)
+		return fmt.Errorf("%w: %s", ErrBadTimeZone, safetext.Quote(name))
 	}
 	return s.st.Update(ctx, func(tx store.Txn) error { return tx.Set(tzKey(user), []byte(name)) })
 }
@@ -832,7 +833,7 @@ func (s *Service) Similar(ctx context.Context, track model.TrackID, n int) ([]mo
 	}
 	i, ok := snap.index[track]
 	if !ok {
-		return nil, fmt.Errorf("%w: track %s", catalog.ErrNotFound, track)
+		return nil, fmt.Errorf("%w: track %s", catalog.ErrNotFound, safetext.Quote(string(track)))
 	}
 	items, err := snap.u.Similar(i, n)
 	if err != nil {
