@@ -197,6 +197,11 @@ func runPlay(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	n := len(tracks)
 	pr := &playProgress{e: e, w: stderr, rate: rate, n: n, first: first, artists: map[model.ArtistID]string{}}
 	skipped, err := pr.run(ctx, sub)
+	if errors.Is(err, errPlayerStopped) {
+		if cerr := e.ClosePlayer(); cerr != nil {
+			return fmt.Errorf("play: %w", cerr)
+		}
+	}
 	if err != nil {
 		return err
 	}

@@ -188,8 +188,13 @@ func (pr *playProgress) clear() {
 	}
 }
 
+// errPlayerStopped is run's error when the player ended before the
+// queue did: closing it then returns why (a sink write that failed).
+var errPlayerStopped = errors.New("play: player stopped")
+
 // run prints progress until the queue ends and returns the errors of
-// the tracks the player skipped.
+// the tracks the player skipped; errPlayerStopped when the player ended
+// first.
 func (pr *playProgress) run(ctx context.Context, sub <-chan player.Status) ([]error, error) {
 	var skipped []error
 	started := false
@@ -206,7 +211,7 @@ func (pr *playProgress) run(ctx context.Context, sub <-chan player.Status) ([]er
 			pr.line("first audio after %v", d.Round(100*time.Microsecond))
 		case st, ok := <-sub:
 			if !ok {
-				return skipped, errors.New("play: player closed")
+				return skipped, errPlayerStopped
 			}
 			switch {
 			case errors.Is(st.Err, player.ErrTierUnsustainable), errors.Is(st.Err, player.ErrEffectRemoved):
