@@ -54,7 +54,8 @@ type store struct {
 	mem  *otter.Cache[string, []byte]
 	disk *otter.Cache[string, diskObj] // nil without a disk level
 	dir  string
-	lock *os.File // holds the disk directory's lock (lockName) while open
+	lmu  sync.Mutex // guards lock
+	lock *os.File   // holds the disk directory's lock (lockName) while open
 	log  *slog.Logger
 
 	// memBudget is the memory level's budget (Options.WithMemoryBytes),
@@ -273,21 +274,44 @@ func (s *store) put(k objKey, b []byte) {
 		return
 	}
 	p := filepath.Join(s.dir, name)
-	err := writeFile(s.dir, p, b)
-	if errors.Is(err, fs.ErrNotExist) {
-		// The directory was removed under the running edge: make it
-		// again, or the disk level stays empty until a restart. The
-		// entries of the files removed with it are dropped as they are
-		// read or evicted.
-		if err = os.MkdirAll(s.dir, 0o700); err == nil {
-			err = writeFile(s.dir, p, b)
-		}
+	err := s.relock()
+	if err == nil {
+		err = writeFile(s.dir, p, b)
 	}
 	if err != nil {
 		s.log.Warn("edge: write disk object", "object", name, "err", err)
 		return
 	}
 	s.disk.Set(name, diskObj{path: p, size: uint32(len(b))})
+}
+
+// relock makes sure the disk directory still holds this edge's locked
+// lock file. When the directory (or the lock file) was removed or
+// replaced under the running edge, it makes the directory again and
+// locks it anew: the disk level keeps caching, and a second edge is
+// still refused the directory (ErrDiskInUse). The entries of the files
+// removed with it are dropped as they are read or evicted. It fails,
+// and nothing is written, when the directory cannot be made or another
+// edge locked it meanwhile.
+func (s *store) relock() error {
+	s.lmu.Lock()
+	defer s.lmu.Unlock()
+	if held, err := s.lock.Stat(); err == nil {
+		if cur, err := os.Stat(filepath.Join(s.dir, lockName)); err == nil && os.SameFile(held, cur) {
+			return nil
+		}
+	}
+	if err := os.MkdirAll(s.dir, 0o700); err != nil {
+		return fmt.Errorf("edge: disk cache: %w", err)
+	}
+	f, err := lockDir(s.dir)
+	if err != nil {
+		return err
+	}
+	s.lock.Close()
+	s.lock = f
+	s.log.Warn("edge: disk directory was removed or replaced: locked it again", "dir", s.dir)
+	return nil
 }
 
 // writeFile writes b to p through a temporary file in dir, so p is never
@@ -335,6 +359,8 @@ func (s *store) close() {
 	s.mem.StopAllGoroutines()
 	if s.disk != nil {
 		s.disk.StopAllGoroutines()
+		s.lmu.Lock()
 		s.lock.Close()
+		s.lmu.Unlock()
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -763,37 +764,56 @@ func TestEdgeParentFailureHidesAddress(t *testing.T) {
 }
 
 // TestEdgeDiskDirRemoved: a disk directory removed while the edge runs
-// is made again by the next object written, so the disk level keeps
-// caching (before, every later write failed, "no such file or
-// directory", until a restart: nothing reached disk).
+// (or removed and made again empty) is made again, and locked again, by
+// the next object written, so the disk level keeps caching (before,
+// every later write failed, "no such file or directory", until a
+// restart: nothing reached disk) and a second edge on the directory is
+// still refused (ErrDiskInUse; it started on the re-made directory,
+// which held no lock).
 func TestEdgeDiskDirRemoved(t *testing.T) {
-	f := newFixture(t)
-	dir := filepath.Join(t.TempDir(), "cache")
-	opts := DefaultOptions(f.origin.url).WithDiskDir(dir)
-	blobs := f.blobPaths(t, model.TierLow)
-	e1, url := startEdge(t, opts)
-	first, _ := anyBlob(t, blobs)
-	get(t, url, first, f.token)
-	if err := os.RemoveAll(dir); err != nil {
-		t.Fatal(err)
-	}
-	for p := range blobs {
-		if p != first {
-			get(t, url, p, f.token)
-		}
-	}
-	e1.store.wait()
-	e1.Close()
-	_, url2 := startEdge(t, opts)
-	for p, want := range blobs {
-		resp, b := get(t, url2, p, f.token)
-		wantX := "HIT"
-		if p == first {
-			wantX = "MISS" // its file went with the directory
-		}
-		if resp.StatusCode != http.StatusOK || !bytes.Equal(b, want) || resp.Header.Get("X-Cache") != wantX {
-			t.Errorf("%s after restart: %d X-Cache %s, want 200 %s", p, resp.StatusCode, resp.Header.Get("X-Cache"), wantX)
-		}
+	for _, remake := range []bool{false, true} {
+		t.Run(fmt.Sprintf("made again empty %v", remake), func(t *testing.T) {
+			f := newFixture(t)
+			dir := filepath.Join(t.TempDir(), "cache")
+			opts := DefaultOptions(f.origin.url).WithDiskDir(dir)
+			blobs := f.blobPaths(t, model.TierLow)
+			e1, url := startEdge(t, opts)
+			first, _ := anyBlob(t, blobs)
+			get(t, url, first, f.token)
+			if err := os.RemoveAll(dir); err != nil {
+				t.Fatal(err)
+			}
+			if remake {
+				if err := os.Mkdir(dir, 0o700); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for p := range blobs {
+				if p != first {
+					get(t, url, p, f.token)
+				}
+			}
+			e1.store.wait()
+			e2, err := New(opts)
+			if !errors.Is(err, ErrDiskInUse) {
+				if err == nil {
+					e2.Close()
+				}
+				t.Fatalf("second edge on the re-made disk directory: %v, want ErrDiskInUse", err)
+			}
+			e1.Close()
+			_, url2 := startEdge(t, opts)
+			for p, want := range blobs {
+				resp, b := get(t, url2, p, f.token)
+				wantX := "HIT"
+				if p == first {
+					wantX = "MISS" // its file went with the directory
+				}
+				if resp.StatusCode != http.StatusOK || !bytes.Equal(b, want) || resp.Header.Get("X-Cache") != wantX {
+					t.Errorf("%s after restart: %d X-Cache %s, want 200 %s", p, resp.StatusCode, resp.Header.Get("X-Cache"), wantX)
+				}
+			}
+		})
 	}
 }
 
