@@ -26,6 +26,7 @@ import (
 
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
+	"github.com/segue-fm/segue/internal/safetext"
 	"github.com/segue-fm/segue/player/vorbis"
 	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/server/ingest/segment"
@@ -250,7 +251,7 @@ func Ingest(ctx context.Context, cat *catalog.Catalog, signer ed25519.PrivateKey
 	in.report(Progress{Track: -1, Stage: StagePublish})
 	for _, r := range releases(prepared) {
 		if err := cat.Publish(ctx, r); err != nil {
-			return Result{}, fmt.Errorf("ingest album %q: %w", r.Album.Title, err)
+			return Result{}, fmt.Errorf("ingest album %s: %w", safetext.Quote(r.Album.Title), err)
 		}
 	}
 	res.Elapsed = time.Since(start)
@@ -320,7 +321,7 @@ func (in *ingester) identity(ctx context.Context, t *TrackRequest) ([32]byte, in
 		var sha [32]byte
 		b, err := hex.DecodeString(t.MasterSHA256)
 		if err != nil || len(b) != len(sha) {
-			return sha, 0, fmt.Errorf("%w: master_sha256 %q is not 64 hex digits", ErrBadMetadata, t.MasterSHA256)
+			return sha, 0, fmt.Errorf("%w: master_sha256 %s is not 64 hex digits", ErrBadMetadata, safetext.Quote(t.MasterSHA256))
 		}
 		return [32]byte(b), 0, nil
 	default:

@@ -122,7 +122,7 @@ func LoadAlbum(fsys fs.FS, name string) (Request, error) {
 	// (an upload to a running relay read a "../" name from outside it).
 	in := func(f string) (string, error) {
 		if path.IsAbs(f) || !fs.ValidPath(path.Clean(f)) {
-			return "", fmt.Errorf("load album %s: %w: file %.80q is outside the album's directory", label(fsys, name), ErrBadMetadata, f)
+			return "", fmt.Errorf("load album %s: %w: file %s is outside the album's directory", label(fsys, name), ErrBadMetadata, safetext.Quote(f))
 		}
 		return path.Join(dir, f), nil
 	}
@@ -198,7 +198,7 @@ const MaxLoudness = 20
 func (t *TrackRequest) validate() error {
 	for tier := range t.Tiers {
 		if !tier.Valid() {
-			return fmt.Errorf("%w: unknown tier %q", ErrBadMetadata, tier)
+			return fmt.Errorf("%w: unknown tier %s", ErrBadMetadata, safetext.Quote(string(tier)))
 		}
 	}
 	switch {
@@ -213,7 +213,7 @@ func (t *TrackRequest) validate() error {
 	case len(t.Title) > 1024 || len(t.Album) > 1024:
 		return fmt.Errorf("%w: title over 1024 bytes", ErrBadMetadata)
 	case t.ReleaseDate != "" && !model.ValidReleaseDate(t.ReleaseDate):
-		return fmt.Errorf("%w: release_date %.32q: want YYYY, YYYY-MM or YYYY-MM-DD", ErrBadMetadata, t.ReleaseDate)
+		return fmt.Errorf("%w: release_date %s: want YYYY, YYYY-MM or YYYY-MM-DD", ErrBadMetadata, safetext.Quote(t.ReleaseDate))
 	case !t.ReleaseAt.IsZero() && t.ReleaseAt.Unix() <= 0:
 		return fmt.Errorf("%w: release_at %s is not after 1970", ErrBadMetadata, t.ReleaseAt.Format(time.RFC3339))
 	case t.Loudness != nil && (t.Loudness.IntegratedLUFS > MaxLoudness || t.Loudness.TruePeakDBTP > MaxLoudness):
@@ -221,7 +221,7 @@ func (t *TrackRequest) validate() error {
 	}
 	for _, a := range slices.Concat(t.Artists, t.AlbumArtists) {
 		if strings.TrimSpace(a) == "" || len(a) > 1024 {
-			return fmt.Errorf("%w: artist name %q", ErrBadMetadata, a)
+			return fmt.Errorf("%w: artist name %s", ErrBadMetadata, safetext.Quote(a))
 		}
 	}
 	if err := model.ValidateRights(t.Rights); err != nil {
@@ -247,7 +247,7 @@ func (t *TrackRequest) checkText() error {
 	}
 	for _, f := range fields {
 		if err := safetext.Check(f[1]); err != nil {
-			return fmt.Errorf("%w: %s %.80q: %w", ErrBadMetadata, f[0], f[1], err)
+			return fmt.Errorf("%w: %s %s: %w", ErrBadMetadata, f[0], safetext.Quote(f[1]), err)
 		}
 	}
 	return nil

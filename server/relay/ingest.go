@@ -191,14 +191,14 @@ func (h *ingestHandler) receive(mr *multipart.Reader, dir string) (map[string]bo
 				return nil, err
 			}
 			if files[name] {
-				return nil, fmt.Errorf("%w: file %q uploaded twice", ErrBadRequest, name)
+				return nil, fmt.Errorf("%w: file %s uploaded twice", ErrBadRequest, QuoteInput(name))
 			}
 			if len(files) >= h.o.maxFiles {
 				return nil, fmt.Errorf("%w: more than %d files", ErrTooLarge, h.o.maxFiles)
 			}
 			files[name] = true
 		default:
-			return nil, fmt.Errorf("%w: unexpected part %.64q (want %q or %q)", ErrBadRequest, p.FormName(), api.AdminIngestAlbumPart, api.AdminIngestFilePart)
+			return nil, fmt.Errorf("%w: unexpected part %s (want %q or %q)", ErrBadRequest, QuoteInput(p.FormName()), api.AdminIngestAlbumPart, api.AdminIngestFilePart)
 		}
 		if err := savePart(p, filepath.Join(dir, filepath.FromSlash(name)), name, limit, h.o.maxRequest); err != nil {
 			return nil, err
@@ -220,7 +220,7 @@ func partFileName(p *multipart.Part) (string, error) {
 	case err != nil:
 		return "", fmt.Errorf("%w: file part: %v", ErrBadRequest, err)
 	case name == "" || len(name) > 255 || !fs.ValidPath(name) || name == "." || name == albumName || path.Clean(name) != name:
-		return "", fmt.Errorf("%w: file name %.64q: want a relative slash-separated path without . or .. elements", ErrBadRequest, name)
+		return "", fmt.Errorf("%w: file name %s: want a relative slash-separated path without . or .. elements", ErrBadRequest, QuoteInput(name))
 	}
 	return name, nil
 }
@@ -269,12 +269,12 @@ func matchFiles(req ingest.Request, files map[string]bool) error {
 	}
 	for n := range named {
 		if !files[n] {
-			return fmt.Errorf("%w: %s names %.128q, which was not uploaded", ErrBadRequest, albumName, n)
+			return fmt.Errorf("%w: %s names %s, which was not uploaded", ErrBadRequest, albumName, QuoteInput(n))
 		}
 	}
 	for n := range files {
 		if !named[n] {
-			return fmt.Errorf("%w: uploaded file %q is not named in %s", ErrBadRequest, n, albumName)
+			return fmt.Errorf("%w: uploaded file %s is not named in %s", ErrBadRequest, QuoteInput(n), albumName)
 		}
 	}
 	return nil

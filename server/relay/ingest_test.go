@@ -14,8 +14,10 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/core/model"
@@ -68,6 +70,17 @@ func demoUpload(t *testing.T) upload {
 		u = append(u, struct{ field, name, body string }{"file", n, read(n)})
 	}
 	return u
+}
+
+// demoEdit returns u with old replaced by new in its album.json.
+func demoEdit(t *testing.T, u upload, old, new string) upload {
+	t.Helper()
+	out := slices.Clone(u)
+	if !strings.Contains(out[0].body, old) {
+		t.Fatalf("album.json lacks %q", old)
+	}
+	out[0].body = strings.Replace(out[0].body, old, new, 1)
+	return out
 }
 
 // storeSum hashes every key and value of st.
@@ -140,6 +153,9 @@ func TestAdminIngest(t *testing.T) {
 	for i := range 13 {
 		many = append(many, struct{ field, name, body string }{"file", fmt.Sprintf("f%d.wav", i), big[:250<<10]})
 	}
+	// long, wide and euros are input over relay.MaxEchoedInput bytes: no
+	// error may echo more of them.
+	long, wide, euros := strings.Repeat("x", 200)+".wav", strings.Repeat("é", 60)+".wav", strings.Repeat("€", 60)
 	cases := []struct {
 		name  string
 		u     upload
@@ -147,6 +163,23 @@ func TestAdminIngest(t *testing.T) {
 		code  int
 		want  string
 	}{
+		{"long name not uploaded", upload{{"album", "album.json", album(`{"file":"` + long + `","title":"T","artists":["X"]}`)}},
+			adminToken, http.StatusBadRequest, "which was not uploaded"},
+		{"long name not named", upload{{"album", "album.json", album(`{"file":"a.wav","title":"T","artists":["X"]}`)}, {"file", "a.wav", "x"}, {"file", long, "x"}},
+			adminToken, http.StatusBadRequest, "is not named in"},
+		{"long name uploaded twice", upload{{"album", "album.json", album(`{"file":"` + long + `","title":"T","artists":["X"]}`)}, {"file", long, "x"}, {"file", long, "x"}},
+			adminToken, http.StatusBadRequest, "uploaded twice"},
+		{"wide bad file name", upload{{"album", "album.json", album(`{"file":"a.wav","title":"T","artists":["X"]}`)}, {"file", "../" + wide, "x"}},
+			adminToken, http.StatusBadRequest, "want a relative slash-separated path"},
+		{"long artist name", demoEdit(t, demo, `"artists": [
+        "Segue Ensemble"`, `"artists": ["`+strings.Repeat("x", 1100)+`"`), adminToken, http.StatusBadRequest, "artist name"},
+		{"long tier", demoEdit(t, demo, `"high": "01.high.ogg"`, `"`+long+`": "01.high.ogg"`), adminToken, http.StatusBadRequest, "unknown tier"},
+		{"long release date", demoEdit(t, demo, `"release_date": "2026-01-01"`, `"release_date": "`+euros+`"`), adminToken, http.StatusBadRequest, "release_date"},
+		{"long title with a control byte", demoEdit(t, demo, `"title": "Arrival"`, `"title": "`+long+`\u0001"`), adminToken, http.StatusBadRequest, "title"},
+		{"long master_sha256", upload{{"album", "album.json", album(`{"tiers":{"low":"a.ogg"},"master_sha256":"` + long + `","title":"T","artists":["X"]}`)}, {"file", "a.ogg", "x"}},
+			adminToken, http.StatusBadRequest, "master_sha256"},
+		{"wide unexpected part", upload{{"album", "album.json", album(`{"file":"a.wav","title":"T","artists":["X"]}`)}, {wide, "a.wav", "x"}},
+			adminToken, http.StatusBadRequest, "unexpected part"},
 		{"no token", demo, "", http.StatusUnauthorized, ""},
 		{"wrong token", demo, "not-the-admin", http.StatusUnauthorized, ""},
 		{"file over the limit", upload{{"album", "album.json", album(`{"file":"big.wav","title":"T","artists":["X"]}`)}, {"file", "big.wav", big}},
@@ -176,6 +209,15 @@ func TestAdminIngest(t *testing.T) {
 				t.Fatalf("%d %s, want %d naming %q", code, msg, tc.code, tc.want)
 			}
 			t.Logf("%d %s", code, msg)
+			for _, in := range []string{long, wide, euros} {
+				n := relay.MaxEchoedInput + 1
+				for !utf8.RuneStart(in[n]) {
+					n++
+				}
+				if strings.Contains(msg, in[:n]) {
+					t.Fatalf("%s echoes more than %d bytes of a name", msg, relay.MaxEchoedInput)
+				}
+			}
 			if storeSum(t, dd.Store) != before {
 				t.Fatal("the refused ingest changed the catalog")
 			}
