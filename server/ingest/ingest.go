@@ -333,6 +333,9 @@ func (in *ingester) identity(ctx context.Context, t *TrackRequest) ([32]byte, in
 // probe identifies one track, decodes its master and validates its
 // metadata. An already ingested track returns its skipped result instead.
 func (in *ingester) probe(ctx context.Context, i int, t TrackRequest) (*probed, *preparedTrack, error) {
+	if err := t.checkFiles(); err != nil {
+		return nil, nil, err
+	}
 	name := in.label(&t)
 	in.report(Progress{Track: i, File: name, Stage: StageHash})
 	sha, size, err := in.identity(ctx, &t)

@@ -187,7 +187,6 @@ func cmpOr(a, b string) string {
 	return b
 }
 
-// validate checks a track's metadata once tags and defaults are applied.
 // MaxLoudness bounds a sidecar's loudness, in LUFS and in dBTP: no
 // signal of up to MaxChannels channels at full scale measures above it
 // (about +14 LUFS for eight K-weighted full-scale channels). A larger
@@ -195,15 +194,23 @@ func cmpOr(a, b string) string {
 // loudness − (−14) dB — and, through the album's loudness, its album.
 const MaxLoudness = 20
 
-func (t *TrackRequest) validate() error {
+// checkFiles refuses, before the track's files are read, a track that
+// names no file to identify it by: name needs a master or a known tier.
+func (t *TrackRequest) checkFiles() error {
 	for tier := range t.Tiers {
 		if !tier.Valid() {
 			return fmt.Errorf("%w: unknown tier %s", ErrBadMetadata, safetext.Quote(string(tier)))
 		}
 	}
-	switch {
-	case t.Master == "" && len(t.Tiers) == 0:
+	if t.Master == "" && len(t.Tiers) == 0 {
 		return fmt.Errorf("%w: neither a master nor pre-encoded tiers", ErrBadMetadata)
+	}
+	return nil
+}
+
+// validate checks a track's metadata once tags and defaults are applied.
+func (t *TrackRequest) validate() error {
+	switch {
 	case strings.TrimSpace(t.Title) == "":
 		return fmt.Errorf("%w: no title", ErrBadMetadata)
 	case len(t.Artists) == 0:

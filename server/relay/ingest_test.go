@@ -198,6 +198,10 @@ func TestAdminIngest(t *testing.T) {
 		{"path escaping the upload", upload{{"album", "album.json", album(`{"file":"../a.wav","title":"T","artists":["X"]}`)}, {"file", "../a.wav", "x"}},
 			adminToken, http.StatusBadRequest, "a.wav"},
 		{"no album", upload{{"file", "a.wav", "x"}}, adminToken, http.StatusBadRequest, "album"},
+		// Both were 500: the track's identity was read from "(no file)".
+		{"only an unknown tier", upload{{"album", "album.json", album(`{"tiers":{"bogus":"a.ogg"},"title":"T","artists":["X"]}`)}, {"file", "a.ogg", "x"}},
+			adminToken, http.StatusBadRequest, `unknown tier \"bogus\"`},
+		{"no file", upload{{"album", "album.json", album(`{"title":"T","artists":["X"]}`)}}, adminToken, http.StatusBadRequest, "neither a master nor pre-encoded tiers"},
 		{"bad album json", upload{{"album", "album.json", "{"}}, adminToken, http.StatusBadRequest, "album.json"},
 	}
 	for _, tc := range cases {
