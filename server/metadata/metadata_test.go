@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/segue-fm/segue/internal/safetext"
 	"github.com/segue-fm/segue/store"
 )
 
@@ -27,6 +28,7 @@ func TestParseLine(t *testing.T) {
 	track := func(extra string) string {
 		return `{"type":"track","id":"t","title":"T","artist_ids":["a"],"album_id":"b","duration_ms":1000,"disc_number":1,"track_number":1` + extra + `}`
 	}
+	wide := strings.Repeat("€", 40) // 120 bytes
 	cases := []struct {
 		name, line, want string // want: "" for valid, else part of the error
 	}{
@@ -78,6 +80,16 @@ func TestParseLine(t *testing.T) {
 		{"main and featured", track(`,"featured_artist_ids":["a"]`), "both main and featured"},
 		{"artist twice", strings.Replace(track(""), `["a"]`, `["a","a"]`, 1), "twice"},
 		{"invalid utf8", "{\"type\":\"artist\",\"id\":\"a\",\"name\":\"\xff\"}", "UTF-8"},
+		// Input of multi-byte runes (wide): %.Nq cut N runes, echoing
+		// up to 4N bytes; at most safetext.MaxQuoted are echoed.
+		{"wide type", `{"type":"` + wide + `","id":"a","name":"x"}`, "type"},
+		{"wide unknown field", `{"type":"artist","id":"a","name":"x","` + wide + `":1}`, "unknown field"},
+		{"wide id", `{"type":"artist","id":"` + wide + `","name":"x"}`, "want 1 to 64"},
+		{"wide genre", `{"type":"album","id":"a","title":"x","artist_ids":["b"],"genres":["` + wide + `\u0001"]}`, "genres"},
+		{"wide release date", `{"type":"album","id":"a","title":"x","artist_ids":["b"],"release_date":"` + wide + `"}`, "release_date"},
+		{"wide cover", `{"type":"album","id":"a","title":"x","artist_ids":["b"],"cover_art":"` + wide + `"}`, "cover_art"},
+		{"wide blob cover", `{"type":"album","id":"a","title":"x","artist_ids":["b"],"cover_art":"blob:` + wide + `"}`, "cover_art"},
+		{"wide isrc", track(`,"isrc":"` + wide + `"`), "isrc"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -87,6 +99,8 @@ func TestParseLine(t *testing.T) {
 				t.Fatalf("error %v", err)
 			case c.want != "" && (err == nil || !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), c.want)):
 				t.Fatalf("error %v, want ErrInvalid containing %q", err, c.want)
+			case err != nil && strings.Contains(err.Error(), strings.Repeat("€", safetext.MaxQuoted/3+1)):
+				t.Fatalf("error %v echoes more than %d bytes of input", err, safetext.MaxQuoted)
 			}
 		})
 	}

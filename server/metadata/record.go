@@ -154,7 +154,7 @@ func ParseLine(b []byte) (Record, error) {
 		l := &trackLine{}
 		target, rec = l, Record{Kind: KindTrack, Track: &l.Track}
 	default:
-		return Record{}, invalid("type %.32q (want \"artist\", \"album\" or \"track\")", *probe.Type)
+		return Record{}, invalid("type %s (want \"artist\", \"album\" or \"track\")", safetext.Quote(*probe.Type))
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
@@ -215,7 +215,7 @@ func checkKeys(b []byte) error {
 				bit, ok := lineKeys[string(key)]
 				switch {
 				case escaped || !ok:
-					return invalid("unknown field %.70q (keys are lower case, as documented)", key)
+					return invalid("unknown field %s (keys are lower case, as documented)", safetext.Quote(string(key)))
 				case seen&bit != 0:
 					return invalid("field %q given twice", key)
 				}
@@ -268,10 +268,10 @@ func (r Record) check() error {
 		}
 		for _, g := range a.Genres {
 			if g == "" || len(g) > MaxGenreBytes {
-				return invalid("genres: %.70q (want 1 to %d bytes)", g, MaxGenreBytes)
+				return invalid("genres: %s (want 1 to %d bytes)", safetext.Quote(g), MaxGenreBytes)
 			}
 			if err := safetext.Check(g); err != nil {
-				return invalid("genres: %.70q: %v", g, err)
+				return invalid("genres: %s: %v", safetext.Quote(g), err)
 			}
 		}
 		return nil
@@ -317,12 +317,12 @@ func first(errs ...error) error {
 // '.' (ids are store key parts and URL path segments).
 func checkID(field, id string) error {
 	if id == "" || len(id) > MaxIDBytes {
-		return invalid("%s %.70q: want 1 to %d characters", field, id, MaxIDBytes)
+		return invalid("%s %s: want 1 to %d characters", field, safetext.Quote(id), MaxIDBytes)
 	}
 	for i := 0; i < len(id); i++ {
 		c := id[i]
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
-			return invalid("%s %.70q: only letters, digits, '-', '_' and '.'", field, id)
+			return invalid("%s %s: only letters, digits, '-', '_' and '.'", field, safetext.Quote(id))
 		}
 	}
 	return nil
@@ -365,7 +365,7 @@ func checkDate(d string) error {
 	if d == "" || model.ValidReleaseDate(d) {
 		return nil
 	}
-	return invalid("release_date %.32q: want YYYY, YYYY-MM or YYYY-MM-DD", d)
+	return invalid("release_date %s: want YYYY, YYYY-MM or YYYY-MM-DD", safetext.Quote(d))
 }
 
 func checkCover(c string) error {
@@ -377,13 +377,13 @@ func checkCover(c string) error {
 	case strings.HasPrefix(c, "blob:"):
 		h := c[len("blob:"):]
 		if len(h) != 64 || strings.Trim(h, "0123456789abcdef") != "" {
-			return invalid("cover_art %.80q: want blob: and 64 lowercase hex digits", c)
+			return invalid("cover_art %s: want blob: and 64 lowercase hex digits", safetext.Quote(c))
 		}
 		return nil
 	case strings.HasPrefix(c, "https://") && len(c) > len("https://") && safetext.Check(c) == nil && !strings.ContainsAny(c, " \"<>\\"):
 		return nil
 	}
-	return invalid("cover_art %.80q: want blob:<sha256 hex> or an https URL", c)
+	return invalid("cover_art %s: want blob:<sha256 hex> or an https URL", safetext.Quote(c))
 }
 
 // checkISRC accepts the empty string or an ISRC: 2 letters (country), 3
@@ -406,7 +406,7 @@ func checkISRC(s string) error {
 		}
 	}
 	if !ok {
-		return invalid("isrc %.32q: want CCXXXYYNNNNN (12 characters, upper case, no hyphens)", s)
+		return invalid("isrc %s: want CCXXXYYNNNNN (12 characters, upper case, no hyphens)", safetext.Quote(s))
 	}
 	return nil
 }
