@@ -84,10 +84,11 @@ type Engine struct {
 	calls     *gate // public calls; Close shuts it first
 	closeOnce sync.Once
 
-	mu    sync.Mutex
-	token string
-	pin   *device.Pin        // the trusted catalog key
-	docs  map[*Docs]struct{} // opened by OpenDocs, not yet closed
+	mu          sync.Mutex
+	token       string
+	pin         *device.Pin        // the trusted catalog key
+	docs        map[*Docs]struct{} // opened by OpenDocs, not yet closed (at most one)
+	docsOpening bool               // an OpenDocs holds the one Docs slot (reserveDocs)
 
 	keys    keyCache
 	heads   *ttlmap.Map[string, headEntry] // Prefetch's (prefetch.go), at most maxHeads for the key TTL

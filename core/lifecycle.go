@@ -136,11 +136,28 @@ func (e *Engine) closeDocs() error {
 	return errors.Join(errs...)
 }
 
-// addDocs records d as open, for Close. OpenDocs calls it inside an
+// reserveDocs claims the engine's one Docs slot for an OpenDocs in
+// progress, or returns ErrDocsOpen while a Docs is open or being opened.
+// OpenDocs ends the claim with addDocs.
+func (e *Engine) reserveDocs() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.docsOpening || len(e.docs) > 0 {
+		return ErrDocsOpen
+	}
+	e.docsOpening = true
+	return nil
+}
+
+// addDocs ends reserveDocs' claim, recording d as open for Close (nil:
+// the open failed, the slot is free again). OpenDocs calls it inside an
 // admitted call, so it always happens before Close closes the open Docs.
 func (e *Engine) addDocs(d *Docs) {
 	e.mu.Lock()
-	e.docs[d] = struct{}{}
+	e.docsOpening = false
+	if d != nil {
+		e.docs[d] = struct{}{}
+	}
 	e.mu.Unlock()
 }
 

@@ -54,10 +54,17 @@ type Docs struct {
 	node   *p2p.Node
 }
 
+// ErrDocsOpen is returned by OpenDocs while a Docs of the engine is
+// open: documents live in the engine's one store, and a second
+// repository over it would keep its own copy of each document and lose
+// the first's edits when saving. Share the open Docs, or close it first.
+var ErrDocsOpen = errors.New("core: documents already open on this engine")
+
 // OpenDocs opens the documents of user (the account this device
 // registered with) in the engine's store. It does no network I/O; call
 // StartSync to sync with the relay. It is closed by Docs.Close or, at the
-// latest, by Engine.Close.
+// latest, by Engine.Close. One Docs is open per engine at a time: until
+// it is closed, OpenDocs returns ErrDocsOpen.
 func (e *Engine) OpenDocs(ctx context.Context, user model.UserID) (*Docs, error) {
 	ctx, done, err := e.calls.enter(ctx)
 	if err != nil {
@@ -67,12 +74,16 @@ func (e *Engine) OpenDocs(ctx context.Context, user model.UserID) (*Docs, error)
 	if user == "" {
 		return nil, ErrNoUser
 	}
+	if err := e.reserveDocs(); err != nil {
+		return nil, err
+	}
 	// A device keeps automerge's sync states: it syncs few peers per
 	// document, and the Go ones would index its big documents (the
 	// library) in memory.
 	r, err := repo.Open(ctx, e.st, repo.DefaultOptions().WithLogger(e.log).
 		WithDocOptions(docs.DefaultOptions().WithClock(e.opts.clock.Now)).WithGoSync(false))
 	if err != nil {
+		e.addDocs(nil)
 		return nil, fmt.Errorf("core: open documents: %w", err)
 	}
 	d := &Docs{e: e, user: user, repo: r, ad: peer.NewRepoAdapter(r), calls: newGate()}
