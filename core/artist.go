@@ -24,6 +24,9 @@ func (e *Engine) Artist(ctx context.Context, id model.ArtistID) (model.Artist, e
 		return model.Artist{}, err
 	}
 	defer done()
+	if err := checkID(id); err != nil {
+		return model.Artist{}, fmt.Errorf("core: artist: %w", err)
+	}
 	var out artistAnswer
 	if err := e.call(ctx, http.MethodGet, "/v1/artists/"+url.PathEscape(string(id)), nil, &out, true); err != nil {
 		return model.Artist{}, fmt.Errorf("core: artist %s: %w", id, err)

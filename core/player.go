@@ -91,6 +91,9 @@ func (e *Engine) TrackInfo(ctx context.Context, id model.TrackID) (model.Track, 
 		return model.Track{}, err
 	}
 	defer done()
+	if err := checkID(id); err != nil {
+		return model.Track{}, fmt.Errorf("core: track: %w", err)
+	}
 	if dl := e.Downloads(); dl != nil {
 		t, ok, err := dl.TrackInfo(ctx, id)
 		if ok {
@@ -362,6 +365,9 @@ func (e *Engine) Album(ctx context.Context, id model.AlbumID) (model.Album, []mo
 		return model.Album{}, nil, err
 	}
 	defer done()
+	if err := checkID(id); err != nil {
+		return model.Album{}, nil, fmt.Errorf("core: album: %w", err)
+	}
 	if dl := e.Downloads(); dl != nil {
 		a, tracks, ok, err := dl.AlbumInfo(ctx, id)
 		if ok {
@@ -516,7 +522,7 @@ func classify(err error) error {
 		errors.Is(err, ErrNotRegistered) || errors.Is(err, ErrUnauthorized) ||
 		errors.Is(err, ErrCatalogKeyMismatch) || errors.Is(err, ErrClosed) ||
 		errors.Is(err, ErrLicenseExpired) || errors.Is(err, ErrLicenseRevoked) ||
-		errors.Is(err, download.ErrNotLicensed) ||
+		errors.Is(err, download.ErrNotLicensed) || errors.Is(err, ErrBadID) ||
 		errors.As(err, &se) && se.Code >= 400 && se.Code < 500 && se.Code != http.StatusRequestTimeout &&
 			se.Code != http.StatusTooManyRequests
 	if permanent {

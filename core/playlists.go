@@ -18,9 +18,11 @@ import (
 // this device holds.
 var ErrNotPlaylist = errors.New("core: not a playlist on this device")
 
-// ErrBadID reports a track, album or artist id given to a playlist or
-// library edit that no catalog id can be (model.ValidID: 1–128 bytes,
-// no '/' or NUL).
+// ErrBadID reports a track, album or artist id that no catalog id can be
+// (model.ValidID: 1–128 bytes, no '/' or NUL), given to a playlist or
+// library edit or to a call on one id (TrackInfo, OpenTrack, Album,
+// Artist, SimilarTracks and the plays built on them), which then sends
+// nothing.
 var ErrBadID = errors.New("core: not a catalog id (want 1-128 bytes without '/' or NUL)")
 
 // checkIDs returns ErrBadID, naming the first bad id (quoted, its first
@@ -30,6 +32,15 @@ func checkIDs[T ~string](ids []T) error {
 		if !model.ValidID(string(id)) {
 			return fmt.Errorf("%w: id %d of %d, %q (%d bytes)", ErrBadID, i+1, len(ids), safetext.Cut(string(id), 64), len(id))
 		}
+	}
+	return nil
+}
+
+// checkID returns ErrBadID, naming id (quoted, its first 64 bytes), when
+// id is not a valid catalog id.
+func checkID[T ~string](id T) error {
+	if !model.ValidID(string(id)) {
+		return fmt.Errorf("%w: %q (%d bytes)", ErrBadID, safetext.Cut(string(id), 64), len(id))
 	}
 	return nil
 }

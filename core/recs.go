@@ -36,6 +36,9 @@ func (e *Engine) SetRecommendationsTimeZone(ctx context.Context, tz string) erro
 
 // SimilarTracks asks the relay for up to limit tracks similar to id.
 func (e *Engine) SimilarTracks(ctx context.Context, id model.TrackID, limit int) ([]model.TrackID, error) {
+	if err := checkID(id); err != nil {
+		return nil, fmt.Errorf("core: similar tracks: %w", err)
+	}
 	var out api.SimilarTracks
 	path := "/v1/tracks/" + url.PathEscape(string(id)) + "/similar?limit=" + strconv.Itoa(limit)
 	if err := e.gatedCall(ctx, http.MethodGet, path, nil, &out); err != nil {

@@ -50,6 +50,9 @@ func (e *Engine) openTrack(ctx context.Context, track model.TrackID, tier model.
 	if !tier.Valid() {
 		return nil, fmt.Errorf("core: open %s: %w", track, model.ErrInvalidTier)
 	}
+	if err := checkID(track); err != nil {
+		return nil, fmt.Errorf("core: open: %w", err)
+	}
 	var (
 		key    crypto.ContentKey
 		keyErr error
