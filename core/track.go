@@ -71,7 +71,12 @@ func (e *Engine) openTrack(ctx context.Context, track model.TrackID, tier model.
 		cancel()
 	}
 	wg.Wait()
-	if keyErr != nil && (err == nil || errors.Is(err, context.Canceled) || errors.Is(keyErr, errOfflineMiss)) {
+	// The key's error says why when the manifest succeeded or was cut
+	// short by it, and always when it is a cause the manifest's failure
+	// only echoes: no token (the manifest, asked without one, is a bare
+	// 401) or an offline miss.
+	if keyErr != nil && (err == nil || errors.Is(err, context.Canceled) || errors.Is(keyErr, errOfflineMiss) ||
+		errors.Is(keyErr, ErrNotRegistered)) {
 		err = keyErr
 	}
 	if err != nil {
