@@ -11,6 +11,7 @@ import (
 
 	"github.com/segue-fm/segue/core"
 	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/player"
 )
 
 // TestSingleIDCallsRefuseBadIDs: the calls taking one catalog id refuse an
@@ -29,6 +30,9 @@ func TestSingleIDCallsRefuseBadIDs(t *testing.T) {
 	defer srv.Close()
 	ctx := context.Background()
 	e := tb.openEngine(t, core.DefaultOptions().WithLogger(quiet()), srv.URL)
+	if _, err := e.OpenPlayer(player.NewDiscardSink(44100, 2), player.DefaultOptions().WithLogger(quiet())); err != nil {
+		t.Fatal(err)
+	}
 	calls := []struct {
 		name string
 		call func(id string) error

@@ -118,6 +118,9 @@ func (e *Engine) PlayTrack(ctx context.Context, id model.TrackID) error {
 // PlayTrackFrom is PlayTrack starting at output frame frame of the track,
 // sample-exactly (see player.Player.PlayFrom).
 func (e *Engine) PlayTrackFrom(ctx context.Context, id model.TrackID, frame int64) error {
+	if err := e.playerOpen(); err != nil {
+		return err
+	}
 	t, err := e.TrackInfo(ctx, id)
 	if err != nil {
 		return fmt.Errorf("core: play: %w", err)
@@ -137,6 +140,9 @@ func (e *Engine) PlayAlbum(ctx context.Context, id model.AlbumID, start int) err
 // PlayAlbumFrom is PlayAlbum starting at output frame frame of track
 // start, sample-exactly (see player.Player.PlayFrom).
 func (e *Engine) PlayAlbumFrom(ctx context.Context, id model.AlbumID, start int, frame int64) error {
+	if err := e.playerOpen(); err != nil {
+		return err
+	}
 	a, tracks, err := e.Album(ctx, id)
 	if err != nil {
 		return err
@@ -179,6 +185,9 @@ func (e *Engine) PlayTracks(ctx context.Context, c model.PlayContext, ids []mode
 // PlayTracksFrom is PlayTracks starting at output frame frame of track
 // start, sample-exactly (see player.Player.PlayFrom).
 func (e *Engine) PlayTracksFrom(ctx context.Context, c model.PlayContext, ids []model.TrackID, start int, frame int64) error {
+	if err := e.playerOpen(); err != nil {
+		return err
+	}
 	e.player.late.Stop() // the network is this play's first
 	order := player.StartOrder(len(ids), start)
 	head, rest := order[:min(len(order), metadataBatch)], order[min(len(order), metadataBatch):]
@@ -328,7 +337,7 @@ func (e *Engine) PlayPlaylist(ctx context.Context, d *Docs, id docs.DocumentID, 
 // PlayPlaylistFrom is PlayPlaylist starting at output frame frame of
 // entry start, sample-exactly (see player.Player.PlayFrom).
 func (e *Engine) PlayPlaylistFrom(ctx context.Context, d *Docs, id docs.DocumentID, start int, frame int64) error {
-	if err := e.calls.check(); err != nil {
+	if err := e.playerOpen(); err != nil {
 		return err
 	}
 	if d == nil {
@@ -384,8 +393,22 @@ func (e *Engine) Album(ctx context.Context, id model.AlbumID) (model.Album, []mo
 	return out.Album, out.Tracks, nil
 }
 
-// ErrNoPlayer is returned by the Play methods before OpenPlayer.
+// ErrNoPlayer is returned by the Play methods without a player (before
+// OpenPlayer, after ClosePlayer), before they ask for any metadata.
 var ErrNoPlayer = errors.New("core: player not open")
+
+// playerOpen returns ErrClosed after Close and ErrNoPlayer without a
+// player: the Play methods check it first, so that neither is hidden
+// behind a metadata request's failure.
+func (e *Engine) playerOpen() error {
+	if err := e.calls.check(); err != nil {
+		return err
+	}
+	if e.Player() == nil {
+		return ErrNoPlayer
+	}
+	return nil
+}
 
 // play sends the tracks to the player, to start at output frame frame of
 // tracks[start]; album is the loudness of the album they all belong to
