@@ -12,6 +12,7 @@ import (
 	"github.com/segue-fm/segue/core"
 	"github.com/segue-fm/segue/core/fetch"
 	"github.com/segue-fm/segue/core/model"
+	tbed "github.com/segue-fm/segue/internal/testbed"
 )
 
 // keyLateClock is the system clock, except that the content-key lookup
@@ -31,29 +32,44 @@ func (c keyLateClock) Now() time.Time {
 	return time.Now()
 }
 
-// TestOpenTrackUnregisteredWhateverFinishesFirst: OpenTrack on a device
-// without a token is ErrNotRegistered even when the manifest request
-// (sent without a token) is refused with 401 before the content-key
-// lookup finds no token. It was the manifest's bare 401, matching no
-// sentinel, whenever that answer came first (TestLostIdentityDropsToken
-// failed so under load).
-func TestOpenTrackUnregisteredWhateverFinishesFirst(t *testing.T) {
-	tb := newTestbed(t)
+// TestOpenTrackCredentialErrorWhateverFinishesFirst: OpenTrack on a
+// device without a token is ErrNotRegistered, and with a token the relay
+// refuses ErrUnauthorized, even when the manifest request is refused
+// with 401 before the content-key lookup ends. Both were the manifest's
+// bare 401, matching neither sentinel, whenever that answer came first
+// (TestLostIdentityDropsToken failed so under load).
+func TestOpenTrackCredentialErrorWhateverFinishesFirst(t *testing.T) {
+	r := tbed.NewRelay(t, tbed.DefaultOptions().WithLicenses(true))
 	ctx := context.Background()
-	clock := keyLateClock{late: make(chan struct{})}
-	var once sync.Once
-	opts := core.DefaultOptions().WithOrigins(tb.url).WithLogger(quiet()).WithCatalogKey(tb.catalogPub).
-		WithClock(clock).WithObserver(func(ev fetch.Event) {
-		if ev.Request.Kind == fetch.KindManifest && ev.Err != nil {
-			once.Do(func() { close(clock.late) })
-		}
-	})
-	e, err := core.Open(ctx, t.TempDir(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	if _, err := e.OpenTrack(ctx, tb.tracks[0], model.TierLow); !errors.Is(err, core.ErrNotRegistered) {
-		t.Fatalf("OpenTrack without a token = %v, want ErrNotRegistered", err)
+	for _, tc := range []struct {
+		name  string
+		setup func(t *testing.T, e *core.Engine)
+		want  error
+	}{
+		{"no token", func(*testing.T, *core.Engine) {}, core.ErrNotRegistered},
+		{"revoked token", func(t *testing.T, e *core.Engine) {
+			tbed.Register(t, e, testUser, "revoked")
+			tbed.Deregister(t, r.URL, e.DeviceID(), e.Token())
+		}, core.ErrUnauthorized},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clock := keyLateClock{late: make(chan struct{})}
+			var once sync.Once
+			opts := core.DefaultOptions().WithOrigins(r.URL).WithLogger(quiet()).WithCatalogKey(r.CatalogKey).
+				WithClock(clock).WithObserver(func(ev fetch.Event) {
+				if ev.Request.Kind == fetch.KindManifest && ev.Err != nil {
+					once.Do(func() { close(clock.late) })
+				}
+			})
+			e, err := core.Open(ctx, t.TempDir(), opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer e.Close()
+			tc.setup(t, e)
+			if _, err := e.OpenTrack(ctx, r.Tracks[0], model.TierLow); !errors.Is(err, tc.want) {
+				t.Fatalf("OpenTrack = %v, want %v", err, tc.want)
+			}
+		})
 	}
 }

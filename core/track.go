@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"sync"
 	"sync/atomic"
 
+	"github.com/segue-fm/segue/core/fetch"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
 )
@@ -78,6 +80,13 @@ func (e *Engine) openTrack(ctx context.Context, track model.TrackID, tier model.
 	if keyErr != nil && (err == nil || errors.Is(err, context.Canceled) || errors.Is(keyErr, errOfflineMiss) ||
 		errors.Is(keyErr, ErrNotRegistered)) {
 		err = keyErr
+	}
+	var se *fetch.StatusError
+	if errors.As(err, &se) && se.Code == http.StatusUnauthorized && !errors.Is(err, ErrUnauthorized) {
+		// The relay refused the token on the manifest (the key request,
+		// cut short, could not say so): as for every relay call.
+		err = fmt.Errorf("%w: %w", ErrUnauthorized, err)
+		e.checkRevocation()
 	}
 	if err != nil {
 		return nil, fmt.Errorf("core: open %s/%s: %w", track, tier, err)
