@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,12 +19,17 @@ import (
 // keyLateClock is the system clock, except that the content-key lookup
 // (core's contentKey) waits until late is closed (at most 20 s): the
 // manifest request, made beside it, is answered first, as it can be on a
-// loaded machine.
-type keyLateClock struct{ late chan struct{} }
+// loaded machine. held counts the lookups it held back, so a test can
+// tell that it did (a renamed contentKey would make it a plain clock).
+type keyLateClock struct {
+	late chan struct{}
+	held *atomic.Int32
+}
 
 func (c keyLateClock) Now() time.Time {
 	buf := make([]byte, 16<<10)
 	if strings.Contains(string(buf[:runtime.Stack(buf, false)]), "core.(*Engine).contentKey") {
+		c.held.Add(1)
 		select {
 		case <-c.late:
 		case <-time.After(20 * time.Second):
@@ -53,7 +59,7 @@ func TestOpenTrackCredentialErrorWhateverFinishesFirst(t *testing.T) {
 		}, core.ErrUnauthorized},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			clock := keyLateClock{late: make(chan struct{})}
+			clock := keyLateClock{late: make(chan struct{}), held: new(atomic.Int32)}
 			var once sync.Once
 			opts := core.DefaultOptions().WithOrigins(r.URL).WithLogger(quiet()).WithCatalogKey(r.CatalogKey).
 				WithClock(clock).WithObserver(func(ev fetch.Event) {
@@ -69,6 +75,9 @@ func TestOpenTrackCredentialErrorWhateverFinishesFirst(t *testing.T) {
 			tc.setup(t, e)
 			if _, err := e.OpenTrack(ctx, r.Tracks[0], model.TierLow); !errors.Is(err, tc.want) {
 				t.Fatalf("OpenTrack = %v, want %v", err, tc.want)
+			}
+			if clock.held.Load() == 0 {
+				t.Fatal("the content-key lookup was never held back: keyLateClock no longer finds contentKey on the stack")
 			}
 		})
 	}
