@@ -250,19 +250,9 @@ func (m *Manager) Renew(ctx context.Context) error {
 // renew is Renew, for the scheduler too (which may run it while Close
 // cancels it).
 func (m *Manager) renew(ctx context.Context) error {
-	m.mu.Lock()
-	revoked := m.state.Revoked
-	m.mu.Unlock()
-	if revoked {
-		return ErrRevoked // a license issued since would have cleared it
-	}
-	var ids []string
-	err := m.d.Store.Iterate(ctx, []byte(pLic), false, func(k, _ []byte) error {
-		ids = append(ids, string(k[len(pLic):]))
-		return nil
-	})
+	ids, err := m.licenseIDs(ctx)
 	if err != nil {
-		return fmt.Errorf("download: list licenses: %w", err)
+		return err
 	}
 	if len(ids) == 0 {
 		return nil
@@ -306,6 +296,32 @@ func (m *Manager) renew(ctx context.Context) error {
 	}
 	m.emit(Event{Kind: EventRenewed})
 	return nil
+}
+
+// licenseIDs returns the ids of the stored licenses, or ErrRevoked after
+// a revocation (a license issued since would have cleared it). The state
+// and the list are read under licMu, which revoke holds from its store
+// write until memory agrees: read apart, a renewal racing a revocation
+// found the licenses deleted and the state not yet revoked, and reported
+// success with nothing to renew.
+func (m *Manager) licenseIDs(ctx context.Context) ([]string, error) {
+	m.licMu.Lock()
+	defer m.licMu.Unlock()
+	m.mu.Lock()
+	revoked := m.state.Revoked
+	m.mu.Unlock()
+	if revoked {
+		return nil, ErrRevoked
+	}
+	var ids []string
+	err := m.d.Store.Iterate(ctx, []byte(pLic), false, func(k, _ []byte) error {
+		ids = append(ids, string(k[len(pLic):]))
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("download: list licenses: %w", err)
+	}
+	return ids, nil
 }
 
 // dropped returns the licensed (track, tier) entries with no download

@@ -27,12 +27,22 @@ import (
 // with the given tracks and returns its id and the open Docs.
 func syncedPlaylist(t *testing.T, e *core.Engine, user model.UserID, name string, public bool, tracks ...model.TrackID) (docs.DocumentID, *core.Docs) {
 	t.Helper()
-	ctx := t.Context()
-	d, err := e.OpenDocs(ctx, user)
+	d, err := e.OpenDocs(t.Context(), user)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.Close() })
+	if err := d.StartSync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return syncedPlaylistIn(t, d, name, public, tracks...), d
+}
+
+// syncedPlaylistIn creates a playlist holding tracks in d, whose sync is
+// started, and waits until the relay holds it.
+func syncedPlaylistIn(t *testing.T, d *core.Docs, name string, public bool, tracks ...model.TrackID) docs.DocumentID {
+	t.Helper()
+	ctx := t.Context()
 	id, err := d.Playlists().Create(ctx, name)
 	if err != nil {
 		t.Fatal(err)
@@ -45,13 +55,10 @@ func syncedPlaylist(t *testing.T, e *core.Engine, user model.UserID, name string
 	if _, err := d.Playlists().Add(ctx, id, docs.AtEnd(), tracks...); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.StartSync(ctx); err != nil {
-		t.Fatal(err)
-	}
 	if err := d.WaitInSync(ctx); err != nil {
 		t.Fatal(err)
 	}
-	return id, d
+	return id
 }
 
 const (
@@ -174,8 +181,8 @@ func TestPlaylistShareFollowAndInvite(t *testing.T) {
 	clock := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
 	r := socialRelay(t, social.DefaultOptions().WithClock(clock).WithInviteTTL(time.Hour))
 	ada, bob, carol := testbed.Device(t, r, "ada"), testbed.Device(t, r, "bob"), testbed.Device(t, r, "carol")
-	pub, _ := syncedPlaylist(t, ada, "ada", "Public mix", true, r.Tracks[0])
-	priv, adaDocs := syncedPlaylist(t, ada, "ada", "Secret mix", false, r.Tracks[1])
+	pub, adaDocs := syncedPlaylist(t, ada, "ada", "Public mix", true, r.Tracks[0])
+	priv := syncedPlaylistIn(t, adaDocs, "Secret mix", false, r.Tracks[1])
 
 	bobDocs, err := bob.OpenDocs(ctx, "bob")
 	if err != nil {
