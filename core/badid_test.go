@@ -21,15 +21,9 @@ import (
 // indistinguishable from being offline.
 func TestSingleIDCallsRefuseBadIDs(t *testing.T) {
 	tb := newTestbed(t)
-	var asked atomic.Int64
-	relay := tb.srv.Handler()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		asked.Add(1)
-		relay.ServeHTTP(w, r)
-	}))
-	defer srv.Close()
+	url, asked := countingRelay(t, tb)
 	ctx := context.Background()
-	e := tb.openEngine(t, core.DefaultOptions().WithLogger(quiet()), srv.URL)
+	e := tb.openEngine(t, core.DefaultOptions().WithLogger(quiet()), url)
 	if _, err := e.OpenPlayer(player.NewDiscardSink(44100, 2), player.DefaultOptions().WithLogger(quiet())); err != nil {
 		t.Fatal(err)
 	}
@@ -56,4 +50,18 @@ func TestSingleIDCallsRefuseBadIDs(t *testing.T) {
 			}
 		}
 	}
+}
+
+// countingRelay serves tb's relay through a proxy that counts the
+// requests it is sent, for tests that a call sends nothing; the proxy
+// closes when t ends.
+func countingRelay(t *testing.T, tb *testbed) (url string, asked *atomic.Int64) {
+	asked = new(atomic.Int64)
+	relay := tb.srv.Handler()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked.Add(1)
+		relay.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL, asked
 }

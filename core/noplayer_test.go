@@ -3,9 +3,6 @@ package core_test
 import (
 	"context"
 	"errors"
-	"net/http"
-	"net/http/httptest"
-	"sync/atomic"
 	"testing"
 
 	"github.com/segue-fm/segue/core"
@@ -20,15 +17,9 @@ import (
 // of a long list cost its metadata requests for nothing.
 func TestPlayWithoutPlayer(t *testing.T) {
 	tb := newTestbed(t)
-	var asked atomic.Int64
-	relay := tb.srv.Handler()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		asked.Add(1)
-		relay.ServeHTTP(w, r)
-	}))
-	defer srv.Close()
+	url, asked := countingRelay(t, tb)
 	ctx := context.Background()
-	e := tb.openEngine(t, core.DefaultOptions().WithLogger(quiet()), srv.URL)
+	e := tb.openEngine(t, core.DefaultOptions().WithLogger(quiet()), url)
 	d, err := e.OpenDocs(ctx, testUser)
 	if err != nil {
 		t.Fatal(err)
