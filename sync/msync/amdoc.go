@@ -94,30 +94,26 @@ func ApplyCharged(doc *automerge.Doc, g *Graph, msg []byte, heads *[]automerge.C
 			b = budget()
 		}
 		if b != nil {
-			if over, ok := b.reserve(int64(fresh)); !ok {
-				whose := "the writer's, across its documents"
-				if over.parent == nil {
-					whose = "all writers'"
-				}
-				return fmt.Errorf("%w: %d more bytes would wait for their dependencies, %d of %d bytes (%s) already waiting", ErrWaitBudget, fresh, over.Used(), over.Max(), whose)
+			if err := b.reserve(int64(fresh)); err != nil {
+				return err
 			}
 		}
-		charged, err := g.applyQueued(doc, msg, m, admitted, heads, b)
-		b.release(int64(fresh - charged))
+		charged, queued, err := g.applyQueued(doc, msg, m, admitted, heads, b)
+		b.release(int64(fresh-charged), -int64(queued))
 		return err
 	}
 }
 
-// applyQueued is ApplyCharged past its checks; it returns the bytes of
-// the changes it queued charged to b.
-func (g *Graph) applyQueued(doc *automerge.Doc, msg []byte, m *Message, admitted map[automerge.ChangeHash]pending, heads *[]automerge.ChangeHash, b *WaitBudget) (int, error) {
+// applyQueued is ApplyCharged past its checks; it returns the bytes and
+// the number of the changes it queued charged to b.
+func (g *Graph) applyQueued(doc *automerge.Doc, msg []byte, m *Message, admitted map[automerge.ChangeHash]pending, heads *[]automerge.ChangeHash, b *WaitBudget) (charged, queued int, err error) {
 	sm, err := automerge.LoadSyncMessage(msg)
 	if err != nil {
-		return 0, fmt.Errorf("%w: %v", ErrMalformed, err)
+		return 0, 0, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	defer sm.Close()
 	if err := doc.Apply(sm.Changes()...); err != nil {
-		return 0, fmt.Errorf("msync: apply changes: %w", err)
+		return 0, 0, fmt.Errorf("msync: apply changes: %w", err)
 	}
 	before := slices.Clone(g.Heads())
 	now := doc.Heads()
@@ -127,11 +123,10 @@ func (g *Graph) applyQueued(doc *automerge.Doc, msg []byte, m *Message, admitted
 			// doc also applied changes it had queued from earlier
 			// messages: read what is still missing from it.
 			if err := g.addFrom(doc, before); err != nil {
-				return 0, err
+				return 0, 0, err
 			}
 		}
 	}
-	charged := 0
 	for _, c := range m.Changes {
 		if g.Has(c.Hash) {
 			continue
@@ -148,11 +143,12 @@ func (g *Graph) applyQueued(doc *automerge.Doc, msg []byte, m *Message, admitted
 			g.queued[c.Hash] = p
 			if b != nil {
 				charged += p.size
+				queued++
 			}
 		}
 	}
 	*heads = now
-	return charged, nil
+	return charged, queued, nil
 }
 
 // addApplied adds to g, dependencies first, the changes of m that doc

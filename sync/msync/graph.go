@@ -228,7 +228,7 @@ func (g *Graph) Add(c Change, raw []byte) {
 	delete(g.queue, c.Hash)
 	if len(g.queued) > 0 {
 		if p, ok := g.queued[c.Hash]; ok {
-			p.budget.release(int64(p.size))
+			p.budget.release(int64(p.size), 1)
 			delete(g.queued, c.Hash)
 		}
 	}
@@ -265,7 +265,7 @@ func (g *Graph) Queue(c Change) {
 // changes nothing holds any more.
 func (g *Graph) Release() {
 	for _, p := range g.queued {
-		p.budget.release(int64(p.size))
+		p.budget.release(int64(p.size), 1)
 	}
 	g.queued = nil
 	clear(g.queue)

@@ -19,12 +19,21 @@ type WaitLimits struct {
 	// TotalBytes bounds all writers', and those of messages without a
 	// writer.
 	TotalBytes int64
+	// FloorBytes and ReservedBytes keep a few heavy writers from
+	// filling TotalBytes for everyone: the bytes writers hold past
+	// their first FloorBytes may take at most TotalBytes −
+	// ReservedBytes, so a writer within its floor is still admitted
+	// while heavy writers hold all they may; the heavy writers are the
+	// ones refused.
+	FloorBytes, ReservedBytes int64
 }
 
 // DefaultWaitLimits returns 16 MiB per writer (four documents at
-// msync.MaxQueuedBytes) and 128 MiB in all.
+// msync.MaxQueuedBytes) and 128 MiB in all, of which writers' bytes past
+// their first 1 MiB may take 96 MiB: 32 MiB are kept for writers within
+// that floor.
 func DefaultWaitLimits() WaitLimits {
-	return WaitLimits{WriterBytes: 16 << 20, TotalBytes: 128 << 20}
+	return WaitLimits{WriterBytes: 16 << 20, TotalBytes: 128 << 20, FloorBytes: 1 << 20, ReservedBytes: 32 << 20}
 }
 
 // WithWaitLimits returns o with the given bounds on the bytes of changes
@@ -38,6 +47,12 @@ func (o Options) WithWaitLimits(l WaitLimits) Options {
 	if l.TotalBytes < 1 {
 		l.TotalBytes = d.TotalBytes
 	}
+	if l.FloorBytes < 1 {
+		l.FloorBytes = d.FloorBytes
+	}
+	if l.ReservedBytes < 1 {
+		l.ReservedBytes = d.ReservedBytes
+	}
 	o.wait = l
 	return o
 }
@@ -49,12 +64,13 @@ func (o Options) WithWaitLimits(l WaitLimits) Options {
 type waitBook struct {
 	total   *msync.WaitBudget
 	limit   int64
+	floor   int64
 	mu      sync.Mutex
 	writers map[model.UserID]*msync.WaitBudget
 }
 
 func newWaitBook(l WaitLimits) *waitBook {
-	return &waitBook{total: msync.NewWaitBudget(l.TotalBytes, nil), limit: l.WriterBytes}
+	return &waitBook{total: msync.NewFairWaitBudget(l.TotalBytes, l.ReservedBytes), limit: l.WriterBytes, floor: l.FloorBytes}
 }
 
 // budget returns writer's budget, the total for an empty writer.
@@ -69,7 +85,7 @@ func (b *waitBook) budget(writer model.UserID) *msync.WaitBudget {
 		if b.writers == nil {
 			b.writers = map[model.UserID]*msync.WaitBudget{}
 		}
-		w = msync.NewWaitBudget(b.limit, b.total)
+		w = msync.NewFloorWaitBudget(b.limit, b.floor, b.total)
 		b.writers[writer] = w
 	}
 	return w
@@ -89,6 +105,11 @@ func (r *Repo) Waiting(writer model.UserID) int64 {
 	}
 	return w.Used()
 }
+
+// WaitStats returns the changes and bytes waiting for their
+// dependencies in the loaded documents, and the number of writers
+// holding any.
+func (r *Repo) WaitStats() msync.WaitStats { return r.wait.total.Stats() }
 
 // dropGraph forgets the change graph of the handle, returning the bytes
 // of its queued changes to their budgets (msync.Graph.Release): the

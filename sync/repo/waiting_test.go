@@ -2,9 +2,12 @@ package repo
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 
 	"github.com/automerge/automerge-go"
+	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/store"
 	"github.com/segue-fm/segue/sync/docs"
 	"github.com/segue-fm/segue/sync/msync"
@@ -108,5 +111,93 @@ func TestWaitingAccounting(t *testing.T) {
 				t.Fatalf("%d bytes waiting after every document was unloaded", got)
 			}
 		})
+	}
+}
+
+// TestWaitingFair: a few writers at their own limit used to fill the
+// bytes all writers may keep waiting, after which any other writer's
+// message that would leave a change waiting was refused. Now the bytes
+// writers hold past their floors (WaitLimits.FloorBytes) may take only
+// TotalBytes − ReservedBytes: the heavy writers are refused first and a
+// writer within its floor is still admitted, on real documents whose
+// changes automerge queues.
+func TestWaitingFair(t *testing.T) {
+	ctx := context.Background()
+	const pad = 2000 // an orphan change is ≈ 2,050 bytes
+	l := WaitLimits{WriterBytes: 10_000, TotalBytes: 24_000, FloorBytes: 2_500, ReservedBytes: 12_000}
+	relay, err := Open(ctx, store.NewMemory(), testOptions(94).WithWaitLimits(l))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { relay.Close() })
+	// orphan sends, as writer, a change to a new document of its own
+	// whose dependency is left out, and returns the refusal.
+	type writerDoc struct {
+		id  docs.DocumentID
+		dev *automerge.Doc
+	}
+	mine := map[model.UserID]writerDoc{}
+	orphan := func(writer model.UserID) error {
+		t.Helper()
+		w, ok := mine[writer]
+		if !ok {
+			h, err := relay.CreatePlaylist(ctx, writer, "p")
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.mu.Lock()
+			dev, err := h.doc.Fork()
+			h.mu.Unlock()
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { dev.Close() })
+			w = writerDoc{h.ID(), dev}
+			mine[writer] = w
+		}
+		var last []byte
+		for _, v := range []string{"a", strings.Repeat("x", pad)} {
+			if err := w.dev.RootMap().Set("junk", v); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.dev.Commit("orphan"); err != nil {
+				t.Fatal(err)
+			}
+			c, err := w.dev.Change(w.dev.Heads()[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			last = c.Save()
+		}
+		err := relay.ReceiveSyncMessageWith(ctx, "dev", w.id, (&msync.Message{Raw: [][]byte{last}}).Encode(), Incoming{Writer: writer, Owner: true})
+		if err != nil && (!errors.Is(err, ErrBadMessage) || !strings.Contains(err.Error(), "across documents")) {
+			t.Fatal(err)
+		}
+		return err
+	}
+	refused := 0
+	for _, w := range []model.UserID{"heavy0", "heavy1", "heavy2"} {
+		for range 5 {
+			if orphan(w) != nil {
+				refused++
+			}
+		}
+	}
+	if refused == 0 {
+		t.Fatal("no heavy writer was refused")
+	}
+	if err := orphan("light"); err != nil {
+		t.Fatalf("a writer within its floor was refused: %v", err)
+	}
+	st := relay.WaitStats()
+	if st.Bytes > l.TotalBytes || st.Holders != 4 || st.Changes < 4 {
+		t.Fatalf("waiting %+v: want at most %d bytes, 4 writers holding some", st, l.TotalBytes)
+	}
+	past := int64(0)
+	for _, w := range []model.UserID{"heavy0", "heavy1", "heavy2", "light"} {
+		past += max(relay.Waiting(w)-l.FloorBytes, 0)
+	}
+	if past > l.TotalBytes-l.ReservedBytes {
+		t.Fatalf("%d bytes past writers' floors, limit %d", past, l.TotalBytes-l.ReservedBytes)
 	}
 }
