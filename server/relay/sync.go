@@ -123,6 +123,12 @@ func (s *Server) mountSync() error {
 		counter("document_cmem_unloads_total", "Documents the sync repository unloaded to keep within its C memory budget (part of document_unloads_total).", r.CMemUnloads),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "segue", Subsystem: "sync", Name: "documents_loaded", Help: "Documents the sync repository holds in memory."},
 			func() float64 { n, _ := r.Loaded(); return float64(n) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "segue", Subsystem: "sync", Name: "waiting_changes", Help: "Changes the loaded documents keep queued for dependencies that have not arrived (automerge's queue, in C memory)."},
+			func() float64 { return float64(r.WaitStats().Changes) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "segue", Subsystem: "sync", Name: "waiting_bytes", Help: "Bytes of the changes waiting for their dependencies (at most 16 MiB a writer and 128 MiB in all, of which writers' bytes past their first 1 MiB may take 96 MiB)."},
+			func() float64 { return float64(r.WaitStats().Bytes) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "segue", Subsystem: "sync", Name: "waiting_writers", Help: "Writers (accounts) with changes waiting for their dependencies."},
+			func() float64 { return float64(r.WaitStats().Holders) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "segue", Subsystem: "sync", Name: "documents_loaded_budget", Help: "The sync repository's document count budget (segue relay --sync-loaded-docs); loads wait for room past 2 × it."},
 			func() float64 { return float64(r.LoadedBudget()) }),
 	)
