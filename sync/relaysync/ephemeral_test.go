@@ -28,7 +28,13 @@ type ephReader struct {
 // answer, so the session follows id.
 func followDoc(t *testing.T, url string, user model.UserID, id docs.DocumentID) *ephReader {
 	t.Helper()
-	f := &ephReader{conn: dial(t, url, user), in: make(chan *wire.Message, 64)}
+	return followDocAs(t, url, user, string(user)+"-dev", id)
+}
+
+// followDocAs is followDoc joining as peer peerID.
+func followDocAs(t *testing.T, url string, user model.UserID, peerID string, id docs.DocumentID) *ephReader {
+	t.Helper()
+	f := &ephReader{conn: dialPeer(t, url, user, peerID, string(user)+"-store"), in: make(chan *wire.Message, 64)}
 	go func() {
 		for {
 			m, err := f.conn.Recv(t.Context())
@@ -44,7 +50,7 @@ func followDoc(t *testing.T, url string, user model.UserID, id docs.DocumentID) 
 		}
 	}()
 	req, _ := automerge.NewSyncState(automerge.New()).GenerateMessage()
-	if err := f.conn.Send(t.Context(), &wire.Message{Type: wire.TypeRequest, SenderID: string(user) + "-dev", TargetID: "relay", DocumentID: id.String(), Data: req.Bytes()}); err != nil {
+	if err := f.conn.Send(t.Context(), &wire.Message{Type: wire.TypeRequest, SenderID: peerID, TargetID: "relay", DocumentID: id.String(), Data: req.Bytes()}); err != nil {
 		t.Fatal(err)
 	}
 	f.wait(t, func(m *wire.Message) bool { return m.Type == wire.TypeSync })
@@ -117,6 +123,47 @@ func TestEphemeralDedupPerUser(t *testing.T) {
 			send(alice, tc.aliceNext)
 			if m := bob.recvEphemeral(t, tc.aliceNext); m.SenderID != "alice-dev" {
 				t.Fatalf("bob got %+v", m)
+			}
+		})
+	}
+}
+
+// TestEphemeralSender: the sender id of an ephemeral message is the
+// remote's claim, and the relay forwarded it as it came, so a reader of
+// a public playlist could speak to its followers as another peer (the
+// owner's device, seen on its messages). Followers now see the peer id
+// the sending connection joined with, unless the claim names a peer of
+// the same user connected now (the user's tabs forward each other's
+// messages, as automerge-repo does).
+func TestEphemeralSender(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		from      string // "eve", "alice" or "tab" (alice's second connection)
+		claim     string
+		wantInBob string
+	}{
+		{"another user's peer", "eve", "alice-dev", "eve-dev"},
+		{"a peer nobody joined as", "eve", "ghost", "eve-dev"},
+		{"its own", "eve", "eve-dev", "eve-dev"},
+		{"the same user's other connection", "tab", "alice-dev", "alice-dev"},
+		{"the same user's peer not connected", "alice", "alice-gone", "alice-dev"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			url, _ := openRelay(t, relaysync.DefaultOptions())
+			id, doc := playlist(t, true)
+			upload(t, url, id, doc)
+			from := map[string]*ephReader{
+				"alice": followDoc(t, url, "alice", id),
+				"eve":   followDoc(t, url, "eve", id),
+				"tab":   followDocAs(t, url, "alice", "alice-tab", id),
+			}
+			bob := followDoc(t, url, "bob", id)
+			m := &wire.Message{Type: wire.TypeEphemeral, SenderID: tc.claim, TargetID: "relay", DocumentID: id.String(), SessionID: "s", Count: 1, Data: []byte{0xa0}}
+			if err := from[tc.from].conn.Send(t.Context(), m); err != nil {
+				t.Fatal(err)
+			}
+			if got := bob.recvEphemeral(t, 1); got.SenderID != tc.wantInBob || got.SessionID != "s" || got.TargetID != "bob-dev" {
+				t.Fatalf("bob got sender %q, session %q, target %q; want sender %q", got.SenderID, got.SessionID, got.TargetID, tc.wantInBob)
 			}
 		})
 	}

@@ -56,6 +56,7 @@ func afterFunc(d time.Duration, f func()) func() bool { return time.AfterFunc(d,
 // message.
 type liveConn struct {
 	caller Caller
+	peerID string // the remote's peer id, from its join message
 	conn   peer.Conn
 	ws     *websocket.Conn
 	ctx    context.Context // the session's; ends keepalive pings
@@ -171,13 +172,14 @@ func unindex[K comparable](m map[K]map[*liveConn]struct{}, k K, l *liveConn) {
 	}
 }
 
-// register adds a connection of caller over conn (the WebSocket ws) and
+// register adds a connection of caller, whose remote joined as peer
+// peerID, over conn (the WebSocket ws) and
 // returns the context its session runs in (cancelled once the connection
 // is ended by revocation or expiry) and its entry, which is the Conn the
 // session must use and is passed to unregister when the session ends.
-func (e *Endpoint) register(ctx context.Context, caller Caller, ws *websocket.Conn, conn peer.Conn) (context.Context, *liveConn) {
+func (e *Endpoint) register(ctx context.Context, caller Caller, peerID string, ws *websocket.Conn, conn peer.Conn) (context.Context, *liveConn) {
 	ctx, cancel := context.WithCancel(ctx)
-	l := &liveConn{caller: caller, conn: conn, ws: ws, ctx: ctx, cancel: cancel}
+	l := &liveConn{caller: caller, peerID: peerID, conn: conn, ws: ws, ctx: ctx, cancel: cancel}
 	l.act.Store(actHeard)
 	e.live.mu.Lock()
 	if e.live.byDevice == nil {
@@ -199,6 +201,19 @@ func (e *Endpoint) register(ctx context.Context, caller Caller, ws *websocket.Co
 		}
 	}
 	return ctx, l
+}
+
+// livePeer reports whether user has a live connection whose remote
+// joined as peer id.
+func (e *Endpoint) livePeer(user model.UserID, id string) bool {
+	e.live.mu.Lock()
+	defer e.live.mu.Unlock()
+	for l := range e.live.byUser[user] {
+		if l.peerID == id {
+			return true
+		}
+	}
+	return false
 }
 
 // unregister removes l from the registry and stops its expiry timer.

@@ -412,7 +412,7 @@ func (e *Endpoint) session(ctx context.Context, c *websocket.Conn, caller Caller
 		c.Close(websocket.StatusPolicyViolation, "handshake failed")
 		return
 	}
-	runCtx, lc := e.register(ctx, caller, c, conn)
+	runCtx, lc := e.register(ctx, caller, join.SenderID, c, conn)
 	defer e.unregister(lc)
 	s := &peer.Session{
 		Repo: e.repo, Authz: e.authz, User: user,
@@ -473,6 +473,14 @@ func (e *Endpoint) session(ctx context.Context, c *websocket.Conn, caller Caller
 // follows its document and may read it, once per (user, sender,
 // session, count). Only the document's followers are visited (the
 // Fanout index), not every connected peer.
+//
+// The sender id followers see is the session's peer id (the one its
+// remote joined with), as for every other message the relay sends: the
+// message's own sender id is the remote's claim, and any reader could
+// name another peer, of another user, to that peer's followers. A claim
+// is kept only when it names a peer of the same user connected now (one
+// of the user's tabs or devices forwarding another's message, as
+// automerge-repo forwards ephemeral messages to its other peers).
 func (e *Endpoint) relayEphemeral(ctx context.Context, from *peer.Session, m *wire.Message) {
 	id, err := m.DocID()
 	if err != nil {
@@ -485,6 +493,11 @@ func (e *Endpoint) relayEphemeral(ctx context.Context, from *peer.Session, m *wi
 		return
 	}
 	e.mu.Unlock()
+	if m.SenderID != from.RemoteID && !e.livePeer(from.User, m.SenderID) {
+		fwd := *m
+		fwd.SenderID = from.RemoteID
+		m = &fwd
+	}
 	for _, s := range e.fanout.Followers(id) {
 		if s == from {
 			continue

@@ -67,13 +67,19 @@ func dial(t *testing.T, url string, user model.UserID) *peer.WSConn {
 // dialStorage is dial announcing storage as the storage id.
 func dialStorage(t *testing.T, url string, user model.UserID, storage string) *peer.WSConn {
 	t.Helper()
+	return dialPeer(t, url, user, string(user)+"-dev", storage)
+}
+
+// dialPeer is dialStorage joining as peer peerID.
+func dialPeer(t *testing.T, url string, user model.UserID, peerID, storage string) *peer.WSConn {
+	t.Helper()
 	c, _, err := websocket.Dial(t.Context(), url+"?token="+string(user), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.CloseNow() })
 	conn := peer.NewWSConn(c, 0)
-	if _, err := peer.ClientHandshake(t.Context(), conn, string(user)+"-dev", wire.PeerMetadata{StorageID: storage}); err != nil {
+	if _, err := peer.ClientHandshake(t.Context(), conn, peerID, wire.PeerMetadata{StorageID: storage}); err != nil {
 		t.Fatal(err)
 	}
 	return conn
