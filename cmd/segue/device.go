@@ -17,6 +17,7 @@ import (
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/store"
+	"github.com/segue-fm/segue/store/badgerstore"
 )
 
 // The device-side commands (play, playlist, sync, offline, download) share
@@ -167,17 +168,87 @@ func (a *deviceArgs) openDevice(ctx context.Context, force bool) (*device, error
 	if err := a.canOpen(force); err != nil {
 		return nil, err
 	}
+	undo := undoCreate(a.data)
 	log := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: a.level}))
 	e, err := core.Open(ctx, a.data, core.DefaultOptions().WithOrigins(a.relay).WithLogger(log))
-	if err != nil {
+	if errors.Is(err, badgerstore.ErrLocked) {
+		// Another process has the device open: what is there is its.
 		return nil, err
+	}
+	if err != nil {
+		return nil, errors.Join(err, undo())
 	}
 	d := &device{e: e}
 	if err := d.setUp(ctx, a, force); err != nil {
-		e.Close()
-		return nil, err
+		if e.Token() != "" {
+			// Registered (recording the account failed after): the
+			// relay knows this identity, keep it.
+			return nil, errors.Join(err, e.Close())
+		}
+		return nil, errors.Join(err, e.Close(), undo())
 	}
 	return d, nil
+}
+
+// undoCreate returns a function that removes what opening a device in
+// dir creates from now on, for a device that does not end registered
+// (the relay down or refusing the credentials, often on a mistyped
+// --data): dir and the parents it lacks when dir does not exist yet,
+// else the entries dir does not hold yet. Entries dir holds now are
+// never removed, and nothing is in a directory that holds a device
+// already (its keys directory).
+func undoCreate(dir string) func() error {
+	none := func() error { return nil }
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return none
+	}
+	top := ""
+	for p := abs; ; p = filepath.Dir(p) {
+		if _, err := os.Lstat(p); err == nil {
+			break
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return none
+		}
+		top = p
+		if filepath.Dir(p) == p {
+			break
+		}
+	}
+	if top != "" {
+		return func() error {
+			if err := os.RemoveAll(top); err != nil {
+				return fmt.Errorf("remove the device directory it created: %w", err)
+			}
+			return nil
+		}
+	}
+	ents, err := os.ReadDir(abs)
+	if err != nil {
+		return none
+	}
+	had := make(map[string]bool, len(ents))
+	for _, e := range ents {
+		if e.Name() == "keys" {
+			return none
+		}
+		had[e.Name()] = true
+	}
+	return func() error {
+		ents, err := os.ReadDir(abs)
+		if err != nil {
+			return fmt.Errorf("remove what it created in the device directory: %w", err)
+		}
+		var errs []error
+		for _, e := range ents {
+			if !had[e.Name()] {
+				if err := os.RemoveAll(filepath.Join(abs, e.Name())); err != nil {
+					errs = append(errs, fmt.Errorf("remove what it created in the device directory: %w", err))
+				}
+			}
+		}
+		return errors.Join(errs...)
+	}
 }
 
 // canOpen refuses, before anything is created, to open a device that

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -390,6 +392,80 @@ func TestUnregisteredDataLeftAsIs(t *testing.T) {
 					t.Fatalf("missing --data: created (%v, %d entries)", err, len(ents))
 				case tc.exists && (err != nil || len(ents) != 0):
 					t.Fatalf("empty --data: %d entries now (%v)", len(ents), err)
+				}
+			}
+		})
+	}
+}
+
+// TestFailedRegistrationLeavesNothing: a device command with --user and
+// --password on a --data that holds no device (a typo) registers it
+// first; when the registration failed (the relay down, or refusing the
+// credentials) the command left the directory, its missing parents,
+// db/ and keys/ behind. Now it removes what it created and leaves what
+// was there.
+func TestFailedRegistrationLeavesNothing(t *testing.T) {
+	refusing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		fmt.Fprintln(w, `{"error":"relay: wrong user name or password"}`)
+	}))
+	defer refusing.Close()
+	for _, args := range [][]string{
+		{"playlist", "list"},
+		{"sync", "now"},
+		{"sync", "login"},
+		{"offline"},
+		{"follow", "bob"},
+		{"play", "track", "x"},
+		{"download", "track:x"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			t.Setenv("SEGUE_USER", "")
+			t.Setenv("SEGUE_PASSWORD", "")
+			for _, relay := range []struct{ name, url, says string }{
+				{"down", "http://127.0.0.1:1", "unreachable"},
+				{"refusing", refusing.URL, "wrong password"},
+			} {
+				tmp := t.TempDir()
+				for _, tc := range []struct {
+					name, dir string
+					before    []string // entries of dir before; nil: dir does not exist
+				}{
+					{"missing", filepath.Join(tmp, "typo", "dev"), nil},
+					{"empty", filepath.Join(tmp, "empty"), []string{}},
+					{"unrelated file", filepath.Join(tmp, "notes"), []string{"todo.txt"}},
+				} {
+					if tc.before != nil {
+						if err := os.Mkdir(tc.dir, 0o700); err != nil {
+							t.Fatal(err)
+						}
+						for _, name := range tc.before {
+							if err := os.WriteFile(filepath.Join(tc.dir, name), []byte("mine"), 0o600); err != nil {
+								t.Fatal(err)
+							}
+						}
+					}
+					code, out, errOut := runCmd(append(args, "-data", tc.dir, "-relay", relay.url, "-user", "ada", "-password", "secret")...)
+					if code != 1 || !strings.Contains(errOut, relay.says) {
+						t.Fatalf("relay %s, %s --data: exit %d, want 1 and %q\nstdout: %s\nstderr: %s", relay.name, tc.name, code, relay.says, out, errOut)
+					}
+					var got []string
+					ents, err := os.ReadDir(tc.dir)
+					for _, e := range ents {
+						got = append(got, e.Name())
+					}
+					switch {
+					case tc.before == nil:
+						if !errors.Is(err, os.ErrNotExist) {
+							t.Fatalf("relay %s, missing --data: created (%v, %v)", relay.name, err, got)
+						}
+						if _, err := os.Lstat(filepath.Join(tmp, "typo")); !errors.Is(err, os.ErrNotExist) {
+							t.Fatalf("relay %s, missing --data: its parent was created (%v)", relay.name, err)
+						}
+					case err != nil || !slices.Equal(got, tc.before):
+						t.Fatalf("relay %s, %s --data: entries %v (%v), want %v", relay.name, tc.name, got, err, tc.before)
+					}
 				}
 			}
 		})
