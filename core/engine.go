@@ -52,6 +52,11 @@ var (
 	// (keys/device-identity.key in the data directory) to open as a new
 	// device that registers again, whose earlier licenses are void.
 	ErrIdentityDamaged = errors.New("core: device identity is damaged: restore it from a backup, or delete it to register this data directory as a new device (its offline licenses are then void)")
+	// ErrLocked is returned by Open when the data directory's store is
+	// open already, by another engine of this process or by another
+	// process (the message says which): close that one first. It is
+	// badgerstore.ErrLocked.
+	ErrLocked = badgerstore.ErrLocked
 
 	// ErrIntegrity is fetch.ErrIntegrity.
 	ErrIntegrity = fetch.ErrIntegrity

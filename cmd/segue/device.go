@@ -17,7 +17,6 @@ import (
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/store"
-	"github.com/segue-fm/segue/store/badgerstore"
 )
 
 // The device-side commands (play, playlist, sync, offline, download) share
@@ -171,7 +170,7 @@ func (a *deviceArgs) openDevice(ctx context.Context, force bool) (*device, error
 	undo := undoCreate(a.data)
 	log := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: a.level}))
 	e, err := core.Open(ctx, a.data, core.DefaultOptions().WithOrigins(a.relay).WithLogger(log))
-	if errors.Is(err, badgerstore.ErrLocked) {
+	if errors.Is(err, core.ErrLocked) {
 		// Another process has the device open: what is there is its.
 		return nil, err
 	}

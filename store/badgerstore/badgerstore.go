@@ -124,6 +124,9 @@ type Store struct {
 	// Calling Close from inside an Iterate or Update callback deadlocks.
 	mu     sync.RWMutex
 	closed bool
+	// held is the directory's entry among those open in this process
+	// (nil in memory), released by Close.
+	held *openDir
 }
 
 var _ store.Store = (*Store)(nil)
@@ -165,7 +168,17 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	if opts.inMemory {
 		bo = bo.WithInMemory(true).WithDir("").WithValueDir("")
 	}
+	var held *openDir
 	if !opts.inMemory {
+		var err error
+		if held, err = holdDir(dir); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if held != nil {
+				held.release()
+			}
+		}()
 		if err := checkBeforeOpen(dir, opts.strict); err != nil {
 			return nil, err
 		}
@@ -182,6 +195,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	if err := store.CheckSchema(ctx, s); err != nil {
 		return nil, errors.Join(fmt.Errorf("badgerstore: open %s: %w", dir, err), s.Close())
 	}
+	s.held, held = held, nil
 	return s, nil
 }
 
@@ -347,7 +361,11 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
-	if err := s.db.Close(); err != nil {
+	err := s.db.Close()
+	if s.held != nil {
+		s.held.release()
+	}
+	if err != nil {
 		return fmt.Errorf("badgerstore: close: %w", err)
 	}
 	return nil

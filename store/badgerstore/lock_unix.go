@@ -21,7 +21,7 @@ func probeLock(dir string) (release func(), err error) {
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB); err != nil {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("%w: %s", ErrLocked, dir)
+			return nil, fmt.Errorf("%w: %s is open in another process", ErrLocked, dir)
 		}
 		return nil, fmt.Errorf("badgerstore: lock %s: %w", dir, err)
 	}

@@ -25,9 +25,10 @@ import (
 // Badger's own open is ErrDamaged too, after Badger may have written.
 var ErrDamaged = errors.New("badgerstore: damaged store")
 
-// ErrLocked is returned by Open when another process has the store open
-// (Badger allows one read-write opener per directory).
-var ErrLocked = errors.New("badgerstore: store is in use by another process")
+// ErrLocked is returned by Open when the store is open already, in
+// another process or in this one (Badger allows one read-write opener
+// per directory); the message says which.
+var ErrLocked = errors.New("badgerstore: store is in use")
 
 // manifestName is Badger's MANIFEST file (badger.ManifestFilename).
 const manifestName = badger.ManifestFilename
