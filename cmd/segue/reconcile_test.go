@@ -13,9 +13,7 @@ import (
 	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/server/audit"
-	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/server/counting"
-	"github.com/segue-fm/segue/server/events"
 )
 
 // TestReconcileCLI runs `segue reconcile` in process on an empty relay
@@ -23,11 +21,7 @@ import (
 // errors; server/reconcile's tests cover the comparison on a real relay.
 func TestReconcileCLI(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	dd, err := catalog.OpenDataDir(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, dd := newDataDir(t)
 	dd.Close()
 	var out, errb bytes.Buffer
 	if err := runReconcile(ctx, []string{"--data", dir, "--day", "2026-11-30"}, &out, &errb); err != nil {
@@ -73,21 +67,10 @@ func TestReconcileCLI(t *testing.T) {
 // counted with, unless --threshold says otherwise.
 func TestReconcileUsesRecordedThreshold(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	dd, err := catalog.OpenDataDir(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lg := events.NewStoreLog(dd.Store)
+	dir, dd := newDataDir(t)
 	ev := api.PlayRecord{Seq: 1, Track: "t", Tier: model.TierLow, StartedAt: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC).UnixMilli(),
 		PlayedMs: 12000, EndReason: model.EndCompleted, Source: model.SourceStream}
-	if _, err := lg.Append(ctx, events.Batch{Device: "d", User: "u", Message: []byte("m"), Sig: []byte("s"), Events: []api.PlayRecord{ev}}); err != nil {
-		t.Fatal(err)
-	}
-	svc := counting.New(dd.Store, lg, dd.Catalog, nil, counting.DefaultOptions().WithThreshold(10*time.Second).WithLogger(nil))
-	if _, err := svc.Step(ctx); err != nil {
-		t.Fatal(err)
-	}
+	countPlays(t, dd, []api.PlayRecord{ev}, dd.Catalog, nil, counting.DefaultOptions().WithThreshold(10*time.Second).WithLogger(nil))
 	dd.Close()
 	for _, tc := range []struct {
 		args []string
@@ -117,12 +100,7 @@ func TestReconcileUsesRecordedThreshold(t *testing.T) {
 // explicit --threshold still applies to every stream.
 func TestReconcileThresholdPerStream(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	dd, err := catalog.OpenDataDir(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lg := events.NewStoreLog(dd.Store)
+	dir, dd := newDataDir(t)
 	day := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
 	for i, c := range []struct {
 		played    int64
@@ -130,14 +108,8 @@ func TestReconcileThresholdPerStream(t *testing.T) {
 	}{{12_000, 10 * time.Second}, {40_000, 30 * time.Second}} {
 		ev := api.PlayRecord{Seq: uint64(i + 1), Track: "t", Tier: model.TierLow, StartedAt: day.Add(time.Duration(i) * time.Minute).UnixMilli(),
 			PlayedMs: c.played, EndReason: model.EndCompleted, Source: model.SourceStream}
-		if _, err := lg.Append(ctx, events.Batch{Device: "d", User: "u", Message: []byte("m"), Sig: []byte("s"), Events: []api.PlayRecord{ev}}); err != nil {
-			t.Fatal(err)
-		}
 		chain := audit.NewChain(dd.Store, dd.Signer, 1000, nil)
-		svc := counting.New(dd.Store, lg, dd.Catalog, chain, counting.DefaultOptions().WithThreshold(c.threshold).WithLogger(nil))
-		if _, err := svc.Step(ctx); err != nil {
-			t.Fatal(err)
-		}
+		countPlays(t, dd, []api.PlayRecord{ev}, dd.Catalog, chain, counting.DefaultOptions().WithThreshold(c.threshold).WithLogger(nil))
 	}
 	dd.Close()
 	for _, tc := range []struct {

@@ -13,9 +13,7 @@ import (
 	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/internal/demoalbum"
-	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/server/counting"
-	"github.com/segue-fm/segue/server/events"
 	"github.com/segue-fm/segue/server/ingest"
 )
 
@@ -28,12 +26,8 @@ import (
 // decimals, --out a file) are usage errors that say why and write nothing.
 func TestRoyaltiesCLI(t *testing.T) {
 	bin := buildSegue(t)
-	dir, out := t.TempDir(), t.TempDir()
-	ctx := context.Background()
-	dd, err := catalog.OpenDataDir(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, dd := newDataDir(t)
+	out := t.TempDir()
 	nov := time.Date(2026, 11, 5, 0, 0, 0, 0, time.UTC).UnixMilli()
 	dec := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
 	var evs []api.PlayRecord
@@ -45,13 +39,7 @@ func TestRoyaltiesCLI(t *testing.T) {
 		evs = append(evs, api.PlayRecord{Seq: uint64(i), Track: p.track, Tier: model.TierLow, StartedAt: p.started, PlayedMs: p.played,
 			EndReason: model.EndCompleted, Source: model.SourceStream})
 	}
-	lg := events.NewStoreLog(dd.Store)
-	if _, err := lg.Append(ctx, events.Batch{Device: "d", User: "u", Message: []byte("m"), Sig: []byte("s"), Events: evs}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := counting.New(dd.Store, lg, nil, nil, counting.DefaultOptions().WithLogger(nil)).Step(ctx); err != nil {
-		t.Fatal(err)
-	}
+	countPlays(t, dd, evs, nil, nil, counting.DefaultOptions().WithLogger(nil))
 	dd.Close()
 	args := []string{"royalties", "--data", dir, "--month", "2026-11", "--pool", "100.00", "--currency", "EUR", "--out", out}
 	if b, err := exec.Command(bin, args...).CombinedOutput(); err != nil {
@@ -121,12 +109,9 @@ func TestRoyaltiesCLI(t *testing.T) {
 // pool, byte for byte the same on a second run.
 func TestRoyaltiesHoldersCLI(t *testing.T) {
 	bin := buildSegue(t)
-	dir, out := t.TempDir(), t.TempDir()
+	dir, dd := newDataDir(t)
+	out := t.TempDir()
 	ctx := context.Background()
-	dd, err := catalog.OpenDataDir(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
 	req, err := ingest.LoadAlbum(demoalbum.FS, demoalbum.AlbumPath)
 	if err != nil {
 		t.Fatal(err)
@@ -141,13 +126,7 @@ func TestRoyaltiesHoldersCLI(t *testing.T) {
 		evs = append(evs, api.PlayRecord{Seq: uint64(i), Track: res.Tracks[k].ID, Tier: model.TierLow, StartedAt: nov, PlayedMs: 31000,
 			EndReason: model.EndCompleted, Source: model.SourceStream})
 	}
-	lg := events.NewStoreLog(dd.Store)
-	if _, err := lg.Append(ctx, events.Batch{Device: "d", User: "u", Message: []byte("m"), Sig: []byte("s"), Events: evs}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := counting.New(dd.Store, lg, nil, nil, counting.DefaultOptions().WithLogger(nil)).Step(ctx); err != nil {
-		t.Fatal(err)
-	}
+	countPlays(t, dd, evs, nil, nil, counting.DefaultOptions().WithLogger(nil))
 	dd.Close()
 	args := []string{"royalties", "--data", dir, "--month", "2026-11", "--pool", "1000.01", "--currency", "EUR", "--out", out}
 	var first []byte
@@ -184,26 +163,17 @@ func TestRoyaltiesHoldersCLI(t *testing.T) {
 // produced).
 func TestRoyaltiesAllOrNothing(t *testing.T) {
 	ctx := context.Background()
-	dir, out := t.TempDir(), t.TempDir()
-	dd, err := catalog.OpenDataDir(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lg := events.NewStoreLog(dd.Store)
+	dir, dd := newDataDir(t)
+	out := t.TempDir()
 	ev := api.PlayRecord{Seq: 1, Track: "a", Tier: model.TierLow, StartedAt: time.Date(2026, 11, 5, 0, 0, 0, 0, time.UTC).UnixMilli(),
 		PlayedMs: 31000, EndReason: model.EndCompleted, Source: model.SourceStream}
-	if _, err := lg.Append(ctx, events.Batch{Device: "d", User: "u", Message: []byte("m"), Sig: []byte("s"), Events: []api.PlayRecord{ev}}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := counting.New(dd.Store, lg, nil, nil, counting.DefaultOptions().WithLogger(nil)).Step(ctx); err != nil {
-		t.Fatal(err)
-	}
+	countPlays(t, dd, []api.PlayRecord{ev}, nil, nil, counting.DefaultOptions().WithLogger(nil))
 	dd.Close()
 	if err := os.Mkdir(filepath.Join(out, "statement-2026-11-holders.csv"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	var stdout, stderr bytes.Buffer
-	err = runRoyalties(ctx, []string{"--data", dir, "--month", "2026-11", "--pool", "100.00", "--currency", "EUR", "--out", out}, &stdout, &stderr)
+	err := runRoyalties(ctx, []string{"--data", dir, "--month", "2026-11", "--pool", "100.00", "--currency", "EUR", "--out", out}, &stdout, &stderr)
 	if err == nil || !strings.Contains(err.Error(), "statement-2026-11-holders.csv") {
 		t.Fatalf("run: %v, want the holders file named", err)
 	}
