@@ -2,11 +2,14 @@ package relaysync_test
 
 import (
 	"fmt"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/automerge/automerge-go"
 
+	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/sync/docs"
 	"github.com/segue-fm/segue/sync/msync"
 	"github.com/segue-fm/segue/sync/relaysync"
@@ -120,5 +123,85 @@ func TestOrphanChangesBoundedPerWriter(t *testing.T) {
 	}
 	if got := adapter.R.Waiting("alice"); got > limit || got < limit-2*size {
 		t.Fatalf("alice has %d bytes waiting, want at most %d and near it", got, limit)
+	}
+}
+
+// TestOrphanChangesFairAcrossWriters: a few writers at their own limit
+// filled the bytes all writers may keep waiting, after which any other
+// user's message that would leave a change waiting was refused. Over a
+// real WebSocket, with the limits scaled down (repo.WaitLimits), heavy
+// owners streaming changes whose dependencies never come are refused
+// once their bytes past their floors reach TotalBytes − ReservedBytes,
+// and another owner's change within its floor is still taken.
+func TestOrphanChangesFairAcrossWriters(t *testing.T) {
+	const size = 10_000 // an orphan change is ≈ 10.1 KB
+	l := repo.WaitLimits{WriterBytes: 55_000, TotalBytes: 120_000, FloorBytes: 15_000, ReservedBytes: 60_000}
+	ep, adapter, _ := openEndpointRepo(t, relaysync.DefaultOptions(), repo.DefaultOptions().WithActorBinding(true).WithWaitLimits(l))
+	srv := httptest.NewServer(ep)
+	t.Cleanup(srv.Close)
+	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/v1/sync"
+	// orphans sends up to n orphan changes to a playlist user owns, each
+	// once the last was taken, and reports whether one was refused (the
+	// last sent: a session answers only a few refusals per document).
+	orphans := func(user model.UserID, seed, n int) bool {
+		t.Helper()
+		doc := automerge.New()
+		t.Cleanup(func() { doc.Close() })
+		if _, err := docs.CreatePlaylist(doc, user, "mine", docs.DefaultOptions()); err != nil {
+			t.Fatal(err)
+		}
+		id, err := docs.NewDocumentID(strings.NewReader(fmt.Sprintf("%016d", seed)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m, err := syncUntilQuiet(t, dial(t, url, user), id, doc, string(user)+"-dev"); err != nil || m != nil {
+			t.Fatalf("%s upload: %v %+v", user, err, m)
+		}
+		f := followDoc(t, url, user, id)
+		for range n {
+			before := adapter.R.Waiting(user)
+			if err := f.conn.Send(t.Context(), orphanMessage(t, id, doc, size)); err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(10 * time.Second)
+		wait:
+			for {
+				select {
+				case m, open := <-f.in:
+					if !open {
+						t.Fatal("connection closed")
+					}
+					if m.Type == wire.TypeError {
+						if !strings.Contains(m.Message, "across documents") {
+							t.Fatalf("%s: error %q, want the limit across documents", user, m.Message)
+						}
+						return true
+					}
+				case <-time.After(5 * time.Millisecond):
+					if adapter.R.Waiting(user) > before {
+						break wait
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("%s: the change was neither taken nor refused within 10 s", user)
+					}
+				}
+			}
+		}
+		return false
+	}
+	refused := 0
+	for i, u := range []model.UserID{"heavy0", "heavy1", "heavy2"} {
+		if orphans(u, i, 5) {
+			refused++
+		}
+	}
+	if refused == 0 {
+		t.Fatal("no heavy writer was refused")
+	}
+	if orphans("light", 9, 1) {
+		t.Fatalf("a writer within its floor was refused (%d bytes waiting in all)", adapter.R.Waiting(""))
+	}
+	if st := adapter.R.WaitStats(); st.Bytes > l.TotalBytes || st.Holders != 4 {
+		t.Fatalf("waiting %+v: want at most %d bytes, held by 4 writers", st, l.TotalBytes)
 	}
 }

@@ -42,12 +42,18 @@ func openRelayStore(t *testing.T, opts relaysync.Options) (string, *peer.RepoAda
 // the "token" query parameter, all closed when the test ends.
 func openEndpoint(t *testing.T, opts relaysync.Options) (*relaysync.Endpoint, *peer.RepoAdapter, store.Store) {
 	t.Helper()
+	return openEndpointRepo(t, opts, repo.DefaultOptions().WithActorBinding(true))
+}
+
+// openEndpointRepo is openEndpoint with the repo opened with ropts.
+func openEndpointRepo(t *testing.T, opts relaysync.Options, ropts repo.Options) (*relaysync.Endpoint, *peer.RepoAdapter, store.Store) {
+	t.Helper()
 	st, err := badgerstore.Open(t.Context(), t.TempDir(), badgerstore.DefaultOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	repo := openRepo(t, st)
+	repo := openRepoWith(t, st, ropts)
 	ep := relaysync.New(repo, st, peer.DocumentAccess, opts.WithAuthenticator(func(r *http.Request) (model.UserID, error) {
 		if u := r.URL.Query().Get("token"); u != "" {
 			return model.UserID(u), nil
@@ -257,7 +263,13 @@ func TestRateAndFrameLimits(t *testing.T) {
 // binding actors to users as the relay does.
 func openRepo(t *testing.T, st store.Store) *peer.RepoAdapter {
 	t.Helper()
-	r, err := repo.Open(t.Context(), st, repo.DefaultOptions().WithActorBinding(true))
+	return openRepoWith(t, st, repo.DefaultOptions().WithActorBinding(true))
+}
+
+// openRepoWith is openRepo with the repo opened with opts.
+func openRepoWith(t *testing.T, st store.Store, opts repo.Options) *peer.RepoAdapter {
+	t.Helper()
+	r, err := repo.Open(t.Context(), st, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
