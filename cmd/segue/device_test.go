@@ -347,24 +347,28 @@ func TestDeviceCommandsRefuseRelayData(t *testing.T) {
 	}
 }
 
+// deviceCommands are device commands that open --data, one of each
+// kind, for the tests of what they leave there.
+var deviceCommands = [][]string{
+	{"playlist", "list"},
+	{"sync", "status"},
+	{"sync", "now"},
+	{"sync", "login"},
+	{"offline"},
+	{"search", "--offline", "x"},
+	{"private", "on"},
+	{"friends"},
+	{"follow", "bob"},
+	{"play", "track", "x"},
+	{"download", "track:x"},
+}
+
 // TestUnregisteredDataLeftAsIs: a device command without --user and
 // --password on a --data that holds no device (a typo) exits 2 "not
 // registered" and creates nothing: it made the directory with db/ and
 // keys/ in it before failing. An empty directory stays empty.
 func TestUnregisteredDataLeftAsIs(t *testing.T) {
-	for _, args := range [][]string{
-		{"playlist", "list"},
-		{"sync", "status"},
-		{"sync", "now"},
-		{"sync", "login"},
-		{"offline"},
-		{"search", "--offline", "x"},
-		{"private", "on"},
-		{"friends"},
-		{"follow", "bob"},
-		{"play", "track", "x"},
-		{"download", "track:x"},
-	} {
+	for _, args := range deviceCommands {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			t.Setenv("SEGUE_USER", "")
 			t.Setenv("SEGUE_PASSWORD", "")
@@ -411,15 +415,7 @@ func TestFailedRegistrationLeavesNothing(t *testing.T) {
 		fmt.Fprintln(w, `{"error":"relay: wrong user name or password"}`)
 	}))
 	defer refusing.Close()
-	for _, args := range [][]string{
-		{"playlist", "list"},
-		{"sync", "now"},
-		{"sync", "login"},
-		{"offline"},
-		{"follow", "bob"},
-		{"play", "track", "x"},
-		{"download", "track:x"},
-	} {
+	for _, args := range deviceCommands {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			t.Setenv("SEGUE_USER", "")
 			t.Setenv("SEGUE_PASSWORD", "")

@@ -11,8 +11,11 @@ import (
 	"github.com/automerge/automerge-go"
 	"github.com/coder/websocket"
 
+	"github.com/segue-fm/segue/core"
+	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/internal/testbed"
 	"github.com/segue-fm/segue/server/relay"
+	"github.com/segue-fm/segue/sync/docs"
 	"github.com/segue-fm/segue/sync/wire"
 	"github.com/segue-fm/segue/sync/wire/peer"
 )
@@ -29,23 +32,8 @@ func TestRelaySyncStuckWrite(t *testing.T) {
 		return o.WithSlowClient(200*time.Millisecond, 1<<20).WithSyncKeepalive(0).WithSyncRate(relay.MaxSyncRate, relay.MaxSyncRate).
 			WithSyncEphemeralRate(64<<20, 64<<20)
 	}))
-	e := testbed.Device(t, r, "ada")
 	ctx := t.Context()
-	d, err := e.OpenDocs(ctx, "ada")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	id, err := d.Playlists().Create(ctx, "road trip")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.StartSync(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.WaitInSync(ctx); err != nil {
-		t.Fatal(err)
-	}
+	e, d, id := syncedPlaylist(t, r, "ada")
 	d.Close()
 	waitLongLived(t, r.Server(), 0)
 
@@ -101,6 +89,31 @@ func TestRelaySyncStuckWrite(t *testing.T) {
 	if err := <-sent; err != nil {
 		t.Fatalf("the writer's flood: %v", err)
 	}
+}
+
+// syncedPlaylist registers a device of user on r (signing the user up),
+// creates a playlist on it and syncs it to the relay; the documents are
+// closed when the test ends.
+func syncedPlaylist(t *testing.T, r *testbed.Relay, user model.UserID) (*core.Engine, *core.Docs, docs.DocumentID) {
+	t.Helper()
+	ctx := t.Context()
+	e := testbed.Device(t, r, user)
+	d, err := e.OpenDocs(ctx, user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	id, err := d.Playlists().Create(ctx, "road trip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.StartSync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.WaitInSync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return e, d, id
 }
 
 // waitLongLived waits until srv holds n long-lived connections.

@@ -27,23 +27,8 @@ func TestSyncWaitingMetrics(t *testing.T) {
 	r := testbed.NewRelay(t, testbed.DefaultOptions().WithRelayOptions(func(o relay.Options) relay.Options {
 		return o.WithAdminToken(adminToken)
 	}))
-	e := testbed.Device(t, r, "ada")
 	ctx := t.Context()
-	d, err := e.OpenDocs(ctx, "ada")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	id, err := d.Playlists().Create(ctx, "road trip")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.StartSync(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.WaitInSync(ctx); err != nil {
-		t.Fatal(err)
-	}
+	e, _, id := syncedPlaylist(t, r, "ada")
 
 	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(r.URL, "http")+"/v1/sync", &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + e.Token()}}})
 	if err != nil {

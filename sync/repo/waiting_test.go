@@ -39,18 +39,8 @@ func TestWaitingAccounting(t *testing.T) {
 			var ids []docs.DocumentID
 			var devs []*automerge.Doc
 			for range 2 {
-				h, err := relay.CreatePlaylist(ctx, "alice", "p")
-				if err != nil {
-					t.Fatal(err)
-				}
-				h.mu.Lock()
-				dev, err := h.doc.Fork()
-				h.mu.Unlock()
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer dev.Close()
-				ids, devs = append(ids, h.ID()), append(devs, dev)
+				id, dev := devCopy(t, relay, "alice")
+				ids, devs = append(ids, id), append(devs, dev)
 			}
 			in := Incoming{Writer: "alice", Owner: true}
 			send := func(i int, chunks ...[]byte) {
@@ -65,20 +55,7 @@ func TestWaitingAccounting(t *testing.T) {
 				dev := devs[s.doc]
 				switch s.op {
 				case "orphan":
-					var last []byte
-					for _, v := range []string{"a", "b"} {
-						if err := dev.RootMap().Set("junk", v); err != nil {
-							t.Fatal(err)
-						}
-						if _, err := dev.Commit(v); err != nil {
-							t.Fatal(err)
-						}
-						c, err := dev.Change(dev.Heads()[0])
-						if err != nil {
-							t.Fatal(err)
-						}
-						last = c.Save()
-					}
+					last := orphanChange(t, dev, "b")
 					send(s.doc, last)
 					waiting[s.doc] += int64(len(last))
 				case "deps":
@@ -141,34 +118,10 @@ func TestWaitingFair(t *testing.T) {
 		t.Helper()
 		w, ok := mine[writer]
 		if !ok {
-			h, err := relay.CreatePlaylist(ctx, writer, "p")
-			if err != nil {
-				t.Fatal(err)
-			}
-			h.mu.Lock()
-			dev, err := h.doc.Fork()
-			h.mu.Unlock()
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { dev.Close() })
-			w = writerDoc{h.ID(), dev}
+			w.id, w.dev = devCopy(t, relay, writer)
 			mine[writer] = w
 		}
-		var last []byte
-		for _, v := range []string{"a", strings.Repeat("x", pad)} {
-			if err := w.dev.RootMap().Set("junk", v); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := w.dev.Commit("orphan"); err != nil {
-				t.Fatal(err)
-			}
-			c, err := w.dev.Change(w.dev.Heads()[0])
-			if err != nil {
-				t.Fatal(err)
-			}
-			last = c.Save()
-		}
+		last := orphanChange(t, w.dev, strings.Repeat("x", pad))
 		err := relay.ReceiveSyncMessageWith(ctx, "dev", w.id, (&msync.Message{Raw: [][]byte{last}}).Encode(), Incoming{Writer: writer, Owner: true})
 		if err != nil && (!errors.Is(err, ErrBadMessage) || !strings.Contains(err.Error(), "across documents")) {
 			t.Fatal(err)
@@ -200,4 +153,44 @@ func TestWaitingFair(t *testing.T) {
 	if past > l.TotalBytes-l.ReservedBytes {
 		t.Fatalf("%d bytes past writers' floors, limit %d", past, l.TotalBytes-l.ReservedBytes)
 	}
+}
+
+// devCopy creates a playlist of owner in relay and returns its id and a
+// device's copy of it (closed when the test ends).
+func devCopy(t *testing.T, relay *Repo, owner model.UserID) (docs.DocumentID, *automerge.Doc) {
+	t.Helper()
+	h, err := relay.CreatePlaylist(context.Background(), owner, "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.mu.Lock()
+	dev, err := h.doc.Fork()
+	h.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dev.Close() })
+	return h.ID(), dev
+}
+
+// orphanChange commits two changes to dev, setting "junk" to "a" and
+// then to v, and returns the chunk of the second: sent alone it waits
+// for the first, which never comes.
+func orphanChange(t *testing.T, dev *automerge.Doc, v string) []byte {
+	t.Helper()
+	var last []byte
+	for _, v := range []string{"a", v} {
+		if err := dev.RootMap().Set("junk", v); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := dev.Commit("orphan"); err != nil {
+			t.Fatal(err)
+		}
+		c, err := dev.Change(dev.Heads()[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = c.Save()
+	}
+	return last
 }
