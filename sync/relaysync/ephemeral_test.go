@@ -2,12 +2,15 @@ package relaysync_test
 
 import (
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/automerge/automerge-go"
+	"github.com/coder/websocket"
 
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/sync/docs"
@@ -226,6 +229,67 @@ func TestEphemeralByteRate(t *testing.T) {
 			send(eve, last+1, 100)
 			if got := bob.wait(t, func(m *wire.Message) bool { return m.Type == wire.TypeEphemeral }); got.Count != last+1 {
 				t.Fatalf("bob got ephemeral message %d, want %d", got.Count, last+1)
+			}
+		})
+	}
+}
+
+// TestJoinPeerID checks that the relay refuses a join under a peer id
+// another account's live connection joined with, or of a device's form
+// naming another device, and keeps ids an account's own connections
+// share (a reconnect before the old connection is gone).
+func TestJoinPeerID(t *testing.T) {
+	const aliceDevice = "0123456789abcdef0123456789abcdef-x1"
+	for _, tc := range []struct {
+		name   string
+		user   model.UserID
+		peerID string
+		refuse bool
+	}{
+		{"another account's live peer", "eve", "alice-dev", true},
+		{"another account's live device peer", "eve", aliceDevice, true},
+		{"the same account's live peer", "alice", "alice-dev", false},
+		{"a device's form, not the caller's device", "alice", "fedcba9876543210fedcba9876543210-y", true},
+		{"a random id", "eve", "peer-3f9a", false},
+		{"a device-like id of other length", "eve", "0123456789abcdef-x", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ep, _, _ := openEndpoint(t, relaysync.DefaultOptions())
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				user, dev, _ := strings.Cut(r.URL.Query().Get("token"), "/")
+				ep.ServeCaller(w, r, relaysync.Caller{User: model.UserID(user), Device: model.DeviceID(dev)})
+			}))
+			defer srv.Close()
+			url := "ws" + strings.TrimPrefix(srv.URL, "http")
+			id, doc := playlist(t, true)
+			upload(t, url, id, doc)
+			followDoc(t, url, "alice", id)
+			followDocAs(t, url, model.UserID("alice/"+aliceDevice[:32]), aliceDevice, id)
+			c, _, err := websocket.Dial(t.Context(), url+"?token="+string(tc.user), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.CloseNow()
+			conn := peer.NewWSConn(c, 0)
+			if _, err := peer.ClientHandshake(t.Context(), conn, tc.peerID, wire.PeerMetadata{StorageID: "s"}); err != nil {
+				t.Fatal(err)
+			}
+			req, _ := automerge.NewSyncState(automerge.New()).GenerateMessage()
+			if err := conn.Send(t.Context(), &wire.Message{Type: wire.TypeRequest, SenderID: tc.peerID, TargetID: "relay", DocumentID: id.String(), Data: req.Bytes()}); err != nil && !tc.refuse {
+				t.Fatal(err)
+			}
+			m, err := conn.Recv(t.Context())
+			switch {
+			case tc.refuse && err == nil && (m.Type != wire.TypeError || !strings.Contains(m.Message, "peer id refused")):
+				t.Fatalf("got %q %q, want the join refused", m.Type, m.Message)
+			case tc.refuse && err == nil:
+				if _, err := conn.Recv(t.Context()); err == nil {
+					t.Fatal("connection still open after the refusal")
+				}
+			case !tc.refuse && err != nil:
+				t.Fatalf("join refused: %v", err)
+			case !tc.refuse && m.Type != wire.TypeSync:
+				t.Fatalf("got %q %q, want the document's sync message", m.Type, m.Message)
 			}
 		})
 	}

@@ -3,7 +3,9 @@ package relaysync
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -11,9 +13,15 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/internal/safetext"
 	"github.com/segue-fm/segue/sync/wire"
 	"github.com/segue-fm/segue/sync/wire/peer"
 )
+
+// ErrPeerID is why the relay closes a connection whose join names a
+// peer id it may not use: another device's, or one a live connection of
+// another account joined with.
+var ErrPeerID = fmt.Errorf("relaysync: peer id refused: %w", peer.ErrProtocol)
 
 // Caller is who a sync connection was authenticated as.
 type Caller struct {
@@ -155,7 +163,8 @@ type liveSet struct {
 	mu       sync.Mutex
 	byDevice map[model.DeviceID]map[*liveConn]struct{}
 	byUser   map[model.UserID]map[*liveConn]struct{}
-	sweeping bool // a keepalive sweep is scheduled (keepalive.go)
+	byPeer   map[string]map[*liveConn]struct{} // by the peer id joined with
+	sweeping bool                              // a keepalive sweep is scheduled (keepalive.go)
 }
 
 func index[K comparable](m map[K]map[*liveConn]struct{}, k K, l *liveConn) {
@@ -177,19 +186,34 @@ func unindex[K comparable](m map[K]map[*liveConn]struct{}, k K, l *liveConn) {
 // returns the context its session runs in (cancelled once the connection
 // is ended by revocation or expiry) and its entry, which is the Conn the
 // session must use and is passed to unregister when the session ends.
-func (e *Endpoint) register(ctx context.Context, caller Caller, peerID string, ws *websocket.Conn, conn peer.Conn) (context.Context, *liveConn) {
+// It refuses, registering nothing, a peer id that checkPeerID refuses or
+// that a live connection of another user joined with (ErrPeerID): the
+// relay names senders by the id they joined with (ephemeral messages),
+// so one user must not speak under another's.
+func (e *Endpoint) register(ctx context.Context, caller Caller, peerID string, ws *websocket.Conn, conn peer.Conn) (context.Context, *liveConn, error) {
+	if err := checkPeerID(caller, peerID); err != nil {
+		return nil, nil, err
+	}
+	e.live.mu.Lock()
+	for other := range e.live.byPeer[peerID] {
+		if other.caller.User != caller.User {
+			e.live.mu.Unlock()
+			return nil, nil, fmt.Errorf("%w: %s is in use by another account's connection", ErrPeerID, safetext.Quote(peerID))
+		}
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	l := &liveConn{caller: caller, peerID: peerID, conn: conn, ws: ws, ctx: ctx, cancel: cancel}
 	l.act.Store(actHeard)
-	e.live.mu.Lock()
 	if e.live.byDevice == nil {
 		e.live.byDevice = map[model.DeviceID]map[*liveConn]struct{}{}
 		e.live.byUser = map[model.UserID]map[*liveConn]struct{}{}
+		e.live.byPeer = map[string]map[*liveConn]struct{}{}
 	}
 	if caller.Device != "" {
 		index(e.live.byDevice, caller.Device, l)
 	}
 	index(e.live.byUser, caller.User, l)
+	index(e.live.byPeer, peerID, l)
 	e.startSweepLocked()
 	e.live.mu.Unlock()
 	if !caller.Expires.IsZero() {
@@ -200,7 +224,20 @@ func (e *Endpoint) register(ctx context.Context, caller Caller, peerID string, w
 			expire()
 		}
 	}
-	return ctx, l
+	return ctx, l, nil
+}
+
+// checkPeerID refuses a peer id of a Segue device's form (its device id,
+// 32 lower-case hex digits, then "-" and a suffix of the connection's
+// own) that names a device other than caller's: a device's peer ids
+// start with its own id (core's sync), and stock automerge-repo clients'
+// random ids do not have this form.
+func checkPeerID(caller Caller, id string) error {
+	dev, _, ok := strings.Cut(id, "-")
+	if !ok || len(dev) != 32 || strings.Trim(dev, "0123456789abcdef") != "" || model.DeviceID(dev) == caller.Device {
+		return nil
+	}
+	return fmt.Errorf("%w: %s names another device", ErrPeerID, safetext.Quote(id))
 }
 
 // livePeer reports whether user has a live connection whose remote
@@ -208,8 +245,8 @@ func (e *Endpoint) register(ctx context.Context, caller Caller, peerID string, w
 func (e *Endpoint) livePeer(user model.UserID, id string) bool {
 	e.live.mu.Lock()
 	defer e.live.mu.Unlock()
-	for l := range e.live.byUser[user] {
-		if l.peerID == id {
+	for l := range e.live.byPeer[id] {
+		if l.caller.User == user {
 			return true
 		}
 	}
@@ -227,6 +264,7 @@ func (e *Endpoint) unregister(l *liveConn) {
 		unindex(e.live.byDevice, l.caller.Device, l)
 	}
 	unindex(e.live.byUser, l.caller.User, l)
+	unindex(e.live.byPeer, l.peerID, l)
 	e.live.mu.Unlock()
 }
 

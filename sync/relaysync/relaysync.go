@@ -412,7 +412,15 @@ func (e *Endpoint) session(ctx context.Context, c *websocket.Conn, caller Caller
 		c.Close(websocket.StatusPolicyViolation, "handshake failed")
 		return
 	}
-	runCtx, lc := e.register(ctx, caller, join.SenderID, c, conn)
+	runCtx, lc, err := e.register(ctx, caller, join.SenderID, c, conn)
+	if err != nil {
+		e.opts.log.Debug("relaysync: join", "user", user, "err", err)
+		sctx, cancel := context.WithTimeout(ctx, e.opts.handshake)
+		_ = conn.Send(sctx, wire.ErrorMessage(e.opts.peerID, join.SenderID, err.Error()))
+		cancel()
+		c.Close(websocket.StatusPolicyViolation, "peer id refused")
+		return
+	}
 	defer e.unregister(lc)
 	s := &peer.Session{
 		Repo: e.repo, Authz: e.authz, User: user,
