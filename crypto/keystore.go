@@ -23,6 +23,10 @@ import (
 // ErrKeyNotFound is returned by KeyStore.Load for a name never saved.
 var ErrKeyNotFound = errors.New("crypto: key not found")
 
+// ErrKeyExists is returned by KeyCreator.Create for a name a secret is
+// saved under already.
+var ErrKeyExists = errors.New("crypto: key exists")
+
 // ErrWrongPassphrase is returned by FileKeyStore.Load when the passphrase
 // does not open the file, or when the file's protection does not match the
 // store's (protected file without passphrase, or the reverse).
@@ -61,6 +65,15 @@ func checkKeyName(name string) error {
 	return nil
 }
 
+// KeyCreator is a KeyStore that can also save a secret only when none is
+// saved under its name, in one step (ErrKeyExists otherwise), so that
+// two users of one store creating a secret at once (two tabs of a
+// browser) keep one. LoadOrCreateIdentity uses it when the store is one.
+type KeyCreator interface {
+	KeyStore
+	Create(ctx context.Context, name string, secret []byte) error
+}
+
 // MemoryKeyStore is a KeyStore in memory, for tests and ephemeral engines.
 // The zero value is ready to use.
 type MemoryKeyStore struct {
@@ -95,6 +108,26 @@ func (s *MemoryKeyStore) Save(ctx context.Context, name string, secret []byte) e
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = map[string][]byte{}
+	}
+	s.m[name] = append([]byte{}, secret...)
+	return nil
+}
+
+// Create implements KeyCreator.
+func (s *MemoryKeyStore) Create(ctx context.Context, name string, secret []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := checkKeyName(name); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.m[name]; ok {
+		return fmt.Errorf("%w: %s", ErrKeyExists, name)
+	}
 	if s.m == nil {
 		s.m = map[string][]byte{}
 	}
@@ -327,7 +360,8 @@ const IdentityKeyName = "device-identity"
 // IdentityKeyName, creating it from rand and saving it on first use; later
 // calls return an identical identity. A stored identity that does not
 // parse is an error (never silently replaced: the device would lose its
-// licenses).
+// licenses). With a KeyCreator, an identity another user of the store
+// saved after the load is the one returned, not replaced.
 func LoadOrCreateIdentity(ctx context.Context, ks KeyStore, rand io.Reader) (*Identity, error) {
 	raw, err := ks.Load(ctx, IdentityKeyName)
 	switch {
@@ -347,6 +381,27 @@ func LoadOrCreateIdentity(ctx context.Context, ks KeyStore, rand io.Reader) (*Id
 	raw, err = id.MarshalBinary()
 	if err != nil {
 		return nil, fmt.Errorf("create identity: %w", err)
+	}
+	if kc, ok := ks.(KeyCreator); ok {
+		switch err := kc.Create(ctx, IdentityKeyName, raw); {
+		case err == nil:
+			return id, nil
+		case !errors.Is(err, ErrKeyExists):
+			return nil, fmt.Errorf("create identity: %w", err)
+		}
+		// Saved by another user of the store since the load: that one,
+		// unless it cannot be read (a store that reads an unreadable
+		// secret as absent), which is replaced as before.
+		switch other, err := ks.Load(ctx, IdentityKeyName); {
+		case err == nil:
+			id, err := UnmarshalIdentity(other)
+			if err != nil {
+				return nil, fmt.Errorf("load identity: %w", err)
+			}
+			return id, nil
+		case !errors.Is(err, ErrKeyNotFound):
+			return nil, fmt.Errorf("load identity: %w", err)
+		}
 	}
 	if err := ks.Save(ctx, IdentityKeyName, raw); err != nil {
 		return nil, fmt.Errorf("create identity: %w", err)

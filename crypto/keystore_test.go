@@ -2,7 +2,10 @@ package crypto
 
 import (
 	"bytes"
+	"context"
+	"crypto/rand"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -201,4 +204,73 @@ func FuzzDecodeKeyFile(f *testing.F) {
 			t.Fatalf("forged protected file opened: %x", raw)
 		}
 	})
+}
+
+// raceStore is a MemoryKeyStore whose first Load of the identity answers
+// ErrKeyNotFound and then stores other (another tab creating the identity
+// between this one's load and save); with unreadable, every Load answers
+// ErrKeyNotFound (a stored secret the store cannot read).
+type raceStore struct {
+	MemoryKeyStore
+	other      []byte
+	unreadable bool
+	loads      int
+}
+
+func (s *raceStore) Load(ctx context.Context, name string) ([]byte, error) {
+	s.loads++
+	if name == IdentityKeyName && (s.loads == 1 || s.unreadable) {
+		if s.loads == 1 {
+			if err := s.MemoryKeyStore.Save(ctx, name, s.other); err != nil {
+				return nil, err
+			}
+		}
+		return nil, fmt.Errorf("%w: %s", ErrKeyNotFound, name)
+	}
+	return s.MemoryKeyStore.Load(ctx, name)
+}
+
+// TestLoadOrCreateIdentityRace: an identity another user of a
+// KeyCreator store saved after this one's load is the one returned and
+// kept. Before, the later save replaced it: two tabs opening a fresh
+// browser at once each kept their own identity in memory and one in the
+// store, and the tab whose identity was replaced signed in as a device
+// whose keys no reload could find. A stored identity the store cannot
+// read is replaced, as before.
+func TestLoadOrCreateIdentityRace(t *testing.T) {
+	other, err := NewIdentity(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := other.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name       string
+		unreadable bool
+		wantOther  bool
+	}{{"saved by another meanwhile", false, true}, {"stored unreadable", true, false}} {
+		t.Run(c.name, func(t *testing.T) {
+			ks := &raceStore{other: raw, unreadable: c.unreadable}
+			id, err := LoadOrCreateIdentity(t.Context(), ks, rand.Reader)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := id.DeviceID() == other.DeviceID(); got != c.wantOther {
+				t.Fatalf("returned the other's identity: %v, want %v", got, c.wantOther)
+			}
+			kept, err := ks.MemoryKeyStore.Load(t.Context(), IdentityKeyName)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mine, err := id.MarshalBinary()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(kept, mine) {
+				t.Fatal("the store keeps another identity than the one returned")
+			}
+		})
+	}
 }

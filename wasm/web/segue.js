@@ -289,6 +289,25 @@
         const ct = await crypto.subtle.encrypt({ name: "AES-GCM", iv, additionalData: enc.encode(name) }, await key(), secret);
         await op("readwrite", (s) => s.put({ iv, ct }, "secret/" + name));
       },
+      // create saves only when nothing is stored under name (IndexedDB's
+      // add), else rejects with name "Exists": two tabs creating the
+      // device identity at once keep one.
+      async create(name, secret) {
+        const iv = crypto.getRandomValues(new Uint8Array(12));
+        const ct = await crypto.subtle.encrypt({ name: "AES-GCM", iv, additionalData: enc.encode(name) }, await key(), secret);
+        const d = await db;
+        await new Promise((resolve, reject) => {
+          const tx = d.transaction("keys", "readwrite");
+          const req = tx.objectStore("keys").add({ iv, ct }, "secret/" + name);
+          tx.oncomplete = () => resolve();
+          // The request's error: the transaction's is not set yet when
+          // the failed add's error event reaches it.
+          tx.onabort = () => {
+            const err = req.error || tx.error;
+            reject(err && err.name === "ConstraintError" ? Object.assign(new Error(`secret ${name} exists`), { name: "Exists" }) : err);
+          };
+        });
+      },
     };
   }
 

@@ -19,7 +19,7 @@ type jsKeyStore struct{ v js.Value }
 
 // awaitPromise waits for a JS promise; a rejection is an error with its
 // message, and a rejection whose name is "NotFound" matches
-// crypto.ErrKeyNotFound.
+// crypto.ErrKeyNotFound, one whose name is "Exists" crypto.ErrKeyExists.
 func awaitPromise(ctx context.Context, p js.Value) (js.Value, error) {
 	type outcome struct {
 		v   js.Value
@@ -35,6 +35,8 @@ func awaitPromise(ctx context.Context, p js.Value) (js.Value, error) {
 		if len(a) > 0 && a[0].Truthy() {
 			if a[0].Get("name").String() == "NotFound" {
 				err = crypto.ErrKeyNotFound
+			} else if a[0].Get("name").String() == "Exists" {
+				err = crypto.ErrKeyExists
 			} else if msg := a[0].Get("message"); msg.Type() == js.TypeString && msg.String() != "" {
 				err = errors.New(msg.String())
 			} else {
@@ -76,6 +78,20 @@ func (k jsKeyStore) Save(ctx context.Context, name string, secret []byte) error 
 	js.CopyBytesToJS(u, secret)
 	if _, err := awaitPromise(ctx, k.v.Call("save", name, u)); err != nil {
 		return fmt.Errorf("key store: save %s: %w", name, err)
+	}
+	return nil
+}
+
+// Create implements crypto.KeyCreator (the page key store's create: an
+// IndexedDB add).
+func (k jsKeyStore) Create(ctx context.Context, name string, secret []byte) error {
+	u := js.Global().Get("Uint8Array").New(len(secret))
+	js.CopyBytesToJS(u, secret)
+	if _, err := awaitPromise(ctx, k.v.Call("create", name, u)); err != nil {
+		if errors.Is(err, crypto.ErrKeyExists) {
+			return fmt.Errorf("%w: %s", crypto.ErrKeyExists, name)
+		}
+		return fmt.Errorf("key store: create %s: %w", name, err)
 	}
 	return nil
 }
