@@ -55,11 +55,17 @@ var (
 	// album's last track (or any index of an album without tracks),
 	// before the player hears of the play.
 	ErrBadStart = errors.New("engine: start index past the last track")
+	// ErrOtherAccount is returned by Login as an account other than the
+	// one this device signed in to last, before anything is sent: the
+	// device's downloads, licences and queued plays are that account's
+	// until it signs out (SignOut, then the page clears its stores).
+	ErrOtherAccount = errors.New("engine: this browser is signed in to another account: sign out first")
 )
 
 // Store keys and key-store names the engine uses.
 const (
 	keyToken       = "token"
+	keyAccount     = "account"
 	maxJSONBody    = 1 << 20
 	maxCredentials = 256
 )
@@ -338,10 +344,20 @@ func (e *Engine) SignUp(ctx context.Context, user, pass string) error {
 // Login registers this device under the account (POST /v1/devices with
 // the proof of possession of its signing key), keeps the token in the key
 // store and pins the catalog key the relay returns (trust on first use;
-// a different key than the pinned one is ErrCatalogKeyMismatch).
+// a different key than the pinned one is ErrCatalogKeyMismatch). It
+// records the account in the key store: a Login as another account is
+// ErrOtherAccount until the device signs out (SignOut, and the key store
+// cleared), so that nobody signing in on the same browser is given the
+// previous account's downloads, licences or queued plays.
 func (e *Engine) Login(ctx context.Context, user, pass string) error {
 	if err := checkCredentials(user, pass); err != nil {
 		return err
+	}
+	switch prev, err := e.ks.Load(ctx, keyAccount); {
+	case err == nil && string(prev) != user:
+		return ErrOtherAccount
+	case err != nil && !errors.Is(err, crypto.ErrKeyNotFound):
+		return fmt.Errorf("engine: login: read account: %w", err)
 	}
 	in := device.RegisterRequest(e.id, user, pass, e.opts.deviceName, e.opts.clock())
 	var out api.RegisterResponse
@@ -356,6 +372,9 @@ func (e *Engine) Login(ctx context.Context, user, pass string) error {
 			return fmt.Errorf("engine: login: %w", err)
 		}
 	}
+	if err := e.ks.Save(ctx, keyAccount, []byte(user)); err != nil {
+		return fmt.Errorf("engine: login: save account: %w", err)
+	}
 	if err := e.ks.Save(ctx, keyToken, []byte(out.Token)); err != nil {
 		return fmt.Errorf("engine: login: save token: %w", err)
 	}
@@ -366,6 +385,31 @@ func (e *Engine) Login(ctx context.Context, user, pass string) error {
 	e.heads.Clear()
 	// Plays queued while signed out (or under a refused token) go now.
 	e.SendPlays()
+	return nil
+}
+
+// SignOut sends the queued plays (UploadPlays: a signed-out browser
+// could never send them), then removes this device from its account at
+// the relay (DELETE /v1/devices/{id}): its tokens stop working, its
+// offline slot is freed and its licences are void. A token the relay
+// already refuses (401) or a device it no longer knows (404) is signed
+// out already. The engine then holds no token; the page clears the
+// browser's stores (segue.js signOut). Without a token there is nothing
+// to tell the relay. A failure leaves the device registered.
+func (e *Engine) SignOut(ctx context.Context) error {
+	if e.Token() != "" {
+		if _, err := e.UploadPlays(ctx); err != nil && !errors.Is(err, ErrUnauthorized) {
+			return fmt.Errorf("engine: sign out: send the queued plays: %w", err)
+		}
+		_, err := e.api.Do(ctx, http.MethodDelete, "/v1/devices/"+url.PathEscape(string(e.DeviceID())), nil, nil, true)
+		var se *fetch.StatusError
+		if err != nil && !(errors.As(err, &se) && (se.Code == http.StatusUnauthorized || se.Code == http.StatusNotFound)) {
+			return fmt.Errorf("engine: sign out: %w", err)
+		}
+	}
+	e.mu.Lock()
+	e.token = ""
+	e.mu.Unlock()
 	return nil
 }
 

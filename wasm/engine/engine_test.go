@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -246,5 +247,93 @@ func TestPlayAlbumBadStart(t *testing.T) {
 	defer cancel()
 	if st := <-sub; st.State != player.StateIdle || st.Track != "" {
 		t.Errorf("after the refused plays the player is %v with track %q, want idle with none", st.State, st.Track)
+	}
+}
+
+// TestLoginAnotherAccount: a browser signed in to one account refuses a
+// Login as another with ErrOtherAccount, before anything is sent, even
+// once the relay has let the device go (deregistered from another of the
+// account's devices) — before, the second account then signed in on the
+// first one's downloads, licences and queued plays; the record survives
+// a reopen of the key store. SignOut deregisters the device (its token
+// is refused after), counts a device the relay already let go as signed
+// out, and keeps the token when the relay cannot be reached.
+func TestLoginAnotherAccount(t *testing.T) {
+	ctx := t.Context()
+	r := testbed.NewRelay(t, testbed.DefaultOptions().WithLicenses(true))
+	ks := &crypto.MemoryKeyStore{}
+	e, err := engine.Open(ctx, r.URL, store.NewMemory(), ks, engine.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	for _, u := range []string{"ada", "bob"} {
+		if err := e.SignUp(ctx, u, testbed.Password); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.Login(ctx, "ada", testbed.Password); err != nil {
+		t.Fatal(err)
+	}
+	if err := testbed.Device(t, r, "ada").Deregister(ctx, e.DeviceID()); err != nil {
+		t.Fatal(err)
+	}
+	reopened, err := engine.Open(ctx, r.URL, store.NewMemory(), ks, engine.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reopened.Close()
+	for _, c := range []struct {
+		name string
+		e    *engine.Engine
+	}{{"same engine", e}, {"reopened", reopened}} {
+		if err := c.e.Login(ctx, "bob", testbed.Password); !errors.Is(err, engine.ErrOtherAccount) {
+			t.Errorf("%s: Login as bob after ada = %v, want ErrOtherAccount", c.name, err)
+		}
+	}
+	if err := e.Login(ctx, "ada", testbed.Password); err != nil {
+		t.Fatalf("ada signing in again: %v", err)
+	}
+	tok := e.Token()
+	if err := e.SignOut(ctx); err != nil {
+		t.Fatalf("SignOut: %v", err)
+	}
+	if e.Token() != "" {
+		t.Error("a token is held after SignOut")
+	}
+	if _, _, err := e.Album(ctx, r.Album); !errors.Is(err, engine.ErrNotLoggedIn) {
+		t.Errorf("Album after SignOut = %v, want ErrNotLoggedIn", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.URL+"/v1/me", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("GET /v1/me with the signed-out device's token: %s, want 401", resp.Status)
+	}
+	// The page's other tab: its token is refused already.
+	if err := reopened.SignOut(ctx); err != nil {
+		t.Errorf("SignOut of a device the relay let go = %v, want nil", err)
+	}
+	if err := e.SignOut(ctx); err != nil {
+		t.Errorf("SignOut without a token = %v, want nil", err)
+	}
+	down := &crypto.MemoryKeyStore{}
+	if err := down.Save(ctx, "token", []byte("kept")); err != nil {
+		t.Fatal(err)
+	}
+	off, err := engine.Open(ctx, "http://127.0.0.1:1", store.NewMemory(), down, engine.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer off.Close()
+	if err := off.SignOut(ctx); err == nil || off.Token() != "kept" {
+		t.Errorf("SignOut with the relay unreachable = %v, token %q; want an error and the token kept", err, off.Token())
 	}
 }

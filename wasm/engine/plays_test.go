@@ -623,3 +623,36 @@ func TestUploadPlaysWaitsRetryAfter(t *testing.T) {
 		t.Fatalf("upload once the relay took it: %+v, %v; want 1 accepted", u.sum, u.err)
 	}
 }
+
+// TestSignOutSendsPlays: SignOut sends the queued plays before it
+// deregisters the device, since a signed-out browser could never send
+// them (the page then clears the queue); while they cannot be sent it
+// fails with the device still registered and the plays kept.
+func TestSignOutSendsPlays(t *testing.T) {
+	ctx := t.Context()
+	r := testbed.NewRelay(t, testbed.DefaultOptions().WithCounting(true).WithLicenses(true))
+	n := &testNet{}
+	e, ups := webDevice(t, r, store.NewMemory(), n, "leaving", engine.DefaultOptions().WithUploadRetry(time.Hour, time.Hour))
+	n.set(netDown)
+	appendAll(t, e, plays(r, e.DeviceID(), 3))
+	if u := next(t, ups); u.err == nil {
+		t.Fatal("background upload while offline succeeded")
+	}
+	if err := e.SignOut(ctx); err == nil || e.Token() == "" || pending(t, e) != 3 {
+		t.Fatalf("SignOut with the plays unsendable = %v, token kept %v, %d queued; want an error, the token and 3 plays kept", err, e.Token() != "", pending(t, e))
+	}
+	n.set(netUp)
+	if err := e.SignOut(ctx); err != nil {
+		t.Fatalf("SignOut: %v", err)
+	}
+	if got := pending(t, e); got != 0 {
+		t.Errorf("%d plays queued after SignOut, want none", got)
+	}
+	logged, err := r.PlayLog().Read(ctx, 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(logged) != 3 {
+		t.Errorf("the relay logged %d plays, want 3", len(logged))
+	}
+}

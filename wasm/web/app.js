@@ -364,6 +364,39 @@
     else say("pl-msg", "Nothing is playing.");
   });
 
+  // Sign out: the engine sends the queued plays, deregisters this
+  // browser and clears its stores (downloads, licences, history,
+  // identity, token); the page closes and clears the playlists replicas
+  // and its localStorage (download names, the private session box), then
+  // reloads signed out. The origin's other tabs reload too (a storage
+  // event), so none keeps the account in memory; a replica write a tab
+  // made before it unloaded is cleared when a signed-out page starts
+  // (the SIGNED_OUT mark stays until the next sign-in). The relay
+  // unreachable, nothing is cleared.
+  const SIGNED_OUT = "segue.signedout";
+  async function clearReplicas() {
+    const listed = indexedDB.databases ? (await indexedDB.databases()).map((d) => d.name) : [];
+    const replicas = new Set(listed.filter((n) => n.startsWith("segue-playlists-")));
+    if (pl) replicas.add("segue-playlists-" + pl.user);
+    await Promise.all([...replicas].map(segue.clearDatabase));
+  }
+  $("signout").addEventListener("click", async () => {
+    say("signout-msg", "Signing out…");
+    try {
+      const x = await engine();
+      await x.signOut();
+      if (plLoading) await plLoading.catch(() => {});
+      if (pl) await pl.close();
+      await clearReplicas();
+      localStorage.clear();
+      localStorage.setItem(SIGNED_OUT, String(Date.now()));
+      location.reload();
+    } catch (err) {
+      say("signout-msg", `Not signed out: ${err.message || err}`);
+    }
+  });
+  addEventListener("storage", (e) => { if (e.key === SIGNED_OUT && e.newValue) location.reload(); });
+
   // A share link opens the page at #/s/{token}: Play plays the item, in
   // full when signed in, else each track's preview (no account needed).
   // The token stays in the fragment: never sent in a request line or a
@@ -395,7 +428,10 @@
   shared();
 
   // A browser that signed in before is still a device: go to the library.
-  engine().then((x) => { if (x.loggedIn) signedIn(); }, (err) => say("account-msg", String(err.message || err)));
+  engine().then((x) => {
+    if (x.loggedIn) signedIn();
+    else if (localStorage.getItem(SIGNED_OUT)) clearReplicas().catch((err) => console.warn("segue: playlists replicas not cleared:", err));
+  }, (err) => say("account-msg", String(err.message || err)));
 
   $("login").addEventListener("submit", async (e) => {
     e.preventDefault();
@@ -405,6 +441,7 @@
       const user = $("user").value, pass = $("pass").value;
       if ($("signup").checked) await x.signUp(user, pass);
       await x.login(user, pass);
+      localStorage.removeItem(SIGNED_OUT);
       if (expired) { location.reload(); return; }
       signedIn();
       $("q").focus();

@@ -197,8 +197,19 @@ export interface Session {
   /** True when this browser is already a registered device (a token was kept). */
   readonly loggedIn: boolean;
   signUp(user: string, password: string): Promise<void>;
-  /** Registers this browser as a device of the account. */
+  /** Registers this browser as a device of the account. Rejects ("signed in to another account:
+   * sign out first") a login as another account than the one this browser signed in to last, before
+   * anything is sent: its downloads, licences and queued plays are that account's until signOut(). */
   login(user: string, password: string): Promise<void>;
+  /**
+   * Signs this browser out: deregisters the device at the relay (its tokens stop working, its
+   * offline slot is freed, its licences are void), closes the session and clears its IndexedDB store
+   * (downloads, licences, queued plays, history) and key store (identity, token, account), so the
+   * next sign-in is a new device of any account. Rejects, with nothing cleared, when the relay cannot
+   * be reached; a device the relay already let go (a refused token) is cleared. The page's own
+   * stores (the playlists replica, localStorage) are the page's to clear (segue.clearDatabase).
+   */
+  signOut(): Promise<void>;
   token(): Promise<string>;
   /** Authenticated GET of a catalog route (/v1/search?…, /v1/albums/…, /v1/tracks/…, /v1/artists/…, /v1/me). */
   get(path: string): Promise<unknown>;
@@ -314,6 +325,9 @@ declare global {
   var segue: {
     /** Opens the engine for the relay at relayURL and starts the audio output. */
     open(relayURL: string, options?: OpenOptions): Promise<Session>;
+    /** Empties every object store of the origin's IndexedDB database name (other tabs' open
+     * connections do not hold it up, as they would a deletion). */
+    clearDatabase(name: string): Promise<void>;
     tiers: Tier[];
   };
 }

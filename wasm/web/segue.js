@@ -311,6 +311,26 @@
     };
   }
 
+  // clearDatabase empties every object store of IndexedDB database name
+  // in one transaction. A deletion would wait for every tab's connection
+  // to close; clearing does not, so a sign-out ends with nothing of the
+  // account left, whatever other tabs hold open.
+  function clearDatabase(name) {
+    return new Promise((resolve, reject) => {
+      const req = indexedDB.open(name);
+      req.onerror = () => reject(req.error);
+      req.onsuccess = () => {
+        const db = req.result;
+        const names = [...db.objectStoreNames];
+        if (!names.length) { db.close(); resolve(); return; }
+        const tx = db.transaction(names, "readwrite");
+        for (const n of names) tx.objectStore(n).clear();
+        tx.oncomplete = () => { db.close(); resolve(); };
+        tx.onerror = tx.onabort = () => { db.close(); reject(tx.error); };
+      };
+    });
+  }
+
   // wake starts a real-time context that is not running (it may start
   // suspended until a user gesture); an OfflineAudioContext is started by
   // its owner, and a running one is left alone: resume() would still make
@@ -379,9 +399,10 @@
     // blob cache, which stays in memory: an IndexedDB commit per blob
     // made real-time output underrun on a loaded machine
     // (docs/BENCHMARKS.md). Downloads need the IndexedDB store.
+    const database = persist && opts.persistStore !== false ? (opts.database || "segue-store") : undefined;
     const b = await globalThis.segueBridge.open(relayURL, out, {
       tier,
-      database: persist && opts.persistStore !== false ? (opts.database || "segue-store") : undefined,
+      database,
       keys,
       testClock: !!opts.testClock,
       warmOutput: dry,
@@ -407,6 +428,11 @@
     const sendHidden = () => { if (document.visibilityState === "hidden") b.sendPlaysOnHide(); };
     globalThis.addEventListener("online", sendPlays);
     document.addEventListener("visibilitychange", sendHidden);
+    const close = async () => {
+      globalThis.removeEventListener("online", sendPlays);
+      document.removeEventListener("visibilitychange", sendHidden);
+      await b.close(); node.disconnect();
+    };
     return {
       audioContext: ac,
       sharedMemory: shared,
@@ -453,13 +479,18 @@
       captured: () => out.dump(),
       uploadPlays: async () => JSON.parse(await b.uploadPlays()),
       pendingPlays: () => b.pendingPlays(),
-      close: async () => {
-        globalThis.removeEventListener("online", sendPlays);
-        document.removeEventListener("visibilitychange", sendHidden);
-        await b.close(); node.disconnect();
+      close,
+      // Deregisters this browser at the relay (rejecting, with nothing
+      // cleared, when the relay cannot be reached), closes the session
+      // and clears its IndexedDB store (downloads, licences, queued plays,
+      // history) and key store (identity, token, account).
+      signOut: async () => {
+        await b.signOut();
+        await close();
+        await Promise.all([database, persist && "segue-keys"].filter(Boolean).map(clearDatabase));
       },
     };
   }
 
-  globalThis.segue = { open, tiers: TIERS };
+  globalThis.segue = { open, clearDatabase, tiers: TIERS };
 })();

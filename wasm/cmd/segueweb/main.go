@@ -276,7 +276,8 @@ func bridge(e *engine.Engine, p *player.Player, out js.Value, gate *engine.Statu
 		"login": fn(func(ctx context.Context, a []js.Value) (any, error) {
 			return none(e.Login(ctx, str(a, 0), str(a, 1)))
 		}),
-		"token": fn(func(context.Context, []js.Value) (any, error) { return e.Token(), nil }),
+		"signOut": fn(func(ctx context.Context, _ []js.Value) (any, error) { return none(e.SignOut(ctx)) }),
+		"token":   fn(func(context.Context, []js.Value) (any, error) { return e.Token(), nil }),
 		"get": fn(func(ctx context.Context, a []js.Value) (any, error) {
 			b, err := e.GetJSON(ctx, str(a, 0))
 			return string(b), err
