@@ -35,6 +35,9 @@ var (
 	// that cannot be right (no token, another device's id, a key of the
 	// wrong size).
 	ErrBadAnswer = errors.New("device: bad relay answer")
+	// ErrBadPin is returned by LoadPin for a stored catalog key that
+	// cannot be one (the wrong size).
+	ErrBadPin = errors.New("device: damaged pinned catalog key")
 )
 
 // PinKey is the store key under which the catalog key is pinned.
@@ -76,7 +79,7 @@ type Pin struct {
 
 // LoadPin returns the pin kept in st. A non-nil fixed key is trusted
 // instead of anything stored (an app that ships its relay's key); it must
-// be an Ed25519 public key. A stored key of the wrong size is an error,
+// be an Ed25519 public key. A stored key of the wrong size is ErrBadPin,
 // not a key to replace.
 func LoadPin(ctx context.Context, st store.Store, fixed ed25519.PublicKey) (*Pin, error) {
 	p := &Pin{st: st}
@@ -91,7 +94,7 @@ func LoadPin(ctx context.Context, st store.Store, fixed ed25519.PublicKey) (*Pin
 	case err == nil && len(k) == ed25519.PublicKeySize:
 		p.key = ed25519.PublicKey(k)
 	case err == nil:
-		return nil, fmt.Errorf("device: pinned catalog key is %d bytes", len(k))
+		return nil, fmt.Errorf("%w: %d bytes", ErrBadPin, len(k))
 	case !errors.Is(err, store.ErrNotFound):
 		return nil, fmt.Errorf("device: load pinned catalog key: %w", err)
 	}

@@ -285,7 +285,7 @@ func Open(ctx context.Context, relayURL string, st store.Store, ks crypto.KeySto
 	case !errors.Is(err, crypto.ErrKeyNotFound):
 		return nil, fmt.Errorf("engine: load token: %w", err)
 	}
-	if e.pin, err = device.LoadPin(ctx, st, nil); err != nil {
+	if e.pin, err = loadPin(ctx, st, opts.logger); err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
 	e.api = fetch.JSONClient{Origins: []string{base}, Client: opts.client, Token: e.Token, MaxBody: maxJSONBody}
@@ -411,6 +411,24 @@ func (e *Engine) SignOut(ctx context.Context) error {
 	e.token = ""
 	e.mu.Unlock()
 	return nil
+}
+
+// loadPin loads the pinned catalog key from st. A damaged one (not a key:
+// a record written by hand or cut short) is deleted, with a warning, and
+// the relay's key is pinned again at the next request, as for a browser
+// that never pinned one: whoever can write the browser's IndexedDB can
+// delete it as well, and the page would otherwise fail to open at every
+// load until its site data were cleared by hand.
+func loadPin(ctx context.Context, st store.Store, log *slog.Logger) (*device.Pin, error) {
+	p, err := device.LoadPin(ctx, st, nil)
+	if !errors.Is(err, device.ErrBadPin) {
+		return p, err
+	}
+	log.Warn("engine: damaged pinned catalog key deleted; the relay's is pinned again", "err", err)
+	if err := st.Delete(ctx, []byte(device.PinKey)); err != nil {
+		return nil, fmt.Errorf("delete damaged catalog key: %w", err)
+	}
+	return device.LoadPin(ctx, st, nil)
 }
 
 // catalogKey is the fetcher's KeyFunc: the pinned key, else the relay's

@@ -3,6 +3,8 @@ package engine_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -335,5 +337,41 @@ func TestLoginAnotherAccount(t *testing.T) {
 	defer off.Close()
 	if err := off.SignOut(ctx); err == nil || off.Token() != "kept" {
 		t.Errorf("SignOut with the relay unreachable = %v, token %q; want an error and the token kept", err, off.Token())
+	}
+}
+
+// TestDamagedPin: a pinned catalog key that cannot be one (a record
+// written by hand or cut short) is deleted when the engine opens, and the
+// relay's key is pinned again at sign-in; the album then loads. Before,
+// Open failed ("pinned catalog key is 5 bytes") and the page could
+// neither open nor sign in on any load until its site data were cleared
+// by hand. A pinned key of the right size that is not the relay's is
+// still refused (TestLoginRefusals).
+func TestDamagedPin(t *testing.T) {
+	ctx := t.Context()
+	r := testbed.NewRelay(t, testbed.DefaultOptions())
+	for i, pin := range [][]byte{{}, {1, 2, 3, 4, 5}, make([]byte, 33)} {
+		st := store.NewMemory()
+		if err := st.Set(ctx, []byte("cfg/catalog-key"), pin); err != nil {
+			t.Fatal(err)
+		}
+		e, err := engine.Open(ctx, r.URL, st, &crypto.MemoryKeyStore{}, engine.DefaultOptions().WithLogger(slog.New(slog.DiscardHandler)))
+		if err != nil {
+			t.Fatalf("%d-byte pin: Open = %v", len(pin), err)
+		}
+		user := fmt.Sprintf("pin%d", i)
+		if err := e.SignUp(ctx, user, testbed.Password); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Login(ctx, user, testbed.Password); err != nil {
+			t.Fatalf("%d-byte pin: Login = %v", len(pin), err)
+		}
+		if _, _, err := e.Album(ctx, r.Album); err != nil {
+			t.Fatalf("%d-byte pin: Album = %v", len(pin), err)
+		}
+		if got, err := st.Get(ctx, []byte("cfg/catalog-key")); err != nil || len(got) != 32 {
+			t.Errorf("%d-byte pin: pinned after sign-in %d bytes, %v; want the relay's 32-byte key", len(pin), len(got), err)
+		}
+		e.Close()
 	}
 }
