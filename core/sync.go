@@ -81,12 +81,12 @@ func (e *Engine) OpenDocs(ctx context.Context, user model.UserID) (*Docs, error)
 	// document, and the Go ones would index its big documents (the
 	// library) in memory.
 	r, err := repo.Open(ctx, e.st, repo.DefaultOptions().WithLogger(e.log).
-		WithDocOptions(docs.DefaultOptions().WithClock(e.opts.clock.Now)).WithGoSync(false))
+		WithDocOptions(docs.DefaultOptions().WithClock(e.opts.clock.Now)).WithGoSync(false).WithActorBinding(true))
 	if err != nil {
 		e.addDocs(nil)
 		return nil, fmt.Errorf("core: open documents: %w", err)
 	}
-	d := &Docs{e: e, user: user, repo: r, ad: peer.NewRepoAdapter(r), calls: newGate()}
+	d := &Docs{e: e, user: user, repo: r, ad: &peer.RepoAdapter{R: r, Own: user}, calls: newGate()}
 	e.addDocs(d)
 	return d, nil
 }

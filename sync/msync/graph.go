@@ -158,6 +158,10 @@ func (g *Graph) CheckSeq(c Change) error {
 	return nil
 }
 
+// HasActor reports whether the graph holds a change under actor (the
+// actor id's bytes).
+func (g *Graph) HasActor(actor string) bool { return g.seqs[actor] != nil }
+
 // AddChunks adds the changes of inc — concatenated change chunks as
 // SaveIncremental writes them and the repo stores them (SplitChunks) —
 // in order, and returns how many it added. A change already in g is

@@ -24,6 +24,14 @@ import (
 // under any actor and binds it: the owner may do anything to the
 // document, and an owner whose changes a collaborator delivered first
 // must not wait for that collaborator.
+//
+// A device binds what its LAN peers deliver (Incoming.Guard): the
+// changes its relay delivers, and its own, bind nothing (their authors
+// are not known there), so an actor the document holds changes of that
+// no binding names is taken as another user's too, and a LAN peer of
+// another user waits for the relay (or that actor's first LAN deliverer)
+// to bring the change (repo.Incoming.Guard, docs/ARCHITECTURE.md §6
+// "Actor binding").
 
 // writers is what a Handle knows of its document's writers, apart
 // from the Handle so that a document nobody writes to costs a pointer.
@@ -91,6 +99,9 @@ func parseActor(p, k []byte) (string, error) {
 type writer struct {
 	user  model.UserID
 	owner bool
+	// known, for a LAN peer (Incoming.Guard), takes an actor the
+	// document holds changes of and no binding names as another user's.
+	known bool
 	// bind collects the actors of the changes the message adds that are
 	// not bound to user (unbound, or bound to another user and taken
 	// from the owner), to bind to user once they are applied.
@@ -103,17 +114,22 @@ func (h *Handle) newWriter(in Incoming) *writer {
 	if !h.repo.opts.bindActors || in.Writer == "" {
 		return nil
 	}
-	return &writer{user: in.Writer, owner: in.Owner}
+	return &writer{user: in.Writer, owner: in.Owner, known: in.Guard}
 }
 
 // foreign reports whether a change under actor must wait for another
-// user to deliver it. Caller holds h.mu.
-func (h *Handle) foreign(w *writer, actor string) bool {
-	if h.wr == nil {
+// user to deliver it; g is the document's change graph. Caller holds
+// h.mu.
+func (h *Handle) foreign(w *writer, g *msync.Graph, actor string) bool {
+	if w.owner {
 		return false
 	}
-	u, ok := h.wr.actors[actor]
-	return ok && u != w.user && !w.owner
+	if h.wr != nil {
+		if u, ok := h.wr.actors[actor]; ok {
+			return u != w.user
+		}
+	}
+	return w.known && g.HasActor(actor)
 }
 
 // admit checks the actors of m's changes that g lacks: it returns
@@ -129,7 +145,7 @@ func (h *Handle) admit(w *writer, g *msync.Graph, m *msync.Message) error {
 		if g.Has(c.Hash) {
 			continue
 		}
-		if h.foreign(w, string(c.Actor)) {
+		if h.foreign(w, g, string(c.Actor)) {
 			return errNeedsCheck
 		}
 		if u, ok := h.writers().actors[string(c.Actor)]; !ok || u != w.user {

@@ -222,6 +222,12 @@ func (h *Handle) checkWrite(peer PeerID, msg []byte, in Incoming, from *writer) 
 	if err != nil {
 		return nil, err
 	}
+	var g *msync.Graph // the actors a LAN peer's binding reads (actors.go)
+	if from != nil && from.known {
+		if g, err = h.graph(); err != nil {
+			return nil, err
+		}
+	}
 	has := map[automerge.ChangeHash]bool{}
 	inDoc := func(hash automerge.ChangeHash) bool {
 		v, ok := has[hash]
@@ -276,7 +282,7 @@ func (h *Handle) checkWrite(peer PeerID, msg []byte, in Incoming, from *writer) 
 			// Under an actor bound to another user: it waits for
 			// that user (actors.go), and so do its dependents.
 			actor, err := hex.DecodeString(c.held.change.ActorID())
-			blocked = err != nil || h.foreign(from, string(actor))
+			blocked = err != nil || h.foreign(from, g, string(actor))
 		}
 		if blocked {
 			waiting[c] = -1 // never ready: a dependency nobody sent, or a foreign actor

@@ -344,8 +344,10 @@ func (o Options) WithLazyApply(on bool) Options { o.lazy = on; return o }
 // next sequence number, which would make automerge refuse the real
 // change and stop its author's device from syncing the document. The
 // document's owner (Incoming.Owner) is taken under any actor and binds
-// it. It needs the Go sync states (WithGoSync). Default: off (devices,
-// which take whatever their relay or LAN peers send).
+// it. With Incoming.Guard (a device's LAN peers) an actor the document
+// holds changes of that no binding names is another user's too: the
+// changes a device's relay delivers, and its own, bind nothing. Default:
+// off; the relay and devices (core) turn it on.
 func (o Options) WithActorBinding(on bool) Options { o.bindActors = on; return o }
 
 // WithSyncStateFlush returns o writing the sync state of a message that

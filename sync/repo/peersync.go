@@ -129,8 +129,8 @@ func (a *amSync) receive(h *Handle, msg []byte, lazy *neutralBase, v via) ([]aut
 			return h.doc.Heads(), false, err
 		}
 	}
-	if v.guard {
-		if err := h.guardedApply(msg, v.writer); err != nil {
+	if v.guard || v.from != nil {
+		if err := h.guardedApply(msg, v); err != nil {
 			return h.doc.Heads(), false, err
 		}
 	}
@@ -140,13 +140,16 @@ func (a *amSync) receive(h *Handle, msg []byte, lazy *neutralBase, v via) ([]aut
 }
 
 // guardedApply applies the changes of msg, from a peer automerge's sync
-// state is not trusted with (Incoming.Guard), as the Go sync states do
-// (msync.ApplyTo: Graph.Guard first, over the document's change graph,
-// built on first use and dropped on unload); automerge's sync state
-// then reads the message, finding its changes applied or queued, those
-// queued charged to writer's budget (waitBook). A message Guard refuses
-// returns its error with nothing applied. Caller holds h.mu.
-func (h *Handle) guardedApply(msg []byte, writer model.UserID) error {
+// state is not trusted with (Incoming.Guard) or whose actors are bound
+// (v.from), as the Go sync states do (msync.ApplyTo: Graph.Guard first,
+// over the document's change graph, built on first use and dropped on
+// unload); automerge's sync state then reads the message, finding its
+// changes applied or queued, those queued charged to v.writer's budget
+// (waitBook). A message Guard refuses returns its error with nothing
+// applied; one with a change under another user's actor returns
+// errNeedsCheck with nothing applied (checkWrite then holds it back).
+// Caller holds h.mu.
+func (h *Handle) guardedApply(msg []byte, v via) error {
 	m, err := msync.DecodeMessage(msg)
 	if err != nil || len(m.Changes) == 0 {
 		return err
@@ -155,8 +158,11 @@ func (h *Handle) guardedApply(msg []byte, writer model.UserID) error {
 	if err != nil {
 		return err
 	}
+	if err := h.admit(v.from, g, m); err != nil {
+		return err
+	}
 	var heads []automerge.ChangeHash
-	return msync.ApplyCharged(h.doc, g, msg, &heads, h.waitBudget(writer))(m)
+	return msync.ApplyCharged(h.doc, g, msg, &heads, h.waitBudget(v.writer))(m)
 }
 
 func (a *amSync) save() []byte { return a.ss.Save() }

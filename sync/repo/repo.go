@@ -168,9 +168,6 @@ func Open(ctx context.Context, st store.Store, opts Options) (*Repo, error) {
 		opts.hold.PeerChanges < 1 || opts.hold.PeerBytes < 1 || opts.hold.DocChanges < 1 || opts.hold.DocBytes < 1 || opts.hold.TotalBytes < 1 {
 		return nil, errors.New("repo: options not from DefaultOptions")
 	}
-	if opts.bindActors && !opts.goSync {
-		return nil, errors.New("repo: WithActorBinding needs WithGoSync")
-	}
 	r := &Repo{
 		st:            st,
 		opts:          opts,

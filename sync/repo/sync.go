@@ -164,15 +164,19 @@ type Incoming struct {
 	// changes applied bind their unbound actors to Writer. Empty: a
 	// trusted caller, nothing is checked or bound.
 	Writer model.UserID
-	// Owner says Writer owns the document: its changes are taken under
-	// any actor id and bind it to Writer.
+	// Owner says Writer owns the document (or, on a device, is the
+	// device's own user): its changes are taken under any actor id and
+	// bind it to Writer.
 	Owner bool
 	// Guard, with automerge's sync states (WithGoSync(false): devices),
 	// runs msync's guard on the message's changes before automerge sees
 	// them, as the Go sync states always do: automerge 0.5 aborts the
 	// process on some changes a hostile peer can send, and applies
 	// others that leave the document unloadable. For a peer that is not
-	// the relay (which guards what it forwards): a LAN peer.
+	// the relay (which guards what it forwards): a LAN peer. With the
+	// actor binding, an actor the document holds changes of that no
+	// binding names counts as another user's for such a peer (the
+	// relay's deliveries and the device's own edits bind nothing).
 	Guard bool
 	// ACLRev, when set, is the document's ACL revision the writer's
 	// access was decided at (Handle.ReadACLAt), and the message is

@@ -129,6 +129,12 @@ type Repo interface {
 // of sessions (relay, LAN peers) may share one adapter.
 type RepoAdapter struct {
 	R *repo.Repo
+	// Own is the device's own user, empty on the relay: a LAN peer of
+	// that user (another of the user's devices) writes under any actor
+	// id, as the document's owner does (repo.Incoming.Owner), so the
+	// actor binding (repo.WithActorBinding) holds back only other users'
+	// changes under actors they did not bring.
+	Own model.UserID
 }
 
 // NewRepoAdapter returns an adapter over r; the caller keeps ownership
@@ -191,6 +197,7 @@ func (a *RepoAdapter) Receive(ctx context.Context, peer string, user model.UserI
 	case !acc.Manage:
 		in.CheckACL = true
 		in.Writer = user
+		in.Owner = user == a.Own
 	default:
 		in.Writer, in.Owner = user, true
 	}
