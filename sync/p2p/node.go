@@ -52,6 +52,14 @@ var (
 	ErrCertExpired = errors.New("p2p: peer certificate too old")
 )
 
+// MaxMDNSDials bounds the dials to peers found by mDNS that a Node runs
+// at once: a peer found while as many are in flight is not dialled (its
+// next announcement finds it again), and nor is one being dialled or
+// synced with already. Every host on the network may answer mDNS, with
+// any number of made-up peers at any addresses, each dial holding a
+// goroutine and a connection for up to the dial timeout.
+const MaxMDNSDials = 8
+
 // PeerStatus describes one LAN peer a Node syncs with.
 type PeerStatus struct {
 	ID       string // libp2p peer id
@@ -89,6 +97,7 @@ type Node struct {
 	mu       sync.Mutex
 	sessions map[libp2ppeer.ID]*session
 	revoked  map[model.DeviceID]bool
+	dialing  map[libp2ppeer.ID]bool // mDNS dials in flight (MaxMDNSDials)
 	closed   bool
 
 	quota *lanQuota // WithQuota, shared by the node's sessions
@@ -132,7 +141,8 @@ func New(ctx context.Context, id *crypto.Identity, cert []byte, catalog ed25519.
 	n := &Node{
 		h: h, repo: repo, cert: cert, catalog: catalog, storage: string(id.DeviceID()), opts: opts,
 		ctx: nctx, cancel: cancel, sessions: map[libp2ppeer.ID]*session{}, revoked: map[model.DeviceID]bool{},
-		quota: newLANQuota(opts),
+		dialing: map[libp2ppeer.ID]bool{},
+		quota:   newLANQuota(opts),
 	}
 	for _, d := range opts.revoked {
 		n.revoked[d] = true
@@ -438,9 +448,9 @@ func (n *Node) Close() error {
 	return n.h.Close()
 }
 
-// notifee dials peers found by mDNS. Of two devices that find each
-// other, only the one with the larger peer id dials, so they do not
-// open two sessions.
+// notifee dials peers found by mDNS, at most MaxMDNSDials at once. Of
+// two devices that find each other, only the one with the larger peer
+// id dials, so they do not open two sessions.
 type notifee struct{ n *Node }
 
 func (f notifee) HandlePeerFound(ai libp2ppeer.AddrInfo) {
@@ -450,15 +460,26 @@ func (f notifee) HandlePeerFound(ai libp2ppeer.AddrInfo) {
 	}
 	n.opts.log.Debug("p2p: mDNS found peer", "peer", ai.ID)
 	n.mu.Lock()
-	if n.closed {
+	_, syncing := n.sessions[ai.ID]
+	if n.closed || syncing || n.dialing[ai.ID] {
 		n.mu.Unlock()
 		return
 	}
+	if len(n.dialing) >= MaxMDNSDials {
+		n.mu.Unlock()
+		n.opts.log.Debug("p2p: mDNS peer not dialled: too many dials in flight", "peer", ai.ID, "limit", MaxMDNSDials)
+		return
+	}
+	n.dialing[ai.ID] = true
 	n.wg.Add(1)
 	n.mu.Unlock()
 	go func() {
 		defer n.wg.Done()
-		if err := n.connect(n.ctx, ai); err != nil && !errors.Is(err, ErrAlreadyConnected) {
+		err := n.connect(n.ctx, ai)
+		n.mu.Lock()
+		delete(n.dialing, ai.ID)
+		n.mu.Unlock()
+		if err != nil && !errors.Is(err, ErrAlreadyConnected) {
 			n.opts.log.Info("p2p: mDNS peer", "peer", ai.ID, "err", err)
 		}
 	}()
