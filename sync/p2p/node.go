@@ -107,6 +107,8 @@ type session struct {
 	s      *peer.Session
 	status PeerStatus
 	reset  func()
+	dialer bool          // this node opened the stream
+	done   chan struct{} // closed once the session ended and left n.sessions
 }
 
 // New starts a node for the device id (whose certificate cert the relay
@@ -317,7 +319,7 @@ func (n *Node) start(ctx context.Context, st network.Stream, dialer bool) error 
 	sess := &session{status: PeerStatus{
 		ID: remote.String(), User: cert.User, Device: cert.Device,
 		Addr: st.Conn().RemoteMultiaddr().String(), Since: n.opts.now(),
-	}, reset: func() { st.Reset() }}
+	}, reset: func() { st.Reset() }, dialer: dialer, done: make(chan struct{})}
 	sess.s = &peer.Session{
 		Repo: &quotaRepo{Repo: n.repo, q: n.quota, user: cert.User, refused: func() {
 			n.mu.Lock()
@@ -333,21 +335,38 @@ func (n *Node) start(ctx context.Context, st network.Stream, dialer bool) error 
 			n.mu.Unlock()
 		},
 	}
-	n.mu.Lock()
-	if n.closed {
+	for {
+		n.mu.Lock()
+		if n.closed {
+			n.mu.Unlock()
+			st.Reset()
+			return ErrClosed
+		}
+		if n.revoked[cert.Device] { // revoked during the handshake
+			n.mu.Unlock()
+			st.Reset()
+			return fmt.Errorf("%w: %s of %s", ErrRevoked, cert.Device, cert.User)
+		}
+		old, dup := n.sessions[remote]
+		if !dup {
+			break
+		}
+		if !n.replaces(old, dialer, remote) {
+			n.mu.Unlock()
+			st.Reset()
+			return ErrAlreadyConnected
+		}
 		n.mu.Unlock()
-		st.Reset()
-		return ErrClosed
-	}
-	if n.revoked[cert.Device] { // revoked during the handshake
-		n.mu.Unlock()
-		st.Reset()
-		return fmt.Errorf("%w: %s of %s", ErrRevoked, cert.Device, cert.User)
-	}
-	if _, dup := n.sessions[remote]; dup {
-		n.mu.Unlock()
-		st.Reset()
-		return ErrAlreadyConnected
+		// The earlier session ends (and drops the peer's sync states)
+		// before this one starts under the same peer name.
+		n.opts.log.Info("p2p: peer dialled again; ending its earlier session", "peer", remote)
+		old.reset()
+		select {
+		case <-old.done:
+		case <-ctx.Done():
+			st.Reset()
+			return fmt.Errorf("p2p: end earlier session with %s: %w", remote, ctx.Err())
+		}
 	}
 	n.sessions[remote] = sess
 	n.wg.Add(1)
@@ -359,6 +378,30 @@ func (n *Node) start(ctx context.Context, st network.Stream, dialer bool) error 
 	sess.s.Want(ids...)
 	go n.run(remote, sess, st)
 	return nil
+}
+
+// replaces reports whether a new session with remote, whose stream this
+// node opened when dialer, takes the place of old, a session with the
+// same peer. A remote that dials again while its session stands has
+// restarted or lost its connection (a peer that vanished without
+// closing it — power lost, network gone, a QUIC connection after kill
+// -9 — keeps its session until keep-alives time out, about 30 s, and
+// each of its new dials was refused meanwhile): the new session wins.
+// Of two sessions opened in opposite directions (both devices dialled
+// at once), both nodes keep the one the larger peer id opened, as mDNS
+// discovery dials (notifee). A second dial of this node's own loses.
+// Caller holds n.mu.
+func (n *Node) replaces(old *session, dialer bool, remote libp2ppeer.ID) bool {
+	switch {
+	case !dialer && !old.dialer:
+		return true
+	case dialer && old.dialer:
+		return false
+	case dialer:
+		return n.ID() > remote.String()
+	default:
+		return remote.String() > n.ID()
+	}
 }
 
 // mayCreate returns the session's Session.MayCreate for a peer of user:
@@ -380,6 +423,7 @@ func (n *Node) run(remote libp2ppeer.ID, sess *session, st network.Stream) {
 		delete(n.sessions, remote)
 	}
 	n.mu.Unlock()
+	close(sess.done)
 	n.opts.log.Info("p2p: session ended", "peer", remote, "user", sess.status.User, "err", err)
 }
 
