@@ -15,10 +15,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"sort"
 	"syscall"
+
+	"github.com/libp2p/go-libp2p/gologshim"
 )
 
 // command is one subcommand. run receives the arguments after the
@@ -42,10 +45,21 @@ func register(name, summary string, run func(ctx context.Context, args []string,
 var errUsage = errors.New("usage")
 
 func main() {
+	quietLibp2p()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
+}
+
+// quietLibp2p drops go-libp2p's own log records (gologshim: to stderr,
+// each naming a source file of the build machine) unless
+// GOLOG_LOG_LEVEL, go-libp2p's setting, asks for them: the errors they
+// report come back to the command, which prints each once.
+func quietLibp2p() {
+	if os.Getenv("GOLOG_LOG_LEVEL") == "" {
+		gologshim.SetDefaultHandler(slog.DiscardHandler)
+	}
 }
 
 // run is the whole command line: it returns the exit code. Help asked
