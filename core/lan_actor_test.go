@@ -175,73 +175,93 @@ func TestLANForgedActor(t *testing.T) {
 	}
 }
 
-// TestLANOwnDeviceKnownActor: alice collaborates on bob's playlist; her
-// laptop's edit reaches her phone through the relay, the relay goes
-// away, and the laptop's next edit, under the same actor id, reaches the
-// phone over the LAN. The actor binding holds back only other users'
-// changes under actors they did not bring: one user's devices trust
-// each other (peer.RepoAdapter.Own).
-func TestLANOwnDeviceKnownActor(t *testing.T) {
-	ctx := t.Context()
-	origin, stopRelay := stoppableRelay(t)
-	phoneE, _ := registeredEngine(t, origin, "alice", "phone")
-	laptopE, _ := registeredEngine(t, origin, "alice", "laptop")
-	bobE, _ := registeredEngine(t, origin, "bob", "bob")
-	open := func(e *core.Engine, user model.UserID) *core.Docs {
-		d, err := e.OpenDocs(ctx, user)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { d.Close() })
-		if err := d.StartSync(ctx); err != nil {
-			t.Fatal(err)
-		}
-		return d
+// TestLANKnownActor: an editor's edit reaches alice's phone through the
+// relay, the relay goes away, and the editor's next edit, under the same
+// actor id, reaches the phone over the LAN. The actor binding holds back
+// only changes under actors the LAN peer did not bring and that are not
+// its device's: alice's laptop on bob's playlist (one user's devices
+// trust each other, peer.RepoAdapter.Own), and bob on alice's playlist
+// (his actor ids carry his device's prefix, repo.ActorPrefix, which his
+// certificate names; before, his edit waited for the relay).
+func TestLANKnownActor(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		owner  string // "alice" (phone) or "bob"
+		editor string // "laptop" or "bob"
+	}{
+		{"own device on a collaborator's playlist", "bob", "laptop"},
+		{"collaborator on the owner's playlist", "alice", "bob"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := t.Context()
+			origin, stopRelay := stoppableRelay(t)
+			phoneE, _ := registeredEngine(t, origin, "alice", "phone")
+			laptopE, _ := registeredEngine(t, origin, "alice", "laptop")
+			bobE, _ := registeredEngine(t, origin, "bob", "bob")
+			open := func(e *core.Engine, user model.UserID) *core.Docs {
+				d, err := e.OpenDocs(ctx, user)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { d.Close() })
+				if err := d.StartSync(ctx); err != nil {
+					t.Fatal(err)
+				}
+				return d
+			}
+			phone, laptop, bob := open(phoneE, "alice"), open(laptopE, "alice"), open(bobE, "bob")
+			owner, other, followers := phone, model.UserID("bob"), []*core.Docs{bob}
+			if tc.owner == "bob" {
+				owner, other, followers = bob, "alice", []*core.Docs{phone, laptop}
+			}
+			editor := bob
+			if tc.editor == "laptop" {
+				editor = laptop
+			}
+			id, err := owner.Playlists().Create(ctx, "shared")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := owner.Playlists().SetCollaborators(ctx, id, other); err != nil {
+				t.Fatal(err)
+			}
+			if err := owner.WaitInSync(ctx); err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range followers {
+				if err := d.Playlists().Follow(ctx, id); err != nil {
+					t.Fatal(err)
+				}
+			}
+			waitUntil(t, "the editor gets the playlist", func() bool {
+				_, err := editor.Playlists().Get(ctx, id)
+				return err == nil
+			})
+			if _, err := editor.Playlists().Add(ctx, id, docs.AtEnd(), "t1"); err != nil {
+				t.Fatal(err)
+			}
+			waitUntil(t, "the editor's edit reaches the phone through the relay", func() bool {
+				return slices.Equal(trackList(t, phone, id), []model.TrackID{"t1"})
+			})
+			stopRelay()
+			if _, err := editor.Playlists().Add(ctx, id, docs.AtEnd(), "t2"); err != nil {
+				t.Fatal(err)
+			}
+			lan := p2p.DefaultOptions().WithListen("/ip4/127.0.0.1/tcp/0").WithMDNS(false, "")
+			pn, err := phone.StartLAN(ctx, nil, lan)
+			if err != nil {
+				t.Fatal(err)
+			}
+			en, err := editor.StartLAN(ctx, nil, lan)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := en.Connect(ctx, pn.Addrs()[0]); err != nil {
+				t.Fatal(err)
+			}
+			waitUntil(t, "the editor's next edit reaches the phone over the LAN", func() bool {
+				return slices.Equal(trackList(t, phone, id), []model.TrackID{"t1", "t2"})
+			})
+		})
 	}
-	phone, laptop, bob := open(phoneE, "alice"), open(laptopE, "alice"), open(bobE, "bob")
-	id, err := bob.Playlists().Create(ctx, "bob's")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := bob.Playlists().SetCollaborators(ctx, id, "alice"); err != nil {
-		t.Fatal(err)
-	}
-	if err := bob.WaitInSync(ctx); err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range []*core.Docs{phone, laptop} {
-		if err := d.Playlists().Follow(ctx, id); err != nil {
-			t.Fatal(err)
-		}
-	}
-	waitUntil(t, "alice's devices get the playlist", func() bool {
-		_, perr := phone.Playlists().Get(ctx, id)
-		_, lerr := laptop.Playlists().Get(ctx, id)
-		return perr == nil && lerr == nil
-	})
-	if _, err := laptop.Playlists().Add(ctx, id, docs.AtEnd(), "t1"); err != nil {
-		t.Fatal(err)
-	}
-	waitUntil(t, "the laptop's edit reaches the phone through the relay", func() bool {
-		return slices.Equal(trackList(t, phone, id), []model.TrackID{"t1"})
-	})
-	stopRelay()
-	if _, err := laptop.Playlists().Add(ctx, id, docs.AtEnd(), "t2"); err != nil {
-		t.Fatal(err)
-	}
-	lan := p2p.DefaultOptions().WithListen("/ip4/127.0.0.1/tcp/0").WithMDNS(false, "")
-	pn, err := phone.StartLAN(ctx, nil, lan)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := laptop.StartLAN(ctx, nil, lan)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ln.Connect(ctx, pn.Addrs()[0]); err != nil {
-		t.Fatal(err)
-	}
-	waitUntil(t, "the laptop's next edit reaches the phone over the LAN", func() bool {
-		return slices.Equal(trackList(t, phone, id), []model.TrackID{"t1", "t2"})
-	})
 }

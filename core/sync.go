@@ -81,7 +81,8 @@ func (e *Engine) OpenDocs(ctx context.Context, user model.UserID) (*Docs, error)
 	// document, and the Go ones would index its big documents (the
 	// library) in memory.
 	r, err := repo.Open(ctx, e.st, repo.DefaultOptions().WithLogger(e.log).
-		WithDocOptions(docs.DefaultOptions().WithClock(e.opts.clock.Now)).WithGoSync(false).WithActorBinding(true))
+		WithDocOptions(docs.DefaultOptions().WithClock(e.opts.clock.Now)).WithGoSync(false).
+		WithActorBinding(true).WithActorPrefix(repo.ActorPrefix(e.DeviceID())))
 	if err != nil {
 		e.addDocs(nil)
 		return nil, fmt.Errorf("core: open documents: %w", err)

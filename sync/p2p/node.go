@@ -321,7 +321,7 @@ func (n *Node) start(ctx context.Context, st network.Stream, dialer bool) error 
 		Addr: st.Conn().RemoteMultiaddr().String(), Since: n.opts.now(),
 	}, reset: func() { st.Reset() }, dialer: dialer, done: make(chan struct{})}
 	sess.s = &peer.Session{
-		Repo: &quotaRepo{Repo: n.repo, q: n.quota, user: cert.User, refused: func() {
+		Repo: &quotaRepo{Repo: n.repo, q: n.quota, user: cert.User, device: cert.Device, refused: func() {
 			n.mu.Lock()
 			sess.status.OverQuota++
 			n.mu.Unlock()

@@ -258,7 +258,17 @@ type quotaRepo struct {
 	peer.Repo
 	q       *lanQuota
 	user    model.UserID
-	refused func() // counts a refusal (PeerStatus.OverQuota)
+	device  model.DeviceID // the peer's, for the actor binding (peer.DeviceReceiver)
+	refused func()         // counts a refusal (PeerStatus.OverQuota)
+}
+
+// receive hands a message to the repository, with the peer's device
+// when the repository takes it (peer.DeviceReceiver).
+func (r *quotaRepo) receive(ctx context.Context, from string, user model.UserID, id docs.DocumentID, data []byte, acc peer.Access, aclRev uint64) error {
+	if dr, ok := r.Repo.(peer.DeviceReceiver); ok {
+		return dr.ReceiveFrom(ctx, from, user, r.device, id, data, acc, aclRev)
+	}
+	return r.Repo.Receive(ctx, from, user, id, data, acc, aclRev)
 }
 
 // newChangeBytes is what a sync message for id counts against the
@@ -318,7 +328,7 @@ func (r *quotaRepo) Receive(ctx context.Context, from string, user model.UserID,
 		return err
 	}
 	if n == 0 {
-		return r.Repo.Receive(ctx, from, user, id, data, acc, aclRev)
+		return r.receive(ctx, from, user, id, data, acc, aclRev)
 	}
 	if err := r.q.reserve(ctx, r.user, 0, n); err != nil {
 		if errors.Is(err, ErrQuota) {
@@ -331,7 +341,7 @@ func (r *quotaRepo) Receive(ctx context.Context, from string, user model.UserID,
 	if err != nil {
 		return fmt.Errorf("p2p: count LAN quota of %q: %w", r.user, err)
 	}
-	if err := r.Repo.Receive(ctx, from, user, id, data, acc, aclRev); err != nil {
+	if err := r.receive(ctx, from, user, id, data, acc, aclRev); err != nil {
 		if uerr := r.q.st.Update(context.WithoutCancel(ctx), func(tx store.Txn) error { return r.q.charge(tx, r.user, 0, -n) }); uerr != nil {
 			r.q.log.Warn("p2p: give back LAN quota", "user", r.user, "doc", id, "err", uerr)
 		}

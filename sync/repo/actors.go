@@ -3,6 +3,7 @@ package repo
 import (
 	"encoding/hex"
 	"fmt"
+	"strings"
 
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/store"
@@ -31,7 +32,8 @@ import (
 // no binding names is taken as another user's too, and a LAN peer of
 // another user waits for the relay (or that actor's first LAN deliverer)
 // to bring the change (repo.Incoming.Guard, docs/ARCHITECTURE.md §6
-// "Actor binding").
+// "Actor binding") — unless the actor carries the prefix of the peer's
+// own device (WithActorPrefix, Incoming.ActorPrefix).
 
 // writers is what a Handle knows of its document's writers, apart
 // from the Handle so that a document nobody writes to costs a pointer.
@@ -100,8 +102,10 @@ type writer struct {
 	user  model.UserID
 	owner bool
 	// known, for a LAN peer (Incoming.Guard), takes an actor the
-	// document holds changes of and no binding names as another user's.
-	known bool
+	// document holds changes of and no binding names as another user's,
+	// unless it starts with prefix (Incoming.ActorPrefix).
+	known  bool
+	prefix string
 	// bind collects the actors of the changes the message adds that are
 	// not bound to user (unbound, or bound to another user and taken
 	// from the owner), to bind to user once they are applied.
@@ -114,7 +118,7 @@ func (h *Handle) newWriter(in Incoming) *writer {
 	if !h.repo.opts.bindActors || in.Writer == "" {
 		return nil
 	}
-	return &writer{user: in.Writer, owner: in.Owner, known: in.Guard}
+	return &writer{user: in.Writer, owner: in.Owner, known: in.Guard, prefix: string(in.ActorPrefix)}
 }
 
 // foreign reports whether a change under actor must wait for another
@@ -129,7 +133,7 @@ func (h *Handle) foreign(w *writer, g *msync.Graph, actor string) bool {
 			return u != w.user
 		}
 	}
-	return w.known && g.HasActor(actor)
+	return w.known && g.HasActor(actor) && (w.prefix == "" || !strings.HasPrefix(actor, w.prefix))
 }
 
 // admit checks the actors of m's changes that g lacks: it returns

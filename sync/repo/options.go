@@ -61,6 +61,7 @@ type Options struct {
 	factsUpdate   func(prev []byte, d *automerge.Doc) []byte
 	stateFlush    time.Duration
 	bindActors    bool
+	actorPrefix   []byte // WithActorPrefix
 	quota         Quota
 	maxDocBytes   int
 	maxMessage    int
@@ -349,6 +350,15 @@ func (o Options) WithLazyApply(on bool) Options { o.lazy = on; return o }
 // changes a device's relay delivers, and its own, bind nothing. Default:
 // off; the relay and devices (core) turn it on.
 func (o Options) WithActorBinding(on bool) Options { o.bindActors = on; return o }
+
+// WithActorPrefix makes every actor id the repository writes under start
+// with p (ActorPrefix of the device, at most 8 bytes; the other bytes of
+// the 16 stay random), so the device's LAN peers tell its actors from
+// others' (Incoming.ActorPrefix). Default none: all 16 bytes random.
+func (o Options) WithActorPrefix(p []byte) Options {
+	o.actorPrefix = p[:min(len(p), 8):min(len(p), 8)]
+	return o
+}
 
 // WithSyncStateFlush returns o writing the sync state of a message that
 // adds no change at most d after it (default DefaultSyncStateFlush),

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"container/list"
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -228,10 +229,20 @@ func (r *Repo) Batches() uint64 { return r.batches.Load() }
 
 func (r *Repo) newActor() (string, error) {
 	var b [16]byte
-	if _, err := io.ReadFull(r.rand, b[:]); err != nil {
+	n := copy(b[:], r.opts.actorPrefix)
+	if _, err := io.ReadFull(r.rand, b[n:]); err != nil {
 		return "", fmt.Errorf("repo: read actor id: %w", err)
 	}
 	return hex.EncodeToString(b[:]), nil
+}
+
+// ActorPrefix is the prefix of the actor ids device writes under
+// (WithActorPrefix): the first 8 bytes of SHA-256 over a domain string
+// and the device id. A LAN peer's certificate names its device, so its
+// own actors are known by this prefix (Incoming.ActorPrefix).
+func ActorPrefix(device model.DeviceID) []byte {
+	sum := sha256.Sum256([]byte("segue-actor-prefix-v1\x00" + string(device)))
+	return sum[:8]
 }
 
 // Create makes a new document with a random id, runs init on it (init

@@ -168,6 +168,12 @@ type Incoming struct {
 	// device's own user): its changes are taken under any actor id and
 	// bind it to Writer.
 	Owner bool
+	// ActorPrefix, with Guard, is the actor prefix of the writer's
+	// device (ActorPrefix of the device its certificate names): an actor
+	// starting with it is the writer's own even when the document holds
+	// changes under it that no binding names (they came through the
+	// relay). Empty: none.
+	ActorPrefix []byte
 	// Guard, with automerge's sync states (WithGoSync(false): devices),
 	// runs msync's guard on the message's changes before automerge sees
 	// them, as the Go sync states always do: automerge 0.5 aborts the

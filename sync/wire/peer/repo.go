@@ -177,14 +177,32 @@ func (a *RepoAdapter) ViewAt(ctx context.Context, id docs.DocumentID, fn func(do
 	return h.ReadACLAt(fn)
 }
 
+// DeviceReceiver is a Repo whose Receive also takes the remote's device
+// (its certificate's, on the LAN): the actor binding then takes the
+// actors carrying that device's prefix as the remote's own
+// (repo.Incoming.ActorPrefix). RepoAdapter implements it; a LAN node
+// uses it when its Repo does.
+type DeviceReceiver interface {
+	// ReceiveFrom is Repo.Receive from device (empty: not known).
+	ReceiveFrom(ctx context.Context, peer string, user model.UserID, device model.DeviceID, id docs.DocumentID, data []byte, acc Access, aclRev uint64) error
+}
+
 // Receive implements Repo. The checks run under the document's lock on
 // the changes the message would add, so nothing can slip in between the
 // check and the apply.
 func (a *RepoAdapter) Receive(ctx context.Context, peer string, user model.UserID, id docs.DocumentID, data []byte, acc Access, aclRev uint64) error {
+	return a.ReceiveFrom(ctx, peer, user, "", id, data, acc, aclRev)
+}
+
+// ReceiveFrom implements DeviceReceiver.
+func (a *RepoAdapter) ReceiveFrom(ctx context.Context, peer string, user model.UserID, device model.DeviceID, id docs.DocumentID, data []byte, acc Access, aclRev uint64) error {
 	// A remote with a user of its own is not the relay (whose sessions
 	// on a device have none): a LAN peer, whose changes automerge must
 	// not see unguarded.
 	in := repo.Incoming{Guard: user != "", ACLRev: &aclRev}
+	if device != "" {
+		in.ActorPrefix = repo.ActorPrefix(device)
+	}
 	switch {
 	case !acc.Write:
 		// Every change it lacks is refused: no actor to bind.
