@@ -4,10 +4,11 @@
 // mDNS discovery where the network allows multicast and manual peer
 // entry by multiaddr always.
 //
-// Protocol /segue/sync/1, one stream per pair of devices: each side
+// Protocol /segue/sync/1, one stream per pair of devices: the dialler
 // first writes its device certificate (4-byte big-endian length, ≤ 4 KiB;
 // a catalog-signed {user, device id, sign_pub}, see crypto.IssueDeviceCert), checked
-// against the key Noise authenticated; then the automerge-repo messages
+// against the key Noise authenticated, and the dialled side answers with
+// its own once the dialler's passed; then the automerge-repo messages
 // of sync/wire, framed as 4-byte big-endian length + CBOR (1 MiB cap),
 // served by a peer.Session with peer.DocumentAccess: a library syncs
 // only between its owner's devices, a playlist with its owner and

@@ -288,21 +288,10 @@ func (n *Node) start(ctx context.Context, st network.Stream, dialer bool) error 
 	remote := st.Conn().RemotePeer()
 	conn := newStreamConn(st, n.opts.maxFrame)
 	_ = st.SetDeadline(time.Now().Add(n.opts.dialTimeout))
-	cert, err := n.exchangeCerts(conn, st)
+	cert, err := n.exchangeCerts(conn, st, dialer)
 	if err != nil {
 		st.Reset()
 		return err
-	}
-	n.mu.Lock()
-	revoked := n.revoked[cert.Device]
-	n.mu.Unlock()
-	if revoked {
-		st.Reset()
-		return fmt.Errorf("%w: %s of %s", ErrRevoked, cert.Device, cert.User)
-	}
-	if age := n.opts.now().Sub(time.UnixMilli(cert.Issued)); n.opts.certMaxAge > 0 && age > n.opts.certMaxAge {
-		st.Reset()
-		return fmt.Errorf("%w: %s of %s issued %s ago, limit %s", ErrCertExpired, cert.Device, cert.User, age.Round(time.Second), n.opts.certMaxAge)
 	}
 	meta := wire.PeerMetadata{StorageID: n.storage}
 	var hm *wire.Message
@@ -449,15 +438,30 @@ func (n *Node) Revoke(device model.DeviceID) int {
 	return ended
 }
 
-// exchangeCerts sends the own certificate, reads the remote's and checks
-// it against the key Noise authenticated.
-func (n *Node) exchangeCerts(conn *streamConn, st network.Stream) (crypto.DeviceCert, error) {
-	errc := make(chan error, 1)
-	go func() { errc <- conn.writeBlob(n.cert) }()
-	raw, err := conn.readBlob(crypto.MaxDeviceCertSize)
-	if werr := <-errc; err == nil {
-		err = werr
+// exchangeCerts sends the own certificate and reads the remote's,
+// checked (checkPeer). The dialler writes first; the dialled side
+// writes only once the dialler's passed, so a host that connects
+// without a valid certificate of a device that may sync learns nothing
+// of this device's account.
+func (n *Node) exchangeCerts(conn *streamConn, st network.Stream, dialer bool) (crypto.DeviceCert, error) {
+	if dialer {
+		if err := conn.writeBlob(n.cert); err != nil {
+			return crypto.DeviceCert{}, err
+		}
+		return n.checkPeer(conn, st)
 	}
+	c, err := n.checkPeer(conn, st)
+	if err != nil {
+		return c, err
+	}
+	return c, conn.writeBlob(n.cert)
+}
+
+// checkPeer reads the remote's certificate and checks it against the
+// key Noise authenticated, the revoked devices and the certificates' age
+// limit.
+func (n *Node) checkPeer(conn *streamConn, st network.Stream) (crypto.DeviceCert, error) {
+	raw, err := conn.readBlob(crypto.MaxDeviceCertSize)
 	if err != nil {
 		return crypto.DeviceCert{}, err
 	}
@@ -469,7 +473,20 @@ func (n *Node) exchangeCerts(conn *streamConn, st network.Stream) (crypto.Device
 	if err != nil {
 		return crypto.DeviceCert{}, fmt.Errorf("%w: remote key: %v", crypto.ErrBadDeviceCert, err)
 	}
-	return crypto.VerifyDeviceCert(n.catalog, raw, ed25519.PublicKey(pub))
+	cert, err := crypto.VerifyDeviceCert(n.catalog, raw, ed25519.PublicKey(pub))
+	if err != nil {
+		return cert, err
+	}
+	n.mu.Lock()
+	revoked := n.revoked[cert.Device]
+	n.mu.Unlock()
+	if revoked {
+		return cert, fmt.Errorf("%w: %s of %s", ErrRevoked, cert.Device, cert.User)
+	}
+	if age := n.opts.now().Sub(time.UnixMilli(cert.Issued)); n.opts.certMaxAge > 0 && age > n.opts.certMaxAge {
+		return cert, fmt.Errorf("%w: %s of %s issued %s ago, limit %s", ErrCertExpired, cert.Device, cert.User, age.Round(time.Second), n.opts.certMaxAge)
+	}
+	return cert, nil
 }
 
 // Close stops discovery, ends every session and closes the host.
