@@ -305,6 +305,12 @@ func (e *Engine) Register(ctx context.Context, username, password, deviceName st
 	e.mu.Unlock()
 	// A new session: the previous one's decoded audio is not kept.
 	e.heads.Clear()
+	// Licenses issued under an earlier registration are renewed at once
+	// (download.Manager), which tells a device registering again after a
+	// deregistration that they are void.
+	if dl := e.Downloads(); dl != nil {
+		dl.Nudge()
+	}
 	e.log.Info("core: device registered", "device", e.DeviceID(), "user", username)
 	return nil
 }

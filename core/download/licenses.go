@@ -3,6 +3,8 @@ package download
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"mime"
@@ -200,6 +202,7 @@ func (m *Manager) storeLicenses(ctx context.Context, env []byte, supersede []str
 		}
 	}
 	m.observe(ctx, l.ServerTime)
+	reg := m.registration()
 	// licMu is held from the write until memory agrees with the store,
 	// as in revoke: a ContentKey in between sees both old or both new.
 	m.licMu.Lock()
@@ -210,7 +213,7 @@ func (m *Manager) storeLicenses(ctx context.Context, env []byte, supersede []str
 				return err
 			}
 		}
-		b, err := detEnc.Marshal(stateRec{})
+		b, err := detEnc.Marshal(stateRec{Reg: reg})
 		if err != nil {
 			return err
 		}
@@ -224,9 +227,24 @@ func (m *Manager) storeLicenses(ctx context.Context, env []byte, supersede []str
 	}
 	m.lics, m.byTT = nil, nil
 	m.mu.Lock()
-	m.state = stateRec{}
+	m.state = stateRec{Reg: reg}
 	m.mu.Unlock()
 	return nil
+}
+
+// registration identifies the device's current registration: a hash of
+// its relay token (which changes only when it registers), "" when it has
+// none.
+func (m *Manager) registration() string {
+	if m.d.Token == nil {
+		return ""
+	}
+	tok := m.d.Token()
+	if tok == "" {
+		return ""
+	}
+	h := sha256.Sum256([]byte(tok))
+	return hex.EncodeToString(h[:16])
 }
 
 // Renew renews every license of this device in one request, signed by the
@@ -284,7 +302,10 @@ func (m *Manager) renew(ctx context.Context) error {
 		if ref.status == api.StatusRevoked {
 			return m.revoke(ctx)
 		}
-		m.setState(ctx, stateRec{Refused: ref.status, At: m.TrustedNow(ctx).UnixMilli()})
+		m.mu.Lock()
+		reg := m.state.Reg
+		m.mu.Unlock()
+		m.setState(ctx, stateRec{Refused: ref.status, At: m.TrustedNow(ctx).UnixMilli(), Reg: reg})
 		m.emit(Event{Kind: EventRenewalRefused, Reason: ref.status})
 		return fmt.Errorf("%w: %s", ErrRenewalRefused, ref.status)
 	}
@@ -432,8 +453,10 @@ func (m *Manager) setState(ctx context.Context, s stateRec) {
 const RefusedRetry = 6 * time.Hour
 
 // renewalDue reports whether a license expires within the renew-ahead
-// window by trusted time, unless the device was revoked or renewal was
-// refused less than RefusedRetry ago.
+// window by trusted time, or the licenses predate the device's current
+// registration (it registered again: its deregistration, if any, voided
+// them, which only a renewal learns), unless the device was revoked or
+// renewal was refused less than RefusedRetry ago.
 func (m *Manager) renewalDue(ctx context.Context) bool {
 	m.mu.Lock()
 	st := m.state
@@ -449,6 +472,9 @@ func (m *Manager) renewalDue(ctx context.Context) bool {
 	defer m.licMu.Unlock()
 	if m.loadLicensesLocked(ctx) != nil {
 		return false
+	}
+	if reg := m.registration(); len(m.lics) > 0 && reg != "" && reg != st.Reg {
+		return true
 	}
 	for _, l := range m.lics {
 		if !now.Add(m.opts.renewAhead).Before(l.Expires) {

@@ -235,6 +235,11 @@ type stateRec struct {
 	// At is the trusted time of the refusal (Unix ms; 0 before it was
 	// recorded): renewal is tried again RefusedRetry after it.
 	At int64 `cbor:"3,keyasint,omitempty"`
+	// Reg identifies the registration (registrationOf its token) the
+	// licenses were last issued or renewed under: another one (a
+	// registration again, possibly after a deregistration that voided
+	// them) makes renewal due at once, so the relay can say so.
+	Reg string `cbor:"4,keyasint,omitempty"`
 }
 
 // cfgRec is the persisted settings (dl/cfg).

@@ -568,6 +568,18 @@ func (s *Server) renew(c echo.Context) error {
 	if err != nil {
 		return fmt.Errorf("list licenses: %w", err)
 	}
+	if len(ids) == 0 {
+		// Registered again after a deregistration that deleted every
+		// license it held, and licensed nothing since: what it renews is
+		// void, which only a signed revocation lets it act on (a 404
+		// left it playing them, without an offline slot).
+		switch _, err := s.st.Get(ctx, goneKey(dev.ID)); {
+		case err == nil:
+			return s.refuse(c, dev.ID, api.StatusRevoked, req.Nonce, ErrRevoked)
+		case !errors.Is(err, store.ErrNotFound):
+			return fmt.Errorf("read tombstone: %w", err)
+		}
+	}
 	issuer := s.cat.KeysAt(s.opts.now())
 	for _, id := range ids {
 		b, err := s.st.Get(ctx, licKey(id))
