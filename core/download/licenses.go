@@ -294,25 +294,28 @@ func (m *Manager) renew(ctx context.Context) error {
 	}
 	req := api.RenewRequest{Device: dev, LicenseIDs: ids, Drop: drop, Nonce: nonce, Sig: m.d.Identity.Sign(msg)}
 	a, st, err := m.rc.licenseCall(ctx, pub, dev, "/v1/licenses/renew", req, nonce, false)
+	// The relay's answer is applied whatever becomes of ctx meanwhile (the
+	// app closing): it has revoked the device, or replaced its licenses.
+	actx := context.WithoutCancel(ctx)
 	if st.Time != 0 {
-		m.observe(ctx, msTime(st.Time))
+		m.observe(actx, msTime(st.Time))
 	}
 	var ref *refusal
 	if errors.As(err, &ref) {
 		if ref.status == api.StatusRevoked {
-			return m.revoke(ctx)
+			return m.revoke(actx)
 		}
 		m.mu.Lock()
 		reg := m.state.Reg
 		m.mu.Unlock()
-		m.setState(ctx, stateRec{Refused: ref.status, At: m.TrustedNow(ctx).UnixMilli(), Reg: reg})
+		m.setState(actx, stateRec{Refused: ref.status, At: m.TrustedNow(actx).UnixMilli(), Reg: reg})
 		m.emit(Event{Kind: EventRenewalRefused, Reason: ref.status})
 		return fmt.Errorf("%w: %s", ErrRenewalRefused, ref.status)
 	}
 	if err != nil {
 		return fmt.Errorf("download: renew: %w", err)
 	}
-	if err := m.storeLicenses(ctx, a.body, ids, nil); err != nil {
+	if err := m.storeLicenses(actx, a.body, ids, nil); err != nil {
 		return fmt.Errorf("download: renew: %w", err)
 	}
 	m.emit(Event{Kind: EventRenewed})

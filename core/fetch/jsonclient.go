@@ -76,14 +76,16 @@ func (c *JSONClient) Do(ctx context.Context, method, path string, in, out any, a
 		if err == nil {
 			return a, nil
 		}
-		if ctx.Err() != nil {
-			return JSONAnswer{}, fmt.Errorf("%s %s: %w", method, path, ctx.Err())
-		}
 		oe := &OriginError{Origin: base, Err: err}
 		var se *StatusError
 		isStatus := errors.As(err, &se)
 		if isStatus && se.Code < 500 {
+			// The relay's answer stands even when ctx ended as it
+			// arrived: a signed refusal (a revocation) is acted on.
 			return a, fmt.Errorf("%s %s: %w", method, path, oe)
+		}
+		if ctx.Err() != nil {
+			return JSONAnswer{}, fmt.Errorf("%s %s: %w", method, path, ctx.Err())
 		}
 		answered = answered || isStatus || errors.Is(err, ErrBadAnswer) || errors.Is(err, ErrTooLarge)
 		errs = append(errs, oe)
