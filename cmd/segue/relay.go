@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/crypto"
 	"github.com/segue-fm/segue/internal/cmem"
 	"github.com/segue-fm/segue/server/access"
 	"github.com/segue-fm/segue/server/catalog"
@@ -25,6 +26,7 @@ import (
 	"github.com/segue-fm/segue/server/events"
 	"github.com/segue-fm/segue/server/events/natslog"
 	"github.com/segue-fm/segue/server/fraud"
+	"github.com/segue-fm/segue/server/license"
 	"github.com/segue-fm/segue/server/recs/relayrecs"
 	"github.com/segue-fm/segue/server/relay"
 	"github.com/segue-fm/segue/sync/relaysync"
@@ -178,6 +180,7 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fastHash := fs.Bool("insecure-fast-passwords", false, "hash passwords with a trivial Argon2id cost (tests and demos only)")
 	tlsCert := fs.String("tls-cert", envOr("SEGUE_TLS_CERT", ""), "PEM certificate chain: serve HTTPS (HTTP/2 via ALPN) instead of HTTP/1.1 + h2c (env SEGUE_TLS_CERT)")
 	publicURL := fs.String("public-url", envOr("SEGUE_PUBLIC_URL", ""), "base URL of share links and pages, e.g. https://segue.example (env SEGUE_PUBLIC_URL; default: the request's host)")
+	licEntries := fs.Int("license-entries-per-day", license.DefaultDeviceEntriesPerDay, fmt.Sprintf("(track, tier) entries one device may be licensed per day, issued or renewed, in a bucket that size refilled over the day; more get 429 and the device retries later (0: no limit; else %d, the most one license holds, to %d)", crypto.MaxLicenseEntries, license.MaxDeviceEntriesPerDay))
 	devicePlays := fs.Int("device-plays-per-day", defaultDevicePlays, fmt.Sprintf("play events one device may upload per day, in a bucket that size refilled over the day; more get 429 and the device retries later (0: no limit; at most %d)", counting.MaxDeviceQuota))
 	retention := fs.Duration("event-retention", 0, fmt.Sprintf("delete raw play events this long after they arrived, once counted (0 keeps them; else at least %v, and %v with --fraud-scan-interval; counts, audit log and dedup index stay); with --events-nats the JetStream streams' MaxAge, and older plays are refused as too_old", minEventRetention, minFraudEventRetention))
 	accessKeep := fs.Duration("access-retention", 0, fmt.Sprintf("delete the access records (audio served, licenses issued) of UTC days that ended this long ago, checked hourly (0 keeps them; else at least %v, what segue reconcile reads back from a recent day); reconciling a day whose records are gone then fails instead of calling its streams unbacked", minAccessRetention))
@@ -259,6 +262,9 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if err := checkAccessRetention(*accessKeep); err != nil {
 		return err
+	}
+	if *licEntries != 0 && (*licEntries < crypto.MaxLicenseEntries || *licEntries > license.MaxDeviceEntriesPerDay) {
+		return fmt.Errorf("%w: --license-entries-per-day %d: want 0 (no limit) or %d to %d", errUsage, *licEntries, crypto.MaxLicenseEntries, license.MaxDeviceEntriesPerDay)
 	}
 	if *devicePlays < 0 || *devicePlays > counting.MaxDeviceQuota {
 		return fmt.Errorf("%w: --device-plays-per-day %d: want 0 (no limit) to %d", errUsage, *devicePlays, counting.MaxDeviceQuota)
@@ -459,7 +465,7 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		defer func() { stopRetain(); <-retained }()
 	}
 	svc, err := mountServices(ctx, dd, srv, serviceConfig{admin: *admin, publicURL: *publicURL, recsFactors: *recsFactors,
-		recsPacing: *recsPacing, retention: *retention, devicePlays: *devicePlays, access: accessLog, events: evlog, log: log})
+		recsPacing: *recsPacing, retention: *retention, devicePlays: *devicePlays, licEntries: *licEntries, access: accessLog, events: evlog, log: log})
 	if err != nil {
 		srv.Close()
 		return err

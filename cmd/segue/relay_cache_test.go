@@ -13,8 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/segue-fm/segue/crypto"
 	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/server/counting"
+	"github.com/segue-fm/segue/server/license"
 	"github.com/segue-fm/segue/server/relay"
 )
 
@@ -37,8 +39,10 @@ import (
 // outside (0, 1], a --max-body outside MinMaxBody…MaxMaxBody, a negative
 // --shutdown-timeout, a --token-ttl under minTokenTTL, an
 // --event-retention under minEventRetention or a --fraud-scan-interval
-// under minFraudScanInterval (both but 0) or a --device-plays-per-day
-// outside 0…counting.MaxDeviceQuota is a usage error
+// under minFraudScanInterval (both but 0), a --device-plays-per-day
+// outside 0…counting.MaxDeviceQuota or a --license-entries-per-day
+// outside 0 and crypto.MaxLicenseEntries…license.MaxDeviceEntriesPerDay
+// is a usage error
 // before anything is opened or created (a huge store cache used to end
 // the process out of memory when Badger opened; --max-body -1 used to
 // start a relay that answered every JSON request 413).
@@ -118,6 +122,9 @@ func TestRelayCacheFlags(t *testing.T) {
 		{"access-retention", (minAccessRetention - time.Second).String()},
 		{"device-plays-per-day", "-1"},
 		{"device-plays-per-day", strconv.Itoa(counting.MaxDeviceQuota + 1)},
+		{"license-entries-per-day", "-1"},
+		{"license-entries-per-day", strconv.Itoa(crypto.MaxLicenseEntries - 1)},
+		{"license-entries-per-day", strconv.Itoa(license.MaxDeviceEntriesPerDay + 1)},
 		{"fraud-scan-interval", "-5s"},
 		{"fraud-scan-interval", "1ns"},
 		{"fraud-scan-interval", (minFraudScanInterval - time.Second).String()},

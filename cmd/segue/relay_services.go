@@ -26,6 +26,7 @@ type serviceConfig struct {
 	recsPacing  float64
 	retention   time.Duration // --event-retention
 	devicePlays int           // --device-plays-per-day
+	licEntries  int           // --license-entries-per-day
 	access      access.Writer // where licenses issued are recorded
 	events      events.Log    // the play-event log
 	log         *slog.Logger
@@ -48,7 +49,8 @@ type relayServices struct {
 // recommendation scheduler is stopped; the caller closes srv.
 func mountServices(ctx context.Context, dd *catalog.DataDir, srv *relay.Server, cfg serviceConfig) (relayServices, error) {
 	web.Mount(srv.Echo()) // the web player at / (server/web)
-	licOpts := license.DefaultOptions().WithAdminToken(cfg.admin).WithLogger(cfg.log).WithAccessWriter(cfg.access)
+	licOpts := license.DefaultOptions().WithAdminToken(cfg.admin).WithLogger(cfg.log).WithAccessWriter(cfg.access).
+		WithDeviceEntriesPerDay(cfg.licEntries)
 	license.NewForDataDir(dd, licOpts).Mount(srv)
 	ss, err := search.MountForDataDir(ctx, dd, srv)
 	if err != nil {

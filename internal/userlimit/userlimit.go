@@ -37,6 +37,13 @@ func New(every time.Duration, burst, maxKeys int) *Limiter {
 // Allow takes one token of key's bucket at now; when there is none it
 // returns false and how long until there will be.
 func (l *Limiter) Allow(key string, now time.Time) (bool, time.Duration) {
+	return l.AllowN(key, now, 1)
+}
+
+// AllowN takes n tokens of key's bucket at now; when there are fewer it
+// takes none and returns false and how long until there will be n. n must
+// be at most the burst (Burst): more never fit.
+func (l *Limiter) AllowN(key string, now time.Time, n int) (bool, time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	el, ok := l.by[key]
@@ -51,10 +58,16 @@ func (l *Limiter) Allow(key string, now time.Time) (bool, time.Duration) {
 		el = l.order.PushFront(&limited{key: key, lim: rate.NewLimiter(rate.Every(l.every), l.burst)})
 		l.by[key] = el
 	}
-	r := el.Value.(*limited).lim.ReserveN(now, 1)
+	r := el.Value.(*limited).lim.ReserveN(now, n)
+	if !r.OK() {
+		return false, rate.InfDuration
+	}
 	if d := r.DelayFrom(now); d > 0 {
 		r.CancelAt(now)
 		return false, d
 	}
 	return true, 0
 }
+
+// Burst returns the most tokens a bucket holds.
+func (l *Limiter) Burst() int { return l.burst }

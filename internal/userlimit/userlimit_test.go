@@ -30,3 +30,32 @@ func TestLimiter(t *testing.T) {
 		t.Fatalf("a forgotten key: %v, %d keys kept", ok, len(l.by))
 	}
 }
+
+// TestAllowN: n tokens are taken at once or none; the wait named is the
+// one until n are there; more than the burst never fit.
+func TestAllowN(t *testing.T) {
+	now := time.Unix(1000, 0)
+	l := New(time.Second, 10, 4)
+	cases := []struct {
+		name string
+		at   time.Duration
+		n    int
+		ok   bool
+		wait time.Duration
+	}{
+		{"6 of 10", 0, 6, true, 0},
+		{"6 with 4 left", 0, 6, false, 2 * time.Second},
+		{"4 left", 0, 4, true, 0},
+		{"3 after 3 s", 3 * time.Second, 3, true, 0},
+		{"more than the burst", 100 * time.Second, 11, false, -1},
+	}
+	for _, c := range cases {
+		ok, wait := l.AllowN("ada", now.Add(c.at), c.n)
+		if ok != c.ok || (c.wait >= 0 && wait != c.wait) || (c.wait < 0 && wait < time.Hour) {
+			t.Fatalf("%s: %v, wait %v; want %v, wait %v", c.name, ok, wait, c.ok, c.wait)
+		}
+	}
+	if l.Burst() != 10 {
+		t.Fatalf("burst %d, want 10", l.Burst())
+	}
+}

@@ -21,6 +21,7 @@ type Options struct {
 	rand        io.Reader
 	logger      *slog.Logger
 	accessW     access.Writer
+	entries     int // per device per day; 0: no limit
 }
 
 // License lifetime defaults (DESIGN §4).
@@ -31,15 +32,26 @@ const (
 	// DefaultGrace is how long after expiry a license still plays while
 	// the device tries to renew.
 	DefaultGrace = 48 * time.Hour
+	// DefaultDeviceEntriesPerDay is how many (track, tier) entries one
+	// device may be licensed per day, issued or renewed: a bucket that
+	// size refilled over the day. Twenty renewals of the 10,000 tracks a
+	// device is built to hold (DESIGN §7) fit; at about 130 bytes of
+	// access record an entry, one device adds at most ≈ 26 MB a day.
+	DefaultDeviceEntriesPerDay = 200_000
+	// MaxDeviceEntriesPerDay is the largest per-device entry budget
+	// segue relay accepts (--license-entries-per-day).
+	MaxDeviceEntriesPerDay = 1_000_000_000
 )
 
 // DefaultOptions returns the defaults of DESIGN §4: licenses valid 30
 // days (DefaultValidity) with a 48-hour grace (DefaultGrace), at most 5
 // offline devices per account, no
 // admin token (admin routes refused), request bodies up to 1 MiB (enough
-// for 10,000 track ids), time.Now, crypto/rand and slog.Default().
+// for 10,000 track ids), DefaultDeviceEntriesPerDay, time.Now,
+// crypto/rand and slog.Default().
 func DefaultOptions() Options {
 	return Options{
+		entries:     DefaultDeviceEntriesPerDay,
 		validity:    DefaultValidity,
 		grace:       DefaultGrace,
 		deviceLimit: 5,
@@ -73,6 +85,14 @@ func (o Options) OfflineWindow() time.Duration { return o.validity + o.grace }
 // licenses (default 5). A device counts from its first license until it
 // is deregistered. Values below 1 become 1.
 func (o Options) WithDeviceLimit(n int) Options { o.deviceLimit = max(n, 1); return o }
+
+// WithDeviceEntriesPerDay sets how many (track, tier) entries one
+// device may be licensed per day, issues and renewals together: a bucket
+// of n refilled over the day (default DefaultDeviceEntriesPerDay). A
+// request past it is 429 with Retry-After, one naming more tracks than
+// the bucket holds 413. 0 or less: no limit. The buckets live in memory
+// (a restart fills them).
+func (o Options) WithDeviceEntriesPerDay(n int) Options { o.entries = max(n, 0); return o }
 
 // WithAdminToken sets the bearer token of the admin routes (default
 // empty: they refuse every request).

@@ -20,6 +20,7 @@ import (
 	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
+	"github.com/segue-fm/segue/internal/userlimit"
 	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/server/relay"
 	"github.com/segue-fm/segue/store"
@@ -52,13 +53,45 @@ type Server struct {
 	// revoked is told about every deregistered device once the deletion
 	// is committed (relay.Server.DeviceRevoked, set by Mount).
 	revoked func(ctx context.Context, user model.UserID, dev model.DeviceID)
+	// entries is each device's bucket of licensed entries
+	// (Options.WithDeviceEntriesPerDay); nil without a limit.
+	entries *userlimit.Limiter
+}
+
+// entryDevices bounds the devices whose entry buckets are kept; the least
+// recently seen is forgotten first (its bucket starts full again).
+const entryDevices = 1 << 17
+
+// ErrEntryBudget: a device asked for more license entries than its daily
+// budget (Options.WithDeviceEntriesPerDay) has left (429 with
+// Retry-After).
+var ErrEntryBudget = fmt.Errorf("license: too many licensed tracks for this device today: %w", relay.ErrTooManyRequests)
+
+// charge takes n entries from dev's budget: ErrEntryBudget with the wait
+// when too few are left, relay.ErrTooLarge when n exceeds the bucket.
+func (s *Server) charge(dev model.DeviceID, n int) error {
+	if s.entries == nil || n == 0 {
+		return nil
+	}
+	if n > s.entries.Burst() {
+		return fmt.Errorf("%w: %d tracks, more than the %d one device may be licensed per day", relay.ErrTooLarge, n, s.entries.Burst())
+	}
+	ok, wait := s.entries.AllowN(string(dev), s.opts.now(), n)
+	if !ok {
+		return relay.RetryLater(fmt.Errorf("%w: %d asked", ErrEntryBudget, n), wait)
+	}
+	return nil
 }
 
 // New returns a license server over the relay's store and catalog,
 // signing with the catalog key (the key devices verify manifests with).
 // It does not own st or cat.
 func New(st store.Store, cat *catalog.Catalog, signer ed25519.PrivateKey, opts Options) *Server {
-	return &Server{st: st, cat: cat, signer: signer, opts: opts, log: opts.logger}
+	s := &Server{st: st, cat: cat, signer: signer, opts: opts, log: opts.logger}
+	if opts.entries > 0 {
+		s.entries = userlimit.New(24*time.Hour/time.Duration(opts.entries), opts.entries, entryDevices)
+	}
+	return s
 }
 
 // NewForDataDir is New over an open relay data directory.
@@ -245,6 +278,9 @@ func (s *Server) issue(c echo.Context) error {
 	}
 	tracks, err := s.requestTracks(ctx, req)
 	if err != nil {
+		return err
+	}
+	if err := s.charge(dev.ID, len(tracks)); err != nil {
 		return err
 	}
 	keys := make([]crypto.LicenseKey, 0, len(tracks))
@@ -608,6 +644,9 @@ func (s *Server) renew(c echo.Context) error {
 	}
 	if len(keys) == 0 {
 		return fmt.Errorf("%w: no licenses to renew", relay.ErrNotFound)
+	}
+	if err := s.charge(dev.ID, len(keys)); err != nil {
+		return err
 	}
 	return s.answerGrant(c, dev, keys, ids, req.Nonce)
 }
