@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/fxamacker/cbor/v2"
@@ -13,6 +14,7 @@ import (
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
 	"github.com/segue-fm/segue/internal/testbed"
+	"github.com/segue-fm/segue/server/license"
 )
 
 // TestReregisteredRenewalRevoked: a device deregistered and then
@@ -24,13 +26,31 @@ import (
 // offline slot, so an account could hold licenses on any number of
 // devices (download, deregister, log in again, repeat). A device
 // registered again that took a license since renews normally (the new
-// license replaces the old ones), and so does one never deregistered.
+// license replaces the old ones), and so does one never deregistered;
+// one registered again to an account whose subscription ended is told
+// it was revoked, not refused.
 func TestReregisteredRenewalRevoked(t *testing.T) {
-	r := testbed.NewRelay(t, testbed.DefaultOptions().WithLicenses(true))
+	r := testbed.NewRelay(t, testbed.DefaultOptions().WithLicenses(true).
+		WithLicenseOptions(func(o license.Options) license.Options { return o.WithAdminToken("adm") }))
 	client := &http.Client{}
 	defer client.CloseIdleConnections()
 	registerDevices(t, client, r.URL, "ada", 0)
 	registerDevices(t, client, r.URL, "bea", 0)
+	registerDevices(t, client, r.URL, "cid", 0)
+	req, err := http.NewRequest(http.MethodPut, r.URL+"/v1/admin/subscriptions/cid", strings.NewReader(`{"state":"expired"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer adm")
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("expire cid's subscription: %s", resp.Status)
+	}
 	cases := []struct {
 		name       string
 		deregister bool   // deregistered after its first license
@@ -41,6 +61,9 @@ func TestReregisteredRenewalRevoked(t *testing.T) {
 	}{
 		{"registered again to the same account", true, "ada", false, http.StatusForbidden, api.StatusRevoked},
 		{"registered again to another account", true, "bea", false, http.StatusForbidden, api.StatusRevoked},
+		// Revoked, not refused for the subscription: a refusal leaves
+		// the voided licenses to play until they run out.
+		{"registered again to an account whose subscription expired", true, "cid", false, http.StatusForbidden, api.StatusRevoked},
 		{"registered again and licensed again", true, "ada", true, http.StatusOK, api.StatusOK},
 		{"never deregistered", false, "", false, http.StatusOK, api.StatusOK},
 	}

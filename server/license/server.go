@@ -583,19 +583,7 @@ func (s *Server) renew(c echo.Context) error {
 	if len(dev.SignPub) != ed25519.PublicKeySize || !ed25519.Verify(dev.SignPub, msg, req.Sig) {
 		return fmt.Errorf("%w: bad signature", relay.ErrUnauthorized)
 	}
-	acct, err := s.account(ctx, dev.User)
-	if err != nil {
-		return err
-	}
-	if st := subscriptionStatus(acct.Subscription); st != api.StatusOK {
-		return s.refuse(c, dev.ID, st, req.Nonce, fmt.Errorf("%w: %s", ErrNoSubscription, acct.Subscription))
-	}
 	var ids []string
-	var keys []crypto.LicenseKey
-	seen := make(map[[2]string]bool, len(req.Drop))
-	for _, d := range req.Drop {
-		seen[[2]string{string(d.Track), string(d.Tier)}] = true // dropped: never renewed
-	}
 	prefix := devLicPrefix(dev.ID)
 	err = s.st.Iterate(ctx, prefix, false, func(k, _ []byte) error {
 		ids = append(ids, string(k[len(prefix):]))
@@ -607,14 +595,27 @@ func (s *Server) renew(c echo.Context) error {
 	if len(ids) == 0 {
 		// Registered again after a deregistration that deleted every
 		// license it held, and licensed nothing since: what it renews is
-		// void, which only a signed revocation lets it act on (a 404
-		// left it playing them, without an offline slot).
+		// void, which only a signed revocation lets it act on (a 404, or
+		// a refusal for the subscription, left it playing them, without
+		// an offline slot).
 		switch _, err := s.st.Get(ctx, goneKey(dev.ID)); {
 		case err == nil:
 			return s.refuse(c, dev.ID, api.StatusRevoked, req.Nonce, ErrRevoked)
 		case !errors.Is(err, store.ErrNotFound):
 			return fmt.Errorf("read tombstone: %w", err)
 		}
+	}
+	acct, err := s.account(ctx, dev.User)
+	if err != nil {
+		return err
+	}
+	if st := subscriptionStatus(acct.Subscription); st != api.StatusOK {
+		return s.refuse(c, dev.ID, st, req.Nonce, fmt.Errorf("%w: %s", ErrNoSubscription, acct.Subscription))
+	}
+	var keys []crypto.LicenseKey
+	seen := make(map[[2]string]bool, len(req.Drop))
+	for _, d := range req.Drop {
+		seen[[2]string{string(d.Track), string(d.Tier)}] = true // dropped: never renewed
 	}
 	issuer := s.cat.KeysAt(s.opts.now())
 	for _, id := range ids {
