@@ -255,7 +255,10 @@ func newBed(t testing.TB, publish func(ctx context.Context, dd *catalog.DataDir)
 	b := &bed{dd: dd, clock: newFakeClock(), pub: dd.Signer.Public().(ed25519.PublicKey), counts: map[string]int{}, bytes: map[string]int64{}}
 	b.srv = relay.NewWithDataDir(dd, relay.DefaultOptions("").WithArgonParams(relay.FastArgonParams).
 		WithLogger(quiet()).WithClock(b.clock.Real).WithMaxBody(1<<20))
-	b.lic = license.NewForDataDir(dd, license.DefaultOptions().WithClock(b.clock.Real).WithAdminToken(adminToken).WithLogger(quiet()))
+	// No entry budget (server/license tests it): BenchmarkCapacity10k
+	// renews 10,000 tracks per iteration, 20 a day under the default.
+	b.lic = license.NewForDataDir(dd, license.DefaultOptions().WithClock(b.clock.Real).WithAdminToken(adminToken).WithLogger(quiet()).
+		WithDeviceEntriesPerDay(0))
 	b.lic.Mount(b.srv)
 	h := b.srv.Handler()
 	b.up.Store(true)
