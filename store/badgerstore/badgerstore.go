@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 
 	"github.com/dgraph-io/badger/v4"
@@ -33,6 +34,13 @@ var ErrValueTooLarge = errors.New("badgerstore: value too large for an in-memory
 // MinMemTableSize is the smallest memtable Open accepts: Badger needs a
 // commit batch (15% of the memtable) to hold a 1 MiB inline value.
 const MinMemTableSize = 8 << 20
+
+// ErrDirGone is returned by Close when the store's directory was removed
+// or moved away while the store was open: Badger would retry writing its
+// memtable into the missing directory for ever (logging an error a
+// second, and Close never returned), so Close leaves Badger open and
+// unflushed, and the process should exit.
+var ErrDirGone = errors.New("badgerstore: the store's directory was removed or moved while it was open")
 
 // ErrBadOptions is returned by Open for inconsistent options.
 var ErrBadOptions = errors.New("badgerstore: bad options")
@@ -127,6 +135,10 @@ type Store struct {
 	// held is the directory's entry among those open in this process
 	// (nil in memory), released by Close.
 	held *openDir
+	// dir and dirInfo are the directory Open opened (nil dirInfo in
+	// memory), checked again by Close.
+	dir     string
+	dirInfo os.FileInfo
 }
 
 var _ store.Store = (*Store)(nil)
@@ -191,7 +203,12 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("badgerstore: open %s: %w", dir, err)
 	}
-	s := &Store{db: db, log: log, inMemory: opts.inMemory}
+	s := &Store{db: db, log: log, inMemory: opts.inMemory, dir: dir}
+	if !opts.inMemory {
+		if s.dirInfo, err = os.Stat(dir); err != nil {
+			return nil, errors.Join(fmt.Errorf("badgerstore: open %s: %w", dir, err), s.Close())
+		}
+	}
 	if err := store.CheckSchema(ctx, s); err != nil {
 		return nil, errors.Join(fmt.Errorf("badgerstore: open %s: %w", dir, err), s.Close())
 	}
@@ -353,7 +370,8 @@ func (s *Store) RunGC(ctx context.Context) error {
 }
 
 // Close implements store.Store: it waits for running operations, then
-// flushes and closes Badger. Later calls return nil.
+// flushes and closes Badger. Later calls return nil. A directory removed
+// or moved away since Open is ErrDirGone (see there), Badger left open.
 func (s *Store) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -361,11 +379,16 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
-	err := s.db.Close()
 	if s.held != nil {
-		s.held.release()
+		defer s.held.release()
 	}
-	if err != nil {
+	if s.dirInfo != nil {
+		if fi, err := os.Stat(s.dir); errors.Is(err, os.ErrNotExist) || (err == nil && !os.SameFile(fi, s.dirInfo)) {
+			s.log.Error("badgerstore: directory removed or moved while open; not flushed", "dir", s.dir)
+			return fmt.Errorf("%w: %s", ErrDirGone, s.dir)
+		}
+	}
+	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("badgerstore: close: %w", err)
 	}
 	return nil
