@@ -113,7 +113,11 @@ func runOffline(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "device %s, user %s, trusted time %s\n", e.DeviceID(), dev.user, st.TrustedNow.Format(time.RFC3339))
+	who := "user " + string(dev.user)
+	if dev.user == "" {
+		who = "account not recorded on this device (registered by another program)"
+	}
+	fmt.Fprintf(stdout, "device %s, %s, trusted time %s\n", e.DeviceID(), who, st.TrustedNow.Format(time.RFC3339))
 	tiers := ""
 	if len(st.Tiers) > 1 {
 		var per []string
