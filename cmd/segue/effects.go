@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -96,9 +95,9 @@ func (f *effectFlags) load(ctx context.Context, rate, channels int) (fx []player
 
 // readPlugin reads a .wasm file of at most plugin.MaxModuleBytes.
 func readPlugin(path string) ([]byte, error) {
-	fh, err := os.Open(path)
+	fh, err := openRegular(path)
 	if err != nil {
-		return nil, fmt.Errorf("--effect: %w", err)
+		return nil, fmt.Errorf("--effect %s: %w", path, err)
 	}
 	defer fh.Close()
 	b, err := io.ReadAll(io.LimitReader(fh, plugin.MaxModuleBytes+1))

@@ -244,7 +244,7 @@ func uploadAlbum(ctx context.Context, base, token, albumPath string, req ingest.
 // writeUpload writes the album part and one part per file to mw.
 func writeUpload(mw *multipart.Writer, albumPath, dir string, names []string) error {
 	add := func(field, name, path string) error {
-		f, err := os.Open(path)
+		f, err := openRegular(path)
 		if err != nil {
 			return err
 		}
@@ -276,6 +276,10 @@ type albumFS struct {
 	name, typed string // the sidecar's FS name, and its path as typed
 }
 
+// Stat is fs.Stat of the directory, so that ingest refuses a file that
+// is not a regular file without opening it.
+func (a albumFS) Stat(name string) (fs.FileInfo, error) { return fs.Stat(a.FS, name) }
+
 // Label returns the path the sidecar was typed as, other names as they are.
 func (a albumFS) Label(name string) string {
 	if name == a.name {
@@ -301,21 +305,11 @@ const maxIngestParallel = 256
 // checkMaster returns an error when the master file path cannot be
 // opened or is not a regular file.
 func checkMaster(path string) error {
-	f, err := os.Open(path)
+	f, err := openRegular(path)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	st, err := f.Stat()
-	switch {
-	case err != nil:
-		return err
-	case st.IsDir():
-		return errIsDir
-	case !st.Mode().IsRegular():
-		return fmt.Errorf("%w (%s)", errNotRegular, fileKind(st.Mode()))
-	}
-	return nil
+	return f.Close()
 }
 
 func newArgFS(files []string) argFS {
@@ -332,6 +326,10 @@ func newArgFS(files []string) argFS {
 	}
 	return a
 }
+
+// Stat is fs.Stat of "/", so that ingest refuses a file that is not a
+// regular file without opening it.
+func (a argFS) Stat(name string) (fs.FileInfo, error) { return fs.Stat(a.FS, name) }
 
 // Label returns the path name was typed as; other files by their
 // absolute path.

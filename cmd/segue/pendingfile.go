@@ -19,8 +19,31 @@ var errIsDir = errors.New("is a directory")
 // errNotRegular reports an output path naming something other than a
 // regular file or a directory: a device, a FIFO, a socket. Renaming the
 // finished file into place would replace it (run as root, `segue decode
-// in.ogg /dev/full` replaced the device node with a WAV file).
+// in.ogg /dev/full` replaced the device node with a WAV file). It reports
+// such an input too (openRegular).
 var errNotRegular = errors.New("not a regular file")
+
+// openRegular opens path for reading if it is a regular file, through
+// symbolic links. A directory (errIsDir) or anything else (errNotRegular)
+// is refused from its os.Stat, before it is opened: opening a FIFO blocks
+// until a writer opens it, and a signal does not end that wait (`segue
+// ingest` of a FIFO master or `segue play --effect FIFO` hung, Ctrl-C or
+// not).
+func openRegular(path string) (*os.File, error) {
+	st, err := os.Stat(path)
+	switch {
+	case err != nil:
+		if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+			pe.Op = "open" // what failed is opening the input
+		}
+		return nil, err
+	case st.IsDir():
+		return nil, errIsDir
+	case !st.Mode().IsRegular():
+		return nil, fmt.Errorf("%w (%s)", errNotRegular, fileKind(st.Mode()))
+	}
+	return os.Open(path)
+}
 
 // pendingFile is an output file written under a temporary name next to
 // its path and renamed into place by Commit, so the path holds either

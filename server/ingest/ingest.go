@@ -54,6 +54,10 @@ var (
 	// ErrTierMismatch means a tier's format or exact length disagrees with
 	// the master's.
 	ErrTierMismatch = errors.New("ingest: tier does not match the master")
+	// ErrNotRegular means a file named as a master, a tier or a sidecar
+	// is a directory, a FIFO, a device or a socket: opening a FIFO waits
+	// for a writer, and reading a device may never end.
+	ErrNotRegular = errors.New("ingest: not a regular file")
 )
 
 // MaxTierBytes bounds a pre-encoded tier file.

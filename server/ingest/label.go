@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 )
 
@@ -23,11 +24,40 @@ func label(fsys fs.FS, name string) string {
 }
 
 // open opens name in fsys; a *fs.PathError naming the file names it as
-// label does.
+// label does. A name that is not a regular file is refused
+// (ErrNotRegular) from its fs.Stat, before it is opened: opening a FIFO
+// blocks until a writer opens it, out of reach of the context (the CLI,
+// given one, waited for ever, Ctrl-C or not). With an FS that does not
+// implement fs.StatFS, fs.Stat opens the file to learn its mode.
 func open(fsys fs.FS, name string) (fs.File, error) {
-	f, err := fsys.Open(name)
+	st, err := fs.Stat(fsys, name)
+	if err == nil && !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%w: %s is %s", ErrNotRegular, label(fsys, name), fileKind(st.Mode()))
+	}
+	var f fs.File
+	if err == nil {
+		f, err = fsys.Open(name)
+	}
 	if pe := (*fs.PathError)(nil); errors.As(err, &pe) && pe.Path == name {
-		return nil, &fs.PathError{Op: pe.Op, Path: label(fsys, name), Err: pe.Err}
+		return nil, &fs.PathError{Op: "open", Path: label(fsys, name), Err: pe.Err}
 	}
 	return f, err
+}
+
+// fileKind names the kind of a file that is not a regular file.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeCharDevice != 0:
+		return "a character device"
+	case m&fs.ModeDevice != 0:
+		return "a block device"
+	default:
+		return "of mode " + m.Type().String()
+	}
 }

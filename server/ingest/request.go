@@ -17,7 +17,9 @@ import (
 // Request is what to ingest: tracks whose files are read from FS.
 type Request struct {
 	// FS resolves every file name in the request (os.DirFS for the CLI,
-	// demoalbum.FS for the demo).
+	// demoalbum.FS for the demo). A file that is not a regular file is
+	// refused (ErrNotRegular) without being opened when FS implements
+	// fs.StatFS, as os.DirFS does.
 	FS     fs.FS
 	Tracks []TrackRequest
 }
