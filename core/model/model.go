@@ -239,6 +239,31 @@ func ValidReleaseDate(d string) bool {
 	return false
 }
 
+// ValidISRC reports whether s is an ISRC as the catalog holds them: 2
+// letters (country), 3 letters or digits (registrant), 7 digits (year
+// and designation), in upper case without hyphens.
+func ValidISRC(s string) bool {
+	if len(s) != 12 {
+		return false
+	}
+	for i := range len(s) {
+		c := s[i]
+		var ok bool
+		switch {
+		case i < 2:
+			ok = c >= 'A' && c <= 'Z'
+		case i < 5:
+			ok = c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		default:
+			ok = c >= '0' && c <= '9'
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
 // Album is a catalog album. TrackIDs are ordered by disc, then track number.
 type Album struct {
 	ID          AlbumID    `cbor:"1,keyasint" json:"id"`

@@ -19,7 +19,9 @@
 // Metadata comes from an album.json sidecar (LoadAlbum), per-file
 // "<master>.json" sidecars (LoadFiles), and the FLAC master's Vorbis
 // comments (TITLE, ARTIST, ALBUM, ALBUMARTIST, TRACKNUMBER, DISCNUMBER,
-// ISRC, DATE) for fields the sidecar leaves empty.
+// ISRC, DATE) for fields the sidecar leaves empty. An ISRC must be
+// CCXXXYYNNNNN (model.ValidISRC): a sidecar's other form is refused, a
+// tag's is upper-cased without hyphens and dropped when still invalid.
 //
 // Ids are deterministic (catalog.TrackIDFromMaster of the master's SHA-256)
 // and a master already in the catalog is skipped, so re-ingesting is

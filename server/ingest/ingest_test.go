@@ -254,7 +254,7 @@ func TestIngestFLACTags(t *testing.T) {
 		t.Fatalf("sox: %v %s", err, b)
 	}
 	args := []string{"-s", "-f", "-o", filepath.Join(dir, "song.flac"), "-T", "TITLE=Tagged", "-T", "ARTIST=Flac Band", "-T", "ALBUM=Lossless",
-		"-T", "TRACKNUMBER=3/9", "-T", "DISCNUMBER=2", "-T", "ISRC=XX0000000001", "-T", "DATE=2025-03-07T10:00:00Z", wavPath}
+		"-T", "TRACKNUMBER=3/9", "-T", "DISCNUMBER=2", "-T", "ISRC=xx-000-00-00001", "-T", "DATE=2025-03-07T10:00:00Z", wavPath}
 	if b, err := exec.Command(flacTool, args...).CombinedOutput(); err != nil {
 		t.Fatalf("flac: %v %s", err, b)
 	}
@@ -367,6 +367,12 @@ func TestIngestRejects(t *testing.T) {
 		// taken as relative).
 		{"file outside the album", fstest.MapFS{"a/album.json": {Data: preSidecar(meta.Tracks[0].Samples, "../t.ogg")}, "t.ogg": {Data: demoOgg}}, "a/album.json", nil, DefaultOptions(), ErrBadMetadata, `"../t.ogg" is outside`},
 		{"absolute file", fstest.MapFS{"album.json": {Data: preSidecar(meta.Tracks[0].Samples, "/t.ogg")}, "t.ogg": {Data: demoOgg}}, "album.json", nil, DefaultOptions(), ErrBadMetadata, `"/t.ogg" is outside`},
+		// isrc was stored as given: any text, of any length, which the
+		// metadata import (and its attachment of audio by ISRC) refuses.
+		{"isrc with hyphens", fstest.MapFS{"ok.wav": {Data: good}, "ok.wav.json": {Data: []byte(`{"artists":["X"],"isrc":"US-RC1-76-07839"}`)}}, "", []string{"ok.wav"}, DefaultOptions(), ErrBadMetadata, `isrc "US-RC1-76-07839"`},
+		{"isrc lower case", fstest.MapFS{"ok.wav": {Data: good}, "ok.wav.json": {Data: []byte(`{"artists":["X"],"isrc":"usrc17607839"}`)}}, "", []string{"ok.wav"}, DefaultOptions(), ErrBadMetadata, "isrc"},
+		{"isrc with bidi and control", fstest.MapFS{"ok.wav": {Data: good}, "ok.wav.json": {Data: []byte(`{"artists":["X"],"isrc":"\u202eUSRC1760783\u0007"}`)}}, "", []string{"ok.wav"}, DefaultOptions(), ErrBadMetadata, "isrc"},
+		{"isrc huge", fstest.MapFS{"ok.wav": {Data: good}, "ok.wav.json": {Data: []byte(`{"artists":["X"],"isrc":"` + strings.Repeat("9", 500000) + `"}`)}}, "", []string{"ok.wav"}, DefaultOptions(), ErrBadMetadata, "isrc"},
 		{"bidi in rights party", fstest.MapFS{"ok.wav": {Data: good}, "ok.wav.json": {Data: []byte(`{"artists":["X"],"rights":[{"party":"\u202dA","role":"performer","share":1}]}`)}}, "", []string{"ok.wav"}, DefaultOptions(), ErrBadMetadata, "rights party"},
 	}
 	for _, tc := range tests {
@@ -479,6 +485,28 @@ func TestExpectedSamples(t *testing.T) {
 	for _, tc := range tests {
 		if got := expectedSamples(tc.n, tc.from, tc.to); got != tc.want {
 			t.Errorf("expectedSamples(%d, %d, %d) = %d, want %d", tc.n, tc.from, tc.to, got, tc.want)
+		}
+	}
+}
+
+// TestTagISRC: a FLAC ISRC tag gives the ISRC in the catalog's form, or
+// none; it never fails the master as a sidecar's bad isrc does. Before,
+// the tag was stored as it was, of any length and with any characters.
+func TestTagISRC(t *testing.T) {
+	for _, c := range []struct{ tag, want string }{
+		{"USRC17607839", "USRC17607839"},
+		{"US-RC1-76-07839", "USRC17607839"},
+		{"us-rc1-76-07839", "USRC17607839"},
+		{"USRC1760783", ""},
+		{"USRC176078390", ""},
+		{"US RC1 76 07839", ""},
+		{"\u202eUSRC17607839", ""},
+		{"USRC1760783\x00", ""},
+		{strings.Repeat("9", 1<<20), ""},
+		{"", ""},
+	} {
+		if got := tagISRC(c.tag); got != c.want {
+			t.Errorf("tagISRC(%s) = %q, want %q", safetext.Quote(c.tag), got, c.want)
 		}
 	}
 }

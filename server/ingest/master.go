@@ -396,6 +396,19 @@ func tagReleaseDate(tag string) string {
 	return ""
 }
 
+// tagISRC returns the ISRC a FLAC ISRC tag holds in the catalog's form
+// (model.ValidISRC): upper case, without the hyphens of the display form
+// US-RC1-76-07839, which the metadata import and its attachment of audio
+// by ISRC never match; "" when the tag holds none. As for DATE, a tag is
+// what a tagging tool wrote: a form the catalog does not keep is dropped
+// rather than failing the master.
+func tagISRC(tag string) string {
+	if s := strings.ToUpper(strings.ReplaceAll(tag, "-", "")); model.ValidISRC(s) {
+		return s
+	}
+	return ""
+}
+
 // applyTags fills empty fields of t from FLAC tags.
 func (m *master) applyTags(t *TrackRequest) {
 	tag := func(k string) string { return strings.TrimSpace(m.tags[k]) }
@@ -407,7 +420,7 @@ func (m *master) applyTags(t *TrackRequest) {
 	if len(t.AlbumArtists) == 0 && tag("ALBUMARTIST") != "" {
 		t.AlbumArtists = []string{tag("ALBUMARTIST")}
 	}
-	t.ISRC = cmpOr(t.ISRC, tag("ISRC"))
+	t.ISRC = cmpOr(t.ISRC, tagISRC(tag("ISRC")))
 	t.ReleaseDate = cmpOr(t.ReleaseDate, tagReleaseDate(tag("DATE")))
 	num := func(k string) int {
 		s, _, _ := strings.Cut(tag(k), "/") // "3/12"

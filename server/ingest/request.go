@@ -221,6 +221,8 @@ func (t *TrackRequest) validate() error {
 		return fmt.Errorf("%w: track %d disc %d", ErrBadMetadata, t.TrackNumber, t.DiscNumber)
 	case len(t.Title) > 1024 || len(t.Album) > 1024:
 		return fmt.Errorf("%w: title over 1024 bytes", ErrBadMetadata)
+	case t.ISRC != "" && !model.ValidISRC(t.ISRC):
+		return fmt.Errorf("%w: isrc %s: want CCXXXYYNNNNN (12 characters, upper case, no hyphens)", ErrBadMetadata, safetext.Quote(t.ISRC))
 	case t.ReleaseDate != "" && !model.ValidReleaseDate(t.ReleaseDate):
 		return fmt.Errorf("%w: release_date %s: want YYYY, YYYY-MM or YYYY-MM-DD", ErrBadMetadata, safetext.Quote(t.ReleaseDate))
 	case !t.ReleaseAt.IsZero() && t.ReleaseAt.Unix() <= 0:

@@ -386,26 +386,9 @@ func checkCover(c string) error {
 	return invalid("cover_art %s: want blob:<sha256 hex> or an https URL", safetext.Quote(c))
 }
 
-// checkISRC accepts the empty string or an ISRC: 2 letters (country), 3
-// letters or digits (registrant), 7 digits (year and designation), in
-// upper case without hyphens.
+// checkISRC accepts the empty string or an ISRC (model.ValidISRC).
 func checkISRC(s string) error {
-	if s == "" {
-		return nil
-	}
-	ok := len(s) == 12
-	for i := 0; ok && i < 12; i++ {
-		c := s[i]
-		switch {
-		case i < 2:
-			ok = c >= 'A' && c <= 'Z'
-		case i < 5:
-			ok = c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
-		default:
-			ok = c >= '0' && c <= '9'
-		}
-	}
-	if !ok {
+	if s != "" && !model.ValidISRC(s) {
 		return invalid("isrc %s: want CCXXXYYNNNNN (12 characters, upper case, no hyphens)", safetext.Quote(s))
 	}
 	return nil
