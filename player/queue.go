@@ -267,7 +267,21 @@ type Status struct {
 	Inserted bool
 	// Err is a warning or error that came with this update (e.g.
 	// ErrTierUnsustainable, or why a track was skipped); nil otherwise.
+	// IsWarning tells the two apart.
 	Err error
+}
+
+// IsWarning reports whether a Status.Err is a warning, after which
+// playback went on as it was (ErrTierUnsustainable, ErrCrossfadeShortened,
+// ErrEffectRemoved, ErrNotRemovable), rather than why a track failed and
+// was skipped.
+func IsWarning(err error) bool {
+	for _, w := range []error{ErrTierUnsustainable, ErrCrossfadeShortened, ErrEffectRemoved, ErrNotRemovable} {
+		if errors.Is(err, w) {
+			return true
+		}
+	}
+	return false
 }
 
 // QueueConfig configures a Queue.

@@ -214,7 +214,7 @@ func (pr *playProgress) run(ctx context.Context, sub <-chan player.Status) ([]er
 				return skipped, errPlayerStopped
 			}
 			switch {
-			case errors.Is(st.Err, player.ErrTierUnsustainable), errors.Is(st.Err, player.ErrEffectRemoved):
+			case player.IsWarning(st.Err):
 				pr.line("warning: %v", st.Err)
 			case st.Err != nil: // the player skipped the track
 				skipped = append(skipped, st.Err)

@@ -127,7 +127,7 @@ func waitEnd(ctx context.Context, statuses <-chan player.Status) error {
 			if !ok {
 				return errors.New("player closed")
 			}
-			if st.Err != nil && !errors.Is(st.Err, player.ErrTierUnsustainable) {
+			if st.Err != nil && !player.IsWarning(st.Err) {
 				return st.Err
 			}
 			started = started || st.State == player.StateBuffering || st.State == player.StatePlaying
