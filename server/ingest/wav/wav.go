@@ -4,7 +4,8 @@
 // supported.
 //
 // Every size in the header is checked against the file size, so a
-// truncated file is reported at Open, before any audio is read:
+// truncated file is reported at Open, before any audio is read (a
+// streamed file, whose sizes say "unknown", ends with the file):
 //
 //	r, err := wav.NewReader(f, fileSize)
 //	if err != nil {
@@ -74,9 +75,18 @@ type Reader struct {
 // subformat GUID tail shared by PCM and float in WAVE_FORMAT_EXTENSIBLE.
 const guidTail = "\x00\x00\x00\x00\x10\x00\x80\x00\x00\xaa\x00\x38\x9b\x71"
 
+// unknownSize is the RIFF and data chunk size a writer that cannot seek
+// back to fill them in leaves (ffmpeg writing to a pipe): a streamed file.
+const unknownSize = 0xFFFFFFFF
+
 // NewReader parses the header of the WAVE file read from r, whose total
 // size is size bytes, up to the start of the sample data. It validates
-// every chunk size against size.
+// every chunk size against size. A streamed file (RIFF size 0xFFFFFFFF)
+// ends at size, and its data chunk, if its size is 0xFFFFFFFF too, runs to
+// the end of the file (whole frames, as any data chunk); such a file cut
+// between two frames cannot be told from a whole one. Before, ffmpeg's
+// output to a pipe was refused as truncated ("RIFF says 4294967303
+// bytes"), which oggenc and sox read.
 func NewReader(r io.Reader, size int64) (*Reader, error) {
 	if size > MaxSize {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrUnsupported, size, int64(MaxSize))
@@ -93,6 +103,10 @@ func NewReader(r io.Reader, size int64) (*Reader, error) {
 		return nil, fmt.Errorf("%w: not a RIFF/WAVE file", ErrMalformed)
 	}
 	riff := int64(binary.LittleEndian.Uint32(hdr[4:8]))
+	streamed := riff == unknownSize
+	if streamed {
+		riff = size - 8
+	}
 	if riff+8 > size {
 		return nil, fmt.Errorf("%w: RIFF says %d bytes, file has %d", ErrTruncated, riff+8, size)
 	}
@@ -113,6 +127,9 @@ func NewReader(r io.Reader, size int64) (*Reader, error) {
 		if id == "data" {
 			if !haveFmt {
 				return nil, fmt.Errorf("%w: data chunk before fmt chunk", ErrMalformed)
+			}
+			if streamed && n == unknownSize {
+				n = size - pos
 			}
 			if pos+n > size {
 				return nil, fmt.Errorf("%w: data chunk says %d bytes, %d remain", ErrTruncated, n, size-pos)

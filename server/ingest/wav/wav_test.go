@@ -112,6 +112,66 @@ func TestDecode(t *testing.T) {
 	}
 }
 
+// streamed returns file b with the RIFF size, and the data chunk's size
+// when data is set, made 0xFFFFFFFF, as a writer to a pipe leaves them.
+func streamed(b []byte, data bool) []byte {
+	b = bytes.Clone(b)
+	binary.LittleEndian.PutUint32(b[4:], 0xFFFFFFFF)
+	if data {
+		i := bytes.Index(b, []byte("data"))
+		binary.LittleEndian.PutUint32(b[i+4:], 0xFFFFFFFF)
+	}
+	return b
+}
+
+// TestStreamed: a WAV file written to a pipe (ffmpeg -f wav -), whose RIFF
+// and data sizes are 0xFFFFFFFF, reads as the same file with its sizes
+// filled in; a streamed file ending inside a frame is still refused.
+// Before, every streamed file was refused as truncated.
+func TestStreamed(t *testing.T) {
+	pcm := make([]byte, 400)
+	for i := range pcm {
+		pcm[i] = byte(i * 7)
+	}
+	good := build(1, 2, 44100, 16, pcm)
+	_, want, err := readAll(t, good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		file []byte
+		err  error
+	}{
+		{"riff and data sizes unknown", streamed(good, true), nil},
+		{"riff size unknown", streamed(good, false), nil},
+		{"riff and data sizes unknown, half a frame more", append(streamed(good, true), 1, 2), ErrMalformed},
+		{"data size unknown, riff size known", func() []byte {
+			b := streamed(good, true)
+			binary.LittleEndian.PutUint32(b[4:], uint32(len(b)-8))
+			return b
+		}(), ErrTruncated},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, got, err := readAll(t, tc.file)
+			if !errors.Is(err, tc.err) {
+				t.Fatalf("err %v, want %v", err, tc.err)
+			}
+			if err != nil {
+				return
+			}
+			if f.Frames != 100 || len(got) != len(want) {
+				t.Fatalf("%d frames, %d samples; want 100 frames, %d samples", f.Frames, len(got), len(want))
+			}
+			for i := range got {
+				if got[i] != want[i] {
+					t.Fatalf("sample %d: %v, want %v", i, got[i], want[i])
+				}
+			}
+		})
+	}
+}
+
 func TestRejects(t *testing.T) {
 	good := build(1, 2, 44100, 16, make([]byte, 400))
 	noRIFF := append([]byte("RIFX"), good[4:]...)
