@@ -47,6 +47,12 @@ var errUsage = errors.New("usage")
 func main() {
 	quietLibp2p()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first Ctrl-C or SIGTERM cancels ctx and the command winds down;
+	// the next one ends the process at once, as without a handler. Before,
+	// every later one was swallowed too: a command blocked where no
+	// context reaches (opening a FIFO, reading a pipe whose writer is
+	// stuck) could only be killed with SIGKILL.
+	context.AfterFunc(ctx, stop)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"mime/multipart"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -83,6 +84,70 @@ func unblockFIFOs(t *testing.T, fifos []string, done <-chan error) {
 		select {
 		case err := <-done:
 			t.Fatalf("blocked opening a FIFO (then: %v)", err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// TestSecondSignalEnds: a command blocked where its context does not
+// reach (here `segue decode` reading a FIFO whose writer writes nothing)
+// ends at the second Ctrl-C. Before, the signal handler swallowed every
+// SIGINT after the first, and only SIGKILL ended it.
+func TestSecondSignalEnds(t *testing.T) {
+	bin := buildSegue(t)
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "in.ogg")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "decode", fifo, filepath.Join(dir, "out.wav"))
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	ended := false
+	defer func() {
+		if !ended {
+			cmd.Process.Kill()
+			<-done
+		}
+	}()
+	// Once the command has the FIFO open for reading (its signal handler
+	// is installed by then), a writer can open it; the command then waits
+	// in read for bytes this writer never sends.
+	var w *os.File
+	for w == nil {
+		f, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0)
+		switch {
+		case err == nil:
+			w = f
+		case !errors.Is(err, syscall.ENXIO):
+			t.Fatal(err)
+		}
+		select {
+		case err := <-done:
+			ended = true
+			t.Fatalf("ended before it was interrupted: %v", err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	defer w.Close()
+	// Interrupt until it ends: the first signal only cancels the context.
+	deadline := time.After(20 * time.Second)
+	for n := 1; ; n++ {
+		if err := cmd.Process.Signal(os.Interrupt); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-done:
+			ended = true
+			if n < 2 {
+				t.Fatal("ended at the first Ctrl-C: the test no longer blocks it")
+			}
+			return
+		case <-deadline:
+			t.Fatalf("still running after %d Ctrl-C", n)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
