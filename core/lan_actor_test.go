@@ -10,7 +10,6 @@ import (
 	"github.com/segue-fm/segue/core"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/sync/docs"
-	"github.com/segue-fm/segue/sync/p2p"
 	"github.com/segue-fm/segue/sync/repo"
 )
 
@@ -104,18 +103,7 @@ func TestLANForgedActor(t *testing.T) {
 	phoneE, _ := registeredEngine(t, origin, "alice", "phone")
 	laptopE, _ := registeredEngine(t, origin, "alice", "laptop")
 	bobE, _ := registeredEngine(t, origin, "bob", "bob")
-	open := func(e *core.Engine, user model.UserID) *core.Docs {
-		d, err := e.OpenDocs(ctx, user)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { d.Close() })
-		if err := d.StartSync(ctx); err != nil {
-			t.Fatal(err)
-		}
-		return d
-	}
-	phone, laptop, bob := open(phoneE, "alice"), open(laptopE, "alice"), open(bobE, "bob")
+	phone, laptop, bob := syncingDocs(t, phoneE, "alice"), syncingDocs(t, laptopE, "alice"), syncingDocs(t, bobE, "bob")
 	id, err := phone.Playlists().Create(ctx, "shared")
 	if err != nil {
 		t.Fatal(err)
@@ -148,18 +136,7 @@ func TestLANForgedActor(t *testing.T) {
 		t.Fatal(err)
 	}
 	forgeUnder(t, bob, id, actorOf(t, laptop, id), "forged")
-	lan := p2p.DefaultOptions().WithListen("/ip4/127.0.0.1/tcp/0").WithMDNS(false, "")
-	pn, err := phone.StartLAN(ctx, nil, lan)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bn, err := bob.StartLAN(ctx, nil, lan)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := bn.Connect(ctx, pn.Addrs()[0]); err != nil {
-		t.Fatal(err)
-	}
+	lanLink(t, bob, phone)
 	held := func(r *repo.Repo) bool { n, _ := r.Held(); return n > 0 }
 	waitUntil(t, "the phone takes or holds bob's forgery", func() bool {
 		return held(phone.Repo()) || slices.Contains(trackList(t, phone, id), "forged")
@@ -198,18 +175,7 @@ func TestLANKnownActor(t *testing.T) {
 			phoneE, _ := registeredEngine(t, origin, "alice", "phone")
 			laptopE, _ := registeredEngine(t, origin, "alice", "laptop")
 			bobE, _ := registeredEngine(t, origin, "bob", "bob")
-			open := func(e *core.Engine, user model.UserID) *core.Docs {
-				d, err := e.OpenDocs(ctx, user)
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { d.Close() })
-				if err := d.StartSync(ctx); err != nil {
-					t.Fatal(err)
-				}
-				return d
-			}
-			phone, laptop, bob := open(phoneE, "alice"), open(laptopE, "alice"), open(bobE, "bob")
+			phone, laptop, bob := syncingDocs(t, phoneE, "alice"), syncingDocs(t, laptopE, "alice"), syncingDocs(t, bobE, "bob")
 			owner, other, followers := phone, model.UserID("bob"), []*core.Docs{bob}
 			if tc.owner == "bob" {
 				owner, other, followers = bob, "alice", []*core.Docs{phone, laptop}
@@ -247,18 +213,7 @@ func TestLANKnownActor(t *testing.T) {
 			if _, err := editor.Playlists().Add(ctx, id, docs.AtEnd(), "t2"); err != nil {
 				t.Fatal(err)
 			}
-			lan := p2p.DefaultOptions().WithListen("/ip4/127.0.0.1/tcp/0").WithMDNS(false, "")
-			pn, err := phone.StartLAN(ctx, nil, lan)
-			if err != nil {
-				t.Fatal(err)
-			}
-			en, err := editor.StartLAN(ctx, nil, lan)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := en.Connect(ctx, pn.Addrs()[0]); err != nil {
-				t.Fatal(err)
-			}
+			lanLink(t, editor, phone)
 			waitUntil(t, "the editor's next edit reaches the phone over the LAN", func() bool {
 				return slices.Equal(trackList(t, phone, id), []model.TrackID{"t1", "t2"})
 			})

@@ -51,6 +51,40 @@ func registeredEngine(t *testing.T, origin string, user model.UserID, name strin
 // relay, which hands each a device certificate; the relay is stopped,
 // and the devices then sync a playlist over LAN (libp2p on loopback)
 // with StartLAN's default certificate, in both directions.
+// syncingDocs opens e's documents as user and starts their sync with the
+// relay; they close when the test ends.
+func syncingDocs(t *testing.T, e *core.Engine, user model.UserID) *core.Docs {
+	t.Helper()
+	d, err := e.OpenDocs(t.Context(), user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	if err := d.StartSync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// lanLink starts LAN nodes of to and from on loopback, without mDNS, and
+// connects from to to; it returns from's node.
+func lanLink(t *testing.T, from, to *core.Docs) *p2p.Node {
+	t.Helper()
+	lan := p2p.DefaultOptions().WithListen("/ip4/127.0.0.1/tcp/0").WithMDNS(false, "")
+	tn, err := to.StartLAN(t.Context(), nil, lan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fn, err := from.StartLAN(t.Context(), nil, lan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fn.Connect(t.Context(), tn.Addrs()[0]); err != nil {
+		t.Fatal(err)
+	}
+	return fn
+}
+
 func TestLANWithRelayCerts(t *testing.T) {
 	ctx := t.Context()
 	origin, stopRelay := stoppableRelay(t)
@@ -162,18 +196,7 @@ func TestLANForeignPeerCannotCreate(t *testing.T) {
 	origin, stopRelay := stoppableRelay(t)
 	phone, _ := registeredEngine(t, origin, "alice", "phone")
 	eveDev, _ := registeredEngine(t, origin, "eve", "eve")
-	open := func(e *core.Engine, user model.UserID) *core.Docs {
-		d, err := e.OpenDocs(ctx, user)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { d.Close() })
-		if err := d.StartSync(ctx); err != nil {
-			t.Fatal(err)
-		}
-		return d
-	}
-	ad, ed := open(phone, "alice"), open(eveDev, "eve")
+	ad, ed := syncingDocs(t, phone, "alice"), syncingDocs(t, eveDev, "eve")
 	public := func(name string) docs.DocumentID {
 		id, err := ed.Playlists().Create(ctx, name)
 		if err != nil {
@@ -220,18 +243,7 @@ func TestLANForeignPeerCannotCreate(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	lan := p2p.DefaultOptions().WithListen("/ip4/127.0.0.1/tcp/0").WithMDNS(false, "")
-	an, err := ad.StartLAN(ctx, nil, lan)
-	if err != nil {
-		t.Fatal(err)
-	}
-	en, err := ed.StartLAN(ctx, nil, lan)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := en.Connect(ctx, an.Addrs()[0]); err != nil {
-		t.Fatal(err)
-	}
+	en := lanLink(t, ed, ad)
 	if _, err := ed.Playlists().Add(ctx, shared, docs.AtEnd(), "t2"); err != nil {
 		t.Fatal(err)
 	}
