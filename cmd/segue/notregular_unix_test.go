@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/segue-fm/segue/internal/fifotest"
 	"github.com/segue-fm/segue/server/ingest"
 )
 
@@ -64,28 +65,9 @@ func TestInputFIFORefused(t *testing.T) {
 					t.Fatalf("got %v, want %v", err, tc.want)
 				}
 			case <-time.After(10 * time.Second):
-				unblockFIFOs(t, []string{fifo, fifoJSON}, done)
+				fifotest.Unblock(t, []string{fifo, fifoJSON}, done)
 			}
 		})
-	}
-}
-
-// unblockFIFOs ends a test blocked opening one of fifos: it opens each for
-// writing and closes it, again until done answers (each open by the code
-// under test sees an empty file), and fails the test.
-func unblockFIFOs(t *testing.T, fifos []string, done <-chan error) {
-	t.Helper()
-	for {
-		for _, p := range fifos {
-			if w, err := os.OpenFile(p, os.O_RDWR, 0); err == nil {
-				w.Close()
-			}
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("blocked opening a FIFO (then: %v)", err)
-		case <-time.After(50 * time.Millisecond):
-		}
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/segue-fm/segue/internal/fifotest"
 )
 
 // TestIngestRefusesNotRegular: a master, a sidecar or an album.json that
@@ -64,30 +66,11 @@ func TestIngestRefusesNotRegular(t *testing.T) {
 			select {
 			case err = <-done:
 			case <-time.After(10 * time.Second):
-				unblockFIFOs(t, fifos, done)
+				fifotest.Unblock(t, fifos, done)
 			}
 			if !errors.Is(err, ErrNotRegular) {
 				t.Fatalf("got %v, want ErrNotRegular", err)
 			}
 		})
-	}
-}
-
-// unblockFIFOs ends a test blocked opening one of fifos: it opens each for
-// writing and closes it, again until done answers (each open by the code
-// under test sees an empty file), and fails the test.
-func unblockFIFOs(t *testing.T, fifos []string, done <-chan error) {
-	t.Helper()
-	for {
-		for _, p := range fifos {
-			if w, err := os.OpenFile(p, os.O_RDWR, 0); err == nil {
-				w.Close()
-			}
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("blocked opening a FIFO (then: %v)", err)
-		case <-time.After(50 * time.Millisecond):
-		}
 	}
 }
