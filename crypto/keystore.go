@@ -100,23 +100,17 @@ func (s *MemoryKeyStore) Load(ctx context.Context, name string) ([]byte, error) 
 
 // Save implements KeyStore.
 func (s *MemoryKeyStore) Save(ctx context.Context, name string, secret []byte) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if err := checkKeyName(name); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.m == nil {
-		s.m = map[string][]byte{}
-	}
-	s.m[name] = append([]byte{}, secret...)
-	return nil
+	return s.put(ctx, name, secret, false)
 }
 
 // Create implements KeyCreator.
 func (s *MemoryKeyStore) Create(ctx context.Context, name string, secret []byte) error {
+	return s.put(ctx, name, secret, true)
+}
+
+// put stores a copy of secret under name; with create only when name
+// holds nothing (else ErrKeyExists).
+func (s *MemoryKeyStore) put(ctx context.Context, name string, secret []byte, create bool) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -125,7 +119,7 @@ func (s *MemoryKeyStore) Create(ctx context.Context, name string, secret []byte)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.m[name]; ok {
+	if _, ok := s.m[name]; ok && create {
 		return fmt.Errorf("%w: %s", ErrKeyExists, name)
 	}
 	if s.m == nil {
