@@ -52,7 +52,7 @@ func (m *Manager) loadLicensesLocked(ctx context.Context) error {
 	}
 	byTT := map[trackTier]*crypto.License{}
 	for _, l := range lics {
-		m.observe(ctx, l.ServerTime)
+		m.observeStored(ctx, l.ServerTime)
 		for _, e := range l.Entries {
 			tt := trackTier{e.TrackID, e.Tier}
 			if cur, ok := byTT[tt]; !ok || l.Expires.After(cur.Expires) {
@@ -550,6 +550,24 @@ func (m *Manager) ObserveStatement(ctx context.Context, header string, nonce []b
 func (m *Manager) observe(ctx context.Context, t time.Time) {
 	m.clkMu.Lock()
 	used := m.clock.Observe(t, m.mono())
+	m.clkMu.Unlock()
+	if used {
+		if err := m.persistClock(context.WithoutCancel(ctx)); err != nil {
+			m.log.Warn("download: persist trusted clock", "err", err)
+		}
+	}
+}
+
+// observeStored feeds the server time of a stored license to the
+// trusted clock as a floor only: it is an old statement that anyone with
+// the disk can replay, not a fresh answer, so it moves trusted time
+// forward (a wall clock wound back after the clock record was lost) but
+// never back. Observed as a fresh time, it re-anchored the clock at the
+// license's issue time whenever dl/clock was deleted or damaged, which
+// revived an expired license.
+func (m *Manager) observeStored(ctx context.Context, t time.Time) {
+	m.clkMu.Lock()
+	used := t.After(m.clock.Now(m.opts.wall(), m.mono())) && m.clock.Observe(t, m.mono())
 	m.clkMu.Unlock()
 	if used {
 		if err := m.persistClock(context.WithoutCancel(ctx)); err != nil {

@@ -427,28 +427,45 @@ func (m *Manager) load(ctx context.Context) error {
 		return fmt.Errorf("download: load settings: %w", err)
 	}
 	if b, err := m.d.Store.Get(ctx, []byte(kState)); err == nil {
+		// Strict: a state reset could revive revoked licenses.
 		if err := strictDec.Unmarshal(b, &m.state); err != nil {
-			return fmt.Errorf("download: decode license state: %w", err)
+			return fmt.Errorf("download: decode license state (store key %s): %w; to recover, move the device's data dir away and register the device again", kState, err)
 		}
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("download: load license state: %w", err)
 	}
 	m.epoch = m.opts.mono()
-	if b, err := m.d.Store.Get(ctx, []byte(kClock)); err == nil {
-		var c clockRec
-		if err := strictDec.Unmarshal(b, &c); err != nil {
-			return fmt.Errorf("download: decode trusted clock: %w", err)
-		}
-		if err := m.clock.UnmarshalBinary(c.Clock); err != nil {
-			return fmt.Errorf("download: %w", err)
-		}
-		if c.BootID == m.opts.bootID && time.Duration(c.EpochStart) <= m.epoch {
-			m.epoch = time.Duration(c.EpochStart) // same boot: progress continues
-		}
-	} else if !errors.Is(err, store.ErrNotFound) {
+	b, err := m.d.Store.Get(ctx, []byte(kClock))
+	switch {
+	case err == nil:
+		m.loadClock(b)
+	case !errors.Is(err, store.ErrNotFound):
 		return fmt.Errorf("download: load trusted clock: %w", err)
 	}
 	return nil
+}
+
+// loadClock restores the trusted clock from its record (dl/clock). A
+// record that does not decode is treated as a missing one, with a
+// warning: trusted time then falls back to the larger of the wall clock
+// and the newest license's issue time (observeStored), as after a
+// deletion of the record (which anyone with the disk can do), so it
+// revives nothing.
+func (m *Manager) loadClock(b []byte) {
+	var c clockRec
+	var clk crypto.TrustedClock
+	err := strictDec.Unmarshal(b, &c)
+	if err == nil {
+		err = clk.UnmarshalBinary(c.Clock)
+	}
+	if err != nil {
+		m.log.Warn("download: trusted clock record damaged; ignoring it", "key", kClock, "err", err)
+		return
+	}
+	m.clock = clk
+	if c.BootID == m.opts.bootID && time.Duration(c.EpochStart) <= m.epoch {
+		m.epoch = time.Duration(c.EpochStart) // same boot: progress continues
+	}
 }
 
 // mono is the trusted clock's monotonic reading in this boot's epoch.

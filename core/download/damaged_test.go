@@ -1,0 +1,110 @@
+package download_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/segue-fm/segue/core/download"
+	"github.com/segue-fm/segue/core/fetch"
+	"github.com/segue-fm/segue/core/model"
+)
+
+// damage closes d's downloads, applies edit to its store directly (a
+// disk error or a hand edit while no manager runs) and opens them again
+// under bootID.
+func (b *bed) damage(t *testing.T, d *device, bootID string, opts download.Options, edit func(ctx context.Context) error) {
+	t.Helper()
+	ctx := context.Background()
+	if err := d.e.CloseDownloads(); err != nil {
+		t.Fatal(err)
+	}
+	if err := edit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	dl, err := d.e.OpenDownloads(ctx, opts.WithClock(b.clock.Now, b.clock.Mono, bootID).WithBackoff(20*time.Millisecond, 200*time.Millisecond))
+	if err != nil {
+		t.Fatalf("open downloads after damage: %v", err)
+	}
+	d.dl = dl
+}
+
+// TestDamagedClockIsMissing: a dl/clock record that does not decode is
+// treated as a deleted one: downloads open, trusted time falls back the
+// same way, and an expired license stays expired.
+func TestDamagedClockIsMissing(t *testing.T) {
+	b, p := demoBed(t)
+	ctx := waitCtx(t)
+	id := p.tracks[0]
+	opts := download.DefaultOptions().WithRenewAhead(0)
+	edits := []struct {
+		name string
+		edit func(d *device) func(ctx context.Context) error
+	}{
+		{"deleted", func(d *device) func(ctx context.Context) error {
+			return func(ctx context.Context) error { return d.e.Store().Delete(ctx, []byte("dl/clock")) }
+		}},
+		{"junk", func(d *device) func(ctx context.Context) error {
+			return func(ctx context.Context) error {
+				return d.e.Store().Set(ctx, []byte("dl/clock"), []byte{0xff, 0x01, 0x02})
+			}
+		}},
+		{"wrong shape", func(d *device) func(ctx context.Context) error {
+			return func(ctx context.Context) error {
+				return d.e.Store().Set(ctx, []byte("dl/clock"), []byte{0xa1, 0x02, 0x41, 0x07})
+			}
+		}},
+	}
+	devs := make([]*device, len(edits))
+	for i := range edits {
+		devs[i] = b.openDevice(t, t.TempDir(), "boot1", opts)
+		downloadOne(t, ctx, devs[i], id)
+	}
+	b.up.Store(false)
+	b.clock.Advance(33 * day) // past expiry (30 days) and grace (48 h)
+	now := make([]time.Time, len(edits))
+	for i, e := range edits {
+		d := devs[i]
+		if _, err := d.dl.ContentKey(ctx, id, model.TierLow); !errors.Is(err, download.ErrLicenseExpired) {
+			t.Fatalf("%s: before damage: %v", e.name, err)
+		}
+		b.damage(t, d, "boot2", opts, e.edit(d))
+		// Renew loads the stored licenses (feeding their server times to
+		// the trusted clock) before its request fails offline, so the
+		// check below runs after that whatever the scheduler did.
+		if err := d.dl.Renew(ctx); !errors.Is(err, fetch.ErrOffline) {
+			t.Fatalf("%s: renew offline: %v", e.name, err)
+		}
+		if _, err := d.dl.ContentKey(ctx, id, model.TierLow); !errors.Is(err, download.ErrLicenseExpired) {
+			t.Fatalf("%s: expired license revived: %v", e.name, err)
+		}
+		now[i] = d.dl.TrustedNow(ctx)
+	}
+	for i, e := range edits {
+		if !now[i].Equal(now[0]) {
+			t.Errorf("%s: trusted time %v, deleted record gives %v", e.name, now[i], now[0])
+		}
+	}
+}
+
+// TestDamagedStateNamed: a dl/state record that does not decode still
+// fails the open (resetting it could revive revoked licenses), with an
+// error naming the key and how to recover.
+func TestDamagedStateNamed(t *testing.T) {
+	b, p := demoBed(t)
+	ctx := waitCtx(t)
+	d := b.openDevice(t, t.TempDir(), "boot1", download.DefaultOptions())
+	downloadOne(t, ctx, d, p.tracks[0])
+	if err := d.e.CloseDownloads(); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.e.Store().Set(ctx, []byte("dl/state"), []byte{0xff, 0x01, 0x02}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := d.e.OpenDownloads(ctx, download.DefaultOptions().WithClock(b.clock.Now, b.clock.Mono, "boot1"))
+	if err == nil || !strings.Contains(err.Error(), "dl/state") || !strings.Contains(err.Error(), "to recover") {
+		t.Fatalf("open with a damaged dl/state: %v, want an error naming the key and the recovery", err)
+	}
+}
