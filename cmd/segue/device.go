@@ -387,6 +387,17 @@ func (d *device) downloads(ctx context.Context, opts download.Options, pause str
 // downloads, documents).
 func (d *device) close() error { return d.e.Close() }
 
+// closeInto closes the device, for a deferred call in a command with
+// named result err, and joins the close's error into *err: a store that
+// fails to close (its directory removed or moved while the command ran,
+// badgerstore.ErrDirGone) may have lost the command's last writes, so
+// the command must not report success.
+func (d *device) closeInto(err *error) {
+	if cerr := d.close(); cerr != nil {
+		*err = errors.Join(*err, fmt.Errorf("close device: %w", cerr))
+	}
+}
+
 // parseArgs parses args with fs, letting flags and positional arguments
 // mix (`segue play playlist ID --out x.wav`); after a `--` every argument
 // is positional. It returns the positional arguments; errors wrap

@@ -34,7 +34,7 @@ func init() {
 // reason, and the rest downloads. It prints how many tracks of the
 // requests, at the tier, are downloaded, and fails with
 // errDownloadIncomplete when some of the others failed.
-func runDownload(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func runDownload(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	fs := flag.NewFlagSet("download", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	da := addDeviceFlags(fs)
@@ -86,7 +86,7 @@ func runDownload(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	defer dev.close() // downloads and documents too
+	defer dev.closeInto(&err) // downloads and documents too
 	e := dev.e
 	bars := newDLProgress(prog)
 	wctx, giveUp := context.WithCancelCause(ctx)

@@ -602,3 +602,42 @@ func TestDownloadReportsOnlyItsRequests(t *testing.T) {
 		}
 	}
 }
+
+// TestDownloadStoreCloseFails: when the device's store fails to close
+// (its db directory moved away while the command ran:
+// badgerstore.ErrDirGone), `segue download` reports it and exits 1, as
+// its last writes may be lost. Before, the close error was dropped and
+// the command exited 0.
+func TestDownloadStoreCloseFails(t *testing.T) {
+	relayDir := filepath.Join(t.TempDir(), "relay")
+	album := publishAlbum(t, relayDir, 1)
+	relayURL := startRelayCmd(t, relayDir, "cli-admin-token")
+	target, err := url.Parse(relayURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev := filepath.Join(t.TempDir(), "device")
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	var moved atomic.Bool
+	var moveErr atomic.Pointer[error]
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if strings.HasPrefix(req.URL.Path, "/v1/blobs/") && moved.CompareAndSwap(false, true) {
+			if err := os.Rename(filepath.Join(dev, "db"), filepath.Join(dev, "db.moved")); err != nil {
+				moveErr.Store(&err)
+			}
+		}
+		proxy.ServeHTTP(w, req)
+	}))
+	defer front.Close()
+	creds := []string{"-data", dev, "-user", "ada", "-password", "correct horse battery", "-signup", "-relay", front.URL, "-tier", "low"}
+	code, out, errOut := runCmd(append(append([]string{"download"}, creds...), "album:"+string(album))...)
+	if p := moveErr.Load(); p != nil {
+		t.Fatal(*p)
+	}
+	if !moved.Load() {
+		t.Fatal("no blob was fetched: the store was never moved")
+	}
+	if code != 1 || !strings.Contains(errOut, "removed or moved while it was open") {
+		t.Fatalf("store close failed: exit %d, want 1\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+}

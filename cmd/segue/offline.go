@@ -26,7 +26,7 @@ func init() {
 // out as unavailable, the cause of its last failure, and the tracks
 // whose last download failed with its cause (kept across runs). A renewal that failed (relay unreachable,
 // refused, revoked) exits 1 after the status.
-func runOffline(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func runOffline(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	fs := flag.NewFlagSet("offline", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	da := addDeviceFlags(fs)
@@ -73,7 +73,7 @@ func runOffline(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	defer dev.close()
+	defer dev.closeInto(&err)
 	e := dev.e
 	log.step("device open")
 	if *deregister != "" {

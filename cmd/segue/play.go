@@ -31,7 +31,7 @@ func init() {
 // succeeded it sends the relay the plays the device holds (best effort:
 // with the relay unreachable, or --offline, they stay queued for the next
 // `segue sync now` or play, and it says so on stderr).
-func runPlay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func runPlay(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	fs := flag.NewFlagSet("play", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	da := addDeviceFlags(fs)
@@ -97,7 +97,7 @@ func runPlay(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	defer dev.close()
+	defer dev.closeInto(&err)
 	e := dev.e
 	e.SetOfflineMode(*offline)
 	// The downloads serve metadata, manifests, blobs and keys; they stay

@@ -79,7 +79,7 @@ func printSubUsage(w io.Writer, fs *flag.FlagSet, cmd string, subs []subcommand,
 // edits of the account's playlist documents on this device, offline;
 // `segue sync now` sends them to the relay. Every edit prints the
 // playlist as it now is.
-func runPlaylist(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func runPlaylist(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	fs := flag.NewFlagSet("playlist", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	da := addDeviceFlags(fs)
@@ -115,7 +115,7 @@ func runPlaylist(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	defer dev.close()
+	defer dev.closeInto(&err)
 	d, err := dev.docs(ctx)
 	if err != nil {
 		return err

@@ -23,7 +23,7 @@ func init() {
 // ranked result a line. Without a relay (or with --offline) it searches
 // what this device holds and says so on stderr. The device's offline
 // index is first brought up to date with the account's documents.
-func runSearch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func runSearch(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	fs := flag.NewFlagSet("search", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	da := addDeviceFlags(fs)
@@ -59,7 +59,7 @@ func runSearch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	defer dev.close()
+	defer dev.closeInto(&err)
 	// The offline index follows the account's documents: bring it up to
 	// date with the playlists and library as they are now (edited here,
 	// synced, or received from a LAN peer since the last command).

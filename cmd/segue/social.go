@@ -25,7 +25,7 @@ func init() {
 
 // socialEdit implements `segue follow|unfollow|block|unblock [device flags] USER`.
 func socialEdit(verb string) func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return func(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 		fs := flag.NewFlagSet(verb, flag.ContinueOnError)
 		fs.SetOutput(stderr)
 		da := addDeviceFlags(fs)
@@ -48,7 +48,7 @@ func socialEdit(verb string) func(ctx context.Context, args []string, stdout, st
 		if err != nil {
 			return err
 		}
-		defer d.close()
+		defer d.closeInto(&err)
 		user := model.UserID(pos[0])
 		ops := map[string]func(context.Context, model.UserID) error{
 			"follow": d.e.Follow, "unfollow": d.e.Unfollow, "block": d.e.Block, "unblock": d.e.Unblock,
@@ -63,7 +63,7 @@ func socialEdit(verb string) func(ctx context.Context, args []string, stdout, st
 
 // runProfile implements
 // `segue profile [device flags] [--name NAME] [--hide-activity=BOOL] [--show-top-artists=BOOL] [USER]`.
-func runProfile(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func runProfile(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	fs := flag.NewFlagSet("profile", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	da := addDeviceFlags(fs)
@@ -100,7 +100,7 @@ func runProfile(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	defer d.close()
+	defer d.closeInto(&err)
 	if set != (api.ProfileSettings{}) {
 		if err := d.e.SetProfile(ctx, set); err != nil {
 			return err
@@ -166,7 +166,7 @@ func activityLine(a api.Activity, now time.Time) string {
 }
 
 // runFriends implements `segue friends [device flags] [--follow]`.
-func runFriends(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func runFriends(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	fs := flag.NewFlagSet("friends", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	da := addDeviceFlags(fs)
@@ -187,7 +187,7 @@ func runFriends(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	defer d.close()
+	defer d.closeInto(&err)
 	if !*follow {
 		feed, err := d.e.FriendActivity(ctx)
 		if err != nil {
@@ -228,7 +228,7 @@ func runFriends(ctx context.Context, args []string, stdout, stderr io.Writer) er
 }
 
 // runPrivate implements `segue private [device flags] [on|off]`.
-func runPrivate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func runPrivate(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	fs := flag.NewFlagSet("private", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	da := addDeviceFlags(fs)
@@ -248,7 +248,7 @@ func runPrivate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	defer d.close()
+	defer d.closeInto(&err)
 	if len(pos) == 1 {
 		if err := d.e.SetPrivateSession(ctx, pos[0] == "on"); err != nil {
 			return err
@@ -269,7 +269,7 @@ func runPrivate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 // runShare implements `segue share [device flags] track|album|playlist ID`,
 // `segue share invite [--ttl D] PLAYLIST`, `segue share revoke TOKEN` and
 // `segue share accept TOKEN`.
-func runShare(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func runShare(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	fs := flag.NewFlagSet("share", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	da := addDeviceFlags(fs)
@@ -311,7 +311,7 @@ func runShare(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	defer d.close()
+	defer d.closeInto(&err)
 	switch kind {
 	case "revoke":
 		if err := d.e.RevokeShare(ctx, id); err != nil {

@@ -46,7 +46,7 @@ var syncSubs = []subcommand{
 // login registers the device again (with --user and --password), the
 // others sync the account's documents with the relay or LAN peers; now
 // also sends the relay the plays the device holds (uploadPlays).
-func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	fs := flag.NewFlagSet("sync", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	da := addDeviceFlags(fs)
@@ -87,11 +87,11 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 	}
 	if sub == "login" {
-		dev, err := da.login(ctx)
-		if err != nil {
-			return err
+		dev, lerr := da.login(ctx)
+		if lerr != nil {
+			return lerr
 		}
-		defer dev.close()
+		defer dev.closeInto(&err)
 		fmt.Fprintf(stdout, "device %s registered to %s at %s\n", dev.e.DeviceID(), dev.user, da.relay)
 		return nil
 	}
@@ -99,7 +99,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	defer dev.close()
+	defer dev.closeInto(&err)
 	d, err := dev.docs(ctx)
 	if err != nil {
 		return err
