@@ -108,3 +108,76 @@ func TestDamagedStateNamed(t *testing.T) {
 		t.Fatalf("open with a damaged dl/state: %v, want an error naming the key and the recovery", err)
 	}
 }
+
+// TestDamagedItemSkipped: a dl/item record that does not decode no
+// longer fails the open: the other downloads are listed, the damaged one
+// is listed with its error, and removing it by its ref deletes it for
+// good and releases its tracks as a normal removal does (a track another
+// download still holds stays; removing the rest leaves no job and no
+// blob file).
+func TestDamagedItemSkipped(t *testing.T) {
+	b, p := demoBed(t)
+	ctx := waitCtx(t)
+	dir := t.TempDir()
+	opts := download.DefaultOptions()
+	d := b.openDevice(t, dir, "boot1", opts)
+	album := download.Ref{Kind: download.KindAlbum, ID: string(p.album), Tier: model.TierLow}
+	t0 := download.Ref{Kind: download.KindTrack, ID: string(p.tracks[0]), Tier: model.TierLow}
+	t1 := download.Ref{Kind: download.KindTrack, ID: string(p.tracks[1]), Tier: model.TierLow}
+	for _, r := range []download.Ref{t0, t1, album} {
+		if err := d.dl.Add(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := d.dl.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	itemKey := []byte("dl/item/track/low/" + t0.ID)
+	b.damage(t, d, "boot1", opts, func(ctx context.Context) error { return d.e.Store().Set(ctx, itemKey, []byte{1, 2, 3}) })
+	errOf := func() map[download.Ref]string {
+		st, err := d.dl.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[download.Ref]string{}
+		for _, it := range st.Items {
+			m[it.Ref] = it.Err
+		}
+		return m
+	}
+	got := errOf()
+	if len(got) != 3 || got[album] != "" || got[t1] != "" || !strings.Contains(got[t0], "damaged") {
+		t.Fatalf("items after damage: %q, want album and %s fine, %s damaged", got, t1, t0)
+	}
+	if err := d.dl.Remove(ctx, t0); err != nil {
+		t.Fatalf("remove the damaged download: %v", err)
+	}
+	if _, err := d.e.Store().Get(ctx, itemKey); err == nil {
+		t.Fatal("damaged record still stored after its removal")
+	}
+	if got := errOf(); len(got) != 2 {
+		t.Fatalf("items after removing the damaged one: %q", got)
+	}
+	if !d.dl.Downloaded(p.tracks[0], model.TierLow) {
+		t.Fatal("the album's copy of the damaged download's track was deleted")
+	}
+	b.damage(t, d, "boot1", opts, func(context.Context) error { return nil })
+	if got := errOf(); len(got) != 2 {
+		t.Fatalf("items after reopening: %q", got)
+	}
+	for _, r := range []download.Ref{album, t1} {
+		if err := d.dl.Remove(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var left []string
+	if err := d.e.Store().Iterate(ctx, []byte("dl/job/"), false, func(k, _ []byte) error {
+		left = append(left, string(k))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if files := blobFiles(t, dir); len(left) > 0 || len(files) > 0 {
+		t.Fatalf("after removing every download: jobs %q, %d blob files left", left, len(files))
+	}
+}

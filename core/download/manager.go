@@ -1,6 +1,7 @@
 package download
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -10,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -143,6 +145,17 @@ type trackTier struct {
 }
 
 func itemKey(r Ref) []byte { return []byte(pItem + string(r.Kind) + "/" + string(r.Tier) + "/" + r.ID) }
+
+// refOfItemKey parses a dl/item key; ok is false for a key no valid Ref
+// has.
+func refOfItemKey(k []byte) (Ref, bool) {
+	parts := strings.SplitN(string(k[len(pItem):]), "/", 3)
+	if len(parts) != 3 {
+		return Ref{}, false
+	}
+	r := Ref{Kind(parts[0]), parts[2], model.Tier(parts[1])}
+	return r, r.valid() == nil
+}
 func jobKey(t trackTier) []byte {
 	return []byte(pJob + string(t.tier) + "/" + string(t.track))
 }
@@ -282,8 +295,12 @@ type Manager struct {
 	// network work and before it records the result.
 	resolved func(Ref)
 
-	mu        sync.Mutex
-	items     map[Ref]*itemRec
+	mu    sync.Mutex
+	items map[Ref]*itemRec
+	// damaged are the requests whose dl/item record does not decode,
+	// with the decode error: left out of items (their tracks are
+	// unknown), listed by Status, removed by Remove.
+	damaged   map[Ref]string
 	jobs      map[trackTier]*jobRec
 	active    map[trackTier]bool
 	allowMet  bool
@@ -354,6 +371,7 @@ func New(ctx context.Context, d Deps, opts Options) (*Manager, error) {
 		corrupt:    map[[32]byte]bool{},
 		rc:         &relayClient{json: fetch.JSONClient{Origins: d.Relays, Client: d.HTTP, Token: d.Token, MaxBody: maxLicenseResponse}},
 		items:      map[Ref]*itemRec{},
+		damaged:    map[Ref]string{},
 		jobs:       map[trackTier]*jobRec{},
 		active:     map[trackTier]bool{},
 		errs:       map[Ref]error{},
@@ -382,8 +400,19 @@ func New(ctx context.Context, d Deps, opts Options) (*Manager, error) {
 func (m *Manager) load(ctx context.Context) error {
 	err := m.d.Store.Iterate(ctx, []byte(pItem), false, func(k, v []byte) error {
 		var r itemRec
-		if err := strictDec.Unmarshal(v, &r); err != nil {
-			return fmt.Errorf("decode %s: %w", k, err)
+		err := strictDec.Unmarshal(v, &r)
+		if err == nil && !bytes.Equal(itemKey(r.ref()), k) {
+			err = errors.New("record names another request")
+		}
+		if err != nil {
+			// A damaged record (disk error, hand edit) must not lock
+			// the user out of every download: it is listed as damaged
+			// and can be removed.
+			m.log.Warn("download: download record damaged; skipping it (remove it to release its tracks)", "key", string(k), "err", err)
+			if ref, ok := refOfItemKey(k); ok {
+				m.damaged[ref] = err.Error()
+			}
+			return nil
 		}
 		m.items[r.ref()] = &r
 		return nil
@@ -563,7 +592,13 @@ func (m *Manager) Add(ctx context.Context, r Ref) error {
 	}
 	it, ok := m.items[r]
 	retry := ok && (m.errs[r] != nil || len(it.Unavailable) > 0 || m.trackFailedLocked(r, it))
+	_, damaged := m.damaged[r]
 	m.mu.Unlock()
+	if damaged { // its damaged record goes first, releasing its tracks
+		if err := m.removeDamaged(ctx, r); err != nil {
+			return fmt.Errorf("download: add %s: %w", r, err)
+		}
+	}
 	if ok && !retry && it.Resolved {
 		retry = m.unlicensed(ctx, r, it.Tracks)
 	}
@@ -725,7 +760,11 @@ func (m *Manager) Remove(ctx context.Context, r Ref) error {
 		return ErrClosed
 	}
 	it, ok := m.items[r]
+	_, damaged := m.damaged[r]
 	m.mu.Unlock()
+	if damaged {
+		return m.removeDamaged(ctx, r)
+	}
 	if !ok {
 		return fmt.Errorf("%w: %s", ErrNotDownloaded, r)
 	}
@@ -766,6 +805,85 @@ func (m *Manager) Remove(ctx context.Context, r Ref) error {
 	delete(m.items, r)
 	delete(m.errs, r)
 	m.gen[r]++ // a resolve begun before is stale, even if r is added again
+	m.mu.Unlock()
+	m.emit(Event{Kind: EventRemoved, Ref: r})
+	return nil
+}
+
+// removeDamaged removes request r whose record does not decode (so its
+// tracks are unknown). Every job at r's tier holds one reference per
+// request listing it, so the references no readable request accounts
+// for are those of the damaged ones: once no other damaged request at
+// r's tier remains, they are released (batch by batch, each job's
+// surplus at once; a crash between batches leaves a surplus that a
+// removal again releases), then the record is deleted. Caller holds
+// itemMu.
+func (m *Manager) removeDamaged(ctx context.Context, r Ref) error {
+	m.mu.Lock()
+	others := false
+	for d := range m.damaged {
+		others = others || (d != r && d.Tier == r.Tier)
+	}
+	held := map[model.TrackID]int{}
+	for ir, it := range m.items {
+		if ir.Tier == r.Tier {
+			for _, t := range it.Tracks {
+				held[model.TrackID(t)]++
+			}
+		}
+	}
+	var tracks []string
+	for tt := range m.jobs {
+		if tt.tier == r.Tier {
+			tracks = append(tracks, string(tt.track))
+		}
+	}
+	m.mu.Unlock()
+	if others {
+		tracks = nil // the surplus is theirs too: released with the last
+	}
+	slices.Sort(tracks)
+	var freed [][32]byte
+	defer func() { m.unlinkFreed(ctx, freed) }()
+	for len(tracks) > 0 {
+		batch := tracks[:min(len(tracks), 256)]
+		tracks = tracks[len(batch):]
+		n0 := len(freed)
+		err := m.d.Store.Update(ctx, func(tx store.Txn) error {
+			freed = freed[:n0]
+			for _, t := range batch {
+				tt := trackTier{model.TrackID(t), r.Tier}
+				b, err := tx.Get(jobKey(tt))
+				if errors.Is(err, store.ErrNotFound) {
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				var j jobRec
+				if err := strictDec.Unmarshal(b, &j); err != nil {
+					return err
+				}
+				for range j.Refs - held[tt.track] {
+					if err := m.unrefTx(tx, tt, &freed); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("download: remove %s: %w", r, err)
+		}
+		m.refreshJobs(ctx, r.Tier, batch)
+	}
+	if err := m.d.Store.Delete(ctx, itemKey(r)); err != nil {
+		return fmt.Errorf("download: remove %s: %w", r, err)
+	}
+	m.mu.Lock()
+	delete(m.damaged, r)
+	delete(m.errs, r)
+	m.gen[r]++
 	m.mu.Unlock()
 	m.emit(Event{Kind: EventRemoved, Ref: r})
 	return nil

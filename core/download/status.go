@@ -19,7 +19,9 @@ type ItemStatus struct {
 	// request was last resolved, in request order.
 	Unavailable []Unavailable
 	// Err is why the request's last resolve failed, "" when it did not;
-	// it is kept across restarts until a resolve succeeds.
+	// it is kept across restarts until a resolve succeeds. A request
+	// whose stored record does not decode is listed with only its Ref
+	// and an Err saying so, until it is removed or added again.
 	Err string
 	// Failed are its tracks not downloaded whose last download failed,
 	// with the cause, in request order; they are kept across restarts
@@ -119,6 +121,9 @@ func (m *Manager) Status(ctx context.Context) (Status, error) {
 			is.Err = err.Error()
 		}
 		s.Items = append(s.Items, is)
+	}
+	for r, cause := range m.damaged {
+		s.Items = append(s.Items, ItemStatus{Ref: r, Err: "download record damaged (" + cause + "): remove the download, then add it again"})
 	}
 	s.Paused, s.AllowMeter, s.Revoked, s.Refused = m.paused, m.allowMet, m.state.Revoked, m.state.Refused
 	m.mu.Unlock()
