@@ -135,6 +135,9 @@ func runOffline(ctx context.Context, args []string, stdout, stderr io.Writer) (e
 		if it.Err != "" {
 			line += "  error: " + it.Err
 		}
+		if it.Unlicensed > 0 {
+			line += fmt.Sprintf("  %d without a license: not playable offline", it.Unlicensed)
+		}
 		fmt.Fprintln(stdout, line)
 		for _, u := range it.Unavailable {
 			fmt.Fprintf(stdout, "    %s unavailable (%s): left out\n", u.Track, u.Reason)

@@ -3,6 +3,7 @@ package download_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -179,5 +180,88 @@ func TestDamagedItemSkipped(t *testing.T) {
 	}
 	if files := blobFiles(t, dir); len(left) > 0 || len(files) > 0 {
 		t.Fatalf("after removing every download: jobs %q, %d blob files left", left, len(files))
+	}
+}
+
+// TestDamagedLicenseRenewed: a dl/lic record that does not open is
+// treated as missing: its tracks never play from it, the download's
+// status counts them unlicensed, and once the relay is reachable the
+// manager licenses them again on its own.
+func TestDamagedLicenseRenewed(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		damage func(env []byte) []byte
+	}{
+		{"junk", func([]byte) []byte { return []byte{1, 2, 3} }},
+		{"one bit flipped", func(env []byte) []byte {
+			env = append([]byte(nil), env...)
+			env[len(env)/2] ^= 1
+			return env
+		}},
+		{"truncated", func(env []byte) []byte { return env[:len(env)-1] }},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testDamagedLicense(t, tc.damage) })
+	}
+}
+
+func testDamagedLicense(t *testing.T, damage func(env []byte) []byte) {
+	b, p := demoBed(t)
+	ctx := waitCtx(t)
+	opts := download.DefaultOptions()
+	d := b.openDevice(t, t.TempDir(), "boot1", opts)
+	id := p.tracks[0]
+	downloadOne(t, ctx, d, id)
+	ref := download.Ref{Kind: download.KindTrack, ID: string(id), Tier: model.TierLow}
+	b.up.Store(false)
+	b.damage(t, d, "boot1", opts, func(ctx context.Context) error {
+		var keys, envs [][]byte
+		if err := d.e.Store().Iterate(ctx, []byte("dl/lic/"), false, func(k, v []byte) error {
+			keys = append(keys, append([]byte(nil), k...))
+			envs = append(envs, append([]byte(nil), v...))
+			return nil
+		}); err != nil {
+			return err
+		}
+		if len(keys) != 1 {
+			return fmt.Errorf("%d licenses stored, want 1", len(keys))
+		}
+		return d.e.Store().Set(ctx, keys[0], damage(envs[0]))
+	})
+	unlicensed := func() int {
+		st, err := d.dl.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range st.Items {
+			if it.Ref == ref {
+				return it.Unlicensed
+			}
+		}
+		t.Fatalf("%s not listed: %+v", ref, st.Items)
+		return 0
+	}
+	if _, err := d.dl.ContentKey(ctx, id, model.TierLow); !errors.Is(err, download.ErrNotLicensed) {
+		t.Fatalf("offline with the license damaged: %v, want ErrNotLicensed", err)
+	}
+	if n := unlicensed(); n != 1 {
+		t.Fatalf("status: %d tracks unlicensed, want 1", n)
+	}
+	b.up.Store(true)
+	d.dl.Nudge()
+	for {
+		if _, err := d.dl.ContentKey(ctx, id, model.TierLow); err == nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("the damaged license was never replaced")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	if err := d.dl.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := unlicensed(); n != 0 {
+		t.Fatalf("status after relicensing: %d tracks unlicensed", n)
 	}
 }

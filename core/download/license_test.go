@@ -186,6 +186,16 @@ func TestLicenseBinding(t *testing.T) {
 	if err := os.CopyFS(filepath.Join(bdev.dir, "blobs"), os.DirFS(filepath.Join(a.dir, "blobs"))); err != nil {
 		t.Fatal(err)
 	}
+	// The relay licenses nothing meanwhile: B drops A's license as one
+	// that does not open and would license the downloads again under
+	// its own registration (TestDamagedLicenseRenewed).
+	noLicenses := func(r *http.Request) int {
+		if strings.HasPrefix(r.URL.Path, "/v1/licenses") {
+			return http.StatusServiceUnavailable
+		}
+		return 0
+	}
+	b.fail.Store(&noLicenses)
 	bdev = b.openDevice(t, bdev.dir, "boot1", download.DefaultOptions())
 	if _, err := bdev.dl.ContentKey(ctx, p.tracks[0], model.TierLow); !errors.Is(err, download.ErrNotLicensed) {
 		t.Fatalf("B with A's license: %v", err)

@@ -206,6 +206,7 @@ func (m *Manager) pass(ctx context.Context) error {
 	if err := m.repairCorrupt(ctx); err != nil {
 		return err
 	}
+	m.relicense(ctx)
 	m.mu.Lock()
 	var pending []*itemRec
 	for r, it := range m.items {
@@ -240,6 +241,46 @@ func (m *Manager) pass(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// relicense marks for resolving again the resolved requests holding
+// tracks no stored license covers, so the resolve licenses them again:
+// a license record that no longer opens (disk damage, a hand edit) was
+// dropped as missing (loadLicensesLocked). Not after a revocation
+// (the user adds the downloads again), nor when the licenses cannot be
+// read.
+func (m *Manager) relicense(ctx context.Context) {
+	m.licMu.Lock()
+	defer m.licMu.Unlock()
+	if m.loadLicensesLocked(ctx) != nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.state.Revoked {
+		return
+	}
+	for r, it := range m.items {
+		if !it.Resolved || m.errs[r] != nil {
+			continue
+		}
+		for _, t := range it.Tracks {
+			if m.byTT[trackTier{model.TrackID(t), r.Tier}] != nil {
+				continue
+			}
+			m.log.Warn("download: tracks without a license; licensing them again", "ref", r.String(), "track", t)
+			c := *it
+			c.Resolved = false
+			m.items[r] = &c
+			m.gen[r]++
+			select {
+			case <-m.idle:
+				m.idle = make(chan struct{})
+			default:
+			}
+			break
+		}
+	}
 }
 
 // resolve expands a request to tracks, licenses the tracks not yet

@@ -28,6 +28,12 @@ type ItemStatus struct {
 	// (up to MaxStoredFailures) until the track completes, the failed
 	// tracks are retried (Add, Refresh) or the request is removed.
 	Failed []TrackFailure
+	// Unlicensed counts its tracks no stored license covers (a license
+	// record that no longer opens was dropped, or the device was
+	// deregistered): they do not play offline until licensed again,
+	// which the manager does on its own while online unless the device
+	// was deregistered (then Add the request again).
+	Unlicensed int
 }
 
 // LicenseInfo describes one stored license (no keys).
@@ -109,7 +115,9 @@ func (m *Manager) Status(ctx context.Context) (Status, error) {
 			s.Tiers = append(s.Tiers, *ts)
 		}
 	}
+	tracksOf := map[Ref][]string{}
 	for r, it := range m.items {
+		tracksOf[r] = it.Tracks
 		is := ItemStatus{Ref: r, Resolved: it.Resolved, Tracks: len(it.Tracks), Unavailable: slices.Clone(it.Unavailable), Err: it.Err}
 		for _, t := range it.Tracks {
 			if j, ok := m.jobs[trackTier{model.TrackID(t), r.Tier}]; ok && j.complete() {
@@ -133,6 +141,13 @@ func (m *Manager) Status(ctx context.Context) (Status, error) {
 	defer m.licMu.Unlock()
 	if err := m.loadLicensesLocked(ctx); err != nil {
 		return s, err
+	}
+	for i := range s.Items {
+		for _, t := range tracksOf[s.Items[i].Ref] {
+			if m.byTT[trackTier{model.TrackID(t), s.Items[i].Ref.Tier}] == nil {
+				s.Items[i].Unlicensed++
+			}
+		}
 	}
 	for _, l := range m.lics {
 		s.Licenses = append(s.Licenses, LicenseInfo{ID: l.ID, Entries: len(l.Entries), Issued: l.Issued, Expires: l.Expires, Until: l.Expires.Add(l.Grace)})
