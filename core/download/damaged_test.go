@@ -117,6 +117,15 @@ func TestDamagedStateNamed(t *testing.T) {
 // download still holds stays; removing the rest leaves no job and no
 // blob file).
 func TestDamagedItemSkipped(t *testing.T) {
+	for _, again := range []bool{false, true} {
+		name := map[bool]string{false: "removed", true: "added again"}[again]
+		t.Run(name, func(t *testing.T) { testDamagedItem(t, again) })
+	}
+}
+
+// testDamagedItem damages a download record, then removes it or, with
+// again, adds it again (which replaces it).
+func testDamagedItem(t *testing.T, again bool) {
 	b, p := demoBed(t)
 	ctx := waitCtx(t)
 	dir := t.TempDir()
@@ -150,23 +159,41 @@ func TestDamagedItemSkipped(t *testing.T) {
 	if len(got) != 3 || got[album] != "" || got[t1] != "" || !strings.Contains(got[t0], "damaged") {
 		t.Fatalf("items after damage: %q, want album and %s fine, %s damaged", got, t1, t0)
 	}
-	if err := d.dl.Remove(ctx, t0); err != nil {
-		t.Fatalf("remove the damaged download: %v", err)
+	want := []download.Ref{album, t1}
+	if again {
+		if err := d.dl.Add(ctx, t0); err != nil {
+			t.Fatalf("add the damaged download again: %v", err)
+		}
+		if err := d.dl.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, t0)
+	} else {
+		if err := d.dl.Remove(ctx, t0); err != nil {
+			t.Fatalf("remove the damaged download: %v", err)
+		}
+		if _, err := d.e.Store().Get(ctx, itemKey); err == nil {
+			t.Fatal("damaged record still stored after its removal")
+		}
 	}
-	if _, err := d.e.Store().Get(ctx, itemKey); err == nil {
-		t.Fatal("damaged record still stored after its removal")
+	check := func(when string) {
+		got := errOf()
+		if len(got) != len(want) {
+			t.Fatalf("items %s: %q, want %v", when, got, want)
+		}
+		for _, r := range want {
+			if e, ok := got[r]; !ok || e != "" {
+				t.Fatalf("items %s: %q, want %v without errors", when, got, want)
+			}
+		}
 	}
-	if got := errOf(); len(got) != 2 {
-		t.Fatalf("items after removing the damaged one: %q", got)
-	}
+	check("after the damaged one was " + map[bool]string{false: "removed", true: "added again"}[again])
 	if !d.dl.Downloaded(p.tracks[0], model.TierLow) {
 		t.Fatal("the album's copy of the damaged download's track was deleted")
 	}
 	b.damage(t, d, "boot1", opts, func(context.Context) error { return nil })
-	if got := errOf(); len(got) != 2 {
-		t.Fatalf("items after reopening: %q", got)
-	}
-	for _, r := range []download.Ref{album, t1} {
+	check("after reopening")
+	for _, r := range want {
 		if err := d.dl.Remove(ctx, r); err != nil {
 			t.Fatal(err)
 		}

@@ -131,7 +131,7 @@ func (m *Manager) Status(ctx context.Context) (Status, error) {
 		s.Items = append(s.Items, is)
 	}
 	for r, cause := range m.damaged {
-		s.Items = append(s.Items, ItemStatus{Ref: r, Err: "download record damaged (" + cause + "): remove the download, then add it again"})
+		s.Items = append(s.Items, ItemStatus{Ref: r, Err: "download record damaged (" + cause + "): remove the download, or add it again to download it anew"})
 	}
 	s.Paused, s.AllowMeter, s.Revoked, s.Refused = m.paused, m.allowMet, m.state.Revoked, m.state.Refused
 	m.mu.Unlock()
