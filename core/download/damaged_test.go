@@ -292,3 +292,31 @@ func testDamagedLicense(t *testing.T, damage func(env []byte) []byte) {
 		t.Fatalf("status after relicensing: %d tracks unlicensed", n)
 	}
 }
+
+// TestDamagedSettingsDefault: a dl/cfg record that does not decode no
+// longer fails the open: the settings fall back to the options (as with
+// no record) and the next change is saved over it.
+func TestDamagedSettingsDefault(t *testing.T) {
+	b, _ := demoBed(t)
+	ctx := waitCtx(t)
+	d := b.openDevice(t, t.TempDir(), "boot1", download.DefaultOptions())
+	if err := d.dl.SetAllowMetered(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	opts := download.DefaultOptions().WithAllowMetered(false)
+	b.damage(t, d, "boot1", opts, func(ctx context.Context) error { return d.e.Store().Set(ctx, []byte("dl/cfg"), []byte{0xff}) })
+	st, err := d.dl.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.AllowMeter {
+		t.Fatal("damaged settings: metered allowed, want the options' default")
+	}
+	if err := d.dl.SetAllowMetered(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	b.damage(t, d, "boot1", opts, func(context.Context) error { return nil })
+	if st, err := d.dl.Status(ctx); err != nil || !st.AllowMeter {
+		t.Fatalf("settings saved over the damaged record: allow metered %v, %v", st.AllowMeter, err)
+	}
+}

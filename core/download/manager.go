@@ -447,11 +447,14 @@ func (m *Manager) load(ctx context.Context) error {
 	}
 	m.allowMet = m.opts.allowMetered
 	if b, err := m.d.Store.Get(ctx, []byte(kCfg)); err == nil {
+		// Settings only: a damaged record falls back to the options,
+		// as a missing one does, and the next change overwrites it.
 		var c cfgRec
 		if err := strictDec.Unmarshal(b, &c); err != nil {
-			return fmt.Errorf("download: decode settings: %w", err)
+			m.log.Warn("download: settings record damaged; using the defaults", "key", kCfg, "err", err)
+		} else {
+			m.allowMet = c.AllowMetered
 		}
-		m.allowMet = c.AllowMetered
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("download: load settings: %w", err)
 	}
