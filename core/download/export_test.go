@@ -16,6 +16,11 @@ func SetResolvedHook(m *Manager, fn func(Ref)) {
 	m.resolved = fn
 }
 
+// SetListedHook makes renew call fn after it listed the stored licenses
+// and before it reads which are still downloaded. Call it before the
+// first renewal.
+func SetListedHook(m *Manager, fn func()) { m.listed = fn }
+
 // SetWriteFault makes every write to a blob's temp file call fn first
 // and fail with its error when it returns one (a full or failing disk).
 // Call it before the first download.

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -268,6 +269,33 @@ func TestDeregistration(t *testing.T) {
 // TestContentKeyDuringRevocation: while a signed revocation deletes the
 // licenses, ContentKey answers with the key or ErrRevoked, never
 // ErrNotLicensed (it once saw the licenses gone before the state said
+
+// TestRenewRevokedBetweenReads: a renewal that listed the licenses, then
+// lost them to a revocation another renewal applied, reports ErrRevoked.
+// Before, it found no licenses left, so nothing to renew, and reported
+// success on a revoked device (seen once in TestContentKeyDuringRevocation).
+func TestRenewRevokedBetweenReads(t *testing.T) {
+	b, p := demoBed(t)
+	ctx := waitCtx(t)
+	a := b.openDevice(t, t.TempDir(), "boot1", download.DefaultOptions())
+	downloadOne(t, ctx, a, p.tracks[0])
+	testbed.Deregister(t, b.url, a.e.DeviceID(), a.e.Token())
+	var first atomic.Bool
+	inner := make(chan error, 1)
+	download.SetListedHook(a.dl, func() {
+		if first.CompareAndSwap(false, true) {
+			inner <- a.dl.Renew(ctx)
+		}
+	})
+	err := a.dl.Renew(ctx)
+	if e := <-inner; !errors.Is(e, download.ErrRevoked) {
+		t.Fatalf("the renewal that heard the relay = %v, want ErrRevoked", e)
+	}
+	if !errors.Is(err, download.ErrRevoked) {
+		t.Fatalf("the renewal it overtook = %v, want ErrRevoked", err)
+	}
+}
+
 // revoked, and the engine reported a revoked track as unlicensed).
 func TestContentKeyDuringRevocation(t *testing.T) {
 	b, p := demoBed(t)

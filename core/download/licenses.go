@@ -275,6 +275,9 @@ func (m *Manager) renew(ctx context.Context) error {
 	if len(ids) == 0 {
 		return nil
 	}
+	if m.listed != nil {
+		m.listed()
+	}
 	drop, keep, err := m.dropped(ctx)
 	if err != nil {
 		return err
@@ -331,10 +334,7 @@ func (m *Manager) renew(ctx context.Context) error {
 func (m *Manager) licenseIDs(ctx context.Context) ([]string, error) {
 	m.licMu.Lock()
 	defer m.licMu.Unlock()
-	m.mu.Lock()
-	revoked := m.state.Revoked
-	m.mu.Unlock()
-	if revoked {
+	if m.revokedLocked() {
 		return nil, ErrRevoked
 	}
 	var ids []string
@@ -351,8 +351,16 @@ func (m *Manager) licenseIDs(ctx context.Context) ([]string, error) {
 // dropped returns the licensed (track, tier) entries with no download
 // job (removed since they were licensed), sorted, and how many licensed
 // entries still have one.
+//
+// After a revocation it returns ErrRevoked, read under licMu as
+// licenseIDs does: a revocation between the two would otherwise leave no
+// licenses here and the renewal would report success with nothing kept.
 func (m *Manager) dropped(ctx context.Context) ([]api.Entry, int, error) {
 	m.licMu.Lock()
+	if m.revokedLocked() {
+		m.licMu.Unlock()
+		return nil, 0, ErrRevoked
+	}
 	err := m.loadLicensesLocked(ctx)
 	var tts []trackTier
 	for tt := range m.byTT {
@@ -394,9 +402,20 @@ func (m *Manager) deleteLicenses(ctx context.Context, ids []string) error {
 		return fmt.Errorf("download: delete licenses: %w", err)
 	}
 	m.licMu.Lock()
+	defer m.licMu.Unlock()
 	m.lics, m.byTT = nil, nil
-	m.licMu.Unlock()
+	if m.revokedLocked() {
+		return ErrRevoked
+	}
 	return nil
+}
+
+// revokedLocked reports whether the device's licenses were revoked; the
+// caller holds licMu, which revoke holds until the state says so.
+func (m *Manager) revokedLocked() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.state.Revoked
 }
 
 // revoke deletes every license after a signed revocation. It holds

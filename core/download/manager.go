@@ -294,6 +294,10 @@ type Manager struct {
 	// resolved, when set (tests only), is called by resolve after its
 	// network work and before it records the result.
 	resolved func(Ref)
+	// listed, when set (tests only, before the first renewal), is
+	// called by renew after it listed the licenses and before it reads
+	// which of them are still downloaded.
+	listed func()
 
 	mu    sync.Mutex
 	items map[Ref]*itemRec
