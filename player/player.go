@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math"
 	randv2 "math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -311,8 +312,9 @@ func (p *Player) RemoveInserted(index int) error { return p.Send(RemoveInserted{
 // Subscribe returns a channel of status updates (state, track, position,
 // buffering, warnings and errors) and a function that ends the
 // subscription. The channel is buffered; a subscriber that falls behind
-// loses the oldest updates, never the newest. The channel is closed when
-// the subscription ends or the player closes.
+// loses the oldest updates that carry no Err, never the newest and never
+// a warning or an error while the buffer holds any update without one.
+// The channel is closed when the subscription ends or the player closes.
 func (p *Player) Subscribe() (<-chan Status, func()) {
 	c := make(chan Status, 64)
 	p.subMu.Lock()
@@ -352,14 +354,43 @@ func (p *Player) publish(st Status) {
 		select {
 		case c <- st:
 		default:
-			select {
-			case <-c:
-			default:
-			}
+			dropOldest(c)
 			select {
 			case c <- st:
 			default:
 			}
+		}
+	}
+}
+
+// dropOldest makes room in the full channel c by removing its oldest
+// update without an Err (the oldest of all when every one has an Err),
+// keeping the others in order: a subscriber behind on progress updates
+// still sees every warning and error. The caller holds subMu, so no
+// other update is sent meanwhile; the subscriber may receive some of
+// them concurrently.
+func dropOldest(c chan Status) {
+	held := make([]Status, 0, len(c))
+	for len(held) < cap(held) {
+		select {
+		case st := <-c:
+			held = append(held, st)
+			continue
+		default:
+		}
+		break
+	}
+	i := slices.IndexFunc(held, func(st Status) bool { return st.Err == nil })
+	if i < 0 {
+		i = 0
+	}
+	for j, st := range held {
+		if j == i {
+			continue
+		}
+		select {
+		case c <- st:
+		default:
 		}
 	}
 }
