@@ -30,6 +30,7 @@ func TestBrowserPlaylistPagedRows(t *testing.T) {
 	id := run[string](t, page, fmt.Sprintf(`(async () => {
 		const id = seguePlaylistStore.create("Long");
 		for (let i = 0; i < %d; i++) await seguePlaylistStore.add(id, "entry-" + i);
+		await seguePlaylistStore.flush();
 		return id;
 	})()`, n))
 	step("reload with pages of 50 rows", chromedp.Navigate(r.URL+"/?test-rows=50"),

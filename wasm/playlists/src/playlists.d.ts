@@ -53,6 +53,8 @@ export interface Store {
   rename(id: string, name: string): Promise<void>;
   /** True while the WebSocket to the relay is open. */
   online(): boolean;
+  /** Writes every change made so far to IndexedDB (automerge-repo saves them after a short debounce). */
+  flush(): Promise<void>;
   close(): Promise<void>;
 }
 

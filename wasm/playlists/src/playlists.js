@@ -196,6 +196,10 @@ export async function connect(o) {
     online() {
       return network.isReady ? network.isReady() : true;
     },
+    /** Writes every change made so far to IndexedDB (automerge-repo saves them after a short debounce). */
+    async flush() {
+      await repo.flush();
+    },
     /** Closes the socket and the storage. */
     async close() {
       await repo.shutdown();
