@@ -81,9 +81,9 @@ func checkEvent(ev model.PlayEvent) error {
 		return fmt.Errorf("%w: track id %s (%d bytes)", ErrInvalidEvent, safetext.Quote(string(ev.TrackID)), len(ev.TrackID))
 	case !ev.Tier.Valid():
 		return fmt.Errorf("%w: tier %s", ErrInvalidEvent, safetext.Quote(string(ev.Tier)))
-	case ev.End != model.EndCompleted && ev.End != model.EndSkipped && ev.End != model.EndStopped && ev.End != model.EndError:
+	case !ev.End.Valid():
 		return fmt.Errorf("%w: end reason %s", ErrInvalidEvent, safetext.Quote(string(ev.End)))
-	case ev.Source != "" && ev.Source != model.SourceStream && ev.Source != model.SourceDownload:
+	case ev.Source != "" && !ev.Source.Valid():
 		return fmt.Errorf("%w: source %s", ErrInvalidEvent, safetext.Quote(string(ev.Source)))
 	case len(ev.Context.Kind) > api.MaxContextKind || len(ev.Context.ID) > api.MaxContextID:
 		return fmt.Errorf("%w: context of %d and %d bytes, at most %d and %d", ErrInvalidEvent, len(ev.Context.Kind), len(ev.Context.ID), api.MaxContextKind, api.MaxContextID)

@@ -530,6 +530,15 @@ const (
 	EndError     EndReason = "error"
 )
 
+// Valid reports whether r is one of the end reasons above.
+func (r EndReason) Valid() bool {
+	switch r {
+	case EndCompleted, EndSkipped, EndStopped, EndError:
+		return true
+	}
+	return false
+}
+
 // StreamThreshold is the played duration from which a play counts as a
 // stream for royalties.
 const StreamThreshold = 30 * time.Second
@@ -573,3 +582,6 @@ const (
 	SourceStream   PlaySource = "stream"
 	SourceDownload PlaySource = "download"
 )
+
+// Valid reports whether s is one of the play sources above (not empty).
+func (s PlaySource) Valid() bool { return s == SourceStream || s == SourceDownload }

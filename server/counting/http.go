@@ -282,7 +282,7 @@ func (s *Service) bounds(ctx context.Context, user model.UserID, nowMs int64) (b
 // as one event tells: overlaps are checkOverlaps'), or an error when the
 // catalog cannot be read.
 func (s *Service) validate(ctx context.Context, e api.PlayRecord, b bounds) (string, error) {
-	if !e.Tier.Valid() || !validEnd(e.EndReason) || (e.Source != model.SourceStream && e.Source != model.SourceDownload) ||
+	if !e.Tier.Valid() || !e.EndReason.Valid() || !e.Source.Valid() ||
 		len(e.Context.Kind) > api.MaxContextKind || len(e.Context.ID) > api.MaxContextID {
 		return api.PlayBadField, nil
 	}
@@ -317,14 +317,6 @@ func (s *Service) validate(ctx context.Context, e api.PlayRecord, b bounds) (str
 		return api.PlayNotReleased, nil
 	}
 	return "", nil
-}
-
-func validEnd(r model.EndReason) bool {
-	switch r {
-	case model.EndCompleted, model.EndSkipped, model.EndStopped, model.EndError:
-		return true
-	}
-	return false
 }
 
 // CountsAnswer is the JSON answer of GET /v1/admin/counts. With a
