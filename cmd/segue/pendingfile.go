@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/segue-fm/segue/internal/dirsync"
+	"github.com/segue-fm/segue/internal/filekind"
 )
 
 // errIsDir reports an output path, or an input, naming a directory.
@@ -40,7 +41,7 @@ func openRegular(path string) (*os.File, error) {
 	case st.IsDir():
 		return nil, errIsDir
 	case !st.Mode().IsRegular():
-		return nil, fmt.Errorf("%w (%s)", errNotRegular, fileKind(st.Mode()))
+		return nil, fmt.Errorf("%w (%s)", errNotRegular, filekind.Of(st.Mode()))
 	}
 	return os.Open(path)
 }
@@ -73,7 +74,7 @@ func createPending(path string) (*pendingFile, error) {
 		case st.IsDir():
 			return nil, fmt.Errorf("create %s: %w", path, errIsDir)
 		case !st.Mode().IsRegular():
-			return nil, fmt.Errorf("create %s: %w (%s), which writing the output would replace", path, errNotRegular, fileKind(st.Mode()))
+			return nil, fmt.Errorf("create %s: %w (%s), which writing the output would replace", path, errNotRegular, filekind.Of(st.Mode()))
 		}
 	}
 	pattern := "." + filepath.Base(path) + ".*.tmp"
@@ -169,21 +170,4 @@ func (p *pendingFile) Discard() {
 	}
 	p.Close()
 	os.Remove(p.Name())
-}
-
-// fileKind names the kind of a file that is not a regular file or a
-// directory, for errNotRegular.
-func fileKind(m os.FileMode) string {
-	switch {
-	case m&os.ModeNamedPipe != 0:
-		return "a FIFO"
-	case m&os.ModeSocket != 0:
-		return "a socket"
-	case m&os.ModeCharDevice != 0:
-		return "a character device"
-	case m&os.ModeDevice != 0:
-		return "a block device"
-	default:
-		return "mode " + m.Type().String()
-	}
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+
+	"github.com/segue-fm/segue/internal/filekind"
 )
 
 // Labeler is implemented by a Request's FS whose file names are not the
@@ -32,7 +34,7 @@ func label(fsys fs.FS, name string) string {
 func open(fsys fs.FS, name string) (fs.File, error) {
 	st, err := fs.Stat(fsys, name)
 	if err == nil && !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%w: %s is %s", ErrNotRegular, label(fsys, name), fileKind(st.Mode()))
+		return nil, fmt.Errorf("%w: %s is %s", ErrNotRegular, label(fsys, name), filekind.Of(st.Mode()))
 	}
 	var f fs.File
 	if err == nil {
@@ -42,22 +44,4 @@ func open(fsys fs.FS, name string) (fs.File, error) {
 		return nil, &fs.PathError{Op: "open", Path: label(fsys, name), Err: pe.Err}
 	}
 	return f, err
-}
-
-// fileKind names the kind of a file that is not a regular file.
-func fileKind(m fs.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "a directory"
-	case m&fs.ModeNamedPipe != 0:
-		return "a FIFO"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	case m&fs.ModeCharDevice != 0:
-		return "a character device"
-	case m&fs.ModeDevice != 0:
-		return "a block device"
-	default:
-		return "of mode " + m.Type().String()
-	}
 }
