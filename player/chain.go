@@ -3,7 +3,6 @@ package player
 import (
 	"errors"
 	"fmt"
-	"math"
 
 	"github.com/segue-fm/segue/core/model"
 )
@@ -321,95 +320,4 @@ func (s *trackStream) err() error {
 		}
 	}
 	return nil
-}
-
-// mapChannels writes len(dst)/outCh frames of src (inCh channels) to dst
-// scaled by gain: equal counts copy, mono is duplicated, a track of 2 to 8
-// channels in Vorbis order is downmixed to a stereo or mono output
-// (stereoDownmix), and other tracks with more channels than the output
-// keep the first outCh.
-func mapChannels(dst, src []float32, inCh, outCh int, gain float32) {
-	n := len(dst) / outCh
-	if inCh == outCh {
-		for i, v := range src[:n*inCh] {
-			dst[i] = v * gain
-		}
-		return
-	}
-	if inCh > outCh && outCh <= 2 && inCh <= len(downmixes) && len(downmixes[inCh-1]) > 0 {
-		w := downmixes[inCh-1][outCh-1]
-		for f := range n {
-			in := src[f*inCh : (f+1)*inCh]
-			for c := range outCh {
-				var v float32
-				for i, x := range in {
-					v += x * w[c][i]
-				}
-				dst[f*outCh+c] = v * gain
-			}
-		}
-		return
-	}
-	for f := range n {
-		for c := range outCh {
-			dst[f*outCh+c] = src[f*inCh+min(c, inCh-1)] * gain
-		}
-	}
-}
-
-// downmixes[inCh-1][outCh-1][c] holds the weight of each input channel in
-// output channel c, for tracks of 2 to 8 channels played to a mono or
-// stereo output (none for a mono track).
-var downmixes = func() (t [8][2][][]float32) {
-	for in := 2; in <= 8; in++ {
-		l, r := stereoDownmix(in)
-		mono := make([]float32, in)
-		for i := range mono {
-			mono[i] = (l[i] + r[i]) / 2
-		}
-		t[in-1] = [2][][]float32{{mono}, {l, r}}
-	}
-	return t
-}()
-
-// stereoDownmix returns the left and right weights of the input channels
-// of a track of 2 to 8 channels in Vorbis I order (§4.3.9: L C R for 3,
-// FL FR RL RR for 4, FL C FR RL RR for 5, then LFE; 7 adds a rear centre,
-// 8 side and rear pairs): each front side at 1, the centre and every
-// surround at 1/√2 into its side (a rear centre into both), the LFE
-// left out (ITU-R BS.775), each output's weights then scaled to sum to 1
-// so the downmix never clips (as ffmpeg's default). A track played to a
-// stereo output keeps its centre, surrounds and right channel instead of
-// just its first two channels (front left and, in Vorbis order, centre).
-func stereoDownmix(channels int) (l, r []float32) {
-	const a = math.Sqrt2 / 2
-	var lw, rw []float64
-	switch channels {
-	case 2:
-		lw, rw = []float64{1, 0}, []float64{0, 1}
-	case 3:
-		lw, rw = []float64{1, a, 0}, []float64{0, a, 1}
-	case 4:
-		lw, rw = []float64{1, 0, a, 0}, []float64{0, 1, 0, a}
-	case 5:
-		lw, rw = []float64{1, a, 0, a, 0}, []float64{0, a, 1, 0, a}
-	case 6:
-		lw, rw = []float64{1, a, 0, a, 0, 0}, []float64{0, a, 1, 0, a, 0}
-	case 7:
-		lw, rw = []float64{1, a, 0, a, 0, a, 0}, []float64{0, a, 1, 0, a, a, 0}
-	default:
-		lw, rw = []float64{1, a, 0, a, 0, a, 0, 0}, []float64{0, a, 1, 0, a, 0, a, 0}
-	}
-	norm := func(w []float64) []float32 {
-		var sum float64
-		for _, x := range w {
-			sum += x
-		}
-		out := make([]float32, len(w))
-		for i, x := range w {
-			out[i] = float32(x / sum)
-		}
-		return out
-	}
-	return norm(lw), norm(rw)
 }

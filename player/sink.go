@@ -11,7 +11,9 @@ import (
 var ErrClosed = errors.New("player: sink closed")
 
 // Sink receives the player's output: interleaved float32 frames in [−1, 1]
-// at the fixed format Format returns. Write blocks until the frames are
+// at the fixed format Format returns, channels in Vorbis order
+// (VorbisLayout; a sink whose device orders them otherwise reorders them,
+// ChannelOrder). Write blocks until the frames are
 // accepted (a device sink paces playback this way) and must not retain
 // frames after returning. The app may implement Sink; built-ins are
 // DiscardSink, WAVSink and the ALSA device sink of package player/alsa.

@@ -6,16 +6,22 @@ import (
 	"io"
 	"sync"
 
+	"github.com/segue-fm/segue/player/vorbis"
 	"github.com/segue-fm/segue/player/wav"
 )
 
-// WAVSink is a Sink that writes a WAV file (via package player/wav). It is
-// safe for concurrent use. Close patches the header sizes when the
+// WAVSink is a Sink that writes a WAV file (via package player/wav), its
+// channels in WAV order (the player's frames are in Vorbis order,
+// VorbisLayout: a 5.1 frame's centre is its second channel, a WAV file's
+// third), as its header's speaker mask says. It is safe for concurrent
+// use. Close patches the header sizes when the
 // destination can seek; it does not close the destination.
 type WAVSink struct {
 	mu             sync.Mutex
 	w              *wav.Writer
 	rate, channels int
+	order          []int     // vorbis.WAVOrder, nil when it keeps the order (reorder)
+	buf            []float32 // frames in WAV order
 	closed         bool
 }
 
@@ -26,7 +32,11 @@ func NewWAVSink(dst io.Writer, rate, channels int, f wav.Format) (*WAVSink, erro
 	if err != nil {
 		return nil, fmt.Errorf("open wav sink: %w", err)
 	}
-	return &WAVSink{w: w, rate: rate, channels: channels}, nil
+	s := &WAVSink{w: w, rate: rate, channels: channels}
+	if order := vorbis.WAVOrder(channels); !inOrder(order) {
+		s.order = order
+	}
+	return s, nil
 }
 
 // Format implements Sink.
@@ -44,6 +54,10 @@ func (s *WAVSink) Write(ctx context.Context, frames []float32) error {
 	defer s.mu.Unlock()
 	if s.closed {
 		return ErrClosed
+	}
+	if s.order != nil {
+		s.buf = reorder(s.buf, frames, s.order)
+		frames = s.buf
 	}
 	return s.w.WriteFloat32(frames)
 }

@@ -43,6 +43,20 @@ static int segue_setup(snd_pcm_t *pcm, int fmt_pref, unsigned int *rate, unsigne
 	return snd_pcm_sw_params(pcm, sw);
 }
 
+// segue_chmap writes the device's channel positions (SND_CHMAP_*) to pos
+// and returns 0, or -1 when the device reports no map of n channels.
+static int segue_chmap(snd_pcm_t *pcm, unsigned int *pos, unsigned int n) {
+	snd_pcm_chmap_t *m = snd_pcm_get_chmap(pcm);
+	if (m == NULL) return -1;
+	int rc = -1;
+	if (m->channels == n) {
+		for (unsigned int i = 0; i < n; i++) pos[i] = m->pos[i];
+		rc = 0;
+	}
+	free(m);
+	return rc;
+}
+
 static void segue_quiet(const char *file, int line, const char *function, int err, const char *fmt, ...) {}
 
 // segue_open opens a playback PCM; alsa-lib's own messages on stderr are
@@ -61,6 +75,8 @@ import (
 	"sync"
 	"syscall"
 	"unsafe"
+
+	"github.com/segue-fm/segue/player"
 )
 
 // Sink is an ALSA playback device as a player.Sink. It is safe for
@@ -72,7 +88,9 @@ type Sink struct {
 	rate     int
 	channels int
 	format   SampleFormat
-	period   int // frames per device period: the unit of each writei
+	period   int   // frames per device period: the unit of each writei
+	order    []int // player.ChannelOrder of the device's map; nil keeps the order
+	ordered  []float32
 	f32      []float32
 	s16      []int16
 	frames   int64
@@ -107,6 +125,10 @@ func Open(ctx context.Context, o Options) (*Sink, error) {
 		return nil, fmt.Errorf("alsa: configure %q (%s, %d Hz × %d): %s", o.device, o.format, o.rate, o.channels, strerror(rc))
 	}
 	s := &Sink{pcm: pcm, device: o.device, rate: int(rate), channels: int(channels), period: max(int(period), 1)}
+	s.order = deviceOrder(s.channels, channelMap(pcm, s.channels))
+	if s.order != nil {
+		s.ordered = make([]float32, s.period*s.channels)
+	}
 	if fmtOut == 1 {
 		s.format = FormatFloat32
 		s.f32 = make([]float32, s.period*s.channels)
@@ -184,8 +206,54 @@ func (s *Sink) frameBytes() int {
 	return 2 * s.channels
 }
 
-// convert copies in to the sink's device buffer and returns its address.
+// channelMap returns the positions of the device's n channels from its
+// channel map, or nil when it reports none.
+func channelMap(pcm *C.snd_pcm_t, n int) []player.Position {
+	pos := make([]C.uint, n)
+	if C.segue_chmap(pcm, &pos[0], C.uint(n)) < 0 {
+		return nil
+	}
+	out := make([]player.Position, n)
+	for i, p := range pos {
+		switch p {
+		case C.SND_CHMAP_MONO, C.SND_CHMAP_FC:
+			out[i] = player.FrontCentre
+		case C.SND_CHMAP_FL:
+			out[i] = player.FrontLeft
+		case C.SND_CHMAP_FR:
+			out[i] = player.FrontRight
+		case C.SND_CHMAP_RL:
+			out[i] = player.RearLeft
+		case C.SND_CHMAP_RR:
+			out[i] = player.RearRight
+		case C.SND_CHMAP_LFE:
+			out[i] = player.LFE
+		case C.SND_CHMAP_SL:
+			out[i] = player.SideLeft
+		case C.SND_CHMAP_SR:
+			out[i] = player.SideRight
+		case C.SND_CHMAP_RC:
+			out[i] = player.RearCentre
+		}
+	}
+	return out
+}
+
+// convert copies in to the sink's device buffer, in the device's channel
+// order, and returns its address.
 func (s *Sink) convert(in []float32) unsafe.Pointer {
+	if s.order != nil {
+		out := s.ordered[:len(in)]
+		for f := 0; f < len(in); f += s.channels {
+			for d, i := range s.order {
+				out[f+d] = 0
+				if i >= 0 {
+					out[f+d] = in[f+i]
+				}
+			}
+		}
+		in = out
+	}
 	if s.format == FormatFloat32 {
 		for i, v := range in {
 			s.f32[i] = min(max(v, -1), 1)

@@ -171,3 +171,38 @@ func TestOpenErrors(t *testing.T) {
 		t.Fatalf("cancelled write: %v", err)
 	}
 }
+
+// TestNullDeviceChannelOrder: a 5.1 frame in the player's Vorbis order
+// reaches the device in its order; ALSA's null PCM reports no channel
+// map, so that is ALSA's surround51 order (FL FR RL RR FC LFE). Before,
+// the frame was written as it came.
+func TestNullDeviceChannelOrder(t *testing.T) {
+	ctx := context.Background()
+	for _, f := range []SampleFormat{FormatFloat32, FormatS16} {
+		s, err := Open(ctx, DefaultOptions().WithDevice("null").WithSampleFormat(f).WithChannels(6))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// FL C FR RL RR LFE
+		frame := []float32{0.1, 0.5, 0.2, 0.3, 0.4, 0.6}
+		s.convert(frame)
+		want := []float32{0.1, 0.2, 0.3, 0.4, 0.5, 0.6}
+		for d, v := range want {
+			got := float64(0)
+			if f == FormatFloat32 {
+				got = float64(s.f32[d])
+			} else {
+				got = float64(s.s16[d]) / 32767
+			}
+			if math.Abs(got-float64(v)) > 1e-4 {
+				t.Fatalf("%s: device channel %d holds %v, want %v", f, d, got, v)
+			}
+		}
+		if err := s.Write(ctx, frame); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
