@@ -290,6 +290,7 @@ func TestCollaboratorCannotMakePublic(t *testing.T) {
 	adaFlags := []string{"--data", ada, "--user", "ada", "--signup"}
 	bobFlags := []string{"--data", bob, "--user", "bob", "--signup"}
 	id := strings.TrimSpace(run(0, append([]string{"playlist", "create", "Mix"}, adaFlags...)...).stdout)
+	run(0, append([]string{"playlist", "list"}, bobFlags...)...) // bob's account exists before he is named
 	run(0, append([]string{"playlist", "collab", id, "bob"}, adaFlags...)...)
 	run(0, append([]string{"sync", "now"}, adaFlags...)...)
 	run(0, append([]string{"playlist", "follow", id}, bobFlags...)...)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/segue-fm/segue/core"
+	"github.com/segue-fm/segue/core/fetch"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/internal/safetext"
 	"github.com/segue-fm/segue/sync/docs"
@@ -148,6 +149,13 @@ func runPlaylist(ctx context.Context, args []string, stdout, stderr io.Writer) (
 			tracks[i] = model.TrackID(s)
 		}
 		_, err = pl.Add(ctx, id, docs.AtEnd(), tracks...)
+		if err == nil {
+			_, errs := dev.e.TrackInfos(ctx, tracks)
+			unknown, _ := sortLookups(rest, errs)
+			if len(unknown) > 0 {
+				log.step("warning: not in the relay's catalog, added anyway (play skips them): %s", strings.Join(unknown, ", "))
+			}
+		}
 	case "remove":
 		es := make([]docs.EntryID, len(rest))
 		for i, s := range rest {
@@ -166,8 +174,23 @@ func runPlaylist(ctx context.Context, args []string, stdout, stderr io.Writer) (
 		err = pl.Describe(ctx, id, strings.Join(rest, " "))
 	case "collab":
 		us := make([]model.UserID, len(rest))
+		errs := make([]error, len(rest))
 		for i, s := range rest {
 			us[i] = model.UserID(s)
+			_, errs[i] = dev.e.Profile(ctx, us[i])
+		}
+		if unknown, _ := sortLookups(rest, errs); len(unknown) > 0 {
+			// A relay without the social service answers 404 for
+			// every user, this account's own profile too: it cannot
+			// tell, so none is unknown.
+			if _, err := dev.e.Profile(ctx, d.User()); err != nil {
+				for i := range errs {
+					errs[i] = errNoDirectory
+				}
+			}
+		}
+		if err := checkUsers(log, rest, errs); err != nil {
+			return err
 		}
 		err = pl.SetCollaborators(ctx, id, us...)
 	case "public":
@@ -286,4 +309,47 @@ func shown(s string) string {
 		return s
 	}
 	return strconv.QuoteToGraphic(s)
+}
+
+// errUnknownUser reports a collaborator the relay has no account for:
+// named before the account exists, it would let whoever signs up under
+// that name edit the playlist.
+var errUnknownUser = errors.New("unknown user")
+
+// errNoDirectory marks a collaborator not checked because the relay
+// answers no user's profile, not even this account's own.
+var errNoDirectory = errors.New("the relay has no user directory")
+
+// checkUsers refuses collaborators (ids, errs[i] the profile lookup's
+// error for ids[i]) the relay answered 404 for, naming each; those it
+// could not check (offline, relay down) are let through with a note, as
+// an offline edit must be.
+func checkUsers(log *stepLog, ids []string, errs []error) error {
+	unknown, unchecked := sortLookups(ids, errs)
+	if len(unknown) > 0 {
+		return fmt.Errorf("%w: %s: no such account on the relay; nothing changed", errUnknownUser, strings.Join(unknown, ", "))
+	}
+	if len(unchecked) > 0 {
+		why := "offline?"
+		if errors.Is(errs[0], errNoDirectory) {
+			why = errNoDirectory.Error()
+		}
+		log.step("could not check %s with the relay (%s): kept as given", strings.Join(unchecked, ", "), why)
+	}
+	return nil
+}
+
+// sortLookups returns the ids (shown for a terminal) whose lookup the
+// relay answered 404 (errs[i] for ids[i]), and those it could not look up.
+func sortLookups(ids []string, errs []error) (unknown, unchecked []string) {
+	for i, err := range errs {
+		switch {
+		case err == nil:
+		case errors.Is(err, fetch.ErrNotFound):
+			unknown = append(unknown, shown(ids[i]))
+		default:
+			unchecked = append(unchecked, shown(ids[i]))
+		}
+	}
+	return unknown, unchecked
 }
