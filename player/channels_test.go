@@ -11,31 +11,48 @@ import (
 	"github.com/segue-fm/segue/player/wav"
 )
 
-// TestMapChannelsSurround: a track played to an output of 3 to 8
-// channels goes to the speakers of its channels' positions. Before, every
-// output channel past the track's took the track's last channel: a stereo
-// track on 5.1 played its right channel from the centre, both rears and
-// the LFE, and a 5.1 track on 7.1 put its LFE on five speakers.
-func TestMapChannelsSurround(t *testing.T) {
+// TestMapChannels: a track with more channels than a mono or stereo
+// output is downmixed from its Vorbis channel order, never cut to its
+// first channels (which for 5.1 are front left and centre); on a wider
+// output each channel plays from the speaker of its position.
+func TestMapChannels(t *testing.T) {
 	const a = math.Sqrt2 / 2
 	tests := []struct {
-		name  string
-		in    []float32 // one frame, Vorbis order
-		outCh int
-		want  []float64
+		name    string
+		in      []float32 // one frame
+		outCh   int
+		want    []float64
+		comment string
 	}{
-		{"stereo to 5.1: fronts only", []float32{1, 0.5}, 6, []float64{1, 0, 0.5, 0, 0, 0}},
-		{"mono to 5.1: centre", []float32{1}, 6, []float64{0, 1, 0, 0, 0, 0}},
-		{"mono to 4.0: both fronts", []float32{1}, 4, []float64{1, 1, 0, 0}},
-		{"stereo to 3.0", []float32{1, 0.5}, 3, []float64{1, 0, 0.5}},
-		{"5.1 to 7.1: rears stay rears", []float32{0, 0, 0, 1, 0.5, 0.25}, 8, []float64{0, 0, 0, 0, 0, 1, 0.5, 0.25}},
-		{"7.1 to 5.1: sides join the rears", []float32{0, 0, 0, 1, 0, 1, 0, 0}, 6, []float64{0, 0, 0, 1, 0, 0}},
-		{"6.1 to 5.1: rear centre on both rears", []float32{0, 0, 0, 0, 0, 1, 0}, 6, []float64{0, 0, 0, a / (1 + a), a / (1 + a), 0}},
-		{"5.1 to 4.0: centre on both fronts, no LFE", []float32{0, 1, 0, 0, 0, 1}, 4, []float64{a / (1 + a), a / (1 + a), 0, 0}},
-		{"4.0 to 6.1: rears to sides", []float32{0, 0, 1, 0.5}, 7, []float64{0, 0, 0, 1, 0.5, 0, 0}},
-		{"9 to 6: the first six", []float32{1, 2, 3, 4, 5, 6, 7, 8, 9}, 6, []float64{1, 2, 3, 4, 5, 6}},
-		{"stereo to 10: the first two", []float32{1, 2}, 10, []float64{1, 2, 0, 0, 0, 0, 0, 0, 0, 0}},
-		{"mono to 9: both fronts", []float32{1}, 9, []float64{1, 1, 0, 0, 0, 0, 0, 0, 0}},
+		// FL C FR RL RR LFE
+		{"5.1 to stereo", []float32{1, 0, 0, 0, 0, 0}, 2, []float64{1 / (1 + 2*a), 0}, "front left only on the left"},
+		{"5.1 centre", []float32{0, 1, 0, 0, 0, 0}, 2, []float64{a / (1 + 2*a), a / (1 + 2*a)}, "centre on both sides"},
+		{"5.1 front right", []float32{0, 0, 1, 0, 0, 0}, 2, []float64{0, 1 / (1 + 2*a)}, "front right on the right"},
+		{"5.1 rear right", []float32{0, 0, 0, 0, 1, 0}, 2, []float64{0, a / (1 + 2*a)}, "rear right on the right"},
+		{"5.1 LFE", []float32{0, 0, 0, 0, 0, 1}, 2, []float64{0, 0}, "LFE left out"},
+		{"5.1 full scale", []float32{1, 1, 1, 1, 1, 1}, 2, []float64{1, 1}, "never above full scale"},
+		// L C R
+		{"3.0 to stereo", []float32{0, 0, 1}, 2, []float64{0, 1 / (1 + a)}, "right on the right"},
+		{"stereo to mono", []float32{1, 0}, 1, []float64{0.5}, "both sides"},
+		{"5.1 to mono", []float32{0, 0, 1, 0, 0, 0}, 1, []float64{0.5 / (1 + 2*a)}, "front right in the mono"},
+		{"9 channels keep the first", []float32{1, 2, 3, 4, 5, 6, 7, 8, 9}, 2, []float64{1, 2}, "no layout"},
+		{"mono to stereo", []float32{1}, 2, []float64{1, 1}, "duplicated"},
+		// To 3–8 channels each goes to the speaker of its position. Before,
+		// every output channel past the track's took its last channel: a
+		// stereo track on 5.1 played its right channel from the centre, both
+		// rears and the LFE.
+		{"stereo to 5.1: fronts only", []float32{1, 0.5}, 6, []float64{1, 0, 0.5, 0, 0, 0}, "by position"},
+		{"mono to 5.1: centre", []float32{1}, 6, []float64{0, 1, 0, 0, 0, 0}, "by position"},
+		{"mono to 4.0: both fronts", []float32{1}, 4, []float64{1, 1, 0, 0}, "by position"},
+		{"stereo to 3.0", []float32{1, 0.5}, 3, []float64{1, 0, 0.5}, "by position"},
+		{"5.1 to 7.1: rears stay rears", []float32{0, 0, 0, 1, 0.5, 0.25}, 8, []float64{0, 0, 0, 0, 0, 1, 0.5, 0.25}, "by position"},
+		{"7.1 to 5.1: sides join the rears", []float32{0, 0, 0, 1, 0, 1, 0, 0}, 6, []float64{0, 0, 0, 1, 0, 0}, "by position"},
+		{"6.1 to 5.1: rear centre on both rears", []float32{0, 0, 0, 0, 0, 1, 0}, 6, []float64{0, 0, 0, a / (1 + a), a / (1 + a), 0}, "by position"},
+		{"5.1 to 4.0: centre on both fronts, no LFE", []float32{0, 1, 0, 0, 0, 1}, 4, []float64{a / (1 + a), a / (1 + a), 0, 0}, "by position"},
+		{"4.0 to 6.1: rears to sides", []float32{0, 0, 1, 0.5}, 7, []float64{0, 0, 0, 1, 0.5, 0, 0}, "by position"},
+		{"9 to 6: the first six", []float32{1, 2, 3, 4, 5, 6, 7, 8, 9}, 6, []float64{1, 2, 3, 4, 5, 6}, "by position"},
+		{"stereo to 10: the first two", []float32{1, 2}, 10, []float64{1, 2, 0, 0, 0, 0, 0, 0, 0, 0}, "by position"},
+		{"mono to 9: both fronts", []float32{1}, 9, []float64{1, 1, 0, 0, 0, 0, 0, 0, 0}, "by position"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -43,7 +60,7 @@ func TestMapChannelsSurround(t *testing.T) {
 			mapChannels(dst, tc.in, len(tc.in), tc.outCh, 1)
 			for c, w := range tc.want {
 				if math.Abs(float64(dst[c])-w) > 1e-6 {
-					t.Fatalf("output %v, want %v", dst, tc.want)
+					t.Fatalf("%s: output %v, want %v", tc.comment, dst, tc.want)
 				}
 			}
 		})

@@ -97,6 +97,17 @@ func segue(t *testing.T, args ...string) segueResult {
 	return segueResult{code, out.String(), errOut.String()}
 }
 
+// segueExit runs one segue command as segue does and fails the test
+// unless it exits with code.
+func segueExit(t *testing.T, code int, args ...string) segueResult {
+	t.Helper()
+	res := segue(t, args...)
+	if res.code != code {
+		t.Fatalf("segue %q exited %d, want %d\nstdout: %s\nstderr: %s", args, res.code, code, res.stdout, res.stderr)
+	}
+	return res
+}
+
 // TestDeviceCommandsShareOneDevice is the command-line scenario of the
 // README against a real relay serving the demo album: with the device
 // directory, relay, account and password in the environment, playlist,
@@ -279,35 +290,27 @@ func TestCollaboratorCannotMakePublic(t *testing.T) {
 	const password = "a long enough secret"
 	t.Setenv("SEGUE_RELAY", r.URL)
 	t.Setenv("SEGUE_PASSWORD", password)
-	run := func(code int, args ...string) segueResult {
-		t.Helper()
-		res := segue(t, args...)
-		if res.code != code {
-			t.Fatalf("segue %q exited %d, want %d\nstdout: %s\nstderr: %s", args, res.code, code, res.stdout, res.stderr)
-		}
-		return res
-	}
 	adaFlags := []string{"--data", ada, "--user", "ada", "--signup"}
 	bobFlags := []string{"--data", bob, "--user", "bob", "--signup"}
-	id := strings.TrimSpace(run(0, append([]string{"playlist", "create", "Mix"}, adaFlags...)...).stdout)
-	run(0, append([]string{"playlist", "list"}, bobFlags...)...) // bob's account exists before he is named
-	run(0, append([]string{"playlist", "collab", id, "bob"}, adaFlags...)...)
-	run(0, append([]string{"sync", "now"}, adaFlags...)...)
-	run(0, append([]string{"playlist", "follow", id}, bobFlags...)...)
-	run(0, append([]string{"sync", "now"}, bobFlags...)...)
-	res := run(1, append([]string{"playlist", "public", id, "true"}, bobFlags...)...)
+	id := strings.TrimSpace(segueExit(t, 0, append([]string{"playlist", "create", "Mix"}, adaFlags...)...).stdout)
+	segueExit(t, 0, append([]string{"playlist", "list"}, bobFlags...)...) // bob's account exists before he is named
+	segueExit(t, 0, append([]string{"playlist", "collab", id, "bob"}, adaFlags...)...)
+	segueExit(t, 0, append([]string{"sync", "now"}, adaFlags...)...)
+	segueExit(t, 0, append([]string{"playlist", "follow", id}, bobFlags...)...)
+	segueExit(t, 0, append([]string{"sync", "now"}, bobFlags...)...)
+	res := segueExit(t, 1, append([]string{"playlist", "public", id, "true"}, bobFlags...)...)
 	if !strings.Contains(res.stderr, "only the playlist's owner may change that (owner \"ada\")") {
 		t.Fatalf("bob's public: %q", res.stderr)
 	}
-	run(1, append([]string{"playlist", "collab", id, "bob", "eve"}, bobFlags...)...)
-	run(0, append([]string{"sync", "now"}, bobFlags...)...)
-	if show := run(0, append([]string{"playlist", "show", id}, bobFlags...)...); !strings.Contains(show.stdout, "public=false") {
+	segueExit(t, 1, append([]string{"playlist", "collab", id, "bob", "eve"}, bobFlags...)...)
+	segueExit(t, 0, append([]string{"sync", "now"}, bobFlags...)...)
+	if show := segueExit(t, 0, append([]string{"playlist", "show", id}, bobFlags...)...); !strings.Contains(show.stdout, "public=false") {
 		t.Fatalf("bob's playlist after his refused change:\n%s", show.stdout)
 	}
 	// A new device of ada's gets the playlist from the relay: private.
 	ada2 := []string{"--data", filepath.Join(tmp, "ada2"), "--user", "ada"}
-	run(0, append([]string{"sync", "now"}, ada2...)...)
-	if show := run(0, append([]string{"playlist", "show", id}, ada2...)...); !strings.Contains(show.stdout, "public=false") || !strings.Contains(show.stdout, "collaborators=[bob]") {
+	segueExit(t, 0, append([]string{"sync", "now"}, ada2...)...)
+	if show := segueExit(t, 0, append([]string{"playlist", "show", id}, ada2...)...); !strings.Contains(show.stdout, "public=false") || !strings.Contains(show.stdout, "collaborators=[bob]") {
 		t.Fatalf("ada's playlist after bob's refused change:\n%s", show.stdout)
 	}
 }

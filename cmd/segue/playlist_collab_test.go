@@ -28,29 +28,21 @@ func TestPlaylistCollabUnknownUser(t *testing.T) {
 	t.Setenv("SEGUE_PASSWORD", "a long enough secret")
 	ada := []string{"--data", filepath.Join(tmp, "ada"), "--user", "ada", "--signup"}
 	bob := []string{"--data", filepath.Join(tmp, "bob"), "--user", "bob", "--signup"}
-	run := func(code int, args ...string) segueResult {
-		t.Helper()
-		res := segue(t, args...)
-		if res.code != code {
-			t.Fatalf("segue %q exited %d, want %d\nstdout: %s\nstderr: %s", args, res.code, code, res.stdout, res.stderr)
-		}
-		return res
-	}
-	id := strings.TrimSpace(run(0, append([]string{"playlist", "create", "Mix"}, ada...)...).stdout)
-	run(0, append([]string{"playlist", "list"}, bob...)...)
+	id := strings.TrimSpace(segueExit(t, 0, append([]string{"playlist", "create", "Mix"}, ada...)...).stdout)
+	segueExit(t, 0, append([]string{"playlist", "list"}, bob...)...)
 
-	res := run(1, append([]string{"playlist", "collab", id, "bob", "ghost"}, ada...)...)
+	res := segueExit(t, 1, append([]string{"playlist", "collab", id, "bob", "ghost"}, ada...)...)
 	if !strings.Contains(res.stderr, "unknown user: ghost: no such account on the relay; nothing changed") {
 		t.Fatalf("collab with an unknown user: stderr %q", res.stderr)
 	}
-	if show := run(0, append([]string{"playlist", "show", id}, ada...)...); !strings.Contains(show.stdout, "collaborators=[]") {
+	if show := segueExit(t, 0, append([]string{"playlist", "show", id}, ada...)...); !strings.Contains(show.stdout, "collaborators=[]") {
 		t.Fatalf("after the refused collab:\n%s", show.stdout)
 	}
-	if show := run(0, append([]string{"playlist", "collab", id, "bob"}, ada...)...); !strings.Contains(show.stdout, "collaborators=[bob]") {
+	if show := segueExit(t, 0, append([]string{"playlist", "collab", id, "bob"}, ada...)...); !strings.Contains(show.stdout, "collaborators=[bob]") {
 		t.Fatalf("after collab bob:\n%s", show.stdout)
 	}
 
-	res = run(0, append([]string{"playlist", "add", id, string(r.Tracks[0]), "trnotinthecatalog"}, ada...)...)
+	res = segueExit(t, 0, append([]string{"playlist", "add", id, string(r.Tracks[0]), "trnotinthecatalog"}, ada...)...)
 	if !strings.Contains(res.stderr, "warning: not in the relay's catalog, added anyway (play skips them): trnotinthecatalog\n") ||
 		strings.Contains(res.stderr, string(r.Tracks[0])+"\n") {
 		t.Fatalf("add with a track the catalog lacks: stderr %q", res.stderr)
@@ -59,7 +51,7 @@ func TestPlaylistCollabUnknownUser(t *testing.T) {
 	if err := r.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	res = run(0, append([]string{"playlist", "collab", id, "bob", "carol"}, ada...)...)
+	res = segueExit(t, 0, append([]string{"playlist", "collab", id, "bob", "carol"}, ada...)...)
 	if !strings.Contains(res.stderr, "could not check bob, carol with the relay (offline?): kept as given") ||
 		!strings.Contains(res.stdout, "collaborators=[bob carol]") {
 		t.Fatalf("collab with the relay down:\nstdout: %s\nstderr: %s", res.stdout, res.stderr)
