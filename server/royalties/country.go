@@ -6,7 +6,7 @@ import (
 	"maps"
 	"math/big"
 	"slices"
-	"strings"
+	"strconv"
 
 	"github.com/segue-fm/segue/core/model"
 )
@@ -143,12 +143,11 @@ func splitMinor(amount int64, keys []string, weights map[string]uint64) []int64 
 
 // CSV returns the per-country statement as CSV: a header, then
 // month,currency,track,country,streams,amount per line, sorted by track
-// then country.
+// then country (track ids as cell makes them).
 func (s CountryStatement) CSV() []byte {
-	var b strings.Builder
-	b.WriteString("month,currency,track,country,streams,amount\n")
-	for _, l := range s.Lines {
-		fmt.Fprintf(&b, "%s,%s,%s,%s,%d,%s\n", s.Month, s.Currency, csvField(string(l.Track)), l.Country, l.Streams, l.Amount)
-	}
-	return []byte(b.String())
+	return csvBytes([]string{"month", "currency", "track", "country", "streams", "amount"}, func(row func(...string)) {
+		for _, l := range s.Lines {
+			row(s.Month, s.Currency.String(), cell(string(l.Track)), l.Country, strconv.FormatUint(l.Streams, 10), l.Amount)
+		}
+	})
 }

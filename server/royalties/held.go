@@ -1,9 +1,12 @@
 package royalties
 
 import (
+	"bytes"
+	"encoding/csv"
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/segue-fm/segue/core/model"
@@ -63,20 +66,35 @@ func ComputeHeld(month string, cur Currency, pool int64, streams map[model.Track
 }
 
 // CSV returns the hold-out as CSV: a header, then
-// month,user,track,streams per line.
+// month,user,track,streams per line (text fields as cell makes them).
 func (h Held) CSV(month string) []byte {
-	var b strings.Builder
-	b.WriteString("month,user,track,streams\n")
-	for _, l := range h.Lines {
-		fmt.Fprintf(&b, "%s,%s,%s,%d\n", month, csvField(string(l.User)), l.Track, l.Streams)
-	}
-	return []byte(b.String())
+	return csvBytes([]string{"month", "user", "track", "streams"}, func(row func(...string)) {
+		for _, l := range h.Lines {
+			row(month, cell(string(l.User)), cell(string(l.Track)), strconv.FormatUint(l.Streams, 10))
+		}
+	})
 }
 
-// csvField quotes s when it holds a comma, quote or line break.
-func csvField(s string) string {
-	if !strings.ContainsAny(s, ",\"\r\n") {
-		return s
+// cell returns the text field s for a CSV statement: s starting with a
+// character a spreadsheet takes for a formula ('=', '+', '-', '@', tab,
+// carriage return) gets a leading apostrophe, so a party name such as
+// =HYPERLINK(…) from an album's rights is shown, never evaluated, when
+// the statement is opened in a spreadsheet, and a track id such as -12-3
+// is not read as a sum (the JSON files keep every value as it is).
+func cell(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
 	}
-	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
+	return s
+}
+
+// csvBytes returns header and rows as RFC 4180 CSV (encoding/csv: fields
+// quoted when they need it).
+func csvBytes(header []string, rows func(yield func(...string))) []byte {
+	var b bytes.Buffer
+	w := csv.NewWriter(&b)
+	w.Write(header)
+	rows(func(fields ...string) { w.Write(fields) })
+	w.Flush()
+	return b.Bytes()
 }

@@ -3,7 +3,6 @@ package royalties
 import (
 	"bytes"
 	"cmp"
-	"encoding/csv"
 	"math/big"
 	"slices"
 	"strconv"
@@ -147,14 +146,11 @@ func decimal9(whole *big.Int, frac int64) string {
 
 // CSV returns the holder statement as RFC 4180 CSV: a header line, then
 // month,currency,party,role,tracks,streams,amount per holder (party names
-// quoted when they need it).
+// as cell makes them).
 func (s HolderStatement) CSV() []byte {
-	var b bytes.Buffer
-	w := csv.NewWriter(&b)
-	w.Write([]string{"month", "currency", "party", "role", "tracks", "streams", "amount"})
-	for _, l := range s.Holders {
-		w.Write([]string{s.Month, s.Currency.String(), l.Party, string(l.Role), strconv.Itoa(l.Tracks), l.Streams, l.Amount})
-	}
-	w.Flush()
-	return b.Bytes()
+	return csvBytes([]string{"month", "currency", "party", "role", "tracks", "streams", "amount"}, func(row func(...string)) {
+		for _, l := range s.Holders {
+			row(s.Month, s.Currency.String(), cell(l.Party), string(l.Role), strconv.Itoa(l.Tracks), l.Streams, l.Amount)
+		}
+	})
 }

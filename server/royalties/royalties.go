@@ -12,10 +12,9 @@
 package royalties
 
 import (
-	"fmt"
 	"math/big"
 	"slices"
-	"strings"
+	"strconv"
 
 	"github.com/segue-fm/segue/core/model"
 )
@@ -80,13 +79,12 @@ func Compute(month string, cur Currency, pool int64, streams map[model.TrackID]u
 }
 
 // CSV returns the statement as CSV: a header line, then
-// month,currency,track,streams,amount per track. Track ids are
-// catalog ids (hex), never needing quotes.
+// month,currency,track,streams,amount per track (track ids as cell makes
+// them).
 func (s Statement) CSV() []byte {
-	var b strings.Builder
-	b.WriteString("month,currency,track,streams,amount\n")
-	for _, l := range s.Tracks {
-		fmt.Fprintf(&b, "%s,%s,%s,%d,%s\n", s.Month, s.Currency, l.Track, l.Streams, l.Amount)
-	}
-	return []byte(b.String())
+	return csvBytes([]string{"month", "currency", "track", "streams", "amount"}, func(row func(...string)) {
+		for _, l := range s.Tracks {
+			row(s.Month, s.Currency.String(), cell(string(l.Track)), strconv.FormatUint(l.Streams, 10), l.Amount)
+		}
+	})
 }
