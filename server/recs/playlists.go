@@ -43,9 +43,20 @@ type Universe struct {
 	// no plays to train on. Rows of unplayed items stay near their
 	// random initialisation and are not used.
 	Factors *mat.Dense
+	// Listeners[i] is how many distinct listeners played item i. Similar
+	// uses an item's factors only when it has at least
+	// MinSimilarListeners; nil counts as none.
+	Listeners []int
 
 	artist []int // item → dense artist index
 }
+
+// MinSimilarListeners is how many distinct listeners an item needs before
+// its play factors count in Similar. Similar's answer is the same for
+// every caller, and the factors of an item few people played are shaped by
+// their histories alone: the items "similar" to a track only one user
+// played were that user's other plays.
+const MinSimilarListeners = 5
 
 // NewUniverse checks the slices' lengths and indexes artists.
 func NewUniverse(items []Item, plays []float64, factors *mat.Dense) (*Universe, error) {
@@ -710,16 +721,21 @@ func (u *Universe) ReleaseRadar(l Listener, now time.Time, o RadarOptions) ([]in
 }
 
 // Similar returns up to n items most similar to item: cosine similarity
-// of ALS item factors when both items have been played, plus audio
-// feature similarity 1/(1 + FeatureDistance) when both have features.
-// Items with neither signal are not returned; item itself never is.
+// of ALS item factors when both items have at least MinSimilarListeners
+// listeners, plus audio feature similarity 1/(1 + FeatureDistance) when
+// both have features. Items with neither signal are not returned; item
+// itself never is.
 func (u *Universe) Similar(item, n int) ([]int, error) {
 	if item < 0 || item >= len(u.Items) {
 		return nil, fmt.Errorf("%w: item %d of %d", ErrInvalidOptions, item, len(u.Items))
 	}
+	if u.Listeners != nil && len(u.Listeners) != len(u.Items) {
+		return nil, fmt.Errorf("%w: %d listener counts for %d items", ErrInvalidOptions, len(u.Listeners), len(u.Items))
+	}
+	shared := func(i int) bool { return u.Listeners != nil && u.Listeners[i] >= MinSimilarListeners }
 	scores := make([]float64, len(u.Items))
 	src := u.Items[item]
-	useCF := u.Factors != nil && u.Plays[item] > 0
+	useCF := u.Factors != nil && shared(item)
 	var srcNorm float64
 	if useCF {
 		srcNorm = floats.Norm(u.Factors.RawRowView(item), 2)
@@ -734,7 +750,7 @@ func (u *Universe) Similar(item, n int) ([]int, error) {
 			continue
 		}
 		s, has := 0.0, false
-		if useCF && u.Plays[i] > 0 {
+		if useCF && shared(i) {
 			row := u.Factors.RawRowView(i)
 			if nn := floats.Norm(row, 2) * srcNorm; nn > 0 {
 				s += floats.Dot(row, u.Factors.RawRowView(item)) / nn

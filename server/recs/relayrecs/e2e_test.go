@@ -56,7 +56,7 @@ func demoPlays(r *testbed.Relay) relayrecs.PlaySource {
 			"alice": {r.Tracks[0]: 12, r.Tracks[1]: 3},
 			"bob":   {r.Tracks[2]: 5},
 		}
-		for _, u := range []model.UserID{"sim1", "sim2", "sim3"} {
+		for _, u := range []model.UserID{"sim1", "sim2", "sim3", "sim4", "sim5"} {
 			out[u] = map[model.TrackID]uint64{}
 			for i, id := range r.Tracks {
 				out[u][id] = uint64(i + 1)

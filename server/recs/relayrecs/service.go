@@ -192,6 +192,7 @@ func (s *Service) train(ctx context.Context, now time.Time) (*snapshot, error) {
 	users := slices.Sorted(maps.Keys(raw))
 	snap := &snapshot{at: now, index: index, albums: byAlbum, factors: map[model.UserID][]float64{}, plays: map[model.UserID]map[int]float64{}}
 	totals := make([]float64, len(items))
+	listeners := make([]int, len(items))
 	var triples []recs.Play
 	for u, user := range users {
 		m := map[int]float64{}
@@ -202,6 +203,7 @@ func (s *Service) train(ctx context.Context, now time.Time) (*snapshot, error) {
 			}
 			m[i] = float64(n)
 			totals[i] += float64(n)
+			listeners[i]++
 			triples = append(triples, recs.Play{User: u, Item: i, Count: float64(n)})
 		}
 		snap.plays[user] = m
@@ -228,6 +230,7 @@ func (s *Service) train(ctx context.Context, now time.Time) (*snapshot, error) {
 	if snap.u, err = recs.NewUniverse(items, totals, itemFactors); err != nil {
 		return nil, err
 	}
+	snap.u.Listeners = listeners
 	s.mu.Lock()
 	s.snap = snap
 	s.mu.Unlock()
