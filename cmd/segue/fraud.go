@@ -1,14 +1,18 @@
 package main
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 
 	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/internal/safetext"
 	"github.com/segue-fm/segue/server/events"
 	"github.com/segue-fm/segue/server/fraud"
 )
@@ -87,12 +91,24 @@ func readAccounts(path string) (map[model.UserID]fraud.AccountInfo, error) {
 		return nil, fmt.Errorf("read accounts: %s is larger than %d bytes", path, maxAccountsFile)
 	}
 	var info map[model.UserID]fraud.AccountInfo
-	if err := json.Unmarshal(b, &info); err != nil {
-		return nil, fmt.Errorf("read accounts: %s: %w", path, err)
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	err = dec.Decode(&info)
+	if err == nil && dec.More() {
+		err = errors.New("data after the JSON object")
+	}
+	if te := (*json.UnmarshalTypeError)(nil); errors.As(err, &te) {
+		err = fmt.Errorf("%s is a JSON %s", cmp.Or(te.Field, "the file"), te.Value) // not the Go type it missed
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read accounts: %s: %w: %w", path, fraud.ErrBadAccountInfo, err)
 	}
 	for u, a := range info {
-		if u == "" || a.Friends < 0 || a.LibraryEdits < 0 {
-			return nil, fmt.Errorf("read accounts: %s: account %q: empty id or negative count", path, u)
+		if u == "" {
+			return nil, fmt.Errorf("read accounts: %s: %w: empty account name", path, fraud.ErrBadAccountInfo)
+		}
+		if err := a.Check(); err != nil {
+			return nil, fmt.Errorf("read accounts: %s: account %s: %w", path, safetext.Quote(string(u)), err)
 		}
 	}
 	return info, nil

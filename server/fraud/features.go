@@ -1,6 +1,8 @@
 package fraud
 
 import (
+	"errors"
+	"fmt"
 	"math"
 	"slices"
 	"time"
@@ -95,6 +97,23 @@ type AccountInfo struct {
 	Social       bool `json:"social,omitempty"`
 	Friends      int  `json:"friends,omitempty"`
 	LibraryEdits int  `json:"library_edits,omitempty"`
+}
+
+// ErrBadAccountInfo is account information that cannot be what its giver
+// meant (AccountInfo.Check).
+var ErrBadAccountInfo = errors.New("fraud: bad account info")
+
+// Check refuses, with ErrBadAccountInfo, a negative count and friends or
+// library edits given without Social: Social says they are known, and
+// without it the scan treats them as unknown and ignores them.
+func (a AccountInfo) Check() error {
+	if a.Friends < 0 || a.LibraryEdits < 0 {
+		return fmt.Errorf("%w: negative count", ErrBadAccountInfo)
+	}
+	if !a.Social && (a.Friends != 0 || a.LibraryEdits != 0) {
+		return fmt.Errorf("%w: friends or library_edits without social: true (which says they are known)", ErrBadAccountInfo)
+	}
+	return nil
 }
 
 // Play is one logged play as the extractor reads it.
