@@ -31,7 +31,7 @@ func listenerProblem(b *testing.B, items, artists int) (*Universe, Listener) {
 			f.Set(i, j, rng.NormFloat64()/4)
 		}
 	}
-	u, err := NewUniverse(its, plays, f)
+	u, err := NewUniverse(its, plays, nil, f)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -32,7 +32,7 @@ func genreUniverse(genres, artistsPer, tracksPer int, seed uint64) *Universe {
 	for i := range plays {
 		plays[i] = float64(1 + rng.IntN(50))
 	}
-	u, err := NewUniverse(items, plays, nil)
+	u, err := NewUniverse(items, plays, nil, nil)
 	if err != nil {
 		panic(err)
 	}

@@ -43,12 +43,14 @@ type Universe struct {
 	// no plays to train on. Rows of unplayed items stay near their
 	// random initialisation and are not used.
 	Factors *mat.Dense
-	// Listeners[i] is how many distinct listeners played item i. Similar
-	// uses an item's factors only when it has at least
-	// MinSimilarListeners; nil counts as none.
-	Listeners []int
 
-	artist []int // item → dense artist index
+	// listeners[i] is how many distinct listeners played item i (nil:
+	// not known). Similar uses an item's factors only when it has at
+	// least MinSimilarListeners (nil: none has), and the popularity that
+	// stands in for a listener's missing factors ranks by it (nil: by
+	// Plays).
+	listeners []int
+	artist    []int // item → dense artist index
 }
 
 // MinSimilarListeners is how many distinct listeners an item needs before
@@ -58,17 +60,23 @@ type Universe struct {
 // played were that user's other plays.
 const MinSimilarListeners = 5
 
-// NewUniverse checks the slices' lengths and indexes artists.
-func NewUniverse(items []Item, plays []float64, factors *mat.Dense) (*Universe, error) {
+// NewUniverse checks the slices' lengths and indexes artists. listeners
+// holds each item's number of distinct listeners, or is nil when they are
+// not known: then Similar uses no play factors and popularity is total
+// plays.
+func NewUniverse(items []Item, plays []float64, listeners []int, factors *mat.Dense) (*Universe, error) {
 	if len(plays) != len(items) {
 		return nil, fmt.Errorf("%w: %d play totals for %d items", ErrInvalidOptions, len(plays), len(items))
+	}
+	if listeners != nil && len(listeners) != len(items) {
+		return nil, fmt.Errorf("%w: %d listener counts for %d items", ErrInvalidOptions, len(listeners), len(items))
 	}
 	if factors != nil {
 		if r, _ := factors.Dims(); r != len(items) {
 			return nil, fmt.Errorf("%w: %d factor rows for %d items", ErrInvalidOptions, r, len(items))
 		}
 	}
-	u := &Universe{Items: items, Plays: plays, Factors: factors, artist: make([]int, len(items))}
+	u := &Universe{Items: items, Plays: plays, Factors: factors, listeners: listeners, artist: make([]int, len(items))}
 	ids := map[model.ArtistID]int{}
 	for i, it := range items {
 		a, ok := ids[it.Artist]
@@ -109,24 +117,42 @@ func (l Listener) played() []int {
 }
 
 // cfScores returns the listener's collaborative-filtering scores for
-// every item: Y·x when both factors exist, otherwise overall plays (a
-// popularity fallback), with unplayed items at 0.
+// every item: Y·x when both factors exist, otherwise popularity, with
+// unplayed items at 0.
 func (u *Universe) cfScores(l Listener) []float64 {
-	s := make([]float64, len(u.Items))
 	if u.Factors == nil || l.Factors == nil {
-		copy(s, u.Plays)
-		return s
+		return u.popularity()
 	}
 	_, k := u.Factors.Dims()
 	if len(l.Factors) != k {
-		copy(s, u.Plays)
-		return s
+		return u.popularity()
 	}
+	s := make([]float64, len(u.Items))
 	for i := range s {
 		if u.Plays[i] == 0 {
 			continue // an untrained row is noise
 		}
 		s[i] = floats.Dot(u.Factors.RawRowView(i), l.Factors)
+	}
+	return s
+}
+
+// popularity scores every item by its distinct listeners, ties broken by
+// total plays (each item's plays over 1 + all plays, less than one
+// listener), or by total plays alone without listener counts. Not by plays
+// first: one account streaming one track all month would otherwise put it
+// first for every listener without factors of their own.
+func (u *Universe) popularity() []float64 {
+	s := slices.Clone(u.Plays)
+	if u.listeners == nil {
+		return s
+	}
+	all := 1.0
+	for _, p := range u.Plays {
+		all += p
+	}
+	for i := range s {
+		s[i] = float64(u.listeners[i]) + u.Plays[i]/all
 	}
 	return s
 }
@@ -729,10 +755,7 @@ func (u *Universe) Similar(item, n int) ([]int, error) {
 	if item < 0 || item >= len(u.Items) {
 		return nil, fmt.Errorf("%w: item %d of %d", ErrInvalidOptions, item, len(u.Items))
 	}
-	if u.Listeners != nil && len(u.Listeners) != len(u.Items) {
-		return nil, fmt.Errorf("%w: %d listener counts for %d items", ErrInvalidOptions, len(u.Listeners), len(u.Items))
-	}
-	shared := func(i int) bool { return u.Listeners != nil && u.Listeners[i] >= MinSimilarListeners }
+	shared := func(i int) bool { return u.listeners != nil && u.listeners[i] >= MinSimilarListeners }
 	scores := make([]float64, len(u.Items))
 	src := u.Items[item]
 	useCF := u.Factors != nil && shared(item)

@@ -72,7 +72,7 @@ func TestKMeans(t *testing.T) {
 // TestBuilderOptionsValidated: invalid options are ErrInvalidOptions,
 // never a panic.
 func TestBuilderOptionsValidated(t *testing.T) {
-	u, err := NewUniverse([]Item{{Track: "a", Artist: "x", Features: feat(100, 0.1)}}, []float64{1}, nil)
+	u, err := NewUniverse([]Item{{Track: "a", Artist: "x", Features: feat(100, 0.1)}}, []float64{1}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,9 +88,11 @@ func TestBuilderOptionsValidated(t *testing.T) {
 	bad = append(bad, e)
 	_, e = u.Similar(5, 3)
 	bad = append(bad, e)
-	_, e = NewUniverse([]Item{{}}, nil, nil)
+	_, e = NewUniverse([]Item{{}}, nil, nil, nil)
 	bad = append(bad, e)
-	_, e = NewUniverse([]Item{{}}, []float64{0}, mat.NewDense(2, 2, nil))
+	_, e = NewUniverse([]Item{{}}, []float64{0}, nil, mat.NewDense(2, 2, nil))
+	bad = append(bad, e)
+	_, e = NewUniverse([]Item{{}}, []float64{0}, []int{1, 2}, nil)
 	bad = append(bad, e)
 	for i, e := range bad {
 		if !errors.Is(e, ErrInvalidOptions) {
@@ -114,7 +116,7 @@ func TestReleaseRadarWindow(t *testing.T) {
 		{Track: "played", Artist: "z", Released: day(2)},
 		{Track: "z-old", Artist: "z", Released: day(400)},
 	}
-	u, err := NewUniverse(items, make([]float64, len(items)), nil)
+	u, err := NewUniverse(items, make([]float64, len(items)), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +142,7 @@ func TestSimilar(t *testing.T) {
 		{Track: "c", Artist: "z", Features: feat(180, 0.4)},
 		{Track: "d", Artist: "z"},
 	}
-	u, err := NewUniverse(items, make([]float64, len(items)), nil)
+	u, err := NewUniverse(items, make([]float64, len(items)), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +162,7 @@ func TestDiscoverWeeklyKnown(t *testing.T) {
 		items[i] = Item{Track: model.TrackID(rune('a' + i)), Artist: model.ArtistID(rune('A' + i))}
 		plays[i] = float64(10 - i)
 	}
-	u, err := NewUniverse(items, plays, nil)
+	u, err := NewUniverse(items, plays, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +212,7 @@ func TestDiscoverWeeklyMatchesFullRanking(t *testing.T) {
 					plays[i] = float64(1 + rng.IntN(5)) // ties on purpose
 				}
 			}
-			u, err := NewUniverse(items, plays, nil)
+			u, err := NewUniverse(items, plays, nil, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -227,10 +227,9 @@ func (s *Service) train(ctx context.Context, now time.Time) (*snapshot, error) {
 			snap.factors[user] = fit.UserFactors.RawRowView(u)
 		}
 	}
-	if snap.u, err = recs.NewUniverse(items, totals, itemFactors); err != nil {
+	if snap.u, err = recs.NewUniverse(items, totals, listeners, itemFactors); err != nil {
 		return nil, err
 	}
-	snap.u.Listeners = listeners
 	s.mu.Lock()
 	s.snap = snap
 	s.mu.Unlock()
