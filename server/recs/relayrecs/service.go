@@ -19,6 +19,7 @@ import (
 	"github.com/segue-fm/segue/internal/userlimit"
 	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/server/counting"
+	"github.com/segue-fm/segue/server/fraud"
 	"github.com/segue-fm/segue/server/recs"
 	"github.com/segue-fm/segue/store"
 	"github.com/segue-fm/segue/sync/docs"
@@ -43,10 +44,43 @@ var (
 // counts; tests and the demo pass simulated listening.
 type PlaySource func(ctx context.Context, from, to time.Time) (map[model.UserID]map[model.TrackID]uint64, error)
 
-// CountedPlays reads the counted streams of server/counting from st.
+// CountedPlays reads the counted streams of server/counting from st,
+// leaving out each month's streams of the accounts the fraud scan flagged
+// in it (fraud.Flags), as the royalty statement holds them out of the
+// pool: a flagged farm's streams would otherwise still train the model
+// and count towards popularity.
 func CountedPlays(st store.Store) PlaySource {
 	return func(ctx context.Context, from, to time.Time) (map[model.UserID]map[model.TrackID]uint64, error) {
-		return counting.UserTrackStreams(ctx, st, from.UTC().Format("2006-01"), to.UTC().Format("2006-01"))
+		out, err := counting.UserTrackStreams(ctx, st, from.UTC().Format("2006-01"), to.UTC().Format("2006-01"))
+		if err != nil {
+			return nil, err
+		}
+		last := to.UTC().Format("2006-01")
+		for m := time.Date(from.UTC().Year(), from.UTC().Month(), 1, 0, 0, 0, 0, time.UTC); m.Format("2006-01") <= last; m = m.AddDate(0, 1, 0) {
+			month := m.Format("2006-01")
+			flags, err := fraud.Flags(ctx, st, month)
+			if err != nil {
+				return nil, err
+			}
+			for _, f := range flags {
+				held, err := counting.UserMonthStreams(ctx, st, f.User, month)
+				if err != nil {
+					return nil, err
+				}
+				plays := out[f.User]
+				for track, n := range held {
+					if plays[track] <= n {
+						delete(plays, track)
+					} else {
+						plays[track] -= n
+					}
+				}
+				if len(plays) == 0 {
+					delete(out, f.User)
+				}
+			}
+		}
+		return out, nil
 	}
 }
 
