@@ -160,6 +160,14 @@ type names struct {
 func (n *names) ArtistName(id string) string { return n.artists[id] }
 func (n *names) AlbumTitle(id string) string { return n.albums[id] }
 
+// name is the artist's name or the album's title.
+func (n *names) name(kind Kind, id string) string {
+	if kind == KindArtist {
+		return n.artists[id]
+	}
+	return n.albums[id]
+}
+
 // scan calls fn with each non-empty line of r and its 1-based number.
 func scan(r io.Reader, fn func(n int, line []byte) error) error {
 	sc := bufio.NewScanner(r)
@@ -185,6 +193,10 @@ func scan(r io.Reader, fn func(n int, line []byte) error) error {
 type validation struct {
 	report Report
 	names  names
+	// renamed are the artists and albums of the file already imported
+	// under another name or title: the albums and tracks that show it
+	// are indexed again (dependents).
+	renamed map[Kind]map[string]bool
 }
 
 func (v *validation) fail(o Options, line int, err error) {
@@ -224,8 +236,10 @@ type isrcUse struct {
 }
 
 func (im *Importer) validate(ctx context.Context, r io.Reader) (*validation, error) {
-	v := &validation{names: names{artists: map[string]string{}, albums: map[string]string{}}}
+	v := &validation{names: names{artists: map[string]string{}, albums: map[string]string{}},
+		renamed: map[Kind]map[string]bool{KindArtist: {}, KindAlbum: {}}}
 	tracks := map[string]bool{}
+	var named []ref // the file's artists and albums
 	isrcs := map[string]isrcUse{}
 	var refs []ref
 	err := scan(r, func(n int, line []byte) error {
@@ -243,10 +257,12 @@ func (im *Importer) validate(ctx context.Context, r io.Reader) (*validation, err
 			_, dup = v.names.artists[rec.Artist.ID]
 			v.names.artists[rec.Artist.ID] = rec.Artist.Name
 			v.report.Artists++
+			named = append(named, ref{n, KindArtist, rec.Artist.ID})
 		case KindAlbum:
 			_, dup = v.names.albums[rec.Album.ID]
 			v.names.albums[rec.Album.ID] = rec.Album.Title
 			v.report.Albums++
+			named = append(named, ref{n, KindAlbum, rec.Album.ID})
 			for _, a := range rec.Album.ArtistIDs {
 				refs = append(refs, ref{n, KindArtist, a})
 			}
@@ -274,6 +290,16 @@ func (im *Importer) validate(ctx context.Context, r io.Reader) (*validation, err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("metadata: read: %w", err)
+	}
+	for _, rf := range named {
+		name, err := im.storedName(ctx, rf.kind, rf.id)
+		switch {
+		case errors.Is(err, ErrNotFound):
+		case err != nil:
+			return nil, err
+		case name != v.names.name(rf.kind, rf.id):
+			v.renamed[rf.kind][rf.id] = true
+		}
 	}
 	// References outside the file must already be imported.
 	for _, rf := range refs {
@@ -415,6 +441,13 @@ func (im *Importer) Import(ctx context.Context, open func() (io.ReadCloser, erro
 	}
 	w := &writer{im: im, names: &v.names}
 	err = pass(func(r io.Reader) error { return w.run(ctx, r) })
+	var deps []Record
+	if err == nil {
+		deps, err = im.dependents(ctx, v)
+	}
+	for rest := deps; err == nil && len(rest) > 0; rest = rest[min(len(rest), im.opts.chunk):] {
+		err = w.write(ctx, rest[:min(len(rest), im.opts.chunk)])
+	}
 	if err == nil {
 		err = im.commit(ctx)
 	}
@@ -437,12 +470,81 @@ func (im *Importer) Import(ctx context.Context, open func() (io.ReadCloser, erro
 		err = pass(func(r io.Reader) error {
 			return chunks(r, im.opts.chunk, func(chunk []Record) error { return im.hook.Committed(cctx, chunk, &v.names) })
 		})
+		for rest := deps; err == nil && len(rest) > 0; rest = rest[min(len(rest), im.opts.chunk):] {
+			err = im.hook.Committed(cctx, rest[:min(len(rest), im.opts.chunk)], &v.names)
+		}
 		if err != nil {
 			return v.report, fmt.Errorf("metadata: imported, but indexing failed (the index catches up at the next start): %w", err)
 		}
 	}
 	im.opts.logger.Info("metadata: imported", "artists", v.report.Artists, "albums", v.report.Albums, "tracks", v.report.Tracks)
 	return v.report, nil
+}
+
+// dependents returns the imported albums and tracks, as stored after the
+// file's records were written, that show the name of an artist or album
+// the file renames (validation.renamed): a track its artists', featured
+// artists' and album's, an album its artists'. They are written again
+// with the file, so that the hook indexes them under the new names, and
+// the names of every artist and album they show are loaded into v.names.
+// It reads every imported album and track, once per import that renames;
+// without a hook it returns none.
+func (im *Importer) dependents(ctx context.Context, v *validation) ([]Record, error) {
+	if im.hook == nil || len(v.renamed[KindArtist]) == 0 && len(v.renamed[KindAlbum]) == 0 {
+		return nil, nil // without a hook nothing shows the names
+	}
+	var out []Record
+	var refs []ref
+	shows := func(kind Kind, ids ...string) bool {
+		return slices.ContainsFunc(ids, func(id string) bool { return v.renamed[kind][id] })
+	}
+	err := im.st.Iterate(ctx, store.Prefix("cmeta", "album"), false, func(_, b []byte) error {
+		var a Album
+		if err := dec.Unmarshal(b, &a); err != nil {
+			return fmt.Errorf("metadata: decode album: %w", err)
+		}
+		if shows(KindArtist, a.ArtistIDs...) {
+			out = append(out, Record{Kind: KindAlbum, Album: &a})
+			for _, id := range a.ArtistIDs {
+				refs = append(refs, ref{0, KindArtist, id})
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		err = im.st.Iterate(ctx, store.Prefix("cmeta", "track"), false, func(_, b []byte) error {
+			var t Track
+			if err := dec.Unmarshal(b, &t); err != nil {
+				return fmt.Errorf("metadata: decode track: %w", err)
+			}
+			if shows(KindAlbum, t.AlbumID) || shows(KindArtist, t.ArtistIDs...) || shows(KindArtist, t.FeaturedArtistIDs...) {
+				out = append(out, Record{Kind: KindTrack, Track: &t})
+				refs = append(refs, ref{0, KindAlbum, t.AlbumID})
+				for _, id := range append(t.ArtistIDs[:len(t.ArtistIDs):len(t.ArtistIDs)], t.FeaturedArtistIDs...) {
+					refs = append(refs, ref{0, KindArtist, id})
+				}
+			}
+			return nil
+		})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("metadata: find the records showing renamed names: %w", err)
+	}
+	for _, rf := range refs {
+		m := v.names.artists
+		if rf.kind == KindAlbum {
+			m = v.names.albums
+		}
+		if _, ok := m[rf.id]; ok {
+			continue
+		}
+		name, err := im.storedName(ctx, rf.kind, rf.id)
+		if err != nil {
+			return nil, err
+		}
+		m[rf.id] = name
+	}
+	return out, nil
 }
 
 // chunks parses r (already validated) and calls fn with chunks of at most
