@@ -5,7 +5,8 @@
 //
 // Every size in the header is checked against the file size, so a
 // truncated file is reported at Open, before any audio is read (a
-// streamed file, whose sizes say "unknown", ends with the file):
+// streamed or unfinished header, whose sizes say "unknown" or 0, ends
+// with the file):
 //
 //	r, err := wav.NewReader(f, fileSize)
 //	if err != nil {
@@ -81,12 +82,15 @@ const unknownSize = 0xFFFFFFFF
 
 // NewReader parses the header of the WAVE file read from r, whose total
 // size is size bytes, up to the start of the sample data. It validates
-// every chunk size against size. A streamed file (RIFF size 0xFFFFFFFF)
-// ends at size, and its data chunk, if its size is 0xFFFFFFFF too, runs to
-// the end of the file (whole frames, as any data chunk); such a file cut
-// between two frames cannot be told from a whole one. Before, ffmpeg's
-// output to a pipe was refused as truncated ("RIFF says 4294967303
-// bytes"), which oggenc and sox read.
+// every chunk size against size. The chunks are read up to size, not up
+// to the RIFF size, which a writer may leave unfinished: 0 or too small
+// (a recorder that wrote the header before the audio) or 0xFFFFFFFF (a
+// streamed file), as ffmpeg and sox read them; a RIFF size past the end
+// of the file is a truncated file. Under such an unfinished RIFF size
+// (0xFFFFFFFF, or one that ends before the data chunk), a data size of
+// 0xFFFFFFFF or 0 means the audio runs to the end of the file, in whole
+// frames as any data chunk; such a file cut between two frames cannot be
+// told from a whole one.
 func NewReader(r io.Reader, size int64) (*Reader, error) {
 	if size > MaxSize {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrUnsupported, size, int64(MaxSize))
@@ -103,20 +107,19 @@ func NewReader(r io.Reader, size int64) (*Reader, error) {
 		return nil, fmt.Errorf("%w: not a RIFF/WAVE file", ErrMalformed)
 	}
 	riff := int64(binary.LittleEndian.Uint32(hdr[4:8]))
-	streamed := riff == unknownSize
-	if streamed {
-		riff = size - 8
-	}
-	if riff+8 > size {
+	if riff != unknownSize && riff+8 > size {
 		return nil, fmt.Errorf("%w: RIFF says %d bytes, file has %d", ErrTruncated, riff+8, size)
 	}
-	end := riff + 8
 	pos := int64(12)
 	w := &Reader{r: br}
 	haveFmt := false
+	chunks, last := 0, "" // chunks before the data chunk, for the error
 	for {
-		if pos+8 > end {
-			return nil, fmt.Errorf("%w: no data chunk", ErrMalformed)
+		if pos+8 > size {
+			if pos < size {
+				return nil, fmt.Errorf("%w: no data chunk in %d chunks (the last %q), then %d bytes after the last chunk", ErrMalformed, chunks, last, size-pos)
+			}
+			return nil, fmt.Errorf("%w: no data chunk in %d chunks (the last %q)", ErrMalformed, chunks, last)
 		}
 		var ch [8]byte
 		if _, err := io.ReadFull(br, ch[:]); err != nil {
@@ -128,7 +131,8 @@ func NewReader(r io.Reader, size int64) (*Reader, error) {
 			if !haveFmt {
 				return nil, fmt.Errorf("%w: data chunk before fmt chunk", ErrMalformed)
 			}
-			if streamed && n == unknownSize {
+			unfinished := riff == unknownSize || riff+8 <= pos
+			if unfinished && (n == unknownSize || n == 0) {
 				n = size - pos
 			}
 			if pos+n > size {
@@ -136,9 +140,10 @@ func NewReader(r io.Reader, size int64) (*Reader, error) {
 			}
 			return w.start(n, pos)
 		}
-		if pos+n+n&1 > end {
-			return nil, fmt.Errorf("%w: %q chunk of %d bytes overruns the file", ErrTruncated, id, n)
+		if pos+n+n&1 > size {
+			return nil, fmt.Errorf("%w: %q chunk at byte %d says %d bytes, %d remain", ErrTruncated, id, pos-8, n, size-pos)
 		}
+		chunks, last = chunks+1, id
 		if id == "fmt " {
 			if haveFmt {
 				return nil, fmt.Errorf("%w: two fmt chunks", ErrMalformed)
@@ -208,7 +213,7 @@ func (w *Reader) start(n, pos int64) (*Reader, error) {
 		return nil, fmt.Errorf("%w: %d frames is longer than %d s", ErrUnsupported, w.f.Frames, MaxDuration)
 	}
 	if w.f.Frames == 0 {
-		return nil, fmt.Errorf("%w: no audio", ErrMalformed)
+		return nil, fmt.Errorf("%w: data chunk is empty", ErrMalformed)
 	}
 	w.left, w.hdrLen = n, pos
 	w.frame = make([]byte, 0, 4096*align)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/segue-fm/segue/internal/testtool"
@@ -158,6 +159,78 @@ func TestStreamed(t *testing.T) {
 				t.Fatalf("err %v, want %v", err, tc.err)
 			}
 			if err != nil {
+				return
+			}
+			if f.Frames != 100 || len(got) != len(want) {
+				t.Fatalf("%d frames, %d samples; want 100 frames, %d samples", f.Frames, len(got), len(want))
+			}
+			for i := range got {
+				if got[i] != want[i] {
+					t.Fatalf("sample %d: %v, want %v", i, got[i], want[i])
+				}
+			}
+		})
+	}
+}
+
+// withSizes returns file b with its RIFF size set to riff and, when data
+// is not negative, its data chunk size set to data.
+func withSizes(b []byte, riff uint32, data int64) []byte {
+	b = bytes.Clone(b)
+	binary.LittleEndian.PutUint32(b[4:], riff)
+	if data >= 0 {
+		i := bytes.Index(b, []byte("data"))
+		binary.LittleEndian.PutUint32(b[i+4:], uint32(data))
+	}
+	return b
+}
+
+// TestUnfinishedHeader: a recorder that writes the header before the audio
+// and never patches it leaves a RIFF size of 0 or too small (often 36, a
+// bare header), and may leave the data size at 0. As ffmpeg and sox do,
+// the chunks are read to the end of the file, and a data size of 0 under
+// such a RIFF size means "to the end of the file". Before, all of these
+// were refused with "no data chunk" though the data chunk was there.
+func TestUnfinishedHeader(t *testing.T) {
+	pcm := make([]byte, 400)
+	for i := range pcm {
+		pcm[i] = byte(i * 5)
+	}
+	good := build(1, 2, 44100, 16, pcm)
+	_, want, err := readAll(t, good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dataAt := bytes.Index(good, []byte("data"))
+	for _, tc := range []struct {
+		name string
+		file []byte
+		err  error
+		msg  string
+	}{
+		{"riff size 0", withSizes(good, 0, -1), nil, ""},
+		{"riff size 4", withSizes(good, 4, -1), nil, ""},
+		{"riff size ends at the data header", withSizes(good, uint32(dataAt), -1), nil, ""},
+		{"riff and data sizes 0", withSizes(good, 0, 0), nil, ""},
+		{"riff size a bare header, data size 0", withSizes(good, uint32(dataAt), 0), nil, ""},
+		{"riff size 0, data size unknown", withSizes(good, 0, 0xFFFFFFFF), nil, ""},
+		{"riff size 0, half a frame more", append(withSizes(good, 0, 0), 1), ErrMalformed, "not whole"},
+		{"riff size 0, data size too large", withSizes(good, 0, 402), ErrTruncated, "data chunk says 402 bytes"},
+		{"riff size right, data size 0", withSizes(good, uint32(len(good)-8), 0), ErrMalformed, "data chunk is empty"},
+		{"riff size 0, no data chunk", withSizes(good[:dataAt], 0, -1), ErrMalformed, "no data chunk in 2 chunks (the last \"fmt \")"},
+		{"riff size 0, stray bytes at the end", withSizes(good[:dataAt+3], 0, -1), ErrMalformed, "3 bytes after the last chunk"},
+		{"riff size 0, cut after the data header", withSizes(good[:dataAt+8], 0, -1), ErrTruncated, "data chunk says 400 bytes, 0 remain"},
+		{"riff size larger than the file", withSizes(good, uint32(len(good)), -1), ErrTruncated, "RIFF says"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, got, err := readAll(t, tc.file)
+			if !errors.Is(err, tc.err) {
+				t.Fatalf("err %v, want %v", err, tc.err)
+			}
+			if err != nil {
+				if !strings.Contains(err.Error(), tc.msg) {
+					t.Fatalf("err %q does not say %q", err, tc.msg)
+				}
 				return
 			}
 			if f.Frames != 100 || len(got) != len(want) {
