@@ -374,7 +374,9 @@ func (in *ingester) probe(ctx context.Context, i int, t TrackRequest) (*probed, 
 		if m, err = decodeMaster(ctx, in.req.FS, t.Master, size, sha, in.tmp); err != nil {
 			return nil, nil, err
 		}
-		m.applyTags(&t)
+		for _, d := range m.applyTags(&t) {
+			in.o.logger.Warn("ingest: FLAC tag dropped, not in a form the catalog keeps", "file", name, "tag", d.tag, "want", d.want)
+		}
 		if t.Samples != 0 && t.Samples != m.frames {
 			return nil, nil, fmt.Errorf("%w: sidecar says %d samples, master has %d", ErrBadMetadata, t.Samples, m.frames)
 		}

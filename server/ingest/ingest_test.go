@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"os"
 	"os/exec"
@@ -282,6 +283,69 @@ func TestIngestFLACTags(t *testing.T) {
 	}
 }
 
+// TestIngestFLACNumberTags: a TRACKNUMBER or DISCNUMBER tag that is not a
+// number in the catalog's range is dropped with a warning naming the tag
+// and the range, as a DATE or ISRC tag the catalog does not keep is (the
+// track is then unnumbered, as without the tag): a tag is what a tagging
+// tool wrote, not the uploader's statement. Before,
+// TRACKNUMBER=99999999999999999999 failed the master with "bad metadata:
+// track 9223372036854775807 disc 1".
+func TestIngestFLACNumberTags(t *testing.T) {
+	flacTool := testtool.Need(t, "flac")
+	testtool.Need(t, "oggenc")
+	sox := testtool.Need(t, "sox")
+	dir := t.TempDir()
+	wavPath := filepath.Join(dir, "in.wav")
+	if b, err := exec.Command(sox, "-n", "-r", "8000", "-c", "1", "-b", "16", wavPath, "synth", "0.2", "sine", "440").CombinedOutput(); err != nil {
+		t.Fatalf("sox: %v %s", err, b)
+	}
+	for _, c := range []struct {
+		tags        []string
+		track, disc int
+		warn        string
+	}{
+		{[]string{"TRACKNUMBER=99999999999999999999"}, 0, 1, "TRACKNUMBER 1..9999"},
+		{[]string{"TRACKNUMBER=10000"}, 0, 1, "TRACKNUMBER 1..9999"},
+		{[]string{"TRACKNUMBER=-3"}, 0, 1, "TRACKNUMBER 1..9999"},
+		{[]string{"TRACKNUMBER=0/12"}, 0, 1, "TRACKNUMBER 1..9999"},
+		{[]string{"TRACKNUMBER=three"}, 0, 1, "TRACKNUMBER 1..9999"},
+		{[]string{"TRACKNUMBER=9999/9999", "DISCNUMBER=1000"}, 9999, 1, "DISCNUMBER 1..999"},
+		{[]string{"TRACKNUMBER=7/12", "DISCNUMBER=2/2"}, 7, 2, ""},
+	} {
+		t.Run(strings.Join(c.tags, ","), func(t *testing.T) {
+			args := []string{"-s", "-f", "-o", filepath.Join(dir, "song.flac"), "-T", "TITLE=T", "-T", "ARTIST=A", "-T", "ALBUM=B"}
+			for _, tag := range c.tags {
+				args = append(args, "-T", tag)
+			}
+			if b, err := exec.Command(flacTool, append(args, wavPath)...).CombinedOutput(); err != nil {
+				t.Fatalf("flac: %v %s", err, b)
+			}
+			req, err := LoadFiles(os.DirFS(dir), "song.flac")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var log bytes.Buffer
+			opts := DefaultOptions().WithLogger(slog.New(slog.NewTextHandler(&log, nil)))
+			cat, _ := newCatalog()
+			res, err := Ingest(context.Background(), cat, testSigner, req, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tr := res.Tracks[0].Track
+			if tr.TrackNumber != c.track || tr.DiscNumber != c.disc {
+				t.Fatalf("track %d disc %d, want %d %d", tr.TrackNumber, tr.DiscNumber, c.track, c.disc)
+			}
+			got := log.String()
+			if c.warn == "" && strings.Contains(got, "tag dropped") || c.warn != "" && !strings.Contains(got, "tag dropped") {
+				t.Fatalf("log %q, want a warning %q", got, c.warn)
+			}
+			if tag, want, _ := strings.Cut(c.warn, " "); c.warn != "" && (!strings.Contains(got, "tag="+tag) || !strings.Contains(got, "want="+want)) {
+				t.Fatalf("log %q does not name %s and %s", got, tag, want)
+			}
+		})
+	}
+}
+
 // flacNoFrames returns a FLAC file of one STREAMINFO block (44.1 kHz
 // stereo, bits per sample, total samples unknown) and no audio frames.
 func flacNoFrames(bits uint64) []byte {
@@ -351,6 +415,8 @@ func TestIngestRejects(t *testing.T) {
 		{"absurd sidecar loudness", fstest.MapFS{"album.json": {Data: bytes.Replace(preSidecar(meta.Tracks[0].Samples, "t.ogg"), []byte(`"integrated_lufs":-14`), []byte(`"integrated_lufs":500`), 1)}, "t.ogg": {Data: demoOgg}}, "album.json", nil, DefaultOptions(), ErrBadMetadata, "loudness 500 LUFS"},
 		{"tier not ogg", fstest.MapFS{"album.json": {Data: preSidecar(meta.Tracks[0].Samples, "t.ogg")}, "t.ogg": {Data: good}}, "album.json", nil, DefaultOptions(), ErrUnsupportedFormat, "t.ogg"},
 		{"bad rights", fstest.MapFS{"ok.wav": {Data: good}, "ok.wav.json": {Data: []byte(`{"artists":["X"],"rights":[{"party":"A","role":"performer","share":0.5}]}`)}}, "", []string{"ok.wav"}, DefaultOptions(), ErrBadMetadata, "ok.wav"},
+		{"sidecar track_number too large", fstest.MapFS{"ok.wav": {Data: good}, "ok.wav.json": {Data: []byte(`{"artists":["X"],"track_number":10000}`)}}, "", []string{"ok.wav"}, DefaultOptions(), ErrBadMetadata, "track_number 10000: want 1..9999"},
+		{"sidecar disc_number negative", fstest.MapFS{"ok.wav": {Data: good}, "ok.wav.json": {Data: []byte(`{"artists":["X"],"disc_number":-1}`)}}, "", []string{"ok.wav"}, DefaultOptions(), ErrBadMetadata, "disc_number -1: want 1..999"},
 		{"rights thirds short of 1", fstest.MapFS{"ok.wav": {Data: good}, "ok.wav.json": {Data: []byte(`{"artists":["X"],"rights":[{"party":"A","role":"performer","share":0.333333333},{"party":"B","role":"songwriter","share":0.333333333},{"party":"C","role":"label","share":0.333333333}]}`)}}, "", []string{"ok.wav"}, DefaultOptions(), model.ErrBadRights, "sum to 0.999999999"},
 		{"rights unknown role", fstest.MapFS{"ok.wav": {Data: good}, "ok.wav.json": {Data: []byte(`{"artists":["X"],"rights":[{"party":"A","role":"producer","share":1}]}`)}}, "", []string{"ok.wav"}, DefaultOptions(), ErrBadMetadata, "producer"},
 		{"rights share not decimal", fstest.MapFS{"ok.wav": {Data: good}, "ok.wav.json": {Data: []byte(`{"artists":["X"],"rights":[{"party":"A","role":"label","share":1e0}]}`)}}, "", []string{"ok.wav"}, DefaultOptions(), ErrBadMetadata, "share"},

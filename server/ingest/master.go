@@ -37,6 +37,13 @@ const (
 // corrupt.
 const MaxFLACBits = 24
 
+// Largest track and disc numbers, of a sidecar (larger is ErrBadMetadata)
+// or a FLAC tag (larger is dropped with a warning).
+const (
+	MaxTrackNumber = 9999
+	MaxDiscNumber  = 999
+)
+
 // master is a decoded master's description.
 type master struct {
 	sha      [32]byte
@@ -419,8 +426,26 @@ func tagISRC(tag string) string {
 	return ""
 }
 
-// applyTags fills empty fields of t from FLAC tags.
-func (m *master) applyTags(t *TrackRequest) {
+// tagNumber returns the number a FLAC TRACKNUMBER or DISCNUMBER tag
+// holds, alone or before a slash ("3", "3/12"), and whether it is one in
+// 1..limit; as for DATE, a tag the catalog does not keep is dropped
+// rather than failing the master.
+func tagNumber(tag string, limit int) (int, bool) {
+	s, _, _ := strings.Cut(tag, "/")
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > limit {
+		return 0, false
+	}
+	return n, true
+}
+
+// droppedTag is a FLAC tag applyTags did not keep, and the form it wants.
+type droppedTag struct{ tag, want string }
+
+// applyTags fills empty fields of t from FLAC tags and returns the tags
+// it dropped as not in a form the catalog keeps.
+func (m *master) applyTags(t *TrackRequest) []droppedTag {
+	var dropped []droppedTag
 	tag := func(k string) string { return strings.TrimSpace(m.tags[k]) }
 	t.Title = cmpOr(t.Title, tag("TITLE"))
 	if len(t.Artists) == 0 && tag("ARTIST") != "" {
@@ -430,17 +455,26 @@ func (m *master) applyTags(t *TrackRequest) {
 	if len(t.AlbumArtists) == 0 && tag("ALBUMARTIST") != "" {
 		t.AlbumArtists = []string{tag("ALBUMARTIST")}
 	}
-	t.ISRC = cmpOr(t.ISRC, tagISRC(tag("ISRC")))
-	t.ReleaseDate = cmpOr(t.ReleaseDate, tagReleaseDate(tag("DATE")))
-	num := func(k string) int {
-		s, _, _ := strings.Cut(tag(k), "/") // "3/12"
-		n, _ := strconv.Atoi(s)
-		return n
+	if t.ISRC == "" && tag("ISRC") != "" {
+		if t.ISRC = tagISRC(tag("ISRC")); t.ISRC == "" {
+			dropped = append(dropped, droppedTag{"ISRC", "CCXXXYYNNNNN"})
+		}
 	}
-	if t.TrackNumber == 0 {
-		t.TrackNumber = num("TRACKNUMBER")
+	if t.ReleaseDate == "" && tag("DATE") != "" {
+		if t.ReleaseDate = tagReleaseDate(tag("DATE")); t.ReleaseDate == "" {
+			dropped = append(dropped, droppedTag{"DATE", "YYYY, YYYY-MM or YYYY-MM-DD"})
+		}
 	}
-	if t.DiscNumber == 0 {
-		t.DiscNumber = num("DISCNUMBER")
+	num := func(n *int, k string, limit int) {
+		if *n != 0 || tag(k) == "" {
+			return
+		}
+		ok := false
+		if *n, ok = tagNumber(tag(k), limit); !ok {
+			dropped = append(dropped, droppedTag{k, fmt.Sprintf("1..%d", limit)})
+		}
 	}
+	num(&t.TrackNumber, "TRACKNUMBER", MaxTrackNumber)
+	num(&t.DiscNumber, "DISCNUMBER", MaxDiscNumber)
+	return dropped
 }

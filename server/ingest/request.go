@@ -217,8 +217,10 @@ func (t *TrackRequest) validate() error {
 		return fmt.Errorf("%w: no title", ErrBadMetadata)
 	case len(t.Artists) == 0:
 		return fmt.Errorf("%w: no artist", ErrBadMetadata)
-	case t.TrackNumber < 0 || t.TrackNumber > 9999 || t.DiscNumber < 0 || t.DiscNumber > 999:
-		return fmt.Errorf("%w: track %d disc %d", ErrBadMetadata, t.TrackNumber, t.DiscNumber)
+	case t.TrackNumber < 0 || t.TrackNumber > MaxTrackNumber:
+		return fmt.Errorf("%w: track_number %d: want 1..%d", ErrBadMetadata, t.TrackNumber, MaxTrackNumber)
+	case t.DiscNumber < 0 || t.DiscNumber > MaxDiscNumber:
+		return fmt.Errorf("%w: disc_number %d: want 1..%d", ErrBadMetadata, t.DiscNumber, MaxDiscNumber)
 	case len(t.Title) > 1024 || len(t.Album) > 1024:
 		return fmt.Errorf("%w: title over 1024 bytes", ErrBadMetadata)
 	case t.ISRC != "" && !model.ValidISRC(t.ISRC):
