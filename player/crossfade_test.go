@@ -358,3 +358,78 @@ func TestCrossfadeInterrupted(t *testing.T) {
 		}
 	})
 }
+
+// A crossfade into a track whose own crossfade must start before the
+// fade into it ends (a track about as short as two crossfades), or at
+// once (a track the previous fade used up, then one shorter than the
+// crossfade), overlaps as long as the tracks allow: the output is the
+// sum of the tracks less each overlap, every overlap the longest the
+// crossfade and both tracks allow. Before, the mixer went on into the new
+// track for the rest of the block the fade ended in, before its successor
+// was queued: that overlap came out up to a block short.
+func TestCrossfadeChainOfShortTracks(t *testing.T) {
+	mem, _ := newMemSource(t)
+	src := shortSource{mem}
+	length := map[model.TrackID]int64{}
+	for _, id := range []model.TrackID{"t1/1", "t2/1", "t3/1", "t4/1"} {
+		ts, err := src.OpenTrack(context.Background(), id, model.TierHigh)
+		if err != nil {
+			t.Fatal(err)
+		}
+		length[id] = ts.Manifest().TotalSamples
+	}
+	t.Logf("lengths %v", length)
+	tests := []struct {
+		fade   time.Duration
+		tracks []model.TrackID
+	}{
+		{480 * time.Millisecond, []model.TrackID{"t1/1", "t2/1", "t3/1"}},
+		{480 * time.Millisecond, []model.TrackID{"t1/1", "t2/1", "t3/1", "t4/1"}},
+		{time.Second, []model.TrackID{"t1/1", "t2/1", "t3/1", "t4/1"}},
+		{12 * time.Second, []model.TrackID{"t1/1", "t2/1", "t3/1", "t4/1"}},
+		{12 * time.Second, []model.TrackID{"t1/1", "t2/1", "t4/1", "t3/1"}},
+		{12 * time.Second, []model.TrackID{"t4/1", "t3/1"}},
+	}
+	for _, tc := range tests {
+		t.Run(fmt.Sprint(tc.fade, len(tc.tracks)), func(t *testing.T) {
+			fade := int64(tc.fade.Seconds() * 44100)
+			want, rem := int64(0), int64(0)
+			for _, id := range tc.tracks {
+				overlap := min(fade, rem, length[id])
+				want += length[id] - overlap
+				rem = length[id] - overlap
+			}
+			sink := player.NewDiscardSink(44100, 2)
+			p, err := player.New(src, sink, player.DefaultOptions().WithTier(model.TierHigh).WithLogger(slog.New(slog.DiscardHandler)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			sub, cancel := p.Subscribe()
+			defer cancel()
+			if err := p.SetCrossfade(tc.fade); err != nil {
+				t.Fatal(err)
+			}
+			var items []player.Item
+			for i, id := range tc.tracks {
+				items = append(items, player.Item{Track: id, Album: model.AlbumID(fmt.Sprint("album", i))})
+			}
+			if err := p.Play(model.PlayContext{Kind: "playlist", ID: "mix"}, items, 0); err != nil {
+				t.Fatal(err)
+			}
+			timeout := time.After(60 * time.Second)
+			for started, done := false, false; !done; {
+				select {
+				case st := <-sub:
+					started = started || st.State == player.StatePlaying
+					done = started && st.State == player.StateEnded
+				case <-timeout:
+					t.Fatal("playback did not end")
+				}
+			}
+			if got := sink.Frames(); got != want {
+				t.Errorf("%d frames, want %d: the overlaps are %d frames short", got, want, got-want)
+			}
+		})
+	}
+}

@@ -13,13 +13,22 @@ import (
 )
 
 func ExampleMixer() {
-	// Two tracks of one album join gaplessly: 3 + 2 frames, mono.
+	// Two tracks of one album join gaplessly: 3 + 2 frames, mono. A
+	// Read stops at the join, where a player queues the stream after the
+	// new current one.
 	m := player.NewMixer(1)
 	m.Play(player.NewSliceStream([]float32{1, 2, 3}, 1))
 	m.Enqueue(player.NewSliceStream([]float32{4, 5}, 1), 0)
+	var out []float32
 	buf := make([]float32, 8)
-	n, err := m.Read(buf)
-	fmt.Println(buf[:n], err == io.EOF)
+	for {
+		n, err := m.Read(buf)
+		out = append(out, buf[:n]...)
+		if err != nil {
+			fmt.Println(out, err == io.EOF)
+			return
+		}
+	}
 	// Output: [1 2 3 4 5] true
 }
 

@@ -66,8 +66,12 @@ func (m *Mixer) Current() Stream { return m.cur }
 func (m *Mixer) Switches() int { return m.switches }
 
 // Read fills dst (whole frames) and returns the number of frames written.
-// It returns io.EOF when the current stream has ended and nothing is
-// queued, and a stream's other errors as they come.
+// It stops short after a transition (a fade's end, or a stream's end with
+// the next one queued), so the caller can queue the new current stream's
+// successor before any more of it is mixed: that stream's own crossfade
+// may have to start at once. It returns io.EOF when the current stream
+// has ended and nothing is queued, and a stream's other errors as they
+// come.
 func (m *Mixer) Read(dst []float32) (int, error) {
 	c := m.channels
 	want := len(dst) / c
@@ -87,7 +91,7 @@ func (m *Mixer) Read(dst []float32) (int, error) {
 		if m.fadeLen > 0 {
 			n, err := m.mixFade(dst[done*c : want*c])
 			done += n
-			if err != nil {
+			if err != nil || m.fadeLen == 0 {
 				return done, err
 			}
 			continue
@@ -99,7 +103,9 @@ func (m *Mixer) Read(dst []float32) (int, error) {
 		n, err := m.cur.Read(dst[done*c : (done+limit)*c])
 		done += n
 		if errors.Is(err, io.EOF) || (err == nil && n == 0 && m.cur.Remaining() == 0) {
-			m.advance()
+			if m.advance() {
+				return done, nil
+			}
 			continue
 		}
 		if err != nil {
@@ -109,11 +115,14 @@ func (m *Mixer) Read(dst []float32) (int, error) {
 	return done, nil
 }
 
-func (m *Mixer) advance() {
+// advance makes the queued stream current and reports whether there was
+// one.
+func (m *Mixer) advance() bool {
 	m.cur, m.next, m.fadeLen, m.fadePos = m.next, nil, 0, 0
 	if m.cur != nil {
 		m.switches++
 	}
+	return m.cur != nil
 }
 
 // mixFade writes up to len(dst)/c faded frames.
