@@ -405,6 +405,8 @@ func TestIngestRejects(t *testing.T) {
 		{"wav named flac", fstest.MapFS{"song.flac": {Data: good}}, "", []string{"song.flac"}, DefaultOptions(), ErrUnsupportedFormat, "song.flac"},
 		{"not audio", fstest.MapFS{"x.wav": {Data: []byte("hello, this is text and not a wave file")}}, "", []string{"x.wav"}, DefaultOptions(), ErrUnsupportedFormat, "x.wav"},
 		{"corrupt flac", fstest.MapFS{"x.flac": {Data: append([]byte("fLaC"), bytes.Repeat([]byte{0xff}, 100)...)}}, "", []string{"x.flac"}, DefaultOptions(), ErrCorrupt, "x.flac"},
+		{"flac cut in its marker", fstest.MapFS{"x.flac": {Data: flacNoFrames(16)[:4]}}, "", []string{"x.flac"}, DefaultOptions(), ErrTruncated, "flac metadata ends early"},
+		{"flac cut in STREAMINFO", fstest.MapFS{"x.flac": {Data: flacNoFrames(16)[:20]}}, "", []string{"x.flac"}, DefaultOptions(), ErrTruncated, "flac metadata ends early"},
 		{"flac without audio", fstest.MapFS{"x.flac": {Data: flacNoFrames(16)}}, "", []string{"x.flac"}, DefaultOptions(), ErrCorrupt, "no audio"},
 		{"32-bit flac", fstest.MapFS{"x.flac": {Data: flacNoFrames(32)}}, "", []string{"x.flac"}, DefaultOptions(), ErrUnsupportedFormat, "32-bit FLAC"},
 		{"missing file", fstest.MapFS{}, "", []string{"gone.wav"}, DefaultOptions(), os.ErrNotExist, "gone.wav"},

@@ -319,6 +319,9 @@ func wavErr(err error) error {
 
 func (m *master) decodeFLAC(r io.Reader) error {
 	st, err := flac.Parse(r)
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("%w: flac metadata ends early", ErrTruncated)
+	}
 	if err != nil {
 		return fmt.Errorf("%w: flac: %v", ErrCorrupt, err)
 	}
