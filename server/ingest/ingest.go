@@ -556,6 +556,8 @@ func (in *ingester) tierStreams(ctx context.Context, p *probed) (map[model.Tier]
 			return nil, nil, fmt.Errorf("%s: %w: %v", what, ErrTruncated, err)
 		case errors.Is(err, segment.ErrTooLarge):
 			return nil, nil, fmt.Errorf("%s: %w: %v", what, ErrTooLarge, err)
+		case errors.Is(err, segment.ErrDamaged):
+			return nil, nil, fmt.Errorf("%s: %w: %v", what, ErrCorrupt, err)
 		case err != nil:
 			return nil, nil, fmt.Errorf("%s: %w: %v", what, ErrUnsupportedFormat, err)
 		}

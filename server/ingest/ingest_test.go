@@ -357,6 +357,13 @@ func flacNoFrames(bits uint64) []byte {
 	return append(b, make([]byte, 16)...) // MD5: unknown
 }
 
+// flipByte returns a copy of b with one bit of byte i flipped.
+func flipByte(b []byte, i int) []byte {
+	b = bytes.Clone(b)
+	b[i] ^= 0x40
+	return b
+}
+
 // badSetup returns stream with its setup header's first codebook sync
 // pattern broken and the page's checksum made right again: a well-formed
 // Ogg stream that no Vorbis decoder reads.
@@ -415,6 +422,7 @@ func TestIngestRejects(t *testing.T) {
 		{"truncated tier", fstest.MapFS{"album.json": {Data: preSidecar(meta.Tracks[0].Samples, "t.ogg")}, "t.ogg": {Data: demoOgg[:len(demoOgg)-3000]}}, "album.json", nil, DefaultOptions(), ErrTruncated, "t.ogg"},
 		{"tier with a bad setup header", fstest.MapFS{"album.json": {Data: preSidecar(meta.Tracks[0].Samples, "t.ogg")}, "t.ogg": {Data: badSetup(t, demoOgg)}}, "album.json", nil, DefaultOptions(), ErrCorrupt, "t.ogg: ingest: corrupt input: does not decode"},
 		{"absurd sidecar loudness", fstest.MapFS{"album.json": {Data: bytes.Replace(preSidecar(meta.Tracks[0].Samples, "t.ogg"), []byte(`"integrated_lufs":-14`), []byte(`"integrated_lufs":500`), 1)}, "t.ogg": {Data: demoOgg}}, "album.json", nil, DefaultOptions(), ErrBadMetadata, "loudness 500 LUFS"},
+		{"tier with a damaged page", fstest.MapFS{"album.json": {Data: preSidecar(meta.Tracks[0].Samples, "t.ogg")}, "t.ogg": {Data: flipByte(demoOgg, len(demoOgg)/2)}}, "album.json", nil, DefaultOptions(), ErrCorrupt, "t.ogg: ingest: corrupt input: segment: damaged Ogg page"},
 		{"tier not ogg", fstest.MapFS{"album.json": {Data: preSidecar(meta.Tracks[0].Samples, "t.ogg")}, "t.ogg": {Data: good}}, "album.json", nil, DefaultOptions(), ErrUnsupportedFormat, "t.ogg"},
 		{"bad rights", fstest.MapFS{"ok.wav": {Data: good}, "ok.wav.json": {Data: []byte(`{"artists":["X"],"rights":[{"party":"A","role":"performer","share":0.5}]}`)}}, "", []string{"ok.wav"}, DefaultOptions(), ErrBadMetadata, "ok.wav"},
 		{"sidecar track_number too large", fstest.MapFS{"ok.wav": {Data: good}, "ok.wav.json": {Data: []byte(`{"artists":["X"],"track_number":10000}`)}}, "", []string{"ok.wav"}, DefaultOptions(), ErrBadMetadata, "track_number 10000: want 1..9999"},

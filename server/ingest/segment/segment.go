@@ -40,6 +40,9 @@ var (
 	ErrUnsupported = errors.New("segment: unsupported Ogg layout")
 	// ErrTooLarge means the stream exceeds Options.MaxStreamBytes.
 	ErrTooLarge = errors.New("segment: stream too large")
+	// ErrDamaged means a page fails its checksum: the bytes were changed
+	// after they were written.
+	ErrDamaged = errors.New("segment: damaged Ogg page")
 )
 
 // Options tune the chunk layout. The zero value is not useful; start from
@@ -206,6 +209,9 @@ func parse(data []byte) (pages []page, headers [][]byte, nHeaderPages int, err e
 		p, n, perr := ogg.ParsePage(data[off:])
 		if errors.Is(perr, ogg.ErrShort) {
 			return nil, nil, 0, fmt.Errorf("%w: partial page at byte %d", ErrTruncated, off)
+		}
+		if errors.Is(perr, ogg.ErrCRC) {
+			return nil, nil, 0, fmt.Errorf("%w: checksum mismatch in the page at byte %d", ErrDamaged, off)
 		}
 		if perr != nil {
 			return nil, nil, 0, fmt.Errorf("%w: page at byte %d: %v", ErrNotVorbis, off, perr)

@@ -175,7 +175,7 @@ func TestSplitRejects(t *testing.T) {
 		{"truncated at page", good[:hdr+len(st.Chunks[0].Data)], DefaultOptions(), ErrTruncated},
 		{"only headers", good[:hdr], DefaultOptions(), ErrTruncated},
 		{"inside headers", good[:hdr/2], DefaultOptions(), ErrTruncated},
-		{"bad crc", flip, DefaultOptions(), ErrNotVorbis},
+		{"bad crc", flip, DefaultOptions(), ErrDamaged},
 		{"chained", twice, DefaultOptions(), ErrUnsupported},
 		{"too large", good, DefaultOptions().WithMaxStreamBytes(1000), ErrTooLarge},
 	}
