@@ -210,6 +210,9 @@ func (t *TrackRequest) checkFiles() error {
 	return nil
 }
 
+// maxNameBytes bounds a title, album or artist name.
+const maxNameBytes = 1024
+
 // validate checks a track's metadata once tags and defaults are applied.
 func (t *TrackRequest) validate() error {
 	switch {
@@ -221,8 +224,10 @@ func (t *TrackRequest) validate() error {
 		return fmt.Errorf("%w: track_number %d: want 1..%d", ErrBadMetadata, t.TrackNumber, MaxTrackNumber)
 	case t.DiscNumber < 0 || t.DiscNumber > MaxDiscNumber:
 		return fmt.Errorf("%w: disc_number %d: want 1..%d", ErrBadMetadata, t.DiscNumber, MaxDiscNumber)
-	case len(t.Title) > 1024 || len(t.Album) > 1024:
-		return fmt.Errorf("%w: title over 1024 bytes", ErrBadMetadata)
+	case len(t.Title) > maxNameBytes:
+		return fmt.Errorf("%w: title of %d bytes: at most %d", ErrBadMetadata, len(t.Title), maxNameBytes)
+	case len(t.Album) > maxNameBytes:
+		return fmt.Errorf("%w: album of %d bytes: at most %d", ErrBadMetadata, len(t.Album), maxNameBytes)
 	case t.ISRC != "" && !model.ValidISRC(t.ISRC):
 		return fmt.Errorf("%w: isrc %s: want CCXXXYYNNNNN (12 characters, upper case, no hyphens)", ErrBadMetadata, safetext.Quote(t.ISRC))
 	case t.ReleaseDate != "" && !model.ValidReleaseDate(t.ReleaseDate):
@@ -233,8 +238,11 @@ func (t *TrackRequest) validate() error {
 		return fmt.Errorf("%w: loudness %g LUFS, true peak %g dBTP (at most %d)", ErrBadMetadata, t.Loudness.IntegratedLUFS, t.Loudness.TruePeakDBTP, MaxLoudness)
 	}
 	for _, a := range slices.Concat(t.Artists, t.AlbumArtists) {
-		if strings.TrimSpace(a) == "" || len(a) > 1024 {
-			return fmt.Errorf("%w: artist name %s", ErrBadMetadata, safetext.Quote(a))
+		if strings.TrimSpace(a) == "" {
+			return fmt.Errorf("%w: artist name %s is blank", ErrBadMetadata, safetext.Quote(a))
+		}
+		if len(a) > maxNameBytes {
+			return fmt.Errorf("%w: artist name %s of %d bytes: at most %d", ErrBadMetadata, safetext.Quote(a), len(a), maxNameBytes)
 		}
 	}
 	if err := model.ValidateRights(t.Rights); err != nil {
