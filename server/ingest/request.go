@@ -220,6 +220,12 @@ func (t *TrackRequest) validate() error {
 		return fmt.Errorf("%w: no title", ErrBadMetadata)
 	case len(t.Artists) == 0:
 		return fmt.Errorf("%w: no artist", ErrBadMetadata)
+	case t.SampleRate < 0:
+		return fmt.Errorf("%w: sample_rate %d: negative", ErrBadMetadata, t.SampleRate)
+	case t.Channels < 0:
+		return fmt.Errorf("%w: channels %d: negative", ErrBadMetadata, t.Channels)
+	case t.Samples < 0:
+		return fmt.Errorf("%w: samples %d: negative", ErrBadMetadata, t.Samples)
 	case t.TrackNumber < 0 || t.TrackNumber > MaxTrackNumber:
 		return fmt.Errorf("%w: track_number %d: want 1..%d", ErrBadMetadata, t.TrackNumber, MaxTrackNumber)
 	case t.DiscNumber < 0 || t.DiscNumber > MaxDiscNumber:
