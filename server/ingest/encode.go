@@ -83,6 +83,7 @@ func (e encoder) encode(ctx context.Context, in string, tier model.Tier, serial 
 	var stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, e.path, args...)
 	cmd.Stderr = &stderr
+	dieWithIngest(cmd)
 	start := time.Now()
 	err := cmd.Run()
 	took := time.Since(start)
