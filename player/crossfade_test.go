@@ -433,3 +433,42 @@ func TestCrossfadeChainOfShortTracks(t *testing.T) {
 		})
 	}
 }
+
+// A crossfade shortened because the fade into the outgoing track used up
+// most of it says so, not that the next track was ready late: it was
+// asked for, and ready, as soon as the outgoing track became current.
+func TestCrossfadeShortenedByTheFadeBefore(t *testing.T) {
+	mem, _ := newMemSource(t)
+	logged := &reasonLog{}
+	p, err := player.New(shortSource{mem}, player.NewDiscardSink(44100, 2), player.DefaultOptions().WithLogger(slog.New(logged)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	sub, cancel := p.Subscribe()
+	defer cancel()
+	// 0.8 s: the fade into t2/1 (0.97 s) leaves 0.17 s of it.
+	if err := p.SetCrossfade(800 * time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	items := []player.Item{{Track: "t1/1", Album: "one"}, {Track: "t2/1", Album: "two"}, {Track: "t3/1", Album: "three"}}
+	if err := p.Play(model.PlayContext{Kind: "playlist", ID: "mix"}, items, 0); err != nil {
+		t.Fatal(err)
+	}
+	timeout := time.After(60 * time.Second)
+	for started, done := false, false; !done; {
+		select {
+		case st := <-sub:
+			started = started || st.State == player.StatePlaying
+			done = started && st.State == player.StateEnded
+		case <-timeout:
+			t.Fatal("playback did not end")
+		}
+	}
+	logged.mu.Lock()
+	defer logged.mu.Unlock()
+	want := "only 167.981859ms of the outgoing track was left when the next one was asked for"
+	if len(logged.reasons) != 1 || logged.reasons[0] != want {
+		t.Errorf("reasons %q, want [%q]", logged.reasons, want)
+	}
+}

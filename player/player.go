@@ -90,6 +90,7 @@ type slot struct {
 	ts     *trackStream
 	cancel context.CancelFunc
 	unrep  int64 // frames played before the queue adopted the slot
+	left   int64 // a preload's: frames the outgoing track had left when it was asked for; -1 unknown
 }
 
 // opened is the result of opening a slot's track.
@@ -885,7 +886,10 @@ func (p *Player) adopted() {
 // preload carries out a Preload.
 func (p *Player) preload(f Preload) {
 	p.release(p.pre)
-	p.pre = &slot{track: f.Track, tier: f.Tier, fade: f.Crossfade, album: f.AlbumLoudness}
+	p.pre = &slot{track: f.Track, tier: f.Tier, fade: f.Crossfade, album: f.AlbumLoudness, left: -1}
+	if p.cur != nil && p.cur.ts != nil {
+		p.pre.left = p.cur.ts.Remaining()
+	}
 	if f.Crossfade == 0 && p.cur != nil && p.cur.ts != nil {
 		p.cur.ts.ch.final = false // a gapless successor may join the chain
 	}
@@ -908,6 +912,10 @@ func (p *Player) crossfade(s *slot, cur *trackStream) int64 {
 		reason = fmt.Sprintf("the incoming track lasts %v", framesToDuration(s.ts.Remaining(), p.rate))
 	case cur.frames < want:
 		reason = fmt.Sprintf("the outgoing track lasts %v", framesToDuration(cur.frames, p.rate))
+	case s.left >= 0 && s.left < want:
+		// The fade into the outgoing track, or a seek, left less of it
+		// than the crossfade by the time the next one was asked for.
+		reason = fmt.Sprintf("only %v of the outgoing track was left when the next one was asked for", framesToDuration(s.left, p.rate))
 	default:
 		reason = fmt.Sprintf("the next track was ready only %v before the end", framesToDuration(cur.Remaining(), p.rate))
 	}
