@@ -29,10 +29,20 @@ func newDataDir(t *testing.T) (string, *catalog.DataDir) {
 // counting consumer with cat and chain (nil: none) and opts.
 func countPlays(t *testing.T, dd *catalog.DataDir, evs []api.PlayRecord, cat *catalog.Catalog, chain *audit.Chain, opts counting.Options) {
 	t.Helper()
+	countBatches(t, dd, []events.Batch{{Device: "d", User: "u", Message: []byte("m"), Sig: []byte("s"), Events: evs}}, cat, chain, opts)
+}
+
+// countBatches appends the batches to dd's event log, as the relay logs
+// uploads, then runs one step of the counting consumer with cat and
+// chain (nil: none) and opts.
+func countBatches(t *testing.T, dd *catalog.DataDir, batches []events.Batch, cat *catalog.Catalog, chain *audit.Chain, opts counting.Options) {
+	t.Helper()
 	ctx := context.Background()
 	lg := events.NewStoreLog(dd.Store)
-	if _, err := lg.Append(ctx, events.Batch{Device: "d", User: "u", Message: []byte("m"), Sig: []byte("s"), Events: evs}); err != nil {
-		t.Fatal(err)
+	for _, b := range batches {
+		if _, err := lg.Append(ctx, b); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if _, err := counting.New(dd.Store, lg, cat, chain, opts).Step(ctx); err != nil {
 		t.Fatal(err)

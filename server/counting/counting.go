@@ -131,6 +131,20 @@ func userKey(user model.UserID, month string, track model.TrackID) []byte {
 	return []byte("cnt/u/" + string(user) + "/" + month + "/" + string(track))
 }
 
+// monthCountryKey holds the country (two letters) user's first stream
+// counted in month was counted under: the user's streams of the month are
+// in that country but for those under cnt/uc (UserMonthCountryStreams).
+func monthCountryKey(user model.UserID, month string) []byte {
+	return []byte("cnt/um/" + string(user) + "/" + month)
+}
+
+// userCountryKey counts user's streams of track in month counted under a
+// country other than the month's first (monthCountryKey): the account's
+// country changed during the month.
+func userCountryKey(user model.UserID, month, country string, track model.TrackID) []byte {
+	return []byte("cnt/uc/" + string(user) + "/" + month + "/" + country + "/" + string(track))
+}
+
 var monthRE = regexp.MustCompile(`^[0-9]{4}-(0[1-9]|1[0-2])$`)
 
 // Month returns the UTC month (YYYY-MM) a play started at (Unix ms)
@@ -343,8 +357,10 @@ func (s *Service) count(ctx context.Context, pos uint64, es []events.Entry) erro
 		s.countCache.InvalidateAll()
 	}
 	var vals map[string]uint64
+	var firsts map[string]string
 	err := s.update(ctx, func(tx store.Txn, record func(audit.Record) error) error {
 		vals = make(map[string]uint64, len(add))
+		firsts = map[string]string{}
 		cur, err := readU64(tx.Get(posKey))
 		if err != nil {
 			return err
@@ -352,7 +368,7 @@ func (s *Service) count(ctx context.Context, pos uint64, es []events.Entry) erro
 		if cur != pos {
 			return fmt.Errorf("counting: position moved from %d to %d: two consumers", pos, cur)
 		}
-		if err := addCountries(tx, streams, add); err != nil {
+		if err := s.addCountries(tx, streams, add, firsts); err != nil {
 			return err
 		}
 		if !s.thresholdSaved {
@@ -391,6 +407,9 @@ func (s *Service) count(ctx context.Context, pos uint64, es []events.Entry) erro
 	for k, v := range vals {
 		s.countCache.Set(k, v)
 	}
+	for k, c := range firsts {
+		s.countCache.Set(k, uint64(c[0])<<8|uint64(c[1]))
+	}
 	s.countsAt = next
 	s.thresholdSaved = true
 	s.met.consumed.Add(float64(len(es)))
@@ -405,8 +424,11 @@ const UnknownCountry = "ZZ"
 
 // addCountries adds to add one count per stream under the country its
 // account has in tx now (UnknownCountry without one, or without an
-// account record), reading each account once.
-func addCountries(tx store.Txn, streams []events.Entry, add map[string]uint64) error {
+// account record), reading each account once; and under cnt/uc a stream
+// whose country is not the one its user's first stream of the month was
+// counted under (cnt/um, written by that first stream). firsts gets the
+// month countries used (cnt/um key → country), for the count cache.
+func (s *Service) addCountries(tx store.Txn, streams []events.Entry, add map[string]uint64, firsts map[string]string) error {
 	countries := map[model.UserID]string{}
 	for _, e := range streams {
 		c, ok := countries[e.User]
@@ -417,9 +439,41 @@ func addCountries(tx store.Txn, streams []events.Entry, add map[string]uint64) e
 			}
 			countries[e.User] = c
 		}
-		add[string(countryKey(e.Event.Track, Month(e.Event.StartedAt), c))]++
+		m := Month(e.Event.StartedAt)
+		add[string(countryKey(e.Event.Track, m, c))]++
+		k := monthCountryKey(e.User, m)
+		first, ok := firsts[string(k)]
+		if !ok {
+			var err error
+			if first, err = s.monthCountry(tx, k, c); err != nil {
+				return err
+			}
+			firsts[string(k)] = first
+		}
+		if c != first {
+			add[string(userCountryKey(e.User, m, c, e.Event.Track))]++
+		}
 	}
 	return nil
+}
+
+// monthCountry returns the month country under key k (monthCountryKey),
+// from the count cache (two letters packed in a uint64) or tx; a month
+// without one gets c, written in tx.
+func (s *Service) monthCountry(tx store.Txn, k []byte, c string) (string, error) {
+	if v, ok := s.countCache.GetIfPresent(string(k)); ok {
+		return string([]byte{byte(v >> 8), byte(v)}), nil
+	}
+	b, err := tx.Get(k)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return c, tx.Set(k, []byte(c))
+	case err != nil:
+		return "", err
+	case len(b) != 2:
+		return "", fmt.Errorf("%w: %s holds %d bytes, want a country code", ErrCorrupt, k, len(b))
+	}
+	return string(b), nil
 }
 
 // accountCountry returns user's account country read with get

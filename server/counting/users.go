@@ -2,6 +2,7 @@ package counting
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/segue-fm/segue/core/model"
@@ -77,4 +78,67 @@ func AccountCountry(ctx context.Context, st store.Store, user model.UserID) (str
 		return "", fmt.Errorf("counting: account country: %w", err)
 	}
 	return c, nil
+}
+
+// UserMonthCountryStreams returns user's counted streams of every track
+// in month (YYYY-MM) per country they were counted under (the account's
+// country when each was counted), so a flagged account's streams are held
+// out of the countries that were paid for them. ok is false when the
+// month has no record of its first country (streams counted before the
+// relay kept it): the caller then has only the account's country now.
+// Streams counted before that record, in a month that has one, are
+// taken as the first country's. The maps are the caller's.
+func UserMonthCountryStreams(ctx context.Context, st store.Store, user model.UserID, month string) (_ map[string]map[model.TrackID]uint64, ok bool, _ error) {
+	if !monthRE.MatchString(month) {
+		return nil, false, ErrBadMonth
+	}
+	first, err := st.Get(ctx, monthCountryKey(user, month))
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, false, nil
+	case err != nil:
+		return nil, false, fmt.Errorf("counting: user month countries: %w", err)
+	case len(first) != 2:
+		return nil, false, fmt.Errorf("counting: user month countries: %w: %s holds %d bytes, want a country code", ErrCorrupt, monthCountryKey(user, month), len(first))
+	}
+	total, err := UserMonthStreams(ctx, st, user, month)
+	if err != nil {
+		return nil, false, err
+	}
+	out := map[string]map[model.TrackID]uint64{}
+	pfx := []byte("cnt/uc/" + string(user) + "/" + month + "/")
+	err = st.Iterate(ctx, pfx, false, func(k, v []byte) error {
+		// <CC>/<track>
+		rest := k[len(pfx):]
+		if len(rest) < 4 || rest[2] != '/' {
+			return fmt.Errorf("%w: key %q", ErrCorrupt, k)
+		}
+		n, err := readU64(v, nil)
+		if err != nil {
+			return err
+		}
+		c, t := string(rest[:2]), model.TrackID(rest[3:])
+		if n > total[t] {
+			return fmt.Errorf("%w: %d streams of %s in %s, %d in the month", ErrCorrupt, n, t, c, total[t])
+		}
+		if out[c] == nil {
+			out[c] = map[model.TrackID]uint64{}
+		}
+		out[c][t] = n
+		total[t] -= n
+		return nil
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("counting: user month countries: %w", err)
+	}
+	for t, n := range total {
+		if n == 0 {
+			continue
+		}
+		if out[string(first)] == nil {
+			out[string(first)] = map[model.TrackID]uint64{}
+		}
+		out[string(first)][t] += n
+	}
+	return out, true, nil
 }
