@@ -320,3 +320,88 @@ func TestDamagedSettingsDefault(t *testing.T) {
 		t.Fatalf("settings saved over the damaged record: allow metered %v, %v", st.AllowMeter, err)
 	}
 }
+
+// TestDamagedJobRebuilt: a dl/job record that does not decode, or
+// decodes to counts no download can have, no longer fails the open: it
+// is rebuilt from the requests naming its track (one reference each),
+// its progress is counted again from its done bits, and removing the
+// requests releases it as usual (a track another request holds stays;
+// removing the last leaves no job and no blob file). A job no request
+// names is released.
+func TestDamagedJobRebuilt(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		value func(old []byte) []byte
+	}{
+		{"junk", func([]byte) []byte { return []byte{0xff, 0x01, 0x02} }},
+		{"empty", func([]byte) []byte { return []byte{} }},
+		{"truncated", func(old []byte) []byte { return old[:len(old)-1] }},
+		{"negative refs", func([]byte) []byte { return []byte{0xa1, 0x01, 0x20} }},
+		{"too few refs", func([]byte) []byte { return []byte{0xa1, 0x01, 0x01} }},
+		{"huge refs", func([]byte) []byte { return []byte{0xa1, 0x01, 0x1b, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff} }},
+		{"wrong shape", func([]byte) []byte { return []byte{0x82, 0x01, 0x02} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testDamagedJob(t, tc.value) })
+	}
+}
+
+func testDamagedJob(t *testing.T, value func(old []byte) []byte) {
+	b, p := demoBed(t)
+	ctx := waitCtx(t)
+	dir := t.TempDir()
+	opts := download.DefaultOptions()
+	d := b.openDevice(t, dir, "boot1", opts)
+	album := download.Ref{Kind: download.KindAlbum, ID: string(p.album), Tier: model.TierLow}
+	t0 := download.Ref{Kind: download.KindTrack, ID: string(p.tracks[0]), Tier: model.TierLow}
+	for _, r := range []download.Ref{t0, album} {
+		if err := d.dl.Add(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := d.dl.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	jobKey := []byte("dl/job/low/" + t0.ID)
+	orphan := []byte("dl/job/high/" + t0.ID) // a job no request names
+	b.damage(t, d, "boot1", opts, func(ctx context.Context) error {
+		old, err := d.e.Store().Get(ctx, jobKey)
+		if err != nil {
+			return err
+		}
+		if err := d.e.Store().Set(ctx, orphan, []byte{0xff}); err != nil {
+			return err
+		}
+		return d.e.Store().Set(ctx, jobKey, value(old))
+	})
+	if err := d.dl.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !d.dl.Downloaded(p.tracks[0], model.TierLow) {
+		t.Fatal("the track of the damaged job is not downloaded after the resume pass")
+	}
+	if _, err := d.e.Store().Get(ctx, orphan); err == nil {
+		t.Fatal("a damaged job no request names is still stored")
+	}
+	if err := d.dl.Remove(ctx, t0); err != nil {
+		t.Fatal(err)
+	}
+	if !d.dl.Downloaded(p.tracks[0], model.TierLow) {
+		t.Fatal("the album's copy of the damaged job's track was deleted with the track request")
+	}
+	b.damage(t, d, "boot1", opts, func(context.Context) error { return nil })
+	if err := d.dl.Remove(ctx, album); err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	if err := d.e.Store().Iterate(ctx, []byte("dl/"), false, func(k, _ []byte) error {
+		if !strings.HasPrefix(string(k), "dl/lic/") && !strings.HasPrefix(string(k), "dl/clock") && !strings.HasPrefix(string(k), "dl/state") {
+			left = append(left, string(k))
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if files := blobFiles(t, dir); len(left) > 0 || len(files) > 0 {
+		t.Fatalf("after removing every download: keys %q, %d blob files left", left, len(files))
+	}
+}

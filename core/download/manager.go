@@ -424,20 +424,38 @@ func (m *Manager) load(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("download: load items: %w", err)
 	}
+	held, spare := m.heldLocked()
+	var bad []trackTier
 	err = m.d.Store.Iterate(ctx, []byte(pJob), false, func(k, v []byte) error {
 		tier, track, ok := splitJobKey(k)
 		if !ok {
-			return fmt.Errorf("malformed job key %q", k)
+			m.log.Warn("download: malformed job key; skipping it", "key", string(k))
+			return nil
 		}
+		tt := trackTier{model.TrackID(track), model.Tier(tier)}
 		var j jobRec
-		if err := strictDec.Unmarshal(v, &j); err != nil {
-			return fmt.Errorf("decode %s: %w", k, err)
+		err := strictDec.Unmarshal(v, &j)
+		if err == nil {
+			err = j.check(held[tt], spare[tt.tier])
 		}
-		m.jobs[trackTier{model.TrackID(track), model.Tier(tier)}] = &j
+		if err != nil {
+			// A job is work the requests naming its track define: it is
+			// rebuilt from them rather than locking the user out of
+			// every download.
+			m.log.Warn("download: job record damaged; rebuilding it from the requests naming its track", "key", string(k), "err", err)
+			bad = append(bad, tt)
+			return nil
+		}
+		m.jobs[tt] = &j
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("download: load jobs: %w", err)
+	}
+	for _, tt := range bad {
+		if err := m.rebuildJob(ctx, tt, held[tt]+spare[tt.tier]); err != nil {
+			return fmt.Errorf("download: rebuild job (store key %s): %w", jobKey(tt), err)
+		}
 	}
 	for tt, j := range m.jobs {
 		if !j.complete() {
@@ -506,6 +524,66 @@ func (m *Manager) loadClock(b []byte) {
 
 // mono is the trusted clock's monotonic reading in this boot's epoch.
 func (m *Manager) mono() time.Duration { return m.opts.mono() - m.epoch }
+
+// heldLocked counts, per job, the readable requests naming its track
+// (each holds one reference) and, per tier, the damaged requests (each
+// may hold one reference to any job of its tier). Caller holds m.mu or
+// runs before the scheduler starts.
+func (m *Manager) heldLocked() (held map[trackTier]int, spare map[model.Tier]int) {
+	held, spare = map[trackTier]int{}, map[model.Tier]int{}
+	for r, it := range m.items {
+		for _, t := range it.Tracks {
+			held[trackTier{model.TrackID(t), r.Tier}]++
+		}
+	}
+	for r := range m.damaged {
+		spare[r.Tier]++
+	}
+	return held, spare
+}
+
+// check reports a job record whose references no download can have:
+// outside [held, held+spare] (held by the readable requests naming the
+// track, spare the damaged requests of its tier), or none. Its progress
+// needs no check: an incomplete one is counted from the done bits and
+// the totals come from the manifest.
+func (j *jobRec) check(held, spare int) error {
+	if j.Refs < 1 || j.Refs < held || j.Refs > held+spare {
+		return fmt.Errorf("%d references, %d requests name the track (%d damaged ones may)", j.Refs, held, spare)
+	}
+	return nil
+}
+
+// rebuildJob replaces a damaged job record with refs references and no
+// progress (counted from its done bits, its totals from the manifest by
+// the next pass, which completes it without a transfer when every blob is
+// there); with no reference the job is released with its done bits and
+// blobs, as removing its last request does. Called by load only.
+func (m *Manager) rebuildJob(ctx context.Context, tt trackTier, refs int) error {
+	var freed [][32]byte
+	err := m.d.Store.Update(ctx, func(tx store.Txn) error {
+		freed = freed[:0]
+		v, err := detEnc.Marshal(&jobRec{Refs: max(refs, 1)})
+		if err != nil {
+			return err
+		}
+		if err := tx.Set(jobKey(tt), v); err != nil {
+			return err
+		}
+		if refs > 0 {
+			return nil
+		}
+		return m.unrefTx(tx, tt, &freed)
+	})
+	if err != nil {
+		return err
+	}
+	m.unlinkFreed(ctx, freed)
+	if refs > 0 {
+		m.jobs[tt] = &jobRec{Refs: refs}
+	}
+	return nil
+}
 
 func splitJobKey(k []byte) (tier, track string, ok bool) {
 	rest := string(k[len(pJob):])
