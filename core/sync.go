@@ -82,7 +82,7 @@ func (e *Engine) OpenDocs(ctx context.Context, user model.UserID) (*Docs, error)
 	// library) in memory.
 	r, err := repo.Open(ctx, e.st, repo.DefaultOptions().WithLogger(e.log).
 		WithDocOptions(docs.DefaultOptions().WithClock(e.opts.clock.Now)).WithGoSync(false).
-		WithActorBinding(true).WithActorPrefix(repo.ActorPrefix(e.DeviceID())))
+		WithActorBinding(true).WithActorPrefix(repo.ActorPrefix(e.DeviceID())).WithSetAside(true))
 	if err != nil {
 		e.addDocs(nil)
 		return nil, fmt.Errorf("core: open documents: %w", err)

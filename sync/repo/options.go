@@ -66,6 +66,7 @@ type Options struct {
 	maxDocBytes   int
 	maxMessage    int
 	maxChange     int
+	setAside      bool
 }
 
 // DefaultOptions returns: docs.DefaultOptions() for the typed views,
@@ -370,6 +371,16 @@ func (o Options) WithSyncStateFlush(d time.Duration) Options { o.stateFlush = d;
 
 // WithLogger returns o logging to l. Default: slog.Default().
 func (o Options) WithLogger(l *slog.Logger) Options { o.logger = l; return o }
+
+// WithSetAside makes a document whose stored bytes do not load
+// (ErrCorrupt) be set aside instead of failing every use of it: its keys
+// are moved under AsidePrefix (docbad/<id>/, kept, never read again) and
+// every peer's sync state of it deleted, in one store Update, and the
+// document is then unknown (ErrNotFound; Ensure gives an empty
+// placeholder), so the next sync receives it again whole from a peer
+// that has it. For a device, whose documents the relay holds; a relay,
+// the authority, keeps the default (off: ErrCorrupt).
+func (o Options) WithSetAside(on bool) Options { o.setAside = on; return o }
 
 // WithWriteCheck returns o with a check run on every incoming sync
 // message that carries new changes (the relay's authorisation); changes

@@ -368,6 +368,53 @@ func (r *Repo) Delete(ctx context.Context, id docs.DocumentID) error {
 	return nil
 }
 
+// AsidePrefix is the key prefix a document set aside (WithSetAside) is
+// kept under: docbad/<id>/ followed by the rest of each of its doc/<id>/
+// keys.
+const AsidePrefix = "docbad/"
+
+// setAside moves the stored keys of document id, which failed to load
+// with cause, under AsidePrefix and deletes every peer's sync state of
+// it, in one store Update (WithSetAside). It runs under r.mu, so no
+// handle of id is loaded meanwhile: when another loader registered one
+// first, that handle is returned and nothing is moved.
+func (r *Repo) setAside(ctx context.Context, id docs.DocumentID, cause error) (*Handle, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, ErrClosed
+	}
+	if h, ok := r.handles[id]; ok {
+		return h, nil
+	}
+	prefix := docPrefix(id)
+	suffix := []byte("/" + id.String())
+	err := r.st.Update(ctx, func(tx store.Txn) error {
+		var keys, vals [][]byte
+		if err := tx.Iterate(prefix, false, func(k, v []byte) error {
+			keys, vals = append(keys, bytes.Clone(k)), append(vals, bytes.Clone(v))
+			return nil
+		}); err != nil {
+			return err
+		}
+		for i, k := range keys {
+			aside := append([]byte(AsidePrefix+id.String()+"/"), k[len(prefix):]...)
+			if err := tx.Set(aside, vals[i]); err != nil {
+				return err
+			}
+			if err := tx.Delete(k); err != nil {
+				return err
+			}
+		}
+		return deleteWhere(tx, store.Prefix("sync"), func(k, _ []byte) bool { return bytes.HasSuffix(k, suffix) })
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w (setting it aside: %v)", cause, err)
+	}
+	r.opts.logger.Warn("repo: stored document does not load; set aside, to be received again by the next sync", "doc", id.String(), "key", string(prefix), "aside", AsidePrefix+id.String()+"/", "err", cause)
+	return nil, nil
+}
+
 // deleteWhere deletes, inside tx, every key under prefix for which
 // match (nil: every key) holds. The keys are collected first and deleted
 // after the iteration, which a store transaction does not allow to
@@ -418,6 +465,13 @@ func (r *Repo) get(ctx context.Context, id docs.DocumentID, create bool) (*Handl
 		return nil, err
 	}
 	l, err := r.read(ctx, id)
+	if errors.Is(err, ErrCorrupt) && r.opts.setAside {
+		if h, err2 := r.setAside(ctx, id, err); h != nil || err2 != nil {
+			r.loadDone()
+			return h, err2
+		}
+		err = fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
 	if errors.Is(err, ErrNotFound) && create {
 		l, err = r.empty()
 	}

@@ -396,3 +396,89 @@ func FuzzReceiveSyncMessage(f *testing.F) {
 		_ = b.ReceiveSyncMessage(ctx, "peer", docs.DocumentID{1}, msg)
 	})
 }
+
+// TestCorruptDocumentSetAside: with WithSetAside a document whose stored
+// bytes do not load is moved under docbad/ with its sync states deleted,
+// the other documents load, and the next sync receives it whole from a
+// peer that has it; without, Get keeps failing with ErrCorrupt.
+func TestCorruptDocumentSetAside(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		damage func(v []byte) []byte
+	}{
+		{"junk", func([]byte) []byte { return []byte("not automerge") }},
+		{"bad magic", func(v []byte) []byte { return append([]byte{v[0] ^ 0xff}, v[1:]...) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			relay := openRepo(t, store.NewMemory(), 4)
+			st := store.NewMemory()
+			dev, err := Open(ctx, st, testOptions(5).WithSetAside(true))
+			if err != nil {
+				t.Fatal(err)
+			}
+			h, err := relay.CreatePlaylist(ctx, "alice", "Shared")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := h.Playlist(ctx, func(p *docs.Playlist) error { _, err := p.Add(docs.AtEnd(), "alice", "t1", "t2"); return err }); err != nil {
+				t.Fatal(err)
+			}
+			other, err := dev.CreatePlaylist(ctx, "alice", "Mine")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := dev.Ensure(ctx, h.ID()); err != nil {
+				t.Fatal(err)
+			}
+			syncUntilQuiet(t, relay, dev, "relay", "dev", h.ID())
+			if err := dev.Close(); err != nil {
+				t.Fatal(err)
+			}
+			var keys [][]byte
+			if err := st.Iterate(ctx, docPrefix(h.ID()), false, func(k, _ []byte) error {
+				keys = append(keys, bytes.Clone(k))
+				return nil
+			}); err != nil || len(keys) == 0 {
+				t.Fatalf("stored keys of the synced document: %d, %v", len(keys), err)
+			}
+			old, err := st.Get(ctx, keys[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := st.Set(ctx, keys[0], tc.damage(old)); err != nil {
+				t.Fatal(err)
+			}
+			strict := openRepo(t, st, 6)
+			if _, err := strict.Get(ctx, h.ID()); !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("without set-aside: %v, want ErrCorrupt", err)
+			}
+			strict.Close()
+			dev = openRepo(t, st, 7)
+			dev.opts.setAside = true
+			if _, err := dev.Get(ctx, h.ID()); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("damaged document: %v, want ErrNotFound once set aside", err)
+			}
+			if _, err := dev.Get(ctx, other.ID()); err != nil {
+				t.Fatalf("the other document: %v", err)
+			}
+			if v, err := st.Get(ctx, append([]byte(AsidePrefix+h.ID().String()+"/"), keys[0][len(docPrefix(h.ID())):]...)); err != nil || !bytes.Equal(v, tc.damage(old)) {
+				t.Fatalf("damaged bytes not kept aside: %v", err)
+			}
+			if ids, err := dev.List(ctx); err != nil || !slices.Equal(ids, []docs.DocumentID{other.ID()}) {
+				t.Fatalf("List after set-aside: %v, %v", ids, err)
+			}
+			if _, err := dev.Ensure(ctx, h.ID()); err != nil {
+				t.Fatal(err)
+			}
+			syncUntilQuiet(t, relay, dev, "relay", "dev", h.ID())
+			hd, err := dev.Get(ctx, h.ID())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := entries(t, hd), entries(t, h); len(got) != 2 || !slices.Equal(got, want) {
+				t.Fatalf("entries after the sync: %v, want %v", got, want)
+			}
+		})
+	}
+}
