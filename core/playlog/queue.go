@@ -6,8 +6,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/fxamacker/cbor/v2"
 
@@ -136,7 +138,14 @@ func (q *Queue) load(ctx context.Context) error {
 		if m := binary.BigEndian.Uint64(b); !found || m > last {
 			last, found = m, true
 		}
-	case err != nil && !errors.Is(err, store.ErrNotFound):
+	case err == nil:
+		// A damaged mark: the numbers issued before are unknown, and
+		// reusing one makes the relay refuse that play (seq_conflict).
+		if m := damagedMarkFloor(); !found || m > last {
+			last, found = m, true
+		}
+		slog.Warn("playlog: high-water mark damaged; numbering plays on from the clock", "key", string(MarkKey), "len", len(b), "next", last+1)
+	case !errors.Is(err, store.ErrNotFound):
 		return fmt.Errorf("load play history: %w", err)
 	}
 	if found {
@@ -145,6 +154,13 @@ func (q *Queue) load(ctx context.Context) error {
 	q.loaded = true
 	return nil
 }
+
+// damagedMarkFloor is the number a queue whose MarkKey does not decode
+// goes on after: the wall clock in microseconds (≈ 2^51 now, below
+// countable until the year 4250), above every number a device counting
+// from 0, or from an earlier such floor, issued at fewer than one play a
+// microsecond.
+func damagedMarkFloor() uint64 { return uint64(max(time.Now().UnixMicro(), 0)) }
 
 // Append stores ev durably at the end of the queue and returns its
 // sequence number.

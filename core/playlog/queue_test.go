@@ -213,3 +213,59 @@ func TestLenWithCounter(t *testing.T) {
 		})
 	}
 }
+
+// TestDamagedMarkNotReused: a high-water mark (MarkKey) that does not
+// decode no longer restarts the numbering at 0 once the queue is empty
+// (the relay refused those plays as seq_conflict: lost): the next number
+// is above every one issued before, and the mark is rewritten.
+func TestDamagedMarkNotReused(t *testing.T) {
+	ctx := t.Context()
+	for _, shared := range []bool{false, true} {
+		for _, tc := range []struct {
+			name string
+			mark []byte
+		}{
+			{"one byte", []byte{1}},
+			{"empty", []byte{}},
+			{"nine bytes", make([]byte, 9)},
+		} {
+			t.Run(fmt.Sprintf("%s shared=%v", tc.name, shared), func(t *testing.T) {
+				st := store.NewMemory()
+				open := playlog.New
+				if shared {
+					open = playlog.NewShared
+				}
+				q := open(st)
+				var last uint64
+				for i := range 3 {
+					seq, err := q.Append(ctx, model.PlayEvent{EventID: fmt.Sprint(i), TrackID: "tr1", Tier: model.TierLow, Started: time.Unix(1e9, 0), Played: time.Second})
+					if err != nil {
+						t.Fatal(err)
+					}
+					last = seq
+				}
+				if err := q.Ack(ctx, last); err != nil {
+					t.Fatal(err)
+				}
+				if err := st.Set(ctx, playlog.MarkKey, tc.mark); err != nil {
+					t.Fatal(err)
+				}
+				q = open(st)
+				seq, err := q.Append(ctx, model.PlayEvent{EventID: "after", TrackID: "tr1", Tier: model.TierLow, Started: time.Unix(1e9, 0), Played: time.Second})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if seq <= last {
+					t.Fatalf("number after the damaged mark: %d, want above %d", seq, last)
+				}
+				if err := q.Ack(ctx, seq); err != nil {
+					t.Fatal(err)
+				}
+				b, err := st.Get(ctx, playlog.MarkKey)
+				if err != nil || len(b) != 8 || binary.BigEndian.Uint64(b) != seq {
+					t.Fatalf("mark after the ack: %x, %v, want %d", b, err, seq)
+				}
+			})
+		}
+	}
+}
