@@ -180,3 +180,54 @@ func TestEditsRefuseBadIDs(t *testing.T) {
 		}
 	}
 }
+
+// TestDamagedLibraryIDRefetched: a cfg/library-id record that does not
+// parse is treated as a missing one: StartSync asks the relay for the id
+// again and stores it, and the library is back at the assigned id with
+// what was saved under it. Before, every StartSync (segue sync now)
+// failed with "stored library id".
+func TestDamagedLibraryIDRefetched(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		value string
+	}{
+		{"nul", "\x00"},
+		{"not base58", "0OIl"},
+		{"empty", ""},
+		{"truncated", "__truncate__"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := t.Context()
+			origin := syncRelay(t)
+			e, d := registered(t, origin, "alice")
+			id := storedLibraryID(t, e)
+			if err := d.Library().SaveTracks(ctx, "t1"); err != nil {
+				t.Fatal(err)
+			}
+			if err := d.Close(); err != nil {
+				t.Fatal(err)
+			}
+			value := tc.value
+			if value == "__truncate__" {
+				value = id.String()[:len(id.String())-1]
+			}
+			if err := e.Store().Set(ctx, []byte("cfg/library-id"), []byte(value)); err != nil {
+				t.Fatal(err)
+			}
+			d, err := e.OpenDocs(ctx, "alice")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { d.Close() })
+			if err := d.StartSync(ctx); err != nil {
+				t.Fatalf("start sync with the library id damaged: %v", err)
+			}
+			if got := storedLibraryID(t, e); got != id {
+				t.Fatalf("library id after the sync: %s, want %s", got, id)
+			}
+			if got := savedTracks(t, d); !slices.Equal(got, []model.TrackID{"t1"}) {
+				t.Fatalf("library after the sync: %v", got)
+			}
+		})
+	}
+}

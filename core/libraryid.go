@@ -39,7 +39,12 @@ func (e *Engine) libraryID(ctx context.Context) (id docs.DocumentID, ok bool, er
 	}
 	id, err = docs.ParseDocumentID(string(v))
 	if err != nil {
-		return docs.DocumentID{}, false, fmt.Errorf("core: stored library id: %w", err)
+		// A damaged record is treated as a missing one: the relay's
+		// answer (fetchLibraryID) replaces it, and until then the
+		// library is opened at the derived id, then moved into the
+		// assigned one as on a device from before assignment.
+		e.log.Warn("core: stored library id damaged; asking the relay for it again", "key", string(libraryIDKey), "err", err)
+		return docs.DocumentID{}, false, nil
 	}
 	return id, true, nil
 }
