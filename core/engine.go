@@ -189,6 +189,19 @@ func (e *Engine) open(ctx context.Context) error {
 		fixed = e.opts.catalogKey
 	}
 	pin, err := device.LoadPin(ctx, e.st, fixed)
+	if errors.Is(err, device.ErrBadPin) {
+		// A stored key of the wrong size is no key: it is deleted and the
+		// relay's is pinned again at the next request, as on a device
+		// that never pinned one (the web player does the same). Whoever
+		// can write the store can delete the record as well, so this
+		// gives nobody more; a key of the right size that is not the
+		// relay's is still refused (device.ErrCatalogKeyMismatch).
+		e.log.Warn("core: damaged pinned catalog key deleted; the relay's is pinned again", "key", device.PinKey, "err", err)
+		if err := e.st.Delete(ctx, []byte(device.PinKey)); err != nil {
+			return fmt.Errorf("core: delete damaged catalog key: %w", err)
+		}
+		pin, err = device.LoadPin(ctx, e.st, fixed)
+	}
 	if err != nil {
 		return fmt.Errorf("core: %w", err)
 	}
