@@ -689,9 +689,13 @@ func (ix *Index) load(values []stored, digests [][digestBytes]byte) ([][digestBy
 	if len(ix.slots)+len(out) > ix.maxEntries {
 		return nil, fmt.Errorf("%w: %d entries", ErrIndexFull, ix.maxEntries)
 	}
-	for _, p := range out {
+	for i, p := range out {
 		if p.err != nil {
-			return nil, p.err
+			// A damaged entry (disk error, hand edit) must not take the
+			// whole index down: it is left out, and the next Put of its
+			// key replaces it.
+			ix.opts.logger().Warn("search: stored entry damaged; left out of the index", "key", string(values[i].key), "err", p.err)
+			continue
 		}
 		ix.addSlot(p.e)
 		if digest {

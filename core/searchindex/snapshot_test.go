@@ -309,3 +309,62 @@ func FuzzSnapshot(f *testing.F) {
 		answers(t, ix)
 	})
 }
+
+// TestDamagedEntryLeftOut: a stored entry that does not decode no longer
+// fails OpenIndex (segue search failed on the device with "decode
+// entry"): it is left out, with and without a snapshot file, the other
+// entries are found, and upserting its key again replaces it.
+func TestDamagedEntryLeftOut(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name   string
+		damage func(v []byte) []byte
+	}{
+		{"junk", func([]byte) []byte { return []byte{0xff, 0x01} }},
+		{"truncated", func(v []byte) []byte { return v[:len(v)-1] }},
+		{"empty", func([]byte) []byte { return []byte{} }},
+	} {
+		for _, snap := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s snapshot=%v", tc.name, snap), func(t *testing.T) {
+				st := store.NewMemory()
+				path := ""
+				if snap {
+					path = filepath.Join(t.TempDir(), "search.snap")
+				}
+				open := func() *Index {
+					t.Helper()
+					ix, err := OpenIndex(ctx, st, DefaultOptions().WithSnapshot(path).WithLogger(quiet()))
+					if err != nil {
+						t.Fatalf("open: %v", err)
+					}
+					return ix
+				}
+				if err := open().Upsert(ctx, fixture...); err != nil {
+					t.Fatal(err)
+				}
+				damaged := fixture[0]
+				key := append(bytes.Clone(entryPrefix), damaged.Key()...)
+				v, err := st.Get(ctx, key)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := st.Set(ctx, key, tc.damage(v)); err != nil {
+					t.Fatal(err)
+				}
+				ix := open()
+				if ix.Len() != len(fixture)-1 {
+					t.Fatalf("%d entries loaded, want %d", ix.Len(), len(fixture)-1)
+				}
+				if f := find(t, ix, fixture[1].Title); len(f) == 0 {
+					t.Fatalf("%q not found with another entry damaged", fixture[1].Title)
+				}
+				if err := ix.Upsert(ctx, damaged); err != nil {
+					t.Fatal(err)
+				}
+				if ix = open(); ix.Len() != len(fixture) {
+					t.Fatalf("after upserting the damaged entry again: %d entries, want %d", ix.Len(), len(fixture))
+				}
+			})
+		}
+	}
+}
