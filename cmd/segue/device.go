@@ -29,6 +29,10 @@ import (
 // (relay.DefaultOptions).
 const defaultRelay = "http://127.0.0.1:7474"
 
+// errUserDamaged: the account recorded at registration (userKey) is not
+// an account name; --user records it again.
+var errUserDamaged = errors.New("recorded account damaged")
+
 // errNotRegistered is the usage error of a device command run on a device
 // that has no relay token and was given no credentials to get one.
 var errNotRegistered = errors.New("device not registered: pass --user and --password once (with --signup to create the account)")
@@ -271,11 +275,22 @@ func (a *deviceArgs) canOpen(force bool) error {
 // setUp registers the device when it must and settles which account it
 // acts for.
 func (d *device) setUp(ctx context.Context, a *deviceArgs, force bool) error {
+	registered := d.e.Token() != ""
 	recorded, err := d.recordedUser(ctx)
+	if errors.Is(err, errUserDamaged) && a.user != "" {
+		// The user names the account: a registered device records it
+		// again; one not registered records it when registration succeeds.
+		if registered {
+			if err := d.e.Store().Set(ctx, userKey, []byte(a.user)); err != nil {
+				return fmt.Errorf("record account: %w", err)
+			}
+			fmt.Fprintf(a.stderr, "recorded account was damaged; recorded %s (--user) again\n", a.user)
+		}
+		recorded, err = "", nil
+	}
 	if err != nil {
 		return err
 	}
-	registered := d.e.Token() != ""
 	if registered && recorded != "" && a.user != "" && model.UserID(a.user) != recorded {
 		// Logging in again as another account too: the relay refuses
 		// the device to it, after --signup created the account.
@@ -331,7 +346,7 @@ func (d *device) recordedUser(ctx context.Context) (model.UserID, error) {
 	case err != nil:
 		return "", fmt.Errorf("read recorded account: %w", err)
 	case !usernameRE.Match(b):
-		return "", fmt.Errorf("read recorded account: %d bytes that are not an account name", len(b))
+		return "", fmt.Errorf("%w (store key %s): %d bytes that are not an account name; pass --user with the account this device is registered to, which records it again", errUserDamaged, userKey, len(b))
 	}
 	return model.UserID(b), nil
 }
