@@ -95,7 +95,13 @@ func (e *Engine) PrivateSession(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("core: read private session: %w", err)
 	}
-	on := string(v) == "1"
+	on := string(v) != "0"
+	if on && string(v) != "1" {
+		// A damaged switch keeps the session private (nothing is
+		// published) until it is set again, rather than publishing what
+		// the user may have hidden.
+		e.log.Warn("core: private session switch damaged; keeping the session private until it is set again", "key", string(privateSessionKey), "len", len(v))
+	}
 	e.social.private = &on
 	return on, nil
 }
