@@ -405,3 +405,68 @@ func testDamagedJob(t *testing.T, value func(old []byte) []byte) {
 		t.Fatalf("after removing every download: keys %q, %d blob files left", left, len(files))
 	}
 }
+
+// TestDamagedDoneBitsAndRefs: a done bit whose value is not a hash and a
+// size, or a blob reference count that does not match the done bits
+// naming the blob, no longer leaks the blob file and its reference for
+// ever: the manager's start-up reconcile drops the malformed done bit
+// (the blob is downloaded again) and sets each count to the done bits
+// naming the blob, so removing the download leaves no key and no file.
+func TestDamagedDoneBitsAndRefs(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		prefix string
+		value  []byte
+	}{
+		{"done bit too short", "dl/done/", []byte{1, 2}},
+		{"done bit empty", "dl/done/", []byte{}},
+		{"reference count too high", "off/ref/", []byte{0, 0, 0, 9}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, p := demoBed(t)
+			ctx := waitCtx(t)
+			dir := t.TempDir()
+			opts := download.DefaultOptions()
+			d := b.openDevice(t, dir, "boot1", opts)
+			ref := download.Ref{Kind: download.KindTrack, ID: string(p.tracks[0]), Tier: model.TierLow}
+			downloadOne(t, ctx, d, p.tracks[0])
+			b.damage(t, d, "boot1", opts, func(ctx context.Context) error {
+				var key []byte
+				if err := d.e.Store().Iterate(ctx, []byte(tc.prefix), false, func(k, _ []byte) error {
+					if key == nil {
+						key = append([]byte(nil), k...)
+					}
+					return nil
+				}); err != nil || key == nil {
+					return fmt.Errorf("no key under %s: %v", tc.prefix, err)
+				}
+				return d.e.Store().Set(ctx, key, tc.value)
+			})
+			// Status waits for the start-up reconcile.
+			if _, err := d.dl.Status(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := d.dl.Wait(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if !d.dl.Downloaded(p.tracks[0], model.TierLow) {
+				t.Fatal("not downloaded after the reconcile")
+			}
+			if err := d.dl.Remove(ctx, ref); err != nil {
+				t.Fatal(err)
+			}
+			var left []string
+			for _, prefix := range []string{"dl/done/", "dl/job/", "off/ref/"} {
+				if err := d.e.Store().Iterate(ctx, []byte(prefix), false, func(k, _ []byte) error {
+					left = append(left, string(k))
+					return nil
+				}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if files := blobFiles(t, dir); len(left) > 0 || len(files) > 0 {
+				t.Fatalf("after removing the download: keys %q, %d blob files left", left, len(files))
+			}
+		})
+	}
+}

@@ -93,7 +93,93 @@ func (m *Manager) reconcile(ctx context.Context) error {
 	if orphans > 0 || len(bad) > 0 {
 		m.log.Info("download: reconciled blob files", "orphans_removed", orphans, "blobs_to_refetch", len(bad))
 	}
-	return m.dropDone(ctx, bad)
+	if err := m.dropDone(ctx, bad); err != nil {
+		return err
+	}
+	return m.recountRefs(ctx)
+}
+
+// recountRefs repairs damaged records of the blob references: a done bit
+// whose value is not a hash and a size is deleted and its job marked
+// incomplete (the blob is downloaded again), and each off/ref count is
+// set to the number of done bits naming its blob (deleted, with the
+// file, at none). Before, such a done bit released nothing and a count
+// too high never reached zero: the blob file and its reference stayed
+// for ever. It holds itemMu, so no request changes meanwhile; it runs
+// before any download.
+func (m *Manager) recountRefs(ctx context.Context) error {
+	m.itemMu.Lock()
+	defer m.itemMu.Unlock()
+	named := map[[32]byte]uint32{}
+	var malformed []doneEntry
+	err := m.d.Store.Iterate(ctx, []byte(pDone), false, func(k, v []byte) error {
+		if e, ok := parseDone(k, v); ok {
+			named[e.hash]++
+		} else if e, ok := parseDone(k, make([]byte, 40)); ok {
+			malformed = append(malformed, e)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("download: count blob references: %w", err)
+	}
+	type fix struct {
+		key []byte
+		h   [32]byte
+		n   uint32
+	}
+	var fixes []fix
+	err = m.d.Store.Iterate(ctx, []byte(pRef), false, func(k, v []byte) error {
+		var h [32]byte
+		if n, err := hexDecode(h[:], k[len(pRef):]); err != nil || n != len(h) {
+			return nil
+		}
+		if len(v) != 4 || binary.BigEndian.Uint32(v) != named[h] {
+			fixes = append(fixes, fix{append([]byte(nil), k...), h, named[h]})
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("download: count blob references: %w", err)
+	}
+	if len(malformed) == 0 && len(fixes) == 0 {
+		return nil
+	}
+	m.log.Warn("download: blob reference records damaged; repaired", "done_bits_dropped", len(malformed), "counts_fixed", len(fixes))
+	var freed [][32]byte
+	err = m.d.Store.Update(ctx, func(tx store.Txn) error {
+		freed = freed[:0]
+		for _, e := range malformed {
+			if err := tx.Delete(e.key); err != nil {
+				return err
+			}
+			if err := incompleteTx(tx, e.tt); err != nil {
+				return err
+			}
+		}
+		for _, f := range fixes {
+			if f.n == 0 {
+				freed = append(freed, f.h)
+				if err := tx.Delete(f.key); err != nil {
+					return err
+				}
+			} else if err := tx.Set(f.key, binary.BigEndian.AppendUint32(nil, f.n)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("download: repair blob references: %w", err)
+	}
+	m.unlinkFreed(ctx, freed)
+	for _, e := range malformed {
+		m.reloadProgress(ctx, e.tt)
+	}
+	if len(malformed) > 0 {
+		m.busy()
+	}
+	return nil
 }
 
 // hexDecode is hex.Decode that reports a short or bad input as an error
@@ -192,27 +278,8 @@ func (m *Manager) dropDone(ctx context.Context, drop []doneEntry) error {
 				if gone {
 					freed = append(freed, e.hash)
 				}
-				b, err := tx.Get(jobKey(e.tt))
-				if errors.Is(err, store.ErrNotFound) {
-					continue
-				} else if err != nil {
+				if err := incompleteTx(tx, e.tt); err != nil {
 					return err
-				}
-				var j jobRec
-				if err := strictDec.Unmarshal(b, &j); err != nil {
-					return err
-				}
-				if j.complete() {
-					// An incomplete job's progress is counted from its done
-					// bits (loadJob); zero marks it so.
-					j.Done, j.DoneBytes = 0, 0
-					v, err := detEnc.Marshal(&j)
-					if err != nil {
-						return err
-					}
-					if err := tx.Set(jobKey(e.tt), v); err != nil {
-						return err
-					}
 				}
 			}
 			return nil
@@ -226,16 +293,47 @@ func (m *Manager) dropDone(ctx context.Context, drop []doneEntry) error {
 		}
 	}
 	for tt := range touched {
-		j, err := m.loadJob(ctx, tt)
-		m.mu.Lock()
-		if cur, ok := m.jobs[tt]; ok && err == nil {
-			cur.Done, cur.DoneBytes = j.Done, j.DoneBytes
-			delete(m.failed, tt)
-		}
-		m.mu.Unlock()
+		m.reloadProgress(ctx, tt)
 	}
 	m.busy()
 	return nil
+}
+
+// incompleteTx marks job tt incomplete in tx when its record says it is
+// complete (an incomplete job's progress is counted from its done bits,
+// loadJob; zero marks it so); a job gone is left alone.
+func incompleteTx(tx store.Txn, tt trackTier) error {
+	b, err := tx.Get(jobKey(tt))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	var j jobRec
+	if err := strictDec.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	if !j.complete() {
+		return nil
+	}
+	j.Done, j.DoneBytes = 0, 0
+	v, err := detEnc.Marshal(&j)
+	if err != nil {
+		return err
+	}
+	return tx.Set(jobKey(tt), v)
+}
+
+// reloadProgress sets the in-memory progress of job tt from the store
+// after some of its done bits were dropped, and lets it be tried again.
+func (m *Manager) reloadProgress(ctx context.Context, tt trackTier) {
+	j, err := m.loadJob(ctx, tt)
+	m.mu.Lock()
+	if cur, ok := m.jobs[tt]; ok && err == nil {
+		cur.Done, cur.DoneBytes = j.Done, j.DoneBytes
+		delete(m.failed, tt)
+	}
+	m.mu.Unlock()
 }
 
 // Verify re-hashes every downloaded blob file and schedules those that
