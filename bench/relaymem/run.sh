@@ -9,7 +9,7 @@
 #
 # Environment: PORT (default 8131), INTERVAL (default 3), RELAY_EXTRA
 # (more relay flags, e.g. "--sync-cmem-mib 0"). The relay gets
-# --admin-token adm; pass -admin-token adm to synccap as well.
+# --admin-token bench-admin-token-0123456789; pass -admin-token bench-admin-token-0123456789 to synccap as well.
 set -u
 if [ $# -lt 3 ]; then
 	echo "usage: $0 SEGUE SYNCCAP OUT [synccap flags...]" >&2

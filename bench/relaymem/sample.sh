@@ -1,5 +1,5 @@
 #!/bin/bash
-# Samples a running `segue relay` (started with --admin-token adm) every
+# Samples a running `segue relay` (started with --admin-token bench-admin-token-0123456789) every
 # INTERVAL seconds (default 3) until it exits, one tab-separated line per
 # sample: /proc/PID/status (VmRSS, RssAnon, RssFile, RssShmem), glibc's C
 # heap and the Go runtime's figures from /metrics (the heap marked live by
@@ -20,7 +20,7 @@ printf 't\trss\tanon\tfile\tshmem\tcmem_inuse\tcmem_free\tgo_heap_inuse\tgo_heap
 while kill -0 "$pid" 2>/dev/null; do
 	now=$(date +%s.%N)
 	st=$(awk '/^VmRSS|^RssAnon|^RssFile|^RssShmem/ {printf "%d\t", $2*1024}' "/proc/$pid/status" 2>/dev/null) || break
-	m=$(curl -s -m 2 -H 'Authorization: Bearer adm' "http://127.0.0.1:$port/metrics" | awk -v la="$(cut -d' ' -f1 /proc/loadavg)" '
+	m=$(curl -s -m 2 -H 'Authorization: Bearer bench-admin-token-0123456789' "http://127.0.0.1:$port/metrics" | awk -v la="$(cut -d' ' -f1 /proc/loadavg)" '
 		$1=="segue_cmem_in_use_bytes"{a=$2} $1=="segue_cmem_free_bytes"{b=$2}
 		$1=="go_memstats_heap_inuse_bytes"{c=$2} $1=="go_memstats_heap_sys_bytes"{d=$2}
 		$1=="go_memstats_heap_released_bytes"{e=$2} $1=="go_memstats_sys_bytes"{f=$2}

@@ -10,7 +10,7 @@
 # flags, e.g. "--pprof 127.0.0.1:9099"), SAMPLER (a command run beside the generator
 # as `$SAMPLER RELAY_PID PORT`, its output in OUT.sample; it ends when the
 # relay does: bench/relaymem/run.sh uses it). The relay gets --admin-token
-# adm, so pass -admin-token adm to synccap to print the relay's Go heap.
+# bench-admin-token-0123456789, so pass -admin-token bench-admin-token-0123456789 to synccap to print the relay's Go heap.
 set -u
 if [ $# -lt 3 ]; then
 	echo "usage: $0 SEGUE SYNCCAP OUT [synccap flags...]" >&2
@@ -23,7 +23,7 @@ d=$(mktemp -d)
 trap 'rm -rf "$d"' EXIT
 # shellcheck disable=SC2086 # RELAY_EXTRA is a list of flags
 taskset -c 1 "$seg" relay --data "$d/r" --init --insecure-fast-passwords --listen "127.0.0.1:$port" \
-	--log-level warn --admin-token adm ${RELAY_EXTRA:-} >"$d/relay.log" 2>&1 &
+	--log-level warn --admin-token bench-admin-token-0123456789 ${RELAY_EXTRA:-} >"$d/relay.log" 2>&1 &
 pid=$!
 up=
 for _ in $(seq 100); do

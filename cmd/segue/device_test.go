@@ -479,7 +479,7 @@ func TestFailedRegistrationLeavesNothing(t *testing.T) {
 func TestLoginAnotherAccountRefused(t *testing.T) {
 	relayDir := filepath.Join(t.TempDir(), "relay")
 	publishAlbum(t, relayDir, 1)
-	url := startRelayCmd(t, relayDir, "cli-admin-token")
+	url := startRelayCmd(t, relayDir, "cli-admin-token-0123456789")
 	dev := filepath.Join(t.TempDir(), "device")
 	login := func(user string) (int, string) {
 		code, _, errOut := runCmd("sync", "login", "-data", dev, "-relay", url, "-user", user, "-password", "correct horse battery", "-signup")

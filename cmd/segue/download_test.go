@@ -160,7 +160,7 @@ func runCmd(args ...string) (code int, stdout, stderr string) {
 func TestDownloadOfflineCommands(t *testing.T) {
 	relayDir := filepath.Join(t.TempDir(), "relay")
 	album := publishAlbum(t, relayDir, 3)
-	url := startRelayCmd(t, relayDir, "cli-admin-token")
+	url := startRelayCmd(t, relayDir, "cli-admin-token-0123456789")
 	resp, err := http.Post(url+"/v1/accounts", "application/json", strings.NewReader(`{"username":"ada","password":"correct horse battery"}`))
 	if err != nil {
 		t.Fatal(err)
@@ -235,7 +235,7 @@ func TestDownloadOfflineCommands(t *testing.T) {
 func TestDownloadFailedTrackExits1(t *testing.T) {
 	relayDir := filepath.Join(t.TempDir(), "relay")
 	album := publishAlbumWith(t, relayDir, 3, 1)
-	url := startRelayCmd(t, relayDir, "cli-admin-token")
+	url := startRelayCmd(t, relayDir, "cli-admin-token-0123456789")
 	dev := filepath.Join(t.TempDir(), "device")
 	code, out, errOut := runCmd("download", "-data", dev, "-relay", url, "-user", "ada", "-password", "correct horse battery", "-signup",
 		"-tier", "low", "album:"+string(album))
@@ -261,7 +261,7 @@ func TestDownloadPlaylistCommand(t *testing.T) {
 	defer cancel()
 	relayDir := filepath.Join(t.TempDir(), "relay")
 	album := publishAlbum(t, relayDir, 3)
-	url := startRelayCmd(t, relayDir, "cli-admin-token")
+	url := startRelayCmd(t, relayDir, "cli-admin-token-0123456789")
 	const user, pass = "ada", "correct horse battery"
 	resp, err := http.Post(url+"/v1/accounts", "application/json", strings.NewReader(`{"username":"ada","password":"correct horse battery"}`))
 	if err != nil {
@@ -480,7 +480,7 @@ func TestDeviceLimitHint(t *testing.T) {
 func TestDownloadOfflineTimeout(t *testing.T) {
 	relayDir := filepath.Join(t.TempDir(), "relay")
 	album := publishAlbum(t, relayDir, 3)
-	relayURL := startRelayCmd(t, relayDir, "cli-admin-token")
+	relayURL := startRelayCmd(t, relayDir, "cli-admin-token-0123456789")
 	target, err := url.Parse(relayURL)
 	if err != nil {
 		t.Fatal(err)
@@ -547,7 +547,7 @@ func TestDownloadOfflineTimeout(t *testing.T) {
 func TestDownloadRelayBusy(t *testing.T) {
 	relayDir := filepath.Join(t.TempDir(), "relay")
 	album := publishAlbum(t, relayDir, 1)
-	relayURL := startRelayCmd(t, relayDir, "cli-admin-token")
+	relayURL := startRelayCmd(t, relayDir, "cli-admin-token-0123456789")
 	target, err := url.Parse(relayURL)
 	if err != nil {
 		t.Fatal(err)
@@ -578,7 +578,7 @@ func TestDownloadRelayBusy(t *testing.T) {
 func TestDownloadReportsOnlyItsRequests(t *testing.T) {
 	relayDir := filepath.Join(t.TempDir(), "relay")
 	album := publishAlbum(t, relayDir, 2)
-	url := startRelayCmd(t, relayDir, "cli-admin-token")
+	url := startRelayCmd(t, relayDir, "cli-admin-token-0123456789")
 	dev := filepath.Join(t.TempDir(), "device")
 	base := []string{"download", "-data", dev, "-relay", url, "-user", "ada", "-password", "correct horse battery", "-signup", "-tier", "low"}
 	for _, s := range []struct {
@@ -611,7 +611,7 @@ func TestDownloadReportsOnlyItsRequests(t *testing.T) {
 func TestDownloadStoreCloseFails(t *testing.T) {
 	relayDir := filepath.Join(t.TempDir(), "relay")
 	album := publishAlbum(t, relayDir, 1)
-	relayURL := startRelayCmd(t, relayDir, "cli-admin-token")
+	relayURL := startRelayCmd(t, relayDir, "cli-admin-token-0123456789")
 	target, err := url.Parse(relayURL)
 	if err != nil {
 		t.Fatal(err)

@@ -57,7 +57,7 @@ func TestPlaysReachTheRelay(t *testing.T) {
 	track, album := m[1], m[2]
 	month := time.Now().UTC().Format("2006-01")
 
-	const admin = "plays-admin-token"
+	const admin = "plays-admin-token-0123456789"
 	r := startRelayProc(t, bin, "--data", relayDir, "--admin-token", admin, "--log-level", "warn")
 	on := func(dev string, code int, relay string, args ...string) segueResult {
 		t.Helper()

@@ -171,7 +171,7 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	data := fs.String("data", envOr("SEGUE_DATA", "segue-data"), "data directory: Badger store and keys (env SEGUE_DATA)")
 	initDir := fs.Bool("init", false, "create a new relay in -data, which must be absent or empty (without it, -data must hold a relay)")
 	listen := fs.String("listen", envOr("SEGUE_LISTEN", def.Listen()), "listen address; port 0 picks a free port (env SEGUE_LISTEN)")
-	admin := fs.String("admin-token", envOr("SEGUE_ADMIN_TOKEN", ""), "admin bearer token for /metrics, closed signup and POST /v1/admin/ingest (env SEGUE_ADMIN_TOKEN)")
+	admin := fs.String("admin-token", envOr("SEGUE_ADMIN_TOKEN", ""), fmt.Sprintf("admin bearer token for /metrics, closed signup and POST /v1/admin/ingest, at least %d printable ASCII characters, e.g. 32 random bytes in base64 (env SEGUE_ADMIN_TOKEN); empty: admin routes refused, except that --init then makes one and prints it", relay.MinAdminTokenLen))
 	signup := fs.String("open-signup", envOr("SEGUE_OPEN_SIGNUP", "true"), "allow anyone to create an account (env SEGUE_OPEN_SIGNUP)")
 	ttl := fs.String("token-ttl", envOr("SEGUE_TOKEN_TTL", "2160h"), fmt.Sprintf("device token lifetime, at least %v (env SEGUE_TOKEN_TTL)", minTokenTTL))
 	maxBody := fs.Int64("max-body", 64<<10, fmt.Sprintf("largest JSON request body in bytes, %d…%d", relay.MinMaxBody, relay.MaxMaxBody))
@@ -240,6 +240,13 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if *maxBody < relay.MinMaxBody || *maxBody > relay.MaxMaxBody {
 		return fmt.Errorf("%w: --max-body %d is outside %d…%d bytes", errUsage, *maxBody, relay.MinMaxBody, relay.MaxMaxBody)
+	}
+	if err := relay.CheckAdminToken(*admin); err != nil {
+		return fmt.Errorf("%w: --admin-token (or SEGUE_ADMIN_TOKEN): %w", errUsage, err)
+	}
+	newAdmin := *initDir && *admin == ""
+	if newAdmin {
+		*admin = relay.NewAdminToken()
 	}
 	if *shutdown < 0 {
 		return fmt.Errorf("%w: --shutdown-timeout %v: want 0 (no grace) or a positive duration", errUsage, *shutdown)
@@ -492,6 +499,9 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		scheme = "https"
 	}
 	fmt.Fprintf(stdout, "relay listening on %s://%s\n", scheme, addr)
+	if newAdmin {
+		fmt.Fprintf(stdout, "admin token (made by --init; keep it and give it as --admin-token or SEGUE_ADMIN_TOKEN when this relay starts again): %s\n", *admin)
+	}
 	serr := srv.Wait()
 	svc.stopRecs()
 	// ctx is cancelled by the signal that stopped the relay: the snapshot

@@ -41,8 +41,10 @@ import (
 // --event-retention under minEventRetention or a --fraud-scan-interval
 // under minFraudScanInterval (both but 0), a --device-plays-per-day
 // outside 0…counting.MaxDeviceQuota or a --license-entries-per-day
-// outside 0 and crypto.MaxLicenseEntries…license.MaxDeviceEntriesPerDay
-// is a usage error
+// outside 0 and crypto.MaxLicenseEntries…license.MaxDeviceEntriesPerDay,
+// or an --admin-token relay.CheckAdminToken refuses (under
+// MinAdminTokenLen characters, or with spaces or non-ASCII) is a usage
+// error
 // before anything is opened or created (a huge store cache used to end
 // the process out of memory when Badger opened; --max-body -1 used to
 // start a relay that answered every JSON request 413).
@@ -128,6 +130,11 @@ func TestRelayCacheFlags(t *testing.T) {
 		{"fraud-scan-interval", "-5s"},
 		{"fraud-scan-interval", "1ns"},
 		{"fraud-scan-interval", (minFraudScanInterval - time.Second).String()},
+		{"admin-token", "x"},
+		{"admin-token", strings.Repeat("a", relay.MinAdminTokenLen-1)},
+		{"admin-token", " leading-space-0123456789abcdef"},
+		{"admin-token", "inner space 0123456789abcdef"},
+		{"admin-token", "non-ascii-é-0123456789abcdef"},
 	} {
 		t.Run(c.flag+"="+c.value, func(t *testing.T) {
 			data := filepath.Join(t.TempDir(), "data")

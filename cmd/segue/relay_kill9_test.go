@@ -61,7 +61,7 @@ func TestRelayKill9(t *testing.T) {
 	bin := buildSegue(t)
 	tmp := t.TempDir()
 	data := filepath.Join(tmp, "relay")
-	const admin = "kill9-admin-token"
+	const admin = "kill9-admin-token-0123456789"
 	args := []string{"--data", data, "--admin-token", admin, "--log-level", "warn"}
 	rng := rand.New(rand.NewPCG(9, 2026))
 
@@ -360,7 +360,7 @@ func TestRelayKill9Plays(t *testing.T) {
 		t.Fatalf("ingest: exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
 	}
 	track := model.TrackID(m[1])
-	const admin = "kill9-plays-admin-token"
+	const admin = "kill9-plays-admin-token-0123456789"
 	r := startRelayProc(t, bin, "--data", data, "--admin-token", admin, "--log-level", "warn")
 	addr := strings.TrimPrefix(r.url, "http://")
 	rng := rand.New(rand.NewPCG(31, 2026))
@@ -438,7 +438,7 @@ func TestRelayKill9CatalogImport(t *testing.T) {
 	bin := buildSegue(t)
 	tmp := t.TempDir()
 	data := filepath.Join(tmp, "relay")
-	const admin = "kill9-import-admin-token"
+	const admin = "kill9-import-admin-token-0123456789"
 	args := []string{"--data", data, "--admin-token", admin, "--log-level", "warn"}
 	r := startRelayProc(t, bin, append([]string{"--init"}, args...)...)
 	rng := rand.New(rand.NewPCG(20, 2026))

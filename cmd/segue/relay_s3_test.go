@@ -137,7 +137,7 @@ func TestRelayOnS3(t *testing.T) {
 	endpoint := s3test.Start(t)
 	t.Setenv("AWS_ACCESS_KEY_ID", s3test.AccessKey)
 	t.Setenv("AWS_SECRET_ACCESS_KEY", s3test.SecretKey)
-	const bucket, prefix, admin = "segue-relay", "blobs/", "s3-admin-token"
+	const bucket, prefix, admin = "segue-relay", "blobs/", "s3-admin-token-0123456789abc"
 	s3args := []string{"--blob-s3-endpoint", endpoint, "--blob-s3-bucket", bucket, "--blob-s3-prefix", prefix, "--blob-s3-insecure"}
 	data := filepath.Join(t.TempDir(), "relay")
 	url, stop := startRelayS3(t, append([]string{"-init", "-data", data, "-admin-token", admin}, s3args...)...)

@@ -110,7 +110,7 @@ func TestRelaySavesSearchSnapshotAtShutdown(t *testing.T) {
 	bin := buildSegue(t)
 	data := filepath.Join(t.TempDir(), "relay")
 	snap := filepath.Join(data, search.SnapshotFile)
-	const admin = "snapshot-admin-token"
+	const admin = "snapshot-admin-token-0123456789"
 
 	r := startRelayProc(t, bin, "--init", "--data", data, "--admin-token", admin, "--log-level", "debug")
 	m := r.waitLog(t, indexOpened)

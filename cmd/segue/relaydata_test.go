@@ -226,7 +226,7 @@ func TestIngestWhileRelayRuns(t *testing.T) {
 	}
 	bin := buildSegue(t)
 	data := filepath.Join(t.TempDir(), "relay")
-	const admin = "ingest-admin-token"
+	const admin = "ingest-admin-token-0123456789"
 	url := startRelayBin(t, bin, "--init", "--data", data, "--admin-token", admin)
 	album := demoAlbumDir(t)
 	ctx := context.Background()

@@ -1,7 +1,11 @@
 package relay
 
 import (
+	"crypto/rand"
 	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -21,6 +25,45 @@ func bearer(r *http.Request) (string, bool) {
 		return "", false
 	}
 	return strings.TrimSpace(h[len(p):]), true
+}
+
+// MinAdminTokenLen is the shortest admin token (WithAdminToken) that
+// CheckAdminToken accepts: 24 characters. NewAdminToken makes 43 (32
+// random bytes); so does "head -c 24 /dev/urandom | base64" (32).
+const MinAdminTokenLen = 24
+
+// ErrWeakAdminToken is returned by CheckAdminToken for an admin token
+// shorter than MinAdminTokenLen or holding a character a bearer header
+// cannot carry as it is.
+var ErrWeakAdminToken = errors.New("relay: weak admin token")
+
+// CheckAdminToken returns nil for an admin token the relay should accept:
+// empty (no admin: every admin route refused) or at least
+// MinAdminTokenLen printable ASCII characters without spaces. Anything
+// else wraps ErrWeakAdminToken: a short token can be guessed (the relay
+// slows guesses per address, not across many), and one with spaces,
+// control or non-ASCII characters never matches the trimmed header.
+func CheckAdminToken(tok string) error {
+	if tok == "" {
+		return nil
+	}
+	if len(tok) < MinAdminTokenLen {
+		return fmt.Errorf("%w: %d characters, want at least %d (e.g. 32 random bytes in base64)", ErrWeakAdminToken, len(tok), MinAdminTokenLen)
+	}
+	for i := 0; i < len(tok); i++ {
+		if c := tok[i]; c <= ' ' || c > '~' {
+			return fmt.Errorf("%w: byte %d is not printable ASCII (want no spaces, control or non-ASCII characters)", ErrWeakAdminToken, i+1)
+		}
+	}
+	return nil
+}
+
+// NewAdminToken returns a fresh admin token: 32 random bytes,
+// base64url without padding (43 characters).
+func NewAdminToken() string {
+	var raw [32]byte
+	rand.Read(raw[:])
+	return base64.RawURLEncoding.EncodeToString(raw[:])
 }
 
 // MaxTokenLen is the longest device token the relay accepts; a longer

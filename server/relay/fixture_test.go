@@ -20,7 +20,7 @@ import (
 	"github.com/segue-fm/segue/server/relay"
 )
 
-const adminToken = "admin-secret-for-tests"
+const adminToken = "admin-secret-for-tests-0123456789"
 
 // fakeClock is a settable clock for token expiry and proof windows.
 type fakeClock struct {
