@@ -87,10 +87,25 @@ func BearerIs(r *http.Request, token string) bool {
 	return ok && token != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(token)) == 1
 }
 
+// syncPath is the route of the sync WebSocket (mountSync registers
+// "/sync" under /v1).
+const syncPath = "/v1/sync"
+
+// queryTokenAllowed reports whether Auth takes the device token from the
+// "token" query parameter on the route path: only where browsers cannot
+// send an Authorization header, the sync WebSocket and the LongLived
+// routes (activity streams, which EventSource reads). Elsewhere a token
+// in the URL would end up in browser history, Referer headers and the
+// logs of proxies, so it is refused as if absent.
+func (s *Server) queryTokenAllowed(path string) bool {
+	return path == syncPath || s.longLived[path]
+}
+
 // Auth returns the device-token middleware. It accepts the token from
-// "Authorization: Bearer <token>" or, for WebSocket upgrades that browsers
-// cannot give headers, from the "token" query parameter; the header wins
-// when both are present. On success the Device is available to the
+// "Authorization: Bearer <token>" or, on the sync WebSocket and the
+// LongLived routes, which browsers open without headers, from the
+// "token" query parameter; the header wins when both are present. On
+// success the Device is available to the
 // handler through DeviceFrom, and the answer carries Cache-Control
 // CachePrivate and X-Content-Type-Options nosniff unless the handler
 // sets its own; otherwise the request ends with 401.
@@ -98,7 +113,7 @@ func (s *Server) Auth() echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			tok, ok := bearer(c.Request())
-			if !ok {
+			if !ok && s.queryTokenAllowed(c.Path()) {
 				tok = c.QueryParam("token")
 			}
 			if tok == "" {

@@ -33,7 +33,8 @@
 // Ed25519 key by signing crypto.DeviceProofMessage; the relay answers with a
 // random 32-byte token (base64url), stored only as its SHA-256. Every
 // route except /healthz then needs "Authorization: Bearer <token>" (or
-// ?token= for WebSocket upgrades); /metrics needs the admin token.
+// ?token= on /v1/sync and the LongLived routes, which browsers open without
+// headers); /metrics needs the admin token.
 //
 // Password checks are unauthenticated, so they run inside a memory budget
 // (WithHashMemory, WithHashQueue: 503 + Retry-After when full) and a

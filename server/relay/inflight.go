@@ -38,8 +38,10 @@ func (o Options) WithMaxInFlight(n int) Options {
 // requests per user. Its requests over HTTP/1.x, each holding a
 // connection, take one of the relay's long-lived connections
 // (LongLivedConns, shared with sync sessions) while they run, and past
-// the budget are answered 503 with Retry-After: 10. Call it before
-// serving.
+// the budget are answered 503 with Retry-After: 10. As a browser's
+// EventSource sends no headers, Auth takes the device token from
+// ?token= on it too (on other routes only from the header). Call it
+// before serving.
 func (s *Server) LongLived(path string) { s.longLived[path] = true }
 
 // limitInFlight is middleware enforcing WithMaxInFlight with one atomic

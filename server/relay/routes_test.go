@@ -2,6 +2,7 @@ package relay_test
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -72,8 +73,7 @@ func TestWrongMethod(t *testing.T) {
 
 // TestAuthenticatedAnswersPrivate: every answer to a device token is
 // Cache-Control "private, no-store" with nosniff unless its handler says
-// otherwise (a mounted route that sets nothing, /v1/me, with the token in
-// the header or the query); the audio routes keep their public caching
+// otherwise (a mounted route that sets nothing, /v1/me); the audio routes keep their public caching
 // and the metadata their "private, no-cache".
 func TestAuthenticatedAnswersPrivate(t *testing.T) {
 	e := startRelayTB(t, func(dir string) published { return publishSynthetic(t, dir, 1, 100) },
@@ -87,7 +87,6 @@ func TestAuthenticatedAnswersPrivate(t *testing.T) {
 	manifest := "/v1/audio/" + string(e.pub.track.ID) + "/" + string(e.pub.tier) + "/manifest"
 	for _, tc := range []struct{ path, query, cache string }{
 		{"/v1/test/mine", "", relay.CachePrivate},
-		{"/v1/test/mine", "?token=" + e.token, relay.CachePrivate},
 		{"/v1/me", "", relay.CachePrivate},
 		{manifest, "", relay.CachePositional},
 		{"/v1/tracks/" + string(e.pub.track.ID), "", "private, no-cache"},
@@ -139,7 +138,7 @@ func TestQueryStrings(t *testing.T) {
 		{"parameter twice, one empty", "/v1/test/query?x=&x=b", e.token, 400, `query parameter "x" given 2 times`},
 		{"token twice", "/v1/me?token=" + e.token + "&token=x", "", 400, `query parameter "token" given 2 times`},
 		{"relay route, bad escape", "/v1/me?token=%zz", e.token, 400, `invalid URL escape "%zz"`},
-		{"relay route, token", "/v1/me?token=" + e.token, "", 200, ""},
+		{"relay route, query token", "/v1/me?token=" + e.token, "", 401, "unauthorized"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -154,6 +153,49 @@ func TestQueryStrings(t *testing.T) {
 				}
 			case strings.HasPrefix(tc.path, "/v1/test/") && string(res.body) != tc.want:
 				t.Fatalf("handler read x=%q, want %q", res.body, tc.want)
+			}
+		})
+	}
+}
+
+// TestQueryTokenOnlyOnStreams: the device token is taken from ?token=
+// only on the routes browsers open without headers, the sync WebSocket
+// (426 here: authorised, then asked to upgrade) and the LongLived routes
+// (EventSource); on every other route, the relay's own and mounted ones,
+// a valid token in the URL is 401 as if absent, and the same token in the
+// header is served. Before, ?token= worked on every route, so clients
+// could put tokens in URLs that browser history, Referer headers and
+// proxy logs keep.
+func TestQueryTokenOnlyOnStreams(t *testing.T) {
+	ok := func(c echo.Context) error { return c.NoContent(http.StatusNoContent) }
+	e := startRelayTB(t, func(dir string) published { return publishSynthetic(t, dir, 1, 100) },
+		func(o testbed.Options) testbed.Options {
+			return o.WithMount(func(_ *catalog.DataDir, srv *relay.Server) {
+				srv.Mount(func(v1 *relay.DeviceRoutes) {
+					v1.GET("/test/stream", ok)
+					v1.GET("/test/plain", ok)
+					v1.POST("/test/plain", ok)
+				})
+				srv.LongLived("/v1/test/stream")
+			})
+		})
+	q := "?token=" + url.QueryEscape(e.token)
+	for _, tc := range []struct {
+		method, path string
+		query, head  int // status with the token in the query, in the header
+	}{
+		{"GET", "/v1/sync", http.StatusUpgradeRequired, http.StatusUpgradeRequired},
+		{"GET", "/v1/test/stream", http.StatusNoContent, http.StatusNoContent},
+		{"GET", "/v1/test/plain", http.StatusUnauthorized, http.StatusNoContent},
+		{"POST", "/v1/test/plain", http.StatusUnauthorized, http.StatusNoContent},
+		{"GET", "/v1/me", http.StatusUnauthorized, http.StatusOK},
+	} {
+		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
+			if res := e.do(t, tc.method, tc.path+q, nil, ""); res.code != tc.query {
+				t.Errorf("token in the query: %d, want %d: %.200s", res.code, tc.query, res.body)
+			}
+			if res := e.do(t, tc.method, tc.path, nil, e.token); res.code != tc.head {
+				t.Errorf("token in the header: %d, want %d: %.200s", res.code, tc.head, res.body)
 			}
 		})
 	}
