@@ -161,11 +161,11 @@ func TestBackoffTable(t *testing.T) {
 		if got := tb.fail("ada", now); got != w {
 			t.Fatalf("failure %d: block %v, want %v", i+1, got, w)
 		}
-		if got := tb.blocked("ada", now); got != w {
+		if got := tb.blockedFor("ada", now); got != w {
 			t.Fatalf("after failure %d: blocked %v, want %v", i+1, got, w)
 		}
 		now = now.Add(w)
-		if got := tb.blocked("ada", now); got != 0 {
+		if got := tb.blockedFor("ada", now); got != 0 {
 			t.Fatalf("block of failure %d still on after it ran out: %v", i+1, got)
 		}
 	}
@@ -176,11 +176,57 @@ func TestBackoffTable(t *testing.T) {
 	for _, k := range []string{"b", "c", "d"} {
 		tb.fail(k, now)
 	}
-	if tb.order.Len() != 3 || len(tb.byKey) != 3 {
-		t.Fatalf("table holds %d keys (%d indexed), limit 3", tb.order.Len(), len(tb.byKey))
+	if tb.len() != 3 || len(tb.byKey) != 3 {
+		t.Fatalf("table holds %d keys (%d indexed), limit 3", tb.len(), len(tb.byKey))
 	}
 	if _, ok := tb.byKey["ada"]; ok {
 		t.Fatal("the least recently failed key was not evicted")
+	}
+}
+
+// TestBackoffTableKeepsBlocked: a full table evicts keys still within
+// Free before any key past it, so a flood of single failures on many
+// other keys (made-up usernames, from many addresses) does not clear a
+// guessed account's backoff; with one LRU list, Entries such failures
+// evicted it and its guesser had Free free failures again. With only
+// blocked keys held, a new key evicts the least recently failed of them.
+func TestBackoffTableKeepsBlocked(t *testing.T) {
+	lim := LoginLimits{Free: 2, Base: time.Second, Max: time.Hour, Entries: 4}.normalized()
+	now := time.Unix(1_000_000, 0)
+	for _, tc := range []struct {
+		name            string
+		blockedKeys     []string // failed past Free, in this order
+		flood           int      // then this many other keys fail once each
+		kept, forgotten []string
+	}{
+		{"flood after one blocked key", []string{"ada"}, 1000, []string{"ada"}, nil},
+		{"flood after three blocked keys", []string{"ada", "bob", "cy"}, 50, []string{"ada", "bob", "cy"}, nil},
+		{"table of blocked keys", []string{"ada", "bob", "cy", "dee", "eve"}, 0, []string{"bob", "cy", "dee", "eve"}, []string{"ada"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tb := newBackoffTable(lim)
+			for _, k := range tc.blockedKeys {
+				for range lim.Free + 1 {
+					tb.fail(k, now)
+				}
+			}
+			for i := range tc.flood {
+				tb.fail(fmt.Sprintf("junk%d", i), now)
+			}
+			if tb.len() > lim.Entries || len(tb.byKey) != tb.len() {
+				t.Fatalf("table holds %d keys (%d indexed), limit %d", tb.len(), len(tb.byKey), lim.Entries)
+			}
+			for _, k := range tc.kept {
+				if tb.blockedFor(k, now) == 0 {
+					t.Errorf("%s no longer blocked", k)
+				}
+			}
+			for _, k := range tc.forgotten {
+				if tb.blockedFor(k, now) != 0 {
+					t.Errorf("%s still held", k)
+				}
+			}
+		})
 	}
 }
 

@@ -81,7 +81,8 @@ type LoginLimits struct {
 	// its last block for its failures to be forgotten.
 	Max time.Duration
 	// Entries bounds each table (accounts, addresses); when one is full,
-	// the key with the oldest failure is evicted.
+	// the key with the oldest failure is evicted, among keys still within
+	// Free while there are any, else among those past it.
 	Entries int
 	// PerAddress is how many password checks (and signups) one client
 	// address may have in flight; more get 429.
@@ -111,16 +112,41 @@ type failures struct {
 }
 
 // backoffTable counts failures per key with exponential backoff, holding
-// at most lim.Entries keys (least recently failed evicted first). Not safe
-// for concurrent use; loginGuard locks it.
+// at most lim.Entries keys. Keys still within Free failures and keys past
+// it (blocked at least once) are kept in two lists, each least recently
+// failed last; a full table evicts from the first list, and from the
+// second only when the first is empty. So a flood of single failures on
+// many keys (made-up usernames from many addresses) evicts only other such
+// keys, never the record that keeps a guessed account blocked: with one
+// list, 10,000 of them cleared its backoff and the guessing started over
+// with Free free failures. Not safe for concurrent use; loginGuard locks
+// it.
 type backoffTable struct {
-	lim   LoginLimits
-	order *list.List // of *failures, most recently failed at the front
-	byKey map[string]*list.Element
+	lim     LoginLimits
+	fresh   *list.List // of *failures within Free, most recently failed at the front
+	blocked *list.List // of *failures past Free, most recently failed at the front
+	byKey   map[string]*list.Element
 }
 
 func newBackoffTable(lim LoginLimits) *backoffTable {
-	return &backoffTable{lim: lim, order: list.New(), byKey: make(map[string]*list.Element)}
+	return &backoffTable{lim: lim, fresh: list.New(), blocked: list.New(), byKey: make(map[string]*list.Element)}
+}
+
+// listOf returns the list holding f.
+func (t *backoffTable) listOf(f *failures) *list.List {
+	if f.n > t.lim.Free {
+		return t.blocked
+	}
+	return t.fresh
+}
+
+// len returns the number of keys held.
+func (t *backoffTable) len() int { return t.fresh.Len() + t.blocked.Len() }
+
+// remove drops el, f's element, from the table.
+func (t *backoffTable) remove(el *list.Element, f *failures) {
+	t.listOf(f).Remove(el)
+	delete(t.byKey, f.key)
 }
 
 // entry returns key's live record, dropping one whose failures have been
@@ -133,15 +159,14 @@ func (t *backoffTable) entry(key string, now time.Time) *failures {
 	}
 	f := el.Value.(*failures)
 	if !now.Before(f.until.Add(t.lim.Max)) {
-		t.order.Remove(el)
-		delete(t.byKey, key)
+		t.remove(el, f)
 		return nil
 	}
 	return f
 }
 
-// blocked returns how long key stays blocked at now (0: not blocked).
-func (t *backoffTable) blocked(key string, now time.Time) time.Duration {
+// blockedFor returns how long key stays blocked at now (0: not blocked).
+func (t *backoffTable) blockedFor(key string, now time.Time) time.Duration {
 	if f := t.entry(key, now); f != nil && now.Before(f.until) {
 		return f.until.Sub(now)
 	}
@@ -153,17 +178,20 @@ func (t *backoffTable) blocked(key string, now time.Time) time.Duration {
 func (t *backoffTable) fail(key string, now time.Time) time.Duration {
 	f := t.entry(key, now)
 	if f == nil {
-		if t.order.Len() >= t.lim.Entries {
-			old := t.order.Back()
-			t.order.Remove(old)
-			delete(t.byKey, old.Value.(*failures).key)
+		if t.len() >= t.lim.Entries {
+			victims := t.fresh
+			if victims.Len() == 0 {
+				victims = t.blocked
+			}
+			old := victims.Back()
+			t.remove(old, old.Value.(*failures))
 		}
 		f = &failures{key: key}
-		t.byKey[key] = t.order.PushFront(f)
 	} else {
-		t.order.MoveToFront(t.byKey[key])
+		t.listOf(f).Remove(t.byKey[key])
 	}
 	f.n++
+	t.byKey[key] = t.listOf(f).PushFront(f)
 	f.until = now
 	over := f.n - t.lim.Free
 	if over <= 0 {
@@ -180,8 +208,7 @@ func (t *backoffTable) fail(key string, now time.Time) time.Duration {
 // reset forgets key's failures.
 func (t *backoffTable) reset(key string) {
 	if el, ok := t.byKey[key]; ok {
-		t.order.Remove(el)
-		delete(t.byKey, key)
+		t.remove(el, el.Value.(*failures))
 	}
 }
 
@@ -227,10 +254,10 @@ func (g *loginGuard) allow(user, addr string) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	now := g.now()
-	if d := g.accounts.blocked(user, now); d > 0 {
+	if d := g.accounts.blockedFor(user, now); d > 0 {
 		return retryLater(ErrRateLimited, d, "account locked for %s after failed logins", wholeSeconds(d))
 	}
-	if d := g.addrs.blocked(addr, now); d > 0 {
+	if d := g.addrs.blockedFor(addr, now); d > 0 {
 		return retryLater(ErrRateLimited, d, "address locked for %s after failed logins", wholeSeconds(d))
 	}
 	return nil
@@ -250,7 +277,7 @@ func (g *loginGuard) failed(user, addr string) {
 func (g *loginGuard) allowAddr(addr string) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if d := g.addrs.blocked(addr, g.now()); d > 0 {
+	if d := g.addrs.blockedFor(addr, g.now()); d > 0 {
 		return retryLater(ErrRateLimited, d, "address locked for %s after failed credentials", wholeSeconds(d))
 	}
 	return nil
