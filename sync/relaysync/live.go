@@ -20,7 +20,8 @@ import (
 
 // ErrPeerID is why the relay closes a connection whose join names a
 // peer id it may not use: another device's, or one a live connection of
-// another account joined with.
+// another account joined with or one ended recently
+// (WithPeerIDMemory).
 var ErrPeerID = fmt.Errorf("relaysync: peer id refused: %w", peer.ErrProtocol)
 
 // Caller is who a sync connection was authenticated as.
@@ -164,6 +165,7 @@ type liveSet struct {
 	byDevice map[model.DeviceID]map[*liveConn]struct{}
 	byUser   map[model.UserID]map[*liveConn]struct{}
 	byPeer   map[string]map[*liveConn]struct{} // by the peer id joined with
+	gone     *goneIDs                          // the accounts of peer ids no live connection has
 	sweeping bool                              // a keepalive sweep is scheduled (keepalive.go)
 }
 
@@ -187,9 +189,11 @@ func unindex[K comparable](m map[K]map[*liveConn]struct{}, k K, l *liveConn) {
 // is ended by revocation or expiry) and its entry, which is the Conn the
 // session must use and is passed to unregister when the session ends.
 // It refuses, registering nothing, a peer id that checkPeerID refuses or
-// that a live connection of another user joined with (ErrPeerID): the
-// relay names senders by the id they joined with (ephemeral messages),
-// so one user must not speak under another's.
+// that a connection of another user joined with, live or ended within
+// WithPeerIDMemory's window (ErrPeerID): the relay names senders by the
+// id they joined with (ephemeral messages), so one user must not speak
+// under another's, nor hold the id so that its owner's reconnects are
+// refused.
 func (e *Endpoint) register(ctx context.Context, caller Caller, peerID string, ws *websocket.Conn, conn peer.Conn) (context.Context, *liveConn, error) {
 	if err := checkPeerID(caller, peerID); err != nil {
 		return nil, nil, err
@@ -200,6 +204,10 @@ func (e *Endpoint) register(ctx context.Context, caller Caller, peerID string, w
 			e.live.mu.Unlock()
 			return nil, nil, fmt.Errorf("%w: %s is in use by another account's connection", ErrPeerID, safetext.Quote(peerID))
 		}
+	}
+	if user, ok := e.live.gone.owner(peerID, e.opts.now()); ok && user != caller.User {
+		e.live.mu.Unlock()
+		return nil, nil, fmt.Errorf("%w: %s was used by another account's connection less than %v ago", ErrPeerID, safetext.Quote(peerID), e.opts.peerWindow)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	l := &liveConn{caller: caller, peerID: peerID, conn: conn, ws: ws, ctx: ctx, cancel: cancel}
@@ -233,11 +241,20 @@ func (e *Endpoint) register(ctx context.Context, caller Caller, peerID string, w
 // start with its own id (core's sync), and stock automerge-repo clients'
 // random ids do not have this form.
 func checkPeerID(caller Caller, id string) error {
-	dev, _, ok := strings.Cut(id, "-")
-	if !ok || len(dev) != 32 || strings.Trim(dev, "0123456789abcdef") != "" || model.DeviceID(dev) == caller.Device {
+	dev, ok := deviceOf(id)
+	if !ok || dev == caller.Device {
 		return nil
 	}
 	return fmt.Errorf("%w: %s names another device", ErrPeerID, safetext.Quote(id))
+}
+
+// deviceOf returns the device a peer id of a Segue device's form names.
+func deviceOf(id string) (model.DeviceID, bool) {
+	dev, _, ok := strings.Cut(id, "-")
+	if !ok || len(dev) != 32 || strings.Trim(dev, "0123456789abcdef") != "" {
+		return "", false
+	}
+	return model.DeviceID(dev), true
 }
 
 // livePeer reports whether user has a live connection whose remote
@@ -254,6 +271,8 @@ func (e *Endpoint) livePeer(user model.UserID, id string) bool {
 }
 
 // unregister removes l from the registry and stops its expiry timer.
+// The peer id's account is remembered (WithPeerIDMemory) unless the id
+// is of a device's form, which checkPeerID binds to its device for good.
 func (e *Endpoint) unregister(l *liveConn) {
 	if l.stop != nil {
 		l.stop()
@@ -265,6 +284,9 @@ func (e *Endpoint) unregister(l *liveConn) {
 	}
 	unindex(e.live.byUser, l.caller.User, l)
 	unindex(e.live.byPeer, l.peerID, l)
+	if _, dev := deviceOf(l.peerID); !dev {
+		e.live.gone.remember(l.peerID, l.caller.User, e.opts.now())
+	}
 	e.live.mu.Unlock()
 }
 

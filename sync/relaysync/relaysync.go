@@ -49,6 +49,9 @@ type Options struct {
 	ephRate      float64 // bytes/s, WithEphemeralRate
 	ephBurst     float64
 
+	peerWindow           time.Duration // peerids.go
+	peerPerUser, peerMax int
+
 	maxSessions, maxUserSessions int           // sessions.go
 	handshake                    time.Duration // sessions.go
 	keepalive                    time.Duration // keepalive.go
@@ -87,8 +90,10 @@ const (
 // no window (DefaultWindow), and an authenticator that rejects every
 // request (set one with WithAuthenticator), at most DefaultMaxSessions
 // connections at once and DefaultMaxUserSessions per user,
-// DefaultHandshakeTimeout for a connection's join, and sessions pinged
-// and closed when silent by a keepalive of period DefaultKeepalive.
+// DefaultHandshakeTimeout for a connection's join, sessions pinged
+// and closed when silent by a keepalive of period DefaultKeepalive, and
+// gone peer ids kept for their account as WithPeerIDMemory's defaults
+// say.
 func DefaultOptions() Options {
 	return Options{
 		maxFrame: wire.MaxFrameSize, maxDocs: DefaultMaxDocsPerUser, rate: DefaultRate, burst: DefaultBurst,
@@ -96,6 +101,7 @@ func DefaultOptions() Options {
 		dedupWindow: 10 * time.Minute, dedupMax: 100_000, after: afterFunc, pace: DefaultPace, window: DefaultWindow,
 		maxSessions: DefaultMaxSessions, maxUserSessions: DefaultMaxUserSessions, handshake: DefaultHandshakeTimeout,
 		keepalive: DefaultKeepalive, ephRate: DefaultEphemeralRate, ephBurst: DefaultEphemeralBurst,
+		peerWindow: DefaultPeerIDWindow, peerPerUser: DefaultPeerIDsPerUser, peerMax: DefaultPeerIDs,
 		authenticate: func(*http.Request) (model.UserID, error) { return "", ErrUnauthenticated },
 	}
 }
@@ -298,6 +304,7 @@ func New(repo peer.Repo, st store.Store, authz peer.Authorizer, opts Options) *E
 	return &Endpoint{repo: repo, st: st, authz: authz, opts: opts, fanout: peer.NewFanout(repo),
 		sessions: map[*peer.Session]struct{}{}, perUser: map[model.UserID]int{}, ephemeral: map[model.UserID]*sharedBucket{},
 		seen:      newDedup(opts.dedupWindow, opts.dedupMax),
+		live:      liveSet{gone: newGoneIDs(opts.peerWindow, opts.peerPerUser, opts.peerMax)},
 		pingSlots: make(chan struct{}, maxPings)}
 }
 
