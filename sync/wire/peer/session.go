@@ -336,6 +336,9 @@ type Session struct {
 	// answering is what OnPush needs to know of the remote's message
 	// being handled; used under work only.
 	answering answering
+	// warnedRefusals counts the remote's error messages naming a
+	// document (maxWarnedRefusals); used under work only.
+	warnedRefusals int
 	// pushTokens and pushAt are PushRate's bucket and when it was last
 	// filled (used under work); pushTimer, under mu, is the pending
 	// restart of the flusher once a push is allowed again.
@@ -618,7 +621,11 @@ func (s *Session) handle(ctx context.Context, m *wire.Message) error {
 		if err != nil {
 			return fmt.Errorf("%w: %s", ErrRemote, m.Message)
 		}
-		s.Log.Warn("peer: remote refused document", "doc", id, "remote", s.RemoteID, "message", m.Message, "refusal", m.Refusal)
+		lvl := slog.LevelWarn
+		if s.warnedRefusals++; s.warnedRefusals > maxWarnedRefusals {
+			lvl = slog.LevelDebug
+		}
+		s.Log.Log(ctx, lvl, "peer: remote refused document", "doc", id, "remote", s.RemoteID, "message", m.Message, "refusal", m.Refusal)
 		// Setting the refused changes aside rebuilds the document at
 		// the heads shared with the remote, so it is in sync before
 		// OnRefused and OnSetAside have recorded why: until they have,
@@ -703,6 +710,13 @@ const (
 	// counts; messages for further refused documents are dropped
 	// unanswered.
 	maxRefusedDocs = 4096
+	// maxWarnedRefusals is how many of the remote's error messages
+	// naming a document a session logs at warning level, with their
+	// text; later ones are logged at debug level. The text is the
+	// remote's (up to 4 KiB), and a relay's remote is anyone: at
+	// warning level each message was a line in the relay's log, as
+	// fast as the connection's message rate allowed.
+	maxWarnedRefusals = 4
 )
 
 // errUnreadable marks a document the remote user may not read.
