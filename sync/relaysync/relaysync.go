@@ -265,8 +265,8 @@ type Endpoint struct {
 	fanout *peer.Fanout
 
 	mu       sync.Mutex
-	sessions map[*peer.Session]struct{}
-	seen     *dedup // ephemeral (sender, session) → highest count
+	sessions map[*peer.Session]*ephOutbox // the ephemeral messages waiting for each
+	seen     *dedup                       // ephemeral (sender, session) → highest count
 	docMu    sync.Mutex
 	live     liveSet // connections by device and user (RevokeDevice)
 
@@ -302,7 +302,7 @@ func New(repo peer.Repo, st store.Store, authz peer.Authorizer, opts Options) *E
 		opts.peerID = "relay-" + hex.EncodeToString(b[:])
 	}
 	return &Endpoint{repo: repo, st: st, authz: authz, opts: opts, fanout: peer.NewFanout(repo),
-		sessions: map[*peer.Session]struct{}{}, perUser: map[model.UserID]int{}, ephemeral: map[model.UserID]*sharedBucket{},
+		sessions: map[*peer.Session]*ephOutbox{}, perUser: map[model.UserID]int{}, ephemeral: map[model.UserID]*sharedBucket{},
 		seen:      newDedup(opts.dedupWindow, opts.dedupMax),
 		live:      liveSet{gone: newGoneIDs(opts.peerWindow, opts.peerPerUser, opts.peerMax)},
 		pingSlots: make(chan struct{}, maxPings)}
@@ -447,14 +447,14 @@ func (e *Endpoint) session(ctx context.Context, c *websocket.Conn, caller Caller
 			e.refuseEphemeral(ctx, s, m)
 			return
 		}
-		e.relayEphemeral(ctx, s, m)
+		e.relayEphemeral(s, m)
 	}
 	act := &activitySub{e: e, ctx: runCtx, caller: caller, lc: lc, ws: conn, peerID: join.SenderID}
 	s.OnActivity = act.handle
 	s.Owner = func(ctx context.Context, id docs.DocumentID) (model.UserID, error) { return OwnerOf(ctx, e.st, id) }
 	s.OnCreate = func(tx store.Txn, id docs.DocumentID) error { return e.recordCreate(tx, user, id) }
 	e.mu.Lock()
-	e.sessions[s] = struct{}{}
+	e.sessions[s] = &ephOutbox{ctx: runCtx, s: s, log: e.opts.log, maxBytes: int(e.opts.ephBurst)}
 	e.mu.Unlock()
 	err = s.Run(runCtx)
 	act.unsubscribe()
@@ -487,7 +487,9 @@ func (e *Endpoint) session(ctx context.Context, c *websocket.Conn, caller Caller
 // relayEphemeral forwards an ephemeral message to every other peer that
 // follows its document and may read it, once per (user, sender,
 // session, count). Only the document's followers are visited (the
-// Fanout index), not every connected peer.
+// Fanout index), not every connected peer. It only queues the message
+// for each (ephOutbox), so a follower that stopped reading cannot hold
+// the sender's session.
 //
 // The sender id followers see is the session's peer id (the one its
 // remote joined with), as for every other message the relay sends: the
@@ -496,7 +498,7 @@ func (e *Endpoint) session(ctx context.Context, c *websocket.Conn, caller Caller
 // is kept only when it names a peer of the same user connected now (one
 // of the user's tabs or devices forwarding another's message, as
 // automerge-repo forwards ephemeral messages to its other peers).
-func (e *Endpoint) relayEphemeral(ctx context.Context, from *peer.Session, m *wire.Message) {
+func (e *Endpoint) relayEphemeral(from *peer.Session, m *wire.Message) {
 	id, err := m.DocID()
 	if err != nil {
 		return
@@ -513,14 +515,18 @@ func (e *Endpoint) relayEphemeral(ctx context.Context, from *peer.Session, m *wi
 		fwd.SenderID = from.RemoteID
 		m = &fwd
 	}
-	for _, s := range e.fanout.Followers(id) {
-		if s == from {
+	followers := e.fanout.Followers(id)
+	e.mu.Lock()
+	for _, s := range followers {
+		o := e.sessions[s]
+		if s == from || o == nil {
 			continue
 		}
-		if _, err := s.SendEphemeral(ctx, m, id); err != nil {
-			e.opts.log.Debug("relaysync: forward ephemeral", "err", err)
+		if !o.push(m, id) {
+			e.opts.log.Debug("relaysync: ephemeral dropped: the follower's queue is full", "peer", s.RemoteID, "doc", m.DocumentID)
 		}
 	}
+	e.mu.Unlock()
 }
 
 // ephemeralKey is the de-duplication key of m from a session of user.

@@ -173,3 +173,50 @@ func TestSlowReaderKept(t *testing.T) {
 		t.Fatalf("WriteTimeouts() = %d, want 0", got)
 	}
 }
+
+// TestStuckFollowerNoStall: the relay forwarded an ephemeral message to
+// each follower of its document on the sender's session, so a follower
+// of a public playlist that stopped reading, once its socket buffers and
+// the relay's write queue were full, held the session of every sender —
+// its edits and requests included — until its write deadline cut it (30
+// s by default), and a reconnect did it again. The sender's other
+// messages are now answered at once; the stuck follower's messages wait
+// in a bounded queue of their own.
+func TestStuckFollowerNoStall(t *testing.T) {
+	const grace = 3 * time.Second
+	ep, _, _ := openEndpoint(t, relaysync.DefaultOptions().WithKeepalive(0).WithEphemeralRate(64<<20, 64<<20))
+	url := newQueuedServer(t, ep, peer.DefaultQueueOptions().WithSlowClient(grace, 32<<10))
+	id, doc := playlist(t, true)
+	upload(t, url, id, doc)
+	dialFollower(t, url, "eve", id.String(), true) // never reads again
+	req, _ := automerge.NewSyncState(automerge.New()).GenerateMessage()
+	alice := dial(t, url, "alice")
+	if err := alice.Send(t.Context(), &wire.Message{Type: wire.TypeRequest, SenderID: "alice-dev", TargetID: "relay", DocumentID: id.String(), Data: req.Bytes()}); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := alice.Recv(t.Context()); err != nil || m.Type != wire.TypeSync {
+		t.Fatalf("alice's request: %v %+v", err, m)
+	}
+	start := time.Now()
+	// 960 KiB of messages: more than eve's socket buffers and write
+	// queue hold.
+	if err := flood(t.Context(), alice, id.String(), 16, 60<<10); err != nil {
+		t.Fatal(err)
+	}
+	other := randomID(t)
+	if err := alice.Send(t.Context(), &wire.Message{Type: wire.TypeRequest, SenderID: "alice-dev", TargetID: "relay", DocumentID: other.String(), Data: req.Bytes()}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		m, err := alice.Recv(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.DocumentID == other.String() {
+			break
+		}
+	}
+	if took := time.Since(start); took >= grace {
+		t.Fatalf("alice's request answered %v after her messages, want less than the stuck follower's write grace %v", took, grace)
+	}
+}
