@@ -19,8 +19,8 @@ import (
 )
 
 // ErrPeerID is why the relay closes a connection whose join names a
-// peer id it may not use: another device's, or one a live connection of
-// another account joined with or one ended recently
+// peer id it may not use: another device's, the relay's own, or one a
+// live connection of another account joined with or one ended recently
 // (WithPeerIDMemory).
 var ErrPeerID = fmt.Errorf("relaysync: peer id refused: %w", peer.ErrProtocol)
 
@@ -188,7 +188,8 @@ func unindex[K comparable](m map[K]map[*liveConn]struct{}, k K, l *liveConn) {
 // returns the context its session runs in (cancelled once the connection
 // is ended by revocation or expiry) and its entry, which is the Conn the
 // session must use and is passed to unregister when the session ends.
-// It refuses, registering nothing, a peer id that checkPeerID refuses or
+// It refuses, registering nothing, a peer id that checkPeerID refuses,
+// the relay's own (which every message the relay sends names), or one
 // that a connection of another user joined with, live or ended within
 // WithPeerIDMemory's window (ErrPeerID): the relay names senders by the
 // id they joined with (ephemeral messages), so one user must not speak
@@ -197,6 +198,9 @@ func unindex[K comparable](m map[K]map[*liveConn]struct{}, k K, l *liveConn) {
 func (e *Endpoint) register(ctx context.Context, caller Caller, peerID string, ws *websocket.Conn, conn peer.Conn) (context.Context, *liveConn, error) {
 	if err := checkPeerID(caller, peerID); err != nil {
 		return nil, nil, err
+	}
+	if peerID == e.opts.peerID {
+		return nil, nil, fmt.Errorf("%w: %s is the relay's own", ErrPeerID, safetext.Quote(peerID))
 	}
 	e.live.mu.Lock()
 	for other := range e.live.byPeer[peerID] {

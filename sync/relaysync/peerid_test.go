@@ -168,3 +168,28 @@ func TestGonePeerIDBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestJoinRelayPeerID: the relay's own peer id, which every message it
+// sends names, is refused as a remote's: the relay forwards a remote's
+// ephemeral messages under the id it joined with, so they reached the
+// document's followers as the relay's own.
+func TestJoinRelayPeerID(t *testing.T) {
+	for _, tc := range []struct {
+		peerID string
+		refuse bool
+	}{
+		{"relay-7", true},
+		{"relay-70", false},
+		{"relay-", false},
+	} {
+		t.Run(tc.peerID, func(t *testing.T) {
+			ep, _, _ := openEndpoint(t, relaysync.DefaultOptions().WithPeerID("relay-7").WithKeepalive(0))
+			url := newServer(t, ep)
+			id, doc := playlist(t, true)
+			upload(t, url, id, doc)
+			if got := joinAs(t, url, "eve", tc.peerID, id); got != tc.refuse {
+				t.Fatalf("eve joining as %s: refused %v, want %v", tc.peerID, got, tc.refuse)
+			}
+		})
+	}
+}
