@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/internal/safetext"
+	"github.com/segue-fm/segue/internal/strictjson"
 	"github.com/segue-fm/segue/server/events"
 	"github.com/segue-fm/segue/server/fraud"
 )
@@ -97,11 +97,8 @@ func readAccounts(path string) (map[model.UserID]fraud.AccountInfo, error) {
 	if err == nil && dec.More() {
 		err = errors.New("data after the JSON object")
 	}
-	if te := (*json.UnmarshalTypeError)(nil); errors.As(err, &te) {
-		err = fmt.Errorf("%s is a JSON %s", cmp.Or(te.Field, "the file"), te.Value) // not the Go type it missed
-	}
 	if err != nil {
-		return nil, fmt.Errorf("read accounts: %s: %w: %w", path, fraud.ErrBadAccountInfo, err)
+		return nil, fmt.Errorf("read accounts: %s: %w: %s", path, fraud.ErrBadAccountInfo, strictjson.Problem(err, "the file"))
 	}
 	for u, a := range info {
 		if u == "" {

@@ -1,6 +1,9 @@
 // Package strictjson holds the checks encoding/json does not make of JSON
 // text from outside, shared by the relay's request bodies
-// (relay.DecodeJSON) and catalog import lines (server/metadata).
+// (relay.DecodeJSON) and catalog import lines (server/metadata), and the
+// message (Problem) that names a wrong value by its JSON path and the JSON
+// value wanted, for those and for files read from users (ingest sidecars,
+// segue fraud scan --accounts).
 package strictjson
 
 import (

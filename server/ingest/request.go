@@ -12,6 +12,7 @@ import (
 
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/internal/safetext"
+	"github.com/segue-fm/segue/internal/strictjson"
 )
 
 // Request is what to ingest: tracks whose files are read from FS.
@@ -101,7 +102,7 @@ func readJSON(fsys fs.FS, name string, v any) error {
 	// Unknown fields are allowed: generators may record their own data
 	// (the demo album records cut offsets).
 	if err := json.NewDecoder(f).Decode(v); err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrBadMetadata, label(fsys, name), err)
+		return fmt.Errorf("%w: %s: %s", ErrBadMetadata, label(fsys, name), strictjson.Problem(err, "the file"))
 	}
 	return nil
 }

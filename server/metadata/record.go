@@ -133,7 +133,7 @@ func ParseLine(b []byte) (Record, error) {
 		Type *string `json:"type"`
 	}
 	if err := json.Unmarshal(b, &probe); err != nil {
-		return Record{}, invalid("%v", jsonMessage(err))
+		return Record{}, invalid("%v", strictjson.Problem(err, "the line"))
 	}
 	if err := strictjson.CheckUTF8(b); err != nil { // b is valid JSON now
 		return Record{}, invalid("%v", err)
@@ -159,7 +159,7 @@ func ParseLine(b []byte) (Record, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(target); err != nil {
-		return Record{}, invalid("%v", jsonMessage(err))
+		return Record{}, invalid("%v", strictjson.Problem(err, "the line"))
 	}
 	if err := rec.check(); err != nil {
 		return Record{}, err
@@ -237,19 +237,6 @@ func followedByColon(b []byte) bool {
 		return c == ':'
 	}
 	return false
-}
-
-// jsonMessage shortens encoding/json's messages (they name Go types).
-func jsonMessage(err error) string {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		f := te.Field
-		if i := strings.LastIndexByte(f, '.'); i >= 0 {
-			f = f[i+1:]
-		}
-		return fmt.Sprintf("field %q: want %s", f, te.Type.Kind())
-	}
-	return strings.TrimPrefix(err.Error(), "json: ")
 }
 
 func (r Record) check() error {

@@ -2,20 +2,17 @@ package relay
 
 import (
 	"bytes"
-	"encoding"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"reflect"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
-
 	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/internal/safetext"
@@ -153,64 +150,9 @@ func DecodeJSON(c echo.Context, limit int64, v any) error {
 		return fmt.Errorf("%w: decode json: %v", ErrBadRequest, err)
 	}
 	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("%w: decode json: %s", ErrBadRequest, jsonProblem(err))
+		return fmt.Errorf("%w: decode json: %s", ErrBadRequest, strictjson.Problem(err, "the body"))
 	}
 	return nil
-}
-
-// jsonProblem describes an error of json.Unmarshal for the client. A
-// value of the wrong JSON type is named by its field's JSON path and the
-// JSON type wanted: encoding/json's message names the relay's Go types
-// instead ("cannot unmarshal number into Go struct field
-// StreamKeyRequest.tier of type model.Tier").
-func jsonProblem(err error) string {
-	var te *json.UnmarshalTypeError
-	if !errors.As(err, &te) {
-		return strings.TrimPrefix(err.Error(), "json: ")
-	}
-	want := "another value"
-	if te.Type != nil {
-		want = jsonKind(te.Type)
-	}
-	if te.Field == "" {
-		return fmt.Sprintf("the body is a JSON %s, want %s", te.Value, want)
-	}
-	return fmt.Sprintf("field %s is a JSON %s, want %s", QuoteInput(te.Field), te.Value, want)
-}
-
-var textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
-
-// jsonKind names the JSON value encoding/json decodes into a value of
-// type t.
-func jsonKind(t reflect.Type) string {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	if reflect.PointerTo(t).Implements(textUnmarshaler) {
-		return "a string"
-	}
-	switch t.Kind() {
-	case reflect.String:
-		return "a string"
-	case reflect.Bool:
-		return "true or false"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		return fmt.Sprintf("an integer from %d to %d", int64(-1)<<(t.Bits()-1), int64(1)<<(t.Bits()-1)-1)
-	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
-		return fmt.Sprintf("an integer from 0 to %d", uint64(1)<<(t.Bits()-1)*2-1)
-	case reflect.Float32, reflect.Float64:
-		return "a number"
-	case reflect.Slice:
-		if t.Elem().Kind() == reflect.Uint8 {
-			return "a base64 string"
-		}
-		return "an array"
-	case reflect.Array:
-		return "an array"
-	case reflect.Map, reflect.Struct:
-		return "an object"
-	}
-	return "another value"
 }
 
 // jsonFrame is an open object or array while checkDuplicateKeys walks a
