@@ -98,7 +98,12 @@ type Node struct {
 	sessions map[libp2ppeer.ID]*session
 	revoked  map[model.DeviceID]bool
 	dialing  map[libp2ppeer.ID]bool // mDNS dials in flight (MaxMDNSDials)
-	closed   bool
+	// accepting counts the streams each peer opened whose handshake is
+	// running (accept); changed is closed and replaced whenever it or
+	// sessions changes (waitPeerSession).
+	accepting map[libp2ppeer.ID]int
+	changed   chan struct{}
+	closed    bool
 
 	quota *lanQuota // WithQuota, shared by the node's sessions
 }
@@ -143,8 +148,8 @@ func New(ctx context.Context, id *crypto.Identity, cert []byte, catalog ed25519.
 	n := &Node{
 		h: h, repo: repo, cert: cert, catalog: catalog, storage: string(id.DeviceID()), opts: opts,
 		ctx: nctx, cancel: cancel, sessions: map[libp2ppeer.ID]*session{}, revoked: map[model.DeviceID]bool{},
-		dialing: map[libp2ppeer.ID]bool{},
-		quota:   newLANQuota(opts),
+		dialing: map[libp2ppeer.ID]bool{}, accepting: map[libp2ppeer.ID]int{}, changed: make(chan struct{}),
+		quota: newLANQuota(opts),
 	}
 	for _, d := range opts.revoked {
 		n.revoked[d] = true
@@ -210,7 +215,11 @@ func (n *Node) SyncNow(ctx context.Context) error {
 
 // Connect dials the peer at addr (a multiaddr ending in /p2p/<id>, as
 // printed by Addrs), checks its certificate and starts syncing in the
-// background. It returns once the handshake is done.
+// background. It returns once the handshake is done, or once a session
+// the peer opened stands instead (the peer dialled this node at the
+// same time and its session won, see replaces; or it had dialled
+// already). A second dial while this node's own session with the peer
+// runs is ErrAlreadyConnected.
 func (n *Node) Connect(ctx context.Context, addr string) error {
 	ai, err := parseAddr(addr)
 	if err != nil {
@@ -253,12 +262,15 @@ func parseAddr(addr string) (*libp2ppeer.AddrInfo, error) {
 func (n *Node) connect(ctx context.Context, ai libp2ppeer.AddrInfo) error {
 	n.mu.Lock()
 	closed := n.closed
-	_, busy := n.sessions[ai.ID]
+	old, busy := n.sessions[ai.ID]
 	n.mu.Unlock()
 	if closed {
 		return ErrClosed
 	}
 	if busy {
+		if !old.dialer {
+			return nil
+		}
 		return ErrAlreadyConnected
 	}
 	ctx, cancel := context.WithTimeout(ctx, n.opts.dialTimeout)
@@ -270,15 +282,64 @@ func (n *Node) connect(ctx context.Context, ai libp2ppeer.AddrInfo) error {
 	if err != nil {
 		return fmt.Errorf("p2p: open stream to %s: %w", ai.ID, err)
 	}
-	return n.start(ctx, st, true)
+	err = n.start(ctx, st, true)
+	if err != nil && !errors.Is(err, ErrClosed) && n.waitPeerSession(ctx, ai.ID) {
+		// Both nodes dialled at once and the peer's session won: the
+		// peer reset this node's stream (or this node found the peer's
+		// session standing), and the two sync over the peer's.
+		n.opts.log.Debug("p2p: peer's own dial won; syncing over it", "peer", ai.ID, "err", err)
+		return nil
+	}
+	return err
+}
+
+// waitPeerSession waits until no stream remote opened is in its
+// handshake, then reports whether a session remote opened stands. A
+// dial of this node that lost to the peer's simultaneous dial fails
+// only after the peer's session was set up on the peer's side, so its
+// stream has reached accept here by then.
+func (n *Node) waitPeerSession(ctx context.Context, remote libp2ppeer.ID) bool {
+	for {
+		n.mu.Lock()
+		if n.accepting[remote] == 0 {
+			s, ok := n.sessions[remote]
+			n.mu.Unlock()
+			return ok && !s.dialer
+		}
+		ch := n.changed
+		n.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// notifyLocked wakes waitPeerSession. Caller holds n.mu.
+func (n *Node) notifyLocked() {
+	close(n.changed)
+	n.changed = make(chan struct{})
 }
 
 // accept serves an incoming stream.
 func (n *Node) accept(st network.Stream) {
+	remote := st.Conn().RemotePeer()
+	n.mu.Lock()
+	n.accepting[remote]++
+	n.mu.Unlock()
+	defer func() {
+		n.mu.Lock()
+		if n.accepting[remote]--; n.accepting[remote] == 0 {
+			delete(n.accepting, remote)
+		}
+		n.notifyLocked()
+		n.mu.Unlock()
+	}()
 	ctx, cancel := context.WithTimeout(n.ctx, n.opts.dialTimeout)
 	defer cancel()
 	if err := n.start(ctx, st, false); err != nil {
-		n.opts.log.Info("p2p: refused peer", "peer", st.Conn().RemotePeer(), "err", err)
+		n.opts.log.Info("p2p: refused peer", "peer", remote, "err", err)
 	}
 }
 
@@ -358,6 +419,7 @@ func (n *Node) start(ctx context.Context, st network.Stream, dialer bool) error 
 		}
 	}
 	n.sessions[remote] = sess
+	n.notifyLocked()
 	n.wg.Add(1)
 	n.mu.Unlock()
 	ids, err := n.repo.IDs(ctx)
@@ -410,6 +472,7 @@ func (n *Node) run(remote libp2ppeer.ID, sess *session, st network.Stream) {
 	n.mu.Lock()
 	if n.sessions[remote] == sess {
 		delete(n.sessions, remote)
+		n.notifyLocked()
 	}
 	n.mu.Unlock()
 	close(sess.done)
