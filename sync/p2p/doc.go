@@ -14,6 +14,12 @@
 // only between its owner's devices, a playlist with its owner and
 // collaborators (anyone may read a public one; nobody else may change it).
 //
+// With LAN keys (WithLANKeys) the protocol is /segue/sync/2: before the
+// certificates, the dialler proves with HMACs over a fresh nonce that it
+// holds a key the dialled side holds, and the dialled side proves it
+// back, so neither names its account to a host that holds no key in
+// common (a stranger, or a device of an account it shares nothing with).
+//
 //	n, err := p2p.New(ctx, identity, cert, catalogPub, peer.NewRepoAdapter(r), p2p.DefaultOptions())
 //	defer n.Close()
 //	fmt.Println(n.Addrs())                  // give one to the other device

@@ -14,6 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	libp2ppeer "github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
 	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
@@ -124,9 +125,19 @@ func New(ctx context.Context, id *crypto.Identity, cert []byte, catalog ed25519.
 	if len(cert) == 0 || len(cert) > crypto.MaxDeviceCertSize {
 		return nil, fmt.Errorf("%w: certificate of %d bytes", crypto.ErrBadDeviceCert, len(cert))
 	}
-	if _, err := crypto.VerifyDeviceCert(catalog, cert, id.SignPublic()); err != nil {
+	own, err := crypto.VerifyDeviceCert(catalog, cert, id.SignPublic())
+	if err != nil {
 		return nil, fmt.Errorf("own certificate: %w", err)
 	}
+	if err := checkLANKeys(opts.lanKeys); err != nil {
+		return nil, err
+	}
+	// The own account's key first: of the keys a dialler proved, the
+	// dialled side answers with the first it holds (proveKeys).
+	opts.lanKeys = slices.Clone(opts.lanKeys)
+	slices.SortStableFunc(opts.lanKeys, func(a, b LANKey) int {
+		return cmpBool(b.User == own.User, a.User == own.User)
+	})
 	priv, err := libp2pcrypto.UnmarshalEd25519PrivateKey(id.SigningKey())
 	if err != nil {
 		return nil, fmt.Errorf("p2p: identity: %w", err)
@@ -154,7 +165,7 @@ func New(ctx context.Context, id *crypto.Identity, cert []byte, catalog ed25519.
 	for _, d := range opts.revoked {
 		n.revoked[d] = true
 	}
-	h.SetStreamHandler(ProtocolID, n.accept)
+	h.SetStreamHandler(n.protocol(), n.accept)
 	if opts.mdns {
 		n.md = mdns.NewMdnsService(h, opts.service, notifee{n})
 		if err := n.md.Start(); err != nil {
@@ -278,7 +289,7 @@ func (n *Node) connect(ctx context.Context, ai libp2ppeer.AddrInfo) error {
 	if err := n.h.Connect(ctx, ai); err != nil {
 		return fmt.Errorf("p2p: connect %s: %w", ai.ID, err)
 	}
-	st, err := n.h.NewStream(ctx, ai.ID, ProtocolID)
+	st, err := n.h.NewStream(ctx, ai.ID, n.protocol())
 	if err != nil {
 		return fmt.Errorf("p2p: open stream to %s: %w", ai.ID, err)
 	}
@@ -349,10 +360,22 @@ func (n *Node) start(ctx context.Context, st network.Stream, dialer bool) error 
 	remote := st.Conn().RemotePeer()
 	conn := newStreamConn(st, n.opts.maxFrame)
 	_ = st.SetDeadline(time.Now().Add(n.opts.dialTimeout))
+	var proved []model.UserID
+	if len(n.opts.lanKeys) > 0 {
+		var err error
+		if proved, err = n.proveKeys(conn, dialer, remote); err != nil {
+			st.Reset()
+			return err
+		}
+	}
 	cert, err := n.exchangeCerts(conn, st, dialer)
 	if err != nil {
 		st.Reset()
 		return err
+	}
+	if len(n.opts.lanKeys) > 0 && !slices.Contains(proved, cert.User) {
+		st.Reset()
+		return fmt.Errorf("%w: certificate of %s, key proved for %v", ErrNoCommonKey, cert.User, proved)
 	}
 	meta := wire.PeerMetadata{StorageID: n.storage}
 	var hm *wire.Message
@@ -429,6 +452,27 @@ func (n *Node) start(ctx context.Context, st network.Stream, dialer bool) error 
 	sess.s.Want(ids...)
 	go n.run(remote, sess, st)
 	return nil
+}
+
+// protocol returns the node's stream protocol: ProtocolIDKeyed with LAN
+// keys, else ProtocolID.
+func (n *Node) protocol() protocol.ID {
+	if len(n.opts.lanKeys) > 0 {
+		return ProtocolIDKeyed
+	}
+	return ProtocolID
+}
+
+// cmpBool orders false before true.
+func cmpBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	default:
+		return -1
+	}
 }
 
 // replaces reports whether a new session with remote, whose stream this

@@ -3,6 +3,7 @@ package p2p
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/segue-fm/segue/core/model"
@@ -23,6 +24,7 @@ type Options struct {
 	revoked     []model.DeviceID
 	certMaxAge  time.Duration
 	mayCreate   CreateFilter
+	lanKeys     []LANKey    // lankeys.go
 	quotaDocs   int         // quota.go
 	quotaBytes  int64       // quota.go
 	quotaStore  store.Store // quota.go
@@ -124,3 +126,13 @@ func (o Options) WithRevoked(devices ...model.DeviceID) Options {
 // core.Docs.StartLAN lets only the devices of its own user bring new
 // documents.
 func (o Options) WithCreateFilter(f CreateFilter) Options { o.mayCreate = f; return o }
+
+// WithLANKeys gives the node the LAN keys its device holds (at most
+// MaxLANKeys, each LANKeySize bytes): the key of its own account's
+// devices and one per account it shares a playlist with. A node with
+// keys speaks ProtocolIDKeyed, and shows its certificate only to a peer
+// that proved a key it holds, whose certificate must then name that
+// key's user; others learn nothing that names the account. Without keys
+// (the default) the node speaks ProtocolID, where a device shows its
+// certificate to whatever it dials.
+func (o Options) WithLANKeys(keys ...LANKey) Options { o.lanKeys = slices.Clone(keys); return o }

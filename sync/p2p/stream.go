@@ -63,6 +63,16 @@ func (c *streamConn) writeBlob(b []byte) error {
 	return nil
 }
 
+// writeRaw writes b as it is (the LAN key proofs).
+func (c *streamConn) writeRaw(b []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if _, err := c.s.Write(b); err != nil {
+		return fmt.Errorf("write key proof: %w", err)
+	}
+	return nil
+}
+
 // readBlob reads one length-prefixed byte string of at most max bytes.
 func (c *streamConn) readBlob(max int) ([]byte, error) {
 	var h [4]byte

@@ -1,0 +1,151 @@
+package p2p
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+
+	libp2ppeer "github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/segue-fm/segue/core/model"
+)
+
+// ProtocolIDKeyed is the protocol of nodes given LAN keys (WithLANKeys):
+// before any certificate, the two sides prove that they hold a LAN key
+// in common (proveKeys), so a device names its account only to a peer
+// that may learn it.
+const ProtocolIDKeyed = "/segue/sync/2"
+
+// MaxLANKeys bounds the LAN keys a node holds (WithLANKeys) and the
+// proofs it reads from a dialler.
+const MaxLANKeys = 1024
+
+// LANKeySize is the length of a LAN key.
+const LANKeySize = 32
+
+// lanProofPad: a dialler's proofs are padded with random ones to a
+// multiple of it, so their number tells little of its ring.
+const lanProofPad = 16
+
+// ErrNoCommonKey is returned when the peer proved no LAN key this node
+// holds (a stranger, or a device of an account it shares nothing with).
+var ErrNoCommonKey = errors.New("p2p: peer holds no LAN key in common")
+
+// ErrBadLANKey is returned by New for LAN keys it cannot use
+// (WithLANKeys).
+var ErrBadLANKey = errors.New("p2p: bad LAN key")
+
+// LANKey is a secret the relay gives the devices of two accounts that
+// may sync with each other over the LAN (both users' devices hold the
+// same key; User is the other account, or the device's own for the key
+// its own devices share). Proving it before the certificates keeps a
+// device's account from any host that does not hold it.
+type LANKey struct {
+	User model.UserID
+	Key  []byte
+}
+
+// lanTag is the HMAC of a proof: role ("dial" or "accept"), the
+// dialler's nonce and both peer ids (Noise-authenticated, so a proof
+// cannot be replayed on another connection).
+func lanTag(key []byte, role string, nonce []byte, dialer, listener libp2ppeer.ID) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("segue-lan-" + role + "-v1\x00"))
+	m.Write(nonce)
+	m.Write([]byte(dialer))
+	m.Write([]byte{0})
+	m.Write([]byte(listener))
+	return m.Sum(nil)
+}
+
+// proveKeys runs the key proof on a fresh stream, before the
+// certificates. The dialler writes a 32-byte nonce, a 2-byte count and
+// one 32-byte HMAC per key it holds (padded with random ones); the
+// dialled side answers, when one of them is an HMAC under a key it
+// holds, with its own HMAC under that key, and resets the stream
+// otherwise. Neither writes anything that names its account before the
+// other proved a key in common. It returns the users of the keys the
+// peer proved: the peer's certificate must name one of them.
+func (n *Node) proveKeys(c *streamConn, dialer bool, remote libp2ppeer.ID) ([]model.UserID, error) {
+	local := n.h.ID()
+	if dialer {
+		nonce := make([]byte, 32)
+		if _, err := rand.Read(nonce); err != nil {
+			return nil, err
+		}
+		count := (len(n.opts.lanKeys) + lanProofPad - 1) / lanProofPad * lanProofPad
+		buf := make([]byte, 0, 34+count*sha256.Size)
+		buf = append(buf, nonce...)
+		buf = binary.BigEndian.AppendUint16(buf, uint16(count))
+		for _, k := range n.opts.lanKeys {
+			buf = append(buf, lanTag(k.Key, "dial", nonce, local, remote)...)
+		}
+		pad := make([]byte, (count-len(n.opts.lanKeys))*sha256.Size)
+		if _, err := rand.Read(pad); err != nil {
+			return nil, err
+		}
+		buf = append(buf, pad...)
+		if err := c.writeRaw(buf); err != nil {
+			return nil, err
+		}
+		got := make([]byte, sha256.Size)
+		if _, err := io.ReadFull(c.r, got); err != nil {
+			return nil, fmt.Errorf("read key proof: %w", err)
+		}
+		for _, k := range n.opts.lanKeys {
+			if hmac.Equal(got, lanTag(k.Key, "accept", nonce, local, remote)) {
+				return []model.UserID{k.User}, nil
+			}
+		}
+		return nil, ErrNoCommonKey
+	}
+	head := make([]byte, 34)
+	if _, err := io.ReadFull(c.r, head); err != nil {
+		return nil, fmt.Errorf("read key proofs: %w", err)
+	}
+	nonce, count := head[:32], int(binary.BigEndian.Uint16(head[32:]))
+	if count > MaxLANKeys {
+		return nil, fmt.Errorf("%w: %d proofs, limit %d", ErrNoCommonKey, count, MaxLANKeys)
+	}
+	proofs := make([]byte, count*sha256.Size)
+	if _, err := io.ReadFull(c.r, proofs); err != nil {
+		return nil, fmt.Errorf("read key proofs: %w", err)
+	}
+	got := make(map[string]bool, count)
+	for p := range slices.Chunk(proofs, sha256.Size) {
+		got[string(p)] = true
+	}
+	var users []model.UserID
+	var first []byte // the node's own account's key comes first (New)
+	for _, k := range n.opts.lanKeys {
+		if got[string(lanTag(k.Key, "dial", nonce, remote, local))] {
+			users = append(users, k.User)
+			if first == nil {
+				first = k.Key
+			}
+		}
+	}
+	if first == nil {
+		return nil, ErrNoCommonKey
+	}
+	return users, c.writeRaw(lanTag(first, "accept", nonce, remote, local))
+}
+
+// checkLANKeys returns an error unless keys are at most MaxLANKeys keys
+// of LANKeySize bytes each, naming a user.
+func checkLANKeys(keys []LANKey) error {
+	if len(keys) > MaxLANKeys {
+		return fmt.Errorf("%w: %d LAN keys, limit %d", ErrBadLANKey, len(keys), MaxLANKeys)
+	}
+	for _, k := range keys {
+		if len(k.Key) != LANKeySize || k.User == "" {
+			return fmt.Errorf("%w: key of %d bytes for user %q", ErrBadLANKey, len(k.Key), k.User)
+		}
+	}
+	return nil
+}
