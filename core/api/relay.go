@@ -60,6 +60,32 @@ type CertResponse struct {
 	Cert []byte `json:"cert"`
 }
 
+// MaxLANKeyUsers bounds the users of one POST /v1/devices/lan-keys
+// request (as p2p.MaxLANKeys bounds the keys a device holds).
+const MaxLANKeyUsers = 1023
+
+// LANKeysRequest is the JSON body of POST /v1/devices/lan-keys: the
+// other accounts the device may sync with over the LAN (the owners and
+// collaborators of the playlists it holds), at most MaxLANKeyUsers.
+type LANKeysRequest struct {
+	With []model.UserID `json:"with"`
+}
+
+// LANKey is one LAN key (docs/ARCHITECTURE.md §6): the 32-byte secret
+// the relay gives the devices of the calling account and of User alike
+// (User is the caller for its own devices' key).
+type LANKey struct {
+	User model.UserID `json:"user"`
+	Key  []byte       `json:"key"`
+}
+
+// LANKeysResponse is the JSON body answering POST /v1/devices/lan-keys:
+// the key of the caller's own account first, then one per distinct
+// user asked for.
+type LANKeysResponse struct {
+	Keys []LANKey `json:"keys"`
+}
+
 // CatalogKeyResponse is the JSON body of GET /v1/catalog/key: the
 // catalog's Ed25519 public key.
 type CatalogKeyResponse struct {

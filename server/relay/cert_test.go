@@ -3,8 +3,10 @@ package relay_test
 import (
 	"crypto/ed25519"
 	"errors"
+	"fmt"
 	"testing"
 
+	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
 )
@@ -76,6 +78,78 @@ func TestDeviceCert(t *testing.T) {
 			}
 			if got.User != c.user || got.Device != c.key.DeviceID() || got.Issued != e.clock.Now().UnixMilli() {
 				t.Fatalf("cert = %+v, want user %s device %s issued %d", got, c.user, c.key.DeviceID(), e.clock.Now().UnixMilli())
+			}
+		})
+	}
+}
+
+// TestLANKeys: POST /v1/devices/lan-keys answers the caller's own key
+// first, then the key it shares with each user asked for, the same key
+// the other user's devices get; distinct pairs get distinct keys; a
+// malformed user, too many users and a missing token are refused.
+func TestLANKeys(t *testing.T) {
+	e := startRelay(t, 1, 1000)
+	if res := e.do(t, "POST", "/v1/accounts", map[string]string{"username": "bob", "password": "bobs password"}, adminToken); res.code != 201 {
+		t.Fatalf("sign up bob: %d %s", res.code, res.body)
+	}
+	res := e.do(t, "POST", "/v1/devices", e.registration("bob", "bobs password", newIdentity(t), e.clock.Now()), "")
+	if res.code != 201 {
+		t.Fatalf("register bob: %d %s", res.code, res.body)
+	}
+	var reg struct {
+		Token string `json:"token"`
+	}
+	res.json(t, &reg)
+	keys := func(t *testing.T, token string, with ...model.UserID) map[model.UserID]string {
+		t.Helper()
+		res := e.do(t, "POST", "/v1/devices/lan-keys", api.LANKeysRequest{With: with}, token)
+		if res.code != 200 {
+			t.Fatalf("lan-keys: %d %s", res.code, res.body)
+		}
+		var out api.LANKeysResponse
+		res.json(t, &out)
+		m := map[model.UserID]string{}
+		for _, k := range out.Keys {
+			if len(k.Key) != 32 {
+				t.Fatalf("key of %s: %d bytes", k.User, len(k.Key))
+			}
+			m[k.User] = string(k.Key)
+		}
+		if len(m) != len(out.Keys) {
+			t.Fatalf("keys %+v name a user twice", out.Keys)
+		}
+		return m
+	}
+	ada, bob := keys(t, e.token, "bob", "carol", "bob"), keys(t, reg.Token, "ada")
+	if len(ada) != 3 || len(bob) != 2 {
+		t.Fatalf("ada's keys %d, bob's %d", len(ada), len(bob))
+	}
+	if ada["bob"] != bob["ada"] {
+		t.Fatal("ada and bob got different keys for each other")
+	}
+	distinct := map[string]bool{ada["ada"]: true, ada["bob"]: true, ada["carol"]: true, bob["bob"]: true}
+	if len(distinct) != 4 {
+		t.Fatal("two pairs of users share a key")
+	}
+	many := make([]model.UserID, api.MaxLANKeyUsers+1)
+	for i := range many {
+		many[i] = model.UserID(fmt.Sprintf("u%d", i))
+	}
+	for _, c := range []struct {
+		name  string
+		body  any
+		token string
+		code  int
+	}{
+		{"bad user", api.LANKeysRequest{With: []model.UserID{"../Bob"}}, e.token, 400},
+		{"empty user", api.LANKeysRequest{With: []model.UserID{""}}, e.token, 400},
+		{"too many users", api.LANKeysRequest{With: many}, e.token, 413},
+		{"malformed body", "not an object", e.token, 400},
+		{"no token", api.LANKeysRequest{}, "", 401},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if res := e.do(t, "POST", "/v1/devices/lan-keys", c.body, c.token); res.code != c.code {
+				t.Fatalf("code %d %s, want %d", res.code, res.body, c.code)
 			}
 		})
 	}

@@ -1,12 +1,15 @@
 package relay
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
 	"fmt"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/segue-fm/segue/core/api"
+	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
 )
 
@@ -31,4 +34,49 @@ func (s *Server) deviceCert(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, api.CertResponse{Cert: cert})
+}
+
+// lanKey returns the LAN key of users a and b (docs/ARCHITECTURE.md §6):
+// an HMAC, under a secret derived from the catalog key, of the two
+// names in order, so both accounts' devices get the same key, every
+// relay sharing the catalog key gives the same, and none is stored.
+func (s *Server) lanKey(a, b model.UserID) []byte {
+	if a > b {
+		a, b = b, a
+	}
+	secret := hmac.New(sha256.New, s.signer.Seed())
+	secret.Write([]byte("segue-lan-secret-v1"))
+	m := hmac.New(sha256.New, secret.Sum(nil))
+	m.Write([]byte(a))
+	m.Write([]byte{0})
+	m.Write([]byte(b))
+	return m.Sum(nil)
+}
+
+// lanKeys handles POST /v1/devices/lan-keys: the LAN key of the caller's
+// own devices, then the one it shares with each user asked for. The
+// relay gives a key only to the accounts it names; whether a device
+// uses the key it shares with another user is its own decision (the
+// playlists it holds), so asking for anyone's reveals nothing.
+func (s *Server) lanKeys(c echo.Context) error {
+	dev, _ := DeviceFrom(c)
+	var req api.LANKeysRequest
+	if err := DecodeJSON(c, s.opts.maxBody, &req); err != nil {
+		return err
+	}
+	if len(req.With) > api.MaxLANKeyUsers {
+		return fmt.Errorf("%w: %d users, at most %d", ErrTooLarge, len(req.With), api.MaxLANKeyUsers)
+	}
+	out := api.LANKeysResponse{Keys: []api.LANKey{{User: dev.User, Key: s.lanKey(dev.User, dev.User)}}}
+	seen := map[model.UserID]bool{dev.User: true}
+	for _, u := range req.With {
+		if !usernameRE.MatchString(string(u)) {
+			return fmt.Errorf("%w: user %q", ErrBadRequest, u)
+		}
+		if !seen[u] {
+			seen[u] = true
+			out.Keys = append(out.Keys, api.LANKey{User: u, Key: s.lanKey(dev.User, u)})
+		}
+	}
+	return c.JSON(http.StatusOK, out)
 }

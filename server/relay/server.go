@@ -143,6 +143,7 @@ func newServer(st store.Store, cat *catalog.Catalog, signer ed25519.PrivateKey, 
 	s.v1 = v1
 	v1.GET("/me", s.me)
 	v1.GET("/devices/cert", s.deviceCert)
+	v1.POST("/devices/lan-keys", s.lanKeys)
 	v1.GET("/catalog/key", s.catalogKey)
 	v1.GET("/tracks/:id", s.track)
 	v1.POST("/tracks/batch", s.tracks)
