@@ -272,7 +272,8 @@ func (e *Engine) SignUp(ctx context.Context, username, password string) error {
 // (POST /v1/devices, proving possession of the device's signing key), and
 // keeps the returned token in the key store, never in logs, the
 // device certificate for LAN sync at cfg/device-cert and the account's
-// library document id at cfg/library-id. When no
+// library document id at cfg/library-id, and the LAN keys of the
+// account's devices at cfg/lan-keys (docs/ARCHITECTURE.md §6). When no
 // catalog key is pinned yet, the one the relay returns is pinned (trust on
 // first use); a different key than the pinned one is ErrCatalogKeyMismatch.
 // An answer without a token or naming another device wraps
@@ -316,6 +317,12 @@ func (e *Engine) Register(ctx context.Context, username, password, deviceName st
 	e.mu.Lock()
 	e.token = out.Token
 	e.mu.Unlock()
+	// The LAN keys of the account's own devices (LAN sync with the
+	// relay down); StartLAN fetches them, with those of collaborators,
+	// when this fails.
+	if err := e.fetchLANKeys(ctx, model.UserID(username), nil); err != nil {
+		e.log.Info("core: register: LAN keys not fetched", "err", err)
+	}
 	// A new session: the previous one's decoded audio is not kept.
 	e.heads.Clear()
 	// Licenses issued under an earlier registration are renewed at once

@@ -209,6 +209,8 @@ func TestLANKnownActor(t *testing.T) {
 			waitUntil(t, "the editor's edit reaches the phone through the relay", func() bool {
 				return slices.Equal(trackList(t, phone, id), []model.TrackID{"t1"})
 			})
+			startLAN(t, editor) // with the relay up: the LAN keys
+			startLAN(t, phone)
 			stopRelay()
 			if _, err := editor.Playlists().Add(ctx, id, docs.AtEnd(), "t2"); err != nil {
 				t.Fatal(err)

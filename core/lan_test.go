@@ -66,19 +66,23 @@ func syncingDocs(t *testing.T, e *core.Engine, user model.UserID) *core.Docs {
 	return d
 }
 
-// lanLink starts LAN nodes of to and from on loopback, without mDNS, and
-// connects from to to; it returns from's node.
+// startLAN starts d's LAN node on loopback, without mDNS (or returns
+// the one running). With the relay up, StartLAN fetches the LAN keys
+// of d's account and of the users it shares playlists with.
+func startLAN(t *testing.T, d *core.Docs) *p2p.Node {
+	t.Helper()
+	n, err := d.StartLAN(t.Context(), nil, p2p.DefaultOptions().WithListen("/ip4/127.0.0.1/tcp/0").WithMDNS(false, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// lanLink starts LAN nodes of to and from (startLAN) and connects from
+// to to; it returns from's node.
 func lanLink(t *testing.T, from, to *core.Docs) *p2p.Node {
 	t.Helper()
-	lan := p2p.DefaultOptions().WithListen("/ip4/127.0.0.1/tcp/0").WithMDNS(false, "")
-	tn, err := to.StartLAN(t.Context(), nil, lan)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fn, err := from.StartLAN(t.Context(), nil, lan)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tn, fn := startLAN(t, to), startLAN(t, from)
 	if err := fn.Connect(t.Context(), tn.Addrs()[0]); err != nil {
 		t.Fatal(err)
 	}
@@ -183,8 +187,8 @@ func TestDeviceCertNeedsRegistration(t *testing.T) {
 
 // TestLANForeignPeerCannotCreate: a LAN peer of another account (eve,
 // registered with the same relay) syncs the documents alice's device
-// already holds — her public playlist that alice followed through the
-// relay takes eve's edit over the LAN — but stores none it brings: not
+// already holds — her playlist that alice collaborates on and followed
+// through the relay takes eve's edit over the LAN — but stores none it brings: not
 // another public playlist, and not eve's document at the id of a
 // playlist alice's library follows but her device has not received yet
 // (owner eve, public: merged with alice's real playlist when the relay
@@ -211,6 +215,9 @@ func TestLANForeignPeerCannotCreate(t *testing.T) {
 		return id
 	}
 	shared := public("shared")
+	if err := ed.Playlists().SetCollaborators(ctx, shared, "alice"); err != nil {
+		t.Fatal(err)
+	}
 	if err := ed.WaitInSync(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -220,6 +227,8 @@ func TestLANForeignPeerCannotCreate(t *testing.T) {
 	if err := ad.WaitInSync(ctx); err != nil {
 		t.Fatal(err)
 	}
+	startLAN(t, ad)
+	startLAN(t, ed)
 	stopRelay()
 	spam := public("spam")
 	planted, err := docs.NewDocumentID(rand.Reader)
@@ -258,5 +267,80 @@ func TestLANForeignPeerCannotCreate(t *testing.T) {
 		if _, err := ad.Playlists().Get(ctx, id); !errors.Is(err, core.ErrNotPlaylist) {
 			t.Errorf("alice holds eve's %s: %v", id, err)
 		}
+	}
+}
+
+// TestLANKeysFromRelay: devices fetch their LAN keys from a real relay
+// when they start LAN sync, then sync with the relay gone: alice's
+// laptop and bob (a collaborator on her playlist) sync with her phone;
+// eve, registered but sharing nothing with alice, is refused dialling
+// and dialled and never learns the phone's account. Once alice removes
+// bob from the playlist, her phone's next LAN start (relay still gone)
+// refuses him: it keeps only the keys of users its playlists name.
+func TestLANKeysFromRelay(t *testing.T) {
+	ctx := t.Context()
+	origin, stopRelay := stoppableRelay(t)
+	phoneE, _ := registeredEngine(t, origin, "alice", "phone")
+	laptopE, _ := registeredEngine(t, origin, "alice", "laptop")
+	bobE, _ := registeredEngine(t, origin, "bob", "bob")
+	eveE, _ := registeredEngine(t, origin, "eve", "eve")
+	phone, laptop := syncingDocs(t, phoneE, "alice"), syncingDocs(t, laptopE, "alice")
+	bob, eve := syncingDocs(t, bobE, "bob"), syncingDocs(t, eveE, "eve")
+	id, err := phone.Playlists().Create(ctx, "shared")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := phone.Playlists().SetCollaborators(ctx, id, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if err := phone.WaitInSync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.Playlists().Follow(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "bob gets the playlist", func() bool { _, err := bob.Playlists().Get(ctx, id); return err == nil })
+	pn, ln, bn, en := startLAN(t, phone), startLAN(t, laptop), startLAN(t, bob), startLAN(t, eve)
+	stopRelay()
+
+	if err := ln.Connect(ctx, pn.Addrs()[0]); err != nil {
+		t.Fatalf("laptop: %v", err)
+	}
+	if err := bn.Connect(ctx, pn.Addrs()[0]); err != nil {
+		t.Fatalf("bob: %v", err)
+	}
+	if _, err := bob.Playlists().Add(ctx, id, docs.AtEnd(), "b1"); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "bob's edit reaches the laptop through the phone", func() bool {
+		return slices.Equal(trackList(t, laptop, id), []model.TrackID{"b1"})
+	})
+	if err := en.Connect(ctx, pn.Addrs()[0]); err == nil {
+		t.Fatal("eve synced with alice's phone")
+	}
+	if err := pn.Connect(ctx, en.Addrs()[0]); err == nil {
+		t.Fatal("alice's phone synced with eve")
+	}
+	if ps := en.Peers(); len(ps) != 0 {
+		t.Fatalf("eve's peers %+v", ps)
+	}
+
+	if err := phone.Playlists().SetCollaborators(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if err := phone.Close(); err != nil {
+		t.Fatal(err)
+	}
+	phone2, err := phoneE.OpenDocs(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { phone2.Close() })
+	pn2 := startLAN(t, phone2)
+	if err := bn.Connect(ctx, pn2.Addrs()[0]); err == nil {
+		t.Fatalf("bob, removed, dialling the restarted phone: %v", err)
+	}
+	if err := pn2.Connect(ctx, ln.Addrs()[0]); err != nil {
+		t.Fatalf("the restarted phone dialling the laptop: %v", err)
 	}
 }

@@ -384,7 +384,11 @@ func (d *Docs) WaitInSync(ctx context.Context) error {
 // LAN sync needs no relay; when the relay is reachable, a stored
 // certificate older than CertRefreshAge is renewed first (giving up
 // after a few seconds). Devices whose revocation notices this device
-// kept are refused. The LAN storage quota (p2p.WithQuota) counts in the
+// kept are refused. The node shows who this device is only to peers
+// that prove a LAN key it holds (p2p.WithLANKeys): its own account's and
+// those of the users it shares playlists with (refreshed from the relay
+// when it answers within a few seconds, else the stored ones;
+// ErrNoLANKeys when none is stored). The LAN storage quota (p2p.WithQuota) counts in the
 // engine's store (p2p.WithQuotaStore), so a restart does not renew it.
 func (d *Docs) StartLAN(ctx context.Context, cert []byte, opts p2p.Options) (*p2p.Node, error) {
 	ctx, done, err := d.calls.enter(ctx)
@@ -410,12 +414,16 @@ func (d *Docs) StartLAN(ctx context.Context, cert []byte, opts p2p.Options) (*p2
 	if err != nil {
 		return nil, err
 	}
+	keys, err := d.lanKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.node != nil {
 		return d.node, nil
 	}
-	n, err := p2p.New(ctx, d.e.id, cert, ck, d.ad, opts.WithLogger(d.e.log).WithRevoked(revoked...).WithCreateFilter(d.lanMayCreate).WithQuotaStore(d.e.st))
+	n, err := p2p.New(ctx, d.e.id, cert, ck, d.ad, opts.WithLogger(d.e.log).WithRevoked(revoked...).WithCreateFilter(d.lanMayCreate).WithQuotaStore(d.e.st).WithLANKeys(keys...))
 	if err != nil {
 		return nil, err
 	}

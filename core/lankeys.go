@@ -1,0 +1,124 @@
+package core
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/segue-fm/segue/core/api"
+	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/store"
+	"github.com/segue-fm/segue/sync/p2p"
+)
+
+// ErrNoLANKeys is returned by StartLAN when the device holds no LAN key
+// of its own account: it never reached a relay that gives them (POST
+// /v1/devices/lan-keys) since it registered.
+var ErrNoLANKeys = errors.New("core: no LAN keys on this device (reach the relay once, e.g. segue sync now)")
+
+// lanKeysKey is the store key of the LAN keys the relay last gave this
+// device (api.LANKeysResponse, JSON).
+var lanKeysKey = []byte("cfg/lan-keys")
+
+// fetchLANKeys asks the relay for the LAN keys of this device's account
+// and of the users in with, and stores them at cfg/lan-keys.
+func (e *Engine) fetchLANKeys(ctx context.Context, user model.UserID, with []model.UserID) error {
+	var out api.LANKeysResponse
+	if err := e.call(ctx, "POST", "/v1/devices/lan-keys", api.LANKeysRequest{With: with}, &out, true); err != nil {
+		return fmt.Errorf("fetch LAN keys: %w", err)
+	}
+	if len(out.Keys) == 0 || out.Keys[0].User != user {
+		return fmt.Errorf("fetch LAN keys: %w: no key of %s first", ErrBadResponse, user)
+	}
+	for _, k := range out.Keys {
+		if len(k.Key) != p2p.LANKeySize {
+			return fmt.Errorf("fetch LAN keys: %w: key of %d bytes for %s", ErrBadResponse, len(k.Key), k.User)
+		}
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		return fmt.Errorf("encode LAN keys: %w", err)
+	}
+	if err := e.st.Set(ctx, lanKeysKey, b); err != nil {
+		return fmt.Errorf("store LAN keys: %w", err)
+	}
+	return nil
+}
+
+// lanPeers returns the other users this device may sync with over the
+// LAN: the collaborators of the playlists it holds that this user owns,
+// and the owner and other collaborators of those it collaborates on
+// (sorted, at most api.MaxLANKeyUsers). A follower of a public playlist
+// who is not a collaborator is not among them: public playlists reach
+// their followers through the relay.
+func (d *Docs) lanPeers(ctx context.Context) ([]model.UserID, error) {
+	pls, err := d.Playlists().List(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list playlists: %w", err)
+	}
+	seen := map[model.UserID]bool{}
+	for _, p := range pls {
+		if p.Info.Owner != d.user && !slices.Contains(p.Info.Collaborators, d.user) {
+			continue
+		}
+		for _, u := range append([]model.UserID{p.Info.Owner}, p.Info.Collaborators...) {
+			if u != d.user && u != "" {
+				seen[u] = true
+			}
+		}
+	}
+	out := make([]model.UserID, 0, len(seen))
+	for u := range seen {
+		out = append(out, u)
+	}
+	slices.Sort(out)
+	if len(out) > api.MaxLANKeyUsers {
+		d.e.log.Warn("core: more accounts share playlists with this one than LAN keys; some sync through the relay only", "accounts", len(out), "limit", api.MaxLANKeyUsers)
+		out = out[:api.MaxLANKeyUsers]
+	}
+	return out, nil
+}
+
+// lanKeys returns the LAN keys StartLAN gives its node: the relay's
+// fresh ones when it answers within a few seconds (stored for the next
+// start without it), else the stored ones; of these the own account's
+// key and those of the users lanPeers names now, so a collaborator
+// removed from every shared playlist is no longer shown who this device
+// is, even with the relay down.
+func (d *Docs) lanKeys(ctx context.Context) ([]p2p.LANKey, error) {
+	peers, err := d.lanPeers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if d.e.Token() != "" {
+		rctx, cancel := context.WithTimeout(ctx, certRefreshTimeout)
+		err := d.e.fetchLANKeys(rctx, d.user, peers)
+		cancel()
+		if err != nil {
+			d.e.log.Info("core: LAN keys not refreshed; using the stored ones", "err", err)
+		}
+	}
+	raw, err := d.e.st.Get(ctx, lanKeysKey)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrNoLANKeys
+	}
+	if err != nil {
+		return nil, fmt.Errorf("core: read LAN keys: %w", err)
+	}
+	var stored api.LANKeysResponse
+	if err := json.Unmarshal(raw, &stored); err != nil {
+		return nil, fmt.Errorf("core: read LAN keys: %w", err)
+	}
+	var out []p2p.LANKey
+	for _, k := range stored.Keys {
+		if k.User == d.user || slices.Contains(peers, k.User) {
+			out = append(out, p2p.LANKey{User: k.User, Key: k.Key})
+		}
+	}
+	if !slices.ContainsFunc(out, func(k p2p.LANKey) bool { return k.User == d.user }) {
+		return nil, ErrNoLANKeys
+	}
+	return out, nil
+}
