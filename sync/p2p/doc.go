@@ -4,8 +4,8 @@
 // mDNS discovery where the network allows multicast and manual peer
 // entry by multiaddr always.
 //
-// Protocol /segue/sync/1, one stream per pair of devices: the dialler
-// first writes its device certificate (4-byte big-endian length, ≤ 4 KiB;
+// Protocol /segue/sync/2, one stream per pair of devices: first a key
+// proof (below), then the dialler writes its device certificate (4-byte big-endian length, ≤ 4 KiB;
 // a catalog-signed {user, device id, sign_pub}, see crypto.IssueDeviceCert), checked
 // against the key Noise authenticated, and the dialled side answers with
 // its own once the dialler's passed; then the automerge-repo messages
@@ -14,13 +14,13 @@
 // only between its owner's devices, a playlist with its owner and
 // collaborators (anyone may read a public one; nobody else may change it).
 //
-// With LAN keys (WithLANKeys) the protocol is /segue/sync/2: before the
-// certificates, the dialler proves with HMACs over a fresh nonce that it
-// holds a key the dialled side holds, and the dialled side proves it
-// back, so neither names its account to a host that holds no key in
-// common (a stranger, or a device of an account it shares nothing with).
+// The key proof: the dialler proves with HMACs over a fresh nonce that
+// it holds a LAN key (WithLANKeys) the dialled side holds, and the
+// dialled side proves it back, so neither names its account to a host
+// that holds no key in common (a stranger, or a device of an account it
+// shares nothing with).
 //
-//	n, err := p2p.New(ctx, identity, cert, catalogPub, peer.NewRepoAdapter(r), p2p.DefaultOptions())
+//	n, err := p2p.New(ctx, identity, cert, catalogPub, peer.NewRepoAdapter(r), p2p.DefaultOptions().WithLANKeys(keys...))
 //	defer n.Close()
 //	fmt.Println(n.Addrs())                  // give one to the other device
 //	err = n.Connect(ctx, "/ip4/192.168.1.7/tcp/4001/p2p/12D3KooW…")

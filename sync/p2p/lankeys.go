@@ -15,12 +15,6 @@ import (
 	"github.com/segue-fm/segue/core/model"
 )
 
-// ProtocolIDKeyed is the protocol of nodes given LAN keys (WithLANKeys):
-// before any certificate, the two sides prove that they hold a LAN key
-// in common (proveKeys), so a device names its account only to a peer
-// that may learn it.
-const ProtocolIDKeyed = "/segue/sync/2"
-
 // MaxLANKeys bounds the LAN keys a node holds (WithLANKeys) and the
 // proofs it reads from a dialler.
 const MaxLANKeys = 1024
@@ -36,8 +30,8 @@ const lanProofPad = 16
 // holds (a stranger, or a device of an account it shares nothing with).
 var ErrNoCommonKey = errors.New("p2p: peer holds no LAN key in common")
 
-// ErrBadLANKey is returned by New for LAN keys it cannot use
-// (WithLANKeys).
+// ErrBadLANKey is returned by New without LAN keys or with keys it
+// cannot use (WithLANKeys).
 var ErrBadLANKey = errors.New("p2p: bad LAN key")
 
 // LANKey is a secret the relay gives the devices of two accounts that
@@ -136,9 +130,12 @@ func (n *Node) proveKeys(c *streamConn, dialer bool, remote libp2ppeer.ID) ([]mo
 	return users, c.writeRaw(lanTag(first, "accept", nonce, remote, local))
 }
 
-// checkLANKeys returns an error unless keys are at most MaxLANKeys keys
+// checkLANKeys returns an error unless keys are one to MaxLANKeys keys
 // of LANKeySize bytes each, naming a user.
 func checkLANKeys(keys []LANKey) error {
+	if len(keys) == 0 {
+		return fmt.Errorf("%w: none given (WithLANKeys)", ErrBadLANKey)
+	}
 	if len(keys) > MaxLANKeys {
 		return fmt.Errorf("%w: %d LAN keys, limit %d", ErrBadLANKey, len(keys), MaxLANKeys)
 	}

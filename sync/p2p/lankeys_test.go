@@ -3,8 +3,10 @@ package p2p_test
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
+	"errors"
 	"io"
 	"log/slog"
 	"regexp"
@@ -21,8 +23,12 @@ import (
 	"github.com/multiformats/go-multiaddr"
 
 	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/crypto"
+	"github.com/segue-fm/segue/store"
 	"github.com/segue-fm/segue/sync/docs"
 	"github.com/segue-fm/segue/sync/p2p"
+	"github.com/segue-fm/segue/sync/repo"
+	"github.com/segue-fm/segue/sync/wire/peer"
 )
 
 // pairKey is the test relay's LAN key of users a and b.
@@ -118,7 +124,7 @@ func TestLANKeysRevealNothingToStrangers(t *testing.T) {
 		if err := h.Connect(ctx, *ai); err != nil {
 			t.Fatal(err)
 		}
-		st, err := h.NewStream(ctx, ai.ID, p2p.ProtocolIDKeyed)
+		st, err := h.NewStream(ctx, ai.ID, p2p.ProtocolID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -140,7 +146,7 @@ func TestLANKeysRevealNothingToStrangers(t *testing.T) {
 		h := stranger(t)
 		var got []byte
 		read := make(chan struct{})
-		h.SetStreamHandler(p2p.ProtocolIDKeyed, func(st network.Stream) {
+		h.SetStreamHandler(p2p.ProtocolID, func(st network.Stream) {
 			defer close(read)
 			_ = st.SetReadDeadline(time.Now().Add(5 * time.Second))
 			got, _ = io.ReadAll(st)
@@ -231,5 +237,55 @@ func TestLANKeysSync(t *testing.T) {
 	}
 	if len(users) != 2 || !users["alice"] || !users["bob"] {
 		t.Fatalf("phone's peers = %+v", phone.node.Peers())
+	}
+}
+
+// TestNewNeedsLANKeys: a node starts only with one to MaxLANKeys keys
+// of LANKeySize bytes naming a user (before LAN keys, a node without
+// any showed its certificate to whatever it dialled).
+func TestNewNeedsLANKeys(t *testing.T) {
+	id, err := crypto.NewIdentity(bytes.NewReader(bytes.Repeat([]byte{9}, 64)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := crypto.IssueDeviceCert(catalogKey, "alice", id.SignPublic(), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := repo.Open(t.Context(), store.NewMemory(), repo.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	good := p2p.LANKey{User: "alice", Key: pairKey("alice", "alice")}
+	many := make([]p2p.LANKey, p2p.MaxLANKeys+1)
+	for i := range many {
+		many[i] = good
+	}
+	for _, c := range []struct {
+		name string
+		keys []p2p.LANKey
+		ok   bool
+	}{
+		{"none", nil, false},
+		{"short key", []p2p.LANKey{{User: "alice", Key: []byte{1}}}, false},
+		{"no user", []p2p.LANKey{{Key: good.Key}}, false},
+		{"too many", many, false},
+		{"one", []p2p.LANKey{good}, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			n, err := p2p.New(t.Context(), id, cert, catalogKey.Public().(ed25519.PublicKey), peer.NewRepoAdapter(r),
+				p2p.DefaultOptions().WithListen("/ip4/127.0.0.1/tcp/0").WithMDNS(false, "").WithLANKeys(c.keys...))
+			if c.ok {
+				if err != nil {
+					t.Fatal(err)
+				}
+				n.Close()
+				return
+			}
+			if !errors.Is(err, p2p.ErrBadLANKey) {
+				t.Fatalf("err = %v, want ErrBadLANKey", err)
+			}
+		})
 	}
 }

@@ -97,7 +97,8 @@ func testNode(t *testing.T, seed byte, h slog.Handler) *Node {
 	}
 	t.Cleanup(func() { r.Close() })
 	n, err := New(t.Context(), id, cert, catalog.Public().(ed25519.PublicKey), peer.NewRepoAdapter(r),
-		DefaultOptions().WithListen("/ip4/127.0.0.1/tcp/0").WithMDNS(false, "").WithDialTimeout(time.Second).WithLogger(slog.New(h)))
+		DefaultOptions().WithListen("/ip4/127.0.0.1/tcp/0").WithMDNS(false, "").WithDialTimeout(time.Second).WithLogger(slog.New(h)).
+			WithLANKeys(LANKey{User: "alice", Key: bytes.Repeat([]byte{1}, LANKeySize)}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -188,7 +188,7 @@ func TestHelperMDNS(t *testing.T) {
 	}
 	defer r.Close()
 	n, err := p2p.New(ctx, id, cert, catalogKey.Public().(ed25519.PublicKey), peer.NewRepoAdapter(r),
-		p2p.DefaultOptions().WithListen("/ip4/127.0.0.1/tcp/0").WithMDNS(true, os.Getenv(mdnsEnvService)).
+		p2p.DefaultOptions().WithListen("/ip4/127.0.0.1/tcp/0").WithMDNS(true, os.Getenv(mdnsEnvService)).WithLANKeys(openKeys("alice")...).
 			WithLogger(slog.New(slog.NewTextHandler(testLog, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 	if err != nil {
 		t.Fatal(err)

@@ -14,7 +14,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	libp2ppeer "github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
 	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
@@ -29,8 +28,11 @@ import (
 	"github.com/segue-fm/segue/sync/wire/peer"
 )
 
-// ProtocolID is the libp2p protocol of Segue's LAN sync.
-const ProtocolID = "/segue/sync/1"
+// ProtocolID is the libp2p protocol of Segue's LAN sync: a key proof
+// (proveKeys), the certificates, then automerge-repo messages. Version 1
+// had no key proof: a device showed its certificate to whatever it
+// dialled.
+const ProtocolID = "/segue/sync/2"
 
 // Errors of the LAN node.
 var (
@@ -76,9 +78,10 @@ type PeerStatus struct {
 
 // Node syncs a device's documents with other devices on the LAN over
 // libp2p (TCP + Noise + yamux, QUIC v1 as a second listener). The libp2p
-// identity is the device's Ed25519 key; on every /segue/sync/1 stream
-// both sides first exchange a relay-signed device certificate, so each
-// knows the other's user, then speak automerge-repo messages with the
+// identity is the device's Ed25519 key; on every /segue/sync/2 stream
+// both sides first prove a LAN key in common, then exchange a
+// relay-signed device certificate, so each knows the other's user, then
+// speak automerge-repo messages with the
 // same framing as elsewhere. peer.DocumentAccess decides per document:
 // a library syncs only between devices of its owner, a playlist with its
 // collaborators (or anyone when public, read-only).
@@ -165,7 +168,7 @@ func New(ctx context.Context, id *crypto.Identity, cert []byte, catalog ed25519.
 	for _, d := range opts.revoked {
 		n.revoked[d] = true
 	}
-	h.SetStreamHandler(n.protocol(), n.accept)
+	h.SetStreamHandler(ProtocolID, n.accept)
 	if opts.mdns {
 		n.md = mdns.NewMdnsService(h, opts.service, notifee{n})
 		if err := n.md.Start(); err != nil {
@@ -289,7 +292,7 @@ func (n *Node) connect(ctx context.Context, ai libp2ppeer.AddrInfo) error {
 	if err := n.h.Connect(ctx, ai); err != nil {
 		return fmt.Errorf("p2p: connect %s: %w", ai.ID, err)
 	}
-	st, err := n.h.NewStream(ctx, ai.ID, n.protocol())
+	st, err := n.h.NewStream(ctx, ai.ID, ProtocolID)
 	if err != nil {
 		return fmt.Errorf("p2p: open stream to %s: %w", ai.ID, err)
 	}
@@ -360,20 +363,17 @@ func (n *Node) start(ctx context.Context, st network.Stream, dialer bool) error 
 	remote := st.Conn().RemotePeer()
 	conn := newStreamConn(st, n.opts.maxFrame)
 	_ = st.SetDeadline(time.Now().Add(n.opts.dialTimeout))
-	var proved []model.UserID
-	if len(n.opts.lanKeys) > 0 {
-		var err error
-		if proved, err = n.proveKeys(conn, dialer, remote); err != nil {
-			st.Reset()
-			return err
-		}
+	proved, err := n.proveKeys(conn, dialer, remote)
+	if err != nil {
+		st.Reset()
+		return err
 	}
 	cert, err := n.exchangeCerts(conn, st, dialer)
 	if err != nil {
 		st.Reset()
 		return err
 	}
-	if len(n.opts.lanKeys) > 0 && !slices.Contains(proved, cert.User) {
+	if !slices.Contains(proved, cert.User) {
 		st.Reset()
 		return fmt.Errorf("%w: certificate of %s, key proved for %v", ErrNoCommonKey, cert.User, proved)
 	}
@@ -452,15 +452,6 @@ func (n *Node) start(ctx context.Context, st network.Stream, dialer bool) error 
 	sess.s.Want(ids...)
 	go n.run(remote, sess, st)
 	return nil
-}
-
-// protocol returns the node's stream protocol: ProtocolIDKeyed with LAN
-// keys, else ProtocolID.
-func (n *Node) protocol() protocol.ID {
-	if len(n.opts.lanKeys) > 0 {
-		return ProtocolIDKeyed
-	}
-	return ProtocolID
 }
 
 // cmpBool orders false before true.

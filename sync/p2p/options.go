@@ -46,7 +46,8 @@ const DefaultCertMaxAge = 30 * 24 * time.Hour
 // 1 MiB frames, a 10 s dial timeout, the wall clock, slog.Default, no
 // revoked devices, peer certificates accepted up to DefaultCertMaxAge
 // after issue, no CreateFilter (a peer may bring any document its
-// user may write, see WithCreateFilter) and a LAN storage quota of
+// user may write, see WithCreateFilter), no LAN keys (WithLANKeys: New
+// needs them) and a LAN storage quota of
 // DefaultQuotaDocs documents and DefaultQuotaBytes bytes per remote user
 // and month (WithQuota), counted in memory (WithQuotaStore).
 func DefaultOptions() Options {
@@ -127,12 +128,10 @@ func (o Options) WithRevoked(devices ...model.DeviceID) Options {
 // documents.
 func (o Options) WithCreateFilter(f CreateFilter) Options { o.mayCreate = f; return o }
 
-// WithLANKeys gives the node the LAN keys its device holds (at most
-// MaxLANKeys, each LANKeySize bytes): the key of its own account's
-// devices and one per account it shares a playlist with. A node with
-// keys speaks ProtocolIDKeyed, and shows its certificate only to a peer
-// that proved a key it holds, whose certificate must then name that
-// key's user; others learn nothing that names the account. Without keys
-// (the default) the node speaks ProtocolID, where a device shows its
-// certificate to whatever it dials.
+// WithLANKeys gives the node the LAN keys its device holds (one to
+// MaxLANKeys, each LANKeySize bytes; New refuses none with ErrBadLANKey):
+// the key of its own account's devices and one per account it shares a
+// playlist with. The node shows its certificate only to a peer that
+// proved a key it holds, whose certificate must then name that key's
+// user; others learn nothing that names the account.
 func (o Options) WithLANKeys(keys ...LANKey) Options { o.lanKeys = slices.Clone(keys); return o }

@@ -36,9 +36,24 @@ type device struct {
 	restart func(more ...func(p2p.Options) p2p.Options)
 }
 
+// testUsers are the accounts of the tests.
+var testUsers = []model.UserID{"alice", "bob", "carol", "eve", "mallory"}
+
+// openKeys returns the LAN keys of user with every test user: any two
+// test devices may sync, as before LAN keys (tests of the key proof
+// give their devices fewer with withKeys).
+func openKeys(user model.UserID) []p2p.LANKey {
+	var ks []p2p.LANKey
+	for _, o := range testUsers {
+		ks = append(ks, p2p.LANKey{User: o, Key: pairKey(user, o)})
+	}
+	return ks
+}
+
 // newDevice opens a device of user with a real Badger store and a libp2p
 // node on 127.0.0.1 (no mDNS) keeping its LAN quota in the store, as a
-// device does, its options refined by opts.
+// device does, holding the LAN keys of openKeys, its options refined by
+// opts.
 func newDevice(t *testing.T, user model.UserID, seed byte, opts ...func(p2p.Options) p2p.Options) *device {
 	t.Helper()
 	return newDeviceWith(t, user, seed, func(r *repo.Repo) peer.Repo { return peer.NewRepoAdapter(r) }, opts...)
@@ -67,7 +82,8 @@ func newDeviceWith(t *testing.T, user model.UserID, seed byte, adapt func(*repo.
 	}
 	t.Cleanup(func() { r.Close() })
 	o := p2p.DefaultOptions().WithListen("/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1").WithMDNS(false, "").
-		WithLogger(slog.New(slog.NewTextHandler(testLog, &slog.HandlerOptions{Level: slog.LevelDebug}))).WithQuotaStore(st)
+		WithLogger(slog.New(slog.NewTextHandler(testLog, &slog.HandlerOptions{Level: slog.LevelDebug}))).WithQuotaStore(st).
+		WithLANKeys(openKeys(user)...)
 	for _, f := range opts {
 		o = f(o)
 	}

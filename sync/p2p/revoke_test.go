@@ -33,7 +33,7 @@ func certNode(t *testing.T, user model.UserID, seed byte, issued time.Time, opts
 	}
 	t.Cleanup(func() { r.Close() })
 	n, err := p2p.New(t.Context(), id, cert, catalogKey.Public().(ed25519.PublicKey), peer.NewRepoAdapter(r),
-		opts.WithListen("/ip4/127.0.0.1/tcp/0").WithMDNS(false, ""))
+		opts.WithListen("/ip4/127.0.0.1/tcp/0").WithMDNS(false, "").WithLANKeys(openKeys(user)...))
 	if err != nil {
 		t.Fatal(err)
 	}
