@@ -150,7 +150,14 @@ func New(ctx context.Context, id *crypto.Identity, cert []byte, catalog ed25519.
 		libp2p.ListenAddrStrings(opts.listen...),
 		libp2p.Security(noise.ID, noise.New),
 		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
-		libp2p.Transport(tcp.NewTCPTransport),
+		// Without port reuse a TCP dial leaves from an ephemeral port:
+		// with it, two devices dialling each other at once (each given
+		// the other's --peer) both dialled from their listening port,
+		// and the TCP simultaneous open made one connection on which
+		// both sides began Noise as initiator ("noise: message is too
+		// short"). Reuse serves NAT traversal, which a LAN node does not
+		// do.
+		libp2p.Transport(tcp.NewTCPTransport, tcp.DisableReuseport()),
 		libp2p.Transport(quic.NewTransport),
 		libp2p.DisableRelay(),
 		libp2p.DisableMetrics(),

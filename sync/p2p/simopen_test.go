@@ -5,6 +5,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/multiformats/go-multiaddr"
+
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/sync/docs"
 )
@@ -48,5 +50,37 @@ func TestSimultaneousDials(t *testing.T) {
 				return len(phone.node.Peers()) == 1 && len(laptop.node.Peers()) == 1
 			})
 		})
+	}
+}
+
+// TestTCPDialFromEphemeralPort: a node's TCP dial leaves from a port of
+// its own, not its listening port. With libp2p's port reuse it left from
+// the listening port, so two nodes dialling each other at once made one
+// TCP connection (simultaneous open) on which both began Noise as
+// initiator, and a dial failed with "noise: message is too short"
+// (TestSimultaneousDials, about one TCP run in 200).
+func TestTCPDialFromEphemeralPort(t *testing.T) {
+	phone, laptop := newDevice(t, "alice", 1), newDevice(t, "alice", 2)
+	if err := laptop.node.Connect(t.Context(), addr(t, phone, "/tcp/")); err != nil {
+		t.Fatal(err)
+	}
+	listen, err := multiaddr.NewMultiaddr(addr(t, laptop, "/tcp/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lport, err := listen.ValueForProtocol(multiaddr.P_TCP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := phone.node.Peers()
+	if len(ps) != 1 {
+		t.Fatalf("phone's peers %+v", ps)
+	}
+	seen, err := multiaddr.NewMultiaddr(ps[0].Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sport, err := seen.ValueForProtocol(multiaddr.P_TCP); err != nil || sport == lport {
+		t.Fatalf("the laptop dialled from %s (%v); it listens on port %s", ps[0].Addr, err, lport)
 	}
 }
