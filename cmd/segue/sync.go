@@ -183,19 +183,45 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 		for _, a := range n.Addrs() {
 			fmt.Fprintln(stdout, "listening", a)
 		}
+		deadline := time.Now().Add(*wait)
 		if *peerAddr != "" {
-			if err := n.Connect(ctx, *peerAddr); err != nil {
+			if err := connectUntil(ctx, n, *peerAddr, deadline, stderr); err != nil {
 				return err
 			}
 		}
 		select {
 		case <-ctx.Done():
-		case <-time.After(*wait):
+		case <-time.After(time.Until(deadline)):
 		}
 		for _, p := range n.Peers() {
 			fmt.Fprintf(stdout, "peer %s user=%s device=%s addr=%s last sync=%s\n", p.ID, p.User, p.Device, p.Addr, p.LastSync.Format(time.RFC3339))
 		}
 		return nil
+	}
+}
+
+// peerRetry is how often `segue sync peers --peer` dials a peer that is
+// unreachable again, until --wait ends.
+const peerRetry = time.Second
+
+// connectUntil dials addr with n, again every peerRetry while the peer
+// is unreachable (p2p.ErrUnreachable) until deadline: two devices each
+// given the other's --peer start at about the same time, and the first
+// found nothing listening yet. Any other error ends it at once.
+func connectUntil(ctx context.Context, n *p2p.Node, addr string, deadline time.Time, stderr io.Writer) error {
+	for first := true; ; first = false {
+		err := n.Connect(ctx, addr)
+		if err == nil || !errors.Is(err, p2p.ErrUnreachable) || time.Until(deadline) <= 0 {
+			return err
+		}
+		if first {
+			fmt.Fprintf(stderr, "%v\ndialling again every %s until --wait ends\n", err, peerRetry)
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(min(peerRetry, time.Until(deadline))):
+		}
 	}
 }
 

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -313,5 +316,86 @@ func TestSyncWaitArgs(t *testing.T) {
 		if _, err := os.Stat(data); !os.IsNotExist(err) {
 			t.Errorf("sync %q: the device directory was made (%v)", tc.args, err)
 		}
+	}
+}
+
+// syncBuf is a bytes.Buffer a running command writes while the test
+// reads it.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestSyncPeersDialsAgain: two devices of alice, each given the other's
+// --peer, start at about the same time, so the first dials before the
+// second listens. The laptop's `segue sync peers --peer <phone>` finds
+// nothing at the phone's address, says so and dials again until --wait
+// ends; the phone starts afterwards, and the laptop syncs with it and
+// exits 0 (it lists its peers when its --wait ends, the phone's run
+// lasting longer). Before, the first dial's "connection refused" ended the
+// command with exit 1, on both devices in turn.
+func TestSyncPeersDialsAgain(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	origin := testbed.NewRelay(t, testbed.DefaultOptions().WithDemoAlbum(false)).URL
+	phone, laptop := t.TempDir(), t.TempDir()
+	for _, dev := range []string{phone, laptop} {
+		var errb bytes.Buffer
+		if code := run(ctx, []string{"sync", "--data", dev, "--relay", origin, "login", "--signup", "--user", "alice", "--password", "password1"}, io.Discard, &errb); code != 0 {
+			t.Fatalf("sync login exited %d: %s", code, errb.String())
+		}
+	}
+	// The phone's address: its peer id (from a first run) and a free port.
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	listen := fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", port)
+	var first bytes.Buffer
+	if code := run(ctx, []string{"sync", "--data", phone, "--relay", origin, "--wait", "0s", "--listen", listen, "--mdns=false", "peers"}, &first, io.Discard); code != 0 {
+		t.Fatalf("phone's first run exited %d", code)
+	}
+	phoneAddr := strings.TrimSpace(strings.TrimPrefix(strings.SplitN(first.String(), "\n", 2)[0], "listening "))
+
+	var lout, lerr syncBuf
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"sync", "--data", laptop, "--relay", origin, "--wait", "8s", "--listen", "/ip4/127.0.0.1/tcp/0",
+			"--mdns=false", "--peer", phoneAddr, "peers"}, &lout, &lerr)
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(lerr.String(), "dialling again") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the laptop never said it dials again; stderr: %s", lerr.String())
+		}
+		select {
+		case code := <-done:
+			t.Fatalf("the laptop exited %d at once; stderr: %s", code, lerr.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	var pout syncBuf
+	if code := run(ctx, []string{"sync", "--data", phone, "--relay", origin, "--wait", "12s", "--listen", listen, "--mdns=false", "peers"}, &pout, io.Discard); code != 0 {
+		t.Fatalf("phone exited %d", code)
+	}
+	if code := <-done; code != 0 {
+		t.Fatalf("the laptop exited %d; stderr: %s", code, lerr.String())
+	}
+	if !strings.Contains(lout.String(), "peer "+strings.SplitN(phoneAddr, "/p2p/", 2)[1]+" user=alice") {
+		t.Fatalf("the laptop's output names no session with the phone:\n%s", lout.String())
 	}
 }

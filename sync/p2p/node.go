@@ -44,6 +44,10 @@ var (
 	// ErrBadListen is returned by CheckListen for a listen address that
 	// is not a multiaddr.
 	ErrBadListen = errors.New("p2p: bad listen address")
+	// ErrUnreachable is returned by Connect when no connection to the
+	// peer could be made (nothing listens at the address yet, or the
+	// network is down): a dial worth trying again later.
+	ErrUnreachable = errors.New("p2p: peer unreachable")
 	// ErrAlreadyConnected is returned by Connect when a session with the
 	// peer is running.
 	ErrAlreadyConnected = errors.New("p2p: already syncing with this peer")
@@ -297,7 +301,7 @@ func (n *Node) connect(ctx context.Context, ai libp2ppeer.AddrInfo) error {
 	ctx, cancel := context.WithTimeout(ctx, n.opts.dialTimeout)
 	defer cancel()
 	if err := n.h.Connect(ctx, ai); err != nil {
-		return fmt.Errorf("p2p: connect %s: %w", ai.ID, err)
+		return fmt.Errorf("%w: %s: %w", ErrUnreachable, ai.ID, err)
 	}
 	st, err := n.h.NewStream(ctx, ai.ID, ProtocolID)
 	if err != nil {
