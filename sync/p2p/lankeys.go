@@ -89,7 +89,7 @@ func (n *Node) proveKeys(c *streamConn, dialer bool, remote libp2ppeer.ID) ([]mo
 		}
 		got := make([]byte, sha256.Size)
 		if _, err := io.ReadFull(c.r, got); err != nil {
-			return nil, fmt.Errorf("read key proof: %w", err)
+			return nil, fmt.Errorf("p2p: read key proof of %s (a peer holding no LAN key in common with this device ends the stream): %w", remote, err)
 		}
 		for _, k := range n.opts.lanKeys {
 			if hmac.Equal(got, lanTag(k.Key, "accept", nonce, local, remote)) {
@@ -100,7 +100,7 @@ func (n *Node) proveKeys(c *streamConn, dialer bool, remote libp2ppeer.ID) ([]mo
 	}
 	head := make([]byte, 34)
 	if _, err := io.ReadFull(c.r, head); err != nil {
-		return nil, fmt.Errorf("read key proofs: %w", err)
+		return nil, fmt.Errorf("p2p: read key proofs of %s: %w", remote, err)
 	}
 	nonce, count := head[:32], int(binary.BigEndian.Uint16(head[32:]))
 	if count > MaxLANKeys {
@@ -108,7 +108,7 @@ func (n *Node) proveKeys(c *streamConn, dialer bool, remote libp2ppeer.ID) ([]mo
 	}
 	proofs := make([]byte, count*sha256.Size)
 	if _, err := io.ReadFull(c.r, proofs); err != nil {
-		return nil, fmt.Errorf("read key proofs: %w", err)
+		return nil, fmt.Errorf("p2p: read key proofs of %s: %w", remote, err)
 	}
 	got := make(map[string]bool, count)
 	for p := range slices.Chunk(proofs, sha256.Size) {

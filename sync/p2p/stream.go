@@ -68,7 +68,7 @@ func (c *streamConn) writeRaw(b []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if _, err := c.s.Write(b); err != nil {
-		return fmt.Errorf("write key proof: %w", err)
+		return fmt.Errorf("p2p: write key proof: %w", err)
 	}
 	return nil
 }
