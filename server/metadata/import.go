@@ -303,21 +303,11 @@ func (im *Importer) validate(ctx context.Context, r io.Reader) (*validation, err
 	}
 	// References outside the file must already be imported.
 	for _, rf := range refs {
-		m := v.names.artists
-		if rf.kind == KindAlbum {
-			m = v.names.albums
-		}
-		if _, ok := m[rf.id]; ok {
-			continue
-		}
-		name, err := im.storedName(ctx, rf.kind, rf.id)
-		switch {
+		switch err := im.resolveName(ctx, v, rf); {
 		case errors.Is(err, ErrNotFound):
 			v.fail(im.opts, rf.line, invalid("%s %q is neither in the file nor imported", rf.kind, rf.id))
 		case err != nil:
 			return nil, err
-		default:
-			m[rf.id] = name
 		}
 	}
 	// An ISRC held by another imported track is refused (the track
@@ -531,20 +521,30 @@ func (im *Importer) dependents(ctx context.Context, v *validation) ([]Record, er
 		return nil, fmt.Errorf("metadata: find the records showing renamed names: %w", err)
 	}
 	for _, rf := range refs {
-		m := v.names.artists
-		if rf.kind == KindAlbum {
-			m = v.names.albums
-		}
-		if _, ok := m[rf.id]; ok {
-			continue
-		}
-		name, err := im.storedName(ctx, rf.kind, rf.id)
-		if err != nil {
+		if err := im.resolveName(ctx, v, rf); err != nil {
 			return nil, err
 		}
-		m[rf.id] = name
 	}
 	return out, nil
+}
+
+// resolveName makes v.names hold the name of the artist or album rf
+// refers to: the file's, else the imported one (ErrNotFound when neither
+// has it).
+func (im *Importer) resolveName(ctx context.Context, v *validation, rf ref) error {
+	m := v.names.artists
+	if rf.kind == KindAlbum {
+		m = v.names.albums
+	}
+	if _, ok := m[rf.id]; ok {
+		return nil
+	}
+	name, err := im.storedName(ctx, rf.kind, rf.id)
+	if err != nil {
+		return err
+	}
+	m[rf.id] = name
+	return nil
 }
 
 // chunks parses r (already validated) and calls fn with chunks of at most
