@@ -81,23 +81,12 @@ func TestCrossfadeOverlapOnShortTracks(t *testing.T) {
 				t.Fatal(err)
 			}
 			items := []player.Item{{Track: "t1/3", Album: "one"}, {Track: "t2/3", Album: "two"}}
-			if err := p.Play(model.PlayContext{Kind: "playlist", ID: "mix"}, items, 0); err != nil {
-				t.Fatal(err)
-			}
 			var warning error
-			timeout := time.After(60 * time.Second)
-			for started, done := false, false; !done; {
-				select {
-				case st := <-sub:
-					started = started || st.State == player.StatePlaying
-					done = started && st.State == player.StateEnded
-					if errors.Is(st.Err, player.ErrCrossfadeShortened) {
-						warning = st.Err
-					}
-				case <-timeout:
-					t.Fatal("playback did not end")
+			playToEnd(t, p, sub, items, func(st player.Status) {
+				if errors.Is(st.Err, player.ErrCrossfadeShortened) {
+					warning = st.Err
 				}
-			}
+			})
 			overlap := a + b - sink.Frames()
 			if overlap != tc.overlap {
 				t.Errorf("crossfade %v: overlap %d frames (%.2f s), want %d", tc.fade, overlap, float64(overlap)/44100, tc.overlap)
@@ -195,19 +184,7 @@ func TestCrossfadeShortenedNamesTheShorterTrack(t *testing.T) {
 				t.Fatal(err)
 			}
 			items := []player.Item{{Track: tc.out, Album: "one"}, {Track: tc.in, Album: "two"}}
-			if err := p.Play(model.PlayContext{Kind: "playlist", ID: "mix"}, items, 0); err != nil {
-				t.Fatal(err)
-			}
-			timeout := time.After(60 * time.Second)
-			for started, done := false, false; !done; {
-				select {
-				case st := <-sub:
-					started = started || st.State == player.StatePlaying
-					done = started && st.State == player.StateEnded
-				case <-timeout:
-					t.Fatal("playback did not end")
-				}
-			}
+			playToEnd(t, p, sub, items, nil)
 			logged.mu.Lock()
 			defer logged.mu.Unlock()
 			if len(logged.reasons) != 1 || logged.reasons[0] != tc.want {
@@ -414,19 +391,7 @@ func TestCrossfadeChainOfShortTracks(t *testing.T) {
 			for i, id := range tc.tracks {
 				items = append(items, player.Item{Track: id, Album: model.AlbumID(fmt.Sprint("album", i))})
 			}
-			if err := p.Play(model.PlayContext{Kind: "playlist", ID: "mix"}, items, 0); err != nil {
-				t.Fatal(err)
-			}
-			timeout := time.After(60 * time.Second)
-			for started, done := false, false; !done; {
-				select {
-				case st := <-sub:
-					started = started || st.State == player.StatePlaying
-					done = started && st.State == player.StateEnded
-				case <-timeout:
-					t.Fatal("playback did not end")
-				}
-			}
+			playToEnd(t, p, sub, items, nil)
 			if got := sink.Frames(); got != want {
 				t.Errorf("%d frames, want %d: the overlaps are %d frames short", got, want, got-want)
 			}
@@ -452,6 +417,20 @@ func TestCrossfadeShortenedByTheFadeBefore(t *testing.T) {
 		t.Fatal(err)
 	}
 	items := []player.Item{{Track: "t1/1", Album: "one"}, {Track: "t2/1", Album: "two"}, {Track: "t3/1", Album: "three"}}
+	playToEnd(t, p, sub, items, nil)
+	logged.mu.Lock()
+	defer logged.mu.Unlock()
+	want := "only 167.981859ms of the outgoing track was left when the next one was asked for"
+	if len(logged.reasons) != 1 || logged.reasons[0] != want {
+		t.Errorf("reasons %q, want [%q]", logged.reasons, want)
+	}
+}
+
+// playToEnd plays items from the first on p and waits, a minute at most,
+// for playback to end, calling each (when not nil) with every status sub
+// delivers.
+func playToEnd(t *testing.T, p *player.Player, sub <-chan player.Status, items []player.Item, each func(player.Status)) {
+	t.Helper()
 	if err := p.Play(model.PlayContext{Kind: "playlist", ID: "mix"}, items, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -459,16 +438,13 @@ func TestCrossfadeShortenedByTheFadeBefore(t *testing.T) {
 	for started, done := false, false; !done; {
 		select {
 		case st := <-sub:
+			if each != nil {
+				each(st)
+			}
 			started = started || st.State == player.StatePlaying
 			done = started && st.State == player.StateEnded
 		case <-timeout:
 			t.Fatal("playback did not end")
 		}
-	}
-	logged.mu.Lock()
-	defer logged.mu.Unlock()
-	want := "only 167.981859ms of the outgoing track was left when the next one was asked for"
-	if len(logged.reasons) != 1 || logged.reasons[0] != want {
-		t.Errorf("reasons %q, want [%q]", logged.reasons, want)
 	}
 }

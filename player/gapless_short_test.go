@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/internal/testtool"
@@ -115,19 +114,7 @@ func TestGaplessShortTracksExact(t *testing.T) {
 				defer p.Close()
 				sub, cancel := p.Subscribe()
 				defer cancel()
-				if err := p.Play(model.PlayContext{Kind: "playlist", ID: "mix"}, items, 0); err != nil {
-					t.Fatal(err)
-				}
-				timeout := time.After(60 * time.Second)
-				for started, done := false, false; !done; {
-					select {
-					case st := <-sub:
-						started = started || st.State == player.StatePlaying
-						done = started && st.State == player.StateEnded
-					case <-timeout:
-						t.Fatal("playback did not end")
-					}
-				}
+				playToEnd(t, p, sub, items, nil)
 				if got := sink.Frames(); got != tc.want {
 					t.Errorf("%d frames, want %d", got, tc.want)
 				}
