@@ -11,6 +11,7 @@ import (
 	"github.com/segue-fm/segue/core/download"
 	"github.com/segue-fm/segue/core/fetch"
 	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/store"
 )
 
 // damage closes d's downloads, applies edit to its store directly (a
@@ -198,16 +199,7 @@ func testDamagedItem(t *testing.T, again bool) {
 			t.Fatal(err)
 		}
 	}
-	var left []string
-	if err := d.e.Store().Iterate(ctx, []byte("dl/job/"), false, func(k, _ []byte) error {
-		left = append(left, string(k))
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if files := blobFiles(t, dir); len(left) > 0 || len(files) > 0 {
-		t.Fatalf("after removing every download: jobs %q, %d blob files left", left, len(files))
-	}
+	requireNothingLeft(t, d.e.Store(), dir, "after removing every download", "dl/job/")
 }
 
 // TestDamagedLicenseRenewed: a dl/lic record that does not open is
@@ -392,18 +384,7 @@ func testDamagedJob(t *testing.T, value func(old []byte) []byte) {
 	if err := d.dl.Remove(ctx, album); err != nil {
 		t.Fatal(err)
 	}
-	var left []string
-	if err := d.e.Store().Iterate(ctx, []byte("dl/"), false, func(k, _ []byte) error {
-		if !strings.HasPrefix(string(k), "dl/lic/") && !strings.HasPrefix(string(k), "dl/clock") && !strings.HasPrefix(string(k), "dl/state") {
-			left = append(left, string(k))
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if files := blobFiles(t, dir); len(left) > 0 || len(files) > 0 {
-		t.Fatalf("after removing every download: keys %q, %d blob files left", left, len(files))
-	}
+	requireNothingLeft(t, d.e.Store(), dir, "after removing every download", "dl/", "dl/lic/", "dl/clock", "dl/state")
 }
 
 // TestDamagedDoneBitsAndRefs: a done bit whose value is not a hash and a
@@ -455,18 +436,32 @@ func TestDamagedDoneBitsAndRefs(t *testing.T) {
 			if err := d.dl.Remove(ctx, ref); err != nil {
 				t.Fatal(err)
 			}
-			var left []string
 			for _, prefix := range []string{"dl/done/", "dl/job/", "off/ref/"} {
-				if err := d.e.Store().Iterate(ctx, []byte(prefix), false, func(k, _ []byte) error {
-					left = append(left, string(k))
-					return nil
-				}); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if files := blobFiles(t, dir); len(left) > 0 || len(files) > 0 {
-				t.Fatalf("after removing the download: keys %q, %d blob files left", left, len(files))
+				requireNothingLeft(t, d.e.Store(), dir, "after removing the download", prefix)
 			}
 		})
+	}
+}
+
+// requireNothingLeft fails the test (saying when) if st holds a key under
+// prefix other than those under the kept prefixes, or the device
+// directory dir holds a blob file.
+func requireNothingLeft(t *testing.T, st store.Store, dir, when, prefix string, kept ...string) {
+	t.Helper()
+	var left []string
+	err := st.Iterate(context.Background(), []byte(prefix), false, func(k, _ []byte) error {
+		for _, p := range kept {
+			if strings.HasPrefix(string(k), p) {
+				return nil
+			}
+		}
+		left = append(left, string(k))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if files := blobFiles(t, dir); len(left) > 0 || len(files) > 0 {
+		t.Fatalf("%s: keys %q, %d blob files left", when, left, len(files))
 	}
 }
