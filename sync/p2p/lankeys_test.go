@@ -82,6 +82,29 @@ var names = regexp.MustCompile(`\b(alice|eve)\b`)
 
 // stranger is a libp2p host with a key of its own and no certificate
 // nor LAN key: any machine on the network.
+// strangerStream connects a stranger (stranger) to d over TCP and opens
+// a sync protocol stream to it.
+func strangerStream(ctx context.Context, t *testing.T, d *device) network.Stream {
+	t.Helper()
+	h := stranger(t)
+	ma, err := multiaddr.NewMultiaddr(addr(t, d, "/tcp/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ai, err := libp2ppeer.AddrInfoFromP2pAddr(ma)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Connect(ctx, *ai); err != nil {
+		t.Fatal(err)
+	}
+	st, err := h.NewStream(ctx, ai.ID, p2p.ProtocolID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
 func stranger(t *testing.T) host.Host {
 	t.Helper()
 	key, _, err := libp2pcrypto.GenerateEd25519Key(rand.Reader)
@@ -113,22 +136,7 @@ func TestLANKeysRevealNothingToStrangers(t *testing.T) {
 	eve := newDevice(t, "eve", 4, withKeys("eve", "eve", "alice"), logTo(&eveLog))
 
 	t.Run("stranger dials", func(t *testing.T) {
-		h := stranger(t)
-		ma, err := multiaddr.NewMultiaddr(addr(t, phone, "/tcp/"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ai, err := libp2ppeer.AddrInfoFromP2pAddr(ma)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := h.Connect(ctx, *ai); err != nil {
-			t.Fatal(err)
-		}
-		st, err := h.NewStream(ctx, ai.ID, p2p.ProtocolID)
-		if err != nil {
-			t.Fatal(err)
-		}
+		st := strangerStream(ctx, t, phone)
 		defer st.Reset()
 		proofs := make([]byte, 34+16*32)
 		proofs[32], proofs[33] = 0, 16
