@@ -19,7 +19,7 @@ import (
 func TestDamagedRecordedUser(t *testing.T) {
 	relayDir := filepath.Join(t.TempDir(), "relay")
 	publishAlbum(t, relayDir, 1)
-	url := startRelayCmd(t, relayDir, "cli-admin-token")
+	url := startRelayCmd(t, relayDir, "cli-admin-token-0123456789")
 	for _, value := range []string{"\x00", "", "UPPER", strings.Repeat("a", 65)} {
 		dev := filepath.Join(t.TempDir(), "device")
 		if code, _, errOut := runCmd("sync", "login", "-data", dev, "-relay", url, "-user", "ada", "-password", "correct horse battery", "-signup"); code != 0 {

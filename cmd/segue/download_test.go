@@ -116,14 +116,17 @@ func startRelayCmd(t *testing.T, data, admin string) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errOut syncBuffer
-	code := make(chan int, 1)
+	var code int
+	exited := make(chan struct{}) // closed once code is set
 	go func() {
-		code <- run(ctx, []string{"relay", "-data", data, "-listen", "127.0.0.1:0", "-insecure-fast-passwords", "-admin-token", admin, "-log-level", "warn"}, &out, &errOut)
+		defer close(exited)
+		code = run(ctx, []string{"relay", "-data", data, "-listen", "127.0.0.1:0", "-insecure-fast-passwords", "-admin-token", admin, "-log-level", "warn"}, &out, &errOut)
 	}()
 	t.Cleanup(func() {
 		cancel()
-		if c := <-code; c != 0 {
-			t.Errorf("segue relay exited %d: %s", c, errOut.String())
+		<-exited
+		if code != 0 {
+			t.Errorf("segue relay exited %d: %s", code, errOut.String())
 		}
 	})
 	re := regexp.MustCompile(`relay listening on (http://\S+)`)
@@ -133,8 +136,8 @@ func startRelayCmd(t *testing.T, data, admin string) string {
 			return m[1]
 		}
 		select {
-		case c := <-code:
-			t.Fatalf("segue relay exited %d: %s", c, errOut.String())
+		case <-exited:
+			t.Fatal("segue relay exited before it listened")
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
