@@ -164,7 +164,7 @@ func (s *Sink) Xruns() int {
 }
 
 // Write implements player.Sink: it converts frames (interleaved, clamped
-// to [−1, 1]) to the device format and writes them a period at a time,
+// to [−1, 1], a NaN as silence) to the device format and writes them a period at a time,
 // blocking while the device buffer is full, recovering from underruns
 // and suspends. It returns ctx's error between periods once ctx is done.
 // It does not retain frames.
@@ -256,12 +256,12 @@ func (s *Sink) convert(in []float32) unsafe.Pointer {
 	}
 	if s.format == FormatFloat32 {
 		for i, v := range in {
-			s.f32[i] = min(max(v, -1), 1)
+			s.f32[i] = clamp(v)
 		}
 		return unsafe.Pointer(&s.f32[0])
 	}
 	for i, v := range in {
-		s.s16[i] = int16(math.Round(float64(min(max(v, -1), 1)) * 32767))
+		s.s16[i] = int16(math.Round(float64(clamp(v)) * 32767))
 	}
 	return unsafe.Pointer(&s.s16[0])
 }

@@ -49,3 +49,13 @@ func deviceOrder(n int, positions []player.Position) []int {
 	}
 	return player.ChannelOrder(positions)
 }
+
+// clamp returns v limited to [−1, 1], a NaN as 0 (silence): a crafted or
+// damaged stream can decode to NaN, which min and max pass through and
+// whose integer conversion is not defined.
+func clamp(v float32) float32 {
+	if v != v {
+		return 0
+	}
+	return min(max(v, -1), 1)
+}

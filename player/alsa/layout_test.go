@@ -1,6 +1,7 @@
 package alsa
 
 import (
+	"math"
 	"slices"
 	"testing"
 
@@ -40,5 +41,18 @@ func TestDeviceOrder(t *testing.T) {
 				t.Fatalf("deviceOrder(%d, %v) = %v, want %v", tc.n, tc.positions, got, tc.want)
 			}
 		})
+	}
+}
+
+// TestClamp: samples reach the device within [−1, 1], a NaN as silence.
+// Before, min and max passed a NaN through: to a float device as NaN, to
+// an S16 one through an integer conversion Go leaves undefined.
+func TestClamp(t *testing.T) {
+	for _, tc := range []struct{ in, want float32 }{
+		{0.5, 0.5}, {2, 1}, {-2, -1}, {float32(math.Inf(1)), 1}, {float32(math.Inf(-1)), -1}, {float32(math.NaN()), 0},
+	} {
+		if got := clamp(tc.in); got != tc.want {
+			t.Errorf("clamp(%v) = %v, want %v", tc.in, got, tc.want)
+		}
 	}
 }

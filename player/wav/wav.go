@@ -177,8 +177,11 @@ func (w *Writer) header(rate int, dataSize uint32) []byte {
 
 // WriteFloat32 writes interleaved samples (a whole number of frames).
 // Samples are converted to the file's format; for S16 they are scaled by
-// 32768, rounded to nearest even and clipped, as libvorbisfile does.
-// The Writer does not retain s.
+// 32768, rounded to nearest even and clipped, as libvorbisfile does. A
+// NaN sample is written as silence and an infinite one as full scale in
+// every format (a crafted or damaged stream can decode to them; the
+// integer conversion of a NaN is not defined, and a float file holding
+// one breaks its readers). The Writer does not retain s.
 func (w *Writer) WriteFloat32(s []float32) error {
 	if w.closed {
 		return ErrClosed
@@ -197,10 +200,19 @@ func (w *Writer) WriteFloat32(s []float32) error {
 	switch w.format {
 	case F32:
 		for i, v := range s {
+			switch {
+			case v != v:
+				v = 0
+			case math.IsInf(float64(v), 0):
+				v = float32(math.Copysign(1, float64(v)))
+			}
 			binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(v))
 		}
 	case S24:
 		for i, v := range s {
+			if v != v {
+				v = 0
+			}
 			x := math.RoundToEven(float64(v) * (1 << 23))
 			x = max(-(1 << 23), min(1<<23-1, x))
 			u := uint32(int32(x))
@@ -208,6 +220,9 @@ func (w *Writer) WriteFloat32(s []float32) error {
 		}
 	default:
 		for i, v := range s {
+			if v != v {
+				v = 0
+			}
 			x := math.RoundToEven(float64(v) * 32768)
 			x = max(-32768, min(32767, x))
 			binary.LittleEndian.PutUint16(b[2*i:], uint16(int16(x)))

@@ -180,6 +180,41 @@ func TestS16Clips(t *testing.T) {
 	}
 }
 
+// TestNonFinite: a NaN sample is written as silence and an infinite one
+// as full scale in every format. Before, a NaN went into an F32 file as
+// is and an infinity too, and into S16 and S24 through an integer
+// conversion Go leaves implementation-specific (amd64 happens to give
+// silence; the S16 and S24 rows hold it to that everywhere).
+func TestNonFinite(t *testing.T) {
+	nan, inf := float32(math.NaN()), float32(math.Inf(1))
+	for _, tc := range []struct {
+		f    Format
+		want []float32
+	}{
+		{S16, []float32{0, 32767.0 / 32768, -1}},
+		{S24, []float32{0, float32(1<<23-1) / (1 << 23), -1}},
+		{F32, []float32{0, 1, -1}},
+	} {
+		var buf bytes.Buffer
+		w, err := NewWriter(&buf, 8000, 1, tc.f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.WriteFloat32([]float32{nan, inf, -inf}); err != nil {
+			t.Fatal(err)
+		}
+		a, err := Read(buf.Bytes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, v := range tc.want {
+			if a.Samples[i] != v {
+				t.Errorf("%s: sample %d = %v, want %v", tc.f, i, a.Samples[i], v)
+			}
+		}
+	}
+}
+
 func TestErrors(t *testing.T) {
 	if _, err := NewWriter(&bytes.Buffer{}, 44100, 0, S16); !errors.Is(err, ErrFormat) {
 		t.Errorf("0 channels: %v", err)
