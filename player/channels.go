@@ -60,38 +60,32 @@ func ChannelOrder(device []Position) []int {
 	}
 	order := make([]int, len(device))
 	used := make([]bool, len(vorbis))
-	find := func(p Position) int {
+	// take returns the first unused Vorbis channel at p (any, for p 0),
+	// marking it used, or −1.
+	take := func(p Position) int {
 		for i, q := range vorbis {
-			if q == p && !used[i] {
+			if !used[i] && (q == p || p == 0) {
+				used[i] = true
 				return i
 			}
 		}
 		return -1
 	}
 	pair := map[Position]Position{SideLeft: RearLeft, RearLeft: SideLeft, SideRight: RearRight, RearRight: SideRight}
-	for pass := range 2 {
-		for d, p := range device {
-			if pass == 1 && order[d] >= 0 {
-				continue
-			}
-			i := find(p)
-			if i < 0 && pass == 1 && pair[p] != 0 {
-				i = find(pair[p])
-			}
-			order[d] = i
-			if i >= 0 {
-				used[i] = true
-			}
+	for d, p := range device {
+		order[d] = -1
+		if p != 0 {
+			order[d] = take(p)
 		}
 	}
 	for d, p := range device {
-		if p == 0 && order[d] < 0 {
-			for i := range used {
-				if !used[i] {
-					order[d], used[i] = i, true
-					break
-				}
-			}
+		if order[d] < 0 && pair[p] != 0 {
+			order[d] = take(pair[p])
+		}
+	}
+	for d, p := range device {
+		if order[d] < 0 && p == 0 {
+			order[d] = take(0)
 		}
 	}
 	if inOrder(order) {
@@ -110,9 +104,11 @@ func inOrder(order []int) bool {
 	return true
 }
 
-// reorder writes the frames of src (Vorbis order) to dst in a device's
-// order (ChannelOrder) and returns dst, grown as needed.
-func reorder(dst, src []float32, order []int) []float32 {
+// Reorder writes the frames of src (Vorbis order) to dst in a device's
+// order (order from ChannelOrder; a device channel at −1 is silent) and
+// returns dst, grown as needed: the caller owns both. A Sink whose
+// device orders channels otherwise calls it on each Write.
+func Reorder(dst, src []float32, order []int) []float32 {
 	ch := len(order)
 	if cap(dst) < len(src) {
 		dst = make([]float32, len(src))

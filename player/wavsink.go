@@ -20,7 +20,7 @@ type WAVSink struct {
 	mu             sync.Mutex
 	w              *wav.Writer
 	rate, channels int
-	order          []int     // vorbis.WAVOrder, nil when it keeps the order (reorder)
+	order          []int     // vorbis.WAVOrder, nil when it keeps the order (Reorder)
 	buf            []float32 // frames in WAV order
 	closed         bool
 }
@@ -56,7 +56,7 @@ func (s *WAVSink) Write(ctx context.Context, frames []float32) error {
 		return ErrClosed
 	}
 	if s.order != nil {
-		s.buf = reorder(s.buf, frames, s.order)
+		s.buf = Reorder(s.buf, frames, s.order)
 		frames = s.buf
 	}
 	return s.w.WriteFloat32(frames)

@@ -88,9 +88,9 @@ type Sink struct {
 	rate     int
 	channels int
 	format   SampleFormat
-	period   int   // frames per device period: the unit of each writei
-	order    []int // player.ChannelOrder of the device's map; nil keeps the order
-	ordered  []float32
+	period   int       // frames per device period: the unit of each writei
+	order    []int     // player.ChannelOrder of the device's map; nil keeps the order
+	ordered  []float32 // a Write's frames in the device's order (player.Reorder)
 	f32      []float32
 	s16      []int16
 	frames   int64
@@ -126,9 +126,6 @@ func Open(ctx context.Context, o Options) (*Sink, error) {
 	}
 	s := &Sink{pcm: pcm, device: o.device, rate: int(rate), channels: int(channels), period: max(int(period), 1)}
 	s.order = deviceOrder(s.channels, channelMap(pcm, s.channels))
-	if s.order != nil {
-		s.ordered = make([]float32, s.period*s.channels)
-	}
 	if fmtOut == 1 {
 		s.format = FormatFloat32
 		s.f32 = make([]float32, s.period*s.channels)
@@ -206,6 +203,16 @@ func (s *Sink) frameBytes() int {
 	return 2 * s.channels
 }
 
+// alsaPositions maps ALSA's channel positions (SND_CHMAP_*) to the
+// player's; a mono channel is the front centre.
+var alsaPositions = map[C.uint]player.Position{
+	C.SND_CHMAP_MONO: player.FrontCentre, C.SND_CHMAP_FC: player.FrontCentre,
+	C.SND_CHMAP_FL: player.FrontLeft, C.SND_CHMAP_FR: player.FrontRight,
+	C.SND_CHMAP_RL: player.RearLeft, C.SND_CHMAP_RR: player.RearRight,
+	C.SND_CHMAP_LFE: player.LFE, C.SND_CHMAP_SL: player.SideLeft,
+	C.SND_CHMAP_SR: player.SideRight, C.SND_CHMAP_RC: player.RearCentre,
+}
+
 // channelMap returns the positions of the device's n channels from its
 // channel map, or nil when it reports none.
 func channelMap(pcm *C.snd_pcm_t, n int) []player.Position {
@@ -215,26 +222,7 @@ func channelMap(pcm *C.snd_pcm_t, n int) []player.Position {
 	}
 	out := make([]player.Position, n)
 	for i, p := range pos {
-		switch p {
-		case C.SND_CHMAP_MONO, C.SND_CHMAP_FC:
-			out[i] = player.FrontCentre
-		case C.SND_CHMAP_FL:
-			out[i] = player.FrontLeft
-		case C.SND_CHMAP_FR:
-			out[i] = player.FrontRight
-		case C.SND_CHMAP_RL:
-			out[i] = player.RearLeft
-		case C.SND_CHMAP_RR:
-			out[i] = player.RearRight
-		case C.SND_CHMAP_LFE:
-			out[i] = player.LFE
-		case C.SND_CHMAP_SL:
-			out[i] = player.SideLeft
-		case C.SND_CHMAP_SR:
-			out[i] = player.SideRight
-		case C.SND_CHMAP_RC:
-			out[i] = player.RearCentre
-		}
+		out[i] = alsaPositions[p] // 0, unknown, for the rest
 	}
 	return out
 }
@@ -243,16 +231,8 @@ func channelMap(pcm *C.snd_pcm_t, n int) []player.Position {
 // order, and returns its address.
 func (s *Sink) convert(in []float32) unsafe.Pointer {
 	if s.order != nil {
-		out := s.ordered[:len(in)]
-		for f := 0; f < len(in); f += s.channels {
-			for d, i := range s.order {
-				out[f+d] = 0
-				if i >= 0 {
-					out[f+d] = in[f+i]
-				}
-			}
-		}
-		in = out
+		s.ordered = player.Reorder(s.ordered, in, s.order)
+		in = s.ordered
 	}
 	if s.format == FormatFloat32 {
 		for i, v := range in {
