@@ -19,11 +19,12 @@ func TestBucketAnswersOnCredit(t *testing.T) {
 		credits int           // messages the relay pushed first
 		elapsed time.Duration // time between the credits and the burst
 		want    int           // messages admitted in one instant
+		counts  string        // what the refusal says was admitted
 	}{
-		{"own burst only", 0, 0, 200},
-		{"answers on top of the burst", 500, 0, 700},
-		{"credit is capped", 5000, 0, 200 + 2000},
-		{"refill at the rate, capped at the burst", 0, 10 * time.Second, 200},
+		{"own burst only", 0, 0, 200, "200 of its own and 0 answers in 0 s"},
+		{"answers on top of the burst", 500, 0, 700, "200 of its own and 500 answers in 0 s"},
+		{"credit is capped", 5000, 0, 200 + 2000, "200 of its own and 2000 answers in 0 s"},
+		{"refill at the rate, capped at the burst", 0, 10 * time.Second, 200, "200 of its own and 0 answers in 10 s"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			now := time.Unix(0, 0)
@@ -45,6 +46,9 @@ func TestBucketAnswersOnCredit(t *testing.T) {
 			}
 			if !errors.Is(err, ErrRateLimited) || !errors.Is(err, peer.ErrLimit) || !strings.Contains(err.Error(), "100 messages/s") {
 				t.Fatalf("refusal %v: want ErrRateLimited (a peer.ErrLimit) naming the rate", err)
+			}
+			if !strings.HasSuffix(err.Error(), c.counts) {
+				t.Fatalf("refusal %q: want it to end %q", err, c.counts)
 			}
 		})
 	}

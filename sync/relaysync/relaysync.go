@@ -629,16 +629,21 @@ type bucket struct {
 	mu                  sync.Mutex
 	rate, burst, tokens float64
 	owed, maxOwed       int
-	last                time.Time
+	own, answers        int // messages admitted on the rate and on credit
+	start, last         time.Time
 	now                 func() time.Time
 }
 
 func newBucket(rate, burst float64, now func() time.Time) *bucket {
-	return &bucket{rate: rate, burst: burst, tokens: burst, maxOwed: int(burst) * owedPerBurst, last: now(), now: now}
+	t := now()
+	return &bucket{rate: rate, burst: burst, tokens: burst, maxOwed: int(burst) * owedPerBurst, start: t, last: t, now: now}
 }
 
 // allow admits one received message or returns an error wrapping
-// ErrRateLimited.
+// ErrRateLimited. The error says how many messages the remote sent of
+// its own and as answers since the connection began, so an operator can
+// tell a client that does not pace its own messages from one whose
+// answers went uncredited.
 func (b *bucket) allow() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -647,12 +652,15 @@ func (b *bucket) allow() error {
 	b.last = t
 	if b.owed > 0 {
 		b.owed--
+		b.answers++
 		return nil
 	}
 	if b.tokens < 1 {
-		return fmt.Errorf("%w: more than %.0f messages/s (burst %.0f) beyond answers to the relay's pushes", ErrRateLimited, b.rate, b.burst)
+		return fmt.Errorf("%w: more than %.0f messages/s (burst %.0f) beyond answers to the relay's pushes: %d of its own and %d answers in %.0f s",
+			ErrRateLimited, b.rate, b.burst, b.own, b.answers, t.Sub(b.start).Seconds())
 	}
 	b.tokens--
+	b.own++
 	return nil
 }
 
