@@ -9,7 +9,12 @@
 //
 // Every device is one user with one connection. Each owns a playlist it
 // edits; shared playlists are owned by one device and list followers as
-// collaborators, who all sync them and edit them too. Edits are offered
+// collaborators, who all sync them and edit them too. Shared playlist s
+// is followed by devices s×E … s×E+followers−1 (E editors each, the
+// first E of them), so while shared × E ≤ devices no device edits two
+// shared playlists: a device edits its own playlist and at most one
+// shared one, and stays under the relay's rate limit of its own
+// messages (relaysync.DefaultRate) at the rates the goals ask for. Edits are offered
 // at -rate per second in total (a -shared fraction of them on shared
 // playlists) from a Poisson-free fixed schedule. Reported: edits offered
 // and acknowledged, edit→ack latency (the relay answered with heads
@@ -464,7 +469,7 @@ func run(ctx context.Context, c config) (*stats, error) {
 	sharedDocs := make([]docs.DocumentID, c.shared)
 	for s := range c.shared {
 		for k := range c.fols {
-			followers[s] = append(followers[s], devs[(s+k)%len(devs)])
+			followers[s] = append(followers[s], devs[(s*c.editors+k)%len(devs)])
 		}
 	}
 	if err := parallel(c.shared, 16, func(s int) error {
