@@ -47,6 +47,7 @@ func run() error {
 	train := flag.String("train", "1,2,3,4,5,6,7,8,9,10", "training seeds (comma-separated)")
 	test := flag.String("test", "101,102,103", "held-out test seeds (comma-separated)")
 	humans := flag.Int("humans", playsim.DefaultOptions().Humans(), "human accounts per seed")
+	light := flag.Int("light", playsim.DefaultOptions().Light(), "light human accounts (at most 19 plays) per seed")
 	bots := flag.Int("bots", playsim.DefaultOptions().Bots(), "bot accounts per strategy and seed")
 	fit := flag.Bool("fit", false, "fit a model on the training seeds instead of using the shipped one")
 	write := flag.String("write", "", "with -fit: write the fitted model to this file")
@@ -82,7 +83,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	opts := playsim.DefaultOptions().WithHumans(*humans).WithBots(*bots)
+	opts := playsim.DefaultOptions().WithHumans(*humans).WithLight(*light).WithBots(*bots)
 	var m *fraud.Model
 	if !*fit {
 		if m, err = fraud.DefaultModel(); err != nil {

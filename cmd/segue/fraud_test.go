@@ -20,11 +20,12 @@ import (
 )
 
 // TestFraudScanCLI logs and counts a simulated week in a relay data
-// directory, runs `segue fraud scan` (flags printed with explanations,
-// the same flags on a rerun) and then `segue royalties`: the flagged
-// accounts' streams are held out of the pool and listed in the JSON and
-// in statement-<month>-held.csv, counted plus held equals every counted
-// stream; once the flags are lifted the statement pays every stream and
+// directory, runs `segue fraud scan` (flags printed with explanations, a
+// small farm's accounts under 20 streams each flagged as a group, the
+// same flags on a rerun) and then `segue royalties`: the flagged
+// accounts' streams, the group's included, are held out of the pool and
+// listed in the JSON and in statement-<month>-held.csv, counted plus held
+// equals every counted stream; once the flags are lifted the statement pays every stream and
 // the hold-out list is gone. Bad arguments are usage errors.
 func TestFraudScanCLI(t *testing.T) {
 	bin := buildSegue(t)
@@ -41,7 +42,7 @@ func TestFraudScanCLI(t *testing.T) {
 	}
 	batches := map[key][]api.PlayRecord{}
 	var order []key
-	accts, err := playsim.Run(playsim.DefaultOptions().WithSeed(9).WithHumans(10).WithBots(1).WithDays(5), playsim.SyntheticShape(9, 20, 200), func(p playsim.Play) {
+	accts, err := playsim.Run(playsim.DefaultOptions().WithSeed(9).WithHumans(10).WithLight(30).WithBots(10).WithDays(5), playsim.SyntheticShape(9, 20, 200), func(p playsim.Play) {
 		k := key{p.Device, p.User}
 		if _, ok := batches[k]; !ok {
 			order = append(order, k)
@@ -91,18 +92,20 @@ func TestFraudScanCLI(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, first)
 	}
-	var flagged []string
+	var flagged, grouped []string
 	for _, line := range strings.Split(string(first), "\n") {
 		if u, ok := strings.CutPrefix(line, "flagged "); ok {
 			u, _, _ = strings.Cut(u, " ")
 			flagged = append(flagged, u)
-			if label[u] == playsim.Human || !strings.Contains(line, "score ") {
+			if strings.Contains(line, "): group of ") && label[u] == playsim.BotSmallFarm {
+				grouped = append(grouped, u)
+			} else if label[u] == playsim.Human || !strings.Contains(line, "): score ") {
 				t.Errorf("flag line %q (a %s)", line, label[u])
 			}
 		}
 	}
-	if len(flagged) < 3 {
-		t.Fatalf("only %d accounts flagged:\n%s", len(flagged), first)
+	if len(flagged) < 3 || len(grouped) < 5 || !strings.Contains(string(first), "\ngroup check (accounts under 20 streams): 1 group flagged\n") {
+		t.Fatalf("%d accounts flagged, %d of them as a group:\n%s", len(flagged), len(grouped), first)
 	}
 	if again, err := exec.Command(bin, scan...).CombinedOutput(); err != nil || string(again) != string(first) {
 		t.Errorf("rescan differs (%v):\n%s\nfirst:\n%s", err, again, first)
@@ -133,9 +136,16 @@ func TestFraudScanCLI(t *testing.T) {
 	if stmt.Held.Streams == 0 || stmt.Streams+stmt.Held.Streams != all {
 		t.Errorf("counted %d + held %d, want %d in all", stmt.Streams, stmt.Held.Streams, all)
 	}
+	heldUsers := map[string]bool{}
 	for _, l := range stmt.Held.Lines {
+		heldUsers[l.User] = true
 		if !strings.Contains(string(first), "flagged "+l.User+" ") {
 			t.Errorf("held user %s was not flagged", l.User)
+		}
+	}
+	for _, u := range grouped {
+		if !heldUsers[u] {
+			t.Errorf("small-farm account %s flagged with its group, its streams not held", u)
 		}
 	}
 	csv, err := os.ReadFile(filepath.Join(out, "statement-2026-11-held.csv"))

@@ -3,6 +3,7 @@ package playsim
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 
 	"github.com/segue-fm/segue/core/model"
 )
@@ -80,6 +81,14 @@ func (g *gen) bots(si int, s Label) []Account {
 			b.promoted, b.filler = first(b.promoted, 10+r.IntN(16)), 0.2
 			acct.Friends = r.IntN(3)
 			g.slowLow(b)
+		case BotSmallFarm:
+			farm := i / 10
+			b.dev = model.DeviceID(g.id("dev-smallfarm", i/5))
+			b.promoted = g.campaign(si, farm, rand.New(rand.NewPCG(g.o.seed, hash64("campaign", uint64(si), uint64(farm)))), 2+int(hash64("smallfarm", g.o.seed, uint64(farm))%4))
+			b.filler = 0.3 * r.Float64()
+			acct.IP = fmt.Sprintf("ip-proxy-%d-%d", g.o.seed, i/3)
+			acct.Friends, acct.LibraryEdits = r.IntN(2), r.IntN(3)
+			g.smallFarm(b)
 		}
 		acct.Devices = []model.DeviceID{g.registration(b.dev, b.user)}
 		out = append(out, acct)
@@ -201,5 +210,32 @@ func (g *gen) slowLow(b *bot) {
 			}
 			busy = t
 		}
+	}
+}
+
+// smallFarm: 3–19 plays in the month in 1–6 sessions on random days at
+// human hours of a time zone, plays to the end or stopped after 35–90 s.
+func (g *gen) smallFarm(b *bot) {
+	r := b.r
+	tz := tzOffsets[pick(r, tzWeights)]
+	left := 3 + r.IntN(MaxLightPlays-2)
+	days := make([]int, 1+r.IntN(min(left, 6)))
+	for k := range days {
+		days[k] = r.IntN(g.o.days)
+	}
+	slices.Sort(days)
+	busy := int64(0)
+	for k, d := range days {
+		t := max(g.start+int64(d)*dayMs+int64(pick(r, localHour)-tz)*hourMs+r.Int64N(hourMs), busy+60_000, g.start)
+		for n := left / (len(days) - k); n > 0; n-- {
+			tr := b.track(g)
+			played, e := tr.dur(), model.EndCompleted
+			if r.Float64() < 0.1 {
+				played, e = 35_000+r.Int64N(55_000), model.EndStopped
+			}
+			t = g.play(b.dev, b.user, tr, model.PlayContext{Kind: "track"}, t, played, e, false, false) + 1000 + r.Int64N(4000)
+			left--
+		}
+		busy = t
 	}
 }

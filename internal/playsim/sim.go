@@ -42,16 +42,29 @@ const (
 	// BotSlowLow stays under the radar: a dozen plays a day at human hours
 	// from residential IPs, mostly promoted tracks.
 	BotSlowLow Label = "slowlow"
+	// BotSmallFarm stays under the scorer's minimum of streams: farms of
+	// 10 accounts, each streaming the farm's 2–5 promoted tracks a few
+	// times in the month (3–19 plays, some popular tracks as cover) in
+	// short sessions at human hours, 5 accounts per phone (each with its
+	// own device registration) and 3 per residential proxy IP.
+	BotSmallFarm Label = "smallfarm"
 )
 
-// Strategies lists the bot strategies the simulator runs, in report order.
-var Strategies = []Label{BotLoop, BotThreshold, BotFarm, BotMimic, BotMuted, BotSlowLow}
+// MaxLightPlays is the most plays a light human (Options.WithLight) or a
+// BotSmallFarm account makes in the simulated span: under the fraud
+// scorer's minimum of 20 streams, so neither is ever scored alone.
+const MaxLightPlays = 19
 
-// Options configures a simulation. DefaultOptions: seed 1, 600 humans, 20
-// bot accounts per strategy, 30 days from 2026-11-01 00:00 UTC.
+// Strategies lists the bot strategies the simulator runs, in report order.
+var Strategies = []Label{BotLoop, BotThreshold, BotFarm, BotMimic, BotMuted, BotSlowLow, BotSmallFarm}
+
+// Options configures a simulation. DefaultOptions: seed 1, 600 humans, 300
+// light humans, 20 bot accounts per strategy, 30 days from 2026-11-01
+// 00:00 UTC.
 type Options struct {
 	seed   uint64
 	humans int
+	light  int
 	bots   int
 	start  time.Time
 	days   int
@@ -59,7 +72,7 @@ type Options struct {
 
 // DefaultOptions returns the defaults above.
 func DefaultOptions() Options {
-	return Options{seed: 1, humans: 600, bots: 20, start: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), days: 30}
+	return Options{seed: 1, humans: 600, light: 300, bots: 20, start: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), days: 30}
 }
 
 // WithSeed sets the seed; the same seed, options and shape give the same
@@ -68,6 +81,12 @@ func (o Options) WithSeed(s uint64) Options { o.seed = s; return o }
 
 // WithHumans sets the number of human accounts (0–100,000).
 func (o Options) WithHumans(n int) Options { o.humans = n; return o }
+
+// WithLight sets the number of light human accounts (0–100,000): humans
+// shaped on lastfm-2k listeners like the others who make at most
+// MaxLightPlays plays in the span, half of them new users joining on a
+// random day, the other half light listeners of a few sessions.
+func (o Options) WithLight(n int) Options { o.light = n; return o }
 
 // WithBots sets the number of accounts per bot strategy (0–10,000).
 func (o Options) WithBots(n int) Options { o.bots = n; return o }
@@ -164,11 +183,11 @@ func randomTrack(r *rand.Rand, a int) track {
 
 // Run simulates the population and calls emit for every play, each
 // account's plays in time order, accounts one after another (humans
-// first). It returns the accounts. Deterministic in the options and shape.
+// first, then light humans, then bots). It returns the accounts. Deterministic in the options and shape.
 func Run(opts Options, shape Shape, emit func(Play)) ([]Account, error) {
 	switch {
-	case opts.humans < 0 || opts.humans > 100_000, opts.bots < 0 || opts.bots > 10_000, opts.days < 1 || opts.days > 366:
-		return nil, fmt.Errorf("%w: humans %d, bots %d, days %d", ErrBadOptions, opts.humans, opts.bots, opts.days)
+	case opts.humans < 0 || opts.humans > 100_000, opts.light < 0 || opts.light > 100_000, opts.bots < 0 || opts.bots > 10_000, opts.days < 1 || opts.days > 366:
+		return nil, fmt.Errorf("%w: humans %d, light %d, bots %d, days %d", ErrBadOptions, opts.humans, opts.light, opts.bots, opts.days)
 	case len(shape.Listeners) == 0 || shape.Artists == 0 || len(shape.Popularity) != shape.Artists:
 		return nil, ErrBadShape
 	}
@@ -176,6 +195,7 @@ func Run(opts Options, shape Shape, emit func(Play)) ([]Account, error) {
 	g.listen = rand.New(rand.NewPCG(opts.seed, 0x11)).Perm(len(shape.Listeners))
 	var accts []Account
 	accts = append(accts, g.humans()...)
+	accts = append(accts, g.lightHumans()...)
 	for si, s := range Strategies {
 		accts = append(accts, g.bots(si, s)...)
 	}
@@ -246,6 +266,8 @@ type human struct {
 	worker    bool
 	sleepList []track
 	explore   float64
+	limit     int // the most plays in the span (0: no limit)
+	plays     int
 }
 
 func (g *gen) humans() []Account {
@@ -397,6 +419,10 @@ func (g *gen) session(h *human, t int64, n int) int64 {
 		next = func() (track, model.PlayContext) { return g.tasteTrack(h), model.PlayContext{Kind: "track"} }
 	}
 	for i := range n {
+		if h.limit > 0 && h.plays >= h.limit {
+			break
+		}
+		h.plays++
 		tr, ctx := next()
 		played, end := tr.dur(), model.EndCompleted
 		switch {
@@ -421,8 +447,64 @@ func (g *gen) sleep(h *human, t int64) int64 {
 	return t
 }
 
+// lightHumans are humans with few plays in the span (at most
+// MaxLightPlays): each takes a lastfm-2k listener's taste as the others do
+// (the listeners after the regular humans' in the seed's permutation);
+// half are new users joining on a random day, half light listeners active
+// on a few days; each has its own home IP and one or two devices.
+func (g *gen) lightHumans() []Account {
+	var out []Account
+	for i := range g.o.light {
+		r := g.rng("light", i)
+		h := &human{r: r, user: model.UserID(g.id("user-l", i)), l: g.s.Listeners[g.listen[(g.o.humans+i)%len(g.listen)]]}
+		h.cum = cumulative(h.l.Weights)
+		h.tz = tzOffsets[pick(r, tzWeights)]
+		h.length = math.Exp(math.Log(5) + 0.6*r.NormFloat64())
+		h.skip = min(0.03+0.9*r.Float64()*r.Float64(), 0.6)
+		h.muted = 0.002
+		if r.Float64() < 0.4 {
+			h.offline = 0.1 + 0.4*r.Float64()
+		}
+		h.explore = 0.05 + 0.15*r.Float64()
+		for range 10 + r.IntN(40) {
+			h.lib = append(h.lib, g.tasteTrack(h))
+		}
+		h.limit = 1 + r.IntN(MaxLightPlays)
+		from, active := 0, 0.05+0.25*r.Float64()
+		if r.Float64() < 0.5 { // a new user: joins on a random day, keen at first
+			from, active = r.IntN(g.o.days), 0.3+0.5*r.Float64()
+		}
+		acct := Account{User: h.user, Label: Human, Friends: h.l.Friends, IP: "ip-l-" + g.id("light-home", i)}
+		if r.Float64() < 0.4 {
+			acct.Friends = 0
+		}
+		if r.Float64() > 0.5 {
+			acct.LibraryEdits = 1 + poisson(r, 2)
+		}
+		for d := range 1 + r.IntN(2) {
+			h.devs = append(h.devs, model.DeviceID(g.id("dev-l", i*8+d)))
+		}
+		for _, d := range h.devs {
+			acct.Devices = append(acct.Devices, g.registration(d, h.user))
+		}
+		busy := int64(0)
+		for d := from; d < g.o.days && h.plays < h.limit; d++ {
+			if d > from && r.Float64() >= active {
+				continue
+			}
+			s := g.start + int64(d)*dayMs + int64(pick(r, localHour)-h.tz)*hourMs + r.Int64N(hourMs)
+			busy = g.session(h, max(s, busy+60_000, g.start), 1+int(r.ExpFloat64()*h.length))
+		}
+		out = append(out, acct)
+	}
+	return out
+}
+
 // Humans returns the number of human accounts.
 func (o Options) Humans() int { return o.humans }
+
+// Light returns the number of light human accounts.
+func (o Options) Light() int { return o.light }
 
 // Bots returns the number of accounts per bot strategy.
 func (o Options) Bots() int { return o.bots }

@@ -33,7 +33,7 @@ func digest(t *testing.T, o Options, s Shape) ([32]byte, []Account, map[Label]in
 // simulated span.
 func TestRunDeterministic(t *testing.T) {
 	s := SyntheticShape(1, 50, 300)
-	o := DefaultOptions().WithHumans(30).WithBots(5).WithDays(7)
+	o := DefaultOptions().WithHumans(30).WithLight(10).WithBots(5).WithDays(7)
 	a, accts, _ := digest(t, o, s)
 	b, _, _ := digest(t, o, s)
 	c, _, _ := digest(t, o.WithSeed(2), s)
@@ -43,7 +43,7 @@ func TestRunDeterministic(t *testing.T) {
 	if a == c {
 		t.Fatal("different seeds, same plays")
 	}
-	if want := 30 + 5*len(Strategies); len(accts) != want {
+	if want := 30 + 10 + 5*len(Strategies); len(accts) != want {
 		t.Fatalf("%d accounts, want %d", len(accts), want)
 	}
 	labels := map[Label]int{}
@@ -83,7 +83,7 @@ func TestRunDeterministic(t *testing.T) {
 // TestRunBadOptions: out-of-range options and empty shapes are errors.
 func TestRunBadOptions(t *testing.T) {
 	s := SyntheticShape(1, 5, 10)
-	for _, o := range []Options{DefaultOptions().WithDays(0), DefaultOptions().WithHumans(-1), DefaultOptions().WithBots(1 << 20)} {
+	for _, o := range []Options{DefaultOptions().WithDays(0), DefaultOptions().WithHumans(-1), DefaultOptions().WithLight(-1), DefaultOptions().WithBots(1 << 20)} {
 		if _, err := Run(o, s, func(Play) {}); err == nil {
 			t.Errorf("%+v: no error", o)
 		}
@@ -146,6 +146,75 @@ func TestOneAccountPerDevice(t *testing.T) {
 			if !listed[d] {
 				t.Fatalf("%s (%s) plays on %s, not among its devices %v", a.User, a.Label, d, a.Devices)
 			}
+		}
+	}
+}
+
+// TestFewPlays: light humans and small-farm accounts make between 1 (3
+// for the farm) and MaxLightPlays plays in the month, so the scorer never
+// scores them alone; a small farm's 10 accounts stream the same 2–5
+// promoted tracks, which no human streams (the cover plays are spread
+// over popular tracks); light humans join the other
+// humans' label.
+func TestFewPlays(t *testing.T) {
+	o := DefaultOptions().WithHumans(50).WithLight(40).WithBots(20)
+	plays := map[string]int{}
+	tracks := map[string]map[string]int{}
+	accts, err := Run(o, SyntheticShape(5, 100, 500), func(p Play) {
+		plays[string(p.User)]++
+		if tracks[string(p.User)] == nil {
+			tracks[string(p.User)] = map[string]int{}
+		}
+		tracks[string(p.User)][string(p.Event.Track)]++
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var light, farm []Account
+	for i, a := range accts {
+		switch {
+		case a.Label == Human && i >= o.Humans() && i < o.Humans()+o.Light():
+			light = append(light, a)
+		case a.Label == BotSmallFarm:
+			farm = append(farm, a)
+		}
+	}
+	if len(light) != 40 || len(farm) != 20 {
+		t.Fatalf("%d light humans, %d small-farm accounts; want 40 and 20", len(light), len(farm))
+	}
+	for _, a := range light {
+		if n := plays[string(a.User)]; n < 1 || n > MaxLightPlays {
+			t.Errorf("light human %s: %d plays", a.User, n)
+		}
+	}
+	humanTracks := map[string]bool{}
+	for _, a := range accts {
+		if a.Label == Human {
+			for tr := range tracks[string(a.User)] {
+				humanTracks[tr] = true
+			}
+		}
+	}
+	for f := range 2 {
+		shared := map[string]int{} // promoted track → accounts of the farm
+		for _, a := range farm[f*10 : f*10+10] {
+			if n := plays[string(a.User)]; n < 3 || n > MaxLightPlays {
+				t.Errorf("small-farm account %s: %d plays", a.User, n)
+			}
+			for tr := range tracks[string(a.User)] {
+				if !humanTracks[tr] {
+					shared[tr]++
+				}
+			}
+		}
+		n := 0 // promoted tracks, streamed by at least 3 of the farm's accounts (cover plays are spread)
+		for _, k := range shared {
+			if k >= 3 {
+				n++
+			}
+		}
+		if n < 2 || n > 5 {
+			t.Errorf("farm %d streams %d promoted tracks, want 2–5: %v", f, n, shared)
 		}
 	}
 }

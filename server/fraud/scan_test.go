@@ -3,7 +3,9 @@ package fraud_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,6 +24,12 @@ import (
 // returns the accounts.
 func logPopulation(t *testing.T, st store.Store, lg events.Log) []playsim.Account {
 	t.Helper()
+	return logSim(t, st, lg, playsim.DefaultOptions().WithSeed(7).WithHumans(15).WithLight(0).WithBots(2).WithDays(7), playsim.SyntheticShape(7, 30, 300))
+}
+
+// logSim is logPopulation for the simulation opts over shape.
+func logSim(t *testing.T, st store.Store, lg events.Log, opts playsim.Options, shape playsim.Shape) []playsim.Account {
+	t.Helper()
 	ctx := context.Background()
 	type key struct {
 		d model.DeviceID
@@ -35,8 +43,7 @@ func logPopulation(t *testing.T, st store.Store, lg events.Log) []playsim.Accoun
 		}
 		pending[k] = pending[k][:0]
 	}
-	opts := playsim.DefaultOptions().WithSeed(7).WithHumans(15).WithBots(2).WithDays(7)
-	accts, err := playsim.Run(opts, playsim.SyntheticShape(7, 30, 300), func(p playsim.Play) {
+	accts, err := playsim.Run(opts, shape, func(p playsim.Play) {
 		k := key{p.Device, p.User}
 		if _, ok := pending[k]; !ok {
 			order = append(order, k)
@@ -247,5 +254,67 @@ func TestScanAfterRetention(t *testing.T) {
 	recs, err := fraud.NewScheduler(st, lg, fraud.DefaultScheduleOptions().WithScan(opts).WithClock(func() time.Time { return now }, nil)).ScanNow(ctx)
 	if err != nil || len(recs) != 1 || recs[0].Month != "2027-02" {
 		t.Errorf("scheduled scans in February: %+v, %v; want February's only", recs, err)
+	}
+}
+
+// TestScanSmallFarm: a farm of accounts streaming a few promoted tracks
+// under 20 times each in the month (playsim.BotSmallFarm) is never scored
+// alone; the scan flags its accounts as a group, with the group's
+// evidence, and no human, though hundreds have fewer than 20 streams (new
+// users, light listeners); a flagged account's counted streams, which
+// royalties hold out, are its streams in the month.
+func TestScanSmallFarm(t *testing.T) {
+	ctx := context.Background()
+	st, err := badgerstore.Open(ctx, t.TempDir(), badgerstore.DefaultOptions().WithLogger(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	lg := events.NewStoreLog(st)
+	accts := logSim(t, st, lg, playsim.DefaultOptions().WithSeed(8).WithHumans(100).WithLight(300).WithBots(10), playsim.SyntheticShape(8, 200, 1000))
+	_, flags, err := fraud.Scan(ctx, st, lg, "2026-11", fraud.DefaultScanOptions().WithLogger(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	label := map[model.UserID]playsim.Label{}
+	for _, a := range accts {
+		label[a.User] = a.Label
+	}
+	byUser := map[model.UserID]fraud.Flag{}
+	for _, f := range flags {
+		byUser[f.User] = f
+		if label[f.User] == playsim.Human {
+			t.Errorf("human %s flagged: %s", f.User, f.Explanation)
+		}
+	}
+	light, farm := 0, 0
+	for _, a := range accts {
+		ts, err := counting.UserMonthStreams(ctx, st, a.User, "2026-11")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var streams uint64
+		for _, n := range ts {
+			streams += n
+		}
+		switch {
+		case a.Label == playsim.Human && streams < fraud.DefaultMinPlays:
+			light++
+		case a.Label == playsim.BotSmallFarm:
+			f, ok := byUser[a.User]
+			if !ok {
+				continue
+			}
+			farm++
+			if f.Group < 5 || !strings.HasPrefix(f.Explanation, fmt.Sprintf("group of %d accounts under 20 streams each: ", f.Group)) || uint64(f.Plays) != streams {
+				t.Errorf("flag %+v, %d counted streams", f, streams)
+			}
+		}
+	}
+	if light < 250 || farm < 8 { // the 2 others put over half their streams on cover tracks
+		t.Fatalf("%d of 10 small-farm accounts flagged (want ≥ 8), %d humans under 20 streams (want ≥ 250)", farm, light)
+	}
+	if rec, err := fraud.LastScan(ctx, st, "2026-11"); err != nil || rec.Groups == 0 || rec.GroupsSkipped || rec.Light <= 0 || rec.Light > 0.25 {
+		t.Errorf("scan record %+v, %v", rec, err)
 	}
 }

@@ -20,20 +20,24 @@ import (
 
 // Sample is one simulated account ready for scoring: its features with
 // the AccountInfo inputs (IP, friends, library edits), and from its play
-// events only, as a scan without AccountInfo sees it.
+// events only, as a scan without AccountInfo sees it; Group is the number
+// of accounts of its group when the group check (fraud.Extractor.Groups,
+// play events only, at fraud.DefaultMinPlays) flags it, else 0.
 type Sample struct {
 	Account    playsim.Account
 	Plays      int
 	Features   fraud.Features
 	EventsOnly fraud.Features
+	Group      int
 }
 
 // Bot reports whether the sample is a bot account.
 func (s Sample) Bot() bool { return s.Account.Label != playsim.Human }
 
 // Population simulates opts (its seed) over shape and returns every
-// account's sample, accounts with fewer than minPlays plays included
-// (Evaluate counts them as not flagged, as Scan does).
+// account's sample, accounts with fewer than fraud.DefaultMinPlays plays
+// included (Evaluate counts them as flagged only through their group, as
+// Scan does).
 func Population(opts playsim.Options, shape playsim.Shape) ([]Sample, error) {
 	x := fraud.NewExtractor()
 	accts, err := playsim.Run(opts, shape, func(p playsim.Play) { x.Add(fraud.Play(p)) })
@@ -45,11 +49,18 @@ func Population(opts playsim.Options, shape playsim.Shape) ([]Sample, error) {
 		info[a.User] = fraud.AccountInfo{IP: a.IP, Social: true, Friends: a.Friends, LibraryEdits: a.LibraryEdits}
 	}
 	in, none := fraud.NewInputs(info), fraud.NewInputs(nil)
+	groups, _, _ := x.Groups(fraud.DefaultMinPlays, fraud.DefaultGroupOptions())
+	group := map[model.UserID]int{}
+	for _, g := range groups {
+		for _, u := range g.Accounts {
+			group[u] = len(g.Accounts)
+		}
+	}
 	out := make([]Sample, 0, len(accts))
 	for _, a := range accts {
 		f, _ := x.Account(a.User, in)
 		e, _ := x.Account(a.User, none)
-		out = append(out, Sample{Account: a, Plays: x.Plays(a.User), Features: f, EventsOnly: e})
+		out = append(out, Sample{Account: a, Plays: x.Plays(a.User), Features: f, EventsOnly: e, Group: group[a.User]})
 	}
 	return out, nil
 }
@@ -106,7 +117,9 @@ type Row struct {
 }
 
 // Table is an evaluation: one row per strategy, then "all bots", then
-// "humans" (Flagged = false positives).
+// "humans" (Flagged = false positives), then "light humans": the humans
+// among them with fewer than the minimum of plays, flagged only through a
+// group.
 type Table struct {
 	Rows      []Row
 	Threshold float64
@@ -117,6 +130,9 @@ func (t Table) Overall() Row { return t.row("all bots") }
 
 // Humans returns the "humans" row.
 func (t Table) Humans() Row { return t.row("humans") }
+
+// LightHumans returns the "light humans" row.
+func (t Table) LightHumans() Row { return t.row("light humans") }
 
 // Strategy returns the row of strategy l.
 func (t Table) Strategy(l playsim.Label) Row { return t.row(string(l)) }
@@ -129,19 +145,30 @@ func (t Table) row(l string) Row {
 	return t.Rows[i]
 }
 
-// Evaluate scores every sample reaching minPlays with m (the others are
-// not flagged) and tabulates precision and recall; with inputs false it
-// scores the samples' EventsOnly features.
+// Evaluate scores every sample reaching minPlays with m, flags the others
+// when their group was (Sample.Group), and tabulates precision and
+// recall; with inputs false it scores the samples' EventsOnly features.
 func Evaluate(m *fraud.Model, samples []Sample, minPlays int, inputs bool) Table {
 	n, tp := map[playsim.Label]int{}, map[playsim.Label]int{}
+	light, lightFP := 0, 0
 	for _, s := range samples {
 		n[s.Account.Label]++
 		f := s.Features
 		if !inputs {
 			f = s.EventsOnly
 		}
-		if s.Plays >= minPlays && m.Score(f).Flagged {
+		flagged := s.Group > 0
+		if s.Plays >= minPlays {
+			flagged = m.Score(f).Flagged
+		}
+		if flagged {
 			tp[s.Account.Label]++
+		}
+		if s.Account.Label == playsim.Human && s.Plays < minPlays {
+			light++
+			if flagged {
+				lightFP++
+			}
 		}
 	}
 	fp := tp[playsim.Human]
@@ -164,7 +191,7 @@ func Evaluate(m *fraud.Model, samples []Sample, minPlays int, inputs bool) Table
 		all, allTP = all+n[l], allTP+tp[l]
 	}
 	tab.Rows = append(tab.Rows, Row{Label: "all bots", Accounts: all, Flagged: allTP, Precision: prec(allTP), Recall: rec(allTP, all)},
-		Row{Label: "humans", Accounts: n[playsim.Human], Flagged: fp})
+		Row{Label: "humans", Accounts: n[playsim.Human], Flagged: fp}, Row{Label: "light humans", Accounts: light, Flagged: lightFP})
 	return tab
 }
 
@@ -172,8 +199,8 @@ func Evaluate(m *fraud.Model, samples []Sample, minPlays int, inputs bool) Table
 func (t Table) Write(w io.Writer) {
 	fmt.Fprintf(w, "| population | accounts | flagged | precision | recall |\n|---|---:|---:|---:|---:|\n")
 	for _, r := range t.Rows {
-		if r.Label == "humans" {
-			fmt.Fprintf(w, "| humans (false positives) | %d | %d | | |\n", r.Accounts, r.Flagged)
+		if r.Label == "humans" || r.Label == "light humans" {
+			fmt.Fprintf(w, "| %s (false positives) | %d | %d | | |\n", r.Label, r.Accounts, r.Flagged)
 			continue
 		}
 		fmt.Fprintf(w, "| %s | %d | %d | %.4f | %.4f |\n", r.Label, r.Accounts, r.Flagged, r.Precision, r.Recall)
