@@ -72,11 +72,11 @@ func runFraud(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fmt.Fprintf(stdout, "%s: %d events, %d accounts, %d scored, %d flagged\n", rec.Month, rec.Events, rec.Accounts, rec.Scored, rec.Flagged)
 	switch {
 	case rec.GroupsSkipped:
-		fmt.Fprintf(stdout, "group check (accounts under %d streams) skipped: they made %.0f%% of the streams, over 25%%\n", fraud.DefaultMinPlays, 100*rec.Light)
+		fmt.Fprintf(stdout, "group check (accounts under %d streams) skipped: they made %.0f%% of the streams, over 25%%\n", fraud.DefaultGroupOptions().MaxStreams(), 100*rec.Light)
 	case rec.Groups == 1:
-		fmt.Fprintf(stdout, "group check (accounts under %d streams): 1 group flagged\n", fraud.DefaultMinPlays)
+		fmt.Fprintf(stdout, "group check (accounts under %d streams): 1 group flagged\n", fraud.DefaultGroupOptions().MaxStreams())
 	default:
-		fmt.Fprintf(stdout, "group check (accounts under %d streams): %d groups flagged\n", fraud.DefaultMinPlays, rec.Groups)
+		fmt.Fprintf(stdout, "group check (accounts under %d streams): %d groups flagged\n", fraud.DefaultGroupOptions().MaxStreams(), rec.Groups)
 	}
 	for _, f := range flags {
 		fmt.Fprintf(stdout, "flagged %s (%d streams): %s\n", f.User, f.Plays, f.Explanation)

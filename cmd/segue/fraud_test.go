@@ -104,7 +104,7 @@ func TestFraudScanCLI(t *testing.T) {
 			}
 		}
 	}
-	if len(flagged) < 3 || len(grouped) < 5 || !strings.Contains(string(first), "\ngroup check (accounts under 20 streams): 1 group flagged\n") {
+	if len(flagged) < 3 || len(grouped) < 5 || !strings.Contains(string(first), "\ngroup check (accounts under 100 streams): 1 group flagged\n") {
 		t.Fatalf("%d accounts flagged, %d of them as a group:\n%s", len(flagged), len(grouped), first)
 	}
 	if again, err := exec.Command(bin, scan...).CombinedOutput(); err != nil || string(again) != string(first) {

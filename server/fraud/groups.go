@@ -10,12 +10,16 @@ import (
 )
 
 // GroupOptions configures Extractor.Groups, the group-level check of the
-// accounts too light to be scored alone. DefaultGroupOptions: a group has
-// at least 5 accounts; its tracks took at least 90% of their streams in
-// the span from the group; each of its accounts has at least half of its
+// light accounts: too light to be scored alone, or scored on little
+// behaviour. DefaultGroupOptions: light accounts have fewer than 100
+// streams in the span (5 times DefaultMinPlays: a farm whose accounts
+// stream just over the scorer's minimum is checked too); a group has at
+// least 5 accounts; its tracks took at least 90% of their streams in the
+// span from light accounts; each of its accounts has at least half of its
 // streams on them; no group is looked for when the light accounts made
 // more than a quarter of the span's streams.
 type GroupOptions struct {
+	maxStreams   int
 	minAccounts  int
 	trackShare   float64
 	accountShare float64
@@ -24,16 +28,24 @@ type GroupOptions struct {
 
 // DefaultGroupOptions returns the defaults above.
 func DefaultGroupOptions() GroupOptions {
-	return GroupOptions{minAccounts: 5, trackShare: 0.9, accountShare: 0.5, maxLight: 0.25}
+	return GroupOptions{maxStreams: 100, minAccounts: 5, trackShare: 0.9, accountShare: 0.5, maxLight: 0.25}
 }
 
 // WithMinAccounts sets the fewest accounts of a group (≥ 2).
 func (o GroupOptions) WithMinAccounts(n int) GroupOptions { o.minAccounts = n; return o }
 
-// Group is a set of light accounts (fewer streams in the span than the
-// scorer's minimum) streaming the same few tracks, which hardly anyone
-// else streams: a bot farm spreading its streams over many accounts to
-// stay under the per-account scoring.
+// WithMaxStreams sets the streams in the span under which an account is
+// light (≥ 2).
+func (o GroupOptions) WithMaxStreams(n int) GroupOptions { o.maxStreams = n; return o }
+
+// MaxStreams returns the streams in the span under which an account is
+// light.
+func (o GroupOptions) MaxStreams() int { return o.maxStreams }
+
+// Group is a set of light accounts (fewer streams in the span than
+// GroupOptions.MaxStreams) streaming the same few tracks, which hardly
+// anyone else streams: a bot farm spreading its streams over many
+// accounts to stay under the per-account scoring.
 type Group struct {
 	// Accounts are the group's accounts, sorted.
 	Accounts []model.UserID
@@ -45,17 +57,18 @@ type Group struct {
 	Streams, OnTracks int
 	// TrackStreams is every account's streams of Tracks in the span.
 	TrackStreams int
-	// MinPlays is the scorer's minimum the accounts are under.
-	MinPlays int
+	// MaxStreams is the streams the accounts are under
+	// (GroupOptions.MaxStreams).
+	MaxStreams int
 }
 
 // Explain renders the group evidence for one of its accounts, e.g. "group
-// of 10 accounts under 20 streams each: 91 of their 104 streams on 4
+// of 10 accounts under 100 streams each: 91 of their 104 streams on 4
 // tracks (a, b, c, +1), which took 100% of those tracks' 91 streams; this
 // account 9 of 12".
 func (g Group) Explain(x *Extractor, user model.UserID) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "group of %d accounts under %d streams each: %d of their %d streams on %d tracks (", len(g.Accounts), g.MinPlays, g.OnTracks, g.Streams, len(g.Tracks))
+	fmt.Fprintf(&b, "group of %d accounts under %d streams each: %d of their %d streams on %d tracks (", len(g.Accounts), g.MaxStreams, g.OnTracks, g.Streams, len(g.Tracks))
 	for i, t := range g.Tracks[:min(3, len(g.Tracks))] {
 		if i > 0 {
 			b.WriteString(", ")
@@ -77,34 +90,35 @@ func (g Group) Explain(x *Extractor, user model.UserID) string {
 }
 
 // Groups finds the groups among the light accounts: those with at least
-// one and fewer than minPlays streams in the span, which the scorer never
-// scores alone. light is the light accounts' share of the span's
-// streams; checked is false, and no group is looked for, when that share
-// is over a quarter: early in a month, or on a relay whose listeners are
-// mostly new, popular tracks too are streamed mostly by light accounts,
-// and the check would take listeners for a farm. A track is a group track when at least MinAccounts light
-// accounts streamed it and they made at least 90% of its streams; an
-// account belongs when at least half of its streams are on group tracks;
-// and the accounts kept are grouped by the tracks they share (connected
-// components), keeping groups of at least MinAccounts. Humans
-// with few streams stream popular tracks, which heavier listeners stream
-// too, and are rarely many on one obscure track; a farm's accounts must
-// put their streams on the few tracks it is paid to promote.
+// one and fewer than MaxStreams streams in the span. light is their share
+// of the span's streams; checked is false, and no group is looked for,
+// when that share is over a quarter: early in a month, or on a relay
+// whose listeners are mostly new, popular tracks too are streamed mostly
+// by light accounts, and the check would take listeners for a farm. A
+// track is a group track when at least MinAccounts light accounts
+// streamed it and they made at least 90% of its streams; an account
+// belongs when at least half of its streams are on group tracks; the
+// accounts kept are grouped by the tracks they share (connected
+// components), keeping groups of at least MinAccounts. Humans with few
+// streams stream popular tracks, which heavier listeners stream too, and
+// are rarely many on one obscure track; a farm's accounts must put their
+// streams on the few tracks it is paid to promote.
 //
-// minPlays under 2 or MinAccounts under 2 finds no group (Scan refuses
-// such options). Deterministic: the result depends on the plays added,
-// not on their order, and is sorted by first account. Memory beyond the extractor's:
-// one entry per (light account, track) pair, under minPlays per light
-// account, and one per track those accounts streamed.
-func (x *Extractor) Groups(minPlays int, opts GroupOptions) (groups []Group, light float64, checked bool) {
-	if minPlays < 2 || opts.minAccounts < 2 {
+// MaxStreams or MinAccounts under 2 finds no group (Scan refuses such
+// options). Deterministic: the result depends on the plays added, not on
+// their order, and is sorted by first account. Memory beyond the
+// extractor's: one entry per (light account, track) pair, fewer than
+// MaxStreams per light account, and one per track those accounts
+// streamed.
+func (x *Extractor) Groups(opts GroupOptions) (groups []Group, light float64, checked bool) {
+	if opts.maxStreams < 2 || opts.minAccounts < 2 {
 		return nil, 0, false
 	}
 	var users []model.UserID
 	lightStreams, all := 0, 0
 	for u, a := range x.accts {
 		all += a.plays
-		if a.plays < minPlays {
+		if a.plays < opts.maxStreams {
 			users = append(users, u)
 			lightStreams += a.plays
 		}
@@ -202,7 +216,7 @@ func (x *Extractor) Groups(minPlays int, opts GroupOptions) (groups []Group, lig
 		if len(idx) < opts.minAccounts {
 			continue
 		}
-		g := Group{MinPlays: minPlays}
+		g := Group{MaxStreams: opts.maxStreams}
 		on := map[model.TrackID]int{}
 		for _, i := range idx {
 			a := x.accts[members[i]]

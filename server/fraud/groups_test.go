@@ -50,19 +50,20 @@ func farm(prefix string, n int, tracks []string, k, cover int) []listen {
 	return out
 }
 
-// TestGroups: accounts under the minimum of streams are grouped when at
-// least MinAccounts of them put at least half their streams on tracks
-// they make at least 90% of the streams of; not when they are too few,
-// when others stream the tracks too, when the tracks are a small part of
-// their streams, or when light accounts make over a quarter of all
-// streams (early in a month); the result does not depend on the order of
-// the plays.
+// TestGroups: light accounts (under 100 streams, whether or not they
+// reach the scorer's minimum of 20) are grouped when at least
+// MinAccounts of them put at least half their streams on tracks they make
+// at least 90% of the streams of; not when they are too few, when others
+// stream the tracks too, when the tracks are a small part of their
+// streams, when they are not light, or when light accounts make over a
+// quarter of all streams (early in a month); the result does not depend
+// on the order of the plays.
 func TestGroups(t *testing.T) {
 	promo := []string{"promo-a", "promo-b"}
 	var humans []listen // heavy listeners of the hits, and light ones
 	for i := range 10 {
 		for h := range 7 {
-			humans = append(humans, listen{fmt.Sprintf("heavy-%d", i), fmt.Sprintf("hit-%d", h), 10})
+			humans = append(humans, listen{fmt.Sprintf("heavy-%d", i), fmt.Sprintf("hit-%d", h), 20})
 		}
 	}
 	humans = append(humans, farm("light", 20, nil, 0, 3)...)
@@ -80,9 +81,10 @@ func TestGroups(t *testing.T) {
 			[][]string{{"f-0", "f-1", "f-2", "f-3", "f-4", "f-5", "f-6", "f-7"}}, []string{"p1", "p10", "p11"}, false},
 		{"two farms", with(farm("f", 5, promo, 3, 0), farm("g", 5, []string{"promo-c"}, 4, 2)), [][]string{{"f-0", "f-1", "f-2", "f-3", "f-4"}, {"g-0", "g-1", "g-2", "g-3", "g-4"}}, promo, false},
 		{"4 accounts: under MinAccounts", with(farm("f", 4, promo, 8, 3)), nil, nil, false},
-		{"a heavy account streams the tracks too", with(farm("f", 6, promo, 3, 0), []listen{{"fan", "promo-a", 30}, {"fan", "promo-b", 30}}), nil, nil, false},
+		{"a heavy account streams the tracks too", with(farm("f", 6, promo, 3, 0), []listen{{"fan", "promo-a", 60}, {"fan", "promo-b", 60}}), nil, nil, false},
 		{"the tracks are under half their streams", with(farm("f", 6, []string{"promo-a"}, 2, 5)), nil, nil, false},
-		{"accounts at the minimum are scored, not grouped", with(farm("f", 6, promo, 10, 0)), nil, nil, false},
+		{"farm of 6, 25 streams each: over the scorer's minimum", with(farm("f", 6, promo, 12, 1)), [][]string{{"f-0", "f-1", "f-2", "f-3", "f-4", "f-5"}}, promo, false},
+		{"accounts of 100 streams are not light", with(farm("f", 6, promo, 50, 0)), nil, nil, false},
 		{"light humans only: skipped", slices.Concat(farm("h", 20, nil, 0, 6), farm("f", 6, promo, 8, 3)), nil, nil, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -98,7 +100,7 @@ func TestGroups(t *testing.T) {
 						x.Add(plays[i])
 					}
 				}
-				gs, light, checked := x.Groups(fraud.DefaultMinPlays, fraud.DefaultGroupOptions())
+				gs, light, checked := x.Groups(fraud.DefaultGroupOptions())
 				if checked == c.skipped || (light > 0.25) != c.skipped {
 					t.Fatalf("%s: checked %v with a light share of %.2f, want skipped %v", order, checked, light, c.skipped)
 				}
@@ -125,7 +127,7 @@ func TestGroups(t *testing.T) {
 				}
 				g := gs[0]
 				e := g.Explain(x, g.Accounts[0])
-				if !strings.HasPrefix(e, fmt.Sprintf("group of %d accounts under 20 streams each: %d of their %d streams on %d tracks (%s", len(g.Accounts), g.OnTracks, g.Streams, len(g.Tracks), g.Tracks[0])) ||
+				if !strings.HasPrefix(e, fmt.Sprintf("group of %d accounts under 100 streams each: %d of their %d streams on %d tracks (%s", len(g.Accounts), g.OnTracks, g.Streams, len(g.Tracks), g.Tracks[0])) ||
 					!strings.Contains(e, "; this account ") || g.OnTracks != g.TrackStreams {
 					t.Errorf("%s: %+v explained %q", order, g, e)
 				}
@@ -134,7 +136,8 @@ func TestGroups(t *testing.T) {
 	}
 }
 
-// TestGroupsOptions: a minimum of plays or accounts under 2 finds no group.
+// TestGroupsOptions: a light ceiling or a minimum of accounts under 2
+// finds no group.
 func TestGroupsOptions(t *testing.T) {
 	x := fraud.NewExtractor()
 	for _, p := range groupPlays(farm("f", 6, []string{"promo"}, 3, 0)) {
@@ -145,13 +148,13 @@ func TestGroupsOptions(t *testing.T) {
 			x.Add(p)
 		}
 	}
-	if gs, _, _ := x.Groups(fraud.DefaultMinPlays, fraud.DefaultGroupOptions()); len(gs) != 1 {
+	if gs, _, _ := x.Groups(fraud.DefaultGroupOptions()); len(gs) != 1 {
 		t.Fatalf("%d groups, want 1", len(gs))
 	}
-	if gs, _, ok := x.Groups(1, fraud.DefaultGroupOptions()); gs != nil || ok {
-		t.Errorf("min plays 1: %d groups, checked %v", len(gs), ok)
+	if gs, _, ok := x.Groups(fraud.DefaultGroupOptions().WithMaxStreams(1)); gs != nil || ok {
+		t.Errorf("max streams 1: %d groups, checked %v", len(gs), ok)
 	}
-	if gs, _, ok := x.Groups(fraud.DefaultMinPlays, fraud.DefaultGroupOptions().WithMinAccounts(1)); gs != nil || ok {
+	if gs, _, ok := x.Groups(fraud.DefaultGroupOptions().WithMinAccounts(1)); gs != nil || ok {
 		t.Errorf("min accounts 1: %d groups, checked %v", len(gs), ok)
 	}
 }

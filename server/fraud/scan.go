@@ -69,8 +69,8 @@ func (o ScanOptions) WithModel(m *Model) ScanOptions { o.model = m; return o }
 // WithMinPlays sets the fewest plays an account needs to be scored (≥ 1).
 func (o ScanOptions) WithMinPlays(n int) ScanOptions { o.minPlays = n; return o }
 
-// WithGroups sets the group check of the accounts under the minimum of
-// plays (Extractor.Groups).
+// WithGroups sets the group check of the light accounts
+// (Extractor.Groups; MaxStreams at least the minimum of plays).
 func (o ScanOptions) WithGroups(g GroupOptions) ScanOptions { o.groups = g; return o }
 
 // WithMaxFlags sets the most accounts one scan may flag (1–MaxFlagsLimit).
@@ -100,11 +100,12 @@ type Flag struct {
 	Explanation string       `cbor:"4,keyasint" json:"explanation"`
 	Plays       int          `cbor:"5,keyasint" json:"plays"` // streams (plays of at least MinPlayedMs)
 	Time        int64        `cbor:"6,keyasint" json:"time"`  // Unix ms of the scan
-	// Group is, for an account under the minimum of plays flagged with
-	// its group (Extractor.Groups), the number of accounts in the group,
-	// and the Explanation gives the group's evidence; Score is then the
-	// model's score of the account's few streams, which alone flag
-	// nothing. 0 for an account flagged by its own score.
+	// Group is, for a light account flagged with its group
+	// (Extractor.Groups), the number of accounts in the group, and the
+	// Explanation gives the group's evidence; Score is then the model's
+	// score of the account's own streams, which did not flag it (under the
+	// threshold, or too few streams to be scored). 0 for an account
+	// flagged by its own score.
 	Group int `cbor:"7,keyasint,omitempty" json:"group,omitempty"`
 }
 
@@ -117,12 +118,12 @@ type ScanRecord struct {
 	Scored   int    `cbor:"5,keyasint" json:"scored"`
 	Flagged  int    `cbor:"6,keyasint" json:"flagged"`
 	Model    string `cbor:"7,keyasint" json:"model"`
-	// Groups is the number of groups of accounts under the minimum of
-	// plays flagged (their accounts are among Flagged).
+	// Groups is the number of groups of light accounts flagged (their
+	// accounts are among Flagged).
 	Groups int `cbor:"8,keyasint,omitempty" json:"groups,omitempty"`
-	// Light is the share of the month's streams made by accounts under
-	// the minimum of plays; over a quarter, GroupsSkipped: no group was
-	// looked for (Extractor.Groups).
+	// Light is the share of the month's streams made by light accounts
+	// (under GroupOptions.MaxStreams); over a quarter, GroupsSkipped: no
+	// group was looked for (Extractor.Groups).
 	Light         float64 `cbor:"9,keyasint,omitempty" json:"light,omitempty"`
 	GroupsSkipped bool    `cbor:"10,keyasint,omitempty" json:"groups_skipped,omitempty"`
 }
@@ -142,22 +143,22 @@ const readPage = 10_000
 // Scan scores every account with plays started in month (YYYY-MM, UTC)
 // in the event log and records the month's flags in st: one Flag per
 // account scoring at or over the model's threshold (with at least the
-// minimum plays), one per account of a group of accounts under the
-// minimum streaming the same few tracks (Extractor.Groups), and the
+// minimum plays), one per other account of a group of light accounts
+// streaming the same few tracks (Extractor.Groups), and the
 // ScanRecord. The flags replace the month's previous ones in one
 // transaction, so a scan is idempotent (the same log gives the same
 // flags; only the time changes) and a failed scan leaves the previous
 // flags whole. It reads the whole log (memory grows with the month's
 // accounts and their distinct tracks; the group check adds at most one
-// entry per track streamed by an account under the minimum and one per
-// such account and track); when retention may have removed some of the
+// entry per track streamed by a light account and one per such account
+// and track); when retention may have removed some of the
 // month's events it fails with ErrIncomplete, since flags from part of a
 // month would replace those of all of it.
 func Scan(ctx context.Context, st store.Store, log events.Log, month string, opts ScanOptions) (ScanRecord, []Flag, error) {
 	switch {
 	case !counting.ValidMonth(month):
 		return ScanRecord{}, nil, counting.ErrBadMonth
-	case opts.model == nil || opts.minPlays < 1 || opts.groups.minAccounts < 2 || opts.maxFlags < 1 || opts.maxFlags > MaxFlagsLimit || opts.now == nil:
+	case opts.model == nil || opts.minPlays < 1 || opts.groups.minAccounts < 2 || opts.groups.maxStreams < max(opts.minPlays, 2) || opts.maxFlags < 1 || opts.maxFlags > MaxFlagsLimit || opts.now == nil:
 		return ScanRecord{}, nil, fmt.Errorf("fraud: scan: bad options")
 	}
 	first, err := events.FirstKept(ctx, log)
@@ -208,11 +209,18 @@ func Scan(ctx context.Context, st store.Store, log events.Log, month string, opt
 			flags = append(flags, Flag{User: u, Score: s.Value, Threshold: opts.model.Threshold, Explanation: s.Explain(opts.model.Threshold), Plays: n, Time: now})
 		}
 	}
-	groups, light, checked := x.Groups(opts.minPlays, opts.groups)
+	groups, light, checked := x.Groups(opts.groups)
 	rec.Light, rec.GroupsSkipped = light, !checked
+	byScore := make(map[model.UserID]bool, len(flags))
+	for _, f := range flags {
+		byScore[f.User] = true
+	}
 	for _, g := range groups {
 		rec.Groups++
 		for _, u := range g.Accounts {
+			if byScore[u] {
+				continue // flagged by its score, which says more
+			}
 			f, _ := x.Account(u, in)
 			flags = append(flags, Flag{User: u, Score: opts.model.Score(f).Value, Threshold: opts.model.Threshold, Explanation: g.Explain(x, u),
 				Plays: x.Plays(u), Time: now, Group: len(g.Accounts)})

@@ -202,6 +202,9 @@ func TestScanReplacesAndLimits(t *testing.T) {
 	if _, _, err := fraud.Scan(ctx, st, lg, "2026-11", opts.WithMinPlays(0)); err == nil {
 		t.Error("min plays 0 accepted")
 	}
+	if _, _, err := fraud.Scan(ctx, st, lg, "2026-11", opts.WithGroups(fraud.DefaultGroupOptions().WithMaxStreams(10))); err == nil {
+		t.Error("light accounts under 10 streams, under the minimum of plays: accepted")
+	}
 }
 
 // TestScanAfterRetention: once retention has removed events the log
@@ -306,7 +309,7 @@ func TestScanSmallFarm(t *testing.T) {
 				continue
 			}
 			farm++
-			if f.Group < 5 || !strings.HasPrefix(f.Explanation, fmt.Sprintf("group of %d accounts under 20 streams each: ", f.Group)) || uint64(f.Plays) != streams {
+			if f.Group < 5 || !strings.HasPrefix(f.Explanation, fmt.Sprintf("group of %d accounts under 100 streams each: ", f.Group)) || uint64(f.Plays) != streams {
 				t.Errorf("flag %+v, %d counted streams", f, streams)
 			}
 		}

@@ -22,7 +22,7 @@ import (
 // the AccountInfo inputs (IP, friends, library edits), and from its play
 // events only, as a scan without AccountInfo sees it; Group is the number
 // of accounts of its group when the group check (fraud.Extractor.Groups,
-// play events only, at fraud.DefaultMinPlays) flags it, else 0.
+// play events only, fraud.DefaultGroupOptions) flags it, else 0.
 type Sample struct {
 	Account    playsim.Account
 	Plays      int
@@ -36,8 +36,7 @@ func (s Sample) Bot() bool { return s.Account.Label != playsim.Human }
 
 // Population simulates opts (its seed) over shape and returns every
 // account's sample, accounts with fewer than fraud.DefaultMinPlays plays
-// included (Evaluate counts them as flagged only through their group, as
-// Scan does).
+// included (Evaluate flags them only through their group, as Scan does).
 func Population(opts playsim.Options, shape playsim.Shape) ([]Sample, error) {
 	x := fraud.NewExtractor()
 	accts, err := playsim.Run(opts, shape, func(p playsim.Play) { x.Add(fraud.Play(p)) })
@@ -49,7 +48,7 @@ func Population(opts playsim.Options, shape playsim.Shape) ([]Sample, error) {
 		info[a.User] = fraud.AccountInfo{IP: a.IP, Social: true, Friends: a.Friends, LibraryEdits: a.LibraryEdits}
 	}
 	in, none := fraud.NewInputs(info), fraud.NewInputs(nil)
-	groups, _, _ := x.Groups(fraud.DefaultMinPlays, fraud.DefaultGroupOptions())
+	groups, _, _ := x.Groups(fraud.DefaultGroupOptions())
 	group := map[model.UserID]int{}
 	for _, g := range groups {
 		for _, u := range g.Accounts {
@@ -145,8 +144,8 @@ func (t Table) row(l string) Row {
 	return t.Rows[i]
 }
 
-// Evaluate scores every sample reaching minPlays with m, flags the others
-// when their group was (Sample.Group), and tabulates precision and
+// Evaluate scores every sample reaching minPlays with m, flags every
+// sample whose group was (Sample.Group), and tabulates precision and
 // recall; with inputs false it scores the samples' EventsOnly features.
 func Evaluate(m *fraud.Model, samples []Sample, minPlays int, inputs bool) Table {
 	n, tp := map[playsim.Label]int{}, map[playsim.Label]int{}
@@ -157,10 +156,7 @@ func Evaluate(m *fraud.Model, samples []Sample, minPlays int, inputs bool) Table
 		if !inputs {
 			f = s.EventsOnly
 		}
-		flagged := s.Group > 0
-		if s.Plays >= minPlays {
-			flagged = m.Score(f).Flagged
-		}
+		flagged := s.Group > 0 || (s.Plays >= minPlays && m.Score(f).Flagged)
 		if flagged {
 			tp[s.Account.Label]++
 		}
