@@ -264,8 +264,9 @@ func TestScanAfterRetention(t *testing.T) {
 // under 20 times each in the month (playsim.BotSmallFarm) is never scored
 // alone; the scan flags its accounts as a group, with the group's
 // evidence, and no human, though hundreds have fewer than 20 streams (new
-// users, light listeners); a flagged account's counted streams, which
-// royalties hold out, are its streams in the month.
+// users, light listeners); a rescan gives the same flags; a flagged
+// account's counted streams, which royalties hold out, are its streams in
+// the month.
 func TestScanSmallFarm(t *testing.T) {
 	ctx := context.Background()
 	st, err := badgerstore.Open(ctx, t.TempDir(), badgerstore.DefaultOptions().WithLogger(nil))
@@ -275,9 +276,14 @@ func TestScanSmallFarm(t *testing.T) {
 	defer st.Close()
 	lg := events.NewStoreLog(st)
 	accts := logSim(t, st, lg, playsim.DefaultOptions().WithSeed(8).WithHumans(100).WithLight(300).WithBots(10), playsim.SyntheticShape(8, 200, 1000))
-	_, flags, err := fraud.Scan(ctx, st, lg, "2026-11", fraud.DefaultScanOptions().WithLogger(nil))
+	now := time.Date(2026, 12, 1, 3, 0, 0, 0, time.UTC)
+	opts := fraud.DefaultScanOptions().WithLogger(nil).WithClock(func() time.Time { return now })
+	_, flags, err := fraud.Scan(ctx, st, lg, "2026-11", opts)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if _, again, err := fraud.Scan(ctx, st, lg, "2026-11", opts); err != nil || !slices.Equal(again, flags) {
+		t.Fatalf("rescan: %d flags (%v), first scan %d: not the same", len(again), err, len(flags))
 	}
 	label := map[model.UserID]playsim.Label{}
 	for _, a := range accts {
