@@ -107,9 +107,9 @@ func (g Group) Explain(x *Extractor, user model.UserID) string {
 // MaxStreams or MinAccounts under 2 finds no group (Scan refuses such
 // options). Deterministic: the result depends on the plays added, not on
 // their order, and is sorted by first account. Memory beyond the
-// extractor's: one entry per (light account, track) pair, fewer than
-// MaxStreams per light account, and one per track those accounts
-// streamed.
+// extractor's: a few words per light account and per distinct track the
+// light accounts streamed (at most their streams: under MaxStreams per
+// light account).
 func (x *Extractor) Groups(opts GroupOptions) (groups []Group, light float64, checked bool) {
 	if opts.maxStreams < 2 || opts.minAccounts < 2 {
 		return nil, 0, false

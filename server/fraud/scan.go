@@ -149,9 +149,8 @@ const readPage = 10_000
 // transaction, so a scan is idempotent (the same log gives the same
 // flags; only the time changes) and a failed scan leaves the previous
 // flags whole. It reads the whole log (memory grows with the month's
-// accounts and their distinct tracks; the group check adds at most one
-// entry per track streamed by a light account and one per such account
-// and track); when retention may have removed some of the
+// accounts and their distinct tracks; the group check adds a few words
+// per light account and per distinct track light accounts streamed); when retention may have removed some of the
 // month's events it fails with ErrIncomplete, since flags from part of a
 // month would replace those of all of it.
 func Scan(ctx context.Context, st store.Store, log events.Log, month string, opts ScanOptions) (ScanRecord, []Flag, error) {
