@@ -228,7 +228,8 @@ func Scan(ctx context.Context, st store.Store, log events.Log, month string, opt
 	slices.SortFunc(flags, func(a, b Flag) int { return strings.Compare(string(a.User), string(b.User)) })
 	rec.Flagged, rec.Time = len(flags), now
 	if len(flags) > opts.maxFlags {
-		return ScanRecord{}, nil, fmt.Errorf("%w: %d of %d scored (limit %d)", ErrTooManyFlags, len(flags), rec.Scored, opts.maxFlags)
+		return ScanRecord{}, nil, fmt.Errorf("%w: %d: %d by score (of %d scored), %d in groups of light accounts; limit %d", ErrTooManyFlags,
+			len(flags), len(byScore), rec.Scored, len(flags)-len(byScore), opts.maxFlags)
 	}
 	err = st.Update(ctx, func(tx store.Txn) error {
 		var old [][]byte

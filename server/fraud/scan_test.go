@@ -264,7 +264,8 @@ func TestScanAfterRetention(t *testing.T) {
 // under 20 times each in the month (playsim.BotSmallFarm) is never scored
 // alone; the scan flags its accounts as a group, with the group's
 // evidence, and no human, though hundreds have fewer than 20 streams (new
-// users, light listeners); a rescan gives the same flags; a flagged
+// users, light listeners); a rescan gives the same flags, and one over
+// the flag limit says how many came from groups; a flagged
 // account's counted streams, which royalties hold out, are its streams in
 // the month.
 func TestScanSmallFarm(t *testing.T) {
@@ -284,6 +285,11 @@ func TestScanSmallFarm(t *testing.T) {
 	}
 	if _, again, err := fraud.Scan(ctx, st, lg, "2026-11", opts); err != nil || !slices.Equal(again, flags) {
 		t.Fatalf("rescan: %d flags (%v), first scan %d: not the same", len(again), err, len(flags))
+	}
+	// Over the limit, the error says how many flags come from groups.
+	_, _, err = fraud.Scan(ctx, st, lg, "2026-11", opts.WithMaxFlags(len(flags)-1))
+	if !errors.Is(err, fraud.ErrTooManyFlags) || !strings.Contains(err.Error(), fmt.Sprintf(" in groups of light accounts; limit %d", len(flags)-1)) {
+		t.Errorf("over the limit: %v", err)
 	}
 	label := map[model.UserID]playsim.Label{}
 	for _, a := range accts {
