@@ -448,3 +448,48 @@ func playToEnd(t *testing.T, p *player.Player, sub <-chan player.Status, items [
 		}
 	}
 }
+
+// A seek in the outgoing track after the next one was asked for, to its
+// last frames, shortens the crossfade to what the seek left, and the
+// warning says so: it said the next track was ready only that long
+// before the end, though it had been ready for seconds.
+func TestCrossfadeShortenedBySeek(t *testing.T) {
+	src, ids := newMemSource(t)
+	l1 := src.streams["t1/high"].TotalSamples
+	items := []player.Item{{Track: ids[0], Album: "one"}, {Track: ids[1], Album: "two"}}
+	tests := []struct {
+		left int64 // frames of the outgoing track after the seek
+		want string
+	}{
+		{1, "a seek left only 22.675µs of the outgoing track"},
+		{4410, "a seek left only 100ms of the outgoing track"},
+		{0, "a seek left only 0s of the outgoing track"},
+	}
+	for _, tc := range tests {
+		t.Run(fmt.Sprint(tc.left), func(t *testing.T) {
+			logged := &reasonLog{}
+			sink := &hookSink{at: l1 - 200000} // the next track is asked for 264,600 frames before the end
+			p, err := player.New(src, sink, player.DefaultOptions().WithLogger(slog.New(logged)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			sink.fn = func() {
+				if err := p.SeekFrame(l1 - tc.left); err != nil {
+					t.Error(err)
+				}
+			}
+			sub, cancel := p.Subscribe()
+			defer cancel()
+			if err := p.SetCrossfade(4 * time.Second); err != nil {
+				t.Fatal(err)
+			}
+			playToEnd(t, p, sub, items, nil)
+			logged.mu.Lock()
+			defer logged.mu.Unlock()
+			if len(logged.reasons) != 1 || logged.reasons[0] != tc.want {
+				t.Errorf("reasons %q, want [%q]", logged.reasons, tc.want)
+			}
+		})
+	}
+}

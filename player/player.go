@@ -90,7 +90,8 @@ type slot struct {
 	ts     *trackStream
 	cancel context.CancelFunc
 	unrep  int64 // frames played before the queue adopted the slot
-	left   int64 // a preload's: frames the outgoing track had left when it was asked for; -1 unknown
+	left   int64 // a preload's: frames the outgoing track had left when it was asked for, or after a later seek in it; -1 unknown
+	seeked bool  // a preload's: left was set by a seek in the outgoing track after it was asked for
 }
 
 // opened is the result of opening a slot's track.
@@ -912,6 +913,8 @@ func (p *Player) crossfade(s *slot, cur *trackStream) int64 {
 		reason = fmt.Sprintf("the incoming track lasts %v", framesToDuration(s.ts.Remaining(), p.rate))
 	case cur.frames < want:
 		reason = fmt.Sprintf("the outgoing track lasts %v", framesToDuration(cur.frames, p.rate))
+	case s.left >= 0 && s.left < want && s.seeked:
+		reason = fmt.Sprintf("a seek left only %v of the outgoing track", framesToDuration(s.left, p.rate))
 	case s.left >= 0 && s.left < want:
 		// The fade into the outgoing track, or a seek, left less of it
 		// than the crossfade by the time the next one was asked for.
@@ -1096,6 +1099,9 @@ func (p *Player) seek(f SeekTo) {
 	s.ts = ts
 	p.stalled = false
 	p.mix.Play(ts)
+	if p.pre != nil {
+		p.pre.left, p.pre.seeked = ts.Remaining(), true
+	}
 	if pre := p.pre; pre != nil && pre.ts != nil {
 		switch {
 		case pre.ts.ch == old.ch && pre.fade == 0 && p.canLink(ts, pre.src.Manifest()):
