@@ -26,6 +26,11 @@ var (
 	errEOP = fmt.Errorf("%w: unexpected end of packet", ErrSetup)
 )
 
+// maxSample bounds the decoded samples: 16, +24 dBFS, far above any
+// encoder's output (a full-scale master decodes within about ±2) and low
+// enough that gain, effects and resampling after the decoder stay finite.
+const maxSample = 16
+
 // Options bounds what a stream may make the decoder allocate. The zero
 // value is not useful; start from DefaultOptions.
 type Options struct {
@@ -171,7 +176,9 @@ func (d *Decoder) BlockSize(packet []byte) (int, error) {
 // channel, all of equal length. The first packet after the headers or a
 // Reset returns no samples. The slices are owned by the decoder and valid
 // until the next call to Decode or Reset. An empty packet returns no
-// samples and leaves the state unchanged, like libvorbis.
+// samples and leaves the state unchanged, like libvorbis. Every sample is
+// finite and within ±16 (+24 dBFS): a crafted setup can make libvorbis
+// decode NaN (returned as 0) or absurdly large values (returned as ±16).
 func (d *Decoder) Decode(packet []byte) ([][]float32, error) {
 	if !d.Ready() {
 		return nil, ErrNotReady
@@ -279,6 +286,27 @@ func decouple(mag, ang []float32) {
 	}
 }
 
+// bound makes every sample of s finite and within ±maxSample: a NaN
+// becomes 0, anything beyond the bound (infinities included) the bound
+// with its sign. Only a crafted or damaged setup makes them (a floor 0
+// curve infinite on an LSP root times a zero residue, codebook values
+// near 2^84); libvorbis returns them as they come from ov_read_float.
+func bound(s []float32) {
+	for i, v := range s {
+		if v >= -maxSample && v <= maxSample {
+			continue
+		}
+		switch {
+		case v > 0:
+			s[i] = maxSample
+		case v < 0:
+			s[i] = -maxSample
+		default:
+			s[i] = 0
+		}
+	}
+}
+
 // synthesize runs the IMDCT of every channel's spectrum, overlaps it with
 // the previous block and returns the finished samples.
 func (d *Decoder) synthesize(blk int) [][]float32 {
@@ -318,6 +346,7 @@ func (d *Decoder) synthesize(blk int) [][]float32 {
 		}
 		k += ov
 		copy(o[k:], cur[cOff+ov:half])
+		bound(o)
 		d.out[c] = o
 		d.prev[c], d.next[c] = d.next[c], d.prev[c]
 	}

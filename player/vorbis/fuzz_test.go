@@ -98,6 +98,10 @@ func FuzzDecodePacket(f *testing.F) {
 		}
 	}
 	hdrs, packets, _ := builderSeeds(f)
+	for _, c := range craftedStreams(f) {
+		ps := fixturePacketsOf(f, c.b)
+		hdrs, packets = append(hdrs, [3][]byte(ps[:3])), append(packets, ps[3:])
+	}
 	for i, h := range hdrs {
 		d := NewDecoder(DefaultOptions())
 		for _, p := range h {
@@ -121,6 +125,7 @@ func FuzzDecodePacket(f *testing.F) {
 				if len(c) != len(pcm[0]) || len(c) > s.max/2 {
 					t.Fatalf("channel of %d samples (first %d, block %d)", len(c), len(pcm[0]), s.max)
 				}
+				checkBounded(t, c)
 			}
 		}
 	})
@@ -140,6 +145,20 @@ func addStreamSeeds(f *testing.F) {
 	for _, b := range streams {
 		f.Add(b)
 	}
+	for _, c := range craftedStreams(f) {
+		f.Add(c.b)
+	}
+}
+
+// checkBounded fails t on a sample that is NaN, infinite or beyond
+// ±maxSample.
+func checkBounded(t *testing.T, s []float32) {
+	t.Helper()
+	for i, v := range s {
+		if !(v >= -maxSample && v <= maxSample) {
+			t.Fatalf("sample %d is %v", i, v)
+		}
+	}
 }
 
 func FuzzStream(f *testing.F) {
@@ -147,8 +166,12 @@ func FuzzStream(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		sr := NewStreamReader(bytes.NewReader(b), fuzzOptions)
 		for range 5000 {
-			if _, err := sr.Next(context.Background()); err != nil {
+			pcm, err := sr.Next(context.Background())
+			if err != nil {
 				return
+			}
+			for _, c := range pcm {
+				checkBounded(t, c)
 			}
 		}
 	})

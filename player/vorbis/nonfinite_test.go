@@ -1,0 +1,59 @@
+//go:build !js && !wasip1
+
+package vorbis
+
+import (
+	"bytes"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// A crafted stream that makes libvorbis decode NaN, infinite or absurdly
+// large samples decodes to finite samples within ±maxSample: a NaN is 0
+// (silence, as the sinks write it), anything beyond the bound the bound
+// with its sign, and every other sample is libvorbis'. libvorbis refuses
+// none of these streams (oggdec writes them clipped to full scale).
+func TestCraftedStreamsFinite(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range craftedStreams(t) {
+		t.Run(tc.name, func(t *testing.T) {
+			got, _ := decodeAll(t, bytes.NewReader(tc.b))
+			checkBounded(t, got)
+			path := filepath.Join(dir, tc.name+".ogg")
+			if err := os.WriteFile(path, tc.b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			want, _ := reference(t, path)
+			if len(got) != len(want) {
+				t.Fatalf("%d samples, libvorbis gives %d", len(got), len(want))
+			}
+			odd := 0
+			for i, w := range want {
+				var exp float32
+				switch {
+				case math.IsNaN(float64(w)):
+					exp = 0
+				case w > maxSample:
+					exp = maxSample
+				case w < -maxSample:
+					exp = -maxSample
+				default:
+					if math.Abs(float64(got[i]-w)) > 1e-5 {
+						t.Fatalf("sample %d is %v, libvorbis gives %v", i, got[i], w)
+					}
+					continue
+				}
+				odd++
+				if got[i] != exp {
+					t.Fatalf("sample %d is %v, want %v (libvorbis gives %v)", i, got[i], exp, w)
+				}
+			}
+			if odd == 0 {
+				t.Fatal("libvorbis decodes every sample within the bound: the stream tests nothing")
+			}
+			t.Logf("%d of %d samples NaN or beyond ±%v in libvorbis", odd, len(want), maxSample)
+		})
+	}
+}
