@@ -234,6 +234,9 @@ func (d *decoder) decode(ctx context.Context) error {
 			}
 			return fmt.Errorf("%w: decode: %w", ErrUnplayable, err)
 		}
+		if err := checkFormat(sr, m); err != nil {
+			return err
+		}
 		n := int64(len(pcm[0]))
 		lo := min(skip, n)
 		skip -= lo

@@ -63,6 +63,9 @@ func DecodeHead(ctx context.Context, m *model.Manifest, r io.Reader, n int, opts
 		if err != nil {
 			return nil, fmt.Errorf("player: decode head: %w", err)
 		}
+		if err := checkFormat(sr, m); err != nil {
+			return nil, fmt.Errorf("player: decode head: %w", err)
+		}
 		if k := n - len(out)/m.Channels; len(pcm[0]) > k {
 			for i := range pcm {
 				pcm[i] = pcm[i][:k]
@@ -80,9 +83,24 @@ func openStream(ctx context.Context, m *model.Manifest, r io.Reader, opts Option
 	if err := sr.ReadHeaders(ctx); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnplayable, err)
 	}
-	if info := sr.Info(); info.SampleRate != m.SampleRate || info.Channels != m.Channels {
-		return nil, fmt.Errorf("%w: stream is %d Hz × %d, manifest says %d Hz × %d", ErrUnplayable,
-			info.SampleRate, info.Channels, m.SampleRate, m.Channels)
+	if err := checkFormat(sr, m); err != nil {
+		return nil, err
 	}
 	return sr, nil
+}
+
+// checkFormat refuses a stream whose link of the most recent samples
+// (a chained stream's link after the first, too) is not of the
+// manifest's rate and channel count.
+func checkFormat(sr *vorbis.StreamReader, m *model.Manifest) error {
+	info := sr.Info()
+	if info.SampleRate == m.SampleRate && info.Channels == m.Channels {
+		return nil
+	}
+	what := "stream"
+	if sr.Link() > 0 {
+		what = fmt.Sprintf("link %d", sr.Link())
+	}
+	return fmt.Errorf("%w: %s is %d Hz × %d, manifest says %d Hz × %d", ErrUnplayable,
+		what, info.SampleRate, info.Channels, m.SampleRate, m.Channels)
 }
