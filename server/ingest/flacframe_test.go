@@ -53,3 +53,39 @@ func TestDecodeFLACFrameFormat(t *testing.T) {
 		})
 	}
 }
+
+// TestDecodeFLACSampleCount: a FLAC master holding more samples than its
+// STREAMINFO's total is corrupt, and one holding fewer is truncated (as
+// flac -t says). Both were "truncated input".
+func TestDecodeFLACSampleCount(t *testing.T) {
+	orig, err := os.ReadFile("testdata/short.flac")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const at = 4 + 4 + 10 // as in TestDecodeFLACFrameFormat
+	field := binary.BigEndian.Uint64(orig[at:])
+	total := field & (1<<36 - 1)
+	with := func(n uint64) []byte {
+		b := bytes.Clone(orig)
+		binary.BigEndian.PutUint64(b[at:], field&^(1<<36-1)|n)
+		return b
+	}
+	for _, tc := range []struct {
+		name string
+		flac []byte
+		want error
+		says string
+	}{
+		{"as it is", orig, nil, ""},
+		{"declares fewer", with(total - 1), ErrCorrupt, "more than the header's"},
+		{"declares more", with(total + 1), ErrTruncated, "header says"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := &master{}
+			err := m.decodeFLAC(bytes.NewReader(tc.flac))
+			if !errors.Is(err, tc.want) || tc.want != nil && !strings.Contains(err.Error(), tc.says) {
+				t.Fatalf("got %v, want %v saying %q", err, tc.want, tc.says)
+			}
+		})
+	}
+}

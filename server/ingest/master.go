@@ -386,6 +386,12 @@ func (m *master) decodeFLAC(r io.Reader) error {
 		if err := m.write(buf); err != nil {
 			return err
 		}
+		if info.NSamples != 0 && uint64(m.frames) > info.NSamples {
+			// Not a cut file: the tools disagree on its length (sox
+			// reads the header's count, ffmpeg every frame; flac -d
+			// writes every frame under a WAV header of the header's).
+			return fmt.Errorf("%w: flac holds %d samples or more, more than the header's %d", ErrCorrupt, m.frames, info.NSamples)
+		}
 		if m.frames > int64(MaxSeconds)*int64(m.rate) {
 			return fmt.Errorf("%w: over %d s", ErrTooLarge, MaxSeconds)
 		}
