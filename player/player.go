@@ -1042,9 +1042,6 @@ const freshGrid = -1
 func (p *Player) newStream(s *slot, cIn, f int64) (*trackStream, error) {
 	src := s.src
 	m := src.Manifest()
-	if m.Channels != p.och && m.Channels != 1 && m.Channels < p.och {
-		return nil, fmt.Errorf("%w: %d-channel track on a %d-channel sink", ErrFormat, m.Channels, p.och)
-	}
 	c, err := newChain(m.SampleRate, p.rate, m.Channels)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnplayable, err)
