@@ -47,22 +47,34 @@ type Resampler struct {
 	phase   int64     // (outNext·M) mod L
 }
 
+// CheckRates reports, with an error wrapping ErrFormat, a pair of rates
+// NewResampler refuses: either outside [1000, 768000] Hz, or a reduced
+// ratio outRate/inRate whose numerator exceeds 4096 (44056 Hz to 44100 Hz
+// is 11025/11014). It builds nothing.
+func CheckRates(inRate, outRate int) error {
+	if inRate < 1000 || inRate > 768000 || outRate < 1000 || outRate > 768000 {
+		return fmt.Errorf("%w: resample %d → %d Hz", ErrFormat, inRate, outRate)
+	}
+	g := gcd(inRate, outRate)
+	if l := outRate / g; l > maxPhases {
+		return fmt.Errorf("%w: resample %d → %d Hz: the ratio %d/%d needs over %d filter phases", ErrFormat, inRate, outRate, l, inRate/g, maxPhases)
+	}
+	return nil
+}
+
 // NewResampler returns a resampler from inRate to outRate Hz for the given
 // number of interleaved channels. Rates must be in [1000, 768000], channels
 // in [1, 255], and the reduced ratio outRate/inRate must have a numerator
 // of at most 4096 (true for every pair of standard rates).
 func NewResampler(inRate, outRate, channels int) (*Resampler, error) {
-	if inRate < 1000 || inRate > 768000 || outRate < 1000 || outRate > 768000 {
-		return nil, fmt.Errorf("%w: resample %d → %d Hz", ErrFormat, inRate, outRate)
+	if err := CheckRates(inRate, outRate); err != nil {
+		return nil, err
 	}
 	if channels < 1 || channels > 255 {
 		return nil, fmt.Errorf("%w: %d channels", ErrFormat, channels)
 	}
 	g := gcd(inRate, outRate)
 	r := &Resampler{in: inRate, out: outRate, channels: channels, l: int64(outRate / g), m: int64(inRate / g)}
-	if r.l > maxPhases {
-		return nil, fmt.Errorf("%w: ratio %d/%d needs too many phases", ErrFormat, r.l, r.m)
-	}
 	if inRate == outRate {
 		return r, nil
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/player"
 )
 
 // LowTierRate is the sample rate of the low tier (DESIGN §3: libvorbis
@@ -37,6 +38,41 @@ func tierRate(t model.Tier, rate int) int {
 		return min(rate, LowTierRate)
 	}
 	return min(rate, MaxTierRate)
+}
+
+// PlaybackRates are the output rates every tier must resample to: the
+// rates sound devices and browsers' audio contexts open (segue play's WAV
+// output and ALSA request are 44.1 kHz, browsers mostly 48 kHz). The
+// player's resampler takes a ratio whose reduced numerator is at most
+// 4096 (player.CheckRates): every standard rate passes, 44056 Hz does not.
+var PlaybackRates = [...]int{44100, 48000, 88200, 96000, 176400, 192000}
+
+// checkPlayable refuses a tier rate the player cannot resample to every
+// playback rate: such a tier would fail in every player.
+func checkPlayable(rate int) error {
+	for _, out := range PlaybackRates {
+		if err := player.CheckRates(rate, out); err != nil {
+			return fmt.Errorf("%w: sample rate %d Hz: players could not resample it to %d Hz (%v); resample it to a standard rate such as 44100 or 48000 Hz",
+				ErrUnsupportedFormat, rate, out, err)
+		}
+	}
+	return nil
+}
+
+// checkMasterRate refuses a master rate that ingest cannot resample to a
+// tier's rate, or whose tiers players cannot resample (checkPlayable).
+func checkMasterRate(rate int) error {
+	for _, t := range model.Tiers {
+		tr := tierRate(t, rate)
+		if err := player.CheckRates(rate, tr); err != nil {
+			return fmt.Errorf("%w: sample rate %d Hz: the %s tier at %d Hz cannot be cut from it (%v); resample it to a standard rate such as 44100 or 48000 Hz",
+				ErrUnsupportedFormat, rate, t, tr, err)
+		}
+		if err := checkPlayable(tr); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // expectedSamples is the length of a tier at rate to from a master of n

@@ -572,6 +572,9 @@ func (in *ingester) tierStreams(ctx context.Context, p *probed) (map[model.Tier]
 		case st.SampleRate > t.SampleRate:
 			return nil, nil, fmt.Errorf("%s: %w: %d Hz is above the master's %d Hz", what, ErrTierMismatch, st.SampleRate, t.SampleRate)
 		}
+		if err := checkPlayable(st.SampleRate); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", what, err)
+		}
 		want := t.Samples
 		if st.SampleRate != t.SampleRate {
 			_, want = model.ResampledSpan(p.runOffset, t.Samples, t.SampleRate, st.SampleRate)

@@ -253,7 +253,7 @@ func (m *master) checkFormat() error {
 	case m.rate < MinRate || m.rate > MaxRate:
 		return fmt.Errorf("%w: sample rate %d (%d..%d)", ErrUnsupportedFormat, m.rate, MinRate, MaxRate)
 	}
-	return nil
+	return checkMasterRate(m.rate)
 }
 
 func (m *master) decodeWAV(r io.Reader, size int64) error {
