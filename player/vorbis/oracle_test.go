@@ -31,6 +31,8 @@ func TestMatchesLibvorbis(t *testing.T) {
 		{name: "mono", rate: 44100, ch: 1, sox: []string{"synth", "3", "sine", "440-880", "vol", "0.7"}, enc: []string{"-q", "4"}},
 		{name: "48k", rate: 48000, ch: 2, sox: []string{"synth", "3", "pinknoise", "vol", "0.6"}, enc: []string{"-q", "6"}},
 		{name: "surround51", rate: 48000, ch: 6, sox: []string{"synth", "2", "sine", "100", "sine", "200", "sine", "300", "sine", "60", "sine", "500", "pinknoise"}, enc: []string{"-q", "3"}},
+		{name: "surround71", rate: 48000, ch: 8, sox: []string{"synth", "2", "sine", "100", "sine", "200", "sine", "300", "sine", "60", "sine", "500", "sine", "700", "sine", "900", "pinknoise"}, enc: []string{"-q", "3"}},
+		{name: "3ch", rate: 44100, ch: 3, sox: []string{"synth", "2", "sine", "100", "sine", "200", "pinknoise"}, enc: []string{"-q", "4"}},
 		{name: "short", rate: 44100, ch: 2, sox: []string{"synth", "100s", "sine", "1000"}, enc: []string{"-q", "5"}},
 		{name: "one-sample", rate: 44100, ch: 1, sox: []string{"synth", "1s", "sine", "1000"}, enc: []string{"-q", "5"}},
 		{name: "silence", rate: 44100, ch: 2, sox: []string{"trim", "0", "2"}, enc: []string{"-q", "5"}},
