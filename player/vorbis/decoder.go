@@ -177,8 +177,8 @@ func (d *Decoder) BlockSize(packet []byte) (int, error) {
 // Reset returns no samples. The slices are owned by the decoder and valid
 // until the next call to Decode or Reset. An empty packet returns no
 // samples and leaves the state unchanged, like libvorbis. Every sample is
-// finite and within ±16 (+24 dBFS): a crafted setup can make libvorbis
-// decode NaN (returned as 0) or absurdly large values (returned as ±16).
+// finite and within ±16 (+24 dBFS): where a crafted setup makes libvorbis
+// decode NaN or absurdly large values, Decode returns 0 or ±16.
 func (d *Decoder) Decode(packet []byte) ([][]float32, error) {
 	if !d.Ready() {
 		return nil, ErrNotReady

@@ -40,17 +40,17 @@ func tierRate(t model.Tier, rate int) int {
 	return min(rate, MaxTierRate)
 }
 
-// PlaybackRates are the output rates every tier must resample to: the
+// playbackRates are the output rates every tier must resample to: the
 // rates sound devices and browsers' audio contexts open (segue play's WAV
 // output and ALSA request are 44.1 kHz, browsers mostly 48 kHz). The
 // player's resampler takes a ratio whose reduced numerator is at most
 // 4096 (player.CheckRates): every standard rate passes, 44056 Hz does not.
-var PlaybackRates = [...]int{44100, 48000, 88200, 96000, 176400, 192000}
+var playbackRates = [...]int{44100, 48000, 88200, 96000, 176400, 192000}
 
 // checkPlayable refuses a tier rate the player cannot resample to every
 // playback rate: such a tier would fail in every player.
 func checkPlayable(rate int) error {
-	for _, out := range PlaybackRates {
+	for _, out := range playbackRates {
 		if err := player.CheckRates(rate, out); err != nil {
 			return fmt.Errorf("%w: sample rate %d Hz: players could not resample it to %d Hz (%v); resample it to a standard rate such as 44100 or 48000 Hz",
 				ErrUnsupportedFormat, rate, out, err)
