@@ -101,6 +101,7 @@ type Decoder struct {
 	skip    []bool
 	subVecs [][]float32
 	subSkip []bool
+	clamped int64 // samples bound changed
 }
 
 // NewDecoder returns a decoder with the given limits.
@@ -145,6 +146,11 @@ func (d *Decoder) Ready() bool { return d.headers == 3 }
 // header has been read. Comments is shared with the decoder: do not
 // modify it.
 func (d *Decoder) Info() Info { return d.info }
+
+// Clamped returns how many samples Decode has returned as 0 or ±16 since
+// the decoder was made because they decoded to NaN, to an infinity or
+// beyond ±16: none for any encoder's stream, many for a crafted one.
+func (d *Decoder) Clamped() int64 { return d.clamped }
 
 // Reset drops the overlap state, as after a seek: the next audio packet
 // primes the decoder and outputs no samples.
@@ -286,16 +292,19 @@ func decouple(mag, ang []float32) {
 	}
 }
 
-// bound makes every sample of s finite and within ±maxSample: a NaN
-// becomes 0, anything beyond the bound (infinities included) the bound
-// with its sign. Only a crafted or damaged setup makes them (a floor 0
-// curve infinite on an LSP root times a zero residue, codebook values
-// near 2^84); libvorbis returns them as they come from ov_read_float.
-func bound(s []float32) {
+// bound makes every sample of s finite and within ±maxSample and returns
+// how many it changed: a NaN becomes 0, anything beyond the bound
+// (infinities included) the bound with its sign. Only a crafted or
+// damaged setup makes them (a floor 0 curve infinite on an LSP root
+// times a zero residue, codebook values near 2^84); libvorbis returns
+// them as they come from ov_read_float.
+func bound(s []float32) int64 {
+	n := int64(0)
 	for i, v := range s {
 		if v >= -maxSample && v <= maxSample {
 			continue
 		}
+		n++
 		switch {
 		case v > 0:
 			s[i] = maxSample
@@ -305,6 +314,7 @@ func bound(s []float32) {
 			s[i] = 0
 		}
 	}
+	return n
 }
 
 // synthesize runs the IMDCT of every channel's spectrum, overlaps it with
@@ -346,7 +356,7 @@ func (d *Decoder) synthesize(blk int) [][]float32 {
 		}
 		k += ov
 		copy(o[k:], cur[cOff+ov:half])
-		bound(o)
+		d.clamped += bound(o)
 		d.out[c] = o
 		d.prev[c], d.next[c] = d.next[c], d.prev[c]
 	}

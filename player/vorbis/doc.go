@@ -19,7 +19,10 @@
 // without codewords reads nothing (no-op residue vectors, zero floor 0
 // coefficients); a long-block packet that ends in its window flags is
 // not audio; floor 0 is computed float for float as libvorbis does and
-// floor 1 uses libvorbis' dB table. Coverage: files from oggenc and
+// floor 1 uses libvorbis' dB table. One deliberate difference: a sample
+// libvorbis decodes to NaN, to an infinity or beyond ±16 (only a crafted
+// or damaged setup makes them) is returned as 0 or ±16, and counted
+// (Decoder.Clamped, StreamReader.Clamped). Coverage: files from oggenc and
 // ffmpeg, and synthetic streams exercising floor 0, residue 0 and lookup
 // type 2 (which no available encoder emits), all match libvorbisfile
 // within 1e-5 absolute, 1e-6 RMS (testdata/README.md).

@@ -4,6 +4,9 @@ package vorbis
 
 import (
 	"bytes"
+	"context"
+	"errors"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -19,7 +22,18 @@ func TestCraftedStreamsFinite(t *testing.T) {
 	dir := t.TempDir()
 	for _, tc := range craftedStreams(t) {
 		t.Run(tc.name, func(t *testing.T) {
-			got, _ := decodeAll(t, bytes.NewReader(tc.b))
+			sr := NewStreamReader(bytes.NewReader(tc.b), DefaultOptions())
+			var got []float32
+			for {
+				pcm, err := sr.Next(context.Background())
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = Interleave(got, pcm)
+			}
 			checkBounded(t, got)
 			path := filepath.Join(dir, tc.name+".ogg")
 			if err := os.WriteFile(path, tc.b, 0o644); err != nil {
@@ -53,7 +67,29 @@ func TestCraftedStreamsFinite(t *testing.T) {
 			if odd == 0 {
 				t.Fatal("libvorbis decodes every sample within the bound: the stream tests nothing")
 			}
+			if c := sr.Clamped(); c != int64(odd) {
+				t.Errorf("Clamped says %d samples, %d were NaN or beyond the bound", c, odd)
+			}
 			t.Logf("%d of %d samples NaN or beyond ±%v in libvorbis", odd, len(want), maxSample)
 		})
+	}
+}
+
+// An encoder's stream has no sample out of bounds: Clamped is 0.
+func TestEncodedStreamNotClamped(t *testing.T) {
+	for _, name := range []string{"stereo22k.ogg", "surround.ogg", "ffmpeg.ogg"} {
+		sr := NewStreamReader(bytes.NewReader(mustRead(t, name)), DefaultOptions())
+		for {
+			_, err := sr.Next(context.Background())
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if c := sr.Clamped(); c != 0 {
+			t.Errorf("%s: %d samples clamped", name, c)
+		}
 	}
 }

@@ -23,6 +23,7 @@ type StreamReader struct {
 	err  error
 
 	holes   int   // gaps in page sequence numbers met
+	clamped int64 // Clamped of the decoders of earlier links
 	granule int64 // stream position after the last packet, -1 unknown
 	count   int64 // samples output since the stream (re)started, -1 before the first packet
 	out     [][]float32
@@ -61,6 +62,16 @@ type Damage struct {
 	Truncated bool
 }
 
+// Clamped returns how many samples decoded so far, in every link (before
+// granule trimming), were NaN, infinite or beyond ±16 and were returned
+// as 0 or ±16 (Decoder.Clamped): a stream no encoder writes.
+func (s *StreamReader) Clamped() int64 {
+	if s.dec == nil {
+		return s.clamped
+	}
+	return s.clamped + s.dec.Clamped()
+}
+
 // Damaged reports whether anything was skipped.
 func (d Damage) Damaged() bool { return d.SkippedBytes > 0 || d.Holes > 0 || d.Truncated }
 
@@ -94,6 +105,9 @@ func (s *StreamReader) ReadHeaders(ctx context.Context) error {
 // header starts a new link on a BOS packet and feeds header packets.
 func (s *StreamReader) header(pkt ogg.Packet) error {
 	if pkt.BOS || s.dec == nil {
+		if s.dec != nil {
+			s.clamped += s.dec.Clamped()
+		}
 		s.dec = NewDecoder(s.opts)
 		s.link++
 		s.granule, s.count = -1, -1

@@ -598,8 +598,10 @@ func (in *ingester) tierStreams(ctx context.Context, p *probed) (map[model.Tier]
 // decodes decodes a pre-encoded tier whole with Segue's decoder, as every
 // player will: a stream that does not decode (a setup header it refuses,
 // a packet it cannot read) or decodes to another length than its granule
-// positions say would fail for every listener, so it is refused here
-// (ErrCorrupt). An encoder's output is not checked.
+// positions say would fail for every listener, and one that decodes to
+// samples no encoder writes (NaN or beyond ±16, vorbis.StreamReader's
+// Clamped) would play as silence or noise at full scale, so they are
+// refused here (ErrCorrupt). An encoder's output is not checked.
 func decodes(ctx context.Context, data []byte, st *segment.Stream) error {
 	sr := vorbis.NewStreamReader(bytes.NewReader(data), vorbis.DefaultOptions().WithMaxChannels(MaxChannels))
 	var n int64
@@ -615,6 +617,11 @@ func decodes(ctx context.Context, data []byte, st *segment.Stream) error {
 	}
 	if d := sr.Damage(); d.Damaged() {
 		return fmt.Errorf("%w: %d bytes fail their page checksum, %d gaps in the page sequence", ErrCorrupt, d.SkippedBytes, d.Holes)
+	}
+	if c := sr.Clamped(); c > 0 {
+		// Silence (NaN) or noise at full scale (oggdec clips them so
+		// too) for every listener.
+		return fmt.Errorf("%w: %d samples decode to NaN or beyond ±16, which no encoder writes (a crafted or damaged setup header)", ErrCorrupt, c)
 	}
 	if n != st.TotalSamples {
 		return fmt.Errorf("%w: decodes to %d samples, its granule positions say %d", ErrCorrupt, n, st.TotalSamples)
