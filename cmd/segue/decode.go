@@ -22,12 +22,13 @@ func init() {
 // place once the decode succeeded, so a failure leaves OUT as it was; OUT
 // "-" writes to stdout (WAV sizes then stay unpatched). A damaged input
 // (corrupt or missing pages) is decoded as far as it is intact, with a
-// warning, or refused with --strict.
+// warning, or refused with --strict; so is one whose samples decode to
+// NaN or beyond ±16 (written as 0 or ±16).
 func runDecode(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("decode", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	format := fs.String("format", "s16", "output sample format: s16, s24 or f32")
-	strict := fs.Bool("strict", false, "fail on a damaged input (corrupt or missing Ogg pages) instead of decoding what is intact with a warning")
+	strict := fs.Bool("strict", false, "fail on a damaged input (corrupt or missing Ogg pages, or samples no encoder writes) instead of decoding it with a warning")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: segue decode [--format s16|s24|f32] [--strict] IN.ogg OUT.wav")
 		fs.PrintDefaults()
@@ -77,6 +78,13 @@ func runDecode(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return fmt.Errorf("decode %s: %w: %s", inPath, errDamaged, what)
 		}
 		fmt.Fprintf(stderr, "warning: %s is damaged: %s; the audio there is missing from the output\n", inPath, what)
+	}
+	if res.Clamped > 0 {
+		what := fmt.Sprintf("%d samples decode to NaN or beyond ±16, which no encoder writes (a crafted or damaged setup header)", res.Clamped)
+		if *strict {
+			return fmt.Errorf("decode %s: %w: %s", inPath, errDamaged, what)
+		}
+		fmt.Fprintf(stderr, "warning: %s: %s; they are written as silence or ±16\n", inPath, what)
 	}
 	if pending != nil {
 		if err := pending.Commit(); err != nil {

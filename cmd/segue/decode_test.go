@@ -181,3 +181,28 @@ func TestFlagsAfterArguments(t *testing.T) {
 		})
 	}
 }
+
+// TestRunDecodeCrafted: a stream whose samples decode to NaN or beyond
+// ±16 (a crafted setup header) is decoded with a warning counting them,
+// and refused under --strict without writing anything. It was written
+// without a word.
+func TestRunDecodeCrafted(t *testing.T) {
+	in := filepath.Join("..", "..", "player", "vorbis", "testdata", "crafted.ogg")
+	const says = "12672 samples decode to NaN or beyond ±16"
+	out := filepath.Join(t.TempDir(), "out.wav")
+	var stderr bytes.Buffer
+	if err := runDecode(context.Background(), []string{in, out}, &bytes.Buffer{}, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stderr.String(), "warning: ") || !strings.Contains(stderr.String(), says) {
+		t.Errorf("stderr %q, want a warning saying %q", stderr.String(), says)
+	}
+	strictOut := filepath.Join(t.TempDir(), "strict.wav")
+	err := runDecode(context.Background(), []string{"--strict", in, strictOut}, &bytes.Buffer{}, &bytes.Buffer{})
+	if !errors.Is(err, errDamaged) || !strings.Contains(err.Error(), says) {
+		t.Errorf("--strict: %v, want errDamaged saying %q", err, says)
+	}
+	if _, err := os.Stat(strictOut); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("--strict wrote %s: %v", strictOut, err)
+	}
+}

@@ -93,3 +93,11 @@ func TestEncodedStreamNotClamped(t *testing.T) {
 		}
 	}
 }
+
+// testdata/crafted.ogg, which other packages' tests read, is the first
+// crafted stream byte for byte.
+func TestCraftedFixture(t *testing.T) {
+	if !bytes.Equal(mustRead(t, "crafted.ogg"), craftedStreams(t)[0].b) {
+		t.Fatal("testdata/crafted.ogg is not craftedStreams' first stream: write it again (testdata/README.md)")
+	}
+}

@@ -46,6 +46,9 @@ type WAVResult struct {
 	// missing from the output (libvorbisfile's choice: decode what is
 	// intact).
 	Damage Damage
+	// Clamped counts the samples that decoded to NaN or beyond ±16 and
+	// were written as 0 or ±16 (StreamReader.Clamped).
+	Clamped int64
 }
 
 // DecodeWAV decodes the Ogg Vorbis stream src with a StreamReader and
@@ -70,7 +73,7 @@ func DecodeWAV(ctx context.Context, dst io.Writer, src io.Reader, f wav.Format, 
 	var buf []float32
 	for {
 		pcm, err := sr.Next(ctx)
-		res.Frames, res.Damage = w.Frames(), sr.Damage()
+		res.Frames, res.Damage, res.Clamped = w.Frames(), sr.Damage(), sr.Clamped()
 		if errors.Is(err, io.EOF) || res.Damage.Truncated {
 			break
 		}

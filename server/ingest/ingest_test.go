@@ -395,7 +395,7 @@ func TestIngestRejects(t *testing.T) {
 	good := sineWAV(t, 44100, 44100, 2)
 	demoOgg, _ := demoalbum.FS.ReadFile("data/01.high.ogg")
 	meta, _ := demoalbum.Album()
-	crafted, err := os.ReadFile("testdata/crafted.ogg")
+	crafted, err := os.ReadFile(filepath.Join("..", "..", "player", "vorbis", "testdata", "crafted.ogg"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -432,7 +432,7 @@ func TestIngestRejects(t *testing.T) {
 		{"negative sidecar channels", fstest.MapFS{"album.json": {Data: bytes.Replace(preSidecar(meta.Tracks[0].Samples, "t.ogg"), []byte(`"channels":2`), []byte(`"channels":-2`), 1)}, "t.ogg": {Data: demoOgg}}, "album.json", nil, DefaultOptions(), ErrBadMetadata, "channels -2: negative"},
 		{"absurd sidecar loudness", fstest.MapFS{"album.json": {Data: bytes.Replace(preSidecar(meta.Tracks[0].Samples, "t.ogg"), []byte(`"integrated_lufs":-14`), []byte(`"integrated_lufs":500`), 1)}, "t.ogg": {Data: demoOgg}}, "album.json", nil, DefaultOptions(), ErrBadMetadata, "loudness 500 LUFS"},
 		{"tier with a damaged page", fstest.MapFS{"album.json": {Data: preSidecar(meta.Tracks[0].Samples, "t.ogg")}, "t.ogg": {Data: flipByte(demoOgg, len(demoOgg)/2)}}, "album.json", nil, DefaultOptions(), ErrCorrupt, "t.ogg: ingest: corrupt input: segment: damaged Ogg page"},
-		// testdata/crafted.ogg is player/vorbis' crafted stream "floor 0 on
+		// player/vorbis/testdata/crafted.ogg is the crafted stream "floor 0 on
 		// an LSP root" (8 kHz mono): libvorbis decodes it to NaN.
 		{"crafted tier", fstest.MapFS{"album.json": {Data: []byte(`{"album":"A","album_artists":["X"],"tracks":[{"title":"T","artists":["X"],"sample_rate":8000,"channels":1,"samples":12800,"loudness":{"integrated_lufs":-14,"true_peak_dbtp":-1},"tiers":{"high":"t.ogg"}}]}`)}, "t.ogg": {Data: crafted}}, "album.json", nil, DefaultOptions(), ErrCorrupt, "t.ogg: ingest: corrupt input: 12672 samples decode to NaN or beyond ±16"},
 		{"tier not ogg", fstest.MapFS{"album.json": {Data: preSidecar(meta.Tracks[0].Samples, "t.ogg")}, "t.ogg": {Data: good}}, "album.json", nil, DefaultOptions(), ErrUnsupportedFormat, "t.ogg"},
