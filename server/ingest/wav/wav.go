@@ -223,8 +223,14 @@ func (w *Reader) start(n, pos int64) (*Reader, error) {
 // Format returns the file's audio format, Frames included.
 func (w *Reader) Format() Format { return w.f }
 
+// maxFloat bounds float samples: one beyond ±8 (+18 dBFS; infinities
+// included) is read as ±8, clipped as a conversion to integers clips it,
+// and a NaN as 0.
+const maxFloat = 8
+
 // Read decodes up to len(dst)/Channels whole frames into dst as
-// interleaved float32 in [-1, 1) (float files are passed through) and
+// interleaved float32 in [-1, 1) (float files are passed through, within
+// ±8: see maxFloat) and
 // returns the number of values written, a multiple of Channels. It returns
 // io.EOF after the last frame, and a wrapped ErrTruncated if the input ends
 // early.
@@ -246,8 +252,13 @@ func (w *Reader) Read(dst []float32) (int, error) {
 	case w.f.Float:
 		for i := range n {
 			v := math.Float32frombits(binary.LittleEndian.Uint32(buf[4*i:]))
-			if v != v || v > 8 || v < -8 { // NaN or absurd
+			switch {
+			case v != v:
 				v = 0
+			case v > maxFloat:
+				v = maxFloat
+			case v < -maxFloat:
+				v = -maxFloat
 			}
 			dst[i] = v
 		}
