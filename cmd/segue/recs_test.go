@@ -24,7 +24,7 @@ import (
 // asks a real relay for the week's Discover Weekly; a second run of the
 // same week delivers nothing new.
 func TestRecsRun(t *testing.T) {
-	const admin = "recs-cli-admin"
+	const admin = "recs-cli-admin-token-0123456789"
 	r := testbed.NewRelay(t, testbed.DefaultOptions().
 		WithRelayOptions(func(o relay.Options) relay.Options { return o.WithAdminToken(admin) }).
 		WithMount(func(dd *catalog.DataDir, srv *relay.Server) {

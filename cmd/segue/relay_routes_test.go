@@ -21,7 +21,7 @@ import (
 )
 
 // routesAdmin is the admin token of the relay TestRelayRoutes assembles.
-const routesAdmin = "routes-admin-token"
+const routesAdmin = "routes-admin-token-0123456789"
 
 // publicRoutes are the routes of `segue relay` that take no device or
 // admin token: they authenticate otherwise (signup, password, a signed

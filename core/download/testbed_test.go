@@ -30,7 +30,7 @@ import (
 const (
 	testUser   = "ada"
 	testPass   = "correct horse battery"
-	adminToken = "admin-secret-token"
+	adminToken = "admin-secret-token-0123456789"
 )
 
 func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }

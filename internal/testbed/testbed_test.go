@@ -74,7 +74,7 @@ func TestRelayRestart(t *testing.T) {
 // with the admin token when mounted: ada has no subscription, and 401
 // without it).
 func TestOptions(t *testing.T) {
-	const admin = "testbed-admin-token"
+	const admin = "testbed-admin-token-0123456789"
 	for _, tc := range []struct {
 		name     string
 		opts     testbed.Options

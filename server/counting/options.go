@@ -114,7 +114,8 @@ func (o Options) WithPoll(d time.Duration) Options {
 }
 
 // WithAdminToken sets the bearer token of GET /v1/admin/counts (default
-// empty: refused).
+// empty: refused). One relay.CheckAdminToken refuses is logged and
+// refuses every request too (relay.Server.AdminGate).
 func (o Options) WithAdminToken(tok string) Options { o.adminToken = tok; return o }
 
 // WithClock sets the relay clock for received times, the time bounds of

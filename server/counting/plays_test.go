@@ -25,7 +25,7 @@ import (
 	"github.com/segue-fm/segue/server/relay"
 )
 
-const adminToken = "admin-secret"
+const adminToken = "admin-secret-0123456789abcdef"
 
 // fixture is a real relay on loopback with the demo album and the
 // counting service mounted over its Badger store.

@@ -15,6 +15,10 @@ import (
 	"github.com/segue-fm/segue/server/relay"
 )
 
+// licAdmin is the license service's admin token in these tests (one
+// relay.CheckAdminToken accepts: a shorter one guards nothing).
+const licAdmin = "license-admin-token-0123456789"
+
 // TestRoutes checks the admin and renewal routes' refusals on a real
 // relay over Badger (the issuing and renewal paths are exercised end to
 // end by core/download's tests).
@@ -27,7 +31,7 @@ func TestRoutes(t *testing.T) {
 	defer dd.Close()
 	quiet := slog.New(slog.DiscardHandler)
 	srv := relay.NewWithDataDir(dd, relay.DefaultOptions("").WithArgonParams(relay.FastArgonParams).WithLogger(quiet))
-	license.NewForDataDir(dd, license.DefaultOptions().WithAdminToken("adm").WithLogger(quiet)).Mount(srv)
+	license.NewForDataDir(dd, license.DefaultOptions().WithAdminToken(licAdmin).WithLogger(quiet)).Mount(srv)
 	hs := httptest.NewServer(srv.Handler())
 	defer hs.Close()
 	do := func(method, path, token string, body any) int {
@@ -53,10 +57,10 @@ func TestRoutes(t *testing.T) {
 	}{
 		{"admin without token", "PUT", "/v1/admin/subscriptions/bo", "", api.SubscriptionRequest{State: "cancelled"}, 401},
 		{"admin wrong token", "PUT", "/v1/admin/subscriptions/bo", "nope", api.SubscriptionRequest{State: "cancelled"}, 401},
-		{"unknown state", "PUT", "/v1/admin/subscriptions/bo", "adm", api.SubscriptionRequest{State: "paused"}, 400},
-		{"unknown account", "PUT", "/v1/admin/subscriptions/zed", "adm", api.SubscriptionRequest{State: "expired"}, 404},
-		{"cancel", "PUT", "/v1/admin/subscriptions/bo", "adm", api.SubscriptionRequest{State: "cancelled"}, 200},
-		{"read", "GET", "/v1/admin/subscriptions/bo", "adm", nil, 200},
+		{"unknown state", "PUT", "/v1/admin/subscriptions/bo", licAdmin, api.SubscriptionRequest{State: "paused"}, 400},
+		{"unknown account", "PUT", "/v1/admin/subscriptions/zed", licAdmin, api.SubscriptionRequest{State: "expired"}, 404},
+		{"cancel", "PUT", "/v1/admin/subscriptions/bo", licAdmin, api.SubscriptionRequest{State: "cancelled"}, 200},
+		{"read", "GET", "/v1/admin/subscriptions/bo", licAdmin, nil, 200},
 		{"issue without token", "POST", "/v1/licenses", "", api.IssueRequest{Tier: "low"}, 401},
 		{"renew short nonce", "POST", "/v1/licenses/renew", "", api.RenewRequest{Device: "d1", Nonce: []byte{1}}, 400},
 		{"renew unknown device", "POST", "/v1/licenses/renew", "", api.RenewRequest{Device: "d1", Nonce: make([]byte, 16), Sig: make([]byte, 64)}, 401},

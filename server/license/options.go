@@ -95,7 +95,8 @@ func (o Options) WithDeviceLimit(n int) Options { o.deviceLimit = max(n, 1); ret
 func (o Options) WithDeviceEntriesPerDay(n int) Options { o.entries = max(n, 0); return o }
 
 // WithAdminToken sets the bearer token of the admin routes (default
-// empty: they refuse every request).
+// empty: they refuse every request). One relay.CheckAdminToken refuses
+// is logged and refuses every request too (relay.Server.AdminGate).
 func (o Options) WithAdminToken(tok string) Options { o.adminToken = tok; return o }
 
 // WithMaxBody sets the largest JSON request body accepted (default 1 MiB).

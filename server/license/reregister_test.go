@@ -31,7 +31,7 @@ import (
 // it was revoked, not refused.
 func TestReregisteredRenewalRevoked(t *testing.T) {
 	r := testbed.NewRelay(t, testbed.DefaultOptions().WithLicenses(true).
-		WithLicenseOptions(func(o license.Options) license.Options { return o.WithAdminToken("adm") }))
+		WithLicenseOptions(func(o license.Options) license.Options { return o.WithAdminToken(licAdmin) }))
 	client := &http.Client{}
 	defer client.CloseIdleConnections()
 	registerDevices(t, client, r.URL, "ada", 0)
@@ -41,7 +41,7 @@ func TestReregisteredRenewalRevoked(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Authorization", "Bearer adm")
+	req.Header.Set("Authorization", "Bearer "+licAdmin)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := client.Do(req)
 	if err != nil {

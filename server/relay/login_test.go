@@ -193,7 +193,7 @@ func TestLoginBlockMessage(t *testing.T) {
 // A request without a token is not a guess.
 func TestAdminTokenGuesses(t *testing.T) {
 	const free = 3
-	const svcToken = "service-admin-token"
+	const svcToken = "service-admin-token-0123456789"
 	cases := []struct {
 		name, method, path, right string
 		wrong, ok                 int // status of a wrong and of the right token when not blocked

@@ -204,7 +204,8 @@ func (s *Server) adminOnly(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // AdminGate is middleware that admits only requests bearing token
-// (Authorization: Bearer, BearerIs; an empty token admits none), for a
+// (Authorization: Bearer, BearerIs; an empty token, or one
+// CheckAdminToken refuses, admits none), for a
 // service that mounts admin routes with a token of its own. A wrong
 // token counts as a failed credential check of the client address, as a
 // failed login does (WithLoginLimits): past the free failures the
@@ -212,6 +213,9 @@ func (s *Server) adminOnly(next echo.HandlerFunc) echo.HandlerFunc {
 // 429 with Retry-After, the right one too, so a block tells nothing
 // about a guess. A request without a token is 401 and not counted.
 func (s *Server) AdminGate(token string) echo.MiddlewareFunc {
+	if err := CheckAdminToken(token); err != nil && token != s.opts.adminToken {
+		s.log.Error("relay: a service's admin token refused, every request to its admin routes will be", "err", err)
+	}
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			if err := s.checkAdmin(c.Request(), token); err != nil {
@@ -236,7 +240,7 @@ func (s *Server) checkAdmin(r *http.Request, token string) error {
 	if err := s.acc.guard.allowAddr(addr); err != nil {
 		return err
 	}
-	if !BearerIs(r, token) {
+	if CheckAdminToken(token) != nil || !BearerIs(r, token) {
 		s.acc.guard.failedAddr(addr)
 		return errAdminToken
 	}

@@ -373,9 +373,10 @@ func (o Options) WithOpenSignup(open bool) Options { o.openSignup = open; return
 
 // WithAdminToken sets the admin bearer token that guards /metrics and, with
 // open signup off, account creation (default empty: those are refused).
-// The relay compares it in constant time but does not judge it: programs
-// that take it from an operator check it with CheckAdminToken first, as
-// segue relay does.
+// The relay compares it in constant time. A token CheckAdminToken
+// refuses (shorter than MinAdminTokenLen, or with a space, control or
+// non-ASCII character) makes New fail with ErrWeakAdminToken and admits
+// no admin request on a relay from NewWithDataDir.
 func (o Options) WithAdminToken(tok string) Options { o.adminToken = tok; return o }
 
 // MinMaxBody and MaxMaxBody bound WithMaxBody. Below 8 KiB the largest

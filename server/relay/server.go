@@ -75,7 +75,12 @@ type Server struct {
 
 // New opens the data directory of opts (creating it when missing) and
 // returns a relay with every route of docs/ARCHITECTURE.md §4 registered.
+// An admin token CheckAdminToken refuses is an error wrapping
+// ErrWeakAdminToken, before anything is opened.
 func New(ctx context.Context, opts Options) (*Server, error) {
+	if err := CheckAdminToken(opts.adminToken); err != nil {
+		return nil, fmt.Errorf("check admin token: %w", err)
+	}
 	dd, err := catalog.OpenDataDirWith(ctx, opts.dataDir, catalog.DefaultDataDirOptions().
 		WithInit(catalog.InitIfEmpty).WithLogger(opts.logger).WithBlobs(opts.blobs, opts.blobsID))
 	if err != nil {
@@ -92,7 +97,9 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 // programs that also ingest into it (Badger allows one opener per
 // directory). The Server does not own dd: Close leaves it open, and the
 // caller closes dd after the server has stopped. The data directory in
-// opts is ignored.
+// opts is ignored. An admin token CheckAdminToken refuses is logged as an
+// error and guards nothing: every admin request is refused (AdminGate),
+// as with no token; check it with CheckAdminToken first to report it.
 func NewWithDataDir(dd *catalog.DataDir, opts Options) *Server {
 	opts.dataDir = dd.Dir
 	return newServer(dd.Store, dd.Catalog, dd.Signer, func() error { return nil }, opts)
@@ -118,6 +125,9 @@ func newServer(st store.Store, cat *catalog.Catalog, signer ed25519.PrivateKey, 
 		meta:     newMetaCache(metaCacheBytes, cat.Generation),
 
 		longLived: map[string]bool{},
+	}
+	if err := CheckAdminToken(opts.adminToken); err != nil {
+		s.log.Error("relay: admin token refused, every admin request will be", "err", err)
 	}
 	s.longBudget.max = longLivedBudget(opts.maxConns)
 	s.met.reg.MustRegister(s.acc.gate.collectors()...)

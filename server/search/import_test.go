@@ -21,7 +21,7 @@ import (
 	"github.com/segue-fm/segue/server/relay"
 )
 
-const importAdmin = "catalog-admin-token"
+const importAdmin = "catalog-admin-token-0123456789"
 
 // importRelay starts a real relay (Badger, the demo album ingested) with
 // the search mounted as `segue relay` mounts it; svc is the current

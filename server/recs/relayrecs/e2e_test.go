@@ -33,7 +33,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-const adminToken = "recs-admin-token"
+const adminToken = "recs-admin-token-0123456789"
 
 // startRelay runs a real relay (Badger, the demo album, real WebSocket
 // sync) with the recommendation service mounted over plays.
