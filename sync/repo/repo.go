@@ -613,9 +613,16 @@ func (s stored) load() (*automerge.Doc, error) {
 	return doc, s.loadIncs(doc)
 }
 
-// loadIncs applies s's increments to doc, closing it on a failure.
+// loadIncs applies s's increments to doc, closing it on a failure. An
+// increment is checked whole first (msync.CheckChunks): LoadIncremental
+// takes the whole chunks before a cut or damaged one without an error,
+// which would lose the changes after it without a word.
 func (s stored) loadIncs(doc *automerge.Doc) error {
 	for i, inc := range s.incs {
+		if err := msync.CheckChunks(inc); err != nil {
+			doc.Close()
+			return fmt.Errorf("%w: increment %d (seq %d): %v", ErrCorrupt, i, s.seqs[i], err)
+		}
 		if err := doc.LoadIncremental(inc); err != nil {
 			doc.Close()
 			return fmt.Errorf("%w: increment %d: %v", ErrCorrupt, i, err)
