@@ -303,6 +303,21 @@ func (d *Docs) Status(ctx context.Context) (SyncStatus, error) {
 	return s, err
 }
 
+// SetAside lists the documents (playlists, the library) whose records on
+// this device did not load and were set aside (repo.Aside: kept under
+// docbad/<id>/, never read again), in id order. One not Back is received
+// again whole by the next sync unless it never Synced; changes made on
+// this device and not sent before it was set aside are only in its
+// records set aside.
+func (d *Docs) SetAside(ctx context.Context) ([]repo.Aside, error) {
+	ctx, done, err := d.calls.enter(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	return d.repo.Asides(ctx)
+}
+
 // WaitSynced blocks until the relay client has exchanged a sync message
 // after since and then seen no further exchange for quiet, or ctx ends
 // (or d closes: context.Canceled). UIs and demos use it to wait for

@@ -132,7 +132,7 @@ func runPlaylist(ctx context.Context, args []string, stdout, stderr io.Writer) (
 		for _, v := range vs {
 			fmt.Fprintf(stdout, "%s\t%s\t%d entries\towner %s\n", v.ID, shown(v.Info.Name), len(v.Entries), shown(string(v.Info.Owner)))
 		}
-		return nil
+		return warnSetAside(ctx, log, d)
 	case "create":
 		id, err := pl.Create(ctx, strings.Join(rest, " "))
 		if err != nil {
@@ -352,4 +352,26 @@ func sortLookups(ids []string, errs []error) (unknown, unchecked []string) {
 		}
 	}
 	return unknown, unchecked
+}
+
+// warnSetAside writes a line to log for each document of d set aside
+// because its records on this device did not load (core.Docs.SetAside),
+// saying what the user can do about it.
+func warnSetAside(ctx context.Context, log *stepLog, d *core.Docs) error {
+	asides, err := d.SetAside(ctx)
+	if err != nil {
+		return err
+	}
+	for _, a := range asides {
+		kept := fmt.Sprintf("%d records kept under docbad/%s/", a.Keys, a.ID)
+		switch {
+		case a.Back:
+			log.step("note: document %s was set aside and received again from the relay; changes made on this device and not sent before are only in the %s", a.ID, kept)
+		case a.Synced:
+			log.step("warning: document %s did not load (damaged on this device: %s) and was set aside; segue sync now receives it again from the relay (changes not sent before are only in the %s)", a.ID, a.Cause, kept)
+		default:
+			log.step("warning: document %s did not load (damaged on this device: %s) and was set aside; it was never synced, so the relay cannot send it again: its changes are only in the %s; segue playlist unfollow %s stops asking the relay for it", a.ID, a.Cause, kept, a.ID)
+		}
+	}
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -373,11 +374,23 @@ func (r *Repo) Delete(ctx context.Context, id docs.DocumentID) error {
 // keys.
 const AsidePrefix = "docbad/"
 
+// asideRecord is the name, after AsidePrefix and the document id, of
+// the record saying why a document was set aside: JSON asideWhy. No
+// doc/<id>/ key has this name, so it never overwrites one moved aside.
+const asideRecord = "aside"
+
+// asideWhy is the asideRecord of a document set aside.
+type asideWhy struct {
+	Cause  string `json:"cause"`
+	Synced bool   `json:"synced"`
+}
+
 // setAside moves the stored keys of document id, which failed to load
-// with cause, under AsidePrefix and deletes every peer's sync state of
-// it, in one store Update (WithSetAside). It runs under r.mu, so no
-// handle of id is loaded meanwhile: when another loader registered one
-// first, that handle is returned and nothing is moved.
+// with cause, under AsidePrefix with an asideRecord saying why, and
+// deletes every peer's sync state of it, in one store Update
+// (WithSetAside). It runs under r.mu, so no handle of id is loaded
+// meanwhile: when another loader registered one first, that handle is
+// returned and nothing is moved.
 func (r *Repo) setAside(ctx context.Context, id docs.DocumentID, cause error) (*Handle, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -389,6 +402,7 @@ func (r *Repo) setAside(ctx context.Context, id docs.DocumentID, cause error) (*
 	}
 	prefix := docPrefix(id)
 	suffix := []byte("/" + id.String())
+	synced := false
 	err := r.st.Update(ctx, func(tx store.Txn) error {
 		var keys, vals [][]byte
 		if err := tx.Iterate(prefix, false, func(k, v []byte) error {
@@ -406,13 +420,106 @@ func (r *Repo) setAside(ctx context.Context, id docs.DocumentID, cause error) (*
 				return err
 			}
 		}
-		return deleteWhere(tx, store.Prefix("sync"), func(k, _ []byte) bool { return bytes.HasSuffix(k, suffix) })
+		err := deleteWhere(tx, store.Prefix("sync"), func(k, _ []byte) bool {
+			if bytes.HasSuffix(k, suffix) {
+				synced = true
+				return true
+			}
+			return false
+		})
+		if err != nil {
+			return err
+		}
+		why, err := json.Marshal(asideWhy{Cause: cause.Error(), Synced: synced})
+		if err != nil {
+			return err
+		}
+		return tx.Set([]byte(AsidePrefix+id.String()+"/"+asideRecord), why)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w (setting it aside: %v)", cause, err)
 	}
-	r.opts.logger.Warn("repo: stored document does not load; set aside, to be received again by the next sync", "doc", id.String(), "key", string(prefix), "aside", AsidePrefix+id.String()+"/", "err", cause)
+	if synced {
+		r.opts.logger.Warn("repo: stored document does not load; set aside, to be received again by the next sync (changes not sent before are only in the records set aside)", "doc", id.String(), "key", string(prefix), "aside", AsidePrefix+id.String()+"/", "err", cause)
+	} else {
+		r.opts.logger.Warn("repo: stored document does not load; set aside, and it was never synced: its changes are only in the records set aside", "doc", id.String(), "key", string(prefix), "aside", AsidePrefix+id.String()+"/", "err", cause)
+	}
 	return nil, nil
+}
+
+// Aside describes a document set aside (WithSetAside) whose records are
+// kept under AsidePrefix.
+type Aside struct {
+	ID docs.DocumentID
+	// Keys and Bytes count the records kept aside and their value bytes.
+	Keys, Bytes int
+	// Cause says why the document did not load; empty for one set aside
+	// by a build that did not record it.
+	Cause string
+	// Synced reports whether the document had a sync state with any
+	// peer when it was set aside. One never synced cannot be received
+	// again: its changes are only in the records set aside.
+	Synced bool
+	// Back reports whether the document is stored again (received by a
+	// sync since): only changes not sent before it was set aside are
+	// lost, and they are in the records set aside.
+	Back bool
+}
+
+// Asides lists the documents set aside (WithSetAside), in id order. Their
+// records are never read again by the repo; Asides is how a device tells
+// its user.
+func (r *Repo) Asides(ctx context.Context) ([]Aside, error) {
+	var out []Aside
+	prefix := []byte(AsidePrefix)
+	err := r.st.Iterate(ctx, prefix, false, func(k, v []byte) error {
+		rest := k[len(prefix):]
+		i := bytes.IndexByte(rest, '/')
+		if i <= 0 {
+			return nil
+		}
+		id, err := docs.ParseDocumentID(string(rest[:i]))
+		if err != nil {
+			return nil
+		}
+		if len(out) == 0 || out[len(out)-1].ID != id {
+			out = append(out, Aside{ID: id})
+		}
+		a := &out[len(out)-1]
+		if string(rest[i+1:]) == asideRecord {
+			var why asideWhy
+			if json.Unmarshal(v, &why) == nil {
+				a.Cause, a.Synced = why.Cause, why.Synced
+			}
+			return nil
+		}
+		a.Keys++
+		a.Bytes += len(v)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("repo: list documents set aside: %w", err)
+	}
+	for i := range out {
+		back, err := r.hasRecords(ctx, out[i].ID)
+		if err != nil {
+			return nil, fmt.Errorf("repo: list documents set aside: %w", err)
+		}
+		out[i].Back = back
+	}
+	return out, nil
+}
+
+// errFound stops an iteration at its first key (hasRecords).
+var errFound = errors.New("repo: found")
+
+// hasRecords reports whether the store holds any record of document id.
+func (r *Repo) hasRecords(ctx context.Context, id docs.DocumentID) (bool, error) {
+	err := r.st.Iterate(ctx, docPrefix(id), false, func(_, _ []byte) error { return errFound })
+	if errors.Is(err, errFound) {
+		return true, nil
+	}
+	return false, err
 }
 
 // deleteWhere deletes, inside tx, every key under prefix for which
