@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -608,8 +609,12 @@ func (m *Manager) TrustedNow(ctx context.Context) time.Time {
 	return now
 }
 
+// persistClock writes the trusted clock (dl/clock) and, in the same
+// update, its current time as the mark (dl/clockmark) a restored
+// dl/clock cannot go below (loadClockMark).
 func (m *Manager) persistClock(ctx context.Context) error {
 	m.clkMu.Lock()
+	now := m.clock.Now(m.opts.wall(), m.mono())
 	c, err := m.clock.MarshalBinary()
 	m.clkMu.Unlock()
 	if err != nil {
@@ -619,5 +624,11 @@ func (m *Manager) persistClock(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return m.d.Store.Set(ctx, []byte(kClock), b)
+	mark := binary.BigEndian.AppendUint64(nil, uint64(max(now.UnixMilli(), 0)))
+	return m.d.Store.Update(ctx, func(tx store.Txn) error {
+		if err := tx.Set([]byte(kClock), b); err != nil {
+			return err
+		}
+		return tx.Set([]byte(kClockMark), mark)
+	})
 }

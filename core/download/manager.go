@@ -135,8 +135,12 @@ const (
 	pFail  = "dl/fail/"
 	pRef   = "off/ref/"
 	kClock = "dl/clock"
-	kCfg   = "dl/cfg"
-	kState = "dl/state"
+	// kClockMark holds the trusted time (u64 BE Unix milliseconds) as of
+	// the last persisted clock, written with dl/clock: a floor for a
+	// dl/clock restored from a backup (loadClockMark).
+	kClockMark = "dl/clockmark"
+	kCfg       = "dl/cfg"
+	kState     = "dl/state"
 )
 
 type trackTier struct {
@@ -495,6 +499,33 @@ func (m *Manager) load(ctx context.Context) error {
 		m.loadClock(b)
 	case !errors.Is(err, store.ErrNotFound):
 		return fmt.Errorf("download: load trusted clock: %w", err)
+	}
+	return m.loadClockMark(ctx)
+}
+
+// loadClockMark raises trusted time to the floors other records keep: the
+// dl/clockmark written with every persisted clock and the time of the
+// last license refusal in dl/state. Both only move forward, so a dl/clock
+// copied back from a backup, which restarts trusted time at the backup's
+// after a reboot, cannot make an expired license play again. Like a
+// stored license's issue time (observeStored), they raise the clock and
+// never lower it. A mark that is not 8 bytes is logged and ignored.
+func (m *Manager) loadClockMark(ctx context.Context) error {
+	if m.state.At > 0 {
+		m.observeStored(ctx, time.UnixMilli(m.state.At))
+	}
+	b, err := m.d.Store.Get(ctx, []byte(kClockMark))
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil
+	case err != nil:
+		return fmt.Errorf("download: load trusted clock mark: %w", err)
+	case len(b) != 8:
+		m.log.Warn("download: trusted clock mark damaged; ignoring it", "key", kClockMark, "bytes", len(b))
+		return nil
+	}
+	if ms := int64(binary.BigEndian.Uint64(b)); ms > 0 {
+		m.observeStored(ctx, time.UnixMilli(ms))
 	}
 	return nil
 }
