@@ -510,16 +510,14 @@ func (r *Repo) Asides(ctx context.Context) ([]Aside, error) {
 	return out, nil
 }
 
-// errFound stops an iteration at its first key (hasRecords).
-var errFound = errors.New("repo: found")
-
 // hasRecords reports whether the store holds any record of document id.
 func (r *Repo) hasRecords(ctx context.Context, id docs.DocumentID) (bool, error) {
-	err := r.st.Iterate(ctx, docPrefix(id), false, func(_, _ []byte) error { return errFound })
-	if errors.Is(err, errFound) {
-		return true, nil
-	}
-	return false, err
+	found := false
+	err := r.st.Iterate(ctx, docPrefix(id), false, func(_, _ []byte) error {
+		found = true
+		return store.ErrStop
+	})
+	return found, err
 }
 
 // deleteWhere deletes, inside tx, every key under prefix for which
