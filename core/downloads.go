@@ -77,11 +77,23 @@ func (e *Engine) OpenDownloads(ctx context.Context, opts download.Options) (*dow
 	if st.offlineMode {
 		m.SetPaused(offlineModeReason)
 	}
+	// A queued offline play's end is a trusted time the clock reached:
+	// a floor a dl/clock restored from a backup cannot go below.
+	if end, ok, err := e.history.q.NewestTrusted(ctx, maxFloorPlays); err != nil {
+		e.log.Warn("core: read the play history for the trusted clock", "err", err)
+	} else if ok {
+		m.RaiseClock(ctx, end)
+	}
 	e.fetcher.SetPinned(m.Blob)
 	st.dl = m
 	e.scheduleSearchRefresh() // downloads may have changed while closed
 	return m, nil
 }
+
+// maxFloorPlays is how many of the newest queued plays OpenDownloads
+// reads for one stamped with trusted time (online plays, in wall time,
+// are not).
+const maxFloorPlays = 256
 
 // FollowPlaylists makes the downloads manager follow d's playlists:
 // playlist downloads (download.KindPlaylist, id = the document id's

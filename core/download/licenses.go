@@ -596,6 +596,14 @@ func (m *Manager) observeStored(ctx context.Context, t time.Time) {
 	}
 }
 
+// RaiseClock raises trusted time to t, a time another record of the
+// device shows its trusted clock had reached (core: the end of the newest
+// queued offline play, stamped with trusted time), and persists the
+// clock; it never moves trusted time back, and, like a stored license's
+// issue time, t is not taken as a fresh signed time. It limits how far a
+// dl/ record restored from a backup rolls the clock back.
+func (m *Manager) RaiseClock(ctx context.Context, t time.Time) { m.observeStored(ctx, t) }
+
 // TrustedNow returns the trusted time (crypto.TrustedClock: the newest
 // signed server time plus monotonic progress, never going backwards) and
 // persists the clock.

@@ -242,6 +242,36 @@ func (q *Queue) List(ctx context.Context, from uint64, limit int) ([]Entry, erro
 	return out, nil
 }
 
+// NewestTrusted returns the end (Started + Played) of the newest queued
+// play stamped with trusted time (model.PlayEvent.TrustedTime: an
+// offline play, core), looking at the newest look entries at most, and
+// whether there is one. Such an end is a time the device's trusted
+// license clock had reached: a floor for it (download.Manager.RaiseClock).
+// Entries that do not decode are skipped.
+func (q *Queue) NewestTrusted(ctx context.Context, look int) (time.Time, bool, error) {
+	var end time.Time
+	found, seen := false, 0
+	err := q.st.Iterate(ctx, Prefix, true, func(k, v []byte) error {
+		if _, ok := seqOf(k); !ok {
+			return nil
+		}
+		seen++
+		var ev model.PlayEvent
+		if dec.Unmarshal(v, &ev) == nil && ev.TrustedTime {
+			end, found = ev.Started.Add(ev.Played), true
+			return store.ErrStop
+		}
+		if seen >= look {
+			return store.ErrStop
+		}
+		return nil
+	})
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("read newest trusted play: %w", err)
+	}
+	return end, found, nil
+}
+
 // Counter is a store.Store that counts the keys in a range without
 // reading them (wasm/idbstore.Store); Queue.Len uses it.
 type Counter interface {
