@@ -11,7 +11,8 @@ import (
 )
 
 // TestPlaylistListSaysSetAside: a playlist whose records on the device do
-// not load is set aside, and segue playlist list says so on stderr with
+// not load is set aside, and segue playlist list (and sync now, sync
+// status) says so on stderr with
 // what to do: sync again for one the relay has (and, once received, that
 // changes not sent before are only in the records set aside), nothing to
 // receive for one never synced. Before, the list left it out and only
@@ -62,8 +63,12 @@ func TestPlaylistListSaysSetAside(t *testing.T) {
 	}
 	// The relay never had local: the sync says so (exit 1) until the
 	// library stops naming it, as the warning says.
-	if code, out, _ := runCmd("sync", "now", "-data", dev, "-relay", url, "-user", "ada"); code != 1 || !strings.Contains(out, "refused "+local) {
-		t.Errorf("sync now: exit %d, want 1 refusing %s:\n%s", code, local, out)
+	if code, out, errOut := runCmd("sync", "now", "-data", dev, "-relay", url, "-user", "ada"); code != 1 || !strings.Contains(out, "refused "+local) ||
+		!strings.Contains(errOut, local+" did not load") {
+		t.Errorf("sync now: exit %d, want 1 refusing %s and warning it was set aside:\n%s%s", code, local, out, errOut)
+	}
+	if _, errOut := run("sync", "status"); !strings.Contains(errOut, local+" did not load") || !strings.Contains(errOut, shared+" was set aside and received again") {
+		t.Errorf("sync status stderr lacks the documents set aside:\n%s", errOut)
 	}
 	out, errOut = run("playlist", "list")
 	if !strings.Contains(out, shared) || !strings.Contains(errOut, shared+" was set aside and received again") ||

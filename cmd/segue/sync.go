@@ -111,7 +111,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 			return err
 		}
 		fmt.Fprintf(stdout, "device %s, user %s: %d documents\n", dev.e.DeviceID(), d.User(), st.Documents)
-		return nil
+		return warnSetAside(ctx, newStepLog(stderr), d)
 	case "now":
 		log := newStepLog(stderr)
 		events, stop := d.Subscribe()
@@ -158,6 +158,9 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 		}
 		if err == nil && refused > 0 {
 			err = fmt.Errorf("%w: %d document(s), listed above", errSyncRefused, refused)
+		}
+		if werr := warnSetAside(ctx, log, d); werr != nil {
+			err = errors.Join(err, werr)
 		}
 		plays := uploadPlays(ctx, dev.e, *wait)
 		plays.printSyncLine(stdout)
