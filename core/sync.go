@@ -318,6 +318,20 @@ func (d *Docs) SetAside(ctx context.Context) ([]repo.Aside, error) {
 	return d.repo.Asides(ctx)
 }
 
+// DiscardSetAside deletes the records document id was set aside under
+// (SetAside), so it is no longer listed; an error wrapping
+// repo.ErrNotFound when none are kept. Changes made on this device that
+// were only in those records are lost; the document itself, when
+// received again, stays.
+func (d *Docs) DiscardSetAside(ctx context.Context, id docs.DocumentID) error {
+	ctx, done, err := d.calls.enter(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	return d.repo.DiscardAside(ctx, id)
+}
+
 // WaitSynced blocks until the relay client has exchanged a sync message
 // after since and then seen no further exchange for quiet, or ctx ends
 // (or d closes: context.Canceled). UIs and demos use it to wait for

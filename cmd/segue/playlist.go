@@ -15,14 +15,15 @@ import (
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/internal/safetext"
 	"github.com/segue-fm/segue/sync/docs"
+	"github.com/segue-fm/segue/sync/repo"
 )
 
 func init() {
-	register("playlist", "edit playlists offline: list, create, show, add, remove, move, rename, describe, collab, public, follow, unfollow", runPlaylist)
+	register("playlist", "edit playlists offline: list, create, show, add, remove, move, rename, describe, collab, public, follow, unfollow, discard", runPlaylist)
 }
 
 // playlistUsage lists the playlist subcommands and their arguments.
-const playlistUsage = "playlist list|create NAME|show ID|add ID TRACK…|remove ID ENTRY…|move ID ENTRY INDEX|rename ID NAME|describe ID TEXT|collab ID USER…|public ID true|false|follow ID|unfollow ID"
+const playlistUsage = "playlist list|create NAME|show ID|add ID TRACK…|remove ID ENTRY…|move ID ENTRY INDEX|rename ID NAME|describe ID TEXT|collab ID USER…|public ID true|false|follow ID|unfollow ID|discard ID"
 
 // subcommand is one subcommand of a command with subcommands (playlist,
 // sync): its arguments, how many it needs at least, and what it does.
@@ -46,6 +47,7 @@ var playlistSubs = []subcommand{
 	{"public", "ID true|false", 2, "make the playlist public or private"},
 	{"follow", "ID", 1, "follow a playlist shared with this account"},
 	{"unfollow", "ID", 1, "stop following a playlist"},
+	{"discard", "ID", 1, "delete the records of a playlist set aside as damaged (list names them), and changes only they held"},
 }
 
 // findSub returns the subcommand named name, or nil.
@@ -122,6 +124,16 @@ func runPlaylist(ctx context.Context, args []string, stdout, stderr io.Writer) (
 		return err
 	}
 	log.step("device open")
+	if sub == "discard" {
+		if err := d.DiscardSetAside(ctx, id); err != nil {
+			if errors.Is(err, repo.ErrNotFound) {
+				return fmt.Errorf("%w: playlist %s: nothing set aside on this device (playlist list names what is)", errUsage, id)
+			}
+			return err
+		}
+		log.step("discarded the records of %s set aside on this device", id)
+		return nil
+	}
 	pl := d.Playlists()
 	switch sub {
 	case "list":
@@ -366,11 +378,11 @@ func warnSetAside(ctx context.Context, log *stepLog, d *core.Docs) error {
 		kept := fmt.Sprintf("%d records kept under docbad/%s/", a.Keys, a.ID)
 		switch {
 		case a.Back:
-			log.step("note: document %s was set aside and received again from the relay; changes made on this device and not sent before are only in the %s", a.ID, kept)
+			log.step("note: document %s was set aside and received again from the relay; changes made on this device and not sent before are only in the %s (segue playlist discard %s deletes them)", a.ID, kept, a.ID)
 		case a.Synced:
 			log.step("warning: document %s did not load (damaged on this device: %s) and was set aside; segue sync now receives it again from the relay (changes not sent before are only in the %s)", a.ID, a.Cause, kept)
 		default:
-			log.step("warning: document %s did not load (damaged on this device: %s) and was set aside; it was never synced, so the relay cannot send it again: its changes are only in the %s; segue playlist unfollow %s stops asking the relay for it", a.ID, a.Cause, kept, a.ID)
+			log.step("warning: document %s did not load (damaged on this device: %s) and was set aside; it was never synced, so the relay cannot send it again: its changes are only in the %s; segue playlist unfollow %s stops asking the relay for it, and segue playlist discard %s deletes what was kept", a.ID, a.Cause, kept, a.ID, a.ID)
 		}
 	}
 	return nil

@@ -15,7 +15,8 @@ import (
 // status) says so on stderr with
 // what to do: sync again for one the relay has (and, once received, that
 // changes not sent before are only in the records set aside), nothing to
-// receive for one never synced. Before, the list left it out and only
+// receive for one never synced; segue playlist discard deletes what was
+// kept, and the warning with it. Before, the list left it out and only
 // the log (hidden by default) said why.
 func TestPlaylistListSaysSetAside(t *testing.T) {
 	ctx := context.Background()
@@ -77,4 +78,15 @@ func TestPlaylistListSaysSetAside(t *testing.T) {
 	}
 	run("playlist", "unfollow", local)
 	run("sync", "now")
+	// discard deletes what was kept, and the warnings go with it; before,
+	// they came back on every list and sync for good.
+	for _, id := range []string{local, shared} {
+		run("playlist", "discard", id)
+	}
+	if out, errOut = run("playlist", "list"); !strings.Contains(out, shared) || strings.Contains(errOut, "set aside") {
+		t.Errorf("list after discarding:\nstdout: %s\nstderr: %s", out, errOut)
+	}
+	if code, _, errOut := runCmd("playlist", "discard", local, "-data", dev, "-relay", url, "-user", "ada"); code != 2 || !strings.Contains(errOut, "nothing set aside") {
+		t.Errorf("second discard: exit %d, want 2 saying nothing is set aside: %s", code, errOut)
+	}
 }

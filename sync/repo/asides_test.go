@@ -2,6 +2,7 @@ package repo
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/segue-fm/segue/store"
@@ -70,4 +71,22 @@ func TestAsidesListed(t *testing.T) {
 	}
 	syncUntilQuiet(t, relay, dev, "relay", "dev", shared.ID())
 	check(shared.ID())
+	// DiscardAside deletes what was kept of one document, and only that:
+	// the document received again still loads. Before it, a document set
+	// aside was listed for good.
+	if err := dev.DiscardAside(ctx, shared.ID()); err != nil {
+		t.Fatal(err)
+	}
+	delete(want, shared.ID())
+	check(docs.DocumentID{})
+	if _, err := dev.Get(ctx, shared.ID()); err != nil {
+		t.Fatalf("document received again, after its records set aside were discarded: %v", err)
+	}
+	if err := dev.DiscardAside(ctx, shared.ID()); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("second discard: %v, want ErrNotFound", err)
+	}
+	n := 0
+	if err := st.Iterate(ctx, []byte(AsidePrefix+shared.ID().String()+"/"), false, func(_, _ []byte) error { n++; return nil }); err != nil || n != 0 {
+		t.Fatalf("%d records of the discarded document left (%v)", n, err)
+	}
 }

@@ -510,6 +510,28 @@ func (r *Repo) Asides(ctx context.Context) ([]Aside, error) {
 	return out, nil
 }
 
+// DiscardAside deletes the records document id was set aside under
+// (AsidePrefix, its asideRecord included), so Asides no longer lists it;
+// ErrNotFound when none are kept. Changes of the document that were
+// only in those records are lost. It leaves the document's own records
+// (doc/<id>/, received again since) as they are.
+func (r *Repo) DiscardAside(ctx context.Context, id docs.DocumentID) error {
+	found := false
+	err := r.st.Update(ctx, func(tx store.Txn) error {
+		return deleteWhere(tx, []byte(AsidePrefix+id.String()+"/"), func(_, _ []byte) bool {
+			found = true
+			return true
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("repo: discard %s set aside: %w", id, err)
+	}
+	if !found {
+		return fmt.Errorf("repo: discard %s: %w: nothing set aside", id, ErrNotFound)
+	}
+	return nil
+}
+
 // hasRecords reports whether the store holds any record of document id.
 func (r *Repo) hasRecords(ctx context.Context, id docs.DocumentID) (bool, error) {
 	found := false
