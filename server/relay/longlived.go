@@ -42,6 +42,9 @@ func (b *connBudget) TryAcquire() bool {
 // Release gives back a connection TryAcquire took.
 func (b *connBudget) Release() { b.n.Add(-1) }
 
+// Full reports whether the budget has no connection left.
+func (b *connBudget) Full() bool { return b.n.Load() >= b.max }
+
 // LongLivedConns returns how many long-lived connections (sync sessions
 // and activity streams with a connection of their own) the relay holds,
 // and its budget of them: three quarters of WithMaxConns.

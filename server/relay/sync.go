@@ -143,6 +143,13 @@ func (s *Server) mountSync() error {
 	s.v1.GET("/sync", func(c echo.Context) error {
 		if h := c.Request().Header; !httpguts.HeaderValuesContainsToken(h["Connection"], "upgrade") ||
 			!httpguts.HeaderValuesContainsToken(h["Upgrade"], "websocket") {
+			// A plain request is answered as a socket of its caller would
+			// be when the session caps would refuse one (429/503 with
+			// Retry-After): a browser's WebSocket hides a refused upgrade's
+			// answer from the page, which asks here after a socket failed.
+			if dev, ok := DeviceFrom(c); ok && ep.Refuses(c.Response(), dev.User) {
+				return nil
+			}
 			// Answered here, as JSON like every relay error: the WebSocket
 			// library answers it in plain text.
 			c.Response().Header().Set("Upgrade", "websocket")

@@ -54,10 +54,12 @@ func (o Options) WithHandshakeTimeout(d time.Duration) Options {
 // Slots is a budget of connections the endpoint shares with other
 // long-lived connections of the embedding server (the relay's activity
 // streams): TryAcquire takes one, reporting false when none is left,
-// and Release gives it back. Safe for concurrent use.
+// Release gives it back, and Full reports whether none is left now
+// (taking none). Safe for concurrent use.
 type Slots interface {
 	TryAcquire() bool
 	Release()
+	Full() bool
 }
 
 // WithSlots makes every connection also take one of slots, from the
@@ -70,13 +72,24 @@ func (o Options) WithSlots(slots Slots) Options { o.slots = slots; return o }
 // upgrading) at once, the count WithMaxSessions bounds.
 func (e *Endpoint) Sessions() int { return int(e.open.Load()) }
 
+// Refusals of WithMaxSessions and WithSlots, before their wait.
+const (
+	msgTooMany   = "relaysync: too many sync connections"
+	msgLongLived = "relaysync: too many long-lived connections"
+)
+
+// msgUserTooMany is the refusal of a user past WithMaxSessions' perUser.
+func msgUserTooMany(n int) string {
+	return "relaysync: at most " + strconv.Itoa(n) + " sync connections per user"
+}
+
 // admit reserves a session of user under WithMaxSessions; when it cannot,
 // it answers w (503 or 429 with Retry-After) and reports false. A
 // reservation is given back with release.
 func (e *Endpoint) admit(w http.ResponseWriter, user model.UserID) bool {
 	if n := e.open.Add(1); e.opts.maxSessions > 0 && n > int64(e.opts.maxSessions) {
 		e.open.Add(-1)
-		e.refuse(w, http.StatusServiceUnavailable, "relaysync: too many sync connections")
+		e.refuse(w, http.StatusServiceUnavailable, msgTooMany)
 		return false
 	}
 	if e.opts.maxUserSessions > 0 {
@@ -85,7 +98,7 @@ func (e *Endpoint) admit(w http.ResponseWriter, user model.UserID) bool {
 		if n >= e.opts.maxUserSessions {
 			e.mu.Unlock()
 			e.open.Add(-1)
-			e.refuse(w, http.StatusTooManyRequests, "relaysync: at most "+strconv.Itoa(e.opts.maxUserSessions)+" sync connections per user")
+			e.refuse(w, http.StatusTooManyRequests, msgUserTooMany(e.opts.maxUserSessions))
 			return false
 		}
 		e.perUser[user] = n + 1
@@ -93,9 +106,36 @@ func (e *Endpoint) admit(w http.ResponseWriter, user model.UserID) bool {
 	}
 	if e.opts.slots != nil && !e.opts.slots.TryAcquire() {
 		e.releaseSession(user)
-		e.refuse(w, http.StatusServiceUnavailable, "relaysync: too many long-lived connections")
+		e.refuse(w, http.StatusServiceUnavailable, msgLongLived)
 		return false
 	}
+	return true
+}
+
+// Refuses reports whether a connection of user would be refused now
+// under WithMaxSessions or WithSlots and, when it would, answers w as
+// that connection would be answered (503 or 429 with Retry-After: 10).
+// It takes nothing and counts no refusal. A browser's WebSocket shows the
+// page nothing of a refused upgrade, neither its status nor its
+// Retry-After, so the web player asks with a plain request after a
+// socket failed (server/relay answers GET /v1/sync without an upgrade
+// with it).
+func (e *Endpoint) Refuses(w http.ResponseWriter, user model.UserID) bool {
+	status, msg := 0, ""
+	e.mu.Lock()
+	perUser := e.perUser[user]
+	e.mu.Unlock()
+	switch {
+	case e.opts.maxSessions > 0 && e.open.Load() >= int64(e.opts.maxSessions):
+		status, msg = http.StatusServiceUnavailable, msgTooMany
+	case e.opts.maxUserSessions > 0 && perUser >= e.opts.maxUserSessions:
+		status, msg = http.StatusTooManyRequests, msgUserTooMany(e.opts.maxUserSessions)
+	case e.opts.slots != nil && e.opts.slots.Full():
+		status, msg = http.StatusServiceUnavailable, msgLongLived
+	default:
+		return false
+	}
+	writeError(w, status, msg, sessionRetryAfter)
 	return true
 }
 

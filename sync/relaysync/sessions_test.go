@@ -116,6 +116,7 @@ type noSlots struct{}
 
 func (noSlots) TryAcquire() bool { return false }
 func (noSlots) Release()         {}
+func (noSlots) Full() bool       { return true }
 
 // TestRefusalsAreJSON: every answer the endpoint gives instead of an
 // upgrade is the relay's JSON error body, uncacheable, and a temporary
@@ -195,6 +196,49 @@ func TestRefusalsAreJSON(t *testing.T) {
 			}
 			if tc.header[0] != "" && resp.Header.Get(tc.header[0]) != tc.header[1] {
 				t.Errorf("%s: %q, want %q", tc.header[0], resp.Header.Get(tc.header[0]), tc.header[1])
+			}
+		})
+	}
+}
+
+// TestRefuses: Refuses answers as a connection of the user would be
+// refused now (429 past the per-user cap, 503 past the total or with no
+// slot left, each with Retry-After: 10) and reports true, else writes
+// nothing and reports false; it takes no session and counts no refusal.
+func TestRefuses(t *testing.T) {
+	cases := []struct {
+		name   string
+		opts   relaysync.Options
+		hold   bool // alice holds one connection first
+		user   model.UserID
+		status int
+	}{
+		{"no caps", relaysync.DefaultOptions().WithMaxSessions(0, 0), true, "alice", 0},
+		{"room under the per-user cap", relaysync.DefaultOptions().WithMaxSessions(0, 2), true, "alice", 0},
+		{"per-user cap reached", relaysync.DefaultOptions().WithMaxSessions(0, 1), true, "alice", http.StatusTooManyRequests},
+		{"another user", relaysync.DefaultOptions().WithMaxSessions(0, 1), true, "bob", 0},
+		{"total reached", relaysync.DefaultOptions().WithMaxSessions(1, 0), true, "bob", http.StatusServiceUnavailable},
+		{"no slot left", relaysync.DefaultOptions().WithSlots(noSlots{}), false, "alice", http.StatusServiceUnavailable},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ep, _, _ := openEndpoint(t, tc.opts)
+			if tc.hold {
+				if _, st, _ := dialStatus(t, newServer(t, ep), "alice"); st != 0 {
+					t.Fatalf("alice's connection: %d", st)
+				}
+			}
+			open, refused := ep.Sessions(), ep.Refused()
+			w := httptest.NewRecorder()
+			got := ep.Refuses(w, tc.user)
+			if got != (tc.status != 0) || (got && w.Code != tc.status) || (!got && w.Body.Len() != 0) {
+				t.Fatalf("Refuses = %v, answer %d %q; want %v, %d", got, w.Code, w.Body, tc.status != 0, tc.status)
+			}
+			if got && (w.Header().Get("Retry-After") != "10" || !strings.Contains(w.Body.String(), "retry in 10 s")) {
+				t.Errorf("Retry-After %q, body %q; want 10, named in the message", w.Header().Get("Retry-After"), w.Body)
+			}
+			if ep.Sessions() != open || ep.Refused() != refused {
+				t.Errorf("sessions %d → %d, refused %d → %d: want both unchanged", open, ep.Sessions(), refused, ep.Refused())
 			}
 		})
 	}
