@@ -63,7 +63,9 @@ export function connect(o: ConnectOptions): Promise<Store>;
 export function sorted(doc: unknown): Entry[];
 /** A key strictly between a and b ("" = open end), with 3 random base-62 digits appended. */
 export function keyBetween(a: string, b: string): string;
+/** A Retry-After value (delta-seconds, or an HTTP-date relative to date, an answer's Date) in ms, at most 5 min; 0 for none or one that does not parse. */
+export function retryAfter(v: string | null, date?: string | null): number;
 
 declare global {
-  var seguePlaylists: { connect: typeof connect; sorted: typeof sorted; keyBetween: typeof keyBetween };
+  var seguePlaylists: { connect: typeof connect; sorted: typeof sorted; keyBetween: typeof keyBetween; retryAfter: typeof retryAfter };
 }

@@ -14,6 +14,73 @@ const S = (s) => new ImmutableString(s);
 const str = (v) => (v == null ? "" : String(v));
 const DIGITS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 const MAX_NAME = 200;
+// RETRY is the wait before a new socket after one closed, the stock
+// adapter's; MAX_RETRY bounds a relay's Retry-After as native devices
+// bound it (api.MaxRetryAfter, 5 min).
+const RETRY = 5000;
+const MAX_RETRY = 300000;
+
+// retryAfter reads a Retry-After value (delta-seconds or an HTTP-date,
+// relative to the answer's Date when it has one) in ms, at most
+// MAX_RETRY; 0 for none or one that does not parse.
+export function retryAfter(v, date) {
+  v = str(v).trim();
+  let ms = 0;
+  if (/^[0-9]+$/.test(v)) ms = Number(v) * 1000;
+  else if (v) {
+    const at = Date.parse(v), now = Date.parse(str(date));
+    if (!Number.isNaN(at)) ms = at - (Number.isNaN(now) ? Date.now() : now);
+  }
+  return Math.min(Math.max(ms, 0), MAX_RETRY) || 0;
+}
+
+// PacedAdapter is the stock WebSocket adapter with the relay's pace: a
+// browser's WebSocket shows the page nothing of a refused handshake (no
+// status, no Retry-After), so when a socket closes without having opened
+// it asks the relay why with a plain GET /v1/sync (the token in the
+// Authorization header): a 429 or 503 names the wait (Retry-After), and
+// the next socket waits that long instead of the stock adapter's 5 s.
+class PacedAdapter extends WebSocketClientAdapter {
+  #ask;
+  #opened = false;
+  #timer;
+  #stopped = false;
+
+  /** @param {string} url @param {() => Promise<number>} ask the wait the relay asks for, in ms (0: none) */
+  constructor(url, ask) {
+    super(url, RETRY);
+    this.#ask = ask;
+  }
+
+  connect(peerId, peerMetadata) {
+    this.#stopped = false;
+    this.#opened = false;
+    super.connect(peerId, peerMetadata);
+    this.socket.addEventListener("open", () => { this.#opened = true; });
+  }
+
+  // onClose replaces the stock handler, whose reconnection is fixed: it
+  // lets the socket go (disconnect also stops the stock retry timer) and
+  // connects again after the stock wait or the relay's.
+  onClose = () => {
+    const opened = this.#opened;
+    super.disconnect();
+    const again = (ms) => {
+      if (this.#stopped) return;
+      this.#timer = setTimeout(() => {
+        if (!this.#stopped) this.connect(this.peerId, this.peerMetadata);
+      }, Math.max(ms, RETRY));
+    };
+    if (opened) again(RETRY);
+    else this.#ask().then(again, () => again(RETRY));
+  };
+
+  disconnect() {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    if (this.socket) super.disconnect();
+  }
+}
 
 // hex returns n random bytes as lowercase hex (entry ids: 8 bytes).
 function hex(n) {
@@ -62,7 +129,11 @@ export async function connect(o) {
   wsURL.protocol = wsURL.protocol === "https:" ? "wss:" : "ws:";
   wsURL.searchParams.set("token", o.token);
   const known = new Set([o.library]);
-  const network = new WebSocketClientAdapter(wsURL.href);
+  const network = new PacedAdapter(wsURL.href, async () => {
+    const res = await fetch(new URL("/v1/sync", o.origin), { headers: { Authorization: "Bearer " + o.token }, cache: "no-store" });
+    await res.body?.cancel();
+    return res.status === 429 || res.status === 503 ? retryAfter(res.headers.get("Retry-After"), res.headers.get("Date")) : 0;
+  });
   const repo = new Repo({
     network: [network],
     storage: new IndexedDBStorageAdapter("segue-playlists-" + o.user),
@@ -207,4 +278,4 @@ export async function connect(o) {
   };
 }
 
-globalThis.seguePlaylists = { connect, sorted, keyBetween };
+globalThis.seguePlaylists = { connect, sorted, keyBetween, retryAfter };
