@@ -107,14 +107,26 @@
     while (friends.size > MAX_FRIENDS) friends.delete(friends.keys().next().value);
     drawFriends();
   }
+  // retryAfter is the wait (ms, at most 5 min as native devices wait)
+  // a 429/503's Retry-After asks for: delta-seconds, or an HTTP-date
+  // relative to the answer's Date; 0 for none.
+  function retryAfter(res) {
+    const v = (res.headers.get("Retry-After") || "").trim();
+    let ms = 0;
+    if (/^[0-9]+$/.test(v)) ms = Number(v) * 1000;
+    else if (v) ms = Date.parse(v) - (Date.parse(res.headers.get("Date") || "") || Date.now());
+    return Math.min(Math.max(ms, 0), 300000) || 0;
+  }
   async function friendFeed() {
     if (feeding) return;
     feeding = true;
     let wait = 1000;
     while (!expired) {
+      let asked = 0; // the relay's Retry-After: the next request waits for it, the backoff does not grow
       try {
         const res = await fetch(relay + "/v1/activity/stream", { headers: { Authorization: "Bearer " + await s.token() }, cache: "no-store" });
         if (res.status === 401) break; // the session expired: signing in again reloads the page
+        if (res.status === 429 || res.status === 503) asked = retryAfter(res);
         if (!res.ok || !res.body) throw new Error(`the relay answered ${res.status}`);
         wait = 1000;
         drawFriends();
@@ -140,8 +152,8 @@
       } catch (err) {
         say("friends-msg", navigator.onLine ? `Friend activity: ${err.message || err}; trying again.` : "Friend activity needs the relay.");
       }
-      await new Promise((r) => setTimeout(r, wait));
-      wait = Math.min(2 * wait, 30000);
+      await new Promise((r) => setTimeout(r, Math.max(wait, asked)));
+      if (!asked) wait = Math.min(2 * wait, 30000);
     }
     feeding = false;
   }
