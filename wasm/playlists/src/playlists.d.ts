@@ -38,7 +38,7 @@ export interface Store {
   /** Playlist ids the library follows (own and shared), oldest saved first. */
   ids(): string[];
   get(id: string): Promise<Playlist>;
-  /** Creates a playlist owned by the user, adds it to the library, returns its id. */
+  /** Creates a playlist owned by the user, adds it to the library, returns its id; a name checkName refuses throws. */
   create(name: string): string;
   /** Appends a track; returns the new entry id. */
   add(id: string, trackId: string): Promise<string>;
@@ -50,6 +50,7 @@ export interface Store {
   collaborators(id: string): Promise<string[]>;
   /** Opens a shared playlist link (automerge:<id>) and adds it to the library; returns its id. */
   follow(url: string): Promise<string>;
+  /** Renames a playlist; a name checkName refuses rejects. */
   rename(id: string, name: string): Promise<void>;
   /** True while the WebSocket to the relay is open. */
   online(): boolean;
@@ -63,9 +64,11 @@ export function connect(o: ConnectOptions): Promise<Store>;
 export function sorted(doc: unknown): Entry[];
 /** A key strictly between a and b ("" = open end), with 3 random base-62 digits appended. */
 export function keyBetween(a: string, b: string): string;
+/** name trimmed when a Segue device may write it as a playlist's name (docs.CheckName: at most 256 bytes of UTF-8, no control, bidirectional formatting or lone surrogate character); throws naming why otherwise. */
+export function checkName(name: string): string;
 /** A Retry-After value (delta-seconds, or an HTTP-date relative to date, an answer's Date) in ms, at most 5 min; 0 for none or one that does not parse. */
 export function retryAfter(v: string | null, date?: string | null): number;
 
 declare global {
-  var seguePlaylists: { connect: typeof connect; sorted: typeof sorted; keyBetween: typeof keyBetween; retryAfter: typeof retryAfter };
+  var seguePlaylists: { connect: typeof connect; sorted: typeof sorted; keyBetween: typeof keyBetween; retryAfter: typeof retryAfter; checkName: typeof checkName };
 }

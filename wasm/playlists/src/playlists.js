@@ -13,7 +13,30 @@ import { generateKeyBetween } from "fractional-indexing";
 const S = (s) => new ImmutableString(s);
 const str = (v) => (v == null ? "" : String(v));
 const DIGITS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-const MAX_NAME = 200;
+// MAX_NAME_BYTES bounds a playlist name in bytes of UTF-8, as
+// docs.MaxNameBytes does on native devices.
+const MAX_NAME_BYTES = 256;
+// NOT_IN_NAME matches what docs.CheckName refuses in a name (beside its
+// length): a control character (unicode.IsControl: C0, DEL, C1), a
+// bidirectional formatting character (safetext), a lone surrogate (not
+// valid UTF-8).
+const NOT_IN_NAME = /[\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+// checkName returns name without surrounding white space when every
+// Segue device may write it as a playlist's name (docs.CheckName), else
+// throws naming why.
+export function checkName(name) {
+  name = String(name).trim();
+  if (!name) throw new Error("playlists: a name cannot be empty");
+  const bad = NOT_IN_NAME.exec(name);
+  if (bad) {
+    const u = "U+" + bad[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, "0");
+    throw new Error(`playlists: a name cannot hold ${u} (a control, bidirectional formatting or lone surrogate character)`);
+  }
+  const n = new TextEncoder().encode(name).length;
+  if (n > MAX_NAME_BYTES) throw new Error(`playlists: a name of ${n} bytes (UTF-8), at most ${MAX_NAME_BYTES}`);
+  return name;
+}
 // RETRY is the wait before a new socket after one closed, the stock
 // adapter's; MAX_RETRY bounds a relay's Retry-After as native devices
 // bound it (api.MaxRetryAfter, 5 min).
@@ -190,8 +213,7 @@ export async function connect(o) {
     },
     /** Creates a playlist owned by the user and adds it to the library; returns its id. */
     create(name) {
-      name = String(name).trim();
-      if (!name || name.length > MAX_NAME) throw new Error(`playlists: a name is 1 to ${MAX_NAME} characters`);
+      name = checkName(name);
       const h = repo.create({
         type: S("playlist"), name: S(name), description: S(""), owner: S(o.user),
         collaborators: {}, public: false, entries: {},
@@ -259,8 +281,7 @@ export async function connect(o) {
     },
     /** Renames a playlist. */
     async rename(id, name) {
-      name = String(name).trim();
-      if (!name || name.length > MAX_NAME) throw new Error(`playlists: a name is 1 to ${MAX_NAME} characters`);
+      name = checkName(name);
       await write(id, (d) => { d.name = S(name); });
     },
     /** True while the WebSocket to the relay is open. */
@@ -278,4 +299,4 @@ export async function connect(o) {
   };
 }
 
-globalThis.seguePlaylists = { connect, sorted, keyBetween, retryAfter };
+globalThis.seguePlaylists = { connect, sorted, keyBetween, retryAfter, checkName };
