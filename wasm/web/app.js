@@ -271,7 +271,7 @@
       const li = document.createElement("li");
       li.dataset.id = id;
       if (!p) li.textContent = "A playlist that has not loaded yet";
-      else li.append(button(`${p.name || "(untitled)"} (${p.entries.length})`, `Open playlist ${p.name}`, () => showPlaylist(id, true)));
+      else li.append(button(`${seguePlaylists.shown(p.name) || "(untitled)"} (${p.entries.length})`, `Open playlist ${seguePlaylists.shown(p.name)}`, () => showPlaylist(id, true)));
       return li;
     });
     ul.replaceChildren(...items);
@@ -284,7 +284,7 @@
     const p = await pl.get(id);
     $("pl-open").hidden = false;
     $("pl-open").dataset.id = id;
-    $("pl-title").textContent = p.name || "(untitled)";
+    $("pl-title").textContent = seguePlaylists.shown(p.name) || "(untitled)";
     const ol = $("pl-entries");
     const shown = p.entries.slice(0, shownRows);
     const labels = await titlesOf(shown.map((e) => e.trackId));

@@ -60,7 +60,7 @@
       }
       const p = await window.seguePlaylistStore.get(id);
       const tracks = p.entries.map((e) => e.trackId);
-      remember("playlist/" + id, { name: p.name, tracks });
+      remember("playlist/" + id, { name: seguePlaylists.shown(p.name), tracks });
       return tracks;
     });
     x.on("download", (ev) => {

@@ -66,9 +66,11 @@ export function sorted(doc: unknown): Entry[];
 export function keyBetween(a: string, b: string): string;
 /** name trimmed when a Segue device may write it as a playlist's name (docs.CheckName: at most 256 bytes of UTF-8, no control, bidirectional formatting or lone surrogate character); throws naming why otherwise. */
 export function checkName(name: string): string;
+/** A playlist name as the page shows it: control, bidirectional formatting and lone surrogate characters written as \uXXXX, cut to 256 code units with "…". */
+export function shown(name: string): string;
 /** A Retry-After value (delta-seconds, or an HTTP-date relative to date, an answer's Date) in ms, at most 5 min; 0 for none or one that does not parse. */
 export function retryAfter(v: string | null, date?: string | null): number;
 
 declare global {
-  var seguePlaylists: { connect: typeof connect; sorted: typeof sorted; keyBetween: typeof keyBetween; retryAfter: typeof retryAfter; checkName: typeof checkName };
+  var seguePlaylists: { connect: typeof connect; sorted: typeof sorted; keyBetween: typeof keyBetween; retryAfter: typeof retryAfter; checkName: typeof checkName; shown: typeof shown };
 }

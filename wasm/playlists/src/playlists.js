@@ -22,6 +22,28 @@ const MAX_NAME_BYTES = 256;
 // valid UTF-8).
 const NOT_IN_NAME = /[\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
+// SHOWN_MAX is how much of a name the page shows, in UTF-16 code units:
+// a device writes at most MAX_NAME_BYTES, so a longer name came from
+// elsewhere.
+const SHOWN_MAX = 256;
+const NOT_SHOWN = new RegExp(NOT_IN_NAME.source, "g");
+
+// shown returns a playlist name as the page shows it. A name comes from
+// whoever wrote the document (a collaborator, a foreign client, the
+// owner of a followed playlist), which neither the relay nor this page
+// filters: like native's segue playlist, each control, bidirectional
+// formatting or lone surrogate character is written as \uXXXX (a U+202E
+// would reverse what is drawn after the name), and the name is cut to
+// SHOWN_MAX code units with an ellipsis.
+export function shown(name) {
+  let s = str(name).replace(NOT_SHOWN, (c) => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"));
+  if (s.length > SHOWN_MAX) {
+    const n = /[\uD800-\uDBFF]/.test(s[SHOWN_MAX - 1]) ? SHOWN_MAX - 1 : SHOWN_MAX;
+    s = s.slice(0, n) + "…";
+  }
+  return s;
+}
+
 // checkName returns name without surrounding white space when every
 // Segue device may write it as a playlist's name (docs.CheckName), else
 // throws naming why.
@@ -299,4 +321,4 @@ export async function connect(o) {
   };
 }
 
-globalThis.seguePlaylists = { connect, sorted, keyBetween, retryAfter, checkName };
+globalThis.seguePlaylists = { connect, sorted, keyBetween, retryAfter, checkName, shown };
