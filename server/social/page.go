@@ -14,6 +14,7 @@ import (
 
 	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/internal/safetext"
 	"github.com/segue-fm/segue/sync/docs"
 )
 
@@ -34,8 +35,24 @@ type item struct {
 // eight places.
 const maxShownRunes = 300
 
-// clip cuts s to maxShownRunes runes, ending it with "…" when cut.
+// clip returns a playlist's name as its share page and preview show it:
+// each character safetext.Check refuses (control, bidirectional
+// formatting) written as \uXXXX, as segue playlist and the web player
+// show such a name (neither the relay nor a foreign client's writes
+// filter it, and a U+202E would reverse what is drawn after it), cut to
+// maxShownRunes runes, ending with "…" when cut.
 func clip(s string) string {
+	if safetext.Check(s) != nil {
+		var b strings.Builder
+		for _, r := range s {
+			if safetext.Check(string(r)) != nil {
+				fmt.Fprintf(&b, `\u%04x`, r)
+			} else {
+				b.WriteRune(r)
+			}
+		}
+		s = b.String()
+	}
 	if head, cut := firstRunes(s, maxShownRunes); cut {
 		return head + "…"
 	}

@@ -368,3 +368,49 @@ func TestShareOfPlaylistMadePrivate(t *testing.T) {
 	edit(true, "Public again")
 	waitUntil(t, "bob's link shows the public playlist again", func() bool { return codes(bobs.URL) == [3]int{200, 200, 200} })
 }
+
+// TestSharePlaylistNameEscaped: a playlist name holding control or
+// bidirectional formatting characters (a device refuses to write them,
+// docs.CheckName; an older or foreign client writes what it likes) is
+// shown on the public share page and in the preview (which the web
+// player shows to whoever opens the link) with each of them written as
+// \uXXXX, as segue playlist prints it. Before, they went out raw: a
+// U+202E reversed the page title and everything a chat app or the web
+// player draws after it.
+func TestSharePlaylistNameEscaped(t *testing.T) {
+	ctx := t.Context()
+	r := socialRelay(t, social.DefaultOptions())
+	ada := testbed.Device(t, r, "ada")
+	id, d := syncedPlaylist(t, ada, "ada", "short", true, r.Tracks[0])
+	h, err := d.Repo().Get(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh, err := ada.Share(ctx, api.SharePlaylist, id.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct{ name, want string }{
+		{"\u202eevil", `\u202eevil`},
+		{"bell\x07 esc\x1b[2J", `bell\u0007 esc\u001b[2J`},
+		{"x\u2066y\u2069 \u0085", `x\u2066y\u2069 \u0085`},
+		{"שלום \u200f mixed", "שלום \u200f mixed"}, // an implicit mark reorders nothing
+	}
+	for _, tc := range cases {
+		if err := h.Change(ctx, func(doc *automerge.Doc) error { return doc.RootMap().Set("name", tc.name) }); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.WaitInSync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		code, _, page := do(t, "GET", sh.URL, "", "")
+		if title, _ := textOf(t, page, "title"); code != http.StatusOK || title != tc.want {
+			t.Errorf("name %+q: page %d, title %+q; want %+q", tc.name, code, title, tc.want)
+		}
+		code, _, b := do(t, "GET", sh.URL+"/preview", "", "")
+		var p api.SharePreview
+		if err := json.Unmarshal(b, &p); err != nil || code != http.StatusOK || p.Title != tc.want {
+			t.Errorf("name %+q: preview %d %v, title %+q; want %+q", tc.name, code, err, p.Title, tc.want)
+		}
+	}
+}
