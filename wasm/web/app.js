@@ -326,7 +326,7 @@
     ol.replaceChildren(...rows);
     $("pl-link").textContent = "automerge:" + id;
     const collab = await pl.collaborators(id);
-    $("pl-collab").textContent = collab.length ? `Shared with ${collab.join(", ")}` : "";
+    $("pl-collab").textContent = collab.length ? `Shared with ${collab.map(seguePlaylists.shown).join(", ")}` : "";
     $("pl-share").hidden = p.owner !== pl.user;
     $("pl-play").onclick = () => p.entries.length && s.playTracks(p.entries.map((x) => x.trackId), 0, "playlist", id);
     if (focus) $("pl-title").focus();
