@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
+	"time"
 
 	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/core/model"
@@ -81,25 +83,45 @@ func (d *Docs) lanPeers(ctx context.Context) ([]model.UserID, error) {
 	return out, nil
 }
 
-// lanKeys returns the LAN keys StartLAN gives its node: the relay's
-// fresh ones when it answers within a few seconds (stored for the next
-// start without it), else the stored ones; of these the own account's
-// key and those of the users lanPeers names now, so a collaborator
-// removed from every shared playlist is no longer shown who this device
-// is, even with the relay down.
-func (d *Docs) lanKeys(ctx context.Context) ([]p2p.LANKey, error) {
-	peers, err := d.lanPeers(ctx)
-	if err != nil {
-		return nil, err
+// LANRelayTimeout bounds how long StartLAN waits for the relay: it
+// renews a device certificate that is due and fetches the LAN keys at
+// once, and starts with the stored ones when the relay has not answered
+// by then (LAN sync works without a relay).
+const LANRelayTimeout = 5 * time.Second
+
+// renewForLAN asks the relay, both at once and within LANRelayTimeout
+// in all, for a fresh device certificate when renewCert (and the stored
+// one is older than CertRefreshAge, refreshDeviceCert) and for the LAN
+// keys of this account and of peers (fetchLANKeys, with a token only).
+// A request that fails or times out is logged: the stored certificate
+// and keys stay in use.
+func (d *Docs) renewForLAN(ctx context.Context, renewCert bool, peers []model.UserID) {
+	ctx, cancel := context.WithTimeout(ctx, LANRelayTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	if renewCert {
+		wg.Go(func() {
+			if err := d.e.refreshDeviceCert(ctx); err != nil {
+				d.e.log.Info("core: device certificate not renewed; LAN peers refuse it once it is 30 days old", "err", err)
+			}
+		})
 	}
 	if d.e.Token() != "" {
-		rctx, cancel := context.WithTimeout(ctx, certRefreshTimeout)
-		err := d.e.fetchLANKeys(rctx, d.user, peers)
-		cancel()
-		if err != nil {
-			d.e.log.Info("core: LAN keys not refreshed; using the stored ones", "err", err)
-		}
+		wg.Go(func() {
+			if err := d.e.fetchLANKeys(ctx, d.user, peers); err != nil {
+				d.e.log.Info("core: LAN keys not refreshed; using the stored ones", "err", err)
+			}
+		})
 	}
+	wg.Wait()
+}
+
+// storedLANKeys returns the LAN keys for a node from those the relay
+// last gave (cfg/lan-keys): the own account's key and those of peers
+// (lanPeers now), so a collaborator removed from every shared playlist
+// is no longer shown who this device is, even with the relay down.
+// Without a stored key of the own account it returns ErrNoLANKeys.
+func (d *Docs) storedLANKeys(ctx context.Context, peers []model.UserID) ([]p2p.LANKey, error) {
 	raw, err := d.e.st.Get(ctx, lanKeysKey)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, ErrNoLANKeys

@@ -27,10 +27,6 @@ const revocationTimeout = 5 * time.Second
 // presents an expired certificate.
 const CertRefreshAge = 7 * 24 * time.Hour
 
-// certRefreshTimeout bounds StartLAN's attempt to renew an old
-// certificate (the relay may be unreachable: LAN sync goes on).
-const certRefreshTimeout = 5 * time.Second
-
 // refreshDeviceCert replaces the stored device certificate with a fresh
 // one (GET /v1/devices/cert) when it is older than CertRefreshAge. With
 // no certificate stored it does nothing (DeviceCert fetches one on

@@ -411,12 +411,12 @@ func (d *Docs) WaitInSync(ctx context.Context) error {
 // checked against the pinned catalog key. It returns the node (Addrs for
 // manual entry, Connect, Peers). Once a certificate is stored, starting
 // LAN sync needs no relay; when the relay is reachable, a stored
-// certificate older than CertRefreshAge is renewed first (giving up
-// after a few seconds). Devices whose revocation notices this device
+// certificate older than CertRefreshAge is renewed first, while the LAN
+// keys are fetched (giving up on both after LANRelayTimeout in all). Devices whose revocation notices this device
 // kept are refused. The node shows who this device is only to peers
 // that prove a LAN key it holds (p2p.WithLANKeys): its own account's and
 // those of the users it shares playlists with (refreshed from the relay
-// when it answers within a few seconds, else the stored ones;
+// when it answers within LANRelayTimeout, else the stored ones;
 // ErrNoLANKeys when none is stored). The LAN storage quota (p2p.WithQuota) counts in the
 // engine's store (p2p.WithQuotaStore), so a restart does not renew it.
 func (d *Docs) StartLAN(ctx context.Context, cert []byte, opts p2p.Options) (*p2p.Node, error) {
@@ -429,12 +429,12 @@ func (d *Docs) StartLAN(ctx context.Context, cert []byte, opts p2p.Options) (*p2
 	if err != nil {
 		return nil, err
 	}
+	peers, err := d.lanPeers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	d.renewForLAN(ctx, cert == nil, peers)
 	if cert == nil {
-		rctx, cancel := context.WithTimeout(ctx, certRefreshTimeout)
-		if err := d.e.refreshDeviceCert(rctx); err != nil {
-			d.e.log.Info("core: device certificate not renewed; LAN peers refuse it once it is 30 days old", "err", err)
-		}
-		cancel()
 		if cert, err = d.e.DeviceCert(ctx); err != nil {
 			return nil, err
 		}
@@ -443,7 +443,7 @@ func (d *Docs) StartLAN(ctx context.Context, cert []byte, opts p2p.Options) (*p2
 	if err != nil {
 		return nil, err
 	}
-	keys, err := d.lanKeys(ctx)
+	keys, err := d.storedLANKeys(ctx, peers)
 	if err != nil {
 		return nil, err
 	}
