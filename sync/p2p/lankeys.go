@@ -67,19 +67,22 @@ func lanTag(key []byte, role string, nonce []byte, dialer, listener libp2ppeer.I
 // peer proved: the peer's certificate must name one of them.
 func (n *Node) proveKeys(c *streamConn, dialer bool, remote libp2ppeer.ID) ([]model.UserID, error) {
 	local := n.h.ID()
+	n.mu.Lock()
+	keys := n.keys // SetLANKeys replaces the slice, never changes it
+	n.mu.Unlock()
 	if dialer {
 		nonce := make([]byte, 32)
 		if _, err := rand.Read(nonce); err != nil {
 			return nil, err
 		}
-		count := (len(n.opts.lanKeys) + lanProofPad - 1) / lanProofPad * lanProofPad
+		count := (len(keys) + lanProofPad - 1) / lanProofPad * lanProofPad
 		buf := make([]byte, 0, 34+count*sha256.Size)
 		buf = append(buf, nonce...)
 		buf = binary.BigEndian.AppendUint16(buf, uint16(count))
-		for _, k := range n.opts.lanKeys {
+		for _, k := range keys {
 			buf = append(buf, lanTag(k.Key, "dial", nonce, local, remote)...)
 		}
-		pad := make([]byte, (count-len(n.opts.lanKeys))*sha256.Size)
+		pad := make([]byte, (count-len(keys))*sha256.Size)
 		if _, err := rand.Read(pad); err != nil {
 			return nil, err
 		}
@@ -91,7 +94,7 @@ func (n *Node) proveKeys(c *streamConn, dialer bool, remote libp2ppeer.ID) ([]mo
 		if _, err := io.ReadFull(c.r, got); err != nil {
 			return nil, fmt.Errorf("p2p: read key proof of %s (a peer holding no LAN key in common with this device ends the stream): %w", remote, err)
 		}
-		for _, k := range n.opts.lanKeys {
+		for _, k := range keys {
 			if hmac.Equal(got, lanTag(k.Key, "accept", nonce, local, remote)) {
 				return []model.UserID{k.User}, nil
 			}
@@ -116,7 +119,7 @@ func (n *Node) proveKeys(c *streamConn, dialer bool, remote libp2ppeer.ID) ([]mo
 	}
 	var users []model.UserID
 	var first []byte // the node's own account's key comes first (New)
-	for _, k := range n.opts.lanKeys {
+	for _, k := range keys {
 		if got[string(lanTag(k.Key, "dial", nonce, remote, local))] {
 			users = append(users, k.User)
 			if first == nil {
@@ -145,4 +148,49 @@ func checkLANKeys(keys []LANKey) error {
 		}
 	}
 	return nil
+}
+
+// SetLANKeys replaces the node's LAN keys (as WithLANKeys; keys New
+// would refuse are ErrBadLANKey and change nothing): later streams
+// prove these. A running session with a peer whose user no key names
+// any more ends at once (a collaborator removed from every shared
+// playlist); the others go on, whichever key of their user they proved
+// (a key of the same user replaced by a newer one, a rotation, ends
+// nothing: the peer's certificate, checked at the start, still names
+// that user). It reports how many sessions it ended.
+func (n *Node) SetLANKeys(keys ...LANKey) (int, error) {
+	if err := checkLANKeys(keys); err != nil {
+		return 0, err
+	}
+	keys = n.ownFirst(keys)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.keys = keys
+	ended := 0
+	for _, s := range n.sessions {
+		if !holdsKeyOf(keys, s.status.User) {
+			s.reset()
+			ended++
+		}
+	}
+	if ended > 0 {
+		n.opts.log.Info("p2p: LAN keys withdrawn; sessions ended", "sessions", ended)
+	}
+	return ended, nil
+}
+
+// ownFirst returns a copy of keys with those of the own account first:
+// of the keys a dialler proved, the dialled side answers with the first
+// it holds (proveKeys).
+func (n *Node) ownFirst(keys []LANKey) []LANKey {
+	keys = slices.Clone(keys)
+	slices.SortStableFunc(keys, func(a, b LANKey) int {
+		return cmpBool(b.User == n.user, a.User == n.user)
+	})
+	return keys
+}
+
+// holdsKeyOf reports whether one of keys is user's.
+func holdsKeyOf(keys []LANKey, user model.UserID) bool {
+	return slices.ContainsFunc(keys, func(k LANKey) bool { return k.User == user })
 }

@@ -112,6 +112,9 @@ type Node struct {
 	accepting map[libp2ppeer.ID]int
 	changed   chan struct{}
 	closed    bool
+	keys      []LANKey // WithLANKeys, SetLANKeys; the own account's first
+
+	user model.UserID // the own certificate's
 
 	quota *lanQuota // WithQuota, shared by the node's sessions
 }
@@ -139,12 +142,6 @@ func New(ctx context.Context, id *crypto.Identity, cert []byte, catalog ed25519.
 	if err := checkLANKeys(opts.lanKeys); err != nil {
 		return nil, err
 	}
-	// The own account's key first: of the keys a dialler proved, the
-	// dialled side answers with the first it holds (proveKeys).
-	opts.lanKeys = slices.Clone(opts.lanKeys)
-	slices.SortStableFunc(opts.lanKeys, func(a, b LANKey) int {
-		return cmpBool(b.User == own.User, a.User == own.User)
-	})
 	priv, err := libp2pcrypto.UnmarshalEd25519PrivateKey(id.SigningKey())
 	if err != nil {
 		return nil, fmt.Errorf("p2p: identity: %w", err)
@@ -174,8 +171,9 @@ func New(ctx context.Context, id *crypto.Identity, cert []byte, catalog ed25519.
 		h: h, repo: repo, cert: cert, catalog: catalog, storage: string(id.DeviceID()), opts: opts,
 		ctx: nctx, cancel: cancel, sessions: map[libp2ppeer.ID]*session{}, revoked: map[model.DeviceID]bool{},
 		dialing: map[libp2ppeer.ID]bool{}, accepting: map[libp2ppeer.ID]int{}, changed: make(chan struct{}),
-		quota: newLANQuota(opts),
+		quota: newLANQuota(opts), user: own.User,
 	}
+	n.keys = n.ownFirst(opts.lanKeys)
 	for _, d := range opts.revoked {
 		n.revoked[d] = true
 	}
@@ -430,6 +428,11 @@ func (n *Node) start(ctx context.Context, st network.Stream, dialer bool) error 
 			n.mu.Unlock()
 			st.Reset()
 			return fmt.Errorf("%w: %s of %s", ErrRevoked, cert.Device, cert.User)
+		}
+		if !holdsKeyOf(n.keys, cert.User) { // withdrawn during the handshake (SetLANKeys)
+			n.mu.Unlock()
+			st.Reset()
+			return fmt.Errorf("%w: the key of %s was withdrawn", ErrNoCommonKey, cert.User)
 		}
 		old, dup := n.sessions[remote]
 		if !dup {
