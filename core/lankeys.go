@@ -12,6 +12,7 @@ import (
 	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/store"
+	"github.com/segue-fm/segue/sync/docs"
 	"github.com/segue-fm/segue/sync/p2p"
 )
 
@@ -143,4 +144,103 @@ func (d *Docs) storedLANKeys(ctx context.Context, peers []model.UserID) ([]p2p.L
 		return nil, ErrNoLANKeys
 	}
 	return out, nil
+}
+
+// RefreshLANKeys asks the relay for the LAN keys now (within
+// LANRelayTimeout; stored at cfg/lan-keys) and gives the running LAN
+// node, if any, the stored keys of its own account and of the users its
+// playlists relate it to now (lanPeers; p2p.Node.SetLANKeys): sessions
+// with a user it holds no key of any more end, the others go on. The
+// node takes the stored keys even when the relay does not answer; the
+// relay's error is returned then. A running node also refreshes its
+// keys by itself: every WithLANKeyRefresh, and when a change of the
+// playlists changes lanPeers.
+func (d *Docs) RefreshLANKeys(ctx context.Context) error {
+	ctx, done, err := d.calls.enter(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	_, err = d.refreshLANKeys(ctx, true)
+	return err
+}
+
+// refreshLANKeys computes lanPeers, fetches the keys from the relay
+// when fetch (or when a user of lanPeers has no stored key) and gives
+// the running node the stored keys of lanPeers. It returns the peers it
+// applied and the first error, the relay's included.
+func (d *Docs) refreshLANKeys(ctx context.Context, fetch bool) ([]model.UserID, error) {
+	peers, err := d.lanPeers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := d.storedLANKeys(ctx, peers)
+	if err != nil && !errors.Is(err, ErrNoLANKeys) {
+		return nil, err
+	}
+	var fetchErr error
+	missing := slices.ContainsFunc(append([]model.UserID{d.user}, peers...), func(u model.UserID) bool {
+		return !slices.ContainsFunc(keys, func(k p2p.LANKey) bool { return k.User == u })
+	})
+	if (fetch || missing) && d.e.Token() != "" {
+		rctx, cancel := context.WithTimeout(ctx, LANRelayTimeout)
+		fetchErr = d.e.fetchLANKeys(rctx, d.user, peers)
+		cancel()
+		if keys, err = d.storedLANKeys(ctx, peers); err != nil {
+			return nil, errors.Join(fetchErr, err)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	n := d.node
+	d.mu.Unlock()
+	if n != nil {
+		if ended, err := n.SetLANKeys(keys...); err != nil {
+			return nil, fmt.Errorf("core: give the LAN node its keys: %w", err)
+		} else if ended > 0 {
+			d.e.log.Info("core: LAN sessions ended: their users share no playlist with this one any more", "sessions", ended)
+		}
+	}
+	return peers, fetchErr
+}
+
+// lanKeysLoop keeps a running LAN node's keys current until ctx ends:
+// it refreshes them from the relay every WithLANKeyRefresh (by the
+// engine's clock), and from the stored ones (the relay asked only for
+// users it holds no key of) after a change of a document changes
+// lanPeers. peers are the users the node's keys were computed for.
+func (d *Docs) lanKeysLoop(ctx context.Context, peers []model.UserID) {
+	events, unsubscribe := d.repo.Subscribe(docs.DocumentID{})
+	defer unsubscribe()
+	var due <-chan time.Time
+	if every := d.e.opts.lanKeyRefresh; every > 0 {
+		due = d.e.after(every)
+	}
+	for {
+		fetch := false
+		select {
+		case <-ctx.Done():
+			return
+		case _, ok := <-events:
+			if !ok {
+				return
+			}
+			now, err := d.lanPeers(ctx)
+			if err != nil || slices.Equal(now, peers) {
+				continue
+			}
+		case <-due:
+			fetch = true
+			due = d.e.after(d.e.opts.lanKeyRefresh)
+		}
+		now, err := d.refreshLANKeys(ctx, fetch)
+		if err != nil && ctx.Err() == nil {
+			d.e.log.Info("core: LAN keys not refreshed", "err", err)
+		}
+		if now != nil {
+			peers = now
+		}
+	}
 }

@@ -24,6 +24,17 @@ func (systemClock) Now() time.Time { return time.Now() }
 // SystemClock is the real wall clock, the default Clock.
 var SystemClock Clock = systemClock{}
 
+// TimerClock is a Clock that also runs timers. An engine whose clock is
+// one schedules its periodic work by it (the LAN key refresh of
+// WithLANKeyRefresh); with any other Clock it uses the wall clock's
+// timers. Tests inject a fake to fire the schedule at will.
+type TimerClock interface {
+	Clock
+	// After returns a channel that receives the time once d has passed
+	// on this clock.
+	After(d time.Duration) <-chan time.Time
+}
+
 // Options configure Open. The zero value is not useful: start from
 // DefaultOptions and chain WithX methods; each returns a modified copy.
 type Options struct {
@@ -41,13 +52,16 @@ type Options struct {
 	observer   func(fetch.Event)
 
 	privateSession bool
+	lanKeyRefresh  time.Duration
 }
 
 // DefaultOptions returns: no origins (set at least one with WithOrigins),
 // the catalog key trusted on first use, a 2 GiB blob cache, content keys
 // kept in memory for 10 minutes, a file key store in <dir>/keys, a Badger
 // store in <dir>/db, the engine's own HTTP client (30 s timeout, HTTP/2
-// on: see WithHTTP2), slog.Default() and the system clock. Each engine
+// on: see WithHTTP2), slog.Default(), the system clock and the LAN keys
+// of a running LAN node refreshed from the relay every
+// DefaultLANKeyRefresh (WithLANKeyRefresh). Each engine
 // makes its own client at Open, so engines opened from one Options value
 // share no connection, and Close can close its client's connections.
 func DefaultOptions() Options {
@@ -57,8 +71,23 @@ func DefaultOptions() Options {
 		http2:      true,
 		logger:     slog.Default(),
 		clock:      SystemClock,
+
+		lanKeyRefresh: DefaultLANKeyRefresh,
 	}
 }
+
+// DefaultLANKeyRefresh is how often a running LAN node asks the relay
+// for its LAN keys by default (WithLANKeyRefresh).
+const DefaultLANKeyRefresh = time.Hour
+
+// WithLANKeyRefresh sets how often, by the engine's clock (TimerClock),
+// a running LAN node (Docs.StartLAN) asks the relay for its LAN keys and
+// takes them (Docs.RefreshLANKeys): keys rotate on the relay
+// (relay.WithLANKeyEpoch), and a node that kept its keys would meet its
+// peers with newer ones only through the previous epoch's key. d ≤ 0
+// turns the schedule off (changes of the playlists still refresh them).
+// Default DefaultLANKeyRefresh.
+func (o Options) WithLANKeyRefresh(d time.Duration) Options { o.lanKeyRefresh = d; return o }
 
 // WithPrivateSession starts the engine in a private session (default
 // off): it publishes no friend activity, whatever the stored switch says
@@ -159,3 +188,12 @@ func (o Options) WithObserver(fn func(fetch.Event)) Options { o.observer = fn; r
 // <dir>/db (for tests and the wasm build). The engine does not close a
 // store given here.
 func (o Options) WithStore(s store.Store) Options { o.store = s; return o }
+
+// after returns a channel that receives the time once d has passed on
+// the engine's clock (TimerClock), else on the wall clock.
+func (e *Engine) after(d time.Duration) <-chan time.Time {
+	if c, ok := e.opts.clock.(TimerClock); ok {
+		return c.After(d)
+	}
+	return time.After(d)
+}

@@ -52,6 +52,9 @@ type Docs struct {
 	stop   context.CancelFunc
 	done   chan struct{}
 	node   *p2p.Node
+	// lanStop ends lanKeysLoop, which closes lanDone (StartLAN).
+	lanStop context.CancelFunc
+	lanDone chan struct{}
 }
 
 // ErrDocsOpen is returned by OpenDocs while a Docs of the engine is
@@ -417,7 +420,8 @@ func (d *Docs) WaitInSync(ctx context.Context) error {
 // that prove a LAN key it holds (p2p.WithLANKeys): its own account's and
 // those of the users it shares playlists with (refreshed from the relay
 // when it answers within LANRelayTimeout, else the stored ones;
-// ErrNoLANKeys when none is stored). The LAN storage quota (p2p.WithQuota) counts in the
+// ErrNoLANKeys when none is stored), and kept current while it runs
+// (Docs.RefreshLANKeys, WithLANKeyRefresh). The LAN storage quota (p2p.WithQuota) counts in the
 // engine's store (p2p.WithQuotaStore), so a restart does not renew it.
 func (d *Docs) StartLAN(ctx context.Context, cert []byte, opts p2p.Options) (*p2p.Node, error) {
 	ctx, done, err := d.calls.enter(ctx)
@@ -457,6 +461,12 @@ func (d *Docs) StartLAN(ctx context.Context, cert []byte, opts p2p.Options) (*p2
 		return nil, err
 	}
 	d.node = n
+	lctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	d.lanStop, d.lanDone = stop, make(chan struct{})
+	go func() {
+		defer close(d.lanDone)
+		d.lanKeysLoop(lctx, peers)
+	}()
 	return n, nil
 }
 
@@ -536,11 +546,13 @@ func (d *Docs) Close() error {
 		d.calls.close()
 		d.StopSync()
 		d.mu.Lock()
-		n := d.node
+		n, stop, loopDone := d.node, d.lanStop, d.lanDone
 		d.node = nil
 		d.mu.Unlock()
 		var err error
 		if n != nil {
+			stop()
+			<-loopDone
 			err = n.Close()
 		}
 		d.closeErr = errors.Join(err, d.repo.Close())
