@@ -31,7 +31,7 @@ func TestWireJSON(t *testing.T) {
 		{"me", api.MeResponse{Library: "2Xk"}, `{"library":"2Xk"}`},
 		{"cert", api.CertResponse{Cert: []byte{5}}, `{"cert":"BQ=="}`},
 		{"lan keys", api.LANKeysRequest{With: []model.UserID{"bob"}}, `{"with":["bob"]}`},
-		{"lan keys answer", api.LANKeysResponse{Keys: []api.LANKey{{User: "ada", Key: []byte{9}}}}, `{"keys":[{"user":"ada","key":"CQ=="}]}`},
+		{"lan keys answer", api.LANKeysResponse{Keys: []api.LANKey{{User: "ada", Key: []byte{9}, Epoch: 7}}}, `{"keys":[{"user":"ada","key":"CQ==","epoch":7}]}`},
 		{"catalog key", api.CatalogKeyResponse{Key: []byte{4}}, `{"key":"BA=="}`},
 		{"catalog key nil", api.CatalogKeyResponse{}, `{"key":null}`},
 		{"album", api.AlbumResponse{Album: model.Album{ID: "a1"}, Tracks: []model.Track{}}, ""},

@@ -61,7 +61,8 @@ type CertResponse struct {
 }
 
 // MaxLANKeyUsers bounds the users of one POST /v1/devices/lan-keys
-// request (as p2p.MaxLANKeys bounds the keys a device holds).
+// request (as p2p.MaxLANKeys, two keys per user with the own account,
+// bounds the keys a device holds).
 const MaxLANKeyUsers = 1023
 
 // LANKeysRequest is the JSON body of POST /v1/devices/lan-keys: the
@@ -73,15 +74,18 @@ type LANKeysRequest struct {
 
 // LANKey is one LAN key (docs/ARCHITECTURE.md §6): the 32-byte secret
 // the relay gives the devices of the calling account and of User alike
-// (User is the caller for its own devices' key).
+// (User is the caller for its own devices' key) in one epoch (the
+// relay's WithLANKeyEpoch; keys rotate every epoch).
 type LANKey struct {
-	User model.UserID `json:"user"`
-	Key  []byte       `json:"key"`
+	User  model.UserID `json:"user"`
+	Key   []byte       `json:"key"`
+	Epoch int64        `json:"epoch"`
 }
 
 // LANKeysResponse is the JSON body answering POST /v1/devices/lan-keys:
-// the key of the caller's own account first, then one per distinct
-// user asked for.
+// the keys of the caller's own account first, then those of each
+// distinct user asked for; two per user, of the current epoch and of the
+// previous one.
 type LANKeysResponse struct {
 	Keys []LANKey `json:"keys"`
 }

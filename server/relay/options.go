@@ -41,6 +41,7 @@ type Options struct {
 	tlsKey       string
 	logger       *slog.Logger
 	now          func() time.Time
+	lanEpoch     time.Duration
 	blobs        blobstore.Store // WithBlobs (blobs.go); nil: the data directory's Badger
 	blobsID      string
 	syncCMem     uint64
@@ -135,7 +136,28 @@ func DefaultOptions(dataDir string) Options {
 		userTimeout:  DefaultTCPUserTimeout,
 		logger:       slog.Default(),
 		now:          time.Now,
+		lanEpoch:     DefaultLANKeyEpoch,
 	}
+}
+
+// DefaultLANKeyEpoch is how long a LAN key lasts by default
+// (WithLANKeyEpoch): as long as a device certificate is accepted on the
+// LAN (p2p.DefaultCertMaxAge), so a device that meets its peers with
+// keys that old would be refused for its certificate anyway.
+const DefaultLANKeyEpoch = 30 * 24 * time.Hour
+
+// WithLANKeyEpoch sets how long a LAN key lasts (POST
+// /v1/devices/lan-keys): the keys of a pair of accounts are derived per
+// epoch of d, counted from the Unix epoch by the relay's clock, and the
+// relay gives the current and the previous one, so a key that leaked is
+// good for two epochs at most, and devices that fetched their keys one
+// epoch apart still share one. d < 1 s keeps the default. Default
+// DefaultLANKeyEpoch.
+func (o Options) WithLANKeyEpoch(d time.Duration) Options {
+	if d >= time.Second {
+		o.lanEpoch = d
+	}
+	return o
 }
 
 // DefaultSyncCMemBudget is the C heap the relay's loaded sync documents

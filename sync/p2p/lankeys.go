@@ -16,8 +16,9 @@ import (
 )
 
 // MaxLANKeys bounds the LAN keys a node holds (WithLANKeys) and the
-// proofs it reads from a dialler.
-const MaxLANKeys = 1024
+// proofs it reads from a dialler: two (the relay's current and previous
+// epoch) for each of up to 1,024 accounts, its own included.
+const MaxLANKeys = 2048
 
 // LANKeySize is the length of a LAN key.
 const LANKeySize = 32
