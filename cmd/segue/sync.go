@@ -55,6 +55,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 	cert := fs.String("cert", "", "'sync peers': optional file holding a relay-signed device certificate to use instead of the one the relay issued at login")
 	listen := fs.String("listen", "", "'sync peers': comma-separated listen multiaddrs (default TCP and QUIC on every IPv4 interface)")
 	mdns := fs.Bool("mdns", true, "'sync peers': discover peers with mDNS")
+	stableID := fs.Bool("stable-peer-id", false, "'sync peers': keep the same peer id (and listening addresses) at every run, so a --peer address given to another device stays good; it then tells everyone on the network that this device is back (default: a new one per run)")
 	fs.Usage = func() {} // printed below, for the subcommand named before the flag
 	pos, err := parseArgs(fs, args)
 	if err != nil {
@@ -175,7 +176,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 				return err
 			}
 		}
-		opts := p2p.DefaultOptions().WithMDNS(*mdns, "")
+		opts := p2p.DefaultOptions().WithMDNS(*mdns, "").WithStablePeerID(*stableID)
 		if *listen != "" {
 			opts = opts.WithListen(strings.Split(*listen, ",")...)
 		}

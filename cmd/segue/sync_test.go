@@ -345,7 +345,8 @@ func (s *syncBuf) String() string {
 // ends; the phone starts afterwards, and the laptop syncs with it and
 // exits 0 (it lists its peers when its --wait ends, the phone's run
 // lasting longer). Before, the first dial's "connection refused" ended the
-// command with exit 1, on both devices in turn.
+// command with exit 1, on both devices in turn. The phone runs with
+// --stable-peer-id: its address from a first run is good for the next.
 func TestSyncPeersDialsAgain(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
@@ -366,7 +367,7 @@ func TestSyncPeersDialsAgain(t *testing.T) {
 	l.Close()
 	listen := fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", port)
 	var first bytes.Buffer
-	if code := run(ctx, []string{"sync", "--data", phone, "--relay", origin, "--wait", "0s", "--listen", listen, "--mdns=false", "peers"}, &first, io.Discard); code != 0 {
+	if code := run(ctx, []string{"sync", "--data", phone, "--relay", origin, "--wait", "0s", "--listen", listen, "--mdns=false", "--stable-peer-id", "peers"}, &first, io.Discard); code != 0 {
 		t.Fatalf("phone's first run exited %d", code)
 	}
 	phoneAddr := strings.TrimSpace(strings.TrimPrefix(strings.SplitN(first.String(), "\n", 2)[0], "listening "))
@@ -389,7 +390,7 @@ func TestSyncPeersDialsAgain(t *testing.T) {
 		}
 	}
 	var pout syncBuf
-	if code := run(ctx, []string{"sync", "--data", phone, "--relay", origin, "--wait", "12s", "--listen", listen, "--mdns=false", "peers"}, &pout, io.Discard); code != 0 {
+	if code := run(ctx, []string{"sync", "--data", phone, "--relay", origin, "--wait", "12s", "--listen", listen, "--mdns=false", "--stable-peer-id", "peers"}, &pout, io.Discard); code != 0 {
 		t.Fatalf("phone exited %d", code)
 	}
 	if code := <-done; code != 0 {

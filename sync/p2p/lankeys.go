@@ -65,8 +65,9 @@ func lanTag(key []byte, role string, nonce []byte, dialer, listener libp2ppeer.I
 // holds, with its own HMAC under that key, and resets the stream
 // otherwise. Neither writes anything that names its account before the
 // other proved a key in common. It returns the users of the keys the
-// peer proved: the peer's certificate must name one of them.
-func (n *Node) proveKeys(c *streamConn, dialer bool, remote libp2ppeer.ID) ([]model.UserID, error) {
+// peer proved (the peer's certificate must name one of them) and the
+// nonce (the device keys sign it, exchangeCerts).
+func (n *Node) proveKeys(c *streamConn, dialer bool, remote libp2ppeer.ID) ([]model.UserID, []byte, error) {
 	local := n.h.ID()
 	n.mu.Lock()
 	keys := n.keys // SetLANKeys replaces the slice, never changes it
@@ -74,7 +75,7 @@ func (n *Node) proveKeys(c *streamConn, dialer bool, remote libp2ppeer.ID) ([]mo
 	if dialer {
 		nonce := make([]byte, 32)
 		if _, err := rand.Read(nonce); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		count := (len(keys) + lanProofPad - 1) / lanProofPad * lanProofPad
 		buf := make([]byte, 0, 34+count*sha256.Size)
@@ -85,34 +86,34 @@ func (n *Node) proveKeys(c *streamConn, dialer bool, remote libp2ppeer.ID) ([]mo
 		}
 		pad := make([]byte, (count-len(keys))*sha256.Size)
 		if _, err := rand.Read(pad); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		buf = append(buf, pad...)
 		if err := c.writeRaw(buf); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		got := make([]byte, sha256.Size)
 		if _, err := io.ReadFull(c.r, got); err != nil {
-			return nil, fmt.Errorf("p2p: read key proof of %s (a peer holding no LAN key in common with this device ends the stream): %w", remote, err)
+			return nil, nil, fmt.Errorf("p2p: read key proof of %s (a peer holding no LAN key in common with this device ends the stream): %w", remote, err)
 		}
 		for _, k := range keys {
 			if hmac.Equal(got, lanTag(k.Key, "accept", nonce, local, remote)) {
-				return []model.UserID{k.User}, nil
+				return []model.UserID{k.User}, nonce, nil
 			}
 		}
-		return nil, ErrNoCommonKey
+		return nil, nil, ErrNoCommonKey
 	}
 	head := make([]byte, 34)
 	if _, err := io.ReadFull(c.r, head); err != nil {
-		return nil, fmt.Errorf("p2p: read key proofs of %s: %w", remote, err)
+		return nil, nil, fmt.Errorf("p2p: read key proofs of %s: %w", remote, err)
 	}
 	nonce, count := head[:32], int(binary.BigEndian.Uint16(head[32:]))
 	if count > MaxLANKeys {
-		return nil, fmt.Errorf("%w: %d proofs, limit %d", ErrNoCommonKey, count, MaxLANKeys)
+		return nil, nil, fmt.Errorf("%w: %d proofs, limit %d", ErrNoCommonKey, count, MaxLANKeys)
 	}
 	proofs := make([]byte, count*sha256.Size)
 	if _, err := io.ReadFull(c.r, proofs); err != nil {
-		return nil, fmt.Errorf("p2p: read key proofs of %s: %w", remote, err)
+		return nil, nil, fmt.Errorf("p2p: read key proofs of %s: %w", remote, err)
 	}
 	got := make(map[string]bool, count)
 	for p := range slices.Chunk(proofs, sha256.Size) {
@@ -129,9 +130,9 @@ func (n *Node) proveKeys(c *streamConn, dialer bool, remote libp2ppeer.ID) ([]mo
 		}
 	}
 	if first == nil {
-		return nil, ErrNoCommonKey
+		return nil, nil, ErrNoCommonKey
 	}
-	return users, c.writeRaw(lanTag(first, "accept", nonce, remote, local))
+	return users, nonce, c.writeRaw(lanTag(first, "accept", nonce, remote, local))
 }
 
 // checkLANKeys returns an error unless keys are one to MaxLANKeys keys

@@ -3,6 +3,7 @@ package p2p
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"slices"
@@ -29,10 +30,12 @@ import (
 )
 
 // ProtocolID is the libp2p protocol of Segue's LAN sync: a key proof
-// (proveKeys), the certificates, then automerge-repo messages. Version 1
-// had no key proof: a device showed its certificate to whatever it
-// dialled.
-const ProtocolID = "/segue/sync/2"
+// (proveKeys), the certificates with the device keys' signatures of the
+// stream (exchangeCerts), then automerge-repo messages. Version 1 had no
+// key proof: a device showed its certificate to whatever it dialled;
+// version 2 checked the certificate against the libp2p key, which was
+// the device key, so the peer id named the device at every start.
+const ProtocolID = "/segue/sync/3"
 
 // Errors of the LAN node.
 var (
@@ -82,15 +85,18 @@ type PeerStatus struct {
 
 // Node syncs a device's documents with other devices on the LAN over
 // libp2p (TCP + Noise + yamux, QUIC v1 as a second listener). The libp2p
-// identity is the device's Ed25519 key; on every /segue/sync/2 stream
-// both sides first prove a LAN key in common, then exchange a
-// relay-signed device certificate, so each knows the other's user, then
+// identity is a fresh key per node (its peer id names no device); on
+// every /segue/sync/3 stream both sides first prove a LAN key in common,
+// then exchange a relay-signed device certificate with a signature of
+// the stream by the device key it names, so each knows the other's
+// device and user, then
 // speak automerge-repo messages with the
 // same framing as elsewhere. peer.DocumentAccess decides per document:
 // a library syncs only between devices of its owner, a playlist with its
 // collaborators (or anyone when public, read-only).
 type Node struct {
 	h       host.Host
+	id      *crypto.Identity // signs the session binding (exchangeCerts)
 	repo    peer.Repo
 	cert    []byte
 	catalog ed25519.PublicKey
@@ -142,7 +148,14 @@ func New(ctx context.Context, id *crypto.Identity, cert []byte, catalog ed25519.
 	if err := checkLANKeys(opts.lanKeys); err != nil {
 		return nil, err
 	}
-	priv, err := libp2pcrypto.UnmarshalEd25519PrivateKey(id.SigningKey())
+	// A fresh libp2p key per node unless WithStablePeerID: the peer id,
+	// which mDNS announces to every host and Noise shows before the key
+	// proof, tells nobody that the device is back. The device key is
+	// shown only after the key proof (exchangeCerts).
+	priv, _, err := libp2pcrypto.GenerateEd25519Key(rand.Reader)
+	if opts.stableID {
+		priv, err = libp2pcrypto.UnmarshalEd25519PrivateKey(id.SigningKey())
+	}
 	if err != nil {
 		return nil, fmt.Errorf("p2p: identity: %w", err)
 	}
@@ -168,7 +181,7 @@ func New(ctx context.Context, id *crypto.Identity, cert []byte, catalog ed25519.
 	}
 	nctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	n := &Node{
-		h: h, repo: repo, cert: cert, catalog: catalog, storage: string(id.DeviceID()), opts: opts,
+		h: h, id: id, repo: repo, cert: cert, catalog: catalog, storage: string(id.DeviceID()), opts: opts,
 		ctx: nctx, cancel: cancel, sessions: map[libp2ppeer.ID]*session{}, revoked: map[model.DeviceID]bool{},
 		dialing: map[libp2ppeer.ID]bool{}, accepting: map[libp2ppeer.ID]int{}, changed: make(chan struct{}),
 		quota: newLANQuota(opts), user: own.User,
@@ -188,7 +201,8 @@ func New(ctx context.Context, id *crypto.Identity, cert []byte, catalog ed25519.
 	return n, nil
 }
 
-// ID returns the node's libp2p peer id.
+// ID returns the node's libp2p peer id: new at every New, so a peer id
+// seen on the network does not tell that a device is back.
 func (n *Node) ID() string { return n.h.ID().String() }
 
 // Addrs returns the node's dialable multiaddrs, each ending in
@@ -372,12 +386,12 @@ func (n *Node) start(ctx context.Context, st network.Stream, dialer bool) error 
 	remote := st.Conn().RemotePeer()
 	conn := newStreamConn(st, n.opts.maxFrame)
 	_ = st.SetDeadline(time.Now().Add(n.opts.dialTimeout))
-	proved, err := n.proveKeys(conn, dialer, remote)
+	proved, nonce, err := n.proveKeys(conn, dialer, remote)
 	if err != nil {
 		st.Reset()
 		return err
 	}
-	cert, err := n.exchangeCerts(conn, st, dialer)
+	cert, err := n.exchangeCerts(conn, dialer, n.binding(dialer, nonce, remote))
 	if err != nil {
 		st.Reset()
 		return err
@@ -436,17 +450,22 @@ func (n *Node) start(ctx context.Context, st network.Stream, dialer bool) error 
 		}
 		old, dup := n.sessions[remote]
 		if !dup {
+			old, dup = n.deviceSessionLocked(cert.Device, remote)
+		}
+		if !dup {
 			break
 		}
-		if !n.replaces(old, dialer, remote) {
+		if old.status.ID == remote.String() && !n.replaces(old, dialer, remote) {
 			n.mu.Unlock()
 			st.Reset()
 			return ErrAlreadyConnected
 		}
 		n.mu.Unlock()
 		// The earlier session ends (and drops the peer's sync states)
-		// before this one starts under the same peer name.
-		n.opts.log.Info("p2p: peer dialled again; ending its earlier session", "peer", remote)
+		// before this one starts under the same peer name, or under the
+		// new peer id of the same device (restarted: a peer id lasts one
+		// node).
+		n.opts.log.Info("p2p: peer dialled again; ending its earlier session", "peer", remote, "earlier", old.status.ID)
 		old.reset()
 		select {
 		case <-old.done:
@@ -550,44 +569,87 @@ func (n *Node) Revoke(device model.DeviceID) int {
 	return ended
 }
 
-// exchangeCerts sends the own certificate and reads the remote's,
-// checked (checkPeer). The dialler writes first; the dialled side
-// writes only once the dialler's passed, so a host that connects
-// without a valid certificate of a device that may sync learns nothing
-// of this device's account.
-func (n *Node) exchangeCerts(conn *streamConn, st network.Stream, dialer bool) (crypto.DeviceCert, error) {
+// exchangeCerts sends the own certificate and the own device key's
+// signature of binding, and reads and checks the remote's (checkPeer).
+// The dialler writes first; the dialled side writes only once the
+// dialler's passed, so a host that connects without a valid certificate
+// of a device that may sync learns nothing of this device's account.
+func (n *Node) exchangeCerts(conn *streamConn, dialer bool, bind sessionBinding) (crypto.DeviceCert, error) {
 	if dialer {
-		if err := conn.writeBlob(n.cert); err != nil {
+		if err := n.writeCert(conn, bind.local); err != nil {
 			return crypto.DeviceCert{}, err
 		}
-		return n.checkPeer(conn, st)
+		return n.checkPeer(conn, bind.remote)
 	}
-	c, err := n.checkPeer(conn, st)
+	c, err := n.checkPeer(conn, bind.remote)
 	if err != nil {
 		return c, err
 	}
-	return c, conn.writeBlob(n.cert)
+	return c, n.writeCert(conn, bind.local)
 }
 
-// checkPeer reads the remote's certificate and checks it against the
-// key Noise authenticated, the revoked devices and the certificates' age
-// limit.
-func (n *Node) checkPeer(conn *streamConn, st network.Stream) (crypto.DeviceCert, error) {
+// sessionBinding is what each side of a stream signs with its device key
+// (exchangeCerts): local is this node's message, remote the peer's.
+type sessionBinding struct{ local, remote []byte }
+
+// binding returns the messages the two sides of a stream sign: a domain,
+// the signer's role, the dialler's key-proof nonce and both peer ids
+// (which Noise authenticated), so a signature is good on this stream
+// only.
+func (n *Node) binding(dialer bool, nonce []byte, remote libp2ppeer.ID) sessionBinding {
+	d, l := n.h.ID(), remote
+	if !dialer {
+		d, l = remote, n.h.ID()
+	}
+	msg := func(role string) []byte {
+		b := []byte("segue-lan-device-" + role + "-v1\x00")
+		b = append(b, nonce...)
+		b = append(b, d...)
+		b = append(b, 0)
+		return append(b, l...)
+	}
+	if dialer {
+		return sessionBinding{local: msg("dial"), remote: msg("accept")}
+	}
+	return sessionBinding{local: msg("accept"), remote: msg("dial")}
+}
+
+// deviceProofSize is the length of the blob after a certificate: the
+// device's Ed25519 public key and its signature of the session binding.
+const deviceProofSize = ed25519.PublicKeySize + ed25519.SignatureSize
+
+// writeCert writes the own certificate, then the device key and its
+// signature of msg.
+func (n *Node) writeCert(conn *streamConn, msg []byte) error {
+	if err := conn.writeBlob(n.cert); err != nil {
+		return err
+	}
+	return conn.writeBlob(append(slices.Clone(n.id.SignPublic()), n.id.Sign(msg)...))
+}
+
+// checkPeer reads the remote's certificate, device key and signature of
+// msg, and checks that the certificate certifies that key, that the key
+// signed msg (the peer holds the device key: a copied certificate is
+// refused), the revoked devices and the certificates' age limit.
+func (n *Node) checkPeer(conn *streamConn, msg []byte) (crypto.DeviceCert, error) {
 	raw, err := conn.readBlob(crypto.MaxDeviceCertSize)
 	if err != nil {
 		return crypto.DeviceCert{}, err
 	}
-	pk := st.Conn().RemotePublicKey()
-	if pk == nil || pk.Type() != libp2pcrypto.Ed25519 {
-		return crypto.DeviceCert{}, fmt.Errorf("%w: remote key is not Ed25519", crypto.ErrBadDeviceCert)
-	}
-	pub, err := pk.Raw()
+	proof, err := conn.readBlob(deviceProofSize)
 	if err != nil {
-		return crypto.DeviceCert{}, fmt.Errorf("%w: remote key: %v", crypto.ErrBadDeviceCert, err)
+		return crypto.DeviceCert{}, err
 	}
-	cert, err := crypto.VerifyDeviceCert(n.catalog, raw, ed25519.PublicKey(pub))
+	if len(proof) != deviceProofSize {
+		return crypto.DeviceCert{}, fmt.Errorf("%w: device proof of %d bytes, want %d", crypto.ErrBadDeviceCert, len(proof), deviceProofSize)
+	}
+	pub := ed25519.PublicKey(proof[:ed25519.PublicKeySize])
+	cert, err := crypto.VerifyDeviceCert(n.catalog, raw, pub)
 	if err != nil {
 		return cert, err
+	}
+	if !ed25519.Verify(pub, msg, proof[ed25519.PublicKeySize:]) {
+		return crypto.DeviceCert{}, fmt.Errorf("%w: the device key did not sign this session", crypto.ErrBadDeviceCert)
 	}
 	n.mu.Lock()
 	revoked := n.revoked[cert.Device]
@@ -599,6 +661,18 @@ func (n *Node) checkPeer(conn *streamConn, st network.Stream) (crypto.DeviceCert
 		return cert, fmt.Errorf("%w: %s of %s issued %s ago, limit %s", ErrCertExpired, cert.Device, cert.User, age.Round(time.Second), n.opts.certMaxAge)
 	}
 	return cert, nil
+}
+
+// deviceSessionLocked returns a session with device under a peer id
+// other than remote: the same device before it restarted. Caller holds
+// n.mu.
+func (n *Node) deviceSessionLocked(device model.DeviceID, remote libp2ppeer.ID) (*session, bool) {
+	for id, s := range n.sessions {
+		if id != remote && s.status.Device == device {
+			return s, true
+		}
+	}
+	return nil, false
 }
 
 // Close stops discovery, ends every session and closes the host.

@@ -24,6 +24,7 @@ type Options struct {
 	revoked     []model.DeviceID
 	certMaxAge  time.Duration
 	mayCreate   CreateFilter
+	stableID    bool
 	lanKeys     []LANKey    // lankeys.go
 	quotaDocs   int         // quota.go
 	quotaBytes  int64       // quota.go
@@ -44,7 +45,8 @@ const DefaultCertMaxAge = 30 * 24 * time.Hour
 // DefaultOptions returns: TCP and QUIC listeners on every IPv4 interface
 // at random ports, mDNS discovery on with service name "segue-sync",
 // 1 MiB frames, a 10 s dial timeout, the wall clock, slog.Default, no
-// revoked devices, peer certificates accepted up to DefaultCertMaxAge
+// revoked devices, a fresh peer id per node (WithStablePeerID), peer
+// certificates accepted up to DefaultCertMaxAge
 // after issue, no CreateFilter (a peer may bring any document its
 // user may write, see WithCreateFilter), no LAN keys (WithLANKeys: New
 // needs them) and a LAN storage quota of
@@ -64,6 +66,15 @@ func DefaultOptions() Options {
 		quotaBytes:  DefaultQuotaBytes,
 	}
 }
+
+// WithStablePeerID makes the node's libp2p identity the device's key, so
+// its peer id, and an address given to another device for Connect,
+// stays the same at every start; it then tells everyone on the network
+// (mDNS announces it; Noise shows it before the key proof) that this
+// device is back. Default off: a fresh key per node, whose peer id names
+// no device. Authentication is the same either way (the device key's
+// signature of the stream).
+func (o Options) WithStablePeerID(on bool) Options { o.stableID = on; return o }
 
 // WithCertMaxAge sets how long after issue (by the node's clock) a
 // peer's device certificate is accepted; an older one is refused with

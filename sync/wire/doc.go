@@ -11,7 +11,7 @@
 //	...
 //	m, err := wire.Decode(frame, wire.MaxFrameSize)
 //
-// Over a byte stream (libp2p /segue/sync/2) each message is a 4-byte
+// Over a byte stream (libp2p /segue/sync/3) each message is a 4-byte
 // big-endian length followed by the same CBOR bytes: WriteFrame and
 // ReadFrame, with the size checked before anything is allocated.
 //

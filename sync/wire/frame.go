@@ -9,7 +9,7 @@ import (
 
 // WriteFrame writes m to w as one stream frame: a 4-byte big-endian
 // length followed by the CBOR encoding (the framing of Segue's libp2p
-// protocol /segue/sync/2; a WebSocket frame is the CBOR alone).
+// protocol /segue/sync/3; a WebSocket frame is the CBOR alone).
 func WriteFrame(w io.Writer, m *Message) error {
 	b, err := Encode(m)
 	if err != nil {
