@@ -174,6 +174,7 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	admin := fs.String("admin-token", envOr("SEGUE_ADMIN_TOKEN", ""), fmt.Sprintf("admin bearer token for /metrics, closed signup and POST /v1/admin/ingest, at least %d printable ASCII characters, e.g. 32 random bytes in base64 (env SEGUE_ADMIN_TOKEN); empty: admin routes refused, except that --init then makes one and prints it", relay.MinAdminTokenLen))
 	signup := fs.String("open-signup", envOr("SEGUE_OPEN_SIGNUP", "true"), "allow anyone to create an account (env SEGUE_OPEN_SIGNUP)")
 	ttl := fs.String("token-ttl", envOr("SEGUE_TOKEN_TTL", "2160h"), fmt.Sprintf("device token lifetime, at least %v (env SEGUE_TOKEN_TTL)", minTokenTTL))
+	lanEpoch := fs.Duration("lan-key-epoch", relay.DefaultLANKeyEpoch, fmt.Sprintf("how long a LAN key lasts: keys rotate every epoch, and devices one epoch apart still meet; at least %v", relay.MinLANKeyEpoch))
 	maxBody := fs.Int64("max-body", 64<<10, fmt.Sprintf("largest JSON request body in bytes, %d…%d", relay.MinMaxBody, relay.MaxMaxBody))
 	shutdown := fs.Duration("shutdown-timeout", 10*time.Second, "grace period for in-flight requests on SIGTERM (0: none)")
 	level := fs.String("log-level", envOr("SEGUE_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env SEGUE_LOG_LEVEL)")
@@ -237,6 +238,9 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	tokTTL, err := time.ParseDuration(*ttl)
 	if err != nil || tokTTL < minTokenTTL {
 		return fmt.Errorf("%w: --token-ttl %q: want a duration of at least %v", errUsage, *ttl, minTokenTTL)
+	}
+	if *lanEpoch < relay.MinLANKeyEpoch {
+		return fmt.Errorf("%w: --lan-key-epoch %v: want at least %v", errUsage, *lanEpoch, relay.MinLANKeyEpoch)
 	}
 	if *maxBody < relay.MinMaxBody || *maxBody > relay.MaxMaxBody {
 		return fmt.Errorf("%w: --max-body %d is outside %d…%d bytes", errUsage, *maxBody, relay.MinMaxBody, relay.MaxMaxBody)
@@ -312,6 +316,7 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		WithAdminToken(*admin).
 		WithOpenSignup(open).
 		WithTokenTTL(tokTTL).
+		WithLANKeyEpoch(*lanEpoch).
 		WithMaxBody(*maxBody).
 		WithShutdownTimeout(*shutdown).
 		WithSyncCMemBudget(*syncCMem<<20).

@@ -37,7 +37,8 @@ import (
 // MinTCPUserTimeout…MaxTCPUserTimeout, a --memory-limit-mib
 // outside 0, minMemoryLimitMiB…maxMemoryLimitMiB, a --recs-pacing
 // outside (0, 1], a --max-body outside MinMaxBody…MaxMaxBody, a negative
-// --shutdown-timeout, a --token-ttl under minTokenTTL, an
+// --shutdown-timeout, a --lan-key-epoch under relay.MinLANKeyEpoch, a
+// --token-ttl under minTokenTTL, an
 // --event-retention under minEventRetention or a --fraud-scan-interval
 // under minFraudScanInterval (both but 0), a --device-plays-per-day
 // outside 0…counting.MaxDeviceQuota or a --license-entries-per-day
@@ -113,6 +114,9 @@ func TestRelayCacheFlags(t *testing.T) {
 		{"max-body", strconv.Itoa(relay.MinMaxBody - 1)},
 		{"max-body", strconv.Itoa(relay.MaxMaxBody + 1)},
 		{"shutdown-timeout", "-1s"},
+		{"lan-key-epoch", "0s"},
+		{"lan-key-epoch", "-1h"},
+		{"lan-key-epoch", (relay.MinLANKeyEpoch - time.Second).String()},
 		{"token-ttl", "0s"},
 		{"token-ttl", "-1h"},
 		{"token-ttl", (minTokenTTL - time.Second).String()},

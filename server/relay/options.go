@@ -146,15 +146,21 @@ func DefaultOptions(dataDir string) Options {
 // keys that old would be refused for its certificate anyway.
 const DefaultLANKeyEpoch = 30 * 24 * time.Hour
 
+// MinLANKeyEpoch is the shortest epoch WithLANKeyEpoch takes.
+const MinLANKeyEpoch = time.Minute
+
 // WithLANKeyEpoch sets how long a LAN key lasts (POST
 // /v1/devices/lan-keys): the keys of a pair of accounts are derived per
 // epoch of d, counted from the Unix epoch by the relay's clock, and the
 // relay gives the current and the previous one, so a key that leaked is
 // good for two epochs at most, and devices that fetched their keys one
-// epoch apart still share one. d < 1 s keeps the default. Default
+// epoch apart still share one. d < MinLANKeyEpoch keeps the default.
+// Devices ask for their keys every hour by default
+// (core.WithLANKeyRefresh): an epoch much shorter leaves devices that
+// refreshed at different times without a key in common. Default
 // DefaultLANKeyEpoch.
 func (o Options) WithLANKeyEpoch(d time.Duration) Options {
-	if d >= time.Second {
+	if d >= MinLANKeyEpoch {
 		o.lanEpoch = d
 	}
 	return o
