@@ -206,6 +206,22 @@ func (d *Docs) refreshLANKeys(ctx context.Context, fetch bool) ([]model.UserID, 
 	return peers, fetchErr
 }
 
+// drain takes the events already pending on events without waiting (a
+// sync that brings many documents computes lanPeers once, not once per
+// document); false when events is closed.
+func drain[T any](events <-chan T) bool {
+	for {
+		select {
+		case _, ok := <-events:
+			if !ok {
+				return false
+			}
+		default:
+			return true
+		}
+	}
+}
+
 // lanKeysLoop keeps a running LAN node's keys current until ctx ends:
 // it refreshes them from the relay every WithLANKeyRefresh (by the
 // engine's clock), and from the stored ones (the relay asked only for
@@ -224,7 +240,7 @@ func (d *Docs) lanKeysLoop(ctx context.Context, peers []model.UserID) {
 		case <-ctx.Done():
 			return
 		case _, ok := <-events:
-			if !ok {
+			if !ok || !drain(events) {
 				return
 			}
 			now, err := d.lanPeers(ctx)
