@@ -104,19 +104,7 @@ func TestLANForgedActor(t *testing.T) {
 	laptopE, _ := registeredEngine(t, origin, "alice", "laptop")
 	bobE, _ := registeredEngine(t, origin, "bob", "bob")
 	phone, laptop, bob := syncingDocs(t, phoneE, "alice"), syncingDocs(t, laptopE, "alice"), syncingDocs(t, bobE, "bob")
-	id, err := phone.Playlists().Create(ctx, "shared")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := phone.Playlists().SetCollaborators(ctx, id, "bob"); err != nil {
-		t.Fatal(err)
-	}
-	if err := phone.WaitInSync(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := bob.Playlists().Follow(ctx, id); err != nil {
-		t.Fatal(err)
-	}
+	id := sharedPlaylist(t, phone, "bob", bob)
 	waitUntil(t, "the laptop gets the playlist", func() bool {
 		_, err := laptop.Playlists().Get(ctx, id)
 		return err == nil
@@ -184,21 +172,7 @@ func TestLANKnownActor(t *testing.T) {
 			if tc.editor == "laptop" {
 				editor = laptop
 			}
-			id, err := owner.Playlists().Create(ctx, "shared")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := owner.Playlists().SetCollaborators(ctx, id, other); err != nil {
-				t.Fatal(err)
-			}
-			if err := owner.WaitInSync(ctx); err != nil {
-				t.Fatal(err)
-			}
-			for _, d := range followers {
-				if err := d.Playlists().Follow(ctx, id); err != nil {
-					t.Fatal(err)
-				}
-			}
+			id := sharedPlaylist(t, owner, other, followers...)
 			waitUntil(t, "the editor gets the playlist", func() bool {
 				_, err := editor.Playlists().Get(ctx, id)
 				return err == nil

@@ -33,19 +33,7 @@ func TestLANKeysWhileRunning(t *testing.T) {
 	bobE, _ := registeredEngine(t, origin, "bob", "bob")
 	carolE, _ := registeredEngine(t, origin, "carol", "carol")
 	phone, bob, carol := syncingDocs(t, phoneE, "alice"), syncingDocs(t, bobE, "bob"), syncingDocs(t, carolE, "carol")
-	id, err := phone.Playlists().Create(ctx, "shared")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := phone.Playlists().SetCollaborators(ctx, id, "bob"); err != nil {
-		t.Fatal(err)
-	}
-	if err := phone.WaitInSync(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := bob.Playlists().Follow(ctx, id); err != nil {
-		t.Fatal(err)
-	}
+	id := sharedPlaylist(t, phone, "bob", bob)
 	waitUntil(t, "bob gets the playlist", func() bool { _, err := bob.Playlists().Get(ctx, id); return err == nil })
 	pn, bn, cn := startLAN(t, phone), startLAN(t, bob), startLAN(t, carol)
 	if err := bn.Connect(ctx, pn.Addrs()[0]); err != nil {

@@ -89,6 +89,30 @@ func lanLink(t *testing.T, from, to *core.Docs) *p2p.Node {
 	return fn
 }
 
+// sharedPlaylist has owner create a playlist "shared" with collaborator
+// as its one collaborator, waits until the relay has it, and has each of
+// followers follow it; it returns the playlist's id.
+func sharedPlaylist(t *testing.T, owner *core.Docs, collaborator model.UserID, followers ...*core.Docs) docs.DocumentID {
+	t.Helper()
+	ctx := t.Context()
+	id, err := owner.Playlists().Create(ctx, "shared")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := owner.Playlists().SetCollaborators(ctx, id, collaborator); err != nil {
+		t.Fatal(err)
+	}
+	if err := owner.WaitInSync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range followers {
+		if err := d.Playlists().Follow(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return id
+}
+
 func TestLANWithRelayCerts(t *testing.T) {
 	ctx := t.Context()
 	origin, stopRelay := stoppableRelay(t)
@@ -286,19 +310,7 @@ func TestLANKeysFromRelay(t *testing.T) {
 	eveE, _ := registeredEngine(t, origin, "eve", "eve")
 	phone, laptop := syncingDocs(t, phoneE, "alice"), syncingDocs(t, laptopE, "alice")
 	bob, eve := syncingDocs(t, bobE, "bob"), syncingDocs(t, eveE, "eve")
-	id, err := phone.Playlists().Create(ctx, "shared")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := phone.Playlists().SetCollaborators(ctx, id, "bob"); err != nil {
-		t.Fatal(err)
-	}
-	if err := phone.WaitInSync(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := bob.Playlists().Follow(ctx, id); err != nil {
-		t.Fatal(err)
-	}
+	id := sharedPlaylist(t, phone, "bob", bob)
 	waitUntil(t, "bob gets the playlist", func() bool { _, err := bob.Playlists().Get(ctx, id); return err == nil })
 	pn, ln, bn, en := startLAN(t, phone), startLAN(t, laptop), startLAN(t, bob), startLAN(t, eve)
 	stopRelay()
