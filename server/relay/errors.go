@@ -47,6 +47,11 @@ var (
 	// ErrNoSubscription is returned by key requests of accounts whose
 	// subscription is not active (403).
 	ErrNoSubscription = errors.New("relay: no active subscription")
+	// ErrStorageFull is what a client is told when the relay's disk
+	// filled up under a write of its request (badgerstore.ErrNoSpace):
+	// 507, nothing of the request stored; the cause, which names the
+	// data directory's files, is logged and not sent.
+	ErrStorageFull = errors.New("relay: storage full, nothing stored; try again later")
 )
 
 // statusOf maps an error to its HTTP status and the message a client may
@@ -73,6 +78,8 @@ func statusOf(err error) (int, string) {
 		return http.StatusConflict, err.Error()
 	case errors.Is(err, ErrTooManyRequests):
 		return http.StatusTooManyRequests, err.Error()
+	case errors.Is(err, ErrStorageFull), errors.Is(err, badgerstore.ErrNoSpace):
+		return http.StatusInsufficientStorage, ErrStorageFull.Error()
 	case errors.Is(err, ErrBusy):
 		return http.StatusServiceUnavailable, err.Error()
 	case errors.Is(err, ErrTooManyRanges):

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"syscall"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/segue-fm/segue/internal/diskfree"
@@ -52,9 +53,12 @@ const MaxBlockCache = 64 << 30
 
 // ErrNoSpace is returned by Open when the file system holding the store
 // has less free space than one write-ahead-log file (twice the memtable
-// size: 32 MiB by default). Badger writes that file through a memory map,
-// and a write into it that finds the disk full kills the process with
-// SIGBUS instead of returning an error.
+// size: 32 MiB by default), and by Update when the disk filled up under
+// a commit: nothing of that commit was stored, and the store goes on
+// serving reads and takes writes again once there is room. Badger writes
+// its files through memory maps, and a write into one that finds the
+// disk full would kill the process with SIGBUS; the fork in
+// third_party/badger allocates their blocks first and reports ENOSPC.
 var ErrNoSpace = errors.New("badgerstore: not enough free disk space")
 
 // freeSpace reports the free bytes for dir (diskfree.Free; tests replace it).
@@ -341,6 +345,9 @@ func (s *Store) update(ctx context.Context, fn func(tx store.Txn) error) error {
 		}
 		if errors.Is(err, badger.ErrConflict) {
 			return err
+		}
+		if errors.Is(err, syscall.ENOSPC) {
+			return fmt.Errorf("%w: commit: %w", ErrNoSpace, err)
 		}
 		return fmt.Errorf("badgerstore: commit: %w", err)
 	}

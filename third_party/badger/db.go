@@ -12,6 +12,7 @@ import (
 	"errors"
 	"expvar"
 	"fmt"
+	"hash/crc32"
 	"math"
 	"os"
 	"path/filepath"
@@ -836,6 +837,18 @@ func (db *DB) writeToLSM(b *request) error {
 	// value log and that's why the length of b.Ptrs will always be zero.
 	if !db.opt.InMemory && len(b.Ptrs) != len(b.Entries) {
 		return fmt.Errorf("Ptrs and Entries don't match: %+v", b)
+	}
+	// segue fork: the blocks for the whole request are allocated before
+	// its first entry is written, so a full disk fails the request with
+	// none of its entries in the memtable (FORK.md).
+	if !db.opt.InMemory {
+		need := uint64(db.mt.wal.writeAt) + maxHeaderSize
+		for _, e := range b.Entries {
+			need += maxHeaderSize + uint64(len(e.Key)) + uint64(max(len(e.Value), int(vptrSize))) + crc32.Size
+		}
+		if err := db.mt.wal.reserve(uint32(min(need, math.MaxUint32))); err != nil {
+			return y.Wrapf(err, "while writing to memTable")
+		}
 	}
 
 	for i, entry := range b.Entries {

@@ -37,6 +37,15 @@ func InitDiscardStats(opt Options) (*discardStats, error) {
 		MmapFile: mf,
 		opt:      opt,
 	}
+	if err == nil || err == z.NewFile {
+		// segue fork: the file is written through its mapping; its blocks
+		// are allocated first, so a full disk fails Open instead of a
+		// later write killing the process with SIGBUS (FORK.md).
+		if aerr := y.Allocate(mf.Fd, 0, int64(len(mf.Data))); aerr != nil {
+			_ = mf.Close(-1)
+			return nil, y.Wrapf(aerr, "while allocating file: %s", discardFname)
+		}
+	}
 	if err == z.NewFile {
 		// We don't need to zero out the entire 1MB.
 		lf.zeroOut()

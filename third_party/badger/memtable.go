@@ -269,6 +269,33 @@ type logFile struct {
 	registry *KeyRegistry
 	writeAt  uint32
 	opt      Options
+	// allocated: the file's bytes [0, allocated) have blocks on disk
+	// (reserve; segue fork, FORK.md). Guarded as writeAt is: one writer.
+	allocated uint32
+}
+
+// reserveChunk is how far past what a write needs reserve allocates, so
+// that most writes find their blocks allocated already.
+const reserveChunk = 1 << 20
+
+// reserve makes sure the file's bytes up to end (at most the length of
+// its mapping) have blocks on disk before they are written through the
+// mapping (segue fork, FORK.md): a write there on a full disk would kill
+// the process with SIGBUS, while this fails with an error matching
+// syscall.ENOSPC and leaves the file unchanged.
+func (lf *logFile) reserve(end uint32) error {
+	if end <= lf.allocated {
+		return nil
+	}
+	to := min(uint64(end)+reserveChunk-uint64(end)%reserveChunk, uint64(len(lf.Data)))
+	if to <= uint64(lf.allocated) {
+		return nil
+	}
+	if err := y.Allocate(lf.Fd, int64(lf.allocated), int64(to)-int64(lf.allocated)); err != nil {
+		return err
+	}
+	lf.allocated = uint32(to)
+	return nil
 }
 
 func (lf *logFile) Truncate(end int64) error {
@@ -332,6 +359,11 @@ func (lf *logFile) writeEntry(buf *bytes.Buffer, e *Entry, opt Options) error {
 	buf.Reset()
 	plen, err := lf.encodeEntry(buf, e, lf.writeAt)
 	if err != nil {
+		return err
+	}
+	// segue fork: the entry and the zeroed header after it land on
+	// allocated blocks (reserve).
+	if err := lf.reserve(lf.writeAt + uint32(plen) + maxHeaderSize); err != nil {
 		return err
 	}
 	y.AssertTrue(plen == copy(lf.Data[lf.writeAt:], buf.Bytes()))
@@ -546,7 +578,14 @@ func (lf *logFile) open(path string, flags int, fsize int64) error {
 	lf.MmapFile = mf
 
 	if ferr == z.NewFile {
-		if err := lf.bootstrap(); err != nil {
+		// segue fork: the header's blocks are allocated before it is
+		// written through the mapping.
+		err := lf.reserve(vlogHeaderSize + maxHeaderSize)
+		if err == nil {
+			err = lf.bootstrap()
+		}
+		if err != nil {
+			_ = lf.MmapFile.Close(-1)
 			os.Remove(path)
 			return err
 		}

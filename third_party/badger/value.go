@@ -858,7 +858,10 @@ func (vlog *valueLog) write(reqs []*request) error {
 
 		wrote = true
 		n := uint32(buf.Len())
-		endOffset := vlog.writableLogOffset.Add(n)
+		// segue fork: the write offset moves on only once the entry is
+		// written. Upstream moved it first, so a failed write left a gap
+		// that the next open's replay took for the end of the file.
+		endOffset := vlog.woffset() + n
 		// Increase the file size if we cannot accommodate this entry.
 		// [Aman] Should this be >= or just >? Doesn't make sense to extend the file if it big enough already.
 		if int(endOffset) >= len(curlf.Data) {
@@ -866,10 +869,16 @@ func (vlog *valueLog) write(reqs []*request) error {
 				return err
 			}
 		}
+		// segue fork: its blocks are allocated before it is written
+		// through the mapping (reserve, FORK.md).
+		if err := curlf.reserve(endOffset); err != nil {
+			return err
+		}
 
 		start := int(endOffset - n)
 		y.AssertTrue(copy(curlf.Data[start:], buf.Bytes()) == int(n))
 
+		vlog.writableLogOffset.Store(endOffset)
 		curlf.size.Store(endOffset)
 		return nil
 	}

@@ -257,6 +257,13 @@ func CreateTable(fname string, builder *Builder) (*Table, error) {
 		return nil, fmt.Errorf("file already exists: %s", fname)
 	}
 
+	// segue fork: the table's blocks are allocated before it is copied
+	// into the mapping, so a full disk fails the flush or compaction
+	// instead of killing the process with SIGBUS (FORK.md).
+	if err := y.Allocate(mf.Fd, 0, int64(len(mf.Data))); err != nil {
+		_ = mf.Delete()
+		return nil, y.Wrapf(err, "while allocating table: %s", fname)
+	}
 	written := bd.Copy(mf.Data)
 	y.AssertTrue(written == len(mf.Data))
 	if err := writeBack(mf.Fd, written); err != nil {

@@ -57,7 +57,9 @@ func Wrap(err error, msg string) error {
 		if err == nil {
 			return nil
 		}
-		return fmt.Errorf("%s err: %+v", msg, err)
+		// segue fork: the cause stays in the chain (%w), so that callers
+		// can tell a full disk (syscall.ENOSPC) with errors.Is.
+		return fmt.Errorf("%s err: %w", msg, err)
 	}
 	return fmt.Errorf("%s: %w", msg, err)
 }
