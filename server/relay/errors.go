@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -48,7 +49,8 @@ var (
 	// subscription is not active (403).
 	ErrNoSubscription = errors.New("relay: no active subscription")
 	// ErrStorageFull is what a client is told when the relay's disk
-	// filled up under a write of its request (badgerstore.ErrNoSpace):
+	// filled up under a write of its request (badgerstore.ErrNoSpace, or
+	// ENOSPC or EDQUOT from a file such as an admin ingest's upload):
 	// 507, nothing of the request stored; the cause, which names the
 	// data directory's files, is logged and not sent.
 	ErrStorageFull = errors.New("relay: storage full, nothing stored; try again later")
@@ -78,7 +80,7 @@ func statusOf(err error) (int, string) {
 		return http.StatusConflict, err.Error()
 	case errors.Is(err, ErrTooManyRequests):
 		return http.StatusTooManyRequests, err.Error()
-	case errors.Is(err, ErrStorageFull), errors.Is(err, badgerstore.ErrNoSpace):
+	case errors.Is(err, ErrStorageFull), errors.Is(err, badgerstore.ErrNoSpace), errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
 		return http.StatusInsufficientStorage, ErrStorageFull.Error()
 	case errors.Is(err, ErrBusy):
 		return http.StatusServiceUnavailable, err.Error()

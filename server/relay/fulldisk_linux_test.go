@@ -10,8 +10,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/internal/testbed"
 	"github.com/segue-fm/segue/internal/testtool"
+	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/server/relay"
 	"github.com/segue-fm/segue/store"
 	"github.com/segue-fm/segue/store/badgerstore"
@@ -20,19 +22,30 @@ import (
 // TestFullDisk runs the relay on a real 64 MiB ext4 (a loop device) and
 // fills it: a write that cannot be stored is 507 with a message that
 // names neither the data directory nor its files, and stores nothing
-// (the same account can be created once there is room); reads go on
-// being served; once the space is back writes succeed. Before, the
-// relay died of SIGBUS in Badger's write to its mapped write-ahead log.
+// (the same account can be created once there is room), for a sign-up
+// (the store) and an admin ingest's upload (a file); reads go on being
+// served; once the space is back writes succeed. Before, the relay died
+// of SIGBUS in Badger's write to its mapped write-ahead log, and the
+// upload was 400 naming the relay's path.
 func TestFullDisk(t *testing.T) {
 	mnt := testtool.SmallFS(t, 64)
-	dir := filepath.Join(mnt, "relay")
+	dir, uploads := filepath.Join(mnt, "relay"), filepath.Join(mnt, "uploads")
+	if err := os.Mkdir(uploads, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	e := startRelayTB(t, func(string) published { return publishSynthetic(t, dir, 2, 4096) },
-		func(o testbed.Options) testbed.Options { return o.WithDataDir(dir) })
+		func(o testbed.Options) testbed.Options {
+			return o.WithDataDir(dir).WithMount(func(_ *catalog.DataDir, srv *relay.Server) {
+				srv.MountIngest(relay.DefaultIngestOptions().WithTempDir(uploads))
+			})
+		})
 	chunk := e.do(t, "GET", "/v1/audio/tr1/high/chunks/0", nil, e.token)
 	if chunk.code != http.StatusOK {
 		t.Fatalf("chunk before the disk filled: %d", chunk.code)
 	}
 	fill := testtool.Fill(t, mnt)
+	// Cleanups run last first: the space is back before the relay closes.
+	t.Cleanup(func() { os.Remove(fill) })
 	account := func(i int) map[string]string {
 		return map[string]string{"username": fmt.Sprintf("user%d", i), "password": "correct horse"}
 	}
@@ -69,6 +82,20 @@ func TestFullDisk(t *testing.T) {
 		t.Fatalf("507 says %q", res.body)
 	}
 	t.Logf("%d sign-ups acknowledged on the full disk, then %d %s", failed, res.code, res.body)
+	// An admin ingest's upload finds the disk full: 507 as well. It was
+	// 400 "bad request: read upload: write <the relay's path>: no space
+	// left on device", blaming the client and naming the relay's files.
+	body, contentType := upload{
+		{"album", "album.json", `{"album":"A","album_artists":["X"],"tracks":[{"file":"a.wav","title":"T","artists":["X"]}]}`},
+		{"file", "a.wav", strings.Repeat("x", 1<<20)},
+	}.encode(t)
+	up := e.do(t, "POST", api.AdminIngestPath, body, adminToken, "Content-Type", contentType)
+	if up.code != http.StatusInsufficientStorage || up.errorMessage(t) != relay.ErrStorageFull.Error() {
+		t.Fatalf("admin ingest on a full disk: %d %s, want 507", up.code, up.body)
+	}
+	if left, err := os.ReadDir(uploads); err != nil || len(left) != 0 {
+		t.Fatalf("the refused upload left %v (%v)", left, err)
+	}
 	if again := e.do(t, "GET", "/v1/audio/tr1/high/chunks/0", nil, e.token); again.code != http.StatusOK || !bytes.Equal(again.body, chunk.body) {
 		t.Fatalf("chunk on a full disk: %d", again.code)
 	}

@@ -234,17 +234,36 @@ func savePart(p *multipart.Part, dst, name string, limit, maxRequest int64) erro
 	if err != nil {
 		return fmt.Errorf("admin ingest: %w", err)
 	}
-	n, err := io.Copy(f, io.LimitReader(p, limit+1))
+	fw := &fileWriter{f: f}
+	n, err := io.Copy(fw, io.LimitReader(p, limit+1))
 	if cerr := f.Close(); err == nil && cerr != nil {
 		return fmt.Errorf("admin ingest: %w", cerr)
 	}
 	switch {
+	case fw.err != nil:
+		// The relay's disk, not the client's body: a full disk is 507.
+		return fmt.Errorf("admin ingest: save upload: %w", fw.err)
 	case err != nil:
 		return bodyError(err, maxRequest)
 	case n > limit:
 		return fmt.Errorf("%w: %s is over the %d-byte limit per file", ErrTooLarge, name, limit)
 	}
 	return nil
+}
+
+// fileWriter is f remembering its write error, so that savePart tells a
+// failed write to the relay's disk from a failed read of the body.
+type fileWriter struct {
+	f   *os.File
+	err error
+}
+
+func (w *fileWriter) Write(b []byte) (int, error) {
+	n, err := w.f.Write(b)
+	if err != nil {
+		w.err = err
+	}
+	return n, err
 }
 
 // bodyError classifies an error reading the request body.

@@ -35,7 +35,7 @@ func TestFullDiskWhileOpen(t *testing.T) {
 			dir := filepath.Join(mnt, "db")
 			opts := quiet().WithMemTableSize(badgerstore.MinMemTableSize)
 			s := open(t, dir, opts)
-			defer func() { s.Close() }()
+			t.Cleanup(func() { s.Close() })
 			value := func(txn, i int) []byte {
 				v := make([]byte, tc.valueSize)
 				copy(v, fmt.Sprintf("%d/%d", txn, i))
@@ -55,6 +55,9 @@ func TestFullDiskWhileOpen(t *testing.T) {
 				t.Fatal(err)
 			}
 			fill := testtool.Fill(t, mnt)
+			// Cleanups run last first: the space is back before Close,
+			// which flushes the memtable.
+			t.Cleanup(func() { os.Remove(fill) })
 			acked := 1
 			var err error
 			for ; acked < 1000; acked++ {
