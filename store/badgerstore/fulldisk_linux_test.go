@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/segue-fm/segue/internal/testtool"
 	"github.com/segue-fm/segue/store"
@@ -98,5 +99,46 @@ func TestFullDiskWhileOpen(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestCloseOnFullDisk closes a store whose memtable holds acknowledged
+// commits on a full file system. Badger's Close flushes the memtable to
+// a table and retried that every second for ever, so a relay stopped
+// (SIGTERM) on a full disk never exited; now Close returns, the
+// memtable's write-ahead log is kept, and the store opened again once
+// there is room holds every commit.
+func TestCloseOnFullDisk(t *testing.T) {
+	ctx := t.Context()
+	mnt := testtool.SmallFS(t, 64)
+	dir := filepath.Join(mnt, "db")
+	opts := quiet().WithMemTableSize(badgerstore.MinMemTableSize)
+	s := open(t, dir, opts)
+	const n = 100
+	for i := range n {
+		if err := s.Set(ctx, store.Key("k", store.U64(uint64(i))), []byte(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fill := testtool.Fill(t, mnt)
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	select {
+	case err := <-closed:
+		t.Logf("Close on a full disk: %v", err)
+	case <-time.After(30 * time.Second):
+		os.Remove(fill) // lets Close finish
+		<-closed
+		t.Fatal("Close on a full disk did not return in 30 s")
+	}
+	if err := os.Remove(fill); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, dir, opts)
+	defer s.Close()
+	for i := range n {
+		if v, err := s.Get(ctx, store.Key("k", store.U64(uint64(i)))); err != nil || string(v) != fmt.Sprint(i) {
+			t.Fatalf("reopened: key %d: %q %v", i, v, err)
+		}
 	}
 }

@@ -1183,6 +1183,23 @@ func (db *DB) flushMemtable(lc *z.Closer) {
 
 		for {
 			if err := db.handleMemTableFlush(mt, nil); err != nil {
+				if db.IsClosed() {
+					// segue fork (FORK.md): Close does not retry for ever
+					// (a full disk never let the process exit). The
+					// memtable's WAL is synced and kept, not deleted, and
+					// the next open replays it as it would after a crash.
+					db.opt.Errorf("error flushing memtable to disk while closing: %v; "+
+						"its write-ahead log %s is kept for the next open", err, mt.wal.path)
+					db.lock.Lock()
+					y.AssertTrue(mt == db.imm[0])
+					db.imm = db.imm[1:]
+					db.lock.Unlock()
+					if cerr := mt.wal.Close(-1); cerr != nil {
+						db.opt.Errorf("while closing the kept write-ahead log %s: %v", mt.wal.path, cerr)
+					}
+					db.flushCond.Broadcast()
+					break
+				}
 				// Encountered error. Retry indefinitely.
 				db.opt.Errorf("error flushing memtable to disk: %v, retrying", err)
 				time.Sleep(time.Second)
