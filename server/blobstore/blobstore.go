@@ -36,6 +36,10 @@ var (
 	// blob's size without reading it (KV over a store that is no
 	// store.ValueSizer).
 	ErrNoSize = errors.New("blobstore: size unknown without reading the blob")
+	// ErrUnavailable is returned by a backend behind a network (S3) whose
+	// request got no answer in time: the store is down or hung, the
+	// caller may try again later.
+	ErrUnavailable = errors.New("blobstore: store did not answer in time")
 )
 
 // SizeSlack bounds how far Store.Size may exceed a blob's length.

@@ -18,6 +18,7 @@ import (
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/internal/safetext"
 	"github.com/segue-fm/segue/internal/strictjson"
+	"github.com/segue-fm/segue/server/blobstore"
 	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/store/badgerstore"
 )
@@ -103,6 +104,12 @@ func statusOf(err error) (int, string) {
 // a load to shed like a full queue, not a server failure.
 var ErrContended = fmt.Errorf("%w: concurrent changes to the same data", ErrBusy)
 
+// ErrBlobStoreDown is what a client is told when the relay's external
+// blob store (S3) did not answer one of its request's operations in time
+// (blobstore.ErrUnavailable): 503 with Retry-After: 5. The cause, naming
+// the object, is logged at warning level.
+var ErrBlobStoreDown = fmt.Errorf("%w: the blob store did not answer", ErrBusy)
+
 // errorHandler writes err as a JSON error response.
 func (s *Server) errorHandler(err error, c echo.Context) {
 	if c.Response().Committed {
@@ -110,6 +117,10 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 	}
 	if errors.Is(err, badgerstore.ErrConflict) {
 		err = RetryLater(ErrContended, time.Second)
+	}
+	if errors.Is(err, blobstore.ErrUnavailable) {
+		s.log.WarnContext(c.Request().Context(), "request failed", "method", c.Request().Method, "route", routeOf(c), "err", err)
+		err = RetryLater(ErrBlobStoreDown, 5*time.Second)
 	}
 	code, msg := statusOf(err)
 	if d, ok := RetryAfter(err); ok {

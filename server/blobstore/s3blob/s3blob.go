@@ -19,6 +19,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -39,13 +40,30 @@ type Options struct {
 	bucket    string
 	prefix    string
 	region    string
+	timeout   time.Duration
 }
 
 // DefaultOptions returns options for bucket at endpoint (host:port, no
 // scheme) over HTTPS, with no credentials (anonymous), no key prefix and
 // region "us-east-1".
 func DefaultOptions(endpoint, bucket string) Options {
-	return Options{endpoint: endpoint, bucket: bucket, secure: true, region: "us-east-1"}
+	return Options{endpoint: endpoint, bucket: bucket, secure: true, region: "us-east-1", timeout: DefaultRequestTimeout}
+}
+
+// DefaultRequestTimeout bounds one operation of the store (Get, Has,
+// Size, Put, Delete: one or two S3 requests, bodies included).
+const DefaultRequestTimeout = time.Minute
+
+// WithRequestTimeout bounds each Get, Has, Size, Put and Delete (default
+// DefaultRequestTimeout; d <= 0 keeps it): past it the operation fails
+// with blobstore.ErrUnavailable. Without a bound, an object store that
+// accepted a connection and stopped answering held the operation, and
+// the relay request waiting on it, for as long as the caller's context.
+func (o Options) WithRequestTimeout(d time.Duration) Options {
+	if d > 0 {
+		o.timeout = d
+	}
+	return o
 }
 
 // WithCredentials sets a static access key and secret (default anonymous).
@@ -65,9 +83,10 @@ func (o Options) WithRegion(region string) Options { o.region = region; return o
 
 // Store is the S3 backend. It is safe for concurrent use.
 type Store struct {
-	c      *minio.Client
-	bucket string
-	prefix string
+	c       *minio.Client
+	bucket  string
+	prefix  string
+	timeout time.Duration
 }
 
 // New returns the store for opts and creates the bucket if it does not
@@ -86,7 +105,7 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadOptions, err)
 	}
-	s := &Store{c: c, bucket: opts.bucket, prefix: opts.prefix}
+	s := &Store{c: c, bucket: opts.bucket, prefix: opts.prefix, timeout: opts.timeout}
 	ok, err := c.BucketExists(ctx, opts.bucket)
 	if err != nil {
 		return nil, fmt.Errorf("s3blob: bucket %s: %w", opts.bucket, err)
@@ -101,6 +120,19 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 
 func (s *Store) name(h [32]byte) string { return s.prefix + hex.EncodeToString(h[:]) }
 
+// op runs fn with ctx bounded by the store's request timeout; an error
+// of fn once that bound passed (and not ctx's own) is
+// blobstore.ErrUnavailable.
+func (s *Store) op(ctx context.Context, fn func(ctx context.Context) error) error {
+	octx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	err := fn(octx)
+	if err != nil && ctx.Err() == nil && errors.Is(octx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("%w: no answer from the object store in %v: %w", blobstore.ErrUnavailable, s.timeout, err)
+	}
+	return err
+}
+
 // notFound reports whether err is S3's answer for a missing object.
 func notFound(err error) bool {
 	r := minio.ToErrorResponse(err)
@@ -109,17 +141,24 @@ func notFound(err error) bool {
 
 // Get implements blobstore.Store; it verifies the bytes' SHA-256.
 func (s *Store) Get(ctx context.Context, h [32]byte) ([]byte, error) {
-	obj, err := s.c.GetObject(ctx, s.bucket, s.name(h), minio.GetObjectOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("s3blob: get %x: %w", h, err)
-	}
-	defer obj.Close()
-	b, err := io.ReadAll(io.LimitReader(obj, model.MaxBlobSize+1))
-	if err != nil {
-		if notFound(err) {
-			return nil, fmt.Errorf("%w: %x", blobstore.ErrNotFound, h)
+	var b []byte
+	err := s.op(ctx, func(ctx context.Context) error {
+		obj, err := s.c.GetObject(ctx, s.bucket, s.name(h), minio.GetObjectOptions{})
+		if err != nil {
+			return fmt.Errorf("s3blob: get %x: %w", h, err)
 		}
-		return nil, fmt.Errorf("s3blob: read %x: %w", h, err)
+		defer obj.Close()
+		b, err = io.ReadAll(io.LimitReader(obj, model.MaxBlobSize+1))
+		if err != nil {
+			if notFound(err) {
+				return fmt.Errorf("%w: %x", blobstore.ErrNotFound, h)
+			}
+			return fmt.Errorf("s3blob: read %x: %w", h, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if len(b) > model.MaxBlobSize {
 		return nil, fmt.Errorf("%w: stored object %x", blobstore.ErrTooLarge, h)
@@ -132,27 +171,37 @@ func (s *Store) Get(ctx context.Context, h [32]byte) ([]byte, error) {
 
 // Has implements blobstore.Store with a HEAD (StatObject).
 func (s *Store) Has(ctx context.Context, h [32]byte) (bool, error) {
-	_, err := s.c.StatObject(ctx, s.bucket, s.name(h), minio.StatObjectOptions{})
-	switch {
-	case err == nil:
-		return true, nil
-	case notFound(err):
-		return false, nil
-	}
-	return false, fmt.Errorf("s3blob: stat %x: %w", h, err)
+	var ok bool
+	err := s.op(ctx, func(ctx context.Context) error {
+		_, err := s.c.StatObject(ctx, s.bucket, s.name(h), minio.StatObjectOptions{})
+		switch {
+		case err == nil:
+			ok = true
+			return nil
+		case notFound(err):
+			return nil
+		}
+		return fmt.Errorf("s3blob: stat %x: %w", h, err)
+	})
+	return ok, err
 }
 
 // Size implements blobstore.Store with a HEAD (StatObject): the
 // object's length, exactly.
 func (s *Store) Size(ctx context.Context, h [32]byte) (int64, error) {
-	info, err := s.c.StatObject(ctx, s.bucket, s.name(h), minio.StatObjectOptions{})
-	switch {
-	case err == nil:
-		return info.Size, nil
-	case notFound(err):
-		return 0, fmt.Errorf("%w: %x", blobstore.ErrNotFound, h)
-	}
-	return 0, fmt.Errorf("s3blob: stat %x: %w", h, err)
+	var n int64
+	err := s.op(ctx, func(ctx context.Context) error {
+		info, err := s.c.StatObject(ctx, s.bucket, s.name(h), minio.StatObjectOptions{})
+		switch {
+		case err == nil:
+			n = info.Size
+			return nil
+		case notFound(err):
+			return fmt.Errorf("%w: %x", blobstore.ErrNotFound, h)
+		}
+		return fmt.Errorf("s3blob: stat %x: %w", h, err)
+	})
+	return n, err
 }
 
 // Put implements blobstore.Store: one PutObject of known size.
@@ -163,20 +212,24 @@ func (s *Store) Put(ctx context.Context, h [32]byte, data []byte) error {
 	if ok, err := s.Has(ctx, h); err != nil || ok {
 		return err
 	}
-	_, err := s.c.PutObject(ctx, s.bucket, s.name(h), bytes.NewReader(data), int64(len(data)),
-		minio.PutObjectOptions{ContentType: "application/octet-stream", DisableMultipart: true})
-	if err != nil {
-		return fmt.Errorf("s3blob: put %x: %w", h, err)
-	}
-	return nil
+	return s.op(ctx, func(ctx context.Context) error {
+		_, err := s.c.PutObject(ctx, s.bucket, s.name(h), bytes.NewReader(data), int64(len(data)),
+			minio.PutObjectOptions{ContentType: "application/octet-stream", DisableMultipart: true})
+		if err != nil {
+			return fmt.Errorf("s3blob: put %x: %w", h, err)
+		}
+		return nil
+	})
 }
 
 // Delete implements blobstore.Store (S3 deletes of missing objects succeed).
 func (s *Store) Delete(ctx context.Context, h [32]byte) error {
-	if err := s.c.RemoveObject(ctx, s.bucket, s.name(h), minio.RemoveObjectOptions{}); err != nil && !notFound(err) {
-		return fmt.Errorf("s3blob: delete %x: %w", h, err)
-	}
-	return nil
+	return s.op(ctx, func(ctx context.Context) error {
+		if err := s.c.RemoveObject(ctx, s.bucket, s.name(h), minio.RemoveObjectOptions{}); err != nil && !notFound(err) {
+			return fmt.Errorf("s3blob: delete %x: %w", h, err)
+		}
+		return nil
+	})
 }
 
 // ListPage is the most object names one ListObjects request asks for
