@@ -19,6 +19,18 @@ import (
 	"github.com/segue-fm/segue/store/badgerstore"
 )
 
+// badgerLog opens a Badger store in a temporary directory, closed when
+// the test ends, and the event log in it.
+func badgerLog(t *testing.T) (store.Store, *events.StoreLog) {
+	t.Helper()
+	st, err := badgerstore.Open(context.Background(), t.TempDir(), badgerstore.DefaultOptions().WithLogger(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st, events.NewStoreLog(st)
+}
+
 // logPopulation simulates a week of a small population, appends its plays
 // to the event log on st in batches per device and user, counts them, and
 // returns the accounts.
@@ -87,12 +99,7 @@ func info(accts []playsim.Account) map[model.UserID]fraud.AccountInfo {
 // (only the time moves), and another month has none.
 func TestScanBadger(t *testing.T) {
 	ctx := context.Background()
-	st, err := badgerstore.Open(ctx, t.TempDir(), badgerstore.DefaultOptions().WithLogger(nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	lg := events.NewStoreLog(st)
+	st, lg := badgerLog(t)
 	accts := logPopulation(t, st, lg)
 	now := time.Date(2026, 12, 1, 3, 0, 0, 0, time.UTC)
 	opts := fraud.DefaultScanOptions().WithInfo(info(accts)).WithClock(func() time.Time { return now }).WithLogger(nil)
@@ -162,12 +169,7 @@ func TestScanBadger(t *testing.T) {
 // limit fails with ErrTooManyFlags leaving the earlier flags whole.
 func TestScanReplacesAndLimits(t *testing.T) {
 	ctx := context.Background()
-	st, err := badgerstore.Open(ctx, t.TempDir(), badgerstore.DefaultOptions().WithLogger(nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	lg := events.NewStoreLog(st)
+	st, lg := badgerLog(t)
 	accts := logPopulation(t, st, lg)
 	opts := fraud.DefaultScanOptions().WithInfo(info(accts)).WithLogger(nil)
 	_, flags, err := fraud.Scan(ctx, st, lg, "2026-11", opts)
@@ -215,12 +217,7 @@ func TestScanReplacesAndLimits(t *testing.T) {
 // The scheduler skips a refused month and scans the next.
 func TestScanAfterRetention(t *testing.T) {
 	ctx := context.Background()
-	st, err := badgerstore.Open(ctx, t.TempDir(), badgerstore.DefaultOptions().WithLogger(nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	lg := events.NewStoreLog(st)
+	st, lg := badgerLog(t)
 	accts := logPopulation(t, st, lg) // November 2026, received at 0
 	opts := fraud.DefaultScanOptions().WithInfo(info(accts)).WithLogger(nil)
 	_, flags, err := fraud.Scan(ctx, st, lg, "2026-11", opts)
@@ -270,12 +267,7 @@ func TestScanAfterRetention(t *testing.T) {
 // the month.
 func TestScanSmallFarm(t *testing.T) {
 	ctx := context.Background()
-	st, err := badgerstore.Open(ctx, t.TempDir(), badgerstore.DefaultOptions().WithLogger(nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	lg := events.NewStoreLog(st)
+	st, lg := badgerLog(t)
 	accts := logSim(t, st, lg, playsim.DefaultOptions().WithSeed(8).WithHumans(100).WithLight(300).WithBots(10), playsim.SyntheticShape(8, 200, 1000))
 	now := time.Date(2026, 12, 1, 3, 0, 0, 0, time.UTC)
 	opts := fraud.DefaultScanOptions().WithLogger(nil).WithClock(func() time.Time { return now })
