@@ -113,18 +113,6 @@ func TestDecode(t *testing.T) {
 	}
 }
 
-// streamed returns file b with the RIFF size, and the data chunk's size
-// when data is set, made 0xFFFFFFFF, as a writer to a pipe leaves them.
-func streamed(b []byte, data bool) []byte {
-	b = bytes.Clone(b)
-	binary.LittleEndian.PutUint32(b[4:], 0xFFFFFFFF)
-	if data {
-		i := bytes.Index(b, []byte("data"))
-		binary.LittleEndian.PutUint32(b[i+4:], 0xFFFFFFFF)
-	}
-	return b
-}
-
 // TestStreamed: a WAV file written to a pipe (ffmpeg -f wav -), whose RIFF
 // and data sizes are 0xFFFFFFFF, reads as the same file with its sizes
 // filled in; a streamed file ending inside a frame is still refused.
@@ -144,32 +132,37 @@ func TestStreamed(t *testing.T) {
 		file []byte
 		err  error
 	}{
-		{"riff and data sizes unknown", streamed(good, true), nil},
-		{"riff size unknown", streamed(good, false), nil},
-		{"riff and data sizes unknown, half a frame more", append(streamed(good, true), 1, 2), ErrMalformed},
-		{"data size unknown, riff size known", func() []byte {
-			b := streamed(good, true)
-			binary.LittleEndian.PutUint32(b[4:], uint32(len(b)-8))
-			return b
-		}(), ErrTruncated},
+		{"riff and data sizes unknown", withSizes(good, 0xFFFFFFFF, 0xFFFFFFFF), nil},
+		{"riff size unknown", withSizes(good, 0xFFFFFFFF, -1), nil},
+		{"riff and data sizes unknown, half a frame more", append(withSizes(good, 0xFFFFFFFF, 0xFFFFFFFF), 1, 2), ErrMalformed},
+		{"data size unknown, riff size known", withSizes(good, uint32(len(good)-8), 0xFFFFFFFF), ErrTruncated},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			f, got, err := readAll(t, tc.file)
-			if !errors.Is(err, tc.err) {
-				t.Fatalf("err %v, want %v", err, tc.err)
-			}
-			if err != nil {
-				return
-			}
-			if f.Frames != 100 || len(got) != len(want) {
-				t.Fatalf("%d frames, %d samples; want 100 frames, %d samples", f.Frames, len(got), len(want))
-			}
-			for i := range got {
-				if got[i] != want[i] {
-					t.Fatalf("sample %d: %v, want %v", i, got[i], want[i])
-				}
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { checkRead(t, tc.file, want, tc.err, "") })
+	}
+}
+
+// checkRead reads file and checks that it fails with wantErr naming msg,
+// or, when wantErr is nil, that it holds 100 frames whose samples are
+// want.
+func checkRead(t *testing.T, file []byte, want []float32, wantErr error, msg string) {
+	t.Helper()
+	f, got, err := readAll(t, file)
+	if !errors.Is(err, wantErr) {
+		t.Fatalf("err %v, want %v", err, wantErr)
+	}
+	if err != nil {
+		if !strings.Contains(err.Error(), msg) {
+			t.Fatalf("err %q does not say %q", err, msg)
+		}
+		return
+	}
+	if f.Frames != 100 || len(got) != len(want) {
+		t.Fatalf("%d frames, %d samples; want 100 frames, %d samples", f.Frames, len(got), len(want))
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			t.Fatalf("sample %d: %v, want %v", i, got[i], want[i])
+		}
 	}
 }
 
@@ -222,26 +215,7 @@ func TestUnfinishedHeader(t *testing.T) {
 		{"riff size 0, cut after the data header", withSizes(good[:dataAt+8], 0, -1), ErrTruncated, "data chunk says 400 bytes, 0 remain"},
 		{"riff size larger than the file", withSizes(good, uint32(len(good)), -1), ErrTruncated, "RIFF says"},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			f, got, err := readAll(t, tc.file)
-			if !errors.Is(err, tc.err) {
-				t.Fatalf("err %v, want %v", err, tc.err)
-			}
-			if err != nil {
-				if !strings.Contains(err.Error(), tc.msg) {
-					t.Fatalf("err %q does not say %q", err, tc.msg)
-				}
-				return
-			}
-			if f.Frames != 100 || len(got) != len(want) {
-				t.Fatalf("%d frames, %d samples; want 100 frames, %d samples", f.Frames, len(got), len(want))
-			}
-			for i := range got {
-				if got[i] != want[i] {
-					t.Fatalf("sample %d: %v, want %v", i, got[i], want[i])
-				}
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { checkRead(t, tc.file, want, tc.err, tc.msg) })
 	}
 }
 
