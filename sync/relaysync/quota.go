@@ -111,13 +111,25 @@ func (q *Quota) Reserve(user model.UserID, n int) error {
 	return nil
 }
 
-// Charge implements repo.Quota: it adds added to user's stored count in
-// tx.
+// Charge implements repo.Quota: it writes user's stored count plus added
+// in tx. The stored count is the one kept in memory (Reserve read it,
+// Settle added every committed charge since), which repo.Quota's
+// ordering keeps equal to the stored one, so a charge reads nothing from
+// the store; it reads tx only for a user not held in memory, which a
+// user with a message being written always is.
 func (q *Quota) Charge(tx store.Txn, user model.UserID, added int) error {
-	v, err := tx.Get(usedKey(user))
-	stored, err := parseUsed(user, v, err)
-	if err != nil {
-		return err
+	q.mu.Lock()
+	u := q.users[user]
+	var stored int64
+	if u != nil {
+		stored = u.stored
+	}
+	q.mu.Unlock()
+	if u == nil {
+		v, err := tx.Get(usedKey(user))
+		if stored, err = parseUsed(user, v, err); err != nil {
+			return err
+		}
 	}
 	return tx.Set(usedKey(user), strconv.AppendInt(nil, stored+int64(added), 10))
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/store"
 )
 
@@ -46,9 +47,11 @@ type write struct {
 	// event, when set, is published once the write is durable (by the
 	// committer, so a document's events keep their order).
 	event *Event
-	// settle, when set, is told the write's outcome once, as it ends
-	// (a Quota reservation).
-	settle func(err error)
+	// res, when set, is the Quota reservation of the message whose
+	// changes the write stores: the batch charges its added bytes
+	// (chargeBatch) and it is settled with the write's outcome once, as
+	// the write ends.
+	res    *reservation
 	err    error
 	done   chan struct{} // closed once err is set
 	queued time.Time     // when enqueue handed it to the committer (CommitStats)
@@ -97,9 +100,7 @@ func (r *Repo) enqueue(w *write) {
 	defer r.qmu.RUnlock()
 	if r.qclosed {
 		w.err = ErrClosed
-		if w.settle != nil {
-			w.settle(w.err)
-		}
+		w.res.settle(w.err)
 		close(w.done)
 		return
 	}
@@ -205,7 +206,7 @@ func (r *Repo) commitBatch(batch []*write) {
 				return err
 			}
 		}
-		return nil
+		return r.chargeBatch(tx, live)
 	})
 	r.commitBusy.Add(int64(time.Since(start)))
 	if errors.Is(err, store.ErrTxnTooBig) && len(live) > 1 {
@@ -237,17 +238,43 @@ func (r *Repo) commitBatch(batch []*write) {
 	r.roomChanged()
 }
 
+// chargeBatch counts, in tx, the change bytes the batch's writes add
+// for each writer with a Quota reservation: one Quota.Charge per writer
+// per transaction, in the order writers first appear. The committer
+// runs one batch at a time and settles its writes before the next, which
+// is what Quota.Charge relies on.
+func (r *Repo) chargeBatch(tx store.Txn, batch []*write) error {
+	var users []model.UserID
+	var added map[model.UserID]int
+	for _, w := range batch {
+		if w.res == nil || w.res.added <= 0 {
+			continue
+		}
+		if added == nil {
+			added = map[model.UserID]int{}
+		}
+		if _, ok := added[w.res.user]; !ok {
+			users = append(users, w.res.user)
+		}
+		added[w.res.user] += w.res.added
+	}
+	for _, u := range users {
+		if err := r.opts.quota.Charge(tx, u, added[u]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (r *Repo) finish(w *write, err error) {
 	if err != nil {
 		err = fmt.Errorf("repo: persist %s: %w", w.h.id, err)
 	}
 	w.err = err
-	if w.settle != nil {
-		w.settle(err)
-	}
+	w.res.settle(err)
 	// A handle keeps its last write until the next one, which for an
 	// unloaded document may be never: the write's bytes go with fn.
-	w.fn, w.settle = nil, nil
+	w.fn, w.res = nil, nil
 	close(w.done)
 }
 

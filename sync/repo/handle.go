@@ -332,18 +332,16 @@ func (h *Handle) Library(ctx context.Context, fn func(l *docs.Library) error) er
 // the facts' fields alone (a neutral batch, neutral.go): the facts are
 // then not read again, when known. Caller holds h.mu with the document
 // loaded.
-func (h *Handle) persist(extra func(tx store.Txn) error, extraSize int, ev *Event, creation, factsKept bool, settle func(error)) *write {
+func (h *Handle) persist(extra func(tx store.Txn) error, extraSize int, ev *Event, creation, factsKept bool, res *reservation) *write {
 	if h.broken.Load() {
-		return h.queueCompaction(extra, extraSize, ev, creation, settle)
+		return h.queueCompaction(extra, extraSize, ev, creation, res)
 	}
 	inc, ok := h.increment()
 	if !ok {
-		return h.queueCompaction(extra, extraSize, ev, creation, settle)
+		return h.queueCompaction(extra, extraSize, ev, creation, res)
 	}
 	if len(inc) == 0 && extra == nil {
-		if settle != nil {
-			settle(nil)
-		}
+		res.settle(nil)
 		return nil
 	}
 	h.repo.gc.add(len(inc))
@@ -355,7 +353,7 @@ func (h *Handle) persist(extra func(tx store.Txn) error, extraSize int, ev *Even
 	if ev != nil && facts != nil {
 		ev.Facts = true
 	}
-	w := &write{h: h, size: len(inc) + len(facts) + extraSize, event: ev, creation: creation, stateOnly: len(inc) == 0 && !creation, settle: settle, fn: func(tx store.Txn) error {
+	w := &write{h: h, size: len(inc) + len(facts) + extraSize, event: ev, creation: creation, stateOnly: len(inc) == 0 && !creation, res: res, fn: func(tx store.Txn) error {
 		if len(inc) > 0 {
 			if err := tx.Set(incKey(id, seq), inc); err != nil {
 				return err
@@ -399,7 +397,7 @@ func (h *Handle) persist(extra func(tx store.Txn) error, extraSize int, ev *Even
 // increment of the document with one fresh snapshot, atomically, and
 // returns it; a background compaction running (compactLater) goes
 // stale. Caller holds h.mu with the document loaded.
-func (h *Handle) queueCompaction(extra func(tx store.Txn) error, extraSize int, ev *Event, creation bool, settle func(error)) *write {
+func (h *Handle) queueCompaction(extra func(tx store.Txn) error, extraSize int, ev *Event, creation bool, res *reservation) *write {
 	h.staleCompaction()
 	d, done, err := h.compactionDoc()
 	var snap []byte
@@ -413,7 +411,7 @@ func (h *Handle) queueCompaction(extra func(tx store.Txn) error, extraSize int, 
 		// fails here, not in the group commit, where it would fail the
 		// other documents' writes of its batch.
 		h.repo.opts.logger.Error("repo: compact document", "doc", h.id.String(), "err", err)
-		w := &write{h: h, compact: true, creation: creation, settle: settle, done: make(chan struct{})}
+		w := &write{h: h, compact: true, creation: creation, res: res, done: make(chan struct{})}
 		h.repo.finish(w, err)
 		return w
 	}
@@ -432,7 +430,7 @@ func (h *Handle) queueCompaction(extra func(tx store.Txn) error, extraSize int, 
 	if ev != nil {
 		ev.Facts = true
 	}
-	w := &write{h: h, size: len(snap) + len(facts) + extraSize, compact: true, creation: creation, event: ev, settle: settle, fn: func(tx store.Txn) error {
+	w := &write{h: h, size: len(snap) + len(facts) + extraSize, compact: true, creation: creation, event: ev, res: res, fn: func(tx store.Txn) error {
 		if err := deleteWhere(tx, incPrefix(id), nil); err != nil {
 			return err
 		}

@@ -24,11 +24,15 @@ type Quota interface {
 	// refuses the message's changes (the error returned wraps
 	// ErrRejected and it); otherwise n counts as user's until Settle.
 	Reserve(user model.UserID, n int) error
-	// Charge runs in the store transaction that stores the changes a
-	// message of user added, with added, their bytes of change chunks:
-	// it counts them durably for user. It may run more than once for
-	// one write (a retried or split batch), each time in a new
-	// transaction.
+	// Charge runs in the store transaction that stores the changes
+	// user's messages added (every such message of one group commit),
+	// with added, their bytes of change chunks summed: it counts them
+	// durably for user. It runs at most once per user per transaction;
+	// the Settle calls of every earlier transaction's messages have run
+	// by then and none of this one's has, so an implementation may take
+	// the stored count from what Settle told it rather than read tx. It
+	// may run again for the same messages (a retried or split batch),
+	// each time in a new transaction.
 	Charge(tx store.Txn, user model.UserID, added int) error
 	// Settle ends the reservation of n once the message's write is
 	// committed (err nil: added bytes were charged) or failed, or at
@@ -51,16 +55,6 @@ func (r *reservation) settle(err error) {
 	if r != nil {
 		r.q.Settle(r.user, r.n, r.added, err)
 	}
-}
-
-// charge returns the store writes that count r's added bytes, nil when
-// none.
-func (r *reservation) charge() func(tx store.Txn) error {
-	if r == nil || r.added <= 0 {
-		return nil
-	}
-	q, user, added := r.q, r.user, r.added
-	return func(tx store.Txn) error { return q.Charge(tx, user, added) }
 }
 
 // reserve checks a message of an authenticated writer that carries

@@ -354,7 +354,6 @@ func (h *Handle) receive(ctx context.Context, peer PeerID, msg []byte, in Incomi
 	if res != nil && h.changes != nil {
 		res.added = h.changes.Bytes() - res.before
 	}
-	charge := res.charge()
 	extra := func(tx store.Txn) error {
 		if create != nil {
 			if err := create(tx); err != nil {
@@ -366,11 +365,6 @@ func (h *Handle) receive(ctx context.Context, peer PeerID, msg []byte, in Incomi
 				return err
 			}
 		}
-		if charge != nil {
-			if err := charge(tx); err != nil {
-				return err
-			}
-		}
 		return tx.Set(key, state)
 	}
 	// The state is written with the message: one kept behind is older.
@@ -378,11 +372,9 @@ func (h *Handle) receive(ctx context.Context, peer PeerID, msg []byte, in Incomi
 	if len(h.dirty) == 0 {
 		h.dirty = nil
 	}
-	var settle func(error)
-	if res != nil {
-		settle, res = res.settle, nil
-	}
-	return h.persist(extra, len(key)+len(state)+bindSize, ev, in.Create != nil, neutral, settle), changed, nil
+	kept := res
+	res = nil
+	return h.persist(extra, len(key)+len(state)+bindSize, ev, in.Create != nil, neutral, kept), changed, nil
 }
 
 // oversized returns an error wrapping ErrChangeTooLarge when msg carries
