@@ -69,7 +69,18 @@ func runFraud(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	printScan(stdout, stderr, rec, flags)
+	return nil
+}
+
+// printScan prints a scan's summary, its group check and its flags on
+// stdout, and on stderr a warning when the scan reached its limit of flags.
+func printScan(stdout, stderr io.Writer, rec fraud.ScanRecord, flags []fraud.Flag) {
 	fmt.Fprintf(stdout, "%s: %d events, %d accounts, %d scored, %d flagged\n", rec.Month, rec.Events, rec.Accounts, rec.Scored, rec.Flagged)
+	if rec.LeftOut > 0 {
+		fmt.Fprintf(stderr, "warning: %s: the scan reached its limit of %d flags; %d more accounts were found and not flagged (the weakest evidence), so their streams are paid\n",
+			rec.Month, rec.MaxFlags, rec.LeftOut)
+	}
 	switch {
 	case rec.GroupsSkipped:
 		fmt.Fprintf(stdout, "group check (accounts under %d streams) skipped: they made %.0f%% of the streams, over 25%%\n", fraud.DefaultGroupOptions().MaxStreams(), 100*rec.Light)
@@ -81,7 +92,6 @@ func runFraud(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	for _, f := range flags {
 		fmt.Fprintf(stdout, "flagged %s (%d streams): %s\n", f.User, f.Plays, f.Explanation)
 	}
-	return nil
 }
 
 // readAccounts reads and checks the --accounts file.

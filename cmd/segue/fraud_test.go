@@ -189,3 +189,26 @@ func TestFraudScanCLI(t *testing.T) {
 		}
 	}
 }
+
+// TestPrintScanLimit: a scan that reached its limit of flags says so on
+// stderr, with how many accounts it left out; one under it says nothing
+// there.
+func TestPrintScanLimit(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		rec     fraud.ScanRecord
+		warning string
+	}{
+		{"under the limit", fraud.ScanRecord{Month: "2026-11", Flagged: 3, MaxFlags: 10_000}, ""},
+		{"limit reached", fraud.ScanRecord{Month: "2026-11", Flagged: 10_000, MaxFlags: 10_000, LeftOut: 56},
+			"warning: 2026-11: the scan reached its limit of 10000 flags; 56 more accounts were found and not flagged (the weakest evidence), so their streams are paid\n"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var stdout, stderr strings.Builder
+			printScan(&stdout, &stderr, c.rec, nil)
+			if stderr.String() != c.warning || !strings.HasPrefix(stdout.String(), fmt.Sprintf("2026-11: 0 events, 0 accounts, 0 scored, %d flagged\n", c.rec.Flagged)) {
+				t.Errorf("stdout %q, stderr %q", stdout.String(), stderr.String())
+			}
+		})
+	}
+}

@@ -80,13 +80,20 @@ func (g Group) Explain(x *Extractor, user model.UserID) string {
 	}
 	fmt.Fprintf(&b, "), which took %.0f%% of those tracks' %d streams", 100*share(g.OnTracks, g.TrackStreams), g.TrackStreams)
 	if a := x.accts[user]; a != nil {
-		on := 0
+		fmt.Fprintf(&b, "; this account %d of %d", g.onTracks(x, user), a.plays)
+	}
+	return b.String()
+}
+
+// onTracks returns user's streams on the group's tracks.
+func (g Group) onTracks(x *Extractor, user model.UserID) int {
+	on := 0
+	if a := x.accts[user]; a != nil {
 		for _, t := range g.Tracks {
 			on += a.tracks[t]
 		}
-		fmt.Fprintf(&b, "; this account %d of %d", on, a.plays)
 	}
-	return b.String()
+	return on
 }
 
 // Groups finds the groups among the light accounts: those with at least

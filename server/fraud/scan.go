@@ -1,6 +1,7 @@
 package fraud
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -18,9 +19,6 @@ import (
 
 // Errors of the scan.
 var (
-	// ErrTooManyFlags: a scan would flag more than ScanOptions' limit;
-	// nothing was written (a model or data problem to look at first).
-	ErrTooManyFlags = errors.New("fraud: too many accounts flagged")
 	// ErrCorrupt: a stored flag does not decode.
 	ErrCorrupt = errors.New("fraud: corrupt record")
 	// ErrIncomplete: event retention may have removed plays of the
@@ -126,6 +124,12 @@ type ScanRecord struct {
 	// group was looked for (Extractor.Groups).
 	Light         float64 `cbor:"9,keyasint,omitempty" json:"light,omitempty"`
 	GroupsSkipped bool    `cbor:"10,keyasint,omitempty" json:"groups_skipped,omitempty"`
+	// LeftOut is the number of accounts the scan found but did not flag
+	// because it reached its limit of flags (MaxFlags): the weakest
+	// evidence (Scan). 0 when every account found was flagged.
+	LeftOut int `cbor:"11,keyasint,omitempty" json:"left_out,omitempty"`
+	// MaxFlags is the scan's limit of flags (ScanOptions.WithMaxFlags).
+	MaxFlags int `cbor:"12,keyasint,omitempty" json:"max_flags,omitempty"`
 }
 
 var (
@@ -214,6 +218,7 @@ func Scan(ctx context.Context, st store.Store, log events.Log, month string, opt
 	for _, f := range flags {
 		byScore[f.User] = true
 	}
+	onTracks := map[model.UserID]int{} // a group account's streams on its group's tracks
 	for _, g := range groups {
 		rec.Groups++
 		for _, u := range g.Accounts {
@@ -223,14 +228,18 @@ func Scan(ctx context.Context, st store.Store, log events.Log, month string, opt
 			f, _ := x.Account(u, in)
 			flags = append(flags, Flag{User: u, Score: opts.model.Score(f).Value, Threshold: opts.model.Threshold, Explanation: g.Explain(x, u),
 				Plays: x.Plays(u), Time: now, Group: len(g.Accounts)})
+			onTracks[u] = g.onTracks(x, u)
 		}
+	}
+	rec.MaxFlags = opts.maxFlags
+	if len(flags) > opts.maxFlags {
+		slices.SortFunc(flags, func(a, b Flag) int { return strongerFirst(a, b, onTracks) })
+		rec.LeftOut = len(flags) - opts.maxFlags
+		flags = flags[:opts.maxFlags]
+		opts.lg.Warn("fraud: scan over its flag limit, the weakest flags left out", "month", month, "flagged", len(flags), "left_out", rec.LeftOut, "limit", opts.maxFlags)
 	}
 	slices.SortFunc(flags, func(a, b Flag) int { return strings.Compare(string(a.User), string(b.User)) })
 	rec.Flagged, rec.Time = len(flags), now
-	if len(flags) > opts.maxFlags {
-		return ScanRecord{}, nil, fmt.Errorf("%w: %d: %d by score (of %d scored), %d in groups of light accounts; limit %d", ErrTooManyFlags,
-			len(flags), len(byScore), rec.Scored, len(flags)-len(byScore), opts.maxFlags)
-	}
 	err = st.Update(ctx, func(tx store.Txn) error {
 		var old [][]byte
 		if err := tx.Iterate(flagPrefix(month), false, func(k, _ []byte) error {
@@ -262,8 +271,27 @@ func Scan(ctx context.Context, st store.Store, log events.Log, month string, opt
 	if err != nil {
 		return ScanRecord{}, nil, fmt.Errorf("fraud: scan: store flags: %w", err)
 	}
-	opts.lg.Info("fraud scan", "month", month, "events", rec.Events, "accounts", rec.Accounts, "scored", rec.Scored, "flagged", rec.Flagged, "groups", rec.Groups, "light", rec.Light, "groups_skipped", rec.GroupsSkipped)
+	opts.lg.Info("fraud scan", "month", month, "left_out", rec.LeftOut, "events", rec.Events, "accounts", rec.Accounts, "scored", rec.Scored, "flagged", rec.Flagged, "groups", rec.Groups, "light", rec.Light, "groups_skipped", rec.GroupsSkipped)
 	return rec, flags, nil
+}
+
+// strongerFirst orders flags by the strength of their evidence, for the
+// limit of flags: the accounts flagged by their own score first, highest
+// score first; then the group accounts, most streams on their group's
+// tracks first (onTracks), then most streams; ties by user id. A farm
+// cannot push other bots' flags out with many accounts of a few streams
+// each: its own weakest accounts are the ones left out.
+func strongerFirst(a, b Flag, onTracks map[model.UserID]int) int {
+	if (a.Group == 0) != (b.Group == 0) {
+		if a.Group == 0 {
+			return -1
+		}
+		return 1
+	}
+	if a.Group == 0 {
+		return cmp.Or(cmp.Compare(b.Score, a.Score), strings.Compare(string(a.User), string(b.User)))
+	}
+	return cmp.Or(cmp.Compare(onTracks[b.User], onTracks[a.User]), cmp.Compare(b.Plays, a.Plays), strings.Compare(string(a.User), string(b.User)))
 }
 
 // Flags returns the month's stored flags, by user id.

@@ -1,9 +1,11 @@
 package fraud_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -166,7 +168,7 @@ func TestScanBadger(t *testing.T) {
 
 // TestScanReplacesAndLimits: a scan replaces the month's earlier flags
 // (an account no longer flagged loses its flag), and a scan over its flag
-// limit fails with ErrTooManyFlags leaving the earlier flags whole.
+// limit keeps the strongest (TestScanFlagLimit).
 func TestScanReplacesAndLimits(t *testing.T) {
 	ctx := context.Background()
 	st, lg := badgerLog(t)
@@ -179,11 +181,13 @@ func TestScanReplacesAndLimits(t *testing.T) {
 	if len(flags) < 2 {
 		t.Fatalf("only %d flags", len(flags))
 	}
-	if _, _, err := fraud.Scan(ctx, st, lg, "2026-11", opts.WithMaxFlags(1)); !errors.Is(err, fraud.ErrTooManyFlags) {
-		t.Fatalf("over the limit: %v, want ErrTooManyFlags", err)
+	// Over the limit: the highest score is kept, the rest left out.
+	best := slices.MaxFunc(flags, func(a, b fraud.Flag) int { return cmp.Compare(a.Score, b.Score) })
+	if rec, one, err := fraud.Scan(ctx, st, lg, "2026-11", opts.WithMaxFlags(1)); err != nil || len(one) != 1 || one[0].User != best.User || rec.LeftOut != len(flags)-1 {
+		t.Fatalf("over the limit: %v, %+v, record %+v; want %s kept and %d left out", err, one, rec, best.User, len(flags)-1)
 	}
-	if stored, _ := fraud.Flags(ctx, st, "2026-11"); len(stored) != len(flags) {
-		t.Fatalf("failed scan left %d flags, want the %d from before", len(stored), len(flags))
+	if stored, _ := fraud.Flags(ctx, st, "2026-11"); len(stored) != 1 {
+		t.Fatalf("scan over the limit stored %d flags, want 1", len(stored))
 	}
 	// A model that flags nobody clears the month.
 	strict, _ := fraud.DefaultModel()
@@ -262,7 +266,7 @@ func TestScanAfterRetention(t *testing.T) {
 // alone; the scan flags its accounts as a group, with the group's
 // evidence, and no human, though hundreds have fewer than 20 streams (new
 // users, light listeners); a rescan gives the same flags, and one over
-// the flag limit says how many came from groups; a flagged
+// the flag limit leaves a group's account out first; a flagged
 // account's counted streams, which royalties hold out, are its streams in
 // the month.
 func TestScanSmallFarm(t *testing.T) {
@@ -278,10 +282,21 @@ func TestScanSmallFarm(t *testing.T) {
 	if _, again, err := fraud.Scan(ctx, st, lg, "2026-11", opts); err != nil || !slices.Equal(again, flags) {
 		t.Fatalf("rescan: %d flags (%v), first scan %d: not the same", len(again), err, len(flags))
 	}
-	// Over the limit, the error says how many flags come from groups.
-	_, _, err = fraud.Scan(ctx, st, lg, "2026-11", opts.WithMaxFlags(len(flags)-1))
-	if !errors.Is(err, fraud.ErrTooManyFlags) || !strings.Contains(err.Error(), fmt.Sprintf(" in groups of light accounts; limit %d", len(flags)-1)) {
-		t.Errorf("over the limit: %v", err)
+	// Over the limit, a group's account is left out before a scored one.
+	rec, fewer, err := fraud.Scan(ctx, st, lg, "2026-11", opts.WithMaxFlags(len(flags)-1))
+	if err != nil || rec.LeftOut != 1 || len(fewer) != len(flags)-1 {
+		t.Fatalf("over the limit: %v, record %+v", err, rec)
+	}
+	for i, f := range flags {
+		if i == len(fewer) || f.User != fewer[i].User {
+			if f.Group == 0 {
+				t.Errorf("%s flagged by score left out: %s", f.User, f.Explanation)
+			}
+			break
+		}
+	}
+	if _, _, err := fraud.Scan(ctx, st, lg, "2026-11", opts); err != nil {
+		t.Fatal(err)
 	}
 	label := map[model.UserID]playsim.Label{}
 	for _, a := range accts {
@@ -323,5 +338,87 @@ func TestScanSmallFarm(t *testing.T) {
 	}
 	if rec, err := fraud.LastScan(ctx, st, "2026-11"); err != nil || rec.Groups == 0 || rec.GroupsSkipped || rec.Light <= 0 || rec.Light > 0.25 {
 		t.Errorf("scan record %+v, %v", rec, err)
+	}
+}
+
+// appendListens appends ls (groupPlays) to the log, one batch per
+// account, and returns the accounts in order.
+func appendListens(t *testing.T, lg events.Log, ls []listen) []model.UserID {
+	t.Helper()
+	byUser := map[model.UserID][]api.PlayRecord{}
+	var users []model.UserID
+	for _, p := range groupPlays(ls) {
+		if _, ok := byUser[p.User]; !ok {
+			users = append(users, p.User)
+		}
+		byUser[p.User] = append(byUser[p.User], p.Event)
+	}
+	for _, u := range users {
+		if _, err := lg.Append(context.Background(), events.Batch{Device: model.DeviceID("dev-" + u), User: u, Message: []byte("m"), Sig: []byte("s"), Events: byUser[u]}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return users
+}
+
+// TestScanFlagLimit: a farm of light accounts pushing a month over the
+// flag limit no longer stops every flag of the month from being written
+// (before, the scan failed and a big farm shielded every other bot): the
+// scan writes the limit's worth, the accounts flagged by their score
+// first, then the group accounts with the most streams on their group's
+// tracks, and says in its record and log how many it left out. A rescan
+// gives the same flags.
+func TestScanFlagLimit(t *testing.T) {
+	ctx := context.Background()
+	st, lg := badgerLog(t)
+	logSim(t, st, lg, playsim.DefaultOptions().WithSeed(8).WithHumans(100).WithLight(300).WithBots(10), playsim.SyntheticShape(8, 200, 1000))
+	var logged strings.Builder
+	opts := fraud.DefaultScanOptions().WithLogger(slog.New(slog.NewTextHandler(&logged, nil)))
+	_, before, err := fraud.Scan(ctx, st, lg, "2026-11", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := appendListens(t, lg, farm("big", 60, []string{"promo-x", "promo-y"}, 1, 0)) // 2 streams each
+	limit := len(before) + 20
+	for _, c := range []struct {
+		name string
+		opts fraud.ScanOptions
+	}{{"first scan", opts.WithMaxFlags(limit)}, {"rescan", opts.WithMaxFlags(limit)}} {
+		t.Run(c.name, func(t *testing.T) {
+			logged.Reset()
+			rec, flags, err := fraud.Scan(ctx, st, lg, "2026-11", c.opts)
+			if err != nil {
+				t.Fatalf("scan over the limit: %v", err)
+			}
+			if len(flags) != limit || rec.Flagged != limit || rec.LeftOut != 40 || rec.MaxFlags != limit {
+				t.Fatalf("%d flags, record %+v; want %d flagged and 40 left out", len(flags), rec, limit)
+			}
+			stored, err := fraud.Flags(ctx, st, "2026-11")
+			if err != nil || !slices.Equal(stored, flags) {
+				t.Fatalf("stored %d flags (%v), scan returned %d", len(stored), err, len(flags))
+			}
+			got := map[model.UserID]bool{}
+			for _, f := range flags {
+				got[f.User] = true
+			}
+			for _, f := range before {
+				if !got[f.User] {
+					t.Errorf("%s (%s) left out for the farm's accounts", f.User, f.Explanation)
+				}
+			}
+			n := 0
+			for _, u := range big {
+				if got[u] {
+					n++
+				}
+			}
+			if n != 20 {
+				t.Errorf("%d of the big farm's accounts flagged, want 20", n)
+			}
+			if !strings.Contains(logged.String(), "level=WARN msg=\"fraud: scan over its flag limit, the weakest flags left out\"") ||
+				!strings.Contains(logged.String(), fmt.Sprintf("flagged=%d left_out=40 limit=%d", limit, limit)) {
+				t.Errorf("log:\n%s", logged.String())
+			}
+		})
 	}
 }
