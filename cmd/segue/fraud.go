@@ -83,7 +83,7 @@ func printScan(stdout, stderr io.Writer, rec fraud.ScanRecord, flags []fraud.Fla
 	}
 	switch {
 	case rec.GroupsSkipped:
-		fmt.Fprintf(stdout, "group check (accounts under %d streams) skipped: they made %.0f%% of the streams, over 25%%\n", fraud.DefaultGroupOptions().MaxStreams(), 100*rec.Light)
+		fmt.Fprintf(stdout, "group check (accounts under %d streams) skipped: heavier accounts made %.0f%% of the streams outside groups, under 75%%\n", fraud.DefaultGroupOptions().MaxStreams(), 100*rec.Heavy)
 	case rec.Groups == 1:
 		fmt.Fprintf(stdout, "group check (accounts under %d streams): 1 group flagged\n", fraud.DefaultGroupOptions().MaxStreams())
 	default:

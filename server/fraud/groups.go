@@ -9,26 +9,34 @@ import (
 	"github.com/segue-fm/segue/core/model"
 )
 
+// maxRounds bounds the rounds of Extractor.Groups that leave the streams
+// on group tracks out of the heavier accounts' share and look again.
+const maxRounds = 8
+
 // GroupOptions configures Extractor.Groups, the group-level check of the
 // light accounts: too light to be scored alone, or scored on little
 // behaviour. DefaultGroupOptions: light accounts have fewer than 100
 // streams in the span (5 times DefaultMinPlays: a farm whose accounts
 // stream just over the scorer's minimum is checked too); a group has at
-// least 5 accounts; its tracks took at least 90% of their streams in the
-// span from light accounts; each of its accounts has at least half of its
-// streams on them; no group is looked for when the light accounts made
-// more than a quarter of the span's streams.
+// least 5 accounts, which made three quarters of its tracks' streams;
+// each track was streamed by at least 5 light accounts, and heavier
+// accounts made at most a tenth of their share of the span's streams of
+// it, of which they would have made at least 5 at that share; each
+// account has at least half of its streams on the group's tracks; no
+// group is looked for when that share is under three quarters.
 type GroupOptions struct {
 	maxStreams   int
 	minAccounts  int
-	trackShare   float64
+	heavyFactor  float64
+	minExpected  float64
 	accountShare float64
-	maxLight     float64
+	groupShare   float64
+	minHeavy     float64
 }
 
 // DefaultGroupOptions returns the defaults above.
 func DefaultGroupOptions() GroupOptions {
-	return GroupOptions{maxStreams: 100, minAccounts: 5, trackShare: 0.9, accountShare: 0.5, maxLight: 0.25}
+	return GroupOptions{maxStreams: 100, minAccounts: 5, heavyFactor: 0.1, minExpected: 5, accountShare: 0.5, groupShare: 0.75, minHeavy: 0.75}
 }
 
 // WithMinAccounts sets the fewest accounts of a group (≥ 2).
@@ -55,17 +63,22 @@ type Group struct {
 	// Streams is the accounts' streams in the span; OnTracks those of
 	// them on Tracks.
 	Streams, OnTracks int
-	// TrackStreams is every account's streams of Tracks in the span.
-	TrackStreams int
+	// TrackStreams is every account's streams of Tracks in the span;
+	// HeavyStreams those of them by accounts of MaxStreams or more.
+	TrackStreams, HeavyStreams int
 	// MaxStreams is the streams the accounts are under
 	// (GroupOptions.MaxStreams).
 	MaxStreams int
+	// Heavy is the heavier accounts' share of the span's streams outside
+	// groups, their ordinary share (Extractor.Groups).
+	Heavy float64
 }
 
 // Explain renders the group evidence for one of its accounts, e.g. "group
 // of 10 accounts under 100 streams each: 91 of their 104 streams on 4
-// tracks (a, b, c, +1), which took 100% of those tracks' 91 streams; this
-// account 9 of 12".
+// tracks (a, b, c, +1), which took 100% of those tracks' 91 streams
+// (accounts of 100 streams or more made 0% of them, against 87% of the
+// other streams); this account 9 of 12".
 func (g Group) Explain(x *Extractor, user model.UserID) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "group of %d accounts under %d streams each: %d of their %d streams on %d tracks (", len(g.Accounts), g.MaxStreams, g.OnTracks, g.Streams, len(g.Tracks))
@@ -78,7 +91,8 @@ func (g Group) Explain(x *Extractor, user model.UserID) string {
 	if len(g.Tracks) > 3 {
 		fmt.Fprintf(&b, ", +%d", len(g.Tracks)-3)
 	}
-	fmt.Fprintf(&b, "), which took %.0f%% of those tracks' %d streams", 100*share(g.OnTracks, g.TrackStreams), g.TrackStreams)
+	fmt.Fprintf(&b, "), which took %.0f%% of those tracks' %d streams (accounts of %d streams or more made %.0f%% of them, against %.0f%% of the other streams)",
+		100*share(g.OnTracks, g.TrackStreams), g.TrackStreams, g.MaxStreams, 100*share(g.HeavyStreams, g.TrackStreams), 100*g.Heavy)
 	if a := x.accts[user]; a != nil {
 		fmt.Fprintf(&b, "; this account %d of %d", g.onTracks(x, user), a.plays)
 	}
@@ -97,79 +111,102 @@ func (g Group) onTracks(x *Extractor, user model.UserID) int {
 }
 
 // Groups finds the groups among the light accounts: those with at least
-// one and fewer than MaxStreams streams in the span. light is their share
-// of the span's streams; checked is false, and no group is looked for,
-// when that share is over a quarter: early in a month, or on a relay
-// whose listeners are mostly new, popular tracks too are streamed mostly
-// by light accounts, and the check would take listeners for a farm. A
-// track is a group track when at least MinAccounts light accounts
-// streamed it and they made at least 90% of its streams; an account
-// belongs when at least half of its streams are on group tracks; the
-// accounts kept are grouped by the tracks they share (connected
-// components), keeping groups of at least MinAccounts. Humans with few
-// streams stream popular tracks, which heavier listeners stream too, and
-// are rarely many on one obscure track; a farm's accounts must put their
-// streams on the few tracks it is paid to promote.
+// one and fewer than MaxStreams streams in the span. heavy is the heavier
+// accounts' (MaxStreams or more) share of the span's streams, the light
+// accounts' streams on group tracks left out. A track is a group track
+// when at least MinAccounts light accounts streamed it and the heavier accounts made
+// at most a tenth of heavy of its streams, and it has enough streams that
+// at heavy they would have made at least 5 (their absence is then
+// evidence). Leaving the group tracks' light streams out of heavy raises
+// it, which can add group tracks: the check repeats until none is added
+// (at most maxRounds rounds). An account belongs when at least half of
+// its streams are on group tracks; the accounts kept are grouped by the
+// tracks they share (connected components), keeping groups of at least
+// MinAccounts whose accounts made at least three quarters of their
+// tracks' streams (a track that many other light accounts stream now and
+// then is popular, not promoted). Humans with few streams stream popular
+// tracks, which heavier listeners stream too, and are rarely many on the
+// same obscure tracks; a farm's accounts must put their streams on the
+// few tracks it is paid to promote.
+//
+// checked is false, and no group is looked for, when heavy is under
+// three quarters (or no account reached MaxStreams): early in a month, or
+// on a relay whose listeners are mostly new, light accounts stream
+// popular tracks, and niche ones, that the few heavier accounts happen not
+// to, and the check would take listeners for a farm. Before, the switch
+// was the light accounts' share of all streams, which a farm raises with
+// its own streams; leaving out the light streams on group tracks, a farm
+// found cannot turn the check off. Only light streams off group tracks
+// (of accounts not grouped) lower heavy.
 //
 // MaxStreams or MinAccounts under 2 finds no group (Scan refuses such
 // options). Deterministic: the result depends on the plays added, not on
-// their order, and is sorted by first account. Memory beyond the
-// extractor's: a few words per light account and per distinct track the
-// light accounts streamed (at most their streams: under MaxStreams per
-// light account).
-func (x *Extractor) Groups(opts GroupOptions) (groups []Group, light float64, checked bool) {
+// their order (heavy is a ratio of integer sums), and is sorted by first
+// account. Memory beyond the extractor's: a few words per light account
+// and per distinct track streamed in the span.
+func (x *Extractor) Groups(opts GroupOptions) (groups []Group, heavy float64, checked bool) {
 	if opts.maxStreams < 2 || opts.minAccounts < 2 {
 		return nil, 0, false
 	}
-	var users []model.UserID
-	lightStreams, all := 0, 0
-	for u, a := range x.accts {
-		all += a.plays
-		if a.plays < opts.maxStreams {
-			users = append(users, u)
-			lightStreams += a.plays
-		}
-	}
-	light = share(lightStreams, all)
-	if light > opts.maxLight {
-		return nil, light, false
-	}
-	slices.Sort(users)
-	// The group tracks: streamed by at least MinAccounts light accounts,
-	// which made at least trackShare of their streams.
-	type tally struct{ accounts, streams, total int }
+	// Every track's light accounts and streams by light and heavier
+	// accounts.
+	type tally struct{ accounts, light, heavy int }
 	tracks := map[model.TrackID]*tally{}
-	for _, u := range users {
-		for t, n := range x.accts[u].tracks {
+	var users []model.UserID
+	for u, a := range x.accts {
+		isLight := a.plays < opts.maxStreams
+		if isLight {
+			users = append(users, u)
+		}
+		for t, n := range a.tracks {
 			c := tracks[t]
 			if c == nil {
 				c = &tally{}
 				tracks[t] = c
 			}
-			c.accounts++
-			c.streams += n
-		}
-	}
-	for t, c := range tracks {
-		if c.accounts < opts.minAccounts {
-			delete(tracks, t)
-		}
-	}
-	for _, a := range x.accts { // every account's streams of the remaining tracks
-		if len(a.tracks) < len(tracks) {
-			for t, n := range a.tracks {
-				if c := tracks[t]; c != nil {
-					c.total += n
-				}
+			if isLight {
+				c.accounts++
+				c.light += n
+			} else {
+				c.heavy += n
 			}
-			continue
-		}
-		for t, c := range tracks {
-			c.total += a.tracks[t]
 		}
 	}
-	for t, c := range tracks {
-		if float64(c.streams) < opts.trackShare*float64(c.total) {
+	slices.Sort(users)
+	// heavy: the heavier accounts' share of the streams, those of light
+	// accounts on group tracks left out, so that a farm does not lower it
+	// with its own streams. Leaving them out raises heavy, which can make
+	// more tracks group tracks: repeat until none is added (the set only
+	// grows; at most maxRounds rounds).
+	all, theirs := 0, 0
+	for _, c := range tracks {
+		all += c.light + c.heavy
+		theirs += c.heavy
+	}
+	if theirs == 0 {
+		return nil, 0, false
+	}
+	group, left := map[model.TrackID]bool{}, 0 // left: light streams on group tracks, left out
+	for range maxRounds {
+		heavy = float64(theirs) / float64(all-left)
+		added := 0
+		for t, c := range tracks {
+			expected := heavy * float64(c.light+c.heavy)
+			if !group[t] && c.accounts >= opts.minAccounts && expected >= opts.minExpected && float64(c.heavy) <= opts.heavyFactor*expected {
+				group[t] = true
+				left += c.light
+				added++
+			}
+		}
+		if added == 0 {
+			break
+		}
+	}
+	if heavy = float64(theirs) / float64(all-left); heavy < opts.minHeavy {
+		return nil, heavy, false
+	}
+	for t := range tracks {
+		if !group[t] {
 			delete(tracks, t)
 		}
 	}
@@ -223,7 +260,7 @@ func (x *Extractor) Groups(opts GroupOptions) (groups []Group, light float64, ch
 		if len(idx) < opts.minAccounts {
 			continue
 		}
-		g := Group{MaxStreams: opts.maxStreams}
+		g := Group{MaxStreams: opts.maxStreams, Heavy: heavy}
 		on := map[model.TrackID]int{}
 		for _, i := range idx {
 			a := x.accts[members[i]]
@@ -238,13 +275,17 @@ func (x *Extractor) Groups(opts GroupOptions) (groups []Group, light float64, ch
 		}
 		for t := range on {
 			g.Tracks = append(g.Tracks, t)
-			g.TrackStreams += tracks[t].total
+			g.TrackStreams += tracks[t].light + tracks[t].heavy
+			g.HeavyStreams += tracks[t].heavy
 		}
 		slices.SortFunc(g.Tracks, func(a, b model.TrackID) int {
 			return cmp.Or(cmp.Compare(on[b], on[a]), cmp.Compare(a, b))
 		})
+		if float64(g.OnTracks) < opts.groupShare*float64(g.TrackStreams) {
+			continue // the tracks' listeners are mostly others: popular, not promoted
+		}
 		out = append(out, g) // members are sorted, so g.Accounts is
 	}
 	slices.SortFunc(out, func(a, b Group) int { return cmp.Compare(a.Accounts[0], b.Accounts[0]) })
-	return out, light, true
+	return out, heavy, true
 }

@@ -50,14 +50,43 @@ func farm(prefix string, n int, tracks []string, k, cover int) []listen {
 	return out
 }
 
+// farmAccounts returns the ids farm gives n accounts, sorted.
+func farmAccounts(prefix string, n int) []string {
+	var out []string
+	for i := range n {
+		out = append(out, fmt.Sprintf("%s-%d", prefix, i))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// listenOnce is n accounts each streaming track once and k other tracks
+// of their own once.
+func listenOnce(prefix string, n int, track string, k int) []listen {
+	var out []listen
+	for i := range n {
+		u := fmt.Sprintf("%s-%d", prefix, i)
+		out = append(out, listen{u, track, 1})
+		for j := range k {
+			out = append(out, listen{u, fmt.Sprintf("%s-own-%d", u, j), 1})
+		}
+	}
+	return out
+}
+
 // TestGroups: light accounts (under 100 streams, whether or not they
 // reach the scorer's minimum of 20) are grouped when at least
-// MinAccounts of them put at least half their streams on tracks they make
-// at least 90% of the streams of; not when they are too few, when others
-// stream the tracks too, when the tracks are a small part of their
-// streams, when they are not light, or when light accounts make over a
-// quarter of all streams (early in a month); the result does not depend
-// on the order of the plays.
+// MinAccounts of them put at least half their streams on tracks that
+// heavier accounts hardly stream, however many streams the farm makes
+// (before, light accounts making over a quarter of all streams, the
+// farm's own included, turned the check off, so a big farm hid itself and
+// every other); not when they are
+// too few, when heavier accounts stream the tracks too, when the tracks
+// are a small part of their streams, when they are not light, when other
+// light accounts make over a quarter of the tracks' streams, or when the
+// heavier accounts made under three quarters of the streams, the light
+// streams on group tracks left out (early in a month; no account heavier);
+// the result does not depend on the order of the plays.
 func TestGroups(t *testing.T) {
 	promo := []string{"promo-a", "promo-b"}
 	var humans []listen // heavy listeners of the hits, and light ones
@@ -86,6 +115,10 @@ func TestGroups(t *testing.T) {
 		{"farm of 6, 25 streams each: over the scorer's minimum", with(farm("f", 6, promo, 12, 1)), [][]string{{"f-0", "f-1", "f-2", "f-3", "f-4", "f-5"}}, promo, false},
 		{"accounts of 100 streams are not light", with(farm("f", 6, promo, 50, 0)), nil, nil, false},
 		{"light humans only: skipped", slices.Concat(farm("h", 20, nil, 0, 6), farm("f", 6, promo, 8, 3)), nil, nil, true},
+		{"a farm making most of the streams is found too", with(farm("f", 200, []string{"promo-a", "promo-b", "promo-c"}, 33, 0)), [][]string{farmAccounts("f", 200)}, []string{"promo-a", "promo-b", "promo-c"}, false},
+		{"two farms, one making most of the streams", with(farm("f", 200, promo, 49, 0), farm("g", 5, []string{"promo-c"}, 4, 2)), [][]string{farmAccounts("f", 200), {"g-0", "g-1", "g-2", "g-3", "g-4"}}, promo, false},
+		{"the tracks' other light listeners make over a quarter of their streams", with(farm("f", 6, []string{"niche"}, 2, 1), listenOnce("other", 40, "niche", 5)), nil, nil, false},
+		{"early in a month: light listeners of the hits, one heavier account: skipped", slices.Concat(listenOnce("h", 60, "hit-0", 6), []listen{{"heavy", "hit-1", 100}}), nil, nil, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			plays := groupPlays(c.ls)
@@ -100,9 +133,9 @@ func TestGroups(t *testing.T) {
 						x.Add(plays[i])
 					}
 				}
-				gs, light, checked := x.Groups(fraud.DefaultGroupOptions())
-				if checked == c.skipped || (light > 0.25) != c.skipped {
-					t.Fatalf("%s: checked %v with a light share of %.2f, want skipped %v", order, checked, light, c.skipped)
+				gs, heavy, checked := x.Groups(fraud.DefaultGroupOptions())
+				if checked == c.skipped || (heavy < 0.75) != c.skipped {
+					t.Fatalf("%s: checked %v with a heavy share of %.2f, want skipped %v", order, checked, heavy, c.skipped)
 				}
 				var got [][]string
 				for _, g := range gs {

@@ -119,17 +119,22 @@ type ScanRecord struct {
 	// Groups is the number of groups of light accounts flagged (their
 	// accounts are among Flagged).
 	Groups int `cbor:"8,keyasint,omitempty" json:"groups,omitempty"`
-	// Light is the share of the month's streams made by light accounts
-	// (under GroupOptions.MaxStreams); over a quarter, GroupsSkipped: no
-	// group was looked for (Extractor.Groups).
-	Light         float64 `cbor:"9,keyasint,omitempty" json:"light,omitempty"`
-	GroupsSkipped bool    `cbor:"10,keyasint,omitempty" json:"groups_skipped,omitempty"`
+	// GroupsSkipped: Heavy was under three quarters, so no group was
+	// looked for (Extractor.Groups). Key 9 held the light accounts' share
+	// of all the streams, a farm's own included, which turned the check off
+	// over a quarter until 2026-12-07.
+	GroupsSkipped bool `cbor:"10,keyasint,omitempty" json:"groups_skipped,omitempty"`
 	// LeftOut is the number of accounts the scan found but did not flag
 	// because it reached its limit of flags (MaxFlags): the weakest
 	// evidence (Scan). 0 when every account found was flagged.
 	LeftOut int `cbor:"11,keyasint,omitempty" json:"left_out,omitempty"`
 	// MaxFlags is the scan's limit of flags (ScanOptions.WithMaxFlags).
 	MaxFlags int `cbor:"12,keyasint,omitempty" json:"max_flags,omitempty"`
+	// Heavy is the share of the month's streams made by the accounts of
+	// GroupOptions.MaxStreams or more, the light accounts' streams on
+	// group tracks left out, against which the group check judges a
+	// track (Extractor.Groups).
+	Heavy float64 `cbor:"13,keyasint,omitempty" json:"heavy,omitempty"`
 }
 
 var (
@@ -154,7 +159,7 @@ const readPage = 10_000
 // flags; only the time changes) and a failed scan leaves the previous
 // flags whole. It reads the whole log (memory grows with the month's
 // accounts and their distinct tracks; the group check adds a few words
-// per light account and per distinct track light accounts streamed); when retention may have removed some of the
+// per light account and per distinct track of the month); when retention may have removed some of the
 // month's events it fails with ErrIncomplete, since flags from part of a
 // month would replace those of all of it.
 func Scan(ctx context.Context, st store.Store, log events.Log, month string, opts ScanOptions) (ScanRecord, []Flag, error) {
@@ -212,8 +217,8 @@ func Scan(ctx context.Context, st store.Store, log events.Log, month string, opt
 			flags = append(flags, Flag{User: u, Score: s.Value, Threshold: opts.model.Threshold, Explanation: s.Explain(opts.model.Threshold), Plays: n, Time: now})
 		}
 	}
-	groups, light, checked := x.Groups(opts.groups)
-	rec.Light, rec.GroupsSkipped = light, !checked
+	groups, heavy, checked := x.Groups(opts.groups)
+	rec.Heavy, rec.GroupsSkipped = heavy, !checked
 	byScore := make(map[model.UserID]bool, len(flags))
 	for _, f := range flags {
 		byScore[f.User] = true
@@ -271,7 +276,7 @@ func Scan(ctx context.Context, st store.Store, log events.Log, month string, opt
 	if err != nil {
 		return ScanRecord{}, nil, fmt.Errorf("fraud: scan: store flags: %w", err)
 	}
-	opts.lg.Info("fraud scan", "month", month, "left_out", rec.LeftOut, "events", rec.Events, "accounts", rec.Accounts, "scored", rec.Scored, "flagged", rec.Flagged, "groups", rec.Groups, "light", rec.Light, "groups_skipped", rec.GroupsSkipped)
+	opts.lg.Info("fraud scan", "month", month, "left_out", rec.LeftOut, "events", rec.Events, "accounts", rec.Accounts, "scored", rec.Scored, "flagged", rec.Flagged, "groups", rec.Groups, "heavy", rec.Heavy, "groups_skipped", rec.GroupsSkipped)
 	return rec, flags, nil
 }
 

@@ -336,7 +336,7 @@ func TestScanSmallFarm(t *testing.T) {
 	if light < 250 || farm < 8 { // the 2 others put over half their streams on cover tracks
 		t.Fatalf("%d of 10 small-farm accounts flagged (want ≥ 8), %d humans under 20 streams (want ≥ 250)", farm, light)
 	}
-	if rec, err := fraud.LastScan(ctx, st, "2026-11"); err != nil || rec.Groups == 0 || rec.GroupsSkipped || rec.Light <= 0 || rec.Light > 0.25 {
+	if rec, err := fraud.LastScan(ctx, st, "2026-11"); err != nil || rec.Groups == 0 || rec.GroupsSkipped || rec.Heavy < 0.5 || rec.Heavy >= 1 {
 		t.Errorf("scan record %+v, %v", rec, err)
 	}
 }
@@ -420,5 +420,42 @@ func TestScanFlagLimit(t *testing.T) {
 				t.Errorf("log:\n%s", logged.String())
 			}
 		})
+	}
+}
+
+// TestScanFarmOverAQuarter: a farm whose light accounts make over a
+// quarter of the month's streams is flagged, and so is a small farm
+// beside it, and no simulated human. Before, light accounts over a
+// quarter of the streams turned the group check off, so an attacker
+// controlled the switch: 150 accounts of 99 streams against 100
+// simulated listeners hid themselves and the small farm.
+func TestScanFarmOverAQuarter(t *testing.T) {
+	ctx := context.Background()
+	st, lg := badgerLog(t)
+	accts := logSim(t, st, lg, playsim.DefaultOptions().WithSeed(8).WithHumans(100).WithLight(300).WithBots(0), playsim.SyntheticShape(8, 200, 1000))
+	big := appendListens(t, lg, farm("big", 150, []string{"promo-a", "promo-b", "promo-c"}, 33, 0))
+	small := appendListens(t, lg, farm("small", 6, []string{"promo-d", "promo-e"}, 4, 1))
+	rec, flags, err := fraud.Scan(ctx, st, lg, "2026-11", fraud.DefaultScanOptions().WithLogger(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	human := map[model.UserID]bool{}
+	for _, a := range accts {
+		human[a.User] = a.Label == playsim.Human
+	}
+	got := map[model.UserID]bool{}
+	for _, f := range flags {
+		got[f.User] = true
+		if human[f.User] {
+			t.Errorf("human %s flagged: %s", f.User, f.Explanation)
+		}
+	}
+	for _, u := range slices.Concat(big, small) {
+		if !got[u] {
+			t.Errorf("farm account %s not flagged", u)
+		}
+	}
+	if rec.GroupsSkipped || rec.Groups != 2 {
+		t.Errorf("scan record %+v, want 2 groups", rec)
 	}
 }
