@@ -19,24 +19,25 @@ const maxRounds = 8
 // streams in the span (5 times DefaultMinPlays: a farm whose accounts
 // stream just over the scorer's minimum is checked too); a group has at
 // least 5 accounts, which made three quarters of its tracks' streams;
-// each track was streamed by at least 5 light accounts, and heavier
+// each track was streamed by at least 2 light accounts, and heavier
 // accounts made at most a tenth of their share of the span's streams of
 // it, of which they would have made at least 5 at that share; each
 // account has at least half of its streams on the group's tracks; no
 // group is looked for when that share is under three quarters.
 type GroupOptions struct {
-	maxStreams   int
-	minAccounts  int
-	heavyFactor  float64
-	minExpected  float64
-	accountShare float64
-	groupShare   float64
-	minHeavy     float64
+	maxStreams    int
+	minAccounts   int
+	trackAccounts int
+	heavyFactor   float64
+	minExpected   float64
+	accountShare  float64
+	groupShare    float64
+	minHeavy      float64
 }
 
 // DefaultGroupOptions returns the defaults above.
 func DefaultGroupOptions() GroupOptions {
-	return GroupOptions{maxStreams: 100, minAccounts: 5, heavyFactor: 0.1, minExpected: 5, accountShare: 0.5, groupShare: 0.75, minHeavy: 0.75}
+	return GroupOptions{maxStreams: 100, minAccounts: 5, trackAccounts: 2, heavyFactor: 0.1, minExpected: 5, accountShare: 0.5, groupShare: 0.75, minHeavy: 0.75}
 }
 
 // WithMinAccounts sets the fewest accounts of a group (≥ 2).
@@ -114,7 +115,7 @@ func (g Group) onTracks(x *Extractor, user model.UserID) int {
 // one and fewer than MaxStreams streams in the span. heavy is the heavier
 // accounts' (MaxStreams or more) share of the span's streams, the light
 // accounts' streams on group tracks left out. A track is a group track
-// when at least MinAccounts light accounts streamed it and the heavier accounts made
+// when at least 2 light accounts streamed it and the heavier accounts made
 // at most a tenth of heavy of its streams, and it has enough streams that
 // at heavy they would have made at least 5 (their absence is then
 // evidence). Leaving the group tracks' light streams out of heavy raises
@@ -192,7 +193,7 @@ func (x *Extractor) Groups(opts GroupOptions) (groups []Group, heavy float64, ch
 		added := 0
 		for t, c := range tracks {
 			expected := heavy * float64(c.light+c.heavy)
-			if !group[t] && c.accounts >= opts.minAccounts && expected >= opts.minExpected && float64(c.heavy) <= opts.heavyFactor*expected {
+			if !group[t] && c.accounts >= opts.trackAccounts && expected >= opts.minExpected && float64(c.heavy) <= opts.heavyFactor*expected {
 				group[t] = true
 				left += c.light
 				added++

@@ -60,6 +60,18 @@ func farmAccounts(prefix string, n int) []string {
 	return out
 }
 
+// ring is n accounts each streaming k times two of m tracks, account i
+// tracks i and i+1 (mod m): each track has 2n/m accounts, and the
+// accounts are joined through their tracks in a ring.
+func ring(prefix string, n, m, k int) []listen {
+	var out []listen
+	for i := range n {
+		u := fmt.Sprintf("%s-%d", prefix, i)
+		out = append(out, listen{u, fmt.Sprintf("%s-track-%d", prefix, i%m), k}, listen{u, fmt.Sprintf("%s-track-%d", prefix, (i+1)%m), k})
+	}
+	return out
+}
+
 // listenOnce is n accounts each streaming track once and k other tracks
 // of their own once.
 func listenOnce(prefix string, n int, track string, k int) []listen {
@@ -80,9 +92,11 @@ func listenOnce(prefix string, n int, track string, k int) []listen {
 // heavier accounts hardly stream, however many streams the farm makes
 // (before, light accounts making over a quarter of all streams, the
 // farm's own included, turned the check off, so a big farm hid itself and
-// every other); not when they are
-// too few, when heavier accounts stream the tracks too, when the tracks
-// are a small part of their streams, when they are not light, when other
+// every other), and when no track has more than 4 of them but their
+// tracks join them; not when they are too few (cells of 4 accounts on
+// tracks of their own are missed), when heavier accounts stream the
+// tracks too, when the tracks are a small part of their streams, when
+// they are not light, when other
 // light accounts make over a quarter of the tracks' streams, or when the
 // heavier accounts made under three quarters of the streams, the light
 // streams on group tracks left out (early in a month; no account heavier);
@@ -118,6 +132,9 @@ func TestGroups(t *testing.T) {
 		{"a farm making most of the streams is found too", with(farm("f", 200, []string{"promo-a", "promo-b", "promo-c"}, 33, 0)), [][]string{farmAccounts("f", 200)}, []string{"promo-a", "promo-b", "promo-c"}, false},
 		{"two farms, one making most of the streams", with(farm("f", 200, promo, 49, 0), farm("g", 5, []string{"promo-c"}, 4, 2)), [][]string{farmAccounts("f", 200), {"g-0", "g-1", "g-2", "g-3", "g-4"}}, promo, false},
 		{"the tracks' other light listeners make over a quarter of their streams", with(farm("f", 6, []string{"niche"}, 2, 1), listenOnce("other", 40, "niche", 5)), nil, nil, false},
+		{"a farm giving each track to 4 accounts, its tracks shared in a ring", with(ring("r", 12, 6, 3)), [][]string{farmAccounts("r", 12)}, nil, false},
+		{"cells of 4 accounts, each on tracks of its own: missed", with(farm("c", 4, []string{"cell-a"}, 5, 0), farm("d", 4, []string{"cell-b"}, 5, 0)), nil, nil, false},
+		{"pairs of light accounts sharing obscure tracks, 4 in all", with(farm("p", 2, []string{"obscure-a"}, 5, 0), farm("q", 2, []string{"obscure-b"}, 5, 0)), nil, nil, false},
 		{"early in a month: light listeners of the hits, one heavier account: skipped", slices.Concat(listenOnce("h", 60, "hit-0", 6), []listen{{"heavy", "hit-1", 100}}), nil, nil, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
