@@ -74,12 +74,12 @@ func runFraud(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 // printScan prints a scan's summary, its group check and its flags on
-// stdout, and on stderr a warning when the scan reached its limit of flags.
+// stdout, and on stderr a warning when the scan left accounts out.
 func printScan(stdout, stderr io.Writer, rec fraud.ScanRecord, flags []fraud.Flag) {
 	fmt.Fprintf(stdout, "%s: %d events, %d accounts, %d scored, %d flagged\n", rec.Month, rec.Events, rec.Accounts, rec.Scored, rec.Flagged)
 	if rec.LeftOut > 0 {
-		fmt.Fprintf(stderr, "warning: %s: the scan reached its limit of %d flags; %d more accounts were found and not flagged (the weakest evidence), so their streams are paid\n",
-			rec.Month, rec.MaxFlags, rec.LeftOut)
+		fmt.Fprintf(stderr, "warning: %s: %d more accounts were found and not flagged (the weakest evidence, over the limit of %d flags or what one store transaction holds), so their streams are paid\n",
+			rec.Month, rec.LeftOut, rec.MaxFlags)
 	}
 	switch {
 	case rec.GroupsSkipped:

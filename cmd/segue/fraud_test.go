@@ -208,7 +208,7 @@ func TestPrintScanLimit(t *testing.T) {
 	}{
 		{"under the limit", fraud.ScanRecord{Month: "2026-11", Flagged: 3, MaxFlags: 10_000}, ""},
 		{"limit reached", fraud.ScanRecord{Month: "2026-11", Flagged: 10_000, MaxFlags: 10_000, LeftOut: 56},
-			"warning: 2026-11: the scan reached its limit of 10000 flags; 56 more accounts were found and not flagged (the weakest evidence), so their streams are paid\n"},
+			"warning: 2026-11: 56 more accounts were found and not flagged (the weakest evidence, over the limit of 10000 flags or what one store transaction holds), so their streams are paid\n"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var stdout, stderr strings.Builder

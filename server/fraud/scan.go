@@ -48,7 +48,8 @@ type ScanOptions struct {
 }
 
 // MaxFlagsLimit bounds WithMaxFlags: the flags of one scan are written in
-// one store transaction.
+// one store transaction, which may hold fewer (about 6,500 group flags on
+// Badger's default 16 MiB memtable); Scan then leaves the weakest out.
 const MaxFlagsLimit = 20_000
 
 // DefaultScanOptions returns the defaults above (the shipped model is
@@ -125,8 +126,9 @@ type ScanRecord struct {
 	// over a quarter until 2026-12-07.
 	GroupsSkipped bool `cbor:"10,keyasint,omitempty" json:"groups_skipped,omitempty"`
 	// LeftOut is the number of accounts the scan found but did not flag
-	// because it reached its limit of flags (MaxFlags): the weakest
-	// evidence (Scan). 0 when every account found was flagged.
+	// because it reached its limit of flags (MaxFlags) or what one store
+	// transaction holds: the weakest evidence (Scan). 0 when every
+	// account found was flagged.
 	LeftOut int `cbor:"11,keyasint,omitempty" json:"left_out,omitempty"`
 	// MaxFlags is the scan's limit of flags (ScanOptions.WithMaxFlags).
 	MaxFlags int `cbor:"12,keyasint,omitempty" json:"max_flags,omitempty"`
@@ -236,19 +238,49 @@ func Scan(ctx context.Context, st store.Store, log events.Log, month string, opt
 			onTracks[u] = g.onTracks(x, u)
 		}
 	}
-	rec.MaxFlags = opts.maxFlags
-	if len(flags) > opts.maxFlags {
-		slices.SortFunc(flags, func(a, b Flag) int { return strongerFirst(a, b, onTracks) })
-		rec.LeftOut = len(flags) - opts.maxFlags
-		flags = flags[:opts.maxFlags]
-		opts.lg.Warn("fraud: scan over its flag limit, the weakest flags left out", "month", month, "flagged", len(flags), "left_out", rec.LeftOut, "limit", opts.maxFlags)
+	// The strongest flags first, as many as the limit and one store
+	// transaction hold.
+	rec.MaxFlags, rec.Time = opts.maxFlags, now
+	slices.SortFunc(flags, func(a, b Flag) int { return strongerFirst(a, b, onTracks) })
+	found := len(flags)
+	flags = flags[:min(found, opts.maxFlags)]
+	txnFull := false
+	for {
+		rec.Flagged, rec.LeftOut = len(flags), found-len(flags)
+		fit, err := storeFlags(ctx, st, month, rec, flags)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, store.ErrTxnTooBig) || len(flags) == 0 {
+			return ScanRecord{}, nil, fmt.Errorf("fraud: scan: store flags: %w", err)
+		}
+		txnFull = true
+		flags = flags[:min(fit, len(flags)-1)*9/10] // a tenth spare for the commit's own entries
+	}
+	if rec.LeftOut > 0 {
+		opts.lg.Warn("fraud: scan over its flag limit, the weakest flags left out", "month", month, "flagged", rec.Flagged, "left_out", rec.LeftOut, "limit", opts.maxFlags, "transaction_full", txnFull)
 	}
 	slices.SortFunc(flags, func(a, b Flag) int { return strings.Compare(string(a.User), string(b.User)) })
-	rec.Flagged, rec.Time = len(flags), now
+	opts.lg.Info("fraud scan", "month", month, "left_out", rec.LeftOut, "events", rec.Events, "accounts", rec.Accounts, "scored", rec.Scored, "flagged", rec.Flagged, "groups", rec.Groups, "heavy", rec.Heavy, "groups_skipped", rec.GroupsSkipped)
+	return rec, flags, nil
+}
+
+// storeFlags replaces the month's flags with flags and its scan record
+// with rec, in one transaction; flags set again are not deleted first, so
+// a rescan with the same flags needs no more room than the first scan.
+// When the transaction cannot hold them it fails with store.ErrTxnTooBig,
+// nothing written, and fit is how many of flags, in order, it held.
+func storeFlags(ctx context.Context, st store.Store, month string, rec ScanRecord, flags []Flag) (fit int, err error) {
+	keep := make(map[string]bool, len(flags))
+	for _, f := range flags {
+		keep[string(append(flagPrefix(month), f.User...))] = true
+	}
 	err = st.Update(ctx, func(tx store.Txn) error {
-		var old [][]byte
+		var old [][]byte // the month's flags not set again
 		if err := tx.Iterate(flagPrefix(month), false, func(k, _ []byte) error {
-			old = append(old, slices.Clone(k))
+			if !keep[string(k)] {
+				old = append(old, slices.Clone(k))
+			}
 			return nil
 		}); err != nil {
 			return err
@@ -258,7 +290,14 @@ func Scan(ctx context.Context, st store.Store, log events.Log, month string, opt
 				return err
 			}
 		}
-		for _, f := range flags {
+		b, err := enc.Marshal(rec)
+		if err != nil {
+			return err
+		}
+		if err := tx.Set(scanKey(month), b); err != nil {
+			return err
+		}
+		for i, f := range flags {
 			b, err := enc.Marshal(f)
 			if err != nil {
 				return err
@@ -266,18 +305,11 @@ func Scan(ctx context.Context, st store.Store, log events.Log, month string, opt
 			if err := tx.Set(append(flagPrefix(month), f.User...), b); err != nil {
 				return err
 			}
+			fit = i + 1
 		}
-		b, err := enc.Marshal(rec)
-		if err != nil {
-			return err
-		}
-		return tx.Set(scanKey(month), b)
+		return nil
 	})
-	if err != nil {
-		return ScanRecord{}, nil, fmt.Errorf("fraud: scan: store flags: %w", err)
-	}
-	opts.lg.Info("fraud scan", "month", month, "left_out", rec.LeftOut, "events", rec.Events, "accounts", rec.Accounts, "scored", rec.Scored, "flagged", rec.Flagged, "groups", rec.Groups, "heavy", rec.Heavy, "groups_skipped", rec.GroupsSkipped)
-	return rec, flags, nil
+	return fit, err
 }
 
 // strongerFirst orders flags by the strength of their evidence, for the

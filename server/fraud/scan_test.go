@@ -459,3 +459,55 @@ func TestScanFarmOverAQuarter(t *testing.T) {
 		t.Errorf("scan record %+v, want 2 groups", rec)
 	}
 }
+
+// TestScanFlagsOverATransaction: a farm's group flags under the flag
+// limit but more than one store transaction holds (Badger at its smallest
+// memtable, 8 MiB) are written as far as they fit, strongest first, the
+// rest counted as left out, the same number on a rescan (whose old flags
+// take no room). Before, the scan failed with "transaction too big" and
+// wrote nothing: at the default limit of 10,000, a farm of
+// 10,001 accounts of 2 streams failed so on the default 16 MiB memtable
+// too, after the limit had cut the flags.
+func TestScanFlagsOverATransaction(t *testing.T) {
+	ctx := context.Background()
+	st, err := badgerstore.Open(ctx, t.TempDir(), badgerstore.DefaultOptions().WithLogger(nil).WithMemTableSize(badgerstore.MinMemTableSize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	lg := events.NewStoreLog(st)
+	var heavy []listen
+	for i := range 10 {
+		for h := range 7 {
+			heavy = append(heavy, listen{fmt.Sprintf("heavy-%d", i), fmt.Sprintf("hit-%d", h), 20})
+		}
+	}
+	appendListens(t, lg, heavy)
+	small := appendListens(t, lg, farm("small", 6, []string{"promo-a", "promo-b"}, 4, 1))
+	appendListens(t, lg, farm("big", 6000, []string{"promo-x", "promo-y"}, 1, 0))
+	var first []fraud.Flag
+	for _, scan := range []string{"first", "rescan"} {
+		rec, flags, err := fraud.Scan(ctx, st, lg, "2026-11", fraud.DefaultScanOptions().WithLogger(nil))
+		if err != nil {
+			t.Fatalf("%s: %v", scan, err)
+		}
+		if first == nil {
+			first = flags
+		} else if len(flags) != len(first) {
+			t.Errorf("rescan wrote %d flags, the first scan %d", len(flags), len(first))
+		}
+		stored, err := fraud.Flags(ctx, st, "2026-11")
+		if err != nil || !slices.Equal(stored, flags) || len(flags) == 0 || rec.Flagged != len(flags) || rec.LeftOut != 6006-len(flags) || rec.LeftOut == 0 {
+			t.Fatalf("%s: %d flags stored (%v), %d returned, record %+v", scan, len(stored), err, len(flags), rec)
+		}
+		got := map[model.UserID]bool{}
+		for _, f := range flags {
+			got[f.User] = true
+		}
+		for _, u := range small {
+			if !got[u] {
+				t.Errorf("%s: the small farm's %s left out for the big farm's accounts", scan, u)
+			}
+		}
+	}
+}
