@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"testing"
+	"time"
 
 	"github.com/segue-fm/segue/core"
 	"github.com/segue-fm/segue/core/download"
@@ -68,5 +69,58 @@ func TestClosedManagerChangesNothing(t *testing.T) {
 	}
 	if _, ok, err := m.TrackInfo(ctx, r.Tracks[0]); err != nil || !ok {
 		t.Error("the open manager lost the track's metadata")
+	}
+}
+
+// TestClosedManagerKeepsClock: a download manager kept by the app after
+// CloseDownloads no longer writes the trusted clock, which belongs to the
+// manager OpenDownloads makes next. Its Status, TrustedNow and RaiseClock
+// used to persist its own clock over the one a later manager had saved,
+// so the trusted time that manager had reached was lost at the next open
+// (trusted time went back: licenses past their expiry played again).
+func TestClosedManagerKeepsClock(t *testing.T) {
+	r := tbed.NewRelay(t, tbed.DefaultOptions())
+	e := tbed.Engine(t, core.DefaultOptions().WithOrigins(r.URL))
+	tbed.Register(t, e, testUser, "test device")
+	ctx := t.Context()
+	opts := download.DefaultOptions().WithLogger(quiet())
+	old, err := e.OpenDownloads(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.CloseDownloads(); err != nil {
+		t.Fatal(err)
+	}
+	m, err := e.OpenDownloads(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ahead := time.Now().Add(72 * time.Hour)
+	m.RaiseClock(ctx, ahead)
+	if err := e.CloseDownloads(); err != nil { // persists m's clock
+		t.Fatal(err)
+	}
+	calls := []struct {
+		name string
+		call func() error
+	}{
+		{"Status", func() error { _, err := old.Status(ctx); return err }},
+		{"TrustedNow", func() error { old.TrustedNow(ctx); return nil }},
+		{"RaiseClock", func() error { old.RaiseClock(ctx, time.Now().Add(time.Hour)); return nil }},
+	}
+	for _, c := range calls {
+		if err := c.call(); err != nil && !errors.Is(err, download.ErrClosed) {
+			t.Errorf("%s on the closed manager: %v, want nil or download.ErrClosed", c.name, err)
+		}
+	}
+	if _, err := old.Status(ctx); !errors.Is(err, download.ErrClosed) {
+		t.Errorf("Status on the closed manager: %v, want download.ErrClosed", err)
+	}
+	again, err := e.OpenDownloads(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if now := again.TrustedNow(ctx); now.Before(ahead) {
+		t.Errorf("trusted time after reopening: %s, want at least %s (the open manager's, not the closed one's)", now, ahead)
 	}
 }

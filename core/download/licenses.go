@@ -572,9 +572,7 @@ func (m *Manager) observe(ctx context.Context, t time.Time) {
 	used := m.clock.Observe(t, m.mono())
 	m.clkMu.Unlock()
 	if used {
-		if err := m.persistClock(context.WithoutCancel(ctx)); err != nil {
-			m.log.Warn("download: persist trusted clock", "err", err)
-		}
+		m.saveClock(ctx)
 	}
 }
 
@@ -590,9 +588,7 @@ func (m *Manager) observeStored(ctx context.Context, t time.Time) {
 	used := t.After(m.clock.Now(m.opts.wall(), m.mono())) && m.clock.Observe(t, m.mono())
 	m.clkMu.Unlock()
 	if used {
-		if err := m.persistClock(context.WithoutCancel(ctx)); err != nil {
-			m.log.Warn("download: persist trusted clock", "err", err)
-		}
+		m.saveClock(ctx)
 	}
 }
 
@@ -611,20 +607,33 @@ func (m *Manager) TrustedNow(ctx context.Context) time.Time {
 	m.clkMu.Lock()
 	now := m.clock.Now(m.opts.wall(), m.mono())
 	m.clkMu.Unlock()
-	if err := m.persistClock(context.WithoutCancel(ctx)); err != nil {
-		m.log.Warn("download: persist trusted clock", "err", err)
-	}
+	m.saveClock(ctx)
 	return now
 }
 
-// persistClock writes the trusted clock (dl/clock) and, in the same
-// update, its current time as the mark (dl/clockmark) a restored
-// dl/clock cannot go below (loadClockMark).
-func (m *Manager) persistClock(ctx context.Context) error {
+// saveClock persists the clock (persistClockLocked), logging a failure; a
+// closed manager's clock is no longer saved, silently.
+func (m *Manager) saveClock(ctx context.Context) {
 	m.clkMu.Lock()
+	defer m.clkMu.Unlock()
+	if err := m.persistClockLocked(context.WithoutCancel(ctx)); err != nil && !errors.Is(err, ErrClosed) {
+		m.log.Warn("download: persist trusted clock", "err", err)
+	}
+}
+
+// persistClockLocked writes the trusted clock (dl/clock) and, in the
+// same update, its current time as the mark (dl/clockmark) a restored
+// dl/clock cannot go below (loadClockMark). clkMu is held across the
+// write, so writes land in the order of the clock states they carry.
+// Once Close saved the clock for the last time it returns ErrClosed and
+// writes nothing: the records belong to the manager opened next on the
+// store, whose trusted time a closed manager's would set back.
+func (m *Manager) persistClockLocked(ctx context.Context) error {
+	if m.clockSaved {
+		return ErrClosed
+	}
 	now := m.clock.Now(m.opts.wall(), m.mono())
 	c, err := m.clock.MarshalBinary()
-	m.clkMu.Unlock()
 	if err != nil {
 		return err
 	}

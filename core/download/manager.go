@@ -351,7 +351,10 @@ type Manager struct {
 	byTT  map[trackTier]*crypto.License
 	clkMu sync.Mutex
 	clock crypto.TrustedClock
-	epoch time.Duration // opts.mono() reading where this boot's epoch starts
+	// clockSaved is set, under clkMu, once Close saved the clock: the
+	// closed manager writes it no more.
+	clockSaved bool
+	epoch      time.Duration // opts.mono() reading where this boot's epoch starts
 }
 
 // New loads the download state from d.Store (no network I/O) and starts
@@ -1217,9 +1220,10 @@ func (m *Manager) open() error {
 }
 
 // Close stops the scheduler and waits for in-flight blobs to finish or
-// be abandoned (their done bits are not set). Safe to call twice. Later
-// calls of Add, Remove, Refresh, RefreshPlaylist, Renew, Verify and
-// SetAllowMetered return ErrClosed.
+// be abandoned (their done bits are not set), and saves the trusted
+// clock for the last time. Safe to call twice. Later calls of Add,
+// Remove, Refresh, RefreshPlaylist, Renew, Verify, SetAllowMetered and
+// Status return ErrClosed, and no call writes the trusted clock again.
 func (m *Manager) Close() error {
 	m.mu.Lock()
 	if m.closed {
@@ -1233,7 +1237,11 @@ func (m *Manager) Close() error {
 	m.licMu.Lock()
 	m.lics, m.byTT = nil, nil
 	m.licMu.Unlock()
-	return m.persistClock(context.Background())
+	m.clkMu.Lock()
+	defer m.clkMu.Unlock()
+	err := m.persistClockLocked(context.Background())
+	m.clockSaved = true
+	return err
 }
 
 // Blob returns a pinned downloaded blob by its SHA-256 (the encrypted

@@ -79,8 +79,12 @@ type Status struct {
 // the start-up reconcile of the blob files with the store (the
 // scheduler runs it before any download, so New returns without
 // listing them): a file lost while the manager was closed is not
-// reported downloaded, nor its bytes used.
+// reported downloaded, nor its bytes used. After Close it returns
+// ErrClosed.
 func (m *Manager) Status(ctx context.Context) (Status, error) {
+	if err := m.open(); err != nil {
+		return Status{}, err
+	}
 	select {
 	case <-m.reconciled:
 	case <-ctx.Done():
