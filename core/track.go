@@ -94,12 +94,10 @@ func (e *Engine) openTrack(ctx context.Context, track model.TrackID, tier model.
 	return &Track{e: e, m: m, key: key}, nil
 }
 
-// Manifest returns a copy of the track's verified manifest, owned by the
-// caller.
+// Manifest returns a deep copy of the track's verified manifest, owned
+// by the caller: changing it changes neither the track nor later copies.
 func (t *Track) Manifest() *model.Manifest {
-	m := *t.m
-	m.Chunks = append([]model.Chunk(nil), t.m.Chunks...)
-	return &m
+	return t.m.Clone()
 }
 
 // Header returns the decrypted header blob (the Vorbis header pages),

@@ -9,6 +9,7 @@ package model
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -383,6 +384,18 @@ type Manifest struct {
 	// resampled tiers ingested before it existed, which play with their
 	// phase reset at every track).
 	Timing *Timing `cbor:"12,keyasint,omitempty" json:"timing,omitempty"`
+}
+
+// Clone returns a deep copy of m: changing it, its chunks or its timing
+// leaves m as it was.
+func (m *Manifest) Clone() *Manifest {
+	c := *m
+	c.Chunks = slices.Clone(m.Chunks)
+	if m.Timing != nil {
+		t := *m.Timing
+		c.Timing = &t
+	}
+	return &c
 }
 
 // Timing describes how a resampled tier's samples sit on the master's
