@@ -100,7 +100,12 @@ func checkEvent(ev model.PlayEvent) error {
 // decode is listed with its Err set (UploadPlays counts it as rejected,
 // playlog.Undecodable, and sets it aside).
 func (h *History) List(ctx context.Context, limit int) ([]HistoryEntry, error) {
-	out, err := historySource{h}.List(ctx, 0, limit)
+	ctx, done, err := h.calls.enter(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	out, err := h.q.List(ctx, 0, limit)
 	if err != nil {
 		return nil, fmt.Errorf("core: %w", err)
 	}
@@ -110,7 +115,12 @@ func (h *History) List(ctx context.Context, limit int) ([]HistoryEntry, error) {
 // Ack removes every entry with a sequence number ≤ upTo (once uploaded)
 // but those in keep, in one transaction.
 func (h *History) Ack(ctx context.Context, upTo uint64, keep ...uint64) error {
-	if err := (historySource{h}).Ack(ctx, upTo, keep...); err != nil {
+	ctx, done, err := h.calls.enter(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	if err := h.q.Ack(ctx, upTo, keep...); err != nil {
 		return fmt.Errorf("core: %w", err)
 	}
 	return nil

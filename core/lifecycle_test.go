@@ -401,11 +401,24 @@ func TestMethodsAfterClose(t *testing.T) {
 		{"Follow", func() error { return e.Follow(ctx, "bob") }},
 		{"Search", func() error { _, err := e.Search(ctx, "harbour", core.DefaultSearchOptions()); return err }},
 		{"Prefetch", func() error { return e.Prefetch(ctx, model.TierLow, []model.TrackID{track}) }},
+		{"UploadPlays", func() error { _, err := e.UploadPlays(ctx); return err }},
+		{"FriendActivity", func() error { _, err := e.FriendActivity(ctx); return err }},
+		{"Users", func() error { _, err := e.Users(ctx, "friends"); return err }},
+		{"Profile", func() error { _, err := e.Profile(ctx, "bob"); return err }},
+		{"Share", func() error { _, err := e.Share(ctx, "track", string(track)); return err }},
+		{"OfflineDevices", func() error { _, err := e.OfflineDevices(ctx); return err }},
+		{"TrackInfos", func() error { _, errs := e.TrackInfos(ctx, []model.TrackID{track}); return errors.Join(errs...) }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if err := tc.call(); !errors.Is(err, core.ErrClosed) {
+			err := tc.call()
+			if !errors.Is(err, core.ErrClosed) {
 				t.Errorf("got %v, want ErrClosed", err)
+			}
+			// The message says it once: "core: core: engine closed"
+			// read as a fault of the engine, not a use after Close.
+			if err != nil && strings.Contains(err.Error(), "core: core:") {
+				t.Errorf("got %q, a message repeating its prefix", err)
 			}
 		})
 	}

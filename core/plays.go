@@ -63,6 +63,11 @@ type PlayUpload = playlog.Summary
 // resending is harmless. It returns what was uploaded before any error;
 // an answer that does not match the batch is ErrBadResponse.
 func (e *Engine) UploadPlays(ctx context.Context) (PlayUpload, error) {
+	ctx, done, err := e.calls.enter(ctx)
+	if err != nil {
+		return PlayUpload{}, err
+	}
+	defer done()
 	u := playlog.Uploader{Device: e.DeviceID(), Sign: e.id.Sign, Now: e.opts.clock.Now,
 		Post: func(ctx context.Context, req api.PlaysRequest) (api.PlaysAnswer, error) {
 			var ans api.PlaysAnswer
