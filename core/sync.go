@@ -255,7 +255,11 @@ func randomSuffix() string {
 	return hex.EncodeToString(b[:])
 }
 
-// SyncNow offers every document to the relay and LAN peers at once.
+// SyncNow offers every document to the relay and LAN peers at once. It
+// does not wait for their answers (WaitInSync does). It needs StartSync
+// or StartLAN, and a connection to the relay once StartSync is in effect
+// (while it is being made, or remade, the connection syncs every document
+// itself): client.ErrDisconnected otherwise.
 func (d *Docs) SyncNow(ctx context.Context) error {
 	ctx, done, err := d.calls.enter(ctx)
 	if err != nil {
@@ -265,6 +269,9 @@ func (d *Docs) SyncNow(ctx context.Context) error {
 	d.mu.Lock()
 	c, n := d.client, d.node
 	d.mu.Unlock()
+	if c == nil && n == nil {
+		return client.ErrDisconnected
+	}
 	var errs []error
 	if c != nil {
 		errs = append(errs, c.SyncNow(ctx))
