@@ -15,6 +15,7 @@ import (
 	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/crypto"
+	"github.com/segue-fm/segue/internal/safetext"
 	"github.com/segue-fm/segue/store"
 	"github.com/segue-fm/segue/sync/client"
 	"github.com/segue-fm/segue/sync/docs"
@@ -63,11 +64,20 @@ type Docs struct {
 // the first's edits when saving. Share the open Docs, or close it first.
 var ErrDocsOpen = errors.New("core: documents already open on this engine")
 
+// ErrOtherAccount is returned by OpenDocs for a user other than the
+// account this device is registered to: that account's relay would
+// refuse the documents, and whatever was written under the wrong owner
+// (playlists made, the library) would never sync.
+var ErrOtherAccount = errors.New("core: not the account this device is registered to")
+
 // OpenDocs opens the documents of user (the account this device
 // registered with) in the engine's store. It does no network I/O; call
 // StartSync to sync with the relay. It is closed by Docs.Close or, at the
 // latest, by Engine.Close. One Docs is open per engine at a time: until
-// it is closed, OpenDocs returns ErrDocsOpen.
+// it is closed, OpenDocs returns ErrDocsOpen. A user other than the one
+// named by the device certificate Register stored is ErrOtherAccount
+// (a device registered with a relay older than certificates, which has
+// none stored, is not checked).
 func (e *Engine) OpenDocs(ctx context.Context, user model.UserID) (*Docs, error) {
 	ctx, done, err := e.calls.enter(ctx)
 	if err != nil {
@@ -76,6 +86,9 @@ func (e *Engine) OpenDocs(ctx context.Context, user model.UserID) (*Docs, error)
 	defer done()
 	if user == "" {
 		return nil, ErrNoUser
+	}
+	if err := e.checkAccount(ctx, user); err != nil {
+		return nil, err
 	}
 	if err := e.reserveDocs(); err != nil {
 		return nil, err
@@ -526,6 +539,30 @@ func (e *Engine) DeviceCert(ctx context.Context) ([]byte, error) {
 		return nil, fmt.Errorf("core: fetch device certificate: %w", err)
 	}
 	return out.Cert, nil
+}
+
+// checkAccount returns ErrOtherAccount when the device certificate
+// stored by Register names another user than user; nil when it names
+// user, or when none is stored or it does not verify (damaged: StartSync
+// fetches it again), which leaves nothing to check against. It does no
+// network I/O.
+func (e *Engine) checkAccount(ctx context.Context, user model.UserID) error {
+	b, err := e.st.Get(ctx, deviceCertKey)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil
+	case err != nil:
+		return fmt.Errorf("core: read device certificate: %w", err)
+	}
+	ck := e.pin.Key()
+	if ck == nil {
+		return nil
+	}
+	cert, err := crypto.VerifyDeviceCert(ck, b, e.id.SignPublic())
+	if err == nil && cert.User != user {
+		return fmt.Errorf("%w: %s (registered to %s)", ErrOtherAccount, safetext.Quote(string(user)), cert.User)
+	}
+	return nil
 }
 
 // saveDeviceCert checks that cert certifies this device's key under the
