@@ -108,7 +108,7 @@ type LibraryView struct {
 	Playlists               []docs.DocumentID
 }
 
-// Get returns a snapshot of the library.
+// Get returns a snapshot of the library, owned by the caller.
 func (l Library) Get(ctx context.Context) (LibraryView, error) {
 	var v LibraryView
 	err := l.read(ctx, func(lib *docs.Library) error {

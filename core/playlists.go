@@ -165,7 +165,7 @@ func (p Playlists) Get(ctx context.Context, id docs.DocumentID) (PlaylistView, e
 }
 
 // List returns the playlists held on this device (own, collaborative
-// and followed), in id order.
+// and followed), in id order, owned by the caller.
 func (p Playlists) List(ctx context.Context) ([]PlaylistView, error) {
 	ctx, done, err := p.d.calls.enter(ctx)
 	if err != nil {
@@ -204,7 +204,7 @@ func (p Playlists) Describe(ctx context.Context, id docs.DocumentID, description
 // the user, and returns the new entry ids. Every track id must have a
 // catalog id's shape (model.ValidID), else ErrBadID and nothing is added;
 // whether the catalog knows it is not checked (playlists are edited
-// offline).
+// offline). The returned slice is owned by the caller.
 func (p Playlists) Add(ctx context.Context, id docs.DocumentID, pos docs.Position, tracks ...model.TrackID) ([]docs.EntryID, error) {
 	if err := checkIDs(tracks); err != nil {
 		return nil, err

@@ -34,7 +34,8 @@ func (e *Engine) SetRecommendationsTimeZone(ctx context.Context, tz string) erro
 	return nil
 }
 
-// SimilarTracks asks the relay for up to limit tracks similar to id.
+// SimilarTracks asks the relay for up to limit tracks similar to id,
+// owned by the caller.
 func (e *Engine) SimilarTracks(ctx context.Context, id model.TrackID, limit int) ([]model.TrackID, error) {
 	if err := checkID(id); err != nil {
 		return nil, fmt.Errorf("core: similar tracks: %w", err)

@@ -86,6 +86,7 @@ type SearchResults struct {
 // when no relay answers (ErrOffline) it answers from the local index
 // alone, with the same matching and ranking (core/searchindex), and says
 // so in Offline (and Unreachable). Other relay failures are returned.
+// The results, their hits included, are owned by the caller.
 func (e *Engine) Search(ctx context.Context, query string, opts SearchOptions) (SearchResults, error) {
 	ctx, done, err := e.calls.enter(ctx)
 	if err != nil {

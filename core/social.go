@@ -229,7 +229,8 @@ func (e *Engine) Unblock(ctx context.Context, user model.UserID) error {
 
 // Users lists one of the account's user sets: "follows", "followers",
 // "friends" or "blocks", ascending, the whole of it: it reads every page
-// of the relay's list (api.MaxUserListLimit names a page).
+// of the relay's list (api.MaxUserListLimit names a page). The slice is
+// owned by the caller.
 func (e *Engine) Users(ctx context.Context, set string) ([]model.UserID, error) {
 	switch set {
 	case "follows", "followers", "friends", "blocks":
@@ -279,7 +280,8 @@ func (e *Engine) SetProfile(ctx context.Context, set api.ProfileSettings) error 
 	return e.gatedCall(ctx, http.MethodPut, "/v1/profile", set, noContent)
 }
 
-// FriendActivity returns each friend's latest activity, most recent first.
+// FriendActivity returns each friend's latest activity, most recent
+// first, owned by the caller.
 func (e *Engine) FriendActivity(ctx context.Context) ([]api.Activity, error) {
 	var out api.ActivityFeed
 	if err := e.gatedCall(ctx, http.MethodGet, "/v1/activity", nil, &out); err != nil {

@@ -331,7 +331,7 @@ func (d *Docs) Status(ctx context.Context) (SyncStatus, error) {
 // docbad/<id>/, never read again), in id order. One not Back is received
 // again whole by the next sync unless it never Synced; changes made on
 // this device and not sent before it was set aside are only in its
-// records set aside.
+// records set aside. The slice is owned by the caller.
 func (d *Docs) SetAside(ctx context.Context) ([]repo.Aside, error) {
 	ctx, done, err := d.calls.enter(ctx)
 	if err != nil {
