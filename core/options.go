@@ -113,7 +113,8 @@ func (o Options) WithCatalogKey(k ed25519.PublicKey) Options {
 }
 
 // WithCacheBytes bounds the encrypted-blob cache (default 2 GiB). Least
-// recently used blobs are evicted past it.
+// recently used blobs are evicted past it, at Open too when the cache
+// holds more (a bound lowered since); n ≤ 0 caches nothing.
 func (o Options) WithCacheBytes(n int64) Options { o.cacheBytes = n; return o }
 
 // WithKeyTTL sets how long a streaming content key stays in memory after

@@ -101,7 +101,49 @@ func openCache(ctx context.Context, st store.Store, limit int64, log *slog.Logge
 			return nil, fmt.Errorf("drop stale cache key: %w", err)
 		}
 	}
+	if err := c.trim(ctx); err != nil {
+		return nil, err
+	}
 	return c, nil
+}
+
+// trimBatch is how many blobs one transaction of trim evicts, so a large
+// cache opened with a small bound stays within a transaction's limits.
+const trimBatch = 512
+
+// trim evicts the least recently used blobs, from the store and the
+// index, until the total fits the bound (all of them for a bound of 0):
+// a cache opened with a smaller bound than it holds shrinks at once, not
+// only as later insertions make room (never, for a bound below one
+// blob, which is not cached).
+func (c *cache) trim(ctx context.Context) error {
+	for c.total > c.max {
+		var evict []*list.Element
+		total := c.total
+		for el := c.order.Back(); el != nil && total > c.max && len(evict) < trimBatch; el = el.Prev() {
+			evict = append(evict, el)
+			total -= el.Value.(*entry).size
+		}
+		err := c.st.Update(ctx, func(tx store.Txn) error {
+			for _, el := range evict {
+				e := el.Value.(*entry)
+				if err := tx.Delete(blobKey(e.hash)); err != nil {
+					return err
+				}
+				if err := tx.Delete(lruKey(e.pseq, e.hash)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("shrink cache to %d bytes: %w", c.max, err)
+		}
+		for _, el := range evict {
+			c.remove(el)
+		}
+	}
+	return nil
 }
 
 // get returns the cached blob with hash h (caller-owned), or ok=false.

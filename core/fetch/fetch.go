@@ -92,7 +92,9 @@ func (o Options) WithFailover(attempt, downFor time.Duration) Options {
 
 // WithCacheBytes bounds the encrypted-blob cache to n bytes of blob data
 // (default 2 GiB). Manifests are cached outside this bound; a blob larger
-// than n is served but not cached.
+// than n is served but not cached; n ≤ 0 caches nothing. New evicts the
+// least recently used blobs of a cache holding more than n (a bound
+// lowered since it was filled).
 func (o Options) WithCacheBytes(n int64) Options { o.cacheBytes = max(n, 0); return o }
 
 // WithLogger sets the logger (default slog.Default()); nil keeps the default.

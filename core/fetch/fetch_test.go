@@ -759,3 +759,71 @@ func TestManifestAndPrefetch(t *testing.T) {
 		})
 	}
 }
+
+// TestCacheShrinksToNewBound: a cache opened with a smaller bound than
+// the blobs it holds (an app lowering its cache size, or turning the
+// cache off with 0) evicts its least recently used blobs at once, down
+// to the bound, from the store too. It used to keep them until later
+// insertions made room — never, when the bound was below one blob,
+// since such a blob is not cached and evicts nothing.
+func TestCacheShrinksToNewBound(t *testing.T) {
+	fx := newFixture(t, 7, "trshrink", 6, 10000) // chunk i is 10000+i bytes
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name  string
+		bound int64
+		kept  []bool // chunk i still cached
+	}{
+		{"smaller", 30100, []bool{false, false, false, true, true, true}},
+		{"below one blob", 5000, []bool{false, false, false, false, false, false}},
+		{"zero", 0, []bool{false, false, false, false, false, false}},
+		{"negative", -1, []bool{false, false, false, false, false, false}},
+		{"larger", 1 << 20, []bool{true, true, true, true, true, true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := store.NewMemory()
+			mk := func(bound int64) *fetch.Fetcher {
+				f, err := fetch.New(ctx, st, []fetch.Origin{fx.origin("o1")}, fx.keyFunc(), fetch.DefaultOptions().WithCacheBytes(bound).WithLogger(quietLogger()))
+				if err != nil {
+					t.Fatal(err)
+				}
+				return f
+			}
+			f := mk(1 << 20)
+			for i := range 6 {
+				if _, err := f.Chunk(ctx, fx.m, i); err != nil {
+					t.Fatalf("chunk %d: %v", i, err)
+				}
+			}
+			if err := f.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			// Opened again twice: the second sees what the first left in
+			// the store.
+			for range 2 {
+				f = mk(tc.bound)
+				if blobs, size := f.CacheStats(); size > max(tc.bound, 0) {
+					t.Errorf("bound %d: the cache holds %d blobs, %d bytes", tc.bound, blobs, size)
+				}
+				for i, want := range tc.kept {
+					if got := f.Cached(fx.m.Chunks[i].Blob); got != want {
+						t.Errorf("bound %d: chunk %d cached = %v, want %v", tc.bound, i, got, want)
+					}
+				}
+			}
+			var left int
+			if err := st.Iterate(ctx, []byte("cache/"), true, func(k, _ []byte) error { left++; return nil }); err != nil {
+				t.Fatal(err)
+			}
+			want := 0
+			for _, k := range tc.kept {
+				if k {
+					want += 2 // the blob and its recency key
+				}
+			}
+			if left != want {
+				t.Errorf("bound %d: %d cache keys left in the store, want %d", tc.bound, left, want)
+			}
+		})
+	}
+}
