@@ -129,7 +129,8 @@ func (e *Engine) PlayTrackFrom(ctx context.Context, id model.TrackID, frame int6
 }
 
 // PlayAlbum plays an album from its track index start (context kind
-// "album"); its consecutive tracks join gaplessly, never crossfaded. In
+// "album"; a start outside its tracks is ErrBadStart); its consecutive
+// tracks join gaplessly, never crossfaded. In
 // player.GainAlbum mode every track gets the album's gain (from
 // model.Album.Loudness), limited only where a track's own true peak
 // would exceed the ceiling.
@@ -147,6 +148,9 @@ func (e *Engine) PlayAlbumFrom(ctx context.Context, id model.AlbumID, start int,
 	if err != nil {
 		return err
 	}
+	if err := checkStart("album "+string(id), start, len(tracks)); err != nil {
+		return err
+	}
 	return e.play(model.PlayContext{Kind: "album", ID: string(id)}, tracks, start, frame, a.Loudness)
 }
 
@@ -161,7 +165,8 @@ const metadataFetches = 8
 const metadataBatch = 100
 
 // PlayTracks plays tracks by id in the given context (e.g. a playlist's
-// entries in order). It waits only for the metadata of the first batch
+// entries in order), from ids[start] (a start outside ids is ErrBadStart;
+// no ids stops the player). It waits only for the metadata of the first batch
 // (100 entries from start on, from TrackInfos): the play starts with the
 // others queued by id, and their metadata follows in the background
 // (player.Player.FillLate), entries after start first, so that the
@@ -187,6 +192,11 @@ func (e *Engine) PlayTracks(ctx context.Context, c model.PlayContext, ids []mode
 func (e *Engine) PlayTracksFrom(ctx context.Context, c model.PlayContext, ids []model.TrackID, start int, frame int64) error {
 	if err := e.playerOpen(); err != nil {
 		return err
+	}
+	if len(ids) > 0 {
+		if err := checkStart(c.Kind+" "+c.ID, start, len(ids)); err != nil {
+			return err
+		}
 	}
 	e.player.late.Stop() // the network is this play's first
 	order := player.StartOrder(len(ids), start)
@@ -327,7 +337,8 @@ func (e *Engine) trackBatches() fetch.TrackBatches {
 
 // PlayPlaylist plays the entries of playlist id, as this device holds it
 // (edits made offline included), in order from entry index start, with
-// context kind "playlist" and id the document id (bs58check). With Smart
+// context kind "playlist" and id the document id (bs58check); a start
+// outside its entries is ErrBadStart. With Smart
 // Shuffle on (SetSmartShuffle), recommended tracks are inserted between
 // the entries (see smartshuffle.go).
 func (e *Engine) PlayPlaylist(ctx context.Context, d *Docs, id docs.DocumentID, start int) error {
@@ -354,10 +365,27 @@ func (e *Engine) PlayPlaylistFrom(ctx context.Context, d *Docs, id docs.Document
 	if len(ids) == 0 {
 		return fmt.Errorf("core: play playlist %s: %w", id, ErrEmptyPlaylist)
 	}
+	if err := checkStart("playlist "+id.String(), start, len(ids)); err != nil {
+		return err
+	}
 	if e.SmartShuffle() {
 		return e.playSmartShuffle(ctx, d, id, ids, start, frame)
 	}
 	return e.PlayTracksFrom(ctx, model.PlayContext{Kind: "playlist", ID: id.String()}, ids, start, frame)
+}
+
+// ErrBadStart is returned by the Play methods for a start index outside
+// the tracks they were given (before the player hears of the play): the
+// player would clamp it, and play the first or last track instead.
+var ErrBadStart = errors.New("core: start index outside the tracks")
+
+// checkStart returns ErrBadStart unless start indexes one of n tracks of
+// what (the play's context, for the message).
+func checkStart(what string, start, n int) error {
+	if start < 0 || start >= n {
+		return fmt.Errorf("core: play %s: start %d of %d tracks: %w", what, start, n, ErrBadStart)
+	}
+	return nil
 }
 
 // ErrEmptyPlaylist is returned by PlayPlaylist for a playlist without
