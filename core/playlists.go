@@ -229,7 +229,10 @@ func (p Playlists) Move(ctx context.Context, id docs.DocumentID, entry docs.Entr
 }
 
 // SetCollaborators makes users exactly the playlist's collaborators
-// (they may then read and edit it, through the relay or on the LAN).
+// (they may then read and edit it, through the relay or on the LAN). A
+// user added that is no account name (model.ValidUserID) is
+// docs.ErrInvalidArgument, nothing changed; whether the account exists
+// is not checked (playlists are edited offline).
 func (p Playlists) SetCollaborators(ctx context.Context, id docs.DocumentID, users ...model.UserID) error {
 	return p.edit(ctx, id, true, func(pl *docs.Playlist) error { return pl.SetCollaborators(users...) })
 }

@@ -32,6 +32,27 @@ type DeviceID string
 // UserID identifies an account on the relay.
 type UserID string
 
+// MaxUserIDLen is the longest account name, in bytes.
+const MaxUserIDLen = 64
+
+// ValidUserID reports whether u has the relay's account-name syntax:
+// 1 to MaxUserIDLen bytes of a–z, 0–9, '_', '.' and '-', the first a
+// letter or digit. No account can have any other name.
+func ValidUserID(u UserID) bool {
+	if u == "" || len(u) > MaxUserIDLen {
+		return false
+	}
+	for i := range len(u) {
+		switch c := u[i]; {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+		case i > 0 && (c == '_' || c == '.' || c == '-'):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // MaxIDLen is the longest catalog or document id, in bytes.
 const MaxIDLen = 128
 

@@ -240,19 +240,22 @@ func (p *Playlist) SetPublic(public bool) error {
 
 // SetCollaborators makes users exactly the set of collaborators: keys
 // missing from users are deleted and new ones set, in one commit (none if
-// nothing changes).
+// nothing changes). A user added must have an account name's syntax
+// (model.ValidUserID), else ErrInvalidArgument and nothing changes: no
+// account could ever use it. Names the document holds already are kept
+// as they are (another client wrote them).
 func (p *Playlist) SetCollaborators(users ...model.UserID) error {
-	want := make(map[string]bool, len(users))
-	for _, u := range users {
-		if u == "" {
-			return fmt.Errorf("%w: empty user id", ErrInvalidArgument)
-		}
-		want[string(u)] = true
-	}
 	m := p.doc.Path("collaborators").Map()
 	keys, err := m.Keys()
 	if err != nil {
 		return fmt.Errorf("read collaborators: %w", err)
+	}
+	want := make(map[string]bool, len(users))
+	for _, u := range users {
+		if !model.ValidUserID(u) && !slices.Contains(keys, string(u)) {
+			return fmt.Errorf("%w: collaborator %q is no account name (1-%d bytes of a-z, 0-9, '_', '.', '-')", ErrInvalidArgument, u, model.MaxUserIDLen)
+		}
+		want[string(u)] = true
 	}
 	changed := false
 	for _, k := range keys {
