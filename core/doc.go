@@ -11,6 +11,12 @@
 //	}
 //	p, err := e.OpenPlayer(sink, player.DefaultOptions()) // sink gets PCM
 //	err = e.PlayTrack(ctx, trackID)
+//	d, err := e.OpenDocs(ctx, "ada") // playlists and library; the app keeps the account name
+//	err = d.StartSync(ctx)
+//
+// The Examples show each part at work: streaming a track (Example),
+// playlists on two devices (ExampleDocs), search (ExampleEngine_Search),
+// Close (ExampleEngine_Close) and offline downloads (package download).
 //
 // An app with its own Vorbis decoder can read a track's clear Ogg stream
 // instead (Track.Stream: header ‖ chunk 0 ‖ chunk 1[primer:] ‖ …); like
