@@ -18,6 +18,7 @@ import (
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/core/playlog"
 	"github.com/segue-fm/segue/crypto"
+	"github.com/segue-fm/segue/internal/safetext"
 	"github.com/segue-fm/segue/internal/ttlmap"
 	"github.com/segue-fm/segue/store"
 	"github.com/segue-fm/segue/store/badgerstore"
@@ -39,6 +40,13 @@ var (
 	// ErrUnauthorized is returned when the relay rejects the credentials
 	// or the device token (e.g. expired: register again).
 	ErrUnauthorized = errors.New("core: unauthorized")
+	// ErrAccountExists is returned by SignUp for a name the relay has an
+	// account under already (409): sign in (Register) instead, or pick
+	// another name.
+	ErrAccountExists = errors.New("core: account name taken")
+	// ErrSignupClosed is returned by SignUp when the relay takes no
+	// signups (403: its admin creates the accounts).
+	ErrSignupClosed = errors.New("core: the relay's signup is closed")
 	// ErrBadResponse is returned for a relay answer the engine cannot use.
 	ErrBadResponse = errors.New("core: bad relay response")
 	// ErrCatalogKeyMismatch is returned when the relay presents a catalog
@@ -254,7 +262,10 @@ func (e *Engine) Store() store.Store { return e.st }
 func (e *Engine) Fetcher() *fetch.Fetcher { return e.fetcher }
 
 // SignUp creates an account on the relay (POST /v1/accounts), for relays
-// with open signup. It does not register this device: call Register.
+// with open signup. It does not register this device: call Register. A
+// name taken is ErrAccountExists, a relay without open signup
+// ErrSignupClosed; a refusal for the rate of signups matches
+// api.ErrRetryLater.
 func (e *Engine) SignUp(ctx context.Context, username, password string) error {
 	ctx, done, err := e.calls.enter(ctx)
 	if err != nil {
@@ -262,10 +273,17 @@ func (e *Engine) SignUp(ctx context.Context, username, password string) error {
 	}
 	defer done()
 	in := api.AccountRequest{Username: username, Password: password}
-	if err := e.call(ctx, "POST", "/v1/accounts", in, nil, false); err != nil {
-		return fmt.Errorf("core: sign up: %w", err)
+	err = e.call(ctx, "POST", "/v1/accounts", in, nil, false)
+	var se *fetch.StatusError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &se) && se.Code == http.StatusConflict:
+		return fmt.Errorf("%w: %s (%w)", ErrAccountExists, safetext.Quote(username), err)
+	case errors.As(err, &se) && se.Code == http.StatusForbidden:
+		return fmt.Errorf("%w (%w)", ErrSignupClosed, err)
 	}
-	return nil
+	return fmt.Errorf("core: sign up: %w", err)
 }
 
 // Register registers this device with the relay under the account

@@ -1,7 +1,6 @@
 package core_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"net/http"
@@ -171,7 +170,7 @@ func openClosingDevice(t *testing.T, before *map[string]bool) closingDevice {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.Close() })
-	if err := e.SignUp(ctx, testUser, testPass); err != nil && !bytes.Contains([]byte(err.Error()), []byte("status 409")) {
+	if err := e.SignUp(ctx, testUser, testPass); err != nil && !errors.Is(err, core.ErrAccountExists) {
 		t.Fatal(err)
 	}
 	if err := e.Register(ctx, testUser, testPass, "closing device"); err != nil {

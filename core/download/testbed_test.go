@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	mrand "math/rand/v2"
@@ -387,16 +388,7 @@ func (d *device) close() {
 	d.e.Close()
 }
 
-func isConflict(err error) bool { return err != nil && contains(err.Error(), "409") }
-
-func contains(s, sub string) bool {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return true
-		}
-	}
-	return false
-}
+func isConflict(err error) bool { return errors.Is(err, core.ErrAccountExists) }
 
 func waitCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)

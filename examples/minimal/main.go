@@ -51,7 +51,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	relayURL := fs.String("relay", "http://127.0.0.1:7474", "relay base URL")
 	user := fs.String("user", "", "account name")
 	pass := fs.String("pass", "", "account password")
-	signup := fs.Bool("signup", false, "create the account first (open-signup relays)")
+	signup := fs.Bool("signup", false, "create the account first (open-signup relays; an account taken already is used)")
 	track := fs.String("track", "", "track id to play")
 	tierName := fs.String("tier", string(model.TierHigh), "tier: low, normal, high or very_high")
 	dataDir := fs.String("dir", "", "engine data directory (default: a temporary one, removed at exit)")
@@ -81,7 +81,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer e.Close()
 	if *signup {
-		if err := e.SignUp(ctx, *user, *pass); err != nil {
+		// An account taken already may be this user's (run again):
+		// Register then says whether the password fits.
+		if err := e.SignUp(ctx, *user, *pass); err != nil && !errors.Is(err, core.ErrAccountExists) {
 			return err
 		}
 	}

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"path"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -424,8 +423,8 @@ func Device(t testing.TB, r *Relay, user model.UserID) *core.Engine {
 	return e
 }
 
-// IsConflict reports whether err is the relay's 409 answer (an account
-// that exists already), as the engine reports it.
+// IsConflict reports whether err is SignUp's refusal of an account that
+// exists already (core.ErrAccountExists).
 func IsConflict(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "status 409")
+	return errors.Is(err, core.ErrAccountExists)
 }
