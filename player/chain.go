@@ -105,12 +105,16 @@ func (c *chain) fill(target int64) {
 			c.out, _ = c.res.Write(c.out, c.in[:n*c.channels])
 		}
 		if end {
-			switch {
-			case err != nil:
+			if err == nil && mb.fed != mb.want {
+				err = fmt.Errorf("%w: %d frames, want %d", ErrLength, mb.fed, mb.want)
+			}
+			if err != nil {
+				// Nothing follows this member on the chain: flush the
+				// resampler, so every frame it decoded is output before
+				// its track fails.
 				mb.err = err
-				return
-			case mb.fed != mb.want:
-				mb.err = fmt.Errorf("%w: %d frames, want %d", ErrLength, mb.fed, mb.want)
+				c.out = c.res.Flush(c.out)
+				c.flushed = true
 				return
 			}
 			c.cur++
@@ -303,6 +307,24 @@ func (s *trackStream) available(need int64) bool {
 	}
 	s.ch.fill(s.off + s.pos + need)
 	return s.ch.produced() >= s.off+s.pos+need
+}
+
+// buffered reports whether frames of the stream are produced and not yet
+// read.
+func (s *trackStream) buffered() bool {
+	return s.Remaining() > 0 && s.ch.produced() > s.off+s.pos
+}
+
+// failure returns the error its own decoder ended with, if any: a
+// decoder that decoded more frames than the manifest says ends with
+// ErrLength after handing over all of the track's frames.
+func (s *trackStream) failure() error {
+	for _, mb := range s.ch.members {
+		if mb.ts == s {
+			return mb.err
+		}
+	}
+	return nil
 }
 
 // err returns the error that stops the stream from producing its

@@ -110,7 +110,7 @@ func (d *decoder) take(dst []float32) (n int, end bool, err error) {
 		d.head = d.head[c:]
 		n += c / ch
 	}
-	if d.finished && len(d.head) == 0 && len(d.blocks) == 0 {
+	if (d.finished || d.err != nil) && len(d.head) == 0 && len(d.blocks) == 0 {
 		return n, true, d.err
 	}
 	return n, false, nil
@@ -152,12 +152,17 @@ func (d *decoder) head0() []float32 {
 	return h
 }
 
-// push queues one block, waiting while the queue is full.
-func (d *decoder) push(ctx context.Context, b []float32) error {
+// push queues one block, waiting while the queue is full. A non-nil
+// fail is the error that ends the decoder once b is taken: it is set
+// with b, so the frame taken last comes with it.
+func (d *decoder) push(ctx context.Context, b []float32, fail error) error {
 	for {
 		d.mu.Lock()
 		if len(d.blocks) < d.opts.predecodeBlocks {
 			d.blocks = append(d.blocks, b)
+			if fail != nil {
+				d.err = fail
+			}
 			d.mu.Unlock()
 			d.wake()
 			// Let the output run between blocks: under GOOS=js there is
@@ -192,7 +197,7 @@ func (d *decoder) decode(ctx context.Context) error {
 	head := d.head0()
 	for off := d.queued; off < len(head); off += decodeBlockFrames * m.Channels {
 		end := min(len(head), off+decodeBlockFrames*m.Channels)
-		if err := d.push(ctx, head[off:end:end]); err != nil {
+		if err := d.push(ctx, head[off:end:end], nil); err != nil {
 			return err
 		}
 	}
@@ -220,6 +225,7 @@ func (d *decoder) decode(ctx context.Context) error {
 	got := int64(len(head) / m.Channels)
 	skip := d.start - m.Chunks[k].FirstSample + got
 	want := m.TotalSamples - d.start
+	var lengthErr error
 	for {
 		pcm, err := sr.Next(ctx)
 		if errors.Is(err, io.EOF) {
@@ -247,19 +253,34 @@ func (d *decoder) decode(ctx context.Context) error {
 			pcm[i] = pcm[i][lo:]
 		}
 		n -= lo
-		if got+n > want {
-			return fmt.Errorf("%w: more than %d samples", ErrLength, m.TotalSamples)
+		long := got+n > want
+		if long {
+			// Hand over the track's frames up to the manifest's length
+			// (the listener hears them), then fail. The error comes with
+			// the last block, so the track cannot end cleanly before the
+			// decoder finishes.
+			n = want - got
+			lengthErr = fmt.Errorf("%w: more than %d samples", ErrLength, m.TotalSamples)
 		}
 		got += n
-		for off := 0; off < int(n); off += decodeBlockFrames {
+		// A long decode pushes its last block even when empty: it carries
+		// the error.
+		for off := 0; off < int(n) || (long && off == 0); off += decodeBlockFrames {
 			end := min(int(n), off+decodeBlockFrames)
 			part := make([][]float32, len(pcm))
 			for i := range pcm {
 				part[i] = pcm[i][off:end]
 			}
-			if err := d.push(ctx, vorbis.Interleave(make([]float32, 0, (end-off)*len(pcm)), part)); err != nil {
+			var fail error
+			if end == int(n) {
+				fail = lengthErr
+			}
+			if err := d.push(ctx, vorbis.Interleave(make([]float32, 0, (end-off)*len(pcm)), part), fail); err != nil {
 				return err
 			}
+		}
+		if long {
+			return lengthErr
 		}
 	}
 	if got != want {

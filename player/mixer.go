@@ -133,13 +133,12 @@ func (m *Mixer) mixFade(dst []float32) (int, error) {
 		m.scratch = make([]float32, n*c)
 	}
 	b := m.scratch[:n*c]
+	// A stream that fails after some frames has them mixed first (a
+	// track's decoded tail is heard), and the error is returned with them.
 	na, err := readFull(m.cur, dst[:n*c], c)
-	if err != nil {
-		return 0, err
-	}
-	nb, err := readFull(m.next, b[:na*c], c)
-	if err != nil {
-		return 0, err
+	nb, errB := readFull(m.next, b[:na*c], c)
+	if err == nil {
+		err = errB
 	}
 	for i := 0; i < nb; i++ {
 		theta := math.Pi / 2 * (float64(m.fadePos+int64(i)) + 0.5) / float64(m.fadeLen)
@@ -154,7 +153,7 @@ func (m *Mixer) mixFade(dst []float32) (int, error) {
 		m.cur, m.next, m.fadeLen, m.fadePos = m.next, nil, 0, 0
 		m.switches++
 	}
-	return nb, nil
+	return nb, err
 }
 
 // readFull reads exactly len(dst)/c frames unless the stream ends first.

@@ -516,10 +516,15 @@ func (p *Player) ready() (bool, error) {
 		return true, nil
 	}
 	if !cur.available(need) {
-		if err := cur.err(); err != nil {
+		err := cur.err()
+		if err == nil {
+			return false, nil
+		}
+		if !cur.buffered() {
 			return false, err
 		}
-		return false, nil
+		// The frames decoded before the error are heard first, mixed
+		// with the next track's when a crossfade has begun.
 	}
 	if p.pre != nil && !p.pre.opened && p.pre.fade > 0 && cur == p.cur.ts &&
 		cur.Remaining() < need+p.frames(p.pre.fade) {
@@ -589,7 +594,11 @@ func (p *Player) output() error {
 		}
 	}
 	if p.cur != nil && p.cur.ts != nil && p.cur.ts == a && a.Remaining() == 0 {
-		p.step(Ended{Load: p.cur.load})
+		if err := a.failure(); err != nil {
+			p.fail(err)
+		} else {
+			p.step(Ended{Load: p.cur.load})
+		}
 	}
 	return nil
 }
