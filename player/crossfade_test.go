@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -491,5 +492,62 @@ func TestCrossfadeShortenedBySeek(t *testing.T) {
 				t.Errorf("reasons %q, want [%q]", logged.reasons, tc.want)
 			}
 		})
+	}
+}
+
+// A next track that fails while it fades in (a chunk after its first
+// is corrupt everywhere) is dropped, and the outgoing track fades on
+// against silence; the failed track is tried again in its turn and
+// skipped, and the one after it plays. Before, the mixer read the
+// dropped stream, the loop panicked on it and its cleanup waited for
+// the lock the loop held: playback stopped for good and Close hung.
+func TestCrossfadeIncomingFails(t *testing.T) {
+	src, ids := newMemSource(t)
+	src.perm["t2/high/1"] = true // t2's chunk 0 lasts 0.97 s of a 12 s fade
+	l1, l3 := src.streams["t1/high"].TotalSamples, src.streams["t3/high"].TotalSamples
+	sink := player.NewDiscardSink(44100, 2)
+	p, err := player.New(src, sink, player.DefaultOptions().WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		closed := make(chan error, 1)
+		go func() { closed <- p.Close() }()
+		select {
+		case <-closed:
+		case <-time.After(30 * time.Second):
+			t.Error("Close did not return")
+		}
+	}()
+	if err := p.SetCrossfade(player.MaxCrossfade); err != nil {
+		t.Fatal(err)
+	}
+	sub, cancel := p.Subscribe()
+	defer cancel()
+	items := []player.Item{{Track: ids[0], Album: "one"}, {Track: ids[1], Album: "two"}, {Track: ids[2], Album: "three"}}
+	if err := p.Play(model.PlayContext{Kind: "playlist", ID: "mix"}, items, 0); err != nil {
+		t.Fatal(err)
+	}
+	var failed []error
+	timeout := time.After(60 * time.Second)
+	for started, done := false, false; !done; {
+		select {
+		case st := <-sub:
+			if st.Err != nil && !player.IsWarning(st.Err) {
+				failed = append(failed, st.Err)
+			}
+			started = started || st.State == player.StatePlaying
+			done = started && st.State == player.StateEnded
+		case <-timeout:
+			t.Fatal("playback did not end")
+		}
+	}
+	if len(failed) != 1 || !errors.Is(failed[0], player.ErrUnplayable) || !strings.Contains(failed[0].Error(), "play t2") {
+		t.Errorf("skip errors %v, want t2's", failed)
+	}
+	// t1 whole, then t2's first chunk (its frames before the corrupt
+	// one), then t3 whole.
+	if got, want := sink.Frames(), l1+src.streams["t2/high"].Chunks[1].FirstSample+l3; got != want {
+		t.Errorf("%d frames, want %d: t1's %d, t2's first chunk, t3's %d", got, want, l1, l3)
 	}
 }

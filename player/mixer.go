@@ -136,9 +136,17 @@ func (m *Mixer) mixFade(dst []float32) (int, error) {
 	// A stream that fails after some frames has them mixed first (a
 	// track's decoded tail is heard), and the error is returned with them.
 	na, err := readFull(m.cur, dst[:n*c], c)
-	nb, errB := readFull(m.next, b[:na*c], c)
-	if err == nil {
-		err = errB
+	nb := na
+	if m.next != nil {
+		var errB error
+		nb, errB = readFull(m.next, b[:na*c], c)
+		if err == nil {
+			err = errB
+		}
+	} else {
+		// The incoming stream was dropped during the fade (its track
+		// failed): the outgoing one fades on against silence.
+		clear(b[:na*c])
 	}
 	for i := 0; i < nb; i++ {
 		theta := math.Pi / 2 * (float64(m.fadePos+int64(i)) + 0.5) / float64(m.fadeLen)
@@ -151,7 +159,9 @@ func (m *Mixer) mixFade(dst []float32) (int, error) {
 	if m.fadePos >= m.fadeLen {
 		// The outgoing stream is exhausted; the incoming one continues.
 		m.cur, m.next, m.fadeLen, m.fadePos = m.next, nil, 0, 0
-		m.switches++
+		if m.cur != nil {
+			m.switches++
+		}
 	}
 	return nb, err
 }
