@@ -430,13 +430,7 @@ func (p *Player) loop() {
 			p.err = err
 			return
 		}
-		p.own.Lock()
-		busy := p.drain()
-		var err error
-		if !busy {
-			busy, err = p.pump()
-		}
-		p.own.Unlock()
+		busy, err := p.turn()
 		if err != nil {
 			p.err = err
 			return
@@ -451,6 +445,20 @@ func (p *Player) loop() {
 			return
 		}
 	}
+}
+
+// turn handles the queued messages, or else pumps one block, under the
+// owner lock. The lock is released by a deferred call, so a panic in the
+// pipeline reaches the loop's cleanup (which takes the lock) and then
+// ends the program with its trace, instead of waiting for the lock for
+// ever: playback stopped without a word and Close hung.
+func (p *Player) turn() (bool, error) {
+	p.own.Lock()
+	defer p.own.Unlock()
+	if p.drain() {
+		return true, nil
+	}
+	return p.pump()
 }
 
 // drain handles every queued message and reports whether there was one.
