@@ -244,6 +244,24 @@ func continues(a, b *model.Manifest) bool {
 	return tb.Follows == a.TrackID && tb.SourceRate == ta.SourceRate && tb.RunOffset == ta.RunOffset+ta.SourceSamples
 }
 
+// retire stops the decoder of the member of ts, a track that ended while
+// the chain goes on with the next one. Every frame of it was fed (its
+// output was all produced), so the chain moves past it at once: its
+// stopped decoder never reports its end, and before, a chain that had
+// not yet taken that end (a gapless track shorter than a block) waited
+// for it for ever.
+func (c *chain) retire(ts *trackStream) {
+	for i, mb := range c.members {
+		if mb.ts != ts {
+			continue
+		}
+		mb.dec.stop()
+		if i == c.cur && mb.err == nil && mb.fed == mb.want {
+			c.cur++
+		}
+	}
+}
+
 // stop stops every member's decoder.
 func (c *chain) stop() {
 	for _, mb := range c.members {

@@ -538,7 +538,12 @@ func (p *Player) ready() (bool, error) {
 		cur.Remaining() < need+p.frames(p.pre.fade) {
 		return false, nil // the crossfade needs the next track: wait for it
 	}
-	if p.pre != nil && p.pre.ts != nil && p.mix.next == p.pre.ts && cur.Remaining() < need+p.mix.fade {
+	// A crossfade's block mixes the next track's first frames. A gapless
+	// one ends at the transition (Mixer.Read) and reads none: asking for a
+	// block of the next track there would fill its chain to the end of a
+	// track shorter than a block, flushing the resampler before the track
+	// after it could join.
+	if p.pre != nil && p.pre.ts != nil && p.mix.next == p.pre.ts && p.mix.fade > 0 && cur.Remaining() < need+p.mix.fade {
 		if !p.pre.ts.available(need) {
 			if err := p.pre.ts.err(); err != nil {
 				p.dropPreload(err)
@@ -603,6 +608,11 @@ func (p *Player) output() error {
 	}
 	if p.cur != nil && p.cur.ts != nil && p.cur.ts == a && a.Remaining() == 0 {
 		if err := a.failure(); err != nil {
+			if p.pre != nil && p.pre.ts != nil && p.pre.ts.ch == a.ch {
+				// Its chain ended with the failure: the next track is
+				// loaded anew in its turn.
+				p.dropPreload(err)
+			}
 			p.fail(err)
 		} else {
 			p.step(Ended{Load: p.cur.load})
@@ -838,11 +848,7 @@ func (p *Player) releaseOld(old *slot) {
 		old.ts.ch.stop()
 	} else {
 		// The chain continues with the new track; stop only the old decoder.
-		for _, mb := range old.ts.ch.members {
-			if mb.ts == old.ts {
-				mb.dec.stop()
-			}
-		}
+		old.ts.ch.retire(old.ts)
 	}
 	old.src.Close()
 }

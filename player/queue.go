@@ -26,11 +26,11 @@ var ErrTierUnsustainable = errors.New("player: download speed cannot sustain the
 // current track instead of going back.
 const RestartThreshold = 3 * time.Second
 
-// PreloadMargin is how long before a crossfade must start the next track
-// is preloaded: time to fetch and pre-decode its start. The next track is
-// preloaded at 75 % of the current one, or earlier when the crossfade
-// needs it: at the track's end − crossfade − PreloadMargin (at its start
-// when that is before it).
+// PreloadMargin is how long before a crossfade (or a gapless transition)
+// must start the next track is preloaded: time to fetch and pre-decode
+// its start. The next track is preloaded at 75 % of the current one, or
+// earlier when the transition needs it: at the track's end − crossfade −
+// PreloadMargin (at its start when that is before it).
 const PreloadMargin = 2 * time.Second
 
 // RepeatMode is the queue's repeat setting.
@@ -527,7 +527,9 @@ func (q *Queue) describe(infos []ItemInfo) {
 // maybePreload emits the Preload of the next track once the position
 // reaches the preload point: 75 % of the track, or end − crossfade −
 // PreloadMargin when that is earlier, so the next track is ready before
-// the requested crossfade starts (see PreloadMargin).
+// the requested crossfade starts (see PreloadMargin), and a gapless one
+// joins the chain before the resampler reads past the current track's
+// end.
 func (q *Queue) maybePreload(fx []Effect) []Effect {
 	if q.preloaded || q.frames <= 0 {
 		return fx
@@ -540,12 +542,8 @@ func (q *Queue) maybePreload(fx []Effect) []Effect {
 		return fx
 	}
 	fade := q.fadeBetween(q.cur(), q.items[n])
-	at := q.frames * 3 / 4
-	if fade > 0 {
-		r := int64(q.cfg.Rate)
-		lead := int64(fade+PreloadMargin) / int64(time.Millisecond) * r / 1000
-		at = max(0, min(at, q.frames-lead))
-	}
+	lead := int64(fade+PreloadMargin) / int64(time.Millisecond) * int64(q.cfg.Rate) / 1000
+	at := max(0, min(q.frames*3/4, q.frames-lead))
 	if q.position < at {
 		return fx
 	}

@@ -305,7 +305,9 @@ func TestQueuePlayFromFrame(t *testing.T) {
 }
 
 // The next track is preloaded at 75 %, or early enough for the crossfade
-// plus PreloadMargin, on a 7.5 s track.
+// plus PreloadMargin, on a 7.5 s track; a gapless one PreloadMargin
+// before the end (it was 75 %, 0.125 s later here, and on a track
+// shorter than about 4 blocks the chain reached its end first).
 func TestQueuePreloadPointFollowsCrossfade(t *testing.T) {
 	const frames = 7*rate + rate/2
 	tests := []struct {
@@ -313,8 +315,8 @@ func TestQueuePreloadPointFollowsCrossfade(t *testing.T) {
 		sameAlb bool
 		wantAt  int64 // first position (frames) at which Preload is emitted
 	}{
-		{0, false, frames * 3 / 4},
-		{2 * time.Second, true, frames * 3 / 4}, // same album: gapless
+		{0, false, frames - 2*rate},
+		{2 * time.Second, true, frames - 2*rate}, // same album: gapless
 		{1 * time.Second, false, frames - 3*rate},
 		{2 * time.Second, false, frames - 4*rate},
 		{3 * time.Second, false, frames - 5*rate},
