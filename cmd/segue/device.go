@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 
 	"github.com/segue-fm/segue/core"
 	"github.com/segue-fm/segue/core/download"
@@ -42,21 +41,16 @@ var errNotRegistered = errors.New("device not registered: pass --user and --pass
 // --user.
 var userKey = []byte("cli/user")
 
-// usernameRE is the relay's account name syntax (ARCHITECTURE §4).
-var usernameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,63}$`)
-
-// maxUsername is the longest account name usernameRE takes, in bytes.
-const maxUsername = 64
-
-// checkUsername returns nil when name is an account name (usernameRE),
-// else an error saying what is wrong with it.
+// checkUsername returns nil when name is an account name
+// (model.ValidUserID, the relay's syntax), else an error saying what is
+// wrong with it.
 func checkUsername(name string) error {
 	switch {
 	case name == "":
 		return errors.New("user name is empty")
-	case len(name) > maxUsername:
-		return fmt.Errorf("user name is too long: %d bytes, at most %d", len(name), maxUsername)
-	case !usernameRE.MatchString(name):
+	case len(name) > model.MaxUserIDLen:
+		return fmt.Errorf("user name is too long: %d bytes, at most %d", len(name), model.MaxUserIDLen)
+	case !model.ValidUserID(model.UserID(name)):
 		return fmt.Errorf("user name %q: want lowercase letters, digits, '.', '_' or '-', starting with a letter or digit", name)
 	}
 	return nil
@@ -345,7 +339,7 @@ func (d *device) recordedUser(ctx context.Context) (model.UserID, error) {
 		return "", nil
 	case err != nil:
 		return "", fmt.Errorf("read recorded account: %w", err)
-	case !usernameRE.Match(b):
+	case !model.ValidUserID(model.UserID(b)):
 		return "", fmt.Errorf("%w (store key %s): %d bytes that are not an account name; pass --user with the account this device is registered to, which records it again", errUserDamaged, userKey, len(b))
 	}
 	return model.UserID(b), nil

@@ -11,7 +11,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 
@@ -103,8 +102,6 @@ var (
 // the relay's clock, either way.
 const ProofWindow = 5 * time.Minute
 
-var usernameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,63}$`)
-
 var (
 	cborEnc = cborx.EncMode()
 	// cborDec reads the relay's own records (acct/, dev/, tok/).
@@ -180,14 +177,14 @@ func (a *accounts) hash(ctx context.Context, pw, salt []byte, p [3]uint32, addr 
 // username, or one shared key for strings that cannot be usernames, so
 // the table never holds long input.
 func limiterUser(user string) string {
-	if !usernameRE.MatchString(user) {
+	if !model.ValidUserID(model.UserID(user)) {
 		return "\x00invalid"
 	}
 	return user
 }
 
 func validCredentials(user, pw string) error {
-	if !usernameRE.MatchString(user) {
+	if !model.ValidUserID(model.UserID(user)) {
 		return fmt.Errorf("%w: %s", ErrBadUsername, QuoteInput(user))
 	}
 	if len(pw) < 8 || len(pw) > 1024 {
@@ -276,7 +273,7 @@ func (a *accounts) library(ctx context.Context, user model.UserID) (docs.Documen
 // account loads an account.
 func (a *accounts) account(ctx context.Context, user string) (Account, error) {
 	var acct Account
-	if !usernameRE.MatchString(user) {
+	if !model.ValidUserID(model.UserID(user)) {
 		return acct, store.ErrNotFound
 	}
 	val, err := a.st.Get(ctx, AccountKey(model.UserID(user)))

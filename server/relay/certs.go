@@ -84,7 +84,7 @@ func (s *Server) lanKeys(c echo.Context) error {
 	out := api.LANKeysResponse{Keys: s.lanKeyPair(nil, dev.User, dev.User, epoch)}
 	seen := map[model.UserID]bool{dev.User: true}
 	for _, u := range req.With {
-		if !usernameRE.MatchString(string(u)) {
+		if !model.ValidUserID(u) {
 			return fmt.Errorf("%w: user %q", ErrBadRequest, u)
 		}
 		if !seen[u] {
