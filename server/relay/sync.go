@@ -31,7 +31,8 @@ func (s *Server) mountSync() error {
 	ctx := context.Background()
 	ro := repo.DefaultOptions().WithLogger(s.log).WithCMemBudget(s.opts.syncCMem).
 		WithLoadedDocs(s.opts.syncLoaded).WithCommitLinger(s.opts.syncLinger).WithActorBinding(true).
-		WithFacts(docs.EncodeFacts).WithFactsUpdate(docs.UpdateFacts).WithMaxDocBytes(s.opts.syncDocMax)
+		WithFacts(docs.EncodeFacts).WithFactsUpdate(docs.UpdateFacts).WithMaxDocBytes(s.opts.syncDocMax).
+		WithContentCheck(docs.CheckContent)
 	if s.opts.syncQuota > 0 {
 		ro = ro.WithQuota(relaysync.NewQuota(s.st, s.opts.syncQuota))
 	}

@@ -44,7 +44,7 @@ func trackIDs(n, size int) []model.TrackID {
 // one change per MaxEntriesPerChange entries (or per 640 KiB of ids, for
 // long ones), each far below a sync frame (maxBulkChange), and the
 // result is the one a single commit gave. One change of the two bigger
-// adds here would be 0.9 and 2.1 MB.
+// adds here would be about 0.9 MB each.
 func TestBulkEditsSplit(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -55,7 +55,7 @@ func TestBulkEditsSplit(t *testing.T) {
 	}{
 		{"one change", docs.MaxEntriesPerChange, 16, 1, 1},
 		{"10,000 short ids", 10_000, 16, 2, 2},
-		{"2,000 ids of 1 KiB", 2_000, 1 << 10, 4, 4},
+		{"4,000 ids of 128 bytes", 4_000, model.MaxIDLen, 2, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tracks := trackIDs(tc.n, tc.size)

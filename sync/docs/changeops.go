@@ -101,6 +101,9 @@ type ChangeOps struct {
 	Ops []ChangeOp
 
 	hexActors []string
+	// values is a copy of the change's raw value column; each
+	// operation's value is a slice of it (ChangeOp.valOff, valLen).
+	values string
 }
 
 // ChangeOp is one operation of a change, reduced to where it acts.
@@ -129,6 +132,22 @@ type ChangeOp struct {
 	// Preds are the ids of the operations it overwrites, each a counter
 	// and an index into the change's actors.
 	Preds []OpRef
+	// ValueType is the type of the value the operation writes, the low
+	// 4 bits of automerge's value metadata (0 null, 1 false, 2 true,
+	// 3 unsigned, 4 signed, 5 float, 6 string, 7 bytes, 8 counter,
+	// 9 timestamp); ChangeOps.Str reads a string value.
+	ValueType uint8
+	// valOff and valLen locate the value's bytes in ChangeOps.values.
+	valOff, valLen int32
+}
+
+// Str returns the string op writes, and whether it writes a string
+// (ValueType 6). op must come from c.Ops.
+func (c *ChangeOps) Str(op ChangeOp) (string, bool) {
+	if op.ValueType != valString {
+		return "", false
+	}
+	return c.values[op.valOff : op.valOff+op.valLen], true
 }
 
 // OpRef is an operation's id within a change: its counter and its actor
@@ -314,6 +333,7 @@ func decodeBody(body []byte) (*ChangeOps, error) {
 	if out.Ops, err = decodeOps(cols, len(out.Actors)); err != nil {
 		return nil, err
 	}
+	out.values = string(cols[colValRaw])
 	if r.left() != 0 {
 		return nil, fmt.Errorf("%w: %d bytes after the columns", errNotCanonical, r.left())
 	}
@@ -438,7 +458,7 @@ func decodeOps(cols map[uint64][]byte, actors int) ([]ChangeOp, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mark name column: %w", err)
 	}
-	nullValue, err := checkValues(cols[colValMeta], cols[colValRaw], action)
+	vals, err := checkValues(cols[colValMeta], cols[colValRaw], action)
 	if err != nil {
 		return nil, err
 	}
@@ -486,13 +506,15 @@ func decodeOps(cols map[uint64][]byte, actors int) ([]ChangeOp, error) {
 			return nil, fmt.Errorf("op %d: action %d with a mark's fields", i, a.v)
 		case a.v == actionMark && (ops[i].MapKey || !insert[i]):
 			return nil, fmt.Errorf("op %d: a mark not inserted in a sequence", i)
-		case a.v == actionMark && !markName[i].ok && !nullValue[i]:
+		case a.v == actionMark && !markName[i].ok && vals[i].meta != valNull:
 			// A mark's end carries no name and no value; automerge 0.5
 			// takes one with a value, then saves it without.
 			return nil, fmt.Errorf("op %d: a mark's end with a value", i)
 		default:
 			ops[i].Action = uint8(a.v)
 		}
+		ops[i].ValueType = uint8(vals[i].meta & 15)
+		ops[i].valOff, ops[i].valLen = vals[i].off, vals[i].len
 	}
 	return ops, nil
 }
@@ -566,28 +588,36 @@ const (
 	valTimestamp = 9
 )
 
+// opValue is where an operation's value is: its metadata (type and
+// length) and its bytes' offset and length in the raw value column.
+type opValue struct {
+	meta     uint64
+	off, len int32
+}
+
 // checkValues checks the value columns of a change whose operations
 // have the actions action: a metadata entry per operation, of a known
 // type and a length that type allows — none for an operation that makes
 // an object or deletes, a signed integer for an increment — and the raw
 // column exactly the concatenated values, integers in minimal LEB128 and
-// strings in UTF-8. It returns which operations have the null value.
-func checkValues(metaCol, raw []byte, action []opt[uint64]) ([]bool, error) {
+// strings in UTF-8. It returns each operation's value.
+func checkValues(metaCol, raw []byte, action []opt[uint64]) ([]opValue, error) {
 	meta, err := rleColumn(metaCol, len(action), (*reader).uleb)
 	if err != nil {
 		return nil, fmt.Errorf("value meta column: %w", err)
 	}
-	null := make([]bool, len(action))
+	vals := make([]opValue, len(action))
 	r := reader{b: raw}
 	for i, m := range meta {
 		if !m.ok {
 			return nil, fmt.Errorf("op %d: no value metadata", i)
 		}
+		off := r.off
 		v, err := r.take(int(min(m.v>>4, uint64(len(raw)+1))))
 		if err != nil {
 			return nil, fmt.Errorf("op %d: value of %d bytes beyond the raw column", i, m.v>>4)
 		}
-		null[i] = m.v == valNull
+		vals[i] = opValue{meta: m.v, off: int32(off), len: int32(len(v))}
 		vr := reader{b: v}
 		switch a := action[i].v; {
 		case (a <= actionMakeTable && a%2 == 0 || a == actionDelete) && m.v != valNull:
@@ -625,7 +655,7 @@ func checkValues(metaCol, raw []byte, action []opt[uint64]) ([]bool, error) {
 	if r.left() != 0 {
 		return nil, fmt.Errorf("%d bytes of values past the last", r.left())
 	}
-	return null, nil
+	return vals, nil
 }
 
 // boolRuns reads a boolean column of n entries: counts of false, true,

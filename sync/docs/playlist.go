@@ -373,7 +373,9 @@ func (pos Position) bounds(es []Entry, find func(EntryID) int) (lo, hi string, e
 // one commit ("add N") of at most MaxEntriesPerChange entries (and
 // 128 KiB of ids): a bigger add commits several, in order, so that no
 // change is too big to sync. It returns the new entry ids (owned by the
-// caller). On error, the commits made before it stay.
+// caller). On error, the commits made before it stay. A track id or
+// user that CheckContent would refuse is ErrInvalidArgument; a place
+// with no room left (MaxPosBytes) is ErrBadPosition.
 func (p *Playlist) Add(pos Position, by model.UserID, tracks ...model.TrackID) ([]EntryID, error) {
 	if len(tracks) == 0 {
 		return nil, nil
@@ -382,6 +384,12 @@ func (p *Playlist) Add(pos Position, by model.UserID, tracks ...model.TrackID) (
 		if t == "" {
 			return nil, fmt.Errorf("%w: empty track id", ErrInvalidArgument)
 		}
+		if err := checkIDField("trackId")(string(t)); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalidArgument, err)
+		}
+	}
+	if err := checkUserField(string(by)); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidArgument, err)
 	}
 	if err := p.view.refresh(p.doc); err != nil {
 		return nil, err
@@ -393,6 +401,11 @@ func (p *Playlist) Add(pos Position, by model.UserID, tracks ...model.TrackID) (
 	keys, err := fracindex.N(lo, hi, len(tracks), p.opts.rand)
 	if err != nil {
 		return nil, fmt.Errorf("add: place entries: %w", err)
+	}
+	for _, k := range keys {
+		if err := checkRoom(k); err != nil {
+			return nil, err
+		}
 	}
 	ids, err := p.newEntryIDs(len(tracks))
 	if err != nil {
@@ -428,6 +441,17 @@ func (p *Playlist) Add(pos Position, by model.UserID, tracks ...model.TrackID) (
 		return nil, err
 	}
 	return ids, nil
+}
+
+// checkRoom returns an error wrapping ErrBadPosition when key, a pos
+// just drawn, is longer than MaxPosBytes: too many entries were placed
+// at that one place, and the relay would refuse the change
+// (CheckContent).
+func checkRoom(key string) error {
+	if len(key) > MaxPosBytes {
+		return fmt.Errorf("%w: no room left there (a pos of %d bytes, at most %d): place it elsewhere", ErrBadPosition, len(key), MaxPosBytes)
+	}
+	return nil
 }
 
 // commitAdded commits the entries just written by Add (one per id,
@@ -561,6 +585,9 @@ func (p *Playlist) Move(id EntryID, pos Position) error {
 		return err
 	}
 	key, err := fracindex.Between(lo, hi, p.opts.rand)
+	if err == nil {
+		err = checkRoom(key)
+	}
 	if err != nil {
 		p.view.insert(e)
 		return fmt.Errorf("move: place entry: %w", err)

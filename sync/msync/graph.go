@@ -9,6 +9,7 @@ import (
 	"slices"
 
 	"github.com/automerge/automerge-go"
+	"github.com/segue-fm/segue/sync/docs"
 )
 
 // Graph indexes a document's change graph for the sync protocol: every
@@ -92,7 +93,17 @@ type Graph struct {
 	// queueMax and queueMaxBytes, when positive, replace
 	// MaxQueuedChanges and MaxQueuedBytes (tests).
 	queueMax, queueMaxBytes int
+	// content, when set, is the content check of every change Guard
+	// admits and Vouch vouches for (SetContentCheck).
+	content func(*docs.ChangeOps) error
 }
+
+// SetContentCheck makes check (docs.CheckContent, say) part of Guard and
+// Vouch: a change g lacks whose operations check refuses is refused by
+// Guard, with check's error, and never vouched for by Vouch. nil: no
+// content check (the default). The changes g holds are not checked
+// again.
+func (g *Graph) SetContentCheck(check func(*docs.ChangeOps) error) { g.content = check }
 
 // memoSize bounds Graph.memo (a document's active followers, each at
 // its own shared heads under a backlog).

@@ -68,6 +68,9 @@ func pendingOf(c Change, raw []byte) (pending, error) {
 //     same object and key or element, earlier); a deletion or increment
 //     that overwrites nothing, an insertion that overwrites anything.
 //
+// With a content check (SetContentCheck), it also refuses a change the
+// check refuses, with the check's error (not ErrMalformed).
+//
 // A change from a correct automerge client passes: its first operation
 // id is one past the largest of its history, which holds its actor's
 // previous change and every operation it refers to. It returns the
@@ -96,6 +99,11 @@ func (g *Graph) guard(m *Message) (admitted map[automerge.ChangeHash]pending, wa
 		p, err := pendingOf(c, m.Raw[i])
 		if err != nil {
 			return nil, 0, 0, 0, err
+		}
+		if g.content != nil {
+			if err := g.content(p.ops); err != nil {
+				return nil, 0, 0, 0, fmt.Errorf("msync: change %s: %w", c.Hash, err)
+			}
 		}
 		g.ops.remember(&p)
 		admitted[c.Hash] = p

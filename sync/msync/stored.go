@@ -103,8 +103,8 @@ func ApplyStored(g *Graph, fresh []int, heads *[]automerge.ChangeHash) func(m *M
 // and predecessors that exist where the operations say), every change
 // has operations, and each acts on a map key (no list or text element).
 // A change automerge would apply all the same but Vouch does not vouch
-// for (a text edit) makes ok false: the document applies it, behind
-// Guard. Go memory only; g's index of operation ids is brought up to
+// for (a text edit, a change the content check refuses) makes ok false:
+// the document applies it, behind Guard. Go memory only; g's index of operation ids is brought up to
 // date on the way (every change g gained since the last call is decoded
 // once).
 func (g *Graph) Vouch(m *Message, fresh []int) (ops []*docs.ChangeOps, ok bool) {
@@ -115,6 +115,9 @@ func (g *Graph) Vouch(m *Message, fresh []int) (ops []*docs.ChangeOps, ok bool) 
 	for _, i := range fresh {
 		p, err := pendingOf(m.Changes[i], m.Raw[i])
 		if err != nil || len(p.ops.Ops) == 0 {
+			return nil, false
+		}
+		if g.content != nil && g.content(p.ops) != nil {
 			return nil, false
 		}
 		g.ops.remember(&p)

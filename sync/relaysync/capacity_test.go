@@ -132,7 +132,7 @@ func runCapacity(b *testing.B, cfg capacityConfig) {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	r, err := repo.Open(ctx, st, repo.DefaultOptions().WithLogger(discardLog))
+	r, err := repo.Open(ctx, st, repo.DefaultOptions().WithLogger(discardLog).WithContentCheck(docs.CheckContent))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/store"
 	"github.com/segue-fm/segue/store/badgerstore"
+	"github.com/segue-fm/segue/sync/docs"
 	"github.com/segue-fm/segue/sync/relaysync"
 	"github.com/segue-fm/segue/sync/repo"
 	"github.com/segue-fm/segue/sync/wire"
@@ -50,13 +52,28 @@ func quotaRelay(t *testing.T, dir string, limit int64, docMax int) (url string, 
 	return "ws" + strings.TrimPrefix(srv.URL, "http") + "/v1/sync", st, stop
 }
 
-// bigEntry adds an entry with a track id of n random hex bytes to doc as
-// user.
+// bigEntry adds an entry to doc as user, with n random hex bytes in
+// fields of its own besides (track ids are at most model.MaxIDLen
+// bytes, strings docs.MaxStringBytes).
 func bigEntry(t *testing.T, doc *automerge.Doc, user model.UserID, n int) {
 	t.Helper()
-	b := make([]byte, n/2)
-	rand.Read(b)
-	addTrack(t, doc, user, model.TrackID(hex.EncodeToString(b)))
+	p := addTrack(t, doc, user, "big")
+	es, err := p.Entries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := doc.Path("entries", string(es[len(es)-1].ID)).Map()
+	for i := 0; n > 0; i++ {
+		b := make([]byte, min(n, docs.MaxStringBytes)/2)
+		rand.Read(b)
+		if err := e.Set("pad"+strconv.Itoa(i), hex.EncodeToString(b)); err != nil {
+			t.Fatal(err)
+		}
+		n -= 2 * len(b)
+	}
+	if _, err := doc.Commit("pad"); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func storedBytes(t *testing.T, st store.Store, user model.UserID) int64 {

@@ -57,6 +57,7 @@ type Options struct {
 	goSync        bool
 	spill         msync.Spill
 	lazy          bool
+	content       func(*docs.ChangeOps) error
 	facts         func(d *automerge.Doc) []byte
 	factsUpdate   func(prev []byte, d *automerge.Doc) []byte
 	stateFlush    time.Duration
@@ -351,6 +352,20 @@ func (o Options) WithLazyApply(on bool) Options { o.lazy = on; return o }
 // changes a device's relay delivers, and its own, bind nothing. Default:
 // off; the relay and devices (core) turn it on.
 func (o Options) WithActorBinding(on bool) Options { o.bindActors = on; return o }
+
+// WithContentCheck returns o refusing every change a peer sends whose
+// operations check (docs.CheckContent) refuses: the message is refused
+// with check's error, nothing of it applied or stored. The check runs
+// on the changes a document's change graph admits (msync's
+// Graph.SetContentCheck: the Go sync states, and a device's guarded
+// peers), once per change, before any check that applies it; changes
+// the document already holds are never checked again, so a document
+// stored before a limit existed still loads and syncs. Default: none;
+// the relay sets docs.CheckContent.
+func (o Options) WithContentCheck(check func(*docs.ChangeOps) error) Options {
+	o.content = check
+	return o
+}
 
 // WithActorPrefix makes every actor id the repository writes under start
 // with p (ActorPrefix of the device, at most 8 bytes; the other bytes of

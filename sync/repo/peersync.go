@@ -199,6 +199,7 @@ func (h *Handle) graph() (*msync.Graph, error) {
 		// exists). All its changes are stored.
 		h.graphSaved = int32(g.Len())
 		g.SpillTo(h.repo.opts.spill)
+		g.SetContentCheck(h.repo.opts.content)
 	}
 	h.changes = g
 	return g, nil
@@ -215,6 +216,7 @@ func (h *Handle) setGraph(g *msync.Graph) {
 	if g != nil {
 		h.graphSaved = int32(g.Len())
 		g.SpillTo(h.repo.opts.spill)
+		g.SetContentCheck(h.repo.opts.content)
 	}
 }
 

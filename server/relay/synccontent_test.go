@@ -1,0 +1,200 @@
+package relay_test
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/automerge/automerge-go"
+	"github.com/coder/websocket"
+
+	"github.com/segue-fm/segue/internal/testbed"
+	"github.com/segue-fm/segue/server/relay"
+	"github.com/segue-fm/segue/sync/docs"
+	"github.com/segue-fm/segue/sync/wire"
+	"github.com/segue-fm/segue/sync/wire/peer"
+)
+
+// rawSync is a hand-written automerge-repo client on a relay's sync
+// WebSocket: one connection, a local automerge document per document id.
+type rawSync struct {
+	t    *testing.T
+	conn *peer.WSConn
+	name string
+	docs map[docs.DocumentID]*automerge.Doc
+	ss   map[docs.DocumentID]*automerge.SyncState
+	in   chan *wire.Message // the relay's messages, closed when the connection ends
+}
+
+func dialRawSync(t *testing.T, url, token, name string) *rawSync {
+	t.Helper()
+	c, _, err := websocket.Dial(t.Context(), "ws"+strings.TrimPrefix(url, "http")+"/v1/sync", &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + token}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.CloseNow() })
+	conn := peer.NewWSConn(c, 0)
+	if _, err := peer.ClientHandshake(t.Context(), conn, name, wire.PeerMetadata{StorageID: name}); err != nil {
+		t.Fatal(err)
+	}
+	r := &rawSync{t: t, conn: conn, name: name, docs: map[docs.DocumentID]*automerge.Doc{}, ss: map[docs.DocumentID]*automerge.SyncState{}, in: make(chan *wire.Message, 64)}
+	// Read in the background: a read whose context ends closes the
+	// WebSocket.
+	go func() {
+		defer close(r.in)
+		for {
+			m, err := conn.Recv(context.Background())
+			if err != nil {
+				return
+			}
+			r.in <- m
+		}
+	}()
+	return r
+}
+
+// doc returns the local copy of id (empty until synced).
+func (r *rawSync) doc(id docs.DocumentID) *automerge.Doc {
+	if d, ok := r.docs[id]; ok {
+		return d
+	}
+	d := automerge.New()
+	r.docs[id], r.ss[id] = d, automerge.NewSyncState(d)
+	return d
+}
+
+// sync exchanges messages for id until the relay has nothing more to
+// say (no message for quiet), or with wantErr until it sends an error
+// for id (10 s at most), and returns the error message the relay sent
+// for id, if any.
+func (r *rawSync) sync(id docs.DocumentID, wantErr bool) *wire.Message {
+	r.t.Helper()
+	r.doc(id)
+	ss := r.ss[id]
+	const quiet = 500 * time.Millisecond
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if m, ok := ss.GenerateMessage(); ok {
+			if err := r.conn.Send(r.t.Context(), &wire.Message{Type: wire.TypeSync, SenderID: r.name, TargetID: "relay", DocumentID: id.String(), Data: m.Bytes()}); err != nil {
+				r.t.Fatal(err)
+			}
+		}
+		var m *wire.Message
+		select {
+		case m = <-r.in:
+		case <-time.After(quiet):
+			if !wantErr {
+				return nil
+			}
+			continue
+		}
+		if m == nil {
+			r.t.Fatal("the relay closed the connection")
+		}
+		if m.Type == wire.TypeError && m.DocumentID == id.String() {
+			return m
+		}
+		if m.Type == wire.TypeSync && m.DocumentID == id.String() {
+			if _, err := ss.ReceiveMessage(m.Data); err != nil {
+				r.t.Fatal(err)
+			}
+		}
+	}
+	return nil
+}
+
+// TestSyncRefusesBadContent: a hand-written automerge-repo client, the
+// playlist's owner, sends changes a Segue device never writes — a name
+// too long or with a bidirectional override, a name that is a number,
+// entries replaced by a string, an entry whose track id is a path, an
+// entry id with a control character. The relay stored them all and fanned
+// them out to every collaborator. Each is now refused with an error
+// message for that document naming the rule; the relay keeps the
+// playlist as it was, and the same connection goes on syncing another
+// document.
+func TestSyncRefusesBadContent(t *testing.T) {
+	r := testbed.NewRelay(t, testbed.DefaultOptions().WithRelayOptions(func(o relay.Options) relay.Options {
+		return o.WithAdminToken(adminToken)
+	}))
+	ctx := t.Context()
+	e, d, id := syncedPlaylist(t, r, "ada")
+	other, err := d.Playlists().Create(ctx, "other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.WaitInSync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	entry := func(key, track string) func(*automerge.Doc) error {
+		return func(doc *automerge.Doc) error {
+			m := automerge.NewMap()
+			if err := doc.Path("entries").Map().Set(key, m); err != nil {
+				return err
+			}
+			for k, v := range map[string]any{"trackId": track, "pos": "a0", "addedBy": "ada", "addedAt": time.Now()} {
+				if err := doc.Path("entries", key).Map().Set(k, v); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}
+	rename := func(v any) func(*automerge.Doc) error {
+		return func(doc *automerge.Doc) error { return doc.RootMap().Set("name", v) }
+	}
+	for i, tc := range []struct {
+		name string
+		edit func(*automerge.Doc) error
+		want string
+	}{
+		{"name of 300 bytes", rename(strings.Repeat("n", 300)), "name of 300 bytes, at most 256"},
+		{"name with a bidi override", rename("road\u202etrip"), "U+202E"},
+		{"name as a number", rename(int64(42)), "name is not a string"},
+		{"entries as a string", func(doc *automerge.Doc) error { return doc.RootMap().Set("entries", "gone") }, "entries is not a map"},
+		{"track id as a path", entry("e1", "../../etc/passwd"), "is no id"},
+		{"entry id with a control character", entry("e\x1b[2J", "t1"), "control"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dialRawSync(t, r.URL, e.Token(), "raw"+string(rune('a'+i)))
+			if m := c.sync(id, false); m != nil {
+				t.Fatalf("fetching the playlist: %s", m.Message)
+			}
+			if err := tc.edit(c.doc(id)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.doc(id).Commit("raw"); err != nil {
+				t.Fatal(err)
+			}
+			m := c.sync(id, true)
+			if m == nil || m.DocumentID != id.String() || !strings.Contains(m.Message, "bad content") || !strings.Contains(m.Message, tc.want) {
+				t.Fatalf("answer %+v, want an error for %s saying %q", m, id, tc.want)
+			}
+			// The same connection syncs another document.
+			if m := c.sync(other, false); m != nil {
+				t.Fatalf("the other playlist: %s", m.Message)
+			}
+			if name, err := c.doc(other).Path("name").Get(); err != nil || name.Str() != "other" {
+				t.Fatalf("the other playlist's name %v, %v", name, err)
+			}
+		})
+	}
+	// What the relay holds is the playlist as the device made it.
+	fresh := dialRawSync(t, r.URL, e.Token(), "fresh")
+	if m := fresh.sync(id, false); m != nil {
+		t.Fatalf("fetching the playlist: %s", m.Message)
+	}
+	p, err := docs.OpenPlaylist(fresh.doc(id), docs.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := p.Info()
+	if err != nil {
+		t.Fatal(err)
+	}
+	es, err := p.Entries()
+	if err != nil || info.Name != "road trip" || len(es) != 0 {
+		t.Fatalf("relay holds %q with %d entries (%v), want the device's empty road trip", info.Name, len(es), err)
+	}
+}
