@@ -109,11 +109,12 @@ func (r *rawSync) sync(id docs.DocumentID, wantErr bool) *wire.Message {
 // playlist's owner, sends changes a Segue device never writes — a name
 // too long or with a bidirectional override, a name that is a number,
 // entries replaced by a string, an entry whose track id is a path, an
-// entry id with a control character. The relay stored them all and fanned
-// them out to every collaborator. Each is now refused with an error
-// message for that document naming the rule; the relay keeps the
-// playlist as it was, and the same connection goes on syncing another
-// document.
+// entry id with a control character, objects nested 4 deep (in one
+// change, and in a change on top of a synced map 3 deep). The relay
+// stored them all and fanned them out to every collaborator. Each is now
+// refused with an error message for that document naming the rule; the
+// relay keeps the playlist as it was, and the same connection goes on
+// syncing another document.
 func TestSyncRefusesBadContent(t *testing.T) {
 	r := testbed.NewRelay(t, testbed.DefaultOptions().WithRelayOptions(func(o relay.Options) relay.Options {
 		return o.WithAdminToken(adminToken)
@@ -155,6 +156,15 @@ func TestSyncRefusesBadContent(t *testing.T) {
 		{"entries as a string", func(doc *automerge.Doc) error { return doc.RootMap().Set("entries", "gone") }, "entries is not a map"},
 		{"track id as a path", entry("e1", "../../etc/passwd"), "is no id"},
 		{"entry id with a control character", entry("e\x1b[2J", "t1"), "control"},
+		{"objects nested 4 deep", func(doc *automerge.Doc) error {
+			if err := entry("e2", "t1")(doc); err != nil {
+				return err
+			}
+			if err := doc.Path("entries", "e2").Map().Set("x", automerge.NewMap()); err != nil {
+				return err
+			}
+			return doc.Path("entries", "e2", "x").Map().Set("y", automerge.NewMap())
+		}, "nested deeper than 3"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := dialRawSync(t, r.URL, e.Token(), "raw"+string(rune('a'+i)))
@@ -179,6 +189,39 @@ func TestSyncRefusesBadContent(t *testing.T) {
 				t.Fatalf("the other playlist's name %v, %v", name, err)
 			}
 		})
+	}
+	// A map 3 deep is taken; one more level inside it, made by a later
+	// change, is refused (the depth of the object it is made in comes
+	// from the relay's history).
+	deep := dialRawSync(t, r.URL, e.Token(), "deep")
+	if m := deep.sync(other, false); m != nil {
+		t.Fatalf("fetching the other playlist: %s", m.Message)
+	}
+	steps := []func(*automerge.Doc) error{
+		func(doc *automerge.Doc) error {
+			if err := entry("e3", "t1")(doc); err != nil {
+				return err
+			}
+			return doc.Path("entries", "e3").Map().Set("x", automerge.NewMap())
+		},
+		func(doc *automerge.Doc) error {
+			return doc.Path("entries", "e3", "x").Map().Set("y", automerge.NewMap())
+		},
+	}
+	for i, step := range steps {
+		if err := step(deep.doc(other)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := deep.doc(other).Commit("deep"); err != nil {
+			t.Fatal(err)
+		}
+		m := deep.sync(other, i == 1)
+		if i == 0 && m != nil {
+			t.Fatalf("a map 3 deep: %s", m.Message)
+		}
+		if i == 1 && (m == nil || !strings.Contains(m.Message, "nested deeper than 3")) {
+			t.Fatalf("a map 4 deep: answer %+v, want an error saying it nests too deep", m)
+		}
 	}
 	// What the relay holds is the playlist as the device made it.
 	fresh := dialRawSync(t, r.URL, e.Token(), "fresh")

@@ -34,6 +34,12 @@ const (
 	// change makes: an added entry is one, and Playlist.Add commits at
 	// most MaxEntriesPerChange per change; a creation makes a few more.
 	MaxObjectsPerChange = MaxEntriesPerChange + 8
+	// MaxObjectDepth bounds how deep objects nest (the root map is 0):
+	// a playlist's entries map is 1, an entry 2, an entry's field
+	// written as text 3. A change cannot tell alone how deep an object
+	// made earlier is, so the check that follows the objects' makers is
+	// sync/msync's (Graph.SetContentCheck), with CheckContent.
+	MaxObjectDepth = 3
 )
 
 // textFields are the root fields whose value is a document's own text:

@@ -368,6 +368,11 @@ func (g *Graph) checkRefs(p pending, applied appliedOps) error {
 			}
 			seq = mk.MakesSequence()
 		}
+		if g.content != nil && op.Makes() {
+			if err := checkDepth(j, objCtr, objActor, find); err != nil {
+				return err
+			}
+		}
 		if op.MapKey == seq {
 			return fmt.Errorf("op %d: a key of the wrong kind for its object", j)
 		}
@@ -408,6 +413,27 @@ func (g *Graph) checkRefs(p pending, applied appliedOps) error {
 				return fmt.Errorf("op %d overwrites %d@%x, which is not at its key", j, pr.Counter, p.ops.Actors[pr.Actor])
 			}
 		}
+	}
+	return nil
+}
+
+// checkDepth refuses operation self, which makes an object inside the
+// object ctr@actor (0: the root map), when the new object would nest
+// deeper than docs.MaxObjectDepth: it follows the makers of the objects
+// above it (find, as checkRefs finds operations) up to the root, at
+// most docs.MaxObjectDepth of them. Part of the content check
+// (Graph.SetContentCheck), which docs.CheckContent cannot make alone:
+// the objects above may be older than the change.
+func checkDepth(self int, ctr uint64, actor string, find func(self int, ctr uint64, actor string) (opRef, error)) error {
+	for depth := 1; ctr > 0; {
+		if depth++; depth > docs.MaxObjectDepth {
+			return fmt.Errorf("%w: op %d makes an object nested deeper than %d", docs.ErrBadContent, self, docs.MaxObjectDepth)
+		}
+		made, err := find(self, ctr, actor)
+		if err != nil {
+			return err
+		}
+		ctr, actor = made.obj()
 	}
 	return nil
 }

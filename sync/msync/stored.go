@@ -132,8 +132,42 @@ func (g *Graph) Vouch(m *Message, fresh []int) (ops []*docs.ChangeOps, ok bool) 
 	if g.checkOpIDs(ps) != nil {
 		return nil, false
 	}
+	if g.content != nil && !g.vouchDepth(ps) {
+		return nil, false
+	}
 	if _, _, _, err := g.checkOrder(ps, 0); err != nil {
 		return nil, false
 	}
 	return ops, true
+}
+
+// vouchDepth reports whether no operation of ps (Vouch's changes, in
+// order) makes an object nested deeper than docs.MaxObjectDepth
+// (checkDepth), finding the objects above in the change itself, an
+// earlier change of ps or g. An object it cannot find is not vouched
+// for: Guard then decides.
+func (g *Graph) vouchDepth(ps []pending) bool {
+	for k, p := range ps {
+		find := func(self int, ctr uint64, actor string) (opRef, error) {
+			for _, q := range slices.Backward(ps[:k+1]) {
+				if q.actor == actor && q.hi > 0 && ctr >= q.lo && ctr <= q.hi {
+					return opRef{q.ops, int(ctr - q.lo)}, nil
+				}
+			}
+			c, i, ok, err := g.opAt(actor, ctr)
+			if err != nil || !ok {
+				return opRef{}, fmt.Errorf("op %d: operation %d@%x not found", self, ctr, actor)
+			}
+			return opRef{c, i}, nil
+		}
+		for j, op := range p.ops.Ops {
+			if !op.Makes() || op.Root() {
+				continue
+			}
+			if checkDepth(j, op.ObjCounter, string(p.ops.Actors[op.ObjActor]), find) != nil {
+				return false
+			}
+		}
+	}
+	return true
 }
