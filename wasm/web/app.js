@@ -190,9 +190,12 @@
     $("friends").hidden = false;
     friendFeed();
     document.dispatchEvent(new CustomEvent("segue:signedin"));
+    // A busy relay's Retry-After (err.retryAfter, ms) says when to ask
+    // again; otherwise in 15 s.
     const retry = () => playlists().catch((err) => {
-      say("pl-msg", `${err.message || err} — trying again in 15 s.`);
-      setTimeout(retry, 15000);
+      const wait = err && err.retryAfter > 0 ? err.retryAfter : 15000;
+      say("pl-msg", `${err.message || err} — trying again in ${Math.ceil(wait / 1000)} s.`);
+      setTimeout(retry, wait);
     });
     retry();
   }

@@ -188,6 +188,8 @@ export interface SharePreview {
  * skip it refuses leaves the playback exactly as it was: position, buffered audio, queue, pause.
  * The last play asked for is the one that plays: a play call still waiting for the relay when a
  * later play call or stop() is made rejects ("replaced by a later play") instead of starting.
+ * A call the relay refuses for now (HTTP 429 or 503 naming a Retry-After) rejects with an Error
+ * whose retryAfter is that wait in milliseconds (at most 5 minutes): ask again no sooner.
  */
 export interface Session {
   readonly audioContext: BaseAudioContext;

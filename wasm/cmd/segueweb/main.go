@@ -47,7 +47,7 @@ func promise(fn func(ctx context.Context) (any, error)) js.Value {
 	go func() {
 		v, err := fn(context.Background())
 		if err != nil {
-			r.Get("reject").Invoke(js.Global().Get("Error").New(err.Error()))
+			r.Get("reject").Invoke(jsError(err))
 			return
 		}
 		r.Get("resolve").Invoke(v)
@@ -213,7 +213,20 @@ var stateNames = map[player.State]string{
 
 // rejected returns a JS Promise rejected with err.
 func rejected(err error) js.Value {
-	return js.Global().Get("Promise").Call("reject", js.Global().Get("Error").New(err.Error()))
+	return js.Global().Get("Promise").Call("reject", jsError(err))
+}
+
+// jsError returns a JS Error with err's text and, when err is the
+// relay's temporary refusal (429 or 503) naming a wait
+// (api.RetryAfter), a retryAfter property: that wait in milliseconds, at
+// most api.MaxRetryAfter. The page waits for it before asking again; the
+// wait was only in the text before.
+func jsError(err error) js.Value {
+	e := js.Global().Get("Error").New(err.Error())
+	if d, ok := api.RetryAfter(err); ok {
+		e.Set("retryAfter", d.Milliseconds())
+	}
+	return e
 }
 
 // bridge returns the session's engine calls; out is the page's output.
