@@ -139,11 +139,8 @@ func checkOp(ops *ChangeOps, op ChangeOp, i uint64, texts map[uint64]*textValue)
 	if !op.MapKey {
 		return checkSeqOp(ops, op, ops.StartOp+i, texts)
 	}
-	if len(op.Key) > MaxKeyBytes {
-		return fmt.Errorf("a key of %d bytes, at most %d", len(op.Key), MaxKeyBytes)
-	}
-	if err := safetext.Check(op.Key); err != nil {
-		return fmt.Errorf("key %s: %w", safetext.Quote(op.Key), err)
+	if err := checkKey(op.Key); err != nil {
+		return err
 	}
 	if op.Action == actionDelete {
 		return nil
@@ -210,6 +207,19 @@ func checkSeqOp(ops *ChangeOps, op ChangeOp, id uint64, texts map[uint64]*textVa
 	}
 	t.b.WriteString(s)
 	t.last = id
+	return nil
+}
+
+// checkKey returns an error when key may not be a map key: longer than
+// MaxKeyBytes, or holding a control or bidirectional formatting
+// character.
+func checkKey(key string) error {
+	if len(key) > MaxKeyBytes {
+		return fmt.Errorf("a key of %d bytes, at most %d", len(key), MaxKeyBytes)
+	}
+	if err := safetext.Check(key); err != nil {
+		return fmt.Errorf("key %s: %w", safetext.Quote(key), err)
+	}
 	return nil
 }
 

@@ -241,3 +241,43 @@ func TestAddChecksContent(t *testing.T) {
 		t.Fatalf("Add elsewhere: %v", err)
 	}
 }
+
+// TestSettersCheckKeys: the library's sets and settings and a
+// playlist's collaborators refuse, committing nothing, a key the relay's
+// CheckContent refuses; before, the device committed it, the relay
+// refused the change, and every later change of the document, which
+// depends on it, was refused too.
+func TestSettersCheckKeys(t *testing.T) {
+	doc := automerge.New()
+	l, err := CreateLibrary(doc, "alice", testOpts(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pdoc := automerge.New()
+	p, err := CreatePlaylist(pdoc, "alice", "mine", testOpts(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := strings.Repeat("k", MaxKeyBytes+1)
+	for _, tc := range []struct {
+		name string
+		doc  *automerge.Doc
+		set  func() error
+		want string
+	}{
+		{"saved track of 129 bytes", doc, func() error { return l.SaveTracks(model.TrackID(long)) }, "a key of 129 bytes"},
+		{"followed artist with a bidi override", doc, func() error { return l.FollowArtists("ar\u202e1") }, "U+202E"},
+		{"setting key with a newline", doc, func() error { return l.SetSetting("ti\ner", "high") }, "control"},
+		{"setting value of 5000 bytes", doc, func() error { return l.SetSetting("note", strings.Repeat("v", 5000)) }, "at most 4096"},
+		{"collaborator of 129 bytes", pdoc, func() error { return p.SetCollaborators(model.UserID(long)) }, "a key of 129 bytes"},
+	} {
+		heads := tc.doc.Heads()
+		err := tc.set()
+		if !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want ErrInvalidArgument saying %q", tc.name, err, tc.want)
+		}
+		if !slices.Equal(tc.doc.Heads(), heads) {
+			t.Errorf("%s: committed", tc.name)
+		}
+	}
+}

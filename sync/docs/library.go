@@ -127,6 +127,9 @@ func (l *Library) add(set, msg string, ids []string) error {
 		if id == "" {
 			return fmt.Errorf("%w: empty id", ErrInvalidArgument)
 		}
+		if err := checkKey(id); err != nil {
+			return fmt.Errorf("%w: %s: %w", ErrInvalidArgument, msg, err)
+		}
 	}
 	var b batch
 	for _, id := range ids {
@@ -215,7 +218,10 @@ func toStrings[T ~string](xs []T) []string {
 }
 
 // SaveTracks adds tracks to the saved set in one commit; already saved
-// tracks keep their original savedAt.
+// tracks keep their original savedAt. Like every set of the library, it
+// refuses an id CheckContent would refuse as a key (over MaxKeyBytes,
+// control or bidirectional formatting characters) with
+// ErrInvalidArgument, committing nothing.
 func (l *Library) SaveTracks(ids ...model.TrackID) error {
 	return l.add(setTracks, "save tracks", toStrings(ids))
 }
@@ -293,9 +299,18 @@ func (l *Library) Playlists() ([]DocumentID, error) {
 }
 
 // SetSetting stores a string setting in one commit (none if unchanged).
+// A key CheckContent would refuse (over MaxKeyBytes, control or
+// bidirectional formatting characters) or a value over MaxStringBytes
+// is ErrInvalidArgument.
 func (l *Library) SetSetting(key, value string) error {
 	if key == "" {
 		return fmt.Errorf("%w: empty setting key", ErrInvalidArgument)
+	}
+	if err := checkKey(key); err != nil {
+		return fmt.Errorf("%w: setting: %w", ErrInvalidArgument, err)
+	}
+	if len(value) > MaxStringBytes {
+		return fmt.Errorf("%w: setting %s: a value of %d bytes, at most %d", ErrInvalidArgument, key, len(value), MaxStringBytes)
 	}
 	if cur, ok, err := l.Setting(key); err != nil {
 		return err
