@@ -230,7 +230,10 @@ func checkIDField(key string) func(string) error {
 		if !model.ValidID(s) {
 			return fmt.Errorf("%s %s is no id (1 to %d bytes, no '/' or NUL)", key, safetext.Quote(s), model.MaxIDLen)
 		}
-		return safetext.Check(s)
+		if err := safetext.Check(s); err != nil {
+			return fmt.Errorf("%s %s: %w", key, safetext.Quote(s), err)
+		}
+		return nil
 	}
 }
 
