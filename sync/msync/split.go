@@ -112,15 +112,18 @@ func inflateChunk(magic, sum, deflated []byte, budget int) ([]byte, error) {
 
 // CheckChunks returns nil when inc — concatenated automerge chunks, a
 // stored increment — is whole: chunk headers (magic, checksum, type,
-// LEB128 length) that tile it exactly, and the checksum of each chunk
-// that is not compressed matching its bytes. Anything else wraps
+// LEB128 length) that tile it exactly, and each chunk's checksum
+// matching its bytes, for a compressed chunk (type 2) those of the
+// uncompressed chunk it inflates to (type 1, the inflated length and
+// body), which is what automerge's checksum covers. Anything else wraps
 // ErrMalformed naming the byte offset. automerge's LoadIncremental
 // keeps the whole chunks before a bad one and drops the rest without an
-// error, so a record cut short on disk would load as a shorter history;
-// this catches a cut inside a chunk, not one at a chunk boundary. The
-// checksum of a compressed chunk (type 2) covers its inflated form and
-// is not checked here. Nothing is allocated.
+// error, so a record cut short or damaged on disk would load as a
+// shorter history; this catches a cut inside a chunk, not one at a
+// chunk boundary. A compressed chunk is inflated within SplitChunks'
+// limits (MaxChangeBody, MaxInflated); nothing else is allocated.
 func CheckChunks(inc []byte) error {
+	inflated := 0
 	for off := 0; off < len(inc); {
 		rest := inc[off:]
 		if len(rest) < 9 || [4]byte(rest[:4]) != magic {
@@ -131,10 +134,17 @@ func CheckChunks(inc []byte) error {
 			return fmt.Errorf("%w: chunk at byte %d: cut short (%d bytes left)", ErrMalformed, off, len(rest))
 		}
 		end := 9 + k + int(n)
-		if rest[8] != chunkCompressedChange {
-			if sum := sha256.Sum256(rest[8:end]); [4]byte(rest[4:8]) != [4]byte(sum[:4]) {
-				return fmt.Errorf("%w: chunk at byte %d: checksum mismatch", ErrMalformed, off)
+		chunk := rest[8:end]
+		if rest[8] == chunkCompressedChange {
+			raw, err := inflateChunk(rest[:4], rest[4:8], rest[9+k:end], MaxInflated-inflated)
+			if err != nil {
+				return fmt.Errorf("%w: chunk at byte %d: %w", ErrMalformed, off, err)
 			}
+			inflated += len(raw)
+			chunk = raw[8:]
+		}
+		if sum := sha256.Sum256(chunk); [4]byte(rest[4:8]) != [4]byte(sum[:4]) {
+			return fmt.Errorf("%w: chunk at byte %d: checksum mismatch", ErrMalformed, off)
 		}
 		off += end
 	}
