@@ -8,9 +8,21 @@ import (
 )
 
 // SchemaVersion is the key-schema version this code reads and writes. Bump
-// it, and add a Migration from the previous version, whenever the meaning
-// of stored keys or values changes incompatibly.
-const SchemaVersion uint32 = 1
+// it, and add a Migration from the previous version to upgrades, whenever
+// the meaning of stored keys or values changes incompatibly.
+//
+// Version 2 frames each document increment (doc/<id>/inc/<seq>) with its
+// length and CRC-32C (sync/repo). Version 1 records, bare chunks, are
+// still read, so the step from 1 writes nothing but the version; it keeps
+// a binary that knows only version 1, which would take a framed record
+// for a damaged one and set its document aside, from opening the store.
+const SchemaVersion uint32 = 2
+
+// upgrades are the steps every Migrate applies where its caller gives
+// none: steps whose data every reader of this version understands.
+var upgrades = map[uint32]Migration{
+	1: func(Txn, uint32) error { return nil },
+}
 
 // SchemaKey is the key holding the schema version, a 4-byte big-endian
 // uint32 (docs/ARCHITECTURE.md §5).
@@ -29,9 +41,11 @@ var ErrBadSchema = errors.New("store: malformed schema version")
 // applied entirely or not at all.
 type Migration func(tx Txn, from uint32) error
 
-// CheckSchema is Migrate without migrations: it writes SchemaVersion to a
-// fresh store, accepts an equal version, and fails with ErrSchemaTooNew
-// (newer) or ErrSchemaTooOld (older). Every backend's opener calls it.
+// CheckSchema is Migrate without migrations of the caller's: it writes
+// SchemaVersion to a fresh store, accepts an equal version, upgrades an
+// older one the package's own steps cover, and fails with
+// ErrSchemaTooNew (newer) or ErrSchemaTooOld (older, uncovered). Every
+// backend's opener calls it.
 func CheckSchema(ctx context.Context, s Store) error {
 	return Migrate(ctx, s, nil)
 }
@@ -39,8 +53,9 @@ func CheckSchema(ctx context.Context, s Store) error {
 // Migrate reads the stored schema version and brings it to SchemaVersion.
 // A store without the key is fresh and gets SchemaVersion. A newer version
 // returns ErrSchemaTooNew without touching anything. An older version v is
-// upgraded by steps[v], steps[v+1], … each in its own Update; a missing
-// step returns ErrSchemaTooOld.
+// upgraded by steps[v], steps[v+1], … each in its own Update, the
+// package's own step from v where steps has none; a missing step returns
+// ErrSchemaTooOld.
 func Migrate(ctx context.Context, s Store, steps map[uint32]Migration) error {
 	for {
 		var done bool
@@ -66,6 +81,9 @@ func Migrate(ctx context.Context, s Store, steps map[uint32]Migration) error {
 				return fmt.Errorf("%w: found %d, understand %d", ErrSchemaTooNew, v, SchemaVersion)
 			}
 			step := steps[v]
+			if step == nil {
+				step = upgrades[v]
+			}
 			if step == nil {
 				return fmt.Errorf("%w: found %d, want %d", ErrSchemaTooOld, v, SchemaVersion)
 			}

@@ -623,6 +623,7 @@ func testSchema(t *testing.T, s store.Store) {
 		{"much-too-new", []byte(store.U32(1 << 31)), nil, store.ErrSchemaTooNew, 1 << 31},
 		{"malformed", []byte{1, 2}, nil, store.ErrBadSchema, 0},
 		{"old-no-migration", []byte(store.U32(0)), nil, store.ErrSchemaTooOld, 0},
+		{"version-1-upgraded", []byte(store.U32(1)), nil, nil, store.SchemaVersion},
 		{"old-migrated", []byte(store.U32(0)), map[uint32]store.Migration{
 			0: func(tx store.Txn, from uint32) error { return tx.Set([]byte("migrated"), []byte(fmt.Sprint(from))) },
 		}, nil, store.SchemaVersion},

@@ -54,6 +54,13 @@ func TestBundleRuns(t *testing.T) {
 				orig[i] = bytes.Clone(b)
 			}
 			out := bundleRuns(tc.seqs, tc.incs, seal, key)
+			for i, kv := range out.set {
+				chunks, err := openIncrement(kv.v)
+				if err != nil || len(kv.v) == len(chunks) {
+					t.Fatalf("bundle at %s is not a framed record: %v", kv.k, err)
+				}
+				out.set[i].v = chunks
+			}
 			var set, del []string
 			for _, kv := range out.set {
 				var tags []byte
@@ -99,14 +106,19 @@ func TestBundleRuns(t *testing.T) {
 	}
 }
 
-// storedIncs returns the document's stored increments by sequence number.
+// storedIncs returns the change chunks of the document's stored
+// increments by sequence number.
 func (f *bgFixture) storedIncs(t *testing.T) map[uint64][]byte {
 	t.Helper()
 	ip := incPrefix(f.h.ID())
 	incs := map[uint64][]byte{}
 	if err := f.bst.Iterate(context.Background(), ip, false, func(k, v []byte) error {
 		seq, err := store.Uint64(k[len(ip):])
-		incs[seq] = bytes.Clone(v)
+		if err != nil {
+			return err
+		}
+		chunks, err := openIncrement(v)
+		incs[seq] = bytes.Clone(chunks)
 		return err
 	}); err != nil {
 		t.Fatal(err)

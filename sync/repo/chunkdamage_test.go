@@ -65,30 +65,57 @@ func compressChunk(t *testing.T, raw []byte) []byte {
 }
 
 // TestDamagedChunkCorrupt damages the last increment of a playlist in a
-// real Badger store in a way msync.CheckChunks let through, and checks
-// the load is ErrCorrupt, not a shorter history: a compressed (deflate)
-// chunk with a byte of its deflated body changed (automerge's checksum
-// covers the inflated chunk, which was not checked; automerge dropped
-// the chunk and the ones after it without an error). The same chunk
-// intact loads whole.
+// real Badger store in the ways msync.CheckChunks let through, and
+// checks the load is ErrCorrupt, not a shorter history: the record cut
+// exactly at a chunk boundary (what remains is valid automerge; its
+// frame's length and checksum catch it), and, in a record as written
+// before the frame (bare chunks), a compressed (deflate) chunk with a
+// byte of its deflated body changed (automerge's checksum covers the
+// inflated chunk, which was not checked; automerge dropped the chunk
+// and the ones after it without an error). The same bare chunks intact
+// load whole.
 func TestDamagedChunkCorrupt(t *testing.T) {
 	ctx := context.Background()
+	// bare returns the chunks of the framed record v, the last one
+	// compressed.
+	bare := func(t *testing.T, v []byte) []byte {
+		inc, err := openIncrement(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		spans := chunkSpans(t, inc)
+		last := spans[len(spans)-1]
+		return append(bytes.Clone(inc[:last[0]]), compressChunk(t, inc[last[0]:last[1]])...)
+	}
 	for _, tc := range []struct {
 		name   string
-		damage func(t *testing.T, inc []byte) []byte
+		damage func(t *testing.T, v []byte) []byte
 		intact bool // the change keeps the history: it loads whole
 	}{
-		{"compressed chunk intact", func(t *testing.T, inc []byte) []byte {
+		{"cut at the last chunk boundary", func(t *testing.T, v []byte) []byte {
+			inc, err := openIncrement(v)
+			if err != nil {
+				t.Fatal(err)
+			}
 			spans := chunkSpans(t, inc)
+			if len(spans) < 2 || len(inc) == len(v) {
+				t.Fatalf("%d chunks in a record of %d bytes, %d of chunks: want 2 or more, framed", len(spans), len(v), len(inc))
+			}
+			return v[:len(v)-len(inc)+spans[len(spans)-1][0]]
+		}, false},
+		{"cut at the frame", func(t *testing.T, v []byte) []byte {
+			inc, err := openIncrement(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return v[:len(v)-len(inc)]
+		}, false},
+		{"bare, compressed chunk intact", bare, true},
+		{"bare, compressed chunk byte flipped", func(t *testing.T, v []byte) []byte {
+			out := bare(t, v)
+			spans := chunkSpans(t, out)
 			last := spans[len(spans)-1]
-			return append(bytes.Clone(inc[:last[0]]), compressChunk(t, inc[last[0]:last[1]])...)
-		}, true},
-		{"compressed chunk byte flipped", func(t *testing.T, inc []byte) []byte {
-			spans := chunkSpans(t, inc)
-			last := spans[len(spans)-1]
-			z := compressChunk(t, inc[last[0]:last[1]])
-			out := append(bytes.Clone(inc[:last[0]]), z...)
-			out[last[0]+len(z)/2] ^= 0x10
+			out[(last[0]+last[1])/2] ^= 0x10
 			return out
 		}, false},
 	} {

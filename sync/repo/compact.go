@@ -281,9 +281,13 @@ func (h *Handle) buildBundles(ctx context.Context, c *bgCompaction) (compacted, 
 		if unsealed == c.count {
 			return store.ErrStop
 		}
+		chunks, err := openIncrement(v)
+		if err != nil {
+			return fmt.Errorf("%w: increment seq %d: %v", ErrCorrupt, seq, err)
+		}
 		seqs = append(seqs, seq)
-		incs = append(incs, bytes.Clone(v))
-		if !r.sealed(len(v)) {
+		incs = append(incs, bytes.Clone(chunks))
+		if !r.sealed(len(chunks)) {
 			unsealed++
 		}
 		return nil
@@ -301,8 +305,9 @@ func (h *Handle) buildBundles(ctx context.Context, c *bgCompaction) (compacted, 
 // at least sealBytes being sealed (Repo.sealed): a bundle is cut once it
 // reaches sealBytes, so it is sealed and holds less than sealBytes plus
 // one unsealed increment, < 2 × sealBytes; the rest of a run is a bundle
-// below it, which stays counted. key is an increment's store key. The
-// bundles it sets hold copies; incs is not modified.
+// below it, which stays counted. key is an increment's store key. incs
+// are change chunks (openIncrement); the bundles it sets are framed
+// records of their concatenation (frameIncrement). incs is not modified.
 func bundleRuns(seqs []uint64, incs [][]byte, sealBytes int, key func(seq uint64) []byte) compacted {
 	out := compacted{snapBytes: -1}
 	var run []int
@@ -323,7 +328,7 @@ func bundleRuns(seqs []uint64, incs [][]byte, sealBytes int, key func(seq uint64
 		for _, i := range run {
 			b = append(b, incs[i]...)
 		}
-		out.set = append(out.set, keyValue{key(seqs[run[0]]), b})
+		out.set = append(out.set, keyValue{key(seqs[run[0]]), frameIncrement(b)})
 		for _, i := range run[1:] {
 			out.del = append(out.del, key(seqs[i]))
 		}

@@ -39,8 +39,12 @@ func loadStored(t *testing.T, st store.Store, id docs.DocumentID) (d *automerge.
 		automerge.CloseChanges(chs)
 	}
 	if err := st.Iterate(ctx, incPrefix(id), false, func(_, v []byte) error {
-		incBytes += len(v)
-		return d.LoadIncremental(v)
+		inc, err := openIncrement(v)
+		if err != nil {
+			return err
+		}
+		incBytes += len(inc)
+		return d.LoadIncremental(inc)
 	}); err != nil {
 		t.Fatal(err)
 	}

@@ -355,7 +355,7 @@ func (h *Handle) persist(extra func(tx store.Txn) error, extraSize int, ev *Even
 	}
 	w := &write{h: h, size: len(inc) + len(facts) + extraSize, event: ev, creation: creation, stateOnly: len(inc) == 0 && !creation, res: res, fn: func(tx store.Txn) error {
 		if len(inc) > 0 {
-			if err := tx.Set(incKey(id, seq), inc); err != nil {
+			if err := tx.Set(incKey(id, seq), frameIncrement(inc)); err != nil {
 				return err
 			}
 		}

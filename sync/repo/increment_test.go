@@ -102,7 +102,11 @@ func TestIncrementsHoldEachChangeOnce(t *testing.T) {
 				t.Fatal(err)
 			}
 			incBytes := 0
-			if err := st.Iterate(ctx, incPrefix(id), false, func(_, v []byte) error { incBytes += len(v); return nil }); err != nil {
+			if err := st.Iterate(ctx, incPrefix(id), false, func(_, v []byte) error {
+				inc, err := openIncrement(v)
+				incBytes += len(inc)
+				return err
+			}); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := st.Get(ctx, snapKey(id)); err == nil {

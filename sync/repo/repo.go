@@ -660,7 +660,8 @@ func (r *Repo) empty() (loadedDoc, error) {
 }
 
 // stored is a document as the store holds it: its snapshot (nil if
-// none), increments in sequence order with their sequence numbers and
+// none), increments (their change chunks, openIncrement) in sequence
+// order with their sequence numbers and
 // the number and total size of those not sealed (Repo.sealed), facts
 // record (WithFacts, nil if none) and actor bindings (nil if none). Its
 // slices are copies, the caller's.
@@ -700,11 +701,15 @@ func (r *Repo) readStored(ctx context.Context, id docs.DocumentID, below uint64)
 				return fmt.Errorf("%w: increment key %q: %v", ErrCorrupt, k, err)
 			}
 			if seq < below {
+				chunks, err := openIncrement(v)
+				if err != nil {
+					return fmt.Errorf("%w: increment seq %d: %v", ErrCorrupt, seq, err)
+				}
 				s.seqs = append(s.seqs, seq)
-				s.incs = append(s.incs, bytes.Clone(v))
-				if !r.sealed(len(v)) {
+				s.incs = append(s.incs, bytes.Clone(chunks))
+				if !r.sealed(len(chunks)) {
 					s.incCount++
-					s.incBytes += len(v)
+					s.incBytes += len(chunks)
 				}
 			}
 		}
