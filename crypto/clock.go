@@ -41,6 +41,22 @@ func (c *TrustedClock) Observe(serverTime time.Time, localMonotonic time.Duratio
 	return true
 }
 
+// Raise moves trusted time up to floor, read at localMonotonic, when
+// floor is later than Now(localWall, localMonotonic): a time the device's
+// own records show its trusted clock had reached (a persisted mark, a
+// queued play), which may have come from a wall clock that ran ahead. It
+// is not a server time: the newest server time seen stays as it was, so
+// the next signed server time newer than that re-anchors the clock, even
+// below floor (the server is the authority). It reports whether floor
+// was used.
+func (c *TrustedClock) Raise(floor, localWall time.Time, localMonotonic time.Duration) bool {
+	if !floor.After(c.Now(localWall, localMonotonic)) {
+		return false
+	}
+	c.base, c.anchorMono, c.anchored, c.last = floor, localMonotonic, true, floor
+	return true
+}
+
 // Now returns the trusted time given the device wall clock and the
 // monotonic reading: the anchor plus monotonic progress while the
 // monotonic source is intact, else the device wall clock; never earlier

@@ -18,7 +18,7 @@ func (d *fakeDevice) advance(dt time.Duration) { d.wall = d.wall.Add(dt); d.mono
 func TestTrustedClock(t *testing.T) {
 	h := time.Hour
 	type step struct {
-		op   string // advance, setwall, reboot, observe, persist
+		op   string // advance, setwall, reboot, observe, raise, persist
 		dt   time.Duration
 		at   time.Time
 		want time.Time // expected Now after the step (zero: skip)
@@ -68,6 +68,23 @@ func TestTrustedClock(t *testing.T) {
 			{op: "persist"},
 			{op: "observe", at: t0, want: t0.Add(4 * h)},
 		}},
+		{"raise-moves-forward-only", []step{
+			{op: "observe", at: t0, want: t0},
+			{op: "raise", at: t0.Add(-h), want: t0},
+			{op: "raise", at: t0.Add(50 * h), want: t0.Add(50 * h)},
+			{op: "advance", dt: h, want: t0.Add(51 * h)},
+			{op: "persist", want: t0.Add(51 * h)},
+		}},
+		{"server-time-corrects-a-raise-ahead", []step{
+			{op: "observe", at: t0, want: t0},
+			{op: "raise", at: t0.Add(8760 * h), want: t0.Add(8760 * h)},
+			{op: "persist"},
+			{op: "observe", at: t0.Add(h), want: t0.Add(h)},
+		}},
+		{"raise-is-no-server-time", []step{
+			{op: "raise", at: t0.Add(10 * h), want: t0.Add(10 * h)},
+			{op: "observe", at: t0.Add(h), want: t0.Add(h)},
+		}},
 		{"no-observation-uses-wall", []step{
 			{op: "advance", dt: 0, want: t0},
 			{op: "setwall", at: t0.Add(-h), want: t0},
@@ -89,6 +106,8 @@ func TestTrustedClock(t *testing.T) {
 					dev.mono = time.Second
 				case "observe":
 					c.Observe(s.at, dev.mono)
+				case "raise":
+					c.Raise(s.at, dev.wall, dev.mono)
 				case "persist":
 					b, err := c.MarshalBinary()
 					if err != nil {

@@ -595,10 +595,22 @@ func (m *Manager) observeStored(ctx context.Context, t time.Time) {
 // RaiseClock raises trusted time to t, a time another record of the
 // device shows its trusted clock had reached (core: the end of the newest
 // queued offline play, stamped with trusted time), and persists the
-// clock; it never moves trusted time back, and, like a stored license's
-// issue time, t is not taken as a fresh signed time. It limits how far a
-// dl/ record restored from a backup rolls the clock back.
-func (m *Manager) RaiseClock(ctx context.Context, t time.Time) { m.observeStored(ctx, t) }
+// clock; it never moves trusted time back. It limits how far a dl/
+// record restored from a backup rolls the clock back. t is not a server
+// time (crypto.TrustedClock.Raise): the relay's next signed time
+// re-anchors the clock even below it, so a t from a device clock that
+// ran ahead does not keep the downloads expired once the device is
+// online.
+func (m *Manager) RaiseClock(ctx context.Context, t time.Time) {
+	m.clkMu.Lock()
+	used := m.clock.Raise(t, m.opts.wall(), m.mono())
+	m.clkMu.Unlock()
+	if used {
+		if err := m.persistClock(context.WithoutCancel(ctx)); err != nil {
+			m.log.Warn("download: persist trusted clock", "err", err)
+		}
+	}
+}
 
 // TrustedNow returns the trusted time (crypto.TrustedClock: the newest
 // signed server time plus monotonic progress, never going backwards) and

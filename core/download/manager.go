@@ -510,12 +510,13 @@ func (m *Manager) load(ctx context.Context) error {
 // dl/clockmark written with every persisted clock and the time of the
 // last license refusal in dl/state. Both only move forward, so a dl/clock
 // copied back from a backup, which restarts trusted time at the backup's
-// after a reboot, cannot make an expired license play again. Like a
-// stored license's issue time (observeStored), they raise the clock and
-// never lower it. A mark that is not 8 bytes is logged and ignored.
+// after a reboot, cannot make an expired license play again. They raise
+// the clock and never lower it (RaiseClock); being the device's own
+// times, not the relay's, they do not hold off its next signed time. A
+// mark that is not 8 bytes is logged and ignored.
 func (m *Manager) loadClockMark(ctx context.Context) error {
 	if m.state.At > 0 {
-		m.observeStored(ctx, time.UnixMilli(m.state.At))
+		m.RaiseClock(ctx, time.UnixMilli(m.state.At))
 	}
 	b, err := m.d.Store.Get(ctx, []byte(kClockMark))
 	switch {
@@ -528,7 +529,7 @@ func (m *Manager) loadClockMark(ctx context.Context) error {
 		return nil
 	}
 	if ms := int64(binary.BigEndian.Uint64(b)); ms > 0 {
-		m.observeStored(ctx, time.UnixMilli(ms))
+		m.RaiseClock(ctx, time.UnixMilli(ms))
 	}
 	return nil
 }
