@@ -41,6 +41,15 @@ func (c *TrustedClock) Observe(serverTime time.Time, localMonotonic time.Duratio
 	return true
 }
 
+// Rebooted tells the clock that its monotonic source started again (a
+// state persisted in another boot, whose readings count from another
+// epoch): the anchor is dropped, so the next Now falls back to the
+// larger of the wall clock and the last trusted time and re-anchors
+// there. Kept, an old anchor at or below this boot's readings counted
+// them as progress since it, so trusted time resumed where it stood at
+// shutdown, losing the time the device was off.
+func (c *TrustedClock) Rebooted() { c.anchored = false }
+
 // Raise moves trusted time up to floor, read at localMonotonic, when
 // floor is later than Now(localWall, localMonotonic): a time the device's
 // own records show its trusted clock had reached (a persisted mark, a

@@ -18,7 +18,7 @@ func (d *fakeDevice) advance(dt time.Duration) { d.wall = d.wall.Add(dt); d.mono
 func TestTrustedClock(t *testing.T) {
 	h := time.Hour
 	type step struct {
-		op   string // advance, setwall, reboot, observe, raise, persist
+		op   string // advance, setwall, reboot, rebooted, observe, raise, persist
 		dt   time.Duration
 		at   time.Time
 		want time.Time // expected Now after the step (zero: skip)
@@ -85,6 +85,12 @@ func TestTrustedClock(t *testing.T) {
 			{op: "raise", at: t0.Add(10 * h), want: t0.Add(10 * h)},
 			{op: "observe", at: t0.Add(h), want: t0.Add(h)},
 		}},
+		{"rebooted-drops-the-anchor", []step{
+			{op: "observe", at: t0, want: t0},
+			{op: "persist"},
+			{op: "rebooted", dt: 10 * h, want: t0.Add(10 * h)},
+			{op: "advance", dt: h, want: t0.Add(11 * h)},
+		}},
 		{"no-observation-uses-wall", []step{
 			{op: "advance", dt: 0, want: t0},
 			{op: "setwall", at: t0.Add(-h), want: t0},
@@ -106,6 +112,11 @@ func TestTrustedClock(t *testing.T) {
 					dev.mono = time.Second
 				case "observe":
 					c.Observe(s.at, dev.mono)
+				case "rebooted":
+					// A new boot whose readings start where the old
+					// anchor stood: only Rebooted tells them apart.
+					dev.wall = dev.wall.Add(s.dt)
+					c.Rebooted()
 				case "raise":
 					c.Raise(s.at, dev.wall, dev.mono)
 				case "persist":

@@ -551,10 +551,14 @@ func (m *Manager) loadClock(b []byte) {
 		m.log.Warn("download: trusted clock record damaged; ignoring it", "key", kClock, "err", err)
 		return
 	}
-	m.clock = clk
 	if c.BootID == m.opts.bootID && time.Duration(c.EpochStart) <= m.epoch {
 		m.epoch = time.Duration(c.EpochStart) // same boot: progress continues
+	} else {
+		// Another boot: its monotonic readings say nothing about this
+		// one's.
+		clk.Rebooted()
 	}
+	m.clock = clk
 }
 
 // mono is the trusted clock's monotonic reading in this boot's epoch.

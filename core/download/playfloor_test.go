@@ -12,9 +12,9 @@ import (
 // TestQueuedPlayFloorsClock: a device's queued offline plays, stamped
 // with trusted time (core: TrustedTime), are a floor for the trusted
 // clock when the downloads open, so copying back every dl/ record of a
-// backup (dl/clock and dl/clockmark together) rolls trusted time back no
-// further than the newest such play. Before, it went back to the
-// backup's time.
+// backup (dl/clock and dl/clockmark together) and winding the wall clock
+// back to the backup's time rolls trusted time back no further than the
+// newest such play. Before, it went back to the backup's time.
 func TestQueuedPlayFloorsClock(t *testing.T) {
 	b, p := demoBed(t)
 	ctx := waitCtx(t)
@@ -22,7 +22,7 @@ func TestQueuedPlayFloorsClock(t *testing.T) {
 	opts := download.DefaultOptions().WithRenewAhead(0)
 	d := b.openDevice(t, t.TempDir(), "boot1", opts)
 	downloadOne(t, ctx, d, id)
-	d.dl.TrustedNow(ctx)
+	backup := d.dl.TrustedNow(ctx)
 	var old [2][]byte
 	for i, k := range []string{"dl/clock", "dl/clockmark"} {
 		v, err := d.e.Store().Get(ctx, []byte(k))
@@ -46,6 +46,7 @@ func TestQueuedPlayFloorsClock(t *testing.T) {
 	}
 	floor := list[0].Event.Started.Add(played)
 	b.damage(t, d, "boot2", opts, func(ctx context.Context) error {
+		b.clock.SetWall(backup)
 		for i, k := range []string{"dl/clock", "dl/clockmark"} {
 			if err := d.e.Store().Set(ctx, []byte(k), old[i]); err != nil {
 				return err

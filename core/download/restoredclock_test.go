@@ -12,11 +12,12 @@ import (
 
 // TestRestoredClockNotRolledBack: a backup of dl/clock copied back into
 // an otherwise current store (after a reboot, so the monotonic clock
-// starts again) does not roll trusted time back: the dl/clockmark record
-// written with every persisted clock is a floor, so an expired offline
-// license stays expired. Before, trusted time restarted at the backup's
-// and the license played again. A mark that is not 8 bytes is ignored
-// (what the clock record says stands).
+// starts again, with the wall clock wound back to the backup's time)
+// does not roll trusted time back: the dl/clockmark record written with
+// every persisted clock is a floor, so an expired offline license stays
+// expired. Before, trusted time restarted at the backup's and the
+// license played again. A mark that is not 8 bytes is ignored (what the
+// clock record and the wall clock say stands).
 func TestRestoredClockNotRolledBack(t *testing.T) {
 	b, p := demoBed(t)
 	ctx := waitCtx(t)
@@ -32,9 +33,10 @@ func TestRestoredClockNotRolledBack(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b.up.Store(true)
+			b.clock.SetWall(b.clock.Real())
 			d := b.openDevice(t, t.TempDir(), "boot1", opts)
 			downloadOne(t, ctx, d, id)
-			d.dl.TrustedNow(ctx)
+			backup := d.dl.TrustedNow(ctx)
 			old, err := d.e.Store().Get(ctx, []byte("dl/clock"))
 			if err != nil {
 				t.Fatal(err)
@@ -50,6 +52,7 @@ func TestRestoredClockNotRolledBack(t *testing.T) {
 						return err
 					}
 				}
+				b.clock.SetWall(backup)
 				return d.e.Store().Set(ctx, []byte("dl/clock"), old)
 			})
 			if err := d.dl.Renew(ctx); !errors.Is(err, fetch.ErrOffline) {
