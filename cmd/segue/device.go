@@ -101,6 +101,22 @@ func deviceDirFor(xdg, home string) string {
 	return ""
 }
 
+// clockMarkFileFor returns the file outside the device data directory
+// that keeps device id's trusted-time mark (download's
+// WithClockMarkFile), so copying an old data directory back does not
+// carry the mark back: $XDG_STATE_HOME/segue/clock/<id> when xdg is an
+// absolute path, else HOME/.local/state/segue/clock/<id>, else "" (none)
+// when home is unknown too.
+func clockMarkFileFor(xdg, home string, id model.DeviceID) string {
+	switch {
+	case filepath.IsAbs(xdg):
+		return filepath.Join(xdg, "segue", "clock", string(id))
+	case home != "":
+		return filepath.Join(home, ".local", "state", "segue", "clock", string(id))
+	}
+	return ""
+}
+
 // check validates the parsed flags and fills the password from
 // $SEGUE_PASSWORD; every error it returns wraps errUsage.
 func (a *deviceArgs) check() error {
@@ -372,6 +388,10 @@ func (d *device) docs(ctx context.Context) (*core.Docs, error) {
 // (registered by another program, no --user) they wait instead, with the
 // cause of their last failure.
 func (d *device) downloads(ctx context.Context, opts download.Options, pause string) (*download.Manager, error) {
+	home, _ := os.UserHomeDir()
+	if p := clockMarkFileFor(os.Getenv("XDG_STATE_HOME"), home, d.e.DeviceID()); p != "" {
+		opts = opts.WithClockMarkFile(p)
+	}
 	m, err := d.e.OpenDownloads(ctx, opts)
 	if err != nil {
 		return nil, err

@@ -42,6 +42,24 @@ func TestDeviceDirFor(t *testing.T) {
 	}
 }
 
+func TestClockMarkFileFor(t *testing.T) {
+	const id = model.DeviceID("0123abcd")
+	tests := []struct {
+		xdg, home, want string
+	}{
+		{"/xdg", "/home/ada", "/xdg/segue/clock/0123abcd"},
+		{"", "/home/ada", "/home/ada/.local/state/segue/clock/0123abcd"},
+		{"relative/xdg", "/home/ada", "/home/ada/.local/state/segue/clock/0123abcd"}, // XDG: relative paths are ignored
+		{"/xdg", "", "/xdg/segue/clock/0123abcd"},
+		{"", "", ""},
+	}
+	for _, tc := range tests {
+		if got := clockMarkFileFor(tc.xdg, tc.home, id); got != tc.want {
+			t.Errorf("clockMarkFileFor(%q, %q) = %q, want %q", tc.xdg, tc.home, got, tc.want)
+		}
+	}
+}
+
 func TestParseArgs(t *testing.T) {
 	tests := []struct {
 		name    string

@@ -606,9 +606,7 @@ func (m *Manager) RaiseClock(ctx context.Context, t time.Time) {
 	used := m.clock.Raise(t, m.opts.wall(), m.mono())
 	m.clkMu.Unlock()
 	if used {
-		if err := m.persistClock(context.WithoutCancel(ctx)); err != nil {
-			m.log.Warn("download: persist trusted clock", "err", err)
-		}
+		m.saveClock(ctx)
 	}
 }
 
@@ -653,11 +651,16 @@ func (m *Manager) persistClockLocked(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	mark := binary.BigEndian.AppendUint64(nil, uint64(max(now.UnixMilli(), 0)))
-	return m.d.Store.Update(ctx, func(tx store.Txn) error {
+	ms := max(now.UnixMilli(), 0)
+	mark := binary.BigEndian.AppendUint64(nil, uint64(ms))
+	if err := m.d.Store.Update(ctx, func(tx store.Txn) error {
 		if err := tx.Set([]byte(kClock), b); err != nil {
 			return err
 		}
 		return tx.Set([]byte(kClockMark), mark)
-	})
+	}); err != nil {
+		return err
+	}
+	m.writeMarkFile(ms)
+	return nil
 }

@@ -9,7 +9,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -355,6 +358,13 @@ type Manager struct {
 	// closed manager writes it no more.
 	clockSaved bool
 	epoch      time.Duration // opts.mono() reading where this boot's epoch starts
+	// markMu serialises writes of opts.markFile; fileMark is the mark
+	// (Unix ms) last written or read, -1 when none; nothing is written
+	// before markRead (set by loadMarkFile), so a clock persisted while
+	// loading does not replace the file before it is read.
+	markMu   sync.Mutex
+	fileMark int64
+	markRead bool
 }
 
 // New loads the download state from d.Store (no network I/O) and starts
@@ -503,6 +513,7 @@ func (m *Manager) load(ctx context.Context) error {
 	case !errors.Is(err, store.ErrNotFound):
 		return fmt.Errorf("download: load trusted clock: %w", err)
 	}
+	m.loadMarkFile(ctx)
 	return m.loadClockMark(ctx)
 }
 
@@ -530,6 +541,88 @@ func (m *Manager) loadClockMark(ctx context.Context) error {
 	}
 	if ms := int64(binary.BigEndian.Uint64(b)); ms > 0 {
 		m.RaiseClock(ctx, time.UnixMilli(ms))
+	}
+	return nil
+}
+
+// loadMarkFile raises trusted time to the mark in opts.markFile, the
+// copy of dl/clockmark kept outside the data directory
+// (WithClockMarkFile). A missing file is skipped; one unreadable or not
+// 8 bytes is logged and skipped: it is evidence, never required.
+func (m *Manager) loadMarkFile(ctx context.Context) {
+	m.markMu.Lock()
+	m.fileMark, m.markRead = -1, true
+	m.markMu.Unlock()
+	if m.opts.markFile == "" {
+		return
+	}
+	b, err := os.ReadFile(m.opts.markFile)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return
+	case err != nil:
+		m.log.Warn("download: read the trusted clock mark file; ignoring it", "err", err)
+		return
+	case len(b) != 8:
+		m.log.Warn("download: trusted clock mark file damaged; ignoring it", "path", m.opts.markFile, "bytes", len(b))
+		return
+	}
+	if ms := int64(binary.BigEndian.Uint64(b)); ms > 0 {
+		m.markMu.Lock()
+		m.fileMark = ms
+		m.markMu.Unlock()
+		m.RaiseClock(ctx, time.UnixMilli(ms))
+	}
+}
+
+// writeMarkFile writes mark (Unix ms) to opts.markFile when it moved back
+// or by markFileStep or more since the last one written or read:
+// a temporary file in the same directory (created 0700 if missing)
+// renamed over it. A failure is logged: the file is evidence, never
+// required.
+func (m *Manager) writeMarkFile(mark int64) {
+	if m.opts.markFile == "" {
+		return
+	}
+	m.markMu.Lock()
+	defer m.markMu.Unlock()
+	if !m.markRead {
+		return
+	}
+	if m.fileMark >= 0 && mark >= m.fileMark && mark-m.fileMark < markFileStep.Milliseconds() {
+		return
+	}
+	if err := writeFileAtomic(m.opts.markFile, binary.BigEndian.AppendUint64(nil, uint64(mark))); err != nil {
+		m.log.Warn("download: write the trusted clock mark file", "err", err)
+		return
+	}
+	m.fileMark = mark
+}
+
+// markFileStep is how far the mark moves forward before writeMarkFile
+// writes it again.
+const markFileStep = time.Minute
+
+// writeFileAtomic replaces the file at path with b through a temporary
+// file in its directory, creating the directory (0700) if missing.
+func writeFileAtomic(path string, b []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+"-*")
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		return errors.Join(err, os.Remove(f.Name()))
 	}
 	return nil
 }

@@ -39,6 +39,7 @@ type Options struct {
 	logger       *slog.Logger
 	events       func(Event)
 	minFree      int64
+	markFile     string
 }
 
 // DefaultOptions returns: 4 workers (4 tracks queued, 16 blob transfers
@@ -121,6 +122,16 @@ func (o Options) WithRenewAhead(d time.Duration) Options { o.renewAhead = max(d,
 
 // WithPlaylists sets the playlist resolver (default none).
 func (o Options) WithPlaylists(fn PlaylistFunc) Options { o.playlists = fn; return o }
+
+// WithClockMarkFile keeps a copy of the trusted-time mark (dl/clockmark)
+// in the file at path, which should be outside the device's data
+// directory (the segue CLI: under $XDG_STATE_HOME): copying an old data
+// directory back then does not carry the mark back, and at load the
+// file raises trusted time as the stored mark does. It is written (no
+// fsync, replaced by a rename) when the mark moves back or by a minute
+// or more; one missing is skipped, one unreadable or not 8 bytes is
+// logged and skipped. Default "": none.
+func (o Options) WithClockMarkFile(path string) Options { o.markFile = path; return o }
 
 // WithClock sets the device wall clock and the monotonic clock fed to the
 // trusted clock (default time.Now and time since boot). bootID names the
