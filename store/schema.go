@@ -11,11 +11,12 @@ import (
 // it, and add a Migration from the previous version to upgrades, whenever
 // the meaning of stored keys or values changes incompatibly.
 //
-// Version 2 frames each document increment (doc/<id>/inc/<seq>) with its
-// length and CRC-32C (sync/repo). Version 1 records, bare chunks, are
-// still read, so the step from 1 writes nothing but the version; it keeps
-// a binary that knows only version 1, which would take a framed record
-// for a damaged one and set its document aside, from opening the store.
+// Version 2 frames each document snapshot and increment (doc/<id>/snap,
+// doc/<id>/inc/<seq>) with its length and a CRC-32C over its key and
+// payload (sync/repo). Version 1 records, bare payloads, are still read,
+// so the step from 1 writes nothing but the version; it keeps a binary
+// that knows only version 1, which would take a framed record for a
+// damaged one and set its document aside, from opening the store.
 const SchemaVersion uint32 = 2
 
 // upgrades are the steps every Migrate applies where its caller gives

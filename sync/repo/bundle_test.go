@@ -55,7 +55,7 @@ func TestBundleRuns(t *testing.T) {
 			}
 			out := bundleRuns(tc.seqs, tc.incs, seal, key)
 			for i, kv := range out.set {
-				chunks, err := openIncrement(kv.v)
+				chunks, err := openRecord(kv.k, kv.v)
 				if err != nil || len(kv.v) == len(chunks) {
 					t.Fatalf("bundle at %s is not a framed record: %v", kv.k, err)
 				}
@@ -117,7 +117,7 @@ func (f *bgFixture) storedIncs(t *testing.T) map[uint64][]byte {
 		if err != nil {
 			return err
 		}
-		chunks, err := openIncrement(v)
+		chunks, err := openRecord(k, v)
 		incs[seq] = bytes.Clone(chunks)
 		return err
 	}); err != nil {

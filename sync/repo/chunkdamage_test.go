@@ -78,8 +78,8 @@ func TestDamagedChunkCorrupt(t *testing.T) {
 	ctx := context.Background()
 	// bare returns the chunks of the framed record v, the last one
 	// compressed.
-	bare := func(t *testing.T, v []byte) []byte {
-		inc, err := openIncrement(v)
+	bare := func(t *testing.T, k, v []byte) []byte {
+		inc, err := openRecord(k, v)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -89,11 +89,11 @@ func TestDamagedChunkCorrupt(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name   string
-		damage func(t *testing.T, v []byte) []byte
+		damage func(t *testing.T, k, v []byte) []byte
 		intact bool // the change keeps the history: it loads whole
 	}{
-		{"cut at the last chunk boundary", func(t *testing.T, v []byte) []byte {
-			inc, err := openIncrement(v)
+		{"cut at the last chunk boundary", func(t *testing.T, k, v []byte) []byte {
+			inc, err := openRecord(k, v)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -103,16 +103,16 @@ func TestDamagedChunkCorrupt(t *testing.T) {
 			}
 			return v[:len(v)-len(inc)+spans[len(spans)-1][0]]
 		}, false},
-		{"cut at the frame", func(t *testing.T, v []byte) []byte {
-			inc, err := openIncrement(v)
+		{"cut at the frame", func(t *testing.T, k, v []byte) []byte {
+			inc, err := openRecord(k, v)
 			if err != nil {
 				t.Fatal(err)
 			}
 			return v[:len(v)-len(inc)]
 		}, false},
 		{"bare, compressed chunk intact", bare, true},
-		{"bare, compressed chunk byte flipped", func(t *testing.T, v []byte) []byte {
-			out := bare(t, v)
+		{"bare, compressed chunk byte flipped", func(t *testing.T, k, v []byte) []byte {
+			out := bare(t, k, v)
 			spans := chunkSpans(t, out)
 			last := spans[len(spans)-1]
 			out[(last[0]+last[1])/2] ^= 0x10
@@ -150,7 +150,7 @@ func TestDamagedChunkCorrupt(t *testing.T) {
 				t.Fatal(err)
 			}
 			k, v := lastIncrement(t, st, h.ID())
-			if err := st.Set(ctx, k, tc.damage(t, v)); err != nil {
+			if err := st.Set(ctx, k, tc.damage(t, k, v)); err != nil {
 				t.Fatal(err)
 			}
 			if err := st.Close(); err != nil {
@@ -180,6 +180,78 @@ func TestDamagedChunkCorrupt(t *testing.T) {
 				t.Fatalf("damaged increment: %v with %d of %d entries, want ErrCorrupt", err, n, want)
 			}
 			strict.Close()
+		})
+	}
+}
+
+// TestSwappedRecordsCorrupt swaps a record of one playlist with the same
+// record of another in a real Badger store (a damaged index, a hand
+// edit) and checks that neither loads: each is ErrCorrupt, not another
+// document's contents or a mix of both (which loaded without an error,
+// or failed as a document of the wrong type, and a device would have
+// synced the other document's changes into it).
+func TestSwappedRecordsCorrupt(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		key  func(id docs.DocumentID) []byte
+	}{
+		{"first increment", func(id docs.DocumentID) []byte { return incKey(id, 1) }},
+		{"snapshot", snapKey},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			st, err := badgerstore.Open(ctx, dir, badgerstore.DefaultOptions())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			dev := openRepo(t, st, 5)
+			var ids []docs.DocumentID
+			for _, name := range []string{"A", "B"} {
+				h, err := dev.CreatePlaylist(ctx, "alice", name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, tr := range []model.TrackID{"t1", "t2"} {
+					if err := h.Playlist(ctx, func(p *docs.Playlist) error { _, err := p.Add(docs.AtEnd(), "alice", tr); return err }); err != nil {
+						t.Fatal(err)
+					}
+				}
+				ids = append(ids, h.ID())
+			}
+			if err := dev.Close(); err != nil {
+				t.Fatal(err)
+			}
+			a, b := tc.key(ids[0]), tc.key(ids[1])
+			if err := st.Update(ctx, func(tx store.Txn) error {
+				va, err := tx.Get(a)
+				if err != nil {
+					return err
+				}
+				vb, err := tx.Get(b)
+				if err != nil {
+					return err
+				}
+				va, vb = bytes.Clone(va), bytes.Clone(vb)
+				if err := tx.Set(a, vb); err != nil {
+					return err
+				}
+				return tx.Set(b, va)
+			}); err != nil {
+				t.Fatal(err)
+			}
+			strict := openRepo(t, st, 6)
+			defer strict.Close()
+			for _, id := range ids {
+				if h, err := strict.Get(ctx, id); !errors.Is(err, ErrCorrupt) {
+					name := ""
+					if err == nil {
+						_ = h.ReadPlaylist(func(p *docs.Playlist) error { i, err := p.Info(); name = i.Name; return err })
+					}
+					t.Fatalf("%s with a record of the other: %v (name %q), want ErrCorrupt", id, err, name)
+				}
+			}
 		})
 	}
 }

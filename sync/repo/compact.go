@@ -228,7 +228,7 @@ func (h *Handle) buildCompaction(ctx context.Context, c *bgCompaction) (compacte
 		r.opts.logger.Error("repo: saved document does not load back; stored as its changes", "doc", id.String())
 	}
 	r.gc.add(len(snap))
-	out.set = []keyValue{{snapKey(id), snap}}
+	out.set = []keyValue{{snapKey(id), frameRecord(snapKey(id), snap)}}
 	out.snapBytes = int32(len(snap))
 	return out, nil
 }
@@ -281,7 +281,7 @@ func (h *Handle) buildBundles(ctx context.Context, c *bgCompaction) (compacted, 
 		if unsealed == c.count {
 			return store.ErrStop
 		}
-		chunks, err := openIncrement(v)
+		chunks, err := openRecord(k, v)
 		if err != nil {
 			return fmt.Errorf("%w: increment seq %d: %v", ErrCorrupt, seq, err)
 		}
@@ -306,8 +306,9 @@ func (h *Handle) buildBundles(ctx context.Context, c *bgCompaction) (compacted, 
 // reaches sealBytes, so it is sealed and holds less than sealBytes plus
 // one unsealed increment, < 2 × sealBytes; the rest of a run is a bundle
 // below it, which stays counted. key is an increment's store key. incs
-// are change chunks (openIncrement); the bundles it sets are framed
-// records of their concatenation (frameIncrement). incs is not modified.
+// are change chunks (openRecord); the bundles it sets are framed records
+// of their concatenation under their keys (frameRecord). incs is not
+// modified.
 func bundleRuns(seqs []uint64, incs [][]byte, sealBytes int, key func(seq uint64) []byte) compacted {
 	out := compacted{snapBytes: -1}
 	var run []int
@@ -328,7 +329,7 @@ func bundleRuns(seqs []uint64, incs [][]byte, sealBytes int, key func(seq uint64
 		for _, i := range run {
 			b = append(b, incs[i]...)
 		}
-		out.set = append(out.set, keyValue{key(seqs[run[0]]), frameIncrement(b)})
+		out.set = append(out.set, keyValue{key(seqs[run[0]]), frameRecord(key(seqs[run[0]]), b)})
 		for _, i := range run[1:] {
 			out.del = append(out.del, key(seqs[i]))
 		}

@@ -215,8 +215,9 @@ func (f *bgFixture) gate(t *testing.T, built bool) (started <-chan struct{}, rel
 	return s, release
 }
 
-// stored returns the document's stored snapshot (nil if none) and the
-// sequence numbers of its stored increments.
+// stored returns the document's stored snapshot (its framed record's
+// payload; nil if none) and the sequence numbers of its stored
+// increments.
 func (f *bgFixture) stored(t *testing.T) (snap []byte, seqs []uint64) {
 	t.Helper()
 	id := f.h.ID()
@@ -224,7 +225,11 @@ func (f *bgFixture) stored(t *testing.T) (snap []byte, seqs []uint64) {
 	if err := f.bst.Iterate(context.Background(), docPrefix(id), false, func(k, v []byte) error {
 		switch {
 		case bytes.Equal(k, snapKey(id)):
-			snap = bytes.Clone(v)
+			payload, err := openRecord(k, v)
+			if err != nil {
+				return err
+			}
+			snap = bytes.Clone(payload)
 		case bytes.HasPrefix(k, ip):
 			seq, err := store.Uint64(k[len(ip):])
 			if err != nil {

@@ -4,7 +4,8 @@
 //
 // Storage (docs/ARCHITECTURE.md §5): doc/<id>/snap holds a full save,
 // doc/<id>/inc/<u64 seq> one increment per persisted change batch (its
-// change chunks framed with their length and CRC-32C, incframe.go), written
+// change chunks framed with their length and a CRC-32C that covers the
+// key too, frame.go; the snapshot likewise), written
 // in the same store Update as its effects (a received message's sync state
 // included); loading applies the snapshot, then the increments in order.
 // Past a bound (default 64 increments weighing a quarter of the

@@ -25,7 +25,11 @@ func loadStored(t *testing.T, st store.Store, id docs.DocumentID) (d *automerge.
 	ctx := context.Background()
 	d = automerge.New()
 	inSnap = map[automerge.ChangeHash]bool{}
-	if snap, err := st.Get(ctx, snapKey(id)); err == nil {
+	if v, err := st.Get(ctx, snapKey(id)); err == nil {
+		snap, err := openRecord(snapKey(id), v)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if d, err = automerge.Load(snap); err != nil {
 			t.Fatal(err)
 		}
@@ -38,8 +42,8 @@ func loadStored(t *testing.T, st store.Store, id docs.DocumentID) (d *automerge.
 		}
 		automerge.CloseChanges(chs)
 	}
-	if err := st.Iterate(ctx, incPrefix(id), false, func(_, v []byte) error {
-		inc, err := openIncrement(v)
+	if err := st.Iterate(ctx, incPrefix(id), false, func(k, v []byte) error {
+		inc, err := openRecord(k, v)
 		if err != nil {
 			return err
 		}
@@ -321,7 +325,12 @@ func TestGraphFromStore(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := st.Update(ctx, func(tx store.Txn) error { return tx.Set(incKey(id, 1000), v) }); err != nil {
+			inc, err := openRecord(incKey(id, 1), v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			k := incKey(id, 1000)
+			if err := st.Update(ctx, func(tx store.Txn) error { return tx.Set(k, frameRecord(k, inc)) }); err != nil {
 				t.Fatal(err)
 			}
 		}, true},

@@ -355,7 +355,8 @@ func (h *Handle) persist(extra func(tx store.Txn) error, extraSize int, ev *Even
 	}
 	w := &write{h: h, size: len(inc) + len(facts) + extraSize, event: ev, creation: creation, stateOnly: len(inc) == 0 && !creation, res: res, fn: func(tx store.Txn) error {
 		if len(inc) > 0 {
-			if err := tx.Set(incKey(id, seq), frameIncrement(inc)); err != nil {
+			k := incKey(id, seq)
+			if err := tx.Set(k, frameRecord(k, inc)); err != nil {
 				return err
 			}
 		}
@@ -434,7 +435,7 @@ func (h *Handle) queueCompaction(extra func(tx store.Txn) error, extraSize int, 
 		if err := deleteWhere(tx, incPrefix(id), nil); err != nil {
 			return err
 		}
-		if err := tx.Set(snapKey(id), snap); err != nil {
+		if err := tx.Set(snapKey(id), frameRecord(snapKey(id), snap)); err != nil {
 			return err
 		}
 		if facts != nil {

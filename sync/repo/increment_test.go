@@ -102,8 +102,8 @@ func TestIncrementsHoldEachChangeOnce(t *testing.T) {
 				t.Fatal(err)
 			}
 			incBytes := 0
-			if err := st.Iterate(ctx, incPrefix(id), false, func(_, v []byte) error {
-				inc, err := openIncrement(v)
+			if err := st.Iterate(ctx, incPrefix(id), false, func(k, v []byte) error {
+				inc, err := openRecord(k, v)
 				incBytes += len(inc)
 				return err
 			}); err != nil {

@@ -271,7 +271,7 @@ func (r *Repo) createWithID(ctx context.Context, id docs.DocumentID, init func(d
 	}
 	snap := doc.Save()
 	h := &Handle{repo: r, id: id, doc: doc, nextSeq: 1, snapBytes: int32(len(snap))}
-	if err := r.st.Update(ctx, func(tx store.Txn) error { return tx.Set(snapKey(id), snap) }); err != nil {
+	if err := r.st.Update(ctx, func(tx store.Txn) error { return tx.Set(snapKey(id), frameRecord(snapKey(id), snap)) }); err != nil {
 		return nil, fmt.Errorf("repo: persist new document %s: %w", id, err)
 	}
 	heads := doc.Heads()
@@ -659,8 +659,9 @@ func (r *Repo) empty() (loadedDoc, error) {
 	return loadedDoc{doc: doc, nextSeq: 1}, nil
 }
 
-// stored is a document as the store holds it: its snapshot (nil if
-// none), increments (their change chunks, openIncrement) in sequence
+// stored is a document as the store holds it (payloads of its framed
+// records, openRecord): its snapshot (nil if
+// none), increments (their change chunks) in sequence
 // order with their sequence numbers and
 // the number and total size of those not sealed (Repo.sealed), facts
 // record (WithFacts, nil if none) and actor bindings (nil if none). Its
@@ -692,7 +693,11 @@ func (r *Repo) readStored(ctx context.Context, id docs.DocumentID, below uint64)
 			}
 			s.actors[a] = model.UserID(v)
 		case bytes.Equal(k, sk):
-			s.snap = bytes.Clone(v)
+			snap, err := openRecord(k, v)
+			if err != nil {
+				return fmt.Errorf("%w: snapshot: %v", ErrCorrupt, err)
+			}
+			s.snap = bytes.Clone(snap)
 		case bytes.Equal(k, fk):
 			s.facts = bytes.Clone(v)
 		case bytes.HasPrefix(k, ip):
@@ -701,7 +706,7 @@ func (r *Repo) readStored(ctx context.Context, id docs.DocumentID, below uint64)
 				return fmt.Errorf("%w: increment key %q: %v", ErrCorrupt, k, err)
 			}
 			if seq < below {
-				chunks, err := openIncrement(v)
+				chunks, err := openRecord(k, v)
 				if err != nil {
 					return fmt.Errorf("%w: increment seq %d: %v", ErrCorrupt, seq, err)
 				}
