@@ -269,7 +269,7 @@ func TestSettersCheckKeys(t *testing.T) {
 		{"followed artist with a bidi override", doc, func() error { return l.FollowArtists("ar\u202e1") }, "U+202E"},
 		{"setting key with a newline", doc, func() error { return l.SetSetting("ti\ner", "high") }, "control"},
 		{"setting value of 5000 bytes", doc, func() error { return l.SetSetting("note", strings.Repeat("v", 5000)) }, "at most 4096"},
-		{"collaborator of 129 bytes", pdoc, func() error { return p.SetCollaborators(model.UserID(long)) }, "a key of 129 bytes"},
+		{"collaborator of 129 bytes", pdoc, func() error { return p.SetCollaborators(model.UserID(long)) }, "is no account name"},
 	} {
 		heads := tc.doc.Heads()
 		err := tc.set()
