@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/internal/testbed"
@@ -17,6 +18,7 @@ import (
 	"github.com/segue-fm/segue/server/relay"
 	"github.com/segue-fm/segue/store"
 	"github.com/segue-fm/segue/store/badgerstore"
+	"github.com/segue-fm/segue/sync/relaysync"
 )
 
 // TestFullDisk runs the relay on a real 64 MiB ext4 (a loop device) and
@@ -49,25 +51,7 @@ func TestFullDisk(t *testing.T) {
 	account := func(i int) map[string]string {
 		return map[string]string{"username": fmt.Sprintf("user%d", i), "password": "correct horse"}
 	}
-	// The write-ahead log has up to 1 MiB allocated ahead of its writes:
-	// fill that through the store, with ever smaller values, so that a
-	// few sign-ups reach the end of it.
-	st := e.srv.Catalog().Store()
-	n := 0
-	for size := 256 << 10; size >= 64; size /= 2 {
-		for {
-			n++
-			err := st.Update(t.Context(), func(tx store.Txn) error {
-				return tx.Set(store.Key("zz", store.U64(uint64(n))), make([]byte, size))
-			})
-			if errors.Is(err, badgerstore.ErrNoSpace) {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	fillLog(t, e.srv.Catalog().Store())
 	var res response
 	failed := 0
 	for ; failed < 1000; failed++ {
@@ -107,5 +91,91 @@ func TestFullDisk(t *testing.T) {
 	}
 	if res := e.do(t, "POST", "/v1/accounts", account(failed), adminToken); res.code != http.StatusCreated {
 		t.Fatalf("the refused sign-up once the space is back: %d %s", res.code, res.body)
+	}
+}
+
+// fillLog fills, on a full disk, what the store's write-ahead log has
+// allocated ahead of its writes (up to 1 MiB) with ever smaller values,
+// so that the next few small writes reach the end of it.
+func fillLog(t *testing.T, st store.Store) {
+	t.Helper()
+	n := 0
+	for size := 256 << 10; size >= 64; size /= 2 {
+		for {
+			n++
+			err := st.Update(t.Context(), func(tx store.Txn) error {
+				return tx.Set(store.Key("zz", store.U64(uint64(n))), make([]byte, size))
+			})
+			if errors.Is(err, badgerstore.ErrNoSpace) {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// TestFullDiskSync: a device's playlist edit that the relay cannot
+// store because its disk is full (a real 64 MiB ext4) ends the sync
+// connection with 1013 (try again later) and relaysync.ErrStorageFull,
+// naming neither the store nor the data directory; the relay goes on;
+// once the space is back the device's reconnection stores the edit, and
+// another device of the user receives it. Before, the relay closed the
+// connection with 1008 (policy violation) and its error chain as the
+// reason ("repo: persist ID: badgerstore: not enough free disk space:",
+// cut at 120 bytes just before the path of its memtable file).
+func TestFullDiskSync(t *testing.T) {
+	mnt := testtool.SmallFS(t, 64)
+	r := testbed.NewRelay(t, testbed.DefaultOptions().WithDemoAlbum(false).WithDataDir(filepath.Join(mnt, "relay")))
+	ctx := t.Context()
+	_, d, id := syncedPlaylist(t, r, "ada")
+	fill := testtool.Fill(t, mnt)
+	t.Cleanup(func() { os.Remove(fill) })
+	fillLog(t, r.Server().Catalog().Store())
+	if err := d.Playlists().Rename(ctx, id, "stored later"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	var last string
+	for last == "" {
+		st, err := d.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = st.Relay.LastError
+		if time.Now().After(deadline) {
+			t.Fatalf("the device's sync connection was never closed: %+v", st.Relay)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !strings.Contains(last, "StatusTryAgainLater") || !strings.Contains(last, relaysync.ErrStorageFull.Error()) ||
+		strings.Contains(last, "badgerstore") || strings.Contains(last, mnt) {
+		t.Fatalf("the relay closed the sync connection with %q, want 1013 and %q", last, relaysync.ErrStorageFull)
+	}
+	if res, err := http.Get(r.URL + "/healthz"); err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("healthz on a full disk: %v %v", res, err)
+	}
+	if err := os.Remove(fill); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.WaitInSync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e2 := testbed.Device(t, r, "ada")
+	d2, err := e2.OpenDocs(ctx, "ada")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d2.Close() })
+	if err := d2.StartSync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := d2.WaitInSync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	pl, err := d2.Playlists().Get(ctx, id)
+	if err != nil || pl.Info.Name != "stored later" {
+		t.Fatalf("another device reads %+v (%v), want the edit made on the full disk", pl, err)
 	}
 }

@@ -7,13 +7,18 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"github.com/segue-fm/segue/store/badgerstore"
 	"github.com/segue-fm/segue/sync/client"
 	"github.com/segue-fm/segue/sync/repo"
+	"github.com/segue-fm/segue/sync/wire"
 	"github.com/segue-fm/segue/sync/wire/peer"
 )
 
@@ -129,5 +134,63 @@ func TestDialRefusalIsRetryLater(t *testing.T) {
 		if got := errors.Is(err, client.ErrRetryLater); got != tc.retry {
 			t.Errorf("status %d: %v; ErrRetryLater %v, want %v", tc.code, err, got, tc.retry)
 		}
+	}
+}
+
+// TestTryAgainLaterKeepsBackoff: a relay that completes the handshake and
+// then closes the connection with 1013 (try again later: its disk is
+// full) does not reset the client's backoff, so the waits before the
+// next dials grow up to the largest backoff. Before, each such connection
+// counted as a success and every wait was at most the first backoff: the
+// device sent its changes again up to twice a second for as long as the
+// disk stayed full.
+func TestTryAgainLaterKeepsBackoff(t *testing.T) {
+	ctx := t.Context()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		if _, err := peer.ServerHandshake(r.Context(), peer.NewWSConn(c, 0), "relay", wire.PeerMetadata{StorageID: "relay"}); err != nil {
+			return
+		}
+		c.Close(websocket.StatusTryAgainLater, "relaysync: storage full, nothing stored; try again later")
+	}))
+	t.Cleanup(srv.Close)
+	st, err := badgerstore.Open(ctx, t.TempDir(), badgerstore.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	rp, err := repo.Open(ctx, st, repo.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rp.Close() })
+	const minBackoff, maxBackoff, dials = 10 * time.Millisecond, 640 * time.Millisecond, 10
+	clk := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	var waits []time.Duration
+	runCtx, cancel := context.WithCancel(ctx)
+	sleep := func(ctx context.Context, d time.Duration) error {
+		if waits = append(waits, d); len(waits) == dials {
+			cancel()
+		}
+		clk.Advance(d)
+		return ctx.Err()
+	}
+	c := client.New(peer.NewRepoAdapter(rp), client.WebSocket{URL: "ws" + srv.URL[len("http"):] + "/v1/sync", Token: "alice"},
+		client.DefaultOptions().WithBackoff(minBackoff, maxBackoff, 3).WithClock(clk.Now, sleep))
+	if err := c.Run(runCtx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run: %v", err)
+	}
+	if len(waits) != dials {
+		t.Fatalf("waits %v, want %d", waits, dials)
+	}
+	if longest := slices.Max(waits); longest <= 2*minBackoff {
+		t.Fatalf("waits %v: none longer than %v, want the backoff to grow", waits, 2*minBackoff)
+	}
+	if last := c.Status().LastError; !strings.Contains(last, "StatusTryAgainLater") {
+		t.Fatalf("last error %q, want the relay's 1013", last)
 	}
 }

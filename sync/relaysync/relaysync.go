@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/coder/websocket"
@@ -476,6 +477,11 @@ func (e *Endpoint) session(ctx context.Context, c *websocket.Conn, caller Caller
 		c.Close(peer.CloseRateLimited, truncate(err.Error(), 120))
 		return
 	}
+	if storageFull(err) {
+		e.opts.log.Warn("relaysync: session closed", "user", user, "device", caller.Device, "reason", err)
+		c.Close(websocket.StatusTryAgainLater, ErrStorageFull.Error())
+		return
+	}
 	if err != nil {
 		e.opts.log.Debug("relaysync: session ended", "user", user, "peer", join.SenderID, "err", err)
 		c.Close(websocket.StatusPolicyViolation, truncate(err.Error(), 120))
@@ -600,6 +606,20 @@ func truncate(s string, n int) string {
 		return s[:n]
 	}
 	return s
+}
+
+// ErrStorageFull is the close reason of a sync connection whose remote
+// sent changes the relay could not store because its disk is full
+// (ENOSPC or EDQUOT under a write): the relay closes it with
+// websocket.StatusTryAgainLater, having stored and acknowledged none of
+// those changes, and logs the cause, which names its files. Before, it
+// closed with StatusPolicyViolation and the cause as the reason, and
+// the device reconnected at once, over and over.
+var ErrStorageFull = errors.New("relaysync: storage full, nothing stored; try again later")
+
+// storageFull reports whether err is a write that found the disk full.
+func storageFull(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }
 
 // ErrRateLimited is the error a connection ends with when its remote
