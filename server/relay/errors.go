@@ -55,6 +55,12 @@ var (
 	// 507, nothing of the request stored; the cause, which names the
 	// data directory's files, is logged and not sent.
 	ErrStorageFull = errors.New("relay: storage full, nothing stored; try again later")
+	// ErrStorageGone is what a client is told (503) when the relay's data
+	// directory was removed or moved away while it ran
+	// (badgerstore.ErrDirGone): nothing of its request was stored, and
+	// no write is until the relay is restarted on its data; the cause is
+	// logged.
+	ErrStorageGone = errors.New("relay: storage unavailable, nothing stored")
 )
 
 // statusOf maps an error to its HTTP status and the message a client may
@@ -83,6 +89,8 @@ func statusOf(err error) (int, string) {
 		return http.StatusTooManyRequests, err.Error()
 	case errors.Is(err, ErrStorageFull), errors.Is(err, badgerstore.ErrNoSpace), errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
 		return http.StatusInsufficientStorage, ErrStorageFull.Error()
+	case errors.Is(err, ErrStorageGone), errors.Is(err, badgerstore.ErrDirGone):
+		return http.StatusServiceUnavailable, ErrStorageGone.Error()
 	case errors.Is(err, ErrBusy):
 		return http.StatusServiceUnavailable, err.Error()
 	case errors.Is(err, ErrTooManyRanges):

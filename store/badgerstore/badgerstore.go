@@ -36,11 +36,14 @@ var ErrValueTooLarge = errors.New("badgerstore: value too large for an in-memory
 // commit batch (15% of the memtable) to hold a 1 MiB inline value.
 const MinMemTableSize = 8 << 20
 
-// ErrDirGone is returned by Close when the store's directory was removed
-// or moved away while the store was open: Badger would retry writing its
-// memtable into the missing directory for ever (logging an error a
-// second, and Close never returned), so Close leaves Badger open and
-// unflushed, and the process should exit.
+// ErrDirGone is returned by Update (and Set, Delete), nothing of the
+// transaction stored, and by Close when the store's directory was
+// removed or moved away while the store was open. A commit then went to
+// files no later open finds: a relay whose data directory was removed
+// acknowledged sign-ups and sync edits it lost at its next start. Badger
+// would retry writing its memtable into the missing directory for ever
+// (logging an error a second, and Close never returned), so Close leaves
+// Badger open and unflushed, and the process should exit. Reads go on.
 var ErrDirGone = errors.New("badgerstore: the store's directory was removed or moved while it was open")
 
 // ErrBadOptions is returned by Open for inconsistent options.
@@ -339,6 +342,9 @@ func (s *Store) update(ctx context.Context, fn func(tx store.Txn) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if s.gone() {
+		return fmt.Errorf("commit: %w: %s", ErrDirGone, s.dir)
+	}
 	if err := txn.Commit(); err != nil {
 		if errors.Is(err, badger.ErrTxnTooBig) {
 			return fmt.Errorf("commit: %w", store.ErrTxnTooBig)
@@ -389,16 +395,24 @@ func (s *Store) Close() error {
 	if s.held != nil {
 		defer s.held.release()
 	}
-	if s.dirInfo != nil {
-		if fi, err := os.Stat(s.dir); errors.Is(err, os.ErrNotExist) || (err == nil && !os.SameFile(fi, s.dirInfo)) {
-			s.log.Error("badgerstore: directory removed or moved while open; not flushed", "dir", s.dir)
-			return fmt.Errorf("%w: %s", ErrDirGone, s.dir)
-		}
+	if s.gone() {
+		s.log.Error("badgerstore: directory removed or moved while open; not flushed", "dir", s.dir)
+		return fmt.Errorf("%w: %s", ErrDirGone, s.dir)
 	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("badgerstore: close: %w", err)
 	}
 	return nil
+}
+
+// gone reports whether the store's directory was removed or moved away
+// since Open (never for an in-memory store).
+func (s *Store) gone() bool {
+	if s.dirInfo == nil {
+		return false
+	}
+	fi, err := os.Stat(s.dir)
+	return errors.Is(err, os.ErrNotExist) || (err == nil && !os.SameFile(fi, s.dirInfo))
 }
 
 func get(txn *badger.Txn, key []byte) ([]byte, error) {

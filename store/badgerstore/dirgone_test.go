@@ -10,8 +10,11 @@ import (
 	"github.com/segue-fm/segue/store/badgerstore"
 )
 
-// TestCloseDirGone: Close of a store whose directory was removed, or
-// moved away, while it was open returns ErrDirGone at once. Before, Badger
+// TestCloseDirGone: a write to a store whose directory was removed, or
+// moved away, while it was open fails with ErrDirGone (it was
+// acknowledged, and lost: a relay went on answering 201 to sign-ups and
+// acknowledging sync edits), reads go on, and Close returns ErrDirGone at
+// once. Before, Badger
 // retried flushing its memtable into the missing directory every second
 // for ever: segue download on a device whose data directory was removed
 // mid-download downloaded everything, then never exited.
@@ -32,6 +35,14 @@ func TestCloseDirGone(t *testing.T) {
 			}
 			if err := tc.gone(dir); err != nil {
 				t.Fatal(err)
+			}
+			// A write is refused: its commit would go to files no
+			// later open finds, so acknowledging it would lose it.
+			if err := s.Set(t.Context(), []byte("k2"), []byte("v")); !errors.Is(err, badgerstore.ErrDirGone) {
+				t.Fatalf("set after the directory went: %v, want ErrDirGone", err)
+			}
+			if v, err := s.Get(t.Context(), []byte("k")); err != nil || string(v) != "v" {
+				t.Fatalf("get after the directory went: %q %v, want the value", v, err)
 			}
 			done := make(chan error, 1)
 			go func() { done <- s.Close() }()
