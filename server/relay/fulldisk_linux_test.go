@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/internal/testbed"
@@ -136,20 +135,7 @@ func TestFullDiskSync(t *testing.T) {
 	if err := d.Playlists().Rename(ctx, id, "stored later"); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	var last string
-	for last == "" {
-		st, err := d.Status(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		last = st.Relay.LastError
-		if time.Now().After(deadline) {
-			t.Fatalf("the device's sync connection was never closed: %+v", st.Relay)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if !strings.Contains(last, "StatusTryAgainLater") || !strings.Contains(last, relaysync.ErrStorageFull.Error()) ||
+	if last := closedWith(t, d); !strings.Contains(last, "StatusTryAgainLater") || !strings.Contains(last, relaysync.ErrStorageFull.Error()) ||
 		strings.Contains(last, "badgerstore") || strings.Contains(last, mnt) {
 		t.Fatalf("the relay closed the sync connection with %q, want 1013 and %q", last, relaysync.ErrStorageFull)
 	}

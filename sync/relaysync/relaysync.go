@@ -20,6 +20,7 @@ import (
 
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/store"
+	"github.com/segue-fm/segue/store/badgerstore"
 	"github.com/segue-fm/segue/sync/docs"
 	"github.com/segue-fm/segue/sync/wire"
 	"github.com/segue-fm/segue/sync/wire/peer"
@@ -477,9 +478,9 @@ func (e *Endpoint) session(ctx context.Context, c *websocket.Conn, caller Caller
 		c.Close(peer.CloseRateLimited, truncate(err.Error(), 120))
 		return
 	}
-	if storageFull(err) {
+	if refusal := storageRefusal(err); refusal != nil {
 		e.opts.log.Warn("relaysync: session closed", "user", user, "device", caller.Device, "reason", err)
-		c.Close(websocket.StatusTryAgainLater, ErrStorageFull.Error())
+		c.Close(websocket.StatusTryAgainLater, refusal.Error())
 		return
 	}
 	if err != nil {
@@ -617,9 +618,23 @@ func truncate(s string, n int) string {
 // the device reconnected at once, over and over.
 var ErrStorageFull = errors.New("relaysync: storage full, nothing stored; try again later")
 
-// storageFull reports whether err is a write that found the disk full.
-func storageFull(err error) bool {
-	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+// ErrStorageGone is the close reason (websocket.StatusTryAgainLater) of
+// a sync connection whose remote sent changes while the relay's data
+// directory was removed or moved away (badgerstore.ErrDirGone): none of
+// them was stored or acknowledged, and the cause is logged.
+var ErrStorageGone = errors.New("relaysync: storage unavailable, nothing stored; try again later")
+
+// storageRefusal returns the close reason for a session that ended on a
+// write the relay's storage could not take (ErrStorageFull,
+// ErrStorageGone), or nil.
+func storageRefusal(err error) error {
+	switch {
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		return ErrStorageFull
+	case errors.Is(err, badgerstore.ErrDirGone):
+		return ErrStorageGone
+	}
+	return nil
 }
 
 // ErrRateLimited is the error a connection ends with when its remote
