@@ -29,6 +29,13 @@ import (
 // ErrStarted is returned by Start when the server is already serving.
 var ErrStarted = errors.New("relay: already started")
 
+// ErrShutdownTimeout is returned by Wait when requests were still running
+// at the end of the shutdown grace period (WithShutdownTimeout), such as
+// a long admin ingest: they were cut off, their clients got no answer,
+// and what each stores is atomic (an ingest publishes its album whole or
+// not at all).
+var ErrShutdownTimeout = errors.New("relay: shutdown grace period over")
+
 // Server is the relay: an Echo application over a data directory. Create
 // it with New, optionally add routes with Mount, then either serve it with
 // Start/ListenAndServe or embed Handler in another http.Server. Close
@@ -289,6 +296,9 @@ func (s *Server) Start(ctx context.Context) (string, error) {
 			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.shutdownWait)
 			err = hs.Shutdown(sctx)
 			cancel()
+			if errors.Is(err, context.DeadlineExceeded) {
+				err = fmt.Errorf("%w: %s still running after %v, cut off", ErrShutdownTimeout, requests(s.InFlight()), s.opts.shutdownWait)
+			}
 			hooks.Wait()
 			if serr := <-serveErr; !errors.Is(serr, http.ErrServerClosed) && err == nil {
 				err = serr
@@ -345,4 +355,16 @@ func (s *Server) Close() error {
 
 func (s *Server) healthz(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// requests names n requests in flight ("1 request", "3 requests"), or
+// "requests" when the in-flight count is off (WithMaxInFlight(0)).
+func requests(n int) string {
+	switch {
+	case n <= 0:
+		return "requests"
+	case n == 1:
+		return "1 request"
+	}
+	return fmt.Sprintf("%d requests", n)
 }

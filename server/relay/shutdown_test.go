@@ -2,8 +2,10 @@ package relay_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -131,5 +133,45 @@ func TestWaitWaitsForShutdownHooks(t *testing.T) {
 	}
 	if !flushed.Load() {
 		t.Fatal("Wait returned before the shutdown hook finished")
+	}
+}
+
+// TestShutdownGraceOver: a request still running when the shutdown grace
+// period ends makes Wait return ErrShutdownTimeout, naming the grace
+// period and the requests cut off. Before, it returned the bare
+// "context deadline exceeded", and segue relay stopped by SIGTERM during
+// a long admin ingest exited 1 with only those words.
+func TestShutdownGraceOver(t *testing.T) {
+	dir := t.TempDir()
+	publishSynthetic(t, dir, 1, 100)
+	srv, err := relay.New(context.Background(), relay.DefaultOptions(dir).WithListen("127.0.0.1:0").
+		WithArgonParams(relay.FastArgonParams).WithLogger(nil).WithShutdownTimeout(50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	entered, release := make(chan struct{}), make(chan struct{})
+	defer close(release)
+	srv.Echo().GET("/slow", func(c echo.Context) error {
+		close(entered)
+		<-release
+		return c.String(http.StatusOK, "late")
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addr, err := srv.Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		if res, err := http.Get("http://" + addr + "/slow"); err == nil {
+			res.Body.Close()
+		}
+	}()
+	<-entered
+	cancel()
+	err = srv.Wait()
+	if !errors.Is(err, relay.ErrShutdownTimeout) || !strings.Contains(err.Error(), "1 request still running after 50ms") {
+		t.Fatalf("Wait: %v, want ErrShutdownTimeout naming 1 request and 50ms", err)
 	}
 }
