@@ -10,12 +10,14 @@ import (
 	"io/fs"
 	"log/slog"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/server/catalog"
@@ -32,6 +34,22 @@ const maxIngestAnswer = 16 << 20
 
 // runIngest is `segue ingest --data DIR [--album album.json | files...]`
 // or `segue ingest --relay URL --admin-token T --album album.json`.
+// errIngestCutOff is segue ingest --relay's error when the relay closed
+// the connection before answering: it was stopped (SIGTERM past its
+// --shutdown-timeout) or crashed during the ingest.
+var errIngestCutOff = errors.New("the relay closed the connection before answering (stopped or restarted?); it publishes an album whole or not at all: run the ingest again")
+
+// cutOff reports whether err is a connection the other end closed
+// while the request was being sent or before its answer came.
+func cutOff(err error) bool {
+	for _, e := range []error{io.EOF, io.ErrUnexpectedEOF, net.ErrClosed, syscall.ECONNRESET, syscall.EPIPE} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
 func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("ingest", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -216,6 +234,9 @@ func uploadAlbum(ctx context.Context, base, token, albumPath string, req ingest.
 	hr.Header.Set("Authorization", "Bearer "+token)
 	resp, err := http.DefaultClient.Do(hr)
 	pr.Close()
+	if err != nil && cutOff(err) {
+		return api.IngestResponse{}, fmt.Errorf("upload to %s: %w: %w", base, errIngestCutOff, err)
+	}
 	if err != nil {
 		return api.IngestResponse{}, fmt.Errorf("upload to %s: %w", base, err)
 	}

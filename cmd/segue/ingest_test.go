@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"io/fs"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -254,5 +257,28 @@ func TestIngestArgsBeforeDataDir(t *testing.T) {
 				t.Errorf("the data directory exists after the failure (%v)", err)
 			}
 		})
+	}
+}
+
+// TestIngestRelayCutOff: a relay that closes the connection of an upload
+// before answering (SIGTERM past its shutdown grace period, a crash)
+// makes segue ingest --relay say so, that the album is published whole
+// or not at all, and to run it again. Before, it said only
+// "upload to URL: Post ...: EOF".
+func TestIngestRelayCutOff(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.CopyN(io.Discard, r.Body, 1<<10)
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		conn.Close()
+	}))
+	defer srv.Close()
+	var out, errOut bytes.Buffer
+	err := runIngest(t.Context(), []string{"--relay", srv.URL, "--admin-token", "cut-off-admin-token-0123456789", "--album", demoAlbumDir(t)}, &out, &errOut)
+	if !errors.Is(err, errIngestCutOff) || !strings.Contains(err.Error(), "run the ingest again") {
+		t.Fatalf("ingest into a relay that closed the connection: %v, want errIngestCutOff", err)
 	}
 }
