@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/segue-fm/segue/server/counting"
 	"github.com/segue-fm/segue/server/events"
 	"github.com/segue-fm/segue/store"
+	"github.com/segue-fm/segue/store/badgerstore"
 )
 
 // TestRunWokenByUpload: with an hour's poll interval, the consumer still
@@ -283,4 +285,68 @@ func TestRecordedThresholds(t *testing.T) {
 	} else if d, ok := empty.At(0); ok {
 		t.Errorf("empty store: %v, want none", d)
 	}
+}
+
+// fullStore fails every Update with the error of a full disk (what
+// badgerstore returns) while full is set.
+type fullStore struct {
+	store.Store
+	full    atomic.Bool
+	refused atomic.Int64
+}
+
+func (s *fullStore) Update(ctx context.Context, fn func(store.Txn) error) error {
+	if s.full.Load() {
+		s.refused.Add(1)
+		return fmt.Errorf("%w: commit: %w", badgerstore.ErrNoSpace, syscall.ENOSPC)
+	}
+	return s.Store.Update(ctx, fn)
+}
+
+// TestRunWaitsForRoom: a consumer whose counts cannot be stored because
+// the disk is full keeps running, retrying at its poll interval, and
+// counts the events once there is room. Before, Run returned the error
+// and segue relay logged "counting consumer stopped": plays acknowledged
+// before the disk filled were never counted until the relay restarted.
+func TestRunWaitsForRoom(t *testing.T) {
+	ctx := context.Background()
+	mem := store.NewMemory()
+	lg := events.NewStoreLog(mem)
+	ev := api.PlayRecord{Seq: 1, Track: "t1", Tier: model.TierLow, StartedAt: time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC).UnixMilli(),
+		PlayedMs: 31000, EndReason: model.EndCompleted, Source: model.SourceStream}
+	if _, err := lg.Append(ctx, events.Batch{Device: "d", User: "u", Message: []byte("m"), Sig: []byte("s"), Events: []api.PlayRecord{ev}}); err != nil {
+		t.Fatal(err)
+	}
+	st := &fullStore{Store: mem}
+	st.full.Store(true)
+	svc := counting.New(st, lg, nil, nil, counting.DefaultOptions().WithLogger(nil).WithPoll(time.Millisecond))
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(runCtx) }()
+	defer func() {
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Errorf("run: %v", err)
+		}
+	}()
+	wait := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !ok(); time.Sleep(time.Millisecond) {
+			select {
+			case err := <-done:
+				done <- err
+				t.Fatalf("%s: Run returned %v", what, err)
+			default:
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within 10 s", what)
+			}
+		}
+	}
+	wait("two refused attempts on the full disk", func() bool { return st.refused.Load() >= 2 })
+	st.full.Store(false)
+	wait("the event counted once there is room", func() bool {
+		n, err := svc.TrackStreams(ctx, "t1", "2026-11")
+		return err == nil && n == 1
+	})
 }

@@ -21,6 +21,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/maypok86/otter/v2"
@@ -536,22 +537,33 @@ func (s *Service) wake() {
 // interval (events appended by other writers of a shared log, such as
 // another relay on the same NATS JetStream). Every hour it also applies
 // the retention (Prune) and expires the overlap state (PruneOverlaps).
-// It returns ctx's error, or the first error of Step.
+// A Step that finds the disk full (ENOSPC, EDQUOT) stored nothing: Run
+// logs it once and retries at the poll interval until there is room. It
+// returns ctx's error, or the first other error of Step.
 func (s *Service) Run(ctx context.Context) error {
 	t := time.NewTicker(s.opts.poll)
 	defer t.Stop()
 	var pruned time.Time
+	full := false
 	for {
 		if now := s.opts.now(); now.Sub(pruned) >= pruneEvery {
 			pruned = now
 			s.prune(ctx)
 		}
 		n, err := s.Step(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return ctx.Err()
+		case err != nil && (errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)):
+			if !full {
+				s.lg.Error("counting: disk full, counting paused until there is room", "err", err)
 			}
+			full = true
+		case err != nil:
 			return err
+		case full:
+			s.lg.Info("counting: room again, counting resumed")
+			full = false
 		}
 		if n > 0 {
 			continue
