@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/segue-fm/segue/core"
+	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/internal/testbed"
+	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/server/relay"
 	"github.com/segue-fm/segue/sync/relaysync"
 )
@@ -88,5 +90,37 @@ func closedWith(t *testing.T, d *core.Docs) string {
 			t.Fatalf("the device's sync connection was never closed: %+v", st.Relay)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestIngestDataDirGone: an admin ingest while the relay's data directory
+// (where its uploads go, DIR/tmp) is moved away is 503
+// relay.ErrStorageGone, naming no path. Before, it was 500 "internal
+// error", the cause (stat DIR/tmp: no such file or directory) only in the
+// relay's log.
+func TestIngestDataDirGone(t *testing.T) {
+	var dir string
+	e := startRelayTB(t, func(d string) published { dir = d; return publishSynthetic(t, d, 1, 4096) },
+		func(o testbed.Options) testbed.Options {
+			return o.WithMount(func(dd *catalog.DataDir, srv *relay.Server) {
+				srv.MountIngest(relay.DefaultIngestOptions().WithTempDir(filepath.Join(dd.Dir, "tmp")))
+			})
+		})
+	away := dir + ".away"
+	if err := os.Rename(dir, away); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := os.Rename(away, dir); err != nil {
+			t.Error(err)
+		}
+	})
+	body, contentType := upload{
+		{"album", "album.json", `{"album":"A","album_artists":["X"],"tracks":[{"file":"a.wav","title":"T","artists":["X"]}]}`},
+		{"file", "a.wav", strings.Repeat("x", 1<<10)},
+	}.encode(t)
+	res := e.do(t, "POST", api.AdminIngestPath, body, adminToken, "Content-Type", contentType)
+	if res.code != http.StatusServiceUnavailable || res.errorMessage(t) != relay.ErrStorageGone.Error() {
+		t.Fatalf("admin ingest with the data directory gone: %d %s, want 503 %q", res.code, res.body, relay.ErrStorageGone)
 	}
 }

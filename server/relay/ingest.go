@@ -118,6 +118,10 @@ func (h *ingestHandler) serve(c echo.Context) error {
 		return fmt.Errorf("%w: want a multipart/form-data body: %v", ErrBadRequest, err)
 	}
 	tmp, err := os.MkdirTemp(h.o.tmpDir, "segue-admin-ingest-")
+	if errors.Is(err, fs.ErrNotExist) {
+		// The data directory (or the temporary one) was removed.
+		return fmt.Errorf("admin ingest: %w: %w", ErrStorageGone, err)
+	}
 	if err != nil {
 		return fmt.Errorf("admin ingest: %w", err)
 	}
