@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"path/filepath"
 	"testing"
 	"time"
@@ -37,15 +36,7 @@ func TestRelayKill9Compaction(t *testing.T) {
 	devA := filepath.Join(tmp, "device-a")
 	openA := func() (*core.Engine, *core.Docs) {
 		t.Helper()
-		e, err := core.Open(ctx, devA, core.DefaultOptions().WithOrigins(r.url).WithLogger(slog.New(slog.DiscardHandler)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		d, err := e.OpenDocs(ctx, "ada")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return e, d
+		return openAda(t, devA, r.url)
 	}
 	e, d := openA()
 	testbed.Register(t, e, "ada", "a")

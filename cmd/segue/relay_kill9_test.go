@@ -117,15 +117,7 @@ func TestRelayKill9(t *testing.T) {
 	devA := filepath.Join(tmp, "device-a")
 	openA := func() (*core.Engine, *core.Docs) {
 		t.Helper()
-		e, err := core.Open(ctx, devA, core.DefaultOptions().WithOrigins(r.url).WithLogger(slog.New(slog.DiscardHandler)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		d, err := e.OpenDocs(ctx, "ada")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return e, d
+		return openAda(t, devA, r.url)
 	}
 	e, d := openA()
 	testbed.Register(t, e, "ada", "a")
@@ -612,4 +604,19 @@ func TestRelayInitKill9(t *testing.T) {
 	}
 	startRelayProc(t, bin, "--init", "--data", data, "--log-level", "warn").stop(t)
 	startRelayProc(t, bin, "--data", data, "--log-level", "warn").stop(t)
+}
+
+// openAda opens the device in dir against the relay at url, with ada's
+// documents (the device is registered to ada, or is registered next).
+func openAda(t *testing.T, dir, url string) (*core.Engine, *core.Docs) {
+	t.Helper()
+	e, err := core.Open(t.Context(), dir, core.DefaultOptions().WithOrigins(url).WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := e.OpenDocs(t.Context(), "ada")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e, d
 }
