@@ -72,6 +72,12 @@ func (a exampleSource) OpenTrack(ctx context.Context, id model.TrackID, tier mod
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", player.ErrUnplayable, err)
 	}
+	return newExampleTrack(id, tier, st), nil
+}
+
+// newExampleTrack is the track of a segmented Vorbis stream: its
+// manifest lists the stream's chunks.
+func newExampleTrack(id model.TrackID, tier model.Tier, st *segment.Stream) *exampleTrack {
 	m := &model.Manifest{Version: model.ManifestVersion, TrackID: id, Tier: tier, Codec: model.CodecVorbis,
 		SampleRate: st.SampleRate, Channels: st.Channels, TotalSamples: st.TotalSamples,
 		Header: model.BlobRef{Size: int64(len(st.Header))}}
@@ -79,7 +85,7 @@ func (a exampleSource) OpenTrack(ctx context.Context, id model.TrackID, tier mod
 		m.Chunks = append(m.Chunks, model.Chunk{Index: i, FirstSample: c.FirstSample, Samples: c.Samples,
 			PrimerSize: int64(c.PrimerSize), Blob: model.BlobRef{Size: int64(len(c.Data))}})
 	}
-	return &exampleTrack{m: m, st: st}, nil
+	return &exampleTrack{m: m, st: st}
 }
 
 func (t *exampleTrack) Manifest() *model.Manifest { return t.m }

@@ -27,14 +27,7 @@ func (s *oggSource) OpenTrack(ctx context.Context, id model.TrackID, tier model.
 	if st == nil {
 		return nil, fmt.Errorf("%w: %s", player.ErrUnplayable, id)
 	}
-	m := &model.Manifest{Version: model.ManifestVersion, TrackID: id, Tier: tier, Codec: model.CodecVorbis,
-		SampleRate: st.SampleRate, Channels: st.Channels, TotalSamples: st.TotalSamples,
-		Header: model.BlobRef{Size: int64(len(st.Header))}}
-	for i, c := range st.Chunks {
-		m.Chunks = append(m.Chunks, model.Chunk{Index: i, FirstSample: c.FirstSample, Samples: c.Samples,
-			PrimerSize: int64(c.PrimerSize), Blob: model.BlobRef{Size: int64(len(c.Data))}})
-	}
-	return &exampleTrack{m: m, st: st}, nil
+	return newExampleTrack(id, tier, st), nil
 }
 
 // cutAlbum cuts one continuous stereo signal (two sweeps, sox) into
