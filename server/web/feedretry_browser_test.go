@@ -18,19 +18,20 @@ import (
 	"github.com/segue-fm/segue/server/web"
 )
 
-// busyFeed answers the first refuse requests for the activity stream
-// 503 with Retry-After (as the relay's long-lived connection budget
-// does) and records when each request came.
-type busyFeed struct {
-	mu     sync.Mutex
-	refuse int
-	after  string
-	at     []time.Time
+// busyRoute answers the first refuse requests for path (of method, any
+// when "") 503 with Retry-After: after, as a busy relay does, and records
+// when each request came.
+type busyRoute struct {
+	method, path string
+	mu           sync.Mutex
+	refuse       int
+	after        string
+	at           []time.Time
 }
 
-func (b *busyFeed) middleware(next echo.HandlerFunc) echo.HandlerFunc {
+func (b *busyRoute) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if c.Request().URL.Path != "/v1/activity/stream" {
+		if c.Request().URL.Path != b.path || b.method != "" && c.Request().Method != b.method {
 			return next(c)
 		}
 		b.mu.Lock()
@@ -45,7 +46,7 @@ func (b *busyFeed) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-func (b *busyFeed) times() []time.Time {
+func (b *busyRoute) times() []time.Time {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return append([]time.Time(nil), b.at...)
@@ -66,7 +67,7 @@ func TestBrowserFriendFeedHonoursRetryAfter(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			feed := &busyFeed{refuse: 3}
+			feed := &busyRoute{path: "/v1/activity/stream", refuse: 3}
 			r := testbed.NewRelay(t, testbed.DefaultOptions().WithMount(func(dd *catalog.DataDir, srv *relay.Server) {
 				web.Mount(srv.Echo())
 				social.NewForRelay(dd, srv, social.DefaultOptions().WithLogger(slog.New(slog.DiscardHandler))).Mount(srv)

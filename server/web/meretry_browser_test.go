@@ -2,12 +2,10 @@ package web_test
 
 import (
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/labstack/echo/v4"
 
 	"github.com/segue-fm/segue/internal/browsertest"
 	"github.com/segue-fm/segue/internal/testbed"
@@ -16,37 +14,6 @@ import (
 	"github.com/segue-fm/segue/server/web"
 )
 
-// busyMe answers the first GET /v1/me 503 with Retry-After: after (as a
-// busy relay does) and records when each one came.
-type busyMe struct {
-	mu    sync.Mutex
-	after string
-	at    []time.Time
-}
-
-func (b *busyMe) middleware(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		if c.Request().Method != http.MethodGet || c.Request().URL.Path != "/v1/me" {
-			return next(c)
-		}
-		b.mu.Lock()
-		b.at = append(b.at, time.Now())
-		refused := len(b.at) == 1
-		b.mu.Unlock()
-		if refused {
-			c.Response().Header().Set("Retry-After", b.after)
-			return echo.NewHTTPError(http.StatusServiceUnavailable, "relay: busy")
-		}
-		return next(c)
-	}
-}
-
-func (b *busyMe) times() []time.Time {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return append([]time.Time(nil), b.at...)
-}
-
 // TestBrowserPlaylistsHonourRetryAfter: the page's GET /v1/me, which
 // opens the playlists after sign-in, refused 503 with Retry-After: 20,
 // is asked again no sooner than 20 s later, and the page says so; then
@@ -54,7 +21,7 @@ func (b *busyMe) times() []time.Time {
 // wait was only in the error's text), while the relay was still busy.
 func TestBrowserPlaylistsHonourRetryAfter(t *testing.T) {
 	const wait = 20 * time.Second
-	me := &busyMe{after: "20"}
+	me := &busyRoute{method: http.MethodGet, path: "/v1/me", refuse: 1, after: "20"}
 	r := testbed.NewRelay(t, testbed.DefaultOptions().WithMount(func(_ *catalog.DataDir, srv *relay.Server) {
 		web.Mount(srv.Echo())
 		srv.Echo().Pre(me.middleware)
