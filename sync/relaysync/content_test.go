@@ -1,18 +1,14 @@
 package relaysync_test
 
 import (
-	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/automerge/automerge-go"
 
-	"github.com/segue-fm/segue/core/model"
-	"github.com/segue-fm/segue/store/badgerstore"
+	"github.com/segue-fm/segue/store"
 	"github.com/segue-fm/segue/sync/docs"
-	"github.com/segue-fm/segue/sync/relaysync"
 	"github.com/segue-fm/segue/sync/repo"
 	"github.com/segue-fm/segue/sync/wire"
 	"github.com/segue-fm/segue/sync/wire/peer"
@@ -22,34 +18,14 @@ import (
 // check (docs.CheckContent) when check; stop closes it all.
 func contentRelay(t *testing.T, dir string, check bool) (url string, ra *peer.RepoAdapter, stop func()) {
 	t.Helper()
-	st, err := badgerstore.Open(t.Context(), dir, badgerstore.DefaultOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ro := repo.DefaultOptions().WithActorBinding(true)
-	if check {
-		ro = ro.WithContentCheck(docs.CheckContent)
-	}
-	r, err := repo.Open(t.Context(), st, ro)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ra = peer.NewRepoAdapter(r)
-	ep := relaysync.New(ra, st, peer.DocumentAccess, relaysync.DefaultOptions().
-		WithAuthenticator(func(r *http.Request) (model.UserID, error) { return model.UserID(r.URL.Query().Get("token")), nil }))
-	srv := httptest.NewServer(ep)
-	stopped := false
-	stop = func() {
-		if !stopped {
-			stopped = true
-			srv.CloseClientConnections()
-			srv.Close()
-			r.Close()
-			st.Close()
+	url, ra, _, stop = dirRelay(t, dir, func(store.Store) repo.Options {
+		ro := repo.DefaultOptions().WithActorBinding(true)
+		if check {
+			ro = ro.WithContentCheck(docs.CheckContent)
 		}
-	}
-	t.Cleanup(stop)
-	return "ws" + strings.TrimPrefix(srv.URL, "http") + "/v1/sync", ra, stop
+		return ro
+	})
+	return url, ra, stop
 }
 
 // TestContentCheckKeepsOldDocuments: a playlist stored before the

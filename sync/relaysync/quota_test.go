@@ -26,16 +26,27 @@ import (
 // restart opens dir again).
 func quotaRelay(t *testing.T, dir string, limit int64, docMax int) (url string, st store.Store, stop func()) {
 	t.Helper()
+	url, _, st, stop = dirRelay(t, dir, func(st store.Store) repo.Options {
+		return repo.DefaultOptions().WithActorBinding(true).WithQuota(relaysync.NewQuota(st, limit)).WithMaxDocBytes(docMax)
+	})
+	return url, st, stop
+}
+
+// dirRelay serves a relay over the Badger store in dir, its repository
+// opened with the options opts gives for the store; users authenticate
+// with ?token=<user>. stop closes it all (a restart opens dir again).
+func dirRelay(t *testing.T, dir string, opts func(store.Store) repo.Options) (url string, ra *peer.RepoAdapter, st store.Store, stop func()) {
+	t.Helper()
 	st, err := badgerstore.Open(t.Context(), dir, badgerstore.DefaultOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := repo.Open(t.Context(), st, repo.DefaultOptions().WithActorBinding(true).
-		WithQuota(relaysync.NewQuota(st, limit)).WithMaxDocBytes(docMax))
+	r, err := repo.Open(t.Context(), st, opts(st))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ep := relaysync.New(peer.NewRepoAdapter(r), st, peer.DocumentAccess, relaysync.DefaultOptions().
+	ra = peer.NewRepoAdapter(r)
+	ep := relaysync.New(ra, st, peer.DocumentAccess, relaysync.DefaultOptions().
 		WithAuthenticator(func(r *http.Request) (model.UserID, error) { return model.UserID(r.URL.Query().Get("token")), nil }))
 	srv := httptest.NewServer(ep)
 	stopped := false
@@ -49,7 +60,7 @@ func quotaRelay(t *testing.T, dir string, limit int64, docMax int) (url string, 
 		}
 	}
 	t.Cleanup(stop)
-	return "ws" + strings.TrimPrefix(srv.URL, "http") + "/v1/sync", st, stop
+	return "ws" + strings.TrimPrefix(srv.URL, "http") + "/v1/sync", ra, st, stop
 }
 
 // bigEntry adds an entry to doc as user, with n random hex bytes in
