@@ -124,18 +124,7 @@ func (c *cache) trim(ctx context.Context) error {
 			evict = append(evict, el)
 			total -= el.Value.(*entry).size
 		}
-		err := c.st.Update(ctx, func(tx store.Txn) error {
-			for _, el := range evict {
-				e := el.Value.(*entry)
-				if err := tx.Delete(blobKey(e.hash)); err != nil {
-					return err
-				}
-				if err := tx.Delete(lruKey(e.pseq, e.hash)); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
+		err := c.st.Update(ctx, func(tx store.Txn) error { return deleteEntries(tx, evict) })
 		if err != nil {
 			return fmt.Errorf("shrink cache to %d bytes: %w", c.max, err)
 		}
@@ -230,14 +219,8 @@ func (c *cache) put(ctx context.Context, h [32]byte, b []byte) error {
 	}
 	seq := c.seq + 1
 	err := c.st.Update(ctx, func(tx store.Txn) error {
-		for _, el := range evict {
-			e := el.Value.(*entry)
-			if err := tx.Delete(blobKey(e.hash)); err != nil {
-				return err
-			}
-			if err := tx.Delete(lruKey(e.pseq, e.hash)); err != nil {
-				return err
-			}
+		if err := deleteEntries(tx, evict); err != nil {
+			return err
 		}
 		if err := c.persistTouches(tx, evict); err != nil {
 			return err
@@ -310,4 +293,19 @@ func (c *cache) stats() (blobs int, bytes int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.order.Len(), c.total
+}
+
+// deleteEntries deletes the blobs of the entries in els and their
+// recency records in tx.
+func deleteEntries(tx store.Txn, els []*list.Element) error {
+	for _, el := range els {
+		e := el.Value.(*entry)
+		if err := tx.Delete(blobKey(e.hash)); err != nil {
+			return err
+		}
+		if err := tx.Delete(lruKey(e.pseq, e.hash)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
