@@ -372,8 +372,8 @@ func refused(err error) error {
 // MaxRetryAfter) plus a jitter of up to the first backoff, so the devices
 // a busy relay turned away do not all return in the same second; a
 // refusal without a valid Retry-After waits the backoff alone. A connection the relay
-// closed with websocket.StatusTryAgainLater (its disk full: relaysync.ErrStorageFull) does not
-// reset the backoff, so a device whose changes cannot be stored waits longer each time
+// closed with websocket.StatusTryAgainLater (its disk full: relaysync.ErrStorageFull) or
+// websocket.StatusInternalError (relaysync.ErrInternal) does not reset the backoff, so a device whose changes cannot be stored waits longer each time
 // instead of sending them again every first backoff. It returns ctx's error, or
 // ErrRevoked / ErrUnauthorized (wrapped) as soon as the relay refuses
 // the device's credentials: it never retries them.
@@ -404,7 +404,7 @@ func (c *Client) Run(ctx context.Context) error {
 			c.opts.log.Warn("client: relay refused the device's credentials; not reconnecting", "err", err)
 			return err
 		}
-		if connected && websocket.CloseStatus(err) != websocket.StatusTryAgainLater {
+		if code := websocket.CloseStatus(err); connected && code != websocket.StatusTryAgainLater && code != websocket.StatusInternalError {
 			ceiling = c.opts.minBackoff
 		}
 		wait := time.Duration(rng.Int64N(int64(ceiling)) + 1)

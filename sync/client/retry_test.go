@@ -139,12 +139,26 @@ func TestDialRefusalIsRetryLater(t *testing.T) {
 
 // TestTryAgainLaterKeepsBackoff: a relay that completes the handshake and
 // then closes the connection with 1013 (try again later: its disk is
-// full) does not reset the client's backoff, so the waits before the
+// full) or 1011 (an internal failure, relaysync.ErrInternal) does not reset the client's backoff, so the waits before the
 // next dials grow up to the largest backoff. Before, each such connection
 // counted as a success and every wait was at most the first backoff: the
 // device sent its changes again up to twice a second for as long as the
 // disk stayed full.
 func TestTryAgainLaterKeepsBackoff(t *testing.T) {
+	for _, tc := range []struct {
+		code   websocket.StatusCode
+		reason string
+	}{
+		{websocket.StatusTryAgainLater, "relaysync: storage full, nothing stored; try again later"},
+		{websocket.StatusInternalError, "relaysync: internal error; try again later"},
+	} {
+		t.Run(tc.code.String(), func(t *testing.T) { closedKeepsBackoff(t, tc.code, tc.reason) })
+	}
+}
+
+// closedKeepsBackoff runs TestTryAgainLaterKeepsBackoff with a relay that
+// closes every connection with code and reason.
+func closedKeepsBackoff(t *testing.T, code websocket.StatusCode, reason string) {
 	ctx := t.Context()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := websocket.Accept(w, r, nil)
@@ -155,7 +169,7 @@ func TestTryAgainLaterKeepsBackoff(t *testing.T) {
 		if _, err := peer.ServerHandshake(r.Context(), peer.NewWSConn(c, 0), "relay", wire.PeerMetadata{StorageID: "relay"}); err != nil {
 			return
 		}
-		c.Close(websocket.StatusTryAgainLater, "relaysync: storage full, nothing stored; try again later")
+		c.Close(code, reason)
 	}))
 	t.Cleanup(srv.Close)
 	st, err := badgerstore.Open(ctx, t.TempDir(), badgerstore.DefaultOptions())
@@ -190,7 +204,7 @@ func TestTryAgainLaterKeepsBackoff(t *testing.T) {
 	if longest := slices.Max(waits); longest <= 2*minBackoff {
 		t.Fatalf("waits %v: none longer than %v, want the backoff to grow", waits, 2*minBackoff)
 	}
-	if last := c.Status().LastError; !strings.Contains(last, "StatusTryAgainLater") {
-		t.Fatalf("last error %q, want the relay's 1013", last)
+	if last := c.Status().LastError; !strings.Contains(last, code.String()) {
+		t.Fatalf("last error %q, want the relay's %v", last, code)
 	}
 }

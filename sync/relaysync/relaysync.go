@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"strconv"
@@ -483,6 +485,11 @@ func (e *Endpoint) session(ctx context.Context, c *websocket.Conn, caller Caller
 		c.Close(websocket.StatusTryAgainLater, refusal.Error())
 		return
 	}
+	if internalFailure(err) {
+		e.opts.log.Error("relaysync: session failed", "user", user, "device", caller.Device, "err", err)
+		c.Close(websocket.StatusInternalError, ErrInternal.Error())
+		return
+	}
 	if err != nil {
 		e.opts.log.Debug("relaysync: session ended", "user", user, "peer", join.SenderID, "err", err)
 		c.Close(websocket.StatusPolicyViolation, truncate(err.Error(), 120))
@@ -623,6 +630,30 @@ var ErrStorageFull = errors.New("relaysync: storage full, nothing stored; try ag
 // directory was removed or moved away (badgerstore.ErrDirGone): none of
 // them was stored or acknowledged, and the cause is logged.
 var ErrStorageGone = errors.New("relaysync: storage unavailable, nothing stored; try again later")
+
+// ErrInternal is the close reason (websocket.StatusInternalError) of a
+// sync connection that ended on a failure of the relay's own (an I/O
+// error of its files or system calls, internalFailure), not of anything
+// the remote sent: the cause, which may name the relay's files, is
+// logged and never sent. Before, every such cause went to the remote as
+// the close reason (cut at 120 bytes) with StatusPolicyViolation.
+var ErrInternal = errors.New("relaysync: internal error; try again later")
+
+// internalFailure reports whether err, which ended a session, comes from
+// the relay's own I/O — it wraps a file or system-call error, not one of
+// the connection's (net.OpError) — rather than from the remote's messages (those errors name only what the
+// remote sent, and go back to it as the close reason).
+func internalFailure(err error) bool {
+	var ne *net.OpError
+	if errors.As(err, &ne) {
+		return false // the connection's own: a reset, a closed socket
+	}
+	var pe *fs.PathError
+	var le *os.LinkError
+	var se *os.SyscallError
+	var errno syscall.Errno
+	return errors.As(err, &pe) || errors.As(err, &le) || errors.As(err, &se) || errors.As(err, &errno)
+}
 
 // storageRefusal returns the close reason for a session that ended on a
 // write the relay's storage could not take (ErrStorageFull,
