@@ -31,7 +31,8 @@ const offlineModeReason = "offline mode"
 // never asks the relay for keys: downloaded tracks play from their
 // licenses, others fail at once with an error matching ErrOffline; and
 // downloads pause (blobs in flight are abandoned, Status.Paused is
-// "offline mode") until offline mode is turned off, when they resume.
+// "offline mode") until offline mode is turned off, when they resume;
+// and the player publishes no friend activity (PublishActivity).
 //
 // Offline mode is an engine setting held in memory (off at Open); it
 // survives CloseDownloads.

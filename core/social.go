@@ -112,7 +112,8 @@ func (e *Engine) PrivateSession(ctx context.Context) (bool, error) {
 // the connection is up and the relay announced that it takes them, it
 // goes on that WebSocket (a segue-activity-publish message, which the
 // relay does not answer: a refused publication is dropped there);
-// otherwise it is POST /v1/activity. The player's engine calls it on every track change and
+// otherwise it is POST /v1/activity. In offline mode (SetOfflineMode) it
+// sends nothing and returns an error matching ErrOffline. The player's engine calls it on every track change and
 // play/pause; apps with their own player call it themselves.
 func (e *Engine) PublishActivity(ctx context.Context, post api.ActivityPost) error {
 	ctx, done, err := e.calls.enter(ctx)
@@ -122,6 +123,9 @@ func (e *Engine) PublishActivity(ctx context.Context, post api.ActivityPost) err
 	defer done()
 	if private, err := e.PrivateSession(ctx); err != nil || private {
 		return err
+	}
+	if e.OfflineMode() {
+		return fmt.Errorf("%w: activity not published", ErrOffline)
 	}
 	if c, _ := e.syncClient(); c != nil {
 		err := c.PublishActivity(ctx, wire.ActivityPublish{Track: string(post.Track),
@@ -154,7 +158,7 @@ func (e *Engine) watchActivity(p *player.Player) {
 				// A relay without the social routes: stop asking it.
 				e.log.Info("core: the relay does not take friend activity; not publishing")
 				unsupported = true
-			case err != nil && !errors.Is(err, ErrClosed) && !errors.Is(err, ErrNotRegistered):
+			case err != nil && !errors.Is(err, ErrClosed) && !errors.Is(err, ErrNotRegistered) && !errors.Is(err, ErrOffline):
 				e.log.Debug("core: publish activity", "err", err)
 			}
 		}

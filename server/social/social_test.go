@@ -369,6 +369,18 @@ func TestLiveActivity(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Offline mode: nothing sent, ErrOffline (before, each track change
+	// of the player posted it, and each post failed with a warning when
+	// the relay was out of reach).
+	ada.SetOfflineMode(true)
+	if err := ada.PublishActivity(ctx, api.ActivityPost{Track: r.Tracks[1], Playing: true}); !errors.Is(err, core.ErrOffline) {
+		t.Fatalf("publish in offline mode: %v, want ErrOffline", err)
+	}
+	if _, ok := wb.waitFor(r.Tracks[1], time.Second); ok {
+		t.Fatal("bob saw a track ada played in offline mode")
+	}
+	ada.SetOfflineMode(false)
+
 	// Hidden activity: the relay forgets and drops it.
 	hide, show := true, false
 	if err := ada.SetProfile(ctx, api.ProfileSettings{HideActivity: &hide}); err != nil {
