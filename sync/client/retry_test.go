@@ -63,16 +63,7 @@ func TestReconnectHonoursRetryAfter(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 
-	st, err := badgerstore.Open(ctx, t.TempDir(), badgerstore.DefaultOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	rp, err := repo.Open(ctx, st, repo.DefaultOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rp.Close() })
+	rp := diskRepo(t)
 	const minBackoff = 10 * time.Millisecond
 	clk := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	var waits []time.Duration
@@ -172,16 +163,7 @@ func closedKeepsBackoff(t *testing.T, code websocket.StatusCode, reason string) 
 		c.Close(code, reason)
 	}))
 	t.Cleanup(srv.Close)
-	st, err := badgerstore.Open(ctx, t.TempDir(), badgerstore.DefaultOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	rp, err := repo.Open(ctx, st, repo.DefaultOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rp.Close() })
+	rp := diskRepo(t)
 	const minBackoff, maxBackoff, dials = 10 * time.Millisecond, 640 * time.Millisecond, 10
 	clk := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	var waits []time.Duration
@@ -207,4 +189,21 @@ func closedKeepsBackoff(t *testing.T, code websocket.StatusCode, reason string) 
 	if last := c.Status().LastError; !strings.Contains(last, code.String()) {
 		t.Fatalf("last error %q, want the relay's %v", last, code)
 	}
+}
+
+// diskRepo opens a repository over a Badger store in a temporary
+// directory, both closed at the end of the test.
+func diskRepo(t *testing.T) *repo.Repo {
+	t.Helper()
+	st, err := badgerstore.Open(t.Context(), t.TempDir(), badgerstore.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	rp, err := repo.Open(t.Context(), st, repo.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rp.Close() })
+	return rp
 }
