@@ -46,48 +46,47 @@ func TestRelayKill9Compaction(t *testing.T) {
 	}
 	const batch = 5000
 	var acked []model.TrackID
-	for round := range 1 {
-		if err := d.StartSync(ctx); err != nil {
-			t.Fatal(err)
-		}
-		waitAcked := func() {
-			t.Helper()
-			wctx, cancel := context.WithTimeout(ctx, time.Minute)
-			defer cancel()
-			if err := d.WaitInSync(wctx); err != nil {
-				t.Fatalf("round %d: waiting for the relay to acknowledge %d entries: %v", round, len(acked), err)
-			}
-		}
-		waitAcked()
-		before := syncCompactions(t, r.url, admin)
-		for i := 0; ; i++ {
-			if i == 40 {
-				t.Fatalf("round %d: no compaction after %d entries", round, len(acked))
-			}
-			tracks := make([]model.TrackID, batch)
-			for j := range tracks {
-				tracks[j] = model.TrackID(fmt.Sprintf("c%d-%02d-%04d", round, i, j))
-			}
-			if _, err := d.Playlists().Add(ctx, id, docs.AtEnd(), tracks...); err != nil {
-				t.Fatal(err)
-			}
-			waitAcked()
-			acked = append(acked, tracks...)
-			if syncCompactions(t, r.url, admin) > before {
-				break
-			}
-		}
-		r.kill9(t)
-		d.Close()
-		e.Close()
-		r = startRelayProc(t, bin, args...)
-		b := syncedDocs(t, testbed.Device(t, &testbed.Relay{URL: r.url}, "ada"), id)
-		list := playlistTracks(t, b, id)
-		b.Close()
-		t.Logf("round %d: killed on a queued compaction; the restarted relay has %d entries for %d acknowledged", round, len(list), len(acked))
-		if missing := notIn(list, acked); missing != "" || len(list) != len(acked) {
-			t.Fatalf("round %d: the restarted relay has %d entries, %d acknowledged; first missing %q", round, len(list), len(acked), missing)
+	if err := d.StartSync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitAcked := func() {
+		t.Helper()
+		wctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		if err := d.WaitInSync(wctx); err != nil {
+			t.Fatalf("waiting for the relay to acknowledge %d entries: %v", len(acked), err)
 		}
 	}
+	waitAcked()
+	before := syncCompactions(t, r.url, admin)
+	for i := 0; ; i++ {
+		if i == 40 {
+			t.Fatalf("no compaction after %d entries", len(acked))
+		}
+		tracks := make([]model.TrackID, batch)
+		for j := range tracks {
+			tracks[j] = model.TrackID(fmt.Sprintf("c0-%02d-%04d", i, j))
+		}
+		if _, err := d.Playlists().Add(ctx, id, docs.AtEnd(), tracks...); err != nil {
+			t.Fatal(err)
+		}
+		waitAcked()
+		acked = append(acked, tracks...)
+		if syncCompactions(t, r.url, admin) > before {
+			break
+		}
+	}
+	r.kill9(t)
+	d.Close()
+	e.Close()
+	r = startRelayProc(t, bin, args...)
+	b := syncedDocs(t, testbed.Device(t, &testbed.Relay{URL: r.url}, "ada"), id)
+	list := playlistTracks(t, b, id)
+	b.Close()
+	t.Logf("killed on a queued compaction; the restarted relay has %d entries for %d acknowledged", len(list), len(acked))
+	if missing := notIn(list, acked); missing != "" || len(list) != len(acked) {
+		t.Fatalf("the restarted relay has %d entries, %d acknowledged; first missing %q", len(list), len(acked), missing)
+	}
+
 	r.stop(t)
 }
