@@ -249,11 +249,15 @@ func (d *Docs) lanKeysLoop(ctx context.Context, peers []model.UserID) {
 			}
 		case <-due:
 			fetch = true
-			due = d.e.after(d.e.opts.lanKeyRefresh)
 		}
 		now, err := d.refreshLANKeys(ctx, fetch)
 		if err != nil && ctx.Err() == nil {
 			d.e.log.Info("core: LAN keys not refreshed", "err", err)
+		}
+		if fetch {
+			// The next refresh is timed from this one's end, so the
+			// schedule's timer asked for means the keys are in place.
+			due = d.e.after(d.e.opts.lanKeyRefresh)
 		}
 		if now != nil {
 			peers = now
