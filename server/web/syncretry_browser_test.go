@@ -1,8 +1,12 @@
 package web_test
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -26,32 +30,66 @@ type syncLog struct {
 	accepted int // upgrades answered 101
 	plain    int
 	urlToken int
+	trail    []string // every /v1/sync request: when, kind, status, Retry-After
+	start    time.Time
 }
 
 func (l *syncLog) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
-		if r.URL.Path == "/v1/sync" {
-			l.mu.Lock()
-			if r.Header.Get("Upgrade") != "" {
-				l.upgrades = append(l.upgrades, time.Now())
-				l.mu.Unlock()
-				err := next(c)
-				l.mu.Lock()
-				if c.Response().Status == http.StatusSwitchingProtocols {
-					l.accepted++
-				}
-				l.mu.Unlock()
-				return err
-			}
+		if r.URL.Path != "/v1/sync" {
+			return next(c)
+		}
+		at := time.Now()
+		upgrade := r.Header.Get("Upgrade") != ""
+		l.mu.Lock()
+		if upgrade {
+			l.upgrades = append(l.upgrades, at)
+		} else {
 			l.plain++
 			if r.URL.Query().Has("token") {
 				l.urlToken++
 			}
-			l.mu.Unlock()
 		}
-		return next(c)
+		l.mu.Unlock()
+		err := next(c)
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		status := c.Response().Status
+		if upgrade && status == http.StatusSwitchingProtocols {
+			l.accepted++
+		}
+		if l.start.IsZero() {
+			l.start = at
+		}
+		l.trail = append(l.trail, fmt.Sprintf("%6.2fs upgrade=%t %d Retry-After=%q", at.Sub(l.start).Seconds(), upgrade, status, c.Response().Header().Get("Retry-After")))
+		return err
 	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// mark adds what happened to the trail, between its requests.
+func (l *syncLog) mark(what string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.trail = append(l.trail, fmt.Sprintf("%6.2fs %s", time.Since(l.start).Seconds(), what))
+}
+
+// report is the trail of /v1/sync requests, one per line.
+func (l *syncLog) report() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.trail, "\n")
 }
 
 func (l *syncLog) snapshot() (upgrades []time.Time, accepted, plain, urlToken int) {
@@ -85,7 +123,9 @@ func waitFor(t *testing.T, within time.Duration, cond func() bool) bool {
 // stock adapter opened a socket every 5 s whatever the relay said.
 func TestBrowserSyncHonoursRetryAfter(t *testing.T) {
 	log := &syncLog{}
-	r := testbed.NewRelay(t, testbed.DefaultOptions().
+	var rlog bytes.Buffer
+	var rmu sync.Mutex
+	r := testbed.NewRelay(t, testbed.DefaultOptions().WithLogger(slog.New(slog.NewTextHandler(lockedWriter{&rmu, &rlog}, &slog.HandlerOptions{Level: slog.LevelDebug}))).
 		WithRelayOptions(func(o relay.Options) relay.Options { return o.WithSyncSessions(0, 1) }).
 		WithMount(func(dd *catalog.DataDir, srv *relay.Server) {
 			web.Mount(srv.Echo())
@@ -123,8 +163,10 @@ func TestBrowserSyncHonoursRetryAfter(t *testing.T) {
 		t.Errorf("plain /v1/sync requests: %d, %d of them with the token in the URL; want some, none", plain, urlToken)
 	}
 
+	log.mark("closing the first tab")
 	step("first tab closed", chromedp.Navigate("about:blank"))
+	log.mark("first tab closed")
 	if !waitFor(t, 30*time.Second, func() bool { _, acc, _, _ := log.snapshot(); return acc == 2 }) {
-		t.Fatal("the second tab's playlists socket was not accepted within 30 s of the first tab closing")
+		t.Fatalf("the second tab's playlists socket was not accepted within 30 s of the first tab closing; the /v1/sync requests:\n%s\nrelay:\n%s", log.report(), func() string { rmu.Lock(); defer rmu.Unlock(); return rlog.String() }())
 	}
 }

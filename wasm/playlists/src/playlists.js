@@ -188,6 +188,16 @@ export async function connect(o) {
       return id !== undefined && known.has(id);
     },
   });
+  // A page that is left (closed, navigated away from, or kept in the
+  // back/forward cache) lets its socket go at once, and a page restored
+  // from that cache connects again. The relay counts one sync connection
+  // per user, and Chromium can keep a cached page's socket open until
+  // the relay's keepalive notices, refusing the user's other tabs
+  // meanwhile.
+  const hide = () => { if (network.socket) network.disconnect(); };
+  const show = (e) => { if (e.persisted && network.peerId) network.connect(network.peerId, network.peerMetadata); };
+  addEventListener("pagehide", hide);
+  addEventListener("pageshow", show);
   const changed = () => o.onChange && o.onChange();
   const handles = new Map();
   const watch = (h) => {
@@ -209,6 +219,8 @@ export async function connect(o) {
   try {
     library = watch(await repo.find("automerge:" + o.library));
   } catch (err) {
+    removeEventListener("pagehide", hide);
+    removeEventListener("pageshow", show);
     await repo.shutdown();
     // The relay creates the library when a device registers (and at
     // GET /v1/me) with the genesis change every Segue device writes, so
@@ -316,6 +328,8 @@ export async function connect(o) {
     },
     /** Closes the socket and the storage. */
     async close() {
+      removeEventListener("pagehide", hide);
+      removeEventListener("pageshow", show);
       await repo.shutdown();
     },
   };
