@@ -13,7 +13,8 @@ import (
 )
 
 // TestClosedManagerChangesNothing: a download manager kept by the app
-// after CloseDownloads refuses every change with download.ErrClosed. Its
+// after CloseDownloads refuses every change, and every read of the store
+// or the blob files the next manager owns, with download.ErrClosed. Its
 // Remove used to delete the download's records and blob files under the
 // manager OpenDownloads made next, which still reported the track
 // downloaded; its Renew still renewed over the network.
@@ -42,13 +43,18 @@ func TestClosedManagerChangesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	calls := map[string]func() error{
-		"Add":             func() error { return old.Add(ctx, ref) },
-		"Remove":          func() error { return old.Remove(ctx, ref) },
-		"Refresh":         func() error { return old.Refresh(ctx, ref) },
-		"RefreshPlaylist": func() error { return old.RefreshPlaylist(ctx, "p") },
-		"Renew":           func() error { return old.Renew(ctx) },
-		"Verify":          func() error { _, err := old.Verify(ctx); return err },
-		"SetAllowMetered": func() error { return old.SetAllowMetered(ctx, true) },
+		"Add":              func() error { return old.Add(ctx, ref) },
+		"Remove":           func() error { return old.Remove(ctx, ref) },
+		"Refresh":          func() error { return old.Refresh(ctx, ref) },
+		"RefreshPlaylist":  func() error { return old.RefreshPlaylist(ctx, "p") },
+		"Renew":            func() error { return old.Renew(ctx) },
+		"Verify":           func() error { _, err := old.Verify(ctx); return err },
+		"SetAllowMetered":  func() error { return old.SetAllowMetered(ctx, true) },
+		"ContentKey":       func() error { _, err := old.ContentKey(ctx, r.Tracks[0], model.TierLow); return err },
+		"Blob":             func() error { _, _, err := old.Blob(ctx, [32]byte{}); return err },
+		"TrackInfo":        func() error { _, _, err := old.TrackInfo(ctx, r.Tracks[0]); return err },
+		"AlbumInfo":        func() error { _, _, _, err := old.AlbumInfo(ctx, model.AlbumID("a")); return err },
+		"ObserveStatement": func() error { return old.ObserveStatement(ctx, "x", []byte{1}) },
 	}
 	for name, call := range calls {
 		if err := call(); !errors.Is(err, download.ErrClosed) {

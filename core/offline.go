@@ -70,14 +70,26 @@ var errOfflineMiss = errors.New("not downloaded (offline mode)")
 // (trusted-time checks included, no network); in offline mode any other
 // track fails fast with ErrOffline. handled is false when the relay
 // should be asked.
+//
+// A manager that CloseDownloads closed under the call (download.ErrClosed)
+// is let go and the question asked again of what replaced it: closing
+// sets the engine's manager to nil, or to a new one, before the next
+// read of it, so the question is asked at most three times.
 func (e *Engine) offlineKey(ctx context.Context, track model.TrackID, tier model.Tier) (k crypto.ContentKey, handled bool, err error) {
 	st := &e.offline
-	st.mu.Lock()
-	dl, mode := st.dl, st.offlineMode
-	st.mu.Unlock()
-	if dl != nil && dl.Downloaded(track, tier) {
+	var mode bool
+	for try := 0; ; try++ {
+		st.mu.Lock()
+		dl := st.dl
+		mode = st.offlineMode
+		st.mu.Unlock()
+		if dl == nil || !dl.Downloaded(track, tier) {
+			break
+		}
 		k, err = dl.ContentKey(ctx, track, tier)
-		return k, true, err
+		if !errors.Is(err, download.ErrClosed) || try == 2 {
+			return k, true, err
+		}
 	}
 	if mode {
 		return k, true, fmt.Errorf("%w: %w: %s/%s", ErrOffline, errOfflineMiss, track, tier)

@@ -511,8 +511,12 @@ func (m *Manager) renewalDue(ctx context.Context) bool {
 // its offline license, checked against trusted time: ErrNotDownloaded
 // when it is not completely downloaded, ErrRevoked after deregistration,
 // ErrNotLicensed without a license, ErrLicenseExpired past expiry plus
-// grace. The key stays in memory; the caller must not persist it.
+// grace, ErrClosed once Close began. The key stays in memory; the caller
+// must not persist it.
 func (m *Manager) ContentKey(ctx context.Context, track model.TrackID, tier model.Tier) (crypto.ContentKey, error) {
+	if err := m.open(); err != nil {
+		return crypto.ContentKey{}, err
+	}
 	tt := trackTier{track, tier}
 	if !m.Downloaded(track, tier) {
 		return crypto.ContentKey{}, fmt.Errorf("%w: %s/%s", ErrNotDownloaded, track, tier)
@@ -545,8 +549,12 @@ func (m *Manager) ContentKey(ctx context.Context, track model.TrackID, tier mode
 // Segue-Statement: signed by the catalog key, for this device, echoing
 // nonce, status ok) and feeds its server time to the trusted clock. The
 // engine calls it with the statements of stream-key answers. Anything
-// that does not verify is ErrBadResponse and changes nothing.
+// that does not verify is ErrBadResponse and changes nothing; a closed
+// manager returns ErrClosed.
 func (m *Manager) ObserveStatement(ctx context.Context, header string, nonce []byte) error {
+	if err := m.open(); err != nil {
+		return err
+	}
 	if len(nonce) == 0 {
 		return fmt.Errorf("%w: statement without a request nonce", ErrBadResponse)
 	}

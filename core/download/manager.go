@@ -1320,8 +1320,9 @@ func (m *Manager) open() error {
 // Close stops the scheduler and waits for in-flight blobs to finish or
 // be abandoned (their done bits are not set), and saves the trusted
 // clock for the last time. Safe to call twice. Later calls of Add,
-// Remove, Refresh, RefreshPlaylist, Renew, Verify, SetAllowMetered and
-// Status return ErrClosed, and no call writes the trusted clock again.
+// Remove, Refresh, RefreshPlaylist, Renew, Verify, SetAllowMetered,
+// Status, ContentKey, Blob, TrackInfo, AlbumInfo and ObserveStatement
+// return ErrClosed, and no call writes the trusted clock again.
 func (m *Manager) Close() error {
 	m.mu.Lock()
 	if m.closed {
@@ -1347,8 +1348,13 @@ func (m *Manager) Close() error {
 // lookup. ok is false when the blob is not downloaded. A file whose bytes
 // no longer hash to h (disk corruption, tampering) is not returned: it
 // is scheduled for repair (its done bits dropped, the blob downloaded
-// again) and ok is false, so playback falls back to the network.
+// again) and ok is false, so playback falls back to the network. A
+// closed manager returns ErrClosed: the files belong to the manager
+// opened after it.
 func (m *Manager) Blob(ctx context.Context, h [32]byte) ([]byte, bool, error) {
+	if err := m.open(); err != nil {
+		return nil, false, err
+	}
 	b, ok, err := m.files.read(h)
 	if err != nil {
 		return nil, false, fmt.Errorf("download: read blob: %w", err)

@@ -102,9 +102,12 @@ func (m *Manager) recordMeta(ctx context.Context, tier model.Tier, ids []string,
 
 // TrackInfo returns the catalog metadata of a track as a download of it
 // (at any tier) recorded it when the download was last resolved, without
-// network I/O; ok is false when no download holds it. The Track is owned
-// by the caller.
+// network I/O; ok is false when no download holds it, and err ErrClosed
+// once Close began. The Track is owned by the caller.
 func (m *Manager) TrackInfo(ctx context.Context, id model.TrackID) (t model.Track, ok bool, err error) {
+	if err := m.open(); err != nil {
+		return model.Track{}, false, err
+	}
 	m.mu.Lock()
 	var tiers []model.Tier
 	for _, tier := range model.Tiers {
@@ -140,9 +143,12 @@ func (m *Manager) recordedTrack(ctx context.Context, tt trackTier) (model.Track,
 // AlbumInfo returns an album and its tracks in album order as an album
 // download (at any tier) recorded them when it was last resolved, without
 // network I/O; ok is false when no album download holds the album with
-// the metadata of every one of its tracks. The results are owned by the
-// caller.
+// the metadata of every one of its tracks, and the error ErrClosed once
+// Close began. The results are owned by the caller.
 func (m *Manager) AlbumInfo(ctx context.Context, id model.AlbumID) (model.Album, []model.Track, bool, error) {
+	if err := m.open(); err != nil {
+		return model.Album{}, nil, false, err
+	}
 	m.mu.Lock()
 	var recs []itemRec
 	for _, tier := range model.Tiers {
