@@ -125,7 +125,7 @@ func (e *Engine) PublishActivity(ctx context.Context, post api.ActivityPost) err
 		return err
 	}
 	if e.OfflineMode() {
-		return fmt.Errorf("%w: activity not published", ErrOffline)
+		return fmt.Errorf("core: activity not published: %w", ErrOffline)
 	}
 	if c, _ := e.syncClient(); c != nil {
 		err := c.PublishActivity(ctx, wire.ActivityPublish{Track: string(post.Track),
@@ -352,7 +352,7 @@ func (e *Engine) watchOne(ctx context.Context, base, tok string, fn func(api.Act
 	c.Timeout = 0 // a stream lasts as long as ctx
 	resp, err := c.Do(req)
 	if err != nil {
-		return fmt.Errorf("%w: %s: %w", ErrOffline, base, err)
+		return fmt.Errorf("core: activity stream %s: %w: %w", base, ErrOffline, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusUnauthorized {

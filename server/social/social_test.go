@@ -373,8 +373,8 @@ func TestLiveActivity(t *testing.T) {
 	// of the player posted it, and each post failed with a warning when
 	// the relay was out of reach).
 	ada.SetOfflineMode(true)
-	if err := ada.PublishActivity(ctx, api.ActivityPost{Track: r.Tracks[1], Playing: true}); !errors.Is(err, core.ErrOffline) {
-		t.Fatalf("publish in offline mode: %v, want ErrOffline", err)
+	if err := ada.PublishActivity(ctx, api.ActivityPost{Track: r.Tracks[1], Playing: true}); !errors.Is(err, core.ErrOffline) || !strings.HasPrefix(err.Error(), "core: ") {
+		t.Fatalf("publish in offline mode: %v, want ErrOffline with the engine's prefix", err)
 	}
 	if _, ok := wb.waitFor(r.Tracks[1], time.Second); ok {
 		t.Fatal("bob saw a track ada played in offline mode")
