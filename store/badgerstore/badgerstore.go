@@ -7,10 +7,14 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
+	"github.com/dgraph-io/badger/v4/y"
 	"github.com/segue-fm/segue/internal/diskfree"
 	"github.com/segue-fm/segue/store"
 )
@@ -146,6 +150,11 @@ type Store struct {
 	// memory), checked again by Close.
 	dir     string
 	dirInfo os.FileInfo
+	// damaged counts the table blocks found damaged since Open (Badger's
+	// OnBlockError), and lastDamage describes the last of them: a read
+	// during which the count moved fails with ErrDamaged.
+	damaged    atomic.Uint64
+	lastDamage atomic.Pointer[string]
 }
 
 var _ store.Store = (*Store)(nil)
@@ -180,7 +189,9 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		WithSyncWrites(opts.syncWrites).
 		WithLogger(slogLogger{log}).
 		WithMemTableSize(opts.memTableSize).
-		WithNumCompactors(2)
+		WithNumCompactors(2).
+		WithChecksumVerificationMode(options.OnBlockRead).
+		WithVerifyValueChecksum(true)
 	if opts.cacheSizes {
 		bo = bo.WithBlockCacheSize(opts.blockCache).WithIndexCacheSize(opts.indexCache)
 	}
@@ -206,11 +217,13 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 				ErrNoSpace, free>>10, dir, 2*opts.memTableSize>>10)
 		}
 	}
+	s := &Store{log: log, inMemory: opts.inMemory, dir: dir}
+	bo = bo.WithOnBlockError(s.blockDamaged)
 	db, err := openRecovered(bo)
 	if err != nil {
 		return nil, fmt.Errorf("badgerstore: open %s: %w", dir, err)
 	}
-	s := &Store{db: db, log: log, inMemory: opts.inMemory, dir: dir}
+	s.db = db
 	if !opts.inMemory {
 		if s.dirInfo, err = os.Stat(dir); err != nil {
 			return nil, errors.Join(fmt.Errorf("badgerstore: open %s: %w", dir, err), s.Close())
@@ -233,8 +246,36 @@ func (s *Store) acquire() error {
 	return nil
 }
 
+// blockDamaged is Badger's OnBlockError: a block of a table file could
+// not be read or failed its checksum.
+func (s *Store) blockDamaged(file string, err error) {
+	msg := err.Error()
+	if !strings.Contains(msg, file) {
+		msg = file + ": " + msg
+	}
+	s.lastDamage.Store(&msg)
+	s.damaged.Add(1)
+	s.log.Error("badgerstore: damaged table block", "dir", s.dir, "file", file, "err", err)
+}
+
+// checkDamage returns ErrDamaged when a damaged block was found since the
+// count was before, else err: Badger reads such a block as the end of its
+// table, so the read's answer may be missing records.
+func (s *Store) checkDamage(before uint64, err error) error {
+	if s.damaged.Load() == before {
+		return err
+	}
+	what := "a table file"
+	if p := s.lastDamage.Load(); p != nil {
+		what = *p
+	}
+	return fmt.Errorf("%w: %s: the file changed on disk (a failing disk or file system); "+
+		"restore %s from a backup, or move it aside and start afresh", ErrDamaged, what, s.dir)
+}
+
 // view runs fn in a read-only Badger transaction, after checking ctx
-// and holding the read side of mu (ErrClosed after Close).
+// and holding the read side of mu (ErrClosed after Close). A damaged
+// table block met meanwhile fails it with ErrDamaged.
 func (s *Store) view(ctx context.Context, fn func(txn *badger.Txn) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -243,7 +284,8 @@ func (s *Store) view(ctx context.Context, fn func(txn *badger.Txn) error) error 
 		return err
 	}
 	defer s.mu.RUnlock()
-	return s.db.View(fn)
+	before := s.damaged.Load()
+	return s.checkDamage(before, s.db.View(fn))
 }
 
 // Get implements store.Store.
@@ -322,7 +364,8 @@ func (s *Store) Update(ctx context.Context, fn func(tx store.Txn) error) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		err := s.update(ctx, fn)
+		before := s.damaged.Load()
+		err := s.checkDamage(before, s.update(ctx, fn))
 		if !errors.Is(err, badger.ErrConflict) {
 			return err
 		}
@@ -428,7 +471,7 @@ func get(txn *badger.Txn, key []byte) ([]byte, error) {
 	}
 	out, err := item.ValueCopy(nil)
 	if err != nil {
-		return nil, fmt.Errorf("badgerstore: read value: %w", err)
+		return nil, valueErr(err)
 	}
 	if out == nil {
 		out = []byte{}
@@ -480,15 +523,28 @@ func iterateFrom(ctx context.Context, txn *badger.Txn, prefix, from []byte, reve
 				return err
 			}
 		}
-		err := item.Value(func(v []byte) error { return fn(key, v) })
+		var fnErr error
+		err := item.Value(func(v []byte) error { fnErr = fn(key, v); return fnErr })
 		if errors.Is(err, store.ErrStop) {
 			return nil
+		}
+		if err != nil && fnErr == nil {
+			return valueErr(err)
 		}
 		if err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// valueErr wraps the failure to read a value from the value log: one
+// failing its checksum is ErrDamaged.
+func valueErr(err error) error {
+	if errors.Is(err, y.ErrChecksumMismatch) {
+		return fmt.Errorf("%w: read value: %w", ErrDamaged, err)
+	}
+	return fmt.Errorf("badgerstore: read value: %w", err)
 }
 
 // txnAdapter is a store.Txn over a read-write Badger transaction.

@@ -23,6 +23,10 @@ import (
 // the MANIFEST does not list. The message names the file. These are found
 // by a check that only reads, before Badger touches dir; a panic of
 // Badger's own open is ErrDamaged too, after Badger may have written.
+// After Open, a read or transaction during which a table block failed its
+// checksum or could not be decoded, or a value-log value failed its
+// checksum, fails with ErrDamaged naming the file: its answer could miss
+// records or hold changed bytes.
 var ErrDamaged = errors.New("badgerstore: damaged store")
 
 // ErrLocked is returned by Open when the store is open already, in

@@ -85,6 +85,10 @@ type DB struct {
 
 	lock sync.RWMutex // Guards list of inmemory tables, not individual reads and writes.
 
+	// blockErrs counts the table blocks found damaged (segue fork): a
+	// compaction during which it moved is abandoned (compactBuildTables).
+	blockErrs atomic.Uint64
+
 	dirLockGuard *directoryLockGuard
 	// nil if Dir and ValueDir are the same
 	valueDirGuard *directoryLockGuard

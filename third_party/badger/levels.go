@@ -923,6 +923,11 @@ func (s *levelsController) compactBuildTables(
 	topTables := cd.top
 	botTables := cd.bot
 
+	// segue fork: a table iterator ends at a damaged block as if the table
+	// ended there, so the compaction would write tables without the keys
+	// after it and delete the damaged table: keys lost without an error.
+	damagedBefore := s.kv.blockErrs.Load()
+
 	numTables := int64(len(topTables) + len(botTables))
 	y.NumCompactionTablesAdd(s.kv.opt.MetricsEnabled, numTables)
 	defer y.NumCompactionTablesAdd(s.kv.opt.MetricsEnabled, -numTables)
@@ -990,6 +995,11 @@ func (s *levelsController) compactBuildTables(
 	err := inflightBuilders.Finish()
 	close(res)
 	wg.Wait() // Wait for all tables to be picked up.
+
+	if err == nil && s.kv.blockErrs.Load() != damagedBefore {
+		err = errors.New("a damaged table block was found during the compaction: " +
+			"abandoned, so that the keys after it are not dropped")
+	}
 
 	if err == nil {
 		// Ensure created files' directory entries are visible.  We don't mind the extra latency

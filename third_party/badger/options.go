@@ -93,6 +93,11 @@ type Options struct {
 	// ChecksumVerificationMode decides when db should verify checksums for SSTable blocks.
 	ChecksumVerificationMode options.ChecksumVerificationMode
 
+	// OnBlockError is called with a table's file name and the error each
+	// time a block of it cannot be read, decoded or fails its checksum
+	// (segue fork, FORK.md; see WithOnBlockError).
+	OnBlockError func(file string, err error)
+
 	// DetectConflicts determines whether the transactions would be checked for
 	// conflicts. The transactions can be processed at a higher rate when
 	// conflict detection is disabled.
@@ -182,12 +187,18 @@ func buildTableOptions(db *DB) table.Options {
 	dk, err := db.registry.LatestDataKey()
 	y.Check(err)
 	return table.Options{
-		ReadOnly:             opt.ReadOnly,
-		MetricsEnabled:       db.opt.MetricsEnabled,
-		TableSize:            uint64(opt.BaseTableSize),
-		BlockSize:            opt.BlockSize,
-		BloomFalsePositive:   opt.BloomFalsePositive,
-		ChkMode:              opt.ChecksumVerificationMode,
+		ReadOnly:           opt.ReadOnly,
+		MetricsEnabled:     db.opt.MetricsEnabled,
+		TableSize:          uint64(opt.BaseTableSize),
+		BlockSize:          opt.BlockSize,
+		BloomFalsePositive: opt.BloomFalsePositive,
+		ChkMode:            opt.ChecksumVerificationMode,
+		OnBlockError: func(file string, err error) {
+			db.blockErrs.Add(1)
+			if opt.OnBlockError != nil {
+				opt.OnBlockError(file, err)
+			}
+		},
 		Compression:          opt.Compression,
 		ZSTDCompressionLevel: opt.ZSTDCompressionLevel,
 		BlockCache:           db.blockCache,
@@ -655,6 +666,17 @@ func (opt Options) WithCompression(cType options.CompressionType) Options {
 // The default value of VerifyValueChecksum is False.
 func (opt Options) WithVerifyValueChecksum(val bool) Options {
 	opt.VerifyValueChecksum = val
+	return opt
+}
+
+// WithOnBlockError returns a new Options value with OnBlockError set to
+// the given value (segue fork). Badger's table iterators end at a block
+// they cannot read (damaged, failing its checksum) as if the table ended,
+// so Get answers ErrKeyNotFound and an iteration stops early, without an
+// error; f is told of every such block, during the read that found it, in
+// that reader's goroutine or a compaction's.
+func (opt Options) WithOnBlockError(f func(file string, err error)) Options {
+	opt.OnBlockError = f
 	return opt
 }
 

@@ -73,6 +73,12 @@ type Options struct {
 
 	// ZSTDCompressionLevel is the ZSTD compression level used for compressing blocks.
 	ZSTDCompressionLevel int
+
+	// OnBlockError, when set, is called with the table's file name and the
+	// error each time a block cannot be read, decoded or fails its checksum
+	// (segue fork, FORK.md): a table iterator ends on such an error as if
+	// the table ended, so a read would otherwise miss keys without an error.
+	OnBlockError func(file string, err error)
 }
 
 // TableInterface is useful for testing.
@@ -235,11 +241,16 @@ func (b *Block) size() int64 {
 }
 
 func (b *Block) verifyCheckSum() error {
+	return verifyBlockChecksum(b.data, b.checksum)
+}
+
+// verifyBlockChecksum checks data against a block's encoded checksum.
+func verifyBlockChecksum(data, checksum []byte) error {
 	cs := &pb.Checksum{}
-	if err := proto.Unmarshal(b.checksum, cs); err != nil {
+	if err := proto.Unmarshal(checksum, cs); err != nil {
 		return y.Wrapf(err, "unable to unmarshal checksum for block")
 	}
-	return y.VerifyChecksum(b.data, cs)
+	return y.VerifyChecksum(data, cs)
 }
 
 // writeBackChunk is how many bytes of a new table CreateTable writes back
@@ -541,7 +552,19 @@ func (t *Table) offsets(ko *fb.BlockOffset, i int) bool {
 // block function return a new block. Each block holds a ref and the byte
 // slice stored in the block will be reused when the ref becomes zero. The
 // caller should release the block by calling block.decrRef() on it.
-func (t *Table) block(idx int, useCache bool) (*Block, error) {
+func (t *Table) block(idx int, useCache bool) (blk *Block, err error) {
+	if t.opt.OnBlockError != nil {
+		defer func() {
+			if err != nil {
+				t.opt.OnBlockError(t.Filename(), err)
+			}
+		}()
+	}
+	return t.readBlockAt(idx, useCache)
+}
+
+// readBlockAt is block without the OnBlockError report.
+func (t *Table) readBlockAt(idx int, useCache bool) (*Block, error) {
 	y.AssertTruef(idx >= 0, "idx=%d", idx)
 	if idx >= t.offsetsLength() {
 		return nil, errors.New("block out of index")
@@ -591,12 +614,19 @@ func (t *Table) block(idx int, useCache bool) (*Block, error) {
 	}
 
 	// Read meta data related to block.
+	if len(blk.data) < 8 {
+		return nil, errors.New("block too short. Either the data is " +
+			"corrupted or the table options are incorrectly set")
+	}
 	readPos := len(blk.data) - 4 // First read checksum length.
 	blk.chkLen = int(y.BytesToU32(blk.data[readPos : readPos+4]))
 
 	// Checksum length greater than block size could happen if the table was compressed and
 	// it was opened with an incorrect compression algorithm (or the data was corrupted).
-	if blk.chkLen > len(blk.data) {
+	// (segue fork: the length is compared with what is left before it and
+	// the entry count, not with the whole block, which let a damaged length
+	// slice out of range and panic.)
+	if blk.chkLen > len(blk.data)-8 {
 		return nil, errors.New("invalid checksum length. Either the data is " +
 			"corrupted or the table options are incorrectly set")
 	}
@@ -604,9 +634,22 @@ func (t *Table) block(idx int, useCache bool) (*Block, error) {
 	// Read checksum and store it
 	readPos -= blk.chkLen
 	blk.checksum = blk.data[readPos : readPos+blk.chkLen]
+
+	// segue fork: verify the checksum (which covers everything before it)
+	// before the entry count and offsets are read from the block: a
+	// damaged count would otherwise slice out of range and panic.
+	if t.opt.ChkMode == options.OnBlockRead || t.opt.ChkMode == options.OnTableAndBlockRead {
+		if err = verifyBlockChecksum(blk.data[:readPos], blk.checksum); err != nil {
+			return nil, y.Wrapf(err, "block %d of %s at offset %d", idx, t.Filename(), blk.offset)
+		}
+	}
 	// Move back and read numEntries in the block.
 	readPos -= 4
 	numEntries := int(y.BytesToU32(blk.data[readPos : readPos+4]))
+	if numEntries > readPos/4 {
+		// segue fork: a damaged count sliced out of range and panicked.
+		return nil, errors.New("block entry count exceeds the block: the data is corrupted")
+	}
 	entriesIndexStart := readPos - (numEntries * 4)
 	entriesIndexEnd := entriesIndexStart + numEntries*4
 
@@ -617,13 +660,6 @@ func (t *Table) block(idx int, useCache bool) (*Block, error) {
 	// Drop checksum and checksum length.
 	// The checksum is calculated for actual data + entry index + index length
 	blk.data = blk.data[:readPos+4]
-
-	// Verify checksum on if checksum verification mode is OnRead on OnStartAndRead.
-	if t.opt.ChkMode == options.OnBlockRead || t.opt.ChkMode == options.OnTableAndBlockRead {
-		if err = blk.verifyCheckSum(); err != nil {
-			return nil, err
-		}
-	}
 
 	blk.incrRef()
 	if useCache && t.opt.BlockCache != nil {
