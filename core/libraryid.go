@@ -123,11 +123,20 @@ func (d *Docs) moveLibrary(ctx context.Context, old docs.DocumentID, to *repo.Ha
 		return err
 	}
 	if !oh.Empty() {
+		skipped := 0
 		err := to.Library(ctx, func(l *docs.Library) error {
-			return oh.ReadLibrary(func(from *docs.Library) error { return l.Import(from) })
+			return oh.ReadLibrary(func(from *docs.Library) error {
+				var err error
+				skipped, err = l.Import(from)
+				return err
+			})
 		})
 		if err != nil && !errors.Is(err, docs.ErrWrongType) {
 			return fmt.Errorf("move library %s to %s: %w", old, to.ID(), err)
+		}
+		if skipped > 0 {
+			d.e.log.Warn("core: library move left out members or settings no library may hold (too long, control or bidirectional formatting characters)",
+				"from", old.String(), "to", to.ID().String(), "skipped", skipped)
 		}
 	}
 	if err := d.repo.Delete(ctx, old); err != nil {

@@ -117,7 +117,7 @@ func TestBulkEditsSplit(t *testing.T) {
 				t.Fatal(err)
 			}
 			before = to.Heads()
-			if err := into.Import(l); err != nil {
+			if _, err := into.Import(l); err != nil {
 				t.Fatal(err)
 			}
 			doc = to

@@ -33,7 +33,7 @@ func TestLibraryImport(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := len(mustChanges(t, to.Doc()))
-	if err := to.Import(from); err != nil {
+	if _, err := to.Import(from); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(mustChanges(t, to.Doc())); n != before+1 {
@@ -66,7 +66,7 @@ func TestLibraryImport(t *testing.T) {
 		t.Fatalf("artists %v", as)
 	}
 	heads := to.Doc().Heads()
-	if err := to.Import(from); err != nil {
+	if _, err := to.Import(from); err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Equal(to.Doc().Heads(), heads) {

@@ -360,20 +360,38 @@ func (l *Library) Tier(def model.Tier) (model.Tier, error) {
 // from's savedAt times) and every setting l does not have, in one commit
 // of at most MaxEntriesPerChange of them, several for more (none when
 // nothing is new). Devices use it to move a library kept under an older
-// id into the one the relay assigned.
-func (l *Library) Import(from *Library) error {
+// id into the one the relay assigned. It skips, and counts in skipped,
+// what the library's setters refuse and so the relay would (CheckContent:
+// the import's change would be refused whole): a member or setting key
+// over MaxKeyBytes or with a control or bidirectional formatting
+// character, a setting that is not a string or is over MaxStringBytes,
+// and a set of from that is not a map (counted once).
+func (l *Library) Import(from *Library) (skipped int, err error) {
 	now := l.opts.now()
 	var b batch
 	for _, set := range []string{setTracks, setAlbums, setArtists, setPlaylists, mapSettings} {
-		src, err := from.doc.Path(set).Map().Values()
+		path := from.doc.Path(set)
+		if v, err := path.Get(); err != nil {
+			return skipped, fmt.Errorf("import %s: %w", set, err)
+		} else if v.IsVoid() {
+			continue
+		} else if v.Kind() != automerge.KindMap {
+			skipped++
+			continue
+		}
+		src, err := path.Map().Values()
 		if err != nil {
-			return fmt.Errorf("import %s: %w", set, err)
+			return skipped, fmt.Errorf("import %s: %w", set, err)
 		}
 		dst := l.doc.Path(set).Map()
 		for _, k := range slices.Sorted(maps.Keys(src)) {
+			if k == "" || checkKey(k) != nil {
+				skipped++
+				continue
+			}
 			cur, err := dst.Get(k)
 			if err != nil {
-				return fmt.Errorf("import %s: %w", set, err)
+				return skipped, fmt.Errorf("import %s: %w", set, err)
 			}
 			if !cur.IsVoid() {
 				continue
@@ -382,7 +400,8 @@ func (l *Library) Import(from *Library) error {
 			switch v := src[k]; {
 			case set == mapSettings:
 				s, ok := valueString(v)
-				if !ok {
+				if !ok || len(s) > MaxStringBytes {
+					skipped++
 					continue
 				}
 				val = s
@@ -395,18 +414,18 @@ func (l *Library) Import(from *Library) error {
 			}
 			if b.full(size) {
 				if err := commit(l.doc, now, "import library"); err != nil {
-					return err
+					return skipped, err
 				}
 				b = batch{}
 			}
 			b.add(size)
 			if err := dst.Set(k, val); err != nil {
-				return fmt.Errorf("import %s: %w", set, err)
+				return skipped, fmt.Errorf("import %s: %w", set, err)
 			}
 		}
 	}
 	if b.n == 0 {
-		return nil
+		return skipped, nil
 	}
-	return commit(l.doc, now, "import library")
+	return skipped, commit(l.doc, now, "import library")
 }
