@@ -334,7 +334,10 @@ func (h *Handle) receive(ctx context.Context, peer PeerID, msg []byte, in Incomi
 		return nil, false, err
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("%w: %v", ErrBadMessage, err)
+		// The cause stays in the chain: a change the content check
+		// refused (docs.ErrBadContent) is told to the sender as such,
+		// which then sets it aside (sync/wire/peer).
+		return nil, false, fmt.Errorf("%w: %w", ErrBadMessage, err)
 	}
 	state := ss.save()
 	var ev *Event

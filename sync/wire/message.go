@@ -175,6 +175,10 @@ const (
 	// RefusalReadOnly: the sender may only read the document, and the
 	// message carries changes.
 	RefusalReadOnly = "read-only"
+	// RefusalContent: the changes write a value no Segue document may
+	// hold (docs.ErrBadContent: a field of the wrong type or format, a
+	// key or value over its limit).
+	RefusalContent = "content"
 )
 
 // maxRefusalLen bounds Message.Refusal.

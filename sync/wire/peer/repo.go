@@ -232,7 +232,8 @@ func (a *RepoAdapter) ReceiveFrom(ctx context.Context, peer string, user model.U
 // SetAside implements Repo. Under wire.RefusalReadOnly every change the
 // peer does not hold is refused; under wire.RefusalACL those that touch
 // a field only the owner may change (docs.ACLCheck, the relay's rule for
-// collaborators), and those the check cannot read.
+// collaborators), and those the check cannot read; under
+// wire.RefusalContent those docs.CheckContent refuses.
 func (a *RepoAdapter) SetAside(ctx context.Context, peer string, id docs.DocumentID, rule string) (int, error) {
 	var refused repo.RefusedFunc
 	switch rule {
@@ -247,6 +248,14 @@ func (a *RepoAdapter) SetAside(ctx context.Context, peer string, id docs.Documen
 				return true, nil
 			}
 			return false, err
+		}
+	case wire.RefusalContent:
+		refused = func(_ *automerge.Doc, c *automerge.Change) (bool, error) {
+			ops, err := docs.DecodeChangeOps(c.Save())
+			if err != nil {
+				return false, err
+			}
+			return docs.CheckContent(ops) != nil, nil
 		}
 	default:
 		return 0, nil
