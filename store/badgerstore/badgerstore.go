@@ -354,12 +354,18 @@ func (s *Store) ValueSize(ctx context.Context, key []byte) (int64, error) {
 }
 
 // Update implements store.Store. On a Badger conflict fn is re-run on a
-// fresh transaction, up to maxConflictRetries times.
+// fresh transaction, up to maxConflictRetries times. Once a damaged table
+// block was found (ErrDamaged) it fails with ErrDamaged, running nothing:
+// Badger no longer compacts that table (it would drop the keys after the
+// block), so its level 0 would fill until every write stalled for ever.
 func (s *Store) Update(ctx context.Context, fn func(tx store.Txn) error) error {
 	if err := s.acquire(); err != nil {
 		return err
 	}
 	defer s.mu.RUnlock()
+	if s.damaged.Load() != 0 {
+		return s.checkDamage(0, nil)
+	}
 	for range maxConflictRetries {
 		if err := ctx.Err(); err != nil {
 			return err

@@ -26,7 +26,8 @@ import (
 // After Open, a read or transaction during which a table block failed its
 // checksum or could not be decoded, or a value-log value failed its
 // checksum, fails with ErrDamaged naming the file: its answer could miss
-// records or hold changed bytes.
+// records or hold changed bytes; from then on every Update fails with it
+// too, nothing written.
 var ErrDamaged = errors.New("badgerstore: damaged store")
 
 // ErrLocked is returned by Open when the store is open already, in
