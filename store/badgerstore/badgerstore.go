@@ -545,9 +545,9 @@ func iterateFrom(ctx context.Context, txn *badger.Txn, prefix, from []byte, reve
 }
 
 // valueErr wraps the failure to read a value from the value log: one
-// failing its checksum is ErrDamaged.
+// failing its checksum or past the end of its file is ErrDamaged.
 func valueErr(err error) error {
-	if errors.Is(err, y.ErrChecksumMismatch) {
+	if errors.Is(err, y.ErrChecksumMismatch) || errors.Is(err, y.ErrEOF) {
 		return fmt.Errorf("%w: read value: %w", ErrDamaged, err)
 	}
 	return fmt.Errorf("badgerstore: read value: %w", err)

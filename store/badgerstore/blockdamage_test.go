@@ -218,3 +218,49 @@ func BenchmarkReadTables(b *testing.B) {
 		}
 	})
 }
+
+// TestReadDamagedValueLog flips a byte inside a value Badger keeps in
+// its value log (over 1 MiB): Badger verified no value checksum, so Get
+// and Iterate returned the changed bytes without an error. Both must
+// fail with ErrDamaged.
+func TestReadDamagedValueLog(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir, quiet())
+	big := bytes.Repeat([]byte("segue value log "), 2<<20/16)
+	if err := s.Set(t.Context(), []byte("v/big"), big); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	logs, err := filepath.Glob(filepath.Join(dir, "*.vlog"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	flipped := false
+	for _, path := range logs {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i := bytes.Index(b, big[:64]); i >= 0 {
+			b[i+len(big)/2] ^= 0x20
+			if err := os.WriteFile(path, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			flipped = true
+		}
+	}
+	if !flipped {
+		t.Fatal("the value is in no value-log file")
+	}
+	s = open(t, dir, quiet())
+	defer s.Close()
+	if v, err := s.Get(t.Context(), []byte("v/big")); !errors.Is(err, badgerstore.ErrDamaged) {
+		t.Errorf("Get: %d bytes (equal: %v), %v; want ErrDamaged", len(v), bytes.Equal(v, big), err)
+	}
+	err = s.Iterate(t.Context(), []byte("v/"), false, func(k, v []byte) error { return nil })
+	if !errors.Is(err, badgerstore.ErrDamaged) {
+		t.Errorf("Iterate: %v, want ErrDamaged", err)
+	}
+}

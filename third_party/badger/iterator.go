@@ -184,8 +184,10 @@ func (item *Item) yieldItemValue() ([]byte, func(), error) {
 				item.Key(), item.version, item.meta, item.userMeta, vp)
 		}
 	}
-	// Don't return error if we cannot read the value. Just log the error.
-	return result, cb, nil
+	// segue fork: the error is returned. Upstream only logged it and
+	// returned no value and no error, so a value the value log could not
+	// give (failing its checksum, past the file's end) read as empty.
+	return result, cb, err
 }
 
 func runCallback(cb func()) {
