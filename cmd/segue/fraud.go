@@ -69,18 +69,13 @@ func runFraud(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	printScan(stdout, stderr, rec, flags)
+	printScan(stdout, rec, flags)
 	return nil
 }
 
-// printScan prints a scan's summary, its group check and its flags on
-// stdout, and on stderr a warning when the scan left accounts out.
-func printScan(stdout, stderr io.Writer, rec fraud.ScanRecord, flags []fraud.Flag) {
+// printScan prints a scan's summary, its group check and its flags.
+func printScan(stdout io.Writer, rec fraud.ScanRecord, flags []fraud.Flag) {
 	fmt.Fprintf(stdout, "%s: %d events, %d accounts, %d scored, %d flagged\n", rec.Month, rec.Events, rec.Accounts, rec.Scored, rec.Flagged)
-	if rec.LeftOut > 0 {
-		fmt.Fprintf(stderr, "warning: %s: %d more accounts were found and not flagged (the weakest evidence, over the limit of %d flags or what one store transaction holds), so their streams are paid\n",
-			rec.Month, rec.LeftOut, rec.MaxFlags)
-	}
 	switch {
 	case rec.GroupsSkipped:
 		fmt.Fprintf(stdout, "group check (accounts under %d streams) skipped: heavier accounts made %.0f%% of the streams outside groups, under 75%%\n", fraud.DefaultGroupOptions().MaxStreams(), 100*rec.Heavy)

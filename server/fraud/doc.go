@@ -21,8 +21,9 @@
 //
 // Scan is the I/O edge: it reads the event log, scores a month's
 // accounts, checks its groups and replaces that month's flags under
-// fraud/<month>/ in one store transaction (idempotent; the time comes from
-// the injected clock). Flags
+// fraud/<month>/: a new generation, written in several transactions and
+// made the month's flags at once by the scan record written last
+// (idempotent; the time comes from the injected clock). Flags
 // reads them back; `segue royalties` holds the flagged accounts' counted
 // streams out of the pool's divisor and lists them separately, never
 // deleting them. Keys are in docs/ARCHITECTURE.md §5.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,6 +27,9 @@ var (
 	// PruneMargin before the month began); nothing was written, the
 	// month keeps its earlier flags.
 	ErrIncomplete = errors.New("fraud: the month's play events are partly removed by retention")
+	// ErrConcurrentScan: another scan of the month committed while this
+	// one wrote its flags; this one's flags are not made visible.
+	ErrConcurrentScan = errors.New("fraud: another scan of the month committed first")
 )
 
 // PruneMargin: a play of a month reaches the event log at the earliest its
@@ -34,23 +38,22 @@ var (
 // still holds every play of the month.
 const PruneMargin = 24 * time.Hour
 
+// FlagsPerTxn is the most flags (or stale flag keys deleted) one store
+// transaction of Scan holds; a batch the store cannot commit whole
+// (store.ErrTxnTooBig) is halved until it fits.
+const FlagsPerTxn = 1_000
+
 // ScanOptions configures Scan. DefaultScanOptions: DefaultModel,
 // DefaultMinPlays, DefaultGroupOptions, the system clock, no AccountInfo,
-// at most 10,000 flags per month, slog.Default().
+// slog.Default().
 type ScanOptions struct {
 	model    *Model
 	minPlays int
 	groups   GroupOptions
-	maxFlags int
 	now      func() time.Time
 	info     map[model.UserID]AccountInfo
 	lg       *slog.Logger
 }
-
-// MaxFlagsLimit bounds WithMaxFlags: the flags of one scan are written in
-// one store transaction, which may hold fewer (about 6,500 group flags on
-// Badger's default 16 MiB memtable); Scan then leaves the weakest out.
-const MaxFlagsLimit = 20_000
 
 // DefaultScanOptions returns the defaults above (the shipped model is
 // embedded and checked by the package's tests, so it always parses).
@@ -59,7 +62,7 @@ func DefaultScanOptions() ScanOptions {
 	if err != nil {
 		panic(err) // the embedded model is checked by TestDefaultModel
 	}
-	return ScanOptions{model: m, minPlays: DefaultMinPlays, groups: DefaultGroupOptions(), maxFlags: 10_000, now: time.Now, lg: slog.Default()}
+	return ScanOptions{model: m, minPlays: DefaultMinPlays, groups: DefaultGroupOptions(), now: time.Now, lg: slog.Default()}
 }
 
 // WithModel sets the model.
@@ -71,9 +74,6 @@ func (o ScanOptions) WithMinPlays(n int) ScanOptions { o.minPlays = n; return o 
 // WithGroups sets the group check of the light accounts
 // (Extractor.Groups; MaxStreams at least the minimum of plays).
 func (o ScanOptions) WithGroups(g GroupOptions) ScanOptions { o.groups = g; return o }
-
-// WithMaxFlags sets the most accounts one scan may flag (1–MaxFlagsLimit).
-func (o ScanOptions) WithMaxFlags(n int) ScanOptions { o.maxFlags = n; return o }
 
 // WithClock sets the clock the flags' time comes from.
 func (o ScanOptions) WithClock(now func() time.Time) ScanOptions { o.now = now; return o }
@@ -91,7 +91,8 @@ func (o ScanOptions) WithLogger(l *slog.Logger) ScanOptions {
 	return o
 }
 
-// Flag is a flagged account of a month as stored under fraud/<month>/a/.
+// Flag is a flagged account of a month as stored under
+// fraud/<month>/g/<generation>/.
 type Flag struct {
 	User        model.UserID `cbor:"1,keyasint" json:"user"`
 	Score       float64      `cbor:"2,keyasint" json:"score"`
@@ -125,18 +126,19 @@ type ScanRecord struct {
 	// of all the streams, a farm's own included, which turned the check off
 	// over a quarter until 2026-12-07.
 	GroupsSkipped bool `cbor:"10,keyasint,omitempty" json:"groups_skipped,omitempty"`
-	// LeftOut is the number of accounts the scan found but did not flag
-	// because it reached its limit of flags (MaxFlags) or what one store
-	// transaction holds: the weakest evidence (Scan). 0 when every
-	// account found was flagged.
-	LeftOut int `cbor:"11,keyasint,omitempty" json:"left_out,omitempty"`
-	// MaxFlags is the scan's limit of flags (ScanOptions.WithMaxFlags).
-	MaxFlags int `cbor:"12,keyasint,omitempty" json:"max_flags,omitempty"`
+	// Keys 11 and 12 held the accounts found and not flagged over the
+	// scan's limit of flags and that limit, until 2026-12-08: their
+	// streams were paid. A scan now writes every flag it finds.
+
 	// Heavy is the share of the month's streams made by the accounts of
 	// GroupOptions.MaxStreams or more, the light accounts' streams on
 	// group tracks left out, against which the group check judges a
 	// track (Extractor.Groups).
 	Heavy float64 `cbor:"13,keyasint,omitempty" json:"heavy,omitempty"`
+	// Gen is the generation of the month's flags: Flags reads
+	// fraud/<month>/g/<Gen>/. 0 (a scan before 2026-12-08): the flags
+	// are under fraud/<month>/a/.
+	Gen uint64 `cbor:"14,keyasint,omitempty" json:"gen,omitempty"`
 }
 
 var (
@@ -144,9 +146,47 @@ var (
 	dec = cborx.Limits{MaxNestedLevels: 4, MaxArrayElements: 16, MaxMapPairs: 16}.DecMode()
 )
 
-// Store keys (docs/ARCHITECTURE.md §5).
-func flagPrefix(month string) []byte { return []byte("fraud/" + month + "/a/") }
+// Store keys (docs/ARCHITECTURE.md §5): a generation's flags under
+// fraud/<month>/g/<gen, 16 hex digits>/<user>; generation 0 is the
+// layout before generations, fraud/<month>/a/<user>.
 func scanKey(month string) []byte    { return []byte("fraud/" + month + "/scan") }
+func gensPrefix(month string) []byte { return []byte("fraud/" + month + "/g/") }
+func genPrefix(month string, gen uint64) []byte {
+	if gen == 0 {
+		return []byte("fraud/" + month + "/a/")
+	}
+	return fmt.Appendf(gensPrefix(month), "%016x/", gen)
+}
+
+// keyGen returns the generation of a key under gensPrefix(month).
+func keyGen(month string, k []byte) (uint64, error) {
+	rest := k[len(gensPrefix(month)):]
+	if len(rest) < 17 || rest[16] != '/' {
+		return 0, fmt.Errorf("%w: flag key %q", ErrCorrupt, k)
+	}
+	g, err := strconv.ParseUint(string(rest[:16]), 16, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%w: flag key %q", ErrCorrupt, k)
+	}
+	return g, nil
+}
+
+// txnGen returns the generation of the month's flags in tx (0 when the
+// month was never scanned or scanned before generations).
+func txnGen(tx store.Txn, month string) (uint64, error) {
+	b, err := tx.Get(scanKey(month))
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	var r ScanRecord
+	if err := dec.Unmarshal(b, &r); err != nil {
+		return 0, fmt.Errorf("%w: scan record: %v", ErrCorrupt, err)
+	}
+	return r.Gen, nil
+}
 
 // readPage is how many log entries Scan reads at a time.
 const readPage = 10_000
@@ -156,19 +196,28 @@ const readPage = 10_000
 // account scoring at or over the model's threshold (with at least the
 // minimum plays), one per other account of a group of light accounts
 // streaming the same few tracks (Extractor.Groups), and the
-// ScanRecord. The flags replace the month's previous ones in one
-// transaction, so a scan is idempotent (the same log gives the same
-// flags; only the time changes) and a failed scan leaves the previous
-// flags whole. It reads the whole log (memory grows with the month's
-// accounts and their distinct tracks; the group check adds a few words
-// per light account and per distinct track of the month); when retention may have removed some of the
-// month's events it fails with ErrIncomplete, since flags from part of a
-// month would replace those of all of it.
+// ScanRecord. Every account found is flagged, however many: the flags
+// are written as a new generation in transactions of at most
+// FlagsPerTxn, and the scan record naming that generation is written
+// last, in a transaction of its own, so Flags sees the previous scan's
+// flags until the whole new set is written and then only the new set. A
+// failed or killed scan leaves the previous flags whole; what it wrote is
+// removed by the next scan, which, once committed, also removes the
+// previous generation. Rescanning the same log gives the same flags
+// (only the time changes). One scan of a month at a time: a scan that
+// finds another committed meanwhile fails with ErrConcurrentScan.
+//
+// It reads the whole log (memory grows with the month's accounts and
+// their distinct tracks; the group check adds a few words per light
+// account and per distinct track of the month, the flags one Flag per
+// account flagged); when retention may have removed some of the month's
+// events it fails with ErrIncomplete, since flags from part of a month
+// would replace those of all of it.
 func Scan(ctx context.Context, st store.Store, log events.Log, month string, opts ScanOptions) (ScanRecord, []Flag, error) {
 	switch {
 	case !counting.ValidMonth(month):
 		return ScanRecord{}, nil, counting.ErrBadMonth
-	case opts.model == nil || opts.minPlays < 1 || opts.groups.minAccounts < 2 || opts.groups.maxStreams < max(opts.minPlays, 2) || opts.maxFlags < 1 || opts.maxFlags > MaxFlagsLimit || opts.now == nil:
+	case opts.model == nil || opts.minPlays < 1 || opts.groups.minAccounts < 2 || opts.groups.maxStreams < max(opts.minPlays, 2) || opts.now == nil:
 		return ScanRecord{}, nil, fmt.Errorf("fraud: scan: bad options")
 	}
 	first, err := events.FirstKept(ctx, log)
@@ -225,7 +274,6 @@ func Scan(ctx context.Context, st store.Store, log events.Log, month string, opt
 	for _, f := range flags {
 		byScore[f.User] = true
 	}
-	onTracks := map[model.UserID]int{} // a group account's streams on its group's tracks
 	for _, g := range groups {
 		rec.Groups++
 		for _, u := range g.Accounts {
@@ -235,118 +283,168 @@ func Scan(ctx context.Context, st store.Store, log events.Log, month string, opt
 			f, _ := x.Account(u, in)
 			flags = append(flags, Flag{User: u, Score: opts.model.Score(f).Value, Threshold: opts.model.Threshold, Explanation: g.Explain(x, u),
 				Plays: x.Plays(u), Time: now, Group: len(g.Accounts)})
-			onTracks[u] = g.onTracks(x, u)
 		}
-	}
-	// The strongest flags first, as many as the limit and one store
-	// transaction hold.
-	rec.MaxFlags, rec.Time = opts.maxFlags, now
-	slices.SortFunc(flags, func(a, b Flag) int { return strongerFirst(a, b, onTracks) })
-	found := len(flags)
-	flags = flags[:min(found, opts.maxFlags)]
-	txnFull := false
-	for {
-		rec.Flagged, rec.LeftOut = len(flags), found-len(flags)
-		fit, err := storeFlags(ctx, st, month, rec, flags)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, store.ErrTxnTooBig) || len(flags) == 0 {
-			return ScanRecord{}, nil, fmt.Errorf("fraud: scan: store flags: %w", err)
-		}
-		txnFull = true
-		flags = flags[:min(fit, len(flags)-1)*9/10] // a tenth spare for the commit's own entries
-	}
-	if rec.LeftOut > 0 {
-		opts.lg.Warn("fraud: scan over its flag limit, the weakest flags left out", "month", month, "flagged", rec.Flagged, "left_out", rec.LeftOut, "limit", opts.maxFlags, "transaction_full", txnFull)
 	}
 	slices.SortFunc(flags, func(a, b Flag) int { return strings.Compare(string(a.User), string(b.User)) })
-	opts.lg.Info("fraud scan", "month", month, "left_out", rec.LeftOut, "events", rec.Events, "accounts", rec.Accounts, "scored", rec.Scored, "flagged", rec.Flagged, "groups", rec.Groups, "heavy", rec.Heavy, "groups_skipped", rec.GroupsSkipped)
+	rec.Flagged, rec.Time = len(flags), now
+	if err := storeFlags(ctx, st, month, &rec, flags, opts.lg); err != nil {
+		return ScanRecord{}, nil, fmt.Errorf("fraud: scan: store flags: %w", err)
+	}
+	opts.lg.Info("fraud scan", "month", month, "gen", rec.Gen, "events", rec.Events, "accounts", rec.Accounts, "scored", rec.Scored, "flagged", rec.Flagged, "groups", rec.Groups, "heavy", rec.Heavy, "groups_skipped", rec.GroupsSkipped)
 	return rec, flags, nil
 }
 
-// storeFlags replaces the month's flags with flags and its scan record
-// with rec, in one transaction; flags set again are not deleted first, so
-// a rescan with the same flags needs no more room than the first scan.
-// When the transaction cannot hold them it fails with store.ErrTxnTooBig,
-// nothing written, and fit is how many of flags, in order, it held.
-func storeFlags(ctx context.Context, st store.Store, month string, rec ScanRecord, flags []Flag) (fit int, err error) {
-	keep := make(map[string]bool, len(flags))
-	for _, f := range flags {
-		keep[string(append(flagPrefix(month), f.User...))] = true
+// storeFlags writes flags as the month's next generation and then rec,
+// naming it (rec.Gen is set), which makes them the month's flags; then
+// it removes the previous generation. Before writing, it removes what a
+// failed scan left of generations after the current one. A failure after
+// the commit is logged: the stale keys are invisible and the next scan
+// removes them.
+func storeFlags(ctx context.Context, st store.Store, month string, rec *ScanRecord, flags []Flag, lg *slog.Logger) error {
+	var cur uint64
+	if err := st.Update(ctx, func(tx store.Txn) (err error) { cur, err = txnGen(tx, month); return err }); err != nil {
+		return err
 	}
-	err = st.Update(ctx, func(tx store.Txn) error {
-		var old [][]byte // the month's flags not set again
-		if err := tx.Iterate(flagPrefix(month), false, func(k, _ []byte) error {
-			if !keep[string(k)] {
-				old = append(old, slices.Clone(k))
+	if err := deleteGens(ctx, st, month, cur, true); err != nil {
+		return fmt.Errorf("remove a failed scan's flags: %w", err)
+	}
+	rec.Gen = cur + 1
+	prefix := genPrefix(month, rec.Gen)
+	for n, rest := FlagsPerTxn, flags; len(rest) > 0; {
+		n = min(n, len(rest))
+		err := st.Update(ctx, func(tx store.Txn) error {
+			for _, f := range rest[:n] {
+				b, err := enc.Marshal(f)
+				if err != nil {
+					return err
+				}
+				if err := tx.Set(append(slices.Clip(prefix), f.User...), b); err != nil {
+					return err
+				}
 			}
 			return nil
-		}); err != nil {
+		})
+		switch {
+		case errors.Is(err, store.ErrTxnTooBig) && n > 1:
+			n /= 2
+		case err != nil:
 			return err
+		default:
+			rest = rest[n:]
 		}
-		for _, k := range old {
-			if err := tx.Delete(k); err != nil {
-				return err
-			}
-		}
-		b, err := enc.Marshal(rec)
+	}
+	b, err := enc.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	if err := st.Update(ctx, func(tx store.Txn) error {
+		g, err := txnGen(tx, month)
 		if err != nil {
 			return err
 		}
-		if err := tx.Set(scanKey(month), b); err != nil {
-			return err
+		if g != cur {
+			return fmt.Errorf("%w: generation %d, this scan started from %d", ErrConcurrentScan, g, cur)
 		}
-		for i, f := range flags {
-			b, err := enc.Marshal(f)
-			if err != nil {
-				return err
-			}
-			if err := tx.Set(append(flagPrefix(month), f.User...), b); err != nil {
-				return err
-			}
-			fit = i + 1
+		return tx.Set(scanKey(month), b)
+	}); err != nil {
+		return err
+	}
+	err = deleteGens(ctx, st, month, rec.Gen, false)
+	if err == nil {
+		err = deleteBatches(ctx, st, genPrefix(month, 0), false, func([]byte) (bool, error) { return true, nil })
+	}
+	if err != nil {
+		lg.Warn("fraud: scan committed, its previous flags not all removed (the next scan removes them)", "month", month, "gen", rec.Gen, "err", err)
+	}
+	return nil
+}
+
+// deleteGens removes the flags of the month's generations after keep
+// (after: what failed scans left; they sort after it, so they are found
+// from the end) or before it (from the start).
+func deleteGens(ctx context.Context, st store.Store, month string, keep uint64, after bool) error {
+	return deleteBatches(ctx, st, gensPrefix(month), after, func(k []byte) (bool, error) {
+		g, err := keyGen(month, k)
+		if err != nil {
+			return false, err
 		}
-		return nil
+		if after {
+			return g > keep, nil
+		}
+		return g < keep, nil
 	})
-	return fit, err
 }
 
-// strongerFirst orders flags by the strength of their evidence, for the
-// limit of flags: the accounts flagged by their own score first, highest
-// score first; then the group accounts, most streams on their group's
-// tracks first (onTracks), then most streams; ties by user id. A farm
-// cannot push other bots' flags out with many accounts of a few streams
-// each: its own weakest accounts are the ones left out.
-func strongerFirst(a, b Flag, onTracks map[model.UserID]int) int {
-	if (a.Group == 0) != (b.Group == 0) {
-		if a.Group == 0 {
-			return -1
+// deleteBatches deletes the keys under prefix, in transactions of at
+// most FlagsPerTxn keys, walking from the start (or the end when
+// reverse) while match is true; it stops at the first key that does not
+// match.
+func deleteBatches(ctx context.Context, st store.Store, prefix []byte, reverse bool, match func(k []byte) (bool, error)) error {
+	for n := FlagsPerTxn; ; {
+		done := true
+		err := st.Update(ctx, func(tx store.Txn) error {
+			var ks [][]byte
+			done = true
+			if err := tx.Iterate(prefix, reverse, func(k, _ []byte) error {
+				if len(ks) == n {
+					done = false
+					return store.ErrStop
+				}
+				ok, err := match(k)
+				if err != nil || !ok {
+					return cmp.Or(err, store.ErrStop)
+				}
+				ks = append(ks, slices.Clone(k))
+				return nil
+			}); err != nil {
+				return err
+			}
+			for _, k := range ks {
+				if err := tx.Delete(k); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		switch {
+		case errors.Is(err, store.ErrTxnTooBig) && n > 1:
+			n /= 2
+		case err != nil:
+			return err
+		case done:
+			return nil
 		}
-		return 1
 	}
-	if a.Group == 0 {
-		return cmp.Or(cmp.Compare(b.Score, a.Score), strings.Compare(string(a.User), string(b.User)))
-	}
-	return cmp.Or(cmp.Compare(onTracks[b.User], onTracks[a.User]), cmp.Compare(b.Plays, a.Plays), strings.Compare(string(a.User), string(b.User)))
 }
 
-// Flags returns the month's stored flags, by user id.
+// Flags returns the month's stored flags, by user id: those of the
+// generation the month's scan record names (flags written before
+// generations, under fraud/<month>/a/, when the record names none). The
+// record and the flags are read in one transaction, so a scan committing
+// meanwhile is seen whole or not at all.
 func Flags(ctx context.Context, st store.Store, month string) ([]Flag, error) {
 	if !counting.ValidMonth(month) {
 		return nil, counting.ErrBadMonth
 	}
 	var out []Flag
-	err := st.Iterate(ctx, flagPrefix(month), false, func(k, v []byte) error {
-		var f Flag
-		if err := dec.Unmarshal(v, &f); err != nil {
-			return fmt.Errorf("%w: %s: %v", ErrCorrupt, k, err)
+	err := st.Update(ctx, func(tx store.Txn) error {
+		out = nil
+		gen, err := txnGen(tx, month)
+		if err != nil {
+			return err
 		}
-		if string(f.User) != strings.TrimPrefix(string(k), string(flagPrefix(month))) {
-			return fmt.Errorf("%w: %s holds user %q", ErrCorrupt, k, f.User)
-		}
-		out = append(out, f)
-		return nil
+		prefix := genPrefix(month, gen)
+		return tx.Iterate(prefix, false, func(k, v []byte) error {
+			var f Flag
+			if err := dec.Unmarshal(v, &f); err != nil {
+				return fmt.Errorf("%w: %s: %v", ErrCorrupt, k, err)
+			}
+			if string(f.User) != strings.TrimPrefix(string(k), string(prefix)) {
+				return fmt.Errorf("%w: %s holds user %q", ErrCorrupt, k, f.User)
+			}
+			out = append(out, f)
+			return nil
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("fraud: flags: %w", err)

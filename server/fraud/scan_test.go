@@ -1,11 +1,9 @@
 package fraud_test
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -13,6 +11,7 @@ import (
 
 	"github.com/segue-fm/segue/core/api"
 	"github.com/segue-fm/segue/core/model"
+	"github.com/segue-fm/segue/internal/cborx"
 	"github.com/segue-fm/segue/internal/playsim"
 	"github.com/segue-fm/segue/server/counting"
 	"github.com/segue-fm/segue/server/events"
@@ -166,10 +165,9 @@ func TestScanBadger(t *testing.T) {
 	}
 }
 
-// TestScanReplacesAndLimits: a scan replaces the month's earlier flags
-// (an account no longer flagged loses its flag), and a scan over its flag
-// limit keeps the strongest (TestScanFlagLimit).
-func TestScanReplacesAndLimits(t *testing.T) {
+// TestScanReplaces: a scan replaces the month's earlier flags (an
+// account no longer flagged loses its flag).
+func TestScanReplaces(t *testing.T) {
 	ctx := context.Background()
 	st, lg := badgerLog(t)
 	accts := logPopulation(t, st, lg)
@@ -180,14 +178,6 @@ func TestScanReplacesAndLimits(t *testing.T) {
 	}
 	if len(flags) < 2 {
 		t.Fatalf("only %d flags", len(flags))
-	}
-	// Over the limit: the highest score is kept, the rest left out.
-	best := slices.MaxFunc(flags, func(a, b fraud.Flag) int { return cmp.Compare(a.Score, b.Score) })
-	if rec, one, err := fraud.Scan(ctx, st, lg, "2026-11", opts.WithMaxFlags(1)); err != nil || len(one) != 1 || one[0].User != best.User || rec.LeftOut != len(flags)-1 {
-		t.Fatalf("over the limit: %v, %+v, record %+v; want %s kept and %d left out", err, one, rec, best.User, len(flags)-1)
-	}
-	if stored, _ := fraud.Flags(ctx, st, "2026-11"); len(stored) != 1 {
-		t.Fatalf("scan over the limit stored %d flags, want 1", len(stored))
 	}
 	// A model that flags nobody clears the month.
 	strict, _ := fraud.DefaultModel()
@@ -265,8 +255,7 @@ func TestScanAfterRetention(t *testing.T) {
 // under 20 times each in the month (playsim.BotSmallFarm) is never scored
 // alone; the scan flags its accounts as a group, with the group's
 // evidence, and no human, though hundreds have fewer than 20 streams (new
-// users, light listeners); a rescan gives the same flags, and one over
-// the flag limit leaves a group's account out first; a flagged
+// users, light listeners); a rescan gives the same flags; a flagged
 // account's counted streams, which royalties hold out, are its streams in
 // the month.
 func TestScanSmallFarm(t *testing.T) {
@@ -281,22 +270,6 @@ func TestScanSmallFarm(t *testing.T) {
 	}
 	if _, again, err := fraud.Scan(ctx, st, lg, "2026-11", opts); err != nil || !slices.Equal(again, flags) {
 		t.Fatalf("rescan: %d flags (%v), first scan %d: not the same", len(again), err, len(flags))
-	}
-	// Over the limit, a group's account is left out before a scored one.
-	rec, fewer, err := fraud.Scan(ctx, st, lg, "2026-11", opts.WithMaxFlags(len(flags)-1))
-	if err != nil || rec.LeftOut != 1 || len(fewer) != len(flags)-1 {
-		t.Fatalf("over the limit: %v, record %+v", err, rec)
-	}
-	for i, f := range flags {
-		if i == len(fewer) || f.User != fewer[i].User {
-			if f.Group == 0 {
-				t.Errorf("%s flagged by score left out: %s", f.User, f.Explanation)
-			}
-			break
-		}
-	}
-	if _, _, err := fraud.Scan(ctx, st, lg, "2026-11", opts); err != nil {
-		t.Fatal(err)
 	}
 	label := map[model.UserID]playsim.Label{}
 	for _, a := range accts {
@@ -361,68 +334,6 @@ func appendListens(t *testing.T, lg events.Log, ls []listen) []model.UserID {
 	return users
 }
 
-// TestScanFlagLimit: a farm of light accounts pushing a month over the
-// flag limit no longer stops every flag of the month from being written
-// (before, the scan failed and a big farm shielded every other bot): the
-// scan writes the limit's worth, the accounts flagged by their score
-// first, then the group accounts with the most streams on their group's
-// tracks, and says in its record and log how many it left out. A rescan
-// gives the same flags.
-func TestScanFlagLimit(t *testing.T) {
-	ctx := context.Background()
-	st, lg := badgerLog(t)
-	logSim(t, st, lg, playsim.DefaultOptions().WithSeed(8).WithHumans(100).WithLight(300).WithBots(10), playsim.SyntheticShape(8, 200, 1000))
-	var logged strings.Builder
-	opts := fraud.DefaultScanOptions().WithLogger(slog.New(slog.NewTextHandler(&logged, nil)))
-	_, before, err := fraud.Scan(ctx, st, lg, "2026-11", opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	big := appendListens(t, lg, farm("big", 60, []string{"promo-x", "promo-y"}, 1, 0)) // 2 streams each
-	limit := len(before) + 20
-	for _, c := range []struct {
-		name string
-		opts fraud.ScanOptions
-	}{{"first scan", opts.WithMaxFlags(limit)}, {"rescan", opts.WithMaxFlags(limit)}} {
-		t.Run(c.name, func(t *testing.T) {
-			logged.Reset()
-			rec, flags, err := fraud.Scan(ctx, st, lg, "2026-11", c.opts)
-			if err != nil {
-				t.Fatalf("scan over the limit: %v", err)
-			}
-			if len(flags) != limit || rec.Flagged != limit || rec.LeftOut != 40 || rec.MaxFlags != limit {
-				t.Fatalf("%d flags, record %+v; want %d flagged and 40 left out", len(flags), rec, limit)
-			}
-			stored, err := fraud.Flags(ctx, st, "2026-11")
-			if err != nil || !slices.Equal(stored, flags) {
-				t.Fatalf("stored %d flags (%v), scan returned %d", len(stored), err, len(flags))
-			}
-			got := map[model.UserID]bool{}
-			for _, f := range flags {
-				got[f.User] = true
-			}
-			for _, f := range before {
-				if !got[f.User] {
-					t.Errorf("%s (%s) left out for the farm's accounts", f.User, f.Explanation)
-				}
-			}
-			n := 0
-			for _, u := range big {
-				if got[u] {
-					n++
-				}
-			}
-			if n != 20 {
-				t.Errorf("%d of the big farm's accounts flagged, want 20", n)
-			}
-			if !strings.Contains(logged.String(), "level=WARN msg=\"fraud: scan over its flag limit, the weakest flags left out\"") ||
-				!strings.Contains(logged.String(), fmt.Sprintf("flagged=%d left_out=40 limit=%d", limit, limit)) {
-				t.Errorf("log:\n%s", logged.String())
-			}
-		})
-	}
-}
-
 // TestScanFarmOverAQuarter: a farm whose light accounts make over a
 // quarter of the month's streams is flagged, and so is a small farm
 // beside it, and no simulated human. Before, light accounts over a
@@ -460,14 +371,12 @@ func TestScanFarmOverAQuarter(t *testing.T) {
 	}
 }
 
-// TestScanFlagsOverATransaction: a farm's group flags under the flag
-// limit but more than one store transaction holds (Badger at its smallest
-// memtable, 8 MiB) are written as far as they fit, strongest first, the
-// rest counted as left out, the same number on a rescan (whose old flags
-// take no room). Before, the scan failed with "transaction too big" and
-// wrote nothing: at the default limit of 10,000, a farm of
-// 10,001 accounts of 2 streams failed so on the default 16 MiB memtable
-// too, after the limit had cut the flags.
+// TestScanFlagsOverATransaction: a farm's group flags, more than one
+// store transaction holds (Badger at its smallest memtable, 8 MiB), are
+// all written, and a rescan replaces them, leaving one key per flag.
+// Before, the scan kept the strongest flags one transaction held (3,265
+// of 6,006 here) and at most 10,000 in all, and the streams of the
+// accounts left out were paid: a farm big enough was paid.
 func TestScanFlagsOverATransaction(t *testing.T) {
 	ctx := context.Background()
 	st, err := badgerstore.Open(ctx, t.TempDir(), badgerstore.DefaultOptions().WithLogger(nil).WithMemTableSize(badgerstore.MinMemTableSize))
@@ -484,30 +393,140 @@ func TestScanFlagsOverATransaction(t *testing.T) {
 	}
 	appendListens(t, lg, heavy)
 	small := appendListens(t, lg, farm("small", 6, []string{"promo-a", "promo-b"}, 4, 1))
-	appendListens(t, lg, farm("big", 6000, []string{"promo-x", "promo-y"}, 1, 0))
-	var first []fraud.Flag
+	big := appendListens(t, lg, farm("big", 6000, []string{"promo-x", "promo-y"}, 1, 0))
 	for _, scan := range []string{"first", "rescan"} {
 		rec, flags, err := fraud.Scan(ctx, st, lg, "2026-11", fraud.DefaultScanOptions().WithLogger(nil))
 		if err != nil {
 			t.Fatalf("%s: %v", scan, err)
 		}
-		if first == nil {
-			first = flags
-		} else if len(flags) != len(first) {
-			t.Errorf("rescan wrote %d flags, the first scan %d", len(flags), len(first))
-		}
 		stored, err := fraud.Flags(ctx, st, "2026-11")
-		if err != nil || !slices.Equal(stored, flags) || len(flags) == 0 || rec.Flagged != len(flags) || rec.LeftOut != 6006-len(flags) || rec.LeftOut == 0 {
+		if err != nil || !slices.Equal(stored, flags) || rec.Flagged != len(flags) {
 			t.Fatalf("%s: %d flags stored (%v), %d returned, record %+v", scan, len(stored), err, len(flags), rec)
 		}
 		got := map[model.UserID]bool{}
 		for _, f := range flags {
 			got[f.User] = true
 		}
-		for _, u := range small {
-			if !got[u] {
-				t.Errorf("%s: the small farm's %s left out for the big farm's accounts", scan, u)
+		n := 0
+		for _, u := range slices.Concat(small, big) {
+			if got[u] {
+				n++
 			}
+		}
+		if n != 6006 {
+			t.Errorf("%s: %d of the farms' 6,006 accounts flagged", scan, n)
+		}
+		if keys := countKeys(t, st, "fraud/2026-11/"); keys != len(flags)+1 {
+			t.Errorf("%s: %d keys under fraud/2026-11/, want %d flags and the record", scan, keys, len(flags))
+		}
+	}
+}
+
+// countKeys returns the number of keys under prefix in st.
+func countKeys(t *testing.T, st store.Store, prefix string) int {
+	t.Helper()
+	n := 0
+	if err := st.Iterate(context.Background(), []byte(prefix), false, func(_, _ []byte) error { n++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// errCrash is the failure crashStore injects.
+var errCrash = errors.New("crash")
+
+// crashStore is a store whose failAt-th Update fails before running, as
+// if the process had been killed before that transaction: every
+// transaction before it committed, none after it ran.
+type crashStore struct {
+	store.Store
+	calls, failAt int
+}
+
+func (s *crashStore) Update(ctx context.Context, fn func(tx store.Txn) error) error {
+	if s.calls++; s.calls == s.failAt {
+		return errCrash
+	}
+	return s.Store.Update(ctx, fn)
+}
+
+// TestScanCrashMidWrite: a scan whose flags take several transactions,
+// stopped before each of them in turn, leaves the month's previous flags
+// exactly (every one, nothing of the new scan) until its record is
+// committed, and the new flags exactly from then on; the next scan
+// replaces what is there, one key per flag left. Flags stored before
+// generations (fraud/<month>/a/) are read until a scan replaces them.
+func TestScanCrashMidWrite(t *testing.T) {
+	ctx := context.Background()
+	st, lg := badgerLog(t)
+	var heavy []listen
+	for i := range 50 {
+		for h := range 7 {
+			heavy = append(heavy, listen{fmt.Sprintf("heavy-%d", i), fmt.Sprintf("hit-%d", h), 25})
+		}
+	}
+	appendListens(t, lg, heavy)
+	appendListens(t, lg, farm("a", fraud.FlagsPerTxn+200, []string{"promo-a", "promo-b"}, 1, 0))
+	appendListens(t, lg, farm("b", fraud.FlagsPerTxn+300, []string{"promo-x", "promo-y"}, 1, 0))
+	legacy, err := cborx.Marshal(fraud.Flag{User: "legacy"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Set(ctx, []byte("fraud/2026-11/a/legacy"), legacy); err != nil {
+		t.Fatal(err)
+	}
+	if stored, err := fraud.Flags(ctx, st, "2026-11"); err != nil || len(stored) != 1 || stored[0].User != "legacy" {
+		t.Fatalf("flags before generations: %+v, %v", stored, err)
+	}
+	// Old: farm b alone is a group (a is under the minimum of accounts);
+	// new: both farms.
+	now := time.Date(2026, 12, 1, 3, 0, 0, 0, time.UTC)
+	base := fraud.DefaultScanOptions().WithLogger(nil).WithClock(func() time.Time { return now })
+	oldOpts := base.WithGroups(fraud.DefaultGroupOptions().WithMinAccounts(fraud.FlagsPerTxn + 250))
+	_, oldFlags, err := fraud.Scan(ctx, st, lg, "2026-11", oldOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, newFlags, err := fraud.Scan(ctx, st, lg, "2026-11", base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(oldFlags) < fraud.FlagsPerTxn || len(newFlags) < 2*fraud.FlagsPerTxn+500 {
+		t.Fatalf("%d old flags, %d new", len(oldFlags), len(newFlags))
+	}
+	for failAt := 1; ; failAt++ {
+		if _, _, err := fraud.Scan(ctx, st, lg, "2026-11", oldOpts); err != nil {
+			t.Fatal(err)
+		}
+		cs := &crashStore{Store: st, failAt: failAt}
+		rec, _, err := fraud.Scan(ctx, cs, lg, "2026-11", base)
+		stored, ferr := fraud.Flags(ctx, st, "2026-11")
+		if ferr != nil {
+			t.Fatal(ferr)
+		}
+		last, lerr := fraud.LastScan(ctx, st, "2026-11")
+		switch {
+		case err != nil && !errors.Is(err, errCrash):
+			t.Fatalf("crash at transaction %d: %v", failAt, err)
+		case err != nil && !slices.Equal(stored, oldFlags):
+			t.Fatalf("crash at transaction %d: %d flags read, want the %d old ones", failAt, len(stored), len(oldFlags))
+		case err != nil && (lerr != nil || last.Flagged != len(oldFlags)):
+			t.Fatalf("crash at transaction %d: record %+v (%v), want the old scan's", failAt, last, lerr)
+		case err == nil && !slices.Equal(stored, newFlags):
+			t.Fatalf("crash at transaction %d, scan committed: %d flags read, want the %d new ones", failAt, len(stored), len(newFlags))
+		case err == nil && (lerr != nil || last != rec):
+			t.Fatalf("crash at transaction %d, scan committed: record %+v (%v), want %+v", failAt, last, lerr, rec)
+		}
+		// The next scan, not stopped, replaces whatever is there.
+		_, again, err := fraud.Scan(ctx, st, lg, "2026-11", base)
+		if err != nil || !slices.Equal(again, newFlags) {
+			t.Fatalf("crash at transaction %d, then a scan: %d flags (%v), want %d", failAt, len(again), err, len(newFlags))
+		}
+		if keys := countKeys(t, st, "fraud/2026-11/"); keys != len(newFlags)+1 {
+			t.Fatalf("crash at transaction %d, then a scan: %d keys, want %d flags and the record", failAt, keys, len(newFlags))
+		}
+		if failAt > cs.calls {
+			break // the scan ran whole: every transaction was tried
 		}
 	}
 }
