@@ -28,7 +28,9 @@ func init() {
 // file complete or absent), exact in the currency's minor unit
 // (server/royalties documents the rounding rules). With --by-country it
 // also writes statement-<month>-countries.csv and .json
-// (royalties.ComputeCountries). --out is created (with its parents) when
+// (royalties.ComputeCountries). Unless --unscanned, it refuses a month
+// whose counted streams the fraud scan has not all checked
+// (checkScanned). --out is created (with its parents) when
 // missing, once the statements are computed.
 func runRoyalties(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("royalties", flag.ContinueOnError)
@@ -38,9 +40,10 @@ func runRoyalties(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	pool := fs.String("pool", "", "revenue pool to split, a decimal with at most as many fraction digits as the currency's minor unit (1000000.00 EUR, 1000000 JPY, 1000000.000 BHD)")
 	currency := fs.String("currency", "", "active ISO 4217 currency code, e.g. EUR, USD, JPY; amounts are exact in its minor unit")
 	out := fs.String("out", ".", "directory to write statement-<month>.csv and .json into (created when missing)")
+	unscanned := fs.Bool("unscanned", false, "pay the counted streams even when the month's fraud scan has not checked them all (never scanned, or plays counted since its last scan); without it the run refuses")
 	byCountry := fs.Bool("by-country", false, "also write statement-<month>-countries.csv and .json: every track's amount split over the countries its streams were counted in")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: segue royalties --data DIR --month YYYY-MM --pool AMOUNT --currency CUR [--out DIR] [--by-country]")
+		fmt.Fprintln(stderr, "usage: segue royalties --data DIR --month YYYY-MM --pool AMOUNT --currency CUR [--out DIR] [--by-country] [--unscanned]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -72,6 +75,11 @@ func runRoyalties(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	streams, err := counting.MonthStreams(ctx, dd.Store, *month)
 	if err != nil {
 		return err
+	}
+	if len(streams) > 0 && !*unscanned {
+		if err := checkScanned(ctx, dd.Store, *data, *month); err != nil {
+			return err
+		}
 	}
 	held, err := flaggedStreams(ctx, dd.Store, *month)
 	if err != nil {

@@ -55,7 +55,7 @@ func TestRoyaltiesByCountryCLI(t *testing.T) {
 		t.Fatalf("countries csv with u2 flagged:\n%s\nwant:\n%s", got, want)
 	}
 	plain := t.TempDir()
-	if b, err := exec.Command(bin, "royalties", "--data", dir, "--month", "2026-11", "--pool", "1", "--currency", "EUR", "--out", plain).CombinedOutput(); err != nil {
+	if b, err := exec.Command(bin, "royalties", "--data", dir, "--month", "2026-11", "--pool", "1", "--currency", "EUR", "--out", plain, "--unscanned").CombinedOutput(); err != nil {
 		t.Fatalf("%v\n%s", err, b)
 	}
 	if _, err := os.Stat(filepath.Join(plain, "statement-2026-11-countries.csv")); !os.IsNotExist(err) {
@@ -63,7 +63,7 @@ func TestRoyaltiesByCountryCLI(t *testing.T) {
 	}
 	// A run without --by-country into out, which holds the split of an
 	// earlier run, removes it: it no longer agrees with the statement.
-	if b, err := exec.Command(bin, "royalties", "--data", dir, "--month", "2026-11", "--pool", "1", "--currency", "EUR", "--out", out).CombinedOutput(); err != nil {
+	if b, err := exec.Command(bin, "royalties", "--data", dir, "--month", "2026-11", "--pool", "1", "--currency", "EUR", "--out", out, "--unscanned").CombinedOutput(); err != nil {
 		t.Fatalf("%v\n%s", err, b)
 	}
 	for _, f := range []string{"statement-2026-11-countries.csv", "statement-2026-11-countries.json"} {
@@ -152,7 +152,7 @@ func flagAccount(t *testing.T, dir string, user model.UserID) {
 // into out and returns the countries CSV it wrote.
 func countriesCSV(t *testing.T, bin, dir, out string, extra ...string) string {
 	t.Helper()
-	args := append([]string{"royalties", "--data", dir, "--month", "2026-11", "--pool", "100.00", "--currency", "EUR", "--out", out}, extra...)
+	args := append([]string{"royalties", "--data", dir, "--month", "2026-11", "--pool", "100.00", "--currency", "EUR", "--out", out, "--unscanned"}, extra...)
 	b, err := exec.Command(bin, args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("%v\n%s", err, b)

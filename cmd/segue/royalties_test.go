@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -41,7 +42,7 @@ func TestRoyaltiesCLI(t *testing.T) {
 	}
 	countPlays(t, dd, evs, nil, nil, counting.DefaultOptions().WithLogger(nil))
 	dd.Close()
-	args := []string{"royalties", "--data", dir, "--month", "2026-11", "--pool", "100.00", "--currency", "EUR", "--out", out}
+	args := []string{"royalties", "--data", dir, "--month", "2026-11", "--pool", "100.00", "--currency", "EUR", "--out", out, "--unscanned"}
 	if b, err := exec.Command(bin, args...).CombinedOutput(); err != nil {
 		t.Fatalf("%v\n%s", err, b)
 	}
@@ -73,7 +74,7 @@ func TestRoyaltiesCLI(t *testing.T) {
 	// Yen have no minor unit: whole yen, the leftover yen by largest
 	// remainder; --out is created when missing.
 	yen := filepath.Join(out, "new", "yen")
-	if b, err := exec.Command(bin, "royalties", "--data", dir, "--month", "2026-11", "--pool", "100", "--currency", "JPY", "--out", yen).CombinedOutput(); err != nil {
+	if b, err := exec.Command(bin, "royalties", "--data", dir, "--month", "2026-11", "--pool", "100", "--currency", "JPY", "--out", yen, "--unscanned").CombinedOutput(); err != nil {
 		t.Fatalf("%v\n%s", err, b)
 	}
 	if csv, err := os.ReadFile(filepath.Join(yen, "statement-2026-11.csv")); err != nil || string(csv) != "month,currency,track,streams,amount\n2026-11,JPY,a,1,33\n2026-11,JPY,b,2,67\n" {
@@ -128,7 +129,7 @@ func TestRoyaltiesHoldersCLI(t *testing.T) {
 	}
 	countPlays(t, dd, evs, nil, nil, counting.DefaultOptions().WithLogger(nil))
 	dd.Close()
-	args := []string{"royalties", "--data", dir, "--month", "2026-11", "--pool", "1000.01", "--currency", "EUR", "--out", out}
+	args := []string{"royalties", "--data", dir, "--month", "2026-11", "--pool", "1000.01", "--currency", "EUR", "--out", out, "--unscanned"}
 	var first []byte
 	for run := range 2 {
 		if b, err := exec.Command(bin, args...).CombinedOutput(); err != nil {
@@ -173,7 +174,7 @@ func TestRoyaltiesAllOrNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	var stdout, stderr bytes.Buffer
-	err := runRoyalties(ctx, []string{"--data", dir, "--month", "2026-11", "--pool", "100.00", "--currency", "EUR", "--out", out}, &stdout, &stderr)
+	err := runRoyalties(ctx, []string{"--data", dir, "--month", "2026-11", "--pool", "100.00", "--currency", "EUR", "--out", out, "--unscanned"}, &stdout, &stderr)
 	if err == nil || !strings.Contains(err.Error(), "statement-2026-11-holders.csv") {
 		t.Fatalf("run: %v, want the holders file named", err)
 	}
@@ -187,5 +188,74 @@ func TestRoyaltiesAllOrNothing(t *testing.T) {
 			names = append(names, e.Name())
 		}
 		t.Errorf("--out holds %q after the failed run, want only the directory that was there", names)
+	}
+}
+
+// TestRoyaltiesNeedScan: `segue royalties` refuses a month with counted
+// streams its fraud scan has not all checked, naming the command to run:
+// a month never scanned, and one with streams counted after its last
+// scan (a farm's, here); --unscanned pays them anyway, and a scan of the
+// month lets the run through again, the farm's streams then held. A month
+// with no streams needs no scan. Before, the statement paid every stream
+// no scan had checked without a word: by default the relay scans nothing
+// (--fraud-scan-interval 0), and plays made offline reach their month up
+// to 32 days after it.
+func TestRoyaltiesNeedScan(t *testing.T) {
+	bin := buildSegue(t)
+	dir := t.TempDir()
+	plays := []countedPlay{{"u1", "a"}, {"u2", "a"}, {"u3", "b"}}
+	for i := range 120 { // a heavier listener: the group check needs them
+		plays = append(plays, countedPlay{"heavy", model.TrackID(fmt.Sprintf("hit-%d", i%12))})
+	}
+	countStreams(t, dir, nil, plays)
+	out := t.TempDir()
+	royalties := func(month string, extra ...string) (string, error) {
+		args := append([]string{"royalties", "--data", dir, "--month", month, "--pool", "100.00", "--currency", "EUR", "--out", out}, extra...)
+		b, err := exec.Command(bin, args...).CombinedOutput()
+		return string(b), err
+	}
+	scan := func() {
+		t.Helper()
+		if b, err := exec.Command(bin, "fraud", "scan", "--data", dir, "--month", "2026-11").CombinedOutput(); err != nil {
+			t.Fatalf("fraud scan: %v\n%s", err, b)
+		}
+	}
+	refused := func(step, want string) {
+		t.Helper()
+		b, err := royalties("2026-11")
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(b, want) || !strings.Contains(b, "run segue fraud scan --data "+dir+" --month 2026-11 first") {
+			t.Fatalf("%s: %v\n%s\nwant exit 1 and %q", step, err, b, want)
+		}
+		if _, err := os.Stat(filepath.Join(out, "statement-2026-11.csv")); !os.IsNotExist(err) {
+			t.Fatalf("%s: a statement was written (%v)", step, err)
+		}
+	}
+	refused("never scanned", "fraud: month not scanned: 2026-11")
+	if b, err := royalties("2026-10"); err != nil {
+		t.Fatalf("a month without streams: %v\n%s", err, b)
+	}
+	scan()
+	if b, err := royalties("2026-11"); err != nil {
+		t.Fatalf("after the scan: %v\n%s", err, b)
+	}
+	os.RemoveAll(out)
+	var farm []countedPlay
+	for i := range 6 {
+		farm = append(farm, countedPlay{model.UserID(fmt.Sprintf("farm-%d", i)), "promo"}, countedPlay{model.UserID(fmt.Sprintf("farm-%d", i)), "promo2"})
+	}
+	countStreams(t, dir, nil, farm)
+	refused("streams counted after the scan", "fraud: streams counted after the month's last scan: 2026-11: 12 streams after offset 123")
+	if b, err := royalties("2026-11", "--unscanned"); err != nil {
+		t.Fatalf("--unscanned: %v\n%s", err, b)
+	}
+	if csv, _ := os.ReadFile(filepath.Join(out, "statement-2026-11.csv")); !strings.Contains(string(csv), ",promo,6,") {
+		t.Fatalf("--unscanned does not pay the farm:\n%s", csv)
+	}
+	scan()
+	if b, err := royalties("2026-11"); err != nil || !strings.Contains(b, "held out") {
+		t.Fatalf("after the second scan: %v\n%s", err, b)
+	}
+	if csv, _ := os.ReadFile(filepath.Join(out, "statement-2026-11.csv")); strings.Contains(string(csv), ",promo") {
+		t.Fatalf("the farm paid after the second scan:\n%s", csv)
 	}
 }

@@ -27,6 +27,11 @@ var (
 	// PruneMargin before the month began); nothing was written, the
 	// month keeps its earlier flags.
 	ErrIncomplete = errors.New("fraud: the month's play events are partly removed by retention")
+	// ErrNotScanned: the month has no scan record (Covers).
+	ErrNotScanned = errors.New("fraud: month not scanned")
+	// ErrStale: streams of the month were counted after its last scan
+	// read the log (Covers).
+	ErrStale = errors.New("fraud: streams counted after the month's last scan")
 	// ErrConcurrentScan: another scan of the month committed while this
 	// one wrote its flags; this one's flags are not made visible.
 	ErrConcurrentScan = errors.New("fraud: another scan of the month committed first")
@@ -135,6 +140,10 @@ type ScanRecord struct {
 	// group tracks left out, against which the group check judges a
 	// track (Extractor.Groups).
 	Heavy float64 `cbor:"13,keyasint,omitempty" json:"heavy,omitempty"`
+	// Through is the log offset after the last entry the scan read: the
+	// plays it checked are those before it (Covers). 0 in a scan before
+	// 2026-12-08.
+	Through uint64 `cbor:"15,keyasint,omitempty" json:"through,omitempty"`
 	// Gen is the generation of the month's flags: Flags reads
 	// fraud/<month>/g/<Gen>/. 0 (a scan before 2026-12-08): the flags
 	// are under fraud/<month>/a/.
@@ -236,7 +245,8 @@ func Scan(ctx context.Context, st store.Store, log events.Log, month string, opt
 	}
 	x := NewExtractor()
 	rec := ScanRecord{Month: month, Model: opts.model.Trained}
-	for from := first; ; {
+	from := first
+	for {
 		es, err := log.Read(ctx, from, readPage)
 		if err != nil {
 			return ScanRecord{}, nil, fmt.Errorf("fraud: scan: read log: %w", err)
@@ -252,6 +262,7 @@ func Scan(ctx context.Context, st store.Store, log events.Log, month string, opt
 		}
 		from = es[len(es)-1].Offset + 1
 	}
+	rec.Through = from
 	in := NewInputs(opts.info)
 	now := opts.now().UnixMilli()
 	var flags []Flag
@@ -450,6 +461,51 @@ func Flags(ctx context.Context, st store.Store, month string) ([]Flag, error) {
 		return nil, fmt.Errorf("fraud: flags: %w", err)
 	}
 	return out, nil
+}
+
+// Covers checks that the month's last scan read every stream of the
+// month counted from the log before offset counted (the counting
+// consumer's position), so that a royalty run paying the counted
+// streams pays none the scan has not checked: ErrNotScanned when the
+// month has no scan, ErrStale when a stream of the month (a play of at
+// least MinPlayedMs started in it) lies between the scan's Through and
+// counted, or when retention has removed entries there, so that it
+// cannot tell. It reads the log from Through to counted.
+func Covers(ctx context.Context, st store.Store, log events.Log, month string, counted uint64) error {
+	rec, err := LastScan(ctx, st, month)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("%w: %s", ErrNotScanned, month)
+	}
+	if err != nil || counted <= rec.Through {
+		return err
+	}
+	first, err := events.FirstKept(ctx, log)
+	if err != nil {
+		return fmt.Errorf("fraud: covers: %w", err)
+	}
+	if first > rec.Through {
+		return fmt.Errorf("%w: %s: the log after the scan (offset %d) is removed up to %d", ErrStale, month, rec.Through, first)
+	}
+	n := 0
+	for from := rec.Through; from < counted; {
+		es, err := log.Read(ctx, from, int(min(counted-from, readPage)))
+		if err != nil {
+			return fmt.Errorf("fraud: covers: read log: %w", err)
+		}
+		if len(es) == 0 {
+			break
+		}
+		for _, e := range es {
+			if e.Offset < counted && e.Event.PlayedMs >= MinPlayedMs && counting.Month(e.Event.StartedAt) == month {
+				n++
+			}
+		}
+		from = es[len(es)-1].Offset + 1
+	}
+	if n > 0 {
+		return fmt.Errorf("%w: %s: %d streams after offset %d", ErrStale, month, n, rec.Through)
+	}
+	return nil
 }
 
 // LastScan returns the month's scan record, or store.ErrNotFound when the
