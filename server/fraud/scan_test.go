@@ -453,8 +453,8 @@ func (s *crashStore) Update(ctx context.Context, fn func(tx store.Txn) error) er
 // TestScanCrashMidWrite: a scan whose flags take several transactions,
 // stopped before each of them in turn, leaves the month's previous flags
 // exactly (every one, nothing of the new scan) until its record is
-// committed, and the new flags exactly from then on; the next scan
-// replaces what is there, one key per flag left. Flags stored before
+// committed, and the new flags exactly from then on; the next scan (with
+// the old options) replaces what is there, one key per flag left. Flags stored before
 // generations (fraud/<month>/a/) are read until a scan replaces them.
 func TestScanCrashMidWrite(t *testing.T) {
 	ctx := context.Background()
@@ -494,10 +494,10 @@ func TestScanCrashMidWrite(t *testing.T) {
 	if len(oldFlags) < fraud.FlagsPerTxn || len(newFlags) < 2*fraud.FlagsPerTxn+500 {
 		t.Fatalf("%d old flags, %d new", len(oldFlags), len(newFlags))
 	}
+	if _, _, err := fraud.Scan(ctx, st, lg, "2026-11", oldOpts); err != nil {
+		t.Fatal(err)
+	}
 	for failAt := 1; ; failAt++ {
-		if _, _, err := fraud.Scan(ctx, st, lg, "2026-11", oldOpts); err != nil {
-			t.Fatal(err)
-		}
 		cs := &crashStore{Store: st, failAt: failAt}
 		rec, _, err := fraud.Scan(ctx, cs, lg, "2026-11", base)
 		stored, ferr := fraud.Flags(ctx, st, "2026-11")
@@ -517,13 +517,16 @@ func TestScanCrashMidWrite(t *testing.T) {
 		case err == nil && (lerr != nil || last != rec):
 			t.Fatalf("crash at transaction %d, scan committed: record %+v (%v), want %+v", failAt, last, lerr, rec)
 		}
-		// The next scan, not stopped, replaces whatever is there.
-		_, again, err := fraud.Scan(ctx, st, lg, "2026-11", base)
-		if err != nil || !slices.Equal(again, newFlags) {
-			t.Fatalf("crash at transaction %d, then a scan: %d flags (%v), want %d", failAt, len(again), err, len(newFlags))
+		// The next scan, not stopped, replaces whatever is there: the
+		// old flags again, none of the stopped scan's left.
+		if _, _, err := fraud.Scan(ctx, st, lg, "2026-11", oldOpts); err != nil {
+			t.Fatalf("crash at transaction %d, then a scan: %v", failAt, err)
 		}
-		if keys := countKeys(t, st, "fraud/2026-11/"); keys != len(newFlags)+1 {
-			t.Fatalf("crash at transaction %d, then a scan: %d keys, want %d flags and the record", failAt, keys, len(newFlags))
+		if stored, err := fraud.Flags(ctx, st, "2026-11"); err != nil || !slices.Equal(stored, oldFlags) {
+			t.Fatalf("crash at transaction %d, then a scan: %d flags read (%v), want %d", failAt, len(stored), err, len(oldFlags))
+		}
+		if keys := countKeys(t, st, "fraud/2026-11/"); keys != len(oldFlags)+1 {
+			t.Fatalf("crash at transaction %d, then a scan: %d keys, want %d flags and the record", failAt, keys, len(oldFlags))
 		}
 		if failAt > cs.calls {
 			break // the scan ran whole: every transaction was tried
