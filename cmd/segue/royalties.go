@@ -13,6 +13,8 @@ import (
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/server/counting"
+	"github.com/segue-fm/segue/server/events"
+	"github.com/segue-fm/segue/server/fraud"
 	"github.com/segue-fm/segue/server/royalties"
 )
 
@@ -29,8 +31,9 @@ func init() {
 // (server/royalties documents the rounding rules). With --by-country it
 // also writes statement-<month>-countries.csv and .json
 // (royalties.ComputeCountries). Unless --unscanned, it refuses a month
-// whose counted streams the fraud scan has not all checked
-// (checkScanned). --out is created (with its parents) when
+// whose counted streams the fraud scan has not all checked (fraud.Covers:
+// never scanned, or streams counted after its last scan); with it, such
+// a statement says "unscanned": true. --out is created (with its parents) when
 // missing, once the statements are computed.
 func runRoyalties(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("royalties", flag.ContinueOnError)
@@ -72,12 +75,24 @@ func runRoyalties(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	defer dd.Close()
+	// The consumer's position first: streams counted after it are not in
+	// streams, and the scan check covers every stream that is.
+	pos, err := counting.New(dd.Store, events.NewStoreLog(dd.Store), nil, nil, counting.DefaultOptions().WithLogger(nil)).Position(ctx)
+	if err != nil {
+		return err
+	}
 	streams, err := counting.MonthStreams(ctx, dd.Store, *month)
 	if err != nil {
 		return err
 	}
-	if len(streams) > 0 && !*unscanned {
-		if err := checkScanned(ctx, dd.Store, *data, *month); err != nil {
+	var unchecked error // what the fraud scan has not checked, paid with --unscanned
+	if len(streams) > 0 {
+		switch err := fraud.Covers(ctx, dd.Store, events.NewStoreLog(dd.Store), *month, pos); {
+		case (errors.Is(err, fraud.ErrNotScanned) || errors.Is(err, fraud.ErrStale)) && !*unscanned:
+			return fmt.Errorf("%w: run segue fraud scan --data %s --month %s first, or pass --unscanned to pay streams no scan has checked", err, *data, *month)
+		case errors.Is(err, fraud.ErrNotScanned) || errors.Is(err, fraud.ErrStale):
+			unchecked = err
+		case err != nil:
 			return err
 		}
 	}
@@ -100,7 +115,7 @@ func runRoyalties(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	hs := royalties.ComputeHolders(*month, cur, minor, net, rights)
-	js, err := json.MarshalIndent(heldStatement{st, heldOrNil(h)}, "", "  ")
+	js, err := json.MarshalIndent(heldStatement{st, heldOrNil(h), unchecked != nil}, "", "  ")
 	if err != nil {
 		return err
 	}
@@ -152,6 +167,9 @@ func runRoyalties(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	if len(held) > 0 {
 		fmt.Fprintf(stdout, "%s: %d streams of %d accounts flagged for fraud held out of the pool → %s-held.csv\n", *month, h.Streams, len(held), base)
+	}
+	if unchecked != nil {
+		fmt.Fprintf(stderr, "warning: %v: paid with --unscanned (\"unscanned\": true in %s.json)\n", unchecked, base)
 	}
 	return nil
 }

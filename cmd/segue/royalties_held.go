@@ -2,12 +2,9 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/server/counting"
-	"github.com/segue-fm/segue/server/events"
 	"github.com/segue-fm/segue/server/fraud"
 	"github.com/segue-fm/segue/server/royalties"
 	"github.com/segue-fm/segue/store"
@@ -15,10 +12,12 @@ import (
 
 // heldStatement is the JSON statement: the pro-rata lines and, when
 // accounts were flagged for fraud (`segue fraud scan`), their held
-// streams under "held".
+// streams under "held"; "unscanned" when it pays streams the month's
+// fraud scan has not checked (--unscanned).
 type heldStatement struct {
 	royalties.Statement
-	Held *royalties.Held `json:"held,omitempty"`
+	Held      *royalties.Held `json:"held,omitempty"`
+	Unscanned bool            `json:"unscanned,omitempty"`
 }
 
 func heldOrNil(h royalties.Held) *royalties.Held {
@@ -47,19 +46,4 @@ func flaggedStreams(ctx context.Context, st store.Store, month string) (map[mode
 		}
 	}
 	return held, nil
-}
-
-// checkScanned fails unless the month's last fraud scan read every stream
-// of the month counted so far (fraud.Covers): a statement would otherwise
-// pay streams no scan has checked, a farm's included, without a word.
-func checkScanned(ctx context.Context, st store.Store, data, month string) error {
-	pos, err := counting.New(st, events.NewStoreLog(st), nil, nil, counting.DefaultOptions().WithLogger(nil)).Position(ctx)
-	if err != nil {
-		return err
-	}
-	err = fraud.Covers(ctx, st, events.NewStoreLog(st), month, pos)
-	if errors.Is(err, fraud.ErrNotScanned) || errors.Is(err, fraud.ErrStale) {
-		return fmt.Errorf("royalties: %w: run segue fraud scan --data %s --month %s first, or pass --unscanned to pay streams no scan has checked", err, data, month)
-	}
-	return err
 }

@@ -194,7 +194,8 @@ func TestRoyaltiesAllOrNothing(t *testing.T) {
 // TestRoyaltiesNeedScan: `segue royalties` refuses a month with counted
 // streams its fraud scan has not all checked, naming the command to run:
 // a month never scanned, and one with streams counted after its last
-// scan (a farm's, here); --unscanned pays them anyway, and a scan of the
+// scan (a farm's, here); --unscanned pays them anyway, with a warning
+// and "unscanned": true in the JSON statement, and a scan of the
 // month lets the run through again, the farm's streams then held. A month
 // with no streams needs no scan. Before, the statement paid every stream
 // no scan had checked without a word: by default the relay scans nothing
@@ -245,11 +246,14 @@ func TestRoyaltiesNeedScan(t *testing.T) {
 	}
 	countStreams(t, dir, nil, farm)
 	refused("streams counted after the scan", "fraud: streams counted after the month's last scan: 2026-11: 12 streams after offset 123")
-	if b, err := royalties("2026-11", "--unscanned"); err != nil {
+	if b, err := royalties("2026-11", "--unscanned"); err != nil || !strings.Contains(b, "warning: fraud: streams counted after the month's last scan: 2026-11: 12 streams after offset 123: paid with --unscanned") {
 		t.Fatalf("--unscanned: %v\n%s", err, b)
 	}
 	if csv, _ := os.ReadFile(filepath.Join(out, "statement-2026-11.csv")); !strings.Contains(string(csv), ",promo,6,") {
 		t.Fatalf("--unscanned does not pay the farm:\n%s", csv)
+	}
+	if js, _ := os.ReadFile(filepath.Join(out, "statement-2026-11.json")); !strings.Contains(string(js), `"unscanned": true`) {
+		t.Fatalf("statement paid with --unscanned does not say so:\n%s", js)
 	}
 	scan()
 	if b, err := royalties("2026-11"); err != nil || !strings.Contains(b, "held out") {
@@ -257,5 +261,8 @@ func TestRoyaltiesNeedScan(t *testing.T) {
 	}
 	if csv, _ := os.ReadFile(filepath.Join(out, "statement-2026-11.csv")); strings.Contains(string(csv), ",promo") {
 		t.Fatalf("the farm paid after the second scan:\n%s", csv)
+	}
+	if js, _ := os.ReadFile(filepath.Join(out, "statement-2026-11.json")); strings.Contains(string(js), "unscanned") {
+		t.Fatalf("statement after the scan:\n%s", js)
 	}
 }
