@@ -469,8 +469,9 @@ func Flags(ctx context.Context, st store.Store, month string) ([]Flag, error) {
 // streams pays none the scan has not checked: ErrNotScanned when the
 // month has no scan, ErrStale when a stream of the month (a play of at
 // least MinPlayedMs started in it) lies between the scan's Through and
-// counted, or when retention has removed entries there, so that it
-// cannot tell. It reads the log from Through to counted.
+// counted, or when the log does not hold every entry there (removed by
+// retention, or kept elsewhere), so that it cannot tell. It reads the log
+// from Through to counted.
 func Covers(ctx context.Context, st store.Store, log events.Log, month string, counted uint64) error {
 	rec, err := LastScan(ctx, st, month)
 	if errors.Is(err, store.ErrNotFound) {
@@ -493,7 +494,7 @@ func Covers(ctx context.Context, st store.Store, log events.Log, month string, c
 			return fmt.Errorf("fraud: covers: read log: %w", err)
 		}
 		if len(es) == 0 {
-			break
+			return fmt.Errorf("%w: %s: the log ends at offset %d, before the counted %d", ErrStale, month, from, counted)
 		}
 		for _, e := range es {
 			if e.Offset < counted && e.Event.PlayedMs >= MinPlayedMs && counting.Month(e.Event.StartedAt) == month {

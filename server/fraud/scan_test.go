@@ -533,3 +533,47 @@ func TestScanCrashMidWrite(t *testing.T) {
 		}
 	}
 }
+
+// TestCovers: Covers passes a month whose last scan read the log up to
+// the counted position, or past it, and plays of other months or under
+// the stream threshold counted since; it fails with ErrNotScanned for a
+// month never scanned and with ErrStale for a stream of the month
+// counted after the scan, or a counted position the log does not reach.
+func TestCovers(t *testing.T) {
+	ctx := context.Background()
+	st, lg := badgerLog(t)
+	appendListens(t, lg, farm("a", 3, []string{"x"}, 2, 0))
+	if err := fraud.Covers(ctx, st, lg, "2026-11", 6); !errors.Is(err, fraud.ErrNotScanned) {
+		t.Fatalf("never scanned: %v", err)
+	}
+	rec, _, err := fraud.Scan(ctx, st, lg, "2026-11", fraud.DefaultScanOptions().WithLogger(nil))
+	if err != nil || rec.Through != 6 {
+		t.Fatalf("scan: %+v, %v", rec, err)
+	}
+	other := api.PlayRecord{Seq: 100, Track: "x", Tier: model.TierLow, StartedAt: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC).UnixMilli(), PlayedMs: 40_000,
+		EndReason: model.EndCompleted, Source: model.SourceStream}
+	short := other
+	short.Seq, short.StartedAt, short.PlayedMs = 101, time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC).UnixMilli(), 29_999
+	stream := short
+	stream.Seq, stream.PlayedMs = 102, 30_000
+	for _, c := range []struct {
+		appended *api.PlayRecord
+		counted  uint64
+		want     string
+	}{
+		{nil, 0, ""}, {nil, 6, ""},
+		{&other, 7, ""}, {&short, 8, ""},
+		{nil, 9, "fraud: streams counted after the month's last scan: 2026-11: the log ends at offset 8, before the counted 9"},
+		{&stream, 9, "fraud: streams counted after the month's last scan: 2026-11: 1 streams after offset 6"},
+	} {
+		if c.appended != nil {
+			if _, err := lg.Append(ctx, events.Batch{Device: "d", User: "u", Message: []byte("m"), Sig: []byte("s"), Events: []api.PlayRecord{*c.appended}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		err := fraud.Covers(ctx, st, lg, "2026-11", c.counted)
+		if (c.want == "" && err != nil) || (c.want != "" && (!errors.Is(err, fraud.ErrStale) || err.Error() != c.want)) {
+			t.Errorf("counted %d: %v, want %q", c.counted, err, c.want)
+		}
+	}
+}
