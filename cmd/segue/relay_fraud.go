@@ -11,8 +11,9 @@ import (
 	"github.com/segue-fm/segue/store"
 )
 
-// startFraudScans runs the fraud scan of the current and previous month
-// every interval in the background (nothing when interval is 0), storing
+// startFraudScans runs the fraud scan of the months plays can still
+// arrive for (fraud.Months) every interval in the background (nothing
+// when interval is 0), storing
 // the flags royalties hold out, as `segue fraud scan` does, and setting
 // the relay's flagged-accounts gauge from the current month's scan. The
 // returned function stops it and waits.

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/segue-fm/segue/server/counting"
 	"github.com/segue-fm/segue/server/events"
+	"github.com/segue-fm/segue/server/license"
 	"github.com/segue-fm/segue/store"
 )
 
@@ -58,8 +60,9 @@ func (o ScheduleOptions) WithClock(now func() time.Time, after func(time.Duratio
 func (o ScheduleOptions) WithOnScan(fn func(ScanRecord)) ScheduleOptions { o.onScan = fn; return o }
 
 // Scheduler runs Scan on the relay at a fixed interval, for the current
-// UTC month and the previous one (plays recorded offline arrive after
-// their month ends, and statements are computed after it), so royalties
+// UTC month and every earlier one a play can still arrive for (Months:
+// plays recorded offline arrive up to MaxLateness after they started,
+// and statements are computed after their month), so royalties
 // read the same flags as after `segue fraud scan`. It does not own the
 // store or the log.
 type Scheduler struct {
@@ -73,12 +76,26 @@ func NewScheduler(st store.Store, log events.Log, opts ScheduleOptions) *Schedul
 	return &Scheduler{st: st, log: log, opts: opts}
 }
 
-// Months returns the months a scan at now covers: the previous and the
-// current UTC month.
+// MaxLateness is how long after its start a play can still reach the
+// count: the relay refuses an older one as too_old (the license offline
+// window, license.DefaultValidity + license.DefaultGrace, 32 days, plus
+// counting's allowed clock skew of 5 minutes, which the hour covers).
+const MaxLateness = license.DefaultValidity + license.DefaultGrace + time.Hour
+
+// Months returns the months a scan at now covers, oldest first: every UTC
+// month a play started in can still be counted in (MaxLateness before
+// now), at least the previous and the current one; three on the first
+// days of a month.
 func Months(now time.Time) []string {
 	cur := now.UTC()
 	first := time.Date(cur.Year(), cur.Month(), 1, 0, 0, 0, 0, time.UTC)
-	return []string{counting.Month(first.AddDate(0, -1, 0).UnixMilli()), counting.Month(first.UnixMilli())}
+	oldest := min(cur.Add(-MaxLateness).UnixMilli(), first.AddDate(0, -1, 0).UnixMilli())
+	var out []string
+	for m := first; m.UnixMilli() > oldest || counting.Month(m.UnixMilli()) == counting.Month(oldest); m = m.AddDate(0, -1, 0) {
+		out = append(out, counting.Month(m.UnixMilli()))
+	}
+	slices.Reverse(out)
+	return out
 }
 
 // ScanNow scans Months(now) and returns their records, oldest first. A

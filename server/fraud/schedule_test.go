@@ -13,14 +13,24 @@ import (
 	"github.com/segue-fm/segue/store"
 )
 
-// TestMonths: a scan covers the previous and the current UTC month,
-// across a year end.
+// TestMonths: a scan covers the current UTC month and every earlier one
+// a play can still reach the count for (MaxLateness, 32 days and an
+// hour), at least the previous one, across a year end. Before, it covered
+// the previous and the current month only, so from the 1st to the 4th of
+// March the relay counted plays of 28–31 January, up to 32 days old, and
+// never scanned them.
 func TestMonths(t *testing.T) {
 	for at, want := range map[time.Time][]string{
-		time.Date(2026, 12, 1, 3, 0, 0, 0, time.UTC):                     {"2026-11", "2026-12"},
+		time.Date(2026, 12, 1, 3, 0, 0, 0, time.UTC):                     {"2026-10", "2026-11", "2026-12"},
+		time.Date(2026, 12, 2, 3, 0, 0, 0, time.UTC):                     {"2026-10", "2026-11", "2026-12"},
+		time.Date(2026, 12, 3, 3, 0, 0, 0, time.UTC):                     {"2026-11", "2026-12"},
 		time.Date(2027, 1, 31, 23, 59, 0, 0, time.UTC):                   {"2026-12", "2027-01"},
 		time.Date(2026, 12, 1, 0, 30, 0, 0, time.FixedZone("x", 2*3600)): {"2026-10", "2026-11"},
 		time.Date(2026, 3, 31, 12, 0, 0, 0, time.UTC):                    {"2026-02", "2026-03"},
+		time.Date(2027, 3, 2, 12, 0, 0, 0, time.UTC):                     {"2027-01", "2027-02", "2027-03"},
+		time.Date(2027, 3, 5, 0, 59, 0, 0, time.UTC):                     {"2027-01", "2027-02", "2027-03"},
+		time.Date(2027, 3, 5, 1, 1, 0, 0, time.UTC):                      {"2027-02", "2027-03"},
+		time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC):                      {"2026-11", "2026-12", "2027-01"},
 	} {
 		if got := fraud.Months(at); !slices.Equal(got, want) {
 			t.Errorf("Months(%v) = %v, want %v", at, got, want)
@@ -40,7 +50,7 @@ func TestSchedulerFakeClock(t *testing.T) {
 	lg := events.NewStoreLog(st)
 	accts := logPopulation(t, st, lg)
 	var mu sync.Mutex
-	now := time.Date(2026, 12, 1, 3, 0, 0, 0, time.UTC)
+	now := time.Date(2026, 12, 5, 3, 0, 0, 0, time.UTC) // November and December (TestMonths)
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	fire := make(chan time.Time)
 	asked := make(chan time.Duration, 1)
