@@ -122,11 +122,12 @@ func checkAccessRetention(d time.Duration) error {
 const defaultDevicePlays = 100_000
 
 // minFraudEventRetention is the shortest --event-retention (but 0) the
-// relay's fraud scan works with: it rescans a month until the next one
-// ends (plays recorded offline arrive late), and refuses a month whose
-// events retention may have cut (fraud.ErrIncomplete): two 31-day months
-// and fraud.PruneMargin.
-const minFraudEventRetention = 62*24*time.Hour + fraud.PruneMargin
+// relay's fraud scan works with: it rescans a month while a play of it
+// can still be counted (fraud.Months: until fraud.MaxLateness after the
+// month ended), and refuses a month whose events retention may have cut
+// (fraud.ErrIncomplete): a 31-day month, fraud.MaxLateness and
+// fraud.PruneMargin.
+const minFraudEventRetention = 31*24*time.Hour + fraud.MaxLateness + fraud.PruneMargin
 
 // checkFraudRetention refuses a retention the fraud scan (every interval;
 // 0: off) cannot work with.

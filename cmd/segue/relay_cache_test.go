@@ -16,6 +16,7 @@ import (
 	"github.com/segue-fm/segue/crypto"
 	"github.com/segue-fm/segue/server/catalog"
 	"github.com/segue-fm/segue/server/counting"
+	"github.com/segue-fm/segue/server/fraud"
 	"github.com/segue-fm/segue/server/license"
 	"github.com/segue-fm/segue/server/relay"
 )
@@ -152,6 +153,32 @@ func TestRelayCacheFlags(t *testing.T) {
 				t.Fatalf("data directory after the refusal: %v", err)
 			}
 		})
+	}
+}
+
+// TestFraudRetentionCoversScannedMonths: with minFraudEventRetention the
+// events of every month the relay's scheduled scan rescans (fraud.Months)
+// are all kept, at every hour of two years: retention cuts the log at
+// now − retention, and a scan needs it from fraud.PruneMargin before its
+// month began. With 1512 h, the bound before the scan covered three
+// months on a month's first days, January was cut on 3 and 4 March.
+func TestFraudRetentionCoversScannedMonths(t *testing.T) {
+	var worst time.Duration
+	for now := time.Date(2027, 1, 1, 0, 30, 0, 0, time.UTC); now.Year() < 2029; now = now.Add(time.Hour) {
+		for _, m := range fraud.Months(now) {
+			start, err := time.Parse("2006-01", m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			need := now.Sub(start) + fraud.PruneMargin
+			worst = max(worst, need)
+			if need > minFraudEventRetention {
+				t.Fatalf("at %s the scan of %s needs %v of events, more than minFraudEventRetention (%v)", now, m, need, minFraudEventRetention)
+			}
+		}
+	}
+	if minFraudEventRetention-worst > 24*time.Hour {
+		t.Errorf("minFraudEventRetention %v is more than a day over the most a scan needed (%v)", minFraudEventRetention, worst)
 	}
 }
 
