@@ -551,3 +551,91 @@ func TestCrossfadeIncomingFails(t *testing.T) {
 		t.Errorf("%d frames, want %d: t1's %d, t2's first chunk, t3's %d", got, want, l1, l3)
 	}
 }
+
+// A track that fails while a crossfade mixes it with its partner does not
+// restart the partner: when the outgoing track fails, the incoming one
+// goes on from where it is, fading in against silence, and is heard once
+// (the output is t1 up to the fade, then t2 whole); when the incoming one
+// fails, the outgoing one fades on and ends. Before, the outgoing track's
+// failure loaded the incoming one as after a user skip: it started again
+// from its first frame, and the seconds it had faded in were heard twice
+// and counted in its play event.
+func TestCrossfadeTrackFailsMidFade(t *testing.T) {
+	src0, _ := newMemSource(t)
+	l1, l2, l3 := src0.streams["t1/high"].TotalSamples, src0.streams["t2/high"].TotalSamples, src0.streams["t3/high"].TotalSamples
+	fade := int64(player.MaxCrossfade/time.Second) * 44100
+	for _, tc := range []struct {
+		name   string
+		chunk  string // the chunk corrupt everywhere
+		failed string // the track reported failed
+		frames int64
+		played map[model.TrackID]int64 // frames each play event counts
+	}{
+		// t1's chunk 2 starts 1.1 s into the fade: t2 goes on, and its
+		// fade into t3 overlaps what the fade into it left of it.
+		{"outgoing", "t1/high/2", "play t1", l1 - fade + l2 + l3 - (l2 - fade),
+			map[model.TrackID]int64{"t1": src0.streams["t1/high"].Chunks[2].FirstSample, "t2": l2, "t3": l3}},
+		// t2's chunk 1 starts 0.97 s into the fade: t1 ends whole, and t2
+		// is tried again in its turn.
+		{"incoming", "t2/high/1", "play t2", l1 + src0.streams["t2/high"].Chunks[1].FirstSample + l3,
+			map[model.TrackID]int64{"t1": l1, "t3": l3}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src, ids := newMemSource(t)
+			src.perm[tc.chunk] = true
+			sink := player.NewDiscardSink(44100, 2)
+			h := &histRec{}
+			p, err := player.New(src, sink, player.DefaultOptions().WithHistory(h).WithLogger(slog.New(slog.DiscardHandler)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			if err := p.SetCrossfade(player.MaxCrossfade); err != nil {
+				t.Fatal(err)
+			}
+			sub, cancel := p.Subscribe()
+			defer cancel()
+			items := []player.Item{{Track: ids[0], Album: "one"}, {Track: ids[1], Album: "two"}, {Track: ids[2], Album: "three"}}
+			if err := p.Play(model.PlayContext{Kind: "playlist", ID: "mix"}, items, 0); err != nil {
+				t.Fatal(err)
+			}
+			var failed []error
+			timeout := time.After(60 * time.Second)
+			for started, done := false, false; !done; {
+				select {
+				case st := <-sub:
+					if st.Err != nil && !player.IsWarning(st.Err) {
+						failed = append(failed, st.Err)
+					}
+					started = started || st.State == player.StatePlaying
+					done = started && st.State == player.StateEnded
+				case <-timeout:
+					t.Fatal("playback did not end")
+				}
+			}
+			if err := p.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if len(failed) != 1 || !strings.Contains(failed[0].Error(), tc.failed) {
+				t.Errorf("skip errors %v, want one of %q", failed, tc.failed)
+			}
+			if got := sink.Frames(); got != tc.frames {
+				t.Errorf("%d frames, want %d", got, tc.frames)
+			}
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			for id, n := range tc.played {
+				want := time.Duration(n) * time.Second / 44100
+				var got []time.Duration
+				for _, ev := range h.ev {
+					if ev.TrackID == id {
+						got = append(got, ev.Played)
+					}
+				}
+				if len(got) != 1 || got[0] != want {
+					t.Errorf("%s played %v, want [%v]", id, got, want)
+				}
+			}
+		})
+	}
+}

@@ -94,13 +94,14 @@ func TestLengthMismatchPlaysDecodedTail(t *testing.T) {
 			}
 			// A crossfade mixes the second track into the first one's
 			// manifest's last frames. When the first track decodes them all
-			// (a longer decode, cut to the manifest), the fade completes and
-			// the second track plays on; else it starts again after the
-			// failure.
+			// (a longer decode, cut to the manifest), the fade completes;
+			// else the first track ends at its failure, a frame early, and
+			// the second one goes on fading in where it is (before, it
+			// started again after the failure).
 			fade := int(tc.fade.Seconds() * 44100)
 			overlap := 0
-			if tc.skew < 0 {
-				overlap = 2 * fade
+			if fade > 0 {
+				overlap = 2 * (fade - int(max(tc.skew, 0)))
 			}
 			if len(got) != len(refA)+len(refB)-overlap {
 				t.Fatalf("%d frames, want %d (%d of the first track, %d of the second, %d overlapping)", len(got)/2, (len(refA)+len(refB)-overlap)/2, len(refA)/2, len(refB)/2, overlap/2)
@@ -124,7 +125,7 @@ func TestLengthMismatchPlaysDecodedTail(t *testing.T) {
 					t.Fatalf("first track: sample %d is %v, want %v", i, got[i], refA[i])
 				}
 			}
-			for i := overlap; i < len(refB); i++ {
+			for i := 2 * fade; i < len(refB); i++ {
 				if j := len(refA) - overlap + i; got[j] != refB[i] {
 					t.Fatalf("second track: sample %d is %v, want %v", i, got[j], refB[i])
 				}

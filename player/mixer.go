@@ -34,6 +34,7 @@ type Mixer struct {
 	fade      int64 // requested crossfade of the next transition, frames
 	fadeLen   int64 // length of the running fade, 0 when none
 	fadePos   int64
+	solo      bool // the running fade lost its outgoing stream: cur fades in against silence
 	scratch   []float32
 	switches  int
 }
@@ -43,7 +44,7 @@ func NewMixer(channels int) *Mixer { return &Mixer{channels: channels} }
 
 // Play makes s the current stream, dropping any current and queued stream.
 func (m *Mixer) Play(s Stream) {
-	m.cur, m.next, m.fadeLen, m.fadePos = s, nil, 0, 0
+	m.cur, m.next, m.fadeLen, m.fadePos, m.solo = s, nil, 0, 0, false
 }
 
 // Enqueue sets the stream that follows the current one. crossfadeFrames 0
@@ -61,6 +62,20 @@ func (m *Mixer) Enqueue(s Stream, crossfadeFrames int64) {
 
 // Current returns the stream being played (the outgoing one during a fade).
 func (m *Mixer) Current() Stream { return m.cur }
+
+// dropCurrent ends the current stream early (its track failed). During a
+// fade the incoming stream becomes current where it is and fades in
+// against silence over the rest of the fade, so it is neither restarted
+// nor cut in at full gain; otherwise the queued stream, if any, becomes
+// current from its start. It reports whether there was a fade.
+func (m *Mixer) dropCurrent() bool {
+	if m.fadeLen == 0 || m.next == nil || m.solo {
+		return false
+	}
+	m.cur, m.next, m.fade, m.solo = m.next, nil, 0, true
+	m.switches++
+	return true
+}
 
 // Switches returns how many transitions have completed.
 func (m *Mixer) Switches() int { return m.switches }
@@ -118,7 +133,7 @@ func (m *Mixer) Read(dst []float32) (int, error) {
 // advance makes the queued stream current and reports whether there was
 // one.
 func (m *Mixer) advance() bool {
-	m.cur, m.next, m.fadeLen, m.fadePos = m.next, nil, 0, 0
+	m.cur, m.next, m.fadeLen, m.fadePos, m.solo = m.next, nil, 0, 0, false
 	if m.cur != nil {
 		m.switches++
 	}
@@ -135,18 +150,25 @@ func (m *Mixer) mixFade(dst []float32) (int, error) {
 	b := m.scratch[:n*c]
 	// A stream that fails after some frames has them mixed first (a
 	// track's decoded tail is heard), and the error is returned with them.
-	na, err := readFull(m.cur, dst[:n*c], c)
-	nb := na
-	if m.next != nil {
-		var errB error
-		nb, errB = readFull(m.next, b[:na*c], c)
-		if err == nil {
-			err = errB
+	var nb int
+	var err error
+	switch {
+	case m.solo:
+		// The outgoing stream failed during the fade (dropCurrent): the
+		// incoming one, now current, fades in against silence.
+		nb, err = readFull(m.cur, b, c)
+		clear(dst[:nb*c])
+	case m.next != nil:
+		na, errA := readFull(m.cur, dst[:n*c], c)
+		nb, err = readFull(m.next, b[:na*c], c)
+		if errA != nil {
+			err = errA
 		}
-	} else {
+	default:
 		// The incoming stream was dropped during the fade (its track
 		// failed): the outgoing one fades on against silence.
-		clear(b[:na*c])
+		nb, err = readFull(m.cur, dst[:n*c], c)
+		clear(b[:nb*c])
 	}
 	for i := 0; i < nb; i++ {
 		theta := math.Pi / 2 * (float64(m.fadePos+int64(i)) + 0.5) / float64(m.fadeLen)
@@ -156,7 +178,9 @@ func (m *Mixer) mixFade(dst []float32) (int, error) {
 		}
 	}
 	m.fadePos += int64(nb)
-	if m.fadePos >= m.fadeLen {
+	if m.fadePos >= m.fadeLen && m.solo {
+		m.fadeLen, m.fadePos, m.solo = 0, 0, false
+	} else if m.fadePos >= m.fadeLen {
 		// The outgoing stream is exhausted; the incoming one continues.
 		m.cur, m.next, m.fadeLen, m.fadePos = m.next, nil, 0, 0
 		if m.cur != nil {

@@ -487,6 +487,10 @@ func (p *Player) pump() (bool, error) {
 	}
 	ok, err := p.ready()
 	if err != nil {
+		// During a crossfade the incoming track goes on where it is
+		// (the queue then adopts it), instead of restarting as after a
+		// skip: its first seconds were heard twice.
+		p.mix.dropCurrent()
 		p.fail(err)
 		p.settle()
 		return true, nil
