@@ -15,6 +15,10 @@ const MaxCrossfade = 12 * time.Second
 // MaxCrossfadeFrames bounds a crossfade: MaxCrossfade at 192 kHz.
 const MaxCrossfadeFrames = int64(MaxCrossfade/time.Second) * 192000
 
+// LimiterReleaseFrames is the time constant, in frames, with which the
+// crossfade's limiter lets its gain back up to 1 (93 ms at 44.1 kHz).
+const LimiterReleaseFrames = 4096
+
 // Stream is one track ready for mixing: interleaved frames at the mixer's
 // format (already resampled and gain-adjusted).
 type Stream interface {
@@ -34,7 +38,8 @@ type Mixer struct {
 	fade      int64 // requested crossfade of the next transition, frames
 	fadeLen   int64 // length of the running fade, 0 when none
 	fadePos   int64
-	solo      bool // the running fade lost its outgoing stream: cur fades in against silence
+	solo      bool    // the running fade lost its outgoing stream: cur fades in against silence
+	atten     float64 // the fade's limiter: 1 − its gain (see limit)
 	scratch   []float32
 	switches  int
 }
@@ -44,14 +49,18 @@ func NewMixer(channels int) *Mixer { return &Mixer{channels: channels} }
 
 // Play makes s the current stream, dropping any current and queued stream.
 func (m *Mixer) Play(s Stream) {
-	m.cur, m.next, m.fadeLen, m.fadePos, m.solo = s, nil, 0, 0, false
+	m.cur, m.next, m.fadeLen, m.fadePos, m.solo, m.atten = s, nil, 0, 0, false, 0
 }
 
 // Enqueue sets the stream that follows the current one. crossfadeFrames 0
 // joins them gaplessly, sample-exact; otherwise the last crossfadeFrames of
 // the current stream (fewer if it or s is shorter) overlap the start of s
-// with an equal-power (cos/sin) curve. The caller passes 0 for consecutive
-// tracks of one album.
+// with an equal-power (cos/sin) curve, then a peak limiter that keeps the
+// sum within full scale: a frame whose sum would pass ±1 is lowered to
+// it at once, and the gain comes back up to 1 exponentially
+// (LimiterReleaseFrames), by the fade's end at the latest. A fade whose
+// sum stays within ±1 is the equal-power sum exactly. The caller passes
+// 0 for consecutive tracks of one album.
 func (m *Mixer) Enqueue(s Stream, crossfadeFrames int64) {
 	m.next = s
 	m.fade = min(max(crossfadeFrames, 0), MaxCrossfadeFrames, s.Remaining())
@@ -97,7 +106,7 @@ func (m *Mixer) Read(dst []float32) (int, error) {
 		}
 		if m.fadeLen == 0 && m.next != nil && m.fade > 0 {
 			if rem := m.cur.Remaining(); rem <= m.fade {
-				m.fadeLen, m.fadePos = rem, 0
+				m.fadeLen, m.fadePos, m.atten = rem, 0, 0
 				if rem == 0 {
 					m.fade = 0
 				}
@@ -176,6 +185,7 @@ func (m *Mixer) mixFade(dst []float32) (int, error) {
 		for j := i * c; j < (i+1)*c; j++ {
 			dst[j] = dst[j]*ga + b[j]*gb
 		}
+		m.limit(dst[i*c:(i+1)*c], m.fadeLen-m.fadePos-int64(i))
 	}
 	m.fadePos += int64(nb)
 	if m.fadePos >= m.fadeLen && m.solo {
@@ -188,6 +198,36 @@ func (m *Mixer) mixFade(dst []float32) (int, error) {
 		}
 	}
 	return nb, err
+}
+
+// limitRelease is the limiter's attenuation kept from one frame to the
+// next: exp(−1/LimiterReleaseFrames).
+var limitRelease = math.Exp(-1.0 / LimiterReleaseFrames)
+
+// limit applies the fade's peak limiter to one mixed frame, left frames
+// before the fade's end: the attenuation is what the frame needs to stay
+// within ±1, or the previous frame's released, but no more than lets it
+// reach 0 linearly by the fade's end (the frames after the fade pass
+// unchanged, so its gain must not jump there). A frame within ±1 with no
+// attenuation left is untouched.
+func (m *Mixer) limit(frame []float32, left int64) {
+	var peak float64
+	for _, v := range frame {
+		peak = max(peak, math.Abs(float64(v)))
+	}
+	need := 0.0
+	if peak > 1 {
+		need = 1 - 1/peak
+	}
+	m.atten = max(need, min(m.atten*limitRelease, float64(left-1)/LimiterReleaseFrames))
+	if m.atten == 0 {
+		return
+	}
+	g := 1 - m.atten
+	for j, v := range frame {
+		// The product can round a hair past full scale.
+		frame[j] = float32(max(-1, min(1, float64(v)*g)))
+	}
 }
 
 // readFull reads exactly len(dst)/c frames unless the stream ends first.
