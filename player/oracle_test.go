@@ -96,9 +96,9 @@ func cutAlbum(t *testing.T, cuts []int) (*oggSource, []player.Item, []float32) {
 // asked a whole block of the next track before mixing the last block of
 // the current one.
 //
-// Tracks shorter than the resampler's reach (≈ 30 frames at 44.1 →
-// 48 kHz) at another rate still restart it: the chain would need the
-// track after the next (see the review notes).
+// Tracks shorter than the resampler's reach (32 frames at 44.1 →
+// 48 kHz) at another rate still end the chain: see
+// TestGaplessShortTrackEndsChain.
 func TestGaplessMatchesOggdec(t *testing.T) {
 	tests := []struct {
 		cuts  []int
@@ -149,5 +149,91 @@ func TestGaplessMatchesOggdec(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// At another output rate a gapless track shorter than the resampler's
+// reach ends its chain, and this is the whole of the departure from the
+// one-resampler concatenation, checked against oggdec: the chain ends
+// after a track when the input up to its end does not yet give the last
+// output frame of the track before it (Resampler.Needs: the chain would
+// need the track after the next, which is asked for only once the next
+// one plays). The output is then the resampler flushed after that track
+// (as if silence followed it) and the tracks after it on a fresh chain,
+// as if played from there: each run of tracks through one Resampler,
+// within 1 LSB, at most one frame longer per such track. At the tracks'
+// rate nothing is resampled and the concatenation is exact.
+func TestGaplessShortTrackEndsChain(t *testing.T) {
+	tests := []struct {
+		cuts []int
+		rate int
+		runs int // how many chains the rule gives, to keep the cases honest
+	}{
+		{[]int{2000, 1, 20000}, 48000, 2},
+		{[]int{1000, 5, 1, 20000}, 48000, 2},
+		{[]int{2000, 29, 31, 20000}, 48000, 2},
+		{[]int{2000, 3, 3000, 2, 20000}, 22050, 3},
+		{[]int{2000, 31, 20000}, 48000, 2}, // 2000 then 32 frames give its last output frame
+		{[]int{2000, 32, 20000}, 48000, 1},
+		{[]int{2000, 40, 20000}, 96000, 1},
+		{[]int{2000, 1, 20000}, 44100, 1},
+	}
+	for _, tc := range tests {
+		t.Run(fmt.Sprint(tc.cuts, tc.rate), func(t *testing.T) {
+			src, items, oracle := cutAlbum(t, tc.cuts)
+			r, err := player.NewResampler(44100, tc.rate, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Split the tracks into chains by the rule, and resample each.
+			var want []float32
+			runs, start, in := 0, 0, int64(0) // first frame of the run, its input so far
+			for i, n := range tc.cuts {
+				before := in
+				in += int64(n)
+				last := i == len(tc.cuts)-1
+				if !last && !(i > 0 && before > 0 && tc.rate != 44100 && r.Needs(r.OutFrames(before)) > in) {
+					continue
+				}
+				rr, _ := player.NewResampler(44100, tc.rate, 2)
+				end := start + int(in)
+				out, _ := rr.Write(nil, oracle[2*start:2*end])
+				want = append(want, rr.Flush(out)...)
+				runs++
+				start, in = end, 0
+			}
+			if runs != tc.runs {
+				t.Fatalf("%d chains by the rule, the case says %d", runs, tc.runs)
+			}
+			sink := &recSink{rate: tc.rate, ch: 2}
+			p, err := player.New(src, sink, player.DefaultOptions().WithTier(model.TierHigh).
+				WithGain(player.DefaultGainOptions().WithMode(player.GainOff)).WithLogger(slog.New(slog.DiscardHandler)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			sub, cancel := p.Subscribe()
+			defer cancel()
+			playToEnd(t, p, sub, items, func(st player.Status) {
+				if st.Err != nil {
+					t.Errorf("status: %v", st.Err)
+				}
+			})
+			sink.mu.Lock()
+			got := sink.frames
+			sink.mu.Unlock()
+			if len(got) != len(want) {
+				t.Fatalf("%d frames, want %d", len(got)/2, len(want)/2)
+			}
+			tol := 1.0
+			if tc.rate == 44100 {
+				tol = 0.5
+			}
+			for i := range got {
+				if d := math.Abs(float64(got[i]-want[i])) * 32768; d > tol+0.01 {
+					t.Fatalf("frame %d: %v, want %v (%.1f LSB off)", i/2, got[i], want[i], d)
+				}
+			}
+		})
 	}
 }
