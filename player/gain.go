@@ -62,22 +62,38 @@ func (o GainOptions) WithMaxGain(db float64) GainOptions { o.maxGainDB = db; ret
 
 // NormalisationGainDB returns the gain in dB for a track: TargetLUFS −
 // integrated loudness (of the track, or of the album in GainAlbum mode when
-// album is non-zero) plus the pre-amp, capped at the maximum boost and
+// album is measured) plus the pre-amp, capped at the maximum boost and
 // limited so that the track's true peak + gain ≤ PeakCeilingDBTP. In
 // GainAlbum mode every track of an album thus gets the same gain, keeping
 // the album's dynamics, except a track whose own peak would clip, which
-// gets less. Pure.
+// gets less. A loudness that is zero (not measured) or not finite is no
+// measurement: a track without one plays at unity gain (0 dB, no pre-amp),
+// or in GainAlbum mode at its album's gain limited by the album's true
+// peak. Pure.
 func NormalisationGainDB(track, album model.Loudness, o GainOptions) float64 {
 	if o.mode == GainOff {
 		return 0
 	}
-	l := track
-	if o.mode == GainAlbum && album != (model.Loudness{}) {
+	l, peak := track, track.TruePeakDBTP
+	switch {
+	case o.mode == GainAlbum && measured(album):
 		l = album
+		if !measured(track) {
+			peak = album.TruePeakDBTP
+		}
+	case !measured(track):
+		return 0
 	}
 	g := TargetLUFS - l.IntegratedLUFS + o.preampDB
 	g = math.Min(g, o.maxGainDB)
-	return math.Min(g, PeakCeilingDBTP-track.TruePeakDBTP)
+	return math.Min(g, PeakCeilingDBTP-peak)
+}
+
+// measured reports whether l is a measurement: not the zero value, and
+// both figures finite.
+func measured(l model.Loudness) bool {
+	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+	return l != (model.Loudness{}) && finite(l.IntegratedLUFS) && finite(l.TruePeakDBTP)
 }
 
 // DBToLinear converts decibels to a linear amplitude factor.

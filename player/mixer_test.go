@@ -154,14 +154,24 @@ func TestNormalisationGain(t *testing.T) {
 		{"album mode no album data", l(-10, -1), model.Loudness{}, DefaultGainOptions().WithMode(GainAlbum), -4},
 		{"preamp then limit", l(-16, -4), model.Loudness{}, DefaultGainOptions().WithPreamp(3), 3},
 		{"off", l(-30, -20), model.Loudness{}, DefaultGainOptions().WithMode(GainOff), 0},
+		// A track without a measurement plays at unity gain; it was cut
+		// 14 dB as if it measured 0 LUFS.
+		{"track not measured", model.Loudness{}, model.Loudness{}, DefaultGainOptions(), 0},
+		{"track not measured, pre-amp", model.Loudness{}, model.Loudness{}, DefaultGainOptions().WithPreamp(3), 0},
+		{"track measurement not a number", l(math.NaN(), -3), model.Loudness{}, DefaultGainOptions(), 0},
+		{"track measurement infinite", l(math.Inf(1), math.Inf(1)), model.Loudness{}, DefaultGainOptions(), 0},
+		// In album mode the album's gain applies, limited by the album's
+		// true peak (no track of it peaks higher).
+		{"album mode, track not measured", model.Loudness{}, l(-20, -3), DefaultGainOptions().WithMode(GainAlbum), 2},
+		{"album mode, neither measured", model.Loudness{}, model.Loudness{}, DefaultGainOptions().WithMode(GainAlbum), 0},
 	}
 	for _, c := range cases {
-		if got := NormalisationGainDB(c.track, c.album, c.o); math.Abs(got-c.want) > 1e-9 {
+		if got := NormalisationGainDB(c.track, c.album, c.o); !(math.Abs(got-c.want) <= 1e-9) {
 			t.Errorf("%s: %v dB, want %v", c.name, got, c.want)
 		}
 		// Nothing clips: the track's true peak after gain stays at or
 		// below the ceiling, in every mode.
-		if c.o.mode != GainOff && c.track.TruePeakDBTP+NormalisationGainDB(c.track, c.album, c.o) > PeakCeilingDBTP+1e-9 {
+		if c.o.mode != GainOff && measured(c.track) && c.track.TruePeakDBTP+NormalisationGainDB(c.track, c.album, c.o) > PeakCeilingDBTP+1e-9 {
 			t.Errorf("%s: peak above ceiling", c.name)
 		}
 	}
