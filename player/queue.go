@@ -618,7 +618,13 @@ func (q *Queue) finish(now time.Time, fx []Effect, end model.EndReason) []Effect
 	if q.pos < 0 || q.state == StateIdle || q.state == StateEnded {
 		return fx
 	}
-	played := framesToDuration(q.played, q.cfg.Rate)
+	// Frames heard again after a seek back count once: Played is at most
+	// the track's length, as the relay requires (played_exceeds_track).
+	heard := q.played
+	if q.frames > 0 {
+		heard = min(heard, q.frames)
+	}
+	played := framesToDuration(heard, q.cfg.Rate)
 	id := ""
 	if q.cfg.NewID != nil {
 		id = q.cfg.NewID()

@@ -594,7 +594,7 @@ type PlayEvent struct {
 	Tier     Tier          `cbor:"4,keyasint" json:"tier"`
 	Context  PlayContext   `cbor:"5,keyasint" json:"context"`
 	Started  time.Time     `cbor:"6,keyasint" json:"started"`
-	Played   time.Duration `cbor:"7,keyasint" json:"played"` // exact, from samples played
+	Played   time.Duration `cbor:"7,keyasint" json:"played"` // exact, from samples played, at most the track's length
 	End      EndReason     `cbor:"8,keyasint" json:"end"`
 	Offline  bool          `cbor:"9,keyasint" json:"offline"`
 	IsStream bool          `cbor:"10,keyasint" json:"is_stream"` // Played ≥ StreamThreshold
