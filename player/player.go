@@ -729,7 +729,11 @@ func (p *Player) release(s *slot) {
 	if s.ts != nil {
 		s.ts.ch.stop()
 	}
-	if s.src != nil && (p.cur == nil || p.cur.src != s.src) && (p.pre == nil || p.pre.src != s.src) {
+	// The source is closed unless the other slot shares it. Before, the
+	// slot was compared with itself, so the current or preloaded slot's
+	// source was never closed (at Stop, Close, or a new play).
+	shared := func(o *slot) bool { return o != nil && o != s && o.src == s.src }
+	if s.src != nil && !shared(p.cur) && !shared(p.pre) {
 		s.src.Close()
 	}
 }
@@ -825,12 +829,21 @@ func (p *Player) load(l Load) {
 		}
 		return
 	}
+	p.replace(old, &slot{load: l.Load, track: l.Track, tier: l.Tier, album: l.AlbumLoudness, start: l.StartFrame})
+	p.open(p.cur)
+}
+
+// replace makes s the current slot in place of old, stopping old's and
+// the preload's pipelines and the mixer. Before, old was released while
+// it was still the current slot, which releaseOld takes for "nothing to
+// release": every skip to a track not preloaded left the old track's
+// decoder blocked for good with its decoded audio.
+func (p *Player) replace(old, s *slot) {
 	p.release(p.pre)
 	p.pre = nil
+	p.cur = s
 	p.releaseOld(old)
 	p.mix.Play(nil)
-	p.cur = &slot{load: l.Load, track: l.Track, tier: l.Tier, album: l.AlbumLoudness, start: l.StartFrame}
-	p.open(p.cur)
 }
 
 // releaseOld stops the previous slot's pipeline unless its chain lives on
