@@ -65,6 +65,7 @@ type Player struct {
 	vol     *Fader
 	cur     *slot
 	pre     *slot
+	dead    *slot // the preload that failed with ErrUnplayable: its load fails at once
 	paused  bool
 	stalled bool
 	buf     []float32
@@ -550,7 +551,7 @@ func (p *Player) ready() (bool, error) {
 	if p.pre != nil && p.pre.ts != nil && p.mix.next == p.pre.ts && p.mix.fade > 0 && cur.Remaining() < need+p.mix.fade {
 		if !p.pre.ts.available(need) {
 			if err := p.pre.ts.err(); err != nil {
-				p.dropPreload(err)
+				p.preloadFailed(err)
 				return true, nil
 			}
 			return false, nil
@@ -714,7 +715,7 @@ func (p *Player) record(ev model.PlayEvent) {
 func (p *Player) halt() {
 	p.release(p.cur)
 	p.release(p.pre)
-	p.cur, p.pre, p.stalled = nil, nil, false
+	p.cur, p.pre, p.dead, p.stalled = nil, nil, nil, false
 	p.mix.Play(nil)
 }
 
@@ -811,6 +812,17 @@ func (p *Player) openTrack(ctx context.Context, id model.TrackID, tier model.Tie
 func (p *Player) load(l Load) {
 	old := p.cur
 	p.stalled = false
+	dead := p.dead
+	p.dead = nil
+	if dead != nil && dead.track == l.Track && dead.tier == l.Tier {
+		// It fails as a failed open from memory does: after this step,
+		// so the queue publishes the load before the failure.
+		p.replace(old, &slot{load: l.Load, track: l.Track, tier: l.Tier, album: l.AlbumLoudness, start: l.StartFrame})
+		p.tokens++
+		p.cur.token = p.tokens
+		p.opens = append(p.opens, openedMsg{token: p.cur.token, err: dead.err})
+		return
+	}
 	if pre := p.pre; pre != nil && pre.track == l.Track && pre.tier == l.Tier && l.StartFrame == 0 {
 		p.pre = nil
 		pre.load = l.Load
@@ -927,6 +939,7 @@ func (p *Player) adopted() {
 // preload carries out a Preload.
 func (p *Player) preload(f Preload) {
 	p.release(p.pre)
+	p.dead = nil
 	p.pre = &slot{track: f.Track, tier: f.Tier, fade: f.Crossfade, album: f.AlbumLoudness, left: -1}
 	if p.cur != nil && p.cur.ts != nil {
 		p.pre.left = p.cur.ts.Remaining()
@@ -969,6 +982,17 @@ func (p *Player) crossfade(s *slot, cur *trackStream) int64 {
 	st.Err = err
 	p.publish(st)
 	return got
+}
+
+// preloadFailed abandons a preload whose own pipeline failed with err.
+// When retrying cannot fix it (ErrUnplayable) the track fails at once
+// when the queue loads it: opened again, its first frames, heard as it
+// faded in, were heard again before it failed again.
+func (p *Player) preloadFailed(err error) {
+	if errors.Is(err, ErrUnplayable) {
+		p.dead = &slot{track: p.pre.track, tier: p.pre.tier, err: err}
+	}
+	p.dropPreload(err)
 }
 
 // dropPreload abandons a preload whose pipeline failed; the queue will
@@ -1026,7 +1050,7 @@ func (p *Player) opened(m openedMsg) {
 			p.cur.ts.ch.final = true
 		}
 		if s.err != nil {
-			p.dropPreload(s.err)
+			p.preloadFailed(s.err)
 			return
 		}
 		if p.cur != nil && p.cur.ts != nil && p.mix.Current() == p.cur.ts {
@@ -1150,7 +1174,7 @@ func (p *Player) seek(f SeekTo) {
 			// seek begins at its first frame.
 			p.restart(pre)
 			if pre.ts == nil {
-				p.dropPreload(pre.err)
+				p.preloadFailed(pre.err)
 				return
 			}
 		}
