@@ -33,6 +33,9 @@ var (
 	// MaxDescriptionBytes) or holds a control or bidirectional
 	// formatting character (internal/safetext).
 	ErrBadText = errors.New("docs: bad text")
+	// ErrPlaylistFull is returned by Playlist.Add when the entries would
+	// pass MaxEntries.
+	ErrPlaylistFull = errors.New("docs: playlist full")
 )
 
 // Limits on the text the playlist setters write (CreatePlaylist, Rename,
@@ -144,6 +147,11 @@ const (
 	// under wire.MaxSyncChange). Fewer, smaller changes cost bytes: with
 	// 1,000 a 10,000-entry playlist's first sync grew from 97 to 112 KB.
 	MaxEntriesPerChange = 5000
+	// MaxEntries bounds the entries (keys of the entries map, malformed
+	// ones too) of one playlist: Playlist.Add refuses to pass it
+	// (ErrPlaylistFull). A playlist of MaxEntries entries is ≈ 10 MB
+	// of change history, well under the relay's document cap.
+	MaxEntries = 100_000
 	// maxChangeText bounds the string bytes (ids, track ids, positions,
 	// users) one change writes, counting 64 more per entry for its keys
 	// and values besides.

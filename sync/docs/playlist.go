@@ -375,7 +375,8 @@ func (pos Position) bounds(es []Entry, find func(EntryID) int) (lo, hi string, e
 // change is too big to sync. It returns the new entry ids (owned by the
 // caller). On error, the commits made before it stay. A track id or
 // user that CheckContent would refuse is ErrInvalidArgument; a place
-// with no room left (MaxPosBytes) is ErrBadPosition.
+// with no room left (MaxPosBytes) is ErrBadPosition; more entries than
+// MaxEntries in all is ErrPlaylistFull, and nothing is added.
 func (p *Playlist) Add(pos Position, by model.UserID, tracks ...model.TrackID) ([]EntryID, error) {
 	if len(tracks) == 0 {
 		return nil, nil
@@ -393,6 +394,10 @@ func (p *Playlist) Add(pos Position, by model.UserID, tracks ...model.TrackID) (
 	}
 	if err := p.view.refresh(p.doc); err != nil {
 		return nil, err
+	}
+	// The relay counts the keys of entries, malformed entries too.
+	if n := max(len(p.view.order), p.entries().Len()); len(tracks) > MaxEntries-n {
+		return nil, fmt.Errorf("%w: it holds %d entries, %d more would pass %d", ErrPlaylistFull, n, len(tracks), MaxEntries)
 	}
 	lo, hi, err := pos.bounds(p.view.order, p.view.index)
 	if err != nil {
