@@ -27,8 +27,10 @@ const (
 	MaxStringBytes = MaxDescriptionBytes
 	// MaxPosBytes bounds an entry's pos. fracindex keys grow by about a
 	// byte per 5 insertions at one place (always between the same entry
-	// and the one inserted last), so this is about 5,000 of them; past
-	// it Add and Move refuse to place an entry there (ErrBadPosition).
+	// and the one inserted last); Add and Move re-key the entries around
+	// a place before a key passes 64 bytes, and refuse to place an entry
+	// there (ErrBadPosition) only when no re-key of up to 2,048 entries
+	// on each side makes room (keys a foreign client wrote long).
 	MaxPosBytes = 1024
 	// MaxObjectsPerChange bounds the objects (maps, lists, texts) one
 	// change makes: an added entry is one, and Playlist.Add commits at

@@ -188,9 +188,9 @@ func TestCheckContentRefused(t *testing.T) {
 }
 
 // TestAddChecksContent: Add refuses, before writing anything, a track
-// id or user the relay's CheckContent refuses, and Add and Move refuse a
-// place whose pos would pass MaxPosBytes, so that a device never
-// commits a change the relay refuses. Before, Add took any non-empty
+// id or user the relay's CheckContent refuses, and Add and Move between
+// neighbours whose pos are MaxPosBytes long commit a change it takes, so
+// that a device never commits a change the relay refuses. Before, Add took any non-empty
 // track id, and the change was stored and synced.
 func TestAddChecksContent(t *testing.T) {
 	doc := automerge.New()
@@ -231,14 +231,27 @@ func TestAddChecksContent(t *testing.T) {
 	if _, err := doc.Commit("long"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.Add(After(ids[0]), "alice", "t4"); !errors.Is(err, ErrBadPosition) {
-		t.Fatalf("Add between long positions = %v, want ErrBadPosition", err)
-	}
-	if err := p.Move(ids[2], After(ids[0])); !errors.Is(err, ErrBadPosition) {
-		t.Fatalf("Move between long positions = %v, want ErrBadPosition", err)
-	}
-	if _, err := p.Add(AtEnd(), "alice", "t4"); err != nil {
-		t.Fatalf("Add elsewhere: %v", err)
+	// Add and Move there re-key the neighbours (TestRekey), in a change
+	// the relay takes.
+	for _, edit := range []func() error{
+		func() error { _, err := p.Add(After(ids[0]), "alice", "t4"); return err },
+		func() error { return p.Move(ids[2], After(ids[0])) },
+	} {
+		heads := doc.Heads()
+		if err := edit(); err != nil {
+			t.Fatalf("edit between long positions: %v", err)
+		}
+		cs, err := doc.Changes(heads...)
+		if err != nil || len(cs) != 1 {
+			t.Fatalf("%d changes, %v; want 1", len(cs), err)
+		}
+		ops, err := DecodeChangeOps(cs[0].Save())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := CheckContent(ops); err != nil {
+			t.Fatalf("the relay refuses the edit: %v", err)
+		}
 	}
 }
 

@@ -42,10 +42,10 @@ type Info struct {
 //	 entries: {entryId: {trackId, pos, addedBy, addedAt}}}
 //
 // Every mutating method makes exactly one commit (or none when it changes
-// nothing), stamped with the options' clock. A move changes only the
-// entry's nested pos field, so a concurrent delete of the entry (which
-// removes its key from entries) wins and the entry is never resurrected or
-// duplicated. Entries and placements read a materialised view (EntryView)
+// nothing), stamped with the options' clock. A move changes only nested
+// pos fields (the entry's, and those of entries it re-keys: place), so a
+// concurrent delete of the entry (which removes its key from entries)
+// wins and the entry is never resurrected or duplicated. Entries and placements read a materialised view (EntryView)
 // that the Playlist's own edits keep current and that is rebuilt from the
 // document when its heads changed otherwise. A Playlist is not safe for
 // concurrent use; the doc itself may be shared (sync/repo serialises
@@ -325,12 +325,12 @@ func Before(id EntryID) Position { return Position{kind: posBefore, ref: id} }
 // After places entries immediately after entry id.
 func After(id EntryID) Position { return Position{kind: posAfter, ref: id} }
 
-// bounds returns the pos keys of the neighbours between which to insert,
-// in the ordered list es (which excludes any entry being moved); find
-// returns the index of an entry in es, or -1. Entries with equal pos are
-// treated as one slot: inserting "between" them lands after the group.
-func (pos Position) bounds(es []Entry, find func(EntryID) int) (lo, hi string, err error) {
-	idx := 0
+// bounds returns the index in the ordered list es (which excludes any
+// entry being moved) at which to insert, and the pos keys of the
+// neighbours between which to insert; find returns the index of an
+// entry in es, or -1. Entries with equal pos are treated as one slot:
+// inserting "between" them lands after the group.
+func (pos Position) bounds(es []Entry, find func(EntryID) int) (idx int, lo, hi string, err error) {
 	switch pos.kind {
 	case posEnd:
 		idx = len(es)
@@ -338,13 +338,13 @@ func (pos Position) bounds(es []Entry, find func(EntryID) int) (lo, hi string, e
 		idx = 0
 	case posIndex:
 		if pos.index < 0 || pos.index > len(es) {
-			return "", "", fmt.Errorf("%w: index %d outside 0–%d", ErrBadPosition, pos.index, len(es))
+			return 0, "", "", fmt.Errorf("%w: index %d outside 0–%d", ErrBadPosition, pos.index, len(es))
 		}
 		idx = pos.index
 	case posBefore, posAfter:
 		i := find(pos.ref)
 		if i < 0 {
-			return "", "", fmt.Errorf("%w: %s", ErrNoEntry, pos.ref)
+			return 0, "", "", fmt.Errorf("%w: %s", ErrNoEntry, pos.ref)
 		}
 		idx = i
 		if pos.kind == posAfter {
@@ -361,12 +361,106 @@ func (pos Position) bounds(es []Entry, find func(EntryID) int) (lo, hi string, e
 		}
 	}
 	if lo != "" && fracindex.Validate(lo) != nil {
-		return "", "", fmt.Errorf("%w: neighbour has invalid pos %q", ErrBadPosition, lo)
+		return 0, "", "", fmt.Errorf("%w: neighbour has invalid pos %q", ErrBadPosition, lo)
 	}
 	if hi != "" && fracindex.Validate(hi) != nil {
-		return "", "", fmt.Errorf("%w: neighbour has invalid pos %q", ErrBadPosition, hi)
+		return 0, "", "", fmt.Errorf("%w: neighbour has invalid pos %q", ErrBadPosition, hi)
 	}
-	return lo, hi, nil
+	return idx, lo, hi, nil
+}
+
+// Re-keying bounds: a pos drawn longer than rekeyBytes makes Add or Move
+// re-key the entries around the place, in the same change, so that pos
+// keys stay short however many entries are placed at one spot.
+const (
+	// rekeyBytes is the longest pos drawn without re-keying; the new
+	// keys of a re-key are at most half as long.
+	rekeyBytes = 64
+	// maxRekeyWindow bounds the entries on each side of the place that
+	// a re-key gives new keys (4,096 pos writes of about 10 bytes, one
+	// change far under wire.MaxSyncChange).
+	maxRekeyWindow = 2048
+)
+
+// place returns n pos keys for entries inserted at index idx of the
+// ordered list es, between lo and hi (Position.bounds). When one would be
+// longer than rekeyBytes, it re-keys a window of es around idx: the
+// smallest of 16, 32, … up to maxRekeyWindow entries on each side (or
+// all of es) whose bounds, the keys of the entries just outside it,
+// leave room for the window's entries and the n new ones in keys of at
+// most rekeyBytes/2; it returns the window's entries with their new pos
+// (in order: the order does not change), to be written in the same
+// change as the new keys. When no window fits it returns the long keys
+// (checkRoom decides). The keys of one call share one jitter suffix
+// (fracindex.N), so the re-keys of two devices at one spot never write
+// equal keys: a replica merging them gets, for each entry, the pos of
+// one of them (last writer wins), every entry once, in the same order
+// on every replica.
+func (p *Playlist) place(es []Entry, idx int, lo, hi string, n int) (keys []string, rekeyed []Entry, err error) {
+	keys, err = fracindex.N(lo, hi, n, p.opts.rand)
+	if err != nil || longest(keys) <= rekeyBytes {
+		return keys, nil, err
+	}
+	for w := 16; w <= maxRekeyWindow; w *= 2 {
+		i0, i1 := max(idx-w, 0), min(idx+w, len(es))
+		var l, h string
+		if i0 > 0 {
+			l = es[i0-1].Pos
+		}
+		if i1 < len(es) {
+			h = es[i1].Pos
+		}
+		all, err := fracindex.N(l, h, i1-i0+n, p.opts.rand)
+		if err == nil && longest(all) <= rekeyBytes/2 {
+			rekeyed = slices.Clone(es[i0:i1])
+			for j := range rekeyed {
+				k := j
+				if i0+j >= idx {
+					k += n
+				}
+				rekeyed[j].Pos = all[k]
+			}
+			return all[idx-i0 : idx-i0+n], rekeyed, nil
+		}
+		if i0 == 0 && i1 == len(es) {
+			break
+		}
+	}
+	return keys, nil, nil
+}
+
+// longest returns the length of the longest of keys.
+func longest(keys []string) int {
+	n := 0
+	for _, k := range keys {
+		n = max(n, len(k))
+	}
+	return n
+}
+
+// writeRekeyed writes the new pos of each entry of rekeyed (place) and
+// counts it in b.
+func (p *Playlist) writeRekeyed(rekeyed []Entry, b *batch) error {
+	for _, e := range rekeyed {
+		if err := p.doc.Path("entries", string(e.ID), "pos").Set(e.Pos); err != nil {
+			return fmt.Errorf("re-key %s: %w", e.ID, err)
+		}
+		b.add(len(e.Pos))
+	}
+	return nil
+}
+
+// rekeyView gives the entries of rekeyed their new pos in the view.
+func (p *Playlist) rekeyView(rekeyed []Entry) {
+	if len(rekeyed) == 0 {
+		return
+	}
+	ids := make([]EntryID, len(rekeyed))
+	for i, e := range rekeyed {
+		ids[i] = e.ID
+	}
+	p.view.remove(ids...)
+	p.view.insert(rekeyed...)
 }
 
 // Add inserts one entry per track at pos, in order, attributed to by, in
@@ -375,7 +469,8 @@ func (pos Position) bounds(es []Entry, find func(EntryID) int) (lo, hi string, e
 // change is too big to sync. It returns the new entry ids (owned by the
 // caller). On error, the commits made before it stay. A track id or
 // user that CheckContent would refuse is ErrInvalidArgument; a place
-// with no room left (MaxPosBytes) is ErrBadPosition; more entries than
+// with no room left even after re-keying (place, MaxPosBytes) is
+// ErrBadPosition; more entries than
 // MaxEntries in all is ErrPlaylistFull, and nothing is added.
 func (p *Playlist) Add(pos Position, by model.UserID, tracks ...model.TrackID) ([]EntryID, error) {
 	if len(tracks) == 0 {
@@ -399,11 +494,11 @@ func (p *Playlist) Add(pos Position, by model.UserID, tracks ...model.TrackID) (
 	if n := max(len(p.view.order), p.entries().Len()); len(tracks) > MaxEntries-n {
 		return nil, fmt.Errorf("%w: it holds %d entries, %d more would pass %d", ErrPlaylistFull, n, len(tracks), MaxEntries)
 	}
-	lo, hi, err := pos.bounds(p.view.order, p.view.index)
+	idx, lo, hi, err := pos.bounds(p.view.order, p.view.index)
 	if err != nil {
 		return nil, err
 	}
-	keys, err := fracindex.N(lo, hi, len(tracks), p.opts.rand)
+	keys, rekeyed, err := p.place(p.view.order, idx, lo, hi, len(tracks))
 	if err != nil {
 		return nil, fmt.Errorf("add: place entries: %w", err)
 	}
@@ -419,14 +514,17 @@ func (p *Playlist) Add(pos Position, by model.UserID, tracks ...model.TrackID) (
 	now := p.opts.now()
 	m := p.entries()
 	var b batch
+	if err := p.writeRekeyed(rekeyed, &b); err != nil {
+		return nil, err
+	}
 	first := 0
 	for i, t := range tracks {
 		size := len(ids[i]) + len(t) + len(keys[i]) + len(by)
 		if b.full(size) {
-			if err := p.commitAdded(now, by, ids[first:i], tracks[first:i], keys[first:i]); err != nil {
+			if err := p.commitAdded(now, by, ids[first:i], tracks[first:i], keys[first:i], rekeyed); err != nil {
 				return nil, err
 			}
-			b, first = batch{}, i
+			b, first, rekeyed = batch{}, i, nil
 		}
 		b.add(size)
 		e := automerge.NewMap()
@@ -442,7 +540,7 @@ func (p *Playlist) Add(pos Position, by model.UserID, tracks ...model.TrackID) (
 			}
 		}
 	}
-	if err := p.commitAdded(now, by, ids[first:], tracks[first:], keys[first:]); err != nil {
+	if err := p.commitAdded(now, by, ids[first:], tracks[first:], keys[first:], rekeyed); err != nil {
 		return nil, err
 	}
 	return ids, nil
@@ -460,13 +558,15 @@ func checkRoom(key string) error {
 }
 
 // commitAdded commits the entries just written by Add (one per id,
-// track and position) and adds them to the view.
-func (p *Playlist) commitAdded(now time.Time, by model.UserID, ids []EntryID, tracks []model.TrackID, keys []string) error {
+// track and position), with the new pos of the entries rekeyed, and
+// brings the view up to date with them.
+func (p *Playlist) commitAdded(now time.Time, by model.UserID, ids []EntryID, tracks []model.TrackID, keys []string, rekeyed []Entry) error {
 	keep, err := p.commit(now, fmt.Sprintf("add %d", len(tracks)))
 	if err != nil {
 		return err
 	}
 	if keep {
+		p.rekeyView(rekeyed)
 		// addedAt as the document stores it: milliseconds, local zone.
 		at := time.UnixMilli(now.UnixMilli())
 		es := make([]Entry, len(tracks))
@@ -567,7 +667,8 @@ func (p *Playlist) commitRemoved(ids []EntryID) error {
 }
 
 // Move places entry id at pos (computed with the entry itself left out) by
-// writing only its nested pos field, in one commit. A concurrent Remove
+// writing only its nested pos field (and those of the entries around it
+// when it re-keys them: place), in one commit. A concurrent Remove
 // of the same entry wins.
 func (p *Playlist) Move(id EntryID, pos Position) error {
 	if err := p.view.refresh(p.doc); err != nil {
@@ -584,20 +685,21 @@ func (p *Playlist) Move(id EntryID, pos Position) error {
 	// back where it was if the move does not happen.
 	e := p.view.order[i]
 	p.view.remove(id)
-	lo, hi, err := pos.bounds(p.view.order, p.view.index)
+	idx, lo, hi, err := pos.bounds(p.view.order, p.view.index)
 	if err != nil {
 		p.view.insert(e)
 		return err
 	}
-	key, err := fracindex.Between(lo, hi, p.opts.rand)
+	keys, rekeyed, err := p.place(p.view.order, idx, lo, hi, 1)
 	if err == nil {
-		err = checkRoom(key)
+		err = checkRoom(keys[0])
 	}
 	if err != nil {
 		p.view.insert(e)
 		return fmt.Errorf("move: place entry: %w", err)
 	}
-	if key == e.Pos {
+	key := keys[0]
+	if key == e.Pos && len(rekeyed) == 0 {
 		// Drawn where it already is: automerge writes no operation for
 		// an unchanged value, and refuses the empty commit.
 		p.view.insert(e)
@@ -607,6 +709,10 @@ func (p *Playlist) Move(id EntryID, pos Position) error {
 		p.view.insert(e)
 		return fmt.Errorf("move %s: %w", id, err)
 	}
+	if err := p.writeRekeyed(rekeyed, &batch{}); err != nil {
+		p.view.insert(e)
+		return err
+	}
 	keep, err := p.commit(p.opts.now(), "move")
 	if err != nil {
 		return err
@@ -614,6 +720,7 @@ func (p *Playlist) Move(id EntryID, pos Position) error {
 	if keep {
 		e.Pos = key
 		p.view.insert(e)
+		p.rekeyView(rekeyed)
 	}
 	return nil
 }
