@@ -32,7 +32,7 @@ func (s *Server) mountSync() error {
 	ro := repo.DefaultOptions().WithLogger(s.log).WithCMemBudget(s.opts.syncCMem).
 		WithLoadedDocs(s.opts.syncLoaded).WithCommitLinger(s.opts.syncLinger).WithActorBinding(true).
 		WithFacts(docs.EncodeFacts).WithFactsUpdate(docs.UpdateFacts).WithMaxDocBytes(s.opts.syncDocMax).
-		WithContentCheck(docs.CheckContent)
+		WithContentCheck(docs.CheckContent).WithEntryCheck(true)
 	if s.opts.syncQuota > 0 {
 		ro = ro.WithQuota(relaysync.NewQuota(s.st, s.opts.syncQuota))
 	}

@@ -2,6 +2,7 @@ package relay_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/automerge/automerge-go"
 	"github.com/coder/websocket"
 
+	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/internal/testbed"
 	"github.com/segue-fm/segue/server/relay"
 	"github.com/segue-fm/segue/sync/docs"
@@ -239,5 +241,89 @@ func TestSyncRefusesBadContent(t *testing.T) {
 	es, err := p.Entries()
 	if err != nil || info.Name != "road trip" || len(es) != 0 {
 		t.Fatalf("relay holds %q with %d entries (%v), want the device's empty road trip", info.Name, len(es), err)
+	}
+}
+
+// TestSyncRefusesEntriesPastLimit: a hand-written client, the playlist's
+// owner, fills a playlist to docs.MaxEntries through a real relay, then
+// writes one entry more directly (past Playlist.Add, which refuses it):
+// the relay refuses that change with an error naming the limit, as a
+// change against a content rule; before, it stored it (only the 64 MiB
+// document cap bounded a playlist). Removing an entry makes room again.
+func TestSyncRefusesEntriesPastLimit(t *testing.T) {
+	r := testbed.NewRelay(t, testbed.DefaultOptions().WithRelayOptions(func(o relay.Options) relay.Options {
+		return o.WithAdminToken(adminToken)
+	}))
+	e, _, id := syncedPlaylist(t, r, "ada")
+	c := dialRawSync(t, r.URL, e.Token(), "raw")
+	if m := c.sync(id, false); m != nil {
+		t.Fatalf("fetching the playlist: %s", m.Message)
+	}
+	p, err := docs.OpenPlaylist(c.doc(id), docs.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []docs.EntryID
+	for n := 0; n < docs.MaxEntries; n += docs.MaxEntriesPerChange {
+		ts := make([]model.TrackID, docs.MaxEntriesPerChange)
+		for i := range ts {
+			ts[i] = model.TrackID(fmt.Sprintf("t%07d", n+i))
+		}
+		added, err := p.Add(docs.AtEnd(), "ada", ts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, added...)
+		if m := c.sync(id, false); m != nil {
+			t.Fatalf("adding entries %d…: %s", n, m.Message)
+		}
+	}
+	over := func(key string) {
+		t.Helper()
+		doc := c.doc(id)
+		if err := doc.Path("entries", key).Set(automerge.NewMap()); err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range map[string]any{"trackId": "t-over", "pos": "zz", "addedBy": "ada", "addedAt": time.Now()} {
+			if err := doc.Path("entries", key, k).Set(v); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := doc.Commit("over"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	over("ffffffffffffff01")
+	m := c.sync(id, true)
+	if m == nil || !strings.Contains(m.Message, "bad content") || !strings.Contains(m.Message, fmt.Sprintf("at most %d", docs.MaxEntries)) {
+		t.Fatalf("answer %+v, want an error naming the entry limit", m)
+	}
+	count := func() int {
+		t.Helper()
+		fresh := dialRawSync(t, r.URL, e.Token(), fmt.Sprint("fresh", time.Now().UnixNano()))
+		if m := fresh.sync(id, false); m != nil {
+			t.Fatalf("fetching the playlist: %s", m.Message)
+		}
+		return fresh.doc(id).Path("entries").Map().Len()
+	}
+	if n := count(); n != docs.MaxEntries {
+		t.Fatalf("the relay holds %d entries, want %d", n, docs.MaxEntries)
+	}
+	// A new connection whose first change removes an entry and adds
+	// one: taken.
+	c2 := dialRawSync(t, r.URL, e.Token(), "raw2")
+	if m := c2.sync(id, false); m != nil {
+		t.Fatalf("fetching the playlist: %s", m.Message)
+	}
+	c = c2
+	if err := c.doc(id).Path("entries").Map().Delete(string(ids[0])); err != nil {
+		t.Fatal(err)
+	}
+	over("ffffffffffffff02")
+	if m := c.sync(id, false); m != nil {
+		t.Fatalf("remove one, add one: %s", m.Message)
+	}
+	if n := count(); n != docs.MaxEntries {
+		t.Fatalf("the relay holds %d entries, want %d", n, docs.MaxEntries)
 	}
 }

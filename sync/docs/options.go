@@ -149,8 +149,9 @@ const (
 	MaxEntriesPerChange = 5000
 	// MaxEntries bounds the entries (keys of the entries map, malformed
 	// ones too) of one playlist: Playlist.Add refuses to pass it
-	// (ErrPlaylistFull). A playlist of MaxEntries entries is ≈ 10 MB
-	// of change history, well under the relay's document cap.
+	// (ErrPlaylistFull), and the relay refuses changes that would
+	// (EntryCount.CheckEntries). A playlist of MaxEntries entries is
+	// ≈ 10 MB of change history, well under the relay's document cap.
 	MaxEntries = 100_000
 	// maxChangeText bounds the string bytes (ids, track ids, positions,
 	// users) one change writes, counting 64 more per entry for its keys

@@ -96,6 +96,12 @@ type Graph struct {
 	// content, when set, is the content check of every change Guard
 	// admits and Vouch vouches for (SetContentCheck).
 	content func(*docs.ChangeOps) error
+	// entryCheck, when set, makes Guard and Vouch refuse changes that
+	// would take a playlist past docs.MaxEntries (SetEntryCheck);
+	// entries counts the entries of g's first entriesN changes.
+	entryCheck bool
+	entries    docs.EntryCount
+	entriesN   int
 }
 
 // SetContentCheck makes check (docs.CheckContent, say) part of Guard and
@@ -104,6 +110,40 @@ type Graph struct {
 // content check (the default). The changes g holds are not checked
 // again.
 func (g *Graph) SetContentCheck(check func(*docs.ChangeOps) error) { g.content = check }
+
+// SetEntryCheck makes Guard and Vouch refuse, when on, a message whose
+// changes would take the document's playlist entries past
+// docs.MaxEntries (docs.EntryCount.CheckEntries, an error wrapping
+// docs.ErrBadContent; Vouch does not vouch for it): a content rule no
+// single change shows. Counting reads every change of g once (its
+// operations on a root entries map), then each change g gains. Default:
+// off.
+func (g *Graph) SetEntryCheck(on bool) { g.entryCheck = on }
+
+// checkEntries returns the error of docs.EntryCount.CheckEntries for ps,
+// changes g lacks (in the order given), after bringing g's count up to
+// date with its changes; nil when the entry check is off.
+func (g *Graph) checkEntries(ps []pending) error {
+	if !g.entryCheck {
+		return nil
+	}
+	for ; g.entriesN < g.Len(); g.entriesN++ {
+		raw, err := g.RawAt(g.entriesN)
+		if err != nil {
+			return err
+		}
+		// A change that does not decode was admitted before any check
+		// read it: it counts nothing (as in the operation index).
+		if ops, err := docs.DecodeChangeOps(raw); err == nil {
+			g.entries.Apply(ops)
+		}
+	}
+	ops := make([]*docs.ChangeOps, len(ps))
+	for i, p := range ps {
+		ops[i] = p.ops
+	}
+	return g.entries.CheckEntries(ops...)
+}
 
 // memoSize bounds Graph.memo (a document's active followers, each at
 // its own shared heads under a backlog).

@@ -125,6 +125,15 @@ func (g *Graph) guard(m *Message) (admitted map[automerge.ChangeHash]pending, wa
 	if waiting, bytes, fresh, err = g.checkOrder(all, len(news)); err != nil {
 		return nil, 0, 0, 0, err
 	}
+	// The queued changes count too, before the message's: they apply
+	// with it once their dependencies arrive.
+	order := slices.Clone(all[len(news):])
+	slices.SortFunc(order, func(a, b pending) int {
+		return cmp.Or(cmp.Compare(a.seq, b.seq), cmp.Compare(a.actor, b.actor))
+	})
+	if err := g.checkEntries(append(order, news...)); err != nil {
+		return nil, 0, 0, 0, fmt.Errorf("msync: %w", err)
+	}
 	return admitted, waiting, bytes, fresh, nil
 }
 

@@ -138,6 +138,9 @@ func (g *Graph) Vouch(m *Message, fresh []int) (ops []*docs.ChangeOps, ok bool) 
 	if _, _, _, err := g.checkOrder(ps, 0); err != nil {
 		return nil, false
 	}
+	if g.checkEntries(ps) != nil {
+		return nil, false
+	}
 	return ops, true
 }
 

@@ -58,6 +58,7 @@ type Options struct {
 	spill         msync.Spill
 	lazy          bool
 	content       func(*docs.ChangeOps) error
+	entryCheck    bool
 	facts         func(d *automerge.Doc) []byte
 	factsUpdate   func(prev []byte, d *automerge.Doc) []byte
 	stateFlush    time.Duration
@@ -366,6 +367,14 @@ func (o Options) WithContentCheck(check func(*docs.ChangeOps) error) Options {
 	o.content = check
 	return o
 }
+
+// WithEntryCheck returns o refusing, when on, a message from a peer whose
+// changes would take a playlist past docs.MaxEntries entries (msync's
+// Graph.SetEntryCheck), with an error wrapping docs.ErrBadContent, as
+// WithContentCheck refuses a change: a device that bypasses Playlist.Add
+// cannot grow a playlist past the limit on the relay. Default: off; the
+// relay turns it on.
+func (o Options) WithEntryCheck(on bool) Options { o.entryCheck = on; return o }
 
 // WithActorPrefix makes every actor id the repository writes under start
 // with p (ActorPrefix of the device, at most 8 bytes; the other bytes of

@@ -200,6 +200,7 @@ func (h *Handle) graph() (*msync.Graph, error) {
 		h.graphSaved = int32(g.Len())
 		g.SpillTo(h.repo.opts.spill)
 		g.SetContentCheck(h.repo.opts.content)
+		g.SetEntryCheck(h.repo.opts.entryCheck)
 	}
 	h.changes = g
 	return g, nil
@@ -217,6 +218,7 @@ func (h *Handle) setGraph(g *msync.Graph) {
 		h.graphSaved = int32(g.Len())
 		g.SpillTo(h.repo.opts.spill)
 		g.SetContentCheck(h.repo.opts.content)
+		g.SetEntryCheck(h.repo.opts.entryCheck)
 	}
 }
 
