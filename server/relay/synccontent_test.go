@@ -11,6 +11,7 @@ import (
 	"github.com/automerge/automerge-go"
 	"github.com/coder/websocket"
 
+	"github.com/segue-fm/segue/core"
 	"github.com/segue-fm/segue/core/model"
 	"github.com/segue-fm/segue/internal/testbed"
 	"github.com/segue-fm/segue/server/relay"
@@ -325,5 +326,103 @@ func TestSyncRefusesEntriesPastLimit(t *testing.T) {
 	}
 	if n := count(); n != docs.MaxEntries {
 		t.Fatalf("the relay holds %d entries, want %d", n, docs.MaxEntries)
+	}
+}
+
+// TestFullPlaylistConcurrentAdds: two devices of one user fill a
+// playlist to docs.MaxEntries concurrently: the first adds the last five
+// entries while the second is offline, then the second adds five of its
+// own (its view leaves room) and reconnects. The relay refuses the
+// second's add as past the limit ("full") and the device sets it aside
+// (the user is told), so it converges on the relay's playlist and its
+// later edits sync; before, the refused add was kept and every later
+// change of the playlist, which depends on it, was refused too.
+func TestFullPlaylistConcurrentAdds(t *testing.T) {
+	r := testbed.NewRelay(t, testbed.DefaultOptions())
+	ctx := t.Context()
+	_, d1, id := syncedPlaylist(t, r, "ada")
+	tracks := func(prefix string, n int) []model.TrackID {
+		ts := make([]model.TrackID, n)
+		for i := range ts {
+			ts[i] = model.TrackID(fmt.Sprintf("%s%07d", prefix, i))
+		}
+		return ts
+	}
+	if _, err := d1.Playlists().Add(ctx, id, docs.AtEnd(), tracks("t", docs.MaxEntries-5)...); err != nil {
+		t.Fatal(err)
+	}
+	if err := d1.WaitInSync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e2 := testbed.Device(t, r, "ada")
+	d2, err := e2.OpenDocs(ctx, "ada")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d2.Close() })
+	if err := d2.StartSync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := d2.WaitInSync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	d2.StopSync()
+	if _, err := d1.Playlists().Add(ctx, id, docs.AtEnd(), tracks("a", 5)...); err != nil {
+		t.Fatal(err)
+	}
+	if err := d1.WaitInSync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d2.Playlists().Add(ctx, id, docs.AtStart(), tracks("b", 5)...); err != nil {
+		t.Fatal(err)
+	}
+	if err := d2.StartSync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// d2's add is set aside (its sync status says so); its rename,
+	// made after, reaches d1.
+	setAside := func() bool {
+		st, err := d2.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range st.Relay.Refused {
+			if r.Doc == id && r.SetAside > 0 && strings.Contains(r.Reason, "entry limit") {
+				return true
+			}
+		}
+		return false
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	renamed := false
+	for time.Now().Before(deadline) {
+		if !renamed && setAside() {
+			if err := d2.Playlists().Rename(ctx, id, "after"); err != nil {
+				t.Fatal(err)
+			}
+			renamed = true
+		}
+		if renamed {
+			if v, err := d1.Playlists().Get(ctx, id); err == nil && v.Info.Name == "after" {
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal(ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if !renamed {
+		t.Fatal("the device set nothing aside")
+	}
+	for _, d := range []*core.Docs{d1, d2} {
+		v, err := d.Playlists().Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.Info.Name != "after" || len(v.Entries) != docs.MaxEntries {
+			t.Fatalf("playlist %q with %d entries, want \"after\" with %d", v.Info.Name, len(v.Entries), docs.MaxEntries)
+		}
 	}
 }

@@ -1,9 +1,15 @@
 package docs
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 )
+
+// ErrTooManyEntries is returned, with ErrBadContent, by
+// EntryCount.CheckEntries for changes that would take a playlist past
+// MaxEntries.
+var ErrTooManyEntries = errors.New("docs: playlist past its entry limit")
 
 // EntryCount counts a playlist's entries (the keys of its root entries
 // map holding a value, MaxEntries' measure) from its changes' operations
@@ -105,15 +111,28 @@ func (c *EntryCount) After(ops ...*ChangeOps) int {
 	return n
 }
 
-// CheckEntries returns an error wrapping ErrBadContent when the changes
+// CheckEntries returns an error wrapping ErrBadContent and
+// ErrTooManyEntries when the changes
 // ops, applied after those c counted, would take the playlist past
 // MaxEntries and leave it with more entries than before (a playlist
 // stored before the limit keeps syncing, and may shrink).
 func (c *EntryCount) CheckEntries(ops ...*ChangeOps) error {
 	if n := c.After(ops...); n > MaxEntries && n > c.Len() {
-		return fmt.Errorf("%w: the playlist would hold %d entries, at most %d", ErrBadContent, n, MaxEntries)
+		return fmt.Errorf("%w: %w: it would hold %d entries, at most %d", ErrBadContent, ErrTooManyEntries, n, MaxEntries)
 	}
 	return nil
+}
+
+// AddsEntries reports whether the change ops makes a map inside a map
+// below the root without overwriting anything: in a playlist, adds an
+// entry (what EntryCount counts, without knowing which map is entries).
+func (c *ChangeOps) AddsEntries() bool {
+	for _, op := range c.Ops {
+		if !op.Root() && op.MapKey && op.Action == actionMakeMap && len(op.Preds) == 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // walkEntryOps folds the operations of ops into a count's state: has

@@ -335,8 +335,9 @@ func (h *Handle) receive(ctx context.Context, peer PeerID, msg []byte, in Incomi
 	}
 	if err != nil {
 		// The cause stays in the chain: a change the content check
-		// refused (docs.ErrBadContent) is told to the sender as such,
-		// which then sets it aside (sync/wire/peer).
+		// refused (docs.ErrBadContent, docs.ErrTooManyEntries) is told
+		// to the sender as such, which then sets it aside
+		// (sync/wire/peer).
 		return nil, false, fmt.Errorf("%w: %w", ErrBadMessage, err)
 	}
 	state := ss.save()

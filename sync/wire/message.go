@@ -179,6 +179,10 @@ const (
 	// hold (docs.ErrBadContent: a field of the wrong type or format, a
 	// key or value over its limit).
 	RefusalContent = "content"
+	// RefusalFull: the changes would take a playlist past its entry
+	// limit (docs.ErrTooManyEntries): entries added concurrently with
+	// another device's.
+	RefusalFull = "full"
 )
 
 // maxRefusalLen bounds Message.Refusal.

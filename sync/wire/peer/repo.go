@@ -233,7 +233,9 @@ func (a *RepoAdapter) ReceiveFrom(ctx context.Context, peer string, user model.U
 // peer does not hold is refused; under wire.RefusalACL those that touch
 // a field only the owner may change (docs.ACLCheck, the relay's rule for
 // collaborators), and those the check cannot read; under
-// wire.RefusalContent those docs.CheckContent refuses.
+// wire.RefusalContent those docs.CheckContent refuses; under
+// wire.RefusalFull those that add playlist entries
+// (docs.ChangeOps.AddsEntries), and those it cannot read.
 func (a *RepoAdapter) SetAside(ctx context.Context, peer string, id docs.DocumentID, rule string) (int, error) {
 	var refused repo.RefusedFunc
 	switch rule {
@@ -256,6 +258,11 @@ func (a *RepoAdapter) SetAside(ctx context.Context, peer string, id docs.Documen
 				return false, err
 			}
 			return docs.CheckContent(ops) != nil, nil
+		}
+	case wire.RefusalFull:
+		refused = func(_ *automerge.Doc, c *automerge.Change) (bool, error) {
+			ops, err := docs.DecodeChangeOps(c.Save())
+			return err != nil || ops.AddsEntries(), nil
 		}
 	default:
 		return 0, nil

@@ -682,7 +682,7 @@ func (s *Session) handle(ctx context.Context, m *wire.Message) error {
 // were set aside. A failure is logged: the refusal still reaches
 // OnRefused, and the next refusal tries again.
 func (s *Session) setAside(ctx context.Context, id docs.DocumentID, rule string) int {
-	if !s.SetAsideRefused || (rule != wire.RefusalACL && rule != wire.RefusalReadOnly && rule != wire.RefusalContent) {
+	if !s.SetAsideRefused || (rule != wire.RefusalACL && rule != wire.RefusalReadOnly && rule != wire.RefusalContent && rule != wire.RefusalFull) {
 		return 0
 	}
 	has, err := s.Repo.Has(ctx, id)
@@ -944,6 +944,8 @@ func (s *Session) syncDoc(ctx context.Context, id docs.DocumentID, m *wire.Messa
 			rule, err = wire.RefusalReadOnly, fmt.Errorf("%w %s: user %q may only read it", ErrForbidden, id, s.User)
 		case errors.As(err, &acl):
 			rule, err = wire.RefusalACL, fmt.Errorf("%w (user %q, document %s)", acl, s.User, id)
+		case errors.Is(err, docs.ErrTooManyEntries):
+			rule = wire.RefusalFull
 		case errors.Is(err, docs.ErrBadContent):
 			rule = wire.RefusalContent
 		}
