@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/segue-fm/segue/core"
 	"github.com/segue-fm/segue/core/download"
@@ -60,6 +61,7 @@ func checkUsername(name string) error {
 // addDeviceFlags. The password is never printed: its flag has no default
 // (the environment is read after parsing) and no error message quotes it.
 type deviceArgs struct {
+	fs                *flag.FlagSet // where the flags were registered
 	data, relay, user string
 	password          string
 	signup            bool
@@ -73,11 +75,12 @@ type deviceArgs struct {
 // Flags win over the environment, which wins over the defaults. Call it
 // after fs.SetOutput: the device's logs go to that writer.
 func addDeviceFlags(fs *flag.FlagSet) *deviceArgs {
-	a := &deviceArgs{stderr: fs.Output()}
+	a := &deviceArgs{fs: fs, stderr: fs.Output()}
 	home, _ := os.UserHomeDir()
 	fs.StringVar(&a.data, "data", envOr("SEGUE_DEVICE", deviceDirFor(os.Getenv("XDG_DATA_HOME"), home)),
 		"device data directory (env SEGUE_DEVICE)")
-	fs.StringVar(&a.relay, "relay", envOr("SEGUE_RELAY", defaultRelay), "relay base URL (env SEGUE_RELAY)")
+	fs.StringVar(&a.relay, "relay", envOr("SEGUE_RELAY", defaultRelay),
+		"relay base URL (env SEGUE_RELAY); without either, a registered device talks to the relay it registered with")
 	fs.StringVar(&a.user, "user", envOr("SEGUE_USER", ""),
 		"account name; needed once, to register this device (env SEGUE_USER)")
 	fs.StringVar(&a.password, "password", "", "account password; needed once, to register this device (env SEGUE_PASSWORD)")
@@ -131,9 +134,16 @@ func (a *deviceArgs) check() error {
 		// relay's keys directory and store.
 		return fmt.Errorf("%w: --data %s is a relay data directory (it holds %s), not a device's", errUsage, a.data, catalog.IdentityFile)
 	}
-	u, err := url.Parse(a.relay)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("%w: --relay %q: want an http:// or https:// URL", errUsage, a.relay)
+	if !a.relayGiven() {
+		switch rec, err := readRelayFile(a.data); {
+		case err != nil:
+			fmt.Fprintf(a.stderr, "warning: %v; talking to %s (--relay names another)\n", err, a.relay)
+		case rec != "":
+			a.relay = rec
+		}
+	}
+	if err := checkRelayURL(a.relay); err != nil {
+		return fmt.Errorf("%w: --relay %q: %w", errUsage, a.relay, err)
 	}
 	if a.user != "" {
 		if err := checkUsername(a.user); err != nil {
@@ -142,6 +152,80 @@ func (a *deviceArgs) check() error {
 	}
 	if err := a.level.UnmarshalText([]byte(a.logLevel)); err != nil {
 		return fmt.Errorf("%w: --log-level: %v", errUsage, err)
+	}
+	return nil
+}
+
+// relayGiven reports whether --relay or $SEGUE_RELAY named the relay.
+func (a *deviceArgs) relayGiven() bool {
+	given := false
+	a.fs.Visit(func(f *flag.Flag) { given = given || f.Name == "relay" })
+	_, env := os.LookupEnv("SEGUE_RELAY")
+	return given || env
+}
+
+// relayFile is the file in a device data directory recording the relay
+// the device registered with (its URL, at most maxRelayFile bytes):
+// device commands talk to it when neither --relay nor $SEGUE_RELAY
+// names a relay. Written whole (a temporary file renamed over it) at
+// each registration.
+const (
+	relayFile    = "relay-url"
+	maxRelayFile = 2048
+)
+
+// checkRelayURL reports whether u is an http:// or https:// URL with a
+// host, the relay URLs devices take.
+func checkRelayURL(u string) error {
+	p, err := url.Parse(u)
+	if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+		return errors.New("want an http:// or https:// URL")
+	}
+	return nil
+}
+
+// readRelayFile returns the relay recorded in dir, "" when none is; an
+// unreadable or malformed record is an error naming the file.
+func readRelayFile(dir string) (string, error) {
+	name := filepath.Join(dir, relayFile)
+	f, err := os.Open(name)
+	if errors.Is(err, os.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read the recorded relay: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxRelayFile+1))
+	if err != nil {
+		return "", fmt.Errorf("read the recorded relay: %w", err)
+	}
+	u := strings.TrimSpace(string(b))
+	if len(b) > maxRelayFile || checkRelayURL(u) != nil {
+		return "", fmt.Errorf("the recorded relay in %s is damaged (not a relay URL)", name)
+	}
+	return u, nil
+}
+
+// writeRelayFile records relay in dir (relayFile), replacing any earlier
+// record whole.
+func writeRelayFile(dir, relay string) error {
+	tmp, err := os.CreateTemp(dir, relayFile+".*")
+	if err != nil {
+		return err
+	}
+	_, err = tmp.WriteString(relay + "\n")
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), filepath.Join(dir, relayFile))
+	}
+	if err != nil {
+		return errors.Join(err, os.Remove(tmp.Name()))
 	}
 	return nil
 }
@@ -343,6 +427,9 @@ func (d *device) setUp(ctx context.Context, a *deviceArgs, force bool) error {
 	}
 	d.user = model.UserID(a.user)
 	fmt.Fprintf(a.stderr, "registered device %s to %s at %s\n", d.e.DeviceID(), a.user, a.relay)
+	if err := writeRelayFile(a.data, a.relay); err != nil {
+		fmt.Fprintf(a.stderr, "warning: record the relay in %s: %v; pass --relay to later commands\n", a.data, err)
+	}
 	return nil
 }
 
