@@ -177,7 +177,7 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	ttl := fs.String("token-ttl", envOr("SEGUE_TOKEN_TTL", "2160h"), fmt.Sprintf("device token lifetime, at least %v (env SEGUE_TOKEN_TTL)", minTokenTTL))
 	lanEpoch := fs.Duration("lan-key-epoch", relay.DefaultLANKeyEpoch, fmt.Sprintf("how long a LAN key lasts: keys rotate every epoch, and devices one epoch apart still meet; at least %v", relay.MinLANKeyEpoch))
 	maxBody := fs.Int64("max-body", 64<<10, fmt.Sprintf("largest JSON request body in bytes, %d…%d", relay.MinMaxBody, relay.MaxMaxBody))
-	shutdown := fs.Duration("shutdown-timeout", 10*time.Second, "grace period for in-flight requests on SIGTERM (0: none)")
+	shutdown := fs.Duration("shutdown-timeout", 10*time.Second, "grace period for in-flight requests on SIGTERM (0: none); those still running after it are cut off and answered 503 with Retry-After")
 	level := fs.String("log-level", envOr("SEGUE_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env SEGUE_LOG_LEVEL)")
 	fastHash := fs.Bool("insecure-fast-passwords", false, "hash passwords with a trivial Argon2id cost (tests and demos only)")
 	tlsCert := fs.String("tls-cert", envOr("SEGUE_TLS_CERT", ""), "PEM certificate chain: serve HTTPS (HTTP/2 via ALPN) instead of HTTP/1.1 + h2c (env SEGUE_TLS_CERT)")

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -185,10 +186,21 @@ func checkQuery(raw string) error {
 func (s *Server) bodyDeadline(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		req := c.Request()
-		if s.opts.bodyTimeout <= 0 || req.Body == nil || req.Body == http.NoBody || req.ContentLength == 0 || c.IsWebSocket() {
+		if req.Body == nil || req.Body == http.NoBody || req.ContentLength == 0 || c.IsWebSocket() {
 			return next(c)
 		}
 		rc := http.NewResponseController(c.Response())
+		// A body still arriving when the shutdown grace period ends stops
+		// being read, so its handler can answer ErrShuttingDown.
+		stop := context.AfterFunc(req.Context(), func() {
+			if errors.Is(context.Cause(req.Context()), ErrShuttingDown) {
+				_ = rc.SetReadDeadline(time.Unix(1, 0))
+			}
+		})
+		defer stop()
+		if s.opts.bodyTimeout <= 0 {
+			return next(c)
+		}
 		if err := rc.SetReadDeadline(time.Now().Add(s.opts.bodyTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
 			return fmt.Errorf("set read deadline: %w", err)
 		}

@@ -139,13 +139,17 @@ const accessLogEvery = 1024
 // error (so the final status is known), then updates the metrics and
 // writes the access log, sampling reads. A request whose client went away (its context
 // cancelled) is no server error: it is counted with status 499 and logged
-// at debug level. It never logs tokens, query strings or bodies.
+// at debug level. One cut by the end of the shutdown grace period that
+// ends with an error is answered ErrShuttingDown. It never logs tokens, query strings or bodies.
 func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := s.now()
 		err := next(c)
 		req, res := c.Request(), c.Response()
 		status := res.Status
+		if err != nil && errors.Is(context.Cause(req.Context()), ErrShuttingDown) {
+			err = RetryLater(ErrShuttingDown, shutdownRetry) // cut by shutdown, not by its client
+		}
 		switch {
 		case err == nil:
 		case errors.Is(err, context.Canceled) && req.Context().Err() != nil:

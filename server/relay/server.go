@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -35,6 +36,24 @@ var ErrStarted = errors.New("relay: already started")
 // and what each stores is atomic (an ingest publishes its album whole or
 // not at all).
 var ErrShutdownTimeout = errors.New("relay: shutdown grace period over")
+
+// ErrShuttingDown is what a client is told (503, Retry-After:
+// shutdownRetry) when its request was still running at the end of the
+// shutdown grace period: the request's context is cancelled with it as
+// the cause and a body still arriving stops being read, and a handler
+// that ends with an error then is answered with it instead. A handler
+// that finishes its work regardless answers what it did.
+var ErrShuttingDown = fmt.Errorf("%w: the relay is shutting down", ErrBusy)
+
+// ShutdownAnswerWait is how long, after the shutdown grace period, the
+// requests still running have to answer once their contexts are
+// cancelled (ErrShuttingDown); the connections of those still running
+// after it are closed without an answer.
+const ShutdownAnswerWait = 2 * time.Second
+
+// shutdownRetry is the Retry-After of ErrShuttingDown: about what a
+// supervisor takes to start the relay again.
+const shutdownRetry = 5 * time.Second
 
 // Server is the relay: an Echo application over a data directory. Create
 // it with New, optionally add routes with Mount, then either serve it with
@@ -252,17 +271,6 @@ func (s *Server) Start(ctx context.Context) (string, error) {
 		IdleTimeout:       s.opts.idleTimeout,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
-	// http.Server runs the hooks in their own goroutines and does not
-	// wait for them: Wait does, so a caller that closes the store after
-	// Wait never races a hook still flushing into it.
-	var hooks sync.WaitGroup
-	for _, fn := range s.onShutdown {
-		hooks.Add(1)
-		hs.RegisterOnShutdown(func() {
-			defer hooks.Done()
-			fn()
-		})
-	}
 	if s.opts.TLS() {
 		cert, err := tls.LoadX509KeyPair(s.opts.tlsCert, s.opts.tlsKey)
 		if err != nil {
@@ -278,6 +286,11 @@ func (s *Server) Start(ctx context.Context) (string, error) {
 	// Sync sessions queue their WebSocket writes (peer.QueuedConn).
 	ln = peer.QueueListener(netutil.LimitListener(ln, s.opts.maxConns), peer.DefaultQueueOptions().WithSlowClient(s.opts.sendGrace, s.opts.sendRate))
 	hs.ConnContext = peer.ConnContext
+	// Every request's context derives from base: cancelling it with
+	// ErrShuttingDown cuts the requests still running at the end of the
+	// grace period (shutdown).
+	base, cut := context.WithCancelCause(context.Background())
+	hs.BaseContext = func(net.Listener) context.Context { return base }
 	s.hs, s.served = hs, make(chan error, 1)
 	s.log.Info("relay listening", "addr", addr, "tls", s.opts.TLS(), "data", s.opts.dataDir)
 	serveErr := make(chan error, 1)
@@ -293,24 +306,51 @@ func (s *Server) Start(ctx context.Context) (string, error) {
 		select {
 		case err = <-serveErr:
 		case <-ctx.Done():
-			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.shutdownWait)
-			err = hs.Shutdown(sctx)
-			cancel()
-			if errors.Is(err, context.DeadlineExceeded) {
-				err = fmt.Errorf("%w: %s still running after %v, cut off", ErrShutdownTimeout, requests(s.InFlight()), s.opts.shutdownWait)
-			}
-			hooks.Wait()
+			err = s.shutdown(context.WithoutCancel(ctx), hs, cut)
 			if serr := <-serveErr; !errors.Is(serr, http.ErrServerClosed) && err == nil {
 				err = serr
 			}
 			s.log.Info("relay stopped", "addr", addr, "err", err)
 		}
+		cut(nil)
 		if errors.Is(err, http.ErrServerClosed) {
 			err = nil
 		}
 		s.served <- err
 	}()
 	return addr, nil
+}
+
+// shutdown stops hs gracefully: it runs the OnShutdown hooks and lets
+// the requests in flight finish within the grace period. Those still
+// running then are cut (cut(ErrShuttingDown): their contexts cancelled,
+// bodies still arriving no longer read) and have ShutdownAnswerWait to
+// answer, a 503 for those that end with an error (observe), before the
+// connections left are closed. It returns after the hooks have returned,
+// ErrShutdownTimeout when the grace period ran out.
+func (s *Server) shutdown(ctx context.Context, hs *http.Server, cut context.CancelCauseFunc) error {
+	// The hooks run here, not by hs.RegisterOnShutdown: hs.Shutdown is
+	// called a second time below, which would run them again.
+	var hooks sync.WaitGroup
+	for _, fn := range s.onShutdown {
+		hooks.Go(fn)
+	}
+	defer hooks.Wait()
+	sctx, cancel := context.WithTimeout(ctx, s.opts.shutdownWait)
+	err := hs.Shutdown(sctx)
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	running := requests(s.InFlight())
+	cut(ErrShuttingDown)
+	actx, cancel := context.WithTimeout(ctx, ShutdownAnswerWait)
+	defer cancel()
+	if err := hs.Shutdown(actx); err != nil {
+		_ = hs.Close()
+		return fmt.Errorf("%w: %s still running after %v, cut off; %s not answered after %v more", ErrShutdownTimeout, running, s.opts.shutdownWait, requests(s.InFlight()), ShutdownAnswerWait)
+	}
+	return fmt.Errorf("%w: %s still running after %v, cut off", ErrShutdownTimeout, running, s.opts.shutdownWait)
 }
 
 // Wait blocks until a started server has shut down, and after a graceful

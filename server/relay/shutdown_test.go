@@ -1,9 +1,12 @@
 package relay_test
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -173,5 +176,109 @@ func TestShutdownGraceOver(t *testing.T) {
 	err = srv.Wait()
 	if !errors.Is(err, relay.ErrShutdownTimeout) || !strings.Contains(err.Error(), "1 request still running after 50ms") {
 		t.Fatalf("Wait: %v, want ErrShutdownTimeout naming 1 request and 50ms", err)
+	}
+}
+
+// TestShutdownAnswersCutRequests: a request still running when the
+// shutdown grace period ends gets an answer, not a dropped connection: a
+// body still arriving, or a handler waiting on its context, is 503 with
+// Retry-After and a JSON error naming the shutdown; a handler that ignores
+// its context and finishes after the grace period answers what it did, so
+// nothing is acknowledged that was not done. Before, each connection was
+// dropped when the process went on to exit.
+func TestShutdownAnswersCutRequests(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		req  string // raw HTTP/1.1 request, possibly cut short
+		want int
+	}{
+		{"body still arriving", "POST /v1/accounts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"user", http.StatusServiceUnavailable},
+		{"handler waiting on its context", "GET /waits HTTP/1.1\r\nHost: x\r\n\r\n", http.StatusServiceUnavailable},
+		{"handler finishing after the grace", "GET /finishes HTTP/1.1\r\nHost: x\r\n\r\n", http.StatusOK},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			publishSynthetic(t, dir, 1, 100)
+			srv, err := relay.New(context.Background(), relay.DefaultOptions(dir).WithListen("127.0.0.1:0").
+				WithArgonParams(relay.FastArgonParams).WithLogger(nil).WithShutdownTimeout(50*time.Millisecond))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Close()
+			entered, ended := make(chan struct{}, 1), make(chan struct{})
+			defer close(ended)
+			srv.Echo().GET("/waits", func(c echo.Context) error {
+				entered <- struct{}{}
+				select {
+				case <-c.Request().Context().Done():
+				case <-ended:
+				}
+				return c.Request().Context().Err()
+			})
+			srv.Echo().GET("/finishes", func(c echo.Context) error {
+				entered <- struct{}{}
+				select {
+				case <-c.Request().Context().Done(): // the grace period is over
+				case <-ended:
+				}
+				return c.String(http.StatusOK, "done")
+			})
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			addr, err := srv.Start(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			conn, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			// segue relay exits once Wait returns: an answer must have
+			// left by then. The deadline keeps the old behaviour (no
+			// answer) from hanging the test.
+			if err := conn.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := io.WriteString(conn, tc.req); err != nil {
+				t.Fatal(err)
+			}
+			if strings.HasPrefix(tc.req, "GET") {
+				<-entered
+			} else {
+				waitInFlight(t, srv, 1)
+			}
+			cancel()
+			if err := srv.Wait(); !errors.Is(err, relay.ErrShutdownTimeout) {
+				t.Fatalf("Wait: %v, want ErrShutdownTimeout", err)
+			}
+			res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatalf("no answer: %v", err)
+			}
+			body, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode != tc.want {
+				t.Fatalf("status %d %s, want %d", res.StatusCode, body, tc.want)
+			}
+			if tc.want == http.StatusServiceUnavailable {
+				var e struct{ Error string }
+				if err := json.Unmarshal(body, &e); err != nil || !strings.Contains(e.Error, "shutting down") || res.Header.Get("Retry-After") == "" {
+					t.Fatalf("answer %q Retry-After %q, want a JSON error naming the shutdown and a Retry-After", body, res.Header.Get("Retry-After"))
+				}
+			}
+		})
+	}
+}
+
+// waitInFlight waits until srv counts n requests in flight.
+func waitInFlight(t *testing.T, srv *relay.Server, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for srv.InFlight() != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d requests in flight, want %d", srv.InFlight(), n)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
