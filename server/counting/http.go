@@ -79,10 +79,10 @@ func (s *Service) plays(c echo.Context) error {
 	if len(dev.SignPub) != ed25519.PublicKeySize || !ed25519.Verify(dev.SignPub, msg, req.Sig) {
 		return fmt.Errorf("%w: %w", relay.ErrUnauthorized, ErrBadSignature)
 	}
-	now := s.opts.now()
-	if err := s.quotas.take(dev.ID, len(req.Events), now); err != nil {
+	if err := s.quotas.take(dev.ID, len(req.Events), s.opts.mono()); err != nil {
 		return err
 	}
+	now := s.opts.now()
 	b, err := s.bounds(ctx, dev.User, now.UnixMilli())
 	if err != nil {
 		return err

@@ -22,6 +22,7 @@ type Options struct {
 	quota      int
 	quotaPer   time.Duration
 	now        func() time.Time
+	mono       func() time.Duration
 	logger     *slog.Logger
 }
 
@@ -31,9 +32,12 @@ type Options struct {
 // most the default license offline window old (license.DefaultValidity +
 // license.DefaultGrace, 32 days), the consumer committing up to 5,000
 // events per transaction and polling the log every 200 ms, no admin token
-// (admin routes refused), time.Now and slog.Default().
+// (admin routes refused), time.Now, the monotonic clock and
+// slog.Default().
 func DefaultOptions() Options {
+	start := time.Now()
 	return Options{
+		mono:      func() time.Duration { return time.Since(start) },
 		threshold: 30 * time.Second,
 		maxEvents: 1000,
 		maxBody:   1 << 20,
@@ -155,6 +159,21 @@ func (o Options) WithDeviceQuota(n int, per time.Duration) Options {
 		return o
 	}
 	o.quota, o.quotaPer = min(n, MaxDeviceQuota), per
+	return o
+}
+
+// WithMonotonicClock sets the clock the device quotas
+// (WithDeviceQuota) run on: the time elapsed since a fixed start, which
+// only moves forward (default: the monotonic time since DefaultOptions
+// was called). The relay's wall clock (WithClock) can be set back or
+// forward while the relay runs (NTP stepping it, an operator); a quota
+// run on it would refuse a device's uploads for as long, or give it as
+// much of its quota again. Tests pass a fake clock; nil keeps the
+// current one.
+func (o Options) WithMonotonicClock(mono func() time.Duration) Options {
+	if mono != nil {
+		o.mono = mono
+	}
 	return o
 }
 

@@ -556,8 +556,10 @@ func TestEngineUploadPlays(t *testing.T) {
 func TestDeviceQuota(t *testing.T) {
 	var mu sync.Mutex
 	now := time.Now()
+	start := now
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	f := newFixture(t, counting.DefaultOptions().WithMaxEvents(2).WithDeviceQuota(3, time.Hour).WithClock(clock))
+	mono := func() time.Duration { mu.Lock(); defer mu.Unlock(); return now.Sub(start) }
+	f := newFixture(t, counting.DefaultOptions().WithMaxEvents(2).WithDeviceQuota(3, time.Hour).WithClock(clock).WithMonotonicClock(mono))
 	a, b := newDevice(t, f, "ann"), newDevice(t, f, "ben")
 	tr := f.r.Tracks[0]
 	post := func(d *device, seq uint64, sig []byte) *http.Response {
@@ -611,6 +613,53 @@ func TestDeviceQuota(t *testing.T) {
 	mu.Unlock()
 	if res := post(a, 3, nil); res.StatusCode != http.StatusOK {
 		t.Fatalf("after the wait: %s", res.Status)
+	}
+}
+
+// TestDeviceQuotaMonotonic: the device quota runs on the monotonic clock
+// (WithMonotonicClock), not on the relay's wall clock (WithClock). Before,
+// a wall clock set back an hour (NTP stepping a relay that ran fast, an
+// operator's correction) cost every device that had used its bucket up
+// to an hour of uploads more, and one set forward gave each an hour's
+// worth of extra events.
+func TestDeviceQuotaMonotonic(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		wall, mono time.Duration // how the clocks move after the refusal
+		want       int
+		retry      string
+	}{
+		{"wall set back an hour, 20 minutes pass", -time.Hour, 20 * time.Minute, http.StatusOK, ""},
+		{"wall set forward an hour, no time passes", time.Hour, 0, http.StatusTooManyRequests, "1200"},
+		{"both move 20 minutes", 20 * time.Minute, 20 * time.Minute, http.StatusOK, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var mu sync.Mutex
+			wall, mono := time.Now(), time.Duration(0)
+			f := newFixture(t, counting.DefaultOptions().WithMaxEvents(2).WithDeviceQuota(3, time.Hour).
+				WithClock(func() time.Time { mu.Lock(); defer mu.Unlock(); return wall }).
+				WithMonotonicClock(func() time.Duration { mu.Lock(); defer mu.Unlock(); return mono }))
+			d := newDevice(t, f, "ann")
+			tr := f.r.Tracks[0]
+			post := func(seq uint64) *http.Response {
+				evs := []api.PlayRecord{play(seq, tr, 1000), play(seq+1, tr, 1000)}
+				msg, _ := crypto.PlaysMessage(d.id.DeviceID(), evs)
+				return postJSON(t, d.url+"/v1/plays", d.token, api.PlaysRequest{Events: evs, Sig: d.id.Sign(msg)})
+			}
+			if res := post(1); res.StatusCode != http.StatusOK {
+				t.Fatalf("first batch: %s", res.Status)
+			}
+			if res := post(3); res.StatusCode != http.StatusTooManyRequests || res.Header.Get("Retry-After") != "1200" {
+				t.Fatalf("second batch: %s, Retry-After %q; want 429, 1200", res.Status, res.Header.Get("Retry-After"))
+			}
+			mu.Lock()
+			wall, mono = wall.Add(tc.wall), mono+tc.mono
+			mu.Unlock()
+			res := post(3)
+			if res.StatusCode != tc.want || res.Header.Get("Retry-After") != tc.retry {
+				t.Fatalf("after the clocks moved: %s, Retry-After %q; want %d, %q", res.Status, res.Header.Get("Retry-After"), tc.want, tc.retry)
+			}
+		})
 	}
 }
 

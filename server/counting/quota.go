@@ -19,14 +19,15 @@ var ErrDeviceQuota = fmt.Errorf("counting: too many play events from this device
 const maxQuotaDevices = 1 << 20
 
 // quotas are the devices' upload quotas, a token bucket per device kept
-// as its theoretical arrival time (GCRA, exact in integer nanoseconds):
-// each event moves it on by interval, and an upload that would move it
-// more than tolerance past now is refused. nil: no limit.
+// as its theoretical arrival time (GCRA, exact in integer nanoseconds of
+// the monotonic clock, Options.WithMonotonicClock): each event moves it
+// on by interval, and an upload that would move it more than tolerance
+// past now is refused. nil: no limit.
 type quotas struct {
 	interval  int64 // ns per event: the quota's period / its events
 	tolerance int64 // ns: the bucket's size × interval
 	mu        sync.Mutex
-	tat       *otter.Cache[model.DeviceID, int64] // Unix ns
+	tat       *otter.Cache[model.DeviceID, int64] // ns of the monotonic clock
 }
 
 func newQuotas(o Options) *quotas {
@@ -39,13 +40,14 @@ func newQuotas(o Options) *quotas {
 		tat: otter.Must(&otter.Options[model.DeviceID, int64]{MaximumSize: maxQuotaDevices})}
 }
 
-// take takes n events from dev's quota at now, or returns ErrDeviceQuota
-// with the wait until it holds n (as its Retry-After).
-func (q *quotas) take(dev model.DeviceID, n int, now time.Time) error {
+// take takes n events from dev's quota at now (a reading of the
+// monotonic clock), or returns ErrDeviceQuota with the wait until it
+// holds n (as its Retry-After).
+func (q *quotas) take(dev model.DeviceID, n int, now time.Duration) error {
 	if q == nil {
 		return nil
 	}
-	ns := now.UnixNano()
+	ns := now.Nanoseconds()
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	tat, _ := q.tat.GetIfPresent(dev)
