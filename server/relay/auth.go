@@ -17,8 +17,12 @@ import (
 // request's *session (its device and the token's expiry).
 const ctxSession = "segue.relay.session"
 
-// bearer returns the token of an "Authorization: Bearer <token>" header.
+// bearer returns the token of an "Authorization: Bearer <token>" header;
+// false when there is none or more than one (checkAuthorization).
 func bearer(r *http.Request) (string, bool) {
+	if checkAuthorization(r.Header) != nil {
+		return "", false
+	}
 	h := r.Header.Get("Authorization")
 	const p = "Bearer "
 	if len(h) <= len(p) || !strings.EqualFold(h[:len(p)], p) {
@@ -73,7 +77,8 @@ const MaxTokenLen = 128
 
 // BearerToken returns the token of r's "Authorization: Bearer <token>"
 // header as the relay reads it (the scheme in any case, the token
-// trimmed); false without one. The edge (server/edge) reads it the same.
+// trimmed); false without one, or with more than one Authorization
+// header. The edge (server/edge) reads it the same.
 func BearerToken(r *http.Request) (string, bool) {
 	tok, ok := bearer(r)
 	return tok, ok && tok != ""

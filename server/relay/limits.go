@@ -143,20 +143,36 @@ func LimitRanges(r *http.Request, size int64) error {
 	return nil
 }
 
-// checkQuery is middleware that refuses (400, ErrBadRequest) a request
+// checkRequest is middleware that refuses (400, ErrBadRequest) a request
 // whose query string net/url cannot read in full (a bad %-escape, a ';'
 // separator, more parameters than url.ParseQuery takes) or that names a
 // parameter more than once: url.ParseQuery drops what it cannot read and
 // QueryParam returns the first of several values, so a handler acted on
 // a query other than the one sent (a search for "harbour%zz" searched
-// for "", a bad limit became the default).
-func (s *Server) checkQuery(next echo.HandlerFunc) echo.HandlerFunc {
+// for "", a bad limit became the default). It refuses a request with
+// more than one Authorization header too (checkAuthorization).
+func (s *Server) checkRequest(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		if err := checkAuthorization(c.Request().Header); err != nil {
+			return err
+		}
 		if err := checkQuery(c.Request().URL.RawQuery); err != nil {
 			return err
 		}
 		return next(c)
 	}
+}
+
+// checkAuthorization returns the ErrBadRequest of a header with more
+// than one Authorization field (RFC 9110 §11.6.2 allows one credential):
+// the relay read the first, while a proxy or edge in front of it may
+// check another, and would then authorise one caller for another's
+// request.
+func checkAuthorization(h http.Header) error {
+	if n := len(h["Authorization"]); n > 1 {
+		return fmt.Errorf("%w: Authorization header given %d times", ErrBadRequest, n)
+	}
+	return nil
 }
 
 // checkQuery returns the ErrBadRequest of a raw query string that does

@@ -1,6 +1,7 @@
 package relay_test
 
 import (
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -153,6 +154,59 @@ func TestQueryStrings(t *testing.T) {
 				}
 			case strings.HasPrefix(tc.path, "/v1/test/") && string(res.body) != tc.want:
 				t.Fatalf("handler read x=%q, want %q", res.body, tc.want)
+			}
+		})
+	}
+}
+
+// TestAuthorizationOnce: a request with more than one Authorization
+// header is 400 naming it, on device, admin and open routes, before any
+// credential check. Before, the first header won: ada's token followed by
+// bob's was served as ada, bob's followed by ada's as bob, so a proxy or
+// edge that checked the other header authorised someone else.
+func TestAuthorizationOnce(t *testing.T) {
+	e := startRelay(t, 1, 100)
+	if res := e.do(t, "POST", "/v1/accounts", map[string]string{"username": "bob", "password": "correct horse"}, adminToken); res.code != 201 {
+		t.Fatalf("sign up: %d %s", res.code, res.body)
+	}
+	res := e.do(t, "POST", "/v1/devices", e.registration("bob", "correct horse", newIdentity(t), e.clock.Now()), "")
+	var bob struct{ Token string }
+	res.json(t, &bob)
+	for _, tc := range []struct {
+		name, method, path string
+		auth               []string
+		code               int
+	}{
+		{"one token", "GET", "/v1/me", []string{"Bearer " + e.token}, 200},
+		{"two tokens", "GET", "/v1/me", []string{"Bearer " + e.token, "Bearer " + bob.Token}, 400},
+		{"two tokens, other order", "GET", "/v1/me", []string{"Bearer " + bob.Token, "Bearer " + e.token}, 400},
+		{"the same token twice", "GET", "/v1/me", []string{"Bearer " + e.token, "Bearer " + e.token}, 400},
+		{"an empty one first", "GET", "/v1/me", []string{"", "Bearer " + e.token}, 400},
+		{"admin route", "GET", "/metrics", []string{"Bearer " + adminToken, "Bearer " + e.token}, 400},
+		{"open route", "GET", "/healthz", []string{"Bearer x", "Bearer y"}, 400},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := http.NewRequest(tc.method, e.base+tc.path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, a := range tc.auth {
+				req.Header.Add("Authorization", a)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.code {
+				t.Fatalf("status %d, want %d: %.200s", resp.StatusCode, tc.code, body)
+			}
+			if tc.code == 400 {
+				r := response{code: resp.StatusCode, body: body}
+				if msg := r.errorMessage(t); !strings.Contains(msg, "Authorization header given 2 times") {
+					t.Fatalf("error %q, want it to name the repeated Authorization header", msg)
+				}
 			}
 		})
 	}

@@ -164,7 +164,7 @@ func newServer(st store.Store, cat *catalog.Catalog, signer ed25519.PrivateKey, 
 	e.HideBanner, e.HidePort = true, true
 	e.Logger.SetOutput(io.Discard)
 	e.HTTPErrorHandler = s.errorHandler
-	e.Use(s.observe, s.limitInFlight, s.limitLongLived, middleware.RecoverWithConfig(middleware.RecoverConfig{DisablePrintStack: true}), s.checkQuery, s.bodyDeadline)
+	e.Use(s.observe, s.limitInFlight, s.limitLongLived, middleware.RecoverWithConfig(middleware.RecoverConfig{DisablePrintStack: true}), s.checkRequest, s.bodyDeadline)
 	s.e = e
 
 	getHead := []string{http.MethodGet, http.MethodHead}
