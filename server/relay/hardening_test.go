@@ -137,7 +137,7 @@ func TestMaxConns(t *testing.T) {
 func TestMultiRange(t *testing.T) {
 	const size = 1000
 	e := startRelay(t, 1, size)
-	many := make([]string, 100_000)
+	many := make([]string, 2_000) // about 16 KiB: within relay.MaxHeaderBytes
 	for i := range many {
 		many[i] = fmt.Sprintf("%d-%d", i%size, i%size)
 	}
@@ -147,7 +147,7 @@ func TestMultiRange(t *testing.T) {
 		wantCode  int
 		wantParts []string // Content-Range of each part (one: a single-part answer)
 	}{
-		{"100,000 one-byte ranges", "bytes=" + strings.Join(many, ","), 416, nil},
+		{"2,000 one-byte ranges", "bytes=" + strings.Join(many, ","), 416, nil},
 		{"9 ranges", "bytes=0-0,10-10,20-20,30-30,40-40,50-50,60-60,70-70,80-80", 416, nil},
 		{"8 disjoint ranges", "bytes=0-0,10-10,20-20,30-30,40-40,50-50,60-60,70-70", 206,
 			[]string{"bytes 0-0/1000", "bytes 10-10/1000", "bytes 20-20/1000", "bytes 30-30/1000", "bytes 40-40/1000", "bytes 50-50/1000", "bytes 60-60/1000", "bytes 70-70/1000"}},

@@ -51,6 +51,15 @@ var ErrShuttingDown = fmt.Errorf("%w: the relay is shutting down", ErrBusy)
 // after it are closed without an answer.
 const ShutdownAnswerWait = 2 * time.Second
 
+// MaxHeaderBytes bounds the request line and headers of one request
+// (http.Server.MaxHeaderBytes; HTTP/2's header list too): a request
+// past it is answered 431 by net/http before any handler. The relay's
+// own requests need well under 1 KiB; 32 KiB is nginx's default
+// ceiling. net/http's default, 1 MiB, let each of the relay's 16,384
+// connections hold about 2 MiB of heap while an unfinished header line
+// arrived within ReadHeaderTimeout.
+const MaxHeaderBytes = 32 << 10
+
 // shutdownRetry is the Retry-After of ErrShuttingDown: about what a
 // supervisor takes to start the relay again.
 const shutdownRetry = 5 * time.Second
@@ -268,6 +277,7 @@ func (s *Server) Start(ctx context.Context) (string, error) {
 		Handler:           s.e,
 		Protocols:         &protos,
 		ReadHeaderTimeout: s.opts.headerWait,
+		MaxHeaderBytes:    MaxHeaderBytes,
 		IdleTimeout:       s.opts.idleTimeout,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
