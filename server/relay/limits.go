@@ -198,12 +198,20 @@ func checkQuery(raw string) error {
 // deadline and lifts it once the body has been read to its end, so a
 // handler that runs long afterwards is not cut off. A body still
 // arriving at the deadline fails to read (DecodeJSON answers 408), and
-// the connection is closed.
+// the connection is closed. The connection of a chunked HTTP/1.x body
+// is closed after its answer too.
 func (s *Server) bodyDeadline(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		req := c.Request()
 		if req.Body == nil || req.Body == http.NoBody || req.ContentLength == 0 || c.IsWebSocket() {
 			return next(c)
+		}
+		if req.ProtoMajor == 1 && len(req.TransferEncoding) > 0 {
+			// RFC 9112 §6.3: a server that receives both Transfer-Encoding
+			// and Content-Length must close the connection after
+			// answering. net/http has dropped the Content-Length by now,
+			// so every chunked HTTP/1.x request is answered so.
+			c.Response().Header().Set(echo.HeaderConnection, "close")
 		}
 		rc := http.NewResponseController(c.Response())
 		// A body still arriving when the shutdown grace period ends stops

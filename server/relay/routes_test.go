@@ -2,6 +2,7 @@ package relay_test
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -252,6 +253,57 @@ func TestHeaderLimit(t *testing.T) {
 			res.Body.Close()
 			if res.StatusCode != tc.code {
 				t.Fatalf("status %d, want %d", res.StatusCode, tc.code)
+			}
+		})
+	}
+}
+
+// TestChunkedRequestClosesConnection: a request with a chunked body over
+// HTTP/1.1, whether or not it also names a Content-Length, is answered
+// and its connection closed, as RFC 9112 §6.3 requires of a server
+// receiving both (net/http drops the Content-Length before the relay
+// sees it, so every chunked request is treated so). Before, the relay
+// answered and kept the connection open for the next request, which a
+// proxy in front that framed the body by its Content-Length would have
+// sent differently: the opening of request smuggling.
+func TestChunkedRequestClosesConnection(t *testing.T) {
+	e := startRelay(t, 1, 100)
+	body := `{"ids":["x"]}`
+	for _, tc := range []struct {
+		name, framing string
+		closes        bool
+	}{
+		{"content length", fmt.Sprintf("Content-Length: %d\r\n\r\n%s", len(body), body), false},
+		{"chunked", fmt.Sprintf("Transfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n", len(body), body), true},
+		{"both", fmt.Sprintf("Content-Length: %d\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n", len(body), len(body), body), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", strings.TrimPrefix(e.base, "http://"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			if err := conn.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := io.WriteString(conn, "POST /v1/tracks/batch HTTP/1.1\r\nHost: relay\r\nAuthorization: Bearer "+e.token+
+				"\r\nContent-Type: application/json\r\n"+tc.framing); err != nil {
+				t.Fatal(err)
+			}
+			br := bufio.NewReader(conn)
+			res, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+			if res.StatusCode != http.StatusOK || res.Close != tc.closes {
+				t.Fatalf("status %d, Connection: close %v; want 200, %v", res.StatusCode, res.Close, tc.closes)
+			}
+			if tc.closes {
+				if _, err := br.ReadByte(); err != io.EOF {
+					t.Fatalf("connection still open after the answer (read: %v)", err)
+				}
 			}
 		})
 	}
