@@ -143,6 +143,57 @@ func LimitRanges(r *http.Request, size int64) error {
 	return nil
 }
 
+// canonicalPath is Pre middleware (it runs before routing) that decodes
+// the percent-encoded unreserved characters (RFC 3986 §2.3: letters,
+// digits, "-", ".", "_", "~") of the request's escaped path, as §6.2.2.2
+// has it: they name the same resource as the characters themselves.
+// Echo routes on URL.RawPath when the client's escaping differs from
+// the default one and hands the route's parameters over undecoded, so
+// /v1/tracks/%74r1 looked up the track "%74r1" and /v1/%6De matched no
+// route. Other escapes (an encoded "/" above all) stay as they are: an
+// encoded slash is part of its segment, not a separator.
+func canonicalPath(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		u := c.Request().URL
+		if u.RawPath == "" {
+			return next(c)
+		}
+		raw := decodeUnreserved(u.RawPath)
+		if (&url.URL{Path: u.Path}).EscapedPath() == raw {
+			raw = "" // the default escaping of Path: Echo routes on Path
+		}
+		u.RawPath = raw
+		return next(c)
+	}
+}
+
+// decodeUnreserved returns the escaped path p with every %XX escape of
+// an unreserved character replaced by that character.
+func decodeUnreserved(p string) string {
+	if !strings.Contains(p, "%") {
+		return p
+	}
+	var b strings.Builder
+	b.Grow(len(p))
+	for i := 0; i < len(p); i++ {
+		if p[i] == '%' && i+2 < len(p) {
+			if v, err := strconv.ParseUint(p[i+1:i+3], 16, 8); err == nil && unreserved(byte(v)) {
+				b.WriteByte(byte(v))
+				i += 2
+				continue
+			}
+		}
+		b.WriteByte(p[i])
+	}
+	return b.String()
+}
+
+// unreserved reports whether c is an unreserved URI character (RFC 3986
+// §2.3).
+func unreserved(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~'
+}
+
 // checkRequest is middleware that refuses (400, ErrBadRequest) a request
 // whose query string net/url cannot read in full (a bad %-escape, a ';'
 // separator, more parameters than url.ParseQuery takes) or that names a

@@ -309,6 +309,36 @@ func TestChunkedRequestClosesConnection(t *testing.T) {
 	}
 }
 
+// TestPercentEncodedPaths: a path whose unreserved characters are
+// percent-encoded names the same resource as the plain path (RFC 3986
+// §6.2.2.2), and an encoded slash or dot stays part of its segment.
+// Before, Echo routed on the path as sent and handed the route's
+// parameters over undecoded: /v1/tracks/%74r1 looked up the track
+// "%74r1" (404) and /v1/%6De matched no route.
+func TestPercentEncodedPaths(t *testing.T) {
+	e := startRelay(t, 1, 100)
+	for _, tc := range []struct {
+		name, path string
+		code       int
+	}{
+		{"plain", "/v1/tracks/tr1", 200},
+		{"encoded letter in a parameter", "/v1/tracks/%74r1", 200},
+		{"encoded digit, lower-case hex", "/v1/tracks/tr%31", 200},
+		{"encoded letter in the route", "/v1/%6De", 200},
+		{"encoded tier", "/v1/audio/tr1/%68igh/manifest", 200},
+		{"encoded slash stays in its segment", "/v1/tracks%2ftr1", 404},
+		{"encoded slash in a parameter", "/v1/tracks/tr1%2Fx", 404},
+		{"encoded dots", "/v1/tracks/%2e%2e", 404},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := e.do(t, "GET", tc.path, nil, e.token)
+			if res.code != tc.code {
+				t.Fatalf("status %d, want %d: %.200s", res.code, tc.code, res.body)
+			}
+		})
+	}
+}
+
 // TestQueryTokenOnlyOnStreams: the device token is taken from ?token=
 // only on the routes browsers open without headers, the sync WebSocket
 // (426 here: authorised, then asked to upgrade) and the LongLived routes

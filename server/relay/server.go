@@ -173,6 +173,7 @@ func newServer(st store.Store, cat *catalog.Catalog, signer ed25519.PrivateKey, 
 	e.HideBanner, e.HidePort = true, true
 	e.Logger.SetOutput(io.Discard)
 	e.HTTPErrorHandler = s.errorHandler
+	e.Pre(canonicalPath)
 	e.Use(s.observe, s.limitInFlight, s.limitLongLived, middleware.RecoverWithConfig(middleware.RecoverConfig{DisablePrintStack: true}), s.checkRequest, s.bodyDeadline)
 	s.e = e
 
