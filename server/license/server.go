@@ -191,8 +191,9 @@ const streamKeyPath = "/v1/keys/stream"
 // signStreamKeys is middleware that gives every successful answer of
 // POST /v1/keys/stream the same signed statement header as the license
 // routes (status ok, the relay's time, the calling device, and the
-// request's nonce from the optional query parameter nonce, base64url of
-// api.NonceSize bytes), so devices learn trusted time while streaming too.
+// request's nonce from the optional query parameter nonce, base64url
+// without padding of at most api.NonceSize bytes; any other is
+// ErrBadRequest, 400), so devices learn trusted time while streaming too.
 // The header is added just before the status is written, when the
 // relay's Auth has identified the device; refusals carry none.
 func (s *Server) signStreamKeys(next echo.HandlerFunc) echo.HandlerFunc {
@@ -202,7 +203,7 @@ func (s *Server) signStreamKeys(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		nonce, err := base64.RawURLEncoding.DecodeString(c.QueryParam("nonce"))
 		if err != nil || len(nonce) > api.NonceSize {
-			nonce = nil
+			return fmt.Errorf("%w: nonce %s: want base64url without padding of at most %d bytes", relay.ErrBadRequest, relay.QuoteInput(c.QueryParam("nonce")), api.NonceSize)
 		}
 		res := c.Response()
 		res.Before(func() {
