@@ -261,8 +261,9 @@ func (s *Server) bodyDeadline(next echo.HandlerFunc) echo.HandlerFunc {
 			// RFC 9112 §6.3: a server that receives both Transfer-Encoding
 			// and Content-Length must close the connection after
 			// answering. net/http has dropped the Content-Length by now,
-			// so every chunked HTTP/1.x request is answered so.
-			c.Response().Header().Set(echo.HeaderConnection, "close")
+			// so every chunked HTTP/1.x request is answered so
+			// (closeAfterChunked).
+			c.Response().Before(func() { closeAfterChunked(c) })
 		}
 		rc := http.NewResponseController(c.Response())
 		// A body still arriving when the shutdown grace period ends stops
@@ -281,6 +282,26 @@ func (s *Server) bodyDeadline(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		req.Body = &deadlineBody{ReadCloser: req.Body, rc: rc}
 		return next(c)
+	}
+}
+
+// maxChunkedDrain is how much of a chunked request body closeAfterChunked
+// reads past what its handler read: net/http's own bound on the body it
+// discards after a handler (maxPostHandlerReadBytes).
+const maxChunkedDrain = 256 << 10
+
+// closeAfterChunked runs just before the answer to a chunked HTTP/1.x
+// request is written: once its body is read to its end (what is left of
+// it read and discarded, at most maxChunkedDrain), the answer says
+// Connection: close and net/http closes the connection after it. With
+// more left, net/http does not reuse the connection anyway, and closes it
+// after a grace that lets the client read the answer: a close asked for
+// before would cut that grace and reset the connection under a client
+// still sending.
+func closeAfterChunked(c echo.Context) {
+	n, err := io.CopyN(io.Discard, c.Request().Body, maxChunkedDrain)
+	if n < maxChunkedDrain && (err == io.EOF || errors.Is(err, http.ErrBodyReadAfterClose)) {
+		c.Response().Header().Set(echo.HeaderConnection, "close")
 	}
 }
 

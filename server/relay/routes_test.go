@@ -269,6 +269,31 @@ func TestHeaderLimit(t *testing.T) {
 func TestChunkedRequestClosesConnection(t *testing.T) {
 	e := startRelay(t, 1, 100)
 	body := `{"ids":["x"]}`
+	// A large chunked upload refused before its body is read (no token)
+	// still gets its answer, not a reset connection.
+	pr, pw := io.Pipe()
+	go func() {
+		chunk := make([]byte, 64<<10)
+		for range 64 {
+			if _, err := pw.Write(chunk); err != nil {
+				return
+			}
+		}
+		pw.Close()
+	}()
+	req, err := http.NewRequest("POST", e.base+"/v1/tracks/batch", pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("refused chunked upload: %v, want its 401", err)
+	}
+	resp.Body.Close()
+	pr.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("refused chunked upload: %d, want 401", resp.StatusCode)
+	}
 	for _, tc := range []struct {
 		name, framing string
 		closes        bool
