@@ -18,6 +18,7 @@ import (
 	"github.com/segue-fm/segue/internal/tcplisten"
 	"github.com/segue-fm/segue/server/access"
 	"github.com/segue-fm/segue/server/edge"
+	"github.com/segue-fm/segue/server/relay"
 )
 
 // maxEdgeAuthTTL bounds --auth-ttl: a token the relay revoked keeps
@@ -196,7 +197,10 @@ func runEdge(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	ln = netutil.LimitListener(ln, *maxConns)
-	srv := &http.Server{Handler: e.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 5 * time.Minute}
+	// The relay's header bound (relay.MaxHeaderBytes): net/http's 1 MiB
+	// default let each connection hold a megabyte of unfinished headers.
+	srv := &http.Server{Handler: e.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 5 * time.Minute,
+		MaxHeaderBytes: relay.MaxHeaderBytes}
 	fmt.Fprintf(stdout, "edge listening on http://%s (parent %s)\n", ln.Addr(), *parent)
 	serr := make(chan error, 1)
 	go func() { serr <- srv.Serve(ln) }()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/segue-fm/segue/internal/testbed"
 	"github.com/segue-fm/segue/server/access"
+	"github.com/segue-fm/segue/server/relay"
 )
 
 // TestEdgeCommand runs `segue edge` in front of a relay: the same manifest
@@ -167,6 +168,33 @@ func TestEdgeMaxConns(t *testing.T) {
 		tr.CloseIdleConnections()
 	}
 	stop()
+}
+
+// TestEdgeHeaderLimit: the edge bounds a request's headers as the relay
+// does (relay.MaxHeaderBytes, 431 past it); it kept net/http's 1 MiB, so
+// each connection could hold a megabyte of unfinished headers.
+func TestEdgeHeaderLimit(t *testing.T) {
+	r := testbed.NewRelay(t, testbed.DefaultOptions())
+	url, stop := startEdge(t, "-parent", r.URL)
+	defer stop()
+	for _, c := range []struct {
+		size int
+		want int
+	}{{relay.MaxHeaderBytes / 2, http.StatusOK}, {2 * relay.MaxHeaderBytes, http.StatusRequestHeaderFieldsTooLarge}} {
+		req, err := http.NewRequest(http.MethodGet, url+"/healthz", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("X-Pad", strings.Repeat("a", c.size))
+		resp, err := (&http.Client{Transport: &http.Transport{}}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.want {
+			t.Errorf("a %d-byte header: %d, want %d", c.size, resp.StatusCode, c.want)
+		}
+	}
 }
 
 // startEdge runs `segue edge -listen 127.0.0.1:0 -log-level warn ARGS…`
