@@ -433,7 +433,7 @@ func (c *Client) once(ctx context.Context) (connected bool, err error) {
 	}
 	s := &peer.Session{
 		Repo: c.repo, Authz: peer.AllowAll, LocalID: c.opts.peerID, RemoteID: pm.SenderID,
-		RemoteStorage: peer.RemoteStorage(pm), Conn: conn, Log: c.opts.log, FollowAll: true, Now: c.opts.now,
+		RemoteStorage: peer.RemoteStorage(pm), Conn: conn, Log: c.opts.log, FollowAll: true, OfferAll: true, Now: c.opts.now,
 		PushRate: c.opts.pushRate, PushBurst: c.opts.pushBurst,
 		OnSynced: func(id docs.DocumentID, at time.Time) {
 			c.mu.Lock()
@@ -455,12 +455,8 @@ func (c *Client) once(ctx context.Context) (connected bool, err error) {
 		OnAccepted:      c.accepted,
 		OnActivity:      c.onActivity,
 	}
-	ids, err := c.repo.IDs(ctx)
-	if err != nil {
-		return true, err
-	}
 	c.mu.Lock()
-	s.Want(append(ids, c.want...)...)
+	s.Want(c.want...)
 	c.session, c.relayMeta = s, pm.PeerMetadata
 	c.heard, c.gone = map[docs.DocumentID]bool{}, map[docs.DocumentID]bool{}
 	c.status.Connected, c.status.Remote, c.status.Attempts, c.status.LastError = true, pm.SenderID, 0, ""

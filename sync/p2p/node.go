@@ -423,7 +423,7 @@ func (n *Node) start(ctx context.Context, st network.Stream, dialer bool) error 
 			n.mu.Unlock()
 		}}, Authz: peer.DocumentAccess, User: cert.User,
 		LocalID: n.ID(), RemoteID: hm.SenderID, RemoteStorage: peer.RemoteStorage(hm),
-		Conn: conn, FollowAll: true, Now: n.opts.now, Log: n.opts.log,
+		Conn: conn, FollowAll: true, OfferAll: true, Now: n.opts.now, Log: n.opts.log,
 		MayCreate: n.mayCreate(cert.User),
 		OnSynced: func(_ docs.DocumentID, at time.Time) {
 			n.mu.Lock()
@@ -478,11 +478,6 @@ func (n *Node) start(ctx context.Context, st network.Stream, dialer bool) error 
 	n.notifyLocked()
 	n.wg.Add(1)
 	n.mu.Unlock()
-	ids, err := n.repo.IDs(ctx)
-	if err != nil {
-		n.opts.log.Warn("p2p: list documents", "err", err)
-	}
-	sess.s.Want(ids...)
 	go n.run(remote, sess, st)
 	return nil
 }

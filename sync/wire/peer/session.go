@@ -173,6 +173,11 @@ type Session struct {
 	// may read, not only those the remote asked about (devices set it:
 	// a new local playlist reaches the relay without a request).
 	FollowAll bool
+	// OfferAll makes Run offer every document of Repo (Repo.IDs), as
+	// Want would, once it watches the repository for changes: listed
+	// before Run, a document created between the listing and the watch
+	// reached the remote only with its next change.
+	OfferAll bool
 	// OnEphemeral, when set, receives the ephemeral messages of documents
 	// the remote user may read.
 	OnEphemeral func(m *wire.Message)
@@ -511,6 +516,13 @@ func (s *Session) Run(ctx context.Context) error {
 			s.Log.Warn("peer: drop sync states", "peer", s.peer, "err", err)
 		}
 	}()
+	if s.OfferAll {
+		ids, err := s.Repo.IDs(ctx)
+		if err != nil {
+			return fmt.Errorf("peer: list documents to offer: %w", err)
+		}
+		s.Want(ids...)
+	}
 	for {
 		m, err := s.Conn.Recv(ctx)
 		if err != nil {
