@@ -321,28 +321,20 @@ func storeFlags(ctx context.Context, st store.Store, month string, rec *ScanReco
 	}
 	rec.Gen = cur + 1
 	prefix := genPrefix(month, rec.Gen)
-	for n, rest := FlagsPerTxn, flags; len(rest) > 0; {
-		n = min(n, len(rest))
-		err := st.Update(ctx, func(tx store.Txn) error {
-			for _, f := range rest[:n] {
-				b, err := enc.Marshal(f)
-				if err != nil {
-					return err
-				}
-				if err := tx.Set(append(slices.Clip(prefix), f.User...), b); err != nil {
-					return err
-				}
+	if err := inBatches(ctx, st, func(tx store.Txn, from, n int) (int, bool, error) {
+		to := min(from+n, len(flags))
+		for _, f := range flags[from:to] {
+			b, err := enc.Marshal(f)
+			if err != nil {
+				return 0, false, err
 			}
-			return nil
-		})
-		switch {
-		case errors.Is(err, store.ErrTxnTooBig) && n > 1:
-			n /= 2
-		case err != nil:
-			return err
-		default:
-			rest = rest[n:]
+			if err := tx.Set(append(slices.Clip(prefix), f.User...), b); err != nil {
+				return 0, false, err
+			}
 		}
+		return to, to == len(flags), nil
+	}); err != nil {
+		return err
 	}
 	b, err := enc.Marshal(rec)
 	if err != nil {
@@ -391,31 +383,44 @@ func deleteGens(ctx context.Context, st store.Store, month string, keep uint64, 
 // reverse) while match is true; it stops at the first key that does not
 // match.
 func deleteBatches(ctx context.Context, st store.Store, prefix []byte, reverse bool, match func(k []byte) (bool, error)) error {
-	for n := FlagsPerTxn; ; {
+	return inBatches(ctx, st, func(tx store.Txn, _, n int) (int, bool, error) {
+		var ks [][]byte
 		done := true
-		err := st.Update(ctx, func(tx store.Txn) error {
-			var ks [][]byte
-			done = true
-			if err := tx.Iterate(prefix, reverse, func(k, _ []byte) error {
-				if len(ks) == n {
-					done = false
-					return store.ErrStop
-				}
-				ok, err := match(k)
-				if err != nil || !ok {
-					return cmp.Or(err, store.ErrStop)
-				}
-				ks = append(ks, slices.Clone(k))
-				return nil
-			}); err != nil {
-				return err
+		if err := tx.Iterate(prefix, reverse, func(k, _ []byte) error {
+			if len(ks) == n {
+				done = false
+				return store.ErrStop
 			}
-			for _, k := range ks {
-				if err := tx.Delete(k); err != nil {
-					return err
-				}
+			ok, err := match(k)
+			if err != nil || !ok {
+				return cmp.Or(err, store.ErrStop)
 			}
+			ks = append(ks, slices.Clone(k))
 			return nil
+		}); err != nil {
+			return 0, false, err
+		}
+		for _, k := range ks {
+			if err := tx.Delete(k); err != nil {
+				return 0, false, err
+			}
+		}
+		return 0, done, nil
+	})
+}
+
+// inBatches runs step in store transactions until it reports done: step
+// handles at most n items from position from and returns the position
+// after them, which the next call gets once the transaction committed.
+// n starts at FlagsPerTxn and is halved, the same items tried again,
+// while the store refuses a transaction as too big.
+func inBatches(ctx context.Context, st store.Store, step func(tx store.Txn, from, n int) (next int, done bool, err error)) error {
+	for from, n := 0, FlagsPerTxn; ; {
+		var next int
+		var done bool
+		err := st.Update(ctx, func(tx store.Txn) (err error) {
+			next, done, err = step(tx, from, n)
+			return err
 		})
 		switch {
 		case errors.Is(err, store.ErrTxnTooBig) && n > 1:
@@ -424,6 +429,8 @@ func deleteBatches(ctx context.Context, st store.Store, prefix []byte, reverse b
 			return err
 		case done:
 			return nil
+		default:
+			from = next
 		}
 	}
 }
