@@ -22,14 +22,7 @@ import (
 // cancels the serving context while a request is in flight, and checks the
 // request still completes, Wait returns nil and the port stops accepting.
 func TestMountAndGracefulShutdown(t *testing.T) {
-	dir := t.TempDir()
-	publishSynthetic(t, dir, 1, 100)
-	srv, err := relay.New(context.Background(), relay.DefaultOptions(dir).WithListen("127.0.0.1:0").
-		WithArgonParams(relay.FastArgonParams).WithLogger(nil).WithShutdownTimeout(5*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv := newSyntheticRelay(t, 5*time.Second)
 	entered, release := make(chan struct{}), make(chan struct{})
 	srv.Mount(func(v1 *relay.DeviceRoutes) {
 		v1.GET("/slow", func(c echo.Context) error {
@@ -110,14 +103,7 @@ func TestMountAndGracefulShutdown(t *testing.T) {
 // service's activity writer, for one) has returned before Wait does, so
 // a caller closing the store after Wait never cuts the flush short.
 func TestWaitWaitsForShutdownHooks(t *testing.T) {
-	dir := t.TempDir()
-	publishSynthetic(t, dir, 1, 100)
-	srv, err := relay.New(context.Background(), relay.DefaultOptions(dir).WithListen("127.0.0.1:0").
-		WithArgonParams(relay.FastArgonParams).WithLogger(nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv := newSyntheticRelay(t, 0)
 	var flushed atomic.Bool
 	srv.OnShutdown(func() {
 		if flushed.Load() {
@@ -145,14 +131,7 @@ func TestWaitWaitsForShutdownHooks(t *testing.T) {
 // "context deadline exceeded", and segue relay stopped by SIGTERM during
 // a long admin ingest exited 1 with only those words.
 func TestShutdownGraceOver(t *testing.T) {
-	dir := t.TempDir()
-	publishSynthetic(t, dir, 1, 100)
-	srv, err := relay.New(context.Background(), relay.DefaultOptions(dir).WithListen("127.0.0.1:0").
-		WithArgonParams(relay.FastArgonParams).WithLogger(nil).WithShutdownTimeout(50*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv := newSyntheticRelay(t, 50*time.Millisecond)
 	entered, release := make(chan struct{}), make(chan struct{})
 	defer close(release)
 	srv.Echo().GET("/slow", func(c echo.Context) error {
@@ -197,14 +176,7 @@ func TestShutdownAnswersCutRequests(t *testing.T) {
 		{"handler finishing after the grace", "GET /finishes HTTP/1.1\r\nHost: x\r\n\r\n", http.StatusOK},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			publishSynthetic(t, dir, 1, 100)
-			srv, err := relay.New(context.Background(), relay.DefaultOptions(dir).WithListen("127.0.0.1:0").
-				WithArgonParams(relay.FastArgonParams).WithLogger(nil).WithShutdownTimeout(50*time.Millisecond))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer srv.Close()
+			srv := newSyntheticRelay(t, 50*time.Millisecond)
 			entered, ended := make(chan struct{}, 1), make(chan struct{})
 			defer close(ended)
 			srv.Echo().GET("/waits", func(c echo.Context) error {
@@ -269,6 +241,25 @@ func TestShutdownAnswersCutRequests(t *testing.T) {
 			}
 		})
 	}
+}
+
+// newSyntheticRelay starts a relay listening on loopback over a fresh
+// data directory holding one synthetic track, with shutdown as its
+// shutdown grace period (0: the default); the test's cleanup closes it.
+func newSyntheticRelay(t *testing.T, shutdown time.Duration) *relay.Server {
+	t.Helper()
+	dir := t.TempDir()
+	publishSynthetic(t, dir, 1, 100)
+	o := relay.DefaultOptions(dir).WithListen("127.0.0.1:0").WithArgonParams(relay.FastArgonParams).WithLogger(nil)
+	if shutdown > 0 {
+		o = o.WithShutdownTimeout(shutdown)
+	}
+	srv, err := relay.New(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return srv
 }
 
 // waitInFlight waits until srv counts n requests in flight.
